@@ -1,0 +1,1 @@
+//! Command execution: a session per connection parses RESP and runs commands.

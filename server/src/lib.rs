@@ -1,0 +1,8 @@
+//! Citadel server library: the per-core io_uring loop (`net`), the Redis
+//! protocol (`resp`), command execution (`command`) and shared server state.
+
+pub mod command;
+pub mod config;
+pub mod net;
+pub mod resp;
+pub mod state;

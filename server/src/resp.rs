@@ -1,0 +1,1 @@
+//! resp (in progress)
