@@ -1,0 +1,49 @@
+//! Error enums, one per operation.
+
+use std::path::PathBuf;
+
+/// Opening or attaching the cache file.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cache file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cache file {path} has layout version {found}, this build uses {expected}; start with --fresh to recreate it")]
+    LayoutMismatch {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("cache file {path} is corrupt ({reason}); start with --fresh to recreate it")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("cache file {path} was made for {found} bytes but maxmemory is {expected}; start with --fresh to recreate it")]
+    SizeMismatch {
+        path: PathBuf,
+        found: u64,
+        expected: u64,
+    },
+    #[error("cache file {path} is in use by another process")]
+    InUse { path: PathBuf },
+    #[error("maxmemory {0} bytes is too small (minimum {1})")]
+    TooSmall(u64, u64),
+}
+
+/// Taking a per-thread handle.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    #[error("all {0} cache writer slots are in use")]
+    NoFreeSlot(usize),
+}
+
+/// Writing an item.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum WriteError {
+    #[error("value of {len} bytes exceeds the maximum of {max} bytes")]
+    ValueTooLarge { len: u64, max: u64 },
+    #[error("key of {len} bytes exceeds the maximum of {max} bytes")]
+    KeyTooLarge { len: u64, max: u64 },
+    #[error("item of {len} bytes does not fit in the cache even after eviction")]
+    OutOfMemory { len: u64 },
+}

@@ -1,0 +1,266 @@
+//! Making room: index-slot eviction when a key's candidate buckets are full,
+//! segment eviction when the value log is full, and the active expiry sweep.
+//!
+//! Segment eviction takes a SEALED segment (sampled near a moving clock hand:
+//! fully expired or empty first, else the oldest), then for each item locks its
+//! home bucket and either drops it or, if it was read since it was written
+//! (frequency bits > 0), copies it into this writer's active segment with a
+//! lower frequency: FIFO with frequency-based retention, an approximate LFU.
+//! At most a quarter of a victim is retained, so each eviction frees space.
+
+use std::sync::atomic::Ordering;
+
+use crate::handle::CacheHandle;
+use crate::index::{candidate_slots, Entry, KeyHash, FREQ_MAX};
+use crate::layout::SEGMENT_SIZE;
+use crate::segment::{ttl_class, Seg, State};
+use crate::stats::HandleCounters;
+use crate::store::Cache;
+use crate::writer::{item_len_at, Writer};
+
+/// Claims a slot for `entry` (a new key): an empty candidate, else the least
+/// frequently used candidate whose home bucket is held by this transaction
+/// (`held`) or can be try-locked. Never blocks, so it cannot deadlock.
+pub(crate) fn claim_slot(
+    w: &mut Writer,
+    cache: &Cache,
+    h: KeyHash,
+    entry: Entry,
+    held: &[(u64, u64)],
+) -> Option<usize> {
+    let geo = cache.geo();
+    for slot in candidate_slots(geo, h) {
+        if cache
+            .region
+            .u64_at(slot)
+            .compare_exchange(0, entry.0, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
+            return Some(slot);
+        }
+    }
+    for freq in 0..=FREQ_MAX {
+        for slot in candidate_slots(geo, h) {
+            let victim = Entry(cache.region.u64_at(slot).load(Ordering::Acquire));
+            if victim.is_empty() || victim.freq() != freq {
+                continue;
+            }
+            if replace_victim(w, cache, slot, victim, entry, held) {
+                return Some(slot);
+            }
+        }
+    }
+    None
+}
+
+/// Replaces the entry at `slot` (another key) with `entry`, under the victim's home lock.
+fn replace_victim(
+    w: &mut Writer,
+    cache: &Cache,
+    slot: usize,
+    victim: Entry,
+    entry: Entry,
+    held: &[(u64, u64)],
+) -> bool {
+    let home_of = |e: Entry| {
+        cache
+            .item_at(e, 0)
+            .map(|item| KeyHash::of(item.key).home(cache.geo()))
+    };
+    let Some(home) = home_of(victim) else {
+        return false;
+    };
+    if held.iter().any(|&(h, _)| h == home) {
+        // A bucket this transaction holds may contain its own keys, which
+        // must not be evicted under it; other candidates will do.
+        return false;
+    }
+    let locks = cache.locks();
+    let Some(v) = locks.try_lock(home) else {
+        return false;
+    };
+    // Under the victim's lock its item is stable: re-check it is still there
+    // and still hashes to the bucket we locked.
+    let word = cache.region.u64_at(slot);
+    let ok = Entry(word.load(Ordering::Acquire)).location() == victim.location()
+        && home_of(victim) == Some(home)
+        && word
+            .compare_exchange(
+                word.load(Ordering::Relaxed),
+                entry.0,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+    if ok {
+        w.unlinked(cache, victim);
+    }
+    locks.unlock(home, v);
+    if ok {
+        w.add_keys(cache, -1);
+        HandleCounters::bump(&w.counters(cache).evictions, 1);
+    }
+    ok
+}
+
+/// Picks a SEALED segment to evict and marks it EVICTING.
+fn pick_victim<'c>(cache: &'c Cache, now: u64) -> Option<Seg<'c>> {
+    let n = cache.geo().segments as u64;
+    for _ in 0..4 {
+        let start = cache.evict_hand.fetch_add(16, Ordering::Relaxed);
+        let mut best: Option<(u64, Seg<'c>)> = None;
+        for i in 0..n.min(32) {
+            let seg = cache.seg(((start + i) % n) as u32);
+            if seg.state() != Some(State::Sealed) {
+                continue;
+            }
+            if seg.live().load(Ordering::Relaxed) == 0 || seg.is_expired(now) {
+                best = Some((0, seg));
+                break;
+            }
+            let created = seg.created_ms().load(Ordering::Relaxed);
+            if best.as_ref().is_none_or(|(c, _)| created < *c) {
+                best = Some((created, seg));
+            }
+        }
+        if let Some((_, seg)) = best {
+            if seg.transition(State::Sealed, State::Evicting) {
+                return Some(seg);
+            }
+        }
+    }
+    (0..n)
+        .map(|id| cache.seg(id as u32))
+        .find(|seg| seg.transition(State::Sealed, State::Evicting))
+}
+
+impl Writer {
+    /// Frees one segment; false when nothing can be evicted.
+    pub fn evict_one(&mut self, cache: &Cache) -> bool {
+        match pick_victim(cache, self.now) {
+            Some(seg) => {
+                self.evict_segment(cache, seg);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Empties an EVICTING segment and returns it to the free list.
+    pub fn evict_segment(&mut self, cache: &Cache, seg: Seg<'_>) {
+        let whole = seg.is_expired(self.now);
+        let end = seg.write_off().load(Ordering::Acquire) as usize;
+        let (mut off, mut retained) = (0usize, 0usize);
+        while off < end && seg.live().load(Ordering::Relaxed) > 0 {
+            let Some(len) = item_len_at(&seg, off, end) else {
+                tracing::error!(
+                    segment = seg.id,
+                    off,
+                    "unparsable item while evicting; segment left out of use"
+                );
+                return;
+            };
+            self.evict_item(cache, seg, off, len, whole, &mut retained);
+            off += len;
+        }
+        self.free_collected(cache);
+        cache.free_list().push(seg);
+    }
+
+    fn evict_item(
+        &mut self,
+        cache: &Cache,
+        seg: Seg<'_>,
+        off: usize,
+        len: usize,
+        whole: bool,
+        retained: &mut usize,
+    ) {
+        // The segment is EVICTING: its bytes stay put until we free it.
+        let Some(item) = cache.item_at(Entry::new(0, seg.id, off as u32, 0), 0) else {
+            return;
+        };
+        let h = KeyHash::of(item.key);
+        let target = Entry::new(h.tag(), seg.id, off as u32, 0).location();
+        let locks = cache.locks();
+        let home = h.home(cache.geo());
+        let v = locks.lock(home);
+        let Some(slot) = candidate_slots(cache.geo(), h)
+            .find(|&s| Entry(cache.region.u64_at(s).load(Ordering::Relaxed)).location() == target)
+        else {
+            locks.unlock(home, v);
+            return;
+        };
+        let word = cache.region.u64_at(slot);
+        let e = Entry(word.load(Ordering::Relaxed));
+        let expired = whole || item.is_expired(self.now);
+        if !expired
+            && e.freq() > 0
+            && !item.header.is_large()
+            && *retained + len <= SEGMENT_SIZE / 4
+        {
+            if let Some((dst, doff)) =
+                self.try_append(cache, ttl_class(item.expire_at(), self.now), len)
+            {
+                let src = cache
+                    .region
+                    .bytes(seg.data + off, len)
+                    .expect("item in bounds");
+                // SAFETY: reserved in our own active segment; src is another segment.
+                unsafe { cache.region.write(dst.data + doff as usize, src) };
+                self.commit(dst, doff, len, item.expire_at());
+                dst.live().fetch_add(1, Ordering::Relaxed);
+                let moved = Entry::new(h.tag(), dst.id, doff, e.freq() - 1);
+                let mut cur = e.0;
+                while let Err(now) = word.compare_exchange_weak(
+                    cur,
+                    moved.with_freq(Entry(cur).freq().saturating_sub(1)).0,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    cur = now;
+                }
+                seg.live().fetch_sub(1, Ordering::Relaxed);
+                *retained += len;
+                locks.unlock(home, v);
+                return;
+            }
+        }
+        word.store(0, Ordering::Release);
+        self.unlinked(cache, e);
+        locks.unlock(home, v);
+        self.add_keys(cache, -1);
+        let c = self.counters(cache);
+        HandleCounters::bump(
+            if expired {
+                &c.expirations
+            } else {
+                &c.evictions
+            },
+            1,
+        );
+    }
+}
+
+impl CacheHandle {
+    /// Background upkeep, bounded work: reclaims up to 64 segments' worth of
+    /// fully expired or fully dead segments. Call every ~100 ms per thread.
+    /// Returns the keys it expired.
+    pub fn maintain(&mut self) -> u64 {
+        let CacheHandle { cache, w, .. } = self;
+        let n = cache.geo().segments as u64;
+        let before = w.counters(cache).expirations.load(Ordering::Relaxed);
+        for _ in 0..n.min(64) {
+            let seg = cache.seg((w.sweep_cursor % n) as u32);
+            w.sweep_cursor = w.sweep_cursor.wrapping_add(1);
+            let reclaimable = seg.is_expired(w.now) || seg.live().load(Ordering::Relaxed) == 0;
+            if seg.state() == Some(State::Sealed)
+                && reclaimable
+                && seg.transition(State::Sealed, State::Evicting)
+            {
+                w.evict_segment(cache, seg);
+            }
+        }
+        w.counters(cache).expirations.load(Ordering::Relaxed) - before
+    }
+}

@@ -1,0 +1,238 @@
+//! The multi-level hash index: entry words, key hashing, bucket seqlocks.
+//!
+//! A key hashes to one 8-slot bucket in each of `LEVELS` levels of decreasing
+//! size; it lives in exactly one slot of one of them (no chains, at most
+//! LEVELS cache lines per lookup). Its level-0 bucket is its *home*: the home
+//! bucket's seqlock word serialises every writer of the key and lets readers
+//! validate optimistic reads.
+//!
+//! Memory ordering (the points the protocol rests on):
+//! * writer: lock = CAS(v -> v|1, Acquire); entry stores (Release); unlock =
+//!   store(v+2, Release).
+//! * reader: v = load(Acquire) (retry while odd); entry loads (Acquire); item
+//!   reads; fence(Acquire); load(Relaxed) == v, else retry.
+//! * memory reuse: a segment is reused only after every entry pointing into it
+//!   was removed under its home lock; the reuser issues fence(Release) after
+//!   taking the segment off the free list (Acquire) and before writing into
+//!   it. So a reader that saw any reused byte also sees the bumped version.
+
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+
+use crate::layout::{Geometry, BUCKET_SLOTS, LEVELS, SEGMENT_SIZE};
+use crate::region::Region;
+
+const TAG_SHIFT: u32 = 48;
+const FREQ_SHIFT: u32 = 45;
+pub const FREQ_MAX: u8 = 7;
+const SEG_SHIFT: u32 = 20;
+const SEG_MASK: u64 = (1 << 25) - 1;
+const OFF_MASK: u64 = (SEGMENT_SIZE as u64) - 1;
+const FREQ_MASK: u64 = (FREQ_MAX as u64) << FREQ_SHIFT;
+/// Most segments an entry can address.
+pub const MAX_SEGMENTS: u64 = SEG_MASK - 1;
+
+/// One index slot: `tag:16 | freq:3 | segment+1:25 | offset:20`. Zero is empty.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Entry(pub u64);
+
+impl Entry {
+    pub const EMPTY: Entry = Entry(0);
+
+    pub fn new(tag: u16, seg: u32, off: u32, freq: u8) -> Entry {
+        Entry(
+            (tag as u64) << TAG_SHIFT
+                | (freq.min(FREQ_MAX) as u64) << FREQ_SHIFT
+                | ((seg as u64 + 1) & SEG_MASK) << SEG_SHIFT
+                | (off as u64 & OFF_MASK),
+        )
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn tag(self) -> u16 {
+        (self.0 >> TAG_SHIFT) as u16
+    }
+    pub fn freq(self) -> u8 {
+        ((self.0 & FREQ_MASK) >> FREQ_SHIFT) as u8
+    }
+    pub fn seg(self) -> u32 {
+        (((self.0 >> SEG_SHIFT) & SEG_MASK) as u32).wrapping_sub(1)
+    }
+    pub fn off(self) -> u32 {
+        (self.0 & OFF_MASK) as u32
+    }
+    /// The entry without its frequency bits: what identifies the item.
+    pub fn location(self) -> u64 {
+        self.0 & !FREQ_MASK
+    }
+    pub fn with_freq(self, freq: u8) -> Entry {
+        Entry(self.location() | (freq.min(FREQ_MAX) as u64) << FREQ_SHIFT)
+    }
+}
+
+/// A key's 64-bit xxh3 hash and what is derived from it.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyHash(pub u64);
+
+const LEVEL_SALT: [u64; LEVELS] = [
+    0,
+    0x9E37_79B9_7F4A_7C15,
+    0xC2B2_AE3D_27D4_EB4F,
+    0x1656_67B1_9E37_79F9,
+    0x27D4_EB2F_1656_67C5,
+];
+
+impl KeyHash {
+    pub fn of(key: &[u8]) -> KeyHash {
+        KeyHash(xxhash_rust::xxh3::xxh3_64(key))
+    }
+    pub fn tag(self) -> u16 {
+        (self.0 >> TAG_SHIFT) as u16
+    }
+    /// Bucket of this key in `level` (fast range reduction of mixed bits).
+    #[inline]
+    pub fn bucket(self, level: usize, geo: &Geometry) -> u64 {
+        // Level 0 uses the low half (the tag is the top 16 bits); deeper
+        // levels remix all 64 bits so keys sharing a home bucket spread out.
+        let bits = if level == 0 {
+            self.0 & 0xFFFF_FFFF
+        } else {
+            (self.0 ^ LEVEL_SALT[level]).wrapping_mul(0xFF51_AFD7_ED55_8CCD) >> 32
+        };
+        (bits * geo.buckets[level]) >> 32
+    }
+    pub fn home(self, geo: &Geometry) -> u64 {
+        self.bucket(0, geo)
+    }
+}
+
+/// Byte offset of the first slot of `key`'s bucket in `level`.
+#[inline]
+pub fn bucket_off(geo: &Geometry, level: usize, bucket: u64) -> usize {
+    geo.level_off[level] + bucket as usize * BUCKET_SLOTS * 8
+}
+
+/// The slots a key may occupy, in probe order.
+pub fn candidate_slots(geo: &Geometry, h: KeyHash) -> impl Iterator<Item = usize> + '_ {
+    (0..LEVELS).flat_map(move |level| {
+        let base = bucket_off(geo, level, h.bucket(level, geo));
+        (0..BUCKET_SLOTS).map(move |i| base + 8 * i)
+    })
+}
+
+/// Global slot number (SCAN cursor) -> byte offset, None past the end.
+pub fn slot_off(geo: &Geometry, mut slot: u64) -> Option<usize> {
+    for level in 0..LEVELS {
+        let n = geo.buckets[level] * BUCKET_SLOTS as u64;
+        if slot < n {
+            return Some(geo.level_off[level] + 8 * slot as usize);
+        }
+        slot -= n;
+    }
+    None
+}
+
+/// The bucket seqlocks (one per home bucket).
+pub struct Locks<'a> {
+    pub region: &'a Region,
+    pub geo: &'a Geometry,
+}
+
+impl<'a> Locks<'a> {
+    #[inline]
+    fn word(&self, home: u64) -> &'a AtomicU64 {
+        self.region.u64_at(self.geo.locks_off + 8 * home as usize)
+    }
+
+    /// Starts an optimistic read: the current even version.
+    #[inline]
+    pub fn read_begin(&self, home: u64) -> u64 {
+        let w = self.word(home);
+        loop {
+            let v = w.load(Ordering::Acquire);
+            if v & 1 == 0 {
+                return v;
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// True when nothing changed the bucket since `read_begin` returned `v`.
+    #[inline]
+    pub fn read_validate(&self, home: u64, v: u64) -> bool {
+        // ORDERING: keeps the item reads above from moving below the version load.
+        fence(Ordering::Acquire);
+        self.word(home).load(Ordering::Relaxed) == v
+    }
+
+    /// Locks the bucket only if it is still at version `v` (that doubles as
+    /// validating every read made under `v`).
+    #[inline]
+    pub fn lock_at(&self, home: u64, v: u64) -> bool {
+        self.word(home)
+            .compare_exchange(v, v | 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    pub fn lock(&self, home: u64) -> u64 {
+        loop {
+            let v = self.read_begin(home);
+            if self.lock_at(home, v) {
+                return v;
+            }
+        }
+    }
+
+    pub fn try_lock(&self, home: u64) -> Option<u64> {
+        let v = self.word(home).load(Ordering::Relaxed);
+        (v & 1 == 0 && self.lock_at(home, v)).then_some(v)
+    }
+
+    /// Releases a lock taken at version `v`; the new version is `v + 2`.
+    #[inline]
+    pub fn unlock(&self, home: u64, v: u64) {
+        self.word(home).store(v + 2, Ordering::Release);
+    }
+
+    /// Clears locks left held by a crashed writer (attach after a crash only).
+    pub fn reset_all(&self) -> u64 {
+        let mut stuck = 0;
+        for home in 0..self.geo.buckets[0] {
+            let w = self.word(home);
+            let v = w.load(Ordering::Relaxed);
+            if v & 1 == 1 {
+                w.store(v + 1, Ordering::Relaxed);
+                stuck += 1;
+            }
+        }
+        stuck
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_round_trips() {
+        let e = Entry::new(0xBEEF, 12345, (SEGMENT_SIZE - 1) as u32, 5);
+        assert_eq!(
+            (e.tag(), e.seg(), e.off(), e.freq()),
+            (0xBEEF, 12345, (SEGMENT_SIZE - 1) as u32, 5)
+        );
+        assert!(!Entry::new(0, 0, 0, 0).is_empty());
+        assert_eq!(e.with_freq(0).location(), e.location());
+    }
+
+    #[test]
+    fn slots_cover_every_level() {
+        let geo = Geometry::for_memory(64 << 20).unwrap();
+        let total = geo.total_slots();
+        assert!(slot_off(&geo, total - 1).is_some());
+        assert!(slot_off(&geo, total).is_none());
+        assert_eq!(
+            candidate_slots(&geo, KeyHash::of(b"k")).count(),
+            LEVELS * BUCKET_SLOTS
+        );
+    }
+}

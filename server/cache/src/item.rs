@@ -1,0 +1,296 @@
+//! Item format in the value log, and the read-only view handed to callers.
+//!
+//! ```text
+//! flags:u8 | klen:varint | vlen:varint | check:u16 | [expire_at:u64 if TTL] | key | value area
+//! ```
+//! The value area holds the value itself, or for a *large* item (a value that
+//! does not fit one segment) the ids of the chunk segments holding it:
+//! `n:u32 | id:u32 x n`. Five bytes of header for a small item without TTL;
+//! items without a TTL carry no expiry field. `check` is 16 bits of
+//! xxh3(value area) seeded with the key's hash: verified on reads from
+//! segments that were live during a crash (see recovery in store.rs).
+
+use xxhash_rust::xxh3::{xxh3_64_with_seed, Xxh3};
+
+use crate::layout::{Geometry, SEGMENT_SIZE};
+use crate::region::Region;
+
+pub const F_TTL: u8 = 1;
+pub const F_LARGE: u8 = 2;
+const F_KNOWN: u8 = F_TTL | F_LARGE;
+/// Longest key: a key must fit in one segment with room to spare.
+pub const MAX_KEY_LEN: usize = SEGMENT_SIZE / 4;
+pub const MAX_HEADER_LEN: usize = 1 + 3 + 5 + 2 + 8;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Header {
+    pub flags: u8,
+    pub klen: usize,
+    pub vlen: u64,
+    pub check: u16,
+    pub expire_at: Option<u64>,
+    pub len: usize,
+}
+
+impl Header {
+    pub fn is_large(&self) -> bool {
+        self.flags & F_LARGE != 0
+    }
+    /// Bytes of the value area stored inline after the key.
+    pub fn area_len(&self) -> usize {
+        if self.is_large() {
+            4 + 4 * chunk_count(self.vlen)
+        } else {
+            self.vlen as usize
+        }
+    }
+    /// Whole item length in the segment.
+    pub fn total_len(&self) -> usize {
+        self.len + self.klen + self.area_len()
+    }
+}
+
+pub fn chunk_count(vlen: u64) -> usize {
+    (vlen as usize).div_ceil(SEGMENT_SIZE)
+}
+
+fn put_varint(buf: &mut [u8], mut pos: usize, mut v: u64) -> usize {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            buf[pos] = byte;
+            return pos + 1;
+        }
+        buf[pos] = byte | 0x80;
+        pos += 1;
+    }
+}
+
+fn get_varint(bytes: &[u8], pos: &mut usize, max_bytes: usize) -> Option<u64> {
+    let mut v = 0u64;
+    for i in 0..max_bytes {
+        let b = *bytes.get(*pos)?;
+        *pos += 1;
+        v |= ((b & 0x7f) as u64) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Encodes a header into `buf`, returning its length.
+pub fn encode_header(
+    buf: &mut [u8; MAX_HEADER_LEN],
+    klen: usize,
+    vlen: u64,
+    large: bool,
+    check: u16,
+    expire_at: Option<u64>,
+) -> usize {
+    buf[0] = if expire_at.is_some() { F_TTL } else { 0 } | if large { F_LARGE } else { 0 };
+    let mut pos = put_varint(buf, 1, klen as u64);
+    pos = put_varint(buf, pos, vlen);
+    buf[pos..pos + 2].copy_from_slice(&check.to_le_bytes());
+    pos += 2;
+    if let Some(at) = expire_at {
+        buf[pos..pos + 8].copy_from_slice(&at.to_le_bytes());
+        pos += 8;
+    }
+    pos
+}
+
+/// Parses a header from the bytes at an item's start (to the segment's end).
+/// Garbage yields None or a header whose lengths still fit in `bytes`.
+pub fn parse_header(bytes: &[u8]) -> Option<Header> {
+    let flags = *bytes.first()?;
+    if flags & !F_KNOWN != 0 {
+        return None;
+    }
+    let mut pos = 1;
+    let klen = get_varint(bytes, &mut pos, 3)? as usize;
+    let vlen = get_varint(bytes, &mut pos, 5)?;
+    let check = u16::from_le_bytes(bytes.get(pos..pos + 2)?.try_into().ok()?);
+    pos += 2;
+    let expire_at = if flags & F_TTL != 0 {
+        let at = u64::from_le_bytes(bytes.get(pos..pos + 8)?.try_into().ok()?);
+        pos += 8;
+        Some(at)
+    } else {
+        None
+    };
+    let h = Header {
+        flags,
+        klen,
+        vlen,
+        check,
+        expire_at,
+        len: pos,
+    };
+    if klen > MAX_KEY_LEN
+        || (!h.is_large() && vlen as usize > SEGMENT_SIZE)
+        || h.total_len() > bytes.len()
+    {
+        return None;
+    }
+    Some(h)
+}
+
+/// The 16-bit check of a value area given as parts.
+pub fn check_of(parts: &[&[u8]], key_hash: u64) -> u16 {
+    match parts {
+        [one] => xxh3_64_with_seed(one, key_hash) as u16,
+        _ => {
+            let mut h = Xxh3::with_seed(key_hash);
+            for p in parts {
+                h.update(p);
+            }
+            h.digest() as u16
+        }
+    }
+}
+
+/// A view of one item in the mapped file. Under an optimistic read its bytes
+/// may be torn; the cache validates before it returns anything derived from it.
+#[derive(Clone, Copy)]
+pub struct ItemRef<'a> {
+    pub(crate) region: &'a Region,
+    pub(crate) geo: &'a Geometry,
+    pub(crate) key: &'a [u8],
+    pub(crate) area: &'a [u8],
+    pub(crate) header: Header,
+    pub(crate) version: u64,
+}
+
+impl<'a> ItemRef<'a> {
+    pub fn key(&self) -> &'a [u8] {
+        self.key
+    }
+    pub fn value_len(&self) -> usize {
+        self.header.vlen as usize
+    }
+    /// Absolute expiry in Unix ms, or None when the key has no TTL.
+    pub fn expire_at(&self) -> Option<u64> {
+        self.header.expire_at
+    }
+    /// Change counter of the key's home bucket: moves whenever this key changes
+    /// (and sometimes when a neighbour does), as Segcache's per-bucket CAS.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+    /// The value when it is stored in one piece (every value below ~1 MiB).
+    pub fn contiguous(&self) -> Option<&'a [u8]> {
+        (!self.header.is_large()).then_some(self.area)
+    }
+    /// The value's bytes in order.
+    pub fn chunks(&self) -> Chunks<'a> {
+        Chunks {
+            item: *self,
+            next: 0,
+            done: 0,
+        }
+    }
+    pub fn write_value_to(&self, out: &mut Vec<u8>) {
+        out.reserve(self.value_len());
+        for c in self.chunks() {
+            out.extend_from_slice(c);
+        }
+    }
+    pub(crate) fn chunk_ids(&self) -> impl Iterator<Item = u32> + 'a {
+        let area = if self.header.is_large() {
+            self.area
+        } else {
+            &[][..]
+        };
+        area.get(4..)
+            .unwrap_or(&[])
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+    }
+    pub(crate) fn is_expired(&self, now_ms: u64) -> bool {
+        matches!(self.header.expire_at, Some(at) if at <= now_ms)
+    }
+}
+
+/// Iterator over a value's chunks.
+pub struct Chunks<'a> {
+    item: ItemRef<'a>,
+    next: usize,
+    done: u64,
+}
+
+impl<'a> Iterator for Chunks<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let h = &self.item.header;
+        if self.done >= h.vlen {
+            return None;
+        }
+        if !h.is_large() {
+            self.done = h.vlen;
+            return Some(self.item.area);
+        }
+        let id = self.item.chunk_ids().nth(self.next)?;
+        self.next += 1;
+        let len = (h.vlen - self.done).min(SEGMENT_SIZE as u64) as usize;
+        self.done += len as u64;
+        // A torn chunk table may name a bad segment: yield nothing then; the
+        // read fails validation and is retried.
+        if id >= self.item.geo.segments {
+            self.done = h.vlen;
+            return None;
+        }
+        self.item
+            .region
+            .bytes(self.item.geo.segdata_off + id as usize * SEGMENT_SIZE, len)
+    }
+}
+
+/// True when the item's stored check matches its value area.
+pub fn check_matches(item: &ItemRef<'_>, key_hash: u64) -> bool {
+    check_of(&[item.area], key_hash) == item.header.check
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trips_and_is_small() {
+        let mut buf = [0u8; MAX_HEADER_LEN];
+        let n = encode_header(&mut buf, 16, 32, false, 0xABCD, None);
+        assert_eq!(n, 5, "a 16/32 item without TTL costs five header bytes");
+        let mut bytes = buf[..n].to_vec();
+        bytes.extend_from_slice(&[0u8; 48]);
+        let h = parse_header(&bytes).unwrap();
+        assert_eq!(
+            (h.klen, h.vlen, h.check, h.expire_at, h.len),
+            (16, 32, 0xABCD, None, 5)
+        );
+        let n = encode_header(&mut buf, 300, 50 << 20, true, 1, Some(1234));
+        let mut bytes = buf[..n].to_vec();
+        bytes.resize(n + 300 + 4 + 4 * 50, 0);
+        let h = parse_header(&bytes).unwrap();
+        assert_eq!(
+            (h.klen, h.vlen, h.expire_at, h.is_large()),
+            (300, 50 << 20, Some(1234), true)
+        );
+    }
+
+    #[test]
+    fn garbage_never_overruns() {
+        let mut seed = 1u64;
+        for _ in 0..10_000 {
+            let bytes: Vec<u8> = (0..40)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    (seed >> 56) as u8
+                })
+                .collect();
+            if let Some(h) = parse_header(&bytes) {
+                assert!(h.total_len() <= bytes.len());
+            }
+        }
+    }
+}

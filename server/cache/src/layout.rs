@@ -1,0 +1,210 @@
+//! The file's geometry: where the header, writer slots, bucket locks, index
+//! levels, segment headers and segments lie. Everything is an offset from the
+//! start of the file, so the file can be mapped at any address.
+//!
+//! ```text
+//! 0        header (4 KiB): magic, layout version, geometry (checksummed),
+//!          generation, clean flag, free-list head
+//! 4096     writer slots: MAX_WRITERS x 256 B (key counter, active segments)
+//! locks    one u64 seqlock per home (level-0) bucket
+//! index    levels of 64-byte buckets, 8 entries each, sizes 1/2, 1/4, ... of all slots
+//! seghdr   one 64-byte header per segment
+//! segments SEGMENT_SIZE bytes each, 4 KiB aligned
+//! ```
+
+use crate::region::Region;
+
+pub const MAGIC: u64 = u64::from_le_bytes(*b"CITADEL1");
+/// Bumped whenever anything in this file's layout or in the item format changes.
+pub const LAYOUT_VERSION: u32 = 1;
+pub const HEADER_BYTES: usize = 4096;
+pub const MAX_WRITERS: usize = 64;
+pub const WRITER_SLOT_BYTES: usize = 256;
+pub const SEGMENT_SIZE: usize = 1 << 20;
+pub const SEGMENT_HEADER_BYTES: usize = 64;
+pub const BUCKET_SLOTS: usize = 8;
+pub const LEVELS: usize = 5;
+/// Fraction of all index slots in each level (in 1/16ths): 8, 4, 2, 1, 1.
+const LEVEL_SIXTEENTHS: [u64; LEVELS] = [8, 4, 2, 1, 1];
+/// Index sizing: one slot per this many bytes of the file. Sized so that
+/// 16-byte keys with 32-byte values fill the index and the value store at
+/// about the same time (see ARCHITECTURE.md, "Memory per item").
+pub const BYTES_PER_SLOT: u64 = 56;
+pub const MIN_MEMORY: u64 = 8 << 20;
+
+// Header field offsets. Static fields (covered by the checksum) first.
+pub const H_MAGIC: usize = 0;
+pub const H_VERSION: usize = 8; // u32, then u32 checksum at 12
+pub const H_CHECKSUM: usize = 12;
+pub const H_FILE_SIZE: usize = 16;
+pub const H_SEGMENTS: usize = 24;
+pub const H_BUCKETS: usize = 32; // LEVELS x u64
+pub const H_STATIC_END: usize = H_BUCKETS + 8 * LEVELS;
+// Dynamic fields, each on its own cache line where contended.
+pub const H_GENERATION: usize = 128;
+pub const H_CLEAN: usize = 136;
+pub const H_FREE_HEAD: usize = 192;
+
+/// Sizes and offsets of every region, derived from the file size alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Geometry {
+    pub file_size: u64,
+    pub segments: u32,
+    /// Buckets per level.
+    pub buckets: [u64; LEVELS],
+    pub writers_off: usize,
+    pub locks_off: usize,
+    /// Offset of each level's first bucket.
+    pub level_off: [usize; LEVELS],
+    pub seghdr_off: usize,
+    pub segdata_off: usize,
+}
+
+fn align(x: usize, to: usize) -> usize {
+    x.div_ceil(to) * to
+}
+
+impl Geometry {
+    /// Lays out a file of at most `max_memory` bytes.
+    pub fn for_memory(max_memory: u64) -> Option<Geometry> {
+        if max_memory < MIN_MEMORY {
+            return None;
+        }
+        let slots = max_memory / BYTES_PER_SLOT;
+        let mut buckets = [0u64; LEVELS];
+        for (b, sixteenths) in buckets.iter_mut().zip(LEVEL_SIXTEENTHS) {
+            *b = (slots * sixteenths / 16 / BUCKET_SLOTS as u64).max(1);
+        }
+        let fixed = Self::place(buckets, 0, max_memory).segdata_off as u64;
+        let segments =
+            (max_memory.checked_sub(fixed)? / (SEGMENT_SIZE + SEGMENT_HEADER_BYTES) as u64) as u32;
+        if segments < 4 {
+            return None;
+        }
+        Some(Self::place(buckets, segments, max_memory))
+    }
+
+    /// Recomputes the geometry recorded in an existing header.
+    pub fn from_parts(file_size: u64, segments: u32, buckets: [u64; LEVELS]) -> Geometry {
+        Self::place(buckets, segments, file_size)
+    }
+
+    fn place(buckets: [u64; LEVELS], segments: u32, file_size: u64) -> Geometry {
+        let writers_off = HEADER_BYTES;
+        let locks_off = writers_off + MAX_WRITERS * WRITER_SLOT_BYTES;
+        let mut off = align(locks_off + 8 * buckets[0] as usize, 64);
+        let mut level_off = [0usize; LEVELS];
+        for (lo, b) in level_off.iter_mut().zip(buckets) {
+            *lo = off;
+            off += b as usize * BUCKET_SLOTS * 8;
+        }
+        let seghdr_off = align(off, 64);
+        let segdata_off = align(seghdr_off + segments as usize * SEGMENT_HEADER_BYTES, 4096);
+        Geometry {
+            file_size,
+            segments,
+            buckets,
+            writers_off,
+            locks_off,
+            level_off,
+            seghdr_off,
+            segdata_off,
+        }
+    }
+
+    /// Bytes the layout really uses (never more than the configured limit).
+    pub fn used_size(&self) -> u64 {
+        (self.segdata_off + self.segments as usize * SEGMENT_SIZE) as u64
+    }
+
+    pub fn index_bytes(&self) -> u64 {
+        (self.seghdr_off - self.locks_off) as u64
+    }
+
+    pub fn total_slots(&self) -> u64 {
+        self.buckets.iter().sum::<u64>() * BUCKET_SLOTS as u64
+    }
+
+    /// Writes the static header fields and their checksum.
+    pub fn write_header(&self, region: &Region) {
+        region.u64_at(H_FILE_SIZE).store(self.file_size, relaxed());
+        region
+            .u64_at(H_SEGMENTS)
+            .store(self.segments as u64, relaxed());
+        for (i, b) in self.buckets.iter().enumerate() {
+            region.u64_at(H_BUCKETS + 8 * i).store(*b, relaxed());
+        }
+        region.u32_at(H_VERSION).store(LAYOUT_VERSION, relaxed());
+        region
+            .u32_at(H_CHECKSUM)
+            .store(static_checksum(region), relaxed());
+        // The magic goes last: a file torn while being created has no magic
+        // and is reported as corrupt instead of being attached.
+        region
+            .u64_at(H_MAGIC)
+            .store(MAGIC, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Reads the static header; Err says what is wrong.
+    pub fn read_header(region: &Region) -> Result<Geometry, HeaderProblem> {
+        if region.u64_at(H_MAGIC).load(acquire()) != MAGIC {
+            return Err(HeaderProblem::Corrupt("bad magic".into()));
+        }
+        let version = region.u32_at(H_VERSION).load(relaxed());
+        if version != LAYOUT_VERSION {
+            return Err(HeaderProblem::Version(version));
+        }
+        if region.u32_at(H_CHECKSUM).load(relaxed()) != static_checksum(region) {
+            return Err(HeaderProblem::Corrupt("header checksum mismatch".into()));
+        }
+        let file_size = region.u64_at(H_FILE_SIZE).load(relaxed());
+        let segments = region.u64_at(H_SEGMENTS).load(relaxed()) as u32;
+        let mut buckets = [0u64; LEVELS];
+        for (i, b) in buckets.iter_mut().enumerate() {
+            *b = region.u64_at(H_BUCKETS + 8 * i).load(relaxed());
+        }
+        let geo = Geometry::from_parts(file_size, segments, buckets);
+        if geo.used_size() > region.len() as u64 || buckets.contains(&0) {
+            return Err(HeaderProblem::Corrupt("geometry exceeds the file".into()));
+        }
+        Ok(geo)
+    }
+}
+
+#[derive(Debug)]
+pub enum HeaderProblem {
+    Version(u32),
+    Corrupt(String),
+}
+
+fn static_checksum(region: &Region) -> u32 {
+    let mut bytes = Vec::with_capacity(H_STATIC_END);
+    bytes.extend_from_slice(&region.u32_at(H_VERSION).load(relaxed()).to_le_bytes());
+    for off in (H_FILE_SIZE..H_STATIC_END).step_by(8) {
+        bytes.extend_from_slice(&region.u64_at(off).load(relaxed()).to_le_bytes());
+    }
+    xxhash_rust::xxh3::xxh3_64(&bytes) as u32
+}
+
+fn relaxed() -> std::sync::atomic::Ordering {
+    std::sync::atomic::Ordering::Relaxed
+}
+
+fn acquire() -> std::sync::atomic::Ordering {
+    std::sync::atomic::Ordering::Acquire
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_fits_the_limit() {
+        for mb in [8u64, 64, 100, 1024, 4096] {
+            let g = Geometry::for_memory(mb << 20).unwrap();
+            assert!(g.used_size() <= mb << 20, "{mb} MiB: {g:?}");
+            assert!(g.segments >= 4);
+        }
+        assert!(Geometry::for_memory(1 << 20).is_none());
+    }
+}

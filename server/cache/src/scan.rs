@@ -1,0 +1,141 @@
+//! Iteration: SCAN cursors, RANDOMKEY and FLUSHALL.
+//!
+//! A SCAN cursor is a global index slot number. A key never changes slot
+//! while it exists (overwrites and eviction retention update the slot in
+//! place), so every key present for a whole scan is visited at least once,
+//! as Redis guarantees.
+
+use std::sync::atomic::Ordering;
+
+use crate::handle::CacheHandle;
+use crate::index::{slot_off, Entry, KeyHash};
+use crate::item::ItemRef;
+
+impl CacheHandle {
+    /// Visits index slots from `cursor` until about `count` live keys were
+    /// seen (or 10x`count` slots), calling `f` once per live key with the key's
+    /// home bucket locked; returns the next cursor (0 when the scan is complete).
+    pub fn scan(&mut self, cursor: u64, count: usize, mut f: impl FnMut(&ItemRef<'_>)) -> u64 {
+        let total = self.cache.geo().total_slots();
+        let (mut slot, mut seen) = (cursor, 0usize);
+        let budget = count.max(1) as u64 * 10;
+        let end = cursor.saturating_add(budget).min(total);
+        while slot < end && seen < count.max(1) {
+            if self.visit_slot(slot, &mut f) {
+                seen += 1;
+            }
+            slot += 1;
+        }
+        if slot >= total {
+            0
+        } else {
+            slot
+        }
+    }
+
+    /// Calls `f` on the live, unexpired key in global slot `slot`, if any.
+    fn visit_slot(&mut self, slot: u64, f: &mut impl FnMut(&ItemRef<'_>)) -> bool {
+        let cache = &*self.cache;
+        let Some(off) = slot_off(cache.geo(), slot) else {
+            return false;
+        };
+        let word = cache.region.u64_at(off);
+        let e = Entry(word.load(Ordering::Acquire));
+        if e.is_empty() {
+            return false;
+        }
+        let Some(item) = cache.item_at(e, 0) else {
+            return false;
+        };
+        let h = KeyHash::of(item.key);
+        let locks = cache.locks();
+        let home = h.home(cache.geo());
+        let v = locks.lock(home);
+        // Under the lock the entry is stable; re-read it and its item.
+        let e = Entry(word.load(Ordering::Acquire));
+        let visited = match cache.item_at(e, v) {
+            Some(item) if !e.is_empty() && KeyHash::of(item.key).home(cache.geo()) == home => {
+                let live = !item.is_expired(self.w.now);
+                if live {
+                    f(&item);
+                }
+                live
+            }
+            _ => false,
+        };
+        locks.unlock(home, v);
+        visited
+    }
+
+    /// Appends a random live key to `out`; false if the cache is empty.
+    pub fn random_key(&mut self, out: &mut Vec<u8>) -> bool {
+        if self.cache.is_empty() {
+            return false;
+        }
+        let total = self.cache.geo().total_slots();
+        let start = self.w.next_random() % total;
+        let mut found = false;
+        // Random probes first, then a bounded linear walk (sparse caches).
+        for i in 0..total.min(4096 + 64) {
+            let slot = if i < 64 {
+                self.w.next_random() % total
+            } else {
+                (start + i) % total
+            };
+            if self.visit_slot(slot, &mut |item: &ItemRef<'_>| {
+                out.extend_from_slice(item.key())
+            }) {
+                found = true;
+                break;
+            }
+        }
+        if !found {
+            let mut cursor = 0;
+            loop {
+                cursor = self.scan(cursor, 1, |item| {
+                    if !found {
+                        out.extend_from_slice(item.key());
+                        found = true;
+                    }
+                });
+                if found || cursor == 0 {
+                    break;
+                }
+            }
+        }
+        found
+    }
+
+    /// Removes every key (O(index size), like Redis's FLUSHALL).
+    pub fn flush_all(&mut self) {
+        let total = self.cache.geo().total_slots();
+        let mut key = std::mem::take(&mut self.scratch.key);
+        for slot in 0..total {
+            key.clear();
+            if self.visit_slot_any(slot, &mut key) {
+                self.delete(&key);
+            }
+        }
+        self.scratch.key = key;
+        self.maintain();
+    }
+
+    /// Copies the key in `slot` (expired or not) into `key`.
+    fn visit_slot_any(&mut self, slot: u64, key: &mut Vec<u8>) -> bool {
+        let cache = &*self.cache;
+        let Some(off) = slot_off(cache.geo(), slot) else {
+            return false;
+        };
+        let e = Entry(cache.region.u64_at(off).load(Ordering::Acquire));
+        if e.is_empty() {
+            return false;
+        }
+        match cache.item_at(e, 0) {
+            Some(item) => {
+                key.extend_from_slice(item.key());
+                true
+            }
+            None => false,
+        }
+    }
+}

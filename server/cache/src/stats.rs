@@ -1,0 +1,65 @@
+//! Counters. Each handle writes only its own cache-line-sized block, so
+//! counting costs no shared-line traffic; readers sum the blocks.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::layout::MAX_WRITERS;
+
+#[derive(Default)]
+#[repr(align(64))]
+pub struct HandleCounters {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub evictions: AtomicU64,
+    pub expirations: AtomicU64,
+}
+
+impl HandleCounters {
+    /// Single-writer increment: a plain load and store, no locked instruction.
+    #[inline]
+    pub fn bump(counter: &AtomicU64, by: u64) {
+        counter.store(counter.load(Ordering::Relaxed) + by, Ordering::Relaxed);
+    }
+}
+
+pub struct Counters {
+    pub per_handle: Box<[HandleCounters]>,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            per_handle: (0..MAX_WRITERS)
+                .map(|_| HandleCounters::default())
+                .collect(),
+        }
+    }
+}
+
+impl Counters {
+    pub fn sum(&self, pick: impl Fn(&HandleCounters) -> &AtomicU64) -> u64 {
+        self.per_handle
+            .iter()
+            .map(|c| pick(c).load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// A snapshot for INFO.
+#[derive(Debug, Clone, Default)]
+pub struct CacheStats {
+    pub file_bytes: u64,
+    /// Index plus segments in use.
+    pub used_bytes: u64,
+    pub index_bytes: u64,
+    pub keys: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+    pub expirations: u64,
+    /// (used slots, total slots) per index level; sampled, see `Cache::stats`.
+    pub level_fill: Vec<(u64, u64)>,
+    pub segments_total: u64,
+    pub segments_free: u64,
+    pub generation: u64,
+}

@@ -1,0 +1,422 @@
+//! `Cache`: opening, attaching (warm restart), crash recovery, closing, stats.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{HandleError, OpenError};
+use crate::handle::CacheHandle;
+use crate::index::{slot_off, Locks, MAX_SEGMENTS};
+use crate::layout::{
+    Geometry, HeaderProblem, BUCKET_SLOTS, H_CLEAN, H_GENERATION, LAYOUT_VERSION, LEVELS,
+    MAX_WRITERS, MIN_MEMORY, WRITER_SLOT_BYTES,
+};
+use crate::region::Region;
+use crate::segment::{FreeList, Seg, State, TTL_CLASSES};
+use crate::stats::{CacheStats, Counters};
+
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Path of the mapped file, e.g. /dev/shm/citadel-6379.cache.
+    pub path: PathBuf,
+    /// Size bound of the whole file (header, index and value store).
+    pub max_memory: u64,
+    /// Largest accepted value in bytes (default 64 MiB).
+    pub max_value_size: u64,
+    /// Recreate the file even if it exists (needed after a layout mismatch).
+    pub fresh: bool,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            path: PathBuf::from("/dev/shm/citadel-6379.cache"),
+            max_memory: 1 << 30,
+            max_value_size: 64 << 20,
+            fresh: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AttachReport {
+    /// True when an existing file was attached (its keys are served at once).
+    pub warm: bool,
+    /// False when the previous owner did not shut down cleanly (recovery ran).
+    pub clean: bool,
+    pub keys: u64,
+    /// Index entries recovery dropped because they pointed at torn data.
+    pub dropped: u64,
+    pub elapsed: Duration,
+}
+
+pub struct Cache {
+    pub(crate) region: Region,
+    pub(crate) geo: Geometry,
+    pub(crate) counters: Counters,
+    pub(crate) max_value_size: u64,
+    /// Clock hand of the segment eviction sampler.
+    pub(crate) evict_hand: AtomicU64,
+    /// Writer slots taken by live handles of this process.
+    slots_taken: AtomicU64,
+    path: PathBuf,
+    /// Holds the exclusive flock for as long as the cache is open.
+    _file: File,
+}
+
+/// Offsets inside one writer slot.
+pub(crate) const W_KEYS: usize = 8;
+pub(crate) const W_ACTIVE: usize = 64;
+
+impl Cache {
+    pub fn open(cfg: CacheConfig) -> Result<(Arc<Cache>, AttachReport), OpenError> {
+        let started = Instant::now();
+        let path = cfg.path.clone();
+        let io = |source| OpenError::Io {
+            path: path.clone(),
+            source,
+        };
+        let geo = Geometry::for_memory(cfg.max_memory)
+            .ok_or(OpenError::TooSmall(cfg.max_memory, MIN_MEMORY))?;
+        if geo.segments as u64 > MAX_SEGMENTS {
+            return Err(OpenError::Corrupt {
+                path,
+                reason: "maxmemory exceeds the addressable segments".into(),
+            });
+        }
+        if cfg.fresh {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+                _ => {}
+            }
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(OpenError::InUse { path });
+        }
+        let existing = file.metadata().map_err(io)?.len();
+        let (cache, mut report) = if existing == 0 {
+            file.set_len(geo.used_size()).map_err(io)?;
+            let region = Region::map(&file, geo.used_size() as usize).map_err(io)?;
+            let cache = Cache::new(region, geo, &cfg, file);
+            cache.format();
+            let report = AttachReport {
+                warm: false,
+                clean: true,
+                keys: 0,
+                dropped: 0,
+                elapsed: Duration::ZERO,
+            };
+            (cache, report)
+        } else {
+            let region = Region::map(&file, existing as usize).map_err(io)?;
+            let found = Geometry::read_header(&region).map_err(|p| match p {
+                HeaderProblem::Version(found) => OpenError::LayoutMismatch {
+                    path: path.clone(),
+                    found,
+                    expected: LAYOUT_VERSION,
+                },
+                HeaderProblem::Corrupt(reason) => OpenError::Corrupt {
+                    path: path.clone(),
+                    reason,
+                },
+            })?;
+            if found != geo {
+                return Err(OpenError::SizeMismatch {
+                    path,
+                    found: found.file_size,
+                    expected: cfg.max_memory,
+                });
+            }
+            let cache = Cache::new(region, geo, &cfg, file);
+            let clean = cache.region.u64_at(H_CLEAN).load(Ordering::Acquire) == 1;
+            let dropped = if clean {
+                cache.reattach_clean()
+            } else {
+                cache.recover()
+            };
+            let report = AttachReport {
+                warm: true,
+                clean,
+                keys: cache.len(),
+                dropped,
+                elapsed: Duration::ZERO,
+            };
+            (cache, report)
+        };
+        // From here on the file is "in use": a crash leaves clean == 0.
+        cache.region.u64_at(H_CLEAN).store(0, Ordering::Release);
+        cache
+            .region
+            .u64_at(H_GENERATION)
+            .fetch_add(1, Ordering::AcqRel);
+        report.elapsed = started.elapsed();
+        tracing::debug!(?report, path = %cache.path.display(), "cache open");
+        Ok((Arc::new(cache), report))
+    }
+
+    fn new(region: Region, geo: Geometry, cfg: &CacheConfig, file: File) -> Cache {
+        Cache {
+            region,
+            geo,
+            counters: Counters::default(),
+            max_value_size: cfg.max_value_size,
+            evict_hand: AtomicU64::new(0),
+            slots_taken: AtomicU64::new(0),
+            path: cfg.path.clone(),
+            _file: file,
+        }
+    }
+
+    /// Initialises a zero-filled file: every segment free, then the header.
+    fn format(&self) {
+        let free = self.free_list();
+        for id in (0..self.geo.segments).rev() {
+            free.push(self.seg(id));
+        }
+        self.geo.write_header(&self.region);
+    }
+
+    pub(crate) fn locks(&self) -> Locks<'_> {
+        Locks {
+            region: &self.region,
+            geo: &self.geo,
+        }
+    }
+    pub(crate) fn free_list(&self) -> FreeList<'_> {
+        FreeList {
+            region: &self.region,
+            geo: &self.geo,
+        }
+    }
+    pub(crate) fn seg(&self, id: u32) -> Seg<'_> {
+        Seg::new(&self.region, &self.geo, id)
+    }
+    pub(crate) fn writer_word(&self, slot: usize, field: usize) -> &AtomicU64 {
+        self.region
+            .u64_at(self.geo.writers_off + slot * WRITER_SLOT_BYTES + field)
+    }
+    pub(crate) fn active_word(&self, slot: usize, class: usize) -> &std::sync::atomic::AtomicU32 {
+        self.region
+            .u32_at(self.geo.writers_off + slot * WRITER_SLOT_BYTES + W_ACTIVE + 4 * class)
+    }
+
+    /// Clean attach: O(writers + segments), independent of the key count.
+    fn reattach_clean(&self) -> u64 {
+        for slot in 0..MAX_WRITERS {
+            self.release_actives(slot);
+        }
+        0
+    }
+
+    /// Seals whatever active segments a writer slot recorded.
+    pub(crate) fn release_actives(&self, slot: usize) {
+        for class in 0..TTL_CLASSES {
+            let word = self.active_word(slot, class);
+            let id = word.swap(0, Ordering::AcqRel);
+            if id != 0 && id <= self.geo.segments {
+                self.seg(id - 1).transition(State::Active, State::Sealed);
+            }
+        }
+    }
+
+    /// Recovery after a crash. Clears locks a dead writer held, seals its
+    /// segments, and rebuilds counts from the index, dropping every entry that
+    /// does not point at a complete, matching item. Items in segments that
+    /// were live are marked suspect: their checks are verified when read.
+    fn recover(&self) -> u64 {
+        let stuck = self.locks().reset_all();
+        for id in 0..self.geo.segments {
+            let seg = self.seg(id);
+            match seg.state() {
+                Some(State::Active) | Some(State::Evicting) => seg.set_state(State::Sealed),
+                None => seg.set_state(State::Free),
+                _ => {}
+            }
+            if matches!(seg.state(), Some(State::Sealed) | Some(State::Chunk)) {
+                seg.flags()
+                    .fetch_or(crate::segment::FLAG_SUSPECT, Ordering::Relaxed);
+            }
+            seg.live().store(0, Ordering::Relaxed);
+        }
+        let mut owned = vec![false; self.geo.segments as usize];
+        let (mut keys, mut dropped) = (0u64, 0u64);
+        for slot in 0..self.geo.total_slots() {
+            let word = self
+                .region
+                .u64_at(slot_off(&self.geo, slot).expect("slot in range"));
+            let entry = crate::index::Entry(word.load(Ordering::Relaxed));
+            if entry.is_empty() {
+                continue;
+            }
+            match self.recovered_item(entry) {
+                Some(chunks) => {
+                    self.seg(entry.seg()).live().fetch_add(1, Ordering::Relaxed);
+                    for id in chunks {
+                        owned[id as usize] = true;
+                    }
+                    keys += 1;
+                }
+                None => {
+                    word.store(0, Ordering::Relaxed);
+                    dropped += 1;
+                }
+            }
+        }
+        for id in 0..self.geo.segments {
+            let seg = self.seg(id);
+            if seg.state() == Some(State::Chunk) && !owned[id as usize] {
+                seg.set_state(State::Free);
+            }
+        }
+        for slot in 0..MAX_WRITERS {
+            for class in 0..TTL_CLASSES {
+                self.active_word(slot, class).store(0, Ordering::Relaxed);
+            }
+            self.writer_word(slot, W_KEYS)
+                .store(if slot == 0 { keys } else { 0 }, Ordering::Relaxed);
+        }
+        let free = self.free_list().rebuild();
+        tracing::warn!(
+            keys,
+            dropped,
+            stuck_locks = stuck,
+            free_segments = free,
+            "cache recovered after an unclean shutdown"
+        );
+        dropped
+    }
+
+    /// The chunk ids of a recovered entry's item, or None if it is torn.
+    fn recovered_item(&self, entry: crate::index::Entry) -> Option<Vec<u32>> {
+        if entry.seg() >= self.geo.segments {
+            return None;
+        }
+        let seg = self.seg(entry.seg());
+        let end = seg.write_off().load(Ordering::Relaxed) as usize;
+        if seg.state() != Some(State::Sealed) || entry.off() as usize >= end {
+            return None;
+        }
+        let item = self.item_at(entry, 0)?;
+        if entry.off() as usize + item.header.total_len() > end {
+            return None;
+        }
+        let hash = crate::index::KeyHash::of(item.key);
+        if hash.tag() != entry.tag() || !crate::item::check_matches(&item, hash.0) {
+            return None;
+        }
+        let ids: Vec<u32> = item.chunk_ids().collect();
+        let sound = ids
+            .iter()
+            .all(|&id| id < self.geo.segments && self.seg(id).state() == Some(State::Chunk));
+        sound.then_some(ids)
+    }
+
+    pub fn handle(self: &Arc<Self>) -> Result<CacheHandle, HandleError> {
+        let mut taken = self.slots_taken.load(Ordering::Relaxed);
+        loop {
+            let slot = (!taken).trailing_zeros() as usize;
+            if slot >= MAX_WRITERS {
+                return Err(HandleError::NoFreeSlot(MAX_WRITERS));
+            }
+            match self.slots_taken.compare_exchange(
+                taken,
+                taken | 1 << slot,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(CacheHandle::new(self.clone(), slot)),
+                Err(now) => taken = now,
+            }
+        }
+    }
+
+    pub(crate) fn release_slot(&self, slot: usize) {
+        self.release_actives(slot);
+        self.slots_taken
+            .fetch_and(!(1u64 << slot), Ordering::AcqRel);
+    }
+
+    /// O(writers) number of keys (expired but not yet reclaimed keys included, as in Redis).
+    pub fn len(&self) -> u64 {
+        let sum: i64 = (0..MAX_WRITERS)
+            .map(|s| self.writer_word(s, W_KEYS).load(Ordering::Relaxed) as i64)
+            .sum();
+        sum.max(0) as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn max_value_size(&self) -> u64 {
+        self.max_value_size
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Marks the file cleanly shut down (after every handle is dropped) and
+    /// flushes it, so a disk- or DAX-backed file also survives a reboot.
+    pub fn close(&self) {
+        if self.slots_taken.load(Ordering::Acquire) != 0 {
+            tracing::warn!("cache closed while handles are live; it will be recovered as unclean on next start");
+            return;
+        }
+        if let Err(e) = self.region.flush() {
+            tracing::warn!(error = %e, "flushing the cache file failed");
+        }
+        self.region.u64_at(H_CLEAN).store(1, Ordering::Release);
+        let _ = self.region.flush();
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        let mut level_fill = Vec::with_capacity(LEVELS);
+        for level in 0..LEVELS {
+            // Sample up to 4096 buckets per level: INFO must stay cheap.
+            let buckets = self.geo.buckets[level];
+            let step = (buckets / 4096).max(1);
+            let (mut used, mut seen) = (0u64, 0u64);
+            let mut b = 0;
+            while b < buckets {
+                let base = crate::index::bucket_off(&self.geo, level, b);
+                for i in 0..BUCKET_SLOTS {
+                    used += (self.region.u64_at(base + 8 * i).load(Ordering::Relaxed) != 0) as u64;
+                }
+                seen += BUCKET_SLOTS as u64;
+                b += step;
+            }
+            let total = buckets * BUCKET_SLOTS as u64;
+            level_fill.push((used * total / seen.max(1), total));
+        }
+        let free = (0..self.geo.segments)
+            .filter(|&id| self.seg(id).state() == Some(State::Free))
+            .count() as u64;
+        let in_use = self.geo.segments as u64 - free;
+        CacheStats {
+            file_bytes: self.geo.used_size(),
+            used_bytes: self.geo.segdata_off as u64 + in_use * crate::layout::SEGMENT_SIZE as u64,
+            index_bytes: self.geo.index_bytes(),
+            keys: self.len(),
+            hits: self.counters.sum(|c| &c.hits),
+            misses: self.counters.sum(|c| &c.misses),
+            evictions: self.counters.sum(|c| &c.evictions),
+            expirations: self.counters.sum(|c| &c.expirations),
+            level_fill,
+            segments_total: self.geo.segments as u64,
+            segments_free: free,
+            generation: self.region.u64_at(H_GENERATION).load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Behaviour of single operations, restarts and limits.
+
+mod common;
+
+use citadel_cache::{Cache, OpenError, WriteError};
+use common::TempCache;
+
+fn get(h: &mut citadel_cache::CacheHandle, key: &[u8]) -> Option<Vec<u8>> {
+    h.get(key, |item| {
+        let mut v = Vec::new();
+        item.write_value_to(&mut v);
+        v
+    })
+}
+
+#[test]
+fn set_get_delete_and_overwrite() {
+    let t = TempCache::new();
+    let (cache, report) = t.open(16 << 20);
+    assert!(!report.warm);
+    let mut h = cache.handle().unwrap();
+    assert_eq!(get(&mut h, b"k"), None);
+    h.set(b"k", b"v1", None).unwrap();
+    assert_eq!(get(&mut h, b"k").as_deref(), Some(&b"v1"[..]));
+    h.set(b"k", b"value two", None).unwrap();
+    assert_eq!(get(&mut h, b"k").as_deref(), Some(&b"value two"[..]));
+    assert_eq!(cache.len(), 1);
+    assert!(h.delete(b"k"));
+    assert!(!h.delete(b"k"));
+    assert_eq!(get(&mut h, b"k"), None);
+    assert_eq!(cache.len(), 0);
+    h.set(b"", b"", None).unwrap();
+    assert_eq!(get(&mut h, b"").as_deref(), Some(&b""[..]));
+    let s = cache.stats();
+    assert!(s.hits >= 3 && s.misses >= 2, "{s:?}");
+}
+
+#[test]
+fn expiry_is_lazy_and_counted() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(16 << 20);
+    let mut h = cache.handle().unwrap();
+    h.set_clock(1_000_000);
+    h.set(b"a", b"1", Some(1_000_500)).unwrap();
+    h.set(b"b", b"2", None).unwrap();
+    assert_eq!(h.get(b"a", |i| i.expire_at()), Some(Some(1_000_500)));
+    h.set_clock(1_000_500);
+    assert_eq!(get(&mut h, b"a"), None);
+    assert_eq!(get(&mut h, b"b").as_deref(), Some(&b"2"[..]));
+    assert_eq!(cache.len(), 1);
+    assert_eq!(cache.stats().expirations, 1);
+}
+
+#[test]
+fn update_is_read_modify_write() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(16 << 20);
+    let mut h = cache.handle().unwrap();
+    for _ in 0..100 {
+        h.update(&[b"n"], |items, ch| {
+            let n: u64 = items[0]
+                .and_then(|i| std::str::from_utf8(i.contiguous()?).ok()?.parse().ok())
+                .unwrap_or(0);
+            ch.put(0, &[(n + 1).to_string().as_bytes()], None)
+        })
+        .unwrap()
+        .unwrap();
+    }
+    assert_eq!(get(&mut h, b"n").as_deref(), Some(&b"100"[..]));
+    // Rename: two keys, atomically.
+    h.update(&[b"n", b"m"], |items, ch| {
+        let v: Vec<u8> = items[0].unwrap().contiguous().unwrap().to_vec();
+        ch.put(1, &[&v], None).unwrap();
+        ch.delete(0);
+    })
+    .unwrap();
+    assert_eq!(get(&mut h, b"n"), None);
+    assert_eq!(get(&mut h, b"m").as_deref(), Some(&b"100"[..]));
+    assert_eq!(cache.len(), 1);
+    // The same key twice in one update is one key.
+    h.update(&[b"m", b"m"], |_, ch| ch.put(1, &[b"x"], None))
+        .unwrap()
+        .unwrap();
+    assert_eq!(get(&mut h, b"m").as_deref(), Some(&b"x"[..]));
+    assert_eq!(cache.len(), 1);
+}
+
+#[test]
+fn large_values_span_segments_and_limits_hold() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(256 << 20);
+    let mut h = cache.handle().unwrap();
+    let big: Vec<u8> = (0..50_000_000u32)
+        .map(|i| (i * 7 + i / 1000) as u8)
+        .collect();
+    h.set(b"big", &big, Some(u64::MAX - 1)).unwrap();
+    let got = get(&mut h, b"big").unwrap();
+    assert!(got == big, "50 MB value round trip");
+    assert_eq!(h.get(b"big", |i| i.contiguous().is_none()), Some(true));
+    let too_big = vec![0u8; (64 << 20) + 1];
+    assert_eq!(
+        h.set(b"huge", &too_big, None),
+        Err(WriteError::ValueTooLarge {
+            len: (64 << 20) + 1,
+            max: 64 << 20
+        })
+    );
+    assert!(h.set(&vec![b'k'; 300_000], b"v", None).is_err());
+    let free_before = cache.stats().segments_free;
+    assert!(h.delete(b"big"));
+    assert!(
+        cache.stats().segments_free >= free_before + 47,
+        "chunks freed"
+    );
+}
+
+#[test]
+fn eviction_keeps_memory_bounded_and_writes_succeed() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(16 << 20);
+    let mut h = cache.handle().unwrap();
+    let value = vec![7u8; 1000];
+    for i in 0..100_000u32 {
+        h.set(format!("key:{i}").as_bytes(), &value, None).unwrap();
+    }
+    let s = cache.stats();
+    assert!(s.evictions > 0, "{s:?}");
+    assert!(s.file_bytes <= 16 << 20);
+    assert!(
+        cache.len() > 5_000 && cache.len() < 16_000,
+        "{}",
+        cache.len()
+    );
+    assert!(
+        get(&mut h, b"key:99999").is_some(),
+        "the newest key survives"
+    );
+}
+
+#[test]
+fn scan_visits_every_key_once_random_and_flush() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(16 << 20);
+    let mut h = cache.handle().unwrap();
+    for i in 0..5000u32 {
+        h.set(format!("k{i}").as_bytes(), b"v", None).unwrap();
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = 0;
+    loop {
+        cursor = h.scan(cursor, 100, |item| {
+            seen.insert(item.key().to_vec());
+        });
+        if cursor == 0 {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 5000);
+    let mut k = Vec::new();
+    assert!(h.random_key(&mut k));
+    assert!(seen.contains(&k));
+    h.flush_all();
+    assert_eq!(cache.len(), 0);
+    assert!(!h.random_key(&mut Vec::new()));
+    assert_eq!(get(&mut h, b"k1"), None);
+}
+
+#[test]
+fn clean_restart_is_warm_and_fresh_recreates() {
+    let t = TempCache::new();
+    {
+        let (cache, _) = t.open(16 << 20);
+        let mut h = cache.handle().unwrap();
+        h.set(b"persist", b"yes", None).unwrap();
+        drop(h);
+        cache.close();
+    }
+    let (cache, report) = t.open(16 << 20);
+    assert!(
+        report.warm && report.clean && report.keys == 1,
+        "{report:?}"
+    );
+    let mut h = cache.handle().unwrap();
+    assert_eq!(get(&mut h, b"persist").as_deref(), Some(&b"yes"[..]));
+    drop(h);
+    drop(cache);
+    // A second process (or open) cannot attach while one holds it.
+    let (cache, _) = t.open(16 << 20);
+    assert!(matches!(
+        Cache::open(t.config(16 << 20)),
+        Err(OpenError::InUse { .. })
+    ));
+    drop(cache);
+    assert!(matches!(
+        Cache::open(t.config(32 << 20)),
+        Err(OpenError::SizeMismatch { .. })
+    ));
+    let mut cfg = t.config(32 << 20);
+    cfg.fresh = true;
+    let (cache, report) = Cache::open(cfg).unwrap();
+    assert!(!report.warm && cache.is_empty());
+}
+
+#[test]
+fn corrupt_header_is_reported_not_recreated() {
+    let t = TempCache::new();
+    {
+        let (cache, _) = t.open(16 << 20);
+        cache.handle().unwrap().set(b"k", b"v", None).unwrap();
+        cache.close();
+    }
+    let mut bytes = std::fs::read(&t.path).unwrap();
+    bytes[20] ^= 0xff;
+    std::fs::write(&t.path, &bytes).unwrap();
+    let err = Cache::open(t.config(16 << 20))
+        .err()
+        .expect("corrupt header refused");
+    assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("--fresh"));
+    assert_eq!(
+        std::fs::read(&t.path).unwrap(),
+        bytes,
+        "the file is left as it was"
+    );
+}
