@@ -1,0 +1,271 @@
+//! One connection's state: socket, receive/send buffers, requests in flight, its request
+//! stream and (open loop) its timetable. All buffers are allocated up front and reused.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use crate::protocol::{OpKind, Outcome, Protocol, ProtocolError};
+use crate::schedule::Schedule;
+use crate::stats::ErrorKind;
+use crate::workload::keys::format_key;
+use crate::workload::values::ValuePool;
+use crate::workload::Generator;
+
+use super::recorder::Recorder;
+
+/// Initial receive buffer; grows (rarely) when one reply does not fit.
+const RECV_BUF: usize = 64 * 1024;
+/// Compact the receive buffer when less than this is free at its end.
+const RECV_MIN_FREE: usize = 16 * 1024;
+
+/// A request sent (or queued to send) whose reply has not arrived yet.
+#[derive(Debug, Clone, Copy)]
+pub struct InFlight {
+    pub op: OpKind,
+    /// Latency origin: actual send time (closed loop) or intended send time (open loop).
+    pub start_ns: u64,
+    pub measured: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Up,
+    /// Failed; waiting for the kernel to finish the operations still using its buffers.
+    Closing,
+    /// Closed; reconnect at `retry_at` (run-clock ns).
+    Down {
+        retry_at: u64,
+        attempts: u32,
+    },
+    /// Given up on.
+    Gone,
+}
+
+#[derive(Debug)]
+pub struct Conn {
+    pub global: u64,
+    pub server: SocketAddr,
+    pub sock: Option<TcpStream>,
+    pub state: State,
+    pub rbuf: Vec<u8>,
+    pub rstart: usize,
+    pub rend: usize,
+    /// Bytes handed to the kernel (`wsent` of them already accepted).
+    pub wbuf: Vec<u8>,
+    pub wsent: usize,
+    /// Encoded requests waiting for the current send to finish.
+    pub pending: Vec<u8>,
+    pub send_busy: bool,
+    pub recv_busy: bool,
+    pub inflight: VecDeque<InFlight>,
+    pub gen: Generator,
+    /// Measured requests this connection may still send (`--requests` mode).
+    pub budget: Option<u64>,
+    /// No more requests will be generated in this phase.
+    pub exhausted: bool,
+    pub sched: Option<Schedule>,
+}
+
+/// Connects with TCP_NODELAY.
+pub fn connect(server: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    let s = TcpStream::connect_timeout(&server, timeout)?;
+    s.set_nodelay(true)?;
+    Ok(s)
+}
+
+impl Conn {
+    pub fn new(
+        global: u64,
+        server: SocketAddr,
+        sock: TcpStream,
+        gen: Generator,
+        pipeline: usize,
+        max_request: usize,
+    ) -> Conn {
+        Conn {
+            global,
+            server,
+            sock: Some(sock),
+            state: State::Up,
+            rbuf: vec![0; RECV_BUF.max(max_request * 2)],
+            rstart: 0,
+            rend: 0,
+            wbuf: Vec::with_capacity(pipeline * max_request),
+            wsent: 0,
+            pending: Vec::with_capacity(pipeline * max_request),
+            send_busy: false,
+            recv_busy: false,
+            inflight: VecDeque::with_capacity(pipeline),
+            gen,
+            budget: None,
+            exhausted: false,
+            sched: None,
+        }
+    }
+
+    /// Starts a new phase with this request stream.
+    pub fn begin_phase(&mut self, gen: Generator, budget: Option<u64>, sched: Option<Schedule>) {
+        self.gen = gen;
+        self.budget = budget;
+        self.sched = sched;
+        self.exhausted = matches!(self.state, State::Gone);
+    }
+
+    /// Encodes the next request into `pending` unless the stream or budget is exhausted.
+    /// Returns whether one was queued.
+    pub fn enqueue<P: Protocol>(
+        &mut self,
+        proto: &P,
+        values: &ValuePool,
+        key_prefix: &[u8],
+        key: &mut Vec<u8>,
+        start_ns: u64,
+        measured: bool,
+    ) -> bool {
+        let Some(op) = self.take_next(measured) else {
+            return false;
+        };
+        format_key(key_prefix, op.1, key);
+        let value = match op.0 {
+            OpKind::Set => values.pick(self.gen.rng()),
+            OpKind::Get => &[],
+        };
+        proto.encode(
+            &crate::protocol::Request {
+                op: op.0,
+                key,
+                value,
+            },
+            &mut self.pending,
+        );
+        self.inflight.push_back(InFlight {
+            op: op.0,
+            start_ns,
+            measured,
+        });
+        true
+    }
+
+    /// The next (op, key) charged to the budget, or `None` (and `exhausted`) when done.
+    pub fn take_next(&mut self, measured: bool) -> Option<(OpKind, u64)> {
+        if measured {
+            if let Some(b) = &mut self.budget {
+                if *b == 0 {
+                    self.exhausted = true;
+                    return None;
+                }
+                *b -= 1;
+            }
+        }
+        match self.gen.next_pick() {
+            Some(p) => Some((p.op, p.key)),
+            None => {
+                self.exhausted = true;
+                None
+            }
+        }
+    }
+
+    /// Parses every complete reply in the receive buffer.
+    pub fn parse_replies<P: Protocol>(
+        &mut self,
+        proto: &P,
+        now: u64,
+        rec: &mut Recorder,
+    ) -> Result<(), ProtocolError> {
+        while self.rstart < self.rend {
+            let Some(head) = self.inflight.front().copied() else {
+                return Err(ProtocolError {
+                    protocol: proto.name(),
+                    what: "reply without a request",
+                });
+            };
+            let buf = &self.rbuf[self.rstart..self.rend];
+            let Some(reply) = proto.parse(head.op, buf)? else {
+                break;
+            };
+            let latency = now.saturating_sub(head.start_ns);
+            match reply.outcome {
+                Outcome::Hit => rec.ok(head.measured, head.op, now, latency, Some(true)),
+                Outcome::Miss => rec.ok(head.measured, head.op, now, latency, Some(false)),
+                Outcome::Ok => rec.ok(head.measured, head.op, now, latency, None),
+                Outcome::ServerError(range) => rec.error(
+                    head.measured,
+                    Some(head.op),
+                    ErrorKind::ServerError,
+                    now,
+                    || String::from_utf8_lossy(&buf[range]).into_owned(),
+                ),
+                Outcome::Unexpected => rec.error(
+                    head.measured,
+                    Some(head.op),
+                    ErrorKind::UnexpectedReply,
+                    now,
+                    || {
+                        let end = reply.len.min(64);
+                        format!(
+                            "{} reply to {}: {:?}",
+                            proto.name(),
+                            head.op.name(),
+                            String::from_utf8_lossy(&buf[..end])
+                        )
+                    },
+                ),
+            }
+            self.inflight.pop_front();
+            self.rstart += reply.len;
+        }
+        self.make_recv_room();
+        Ok(())
+    }
+
+    /// Ensures free space at the end of the receive buffer (compacting, or growing when a
+    /// single reply is larger than the buffer).
+    fn make_recv_room(&mut self) {
+        if self.rstart == self.rend {
+            self.rstart = 0;
+            self.rend = 0;
+        } else if self.rbuf.len() - self.rend < RECV_MIN_FREE {
+            self.rbuf.copy_within(self.rstart..self.rend, 0);
+            self.rend -= self.rstart;
+            self.rstart = 0;
+            if self.rbuf.len() - self.rend < RECV_MIN_FREE {
+                let len = self.rbuf.len() * 2;
+                self.rbuf.resize(len, 0);
+            }
+        }
+    }
+
+    /// Fails every request in flight with `kind`, shuts the socket down (which completes the
+    /// kernel operations still using its buffers) and moves to `Closing`.
+    pub fn fail(&mut self, kind: ErrorKind, why: &str, now: u64, rec: &mut Recorder) {
+        let server = self.server;
+        for f in self.inflight.drain(..) {
+            rec.error(f.measured, Some(f.op), kind, now, || {
+                format!("{server}: {why}")
+            });
+        }
+        self.pending.clear();
+        self.wbuf.clear();
+        self.wsent = 0;
+        self.rstart = 0;
+        self.rend = 0;
+        if let Some(s) = &self.sock {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        self.state = State::Closing;
+    }
+
+    /// Whether the kernel still holds one of this connection's buffers.
+    pub fn busy(&self) -> bool {
+        self.send_busy || self.recv_busy
+    }
+
+    /// Back in service on a new socket.
+    pub fn reconnected(&mut self, sock: TcpStream) {
+        self.sock = Some(sock);
+        self.state = State::Up;
+    }
+}

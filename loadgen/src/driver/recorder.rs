@@ -1,0 +1,96 @@
+//! Where a worker's outcomes go: warm-up/prefill vs measured stats, plus the one-second
+//! window behind the live progress line.
+
+use std::sync::mpsc::Sender;
+
+use hdrhistogram::Histogram;
+
+use crate::protocol::OpKind;
+use crate::stats::{new_histogram, ErrorKind, Stats};
+
+/// One worker's last progress window.
+#[derive(Debug)]
+pub struct Progress {
+    pub replies: u64,
+    pub errors: u64,
+    /// Latency of the window's good replies, in nanoseconds.
+    pub latency: Histogram<u64>,
+    pub measuring: bool,
+}
+
+#[derive(Debug)]
+pub struct Recorder {
+    /// `[unmeasured (warm-up or prefill), measured]`.
+    pub phases: [Stats; 2],
+    window: Progress,
+    /// Time of the last measured outcome, in run-clock nanoseconds.
+    pub last_measured_ns: u64,
+}
+
+impl Recorder {
+    pub fn new() -> Recorder {
+        Recorder {
+            phases: [Stats::default(), Stats::default()],
+            window: Progress {
+                replies: 0,
+                errors: 0,
+                latency: new_histogram(),
+                measuring: false,
+            },
+            last_measured_ns: 0,
+        }
+    }
+
+    #[inline]
+    pub fn ok(
+        &mut self,
+        measured: bool,
+        op: OpKind,
+        now_ns: u64,
+        latency_ns: u64,
+        hit: Option<bool>,
+    ) {
+        self.phases[measured as usize].record_ok(op, latency_ns, hit);
+        self.window.replies += 1;
+        self.window.latency.saturating_record(latency_ns.max(1));
+        if measured {
+            self.last_measured_ns = now_ns;
+        }
+    }
+
+    pub fn error(
+        &mut self,
+        measured: bool,
+        op: Option<OpKind>,
+        kind: ErrorKind,
+        now_ns: u64,
+        message: impl FnOnce() -> String,
+    ) {
+        self.phases[measured as usize].record_error(op, kind, message);
+        self.window.errors += 1;
+        if measured && op.is_some() {
+            self.last_measured_ns = now_ns;
+        }
+    }
+
+    /// Sends the current window (if anyone listens) and starts a new one.
+    pub fn flush_window(&mut self, to: Option<&Sender<Progress>>, measuring: bool) {
+        let Some(to) = to else {
+            return;
+        };
+        let window = Progress {
+            replies: std::mem::take(&mut self.window.replies),
+            errors: std::mem::take(&mut self.window.errors),
+            latency: self.window.latency.clone(),
+            measuring,
+        };
+        self.window.latency.reset();
+        // The receiver is gone only when the run is being torn down.
+        let _ = to.send(window);
+    }
+
+    /// Hands the measured and unmeasured stats over, leaving empty ones.
+    pub fn take(&mut self) -> [Stats; 2] {
+        std::mem::take(&mut self.phases)
+    }
+}

@@ -1,0 +1,483 @@
+//! One worker thread: an io_uring event loop over its connections.
+//!
+//! Why raw `io-uring` rather than `tokio-uring`: tokio-uring runs every operation as a
+//! future with an owned buffer, a slab entry and a waker, spread over tasks that a
+//! scheduler polls; per request that is bookkeeping (and allocation in its op slab and task
+//! spawning) the spec forbids in steady state, and it hides batching: we want every send
+//! and receive that is ready to go into one `io_uring_enter`. Driving the ring directly, a
+//! loop iteration is: queue new requests into each connection's send buffer, push one SEND
+//! per connection with data and one RECV per connection without a pending one, then submit
+//! and wait (with a timeout up to the next open-loop deadline) in a single syscall, and
+//! reap all completions. Buffers live in the connection and stay put while the kernel uses
+//! them (see the SAFETY notes); nothing is allocated per request.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+use io_uring::{opcode, squeue, types, IoUring};
+
+use crate::cli::WorkloadArgs;
+use crate::protocol::Protocol;
+use crate::signal;
+use crate::stats::{ErrorKind, Stats};
+use crate::workload::values::ValuePool;
+
+use super::conn::{connect, Conn, State};
+use super::recorder::{Progress, Recorder};
+
+const RECV: u64 = 0;
+const SEND: u64 = 1;
+/// Reconnect attempts before a connection is given up.
+const MAX_RECONNECTS: u32 = 5;
+const RECONNECT_DELAY: Duration = Duration::from_millis(200);
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// Monotonic nanoseconds since the run started.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock(pub Instant);
+
+impl Clock {
+    #[inline]
+    pub fn now(&self) -> u64 {
+        self.0.elapsed().as_nanos() as u64
+    }
+}
+
+/// What one phase (prefill, or warm-up + measurement) does.
+#[derive(Debug, Clone, Copy)]
+pub struct PhaseSpec {
+    /// Requests intended at or after this time are measured.
+    pub measure_from_ns: u64,
+    /// Stop sending at this time (`u64::MAX`: when every connection is exhausted).
+    pub send_until_ns: u64,
+    pub open_loop: bool,
+}
+
+pub struct Worker<'a, P: Protocol> {
+    proto: P,
+    ring: IoUring,
+    pub conns: Vec<Conn>,
+    args: &'a WorkloadArgs,
+    values: &'a ValuePool,
+    key: Vec<u8>,
+    pub clock: Clock,
+    pub rec: Recorder,
+    progress: Option<Sender<Progress>>,
+    next_tick_ns: u64,
+}
+
+fn user_data(conn: usize, kind: u64) -> u64 {
+    (conn as u64) << 1 | kind
+}
+
+impl<'a, P: Protocol> Worker<'a, P> {
+    pub fn new(
+        proto: P,
+        conns: Vec<Conn>,
+        args: &'a WorkloadArgs,
+        values: &'a ValuePool,
+        clock: Clock,
+        progress: Option<Sender<Progress>>,
+    ) -> io::Result<Self> {
+        let entries = (conns.len() * 2 + 8).next_power_of_two() as u32;
+        let ring = IoUring::builder()
+            .setup_cqsize(entries * 2)
+            .build(entries)?;
+        let next_tick_ns = clock.now() + PROGRESS_EVERY.as_nanos() as u64;
+        Ok(Worker {
+            proto,
+            ring,
+            conns,
+            args,
+            values,
+            key: Vec::with_capacity(args.key_prefix.len() + 24),
+            clock,
+            rec: Recorder::new(),
+            progress,
+            next_tick_ns,
+        })
+    }
+
+    /// Runs one phase to its end (all sent requests answered, failed or timed out) and
+    /// returns `[unmeasured, measured]` stats.
+    pub fn run_phase(&mut self, spec: PhaseSpec) -> io::Result<[Stats; 2]> {
+        let drain = self.args.drain_timeout.as_nanos() as u64;
+        let mut sending_done_at: Option<u64> = None;
+        loop {
+            let now = self.clock.now();
+            if sending_done_at.is_none()
+                && (signal::stop_requested()
+                    || now >= spec.send_until_ns
+                    || self
+                        .conns
+                        .iter()
+                        .all(|c| c.exhausted || c.state == State::Gone))
+            {
+                sending_done_at = Some(now);
+            }
+            let sending = sending_done_at.is_none();
+            let mut wake = spec.send_until_ns;
+            for i in 0..self.conns.len() {
+                self.service(i, now, sending, &spec, &mut wake)?;
+            }
+            if let Some(done) = sending_done_at {
+                if self.conns.iter().all(|c| c.inflight.is_empty()) {
+                    break;
+                }
+                if now >= done.saturating_add(drain) {
+                    self.time_out_all(now);
+                    break;
+                }
+                wake = wake.min(done.saturating_add(drain));
+            }
+            let measuring = now >= spec.measure_from_ns;
+            if now >= self.next_tick_ns {
+                self.rec.flush_window(self.progress.as_ref(), measuring);
+                self.next_tick_ns = now + PROGRESS_EVERY.as_nanos() as u64;
+            }
+            wake = wake.min(self.next_tick_ns);
+            self.submit_and_wait(now, wake)?;
+            self.reap();
+        }
+        Ok(self.rec.take())
+    }
+
+    /// Moves connection `i` along: queue requests, start a send and a receive, or handle
+    /// closing, reconnecting and giving up.
+    fn service(
+        &mut self,
+        i: usize,
+        now: u64,
+        sending: bool,
+        spec: &PhaseSpec,
+        wake: &mut u64,
+    ) -> io::Result<()> {
+        match self.conns[i].state {
+            State::Up => {
+                if sending {
+                    self.fill(i, now, spec, wake);
+                }
+                self.post_send(i)?;
+                self.post_recv(i)?;
+            }
+            State::Closing => {
+                let c = &mut self.conns[i];
+                if !c.busy() {
+                    c.sock = None;
+                    c.state = State::Down {
+                        retry_at: now + RECONNECT_DELAY.as_nanos() as u64,
+                        attempts: 0,
+                    };
+                }
+            }
+            State::Down { retry_at, attempts } if sending => {
+                if spec.open_loop {
+                    self.miss_due_requests(i, now, spec, wake);
+                }
+                if now < retry_at {
+                    *wake = (*wake).min(retry_at);
+                } else {
+                    self.reconnect(i, now, attempts);
+                }
+            }
+            State::Down { .. } | State::Gone => {}
+        }
+        Ok(())
+    }
+
+    /// Closed loop: top the pipeline up now. Open loop: queue the requests that are due.
+    fn fill(&mut self, i: usize, now: u64, spec: &PhaseSpec, wake: &mut u64) {
+        let pipeline = self.args.pipeline.max(1);
+        let prefix = self.args.key_prefix.as_bytes();
+        let c = &mut self.conns[i];
+        while c.inflight.len() < pipeline && !c.exhausted {
+            let start = match &c.sched {
+                Some(s) => {
+                    let due = s.due();
+                    if due > now {
+                        *wake = (*wake).min(due);
+                        break;
+                    }
+                    due
+                }
+                None => now,
+            };
+            let measured = start >= spec.measure_from_ns;
+            if !c.enqueue(
+                &self.proto,
+                self.values,
+                prefix,
+                &mut self.key,
+                start,
+                measured,
+            ) {
+                break;
+            }
+            if let Some(s) = &mut c.sched {
+                s.advance();
+            }
+        }
+    }
+
+    /// Open loop while disconnected: requests that fall due cannot be sent and are errors.
+    fn miss_due_requests(&mut self, i: usize, now: u64, spec: &PhaseSpec, wake: &mut u64) {
+        let c = &mut self.conns[i];
+        while let Some(due) = c.sched.as_ref().map(|s| s.due()) {
+            if due > now {
+                *wake = (*wake).min(due);
+                break;
+            }
+            let measured = due >= spec.measure_from_ns;
+            let Some((op, _)) = c.take_next(measured) else {
+                break;
+            };
+            let server = c.server;
+            self.rec
+                .error(measured, Some(op), ErrorKind::ConnectionLost, now, || {
+                    format!("{server}: not connected")
+                });
+            if let Some(s) = &mut c.sched {
+                s.advance();
+            }
+        }
+    }
+
+    fn reconnect(&mut self, i: usize, now: u64, attempts: u32) {
+        let c = &mut self.conns[i];
+        match connect(c.server, CONNECT_TIMEOUT) {
+            Ok(sock) => {
+                tracing::info!(server = %c.server, "reconnected");
+                c.reconnected(sock);
+            }
+            Err(e) => {
+                let server = c.server;
+                self.rec
+                    .error(true, None, ErrorKind::ConnectFailed, now, || {
+                        format!("{server}: {e}")
+                    });
+                if attempts + 1 >= MAX_RECONNECTS {
+                    tracing::warn!(%server, "giving up on connection after {MAX_RECONNECTS} failed reconnects");
+                    c.state = State::Gone;
+                    // Requests this connection owed are lost, not silently skipped.
+                    let owed = c.budget.take().unwrap_or(0);
+                    for _ in 0..owed {
+                        if let Some((op, _)) = c.gen.next_pick().map(|p| (p.op, p.key)) {
+                            self.rec
+                                .error(true, Some(op), ErrorKind::ConnectionLost, now, || {
+                                    format!("{server}: connection given up")
+                                });
+                        }
+                    }
+                    c.exhausted = true;
+                } else {
+                    c.state = State::Down {
+                        retry_at: now + RECONNECT_DELAY.as_nanos() as u64,
+                        attempts: attempts + 1,
+                    };
+                }
+            }
+        }
+    }
+
+    fn post_send(&mut self, i: usize) -> io::Result<()> {
+        let c = &mut self.conns[i];
+        if c.send_busy {
+            return Ok(());
+        }
+        if c.wsent == c.wbuf.len() {
+            if c.pending.is_empty() {
+                return Ok(());
+            }
+            std::mem::swap(&mut c.wbuf, &mut c.pending);
+            c.pending.clear();
+            c.wsent = 0;
+        }
+        let Some(sock) = &c.sock else {
+            return Ok(());
+        };
+        let rest = &c.wbuf[c.wsent..];
+        let sqe = opcode::Send::new(
+            types::Fd(sock.as_raw_fd()),
+            rest.as_ptr(),
+            rest.len() as u32,
+        )
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(user_data(i, SEND));
+        c.send_busy = true;
+        // SAFETY: `wbuf` is neither written, resized nor dropped while `send_busy` is set
+        // (new requests go to `pending`; `fail` only clears it, which keeps the allocation),
+        // and `self.conns` is never resized, so the pointer stays valid until the completion
+        // clears `send_busy`; teardown waits for every completion before dropping buffers.
+        unsafe { push(&mut self.ring, &sqe) }
+    }
+
+    fn post_recv(&mut self, i: usize) -> io::Result<()> {
+        let c = &mut self.conns[i];
+        if c.recv_busy {
+            return Ok(());
+        }
+        let Some(sock) = &c.sock else {
+            return Ok(());
+        };
+        let free = &mut c.rbuf[c.rend..];
+        let sqe = opcode::Recv::new(
+            types::Fd(sock.as_raw_fd()),
+            free.as_mut_ptr(),
+            free.len() as u32,
+        )
+        .build()
+        .user_data(user_data(i, RECV));
+        c.recv_busy = true;
+        // SAFETY: `rbuf` is only read, compacted or resized when its receive completes
+        // (`recv_busy` false), and the connection is never moved (see `post_send`), so the
+        // kernel writes into memory we own and nobody else touches until the completion.
+        unsafe { push(&mut self.ring, &sqe) }
+    }
+
+    fn submit_and_wait(&mut self, now: u64, wake: u64) -> io::Result<()> {
+        if wake <= now {
+            self.ring.submit()?;
+            return Ok(());
+        }
+        let wait = Duration::from_nanos(wake - now);
+        let ts = types::Timespec::from(wait);
+        let args = types::SubmitArgs::new().timespec(&ts);
+        match self.ring.submitter().submit_with_args(1, &args) {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Handles every completion that has arrived.
+    fn reap(&mut self) {
+        let now = self.clock.now();
+        let mut cq = self.ring.completion();
+        cq.sync();
+        for cqe in &mut cq {
+            let i = (cqe.user_data() >> 1) as usize;
+            let c = &mut self.conns[i];
+            let res = cqe.result();
+            if cqe.user_data() & 1 == SEND {
+                c.send_busy = false;
+                if c.state != State::Up {
+                    continue;
+                }
+                if res < 0 {
+                    let e = io::Error::from_raw_os_error(-res);
+                    c.fail(
+                        ErrorKind::ConnectionLost,
+                        &format!("send: {e}"),
+                        now,
+                        &mut self.rec,
+                    );
+                } else {
+                    c.wsent += res as usize;
+                }
+            } else {
+                c.recv_busy = false;
+                if c.state != State::Up {
+                    continue;
+                }
+                if res <= 0 {
+                    let why = if res == 0 {
+                        "connection closed by server".to_string()
+                    } else {
+                        format!("recv: {}", io::Error::from_raw_os_error(-res))
+                    };
+                    c.fail(ErrorKind::ConnectionLost, &why, now, &mut self.rec);
+                    continue;
+                }
+                c.rend += res as usize;
+                if let Err(e) = c.parse_replies(&self.proto, now, &mut self.rec) {
+                    tracing::warn!(server = %c.server, "{e}");
+                    c.fail(ErrorKind::ProtocolError, &e.to_string(), now, &mut self.rec);
+                }
+            }
+        }
+    }
+
+    /// Drain deadline passed: whatever is still in flight is a timeout.
+    fn time_out_all(&mut self, now: u64) {
+        let drain = self.args.drain_timeout;
+        for c in &mut self.conns {
+            if !c.inflight.is_empty() {
+                c.fail(
+                    ErrorKind::Timeout,
+                    &format!("no reply within {drain:?} after the run"),
+                    now,
+                    &mut self.rec,
+                );
+            }
+        }
+    }
+
+    /// Closes every connection and waits until the kernel has returned all buffers, so
+    /// dropping them is sound. If it never does, the buffers are leaked rather than freed.
+    pub fn shutdown(mut self) {
+        for c in &self.conns {
+            if let Some(s) = &c.sock {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        let deadline = self.clock.now() + Duration::from_secs(5).as_nanos() as u64;
+        let mut cancelled = false;
+        while self.conns.iter().any(Conn::busy) {
+            let now = self.clock.now();
+            if now >= deadline {
+                tracing::error!("io_uring operations did not complete; leaking their buffers");
+                std::mem::forget(self.conns);
+                return;
+            }
+            if !cancelled && now + Duration::from_secs(4).as_nanos() as u64 <= deadline {
+                // Give shutdown a moment, then cancel explicitly.
+            } else if !cancelled {
+                let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::any())
+                    .build()
+                    .user_data(u64::MAX);
+                // SAFETY: a cancel request references no memory of ours.
+                let _ = unsafe { push(&mut self.ring, &sqe) };
+                cancelled = true;
+            }
+            let _ = self.submit_and_wait(now, now + Duration::from_millis(100).as_nanos() as u64);
+            let mut cq = self.ring.completion();
+            cq.sync();
+            for cqe in &mut cq {
+                if cqe.user_data() == u64::MAX {
+                    continue;
+                }
+                let c = &mut self.conns[(cqe.user_data() >> 1) as usize];
+                if cqe.user_data() & 1 == SEND {
+                    c.send_busy = false;
+                } else {
+                    c.recv_busy = false;
+                }
+            }
+        }
+    }
+}
+
+/// Pushes one submission, flushing the queue to the kernel first if it is full.
+///
+/// # Safety
+/// Every buffer `sqe` points to must stay valid until its completion is reaped.
+unsafe fn push(ring: &mut IoUring, sqe: &squeue::Entry) -> io::Result<()> {
+    loop {
+        // SAFETY: forwarded from the caller.
+        if unsafe { ring.submission().push(sqe) }.is_ok() {
+            return Ok(());
+        }
+        ring.submit()?;
+    }
+}

@@ -1,0 +1,140 @@
+//! Wire protocols. A protocol encodes requests into a connection's send buffer and parses
+//! replies incrementally from its receive buffer, classifying each as hit, miss, ok or error.
+//!
+//! Adding a protocol (e.g. Citadel's FlatBuffers RPC) means: implement [`Protocol`] in a new
+//! file, add a [`ProtocolKind`] variant, and one arm in [`with_protocol`]. The driver is
+//! generic over `Protocol`, so each protocol gets its own monomorphised event loop.
+
+pub mod memcache_binary;
+pub mod memcache_text;
+pub mod resp;
+
+use std::ops::Range;
+
+use thiserror::Error;
+
+/// Operations the load generator issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpKind {
+    Get,
+    Set,
+}
+
+impl OpKind {
+    pub const ALL: [OpKind; 2] = [OpKind::Get, OpKind::Set];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::Get => "get",
+            OpKind::Set => "set",
+        }
+    }
+}
+
+/// One request, borrowed from the workload's reused buffers.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub op: OpKind,
+    pub key: &'a [u8],
+    /// The value for SET; empty for GET.
+    pub value: &'a [u8],
+}
+
+/// How a complete reply is classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// GET found the key.
+    Hit,
+    /// GET did not find the key.
+    Miss,
+    /// A write succeeded.
+    Ok,
+    /// The server answered with an error; the range is the message within the parsed buffer.
+    ServerError(Range<usize>),
+    /// A well-formed reply the operation should never produce (e.g. NOT_STORED, an integer).
+    Unexpected,
+}
+
+/// One complete reply at the front of the receive buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Bytes the reply occupies.
+    pub len: usize,
+    pub outcome: Outcome,
+}
+
+/// The byte stream cannot be parsed: the connection is out of sync and must be closed.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("malformed {protocol} reply: {what}")]
+pub struct ProtocolError {
+    pub protocol: &'static str,
+    pub what: &'static str,
+}
+
+/// A request/response protocol.
+pub trait Protocol: Send + Sync + Clone + 'static {
+    /// Short name for reports.
+    fn name(&self) -> &'static str;
+
+    /// Appends the encoding of `req` to `out` (no allocation once `out` has grown).
+    fn encode(&self, req: &Request<'_>, out: &mut Vec<u8>);
+
+    /// Parses the reply to `op` at the front of `buf`: `Ok(None)` when it is incomplete.
+    fn parse(&self, op: OpKind, buf: &[u8]) -> Result<Option<Reply>, ProtocolError>;
+}
+
+/// Which protocol to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProtocolKind {
+    /// RESP2 (also understands RESP3 replies): Redis, Valkey, Citadel.
+    Resp,
+    /// memcached text protocol.
+    #[value(alias = "memcache-text")]
+    Memcache,
+    /// memcached binary protocol.
+    MemcacheBinary,
+}
+
+/// Something that runs with a concrete protocol type.
+pub trait WithProtocol {
+    type Output;
+    fn call<P: Protocol>(self, proto: P) -> Self::Output;
+}
+
+/// Dispatches once from the runtime choice to monomorphised code.
+pub fn with_protocol<F: WithProtocol>(kind: ProtocolKind, f: F) -> F::Output {
+    match kind {
+        ProtocolKind::Resp => f.call(resp::Resp),
+        ProtocolKind::Memcache => f.call(memcache_text::MemcacheText),
+        ProtocolKind::MemcacheBinary => f.call(memcache_binary::MemcacheBinary),
+    }
+}
+
+/// Position just past the first `\r\n` at or after `from`, if any.
+#[inline]
+pub(crate) fn line_end(buf: &[u8], from: usize) -> Option<usize> {
+    let rel = buf.get(from..)?.iter().position(|&b| b == b'\n')?;
+    Some(from + rel + 1)
+}
+
+/// Parses an unsigned decimal.
+#[inline]
+pub(crate) fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    let mut n = 0u64;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(d - b'0');
+    }
+    Some(n)
+}

@@ -1,0 +1,311 @@
+//! The final table (stdout) and the JSON document (`--json`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::driver::{LoadConfig, RunResult};
+use crate::protocol::OpKind;
+use crate::stats::{ErrorKind, Stats};
+
+/// Latency percentiles in microseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub count: u64,
+    pub min: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl Latency {
+    pub fn from_histogram(h: &Histogram<u64>) -> Latency {
+        let us = |ns: u64| ns as f64 / 1e3;
+        let empty = h.is_empty();
+        let q = |q: f64| {
+            if empty {
+                0.0
+            } else {
+                us(h.value_at_quantile(q))
+            }
+        };
+        Latency {
+            count: h.len(),
+            min: if empty { 0.0 } else { us(h.min()) },
+            mean: if empty { 0.0 } else { h.mean() / 1e3 },
+            p50: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: if empty { 0.0 } else { us(h.max()) },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OpReport {
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub ops_per_sec: f64,
+    /// GET only: hits / (hits + misses).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hits: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub misses: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hit_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseReport {
+    pub requests: u64,
+    pub errors: u64,
+}
+
+impl PhaseReport {
+    fn of(s: &Stats) -> PhaseReport {
+        PhaseReport {
+            requests: s.requests(),
+            errors: s.total_errors(),
+        }
+    }
+}
+
+/// Everything about a run, as written by `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub protocol: &'static str,
+    pub servers: Vec<String>,
+    pub threads: usize,
+    pub connections: usize,
+    pub pipeline: usize,
+    pub mode: &'static str,
+    pub target_rate: Option<f64>,
+    pub ratio: String,
+    pub keys: u64,
+    pub key_dist: String,
+    pub value_size: String,
+    pub seed: u64,
+    /// Measured requests (each ends as a good reply or an error).
+    pub requests: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub errors_by_kind: BTreeMap<&'static str, u64>,
+    pub error_samples: Vec<String>,
+    pub elapsed_s: f64,
+    pub ops_per_sec: f64,
+    pub hits: u64,
+    pub misses: u64,
+    pub hit_rate: Option<f64>,
+    pub client_cpu_s: f64,
+    pub ops_per_client_cpu_s: f64,
+    pub ops: BTreeMap<&'static str, OpReport>,
+    /// Per operation and `all`, microseconds.
+    pub latency_us: BTreeMap<&'static str, Latency>,
+    pub warmup: PhaseReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefill: Option<PhaseReport>,
+}
+
+fn hit_rate(hits: u64, misses: u64) -> Option<f64> {
+    (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64)
+}
+
+impl Report {
+    pub fn new(cfg: &LoadConfig, r: &RunResult) -> Report {
+        let w = &cfg.workload;
+        let s = &r.stats;
+        let secs = r.elapsed.as_secs_f64();
+        let rate = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        let mut ops = BTreeMap::new();
+        let mut latency_us = BTreeMap::new();
+        for op in OpKind::ALL {
+            let o = &s.ops[op.index()];
+            let is_get = op == OpKind::Get;
+            ops.insert(
+                op.name(),
+                OpReport {
+                    requests: o.requests(),
+                    ok: o.ok,
+                    errors: o.errors,
+                    ops_per_sec: rate(o.requests()),
+                    hits: is_get.then_some(o.hits),
+                    misses: is_get.then_some(o.misses),
+                    hit_rate: if is_get {
+                        hit_rate(o.hits, o.misses)
+                    } else {
+                        None
+                    },
+                },
+            );
+            latency_us.insert(op.name(), Latency::from_histogram(&o.latency));
+        }
+        latency_us.insert("all", Latency::from_histogram(&s.combined_latency()));
+        let requests = s.requests();
+        let errors = s.total_errors();
+        let get = &s.ops[OpKind::Get.index()];
+        let cpu = r.client_cpu.as_secs_f64();
+        Report {
+            protocol: match cfg.protocol {
+                crate::protocol::ProtocolKind::Resp => "resp",
+                crate::protocol::ProtocolKind::Memcache => "memcache",
+                crate::protocol::ProtocolKind::MemcacheBinary => "memcache-binary",
+            },
+            servers: cfg.servers.iter().map(|a| a.to_string()).collect(),
+            threads: r.threads,
+            connections: r.connections,
+            pipeline: w.pipeline,
+            mode: if w.rate.is_some() {
+                "open-loop"
+            } else {
+                "closed-loop"
+            },
+            target_rate: w.rate,
+            ratio: format!("{}:{}", w.ratio.set, w.ratio.get),
+            keys: w.keys,
+            key_dist: w.key_dist.to_string(),
+            value_size: if w.value_size.min == w.value_size.max {
+                w.value_size.min.to_string()
+            } else {
+                format!("{}-{}", w.value_size.min, w.value_size.max)
+            },
+            seed: w.seed,
+            requests,
+            errors,
+            error_rate: error_rate(errors, requests),
+            errors_by_kind: ErrorKind::ALL
+                .iter()
+                .map(|k| (k.name(), s.errors[*k as usize]))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            error_samples: s.error_samples.clone(),
+            elapsed_s: secs,
+            ops_per_sec: rate(requests),
+            hits: get.hits,
+            misses: get.misses,
+            hit_rate: hit_rate(get.hits, get.misses),
+            client_cpu_s: cpu,
+            ops_per_client_cpu_s: if cpu > 0.0 {
+                requests as f64 / cpu
+            } else {
+                0.0
+            },
+            ops,
+            latency_us,
+            warmup: PhaseReport::of(&r.warmup),
+            prefill: r.prefill.as_ref().map(PhaseReport::of),
+        }
+    }
+
+    /// The human-readable summary.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "\n{} {} | {} threads x {} conns | pipeline {} | {} | SET:GET {} | {} keys {} | value {} B",
+            self.protocol,
+            self.servers.join(","),
+            self.threads,
+            self.connections / self.threads.max(1),
+            self.pipeline,
+            self.mode,
+            self.ratio,
+            self.keys,
+            self.key_dist,
+            self.value_size,
+        );
+        let _ = writeln!(
+            out,
+            "{:<5} {:>12} {:>12} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+            "op",
+            "requests",
+            "ops/s",
+            "hit rate",
+            "p50 us",
+            "p90 us",
+            "p99 us",
+            "p99.9 us",
+            "max us",
+            "errors"
+        );
+        let rows = OpKind::ALL
+            .iter()
+            .map(|op| (op.name(), &self.ops[op.name()]));
+        for (name, o) in rows {
+            if o.requests == 0 {
+                continue;
+            }
+            let l = &self.latency_us[name];
+            let hr = o
+                .hit_rate
+                .map_or("-".to_string(), |h| format!("{:.1}%", h * 100.0));
+            let _ = writeln!(
+                out,
+                "{:<5} {:>12} {:>12.0} {:>9} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8}",
+                name, o.requests, o.ops_per_sec, hr, l.p50, l.p90, l.p99, l.p999, l.max, o.errors
+            );
+        }
+        let l = &self.latency_us["all"];
+        let hr = self
+            .hit_rate
+            .map_or("-".to_string(), |h| format!("{:.1}%", h * 100.0));
+        let _ = writeln!(
+            out,
+            "{:<5} {:>12} {:>12.0} {:>9} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8}",
+            "all",
+            self.requests,
+            self.ops_per_sec,
+            hr,
+            l.p50,
+            l.p90,
+            l.p99,
+            l.p999,
+            l.max,
+            self.errors
+        );
+        let _ = writeln!(
+            out,
+            "elapsed {:.3} s | client CPU {:.3} s ({:.0} ops per client CPU-second)",
+            self.elapsed_s, self.client_cpu_s, self.ops_per_client_cpu_s
+        );
+        if self.errors > 0 {
+            let kinds: Vec<String> = self
+                .errors_by_kind
+                .iter()
+                .map(|(k, n)| format!("{k}={n}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "ERRORS {} ({:.4}%): {}",
+                self.errors,
+                self.error_rate * 100.0,
+                kinds.join(" ")
+            );
+            for s in &self.error_samples {
+                let _ = writeln!(out, "  e.g. {s}");
+            }
+        }
+        if self.warmup.errors > 0 {
+            let _ = writeln!(out, "warm-up errors: {}", self.warmup.errors);
+        }
+        if let Some(p) = &self.prefill {
+            let _ = writeln!(out, "prefill: {} requests, {} errors", p.requests, p.errors);
+        }
+        out
+    }
+}
+
+/// errors / requests (errors not tied to a request, like failed connects, count too).
+pub fn error_rate(errors: u64, requests: u64) -> f64 {
+    if errors == 0 {
+        0.0
+    } else {
+        errors as f64 / requests.max(1) as f64
+    }
+}

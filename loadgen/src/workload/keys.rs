@@ -1,0 +1,132 @@
+//! Key choice (uniform, zipf, sequential) and key formatting into a reused buffer.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::Rng;
+
+use super::zipf::Zipf;
+
+/// How keys are drawn from `0..keys`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum KeyDist {
+    Uniform,
+    /// Zipf with this exponent; key 0 is the hottest.
+    Zipf(f64),
+    /// Each connection walks the key space in order, starting at its own offset.
+    Sequential,
+}
+
+impl FromStr for KeyDist {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "uniform" => Ok(KeyDist::Uniform),
+            "sequential" => Ok(KeyDist::Sequential),
+            _ => {
+                let exp = s.strip_prefix("zipf:").ok_or_else(|| {
+                    format!("key distribution {s:?}: use uniform, zipf:S or sequential")
+                })?;
+                let exp: f64 = exp
+                    .parse()
+                    .map_err(|e| format!("zipf exponent {exp:?}: {e}"))?;
+                if !(exp > 0.0 && exp.is_finite()) {
+                    return Err(format!("zipf exponent {exp} must be > 0"));
+                }
+                Ok(KeyDist::Zipf(exp))
+            }
+        }
+    }
+}
+
+impl fmt::Display for KeyDist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyDist::Uniform => f.write_str("uniform"),
+            KeyDist::Zipf(s) => write!(f, "zipf:{s}"),
+            KeyDist::Sequential => f.write_str("sequential"),
+        }
+    }
+}
+
+impl serde::Serialize for KeyDist {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Draws key indices for one connection.
+#[derive(Debug, Clone)]
+pub struct KeyChooser {
+    keys: u64,
+    kind: Chooser,
+}
+
+#[derive(Debug, Clone)]
+enum Chooser {
+    Uniform,
+    Zipf(Zipf),
+    Sequential { next: u64 },
+}
+
+impl KeyChooser {
+    /// `start` is where a sequential walk begins (ignored by the random distributions).
+    pub fn new(dist: KeyDist, keys: u64, start: u64) -> KeyChooser {
+        let keys = keys.max(1);
+        let kind = match dist {
+            KeyDist::Uniform => Chooser::Uniform,
+            KeyDist::Zipf(s) => Chooser::Zipf(Zipf::new(keys, s)),
+            KeyDist::Sequential => Chooser::Sequential { next: start % keys },
+        };
+        KeyChooser { keys, kind }
+    }
+
+    #[inline]
+    pub fn next<R: Rng + ?Sized>(&mut self, rng: &mut R) -> u64 {
+        match &mut self.kind {
+            Chooser::Uniform => rng.gen_range(0..self.keys),
+            Chooser::Zipf(z) => z.sample(rng),
+            Chooser::Sequential { next } => {
+                let k = *next;
+                *next = if k + 1 == self.keys { 0 } else { k + 1 };
+                k
+            }
+        }
+    }
+}
+
+/// Writes `prefix` followed by the decimal key index, without allocating once `out` has grown.
+#[inline]
+pub fn format_key(prefix: &[u8], index: u64, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(prefix);
+    out.extend_from_slice(itoa::Buffer::new().format(index).as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::SmallRng, SeedableRng};
+
+    #[test]
+    fn sequential_wraps() {
+        let mut rng = SmallRng::seed_from_u64(1);
+        let mut c = KeyChooser::new(KeyDist::Sequential, 3, 2);
+        let got: Vec<u64> = (0..5).map(|_| c.next(&mut rng)).collect();
+        assert_eq!(got, [2, 0, 1, 2, 0]);
+    }
+
+    #[test]
+    fn formats_keys() {
+        let mut out = Vec::new();
+        format_key(b"key:", 1234, &mut out);
+        assert_eq!(out, b"key:1234");
+    }
+
+    #[test]
+    fn parses_dist() {
+        assert_eq!("zipf:0.99".parse::<KeyDist>().unwrap(), KeyDist::Zipf(0.99));
+        assert!("zipf:0".parse::<KeyDist>().is_err());
+        assert!("gauss".parse::<KeyDist>().is_err());
+    }
+}

@@ -1,0 +1,101 @@
+//! What to send next: operation mix, key choice and value sizes, deterministic per seed.
+
+pub mod keys;
+pub mod values;
+pub mod zipf;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::cli::{Ratio, WorkloadArgs};
+use crate::protocol::OpKind;
+use keys::KeyChooser;
+
+/// One request's choice: the operation and the key index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pick {
+    pub op: OpKind,
+    pub key: u64,
+}
+
+/// Per-connection request stream.
+#[derive(Debug)]
+pub struct Generator {
+    rng: SmallRng,
+    mode: Mode,
+}
+
+#[derive(Debug)]
+enum Mode {
+    /// The configured SET:GET mix over the configured key distribution.
+    Mix { ratio: Ratio, keys: KeyChooser },
+    /// SET each key of `next..end` once, then stop.
+    Prefill { next: u64, end: u64 },
+}
+
+impl Generator {
+    /// The measured workload for connection number `conn` (global over all threads).
+    pub fn mix(args: &WorkloadArgs, conn: u64, total_conns: u64) -> Generator {
+        let start = args.keys.max(1) / total_conns.max(1) * conn;
+        Generator {
+            rng: SmallRng::seed_from_u64(stream_seed(args.seed, conn)),
+            mode: Mode::Mix {
+                ratio: args.ratio,
+                keys: KeyChooser::new(args.key_dist, args.keys, start),
+            },
+        }
+    }
+
+    /// Prefill of keys `start..end`.
+    pub fn prefill(seed: u64, conn: u64, start: u64, end: u64) -> Generator {
+        Generator {
+            rng: SmallRng::seed_from_u64(stream_seed(seed ^ 0x5EED_F111, conn)),
+            mode: Mode::Prefill { next: start, end },
+        }
+    }
+
+    /// The next request, or `None` when a prefill range is done.
+    #[inline]
+    pub fn next_pick(&mut self) -> Option<Pick> {
+        match &mut self.mode {
+            Mode::Mix { ratio, keys } => {
+                let op = if ratio.get == 0
+                    || (ratio.set != 0 && self.rng.gen_range(0..ratio.set + ratio.get) < ratio.set)
+                {
+                    OpKind::Set
+                } else {
+                    OpKind::Get
+                };
+                Some(Pick {
+                    op,
+                    key: keys.next(&mut self.rng),
+                })
+            }
+            Mode::Prefill { next, end } => {
+                if next >= end {
+                    return None;
+                }
+                let key = *next;
+                *next += 1;
+                Some(Pick {
+                    op: OpKind::Set,
+                    key,
+                })
+            }
+        }
+    }
+
+    /// The stream's random generator (value sizes and offsets draw from it too).
+    #[inline]
+    pub fn rng(&mut self) -> &mut SmallRng {
+        &mut self.rng
+    }
+}
+
+/// Independent, well-mixed seed for stream `n` (splitmix64 finaliser).
+pub fn stream_seed(seed: u64, n: u64) -> u64 {
+    let mut z = seed ^ n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

@@ -1,1 +1,0 @@
-//! resp (in progress)
