@@ -32,7 +32,7 @@ fn concurrent_readers_and_writers_never_see_torn_values() {
                     let key = format!("k{}", (x >> 16) % 5000);
                     match x % 10 {
                         0..=2 => {
-                            let len = if x % 997 == 0 {
+                            let len = if x.is_multiple_of(997) {
                                 1_200_000
                             } else {
                                 16 + (x >> 8) as usize % 3000
