@@ -1,0 +1,135 @@
+//! Connection commands: PING ECHO QUIT RESET HELLO AUTH SELECT.
+
+use super::args::Args;
+use super::client::set_name;
+use super::dispatch::Ctx;
+use super::error::{CmdError, CmdResult};
+
+/// The version clients see (feature checks in client libraries key on it).
+pub const REDIS_VERSION: &str = "7.2.4";
+
+pub fn ping(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    match args.len() {
+        1 => ctx.out.simple(b"PONG"),
+        2 => ctx.out.bulk(args.get(1)),
+        _ => return Err(CmdError::Arity("ping")),
+    }
+    Ok(())
+}
+
+pub fn echo(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    ctx.out.bulk(args.get(1));
+    Ok(())
+}
+
+pub fn quit(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    ctx.out.ok();
+    ctx.conn.close = true;
+    Ok(())
+}
+
+pub fn reset(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    ctx.conn.set_resp3(false);
+    ctx.out.resp3 = false;
+    ctx.conn.authed = !ctx.state.auth_required();
+    ctx.conn.client.names().name.clear();
+    ctx.out.simple(b"RESET");
+    Ok(())
+}
+
+/// Checks a username/password pair against the single "default" user.
+fn authenticate(ctx: &mut Ctx<'_>, user: &[u8], pass: &[u8]) -> CmdResult {
+    if user == b"default" && ctx.state.check_password(pass) {
+        ctx.conn.authed = true;
+        Ok(())
+    } else {
+        Err(CmdError::WrongPass)
+    }
+}
+
+pub fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    match args.len() {
+        2 if !ctx.state.auth_required() => return Err(CmdError::NoPasswordSet),
+        2 => authenticate(ctx, b"default", args.get(1))?,
+        3 => authenticate(ctx, args.get(1), args.get(2))?,
+        _ => return Err(CmdError::Syntax),
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let mut next = 1;
+    let mut version = None;
+    if args.len() >= 2 {
+        let v = args.int(1).map_err(|_| {
+            CmdError::Static("ERR Protocol version is not an integer or out of range")
+        })?;
+        if !(2..=3).contains(&v) {
+            return Err(CmdError::Static("NOPROTO unsupported protocol version"));
+        }
+        version = Some(v);
+        next = 2;
+    }
+    let (mut credentials, mut name) = (None, None);
+    while next < args.len() {
+        let more = args.len() - 1 - next;
+        if args.is(next, "auth") && more >= 2 {
+            credentials = Some((args.get(next + 1), args.get(next + 2)));
+            next += 3;
+        } else if args.is(next, "setname") && more >= 1 {
+            name = Some(args.get(next + 1));
+            next += 2;
+        } else {
+            return Err(CmdError::quoting(
+                "ERR Syntax error in HELLO option '",
+                args.get(next),
+                "'",
+            ));
+        }
+    }
+    if let Some((user, pass)) = credentials {
+        authenticate(ctx, user, pass)?;
+    }
+    if !ctx.conn.authed && ctx.state.auth_required() {
+        return Err(CmdError::Static(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        ));
+    }
+    if let Some(name) = name {
+        set_name(ctx, name)?;
+    }
+    if let Some(v) = version {
+        ctx.conn.set_resp3(v == 3);
+        ctx.out.resp3 = v == 3;
+    }
+    let out = &mut ctx.out;
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(if ctx.conn.resp3 { 3 } else { 2 });
+    out.bulk(b"id");
+    out.int(ctx.conn.client.id as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
+    Ok(())
+}
+
+pub fn select(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let db = args.int(1)?;
+    if i32::try_from(db).is_err() {
+        return Err(CmdError::NotInteger);
+    }
+    if db != 0 {
+        return Err(CmdError::DbIndex);
+    }
+    ctx.out.ok();
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! Keyspace commands on named keys: DEL UNLINK EXISTS TYPE TOUCH RENAME
+//! RENAMENX COPY.
+
+use super::args::Args;
+use super::dispatch::Ctx;
+use super::error::{CmdError, CmdResult};
+use super::value::put_value;
+
+/// DEL and UNLINK (deletion is O(1) per key either way).
+pub fn del(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let n = args
+        .from(1)
+        .iter()
+        .filter(|k| ctx.thread.cache.delete(k))
+        .count();
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+pub fn exists(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let n = args
+        .from(1)
+        .iter()
+        .filter(|k| ctx.thread.cache.peek(k, |_| ()).is_some())
+        .count();
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+/// Counts as an access (hit or miss), as Redis's TOUCH does.
+pub fn touch(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let n = args
+        .from(1)
+        .iter()
+        .filter(|k| ctx.thread.cache.get(k, |_| ()).is_some())
+        .count();
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+pub fn type_(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let found = ctx.thread.cache.peek(args.get(1), |_| ()).is_some();
+    ctx.out.simple(if found { b"string" } else { b"none" });
+    Ok(())
+}
+
+/// Moves `src` to `dst` (TTL kept). `nx`: only when `dst` is absent.
+/// Returns whether it moved.
+fn rename_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) -> Result<bool, CmdError> {
+    let (src, dst) = (args.get(1), args.get(2));
+    if src == dst {
+        // Same key: nothing moves, but the source must exist.
+        return match ctx.thread.cache.peek(src, |_| ()) {
+            Some(()) => Ok(!nx),
+            None => Err(CmdError::NoSuchKey),
+        };
+    }
+    ctx.thread.cache.update(&[src, dst], |items, changes| {
+        let Some(item) = &items[0] else {
+            return Err(CmdError::NoSuchKey);
+        };
+        if nx && items[1].is_some() {
+            return Ok(false);
+        }
+        put_value(changes, 1, item, &[], item.expire_at())?;
+        changes.delete(0);
+        Ok(true)
+    })?
+}
+
+pub fn rename(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    rename_generic(ctx, args, false)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn renamenx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let moved = rename_generic(ctx, args, true)?;
+    ctx.out.int(moved as i64);
+    Ok(())
+}
+
+/// COPY src dst [DB 0] [REPLACE]: only database 0 exists.
+pub fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let mut replace = false;
+    let mut i = 3;
+    while i < args.len() {
+        if args.is(i, "replace") {
+            replace = true;
+        } else if args.is(i, "db") && i + 1 < args.len() {
+            i += 1;
+            let db = args.int(i)?;
+            if i32::try_from(db).is_err() {
+                return Err(CmdError::NotInteger);
+            }
+            if db != 0 {
+                return Err(CmdError::DbIndex);
+            }
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    let (src, dst) = (args.get(1), args.get(2));
+    if src == dst {
+        return Err(CmdError::SameObject);
+    }
+    let copied = ctx.thread.cache.update(&[src, dst], |items, changes| {
+        let Some(item) = &items[0] else {
+            return Ok(false);
+        };
+        if items[1].is_some() && !replace {
+            return Ok(false);
+        }
+        put_value(changes, 1, item, &[], item.expire_at())?;
+        Ok::<_, citadel_cache::WriteError>(true)
+    })??;
+    ctx.out.int(copied as i64);
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! Registry of connected clients for CLIENT LIST / KILL / INFO. Sharded by
+//! server thread and locked only on connect, disconnect and CLIENT commands;
+//! the per-request fields are relaxed atomics.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Names a client set with CLIENT SETNAME / SETINFO / HELLO SETNAME.
+#[derive(Debug, Default, Clone)]
+pub struct ClientNames {
+    pub name: Vec<u8>,
+    pub lib_name: Vec<u8>,
+    pub lib_ver: Vec<u8>,
+}
+
+/// One client as other threads see it.
+#[derive(Debug)]
+pub struct ClientShared {
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub thread: usize,
+    pub created_ms: u64,
+    /// Unix ms of the last request (updated once per batch of commands).
+    pub last_ms: AtomicU64,
+    /// Global command index (see `table::by_index`) of the last command.
+    pub last_cmd: AtomicU32,
+    pub resp: AtomicU8,
+    /// Set by CLIENT KILL from any thread; the owning loop then closes it.
+    pub killed: Arc<AtomicBool>,
+    pub names: Mutex<ClientNames>,
+}
+
+impl ClientShared {
+    pub fn new(id: u64, peer: SocketAddr, local: SocketAddr, thread: usize, now_ms: u64) -> Self {
+        ClientShared {
+            id,
+            peer,
+            local,
+            thread,
+            created_ms: now_ms,
+            last_ms: AtomicU64::new(now_ms),
+            last_cmd: AtomicU32::new(u32::MAX),
+            resp: AtomicU8::new(2),
+            killed: Arc::new(AtomicBool::new(false)),
+            names: Mutex::new(ClientNames::default()),
+        }
+    }
+
+    pub fn names(&self) -> MutexGuard<'_, ClientNames> {
+        self.names.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+}
+
+pub struct ClientRegistry {
+    shards: Vec<Mutex<BTreeMap<u64, Arc<ClientShared>>>>,
+}
+
+impl ClientRegistry {
+    pub fn new(shards: usize) -> Self {
+        ClientRegistry {
+            shards: (0..shards.max(1))
+                .map(|_| Mutex::new(BTreeMap::new()))
+                .collect(),
+        }
+    }
+
+    fn shard(&self, thread: usize) -> MutexGuard<'_, BTreeMap<u64, Arc<ClientShared>>> {
+        self.shards[thread % self.shards.len()]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn register(&self, client: Arc<ClientShared>) {
+        self.shard(client.thread).insert(client.id, client);
+    }
+
+    pub fn unregister(&self, client: &ClientShared) {
+        self.shard(client.thread).remove(&client.id);
+    }
+
+    pub fn len(&self) -> usize {
+        (0..self.shards.len()).map(|i| self.shard(i).len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every client, ordered by id.
+    pub fn snapshot(&self) -> Vec<Arc<ClientShared>> {
+        let mut all: Vec<_> = (0..self.shards.len())
+            .flat_map(|i| self.shard(i).values().cloned().collect::<Vec<_>>())
+            .collect();
+        all.sort_by_key(|c| c.id);
+        all
+    }
+}

@@ -1,0 +1,117 @@
+//! Keyspace iteration: SCAN (MATCH COUNT TYPE), KEYS, RANDOMKEY.
+
+use super::args::Args;
+use super::dispatch::Ctx;
+use super::error::{CmdError, CmdResult};
+use super::glob::glob_match;
+
+struct ScanOpts<'a> {
+    pattern: Option<&'a [u8]>,
+    count: usize,
+    /// False when TYPE names a type other than string: nothing matches.
+    type_ok: bool,
+}
+
+fn parse_opts(opts: Args<'_>) -> Result<ScanOpts<'_>, CmdError> {
+    let mut o = ScanOpts {
+        pattern: None,
+        count: 10,
+        type_ok: true,
+    };
+    let mut i = 0;
+    while i < opts.len() {
+        if i + 1 >= opts.len() {
+            return Err(CmdError::Syntax);
+        }
+        if opts.is(i, "count") {
+            let n = opts.int(i + 1)?;
+            if n < 1 {
+                return Err(CmdError::Syntax);
+            }
+            o.count = n as usize;
+        } else if opts.is(i, "match") {
+            let p = opts.get(i + 1);
+            o.pattern = (p != b"*").then_some(p);
+        } else if opts.is(i, "type") {
+            o.type_ok = opts.get(i + 1).eq_ignore_ascii_case(b"string");
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    Ok(o)
+}
+
+/// Visits from `cursor`, collecting matching keys into the connection's
+/// scratch buffers; returns the next cursor.
+fn collect(ctx: &mut Ctx<'_>, cursor: u64, count: usize, pattern: Option<&[u8]>) -> u64 {
+    let (buf, spans) = (&mut ctx.conn.scratch, &mut ctx.conn.scratch_spans);
+    ctx.thread.cache.scan(cursor, count, |item| {
+        let key = item.key();
+        if pattern.is_none_or(|p| glob_match(p, key)) {
+            let start = buf.len();
+            buf.extend_from_slice(key);
+            spans.push(start..buf.len());
+        }
+    })
+}
+
+fn reply_collected(ctx: &mut Ctx<'_>) {
+    ctx.out.array(ctx.conn.scratch_spans.len());
+    for span in ctx.conn.scratch_spans.drain(..) {
+        ctx.out.bulk(&ctx.conn.scratch[span]);
+    }
+    ctx.conn.scratch.clear();
+    if ctx.conn.scratch.capacity() > 1 << 20 {
+        // Do not keep a huge KEYS result's buffer for the connection's life.
+        ctx.conn.scratch = Vec::new();
+        ctx.conn.scratch_spans = Vec::new();
+    }
+}
+
+fn clear_scratch(ctx: &mut Ctx<'_>) {
+    ctx.conn.scratch.clear();
+    ctx.conn.scratch_spans.clear();
+}
+
+pub fn scan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let cursor = std::str::from_utf8(args.get(1))
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or(CmdError::Cursor)?;
+    let opts = parse_opts(args.from(2))?;
+    clear_scratch(ctx);
+    let next = collect(ctx, cursor, opts.count, opts.pattern);
+    if !opts.type_ok {
+        clear_scratch(ctx);
+    }
+    ctx.out.array(2);
+    ctx.out.bulk_u64(next);
+    reply_collected(ctx);
+    Ok(())
+}
+
+pub fn keys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let pattern = Some(args.get(1)).filter(|p| *p != b"*");
+    clear_scratch(ctx);
+    let mut cursor = 0;
+    loop {
+        cursor = collect(ctx, cursor, 1024, pattern);
+        if cursor == 0 {
+            break;
+        }
+    }
+    reply_collected(ctx);
+    Ok(())
+}
+
+pub fn randomkey(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    clear_scratch(ctx);
+    if ctx.thread.cache.random_key(&mut ctx.conn.scratch) {
+        ctx.out.bulk(&ctx.conn.scratch);
+    } else {
+        ctx.out.null();
+    }
+    clear_scratch(ctx);
+    Ok(())
+}

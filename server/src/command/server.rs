@@ -1,0 +1,50 @@
+//! Server-wide commands: DBSIZE FLUSHDB FLUSHALL TIME SHUTDOWN.
+
+use super::args::Args;
+use super::dispatch::Ctx;
+use super::error::{CmdError, CmdResult};
+
+pub fn dbsize(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    ctx.out.int(ctx.state.cache.len() as i64);
+    Ok(())
+}
+
+/// FLUSHDB / FLUSHALL [ASYNC|SYNC]: both flush synchronously (flushing is
+/// cheap in the cache's layout).
+pub fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    match args.len() {
+        1 => {}
+        2 if args.is(1, "async") || args.is(1, "sync") => {}
+        _ => return Err(CmdError::Syntax),
+    }
+    ctx.thread.cache.flush_all();
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn time(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    ctx.out.array(2);
+    ctx.out.bulk_u64(now.as_secs());
+    ctx.out.bulk_u64(u64::from(now.subsec_micros()));
+    Ok(())
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]: the cache file persists by itself,
+/// so SAVE and NOSAVE are the same. Like Redis, no reply: the connection closes.
+pub fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let mut save_given = false;
+    for i in 1..args.len() {
+        let is_save = args.is(i, "save") || args.is(i, "nosave");
+        if is_save && !save_given {
+            save_given = true;
+        } else if !(args.is(i, "now") || args.is(i, "force")) {
+            return Err(CmdError::Syntax);
+        }
+    }
+    ctx.state.shutdown.request();
+    ctx.conn.close = true;
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Command tests through `Session::process` (need the cache engine).

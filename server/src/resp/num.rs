@@ -1,0 +1,151 @@
+//! Number <-> text conversions with Redis's exact rules, allocation-free.
+
+/// Parses like Redis's `string2ll`: optional '-', no '+', no spaces, no
+/// leading zeros, at most 20 characters, must fit in an i64.
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    match digits.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return None,
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    if neg {
+        if v > i64::MAX as u64 + 1 {
+            return None;
+        }
+        Some((v as i64).wrapping_neg())
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+/// Parses a float like Redis's `string2ld`: no leading space, no trailing
+/// garbage, NaN rejected (infinities are accepted and rejected later by the
+/// arithmetic that would produce them).
+pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    if s.is_empty() || s.len() >= 5 * 1024 || s[0].is_ascii_whitespace() {
+        return None;
+    }
+    let text = std::str::from_utf8(s).ok()?;
+    // Rust accepts "infinity"/"inf"/"nan" like strtold; reject only NaN.
+    let v: f64 = text.parse().ok()?;
+    if v.is_nan() {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// Decimal digits of `v` at the end of `buf`; returns where they start.
+fn digits_u64(buf: &mut [u8; 21], mut n: u64) -> usize {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return i;
+        }
+    }
+}
+
+/// Decimal text of `v` in `buf`; returns the used tail.
+pub fn fmt_i64(buf: &mut [u8; 21], v: i64) -> &[u8] {
+    let mut i = digits_u64(buf, v.unsigned_abs());
+    if v < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
+}
+
+/// Decimal text of `v` in `buf`; returns the used tail.
+pub fn fmt_u64(buf: &mut [u8; 21], v: u64) -> &[u8] {
+    let i = digits_u64(buf, v);
+    &buf[i..]
+}
+
+/// Appends the decimal form of `v` to `out`.
+pub fn push_i64(out: &mut Vec<u8>, v: i64) {
+    let mut buf = [0u8; 21];
+    out.extend_from_slice(fmt_i64(&mut buf, v));
+}
+
+/// Human float text as INCRBYFLOAT stores it: shortest round-trip digits, never
+/// an exponent, no trailing zeros ("3" not "3.0"). Redis uses long double and
+/// `%.17Lf`; f64's shortest form gives the same text for the common cases.
+pub fn fmt_f64(buf: &mut [u8; 400], v: f64) -> &[u8] {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    // Display for f64 never uses exponent notation and fits in ~330 bytes.
+    let _ = write!(cursor, "{v}");
+    let len = cursor.position() as usize;
+    &buf[..len]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_integers() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-1"), Some(-1));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b""[..],
+            b"-",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"01",
+            b"-0",
+            b"1a",
+            b"9223372036854775808",
+            b"-9223372036854775809",
+            b"99999999999999999999",
+        ] {
+            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn formats_integers() {
+        let mut b = [0u8; 21];
+        for v in [0, 7, -7, 1234567890, i64::MAX, i64::MIN] {
+            assert_eq!(fmt_i64(&mut b, v), v.to_string().as_bytes());
+        }
+        assert_eq!(fmt_u64(&mut b, u64::MAX), u64::MAX.to_string().as_bytes());
+    }
+
+    #[test]
+    fn floats() {
+        assert_eq!(parse_f64(b"10.50"), Some(10.5));
+        assert_eq!(parse_f64(b"5.0e3"), Some(5000.0));
+        assert_eq!(parse_f64(b"inf"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"nan"), None);
+        assert_eq!(parse_f64(b" 1"), None);
+        assert_eq!(parse_f64(b"1x"), None);
+        let mut b = [0u8; 400];
+        assert_eq!(fmt_f64(&mut b, 10.5 + 0.1), b"10.6");
+        assert_eq!(fmt_f64(&mut b, 5200.0), b"5200");
+        assert_eq!(fmt_f64(&mut b, -0.25), b"-0.25");
+        assert!(!fmt_f64(&mut b, 1e300).contains(&b'e'));
+    }
+}

@@ -1,0 +1,223 @@
+//! Request parser. Arguments are recorded as byte ranges into the caller's
+//! buffer (or, for inline commands, into the parser's unescape buffer), so a
+//! command costs no allocation once the argument vector has warmed up. A
+//! multibulk command that is not complete yet keeps its progress, so a large
+//! pipeline or value arriving in many reads is not re-parsed from the start.
+
+use std::fmt;
+use std::ops::Range;
+
+use super::{inline, num};
+
+/// Longest inline line or count line without a newline (Redis's PROTO_INLINE_MAX_SIZE).
+pub const INLINE_MAX: usize = 64 * 1024;
+/// Most arguments in one multibulk request.
+pub const MULTIBULK_MAX: i64 = 1024 * 1024;
+/// Limits for clients that still have to authenticate (as Redis 7.2).
+const UNAUTH_MULTIBULK_MAX: i64 = 10;
+const UNAUTH_BULK_MAX: i64 = 16384;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolError {
+    TooBigInline,
+    UnbalancedQuotes,
+    TooBigCount,
+    TooBigBulkCount,
+    InvalidMultibulk,
+    UnauthMultibulk,
+    InvalidBulk,
+    UnauthBulk,
+    ExpectedDollar(u8),
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ERR Protocol error: ")?;
+        match self {
+            ProtocolError::TooBigInline => f.write_str("too big inline request"),
+            ProtocolError::UnbalancedQuotes => f.write_str("unbalanced quotes in request"),
+            ProtocolError::TooBigCount => f.write_str("too big mbulk count string"),
+            ProtocolError::TooBigBulkCount => f.write_str("too big bulk count string"),
+            ProtocolError::InvalidMultibulk => f.write_str("invalid multibulk length"),
+            ProtocolError::UnauthMultibulk => f.write_str("unauthenticated multibulk length"),
+            ProtocolError::InvalidBulk => f.write_str("invalid bulk length"),
+            ProtocolError::UnauthBulk => f.write_str("unauthenticated bulk length"),
+            ProtocolError::ExpectedDollar(c) => write!(f, "expected '$', got '{}'", *c as char),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// A command of `end` bytes; its arguments are in `args`/`buf` of the parser.
+    Command {
+        end: usize,
+        inline: bool,
+    },
+    /// `end` bytes that hold no command (empty line, `*0`).
+    Empty {
+        end: usize,
+    },
+    /// More input is needed; `need` is the total length that would let parsing
+    /// progress, 0 when unknown.
+    Incomplete {
+        need: usize,
+    },
+    Error(ProtocolError),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Partial {
+    pos: usize,
+    remaining: usize,
+}
+
+#[derive(Default)]
+pub struct RequestParser {
+    /// Argument ranges of the last parsed command.
+    pub args: Vec<Range<usize>>,
+    /// Unescaped arguments of an inline command.
+    pub inline_buf: Vec<u8>,
+    partial: Option<Partial>,
+}
+
+fn find(hay: &[u8], from: usize, needle: u8) -> Option<usize> {
+    hay.get(from..)?
+        .iter()
+        .position(|&c| c == needle)
+        .map(|i| i + from)
+}
+
+impl RequestParser {
+    /// Parses one request at the start of `buf`. If the previous call on this
+    /// parser returned `Incomplete`, `buf` must start with the same bytes.
+    pub fn parse(&mut self, buf: &[u8], max_bulk: usize, authed: bool) -> Parsed {
+        if let Some(p) = self.partial.take() {
+            if p.pos <= buf.len() {
+                return self.bulks(buf, p.pos, p.remaining, max_bulk, authed);
+            }
+            // The caller broke the contract; start over rather than misread.
+        }
+        match buf.first() {
+            None => Parsed::Incomplete { need: 0 },
+            Some(b'*') => self.multibulk(buf, max_bulk, authed),
+            Some(_) => self.inline(buf),
+        }
+    }
+
+    fn inline(&mut self, buf: &[u8]) -> Parsed {
+        let Some(nl) = find(buf, 0, b'\n') else {
+            return if buf.len() > INLINE_MAX {
+                Parsed::Error(ProtocolError::TooBigInline)
+            } else {
+                Parsed::Incomplete { need: 0 }
+            };
+        };
+        let mut line = &buf[..nl];
+        if let [rest @ .., b'\r'] = line {
+            line = rest;
+        }
+        if inline::split(line, &mut self.inline_buf, &mut self.args).is_err() {
+            return Parsed::Error(ProtocolError::UnbalancedQuotes);
+        }
+        if self.args.is_empty() {
+            Parsed::Empty { end: nl + 1 }
+        } else {
+            Parsed::Command {
+                end: nl + 1,
+                inline: true,
+            }
+        }
+    }
+
+    /// Reads the number after a one-byte prefix at `pos`, up to CR LF.
+    /// Ok(None) when the line is not complete yet.
+    fn line_number(
+        buf: &[u8],
+        pos: usize,
+        too_big: ProtocolError,
+    ) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
+        match find(buf, pos, b'\r') {
+            None if buf.len() - pos > INLINE_MAX => Err(too_big),
+            None => Ok(None),
+            // Redis wants the LF to be present but does not check it.
+            Some(cr) if cr + 1 >= buf.len() => Ok(None),
+            Some(cr) => Ok(Some((num::parse_i64(&buf[pos + 1..cr]), cr + 2))),
+        }
+    }
+
+    fn multibulk(&mut self, buf: &[u8], max_bulk: usize, authed: bool) -> Parsed {
+        let (count, pos) = match Self::line_number(buf, 0, ProtocolError::TooBigCount) {
+            Err(e) => return Parsed::Error(e),
+            Ok(None) => return Parsed::Incomplete { need: 0 },
+            Ok(Some(v)) => v,
+        };
+        let count = match count {
+            Some(n) if n > MULTIBULK_MAX => return Parsed::Error(ProtocolError::InvalidMultibulk),
+            Some(n) if n > UNAUTH_MULTIBULK_MAX && !authed => {
+                return Parsed::Error(ProtocolError::UnauthMultibulk)
+            }
+            Some(n) if n <= 0 => return Parsed::Empty { end: pos },
+            Some(n) => n as usize,
+            None => return Parsed::Error(ProtocolError::InvalidMultibulk),
+        };
+        self.args.clear();
+        self.bulks(buf, pos, count, max_bulk, authed)
+    }
+
+    fn bulks(
+        &mut self,
+        buf: &[u8],
+        mut pos: usize,
+        mut remaining: usize,
+        max_bulk: usize,
+        authed: bool,
+    ) -> Parsed {
+        while remaining > 0 {
+            if pos >= buf.len() {
+                self.partial = Some(Partial { pos, remaining });
+                return Parsed::Incomplete { need: 0 };
+            }
+            let (len, data) = match Self::line_number(buf, pos, ProtocolError::TooBigBulkCount) {
+                Err(e) => return Parsed::Error(e),
+                Ok(None) => {
+                    self.partial = Some(Partial { pos, remaining });
+                    return Parsed::Incomplete { need: 0 };
+                }
+                Ok(Some(v)) => v,
+            };
+            if buf[pos] != b'$' {
+                return Parsed::Error(ProtocolError::ExpectedDollar(buf[pos]));
+            }
+            let len = match len {
+                Some(n) if n >= 0 && (n as u64) <= max_bulk as u64 => n,
+                _ => return Parsed::Error(ProtocolError::InvalidBulk),
+            };
+            if len > UNAUTH_BULK_MAX && !authed {
+                return Parsed::Error(ProtocolError::UnauthBulk);
+            }
+            let end = data + len as usize;
+            if end + 2 > buf.len() {
+                self.partial = Some(Partial { pos, remaining });
+                return Parsed::Incomplete { need: end + 2 };
+            }
+            // Like Redis, the two bytes after the data are skipped unchecked.
+            self.args.push(data..end);
+            pos = end + 2;
+            remaining -= 1;
+        }
+        Parsed::Command {
+            end: pos,
+            inline: false,
+        }
+    }
+
+    /// The argument bytes of the last command parsed from `input`.
+    pub fn buf<'a>(&'a self, input: &'a [u8], inline: bool) -> &'a [u8] {
+        if inline {
+            &self.inline_buf
+        } else {
+            input
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Reply encoder: writes RESP2 or RESP3 straight into the connection's
+//! output buffer. Types RESP2 lacks degrade the way Redis degrades them
+//! (maps become flat arrays, doubles and verbatim text become bulk strings,
+//! nulls become `$-1` / `*-1`).
+
+use super::num;
+
+pub struct Reply<'a> {
+    pub buf: &'a mut Vec<u8>,
+    pub resp3: bool,
+}
+
+impl<'a> Reply<'a> {
+    pub fn new(buf: &'a mut Vec<u8>, resp3: bool) -> Self {
+        Reply { buf, resp3 }
+    }
+
+    fn header(&mut self, tag: u8, n: i64) {
+        self.buf.push(tag);
+        num::push_i64(self.buf, n);
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    pub fn ok(&mut self) {
+        self.buf.extend_from_slice(b"+OK\r\n");
+    }
+
+    /// A simple string; `s` must not contain CR or LF.
+    pub fn simple(&mut self, s: &[u8]) {
+        self.buf.push(b'+');
+        self.buf.extend_from_slice(s);
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    /// An error line; `msg` starts with its code ("ERR ...", "WRONGPASS ...").
+    /// CR and LF are replaced by spaces so arbitrary text cannot break framing.
+    pub fn error(&mut self, msg: &[u8]) {
+        self.buf.push(b'-');
+        self.buf.extend(
+            msg.iter()
+                .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+        );
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    pub fn int(&mut self, v: i64) {
+        self.header(b':', v);
+    }
+
+    pub fn bulk(&mut self, s: &[u8]) {
+        self.bulk_header(s.len());
+        self.buf.extend_from_slice(s);
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    /// Starts a bulk string whose `len` bytes the caller appends, followed by `crlf`.
+    pub fn bulk_header(&mut self, len: usize) {
+        self.header(b'$', len as i64);
+    }
+
+    pub fn crlf(&mut self) {
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    pub fn bulk_i64(&mut self, v: i64) {
+        let mut b = [0u8; 21];
+        let digits = num::fmt_i64(&mut b, v);
+        self.bulk(digits);
+    }
+
+    pub fn bulk_u64(&mut self, v: u64) {
+        let mut b = [0u8; 21];
+        let digits = num::fmt_u64(&mut b, v);
+        self.bulk(digits);
+    }
+
+    /// Null bulk string.
+    pub fn null(&mut self) {
+        self.buf
+            .extend_from_slice(if self.resp3 { b"_\r\n" } else { b"$-1\r\n" });
+    }
+
+    /// Null array (e.g. COMMAND INFO of an unknown name).
+    pub fn null_array(&mut self) {
+        self.buf
+            .extend_from_slice(if self.resp3 { b"_\r\n" } else { b"*-1\r\n" });
+    }
+
+    pub fn array(&mut self, n: usize) {
+        self.header(b'*', n as i64);
+    }
+
+    /// A map of `n` pairs (RESP2: an array of 2n elements).
+    pub fn map(&mut self, n: usize) {
+        if self.resp3 {
+            self.header(b'%', n as i64);
+        } else {
+            self.header(b'*', 2 * n as i64);
+        }
+    }
+
+    pub fn set(&mut self, n: usize) {
+        self.header(if self.resp3 { b'~' } else { b'*' }, n as i64);
+    }
+
+    pub fn double(&mut self, v: f64) {
+        let mut b = [0u8; 400];
+        let text = num::fmt_f64(&mut b, v);
+        if self.resp3 {
+            self.buf.push(b',');
+            self.buf.extend_from_slice(text);
+            self.buf.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(text);
+        }
+    }
+
+    pub fn boolean(&mut self, v: bool) {
+        if self.resp3 {
+            self.buf
+                .extend_from_slice(if v { b"#t\r\n" } else { b"#f\r\n" });
+        } else {
+            self.int(v as i64);
+        }
+    }
+
+    /// Plain text (INFO, CLIENT LIST): RESP3 verbatim string of format "txt".
+    pub fn verbatim(&mut self, text: &[u8]) {
+        if self.resp3 {
+            self.header(b'=', text.len() as i64 + 4);
+            self.buf.extend_from_slice(b"txt:");
+            self.buf.extend_from_slice(text);
+            self.buf.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(text);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(resp3: bool, f: impl FnOnce(&mut Reply)) -> String {
+        let mut v = Vec::new();
+        f(&mut Reply::new(&mut v, resp3));
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn scalars() {
+        assert_eq!(enc(false, |r| r.ok()), "+OK\r\n");
+        assert_eq!(enc(false, |r| r.int(-42)), ":-42\r\n");
+        assert_eq!(enc(false, |r| r.bulk(b"hi")), "$2\r\nhi\r\n");
+        assert_eq!(enc(false, |r| r.bulk(b"")), "$0\r\n\r\n");
+        assert_eq!(enc(false, |r| r.error(b"ERR a\r\nb")), "-ERR a  b\r\n");
+    }
+
+    #[test]
+    fn resp2_vs_resp3() {
+        assert_eq!(enc(false, |r| r.null()), "$-1\r\n");
+        assert_eq!(enc(true, |r| r.null()), "_\r\n");
+        assert_eq!(enc(false, |r| r.null_array()), "*-1\r\n");
+        assert_eq!(enc(true, |r| r.null_array()), "_\r\n");
+        assert_eq!(enc(false, |r| r.map(2)), "*4\r\n");
+        assert_eq!(enc(true, |r| r.map(2)), "%2\r\n");
+        assert_eq!(enc(false, |r| r.set(3)), "*3\r\n");
+        assert_eq!(enc(true, |r| r.set(3)), "~3\r\n");
+        assert_eq!(enc(false, |r| r.double(1.5)), "$3\r\n1.5\r\n");
+        assert_eq!(enc(true, |r| r.double(1.5)), ",1.5\r\n");
+        assert_eq!(enc(false, |r| r.boolean(true)), ":1\r\n");
+        assert_eq!(enc(true, |r| r.boolean(false)), "#f\r\n");
+        assert_eq!(enc(false, |r| r.verbatim(b"a:1")), "$3\r\na:1\r\n");
+        assert_eq!(enc(true, |r| r.verbatim(b"a:1")), "=7\r\ntxt:a:1\r\n");
+    }
+}
