@@ -14,3 +14,6 @@ pub mod write;
 
 pub use parse::{Parsed, ProtocolError, RequestParser};
 pub use write::Reply;
+
+#[cfg(test)]
+mod tests;
