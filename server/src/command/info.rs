@@ -189,7 +189,7 @@ fn persistence(out: &mut String, s: &Snapshot<'_>) {
         out,
         "rdb_last_save_time",
         "{}",
-        s.now_ms / 1000 - s.state.started.elapsed().as_secs()
+        (s.now_ms / 1000).saturating_sub(s.state.started.elapsed().as_secs())
     );
     line!(out, "aof_enabled", "0");
     line!(out, "aof_rewrite_in_progress", "0");

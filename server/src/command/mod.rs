@@ -24,6 +24,8 @@ mod ttl;
 mod value;
 
 #[cfg(test)]
+mod alloc_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::CmdError;
