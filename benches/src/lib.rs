@@ -1,1 +1,36 @@
-//! Benchmarks live in benches/benches/.
+//! Shared fixtures for the benchmarks in benches/benches/.
+
+use std::sync::Arc;
+
+use citadel_cache::{Cache, CacheConfig};
+
+/// `n` distinct 16-byte keys ("key:" + 12 digits), as the memory target uses.
+pub fn keys(n: usize) -> Vec<[u8; 16]> {
+    (0..n)
+        .map(|i| {
+            let mut k = [0u8; 16];
+            k.copy_from_slice(format!("key:{i:012}").as_bytes());
+            k
+        })
+        .collect()
+}
+
+/// A cache file in /dev/shm (removed with the returned guard) sized for `n`
+/// items of 48 bytes with room to spare.
+pub fn cache_for(n: usize) -> (Arc<Cache>, tempfile::TempDir) {
+    let dir = tempfile::tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).expect("temp dir");
+    let cfg = CacheConfig {
+        path: dir.path().join("bench.cache"),
+        max_memory: (n as u64 * 128).max(64 << 20),
+        max_value_size: 64 << 20,
+        fresh: true,
+    };
+    let (cache, _) = Cache::open(cfg).expect("open bench cache");
+    (cache, dir)
+}
+
+/// A cheap index sequence that visits keys in a scattered order.
+#[inline]
+pub fn scatter(i: u64, n: usize) -> usize {
+    (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) as usize % n
+}

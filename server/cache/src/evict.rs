@@ -94,6 +94,9 @@ fn replace_victim(
             .is_ok();
     if ok {
         w.unlinked(cache, victim);
+        if crate::index::is_overflow(cache.geo(), slot) {
+            locks.adjust_overflow(home, -1);
+        }
     }
     locks.unlock(home, v);
     if ok {
@@ -227,6 +230,7 @@ impl Writer {
             }
         }
         word.store(0, Ordering::Release);
+        crate::update::count_overflow(cache, h, slot, -1);
         self.unlinked(cache, e);
         locks.unlock(home, v);
         self.add_keys(cache, -1);

@@ -8,9 +8,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::error::WriteError;
-use crate::index::{bucket_off, Entry, KeyHash, FREQ_MAX};
+use crate::index::{level_slots, overflow_of, Entry, KeyHash, FREQ_MAX};
 use crate::item::{check_matches, parse_header, ItemRef};
-use crate::layout::{Geometry, BUCKET_SLOTS, LEVELS};
+use crate::layout::{Geometry, LEVELS};
 use crate::segment::FLAG_SUSPECT;
 use crate::stats::HandleCounters;
 use crate::store::Cache;
@@ -111,6 +111,8 @@ impl Cache {
     }
 
     /// Finds `key` among its candidate slots: (slot offset, entry, item).
+    /// `version` is the home lock word read for this lookup: when it counts no
+    /// keys outside the home bucket, deeper levels are not probed.
     #[inline]
     pub(crate) fn find(
         &self,
@@ -119,10 +121,9 @@ impl Cache {
         version: u64,
     ) -> Option<(usize, Entry, ItemRef<'_>)> {
         let tag = h.tag();
-        for level in 0..LEVELS {
-            let base = bucket_off(&self.geo, level, h.bucket(level, &self.geo));
-            for i in 0..BUCKET_SLOTS {
-                let slot = base + 8 * i;
+        let levels = if overflow_of(version) == 0 { 1 } else { LEVELS };
+        for level in 0..levels {
+            for slot in level_slots(&self.geo, level, h) {
                 let e = Entry(self.region.u64_at(slot).load(Ordering::Acquire));
                 if e.is_empty() || e.tag() != tag {
                     continue;

@@ -1,10 +1,15 @@
 //! The multi-level hash index: entry words, key hashing, bucket seqlocks.
 //!
-//! A key hashes to one 8-slot bucket in each of `LEVELS` levels of decreasing
-//! size; it lives in exactly one slot of one of them (no chains, at most
-//! LEVELS cache lines per lookup). Its level-0 bucket is its *home*: the home
-//! bucket's seqlock word serialises every writer of the key and lets readers
-//! validate optimistic reads.
+//! A key hashes to one 64-byte bucket in each of `LEVELS` levels of
+//! decreasing size; it lives in exactly one slot of one of them (no chains, at
+//! most LEVELS cache lines per lookup). Its level-0 bucket is its *home*: word
+//! 0 of the home bucket is the seqlock that serialises every writer of the key
+//! and lets readers validate optimistic reads, so a lookup that finds its key
+//! at home touches one index cache line. The lock word also counts the keys of
+//! this home that live in deeper levels; while it is zero a lookup stops after
+//! the home bucket (a miss costs one line, not LEVELS).
+//!
+//! Lock word: `overflow:16 | version:47 | locked:1`.
 //!
 //! Memory ordering (the points the protocol rests on):
 //! * writer: lock = CAS(v -> v|1, Acquire); entry stores (Release); unlock =
@@ -18,7 +23,7 @@
 
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
-use crate::layout::{Geometry, BUCKET_SLOTS, LEVELS, SEGMENT_SIZE};
+use crate::layout::{slots_per_bucket, Geometry, BUCKET_SLOTS, LEVELS, SEGMENT_SIZE};
 use crate::region::Region;
 
 const TAG_SHIFT: u32 = 48;
@@ -112,24 +117,46 @@ pub fn bucket_off(geo: &Geometry, level: usize, bucket: u64) -> usize {
     geo.level_off[level] + bucket as usize * BUCKET_SLOTS * 8
 }
 
+/// Byte offsets of the entry slots of `key`'s bucket in `level`.
+#[inline]
+pub fn level_slots(geo: &Geometry, level: usize, h: KeyHash) -> impl Iterator<Item = usize> {
+    let base = bucket_off(geo, level, h.bucket(level, geo));
+    (BUCKET_SLOTS - slots_per_bucket(level)..BUCKET_SLOTS).map(move |i| base + 8 * i)
+}
+
 /// The slots a key may occupy, in probe order.
 pub fn candidate_slots(geo: &Geometry, h: KeyHash) -> impl Iterator<Item = usize> + '_ {
-    (0..LEVELS).flat_map(move |level| {
-        let base = bucket_off(geo, level, h.bucket(level, geo));
-        (0..BUCKET_SLOTS).map(move |i| base + 8 * i)
-    })
+    (0..LEVELS).flat_map(move |level| level_slots(geo, level, h))
+}
+
+/// True when the slot at `off` is outside its key's home bucket.
+#[inline]
+pub fn is_overflow(geo: &Geometry, off: usize) -> bool {
+    off >= geo.level_off[1]
 }
 
 /// Global slot number (SCAN cursor) -> byte offset, None past the end.
 pub fn slot_off(geo: &Geometry, mut slot: u64) -> Option<usize> {
     for level in 0..LEVELS {
-        let n = geo.buckets[level] * BUCKET_SLOTS as u64;
+        let n = geo.level_slots(level);
         if slot < n {
-            return Some(geo.level_off[level] + 8 * slot as usize);
+            let per = slots_per_bucket(level) as u64;
+            let (bucket, i) = (slot / per, slot % per + (BUCKET_SLOTS as u64 - per));
+            return Some(bucket_off(geo, level, bucket) + 8 * i as usize);
         }
         slot -= n;
     }
     None
+}
+
+const OVERFLOW_SHIFT: u32 = 48;
+const OVERFLOW_ONE: u64 = 1 << OVERFLOW_SHIFT;
+const VERSION_MASK: u64 = OVERFLOW_ONE - 1;
+
+/// Keys of this home stored outside it, from a lock word.
+#[inline]
+pub fn overflow_of(lock_word: u64) -> u64 {
+    lock_word >> OVERFLOW_SHIFT
 }
 
 /// The bucket seqlocks (one per home bucket).
@@ -141,7 +168,7 @@ pub struct Locks<'a> {
 impl<'a> Locks<'a> {
     #[inline]
     fn word(&self, home: u64) -> &'a AtomicU64 {
-        self.region.u64_at(self.geo.locks_off + 8 * home as usize)
+        self.region.u64_at(bucket_off(self.geo, 0, home))
     }
 
     /// Starts an optimistic read: the current even version.
@@ -188,22 +215,43 @@ impl<'a> Locks<'a> {
         (v & 1 == 0 && self.lock_at(home, v)).then_some(v)
     }
 
-    /// Releases a lock taken at version `v`; the new version is `v + 2`.
+    /// Releases a lock taken at version `v`; the version moves on by one
+    /// (+2 on the word) and the overflow count keeps its current value.
     #[inline]
     pub fn unlock(&self, home: u64, v: u64) {
-        self.word(home).store(v + 2, Ordering::Release);
+        let w = self.word(home);
+        let overflow = w.load(Ordering::Relaxed) & !VERSION_MASK;
+        w.store(
+            overflow | ((v & VERSION_MASK) + 2) & (VERSION_MASK & !1),
+            Ordering::Release,
+        );
     }
 
-    /// Clears locks left held by a crashed writer (attach after a crash only).
+    /// Adds `delta` to the count of this home's keys stored outside it.
+    /// The caller holds the lock (readers see the change with the unlock).
+    #[inline]
+    pub fn adjust_overflow(&self, home: u64, delta: i64) {
+        let w = self.word(home);
+        let cur = w.load(Ordering::Relaxed);
+        let count = (overflow_of(cur) as i64 + delta).clamp(0, 0xFFFF) as u64;
+        w.store(
+            (cur & VERSION_MASK) | count << OVERFLOW_SHIFT,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Clears locks left held by a crashed writer and zeroes the overflow
+    /// counts, which recovery recomputes (attach after a crash only).
     pub fn reset_all(&self) -> u64 {
         let mut stuck = 0;
         for home in 0..self.geo.buckets[0] {
             let w = self.word(home);
             let v = w.load(Ordering::Relaxed);
-            if v & 1 == 1 {
-                w.store(v + 1, Ordering::Relaxed);
-                stuck += 1;
-            }
+            stuck += v & 1;
+            w.store(
+                ((v & VERSION_MASK) + 2) & (VERSION_MASK & !1),
+                Ordering::Relaxed,
+            );
         }
         stuck
     }
@@ -232,7 +280,17 @@ mod tests {
         assert!(slot_off(&geo, total).is_none());
         assert_eq!(
             candidate_slots(&geo, KeyHash::of(b"k")).count(),
-            LEVELS * BUCKET_SLOTS
+            LEVELS * BUCKET_SLOTS - 1
         );
+        let mut offs: Vec<usize> = (0..total).map(|s| slot_off(&geo, s).unwrap()).collect();
+        offs.sort_unstable();
+        offs.dedup();
+        assert_eq!(
+            offs.len() as u64,
+            total,
+            "slot numbers map to distinct words"
+        );
+        let lock_word = |o: &usize| *o < geo.level_off[1] && (o - geo.level_off[0]) % 64 == 0;
+        assert!(!offs.iter().any(lock_word), "no slot is a lock word");
     }
 }

@@ -6,8 +6,9 @@
 //! 0        header (4 KiB): magic, layout version, geometry (checksummed),
 //!          generation, clean flag, free-list head
 //! 4096     writer slots: MAX_WRITERS x 256 B (key counter, active segments)
-//! locks    one u64 seqlock per home (level-0) bucket
-//! index    levels of 64-byte buckets, 8 entries each, sizes 1/2, 1/4, ... of all slots
+//! index    levels of 64-byte buckets, sizes 1/2, 1/4, ... of all slots; a
+//!          level-0 bucket is its keys' home: a seqlock word and 7 entries,
+//!          deeper buckets hold 8 entries
 //! seghdr   one 64-byte header per segment
 //! segments SEGMENT_SIZE bytes each, 4 KiB aligned
 //! ```
@@ -16,7 +17,7 @@ use crate::region::Region;
 
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CITADEL1");
 /// Bumped whenever anything in this file's layout or in the item format changes.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 pub const HEADER_BYTES: usize = 4096;
 pub const MAX_WRITERS: usize = 64;
 pub const WRITER_SLOT_BYTES: usize = 256;
@@ -31,6 +32,16 @@ const LEVEL_SIXTEENTHS: [u64; LEVELS] = [8, 4, 2, 1, 1];
 /// about the same time (see ARCHITECTURE.md, "Memory per item").
 pub const BYTES_PER_SLOT: u64 = 56;
 pub const MIN_MEMORY: u64 = 8 << 20;
+
+/// Entry slots per bucket in `level`: the home level keeps its seqlock in word 0.
+#[inline]
+pub const fn slots_per_bucket(level: usize) -> usize {
+    if level == 0 {
+        BUCKET_SLOTS - 1
+    } else {
+        BUCKET_SLOTS
+    }
+}
 
 // Header field offsets. Static fields (covered by the checksum) first.
 pub const H_MAGIC: usize = 0;
@@ -53,7 +64,6 @@ pub struct Geometry {
     /// Buckets per level.
     pub buckets: [u64; LEVELS],
     pub writers_off: usize,
-    pub locks_off: usize,
     /// Offset of each level's first bucket.
     pub level_off: [usize; LEVELS],
     pub seghdr_off: usize,
@@ -91,8 +101,7 @@ impl Geometry {
 
     fn place(buckets: [u64; LEVELS], segments: u32, file_size: u64) -> Geometry {
         let writers_off = HEADER_BYTES;
-        let locks_off = writers_off + MAX_WRITERS * WRITER_SLOT_BYTES;
-        let mut off = align(locks_off + 8 * buckets[0] as usize, 64);
+        let mut off = align(writers_off + MAX_WRITERS * WRITER_SLOT_BYTES, 64);
         let mut level_off = [0usize; LEVELS];
         for (lo, b) in level_off.iter_mut().zip(buckets) {
             *lo = off;
@@ -105,7 +114,6 @@ impl Geometry {
             segments,
             buckets,
             writers_off,
-            locks_off,
             level_off,
             seghdr_off,
             segdata_off,
@@ -118,11 +126,16 @@ impl Geometry {
     }
 
     pub fn index_bytes(&self) -> u64 {
-        (self.seghdr_off - self.locks_off) as u64
+        (self.seghdr_off - self.level_off[0]) as u64
+    }
+
+    /// Entry slots in `level` (a level-0 bucket gives one word to its lock).
+    pub fn level_slots(&self, level: usize) -> u64 {
+        self.buckets[level] * slots_per_bucket(level) as u64
     }
 
     pub fn total_slots(&self) -> u64 {
-        self.buckets.iter().sum::<u64>() * BUCKET_SLOTS as u64
+        (0..LEVELS).map(|l| self.level_slots(l)).sum()
     }
 
     /// Writes the static header fields and their checksum.

@@ -260,7 +260,13 @@ impl Cache {
                 continue;
             }
             match self.recovered_item(entry) {
-                Some(chunks) => {
+                Some((home, chunks)) => {
+                    if crate::index::is_overflow(
+                        &self.geo,
+                        slot_off(&self.geo, slot).expect("slot"),
+                    ) {
+                        self.locks().adjust_overflow(home, 1);
+                    }
                     self.seg(entry.seg()).live().fetch_add(1, Ordering::Relaxed);
                     for id in chunks {
                         owned[id as usize] = true;
@@ -297,8 +303,8 @@ impl Cache {
         dropped
     }
 
-    /// The chunk ids of a recovered entry's item, or None if it is torn.
-    fn recovered_item(&self, entry: crate::index::Entry) -> Option<Vec<u32>> {
+    /// The home bucket and chunk ids of a recovered entry's item, or None if it is torn.
+    fn recovered_item(&self, entry: crate::index::Entry) -> Option<(u64, Vec<u32>)> {
         if entry.seg() >= self.geo.segments {
             return None;
         }
@@ -319,7 +325,7 @@ impl Cache {
         let sound = ids
             .iter()
             .all(|&id| id < self.geo.segments && self.seg(id).state() == Some(State::Chunk));
-        sound.then_some(ids)
+        sound.then_some((hash.home(&self.geo), ids))
     }
 
     pub fn handle(self: &Arc<Self>) -> Result<CacheHandle, HandleError> {
@@ -389,15 +395,16 @@ impl Cache {
             let step = (buckets / 4096).max(1);
             let (mut used, mut seen) = (0u64, 0u64);
             let mut b = 0;
+            let per = crate::layout::slots_per_bucket(level);
             while b < buckets {
                 let base = crate::index::bucket_off(&self.geo, level, b);
-                for i in 0..BUCKET_SLOTS {
+                for i in BUCKET_SLOTS - per..BUCKET_SLOTS {
                     used += (self.region.u64_at(base + 8 * i).load(Ordering::Relaxed) != 0) as u64;
                 }
-                seen += BUCKET_SLOTS as u64;
+                seen += per as u64;
                 b += step;
             }
-            let total = buckets * BUCKET_SLOTS as u64;
+            let total = self.geo.level_slots(level);
             level_fill.push((used * total / seen.max(1), total));
         }
         let free = (0..self.geo.segments)

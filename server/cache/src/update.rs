@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 
 use crate::error::WriteError;
 use crate::handle::{CacheHandle, Changes, Op, Scratch};
-use crate::index::{Entry, KeyHash};
+use crate::index::{is_overflow, Entry, KeyHash};
 use crate::item::ItemRef;
 use crate::stats::HandleCounters;
 use crate::store::Cache;
@@ -125,7 +125,13 @@ fn snapshot<'c>(
     s.found.clear();
     s.expired.clear();
     for (i, key) in keys.iter().enumerate() {
-        let found = cache.find(s.hashes[i], key, 0);
+        let home = s.hashes[i].home(cache.geo());
+        let version = s
+            .homes
+            .iter()
+            .find(|(h, _)| *h == home)
+            .map_or(0, |(_, v)| *v);
+        let found = cache.find(s.hashes[i], key, version);
         let expired = matches!(&found, Some((_, _, item)) if item.is_expired(now));
         s.found.push(found.as_ref().map(|(slot, e, _)| (*slot, *e)));
         s.expired.push(expired);
@@ -188,11 +194,13 @@ fn claim_slots(w: &mut Writer, cache: &Cache, s: &mut Scratch) -> bool {
             Some(slot) => {
                 s.found[i] = Some((slot, Entry::EMPTY));
                 s.claimed.push(i);
+                count_overflow(cache, s.hashes[i], slot, 1);
             }
             None => {
                 for &j in &s.claimed {
                     let (slot, _) = s.found[j].take().expect("claimed");
                     cache.region.u64_at(slot).store(0, Ordering::Release);
+                    count_overflow(cache, s.hashes[j], slot, -1);
                 }
                 return false;
             }
@@ -257,5 +265,12 @@ fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
     w.add_keys(cache, delta);
     if expirations > 0 {
         HandleCounters::bump(&w.counters(cache).expirations, expirations);
+    }
+}
+
+/// Keeps the home bucket's count of keys stored outside it (home locked).
+pub(crate) fn count_overflow(cache: &Cache, h: KeyHash, slot: usize, delta: i64) {
+    if is_overflow(cache.geo(), slot) {
+        cache.locks().adjust_overflow(h.home(cache.geo()), delta);
     }
 }

@@ -292,6 +292,7 @@ impl Writer {
         let removed = cur.location() == e.location();
         if removed {
             word.store(0, Ordering::Release);
+            crate::update::count_overflow(cache, h, slot, -1);
             self.unlinked(cache, cur);
         }
         locks.unlock(home, v);
