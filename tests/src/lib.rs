@@ -1,1 +1,292 @@
-//! Helpers for the end-to-end tests in tests/tests/.
+//! Helpers for the end-to-end tests in tests/tests/: find (or build) the
+//! `citadel` binary and run it on a free port with a private cache file,
+//! under a guard that kills it on drop, also when a test panics.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub use redis;
+
+/// The workspace root (this crate lives in `<root>/tests`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Path of an up-to-date release `citadel` binary. `$CITADEL_BIN` wins;
+/// otherwise `cargo build --release -p citadel-server --bin citadel` runs
+/// once per test process (a no-op when tests/run.sh already built it).
+pub fn citadel_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("CITADEL_BIN") {
+            return PathBuf::from(bin);
+        }
+        let root = workspace_root();
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "citadel-server",
+                "--bin",
+                "citadel",
+            ])
+            .current_dir(&root)
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building citadel failed");
+        let bin = target.join("release").join("citadel");
+        assert!(bin.exists(), "{} missing after build", bin.display());
+        bin
+    })
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `citadel` child process; killed (SIGKILL) on drop.
+pub struct Server {
+    pub port: u16,
+    pub args: Vec<String>,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    starts: usize,
+}
+
+impl Server {
+    /// Starts citadel on a free port with a private cache file, 2 threads and
+    /// 64 MiB of cache, plus `extra` flags; waits until it answers.
+    pub fn start(extra: &[&str]) -> Server {
+        let dir = if Path::new("/dev/shm").is_dir() {
+            tempfile::Builder::new()
+                .prefix("citadel-test")
+                .tempdir_in("/dev/shm")
+        } else {
+            tempfile::Builder::new().prefix("citadel-test").tempdir()
+        }
+        .unwrap();
+        let port = free_port();
+        let cache = dir.path().join("cache");
+        let mut args: Vec<String> = vec![
+            "--port".into(),
+            port.to_string(),
+            "--cache-file".into(),
+            cache.display().to_string(),
+            "--threads".into(),
+            "2".into(),
+        ];
+        if !extra.iter().any(|a| *a == "--maxmemory") {
+            args.extend(["--maxmemory".into(), "64mb".into()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut server = Server {
+            port,
+            args,
+            dir,
+            child: None,
+            starts: 0,
+        };
+        server.spawn();
+        server.wait_ready();
+        server
+    }
+
+    fn spawn(&mut self) {
+        self.starts += 1;
+        let log = std::fs::File::create(self.log_path(self.starts)).unwrap();
+        let child = Command::new(citadel_bin())
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn citadel");
+        self.child = Some(child);
+    }
+
+    fn log_path(&self, start: usize) -> PathBuf {
+        self.dir.path().join(format!("log.{start}"))
+    }
+
+    /// The output of the current (latest) run.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path(self.starts)).unwrap_or_default()
+    }
+
+    pub fn cache_file(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    /// Waits until the server accepts connections (panics with its log if it exits).
+    pub fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("citadel exited during startup ({status}):\n{}", self.log());
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let mut buf = [0u8; 64];
+                if s.write_all(b"PING\r\n").is_ok() && matches!(s.read(&mut buf), Ok(n) if n > 0) {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "citadel did not start:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        let client = redis::Client::open(self.url()).unwrap();
+        let con = client
+            .get_connection_with_timeout(Duration::from_secs(10))
+            .unwrap();
+        con.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        con
+    }
+
+    /// A raw socket to the server with a read timeout.
+    pub fn raw(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    /// Sends a signal by name (`"TERM"`, `"INT"`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit (panics after `timeout`).
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut().expect("server running");
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "citadel did not exit in time:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, then wait.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the same server again (same port, cache file and flags),
+    /// replacing `--fresh` as `fresh` says.
+    pub fn restart(&mut self, fresh: bool) {
+        assert!(self.child.is_none(), "stop the server before restarting it");
+        self.args.retain(|a| a != "--fresh");
+        if fresh {
+            self.args.push("--fresh".into());
+        }
+        self.spawn();
+        self.wait_ready();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::thread::panicking() {
+            eprintln!("--- citadel log (port {}) ---\n{}", self.port, self.log());
+        }
+    }
+}
+
+/// Runs citadel with `args` expecting it to exit by itself; returns its
+/// status and combined output (killed after 20 s).
+pub fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
+    let out_file = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new(citadel_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out_file.reopen().unwrap())
+        .stderr(out_file.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("citadel {args:?} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, std::fs::read_to_string(out_file.path()).unwrap())
+}
+
+/// Reads from `s` until `want` bytes arrived (or the timeout/EOF hits).
+pub fn read_n(s: &mut TcpStream, want: usize) -> Vec<u8> {
+    let mut got = Vec::with_capacity(want.min(64 << 20));
+    let mut buf = vec![0u8; 64 << 10];
+    while got.len() < want {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    got
+}
+
+/// Reads one reply line (up to and including `\r\n`).
+pub fn read_line(s: &mut TcpStream) -> String {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        match s.read(&mut b) {
+            Ok(1) => line.push(b[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}

@@ -1,0 +1,185 @@
+//! Per-connection state: the socket, the session, the input carried over
+//! between reads (only partial commands), and double-buffered output: `out`
+//! collects this turn's replies while `sending` is owned by the one send in
+//! flight (the kernel reads it, so it is never touched until that send completes).
+
+use std::net::TcpStream;
+
+use super::{Progress, Service};
+
+/// Capacity above which an idle buffer is given back after a large value.
+const SHRINK_ABOVE: usize = 1 << 20;
+const SHRINK_TO: usize = 16 << 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Reading and answering.
+    Open,
+    /// No more reading; close once the output is flushed (QUIT, EOF, shutdown).
+    Draining,
+    /// Socket shut down; waiting for in-flight operations before freeing.
+    Closing,
+}
+
+/// What became of received bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fed {
+    Ok,
+    /// The session asked to close after flushing (now `Draining`).
+    Close,
+    /// A partial command grew past the input limit.
+    Overflow,
+}
+
+pub struct Conn<S> {
+    pub stream: TcpStream,
+    pub session: S,
+    pub generation: u32,
+    pub state: State,
+    input: Vec<u8>,
+    /// Input length required before the session can make progress again.
+    need: usize,
+    pub out: Vec<u8>,
+    sending: Vec<u8>,
+    sent: usize,
+    pub recv_armed: bool,
+    pub send_inflight: bool,
+    /// Queued on the loop's flush list this turn.
+    pub flush_queued: bool,
+    /// Queued on the loop's re-arm list this turn.
+    pub rearm_queued: bool,
+}
+
+impl<S> Conn<S> {
+    pub fn new(stream: TcpStream, session: S, generation: u32) -> Conn<S> {
+        Conn {
+            stream,
+            session,
+            generation,
+            state: State::Open,
+            input: Vec::new(),
+            need: 0,
+            out: Vec::new(),
+            sending: Vec::new(),
+            sent: 0,
+            recv_armed: false,
+            send_inflight: false,
+            flush_queued: false,
+            rearm_queued: false,
+        }
+    }
+
+    /// Runs received bytes through the session. Whole commands are processed
+    /// straight from `data` when nothing is carried over; only a trailing
+    /// partial command is copied into the connection's input buffer.
+    pub fn receive<Svc>(&mut self, svc: &mut Svc, data: &[u8], max_input: usize) -> Fed
+    where
+        Svc: Service<Session = S>,
+    {
+        if self.state != State::Open {
+            return Fed::Ok;
+        }
+        let result = if self.input.is_empty() {
+            let r = run(svc, &mut self.session, data, &mut self.out);
+            let rest = &data[r.consumed..];
+            if !r.close && !rest.is_empty() {
+                if rest.len() > max_input {
+                    return Fed::Overflow;
+                }
+                self.input.extend_from_slice(rest);
+            }
+            r
+        } else {
+            if self.input.len() + data.len() > max_input {
+                return Fed::Overflow;
+            }
+            self.input.extend_from_slice(data);
+            if self.input.len() < self.need {
+                return Fed::Ok;
+            }
+            let r = run(svc, &mut self.session, &self.input, &mut self.out);
+            self.input.drain(..r.consumed);
+            shrink_if_idle(&mut self.input);
+            r
+        };
+        self.need = result.need;
+        if result.close {
+            self.state = State::Draining;
+            self.input.clear();
+            return Fed::Close;
+        }
+        Fed::Ok
+    }
+
+    /// Bytes of replies not yet handed to the kernel.
+    pub fn pending_output(&self) -> usize {
+        self.out.len() + (self.sending.len() - self.sent)
+    }
+
+    /// The next span to send, if no send is in flight and there is output.
+    /// Marks the send in flight; the span stays valid and unchanged until
+    /// [`Conn::sent`] is called.
+    pub fn next_send(&mut self) -> Option<(*const u8, u32)> {
+        if self.send_inflight {
+            return None;
+        }
+        if self.sent == self.sending.len() {
+            if self.out.is_empty() {
+                return None;
+            }
+            self.sending.clear();
+            self.sent = 0;
+            std::mem::swap(&mut self.out, &mut self.sending);
+        }
+        let rest = &self.sending[self.sent..];
+        self.send_inflight = true;
+        Some((rest.as_ptr(), rest.len().min(1 << 30) as u32))
+    }
+
+    /// A send completed having written `n` bytes.
+    pub fn sent(&mut self, n: usize) {
+        self.send_inflight = false;
+        self.sent += n;
+        if self.sent >= self.sending.len() {
+            self.sending.clear();
+            self.sent = 0;
+            shrink_if_idle(&mut self.sending);
+        }
+    }
+
+    /// Drops unsent output (the connection is being torn down).
+    pub fn discard_output(&mut self) {
+        self.out.clear();
+        self.input.clear();
+    }
+}
+
+/// Calls the session until it stops making progress on `data`.
+fn run<Svc: Service>(
+    svc: &mut Svc,
+    session: &mut Svc::Session,
+    data: &[u8],
+    out: &mut Vec<u8>,
+) -> Progress {
+    let mut total = 0;
+    loop {
+        let p = svc.process(session, &data[total..], out);
+        total += p.consumed;
+        if p.close || p.consumed == 0 || p.need != 0 || total == data.len() {
+            // `need` may count from the slice given or from its unconsumed
+            // rest; waiting for `need - consumed` more is right for both.
+            let need = p.need.saturating_sub(p.consumed);
+            return Progress {
+                consumed: total,
+                close: p.close,
+                need,
+            };
+        }
+    }
+}
+
+fn shrink_if_idle(buf: &mut Vec<u8>) {
+    if buf.capacity() > SHRINK_ABOVE && buf.len() < SHRINK_TO {
+        buf.shrink_to(SHRINK_TO);
+    }
+}

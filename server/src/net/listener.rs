@@ -1,0 +1,73 @@
+//! Listening sockets: one SO_REUSEPORT listener per server thread.
+//!
+//! Why per-thread listeners rather than one listener shared by every ring:
+//! with SO_REUSEPORT the kernel hashes each new connection to one of the
+//! listeners, so connections spread evenly over the threads and no two rings
+//! contend on one accept queue. A shared listener with a multishot accept in
+//! every ring wakes whichever ring's waiter is first, which piles connections
+//! onto a few threads. The cost, that a second process of the same user
+//! could silently join the port group, is closed by [`ensure_port_free`].
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Backlog of each listener (the kernel caps it at net.core.somaxconn).
+const BACKLOG: i32 = 4096;
+
+/// Fails with `AddrInUse` when anything already listens on `addr`, including
+/// another process's SO_REUSEPORT group (which a reuseport bind would join).
+pub fn ensure_port_free(addr: SocketAddr) -> io::Result<()> {
+    let probe = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    probe.set_reuse_address(true)?;
+    probe.bind(&addr.into())?;
+    Ok(())
+}
+
+/// A listening socket bound with SO_REUSEPORT (and SO_REUSEADDR, so a restart
+/// does not wait for TIME_WAIT connections to expire).
+pub fn bind_reuseport(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// How long a busy port is retried. A killed predecessor's listeners can
+/// outlive it briefly: its io_uring holds them until the kernel's
+/// asynchronous ring teardown cancels the pending accepts.
+const BUSY_RETRY: Duration = Duration::from_secs(3);
+
+/// Binds `count` listeners on `addr` after checking nobody else holds it.
+pub fn bind_all(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
+    let deadline = Instant::now() + BUSY_RETRY;
+    loop {
+        match ensure_port_free(addr) {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            result => break result?,
+        }
+    }
+    (0..count).map(|_| bind_reuseport(addr)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_group_is_refused() {
+        let first = bind_all("127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let addr = first[0].local_addr().unwrap();
+        let err = bind_all(addr, 2).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    }
+}

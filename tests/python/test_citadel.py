@@ -1,0 +1,246 @@
+"""End-to-end tests of citadel with redis-py.
+
+Runs under pytest, or standalone (`python3 test_citadel.py`) with plain
+asserts and a closing `python: N passed, M failed` line. The server binary
+is $CITADEL_BIN, else <target>/release/citadel.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import redis
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+BIN = os.environ.get("CITADEL_BIN", os.path.join(TARGET, "release", "citadel"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Citadel:
+    """A citadel process on a free port with a private cache file; stop() always kills it."""
+
+    def __init__(self, *extra):
+        self.dir = tempfile.mkdtemp(prefix="citadel-py", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+        self.port = free_port()
+        self.args = [BIN, "--port", str(self.port), "--cache-file", os.path.join(self.dir, "cache"),
+                     "--maxmemory", "64mb", "--threads", "2", *extra]
+        self.proc = None
+        self.start()
+
+    def start(self, *more):
+        self.log = open(os.path.join(self.dir, "log"), "w")
+        self.proc = subprocess.Popen(self.args + list(more), stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("citadel exited at startup:\n" + self.read_log())
+            try:
+                if self.client().ping():
+                    return
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("citadel did not start:\n" + self.read_log())
+
+    def read_log(self):
+        with open(os.path.join(self.dir, "log")) as f:
+            return f.read()
+
+    def client(self, **kw):
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=30, **kw)
+
+    def terminate(self):
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=15)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+SERVER = None
+
+
+def setup_module(module=None):
+    global SERVER
+    SERVER = Citadel()
+
+
+def teardown_module(module=None):
+    if SERVER:
+        SERVER.cleanup()
+
+
+def r():
+    return SERVER.client(decode_responses=True)
+
+
+def test_ping_echo():
+    c = r()
+    assert c.ping() is True
+    assert c.echo("hi") == "hi"
+
+
+def test_set_get_del():
+    c = r()
+    assert c.set("py:a", "1") is True
+    assert c.get("py:a") == "1"
+    assert c.delete("py:a", "py:none") == 1
+    assert c.get("py:a") is None
+
+
+def test_set_options():
+    c = r()
+    assert c.set("py:nx", "1", nx=True) is True
+    assert c.set("py:nx", "2", nx=True) is None
+    assert c.set("py:xx", "1", xx=True) is None
+    assert c.set("py:nx", "3", xx=True) is True
+    assert c.get("py:nx") == "3"
+
+
+def test_counters():
+    c = r()
+    assert c.incr("py:n") == 1
+    assert c.incrby("py:n", 10) == 11
+    assert c.decr("py:n") == 10
+    try:
+        c.set("py:s", "abc")
+        c.incr("py:s")
+        assert False, "INCR on a non-number succeeded"
+    except redis.exceptions.ResponseError as e:
+        assert "not an integer" in str(e)
+
+
+def test_mset_mget_exists():
+    c = r()
+    assert c.mset({"py:m1": "a", "py:m2": "b"}) is True
+    assert c.mget(["py:m1", "py:missing", "py:m2"]) == ["a", None, "b"]
+    assert c.exists("py:m1", "py:m2", "py:missing") == 2
+
+
+def test_expiry():
+    c = r()
+    c.set("py:ttl", "v", ex=100)
+    assert 99 <= c.ttl("py:ttl") <= 100
+    c.set("py:px", "v", px=120)
+    time.sleep(0.35)
+    assert c.get("py:px") is None
+    assert c.persist("py:ttl") is True
+    assert c.ttl("py:ttl") == -1
+
+
+def test_binary_values():
+    c = SERVER.client()
+    blob = bytes(range(256)) * 1000
+    c.set(b"py:\x00bin", blob)
+    assert c.get(b"py:\x00bin") == blob
+
+
+def test_pipeline_10k():
+    c = r()
+    p = c.pipeline(transaction=False)
+    for i in range(10000):
+        p.set(f"py:p:{i}", i)
+    assert all(x is True for x in p.execute())
+    p = c.pipeline(transaction=False)
+    for i in range(10000):
+        p.get(f"py:p:{i}")
+    assert p.execute() == [str(i) for i in range(10000)]
+
+
+def test_scan_iter():
+    c = r()
+    for i in range(300):
+        c.set(f"py:scan:{i}", i)
+    assert len(set(c.scan_iter(match="py:scan:*", count=50))) == 300
+
+
+def test_concurrent_clients():
+    errors = []
+
+    def work(t):
+        try:
+            c = r()
+            for i in range(50):
+                c.set(f"py:t{t}:{i}", i)
+                assert c.get(f"py:t{t}:{i}") == str(i)
+        except Exception as e:  # noqa: BLE001 - collected and reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def test_large_value():
+    c = SERVER.client()
+    value = os.urandom(8 * 1024 * 1024)
+    c.set("py:large", value)
+    assert c.get("py:large") == value
+    c.delete("py:large")
+
+
+def test_unknown_command():
+    c = r()
+    try:
+        c.execute_command("NOSUCHCOMMAND", "x")
+        assert False, "unknown command succeeded"
+    except redis.exceptions.ResponseError as e:
+        assert "unknown command" in str(e)
+
+
+def test_graceful_restart_keeps_keys():
+    s = Citadel()
+    try:
+        c = s.client(decode_responses=True)
+        c.set("keep", "me")
+        assert s.terminate() == 0
+        s.start()
+        assert s.client(decode_responses=True).get("keep") == "me"
+        assert "clean=true" in s.read_log()
+    finally:
+        s.cleanup()
+
+
+def main():
+    tests = [(name, fn) for name, fn in sorted(globals().items()) if name.startswith("test_") and callable(fn)]
+    passed = failed = 0
+    setup_module()
+    try:
+        for name, fn in tests:
+            try:
+                fn()
+                passed += 1
+                print(f"PASS {name}")
+            except Exception as e:  # noqa: BLE001 - report every failure
+                failed += 1
+                print(f"FAIL {name}: {type(e).__name__}: {e}")
+    finally:
+        teardown_module()
+    print(f"python: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+//! Process lifecycle: warm restarts, graceful shutdown, --fresh, refusing
+//! unsafe or invalid configurations, maxclients.
+
+use std::io::Write;
+use std::time::Duration;
+
+use citadel_tests::redis::{self, Commands};
+use citadel_tests::{free_port, read_line, run_to_exit, Server};
+
+fn fill(server: &Server, n: usize) {
+    let mut c = server.client();
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        pipe.set(format!("k{i}"), format!("v{i}")).ignore();
+    }
+    let _: () = pipe.query(&mut c).unwrap();
+}
+
+fn assert_keys(server: &Server, n: usize) {
+    let mut c = server.client();
+    assert_eq!(redis::cmd("DBSIZE").query::<usize>(&mut c).unwrap(), n);
+    for i in (0..n).step_by(97) {
+        assert_eq!(
+            c.get::<_, String>(format!("k{i}")).unwrap(),
+            format!("v{i}")
+        );
+    }
+}
+
+#[test]
+fn kill9_then_restart_keeps_keys() {
+    let mut server = Server::start(&[]);
+    fill(&server, 1000);
+    server.kill9();
+    server.restart(false);
+    assert!(
+        server.log().contains("attached warm cache"),
+        "{}",
+        server.log()
+    );
+    assert_keys(&server, 1000);
+}
+
+#[test]
+fn sigterm_is_graceful_and_next_start_is_warm_and_clean() {
+    let mut server = Server::start(&[]);
+    fill(&server, 500);
+    let mut idle = server.client();
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status}\n{}", server.log());
+    assert!(
+        idle.get::<_, Option<String>>("k1").is_err(),
+        "connection closed at shutdown"
+    );
+    server.restart(false);
+    let log = server.log();
+    assert!(
+        log.contains("attached warm cache") && log.contains("clean=true"),
+        "{log}"
+    );
+    assert_keys(&server, 500);
+}
+
+#[test]
+fn sigint_is_graceful() {
+    let mut server = Server::start(&[]);
+    fill(&server, 10);
+    server.signal("INT");
+    assert!(server.wait_exit(Duration::from_secs(10)).success());
+}
+
+#[test]
+fn shutdown_command_exits_zero() {
+    let mut server = Server::start(&[]);
+    fill(&server, 200);
+    let mut s = server.raw();
+    s.write_all(b"SHUTDOWN\r\n").unwrap();
+    let _ = read_line(&mut s);
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status}\n{}", server.log());
+    server.restart(false);
+    assert!(server.log().contains("clean=true"), "{}", server.log());
+    assert_keys(&server, 200);
+}
+
+#[test]
+fn fresh_discards_keys() {
+    let mut server = Server::start(&[]);
+    fill(&server, 100);
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(10)).success());
+    server.restart(true);
+    assert!(
+        server.log().contains("created new cache file"),
+        "{}",
+        server.log()
+    );
+    assert_keys(&server, 0);
+}
+
+#[test]
+fn non_loopback_bind_without_password_is_refused() {
+    let port = free_port().to_string();
+    let (status, out) = run_to_exit(&["--bind", "0.0.0.0", "--port", &port]);
+    assert!(!status.success());
+    assert!(out.contains("requirepass"), "{out}");
+}
+
+#[test]
+fn invalid_flags_and_values_exit_nonzero() {
+    for args in [
+        &["--maxmemory", "lots"][..],
+        &["--threads", "0"],
+        &["--no-such-flag"],
+        &["--config", "/nonexistent/citadel.toml"],
+    ] {
+        let (status, out) = run_to_exit(args);
+        assert!(!status.success(), "{args:?} succeeded");
+        assert!(!out.trim().is_empty(), "{args:?} printed no reason");
+    }
+    let (status, out) = run_to_exit(&["--help"]);
+    assert!(status.success());
+    for flag in [
+        "--port",
+        "--maxmemory",
+        "--cache-file",
+        "--fresh",
+        "--requirepass",
+        "--maxclients",
+    ] {
+        assert!(out.contains(flag), "--help lacks {flag}");
+    }
+}
+
+#[test]
+fn config_file_is_read_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("citadel.toml");
+    std::fs::write(&path, "maxclients = 3\nthreads = 1\nport = 1\n").unwrap();
+    let server = Server::start(&["--config", path.to_str().unwrap()]);
+    let mut c = server.client();
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxclients")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(got, vec!["maxclients", "3"]);
+}
+
+#[test]
+fn maxclients_is_enforced() {
+    let server = Server::start(&["--maxclients", "5"]);
+    let held: Vec<_> = (0..5).map(|_| server.client()).collect();
+    let mut extra = server.raw();
+    assert_eq!(
+        read_line(&mut extra),
+        "-ERR max number of clients reached\r\n"
+    );
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut c = server.client();
+    assert_eq!(redis::cmd("PING").query::<String>(&mut c).unwrap(), "PONG");
+}

@@ -1,0 +1,92 @@
+//! Deep pipelines, many connections, and a 50 MB value.
+
+use std::io::Write;
+use std::time::Duration;
+
+use citadel_tests::redis::{self, Commands};
+use citadel_tests::{read_n, Server};
+
+#[test]
+fn ten_thousand_commands_in_one_write() {
+    let server = Server::start(&[]);
+    let mut s = server.raw();
+    let mut batch = Vec::new();
+    for i in 0..10_000 {
+        let (k, v) = (format!("key:{i}"), format!("value:{i}"));
+        write!(
+            batch,
+            "*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{v}\r\n",
+            k.len(),
+            v.len()
+        )
+        .unwrap();
+    }
+    s.write_all(&batch).unwrap();
+    let replies = read_n(&mut s, 10_000 * 5);
+    assert_eq!(replies, b"+OK\r\n".repeat(10_000));
+
+    let mut c = server.client();
+    let mut pipe = redis::pipe();
+    for i in 0..10_000 {
+        pipe.get(format!("key:{i}"));
+    }
+    let values: Vec<String> = pipe.query(&mut c).unwrap();
+    assert_eq!(values.len(), 10_000);
+    assert!(values
+        .iter()
+        .enumerate()
+        .all(|(i, v)| *v == format!("value:{i}")));
+}
+
+#[test]
+fn a_thousand_concurrent_connections() {
+    let server = Server::start(&[]);
+    let port = server.port;
+    let workers: Vec<_> = (0..20)
+        .map(|w| {
+            std::thread::spawn(move || {
+                let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+                let mut conns: Vec<_> = (0..50)
+                    .map(|_| {
+                        client
+                            .get_connection_with_timeout(Duration::from_secs(10))
+                            .unwrap()
+                    })
+                    .collect();
+                for (i, c) in conns.iter_mut().enumerate() {
+                    let key = format!("conn:{w}:{i}");
+                    let _: () = c.set(&key, i).unwrap();
+                }
+                for (i, c) in conns.iter_mut().enumerate() {
+                    let key = format!("conn:{w}:{i}");
+                    assert_eq!(c.incr::<_, _, usize>(&key, 1).unwrap(), i + 1);
+                    assert_eq!(c.get::<_, usize>(&key).unwrap(), i + 1);
+                }
+                conns
+            })
+        })
+        .collect();
+    let conns: Vec<_> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert_eq!(conns.len(), 1000);
+    let mut c = server.client();
+    assert_eq!(redis::cmd("DBSIZE").query::<usize>(&mut c).unwrap(), 1000);
+    drop(conns);
+}
+
+#[test]
+fn fifty_megabyte_value_round_trip() {
+    let server = Server::start(&["--maxmemory", "512mb"]);
+    let mut c = server.client();
+    let value: Vec<u8> = (0..50 * 1024 * 1024)
+        .map(|i: u32| (i % 251) as u8)
+        .collect();
+    let _: () = c.set("big", &value).unwrap();
+    assert_eq!(c.strlen::<_, usize>("big").unwrap(), value.len());
+    let back: Vec<u8> = c.get("big").unwrap();
+    assert!(back == value, "50 MB value came back different");
+    let _: () = c.set("after", "ok").unwrap();
+    assert_eq!(c.get::<_, String>("after").unwrap(), "ok");
+}
