@@ -290,7 +290,8 @@ mod tests {
             total,
             "slot numbers map to distinct words"
         );
-        let lock_word = |o: &usize| *o < geo.level_off[1] && (o - geo.level_off[0]) % 64 == 0;
+        let lock_word =
+            |o: &usize| *o < geo.level_off[1] && (o - geo.level_off[0]).is_multiple_of(64);
         assert!(!offs.iter().any(lock_word), "no slot is a lock word");
     }
 }
