@@ -322,21 +322,23 @@ fn watch_progress(rx: &Receiver<Progress>, print: bool, measure_at: Instant) -> 
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        if print && Instant::now() >= next_print {
+        if Instant::now() >= next_print {
             let h = &window.latency;
-            eprintln!(
-                "[{:>4.0}s] {:>12.0} ops/s  p50 {:>9.1}us  p99 {:>9.1}us  errors {}{}",
-                started.elapsed().as_secs_f64(),
-                window.replies as f64,
-                h.value_at_quantile(0.5) as f64 / 1e3,
-                h.value_at_quantile(0.99) as f64 / 1e3,
-                window.errors,
-                if window.measuring {
-                    ""
-                } else {
-                    "  (warm-up/prefill)"
-                },
-            );
+            if print {
+                eprintln!(
+                    "[{:>4.0}s] {:>12.0} ops/s  p50 {:>9.1}us  p99 {:>9.1}us  errors {}{}",
+                    started.elapsed().as_secs_f64(),
+                    window.replies as f64,
+                    h.value_at_quantile(0.5) as f64 / 1e3,
+                    h.value_at_quantile(0.99) as f64 / 1e3,
+                    window.errors,
+                    if window.measuring {
+                        ""
+                    } else {
+                        "  (warm-up/prefill)"
+                    },
+                );
+            }
             window.replies = 0;
             window.errors = 0;
             window.measuring = false;

@@ -468,6 +468,27 @@ impl<'a, P: Protocol> Worker<'a, P> {
     }
 }
 
+/// A ring whose completions are processed only when this thread enters the kernel
+/// (DEFER_TASKRUN: no interrupts to run task work mid-loop), falling back to cooperative
+/// task running, then to defaults, on older kernels.
+fn build_ring(entries: u32) -> io::Result<IoUring> {
+    let deferred = IoUring::builder()
+        .setup_cqsize(entries * 2)
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_taskrun_flag()
+        .build(entries);
+    if let Ok(ring) = deferred {
+        return Ok(ring);
+    }
+    let coop = IoUring::builder()
+        .setup_cqsize(entries * 2)
+        .setup_coop_taskrun()
+        .setup_taskrun_flag()
+        .build(entries);
+    coop.or_else(|_| IoUring::builder().setup_cqsize(entries * 2).build(entries))
+}
+
 /// Pushes one submission, flushing the queue to the kernel first if it is full.
 ///
 /// # Safety
