@@ -83,9 +83,7 @@ impl<'a, P: Protocol> Worker<'a, P> {
         progress: Option<Sender<Progress>>,
     ) -> io::Result<Self> {
         let entries = (conns.len() * 2 + 8).next_power_of_two() as u32;
-        let ring = IoUring::builder()
-            .setup_cqsize(entries * 2)
-            .build(entries)?;
+        let ring = build_ring(entries)?;
         let next_tick_ns = clock.now() + PROGRESS_EVERY.as_nanos() as u64;
         Ok(Worker {
             proto,
