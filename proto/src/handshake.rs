@@ -1,0 +1,312 @@
+//! How a plugin process finds its rings: the environment the supervisor sets.
+//!
+//! ```text
+//! CITADEL_PLUGIN_RINGS       ring pairs separated by ';', each "REQUEST,REPLY";
+//!                            a ring is "fd:N" (an inherited memfd/file
+//!                            descriptor) or a path (e.g. /dev/shm/citadel-7-0.req)
+//! CITADEL_PLUGIN_EVENTFDS    per pair, in the same order, "REQ_EFD,REP_EFD":
+//!                            inherited eventfd numbers; the plugin waits on
+//!                            REQ_EFD (the server rings it after publishing
+//!                            requests) and rings REP_EFD after publishing replies
+//! CITADEL_PLUGIN_MAX_ATTEMPTS  deliveries of one request before the plugin
+//!                            skips it as poison (default 3)
+//! ```
+//!
+//! Example for a plugin serving two server threads:
+//! `CITADEL_PLUGIN_RINGS="fd:3,fd:4;fd:7,fd:8" CITADEL_PLUGIN_EVENTFDS="5,6;9,10"`.
+//! Eventfds are always inherited (they have no path). The server keeps its
+//! own descriptors, so a restarted plugin gets the same environment and
+//! re-attaches to the same ring memory, where its uncommitted requests wait.
+
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::ring::{Consumer, EventFd, LayoutError, Producer, Ring};
+use crate::shm::{ShmError, ShmRegion};
+use crate::sys;
+
+pub const ENV_RINGS: &str = "CITADEL_PLUGIN_RINGS";
+pub const ENV_EVENTFDS: &str = "CITADEL_PLUGIN_EVENTFDS";
+pub const ENV_MAX_ATTEMPTS: &str = "CITADEL_PLUGIN_MAX_ATTEMPTS";
+pub const DEFAULT_MAX_ATTEMPTS: u16 = 3;
+
+/// Where a ring's memory comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RingSource {
+    Fd(RawFd),
+    Path(PathBuf),
+}
+
+/// One (server thread, plugin instance) ring pair as the plugin sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairSpec {
+    pub requests: RingSource,
+    pub replies: RingSource,
+    /// The plugin waits on this one (server -> plugin doorbell).
+    pub request_eventfd: RawFd,
+    /// The plugin rings this one (plugin -> server doorbell).
+    pub reply_eventfd: RawFd,
+}
+
+/// Everything a plugin is told at start-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handshake {
+    pub pairs: Vec<PairSpec>,
+    pub max_attempts: u16,
+}
+
+/// Why the handshake could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    #[error("{0} is not set (is this process started by the Citadel server?)")]
+    Missing(&'static str),
+    #[error("{var}: cannot parse {value:?}: {reason}")]
+    Malformed {
+        var: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error("{ENV_RINGS} has {rings} pairs but {ENV_EVENTFDS} has {eventfds}")]
+    CountMismatch { rings: usize, eventfds: usize },
+}
+
+/// Why the plugin could not attach to its rings.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("the inherited descriptors were already adopted by this process")]
+    AlreadyAttached,
+    #[error("inherited descriptor {fd}: {source}")]
+    Fd { fd: RawFd, source: std::io::Error },
+    #[error(transparent)]
+    Shm(#[from] ShmError),
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+}
+
+/// The plugin's end of one ring pair.
+#[derive(Debug)]
+pub struct PluginEnd {
+    pub requests: Consumer,
+    pub replies: Producer,
+}
+
+static ADOPTED: AtomicBool = AtomicBool::new(false);
+
+impl Handshake {
+    /// Reads the handshake from this process's environment.
+    pub fn from_env() -> Result<Self, HandshakeError> {
+        let get = |var| std::env::var(var).map_err(|_| HandshakeError::Missing(var));
+        let max = std::env::var(ENV_MAX_ATTEMPTS).ok();
+        Self::parse(&get(ENV_RINGS)?, &get(ENV_EVENTFDS)?, max.as_deref())
+    }
+
+    pub fn parse(
+        rings: &str,
+        eventfds: &str,
+        max_attempts: Option<&str>,
+    ) -> Result<Self, HandshakeError> {
+        let rings: Vec<(RingSource, RingSource)> = split_pairs(ENV_RINGS, rings)?
+            .into_iter()
+            .map(|(a, b)| (parse_source(a), parse_source(b)))
+            .collect();
+        let efds = split_pairs(ENV_EVENTFDS, eventfds)?;
+        if rings.len() != efds.len() {
+            return Err(HandshakeError::CountMismatch {
+                rings: rings.len(),
+                eventfds: efds.len(),
+            });
+        }
+        let mut pairs = Vec::with_capacity(rings.len());
+        for ((requests, replies), (a, b)) in rings.into_iter().zip(efds) {
+            let fd = |s: &str| parse_fd(ENV_EVENTFDS, s);
+            pairs.push(PairSpec {
+                requests,
+                replies,
+                request_eventfd: fd(a)?,
+                reply_eventfd: fd(b)?,
+            });
+        }
+        for spec in &pairs {
+            for src in [&spec.requests, &spec.replies] {
+                if let RingSource::Fd(fd) = src {
+                    if *fd < 0 {
+                        let value = fd.to_string();
+                        return Err(HandshakeError::Malformed {
+                            var: ENV_RINGS,
+                            value,
+                            reason: "negative fd",
+                        });
+                    }
+                }
+            }
+        }
+        let max_attempts = match max_attempts {
+            None => DEFAULT_MAX_ATTEMPTS,
+            Some(v) => v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                HandshakeError::Malformed {
+                    var: ENV_MAX_ATTEMPTS,
+                    value: v.to_string(),
+                    reason: "not an integer in 1..=65535",
+                }
+            })?,
+        };
+        Ok(Self {
+            pairs,
+            max_attempts,
+        })
+    }
+
+    /// The environment variables that describe this handshake.
+    pub fn to_env(&self) -> Vec<(&'static str, String)> {
+        let src = |s: &RingSource| match s {
+            RingSource::Fd(fd) => format!("fd:{fd}"),
+            RingSource::Path(p) => p.display().to_string(),
+        };
+        let rings: Vec<String> = self
+            .pairs
+            .iter()
+            .map(|p| format!("{},{}", src(&p.requests), src(&p.replies)))
+            .collect();
+        let efds: Vec<String> = self
+            .pairs
+            .iter()
+            .map(|p| format!("{},{}", p.request_eventfd, p.reply_eventfd))
+            .collect();
+        vec![
+            (ENV_RINGS, rings.join(";")),
+            (ENV_EVENTFDS, efds.join(";")),
+            (ENV_MAX_ATTEMPTS, self.max_attempts.to_string()),
+        ]
+    }
+
+    /// Adopts the inherited descriptors and attaches to every ring pair:
+    /// the plugin consumes requests (resuming at the commit cursor) and
+    /// produces replies. Allowed once per process.
+    pub fn attach(&self) -> Result<Vec<PluginEnd>, AttachError> {
+        if ADOPTED.swap(true, Ordering::SeqCst) {
+            return Err(AttachError::AlreadyAttached);
+        }
+        self.pairs.iter().map(attach_pair).collect()
+    }
+}
+
+fn attach_pair(spec: &PairSpec) -> Result<PluginEnd, AttachError> {
+    let requests = Ring::attach(Arc::new(open_source(&spec.requests)?))?;
+    let replies = Ring::attach(Arc::new(open_source(&spec.replies)?))?;
+    let req_efd = EventFd::from_owned(adopt(spec.request_eventfd)?);
+    let rep_efd = EventFd::from_owned(adopt(spec.reply_eventfd)?);
+    Ok(PluginEnd {
+        requests: Consumer::attach(requests, req_efd),
+        replies: Producer::attach(replies, rep_efd),
+    })
+}
+
+fn open_source(src: &RingSource) -> Result<ShmRegion, AttachError> {
+    match src {
+        RingSource::Path(p) => Ok(ShmRegion::open_file(p)?),
+        RingSource::Fd(fd) => Ok(ShmRegion::from_fd(adopt(*fd)?)?),
+    }
+}
+
+fn adopt(fd: RawFd) -> Result<std::os::fd::OwnedFd, AttachError> {
+    // SAFETY: the handshake hands these numbers to this process to own;
+    // `Handshake::attach` runs once per process (ADOPTED), so no other owner
+    // exists in this process.
+    unsafe { sys::adopt_inherited_fd(fd) }.map_err(|source| AttachError::Fd { fd, source })
+}
+
+fn split_pairs<'a>(
+    var: &'static str,
+    value: &'a str,
+) -> Result<Vec<(&'a str, &'a str)>, HandshakeError> {
+    let malformed = |reason| HandshakeError::Malformed {
+        var,
+        value: value.to_string(),
+        reason,
+    };
+    if value.trim().is_empty() {
+        return Err(malformed("empty"));
+    }
+    value
+        .split(';')
+        .map(|pair| {
+            pair.split_once(',')
+                .map(|(a, b)| (a.trim(), b.trim()))
+                .ok_or_else(|| malformed("pair without ','"))
+        })
+        .collect()
+}
+
+fn parse_source(s: &str) -> RingSource {
+    match s.strip_prefix("fd:").and_then(|n| n.parse().ok()) {
+        Some(fd) => RingSource::Fd(fd),
+        None => RingSource::Path(PathBuf::from(s)),
+    }
+}
+
+fn parse_fd(var: &'static str, s: &str) -> Result<RawFd, HandshakeError> {
+    s.parse()
+        .ok()
+        .filter(|fd: &RawFd| *fd >= 0)
+        .ok_or_else(|| HandshakeError::Malformed {
+            var,
+            value: s.to_string(),
+            reason: "not a descriptor number",
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_fds_paths_and_round_trips() {
+        let hs =
+            Handshake::parse("fd:3,fd:4;/dev/shm/a.req,/dev/shm/a.rep", "5,6;9,10", None).unwrap();
+        assert_eq!(hs.max_attempts, DEFAULT_MAX_ATTEMPTS);
+        assert_eq!(hs.pairs[0].requests, RingSource::Fd(3));
+        assert_eq!(
+            hs.pairs[1].replies,
+            RingSource::Path("/dev/shm/a.rep".into())
+        );
+        assert_eq!(hs.pairs[1].request_eventfd, 9);
+        let env = hs.to_env();
+        let again = Handshake::parse(&env[0].1, &env[1].1, Some(&env[2].1)).unwrap();
+        assert_eq!(again, hs);
+    }
+
+    #[test]
+    fn rejects_malformed_values() {
+        assert!(matches!(
+            Handshake::parse("", "1,2", None),
+            Err(HandshakeError::Malformed { .. })
+        ));
+        assert!(matches!(
+            Handshake::parse("fd:3", "1,2", None),
+            Err(HandshakeError::Malformed { .. })
+        ));
+        assert!(matches!(
+            Handshake::parse("fd:3,fd:4", "1,x", None),
+            Err(HandshakeError::Malformed { .. })
+        ));
+        assert!(matches!(
+            Handshake::parse("fd:3,fd:4;fd:5,fd:6", "1,2", None),
+            Err(HandshakeError::CountMismatch {
+                rings: 2,
+                eventfds: 1
+            })
+        ));
+        assert!(matches!(
+            Handshake::parse("fd:3,fd:4", "1,2", Some("0")),
+            Err(HandshakeError::Malformed { .. })
+        ));
+        assert_eq!(
+            Handshake::parse("fd:3,fd:4", "1,2", Some("5"))
+                .unwrap()
+                .max_attempts,
+            5
+        );
+    }
+}

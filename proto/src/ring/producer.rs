@@ -1,0 +1,196 @@
+//! The producer side: reserves records in place, lets the caller write the
+//! payload straight into ring memory, and publishes with one Release store.
+
+use std::io;
+use std::sync::atomic::{fence, Ordering};
+
+use super::layout::{record_len, Ring, PAD_MARKER};
+use super::wake::EventFd;
+use crate::envelope::{Envelope, HEADER_LEN};
+
+/// Why a record could not be reserved. Never blocks: a full ring says so at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReserveError {
+    #[error("ring full: {needed} bytes needed, {free} free")]
+    Full { needed: usize, free: u64 },
+    #[error("payload of {len} bytes exceeds the ring's maximum of {max}")]
+    TooLarge { len: usize, max: usize },
+}
+
+/// Why the consumer could not be woken.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("writing the consumer's eventfd: {0}")]
+    Eventfd(#[from] io::Error),
+}
+
+/// Why `send` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(transparent)]
+    Reserve(#[from] ReserveError),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+}
+
+/// The single producer of a ring.
+#[derive(Debug)]
+pub struct Producer {
+    ring: Ring,
+    wake: EventFd,
+    head: u64,
+    commit_cache: u64,
+}
+
+/// Space reserved for one record. Write the payload, then `commit`. Dropping
+/// it without committing publishes nothing.
+#[derive(Debug)]
+pub struct Grant<'a> {
+    producer: &'a mut Producer,
+    /// Ring position of the record (after any padding).
+    pos: u64,
+    reserved: usize,
+    len: usize,
+}
+
+impl Producer {
+    /// Attaches as the ring's producer; `wake` is the consumer's eventfd.
+    /// A restarted producer continues after the last published record.
+    pub fn attach(ring: Ring, wake: EventFd) -> Self {
+        // ORDERING: we are the only writer of head; Acquire makes a previous
+        // producer process's writes (same memory) ordered before ours.
+        let head = ring.head().load(Ordering::Acquire);
+        let commit_cache = ring.commit().load(Ordering::Acquire);
+        ring.attaches(false).fetch_add(1, Ordering::Relaxed);
+        Self {
+            ring,
+            wake,
+            head,
+            commit_cache,
+        }
+    }
+
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// Bytes published and not yet committed by the consumer.
+    pub fn in_flight(&mut self) -> u64 {
+        self.refresh_commit();
+        self.head - self.commit_cache
+    }
+
+    fn refresh_commit(&mut self) {
+        // ORDERING: Acquire pairs with the consumer's Release commit: it has
+        // finished reading every byte before the commit cursor.
+        self.commit_cache = self.ring.commit().load(Ordering::Acquire);
+    }
+
+    /// Reserves a record with room for `len` payload bytes.
+    pub fn reserve(&mut self, len: usize) -> Result<Grant<'_>, ReserveError> {
+        let max = self.ring.max_payload();
+        if len > max {
+            return Err(ReserveError::TooLarge { len, max });
+        }
+        let rec = record_len(len);
+        let cap = self.ring.capacity();
+        let index = self.ring.index(self.head);
+        let to_end = cap as usize - index;
+        let pad = if rec > to_end { to_end } else { 0 };
+        let needed = pad + rec;
+        if cap - (self.head - self.commit_cache) < needed as u64 {
+            self.refresh_commit();
+            let free = cap - (self.head - self.commit_cache);
+            if free < needed as u64 {
+                return Err(ReserveError::Full { needed, free });
+            }
+        }
+        if pad > 0 {
+            // SAFETY: we are the only producer; [index, index + 4) is inside
+            // the data area (index is 8-aligned, to_end >= 8) and inside the
+            // free window (needed bytes are free, checked above).
+            let marker = unsafe { self.ring.data_mut(index, 4) };
+            marker.copy_from_slice(&PAD_MARKER.to_le_bytes());
+        }
+        let pos = self.head + pad as u64;
+        Ok(Grant {
+            producer: self,
+            pos,
+            reserved: len,
+            len,
+        })
+    }
+
+    /// Copies `payload` into a new record and publishes it (and wakes the
+    /// consumer if it sleeps).
+    pub fn send(&mut self, envelope: &Envelope, payload: &[u8]) -> Result<(), SendError> {
+        let mut grant = self.reserve(payload.len())?;
+        grant.payload_mut().copy_from_slice(payload);
+        grant.commit(envelope)?;
+        Ok(())
+    }
+
+    /// Wakes the consumer if it is parked. Returns whether it wrote the eventfd.
+    /// `Grant::commit` calls this; after `commit_quiet` batches, call it once.
+    pub fn notify(&self) -> Result<bool, NotifyError> {
+        // ORDERING: the SeqCst fence orders our earlier Release store of head
+        // before the load of `sleeping` (store-buffering pattern, see wake.rs).
+        fence(Ordering::SeqCst);
+        if self.ring.sleeping().load(Ordering::Relaxed) != 0 {
+            self.wake.signal()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn publish(&mut self, new_head: u64) {
+        self.head = new_head;
+        // ORDERING: Release: the padding marker, header and payload written
+        // before are visible to a consumer that loads head with Acquire.
+        self.ring.head().store(new_head, Ordering::Release);
+    }
+}
+
+impl<'a> Grant<'a> {
+    /// The reserved payload bytes, in ring memory (contents unspecified).
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let index = self.producer.ring.index(self.pos);
+        // SAFETY: reserve() checked that [index, index + record_len(reserved))
+        // is inside the data area and free; only this grant (which borrows
+        // the producer mutably) hands out slices of it.
+        let bytes = unsafe {
+            self.producer
+                .ring
+                .data_mut(index + HEADER_LEN, self.reserved)
+        };
+        bytes
+    }
+
+    /// Publishes only the first `len` payload bytes (len <= reserved), so a
+    /// caller can reserve an upper bound and use less.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = len.min(self.reserved);
+    }
+
+    /// Writes the envelope and publishes the record, then wakes the consumer
+    /// if it is parked.
+    pub fn commit(self, envelope: &Envelope) -> Result<(), NotifyError> {
+        let producer = self.commit_quiet(envelope);
+        producer.notify().map(drop)
+    }
+
+    /// Publishes without waking the consumer (batching: call
+    /// [`Producer::notify`] after the last record of a batch).
+    pub fn commit_quiet(self, envelope: &Envelope) -> &'a Producer {
+        let header = envelope.to_header(self.len as u32);
+        let index = self.producer.ring.index(self.pos);
+        // SAFETY: the header bytes belong to this grant's reserved record (see
+        // payload_mut); the payload slice handed out before is no longer alive
+        // (`self` is consumed).
+        let dst = unsafe { self.producer.ring.data_mut(index, HEADER_LEN) };
+        dst.copy_from_slice(&header.0);
+        let end = self.pos + record_len(self.len) as u64;
+        self.producer.publish(end);
+        self.producer
+    }
+}

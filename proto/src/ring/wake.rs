@@ -1,0 +1,169 @@
+//! Wake-ups: adaptive spinning, then parking on an eventfd.
+//!
+//! The consumer parks only after spinning finds nothing. To park it sets its
+//! ring's `sleeping` flag, issues a SeqCst fence, re-checks the producer's
+//! head and only then blocks in `poll` on the eventfd. The producer, after
+//! publishing, issues a SeqCst fence and writes the eventfd only if it sees
+//! the flag set, so while both sides are busy no message costs a system call.
+//!
+//! ORDERING: this is the store-buffering (Dekker) pattern. Consumer:
+//! `sleeping = 1; fence(SeqCst); load head`. Producer: `store head;
+//! fence(SeqCst); load sleeping`. The two SeqCst fences are totally ordered,
+//! so at least one side sees the other's store: either the consumer sees the
+//! new head and does not block, or the producer sees `sleeping == 1` and
+//! writes the eventfd (whose counter keeps the wake-up until it is read).
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{fence, Ordering};
+use std::time::{Duration, Instant};
+
+use super::consumer::Consumer;
+use crate::sys;
+
+/// An eventfd used as a doorbell (non-blocking, close-on-exec).
+#[derive(Debug)]
+pub struct EventFd(OwnedFd);
+
+impl EventFd {
+    pub fn new() -> io::Result<Self> {
+        sys::eventfd().map(Self)
+    }
+
+    /// Wraps an eventfd this process owns (e.g. inherited from the server).
+    pub fn from_owned(fd: OwnedFd) -> Self {
+        Self(fd)
+    }
+
+    /// Rings the bell.
+    pub fn signal(&self) -> io::Result<()> {
+        sys::eventfd_signal(self.0.as_fd())
+    }
+
+    /// Clears pending rings without blocking; returns how many there were.
+    pub fn drain(&self) -> io::Result<u64> {
+        sys::eventfd_drain(self.0.as_fd())
+    }
+
+    pub fn try_clone(&self) -> io::Result<Self> {
+        self.0.try_clone().map(Self)
+    }
+}
+
+impl AsFd for EventFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// How long a waiting consumer stays awake before it parks.
+#[derive(Clone, Copy, Debug)]
+pub struct SpinPolicy {
+    /// Busy-poll iterations (each one `spin_loop` hint) before yielding.
+    pub spins: u32,
+    /// `yield_now` iterations before parking on the eventfd.
+    pub yields: u32,
+}
+
+impl Default for SpinPolicy {
+    fn default() -> Self {
+        Self {
+            spins: 4096,
+            yields: 16,
+        }
+    }
+}
+
+impl SpinPolicy {
+    /// Park at once (for tests of the parking path, and idle plugins).
+    pub const PARK_AT_ONCE: Self = Self {
+        spins: 0,
+        yields: 0,
+    };
+}
+
+/// Why waiting failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    #[error("waiting on eventfd: {0}")]
+    Poll(io::Error),
+}
+
+/// What ended a wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wakeup {
+    /// At least one ring has records to read.
+    Data,
+    /// The extra descriptor with this index became readable (e.g. a stop signal).
+    Extra(usize),
+    TimedOut,
+}
+
+/// Waits until one of `rings` has records to read, one of `extra` is
+/// readable, or `timeout` passes (None: no limit): spins, yields, then parks.
+pub fn wait_any(
+    rings: &[&Consumer],
+    extra: &[BorrowedFd<'_>],
+    policy: SpinPolicy,
+    timeout: Option<Duration>,
+) -> Result<Wakeup, WaitError> {
+    let any_data = || rings.iter().any(|c| c.has_unread());
+    for _ in 0..policy.spins {
+        if any_data() {
+            return Ok(Wakeup::Data);
+        }
+        std::hint::spin_loop();
+    }
+    for _ in 0..policy.yields {
+        if any_data() {
+            return Ok(Wakeup::Data);
+        }
+        std::thread::yield_now();
+    }
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        for c in rings {
+            // ORDERING: see the module comment; SeqCst store + fence below.
+            c.ring().sleeping().store(1, Ordering::SeqCst);
+        }
+        fence(Ordering::SeqCst);
+        if any_data() {
+            clear_sleeping(rings);
+            return Ok(Wakeup::Data);
+        }
+        let remaining = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(r) => Some(r),
+                None => {
+                    clear_sleeping(rings);
+                    return Ok(Wakeup::TimedOut);
+                }
+            },
+            None => None,
+        };
+        let mut fds: Vec<BorrowedFd<'_>> = rings.iter().map(|c| c.eventfd().as_fd()).collect();
+        fds.extend_from_slice(extra);
+        let ready = sys::poll_readable(&fds, remaining);
+        clear_sleeping(rings);
+        let ready = ready.map_err(WaitError::Poll)?;
+        for (c, r) in rings.iter().zip(&ready) {
+            if *r {
+                c.eventfd().drain().map_err(WaitError::Poll)?;
+            }
+        }
+        if let Some(i) = ready[rings.len()..].iter().position(|r| *r) {
+            return Ok(Wakeup::Extra(i));
+        }
+        if any_data() {
+            return Ok(Wakeup::Data);
+        }
+    }
+}
+
+fn clear_sleeping(rings: &[&Consumer]) {
+    for c in rings {
+        // ORDERING: Relaxed; a producer that still sees 1 only sends one
+        // spurious wake-up, which the eventfd counter absorbs.
+        c.ring().sleeping().store(0, Ordering::Relaxed);
+    }
+}
