@@ -233,16 +233,7 @@ impl Writer {
         crate::update::count_overflow(cache, h, slot, -1);
         self.unlinked(cache, e);
         locks.unlock(home, v);
-        self.add_keys(cache, -1);
-        let c = self.counters(cache);
-        HandleCounters::bump(
-            if expired {
-                &c.expirations
-            } else {
-                &c.evictions
-            },
-            1,
-        );
+        self.count_removed(cache, expired);
     }
 }
 

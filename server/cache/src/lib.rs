@@ -9,6 +9,8 @@
 //! except a rare, probabilistic frequency bump. Writes lock only the key's home
 //! bucket. See ARCHITECTURE.md ("Cache engine") for the layout and protocol.
 
+#[doc(hidden)]
+pub mod checked_value;
 mod clock;
 mod error;
 mod evict;

@@ -266,6 +266,20 @@ impl Writer {
         }
     }
 
+    /// Counts a key that left the index by expiry or eviction.
+    pub fn count_removed(&self, cache: &Cache, expired: bool) {
+        self.add_keys(cache, -1);
+        let c = self.counters(cache);
+        HandleCounters::bump(
+            if expired {
+                &c.expirations
+            } else {
+                &c.evictions
+            },
+            1,
+        );
+    }
+
     /// Frees chunk segments collected while locks were held.
     pub fn free_collected(&mut self, cache: &Cache) {
         for id in self.free_later.drain(..) {
@@ -297,16 +311,7 @@ impl Writer {
         }
         locks.unlock(home, v);
         if removed {
-            self.add_keys(cache, -1);
-            let c = self.counters(cache);
-            HandleCounters::bump(
-                if expired {
-                    &c.expirations
-                } else {
-                    &c.evictions
-                },
-                1,
-            );
+            self.count_removed(cache, expired);
         }
         self.free_collected(cache);
     }

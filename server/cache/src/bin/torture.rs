@@ -60,14 +60,14 @@ fn hammer(cache: &Arc<Cache>, thread: u64) {
                 let at = h.now_ms() + 1 + (x >> 30) % 3000;
                 let _ = h.set(
                     key.as_bytes(),
-                    &torture_value(key.as_bytes(), round, len),
+                    &citadel_cache::checked_value::make(key.as_bytes(), round, len),
                     Some(at),
                 );
             }
             _ => {
                 let _ = h.set(
                     key.as_bytes(),
-                    &torture_value(key.as_bytes(), round, len),
+                    &citadel_cache::checked_value::make(key.as_bytes(), round, len),
                     None,
                 );
             }
@@ -76,23 +76,4 @@ fn hammer(cache: &Arc<Cache>, thread: u64) {
             h.maintain();
         }
     }
-}
-
-/// Same construction as the tests' `value_for`: 8 bytes of key checksum xor
-/// round, 8 bytes of round, then a stream seeded by the checksum.
-pub fn torture_value(key: &[u8], round: u64, len: usize) -> Vec<u8> {
-    let sum = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
-    }) ^ round;
-    let mut v = Vec::with_capacity(len.max(16));
-    v.extend_from_slice(&sum.to_le_bytes());
-    v.extend_from_slice(&round.to_le_bytes());
-    let mut x = sum | 1;
-    while v.len() < len.max(16) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.push(x as u8);
-    }
-    v
 }

@@ -44,34 +44,5 @@ fn shm_or_tmp() -> PathBuf {
     }
 }
 
-/// A value that carries a checksum of its key, so any torn or misplaced value is detectable.
-pub fn value_for(key: &[u8], round: u64, len: usize) -> Vec<u8> {
-    let sum = xxh(key) ^ round;
-    let mut v = Vec::with_capacity(len.max(16));
-    v.extend_from_slice(&sum.to_le_bytes());
-    v.extend_from_slice(&round.to_le_bytes());
-    let mut x = sum | 1;
-    while v.len() < len.max(16) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.push(x as u8);
-    }
-    v
-}
-
-/// True when `value` is a well-formed `value_for(key, round, _)` for some round.
-pub fn value_matches(key: &[u8], value: &[u8]) -> bool {
-    if value.len() < 16 {
-        return false;
-    }
-    let round = u64::from_le_bytes(value[8..16].try_into().unwrap());
-    value == value_for(key, round, value.len()).as_slice()
-}
-
-fn xxh(bytes: &[u8]) -> u64 {
-    // FNV-1a: independent of the cache's own hash.
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
-    })
-}
+#[allow(unused_imports)]
+pub use citadel_cache::checked_value::{make as value_for, matches as value_matches};
