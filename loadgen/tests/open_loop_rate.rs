@@ -43,3 +43,49 @@ fn rate_is_held_within_five_percent() {
     );
     assert_eq!(report["mode"], "open-loop");
 }
+
+/// A server that stalls for 500 ms must show ~500 ms latencies: requests due during the
+/// stall are charged from their intended send time (no coordinated omission).
+#[test]
+fn stall_is_charged_to_latency() {
+    let redis = Server::redis();
+    let pid = redis.child.id() as i32;
+    let (mut cmd, json) = common::loadgen(&[
+        "-s",
+        &redis.addr(),
+        "-c",
+        "10",
+        "--rate",
+        "1000",
+        "--duration",
+        "3s",
+    ]);
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // SAFETY: signals a child process we own.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "loadgen failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = common::read_json(&json, &out);
+    let max_ms = f(&report, "latency_us.all.max") / 1e3;
+    let p99_ms = f(&report, "latency_us.all.p99") / 1e3;
+    assert!(
+        max_ms >= 400.0,
+        "max latency {max_ms} ms hides a 500 ms stall"
+    );
+    assert!(
+        p99_ms >= 300.0,
+        "p99 {p99_ms} ms hides a 500 ms stall (~16% of requests were due in it)"
+    );
+}

@@ -88,3 +88,28 @@ fn prefill_writes_every_key_once_then_gets_hit() {
     assert_eq!(u(&report, "hits"), 3000);
     assert_eq!(f(&report, "hit_rate"), 1.0);
 }
+
+#[test]
+fn connections_spread_over_servers() {
+    let (a, b) = (Server::redis(), Server::redis());
+    let before = (
+        a.stat("total_commands_processed", true),
+        b.stat("total_commands_processed", true),
+    );
+    let (status, report, out) =
+        run_loadgen(&["-s", &a.addr(), "-s", &b.addr(), "-c", "4", "-n", "8000"]);
+    assert!(
+        status.success(),
+        "loadgen failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(u(&report, "requests"), 8000);
+    assert_eq!(
+        a.stat("total_commands_processed", true) - before.0 - INFO_OVERHEAD,
+        4000
+    );
+    assert_eq!(
+        b.stat("total_commands_processed", true) - before.1 - INFO_OVERHEAD,
+        4000
+    );
+}
