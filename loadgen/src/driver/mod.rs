@@ -3,6 +3,7 @@
 
 mod conn;
 mod recorder;
+mod ring;
 mod worker;
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};

@@ -1,22 +1,12 @@
-//! One worker thread: an io_uring event loop over its connections.
-//!
-//! Why raw `io-uring` rather than `tokio-uring`: tokio-uring runs every operation as a
-//! future with an owned buffer, a slab entry and a waker, spread over tasks that a
-//! scheduler polls; per request that is bookkeeping (and allocation in its op slab and task
-//! spawning) the spec forbids in steady state, and it hides batching: we want every send
-//! and receive that is ready to go into one `io_uring_enter`. Driving the ring directly, a
-//! loop iteration is: queue new requests into each connection's send buffer, push one SEND
-//! per connection with data and one RECV per connection without a pending one, then submit
-//! and wait (with a timeout up to the next open-loop deadline) in a single syscall, and
-//! reap all completions. Buffers live in the connection and stay put while the kernel uses
-//! them (see the SAFETY notes); nothing is allocated per request.
+//! One worker thread's event loop over its connections (see `ring.rs` for the io_uring
+//! plumbing and why it is driven directly).
 
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
-use io_uring::{opcode, squeue, types, IoUring};
+use io_uring::{opcode, types, IoUring};
 
 use crate::cli::WorkloadArgs;
 use crate::protocol::Protocol;
@@ -26,6 +16,7 @@ use crate::workload::values::ValuePool;
 
 use super::conn::{connect, Conn, State};
 use super::recorder::{Progress, Recorder};
+use super::ring;
 
 const RECV: u64 = 0;
 const SEND: u64 = 1;
@@ -34,6 +25,10 @@ const MAX_RECONNECTS: u32 = 5;
 const RECONNECT_DELAY: Duration = Duration::from_millis(200);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+const SHUTDOWN_CANCEL_AFTER: Duration = Duration::from_secs(1);
+const SHUTDOWN_LEAK_AFTER: Duration = Duration::from_secs(5);
+/// user_data of cancel requests (no connection has this index).
+const CANCEL: u64 = u64::MAX;
 
 /// Monotonic nanoseconds since the run started.
 #[derive(Debug, Clone, Copy)]
@@ -83,7 +78,7 @@ impl<'a, P: Protocol> Worker<'a, P> {
         progress: Option<Sender<Progress>>,
     ) -> io::Result<Self> {
         let entries = (conns.len() * 2 + 8).next_power_of_two() as u32;
-        let ring = build_ring(entries)?;
+        let ring = ring::build(entries)?;
         let next_tick_ns = clock.now() + PROGRESS_EVERY.as_nanos() as u64;
         Ok(Worker {
             proto,
@@ -137,7 +132,7 @@ impl<'a, P: Protocol> Worker<'a, P> {
                 self.next_tick_ns = now + PROGRESS_EVERY.as_nanos() as u64;
             }
             wake = wake.min(self.next_tick_ns);
-            self.submit_and_wait(now, wake)?;
+            ring::wait(&mut self.ring, now, wake)?;
             self.reap();
         }
         Ok(self.rec.take())
@@ -310,7 +305,7 @@ impl<'a, P: Protocol> Worker<'a, P> {
         // (new requests go to `pending`; `fail` only clears it, which keeps the allocation),
         // and `self.conns` is never resized, so the pointer stays valid until the completion
         // clears `send_busy`; teardown waits for every completion before dropping buffers.
-        unsafe { push(&mut self.ring, &sqe) }
+        unsafe { ring::push(&mut self.ring, &sqe) }
     }
 
     fn post_recv(&mut self, i: usize) -> io::Result<()> {
@@ -333,29 +328,7 @@ impl<'a, P: Protocol> Worker<'a, P> {
         // SAFETY: `rbuf` is only read, compacted or resized when its receive completes
         // (`recv_busy` false), and the connection is never moved (see `post_send`), so the
         // kernel writes into memory we own and nobody else touches until the completion.
-        unsafe { push(&mut self.ring, &sqe) }
-    }
-
-    fn submit_and_wait(&mut self, now: u64, wake: u64) -> io::Result<()> {
-        if wake <= now {
-            self.ring.submit()?;
-            return Ok(());
-        }
-        let wait = Duration::from_nanos(wake - now);
-        let ts = types::Timespec::from(wait);
-        let args = types::SubmitArgs::new().timespec(&ts);
-        match self.ring.submitter().submit_with_args(1, &args) {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
+        unsafe { ring::push(&mut self.ring, &sqe) }
     }
 
     /// Handles every completion that has arrived.
@@ -422,37 +395,34 @@ impl<'a, P: Protocol> Worker<'a, P> {
     }
 
     /// Closes every connection and waits until the kernel has returned all buffers, so
-    /// dropping them is sound. If it never does, the buffers are leaked rather than freed.
+    /// dropping them is sound: shutdown(2) completes pending receives and sends; after a
+    /// second everything left is cancelled; if even that never completes the buffers are
+    /// leaked rather than freed under the kernel.
     pub fn shutdown(mut self) {
         for c in &self.conns {
             if let Some(s) = &c.sock {
                 let _ = s.shutdown(std::net::Shutdown::Both);
             }
         }
-        let deadline = self.clock.now() + Duration::from_secs(5).as_nanos() as u64;
+        let start = self.clock.now();
         let mut cancelled = false;
         while self.conns.iter().any(Conn::busy) {
             let now = self.clock.now();
-            if now >= deadline {
+            let waited = Duration::from_nanos(now - start);
+            if waited >= SHUTDOWN_LEAK_AFTER {
                 tracing::error!("io_uring operations did not complete; leaking their buffers");
                 std::mem::forget(self.conns);
                 return;
             }
-            if !cancelled && now + Duration::from_secs(4).as_nanos() as u64 <= deadline {
-                // Give shutdown a moment, then cancel explicitly.
-            } else if !cancelled {
-                let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::any())
-                    .build()
-                    .user_data(u64::MAX);
-                // SAFETY: a cancel request references no memory of ours.
-                let _ = unsafe { push(&mut self.ring, &sqe) };
+            if !cancelled && waited >= SHUTDOWN_CANCEL_AFTER {
+                let _ = ring::cancel_all(&mut self.ring, CANCEL);
                 cancelled = true;
             }
-            let _ = self.submit_and_wait(now, now + Duration::from_millis(100).as_nanos() as u64);
+            let _ = ring::wait(&mut self.ring, now, now + 100_000_000);
             let mut cq = self.ring.completion();
             cq.sync();
             for cqe in &mut cq {
-                if cqe.user_data() == u64::MAX {
+                if cqe.user_data() == CANCEL {
                     continue;
                 }
                 let c = &mut self.conns[(cqe.user_data() >> 1) as usize];
@@ -463,40 +433,5 @@ impl<'a, P: Protocol> Worker<'a, P> {
                 }
             }
         }
-    }
-}
-
-/// A ring whose completions are processed only when this thread enters the kernel
-/// (DEFER_TASKRUN: no interrupts to run task work mid-loop), falling back to cooperative
-/// task running, then to defaults, on older kernels.
-fn build_ring(entries: u32) -> io::Result<IoUring> {
-    let deferred = IoUring::builder()
-        .setup_cqsize(entries * 2)
-        .setup_single_issuer()
-        .setup_defer_taskrun()
-        .setup_taskrun_flag()
-        .build(entries);
-    if let Ok(ring) = deferred {
-        return Ok(ring);
-    }
-    let coop = IoUring::builder()
-        .setup_cqsize(entries * 2)
-        .setup_coop_taskrun()
-        .setup_taskrun_flag()
-        .build(entries);
-    coop.or_else(|_| IoUring::builder().setup_cqsize(entries * 2).build(entries))
-}
-
-/// Pushes one submission, flushing the queue to the kernel first if it is full.
-///
-/// # Safety
-/// Every buffer `sqe` points to must stay valid until its completion is reaped.
-unsafe fn push(ring: &mut IoUring, sqe: &squeue::Entry) -> io::Result<()> {
-    loop {
-        // SAFETY: forwarded from the caller.
-        if unsafe { ring.submission().push(sqe) }.is_ok() {
-            return Ok(());
-        }
-        ring.submit()?;
     }
 }
