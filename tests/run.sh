@@ -83,8 +83,8 @@ if ! cargo build --workspace --release; then
 fi
 export CITADEL_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/citadel"
 
-step "cargo test --workspace --release"
-cargo test --workspace --release || failed+=("cargo test")
+step "cargo test --workspace --release --no-fail-fast"
+cargo test --workspace --release --no-fail-fast || failed+=("cargo test")
 
 step "python end-to-end tests"
 run_python || failed+=("python tests")

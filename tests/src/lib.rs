@@ -93,7 +93,7 @@ impl Server {
             "--threads".into(),
             "2".into(),
         ];
-        if !extra.iter().any(|a| *a == "--maxmemory") {
+        if !extra.contains(&"--maxmemory") {
             args.extend(["--maxmemory".into(), "64mb".into()]);
         }
         args.extend(extra.iter().map(|s| s.to_string()));

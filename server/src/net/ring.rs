@@ -132,3 +132,27 @@ fn probe_multishot_recv(ring: &mut IoUring, bufs: &BufRing) -> Result<(), NetErr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_passes_here() {
+        probe().unwrap();
+    }
+
+    #[test]
+    fn unavailable_names_the_cause() {
+        let msg = unavailable(io::Error::from_raw_os_error(libc::ENOSYS)).to_string();
+        assert!(
+            msg.contains("ENOSYS") && msg.contains("not implemented"),
+            "{msg}"
+        );
+        let msg = unavailable(io::Error::from_raw_os_error(libc::EPERM)).to_string();
+        assert!(
+            msg.contains("io_uring_disabled") && msg.contains("seccomp"),
+            "{msg}"
+        );
+    }
+}
