@@ -33,7 +33,7 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
     sub("command|info", -2, "Returns information about one, multiple or all commands.", info),
     sub("command|docs", -2, "Returns documentary information about one, multiple or all commands.", docs),
     sub("command|list", -2, "Returns a list of command names.", list),
-    sub("command|getkeys", -3, "Extracts the key names from an arbitrary command.", getkeys),
+    sub("command|getkeys", -4, "Extracts the key names from an arbitrary command.", getkeys),
     sub("command|help", 2, "Returns helpful text about the different subcommands.", help),
 ];
 
@@ -73,9 +73,9 @@ fn key_spec(out: &mut Reply<'_>, def: &CommandDef) {
     out.map(3);
     out.bulk(b"flags");
     let flags: &[&str] = if write {
-        &["RW", "UPDATE"]
+        &["RW", "update"]
     } else {
-        &["RO", "ACCESS"]
+        &["RO", "access"]
     };
     out.set(flags.len());
     flags.iter().for_each(|f| out.simple(f.as_bytes()));
@@ -118,14 +118,15 @@ fn entry(out: &mut Reply<'_>, def: &CommandDef) {
     let cats = categories(def);
     out.set(cats.len());
     cats.iter().for_each(|c| out.simple(c.as_bytes()));
-    out.array(0);
+    // Tips, key specs and subcommands are sets in RESP3, as Redis 7 sends them.
+    out.set(0);
     if def.keys.0 > 0 {
-        out.array(1);
+        out.set(1);
         key_spec(out, def);
     } else {
-        out.array(0);
+        out.set(0);
     }
-    out.array(def.subcommands.len());
+    out.set(def.subcommands.len());
     def.subcommands.iter().for_each(|s| entry(out, s));
 }
 
@@ -156,7 +157,7 @@ fn info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     for name in args.from(2).iter() {
         match find(name) {
             Some(def) => entry(&mut ctx.out, def),
-            None => ctx.out.null_array(),
+            None => ctx.out.null(),
         }
     }
     Ok(())

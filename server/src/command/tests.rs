@@ -616,7 +616,7 @@ fn command_introspection() {
         ),
         "{get}"
     );
-    assert!(get.ends_with("*-1\r\n"));
+    assert!(get.ends_with("$-1\r\n"));
     assert!(h.cmd(&["COMMAND", "DOCS", "set"]).contains("summary"));
     assert_eq!(
         h.cmd(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]),
