@@ -223,6 +223,40 @@ def test_graceful_restart_keeps_keys():
         s.cleanup()
 
 
+def _block_io_uring_setup():
+    """preexec_fn: a seccomp filter failing io_uring_setup (syscall 425 on
+    every architecture) with EPERM, like a container runtime's default profile."""
+    import ctypes
+    import struct
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ld_nr = struct.pack("HBBI", 0x20, 0, 0, 0)  # BPF_LD|BPF_W|BPF_ABS, seccomp_data.nr
+    jeq = struct.pack("HBBI", 0x15, 0, 1, 425)  # BPF_JMP|BPF_JEQ|BPF_K
+    deny = struct.pack("HBBI", 0x06, 0, 0, 0x00050000 | 1)  # RET ERRNO(EPERM)
+    allow = struct.pack("HBBI", 0x06, 0, 0, 0x7FFF0000)  # RET ALLOW
+    code = ctypes.create_string_buffer(ld_nr + jeq + deny + allow)
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    prog = SockFprog(4, ctypes.addressof(code))
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
+    if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+        raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
+
+
+def test_io_uring_blocked_exits_with_reason():
+    if os.uname().machine not in ("x86_64", "aarch64"):
+        return
+    port = free_port()
+    with tempfile.TemporaryDirectory() as d:
+        out = subprocess.run([BIN, "--port", str(port), "--cache-file", os.path.join(d, "c"), "--maxmemory", "8mb"],
+                             preexec_fn=_block_io_uring_setup, capture_output=True, text=True, timeout=20)
+    assert out.returncode != 0
+    assert "io_uring" in out.stderr and "seccomp" in out.stderr, out.stderr
+
+
 def main():
     tests = [(name, fn) for name, fn in sorted(globals().items()) if name.startswith("test_") and callable(fn)]
     passed = failed = 0

@@ -90,3 +90,45 @@ fn half_a_command_then_disconnect() {
     let mut c = server.client();
     assert_eq!(c.get::<_, Option<String>>("k").unwrap(), None);
 }
+
+#[test]
+fn slow_reader_is_dropped_at_client_output_limit() {
+    let server = Server::start(&["--client-output-limit", "1mb"]);
+    let mut c = server.client();
+    let _: () = c.set("v", vec![b'x'; 256 << 10]).unwrap();
+    // 64 GETs of 256 KiB, never read: 16 MiB of replies against a 1 MiB limit.
+    let mut s = server.raw();
+    s.write_all(&b"*2\r\n$3\r\nGET\r\n$1\r\nv\r\n".repeat(64))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let got = read_n(&mut s, usize::MAX);
+    assert!(
+        got.len() < 16 << 20,
+        "slow reader was not dropped ({} bytes)",
+        got.len()
+    );
+    assert_still_serving(&server);
+}
+
+#[test]
+fn client_kill_closes_the_connection() {
+    let server = Server::start(&[]);
+    let mut victim = server.raw();
+    victim.write_all(b"CLIENT ID\r\n").unwrap();
+    let id = read_line(&mut victim);
+    let id = id.trim().trim_start_matches(':');
+    let mut c = server.client();
+    let killed: i64 = citadel_tests::redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(id)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(killed, 1);
+    // Closed within a maintenance tick, without the victim sending anything.
+    victim
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    assert_eq!(read_n(&mut victim, 1), b"");
+}

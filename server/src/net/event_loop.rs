@@ -2,9 +2,8 @@
 //! send per connection, then one `io_uring_enter` that submits everything and
 //! waits for completions or the next maintenance tick.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,34 +20,29 @@ use crate::state::ThreadStats;
 
 /// Period of maintenance (clock, cache upkeep, killed clients, shutdown).
 const TICK: Duration = Duration::from_millis(100);
-/// How long a graceful shutdown waits for replies to drain.
-const DRAIN_WAIT: Duration = Duration::from_secs(2);
-/// How long it then waits for the kernel to finish with aborted sockets.
-const ABORT_WAIT: Duration = Duration::from_secs(1);
-const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 
 pub struct Worker<S: Service> {
     // Field order matters: the ring is dropped (and with it every request)
     // before the buffer ring and the connections whose memory it references.
-    ring: IoUring,
-    bufs: BufRing,
-    conns: Slab<Conn<S::Session>>,
-    listener: Option<TcpListener>,
-    svc: S,
-    thread: usize,
-    next_id: u64,
-    stats: Arc<ThreadStats>,
-    shared: Arc<Shared>,
-    accept_armed: bool,
+    pub(super) ring: IoUring,
+    pub(super) bufs: BufRing,
+    pub(super) conns: Slab<Conn<S::Session>>,
+    pub(super) listener: Option<TcpListener>,
+    pub(super) svc: S,
+    pub(super) thread: usize,
+    pub(super) next_id: u64,
+    pub(super) stats: Arc<ThreadStats>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) accept_armed: bool,
     /// Accept failed (e.g. out of descriptors): re-arm at the next tick, not at once.
-    accept_paused: bool,
+    pub(super) accept_paused: bool,
     /// Reused per turn, so the hot path does not allocate.
-    cqes: Vec<cqueue::Entry>,
-    flush: Vec<u32>,
-    rearm: Vec<u32>,
-    doomed: Vec<u32>,
-    drain_until: Option<Instant>,
-    abort_until: Option<Instant>,
+    pub(super) cqes: Vec<cqueue::Entry>,
+    pub(super) flush: Vec<u32>,
+    pub(super) rearm: Vec<u32>,
+    pub(super) doomed: Vec<u32>,
+    pub(super) drain_until: Option<Instant>,
+    pub(super) abort_until: Option<Instant>,
 }
 
 impl<S: Service> Worker<S> {
@@ -130,56 +124,6 @@ impl<S: Service> Worker<S> {
             }
         }
         self.cqes = cqes;
-    }
-
-    fn on_accept(&mut self, res: i32, more: bool) {
-        if !more {
-            self.accept_armed = false;
-        }
-        if res < 0 {
-            self.accept_paused = !more;
-            match -res {
-                libc::ECANCELED => {}
-                libc::EMFILE | libc::ENFILE => {
-                    tracing::warn!(thread = self.thread, "accept: out of file descriptors")
-                }
-                e => tracing::debug!(
-                    thread = self.thread,
-                    "accept: {}",
-                    std::io::Error::from_raw_os_error(e)
-                ),
-            }
-            return;
-        }
-        // SAFETY: a successful accept completion's result is a new file
-        // descriptor that nothing else owns; the TcpStream takes ownership.
-        let stream = unsafe { TcpStream::from_raw_fd(res) };
-        if self.drain_until.is_some() {
-            return;
-        }
-        if self.shared.clients.fetch_add(1, Relaxed) >= self.svc.maxclients() {
-            self.shared.clients.fetch_sub(1, Relaxed);
-            self.stats.rejected.fetch_add(1, Relaxed);
-            reject(stream);
-            return;
-        }
-        let (peer, local) = match (stream.peer_addr(), stream.local_addr()) {
-            (Ok(p), Ok(l)) => (p, l),
-            _ => {
-                self.shared.clients.fetch_sub(1, Relaxed);
-                return;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let id = ((self.thread as u64) << 48) | self.next_id;
-        self.next_id += 1;
-        let session = self.svc.open(id, peer, local);
-        let (slot, _) = self
-            .conns
-            .insert_with(|generation| Conn::new(stream, session, generation));
-        self.stats.accepted.fetch_add(1, Relaxed);
-        self.stats.connections.fetch_add(1, Relaxed);
-        self.queue_rearm(slot);
     }
 
     fn on_recv(&mut self, token: Token, res: i32, flags: u32) {
@@ -345,104 +289,7 @@ impl<S: Service> Worker<S> {
         self.doomed = doomed;
     }
 
-    /// Drives a graceful shutdown; true when the loop may exit.
-    fn shutdown_step(&mut self, now: Instant) -> bool {
-        if self.drain_until.is_none() {
-            if !self.svc.shutdown_requested() && !self.shared.stop.load(Relaxed) {
-                return false;
-            }
-            self.drain_until = Some(now + DRAIN_WAIT);
-            if self.accept_armed {
-                self.cancel(Token::new(Op::Accept, 0, 0));
-            }
-            self.listener = None;
-            let open: Vec<u32> = self.conns.slots().map(|(slot, _)| slot).collect();
-            for slot in open {
-                self.close_graceful(slot);
-            }
-        }
-        if self.conns.is_empty() && !self.accept_armed {
-            return true;
-        }
-        if self.abort_until.is_none() && self.drain_until.is_some_and(|t| now >= t) {
-            tracing::warn!(
-                thread = self.thread,
-                clients = self.conns.len(),
-                "replies not drained in time; closing"
-            );
-            self.abort_until = Some(now + ABORT_WAIT);
-            let left: Vec<u32> = self.conns.slots().map(|(slot, _)| slot).collect();
-            for slot in left {
-                self.close_hard(slot);
-            }
-        }
-        if self.abort_until.is_some_and(|t| now >= t) {
-            // Requests still in flight die with the ring; their buffers must
-            // outlive it, so they are leaked (the process is exiting).
-            std::mem::forget(std::mem::take(&mut self.conns));
-            return true;
-        }
-        false
-    }
-
-    /// Stops reading; closes once pending output is flushed.
-    fn close_graceful(&mut self, slot: u32) {
-        let Some(conn) = self.conns.slot_mut(slot) else {
-            return;
-        };
-        if conn.state == State::Open {
-            conn.state = State::Draining;
-        }
-        if conn.recv_armed {
-            let token = Token::new(Op::Recv, slot, conn.generation);
-            self.cancel(token);
-        }
-        let Some(conn) = self.conns.slot_mut(slot) else {
-            return;
-        };
-        if conn.pending_output() > 0 && conn.state == State::Draining {
-            self.queue_flush(slot);
-        }
-        self.try_free(slot);
-    }
-
-    /// Drops unsent output and shuts the socket down so in-flight operations end.
-    fn close_hard(&mut self, slot: u32) {
-        let Some(conn) = self.conns.slot_mut(slot) else {
-            return;
-        };
-        if conn.state == State::Closing {
-            return;
-        }
-        conn.state = State::Closing;
-        conn.discard_output();
-        let _ = conn.stream.shutdown(Shutdown::Both);
-        if conn.recv_armed {
-            let token = Token::new(Op::Recv, slot, conn.generation);
-            self.cancel(token);
-        }
-        self.try_free(slot);
-    }
-
-    /// Frees a closing connection once the kernel no longer uses its memory.
-    fn try_free(&mut self, slot: u32) {
-        let Some(conn) = self.conns.slot_mut(slot) else {
-            return;
-        };
-        let done = match conn.state {
-            State::Open => false,
-            State::Draining => conn.pending_output() == 0,
-            State::Closing => true,
-        };
-        if !done || conn.recv_armed || conn.send_inflight {
-            return;
-        }
-        self.conns.remove(slot);
-        self.shared.clients.fetch_sub(1, Relaxed);
-        self.stats.connections.fetch_sub(1, Relaxed);
-    }
-
-    fn queue_flush(&mut self, slot: u32) {
+    pub(super) fn queue_flush(&mut self, slot: u32) {
         if let Some(conn) = self.conns.slot_mut(slot) {
             if !conn.flush_queued {
                 conn.flush_queued = true;
@@ -451,7 +298,7 @@ impl<S: Service> Worker<S> {
         }
     }
 
-    fn queue_rearm(&mut self, slot: u32) {
+    pub(super) fn queue_rearm(&mut self, slot: u32) {
         if let Some(conn) = self.conns.slot_mut(slot) {
             if !conn.rearm_queued {
                 conn.rearm_queued = true;
@@ -460,7 +307,7 @@ impl<S: Service> Worker<S> {
         }
     }
 
-    fn arm_accept(&mut self) {
+    pub(super) fn arm_accept(&mut self) {
         let Some(listener) = &self.listener else {
             return;
         };
@@ -474,7 +321,7 @@ impl<S: Service> Worker<S> {
         self.accept_armed = true;
     }
 
-    fn cancel(&mut self, target: Token) {
+    pub(super) fn cancel(&mut self, target: Token) {
         let sqe = opcode::AsyncCancel::new(target.encode())
             .build()
             .user_data(Token::new(Op::Cancel, 0, 0).encode());
@@ -501,13 +348,4 @@ unsafe fn push(ring: &mut IoUring, sqe: &squeue::Entry) {
             std::thread::yield_now();
         }
     }
-}
-
-/// Refuses a client over maxclients: best-effort error line, then close.
-fn reject(mut stream: TcpStream) {
-    let _ = stream.set_nonblocking(true);
-    // Read what the client already sent so closing sends FIN, not RST.
-    let _ = stream.read(&mut [0u8; 1024]);
-    let _ = stream.write(MAX_CLIENTS_REPLY);
-    let _ = stream.shutdown(Shutdown::Write);
 }

@@ -17,6 +17,7 @@ mod affinity;
 mod bufring;
 mod conn;
 mod event_loop;
+mod lifecycle;
 mod listener;
 mod ring;
 mod rlimit;
