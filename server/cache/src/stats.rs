@@ -53,11 +53,13 @@ pub struct CacheStats {
     pub used_bytes: u64,
     pub index_bytes: u64,
     pub keys: u64,
+    pub keys_with_ttl: u64,
     pub hits: u64,
     pub misses: u64,
     pub evictions: u64,
     pub expirations: u64,
-    /// (used slots, total slots) per index level; sampled, see `Cache::stats`.
+    /// (used slots, total slots) per index level, estimated from up to 4,096
+    /// sampled buckets per level (so a nearly empty cache may show 0 used).
     pub level_fill: Vec<(u64, u64)>,
     pub segments_total: u64,
     pub segments_free: u64,

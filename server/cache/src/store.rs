@@ -69,6 +69,7 @@ pub struct Cache {
 
 /// Offsets inside one writer slot.
 pub(crate) const W_KEYS: usize = 8;
+pub(crate) const W_EXPIRES: usize = 16;
 pub(crate) const W_ACTIVE: usize = 64;
 
 impl Cache {
@@ -250,7 +251,7 @@ impl Cache {
             seg.live().store(0, Ordering::Relaxed);
         }
         let mut owned = vec![false; self.geo.segments as usize];
-        let (mut keys, mut dropped) = (0u64, 0u64);
+        let (mut keys, mut dropped, mut expires) = (0u64, 0u64, 0u64);
         for slot in 0..self.geo.total_slots() {
             let word = self
                 .region
@@ -260,7 +261,8 @@ impl Cache {
                 continue;
             }
             match self.recovered_item(entry) {
-                Some((home, chunks)) => {
+                Some((home, chunks, has_ttl)) => {
+                    expires += has_ttl as u64;
                     if crate::index::is_overflow(
                         &self.geo,
                         slot_off(&self.geo, slot).expect("slot"),
@@ -289,8 +291,10 @@ impl Cache {
             for class in 0..TTL_CLASSES {
                 self.active_word(slot, class).store(0, Ordering::Relaxed);
             }
-            self.writer_word(slot, W_KEYS)
-                .store(if slot == 0 { keys } else { 0 }, Ordering::Relaxed);
+            for (field, total) in [(W_KEYS, keys), (W_EXPIRES, expires)] {
+                self.writer_word(slot, field)
+                    .store(if slot == 0 { total } else { 0 }, Ordering::Relaxed);
+            }
         }
         let free = self.free_list().rebuild();
         tracing::warn!(
@@ -304,7 +308,7 @@ impl Cache {
     }
 
     /// The home bucket and chunk ids of a recovered entry's item, or None if it is torn.
-    fn recovered_item(&self, entry: crate::index::Entry) -> Option<(u64, Vec<u32>)> {
+    fn recovered_item(&self, entry: crate::index::Entry) -> Option<(u64, Vec<u32>, bool)> {
         if entry.seg() >= self.geo.segments {
             return None;
         }
@@ -325,7 +329,7 @@ impl Cache {
         let sound = ids
             .iter()
             .all(|&id| id < self.geo.segments && self.seg(id).state() == Some(State::Chunk));
-        sound.then_some((hash.home(&self.geo), ids))
+        sound.then_some((hash.home(&self.geo), ids, item.expire_at().is_some()))
     }
 
     pub fn handle(self: &Arc<Self>) -> Result<CacheHandle, HandleError> {
@@ -355,8 +359,17 @@ impl Cache {
 
     /// O(writers) number of keys (expired but not yet reclaimed keys included, as in Redis).
     pub fn len(&self) -> u64 {
+        self.sum_writer_counter(W_KEYS)
+    }
+
+    /// O(writers) number of keys that have a TTL (INFO keyspace `expires=`).
+    pub fn keys_with_ttl(&self) -> u64 {
+        self.sum_writer_counter(W_EXPIRES)
+    }
+
+    fn sum_writer_counter(&self, field: usize) -> u64 {
         let sum: i64 = (0..MAX_WRITERS)
-            .map(|s| self.writer_word(s, W_KEYS).load(Ordering::Relaxed) as i64)
+            .map(|s| self.writer_word(s, field).load(Ordering::Relaxed) as i64)
             .sum();
         sum.max(0) as u64
     }
@@ -416,6 +429,7 @@ impl Cache {
             used_bytes: self.geo.segdata_off as u64 + in_use * crate::layout::SEGMENT_SIZE as u64,
             index_bytes: self.geo.index_bytes(),
             keys: self.len(),
+            keys_with_ttl: self.keys_with_ttl(),
             hits: self.counters.sum(|c| &c.hits),
             misses: self.counters.sum(|c| &c.misses),
             evictions: self.counters.sum(|c| &c.evictions),

@@ -241,6 +241,12 @@ fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
                     }
                 }
                 cache.seg(seg).live().fetch_add(1, Ordering::Relaxed);
+                if cache
+                    .item_at(new, 0)
+                    .is_some_and(|item| item.expire_at().is_some())
+                {
+                    w.add_to(cache, crate::store::W_EXPIRES, 1);
+                }
             }
             Op::Delete | Op::Keep
                 if !old.is_empty() && (s.ops[i] == Op::Delete || s.expired[i]) =>

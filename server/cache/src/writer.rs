@@ -10,7 +10,7 @@ use crate::item::{chunk_count, encode_header, parse_header, MAX_HEADER_LEN, MAX_
 use crate::layout::SEGMENT_SIZE;
 use crate::segment::{ttl_class, Seg, State, TTL_CLASSES};
 use crate::stats::HandleCounters;
-use crate::store::{Cache, W_KEYS};
+use crate::store::{Cache, W_EXPIRES, W_KEYS};
 
 pub(crate) struct Writer {
     pub slot: usize,
@@ -52,8 +52,13 @@ impl Writer {
     }
 
     pub fn add_keys(&self, cache: &Cache, delta: i64) {
+        self.add_to(cache, W_KEYS, delta);
+    }
+
+    /// Single-writer update of one of this writer slot's persistent counters.
+    pub fn add_to(&self, cache: &Cache, field: usize, delta: i64) {
         if delta != 0 {
-            let word = cache.writer_word(self.slot, W_KEYS);
+            let word = cache.writer_word(self.slot, field);
             word.store(
                 word.load(Ordering::Relaxed).wrapping_add(delta as u64),
                 Ordering::Relaxed,
@@ -263,6 +268,9 @@ impl Writer {
         cache.seg(e.seg()).live().fetch_sub(1, Ordering::Relaxed);
         if let Some(item) = cache.item_at(e, 0) {
             self.free_later.extend(item.chunk_ids());
+            if item.expire_at().is_some() {
+                self.add_to(cache, W_EXPIRES, -1);
+            }
         }
     }
 

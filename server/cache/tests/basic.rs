@@ -44,11 +44,17 @@ fn expiry_is_lazy_and_counted() {
     h.set(b"a", b"1", Some(1_000_500)).unwrap();
     h.set(b"b", b"2", None).unwrap();
     assert_eq!(h.get(b"a", |i| i.expire_at()), Some(Some(1_000_500)));
+    assert_eq!(cache.keys_with_ttl(), 1);
     h.set_clock(1_000_500);
     assert_eq!(get(&mut h, b"a"), None);
     assert_eq!(get(&mut h, b"b").as_deref(), Some(&b"2"[..]));
     assert_eq!(cache.len(), 1);
     assert_eq!(cache.stats().expirations, 1);
+    assert_eq!(cache.keys_with_ttl(), 0);
+    h.set(b"b", b"2", Some(2_000_000)).unwrap();
+    assert_eq!(cache.keys_with_ttl(), 1);
+    h.set(b"b", b"2", None).unwrap();
+    assert_eq!(cache.keys_with_ttl(), 0);
 }
 
 #[test]
