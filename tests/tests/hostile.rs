@@ -1,7 +1,7 @@
 //! Malformed and hostile input over raw sockets; the server must answer
 //! with protocol errors (or drop the client) and keep serving everyone else.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use citadel_tests::redis::Commands;
@@ -127,8 +127,10 @@ fn client_kill_closes_the_connection() {
         .unwrap();
     assert_eq!(killed, 1);
     // Closed within a maintenance tick, without the victim sending anything.
-    victim
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .unwrap();
-    assert_eq!(read_n(&mut victim, 1), b"");
+    victim.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    match victim.read(&mut [0u8; 64]) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("killed client still connected: {other:?}"),
+    }
 }
