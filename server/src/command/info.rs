@@ -258,8 +258,8 @@ fn cluster(out: &mut String, _: &Snapshot<'_>) {
 
 fn keyspace(out: &mut String, s: &Snapshot<'_>) {
     if s.cache.keys > 0 {
-        // The cache does not count keys with a TTL; expires is reported as 0.
-        line!(out, "db0", "keys={},expires=0,avg_ttl=0", s.cache.keys);
+        // avg_ttl is not tracked (Redis's is a sampled estimate too); 0 means unknown.
+        line!(out, "db0", "keys={},expires={},avg_ttl=0", s.cache.keys, s.cache.keys_with_ttl);
     }
 }
 
