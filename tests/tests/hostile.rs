@@ -44,6 +44,15 @@ fn protocol_errors_then_still_serving() {
 #[test]
 fn garbage_and_binary_noise() {
     let server = Server::start(&[]);
+    // A NUL byte in an inline command (Redis ends the line there). Sent on
+    // several connections so that every server thread sees one.
+    for _ in 0..8 {
+        let mut s = server.raw();
+        s.write_all(b"ECHO a\0b\r\nPING\r\n").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let line = read_line(&mut s);
+        assert!(line.starts_with('$') || line.starts_with('-'), "NUL in inline command: {line:?}");
+    }
     let noise: Vec<u8> = (0..200_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();

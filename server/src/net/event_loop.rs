@@ -200,7 +200,8 @@ impl<S: Service> Worker<S> {
         let Some(conn) = self.conns.get_mut(token.slot, token.generation) else {
             return;
         };
-        if res < 0 {
+        if res <= 0 {
+            // An error, or no progress on a non-empty send: the peer is gone.
             conn.send_inflight = false;
             self.close_hard(token.slot);
             return;
