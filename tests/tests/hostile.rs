@@ -51,7 +51,10 @@ fn garbage_and_binary_noise() {
         s.write_all(b"ECHO a\0b\r\nPING\r\n").unwrap();
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let line = read_line(&mut s);
-        assert!(line.starts_with('$') || line.starts_with('-'), "NUL in inline command: {line:?}");
+        assert!(
+            line.starts_with('$') || line.starts_with('-'),
+            "NUL in inline command: {line:?}"
+        );
     }
     let noise: Vec<u8> = (0..200_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
@@ -136,7 +139,9 @@ fn client_kill_closes_the_connection() {
         .unwrap();
     assert_eq!(killed, 1);
     // Closed within a maintenance tick, without the victim sending anything.
-    victim.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    victim
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
     match victim.read(&mut [0u8; 64]) {
         Ok(0) => {}
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
