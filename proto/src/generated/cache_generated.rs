@@ -2,736 +2,579 @@
 // @generated
 extern crate alloc;
 
+
 #[allow(unused_imports, dead_code)]
 pub mod citadel {
 
-    #[allow(unused_imports, dead_code)]
-    pub mod plugin {
+#[allow(unused_imports, dead_code)]
+pub mod plugin {
 
-        pub enum LoadRequestOffset {}
-        #[derive(Copy, Clone, PartialEq)]
 
-        pub struct LoadRequest<'a> {
-            pub _tab: ::flatbuffers::Table<'a>,
-        }
+pub enum LoadRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
 
-        impl<'a> ::flatbuffers::Follow<'a> for LoadRequest<'a> {
-            type Inner = LoadRequest<'a>;
-            #[inline]
-            unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
-                Self {
-                    _tab: unsafe { ::flatbuffers::Table::new(buf, loc) },
-                }
-            }
-        }
+pub struct LoadRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
 
-        impl<'a> LoadRequest<'a> {
-            pub const VT_KEY: ::flatbuffers::VOffsetT = 4;
-            pub const VT_COMMAND: ::flatbuffers::VOffsetT = 6;
-            pub const VT_ARGS: ::flatbuffers::VOffsetT = 8;
+impl<'a> ::flatbuffers::Follow<'a> for LoadRequest<'a> {
+  type Inner = LoadRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
 
-            #[inline]
-            pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
-                LoadRequest { _tab: table }
-            }
-            #[allow(unused_mut)]
-            pub fn create<
-                'bldr: 'args,
-                'args: 'mut_bldr,
-                'mut_bldr,
-                A: ::flatbuffers::Allocator + 'bldr,
-            >(
-                _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
-                args: &'args LoadRequestArgs<'args>,
-            ) -> ::flatbuffers::WIPOffset<LoadRequest<'bldr>> {
-                let mut builder = LoadRequestBuilder::new(_fbb);
-                if let Some(x) = args.args {
-                    builder.add_args(x);
-                }
-                if let Some(x) = args.command {
-                    builder.add_command(x);
-                }
-                if let Some(x) = args.key {
-                    builder.add_key(x);
-                }
-                builder.finish()
-            }
+impl<'a> LoadRequest<'a> {
+  pub const VT_KEY: ::flatbuffers::VOffsetT = 4;
+  pub const VT_COMMAND: ::flatbuffers::VOffsetT = 6;
+  pub const VT_ARGS: ::flatbuffers::VOffsetT = 8;
 
-            #[inline]
-            pub fn key(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
-                // Safety:
-                // Created from valid Table for this object
-                // which contains a valid value in this slot
-                unsafe {
-                    self._tab
-                        .get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(
-                            LoadRequest::VT_KEY,
-                            None,
-                        )
-                }
-            }
-            #[inline]
-            pub fn command(&self) -> Option<&'a str> {
-                // Safety:
-                // Created from valid Table for this object
-                // which contains a valid value in this slot
-                unsafe {
-                    self._tab
-                        .get::<::flatbuffers::ForwardsUOffset<&str>>(LoadRequest::VT_COMMAND, None)
-                }
-            }
-            #[inline]
-            pub fn args(
-                &self,
-            ) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Arg<'a>>>>
-            {
-                // Safety:
-                // Created from valid Table for this object
-                // which contains a valid value in this slot
-                unsafe {
-                    self._tab.get::<::flatbuffers::ForwardsUOffset<
-                        ::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Arg>>,
-                    >>(LoadRequest::VT_ARGS, None)
-                }
-            }
-        }
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    LoadRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args LoadRequestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<LoadRequest<'bldr>> {
+    let mut builder = LoadRequestBuilder::new(_fbb);
+    if let Some(x) = args.args { builder.add_args(x); }
+    if let Some(x) = args.command { builder.add_command(x); }
+    if let Some(x) = args.key { builder.add_key(x); }
+    builder.finish()
+  }
 
-        impl ::flatbuffers::Verifiable for LoadRequest<'_> {
-            #[inline]
-            fn run_verifier(
-                v: &mut ::flatbuffers::Verifier,
-                pos: usize,
-            ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
-                v.visit_table(pos)?
-                    .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>(
-                        "key",
-                        Self::VT_KEY,
-                        false,
-                    )?
-                    .visit_field::<::flatbuffers::ForwardsUOffset<&str>>(
-                        "command",
-                        Self::VT_COMMAND,
-                        false,
-                    )?
-                    .visit_field::<::flatbuffers::ForwardsUOffset<
-                        ::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Arg>>,
-                    >>("args", Self::VT_ARGS, false)?
-                    .finish();
-                Ok(())
-            }
-        }
-        pub struct LoadRequestArgs<'a> {
-            pub key: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
-            pub command: Option<::flatbuffers::WIPOffset<&'a str>>,
-            pub args: Option<
-                ::flatbuffers::WIPOffset<
-                    ::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Arg<'a>>>,
-                >,
-            >,
-        }
-        impl<'a> Default for LoadRequestArgs<'a> {
-            #[inline]
-            fn default() -> Self {
-                LoadRequestArgs {
-                    key: None,
-                    command: None,
-                    args: None,
-                }
-            }
-        }
 
-        pub struct LoadRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
-            fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
-            start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
-        }
-        impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LoadRequestBuilder<'a, 'b, A> {
-            #[inline]
-            pub fn add_key(
-                &mut self,
-                key: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b, u8>>,
-            ) {
-                self.fbb_
-                    .push_slot_always::<::flatbuffers::WIPOffset<_>>(LoadRequest::VT_KEY, key);
-            }
-            #[inline]
-            pub fn add_command(&mut self, command: ::flatbuffers::WIPOffset<&'b str>) {
-                self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(
-                    LoadRequest::VT_COMMAND,
-                    command,
-                );
-            }
-            #[inline]
-            pub fn add_args(
-                &mut self,
-                args: ::flatbuffers::WIPOffset<
-                    ::flatbuffers::Vector<'b, ::flatbuffers::ForwardsUOffset<Arg<'b>>>,
-                >,
-            ) {
-                self.fbb_
-                    .push_slot_always::<::flatbuffers::WIPOffset<_>>(LoadRequest::VT_ARGS, args);
-            }
-            #[inline]
-            pub fn new(
-                _fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
-            ) -> LoadRequestBuilder<'a, 'b, A> {
-                let start = _fbb.start_table();
-                LoadRequestBuilder {
-                    fbb_: _fbb,
-                    start_: start,
-                }
-            }
-            #[inline]
-            pub fn finish(self) -> ::flatbuffers::WIPOffset<LoadRequest<'a>> {
-                let o = self.fbb_.end_table(self.start_);
-                ::flatbuffers::WIPOffset::new(o.value())
-            }
-        }
+  #[inline]
+  pub fn key(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(LoadRequest::VT_KEY, None)}
+  }
+  #[inline]
+  pub fn command(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(LoadRequest::VT_COMMAND, None)}
+  }
+  #[inline]
+  pub fn args(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Arg<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Arg>>>>(LoadRequest::VT_ARGS, None)}
+  }
+}
 
-        impl ::core::fmt::Debug for LoadRequest<'_> {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                let mut ds = f.debug_struct("LoadRequest");
-                ds.field("key", &self.key());
-                ds.field("command", &self.command());
-                ds.field("args", &self.args());
-                ds.finish()
-            }
-        }
-        pub enum ArgOffset {}
-        #[derive(Copy, Clone, PartialEq)]
+impl ::flatbuffers::Verifiable for LoadRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("key", Self::VT_KEY, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("command", Self::VT_COMMAND, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Arg>>>>("args", Self::VT_ARGS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LoadRequestArgs<'a> {
+    pub key: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub command: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub args: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Arg<'a>>>>>,
+}
+impl<'a> Default for LoadRequestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    LoadRequestArgs {
+      key: None,
+      command: None,
+      args: None,
+    }
+  }
+}
 
-        pub struct Arg<'a> {
-            pub _tab: ::flatbuffers::Table<'a>,
-        }
+pub struct LoadRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LoadRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_key(&mut self, key: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(LoadRequest::VT_KEY, key);
+  }
+  #[inline]
+  pub fn add_command(&mut self, command: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(LoadRequest::VT_COMMAND, command);
+  }
+  #[inline]
+  pub fn add_args(&mut self, args: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<Arg<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(LoadRequest::VT_ARGS, args);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LoadRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LoadRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<LoadRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
 
-        impl<'a> ::flatbuffers::Follow<'a> for Arg<'a> {
-            type Inner = Arg<'a>;
-            #[inline]
-            unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
-                Self {
-                    _tab: unsafe { ::flatbuffers::Table::new(buf, loc) },
-                }
-            }
-        }
+impl ::core::fmt::Debug for LoadRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("LoadRequest");
+      ds.field("key", &self.key());
+      ds.field("command", &self.command());
+      ds.field("args", &self.args());
+      ds.finish()
+  }
+}
+pub enum ArgOffset {}
+#[derive(Copy, Clone, PartialEq)]
 
-        impl<'a> Arg<'a> {
-            pub const VT_VALUE: ::flatbuffers::VOffsetT = 4;
+pub struct Arg<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
 
-            #[inline]
-            pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
-                Arg { _tab: table }
-            }
-            #[allow(unused_mut)]
-            pub fn create<
-                'bldr: 'args,
-                'args: 'mut_bldr,
-                'mut_bldr,
-                A: ::flatbuffers::Allocator + 'bldr,
-            >(
-                _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
-                args: &'args ArgArgs<'args>,
-            ) -> ::flatbuffers::WIPOffset<Arg<'bldr>> {
-                let mut builder = ArgBuilder::new(_fbb);
-                if let Some(x) = args.value {
-                    builder.add_value(x);
-                }
-                builder.finish()
-            }
+impl<'a> ::flatbuffers::Follow<'a> for Arg<'a> {
+  type Inner = Arg<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
 
-            #[inline]
-            pub fn value(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
-                // Safety:
-                // Created from valid Table for this object
-                // which contains a valid value in this slot
-                unsafe {
-                    self._tab
-                        .get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(
-                            Arg::VT_VALUE,
-                            None,
-                        )
-                }
-            }
-        }
+impl<'a> Arg<'a> {
+  pub const VT_VALUE: ::flatbuffers::VOffsetT = 4;
 
-        impl ::flatbuffers::Verifiable for Arg<'_> {
-            #[inline]
-            fn run_verifier(
-                v: &mut ::flatbuffers::Verifier,
-                pos: usize,
-            ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
-                v.visit_table(pos)?
-                    .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>(
-                        "value",
-                        Self::VT_VALUE,
-                        false,
-                    )?
-                    .finish();
-                Ok(())
-            }
-        }
-        pub struct ArgArgs<'a> {
-            pub value: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
-        }
-        impl<'a> Default for ArgArgs<'a> {
-            #[inline]
-            fn default() -> Self {
-                ArgArgs { value: None }
-            }
-        }
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Arg { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ArgArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Arg<'bldr>> {
+    let mut builder = ArgBuilder::new(_fbb);
+    if let Some(x) = args.value { builder.add_value(x); }
+    builder.finish()
+  }
 
-        pub struct ArgBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
-            fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
-            start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
-        }
-        impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ArgBuilder<'a, 'b, A> {
-            #[inline]
-            pub fn add_value(
-                &mut self,
-                value: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b, u8>>,
-            ) {
-                self.fbb_
-                    .push_slot_always::<::flatbuffers::WIPOffset<_>>(Arg::VT_VALUE, value);
-            }
-            #[inline]
-            pub fn new(
-                _fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
-            ) -> ArgBuilder<'a, 'b, A> {
-                let start = _fbb.start_table();
-                ArgBuilder {
-                    fbb_: _fbb,
-                    start_: start,
-                }
-            }
-            #[inline]
-            pub fn finish(self) -> ::flatbuffers::WIPOffset<Arg<'a>> {
-                let o = self.fbb_.end_table(self.start_);
-                ::flatbuffers::WIPOffset::new(o.value())
-            }
-        }
 
-        impl ::core::fmt::Debug for Arg<'_> {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                let mut ds = f.debug_struct("Arg");
-                ds.field("value", &self.value());
-                ds.finish()
-            }
-        }
-        pub enum LoadReplyOffset {}
-        #[derive(Copy, Clone, PartialEq)]
+  #[inline]
+  pub fn value(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(Arg::VT_VALUE, None)}
+  }
+}
 
-        pub struct LoadReply<'a> {
-            pub _tab: ::flatbuffers::Table<'a>,
-        }
+impl ::flatbuffers::Verifiable for Arg<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("value", Self::VT_VALUE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ArgArgs<'a> {
+    pub value: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+}
+impl<'a> Default for ArgArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ArgArgs {
+      value: None,
+    }
+  }
+}
 
-        impl<'a> ::flatbuffers::Follow<'a> for LoadReply<'a> {
-            type Inner = LoadReply<'a>;
-            #[inline]
-            unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
-                Self {
-                    _tab: unsafe { ::flatbuffers::Table::new(buf, loc) },
-                }
-            }
-        }
+pub struct ArgBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ArgBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_value(&mut self, value: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Arg::VT_VALUE, value);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ArgBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ArgBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Arg<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
 
-        impl<'a> LoadReply<'a> {
-            pub const VT_FOUND: ::flatbuffers::VOffsetT = 4;
-            pub const VT_VALUE: ::flatbuffers::VOffsetT = 6;
-            pub const VT_TTL_MS: ::flatbuffers::VOffsetT = 8;
+impl ::core::fmt::Debug for Arg<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Arg");
+      ds.field("value", &self.value());
+      ds.finish()
+  }
+}
+pub enum LoadReplyOffset {}
+#[derive(Copy, Clone, PartialEq)]
 
-            #[inline]
-            pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
-                LoadReply { _tab: table }
-            }
-            #[allow(unused_mut)]
-            pub fn create<
-                'bldr: 'args,
-                'args: 'mut_bldr,
-                'mut_bldr,
-                A: ::flatbuffers::Allocator + 'bldr,
-            >(
-                _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
-                args: &'args LoadReplyArgs<'args>,
-            ) -> ::flatbuffers::WIPOffset<LoadReply<'bldr>> {
-                let mut builder = LoadReplyBuilder::new(_fbb);
-                builder.add_ttl_ms(args.ttl_ms);
-                if let Some(x) = args.value {
-                    builder.add_value(x);
-                }
-                builder.add_found(args.found);
-                builder.finish()
-            }
+pub struct LoadReply<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
 
-            #[inline]
-            pub fn found(&self) -> bool {
-                // Safety:
-                // Created from valid Table for this object
-                // which contains a valid value in this slot
-                unsafe {
-                    self._tab
-                        .get::<bool>(LoadReply::VT_FOUND, Some(false))
-                        .unwrap()
-                }
-            }
-            #[inline]
-            pub fn value(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
-                // Safety:
-                // Created from valid Table for this object
-                // which contains a valid value in this slot
-                unsafe {
-                    self._tab
-                        .get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(
-                            LoadReply::VT_VALUE,
-                            None,
-                        )
-                }
-            }
-            #[inline]
-            pub fn ttl_ms(&self) -> u64 {
-                // Safety:
-                // Created from valid Table for this object
-                // which contains a valid value in this slot
-                unsafe { self._tab.get::<u64>(LoadReply::VT_TTL_MS, Some(0)).unwrap() }
-            }
-        }
+impl<'a> ::flatbuffers::Follow<'a> for LoadReply<'a> {
+  type Inner = LoadReply<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
 
-        impl ::flatbuffers::Verifiable for LoadReply<'_> {
-            #[inline]
-            fn run_verifier(
-                v: &mut ::flatbuffers::Verifier,
-                pos: usize,
-            ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
-                v.visit_table(pos)?
-                    .visit_field::<bool>("found", Self::VT_FOUND, false)?
-                    .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>(
-                        "value",
-                        Self::VT_VALUE,
-                        false,
-                    )?
-                    .visit_field::<u64>("ttl_ms", Self::VT_TTL_MS, false)?
-                    .finish();
-                Ok(())
-            }
-        }
-        pub struct LoadReplyArgs<'a> {
-            pub found: bool,
-            pub value: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
-            pub ttl_ms: u64,
-        }
-        impl<'a> Default for LoadReplyArgs<'a> {
-            #[inline]
-            fn default() -> Self {
-                LoadReplyArgs {
-                    found: false,
-                    value: None,
-                    ttl_ms: 0,
-                }
-            }
-        }
+impl<'a> LoadReply<'a> {
+  pub const VT_FOUND: ::flatbuffers::VOffsetT = 4;
+  pub const VT_VALUE: ::flatbuffers::VOffsetT = 6;
+  pub const VT_TTL_MS: ::flatbuffers::VOffsetT = 8;
 
-        pub struct LoadReplyBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
-            fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
-            start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
-        }
-        impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LoadReplyBuilder<'a, 'b, A> {
-            #[inline]
-            pub fn add_found(&mut self, found: bool) {
-                self.fbb_
-                    .push_slot::<bool>(LoadReply::VT_FOUND, found, false);
-            }
-            #[inline]
-            pub fn add_value(
-                &mut self,
-                value: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b, u8>>,
-            ) {
-                self.fbb_
-                    .push_slot_always::<::flatbuffers::WIPOffset<_>>(LoadReply::VT_VALUE, value);
-            }
-            #[inline]
-            pub fn add_ttl_ms(&mut self, ttl_ms: u64) {
-                self.fbb_.push_slot::<u64>(LoadReply::VT_TTL_MS, ttl_ms, 0);
-            }
-            #[inline]
-            pub fn new(
-                _fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
-            ) -> LoadReplyBuilder<'a, 'b, A> {
-                let start = _fbb.start_table();
-                LoadReplyBuilder {
-                    fbb_: _fbb,
-                    start_: start,
-                }
-            }
-            #[inline]
-            pub fn finish(self) -> ::flatbuffers::WIPOffset<LoadReply<'a>> {
-                let o = self.fbb_.end_table(self.start_);
-                ::flatbuffers::WIPOffset::new(o.value())
-            }
-        }
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    LoadReply { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args LoadReplyArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<LoadReply<'bldr>> {
+    let mut builder = LoadReplyBuilder::new(_fbb);
+    builder.add_ttl_ms(args.ttl_ms);
+    if let Some(x) = args.value { builder.add_value(x); }
+    builder.add_found(args.found);
+    builder.finish()
+  }
 
-        impl ::core::fmt::Debug for LoadReply<'_> {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                let mut ds = f.debug_struct("LoadReply");
-                ds.field("found", &self.found());
-                ds.field("value", &self.value());
-                ds.field("ttl_ms", &self.ttl_ms());
-                ds.finish()
-            }
-        }
-        pub enum InvalidationOffset {}
-        #[derive(Copy, Clone, PartialEq)]
 
-        pub struct Invalidation<'a> {
-            pub _tab: ::flatbuffers::Table<'a>,
-        }
+  #[inline]
+  pub fn found(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(LoadReply::VT_FOUND, Some(false)).unwrap()}
+  }
+  #[inline]
+  pub fn value(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(LoadReply::VT_VALUE, None)}
+  }
+  #[inline]
+  pub fn ttl_ms(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(LoadReply::VT_TTL_MS, Some(0)).unwrap()}
+  }
+}
 
-        impl<'a> ::flatbuffers::Follow<'a> for Invalidation<'a> {
-            type Inner = Invalidation<'a>;
-            #[inline]
-            unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
-                Self {
-                    _tab: unsafe { ::flatbuffers::Table::new(buf, loc) },
-                }
-            }
-        }
+impl ::flatbuffers::Verifiable for LoadReply<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<bool>("found", Self::VT_FOUND, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("value", Self::VT_VALUE, false)?
+     .visit_field::<u64>("ttl_ms", Self::VT_TTL_MS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct LoadReplyArgs<'a> {
+    pub found: bool,
+    pub value: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub ttl_ms: u64,
+}
+impl<'a> Default for LoadReplyArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    LoadReplyArgs {
+      found: false,
+      value: None,
+      ttl_ms: 0,
+    }
+  }
+}
 
-        impl<'a> Invalidation<'a> {
-            pub const VT_KEYS: ::flatbuffers::VOffsetT = 4;
+pub struct LoadReplyBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LoadReplyBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_found(&mut self, found: bool) {
+    self.fbb_.push_slot::<bool>(LoadReply::VT_FOUND, found, false);
+  }
+  #[inline]
+  pub fn add_value(&mut self, value: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(LoadReply::VT_VALUE, value);
+  }
+  #[inline]
+  pub fn add_ttl_ms(&mut self, ttl_ms: u64) {
+    self.fbb_.push_slot::<u64>(LoadReply::VT_TTL_MS, ttl_ms, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LoadReplyBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    LoadReplyBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<LoadReply<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
 
-            #[inline]
-            pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
-                Invalidation { _tab: table }
-            }
-            #[allow(unused_mut)]
-            pub fn create<
-                'bldr: 'args,
-                'args: 'mut_bldr,
-                'mut_bldr,
-                A: ::flatbuffers::Allocator + 'bldr,
-            >(
-                _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
-                args: &'args InvalidationArgs<'args>,
-            ) -> ::flatbuffers::WIPOffset<Invalidation<'bldr>> {
-                let mut builder = InvalidationBuilder::new(_fbb);
-                if let Some(x) = args.keys {
-                    builder.add_keys(x);
-                }
-                builder.finish()
-            }
+impl ::core::fmt::Debug for LoadReply<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("LoadReply");
+      ds.field("found", &self.found());
+      ds.field("value", &self.value());
+      ds.field("ttl_ms", &self.ttl_ms());
+      ds.finish()
+  }
+}
+pub enum InvalidationOffset {}
+#[derive(Copy, Clone, PartialEq)]
 
-            #[inline]
-            pub fn keys(
-                &self,
-            ) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Arg<'a>>>>
-            {
-                // Safety:
-                // Created from valid Table for this object
-                // which contains a valid value in this slot
-                unsafe {
-                    self._tab.get::<::flatbuffers::ForwardsUOffset<
-                        ::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Arg>>,
-                    >>(Invalidation::VT_KEYS, None)
-                }
-            }
-        }
+pub struct Invalidation<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
 
-        impl ::flatbuffers::Verifiable for Invalidation<'_> {
-            #[inline]
-            fn run_verifier(
-                v: &mut ::flatbuffers::Verifier,
-                pos: usize,
-            ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
-                v.visit_table(pos)?
-                    .visit_field::<::flatbuffers::ForwardsUOffset<
-                        ::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Arg>>,
-                    >>("keys", Self::VT_KEYS, false)?
-                    .finish();
-                Ok(())
-            }
-        }
-        pub struct InvalidationArgs<'a> {
-            pub keys: Option<
-                ::flatbuffers::WIPOffset<
-                    ::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Arg<'a>>>,
-                >,
-            >,
-        }
-        impl<'a> Default for InvalidationArgs<'a> {
-            #[inline]
-            fn default() -> Self {
-                InvalidationArgs { keys: None }
-            }
-        }
+impl<'a> ::flatbuffers::Follow<'a> for Invalidation<'a> {
+  type Inner = Invalidation<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
 
-        pub struct InvalidationBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
-            fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
-            start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
-        }
-        impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> InvalidationBuilder<'a, 'b, A> {
-            #[inline]
-            pub fn add_keys(
-                &mut self,
-                keys: ::flatbuffers::WIPOffset<
-                    ::flatbuffers::Vector<'b, ::flatbuffers::ForwardsUOffset<Arg<'b>>>,
-                >,
-            ) {
-                self.fbb_
-                    .push_slot_always::<::flatbuffers::WIPOffset<_>>(Invalidation::VT_KEYS, keys);
-            }
-            #[inline]
-            pub fn new(
-                _fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
-            ) -> InvalidationBuilder<'a, 'b, A> {
-                let start = _fbb.start_table();
-                InvalidationBuilder {
-                    fbb_: _fbb,
-                    start_: start,
-                }
-            }
-            #[inline]
-            pub fn finish(self) -> ::flatbuffers::WIPOffset<Invalidation<'a>> {
-                let o = self.fbb_.end_table(self.start_);
-                ::flatbuffers::WIPOffset::new(o.value())
-            }
-        }
+impl<'a> Invalidation<'a> {
+  pub const VT_KEYS: ::flatbuffers::VOffsetT = 4;
 
-        impl ::core::fmt::Debug for Invalidation<'_> {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                let mut ds = f.debug_struct("Invalidation");
-                ds.field("keys", &self.keys());
-                ds.finish()
-            }
-        }
-        pub enum ErrorReplyOffset {}
-        #[derive(Copy, Clone, PartialEq)]
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Invalidation { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args InvalidationArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Invalidation<'bldr>> {
+    let mut builder = InvalidationBuilder::new(_fbb);
+    if let Some(x) = args.keys { builder.add_keys(x); }
+    builder.finish()
+  }
 
-        pub struct ErrorReply<'a> {
-            pub _tab: ::flatbuffers::Table<'a>,
-        }
 
-        impl<'a> ::flatbuffers::Follow<'a> for ErrorReply<'a> {
-            type Inner = ErrorReply<'a>;
-            #[inline]
-            unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
-                Self {
-                    _tab: unsafe { ::flatbuffers::Table::new(buf, loc) },
-                }
-            }
-        }
+  #[inline]
+  pub fn keys(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Arg<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Arg>>>>(Invalidation::VT_KEYS, None)}
+  }
+}
 
-        impl<'a> ErrorReply<'a> {
-            pub const VT_CODE: ::flatbuffers::VOffsetT = 4;
-            pub const VT_MESSAGE: ::flatbuffers::VOffsetT = 6;
+impl ::flatbuffers::Verifiable for Invalidation<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Arg>>>>("keys", Self::VT_KEYS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct InvalidationArgs<'a> {
+    pub keys: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Arg<'a>>>>>,
+}
+impl<'a> Default for InvalidationArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    InvalidationArgs {
+      keys: None,
+    }
+  }
+}
 
-            #[inline]
-            pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
-                ErrorReply { _tab: table }
-            }
-            #[allow(unused_mut)]
-            pub fn create<
-                'bldr: 'args,
-                'args: 'mut_bldr,
-                'mut_bldr,
-                A: ::flatbuffers::Allocator + 'bldr,
-            >(
-                _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
-                args: &'args ErrorReplyArgs<'args>,
-            ) -> ::flatbuffers::WIPOffset<ErrorReply<'bldr>> {
-                let mut builder = ErrorReplyBuilder::new(_fbb);
-                if let Some(x) = args.message {
-                    builder.add_message(x);
-                }
-                builder.add_code(args.code);
-                builder.finish()
-            }
+pub struct InvalidationBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> InvalidationBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_keys(&mut self, keys: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<Arg<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Invalidation::VT_KEYS, keys);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> InvalidationBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    InvalidationBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Invalidation<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
 
-            #[inline]
-            pub fn code(&self) -> u32 {
-                // Safety:
-                // Created from valid Table for this object
-                // which contains a valid value in this slot
-                unsafe { self._tab.get::<u32>(ErrorReply::VT_CODE, Some(0)).unwrap() }
-            }
-            #[inline]
-            pub fn message(&self) -> Option<&'a str> {
-                // Safety:
-                // Created from valid Table for this object
-                // which contains a valid value in this slot
-                unsafe {
-                    self._tab
-                        .get::<::flatbuffers::ForwardsUOffset<&str>>(ErrorReply::VT_MESSAGE, None)
-                }
-            }
-        }
+impl ::core::fmt::Debug for Invalidation<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Invalidation");
+      ds.field("keys", &self.keys());
+      ds.finish()
+  }
+}
+pub enum ErrorReplyOffset {}
+#[derive(Copy, Clone, PartialEq)]
 
-        impl ::flatbuffers::Verifiable for ErrorReply<'_> {
-            #[inline]
-            fn run_verifier(
-                v: &mut ::flatbuffers::Verifier,
-                pos: usize,
-            ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
-                v.visit_table(pos)?
-                    .visit_field::<u32>("code", Self::VT_CODE, false)?
-                    .visit_field::<::flatbuffers::ForwardsUOffset<&str>>(
-                        "message",
-                        Self::VT_MESSAGE,
-                        false,
-                    )?
-                    .finish();
-                Ok(())
-            }
-        }
-        pub struct ErrorReplyArgs<'a> {
-            pub code: u32,
-            pub message: Option<::flatbuffers::WIPOffset<&'a str>>,
-        }
-        impl<'a> Default for ErrorReplyArgs<'a> {
-            #[inline]
-            fn default() -> Self {
-                ErrorReplyArgs {
-                    code: 0,
-                    message: None,
-                }
-            }
-        }
+pub struct ErrorReply<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
 
-        pub struct ErrorReplyBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
-            fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
-            start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
-        }
-        impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ErrorReplyBuilder<'a, 'b, A> {
-            #[inline]
-            pub fn add_code(&mut self, code: u32) {
-                self.fbb_.push_slot::<u32>(ErrorReply::VT_CODE, code, 0);
-            }
-            #[inline]
-            pub fn add_message(&mut self, message: ::flatbuffers::WIPOffset<&'b str>) {
-                self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(
-                    ErrorReply::VT_MESSAGE,
-                    message,
-                );
-            }
-            #[inline]
-            pub fn new(
-                _fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
-            ) -> ErrorReplyBuilder<'a, 'b, A> {
-                let start = _fbb.start_table();
-                ErrorReplyBuilder {
-                    fbb_: _fbb,
-                    start_: start,
-                }
-            }
-            #[inline]
-            pub fn finish(self) -> ::flatbuffers::WIPOffset<ErrorReply<'a>> {
-                let o = self.fbb_.end_table(self.start_);
-                ::flatbuffers::WIPOffset::new(o.value())
-            }
-        }
+impl<'a> ::flatbuffers::Follow<'a> for ErrorReply<'a> {
+  type Inner = ErrorReply<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
 
-        impl ::core::fmt::Debug for ErrorReply<'_> {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                let mut ds = f.debug_struct("ErrorReply");
-                ds.field("code", &self.code());
-                ds.field("message", &self.message());
-                ds.finish()
-            }
-        }
-    } // pub mod plugin
-} // pub mod citadel
+impl<'a> ErrorReply<'a> {
+  pub const VT_CODE: ::flatbuffers::VOffsetT = 4;
+  pub const VT_MESSAGE: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ErrorReply { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ErrorReplyArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ErrorReply<'bldr>> {
+    let mut builder = ErrorReplyBuilder::new(_fbb);
+    if let Some(x) = args.message { builder.add_message(x); }
+    builder.add_code(args.code);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn code(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ErrorReply::VT_CODE, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn message(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ErrorReply::VT_MESSAGE, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ErrorReply<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u32>("code", Self::VT_CODE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("message", Self::VT_MESSAGE, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ErrorReplyArgs<'a> {
+    pub code: u32,
+    pub message: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for ErrorReplyArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ErrorReplyArgs {
+      code: 0,
+      message: None,
+    }
+  }
+}
+
+pub struct ErrorReplyBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ErrorReplyBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_code(&mut self, code: u32) {
+    self.fbb_.push_slot::<u32>(ErrorReply::VT_CODE, code, 0);
+  }
+  #[inline]
+  pub fn add_message(&mut self, message: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ErrorReply::VT_MESSAGE, message);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ErrorReplyBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ErrorReplyBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ErrorReply<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ErrorReply<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ErrorReply");
+      ds.field("code", &self.code());
+      ds.field("message", &self.message());
+      ds.finish()
+  }
+}
+}  // pub mod plugin
+}  // pub mod citadel
+

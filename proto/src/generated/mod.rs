@@ -11,8 +11,10 @@
     missing_docs
 )]
 
+#[rustfmt::skip]
 #[path = "cache_generated.rs"]
 mod cache;
+#[rustfmt::skip]
 #[path = "envelope_generated.rs"]
 mod envelope;
 

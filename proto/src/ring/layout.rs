@@ -258,7 +258,7 @@ impl Ring {
 }
 
 fn check_capacity(capacity: u64) -> Result<(), LayoutError> {
-    if capacity.is_power_of_two() && capacity >= MIN_CAPACITY && capacity < (1 << 32) {
+    if capacity.is_power_of_two() && (MIN_CAPACITY..(1 << 32)).contains(&capacity) {
         Ok(())
     } else {
         Err(LayoutError::BadCapacity(capacity))
