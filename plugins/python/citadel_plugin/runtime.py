@@ -1,0 +1,138 @@
+"""The serve loop: the same protocol as the Rust SDK (plugins/sdk/src/runtime.rs)."""
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+from . import ring as r
+from .handshake import attach_from_env
+
+
+@dataclass(frozen=True)
+class Request:
+    id: int
+    kind: int
+    format: int
+    deadline_ms: int
+    attempt: int  # 1 = first delivery; more after a plugin crash
+    pair: int  # index of the ring pair (server thread) it came from
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Reply:
+    payload: bytes = b""
+    status: int = r.STATUS_OK
+    kind: int = r.KIND_REPLY
+    format: int = r.FORMAT_RAW
+
+    @staticmethod
+    def error(status, message):
+        return Reply(_to_bytes(message), status=status, kind=r.KIND_ERROR)
+
+
+def _to_bytes(value):
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode()
+    if value is None:
+        return b""
+    raise TypeError(f"a handler must return bytes, str or Reply, not {type(value).__name__}")
+
+
+def _to_reply(value):
+    return value if isinstance(value, Reply) else Reply(_to_bytes(value))
+
+
+class _Stop:
+    """SIGTERM/SIGINT set a flag and make a pipe readable, waking a parked loop."""
+
+    def __init__(self):
+        self.requested = False
+        self.read_fd, self._write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, _signum, _frame):
+        self.requested = True
+        try:
+            os.write(self._write_fd, b"x")
+        except BlockingIOError:
+            pass
+
+
+def _send(producer, record, attempt, reply):
+    while True:
+        try:
+            producer.send(record.id, reply.payload, reply.kind, reply.format, record.deadline_ms, attempt, reply.status)
+            return
+        except r.TooLarge as e:
+            reply = Reply.error(r.STATUS_HANDLER_FAILED, str(e))
+        except r.RingFull:
+            producer.notify()
+            time.sleep(50e-6)
+
+
+def _serve_pair(pair, consumer, producer, handle_batch, max_attempts, max_batch):
+    """Handles one batch from one ring pair; returns whether there was anything."""
+    batch, records = [], []
+    read_any = False
+    while len(batch) < max_batch:
+        rec = consumer.read()
+        if rec is None:
+            break
+        read_any = True
+        attempt = consumer.mark_delivery(rec)  # counted before the handler may crash
+        if attempt > max_attempts:
+            if rec.kind == r.KIND_REQUEST:
+                _send(producer, rec, attempt, Reply(kind=r.KIND_ABANDONED, status=r.STATUS_POISON))
+            continue
+        if rec.deadline_ms and time.time() * 1000 > rec.deadline_ms:
+            if rec.kind == r.KIND_REQUEST:
+                _send(producer, rec, attempt, Reply.error(r.STATUS_DEADLINE, "deadline passed before delivery"))
+            continue
+        records.append((rec, attempt))
+        batch.append(Request(rec.id, rec.kind, rec.format, rec.deadline_ms, attempt, pair, rec.payload))
+    if not read_any:
+        return False
+    if batch:
+        try:
+            replies = [_to_reply(x) for x in handle_batch(batch)]
+        except Exception as e:  # a handler error is answered, not fatal
+            replies = [Reply.error(r.STATUS_HANDLER_FAILED, f"handler raised {type(e).__name__}: {e}")] * len(batch)
+        for i, (rec, attempt) in enumerate(records):
+            if rec.kind == r.KIND_REQUEST:
+                reply = replies[i] if i < len(replies) else Reply.error(r.STATUS_HANDLER_FAILED, "no reply")
+                _send(producer, rec, attempt, reply)
+    producer.notify()
+    consumer.commit_read()  # after the replies: a crash re-delivers, never loses
+    return True
+
+
+def serve_batch(handler, max_batch=64):
+    """Serves requests in batches: ``handler(list[Request]) -> list[bytes|str|Reply]``.
+    Returns 0 after SIGTERM/SIGINT (the batch in hand is finished and committed)."""
+    ends, max_attempts = attach_from_env()
+    stop = _Stop()
+    parent = os.getppid()
+    consumers = [c for c, _ in ends]
+    while True:
+        worked = False
+        for pair, (consumer, producer) in enumerate(ends):
+            worked |= _serve_pair(pair, consumer, producer, handler, max_attempts, max_batch)
+        if stop.requested:
+            return 0
+        if not worked:
+            woke = r.wait_any(consumers, [stop.read_fd], timeout=1.0)
+            if woke == "extra":
+                return 0
+            if woke == "timeout" and os.getppid() != parent:
+                raise SystemExit("citadel_plugin: the server went away")
+
+
+def serve(handler):
+    """Serves one request at a time: ``handler(Request) -> bytes | str | Reply``.
+    Each reply is published and its request committed before the next one."""
+    return serve_batch(lambda reqs: [handler(req) for req in reqs], max_batch=1)

@@ -1,0 +1,91 @@
+import os
+import random
+
+from helpers import Host  # noqa: F401  (puts the package on sys.path)
+
+from citadel_plugin import handshake
+from citadel_plugin.ring import KIND_REQUEST, Consumer, Producer, Ring, RingFull, TooLarge, record_len
+
+
+def _pair(capacity=4096):
+    ring = Ring.create(capacity)
+    efd = os.eventfd(0, os.EFD_NONBLOCK)
+    return Producer(ring, efd), Consumer(ring, efd)
+
+
+def test_random_sizes_wrap_around_in_order():
+    producer, consumer = _pair()
+    rng = random.Random(7)
+    sent = received = 0
+    while received < 3000:
+        for _ in range(rng.randrange(1, 8)):
+            payload = bytes([sent % 251]) * rng.randrange(0, 900)
+            try:
+                producer.send(sent, payload, kind=KIND_REQUEST)
+                sent += 1
+            except RingFull:
+                break
+        for _ in range(rng.randrange(1, 8)):
+            rec = consumer.read()
+            if rec is None:
+                break
+            assert rec.id == received
+            assert rec.payload == bytes([received % 251]) * len(rec.payload)
+            received += 1
+        consumer.commit_read()
+    assert producer.head > 4 * producer.ring.capacity  # wrapped several times
+
+
+def test_full_ring_and_too_large():
+    producer, consumer = _pair()
+    n = 0
+    try:
+        while True:
+            producer.send(n, b"x" * 100)
+            n += 1
+    except RingFull:
+        pass
+    assert n == 4096 // record_len(100)
+    while consumer.read() is not None:
+        pass
+    try:
+        producer.send(n, b"x" * 100)
+        raise AssertionError("reading alone must not free space")
+    except RingFull:
+        pass
+    consumer.commit_read()
+    producer.send(n, b"x" * 100)
+    try:
+        producer.send(n, b"x" * 4096)
+        raise AssertionError("expected TooLarge")
+    except TooLarge:
+        pass
+
+
+def test_restarted_consumer_gets_uncommitted_records_with_attempts():
+    producer, consumer = _pair()
+    for i in range(3):
+        producer.send(i, b"r%d" % i)
+    first = consumer.read()
+    assert consumer.mark_delivery(first) == 1
+    consumer.commit_read()
+    assert consumer.mark_delivery(consumer.read()) == 1
+    again = Consumer(consumer.ring, consumer.eventfd)
+    rec = again.read()
+    assert (rec.id, rec.attempt) == (1, 1)
+    assert again.mark_delivery(rec) == 2
+    assert again.read().id == 2
+
+
+def test_handshake_parsing():
+    specs, attempts = handshake.parse("fd:3,fd:4;/dev/shm/a,/dev/shm/b", "5,6;7,8", "4")
+    assert specs == [("fd:3", "fd:4", 5, 6), ("/dev/shm/a", "/dev/shm/b", 7, 8)]
+    assert attempts == 4
+    assert handshake.parse("fd:3,fd:4", "5,6")[1] == 3
+    for bad in [("", "1,2", None), ("fd:3", "1,2", None), ("fd:3,fd:4", "1,x", None), ("a,b;c,d", "1,2", None),
+                ("a,b", "1,2", "0")]:
+        try:
+            handshake.parse(*bad)
+            raise AssertionError(f"accepted {bad}")
+        except handshake.HandshakeError:
+            pass
