@@ -171,7 +171,7 @@ fn throughput(c: &mut Criterion) {
                 }
                 // Check each message's first byte, as the ring's consumer does.
                 for (i, b) in buf[..n].iter().enumerate() {
-                    if (bytes + i as u64) % SMALL as u64 == 0 {
+                    if (bytes + i as u64).is_multiple_of(SMALL as u64) {
                         next = next.wrapping_add(1);
                         assert_eq!(*b, next);
                     }
