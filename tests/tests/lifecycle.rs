@@ -162,3 +162,35 @@ fn maxclients_is_enforced() {
     let mut c = server.client();
     assert_eq!(redis::cmd("PING").query::<String>(&mut c).unwrap(), "PONG");
 }
+
+#[test]
+fn damaged_or_resized_cache_file_needs_fresh() {
+    let mut server = Server::start(&[]);
+    fill(&server, 10);
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(10)).success());
+
+    // A different maxmemory does not silently reuse (or wipe) the file.
+    let mut resized: Vec<&str> = server.args.iter().map(String::as_str).collect();
+    let at = resized.iter().position(|a| *a == "--maxmemory").unwrap();
+    resized[at + 1] = "32mb";
+    let (status, out) = run_to_exit(&resized);
+    assert!(!status.success(), "{out}");
+    assert!(out.contains("--fresh"), "{out}");
+
+    // A damaged header is reported, and the file is left alone.
+    let mut bytes = std::fs::read(server.cache_file()).unwrap();
+    bytes[..4096].fill(0xA5);
+    std::fs::write(server.cache_file(), &bytes).unwrap();
+    let args: Vec<&str> = server.args.iter().map(String::as_str).collect();
+    let (status, out) = run_to_exit(&args);
+    assert!(!status.success(), "{out}");
+    assert!(out.contains("--fresh"), "{out}");
+    assert_eq!(
+        std::fs::read(server.cache_file()).unwrap()[..4096],
+        bytes[..4096]
+    );
+
+    server.restart(true);
+    assert_keys(&server, 0);
+}
