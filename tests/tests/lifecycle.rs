@@ -194,3 +194,28 @@ fn damaged_or_resized_cache_file_needs_fresh() {
     server.restart(true);
     assert_keys(&server, 0);
 }
+
+#[test]
+fn shutdown_waits_for_a_stalled_reader_only_briefly() {
+    let mut server = Server::start(&[]);
+    let mut c = server.client();
+    let _: () = c.set("v", vec![b'x'; 4 << 20]).unwrap();
+    // 32 MiB of replies the client never reads.
+    let mut stalled = server.raw();
+    stalled
+        .write_all(&b"*2\r\n$3\r\nGET\r\n$1\r\nv\r\n".repeat(8))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let asked = std::time::Instant::now();
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}\n{}", server.log());
+    assert!(
+        asked.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        asked.elapsed()
+    );
+    drop(stalled);
+    server.restart(false);
+    assert!(server.log().contains("clean=true"), "{}", server.log());
+}
