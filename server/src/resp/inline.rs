@@ -25,6 +25,9 @@ pub fn split(
 ) -> Result<(), Unbalanced> {
     buf.clear();
     spans.clear();
+    // Like Redis's sdssplitargs on a C string: a NUL ends the line (inside
+    // quotes that makes them unbalanced).
+    let line = &line[..line.iter().position(|&c| c == 0).unwrap_or(line.len())];
     let mut p = 0;
     let n = line.len();
     loop {
@@ -92,7 +95,7 @@ pub fn split(
                 }
             } else {
                 match c {
-                    None | Some(b' ' | b'\n' | b'\r' | b'\t' | 0) => break,
+                    None | Some(b' ' | b'\n' | b'\r' | b'\t') => break,
                     Some(b'"') => in_dq = true,
                     Some(b'\'') => in_sq = true,
                     Some(other) => buf.push(other),
@@ -128,6 +131,9 @@ mod tests {
             ["set", "k", "A\n\""]
         );
         assert_eq!(args("set k 'it\\'s'").unwrap(), ["set", "k", "it's"]);
+        assert_eq!(args("echo a\0b").unwrap(), ["echo", "a"], "NUL ends the line");
+        assert_eq!(args("\0").unwrap(), Vec::<String>::new());
+        assert!(args("echo \"a\0b\"").is_err());
         assert_eq!(args("set k ''").unwrap(), ["set", "k", ""]);
         assert_eq!(args("echo \"\\xZZ\"").unwrap(), ["echo", "xZZ"]);
         assert_eq!(args("a\"b c\"").unwrap(), ["ab c"]);
