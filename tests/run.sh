@@ -48,7 +48,7 @@ run_python() {
     local junit rc
     junit=$(mktemp)
     if python3 -c 'import pytest' 2>/dev/null; then
-        python3 -m pytest -q -p no:cacheprovider --junitxml="$junit" tests/python
+        python3 -m pytest -q -p no:cacheprovider --junitxml="$junit" tests/python plugins/python/tests
         rc=$?
         python3 - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET
@@ -65,6 +65,7 @@ PY
     else
         python3 tests/python/test_citadel.py
         rc=$?
+        python3 plugins/python/tests/run.py || rc=1
     fi
     rm -f "$junit"
     return $rc
