@@ -142,7 +142,11 @@ impl Cache {
 
     /// Items in segments that were live during a crash are served only if
     /// their check matches (a torn item is never returned).
+    #[inline]
     fn trusted(&self, e: Entry, item: &ItemRef<'_>, h: KeyHash) -> bool {
+        if !self.recovered {
+            return true;
+        }
         let suspect = self.seg(e.seg()).flags().load(Ordering::Relaxed) & FLAG_SUSPECT != 0;
         !suspect || check_matches(item, h.0)
     }

@@ -252,6 +252,7 @@ fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
                 if !old.is_empty() && (s.ops[i] == Op::Delete || s.expired[i]) =>
             {
                 word.store(0, Ordering::Release);
+                count_overflow(cache, s.hashes[i], slot, -1);
                 w.unlinked(cache, old);
                 delta -= 1;
                 if s.expired[i] {

@@ -68,7 +68,12 @@ fn kill_9_mid_write_never_serves_torn_values() {
             }
         }
         // Writes after recovery work, and every other round shuts down cleanly.
-        h.set(b"after-crash", b"ok", None).unwrap();
+        h.set(
+            b"after-crash",
+            &common::value_for(b"after-crash", round as u64, 64),
+            None,
+        )
+        .unwrap();
         drop(h);
         if round.is_multiple_of(2) {
             cache.close();
