@@ -26,6 +26,7 @@ install_deps() {
     command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
     command -v memcached >/dev/null 2>&1 || missing+=(memcached)
     python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
     if [ ${#missing[@]} -gt 0 ]; then
         step "installing ${missing[*]}"
         $SUDO apt-get update -qq || return 1

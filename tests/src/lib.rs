@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 pub use redis;
 
+pub mod postgres;
+
 /// The workspace root (this crate lives in `<root>/tests`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

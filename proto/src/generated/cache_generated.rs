@@ -10,6 +10,102 @@ pub mod citadel {
 pub mod plugin {
 
 
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_ERROR_CODE: u32 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_ERROR_CODE: u32 = 19;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 5] = [
+  ErrorCode::Unknown,
+  ErrorCode::OriginUnavailable,
+  ErrorCode::OriginTimeout,
+  ErrorCode::OriginError,
+  ErrorCode::BadRequest,
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct ErrorCode(pub u32);
+#[allow(non_upper_case_globals)]
+impl ErrorCode {
+  pub const Unknown: Self = Self(0);
+  pub const OriginUnavailable: Self = Self(16);
+  pub const OriginTimeout: Self = Self(17);
+  pub const OriginError: Self = Self(18);
+  pub const BadRequest: Self = Self(19);
+
+  pub const ENUM_MIN: u32 = 0;
+  pub const ENUM_MAX: u32 = 19;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::Unknown,
+    Self::OriginUnavailable,
+    Self::OriginTimeout,
+    Self::OriginError,
+    Self::BadRequest,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::Unknown => Some("Unknown"),
+      Self::OriginUnavailable => Some("OriginUnavailable"),
+      Self::OriginTimeout => Some("OriginTimeout"),
+      Self::OriginError => Some("OriginError"),
+      Self::BadRequest => Some("BadRequest"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for ErrorCode {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for ErrorCode {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<u32>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for ErrorCode {
+    type Output = ErrorCode;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<u32>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for ErrorCode {
+  type Scalar = u32;
+  #[inline]
+  fn to_little_endian(self) -> u32 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u32) -> Self {
+    let b = u32::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for ErrorCode {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    u32::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for ErrorCode {}
 pub enum LoadRequestOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -383,6 +479,7 @@ impl<'a> ::flatbuffers::Follow<'a> for Invalidation<'a> {
 
 impl<'a> Invalidation<'a> {
   pub const VT_KEYS: ::flatbuffers::VOffsetT = 4;
+  pub const VT_RESYNC: ::flatbuffers::VOffsetT = 6;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -395,6 +492,7 @@ impl<'a> Invalidation<'a> {
   ) -> ::flatbuffers::WIPOffset<Invalidation<'bldr>> {
     let mut builder = InvalidationBuilder::new(_fbb);
     if let Some(x) = args.keys { builder.add_keys(x); }
+    builder.add_resync(args.resync);
     builder.finish()
   }
 
@@ -406,6 +504,13 @@ impl<'a> Invalidation<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Arg>>>>(Invalidation::VT_KEYS, None)}
   }
+  #[inline]
+  pub fn resync(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(Invalidation::VT_RESYNC, Some(false)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Invalidation<'_> {
@@ -415,18 +520,21 @@ impl ::flatbuffers::Verifiable for Invalidation<'_> {
   ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
     v.visit_table(pos)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Arg>>>>("keys", Self::VT_KEYS, false)?
+     .visit_field::<bool>("resync", Self::VT_RESYNC, false)?
      .finish();
     Ok(())
   }
 }
 pub struct InvalidationArgs<'a> {
     pub keys: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Arg<'a>>>>>,
+    pub resync: bool,
 }
 impl<'a> Default for InvalidationArgs<'a> {
   #[inline]
   fn default() -> Self {
     InvalidationArgs {
       keys: None,
+      resync: false,
     }
   }
 }
@@ -439,6 +547,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> InvalidationBuilder<'a, 'b, A
   #[inline]
   pub fn add_keys(&mut self, keys: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<Arg<'b >>>>) {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Invalidation::VT_KEYS, keys);
+  }
+  #[inline]
+  pub fn add_resync(&mut self, resync: bool) {
+    self.fbb_.push_slot::<bool>(Invalidation::VT_RESYNC, resync, false);
   }
   #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> InvalidationBuilder<'a, 'b, A> {
@@ -459,6 +571,7 @@ impl ::core::fmt::Debug for Invalidation<'_> {
   fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
     let mut ds = f.debug_struct("Invalidation");
       ds.field("keys", &self.keys());
+      ds.field("resync", &self.resync());
       ds.finish()
   }
 }
