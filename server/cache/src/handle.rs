@@ -98,8 +98,9 @@ impl Cache {
         }
         let bytes = self.seg(e.seg()).bytes_from(e.off() as usize);
         let header = parse_header(bytes)?;
-        let key = &bytes[header.len..header.len + header.klen];
-        let area = &bytes[header.len + header.klen..header.len + header.klen + header.area_len()];
+        let key_end = header.key_off() + header.klen as usize;
+        let key = &bytes[header.key_off()..key_end];
+        let area = &bytes[key_end..key_end + header.area_len()];
         Some(ItemRef {
             region: &self.region,
             geo: &self.geo,

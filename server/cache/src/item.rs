@@ -25,14 +25,23 @@ pub const MAX_HEADER_LEN: usize = 1 + 3 + 5 + 2 + 8;
 #[derive(Clone, Copy, Debug)]
 pub struct Header {
     pub flags: u8,
-    pub klen: usize,
-    pub vlen: u64,
+    /// Header length in bytes.
+    pub len: u8,
     pub check: u16,
-    pub expire_at: Option<u64>,
-    pub len: usize,
+    pub klen: u32,
+    pub vlen: u64,
+    /// Meaningful only with F_TTL (see `expire_at()`).
+    expire_raw: u64,
 }
 
 impl Header {
+    pub fn expire_at(&self) -> Option<u64> {
+        (self.flags & F_TTL != 0).then_some(self.expire_raw)
+    }
+    /// Offset of the key from the item's start.
+    pub fn key_off(&self) -> usize {
+        self.len as usize
+    }
     pub fn is_large(&self) -> bool {
         self.flags & F_LARGE != 0
     }
@@ -46,7 +55,7 @@ impl Header {
     }
     /// Whole item length in the segment.
     pub fn total_len(&self) -> usize {
-        self.len + self.klen + self.area_len()
+        self.len as usize + self.klen as usize + self.area_len()
     }
 }
 
@@ -103,35 +112,46 @@ pub fn encode_header(
 
 /// Parses a header from the bytes at an item's start (to the segment's end).
 /// Garbage yields None or a header whose lengths still fit in `bytes`.
+#[inline]
 pub fn parse_header(bytes: &[u8]) -> Option<Header> {
+    // Fast path: small key and value (one-byte lengths), no TTL.
+    if let [flags @ (0 | F_LARGE), k @ 0..=0x7f, v @ 0..=0x7f, c0, c1, ..] = *bytes {
+        let h = Header {
+            flags,
+            len: 5,
+            check: u16::from_le_bytes([c0, c1]),
+            klen: k as u32,
+            vlen: v as u64,
+            expire_raw: 0,
+        };
+        return (h.total_len() <= bytes.len()).then_some(h);
+    }
     let flags = *bytes.first()?;
     if flags & !F_KNOWN != 0 {
         return None;
     }
     let mut pos = 1;
-    let klen = get_varint(bytes, &mut pos, 3)? as usize;
+    let klen = get_varint(bytes, &mut pos, 3)?;
     let vlen = get_varint(bytes, &mut pos, 5)?;
     let check = u16::from_le_bytes(bytes.get(pos..pos + 2)?.try_into().ok()?);
     pos += 2;
-    let expire_at = if flags & F_TTL != 0 {
-        let at = u64::from_le_bytes(bytes.get(pos..pos + 8)?.try_into().ok()?);
+    let mut expire_raw = 0;
+    if flags & F_TTL != 0 {
+        expire_raw = u64::from_le_bytes(bytes.get(pos..pos + 8)?.try_into().ok()?);
         pos += 8;
-        Some(at)
-    } else {
-        None
-    };
+    }
+    if klen > MAX_KEY_LEN as u64 {
+        return None;
+    }
     let h = Header {
         flags,
-        klen,
-        vlen,
+        len: pos as u8,
         check,
-        expire_at,
-        len: pos,
+        klen: klen as u32,
+        vlen,
+        expire_raw,
     };
-    if klen > MAX_KEY_LEN
-        || (!h.is_large() && vlen as usize > SEGMENT_SIZE)
-        || h.total_len() > bytes.len()
-    {
+    if (!h.is_large() && vlen as usize > SEGMENT_SIZE) || h.total_len() > bytes.len() {
         return None;
     }
     Some(h)
@@ -172,7 +192,7 @@ impl<'a> ItemRef<'a> {
     }
     /// Absolute expiry in Unix ms, or None when the key has no TTL.
     pub fn expire_at(&self) -> Option<u64> {
-        self.header.expire_at
+        self.header.expire_at()
     }
     /// Change counter of the key's home bucket: moves whenever this key changes
     /// (and sometimes when a neighbour does), as Segcache's per-bucket CAS.
@@ -209,7 +229,7 @@ impl<'a> ItemRef<'a> {
             .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
     }
     pub(crate) fn is_expired(&self, now_ms: u64) -> bool {
-        matches!(self.header.expire_at, Some(at) if at <= now_ms)
+        self.header.flags & F_TTL != 0 && self.header.expire_raw <= now_ms
     }
 }
 
@@ -265,7 +285,7 @@ mod tests {
         bytes.extend_from_slice(&[0u8; 48]);
         let h = parse_header(&bytes).unwrap();
         assert_eq!(
-            (h.klen, h.vlen, h.check, h.expire_at, h.len),
+            (h.klen, h.vlen, h.check, h.expire_at(), h.len),
             (16, 32, 0xABCD, None, 5)
         );
         let n = encode_header(&mut buf, 300, 50 << 20, true, 1, Some(1234));
@@ -273,7 +293,7 @@ mod tests {
         bytes.resize(n + 300 + 4 + 4 * 50, 0);
         let h = parse_header(&bytes).unwrap();
         assert_eq!(
-            (h.klen, h.vlen, h.expire_at, h.is_large()),
+            (h.klen, h.vlen, h.expire_at(), h.is_large()),
             (300, 50 << 20, Some(1234), true)
         );
     }
