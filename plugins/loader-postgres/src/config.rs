@@ -14,7 +14,7 @@ pub struct Config {
     /// libpq-style connection string or URL, e.g.
     /// "host=127.0.0.1 port=5432 user=citadel dbname=app" or
     /// "postgresql://citadel@127.0.0.1/app".
-    #[arg(long, env = "CITADEL_PG_DSN")]
+    #[arg(long, env = "CITADEL_PG_DSN", hide_env_values = true)]
     pub dsn: String,
 
     /// The load query: one parameter ($1, the key: text or bytea) and the
@@ -31,6 +31,11 @@ pub struct Config {
     #[arg(long, env = "CITADEL_PG_POOL_SIZE", default_value_t = 4,
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub pool_size: u16,
+
+    /// Most loads in flight on one connection (pipelined); more wait for one.
+    #[arg(long, env = "CITADEL_PG_PIPELINE_DEPTH", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub pipeline_depth: u16,
 
     /// Longest a load may take, waiting for a connection included; past it the
     /// query is cancelled and the server gets an OriginTimeout error.

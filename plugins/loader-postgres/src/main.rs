@@ -94,6 +94,7 @@ fn run(config: &Config) -> Result<(), MainError> {
         let options = PoolOptions {
             sql: config.query.clone(),
             size: config.pool_size.into(),
+            pipeline_depth: config.pipeline_depth.into(),
             reconnect_max: config.reconnect_max(),
             statement_timeout: config.query_timeout(),
         };

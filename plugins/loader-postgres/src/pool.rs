@@ -1,14 +1,16 @@
 //! A fixed set of connections, each kept open by its own task: it connects,
 //! prepares the load query, and after a failure or a lost connection tries
-//! again with backoff. A load takes any open connection (tokio-postgres
-//! pipelines concurrent queries on one); while none is open and the last
-//! attempt failed, loads fail at once with that cause instead of waiting.
+//! again with backoff. A load leases the least busy open connection
+//! (tokio-postgres pipelines concurrent queries on one, up to
+//! `pipeline_depth` each; past that, loads queue for a lease). While no
+//! connection is open and the last attempt failed, loads fail at once with
+//! that cause instead of waiting.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::{timeout_at, Instant};
 use tokio_postgres::{Client, Error as PgError, NoTls};
@@ -23,6 +25,22 @@ use crate::query::LoadQuery;
 struct Conn {
     client: Client,
     query: LoadQuery,
+    /// Loads leasing it now.
+    busy: AtomicUsize,
+}
+
+/// One load's use of a connection; returned on drop.
+struct Lease {
+    conn: Arc<Conn>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        // ORDERING: a load-balancing count only.
+        self.conn.busy.fetch_sub(1, Ordering::Relaxed);
+        self.shared.freed.notify_one();
+    }
 }
 
 /// How many connections are open, and why the latest attempt failed (None
@@ -37,7 +55,10 @@ struct Health {
 struct Shared {
     slots: Vec<Mutex<Option<Arc<Conn>>>>,
     next: AtomicUsize,
+    depth: usize,
     health: watch::Sender<Health>,
+    /// Rung when a lease is returned.
+    freed: Notify,
 }
 
 /// What the pool's connections do.
@@ -46,6 +67,8 @@ pub struct PoolOptions {
     /// The load query.
     pub sql: String,
     pub size: usize,
+    /// Most loads in flight on one connection.
+    pub pipeline_depth: usize,
     pub reconnect_max: Duration,
     /// Server-side `statement_timeout` of every connection: stops a query
     /// whose client-side cancel did not get through.
@@ -63,7 +86,9 @@ impl Pool {
         let shared = Arc::new(Shared {
             slots: (0..options.size).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
+            depth: options.pipeline_depth.max(1),
             health: watch::Sender::new(Health::default()),
+            freed: Notify::new(),
         });
         for slot in 0..options.size {
             let task = Keeper {
@@ -82,9 +107,10 @@ impl Pool {
     pub async fn load(&self, key: &[u8], budget: Duration) -> Result<Option<Vec<u8>>, LoadError> {
         let ms = budget.as_millis() as u64;
         let deadline = Instant::now() + budget;
-        let conn = timeout_at(deadline, self.acquire())
+        let lease = timeout_at(deadline, self.acquire())
             .await
             .map_err(|_| LoadError::Timeout(ms))??;
+        let conn = &lease.conn;
         match timeout_at(deadline, conn.query.run(&conn.client, key, ms)).await {
             Ok(result) => result,
             Err(_) => {
@@ -97,29 +123,59 @@ impl Pool {
         }
     }
 
-    async fn acquire(&self) -> Result<Arc<Conn>, LoadError> {
+    async fn acquire(&self) -> Result<Lease, LoadError> {
         let mut health = self.shared.health.subscribe();
         loop {
-            if let Some(conn) = self.pick() {
-                return Ok(conn);
+            // Registered before looking, so a lease returned in between is
+            // not missed (notify_one keeps a permit for it).
+            let freed = self.shared.freed.notified();
+            let (lease, open) = self.pick();
+            if let Some(lease) = lease {
+                return Ok(lease);
             }
-            if let Some(why) = &health.borrow_and_update().last_error {
-                return Err(LoadError::Unavailable(why.clone()));
+            if open == 0 {
+                if let Some(why) = &health.borrow_and_update().last_error {
+                    return Err(LoadError::Unavailable(why.clone()));
+                }
             }
-            // Nothing open yet and no failure so far: the first attempts are
-            // under way.
-            if health.changed().await.is_err() {
-                return Err(LoadError::Unavailable("the pool is shut down".into()));
+            // Every open connection is at its depth, or none is open yet
+            // and the first attempts are under way.
+            tokio::select! {
+                _ = freed => {}
+                changed = health.changed() => if changed.is_err() {
+                    return Err(LoadError::Unavailable("the pool is shut down".into()));
+                },
             }
         }
     }
 
-    /// An open connection, round robin.
-    fn pick(&self) -> Option<Arc<Conn>> {
+    /// A lease on the least busy open connection below its depth (ties:
+    /// round robin), and how many connections are open.
+    fn pick(&self) -> (Option<Lease>, usize) {
         let slots = &self.shared.slots;
-        // ORDERING: a load-balancing hint only.
+        // ORDERING: load-balancing hints only (a race may put one load too
+        // many on a connection, which pipelines it).
         let start = self.shared.next.fetch_add(1, Ordering::Relaxed);
-        (0..slots.len()).find_map(|i| lock(&slots[(start + i) % slots.len()]).clone())
+        let mut open = 0;
+        let mut best: Option<(usize, Arc<Conn>)> = None;
+        for i in 0..slots.len() {
+            let Some(conn) = lock(&slots[(start + i) % slots.len()]).clone() else {
+                continue;
+            };
+            open += 1;
+            let busy = conn.busy.load(Ordering::Relaxed);
+            if busy < self.shared.depth && best.as_ref().is_none_or(|(b, _)| busy < *b) {
+                best = Some((busy, conn));
+            }
+        }
+        let lease = best.map(|(_, conn)| {
+            conn.busy.fetch_add(1, Ordering::Relaxed);
+            Lease {
+                conn,
+                shared: Arc::clone(&self.shared),
+            }
+        });
+        (lease, open)
     }
 }
 
@@ -199,6 +255,14 @@ impl Keeper {
         let query = tokio::time::timeout(limit, setup)
             .await
             .map_err(|_| ConnectError::TimedOut(limit.as_millis() as u64))??;
-        Ok((Conn { client, query }, io))
+        let busy = AtomicUsize::new(0);
+        Ok((
+            Conn {
+                client,
+                query,
+                busy,
+            },
+            io,
+        ))
     }
 }
