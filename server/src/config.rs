@@ -44,6 +44,8 @@ pub enum ConfigError {
          set --requirepass (or requirepass in the config file), or bind 127.0.0.1"
     )]
     UnprotectedBind(IpAddr),
+    #[error(transparent)]
+    Plugin(#[from] crate::supervisor::config::PluginConfigError),
 }
 
 /// Command-line flags. Every flag is optional so that the config file and the
@@ -129,6 +131,8 @@ struct FileConfig {
     client_output_limit: Option<SizeValue>,
     #[serde(alias = "log_level")]
     log_level: Option<String>,
+    /// `[[plugin]]` tables (see `supervisor::config`).
+    plugin: Option<Vec<crate::supervisor::config::PluginFile>>,
 }
 
 /// The resolved, validated configuration.
@@ -147,6 +151,8 @@ pub struct Config {
     pub client_output_limit: u64,
     pub log_level: String,
     pub config_file: Option<PathBuf>,
+    /// `[[plugin]]` tables, validated.
+    pub plugins: Vec<crate::supervisor::config::PluginConfig>,
 }
 
 impl Config {
@@ -257,6 +263,7 @@ impl Config {
             client_output_limit,
             log_level,
             config_file: cli.config,
+            plugins: crate::supervisor::config::resolve(file.plugin.unwrap_or_default())?,
         })
     }
 }

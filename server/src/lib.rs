@@ -4,5 +4,7 @@
 pub mod command;
 pub mod config;
 pub mod net;
+pub mod plugin;
 pub mod resp;
 pub mod state;
+pub mod supervisor;

@@ -11,6 +11,8 @@ use citadel_cache::{Cache, CacheConfig, OpenError};
 use citadel_server::config::{Config, ConfigError, MAX_THREADS};
 use citadel_server::net::{self, signals, CommandService, NetConfig, NetError};
 use citadel_server::state::{ServerState, Settings, ThreadStats};
+use citadel_server::supervisor::cores::{CorePlan, CorePlanError};
+use citadel_server::supervisor::{Supervisor, SupervisorError};
 
 /// Room above maxclients for listeners, rings, the cache file and the like.
 const SPARE_FDS: u64 = 256;
@@ -29,6 +31,10 @@ enum StartupError {
     Cache(#[from] OpenError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error(transparent)]
+    CorePlan(#[from] CorePlanError),
+    #[error(transparent)]
+    Plugins(#[from] SupervisorError),
 }
 
 fn main() -> ExitCode {
@@ -45,9 +51,16 @@ fn run() -> Result<(), StartupError> {
     let config = Config::from_args()?;
     init_logging(&config.log_level)?;
     let cpus = net::allowed_cpus().map_err(StartupError::Affinity)?;
-    let threads = config.threads.unwrap_or(cpus.len()).clamp(1, MAX_THREADS);
-    let thread_cpus: Vec<Option<usize>> =
-        (0..threads).map(|i| Some(cpus[i % cpus.len()])).collect();
+    // Plugins get their cores first; server threads run on the rest.
+    let plan = CorePlan::compute(&cpus, &config.plugins)?;
+    let server_cpus = &plan.server;
+    let threads = config
+        .threads
+        .unwrap_or(server_cpus.len())
+        .clamp(1, MAX_THREADS);
+    let thread_cpus: Vec<Option<usize>> = (0..threads)
+        .map(|i| Some(server_cpus[i % server_cpus.len()]))
+        .collect();
     net::probe()?;
     raise_fd_limit(config.maxclients);
 
@@ -62,6 +75,14 @@ fn run() -> Result<(), StartupError> {
         .map(|_| Arc::new(ThreadStats::default()))
         .collect();
     let state = ServerState::new(cache.clone(), settings(&config, threads), stats.clone());
+    let supervisor = match start_plugins(&config, &plan, threads, &state) {
+        Ok(s) => s,
+        Err(e) => {
+            drop(state);
+            cache.close();
+            return Err(e);
+        }
+    };
     let watcher = {
         let state = state.clone();
         signals::watch(move |_| state.shutdown.request()).map_err(StartupError::Signals)?
@@ -78,6 +99,11 @@ fn run() -> Result<(), StartupError> {
         |i| CommandService::new(&state, i, stats[i].clone()),
         || tracing::info!(%addr, threads, cores = %cores.join(","), "ready to accept connections"),
     );
+    if let Some(supervisor) = supervisor {
+        // Every client is answered; now let the plugins finish and exit.
+        tracing::info!("stopping plugins");
+        supervisor.shutdown();
+    }
     drop(watcher);
     drop(state);
     // Every thread (and with it every cache handle) is gone: mark the file clean.
@@ -87,6 +113,25 @@ fn run() -> Result<(), StartupError> {
         Err(e) => tracing::error!("server stopped: {e}"),
     }
     Ok(result?)
+}
+
+/// Starts the plugin supervisor (when plugins are configured) and hands its
+/// hub to the server state, so each server thread finds its rings.
+fn start_plugins(
+    config: &Config,
+    plan: &CorePlan,
+    threads: usize,
+    state: &Arc<ServerState>,
+) -> Result<Option<Supervisor>, StartupError> {
+    tracing::info!(plan = %plan.describe(), "core plan");
+    if config.plugins.is_empty() {
+        return Ok(None);
+    }
+    let st = state.clone();
+    let stopping = Arc::new(move || st.shutdown.is_requested());
+    let supervisor = Supervisor::start(&config.plugins, plan, threads, stopping)?;
+    state.plugins.install(supervisor.hub().clone());
+    Ok(Some(supervisor))
 }
 
 fn init_logging(level: &str) -> Result<(), StartupError> {

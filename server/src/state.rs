@@ -58,6 +58,8 @@ pub struct ThreadCtx {
     pub index: usize,
     pub cache: CacheHandle,
     pub stats: Arc<ThreadStats>,
+    /// This thread's plugin rings and calls in flight.
+    pub plugins: crate::plugin::PluginClient,
 }
 
 pub struct ServerState {
@@ -72,6 +74,8 @@ pub struct ServerState {
     pub runtime: Runtime,
     /// 40 hex characters identifying this process run (INFO run_id).
     pub run_id: String,
+    /// Configured plugins (installed by `main` once the supervisor runs).
+    pub plugins: crate::plugin::Plugins,
     meter: Mutex<Meter>,
     stat_base: Mutex<StatBase>,
 }
@@ -145,6 +149,7 @@ impl ServerState {
             threads,
             runtime,
             run_id: make_run_id(),
+            plugins: Default::default(),
             meter: Mutex::new(Meter {
                 samples: vec![sample; SAMPLES],
                 next: 1,

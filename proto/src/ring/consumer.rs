@@ -184,6 +184,21 @@ impl Consumer {
         self.committed
     }
 
+    /// For a consumer that waits on the eventfd in its own event loop (e.g.
+    /// an io_uring poll) instead of [`Consumer::wait`]: keeps the ring's
+    /// sleeping flag set, so the producer rings the eventfd after every
+    /// publish (or batch), and the loop never misses a record.
+    pub fn wake_on_every_publish(&self) {
+        // ORDERING: SeqCst, as in `wait_any`; the flag is never cleared.
+        self.ring.sleeping().store(1, Ordering::SeqCst);
+    }
+
+    /// Clears pending doorbell rings without blocking (see
+    /// [`Consumer::wake_on_every_publish`]); returns how many there were.
+    pub fn drain_doorbell(&self) -> std::io::Result<u64> {
+        self.wake.drain()
+    }
+
     /// Waits for records: spins per `policy`, then parks on the eventfd.
     pub fn wait(&self, policy: SpinPolicy, timeout: Option<Duration>) -> Result<Wakeup, WaitError> {
         wake::wait_any(&[self], &[], policy, timeout)

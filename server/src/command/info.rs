@@ -24,6 +24,7 @@ const SECTIONS: &[(&str, bool, Section)] = &[
     ("cluster", true, cluster),
     ("keyspace", true, keyspace),
     ("citadel", true, citadel),
+    ("plugins", false, plugins),
 ];
 
 /// What the sections report, gathered once per INFO call.
@@ -259,7 +260,13 @@ fn cluster(out: &mut String, _: &Snapshot<'_>) {
 fn keyspace(out: &mut String, s: &Snapshot<'_>) {
     if s.cache.keys > 0 {
         // avg_ttl is not tracked (Redis's is a sampled estimate too); 0 means unknown.
-        line!(out, "db0", "keys={},expires={},avg_ttl=0", s.cache.keys, s.cache.keys_with_ttl);
+        line!(
+            out,
+            "db0",
+            "keys={},expires={},avg_ttl=0",
+            s.cache.keys,
+            s.cache.keys_with_ttl
+        );
     }
 }
 
@@ -303,4 +310,8 @@ fn citadel(out: &mut String, s: &Snapshot<'_>) {
     line!(out, "cache_segments_free", "{}", c.segments_free);
     line!(out, "cache_evictions", "{}", c.evictions);
     line!(out, "cache_expirations", "{}", c.expirations);
+}
+
+fn plugins(out: &mut String, s: &Snapshot<'_>) {
+    super::plugin::info_section(out, s.state);
 }

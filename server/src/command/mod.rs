@@ -13,6 +13,8 @@ mod expiry;
 mod glob;
 mod info;
 mod keys;
+mod park;
+mod plugin;
 mod ranges;
 mod registry;
 mod scan;
@@ -30,5 +32,6 @@ mod tests;
 
 pub use error::CmdError;
 pub use glob::glob_match;
+pub use park::{call_error, Parked, ResumeFn};
 pub use registry::{ClientNames, ClientRegistry, ClientShared};
 pub use session::{ConnInfo, Progress, Session};

@@ -29,6 +29,9 @@ pub struct Progress {
     /// what arrives later) must reach before another call can progress; 0 if
     /// unknown.
     pub need: usize,
+    /// The last command consumed waits for an asynchronous call (a plugin):
+    /// feed nothing more until the loop resumes the session with its outcome.
+    pub parked: bool,
 }
 
 /// Per-connection command state handlers may change.
@@ -41,6 +44,8 @@ pub struct Conn {
     /// Reusable buffer for commands that gather keys (SCAN, KEYS, RANDOMKEY).
     pub scratch: Vec<u8>,
     pub scratch_spans: Vec<std::ops::Range<usize>>,
+    /// The plugin call this connection waits for (see `park`).
+    pub parked: Option<super::park::Parked>,
 }
 
 impl Conn {
@@ -79,6 +84,7 @@ impl Session {
                 close: false,
                 scratch: Vec::new(),
                 scratch_spans: Vec::new(),
+                parked: None,
             },
         }
     }
@@ -121,6 +127,9 @@ impl Session {
                     dispatch::run(&self.state, ctx, &mut self.conn, args, out);
                     commands += 1;
                     pos += end;
+                    if self.conn.parked.is_some() {
+                        break;
+                    }
                 }
             }
         }
@@ -135,7 +144,23 @@ impl Session {
             consumed: pos,
             close: self.conn.close,
             need,
+            parked: self.conn.parked.is_some(),
         }
+    }
+
+    /// The loop parked this connection on its pending plugin call.
+    pub fn park(&mut self, ctx: &mut ThreadCtx, waker: u64) {
+        super::park::park(&self.conn, ctx, waker);
+    }
+
+    /// The plugin call this connection waited for finished: write its reply.
+    pub fn resume(
+        &mut self,
+        ctx: &mut ThreadCtx,
+        done: crate::plugin::Completion,
+        out: &mut Vec<u8>,
+    ) {
+        super::park::resume(&self.state, ctx, &mut self.conn, done, out);
     }
 }
 

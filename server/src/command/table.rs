@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use super::dispatch::Ctx;
 use super::{args::Args, error::CmdResult};
 use super::{
-    client, config, conn, counters, docs, expiry, info, keys, ranges, scan, server, strings,
+    client, config, conn, counters, docs, expiry, info, keys, plugin, ranges, scan, server, strings,
 };
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
@@ -186,6 +186,7 @@ pub static COMMANDS: &[CommandDef] = &[
     container("config", -2, &[], SV, "2.0.0", "A container for server configuration commands.", needs_subcommand, config::SUBCOMMANDS),
     container("command", -1, LS, SV, "2.8.13", "Returns detailed information about all commands.", docs::command, docs::SUBCOMMANDS),
     c("time", 1, LSF, NOKEYS, SV, "2.6.0", "Returns the server time.", server::time),
+    container("plugin", -2, &["noscript"], SV, "0.1.0", "A container for plugin commands.", needs_subcommand, plugin::SUBCOMMANDS),
     c("shutdown", -1, ADMIN, NOKEYS, SV, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", server::shutdown),
 ];
 

@@ -48,6 +48,7 @@ impl Harness {
             index: 0,
             cache: handle,
             stats,
+            plugins: Default::default(),
         };
         let session = Session::new(&state, conn_info(1));
         Harness {

@@ -29,6 +29,8 @@ pub enum Fed {
     Close,
     /// A partial command grew past the input limit.
     Overflow,
+    /// The session parked on an asynchronous call (input is buffered).
+    Parked,
 }
 
 pub struct Conn<S> {
@@ -48,6 +50,8 @@ pub struct Conn<S> {
     pub flush_queued: bool,
     /// Queued on the loop's re-arm list this turn.
     pub rearm_queued: bool,
+    /// Waiting for an asynchronous call; input is buffered, not processed.
+    pub parked: bool,
 }
 
 impl<S> Conn<S> {
@@ -66,6 +70,7 @@ impl<S> Conn<S> {
             send_inflight: false,
             flush_queued: false,
             rearm_queued: false,
+            parked: false,
         }
     }
 
@@ -77,6 +82,13 @@ impl<S> Conn<S> {
         Svc: Service<Session = S>,
     {
         if self.state != State::Open {
+            return Fed::Ok;
+        }
+        if self.parked {
+            if self.input.len() + data.len() > max_input {
+                return Fed::Overflow;
+            }
+            self.input.extend_from_slice(data);
             return Fed::Ok;
         }
         let result = if self.input.is_empty() {
@@ -102,13 +114,38 @@ impl<S> Conn<S> {
             shrink_if_idle(&mut self.input);
             r
         };
+        self.settle(result)
+    }
+
+    fn settle(&mut self, result: Progress) -> Fed {
         self.need = result.need;
         if result.close {
             self.state = State::Draining;
             self.input.clear();
             return Fed::Close;
         }
+        if result.parked {
+            self.parked = true;
+            return Fed::Parked;
+        }
         Fed::Ok
+    }
+
+    /// The call the session was parked on finished: hand it the outcome,
+    /// then run the input buffered meanwhile (it may park again).
+    pub fn resume<Svc>(&mut self, svc: &mut Svc, done: crate::plugin::Completion) -> Fed
+    where
+        Svc: Service<Session = S>,
+    {
+        self.parked = false;
+        svc.resume(&mut self.session, done, &mut self.out);
+        if self.state == State::Closing || self.input.is_empty() {
+            return Fed::Ok;
+        }
+        let r = run(svc, &mut self.session, &self.input, &mut self.out);
+        self.input.drain(..r.consumed);
+        shrink_if_idle(&mut self.input);
+        self.settle(r)
     }
 
     /// Bytes of replies not yet handed to the kernel.
@@ -165,7 +202,7 @@ fn run<Svc: Service>(
     loop {
         let p = svc.process(session, &data[total..], out);
         total += p.consumed;
-        if p.close || p.consumed == 0 || p.need != 0 || total == data.len() {
+        if p.close || p.parked || p.consumed == 0 || p.need != 0 || total == data.len() {
             // `need` may count from the slice given or from its unconsumed
             // rest; waiting for `need - consumed` more is right for both.
             let need = p.need.saturating_sub(p.consumed);
@@ -173,6 +210,7 @@ fn run<Svc: Service>(
                 consumed: total,
                 close: p.close,
                 need,
+                parked: p.parked,
             };
         }
     }

@@ -79,6 +79,7 @@ impl<S: Service> Worker<S> {
     /// Runs until a graceful shutdown completes.
     pub fn run(mut self) -> Result<(), NetError> {
         self.arm_accept();
+        self.arm_wakes();
         let mut next_tick = Instant::now() + TICK;
         let mut turn_start = Instant::now();
         loop {
@@ -86,7 +87,11 @@ impl<S: Service> Worker<S> {
             self.stats
                 .busy_ns
                 .fetch_add((now - turn_start).as_nanos() as u64, Relaxed);
-            let ts = types::Timespec::from(next_tick.saturating_duration_since(now));
+            let wake_at = self
+                .svc
+                .next_deadline()
+                .map_or(next_tick, |d| d.min(next_tick));
+            let ts = types::Timespec::from(wake_at.saturating_duration_since(now));
             let args = types::SubmitArgs::new().timespec(&ts);
             if let Err(e) = self.ring.submitter().submit_with_args(1, &args) {
                 match e.raw_os_error() {
@@ -97,6 +102,7 @@ impl<S: Service> Worker<S> {
             turn_start = Instant::now();
             self.svc.turn(citadel_cache::unix_millis());
             self.reap();
+            self.run_async(turn_start);
             self.flush_and_rearm();
             if turn_start >= next_tick {
                 next_tick = turn_start + TICK;
@@ -121,6 +127,7 @@ impl<S: Service> Worker<S> {
                 Op::Recv => self.on_recv(token, cqe.result(), cqe.flags()),
                 Op::Send => self.on_send(token, cqe.result()),
                 Op::Cancel => {}
+                Op::Wake => self.on_wake(token, cqe.result(), cqueue::more(cqe.flags())),
             }
         }
         self.cqes = cqes;
@@ -146,6 +153,10 @@ impl<S: Service> Worker<S> {
             let data = unsafe { self.bufs.filled(bid, res as usize) };
             let fed = conn.receive(&mut self.svc, data, self.shared.max_input);
             self.bufs.recycle(bid);
+            if fed == Fed::Parked {
+                let waker = Self::waker(token.slot, conn.generation);
+                self.svc.park(&mut conn.session, waker);
+            }
             if fed == Fed::Overflow {
                 tracing::debug!(
                     thread = self.thread,
@@ -336,7 +347,7 @@ impl<S: Service> Worker<S> {
 /// # Safety
 /// Whatever memory and descriptors `sqe` references must stay valid until
 /// its final completion is reaped.
-unsafe fn push(ring: &mut IoUring, sqe: &squeue::Entry) {
+pub(super) unsafe fn push(ring: &mut IoUring, sqe: &squeue::Entry) {
     loop {
         // SAFETY: forwarded from this function's contract.
         if unsafe { ring.submission().push(sqe) }.is_ok() {

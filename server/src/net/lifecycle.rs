@@ -156,7 +156,8 @@ impl<S: Service> Worker<S> {
         };
         let done = match conn.state {
             State::Open => false,
-            State::Draining => conn.pending_output() == 0,
+            // A parked connection still owes a reply (kept until it arrives).
+            State::Draining => conn.pending_output() == 0 && !conn.parked,
             State::Closing => true,
         };
         if !done || conn.recv_armed || conn.send_inflight {

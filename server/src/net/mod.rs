@@ -19,6 +19,7 @@ mod conn;
 mod event_loop;
 mod lifecycle;
 mod listener;
+mod park;
 mod ring;
 mod rlimit;
 mod server;
@@ -59,6 +60,36 @@ pub trait Service {
     fn shutdown_requested(&self) -> bool;
     /// Current connection limit across all threads (CONFIG SET may change it).
     fn maxclients(&self) -> usize;
+
+    // Asynchronous calls (plugins): a session whose `Progress::parked` is
+    // set waits for one; the loop stops feeding it (buffering its input)
+    // until the completion arrives, then calls `resume` and goes on.
+
+    /// Eventfds whose readiness means completions may be waiting; the loop
+    /// polls them with io_uring and calls `on_wake(index)` when one fires.
+    fn wake_fds(&self) -> Vec<std::os::fd::RawFd> {
+        Vec::new()
+    }
+    fn on_wake(&mut self, _index: usize) {}
+    /// A session just parked: `waker` identifies its connection in completions.
+    fn park(&mut self, _session: &mut Self::Session, _waker: u64) {}
+    /// Once per turn: gather finished calls (replies, timeouts).
+    fn poll_async(&mut self, _now: std::time::Instant) {}
+    fn next_completion(&mut self) -> Option<crate::plugin::Completion> {
+        None
+    }
+    /// The earliest instant `poll_async` must run (a call's deadline).
+    fn next_deadline(&self) -> Option<std::time::Instant> {
+        None
+    }
+    /// The call `session` was parked on finished: append its reply to `out`.
+    fn resume(
+        &mut self,
+        _session: &mut Self::Session,
+        _done: crate::plugin::Completion,
+        _out: &mut Vec<u8>,
+    ) {
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -27,6 +27,7 @@ impl CommandService {
                 index,
                 cache,
                 stats,
+                plugins: state.plugins.client(index),
             },
         })
     }
@@ -60,6 +61,7 @@ impl Service for CommandService {
     }
 
     fn tick(&mut self) {
+        self.ctx.plugins.tick();
         self.ctx.cache.maintain();
         self.state.tick();
     }
@@ -70,5 +72,41 @@ impl Service for CommandService {
 
     fn maxclients(&self) -> usize {
         self.state.maxclients()
+    }
+
+    fn wake_fds(&self) -> Vec<std::os::fd::RawFd> {
+        self.ctx.plugins.wake_fds()
+    }
+
+    fn on_wake(&mut self, index: usize) {
+        self.ctx.plugins.on_wake(index);
+    }
+
+    fn park(&mut self, session: &mut Session, waker: u64) {
+        session.park(&mut self.ctx, waker);
+    }
+
+    fn poll_async(&mut self, now: std::time::Instant) {
+        self.ctx.plugins.poll(now);
+        while let Some((plugin, payload)) = self.ctx.plugins.take_invalidation() {
+            crate::plugin::apply_invalidation(&mut self.ctx.cache, plugin, &payload);
+        }
+    }
+
+    fn next_completion(&mut self) -> Option<crate::plugin::Completion> {
+        self.ctx.plugins.next_completion()
+    }
+
+    fn next_deadline(&self) -> Option<std::time::Instant> {
+        self.ctx.plugins.next_deadline()
+    }
+
+    fn resume(
+        &mut self,
+        session: &mut Session,
+        done: crate::plugin::Completion,
+        out: &mut Vec<u8>,
+    ) {
+        session.resume(&mut self.ctx, done, out);
     }
 }

@@ -40,6 +40,7 @@ impl Service for Echo {
                         consumed: end,
                         close: true,
                         need: 0,
+                        parked: false,
                     };
                 }
                 ("BIG", Some(n)) => {
@@ -52,6 +53,7 @@ impl Service for Echo {
                             consumed: at,
                             close: false,
                             need: end - at + n,
+                            parked: false,
                         };
                     }
                     out.extend_from_slice(format!("+{n}\r\n").as_bytes());
@@ -67,6 +69,7 @@ impl Service for Echo {
             consumed: at,
             close: false,
             need: 0,
+            parked: false,
         }
     }
 

@@ -10,6 +10,8 @@ pub enum Op {
     Send,
     /// An AsyncCancel's own completion (nothing to do).
     Cancel,
+    /// A multishot poll on the service's wake fd number `slot`.
+    Wake,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,7 @@ impl Token {
             Op::Recv => 1,
             Op::Send => 2,
             Op::Cancel => 3,
+            Op::Wake => 4,
         };
         (op << 60) | (u64::from(self.generation & GEN_MASK) << 32) | u64::from(self.slot)
     }
@@ -46,6 +49,7 @@ impl Token {
             0 => Op::Accept,
             1 => Op::Recv,
             2 => Op::Send,
+            4 => Op::Wake,
             _ => Op::Cancel,
         };
         Token {
@@ -62,7 +66,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for op in [Op::Accept, Op::Recv, Op::Send, Op::Cancel] {
+        for op in [Op::Accept, Op::Recv, Op::Send, Op::Cancel, Op::Wake] {
             let t = Token::new(op, u32::MAX, 0x0fff_ffff);
             assert_eq!(Token::decode(t.encode()), t);
         }

@@ -1,0 +1,371 @@
+//! One server thread's plugin client: the thread's ring pairs (one per
+//! plugin instance), the map from request id to waiter, deadlines, the
+//! in-flight limit and the drop of duplicate replies.
+//!
+//! A command sends with [`PluginClient::call`] (or `call_with`, which lets
+//! it build the payload, e.g. a FlatBuffers `LoadRequest`, straight in ring
+//! memory) and gets a request id; the waiter (the event loop's connection
+//! token) is attached with [`PluginClient::attach`]. The event loop calls
+//! [`PluginClient::poll`] every turn and takes [`Completion`]s from
+//! [`PluginClient::next_completion`]. Records the plugin pushes on its own
+//! (`Kind::Invalidation`) are collected for [`PluginClient::take_invalidation`].
+
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::RawFd;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use citadel_proto::envelope::{unix_ms, STATUS_DEADLINE};
+use citadel_proto::{Envelope, Format, HostPair, Kind, ReserveError};
+
+use super::hub::Hub;
+use super::outcome::{CallError, Completion, Outcome, NO_WAKER};
+use super::shared::PluginShared;
+
+/// Index of a plugin in this server's configuration order.
+pub type PluginId = usize;
+
+struct ThreadPlugin {
+    shared: Arc<PluginShared>,
+    lanes: Vec<HostPair>,
+    next_lane: usize,
+    /// (deadline, request id) in send order: deadlines never decrease.
+    deadlines: VecDeque<(Instant, u64)>,
+}
+
+struct Pending {
+    sent: Instant,
+    waker: u64,
+    /// More waiters of the same request (single-flight); rarely used.
+    more: Vec<u64>,
+}
+
+pub struct PluginClient {
+    thread: usize,
+    hub: Option<Arc<Hub>>,
+    plugins: Vec<ThreadPlugin>,
+    pending: HashMap<u64, Pending>,
+    ready: VecDeque<Completion>,
+    invalidations: VecDeque<(PluginId, Vec<u8>)>,
+    next_id: u64,
+}
+
+impl Default for PluginClient {
+    fn default() -> Self {
+        PluginClient::new(0, None)
+    }
+}
+
+impl PluginClient {
+    /// The client of server thread `thread`: takes its ring pairs from the hub.
+    pub fn new(thread: usize, hub: Option<Arc<Hub>>) -> PluginClient {
+        let plugins = match &hub {
+            None => Vec::new(),
+            Some(h) => h
+                .plugins
+                .iter()
+                .cloned()
+                .zip(h.take_lanes(thread))
+                .map(|(shared, lanes)| ThreadPlugin {
+                    shared,
+                    lanes,
+                    next_lane: 0,
+                    deadlines: VecDeque::new(),
+                })
+                .collect(),
+        };
+        PluginClient {
+            thread,
+            hub,
+            plugins,
+            pending: HashMap::new(),
+            ready: VecDeque::new(),
+            invalidations: VecDeque::new(),
+            next_id: 1,
+        }
+    }
+
+    pub fn hub(&self) -> Option<&Arc<Hub>> {
+        self.hub.as_ref()
+    }
+
+    pub fn find(&self, name: &[u8]) -> Option<PluginId> {
+        self.plugins
+            .iter()
+            .position(|p| p.shared.config.name.as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    pub fn name(&self, plugin: PluginId) -> &str {
+        self.plugins
+            .get(plugin)
+            .map_or("?", |p| p.shared.config.name.as_str())
+    }
+
+    /// Sends `payload` to `plugin`; returns the request id. Never blocks:
+    /// a full ring or too many calls in flight fail at once.
+    pub fn call(
+        &mut self,
+        plugin: PluginId,
+        format: Format,
+        payload: &[u8],
+    ) -> Result<u64, CallError> {
+        self.call_with(plugin, format, payload.len(), |buf| {
+            buf.copy_from_slice(payload);
+            payload.len()
+        })
+    }
+
+    /// Like `call`, but `fill` writes the payload (at most `max_len` bytes)
+    /// straight into ring memory and returns its length.
+    pub fn call_with(
+        &mut self,
+        plugin: PluginId,
+        format: Format,
+        max_len: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<u64, CallError> {
+        let p = self
+            .plugins
+            .get_mut(plugin)
+            .ok_or(CallError::NoSuchPlugin)?;
+        let stats = &p.shared.stats;
+        let limit = p.shared.config.max_inflight;
+        if stats.in_flight.fetch_add(1, Relaxed) >= limit {
+            stats.in_flight.fetch_sub(1, Relaxed);
+            stats.rejected.fetch_add(1, Relaxed);
+            return Err(CallError::TooMany(limit));
+        }
+        let id = ((self.thread as u64) << 48) | self.next_id;
+        let timeout = p.shared.config.timeout;
+        let env = Envelope {
+            format,
+            deadline_ms: unix_ms() + timeout.as_millis() as u64,
+            ..Envelope::request(id)
+        };
+        let mut fill = Some(fill);
+        let mut result = Err(CallError::Full);
+        let n = p.lanes.len();
+        for k in 0..n {
+            let lane = (p.next_lane + k) % n;
+            match p.lanes[lane].requests.reserve(max_len) {
+                Ok(mut grant) => {
+                    let fill = fill.take().expect("filled once");
+                    let len = fill(grant.payload_mut());
+                    grant.truncate(len);
+                    p.next_lane = (lane + 1) % n;
+                    result = grant
+                        .commit(&env)
+                        .map_err(|e| CallError::Notify(e.to_string()));
+                    break;
+                }
+                Err(ReserveError::Full { .. }) => continue,
+                Err(ReserveError::TooLarge { len, max }) => {
+                    result = Err(CallError::TooLarge { len, max });
+                    break;
+                }
+            }
+        }
+        if let Err(e) = result {
+            if e == CallError::Full {
+                stats.rejected.fetch_add(1, Relaxed);
+            }
+            stats.in_flight.fetch_sub(1, Relaxed);
+            return Err(e);
+        }
+        self.next_id += 1;
+        let now = Instant::now();
+        p.deadlines.push_back((now + timeout, id));
+        self.pending.insert(
+            id,
+            Pending {
+                sent: now,
+                waker: NO_WAKER,
+                more: Vec::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    /// Registers `waker` to receive request `id`'s completion (more than one
+    /// waiter may attach). False if the request is no longer pending.
+    pub fn attach(&mut self, id: u64, waker: u64) -> bool {
+        let Some(p) = self.pending.get_mut(&id) else {
+            return false;
+        };
+        if p.waker == NO_WAKER {
+            p.waker = waker;
+        } else {
+            p.more.push(waker);
+        }
+        true
+    }
+
+    /// Reply eventfds, in lane order (index for [`PluginClient::on_wake`]).
+    pub fn wake_fds(&self) -> Vec<RawFd> {
+        self.lanes().map(|l| l.spec().reply_eventfd).collect()
+    }
+
+    fn lanes(&self) -> impl Iterator<Item = &HostPair> {
+        self.plugins.iter().flat_map(|p| p.lanes.iter())
+    }
+
+    /// Lane `index`'s eventfd fired: clear it (the rings are read by `poll`).
+    pub fn on_wake(&mut self, index: usize) {
+        if let Some(lane) = self.lanes().nth(index) {
+            if let Err(e) = lane.replies.drain_doorbell() {
+                tracing::warn!(thread = self.thread, "draining a plugin eventfd: {e}");
+            }
+        }
+    }
+
+    /// Calls awaiting a reply on this thread.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Reads every reply ring and expires calls past their deadline.
+    pub fn poll(&mut self, now: Instant) {
+        for (index, p) in self.plugins.iter_mut().enumerate() {
+            for lane in &mut p.lanes {
+                read_replies(
+                    index,
+                    lane,
+                    &p.shared,
+                    &mut self.pending,
+                    &mut self.ready,
+                    &mut self.invalidations,
+                    now,
+                );
+            }
+            while let Some(&(deadline, id)) = p.deadlines.front() {
+                if self.pending.contains_key(&id) && deadline > now {
+                    break;
+                }
+                p.deadlines.pop_front();
+                if let Some(pending) = self.pending.remove(&id) {
+                    let stats = &p.shared.stats;
+                    stats.in_flight.fetch_sub(1, Relaxed);
+                    stats.timeouts.fetch_add(1, Relaxed);
+                    let ms = p.shared.config.timeout.as_millis() as u64;
+                    let outcome = Outcome::Failed(CallError::Timeout(ms));
+                    complete(&mut self.ready, index, id, pending, outcome);
+                }
+            }
+        }
+    }
+
+    pub fn next_completion(&mut self) -> Option<Completion> {
+        self.ready.pop_front()
+    }
+
+    /// An `Invalidation` record a plugin pushed: (plugin, payload).
+    pub fn take_invalidation(&mut self) -> Option<(PluginId, Vec<u8>)> {
+        self.invalidations.pop_front()
+    }
+
+    /// The earliest deadline of a pending call.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.plugins
+            .iter()
+            .filter_map(|p| p.deadlines.front().map(|d| d.0))
+            .min()
+    }
+
+    /// Every maintenance tick: publish this thread's ring depths.
+    pub fn tick(&mut self) {
+        for p in &mut self.plugins {
+            let bytes: u64 = p.lanes.iter_mut().map(|l| l.requests.in_flight()).sum();
+            if let Some(slot) = p.shared.ring_bytes.get(self.thread) {
+                slot.store(bytes, Relaxed);
+            }
+        }
+    }
+}
+
+fn read_replies(
+    plugin: PluginId,
+    lane: &mut HostPair,
+    shared: &PluginShared,
+    pending: &mut HashMap<u64, Pending>,
+    ready: &mut VecDeque<Completion>,
+    invalidations: &mut VecDeque<(PluginId, Vec<u8>)>,
+    now: Instant,
+) {
+    let stats = &shared.stats;
+    let mut any = false;
+    loop {
+        let record = match lane.replies.read() {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::error!(plugin = %shared.config.name, "reply ring: {e}");
+                break;
+            }
+        };
+        any = true;
+        let env = record.envelope();
+        if env.kind == Kind::Invalidation {
+            invalidations.push_back((plugin, record.payload().to_vec()));
+            continue;
+        }
+        let Some(waiting) = pending.remove(&env.id) else {
+            // A duplicate (re-delivered after a crash) or a late reply.
+            stats.dropped.fetch_add(1, Relaxed);
+            continue;
+        };
+        stats.in_flight.fetch_sub(1, Relaxed);
+        stats.processed.fetch_add(1, Relaxed);
+        stats
+            .latency
+            .record(now.saturating_duration_since(waiting.sent));
+        let outcome = match env.kind {
+            Kind::Reply => Outcome::Reply {
+                format: env.format,
+                payload: record.payload().to_vec(),
+            },
+            Kind::Abandoned => {
+                stats.errors.fetch_add(1, Relaxed);
+                stats.poisoned.fetch_add(1, Relaxed);
+                Outcome::Failed(CallError::Poison(env.attempt.saturating_sub(1).max(1)))
+            }
+            _ if env.status == STATUS_DEADLINE => {
+                stats.timeouts.fetch_add(1, Relaxed);
+                let ms = shared.config.timeout.as_millis() as u64;
+                Outcome::Failed(CallError::Timeout(ms))
+            }
+            _ => {
+                stats.errors.fetch_add(1, Relaxed);
+                let text = String::from_utf8_lossy(record.payload()).into_owned();
+                Outcome::Failed(CallError::Plugin(text))
+            }
+        };
+        complete(ready, plugin, env.id, waiting, outcome);
+    }
+    if any {
+        lane.replies.commit_read();
+    }
+}
+
+fn complete(
+    ready: &mut VecDeque<Completion>,
+    plugin: PluginId,
+    request: u64,
+    pending: Pending,
+    outcome: Outcome,
+) {
+    for waker in pending.more {
+        ready.push_back(Completion {
+            waker,
+            request,
+            plugin,
+            outcome: outcome.clone(),
+        });
+    }
+    ready.push_back(Completion {
+        waker: pending.waker,
+        request,
+        plugin,
+        outcome,
+    });
+}

@@ -1,0 +1,52 @@
+//! What a plugin call ends with, as the waiting session sees it.
+
+use citadel_proto::Format;
+
+/// Why a plugin call failed. Every variant is answered to the client as an
+/// error naming the plugin (see `command::plugin`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("no such plugin")]
+    NoSuchPlugin,
+    #[error("is overloaded: its request ring is full (backpressure), retry later")]
+    Full,
+    #[error("is overloaded: {0} requests in flight (max-inflight), retry later")]
+    TooMany(u64),
+    #[error("cannot take a payload of {len} bytes (its rings hold at most {max})")]
+    TooLarge { len: usize, max: usize },
+    #[error("did not answer within {0} ms (timeout)")]
+    Timeout(u64),
+    #[error("abandoned the request after {0} attempts: it crashed the plugin each time (poison request)")]
+    Poison(u16),
+    #[error("failed: {0}")]
+    Plugin(String),
+    #[error("cannot be woken: {0}")]
+    Notify(String),
+}
+
+/// The result of one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The plugin's reply (`Kind::Reply`), copied out of the reply ring.
+    Reply {
+        format: Format,
+        payload: Vec<u8>,
+    },
+    Failed(CallError),
+}
+
+/// A finished call, addressed to whoever waits for it.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// What the waiter registered with `PluginClient::attach` (the event
+    /// loop's connection token); [`NO_WAKER`] when nobody waits.
+    pub waker: u64,
+    /// The request id `PluginClient::call` returned.
+    pub request: u64,
+    /// Index of the plugin (`PluginClient::find`).
+    pub plugin: usize,
+    pub outcome: Outcome,
+}
+
+/// The waker of a call nobody waits for (fire and forget).
+pub const NO_WAKER: u64 = u64::MAX;

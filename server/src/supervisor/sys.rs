@@ -1,0 +1,51 @@
+//! The system calls the supervisor needs beyond std: pinning a child before
+//! exec, pidfds to watch children, and SIGTERM.
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+/// Pins the process `cmd` spawns to `cpus` (sched_setaffinity in the child,
+/// before exec, so the plugin never runs on a server thread's core).
+pub fn pin_in_child(cmd: &mut Command, cpus: &[usize]) {
+    // SAFETY: all-zero is a valid (empty) cpu_set_t.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus.iter().filter(|&&c| c < libc::CPU_SETSIZE as usize) {
+        // SAFETY: `cpu` is below CPU_SETSIZE, the bound CPU_SET requires.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: the closure runs in the forked child before exec and calls only
+    // sched_setaffinity, which is async-signal-safe; it allocates nothing
+    // (`set` is a plain value copied into the closure before the fork).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A pidfd for child `pid` (Linux 5.3+): readable once the child exits.
+pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
+    // or -1; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Sends SIGTERM to `pid` (a child not yet reaped, so the pid is still ours).
+pub fn terminate(pid: u32) -> io::Result<()> {
+    // SAFETY: kill(2) takes plain integers; the caller has not reaped `pid`,
+    // so it cannot have been reused by another process.
+    if unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
