@@ -26,33 +26,42 @@ pub fn workspace_root() -> PathBuf {
 /// once per test process (a no-op when tests/run.sh already built it).
 pub fn citadel_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| release_bin("CITADEL_BIN", "citadel-server", "citadel"))
+}
+
+/// Path of the example plugin `plugins/examples/echo` (release build;
+/// `$CITADEL_ECHO_PLUGIN` wins), built like [`citadel_bin`].
+pub fn echo_plugin_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("CITADEL_BIN") {
-            return PathBuf::from(bin);
-        }
-        let root = workspace_root();
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "citadel-server",
-                "--bin",
-                "citadel",
-            ])
-            .current_dir(&root)
-            .env("CARGO_TARGET_DIR", &target)
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building citadel failed");
-        let bin = target.join("release").join("citadel");
-        assert!(bin.exists(), "{} missing after build", bin.display());
-        bin
+        release_bin(
+            "CITADEL_ECHO_PLUGIN",
+            "citadel-plugin-echo",
+            "citadel-plugin-echo",
+        )
     })
+}
+
+/// `$env_override`, or `cargo build --release -p package --bin bin`'s output.
+fn release_bin(env_override: &str, package: &str, bin: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env_override) {
+        return PathBuf::from(path);
+    }
+    let root = workspace_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "-p", package, "--bin", bin])
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building {bin} failed");
+    let path = target.join("release").join(bin);
+    assert!(path.exists(), "{} missing after build", path.display());
+    path
 }
 
 /// A port nothing listens on right now.
