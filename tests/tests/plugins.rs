@@ -184,6 +184,14 @@ fn plugin_list_info_and_info_plugins() {
     let cpus = std::thread::available_parallelism().unwrap().get();
     if cpus > 1 {
         assert_ne!(fields["cores"], "shared");
+        // Pinned: the process may run on its cores only.
+        let status = std::fs::read_to_string(format!("/proc/{}/status", fields["pid"])).unwrap();
+        let allowed = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim();
+        assert_eq!(allowed, fields["cores"], "{status}");
     }
 
     let list: Vec<String> = redis::cmd("PLUGIN").arg("LIST").query(&mut con).unwrap();
