@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::error::WriteError;
 use crate::index::{level_slots, overflow_of, Entry, KeyHash, FREQ_MAX};
-use crate::item::{check_matches, parse_header, ItemRef};
+use crate::item::{check_matches, parse_header, ItemRef, PutOptions};
 use crate::layout::{Geometry, LEVELS};
 use crate::segment::FLAG_SUSPECT;
 use crate::stats::HandleCounters;
@@ -61,10 +61,25 @@ impl Changes<'_> {
         parts: &[&[u8]],
         expire_at: Option<u64>,
     ) -> Result<(), WriteError> {
+        let opts = PutOptions {
+            expire_at,
+            ..PutOptions::default()
+        };
+        self.put_with(i, parts, opts)
+    }
+
+    /// Writes key `i` with explicit options: a freshness deadline before the
+    /// hard expiry, or a negative marker (read-through).
+    pub fn put_with(
+        &mut self,
+        i: usize,
+        parts: &[&[u8]],
+        opts: PutOptions,
+    ) -> Result<(), WriteError> {
         let i = self.canon[i];
         let (seg, off) =
             self.w
-                .write_item(self.cache, self.keys[i], self.hashes[i], parts, expire_at)?;
+                .write_item(self.cache, self.keys[i], self.hashes[i], parts, opts)?;
         self.replace(i, Op::Put { seg, off });
         Ok(())
     }
@@ -196,9 +211,27 @@ impl CacheHandle {
     }
 
     /// Like `get` but counts no hit or miss (EXISTS, TYPE, TTL).
-    pub fn peek<R>(&mut self, key: &[u8], mut f: impl FnMut(&ItemRef<'_>) -> R) -> Option<R> {
+    pub fn peek<R>(&mut self, key: &[u8], f: impl FnMut(&ItemRef<'_>) -> R) -> Option<R> {
+        self.read(key, false, f)
+    }
+
+    /// Like `get`, but also returns negative-cache markers (`ItemRef::is_negative`),
+    /// which every other read treats as absent. For read-through loading.
+    pub fn get_any<R>(&mut self, key: &[u8], f: impl FnMut(&ItemRef<'_>) -> R) -> Option<R> {
+        let r = self.read(key, true, f);
+        let c = self.counters();
+        HandleCounters::bump(if r.is_some() { &c.hits } else { &c.misses }, 1);
+        r
+    }
+
+    fn read<R>(
+        &mut self,
+        key: &[u8],
+        negative_too: bool,
+        mut f: impl FnMut(&ItemRef<'_>) -> R,
+    ) -> Option<R> {
         let h = KeyHash::of(key);
-        match self.lookup(h, key, &mut f) {
+        match self.lookup(h, key, negative_too, &mut f) {
             Lookup::Hit(r, slot, e) => {
                 self.touch(slot, e);
                 Some(r)
@@ -216,6 +249,7 @@ impl CacheHandle {
         &self,
         h: KeyHash,
         key: &[u8],
+        negative_too: bool,
         f: &mut impl FnMut(&ItemRef<'_>) -> R,
     ) -> Lookup<R> {
         let cache = &*self.cache;
@@ -226,6 +260,7 @@ impl CacheHandle {
             let outcome = match cache.find(h, key, v) {
                 None => Lookup::Miss,
                 Some((slot, e, item)) if item.is_expired(self.w.now) => Lookup::Expired(slot, e),
+                Some((_, _, item)) if item.is_negative() && !negative_too => Lookup::Miss,
                 Some((slot, e, item)) => Lookup::Hit(f(&item), slot, e),
             };
             if locks.read_validate(home, v) {

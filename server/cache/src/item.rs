@@ -1,8 +1,12 @@
 //! Item format in the value log, and the read-only view handed to callers.
 //!
 //! ```text
-//! flags:u8 | klen:varint | vlen:varint | check:u16 | [expire_at:u64 if TTL] | key | value area
+//! flags:u8 | klen:varint | vlen:varint | check:u16 | [expire_at:u64 if TTL]
+//!     | [soft_expire_at:u64 if SOFT] | key | value area
 //! ```
+//! A *negative* item (flag NEG, empty value) remembers that an origin has no
+//! such key (read-through); plain reads treat it as absent. A *soft* expiry is
+//! a freshness deadline before the hard one (read-through's stale window).
 //! The value area holds the value itself, or for a *large* item (a value that
 //! does not fit one segment) the ids of the chunk segments holding it:
 //! `n:u32 | id:u32 x n`. Five bytes of header for a small item without TTL;
@@ -17,10 +21,23 @@ use crate::region::Region;
 
 pub const F_TTL: u8 = 1;
 pub const F_LARGE: u8 = 2;
-const F_KNOWN: u8 = F_TTL | F_LARGE;
+pub const F_NEG: u8 = 4;
+pub const F_SOFT: u8 = 8;
+const F_KNOWN: u8 = F_TTL | F_LARGE | F_NEG | F_SOFT;
 /// Longest key: a key must fit in one segment with room to spare.
 pub const MAX_KEY_LEN: usize = SEGMENT_SIZE / 4;
-pub const MAX_HEADER_LEN: usize = 1 + 3 + 5 + 2 + 8;
+pub const MAX_HEADER_LEN: usize = 1 + 3 + 5 + 2 + 8 + 8;
+
+/// How an item is written (see `Changes::put_with`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PutOptions {
+    /// Hard expiry in Unix ms: the item is gone after it.
+    pub expire_at: Option<u64>,
+    /// Freshness deadline in Unix ms (read-through stale window), before `expire_at`.
+    pub soft_expire_at: Option<u64>,
+    /// A negative-cache marker: the origin has no such key.
+    pub negative: bool,
+}
 
 #[derive(Clone, Copy, Debug)]
 pub struct Header {
@@ -32,6 +49,8 @@ pub struct Header {
     pub vlen: u64,
     /// Meaningful only with F_TTL (see `expire_at()`).
     expire_raw: u64,
+    /// Meaningful only with F_SOFT.
+    soft_raw: u64,
 }
 
 impl Header {
@@ -96,14 +115,18 @@ pub fn encode_header(
     vlen: u64,
     large: bool,
     check: u16,
-    expire_at: Option<u64>,
+    opts: PutOptions,
 ) -> usize {
-    buf[0] = if expire_at.is_some() { F_TTL } else { 0 } | if large { F_LARGE } else { 0 };
+    let flag = |on: bool, f: u8| if on { f } else { 0 };
+    buf[0] = flag(opts.expire_at.is_some(), F_TTL)
+        | flag(large, F_LARGE)
+        | flag(opts.negative, F_NEG)
+        | flag(opts.soft_expire_at.is_some(), F_SOFT);
     let mut pos = put_varint(buf, 1, klen as u64);
     pos = put_varint(buf, pos, vlen);
     buf[pos..pos + 2].copy_from_slice(&check.to_le_bytes());
     pos += 2;
-    if let Some(at) = expire_at {
+    for at in [opts.expire_at, opts.soft_expire_at].into_iter().flatten() {
         buf[pos..pos + 8].copy_from_slice(&at.to_le_bytes());
         pos += 8;
     }
@@ -123,6 +146,7 @@ pub fn parse_header(bytes: &[u8]) -> Option<Header> {
             klen: k as u32,
             vlen: v as u64,
             expire_raw: 0,
+            soft_raw: 0,
         };
         return (h.total_len() <= bytes.len()).then_some(h);
     }
@@ -140,6 +164,11 @@ pub fn parse_header(bytes: &[u8]) -> Option<Header> {
         expire_raw = u64::from_le_bytes(bytes.get(pos..pos + 8)?.try_into().ok()?);
         pos += 8;
     }
+    let mut soft_raw = 0;
+    if flags & F_SOFT != 0 {
+        soft_raw = u64::from_le_bytes(bytes.get(pos..pos + 8)?.try_into().ok()?);
+        pos += 8;
+    }
     if klen > MAX_KEY_LEN as u64 {
         return None;
     }
@@ -150,6 +179,7 @@ pub fn parse_header(bytes: &[u8]) -> Option<Header> {
         klen: klen as u32,
         vlen,
         expire_raw,
+        soft_raw,
     };
     if (!h.is_large() && vlen as usize > SEGMENT_SIZE) || h.total_len() > bytes.len() {
         return None;
@@ -193,6 +223,22 @@ impl<'a> ItemRef<'a> {
     /// Absolute expiry in Unix ms, or None when the key has no TTL.
     pub fn expire_at(&self) -> Option<u64> {
         self.header.expire_at()
+    }
+    /// Freshness deadline (read-through), if the item was written with one.
+    pub fn soft_expire_at(&self) -> Option<u64> {
+        (self.header.flags & F_SOFT != 0).then_some(self.header.soft_raw)
+    }
+    /// True for a negative-cache marker (the origin has no such key).
+    pub fn is_negative(&self) -> bool {
+        self.header.flags & F_NEG != 0
+    }
+    /// The options this item was written with (to rewrite it unchanged).
+    pub fn put_options(&self) -> PutOptions {
+        PutOptions {
+            expire_at: self.expire_at(),
+            soft_expire_at: self.soft_expire_at(),
+            negative: self.is_negative(),
+        }
     }
     /// Change counter of the key's home bucket: moves whenever this key changes
     /// (and sometimes when a neighbour does), as Segcache's per-bucket CAS.
@@ -279,7 +325,7 @@ mod tests {
     #[test]
     fn header_round_trips_and_is_small() {
         let mut buf = [0u8; MAX_HEADER_LEN];
-        let n = encode_header(&mut buf, 16, 32, false, 0xABCD, None);
+        let n = encode_header(&mut buf, 16, 32, false, 0xABCD, PutOptions::default());
         assert_eq!(n, 5, "a 16/32 item without TTL costs five header bytes");
         let mut bytes = buf[..n].to_vec();
         bytes.extend_from_slice(&[0u8; 48]);
@@ -288,7 +334,12 @@ mod tests {
             (h.klen, h.vlen, h.check, h.expire_at(), h.len),
             (16, 32, 0xABCD, None, 5)
         );
-        let n = encode_header(&mut buf, 300, 50 << 20, true, 1, Some(1234));
+        let opts = PutOptions {
+            expire_at: Some(1234),
+            soft_expire_at: Some(1000),
+            negative: false,
+        };
+        let n = encode_header(&mut buf, 300, 50 << 20, true, 1, opts);
         let mut bytes = buf[..n].to_vec();
         bytes.resize(n + 300 + 4 + 4 * 50, 0);
         let h = parse_header(&bytes).unwrap();

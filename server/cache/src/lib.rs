@@ -29,6 +29,6 @@ mod writer;
 pub use clock::unix_millis;
 pub use error::{HandleError, OpenError, WriteError};
 pub use handle::{CacheHandle, Changes};
-pub use item::ItemRef;
+pub use item::{ItemRef, PutOptions};
 pub use stats::CacheStats;
 pub use store::{AttachReport, Cache, CacheConfig};

@@ -55,7 +55,7 @@ impl CacheHandle {
         let e = Entry(word.load(Ordering::Acquire));
         let visited = match cache.item_at(e, v) {
             Some(item) if !e.is_empty() && KeyHash::of(item.key).home(cache.geo()) == home => {
-                let live = !item.is_expired(self.w.now);
+                let live = !item.is_expired(self.w.now) && !item.is_negative();
                 if live {
                     f(&item);
                 }

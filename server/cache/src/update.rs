@@ -135,7 +135,13 @@ fn snapshot<'c>(
         let expired = matches!(&found, Some((_, _, item)) if item.is_expired(now));
         s.found.push(found.as_ref().map(|(slot, e, _)| (*slot, *e)));
         s.expired.push(expired);
-        items.push(found.filter(|_| !expired).map(|(_, _, item)| item));
+        // Expired items and negative markers are absent to the closure (a
+        // put still replaces the marker in its slot).
+        items.push(
+            found
+                .filter(|(_, _, item)| !expired && !item.is_negative())
+                .map(|(_, _, item)| item),
+        );
     }
     // Every item carries its home bucket's version for the caller's CAS needs.
     for (i, item) in items.iter_mut().enumerate() {

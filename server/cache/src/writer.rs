@@ -6,7 +6,9 @@ use std::sync::atomic::Ordering;
 
 use crate::error::WriteError;
 use crate::index::{Entry, KeyHash};
-use crate::item::{chunk_count, encode_header, parse_header, MAX_HEADER_LEN, MAX_KEY_LEN};
+use crate::item::{
+    chunk_count, encode_header, parse_header, PutOptions, MAX_HEADER_LEN, MAX_KEY_LEN,
+};
 use crate::layout::SEGMENT_SIZE;
 use crate::segment::{ttl_class, Seg, State, TTL_CLASSES};
 use crate::stats::HandleCounters;
@@ -74,8 +76,9 @@ impl Writer {
         key: &[u8],
         hash: KeyHash,
         parts: &[&[u8]],
-        expire_at: Option<u64>,
+        opts: PutOptions,
     ) -> Result<(u32, u32), WriteError> {
+        let expire_at = opts.expire_at;
         if key.len() > MAX_KEY_LEN {
             return Err(WriteError::KeyTooLarge {
                 len: key.len() as u64,
@@ -94,7 +97,7 @@ impl Writer {
         let small_len = MAX_HEADER_LEN + key.len() + vlen as usize;
         if small_len <= SEGMENT_SIZE {
             let check = crate::item::check_of(parts, hash.0);
-            let hlen = encode_header(&mut header, key.len(), vlen, false, check, expire_at);
+            let hlen = encode_header(&mut header, key.len(), vlen, false, check, opts);
             let (seg, off) = self.append(cache, class, hlen + key.len() + vlen as usize)?;
             let mut at = seg.data + off as usize;
             for piece in [&header[..hlen], key]
@@ -111,7 +114,7 @@ impl Writer {
         }
         let table = self.write_chunks(cache, parts, vlen)?;
         let check = crate::item::check_of(&[&table], hash.0);
-        let hlen = encode_header(&mut header, key.len(), vlen, true, check, expire_at);
+        let hlen = encode_header(&mut header, key.len(), vlen, true, check, opts);
         let len = hlen + key.len() + table.len();
         let (seg, off) = match self.append(cache, class, len) {
             Ok(loc) => loc,

@@ -229,3 +229,57 @@ fn corrupt_header_is_reported_not_recreated() {
         "the file is left as it was"
     );
 }
+
+#[test]
+fn negative_markers_are_absent_except_to_get_any() {
+    use citadel_cache::PutOptions;
+    let t = TempCache::new();
+    let (cache, _) = t.open(16 << 20);
+    let mut h = cache.handle().unwrap();
+    h.set_clock(1_000);
+    let neg = PutOptions {
+        expire_at: Some(5_000),
+        soft_expire_at: None,
+        negative: true,
+    };
+    h.update(&[b"user:404"], |_, ch| ch.put_with(0, &[], neg))
+        .unwrap()
+        .unwrap();
+    assert_eq!(get(&mut h, b"user:404"), None, "plain reads see no key");
+    assert_eq!(h.peek(b"user:404", |_| ()), None);
+    assert_eq!(
+        h.get_any(b"user:404", |i| (i.is_negative(), i.expire_at())),
+        Some((true, Some(5_000)))
+    );
+    let mut seen = 0;
+    h.scan(0, 1000, |_| seen += 1);
+    assert_eq!(seen, 0, "SCAN skips negative markers");
+    assert!(!h
+        .update(&[b"user:404"], |items, _| items[0].is_some())
+        .unwrap());
+    // A real write replaces the marker in place.
+    let fresh = PutOptions {
+        expire_at: Some(9_000),
+        soft_expire_at: Some(6_000),
+        negative: false,
+    };
+    h.update(&[b"user:404"], |_, ch| ch.put_with(0, &[b"alice"], fresh))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        h.get_any(b"user:404", |i| (
+            i.is_negative(),
+            i.soft_expire_at(),
+            i.put_options()
+        )),
+        Some((false, Some(6_000), fresh))
+    );
+    assert_eq!(get(&mut h, b"user:404").as_deref(), Some(&b"alice"[..]));
+    assert_eq!(cache.len(), 1);
+    h.set_clock(9_000);
+    assert_eq!(
+        h.get_any(b"user:404", |_| ()),
+        None,
+        "the hard expiry still applies"
+    );
+}
