@@ -8,6 +8,9 @@ use tokio_postgres::{Client, Connection, NoTls, Socket};
 use crate::error::describe;
 use crate::query::PrepareError;
 
+/// tokio-postgres's default TCP keepalive idle time (as libpq's).
+const LIBPQ_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
+
 /// A connection's I/O half: it must be polled for its client to work.
 pub type PgConnection = Connection<Socket, NoTlsStream>;
 
@@ -35,6 +38,20 @@ impl Database {
         pg.connect_timeout(connect_timeout);
         if pg.get_application_name().is_none() {
             pg.application_name(env!("CARGO_PKG_NAME"));
+        }
+        // Notice a database host that vanished without closing its
+        // connections in seconds, not hours (the DSN's own settings win).
+        if pg.get_keepalives_idle() == LIBPQ_KEEPALIVES_IDLE {
+            pg.keepalives_idle(Duration::from_secs(10));
+        }
+        if pg.get_keepalives_interval().is_none() {
+            pg.keepalives_interval(Duration::from_secs(2));
+        }
+        if pg.get_keepalives_retries().is_none() {
+            pg.keepalives_retries(3);
+        }
+        if pg.get_tcp_user_timeout().is_none() {
+            pg.tcp_user_timeout(Duration::from_secs(10));
         }
         Ok(Self {
             pg,

@@ -5,63 +5,79 @@
 
 use std::time::Duration;
 
-use tokio_postgres::AsyncMessage;
+use tokio::task::JoinHandle;
+use tokio_postgres::{AsyncMessage, Client, Error as PgError};
 
 use crate::backoff::Backoff;
 use crate::database::{ConnectError, Database, PgConnection};
+use crate::error::describe;
 use crate::events::{Event, EventSender};
 
-/// Listens forever, reconnecting with backoff.
+/// Listens forever, resubscribing with backoff.
 pub async fn run(db: Database, channel: String, events: EventSender, reconnect_max: Duration) {
     let mut backoff = Backoff::new(reconnect_max);
+    let mut failing = false;
     loop {
-        match listen(&db, &channel, &events, &mut backoff).await {
-            Ok(()) => tracing::warn!(channel, "LISTEN connection closed by the server"),
-            Err(e) => tracing::warn!(channel, "LISTEN connection: {e}"),
+        match subscribe(&db, &channel, &events).await {
+            Ok(session) => {
+                backoff.reset();
+                failing = false;
+                tracing::info!(channel, "listening for invalidations on {}", db.target());
+                events.send(Event::Resync);
+                let why = session.ended().await;
+                tracing::warn!(channel, "LISTEN connection lost: {why}");
+            }
+            // Repeated failures while the database is down: once at warn.
+            Err(e) if failing => tracing::debug!(channel, "LISTEN connection: {e}"),
+            Err(e) => {
+                failing = true;
+                tracing::warn!(channel, "LISTEN connection: {e}; retrying with backoff");
+            }
         }
         tokio::time::sleep(backoff.next_pause()).await;
     }
 }
 
-/// One subscription: returns when its connection ends.
-async fn listen(
-    db: &Database,
-    channel: &str,
-    events: &EventSender,
-    backoff: &mut Backoff,
-) -> Result<(), ConnectError> {
-    let (client, io) = db.connect().await?;
-    let pump = tokio::spawn(forward(io, events.clone()));
-    let subscribed = tokio::time::timeout(
-        db.connect_timeout(),
-        client.batch_execute(&format!("LISTEN {}", quote_ident(channel))),
-    )
-    .await;
-    match subscribed {
-        Ok(result) => result?,
-        Err(_) => {
-            return Err(ConnectError::TimedOut(
-                db.connect_timeout().as_millis() as u64
-            ))
-        }
-    }
-    backoff.reset();
-    tracing::info!(channel, "listening for invalidations on {}", db.target());
-    events.send(Event::Resync);
-    // `client` stays alive until the connection ends.
-    let ended = pump.await;
-    drop(client);
-    match ended {
-        Ok(result) => Ok(result?),
-        Err(join) => {
-            tracing::error!("notification task failed: {join}");
-            Ok(())
-        }
+/// A subscribed connection.
+struct Session {
+    /// Kept alive: dropping it would close the connection.
+    client: Client,
+    pump: JoinHandle<Result<(), PgError>>,
+}
+
+impl Session {
+    /// Waits until the connection ends; returns why.
+    async fn ended(self) -> String {
+        let why = match self.pump.await {
+            Ok(Ok(())) => "closed by the server".to_string(),
+            Ok(Err(e)) => describe(&e),
+            Err(e) => format!("notification task failed: {e}"),
+        };
+        drop(self.client);
+        why
     }
 }
 
+/// Connects and LISTENs (within the connect timeout).
+async fn subscribe(
+    db: &Database,
+    channel: &str,
+    events: &EventSender,
+) -> Result<Session, ConnectError> {
+    let (client, io) = db.connect().await?;
+    let pump = tokio::spawn(forward(io, events.clone()));
+    let sql = format!("LISTEN {}", quote_ident(channel));
+    let listen = client.batch_execute(&sql);
+    let limit = db.connect_timeout();
+    match tokio::time::timeout(limit, listen).await {
+        Ok(result) => result?,
+        Err(_) => return Err(ConnectError::TimedOut(limit.as_millis() as u64)),
+    }
+    Ok(Session { client, pump })
+}
+
 /// Polls the connection, forwarding every notification as an invalidation.
-async fn forward(mut io: PgConnection, events: EventSender) -> Result<(), tokio_postgres::Error> {
+async fn forward(mut io: PgConnection, events: EventSender) -> Result<(), PgError> {
     while let Some(message) = std::future::poll_fn(|cx| io.poll_message(cx)).await {
         match message? {
             // A NOTIFY without a payload: anything may have changed.
