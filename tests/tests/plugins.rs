@@ -216,41 +216,33 @@ fn plugin_list_info_and_info_plugins() {
     assert!(err.to_string().contains("no such plugin"), "{err}");
 }
 
-/// 100 connections x 10 pipelined calls = 1,000 requests outstanding when
-/// the plugin is killed with SIGKILL; the first one, a slow call, keeps
-/// the plugin busy so the others are still queued in the rings.
+/// 1,000 connections with one call each = 1,000 requests in the rings when
+/// the plugin is killed with SIGKILL; the first one, a slow call, keeps the
+/// plugin busy so the others are still queued, uncommitted, in the rings.
 #[test]
 fn kill_9_with_1000_requests_in_flight_answers_every_one() {
-    let rig = start(&echo("restart-backoff-ms = 50"));
+    let rig = start(&echo("restart-backoff-ms = 50\nmax-inflight = 2000"));
     let mut con = rig.server.client();
     let pid = field(&mut con, "echo", "pid");
     let mut slow = rig.server.raw();
-    slow.write_all(b"PLUGIN CALL echo \"SLEEP 400\"\r\n")
+    slow.write_all(b"PLUGIN CALL echo \"SLEEP 1500\"\r\n")
         .unwrap();
     std::thread::sleep(Duration::from_millis(50));
 
     let mut conns = Vec::new();
-    for c in 0..100 {
+    for c in 0..1000 {
         let mut s = rig.server.raw();
-        let mut req = Vec::new();
-        let mut want = Vec::new();
-        for i in 0..10 {
-            let payload = format!("req-{c}-{i}");
-            req.extend_from_slice(
-                format!(
-                    "*4\r\n$6\r\nPLUGIN\r\n$4\r\nCALL\r\n$4\r\necho\r\n${}\r\n{payload}\r\n",
-                    payload.len()
-                )
-                .as_bytes(),
-            );
-            let up = payload.to_uppercase();
-            want.extend_from_slice(format!("${}\r\n{up}\r\n", up.len()).as_bytes());
-        }
-        s.write_all(&req).unwrap();
-        conns.push((s, want));
+        let payload = format!("req-{c}");
+        let req = format!(
+            "*4\r\n$6\r\nPLUGIN\r\n$4\r\nCALL\r\n$4\r\necho\r\n${}\r\n{payload}\r\n",
+            payload.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let up = payload.to_uppercase();
+        conns.push((s, format!("${}\r\n{up}\r\n", up.len()).into_bytes()));
     }
-    wait_until("calls in flight", Duration::from_secs(5), || {
-        field(&mut con, "echo", "in_flight") >= 50
+    wait_until("1,000 calls in flight", Duration::from_secs(10), || {
+        field(&mut con, "echo", "in_flight") >= 1000
     });
     kill9(pid);
     for (s, want) in &mut conns {
@@ -258,7 +250,7 @@ fn kill_9_with_1000_requests_in_flight_answers_every_one() {
         let got = read_n(s, want.len());
         assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
     }
-    assert_eq!(read_n(&mut slow, 15), b"$9\r\nSLEPT 400\r\n");
+    assert_eq!(read_n(&mut slow, 16), b"$10\r\nSLEPT 1500\r\n");
     let fields = info(&mut con, "echo");
     assert!(
         fields["restarts"].parse::<u64>().unwrap() >= 1,
