@@ -46,6 +46,8 @@ pub enum ConfigError {
     UnprotectedBind(IpAddr),
     #[error(transparent)]
     Plugin(#[from] crate::supervisor::config::PluginConfigError),
+    #[error(transparent)]
+    Keyspace(#[from] crate::readthrough::KeyspaceConfigError),
 }
 
 /// Command-line flags. Every flag is optional so that the config file and the
@@ -133,6 +135,8 @@ struct FileConfig {
     log_level: Option<String>,
     /// `[[plugin]]` tables (see `supervisor::config`).
     plugin: Option<Vec<crate::supervisor::config::PluginFile>>,
+    /// `[[keyspace]]` tables (see `readthrough::config`).
+    keyspace: Option<Vec<crate::readthrough::KeyspaceFile>>,
 }
 
 /// The resolved, validated configuration.
@@ -153,6 +157,8 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     /// `[[plugin]]` tables, validated.
     pub plugins: Vec<crate::supervisor::config::PluginConfig>,
+    /// `[[keyspace]]` tables (read-through), validated against `plugins`.
+    pub keyspaces: Vec<crate::readthrough::KeyspaceConfig>,
 }
 
 impl Config {
@@ -250,6 +256,10 @@ impl Config {
             .cache_file
             .or(file.cache_file)
             .unwrap_or_else(|| PathBuf::from(format!("/dev/shm/citadel-{port}.cache")));
+        let plugins = crate::supervisor::config::resolve(file.plugin.unwrap_or_default())?;
+        let names: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
+        let keyspaces =
+            crate::readthrough::config::resolve(file.keyspace.unwrap_or_default(), &names)?;
         Ok(Config {
             port,
             bind,
@@ -263,7 +273,8 @@ impl Config {
             client_output_limit,
             log_level,
             config_file: cli.config,
-            plugins: crate::supervisor::config::resolve(file.plugin.unwrap_or_default())?,
+            plugins,
+            keyspaces,
         })
     }
 }

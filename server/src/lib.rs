@@ -5,6 +5,7 @@ pub mod command;
 pub mod config;
 pub mod net;
 pub mod plugin;
+pub mod readthrough;
 pub mod resp;
 pub mod state;
 pub mod supervisor;

@@ -10,6 +10,7 @@ use std::time::Instant;
 use citadel_cache::{Cache, CacheConfig, OpenError};
 use citadel_server::config::{Config, ConfigError, MAX_THREADS};
 use citadel_server::net::{self, signals, CommandService, NetConfig, NetError};
+use citadel_server::readthrough::ReadThrough;
 use citadel_server::state::{ServerState, Settings, ThreadStats};
 use citadel_server::supervisor::cores::{CorePlan, CorePlanError};
 use citadel_server::supervisor::{Supervisor, SupervisorError};
@@ -35,6 +36,8 @@ enum StartupError {
     CorePlan(#[from] CorePlanError),
     #[error(transparent)]
     Plugins(#[from] SupervisorError),
+    #[error(transparent)]
+    ReadThrough(#[from] citadel_server::readthrough::SetupError),
 }
 
 fn main() -> ExitCode {
@@ -130,7 +133,14 @@ fn start_plugins(
     let st = state.clone();
     let stopping = Arc::new(move || st.shutdown.is_requested());
     let supervisor = Supervisor::start(&config.plugins, plan, threads, stopping)?;
-    state.plugins.install(supervisor.hub().clone());
+    let hub = supervisor.hub().clone();
+    state.plugins.install(hub.clone());
+    if !config.keyspaces.is_empty() {
+        let find = |name: &str| hub.find(name.as_bytes());
+        state
+            .readthrough
+            .install(ReadThrough::new(&config.keyspaces, find, threads)?);
+    }
     Ok(Some(supervisor))
 }
 

@@ -60,6 +60,8 @@ pub struct ThreadCtx {
     pub stats: Arc<ThreadStats>,
     /// This thread's plugin rings and calls in flight.
     pub plugins: crate::plugin::PluginClient,
+    /// This thread's read-through loads and the clients waiting for them.
+    pub loads: crate::readthrough::ThreadLoads,
 }
 
 pub struct ServerState {
@@ -76,6 +78,8 @@ pub struct ServerState {
     pub run_id: String,
     /// Configured plugins (installed by `main` once the supervisor runs).
     pub plugins: crate::plugin::Plugins,
+    /// `[[keyspace]]` read-through (installed by `main` after the plugins).
+    pub readthrough: crate::readthrough::Hook,
     meter: Mutex<Meter>,
     stat_base: Mutex<StatBase>,
 }
@@ -150,6 +154,7 @@ impl ServerState {
             runtime,
             run_id: make_run_id(),
             plugins: Default::default(),
+            readthrough: Default::default(),
             meter: Mutex::new(Meter {
                 samples: vec![sample; SAMPLES],
                 next: 1,

@@ -25,6 +25,7 @@ const SECTIONS: &[(&str, bool, Section)] = &[
     ("keyspace", true, keyspace),
     ("citadel", true, citadel),
     ("plugins", false, plugins),
+    ("readthrough", false, readthrough),
 ];
 
 /// What the sections report, gathered once per INFO call.
@@ -314,4 +315,8 @@ fn citadel(out: &mut String, s: &Snapshot<'_>) {
 
 fn plugins(out: &mut String, s: &Snapshot<'_>) {
     super::plugin::info_section(out, s.state);
+}
+
+fn readthrough(out: &mut String, s: &Snapshot<'_>) {
+    crate::readthrough::stats::info_section(out, s.state.readthrough.get().map(|r| &**r));
 }

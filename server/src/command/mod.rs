@@ -13,6 +13,7 @@ mod expiry;
 mod glob;
 mod info;
 mod keys;
+mod loading;
 mod park;
 mod plugin;
 mod ranges;

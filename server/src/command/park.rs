@@ -77,7 +77,9 @@ pub fn call_error(name: &str, e: &CallError) -> CmdError {
 /// The loop parked the connection: route the completion to `waker`.
 pub fn park(conn: &Conn, thread: &mut ThreadCtx, waker: u64) {
     if let Some(p) = &conn.parked {
-        if !thread.plugins.attach(p.request, waker) {
+        if crate::readthrough::ThreadLoads::is_wait(p.request) {
+            thread.loads.attach(p.request, waker);
+        } else if !thread.plugins.attach(p.request, waker) {
             tracing::warn!(request = p.request, "parked on a call that is not pending");
         }
     }

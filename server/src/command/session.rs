@@ -46,6 +46,8 @@ pub struct Conn {
     pub scratch_spans: Vec<std::ops::Range<usize>>,
     /// The plugin call this connection waits for (see `park`).
     pub parked: Option<super::park::Parked>,
+    /// What a command parked on read-through loads replies with (see `loading`).
+    pub loading: Option<Box<super::loading::Plan>>,
 }
 
 impl Conn {
@@ -85,6 +87,7 @@ impl Session {
                 scratch: Vec::new(),
                 scratch_spans: Vec::new(),
                 parked: None,
+                loading: None,
             },
         }
     }

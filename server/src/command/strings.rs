@@ -5,21 +5,15 @@ use super::args::Args;
 use super::dispatch::Ctx;
 use super::error::{CmdError, CmdResult};
 use super::ttl::{OptsFor, StringOpts, TtlArg, TtlUnit};
-use super::value::{put_value, reply_or_null, reply_value};
+use super::value::{put_value, reply_value};
 
+/// GET and MGET load misses under a `[[keyspace]]` (see `loading`).
 pub fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let cache = &mut ctx.thread.cache;
-    reply_or_null(&mut ctx.out, |f| cache.get(args.get(1), |item| f(item)));
-    Ok(())
+    super::loading::get(ctx, args)
 }
 
 pub fn mget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    ctx.out.array(args.len() - 1);
-    for key in args.from(1).iter() {
-        let cache = &mut ctx.thread.cache;
-        reply_or_null(&mut ctx.out, |f| cache.get(key, |item| f(item)));
-    }
-    Ok(())
+    super::loading::mget(ctx, args)
 }
 
 pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
@@ -106,7 +100,7 @@ pub fn psetex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 /// What GETSET / GETDEL / GETEX do to the key after reading it.
 #[derive(Clone, Copy)]
-enum Change<'a> {
+pub(super) enum Change<'a> {
     /// Write this value (also when the key is absent), dropping any TTL.
     Replace(&'a [u8]),
     Delete,
@@ -115,7 +109,7 @@ enum Change<'a> {
 }
 
 /// Atomically replies with the current value (or null) and applies `change`.
-fn get_and_change(ctx: &mut Ctx<'_>, key: &[u8], change: Change<'_>) -> CmdResult {
+pub(super) fn get_and_change(ctx: &mut Ctx<'_>, key: &[u8], change: Change<'_>) -> CmdResult {
     let out = &mut ctx.out;
     let mark = out.buf.len();
     ctx.thread.cache.update(&[key], |items, changes| {
@@ -159,6 +153,9 @@ pub fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         None if opts.persist => Change::Expire(None),
         None => return get(ctx, args),
     };
+    if super::loading::getex(ctx, args, change)? {
+        return Ok(());
+    }
     get_and_change(ctx, args.get(1), change)
 }
 

@@ -45,6 +45,7 @@ impl Harness {
         let mut handle = cache.handle().unwrap();
         handle.set_clock(unix_millis());
         let ctx = ThreadCtx {
+            loads: Default::default(),
             index: 0,
             cache: handle,
             stats,

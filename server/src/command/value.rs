@@ -14,23 +14,6 @@ pub fn reply_value(out: &mut Reply<'_>, item: &ItemRef<'_>) {
     out.crlf();
 }
 
-/// Runs a cache read that writes a reply: the reader may be retried, so
-/// each attempt starts from the same output position, and a miss replies null.
-pub fn reply_or_null<F>(out: &mut Reply<'_>, read: F)
-where
-    F: FnOnce(&mut dyn FnMut(&ItemRef<'_>)) -> Option<()>,
-{
-    let mark = out.buf.len();
-    let found = read(&mut |item| {
-        out.buf.truncate(mark);
-        reply_value(out, item);
-    });
-    if found.is_none() {
-        out.buf.truncate(mark);
-        out.null();
-    }
-}
-
 /// Writes `item`'s value, followed by `extra`, to key `i` of `changes`.
 pub fn put_value(
     changes: &mut Changes,

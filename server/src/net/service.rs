@@ -28,6 +28,7 @@ impl CommandService {
                 cache,
                 stats,
                 plugins: state.plugins.client(index),
+                loads: state.readthrough.thread(index),
             },
         })
     }
@@ -62,6 +63,7 @@ impl Service for CommandService {
 
     fn tick(&mut self) {
         self.ctx.plugins.tick();
+        self.ctx.loads.tick();
         self.ctx.cache.maintain();
         self.state.tick();
     }
@@ -74,12 +76,19 @@ impl Service for CommandService {
         self.state.maxclients()
     }
 
+    /// The plugin reply eventfds, then the read-through inbox's.
     fn wake_fds(&self) -> Vec<std::os::fd::RawFd> {
-        self.ctx.plugins.wake_fds()
+        let mut fds = self.ctx.plugins.wake_fds();
+        fds.extend(self.ctx.loads.wake_fd());
+        fds
     }
 
     fn on_wake(&mut self, index: usize) {
-        self.ctx.plugins.on_wake(index);
+        if index < self.ctx.plugins.lane_count() {
+            self.ctx.plugins.on_wake(index);
+        } else {
+            self.ctx.loads.on_wake();
+        }
     }
 
     fn park(&mut self, session: &mut Session, waker: u64) {
@@ -88,13 +97,28 @@ impl Service for CommandService {
 
     fn poll_async(&mut self, now: std::time::Instant) {
         self.ctx.plugins.poll(now);
+        self.ctx.loads.poll();
         while let Some((plugin, payload)) = self.ctx.plugins.take_invalidation() {
-            crate::plugin::apply_invalidation(&mut self.ctx.cache, plugin, &payload);
+            self.ctx
+                .loads
+                .invalidate(&mut self.ctx.cache, plugin, &payload);
         }
     }
 
+    /// Finished waits of parked clients first, then plugin completions;
+    /// this thread's read-through loads are settled on the way.
     fn next_completion(&mut self) -> Option<crate::plugin::Completion> {
-        self.ctx.plugins.next_completion()
+        let c = &mut self.ctx;
+        loop {
+            if let Some(done) = c.loads.next_completion() {
+                return Some(done);
+            }
+            let done = c.plugins.next_completion()?;
+            if done.waker != crate::readthrough::LOAD_WAKER {
+                return Some(done);
+            }
+            c.loads.on_load_done(&mut c.cache, &mut c.plugins, done);
+        }
     }
 
     fn next_deadline(&self) -> Option<std::time::Instant> {

@@ -206,6 +206,11 @@ impl PluginClient {
         self.lanes().map(|l| l.spec().reply_eventfd).collect()
     }
 
+    /// Reply eventfds this client has (`wake_fds().len()`).
+    pub fn lane_count(&self) -> usize {
+        self.plugins.iter().map(|p| p.lanes.len()).sum()
+    }
+
     fn lanes(&self) -> impl Iterator<Item = &HostPair> {
         self.plugins.iter().flat_map(|p| p.lanes.iter())
     }
@@ -336,8 +341,7 @@ fn read_replies(
             }
             _ => {
                 stats.errors.fetch_add(1, Relaxed);
-                let text = String::from_utf8_lossy(record.payload()).into_owned();
-                Outcome::Failed(CallError::Plugin(text))
+                Outcome::Failed(error_reply(env.format, record.payload()))
             }
         };
         complete(ready, plugin, env.id, waiting, outcome);
@@ -345,6 +349,20 @@ fn read_replies(
     if any {
         lane.replies.commit_read();
     }
+}
+
+/// An error reply: a FlatBuffers `ErrorReply` keeps its code, anything
+/// else is shown as text.
+fn error_reply(format: Format, payload: &[u8]) -> CallError {
+    if format == Format::FlatBuffer {
+        if let Ok(e) = flatbuffers::root::<citadel_proto::schema::ErrorReply>(payload) {
+            return CallError::Coded {
+                code: e.code(),
+                message: e.message().unwrap_or_default().to_string(),
+            };
+        }
+    }
+    CallError::Plugin(String::from_utf8_lossy(payload).into_owned())
 }
 
 fn complete(

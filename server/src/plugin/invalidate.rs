@@ -3,14 +3,22 @@
 //! `citadel.plugin.Invalidation`): each listed key is deleted from the
 //! cache. The cache is shared by every thread, so one thread applying a
 //! record is enough; plugins push it on any one of their reply rings.
+//! Read-through (`readthrough::ThreadLoads::invalidate`) also marks the
+//! keys' loads in flight.
 
 use citadel_cache::CacheHandle;
 use citadel_proto::schema::Invalidation;
 
 use super::PluginId;
 
-/// Deletes the keys `payload` lists; returns how many were present.
-pub fn apply_invalidation(cache: &mut CacheHandle, plugin: PluginId, payload: &[u8]) -> usize {
+/// Calls `on_resync` if the record says changes may have been missed, and
+/// `on_key` for each key it lists; returns how many keys it listed.
+pub fn for_each_invalidated(
+    plugin: PluginId,
+    payload: &[u8],
+    on_resync: impl FnOnce(),
+    mut on_key: impl FnMut(&[u8]),
+) -> usize {
     let inv = match flatbuffers::root::<Invalidation>(payload) {
         Ok(inv) => inv,
         Err(e) => {
@@ -18,11 +26,30 @@ pub fn apply_invalidation(cache: &mut CacheHandle, plugin: PluginId, payload: &[
             return 0;
         }
     };
+    if inv.resync() {
+        on_resync();
+    }
     let Some(keys) = inv.keys() else {
         return 0;
     };
-    keys.iter()
-        .filter_map(|arg| arg.value())
-        .filter(|key| cache.delete(key.bytes()))
-        .count()
+    let mut n = 0;
+    for key in keys.iter().filter_map(|arg| arg.value()) {
+        on_key(key.bytes());
+        n += 1;
+    }
+    n
+}
+
+/// Deletes the keys `payload` lists; returns how many were present.
+pub fn apply_invalidation(cache: &mut CacheHandle, plugin: PluginId, payload: &[u8]) -> usize {
+    let mut present = 0;
+    for_each_invalidated(
+        plugin,
+        payload,
+        || {},
+        |key| {
+            present += usize::from(cache.delete(key));
+        },
+    );
+    present
 }

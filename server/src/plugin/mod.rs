@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 pub use client::{PluginClient, PluginId};
 pub use hub::{Control, Hub, ReloadError, ThreadLanes};
-pub use invalidate::apply_invalidation;
+pub use invalidate::{apply_invalidation, for_each_invalidated};
 pub use outcome::{CallError, Completion, Outcome, NO_WAKER};
 pub use shared::{InstanceState, InstanceStatus, PluginShared};
 pub use stats::{CallStats, Latency};

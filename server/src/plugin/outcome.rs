@@ -20,6 +20,9 @@ pub enum CallError {
     Poison(u16),
     #[error("failed: {0}")]
     Plugin(String),
+    /// An error reply carrying a FlatBuffers `ErrorReply` (e.g. a loader's).
+    #[error("failed: {message}")]
+    Coded { code: u32, message: String },
     #[error("cannot be woken: {0}")]
     Notify(String),
 }
