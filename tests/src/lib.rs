@@ -42,6 +42,19 @@ pub fn echo_plugin_bin() -> &'static Path {
     })
 }
 
+/// Path of the PostgreSQL loader plugin (`plugins/loader-postgres`, release
+/// build; `$CITADEL_LOADER_POSTGRES` wins), built like [`citadel_bin`].
+pub fn loader_postgres_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        release_bin(
+            "CITADEL_LOADER_POSTGRES",
+            "citadel-loader-postgres",
+            "citadel-loader-postgres",
+        )
+    })
+}
+
 /// `$env_override`, or `cargo build --release -p package --bin bin`'s output.
 fn release_bin(env_override: &str, package: &str, bin: &str) -> PathBuf {
     if let Some(path) = std::env::var_os(env_override) {

@@ -1,0 +1,324 @@
+//! Read-through from PostgreSQL end to end: the real `citadel` binary with
+//! the real loader plugin (`plugins/loader-postgres`) and a private
+//! PostgreSQL (`citadel_tests::postgres`). Queries are counted on the
+//! database side (`load_kv` bumps a sequence).
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use citadel_tests::postgres::{Postgres, CHANNEL, COUNTED_QUERY};
+use citadel_tests::redis::{self, Connection};
+use citadel_tests::{loader_postgres_bin, read_line, Server};
+
+struct Rig {
+    server: Server,
+    pg: Postgres,
+    _dir: tempfile::TempDir,
+}
+
+/// Citadel with the loader `pg` and keyspaces `user:` (no stale window) and
+/// `stale:` (200 ms TTL, 60 s stale window); `query` is the loader's query.
+fn start(query: &str, plugin_extra: &str) -> Rig {
+    start_with(query, plugin_extra, 2000)
+}
+
+fn start_with(query: &str, plugin_extra: &str, query_timeout_ms: u64) -> Rig {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+[[plugin]]
+name = "pg"
+exec = "{exec}"
+args = ["--query", "{query}", "--listen-channel", "{CHANNEL}", "--pool-size", "4",
+        "--pipeline-depth", "16", "--query-timeout-ms", "{query_timeout_ms}", "--connect-timeout-ms", "300",
+        "--reconnect-max-ms", "200", "--ttl-ms", "0"]
+env = {{ CITADEL_PG_DSN = "{dsn}" }}
+cores = "none"
+max-inflight = 4096
+ring-capacity = "4mb"
+{plugin_extra}
+
+[[keyspace]]
+prefix = "user:"
+loader = "pg"
+ttl-ms = 60000
+negative-ttl-ms = 60000
+breaker-failures = 3
+breaker-open-ms = 300
+
+[[keyspace]]
+prefix = "stale:"
+loader = "pg"
+ttl-ms = 200
+ttl-jitter-ms = 0
+stale-ms = 60000
+"#,
+        exec = loader_postgres_bin().display(),
+        dsn = pg.dsn(),
+    );
+    let path = dir.path().join("readthrough.toml");
+    std::fs::write(&path, config).unwrap();
+    let server = Server::start(&["--config", path.to_str().unwrap()]);
+    let mut rig = Rig {
+        server,
+        pg,
+        _dir: dir,
+    };
+    // The loader is up once a load succeeds.
+    rig.pg.put("user:ready", b"1");
+    wait_until("the loader to answer", Duration::from_secs(20), || {
+        get(&mut rig.con(), "user:ready").is_ok_and(|v| v.is_some())
+    });
+    rig
+}
+
+impl Rig {
+    fn con(&self) -> Connection {
+        self.server.client()
+    }
+
+    fn info(&self) -> String {
+        redis::cmd("INFO")
+            .arg("readthrough")
+            .query(&mut self.con())
+            .unwrap()
+    }
+}
+
+fn get(con: &mut Connection, key: &str) -> redis::RedisResult<Option<String>> {
+    redis::cmd("GET").arg(key).query(con)
+}
+
+fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn info_field(info: &str, key: &str) -> u64 {
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("{key} not in {info}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Sends `GET key` on `n` fresh connections at once; returns their replies.
+fn concurrent_gets(server: &Server, keys: impl Fn(usize) -> String, n: usize) -> Vec<String> {
+    let mut conns: Vec<TcpStream> = (0..n).map(|_| server.raw()).collect();
+    for (i, c) in conns.iter_mut().enumerate() {
+        let key = keys(i);
+        let cmd = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
+        c.write_all(cmd.as_bytes()).unwrap();
+    }
+    conns
+        .iter_mut()
+        .map(|c| {
+            c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let head = read_line(c);
+            match head.strip_prefix('$') {
+                Some(len) if !len.starts_with('-') => read_line(c).trim_end().to_string(),
+                _ => head.trim_end().to_string(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_miss_loads_then_hits_and_absent_rows_are_negative_cached() {
+    let rig = start(COUNTED_QUERY, "");
+    let mut con = rig.con();
+    rig.pg.put("user:1", b"alice");
+    rig.pg.put("user:2", b"bob");
+    let base = rig.pg.load_count();
+    assert_eq!(get(&mut con, "user:1").unwrap().as_deref(), Some("alice"));
+    assert_eq!(rig.pg.load_count(), base + 1);
+    for _ in 0..10 {
+        assert_eq!(get(&mut con, "user:1").unwrap().as_deref(), Some("alice"));
+    }
+    assert_eq!(
+        rig.pg.load_count(),
+        base + 1,
+        "hits never reach the database"
+    );
+    let ttl: i64 = redis::cmd("PTTL").arg("user:1").query(&mut con).unwrap();
+    assert!(
+        (54_000..=66_000).contains(&ttl),
+        "TTL 60 s plus jitter: {ttl}"
+    );
+
+    assert_eq!(get(&mut con, "user:404").unwrap(), None);
+    assert_eq!(rig.pg.load_count(), base + 2);
+    for _ in 0..100 {
+        assert_eq!(get(&mut con, "user:404").unwrap(), None);
+    }
+    assert_eq!(
+        rig.pg.load_count(),
+        base + 2,
+        "the absent key is negative-cached"
+    );
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg("user:404")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(exists, 0, "a negative marker is not a key");
+    assert!(info_field(&rig.info(), "negative_hits") >= 100);
+
+    // MGET: hits, loads and absent keys, in order; keys outside keyspaces are plain misses.
+    let got: Vec<Option<String>> = redis::cmd("MGET")
+        .arg(&["user:1", "user:2", "user:405", "other:1", "user:404"])
+        .query(&mut con)
+        .unwrap();
+    let want = [Some("alice"), Some("bob"), None, None, None];
+    assert_eq!(got, want.map(|v| v.map(String::from)).to_vec());
+    assert_eq!(rig.pg.load_count(), base + 4, "user:2 and user:405 loaded");
+
+    // GETEX with options loads, then applies them.
+    rig.pg.put("user:3", b"carol");
+    let v: Option<String> = redis::cmd("GETEX")
+        .arg("user:3")
+        .arg("EX")
+        .arg(1000)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(v.as_deref(), Some("carol"));
+    let ttl: i64 = redis::cmd("TTL").arg("user:3").query(&mut con).unwrap();
+    assert!((990..=1000).contains(&ttl), "{ttl}");
+    // A SET replaces a negative marker.
+    let _: () = redis::cmd("SET")
+        .arg("user:404")
+        .arg("x")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(get(&mut con, "user:404").unwrap().as_deref(), Some("x"));
+}
+
+#[test]
+fn one_thousand_concurrent_misses_of_one_key_make_one_query() {
+    // Each query takes 300 ms, so all 1,000 GETs arrive while it runs.
+    let rig = start("SELECT l.v FROM load_kv($1) l, pg_sleep(0.3)", "");
+    rig.pg.put("user:hot", b"hot-value");
+    let base = rig.pg.load_count();
+    let replies = concurrent_gets(&rig.server, |_| "user:hot".into(), 1000);
+    assert!(
+        replies.iter().all(|r| r == "hot-value"),
+        "{:?}",
+        &replies[..3]
+    );
+    assert_eq!(
+        rig.pg.load_count(),
+        base + 1,
+        "exactly one query for 1,000 misses"
+    );
+    let info = rig.info();
+    assert!(info_field(&info, "load_joins") >= 999, "{info}");
+}
+
+#[test]
+fn update_and_notify_invalidates() {
+    let rig = start(COUNTED_QUERY, "");
+    let mut con = rig.con();
+    rig.pg.put("user:7", b"v1");
+    assert_eq!(get(&mut con, "user:7").unwrap().as_deref(), Some("v1"));
+    rig.pg.put("user:7", b"v2");
+    wait_until("the invalidation", Duration::from_secs(5), || {
+        get(&mut con, "user:7").unwrap().as_deref() == Some("v2")
+    });
+    // A cached "not found" ends when the row is inserted.
+    assert_eq!(get(&mut con, "user:8").unwrap(), None);
+    rig.pg.put("user:8", b"new");
+    wait_until("the insert's invalidation", Duration::from_secs(5), || {
+        get(&mut con, "user:8").unwrap().as_deref() == Some("new")
+    });
+    assert!(info_field(&rig.info(), "invalidations") >= 2);
+}
+
+#[test]
+fn origin_down_hits_served_misses_fail_fast_stale_within_window_then_recovers() {
+    let mut rig = start(COUNTED_QUERY, "");
+    let mut con = rig.con();
+    rig.pg.put("user:1", b"alice");
+    rig.pg.put("stale:1", b"old");
+    assert_eq!(get(&mut con, "user:1").unwrap().as_deref(), Some("alice"));
+    assert_eq!(get(&mut con, "stale:1").unwrap().as_deref(), Some("old"));
+    rig.pg.stop();
+    std::thread::sleep(Duration::from_millis(300)); // stale:1 is past its 200 ms TTL
+
+    assert_eq!(get(&mut con, "user:1").unwrap().as_deref(), Some("alice"));
+    for i in 0..10 {
+        let t = Instant::now();
+        let err = get(&mut con, &format!("user:cold{i}")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("origin unavailable"), "{text}");
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "fails fast: {:?}",
+            t.elapsed()
+        );
+    }
+    let info = rig.info();
+    assert!(info.contains("breaker=open"), "{info}");
+    let err = get(&mut con, "user:cold-x").unwrap_err().to_string();
+    assert!(err.contains("circuit breaker open"), "{err}");
+    // Stale within the window is served instead of the error.
+    assert_eq!(get(&mut con, "stale:1").unwrap().as_deref(), Some("old"));
+    assert!(info_field(&rig.info(), "stale_served") >= 1);
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+
+    rig.pg.start_again();
+    rig.pg.put("user:back", b"yes");
+    wait_until("loads to resume", Duration::from_secs(20), || {
+        get(&mut con, "user:back").is_ok_and(|v| v.as_deref() == Some("yes"))
+    });
+    assert!(rig.info().contains("breaker=closed"));
+}
+
+#[test]
+fn kill_9_of_the_loader_with_1000_loads_in_flight_answers_every_client() {
+    // 1,000 loads of 10 ms, 64 at a time (4 connections x 16 pipelined):
+    // well over a second of work, and the loader dies 150 ms into it.
+    let rig = start_with(
+        "SELECT l.v FROM load_kv($1) l, pg_sleep(0.01)",
+        "timeout-ms = 30000",
+        20000,
+    );
+    let values: String = (0..1000)
+        .map(|i| format!("('user:k{i}', 'value-{i}'::bytea)"))
+        .collect::<Vec<_>>()
+        .join(",");
+    rig.pg
+        .sql(&format!("INSERT INTO kv (k, v) VALUES {values};"));
+    let pid: String = {
+        let flat: Vec<String> = redis::cmd("PLUGIN")
+            .arg("INFO")
+            .arg("pg")
+            .query(&mut rig.con())
+            .unwrap();
+        flat.chunks(2).find(|kv| kv[0] == "pid").unwrap()[1].clone()
+    };
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+    });
+    let replies = concurrent_gets(&rig.server, |i| format!("user:k{i}"), 1000);
+    assert!(killer.join().unwrap().success());
+    for (i, r) in replies.iter().enumerate() {
+        assert_eq!(r, &format!("value-{i}"), "client {i}");
+    }
+    let info: Vec<String> = redis::cmd("PLUGIN")
+        .arg("INFO")
+        .arg("pg")
+        .query(&mut rig.con())
+        .unwrap();
+    let restarts = info.chunks(2).find(|kv| kv[0] == "restarts").unwrap()[1].clone();
+    assert_eq!(restarts, "1", "the loader was killed and restarted");
+}
