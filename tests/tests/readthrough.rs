@@ -61,7 +61,7 @@ stale-ms = 60000
     let path = dir.path().join("readthrough.toml");
     std::fs::write(&path, config).unwrap();
     let server = Server::start(&["--config", path.to_str().unwrap()]);
-    let mut rig = Rig {
+    let rig = Rig {
         server,
         pg,
         _dir: dir,
