@@ -322,3 +322,81 @@ fn kill_9_of_the_loader_with_1000_loads_in_flight_answers_every_client() {
     let restarts = info.chunks(2).find(|kv| kv[0] == "restarts").unwrap()[1].clone();
     assert_eq!(restarts, "1", "the loader was killed and restarted");
 }
+
+/// The numbers in README "Read-through from PostgreSQL": 100,000 rows,
+/// GETs of `user:N` from `citadel-loadgen` (closed loop, 1 thread, 16
+/// connections, no pipelining). Run with
+/// `cargo build --release -p citadel-loadgen && cargo test --release -p citadel-tests --test readthrough -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_hits_misses_and_zipf_origin_queries() {
+    let rig = start(COUNTED_QUERY, "");
+    rig.pg.sql(
+        "ALTER TABLE kv DISABLE TRIGGER kv_notify_citadel;
+         INSERT INTO kv SELECT 'user:' || i, ('value-' || i)::bytea FROM generate_series(0, 99999) i
+         ON CONFLICT DO NOTHING;
+         ALTER TABLE kv ENABLE TRIGGER kv_notify_citadel;",
+    );
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| citadel_tests::workspace_root().join("target"));
+    let loadgen = std::env::var_os("CITADEL_LOADGEN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| target.join("release/citadel-loadgen"));
+    let server = format!("127.0.0.1:{}", rig.server.port);
+    let run = |label: &str, args: &[&str]| {
+        let json = tempfile::NamedTempFile::new().unwrap();
+        let before = rig.pg.load_count();
+        let status = std::process::Command::new(&loadgen)
+            .args([
+                "-s", &server, "-t", "1", "-c", "16", "-p", "1", "--ratio", "0:1",
+            ])
+            .args(["--key-prefix", "user:", "--keys", "100000", "--json"])
+            .arg(json.path())
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run citadel-loadgen (cargo build --release -p citadel-loadgen)");
+        assert!(status.success(), "{label}: loadgen failed");
+        let text = std::fs::read_to_string(json.path()).unwrap();
+        let num = |path: &str| -> f64 {
+            let v: &str = path
+                .split('.')
+                .fold(Some(text.as_str()), |t, k| {
+                    let t = t?;
+                    let i = t.find(&format!("\"{k}\""))?;
+                    Some(&t[i + k.len() + 2..])
+                })
+                .unwrap();
+            let v = v.trim_start_matches([':', ' ']);
+            let end = v.find([',', '}', '\n']).unwrap();
+            v[..end].trim().parse().unwrap()
+        };
+        println!(
+            "{label}: {} GETs, {:.0} ops/s, hit rate {:.4}, GET p50 {} us, p99 {} us, \
+             origin queries {}",
+            num("requests"),
+            num("ops_per_sec"),
+            num("hit_rate"),
+            num("latency_us.get.p50"),
+            num("latency_us.get.p99"),
+            rig.pg.load_count() - before
+        );
+    };
+    // Cold, each key once: every GET is a miss loaded from PostgreSQL.
+    run(
+        "misses (sequential, cold)",
+        &["--key-dist", "sequential", "-n", "20000"],
+    );
+    // The same keys again: every GET is a hit.
+    run(
+        "hits (sequential, warm)",
+        &["--key-dist", "sequential", "-n", "20000"],
+    );
+    let _: () = redis::cmd("FLUSHALL").query(&mut rig.con()).unwrap();
+    run(
+        "zipf:1.1, cold start, 10 s",
+        &["--key-dist", "zipf:1.1", "--duration", "10s"],
+    );
+    println!("{}", rig.info());
+}
