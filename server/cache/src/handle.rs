@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::error::WriteError;
-use crate::index::{level_slots, overflow_of, Entry, KeyHash, FREQ_MAX};
+use crate::index::{bucket_off, level_slots, overflow_of, Entry, KeyHash, FREQ_MAX};
 use crate::item::{check_matches, parse_header, ItemRef, PutOptions};
 use crate::layout::{Geometry, LEVELS};
 use crate::segment::FLAG_SUSPECT;
@@ -208,6 +208,38 @@ impl CacheHandle {
         let c = self.counters();
         HandleCounters::bump(if r.is_some() { &c.hits } else { &c.misses }, 1);
         r
+    }
+
+    /// Batch hint, stage 1: starts loading `key`'s home bucket and returns
+    /// its hash for [`CacheHandle::prefetch_item`]. A server that sees many
+    /// commands at once (a pipeline) calls stage 1 for all their keys, then
+    /// stage 2, so the index and item misses of the batch overlap instead of
+    /// being paid one after another.
+    #[inline]
+    pub fn prefetch_bucket(&self, key: &[u8]) -> u64 {
+        let h = KeyHash::of(key);
+        let geo = &self.cache.geo;
+        self.cache.region.prefetch(bucket_off(geo, 0, h.home(geo)));
+        h.0
+    }
+
+    /// Batch hint, stage 2 (once the bucket has likely arrived): starts
+    /// loading the item of the first home entry whose tag matches.
+    #[inline]
+    pub fn prefetch_item(&self, hash: u64) {
+        let h = KeyHash(hash);
+        let cache = &*self.cache;
+        for slot in level_slots(&cache.geo, 0, h) {
+            let e = Entry(cache.region.u64_at(slot).load(Ordering::Relaxed));
+            if !e.is_empty() && e.tag() == h.tag() {
+                if e.seg() < cache.geo.segments {
+                    cache
+                        .region
+                        .prefetch(cache.seg(e.seg()).data + e.off() as usize);
+                }
+                return;
+            }
+        }
     }
 
     /// Like `get` but counts no hit or miss (EXISTS, TYPE, TTL).

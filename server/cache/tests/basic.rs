@@ -25,6 +25,12 @@ fn set_get_delete_and_overwrite() {
     h.set(b"k", b"value two", None).unwrap();
     assert_eq!(get(&mut h, b"k").as_deref(), Some(&b"value two"[..]));
     assert_eq!(cache.len(), 1);
+    // Prefetch hints are harmless for present and absent keys alike.
+    for key in [&b"k"[..], b"absent"] {
+        let hash = h.prefetch_bucket(key);
+        h.prefetch_item(hash);
+    }
+    assert_eq!(get(&mut h, b"k").as_deref(), Some(&b"value two"[..]));
     assert!(h.delete(b"k"));
     assert!(!h.delete(b"k"));
     assert_eq!(get(&mut h, b"k"), None);
