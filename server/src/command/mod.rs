@@ -16,6 +16,7 @@ mod keys;
 mod loading;
 mod park;
 mod plugin;
+mod prefetch;
 mod ranges;
 mod registry;
 mod scan;

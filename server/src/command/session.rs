@@ -62,6 +62,8 @@ impl Conn {
 pub struct Session {
     state: Arc<ServerState>,
     parser: RequestParser,
+    /// Skims ahead in a pipeline to prefetch its keys (see prefetch.rs).
+    lookahead: RequestParser,
     conn: Conn,
 }
 
@@ -79,6 +81,7 @@ impl Session {
         Session {
             state: state.clone(),
             parser: RequestParser::default(),
+            lookahead: RequestParser::default(),
             conn: Conn {
                 client,
                 resp3: false,
@@ -107,6 +110,7 @@ impl Session {
         let mut need = 0;
         let mut commands = 0;
         let max_bulk = self.state.settings.proto_max_bulk_len;
+        super::prefetch::prefetch_keys(ctx, &mut self.lookahead, input, max_bulk);
         while !self.conn.close {
             if self.is_killed() {
                 self.conn.close = true;

@@ -89,6 +89,11 @@ fn find(hay: &[u8], from: usize, needle: u8) -> Option<usize> {
 }
 
 impl RequestParser {
+    /// Forgets a command left incomplete by the last call.
+    pub fn reset(&mut self) {
+        self.partial = None;
+    }
+
     /// Parses one request at the start of `buf`. If the previous call on this
     /// parser returned `Incomplete`, `buf` must start with the same bytes.
     pub fn parse(&mut self, buf: &[u8], max_bulk: usize, authed: bool) -> Parsed {
