@@ -2,18 +2,20 @@
 //! segment eviction when the value log is full, and the active expiry sweep.
 //!
 //! Segment eviction takes a SEALED segment (sampled near a moving clock hand:
-//! fully expired or empty first, else the oldest), then for each item locks its
-//! home bucket and either drops it or, if it was read since it was written
-//! (frequency bits > 0), copies it into this writer's active segment with a
-//! lower frequency: FIFO with frequency-based retention, an approximate LFU.
-//! At most a quarter of a victim is retained, so each eviction frees space.
+//! fully expired or empty first, else the oldest) and, holding each item's
+//! home lock in turn, drops it or, if it was read since it was written
+//! (frequency bits > 0), moves it to the front of the same segment with a
+//! lower frequency. The compacted segment becomes the evicting writer's new
+//! active segment: FIFO with frequency-based retention, an approximate LFU,
+//! with no second segment needed. At most half of a victim is kept, so each
+//! eviction frees at least half a segment.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{fence, Ordering};
 
 use crate::handle::CacheHandle;
 use crate::index::{candidate_slots, Entry, KeyHash, FREQ_MAX};
 use crate::layout::SEGMENT_SIZE;
-use crate::segment::{ttl_class, Seg, State};
+use crate::segment::{Seg, State};
 use crate::stats::HandleCounters;
 use crate::store::Cache;
 use crate::writer::{item_len_at, Writer};
@@ -107,7 +109,7 @@ fn replace_victim(
 }
 
 /// Picks a SEALED segment to evict and marks it EVICTING.
-fn pick_victim<'c>(cache: &'c Cache, now: u64) -> Option<Seg<'c>> {
+pub(crate) fn pick_victim<'c>(cache: &'c Cache, now: u64) -> Option<Seg<'c>> {
     let n = cache.geo().segments as u64;
     for _ in 0..4 {
         let start = cache.evict_hand.fetch_add(16, Ordering::Relaxed);
@@ -137,8 +139,17 @@ fn pick_victim<'c>(cache: &'c Cache, now: u64) -> Option<Seg<'c>> {
         .find(|seg| seg.transition(State::Sealed, State::Evicting))
 }
 
+/// What a sweep kept at the front of a segment it compacted.
+#[derive(Default)]
+struct Kept {
+    bytes: usize,
+    items: u32,
+    /// Latest expiry among the kept items (u64::MAX if one has no TTL).
+    max_expire: u64,
+}
+
 impl Writer {
-    /// Frees one segment; false when nothing can be evicted.
+    /// Frees one segment without keeping anything; false when nothing can be evicted.
     pub fn evict_one(&mut self, cache: &Cache) -> bool {
         match pick_victim(cache, self.now) {
             Some(seg) => {
@@ -151,23 +162,59 @@ impl Writer {
 
     /// Empties an EVICTING segment and returns it to the free list.
     pub fn evict_segment(&mut self, cache: &Cache, seg: Seg<'_>) {
+        if self.sweep(cache, seg, false).is_some() {
+            cache.free_list().push(seg);
+        }
+        self.free_collected(cache);
+    }
+
+    /// Compacts an EVICTING segment in place: frequently read items move to
+    /// its front, the rest leave the index; it becomes this writer's active
+    /// segment for `class`. None if the segment could not be parsed.
+    pub fn compact<'c>(&mut self, cache: &'c Cache, seg: Seg<'c>, class: usize) -> Option<Seg<'c>> {
+        let kept = self.sweep(cache, seg, true);
+        self.free_collected(cache);
+        let kept = kept?;
+        seg.class().store(class as u32, Ordering::Relaxed);
+        seg.created_ms().store(self.now, Ordering::Relaxed);
+        seg.flags().store(0, Ordering::Relaxed);
+        let never = class == 0 || kept.max_expire == u64::MAX;
+        seg.max_expire().store(
+            if never {
+                u64::MAX
+            } else {
+                kept.max_expire.max(1)
+            },
+            Ordering::Relaxed,
+        );
+        seg.write_off().store(kept.bytes as u32, Ordering::Release);
+        seg.set_state(State::Active);
+        Some(seg)
+    }
+
+    /// Walks every item of an EVICTING segment under its home lock: expired
+    /// and unread items leave the index; with `retain`, items read since they
+    /// were written (frequency bits > 0) move to the front, up to half of
+    /// the segment. None when an item cannot be parsed (the segment is
+    /// then left out of use rather than reused under live entries).
+    fn sweep(&mut self, cache: &Cache, seg: Seg<'_>, retain: bool) -> Option<Kept> {
         let whole = seg.is_expired(self.now);
         let end = seg.write_off().load(Ordering::Acquire) as usize;
-        let (mut off, mut retained) = (0usize, 0usize);
-        while off < end && seg.live().load(Ordering::Relaxed) > 0 {
+        let mut kept = Kept::default();
+        let mut off = 0usize;
+        while off < end && seg.live().load(Ordering::Relaxed) > kept.items {
             let Some(len) = item_len_at(&seg, off, end) else {
                 tracing::error!(
                     segment = seg.id,
                     off,
                     "unparsable item while evicting; segment left out of use"
                 );
-                return;
+                return None;
             };
-            self.evict_item(cache, seg, off, len, whole, &mut retained);
+            self.evict_item(cache, seg, off, len, whole || !retain, &mut kept);
             off += len;
         }
-        self.free_collected(cache);
-        cache.free_list().push(seg);
+        Some(kept)
     }
 
     fn evict_item(
@@ -176,10 +223,10 @@ impl Writer {
         seg: Seg<'_>,
         off: usize,
         len: usize,
-        whole: bool,
-        retained: &mut usize,
+        drop_all: bool,
+        kept: &mut Kept,
     ) {
-        // The segment is EVICTING: its bytes stay put until we free it.
+        // The segment is EVICTING: only this sweep writes it.
         let Some(item) = cache.item_at(Entry::new(0, seg.id, off as u32, 0), 0) else {
             return;
         };
@@ -196,38 +243,42 @@ impl Writer {
         };
         let word = cache.region.u64_at(slot);
         let e = Entry(word.load(Ordering::Relaxed));
-        let expired = whole || item.is_expired(self.now);
-        if !expired
+        let expired = drop_all && seg.is_expired(self.now) || item.is_expired(self.now);
+        let keep = !drop_all
+            && !expired
             && e.freq() > 0
             && !item.header.is_large()
-            && *retained + len <= SEGMENT_SIZE / 4
-        {
-            if let Some((dst, doff)) =
-                self.try_append(cache, ttl_class(item.expire_at(), self.now), len)
-            {
-                let src = cache
-                    .region
-                    .bytes(seg.data + off, len)
-                    .expect("item in bounds");
-                // SAFETY: reserved in our own active segment; src is another segment.
-                unsafe { cache.region.write(dst.data + doff as usize, src) };
-                self.commit(dst, doff, len, item.expire_at());
-                dst.live().fetch_add(1, Ordering::Relaxed);
-                let moved = Entry::new(h.tag(), dst.id, doff, e.freq() - 1);
-                let mut cur = e.0;
-                while let Err(now) = word.compare_exchange_weak(
-                    cur,
-                    moved.with_freq(Entry(cur).freq().saturating_sub(1)).0,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                ) {
-                    cur = now;
-                }
-                seg.live().fetch_sub(1, Ordering::Relaxed);
-                *retained += len;
-                locks.unlock(home, v);
-                return;
+            && kept.bytes + len <= SEGMENT_SIZE / 2;
+        if keep {
+            let dest = kept.bytes;
+            if dest != off {
+                // ORDERING: the unlocks of the items that lived at `dest`
+                // happen before these bytes change (see Region::move_within).
+                fence(Ordering::Release);
+                // SAFETY: dest..dest+len held only items already unlinked or
+                // moved under their home locks in this sweep; we hold this
+                // item's home lock, so its readers wait or retry.
+                unsafe {
+                    cache
+                        .region
+                        .move_within(seg.data + off, seg.data + dest, len)
+                };
             }
+            let moved = Entry::new(h.tag(), seg.id, dest as u32, 0);
+            let mut cur = e.0;
+            while let Err(now) = word.compare_exchange_weak(
+                cur,
+                moved.with_freq(Entry(cur).freq().saturating_sub(1)).0,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                cur = now;
+            }
+            kept.bytes += len;
+            kept.items += 1;
+            kept.max_expire = kept.max_expire.max(item.expire_at().unwrap_or(u64::MAX));
+            locks.unlock(home, v);
+            return;
         }
         word.store(0, Ordering::Release);
         crate::update::count_overflow(cache, h, slot, -1);

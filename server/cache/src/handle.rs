@@ -301,12 +301,14 @@ impl CacheHandle {
         }
     }
 
-    /// Probabilistic frequency bump (1 in 2^freq reads): hot keys stop
+    /// Probabilistic frequency bump (1 in 2^(freq+2) reads): hot keys stop
     /// writing the index line once their counter saturates.
     #[inline]
     fn touch(&mut self, slot: usize, e: Entry) {
         let freq = e.freq();
-        if freq >= FREQ_MAX || self.w.next_random() & ((1u64 << freq) - 1) != 0 {
+        // 1 in 2^(freq+2): a key must be read about 4 times to earn its first
+        // bit; sampling keeps index-line writes rare on the read path.
+        if freq >= FREQ_MAX || self.w.next_random() & ((4u64 << freq) - 1) != 0 {
             return;
         }
         let word = self.cache.region.u64_at(slot);

@@ -17,7 +17,7 @@ use crate::region::Region;
 
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CITADEL1");
 /// Bumped whenever anything in this file's layout or in the item format changes.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 pub const HEADER_BYTES: usize = 4096;
 pub const MAX_WRITERS: usize = 64;
 pub const WRITER_SLOT_BYTES: usize = 256;

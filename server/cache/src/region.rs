@@ -103,6 +103,22 @@ impl Region {
         }
     }
 
+    /// Moves `len` bytes from `from` to `to` inside the mapping (the ranges
+    /// may overlap).
+    ///
+    /// # Safety
+    /// The caller owns the destination range (a segment it is compacting,
+    /// whose items there were all unlinked or moved under their home locks)
+    /// and has issued `fence(Release)` after those unlocks, so a reader that
+    /// sees a moved byte also sees the bumped version.
+    #[inline]
+    pub unsafe fn move_within(&self, from: usize, to: usize, len: usize) {
+        assert!(from.max(to) + len <= self.len, "move past the mapping");
+        // SAFETY: both ranges are in bounds (checked above); `copy` allows
+        // overlap; the caller owns the destination.
+        unsafe { std::ptr::copy(self.base.add(from), self.base.add(to), len) }
+    }
+
     /// Copies `src` to `off`.
     ///
     /// # Safety

@@ -104,7 +104,8 @@ impl<'a> Seg<'a> {
     pub fn created_ms(&self) -> &'a AtomicU64 {
         self.region.u64_at(self.hdr + 24)
     }
-    /// Latest expiry of any item written (0: some item never expires).
+    /// Latest expiry of any item in the segment (u64::MAX: some item never
+    /// expires, so the segment never expires as a whole).
     pub fn max_expire(&self) -> &'a AtomicU64 {
         self.region.u64_at(self.hdr + 32)
     }
@@ -121,12 +122,11 @@ impl<'a> Seg<'a> {
         self.flags().store(0, Ordering::Relaxed);
         self.created_ms().store(now_ms, Ordering::Relaxed);
         self.max_expire()
-            .store(if class == 0 { 0 } else { 1 }, Ordering::Relaxed);
+            .store(if class == 0 { u64::MAX } else { 1 }, Ordering::Relaxed);
         self.set_state(state);
     }
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        let at = self.max_expire().load(Ordering::Relaxed);
-        at != 0 && at <= now_ms && self.class().load(Ordering::Relaxed) != 0
+        self.max_expire().load(Ordering::Relaxed) <= now_ms
     }
 }
 

@@ -203,8 +203,7 @@ impl Writer {
                 self.to_seal.push(self.active[class] - 1);
                 self.set_active(cache, class, 0);
             }
-            let seg = self.alloc_segment(cache)?;
-            seg.reset(State::Active, class, self.now);
+            let seg = self.take_active(cache, class)?;
             self.set_active(cache, class, seg.id + 1);
         }
         Err(WriteError::OutOfMemory { len: len as u64 })
@@ -226,8 +225,10 @@ impl Writer {
     /// Marks `len` bytes at `off` as complete (Release: the bytes come first).
     pub fn commit(&self, seg: Seg<'_>, off: u32, len: usize, expire_at: Option<u64>) {
         seg.write_off().store(off + len as u32, Ordering::Release);
-        if let Some(at) = expire_at {
-            seg.max_expire().fetch_max(at, Ordering::Relaxed);
+        // Only this writer writes its active segment's header fields.
+        let at = expire_at.unwrap_or(u64::MAX);
+        if seg.max_expire().load(Ordering::Relaxed) < at {
+            seg.max_expire().store(at, Ordering::Relaxed);
         }
     }
 
@@ -238,14 +239,37 @@ impl Writer {
             .store(id_plus_one, Ordering::Release);
     }
 
-    /// A free segment, evicting one if none is free.
+    /// A new active segment for `class`: a free one, else an evicted one that
+    /// keeps its frequently read items at its front (see evict.rs).
+    fn take_active<'c>(&mut self, cache: &'c Cache, class: usize) -> Result<Seg<'c>, WriteError> {
+        for _ in 0..64 {
+            if let Some(seg) = cache.free_list().pop() {
+                seg.reset(State::Active, class, self.now);
+                return Ok(seg);
+            }
+            let Some(victim) = crate::evict::pick_victim(cache, self.now) else {
+                // Every segment is active or holds chunks right now; other
+                // writers seal theirs as their writes complete.
+                std::thread::yield_now();
+                continue;
+            };
+            if let Some(seg) = self.compact(cache, victim, class) {
+                return Ok(seg);
+            }
+        }
+        Err(WriteError::OutOfMemory {
+            len: SEGMENT_SIZE as u64,
+        })
+    }
+
+    /// A free segment (for chunks), evicting one if none is free.
     pub fn alloc_segment<'c>(&mut self, cache: &'c Cache) -> Result<Seg<'c>, WriteError> {
         for _ in 0..64 {
             if let Some(seg) = cache.free_list().pop() {
                 return Ok(seg);
             }
             if !self.evict_one(cache) {
-                break;
+                std::thread::yield_now();
             }
         }
         Err(WriteError::OutOfMemory {

@@ -289,3 +289,40 @@ fn negative_markers_are_absent_except_to_get_any() {
         "the hard expiry still applies"
     );
 }
+
+/// Frequency-based retention: keys that keep being read survive heavy churn
+/// of keys written once (FIFO alone would evict them every lap).
+#[test]
+fn frequently_read_keys_survive_eviction() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(16 << 20);
+    let mut h = cache.handle().unwrap();
+    let value = vec![1u8; 200];
+    let hot: Vec<String> = (0..2000).map(|i| format!("hot:{i}")).collect();
+    for k in &hot {
+        h.set(k.as_bytes(), &value, None).unwrap();
+    }
+    let mut cold = 0u64;
+    for _ in 0..30 {
+        for _ in 0..10_000 {
+            h.set(format!("cold:{cold}").as_bytes(), &value, None)
+                .unwrap();
+            cold += 1;
+        }
+        for _ in 0..8 {
+            for k in &hot {
+                h.get(k.as_bytes(), |_| ());
+            }
+        }
+    }
+    assert!(cache.stats().evictions > 100_000, "the churn must evict");
+    let alive = hot
+        .iter()
+        .filter(|k| h.peek(k.as_bytes(), |_| ()).is_some())
+        .count();
+    assert!(
+        alive >= hot.len() * 9 / 10,
+        "only {alive} of {} hot keys survived",
+        hot.len()
+    );
+}
