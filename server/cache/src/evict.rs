@@ -202,7 +202,11 @@ impl Writer {
         let end = seg.write_off().load(Ordering::Acquire) as usize;
         let mut kept = Kept::default();
         let mut off = 0usize;
-        while off < end && seg.live().load(Ordering::Relaxed) > kept.items {
+        // Without retention every processed item leaves, so `live` counts only
+        // items still ahead and reaching 0 ends the walk early. With
+        // retention, writers may concurrently drop kept items, so `live`
+        // says nothing about what is ahead: walk to the end.
+        while off < end && (retain || seg.live().load(Ordering::Relaxed) > 0) {
             let Some(len) = item_len_at(&seg, off, end) else {
                 tracing::error!(
                     segment = seg.id,
@@ -213,6 +217,16 @@ impl Writer {
             };
             self.evict_item(cache, seg, off, len, whole || !retain, &mut kept);
             off += len;
+        }
+        if seg.live().load(Ordering::Relaxed) > kept.items {
+            // Entries still point into the segment but the walk did not meet
+            // their items (a crash mid-compaction left bytes it cannot walk):
+            // never reuse memory that live entries name.
+            tracing::error!(
+                segment = seg.id,
+                "segment walk missed live items; segment left out of use"
+            );
+            return None;
         }
         Some(kept)
     }
@@ -234,6 +248,15 @@ impl Writer {
         let target = Entry::new(h.tag(), seg.id, off as u32, 0).location();
         let locks = cache.locks();
         let home = h.home(cache.geo());
+        let points_here =
+            |s: &usize| Entry(cache.region.u64_at(*s).load(Ordering::Acquire)).location() == target;
+        // Most items of an old segment are dead: confirm that optimistically,
+        // without writing the lock's cache line.
+        let v = locks.read_begin(home);
+        if !candidate_slots(cache.geo(), h).any(|s| points_here(&s)) && locks.read_validate(home, v)
+        {
+            return;
+        }
         let v = locks.lock(home);
         let Some(slot) = candidate_slots(cache.geo(), h)
             .find(|&s| Entry(cache.region.u64_at(s).load(Ordering::Relaxed)).location() == target)

@@ -242,15 +242,16 @@ impl Writer {
     /// A new active segment for `class`: a free one, else an evicted one that
     /// keeps its frequently read items at its front (see evict.rs).
     fn take_active<'c>(&mut self, cache: &'c Cache, class: usize) -> Result<Seg<'c>, WriteError> {
-        for _ in 0..64 {
+        let mut wait = VictimWait::default();
+        loop {
             if let Some(seg) = cache.free_list().pop() {
                 seg.reset(State::Active, class, self.now);
                 return Ok(seg);
             }
             let Some(victim) = crate::evict::pick_victim(cache, self.now) else {
-                // Every segment is active or holds chunks right now; other
-                // writers seal theirs as their writes complete.
-                std::thread::yield_now();
+                if !wait.another_try() {
+                    break;
+                }
                 continue;
             };
             if let Some(seg) = self.compact(cache, victim, class) {
@@ -264,12 +265,13 @@ impl Writer {
 
     /// A free segment (for chunks), evicting one if none is free.
     pub fn alloc_segment<'c>(&mut self, cache: &'c Cache) -> Result<Seg<'c>, WriteError> {
+        let mut wait = VictimWait::default();
         for _ in 0..64 {
             if let Some(seg) = cache.free_list().pop() {
                 return Ok(seg);
             }
-            if !self.evict_one(cache) {
-                std::thread::yield_now();
+            if !self.evict_one(cache) && !wait.another_try() {
+                break;
             }
         }
         Err(WriteError::OutOfMemory {
@@ -356,6 +358,22 @@ impl Writer {
         for id in self.to_seal.drain(..) {
             cache.seg(id).transition(State::Active, State::Sealed);
         }
+    }
+}
+
+/// Bounded waiting when no segment can be evicted right now (every one is
+/// active or holds chunks): other writers seal theirs as their writes
+/// complete, so yield for up to 50 ms before reporting out of memory.
+#[derive(Default)]
+struct VictimWait {
+    since: Option<std::time::Instant>,
+}
+
+impl VictimWait {
+    fn another_try(&mut self) -> bool {
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        std::thread::yield_now();
+        since.elapsed() < std::time::Duration::from_millis(50)
     }
 }
 
