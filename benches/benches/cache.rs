@@ -45,7 +45,7 @@ fn cache_get(cache: &Arc<Cache>, keys: &[[u8; 16]], id: usize, iters: u64, offse
 fn bench_size(c: &mut Criterion, n: usize) {
     let all = keys(n * 2);
     let (present, absent) = all.split_at(n);
-    let (cache, _dir) = cache_for(n * 2);
+    let (cache, _dir) = cache_for(n);
     let mut map: HashMap<Vec<u8>, Vec<u8>> = HashMap::with_capacity(n);
     {
         let mut h = cache.handle().unwrap();

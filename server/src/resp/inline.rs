@@ -131,7 +131,11 @@ mod tests {
             ["set", "k", "A\n\""]
         );
         assert_eq!(args("set k 'it\\'s'").unwrap(), ["set", "k", "it's"]);
-        assert_eq!(args("echo a\0b").unwrap(), ["echo", "a"], "NUL ends the line");
+        assert_eq!(
+            args("echo a\0b").unwrap(),
+            ["echo", "a"],
+            "NUL ends the line"
+        );
         assert_eq!(args("\0").unwrap(), Vec::<String>::new());
         assert!(args("echo \"a\0b\"").is_err());
         assert_eq!(args("set k ''").unwrap(), ["set", "k", ""]);
