@@ -18,7 +18,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 const VALUE: [u8; 32] = [b'v'; 32];
 
 fn threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// Runs `work(thread, iters)` on `t` threads; returns wall time per op of all threads.
@@ -61,13 +63,20 @@ fn bench_size(c: &mut Criterion, n: usize) {
     g.throughput(Throughput::Elements(1));
     for threads in [1, t] {
         g.bench_function(BenchmarkId::new("citadel", format!("{threads}t")), |b| {
-            b.iter_custom(|iters| parallel(threads, iters, |id, it| cache_get(&cache, present, id, it, 0)))
+            b.iter_custom(|iters| {
+                parallel(threads, iters, |id, it| {
+                    cache_get(&cache, present, id, it, 0)
+                })
+            })
         });
         g.bench_function(BenchmarkId::new("hashmap", format!("{threads}t")), |b| {
             b.iter_custom(|iters| {
                 parallel(threads, iters, |id, it| {
                     for i in 0..it {
-                        black_box(map.get(&present[scatter(i + id as u64 * 7919, n)][..]).map(|v| v.len()));
+                        black_box(
+                            map.get(&present[scatter(i + id as u64 * 7919, n)][..])
+                                .map(|v| v.len()),
+                        );
                     }
                 })
             })
@@ -77,7 +86,9 @@ fn bench_size(c: &mut Criterion, n: usize) {
 
     let mut g = c.benchmark_group(format!("get_miss/{n}"));
     g.throughput(Throughput::Elements(1));
-    g.bench_function("citadel/1t", |b| b.iter_custom(|iters| parallel(1, iters, |id, it| cache_get(&cache, absent, id, it, 0))));
+    g.bench_function("citadel/1t", |b| {
+        b.iter_custom(|iters| parallel(1, iters, |id, it| cache_get(&cache, absent, id, it, 0)))
+    });
     g.bench_function("hashmap/1t", |b| {
         b.iter_custom(|iters| {
             parallel(1, iters, |_, it| {
@@ -113,7 +124,8 @@ fn bench_size(c: &mut Criterion, n: usize) {
             parallel(t, iters, |id, it| {
                 let mut h = cache.handle().unwrap();
                 for i in 0..it {
-                    h.set(&present[scatter(i + id as u64 * 7919, n)], &VALUE, None).unwrap();
+                    h.set(&present[scatter(i + id as u64 * 7919, n)], &VALUE, None)
+                        .unwrap();
                 }
             })
         })

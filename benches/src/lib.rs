@@ -19,7 +19,9 @@ pub fn keys(n: usize) -> Vec<[u8; 16]> {
 /// items of 48 bytes with room to spare: 96 bytes of file per item, 1.5x the
 /// ~64 bytes an item needs all-in, as an operator would size it.
 pub fn cache_for(n: usize) -> (Arc<Cache>, tempfile::TempDir) {
-    let dir = tempfile::tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).expect("temp dir");
+    let dir = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("temp dir");
     let cfg = CacheConfig {
         path: dir.path().join("bench.cache"),
         max_memory: (n as u64 * 96).max(64 << 20),
