@@ -8,7 +8,7 @@ use super::args::Args;
 use super::dispatch::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
 use super::registry::ClientShared;
-use super::table::{by_index, CommandDef, Handler};
+use super::table::{by_index, keyless, CommandDef, Handler};
 
 const CN: &str = "connection";
 
@@ -18,17 +18,15 @@ const fn sub(
     summary: &'static str,
     handler: Handler,
 ) -> CommandDef {
-    CommandDef {
+    keyless(
         name,
         arity,
-        flags: &["noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        group: CN,
-        since: "2.4.0",
+        &["noscript", "loading", "stale"],
+        CN,
+        "2.4.0",
         summary,
         handler,
-        subcommands: &[],
-    }
+    )
 }
 
 #[rustfmt::skip]

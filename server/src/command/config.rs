@@ -5,7 +5,7 @@ use super::args::Args;
 use super::dispatch::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
 use super::glob::glob_match;
-use super::table::{CommandDef, Handler};
+use super::table::{keyless, CommandDef, Handler};
 use crate::state::ServerState;
 
 const fn sub(
@@ -14,17 +14,15 @@ const fn sub(
     summary: &'static str,
     handler: Handler,
 ) -> CommandDef {
-    CommandDef {
+    keyless(
         name,
         arity,
-        flags: &["admin", "noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        group: "server",
-        since: "2.0.0",
+        &["admin", "noscript", "loading", "stale"],
+        "server",
+        "2.0.0",
         summary,
         handler,
-        subcommands: &[],
-    }
+    )
 }
 
 #[rustfmt::skip]

@@ -5,7 +5,7 @@ use super::args::Args;
 use super::dispatch::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
 use super::glob::glob_match;
-use super::table::{lookup, lookup_sub, CommandDef, Handler, COMMANDS};
+use super::table::{keyless, lookup, lookup_sub, CommandDef, Handler, COMMANDS};
 use crate::resp::Reply;
 
 const fn sub(
@@ -14,17 +14,15 @@ const fn sub(
     summary: &'static str,
     handler: Handler,
 ) -> CommandDef {
-    CommandDef {
+    keyless(
         name,
         arity,
-        flags: &["loading", "stale"],
-        keys: (0, 0, 0),
-        group: "server",
-        since: "7.0.0",
+        &["loading", "stale"],
+        "server",
+        "7.0.0",
         summary,
         handler,
-        subcommands: &[],
-    }
+    )
 }
 
 #[rustfmt::skip]

@@ -10,7 +10,7 @@ use super::args::Args;
 use super::dispatch::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
 use super::park::call_error;
-use super::table::{CommandDef, Handler};
+use super::table::{keyless, CommandDef, Handler};
 use crate::plugin::{Hub, Outcome, PluginId, PluginShared};
 use crate::state::ServerState;
 
@@ -21,17 +21,7 @@ const fn sub(
     summary: &'static str,
     handler: Handler,
 ) -> CommandDef {
-    CommandDef {
-        name,
-        arity,
-        flags,
-        keys: (0, 0, 0),
-        group: "server",
-        since: "0.1.0",
-        summary,
-        handler,
-        subcommands: &[],
-    }
+    keyless(name, arity, flags, "server", "0.1.0", summary, handler)
 }
 
 const ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];

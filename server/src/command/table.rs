@@ -92,6 +92,29 @@ const fn c(
     }
 }
 
+/// A subcommand (of CLIENT, CONFIG, COMMAND, PLUGIN): takes no keys.
+#[allow(clippy::too_many_arguments)]
+pub(super) const fn keyless(
+    name: &'static str,
+    arity: i32,
+    flags: &'static [&'static str],
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+    handler: Handler,
+) -> CommandDef {
+    c(
+        name,
+        arity,
+        flags,
+        (0, 0, 0),
+        group,
+        since,
+        summary,
+        handler,
+    )
+}
+
 /// A command with subcommands; `handler` runs only when it is called bare
 /// (COMMAND), otherwise dispatch resolves the subcommand.
 #[allow(clippy::too_many_arguments)]
