@@ -22,41 +22,32 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// Path of an up-to-date release `citadel` binary. `$CITADEL_BIN` wins;
-/// otherwise `cargo build --release -p citadel-server --bin citadel` runs
+/// otherwise `cargo build --release --workspace --bins` runs
 /// once per test process (a no-op when tests/run.sh already built it).
 pub fn citadel_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| release_bin("CITADEL_BIN", "citadel-server", "citadel"))
+    BIN.get_or_init(|| release_bin("CITADEL_BIN", "citadel"))
 }
 
 /// Path of the example plugin `plugins/examples/echo` (release build;
 /// `$CITADEL_ECHO_PLUGIN` wins), built like [`citadel_bin`].
 pub fn echo_plugin_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        release_bin(
-            "CITADEL_ECHO_PLUGIN",
-            "citadel-plugin-echo",
-            "citadel-plugin-echo",
-        )
-    })
+    BIN.get_or_init(|| release_bin("CITADEL_ECHO_PLUGIN", "citadel-plugin-echo"))
 }
 
 /// Path of the PostgreSQL loader plugin (`plugins/loader-postgres`, release
 /// build; `$CITADEL_LOADER_POSTGRES` wins), built like [`citadel_bin`].
 pub fn loader_postgres_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        release_bin(
-            "CITADEL_LOADER_POSTGRES",
-            "citadel-loader-postgres",
-            "citadel-loader-postgres",
-        )
-    })
+    BIN.get_or_init(|| release_bin("CITADEL_LOADER_POSTGRES", "citadel-loader-postgres"))
 }
 
-/// `$env_override`, or `cargo build --release -p package --bin bin`'s output.
-fn release_bin(env_override: &str, package: &str, bin: &str) -> PathBuf {
+/// `$env_override`, or the workspace's release build of `bin`. The whole
+/// workspace is built (a no-op after `tests/run.sh`'s build): building one
+/// package alone would unify dependency features differently and rebuild
+/// them (tokio, for one) for minutes.
+fn release_bin(env_override: &str, bin: &str) -> PathBuf {
     if let Some(path) = std::env::var_os(env_override) {
         return PathBuf::from(path);
     }
@@ -66,7 +57,7 @@ fn release_bin(env_override: &str, package: &str, bin: &str) -> PathBuf {
         .unwrap_or_else(|| root.join("target"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--release", "-p", package, "--bin", bin])
+        .args(["build", "--release", "--workspace", "--bins"])
         .current_dir(&root)
         .env("CARGO_TARGET_DIR", &target)
         .status()

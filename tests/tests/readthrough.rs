@@ -362,8 +362,7 @@ fn measure_hits_misses_and_zipf_origin_queries() {
         let num = |path: &str| -> f64 {
             let v: &str = path
                 .split('.')
-                .fold(Some(text.as_str()), |t, k| {
-                    let t = t?;
+                .try_fold(text.as_str(), |t, k| {
                     let i = t.find(&format!("\"{k}\""))?;
                     Some(&t[i + k.len() + 2..])
                 })
