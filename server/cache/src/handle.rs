@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::error::WriteError;
 use crate::index::{bucket_off, level_slots, overflow_of, Entry, KeyHash, FREQ_MAX};
 use crate::item::{check_matches, parse_header, ItemRef, PutOptions};
+use crate::layout::{slots_per_bucket, BUCKET_SLOTS};
 use crate::layout::{Geometry, LEVELS};
 use crate::segment::FLAG_SUSPECT;
 use crate::stats::HandleCounters;
@@ -139,18 +140,21 @@ impl Cache {
         let tag = h.tag();
         let levels = if overflow_of(version) == 0 { 1 } else { LEVELS };
         for level in 0..levels {
-            for slot in level_slots(&self.geo, level, h) {
-                let e = Entry(self.region.u64_at(slot).load(Ordering::Acquire));
+            let base = bucket_off(&self.geo, level, h.bucket(level, &self.geo));
+            let words = self.region.bucket_at(base);
+            let first = BUCKET_SLOTS - slots_per_bucket(level);
+            for (i, word) in words.iter().enumerate().skip(first) {
+                let e = Entry(word.load(Ordering::Acquire));
                 if e.is_empty() || e.tag() != tag {
                     continue;
                 }
                 let Some(item) = self.item_at(e, version) else {
                     continue;
                 };
-                if item.key != key || !self.trusted(e, &item, h) {
+                if !same_key(item.key, key) || !self.trusted(e, &item, h) {
                     continue;
                 }
-                return Some((slot, e, item));
+                return Some((base + 8 * i, e, item));
             }
         }
         None
@@ -349,4 +353,19 @@ impl Drop for CacheHandle {
         self.w.seal_pending(&self.cache);
         self.cache.release_slot(self.w.slot);
     }
+}
+
+/// Key equality with a fast path for keys of up to 16 bytes (most keys):
+/// two overlapping word compares instead of a memcmp call.
+#[inline]
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let n = a.len();
+    if (8..=16).contains(&n) {
+        let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap());
+        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+    }
+    a == b
 }

@@ -25,12 +25,14 @@ pub const SEGMENT_SIZE: usize = 1 << 20;
 pub const SEGMENT_HEADER_BYTES: usize = 64;
 pub const BUCKET_SLOTS: usize = 8;
 pub const LEVELS: usize = 5;
-/// Fraction of all index slots in each level (in 1/16ths): 8, 4, 2, 1, 1.
-const LEVEL_SIXTEENTHS: [u64; LEVELS] = [8, 4, 2, 1, 1];
+/// Share of all index slots in each level, in 32nds: 24, 4, 2, 1, 1. A large
+/// home level keeps most keys at home (one index line per hit and per miss)
+/// until the index is nearly full; the small deeper levels absorb overflow.
+const LEVEL_32NDS: [u64; LEVELS] = [24, 4, 2, 1, 1];
 /// Index sizing: one slot per this many bytes of the file. Sized so that
 /// 16-byte keys with 32-byte values fill the index and the value store at
 /// about the same time (see ARCHITECTURE.md, "Memory per item").
-pub const BYTES_PER_SLOT: u64 = 56;
+pub const BYTES_PER_SLOT: u64 = 52;
 pub const MIN_MEMORY: u64 = 8 << 20;
 
 /// Entry slots per bucket in `level`: the home level keeps its seqlock in word 0.
@@ -82,8 +84,8 @@ impl Geometry {
         }
         let slots = max_memory / BYTES_PER_SLOT;
         let mut buckets = [0u64; LEVELS];
-        for (b, sixteenths) in buckets.iter_mut().zip(LEVEL_SIXTEENTHS) {
-            *b = (slots * sixteenths / 16 / BUCKET_SLOTS as u64).max(1);
+        for (b, share) in buckets.iter_mut().zip(LEVEL_32NDS) {
+            *b = (slots * share / 32 / BUCKET_SLOTS as u64).max(1);
         }
         let fixed = Self::place(buckets, 0, max_memory).segdata_off as u64;
         let segments =

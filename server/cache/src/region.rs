@@ -59,6 +59,19 @@ impl Region {
         unsafe { &*(self.base.add(off) as *const AtomicU64) }
     }
 
+    /// The eight words of the 64-byte bucket at `off` (one bounds check for
+    /// the whole probe of a bucket).
+    #[inline]
+    pub fn bucket_at(&self, off: usize) -> &[AtomicU64; 8] {
+        assert!(
+            off.is_multiple_of(64) && off + 64 <= self.len,
+            "bucket offset {off}"
+        );
+        // SAFETY: in bounds and 64-byte aligned (checked above); [AtomicU64; 8]
+        // has the layout of [u64; 8].
+        unsafe { &*(self.base.add(off) as *const [AtomicU64; 8]) }
+    }
+
     /// An atomic u32 at `off` (4-byte aligned, in bounds).
     #[inline]
     pub fn u32_at(&self, off: usize) -> &AtomicU32 {

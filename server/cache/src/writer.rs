@@ -23,6 +23,8 @@ pub(crate) struct Writer {
     /// Full segments that may still hold unpublished items: sealed (made
     /// evictable) only after the write in progress is published.
     to_seal: Vec<u32>,
+    /// TTL classes whose active segment got an item in the write in progress.
+    dirty: u32,
     /// Chunk segments of removed items, freed once no lock is held.
     pub free_later: Vec<u32>,
     pub sweep_cursor: u64,
@@ -36,6 +38,7 @@ impl Writer {
             rng: seed | 1,
             active: [0; TTL_CLASSES],
             to_seal: Vec::new(),
+            dirty: 0,
             free_later: Vec::new(),
             sweep_cursor: seed,
         }
@@ -196,6 +199,7 @@ impl Writer {
     ) -> Result<(Seg<'c>, u32), WriteError> {
         for _ in 0..4 {
             if let Some(loc) = self.try_append(cache, class, len) {
+                self.dirty |= 1 << class;
                 return Ok(loc);
             }
             if self.active[class] != 0 {
@@ -249,7 +253,7 @@ impl Writer {
                 return Ok(seg);
             }
             let Some(victim) = crate::evict::pick_victim(cache, self.now) else {
-                if !wait.another_try() {
+                if !self.retire_idle(cache) && !wait.another_try() {
                     break;
                 }
                 continue;
@@ -270,7 +274,7 @@ impl Writer {
             if let Some(seg) = cache.free_list().pop() {
                 return Ok(seg);
             }
-            if !self.evict_one(cache) && !wait.another_try() {
+            if !self.evict_one(cache) && !self.retire_idle(cache) && !wait.another_try() {
                 break;
             }
         }
@@ -358,6 +362,24 @@ impl Writer {
         for id in self.to_seal.drain(..) {
             cache.seg(id).transition(State::Active, State::Sealed);
         }
+        self.dirty = 0;
+    }
+
+    /// Seals this writer's active segments that hold nothing unpublished, so
+    /// they can be evicted when nothing else can (a tiny cache full of large
+    /// values). True if one was sealed.
+    fn retire_idle(&mut self, cache: &Cache) -> bool {
+        let mut sealed = false;
+        for class in 0..TTL_CLASSES {
+            if self.active[class] != 0 && self.dirty & (1 << class) == 0 {
+                cache
+                    .seg(self.active[class] - 1)
+                    .transition(State::Active, State::Sealed);
+                self.set_active(cache, class, 0);
+                sealed = true;
+            }
+        }
+        sealed
     }
 }
 
