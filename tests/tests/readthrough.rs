@@ -328,7 +328,7 @@ fn kill_9_of_the_loader_with_1000_loads_in_flight_answers_every_client() {
 /// connections, no pipelining). Run with
 /// `cargo build --release -p citadel-loadgen && cargo test --release -p citadel-tests --test readthrough -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "a measurement that reports numbers, not a test: run it with --ignored"]
 fn measure_hits_misses_and_zipf_origin_queries() {
     let rig = start(COUNTED_QUERY, "");
     rig.pg.sql(
