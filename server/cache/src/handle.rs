@@ -108,6 +108,7 @@ enum Lookup<R> {
 impl Cache {
     /// Parses the item an entry points at; None when the bytes are not a
     /// well-formed item (possible under a racing reuse; validation catches it).
+    #[inline]
     pub(crate) fn item_at(&self, e: Entry, version: u64) -> Option<ItemRef<'_>> {
         if e.seg() >= self.geo.segments {
             return None;
