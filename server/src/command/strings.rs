@@ -163,11 +163,7 @@ pub fn mset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if args.len() & 1 == 0 {
         return Err(CmdError::Arity("mset"));
     }
-    // Each pair is written on its own (no multi-key lock): readers on other
-    // threads may see a prefix of the pairs, never a torn value.
-    for i in (1..args.len()).step_by(2) {
-        ctx.thread.cache.set(args.get(i), args.get(i + 1), None)?;
-    }
+    write_pairs(ctx, args, false)?;
     ctx.out.ok();
     Ok(())
 }
@@ -176,16 +172,37 @@ pub fn msetnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if args.len() & 1 == 0 {
         return Err(CmdError::Arity("msetnx"));
     }
-    let keys: Vec<&[u8]> = args.iter().skip(1).step_by(2).collect();
-    let written = ctx.thread.cache.update(&keys, |items, changes| {
-        if items.iter().any(Option::is_some) {
+    let written = write_pairs(ctx, args, true)?;
+    ctx.out.int(written as i64);
+    Ok(())
+}
+
+/// Writes every key/value pair of MSET/MSETNX atomically (one cache update
+/// over all keys: no reader sees some pairs without the others); with
+/// `only_new`, nothing is written if any key exists. Up to 16 keys are
+/// gathered on the stack, so the common MSET allocates nothing.
+fn write_pairs(ctx: &mut Ctx<'_>, args: Args<'_>, only_new: bool) -> Result<bool, CmdError> {
+    const ON_STACK: usize = 16;
+    let n = args.len() / 2;
+    let mut stack: [&[u8]; ON_STACK] = [&[]; ON_STACK];
+    let heap: Vec<&[u8]>;
+    let keys: &[&[u8]] = if n <= ON_STACK {
+        for (slot, key) in stack.iter_mut().zip(args.iter().skip(1).step_by(2)) {
+            *slot = key;
+        }
+        &stack[..n]
+    } else {
+        heap = args.iter().skip(1).step_by(2).collect();
+        &heap
+    };
+    let written = ctx.thread.cache.update(keys, |items, changes| {
+        if only_new && items.iter().any(Option::is_some) {
             return Ok(false);
         }
-        for (n, i) in (2..args.len()).step_by(2).enumerate() {
-            changes.put(n, &[args.get(i)], None)?;
+        for (k, i) in (2..args.len()).step_by(2).enumerate() {
+            changes.put(k, &[args.get(i)], None)?;
         }
         Ok::<_, citadel_cache::WriteError>(true)
     })??;
-    ctx.out.int(written as i64);
-    Ok(())
+    Ok(written)
 }
