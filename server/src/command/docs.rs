@@ -3,6 +3,7 @@
 
 use super::args::Args;
 use super::dispatch::{reply_lines, Ctx};
+use super::docs_args::DOCS_ARGS;
 use super::error::{CmdError, CmdResult};
 use super::glob::glob_match;
 use super::table::{keyless, lookup, lookup_sub, CommandDef, Handler, COMMANDS};
@@ -161,16 +162,104 @@ fn info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// One argument of a COMMAND DOCS `arguments` list (the table is
+/// docs_args.rs, generated from redis-server's own replies).
+pub struct Arg {
+    pub name: &'static str,
+    /// Redis's `type` field.
+    pub kind: &'static str,
+    pub display_text: Option<&'static str>,
+    pub key_spec_index: Option<i64>,
+    pub token: Option<&'static str>,
+    pub summary: Option<&'static str>,
+    pub since: Option<&'static str>,
+    pub deprecated_since: Option<&'static str>,
+    pub flags: &'static [&'static str],
+    /// Set for `oneof` and `block` arguments.
+    pub arguments: Option<&'static [Arg]>,
+}
+
+impl Arg {
+    pub const EMPTY: Arg = Arg {
+        name: "",
+        kind: "",
+        display_text: None,
+        key_spec_index: None,
+        token: None,
+        summary: None,
+        since: None,
+        deprecated_since: None,
+        flags: &[],
+        arguments: None,
+    };
+}
+
+fn doc_args(name: &str) -> Option<&'static [Arg]> {
+    DOCS_ARGS.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
+}
+
+fn opt_field(out: &mut Reply<'_>, field: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        out.bulk(field.as_bytes());
+        out.bulk(v.as_bytes());
+    }
+}
+
+/// An `arguments` list, field by field in Redis 7's order.
+fn arg_list(out: &mut Reply<'_>, args: &[Arg]) {
+    out.array(args.len());
+    for a in args {
+        let present = [
+            a.display_text.is_some(),
+            a.key_spec_index.is_some(),
+            a.token.is_some(),
+            a.summary.is_some(),
+            a.since.is_some(),
+            a.deprecated_since.is_some(),
+            !a.flags.is_empty(),
+            a.arguments.is_some(),
+        ];
+        out.map(2 + present.iter().filter(|&&p| p).count());
+        out.bulk(b"name");
+        out.bulk(a.name.as_bytes());
+        out.bulk(b"type");
+        out.bulk(a.kind.as_bytes());
+        opt_field(out, "display_text", a.display_text);
+        if let Some(i) = a.key_spec_index {
+            out.bulk(b"key_spec_index");
+            out.int(i);
+        }
+        opt_field(out, "token", a.token);
+        opt_field(out, "summary", a.summary);
+        opt_field(out, "since", a.since);
+        opt_field(out, "deprecated_since", a.deprecated_since);
+        if !a.flags.is_empty() {
+            out.bulk(b"flags");
+            out.set(a.flags.len());
+            a.flags.iter().for_each(|f| out.simple(f.as_bytes()));
+        }
+        if let Some(sub) = a.arguments {
+            out.bulk(b"arguments");
+            arg_list(out, sub);
+        }
+    }
+}
+
 fn doc(out: &mut Reply<'_>, def: &CommandDef) {
     out.bulk(def.name.as_bytes());
     let has_subs = !def.subcommands.is_empty();
-    out.map(3 + usize::from(has_subs));
+    let args = doc_args(def.name);
+    out.map(3 + usize::from(args.is_some()) + usize::from(has_subs));
     out.bulk(b"summary");
     out.bulk(def.summary.as_bytes());
     out.bulk(b"since");
     out.bulk(def.since.as_bytes());
     out.bulk(b"group");
     out.bulk(def.group.as_bytes());
+    if let Some(args) = args {
+        out.bulk(b"arguments");
+        arg_list(out, args);
+    }
     if has_subs {
         out.bulk(b"subcommands");
         out.map(def.subcommands.len());

@@ -8,6 +8,7 @@ mod conn;
 mod counters;
 mod dispatch;
 mod docs;
+mod docs_args;
 mod error;
 mod expiry;
 mod glob;
