@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use citadel_tests::redis::Commands;
 use citadel_tests::Server;
 
-fn redis_cli(port: u16, args: &[&str], stdin: &[u8]) -> Option<String> {
+fn redis_cli(port: u16, args: &[&str], stdin: &[u8]) -> String {
     let mut child = match Command::new("redis-cli")
         .arg("-p")
         .arg(port.to_string())
@@ -19,10 +19,7 @@ fn redis_cli(port: u16, args: &[&str], stdin: &[u8]) -> Option<String> {
         .spawn()
     {
         Ok(child) => child,
-        Err(_) => {
-            eprintln!("redis-cli not installed: skipping");
-            return None;
-        }
+        Err(e) => panic!("redis-cli is missing ({e}): run tests/run.sh, which installs it"),
     };
     child.stdin.take().unwrap().write_all(stdin).unwrap();
     let out = child.wait_with_output().unwrap();
@@ -31,27 +28,21 @@ fn redis_cli(port: u16, args: &[&str], stdin: &[u8]) -> Option<String> {
         "redis-cli {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
 fn redis_cli_commands_inline_and_pipe() {
     let server = Server::start(&[]);
     let port = server.port;
-    let Some(out) = redis_cli(port, &["SET", "cli", "hello world"], b"") else {
-        return;
-    };
+    let out = redis_cli(port, &["SET", "cli", "hello world"], b"");
     assert_eq!(out.trim(), "OK");
-    assert_eq!(
-        redis_cli(port, &["GET", "cli"], b"").unwrap().trim(),
-        "hello world"
-    );
+    assert_eq!(redis_cli(port, &["GET", "cli"], b"").trim(), "hello world");
     let out = redis_cli(
         port,
         &[],
         b"PING\nSET inline \"quoted value\"\nGET inline\n",
-    )
-    .unwrap();
+    );
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
         vec!["PONG", "OK", "quoted value"]
@@ -68,7 +59,7 @@ fn redis_cli_commands_inline_and_pipe() {
         )
         .unwrap();
     }
-    let out = redis_cli(port, &["--pipe"], &proto).unwrap();
+    let out = redis_cli(port, &["--pipe"], &proto);
     assert!(out.contains("errors: 0, replies: 5000"), "{out}");
     let mut c = server.client();
     assert_eq!(c.get::<_, String>("pipe:4999").unwrap(), "4999");
