@@ -19,7 +19,10 @@ pub fn keys(n: usize) -> Vec<[u8; 16]> {
 /// items of 48 bytes with room to spare: 96 bytes of file per item, 1.5x the
 /// ~64 bytes an item needs all-in, as an operator would size it.
 pub fn cache_for(n: usize) -> (Arc<Cache>, tempfile::TempDir) {
-    let dir = tempfile::tempdir_in("/dev/shm")
+    // CITADEL_BENCH_DIR picks another filesystem, e.g. a tmpfs mounted
+    // with huge=always to see what huge pages are worth.
+    let base = std::env::var("CITADEL_BENCH_DIR").unwrap_or_else(|_| "/dev/shm".into());
+    let dir = tempfile::tempdir_in(base)
         .or_else(|_| tempfile::tempdir())
         .expect("temp dir");
     let cfg = CacheConfig {
