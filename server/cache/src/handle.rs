@@ -41,7 +41,13 @@ pub(crate) struct Scratch {
 pub(crate) enum Op {
     Keep,
     Delete,
-    Put { seg: u32, off: u32 },
+    /// A written, unpublished item; `ttl` says whether it has an expiry
+    /// (kept here so publishing need not parse it again).
+    Put {
+        seg: u32,
+        off: u32,
+        ttl: bool,
+    },
 }
 
 /// The writes an `update` closure records; applied atomically after it returns.
@@ -81,7 +87,8 @@ impl Changes<'_> {
         let (seg, off) =
             self.w
                 .write_item(self.cache, self.keys[i], self.hashes[i], parts, opts)?;
-        self.replace(i, Op::Put { seg, off });
+        let ttl = opts.expire_at.is_some();
+        self.replace(i, Op::Put { seg, off, ttl });
         Ok(())
     }
 
@@ -92,7 +99,7 @@ impl Changes<'_> {
     }
 
     fn replace(&mut self, i: usize, op: Op) {
-        if let Op::Put { seg, off } = std::mem::replace(&mut self.ops[i], op) {
+        if let Op::Put { seg, off, .. } = std::mem::replace(&mut self.ops[i], op) {
             self.w.discard(self.cache, seg, off);
         }
     }

@@ -179,7 +179,7 @@ fn unlock_homes(cache: &Cache, homes: &[(u64, u64)]) {
 
 fn discard_all(w: &mut Writer, cache: &Cache, ops: &[Op]) {
     for op in ops {
-        if let Op::Put { seg, off } = *op {
+        if let Op::Put { seg, off, .. } = *op {
             w.discard(cache, seg, off);
         }
     }
@@ -189,7 +189,7 @@ fn discard_all(w: &mut Writer, cache: &Cache, ops: &[Op]) {
 fn claim_slots(w: &mut Writer, cache: &Cache, s: &mut Scratch) -> bool {
     s.claimed.clear();
     for i in 0..s.ops.len() {
-        let Op::Put { seg, off } = s.ops[i] else {
+        let Op::Put { seg, off, .. } = s.ops[i] else {
             continue;
         };
         if s.found[i].is_some() {
@@ -225,7 +225,7 @@ fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
         };
         let word = cache.region.u64_at(slot);
         match s.ops[i] {
-            Op::Put { seg, off } => {
+            Op::Put { seg, off, ttl } => {
                 let new = Entry::new(s.hashes[i].tag(), seg, off, 0);
                 if old.is_empty() {
                     word.store(new.0, Ordering::Release);
@@ -247,10 +247,7 @@ fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
                     }
                 }
                 cache.seg(seg).live().fetch_add(1, Ordering::Relaxed);
-                if cache
-                    .item_at(new, 0)
-                    .is_some_and(|item| item.expire_at().is_some())
-                {
+                if ttl {
                     w.add_to(cache, crate::store::W_EXPIRES, 1);
                 }
             }
