@@ -147,7 +147,13 @@ impl RequestParser {
             None => Ok(None),
             // Redis wants the LF to be present but does not check it.
             Some(cr) if cr + 1 >= buf.len() => Ok(None),
-            Some(cr) => Ok(Some((num::parse_i64(&buf[pos + 1..cr]), cr + 2))),
+            // An empty line where a `$N` or `*N` header belongs puts the CR
+            // at `pos` itself: the number is then empty (invalid), never a
+            // reversed range.
+            Some(cr) => Ok(Some((
+                buf.get(pos + 1..cr).and_then(num::parse_i64),
+                cr + 2,
+            ))),
         }
     }
 

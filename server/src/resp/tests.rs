@@ -123,6 +123,11 @@ fn malformed_input() {
         (b"*1048577\r\n", InvalidMultibulk),
         (b"*+1\r\n", InvalidMultibulk),
         (b"*1\r\nx3\r\n", ExpectedDollar(b'x')),
+        // An empty line where a bulk header belongs (once a panic).
+        (b"*2\r\n$3\r\nGET\r\n\r\nxx\r\n", ExpectedDollar(b'\r')),
+        (b"*1\r\n\r\n", ExpectedDollar(b'\r')),
+        (b"*\r\n", InvalidMultibulk),
+        (b"*1\r\n$\r\n", InvalidBulk),
         (b"*1\r\n$-1\r\n", InvalidBulk),
         (b"*1\r\n$abc\r\n", InvalidBulk),
         (b"*1\r\n$2000000\r\n", InvalidBulk),
