@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use redis;
+pub use redis_protocol::resp2::types::OwnedFrame as Frame;
 
 pub mod postgres;
 
@@ -304,4 +305,44 @@ pub fn read_line(s: &mut TcpStream) -> String {
         }
     }
     String::from_utf8_lossy(&line).into_owned()
+}
+
+/// Reads RESP2 replies off a raw connection, decoded by `redis-protocol`
+/// (the tests' reference decoder, independent of Citadel's encoder).
+pub struct RespReader {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RespReader {
+    pub fn new(stream: TcpStream) -> RespReader {
+        RespReader {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// The next reply; None once the server closed the connection.
+    /// Panics on bytes that are not RESP2 (the server must never send any).
+    pub fn reply(&mut self) -> Option<Frame> {
+        let mut chunk = [0u8; 16 << 10];
+        loop {
+            match redis_protocol::resp2::decode::decode(&self.buf) {
+                Ok(Some((frame, used))) => {
+                    self.buf.drain(..used);
+                    return Some(frame);
+                }
+                Ok(None) => {}
+                Err(e) => panic!("invalid RESP from the server: {e:?} in {:?}", self.buf),
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
 }

@@ -3,6 +3,8 @@
 #![allow(
     clippy::all,
     clippy::pedantic,
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc,
     unsafe_op_in_unsafe_fn,
     non_snake_case,
     non_camel_case_types,

@@ -1,0 +1,341 @@
+//! CLIENT subcommands: ID SETNAME GETNAME INFO LIST KILL SETINFO NO-EVICT
+//! NO-TOUCH TRACKING GETREDIR HELP.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use super::args::Args;
+use super::dispatch::{reply_lines, Ctx};
+use super::error::{CmdError, CmdResult};
+use super::table::{by_index, keyless, CommandDef, Handler};
+use crate::clients::ClientShared;
+
+const CN: &str = "connection";
+
+const fn sub(
+    name: &'static str,
+    arity: i32,
+    summary: &'static str,
+    handler: Handler,
+) -> CommandDef {
+    keyless(
+        name,
+        arity,
+        &["noscript", "loading", "stale"],
+        CN,
+        "2.4.0",
+        summary,
+        handler,
+    )
+}
+
+#[rustfmt::skip]
+pub static SUBCOMMANDS: &[CommandDef] = &[
+    sub("client|id", 2, "Returns the unique client ID of the connection.", id),
+    sub("client|setname", 3, "Sets the connection name.", setname),
+    sub("client|getname", 2, "Returns the name of the connection.", getname),
+    sub("client|info", 2, "Returns information about the connection.", info),
+    sub("client|list", -2, "Lists open connections.", list),
+    sub("client|kill", -3, "Terminates open connections.", kill),
+    sub("client|setinfo", 4, "Sets information specific to the client or connection.", setinfo),
+    sub("client|no-evict", 3, "Sets the client eviction mode of the connection.", on_off_accepted),
+    sub("client|no-touch", 3, "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", on_off_accepted),
+    sub("client|tracking", -3, "Controls server-assisted client-side caching for the connection.", tracking),
+    sub("client|getredir", 2, "Returns the client ID to which the connection's tracking notifications are redirected.", getredir),
+    sub("client|help", 2, "Returns helpful text about the different subcommands.", help),
+];
+
+/// Client names and library attributes: printable ASCII without spaces.
+fn valid_attr(v: &[u8]) -> bool {
+    v.iter().all(|c| (b'!'..=b'~').contains(c))
+}
+
+/// CLIENT SETNAME / HELLO SETNAME.
+pub fn set_name(ctx: &mut Ctx<'_>, name: &[u8]) -> CmdResult {
+    if !valid_attr(name) {
+        return Err(CmdError::Static(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    ctx.conn.client.names().name = name.to_vec();
+    Ok(())
+}
+
+fn id(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    ctx.out.int(ctx.conn.client.id as i64);
+    Ok(())
+}
+
+fn setname(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    set_name(ctx, args.get(2))?;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn getname(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    let names = ctx.conn.client.names();
+    if names.name.is_empty() {
+        ctx.out.null();
+    } else {
+        ctx.out.bulk(&names.name);
+    }
+    Ok(())
+}
+
+/// One CLIENT LIST line, fields as Redis 7.2 prints them (memory and
+/// buffer fields Citadel does not track are 0).
+fn describe(out: &mut String, c: &ClientShared, now_ms: u64) {
+    let names = c.names().clone();
+    let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+    let cmd = by_index(c.last_cmd.load(Ordering::Relaxed) as usize).map_or("NULL", |d| d.name);
+    let _ = writeln!(
+        out,
+        "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 \
+         qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
+         cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} io-thread={}",
+        c.id,
+        c.peer,
+        c.local,
+        text(&names.name),
+        now_ms.saturating_sub(c.created_ms) / 1000,
+        now_ms.saturating_sub(c.last_ms.load(Ordering::Relaxed)) / 1000,
+        cmd,
+        c.resp.load(Ordering::Relaxed),
+        text(&names.lib_name),
+        text(&names.lib_ver),
+        c.thread,
+    );
+}
+
+fn info(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    let mut text = String::new();
+    describe(&mut text, &ctx.conn.client, ctx.thread.cache.now_ms());
+    ctx.out.verbatim(text.as_bytes());
+    Ok(())
+}
+
+fn unknown_type(t: &[u8]) -> CmdError {
+    CmdError::quoting("ERR Unknown client type '", t, "'")
+}
+
+/// Whether `t` names the client type every Citadel client has.
+fn is_normal_type(t: &[u8]) -> Result<bool, CmdError> {
+    let known = ["normal", "master", "replica", "slave", "pubsub"];
+    if !known.iter().any(|k| t.eq_ignore_ascii_case(k.as_bytes())) {
+        return Err(unknown_type(t));
+    }
+    Ok(t.eq_ignore_ascii_case(b"normal"))
+}
+
+fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let mut ids = Vec::new();
+    let mut all = true;
+    if args.len() == 4 && args.is(2, "type") {
+        all = is_normal_type(args.get(3))?;
+    } else if args.len() > 3 && args.is(2, "id") {
+        for a in args.from(3).iter() {
+            match citadel_resp::num::parse_i64(a) {
+                Some(id) if id >= 1 => ids.push(id as u64),
+                _ => return Err(CmdError::Static("ERR Invalid client ID")),
+            }
+        }
+        all = false;
+    } else if args.len() != 2 {
+        return Err(CmdError::Syntax);
+    }
+    let now = ctx.thread.cache.now_ms();
+    let mut text = String::new();
+    for c in ctx.state.clients.snapshot() {
+        if all || ids.contains(&c.id) {
+            describe(&mut text, &c, now);
+        }
+    }
+    ctx.out.verbatim(text.as_bytes());
+    Ok(())
+}
+
+/// Which clients CLIENT KILL's filters select.
+#[derive(Default)]
+struct KillFilter<'a> {
+    id: Option<u64>,
+    addr: Option<&'a [u8]>,
+    laddr: Option<&'a [u8]>,
+    /// Only "normal" type filters leave any client selected.
+    type_ok: bool,
+    max_age: Option<u64>,
+    skip_me: bool,
+}
+
+impl<'a> KillFilter<'a> {
+    fn parse(args: Args<'a>) -> Result<Self, CmdError> {
+        let mut f = KillFilter {
+            type_ok: true,
+            skip_me: true,
+            ..Default::default()
+        };
+        if args.len() & 1 == 1 {
+            return Err(CmdError::Syntax);
+        }
+        for i in (0..args.len()).step_by(2) {
+            let v = args.get(i + 1);
+            if args.is(i, "id") {
+                match citadel_resp::num::parse_i64(v) {
+                    Some(id) if id >= 1 => f.id = Some(id as u64),
+                    _ => return Err(CmdError::Static("ERR client-id should be greater than 0")),
+                }
+            } else if args.is(i, "addr") {
+                f.addr = Some(v);
+            } else if args.is(i, "laddr") {
+                f.laddr = Some(v);
+            } else if args.is(i, "type") {
+                f.type_ok = is_normal_type(v)?;
+            } else if args.is(i, "user") {
+                if v != b"default" {
+                    return Err(CmdError::quoting("ERR No such user '", v, "'"));
+                }
+            } else if args.is(i, "skipme") {
+                f.skip_me = match () {
+                    _ if v.eq_ignore_ascii_case(b"yes") => true,
+                    _ if v.eq_ignore_ascii_case(b"no") => false,
+                    _ => return Err(CmdError::Syntax),
+                };
+            } else if args.is(i, "maxage") {
+                f.max_age = Some(args.int(i + 1)?.max(0) as u64);
+            } else {
+                return Err(CmdError::Syntax);
+            }
+        }
+        Ok(f)
+    }
+
+    fn selects(&self, c: &ClientShared, me: u64, now_ms: u64) -> bool {
+        self.type_ok
+            && !(self.skip_me && c.id == me)
+            && self.id.is_none_or(|id| id == c.id)
+            && self.addr.is_none_or(|a| a == c.peer.to_string().as_bytes())
+            && self
+                .laddr
+                .is_none_or(|a| a == c.local.to_string().as_bytes())
+            && self
+                .max_age
+                .is_none_or(|age| now_ms.saturating_sub(c.created_ms) / 1000 >= age)
+    }
+}
+
+fn kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let now = ctx.thread.cache.now_ms();
+    let me = ctx.conn.client.id;
+    // Old form: CLIENT KILL ip:port (may kill the caller itself).
+    let (filter, old_form) = if args.len() == 3 {
+        (
+            KillFilter {
+                addr: Some(args.get(2)),
+                type_ok: true,
+                ..Default::default()
+            },
+            true,
+        )
+    } else {
+        (KillFilter::parse(args.from(2))?, false)
+    };
+    let mut killed = 0;
+    for c in ctx.state.clients.snapshot() {
+        if filter.selects(&c, me, now) {
+            c.kill();
+            killed += 1;
+            if c.id == me {
+                ctx.conn.close = true;
+            }
+        }
+    }
+    if old_form {
+        if killed == 0 {
+            return Err(CmdError::Static("ERR No such client"));
+        }
+        ctx.out.ok();
+    } else {
+        ctx.out.int(killed);
+    }
+    Ok(())
+}
+
+fn setinfo(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (attr, value) = (args.get(2), args.get(3));
+    if !valid_attr(value) {
+        return Err(CmdError::quoting(
+            "ERR ",
+            attr,
+            " cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    let mut names = ctx.conn.client.names();
+    if attr.eq_ignore_ascii_case(b"lib-name") {
+        names.lib_name = value.to_vec();
+    } else if attr.eq_ignore_ascii_case(b"lib-ver") {
+        names.lib_ver = value.to_vec();
+    } else {
+        return Err(CmdError::quoting("ERR Unrecognized option '", attr, "'"));
+    }
+    drop(names);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// NO-EVICT / NO-TOUCH: Citadel's eviction ignores clients and access
+/// recency, so both modes are accepted and have no effect.
+fn on_off_accepted(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if !(args.is(2, "on") || args.is(2, "off")) {
+        return Err(CmdError::Syntax);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Client-side caching invalidation is not implemented: OFF is accepted
+/// (clients send it defensively), ON is refused.
+fn tracking(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.is(2, "off") {
+        ctx.out.ok();
+        Ok(())
+    } else if args.is(2, "on") {
+        Err(CmdError::Static(
+            "ERR CLIENT TRACKING is not supported by this server",
+        ))
+    } else {
+        Err(CmdError::Syntax)
+    }
+}
+
+fn getredir(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    ctx.out.int(-1);
+    Ok(())
+}
+
+fn help(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    let lines: &[&str] = &[
+        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ID",
+        "    Return the ID of the current connection.",
+        "INFO",
+        "    Return information about the current client connection.",
+        "GETNAME",
+        "    Return the name of the current connection.",
+        "KILL <ip:port>",
+        "    Kill connection made from <ip:port>.",
+        "KILL <option> <value> [<option> <value> [...]]",
+        "    Kill connections. Options are: ID, ADDR, LADDR, TYPE, USER, SKIPME, MAXAGE.",
+        "LIST [TYPE <type>] [ID <id> [<id> ...]]",
+        "    Return information about client connections.",
+        "SETNAME <name>",
+        "    Assign the name <name> to the current connection.",
+        "SETINFO <option> <value>",
+        "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+        "NO-EVICT (ON|OFF)",
+        "NO-TOUCH (ON|OFF)",
+        "    Accepted; no effect on Citadel.",
+        "HELP",
+        "    Print this help.",
+    ];
+    reply_lines(&mut ctx.out, lines);
+    Ok(())
+}

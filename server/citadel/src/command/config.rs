@@ -1,0 +1,201 @@
+//! CONFIG GET / SET / RESETSTAT / HELP. The parameters are Citadel's
+//! settings (`citadel_settings::server`: CONFIG SET changes the live ones,
+//! parsed and checked by their definitions), plus the Redis parameters
+//! clients and tools ask for, answered with what Citadel does.
+
+use citadel_settings::{server as setting, AnySetting};
+
+use super::args::Args;
+use super::dispatch::{reply_lines, Ctx};
+use super::error::{CmdError, CmdResult};
+use super::glob::glob_match;
+use super::table::{keyless, CommandDef, Handler};
+use crate::state::ServerState;
+
+const fn sub(
+    name: &'static str,
+    arity: i32,
+    summary: &'static str,
+    handler: Handler,
+) -> CommandDef {
+    keyless(
+        name,
+        arity,
+        &["admin", "noscript", "loading", "stale"],
+        "server",
+        "2.0.0",
+        summary,
+        handler,
+    )
+}
+
+#[rustfmt::skip]
+pub static SUBCOMMANDS: &[CommandDef] = &[
+    sub("config|get", -3, "Returns the effective values of configuration parameters.", get),
+    sub("config|set", -4, "Sets configuration parameters in-flight.", set),
+    sub("config|resetstat", 2, "Resets the server's statistics.", resetstat),
+    sub("config|help", 2, "Returns helpful text about the different subcommands.", help),
+];
+
+/// Redis parameters that are not Citadel settings, answered for clients
+/// and tools that ask (read-only).
+const REDIS_PARAMS: &[&str] = &[
+    "maxmemory-policy",
+    "save",
+    "appendonly",
+    "databases",
+    "timeout",
+    "proto-max-bulk-len",
+    "io-threads",
+    "client-output-buffer-limit",
+    "dir",
+    "dbfilename",
+    "hz",
+];
+
+fn redis_value(state: &ServerState, param: &str) -> String {
+    let path = state.cache.path();
+    match param {
+        // The cache evicts whole segments, oldest first: closest to LRU.
+        "maxmemory-policy" => "allkeys-lru".into(),
+        "save" => String::new(),
+        "appendonly" => "no".into(),
+        "databases" => "1".into(),
+        "timeout" => "0".into(),
+        "proto-max-bulk-len" => state.limits.proto_max_bulk_len.to_string(),
+        "io-threads" => state.threads.to_string(),
+        "client-output-buffer-limit" => format!(
+            "normal {0} {0} 0 slave 0 0 0 pubsub 0 0 0",
+            state.limits.client_output_limit
+        ),
+        "dir" => path
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        "dbfilename" => path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        "hz" => "10".into(),
+        _ => String::new(),
+    }
+}
+
+/// A setting's value as CONFIG GET shows it: what is in effect (the thread
+/// count and cache file chosen at start-up rather than "default").
+fn setting_value(state: &ServerState, s: &dyn AnySetting) -> String {
+    match s.name() {
+        "threads" => state.threads.to_string(),
+        "cache-file" => state.cache.path().display().to_string(),
+        _ => state.settings.render(s),
+    }
+}
+
+fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    // Parameter names match case-insensitively, as in Redis.
+    let patterns: Vec<Vec<u8>> = args
+        .from(2)
+        .iter()
+        .map(|p| p.to_ascii_lowercase())
+        .collect();
+    let wanted = |name: &str| patterns.iter().any(|p| glob_match(p, name.as_bytes()));
+    let mut pairs: Vec<(&str, String)> = setting::TABLE
+        .settings
+        .iter()
+        .filter(|s| wanted(s.name()))
+        .map(|s| (s.name(), setting_value(ctx.state, *s)))
+        .collect();
+    pairs.extend(
+        REDIS_PARAMS
+            .iter()
+            .filter(|p| wanted(p))
+            .map(|p| (*p, redis_value(ctx.state, p))),
+    );
+    ctx.out.map(pairs.len());
+    for (name, value) in pairs {
+        ctx.out.bulk(name.as_bytes());
+        ctx.out.bulk(value.as_bytes());
+    }
+    Ok(())
+}
+
+fn failed(param: &[u8], why: &str) -> CmdError {
+    CmdError::quoting(
+        "ERR CONFIG SET failed (possibly related to argument '",
+        param,
+        &format!("') - {why}"),
+    )
+}
+
+const NOT_LIVE: &str = "not settable at runtime in Citadel; change the configuration and restart";
+
+/// The setting `param` names, checked to accept `value`.
+fn validate(
+    state: &ServerState,
+    param: &[u8],
+    value: &[u8],
+) -> Result<&'static dyn AnySetting, CmdError> {
+    let name = String::from_utf8_lossy(param).to_ascii_lowercase();
+    let Some(s) = setting::TABLE.find(&name) else {
+        if REDIS_PARAMS.contains(&name.as_str()) {
+            return Err(failed(param, NOT_LIVE));
+        }
+        return Err(CmdError::quoting(
+            "ERR Unknown option or number of arguments for CONFIG SET - '",
+            param,
+            "'",
+        ));
+    };
+    if !s.is_live() {
+        return Err(failed(param, NOT_LIVE));
+    }
+    let text = std::str::from_utf8(value).map_err(|_| failed(param, "argument must be UTF-8"))?;
+    state
+        .settings
+        .validate_live(s, text)
+        .map_err(|why| failed(param, &why))?;
+    Ok(s)
+}
+
+/// Every pair is validated before any is applied, as Redis does.
+fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.len() & 1 == 1 {
+        return Err(CmdError::Arity("config|set"));
+    }
+    let changes = (2..args.len())
+        .step_by(2)
+        .map(|i| validate(ctx.state, args.get(i), args.get(i + 1)).map(|s| (s, args.get(i + 1))))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (s, value) in changes {
+        let text = String::from_utf8_lossy(value);
+        if let Err(why) = ctx.state.settings.set_live(s, &text) {
+            return Err(failed(s.name().as_bytes(), &why));
+        }
+        tracing::info!(setting = s.name(), "changed by CONFIG SET");
+    }
+    ctx.state.settings_changed();
+    ctx.out.ok();
+    Ok(())
+}
+
+fn resetstat(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    ctx.state.reset_stats();
+    ctx.out.ok();
+    Ok(())
+}
+
+fn help(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    let lines: &[&str] = &[
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET <pattern>",
+        "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value> (the live settings: requirepass, maxclients).",
+        "RESETSTAT",
+        "    Reset statistics reported by the INFO command.",
+        "HELP",
+        "    Print this help.",
+    ];
+    reply_lines(&mut ctx.out, lines);
+    Ok(())
+}

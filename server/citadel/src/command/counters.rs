@@ -1,0 +1,72 @@
+//! INCR DECR INCRBY DECRBY INCRBYFLOAT: atomic read-modify-write of a
+//! number stored as text; the key's TTL is kept.
+
+use super::args::Args;
+use super::dispatch::Ctx;
+use super::error::{CmdError, CmdResult};
+use super::value::item_i64;
+use citadel_resp::num;
+
+fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CmdResult {
+    let new = ctx.thread.cache.update(&[key], |items, changes| {
+        let (current, expire) = match &items[0] {
+            None => (0, None),
+            Some(item) => (
+                item_i64(item).ok_or(CmdError::NotInteger)?,
+                item.expire_at(),
+            ),
+        };
+        let new = current.checked_add(delta).ok_or(CmdError::Overflow)?;
+        let mut digits = [0u8; 21];
+        changes.put(0, &[num::fmt_i64(&mut digits, new)], expire)?;
+        Ok::<_, CmdError>(new)
+    })??;
+    ctx.out.int(new);
+    Ok(())
+}
+
+pub fn incr(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    incr_by(ctx, args.get(1), 1)
+}
+
+pub fn decr(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    incr_by(ctx, args.get(1), -1)
+}
+
+pub fn incrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let delta = args.int(2)?;
+    incr_by(ctx, args.get(1), delta)
+}
+
+pub fn decrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let delta = args.int(2)?;
+    let negated = delta.checked_neg().ok_or(CmdError::DecrementOverflow)?;
+    incr_by(ctx, args.get(1), negated)
+}
+
+/// Replies with a bulk string, as Redis 7 does in RESP2 and RESP3 alike.
+pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let delta = args.float(2)?;
+    let out = &mut ctx.out;
+    let mark = out.buf.len();
+    ctx.thread.cache.update(&[args.get(1)], |items, changes| {
+        let (current, expire) = match &items[0] {
+            None => (0.0, None),
+            Some(item) => {
+                let v = item.contiguous().and_then(num::parse_f64);
+                (v.ok_or(CmdError::NotFloat)?, item.expire_at())
+            }
+        };
+        let new = current + delta;
+        if !new.is_finite() {
+            return Err(CmdError::NanOrInfinity);
+        }
+        let mut text = [0u8; 400];
+        let text = num::fmt_f64(&mut text, new);
+        changes.put(0, &[text], expire)?;
+        out.buf.truncate(mark);
+        out.bulk(text);
+        Ok(())
+    })??;
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! DEBUG PANIC | SLEEP seconds | HELP, allowed by `enable-debug-command`
+//! (no by default, as in Redis). DEBUG PANIC panics while serving the
+//! calling connection: the loop closes that connection, logs and counts it
+//! (INFO `connection_panics`), and the server goes on; Redis would crash.
+
+use citadel_settings::{server as setting, DebugCommand};
+
+use super::args::Args;
+use super::dispatch::{reply_lines, Ctx};
+use super::error::{CmdError, CmdResult};
+
+const NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is \
+    set to \"local\", you can run it from a local connection, otherwise you need to set this \
+    option in the configuration file, and then restart the server.";
+
+pub fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let allowed = match ctx.state.settings.get(&setting::ENABLE_DEBUG_COMMAND) {
+        DebugCommand::Yes => true,
+        DebugCommand::Local => ctx.conn.client.peer.ip().is_loopback(),
+        DebugCommand::No => false,
+    };
+    if !allowed {
+        return Err(CmdError::Static(NOT_ALLOWED));
+    }
+    if args.is(1, "panic") && args.len() == 2 {
+        tracing::warn!(client = ctx.conn.client.id, "DEBUG PANIC");
+        panic!("DEBUG PANIC from client {}", ctx.conn.client.id);
+    }
+    if args.is(1, "sleep") && args.len() == 3 {
+        // Blocks this core, as Redis's DEBUG SLEEP blocks the server.
+        let secs = args.float(2)?;
+        if !(0.0..=3600.0).contains(&secs) {
+            return Err(CmdError::Static("ERR DEBUG SLEEP takes 0 to 3600 seconds"));
+        }
+        std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+        ctx.out.ok();
+        return Ok(());
+    }
+    if args.is(1, "help") && args.len() == 2 {
+        reply_lines(
+            &mut ctx.out,
+            &[
+                "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "PANIC",
+                "    Panic while serving this connection: it is closed, the server goes on.",
+                "SLEEP <seconds>",
+                "    Stop serving this connection's core for <seconds>.",
+                "HELP",
+                "    Print this help.",
+            ],
+        );
+        return Ok(());
+    }
+    Err(CmdError::quoting(
+        "ERR unknown subcommand or wrong number of arguments for '",
+        args.get(1),
+        "'. Try DEBUG HELP.",
+    ))
+}

@@ -1,0 +1,370 @@
+//! COMMAND and its subcommands (COUNT INFO DOCS LIST GETKEYS HELP), in the
+//! Redis 7 reply shapes that redis-cli and client libraries parse.
+
+use super::args::Args;
+use super::dispatch::{reply_lines, Ctx};
+use super::error::{CmdError, CmdResult};
+use super::generated::docs_args::DOCS_ARGS;
+use super::glob::glob_match;
+use super::table::{keyless, lookup, lookup_sub, CommandDef, Handler, COMMANDS};
+use citadel_resp::Reply;
+
+const fn sub(
+    name: &'static str,
+    arity: i32,
+    summary: &'static str,
+    handler: Handler,
+) -> CommandDef {
+    keyless(
+        name,
+        arity,
+        &["loading", "stale"],
+        "server",
+        "7.0.0",
+        summary,
+        handler,
+    )
+}
+
+#[rustfmt::skip]
+pub static SUBCOMMANDS: &[CommandDef] = &[
+    sub("command|count", 2, "Returns a count of commands.", count),
+    sub("command|info", -2, "Returns information about one, multiple or all commands.", info),
+    sub("command|docs", -2, "Returns documentary information about one, multiple or all commands.", docs),
+    sub("command|list", -2, "Returns a list of command names.", list),
+    sub("command|getkeys", -4, "Extracts the key names from an arbitrary command.", getkeys),
+    sub("command|help", 2, "Returns helpful text about the different subcommands.", help),
+];
+
+/// ACL categories, derived from flags and group.
+fn categories(def: &CommandDef) -> Vec<&'static str> {
+    let mut cats = Vec::new();
+    if def.has_flag("write") {
+        cats.push("@write");
+    }
+    if def.has_flag("readonly") {
+        cats.push("@read");
+    }
+    cats.push(match def.group {
+        "string" => "@string",
+        "generic" => "@keyspace",
+        "connection" => "@connection",
+        _ => "@admin",
+    });
+    if def.group == "server"
+        && def.keys.0 == 0
+        && !def.has_flag("readonly")
+        && !def.has_flag("write")
+    {
+        cats.push("@dangerous");
+    }
+    cats.push(if def.has_flag("fast") {
+        "@fast"
+    } else {
+        "@slow"
+    });
+    cats
+}
+
+fn key_spec(out: &mut Reply<'_>, def: &CommandDef) {
+    let (first, last, step) = def.keys;
+    let write = def.has_flag("write");
+    out.map(3);
+    out.bulk(b"flags");
+    let flags: &[&str] = if write {
+        &["RW", "update"]
+    } else {
+        &["RO", "access"]
+    };
+    out.set(flags.len());
+    flags.iter().for_each(|f| out.simple(f.as_bytes()));
+    out.bulk(b"begin_search");
+    out.map(2);
+    out.bulk(b"type");
+    out.bulk(b"index");
+    out.bulk(b"spec");
+    out.map(1);
+    out.bulk(b"index");
+    out.int(first.into());
+    out.bulk(b"find_keys");
+    out.map(2);
+    out.bulk(b"type");
+    out.bulk(b"range");
+    out.bulk(b"spec");
+    out.map(3);
+    out.bulk(b"lastkey");
+    out.int(if last < 0 {
+        last.into()
+    } else {
+        (last - first).into()
+    });
+    out.bulk(b"keystep");
+    out.int(step.into());
+    out.bulk(b"limit");
+    out.int(0);
+}
+
+/// One COMMAND / COMMAND INFO entry (10 fields, as Redis 7).
+fn entry(out: &mut Reply<'_>, def: &CommandDef) {
+    out.array(10);
+    out.bulk(def.name.as_bytes());
+    out.int(def.arity.into());
+    out.set(def.flags.len());
+    def.flags.iter().for_each(|f| out.simple(f.as_bytes()));
+    out.int(def.keys.0.into());
+    out.int(def.keys.1.into());
+    out.int(def.keys.2.into());
+    let cats = categories(def);
+    out.set(cats.len());
+    cats.iter().for_each(|c| out.simple(c.as_bytes()));
+    // Tips, key specs and subcommands are sets in RESP3, as Redis 7 sends them.
+    out.set(0);
+    if def.keys.0 > 0 {
+        out.set(1);
+        key_spec(out, def);
+    } else {
+        out.set(0);
+    }
+    out.set(def.subcommands.len());
+    def.subcommands.iter().for_each(|s| entry(out, s));
+}
+
+pub fn command(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    ctx.out.array(COMMANDS.len());
+    COMMANDS.iter().for_each(|d| entry(&mut ctx.out, d));
+    Ok(())
+}
+
+fn count(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    ctx.out.int(COMMANDS.len() as i64);
+    Ok(())
+}
+
+/// A command by its name or "parent|sub" name.
+fn find(name: &[u8]) -> Option<&'static CommandDef> {
+    match name.iter().position(|&c| c == b'|') {
+        None => lookup(name).map(|(_, d)| d),
+        Some(bar) => lookup_sub(lookup(&name[..bar])?.1, &name[bar + 1..]).map(|(_, d)| d),
+    }
+}
+
+fn info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.len() == 2 {
+        return command(ctx, args);
+    }
+    ctx.out.array(args.len() - 2);
+    for name in args.from(2).iter() {
+        match find(name) {
+            Some(def) => entry(&mut ctx.out, def),
+            None => ctx.out.null(),
+        }
+    }
+    Ok(())
+}
+
+/// One argument of a COMMAND DOCS `arguments` list (the table is
+/// docs_args.rs, generated from redis-server's own replies).
+pub struct Arg {
+    pub name: &'static str,
+    /// Redis's `type` field.
+    pub kind: &'static str,
+    pub display_text: Option<&'static str>,
+    pub key_spec_index: Option<i64>,
+    pub token: Option<&'static str>,
+    pub summary: Option<&'static str>,
+    pub since: Option<&'static str>,
+    pub deprecated_since: Option<&'static str>,
+    pub flags: &'static [&'static str],
+    /// Set for `oneof` and `block` arguments.
+    pub arguments: Option<&'static [Arg]>,
+}
+
+impl Arg {
+    pub const EMPTY: Arg = Arg {
+        name: "",
+        kind: "",
+        display_text: None,
+        key_spec_index: None,
+        token: None,
+        summary: None,
+        since: None,
+        deprecated_since: None,
+        flags: &[],
+        arguments: None,
+    };
+}
+
+fn doc_args(name: &str) -> Option<&'static [Arg]> {
+    DOCS_ARGS.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
+}
+
+fn opt_field(out: &mut Reply<'_>, field: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        out.bulk(field.as_bytes());
+        out.bulk(v.as_bytes());
+    }
+}
+
+/// An `arguments` list, field by field in Redis 7's order.
+fn arg_list(out: &mut Reply<'_>, args: &[Arg]) {
+    out.array(args.len());
+    for a in args {
+        let present = [
+            a.display_text.is_some(),
+            a.key_spec_index.is_some(),
+            a.token.is_some(),
+            a.summary.is_some(),
+            a.since.is_some(),
+            a.deprecated_since.is_some(),
+            !a.flags.is_empty(),
+            a.arguments.is_some(),
+        ];
+        out.map(2 + present.iter().filter(|&&p| p).count());
+        out.bulk(b"name");
+        out.bulk(a.name.as_bytes());
+        out.bulk(b"type");
+        out.bulk(a.kind.as_bytes());
+        opt_field(out, "display_text", a.display_text);
+        if let Some(i) = a.key_spec_index {
+            out.bulk(b"key_spec_index");
+            out.int(i);
+        }
+        opt_field(out, "token", a.token);
+        opt_field(out, "summary", a.summary);
+        opt_field(out, "since", a.since);
+        opt_field(out, "deprecated_since", a.deprecated_since);
+        if !a.flags.is_empty() {
+            out.bulk(b"flags");
+            out.set(a.flags.len());
+            a.flags.iter().for_each(|f| out.simple(f.as_bytes()));
+        }
+        if let Some(sub) = a.arguments {
+            out.bulk(b"arguments");
+            arg_list(out, sub);
+        }
+    }
+}
+
+fn doc(out: &mut Reply<'_>, def: &CommandDef) {
+    out.bulk(def.name.as_bytes());
+    let has_subs = !def.subcommands.is_empty();
+    let args = doc_args(def.name);
+    out.map(3 + usize::from(args.is_some()) + usize::from(has_subs));
+    out.bulk(b"summary");
+    out.bulk(def.summary.as_bytes());
+    out.bulk(b"since");
+    out.bulk(def.since.as_bytes());
+    out.bulk(b"group");
+    out.bulk(def.group.as_bytes());
+    if let Some(args) = args {
+        out.bulk(b"arguments");
+        arg_list(out, args);
+    }
+    if has_subs {
+        out.bulk(b"subcommands");
+        out.map(def.subcommands.len());
+        def.subcommands.iter().for_each(|s| doc(out, s));
+    }
+}
+
+fn docs(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.len() == 2 {
+        ctx.out.map(COMMANDS.len());
+        COMMANDS.iter().for_each(|d| doc(&mut ctx.out, d));
+        return Ok(());
+    }
+    let found: Vec<_> = args.from(2).iter().filter_map(find).collect();
+    ctx.out.map(found.len());
+    found.into_iter().for_each(|d| doc(&mut ctx.out, d));
+    Ok(())
+}
+
+fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let all = COMMANDS
+        .iter()
+        .flat_map(|d| std::iter::once(d).chain(d.subcommands));
+    let names: Vec<&str> = match args.len() {
+        2 => all.map(|d| d.name).collect(),
+        5 if args.is(2, "filterby") => {
+            let v = args.get(4);
+            if args.is(3, "pattern") {
+                all.filter(|d| glob_match(v, d.name.as_bytes()))
+                    .map(|d| d.name)
+                    .collect()
+            } else if args.is(3, "aclcat") {
+                all.filter(|d| {
+                    categories(d)
+                        .iter()
+                        .any(|c| c.as_bytes()[1..].eq_ignore_ascii_case(v))
+                })
+                .map(|d| d.name)
+                .collect()
+            } else if args.is(3, "module") {
+                Vec::new()
+            } else {
+                return Err(CmdError::Syntax);
+            }
+        }
+        _ => return Err(CmdError::Syntax),
+    };
+    ctx.out.array(names.len());
+    names.iter().for_each(|n| ctx.out.bulk(n.as_bytes()));
+    Ok(())
+}
+
+fn getkeys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let cmd = args.from(2);
+    let mut def = lookup(cmd.get(0))
+        .ok_or(CmdError::Static("ERR Invalid command specified"))?
+        .1;
+    if !def.subcommands.is_empty() && cmd.len() >= 2 {
+        def = lookup_sub(def, cmd.get(1))
+            .ok_or(CmdError::Static("ERR Invalid command specified"))?
+            .1;
+    }
+    if !def.arity_ok(cmd.len()) {
+        return Err(CmdError::Static(
+            "ERR Invalid number of arguments specified for command",
+        ));
+    }
+    let (first, last, step) = def.keys;
+    if first == 0 {
+        return Err(CmdError::Static("ERR The command has no key arguments"));
+    }
+    let last = if last < 0 {
+        cmd.len() as i32 + last
+    } else {
+        last.min(cmd.len() as i32 - 1)
+    };
+    let positions: Vec<usize> = (first..=last)
+        .step_by(step.max(1) as usize)
+        .map(|i| i as usize)
+        .collect();
+    ctx.out.array(positions.len());
+    positions.into_iter().for_each(|i| ctx.out.bulk(cmd.get(i)));
+    Ok(())
+}
+
+fn help(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    reply_lines(
+        &mut ctx.out,
+        &[
+            "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "(no subcommand)",
+            "    Return details about all commands.",
+            "COUNT",
+            "    Return the total number of commands in this server.",
+            "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
+            "    Return a list of all commands in this server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple commands.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple commands.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full command.",
+            "HELP",
+            "    Print this help.",
+        ],
+    );
+    Ok(())
+}

@@ -1,0 +1,324 @@
+//! INFO [section ...]: Redis's sections with Citadel's numbers, plus a
+//! `citadel` section with per-thread load and cache internals.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use super::args::Args;
+use super::connection::REDIS_VERSION;
+use super::dispatch::Ctx;
+use super::error::CmdResult;
+use crate::state::ServerState;
+use citadel_net::LoopStats;
+use citadel_settings::server as setting;
+
+type Section = fn(&mut String, &Snapshot<'_>);
+
+/// Sections in output order: (name, in the default set, writer).
+const SECTIONS: &[(&str, bool, Section)] = &[
+    ("server", true, server),
+    ("clients", true, clients),
+    ("memory", true, memory),
+    ("persistence", true, persistence),
+    ("stats", true, stats),
+    ("replication", true, replication),
+    ("cpu", true, cpu),
+    ("cluster", true, cluster),
+    ("keyspace", true, keyspace),
+    ("citadel", true, citadel),
+    ("plugins", false, plugins),
+    ("readthrough", false, readthrough),
+];
+
+/// What the sections report, gathered once per INFO call.
+struct Snapshot<'a> {
+    state: &'a ServerState,
+    cache: citadel_cache::CacheStats,
+    rates: crate::state::Rates,
+    now_ms: u64,
+}
+
+pub fn info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let wanted = |name: &str, default: bool| {
+        if args.len() == 1 {
+            return default;
+        }
+        args.from(1).iter().any(|a| {
+            a.eq_ignore_ascii_case(name.as_bytes())
+                || a.eq_ignore_ascii_case(b"all")
+                || a.eq_ignore_ascii_case(b"everything")
+                || (default && a.eq_ignore_ascii_case(b"default"))
+        })
+    };
+    let snap = Snapshot {
+        state: ctx.state,
+        cache: ctx.state.cache_stats(),
+        rates: ctx.state.rates(),
+        now_ms: citadel_cache::unix_millis(),
+    };
+    let mut text = String::with_capacity(4096);
+    for (name, default, write) in SECTIONS {
+        if wanted(name, *default) {
+            if !text.is_empty() {
+                text.push_str("\r\n");
+            }
+            let mut title = name.to_string();
+            title[..1].make_ascii_uppercase();
+            let _ = write!(
+                text,
+                "# {}\r\n",
+                if *name == "cpu" { "CPU" } else { &title }
+            );
+            write(&mut text, &snap);
+        }
+    }
+    ctx.out.verbatim(text.as_bytes());
+    Ok(())
+}
+
+/// Appends `key:value\r\n`.
+macro_rules! line {
+    ($out:expr, $key:expr, $($fmt:tt)+) => {{
+        let _ = write!($out, "{}:", $key);
+        let _ = write!($out, $($fmt)+);
+        $out.push_str("\r\n");
+    }};
+}
+
+/// Redis's bytesToHuman.
+fn human(n: u64) -> String {
+    let units = [
+        (1u64 << 50, "P"),
+        (1 << 40, "T"),
+        (1 << 30, "G"),
+        (1 << 20, "M"),
+        (1 << 10, "K"),
+    ];
+    match units.iter().find(|(size, _)| n >= *size) {
+        Some((size, unit)) => format!("{:.2}{unit}", n as f64 / *size as f64),
+        None => format!("{n}B"),
+    }
+}
+
+fn sum(state: &ServerState, f: fn(&LoopStats) -> &std::sync::atomic::AtomicU64) -> u64 {
+    state
+        .thread_stats
+        .iter()
+        .map(|t| &*t.net)
+        .map(|t| f(t).load(Ordering::Relaxed))
+        .sum()
+}
+
+fn server(out: &mut String, s: &Snapshot<'_>) {
+    let st = s.state;
+    let uptime = st.started.elapsed().as_secs();
+    line!(out, "redis_version", "{REDIS_VERSION}");
+    line!(out, "redis_git_sha1", "00000000");
+    line!(out, "redis_git_dirty", "0");
+    line!(out, "redis_mode", "standalone");
+    line!(
+        out,
+        "os",
+        "{} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+    line!(out, "arch_bits", "{}", usize::BITS);
+    line!(out, "multiplexing_api", "io_uring");
+    line!(out, "process_id", "{}", std::process::id());
+    line!(out, "process_supervised", "no");
+    line!(out, "run_id", "{}", st.run_id);
+    line!(out, "tcp_port", "{}", st.settings.get(&setting::PORT));
+    line!(out, "server_time_usec", "{}", s.now_ms * 1000);
+    line!(out, "uptime_in_seconds", "{uptime}");
+    line!(out, "uptime_in_days", "{}", uptime / 86400);
+    line!(out, "hz", "10");
+    line!(out, "configured_hz", "10");
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    line!(out, "executable", "{exe}");
+    line!(
+        out,
+        "config_file",
+        "{}",
+        st.config_file.as_deref().unwrap_or("")
+    );
+    line!(out, "io_threads_active", "0");
+    line!(out, "citadel_version", "{}", env!("CARGO_PKG_VERSION"));
+}
+
+fn clients(out: &mut String, s: &Snapshot<'_>) {
+    line!(out, "connected_clients", "{}", s.state.clients.len());
+    line!(out, "cluster_connections", "0");
+    line!(out, "maxclients", "{}", s.state.maxclients());
+    line!(out, "blocked_clients", "0");
+    line!(out, "tracking_clients", "0");
+    line!(out, "pubsub_clients", "0");
+    line!(out, "clients_in_timeout_table", "0");
+    line!(out, "total_blocking_keys", "0");
+}
+
+/// Resident set size from /proc (0 where unavailable).
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn memory(out: &mut String, s: &Snapshot<'_>) {
+    let c = &s.cache;
+    line!(out, "used_memory", "{}", c.used_bytes);
+    line!(out, "used_memory_human", "{}", human(c.used_bytes));
+    let rss = rss_bytes();
+    line!(out, "used_memory_rss", "{rss}");
+    line!(out, "used_memory_rss_human", "{}", human(rss));
+    line!(out, "maxmemory", "{}", c.file_bytes);
+    line!(out, "maxmemory_human", "{}", human(c.file_bytes));
+    line!(out, "maxmemory_policy", "allkeys-lru");
+    line!(out, "mem_allocator", "libc");
+}
+
+fn persistence(out: &mut String, s: &Snapshot<'_>) {
+    // The cache lives in a mapped file that survives restarts; there are no
+    // RDB/AOF processes.
+    line!(out, "loading", "0");
+    line!(out, "async_loading", "0");
+    line!(out, "rdb_changes_since_last_save", "0");
+    line!(out, "rdb_bgsave_in_progress", "0");
+    line!(
+        out,
+        "rdb_last_save_time",
+        "{}",
+        (s.now_ms / 1000).saturating_sub(s.state.started.elapsed().as_secs())
+    );
+    line!(out, "aof_enabled", "0");
+    line!(out, "aof_rewrite_in_progress", "0");
+}
+
+fn stats(out: &mut String, s: &Snapshot<'_>) {
+    let st = s.state;
+    line!(
+        out,
+        "total_connections_received",
+        "{}",
+        sum(st, |t| &t.accepted)
+    );
+    line!(out, "total_commands_processed", "{}", st.total_commands());
+    line!(
+        out,
+        "instantaneous_ops_per_sec",
+        "{}",
+        s.rates.ops_per_sec.round() as u64
+    );
+    line!(out, "total_net_input_bytes", "{}", sum(st, |t| &t.bytes_in));
+    line!(
+        out,
+        "total_net_output_bytes",
+        "{}",
+        sum(st, |t| &t.bytes_out)
+    );
+    line!(out, "rejected_connections", "{}", sum(st, |t| &t.rejected));
+    line!(out, "connection_panics", "{}", sum(st, |t| &t.panics));
+    line!(out, "expired_keys", "{}", s.cache.expirations);
+    line!(out, "evicted_keys", "{}", s.cache.evictions);
+    line!(out, "keyspace_hits", "{}", s.cache.hits);
+    line!(out, "keyspace_misses", "{}", s.cache.misses);
+    line!(out, "pubsub_channels", "0");
+    line!(out, "pubsub_patterns", "0");
+}
+
+fn replication(out: &mut String, s: &Snapshot<'_>) {
+    line!(out, "role", "master");
+    line!(out, "connected_slaves", "0");
+    line!(out, "master_failover_state", "no-failover");
+    line!(out, "master_replid", "{}", s.state.run_id);
+    line!(out, "master_repl_offset", "0");
+}
+
+/// (user, system) CPU seconds of the process from /proc/self/stat.
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 12th and 13th of them, in clock ticks (100 Hz on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let mut f = rest.split_whitespace().skip(11);
+    let mut next = || f.next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    let user = next();
+    (user, next())
+}
+
+fn cpu(out: &mut String, _: &Snapshot<'_>) {
+    let (user, sys) = cpu_seconds();
+    line!(out, "used_cpu_sys", "{sys:.6}");
+    line!(out, "used_cpu_user", "{user:.6}");
+}
+
+fn cluster(out: &mut String, _: &Snapshot<'_>) {
+    line!(out, "cluster_enabled", "0");
+}
+
+fn keyspace(out: &mut String, s: &Snapshot<'_>) {
+    if s.cache.keys > 0 {
+        // avg_ttl is not tracked (Redis's is a sampled estimate too); 0 means unknown.
+        line!(
+            out,
+            "db0",
+            "keys={},expires={},avg_ttl=0",
+            s.cache.keys,
+            s.cache.keys_with_ttl
+        );
+    }
+}
+
+fn citadel(out: &mut String, s: &Snapshot<'_>) {
+    let st = s.state;
+    let c = &s.cache;
+    line!(out, "threads", "{}", st.threads);
+    let uptime_ns = st.started.elapsed().as_nanos().max(1) as f64;
+    for (i, t) in st.thread_stats.iter().enumerate() {
+        let (commands, t) = (t.commands.load(Ordering::Relaxed), &*t.net);
+        let busy = t.busy_ns.load(Ordering::Relaxed);
+        line!(
+            out,
+            format_args!("thread{i}"),
+            "load={:.3},load_avg={:.3},commands={},connections={},net_in={},net_out={}",
+            s.rates.thread_load.get(i).copied().unwrap_or(0.0),
+            busy as f64 / uptime_ns,
+            commands,
+            t.connections.load(Ordering::Relaxed),
+            t.bytes_in.load(Ordering::Relaxed),
+            t.bytes_out.load(Ordering::Relaxed),
+        );
+    }
+    line!(out, "cache_file", "{}", st.cache.path().display());
+    line!(out, "cache_file_bytes", "{}", c.file_bytes);
+    line!(out, "cache_used_bytes", "{}", c.used_bytes);
+    line!(out, "cache_index_bytes", "{}", c.index_bytes);
+    line!(out, "cache_keys", "{}", c.keys);
+    for (level, (used, total)) in c.level_fill.iter().enumerate() {
+        let fill = if *total == 0 {
+            0.0
+        } else {
+            *used as f64 / *total as f64
+        };
+        line!(
+            out,
+            format_args!("cache_index_level{level}"),
+            "used={used},slots={total},fill={fill:.4}"
+        );
+    }
+    line!(out, "cache_segments_total", "{}", c.segments_total);
+    line!(out, "cache_segments_free", "{}", c.segments_free);
+    line!(out, "cache_evictions", "{}", c.evictions);
+    line!(out, "cache_expirations", "{}", c.expirations);
+}
+
+fn plugins(out: &mut String, s: &Snapshot<'_>) {
+    super::plugin::info_section(out, s.state);
+}
+
+fn readthrough(out: &mut String, s: &Snapshot<'_>) {
+    crate::readthrough::stats::info_section(out, s.state.readthrough.get().map(|r| &**r));
+}

@@ -1,0 +1,220 @@
+//! Read-through in GET, MGET and GETEX: a miss (or a stale value) of a key
+//! under a `[[keyspace]]` prefix is loaded by the keyspace's loader
+//! (`crate::readthrough`) while the client is parked. The hit path costs
+//! what it did, plus one flag test for a soft expiry; the prefix check runs
+//! only on a miss.
+//!
+//! A command with keys to load builds a [`Plan`]: the replies of the keys
+//! it already has, rendered, and which slots wait for loads. It parks on
+//! its wait (`Pending::Loads`); when every load it asked for finished, the
+//! continuation ([`render`]) writes the whole reply, in key order.
+
+use std::ops::Range;
+
+use super::args::Args;
+use super::dispatch::Ctx;
+use super::error::{CmdError, CmdResult};
+use super::pending::Pending;
+use super::strings::{get_and_change, Change};
+use super::value::reply_value;
+use crate::readthrough::stats::Stats;
+use crate::readthrough::{LoadError, LoadResult, Loader};
+use crate::wait::Caller;
+use citadel_cache::CacheHandle;
+use citadel_resp::Reply;
+
+/// The reply of a command parked on loads.
+pub struct Plan {
+    /// MGET: an array of every slot.
+    array: bool,
+    slots: Vec<Slot>,
+    /// Replies of the slots that needed no load, back to back.
+    rendered: Vec<u8>,
+    /// GETEX with options: apply them to the loaded key, then reply.
+    getex: Option<(Vec<u8>, Change<'static>)>,
+}
+
+enum Slot {
+    Rendered(Range<usize>),
+    Load,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Found {
+    Fresh,
+    /// Past its soft expiry (read-through's stale window): reload it.
+    Stale,
+    Missing,
+}
+
+/// Reads `key`; a value (fresh or stale) is written to `out`.
+fn read(cache: &mut CacheHandle, key: &[u8], out: &mut Reply<'_>) -> Found {
+    let now = cache.now_ms();
+    let mark = out.buf.len();
+    let stale = cache.get(key, |item| {
+        out.buf.truncate(mark);
+        reply_value(out, item);
+        item.soft_expire_at().is_some_and(|t| t <= now)
+    });
+    match stale {
+        Some(false) => Found::Fresh,
+        Some(true) => Found::Stale,
+        None => Found::Missing,
+    }
+}
+
+/// GET.
+pub fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = args.get(1);
+    let mark = ctx.out.buf.len();
+    match read(&mut ctx.thread.cache, key, &mut ctx.out) {
+        Found::Fresh => Ok(()),
+        found => match ctx.thread.loads.keyspace(key) {
+            Some(_) => {
+                ctx.out.buf.truncate(mark);
+                load(ctx, args.from(1), 1, false, None)
+            }
+            None if found == Found::Missing => {
+                ctx.out.null();
+                Ok(())
+            }
+            None => Ok(()),
+        },
+    }
+}
+
+/// MGET: replies at once unless a key must be loaded.
+pub fn mget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let keys = args.from(1);
+    let mark = ctx.out.buf.len();
+    ctx.out.array(keys.len());
+    for key in keys.iter() {
+        let found = read(&mut ctx.thread.cache, key, &mut ctx.out);
+        if found == Found::Fresh {
+            continue;
+        }
+        if ctx.thread.loads.keyspace(key).is_some() {
+            ctx.out.buf.truncate(mark);
+            return load(ctx, keys, keys.len(), true, None);
+        }
+        if found == Found::Missing {
+            ctx.out.null();
+        }
+    }
+    Ok(())
+}
+
+/// GETEX with options on a key to load: loads it, then applies `change`.
+/// False when the key needs no load (the caller goes on as usual).
+pub fn getex(ctx: &mut Ctx<'_>, args: Args<'_>, change: Change<'static>) -> Result<bool, CmdError> {
+    let key = args.get(1);
+    if ctx.thread.loads.keyspace(key).is_none() || ctx.thread.cache.peek(key, |_| ()).is_some() {
+        return Ok(false);
+    }
+    load(ctx, args.from(1), 1, false, Some((key.to_vec(), change)))?;
+    Ok(true)
+}
+
+/// The slow path: each of the first `n` keys is read again; the missing
+/// and stale ones of a keyspace are loaded (joining loads in flight).
+fn load(
+    ctx: &mut Ctx<'_>,
+    keys: Args<'_>,
+    n: usize,
+    array: bool,
+    getex: Option<(Vec<u8>, Change<'static>)>,
+) -> CmdResult {
+    let t = &mut *ctx.thread;
+    let wait = t.loads.new_wait(n);
+    let mut plan = Plan {
+        array,
+        slots: Vec::with_capacity(n),
+        rendered: Vec::new(),
+        getex,
+    };
+    for (i, key) in keys.iter().take(n).enumerate() {
+        let mut out = Reply::new(&mut plan.rendered, ctx.conn.resp3);
+        let start = out.buf.len();
+        let found = read(&mut t.cache, key, &mut out);
+        let keyspace = match found {
+            Found::Fresh => None,
+            _ => t.loads.keyspace(key),
+        };
+        let Some(keyspace) = keyspace else {
+            if found == Found::Missing {
+                out.null();
+            }
+            plan.slots.push(Slot::Rendered(start..plan.rendered.len()));
+            continue;
+        };
+        let negative = t.cache.get_any(key, |item| item.is_negative()) == Some(true);
+        if found == Found::Missing && negative {
+            out.null();
+            if let Some(s) = t.loads.stats() {
+                Stats::add(&s.negative_hits, 1);
+            }
+            plan.slots.push(Slot::Rendered(start..plan.rendered.len()));
+            continue;
+        }
+        let loader = Loader {
+            plugins: &mut t.plugins,
+            caller: Caller::ReadThrough,
+        };
+        match t.loads.load(&mut t.cache, loader, keyspace, key, (wait, i)) {
+            Ok(()) => {
+                plan.rendered.truncate(start);
+                plan.slots.push(Slot::Load);
+            }
+            Err(_) if found == Found::Stale => {
+                if let Some(s) = t.loads.stats() {
+                    Stats::add(&s.stale_served, 1);
+                }
+                plan.slots.push(Slot::Rendered(start..plan.rendered.len()));
+            }
+            Err(e) => {
+                t.loads.take(wait);
+                return Err(load_error(&e));
+            }
+        }
+    }
+    if t.loads.is_pending(wait) {
+        ctx.conn.pending = Some(Pending::Loads {
+            wait,
+            plan: Box::new(plan),
+        });
+        return Ok(());
+    }
+    let results = t.loads.take(wait);
+    render(ctx, plan, results)
+}
+
+fn load_error(e: &LoadError) -> CmdError {
+    CmdError::Text(format!("ERR {e}"))
+}
+
+/// Writes the reply: any failed load fails the whole command.
+pub fn render(ctx: &mut Ctx<'_>, plan: Plan, results: Vec<Option<LoadResult>>) -> CmdResult {
+    if let Some(Err(e)) = results.iter().flatten().find(|r| r.is_err()) {
+        return Err(load_error(e));
+    }
+    if let Some((key, change)) = plan.getex {
+        if let Some(Some(Ok(None))) = results.first() {
+            ctx.out.null();
+            return Ok(());
+        }
+        return get_and_change(ctx, &key, change);
+    }
+    if plan.array {
+        ctx.out.array(plan.slots.len());
+    }
+    for (i, slot) in plan.slots.iter().enumerate() {
+        match slot {
+            Slot::Rendered(r) => ctx.out.buf.extend_from_slice(&plan.rendered[r.clone()]),
+            Slot::Load => match results.get(i) {
+                Some(Some(Ok(Some(v)))) => ctx.out.bulk(v),
+                _ => ctx.out.null(),
+            },
+        }
+    }
+    Ok(())
+}

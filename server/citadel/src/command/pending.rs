@@ -1,0 +1,140 @@
+//! Commands that wait. A handler that cannot answer at once (it called a
+//! plugin, or must load keys through read-through) records a [`Pending`]
+//! on the connection and returns without replying; the session then
+//! reports `Progress::parked`, the event loop stops feeding the connection
+//! and parks it on [`Pending::key`]. When the operation's
+//! [`Completion`] arrives, the loop resumes the session, which runs the
+//! matching continuation here to write the reply, then goes on with the
+//! pipelined commands that followed.
+//!
+//! A new kind of wait is a variant here (its continuation) and in
+//! `crate::wait` (its key and completion).
+
+use std::sync::Arc;
+
+use citadel_proto::Format;
+use citadel_resp::Reply;
+
+use super::dispatch::Ctx;
+use super::error::{reply_error, CmdError, CmdResult};
+use super::loading::Plan;
+use super::session::ConnState;
+use crate::plugin::{CallError, Outcome, PluginId, RequestId};
+use crate::readthrough::LoadWaitId;
+use crate::state::ServerState;
+use crate::thread::ThreadCtx;
+use crate::wait::{Caller, Completion, WaitKey};
+
+/// Writes the reply of a command parked on a plugin call once it finished.
+pub type ResumeFn = fn(&mut Ctx<'_>, PluginId, Outcome) -> CmdResult;
+
+/// What a parked connection waits for, and how its reply is written then.
+pub enum Pending {
+    /// A plugin call (PLUGIN CALL and any command built on a plugin).
+    Plugin {
+        request: RequestId,
+        plugin: PluginId,
+        then: ResumeFn,
+    },
+    /// Read-through loads of a GET / MGET / GETEX; `plan` renders the reply.
+    Loads { wait: LoadWaitId, plan: Box<Plan> },
+}
+
+impl Pending {
+    /// The operation the connection is parked on.
+    pub fn key(&self) -> WaitKey {
+        match self {
+            Pending::Plugin { request, .. } => WaitKey::Plugin(*request),
+            Pending::Loads { wait, .. } => WaitKey::Loads(*wait),
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// Sends `payload` to `plugin` and parks the connection until `then`
+    /// runs with the outcome. A call refused at once (ring full, too many
+    /// in flight) is an error reply now.
+    pub fn call_plugin(
+        &mut self,
+        plugin: PluginId,
+        format: Format,
+        payload: &[u8],
+        then: ResumeFn,
+    ) -> CmdResult {
+        self.call_plugin_with(plugin, format, payload.len(), then, |buf| {
+            buf.copy_from_slice(payload);
+            payload.len()
+        })
+    }
+
+    /// Like `call_plugin`; `fill` writes at most `max_len` payload bytes
+    /// straight into the request ring and returns the length used.
+    pub fn call_plugin_with(
+        &mut self,
+        plugin: PluginId,
+        format: Format,
+        max_len: usize,
+        then: ResumeFn,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> CmdResult {
+        let client = &mut self.thread.plugins;
+        match client.call_with(Caller::Client, plugin, format, max_len, fill) {
+            Ok(request) => {
+                self.conn.pending = Some(Pending::Plugin {
+                    request,
+                    plugin,
+                    then,
+                });
+                Ok(())
+            }
+            Err(e) => Err(call_error(client.name(plugin), &e)),
+        }
+    }
+}
+
+/// The client's error for a failed call to plugin `name`.
+pub fn call_error(name: &str, e: &CallError) -> CmdError {
+    CmdError::Text(format!("ERR plugin '{name}' {e}"))
+}
+
+/// Runs the parked command's continuation with its completion.
+pub fn resume(
+    state: &Arc<ServerState>,
+    thread: &mut ThreadCtx,
+    conn: &mut ConnState,
+    done: Completion,
+    out: &mut Vec<u8>,
+) {
+    let Some(pending) = conn.pending.take() else {
+        tracing::warn!("a completion for a connection that waits for nothing");
+        return;
+    };
+    if pending.key() != done.key() {
+        tracing::error!(waits = ?pending.key(), got = ?done.key(), "completion for another wait");
+        conn.pending = Some(pending);
+        return;
+    }
+    let resp3 = conn.resp3;
+    let mark = out.len();
+    let mut ctx = Ctx {
+        state,
+        thread,
+        conn,
+        out: Reply::new(out, resp3),
+    };
+    let result = match (pending, done) {
+        (Pending::Plugin { then, plugin, .. }, Completion::Plugin { outcome, .. }) => {
+            then(&mut ctx, plugin, outcome)
+        }
+        (Pending::Loads { plan, .. }, Completion::Loads { results, .. }) => {
+            super::loading::render(&mut ctx, *plan, results)
+        }
+        _ => Err(CmdError::Static(
+            "ERR internal error: mismatched completion",
+        )),
+    };
+    if let Err(e) = result {
+        ctx.out.buf.truncate(mark);
+        reply_error(&mut ctx.out, &e);
+    }
+}

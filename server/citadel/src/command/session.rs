@@ -1,0 +1,160 @@
+//! A connection's protocol session: feeds input through the parser and runs
+//! each complete command, appending replies to the output buffer.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use citadel_net::Progress;
+use citadel_resp::{Parsed, Reply, RequestParser};
+
+use super::args::Args;
+use super::dispatch;
+use super::error::reply_protocol_error;
+use super::pending::{self, Pending};
+use crate::clients::ClientShared;
+use crate::state::ServerState;
+use crate::thread::ThreadCtx;
+use crate::wait::{Completion, WaitKey};
+
+pub struct ConnInfo {
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub thread: usize,
+}
+
+/// Per-connection command state handlers may change.
+pub struct ConnState {
+    pub client: Arc<ClientShared>,
+    pub resp3: bool,
+    pub authed: bool,
+    /// Close after this batch's replies are flushed (QUIT, SHUTDOWN, self-kill).
+    pub close: bool,
+    /// Reusable buffer for commands that gather keys (SCAN, KEYS, RANDOMKEY).
+    pub scratch: Vec<u8>,
+    pub scratch_spans: Vec<std::ops::Range<usize>>,
+    /// The operation this connection waits for (see `pending`).
+    pub pending: Option<Pending>,
+}
+
+impl ConnState {
+    pub fn set_resp3(&mut self, resp3: bool) {
+        self.resp3 = resp3;
+        self.client
+            .resp
+            .store(if resp3 { 3 } else { 2 }, Ordering::Relaxed);
+    }
+}
+
+pub struct Session {
+    state: Arc<ServerState>,
+    parser: RequestParser,
+    /// Skims ahead in a pipeline to prefetch its keys (see prefetch.rs).
+    lookahead: RequestParser,
+    conn: ConnState,
+}
+
+impl Session {
+    pub fn new(state: &Arc<ServerState>, info: ConnInfo) -> Session {
+        let now = citadel_cache::unix_millis();
+        let client = Arc::new(ClientShared::new(
+            info.id,
+            info.peer,
+            info.local,
+            info.thread,
+            now,
+        ));
+        state.clients.register(client.clone());
+        Session {
+            state: state.clone(),
+            parser: RequestParser::default(),
+            lookahead: RequestParser::default(),
+            conn: ConnState {
+                client,
+                resp3: false,
+                authed: !state.auth_required(),
+                close: false,
+                scratch: Vec::new(),
+                scratch_spans: Vec::new(),
+                pending: None,
+            },
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.conn.client.id
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.conn.client.is_killed()
+    }
+
+    /// Parses and runs every complete command at the start of `input`,
+    /// appending replies to `out`.
+    pub fn process(&mut self, ctx: &mut ThreadCtx, input: &[u8], out: &mut Vec<u8>) -> Progress {
+        let mut pos = 0;
+        let mut need = 0;
+        let mut commands = 0;
+        let max_bulk = self.state.limits.proto_max_bulk_len;
+        super::prefetch::prefetch_keys(ctx, &mut self.lookahead, input, max_bulk);
+        while !self.conn.close {
+            if self.is_killed() {
+                self.conn.close = true;
+                break;
+            }
+            let rest = &input[pos..];
+            let authed = self.conn.authed || !self.state.auth_required();
+            match self.parser.parse(rest, max_bulk, authed) {
+                Parsed::Incomplete { need: n } => {
+                    need = n;
+                    break;
+                }
+                Parsed::Empty { end } => pos += end,
+                Parsed::Error(e) => {
+                    reply_protocol_error(&mut Reply::new(out, self.conn.resp3), e);
+                    pos = input.len();
+                    self.conn.close = true;
+                }
+                Parsed::Command { end, inline } => {
+                    let args = Args::new(self.parser.buf(rest, inline), &self.parser.args);
+                    dispatch::run(&self.state, ctx, &mut self.conn, args, out);
+                    commands += 1;
+                    pos += end;
+                    if self.conn.pending.is_some() {
+                        break;
+                    }
+                }
+            }
+        }
+        if commands > 0 {
+            ctx.stats.commands.fetch_add(commands, Ordering::Relaxed);
+            self.conn
+                .client
+                .last_ms
+                .store(ctx.cache.now_ms(), Ordering::Relaxed);
+        }
+        Progress {
+            consumed: pos,
+            close: self.conn.close,
+            need,
+            parked: self.conn.pending.is_some(),
+        }
+    }
+
+    /// What the connection waits for, if anything.
+    pub fn pending_key(&self) -> Option<WaitKey> {
+        self.conn.pending.as_ref().map(Pending::key)
+    }
+
+    /// The operation this connection waited for finished: write its reply.
+    pub fn resume(&mut self, ctx: &mut ThreadCtx, done: Completion, out: &mut Vec<u8>) {
+        pending::resume(&self.state, ctx, &mut self.conn, done, out);
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.state.clients.unregister(&self.conn.client);
+    }
+}

@@ -1,0 +1,288 @@
+//! The static command table: the single source for dispatch (handler,
+//! arity, auth exemption) and for COMMAND's introspection replies.
+
+use std::sync::OnceLock;
+
+use super::dispatch::Ctx;
+use super::{args::Args, error::CmdResult};
+use super::{
+    client, config, connection, counters, debug, docs, expiry, info, keys, plugin, ranges, scan,
+    server, strings,
+};
+
+pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
+
+pub struct CommandDef {
+    /// Lowercase; "parent|sub" for subcommands, as Redis 7 names them.
+    pub name: &'static str,
+    /// Redis arity: N exactly N arguments (name included), -N at least N.
+    pub arity: i32,
+    pub flags: &'static [&'static str],
+    /// First key, last key (-1: the last argument), step.
+    pub keys: (i32, i32, i32),
+    pub group: &'static str,
+    pub since: &'static str,
+    pub summary: &'static str,
+    pub handler: Handler,
+    pub subcommands: &'static [CommandDef],
+}
+
+impl CommandDef {
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.contains(&flag)
+    }
+    /// The subcommand part of "parent|sub", or the whole name.
+    pub fn leaf_name(&self) -> &'static str {
+        self.name.rsplit('|').next().unwrap_or(self.name)
+    }
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let a = i64::from(self.arity);
+        if a >= 0 {
+            argc == a
+        } else {
+            argc >= -a
+        }
+    }
+}
+
+const R: &[&str] = &["readonly"];
+const RF: &[&str] = &["readonly", "fast"];
+const W: &[&str] = &["write"];
+const WF: &[&str] = &["write", "fast"];
+const WM: &[&str] = &["write", "denyoom"];
+const WMF: &[&str] = &["write", "denyoom", "fast"];
+const F: &[&str] = &["fast"];
+const LS: &[&str] = &["loading", "stale"];
+const LSF: &[&str] = &["loading", "stale", "fast"];
+const NOAUTH: &[&str] = &[
+    "noscript",
+    "loading",
+    "stale",
+    "fast",
+    "no_auth",
+    "allow_busy",
+];
+const ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
+const NOKEYS: (i32, i32, i32) = (0, 0, 0);
+const KEY1: (i32, i32, i32) = (1, 1, 1);
+const KEYS_ALL: (i32, i32, i32) = (1, -1, 1);
+const KEYS_2: (i32, i32, i32) = (1, 2, 1);
+
+#[allow(clippy::too_many_arguments)] // a table row, read positionally
+const fn c(
+    name: &'static str,
+    arity: i32,
+    flags: &'static [&'static str],
+    keys: (i32, i32, i32),
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+    handler: Handler,
+) -> CommandDef {
+    CommandDef {
+        name,
+        arity,
+        flags,
+        keys,
+        group,
+        since,
+        summary,
+        handler,
+        subcommands: &[],
+    }
+}
+
+/// A subcommand (of CLIENT, CONFIG, COMMAND, PLUGIN): takes no keys.
+#[allow(clippy::too_many_arguments)]
+pub(super) const fn keyless(
+    name: &'static str,
+    arity: i32,
+    flags: &'static [&'static str],
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+    handler: Handler,
+) -> CommandDef {
+    c(
+        name,
+        arity,
+        flags,
+        (0, 0, 0),
+        group,
+        since,
+        summary,
+        handler,
+    )
+}
+
+/// A command with subcommands; `handler` runs only when it is called bare
+/// (COMMAND), otherwise dispatch resolves the subcommand.
+#[allow(clippy::too_many_arguments)]
+const fn container(
+    name: &'static str,
+    arity: i32,
+    flags: &'static [&'static str],
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+    handler: Handler,
+    subcommands: &'static [CommandDef],
+) -> CommandDef {
+    CommandDef {
+        name,
+        arity,
+        flags,
+        keys: NOKEYS,
+        group,
+        since,
+        summary,
+        handler,
+        subcommands,
+    }
+}
+
+/// Bare CLIENT/CONFIG fail the arity check before they get here.
+fn needs_subcommand(_: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    Err(super::error::CmdError::Syntax)
+}
+
+const S: &str = "string";
+const G: &str = "generic";
+const CN: &str = "connection";
+const SV: &str = "server";
+
+#[rustfmt::skip]
+pub static COMMANDS: &[CommandDef] = &[
+    c("get", 2, RF, KEY1, S, "1.0.0", "Returns the string value of a key.", strings::get),
+    c("set", -3, WM, KEY1, S, "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", strings::set),
+    c("setnx", 3, WMF, KEY1, S, "1.0.0", "Set the string value of a key only when the key doesn't exist.", strings::setnx),
+    c("setex", 4, WM, KEY1, S, "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.", strings::setex),
+    c("psetex", 4, WM, KEY1, S, "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.", strings::psetex),
+    c("getset", 3, WMF, KEY1, S, "1.0.0", "Returns the previous string value of a key after setting it to a new value.", strings::getset),
+    c("getdel", 2, WF, KEY1, S, "6.2.0", "Returns the string value of a key after deleting the key.", strings::getdel),
+    c("getex", -2, WF, KEY1, S, "6.2.0", "Returns the string value of a key after setting its expiration time.", strings::getex),
+    c("mget", -2, RF, KEYS_ALL, S, "1.0.0", "Atomically returns the string values of one or more keys.", strings::mget),
+    c("mset", -3, WM, (1, -1, 2), S, "1.0.1", "Atomically creates or modifies the string values of one or more keys.", strings::mset),
+    c("msetnx", -3, WM, (1, -1, 2), S, "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.", strings::msetnx),
+    c("incr", 2, WMF, KEY1, S, "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", counters::incr),
+    c("decr", 2, WMF, KEY1, S, "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", counters::decr),
+    c("incrby", 3, WMF, KEY1, S, "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", counters::incrby),
+    c("decrby", 3, WMF, KEY1, S, "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", counters::decrby),
+    c("incrbyfloat", 3, WMF, KEY1, S, "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", counters::incrbyfloat),
+    c("append", 3, WMF, KEY1, S, "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.", ranges::append),
+    c("strlen", 2, RF, KEY1, S, "2.2.0", "Returns the length of a string value.", ranges::strlen),
+    c("getrange", 4, R, KEY1, S, "2.4.0", "Returns a substring of the string stored at a key.", ranges::getrange),
+    c("substr", 4, R, KEY1, S, "1.0.0", "Returns a substring from a string value.", ranges::getrange),
+    c("setrange", 4, WM, KEY1, S, "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", ranges::setrange),
+    c("del", -2, W, KEYS_ALL, G, "1.0.0", "Deletes one or more keys.", keys::del),
+    c("unlink", -2, WF, KEYS_ALL, G, "4.0.0", "Asynchronously deletes one or more keys.", keys::del),
+    c("exists", -2, RF, KEYS_ALL, G, "1.0.0", "Determines whether one or more keys exist.", keys::exists),
+    c("type", 2, RF, KEY1, G, "1.0.0", "Determines the type of value stored at a key.", keys::type_),
+    c("touch", -2, RF, KEYS_ALL, G, "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", keys::touch),
+    c("rename", 3, W, KEYS_2, G, "1.0.0", "Renames a key and overwrites the destination.", keys::rename),
+    c("renamenx", 3, WF, KEYS_2, G, "1.0.0", "Renames a key only when the target key name doesn't exist.", keys::renamenx),
+    c("copy", -3, WM, KEYS_2, G, "6.2.0", "Copies the value of a key to a new key.", keys::copy),
+    c("expire", -3, WF, KEY1, G, "1.0.0", "Sets the expiration time of a key in seconds.", expiry::expire),
+    c("pexpire", -3, WF, KEY1, G, "2.6.0", "Sets the expiration time of a key in milliseconds.", expiry::pexpire),
+    c("expireat", -3, WF, KEY1, G, "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", expiry::expireat),
+    c("pexpireat", -3, WF, KEY1, G, "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.", expiry::pexpireat),
+    c("ttl", 2, RF, KEY1, G, "1.0.0", "Returns the expiration time in seconds of a key.", expiry::ttl),
+    c("pttl", 2, RF, KEY1, G, "2.6.0", "Returns the expiration time in milliseconds of a key.", expiry::pttl),
+    c("expiretime", 2, RF, KEY1, G, "7.0.0", "Returns the expiration time of a key as a Unix timestamp.", expiry::expiretime),
+    c("pexpiretime", 2, RF, KEY1, G, "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.", expiry::pexpiretime),
+    c("persist", 2, WF, KEY1, G, "2.2.0", "Removes the expiration time of a key.", expiry::persist),
+    c("scan", -2, R, NOKEYS, G, "2.8.0", "Iterates over the key names in the database.", scan::scan),
+    c("keys", 2, R, NOKEYS, G, "1.0.0", "Returns all key names that match a pattern.", scan::keys),
+    c("randomkey", 1, R, NOKEYS, G, "1.0.0", "Returns a random key name from the database.", scan::randomkey),
+    c("dbsize", 1, RF, NOKEYS, SV, "1.0.0", "Returns the number of keys in the database.", server::dbsize),
+    c("flushdb", -1, W, NOKEYS, SV, "1.0.0", "Remove all keys from the current database.", server::flush),
+    c("flushall", -1, W, NOKEYS, SV, "1.0.0", "Removes all keys from all databases.", server::flush),
+    c("ping", -1, F, NOKEYS, CN, "1.0.0", "Returns the server's liveliness response.", connection::ping),
+    c("echo", 2, F, NOKEYS, CN, "1.0.0", "Returns the given string.", connection::echo),
+    c("quit", -1, NOAUTH, NOKEYS, CN, "1.0.0", "Closes the connection.", connection::quit),
+    c("reset", 1, NOAUTH, NOKEYS, CN, "6.2.0", "Resets the connection.", connection::reset),
+    c("hello", -1, NOAUTH, NOKEYS, CN, "6.0.0", "Handshakes with the Redis server.", connection::hello),
+    c("auth", -2, NOAUTH, NOKEYS, CN, "1.0.0", "Authenticates the connection.", connection::auth),
+    c("select", 2, LSF, NOKEYS, CN, "1.0.0", "Changes the selected database.", connection::select),
+    container("client", -2, &["sentinel"], CN, "2.4.0", "A container for client connection commands.", needs_subcommand, client::SUBCOMMANDS),
+    c("info", -1, LS, NOKEYS, SV, "1.0.0", "Returns information and statistics about the server.", info::info),
+    container("config", -2, &[], SV, "2.0.0", "A container for server configuration commands.", needs_subcommand, config::SUBCOMMANDS),
+    container("command", -1, LS, SV, "2.8.13", "Returns detailed information about all commands.", docs::command, docs::SUBCOMMANDS),
+    c("time", 1, LSF, NOKEYS, SV, "2.6.0", "Returns the server time.", server::time),
+    c("debug", -2, &["admin", "noscript", "loading", "stale"], NOKEYS, SV, "1.0.0", "A container for debugging commands.", debug::debug),
+    container("plugin", -2, &["noscript"], SV, "0.1.0", "A container for plugin commands.", needs_subcommand, plugin::SUBCOMMANDS),
+    c("shutdown", -1, ADMIN, NOKEYS, SV, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", server::shutdown),
+];
+
+/// Every command and subcommand (global indexes, used for the per-client
+/// "last command"), with an open-addressing table over top-level names.
+struct Index {
+    all: Vec<&'static CommandDef>,
+    slots: Vec<u16>,
+}
+
+const SLOTS: usize = 256;
+const EMPTY: u16 = u16::MAX;
+
+fn hash(name: &[u8]) -> usize {
+    let mut h: u32 = 0x811c_9dc5;
+    for &b in name {
+        h = (h ^ u32::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0193);
+    }
+    h as usize
+}
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut all: Vec<&'static CommandDef> = COMMANDS.iter().collect();
+        let mut slots = vec![EMPTY; SLOTS];
+        for (i, def) in COMMANDS.iter().enumerate() {
+            let mut h = hash(def.name.as_bytes()) % SLOTS;
+            while slots[h] != EMPTY {
+                h = (h + 1) % SLOTS;
+            }
+            slots[h] = i as u16;
+        }
+        for def in COMMANDS {
+            all.extend(def.subcommands.iter());
+        }
+        Index { all, slots }
+    })
+}
+
+/// Case-insensitive lookup of a top-level command: (global index, command).
+pub fn lookup(name: &[u8]) -> Option<(usize, &'static CommandDef)> {
+    if name.len() > 32 {
+        return None;
+    }
+    let idx = index();
+    let mut h = hash(name) % SLOTS;
+    loop {
+        let slot = idx.slots[h];
+        if slot == EMPTY {
+            return None;
+        }
+        let def = idx.all[slot as usize];
+        if def.name.as_bytes().eq_ignore_ascii_case(name) {
+            return Some((slot as usize, def));
+        }
+        h = (h + 1) % SLOTS;
+    }
+}
+
+/// Subcommand `sub` of `parent`: (global index, subcommand).
+pub fn lookup_sub(parent: &'static CommandDef, sub: &[u8]) -> Option<(usize, &'static CommandDef)> {
+    let def = parent
+        .subcommands
+        .iter()
+        .find(|d| d.leaf_name().as_bytes().eq_ignore_ascii_case(sub))?;
+    let pos = index().all.iter().position(|d| std::ptr::eq(*d, def))?;
+    Some((pos, def))
+}
+
+/// The command or subcommand with a global index.
+pub fn by_index(i: usize) -> Option<&'static CommandDef> {
+    index().all.get(i).copied()
+}

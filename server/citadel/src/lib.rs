@@ -1,0 +1,30 @@
+//! Citadel, the server itself: a [`command::Session`] per connection
+//! running commands against the cache, plugin calls, read-through loads,
+//! and the `citadel` binary that wires the layers together.
+//!
+//! Modules, each depending only on those listed before it:
+//!
+//! * [`clients`], [`stats`]: the connected-clients registry, per-thread counters;
+//! * [`plugin`]: one thread's side of plugin calls (rings, ids, deadlines);
+//! * [`readthrough`]: `[[keyspace]]` loading through loader plugins;
+//! * [`wait`]: the one way a connection waits: typed completions, the
+//!   parked table, the per-thread inboxes;
+//! * [`thread`]: what one core's loop owns, and its per-turn poll;
+//! * [`state`]: process-wide state (settings, cache, registries);
+//! * [`command`]: sessions, the command table and every command;
+//! * [`service`]: the `citadel_net::Service` over sessions; [`signals`].
+//!
+//! Below this crate: `citadel-net` (the io_uring loop), `citadel-resp`
+//! (the RESP codec), `citadel-cache` (the engine), `citadel-settings`,
+//! `citadel-supervisor` (plugin processes) and `citadel-proto` (rings).
+
+pub mod clients;
+pub mod command;
+pub mod plugin;
+pub mod readthrough;
+pub mod service;
+pub mod signals;
+pub mod state;
+pub mod stats;
+pub mod thread;
+pub mod wait;

@@ -1,0 +1,237 @@
+//! `citadel`: read the settings, check io_uring, bind, open (or attach to)
+//! the cache file, start the plugins, serve on one pinned thread per CPU
+//! until SIGTERM, SIGINT or SHUTDOWN, then close the cache cleanly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use citadel_cache::{Cache, CacheConfig, OpenError};
+use citadel_net::{NetConfig, NetError};
+use citadel_server::readthrough::{self, ReadThrough};
+use citadel_server::service::CommandService;
+use citadel_server::signals;
+use citadel_server::state::ServerState;
+use citadel_server::stats::ThreadStats;
+use citadel_server::wait::Inboxes;
+use citadel_settings::cli::{self, Invocation, Loaded};
+use citadel_settings::server::{self as setting, MAX_THREADS};
+use citadel_settings::{SettingsError, Store};
+use citadel_supervisor::{CorePlan, CorePlanError, PluginConfig, Supervisor, SupervisorError};
+
+/// Room above maxclients for listeners, rings, the cache file and the like.
+const SPARE_FDS: u64 = 256;
+
+#[derive(Debug, thiserror::Error)]
+enum StartupError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Plugin(#[from] citadel_supervisor::PluginConfigError),
+    #[error(transparent)]
+    Keyspace(#[from] readthrough::KeyspaceConfigError),
+    #[error("invalid log level {0:?}: {1}")]
+    LogLevel(String, String),
+    #[error("cannot read the CPU affinity mask: {0}")]
+    Affinity(std::io::Error),
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error(transparent)]
+    Cache(#[from] OpenError),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error("cannot create the server threads' eventfds: {0}")]
+    Inboxes(std::io::Error),
+    #[error(transparent)]
+    CorePlan(#[from] CorePlanError),
+    #[error(transparent)]
+    Plugins(#[from] SupervisorError),
+    #[error(transparent)]
+    ReadThrough(#[from] readthrough::SetupError),
+}
+
+fn main() -> ExitCode {
+    let loaded = match cli::parse(std::env::args_os()) {
+        Err(clap_error) => clap_error.exit(),
+        Ok(Ok(Invocation::PrintConfig)) => {
+            print!("{}", citadel_settings::reference::render());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Ok(Invocation::Run(loaded))) => Ok(loaded),
+        Ok(Err(e)) => Err(StartupError::from(e)),
+    };
+    match loaded.and_then(run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("citadel: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(loaded: Loaded) -> Result<(), StartupError> {
+    let Loaded {
+        server: settings,
+        plugins,
+        keyspaces,
+        config_file,
+    } = loaded;
+    setting::check(&settings).map_err(StartupError::Config)?;
+    let plugins = citadel_supervisor::config::resolve(&plugins)?;
+    let names: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
+    let keyspaces = readthrough::config::resolve(&keyspaces, &names)?;
+    init_logging(&settings.get(&setting::LOG_LEVEL))?;
+
+    let cpus = citadel_net::allowed_cpus().map_err(StartupError::Affinity)?;
+    // Plugins get their cores first; server threads run on the rest.
+    let plan = CorePlan::compute(&cpus, &plugins)?;
+    let threads = settings
+        .get(&setting::THREADS)
+        .unwrap_or(plan.server.len())
+        .clamp(1, MAX_THREADS);
+    let thread_cpus: Vec<Option<usize>> = (0..threads)
+        .map(|i| Some(plan.server[i % plan.server.len()]))
+        .collect();
+    citadel_net::probe()?;
+    raise_fd_limit(settings.get(&setting::MAXCLIENTS));
+
+    let addr = SocketAddr::new(settings.get(&setting::BIND), settings.get(&setting::PORT));
+    let mut net_cfg = NetConfig::new(addr, thread_cpus.clone());
+    net_cfg.client_output_limit = settings.get(&setting::CLIENT_OUTPUT_LIMIT).bytes() as usize;
+    let max_value = settings.get(&setting::MAX_VALUE_SIZE).bytes() as usize;
+    net_cfg.max_input = net_cfg.max_input.max(max_value * 2);
+    let listeners = citadel_net::bind(&net_cfg)?;
+
+    let cache = open_cache(&settings)?;
+    let stats: Vec<Arc<ThreadStats>> = (0..threads)
+        .map(|_| Arc::new(ThreadStats::default()))
+        .collect();
+    let inboxes = Arc::new(Inboxes::new(threads).map_err(StartupError::Inboxes)?);
+    let config_file = config_file.map(|p| p.display().to_string());
+    let state = ServerState::new(cache.clone(), settings, config_file, stats.clone(), inboxes);
+    let supervisor = match start_plugins(&plugins, &keyspaces, &plan, threads, &state) {
+        Ok(s) => s,
+        Err(e) => {
+            drop(state);
+            cache.close();
+            return Err(e);
+        }
+    };
+    let watcher = {
+        let state = state.clone();
+        signals::watch(move |_| state.shutdown.request()).map_err(StartupError::Signals)?
+    };
+    let cores: Vec<String> = thread_cpus
+        .iter()
+        .flatten()
+        .map(|c| c.to_string())
+        .collect();
+    let loop_stats: Vec<_> = stats.iter().map(|s| s.net.clone()).collect();
+    let result = citadel_net::serve(
+        &net_cfg,
+        listeners,
+        &loop_stats,
+        |i| CommandService::new(&state, i),
+        || tracing::info!(%addr, threads, cores = %cores.join(","), "ready to accept connections"),
+    );
+    if let Some(supervisor) = supervisor {
+        // Every client is answered; now let the plugins finish and exit.
+        tracing::info!("stopping plugins");
+        supervisor.shutdown();
+    }
+    drop(watcher);
+    drop(state);
+    // Every thread (and with it every cache handle) is gone: mark the file clean.
+    cache.close();
+    match &result {
+        Ok(()) => tracing::info!("cache closed cleanly; bye"),
+        Err(e) => tracing::error!("server stopped: {e}"),
+    }
+    Ok(result?)
+}
+
+/// Starts the plugin supervisor (when plugins are configured) and hands its
+/// hub to the server state, so each server thread finds its rings.
+fn start_plugins(
+    plugins: &[PluginConfig],
+    keyspaces: &[readthrough::KeyspaceConfig],
+    plan: &CorePlan,
+    threads: usize,
+    state: &Arc<ServerState>,
+) -> Result<Option<Supervisor>, StartupError> {
+    tracing::info!(plan = %plan.describe(), "core plan");
+    if plugins.is_empty() {
+        return Ok(None);
+    }
+    let st = state.clone();
+    let stopping = Arc::new(move || st.shutdown.is_requested());
+    let supervisor = Supervisor::start(plugins, plan, threads, stopping)?;
+    let hub = supervisor.hub().clone();
+    state.plugins.install(hub.clone());
+    if !keyspaces.is_empty() {
+        let find = |name: &str| hub.find(name.as_bytes());
+        state
+            .readthrough
+            .install(ReadThrough::new(keyspaces, find)?);
+    }
+    Ok(Some(supervisor))
+}
+
+fn init_logging(level: &str) -> Result<(), StartupError> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|e| StartupError::LogLevel(level.to_string(), e.to_string()))?;
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi)
+        .init();
+    Ok(())
+}
+
+fn raise_fd_limit(maxclients: usize) {
+    let want = maxclients as u64 + SPARE_FDS;
+    match citadel_net::raise_nofile(want) {
+        Ok(have) if have < want => tracing::warn!(
+            have,
+            want,
+            "open-file limit is below maxclients + {SPARE_FDS}; connections past it will be refused"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
+}
+
+fn open_cache(settings: &Store) -> Result<Arc<Cache>, StartupError> {
+    let started = Instant::now();
+    let port = settings.get(&setting::PORT);
+    let path = settings
+        .get(&setting::CACHE_FILE)
+        .unwrap_or_else(|| PathBuf::from(format!("/dev/shm/citadel-{port}.cache")));
+    let maxmemory = settings.get(&setting::MAXMEMORY).bytes();
+    let fresh = settings.get(&setting::FRESH);
+    let (cache, report) = Cache::open(CacheConfig {
+        path: path.clone(),
+        max_memory: maxmemory,
+        max_value_size: settings.get(&setting::MAX_VALUE_SIZE).bytes(),
+        fresh,
+    })?;
+    let file = path.display();
+    if report.warm {
+        tracing::info!(
+            %file,
+            keys = report.keys,
+            clean = report.clean,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "attached warm cache{}",
+            if report.clean { "" } else { " (previous run did not shut down cleanly; recovered)" }
+        );
+    } else {
+        tracing::info!(%file, maxmemory, fresh, "created new cache file");
+    }
+    Ok(cache)
+}

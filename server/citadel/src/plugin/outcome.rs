@@ -1,0 +1,39 @@
+//! What a plugin call ends with.
+
+use citadel_proto::Format;
+
+/// Why a plugin call failed. Every variant is answered to the client as an
+/// error naming the plugin (see `command::plugin`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("no such plugin")]
+    NoSuchPlugin,
+    #[error("is overloaded: its request ring is full (backpressure), retry later")]
+    Full,
+    #[error("is overloaded: {0} requests in flight (max-inflight), retry later")]
+    TooMany(u64),
+    #[error("cannot take a payload of {len} bytes (its rings hold at most {max})")]
+    TooLarge { len: usize, max: usize },
+    #[error("did not answer within {0} ms (timeout)")]
+    Timeout(u64),
+    #[error("abandoned the request after {0} attempts: it crashed the plugin each time (poison request)")]
+    Poison(u16),
+    #[error("failed: {0}")]
+    Plugin(String),
+    /// An error reply carrying a FlatBuffers `ErrorReply` (e.g. a loader's).
+    #[error("failed: {message}")]
+    Coded { code: u32, message: String },
+    #[error("cannot be woken: {0}")]
+    Notify(String),
+}
+
+/// The result of one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The plugin's reply (`Kind::Reply`), copied out of the reply ring.
+    Reply {
+        format: Format,
+        payload: Vec<u8>,
+    },
+    Failed(CallError),
+}

@@ -1,0 +1,279 @@
+//! Process-wide server state shared by every core's loop and every session.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use citadel_cache::{Cache, CacheStats};
+use citadel_settings::{server as setting, Store};
+
+use crate::clients::ClientRegistry;
+use crate::stats::ThreadStats;
+use crate::wait::SharedInboxes;
+
+/// Graceful-shutdown flag: set by SIGTERM/SIGINT or SHUTDOWN; every loop
+/// checks it at least every maintenance tick (~100 ms).
+#[derive(Debug, Default)]
+pub struct Shutdown {
+    requested: AtomicBool,
+}
+
+impl Shutdown {
+    pub fn request(&self) {
+        // ORDERING: Release, paired with the Acquire in `is_requested`.
+        self.requested.store(true, Ordering::Release);
+    }
+    pub fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::Acquire)
+    }
+}
+
+/// Limits derived from the settings at start-up.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest bulk string a client may send (the cache's max value size + slack).
+    pub proto_max_bulk_len: usize,
+    /// Per-client output buffer limit in bytes; past it the client is dropped.
+    pub client_output_limit: usize,
+}
+
+pub struct ServerState {
+    pub cache: Arc<Cache>,
+    /// The server's settings (`citadel_settings::server`); live ones may
+    /// change (CONFIG SET), so read them here each time.
+    pub settings: Store,
+    pub limits: Limits,
+    /// The `--config` file, if any (INFO config_file).
+    pub config_file: Option<String>,
+    /// Server threads.
+    pub threads: usize,
+    pub shutdown: Shutdown,
+    pub started: Instant,
+    pub thread_stats: Vec<Arc<ThreadStats>>,
+    /// Connected clients (CLIENT LIST / KILL, connected_clients).
+    pub clients: ClientRegistry,
+    /// Every thread's inbox (cross-thread completions).
+    pub inboxes: SharedInboxes,
+    /// 40 hex characters identifying this process run (INFO run_id).
+    pub run_id: String,
+    /// Configured plugins (installed by `main` once the supervisor runs).
+    pub plugins: crate::plugin::Plugins,
+    /// `[[keyspace]]` read-through (installed by `main` after the plugins).
+    pub readthrough: crate::readthrough::Hook,
+    /// Mirror of "requirepass is set", read on every command of a client
+    /// that has not authenticated.
+    auth_required: AtomicBool,
+    meter: Mutex<Meter>,
+    stat_base: Mutex<StatBase>,
+}
+
+/// Counter values at the last CONFIG RESETSTAT; INFO reports the difference.
+#[derive(Debug, Default, Clone)]
+pub struct StatBase {
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+    pub expirations: u64,
+}
+
+const SAMPLES: usize = 16;
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// A ring of (time, total commands, busy ns per thread) samples taken by
+/// `tick`, from which INFO derives instantaneous rates.
+struct Meter {
+    samples: Vec<Sample>,
+    next: usize,
+    filled: usize,
+}
+
+#[derive(Clone)]
+struct Sample {
+    at: Instant,
+    commands: u64,
+    busy_ns: Vec<u64>,
+}
+
+/// Rates over the sampled window (about the last 1.6 s).
+#[derive(Debug, Clone, Default)]
+pub struct Rates {
+    pub ops_per_sec: f64,
+    /// Fraction of wall time each thread spent busy.
+    pub thread_load: Vec<f64>,
+}
+
+impl ServerState {
+    pub fn new(
+        cache: Arc<Cache>,
+        settings: Store,
+        config_file: Option<String>,
+        thread_stats: Vec<Arc<ThreadStats>>,
+        inboxes: SharedInboxes,
+    ) -> Arc<ServerState> {
+        let max_value = settings.get(&setting::MAX_VALUE_SIZE).bytes() as usize;
+        let limits = Limits {
+            // Room for the command and key around the largest value.
+            proto_max_bulk_len: max_value + (64 << 10),
+            client_output_limit: settings.get(&setting::CLIENT_OUTPUT_LIMIT).bytes() as usize,
+        };
+        let started = Instant::now();
+        let threads = thread_stats.len();
+        let sample = Sample {
+            at: started,
+            commands: 0,
+            busy_ns: vec![0; threads],
+        };
+        let state = ServerState {
+            cache,
+            limits,
+            config_file,
+            threads,
+            clients: ClientRegistry::new(threads),
+            auth_required: AtomicBool::new(false),
+            settings,
+            shutdown: Shutdown::default(),
+            started,
+            thread_stats,
+            inboxes,
+            run_id: make_run_id(),
+            plugins: Default::default(),
+            readthrough: Default::default(),
+            meter: Mutex::new(Meter {
+                samples: vec![sample; SAMPLES],
+                next: 1,
+                filled: 1,
+            }),
+            stat_base: Mutex::new(StatBase::default()),
+        };
+        state.settings_changed();
+        Arc::new(state)
+    }
+
+    /// Refreshes what is derived from live settings (after CONFIG SET).
+    pub fn settings_changed(&self) {
+        let required = self.settings.get(&setting::REQUIREPASS).is_some();
+        self.auth_required.store(required, Ordering::Relaxed);
+    }
+
+    /// Whether clients must AUTH before running commands.
+    pub fn auth_required(&self) -> bool {
+        self.auth_required.load(Ordering::Relaxed)
+    }
+
+    /// Compares without an early exit on the first differing byte.
+    pub fn check_password(&self, given: &[u8]) -> bool {
+        match self.settings.get(&setting::REQUIREPASS) {
+            None => true,
+            Some(pass) => {
+                let pass = pass.as_bytes();
+                let mut diff = pass.len() ^ given.len();
+                for (i, &b) in pass.iter().enumerate() {
+                    diff |= usize::from(b ^ given.get(i).copied().unwrap_or(0));
+                }
+                diff == 0
+            }
+        }
+    }
+
+    /// Current connection limit (CONFIG SET may change it).
+    pub fn maxclients(&self) -> usize {
+        self.settings.get(&setting::MAXCLIENTS)
+    }
+
+    pub fn total_commands(&self) -> u64 {
+        self.thread_stats
+            .iter()
+            .map(|t| t.commands.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Takes a rate sample if the last is ~100 ms old. Loops may all call it
+    /// every maintenance tick; extra calls are cheap no-ops.
+    pub fn tick(&self) {
+        let Ok(mut m) = self.meter.try_lock() else {
+            return;
+        };
+        let now = Instant::now();
+        let last = (m.next + SAMPLES - 1) % SAMPLES;
+        if now.duration_since(m.samples[last].at) < SAMPLE_EVERY {
+            return;
+        }
+        let commands = self.total_commands();
+        let next = m.next;
+        let slot = &mut m.samples[next];
+        slot.at = now;
+        slot.commands = commands;
+        for (b, t) in slot.busy_ns.iter_mut().zip(&self.thread_stats) {
+            *b = t.net.busy_ns.load(Ordering::Relaxed);
+        }
+        m.next = (next + 1) % SAMPLES;
+        m.filled = (m.filled + 1).min(SAMPLES);
+    }
+
+    pub fn rates(&self) -> Rates {
+        self.tick();
+        let m = self.meter.lock().unwrap_or_else(|p| p.into_inner());
+        let newest = &m.samples[(m.next + SAMPLES - 1) % SAMPLES];
+        let oldest = &m.samples[(m.next + SAMPLES - m.filled) % SAMPLES];
+        let secs = newest.at.duration_since(oldest.at).as_secs_f64();
+        if secs <= 0.0 {
+            return Rates {
+                ops_per_sec: 0.0,
+                thread_load: vec![0.0; self.threads],
+            };
+        }
+        Rates {
+            ops_per_sec: newest.commands.saturating_sub(oldest.commands) as f64 / secs,
+            thread_load: newest
+                .busy_ns
+                .iter()
+                .zip(&oldest.busy_ns)
+                .map(|(n, o)| n.saturating_sub(*o) as f64 / 1e9 / secs)
+                .collect(),
+        }
+    }
+
+    /// Cache statistics net of the last CONFIG RESETSTAT.
+    pub fn cache_stats(&self) -> CacheStats {
+        let mut s = self.cache.stats();
+        let base = self.stat_base().clone();
+        s.hits = s.hits.saturating_sub(base.hits);
+        s.misses = s.misses.saturating_sub(base.misses);
+        s.evictions = s.evictions.saturating_sub(base.evictions);
+        s.expirations = s.expirations.saturating_sub(base.expirations);
+        s
+    }
+
+    fn stat_base(&self) -> MutexGuard<'_, StatBase> {
+        self.stat_base.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// CONFIG RESETSTAT: zero the counters INFO reports.
+    pub fn reset_stats(&self) {
+        let s = self.cache.stats();
+        *self.stat_base() = StatBase {
+            hits: s.hits,
+            misses: s.misses,
+            evictions: s.evictions,
+            expirations: s.expirations,
+        };
+        for t in &self.thread_stats {
+            t.reset();
+        }
+    }
+}
+
+fn make_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut id = String::with_capacity(40);
+    let state = std::collections::hash_map::RandomState::new();
+    while id.len() < 40 {
+        let mut h = state.build_hasher();
+        h.write_usize(id.len());
+        h.write_u32(std::process::id());
+        h.write_u128(Instant::now().elapsed().as_nanos());
+        id.push_str(&format!("{:016x}", h.finish()));
+    }
+    id.truncate(40);
+    id
+}

@@ -1,0 +1,149 @@
+//! What one core's loop owns and lends to every session it runs, and the
+//! per-turn poll that finishes operations and completes parked connections
+//! (see `crate::wait`).
+
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::Instant;
+
+use citadel_cache::CacheHandle;
+use citadel_net::Waiter;
+
+use crate::plugin::PluginClient;
+use crate::readthrough::{Loader, ThreadLoads};
+use crate::stats::ThreadStats;
+use crate::wait::{Caller, Completion, Mail, SharedInboxes, ThreadWaits, WaitKey};
+
+pub struct ThreadCtx {
+    pub index: usize,
+    pub cache: CacheHandle,
+    pub stats: Arc<ThreadStats>,
+    /// This thread's plugin rings and calls in flight.
+    pub plugins: PluginClient<Caller>,
+    /// This thread's read-through loads and the clients waiting for them.
+    pub loads: ThreadLoads,
+    /// Which parked connection waits for what.
+    pub waits: ThreadWaits,
+    /// Every thread's inbox (this thread reads its own).
+    pub inboxes: SharedInboxes,
+    /// What this thread's wake fds are, by position (see `wake_fds`).
+    wakes: Vec<Wake>,
+    mail: Vec<Mail>,
+}
+
+/// What a wake fd belongs to.
+#[derive(Debug, Clone, Copy)]
+enum Wake {
+    /// The reply ring of plugin lane `n` of this thread.
+    PluginLane(usize),
+    /// This thread's inbox.
+    Inbox,
+}
+
+impl ThreadCtx {
+    pub fn new(
+        index: usize,
+        cache: CacheHandle,
+        stats: Arc<ThreadStats>,
+        plugins: PluginClient<Caller>,
+        loads: ThreadLoads,
+        inboxes: SharedInboxes,
+    ) -> ThreadCtx {
+        let mut wakes: Vec<Wake> = (0..plugins.lane_count()).map(Wake::PluginLane).collect();
+        if inboxes.get(index).is_some() {
+            wakes.push(Wake::Inbox);
+        }
+        ThreadCtx {
+            index,
+            cache,
+            stats,
+            plugins,
+            loads,
+            waits: ThreadWaits::default(),
+            inboxes,
+            wakes,
+            mail: Vec::new(),
+        }
+    }
+
+    /// The eventfds the loop polls, in the order `on_wake` numbers them.
+    pub fn wake_fds(&self) -> Vec<RawFd> {
+        let lanes = self.plugins.wake_fds();
+        self.wakes
+            .iter()
+            .filter_map(|w| match w {
+                Wake::PluginLane(n) => lanes.get(*n).copied(),
+                Wake::Inbox => self.inboxes.get(self.index).map(|i| i.fd()),
+            })
+            .collect()
+    }
+
+    pub fn on_wake(&mut self, index: usize) {
+        match self.wakes.get(index) {
+            Some(Wake::PluginLane(n)) => self.plugins.on_wake(*n),
+            Some(Wake::Inbox) => {
+                if let Some(inbox) = self.inboxes.get(self.index) {
+                    inbox.on_wake();
+                }
+            }
+            None => tracing::warn!(index, "wake-up of an unknown eventfd"),
+        }
+    }
+
+    /// Once per turn: reads plugin replies, settles this thread's loads,
+    /// applies invalidations, takes mail from other threads and mails
+    /// theirs, then hands every finished wait to the loop.
+    pub fn poll(&mut self, now: Instant, ready: &mut Vec<(Waiter, Completion)>) {
+        self.plugins.poll(now);
+        while let Some(reply) = self.plugins.next_reply() {
+            match reply.caller {
+                Caller::Client => self.waits.finish(Completion::Plugin {
+                    request: reply.request,
+                    plugin: reply.plugin,
+                    outcome: reply.outcome,
+                }),
+                Caller::ReadThrough => {
+                    let loader = Loader {
+                        plugins: &mut self.plugins,
+                        caller: Caller::ReadThrough,
+                    };
+                    self.loads.on_load_done(&mut self.cache, loader, reply);
+                }
+            }
+        }
+        while let Some((plugin, payload)) = self.plugins.take_invalidation() {
+            self.loads.invalidate(&mut self.cache, plugin, &payload);
+        }
+        if let Some(inbox) = self.inboxes.get(self.index) {
+            inbox.take(&mut self.mail);
+        }
+        for mail in self.mail.drain(..) {
+            match mail {
+                Mail::LoadResult { wait, slot, result } => self.loads.fill(wait, slot, result),
+            }
+        }
+        self.finish_loads();
+        self.waits.drain_into(ready);
+    }
+
+    /// Mails results for waiters on other threads and completes the load
+    /// waits of this thread's connections.
+    fn finish_loads(&mut self) {
+        for r in self.loads.take_remote() {
+            let mail = Mail::LoadResult {
+                wait: r.wait,
+                slot: r.slot,
+                result: r.result,
+            };
+            self.inboxes.send(r.thread, mail);
+        }
+        while let Some((wait, results)) = self.loads.next_finished() {
+            self.waits.finish(Completion::Loads { wait, results });
+        }
+    }
+
+    /// A connection parked on `key`.
+    pub fn park(&mut self, key: WaitKey, waiter: Waiter) {
+        self.waits.park(key, waiter);
+    }
+}

@@ -1,0 +1,73 @@
+//! One way to wait. A connection waits on at most one pending operation
+//! at a time (`command::Pending`, the continuation that writes its reply);
+//! each kind of operation finishes with one typed [`Completion`], addressed
+//! by a [`WaitKey`]. Per thread:
+//!
+//! * operations finish in this thread's poll (`thread::ThreadCtx::poll`):
+//!   plugin replies read from the reply rings, read-through loads settled
+//!   here, and [`Mail`] other threads delivered to this thread's [`Inbox`]
+//!   (a lock-free queue whose eventfd the thread's io_uring polls);
+//! * [`ThreadWaits`] maps each key to the connection parked on it (the
+//!   event loop's `Waiter`) and hands `(waiter, completion)` to the loop,
+//!   which resumes the connection.
+//!
+//! A new kind of wait (a blocked BLPOP, a forwarded request) is one variant
+//! here (`WaitKey`, `Completion`, and `Mail` if another thread finishes it)
+//! plus its continuation in `command::Pending`.
+
+mod inbox;
+mod parked;
+
+use std::sync::Arc;
+
+pub use inbox::{Inbox, Inboxes, Mail};
+pub use parked::ThreadWaits;
+
+use crate::plugin::{Outcome, PluginId, RequestId};
+use crate::readthrough::{LoadResult, LoadWaitId};
+
+/// Who made a plugin call, so its reply goes to the right place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// A client command (PLUGIN CALL ...): the reply completes its wait.
+    Client,
+    /// A read-through load: the reply settles the load.
+    ReadThrough,
+}
+
+/// What a parked connection waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WaitKey {
+    Plugin(RequestId),
+    Loads(LoadWaitId),
+}
+
+/// A finished operation, as the continuation of the command that waited
+/// for it needs it.
+#[derive(Debug)]
+pub enum Completion {
+    /// A plugin call's reply, error or timeout.
+    Plugin {
+        request: RequestId,
+        plugin: PluginId,
+        outcome: Outcome,
+    },
+    /// Every load a command waited for, one result per key slot (`None`
+    /// for a slot that needed no load).
+    Loads {
+        wait: LoadWaitId,
+        results: Vec<Option<LoadResult>>,
+    },
+}
+
+impl Completion {
+    pub fn key(&self) -> WaitKey {
+        match self {
+            Completion::Plugin { request, .. } => WaitKey::Plugin(*request),
+            Completion::Loads { wait, .. } => WaitKey::Loads(*wait),
+        }
+    }
+}
+
+/// Shared by the threads: every thread's inbox.
+pub type SharedInboxes = Arc<Inboxes>;

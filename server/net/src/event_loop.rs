@@ -1,0 +1,390 @@
+//! One server thread's event loop: reap completions, run commands, queue one
+//! send per connection, then one `io_uring_enter` that submits everything and
+//! waits for completions or the next maintenance tick.
+
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+
+use super::bufring::BufRing;
+use super::connection::{Connection, Fed, State};
+use super::shared::Shared;
+use super::slab::Slab;
+use super::stats::LoopStats;
+use super::token::{Op, Token};
+use super::{NetError, Service, Waiter};
+
+/// Period of maintenance (clock, cache upkeep, killed clients, shutdown).
+const TICK: Duration = Duration::from_millis(100);
+
+pub struct Worker<S: Service> {
+    // Field order matters: the ring is dropped (and with it every request)
+    // before the buffer ring and the connections whose memory it references.
+    pub(super) ring: IoUring,
+    pub(super) bufs: BufRing,
+    pub(super) conns: Slab<Connection<S::Session>>,
+    pub(super) listener: Option<TcpListener>,
+    pub(super) svc: S,
+    pub(super) thread: usize,
+    pub(super) next_id: u64,
+    pub(super) stats: Arc<LoopStats>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) accept_armed: bool,
+    /// Accept failed (e.g. out of descriptors): re-arm at the next tick, not at once.
+    pub(super) accept_paused: bool,
+    /// Reused per turn, so the hot path does not allocate.
+    pub(super) cqes: Vec<cqueue::Entry>,
+    pub(super) ready: Vec<(Waiter, S::Completion)>,
+    pub(super) flush: Vec<u32>,
+    pub(super) rearm: Vec<u32>,
+    pub(super) doomed: Vec<u32>,
+    pub(super) drain_until: Option<Instant>,
+    pub(super) abort_until: Option<Instant>,
+}
+
+impl<S: Service> Worker<S> {
+    pub fn new(
+        ring: IoUring,
+        bufs: BufRing,
+        listener: TcpListener,
+        svc: S,
+        thread: usize,
+        stats: Arc<LoopStats>,
+        shared: Arc<Shared>,
+    ) -> Worker<S> {
+        Worker {
+            ring,
+            bufs,
+            conns: Slab::default(),
+            listener: Some(listener),
+            svc,
+            thread,
+            next_id: 1,
+            stats,
+            shared,
+            accept_armed: false,
+            accept_paused: false,
+            cqes: Vec::with_capacity(1024),
+            ready: Vec::new(),
+            flush: Vec::with_capacity(1024),
+            rearm: Vec::with_capacity(1024),
+            doomed: Vec::new(),
+            drain_until: None,
+            abort_until: None,
+        }
+    }
+
+    /// Runs until a graceful shutdown completes.
+    pub fn run(mut self) -> Result<(), NetError> {
+        self.arm_accept();
+        self.arm_wakes();
+        let mut next_tick = Instant::now() + TICK;
+        let mut turn_start = Instant::now();
+        loop {
+            let now = Instant::now();
+            self.stats
+                .busy_ns
+                .fetch_add((now - turn_start).as_nanos() as u64, Relaxed);
+            let wake_at = self
+                .svc
+                .next_deadline()
+                .map_or(next_tick, |d| d.min(next_tick));
+            let ts = types::Timespec::from(wake_at.saturating_duration_since(now));
+            let args = types::SubmitArgs::new().timespec(&ts);
+            if let Err(e) = self.ring.submitter().submit_with_args(1, &args) {
+                match e.raw_os_error() {
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) => {}
+                    _ => return Err(NetError::Enter(e)),
+                }
+            }
+            turn_start = Instant::now();
+            self.svc.turn(unix_millis());
+            self.reap();
+            self.run_completions(turn_start);
+            self.flush_and_rearm();
+            if turn_start >= next_tick {
+                next_tick = turn_start + TICK;
+                self.tick();
+            }
+            if self.shutdown_step(turn_start) {
+                break;
+            }
+        }
+        self.bufs.unregister(&self.ring);
+        Ok(())
+    }
+
+    fn reap(&mut self) {
+        let mut cqes = std::mem::take(&mut self.cqes);
+        cqes.clear();
+        cqes.extend(self.ring.completion());
+        for cqe in &cqes {
+            let token = Token::decode(cqe.user_data());
+            match token.op {
+                Op::Accept => self.on_accept(cqe.result(), cqueue::more(cqe.flags())),
+                Op::Recv => self.on_recv(token, cqe.result(), cqe.flags()),
+                Op::Send => self.on_send(token, cqe.result()),
+                Op::Cancel => {}
+                Op::Wake => self.on_wake(token, cqe.result(), cqueue::more(cqe.flags())),
+            }
+        }
+        self.cqes = cqes;
+    }
+
+    fn on_recv(&mut self, token: Token, res: i32, flags: u32) {
+        let bid = cqueue::buffer_select(flags);
+        let Some(conn) = self.conns.get_mut(token.slot, token.generation) else {
+            if let Some(bid) = bid {
+                self.bufs.recycle(bid);
+            }
+            return;
+        };
+        if !cqueue::more(flags) {
+            conn.recv_armed = false;
+        }
+        let mut hard_close = false;
+        if res > 0 {
+            let bid = bid.expect("recv completion with data names its buffer");
+            self.stats.bytes_in.fetch_add(res as u64, Relaxed);
+            // SAFETY: `bid` was just handed to us by this recv completion and
+            // is recycled right after use; `res` is the byte count it holds.
+            let data = unsafe { self.bufs.filled(bid, res as usize) };
+            let fed = conn.receive(&mut self.svc, data, self.shared.max_input);
+            self.bufs.recycle(bid);
+            match fed {
+                Fed::Parked => {
+                    let waiter = Waiter::new(token.slot, conn.generation);
+                    self.svc.park(&mut conn.session, waiter);
+                }
+                Fed::Panicked(what) => {
+                    self.panicked(token.slot, &what);
+                    return;
+                }
+                _ => {}
+            }
+            if fed == Fed::Overflow {
+                tracing::debug!(
+                    thread = self.thread,
+                    "closing a client whose partial request exceeds the input limit"
+                );
+                hard_close = true;
+            } else if conn.pending_output() > self.shared.client_output_limit {
+                tracing::debug!(
+                    thread = self.thread,
+                    "closing a client over the output buffer limit"
+                );
+                hard_close = true;
+            }
+        } else {
+            if let Some(bid) = bid {
+                self.bufs.recycle(bid);
+            }
+            match -res {
+                0 => {
+                    // EOF: the peer is done sending; answer what it sent, then close.
+                    if conn.state == State::Open {
+                        conn.state = State::Draining;
+                    }
+                }
+                libc::ENOBUFS => {} // no free buffers this turn: re-armed below
+                libc::ECANCELED => {}
+                _ => hard_close = true,
+            }
+        }
+        let (slot, open, armed, has_output) = (
+            token.slot,
+            conn.state == State::Open,
+            conn.recv_armed,
+            conn.pending_output() > 0,
+        );
+        if hard_close {
+            self.close_hard(slot);
+            return;
+        }
+        if has_output {
+            self.queue_flush(slot);
+        }
+        if open && !armed {
+            self.queue_rearm(slot);
+        }
+        if !open {
+            self.close_graceful(slot);
+        }
+    }
+
+    fn on_send(&mut self, token: Token, res: i32) {
+        let Some(conn) = self.conns.get_mut(token.slot, token.generation) else {
+            return;
+        };
+        if res <= 0 {
+            // An error, or no progress on a non-empty send: the peer is gone.
+            conn.send_inflight = false;
+            self.close_hard(token.slot);
+            return;
+        }
+        self.stats.bytes_out.fetch_add(res as u64, Relaxed);
+        conn.sent(res as usize);
+        if conn.pending_output() > 0 && conn.state != State::Closing {
+            self.queue_flush(token.slot);
+        } else {
+            self.try_free(token.slot);
+        }
+    }
+
+    /// Hands each connection's output to one send, and re-arms stopped recvs.
+    fn flush_and_rearm(&mut self) {
+        let mut flush = std::mem::take(&mut self.flush);
+        for &slot in &flush {
+            let Some(conn) = self.conns.slot_mut(slot) else {
+                continue;
+            };
+            conn.flush_queued = false;
+            if conn.state == State::Closing {
+                continue;
+            }
+            if let Some((ptr, len)) = conn.next_send() {
+                let token = Token::new(Op::Send, slot, conn.generation);
+                let sqe = opcode::Send::new(types::Fd(conn.stream.as_raw_fd()), ptr, len)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build()
+                    .user_data(token.encode());
+                // SAFETY: the span lies in the connection's `sending` buffer,
+                // which is not modified, moved or freed while `send_inflight`
+                // is set (until this send's completion), and the socket stays
+                // open at least as long.
+                unsafe { push(&mut self.ring, &sqe) };
+            }
+        }
+        flush.clear();
+        self.flush = flush;
+
+        let mut rearm = std::mem::take(&mut self.rearm);
+        for &slot in &rearm {
+            let Some(conn) = self.conns.slot_mut(slot) else {
+                continue;
+            };
+            conn.rearm_queued = false;
+            if conn.state != State::Open || conn.recv_armed {
+                continue;
+            }
+            conn.recv_armed = true;
+            let token = Token::new(Op::Recv, slot, conn.generation);
+            let sqe = opcode::RecvMulti::new(types::Fd(conn.stream.as_raw_fd()), self.bufs.bgid())
+                .build()
+                .user_data(token.encode());
+            // SAFETY: the recv writes only into the registered buffer group,
+            // which outlives every request; the socket stays open until the
+            // recv's final completion is reaped.
+            unsafe { push(&mut self.ring, &sqe) };
+        }
+        rearm.clear();
+        self.rearm = rearm;
+
+        if self.listener.is_some()
+            && !self.accept_armed
+            && !self.accept_paused
+            && self.drain_until.is_none()
+        {
+            self.arm_accept();
+        }
+    }
+
+    fn tick(&mut self) {
+        self.svc.tick();
+        self.accept_paused = false;
+        let mut doomed = std::mem::take(&mut self.doomed);
+        doomed.extend(
+            self.conns
+                .slots()
+                .filter(|(_, c)| c.state != State::Closing && self.svc.is_killed(&c.session))
+                .map(|(slot, _)| slot),
+        );
+        for &slot in &doomed {
+            self.close_hard(slot);
+        }
+        doomed.clear();
+        self.doomed = doomed;
+    }
+
+    /// Serving the connection in `slot` panicked: close it, count it, log it.
+    pub(super) fn panicked(&mut self, slot: u32, what: &str) {
+        self.stats.panics.fetch_add(1, Relaxed);
+        tracing::error!(
+            thread = self.thread,
+            "closing a connection whose request panicked the server: {what}"
+        );
+        self.svc.on_panic(what);
+        self.close_hard(slot);
+    }
+
+    pub(super) fn queue_flush(&mut self, slot: u32) {
+        if let Some(conn) = self.conns.slot_mut(slot) {
+            if !conn.flush_queued {
+                conn.flush_queued = true;
+                self.flush.push(slot);
+            }
+        }
+    }
+
+    pub(super) fn queue_rearm(&mut self, slot: u32) {
+        if let Some(conn) = self.conns.slot_mut(slot) {
+            if !conn.rearm_queued {
+                conn.rearm_queued = true;
+                self.rearm.push(slot);
+            }
+        }
+    }
+
+    pub(super) fn arm_accept(&mut self) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        let sqe = opcode::AcceptMulti::new(types::Fd(listener.as_raw_fd()))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(Token::new(Op::Accept, 0, 0).encode());
+        // SAFETY: accept references no memory of ours; the kernel holds its
+        // own reference to the listening socket.
+        unsafe { push(&mut self.ring, &sqe) };
+        self.accept_armed = true;
+    }
+
+    pub(super) fn cancel(&mut self, target: Token) {
+        let sqe = opcode::AsyncCancel::new(target.encode())
+            .build()
+            .user_data(Token::new(Op::Cancel, 0, 0).encode());
+        // SAFETY: a cancel request references no memory.
+        unsafe { push(&mut self.ring, &sqe) };
+    }
+}
+
+/// Wall-clock time in Unix milliseconds (what the service's expiries use).
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Queues `sqe`, submitting queued entries first when the queue is full.
+///
+/// # Safety
+/// Whatever memory and descriptors `sqe` references must stay valid until
+/// its final completion is reaped.
+pub(super) unsafe fn push(ring: &mut IoUring, sqe: &squeue::Entry) {
+    loop {
+        // SAFETY: forwarded from this function's contract.
+        if unsafe { ring.submission().push(sqe) }.is_ok() {
+            return;
+        }
+        if let Err(e) = ring.submit() {
+            if e.raw_os_error() != Some(libc::EBUSY) && e.raw_os_error() != Some(libc::EAGAIN) {
+                tracing::error!("io_uring submit failed: {e}");
+            }
+            std::thread::yield_now();
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Citadel's per-core io_uring network loop: bytes in, bytes out.
+//!
+//! One thread per core, each pinned to its CPU, each with its own io_uring,
+//! its own SO_REUSEPORT listener (see `listener` for why) and its own
+//! provided-buffer ring. Per turn a thread reaps every completion (multishot
+//! accepts, multishot recvs, sends), runs every whole request it received
+//! through the [`Service`] (straight out of the kernel's buffer when no
+//! partial request is pending), queues one send per connection that has
+//! output, and makes one `io_uring_enter` that submits everything and waits
+//! for more completions or the next ~100 ms maintenance tick.
+//!
+//! This crate is a leaf: it knows nothing about RESP, commands, the cache,
+//! plugins or the server's settings. It drives a [`Service`] (the command
+//! layer in production; tiny line protocols in this crate's tests).
+//!
+//! **Waiting.** A session may stop on an asynchronous operation (a plugin
+//! call, a read-through load, ...): it returns [`Progress::parked`], the loop
+//! stops feeding the connection (later bytes stay buffered) and tells the
+//! service which [`Waiter`] to complete. Completions are the service's own
+//! typed values ([`Service::Completion`]); the service's wake fds (eventfds)
+//! are polled by this thread's ring, and every turn the loop collects the
+//! finished operations ([`Service::poll`]) and resumes each waiting
+//! connection, then runs the input it buffered meanwhile, in order.
+
+mod affinity;
+mod bufring;
+mod completions;
+mod connection;
+mod event_loop;
+mod lifecycle;
+mod listener;
+mod rlimit;
+mod shared;
+mod slab;
+mod stats;
+mod threads;
+mod token;
+mod uring;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+pub use affinity::allowed_cpus;
+pub use rlimit::raise_nofile;
+pub use stats::LoopStats;
+pub use threads::{bind, serve, NetConfig};
+pub use uring::probe;
+
+/// What one call of [`Service::process`] did with the input it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    /// Bytes of whole requests handled; the loop drops them.
+    pub consumed: usize,
+    /// Close the connection once its output is flushed.
+    pub close: bool,
+    /// When known, the length the unconsumed input (`input[consumed..]` plus
+    /// what arrives later) must reach before another call can progress; 0 if
+    /// unknown.
+    pub need: usize,
+    /// The last request consumed waits for an asynchronous operation: feed
+    /// nothing more until the loop resumes the session with its completion.
+    pub parked: bool,
+}
+
+/// The connection a parked operation completes to: its slot and the slot's
+/// generation, so a completion for a connection that closed meanwhile is
+/// dropped instead of reaching the slot's next tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Waiter(u64);
+
+impl Waiter {
+    pub(crate) fn new(slot: u32, generation: u32) -> Waiter {
+        Waiter(u64::from(slot) << 32 | u64::from(generation))
+    }
+    pub(crate) fn slot(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+    pub(crate) fn generation(self) -> u32 {
+        self.0 as u32
+    }
+}
+
+/// The layer above the loop, one instance per server thread.
+pub trait Service {
+    /// Per-connection state.
+    type Session;
+    /// A finished asynchronous operation, as the session it resumes needs it.
+    type Completion;
+
+    /// A connection was accepted; `id` is unique across threads.
+    fn open(&mut self, id: u64, peer: SocketAddr, local: SocketAddr) -> Self::Session;
+    /// Runs the whole requests at the start of `input`, appending replies to `out`.
+    fn process(&mut self, session: &mut Self::Session, input: &[u8], out: &mut Vec<u8>)
+        -> Progress;
+    /// True when the connection must be closed now (CLIENT KILL).
+    fn is_killed(&self, session: &Self::Session) -> bool;
+    /// Once per loop turn, before any `process`, with the wall clock in Unix ms.
+    fn turn(&mut self, now_ms: u64);
+    /// Every ~100 ms: background upkeep.
+    fn tick(&mut self);
+    /// True once a graceful shutdown was requested (signal or SHUTDOWN).
+    fn shutdown_requested(&self) -> bool;
+    /// Current connection limit across all threads (it may change at run time).
+    fn maxclients(&self) -> usize;
+    /// Serving one connection panicked; the loop closes that connection and
+    /// counts it ([`LoopStats::panics`]). `what` is the panic message.
+    fn on_panic(&mut self, _what: &str) {}
+
+    /// Eventfds whose readiness means completions may be waiting; the loop
+    /// polls them with io_uring and calls `on_wake(index)` when one fires.
+    fn wake_fds(&self) -> Vec<RawFd> {
+        Vec::new()
+    }
+    /// Wake fd number `index` (of [`Service::wake_fds`]) fired.
+    fn on_wake(&mut self, _index: usize) {}
+    /// `session` just returned [`Progress::parked`]: its pending operation
+    /// completes to `waiter`.
+    fn park(&mut self, _session: &mut Self::Session, _waiter: Waiter) {}
+    /// Once per turn: appends every operation that finished (replies,
+    /// results from other threads, timeouts) to `ready`.
+    fn poll(&mut self, _now: Instant, _ready: &mut Vec<(Waiter, Self::Completion)>) {}
+    /// The earliest instant `poll` must run (an operation's deadline).
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+    /// The operation `session` was parked on finished: append its reply to `out`.
+    fn resume(
+        &mut self,
+        _session: &mut Self::Session,
+        _done: Self::Completion,
+        _out: &mut Vec<u8>,
+    ) {
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot set up the provided buffer ring: {0}")]
+    BufRing(std::io::Error),
+    #[error("server thread {thread}: {message}")]
+    Thread { thread: usize, message: String },
+    #[error("io_uring_enter failed: {0}")]
+    Enter(std::io::Error),
+}

@@ -1,0 +1,179 @@
+//! Connection lifecycle for the event loop: accepting (and refusing past
+//! maxclients), graceful and hard closes, freeing a connection only once the
+//! kernel is done with its memory, and the bounded drain at shutdown.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::FromRawFd;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use super::connection::{Connection, State};
+use super::event_loop::Worker;
+use super::token::{Op, Token};
+use super::Service;
+
+/// How long a graceful shutdown waits for replies to drain.
+const DRAIN_WAIT: Duration = Duration::from_secs(2);
+/// How long it then waits for the kernel to finish with aborted sockets.
+const ABORT_WAIT: Duration = Duration::from_secs(1);
+const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
+
+impl<S: Service> Worker<S> {
+    pub(super) fn on_accept(&mut self, res: i32, more: bool) {
+        if !more {
+            self.accept_armed = false;
+        }
+        if res < 0 {
+            self.accept_paused = !more;
+            match -res {
+                libc::ECANCELED => {}
+                libc::EMFILE | libc::ENFILE => {
+                    tracing::warn!(thread = self.thread, "accept: out of file descriptors")
+                }
+                e => tracing::debug!(
+                    thread = self.thread,
+                    "accept: {}",
+                    std::io::Error::from_raw_os_error(e)
+                ),
+            }
+            return;
+        }
+        // SAFETY: a successful accept completion's result is a new file
+        // descriptor that nothing else owns; the TcpStream takes ownership.
+        let stream = unsafe { TcpStream::from_raw_fd(res) };
+        if self.drain_until.is_some() {
+            return;
+        }
+        if self.shared.clients.fetch_add(1, Relaxed) >= self.svc.maxclients() {
+            self.shared.clients.fetch_sub(1, Relaxed);
+            self.stats.rejected.fetch_add(1, Relaxed);
+            reject(stream);
+            return;
+        }
+        let (peer, local) = match (stream.peer_addr(), stream.local_addr()) {
+            (Ok(p), Ok(l)) => (p, l),
+            _ => {
+                self.shared.clients.fetch_sub(1, Relaxed);
+                return;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let id = ((self.thread as u64) << 48) | self.next_id;
+        self.next_id += 1;
+        let session = self.svc.open(id, peer, local);
+        let (slot, _) = self
+            .conns
+            .insert_with(|generation| Connection::new(stream, session, generation));
+        self.stats.accepted.fetch_add(1, Relaxed);
+        self.stats.connections.fetch_add(1, Relaxed);
+        self.queue_rearm(slot);
+    }
+
+    /// Drives a graceful shutdown; true when the loop may exit.
+    pub(super) fn shutdown_step(&mut self, now: Instant) -> bool {
+        if self.drain_until.is_none() {
+            if !self.svc.shutdown_requested() && !self.shared.stop.load(Relaxed) {
+                return false;
+            }
+            self.drain_until = Some(now + DRAIN_WAIT);
+            if self.accept_armed {
+                self.cancel(Token::new(Op::Accept, 0, 0));
+            }
+            self.listener = None;
+            let open: Vec<u32> = self.conns.slots().map(|(slot, _)| slot).collect();
+            for slot in open {
+                self.close_graceful(slot);
+            }
+        }
+        if self.conns.is_empty() && !self.accept_armed {
+            return true;
+        }
+        if self.abort_until.is_none() && self.drain_until.is_some_and(|t| now >= t) {
+            tracing::warn!(
+                thread = self.thread,
+                clients = self.conns.len(),
+                "replies not drained in time; closing"
+            );
+            self.abort_until = Some(now + ABORT_WAIT);
+            let left: Vec<u32> = self.conns.slots().map(|(slot, _)| slot).collect();
+            for slot in left {
+                self.close_hard(slot);
+            }
+        }
+        if self.abort_until.is_some_and(|t| now >= t) {
+            // Requests still in flight die with the ring; their buffers must
+            // outlive it, so they are leaked (the process is exiting).
+            std::mem::forget(std::mem::take(&mut self.conns));
+            return true;
+        }
+        false
+    }
+
+    /// Stops reading; closes once pending output is flushed.
+    pub(super) fn close_graceful(&mut self, slot: u32) {
+        let Some(conn) = self.conns.slot_mut(slot) else {
+            return;
+        };
+        if conn.state == State::Open {
+            conn.state = State::Draining;
+        }
+        if conn.recv_armed {
+            let token = Token::new(Op::Recv, slot, conn.generation);
+            self.cancel(token);
+        }
+        let Some(conn) = self.conns.slot_mut(slot) else {
+            return;
+        };
+        if conn.pending_output() > 0 && conn.state == State::Draining {
+            self.queue_flush(slot);
+        }
+        self.try_free(slot);
+    }
+
+    /// Drops unsent output and shuts the socket down so in-flight operations end.
+    pub(super) fn close_hard(&mut self, slot: u32) {
+        let Some(conn) = self.conns.slot_mut(slot) else {
+            return;
+        };
+        if conn.state == State::Closing {
+            return;
+        }
+        conn.state = State::Closing;
+        conn.discard_output();
+        let _ = conn.stream.shutdown(Shutdown::Both);
+        if conn.recv_armed {
+            let token = Token::new(Op::Recv, slot, conn.generation);
+            self.cancel(token);
+        }
+        self.try_free(slot);
+    }
+
+    /// Frees a closing connection once the kernel no longer uses its memory.
+    pub(super) fn try_free(&mut self, slot: u32) {
+        let Some(conn) = self.conns.slot_mut(slot) else {
+            return;
+        };
+        let done = match conn.state {
+            State::Open => false,
+            // A parked connection still owes a reply (kept until it arrives).
+            State::Draining => conn.pending_output() == 0 && !conn.parked,
+            State::Closing => true,
+        };
+        if !done || conn.recv_armed || conn.send_inflight {
+            return;
+        }
+        self.conns.remove(slot);
+        self.shared.clients.fetch_sub(1, Relaxed);
+        self.stats.connections.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Refuses a client over maxclients: best-effort error line, then close.
+fn reject(mut stream: TcpStream) {
+    let _ = stream.set_nonblocking(true);
+    // Read what the client already sent so closing sends FIN, not RST.
+    let _ = stream.read(&mut [0u8; 1024]);
+    let _ = stream.write(MAX_CLIENTS_REPLY);
+    let _ = stream.shutdown(Shutdown::Write);
+}

@@ -1,0 +1,12 @@
+//! State shared by every thread's loop.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+pub struct Shared {
+    /// Connected clients across all threads (for maxclients).
+    pub clients: AtomicUsize,
+    pub client_output_limit: usize,
+    pub max_input: usize,
+    /// Set when a thread failed: every loop shuts down.
+    pub stop: AtomicBool,
+}

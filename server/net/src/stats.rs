@@ -1,0 +1,21 @@
+//! Counters of one loop, written only by its thread and readable by any
+//! (INFO, metrics). Relaxed atomics: each is a standalone statistic.
+
+use std::sync::atomic::AtomicU64;
+
+#[derive(Debug, Default)]
+pub struct LoopStats {
+    /// Connections open now.
+    pub connections: AtomicU64,
+    pub accepted: AtomicU64,
+    /// Refused past maxclients.
+    pub rejected: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    /// Nanoseconds spent processing (not waiting in io_uring_enter).
+    pub busy_ns: AtomicU64,
+    /// The CPU the thread is pinned to.
+    pub cpu: AtomicU64,
+    /// Connections closed because serving them panicked.
+    pub panics: AtomicU64,
+}

@@ -1,0 +1,173 @@
+//! Starting the server threads: bind the listeners, then in each thread pin
+//! the CPU, build the ring, buffer ring and service, report readiness, and
+//! run the loop. Returns when every thread has finished its shutdown.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use super::bufring::BufRing;
+use super::event_loop::Worker;
+use super::shared::Shared;
+use super::stats::LoopStats;
+use super::{affinity, listener, uring, NetError, Service};
+
+/// Network settings of the whole server.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    pub addr: SocketAddr,
+    /// One entry per thread: the CPU to pin it to, if any.
+    pub cpus: Vec<Option<usize>>,
+    /// Unsent reply bytes past which a client is dropped.
+    pub client_output_limit: usize,
+    /// Largest partial command kept while waiting for the rest.
+    pub max_input: usize,
+    /// Provided receive buffers per thread (a power of two) and their size.
+    pub recv_buffers: u16,
+    pub recv_buffer_size: usize,
+}
+
+impl NetConfig {
+    /// `addr` served by one thread per entry of `cpus`, with the loop's own
+    /// defaults for everything else (a caller sets the limits it configures).
+    pub fn new(addr: SocketAddr, cpus: Vec<Option<usize>>) -> NetConfig {
+        NetConfig {
+            addr,
+            cpus,
+            client_output_limit: 256 << 20,
+            max_input: 1 << 30,
+            recv_buffers: 512,
+            recv_buffer_size: 16 << 10,
+        }
+    }
+}
+
+/// Binds one listener per thread (done before the cache is opened, so a
+/// second server on the same port fails before touching its cache file).
+pub fn bind(cfg: &NetConfig) -> Result<Vec<TcpListener>, NetError> {
+    listener::bind_all(cfg.addr, cfg.cpus.len()).map_err(|source| NetError::Bind {
+        addr: cfg.addr,
+        source,
+    })
+}
+
+/// Runs the server until shutdown. `make_service(i)` builds thread `i`'s
+/// service inside that thread; `on_ready` runs once every thread is serving.
+pub fn serve<S, F>(
+    cfg: &NetConfig,
+    listeners: Vec<TcpListener>,
+    stats: &[Arc<LoopStats>],
+    make_service: F,
+    on_ready: impl FnOnce(),
+) -> Result<(), NetError>
+where
+    S: Service,
+    F: Fn(usize) -> Result<S, String> + Sync,
+{
+    assert_eq!(listeners.len(), stats.len(), "one LoopStats per listener");
+    let shared = Arc::new(Shared {
+        clients: AtomicUsize::new(0),
+        client_output_limit: cfg.client_output_limit,
+        max_input: cfg.max_input,
+        stop: AtomicBool::new(false),
+    });
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), NetError>>();
+    std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for (index, listener) in listeners.into_iter().enumerate() {
+            let ready = ready_tx.clone();
+            let (shared, stats, make_service) =
+                (shared.clone(), stats[index].clone(), &make_service);
+            let cpu = cfg.cpus[index];
+            let handle = std::thread::Builder::new()
+                .name(format!("citadel-{index}"))
+                .spawn_scoped(scope, move || {
+                    let worker = match setup(
+                        cfg,
+                        index,
+                        cpu,
+                        listener,
+                        stats,
+                        shared.clone(),
+                        make_service,
+                    ) {
+                        Ok(worker) => worker,
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                            return Ok(());
+                        }
+                    };
+                    let _ = ready.send(Ok(()));
+                    drop(ready);
+                    let result = worker.run();
+                    if result.is_err() {
+                        shared.stop.store(true, Ordering::Relaxed);
+                    }
+                    result
+                })
+                .map_err(|e| NetError::Thread {
+                    thread: index,
+                    message: e.to_string(),
+                })?;
+            handles.push(handle);
+        }
+        drop(ready_tx);
+        let mut first_error = None;
+        for _ in 0..handles.len() {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    shared.stop.store(true, Ordering::Relaxed);
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => break,
+            }
+        }
+        if first_error.is_none() {
+            on_ready();
+        }
+        for (index, handle) in handles.into_iter().enumerate() {
+            let result = handle.join().unwrap_or_else(|_| {
+                Err(NetError::Thread {
+                    thread: index,
+                    message: "panicked".into(),
+                })
+            });
+            if let Err(e) = result {
+                shared.stop.store(true, Ordering::Relaxed);
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    })
+}
+
+fn setup<S, F>(
+    cfg: &NetConfig,
+    index: usize,
+    cpu: Option<usize>,
+    listener: TcpListener,
+    stats: Arc<LoopStats>,
+    shared: Arc<Shared>,
+    make_service: &F,
+) -> Result<Worker<S>, NetError>
+where
+    S: Service,
+    F: Fn(usize) -> Result<S, String>,
+{
+    if let Some(cpu) = cpu {
+        match affinity::pin_current_thread(cpu) {
+            Ok(()) => stats.cpu.store(cpu as u64, Ordering::Relaxed),
+            Err(e) => tracing::warn!(thread = index, cpu, "cannot pin thread: {e}"),
+        }
+    }
+    let ring = uring::create()?;
+    let bufs = BufRing::new(&ring, 0, cfg.recv_buffers, cfg.recv_buffer_size)
+        .map_err(NetError::BufRing)?;
+    let svc = make_service(index).map_err(|message| NetError::Thread {
+        thread: index,
+        message,
+    })?;
+    Ok(Worker::new(ring, bufs, listener, svc, index, stats, shared))
+}

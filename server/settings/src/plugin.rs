@@ -1,0 +1,113 @@
+//! `[[plugin]]` tables: processes the server starts, pins, watches and
+//! restarts, called through shared-memory rings.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::size::Size;
+use crate::value::Cores;
+
+fn positive(v: &u64) -> Result<(), String> {
+    if *v == 0 {
+        return Err("must be positive".into());
+    }
+    Ok(())
+}
+
+crate::settings_table! {
+    "Plugins: processes the server starts, pins, watches and restarts, called \
+     through shared-memory rings (see plugins/README.md). One [[plugin]] table \
+     per plugin; none by default. Example: deploy/examples/plugins.toml.",
+    Some("plugin");
+
+    NAME: String = {
+        name: "name",
+        example: "echo",
+        help: "PLUGIN CALL <name> <payload>; letters, digits, - and _",
+        required: true,
+        check: |n| {
+            let ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+            if n.is_empty() || n.len() > 64 || !n.chars().all(ok) {
+                return Err("name must be 1-64 characters of letters, digits, '-' and '_'".into());
+            }
+            Ok(())
+        },
+    }
+    EXEC: PathBuf = {
+        name: "exec",
+        example: "/usr/local/bin/echo",
+        help: "a path, or a name looked up in PATH (checked at start-up)",
+        required: true,
+        check: |p| if p.as_os_str().is_empty() { Err("exec is empty".into()) } else { Ok(()) },
+    }
+    ARGS: Vec<String> = {
+        name: "args",
+        help: "its arguments",
+    }
+    ENV: BTreeMap<String, String> = {
+        name: "env",
+        example: "RUST_LOG=info",
+        help: "extra environment (the ring handshake is added)",
+    }
+    CORES: Cores = {
+        name: "cores",
+        default: "auto",
+        help: "[2, 3]: exactly these CPUs; \"auto\": `instances` CPUs from the end of the \
+               CPU set; \"none\": not pinned. Server threads run on the CPUs left (at least \
+               one); the plan is logged at start and shown by INFO plugins.",
+    }
+    INSTANCES: usize = {
+        name: "instances",
+        default: "1",
+        help: "processes; each serves every server thread's rings",
+        check: |n| if (1..=64).contains(n) { Ok(()) } else { Err("instances must be 1-64".into()) },
+    }
+    MAX_INFLIGHT: u64 = {
+        name: "max-inflight",
+        default: "1024",
+        help: "calls awaiting a reply (all threads); more fail at once",
+        check: positive,
+    }
+    TIMEOUT_MS: u64 = {
+        name: "timeout-ms",
+        default: "5000",
+        help: "a call unanswered this long gets a timeout error",
+        check: positive,
+    }
+    RESTART_BACKOFF_MS: u64 = {
+        name: "restart-backoff-ms",
+        default: "100",
+        help: "delay before restarting a crashed plugin, doubled per crash",
+        check: positive,
+    }
+    RESTART_BACKOFF_MAX_MS: u64 = {
+        name: "restart-backoff-max-ms",
+        default: "5000",
+        help: "... up to this (reset after 10 s of uptime)",
+        check: positive,
+    }
+    MAX_ATTEMPTS: u16 = {
+        name: "max-attempts",
+        default: "3",
+        help: "deliveries before a request is skipped as poison",
+        check: |n| if *n == 0 { Err("max-attempts must be positive".into()) } else { Ok(()) },
+    }
+    RING_CAPACITY: Size = {
+        name: "ring-capacity",
+        default: "1mb",
+        help: "bytes per ring, a power of two from 4kb; one request ring and one reply \
+               ring per (server thread, instance)",
+        check: |c| {
+            if !c.0.is_power_of_two() || !(4096..(1 << 32)).contains(&c.0) {
+                return Err(format!("ring-capacity {} must be a power of two from 4kb to 2gb", c.0));
+            }
+            Ok(())
+        },
+    }
+    STOP_TIMEOUT_MS: u64 = {
+        name: "stop-timeout-ms",
+        default: "5000",
+        help: "on reload or shutdown: SIGTERM, then SIGKILL after this",
+        check: positive,
+    }
+}

@@ -1,0 +1,146 @@
+//! The top-level settings of `citadel` (flags, TOML keys, CONFIG).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use crate::size::Size;
+use crate::value::DebugCommand;
+
+/// The cache engine allows at most this many writer handles, one per thread.
+pub const MAX_THREADS: usize = 64;
+
+fn positive_size(v: &Size) -> Result<(), String> {
+    if v.0 == 0 {
+        return Err("must be positive".into());
+    }
+    Ok(())
+}
+
+crate::settings_table! {
+    "The server's own settings: the top level of the config file.", None;
+
+    PORT: u16 = {
+        name: "port",
+        value_name: "PORT",
+        default: "6379",
+        help: "TCP port to listen on",
+        doc: "TCP port to listen on.",
+        check: |p| if *p == 0 { Err("must be 1-65535".into()) } else { Ok(()) },
+    }
+    BIND: IpAddr = {
+        name: "bind",
+        value_name: "ADDR",
+        default: "127.0.0.1",
+        help: "Address to listen on; a non-loopback address needs --requirepass",
+        doc: "Address to listen on. Anything other than a loopback address requires \
+              requirepass to be set, or citadel refuses to start.",
+    }
+    THREADS: Option<usize> = {
+        name: "threads",
+        value_name: "N",
+        help: "Server threads, each pinned to one CPU [default: one per CPU this process may use]",
+        doc: "Server threads, each pinned to one CPU. Default: one per CPU this process \
+              may run on (its affinity mask, so taskset and cgroup cpusets are honoured). \
+              At most 64.",
+        example: "4",
+        check: |n| match n {
+            Some(n) if *n == 0 || *n > MAX_THREADS => Err(format!("must be 1-{MAX_THREADS}")),
+            _ => Ok(()),
+        },
+    }
+    MAXMEMORY: Size = {
+        name: "maxmemory",
+        value_name: "SIZE",
+        default: "1gb",
+        help: "Size of the cache file, e.g. 64mb, 1gb",
+        doc: "Size of the cache file (header, index and values together).",
+        check: positive_size,
+    }
+    CACHE_FILE: Option<PathBuf> = {
+        name: "cache-file",
+        value_name: "PATH",
+        help: "Path of the cache file [default: /dev/shm/citadel-<port>.cache]",
+        doc: "The memory-mapped cache file. Default: /dev/shm/citadel-<port>.cache. \
+              Keys survive restarts (and crashes) as long as this file does.",
+        example: "/dev/shm/citadel-6379.cache",
+    }
+    FRESH: bool = {
+        name: "fresh",
+        default: "no",
+        help: "Recreate the cache file, discarding the keys in it",
+        doc: "Recreate the cache file at startup, discarding its keys. Needed after a \
+              layout change or a maxmemory change; prefer the --fresh flag for one-offs.",
+    }
+    REQUIREPASS: Option<String> = {
+        name: "requirepass",
+        value_name: "PASSWORD",
+        help: "Password clients must send with AUTH before other commands",
+        doc: "Password clients must send with AUTH. Default: none (no AUTH needed). \
+              CONFIG SET requirepass changes it at run time.",
+        example: "change-me",
+        live: true,
+        check: |p| if p.as_deref() == Some("") { Err("must not be empty".into()) } else { Ok(()) },
+    }
+    MAXCLIENTS: usize = {
+        name: "maxclients",
+        value_name: "N",
+        default: "10000",
+        help: "Most concurrent client connections; extra ones are refused",
+        doc: "Most concurrent client connections; extra ones get \"-ERR max number of \
+              clients reached\" and are closed. citadel raises its open-file limit to fit. \
+              CONFIG SET maxclients changes it at run time.",
+        live: true,
+        check: |n| if *n == 0 { Err("must be positive".into()) } else { Ok(()) },
+    }
+    MAX_VALUE_SIZE: Size = {
+        name: "max-value-size",
+        value_name: "SIZE",
+        default: "64mb",
+        help: "Largest value a client may store, e.g. 64mb",
+        doc: "Largest value a client may store (and so the largest bulk string accepted).",
+        check: |v| match v.0 {
+            0 => Err("must be positive".into()),
+            n if n > u64::from(u32::MAX) => Err("must be below 4gb".into()),
+            _ => Ok(()),
+        },
+    }
+    CLIENT_OUTPUT_LIMIT: Size = {
+        name: "client-output-limit",
+        value_name: "SIZE",
+        default: "256mb",
+        help: "Per-client limit of unsent replies; a client past it is dropped",
+        doc: "Per-client limit of replies not yet read by the client; a client past it \
+              is disconnected (like Redis's client-output-buffer-limit).",
+        check: positive_size,
+    }
+    LOG_LEVEL: String = {
+        name: "log-level",
+        value_name: "LEVEL",
+        default: "info",
+        help: "Log filter: error, warn, info, debug, trace (or a tracing directive)",
+        doc: "Log filter: error, warn, info, debug, trace, or a tracing directive.",
+        check: |l| if l.trim().is_empty() { Err("must not be empty".into()) } else { Ok(()) },
+    }
+    ENABLE_DEBUG_COMMAND: DebugCommand = {
+        name: "enable-debug-command",
+        value_name: "no|yes|local",
+        default: "no",
+        help: "Allow the DEBUG command: no, yes, or local (loopback clients only)",
+        doc: "Allow the DEBUG command (as Redis's enable-debug-command): no, yes, or \
+              local (only clients connected over loopback). DEBUG PANIC makes the \
+              server panic while serving the calling connection, which is then closed \
+              (the server goes on); tests use it.",
+    }
+}
+
+/// Checks across settings, once every source was applied.
+pub fn check(store: &crate::Store) -> Result<(), String> {
+    let bind = store.get(&BIND);
+    if !bind.is_loopback() && store.get(&REQUIREPASS).is_none() {
+        return Err(format!(
+            "refusing to listen on non-loopback address {bind} without a password: \
+             set --requirepass (or requirepass in the config file), or bind 127.0.0.1"
+        ));
+    }
+    Ok(())
+}

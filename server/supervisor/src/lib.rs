@@ -1,0 +1,180 @@
+//! The plugin supervisor: creates every (server thread, plugin instance)
+//! ring pair, starts each plugin process pinned to its cores, watches it
+//! (pidfd) and restarts it with exponential backoff after a crash, replaces
+//! it on `PLUGIN RELOAD` or SIGHUP (hot upgrade: the old process finishes its
+//! request, the new one takes over the same rings), and drains every plugin
+//! at shutdown. The rings outlive the processes, so nothing in them is lost.
+//!
+//! It also owns what every server thread reads about the plugins: the
+//! [`Hub`] (per-plugin shared state, the core plan, each thread's ring pairs
+//! until that thread takes them, the control channel to the supervisor
+//! thread) and the call statistics. The server's per-thread calling side
+//! (request ids, deadlines, replies) is `citadel_server::plugin`.
+
+pub mod config;
+pub mod cores;
+mod hub;
+mod process;
+mod shared;
+mod stats;
+mod sys;
+mod watch;
+
+pub use config::{find_executable, PluginConfig, PluginConfigError};
+pub use cores::{CorePlan, CorePlanError};
+pub use hub::{Control, Hub, ReloadError, ThreadLanes};
+pub use shared::{InstanceState, InstanceStatus, PluginShared};
+pub use stats::{CallStats, Latency};
+
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use citadel_proto::{Backing, EventFd, HostPair};
+use signal_hook::consts::SIGHUP;
+use signal_hook::iterator::{Handle, Signals};
+
+use process::Instance;
+
+/// True once the server is shutting down (no more restarts).
+pub type StopFlag = Arc<dyn Fn() -> bool + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("plugin {plugin:?}: cannot create its rings: {source}")]
+    Rings {
+        plugin: String,
+        source: citadel_proto::host::HostError,
+    },
+    #[error("plugin {plugin:?}: cannot start {program}: {source}")]
+    Spawn {
+        plugin: String,
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("plugin supervisor: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct Supervisor {
+    hub: Arc<Hub>,
+    thread: Option<JoinHandle<()>>,
+    sighup: Option<(Handle, JoinHandle<()>)>,
+}
+
+impl Supervisor {
+    /// Creates the rings of `threads` server threads, starts every plugin
+    /// and the supervisor thread. Fails if a plugin cannot be started.
+    pub fn start(
+        configs: &[PluginConfig],
+        plan: &CorePlan,
+        threads: usize,
+        stopping: StopFlag,
+    ) -> Result<Supervisor, SupervisorError> {
+        let shared: Vec<Arc<PluginShared>> = configs
+            .iter()
+            .zip(&plan.plugins)
+            .map(|(c, cores)| Arc::new(PluginShared::new(c.clone(), cores.clone(), threads)))
+            .collect();
+        let mut lanes: Vec<ThreadLanes> = Vec::with_capacity(threads);
+        for t in 0..threads {
+            let mut per_plugin = Vec::with_capacity(configs.len());
+            for c in configs {
+                let pairs = (0..c.instances)
+                    .map(|i| {
+                        let name = format!("{}-{i}-{t}", c.name);
+                        let cap = c.ring_capacity;
+                        let pair = HostPair::create(&name, cap, cap, &Backing::Memfd);
+                        let pair = pair.map_err(|source| SupervisorError::Rings {
+                            plugin: c.name.clone(),
+                            source,
+                        })?;
+                        pair.replies.wake_on_every_publish();
+                        Ok(pair)
+                    })
+                    .collect::<Result<Vec<_>, SupervisorError>>()?;
+                per_plugin.push(pairs);
+            }
+            lanes.push(per_plugin);
+        }
+        let mut instances = Vec::new();
+        for (p, s) in shared.iter().enumerate() {
+            for i in 0..s.config.instances {
+                let pairs: Vec<&HostPair> = lanes.iter().map(|t| &t[p][i]).collect();
+                let mut inst = Instance::new(s.clone(), p, i, process::command(s, &pairs));
+                inst.spawn().map_err(|source| SupervisorError::Spawn {
+                    plugin: s.config.name.clone(),
+                    program: s.config.program.display().to_string(),
+                    source,
+                })?;
+                instances.push(inst);
+            }
+        }
+        let (tx, rx) = mpsc::channel();
+        let doorbell = EventFd::new()?;
+        let hub = Arc::new(Hub::new(
+            shared,
+            plan.describe(),
+            lanes,
+            tx,
+            doorbell.try_clone()?,
+        ));
+        let thread = std::thread::Builder::new()
+            .name("citadel-plugins".into())
+            .spawn(move || watch::run(instances, rx, doorbell, stopping))?;
+        let sighup = if configs.is_empty() {
+            None
+        } else {
+            Some(watch_sighup(hub.clone())?)
+        };
+        Ok(Supervisor {
+            hub,
+            thread: Some(thread),
+            sighup,
+        })
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Graceful stop: every plugin gets SIGTERM, finishes its in-flight
+    /// work and exits (SIGKILL after its stop timeout); returns when all
+    /// have exited.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some((handle, thread)) = self.sighup.take() {
+            handle.close();
+            let _ = thread.join();
+        }
+        if let Some(thread) = self.thread.take() {
+            self.hub.send(Control::Shutdown);
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// SIGHUP reloads every plugin (hot upgrade).
+fn watch_sighup(hub: Arc<Hub>) -> std::io::Result<(Handle, JoinHandle<()>)> {
+    let mut signals = Signals::new([SIGHUP])?;
+    let handle = signals.handle();
+    let thread = std::thread::Builder::new()
+        .name("citadel-sighup".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                tracing::info!("SIGHUP: reloading every plugin");
+                if let Err(e) = hub.reload(None) {
+                    tracing::error!("{e}");
+                }
+            }
+        })?;
+    Ok((handle, thread))
+}

@@ -1,0 +1,221 @@
+//! One plugin process: how it is started (the handshake command, pinned and
+//! in its own process group), watched (pidfd), stopped and restarted.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use citadel_proto::{plugin_command, HostPair};
+
+use super::shared::{InstanceState, InstanceStatus, PluginShared};
+use super::sys;
+
+/// A plugin process that lived this long is considered healthy again:
+/// its next crash restarts it after the initial backoff.
+const HEALTHY_AFTER: Duration = Duration::from_secs(10);
+
+/// What the supervisor wants of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    Run,
+    /// Replace the process (hot upgrade): restart at once when it exits.
+    Reload,
+    Stop,
+}
+
+pub struct Instance {
+    pub shared: Arc<PluginShared>,
+    /// Which plugin (config order) and which of its instances.
+    pub plugin: usize,
+    pub index: usize,
+    cmd: Command,
+    child: Option<Child>,
+    pidfd: Option<OwnedFd>,
+    pub intent: Intent,
+    started: Instant,
+    backoff: Duration,
+    pub restart_at: Option<Instant>,
+    pub kill_at: Option<Instant>,
+}
+
+/// The command that starts instance `pairs` belongs to; spawned again
+/// after every exit, it re-attaches to the same ring memory.
+pub fn command(shared: &PluginShared, pairs: &[&HostPair]) -> Command {
+    let cfg = &shared.config;
+    let mut cmd = plugin_command(&cfg.program, pairs, cfg.max_attempts);
+    cmd.args(&cfg.args)
+        .envs(cfg.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        // Its own process group: a Ctrl-C aimed at the server does not hit
+        // the plugins; the server drains and stops them itself.
+        .process_group(0);
+    if !shared.cores.is_empty() {
+        sys::pin_in_child(&mut cmd, &shared.cores);
+    }
+    cmd
+}
+
+impl Instance {
+    pub fn new(shared: Arc<PluginShared>, plugin: usize, index: usize, cmd: Command) -> Instance {
+        let backoff = shared.config.backoff;
+        Instance {
+            shared,
+            plugin,
+            index,
+            cmd,
+            child: None,
+            pidfd: None,
+            intent: Intent::Run,
+            started: Instant::now(),
+            backoff,
+            restart_at: None,
+            kill_at: None,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.shared.config.name
+    }
+
+    fn status(&self) -> &InstanceStatus {
+        &self.shared.instances[self.index]
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.pidfd.as_ref().map(|fd| fd.as_fd())
+    }
+
+    /// True when its exit can be noticed without polling (pidfd).
+    pub fn watched(&self) -> bool {
+        self.child.is_none() || self.pidfd.is_some()
+    }
+
+    pub fn spawn(&mut self) -> std::io::Result<()> {
+        self.status().set_state(InstanceState::Starting);
+        let child = self.cmd.spawn()?;
+        let pid = child.id();
+        self.pidfd = match sys::pidfd_open(pid) {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                tracing::debug!("pidfd_open: {e}; polling the plugin process instead");
+                None
+            }
+        };
+        self.child = Some(child);
+        self.started = Instant::now();
+        self.restart_at = None;
+        self.kill_at = None;
+        self.intent = Intent::Run;
+        self.status().pid.store(pid, Relaxed);
+        self.status().set_state(InstanceState::Running);
+        tracing::info!(plugin = %self.name(), instance = self.index, pid, cores = %self.shared.cores_text(), "plugin started");
+        Ok(())
+    }
+
+    /// Asks the process to finish its current work and exit (SIGTERM), with
+    /// SIGKILL after the stop timeout.
+    pub fn terminate(&mut self, intent: Intent, now: Instant) {
+        self.intent = intent;
+        let state = match intent {
+            Intent::Reload => InstanceState::Reloading,
+            _ => InstanceState::Stopping,
+        };
+        let Some(child) = &self.child else {
+            // Not running (backoff): a reload starts it now, a stop ends it.
+            self.restart_at = (intent == Intent::Reload).then_some(now);
+            if intent == Intent::Stop {
+                self.status().set_state(InstanceState::Stopped);
+            }
+            return;
+        };
+        self.status().set_state(state);
+        if let Err(e) = sys::terminate(child.id()) {
+            tracing::warn!(plugin = %self.name(), "SIGTERM: {e}");
+        }
+        self.kill_at = Some(now + self.shared.config.stop_timeout);
+    }
+
+    /// SIGKILL (the stop timeout passed).
+    pub fn kill(&mut self) {
+        let name = self.shared.config.name.clone();
+        if let Some(child) = &mut self.child {
+            tracing::warn!(plugin = %name, pid = child.id(), "plugin did not stop in time; killing it");
+            let _ = child.kill();
+        }
+        self.kill_at = None;
+    }
+
+    /// The exit status, if the process has exited (reaping it).
+    pub fn try_reap(&mut self) -> Option<ExitStatus> {
+        let status = match self.child.as_mut()?.try_wait() {
+            Ok(Some(status)) => status,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::error!(plugin = %self.name(), "waiting for the plugin: {e}");
+                return None;
+            }
+        };
+        self.child = None;
+        self.pidfd = None;
+        self.kill_at = None;
+        self.status().pid.store(0, Relaxed);
+        Some(status)
+    }
+
+    /// Decides what follows an exit; `stopping`: the server is shutting down.
+    pub fn exited(&mut self, status: ExitStatus, stopping: bool, now: Instant) {
+        let name = self.shared.config.name.clone();
+        match self.intent {
+            Intent::Reload if !stopping => {
+                tracing::info!(plugin = %name, %status, "old plugin process finished; starting the new one");
+                self.status().reloads.fetch_add(1, Relaxed);
+                self.backoff = self.shared.config.backoff;
+                self.restart_at = Some(now);
+            }
+            Intent::Run if !stopping => {
+                if self.started.elapsed() >= HEALTHY_AFTER {
+                    self.backoff = self.shared.config.backoff;
+                }
+                tracing::warn!(plugin = %name, %status, restart_in_ms = self.backoff.as_millis() as u64, "plugin exited unexpectedly; restarting");
+                self.status().restarts.fetch_add(1, Relaxed);
+                self.status().set_state(InstanceState::Backoff);
+                self.restart_at = Some(now + self.backoff);
+                self.backoff = (self.backoff * 2).min(self.shared.config.backoff_max);
+            }
+            _ => {
+                tracing::info!(plugin = %name, %status, "plugin stopped");
+                self.status().set_state(InstanceState::Stopped);
+                self.restart_at = None;
+            }
+        }
+    }
+
+    /// Restarts if its backoff has passed; a failed start is retried later.
+    pub fn restart_due(&mut self, now: Instant) {
+        if self.restart_at.is_none_or(|t| t > now) || self.child.is_some() {
+            return;
+        }
+        if let Err(e) = self.spawn() {
+            tracing::error!(plugin = %self.name(), "cannot start plugin: {e}");
+            self.status().set_state(InstanceState::Backoff);
+            self.restart_at = Some(now + self.backoff);
+            self.backoff = (self.backoff * 2).min(self.shared.config.backoff_max);
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

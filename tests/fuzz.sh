@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target for a given time and reports executions.
+#
+# Usage: tests/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]
+#   SECONDS_PER_TARGET  default 30 (what tests/run.sh uses); the issue-level
+#                       runs use e.g. 600 or -runs via FUZZ_RUNS.
+#   TARGET              dir:target pairs to run (default: all below).
+# Env: FUZZ_RUNS=N      stop each target after N executions instead of a time.
+#      FUZZ_JOBS=N      libFuzzer worker processes per target (default 1).
+# Needs the nightly toolchain and cargo-fuzz (installed when missing).
+# Prints one line per target: executions, executions/s, result; exits
+# non-zero if any target found a crash (the input is kept under
+# <fuzz dir>/artifacts/<target>/ and its path printed).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+secs=${1:-30}
+shift || true
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=(
+        server/resp/fuzz:request_parser
+        server/resp/fuzz:inline_parser
+        server/cache/fuzz:attach_corrupted
+        proto/fuzz:ring_records
+    )
+fi
+
+if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "fuzz: the nightly toolchain is missing (rustup toolchain install nightly)" >&2
+    exit 1
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "==> cargo install cargo-fuzz" >&2
+    cargo install -q cargo-fuzz || exit 1
+fi
+
+failed=0
+for t in "${targets[@]}"; do
+    dir=${t%%:*}
+    name=${t##*:}
+    if [ ! -d "$dir" ]; then
+        echo "fuzz $name: $dir missing" >&2
+        failed=1
+        continue
+    fi
+    limit=(-max_total_time="$secs")
+    if [ -n "${FUZZ_RUNS:-}" ]; then limit=(-runs="$FUZZ_RUNS"); fi
+    log=$(mktemp)
+    start=$(date +%s.%N)
+    cargo +nightly fuzz run --fuzz-dir "$dir" "$name" -- \
+        "${limit[@]}" -print_final_stats=1 -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" \
+        >"$log" 2>&1
+    rc=$?
+    end=$(date +%s.%N)
+    execs=$(grep -ho 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{s+=$2} END {print s+0}')
+    elapsed=$(echo "$end - $start" | bc)
+    rate=$(echo "scale=0; $execs / ($elapsed + 0.001)" | bc)
+    if [ $rc -eq 0 ]; then
+        echo "fuzz $name: $execs executions in ${elapsed%.*} s ($rate/s), no crash"
+    else
+        echo "fuzz $name: FAILED after $execs executions (exit $rc)"
+        grep -E 'panicked|ERROR|SUMMARY|Test unit written' "$log" | head -20
+        failed=1
+    fi
+    rm -f "$log"
+done
+exit $failed
