@@ -5,11 +5,10 @@
 //! place), so every key present for a whole scan is visited at least once,
 //! as Redis guarantees.
 
-use std::sync::atomic::Ordering;
-
 use crate::handle::CacheHandle;
 use crate::index::{slot_off, Entry, KeyHash};
 use crate::item::ItemRef;
+use crate::sync::Ordering;
 
 impl CacheHandle {
     /// Visits index slots from `cursor` until about `count` live keys were
@@ -40,6 +39,8 @@ impl CacheHandle {
             return false;
         };
         let word = cache.region.u64_at(off);
+        // ORDERING: Acquire pairs with the Release that published the entry:
+        // we parse its item (optimistically, to find its home).
         let e = Entry(word.load(Ordering::Acquire));
         if e.is_empty() {
             return false;
@@ -47,14 +48,18 @@ impl CacheHandle {
         let Some(item) = cache.item_at(e, 0) else {
             return false;
         };
-        let h = KeyHash::of(item.key);
+        let h = KeyHash::of_shared(item.key);
         let locks = cache.locks();
         let home = h.home(cache.geo());
         let v = locks.lock(home);
         // Under the lock the entry is stable; re-read it and its item.
+        // ORDERING: Acquire, as above (the lock already orders it after the
+        // last writer's store).
         let e = Entry(word.load(Ordering::Acquire));
         let visited = match cache.item_at(e, v) {
-            Some(item) if !e.is_empty() && KeyHash::of(item.key).home(cache.geo()) == home => {
+            Some(item)
+                if !e.is_empty() && KeyHash::of_shared(item.key).home(cache.geo()) == home =>
+            {
                 let live = !item.is_expired(self.w.now) && !item.is_negative();
                 if live {
                     f(&item);
@@ -82,9 +87,7 @@ impl CacheHandle {
             } else {
                 (start + i) % total
             };
-            if self.visit_slot(slot, &mut |item: &ItemRef<'_>| {
-                out.extend_from_slice(item.key())
-            }) {
+            if self.visit_slot(slot, &mut |item: &ItemRef<'_>| item.key().append_to(out)) {
                 found = true;
                 break;
             }
@@ -94,7 +97,7 @@ impl CacheHandle {
             loop {
                 cursor = self.scan(cursor, 1, |item| {
                     if !found {
-                        out.extend_from_slice(item.key());
+                        item.key().append_to(out);
                         found = true;
                     }
                 });
@@ -126,13 +129,14 @@ impl CacheHandle {
         let Some(off) = slot_off(cache.geo(), slot) else {
             return false;
         };
+        // ORDERING: Acquire, as in `visit_slot`: we copy the item's key.
         let e = Entry(cache.region.u64_at(off).load(Ordering::Acquire));
         if e.is_empty() {
             return false;
         }
         match cache.item_at(e, 0) {
             Some(item) => {
-                key.extend_from_slice(item.key());
+                item.key().append_to(key);
                 true
             }
             None => false,
