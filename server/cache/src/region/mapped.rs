@@ -69,6 +69,19 @@ impl Region {
         unsafe { &*(self.base.add(off) as *const AtomicU64) }
     }
 
+    /// The `n` consecutive words from `off` (8-byte aligned, in bounds): one
+    /// bounds check for a whole byte copy.
+    #[inline]
+    pub fn words(&self, off: usize, n: usize) -> &[AtomicU64] {
+        assert!(
+            off.is_multiple_of(8) && off <= self.len && n <= (self.len - off) / 8,
+            "words {off}+{n}"
+        );
+        // SAFETY: in bounds and aligned (checked above); AtomicU64 has the
+        // layout of u64, and the memory is only ever accessed atomically.
+        unsafe { std::slice::from_raw_parts(self.base.add(off) as *const AtomicU64, n) }
+    }
+
     /// The eight words of the 64-byte bucket at `off` (one bounds check for
     /// the whole probe of a bucket).
     #[inline]

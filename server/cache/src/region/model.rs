@@ -58,7 +58,7 @@ impl Region {
         Ok(())
     }
 
-    fn words<T>(ranges: &[(usize, Box<[T]>)], off: usize, size: usize, n: usize) -> &[T] {
+    fn find<T>(ranges: &[(usize, Box<[T]>)], off: usize, size: usize, n: usize) -> &[T] {
         assert!(off.is_multiple_of(size), "misaligned offset {off}");
         ranges
             .iter()
@@ -70,17 +70,21 @@ impl Region {
     }
 
     pub fn u64_at(&self, off: usize) -> &AtomicU64 {
-        &Self::words(&self.u64s, off, 8, 1)[0]
+        &Self::find(&self.u64s, off, 8, 1)[0]
+    }
+
+    pub fn words(&self, off: usize, n: usize) -> &[AtomicU64] {
+        Self::find(&self.u64s, off, 8, n)
     }
 
     pub fn bucket_at(&self, off: usize) -> &[AtomicU64; 8] {
-        Self::words(&self.u64s, off, 8, 8)
+        Self::find(&self.u64s, off, 8, 8)
             .try_into()
             .expect("8 words")
     }
 
     pub fn u32_at(&self, off: usize) -> &AtomicU32 {
-        &Self::words(&self.u32s, off, 4, 1)[0]
+        &Self::find(&self.u32s, off, 4, 1)[0]
     }
 
     pub fn prefetch(&self, _off: usize) {}

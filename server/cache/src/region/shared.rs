@@ -28,6 +28,7 @@ use std::ops::Range;
 use std::ptr;
 
 use super::Region;
+use crate::sync::AtomicU64;
 use crate::sync::Ordering::Relaxed;
 
 /// Bytes copied per step when shared bytes pass through a stack buffer.
@@ -75,38 +76,27 @@ impl Region {
     /// corrupts items (which reads detect or discard) but is never UB.
     #[inline]
     pub fn store_bytes(&self, off: usize, src: &[u8]) {
-        let end = off + src.len();
-        assert!(end <= self.len(), "store past the mapping");
         if src.is_empty() {
             return;
         }
-        let mut w = off & !7;
-        let mut pos = 0;
-        if off != w || end - w < 8 {
-            let hi = (end - w).min(8);
-            pos = hi - (off - w);
-            self.merge_word(w, off - w, &src[..pos]);
-            w += 8;
+        let first = off & !7;
+        let lo = off - first;
+        let words = self.words(first, (lo + src.len()).div_ceil(8));
+        let (mut pos, mut i) = (0, 0);
+        if lo != 0 || src.len() < 8 {
+            pos = (8 - lo).min(src.len());
+            merge_word(&words[0], lo, &src[..pos]);
+            i = 1;
         }
-        while w + 8 <= end {
-            let v = u64::from_ne_bytes(src[pos..pos + 8].try_into().expect("8 bytes"));
-            self.u64_at(w).store(v, Relaxed);
-            pos += 8;
-            w += 8;
+        let full = (src.len() - pos) / 8;
+        for (word, bytes) in words[i..i + full].iter().zip(src[pos..].chunks_exact(8)) {
+            let v = u64::from_ne_bytes(bytes.try_into().expect("8 bytes"));
+            word.store(v, Relaxed);
         }
-        if w < end {
-            self.merge_word(w, 0, &src[pos..]);
+        pos += 8 * full;
+        if pos < src.len() {
+            merge_word(&words[i + full], 0, &src[pos..]);
         }
-    }
-
-    /// Writes `src` into the word at `w` from byte `at`, keeping its other
-    /// bytes (sole writer: see `store_bytes`).
-    #[inline]
-    fn merge_word(&self, w: usize, at: usize, src: &[u8]) {
-        let word = self.u64_at(w);
-        let mut bytes = word.load(Relaxed).to_ne_bytes();
-        bytes[at..at + src.len()].copy_from_slice(src);
-        word.store(u64::from_ne_bytes(bytes), Relaxed);
     }
 
     /// Moves `len` bytes from `from` down to `to` (`to <= from`; the ranges
@@ -123,6 +113,15 @@ impl Region {
             at += block.len();
         });
     }
+}
+
+/// Writes `src` into `word` from byte `at`, keeping its other bytes (sole
+/// writer: see `Region::store_bytes`).
+#[inline]
+fn merge_word(word: &AtomicU64, at: usize, src: &[u8]) {
+    let mut bytes = word.load(Relaxed).to_ne_bytes();
+    bytes[at..at + src.len()].copy_from_slice(src);
+    word.store(u64::from_ne_bytes(bytes), Relaxed);
 }
 
 impl<'a> SharedBytes<'a> {
@@ -228,11 +227,10 @@ impl<'a> SharedBytes<'a> {
     pub(crate) fn copy_covering<const N: usize>(&self, buf: &mut [u8; N]) -> Range<usize> {
         let first = self.off & !7;
         let lo = self.off - first;
-        let words = (lo + self.len).div_ceil(8);
-        assert!(words * 8 <= N, "{} bytes do not fit {N}", self.len);
-        for (i, out) in buf.chunks_exact_mut(8).take(words).enumerate() {
-            let v = self.region.u64_at(first + 8 * i).load(Relaxed);
-            out.copy_from_slice(&v.to_ne_bytes());
+        let words = self.region.words(first, (lo + self.len).div_ceil(8));
+        assert!(words.len() * 8 <= N, "{} bytes do not fit {N}", self.len);
+        for (word, out) in words.iter().zip(buf.chunks_exact_mut(8)) {
+            out.copy_from_slice(&word.load(Relaxed).to_ne_bytes());
         }
         lo..lo + self.len
     }
@@ -243,33 +241,32 @@ impl<'a> SharedBytes<'a> {
     /// `dst` must be valid for writes of `self.len` bytes.
     #[inline]
     unsafe fn copy_out(&self, dst: *mut u8) {
-        let end = self.off + self.len;
         if self.len == 0 {
             return;
         }
-        let mut w = self.off & !7;
-        let mut pos = 0;
-        if self.off != w || end - w < 8 {
-            let bytes = self.region.u64_at(w).load(Relaxed).to_ne_bytes();
-            let lo = self.off - w;
-            pos = (end - w).min(8) - lo;
+        let first = self.off & !7;
+        let lo = self.off - first;
+        let words = self.region.words(first, (lo + self.len).div_ceil(8));
+        let (mut pos, mut i) = (0, 0);
+        if lo != 0 || self.len < 8 {
+            let bytes = words[0].load(Relaxed).to_ne_bytes();
+            pos = (8 - lo).min(self.len);
             // SAFETY: `pos <= self.len` bytes fit at `dst`; `bytes` holds
             // `lo + pos <= 8` bytes.
             unsafe { ptr::copy_nonoverlapping(bytes.as_ptr().add(lo), dst, pos) };
-            w += 8;
+            i = 1;
         }
-        while w + 8 <= end {
-            let v = self.region.u64_at(w).load(Relaxed);
-            // SAFETY: `pos + 8 <= self.len` (the word ends by `end`), so the
-            // write stays inside `dst`; unaligned writes are allowed.
-            unsafe { ptr::write_unaligned(dst.add(pos).cast::<u64>(), v) };
+        let full = (self.len - pos) / 8;
+        for word in &words[i..i + full] {
+            // SAFETY: `pos + 8 <= self.len` (`full` words fit after `pos`),
+            // so the write stays inside `dst`; unaligned writes are allowed.
+            unsafe { ptr::write_unaligned(dst.add(pos).cast::<u64>(), word.load(Relaxed)) };
             pos += 8;
-            w += 8;
         }
-        if w < end {
-            let bytes = self.region.u64_at(w).load(Relaxed).to_ne_bytes();
-            // SAFETY: the last `end - w < 8` bytes of `dst` remain.
-            unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), dst.add(pos), end - w) };
+        if pos < self.len {
+            let bytes = words[i + full].load(Relaxed).to_ne_bytes();
+            // SAFETY: the last `self.len - pos < 8` bytes of `dst` remain.
+            unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), dst.add(pos), self.len - pos) };
         }
     }
 
