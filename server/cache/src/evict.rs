@@ -13,7 +13,7 @@
 use crate::cache::Cache;
 use crate::index::{candidate_slots, Entry, KeyHash, FREQ_MAX};
 use crate::layout::SEGMENT_SIZE;
-use crate::segment::{Seg, State};
+use crate::segment::{Seg, State, FLAG_SUSPECT};
 use crate::stats::HandleCounters;
 use crate::sync::{fence, AtomicU64, Ordering};
 use crate::writer::Writer;
@@ -181,7 +181,13 @@ impl Writer {
     /// its front, the rest leave the index; it becomes this writer's active
     /// segment for `class`. None if the segment could not be parsed.
     pub fn compact<'c>(&mut self, cache: &'c Cache, seg: Seg<'c>, class: usize) -> Option<Seg<'c>> {
-        let kept = self.sweep(cache, seg, true);
+        // A segment that was live during a crash may hold bytes the walk
+        // cannot parse as the items they are (torn or corrupt): moving kept
+        // items forward could overwrite live items the walk never met
+        // before the walk learns that it missed them. Keep nothing there.
+        // ORDERING: Relaxed: set by recovery before the cache was shared.
+        let suspect = seg.flags().load(Ordering::Relaxed) & FLAG_SUSPECT != 0;
+        let kept = self.sweep(cache, seg, !suspect);
         self.free_collected(cache);
         let kept = kept?;
         // ORDERING: Relaxed for these header fields: we own the EVICTING

@@ -20,7 +20,10 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"CITADEL1");
 /// Bumped whenever anything in this file's layout or in the item format changes.
 pub const LAYOUT_VERSION: u32 = 3;
 pub const HEADER_BYTES: usize = 4096;
+#[cfg(not(fuzzing))]
 pub const MAX_WRITERS: usize = 64;
+#[cfg(fuzzing)]
+pub const MAX_WRITERS: usize = 4;
 pub const WRITER_SLOT_BYTES: usize = 256;
 #[cfg(not(fuzzing))]
 pub const SEGMENT_SIZE: usize = 1 << 20;
@@ -42,7 +45,7 @@ pub const BYTES_PER_SLOT: u64 = 52;
 #[cfg(not(fuzzing))]
 pub const MIN_MEMORY: u64 = 8 << 20;
 #[cfg(fuzzing)]
-pub const MIN_MEMORY: u64 = 64 << 10;
+pub const MIN_MEMORY: u64 = 32 << 10;
 
 /// Entry slots per bucket in `level`: the home level keeps its seqlock in word 0.
 #[inline]

@@ -6,7 +6,7 @@
 //! atomic access in this file is Relaxed except where noted.
 
 use crate::cache::Cache;
-use crate::index::{candidate_slots, is_overflow, slot_off, Entry, KeyHash};
+use crate::index::{all_slot_offs, candidate_slots, is_overflow, Entry, KeyHash};
 use crate::item::check_matches;
 use crate::layout::{MAX_WRITERS, SEGMENT_SIZE, W_EXPIRES, W_KEYS};
 use crate::segment::{State, FLAG_SUSPECT, TTL_CLASSES};
@@ -51,8 +51,7 @@ impl Cache {
         self.reset_segments();
         let mut owned = vec![false; self.geo.segments as usize];
         let (mut keys, mut dropped, mut expires) = (0u64, 0u64, 0u64);
-        for slot in 0..self.geo.total_slots() {
-            let off = slot_off(&self.geo, slot).expect("slot in range");
+        for off in all_slot_offs(&self.geo) {
             let word = self.region.u64_at(off);
             // ORDERING: Relaxed: single-threaded (module comment).
             let entry = Entry(word.load(Ordering::Relaxed));
@@ -191,5 +190,44 @@ impl Cache {
                 && e.tag() == hash.tag()
                 && self.item_at(e, 0).is_some_and(|item| item.key == key)
         })
+    }
+}
+
+#[cfg(any(test, fuzzing))]
+impl Cache {
+    /// Checks the index against the key count (tests and fuzzing; the cache
+    /// must be quiescent): every entry names a well-formed item in one of
+    /// its key's slots that a lookup of that key finds.
+    #[doc(hidden)]
+    pub fn audit(&self) -> Result<(), String> {
+        let mut entries = 0;
+        for off in all_slot_offs(&self.geo) {
+            // ORDERING: Relaxed: the cache is quiescent.
+            let e = Entry(self.region.u64_at(off).load(Ordering::Relaxed));
+            if e.is_empty() {
+                continue;
+            }
+            entries += 1;
+            let item = self
+                .item_at(e, 0)
+                .ok_or(format!("slot at {off}: {e:?} names no item"))?;
+            let key = item.key.to_vec();
+            let h = KeyHash::of(&key);
+            let home = h.home(&self.geo);
+            let v = self.locks().read_begin(home);
+            match self.find(h, &key, v) {
+                Some((found, _, _)) if found == off => {}
+                other => {
+                    return Err(format!(
+                        "slot at {off} ({e:?}, key {key:?}) is not what a lookup finds: {:?}",
+                        other.map(|(o, e, _)| (o, e))
+                    ))
+                }
+            }
+        }
+        if entries != self.len() {
+            return Err(format!("{entries} entries, {} keys counted", self.len()));
+        }
+        Ok(())
     }
 }

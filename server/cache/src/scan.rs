@@ -6,7 +6,7 @@
 //! as Redis guarantees.
 
 use crate::handle::CacheHandle;
-use crate::index::{slot_off, Entry, KeyHash};
+use crate::index::{all_slot_offs, slot_off, Entry, KeyHash};
 use crate::item::ItemRef;
 use crate::sync::Ordering;
 
@@ -111,24 +111,23 @@ impl CacheHandle {
 
     /// Removes every key (O(index size), like Redis's FLUSHALL).
     pub fn flush_all(&mut self) {
-        let total = self.cache.geo().total_slots();
+        let cache = self.cache.clone();
         let mut key = std::mem::take(&mut self.scratch.key);
-        for slot in 0..total {
+        for off in all_slot_offs(cache.geo()) {
             key.clear();
-            if self.visit_slot_any(slot, &mut key) {
-                self.delete(&key);
+            if self.key_at(off, &mut key) {
+                // Unconditionally: negative markers, which `delete` treats
+                // as absent, go too.
+                let _ = self.update(&[&key], |_, ch| ch.delete(0));
             }
         }
         self.scratch.key = key;
         self.maintain();
     }
 
-    /// Copies the key in `slot` (expired or not) into `key`.
-    fn visit_slot_any(&mut self, slot: u64, key: &mut Vec<u8>) -> bool {
+    /// Copies the key in the slot at `off` (expired or not) into `key`.
+    fn key_at(&mut self, off: usize, key: &mut Vec<u8>) -> bool {
         let cache = &*self.cache;
-        let Some(off) = slot_off(cache.geo(), slot) else {
-            return false;
-        };
         // ORDERING: Acquire, as in `visit_slot`: we copy the item's key.
         let e = Entry(cache.region.u64_at(off).load(Ordering::Acquire));
         if e.is_empty() {

@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use citadel_cache::{checked_value, Cache, CacheConfig};
 use libfuzzer_sys::fuzz_target;
 
-const MEMORY: u64 = 64 << 10;
+const MEMORY: u64 = 32 << 10;
 /// Offset of the clean-shutdown flag in the header (layout.rs, H_CLEAN).
 const H_CLEAN: usize = 136;
 
@@ -66,8 +66,8 @@ fn base() -> &'static Base {
         for i in 0..14u64 {
             let key = format!("fuzz-key-{i:02}").into_bytes();
             let len = match i {
-                12 => 6000,
-                13 => 9000,
+                12 => 5000,
+                13 => 3000,
                 _ => 16 + (i as usize * 37) % 150,
             };
             let value = checked_value::make(&key, 1, len);
@@ -123,10 +123,19 @@ fuzz_target!(|input: &[u8]| {
     let patched = patch(&mut image, input);
     image[H_CLEAN..H_CLEAN + 8].fill(0);
     std::fs::write(&base.path, &image).expect("write image");
-    let Ok((cache, _report)) = Cache::open(config(&base.path)) else {
+    let Ok((cache, report)) = Cache::open(config(&base.path)) else {
         return;
     };
+    if std::env::var_os("FUZZ_DEBUG").is_some() {
+        eprintln!("{report:?} patched {patched:?}");
+    }
     let mut h = cache.handle().unwrap();
+    let audit = |what: &str| {
+        if let Err(e) = cache.audit() {
+            panic!("after {what}: {e}");
+        }
+    };
+    audit("attach");
     for k in &base.keys {
         if let Some((v, at)) = read(&mut h, &k.key) {
             let right = v == k.value && at == k.expire_at;
@@ -154,7 +163,7 @@ fuzz_target!(|input: &[u8]| {
     if h.set(b"fuzz-key-00", &fresh, None).is_ok() {
         assert_eq!(read(&mut h, b"fuzz-key-00"), Some((fresh, None)));
     }
-    let large = checked_value::make(b"fuzz-key-12", 2, 7000);
+    let large = checked_value::make(b"fuzz-key-12", 2, 6000);
     if h.set(b"fuzz-key-12", &large, None).is_ok() {
         assert_eq!(read(&mut h, b"fuzz-key-12"), Some((large, None)));
     }
@@ -167,5 +176,6 @@ fuzz_target!(|input: &[u8]| {
     for k in &base.keys {
         assert_eq!(read(&mut h, &k.key), None, "key survived FLUSHALL");
     }
+    audit("FLUSHALL");
     assert_eq!(cache.len(), 0, "FLUSHALL left keys counted");
 });
