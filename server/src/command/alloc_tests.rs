@@ -20,16 +20,19 @@ unsafe impl GlobalAlloc for Counting {
         if COUNTING.with(Cell::get) {
             ALLOCS.with(|a| a.set(a.get() + 1));
         }
-        System.alloc(layout)
+        // SAFETY: the caller's contract for `alloc` is passed on unchanged.
+        unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
+        // SAFETY: the caller's contract for `dealloc` is passed on unchanged.
+        unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if COUNTING.with(Cell::get) {
             ALLOCS.with(|a| a.set(a.get() + 1));
         }
-        System.realloc(ptr, layout, new_size)
+        // SAFETY: the caller's contract for `realloc` is passed on unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
 
