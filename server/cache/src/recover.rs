@@ -193,7 +193,6 @@ impl Cache {
     }
 }
 
-#[cfg(any(test, fuzzing))]
 impl Cache {
     /// Checks the index against the key count (tests and fuzzing; the cache
     /// must be quiescent): every entry names a well-formed item in one of

@@ -181,12 +181,16 @@ impl Cache {
     }
 
     pub fn handle(self: &Arc<Self>) -> Result<CacheHandle, HandleError> {
+        // ORDERING: Relaxed: a guess for the CAS below.
         let mut taken = self.slots_taken.load(Ordering::Relaxed);
         loop {
             let slot = (!taken).trailing_zeros() as usize;
             if slot >= MAX_WRITERS {
                 return Err(HandleError::NoFreeSlot(MAX_WRITERS));
             }
+            // ORDERING: AcqRel: Acquire pairs with the Release `fetch_and`
+            // of `release_slot` (the slot's previous handle finished with
+            // it); Relaxed on failure: retry with the value seen.
             match self.slots_taken.compare_exchange(
                 taken,
                 taken | 1 << slot,
@@ -201,6 +205,8 @@ impl Cache {
 
     pub(crate) fn release_slot(&self, slot: usize) {
         self.release_actives(slot);
+        // ORDERING: AcqRel: Release pairs with the Acquire of `handle`'s CAS
+        // and of `close`: this handle's writes happen before the slot's reuse.
         self.slots_taken
             .fetch_and(!(1u64 << slot), Ordering::AcqRel);
     }
@@ -217,6 +223,7 @@ impl Cache {
 
     fn sum_writer_counter(&self, field: usize) -> u64 {
         let sum: i64 = (0..MAX_WRITERS)
+            // ORDERING: Relaxed: statistics (each slot has one writer).
             .map(|s| self.writer_word(s, field).load(Ordering::Relaxed) as i64)
             .sum();
         sum.max(0) as u64
@@ -237,6 +244,8 @@ impl Cache {
     /// Marks the file cleanly shut down (after every handle is dropped) and
     /// flushes it, so a disk- or DAX-backed file also survives a reboot.
     pub fn close(&self) {
+        // ORDERING: Acquire pairs with `release_slot`'s Release: every
+        // dropped handle's writes come before the clean mark.
         if self.slots_taken.load(Ordering::Acquire) != 0 {
             tracing::warn!("cache closed while handles are live; it will be recovered as unclean on next start");
             return;
@@ -244,6 +253,7 @@ impl Cache {
         if let Err(e) = self.region.flush() {
             tracing::warn!(error = %e, "flushing the cache file failed");
         }
+        // ORDERING: Release pairs with the Acquire load of H_CLEAN in `open`.
         self.region.u64_at(H_CLEAN).store(1, Ordering::Release);
         let _ = self.region.flush();
     }
@@ -260,6 +270,7 @@ impl Cache {
             while b < buckets {
                 let base = crate::index::bucket_off(&self.geo, level, b);
                 for i in BUCKET_SLOTS - per..BUCKET_SLOTS {
+                    // ORDERING: Relaxed: a statistical sample.
                     used += (self.region.u64_at(base + 8 * i).load(Ordering::Relaxed) != 0) as u64;
                 }
                 seen += per as u64;
@@ -285,6 +296,7 @@ impl Cache {
             level_fill,
             segments_total: self.geo.segments as u64,
             segments_free: free,
+            // ORDERING: Relaxed: informational.
             generation: self.region.u64_at(H_GENERATION).load(Ordering::Relaxed),
         }
     }
@@ -299,6 +311,7 @@ mod tests {
         (0..cache.geo.buckets[0])
             .map(|home| {
                 overflow_of(
+                    // ORDERING: Relaxed: the test's cache is quiescent.
                     cache
                         .region
                         .u64_at(crate::index::bucket_off(&cache.geo, 0, home))

@@ -2,7 +2,7 @@
 
 mod common;
 
-use citadel_cache::{Cache, OpenError, WriteError};
+use citadel_cache::{Cache, OpenError, PutOptions, WriteError};
 use common::TempCache;
 
 fn get(h: &mut citadel_cache::CacheHandle, key: &[u8]) -> Option<Vec<u8>> {
@@ -331,4 +331,25 @@ fn frequently_read_keys_survive_eviction() {
         "only {alive} of {} hot keys survived",
         hot.len()
     );
+}
+
+/// FLUSHALL removes negative markers too (found by the fuzz target: they
+/// survived, still counted, because `delete` treats them as absent).
+#[test]
+fn flush_all_removes_negative_markers() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(16 << 20);
+    let mut h = cache.handle().unwrap();
+    let neg = PutOptions {
+        negative: true,
+        ..PutOptions::default()
+    };
+    h.update(&[b"gone"], |_, ch| ch.put_with(0, &[b""], neg))
+        .unwrap()
+        .unwrap();
+    h.set(b"k", b"v", None).unwrap();
+    assert_eq!(cache.len(), 2);
+    h.flush_all();
+    assert_eq!(cache.len(), 0);
+    assert_eq!(h.get_any(b"gone", |_| ()), None);
 }

@@ -91,6 +91,7 @@ impl Region {
         let full = (src.len() - pos) / 8;
         for (word, bytes) in words[i..i + full].iter().zip(src[pos..].chunks_exact(8)) {
             let v = u64::from_ne_bytes(bytes.try_into().expect("8 bytes"));
+            // ORDERING: Relaxed: ordered by the protocol (module comment).
             word.store(v, Relaxed);
         }
         pos += 8 * full;
@@ -119,8 +120,11 @@ impl Region {
 /// writer: see `Region::store_bytes`).
 #[inline]
 fn merge_word(word: &AtomicU64, at: usize, src: &[u8]) {
+    // ORDERING: Relaxed load and store: we are the word's only writer; the
+    // protocol orders them (module comment).
     let mut bytes = word.load(Relaxed).to_ne_bytes();
     bytes[at..at + src.len()].copy_from_slice(src);
+    // ORDERING: Relaxed, as above.
     word.store(u64::from_ne_bytes(bytes), Relaxed);
 }
 
@@ -230,6 +234,7 @@ impl<'a> SharedBytes<'a> {
         let words = self.region.words(first, (lo + self.len).div_ceil(8));
         assert!(words.len() * 8 <= N, "{} bytes do not fit {N}", self.len);
         for (word, out) in words.iter().zip(buf.chunks_exact_mut(8)) {
+            // ORDERING: Relaxed: ordered by the protocol (module comment).
             out.copy_from_slice(&word.load(Relaxed).to_ne_bytes());
         }
         lo..lo + self.len
@@ -249,6 +254,7 @@ impl<'a> SharedBytes<'a> {
         let words = self.region.words(first, (lo + self.len).div_ceil(8));
         let (mut pos, mut i) = (0, 0);
         if lo != 0 || self.len < 8 {
+            // ORDERING: Relaxed: ordered by the protocol (module comment).
             let bytes = words[0].load(Relaxed).to_ne_bytes();
             pos = (8 - lo).min(self.len);
             // SAFETY: `pos <= self.len` bytes fit at `dst`; `bytes` holds
@@ -258,12 +264,14 @@ impl<'a> SharedBytes<'a> {
         }
         let full = (self.len - pos) / 8;
         for word in &words[i..i + full] {
+            // ORDERING: Relaxed: ordered by the protocol (module comment).
             // SAFETY: `pos + 8 <= self.len` (`full` words fit after `pos`),
             // so the write stays inside `dst`; unaligned writes are allowed.
             unsafe { ptr::write_unaligned(dst.add(pos).cast::<u64>(), word.load(Relaxed)) };
             pos += 8;
         }
         if pos < self.len {
+            // ORDERING: Relaxed: ordered by the protocol (module comment).
             let bytes = words[i + full].load(Relaxed).to_ne_bytes();
             // SAFETY: the last `self.len - pos < 8` bytes of `dst` remain.
             unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), dst.add(pos), self.len - pos) };

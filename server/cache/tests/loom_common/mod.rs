@@ -13,6 +13,7 @@ pub struct Model {
     pub geo: Geometry,
 }
 
+#[allow(dead_code)] // each model uses a subset
 impl Model {
     pub fn new() -> Model {
         let geo = Geometry::from_parts(0, SEGMENTS, [1; 5]);
