@@ -207,6 +207,39 @@ fn bench_size(c: &mut Criterion, n: usize) {
     g.finish();
 }
 
+/// A large value's round trip (set, then get into a caller's buffer): 1 MB
+/// is stored in one piece, 1 MiB in a chunk segment.
+fn bench_large(c: &mut Criterion) {
+    let (cache, _dir) = cache_for(0);
+    let mut h = cache.handle().unwrap();
+    let mut map: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    let mut g = c.benchmark_group("get_large");
+    for len in [1_000_000usize, 1 << 20] {
+        let value = vec![b'v'; len];
+        let mut out = Vec::with_capacity(len);
+        g.throughput(Throughput::Bytes(len as u64));
+        g.bench_function(BenchmarkId::new("citadel-set-get", len), |b| {
+            b.iter(|| {
+                h.set(b"large", &value, None).unwrap();
+                h.get(b"large", |item| {
+                    out.clear();
+                    item.write_value_to(&mut out)
+                });
+                black_box(out.len())
+            })
+        });
+        g.bench_function(BenchmarkId::new("hashmap-set-get", len), |b| {
+            b.iter(|| {
+                map.insert(b"large".to_vec(), value.clone());
+                out.clear();
+                out.extend_from_slice(&map[&b"large"[..]]);
+                black_box(out.len())
+            })
+        });
+    }
+    g.finish();
+}
+
 fn cache_vs_hashmap(c: &mut Criterion) {
     let sizes: Vec<usize> = std::env::var("CITADEL_BENCH_SIZES")
         .ok()
@@ -215,6 +248,7 @@ fn cache_vs_hashmap(c: &mut Criterion) {
     for n in sizes {
         bench_size(c, n);
     }
+    bench_large(c);
 }
 
 criterion_group! {

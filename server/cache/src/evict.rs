@@ -10,15 +10,13 @@
 //! with no second segment needed. At most half of a victim is kept, so each
 //! eviction frees at least half a segment.
 
-use std::sync::atomic::{fence, Ordering};
-
-use crate::handle::CacheHandle;
+use crate::cache::Cache;
 use crate::index::{candidate_slots, Entry, KeyHash, FREQ_MAX};
 use crate::layout::SEGMENT_SIZE;
-use crate::segment::{Seg, State};
+use crate::segment::{Seg, State, FLAG_SUSPECT};
 use crate::stats::HandleCounters;
-use crate::store::Cache;
-use crate::writer::{item_len_at, Writer};
+use crate::sync::{fence, AtomicU64, Ordering};
+use crate::writer::Writer;
 
 /// Claims a slot for `entry` (a new key): an empty candidate, else the least
 /// frequently used candidate whose home bucket is held by this transaction
@@ -32,6 +30,9 @@ pub(crate) fn claim_slot(
 ) -> Option<usize> {
     let geo = cache.geo();
     for slot in candidate_slots(geo, h) {
+        // ORDERING: Release publishes our item's bytes to readers that load
+        // the entry with Acquire (`Cache::find`). Relaxed on failure: the
+        // slot is taken, we try the next.
         if cache
             .region
             .u64_at(slot)
@@ -43,6 +44,8 @@ pub(crate) fn claim_slot(
     }
     for freq in 0..=FREQ_MAX {
         for slot in candidate_slots(geo, h) {
+            // ORDERING: Acquire pairs with the Release that published the
+            // victim's entry: we parse its item next (to find its home).
             let victim = Entry(cache.region.u64_at(slot).load(Ordering::Acquire));
             if victim.is_empty() || victim.freq() != freq {
                 continue;
@@ -67,7 +70,7 @@ fn replace_victim(
     let home_of = |e: Entry| {
         cache
             .item_at(e, 0)
-            .map(|item| KeyHash::of(item.key).home(cache.geo()))
+            .map(|item| KeyHash::of_shared(item.key).home(cache.geo()))
     };
     let Some(home) = home_of(victim) else {
         return false;
@@ -84,15 +87,17 @@ fn replace_victim(
     // Under the victim's lock its item is stable: re-check it is still there
     // and still hashes to the bucket we locked.
     let word = cache.region.u64_at(slot);
-    let ok = Entry(word.load(Ordering::Acquire)).location() == victim.location()
+    // ORDERING: Acquire, as above; the home lock (Acquire) already orders
+    // this after the victim's last change under that lock.
+    let cur = word.load(Ordering::Acquire);
+    // ORDERING: AcqRel: Release publishes our item (as in the first loop);
+    // Acquire orders a reader's concurrent frequency bump (a Relaxed RMW in
+    // the entry's release sequence) before our unlink. Relaxed on failure:
+    // a reader bumped the frequency meanwhile; another candidate will do.
+    let ok = Entry(cur).location() == victim.location()
         && home_of(victim) == Some(home)
         && word
-            .compare_exchange(
-                word.load(Ordering::Relaxed),
-                entry.0,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
+            .compare_exchange(cur, entry.0, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok();
     if ok {
         w.unlinked(cache, victim);
@@ -112,6 +117,7 @@ fn replace_victim(
 pub(crate) fn pick_victim<'c>(cache: &'c Cache, now: u64) -> Option<Seg<'c>> {
     let n = cache.geo().segments as u64;
     for _ in 0..4 {
+        // ORDERING: Relaxed: a process-local clock hand; any value will do.
         let start = cache.evict_hand.fetch_add(16, Ordering::Relaxed);
         let mut best: Option<(u64, Seg<'c>)> = None;
         for i in 0..n.min(32) {
@@ -119,10 +125,13 @@ pub(crate) fn pick_victim<'c>(cache: &'c Cache, now: u64) -> Option<Seg<'c>> {
             if seg.state() != Some(State::Sealed) {
                 continue;
             }
+            // ORDERING: Relaxed: a hint for choosing; the sweep re-reads
+            // `live` with Acquire before relying on it.
             if seg.live().load(Ordering::Relaxed) == 0 || seg.is_expired(now) {
                 best = Some((0, seg));
                 break;
             }
+            // ORDERING: Relaxed: a hint for choosing the oldest.
             let created = seg.created_ms().load(Ordering::Relaxed);
             if best.as_ref().is_none_or(|(c, _)| created < *c) {
                 best = Some((created, seg));
@@ -172,13 +181,24 @@ impl Writer {
     /// its front, the rest leave the index; it becomes this writer's active
     /// segment for `class`. None if the segment could not be parsed.
     pub fn compact<'c>(&mut self, cache: &'c Cache, seg: Seg<'c>, class: usize) -> Option<Seg<'c>> {
-        let kept = self.sweep(cache, seg, true);
+        // A segment that was live during a crash may hold bytes the walk
+        // cannot parse as the items they are (torn or corrupt): moving kept
+        // items forward could overwrite live items the walk never met
+        // before the walk learns that it missed them. Keep nothing there.
+        // ORDERING: Relaxed: set by recovery before the cache was shared.
+        let suspect = seg.flags().load(Ordering::Relaxed) & FLAG_SUSPECT != 0;
+        let kept = self.sweep(cache, seg, !suspect);
         self.free_collected(cache);
         let kept = kept?;
+        // ORDERING: Relaxed for these header fields: we own the EVICTING
+        // segment; `set_state` below publishes them (Release).
         seg.class().store(class as u32, Ordering::Relaxed);
+        // ORDERING: Relaxed, as above.
         seg.created_ms().store(self.now, Ordering::Relaxed);
+        // ORDERING: Relaxed, as above.
         seg.flags().store(0, Ordering::Relaxed);
         let never = class == 0 || kept.max_expire == u64::MAX;
+        // ORDERING: Relaxed, as above.
         seg.max_expire().store(
             if never {
                 u64::MAX
@@ -187,6 +207,8 @@ impl Writer {
             },
             Ordering::Relaxed,
         );
+        // ORDERING: Release, as `Writer::commit`: the kept items' moved
+        // bytes come first.
         seg.write_off().store(kept.bytes as u32, Ordering::Release);
         seg.set_state(State::Active);
         Some(seg)
@@ -199,6 +221,8 @@ impl Writer {
     /// then left out of use rather than reused under live entries).
     fn sweep(&mut self, cache: &Cache, seg: Seg<'_>, retain: bool) -> Option<Kept> {
         let whole = seg.is_expired(self.now);
+        // ORDERING: Acquire pairs with the Release of `Writer::commit` (the
+        // items' bytes); the Sealed -> Evicting transition already acquired it.
         let end = seg.write_off().load(Ordering::Acquire) as usize;
         let mut kept = Kept::default();
         let mut off = 0usize;
@@ -206,8 +230,8 @@ impl Writer {
         // items still ahead and reaching 0 ends the walk early. With
         // retention, writers may concurrently drop kept items, so `live`
         // says nothing about what is ahead: walk to the end.
-        while off < end && (retain || seg.live().load(Ordering::Relaxed) > 0) {
-            let Some(len) = item_len_at(&seg, off, end) else {
+        while off < end && (retain || seg.live_items() > 0) {
+            let Some(len) = cache.item_len_at(seg, off).filter(|&l| off + l <= end) else {
                 tracing::error!(
                     segment = seg.id,
                     off,
@@ -218,7 +242,7 @@ impl Writer {
             self.evict_item(cache, seg, off, len, whole || !retain, &mut kept);
             off += len;
         }
-        if seg.live().load(Ordering::Relaxed) > kept.items {
+        if seg.live_items() > kept.items {
             // Entries still point into the segment but the walk did not meet
             // their items (a crash mid-compaction left bytes it cannot walk):
             // never reuse memory that live entries name.
@@ -244,10 +268,13 @@ impl Writer {
         let Some(item) = cache.item_at(Entry::new(0, seg.id, off as u32, 0), 0) else {
             return;
         };
-        let h = KeyHash::of(item.key);
+        let h = KeyHash::of_shared(item.key);
         let target = Entry::new(h.tag(), seg.id, off as u32, 0).location();
         let locks = cache.locks();
         let home = h.home(cache.geo());
+        // ORDERING: Acquire, as readers load entries (`Cache::find`): with
+        // `read_validate` it makes an unlink by another writer (its home
+        // lock) happen before our reuse of these bytes.
         let points_here =
             |s: &usize| Entry(cache.region.u64_at(*s).load(Ordering::Acquire)).location() == target;
         // Most items of an old segment are dead: confirm that optimistically,
@@ -258,13 +285,13 @@ impl Writer {
             return;
         }
         let v = locks.lock(home);
-        let Some(slot) = candidate_slots(cache.geo(), h)
-            .find(|&s| Entry(cache.region.u64_at(s).load(Ordering::Relaxed)).location() == target)
-        else {
+        let Some(slot) = candidate_slots(cache.geo(), h).find(points_here) else {
             locks.unlock(home, v);
             return;
         };
         let word = cache.region.u64_at(slot);
+        // ORDERING: Relaxed: under the home lock (Acquire) the entry only
+        // changes by readers' frequency bumps, which the CAS below handles.
         let e = Entry(word.load(Ordering::Relaxed));
         let expired = drop_all && seg.is_expired(self.now) || item.is_expired(self.now);
         let keep = !drop_all
@@ -273,63 +300,56 @@ impl Writer {
             && !item.header.is_large()
             && kept.bytes + len <= SEGMENT_SIZE / 2;
         if keep {
-            let dest = kept.bytes;
-            if dest != off {
-                // ORDERING: the unlocks of the items that lived at `dest`
-                // happen before these bytes change (see Region::move_within).
-                fence(Ordering::Release);
-                // SAFETY: dest..dest+len held only items already unlinked or
-                // moved under their home locks in this sweep; we hold this
-                // item's home lock, so its readers wait or retry.
-                unsafe {
-                    cache
-                        .region
-                        .move_within(seg.data + off, seg.data + dest, len)
-                };
-            }
-            let moved = Entry::new(h.tag(), seg.id, dest as u32, 0);
-            let mut cur = e.0;
-            while let Err(now) = word.compare_exchange_weak(
-                cur,
-                moved.with_freq(Entry(cur).freq().saturating_sub(1)).0,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                cur = now;
-            }
+            let moved = Entry::new(h.tag(), seg.id, kept.bytes as u32, 0);
+            move_to_front(cache, seg, (off, kept.bytes, len), moved, word);
             kept.bytes += len;
             kept.items += 1;
             kept.max_expire = kept.max_expire.max(item.expire_at().unwrap_or(u64::MAX));
             locks.unlock(home, v);
             return;
         }
+        // ORDERING: Release, as every entry store (readers load with Acquire).
         word.store(0, Ordering::Release);
-        crate::update::count_overflow(cache, h, slot, -1);
+        cache.count_overflow(h, slot, -1);
         self.unlinked(cache, e);
         locks.unlock(home, v);
         self.count_removed(cache, expired);
     }
 }
 
-impl CacheHandle {
-    /// Background upkeep, bounded work: reclaims up to 64 segments' worth of
-    /// fully expired or fully dead segments. Call every ~100 ms per thread.
-    /// Returns the keys it expired.
-    pub fn maintain(&mut self) -> u64 {
-        let CacheHandle { cache, w, .. } = self;
-        let n = cache.geo().segments as u64;
-        let before = w.counters(cache).expirations.load(Ordering::Relaxed);
-        for _ in 0..n.min(64) {
-            let seg = cache.seg((w.sweep_cursor % n) as u32);
-            w.sweep_cursor = w.sweep_cursor.wrapping_add(1);
-            let reclaimable = seg.is_expired(w.now) || seg.live().load(Ordering::Relaxed) == 0;
-            if seg.state() == Some(State::Sealed)
-                && reclaimable
-                && seg.transition(State::Sealed, State::Evicting)
-            {
-                w.evict_segment(cache, seg);
-            }
-        }
-        w.counters(cache).expirations.load(Ordering::Relaxed) - before
+/// Moves a kept item (home locked) from `off` to `dest` at the front of its
+/// compacting segment and repoints its entry `word` at `moved`, one
+/// frequency step lower.
+fn move_to_front(
+    cache: &Cache,
+    seg: Seg<'_>,
+    (off, dest, len): (usize, usize, usize),
+    moved: Entry,
+    word: &AtomicU64,
+) {
+    if dest != off {
+        // ORDERING: Release fence, pairing with the Acquire fence in
+        // `Locks::read_validate`: the home locks of every item that lived
+        // at `dest` (taken by us in this sweep, or by the writers that
+        // unlinked them, acquired through `live_items` or the entries) and
+        // of this item happen before the moved bytes, so a reader that sees
+        // one of them sees a changed version.
+        fence(Ordering::Release);
+        // dest..dest+len held only items already unlinked or moved under
+        // their home locks; we hold this item's home lock.
+        cache.region.move_down(seg.data + off, seg.data + dest, len);
+    }
+    // ORDERING: Relaxed: a guess for the CAS, which validates it.
+    let mut cur = word.load(Ordering::Relaxed);
+    // ORDERING: Release publishes the moved bytes to readers that load the
+    // entry with Acquire; Relaxed on failure (a reader's frequency bump):
+    // retry with the value seen.
+    while let Err(now) = word.compare_exchange_weak(
+        cur,
+        moved.with_freq(Entry(cur).freq().saturating_sub(1)).0,
+        Ordering::Release,
+        Ordering::Relaxed,
+    ) {
+        cur = now;
     }
 }

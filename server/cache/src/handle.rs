@@ -1,20 +1,19 @@
 //! `CacheHandle`: one thread's door to the cache. Reads are optimistic and
-//! lock-free; writes go through `update`, which runs the caller's closure on
-//! an optimistic snapshot, writes new items into this thread's own segments,
-//! then locks the keys' home buckets *at the versions it read* (validating the
-//! snapshot in the same step) and publishes.
+//! lock-free; writes go through `update` (update.rs), which runs the caller's
+//! closure on an optimistic snapshot, writes new items into this thread's own
+//! segments, then locks the keys' home buckets *at the versions it read*
+//! (validating the snapshot in the same step) and publishes.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::cache::Cache;
 use crate::error::WriteError;
-use crate::index::{bucket_off, level_slots, overflow_of, Entry, KeyHash, FREQ_MAX};
-use crate::item::{check_matches, parse_header, ItemRef, PutOptions};
-use crate::layout::{slots_per_bucket, BUCKET_SLOTS};
-use crate::layout::{Geometry, LEVELS};
-use crate::segment::FLAG_SUSPECT;
+use crate::index::{bucket_off, level_slots, Entry, KeyHash, FREQ_MAX};
+use crate::item::ItemRef;
+use crate::segment::State;
 use crate::stats::HandleCounters;
-use crate::store::Cache;
+use crate::sync::Ordering;
+use crate::update::{Changes, Scratch};
 use crate::writer::Writer;
 
 pub struct CacheHandle {
@@ -23,165 +22,11 @@ pub struct CacheHandle {
     pub(crate) scratch: Scratch,
 }
 
-/// Reused buffers, so a write allocates nothing in steady state.
-#[derive(Default)]
-pub(crate) struct Scratch {
-    pub hashes: Vec<KeyHash>,
-    pub canon: Vec<usize>,
-    pub homes: Vec<(u64, u64)>,
-    pub found: Vec<Option<(usize, Entry)>>,
-    pub expired: Vec<bool>,
-    pub ops: Vec<Op>,
-    pub claimed: Vec<usize>,
-    pub items: Vec<Option<ItemRef<'static>>>,
-    pub key: Vec<u8>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Op {
-    Keep,
-    Delete,
-    /// A written, unpublished item; `ttl` says whether it has an expiry
-    /// (kept here so publishing need not parse it again).
-    Put {
-        seg: u32,
-        off: u32,
-        ttl: bool,
-    },
-}
-
-/// The writes an `update` closure records; applied atomically after it returns.
-pub struct Changes<'h> {
-    pub(crate) w: &'h mut Writer,
-    pub(crate) cache: &'h Cache,
-    pub(crate) keys: &'h [&'h [u8]],
-    pub(crate) hashes: &'h [KeyHash],
-    pub(crate) canon: &'h [usize],
-    pub(crate) ops: &'h mut [Op],
-}
-
-impl Changes<'_> {
-    /// Writes key `i` with the concatenation of `parts`.
-    pub fn put(
-        &mut self,
-        i: usize,
-        parts: &[&[u8]],
-        expire_at: Option<u64>,
-    ) -> Result<(), WriteError> {
-        let opts = PutOptions {
-            expire_at,
-            ..PutOptions::default()
-        };
-        self.put_with(i, parts, opts)
-    }
-
-    /// Writes key `i` with explicit options: a freshness deadline before the
-    /// hard expiry, or a negative marker (read-through).
-    pub fn put_with(
-        &mut self,
-        i: usize,
-        parts: &[&[u8]],
-        opts: PutOptions,
-    ) -> Result<(), WriteError> {
-        let i = self.canon[i];
-        let (seg, off) =
-            self.w
-                .write_item(self.cache, self.keys[i], self.hashes[i], parts, opts)?;
-        let ttl = opts.expire_at.is_some();
-        self.replace(i, Op::Put { seg, off, ttl });
-        Ok(())
-    }
-
-    /// Deletes key `i`.
-    pub fn delete(&mut self, i: usize) {
-        let i = self.canon[i];
-        self.replace(i, Op::Delete);
-    }
-
-    fn replace(&mut self, i: usize, op: Op) {
-        if let Op::Put { seg, off, .. } = std::mem::replace(&mut self.ops[i], op) {
-            self.w.discard(self.cache, seg, off);
-        }
-    }
-}
-
 /// Outcome of an optimistic lookup.
 enum Lookup<R> {
     Hit(R, usize, Entry),
     Miss,
     Expired(usize, Entry),
-}
-
-impl Cache {
-    /// Parses the item an entry points at; None when the bytes are not a
-    /// well-formed item (possible under a racing reuse; validation catches it).
-    #[inline]
-    pub(crate) fn item_at(&self, e: Entry, version: u64) -> Option<ItemRef<'_>> {
-        if e.seg() >= self.geo.segments {
-            return None;
-        }
-        let bytes = self.seg(e.seg()).bytes_from(e.off() as usize);
-        let header = parse_header(bytes)?;
-        let key_end = header.key_off() + header.klen as usize;
-        let key = &bytes[header.key_off()..key_end];
-        let area = &bytes[key_end..key_end + header.area_len()];
-        Some(ItemRef {
-            region: &self.region,
-            geo: &self.geo,
-            key,
-            area,
-            header,
-            version,
-        })
-    }
-
-    /// Finds `key` among its candidate slots: (slot offset, entry, item).
-    /// `version` is the home lock word read for this lookup: when it counts no
-    /// keys outside the home bucket, deeper levels are not probed.
-    #[inline]
-    pub(crate) fn find(
-        &self,
-        h: KeyHash,
-        key: &[u8],
-        version: u64,
-    ) -> Option<(usize, Entry, ItemRef<'_>)> {
-        let tag = h.tag();
-        let levels = if overflow_of(version) == 0 { 1 } else { LEVELS };
-        for level in 0..levels {
-            let base = bucket_off(&self.geo, level, h.bucket(level, &self.geo));
-            let words = self.region.bucket_at(base);
-            let first = BUCKET_SLOTS - slots_per_bucket(level);
-            for (i, word) in words.iter().enumerate().skip(first) {
-                let e = Entry(word.load(Ordering::Acquire));
-                if e.is_empty() || e.tag() != tag {
-                    continue;
-                }
-                let Some(item) = self.item_at(e, version) else {
-                    continue;
-                };
-                if !same_key(item.key, key) || !self.trusted(e, &item, h) {
-                    continue;
-                }
-                return Some((base + 8 * i, e, item));
-            }
-        }
-        None
-    }
-
-    /// Items in segments that were live during a crash are served only if
-    /// their check matches (a torn item is never returned).
-    #[inline]
-    fn trusted(&self, e: Entry, item: &ItemRef<'_>, h: KeyHash) -> bool {
-        if !self.recovered {
-            return true;
-        }
-        let suspect = self.seg(e.seg()).flags().load(Ordering::Relaxed) & FLAG_SUSPECT != 0;
-        !suspect || check_matches(item, h.0)
-    }
-
-    pub(crate) fn geo(&self) -> &Geometry {
-        &self.geo
-    }
 }
 
 impl CacheHandle {
@@ -242,6 +87,7 @@ impl CacheHandle {
         let h = KeyHash(hash);
         let cache = &*self.cache;
         for slot in level_slots(&cache.geo, 0, h) {
+            // ORDERING: Relaxed: only a prefetch hint; nothing is read.
             let e = Entry(cache.region.u64_at(slot).load(Ordering::Relaxed));
             if !e.is_empty() && e.tag() == h.tag() {
                 if e.seg() < cache.geo.segments {
@@ -325,12 +171,56 @@ impl CacheHandle {
         }
         let word = self.cache.region.u64_at(slot);
         // A failed CAS means a writer or another reader got there first: fine.
+        // ORDERING: Relaxed: only the frequency bits change, and a read-
+        // modify-write continues the release sequence of the store that
+        // published the entry, so readers that load our value with Acquire
+        // still see the item's bytes.
         let _ = word.compare_exchange(
             e.0,
             e.with_freq(freq + 1).0,
             Ordering::Relaxed,
             Ordering::Relaxed,
         );
+    }
+
+    /// Atomic read-modify-write over several keys (MSETNX, RENAME, INCR, APPEND ...).
+    /// `f` sees the current items (None: absent or expired) and records writes in
+    /// `Changes`; they are applied atomically with respect to other writers of
+    /// these keys. `f` may run more than once and must not have side effects
+    /// other than through `Changes` and its return value.
+    pub fn update<R>(
+        &mut self,
+        keys: &[&[u8]],
+        f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes) -> R,
+    ) -> Result<R, WriteError> {
+        let CacheHandle { cache, w, scratch } = self;
+        crate::update::update(cache, w, scratch, keys, f)
+    }
+
+    /// Background upkeep, bounded work: reclaims up to 64 segments' worth of
+    /// fully expired or fully dead segments. Call every ~100 ms per thread.
+    /// Returns the keys it expired.
+    pub fn maintain(&mut self) -> u64 {
+        let CacheHandle { cache, w, .. } = self;
+        let n = cache.geo().segments as u64;
+        let expirations = |w: &Writer| {
+            // ORDERING: Relaxed: our own statistics counter.
+            w.counters(cache).expirations.load(Ordering::Relaxed)
+        };
+        let before = expirations(w);
+        for _ in 0..n.min(64) {
+            let seg = cache.seg((w.sweep_cursor % n) as u32);
+            w.sweep_cursor = w.sweep_cursor.wrapping_add(1);
+            // ORDERING: Relaxed: a hint; the sweep re-reads with Acquire.
+            let reclaimable = seg.is_expired(w.now) || seg.live().load(Ordering::Relaxed) == 0;
+            if seg.state() == Some(State::Sealed)
+                && reclaimable
+                && seg.transition(State::Sealed, State::Evicting)
+            {
+                w.evict_segment(cache, seg);
+            }
+        }
+        expirations(w) - before
     }
 
     /// Unconditional write.
@@ -361,19 +251,4 @@ impl Drop for CacheHandle {
         self.w.seal_pending(&self.cache);
         self.cache.release_slot(self.w.slot);
     }
-}
-
-/// Key equality with a fast path for keys of up to 16 bytes (most keys):
-/// two overlapping word compares instead of a memcmp call.
-#[inline]
-fn same_key(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let n = a.len();
-    if (8..=16).contains(&n) {
-        let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap());
-        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
-    }
-    a == b
 }

@@ -21,10 +21,11 @@
 //!   taking the segment off the free list (Acquire) and before writing into
 //!   it. So a reader that saw any reused byte also sees the bumped version.
 
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use xxhash_rust::xxh3::{xxh3_64_with_seed, Xxh3};
 
 use crate::layout::{slots_per_bucket, Geometry, BUCKET_SLOTS, LEVELS, SEGMENT_SIZE};
-use crate::region::Region;
+use crate::region::{Region, SharedBytes};
+use crate::sync::{fence, AtomicU64, Ordering};
 
 const TAG_SHIFT: u32 = 48;
 const FREQ_SHIFT: u32 = 45;
@@ -91,6 +92,10 @@ impl KeyHash {
     pub fn of(key: &[u8]) -> KeyHash {
         KeyHash(xxhash_rust::xxh3::xxh3_64(key))
     }
+    /// The hash of a key stored in the cache (equal to `of` of its bytes).
+    pub fn of_shared(key: SharedBytes<'_>) -> KeyHash {
+        KeyHash(hash_shared(key, 0))
+    }
     pub fn tag(self) -> u16 {
         (self.0 >> TAG_SHIFT) as u16
     }
@@ -109,6 +114,18 @@ impl KeyHash {
     pub fn home(self, geo: &Geometry) -> u64 {
         self.bucket(0, geo)
     }
+}
+
+/// xxh3-64 of shared bytes with `seed`, equal to `xxh3_64_with_seed` of a
+/// copy: one-shot for short ranges, streamed block by block otherwise.
+pub fn hash_shared(bytes: SharedBytes<'_>, seed: u64) -> u64 {
+    let mut buf = [0u8; 128];
+    if let Some(local) = bytes.copy_if_fits(&mut buf) {
+        return xxh3_64_with_seed(local, seed);
+    }
+    let mut h = Xxh3::with_seed(seed);
+    bytes.for_each_block(|block| h.update(block));
+    h.digest()
 }
 
 /// Byte offset of the first slot of `key`'s bucket in `level`.
@@ -133,6 +150,17 @@ pub fn candidate_slots(geo: &Geometry, h: KeyHash) -> impl Iterator<Item = usize
 #[inline]
 pub fn is_overflow(geo: &Geometry, off: usize) -> bool {
     off >= geo.level_off[1]
+}
+
+/// Byte offsets of every slot, in global slot order (cheaper than
+/// `slot_off` of each number, for whole-index walks).
+pub fn all_slot_offs(geo: &Geometry) -> impl Iterator<Item = usize> + '_ {
+    (0..LEVELS).flat_map(move |level| {
+        (0..geo.buckets[level]).flat_map(move |b| {
+            let base = bucket_off(geo, level, b);
+            (BUCKET_SLOTS - slots_per_bucket(level)..BUCKET_SLOTS).map(move |i| base + 8 * i)
+        })
+    })
 }
 
 /// Global slot number (SCAN cursor) -> byte offset, None past the end.
@@ -176,6 +204,9 @@ impl<'a> Locks<'a> {
     pub fn read_begin(&self, home: u64) -> u64 {
         let w = self.word(home);
         loop {
+            // ORDERING: Acquire pairs with the Release store in `unlock`:
+            // everything the last writer did under the lock (entries, items,
+            // overflow count) is visible to the reads that follow.
             let v = w.load(Ordering::Acquire);
             if v & 1 == 0 {
                 return v;
@@ -187,8 +218,13 @@ impl<'a> Locks<'a> {
     /// True when nothing changed the bucket since `read_begin` returned `v`.
     #[inline]
     pub fn read_validate(&self, home: u64, v: u64) -> bool {
-        // ORDERING: keeps the item reads above from moving below the version load.
+        // ORDERING: Acquire fence: keeps the item reads above from moving
+        // below the version load, and pairs with the Release fences of a
+        // segment's reuser (`FreeList::pop`) and of compaction
+        // (`Writer::keep_item`): a reader that read any byte written after
+        // such a fence also sees the version bumps that preceded it.
         fence(Ordering::Acquire);
+        // ORDERING: Relaxed: ordered by the fence above.
         self.word(home).load(Ordering::Relaxed) == v
     }
 
@@ -196,6 +232,10 @@ impl<'a> Locks<'a> {
     /// validating every read made under `v`).
     #[inline]
     pub fn lock_at(&self, home: u64, v: u64) -> bool {
+        // ORDERING: Acquire on success pairs with the Release store in
+        // `unlock` (the previous holder's writes happen before ours); a
+        // reader that sees an entry we store after this (Release) also sees
+        // the locked version. Relaxed on failure: we only retry.
         self.word(home)
             .compare_exchange(v, v | 1, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
@@ -211,6 +251,7 @@ impl<'a> Locks<'a> {
     }
 
     pub fn try_lock(&self, home: u64) -> Option<u64> {
+        // ORDERING: Relaxed: only a guess of the version; `lock_at` acquires.
         let v = self.word(home).load(Ordering::Relaxed);
         (v & 1 == 0 && self.lock_at(home, v)).then_some(v)
     }
@@ -220,7 +261,10 @@ impl<'a> Locks<'a> {
     #[inline]
     pub fn unlock(&self, home: u64, v: u64) {
         let w = self.word(home);
+        // ORDERING: Relaxed: we hold the lock, so only we write the word.
         let overflow = w.load(Ordering::Relaxed) & !VERSION_MASK;
+        // ORDERING: Release pairs with the Acquire in `read_begin` and
+        // `lock_at`: our writes under the lock happen before theirs.
         w.store(
             overflow | ((v & VERSION_MASK) + 2) & (VERSION_MASK & !1),
             Ordering::Release,
@@ -232,8 +276,10 @@ impl<'a> Locks<'a> {
     #[inline]
     pub fn adjust_overflow(&self, home: u64, delta: i64) {
         let w = self.word(home);
+        // ORDERING: Relaxed: we hold the lock, so only we write the word.
         let cur = w.load(Ordering::Relaxed);
         let count = (overflow_of(cur) as i64 + delta).clamp(0, 0xFFFF) as u64;
+        // ORDERING: Relaxed: published by the Release store in `unlock`.
         w.store(
             (cur & VERSION_MASK) | count << OVERFLOW_SHIFT,
             Ordering::Relaxed,
@@ -246,8 +292,11 @@ impl<'a> Locks<'a> {
         let mut stuck = 0;
         for home in 0..self.geo.buckets[0] {
             let w = self.word(home);
+            // ORDERING: Relaxed: recovery runs single-threaded, before the
+            // cache is shared.
             let v = w.load(Ordering::Relaxed);
             stuck += v & 1;
+            // ORDERING: Relaxed, as above.
             w.store(
                 ((v & VERSION_MASK) + 2) & (VERSION_MASK & !1),
                 Ordering::Relaxed,
@@ -283,6 +332,7 @@ mod tests {
             LEVELS * BUCKET_SLOTS - 1
         );
         let mut offs: Vec<usize> = (0..total).map(|s| slot_off(&geo, s).unwrap()).collect();
+        assert!(all_slot_offs(&geo).eq(offs.iter().copied()), "same order");
         offs.sort_unstable();
         offs.dedup();
         assert_eq!(

@@ -14,10 +14,9 @@
 //! xxh3(value area) seeded with the key's hash: verified on reads from
 //! segments that were live during a crash (see recovery in store.rs).
 
-use xxhash_rust::xxh3::{xxh3_64_with_seed, Xxh3};
-
+use crate::index::hash_shared;
 use crate::layout::{Geometry, SEGMENT_SIZE};
-use crate::region::Region;
+use crate::region::{Region, SharedBytes};
 
 pub const F_TTL: u8 = 1;
 pub const F_LARGE: u8 = 2;
@@ -27,6 +26,9 @@ const F_KNOWN: u8 = F_TTL | F_LARGE | F_NEG | F_SOFT;
 /// Longest key: a key must fit in one segment with room to spare.
 pub const MAX_KEY_LEN: usize = SEGMENT_SIZE / 4;
 pub const MAX_HEADER_LEN: usize = 1 + 3 + 5 + 2 + 8 + 8;
+/// Bytes of an item's start copied to the stack to parse its header (and,
+/// for short keys, compare the key): at least MAX_HEADER_LEN.
+pub const HEAD_COPY: usize = 32;
 
 /// How an item is written (see `Changes::put_with`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -133,10 +135,11 @@ pub fn encode_header(
     pos
 }
 
-/// Parses a header from the bytes at an item's start (to the segment's end).
-/// Garbage yields None or a header whose lengths still fit in `bytes`.
+/// Parses a header from a copy of the bytes at an item's start (`bytes`, up
+/// to HEAD_COPY of them) when `room` bytes remain in the segment from there.
+/// Garbage yields None or a header whose item still fits in `room`.
 #[inline]
-pub fn parse_header(bytes: &[u8]) -> Option<Header> {
+pub fn parse_header(bytes: &[u8], room: usize) -> Option<Header> {
     // Fast path: small key and value (one-byte lengths), no TTL.
     if let [flags @ (0 | F_LARGE), k @ 0..=0x7f, v @ 0..=0x7f, c0, c1, ..] = *bytes {
         let h = Header {
@@ -148,7 +151,7 @@ pub fn parse_header(bytes: &[u8]) -> Option<Header> {
             expire_raw: 0,
             soft_raw: 0,
         };
-        return (h.total_len() <= bytes.len()).then_some(h);
+        return (h.total_len() <= room).then_some(h);
     }
     let flags = *bytes.first()?;
     if flags & !F_KNOWN != 0 {
@@ -181,40 +184,25 @@ pub fn parse_header(bytes: &[u8]) -> Option<Header> {
         expire_raw,
         soft_raw,
     };
-    if (!h.is_large() && vlen as usize > SEGMENT_SIZE) || h.total_len() > bytes.len() {
+    if (!h.is_large() && vlen as usize > SEGMENT_SIZE) || h.total_len() > room {
         return None;
     }
     Some(h)
-}
-
-/// The 16-bit check of a value area given as parts.
-pub fn check_of(parts: &[&[u8]], key_hash: u64) -> u16 {
-    match parts {
-        [one] => xxh3_64_with_seed(one, key_hash) as u16,
-        _ => {
-            let mut h = Xxh3::with_seed(key_hash);
-            for p in parts {
-                h.update(p);
-            }
-            h.digest() as u16
-        }
-    }
 }
 
 /// A view of one item in the mapped file. Under an optimistic read its bytes
 /// may be torn; the cache validates before it returns anything derived from it.
 #[derive(Clone, Copy)]
 pub struct ItemRef<'a> {
-    pub(crate) region: &'a Region,
     pub(crate) geo: &'a Geometry,
-    pub(crate) key: &'a [u8],
-    pub(crate) area: &'a [u8],
+    pub(crate) key: SharedBytes<'a>,
+    pub(crate) area: SharedBytes<'a>,
     pub(crate) header: Header,
     pub(crate) version: u64,
 }
 
 impl<'a> ItemRef<'a> {
-    pub fn key(&self) -> &'a [u8] {
+    pub fn key(&self) -> SharedBytes<'a> {
         self.key
     }
     pub fn value_len(&self) -> usize {
@@ -246,76 +234,95 @@ impl<'a> ItemRef<'a> {
         self.version
     }
     /// The value when it is stored in one piece (every value below ~1 MiB).
-    pub fn contiguous(&self) -> Option<&'a [u8]> {
+    pub fn contiguous(&self) -> Option<SharedBytes<'a>> {
         (!self.header.is_large()).then_some(self.area)
     }
-    /// The value's bytes in order.
+    /// The value's bytes in order, one piece per chunk.
     pub fn chunks(&self) -> Chunks<'a> {
+        self.value_range(0, self.value_len())
+    }
+    /// `len` bytes of the value from `start` (clamped to the value), in pieces.
+    pub fn value_range(&self, start: usize, len: usize) -> Chunks<'a> {
+        let start = start.min(self.value_len());
         Chunks {
             item: *self,
-            next: 0,
-            done: 0,
+            at: start,
+            end: start + len.min(self.value_len() - start),
         }
     }
+    /// Appends the value to `out`.
     pub fn write_value_to(&self, out: &mut Vec<u8>) {
         out.reserve(self.value_len());
         for c in self.chunks() {
-            out.extend_from_slice(c);
+            c.append_to(out);
         }
     }
+    /// Copies a value stored in one piece into the front of `buf` if it fits
+    /// (a number to parse); None otherwise.
+    pub fn small_value<'b>(&self, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+        self.contiguous()?.copy_if_fits(buf)
+    }
+    /// Chunk segment ids of a large item (none for a small one).
     pub(crate) fn chunk_ids(&self) -> impl Iterator<Item = u32> + 'a {
-        let area = if self.header.is_large() {
-            self.area
+        let area = self.area;
+        let n = if self.header.is_large() {
+            area.len().saturating_sub(4) / 4
         } else {
-            &[][..]
+            0
         };
-        area.get(4..)
-            .unwrap_or(&[])
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        (0..n).map(move |i| chunk_id(area, i).unwrap_or(u32::MAX))
     }
     pub(crate) fn is_expired(&self, now_ms: u64) -> bool {
         self.header.flags & F_TTL != 0 && self.header.expire_raw <= now_ms
     }
+    fn region(&self) -> &'a Region {
+        self.area.region()
+    }
 }
 
-/// Iterator over a value's chunks.
+/// Entry `i` of a chunk table (`n:u32 | id:u32 x n`).
+fn chunk_id(area: SharedBytes<'_>, i: usize) -> Option<u32> {
+    let mut id = [0u8; 4];
+    area.get(4 + 4 * i..8 + 4 * i)?.copy_to(&mut id);
+    Some(u32::from_le_bytes(id))
+}
+
+/// Iterator over a range of a value, one piece per chunk it touches.
 pub struct Chunks<'a> {
     item: ItemRef<'a>,
-    next: usize,
-    done: u64,
+    at: usize,
+    end: usize,
 }
 
 impl<'a> Iterator for Chunks<'a> {
-    type Item = &'a [u8];
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let h = &self.item.header;
-        if self.done >= h.vlen {
+    type Item = SharedBytes<'a>;
+    fn next(&mut self) -> Option<SharedBytes<'a>> {
+        if self.at >= self.end {
             return None;
         }
-        if !h.is_large() {
-            self.done = h.vlen;
-            return Some(self.item.area);
+        let (start, end) = (self.at, self.end);
+        if !self.item.header.is_large() {
+            self.at = end;
+            return self.item.area.get(start..end);
         }
-        let id = self.item.chunk_ids().nth(self.next)?;
-        self.next += 1;
-        let len = (h.vlen - self.done).min(SEGMENT_SIZE as u64) as usize;
-        self.done += len as u64;
+        let (chunk, inner) = (start / SEGMENT_SIZE, start % SEGMENT_SIZE);
+        let len = (end - start).min(SEGMENT_SIZE - inner);
+        self.at += len;
         // A torn chunk table may name a bad segment: yield nothing then; the
         // read fails validation and is retried.
-        if id >= self.item.geo.segments {
-            self.done = h.vlen;
+        let id = chunk_id(self.item.area, chunk).filter(|&id| id < self.item.geo.segments);
+        let Some(id) = id else {
+            self.at = end;
             return None;
-        }
-        self.item
-            .region
-            .bytes(self.item.geo.segdata_off + id as usize * SEGMENT_SIZE, len)
+        };
+        let data = self.item.geo.segdata_off + id as usize * SEGMENT_SIZE;
+        self.item.region().shared(data + inner, len)
     }
 }
 
 /// True when the item's stored check matches its value area.
 pub fn check_matches(item: &ItemRef<'_>, key_hash: u64) -> bool {
-    check_of(&[item.area], key_hash) == item.header.check
+    hash_shared(item.area, key_hash) as u16 == item.header.check
 }
 
 #[cfg(test)]
@@ -329,7 +336,7 @@ mod tests {
         assert_eq!(n, 5, "a 16/32 item without TTL costs five header bytes");
         let mut bytes = buf[..n].to_vec();
         bytes.extend_from_slice(&[0u8; 48]);
-        let h = parse_header(&bytes).unwrap();
+        let h = parse_header(&bytes, bytes.len()).unwrap();
         assert_eq!(
             (h.klen, h.vlen, h.check, h.expire_at(), h.len),
             (16, 32, 0xABCD, None, 5)
@@ -339,13 +346,12 @@ mod tests {
             soft_expire_at: Some(1000),
             negative: false,
         };
-        let n = encode_header(&mut buf, 300, 50 << 20, true, 1, opts);
-        let mut bytes = buf[..n].to_vec();
-        bytes.resize(n + 300 + 4 + 4 * 50, 0);
-        let h = parse_header(&bytes).unwrap();
+        let vlen = 50 * SEGMENT_SIZE as u64;
+        let n = encode_header(&mut buf, 300, vlen, true, 1, opts);
+        let h = parse_header(&buf[..n], n + 300 + 4 + 4 * 50).unwrap();
         assert_eq!(
             (h.klen, h.vlen, h.expire_at(), h.is_large()),
-            (300, 50 << 20, Some(1234), true)
+            (300, vlen, Some(1234), true)
         );
     }
 
@@ -359,7 +365,7 @@ mod tests {
                     (seed >> 56) as u8
                 })
                 .collect();
-            if let Some(h) = parse_header(&bytes) {
+            if let Some(h) = parse_header(&bytes, bytes.len()) {
                 assert!(h.total_len() <= bytes.len());
             }
         }

@@ -14,14 +14,23 @@
 //! ```
 
 use crate::region::Region;
+use crate::sync::Ordering;
 
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CITADEL1");
 /// Bumped whenever anything in this file's layout or in the item format changes.
 pub const LAYOUT_VERSION: u32 = 3;
 pub const HEADER_BYTES: usize = 4096;
+#[cfg(not(fuzzing))]
 pub const MAX_WRITERS: usize = 64;
+#[cfg(fuzzing)]
+pub const MAX_WRITERS: usize = 4;
 pub const WRITER_SLOT_BYTES: usize = 256;
+#[cfg(not(fuzzing))]
 pub const SEGMENT_SIZE: usize = 1 << 20;
+/// Fuzz builds use tiny segments and files so that one execution (copy an
+/// image, attach, recover, read everything) takes microseconds.
+#[cfg(fuzzing)]
+pub const SEGMENT_SIZE: usize = 4 << 10;
 pub const SEGMENT_HEADER_BYTES: usize = 64;
 pub const BUCKET_SLOTS: usize = 8;
 pub const LEVELS: usize = 5;
@@ -33,7 +42,10 @@ const LEVEL_32NDS: [u64; LEVELS] = [24, 4, 2, 1, 1];
 /// 16-byte keys with 32-byte values fill the index and the value store at
 /// about the same time (see ARCHITECTURE.md, "Memory per item").
 pub const BYTES_PER_SLOT: u64 = 52;
+#[cfg(not(fuzzing))]
 pub const MIN_MEMORY: u64 = 8 << 20;
+#[cfg(fuzzing)]
+pub const MIN_MEMORY: u64 = 32 << 10;
 
 /// Entry slots per bucket in `level`: the home level keeps its seqlock in word 0.
 #[inline]
@@ -57,6 +69,12 @@ pub const H_STATIC_END: usize = H_BUCKETS + 8 * LEVELS;
 pub const H_GENERATION: usize = 128;
 pub const H_CLEAN: usize = 136;
 pub const H_FREE_HEAD: usize = 192;
+
+// Offsets inside one writer slot: persistent counters (one writer each),
+// then the active segment id + 1 per TTL class (u32 each).
+pub const W_KEYS: usize = 8;
+pub const W_EXPIRES: usize = 16;
+pub const W_ACTIVE: usize = 64;
 
 /// Sizes and offsets of every region, derived from the file size alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,44 +160,76 @@ impl Geometry {
 
     /// Writes the static header fields and their checksum.
     pub fn write_header(&self, region: &Region) {
-        region.u64_at(H_FILE_SIZE).store(self.file_size, relaxed());
+        // ORDERING: Relaxed: the static fields are published by the Release
+        // store of the magic below.
+        region
+            .u64_at(H_FILE_SIZE)
+            .store(self.file_size, Ordering::Relaxed);
+        // ORDERING: Relaxed, as above.
         region
             .u64_at(H_SEGMENTS)
-            .store(self.segments as u64, relaxed());
+            .store(self.segments as u64, Ordering::Relaxed);
         for (i, b) in self.buckets.iter().enumerate() {
-            region.u64_at(H_BUCKETS + 8 * i).store(*b, relaxed());
+            // ORDERING: Relaxed, as above.
+            region
+                .u64_at(H_BUCKETS + 8 * i)
+                .store(*b, Ordering::Relaxed);
         }
-        region.u32_at(H_VERSION).store(LAYOUT_VERSION, relaxed());
+        // ORDERING: Relaxed, as above.
+        region
+            .u32_at(H_VERSION)
+            .store(LAYOUT_VERSION, Ordering::Relaxed);
+        // ORDERING: Relaxed, as above.
         region
             .u32_at(H_CHECKSUM)
-            .store(static_checksum(region), relaxed());
+            .store(static_checksum(region), Ordering::Relaxed);
         // The magic goes last: a file torn while being created has no magic
         // and is reported as corrupt instead of being attached.
-        region
-            .u64_at(H_MAGIC)
-            .store(MAGIC, std::sync::atomic::Ordering::Release);
+        // ORDERING: Release pairs with the Acquire load of the magic in
+        // `read_header`: the fields above are visible to whoever sees it.
+        region.u64_at(H_MAGIC).store(MAGIC, Ordering::Release);
     }
 
     /// Reads the static header; Err says what is wrong.
     pub fn read_header(region: &Region) -> Result<Geometry, HeaderProblem> {
-        if region.u64_at(H_MAGIC).load(acquire()) != MAGIC {
+        if region.len() < HEADER_BYTES {
+            return Err(HeaderProblem::Corrupt("file too short".into()));
+        }
+        // ORDERING: Acquire pairs with the Release store of the magic in
+        // `write_header` (in practice the file comes from another process,
+        // ordered by the flock and mmap system calls).
+        if region.u64_at(H_MAGIC).load(Ordering::Acquire) != MAGIC {
             return Err(HeaderProblem::Corrupt("bad magic".into()));
         }
-        let version = region.u32_at(H_VERSION).load(relaxed());
+        // ORDERING: Relaxed: ordered after the magic's Acquire load.
+        let version = region.u32_at(H_VERSION).load(Ordering::Relaxed);
         if version != LAYOUT_VERSION {
             return Err(HeaderProblem::Version(version));
         }
-        if region.u32_at(H_CHECKSUM).load(relaxed()) != static_checksum(region) {
+        // ORDERING: Relaxed, as the version.
+        if region.u32_at(H_CHECKSUM).load(Ordering::Relaxed) != static_checksum(region) {
             return Err(HeaderProblem::Corrupt("header checksum mismatch".into()));
         }
-        let file_size = region.u64_at(H_FILE_SIZE).load(relaxed());
-        let segments = region.u64_at(H_SEGMENTS).load(relaxed()) as u32;
+        // ORDERING: Relaxed, as the version.
+        let file_size = region.u64_at(H_FILE_SIZE).load(Ordering::Relaxed);
+        // ORDERING: Relaxed, as the version.
+        let segments = region.u64_at(H_SEGMENTS).load(Ordering::Relaxed);
         let mut buckets = [0u64; LEVELS];
         for (i, b) in buckets.iter_mut().enumerate() {
-            *b = region.u64_at(H_BUCKETS + 8 * i).load(relaxed());
+            // ORDERING: Relaxed, as the version.
+            *b = region.u64_at(H_BUCKETS + 8 * i).load(Ordering::Relaxed);
         }
-        let geo = Geometry::from_parts(file_size, segments, buckets);
-        if geo.used_size() > region.len() as u64 || buckets.contains(&0) {
+        // Every size is checked before anything is computed from it: a
+        // corrupt (but checksummed) header must not overflow the arithmetic.
+        let fits = |n: u64| n <= region.len() as u64;
+        if !fits(segments)
+            || segments > u32::MAX as u64
+            || !buckets.iter().all(|&b| b > 0 && fits(b))
+        {
+            return Err(HeaderProblem::Corrupt("geometry exceeds the file".into()));
+        }
+        let geo = Geometry::from_parts(file_size, segments as u32, buckets);
+        if geo.used_size() > region.len() as u64 {
             return Err(HeaderProblem::Corrupt("geometry exceeds the file".into()));
         }
         Ok(geo)
@@ -193,20 +243,16 @@ pub enum HeaderProblem {
 }
 
 fn static_checksum(region: &Region) -> u32 {
-    let mut bytes = Vec::with_capacity(H_STATIC_END);
-    bytes.extend_from_slice(&region.u32_at(H_VERSION).load(relaxed()).to_le_bytes());
-    for off in (H_FILE_SIZE..H_STATIC_END).step_by(8) {
-        bytes.extend_from_slice(&region.u64_at(off).load(relaxed()).to_le_bytes());
+    let mut bytes = [0u8; 4 + H_STATIC_END - H_FILE_SIZE];
+    // ORDERING: Relaxed: single-threaded (creating or attaching the file).
+    let version = region.u32_at(H_VERSION).load(Ordering::Relaxed);
+    bytes[..4].copy_from_slice(&version.to_le_bytes());
+    for (i, off) in (H_FILE_SIZE..H_STATIC_END).step_by(8).enumerate() {
+        // ORDERING: Relaxed, as above.
+        let word = region.u64_at(off).load(Ordering::Relaxed);
+        bytes[4 + 8 * i..12 + 8 * i].copy_from_slice(&word.to_le_bytes());
     }
     xxhash_rust::xxh3::xxh3_64(&bytes) as u32
-}
-
-fn relaxed() -> std::sync::atomic::Ordering {
-    std::sync::atomic::Ordering::Relaxed
-}
-
-fn acquire() -> std::sync::atomic::Ordering {
-    std::sync::atomic::Ordering::Acquire
 }
 
 #[cfg(test)]

@@ -8,7 +8,27 @@
 //! Reads are optimistic (seqlock-validated) and never write a shared cache line
 //! except a rare, probabilistic frequency bump. Writes lock only the key's home
 //! bucket. See ARCHITECTURE.md ("Cache engine") for the layout and protocol.
+//!
+//! Bytes in the mapping are never borrowed as `&[u8]`: another thread may
+//! be rewriting them. Items hand out [`SharedBytes`], read by copying with
+//! atomic word loads (region/shared.rs); writes take [`Part`]s, so a value
+//! can be built from an existing one without an extra allocation.
+//!
+//! Module layering (each uses only modules to its left):
+//!
+//! ```text
+//! sync, clock, error, stats → region → layout → index → segment → item
+//!   → cache → writer → evict → alloc → put → update → handle → scan
+//!   → recover → store
+//! ```
+//! `sync` picks std or loom atomics; `region` owns the mapping and all
+//! `unsafe`; `cache` is the shared state and the optimistic lookup;
+//! `writer` a thread's segments and bookkeeping; `evict` makes room;
+//! `alloc` gets segments (free list, else eviction); `put` writes items;
+//! `update` is the multi-key transaction; `handle` the per-thread API.
 
+mod alloc;
+mod cache;
 #[doc(hidden)]
 pub mod checked_value;
 mod clock;
@@ -18,17 +38,27 @@ mod handle;
 mod index;
 mod item;
 mod layout;
+mod put;
+mod recover;
 mod region;
 mod scan;
 mod segment;
 mod stats;
 mod store;
+mod sync;
 mod update;
 mod writer;
 
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_model;
+
+pub use cache::Cache;
 pub use clock::unix_millis;
 pub use error::{HandleError, OpenError, WriteError};
-pub use handle::{CacheHandle, Changes};
-pub use item::{ItemRef, PutOptions};
+pub use handle::CacheHandle;
+pub use item::{Chunks, ItemRef, PutOptions};
+pub use region::{Part, SharedBytes};
 pub use stats::CacheStats;
-pub use store::{AttachReport, Cache, CacheConfig};
+pub use store::{AttachReport, CacheConfig};
+pub use update::Changes;

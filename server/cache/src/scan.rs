@@ -5,11 +5,10 @@
 //! place), so every key present for a whole scan is visited at least once,
 //! as Redis guarantees.
 
-use std::sync::atomic::Ordering;
-
 use crate::handle::CacheHandle;
-use crate::index::{slot_off, Entry, KeyHash};
+use crate::index::{all_slot_offs, slot_off, Entry, KeyHash};
 use crate::item::ItemRef;
+use crate::sync::Ordering;
 
 impl CacheHandle {
     /// Visits index slots from `cursor` until about `count` live keys were
@@ -40,6 +39,8 @@ impl CacheHandle {
             return false;
         };
         let word = cache.region.u64_at(off);
+        // ORDERING: Acquire pairs with the Release that published the entry:
+        // we parse its item (optimistically, to find its home).
         let e = Entry(word.load(Ordering::Acquire));
         if e.is_empty() {
             return false;
@@ -47,14 +48,18 @@ impl CacheHandle {
         let Some(item) = cache.item_at(e, 0) else {
             return false;
         };
-        let h = KeyHash::of(item.key);
+        let h = KeyHash::of_shared(item.key);
         let locks = cache.locks();
         let home = h.home(cache.geo());
         let v = locks.lock(home);
         // Under the lock the entry is stable; re-read it and its item.
+        // ORDERING: Acquire, as above (the lock already orders it after the
+        // last writer's store).
         let e = Entry(word.load(Ordering::Acquire));
         let visited = match cache.item_at(e, v) {
-            Some(item) if !e.is_empty() && KeyHash::of(item.key).home(cache.geo()) == home => {
+            Some(item)
+                if !e.is_empty() && KeyHash::of_shared(item.key).home(cache.geo()) == home =>
+            {
                 let live = !item.is_expired(self.w.now) && !item.is_negative();
                 if live {
                     f(&item);
@@ -82,9 +87,7 @@ impl CacheHandle {
             } else {
                 (start + i) % total
             };
-            if self.visit_slot(slot, &mut |item: &ItemRef<'_>| {
-                out.extend_from_slice(item.key())
-            }) {
+            if self.visit_slot(slot, &mut |item: &ItemRef<'_>| item.key().append_to(out)) {
                 found = true;
                 break;
             }
@@ -94,7 +97,7 @@ impl CacheHandle {
             loop {
                 cursor = self.scan(cursor, 1, |item| {
                     if !found {
-                        out.extend_from_slice(item.key());
+                        item.key().append_to(out);
                         found = true;
                     }
                 });
@@ -108,31 +111,31 @@ impl CacheHandle {
 
     /// Removes every key (O(index size), like Redis's FLUSHALL).
     pub fn flush_all(&mut self) {
-        let total = self.cache.geo().total_slots();
+        let cache = self.cache.clone();
         let mut key = std::mem::take(&mut self.scratch.key);
-        for slot in 0..total {
+        for off in all_slot_offs(cache.geo()) {
             key.clear();
-            if self.visit_slot_any(slot, &mut key) {
-                self.delete(&key);
+            if self.key_at(off, &mut key) {
+                // Unconditionally: negative markers, which `delete` treats
+                // as absent, go too.
+                let _ = self.update(&[&key], |_, ch| ch.delete(0));
             }
         }
         self.scratch.key = key;
         self.maintain();
     }
 
-    /// Copies the key in `slot` (expired or not) into `key`.
-    fn visit_slot_any(&mut self, slot: u64, key: &mut Vec<u8>) -> bool {
+    /// Copies the key in the slot at `off` (expired or not) into `key`.
+    fn key_at(&mut self, off: usize, key: &mut Vec<u8>) -> bool {
         let cache = &*self.cache;
-        let Some(off) = slot_off(cache.geo(), slot) else {
-            return false;
-        };
+        // ORDERING: Acquire, as in `visit_slot`: we copy the item's key.
         let e = Entry(cache.region.u64_at(off).load(Ordering::Acquire));
         if e.is_empty() {
             return false;
         }
         match cache.item_at(e, 0) {
             Some(item) => {
-                key.extend_from_slice(item.key());
+                item.key().append_to(key);
                 true
             }
             None => false,

@@ -5,10 +5,9 @@
 //! (EVICTING, then FREE). Values too big for one segment are stored in CHUNK
 //! segments owned by the item that names them.
 
-use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
-
 use crate::layout::{Geometry, H_FREE_HEAD, SEGMENT_HEADER_BYTES, SEGMENT_SIZE};
 use crate::region::Region;
+use crate::sync::{fence, AtomicU32, AtomicU64, Ordering};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u32)]
@@ -74,12 +73,21 @@ impl<'a> Seg<'a> {
         self.region.u32_at(self.hdr)
     }
     pub fn state(&self) -> Option<State> {
+        // ORDERING: Acquire pairs with the Release of `set_state` and
+        // `transition`: what the last owner wrote before handing the
+        // segment on (its header fields, its items) is visible.
         State::from_u32(self.state_word().load(Ordering::Acquire))
     }
     pub fn set_state(&self, s: State) {
+        // ORDERING: Release pairs with the Acquire in `state` and
+        // `transition`: publishes this owner's writes with the new state.
         self.state_word().store(s as u32, Ordering::Release);
     }
     pub fn transition(&self, from: State, to: State) -> bool {
+        // ORDERING: AcqRel: acquires the previous owner's writes (its
+        // Release) and releases ours to the next one. Sealing (Active ->
+        // Sealed) and evicting (Sealed -> Evicting) hand a segment over.
+        // Relaxed on failure: nothing is read.
         self.state_word()
             .compare_exchange(from as u32, to as u32, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
@@ -109,28 +117,50 @@ impl<'a> Seg<'a> {
     pub fn max_expire(&self) -> &'a AtomicU64 {
         self.region.u64_at(self.hdr + 32)
     }
-    /// Complete bytes of this segment from item offset `off` to its end.
-    pub fn bytes_from(&self, off: usize) -> &'a [u8] {
-        self.region
-            .bytes(self.data + off, SEGMENT_SIZE.saturating_sub(off))
-            .unwrap_or(&[])
+    /// Counts an item of this segment that left the index; its home lock
+    /// is held.
+    pub fn unlink_one(&self) {
+        // ORDERING: Release, and every change of `live` is a read-modify-
+        // write (a release sequence), so an evictor that reads 0 with
+        // Acquire (`live_items`) synchronises with every unlink: the home
+        // locks taken for them (version bumps) happen before it frees the
+        // segment, which the reuse fence relies on.
+        self.live().fetch_sub(1, Ordering::Release);
     }
+    /// Items still in the index (Acquire: see `unlink_one`).
+    pub fn live_items(&self) -> u32 {
+        // ORDERING: Acquire pairs with the Release of `unlink_one`.
+        self.live().load(Ordering::Acquire)
+    }
+    /// Prepares a segment taken off the free list (only its new owner
+    /// touches it until `set_state` publishes it).
     pub fn reset(&self, state: State, class: usize, now_ms: u64) {
+        // ORDERING: Relaxed for these header fields: published with the
+        // Release of `set_state` below.
         self.class().store(class as u32, Ordering::Relaxed);
+        // ORDERING: Relaxed, as above.
         self.write_off().store(0, Ordering::Relaxed);
+        // ORDERING: Relaxed, as above (no item of the segment is indexed).
         self.live().store(0, Ordering::Relaxed);
+        // ORDERING: Relaxed, as above.
         self.flags().store(0, Ordering::Relaxed);
+        // ORDERING: Relaxed, as above.
         self.created_ms().store(now_ms, Ordering::Relaxed);
+        // ORDERING: Relaxed, as above.
         self.max_expire()
             .store(if class == 0 { u64::MAX } else { 1 }, Ordering::Relaxed);
         self.set_state(state);
     }
     pub fn is_expired(&self, now_ms: u64) -> bool {
+        // ORDERING: Relaxed: a hint for victim choice and sweeps; an evictor
+        // reads it after the Sealed -> Evicting `transition`, which acquired
+        // the owner's last store.
         self.max_expire().load(Ordering::Relaxed) <= now_ms
     }
 }
 
-/// The lock-free free list: a Treiber stack whose head packs an ABA tag.
+/// The lock-free free list: a Treiber stack whose head packs an ABA tag
+/// (`tag:32 | top segment id + 1:32`; the tag grows on every change).
 pub struct FreeList<'a> {
     pub region: &'a Region,
     pub geo: &'a Geometry,
@@ -143,22 +173,35 @@ impl<'a> FreeList<'a> {
 
     pub fn pop(&self) -> Option<Seg<'a>> {
         let head = self.head();
+        // ORDERING: Acquire pairs with the Release CAS in `push`: the
+        // pusher's `next_free` store and everything before the push.
         let mut cur = head.load(Ordering::Acquire);
         loop {
             let top = (cur & 0xFFFF_FFFF) as u32;
-            if top == 0 {
+            if top == 0 || top > self.geo.segments {
+                // Empty, or a corrupt head (checked again by recovery).
                 return None;
             }
             let seg = Seg::new(self.region, self.geo, top - 1);
+            // ORDERING: Relaxed: ordered after the Acquire load of the head
+            // that named this segment. If another thread popped it meanwhile
+            // the value may be stale, but then the head's tag moved on and
+            // the CAS below fails.
             let next = seg.next_free().load(Ordering::Relaxed) as u64;
             let new = ((cur >> 32).wrapping_add(1) << 32) | next;
+            // ORDERING: AcqRel on success: Acquire pairs with the pusher's
+            // Release CAS; Release keeps our `next_free` read ordered
+            // before a later push of this segment can rewrite it. Acquire on
+            // failure: we read the new top's `next_free` next.
             match head.compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
                     // ORDERING: every removal of an index entry into this
-                    // segment happened before it was pushed (Release) and so
-                    // before this pop (Acquire); this fence orders those
-                    // version bumps before our writes into the segment, so a
-                    // reader that sees a reused byte fails validation.
+                    // segment (a home lock, a version bump) happened before
+                    // it was pushed (Release) and so before this pop
+                    // (Acquire); this Release fence orders them before our
+                    // writes into the segment, and pairs with the Acquire
+                    // fence in `Locks::read_validate`: a reader that sees a
+                    // reused byte also sees a bumped version, and retries.
                     fence(Ordering::Release);
                     return Some(seg);
                 }
@@ -170,11 +213,17 @@ impl<'a> FreeList<'a> {
     pub fn push(&self, seg: Seg<'a>) {
         seg.set_state(State::Free);
         let head = self.head();
+        // ORDERING: Relaxed: only a guess; the CAS below validates it.
         let mut cur = head.load(Ordering::Relaxed);
         loop {
+            // ORDERING: Relaxed: published by the Release CAS below.
             seg.next_free()
                 .store((cur & 0xFFFF_FFFF) as u32, Ordering::Relaxed);
             let new = ((cur >> 32).wrapping_add(1) << 32) | (seg.id as u64 + 1);
+            // ORDERING: Release pairs with the Acquire load/CAS in `pop`:
+            // our `next_free` store and all we did with the segment (the
+            // unlinks of its items) happen before its next owner's writes.
+            // Relaxed on failure: we only retry with the new head.
             match head.compare_exchange_weak(cur, new, Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(now) => cur = now,
@@ -184,6 +233,7 @@ impl<'a> FreeList<'a> {
 
     /// Rebuilds the list from segment states (attach after a crash; single-threaded).
     pub fn rebuild(&self) -> u32 {
+        // ORDERING: Relaxed: recovery runs single-threaded.
         self.head().store(0, Ordering::Relaxed);
         let mut free = 0;
         for id in (0..self.geo.segments).rev() {

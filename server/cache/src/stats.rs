@@ -18,6 +18,8 @@ impl HandleCounters {
     /// Single-writer increment: a plain load and store, no locked instruction.
     #[inline]
     pub fn bump(counter: &AtomicU64, by: u64) {
+        // ORDERING: Relaxed load and store: one writer per counter (its
+        // handle); readers only sum statistics.
         counter.store(counter.load(Ordering::Relaxed) + by, Ordering::Relaxed);
     }
 }
@@ -40,6 +42,7 @@ impl Counters {
     pub fn sum(&self, pick: impl Fn(&HandleCounters) -> &AtomicU64) -> u64 {
         self.per_handle
             .iter()
+            // ORDERING: Relaxed: statistics, no data depends on them.
             .map(|c| pick(c).load(Ordering::Relaxed))
             .sum()
     }

@@ -1,22 +1,25 @@
-//! `Cache`: opening, attaching (warm restart), crash recovery, closing, stats.
+//! Opening and attaching the file (warm restart; crash recovery is in
+//! recover.rs), handing out handles, closing, stats.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::cache::Cache;
 use crate::error::{HandleError, OpenError};
 use crate::handle::CacheHandle;
-use crate::index::{slot_off, Locks, MAX_SEGMENTS};
+use crate::index::MAX_SEGMENTS;
 use crate::layout::{
     Geometry, HeaderProblem, BUCKET_SLOTS, H_CLEAN, H_GENERATION, LAYOUT_VERSION, LEVELS,
-    MAX_WRITERS, MIN_MEMORY, WRITER_SLOT_BYTES,
+    MAX_WRITERS, MIN_MEMORY, W_EXPIRES, W_KEYS,
 };
 use crate::region::Region;
-use crate::segment::{FreeList, Seg, State, TTL_CLASSES};
+use crate::segment::State;
 use crate::stats::{CacheStats, Counters};
+use crate::sync::Ordering;
 
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
@@ -52,28 +55,6 @@ pub struct AttachReport {
     pub dropped: u64,
     pub elapsed: Duration,
 }
-
-pub struct Cache {
-    pub(crate) region: Region,
-    pub(crate) geo: Geometry,
-    pub(crate) counters: Counters,
-    pub(crate) max_value_size: u64,
-    /// True when this attach recovered from a crash: some segments are
-    /// suspect and their items' checks are verified on read.
-    pub(crate) recovered: bool,
-    /// Clock hand of the segment eviction sampler.
-    pub(crate) evict_hand: AtomicU64,
-    /// Writer slots taken by live handles of this process.
-    slots_taken: AtomicU64,
-    path: PathBuf,
-    /// Holds the exclusive flock for as long as the cache is open.
-    _file: File,
-}
-
-/// Offsets inside one writer slot.
-pub(crate) const W_KEYS: usize = 8;
-pub(crate) const W_EXPIRES: usize = 16;
-pub(crate) const W_ACTIVE: usize = 64;
 
 impl Cache {
     pub fn open(cfg: CacheConfig) -> Result<(Arc<Cache>, AttachReport), OpenError> {
@@ -143,6 +124,8 @@ impl Cache {
                 });
             }
             let mut cache = Cache::new(region, geo, &cfg, file);
+            // ORDERING: Acquire pairs with the Release store in `close` (of
+            // an earlier process, ordered anyway by the flock and mmap calls).
             let clean = cache.region.u64_at(H_CLEAN).load(Ordering::Acquire) == 1;
             cache.recovered = !clean;
             let dropped = if clean {
@@ -160,7 +143,11 @@ impl Cache {
             (cache, report)
         };
         // From here on the file is "in use": a crash leaves clean == 0.
+        // ORDERING: Release: the attach's writes precede the mark (single-
+        // threaded here; the Arc below publishes everything to handles).
         cache.region.u64_at(H_CLEAN).store(0, Ordering::Release);
+        // ORDERING: AcqRel: stronger than needed (single-threaded); kept so
+        // the generation bump is ordered like the clean mark.
         cache
             .region
             .u64_at(H_GENERATION)
@@ -193,157 +180,17 @@ impl Cache {
         self.geo.write_header(&self.region);
     }
 
-    pub(crate) fn locks(&self) -> Locks<'_> {
-        Locks {
-            region: &self.region,
-            geo: &self.geo,
-        }
-    }
-    pub(crate) fn free_list(&self) -> FreeList<'_> {
-        FreeList {
-            region: &self.region,
-            geo: &self.geo,
-        }
-    }
-    pub(crate) fn seg(&self, id: u32) -> Seg<'_> {
-        Seg::new(&self.region, &self.geo, id)
-    }
-    pub(crate) fn writer_word(&self, slot: usize, field: usize) -> &AtomicU64 {
-        self.region
-            .u64_at(self.geo.writers_off + slot * WRITER_SLOT_BYTES + field)
-    }
-    pub(crate) fn active_word(&self, slot: usize, class: usize) -> &std::sync::atomic::AtomicU32 {
-        self.region
-            .u32_at(self.geo.writers_off + slot * WRITER_SLOT_BYTES + W_ACTIVE + 4 * class)
-    }
-
-    /// Clean attach: O(writers + segments), independent of the key count.
-    fn reattach_clean(&self) -> u64 {
-        for slot in 0..MAX_WRITERS {
-            self.release_actives(slot);
-        }
-        0
-    }
-
-    /// Seals whatever active segments a writer slot recorded.
-    pub(crate) fn release_actives(&self, slot: usize) {
-        for class in 0..TTL_CLASSES {
-            let word = self.active_word(slot, class);
-            let id = word.swap(0, Ordering::AcqRel);
-            if id != 0 && id <= self.geo.segments {
-                self.seg(id - 1).transition(State::Active, State::Sealed);
-            }
-        }
-    }
-
-    /// Recovery after a crash. Clears locks a dead writer held, seals its
-    /// segments, and rebuilds counts from the index, dropping every entry that
-    /// does not point at a complete, matching item. Items in segments that
-    /// were live are marked suspect: their checks are verified when read.
-    fn recover(&self) -> u64 {
-        let stuck = self.locks().reset_all();
-        for id in 0..self.geo.segments {
-            let seg = self.seg(id);
-            match seg.state() {
-                Some(State::Active) | Some(State::Evicting) => seg.set_state(State::Sealed),
-                None => seg.set_state(State::Free),
-                _ => {}
-            }
-            if matches!(seg.state(), Some(State::Sealed) | Some(State::Chunk)) {
-                seg.flags()
-                    .fetch_or(crate::segment::FLAG_SUSPECT, Ordering::Relaxed);
-            }
-            seg.live().store(0, Ordering::Relaxed);
-        }
-        let mut owned = vec![false; self.geo.segments as usize];
-        let (mut keys, mut dropped, mut expires) = (0u64, 0u64, 0u64);
-        for slot in 0..self.geo.total_slots() {
-            let word = self
-                .region
-                .u64_at(slot_off(&self.geo, slot).expect("slot in range"));
-            let entry = crate::index::Entry(word.load(Ordering::Relaxed));
-            if entry.is_empty() {
-                continue;
-            }
-            match self.recovered_item(entry) {
-                Some((home, chunks, has_ttl)) => {
-                    expires += has_ttl as u64;
-                    if crate::index::is_overflow(
-                        &self.geo,
-                        slot_off(&self.geo, slot).expect("slot"),
-                    ) {
-                        self.locks().adjust_overflow(home, 1);
-                    }
-                    self.seg(entry.seg()).live().fetch_add(1, Ordering::Relaxed);
-                    for id in chunks {
-                        owned[id as usize] = true;
-                    }
-                    keys += 1;
-                }
-                None => {
-                    word.store(0, Ordering::Relaxed);
-                    dropped += 1;
-                }
-            }
-        }
-        for id in 0..self.geo.segments {
-            let seg = self.seg(id);
-            if seg.state() == Some(State::Chunk) && !owned[id as usize] {
-                seg.set_state(State::Free);
-            }
-        }
-        for slot in 0..MAX_WRITERS {
-            for class in 0..TTL_CLASSES {
-                self.active_word(slot, class).store(0, Ordering::Relaxed);
-            }
-            for (field, total) in [(W_KEYS, keys), (W_EXPIRES, expires)] {
-                self.writer_word(slot, field)
-                    .store(if slot == 0 { total } else { 0 }, Ordering::Relaxed);
-            }
-        }
-        let free = self.free_list().rebuild();
-        tracing::warn!(
-            keys,
-            dropped,
-            stuck_locks = stuck,
-            free_segments = free,
-            "cache recovered after an unclean shutdown"
-        );
-        dropped
-    }
-
-    /// The home bucket and chunk ids of a recovered entry's item, or None if it is torn.
-    fn recovered_item(&self, entry: crate::index::Entry) -> Option<(u64, Vec<u32>, bool)> {
-        if entry.seg() >= self.geo.segments {
-            return None;
-        }
-        let seg = self.seg(entry.seg());
-        let end = seg.write_off().load(Ordering::Relaxed) as usize;
-        if seg.state() != Some(State::Sealed) || entry.off() as usize >= end {
-            return None;
-        }
-        let item = self.item_at(entry, 0)?;
-        if entry.off() as usize + item.header.total_len() > end {
-            return None;
-        }
-        let hash = crate::index::KeyHash::of(item.key);
-        if hash.tag() != entry.tag() || !crate::item::check_matches(&item, hash.0) {
-            return None;
-        }
-        let ids: Vec<u32> = item.chunk_ids().collect();
-        let sound = ids
-            .iter()
-            .all(|&id| id < self.geo.segments && self.seg(id).state() == Some(State::Chunk));
-        sound.then_some((hash.home(&self.geo), ids, item.expire_at().is_some()))
-    }
-
     pub fn handle(self: &Arc<Self>) -> Result<CacheHandle, HandleError> {
+        // ORDERING: Relaxed: a guess for the CAS below.
         let mut taken = self.slots_taken.load(Ordering::Relaxed);
         loop {
             let slot = (!taken).trailing_zeros() as usize;
             if slot >= MAX_WRITERS {
                 return Err(HandleError::NoFreeSlot(MAX_WRITERS));
             }
+            // ORDERING: AcqRel: Acquire pairs with the Release `fetch_and`
+            // of `release_slot` (the slot's previous handle finished with
+            // it); Relaxed on failure: retry with the value seen.
             match self.slots_taken.compare_exchange(
                 taken,
                 taken | 1 << slot,
@@ -358,6 +205,8 @@ impl Cache {
 
     pub(crate) fn release_slot(&self, slot: usize) {
         self.release_actives(slot);
+        // ORDERING: AcqRel: Release pairs with the Acquire of `handle`'s CAS
+        // and of `close`: this handle's writes happen before the slot's reuse.
         self.slots_taken
             .fetch_and(!(1u64 << slot), Ordering::AcqRel);
     }
@@ -374,6 +223,7 @@ impl Cache {
 
     fn sum_writer_counter(&self, field: usize) -> u64 {
         let sum: i64 = (0..MAX_WRITERS)
+            // ORDERING: Relaxed: statistics (each slot has one writer).
             .map(|s| self.writer_word(s, field).load(Ordering::Relaxed) as i64)
             .sum();
         sum.max(0) as u64
@@ -394,6 +244,8 @@ impl Cache {
     /// Marks the file cleanly shut down (after every handle is dropped) and
     /// flushes it, so a disk- or DAX-backed file also survives a reboot.
     pub fn close(&self) {
+        // ORDERING: Acquire pairs with `release_slot`'s Release: every
+        // dropped handle's writes come before the clean mark.
         if self.slots_taken.load(Ordering::Acquire) != 0 {
             tracing::warn!("cache closed while handles are live; it will be recovered as unclean on next start");
             return;
@@ -401,6 +253,7 @@ impl Cache {
         if let Err(e) = self.region.flush() {
             tracing::warn!(error = %e, "flushing the cache file failed");
         }
+        // ORDERING: Release pairs with the Acquire load of H_CLEAN in `open`.
         self.region.u64_at(H_CLEAN).store(1, Ordering::Release);
         let _ = self.region.flush();
     }
@@ -417,6 +270,7 @@ impl Cache {
             while b < buckets {
                 let base = crate::index::bucket_off(&self.geo, level, b);
                 for i in BUCKET_SLOTS - per..BUCKET_SLOTS {
+                    // ORDERING: Relaxed: a statistical sample.
                     used += (self.region.u64_at(base + 8 * i).load(Ordering::Relaxed) != 0) as u64;
                 }
                 seen += per as u64;
@@ -442,6 +296,7 @@ impl Cache {
             level_fill,
             segments_total: self.geo.segments as u64,
             segments_free: free,
+            // ORDERING: Relaxed: informational.
             generation: self.region.u64_at(H_GENERATION).load(Ordering::Relaxed),
         }
     }
@@ -456,6 +311,7 @@ mod tests {
         (0..cache.geo.buckets[0])
             .map(|home| {
                 overflow_of(
+                    // ORDERING: Relaxed: the test's cache is quiescent.
                     cache
                         .region
                         .u64_at(crate::index::bucket_off(&cache.geo, 0, home))

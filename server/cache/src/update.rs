@@ -9,86 +9,164 @@
 //! 4. Claim index slots for new keys (undoable), then apply replacements and
 //!    deletions (cannot fail), unlock (version + 2), free chunk segments.
 
-use std::sync::atomic::Ordering;
-
+use crate::cache::Cache;
 use crate::error::WriteError;
-use crate::handle::{CacheHandle, Changes, Op, Scratch};
-use crate::index::{is_overflow, Entry, KeyHash};
-use crate::item::ItemRef;
+use crate::index::{Entry, KeyHash};
+use crate::item::{ItemRef, PutOptions};
+use crate::layout::W_EXPIRES;
+use crate::region::Part;
 use crate::stats::HandleCounters;
-use crate::store::Cache;
+use crate::sync::Ordering;
 use crate::writer::Writer;
 
 /// Gives up after this many conflicting attempts (only under pathological contention).
 const MAX_ATTEMPTS: usize = 100_000;
 
-impl CacheHandle {
-    /// Atomic read-modify-write over several keys (MSETNX, RENAME, INCR, APPEND ...).
-    /// `f` sees the current items (None: absent or expired) and records writes in
-    /// `Changes`; they are applied atomically with respect to other writers of
-    /// these keys. `f` may run more than once and must not have side effects
-    /// other than through `Changes` and its return value.
-    pub fn update<R>(
+/// Reused buffers, so a write allocates nothing in steady state.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pub hashes: Vec<KeyHash>,
+    pub canon: Vec<usize>,
+    pub homes: Vec<(u64, u64)>,
+    pub found: Vec<Option<(usize, Entry)>>,
+    pub expired: Vec<bool>,
+    pub ops: Vec<Op>,
+    pub claimed: Vec<usize>,
+    pub items: Vec<Option<ItemRef<'static>>>,
+    pub key: Vec<u8>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Op {
+    Keep,
+    Delete,
+    /// A written, unpublished item; `ttl` says whether it has an expiry
+    /// (kept here so publishing need not parse it again).
+    Put {
+        seg: u32,
+        off: u32,
+        ttl: bool,
+    },
+}
+
+/// The writes an `update` closure records; applied atomically after it returns.
+pub struct Changes<'h> {
+    w: &'h mut Writer,
+    cache: &'h Cache,
+    keys: &'h [&'h [u8]],
+    hashes: &'h [KeyHash],
+    canon: &'h [usize],
+    ops: &'h mut [Op],
+}
+
+impl Changes<'_> {
+    /// Writes key `i` with the concatenation of `parts`: byte slices, or
+    /// `Part`s mixing them with bytes of the cache (an item's value).
+    pub fn put<'p, P: Into<Part<'p>> + Copy>(
         &mut self,
-        keys: &[&[u8]],
-        mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes) -> R,
-    ) -> Result<R, WriteError> {
-        let CacheHandle { cache, w, scratch } = self;
-        let cache: &Cache = cache;
-        prepare(cache, keys, scratch);
-        // Reuse the allocation of the items vector across calls (in-place collect).
-        let mut items: Vec<Option<ItemRef<'_>>> = std::mem::take(&mut scratch.items)
-            .into_iter()
-            .map(|_| None)
-            .collect();
-        let mut result = Err(WriteError::OutOfMemory { len: 0 });
-        for _ in 0..MAX_ATTEMPTS {
-            snapshot(cache, w.now, keys, scratch, &mut items);
-            scratch.ops.clear();
-            scratch.ops.resize(keys.len(), Op::Keep);
-            let mut changes = Changes {
-                w,
-                cache,
-                keys,
-                hashes: &scratch.hashes,
-                canon: &scratch.canon,
-                ops: &mut scratch.ops,
-            };
-            let r = f(&items, &mut changes);
-            if scratch.ops.iter().all(|op| *op == Op::Keep) && !scratch.expired.contains(&true) {
-                // Nothing to write: validating the snapshot is enough.
-                let locks = cache.locks();
-                if scratch
-                    .homes
-                    .iter()
-                    .all(|&(home, v)| locks.read_validate(home, v))
-                {
-                    result = Ok(r);
-                    break;
-                }
-                continue;
-            }
-            if !lock_homes(cache, &scratch.homes) {
-                discard_all(w, cache, &scratch.ops);
-                continue;
-            }
-            if !claim_slots(w, cache, scratch) {
-                unlock_homes(cache, &scratch.homes);
-                discard_all(w, cache, &scratch.ops);
-                std::hint::spin_loop();
-                continue;
-            }
-            apply(w, cache, scratch);
-            unlock_homes(cache, &scratch.homes);
-            w.free_collected(cache);
-            w.seal_pending(cache);
-            result = Ok(r);
-            break;
-        }
-        items.clear();
-        scratch.items = items.into_iter().map(|_| None).collect();
-        result
+        i: usize,
+        parts: &[P],
+        expire_at: Option<u64>,
+    ) -> Result<(), WriteError> {
+        let opts = PutOptions {
+            expire_at,
+            ..PutOptions::default()
+        };
+        self.put_with(i, parts, opts)
     }
+
+    /// Writes key `i` with explicit options: a freshness deadline before the
+    /// hard expiry, or a negative marker (read-through).
+    pub fn put_with<'p, P: Into<Part<'p>> + Copy>(
+        &mut self,
+        i: usize,
+        parts: &[P],
+        opts: PutOptions,
+    ) -> Result<(), WriteError> {
+        let i = self.canon[i];
+        let (seg, off) =
+            self.w
+                .write_item(self.cache, self.keys[i], self.hashes[i], parts, opts)?;
+        let ttl = opts.expire_at.is_some();
+        self.replace(i, Op::Put { seg, off, ttl });
+        Ok(())
+    }
+
+    /// Deletes key `i`.
+    pub fn delete(&mut self, i: usize) {
+        let i = self.canon[i];
+        self.replace(i, Op::Delete);
+    }
+
+    fn replace(&mut self, i: usize, op: Op) {
+        if let Op::Put { seg, off, .. } = std::mem::replace(&mut self.ops[i], op) {
+            self.w.discard(self.cache, seg, off);
+        }
+    }
+}
+
+/// The transaction behind `CacheHandle::update` (see there and the module
+/// comment).
+pub(crate) fn update<R>(
+    cache: &Cache,
+    w: &mut Writer,
+    scratch: &mut Scratch,
+    keys: &[&[u8]],
+    mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes) -> R,
+) -> Result<R, WriteError> {
+    prepare(cache, keys, scratch);
+    // Reuse the allocation of the items vector across calls (in-place collect).
+    let mut items: Vec<Option<ItemRef<'_>>> = std::mem::take(&mut scratch.items)
+        .into_iter()
+        .map(|_| None)
+        .collect();
+    let mut result = Err(WriteError::OutOfMemory { len: 0 });
+    for _ in 0..MAX_ATTEMPTS {
+        snapshot(cache, w.now, keys, scratch, &mut items);
+        scratch.ops.clear();
+        scratch.ops.resize(keys.len(), Op::Keep);
+        let mut changes = Changes {
+            w: &mut *w,
+            cache,
+            keys,
+            hashes: &scratch.hashes,
+            canon: &scratch.canon,
+            ops: &mut scratch.ops,
+        };
+        let r = f(&items, &mut changes);
+        if scratch.ops.iter().all(|op| *op == Op::Keep) && !scratch.expired.contains(&true) {
+            // Nothing to write: validating the snapshot is enough.
+            let locks = cache.locks();
+            if scratch
+                .homes
+                .iter()
+                .all(|&(home, v)| locks.read_validate(home, v))
+            {
+                result = Ok(r);
+                break;
+            }
+            continue;
+        }
+        if !lock_homes(cache, &scratch.homes) {
+            discard_all(w, cache, &scratch.ops);
+            continue;
+        }
+        if !claim_slots(w, cache, scratch) {
+            unlock_homes(cache, &scratch.homes);
+            discard_all(w, cache, &scratch.ops);
+            std::hint::spin_loop();
+            continue;
+        }
+        apply(w, cache, scratch);
+        unlock_homes(cache, &scratch.homes);
+        w.free_collected(cache);
+        w.seal_pending(cache);
+        result = Ok(r);
+        break;
+    }
+    items.clear();
+    scratch.items = items.into_iter().map(|_| None).collect();
+    result
 }
 
 /// Hashes, canonical indices (duplicate keys share one), sorted distinct homes.
@@ -200,13 +278,16 @@ fn claim_slots(w: &mut Writer, cache: &Cache, s: &mut Scratch) -> bool {
             Some(slot) => {
                 s.found[i] = Some((slot, Entry::EMPTY));
                 s.claimed.push(i);
-                count_overflow(cache, s.hashes[i], slot, 1);
+                cache.count_overflow(s.hashes[i], slot, 1);
             }
             None => {
                 for &j in &s.claimed {
                     let (slot, _) = s.found[j].take().expect("claimed");
+                    // ORDERING: Release, as every entry store (readers
+                    // load entries with Acquire); the slot held our own
+                    // unpublished entry, and its home is locked by us.
                     cache.region.u64_at(slot).store(0, Ordering::Release);
-                    count_overflow(cache, s.hashes[j], slot, -1);
+                    cache.count_overflow(s.hashes[j], slot, -1);
                 }
                 return false;
             }
@@ -228,11 +309,16 @@ fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
             Op::Put { seg, off, ttl } => {
                 let new = Entry::new(s.hashes[i].tag(), seg, off, 0);
                 if old.is_empty() {
+                    // ORDERING: Release publishes the item's bytes to
+                    // readers that load the entry with Acquire.
                     word.store(new.0, Ordering::Release);
                     delta += 1;
                 } else {
                     // Readers may bump the frequency bits meanwhile; keep them.
+                    // ORDERING: Relaxed: a guess for the CAS below.
                     let mut cur = word.load(Ordering::Relaxed);
+                    // ORDERING: Release publishes the item's bytes, as
+                    // above; Relaxed on failure: retry with the value seen.
                     while let Err(now) = word.compare_exchange_weak(
                         cur,
                         new.with_freq(Entry(cur).freq()).0,
@@ -246,16 +332,22 @@ fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
                         expirations += 1;
                     }
                 }
+                // ORDERING: Relaxed: counting an item in its segment needs
+                // no ordering (nothing is freed on an increment); being a
+                // read-modify-write, it keeps the release sequence of
+                // `Seg::unlink_one` intact.
                 cache.seg(seg).live().fetch_add(1, Ordering::Relaxed);
                 if ttl {
-                    w.add_to(cache, crate::store::W_EXPIRES, 1);
+                    w.add_to(cache, W_EXPIRES, 1);
                 }
             }
             Op::Delete | Op::Keep
                 if !old.is_empty() && (s.ops[i] == Op::Delete || s.expired[i]) =>
             {
+                // ORDERING: Release, as every entry store (readers load
+                // entries with Acquire).
                 word.store(0, Ordering::Release);
-                count_overflow(cache, s.hashes[i], slot, -1);
+                cache.count_overflow(s.hashes[i], slot, -1);
                 w.unlinked(cache, old);
                 delta -= 1;
                 if s.expired[i] {
@@ -275,12 +367,5 @@ fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
     w.add_keys(cache, delta);
     if expirations > 0 {
         HandleCounters::bump(&w.counters(cache).expirations, expirations);
-    }
-}
-
-/// Keeps the home bucket's count of keys stored outside it (home locked).
-pub(crate) fn count_overflow(cache: &Cache, h: KeyHash, slot: usize, delta: i64) {
-    if is_overflow(cache.geo(), slot) {
-        cache.locks().adjust_overflow(h.home(cache.geo()), delta);
     }
 }

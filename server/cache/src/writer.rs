@@ -1,30 +1,25 @@
 //! One thread's allocation state: its active segment per TTL class, where new
 //! items are appended without any shared lock, and the bookkeeping of items
-//! leaving the index.
+//! leaving the index. Taking new segments (which may evict) is in alloc.rs.
 
-use std::sync::atomic::Ordering;
-
-use crate::error::WriteError;
+use crate::cache::Cache;
 use crate::index::{Entry, KeyHash};
-use crate::item::{
-    chunk_count, encode_header, parse_header, PutOptions, MAX_HEADER_LEN, MAX_KEY_LEN,
-};
-use crate::layout::SEGMENT_SIZE;
-use crate::segment::{ttl_class, Seg, State, TTL_CLASSES};
+use crate::layout::{SEGMENT_SIZE, W_EXPIRES, W_KEYS};
+use crate::segment::{Seg, State, TTL_CLASSES};
 use crate::stats::HandleCounters;
-use crate::store::{Cache, W_EXPIRES, W_KEYS};
+use crate::sync::Ordering;
 
 pub(crate) struct Writer {
     pub slot: usize,
     pub now: u64,
     rng: u64,
     /// Active segment id + 1 per TTL class (0: none yet).
-    active: [u32; TTL_CLASSES],
+    pub active: [u32; TTL_CLASSES],
     /// Full segments that may still hold unpublished items: sealed (made
     /// evictable) only after the write in progress is published.
-    to_seal: Vec<u32>,
+    pub to_seal: Vec<u32>,
     /// TTL classes whose active segment got an item in the write in progress.
-    dirty: u32,
+    pub dirty: u32,
     /// Chunk segments of removed items, freed once no lock is held.
     pub free_later: Vec<u32>,
     pub sweep_cursor: u64,
@@ -64,153 +59,13 @@ impl Writer {
     pub fn add_to(&self, cache: &Cache, field: usize, delta: i64) {
         if delta != 0 {
             let word = cache.writer_word(self.slot, field);
+            // ORDERING: Relaxed load and store: this writer slot's counters
+            // have one writer (us); readers sum them as statistics.
             word.store(
                 word.load(Ordering::Relaxed).wrapping_add(delta as u64),
                 Ordering::Relaxed,
             );
         }
-    }
-
-    /// Writes an item into this writer's segments; returns its location. The
-    /// item is not reachable until the caller publishes an index entry.
-    pub fn write_item(
-        &mut self,
-        cache: &Cache,
-        key: &[u8],
-        hash: KeyHash,
-        parts: &[&[u8]],
-        opts: PutOptions,
-    ) -> Result<(u32, u32), WriteError> {
-        let expire_at = opts.expire_at;
-        if key.len() > MAX_KEY_LEN {
-            return Err(WriteError::KeyTooLarge {
-                len: key.len() as u64,
-                max: MAX_KEY_LEN as u64,
-            });
-        }
-        let vlen: u64 = parts.iter().map(|p| p.len() as u64).sum();
-        if vlen > cache.max_value_size {
-            return Err(WriteError::ValueTooLarge {
-                len: vlen,
-                max: cache.max_value_size,
-            });
-        }
-        let class = ttl_class(expire_at, self.now);
-        let mut header = [0u8; MAX_HEADER_LEN];
-        let small_len = MAX_HEADER_LEN + key.len() + vlen as usize;
-        if small_len <= SEGMENT_SIZE {
-            let check = crate::item::check_of(parts, hash.0);
-            let hlen = encode_header(&mut header, key.len(), vlen, false, check, opts);
-            let (seg, off) = self.append(cache, class, hlen + key.len() + vlen as usize)?;
-            let mut at = seg.data + off as usize;
-            for piece in [&header[..hlen], key]
-                .into_iter()
-                .chain(parts.iter().copied())
-            {
-                // SAFETY: `append` reserved off..off+len in our own active
-                // segment; nothing points at it until we publish.
-                unsafe { cache.region.write(at, piece) };
-                at += piece.len();
-            }
-            self.commit(seg, off, hlen + key.len() + vlen as usize, expire_at);
-            return Ok((seg.id, off));
-        }
-        let table = self.write_chunks(cache, parts, vlen)?;
-        let check = crate::item::check_of(&[&table], hash.0);
-        let hlen = encode_header(&mut header, key.len(), vlen, true, check, opts);
-        let len = hlen + key.len() + table.len();
-        let (seg, off) = match self.append(cache, class, len) {
-            Ok(loc) => loc,
-            Err(e) => {
-                self.free_chunk_table(cache, &table);
-                return Err(e);
-            }
-        };
-        for (piece, at) in [
-            (&header[..hlen], 0),
-            (key, hlen),
-            (&table[..], hlen + key.len()),
-        ] {
-            // SAFETY: reserved in our own active segment, as above.
-            unsafe { cache.region.write(seg.data + off as usize + at, piece) };
-        }
-        self.commit(seg, off, len, expire_at);
-        Ok((seg.id, off))
-    }
-
-    /// Stores a value too big for one segment in whole chunk segments and
-    /// returns the chunk table (`n:u32 | ids`). Rare, so it may allocate.
-    fn write_chunks(
-        &mut self,
-        cache: &Cache,
-        parts: &[&[u8]],
-        vlen: u64,
-    ) -> Result<Vec<u8>, WriteError> {
-        let n = chunk_count(vlen);
-        let mut table = Vec::with_capacity(4 + 4 * n);
-        table.extend_from_slice(&(n as u32).to_le_bytes());
-        let (mut part, mut part_off) = (0usize, 0usize);
-        for _ in 0..n {
-            let seg = match self.alloc_segment(cache) {
-                Ok(seg) => seg,
-                Err(_) => {
-                    self.free_chunk_table(cache, &table);
-                    return Err(WriteError::OutOfMemory { len: vlen });
-                }
-            };
-            seg.reset(State::Chunk, 0, self.now);
-            table.extend_from_slice(&seg.id.to_le_bytes());
-            let mut filled = 0;
-            while filled < SEGMENT_SIZE && part < parts.len() {
-                let take = (parts[part].len() - part_off).min(SEGMENT_SIZE - filled);
-                // SAFETY: the chunk segment was just taken off the free list by us.
-                unsafe {
-                    cache
-                        .region
-                        .write(seg.data + filled, &parts[part][part_off..part_off + take])
-                };
-                filled += take;
-                part_off += take;
-                if part_off == parts[part].len() {
-                    part += 1;
-                    part_off = 0;
-                }
-            }
-        }
-        Ok(table)
-    }
-
-    fn free_chunk_table(&self, cache: &Cache, table: &[u8]) {
-        for id in table.get(4..).unwrap_or(&[]).chunks_exact(4) {
-            let id = u32::from_le_bytes(id.try_into().expect("4 bytes"));
-            if id < cache.geo.segments {
-                cache.free_list().push(cache.seg(id));
-            }
-        }
-    }
-
-    /// Reserves `len` bytes in the active segment of `class`, taking a new
-    /// segment (evicting if needed) when the current one is full.
-    fn append<'c>(
-        &mut self,
-        cache: &'c Cache,
-        class: usize,
-        len: usize,
-    ) -> Result<(Seg<'c>, u32), WriteError> {
-        for _ in 0..4 {
-            if let Some(loc) = self.try_append(cache, class, len) {
-                self.dirty |= 1 << class;
-                return Ok(loc);
-            }
-            if self.active[class] != 0 {
-                // Full: sealed once the write in progress is published.
-                self.to_seal.push(self.active[class] - 1);
-                self.set_active(cache, class, 0);
-            }
-            let seg = self.take_active(cache, class)?;
-            self.set_active(cache, class, seg.id + 1);
-        }
-        Err(WriteError::OutOfMemory { len: len as u64 })
     }
 
     /// Reserves `len` bytes in the current active segment of `class`, if it has room.
@@ -222,65 +77,34 @@ impl Writer {
     ) -> Option<(Seg<'c>, u32)> {
         let id = self.active[class].checked_sub(1)?;
         let seg = cache.seg(id);
+        // ORDERING: Relaxed: only we write our active segment's offset.
         let off = seg.write_off().load(Ordering::Relaxed);
         (off as usize + len <= SEGMENT_SIZE).then_some((seg, off))
     }
 
     /// Marks `len` bytes at `off` as complete (Release: the bytes come first).
     pub fn commit(&self, seg: Seg<'_>, off: u32, len: usize, expire_at: Option<u64>) {
+        // ORDERING: Release pairs with the Acquire load of `write_off` in
+        // an evictor's sweep (and recovery): the item bytes come first.
         seg.write_off().store(off + len as u32, Ordering::Release);
         // Only this writer writes its active segment's header fields.
         let at = expire_at.unwrap_or(u64::MAX);
+        // ORDERING: Relaxed load and store: one writer (us); evictors read
+        // it after the Sealed -> Evicting transition acquired our seal.
         if seg.max_expire().load(Ordering::Relaxed) < at {
+            // ORDERING: Relaxed, as above.
             seg.max_expire().store(at, Ordering::Relaxed);
         }
     }
 
-    fn set_active(&mut self, cache: &Cache, class: usize, id_plus_one: u32) {
+    pub fn set_active(&mut self, cache: &Cache, class: usize, id_plus_one: u32) {
         self.active[class] = id_plus_one;
+        // ORDERING: Release pairs with the AcqRel swap in
+        // `Cache::release_actives`, which seals what this slot recorded
+        // (normally this thread, when the handle is dropped).
         cache
             .active_word(self.slot, class)
             .store(id_plus_one, Ordering::Release);
-    }
-
-    /// A new active segment for `class`: a free one, else an evicted one that
-    /// keeps its frequently read items at its front (see evict.rs).
-    fn take_active<'c>(&mut self, cache: &'c Cache, class: usize) -> Result<Seg<'c>, WriteError> {
-        let mut wait = VictimWait::default();
-        loop {
-            if let Some(seg) = cache.free_list().pop() {
-                seg.reset(State::Active, class, self.now);
-                return Ok(seg);
-            }
-            let Some(victim) = crate::evict::pick_victim(cache, self.now) else {
-                if !self.retire_idle(cache) && !wait.another_try() {
-                    break;
-                }
-                continue;
-            };
-            if let Some(seg) = self.compact(cache, victim, class) {
-                return Ok(seg);
-            }
-        }
-        Err(WriteError::OutOfMemory {
-            len: SEGMENT_SIZE as u64,
-        })
-    }
-
-    /// A free segment (for chunks), evicting one if none is free.
-    pub fn alloc_segment<'c>(&mut self, cache: &'c Cache) -> Result<Seg<'c>, WriteError> {
-        let mut wait = VictimWait::default();
-        for _ in 0..64 {
-            if let Some(seg) = cache.free_list().pop() {
-                return Ok(seg);
-            }
-            if !self.evict_one(cache) && !self.retire_idle(cache) && !wait.another_try() {
-                break;
-            }
-        }
-        Err(WriteError::OutOfMemory {
-            len: SEGMENT_SIZE as u64,
-        })
     }
 
     /// An unpublished item is dropped: only its chunk segments need freeing.
@@ -298,7 +122,9 @@ impl Writer {
     /// Accounts for an item that just left the index (caller holds its home
     /// lock, so its bytes are stable): segment liveness, key count, chunks.
     pub fn unlinked(&mut self, cache: &Cache, e: Entry) {
-        cache.seg(e.seg()).live().fetch_sub(1, Ordering::Relaxed);
+        if e.seg() < cache.geo.segments {
+            cache.seg(e.seg()).unlink_one();
+        }
         if let Some(item) = cache.item_at(e, 0) {
             self.free_later.extend(item.chunk_ids());
             if item.expire_at().is_some() {
@@ -343,11 +169,15 @@ impl Writer {
         let home = h.home(&cache.geo);
         let v = locks.lock(home);
         let word = cache.region.u64_at(slot);
+        // ORDERING: Relaxed: the home lock (Acquire) orders this load after
+        // every store of the entry by a previous holder.
         let cur = Entry(word.load(Ordering::Relaxed));
         let removed = cur.location() == e.location();
         if removed {
+            // ORDERING: Release pairs with the Acquire entry loads of
+            // readers (`Cache::find`), as every entry store does.
             word.store(0, Ordering::Release);
-            crate::update::count_overflow(cache, h, slot, -1);
+            cache.count_overflow(h, slot, -1);
             self.unlinked(cache, cur);
         }
         locks.unlock(home, v);
@@ -368,7 +198,7 @@ impl Writer {
     /// Seals this writer's active segments that hold nothing unpublished, so
     /// they can be evicted when nothing else can (a tiny cache full of large
     /// values). True if one was sealed.
-    fn retire_idle(&mut self, cache: &Cache) -> bool {
+    pub fn retire_idle(&mut self, cache: &Cache) -> bool {
         let mut sealed = false;
         for class in 0..TTL_CLASSES {
             if self.active[class] != 0 && self.dirty & (1 << class) == 0 {
@@ -381,27 +211,4 @@ impl Writer {
         }
         sealed
     }
-}
-
-/// Bounded waiting when no segment can be evicted right now (every one is
-/// active or holds chunks): other writers seal theirs as their writes
-/// complete, so yield for up to 50 ms before reporting out of memory.
-#[derive(Default)]
-struct VictimWait {
-    since: Option<std::time::Instant>,
-}
-
-impl VictimWait {
-    fn another_try(&mut self) -> bool {
-        let since = *self.since.get_or_insert_with(std::time::Instant::now);
-        std::thread::yield_now();
-        since.elapsed() < std::time::Duration::from_millis(50)
-    }
-}
-
-/// Parses the item at `off` of a segment being evicted (its bytes are stable).
-pub(crate) fn item_len_at(seg: &Seg<'_>, off: usize, end: usize) -> Option<usize> {
-    let bytes = seg.bytes_from(off);
-    let h = parse_header(&bytes[..(end - off).min(bytes.len())])?;
-    Some(h.total_len())
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use citadel_cache::{Cache, OpenError, WriteError};
+use citadel_cache::{Cache, OpenError, PutOptions, WriteError};
 use common::TempCache;
 
 fn get(h: &mut citadel_cache::CacheHandle, key: &[u8]) -> Option<Vec<u8>> {
@@ -71,7 +71,12 @@ fn update_is_read_modify_write() {
     for _ in 0..100 {
         h.update(&[b"n"], |items, ch| {
             let n: u64 = items[0]
-                .and_then(|i| std::str::from_utf8(i.contiguous()?).ok()?.parse().ok())
+                .and_then(|i| {
+                    std::str::from_utf8(i.small_value(&mut [0; 32])?)
+                        .ok()?
+                        .parse()
+                        .ok()
+                })
                 .unwrap_or(0);
             ch.put(0, &[(n + 1).to_string().as_bytes()], None)
         })
@@ -81,8 +86,9 @@ fn update_is_read_modify_write() {
     assert_eq!(get(&mut h, b"n").as_deref(), Some(&b"100"[..]));
     // Rename: two keys, atomically.
     h.update(&[b"n", b"m"], |items, ch| {
-        let v: Vec<u8> = items[0].unwrap().contiguous().unwrap().to_vec();
-        ch.put(1, &[&v], None).unwrap();
+        // The value moves straight from the cache into the new item.
+        let v = items[0].unwrap().contiguous().unwrap();
+        ch.put(1, &[v], None).unwrap();
         ch.delete(0);
     })
     .unwrap();
@@ -248,7 +254,7 @@ fn negative_markers_are_absent_except_to_get_any() {
         soft_expire_at: None,
         negative: true,
     };
-    h.update(&[b"user:404"], |_, ch| ch.put_with(0, &[], neg))
+    h.update(&[b"user:404"], |_, ch| ch.put_with(0, &[b""], neg))
         .unwrap()
         .unwrap();
     assert_eq!(get(&mut h, b"user:404"), None, "plain reads see no key");
@@ -325,4 +331,25 @@ fn frequently_read_keys_survive_eviction() {
         "only {alive} of {} hot keys survived",
         hot.len()
     );
+}
+
+/// FLUSHALL removes negative markers too (found by the fuzz target: they
+/// survived, still counted, because `delete` treats them as absent).
+#[test]
+fn flush_all_removes_negative_markers() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(16 << 20);
+    let mut h = cache.handle().unwrap();
+    let neg = PutOptions {
+        negative: true,
+        ..PutOptions::default()
+    };
+    h.update(&[b"gone"], |_, ch| ch.put_with(0, &[b""], neg))
+        .unwrap()
+        .unwrap();
+    h.set(b"k", b"v", None).unwrap();
+    assert_eq!(cache.len(), 2);
+    h.flush_all();
+    assert_eq!(cache.len(), 0);
+    assert_eq!(h.get_any(b"gone", |_| ()), None);
 }

@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::HashMap;
 
+use citadel_cache::Part;
 use common::TempCache;
 use proptest::prelude::*;
 
@@ -98,8 +99,8 @@ proptest! {
                 Op::Append { key: k, len } => {
                     let extra = value(k, len, step);
                     h.update(&[&key(k)], |items, ch| {
-                        let mut parts: Vec<&[u8]> = items[0].map(|i| i.chunks().collect()).unwrap_or_default();
-                        parts.push(&extra);
+                        let mut parts: Vec<Part> = items[0].map(|i| i.chunks().map(Part::from).collect()).unwrap_or_default();
+                        parts.push(Part::from(&extra));
                         ch.put(0, &parts, items[0].and_then(|i| i.expire_at()))
                     }).unwrap().unwrap();
                     let entry = live(&mut model, &key(k), now).cloned().unwrap_or((Vec::new(), None));
@@ -110,7 +111,7 @@ proptest! {
                 Op::Rename { from, to } => {
                     let moved = h.update(&[&key(from), &key(to)], |items, ch| {
                         let Some(src) = items[0] else { return false };
-                        let parts: Vec<&[u8]> = src.chunks().collect();
+                        let parts: Vec<_> = src.chunks().collect();
                         ch.put(1, &parts, src.expire_at()).unwrap();
                         if from != to { ch.delete(0); }
                         true
@@ -129,7 +130,7 @@ proptest! {
                 Op::Persist { key: k } => {
                     h.update(&[&key(k)], |items, ch| {
                         if let Some(i) = items[0] {
-                            let parts: Vec<&[u8]> = i.chunks().collect();
+                            let parts: Vec<_> = i.chunks().collect();
                             ch.put(0, &parts, None).unwrap();
                         }
                     }).unwrap();

@@ -53,7 +53,10 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         let (current, expire) = match &items[0] {
             None => (0.0, None),
             Some(item) => {
-                let v = item.contiguous().and_then(num::parse_f64);
+                // parse_f64 refuses 5 KiB or more, as Redis does.
+                let v = item
+                    .small_value(&mut [0; 5 * 1024])
+                    .and_then(num::parse_f64);
                 (v.ok_or(CmdError::NotFloat)?, item.expire_at())
             }
         };

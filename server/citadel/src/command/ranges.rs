@@ -4,6 +4,7 @@ use super::args::Args;
 use super::dispatch::Ctx;
 use super::error::{CmdError, CmdResult};
 use super::value::put_value;
+use citadel_cache::Part;
 use citadel_resp::Reply;
 
 /// Redis's checkStringLength against the cache's largest value.
@@ -61,19 +62,8 @@ fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
 /// Replies with `len` bytes of the value from `start`, across chunks.
 fn reply_range(out: &mut Reply<'_>, item: &citadel_cache::ItemRef<'_>, start: usize, len: usize) {
     out.bulk_header(len);
-    let (mut skip, mut left) = (start, len);
-    for chunk in item.chunks() {
-        if left == 0 {
-            break;
-        }
-        if skip >= chunk.len() {
-            skip -= chunk.len();
-            continue;
-        }
-        let take = (chunk.len() - skip).min(left);
-        out.buf.extend_from_slice(&chunk[skip..skip + take]);
-        left -= take;
-        skip = 0;
+    for piece in item.value_range(start, len) {
+        piece.append_to(out.buf);
     }
     out.crlf();
 }
@@ -116,30 +106,35 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         if value.is_empty() {
             return Ok(old_len);
         }
-        let (owned, expire);
-        let old: &[u8] = match &items[0] {
-            None => {
-                expire = None;
-                &[]
+        // The kept head and tail are copied from the cache straight into
+        // the new item.
+        let zeros = vec![0u8; offset.saturating_sub(old_len)];
+        let (end, expire) = (offset + value.len(), items[0].and_then(|i| i.expire_at()));
+        match items[0].as_ref() {
+            Some(item) if item.contiguous().is_none() => {
+                // Multi-chunk values: one piece per chunk; a small vector is noise.
+                let mut parts: Vec<Part> = item.value_range(0, offset).map(Part::Shared).collect();
+                parts.extend([Part::Local(&zeros), Part::Local(value)]);
+                parts.extend(
+                    item.value_range(end, old_len.saturating_sub(end))
+                        .map(Part::Shared),
+                );
+                changes.put(0, &parts, expire)?;
             }
-            Some(item) => {
-                expire = item.expire_at();
-                match item.contiguous() {
-                    Some(v) => v,
-                    None => {
-                        owned = item
-                            .chunks()
-                            .flat_map(|c| c.iter().copied())
-                            .collect::<Vec<u8>>();
-                        &owned
-                    }
-                }
+            item => {
+                let old = item.and_then(|i| i.contiguous());
+                let slice = |r: std::ops::Range<usize>| {
+                    old.and_then(|o| o.get(r))
+                        .map_or(Part::Local(&[]), Part::Shared)
+                };
+                let (head, tail) = (
+                    slice(0..offset.min(old_len)),
+                    slice(end.min(old_len)..old_len),
+                );
+                let parts = [head, Part::Local(&zeros), Part::Local(value), tail];
+                changes.put(0, &parts, expire)?;
             }
-        };
-        let head = &old[..offset.min(old.len())];
-        let zeros = vec![0u8; offset.saturating_sub(old.len())];
-        let tail = old.get(offset + value.len()..).unwrap_or(&[]);
-        changes.put(0, &[head, &zeros, value, tail], expire)?;
+        }
         Ok::<_, CmdError>(old_len.max(offset + value.len()))
     })??;
     ctx.out.int(len as i64);

@@ -47,11 +47,12 @@ fn parse_opts(opts: Args<'_>) -> Result<ScanOpts<'_>, CmdError> {
 fn collect(ctx: &mut Ctx<'_>, cursor: u64, count: usize, pattern: Option<&[u8]>) -> u64 {
     let (buf, spans) = (&mut ctx.conn.scratch, &mut ctx.conn.scratch_spans);
     ctx.thread.cache.scan(cursor, count, |item| {
-        let key = item.key();
-        if pattern.is_none_or(|p| glob_match(p, key)) {
-            let start = buf.len();
-            buf.extend_from_slice(key);
+        let start = buf.len();
+        item.key().append_to(buf);
+        if pattern.is_none_or(|p| glob_match(p, &buf[start..])) {
             spans.push(start..buf.len());
+        } else {
+            buf.truncate(start);
         }
     })
 }

@@ -1,16 +1,13 @@
 //! Helpers over cache items shared by the commands.
 
-use citadel_cache::{Changes, ItemRef, WriteError};
+use citadel_cache::{Changes, ItemRef, Part, WriteError};
 
 use citadel_resp::{num, Reply};
 
 /// Replies with the item's value as a bulk string.
 pub fn reply_value(out: &mut Reply<'_>, item: &ItemRef<'_>) {
     out.bulk_header(item.value_len());
-    match item.contiguous() {
-        Some(v) => out.buf.extend_from_slice(v),
-        None => item.chunks().for_each(|c| out.buf.extend_from_slice(c)),
-    }
+    item.write_value_to(out.buf);
     out.crlf();
 }
 
@@ -22,13 +19,14 @@ pub fn put_value(
     extra: &[u8],
     expire_at: Option<u64>,
 ) -> Result<(), WriteError> {
+    // The old value is copied from the cache straight into the new item.
     match item.contiguous() {
         Some(v) if extra.is_empty() => changes.put(i, &[v], expire_at),
-        Some(v) => changes.put(i, &[v, extra], expire_at),
+        Some(v) => changes.put(i, &[Part::Shared(v), Part::Local(extra)], expire_at),
         None => {
             // Multi-chunk values are large; one small vector is noise there.
-            let mut parts: Vec<&[u8]> = item.chunks().collect();
-            parts.push(extra);
+            let mut parts: Vec<Part> = item.chunks().map(Part::Shared).collect();
+            parts.push(Part::Local(extra));
             changes.put(i, &parts, expire_at)
         }
     }
@@ -36,5 +34,6 @@ pub fn put_value(
 
 /// The value as an integer, if it is one by Redis's strict rules.
 pub fn item_i64(item: &ItemRef<'_>) -> Option<i64> {
-    item.contiguous().and_then(num::parse_i64)
+    // parse_i64 takes at most 20 bytes; a longer value is not an integer.
+    item.small_value(&mut [0; 32]).and_then(num::parse_i64)
 }

@@ -1,27 +1,24 @@
-//! The mapped file and the only place that turns offsets into memory.
-//!
-//! Every other module addresses the file by byte offset; this module owns the
-//! mapping and hands out atomics and byte slices after checking bounds.
-//! Concurrency rules (who may write which range, and how readers validate) are
-//! enforced by the callers: see ARCHITECTURE.md, "Cache engine".
+//! The memory-mapped cache file: bounds-checked atomics at byte offsets.
 
 use std::fs::File;
-use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use memmap2::MmapMut;
+
+use crate::sync::{AtomicU32, AtomicU64};
 
 pub struct Region {
     map: MmapMut,
     base: *mut u8,
+    /// Mapped bytes, rounded down to whole 8-byte words: every word that
+    /// covers an in-bounds byte is itself in bounds (see `SharedBytes`).
     len: usize,
 }
 
-// SAFETY: the mapping is shared memory that every thread accesses through
-// atomics or through ranges whose ownership the cache protocol guarantees
-// (a writer owns the unpublished tail of its active segment; readers validate
-// optimistic copies with the bucket seqlock).
+// SAFETY: the mapping is shared memory that every thread accesses only
+// through atomics (words, and byte ranges copied word by word in shared.rs);
+// the raw base pointer is never handed out.
 unsafe impl Send for Region {}
-// SAFETY: as above; no method hands out `&mut` to shared state.
+// SAFETY: as above; no method hands out a non-atomic reference to the mapping.
 unsafe impl Sync for Region {}
 
 impl Region {
@@ -44,7 +41,11 @@ impl Region {
             tracing::debug!(error = %e, "madvise(MADV_HUGEPAGE) refused");
         }
         let base = map.as_mut_ptr();
-        Ok(Region { map, base, len })
+        Ok(Region {
+            map,
+            base,
+            len: len & !7,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -63,8 +64,22 @@ impl Region {
             "u64 offset {off}"
         );
         // SAFETY: in bounds and aligned (checked above); the mapping lives as
-        // long as `self`, and AtomicU64 has the layout of u64.
+        // long as `self`, AtomicU64 has the layout of u64, and the memory is
+        // only ever accessed atomically.
         unsafe { &*(self.base.add(off) as *const AtomicU64) }
+    }
+
+    /// The `n` consecutive words from `off` (8-byte aligned, in bounds): one
+    /// bounds check for a whole byte copy.
+    #[inline]
+    pub fn words(&self, off: usize, n: usize) -> &[AtomicU64] {
+        assert!(
+            off.is_multiple_of(8) && off <= self.len && n <= (self.len - off) / 8,
+            "words {off}+{n}"
+        );
+        // SAFETY: in bounds and aligned (checked above); AtomicU64 has the
+        // layout of u64, and the memory is only ever accessed atomically.
+        unsafe { std::slice::from_raw_parts(self.base.add(off) as *const AtomicU64, n) }
     }
 
     /// The eight words of the 64-byte bucket at `off` (one bounds check for
@@ -80,7 +95,8 @@ impl Region {
         unsafe { &*(self.base.add(off) as *const [AtomicU64; 8]) }
     }
 
-    /// An atomic u32 at `off` (4-byte aligned, in bounds).
+    /// An atomic u32 at `off` (4-byte aligned, in bounds). Words read as u32
+    /// are never accessed as u64 (no mixed-size accesses).
     #[inline]
     pub fn u32_at(&self, off: usize) -> &AtomicU32 {
         assert!(
@@ -89,22 +105,6 @@ impl Region {
         );
         // SAFETY: in bounds and aligned (checked above).
         unsafe { &*(self.base.add(off) as *const AtomicU32) }
-    }
-
-    /// Bytes at `off..off+len`, or None when out of bounds.
-    ///
-    /// The bytes may be overwritten concurrently by a writer that reclaimed
-    /// them; callers treat what they read as a guess until the bucket seqlock
-    /// validates it, and never act on an unvalidated read. Any bit pattern is
-    /// a valid `u8`, so a torn read yields wrong bytes, never invalid values.
-    #[inline]
-    pub fn bytes(&self, off: usize, len: usize) -> Option<&[u8]> {
-        let end = off.checked_add(len)?;
-        if end > self.len {
-            return None;
-        }
-        // SAFETY: in bounds (checked above); lifetime tied to the mapping.
-        Some(unsafe { std::slice::from_raw_parts(self.base.add(off), len) })
     }
 
     /// Hints the CPU to start loading the cache line at `off` (no effect
@@ -122,35 +122,5 @@ impl Region {
                 )
             };
         }
-    }
-
-    /// Moves `len` bytes from `from` to `to` inside the mapping (the ranges
-    /// may overlap).
-    ///
-    /// # Safety
-    /// The caller owns the destination range (a segment it is compacting,
-    /// whose items there were all unlinked or moved under their home locks)
-    /// and has issued `fence(Release)` after those unlocks, so a reader that
-    /// sees a moved byte also sees the bumped version.
-    #[inline]
-    pub unsafe fn move_within(&self, from: usize, to: usize, len: usize) {
-        assert!(from.max(to) + len <= self.len, "move past the mapping");
-        // SAFETY: both ranges are in bounds (checked above); `copy` allows
-        // overlap; the caller owns the destination.
-        unsafe { std::ptr::copy(self.base.add(from), self.base.add(to), len) }
-    }
-
-    /// Copies `src` to `off`.
-    ///
-    /// # Safety
-    /// The caller must own `off..off+src.len()`: an unpublished part of a
-    /// segment it holds (its active segment, a chunk segment it allocated, or
-    /// header fields only it writes). Readers that may still be looking at
-    /// reused memory are protected by the seqlock protocol, not by this call.
-    #[inline]
-    pub unsafe fn write(&self, off: usize, src: &[u8]) {
-        assert!(off + src.len() <= self.len, "write past the mapping");
-        // SAFETY: in bounds (checked above); the caller owns the range.
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.base.add(off), src.len()) }
     }
 }

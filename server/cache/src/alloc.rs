@@ -1,0 +1,72 @@
+//! Segments for a writer: a free one if any, else one made free by
+//! evicting (evict.rs). Allocation never holds a lock, so it may wait.
+
+use crate::cache::Cache;
+use crate::error::WriteError;
+use crate::layout::SEGMENT_SIZE;
+use crate::segment::{Seg, State};
+use crate::writer::Writer;
+
+impl Writer {
+    /// A new active segment for `class`: a free one, else an evicted one that
+    /// keeps its frequently read items at its front (see evict.rs).
+    pub fn take_active<'c>(
+        &mut self,
+        cache: &'c Cache,
+        class: usize,
+    ) -> Result<Seg<'c>, WriteError> {
+        let mut wait = VictimWait::default();
+        loop {
+            if let Some(seg) = cache.free_list().pop() {
+                seg.reset(State::Active, class, self.now);
+                return Ok(seg);
+            }
+            let Some(victim) = crate::evict::pick_victim(cache, self.now) else {
+                if !self.retire_idle(cache) && !wait.another_try() {
+                    break;
+                }
+                continue;
+            };
+            if let Some(seg) = self.compact(cache, victim, class) {
+                return Ok(seg);
+            }
+        }
+        Err(WriteError::OutOfMemory {
+            len: SEGMENT_SIZE as u64,
+        })
+    }
+
+    /// A free segment (for chunks), evicting one if none is free.
+    pub fn alloc_segment<'c>(&mut self, cache: &'c Cache) -> Result<Seg<'c>, WriteError> {
+        let mut wait = VictimWait::default();
+        for _ in 0..64 {
+            if let Some(seg) = cache.free_list().pop() {
+                return Ok(seg);
+            }
+            if !self.evict_one(cache) && !self.retire_idle(cache) && !wait.another_try() {
+                break;
+            }
+        }
+        Err(WriteError::OutOfMemory {
+            len: SEGMENT_SIZE as u64,
+        })
+    }
+}
+
+/// Bounded waiting when no segment can be evicted right now (every one is
+/// active or holds chunks): other writers seal theirs as their writes
+/// complete, so yield for up to 50 ms before reporting out of memory.
+/// (Fuzz runs are single-threaded: nobody else can free a segment.)
+#[derive(Default)]
+struct VictimWait {
+    since: Option<std::time::Instant>,
+}
+
+impl VictimWait {
+    fn another_try(&mut self) -> bool {
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        std::thread::yield_now();
+        let limit = if cfg!(fuzzing) { 0 } else { 50 };
+        since.elapsed() < std::time::Duration::from_millis(limit)
+    }
+}

@@ -1,0 +1,201 @@
+//! Writing an item into this writer's segments: header, key and value
+//! parts (the caller's bytes or bytes copied from the cache itself), with
+//! the check computed over exactly the bytes stored. Large values go to
+//! whole chunk segments. Nothing is reachable until `update` publishes it.
+
+use xxhash_rust::xxh3::{xxh3_64_with_seed, Xxh3};
+
+use crate::cache::Cache;
+use crate::error::WriteError;
+use crate::index::KeyHash;
+use crate::item::{chunk_count, encode_header, PutOptions, MAX_HEADER_LEN, MAX_KEY_LEN};
+use crate::layout::SEGMENT_SIZE;
+use crate::region::{Part, Region};
+use crate::segment::{ttl_class, Seg, State};
+use crate::writer::Writer;
+
+impl Writer {
+    /// Writes an item into this writer's segments; returns its location. The
+    /// item is not reachable until the caller publishes an index entry.
+    pub fn write_item<'p, P: Into<Part<'p>> + Copy>(
+        &mut self,
+        cache: &Cache,
+        key: &[u8],
+        hash: KeyHash,
+        parts: &[P],
+        opts: PutOptions,
+    ) -> Result<(u32, u32), WriteError> {
+        let expire_at = opts.expire_at;
+        if key.len() > MAX_KEY_LEN {
+            return Err(WriteError::KeyTooLarge {
+                len: key.len() as u64,
+                max: MAX_KEY_LEN as u64,
+            });
+        }
+        let vlen: u64 = parts.iter().map(|&p| p.into().len() as u64).sum();
+        if vlen > cache.max_value_size {
+            return Err(WriteError::ValueTooLarge {
+                len: vlen,
+                max: cache.max_value_size,
+            });
+        }
+        let class = ttl_class(expire_at, self.now);
+        let mut header = [0u8; MAX_HEADER_LEN];
+        let region = &cache.region;
+        if MAX_HEADER_LEN + key.len() + vlen as usize <= SEGMENT_SIZE {
+            // The header's length does not depend on the check, which is
+            // known only once the value is stored: header last.
+            let hlen = encode_header(&mut header, key.len(), vlen, false, 0, opts);
+            let len = hlen + key.len() + vlen as usize;
+            let (seg, off) = self.append(cache, class, len)?;
+            let at = seg.data + off as usize;
+            region.store_bytes(at + hlen, key);
+            let check = store_parts(region, at + hlen + key.len(), parts, hash.0);
+            encode_header(&mut header, key.len(), vlen, false, check, opts);
+            region.store_bytes(at, &header[..hlen]);
+            self.commit(seg, off, len, expire_at);
+            return Ok((seg.id, off));
+        }
+        let table = self.write_chunks(cache, parts, vlen)?;
+        let check = xxh3_64_with_seed(&table, hash.0) as u16;
+        let hlen = encode_header(&mut header, key.len(), vlen, true, check, opts);
+        let len = hlen + key.len() + table.len();
+        let (seg, off) = match self.append(cache, class, len) {
+            Ok(loc) => loc,
+            Err(e) => {
+                self.free_chunk_table(cache, &table);
+                return Err(e);
+            }
+        };
+        let at = seg.data + off as usize;
+        region.store_bytes(at, &header[..hlen]);
+        region.store_bytes(at + hlen, key);
+        region.store_bytes(at + hlen + key.len(), &table);
+        self.commit(seg, off, len, expire_at);
+        Ok((seg.id, off))
+    }
+
+    /// Stores a value too big for one segment in whole chunk segments and
+    /// returns the chunk table (`n:u32 | ids`). Rare, so it may allocate.
+    fn write_chunks<'p, P: Into<Part<'p>> + Copy>(
+        &mut self,
+        cache: &Cache,
+        parts: &[P],
+        vlen: u64,
+    ) -> Result<Vec<u8>, WriteError> {
+        let n = chunk_count(vlen);
+        let mut table = Vec::with_capacity(4 + 4 * n);
+        table.extend_from_slice(&(n as u32).to_le_bytes());
+        let (mut part, mut part_off) = (0usize, 0usize);
+        for _ in 0..n {
+            let seg = match self.alloc_segment(cache) {
+                Ok(seg) => seg,
+                Err(_) => {
+                    self.free_chunk_table(cache, &table);
+                    return Err(WriteError::OutOfMemory { len: vlen });
+                }
+            };
+            seg.reset(State::Chunk, 0, self.now);
+            table.extend_from_slice(&seg.id.to_le_bytes());
+            let mut filled = 0;
+            while filled < SEGMENT_SIZE && part < parts.len() {
+                let p: Part = parts[part].into();
+                let take = (p.len() - part_off).min(SEGMENT_SIZE - filled);
+                // The chunk segment was just taken off the free list by us.
+                store_part(
+                    &cache.region,
+                    seg.data + filled,
+                    piece(p, part_off, take),
+                    |_| {},
+                );
+                filled += take;
+                part_off += take;
+                if part_off == p.len() {
+                    part += 1;
+                    part_off = 0;
+                }
+            }
+        }
+        Ok(table)
+    }
+
+    fn free_chunk_table(&self, cache: &Cache, table: &[u8]) {
+        for id in table.get(4..).unwrap_or(&[]).chunks_exact(4) {
+            let id = u32::from_le_bytes(id.try_into().expect("4 bytes"));
+            if id < cache.geo.segments {
+                cache.free_list().push(cache.seg(id));
+            }
+        }
+    }
+
+    /// Reserves `len` bytes in the active segment of `class`, taking a new
+    /// segment (evicting if needed) when the current one is full.
+    fn append<'c>(
+        &mut self,
+        cache: &'c Cache,
+        class: usize,
+        len: usize,
+    ) -> Result<(Seg<'c>, u32), WriteError> {
+        for _ in 0..4 {
+            if let Some(loc) = self.try_append(cache, class, len) {
+                self.dirty |= 1 << class;
+                return Ok(loc);
+            }
+            if self.active[class] != 0 {
+                // Full: sealed once the write in progress is published.
+                self.to_seal.push(self.active[class] - 1);
+                self.set_active(cache, class, 0);
+            }
+            let seg = self.take_active(cache, class)?;
+            self.set_active(cache, class, seg.id + 1);
+        }
+        Err(WriteError::OutOfMemory { len: len as u64 })
+    }
+}
+
+/// `len` bytes of `p` from `start`.
+fn piece(p: Part<'_>, start: usize, len: usize) -> Part<'_> {
+    match p {
+        Part::Local(b) => Part::Local(&b[start..start + len]),
+        Part::Shared(s) => Part::Shared(s.get(start..start + len).expect("in range")),
+    }
+}
+
+/// Stores one part at `at`, showing `seen` each stored piece (bytes of the
+/// cache pass through a stack buffer, so `seen` gets exactly what was stored).
+fn store_part(region: &Region, mut at: usize, p: Part<'_>, mut seen: impl FnMut(&[u8])) {
+    let mut store = |block: &[u8]| {
+        seen(block);
+        region.store_bytes(at, block);
+        at += block.len();
+    };
+    match p {
+        Part::Local(b) => store(b),
+        Part::Shared(s) => s.for_each_block(store),
+    }
+}
+
+/// Stores the concatenation of `parts` at `at` and returns the 16-bit check
+/// (xxh3 seeded with the key hash) of exactly the bytes stored: a part read
+/// from the cache may change under the copy, and the check must still
+/// describe what the item holds.
+fn store_parts<'p, P: Into<Part<'p>> + Copy>(
+    region: &Region,
+    mut at: usize,
+    parts: &[P],
+    seed: u64,
+) -> u16 {
+    if let [one] = parts {
+        if let Part::Local(b) = (*one).into() {
+            region.store_bytes(at, b);
+            return xxh3_64_with_seed(b, seed) as u16;
+        }
+    }
+    let mut h = Xxh3::with_seed(seed);
+    for &p in parts {
+        let p: Part = p.into();
+        store_part(region, at, p, |block| h.update(block));
+        at += p.len();
+    }
+    h.digest() as u16
+}

@@ -1,0 +1,232 @@
+//! Attaching an existing file: a clean attach seals what the last owner's
+//! writers left active; after a crash, recovery rebuilds every derived
+//! structure from the index and trusts nothing it cannot check.
+//!
+//! Recovery runs single-threaded before the cache is shared, so every
+//! atomic access in this file is Relaxed except where noted.
+
+use crate::cache::Cache;
+use crate::index::{all_slot_offs, candidate_slots, is_overflow, Entry, KeyHash};
+use crate::item::check_matches;
+use crate::layout::{MAX_WRITERS, SEGMENT_SIZE, W_EXPIRES, W_KEYS};
+use crate::segment::{State, FLAG_SUSPECT, TTL_CLASSES};
+use crate::sync::Ordering;
+
+/// What recovery learned about one entry's item.
+struct Recovered {
+    home: u64,
+    has_ttl: bool,
+}
+
+impl Cache {
+    /// Clean attach: O(writers + segments), independent of the key count.
+    pub(crate) fn reattach_clean(&self) -> u64 {
+        for slot in 0..MAX_WRITERS {
+            self.release_actives(slot);
+        }
+        0
+    }
+
+    /// Seals whatever active segments a writer slot recorded.
+    pub(crate) fn release_actives(&self, slot: usize) {
+        for class in 0..TTL_CLASSES {
+            let word = self.active_word(slot, class);
+            // ORDERING: AcqRel pairs with the Release store in
+            // `Writer::set_active` (the handle that recorded the segment).
+            let id = word.swap(0, Ordering::AcqRel);
+            if id != 0 && id <= self.geo.segments {
+                self.seg(id - 1).transition(State::Active, State::Sealed);
+            }
+        }
+    }
+
+    /// Recovery after a crash. Clears locks a dead writer held, seals its
+    /// segments, and rebuilds counts from the index, dropping every entry that
+    /// does not point at a complete, matching item in one of its key's
+    /// slots (and every second entry for one key or one chunk). Items in
+    /// segments that were live are marked suspect: their checks are
+    /// verified when read.
+    pub(crate) fn recover(&self) -> u64 {
+        let stuck = self.locks().reset_all();
+        self.reset_segments();
+        let mut owned = vec![false; self.geo.segments as usize];
+        let (mut keys, mut dropped, mut expires) = (0u64, 0u64, 0u64);
+        for off in all_slot_offs(&self.geo) {
+            let word = self.region.u64_at(off);
+            // ORDERING: Relaxed: single-threaded (module comment).
+            let entry = Entry(word.load(Ordering::Relaxed));
+            if entry.is_empty() {
+                continue;
+            }
+            match self.recovered_item(entry, off, &mut owned) {
+                Some(r) => {
+                    expires += r.has_ttl as u64;
+                    if is_overflow(&self.geo, off) {
+                        self.locks().adjust_overflow(r.home, 1);
+                    }
+                    // ORDERING: Relaxed: single-threaded.
+                    self.seg(entry.seg()).live().fetch_add(1, Ordering::Relaxed);
+                    keys += 1;
+                }
+                None => {
+                    // ORDERING: Relaxed: single-threaded.
+                    word.store(0, Ordering::Relaxed);
+                    dropped += 1;
+                }
+            }
+        }
+        for id in 0..self.geo.segments {
+            let seg = self.seg(id);
+            if seg.state() == Some(State::Chunk) && !owned[id as usize] {
+                seg.set_state(State::Free);
+            }
+        }
+        self.reset_writer_slots(keys, expires);
+        let free = self.free_list().rebuild();
+        tracing::warn!(
+            keys,
+            dropped,
+            stuck_locks = stuck,
+            free_segments = free,
+            "cache recovered after an unclean shutdown"
+        );
+        dropped
+    }
+
+    /// Seals segments a dead writer had active or was evicting, frees
+    /// segments in unknown states, marks live ones suspect, zeroes counts.
+    fn reset_segments(&self) {
+        for id in 0..self.geo.segments {
+            let seg = self.seg(id);
+            match seg.state() {
+                Some(State::Active) | Some(State::Evicting) => seg.set_state(State::Sealed),
+                None => seg.set_state(State::Free),
+                _ => {}
+            }
+            if matches!(seg.state(), Some(State::Sealed) | Some(State::Chunk)) {
+                // ORDERING: Relaxed: single-threaded.
+                seg.flags().fetch_or(FLAG_SUSPECT, Ordering::Relaxed);
+            }
+            // A corrupt write offset must not send a sweep past the segment.
+            // ORDERING: Relaxed: single-threaded.
+            let end = seg.write_off().load(Ordering::Relaxed);
+            // ORDERING: Relaxed: single-threaded.
+            seg.write_off()
+                .store(end.min(SEGMENT_SIZE as u32), Ordering::Relaxed);
+            // ORDERING: Relaxed: single-threaded; recounted from the index.
+            seg.live().store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets active segments and sets the persistent counters to the
+    /// recounted totals (all in slot 0).
+    fn reset_writer_slots(&self, keys: u64, expires: u64) {
+        for slot in 0..MAX_WRITERS {
+            for class in 0..TTL_CLASSES {
+                // ORDERING: Relaxed: single-threaded.
+                self.active_word(slot, class).store(0, Ordering::Relaxed);
+            }
+            for (field, total) in [(W_KEYS, keys), (W_EXPIRES, expires)] {
+                // ORDERING: Relaxed: single-threaded.
+                self.writer_word(slot, field)
+                    .store(if slot == 0 { total } else { 0 }, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The item of a recovered entry in slot `off`, or None if it is torn,
+    /// misplaced (not in one of its key's slots), a second entry for its key,
+    /// or names a chunk that is not a chunk or already has an owner (marked
+    /// in `owned` on success).
+    fn recovered_item(&self, entry: Entry, off: usize, owned: &mut [bool]) -> Option<Recovered> {
+        if entry.seg() >= self.geo.segments {
+            return None;
+        }
+        let seg = self.seg(entry.seg());
+        // ORDERING: Relaxed: single-threaded.
+        let end = seg.write_off().load(Ordering::Relaxed) as usize;
+        if seg.state() != Some(State::Sealed) || entry.off() as usize >= end {
+            return None;
+        }
+        let item = self.item_at(entry, 0)?;
+        if entry.off() as usize + item.header.total_len() > end {
+            return None;
+        }
+        let hash = KeyHash::of_shared(item.key);
+        if hash.tag() != entry.tag() || !check_matches(&item, hash.0) {
+            return None;
+        }
+        if self.first_slot_of(hash, &item.key.to_vec()) != Some(off) {
+            return None;
+        }
+        let chunks: Vec<u32> = item.chunk_ids().collect();
+        let free_chunk = |id: &u32| {
+            *id < self.geo.segments
+                && !owned[*id as usize]
+                && self.seg(*id).state() == Some(State::Chunk)
+        };
+        let mut distinct = chunks.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() != chunks.len() || !chunks.iter().all(free_chunk) {
+            return None;
+        }
+        for &id in &chunks {
+            owned[id as usize] = true;
+        }
+        Some(Recovered {
+            home: hash.home(&self.geo),
+            has_ttl: item.expire_at().is_some(),
+        })
+    }
+
+    /// The first of `key`'s candidate slots (probe order) whose entry
+    /// points at an item with this key: the one lookups find.
+    fn first_slot_of(&self, hash: KeyHash, key: &[u8]) -> Option<usize> {
+        candidate_slots(&self.geo, hash).find(|&slot| {
+            // ORDERING: Relaxed: single-threaded.
+            let e = Entry(self.region.u64_at(slot).load(Ordering::Relaxed));
+            !e.is_empty()
+                && e.tag() == hash.tag()
+                && self.item_at(e, 0).is_some_and(|item| item.key == key)
+        })
+    }
+}
+
+impl Cache {
+    /// Checks the index against the key count (tests and fuzzing; the cache
+    /// must be quiescent): every entry names a well-formed item in one of
+    /// its key's slots that a lookup of that key finds.
+    #[doc(hidden)]
+    pub fn audit(&self) -> Result<(), String> {
+        let mut entries = 0;
+        for off in all_slot_offs(&self.geo) {
+            // ORDERING: Relaxed: the cache is quiescent.
+            let e = Entry(self.region.u64_at(off).load(Ordering::Relaxed));
+            if e.is_empty() {
+                continue;
+            }
+            entries += 1;
+            let item = self
+                .item_at(e, 0)
+                .ok_or(format!("slot at {off}: {e:?} names no item"))?;
+            let key = item.key.to_vec();
+            let h = KeyHash::of(&key);
+            let home = h.home(&self.geo);
+            let v = self.locks().read_begin(home);
+            match self.find(h, &key, v) {
+                Some((found, _, _)) if found == off => {}
+                other => {
+                    return Err(format!(
+                        "slot at {off} ({e:?}, key {key:?}) is not what a lookup finds: {:?}",
+                        other.map(|(o, e, _)| (o, e))
+                    ))
+                }
+            }
+        }
+        if entries != self.len() {
+            return Err(format!("{entries} entries, {} keys counted", self.len()));
+        }
+        Ok(())
+    }
+}

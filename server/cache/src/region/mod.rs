@@ -1,0 +1,20 @@
+//! The mapped file, and the only module with `unsafe` code: it turns offsets
+//! into atomics and copies bytes in and out of the shared mapping.
+//!
+//! Every other module addresses the file by byte offset. Concurrency rules
+//! (who may write which range, and how readers validate) are enforced by the
+//! callers: see ARCHITECTURE.md, "Cache engine". No `&[u8]` into the mapping
+//! exists: bytes that another thread may write at the same moment are only
+//! ever touched with atomic word accesses (see `shared.rs`).
+
+#[cfg(not(loom))]
+mod mapped;
+#[cfg(loom)]
+mod model;
+mod shared;
+
+#[cfg(not(loom))]
+pub use mapped::Region;
+#[cfg(loom)]
+pub use model::Region;
+pub use shared::{Part, SharedBytes};

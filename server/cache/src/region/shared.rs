@@ -1,0 +1,341 @@
+//! Byte-wise atomic memcpy over the shared mapping: the semantics of C++
+//! P1478's `atomic_load_per_byte_memcpy` / `atomic_store_per_byte_memcpy`,
+//! which optimistic (seqlock) readers need. A reader may copy bytes that a
+//! writer is changing at that moment (a reused or compacted segment); the
+//! copy is then garbage, which the seqlock discards, but never a data race.
+//!
+//! Every access to item bytes is a Relaxed atomic load or store of a whole,
+//! aligned 8-byte word, never a byte access: Rust forbids racing atomic
+//! accesses of different sizes to overlapping memory when one is a write, and
+//! items are byte-packed, so a byte-wide store at one item's edge could race
+//! a word-wide load of its neighbour. Instead:
+//! * reads load every word that covers the range and keep the bytes in it;
+//! * writes store whole words, merging the edge words with their current
+//!   contents. That load-merge-store is not an atomic read-modify-write; it
+//!   is sound because a segment has one writer at a time (its owner: an
+//!   active segment's writer, a chunk's allocator, an evictor), so the
+//!   neighbouring bytes of an edge word cannot change under the merge.
+//!
+//! ORDERING: all of these accesses are Relaxed. They are ordered by the
+//! protocol around them: an item's bytes are stored before its index entry
+//! (Release) and read after loading the entry (Acquire); a reader validates
+//! with `fence(Acquire)` + version re-load, and whoever overwrites bytes
+//! that a stale reader may see issues `fence(Release)` first (free-list pop,
+//! compaction), so reading a new byte implies seeing the new version.
+
+use std::mem::MaybeUninit;
+use std::ops::Range;
+use std::ptr;
+
+use super::Region;
+use crate::sync::AtomicU64;
+use crate::sync::Ordering::Relaxed;
+
+/// Bytes copied per step when shared bytes pass through a stack buffer.
+const BLOCK: usize = 512;
+
+/// A range of bytes in the shared mapping, read only by copying.
+///
+/// Another thread may change these bytes at any moment; what a copy returns
+/// is a guess until the caller validates it (the cache's reads do so before
+/// returning anything). Invariant: `off..off + len` lies in the region, and
+/// so does every aligned word that covers it (the region's length is a
+/// multiple of 8).
+#[derive(Clone, Copy)]
+pub struct SharedBytes<'a> {
+    region: &'a Region,
+    off: usize,
+    len: usize,
+}
+
+/// One piece of a value being written: bytes of the caller's, or bytes
+/// copied from the cache itself (APPEND, SETRANGE, COPY, RENAME).
+#[derive(Clone, Copy, Debug)]
+pub enum Part<'a> {
+    Local(&'a [u8]),
+    Shared(SharedBytes<'a>),
+}
+
+impl Region {
+    /// The bytes at `off..off + len`, or None when out of bounds.
+    #[inline]
+    pub fn shared(&self, off: usize, len: usize) -> Option<SharedBytes<'_>> {
+        let end = off.checked_add(len)?;
+        (end <= self.len()).then_some(SharedBytes {
+            region: self,
+            off,
+            len,
+        })
+    }
+
+    /// Stores `src` at `off` with whole-word atomic stores.
+    ///
+    /// The caller must be the only writer of the words covering the range:
+    /// an unpublished part of its own active or chunk segment, or a segment
+    /// it is compacting (see the module comment). Breaking that rule
+    /// corrupts items (which reads detect or discard) but is never UB.
+    #[inline]
+    pub fn store_bytes(&self, off: usize, src: &[u8]) {
+        if src.is_empty() {
+            return;
+        }
+        let first = off & !7;
+        let lo = off - first;
+        let words = self.words(first, (lo + src.len()).div_ceil(8));
+        let (mut pos, mut i) = (0, 0);
+        if lo != 0 || src.len() < 8 {
+            pos = (8 - lo).min(src.len());
+            merge_word(&words[0], lo, &src[..pos]);
+            i = 1;
+        }
+        let full = (src.len() - pos) / 8;
+        for (word, bytes) in words[i..i + full].iter().zip(src[pos..].chunks_exact(8)) {
+            let v = u64::from_ne_bytes(bytes.try_into().expect("8 bytes"));
+            // ORDERING: Relaxed: ordered by the protocol (module comment).
+            word.store(v, Relaxed);
+        }
+        pos += 8 * full;
+        if pos < src.len() {
+            merge_word(&words[i + full], 0, &src[pos..]);
+        }
+    }
+
+    /// Moves `len` bytes from `from` down to `to` (`to <= from`; the ranges
+    /// may overlap), as compaction does. Same ownership rule as `store_bytes`.
+    pub fn move_down(&self, from: usize, to: usize, len: usize) {
+        assert!(to <= from, "move_down moves towards the front");
+        let src = self.shared(from, len).expect("move source in bounds");
+        // Front to back, one block at a time: each block is read before it
+        // is stored, and a store at `to + i` (<= `from + i`) never reaches
+        // source bytes not yet read (edge merges rewrite them unchanged).
+        let mut at = to;
+        src.for_each_block(|block| {
+            self.store_bytes(at, block);
+            at += block.len();
+        });
+    }
+}
+
+/// Writes `src` into `word` from byte `at`, keeping its other bytes (sole
+/// writer: see `Region::store_bytes`).
+#[inline]
+fn merge_word(word: &AtomicU64, at: usize, src: &[u8]) {
+    // ORDERING: Relaxed load and store: we are the word's only writer; the
+    // protocol orders them (module comment).
+    let mut bytes = word.load(Relaxed).to_ne_bytes();
+    bytes[at..at + src.len()].copy_from_slice(src);
+    // ORDERING: Relaxed, as above.
+    word.store(u64::from_ne_bytes(bytes), Relaxed);
+}
+
+impl<'a> SharedBytes<'a> {
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The bytes at `range` (relative to these), or None when out of range.
+    #[inline]
+    pub fn get(&self, range: Range<usize>) -> Option<SharedBytes<'a>> {
+        (range.start <= range.end && range.end <= self.len).then_some(SharedBytes {
+            region: self.region,
+            off: self.off + range.start,
+            len: range.end - range.start,
+        })
+    }
+
+    /// Copies the bytes into `dst`, which must be exactly as long.
+    #[inline]
+    pub fn copy_to(&self, dst: &mut [u8]) {
+        assert_eq!(
+            dst.len(),
+            self.len,
+            "copy_to needs a buffer of equal length"
+        );
+        // SAFETY: `dst` is valid for `self.len` bytes of writes.
+        unsafe { self.copy_out(dst.as_mut_ptr()) }
+    }
+
+    /// Appends the bytes to `out` (copied straight into its spare capacity).
+    #[inline]
+    pub fn append_to(&self, out: &mut Vec<u8>) {
+        out.reserve(self.len);
+        let filled = out.len();
+        // SAFETY: `reserve` made room for `self.len` more bytes after
+        // `filled`; `copy_out` initialises all of them before `set_len`.
+        unsafe {
+            self.copy_out(out.as_mut_ptr().add(filled));
+            out.set_len(filled + self.len);
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.append_to(&mut v);
+        v
+    }
+
+    /// Copies the bytes into the front of `buf` if they fit (a number to
+    /// parse, say); None when they are longer than `buf`.
+    #[inline]
+    pub fn copy_if_fits<'b>(&self, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+        let dst = buf.get_mut(..self.len)?;
+        self.copy_to(dst);
+        Some(dst)
+    }
+
+    /// Calls `f` on consecutive copies of the bytes, up to `BLOCK` at a time
+    /// (hashing or moving large ranges without allocating).
+    pub fn for_each_block(&self, mut f: impl FnMut(&[u8])) {
+        self.try_blocks(|_, block| {
+            f(block);
+            true
+        });
+    }
+
+    /// Like `for_each_block`, with each block's position; stops (returning
+    /// false) when `f` returns false.
+    fn try_blocks(&self, mut f: impl FnMut(usize, &[u8]) -> bool) -> bool {
+        let mut buf = [MaybeUninit::<u8>::uninit(); BLOCK];
+        let mut done = 0;
+        while done < self.len {
+            let n = (self.len - done).min(BLOCK);
+            let part = SharedBytes {
+                off: self.off + done,
+                len: n,
+                ..*self
+            };
+            // SAFETY: `buf` holds BLOCK >= n bytes; `copy_out` initialises
+            // the first n, which is all the slice covers.
+            let block = unsafe {
+                part.copy_out(buf.as_mut_ptr().cast());
+                std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n)
+            };
+            if !f(done, block) {
+                return false;
+            }
+            done += n;
+        }
+        true
+    }
+
+    /// Copies the whole words covering these bytes into `buf`; returns where
+    /// the bytes lie in it. The fast way to copy a short, unaligned range
+    /// (an item header): fixed-size word copies, no byte loops.
+    #[inline]
+    pub(crate) fn copy_covering<const N: usize>(&self, buf: &mut [u8; N]) -> Range<usize> {
+        let first = self.off & !7;
+        let lo = self.off - first;
+        let words = self.region.words(first, (lo + self.len).div_ceil(8));
+        assert!(words.len() * 8 <= N, "{} bytes do not fit {N}", self.len);
+        for (word, out) in words.iter().zip(buf.chunks_exact_mut(8)) {
+            // ORDERING: Relaxed: ordered by the protocol (module comment).
+            out.copy_from_slice(&word.load(Relaxed).to_ne_bytes());
+        }
+        lo..lo + self.len
+    }
+
+    /// Copies the bytes to `dst` with whole-word atomic loads.
+    ///
+    /// # Safety
+    /// `dst` must be valid for writes of `self.len` bytes.
+    #[inline]
+    unsafe fn copy_out(&self, dst: *mut u8) {
+        if self.len == 0 {
+            return;
+        }
+        let first = self.off & !7;
+        let lo = self.off - first;
+        let words = self.region.words(first, (lo + self.len).div_ceil(8));
+        let (mut pos, mut i) = (0, 0);
+        if lo != 0 || self.len < 8 {
+            // ORDERING: Relaxed: ordered by the protocol (module comment).
+            let bytes = words[0].load(Relaxed).to_ne_bytes();
+            pos = (8 - lo).min(self.len);
+            // SAFETY: `pos <= self.len` bytes fit at `dst`; `bytes` holds
+            // `lo + pos <= 8` bytes.
+            unsafe { ptr::copy_nonoverlapping(bytes.as_ptr().add(lo), dst, pos) };
+            i = 1;
+        }
+        let full = (self.len - pos) / 8;
+        for word in &words[i..i + full] {
+            // ORDERING: Relaxed: ordered by the protocol (module comment).
+            // SAFETY: `pos + 8 <= self.len` (`full` words fit after `pos`),
+            // so the write stays inside `dst`; unaligned writes are allowed.
+            unsafe { ptr::write_unaligned(dst.add(pos).cast::<u64>(), word.load(Relaxed)) };
+            pos += 8;
+        }
+        if pos < self.len {
+            // ORDERING: Relaxed: ordered by the protocol (module comment).
+            let bytes = words[i + full].load(Relaxed).to_ne_bytes();
+            // SAFETY: the last `self.len - pos < 8` bytes of `dst` remain.
+            unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), dst.add(pos), self.len - pos) };
+        }
+    }
+
+    pub(crate) fn region(&self) -> &'a Region {
+        self.region
+    }
+}
+
+impl PartialEq<[u8]> for SharedBytes<'_> {
+    /// Compares a copy of the bytes with `other` (a guess, as every read).
+    fn eq(&self, other: &[u8]) -> bool {
+        self.len == other.len()
+            && self.try_blocks(|at, block| block == &other[at..at + block.len()])
+    }
+}
+
+impl PartialEq<&[u8]> for SharedBytes<'_> {
+    fn eq(&self, other: &&[u8]) -> bool {
+        *self == **other
+    }
+}
+
+impl std::fmt::Debug for SharedBytes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedBytes({:?})", self.to_vec())
+    }
+}
+
+impl Part<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Part::Local(b) => b.len(),
+            Part::Shared(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<'a> From<&'a [u8]> for Part<'a> {
+    fn from(b: &'a [u8]) -> Part<'a> {
+        Part::Local(b)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [u8; N]> for Part<'a> {
+    fn from(b: &'a [u8; N]) -> Part<'a> {
+        Part::Local(b)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for Part<'a> {
+    fn from(b: &'a Vec<u8>) -> Part<'a> {
+        Part::Local(b)
+    }
+}
+
+impl<'a> From<SharedBytes<'a>> for Part<'a> {
+    fn from(s: SharedBytes<'a>) -> Part<'a> {
+        Part::Shared(s)
+    }
+}
