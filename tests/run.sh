@@ -10,6 +10,9 @@
 #    the test harnesses, so 2 cores finish well inside the time budget).
 # 3. Runs the Python end-to-end tests (pytest when available, else the
 #    file's own runner) and prints `python: N passed, M failed`.
+# 4. Runs the loom models that need `--cfg loom` (a separate target dir) and
+#    every cargo-fuzz target for CITADEL_FUZZ_SECONDS (default 30) each
+#    (tests/fuzz.sh; needs the nightly toolchain, installs cargo-fuzz).
 # Exits non-zero if anything failed. Tests start their own servers on free
 # ports and kill them; no service already running is touched.
 set -uo pipefail
@@ -72,6 +75,14 @@ PY
     return $rc
 }
 
+# Models of the cache's seqlock and free list and of the ring cursors, which
+# swap the real atomics for loom's (the flights model runs with cargo test).
+run_loom() {
+    local dir="${CARGO_TARGET_DIR:-$PWD/target}/loom"
+    RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$dir" LOOM_MAX_PREEMPTIONS=3 \
+        cargo test --release -p citadel-cache --test loom_seqlock --test loom_free_list || return 1
+}
+
 failed=()
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -90,6 +101,12 @@ cargo test --workspace --release --no-fail-fast || failed+=("cargo test")
 
 step "python end-to-end tests"
 run_python || failed+=("python tests")
+
+step "loom models (--cfg loom)"
+run_loom || failed+=("loom")
+
+step "fuzz targets, ${CITADEL_FUZZ_SECONDS:-30} s each"
+bash tests/fuzz.sh "${CITADEL_FUZZ_SECONDS:-30}" || failed+=("fuzz")
 
 if [ ${#failed[@]} -gt 0 ]; then
     echo "FAILED: ${failed[*]}"
