@@ -3,13 +3,12 @@
 //! PostgreSQL (`citadel_tests::postgres`). Queries are counted on the
 //! database side (`load_kv` bumps a sequence).
 
-use std::io::Write;
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use citadel_tests::clients::{concurrent_gets, get, info_field, plugin_info, wait_until};
 use citadel_tests::postgres::{Postgres, CHANNEL, COUNTED_QUERY};
 use citadel_tests::redis::{self, Connection};
-use citadel_tests::{loader_postgres_bin, read_line, Server};
+use citadel_tests::{loader_postgres_bin, Server};
 
 struct Rig {
     server: Server,
@@ -85,48 +84,6 @@ impl Rig {
             .query(&mut self.con())
             .unwrap()
     }
-}
-
-fn get(con: &mut Connection, key: &str) -> redis::RedisResult<Option<String>> {
-    redis::cmd("GET").arg(key).query(con)
-}
-
-fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn info_field(info: &str, key: &str) -> u64 {
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}:")))
-        .unwrap_or_else(|| panic!("{key} not in {info}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-/// Sends `GET key` on `n` fresh connections at once; returns their replies.
-fn concurrent_gets(server: &Server, keys: impl Fn(usize) -> String, n: usize) -> Vec<String> {
-    let mut conns: Vec<TcpStream> = (0..n).map(|_| server.raw()).collect();
-    for (i, c) in conns.iter_mut().enumerate() {
-        let key = keys(i);
-        let cmd = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
-        c.write_all(cmd.as_bytes()).unwrap();
-    }
-    conns
-        .iter_mut()
-        .map(|c| {
-            c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-            let head = read_line(c);
-            match head.strip_prefix('$') {
-                Some(len) if !len.starts_with('-') => read_line(c).trim_end().to_string(),
-                _ => head.trim_end().to_string(),
-            }
-        })
-        .collect()
 }
 
 #[test]
@@ -294,14 +251,7 @@ fn kill_9_of_the_loader_with_1000_loads_in_flight_answers_every_client() {
         .join(",");
     rig.pg
         .sql(&format!("INSERT INTO kv (k, v) VALUES {values};"));
-    let pid: String = {
-        let flat: Vec<String> = redis::cmd("PLUGIN")
-            .arg("INFO")
-            .arg("pg")
-            .query(&mut rig.con())
-            .unwrap();
-        flat.chunks(2).find(|kv| kv[0] == "pid").unwrap()[1].clone()
-    };
+    let pid = plugin_info(&rig.server, "pg", "pid");
     let killer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(150));
         std::process::Command::new("kill")
@@ -314,12 +264,7 @@ fn kill_9_of_the_loader_with_1000_loads_in_flight_answers_every_client() {
     for (i, r) in replies.iter().enumerate() {
         assert_eq!(r, &format!("value-{i}"), "client {i}");
     }
-    let info: Vec<String> = redis::cmd("PLUGIN")
-        .arg("INFO")
-        .arg("pg")
-        .query(&mut rig.con())
-        .unwrap();
-    let restarts = info.chunks(2).find(|kv| kv[0] == "restarts").unwrap()[1].clone();
+    let restarts = plugin_info(&rig.server, "pg", "restarts");
     assert_eq!(restarts, "1", "the loader was killed and restarted");
 }
 
