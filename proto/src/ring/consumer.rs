@@ -72,6 +72,7 @@ impl Consumer {
         &self.ring
     }
 
+    #[cfg(not(loom))]
     pub(crate) fn eventfd(&self) -> &EventFd {
         &self.wake
     }

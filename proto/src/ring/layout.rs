@@ -89,6 +89,7 @@ pub enum LayoutError {
     Shm(#[from] ShmError),
 }
 
+#[cfg(not(loom))]
 pub(crate) fn check_capacity(capacity: u64) -> Result<(), LayoutError> {
     if capacity.is_power_of_two() && (MIN_CAPACITY..(1 << 32)).contains(&capacity) {
         Ok(())
