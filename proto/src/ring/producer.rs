@@ -3,7 +3,7 @@
 
 use std::io;
 
-use super::layout::{record_len, PAD_MARKER};
+use super::layout::{record_len, PAD_MARKER, RECORD_ALIGN};
 use super::{EventFd, Ring};
 use crate::envelope::{Envelope, HEADER_LEN};
 use crate::sync::{fence, Ordering};
@@ -60,6 +60,11 @@ impl Producer {
         // ORDERING: we are the only writer of head; Acquire makes a previous
         // producer process's writes (same memory) ordered before ours.
         let head = ring.head().load(Ordering::Acquire);
+        // Records start 8-aligned. A head that is not (another process wrote
+        // it) is moved up to the next boundary: the producer never writes at
+        // a misaligned data offset (a padding marker there could run past
+        // the data area), and the consumer reports the gap as corrupt.
+        let head = head.wrapping_add(RECORD_ALIGN as u64 - 1) & !(RECORD_ALIGN as u64 - 1);
         let commit_cache = ring.commit().load(Ordering::Acquire);
         ring.attaches(false).fetch_add(1, Ordering::Relaxed);
         Self {
