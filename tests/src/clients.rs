@@ -13,6 +13,18 @@ pub fn get(con: &mut redis::Connection, key: &str) -> redis::RedisResult<Option<
     redis::cmd("GET").arg(key).query(con)
 }
 
+/// `GETEX key EX seconds`, then `TTL key`: the value and the TTL it left.
+pub fn getex_ex(con: &mut redis::Connection, key: &str, seconds: u64) -> (Option<String>, i64) {
+    let v: Option<String> = redis::cmd("GETEX")
+        .arg(key)
+        .arg("EX")
+        .arg(seconds)
+        .query(con)
+        .unwrap();
+    let ttl: i64 = redis::cmd("TTL").arg(key).query(con).unwrap();
+    (v, ttl)
+}
+
 /// Polls `ok` every 20 ms; panics naming `what` after `timeout`.
 pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
@@ -20,6 +32,21 @@ pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// `INFO readthrough`.
+pub fn readthrough_info(server: &Server) -> String {
+    redis::cmd("INFO")
+        .arg("readthrough")
+        .query(&mut server.client())
+        .unwrap()
+}
+
+/// Waits until `GET key` returns a value: the loader is up.
+pub fn wait_loaded(server: &Server, key: &str) {
+    wait_until("the loader to answer", Duration::from_secs(20), || {
+        get(&mut server.client(), key).is_ok_and(|v| v.is_some())
+    });
 }
 
 /// The number after `key:` in an INFO text.
@@ -83,4 +110,25 @@ pub fn plugin_info(server: &Server, name: &str, field: &str) -> String {
         .find(|kv| kv[0] == field)
         .unwrap_or_else(|| panic!("{field} not in PLUGIN INFO {name}: {flat:?}"))[1]
         .clone()
+}
+
+/// Runs `work` while another thread SIGKILLs plugin `name` `after` it
+/// starts; returns what `work` returned once the kill has happened.
+pub fn kill_plugin_during<T>(
+    server: &Server,
+    name: &str,
+    after: Duration,
+    work: impl FnOnce() -> T,
+) -> T {
+    let pid = plugin_info(server, name, "pid");
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(after);
+        std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+    });
+    let out = work();
+    assert!(killer.join().unwrap().success(), "kill -9 {name}");
+    out
 }

@@ -5,7 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use citadel_tests::clients::{concurrent_gets, get, info_field, plugin_info, wait_until};
+use citadel_tests::clients::{
+    concurrent_gets, get, getex_ex, info_field, kill_plugin_during, plugin_info, readthrough_info,
+    wait_loaded, wait_until,
+};
 use citadel_tests::postgres::{Postgres, CHANNEL, COUNTED_QUERY};
 use citadel_tests::redis::{self, Connection};
 use citadel_tests::{loader_postgres_bin, Server};
@@ -67,9 +70,7 @@ stale-ms = 60000
     };
     // The loader is up once a load succeeds.
     rig.pg.put("user:ready", b"1");
-    wait_until("the loader to answer", Duration::from_secs(20), || {
-        get(&mut rig.con(), "user:ready").is_ok_and(|v| v.is_some())
-    });
+    wait_loaded(&rig.server, "user:ready");
     rig
 }
 
@@ -79,10 +80,7 @@ impl Rig {
     }
 
     fn info(&self) -> String {
-        redis::cmd("INFO")
-            .arg("readthrough")
-            .query(&mut self.con())
-            .unwrap()
+        readthrough_info(&self.server)
     }
 }
 
@@ -137,14 +135,8 @@ fn a_miss_loads_then_hits_and_absent_rows_are_negative_cached() {
 
     // GETEX with options loads, then applies them.
     rig.pg.put("user:3", b"carol");
-    let v: Option<String> = redis::cmd("GETEX")
-        .arg("user:3")
-        .arg("EX")
-        .arg(1000)
-        .query(&mut con)
-        .unwrap();
+    let (v, ttl) = getex_ex(&mut con, "user:3", 1000);
     assert_eq!(v.as_deref(), Some("carol"));
-    let ttl: i64 = redis::cmd("TTL").arg("user:3").query(&mut con).unwrap();
     assert!((990..=1000).contains(&ttl), "{ttl}");
     // A SET replaces a negative marker.
     let _: () = redis::cmd("SET")
@@ -251,16 +243,9 @@ fn kill_9_of_the_loader_with_1000_loads_in_flight_answers_every_client() {
         .join(",");
     rig.pg
         .sql(&format!("INSERT INTO kv (k, v) VALUES {values};"));
-    let pid = plugin_info(&rig.server, "pg", "pid");
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(150));
-        std::process::Command::new("kill")
-            .args(["-9", &pid])
-            .status()
-            .unwrap()
+    let replies = kill_plugin_during(&rig.server, "pg", Duration::from_millis(150), || {
+        concurrent_gets(&rig.server, |i| format!("user:k{i}"), 1000)
     });
-    let replies = concurrent_gets(&rig.server, |i| format!("user:k{i}"), 1000);
-    assert!(killer.join().unwrap().success());
     for (i, r) in replies.iter().enumerate() {
         assert_eq!(r, &format!("value-{i}"), "client {i}");
     }

@@ -9,8 +9,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use citadel_tests::clients::{concurrent_gets, get, info_field, plugin_info, raw_get, wait_until};
-use citadel_tests::redis::{self, Connection};
+use citadel_tests::clients::{
+    concurrent_gets, getex_ex, info_field, kill_plugin_during, plugin_info, raw_get,
+    readthrough_info, wait_loaded, wait_until,
+};
+use citadel_tests::redis;
 use citadel_tests::{fake_loader_bin, Server};
 
 struct Rig {
@@ -49,7 +52,21 @@ fn start(loader_args: &[&str], plugin_extra: &str, breaker_failures: u32) -> Rig
         "\"--served-log\", {:?}",
         served.display().to_string()
     ));
-    let breaker = format!("breaker-failures = {breaker_failures}\nbreaker-open-ms = 300");
+    let keyspace = |prefix: &str, settings: &str| {
+        format!(
+            "[[keyspace]]\nprefix = \"{prefix}\"\nloader = \"fake\"\n{settings}\n\
+             breaker-failures = {breaker_failures}\nbreaker-open-ms = 300\n\n"
+        )
+    };
+    let keyspaces = [
+        keyspace("user:", "ttl-ms = 60000\nnegative-ttl-ms = 60000"),
+        keyspace("short:", "negative-ttl-ms = 300"),
+        keyspace(
+            "stale:",
+            "ttl-ms = 200\nttl-jitter-ms = 0\nstale-ms = 60000",
+        ),
+        keyspace("brief:", "ttl-ms = 200\nttl-jitter-ms = 0\nstale-ms = 300"),
+    ];
     let config = format!(
         r#"
 [[plugin]]
@@ -62,37 +79,10 @@ restart-backoff-ms = 10
 restart-backoff-max-ms = 50
 {plugin_extra}
 
-[[keyspace]]
-prefix = "user:"
-loader = "fake"
-ttl-ms = 60000
-negative-ttl-ms = 60000
-{breaker}
-
-[[keyspace]]
-prefix = "short:"
-loader = "fake"
-negative-ttl-ms = 300
-{breaker}
-
-[[keyspace]]
-prefix = "stale:"
-loader = "fake"
-ttl-ms = 200
-ttl-jitter-ms = 0
-stale-ms = 60000
-{breaker}
-
-[[keyspace]]
-prefix = "brief:"
-loader = "fake"
-ttl-ms = 200
-ttl-jitter-ms = 0
-stale-ms = 300
-{breaker}
-"#,
+{keyspaces}"#,
         exec = fake_loader_bin().display(),
         args = args.join(", "),
+        keyspaces = keyspaces.concat(),
     );
     let path = dir.path().join("citadel.toml");
     std::fs::write(&path, config).unwrap();
@@ -103,24 +93,11 @@ stale-ms = 300
         served,
         _dir: dir,
     };
-    wait_until("the loader to answer", Duration::from_secs(20), || {
-        get(&mut rig.con(), "user:ready").is_ok_and(|v| v.is_some())
-    });
+    wait_loaded(&rig.server, "user:ready");
     rig
 }
 
 impl Rig {
-    fn con(&self) -> Connection {
-        self.server.client()
-    }
-
-    fn info(&self) -> String {
-        redis::cmd("INFO")
-            .arg("readthrough")
-            .query(&mut self.con())
-            .unwrap()
-    }
-
     /// How many times the loader answered a load of `key`.
     fn loads(&self, key: &str) -> usize {
         std::fs::read_to_string(&self.served)
@@ -148,7 +125,7 @@ impl Rig {
 #[test]
 fn a_load_then_hits_absent_keys_are_negative_cached_mget_and_getex() {
     let rig = start(&[], "", 3);
-    let mut con = rig.con();
+    let mut con = rig.server.client();
     assert_eq!(rig.get("user:1"), "v:user:1:0");
     for _ in 0..10 {
         assert_eq!(rig.get("user:1"), "v:user:1:0");
@@ -170,7 +147,10 @@ fn a_load_then_hits_absent_keys_are_negative_cached_mget_and_getex() {
         .query(&mut con)
         .unwrap();
     assert_eq!(exists, 0, "a negative marker is not a key");
-    assert_eq!(info_field(&rig.info(), "negative_hits"), 19);
+    assert_eq!(
+        info_field(&readthrough_info(&rig.server), "negative_hits"),
+        19
+    );
     assert_eq!(rig.get("short:no1"), "(nil)");
     assert_eq!(rig.get("short:no1"), "(nil)");
     assert_eq!(rig.loads("short:no1"), 1);
@@ -192,14 +172,8 @@ fn a_load_then_hits_absent_keys_are_negative_cached_mget_and_getex() {
     assert_eq!(loads, [1, 1, 1, 0, 1]);
 
     // GETEX with options loads, then applies them.
-    let v: Option<String> = redis::cmd("GETEX")
-        .arg("user:3")
-        .arg("EX")
-        .arg(1000)
-        .query(&mut con)
-        .unwrap();
+    let (v, ttl) = getex_ex(&mut con, "user:3", 1000);
     assert_eq!(v.as_deref(), Some("v:user:3:0"));
-    let ttl: i64 = redis::cmd("TTL").arg("user:3").query(&mut con).unwrap();
     assert!((990..=1000).contains(&ttl), "{ttl}");
     assert_eq!(rig.loads("user:3"), 1);
 }
@@ -215,7 +189,7 @@ fn one_thousand_concurrent_gets_of_a_cold_key_make_one_load() {
         &replies[..3]
     );
     assert_eq!(rig.loads("user:hot"), 1, "exactly one load for 1,000 GETs");
-    let info = rig.info();
+    let info = readthrough_info(&rig.server);
     assert_eq!(info_field(&info, "load_joins"), 999, "{info}");
 }
 
@@ -256,7 +230,7 @@ fn loader_errors_and_timeouts_reach_clients_then_the_breaker_opens_and_recovers(
     );
     // Three failures in a row: the breaker is open and misses fail fast,
     // without asking the loader.
-    let info = rig.info();
+    let info = readthrough_info(&rig.server);
     assert!(info.contains("loader_fake:breaker=open,"), "{info}");
     assert_eq!(
         rig.get("user:1"),
@@ -267,7 +241,7 @@ fn loader_errors_and_timeouts_reach_clients_then_the_breaker_opens_and_recovers(
     // After breaker-open-ms one trial load goes through, and closes it.
     std::thread::sleep(Duration::from_millis(350));
     assert_eq!(rig.get("user:1"), "v:user:1:0");
-    let info = rig.info();
+    let info = readthrough_info(&rig.server);
     assert!(info.contains("loader_fake:breaker=closed,"), "{info}");
     assert!(info.contains(",trips=1"), "{info}");
     assert_eq!(rig.get("user:2"), "v:user:2:0");
@@ -291,7 +265,10 @@ fn stale_values_are_served_on_origin_errors_within_the_stale_window() {
     std::thread::sleep(Duration::from_millis(250).saturating_sub(loaded.elapsed()));
     assert_eq!(rig.get("stale:1"), "v:stale:1:0");
     assert_eq!(rig.get("brief:1"), "v:brief:1:0");
-    assert_eq!(info_field(&rig.info(), "stale_served"), 2);
+    assert_eq!(
+        info_field(&readthrough_info(&rig.server), "stale_served"),
+        2
+    );
     // Past brief:'s 300 ms stale window the error comes through.
     std::thread::sleep(Duration::from_millis(700).saturating_sub(loaded.elapsed()));
     assert_eq!(
@@ -322,10 +299,13 @@ fn an_invalidation_pushed_by_the_loader_makes_the_next_get_load_the_new_value() 
         rig.get("user:7") == "v:user:7:1"
     });
     assert_eq!(rig.loads("user:7"), 2);
-    assert_eq!(info_field(&rig.info(), "invalidations"), 1);
+    assert_eq!(
+        info_field(&readthrough_info(&rig.server), "invalidations"),
+        1
+    );
     rig.control("resync");
     wait_until("the resync", Duration::from_secs(5), || {
-        info_field(&rig.info(), "resyncs") == 1
+        info_field(&readthrough_info(&rig.server), "resyncs") == 1
     });
 }
 
@@ -345,16 +325,9 @@ fn a_key_that_crashes_the_loader_is_abandoned_after_max_attempts() {
 fn kill_9_of_the_loader_with_1000_loads_in_flight_answers_every_client() {
     // Each answer takes 300 ms, so the loader dies holding the loads.
     let rig = start(&["--delay-ms", "300"], "timeout-ms = 20000", 3);
-    let pid = plugin_info(&rig.server, "fake", "pid");
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(150));
-        std::process::Command::new("kill")
-            .args(["-9", &pid])
-            .status()
-            .unwrap()
+    let replies = kill_plugin_during(&rig.server, "fake", Duration::from_millis(150), || {
+        concurrent_gets(&rig.server, |i| format!("user:k{i}"), 1000)
     });
-    let replies = concurrent_gets(&rig.server, |i| format!("user:k{i}"), 1000);
-    assert!(killer.join().unwrap().success());
     for (i, r) in replies.iter().enumerate() {
         assert_eq!(r, &format!("v:user:k{i}:0"), "client {i}");
     }

@@ -18,19 +18,16 @@ mod loader;
 mod pool;
 mod query;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use citadel_plugin::codec::decode_request;
-use citadel_plugin::{Kind, Options, Plugin, Reply, ServeError};
+use citadel_plugin::{Kind, Options, Plugin, ServeError};
 use citadel_proto::handshake::{AttachError, HandshakeError};
 use citadel_proto::Handshake;
 use clap::Parser;
 
 use config::Config;
 use database::Database;
-use error::LoadError;
 use loader::Loader;
 use pool::{Pool, PoolOptions};
 
@@ -53,14 +50,7 @@ enum MainError {
 
 fn main() -> ExitCode {
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    citadel_plugin::init_logging();
     match run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -116,12 +106,9 @@ fn run(config: &Config) -> Result<(), MainError> {
         if req.kind != Kind::Request {
             return;
         }
-        let key = match decode_request(req.format, req.payload) {
-            Ok(load) => load.key.to_vec(),
-            Err(e) => {
-                let failure = LoadError::BadRequest(e.to_string());
-                return responder.reply(Reply::load_failed(&failure));
-            }
+        let key = match req.load_key() {
+            Ok(key) => key.to_vec(),
+            Err(bad_request) => return responder.reply(bad_request),
         };
         let loader = loader.clone();
         let deadline_ms = req.deadline_ms;

@@ -35,6 +35,7 @@
 mod engine;
 mod handles;
 mod load;
+mod logging;
 mod message;
 mod options;
 mod plugin;
@@ -44,6 +45,7 @@ pub use citadel_proto::load as codec;
 pub use citadel_proto::{handshake::Handshake, PluginEnd, SpinPolicy};
 pub use engine::lane::LaneError;
 pub use handles::{Notifier, Responder, Stopper};
+pub use logging::init_logging;
 pub use message::{Format, Kind, Replies, Reply, Request};
 pub use options::{Options, ServeError};
 pub use plugin::Plugin;

@@ -3,11 +3,13 @@
 
 use std::cell::RefCell;
 
-use citadel_proto::load::{encode_absent, encode_failure, encode_found, LoadFailure};
+use citadel_proto::load::{
+    decode_request, encode_absent, encode_failure, encode_found, LoadFailure,
+};
 use citadel_proto::{Format, Kind};
 use flatbuffers::FlatBufferBuilder;
 
-use crate::message::Reply;
+use crate::message::{Reply, Request};
 
 thread_local! {
     static FBB: RefCell<FlatBufferBuilder<'static>> = RefCell::new(FlatBufferBuilder::new());
@@ -39,5 +41,15 @@ impl Reply {
             status: failure.code().0,
             payload: with_builder(|fbb| encode_failure(fbb, failure)),
         }
+    }
+}
+
+impl<'a> Request<'a> {
+    /// The key of this `LoadRequest` (verified), or the `BadRequest` reply
+    /// to send instead.
+    pub fn load_key(&self) -> Result<&'a [u8], Reply> {
+        decode_request(self.format, self.payload)
+            .map(|load| load.key)
+            .map_err(|e| Reply::load_failed(&LoadFailure::BadRequest(e.to_string())))
     }
 }

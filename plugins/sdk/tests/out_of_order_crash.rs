@@ -3,31 +3,22 @@
 //! worker thread in reverse order; the restarted plugin gets every request
 //! that was not committed, and nothing committed comes back.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use citadel_plugin::{Kind, Reply, Responder};
 use citadel_proto::ring::layout::record_len;
-use citadel_proto::{plugin_command, Backing, Envelope, HostPair, SpinPolicy};
+use citadel_proto::{Backing, Envelope, HostPair, SpinPolicy};
+use support::{child_log, log_call, read_log, spawn_child, temp, terminate};
 
 const N: u64 = 2000;
 const PAYLOAD: usize = 8;
 
 fn payload(id: u64) -> Vec<u8> {
     format!("r{id:07}").into_bytes()
-}
-
-fn spawn(host: &HostPair, log: &Path) -> Child {
-    plugin_command(std::env::current_exe().unwrap(), &[host], 3)
-        .args(["--exact", "plugin_child", "--ignored", "--nocapture"])
-        .env("TEST_PLUGIN_LOG", log)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
 }
 
 /// Reads replies (id -> payloads, in arrival order) until `done` or `limit`.
@@ -58,21 +49,6 @@ fn drain(host: &mut HostPair, got: &mut BTreeMap<u64, Vec<Vec<u8>>>, order: &mut
     host.replies.commit_read();
 }
 
-fn handled(log: &Path) -> Vec<(u64, u16)> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            let (id, attempt) = l.split_once(' ').unwrap();
-            (id.parse().unwrap(), attempt.parse().unwrap())
-        })
-        .collect()
-}
-
-fn temp(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("citadel-sdk-ooo-{}-{name}", std::process::id()))
-}
-
 #[test]
 fn killed_mid_flight_the_restart_answers_every_uncommitted_request() {
     let mut host = HostPair::create("ooo-kill", 1 << 18, 1 << 18, &Backing::Memfd).unwrap();
@@ -81,9 +57,9 @@ fn killed_mid_flight_the_restart_answers_every_uncommitted_request() {
             .send(&Envelope::request(id), &payload(id))
             .unwrap();
     }
-    let (log1, log2) = (temp("1.log"), temp("2.log"));
+    let (log1, log2) = (temp("ooo-1.log"), temp("ooo-2.log"));
     let (mut got, mut order) = (BTreeMap::new(), Vec::new());
-    let mut child = spawn(&host, &log1);
+    let mut child = spawn_child(&host, "reverse", &log1);
     collect(
         &mut host,
         &mut got,
@@ -103,7 +79,7 @@ fn killed_mid_flight_the_restart_answers_every_uncommitted_request() {
         "replies were published out of order"
     );
 
-    let mut child = spawn(&host, &log2);
+    let child = spawn_child(&host, "reverse", &log2);
     collect(
         &mut host,
         &mut got,
@@ -111,13 +87,8 @@ fn killed_mid_flight_the_restart_answers_every_uncommitted_request() {
         Duration::from_secs(60),
         |g| g.len() as u64 == N,
     );
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    assert!(child.wait().unwrap().success(), "SIGTERM: exit 0");
-    let (first, second) = (handled(&log1), handled(&log2));
+    assert!(terminate(child).success(), "SIGTERM: exit 0");
+    let (first, second) = (read_log(&log1), read_log(&log2));
     let _ = (std::fs::remove_file(&log1), std::fs::remove_file(&log2));
 
     // Committed requests were all answered before the kill; the restart
@@ -151,12 +122,7 @@ fn killed_mid_flight_the_restart_answers_every_uncommitted_request() {
 #[test]
 #[ignore = "plugin process of the test above"]
 fn plugin_child() {
-    let path = std::env::var("TEST_PLUGIN_LOG").expect("started by a test");
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
+    let mut log = child_log();
     let (tx, rx) = mpsc::channel::<(Vec<u8>, Responder)>();
     std::thread::spawn(move || {
         while let Ok(first) = rx.recv() {
@@ -169,9 +135,7 @@ fn plugin_child() {
         }
     });
     citadel_plugin::serve_out_of_order(|req, responder| {
-        // One write per call: it survives a SIGKILL right after.
-        log.write_all(format!("{} {}\n", req.id, req.attempt).as_bytes())
-            .unwrap();
+        log_call(&mut log, req.id, req.attempt);
         tx.send((req.payload.to_vec(), responder)).unwrap();
     })
     .unwrap();

@@ -6,7 +6,7 @@
 //! reported as a causality violation. Producer, consumer and parking code
 //! are the production modules, compiled against this type.
 
-use std::cell::UnsafeCell as StdCell;
+use std::cell::UnsafeCell as StdUnsafeCell;
 use std::sync::atomic::{AtomicU16, AtomicU64 as StdU64};
 
 use loom::cell::UnsafeCell;
@@ -22,7 +22,7 @@ struct Shared {
     sleeping: AtomicU32,
     attaches: [AtomicU64; 2],
     /// The data area, 8-aligned.
-    bytes: StdCell<Box<[u64]>>,
+    bytes: StdUnsafeCell<Box<[u64]>>,
     /// One access tracker per 8-byte word of `bytes`.
     words: Box<[UnsafeCell<()>]>,
 }
@@ -51,7 +51,7 @@ impl Ring {
             commit: AtomicU64::new(0),
             sleeping: AtomicU32::new(0),
             attaches: [AtomicU64::new(0), AtomicU64::new(0)],
-            bytes: StdCell::new(vec![0u64; words].into_boxed_slice()),
+            bytes: StdUnsafeCell::new(vec![0u64; words].into_boxed_slice()),
             words: (0..words).map(|_| UnsafeCell::new(())).collect(),
         };
         Ok(Self {

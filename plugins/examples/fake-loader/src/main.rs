@@ -10,11 +10,9 @@ mod config;
 mod control;
 mod rules;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use citadel_plugin::codec::{decode_request, LoadFailure};
 use citadel_plugin::{Kind, Options, Plugin, Reply, ServeError};
 use clap::Parser;
 
@@ -32,14 +30,7 @@ enum MainError {
 
 fn main() -> ExitCode {
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    citadel_plugin::init_logging();
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -63,12 +54,9 @@ fn run(config: Config) -> Result<(), MainError> {
         if req.kind != Kind::Request {
             return;
         }
-        let key = match decode_request(req.format, req.payload) {
-            Ok(load) => load.key.to_vec(),
-            Err(e) => {
-                let failure = LoadFailure::BadRequest(e.to_string());
-                return responder.reply(Reply::load_failed(&failure));
-            }
+        let key = match req.load_key() {
+            Ok(key) => key.to_vec(),
+            Err(bad_request) => return responder.reply(bad_request),
         };
         let reply = match decide(&config, &state, &key) {
             Decision::Crash => {

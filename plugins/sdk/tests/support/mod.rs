@@ -1,14 +1,81 @@
-//! An in-process rig: the server's end of one ring pair, and a `Plugin`
-//! serving the other end on a thread (stopped through its `Stopper`).
+//! Test rigs. In process: the server's end of one ring pair, and a
+//! `Plugin` serving the other end on a thread (stopped through its
+//! `Stopper`). Across processes: this test binary re-executed as the
+//! plugin (an ignored test `plugin_child`), logging each handler call.
 #![allow(dead_code)] // each test binary uses part of it
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use citadel_plugin::{Options, Plugin, PluginEnd, ServeError, Stopper};
 use citadel_proto::ring::{Consumer, EventFd, Producer, Ring};
-use citadel_proto::{Envelope, Format, Kind, SpinPolicy};
+use citadel_proto::{plugin_command, Envelope, Format, HostPair, Kind, SpinPolicy};
+
+/// Starts this test binary as the plugin of `host`: its ignored test
+/// `plugin_child`, with `TEST_PLUGIN_MODE=mode` and `TEST_PLUGIN_LOG=log`.
+pub fn spawn_child(host: &HostPair, mode: &str, log: &Path) -> Child {
+    plugin_command(std::env::current_exe().unwrap(), &[host], 3)
+        .args([
+            "--exact",
+            "plugin_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("TEST_PLUGIN_MODE", mode)
+        .env("TEST_PLUGIN_LOG", log)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// SIGTERM, then waits for the exit status.
+pub fn terminate(mut child: Child) -> ExitStatus {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    child.wait().unwrap()
+}
+
+/// `(id, attempt)` per handler call, in order, from a child's log.
+pub fn read_log(path: &Path) -> Vec<(u64, u16)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let (id, attempt) = l.split_once(' ').unwrap();
+            (id.parse().unwrap(), attempt.parse().unwrap())
+        })
+        .collect()
+}
+
+/// In `plugin_child`: the log file the test named, opened for appending.
+pub fn child_log() -> std::fs::File {
+    let path = std::env::var("TEST_PLUGIN_LOG").expect("started by a test");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+}
+
+/// Logs one handler call as `id attempt`: one unbuffered write, so it
+/// survives a SIGKILL right after.
+pub fn log_call(log: &mut std::fs::File, id: u64, attempt: u16) {
+    use std::io::Write;
+    log.write_all(format!("{id} {attempt}\n").as_bytes())
+        .unwrap();
+}
+
+/// A temporary path private to this test process.
+pub fn temp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("citadel-sdk-{}-{name}", std::process::id()))
+}
 
 /// A reply as the server reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
