@@ -7,18 +7,29 @@
 //! * [`envelope`]: the 32-byte record header (id, kind, deadline, attempt,
 //!   status, format), a FlatBuffers struct from `proto/schema/envelope.fbs`.
 //! * [`schema`]: FlatBuffers payload tables (`proto/schema/cache.fbs`).
+//! * [`load`]: the read-through loader protocol on top of them: encoding
+//!   and verified decoding of `LoadRequest`, `LoadReply`, `ErrorReply` and
+//!   `Invalidation`, with typed results and errors.
 //! * [`handshake`]: the environment through which a plugin finds its rings.
 //! * [`host`]: the server's end: creating ring pairs and plugin commands.
 //!
 //! Unsafe code lives only in [`shm`], [`ring`] (memory of the mapping) and
-//! the private `sys` module (system calls).
+//! the private `sys` module (system calls). Built with `--cfg loom`, only
+//! the rings (over loom's atomics, `ring::Ring::new_model`), the envelope
+//! and the codecs are compiled, for the loom models in `proto/tests`.
 
 pub mod envelope;
 mod generated;
+#[cfg(not(loom))]
 pub mod handshake;
+#[cfg(not(loom))]
 pub mod host;
+pub mod load;
 pub mod ring;
+#[cfg(not(loom))]
 pub mod shm;
+mod sync;
+#[cfg(not(loom))]
 mod sys;
 
 /// FlatBuffers payload tables generated from `proto/schema/cache.fbs`.
@@ -27,6 +38,8 @@ pub mod schema {
 }
 
 pub use envelope::{Envelope, Format, Kind};
+#[cfg(not(loom))]
 pub use handshake::{Handshake, PairSpec, PluginEnd, RingSource};
+#[cfg(not(loom))]
 pub use host::{plugin_command, Backing, HostPair};
 pub use ring::{Consumer, EventFd, Producer, Record, ReserveError, Ring, SpinPolicy, Wakeup};

@@ -1,6 +1,7 @@
 //! Producer and consumer in two processes: the test re-executes its own
 //! binary as the peer (test `peer_echo`, ignored unless started this way),
 //! attached through the real handshake, and exchanges a million records.
+#![cfg(not(loom))] // needs mapped rings; the loom models are in loom_ring.rs
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 pub use redis;
 pub use redis_protocol::resp2::types::OwnedFrame as Frame;
 
+pub mod clients;
 pub mod postgres;
 
 /// The workspace root (this crate lives in `<root>/tests`).
@@ -42,6 +43,13 @@ pub fn echo_plugin_bin() -> &'static Path {
 pub fn loader_postgres_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| release_bin("CITADEL_LOADER_POSTGRES", "citadel-loader-postgres"))
+}
+
+/// Path of the fake loader plugin (`plugins/examples/fake-loader`, release
+/// build; `$CITADEL_FAKE_LOADER` wins), built like [`citadel_bin`].
+pub fn fake_loader_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| release_bin("CITADEL_FAKE_LOADER", "citadel-fake-loader"))
 }
 
 /// `$env_override`, or the workspace's release build of `bin`. The whole

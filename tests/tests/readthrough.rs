@@ -3,13 +3,15 @@
 //! PostgreSQL (`citadel_tests::postgres`). Queries are counted on the
 //! database side (`load_kv` bumps a sequence).
 
-use std::io::Write;
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use citadel_tests::clients::{
+    concurrent_gets, get, getex_ex, info_field, kill_plugin_during, plugin_info, readthrough_info,
+    wait_loaded, wait_until,
+};
 use citadel_tests::postgres::{Postgres, CHANNEL, COUNTED_QUERY};
 use citadel_tests::redis::{self, Connection};
-use citadel_tests::{loader_postgres_bin, read_line, Server};
+use citadel_tests::{loader_postgres_bin, Server};
 
 struct Rig {
     server: Server,
@@ -68,9 +70,7 @@ stale-ms = 60000
     };
     // The loader is up once a load succeeds.
     rig.pg.put("user:ready", b"1");
-    wait_until("the loader to answer", Duration::from_secs(20), || {
-        get(&mut rig.con(), "user:ready").is_ok_and(|v| v.is_some())
-    });
+    wait_loaded(&rig.server, "user:ready");
     rig
 }
 
@@ -80,53 +80,8 @@ impl Rig {
     }
 
     fn info(&self) -> String {
-        redis::cmd("INFO")
-            .arg("readthrough")
-            .query(&mut self.con())
-            .unwrap()
+        readthrough_info(&self.server)
     }
-}
-
-fn get(con: &mut Connection, key: &str) -> redis::RedisResult<Option<String>> {
-    redis::cmd("GET").arg(key).query(con)
-}
-
-fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn info_field(info: &str, key: &str) -> u64 {
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}:")))
-        .unwrap_or_else(|| panic!("{key} not in {info}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-/// Sends `GET key` on `n` fresh connections at once; returns their replies.
-fn concurrent_gets(server: &Server, keys: impl Fn(usize) -> String, n: usize) -> Vec<String> {
-    let mut conns: Vec<TcpStream> = (0..n).map(|_| server.raw()).collect();
-    for (i, c) in conns.iter_mut().enumerate() {
-        let key = keys(i);
-        let cmd = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
-        c.write_all(cmd.as_bytes()).unwrap();
-    }
-    conns
-        .iter_mut()
-        .map(|c| {
-            c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-            let head = read_line(c);
-            match head.strip_prefix('$') {
-                Some(len) if !len.starts_with('-') => read_line(c).trim_end().to_string(),
-                _ => head.trim_end().to_string(),
-            }
-        })
-        .collect()
 }
 
 #[test]
@@ -180,14 +135,8 @@ fn a_miss_loads_then_hits_and_absent_rows_are_negative_cached() {
 
     // GETEX with options loads, then applies them.
     rig.pg.put("user:3", b"carol");
-    let v: Option<String> = redis::cmd("GETEX")
-        .arg("user:3")
-        .arg("EX")
-        .arg(1000)
-        .query(&mut con)
-        .unwrap();
+    let (v, ttl) = getex_ex(&mut con, "user:3", 1000);
     assert_eq!(v.as_deref(), Some("carol"));
-    let ttl: i64 = redis::cmd("TTL").arg("user:3").query(&mut con).unwrap();
     assert!((990..=1000).contains(&ttl), "{ttl}");
     // A SET replaces a negative marker.
     let _: () = redis::cmd("SET")
@@ -294,32 +243,13 @@ fn kill_9_of_the_loader_with_1000_loads_in_flight_answers_every_client() {
         .join(",");
     rig.pg
         .sql(&format!("INSERT INTO kv (k, v) VALUES {values};"));
-    let pid: String = {
-        let flat: Vec<String> = redis::cmd("PLUGIN")
-            .arg("INFO")
-            .arg("pg")
-            .query(&mut rig.con())
-            .unwrap();
-        flat.chunks(2).find(|kv| kv[0] == "pid").unwrap()[1].clone()
-    };
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(150));
-        std::process::Command::new("kill")
-            .args(["-9", &pid])
-            .status()
-            .unwrap()
+    let replies = kill_plugin_during(&rig.server, "pg", Duration::from_millis(150), || {
+        concurrent_gets(&rig.server, |i| format!("user:k{i}"), 1000)
     });
-    let replies = concurrent_gets(&rig.server, |i| format!("user:k{i}"), 1000);
-    assert!(killer.join().unwrap().success());
     for (i, r) in replies.iter().enumerate() {
         assert_eq!(r, &format!("value-{i}"), "client {i}");
     }
-    let info: Vec<String> = redis::cmd("PLUGIN")
-        .arg("INFO")
-        .arg("pg")
-        .query(&mut rig.con())
-        .unwrap();
-    let restarts = info.chunks(2).find(|kv| kv[0] == "restarts").unwrap()[1].clone();
+    let restarts = plugin_info(&rig.server, "pg", "restarts");
     assert_eq!(restarts, "1", "the loader was killed and restarted");
 }
 

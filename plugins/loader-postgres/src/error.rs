@@ -1,55 +1,31 @@
-//! Why a load failed, as the server is told: each kind maps to an
-//! `ErrorCode` of `proto/schema/cache.fbs`.
+//! Why a load failed, as the server is told: a `LoadFailure` of the
+//! loader protocol (`citadel_proto::load`), each variant one `ErrorCode`.
 
-use citadel_proto::schema::ErrorCode;
+pub use citadel_proto::load::LoadFailure as LoadError;
 use tokio_postgres::error::SqlState;
 
-/// A failed load. Cloneable: while the database is down every request fails
-/// with the same remembered cause.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum LoadError {
-    /// The database could not be reached, or dropped the connection.
-    #[error("origin unavailable: {0}")]
-    Unavailable(String),
-    /// No answer within the load's time budget.
-    #[error("origin timeout: no answer within {0} ms")]
-    Timeout(u64),
-    /// The database answered with an error that a retry will not fix.
-    #[error("origin error: {0}")]
-    Origin(String),
-    /// The request itself was unusable.
-    #[error("bad request: {0}")]
-    BadRequest(String),
+/// No answer within the load's time budget of `ms` milliseconds.
+pub fn timed_out(ms: u64) -> LoadError {
+    LoadError::Timeout(format!("no answer within {ms} ms"))
 }
 
-impl LoadError {
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::Unavailable(_) => ErrorCode::OriginUnavailable,
-            Self::Timeout(_) => ErrorCode::OriginTimeout,
-            Self::Origin(_) => ErrorCode::OriginError,
-            Self::BadRequest(_) => ErrorCode::BadRequest,
-        }
-    }
-
-    /// Classifies an error of a query: lost connections, shutdowns and
-    /// resource shortages are `Unavailable`, cancellations `Timeout`
-    /// (`timeout_ms` is the budget that ran out), the rest `Origin`.
-    pub fn from_query(e: &tokio_postgres::Error, timeout_ms: u64) -> Self {
-        let Some(db) = e.as_db_error() else {
-            return Self::Unavailable(describe(e));
-        };
-        let code = db.code();
-        let class = &code.code()[..2];
-        if *code == SqlState::QUERY_CANCELED {
-            Self::Timeout(timeout_ms)
-        } else if matches!(class, "08" | "53" | "57" | "58") {
-            // connection exception, insufficient resources, operator
-            // intervention (shutdown), system error
-            Self::Unavailable(db.message().to_string())
-        } else {
-            Self::Origin(format!("{} ({})", db.message(), code.code()))
-        }
+/// Classifies an error of a query: lost connections, shutdowns and
+/// resource shortages are `Unavailable`, cancellations `Timeout`
+/// (`timeout_ms` is the budget that ran out), the rest `Origin`.
+pub fn from_query(e: &tokio_postgres::Error, timeout_ms: u64) -> LoadError {
+    let Some(db) = e.as_db_error() else {
+        return LoadError::Unavailable(describe(e));
+    };
+    let code = db.code();
+    let class = &code.code()[..2];
+    if *code == SqlState::QUERY_CANCELED {
+        timed_out(timeout_ms)
+    } else if matches!(class, "08" | "53" | "57" | "58") {
+        // connection exception, insufficient resources, operator
+        // intervention (shutdown), system error
+        LoadError::Unavailable(db.message().to_string())
+    } else {
+        LoadError::Origin(format!("{} ({})", db.message(), code.code()))
     }
 }
 
@@ -72,15 +48,16 @@ pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use citadel_proto::schema::ErrorCode;
 
     #[test]
     fn messages_name_the_cause_and_codes_follow_the_schema() {
         let e = LoadError::Unavailable("connection refused".into());
         assert_eq!(e.to_string(), "origin unavailable: connection refused");
         assert_eq!(e.code(), ErrorCode::OriginUnavailable);
-        assert_eq!(LoadError::Timeout(250).code(), ErrorCode::OriginTimeout);
+        assert_eq!(timed_out(250).code(), ErrorCode::OriginTimeout);
         assert_eq!(
-            LoadError::Timeout(250).to_string(),
+            timed_out(250).to_string(),
             "origin timeout: no answer within 250 ms"
         );
         assert_eq!(LoadError::Origin(String::new()).code().0, 18);

@@ -5,25 +5,25 @@
 
 use std::time::Duration;
 
+use citadel_plugin::Notifier;
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, Error as PgError};
 
 use crate::backoff::Backoff;
 use crate::database::{ConnectError, Database, PgConnection};
 use crate::error::describe;
-use crate::events::{Event, EventSender};
 
 /// Listens forever, resubscribing with backoff.
-pub async fn run(db: Database, channel: String, events: EventSender, reconnect_max: Duration) {
+pub async fn run(db: Database, channel: String, notifier: Notifier, reconnect_max: Duration) {
     let mut backoff = Backoff::new(reconnect_max);
     let mut failing = false;
     loop {
-        match subscribe(&db, &channel, &events).await {
+        match subscribe(&db, &channel, &notifier).await {
             Ok(session) => {
                 backoff.reset();
                 failing = false;
                 tracing::info!(channel, "listening for invalidations on {}", db.target());
-                events.send(Event::Resync);
+                notifier.resync();
                 let why = session.ended().await;
                 tracing::warn!(channel, "LISTEN connection lost: {why}");
             }
@@ -62,10 +62,10 @@ impl Session {
 async fn subscribe(
     db: &Database,
     channel: &str,
-    events: &EventSender,
+    notifier: &Notifier,
 ) -> Result<Session, ConnectError> {
     let (client, io) = db.connect().await?;
-    let pump = tokio::spawn(forward(io, events.clone()));
+    let pump = tokio::spawn(forward(io, notifier.clone()));
     let sql = format!("LISTEN {}", quote_ident(channel));
     let listen = client.batch_execute(&sql);
     let limit = db.connect_timeout();
@@ -77,13 +77,13 @@ async fn subscribe(
 }
 
 /// Polls the connection, forwarding every notification as an invalidation.
-async fn forward(mut io: PgConnection, events: EventSender) -> Result<(), PgError> {
+async fn forward(mut io: PgConnection, notifier: Notifier) -> Result<(), PgError> {
     while let Some(message) = std::future::poll_fn(|cx| io.poll_message(cx)).await {
         match message? {
             // A NOTIFY without a payload: anything may have changed.
-            AsyncMessage::Notification(n) if n.payload().is_empty() => events.send(Event::Resync),
+            AsyncMessage::Notification(n) if n.payload().is_empty() => notifier.resync(),
             AsyncMessage::Notification(n) => {
-                events.send(Event::Invalidate(n.payload().as_bytes().to_vec()));
+                notifier.invalidate(n.payload().as_bytes());
             }
             AsyncMessage::Notice(n) => tracing::info!("server notice: {}", n.message()),
             _ => {}

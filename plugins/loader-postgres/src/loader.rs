@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use citadel_plugin::Reply;
 use citadel_proto::envelope::unix_ms;
 
+use crate::error::LoadError;
 use crate::pool::Pool;
-use crate::wire::Answer;
 
 #[derive(Clone, Debug)]
 pub struct Loader {
@@ -24,16 +25,27 @@ impl Loader {
         }
     }
 
-    /// The answer to a load of `key` (`deadline_ms`: unix ms, 0 = none).
-    pub async fn answer(&self, key: &[u8], deadline_ms: u64) -> Answer {
+    /// The reply to a load of `key` (`deadline_ms`: unix ms, 0 = none):
+    /// `LoadReply` or `ErrorReply`. A value too large for the reply ring
+    /// (`max_payload` bytes) is an `OriginError`.
+    pub async fn answer(&self, key: &[u8], deadline_ms: u64, max_payload: usize) -> Reply {
         let budget = budget(self.query_timeout, deadline_ms, unix_ms());
-        match self.pool.load(key, budget).await {
-            Ok(value) => Answer::loaded(value.as_deref(), self.ttl_ms),
+        let reply = match self.pool.load(key, budget).await {
+            Ok(Some(value)) => Reply::load_found(&value, self.ttl_ms),
+            Ok(None) => Reply::load_absent(),
             Err(e) => {
                 tracing::debug!(key = %String::from_utf8_lossy(key), "load failed: {e}");
-                Answer::failed(&e)
+                Reply::load_failed(&e)
             }
+        };
+        if reply.payload.len() <= max_payload {
+            return reply;
         }
+        let why = format!(
+            "reply of {} bytes exceeds the reply ring's {max_payload}",
+            reply.payload.len()
+        );
+        Reply::load_failed(&LoadError::Origin(why))
     }
 }
 

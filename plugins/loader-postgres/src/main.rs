@@ -3,34 +3,31 @@
 //! `LoadReply { found, value, ttl_ms }` or an `ErrorReply`, and pushes an
 //! `Invalidation` for each NOTIFY on `--listen-channel`.
 //!
-//! Two sides: the ring thread (`rings`) reads requests and publishes
-//! replies; a tokio runtime runs the loads on a pool of connections (`pool`)
-//! and the LISTEN connection (`listener`), and reports back through `events`.
+//! The SDK's out-of-order serve loop (`citadel_plugin::Plugin`) reads the
+//! requests and publishes replies as they come; a tokio runtime runs the
+//! loads on a pool of connections (`pool`) and the LISTEN connection
+//! (`listener`), answering through each request's `Responder` and pushing
+//! invalidations through a `Notifier`.
 
 mod backoff;
 mod config;
 mod database;
 mod error;
-mod events;
 mod listener;
 mod loader;
 mod pool;
 mod query;
-mod rings;
-mod wire;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use citadel_plugin::{Kind, Options, Plugin, ServeError};
 use citadel_proto::handshake::{AttachError, HandshakeError};
-use citadel_proto::{Handshake, SpinPolicy};
+use citadel_proto::Handshake;
 use clap::Parser;
-use tokio::signal::unix::{signal, SignalKind};
 
 use config::Config;
 use database::Database;
-use events::{Event, EventSender};
 use loader::Loader;
 use pool::{Pool, PoolOptions};
 
@@ -48,19 +45,12 @@ enum MainError {
     #[error("starting the runtime: {0}")]
     Runtime(std::io::Error),
     #[error(transparent)]
-    Serve(#[from] rings::ServeError),
+    Serve(#[from] ServeError),
 }
 
 fn main() -> ExitCode {
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    citadel_plugin::init_logging();
     match run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -73,22 +63,26 @@ fn main() -> ExitCode {
 fn run(config: &Config) -> Result<(), MainError> {
     let handshake = Handshake::from_env()?;
     let db = Database::new(&config.dsn, config.connect_timeout()).map_err(MainError::Dsn)?;
-    let ends = handshake.attach()?;
+    let options = Options {
+        max_attempts: handshake.max_attempts,
+        max_in_flight: MAX_IN_FLIGHT,
+        ..Options::default()
+    };
+    // Installs the SIGTERM/SIGINT handlers: a stop from now on is graceful.
+    let plugin = Plugin::new(handshake.attach()?, options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.threads.into())
         .thread_name("pg-io")
         .enable_all()
         .build()
         .map_err(MainError::Runtime)?;
-    let (events, inbox) = events::channel().map_err(MainError::Runtime)?;
     let loader = {
         let _in_runtime = runtime.enter();
-        stop_on_signals(events.clone()).map_err(MainError::Runtime)?;
         if let Some(channel) = &config.listen_channel {
             let listen = listener::run(
                 db.clone(),
                 channel.clone(),
-                events.clone(),
+                plugin.notifier(),
                 config.reconnect_max(),
             );
             runtime.spawn(listen);
@@ -106,47 +100,27 @@ fn run(config: &Config) -> Result<(), MainError> {
             config.ttl_ms,
         )
     };
-    tracing::info!(
-        pairs = handshake.pairs.len(),
-        "serving loads from {}",
-        db.target()
-    );
-    let options = rings::Options {
-        max_attempts: handshake.max_attempts,
-        max_in_flight: MAX_IN_FLIGHT,
-        spin: SpinPolicy::default(),
-    };
-    let served = rings::serve(ends, options, &inbox, |job| {
+    tracing::info!(pairs = plugin.pairs(), "serving loads from {}", db.target());
+    let served = plugin.serve_out_of_order(|req, responder| {
+        // Other kinds need no answer: dropping the responder settles them.
+        if req.kind != Kind::Request {
+            return;
+        }
+        let key = match req.load_key() {
+            Ok(key) => key.to_vec(),
+            Err(bad_request) => return responder.reply(bad_request),
+        };
         let loader = loader.clone();
-        let events = events.clone();
+        let deadline_ms = req.deadline_ms;
         runtime.spawn(async move {
-            let answer = loader.answer(&job.key, job.deadline_ms).await;
-            events.send(Event::Answered {
-                pair: job.pair,
-                seq: job.seq,
-                answer,
-            });
+            let reply = loader
+                .answer(&key, deadline_ms, responder.max_payload())
+                .await;
+            responder.reply(reply);
         });
     });
     runtime.shutdown_timeout(Duration::from_millis(200));
     served?;
     tracing::info!("stopped");
-    Ok(())
-}
-
-/// SIGTERM and SIGINT become `Event::Stop` (handlers installed before this
-/// returns, so an early signal is not fatal).
-fn stop_on_signals(events: EventSender) -> std::io::Result<()> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            events.send(Event::Stop);
-        }
-    });
     Ok(())
 }

@@ -17,7 +17,7 @@ use tokio_postgres::{Client, Error as PgError, NoTls};
 
 use crate::backoff::Backoff;
 use crate::database::{ConnectError, Database};
-use crate::error::LoadError;
+use crate::error::{timed_out, LoadError};
 use crate::query::LoadQuery;
 
 /// An open connection, ready for loads.
@@ -109,7 +109,7 @@ impl Pool {
         let deadline = Instant::now() + budget;
         let lease = timeout_at(deadline, self.acquire())
             .await
-            .map_err(|_| LoadError::Timeout(ms))??;
+            .map_err(|_| timed_out(ms))??;
         let conn = &lease.conn;
         match timeout_at(deadline, conn.query.run(&conn.client, key, ms)).await {
             Ok(result) => result,
@@ -118,7 +118,7 @@ impl Pool {
                 // backstop if the cancel request cannot get through).
                 let token = conn.client.cancel_token();
                 tokio::spawn(async move { token.cancel_query(NoTls).await });
-                Err(LoadError::Timeout(ms))
+                Err(timed_out(ms))
             }
         }
     }

@@ -5,7 +5,7 @@
 use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Client, Row, Statement};
 
-use crate::error::{describe, LoadError};
+use crate::error::{describe, from_query, LoadError};
 
 /// Why the configured query cannot serve as a load query.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +84,7 @@ impl LoadQuery {
                 client.query(&self.stmt, &[&key]).await
             }
         }
-        .map_err(|e| LoadError::from_query(&e, timeout_ms))?;
+        .map_err(|e| from_query(&e, timeout_ms))?;
         rows.first().map_or(Ok(None), |row| self.value_of(row))
     }
 

@@ -14,32 +14,50 @@
 //! then commits the request. A plugin that crashes is restarted by the server
 //! and gets its uncommitted requests again; a request delivered more than
 //! `max_attempts` times (default 3) is skipped and reported as `Abandoned`.
-//! SIGTERM (or SIGINT) finishes the batch in hand, commits it, and returns `Ok`.
+//! SIGTERM (or SIGINT) finishes what is in hand, commits it, and returns `Ok`.
+//!
+//! Handlers that answer later (a database query, a tokio task) use the
+//! out-of-order mode: [`serve_out_of_order`] or [`Plugin`]:
+//!
+//! ```no_run
+//! use citadel_plugin::{Options, Plugin, Reply};
+//!
+//! fn main() -> Result<(), citadel_plugin::ServeError> {
+//!     let plugin = Plugin::from_env(Options::default())?;
+//!     let notifier = plugin.notifier(); // push invalidations from any thread
+//!     plugin.serve_out_of_order(|req, responder| {
+//!         let payload = req.payload.to_vec();
+//!         std::thread::spawn(move || responder.reply(Reply::ok(payload)));
+//!     })
+//! }
+//! ```
 
+mod engine;
+mod handles;
+mod load;
+mod logging;
 mod message;
-mod runtime;
+mod options;
+mod plugin;
 mod stop;
 
+pub use citadel_proto::load as codec;
 pub use citadel_proto::{handshake::Handshake, PluginEnd, SpinPolicy};
+pub use engine::lane::LaneError;
+pub use handles::{Notifier, Responder, Stopper};
+pub use logging::init_logging;
 pub use message::{Format, Kind, Replies, Reply, Request};
-pub use runtime::{serve_ends, serve_env, Options, ServeError};
+pub use options::{Options, ServeError};
+pub use plugin::Plugin;
 
 /// Serves one request at a time: each reply is published and its request
 /// committed before the next request is handled.
-pub fn serve<F, R>(mut handler: F) -> Result<(), ServeError>
+pub fn serve<F, R>(handler: F) -> Result<(), ServeError>
 where
     F: FnMut(&Request<'_>) -> R,
     R: Into<Reply>,
 {
-    let options = Options {
-        max_batch: 1,
-        ..Options::default()
-    };
-    serve_env(options, move |reqs, out| {
-        for r in reqs {
-            out.push(handler(r));
-        }
-    })
+    Plugin::from_env(Options::default())?.serve(handler)
 }
 
 /// Serves requests in batches (up to 64, whatever is waiting): push one reply
@@ -50,4 +68,31 @@ where
     F: FnMut(&[Request<'_>], &mut Replies),
 {
     serve_env(Options::default(), handler)
+}
+
+/// Serves out of order (see [`Plugin::serve_out_of_order`]) on the rings
+/// named by the environment.
+pub fn serve_out_of_order<F>(handler: F) -> Result<(), ServeError>
+where
+    F: FnMut(&Request<'_>, Responder),
+{
+    Plugin::from_env(Options::default())?.serve_out_of_order(handler)
+}
+
+/// Attaches to the rings named by the environment (see
+/// `citadel_proto::handshake`) and serves in batches until SIGTERM/SIGINT.
+pub fn serve_env<F>(options: Options, handler: F) -> Result<(), ServeError>
+where
+    F: FnMut(&[Request<'_>], &mut Replies),
+{
+    Plugin::from_env(options)?.serve_batch(handler)
+}
+
+/// Serves the given ring pairs in batches until SIGTERM/SIGINT, then
+/// finishes the batch in hand, commits it and returns `Ok`.
+pub fn serve_ends<F>(ends: Vec<PluginEnd>, options: Options, handler: F) -> Result<(), ServeError>
+where
+    F: FnMut(&[Request<'_>], &mut Replies),
+{
+    Plugin::new(ends, options)?.serve_batch(handler)
 }

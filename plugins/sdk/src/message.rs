@@ -58,7 +58,8 @@ impl Reply {
         }
     }
 
-    pub(crate) fn handler_failed(why: &str) -> Self {
+    /// The error a request gets when its handler failed (`STATUS_HANDLER_FAILED`).
+    pub fn handler_failed(why: &str) -> Self {
         Self::error(STATUS_HANDLER_FAILED, why.as_bytes())
     }
 }

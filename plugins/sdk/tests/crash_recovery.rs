@@ -2,42 +2,18 @@
 //! rings, spawns this test binary as the plugin (test `plugin_child`), kills
 //! and restarts it, and checks delivery guarantees and graceful stop.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use citadel_plugin::{Kind, Replies, Reply, Request};
 use citadel_proto::envelope::STATUS_POISON;
-use citadel_proto::{plugin_command, Backing, Envelope, HostPair, SpinPolicy};
+use citadel_proto::{Backing, Envelope, HostPair, SpinPolicy};
+use support::{child_log, log_call, read_log, spawn_child, temp, terminate};
 
 const PAYLOAD: usize = 32; // + 32-byte header: 64-byte records, no padding
-
-fn spawn(host: &HostPair, mode: &str, log: &Path) -> Child {
-    plugin_command(std::env::current_exe().unwrap(), &[host], 3)
-        .args([
-            "--exact",
-            "plugin_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("TEST_PLUGIN_MODE", mode)
-        .env("TEST_PLUGIN_LOG", log)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-fn terminate(mut child: Child) -> ExitStatus {
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    child.wait().unwrap()
-}
 
 fn request_payload(id: u64) -> Vec<u8> {
     format!("{:<1$}", format!("req-{id}"), PAYLOAD).into_bytes()
@@ -80,22 +56,6 @@ fn collect(
     }
 }
 
-/// `(id, attempt)` per handler call, in order, from a child's log.
-fn read_log(path: &Path) -> Vec<(u64, u16)> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            let (id, attempt) = l.split_once(' ').unwrap();
-            (id.parse().unwrap(), attempt.parse().unwrap())
-        })
-        .collect()
-}
-
-fn temp(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("citadel-sdk-{}-{name}", std::process::id()))
-}
-
 #[test]
 fn killed_plugin_gets_every_uncommitted_request_again_and_nothing_committed_twice() {
     const N: u64 = 3000;
@@ -107,7 +67,7 @@ fn killed_plugin_gets_every_uncommitted_request_again_and_nothing_committed_twic
     }
     let (log1, log2) = (temp("kill-1.log"), temp("kill-2.log"));
     let mut got = BTreeMap::new();
-    let mut child = spawn(&host, "batch", &log1);
+    let mut child = spawn_child(&host, "batch", &log1);
     collect(
         &mut host,
         &mut got,
@@ -118,7 +78,7 @@ fn killed_plugin_gets_every_uncommitted_request_again_and_nothing_committed_twic
     child.kill().unwrap(); // SIGKILL, mid-batch
     child.wait().unwrap();
     let committed = (N * 64 - host.requests.in_flight()) / 64;
-    let mut child = spawn(&host, "batch", &log2);
+    let mut child = spawn_child(&host, "batch", &log2);
     collect(
         &mut host,
         &mut got,
@@ -185,7 +145,7 @@ fn poison_request_is_skipped_after_three_attempts() {
     let mut got = BTreeMap::new();
     let mut crashes = 0;
     let last = loop {
-        let mut child = spawn(&host, "single", &log);
+        let mut child = spawn_child(&host, "single", &log);
         collect(
             &mut host,
             &mut got,
@@ -239,26 +199,15 @@ fn poison_request_is_skipped_after_three_attempts() {
     );
 }
 
-fn log_call(log: &mut std::fs::File, req: &Request<'_>) {
-    // One write per call, unbuffered: it survives a SIGKILL right after.
-    log.write_all(format!("{} {}\n", req.id, req.attempt).as_bytes())
-        .unwrap();
-}
-
 /// The plugin under test. `single`: `serve`, aborting on "poison".
 /// `batch`: `serve_batch`, 100 µs of work per request.
 #[test]
 #[ignore = "plugin process of the tests above"]
 fn plugin_child() {
-    let path = std::env::var("TEST_PLUGIN_LOG").expect("started by a test");
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
+    let mut log = child_log();
     let result = match std::env::var("TEST_PLUGIN_MODE").unwrap().as_str() {
         "single" => citadel_plugin::serve(|req| {
-            log_call(&mut log, req);
+            log_call(&mut log, req.id, req.attempt);
             if req.payload == b"poison" {
                 std::process::abort();
             }
@@ -266,7 +215,7 @@ fn plugin_child() {
         }),
         _ => citadel_plugin::serve_batch(|reqs: &[Request<'_>], out: &mut Replies| {
             for req in reqs {
-                log_call(&mut log, req);
+                log_call(&mut log, req.id, req.attempt);
                 std::thread::sleep(Duration::from_micros(100));
                 out.push(Reply::ok(req.payload.to_ascii_uppercase()));
             }

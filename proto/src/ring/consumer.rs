@@ -7,14 +7,25 @@
 //! consumer that attaches (or re-attaches after a crash) starts reading at the
 //! commit cursor, so every record it had read but not committed is delivered
 //! again (at-least-once).
+//!
+//! Everything read from ring memory is checked before it is used: the head
+//! cursor must lie within a capacity of the commit cursor, a record's length
+//! must keep it inside the data area and before head, padding must run to
+//! the end of the data area. A ring that fails a check answers
+//! [`ReadError::Corrupt`]; no bytes outside the data area are ever touched,
+//! whatever the producer wrote.
 
 use std::cell::Cell;
-use std::sync::atomic::Ordering;
+#[cfg(not(loom))]
 use std::time::Duration;
 
-use super::layout::{record_len, Ring, PAD_MARKER};
-use super::wake::{self, EventFd, SpinPolicy, WaitError, Wakeup};
-use crate::envelope::{Envelope, RecordHeader, HEADER_LEN};
+use super::layout::{record_len, PAD_MARKER, RECORD_ALIGN};
+use super::record::Record;
+#[cfg(not(loom))]
+use super::wake::{self, SpinPolicy, WaitError, Wakeup};
+use super::{EventFd, Ring};
+use crate::envelope::HEADER_LEN;
+use crate::sync::Ordering;
 
 /// Why a record could not be read: the ring holds bytes no producer writes.
 #[derive(Debug, thiserror::Error)]
@@ -40,16 +51,6 @@ pub struct Consumer {
     committed: u64,
 }
 
-/// One record, borrowed in place from ring memory until the next commit.
-#[derive(Debug)]
-pub struct Record<'a> {
-    ring: &'a Ring,
-    index: usize,
-    header: RecordHeader,
-    payload: &'a [u8],
-    end: u64,
-}
-
 impl Consumer {
     /// Attaches as the ring's consumer; `wake` is the eventfd producers ring.
     /// Reading resumes at the durable commit cursor.
@@ -71,11 +72,13 @@ impl Consumer {
         &self.ring
     }
 
+    #[cfg(not(loom))]
     pub(crate) fn eventfd(&self) -> &EventFd {
         &self.wake
     }
 
-    /// True if a record (or padding) is published past the read cursor.
+    /// True if a record (or padding) is published past the read cursor (or
+    /// the head cursor is corrupt: `read` then says so).
     pub fn has_unread(&self) -> bool {
         self.read.get() != self.head.get() || self.refresh_head()
     }
@@ -97,46 +100,53 @@ impl Consumer {
             if pos == self.head.get() && !self.refresh_head() {
                 return Ok(None);
             }
-            let avail = self.head.get() - pos;
+            let corrupt = |reason| ReadError::Corrupt { pos, reason };
+            // Positions wrap modulo 2^64 (only corrupt cursors get there).
+            let published = self.head.get().wrapping_sub(self.committed);
+            let consumed = pos.wrapping_sub(self.committed);
+            if published > self.ring.capacity() || published < consumed {
+                return Err(corrupt("head cursor outside the ring window"));
+            }
+            let avail = published - consumed;
             let index = self.ring.index(pos);
             let to_end = self.ring.capacity() as usize - index;
-            let corrupt = |reason| ReadError::Corrupt { pos, reason };
-            if avail < 4 || index % 8 != 0 {
+            if avail < RECORD_ALIGN as u64 || index % RECORD_ALIGN != 0 {
                 return Err(corrupt("misaligned or truncated record"));
             }
-            // SAFETY: [index, index + 4) is inside the data area (index is
-            // 8-aligned below capacity) and inside [commit, head), which the
-            // producer does not write.
-            let len_bytes = unsafe { self.ring.data(index, 4) };
-            let len = u32::from_le_bytes(len_bytes.try_into().expect("4 bytes"));
+            // SAFETY: index is 8-aligned and below capacity, so the word is
+            // inside the data area; we are the consumer and only load it.
+            let first = unsafe { self.ring.word_at(index) }
+                .load(Ordering::Relaxed)
+                .to_ne_bytes();
+            let len = u32::from_le_bytes([first[0], first[1], first[2], first[3]]);
             if len == PAD_MARKER {
                 if avail < to_end as u64 {
                     return Err(corrupt("padding runs past head"));
                 }
-                self.read.set(pos + to_end as u64);
+                self.read.set(pos.wrapping_add(to_end as u64));
                 continue;
             }
             let rec = record_len(len as usize);
             if rec > to_end || rec as u64 > avail {
                 return Err(corrupt("record length past the ring end or head"));
             }
-            // SAFETY: [index, index + rec) is inside the data area (checked
-            // against to_end) and inside [pos, head) (checked against avail),
-            // which the producer does not write until we commit past it; the
-            // slice borrows `self`, and commits need `&mut self`.
-            let bytes = unsafe { self.ring.data(index, rec) };
-            let mut header = RecordHeader::default();
-            header.0.copy_from_slice(&bytes[..HEADER_LEN]);
-            let payload = &bytes[HEADER_LEN..HEADER_LEN + len as usize];
-            let end = pos + rec as u64;
+            let mut header = [0u8; HEADER_LEN];
+            header[..8].copy_from_slice(&first);
+            for (i, chunk) in header.chunks_exact_mut(8).enumerate().skip(1) {
+                // SAFETY: [index, index + rec) is inside the data area
+                // (checked against to_end) and rec >= HEADER_LEN; 8-aligned.
+                let word = unsafe { self.ring.word_at(index + 8 * i) };
+                chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
+            }
+            let end = pos.wrapping_add(rec as u64);
             self.read.set(end);
-            return Ok(Some(Record {
-                ring: &self.ring,
+            return Ok(Some(Record::new(
+                &self.ring,
                 index,
                 header,
-                payload,
+                len as usize,
                 end,
-            }));
+            )));
         }
     }
 
@@ -145,7 +155,8 @@ impl Consumer {
     /// starts there.
     pub fn commit_to(&mut self, pos: u64) -> Result<(), CommitError> {
         let read = self.read.get();
-        if pos < self.committed || pos > read {
+        let offset = pos.wrapping_sub(self.committed);
+        if offset > read.wrapping_sub(self.committed) {
             return Err(CommitError::OutOfRange {
                 pos,
                 committed: self.committed,
@@ -200,36 +211,8 @@ impl Consumer {
     }
 
     /// Waits for records: spins per `policy`, then parks on the eventfd.
+    #[cfg(not(loom))]
     pub fn wait(&self, policy: SpinPolicy, timeout: Option<Duration>) -> Result<Wakeup, WaitError> {
         wake::wait_any(&[self], &[], policy, timeout)
-    }
-}
-
-impl<'a> Record<'a> {
-    /// The envelope as it was read (the attempt count before `mark_delivery`).
-    pub fn envelope(&self) -> Envelope {
-        Envelope::from_header(&self.header)
-    }
-
-    pub fn payload(&self) -> &'a [u8] {
-        self.payload
-    }
-
-    /// Ring position just past this record (argument to `commit_to`).
-    pub fn end(&self) -> u64 {
-        self.end
-    }
-
-    /// Counts one more delivery of this record in ring memory and returns the
-    /// new count. Call it before handing the record to code that may crash:
-    /// the count survives the consumer process.
-    pub fn mark_delivery(&self) -> u16 {
-        // SAFETY: a published header starts at `index` (read() checked it) and
-        // we are its consumer.
-        let attempt = unsafe { self.ring.attempt_at(self.index) };
-        // ORDERING: SeqCst read-modify-write: the increment is in shared
-        // memory before anything that follows it in program order (e.g. a
-        // handler that kills the process). No other side writes this field.
-        attempt.fetch_add(1, Ordering::SeqCst).wrapping_add(1)
     }
 }

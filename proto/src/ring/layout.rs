@@ -1,4 +1,5 @@
-//! The ring's memory layout and the typed view of it every side shares.
+//! The ring's memory layout: offsets, record sizes and the checks every
+//! side applies ([`Ring`](super::Ring) is the typed view of a mapped one).
 //!
 //! ```text
 //! offset  size  field (all little-endian, all offsets from the region start)
@@ -26,10 +27,8 @@
 //!
 //! [`RecordHeader`]: crate::envelope::RecordHeader
 
-use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
-
 use crate::envelope::HEADER_LEN;
+#[cfg(not(loom))]
 use crate::shm::{ShmError, ShmRegion};
 
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CITRING1");
@@ -50,6 +49,18 @@ pub const RECORD_ALIGN: usize = 8;
 pub const PAD_MARKER: u32 = u32::MAX;
 /// Smallest data area accepted.
 pub const MIN_CAPACITY: u64 = 4096;
+
+/// Region size needed for a ring with `capacity` data bytes.
+pub fn region_len(capacity: u64) -> u64 {
+    DATA_OFFSET as u64 + capacity
+}
+
+/// Largest payload a single record may carry in a ring of `capacity` data
+/// bytes: a record of at most half the ring always fits into an empty ring,
+/// wherever the cursor is.
+pub fn max_payload(capacity: u64) -> usize {
+    (capacity / 2) as usize - HEADER_LEN
+}
 
 /// Bytes a record with `payload_len` payload bytes occupies.
 pub fn record_len(payload_len: usize) -> usize {
@@ -73,191 +84,13 @@ pub enum LayoutError {
         data_offset: u32,
         region_len: usize,
     },
+    #[cfg(not(loom))]
     #[error(transparent)]
     Shm(#[from] ShmError),
 }
 
-/// A validated ring in a mapped region. Cheap to clone (the mapping is shared).
-#[derive(Clone, Debug)]
-pub struct Ring {
-    region: Arc<ShmRegion>,
-    capacity: u64,
-}
-
-impl Ring {
-    /// Region size needed for a ring with `capacity` data bytes.
-    pub fn region_len(capacity: u64) -> u64 {
-        DATA_OFFSET as u64 + capacity
-    }
-
-    /// Creates a fresh ring in a new memfd.
-    pub fn create_memfd(name: &str, capacity: u64) -> Result<Self, LayoutError> {
-        check_capacity(capacity)?;
-        let region = ShmRegion::create_memfd(name, Self::region_len(capacity))?;
-        Self::init(Arc::new(region), capacity)
-    }
-
-    /// Writes a fresh header into `region` (which must be zeroed, e.g. just
-    /// created) and returns the ring. The magic is written last (Release), so
-    /// an attacher that sees it sees the whole header.
-    pub fn init(region: Arc<ShmRegion>, capacity: u64) -> Result<Self, LayoutError> {
-        check_capacity(capacity)?;
-        check_geometry(&region, capacity, DATA_OFFSET as u32)?;
-        let ring = Self { region, capacity };
-        ring.u32_at(OFF_VERSION)
-            .store(LAYOUT_VERSION, Ordering::Relaxed);
-        ring.u32_at(OFF_DATA_OFFSET)
-            .store(DATA_OFFSET as u32, Ordering::Relaxed);
-        ring.u64_at(OFF_CAPACITY).store(capacity, Ordering::Relaxed);
-        for off in [
-            OFF_CONSUMER_ATTACHES,
-            OFF_PRODUCER_ATTACHES,
-            OFF_HEAD,
-            OFF_COMMIT,
-        ] {
-            ring.u64_at(off).store(0, Ordering::Relaxed);
-        }
-        ring.u32_at(OFF_SLEEPING).store(0, Ordering::Relaxed);
-        // ORDERING: Release publishes the fields above to an attacher that
-        // loads the magic with Acquire.
-        ring.u64_at(OFF_MAGIC).store(MAGIC, Ordering::Release);
-        Ok(ring)
-    }
-
-    /// Validates the header of an existing ring (created by another process
-    /// or by an earlier run) and returns it. Cursors are left as they are.
-    pub fn attach(region: Arc<ShmRegion>) -> Result<Self, LayoutError> {
-        if region.len() < DATA_OFFSET {
-            return Err(ShmError::TooSmall {
-                actual: region.len() as u64,
-                needed: DATA_OFFSET as u64,
-            }
-            .into());
-        }
-        let probe = Self {
-            region,
-            capacity: 0,
-        };
-        // ORDERING: Acquire pairs with the Release store of the magic in `init`.
-        let magic = probe.u64_at(OFF_MAGIC).load(Ordering::Acquire);
-        if magic != MAGIC {
-            return Err(LayoutError::BadMagic(magic));
-        }
-        let found = probe.u32_at(OFF_VERSION).load(Ordering::Relaxed);
-        if found != LAYOUT_VERSION {
-            return Err(LayoutError::Version { found });
-        }
-        let capacity = probe.u64_at(OFF_CAPACITY).load(Ordering::Relaxed);
-        let data_offset = probe.u32_at(OFF_DATA_OFFSET).load(Ordering::Relaxed);
-        check_capacity(capacity)?;
-        check_geometry(&probe.region, capacity, data_offset)?;
-        Ok(Self {
-            region: probe.region,
-            capacity,
-        })
-    }
-
-    /// Data bytes in the ring.
-    pub fn capacity(&self) -> u64 {
-        self.capacity
-    }
-
-    /// Largest payload a single record may carry: a record of at most half
-    /// the ring always fits into an empty ring, wherever the cursor is.
-    pub fn max_payload(&self) -> usize {
-        (self.capacity / 2) as usize - HEADER_LEN
-    }
-
-    pub fn region(&self) -> &Arc<ShmRegion> {
-        &self.region
-    }
-
-    pub(crate) fn head(&self) -> &AtomicU64 {
-        self.u64_at(OFF_HEAD)
-    }
-
-    pub(crate) fn commit(&self) -> &AtomicU64 {
-        self.u64_at(OFF_COMMIT)
-    }
-
-    pub(crate) fn sleeping(&self) -> &AtomicU32 {
-        self.u32_at(OFF_SLEEPING)
-    }
-
-    pub(crate) fn attaches(&self, consumer: bool) -> &AtomicU64 {
-        self.u64_at(if consumer {
-            OFF_CONSUMER_ATTACHES
-        } else {
-            OFF_PRODUCER_ATTACHES
-        })
-    }
-
-    /// Data-area offset of a cursor position.
-    pub(crate) fn index(&self, pos: u64) -> usize {
-        (pos & (self.capacity - 1)) as usize
-    }
-
-    /// Bytes `[index, index + len)` of the data area.
-    ///
-    /// # Safety
-    ///
-    /// `index + len <= capacity`, and for the lifetime of the slice no one
-    /// writes these bytes: the caller is the consumer and the bytes lie in
-    /// `[commit, head)` as last loaded with Acquire (the producer writes only
-    /// outside that window).
-    pub(crate) unsafe fn data(&self, index: usize, len: usize) -> &[u8] {
-        debug_assert!(index + len <= self.capacity as usize);
-        // SAFETY: in bounds of the mapping (DATA_OFFSET + capacity <= region
-        // length, checked at init/attach); no concurrent writer (caller).
-        unsafe { std::slice::from_raw_parts(self.region.as_ptr().add(DATA_OFFSET + index), len) }
-    }
-
-    /// Mutable bytes `[index, index + len)` of the data area.
-    ///
-    /// # Safety
-    ///
-    /// `index + len <= capacity`; the caller is the ring's only producer, the
-    /// bytes lie in the free window `[head, commit + capacity)` (commit loaded
-    /// with Acquire, so the consumer is done with them), and no other slice of
-    /// them is alive.
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn data_mut(&self, index: usize, len: usize) -> &mut [u8] {
-        debug_assert!(index + len <= self.capacity as usize);
-        // SAFETY: in bounds (see `data`); exclusive by the caller's contract.
-        unsafe {
-            std::slice::from_raw_parts_mut(self.region.as_ptr().add(DATA_OFFSET + index), len)
-        }
-    }
-
-    /// The `attempt` field of the record header at data offset `index`.
-    ///
-    /// # Safety
-    ///
-    /// A published record header starts at `index` (so `index` is 8-aligned
-    /// and `index + HEADER_LEN <= capacity`), and the caller is its consumer.
-    pub(crate) unsafe fn attempt_at(&self, index: usize) -> &AtomicU16 {
-        // SAFETY: offset 6 of an 8-aligned header in a page-aligned mapping
-        // is 2-aligned and in bounds; AtomicU16 has the layout of u16.
-        unsafe { &*(self.region.as_ptr().add(DATA_OFFSET + index + 6) as *const AtomicU16) }
-    }
-
-    fn u64_at(&self, off: usize) -> &AtomicU64 {
-        debug_assert!(off % 8 == 0 && off + 8 <= DATA_OFFSET);
-        // SAFETY: every caller passes one of the 8-aligned header offsets
-        // above, inside the region (len >= DATA_OFFSET, checked before a
-        // Ring exists); the mapping is page-aligned and lives as long as
-        // `self`; all access to these words is atomic.
-        unsafe { &*(self.region.as_ptr().add(off) as *const AtomicU64) }
-    }
-
-    fn u32_at(&self, off: usize) -> &AtomicU32 {
-        debug_assert!(off % 4 == 0 && off + 4 <= DATA_OFFSET);
-        // SAFETY: as for `u64_at`, with 4-aligned offsets.
-        unsafe { &*(self.region.as_ptr().add(off) as *const AtomicU32) }
-    }
-}
-
-fn check_capacity(capacity: u64) -> Result<(), LayoutError> {
+#[cfg(not(loom))]
+pub(crate) fn check_capacity(capacity: u64) -> Result<(), LayoutError> {
     if capacity.is_power_of_two() && (MIN_CAPACITY..(1 << 32)).contains(&capacity) {
         Ok(())
     } else {
@@ -265,8 +98,14 @@ fn check_capacity(capacity: u64) -> Result<(), LayoutError> {
     }
 }
 
-fn check_geometry(region: &ShmRegion, capacity: u64, data_offset: u32) -> Result<(), LayoutError> {
-    if data_offset as usize != DATA_OFFSET || (region.len() as u64) < Ring::region_len(capacity) {
+/// The region must hold the header and `capacity` data bytes at `DATA_OFFSET`.
+#[cfg(not(loom))]
+pub(crate) fn check_geometry(
+    region: &ShmRegion,
+    capacity: u64,
+    data_offset: u32,
+) -> Result<(), LayoutError> {
+    if data_offset as usize != DATA_OFFSET || (region.len() as u64) < region_len(capacity) {
         return Err(LayoutError::Geometry {
             capacity,
             data_offset,

@@ -2,11 +2,11 @@
 //! payload straight into ring memory, and publishes with one Release store.
 
 use std::io;
-use std::sync::atomic::{fence, Ordering};
 
-use super::layout::{record_len, Ring, PAD_MARKER};
-use super::wake::EventFd;
+use super::layout::{record_len, PAD_MARKER, RECORD_ALIGN};
+use super::{EventFd, Ring};
 use crate::envelope::{Envelope, HEADER_LEN};
+use crate::sync::{fence, Ordering};
 
 /// Why a record could not be reserved. Never blocks: a full ring says so at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +60,11 @@ impl Producer {
         // ORDERING: we are the only writer of head; Acquire makes a previous
         // producer process's writes (same memory) ordered before ours.
         let head = ring.head().load(Ordering::Acquire);
+        // Records start 8-aligned. A head that is not (another process wrote
+        // it) is moved up to the next boundary: the producer never writes at
+        // a misaligned data offset (a padding marker there could run past
+        // the data area), and the consumer reports the gap as corrupt.
+        let head = head.wrapping_add(RECORD_ALIGN as u64 - 1) & !(RECORD_ALIGN as u64 - 1);
         let commit_cache = ring.commit().load(Ordering::Acquire);
         ring.attaches(false).fetch_add(1, Ordering::Relaxed);
         Self {
@@ -74,10 +79,21 @@ impl Producer {
         &self.ring
     }
 
-    /// Bytes published and not yet committed by the consumer.
+    /// Bytes published and not yet committed by the consumer (the whole
+    /// capacity if the commit cursor in shared memory is corrupt).
     pub fn in_flight(&mut self) -> u64 {
         self.refresh_commit();
-        self.head - self.commit_cache
+        self.ring.capacity() - self.free()
+    }
+
+    /// Free bytes as of the last commit cursor loaded. Positions wrap
+    /// modulo 2^64 (only a corrupt cursor gets near that); a commit cursor
+    /// ahead of head or more than a capacity behind it (a consumer that does
+    /// not keep the protocol) leaves no space, so the producer never writes
+    /// over records it cannot account for.
+    fn free(&self) -> u64 {
+        let used = self.head.wrapping_sub(self.commit_cache);
+        self.ring.capacity().saturating_sub(used)
     }
 
     fn refresh_commit(&mut self) {
@@ -98,9 +114,9 @@ impl Producer {
         let to_end = cap as usize - index;
         let pad = if rec > to_end { to_end } else { 0 };
         let needed = pad + rec;
-        if cap - (self.head - self.commit_cache) < needed as u64 {
+        if self.free() < needed as u64 {
             self.refresh_commit();
-            let free = cap - (self.head - self.commit_cache);
+            let free = self.free();
             if free < needed as u64 {
                 return Err(ReserveError::Full { needed, free });
             }
@@ -112,7 +128,7 @@ impl Producer {
             let marker = unsafe { self.ring.data_mut(index, 4) };
             marker.copy_from_slice(&PAD_MARKER.to_le_bytes());
         }
-        let pos = self.head + pad as u64;
+        let pos = self.head.wrapping_add(pad as u64);
         Ok(Grant {
             producer: self,
             pos,
@@ -189,7 +205,7 @@ impl<'a> Grant<'a> {
         // (`self` is consumed).
         let dst = unsafe { self.producer.ring.data_mut(index, HEADER_LEN) };
         dst.copy_from_slice(&header.0);
-        let end = self.pos + record_len(self.len) as u64;
+        let end = self.pos.wrapping_add(record_len(self.len) as u64);
         self.producer.publish(end);
         self.producer
     }

@@ -13,18 +13,24 @@
 //! new head and does not block, or the producer sees `sleeping == 1` and
 //! writes the eventfd (whose counter keeps the wake-up until it is read).
 
+#[cfg(not(loom))]
 use std::io;
+#[cfg(not(loom))]
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{fence, Ordering};
+#[cfg(not(loom))]
 use std::time::{Duration, Instant};
 
 use super::consumer::Consumer;
+use crate::sync::{fence, Ordering};
+#[cfg(not(loom))]
 use crate::sys;
 
 /// An eventfd used as a doorbell (non-blocking, close-on-exec).
+#[cfg(not(loom))]
 #[derive(Debug)]
 pub struct EventFd(OwnedFd);
 
+#[cfg(not(loom))]
 impl EventFd {
     pub fn new() -> io::Result<Self> {
         sys::eventfd().map(Self)
@@ -50,6 +56,7 @@ impl EventFd {
     }
 }
 
+#[cfg(not(loom))]
 impl AsFd for EventFd {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.0.as_fd()
@@ -83,6 +90,7 @@ impl SpinPolicy {
 }
 
 /// Why waiting failed.
+#[cfg(not(loom))]
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {
     #[error("waiting on eventfd: {0}")]
@@ -101,6 +109,7 @@ pub enum Wakeup {
 
 /// Waits until one of `rings` has records to read, one of `extra` is
 /// readable, or `timeout` passes (None: no limit): spins, yields, then parks.
+#[cfg(not(loom))]
 pub fn wait_any(
     rings: &[&Consumer],
     extra: &[BorrowedFd<'_>],
@@ -122,13 +131,7 @@ pub fn wait_any(
     }
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
-        for c in rings {
-            // ORDERING: see the module comment; SeqCst store + fence below.
-            c.ring().sleeping().store(1, Ordering::SeqCst);
-        }
-        fence(Ordering::SeqCst);
-        if any_data() {
-            clear_sleeping(rings);
+        if !prepare_park(rings) {
             return Ok(Wakeup::Data);
         }
         let remaining = match deadline {
@@ -160,7 +163,25 @@ pub fn wait_any(
     }
 }
 
-fn clear_sleeping(rings: &[&Consumer]) {
+/// The consumer's half of the handshake in the module comment: sets each
+/// ring's sleeping flag, fences, and checks for data one last time. Returns
+/// true if the caller may block on the eventfds: any record published from
+/// now on rings one. Returns false (flags cleared) if data is there.
+pub fn prepare_park(rings: &[&Consumer]) -> bool {
+    for c in rings {
+        // ORDERING: see the module comment; SeqCst store + fence below.
+        c.ring().sleeping().store(1, Ordering::SeqCst);
+    }
+    fence(Ordering::SeqCst);
+    if rings.iter().any(|c| c.has_unread()) {
+        clear_sleeping(rings);
+        return false;
+    }
+    true
+}
+
+/// Clears the sleeping flags after a wake-up.
+pub fn clear_sleeping(rings: &[&Consumer]) {
     for c in rings {
         // ORDERING: Relaxed; a producer that still sees 1 only sends one
         // spurious wake-up, which the eventfd counter absorbs.

@@ -1,0 +1,298 @@
+//! One ring pair: requests read and not yet committed, records waiting for
+//! reply-ring space, and the commit rule. Requests are answered in any
+//! order; one is committed only once it and every request before it are
+//! settled (its reply published, or none needed), so a plugin killed at any
+//! point gets every unanswered request again (at-least-once).
+
+use std::collections::VecDeque;
+
+use citadel_proto::envelope::{unix_ms, STATUS_DEADLINE, STATUS_OK, STATUS_POISON};
+use citadel_proto::ring::{CommitError, NotifyError, ReadError, ReserveError};
+use citadel_proto::{Consumer, Envelope, Format, Kind, PluginEnd, Producer};
+
+use crate::message::{Reply, Request};
+
+/// A request read and not yet committed.
+#[derive(Debug)]
+struct Slot {
+    /// Ring position just past the request (what committing it means).
+    end: u64,
+    /// Its envelope, with this delivery's attempt count.
+    request: Envelope,
+    answered: bool,
+    settled: bool,
+}
+
+/// A record waiting for space in the reply ring.
+#[derive(Debug)]
+struct Outgoing {
+    /// The request it answers (None: unsolicited).
+    seq: Option<u64>,
+    envelope: Envelope,
+    payload: Vec<u8>,
+}
+
+/// Why a ring pair could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum LaneError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+}
+
+/// Requests of one pair handed to a handler: `requests[i]` is `seqs[i]`.
+pub(crate) struct Batch<'a, 'r> {
+    pub requests: &'a [Request<'r>],
+    pub seqs: &'a [u64],
+}
+
+/// Everything of a pair but its request ring (which the batch borrows).
+#[derive(Debug)]
+pub(crate) struct Book {
+    pair: usize,
+    replies: Producer,
+    /// In ring order; `base` is the sequence number of the front.
+    pending: VecDeque<Slot>,
+    base: u64,
+    outbox: VecDeque<Outgoing>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Lane {
+    pub(crate) requests: Consumer,
+    pub(crate) book: Book,
+}
+
+/// What a read turn needs to know.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadLimits {
+    pub max_attempts: u16,
+    /// Most requests read and not yet committed.
+    pub in_flight: usize,
+    /// Most requests handed to the handler at once.
+    pub batch: usize,
+}
+
+impl Lane {
+    pub(crate) fn new(pair: usize, end: PluginEnd) -> Self {
+        let book = Book {
+            pair,
+            replies: end.replies,
+            pending: VecDeque::new(),
+            base: 0,
+            outbox: VecDeque::new(),
+        };
+        Self {
+            requests: end.requests,
+            book,
+        }
+    }
+
+    /// Reads requests while the limits allow; poison (past `max_attempts`
+    /// deliveries) and expired ones are answered here, the rest go to
+    /// `handle` as one batch. Returns whether anything was read.
+    pub(crate) fn read(
+        &mut self,
+        limits: ReadLimits,
+        handle: &mut dyn FnMut(Batch<'_, '_>, &mut Book),
+    ) -> Result<bool, ReadError> {
+        let Lane { requests, book } = self;
+        let mut batch = Vec::new();
+        let mut seqs = Vec::new();
+        let mut now_ms = None;
+        let mut any = false;
+        while book.pending.len() < limits.in_flight && batch.len() < limits.batch {
+            let Some(record) = requests.read()? else {
+                break;
+            };
+            any = true;
+            // Counted in ring memory before any handler runs: a crash in it
+            // still counts as an attempt.
+            let attempt = record.mark_delivery();
+            let request = Envelope {
+                attempt,
+                ..record.envelope()
+            };
+            let seq = book.open(record.end(), request);
+            if attempt > limits.max_attempts {
+                let abandoned = Reply {
+                    kind: Kind::Abandoned,
+                    status: STATUS_POISON,
+                    ..Reply::ok(Vec::new())
+                };
+                book.answer(seq, Some(abandoned));
+            } else if request.deadline_ms != 0
+                && request.expired_at(*now_ms.get_or_insert_with(unix_ms))
+            {
+                let late = Reply::error(STATUS_DEADLINE, "deadline passed before delivery");
+                book.answer(seq, Some(late));
+            } else {
+                batch.push(Request {
+                    id: request.id,
+                    kind: request.kind,
+                    format: request.format,
+                    deadline_ms: request.deadline_ms,
+                    attempt,
+                    pair: book.pair,
+                    payload: record.payload(),
+                });
+                seqs.push(seq);
+            }
+        }
+        if !batch.is_empty() {
+            let batch = Batch {
+                requests: &batch,
+                seqs: &seqs,
+            };
+            handle(batch, book);
+        }
+        Ok(any)
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.book.pending.len()
+    }
+
+    /// Nothing in flight and nothing left to publish.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.book.pending.is_empty() && self.book.outbox.is_empty()
+    }
+
+    /// Records wait for space in the reply ring.
+    pub(crate) fn is_blocked(&self) -> bool {
+        !self.book.outbox.is_empty()
+    }
+
+    /// Publishes what fits in the reply ring, wakes the server if it
+    /// sleeps, then commits the settled prefix of the requests.
+    pub(crate) fn flush(&mut self) -> Result<(), LaneError> {
+        if self.book.publish() {
+            self.book.replies.notify()?;
+        }
+        if let Some(end) = self.book.settled_prefix() {
+            self.requests.commit_to(end)?;
+        }
+        Ok(())
+    }
+}
+
+impl Book {
+    /// Records a request read; returns its sequence number.
+    fn open(&mut self, end: u64, request: Envelope) -> u64 {
+        self.pending.push_back(Slot {
+            end,
+            request,
+            answered: false,
+            settled: false,
+        });
+        self.base + self.pending.len() as u64 - 1
+    }
+
+    pub(crate) fn pair(&self) -> usize {
+        self.pair
+    }
+
+    /// Largest payload the reply ring takes.
+    pub(crate) fn max_payload(&self) -> usize {
+        self.replies.ring().max_payload()
+    }
+
+    /// Queues the answer to request `seq` (None: the handler gave none).
+    /// Records other than `Kind::Request` need no reply: they settle.
+    pub(crate) fn answer(&mut self, seq: u64, reply: Option<Reply>) {
+        let pair = self.pair;
+        let Some(slot) = seq
+            .checked_sub(self.base)
+            .and_then(|i| self.pending.get_mut(i as usize))
+            .filter(|s| !s.answered)
+        else {
+            tracing::error!(pair, seq, "an answer for no pending request");
+            return;
+        };
+        slot.answered = true;
+        if slot.request.kind != Kind::Request {
+            slot.settled = true;
+            return;
+        }
+        let reply = reply.unwrap_or_else(|| {
+            Reply::handler_failed("the handler dropped the request without a reply")
+        });
+        let envelope = Envelope {
+            id: slot.request.id,
+            kind: reply.kind,
+            format: reply.format,
+            deadline_ms: slot.request.deadline_ms,
+            attempt: slot.request.attempt,
+            status: reply.status,
+        };
+        self.outbox.push_back(Outgoing {
+            seq: Some(seq),
+            envelope,
+            payload: reply.payload,
+        });
+    }
+
+    /// Queues a record that answers no request (id 0, status 0).
+    pub(crate) fn push_unsolicited(&mut self, kind: Kind, format: Format, payload: Vec<u8>) {
+        let envelope = Envelope {
+            kind,
+            format,
+            status: STATUS_OK,
+            ..Envelope::reply(0)
+        };
+        self.outbox.push_back(Outgoing {
+            seq: None,
+            envelope,
+            payload,
+        });
+    }
+
+    /// Publishes queued records until the reply ring is full; returns
+    /// whether the server should be woken (something published, or the
+    /// ring is full and it must drain it).
+    fn publish(&mut self) -> bool {
+        let mut wake = false;
+        while let Some(out) = self.outbox.front_mut() {
+            match self.replies.reserve(out.payload.len()) {
+                Ok(mut grant) => {
+                    grant.payload_mut().copy_from_slice(&out.payload);
+                    grant.commit_quiet(&out.envelope);
+                    wake = true;
+                    if let Some(seq) = out.seq {
+                        self.pending[(seq - self.base) as usize].settled = true;
+                    }
+                    self.outbox.pop_front();
+                }
+                Err(ReserveError::Full { .. }) => return true,
+                Err(ReserveError::TooLarge { len, max }) => {
+                    let why = format!("reply of {len} bytes exceeds the reply ring's {max}");
+                    if out.seq.is_some() {
+                        let failed = Reply::handler_failed(&why);
+                        out.envelope.kind = failed.kind;
+                        out.envelope.format = failed.format;
+                        out.envelope.status = failed.status;
+                        out.payload = failed.payload;
+                    } else {
+                        tracing::warn!(pair = self.pair, "dropping an unsolicited record: {why}");
+                        self.outbox.pop_front();
+                    }
+                }
+            }
+        }
+        wake
+    }
+
+    /// Pops the settled requests at the front; returns the ring position
+    /// to commit to, if any.
+    fn settled_prefix(&mut self) -> Option<u64> {
+        let mut commit = None;
+        while self.pending.front().is_some_and(|s| s.settled) {
+            commit = self.pending.pop_front().map(|s| s.end);
+            self.base += 1;
+        }
+        commit
+    }
+}
