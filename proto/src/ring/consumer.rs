@@ -15,17 +15,14 @@
 //! [`ReadError::Corrupt`]; no bytes outside the data area are ever touched,
 //! whatever the producer wrote.
 
-use std::cell::Cell;
 #[cfg(not(loom))]
-use std::time::Duration;
-
 use super::layout::{record_len, PAD_MARKER, RECORD_ALIGN};
 use super::record::Record;
 #[cfg(not(loom))]
-use super::wake::{self, SpinPolicy, WaitError, Wakeup};
 use super::{EventFd, Ring};
 use crate::envelope::HEADER_LEN;
 use crate::sync::Ordering;
+use std::cell::Cell;
 
 /// Why a record could not be read: the ring holds bytes no producer writes.
 #[derive(Debug, thiserror::Error)]
@@ -208,11 +205,5 @@ impl Consumer {
     /// [`Consumer::wake_on_every_publish`]); returns how many there were.
     pub fn drain_doorbell(&self) -> std::io::Result<u64> {
         self.wake.drain()
-    }
-
-    /// Waits for records: spins per `policy`, then parks on the eventfd.
-    #[cfg(not(loom))]
-    pub fn wait(&self, policy: SpinPolicy, timeout: Option<Duration>) -> Result<Wakeup, WaitError> {
-        wake::wait_any(&[self], &[], policy, timeout)
     }
 }

@@ -163,6 +163,14 @@ pub fn wait_any(
     }
 }
 
+#[cfg(not(loom))]
+impl Consumer {
+    /// Waits for records: spins per `policy`, then parks on the eventfd.
+    pub fn wait(&self, policy: SpinPolicy, timeout: Option<Duration>) -> Result<Wakeup, WaitError> {
+        wait_any(&[self], &[], policy, timeout)
+    }
+}
+
 /// The consumer's half of the handshake in the module comment: sets each
 /// ring's sleeping flag, fences, and checks for data one last time. Returns
 /// true if the caller may block on the eventfds: any record published from

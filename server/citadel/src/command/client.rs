@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use super::args::Args;
-use super::dispatch::{reply_lines, Ctx};
+use super::context::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
 use super::table::{by_index, keyless, CommandDef, Handler};
 use crate::clients::ClientShared;

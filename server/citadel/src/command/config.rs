@@ -6,7 +6,7 @@
 use citadel_settings::{server as setting, AnySetting};
 
 use super::args::Args;
-use super::dispatch::{reply_lines, Ctx};
+use super::context::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
 use super::glob::glob_match;
 use super::table::{keyless, CommandDef, Handler};

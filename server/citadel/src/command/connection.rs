@@ -2,7 +2,7 @@
 
 use super::args::Args;
 use super::client::set_name;
-use super::dispatch::Ctx;
+use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 
 /// The version clients see (feature checks in client libraries key on it).

@@ -2,7 +2,7 @@
 //! number stored as text; the key's TTL is kept.
 
 use super::args::Args;
-use super::dispatch::Ctx;
+use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 use super::value::item_i64;
 use citadel_resp::num;

@@ -6,7 +6,7 @@
 use citadel_settings::{server as setting, DebugCommand};
 
 use super::args::Args;
-use super::dispatch::{reply_lines, Ctx};
+use super::context::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
 
 const NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is \

@@ -5,22 +5,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::args::Args;
+use super::context::{ConnState, Ctx};
 use super::error::{reply_error, reply_unknown_command, reply_unknown_subcommand, CmdError};
-use super::session::ConnState;
 use super::table;
 use citadel_resp::Reply;
 
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
-
-/// What a handler gets: shared state, its thread's cache handle, the
-/// connection and the reply encoder.
-pub struct Ctx<'a> {
-    pub state: &'a Arc<ServerState>,
-    pub thread: &'a mut ThreadCtx,
-    pub conn: &'a mut ConnState,
-    pub out: Reply<'a>,
-}
 
 pub fn run(
     state: &Arc<ServerState>,
@@ -64,13 +55,5 @@ pub fn run(
         // A failing handler's partial output never reaches the client.
         ctx.out.buf.truncate(mark);
         reply_error(&mut ctx.out, &e);
-    }
-}
-
-/// HELP replies: an array of status lines.
-pub fn reply_lines(out: &mut Reply<'_>, lines: &[&str]) {
-    out.array(lines.len());
-    for l in lines {
-        out.simple(l.as_bytes());
     }
 }

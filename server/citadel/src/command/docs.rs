@@ -2,7 +2,8 @@
 //! Redis 7 reply shapes that redis-cli and client libraries parse.
 
 use super::args::Args;
-use super::dispatch::{reply_lines, Ctx};
+use super::context::{reply_lines, Ctx};
+use super::doc_arg::Arg;
 use super::error::{CmdError, CmdResult};
 use super::generated::docs_args::DOCS_ARGS;
 use super::glob::glob_match;
@@ -160,38 +161,6 @@ fn info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     }
     Ok(())
-}
-
-/// One argument of a COMMAND DOCS `arguments` list (the table is
-/// docs_args.rs, generated from redis-server's own replies).
-pub struct Arg {
-    pub name: &'static str,
-    /// Redis's `type` field.
-    pub kind: &'static str,
-    pub display_text: Option<&'static str>,
-    pub key_spec_index: Option<i64>,
-    pub token: Option<&'static str>,
-    pub summary: Option<&'static str>,
-    pub since: Option<&'static str>,
-    pub deprecated_since: Option<&'static str>,
-    pub flags: &'static [&'static str],
-    /// Set for `oneof` and `block` arguments.
-    pub arguments: Option<&'static [Arg]>,
-}
-
-impl Arg {
-    pub const EMPTY: Arg = Arg {
-        name: "",
-        kind: "",
-        display_text: None,
-        key_spec_index: None,
-        token: None,
-        summary: None,
-        since: None,
-        deprecated_since: None,
-        flags: &[],
-        arguments: None,
-    };
 }
 
 fn doc_args(name: &str) -> Option<&'static [Arg]> {

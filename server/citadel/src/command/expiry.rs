@@ -2,7 +2,7 @@
 //! EXPIRETIME PEXPIRETIME, PERSIST.
 
 use super::args::Args;
-use super::dispatch::Ctx;
+use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 use super::value::put_value;
 

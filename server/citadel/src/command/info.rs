@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::args::Args;
 use super::connection::REDIS_VERSION;
-use super::dispatch::Ctx;
+use super::context::Ctx;
 use super::error::CmdResult;
 use crate::state::ServerState;
 use citadel_net::LoopStats;

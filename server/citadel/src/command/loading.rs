@@ -9,35 +9,18 @@
 //! its wait (`Pending::Loads`); when every load it asked for finished, the
 //! continuation ([`render`]) writes the whole reply, in key order.
 
-use std::ops::Range;
-
 use super::args::Args;
-use super::dispatch::Ctx;
+use super::context::Ctx;
+use super::context::Pending;
 use super::error::{CmdError, CmdResult};
-use super::pending::Pending;
-use super::strings::{get_and_change, Change};
-use super::value::reply_value;
+use super::load_plan::{Plan, Slot};
+use super::set_options::Change;
+use super::value::{get_and_change, reply_value};
 use crate::readthrough::stats::Stats;
 use crate::readthrough::{LoadError, LoadResult, Loader};
 use crate::wait::Caller;
 use citadel_cache::CacheHandle;
 use citadel_resp::Reply;
-
-/// The reply of a command parked on loads.
-pub struct Plan {
-    /// MGET: an array of every slot.
-    array: bool,
-    slots: Vec<Slot>,
-    /// Replies of the slots that needed no load, back to back.
-    rendered: Vec<u8>,
-    /// GETEX with options: apply them to the loaded key, then reply.
-    getex: Option<(Vec<u8>, Change<'static>)>,
-}
-
-enum Slot {
-    Rendered(Range<usize>),
-    Load,
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Found {

@@ -7,48 +7,20 @@
 //! matching continuation here to write the reply, then goes on with the
 //! pipelined commands that followed.
 //!
-//! A new kind of wait is a variant here (its continuation) and in
-//! `crate::wait` (its key and completion).
+//! A new kind of wait is a variant of `context::Pending` with its
+//! continuation here, and in `crate::wait` (its key and completion).
 
 use std::sync::Arc;
 
 use citadel_proto::Format;
 use citadel_resp::Reply;
 
-use super::dispatch::Ctx;
+use super::context::{ConnState, Ctx, Pending, ResumeFn};
 use super::error::{reply_error, CmdError, CmdResult};
-use super::loading::Plan;
-use super::session::ConnState;
-use crate::plugin::{CallError, Outcome, PluginId, RequestId};
-use crate::readthrough::LoadWaitId;
+use crate::plugin::{CallError, PluginId};
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
-use crate::wait::{Caller, Completion, WaitKey};
-
-/// Writes the reply of a command parked on a plugin call once it finished.
-pub type ResumeFn = fn(&mut Ctx<'_>, PluginId, Outcome) -> CmdResult;
-
-/// What a parked connection waits for, and how its reply is written then.
-pub enum Pending {
-    /// A plugin call (PLUGIN CALL and any command built on a plugin).
-    Plugin {
-        request: RequestId,
-        plugin: PluginId,
-        then: ResumeFn,
-    },
-    /// Read-through loads of a GET / MGET / GETEX; `plan` renders the reply.
-    Loads { wait: LoadWaitId, plan: Box<Plan> },
-}
-
-impl Pending {
-    /// The operation the connection is parked on.
-    pub fn key(&self) -> WaitKey {
-        match self {
-            Pending::Plugin { request, .. } => WaitKey::Plugin(*request),
-            Pending::Loads { wait, .. } => WaitKey::Loads(*wait),
-        }
-    }
-}
+use crate::wait::{Caller, Completion};
 
 impl Ctx<'_> {
     /// Sends `payload` to `plugin` and parks the connection until `then`

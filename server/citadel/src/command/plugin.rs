@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use citadel_proto::Format;
 
 use super::args::Args;
-use super::dispatch::{reply_lines, Ctx};
+use super::context::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
 use super::pending::call_error;
 use super::table::{keyless, CommandDef, Handler};

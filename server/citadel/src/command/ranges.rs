@@ -1,7 +1,7 @@
 //! Commands on parts of a string: APPEND STRLEN GETRANGE SETRANGE.
 
 use super::args::Args;
-use super::dispatch::Ctx;
+use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 use super::value::put_value;
 use citadel_cache::Part;

@@ -1,7 +1,7 @@
 //! Keyspace iteration: SCAN (MATCH COUNT TYPE), KEYS, RANDOMKEY.
 
 use super::args::Args;
-use super::dispatch::Ctx;
+use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 use super::glob::glob_match;
 

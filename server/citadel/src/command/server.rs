@@ -1,7 +1,7 @@
 //! Server-wide commands: DBSIZE FLUSHDB FLUSHALL TIME SHUTDOWN.
 
 use super::args::Args;
-use super::dispatch::Ctx;
+use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 
 pub fn dbsize(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {

@@ -9,9 +9,10 @@ use citadel_net::Progress;
 use citadel_resp::{Parsed, Reply, RequestParser};
 
 use super::args::Args;
+use super::context::{ConnState, Pending};
 use super::dispatch;
 use super::error::reply_protocol_error;
-use super::pending::{self, Pending};
+use super::pending;
 use crate::clients::ClientShared;
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
@@ -22,29 +23,6 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub thread: usize,
-}
-
-/// Per-connection command state handlers may change.
-pub struct ConnState {
-    pub client: Arc<ClientShared>,
-    pub resp3: bool,
-    pub authed: bool,
-    /// Close after this batch's replies are flushed (QUIT, SHUTDOWN, self-kill).
-    pub close: bool,
-    /// Reusable buffer for commands that gather keys (SCAN, KEYS, RANDOMKEY).
-    pub scratch: Vec<u8>,
-    pub scratch_spans: Vec<std::ops::Range<usize>>,
-    /// The operation this connection waits for (see `pending`).
-    pub pending: Option<Pending>,
-}
-
-impl ConnState {
-    pub fn set_resp3(&mut self, resp3: bool) {
-        self.resp3 = resp3;
-        self.client
-            .resp
-            .store(if resp3 { 3 } else { 2 }, Ordering::Relaxed);
-    }
 }
 
 pub struct Session {

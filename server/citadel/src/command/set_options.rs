@@ -153,3 +153,13 @@ mod tests {
         );
     }
 }
+
+/// What GETSET / GETDEL / GETEX do to the key after reading it.
+#[derive(Clone, Copy)]
+pub enum Change<'a> {
+    /// Write this value (also when the key is absent), dropping any TTL.
+    Replace(&'a [u8]),
+    Delete,
+    /// New expiry (None: persist).
+    Expire(Option<u64>),
+}

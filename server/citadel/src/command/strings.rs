@@ -2,10 +2,10 @@
 //! PSETEX GETSET GETDEL GETEX MGET MSET MSETNX.
 
 use super::args::Args;
-use super::dispatch::Ctx;
+use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
-use super::set_options::{OptsFor, StringOpts, TtlArg, TtlUnit};
-use super::value::{put_value, reply_value};
+use super::set_options::{Change, OptsFor, StringOpts, TtlArg, TtlUnit};
+use super::value::{get_and_change, reply_value};
 
 /// GET and MGET load misses under a `[[keyspace]]` (see `loading`).
 pub fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
@@ -96,41 +96,6 @@ pub fn setex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 pub fn psetex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     set_with_ttl(ctx, args, TtlUnit::Px, "psetex")
-}
-
-/// What GETSET / GETDEL / GETEX do to the key after reading it.
-#[derive(Clone, Copy)]
-pub(super) enum Change<'a> {
-    /// Write this value (also when the key is absent), dropping any TTL.
-    Replace(&'a [u8]),
-    Delete,
-    /// New expiry (None: persist).
-    Expire(Option<u64>),
-}
-
-/// Atomically replies with the current value (or null) and applies `change`.
-pub(super) fn get_and_change(ctx: &mut Ctx<'_>, key: &[u8], change: Change<'_>) -> CmdResult {
-    let out = &mut ctx.out;
-    let mark = out.buf.len();
-    ctx.thread.cache.update(&[key], |items, changes| {
-        out.buf.truncate(mark);
-        let item = items[0].as_ref();
-        match item {
-            Some(item) => reply_value(out, item),
-            None => out.null(),
-        }
-        match (change, item) {
-            (Change::Replace(v), _) => changes.put(0, &[v], None),
-            (_, None) => Ok(()),
-            (Change::Delete, Some(_)) => {
-                changes.delete(0);
-                Ok(())
-            }
-            (Change::Expire(None), Some(item)) if item.expire_at().is_none() => Ok(()),
-            (Change::Expire(at), Some(item)) => put_value(changes, 0, item, &[], at),
-        }
-    })??;
-    Ok(())
 }
 
 pub fn getset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {

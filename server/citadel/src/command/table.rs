@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use super::dispatch::Ctx;
+use super::context::Ctx;
 use super::{args::Args, error::CmdResult};
 use super::{
     client, config, connection, counters, debug, docs, expiry, info, keys, plugin, ranges, scan,

@@ -4,6 +4,10 @@ use citadel_cache::{Changes, ItemRef, Part, WriteError};
 
 use citadel_resp::{num, Reply};
 
+use super::context::Ctx;
+use super::error::CmdResult;
+use super::set_options::Change;
+
 /// Replies with the item's value as a bulk string.
 pub fn reply_value(out: &mut Reply<'_>, item: &ItemRef<'_>) {
     out.bulk_header(item.value_len());
@@ -36,4 +40,29 @@ pub fn put_value(
 pub fn item_i64(item: &ItemRef<'_>) -> Option<i64> {
     // parse_i64 takes at most 20 bytes; a longer value is not an integer.
     item.small_value(&mut [0; 32]).and_then(num::parse_i64)
+}
+
+/// Atomically replies with the current value (or null) and applies `change`.
+pub fn get_and_change(ctx: &mut Ctx<'_>, key: &[u8], change: Change<'_>) -> CmdResult {
+    let out = &mut ctx.out;
+    let mark = out.buf.len();
+    ctx.thread.cache.update(&[key], |items, changes| {
+        out.buf.truncate(mark);
+        let item = items[0].as_ref();
+        match item {
+            Some(item) => reply_value(out, item),
+            None => out.null(),
+        }
+        match (change, item) {
+            (Change::Replace(v), _) => changes.put(0, &[v], None),
+            (_, None) => Ok(()),
+            (Change::Delete, Some(_)) => {
+                changes.delete(0);
+                Ok(())
+            }
+            (Change::Expire(None), Some(item)) if item.expire_at().is_none() => Ok(()),
+            (Change::Expire(at), Some(item)) => put_value(changes, 0, item, &[], at),
+        }
+    })??;
+    Ok(())
 }

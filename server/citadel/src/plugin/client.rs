@@ -350,10 +350,10 @@ fn read_replies<C>(
 /// else is shown as text.
 fn error_reply(format: Format, payload: &[u8]) -> CallError {
     if format == Format::FlatBuffer {
-        if let Ok(e) = flatbuffers::root::<citadel_proto::schema::ErrorReply>(payload) {
+        if let Ok(e) = citadel_proto::load::decode_error_reply(payload) {
             return CallError::Coded {
-                code: e.code(),
-                message: e.message().unwrap_or_default().to_string(),
+                code: e.code().0,
+                message: e.to_string(),
             };
         }
     }

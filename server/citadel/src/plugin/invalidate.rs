@@ -6,8 +6,6 @@
 //! Read-through (`readthrough::ThreadLoads::invalidate`) applies them and
 //! also marks the keys' loads in flight.
 
-use citadel_proto::schema::Invalidation;
-
 use super::PluginId;
 
 /// Calls `on_resync` if the record says changes may have been missed, and
@@ -18,22 +16,19 @@ pub fn for_each_invalidated(
     on_resync: impl FnOnce(),
     mut on_key: impl FnMut(&[u8]),
 ) -> usize {
-    let inv = match flatbuffers::root::<Invalidation>(payload) {
+    let inv = match citadel_proto::load::decode_invalidation(payload) {
         Ok(inv) => inv,
         Err(e) => {
             tracing::warn!(plugin, "ignoring a malformed Invalidation record: {e}");
             return 0;
         }
     };
-    if inv.resync() {
+    if inv.resync {
         on_resync();
     }
-    let Some(keys) = inv.keys() else {
-        return 0;
-    };
     let mut n = 0;
-    for key in keys.iter().filter_map(|arg| arg.value()) {
-        on_key(key.bytes());
+    for key in inv.keys() {
+        on_key(key);
         n += 1;
     }
     n

@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use citadel_cache::CacheHandle;
 use citadel_proto::Format;
-use flatbuffers::FlatBufferBuilder;
 
 use super::flights::{Role, Settled, Waiter};
 use super::stats::Stats;
@@ -57,7 +56,6 @@ pub struct ThreadLoads {
     loads: HashMap<RequestId, Load>,
     finished: VecDeque<LoadWaitId>,
     remote: Vec<Remote>,
-    fbb: FlatBufferBuilder<'static>,
     rng: u64,
 }
 
@@ -71,7 +69,6 @@ impl ThreadLoads {
             loads: HashMap::new(),
             finished: VecDeque::new(),
             remote: Vec::new(),
-            fbb: FlatBufferBuilder::new(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (thread as u64 + 1),
         }
     }
@@ -178,10 +175,14 @@ impl ThreadLoads {
         key: Box<[u8]>,
     ) {
         let ks = rt.keyspaces.get(keyspace);
-        let payload = wire::encode(&mut self.fbb, &key);
-        let sent = loader
-            .plugins
-            .call(loader.caller, ks.plugin, Format::FlatBuffer, payload);
+        // The LoadRequest is written straight into the request ring.
+        let (len, fill) = (wire::request_len(&key), |buf: &mut [u8]| {
+            wire::write_request(buf, &key)
+        });
+        let sent =
+            loader
+                .plugins
+                .call_with(loader.caller, ks.plugin, Format::FlatBuffer, len, fill);
         match sent {
             Ok(id) => {
                 self.loads.insert(id, Load { key, keyspace });

@@ -1,69 +1,48 @@
-//! The loader protocol (proto/schema/cache.fbs): a `LoadRequest` for a
-//! key, and what the reply means: `LoadReply { found, value, ttl_ms }`, or
-//! a failure (an `ErrorReply` code, a timeout, a crashed plugin).
+//! The server's side of the loader protocol (`citadel_proto::load`, which
+//! encodes and decodes it for the server and every loader): a
+//! `LoadRequest` written in place into the request ring, and what a plugin
+//! call's outcome means for the load.
 
-use citadel_proto::schema::{ErrorCode, LoadReply, LoadRequest, LoadRequestArgs};
-use flatbuffers::FlatBufferBuilder;
+use citadel_proto::load::{self, LoadFailure};
 
 use super::error::LoadError;
 use crate::plugin::{CallError, Outcome};
 
-/// What the origin said about a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fetched {
-    Found { value: Vec<u8>, ttl_ms: u64 },
-    Absent,
+pub use citadel_proto::load::Fetched;
+
+/// Bytes of the `LoadRequest` for `key` (what to reserve in the ring).
+pub fn request_len(key: &[u8]) -> usize {
+    load::request_len(key.len(), load::DEFAULT_COMMAND.len())
 }
 
-/// Encodes `LoadRequest { key, command }` into `fbb`; returns the bytes.
-pub fn encode<'b>(fbb: &'b mut FlatBufferBuilder<'static>, key: &[u8]) -> &'b [u8] {
-    fbb.reset();
-    let key = fbb.create_vector(key);
-    let command = fbb.create_string("GET");
-    let req = LoadRequest::create(
-        fbb,
-        &LoadRequestArgs {
-            key: Some(key),
-            command: Some(command),
-            args: None,
-        },
-    );
-    fbb.finish(req, None);
-    fbb.finished_data()
+/// Writes `LoadRequest { key, command: GET }` into `dst` (sized with
+/// [`request_len`]); returns its length.
+pub fn write_request(dst: &mut [u8], key: &[u8]) -> usize {
+    load::write_request(dst, key, load::DEFAULT_COMMAND).unwrap_or_else(|e| {
+        // Sized by request_len and keys are far below the format's limit.
+        tracing::error!("encoding a LoadRequest: {e}");
+        0
+    })
 }
 
 /// Interprets the loader's answer.
 pub fn decode(outcome: Outcome, loader: &str) -> Result<Fetched, LoadError> {
     match outcome {
-        Outcome::Reply { payload, .. } => {
-            let reply = flatbuffers::root::<LoadReply>(&payload).map_err(|e| {
-                LoadError::Origin(format!("loader '{loader}' sent a malformed LoadReply: {e}"))
-            })?;
-            if !reply.found() {
-                return Ok(Fetched::Absent);
-            }
-            Ok(Fetched::Found {
-                value: reply
-                    .value()
-                    .map(|v| v.bytes().to_vec())
-                    .unwrap_or_default(),
-                ttl_ms: reply.ttl_ms(),
-            })
-        }
+        Outcome::Reply { payload, .. } => load::decode_reply(&payload).map_err(|e| {
+            LoadError::Origin(format!("loader '{loader}' sent a malformed LoadReply: {e}"))
+        }),
         Outcome::Failed(e) => Err(failure(e, loader)),
     }
 }
 
 /// A plugin call's failure as a load error.
 pub fn failure(e: CallError, loader: &str) -> LoadError {
-    let strip = |m: String, prefix: &str| m.strip_prefix(prefix).map(str::to_string).unwrap_or(m);
     match e {
-        CallError::Coded { code, message } => match ErrorCode(code) {
-            ErrorCode::OriginUnavailable => {
-                LoadError::Unavailable(strip(message, "origin unavailable: "))
-            }
-            ErrorCode::OriginTimeout => LoadError::Timeout(strip(message, "origin timeout: ")),
-            _ => LoadError::Origin(message),
+        CallError::Coded { code, message } => match LoadFailure::from_code(code, &message) {
+            LoadFailure::Unavailable(m) => LoadError::Unavailable(m),
+            LoadFailure::Timeout(m) => LoadError::Timeout(m),
+            LoadFailure::Origin(m) => LoadError::Origin(m),
+            other => LoadError::Origin(other.to_string()),
         },
         CallError::Timeout(ms) => {
             LoadError::Timeout(format!("loader '{loader}' did not answer within {ms} ms"))
@@ -75,28 +54,19 @@ pub fn failure(e: CallError, loader: &str) -> LoadError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use citadel_proto::schema::LoadReplyArgs;
+    use citadel_proto::schema::ErrorCode;
     use citadel_proto::Format;
+    use flatbuffers::FlatBufferBuilder;
 
     #[test]
     fn round_trip() {
-        let mut fbb = FlatBufferBuilder::new();
-        let bytes = encode(&mut fbb, b"user:1").to_vec();
-        let req = flatbuffers::root::<LoadRequest>(&bytes).unwrap();
-        assert_eq!(req.key().unwrap().bytes(), b"user:1");
+        let mut buf = vec![0u8; request_len(b"user:1")];
+        let n = write_request(&mut buf, b"user:1");
+        let req = load::decode_request(Format::FlatBuffer, &buf[..n]).unwrap();
+        assert_eq!(req.key, b"user:1");
 
         let mut fbb = FlatBufferBuilder::new();
-        let v = fbb.create_vector(&b"v1"[..]);
-        let r = LoadReply::create(
-            &mut fbb,
-            &LoadReplyArgs {
-                found: true,
-                value: Some(v),
-                ttl_ms: 7,
-            },
-        );
-        fbb.finish(r, None);
-        let payload = fbb.finished_data().to_vec();
+        let payload = load::encode_found(&mut fbb, b"v1", 7).to_vec();
         let got = decode(
             Outcome::Reply {
                 format: Format::FlatBuffer,

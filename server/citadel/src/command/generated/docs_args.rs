@@ -2,7 +2,7 @@
 //! do not edit by hand, re-run the script instead.
 //! The `arguments` of each command's COMMAND DOCS entry, by command name.
 
-use crate::command::docs::Arg;
+use crate::command::doc_arg::Arg;
 
 #[rustfmt::skip]
 pub static DOCS_ARGS: &[(&str, &[Arg])] = &[

@@ -1,0 +1,82 @@
+//! What command handlers work with: the context of one command ([`Ctx`]),
+//! the connection's command state ([`ConnState`]) and what a parked
+//! connection waits for ([`Pending`]). Below every handler module.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use citadel_resp::Reply;
+
+use super::load_plan::Plan;
+use crate::clients::ClientShared;
+use crate::plugin::{Outcome, PluginId, RequestId};
+use crate::readthrough::LoadWaitId;
+use crate::state::ServerState;
+use crate::thread::ThreadCtx;
+use crate::wait::WaitKey;
+
+/// What a handler gets: shared state, its thread's cache handle, the
+/// connection and the reply encoder.
+pub struct Ctx<'a> {
+    pub state: &'a Arc<ServerState>,
+    pub thread: &'a mut ThreadCtx,
+    pub conn: &'a mut ConnState,
+    pub out: Reply<'a>,
+}
+
+/// Per-connection command state handlers may change.
+pub struct ConnState {
+    pub client: Arc<ClientShared>,
+    pub resp3: bool,
+    pub authed: bool,
+    /// Close after this batch's replies are flushed (QUIT, SHUTDOWN, self-kill).
+    pub close: bool,
+    /// Reusable buffer for commands that gather keys (SCAN, KEYS, RANDOMKEY).
+    pub scratch: Vec<u8>,
+    pub scratch_spans: Vec<std::ops::Range<usize>>,
+    /// The operation this connection waits for (see `pending`).
+    pub pending: Option<Pending>,
+}
+
+impl ConnState {
+    pub fn set_resp3(&mut self, resp3: bool) {
+        self.resp3 = resp3;
+        self.client
+            .resp
+            .store(if resp3 { 3 } else { 2 }, Ordering::Relaxed);
+    }
+}
+
+/// Writes the reply of a command parked on a plugin call once it finished.
+pub type ResumeFn = fn(&mut Ctx<'_>, PluginId, Outcome) -> super::error::CmdResult;
+
+/// What a parked connection waits for, and how its reply is written then
+/// (the continuations are in `pending.rs`).
+pub enum Pending {
+    /// A plugin call (PLUGIN CALL and any command built on a plugin).
+    Plugin {
+        request: RequestId,
+        plugin: PluginId,
+        then: ResumeFn,
+    },
+    /// Read-through loads of a GET / MGET / GETEX; `plan` renders the reply.
+    Loads { wait: LoadWaitId, plan: Box<Plan> },
+}
+
+impl Pending {
+    /// The operation the connection is parked on.
+    pub fn key(&self) -> WaitKey {
+        match self {
+            Pending::Plugin { request, .. } => WaitKey::Plugin(*request),
+            Pending::Loads { wait, .. } => WaitKey::Loads(*wait),
+        }
+    }
+}
+
+/// HELP replies: an array of status lines.
+pub fn reply_lines(out: &mut Reply<'_>, lines: &[&str]) {
+    out.array(lines.len());
+    for l in lines {
+        out.simple(l.as_bytes());
+    }
+}
