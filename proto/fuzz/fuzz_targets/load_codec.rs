@@ -4,7 +4,7 @@
 #![no_main]
 
 use citadel_proto::load::{
-    decode_error_reply, decode_invalidation, decode_request, decode_reply_ref, request_len,
+    decode_error_reply, decode_invalidation, decode_reply_ref, decode_request, request_len,
     write_request,
 };
 use citadel_proto::Format;

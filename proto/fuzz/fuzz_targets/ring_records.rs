@@ -26,9 +26,7 @@ const CAPACITY: u64 = 4096;
 /// One region for every run (a memfd per run would cost system calls).
 fn region() -> &'static Arc<ShmRegion> {
     static REGION: OnceLock<Arc<ShmRegion>> = OnceLock::new();
-    REGION.get_or_init(|| {
-        Arc::new(ShmRegion::create_memfd("fuzz", region_len(CAPACITY)).unwrap())
-    })
+    REGION.get_or_init(|| Arc::new(ShmRegion::create_memfd("fuzz", region_len(CAPACITY)).unwrap()))
 }
 
 /// Writes `bytes` at `offset` of the region (clipped to it).
@@ -84,7 +82,10 @@ fn drain(consumer: &mut Consumer, commit_every: u8) -> usize {
         let end = match consumer.read() {
             Ok(Some(r)) => {
                 assert_eq!(r.payload().len(), r.len());
-                assert!(r.len() + 32 <= CAPACITY as usize, "a record inside the data area");
+                assert!(
+                    r.len() + 32 <= CAPACITY as usize,
+                    "a record inside the data area"
+                );
                 assert_eq!(r.copy_payload(), r.payload());
                 let _ = r.envelope();
                 r.mark_delivery();
@@ -163,7 +164,9 @@ fn fill(id: u64, payload: &mut [u8]) {
 fn is_payload_of(id: u64, payload: &[u8]) -> bool {
     let n = payload.len().min(8);
     payload[..n] == id.to_le_bytes()[..n]
-        && payload[n..].iter().all(|b| *b == id.wrapping_mul(131) as u8)
+        && payload[n..]
+            .iter()
+            .all(|b| *b == id.wrapping_mul(131) as u8)
 }
 
 /// Most operations one input drives (keeps executions fast).
@@ -189,7 +192,11 @@ fn protocol(mut input: Input<'_>) {
                     Ok(mut g) => {
                         fill(next_id, g.payload_mut());
                         g.commit(&Envelope::request(next_id)).unwrap();
-                        queue.push_back(Rec { id: next_id, len, deliveries: 0 });
+                        queue.push_back(Rec {
+                            id: next_id,
+                            len,
+                            deliveries: 0,
+                        });
                         next_id += 1;
                     }
                     Err(ReserveError::TooLarge { .. }) => assert!(len > ring.max_payload()),
@@ -199,7 +206,9 @@ fn protocol(mut input: Input<'_>) {
             3 => {
                 for _ in 0..=(input.byte().unwrap_or(0) % 8) {
                     let got = match consumer.read() {
-                        Ok(Some(r)) => Some((r.envelope(), r.copy_payload(), r.mark_delivery(), r.end())),
+                        Ok(Some(r)) => {
+                            Some((r.envelope(), r.copy_payload(), r.mark_delivery(), r.end()))
+                        }
                         Ok(None) => None,
                         Err(e) => {
                             assert!(corrupted, "clean ring reported {e}");
