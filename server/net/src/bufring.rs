@@ -31,7 +31,7 @@ pub struct BufRing {
 impl BufRing {
     /// Maps `entries` (a power of two, at most 32768) buffers of `buf_size`
     /// bytes, registers them as buffer group `bgid` of `ring` and provides them all.
-    pub fn new(ring: &IoUring, bgid: u16, entries: u16, buf_size: usize) -> io::Result<BufRing> {
+    pub fn new(uring: &IoUring, bgid: u16, entries: u16, buf_size: usize) -> io::Result<BufRing> {
         assert!(
             entries.is_power_of_two() && entries <= 32768,
             "bad buffer ring size"
@@ -63,7 +63,7 @@ impl BufRing {
         // `entries` descriptors, and stays mapped until `self` is dropped;
         // the owner unregisters it (or destroys the io_uring) before that.
         unsafe {
-            ring.submitter().register_buf_ring_with_flags(
+            uring.submitter().register_buf_ring_with_flags(
                 this.ring.as_ptr() as u64,
                 entries,
                 bgid,
@@ -117,9 +117,9 @@ impl BufRing {
     }
 
     /// Unregisters the group so the kernel no longer reads the descriptors.
-    pub fn unregister(&mut self, ring: &IoUring) {
+    pub fn unregister(&mut self, uring: &IoUring) {
         if self.registered {
-            let _ = ring.submitter().unregister_buf_ring(self.bgid);
+            let _ = uring.submitter().unregister_buf_ring(self.bgid);
             self.registered = false;
         }
     }

@@ -30,7 +30,7 @@ impl<S: Service> Worker<S> {
             .user_data(Token::new(Op::Wake, index, 0).encode());
         // SAFETY: a poll references no memory of ours; the eventfd belongs to
         // the service, which lives as long as the ring (it is dropped after).
-        unsafe { push(&mut self.ring, &sqe) };
+        unsafe { push(&mut self.uring, &sqe) };
     }
 
     pub(super) fn on_wake(&mut self, token: Token, res: i32, more: bool) {

@@ -22,9 +22,9 @@ use super::{NetError, Service, Waiter};
 const TICK: Duration = Duration::from_millis(100);
 
 pub struct Worker<S: Service> {
-    // Field order matters: the ring is dropped (and with it every request)
+    // Field order matters: the io_uring is dropped (and with it every request)
     // before the buffer ring and the connections whose memory it references.
-    pub(super) ring: IoUring,
+    pub(super) uring: IoUring,
     pub(super) bufs: BufRing,
     pub(super) conns: Slab<Connection<S::Session>>,
     pub(super) listener: Option<TcpListener>,
@@ -48,7 +48,7 @@ pub struct Worker<S: Service> {
 
 impl<S: Service> Worker<S> {
     pub fn new(
-        ring: IoUring,
+        uring: IoUring,
         bufs: BufRing,
         listener: TcpListener,
         svc: S,
@@ -57,7 +57,7 @@ impl<S: Service> Worker<S> {
         shared: Arc<Shared>,
     ) -> Worker<S> {
         Worker {
-            ring,
+            uring,
             bufs,
             conns: Slab::default(),
             listener: Some(listener),
@@ -95,7 +95,7 @@ impl<S: Service> Worker<S> {
                 .map_or(next_tick, |d| d.min(next_tick));
             let ts = types::Timespec::from(wake_at.saturating_duration_since(now));
             let args = types::SubmitArgs::new().timespec(&ts);
-            if let Err(e) = self.ring.submitter().submit_with_args(1, &args) {
+            if let Err(e) = self.uring.submitter().submit_with_args(1, &args) {
                 match e.raw_os_error() {
                     Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) => {}
                     _ => return Err(NetError::Enter(e)),
@@ -114,14 +114,14 @@ impl<S: Service> Worker<S> {
                 break;
             }
         }
-        self.bufs.unregister(&self.ring);
+        self.bufs.unregister(&self.uring);
         Ok(())
     }
 
     fn reap(&mut self) {
         let mut cqes = std::mem::take(&mut self.cqes);
         cqes.clear();
-        cqes.extend(self.ring.completion());
+        cqes.extend(self.uring.completion());
         for cqe in &cqes {
             let token = Token::decode(cqe.user_data());
             match token.op {
@@ -256,7 +256,7 @@ impl<S: Service> Worker<S> {
                 // which is not modified, moved or freed while `send_inflight`
                 // is set (until this send's completion), and the socket stays
                 // open at least as long.
-                unsafe { push(&mut self.ring, &sqe) };
+                unsafe { push(&mut self.uring, &sqe) };
             }
         }
         flush.clear();
@@ -279,7 +279,7 @@ impl<S: Service> Worker<S> {
             // SAFETY: the recv writes only into the registered buffer group,
             // which outlives every request; the socket stays open until the
             // recv's final completion is reaped.
-            unsafe { push(&mut self.ring, &sqe) };
+            unsafe { push(&mut self.uring, &sqe) };
         }
         rearm.clear();
         self.rearm = rearm;
@@ -349,7 +349,7 @@ impl<S: Service> Worker<S> {
             .user_data(Token::new(Op::Accept, 0, 0).encode());
         // SAFETY: accept references no memory of ours; the kernel holds its
         // own reference to the listening socket.
-        unsafe { push(&mut self.ring, &sqe) };
+        unsafe { push(&mut self.uring, &sqe) };
         self.accept_armed = true;
     }
 
@@ -358,7 +358,7 @@ impl<S: Service> Worker<S> {
             .build()
             .user_data(Token::new(Op::Cancel, 0, 0).encode());
         // SAFETY: a cancel request references no memory.
-        unsafe { push(&mut self.ring, &sqe) };
+        unsafe { push(&mut self.uring, &sqe) };
     }
 }
 
@@ -374,13 +374,13 @@ fn unix_millis() -> u64 {
 /// # Safety
 /// Whatever memory and descriptors `sqe` references must stay valid until
 /// its final completion is reaped.
-pub(super) unsafe fn push(ring: &mut IoUring, sqe: &squeue::Entry) {
+pub(super) unsafe fn push(uring: &mut IoUring, sqe: &squeue::Entry) {
     loop {
         // SAFETY: forwarded from this function's contract.
-        if unsafe { ring.submission().push(sqe) }.is_ok() {
+        if unsafe { uring.submission().push(sqe) }.is_ok() {
             return;
         }
-        if let Err(e) = ring.submit() {
+        if let Err(e) = uring.submit() {
             if e.raw_os_error() != Some(libc::EBUSY) && e.raw_os_error() != Some(libc::EAGAIN) {
                 tracing::error!("io_uring submit failed: {e}");
             }

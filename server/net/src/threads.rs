@@ -1,5 +1,5 @@
 //! Starting the server threads: bind the listeners, then in each thread pin
-//! the CPU, build the ring, buffer ring and service, report readiness, and
+//! the CPU, build the io_uring, buffer ring and service, report readiness, and
 //! run the loop. Returns when every thread has finished its shutdown.
 
 use std::net::{SocketAddr, TcpListener};
@@ -162,12 +162,14 @@ where
             Err(e) => tracing::warn!(thread = index, cpu, "cannot pin thread: {e}"),
         }
     }
-    let ring = uring::create()?;
-    let bufs = BufRing::new(&ring, 0, cfg.recv_buffers, cfg.recv_buffer_size)
+    let uring = uring::create()?;
+    let bufs = BufRing::new(&uring, 0, cfg.recv_buffers, cfg.recv_buffer_size)
         .map_err(NetError::BufRing)?;
     let svc = make_service(index).map_err(|message| NetError::Thread {
         thread: index,
         message,
     })?;
-    Ok(Worker::new(ring, bufs, listener, svc, index, stats, shared))
+    Ok(Worker::new(
+        uring, bufs, listener, svc, index, stats, shared,
+    ))
 }

@@ -301,7 +301,7 @@ fn read_replies<C>(
         any = true;
         let env = record.envelope();
         if env.kind == Kind::Invalidation {
-            invalidations.push_back((plugin, record.payload().to_vec()));
+            invalidations.push_back((plugin, record.copy_payload()));
             continue;
         }
         let Some(waiting) = pending.remove(&env.id) else {
@@ -317,7 +317,7 @@ fn read_replies<C>(
         let outcome = match env.kind {
             Kind::Reply => Outcome::Reply {
                 format: env.format,
-                payload: record.payload().to_vec(),
+                payload: record.copy_payload(),
             },
             Kind::Abandoned => {
                 stats.errors.fetch_add(1, Relaxed);
@@ -331,7 +331,7 @@ fn read_replies<C>(
             }
             _ => {
                 stats.errors.fetch_add(1, Relaxed);
-                Outcome::Failed(error_reply(env.format, record.payload()))
+                Outcome::Failed(error_reply(env.format, &record.copy_payload()))
             }
         };
         ready.push_back(PluginReply {
