@@ -14,6 +14,9 @@ use crate::region::{Part, Region};
 use crate::segment::{ttl_class, Seg, State};
 use crate::writer::Writer;
 
+/// Items up to this size are assembled on the stack and stored at once.
+const SMALL_ITEM: usize = 256;
+
 impl Writer {
     /// Writes an item into this writer's segments; returns its location. The
     /// item is not reachable until the caller publishes an index entry.
@@ -42,6 +45,9 @@ impl Writer {
         let class = ttl_class(expire_at, self.now);
         let mut header = [0u8; MAX_HEADER_LEN];
         let region = &cache.region;
+        if let Some(loc) = self.write_small(cache, key, hash, parts, vlen, opts, class)? {
+            return Ok(loc);
+        }
         if MAX_HEADER_LEN + key.len() + vlen as usize <= SEGMENT_SIZE {
             // The header's length does not depend on the check, which is
             // known only once the value is stored: header last.
@@ -73,6 +79,49 @@ impl Writer {
         region.store_bytes(at + hlen + key.len(), &table);
         self.commit(seg, off, len, expire_at);
         Ok((seg.id, off))
+    }
+
+    /// A small item (most of them) is assembled on the stack and stored with
+    /// one word-wise copy, so only its two edge words are merged. None when
+    /// the item is too big for the stack buffer.
+    #[allow(clippy::too_many_arguments)] // the parts of one item, as write_item has them
+    #[inline]
+    fn write_small<'p, P: Into<Part<'p>> + Copy>(
+        &mut self,
+        cache: &Cache,
+        key: &[u8],
+        hash: KeyHash,
+        parts: &[P],
+        vlen: u64,
+        opts: PutOptions,
+        class: usize,
+    ) -> Result<Option<(u32, u32)>, WriteError> {
+        let mut item = [0u8; SMALL_ITEM];
+        let mut header = [0u8; MAX_HEADER_LEN];
+        let hlen = encode_header(&mut header, key.len(), vlen, false, 0, opts);
+        let len = hlen + key.len() + vlen as usize;
+        if len > SMALL_ITEM {
+            return Ok(None);
+        }
+        item[hlen..hlen + key.len()].copy_from_slice(key);
+        let mut at = hlen + key.len();
+        for &p in parts {
+            let p: Part = p.into();
+            let dst = &mut item[at..at + p.len()];
+            match p {
+                Part::Local(b) => dst.copy_from_slice(b),
+                Part::Shared(s) => s.copy_to(dst),
+            }
+            at += p.len();
+        }
+        // The check covers exactly the bytes stored: this copy.
+        let check = xxh3_64_with_seed(&item[hlen + key.len()..len], hash.0) as u16;
+        encode_header(&mut header, key.len(), vlen, false, check, opts);
+        item[..hlen].copy_from_slice(&header[..hlen]);
+        let (seg, off) = self.append(cache, class, len)?;
+        cache.region.store_bytes(seg.data + off as usize, &item[..len]);
+        self.commit(seg, off, len, opts.expire_at);
+        Ok(Some((seg.id, off)))
     }
 
     /// Stores a value too big for one segment in whole chunk segments and

@@ -17,7 +17,7 @@ use crate::layout::W_EXPIRES;
 use crate::region::Part;
 use crate::stats::HandleCounters;
 use crate::sync::Ordering;
-use crate::writer::Writer;
+use crate::writer::{Seen, Writer};
 
 /// Gives up after this many conflicting attempts (only under pathological contention).
 const MAX_ATTEMPTS: usize = 100_000;
@@ -29,6 +29,9 @@ pub(crate) struct Scratch {
     pub canon: Vec<usize>,
     pub homes: Vec<(u64, u64)>,
     pub found: Vec<Option<(usize, Entry)>>,
+    /// What the snapshot saw of each found item (valid once its home is
+    /// locked at the version read: published items never change).
+    pub seen: Vec<Seen>,
     pub expired: Vec<bool>,
     pub ops: Vec<Op>,
     pub claimed: Vec<usize>,
@@ -201,6 +204,7 @@ fn snapshot<'c>(
     }
     items.clear();
     s.found.clear();
+    s.seen.clear();
     s.expired.clear();
     for (i, key) in keys.iter().enumerate() {
         let home = s.hashes[i].home(cache.geo());
@@ -212,6 +216,10 @@ fn snapshot<'c>(
         let found = cache.find(s.hashes[i], key, version);
         let expired = matches!(&found, Some((_, _, item)) if item.is_expired(now));
         s.found.push(found.as_ref().map(|(slot, e, _)| (*slot, *e)));
+        s.seen.push(found.as_ref().map_or(Seen::default(), |(_, _, item)| Seen {
+            ttl: item.expire_at().is_some(),
+            large: item.header.is_large(),
+        }));
         s.expired.push(expired);
         // Expired items and negative markers are absent to the closure (a
         // put still replaces the marker in its slot).
@@ -327,7 +335,7 @@ fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
                     ) {
                         cur = now;
                     }
-                    w.unlinked(cache, old);
+                    w.unlinked_seen(cache, old, s.seen[i]);
                     if s.expired[i] {
                         expirations += 1;
                     }
@@ -348,7 +356,7 @@ fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
                 // entries with Acquire).
                 word.store(0, Ordering::Release);
                 cache.count_overflow(s.hashes[i], slot, -1);
-                w.unlinked(cache, old);
+                w.unlinked_seen(cache, old, s.seen[i]);
                 delta -= 1;
                 if s.expired[i] {
                     expirations += 1;

@@ -133,6 +133,21 @@ impl Writer {
         }
     }
 
+    /// Like `unlinked`, for an item whose TTL flag and size the caller read
+    /// in a snapshot its home lock has since validated: the item's header
+    /// is read again only for a large item's chunk ids.
+    pub fn unlinked_seen(&mut self, cache: &Cache, e: Entry, seen: Seen) {
+        if seen.large {
+            return self.unlinked(cache, e);
+        }
+        if e.seg() < cache.geo.segments {
+            cache.seg(e.seg()).unlink_one();
+        }
+        if seen.ttl {
+            self.add_to(cache, W_EXPIRES, -1);
+        }
+    }
+
     /// Counts a key that left the index by expiry or eviction.
     pub fn count_removed(&self, cache: &Cache, expired: bool) {
         self.add_keys(cache, -1);
@@ -211,4 +226,11 @@ impl Writer {
         }
         sealed
     }
+}
+
+/// What unlinking an item must undo, as a validated snapshot saw it.
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct Seen {
+    pub ttl: bool,
+    pub large: bool,
 }

@@ -123,7 +123,11 @@ fn merge_word(word: &AtomicU64, at: usize, src: &[u8]) {
     // ORDERING: Relaxed load and store: we are the word's only writer; the
     // protocol orders them (module comment).
     let mut bytes = word.load(Relaxed).to_ne_bytes();
-    bytes[at..at + src.len()].copy_from_slice(src);
+    // At most 8 bytes: a loop the compiler keeps inline (a variable-length
+    // `copy_from_slice` would call memcpy, twice per stored item).
+    for (dst, b) in bytes[at..at + src.len()].iter_mut().zip(src) {
+        *dst = *b;
+    }
     // ORDERING: Relaxed, as above.
     word.store(u64::from_ne_bytes(bytes), Relaxed);
 }
