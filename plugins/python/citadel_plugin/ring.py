@@ -246,7 +246,10 @@ class Producer:
     def __init__(self, ring, eventfd):
         self.ring = ring
         self.eventfd = eventfd
-        self.head = ring.head()
+        # Records start 8-aligned. A head that is not (another process wrote
+        # it) moves up to the next boundary, as in the Rust producer: a
+        # padding marker at a misaligned offset could run past the data area.
+        self.head = (ring.head() + 7) & ~7
         self._commit = ring.commit_cursor()
         ring._set_u64(OFF_PRODUCER_ATTACHES, ring._u64(OFF_PRODUCER_ATTACHES) + 1)
 

@@ -89,3 +89,19 @@ def test_handshake_parsing():
             raise AssertionError(f"accepted {bad}")
         except handshake.HandshakeError:
             pass
+
+
+def test_producer_attached_at_a_misaligned_head_stays_in_bounds():
+    # A head cursor another process left misaligned (3 bytes before the end
+    # of the data area): the producer moves up to the next record boundary
+    # instead of writing a padding marker past the data area.
+    from citadel_plugin.ring import OFF_COMMIT, OFF_HEAD
+
+    ring = Ring.create(4096)
+    ring._set_u64(OFF_HEAD, 4093)
+    ring._set_u64(OFF_COMMIT, 4093)
+    efd = os.eventfd(0, os.EFD_NONBLOCK)
+    producer = Producer(ring, efd)
+    assert producer.head == 4096
+    producer.send(1, b"hello", kind=KIND_REQUEST)
+    assert producer.head == 4096 + record_len(5)

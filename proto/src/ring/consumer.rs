@@ -15,14 +15,13 @@
 //! [`ReadError::Corrupt`]; no bytes outside the data area are ever touched,
 //! whatever the producer wrote.
 
-#[cfg(not(loom))]
+use std::cell::Cell;
+
 use super::layout::{record_len, PAD_MARKER, RECORD_ALIGN};
 use super::record::Record;
-#[cfg(not(loom))]
 use super::{EventFd, Ring};
 use crate::envelope::HEADER_LEN;
 use crate::sync::Ordering;
-use std::cell::Cell;
 
 /// Why a record could not be read: the ring holds bytes no producer writes.
 #[derive(Debug, thiserror::Error)]
