@@ -119,7 +119,9 @@ impl Writer {
         encode_header(&mut header, key.len(), vlen, false, check, opts);
         item[..hlen].copy_from_slice(&header[..hlen]);
         let (seg, off) = self.append(cache, class, len)?;
-        cache.region.store_bytes(seg.data + off as usize, &item[..len]);
+        cache
+            .region
+            .store_bytes(seg.data + off as usize, &item[..len]);
         self.commit(seg, off, len, opts.expire_at);
         Ok(Some((seg.id, off)))
     }

@@ -216,10 +216,11 @@ fn snapshot<'c>(
         let found = cache.find(s.hashes[i], key, version);
         let expired = matches!(&found, Some((_, _, item)) if item.is_expired(now));
         s.found.push(found.as_ref().map(|(slot, e, _)| (*slot, *e)));
-        s.seen.push(found.as_ref().map_or(Seen::default(), |(_, _, item)| Seen {
-            ttl: item.expire_at().is_some(),
-            large: item.header.is_large(),
-        }));
+        s.seen
+            .push(found.as_ref().map_or(Seen::default(), |(_, _, item)| Seen {
+                ttl: item.expire_at().is_some(),
+                large: item.header.is_large(),
+            }));
         s.expired.push(expired);
         // Expired items and negative markers are absent to the closure (a
         // put still replaces the marker in its slot).

@@ -2,6 +2,7 @@
 
 /// Parses like Redis's `string2ll`: optional '-', no '+', no spaces, no
 /// leading zeros, at most 20 characters, must fit in an i64.
+#[inline]
 pub fn parse_i64(s: &[u8]) -> Option<i64> {
     if s.is_empty() || s.len() > 20 {
         return None;
@@ -37,6 +38,7 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
 /// Parses a float like Redis's `string2ld`: no leading space, no trailing
 /// garbage, NaN rejected (infinities are accepted and rejected later by the
 /// arithmetic that would produce them).
+#[inline]
 pub fn parse_f64(s: &[u8]) -> Option<f64> {
     if s.is_empty() || s.len() >= 5 * 1024 || s[0].is_ascii_whitespace() {
         return None;
@@ -65,6 +67,7 @@ fn digits_u64(buf: &mut [u8; 21], mut n: u64) -> usize {
 }
 
 /// Decimal text of `v` in `buf`; returns the used tail.
+#[inline]
 pub fn fmt_i64(buf: &mut [u8; 21], v: i64) -> &[u8] {
     let mut i = digits_u64(buf, v.unsigned_abs());
     if v < 0 {
@@ -75,12 +78,14 @@ pub fn fmt_i64(buf: &mut [u8; 21], v: i64) -> &[u8] {
 }
 
 /// Decimal text of `v` in `buf`; returns the used tail.
+#[inline]
 pub fn fmt_u64(buf: &mut [u8; 21], v: u64) -> &[u8] {
     let i = digits_u64(buf, v);
     &buf[i..]
 }
 
 /// Appends the decimal form of `v` to `out`.
+#[inline]
 pub fn push_i64(out: &mut Vec<u8>, v: i64) {
     let mut buf = [0u8; 21];
     out.extend_from_slice(fmt_i64(&mut buf, v));
@@ -89,6 +94,7 @@ pub fn push_i64(out: &mut Vec<u8>, v: i64) {
 /// Human float text as INCRBYFLOAT stores it: shortest round-trip digits, never
 /// an exponent, no trailing zeros ("3" not "3.0"). Redis uses long double and
 /// `%.17Lf`; f64's shortest form gives the same text for the common cases.
+#[inline]
 pub fn fmt_f64(buf: &mut [u8; 400], v: f64) -> &[u8] {
     use std::io::Write;
     let mut cursor = std::io::Cursor::new(&mut buf[..]);

@@ -81,6 +81,7 @@ pub struct RequestParser {
     partial: Option<Partial>,
 }
 
+#[inline]
 fn find(hay: &[u8], from: usize, needle: u8) -> Option<usize> {
     hay.get(from..)?
         .iter()
@@ -96,6 +97,7 @@ impl RequestParser {
 
     /// Parses one request at the start of `buf`. If the previous call on this
     /// parser returned `Incomplete`, `buf` must start with the same bytes.
+    #[inline]
     pub fn parse(&mut self, buf: &[u8], max_bulk: usize, authed: bool) -> Parsed {
         if let Some(p) = self.partial.take() {
             if p.pos <= buf.len() {
@@ -110,6 +112,7 @@ impl RequestParser {
         }
     }
 
+    #[inline]
     fn inline(&mut self, buf: &[u8]) -> Parsed {
         let Some(nl) = find(buf, 0, b'\n') else {
             return if buf.len() > INLINE_MAX {
@@ -137,6 +140,7 @@ impl RequestParser {
 
     /// Reads the number after a one-byte prefix at `pos`, up to CR LF.
     /// Ok(None) when the line is not complete yet.
+    #[inline]
     fn line_number(
         buf: &[u8],
         pos: usize,
@@ -157,6 +161,7 @@ impl RequestParser {
         }
     }
 
+    #[inline]
     fn multibulk(&mut self, buf: &[u8], max_bulk: usize, authed: bool) -> Parsed {
         let (count, pos) = match Self::line_number(buf, 0, ProtocolError::TooBigCount) {
             Err(e) => return Parsed::Error(e),
@@ -176,6 +181,7 @@ impl RequestParser {
         self.bulks(buf, pos, count, max_bulk, authed)
     }
 
+    #[inline]
     fn bulks(
         &mut self,
         buf: &[u8],
@@ -224,6 +230,7 @@ impl RequestParser {
     }
 
     /// The argument bytes of the last command parsed from `input`.
+    #[inline]
     pub fn buf<'a>(&'a self, input: &'a [u8], inline: bool) -> &'a [u8] {
         if inline {
             &self.inline_buf

@@ -11,21 +11,25 @@ pub struct Reply<'a> {
 }
 
 impl<'a> Reply<'a> {
+    #[inline]
     pub fn new(buf: &'a mut Vec<u8>, resp3: bool) -> Self {
         Reply { buf, resp3 }
     }
 
+    #[inline]
     fn header(&mut self, tag: u8, n: i64) {
         self.buf.push(tag);
         num::push_i64(self.buf, n);
         self.buf.extend_from_slice(b"\r\n");
     }
 
+    #[inline]
     pub fn ok(&mut self) {
         self.buf.extend_from_slice(b"+OK\r\n");
     }
 
     /// A simple string; `s` must not contain CR or LF.
+    #[inline]
     pub fn simple(&mut self, s: &[u8]) {
         self.buf.push(b'+');
         self.buf.extend_from_slice(s);
@@ -34,6 +38,7 @@ impl<'a> Reply<'a> {
 
     /// An error line; `msg` starts with its code ("ERR ...", "WRONGPASS ...").
     /// CR and LF are replaced by spaces so arbitrary text cannot break framing.
+    #[inline]
     pub fn error(&mut self, msg: &[u8]) {
         self.buf.push(b'-');
         self.buf.extend(
@@ -43,10 +48,12 @@ impl<'a> Reply<'a> {
         self.buf.extend_from_slice(b"\r\n");
     }
 
+    #[inline]
     pub fn int(&mut self, v: i64) {
         self.header(b':', v);
     }
 
+    #[inline]
     pub fn bulk(&mut self, s: &[u8]) {
         self.bulk_header(s.len());
         self.buf.extend_from_slice(s);
@@ -54,20 +61,24 @@ impl<'a> Reply<'a> {
     }
 
     /// Starts a bulk string whose `len` bytes the caller appends, followed by `crlf`.
+    #[inline]
     pub fn bulk_header(&mut self, len: usize) {
         self.header(b'$', len as i64);
     }
 
+    #[inline]
     pub fn crlf(&mut self) {
         self.buf.extend_from_slice(b"\r\n");
     }
 
+    #[inline]
     pub fn bulk_i64(&mut self, v: i64) {
         let mut b = [0u8; 21];
         let digits = num::fmt_i64(&mut b, v);
         self.bulk(digits);
     }
 
+    #[inline]
     pub fn bulk_u64(&mut self, v: u64) {
         let mut b = [0u8; 21];
         let digits = num::fmt_u64(&mut b, v);
@@ -75,22 +86,26 @@ impl<'a> Reply<'a> {
     }
 
     /// Null bulk string.
+    #[inline]
     pub fn null(&mut self) {
         self.buf
             .extend_from_slice(if self.resp3 { b"_\r\n" } else { b"$-1\r\n" });
     }
 
     /// Null array (e.g. COMMAND INFO of an unknown name).
+    #[inline]
     pub fn null_array(&mut self) {
         self.buf
             .extend_from_slice(if self.resp3 { b"_\r\n" } else { b"*-1\r\n" });
     }
 
+    #[inline]
     pub fn array(&mut self, n: usize) {
         self.header(b'*', n as i64);
     }
 
     /// A map of `n` pairs (RESP2: an array of 2n elements).
+    #[inline]
     pub fn map(&mut self, n: usize) {
         if self.resp3 {
             self.header(b'%', n as i64);
@@ -99,10 +114,12 @@ impl<'a> Reply<'a> {
         }
     }
 
+    #[inline]
     pub fn set(&mut self, n: usize) {
         self.header(if self.resp3 { b'~' } else { b'*' }, n as i64);
     }
 
+    #[inline]
     pub fn double(&mut self, v: f64) {
         let mut b = [0u8; 400];
         let text = num::fmt_f64(&mut b, v);
@@ -115,6 +132,7 @@ impl<'a> Reply<'a> {
         }
     }
 
+    #[inline]
     pub fn boolean(&mut self, v: bool) {
         if self.resp3 {
             self.buf
@@ -125,6 +143,7 @@ impl<'a> Reply<'a> {
     }
 
     /// Plain text (INFO, CLIENT LIST): RESP3 verbatim string of format "txt".
+    #[inline]
     pub fn verbatim(&mut self, text: &[u8]) {
         if self.resp3 {
             self.header(b'=', text.len() as i64 + 4);
@@ -141,6 +160,7 @@ impl<'a> Reply<'a> {
 mod tests {
     use super::*;
 
+    #[inline]
     fn enc(resp3: bool, f: impl FnOnce(&mut Reply)) -> String {
         let mut v = Vec::new();
         f(&mut Reply::new(&mut v, resp3));
@@ -148,6 +168,7 @@ mod tests {
     }
 
     #[test]
+    #[inline]
     fn scalars() {
         assert_eq!(enc(false, |r| r.ok()), "+OK\r\n");
         assert_eq!(enc(false, |r| r.int(-42)), ":-42\r\n");
@@ -157,6 +178,7 @@ mod tests {
     }
 
     #[test]
+    #[inline]
     fn resp2_vs_resp3() {
         assert_eq!(enc(false, |r| r.null()), "$-1\r\n");
         assert_eq!(enc(true, |r| r.null()), "_\r\n");

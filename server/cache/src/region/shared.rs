@@ -116,6 +116,20 @@ impl Region {
     }
 }
 
+/// Copies `n <= 8` bytes with a loop the compiler keeps inline (a
+/// variable-length copy would be a memcpy call).
+///
+/// # Safety
+/// `src` must be valid for `n` reads and `dst` for `n` writes; they must
+/// not overlap.
+#[inline]
+unsafe fn copy_few(src: *const u8, dst: *mut u8, n: usize) {
+    for i in 0..n {
+        // SAFETY: `i < n`, in bounds of both by the caller's contract.
+        unsafe { *dst.add(i) = *src.add(i) };
+    }
+}
+
 /// Writes `src` into `word` from byte `at`, keeping its other bytes (sole
 /// writer: see `Region::store_bytes`).
 #[inline]
@@ -165,15 +179,19 @@ impl<'a> SharedBytes<'a> {
         unsafe { self.copy_out(dst.as_mut_ptr()) }
     }
 
-    /// Appends the bytes to `out` (copied straight into its spare capacity).
+    /// Appends the bytes to `out` (copied straight into its spare capacity,
+    /// with whole-word stores only: the reply path's one copy of a value).
     #[inline]
     pub fn append_to(&self, out: &mut Vec<u8>) {
-        out.reserve(self.len);
+        // Up to 8 bytes past the value may be written (then overwritten or
+        // left beyond the length): reserve them.
+        out.reserve(self.len + 8);
         let filled = out.len();
-        // SAFETY: `reserve` made room for `self.len` more bytes after
-        // `filled`; `copy_out` initialises all of them before `set_len`.
+        // SAFETY: `reserve` made room for `self.len + 8` more bytes after
+        // `filled`; `copy_out_wide` initialises the first `self.len` of them
+        // before `set_len`.
         unsafe {
-            self.copy_out(out.as_mut_ptr().add(filled));
+            self.copy_out_wide(out.as_mut_ptr().add(filled));
             out.set_len(filled + self.len);
         }
     }
@@ -263,7 +281,7 @@ impl<'a> SharedBytes<'a> {
             pos = (8 - lo).min(self.len);
             // SAFETY: `pos <= self.len` bytes fit at `dst`; `bytes` holds
             // `lo + pos <= 8` bytes.
-            unsafe { ptr::copy_nonoverlapping(bytes.as_ptr().add(lo), dst, pos) };
+            unsafe { copy_few(bytes.as_ptr().add(lo), dst, pos) };
             i = 1;
         }
         let full = (self.len - pos) / 8;
@@ -278,7 +296,37 @@ impl<'a> SharedBytes<'a> {
             // ORDERING: Relaxed: ordered by the protocol (module comment).
             let bytes = words[i + full].load(Relaxed).to_ne_bytes();
             // SAFETY: the last `self.len - pos < 8` bytes of `dst` remain.
-            unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), dst.add(pos), self.len - pos) };
+            unsafe { copy_few(bytes.as_ptr(), dst.add(pos), self.len - pos) };
+        }
+    }
+
+    /// Copies the bytes to `dst` with whole-word atomic loads and whole-word
+    /// (unaligned) stores: no byte loops or memcpy calls at the edges, at
+    /// the price of writing up to 8 bytes past the end of the copy.
+    ///
+    /// # Safety
+    /// `dst` must be valid for writes of `self.len + 8` bytes.
+    #[inline]
+    unsafe fn copy_out_wide(&self, dst: *mut u8) {
+        if self.len == 0 {
+            return;
+        }
+        let first = self.off & !7;
+        let lo = self.off - first;
+        let words = self.region.words(first, (lo + self.len).div_ceil(8));
+        // ORDERING: Relaxed: ordered by the protocol (module comment).
+        // Little-endian: shifting drops the `lo` bytes before the range.
+        let head = words[0].load(Relaxed).to_le() >> (8 * lo);
+        // SAFETY: 8 bytes fit at `dst` (`len + 8` are writable).
+        unsafe { ptr::write_unaligned(dst.cast::<u64>(), head.to_le()) };
+        let mut pos = 8 - lo;
+        for word in &words[1..] {
+            // ORDERING: Relaxed: ordered by the protocol (module comment).
+            let w = word.load(Relaxed);
+            // SAFETY: `pos < self.len` here (a covering word starts before
+            // the range's end), so `pos + 8 <= self.len + 8` bytes fit.
+            unsafe { ptr::write_unaligned(dst.add(pos).cast::<u64>(), w) };
+            pos += 8;
         }
     }
 
