@@ -1,6 +1,8 @@
 //! `[[keyspace]]` tables: which keys are loaded through which loader
 //! plugin (read-through), and how long the results live.
 
+use crate::setting::positive;
+
 crate::settings_table! {
     "Read-through: a GET/MGET/GETEX miss of a key under `prefix` is loaded by \
      the loader plugin (a [[plugin]] that answers LoadRequest, e.g. \
@@ -26,7 +28,7 @@ crate::settings_table! {
         name: "ttl-ms",
         default: "300000",
         help: "TTL of a loaded value when the loader sends none",
-        check: |v| if *v == 0 { Err("ttl-ms must be positive".into()) } else { Ok(()) },
+        check: positive,
     }
     TTL_JITTER_MS: Option<u64> = {
         name: "ttl-jitter-ms",
@@ -48,18 +50,18 @@ crate::settings_table! {
         name: "max-loads",
         default: "1024",
         help: "loads in flight toward the loader; more fail at once",
-        check: |v| if *v == 0 { Err("max-loads must be positive".into()) } else { Ok(()) },
+        check: positive,
     }
     BREAKER_FAILURES: u32 = {
         name: "breaker-failures",
         default: "10",
         help: "consecutive unavailable/timeout loads open the breaker:",
-        check: |v| if *v == 0 { Err("breaker-failures must be positive".into()) } else { Ok(()) },
+        check: positive,
     }
     BREAKER_OPEN_MS: u64 = {
         name: "breaker-open-ms",
         default: "1000",
         help: "misses then fail fast (or go stale), then one trial",
-        check: |v| if *v == 0 { Err("breaker-open-ms must be positive".into()) } else { Ok(()) },
+        check: positive,
     }
 }

@@ -34,7 +34,7 @@ mod store;
 mod value;
 
 pub use error::SettingsError;
-pub use setting::{AnySetting, Setting, Table};
+pub use setting::{positive, AnySetting, Setting, Table};
 pub use size::{parse_size, Size};
 pub use store::Store;
 pub use value::{Cores, DebugCommand, SettingValue};

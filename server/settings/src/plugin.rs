@@ -4,15 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::setting::positive;
 use crate::size::Size;
 use crate::value::Cores;
-
-fn positive(v: &u64) -> Result<(), String> {
-    if *v == 0 {
-        return Err("must be positive".into());
-    }
-    Ok(())
-}
 
 crate::settings_table! {
     "Plugins: processes the server starts, pins, watches and restarts, called \
@@ -90,7 +84,7 @@ crate::settings_table! {
         name: "max-attempts",
         default: "3",
         help: "deliveries before a request is skipped as poison",
-        check: |n| if *n == 0 { Err("max-attempts must be positive".into()) } else { Ok(()) },
+        check: positive,
     }
     RING_CAPACITY: Size = {
         name: "ring-capacity",

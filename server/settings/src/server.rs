@@ -3,18 +3,12 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use crate::setting::positive;
 use crate::size::Size;
 use crate::value::DebugCommand;
 
 /// The cache engine allows at most this many writer handles, one per thread.
 pub const MAX_THREADS: usize = 64;
-
-fn positive_size(v: &Size) -> Result<(), String> {
-    if v.0 == 0 {
-        return Err("must be positive".into());
-    }
-    Ok(())
-}
 
 crate::settings_table! {
     "The server's own settings: the top level of the config file.", None;
@@ -54,7 +48,7 @@ crate::settings_table! {
         default: "1gb",
         help: "Size of the cache file, e.g. 64mb, 1gb",
         doc: "Size of the cache file (header, index and values together).",
-        check: positive_size,
+        check: positive,
     }
     CACHE_FILE: Option<PathBuf> = {
         name: "cache-file",
@@ -90,7 +84,7 @@ crate::settings_table! {
               clients reached\" and are closed. citadel raises its open-file limit to fit. \
               CONFIG SET maxclients changes it at run time.",
         live: true,
-        check: |n| if *n == 0 { Err("must be positive".into()) } else { Ok(()) },
+        check: positive,
     }
     MAX_VALUE_SIZE: Size = {
         name: "max-value-size",
@@ -111,7 +105,7 @@ crate::settings_table! {
         help: "Per-client limit of unsent replies; a client past it is dropped",
         doc: "Per-client limit of replies not yet read by the client; a client past it \
               is disconnected (like Redis's client-output-buffer-limit).",
-        check: positive_size,
+        check: positive,
     }
     LOG_LEVEL: String = {
         name: "log-level",

@@ -62,6 +62,14 @@ impl<T: SettingValue> Setting<T> {
     }
 }
 
+/// The check of a count, size or duration that must not be zero.
+pub fn positive<T: Default + PartialEq>(v: &T) -> Result<(), String> {
+    if *v == T::default() {
+        return Err("must be positive".into());
+    }
+    Ok(())
+}
+
 /// A table of settings: the top level, or the tables of a TOML array.
 pub struct Table {
     /// `None` for the top level; `Some("plugin")` for `[[plugin]]`.

@@ -1,7 +1,7 @@
 //! Sizes in Redis units.
 
 /// A size in bytes, written as a byte count or with a Redis unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Size(pub u64);
 
 impl Size {
