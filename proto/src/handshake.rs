@@ -10,6 +10,11 @@
 //!                            requests) and rings REP_EFD after publishing replies
 //! CITADEL_PLUGIN_MAX_ATTEMPTS  deliveries of one request before the plugin
 //!                            skips it as poison (default 3)
+//! CITADEL_PLUGIN_OUTPUTS     only for a pipeline stage with a next stage: per
+//!                            pair, in the same order, the rings it writes its
+//!                            output to, separated by '|', each "RING@EFD" (a
+//!                            ring as above; EFD: the next stage's eventfd to
+//!                            ring after publishing); "" = none
 //! ```
 //!
 //! Example for a plugin serving two server threads:
@@ -30,6 +35,7 @@ use crate::sys;
 pub const ENV_RINGS: &str = "CITADEL_PLUGIN_RINGS";
 pub const ENV_EVENTFDS: &str = "CITADEL_PLUGIN_EVENTFDS";
 pub const ENV_MAX_ATTEMPTS: &str = "CITADEL_PLUGIN_MAX_ATTEMPTS";
+pub const ENV_OUTPUTS: &str = "CITADEL_PLUGIN_OUTPUTS";
 pub const DEFAULT_MAX_ATTEMPTS: u16 = 3;
 
 /// Where a ring's memory comes from.
@@ -48,6 +54,17 @@ pub struct PairSpec {
     pub request_eventfd: RawFd,
     /// The plugin rings this one (plugin -> server doorbell).
     pub reply_eventfd: RawFd,
+    /// A pipeline stage's output rings for this pair (the next stage's
+    /// request rings); empty for a last stage or a plain plugin.
+    pub outputs: Vec<OutputSpec>,
+}
+
+/// A ring a pipeline stage produces into (the next stage consumes it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputSpec {
+    pub ring: RingSource,
+    /// The next stage waits on it; the stage rings it after publishing.
+    pub eventfd: RawFd,
 }
 
 /// Everything a plugin is told at start-up.
@@ -68,8 +85,12 @@ pub enum HandshakeError {
         value: String,
         reason: &'static str,
     },
-    #[error("{ENV_RINGS} has {rings} pairs but {ENV_EVENTFDS} has {eventfds}")]
-    CountMismatch { rings: usize, eventfds: usize },
+    #[error("{ENV_RINGS} has {rings} pairs but {var} has {other}")]
+    CountMismatch {
+        rings: usize,
+        var: &'static str,
+        other: usize,
+    },
 }
 
 /// Why the plugin could not attach to its rings.
@@ -90,6 +111,8 @@ pub enum AttachError {
 pub struct PluginEnd {
     pub requests: Consumer,
     pub replies: Producer,
+    /// A pipeline stage's output rings (the next stage's instances).
+    pub outputs: Vec<Producer>,
 }
 
 static ADOPTED: AtomicBool = AtomicBool::new(false);
@@ -99,7 +122,42 @@ impl Handshake {
     pub fn from_env() -> Result<Self, HandshakeError> {
         let get = |var| std::env::var(var).map_err(|_| HandshakeError::Missing(var));
         let max = std::env::var(ENV_MAX_ATTEMPTS).ok();
-        Self::parse(&get(ENV_RINGS)?, &get(ENV_EVENTFDS)?, max.as_deref())
+        let mut hs = Self::parse(&get(ENV_RINGS)?, &get(ENV_EVENTFDS)?, max.as_deref())?;
+        if let Ok(outputs) = std::env::var(ENV_OUTPUTS) {
+            hs.set_outputs(&outputs)?;
+        }
+        Ok(hs)
+    }
+
+    /// Reads `CITADEL_PLUGIN_OUTPUTS` into the pairs.
+    pub fn set_outputs(&mut self, value: &str) -> Result<(), HandshakeError> {
+        let per_pair: Vec<&str> = value.split(';').collect();
+        if per_pair.len() != self.pairs.len() {
+            return Err(HandshakeError::CountMismatch {
+                rings: self.pairs.len(),
+                var: ENV_OUTPUTS,
+                other: per_pair.len(),
+            });
+        }
+        for (pair, list) in self.pairs.iter_mut().zip(per_pair) {
+            pair.outputs = list
+                .split('|')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(|o| {
+                    let (ring, efd) = o.rsplit_once('@').ok_or(HandshakeError::Malformed {
+                        var: ENV_OUTPUTS,
+                        value: o.to_string(),
+                        reason: "output without '@'",
+                    })?;
+                    Ok(OutputSpec {
+                        ring: parse_source(ring),
+                        eventfd: parse_fd(ENV_OUTPUTS, efd)?,
+                    })
+                })
+                .collect::<Result<_, HandshakeError>>()?;
+        }
+        Ok(())
     }
 
     pub fn parse(
@@ -115,7 +173,8 @@ impl Handshake {
         if rings.len() != efds.len() {
             return Err(HandshakeError::CountMismatch {
                 rings: rings.len(),
-                eventfds: efds.len(),
+                var: ENV_EVENTFDS,
+                other: efds.len(),
             });
         }
         let mut pairs = Vec::with_capacity(rings.len());
@@ -126,6 +185,7 @@ impl Handshake {
                 replies,
                 request_eventfd: fd(a)?,
                 reply_eventfd: fd(b)?,
+                outputs: Vec::new(),
             });
         }
         for spec in &pairs {
@@ -174,11 +234,27 @@ impl Handshake {
             .iter()
             .map(|p| format!("{},{}", p.request_eventfd, p.reply_eventfd))
             .collect();
-        vec![
+        let mut env = vec![
             (ENV_RINGS, rings.join(";")),
             (ENV_EVENTFDS, efds.join(";")),
             (ENV_MAX_ATTEMPTS, self.max_attempts.to_string()),
-        ]
+        ];
+        if self.pairs.iter().any(|p| !p.outputs.is_empty()) {
+            let outputs: Vec<String> = self
+                .pairs
+                .iter()
+                .map(|p| {
+                    let list: Vec<String> = p
+                        .outputs
+                        .iter()
+                        .map(|o| format!("{}@{}", src(&o.ring), o.eventfd))
+                        .collect();
+                    list.join("|")
+                })
+                .collect();
+            env.push((ENV_OUTPUTS, outputs.join(";")));
+        }
+        env
     }
 
     /// Adopts the inherited descriptors and attaches to every ring pair:
@@ -197,9 +273,18 @@ fn attach_pair(spec: &PairSpec) -> Result<PluginEnd, AttachError> {
     let replies = Ring::attach(Arc::new(open_source(&spec.replies)?))?;
     let req_efd = EventFd::from_owned(adopt(spec.request_eventfd)?);
     let rep_efd = EventFd::from_owned(adopt(spec.reply_eventfd)?);
+    let outputs = spec
+        .outputs
+        .iter()
+        .map(|o| {
+            let ring = Ring::attach(Arc::new(open_source(&o.ring)?))?;
+            Ok(Producer::attach(ring, EventFd::from_owned(adopt(o.eventfd)?)))
+        })
+        .collect::<Result<_, AttachError>>()?;
     Ok(PluginEnd {
         requests: Consumer::attach(requests, req_efd),
         replies: Producer::attach(replies, rep_efd),
+        outputs,
     })
 }
 
@@ -273,8 +358,30 @@ mod tests {
         );
         assert_eq!(hs.pairs[1].request_eventfd, 9);
         let env = hs.to_env();
+        assert_eq!(env.len(), 3, "no outputs, no variable");
         let again = Handshake::parse(&env[0].1, &env[1].1, Some(&env[2].1)).unwrap();
         assert_eq!(again, hs);
+    }
+
+    #[test]
+    fn outputs_round_trip_per_pair() {
+        let mut hs = Handshake::parse("fd:3,fd:4;fd:5,fd:6", "7,8;9,10", None).unwrap();
+        hs.set_outputs("fd:11@12|/dev/shm/x.req@13;").unwrap();
+        assert_eq!(hs.pairs[0].outputs.len(), 2);
+        assert_eq!(
+            hs.pairs[0].outputs[1],
+            OutputSpec {
+                ring: RingSource::Path("/dev/shm/x.req".into()),
+                eventfd: 13
+            }
+        );
+        assert!(hs.pairs[1].outputs.is_empty());
+        let env = hs.to_env();
+        let mut again = Handshake::parse(&env[0].1, &env[1].1, Some(&env[2].1)).unwrap();
+        again.set_outputs(&env[3].1).unwrap();
+        assert_eq!(again, hs);
+        assert!(hs.set_outputs("fd:11@12").is_err(), "one list per pair");
+        assert!(hs.set_outputs("fd:11;").is_err(), "ring without eventfd");
     }
 
     #[test]
@@ -295,7 +402,8 @@ mod tests {
             Handshake::parse("fd:3,fd:4;fd:5,fd:6", "1,2", None),
             Err(HandshakeError::CountMismatch {
                 rings: 2,
-                eventfds: 1
+                other: 1,
+                ..
             })
         ));
         assert!(matches!(

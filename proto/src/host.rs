@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
-use crate::handshake::{Handshake, PairSpec, RingSource};
+use crate::handshake::{Handshake, OutputSpec, PairSpec, RingSource};
 use crate::ring::{Consumer, EventFd, LayoutError, Producer, Ring};
 use crate::shm::{ShmError, ShmRegion};
 use crate::sys;
@@ -81,6 +81,7 @@ impl HostPair {
             replies: rep_src,
             request_eventfd: req_efd.as_fd().as_raw_fd(),
             reply_eventfd: rep_efd.as_fd().as_raw_fd(),
+            outputs: Vec::new(),
         };
         Ok(Self {
             requests: Producer::attach(req_ring, req_efd),
@@ -93,6 +94,25 @@ impl HostPair {
     /// The pair as a plugin spawned by [`plugin_command`] sees it.
     pub fn spec(&self) -> &PairSpec {
         &self.spec
+    }
+
+    /// This pair's request ring as the previous pipeline stage's output
+    /// (that stage produces the requests; the server only reads replies).
+    pub fn as_output(&self) -> OutputSpec {
+        OutputSpec {
+            ring: self.spec.requests.clone(),
+            eventfd: self.spec.request_eventfd,
+        }
+    }
+
+    /// Descriptors a plugin that writes into this pair's request ring
+    /// (the previous pipeline stage) must inherit.
+    pub fn output_fds(&self) -> Vec<RawFd> {
+        let mut fds = vec![self.spec.request_eventfd];
+        if let RingSource::Fd(fd) = &self.spec.requests {
+            fds.push(*fd);
+        }
+        fds
     }
 
     /// Descriptors a plugin must inherit for this pair.
@@ -123,17 +143,38 @@ pub fn plugin_command(
     pairs: &[&HostPair],
     max_attempts: u16,
 ) -> Command {
+    stage_command(program, pairs, &[], max_attempts)
+}
+
+/// [`plugin_command`] for a pipeline stage: `outputs[n]` are the pairs
+/// (of the next stage) whose request rings pair `n` writes to; empty for
+/// the last stage.
+pub fn stage_command(
+    program: impl AsRef<OsStr>,
+    pairs: &[&HostPair],
+    outputs: &[Vec<&HostPair>],
+    max_attempts: u16,
+) -> Command {
     let handshake = Handshake {
-        pairs: pairs.iter().map(|p| p.spec.clone()).collect(),
+        pairs: pairs
+            .iter()
+            .enumerate()
+            .map(|(n, p)| PairSpec {
+                outputs: outputs
+                    .get(n)
+                    .map(|o| o.iter().map(|h| h.as_output()).collect())
+                    .unwrap_or_default(),
+                ..p.spec.clone()
+            })
+            .collect(),
         max_attempts,
     };
     let mut cmd = Command::new(program);
     for (k, v) in handshake.to_env() {
         cmd.env(k, v);
     }
-    sys::inherit_fds_in_child(
-        &mut cmd,
-        pairs.iter().flat_map(|p| p.inherited_fds()).collect(),
-    );
+    let mut fds: Vec<RawFd> = pairs.iter().flat_map(|p| p.inherited_fds()).collect();
+    fds.extend(outputs.iter().flatten().flat_map(|h| h.output_fds()));
+    sys::inherit_fds_in_child(&mut cmd, fds);
     cmd
 }

@@ -10,6 +10,8 @@
 //! * [`load`]: the read-through loader protocol on top of them: encoding
 //!   and verified decoding of `LoadRequest`, `LoadReply`, `ErrorReply` and
 //!   `Invalidation`, with typed results and errors.
+//! * [`pipeline`]: the messages of a compute pipeline (call, frame,
+//!   result, end) and a call's options.
 //! * [`handshake`]: the environment through which a plugin finds its rings.
 //! * [`host`]: the server's end: creating ring pairs and plugin commands.
 //!
@@ -25,6 +27,7 @@ pub mod handshake;
 #[cfg(not(loom))]
 pub mod host;
 pub mod load;
+pub mod pipeline;
 pub mod ring;
 #[cfg(not(loom))]
 pub mod shm;
@@ -39,7 +42,7 @@ pub mod schema {
 
 pub use envelope::{Envelope, Format, Kind};
 #[cfg(not(loom))]
-pub use handshake::{Handshake, PairSpec, PluginEnd, RingSource};
+pub use handshake::{Handshake, OutputSpec, PairSpec, PluginEnd, RingSource};
 #[cfg(not(loom))]
-pub use host::{plugin_command, Backing, HostPair};
+pub use host::{plugin_command, stage_command, Backing, HostPair};
 pub use ring::{Consumer, EventFd, Producer, Record, ReserveError, Ring, SpinPolicy, Wakeup};

@@ -39,6 +39,7 @@ mod logging;
 mod message;
 mod options;
 mod plugin;
+pub mod stage;
 mod stop;
 
 pub use citadel_proto::load as codec;
@@ -49,6 +50,7 @@ pub use logging::init_logging;
 pub use message::{Format, Kind, Replies, Reply, Request};
 pub use options::{Options, ServeError};
 pub use plugin::Plugin;
+pub use stage::{EmitError, Emitter};
 
 /// Serves one request at a time: each reply is published and its request
 /// committed before the next request is handled.

@@ -26,6 +26,7 @@ use crate::engine::Engine;
 use crate::handles::{Notifier, Responder, Stopper};
 use crate::message::{Replies, Reply, Request};
 use crate::options::{Options, ServeError};
+use crate::stage::Emitter;
 use crate::stop::StopSignal;
 
 /// A plugin attached to its ring pairs, with its stop signal installed.
@@ -155,6 +156,41 @@ impl Plugin {
                     Responder::new(Arc::clone(&inbox), book.pair(), *seq, req.id, max_payload);
                 if catch_unwind(AssertUnwindSafe(|| handler(req, responder))).is_err() {
                     tracing::error!(id = req.id, "the handler panicked");
+                }
+            }
+        };
+        self.run(limits, &mut handle)
+    }
+
+    /// A pipeline stage that emits many records per request (see
+    /// [`crate::stage`]): `handler` writes its output through the
+    /// [`Emitter`] and returns `None` when it passed everything on, or a
+    /// reply for the server (an error, e.g. an undecodable input, answers
+    /// the caller directly and the next stages never see the call). One
+    /// request at a time; it is committed after the handler returns. A
+    /// panic answers the request with a handler-failed error.
+    pub fn serve_stage<F>(mut self, mut handler: F) -> Result<(), ServeError>
+    where
+        F: FnMut(&Request<'_>, &mut Emitter<'_>) -> Option<Reply>,
+    {
+        self.options.max_batch = 1;
+        let limits = ReadLimits {
+            max_attempts: self.options.max_attempts,
+            in_flight: 1,
+            batch: 1,
+        };
+        let mut handle = |batch: Batch<'_, '_>, book: &mut Book| {
+            for (req, seq) in batch.requests.iter().zip(batch.seqs) {
+                let target = book.output_for(req.id);
+                let output = target.map(|n| &mut book.outputs[n]);
+                let mut emitter = Emitter::new(output, req);
+                match catch_unwind(AssertUnwindSafe(|| handler(req, &mut emitter))) {
+                    Ok(None) => book.settle(*seq),
+                    Ok(Some(reply)) => book.answer(*seq, Some(reply)),
+                    Err(_) => {
+                        tracing::error!(id = req.id, "the stage handler panicked");
+                        book.answer(*seq, Some(Reply::handler_failed("handler panicked")));
+                    }
                 }
             }
         };

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use super::layout::{
     check_capacity, check_geometry, LayoutError, DATA_OFFSET, LAYOUT_VERSION, MAGIC, OFF_CAPACITY,
-    OFF_COMMIT, OFF_CONSUMER_ATTACHES, OFF_DATA_OFFSET, OFF_HEAD, OFF_MAGIC, OFF_PRODUCER_ATTACHES,
+    OFF_COMMIT, OFF_CONSUMER_ATTACHES, OFF_DATA_OFFSET, OFF_EMPTY_COUNT, OFF_FULL_COUNT, OFF_HEAD, OFF_MAGIC, OFF_PRODUCER_ATTACHES,
     OFF_SLEEPING, OFF_VERSION,
 };
+use super::Stall;
 use crate::shm::{ShmError, ShmRegion};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
@@ -48,6 +49,8 @@ impl Ring {
         for off in [
             OFF_CONSUMER_ATTACHES,
             OFF_PRODUCER_ATTACHES,
+            OFF_FULL_COUNT,
+            OFF_EMPTY_COUNT,
             OFF_HEAD,
             OFF_COMMIT,
         ] {
@@ -126,6 +129,21 @@ impl Ring {
         } else {
             OFF_PRODUCER_ATTACHES
         })
+    }
+
+    pub(crate) fn stall_count(&self, stall: Stall) -> &AtomicU64 {
+        self.u64_at(match stall {
+            Stall::Full => OFF_FULL_COUNT,
+            Stall::Empty => OFF_EMPTY_COUNT,
+        })
+    }
+
+    /// How often the producer found this ring full and the consumer found
+    /// it empty (and parked): a pipeline stage's bottleneck signal.
+    pub fn stalls(&self) -> (u64, u64) {
+        // ORDERING: Relaxed; statistics only.
+        let get = |s| self.stall_count(s).load(Ordering::Relaxed);
+        (get(Stall::Full), get(Stall::Empty))
     }
 
     /// Data-area offset of a cursor position.

@@ -44,6 +44,15 @@ pub mod record;
 pub mod wake;
 
 pub use consumer::{CommitError, Consumer, ReadError};
+
+/// A ring's two stall counters (see `layout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stall {
+    /// The producer found no room.
+    Full = 0,
+    /// The consumer parked with nothing to read.
+    Empty = 1,
+}
 pub use layout::LayoutError;
 #[cfg(not(loom))]
 pub use memory::Ring;

@@ -40,6 +40,8 @@ pub struct Producer {
     wake: EventFd,
     head: u64,
     commit_cache: u64,
+    /// The last reserve found the ring full (counted once per episode).
+    was_full: bool,
 }
 
 /// Space reserved for one record. Write the payload, then `commit`. Dropping
@@ -72,6 +74,7 @@ impl Producer {
             wake,
             head,
             commit_cache,
+            was_full: false,
         }
     }
 
@@ -118,9 +121,17 @@ impl Producer {
             self.refresh_commit();
             let free = self.free();
             if free < needed as u64 {
+                if !self.was_full {
+                    self.was_full = true;
+                    // ORDERING: Relaxed; a statistic.
+                    self.ring
+                        .stall_count(super::Stall::Full)
+                        .fetch_add(1, Ordering::Relaxed);
+                }
                 return Err(ReserveError::Full { needed, free });
             }
         }
+        self.was_full = false;
         if pad > 0 {
             // SAFETY: we are the only producer; [index, index + 4) is inside
             // the data area (index is 8-aligned, to_end >= 8) and inside the

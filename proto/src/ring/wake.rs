@@ -179,6 +179,10 @@ pub fn prepare_park(rings: &[&Consumer]) -> bool {
     for c in rings {
         // ORDERING: see the module comment; SeqCst store + fence below.
         c.ring().sleeping().store(1, Ordering::SeqCst);
+        // ORDERING: Relaxed; a statistic.
+        c.ring()
+            .stall_count(super::Stall::Empty)
+            .fetch_add(1, Ordering::Relaxed);
     }
     fence(Ordering::SeqCst);
     if rings.iter().any(|c| c.has_unread()) {

@@ -3,6 +3,11 @@
 //! order; one is committed only once it and every request before it are
 //! settled (its reply published, or none needed), so a plugin killed at any
 //! point gets every unanswered request again (at-least-once).
+//!
+//! A pipeline stage's pair also has output rings (the next stage's
+//! request rings): its successful replies go there, as requests of the
+//! next stage (all records of one call to the same next instance, so they
+//! stay in order); errors still go to the server, which answers at once.
 
 use std::collections::VecDeque;
 
@@ -23,11 +28,21 @@ struct Slot {
     settled: bool,
 }
 
+/// Where a record goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dest {
+    /// The server (the reply ring).
+    Server,
+    /// The next pipeline stage (output ring `n`).
+    Output(usize),
+}
+
 /// A record waiting for space in the reply ring.
 #[derive(Debug)]
 struct Outgoing {
     /// The request it answers (None: unsolicited).
     seq: Option<u64>,
+    dest: Dest,
     envelope: Envelope,
     payload: Vec<u8>,
 }
@@ -54,6 +69,8 @@ pub(crate) struct Batch<'a, 'r> {
 pub(crate) struct Book {
     pair: usize,
     replies: Producer,
+    /// A pipeline stage's output rings (empty: replies go to the server).
+    pub(crate) outputs: Vec<Producer>,
     /// In ring order; `base` is the sequence number of the front.
     pending: VecDeque<Slot>,
     base: u64,
@@ -81,6 +98,7 @@ impl Lane {
         let book = Book {
             pair,
             replies: end.replies,
+            outputs: end.outputs,
             pending: VecDeque::new(),
             base: 0,
             outbox: VecDeque::new(),
@@ -169,7 +187,7 @@ impl Lane {
     /// Publishes what fits in the reply ring, wakes the server if it
     /// sleeps, then commits the settled prefix of the requests.
     pub(crate) fn flush(&mut self) -> Result<(), LaneError> {
-        if self.book.publish() {
+        if self.book.publish()? {
             self.book.replies.notify()?;
         }
         if let Some(end) = self.book.settled_prefix() {
@@ -220,7 +238,7 @@ impl Book {
         let reply = reply.unwrap_or_else(|| {
             Reply::handler_failed("the handler dropped the request without a reply")
         });
-        let envelope = Envelope {
+        let mut envelope = Envelope {
             id: slot.request.id,
             kind: reply.kind,
             format: reply.format,
@@ -228,11 +246,41 @@ impl Book {
             attempt: slot.request.attempt,
             status: reply.status,
         };
+        let dest = match self.output_for(envelope.id) {
+            Some(n) if reply.kind == Kind::Reply => {
+                envelope.kind = Kind::Request;
+                envelope.attempt = 0;
+                Dest::Output(n)
+            }
+            _ => Dest::Server,
+        };
         self.outbox.push_back(Outgoing {
             seq: Some(seq),
+            dest,
             envelope,
             payload: reply.payload,
         });
+    }
+
+    /// Settles request `seq` without a reply: the handler passed its
+    /// output to the next stage itself (already published).
+    pub(crate) fn settle(&mut self, seq: u64) {
+        match seq
+            .checked_sub(self.base)
+            .and_then(|i| self.pending.get_mut(i as usize))
+        {
+            Some(slot) => {
+                slot.answered = true;
+                slot.settled = true;
+            }
+            None => tracing::error!(pair = self.pair, seq, "settling no pending request"),
+        }
+    }
+
+    /// The output ring that every record of call `id` goes to.
+    pub(crate) fn output_for(&self, id: u64) -> Option<usize> {
+        let n = self.outputs.len() as u64;
+        (n > 0).then(|| (id % n) as usize)
     }
 
     /// Queues a record that answers no request (id 0, status 0).
@@ -245,31 +293,44 @@ impl Book {
         };
         self.outbox.push_back(Outgoing {
             seq: None,
+            dest: Dest::Server,
             envelope,
             payload,
         });
     }
 
-    /// Publishes queued records until the reply ring is full; returns
+    /// Publishes queued records, in order, until a ring is full; returns
     /// whether the server should be woken (something published, or the
-    /// ring is full and it must drain it).
-    fn publish(&mut self) -> bool {
+    /// ring is full and it must drain it). Output rings are woken here.
+    fn publish(&mut self) -> Result<bool, NotifyError> {
         let mut wake = false;
+        let mut woken = vec![false; self.outputs.len()];
         while let Some(out) = self.outbox.front_mut() {
-            match self.replies.reserve(out.payload.len()) {
+            let ring = match out.dest {
+                Dest::Server => &mut self.replies,
+                Dest::Output(n) => &mut self.outputs[n],
+            };
+            match ring.reserve(out.payload.len()) {
                 Ok(mut grant) => {
                     grant.payload_mut().copy_from_slice(&out.payload);
                     grant.commit_quiet(&out.envelope);
-                    wake = true;
+                    match out.dest {
+                        Dest::Server => wake = true,
+                        Dest::Output(n) => woken[n] = true,
+                    }
                     if let Some(seq) = out.seq {
                         self.pending[(seq - self.base) as usize].settled = true;
                     }
                     self.outbox.pop_front();
                 }
-                Err(ReserveError::Full { .. }) => return true,
+                Err(ReserveError::Full { .. }) => {
+                    wake |= out.dest == Dest::Server;
+                    break;
+                }
                 Err(ReserveError::TooLarge { len, max }) => {
-                    let why = format!("reply of {len} bytes exceeds the reply ring's {max}");
+                    let why = format!("reply of {len} bytes exceeds the ring's maximum of {max}");
                     if out.seq.is_some() {
+                        out.dest = Dest::Server;
                         let failed = Reply::handler_failed(&why);
                         out.envelope.kind = failed.kind;
                         out.envelope.format = failed.format;
@@ -282,7 +343,10 @@ impl Book {
                 }
             }
         }
-        wake
+        for (n, _) in woken.iter().enumerate().filter(|(_, w)| **w) {
+            self.outputs[n].notify()?;
+        }
+        Ok(wake)
     }
 
     /// Pops the settled requests at the front; returns the ring position

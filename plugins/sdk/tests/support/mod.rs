@@ -106,6 +106,7 @@ pub fn ring_pair(request_capacity: u64, reply_capacity: u64) -> (Producer, Consu
     let end = PluginEnd {
         requests: Consumer::attach(req.clone(), req_efd.try_clone().unwrap()),
         replies: Producer::attach(rep.clone(), rep_efd.try_clone().unwrap()),
+        outputs: Vec::new(),
     };
     (
         Producer::attach(req, req_efd),
