@@ -45,4 +45,6 @@ pub use envelope::{Envelope, Format, Kind};
 pub use handshake::{Handshake, OutputSpec, PairSpec, PluginEnd, RingSource};
 #[cfg(not(loom))]
 pub use host::{plugin_command, stage_command, Backing, HostPair};
-pub use ring::{Consumer, EventFd, Producer, Record, ReserveError, Ring, SpinPolicy, Wakeup};
+pub use ring::{
+    Consumer, EventFd, Producer, Record, ReserveError, Ring, RingCounters, SpinPolicy, Wakeup,
+};

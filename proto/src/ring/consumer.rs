@@ -64,6 +64,15 @@ impl Consumer {
         }
     }
 
+    /// Adds to the ring's busy counter: time the handlers spent on its
+    /// records (statistics for the server's pipeline advice).
+    pub fn add_busy(&self, nanos: u64) {
+        // ORDERING: Relaxed; a statistic.
+        self.ring
+            .stall_count(super::Stall::BusyNs)
+            .fetch_add(nanos, Ordering::Relaxed);
+    }
+
     pub fn ring(&self) -> &Ring {
         &self.ring
     }

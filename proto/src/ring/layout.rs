@@ -11,6 +11,8 @@
 //! 32      8     producer attaches
 //! 40      8     full count: times the producer found the ring full
 //! 48      8     empty count: times the consumer parked with nothing to read
+//! 56      8     delivered: records handed to the consumer's handler
+//! 64      8     busy: nanoseconds the consumer's handlers spent on them
 //! 128     8     head: bytes ever published by the producer      (producer's line)
 //! 256     8     commit: bytes ever released by the consumer     (consumer's line)
 //! 384     4     sleeping: 1 while the consumer is parked        (its own line)
@@ -43,6 +45,8 @@ pub const OFF_CONSUMER_ATTACHES: usize = 24;
 pub const OFF_PRODUCER_ATTACHES: usize = 32;
 pub const OFF_FULL_COUNT: usize = 40;
 pub const OFF_EMPTY_COUNT: usize = 48;
+pub const OFF_DELIVERED: usize = 56;
+pub const OFF_BUSY_NS: usize = 64;
 pub const OFF_HEAD: usize = 128;
 pub const OFF_COMMIT: usize = 256;
 pub const OFF_SLEEPING: usize = 384;

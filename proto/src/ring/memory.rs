@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use super::layout::{
     check_capacity, check_geometry, LayoutError, DATA_OFFSET, LAYOUT_VERSION, MAGIC, OFF_CAPACITY,
-    OFF_COMMIT, OFF_CONSUMER_ATTACHES, OFF_DATA_OFFSET, OFF_EMPTY_COUNT, OFF_FULL_COUNT, OFF_HEAD, OFF_MAGIC, OFF_PRODUCER_ATTACHES,
+    OFF_COMMIT, OFF_CONSUMER_ATTACHES, OFF_BUSY_NS, OFF_DATA_OFFSET, OFF_DELIVERED, OFF_EMPTY_COUNT, OFF_FULL_COUNT, OFF_HEAD, OFF_MAGIC, OFF_PRODUCER_ATTACHES,
     OFF_SLEEPING, OFF_VERSION,
 };
-use super::Stall;
+use super::{RingCounters, Stall};
 use crate::shm::{ShmError, ShmRegion};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
@@ -51,6 +51,8 @@ impl Ring {
             OFF_PRODUCER_ATTACHES,
             OFF_FULL_COUNT,
             OFF_EMPTY_COUNT,
+            OFF_DELIVERED,
+            OFF_BUSY_NS,
             OFF_HEAD,
             OFF_COMMIT,
         ] {
@@ -135,15 +137,28 @@ impl Ring {
         self.u64_at(match stall {
             Stall::Full => OFF_FULL_COUNT,
             Stall::Empty => OFF_EMPTY_COUNT,
+            Stall::Delivered => OFF_DELIVERED,
+            Stall::BusyNs => OFF_BUSY_NS,
         })
     }
 
     /// How often the producer found this ring full and the consumer found
     /// it empty (and parked): a pipeline stage's bottleneck signal.
     pub fn stalls(&self) -> (u64, u64) {
+        let c = self.counters();
+        (c.full, c.empty)
+    }
+
+    /// Every statistics counter (Relaxed loads: statistics only).
+    pub fn counters(&self) -> RingCounters {
         // ORDERING: Relaxed; statistics only.
         let get = |s| self.stall_count(s).load(Ordering::Relaxed);
-        (get(Stall::Full), get(Stall::Empty))
+        RingCounters {
+            full: get(Stall::Full),
+            empty: get(Stall::Empty),
+            delivered: get(Stall::Delivered),
+            busy_ns: get(Stall::BusyNs),
+        }
     }
 
     /// Data-area offset of a cursor position.

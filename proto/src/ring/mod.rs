@@ -45,13 +45,27 @@ pub mod wake;
 
 pub use consumer::{CommitError, Consumer, ReadError};
 
-/// A ring's two stall counters (see `layout`).
+/// A ring's statistics counters (see `layout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stall {
     /// The producer found no room.
     Full = 0,
     /// The consumer parked with nothing to read.
     Empty = 1,
+    /// Records handed to the consumer's handler (every delivery).
+    Delivered = 2,
+    /// Nanoseconds the consumer's handlers spent on its records.
+    BusyNs = 3,
+}
+
+/// A ring's statistics, read from its shared memory: what a pipeline
+/// stage's bottleneck advice is computed from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RingCounters {
+    pub full: u64,
+    pub empty: u64,
+    pub delivered: u64,
+    pub busy_ns: u64,
 }
 pub use layout::LayoutError;
 #[cfg(not(loom))]

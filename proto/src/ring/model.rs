@@ -21,7 +21,7 @@ struct Shared {
     commit: AtomicU64,
     sleeping: AtomicU32,
     attaches: [AtomicU64; 2],
-    stalls: [AtomicU64; 2],
+    stalls: [AtomicU64; 4],
     /// The data area, 8-aligned.
     bytes: StdUnsafeCell<Box<[u64]>>,
     /// One access tracker per 8-byte word of `bytes`.
@@ -52,7 +52,12 @@ impl Ring {
             commit: AtomicU64::new(0),
             sleeping: AtomicU32::new(0),
             attaches: [AtomicU64::new(0), AtomicU64::new(0)],
-            stalls: [AtomicU64::new(0), AtomicU64::new(0)],
+            stalls: [
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+            ],
             bytes: StdUnsafeCell::new(vec![0u64; words].into_boxed_slice()),
             words: (0..words).map(|_| UnsafeCell::new(())).collect(),
         };

@@ -100,6 +100,11 @@ impl<'a> Record<'a> {
         // ORDERING: SeqCst read-modify-write: the increment is in shared
         // memory before anything that follows it in program order (e.g. a
         // handler that kills the process). No other side writes this field.
-        attempt.fetch_add(1, Ordering::SeqCst).wrapping_add(1)
+        let n = attempt.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
+        // ORDERING: Relaxed; a statistic.
+        self.ring
+            .stall_count(super::Stall::Delivered)
+            .fetch_add(1, Ordering::Relaxed);
+        n
     }
 }

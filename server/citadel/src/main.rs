@@ -19,7 +19,9 @@ use citadel_server::wait::Inboxes;
 use citadel_settings::cli::{self, Invocation, Loaded};
 use citadel_settings::server::{self as setting, MAX_THREADS};
 use citadel_settings::{SettingsError, Store};
-use citadel_supervisor::{CorePlan, CorePlanError, PluginConfig, Supervisor, SupervisorError};
+use citadel_supervisor::{
+    CorePlan, CorePlanError, PipelineConfig, PluginConfig, Supervisor, SupervisorError,
+};
 
 /// Room above maxclients for listeners, rings, the cache file and the like.
 const SPARE_FDS: u64 = 256;
@@ -78,10 +80,17 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
         server: settings,
         plugins,
         keyspaces,
+        pipelines,
         config_file,
     } = loaded;
     setting::check(&settings).map_err(StartupError::Config)?;
-    let plugins = citadel_supervisor::config::resolve(&plugins)?;
+    let mut plugins = citadel_supervisor::config::resolve(&plugins)?;
+    let pipelines = citadel_supervisor::pipeline::resolve(&pipelines, &plugins)?;
+    // Plugins that compute on cached values read them in place.
+    let cache_file = cache_path(&settings).display().to_string();
+    for p in &mut plugins {
+        p.env.push((CACHE_FILE_ENV.to_string(), cache_file.clone()));
+    }
     let names: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
     let keyspaces = readthrough::config::resolve(&keyspaces, &names)?;
     init_logging(&settings.get(&setting::LOG_LEVEL))?;
@@ -113,7 +122,8 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
     let inboxes = Arc::new(Inboxes::new(threads).map_err(StartupError::Inboxes)?);
     let config_file = config_file.map(|p| p.display().to_string());
     let state = ServerState::new(cache.clone(), settings, config_file, stats.clone(), inboxes);
-    let supervisor = match start_plugins(&plugins, &keyspaces, &plan, threads, &state) {
+    let started = start_plugins(&plugins, &pipelines, &keyspaces, &plan, threads, &state);
+    let supervisor = match started {
         Ok(s) => s,
         Err(e) => {
             drop(state);
@@ -158,6 +168,7 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
 /// hub to the server state, so each server thread finds its rings.
 fn start_plugins(
     plugins: &[PluginConfig],
+    pipelines: &[PipelineConfig],
     keyspaces: &[readthrough::KeyspaceConfig],
     plan: &CorePlan,
     threads: usize,
@@ -169,7 +180,7 @@ fn start_plugins(
     }
     let st = state.clone();
     let stopping = Arc::new(move || st.shutdown.is_requested());
-    let supervisor = Supervisor::start(plugins, plan, threads, stopping)?;
+    let supervisor = Supervisor::start(plugins, pipelines, plan, threads, stopping)?;
     let hub = supervisor.hub().clone();
     state.plugins.install(hub.clone());
     if !keyspaces.is_empty() {
@@ -206,12 +217,20 @@ fn raise_fd_limit(maxclients: usize) {
     }
 }
 
+/// The environment variable that tells plugins where the cache file is
+/// (they may open it read-only: `citadel_cache::CacheReader`).
+const CACHE_FILE_ENV: &str = "CITADEL_CACHE_FILE";
+
+fn cache_path(settings: &Store) -> PathBuf {
+    let port = settings.get(&setting::PORT);
+    settings
+        .get(&setting::CACHE_FILE)
+        .unwrap_or_else(|| PathBuf::from(format!("/dev/shm/citadel-{port}.cache")))
+}
+
 fn open_cache(settings: &Store) -> Result<Arc<Cache>, StartupError> {
     let started = Instant::now();
-    let port = settings.get(&setting::PORT);
-    let path = settings
-        .get(&setting::CACHE_FILE)
-        .unwrap_or_else(|| PathBuf::from(format!("/dev/shm/citadel-{port}.cache")));
+    let path = cache_path(settings);
     let maxmemory = settings.get(&setting::MAXMEMORY).bytes();
     let fresh = settings.get(&setting::FRESH);
     let (cache, report) = Cache::open(CacheConfig {

@@ -20,6 +20,8 @@ pub struct Loaded {
     pub plugins: Vec<Store>,
     /// One store per `[[keyspace]]` table, in file order.
     pub keyspaces: Vec<Store>,
+    /// `[[pipeline]]` tables.
+    pub pipelines: Vec<Store>,
     pub config_file: Option<PathBuf>,
 }
 
@@ -83,13 +85,18 @@ fn resolve(m: &ArgMatches) -> Result<Invocation, SettingsError> {
         Some(path) => file::read(path)?,
         None => toml::Table::new(),
     };
-    let sections = [&crate::plugin::TABLE, &crate::keyspace::TABLE];
+    let sections = [
+        &crate::plugin::TABLE,
+        &crate::keyspace::TABLE,
+        &crate::pipeline::TABLE,
+    ];
     let mut server = file::load(&crate::server::TABLE, &toml, &sections, "config file")?;
     apply_flags(&mut server, &crate::server::TABLE, m)?;
     Ok(Invocation::Run(Loaded {
         server,
         plugins: file::sections(&crate::plugin::TABLE, &toml)?,
         keyspaces: file::sections(&crate::keyspace::TABLE, &toml)?,
+        pipelines: file::sections(&crate::pipeline::TABLE, &toml)?,
         config_file,
     }))
 }

@@ -9,8 +9,8 @@
 //! derived from those constants:
 //!
 //! * `citadel --help` ([`cli::command`]) and flag parsing,
-//! * the TOML file ([`file`]): top-level keys, `[[plugin]]` and
-//!   `[[keyspace]]` tables, unknown keys refused,
+//! * the TOML file ([`file`]): top-level keys, `[[plugin]]`,
+//!   `[[keyspace]]` and `[[pipeline]]` tables, unknown keys refused,
 //! * the resolved values ([`Store`]: defaults < file < flags), read typed
 //!   with [`Store::get`], changed live with [`Store::set_text`],
 //! * `CONFIG GET`/`CONFIG SET` (the server renders and parses through the
@@ -19,12 +19,13 @@
 //!   ([`reference::render`]) and checked against the file by a test.
 //!
 //! The tables: [`server`] (top level), [`plugin`] (`[[plugin]]`),
-//! [`keyspace`] (`[[keyspace]]`).
+//! [`keyspace`] (`[[keyspace]]`), [`pipeline`] (`[[pipeline]]`).
 
 pub mod cli;
 mod error;
 pub mod file;
 pub mod keyspace;
+pub mod pipeline;
 pub mod plugin;
 pub mod reference;
 pub mod server;

@@ -24,7 +24,11 @@ pub fn render() -> String {
         let hash = if commented { "# " } else { "" };
         out.push_str(&format!("{hash}{} = {value}\n", s.name()));
     }
-    for table in [&crate::plugin::TABLE, &crate::keyspace::TABLE] {
+    for table in [
+        &crate::plugin::TABLE,
+        &crate::keyspace::TABLE,
+        &crate::pipeline::TABLE,
+    ] {
         out.push('\n');
         section(&mut out, table);
     }

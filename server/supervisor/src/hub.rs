@@ -7,7 +7,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use citadel_proto::{EventFd, HostPair};
 
 use super::config::find_executable;
+use super::pipeline::{PipelineConfig, Topology};
 use super::shared::PluginShared;
+use super::stats::CallStats;
 
 /// Requests to the supervisor thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +31,38 @@ pub enum ReloadError {
     NotRunning,
 }
 
+/// What every thread knows about one pipeline: its configuration and
+/// call statistics (per stage figures are read from the rings).
+#[derive(Debug)]
+pub struct PipelineShared {
+    pub config: PipelineConfig,
+    /// Calls sent to the first stage (cache misses that led a flight).
+    pub stats: CallStats,
+    /// Calls answered from the result cache.
+    pub cache_hits: std::sync::atomic::AtomicU64,
+    /// Calls that joined an identical call in progress.
+    pub joined: std::sync::atomic::AtomicU64,
+    /// Frames whose results reached the server.
+    pub frames: std::sync::atomic::AtomicU64,
+}
+
+impl PipelineShared {
+    pub fn new(config: PipelineConfig) -> Self {
+        Self {
+            config,
+            stats: CallStats::default(),
+            cache_hits: Default::default(),
+            joined: Default::default(),
+            frames: Default::default(),
+        }
+    }
+}
+
 pub struct Hub {
     pub plugins: Vec<Arc<PluginShared>>,
+    pub pipelines: Vec<Arc<PipelineShared>>,
+    /// How the plugins are chained (ring pairs per thread, stages).
+    pub topology: Topology,
     /// `server=0 echo=1`, see `supervisor::cores`.
     pub core_plan: String,
     lanes: Mutex<Vec<Option<ThreadLanes>>>,
@@ -41,6 +73,8 @@ pub struct Hub {
 impl Hub {
     pub fn new(
         plugins: Vec<Arc<PluginShared>>,
+        pipelines: Vec<Arc<PipelineShared>>,
+        topology: Topology,
         core_plan: String,
         lanes: Vec<ThreadLanes>,
         control: mpsc::Sender<Control>,
@@ -48,6 +82,8 @@ impl Hub {
     ) -> Hub {
         Hub {
             plugins,
+            pipelines,
+            topology,
             core_plan,
             lanes: Mutex::new(lanes.into_iter().map(Some).collect()),
             control: Mutex::new(control),
@@ -58,6 +94,13 @@ impl Hub {
     /// Index of the plugin called `name` (case-insensitive).
     pub fn find(&self, name: &[u8]) -> Option<usize> {
         self.plugins
+            .iter()
+            .position(|p| p.config.name.as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// Index of the pipeline called `name` (case-insensitive).
+    pub fn find_pipeline(&self, name: &[u8]) -> Option<usize> {
+        self.pipelines
             .iter()
             .position(|p| p.config.name.as_bytes().eq_ignore_ascii_case(name))
     }

@@ -14,6 +14,7 @@
 pub mod config;
 pub mod cores;
 mod hub;
+pub mod pipeline;
 mod process;
 mod shared;
 mod stats;
@@ -22,7 +23,8 @@ mod watch;
 
 pub use config::{find_executable, PluginConfig, PluginConfigError};
 pub use cores::{CorePlan, CorePlanError};
-pub use hub::{Control, Hub, ReloadError, ThreadLanes};
+pub use hub::{Control, Hub, PipelineShared, ReloadError, ThreadLanes};
+pub use pipeline::{PipelineConfig, Topology};
 pub use shared::{InstanceState, InstanceStatus, PluginShared};
 pub use stats::{CallStats, Latency};
 
@@ -66,6 +68,7 @@ impl Supervisor {
     /// and the supervisor thread. Fails if a plugin cannot be started.
     pub fn start(
         configs: &[PluginConfig],
+        pipelines: &[PipelineConfig],
         plan: &CorePlan,
         threads: usize,
         stopping: StopFlag,
@@ -75,22 +78,13 @@ impl Supervisor {
             .zip(&plan.plugins)
             .map(|(c, cores)| Arc::new(PluginShared::new(c.clone(), cores.clone(), threads)))
             .collect();
+        let topology = Topology::new(configs, pipelines);
         let mut lanes: Vec<ThreadLanes> = Vec::with_capacity(threads);
         for t in 0..threads {
             let mut per_plugin = Vec::with_capacity(configs.len());
-            for c in configs {
-                let pairs = (0..c.instances)
-                    .map(|i| {
-                        let name = format!("{}-{i}-{t}", c.name);
-                        let cap = c.ring_capacity;
-                        let pair = HostPair::create(&name, cap, cap, &Backing::Memfd);
-                        let pair = pair.map_err(|source| SupervisorError::Rings {
-                            plugin: c.name.clone(),
-                            source,
-                        })?;
-                        pair.replies.wake_on_every_publish();
-                        Ok(pair)
-                    })
+            for (p, c) in configs.iter().enumerate() {
+                let pairs = (0..topology.pairs[p])
+                    .map(|x| create_pair(c, x, t))
                     .collect::<Result<Vec<_>, SupervisorError>>()?;
                 per_plugin.push(pairs);
             }
@@ -99,8 +93,23 @@ impl Supervisor {
         let mut instances = Vec::new();
         for (p, s) in shared.iter().enumerate() {
             for i in 0..s.config.instances {
-                let pairs: Vec<&HostPair> = lanes.iter().map(|t| &t[p][i]).collect();
-                let mut inst = Instance::new(s.clone(), p, i, process::command(s, &pairs));
+                let mut pairs: Vec<&HostPair> = Vec::new();
+                let mut outputs: Vec<Vec<&HostPair>> = Vec::new();
+                for t in &lanes {
+                    for x in topology.served_by(p, i) {
+                        pairs.push(&t[p][x]);
+                        let next = topology.downstream[p];
+                        outputs.push(
+                            topology
+                                .outputs_of(p, x)
+                                .into_iter()
+                                .filter_map(|y| next.map(|d| &t[d][y]))
+                                .collect(),
+                        );
+                    }
+                }
+                let cmd = process::command(s, &pairs, &outputs);
+                let mut inst = Instance::new(s.clone(), p, i, cmd);
                 inst.spawn().map_err(|source| SupervisorError::Spawn {
                     plugin: s.config.name.clone(),
                     program: s.config.program.display().to_string(),
@@ -111,8 +120,14 @@ impl Supervisor {
         }
         let (tx, rx) = mpsc::channel();
         let doorbell = EventFd::new()?;
+        let pipelines = pipelines
+            .iter()
+            .map(|c| Arc::new(PipelineShared::new(c.clone())))
+            .collect();
         let hub = Arc::new(Hub::new(
             shared,
+            pipelines,
+            topology,
             plan.describe(),
             lanes,
             tx,
@@ -160,6 +175,20 @@ impl Drop for Supervisor {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Ring pair `x` of plugin `c` for server thread `t`.
+fn create_pair(c: &PluginConfig, x: usize, t: usize) -> Result<HostPair, SupervisorError> {
+    let name = format!("{}-{x}-{t}", c.name);
+    let cap = c.ring_capacity;
+    let pair = HostPair::create(&name, cap, cap, &Backing::Memfd).map_err(|source| {
+        SupervisorError::Rings {
+            plugin: c.name.clone(),
+            source,
+        }
+    })?;
+    pair.replies.wake_on_every_publish();
+    Ok(pair)
 }
 
 /// SIGHUP reloads every plugin (hot upgrade).

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use citadel_proto::{plugin_command, HostPair};
+use citadel_proto::{stage_command, HostPair};
 
 use super::shared::{InstanceState, InstanceStatus, PluginShared};
 use super::sys;
@@ -43,9 +43,9 @@ pub struct Instance {
 
 /// The command that starts instance `pairs` belongs to; spawned again
 /// after every exit, it re-attaches to the same ring memory.
-pub fn command(shared: &PluginShared, pairs: &[&HostPair]) -> Command {
+pub fn command(shared: &PluginShared, pairs: &[&HostPair], outputs: &[Vec<&HostPair>]) -> Command {
     let cfg = &shared.config;
-    let mut cmd = plugin_command(&cfg.program, pairs, cfg.max_attempts);
+    let mut cmd = stage_command(&cfg.program, pairs, outputs, cfg.max_attempts);
     cmd.args(&cfg.args)
         .envs(cfg.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())

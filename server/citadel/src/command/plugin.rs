@@ -120,6 +120,9 @@ fn call_done(ctx: &mut Ctx<'_>, plugin: PluginId, outcome: Outcome) -> CmdResult
             Ok(())
         }
         Outcome::Failed(e) => Err(call_error(ctx.thread.plugins.name(plugin), &e)),
+        Outcome::Pipeline(_) => Err(CmdError::Static(
+            "ERR internal error: pipeline results for a plugin call",
+        )),
     }
 }
 

@@ -9,6 +9,11 @@
 //! [`PluginReply`] (reply, error or timeout, with its caller tag) from
 //! [`PluginClient::next_reply`]. Records the plugin pushes on its own
 //! (`Kind::Invalidation`) are collected for [`PluginClient::take_invalidation`].
+//!
+//! A pipeline call ([`PluginClient::call_pipeline`]) is sent to the
+//! pipeline's first stage and completes on the first `End` (or error) that
+//! any stage sends back; the per-frame results that come before it are
+//! gathered here, one per frame index (`replies.rs`).
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::RawFd;
@@ -16,11 +21,13 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
-use citadel_proto::envelope::{unix_ms, STATUS_DEADLINE};
-use citadel_proto::{Envelope, Format, HostPair, Kind, ReserveError};
-use citadel_supervisor::{Hub, PluginShared};
+use citadel_proto::envelope::unix_ms;
+use citadel_proto::{Envelope, Format, HostPair, ReserveError};
+use citadel_supervisor::{CallStats, Hub, PluginShared};
 
 use super::outcome::{CallError, Outcome};
+use super::replies::{read_replies, Waiting};
+use citadel_supervisor::PipelineShared;
 
 /// Index of a plugin in this server's configuration order.
 pub type PluginId = usize;
@@ -39,23 +46,37 @@ pub struct PluginReply<C> {
     pub outcome: Outcome,
 }
 
-struct ThreadPlugin {
-    shared: Arc<PluginShared>,
-    lanes: Vec<HostPair>,
+pub(super) struct ThreadPlugin {
+    pub(super) shared: Arc<PluginShared>,
+    pub(super) lanes: Vec<HostPair>,
     next_lane: usize,
     /// (deadline, request id) in send order: deadlines never decrease.
     deadlines: VecDeque<(Instant, u64)>,
+    /// The pipeline whose first stage this plugin is (PLUGIN CALL refused).
+    first_stage_of: Option<usize>,
+    /// False for a later pipeline stage: its requests come from the stage
+    /// before it, the server only reads its replies.
+    takes_calls: bool,
 }
 
-struct Pending<C> {
-    sent: Instant,
-    caller: C,
+/// One pipeline on this thread: its deadlines (its own timeout).
+pub(super) struct ThreadPipeline {
+    pub(super) shared: Arc<PipelineShared>,
+    first: PluginId,
+    deadlines: VecDeque<(Instant, u64)>,
+}
+
+pub(super) struct Pending<C> {
+    pub(super) sent: Instant,
+    pub(super) caller: C,
+    pub(super) waiting: Waiting,
 }
 
 pub struct PluginClient<C> {
     thread: usize,
     hub: Option<Arc<Hub>>,
     plugins: Vec<ThreadPlugin>,
+    pipelines: Vec<ThreadPipeline>,
     pending: HashMap<u64, Pending<C>>,
     ready: VecDeque<PluginReply<C>>,
     invalidations: VecDeque<(PluginId, Vec<u8>)>,
@@ -72,18 +93,31 @@ impl<C: Copy> PluginClient<C> {
                 .iter()
                 .cloned()
                 .zip(h.take_lanes(thread))
-                .map(|(shared, lanes)| ThreadPlugin {
+                .enumerate()
+                .map(|(p, (shared, lanes))| ThreadPlugin {
                     shared,
                     lanes,
                     next_lane: 0,
                     deadlines: VecDeque::new(),
+                    first_stage_of: h.pipelines.iter().position(|q| q.config.stages[0] == p),
+                    takes_calls: h.topology.takes_calls(p),
                 })
                 .collect(),
         };
+        let pipelines = hub
+            .iter()
+            .flat_map(|h| h.pipelines.iter())
+            .map(|shared| ThreadPipeline {
+                first: shared.config.stages[0],
+                shared: shared.clone(),
+                deadlines: VecDeque::new(),
+            })
+            .collect();
         PluginClient {
             thread,
             hub,
             plugins,
+            pipelines,
             pending: HashMap::new(),
             ready: VecDeque::new(),
             invalidations: VecDeque::new(),
@@ -132,19 +166,76 @@ impl<C: Copy> PluginClient<C> {
         max_len: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<RequestId, CallError> {
-        let p = self
-            .plugins
-            .get_mut(plugin)
-            .ok_or(CallError::NoSuchPlugin)?;
-        let stats = &p.shared.stats;
-        let limit = p.shared.config.max_inflight;
+        let p = self.plugins.get(plugin).ok_or(CallError::NoSuchPlugin)?;
+        if let Some(q) = p.first_stage_of {
+            let name = self.pipelines[q].shared.config.name.clone();
+            return Err(CallError::PipelineStage(name));
+        }
+        if !p.takes_calls {
+            return Err(CallError::PipelineStage(String::new()));
+        }
+        let shared = p.shared.clone();
+        let (limit, timeout) = (shared.config.max_inflight, shared.config.timeout);
+        let id = self.send(plugin, &shared.stats, limit, timeout, format, max_len, fill)?;
+        let now = Instant::now();
+        self.plugins[plugin].deadlines.push_back((now + timeout, id));
+        self.track(id, now, caller, Waiting::Plugin);
+        Ok(RequestId(id))
+    }
+
+    /// Sends a call to pipeline `pipeline`'s first stage; `fill` writes the
+    /// `Call` message (at most `max_len` bytes) in ring memory. The reply
+    /// is an `Outcome::Pipeline` (or a failure) once a stage sends `End`.
+    pub fn call_pipeline(
+        &mut self,
+        caller: C,
+        pipeline: usize,
+        max_len: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<RequestId, CallError> {
+        let q = self.pipelines.get(pipeline).ok_or(CallError::NoSuchPlugin)?;
+        let (shared, first) = (q.shared.clone(), q.first);
+        let (limit, timeout) = (shared.config.max_inflight, shared.config.timeout);
+        let format = Format::Raw;
+        let id = self.send(first, &shared.stats, limit, timeout, format, max_len, fill)?;
+        let now = Instant::now();
+        self.pipelines[pipeline]
+            .deadlines
+            .push_back((now + timeout, id));
+        self.track(id, now, caller, Waiting::pipeline(pipeline));
+        Ok(RequestId(id))
+    }
+
+    fn track(&mut self, id: u64, sent: Instant, caller: C, waiting: Waiting) {
+        self.next_id += 1;
+        let pending = Pending {
+            sent,
+            caller,
+            waiting,
+        };
+        self.pending.insert(id, pending);
+    }
+
+    /// Writes one request into one of `plugin`'s lanes (round robin, a full
+    /// ring tried next), counting it in `stats` against `limit`.
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &mut self,
+        plugin: PluginId,
+        stats: &CallStats,
+        limit: u64,
+        timeout: std::time::Duration,
+        format: Format,
+        max_len: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<u64, CallError> {
+        let p = &mut self.plugins[plugin];
         if stats.in_flight.fetch_add(1, Relaxed) >= limit {
             stats.in_flight.fetch_sub(1, Relaxed);
             stats.rejected.fetch_add(1, Relaxed);
             return Err(CallError::TooMany(limit));
         }
         let id = ((self.thread as u64) << 48) | self.next_id;
-        let timeout = p.shared.config.timeout;
         let env = Envelope {
             format,
             deadline_ms: unix_ms() + timeout.as_millis() as u64,
@@ -180,11 +271,15 @@ impl<C: Copy> PluginClient<C> {
             stats.in_flight.fetch_sub(1, Relaxed);
             return Err(e);
         }
-        self.next_id += 1;
-        let now = Instant::now();
-        p.deadlines.push_back((now + timeout, id));
-        self.pending.insert(id, Pending { sent: now, caller });
-        Ok(RequestId(id))
+        Ok(id)
+    }
+
+    /// Largest payload pipeline `pipeline`'s first stage takes.
+    pub fn pipeline_max_payload(&self, pipeline: usize) -> usize {
+        self.pipelines
+            .get(pipeline)
+            .and_then(|q| self.plugins[q.first].lanes.first())
+            .map_or(0, |l| l.requests.ring().max_payload())
     }
 
     /// Reply eventfds, in lane order (index for [`PluginClient::on_wake`]).
@@ -217,36 +312,31 @@ impl<C: Copy> PluginClient<C> {
 
     /// Reads every reply ring and expires calls past their deadline.
     pub fn poll(&mut self, now: Instant) {
-        for (index, p) in self.plugins.iter_mut().enumerate() {
+        let Self {
+            plugins,
+            pipelines,
+            pending,
+            ready,
+            invalidations,
+            ..
+        } = self;
+        for (index, p) in plugins.iter_mut().enumerate() {
             for lane in &mut p.lanes {
-                read_replies(
-                    index,
-                    lane,
-                    &p.shared,
-                    &mut self.pending,
-                    &mut self.ready,
-                    &mut self.invalidations,
-                    now,
-                );
+                let mut to = super::replies::Sinks {
+                    pending: &mut *pending,
+                    ready: &mut *ready,
+                    invalidations: &mut *invalidations,
+                };
+                read_replies(index, lane, &p.shared, pipelines, &mut to, now);
             }
-            while let Some(&(deadline, id)) = p.deadlines.front() {
-                if self.pending.contains_key(&id) && deadline > now {
-                    break;
-                }
-                p.deadlines.pop_front();
-                if let Some(pending) = self.pending.remove(&id) {
-                    let stats = &p.shared.stats;
-                    stats.in_flight.fetch_sub(1, Relaxed);
-                    stats.timeouts.fetch_add(1, Relaxed);
-                    let ms = p.shared.config.timeout.as_millis() as u64;
-                    self.ready.push_back(PluginReply {
-                        caller: pending.caller,
-                        request: RequestId(id),
-                        plugin: index,
-                        outcome: Outcome::Failed(CallError::Timeout(ms)),
-                    });
-                }
-            }
+        }
+        for (index, p) in self.plugins.iter_mut().enumerate() {
+            let (stats, ms) = (&p.shared.stats, p.shared.config.timeout.as_millis() as u64);
+            expire(&mut p.deadlines, stats, ms, index, &mut self.pending, &mut self.ready, now);
+        }
+        for q in &mut self.pipelines {
+            let (stats, ms) = (&q.shared.stats, q.shared.config.timeout.as_millis() as u64);
+            expire(&mut q.deadlines, stats, ms, q.first, &mut self.pending, &mut self.ready, now);
         }
     }
 
@@ -261,9 +351,11 @@ impl<C: Copy> PluginClient<C> {
 
     /// The earliest deadline of a pending call.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.plugins
-            .iter()
-            .filter_map(|p| p.deadlines.front().map(|d| d.0))
+        let plugins = self.plugins.iter().map(|p| &p.deadlines);
+        let pipelines = self.pipelines.iter().map(|q| &q.deadlines);
+        plugins
+            .chain(pipelines)
+            .filter_map(|d| d.front().map(|d| d.0))
             .min()
     }
 
@@ -278,84 +370,30 @@ impl<C: Copy> PluginClient<C> {
     }
 }
 
-fn read_replies<C>(
+/// Fails every call of `deadlines` whose time is up (a timeout reply).
+fn expire<C>(
+    deadlines: &mut VecDeque<(Instant, u64)>,
+    stats: &CallStats,
+    timeout_ms: u64,
     plugin: PluginId,
-    lane: &mut HostPair,
-    shared: &PluginShared,
     pending: &mut HashMap<u64, Pending<C>>,
     ready: &mut VecDeque<PluginReply<C>>,
-    invalidations: &mut VecDeque<(PluginId, Vec<u8>)>,
     now: Instant,
 ) {
-    let stats = &shared.stats;
-    let mut any = false;
-    loop {
-        let record = match lane.replies.read() {
-            Ok(Some(r)) => r,
-            Ok(None) => break,
-            Err(e) => {
-                tracing::error!(plugin = %shared.config.name, "reply ring: {e}");
-                break;
-            }
-        };
-        any = true;
-        let env = record.envelope();
-        if env.kind == Kind::Invalidation {
-            invalidations.push_back((plugin, record.copy_payload()));
-            continue;
+    while let Some(&(deadline, id)) = deadlines.front() {
+        if pending.contains_key(&id) && deadline > now {
+            break;
         }
-        let Some(waiting) = pending.remove(&env.id) else {
-            // A duplicate (re-delivered after a crash) or a late reply.
-            stats.dropped.fetch_add(1, Relaxed);
-            continue;
-        };
-        stats.in_flight.fetch_sub(1, Relaxed);
-        stats.processed.fetch_add(1, Relaxed);
-        stats
-            .latency
-            .record(now.saturating_duration_since(waiting.sent));
-        let outcome = match env.kind {
-            Kind::Reply => Outcome::Reply {
-                format: env.format,
-                payload: record.copy_payload(),
-            },
-            Kind::Abandoned => {
-                stats.errors.fetch_add(1, Relaxed);
-                stats.poisoned.fetch_add(1, Relaxed);
-                Outcome::Failed(CallError::Poison(env.attempt.saturating_sub(1).max(1)))
-            }
-            _ if env.status == STATUS_DEADLINE => {
-                stats.timeouts.fetch_add(1, Relaxed);
-                let ms = shared.config.timeout.as_millis() as u64;
-                Outcome::Failed(CallError::Timeout(ms))
-            }
-            _ => {
-                stats.errors.fetch_add(1, Relaxed);
-                Outcome::Failed(error_reply(env.format, &record.copy_payload()))
-            }
-        };
-        ready.push_back(PluginReply {
-            caller: waiting.caller,
-            request: RequestId(env.id),
-            plugin,
-            outcome,
-        });
-    }
-    if any {
-        lane.replies.commit_read();
-    }
-}
-
-/// An error reply: a FlatBuffers `ErrorReply` keeps its code, anything
-/// else is shown as text.
-fn error_reply(format: Format, payload: &[u8]) -> CallError {
-    if format == Format::FlatBuffer {
-        if let Ok(e) = citadel_proto::load::decode_error_reply(payload) {
-            return CallError::Coded {
-                code: e.code().0,
-                message: e.to_string(),
-            };
+        deadlines.pop_front();
+        if let Some(p) = pending.remove(&id) {
+            stats.in_flight.fetch_sub(1, Relaxed);
+            stats.timeouts.fetch_add(1, Relaxed);
+            ready.push_back(PluginReply {
+                caller: p.caller,
+                request: RequestId(id),
+                plugin,
+                outcome: Outcome::Failed(CallError::Timeout(timeout_ms)),
+            });
         }
     }
-    CallError::Plugin(String::from_utf8_lossy(payload).into_owned())
 }

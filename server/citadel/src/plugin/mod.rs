@@ -6,6 +6,7 @@
 mod client;
 mod invalidate;
 mod outcome;
+mod replies;
 
 use std::sync::{Arc, OnceLock};
 
@@ -13,7 +14,7 @@ use citadel_supervisor::Hub;
 
 pub use client::{PluginClient, PluginId, PluginReply, RequestId};
 pub use invalidate::for_each_invalidated;
-pub use outcome::{CallError, Outcome};
+pub use outcome::{CallError, Outcome, PipelineOutput};
 
 /// The plugin hook in `ServerState`: empty until `main` installs the hub.
 #[derive(Default)]

@@ -25,6 +25,19 @@ pub enum CallError {
     Coded { code: u32, message: String },
     #[error("cannot be woken: {0}")]
     Notify(String),
+    /// PLUGIN CALL of a pipeline's stage (the name: its pipeline, if first).
+    #[error("is a pipeline stage: call its pipeline with PIPELINE CALL{}", if .0.is_empty() { String::new() } else { format!(" {}", .0) })]
+    PipelineStage(String),
+}
+
+/// What a pipeline call gathered: one result per frame index (JSON
+/// objects from the last stage) and the first stage's summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineOutput {
+    /// Frames the first stage sent (its `End`).
+    pub frames: u32,
+    pub summary: Vec<u8>,
+    pub results: std::collections::BTreeMap<u32, Vec<u8>>,
 }
 
 /// The result of one call.
@@ -35,5 +48,7 @@ pub enum Outcome {
         format: Format,
         payload: Vec<u8>,
     },
+    /// A pipeline call's results.
+    Pipeline(PipelineOutput),
     Failed(CallError),
 }

@@ -32,6 +32,9 @@ pub fn decode(outcome: Outcome, loader: &str) -> Result<Fetched, LoadError> {
             LoadError::Origin(format!("loader '{loader}' sent a malformed LoadReply: {e}"))
         }),
         Outcome::Failed(e) => Err(failure(e, loader)),
+        Outcome::Pipeline(_) => Err(LoadError::Origin(format!(
+            "loader '{loader}' answered with pipeline results"
+        ))),
     }
 }
 

@@ -1,0 +1,55 @@
+//! `[[pipeline]]` tables: plugins chained stage to stage over shared-memory
+//! rings (decode | infer), called with PIPELINE CALL, results cached.
+
+use crate::setting::positive;
+
+crate::settings_table! {
+    "Pipelines: [[plugin]]s chained like a unix pipe. The server sends each \
+     call to the first stage; every stage writes its output straight into the \
+     next stage's ring (frames never pass through the server); the last stage \
+     answers. Any stage may answer early with an error. Each stage's \
+     ring-capacity (in its [[plugin]]) sizes its input ring: the first stage's \
+     must hold the largest DATA input (a record takes at most half a ring). \
+     A plugin is a stage of at most one pipeline. Example: \
+     deploy/examples/video-ocr.toml. None by default.",
+    Some("pipeline");
+
+    NAME: String = {
+        name: "name",
+        example: "ocr",
+        help: "PIPELINE CALL <name> ...; letters, digits, - and _",
+        required: true,
+        check: |n| {
+            let ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+            if n.is_empty() || n.len() > 64 || !n.chars().all(ok) {
+                return Err("name must be 1-64 characters of letters, digits, '-' and '_'".into());
+            }
+            Ok(())
+        },
+    }
+    STAGES: Vec<String> = {
+        name: "stages",
+        example: "[\"decode\", \"ocr\"]",
+        help: "[[plugin]] names, first to last (at least one)",
+        required: true,
+        check: |s| if s.is_empty() { Err("stages must name at least one plugin".into()) } else { Ok(()) },
+    }
+    TIMEOUT_MS: u64 = {
+        name: "timeout-ms",
+        default: "60000",
+        help: "a call not finished this long gets a timeout error",
+        check: positive,
+    }
+    RESULT_TTL_MS: u64 = {
+        name: "result-ttl-ms",
+        default: "3600000",
+        help: "results are cached this long, keyed by pipeline, options and the \
+               input's content hash (0: not cached)",
+    }
+    MAX_INFLIGHT: u64 = {
+        name: "max-inflight",
+        default: "256",
+        help: "calls in progress (all threads); more fail at once",
+        check: positive,
+    }
+}
