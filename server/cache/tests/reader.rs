@@ -7,9 +7,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use citadel_cache::{Cache, CacheReader, ReadError, ReaderOpenError, ValueView};
+use citadel_cache::{Cache, CacheHandle, CacheReader, ReadError, ReaderOpenError, ValueView};
 use common::{value_for, value_matches, TempCache};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -300,14 +301,20 @@ fn readers_never_block_the_server() {
 
 const CRASH_KEYS: u64 = 2000;
 
-fn crash_writer(path: &Path) {
+/// Opens the file as the server does (with its flock), in a child process.
+fn open_server(path: &Path, max_memory: u64) -> (Arc<Cache>, CacheHandle) {
     let (cache, _) = Cache::open(citadel_cache::CacheConfig {
         path: path.to_path_buf(),
-        max_memory: 32 << 20,
+        max_memory,
         ..Default::default()
     })
-    .unwrap();
-    let mut h = cache.handle().unwrap();
+    .expect("open as the server");
+    let h = cache.handle().unwrap();
+    (cache, h)
+}
+
+fn crash_writer(path: &Path) {
+    let (_cache, mut h) = open_server(path, 32 << 20);
     for i in 0..CRASH_KEYS {
         let key = format!("crash:{i}");
         let len = if i % 500 == 7 { 2 * MIB } else { 40 };
@@ -394,13 +401,7 @@ const STRESS_MS: u64 = 2500;
 /// Overwrites one key with values whose bytes all equal a counter, of
 /// changing lengths (some chunked), in a small cache (constant reuse).
 fn overwrite_loop(path: &Path) {
-    let (cache, _) = Cache::open(citadel_cache::CacheConfig {
-        path: path.to_path_buf(),
-        max_memory: 16 << 20,
-        ..Default::default()
-    })
-    .unwrap();
-    let mut h = cache.handle().unwrap();
+    let (cache, mut h) = open_server(path, 16 << 20);
     let started = Instant::now();
     let mut c = 0u64;
     let mut value = Vec::new();
