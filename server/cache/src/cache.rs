@@ -1,17 +1,16 @@
-//! `Cache`: the shared state every handle works on, its accessors, and the
-//! optimistic item lookup that reads and writes build on.
+//! `Cache`: the shared state every handle works on and its accessors; the
+//! optimistic item lookup that reads and writes build on is in lookup.rs.
 
 use std::path::PathBuf;
 
-use crate::index::{bucket_off, is_overflow, overflow_of, Entry, KeyHash, Locks};
-use crate::item::{check_matches, parse_header, Header, ItemRef, HEAD_COPY};
-use crate::layout::{
-    slots_per_bucket, Geometry, BUCKET_SLOTS, LEVELS, SEGMENT_SIZE, WRITER_SLOT_BYTES, W_ACTIVE,
-};
+use crate::index::{is_overflow, Entry, KeyHash, Locks};
+use crate::item::ItemRef;
+use crate::layout::{Geometry, WRITER_SLOT_BYTES, W_ACTIVE};
+use crate::lookup::Items;
 use crate::region::Region;
-use crate::segment::{FreeList, Seg, FLAG_SUSPECT};
+use crate::segment::{FreeList, Seg};
 use crate::stats::Counters;
-use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicU32, AtomicU64};
 
 pub struct Cache {
     pub(crate) region: Region,
@@ -28,15 +27,6 @@ pub struct Cache {
     pub(crate) path: PathBuf,
     /// Holds the exclusive flock for as long as the cache is open.
     pub(crate) _file: std::fs::File,
-}
-
-/// An item's header parsed from a stack copy of its first bytes.
-struct Head {
-    header: Header,
-    at: usize,
-    copy: [u8; HEAD_COPY + 8],
-    /// Where the copied bytes lie in `copy`.
-    range: std::ops::Range<usize>,
 }
 
 impl Cache {
@@ -74,61 +64,29 @@ impl Cache {
         }
     }
 
-    /// Copies and parses the header of the item an entry points at.
+    /// The lookup view of this cache's mapping (lookup.rs).
     #[inline]
-    fn head(&self, e: Entry) -> Option<Head> {
-        if e.seg() >= self.geo.segments {
-            return None;
-        }
-        let off = e.off() as usize;
-        let room = SEGMENT_SIZE.checked_sub(off)?;
-        let at = self.seg(e.seg()).data + off;
-        let mut copy = [0u8; HEAD_COPY + 8];
-        let range = self
-            .region
-            .shared(at, room.min(HEAD_COPY))?
-            .copy_covering(&mut copy);
-        let header = parse_header(&copy[range.clone()], room)?;
-        Some(Head {
-            header,
-            at,
-            copy,
-            range,
-        })
-    }
-
-    fn item_from(&self, head: &Head, version: u64) -> Option<ItemRef<'_>> {
-        let h = &head.header;
-        let key_at = head.at + h.key_off();
-        Some(ItemRef {
+    pub(crate) fn items(&self) -> Items<'_> {
+        Items {
+            region: &self.region,
             geo: &self.geo,
-            key: self.region.shared(key_at, h.klen as usize)?,
-            area: self.region.shared(key_at + h.klen as usize, h.area_len())?,
-            header: *h,
-            version,
-        })
+            verify_suspect: self.recovered,
+        }
     }
 
-    /// Parses the item an entry points at; None when the bytes are not a
-    /// well-formed item (possible under a racing reuse; validation catches it).
+    /// Parses the item an entry points at (see `Items::item_at`).
     #[inline]
     pub(crate) fn item_at(&self, e: Entry, version: u64) -> Option<ItemRef<'_>> {
-        self.item_from(&self.head(e)?, version)
+        self.items().item_at(e, version)
     }
 
-    /// Length of the item at `off` of a segment being evicted (its bytes
-    /// are stable), if one can be parsed there.
+    /// Length of the item at `off` of a segment being evicted (see
+    /// `Items::item_len_at`).
     pub(crate) fn item_len_at(&self, seg: Seg<'_>, off: usize) -> Option<usize> {
-        Some(
-            self.head(Entry::new(0, seg.id, off as u32, 0))?
-                .header
-                .total_len(),
-        )
+        self.items().item_len_at(seg, off)
     }
 
-    /// Finds `key` among its candidate slots: (slot offset, entry, item).
-    /// `version` is the home lock word read for this lookup: when it counts no
-    /// keys outside the home bucket, deeper levels are not probed.
+    /// Finds `key` among its candidate slots (see `Items::find`).
     #[inline]
     pub(crate) fn find(
         &self,
@@ -136,81 +94,6 @@ impl Cache {
         key: &[u8],
         version: u64,
     ) -> Option<(usize, Entry, ItemRef<'_>)> {
-        let tag = h.tag();
-        let levels = if overflow_of(version) == 0 { 1 } else { LEVELS };
-        for level in 0..levels {
-            let base = bucket_off(&self.geo, level, h.bucket(level, &self.geo));
-            let words = self.region.bucket_at(base);
-            let first = BUCKET_SLOTS - slots_per_bucket(level);
-            for (i, word) in words.iter().enumerate().skip(first) {
-                // ORDERING: Acquire pairs with the Release stores and CASes
-                // that publish entries (update.rs, evict.rs): the item's
-                // bytes, written before, are visible.
-                let e = Entry(word.load(Ordering::Acquire));
-                if e.is_empty() || e.tag() != tag {
-                    continue;
-                }
-                let Some(head) = self.head(e) else {
-                    continue;
-                };
-                if !self.key_matches(&head, key) {
-                    continue;
-                }
-                let Some(item) = self.item_from(&head, version) else {
-                    continue;
-                };
-                if !self.trusted(e, &item, h) {
-                    continue;
-                }
-                return Some((base + 8 * i, e, item));
-            }
-        }
-        None
+        self.items().find(h, key, version)
     }
-
-    /// Compares the item's key with `key`: from the header copy when the
-    /// key is in it (short keys), else from the mapping.
-    #[inline]
-    fn key_matches(&self, head: &Head, key: &[u8]) -> bool {
-        let h = &head.header;
-        if h.klen as usize != key.len() {
-            return false;
-        }
-        let start = head.range.start + h.key_off();
-        match head.copy[..head.range.end].get(start..start + key.len()) {
-            Some(copied) => same_key(copied, key),
-            None => self
-                .region
-                .shared(head.at + h.key_off(), key.len())
-                .is_some_and(|k| k == key),
-        }
-    }
-
-    /// Items in segments that were live during a crash are served only if
-    /// their check matches (a torn item is never returned).
-    #[inline]
-    fn trusted(&self, e: Entry, item: &ItemRef<'_>, h: KeyHash) -> bool {
-        if !self.recovered {
-            return true;
-        }
-        // ORDERING: Relaxed: the flag is set by recovery before the cache
-        // is shared, and cleared only by a new owner that reset the segment.
-        let suspect = self.seg(e.seg()).flags().load(Ordering::Relaxed) & FLAG_SUSPECT != 0;
-        !suspect || check_matches(item, h.0)
-    }
-}
-
-/// Key equality with a fast path for keys of 8 to 16 bytes (most keys):
-/// two overlapping word compares instead of a memcmp call.
-#[inline]
-fn same_key(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let n = a.len();
-    if (8..=16).contains(&n) {
-        let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap());
-        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
-    }
-    a == b
 }

@@ -1,6 +1,7 @@
 //! Error enums, one per operation.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Opening or attaching the cache file.
 #[derive(Debug, thiserror::Error)]
@@ -46,4 +47,31 @@ pub enum WriteError {
     KeyTooLarge { len: u64, max: u64 },
     #[error("item of {len} bytes does not fit in the cache even after eviction")]
     OutOfMemory { len: u64 },
+}
+
+/// Opening a cache file read-only (`CacheReader::open`).
+#[derive(Debug, thiserror::Error)]
+pub enum ReaderOpenError {
+    #[error("cache file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a Citadel cache file ({reason})")]
+    NotACacheFile { path: PathBuf, reason: &'static str },
+    #[error("cache file {path} has layout version {found}, this build reads {expected}")]
+    LayoutMismatch {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("cache file {path} does not match its header ({reason})")]
+    Geometry { path: PathBuf, reason: String },
+}
+
+/// Reading a key through a `CacheReader`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum ReadError {
+    #[error("the key's bucket stayed locked or kept changing for {waited:?} (a busy writer, or one that died holding it: the server's next attach clears that)")]
+    Busy { waited: Duration },
 }

@@ -10,6 +10,7 @@ use crate::cache::Cache;
 use crate::error::WriteError;
 use crate::index::{bucket_off, level_slots, Entry, KeyHash, FREQ_MAX};
 use crate::item::ItemRef;
+use crate::lookup::Found;
 use crate::segment::State;
 use crate::stats::HandleCounters;
 use crate::sync::Ordering;
@@ -147,11 +148,10 @@ impl CacheHandle {
         let home = h.home(&cache.geo);
         loop {
             let v = locks.read_begin(home);
-            let outcome = match cache.find(h, key, v) {
-                None => Lookup::Miss,
-                Some((slot, e, item)) if item.is_expired(self.w.now) => Lookup::Expired(slot, e),
-                Some((_, _, item)) if item.is_negative() && !negative_too => Lookup::Miss,
-                Some((slot, e, item)) => Lookup::Hit(f(&item), slot, e),
+            let outcome = match cache.items().lookup(h, key, v, self.w.now, negative_too) {
+                Found::Miss => Lookup::Miss,
+                Found::Expired(slot, e) => Lookup::Expired(slot, e),
+                Found::Hit(slot, e, item) => Lookup::Hit(f(&item), slot, e),
             };
             if locks.read_validate(home, v) {
                 return outcome;

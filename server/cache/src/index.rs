@@ -123,8 +123,16 @@ pub fn hash_shared(bytes: SharedBytes<'_>, seed: u64) -> u64 {
     if let Some(local) = bytes.copy_if_fits(&mut buf) {
         return xxh3_64_with_seed(local, seed);
     }
+    hash_pieces([bytes], seed)
+}
+
+/// xxh3-64 with `seed` of the concatenation of `pieces` (a value stored in
+/// chunks), streamed block by block: no copy of the whole.
+pub fn hash_pieces<'a>(pieces: impl IntoIterator<Item = SharedBytes<'a>>, seed: u64) -> u64 {
     let mut h = Xxh3::with_seed(seed);
-    bytes.for_each_block(|block| h.update(block));
+    for piece in pieces {
+        piece.for_each_block(|block| h.update(block));
+    }
     h.digest()
 }
 
@@ -187,6 +195,13 @@ pub fn overflow_of(lock_word: u64) -> u64 {
     lock_word >> OVERFLOW_SHIFT
 }
 
+/// The version after the one in lock word `v`, unlocked (the overflow
+/// count is not included).
+#[inline]
+fn next_version(v: u64) -> u64 {
+    ((v & VERSION_MASK) + 2) & (VERSION_MASK & !1)
+}
+
 /// The bucket seqlocks (one per home bucket).
 pub struct Locks<'a> {
     pub region: &'a Region,
@@ -202,17 +217,24 @@ impl<'a> Locks<'a> {
     /// Starts an optimistic read: the current even version.
     #[inline]
     pub fn read_begin(&self, home: u64) -> u64 {
-        let w = self.word(home);
         loop {
-            // ORDERING: Acquire pairs with the Release store in `unlock`:
-            // everything the last writer did under the lock (entries, items,
-            // overflow count) is visible to the reads that follow.
-            let v = w.load(Ordering::Acquire);
-            if v & 1 == 0 {
+            if let Some(v) = self.try_read_begin(home) {
                 return v;
             }
             std::hint::spin_loop();
         }
+    }
+
+    /// One attempt at `read_begin`: None while the bucket is locked (a
+    /// reader in another process bounds its wait: the holder may be dead).
+    #[inline]
+    pub fn try_read_begin(&self, home: u64) -> Option<u64> {
+        // ORDERING: Acquire pairs with the Release store in `unlock` (and
+        // in `bump_all`): everything the last writer did under the lock
+        // (entries, items, overflow count) is visible to the reads that
+        // follow.
+        let v = self.word(home).load(Ordering::Acquire);
+        (v & 1 == 0).then_some(v)
     }
 
     /// True when nothing changed the bucket since `read_begin` returned `v`.
@@ -265,10 +287,7 @@ impl<'a> Locks<'a> {
         let overflow = w.load(Ordering::Relaxed) & !VERSION_MASK;
         // ORDERING: Release pairs with the Acquire in `read_begin` and
         // `lock_at`: our writes under the lock happen before theirs.
-        w.store(
-            overflow | ((v & VERSION_MASK) + 2) & (VERSION_MASK & !1),
-            Ordering::Release,
-        );
+        w.store(overflow | next_version(v), Ordering::Release);
     }
 
     /// Adds `delta` to the count of this home's keys stored outside it.
@@ -286,6 +305,22 @@ impl<'a> Locks<'a> {
         );
     }
 
+    /// Moves every home's version on (recovery's last step, after it
+    /// changed the index without taking locks): a reader in another
+    /// process whose read or `ValueView` spans the recovery fails its
+    /// validation instead of trusting entries recovery dropped.
+    pub fn bump_all(&self) {
+        for home in 0..self.geo.buckets[0] {
+            let w = self.word(home);
+            // ORDERING: Relaxed: recovery runs single-threaded in its process.
+            let v = w.load(Ordering::Relaxed);
+            // ORDERING: Release pairs with the Acquire of `try_read_begin`
+            // in other processes: a reader that sees the new version sees
+            // the recovered index (and suspect flags) too.
+            w.store((v & !VERSION_MASK) | next_version(v), Ordering::Release);
+        }
+    }
+
     /// Clears locks left held by a crashed writer and zeroes the overflow
     /// counts, which recovery recomputes (attach after a crash only).
     pub fn reset_all(&self) -> u64 {
@@ -297,10 +332,7 @@ impl<'a> Locks<'a> {
             let v = w.load(Ordering::Relaxed);
             stuck += v & 1;
             // ORDERING: Relaxed, as above.
-            w.store(
-                ((v & VERSION_MASK) + 2) & (VERSION_MASK & !1),
-                Ordering::Relaxed,
-            );
+            w.store(next_version(v), Ordering::Relaxed);
         }
         stuck
     }

@@ -14,7 +14,7 @@
 //! xxh3(value area) seeded with the key's hash: verified on reads from
 //! segments that were live during a crash (see recovery in store.rs).
 
-use crate::index::hash_shared;
+use crate::index::{hash_pieces, hash_shared};
 use crate::layout::{Geometry, SEGMENT_SIZE};
 use crate::region::{Region, SharedBytes};
 
@@ -261,6 +261,17 @@ impl<'a> ItemRef<'a> {
     /// (a number to parse); None otherwise.
     pub fn small_value<'b>(&self, buf: &'b mut [u8]) -> Option<&'b [u8]> {
         self.contiguous()?.copy_if_fits(buf)
+    }
+    /// xxh3-64 (seed 0) of the whole value, equal to `xxh3_64` of a copy
+    /// of it, but streamed piece by piece through a stack buffer: no
+    /// allocation of the value's size (content-addressed keys). A guess,
+    /// as every read, until the read is validated (inside `CacheHandle::get`'s
+    /// closure it is; `ValueView::content_hash` checks it).
+    pub fn content_hash(&self) -> u64 {
+        match self.contiguous() {
+            Some(value) => hash_shared(value, 0),
+            None => hash_pieces(self.chunks(), 0),
+        }
     }
     /// Chunk segment ids of a large item (none for a small one).
     pub(crate) fn chunk_ids(&self) -> impl Iterator<Item = u32> + 'a {

@@ -193,13 +193,13 @@ impl Geometry {
     /// Reads the static header; Err says what is wrong.
     pub fn read_header(region: &Region) -> Result<Geometry, HeaderProblem> {
         if region.len() < HEADER_BYTES {
-            return Err(HeaderProblem::Corrupt("file too short".into()));
+            return Err(HeaderProblem::NotCache("file too short for a header"));
         }
         // ORDERING: Acquire pairs with the Release store of the magic in
         // `write_header` (in practice the file comes from another process,
         // ordered by the flock and mmap system calls).
         if region.u64_at(H_MAGIC).load(Ordering::Acquire) != MAGIC {
-            return Err(HeaderProblem::Corrupt("bad magic".into()));
+            return Err(HeaderProblem::NotCache("bad magic"));
         }
         // ORDERING: Relaxed: ordered after the magic's Acquire load.
         let version = region.u32_at(H_VERSION).load(Ordering::Relaxed);
@@ -238,6 +238,8 @@ impl Geometry {
 
 #[derive(Debug)]
 pub enum HeaderProblem {
+    /// No cache header at all (too short, bad magic).
+    NotCache(&'static str),
     Version(u32),
     Corrupt(String),
 }

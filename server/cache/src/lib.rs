@@ -4,6 +4,8 @@
 //! * [`Cache`] is the shared, thread-safe store (one per process, behind an `Arc`).
 //! * [`CacheHandle`] is a per-thread writer: it owns that thread's active
 //!   segments and statistics, so the data path takes no global lock.
+//! * [`CacheReader`] reads values of a live cache file from another process
+//!   (a plugin next to the server), read-only and without a lock.
 //!
 //! Reads are optimistic (seqlock-validated) and never write a shared cache line
 //! except a rare, probabilistic frequency bump. Writes lock only the key's home
@@ -18,14 +20,16 @@
 //!
 //! ```text
 //! sync, clock, error, stats → region → layout → index → segment → item
-//!   → cache → writer → evict → alloc → put → update → handle → scan
-//!   → recover → store
+//!   → lookup → cache → writer → evict → alloc → put → update → handle
+//!   → scan → recover → store → reader
 //! ```
 //! `sync` picks std or loom atomics; `region` owns the mapping and all
-//! `unsafe`; `cache` is the shared state and the optimistic lookup;
+//! `unsafe`; `lookup` the optimistic, read-only item lookup; `cache` the
+//! shared state;
 //! `writer` a thread's segments and bookkeeping; `evict` makes room;
 //! `alloc` gets segments (free list, else eviction); `put` writes items;
-//! `update` is the multi-key transaction; `handle` the per-thread API.
+//! `update` is the multi-key transaction; `handle` the per-thread API;
+//! `reader` a read-only view of a live cache file for other processes.
 
 mod alloc;
 mod cache;
@@ -38,7 +42,9 @@ mod handle;
 mod index;
 mod item;
 mod layout;
+mod lookup;
 mod put;
+mod reader;
 mod recover;
 mod region;
 mod scan;
@@ -55,9 +61,10 @@ pub mod loom_model;
 
 pub use cache::Cache;
 pub use clock::unix_millis;
-pub use error::{HandleError, OpenError, WriteError};
+pub use error::{HandleError, OpenError, ReadError, ReaderOpenError, WriteError};
 pub use handle::CacheHandle;
 pub use item::{Chunks, ItemRef, PutOptions};
+pub use reader::{CacheReader, ValueView};
 pub use region::{Part, SharedBytes};
 pub use stats::CacheStats;
 pub use store::{AttachReport, CacheConfig};

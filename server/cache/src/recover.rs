@@ -83,6 +83,9 @@ impl Cache {
         }
         self.reset_writer_slots(keys, expires);
         let free = self.free_list().rebuild();
+        // Readers in other processes (`CacheReader`) may have read entries
+        // this recovery dropped: invalidate their reads.
+        self.locks().bump_all();
         tracing::warn!(
             keys,
             dropped,

@@ -111,6 +111,10 @@ impl Cache {
                     found,
                     expected: LAYOUT_VERSION,
                 },
+                HeaderProblem::NotCache(reason) => OpenError::Corrupt {
+                    path: path.clone(),
+                    reason: reason.into(),
+                },
                 HeaderProblem::Corrupt(reason) => OpenError::Corrupt {
                     path: path.clone(),
                     reason,

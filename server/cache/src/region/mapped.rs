@@ -2,12 +2,19 @@
 
 use std::fs::File;
 
-use memmap2::MmapMut;
+use memmap2::{Mmap, MmapMut};
 
 use crate::sync::{AtomicU32, AtomicU64};
 
+/// The mapping: writable for the owning server process, read-only
+/// (`PROT_READ`) for a `CacheReader` in another process.
+enum Mapping {
+    ReadWrite(MmapMut),
+    ReadOnly(#[allow(dead_code)] Mmap),
+}
+
 pub struct Region {
-    map: MmapMut,
+    map: Mapping,
     base: *mut u8,
     /// Mapped bytes, rounded down to whole 8-byte words: every word that
     /// covers an in-bounds byte is itself in bounds (see `SharedBytes`).
@@ -26,23 +33,41 @@ impl Region {
         // SAFETY: the file is locked exclusively by this process (flock in
         // store.rs), so no other process truncates it while it is mapped.
         let mut map = unsafe { MmapMut::map_mut(file)? };
-        if map.len() < len {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "cache file is shorter than its header says",
-            ));
-        }
-        // Random index and item accesses walk the page table on every miss
-        // with 4 KiB pages; ask for huge pages. Honoured where the file's
-        // filesystem allows it (tmpfs with huge=within_size/advise, or
-        // shmem_enabled=advise); elsewhere it is a harmless no-op.
+        check_len(map.len(), len)?;
         #[cfg(target_os = "linux")]
-        if let Err(e) = map.advise(memmap2::Advice::HugePage) {
-            tracing::debug!(error = %e, "madvise(MADV_HUGEPAGE) refused");
-        }
+        advise_huge(map.advise(memmap2::Advice::HugePage));
         let base = map.as_mut_ptr();
         Ok(Region {
-            map,
+            map: Mapping::ReadWrite(map),
+            base,
+            len: len & !7,
+        })
+    }
+
+    /// Maps `file` (opened read-only) shared with `PROT_READ`, for a reader
+    /// in another process than the file's owner. Such a region is only ever
+    /// read: every access a reader makes is an atomic *load* (the seqlock
+    /// read protocol, `SharedBytes` copies); a store or read-modify-write
+    /// would fault (SIGSEGV) rather than change the file.
+    pub fn map_read_only(file: &File, len: usize) -> std::io::Result<Region> {
+        // SAFETY: another process (the server) writes the file while it is
+        // mapped here; that is sound because no `&[u8]` into the mapping is
+        // ever made (the `Mmap` is never dereferenced): every access goes
+        // through atomics. The file is never truncated while in use (the
+        // server only grows a new, empty file; `--fresh` unlinks and
+        // recreates it, which leaves this mapping's pages alive).
+        let map = unsafe { Mmap::map(file)? };
+        check_len(map.len(), len)?;
+        #[cfg(target_os = "linux")]
+        advise_huge(map.advise(memmap2::Advice::HugePage));
+        // The pointer is typed `*mut` only to share the accessors below; the
+        // pages are PROT_READ. Atomic loads (the only accesses a reader
+        // makes) of 4 and 8 bytes are plain load instructions, which the
+        // `std::sync::atomic` docs ("Atomic accesses to read-only memory")
+        // allow on read-only memory.
+        let base = map.as_ptr().cast_mut();
+        Ok(Region {
+            map: Mapping::ReadOnly(map),
             base,
             len: len & !7,
         })
@@ -53,7 +78,10 @@ impl Region {
     }
 
     pub fn flush(&self) -> std::io::Result<()> {
-        self.map.flush()
+        match &self.map {
+            Mapping::ReadWrite(map) => map.flush(),
+            Mapping::ReadOnly(_) => Ok(()),
+        }
     }
 
     /// An atomic u64 at `off` (8-byte aligned, in bounds).
@@ -122,5 +150,26 @@ impl Region {
                 )
             };
         }
+    }
+}
+
+fn check_len(mapped: usize, len: usize) -> std::io::Result<()> {
+    if mapped < len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "cache file is shorter than its header says",
+        ));
+    }
+    Ok(())
+}
+
+/// Random index and item accesses walk the page table on every miss with
+/// 4 KiB pages, so mappings ask for huge pages. Honoured where the file's
+/// filesystem allows it (tmpfs with huge=within_size/advise, or
+/// shmem_enabled=advise); elsewhere it is a harmless no-op.
+#[cfg(target_os = "linux")]
+fn advise_huge(result: std::io::Result<()>) {
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "madvise(MADV_HUGEPAGE) refused");
     }
 }

@@ -50,6 +50,10 @@ impl Region {
         Err(std::io::ErrorKind::Unsupported.into())
     }
 
+    pub fn map_read_only(_file: &std::fs::File, _len: usize) -> std::io::Result<Region> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
