@@ -7,6 +7,7 @@
 //! * [`clients`], [`stats`]: the connected-clients registry, per-thread counters;
 //! * [`plugin`]: one thread's side of plugin calls (rings, ids, deadlines);
 //! * [`readthrough`]: `[[keyspace]]` loading through loader plugins;
+//! * [`pipeline`]: pipeline calls: result keys, single flight, settling;
 //! * [`wait`]: the one way a connection waits: typed completions, the
 //!   parked table, the per-thread inboxes;
 //! * [`thread`]: what one core's loop owns, and its per-turn poll;
@@ -20,6 +21,7 @@
 
 pub mod clients;
 pub mod command;
+pub mod pipeline;
 pub mod plugin;
 pub mod readthrough;
 pub mod service;

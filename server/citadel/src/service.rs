@@ -10,6 +10,7 @@ use std::time::Instant;
 use citadel_net::{Progress, Service, Waiter};
 
 use crate::command::{ConnInfo, Session};
+use crate::pipeline::ThreadPipelines;
 use crate::readthrough::ThreadLoads;
 use crate::state::ServerState;
 use crate::stats::ThreadStats;
@@ -33,6 +34,7 @@ impl CommandService {
             stats,
             state.plugins.client(index),
             loads,
+            ThreadPipelines::new(index, state.pipeline_flights.clone()),
             state.inboxes.clone(),
         );
         Ok(CommandService {

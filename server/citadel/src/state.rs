@@ -58,6 +58,8 @@ pub struct ServerState {
     pub run_id: String,
     /// Configured plugins (installed by `main` once the supervisor runs).
     pub plugins: crate::plugin::Plugins,
+    /// Pipeline calls in progress, by result key (single flight).
+    pub pipeline_flights: Arc<crate::pipeline::Flights>,
     /// `[[keyspace]]` read-through (installed by `main` after the plugins).
     pub readthrough: crate::readthrough::Hook,
     /// Mirror of "requirepass is set", read on every command of a client
@@ -137,6 +139,7 @@ impl ServerState {
             inboxes,
             run_id: make_run_id(),
             plugins: Default::default(),
+            pipeline_flights: Default::default(),
             readthrough: Default::default(),
             meter: Mutex::new(Meter {
                 samples: vec![sample; SAMPLES],

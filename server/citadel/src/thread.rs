@@ -9,6 +9,7 @@ use std::time::Instant;
 use citadel_cache::CacheHandle;
 use citadel_net::Waiter;
 
+use crate::pipeline::ThreadPipelines;
 use crate::plugin::PluginClient;
 use crate::readthrough::{Loader, ThreadLoads};
 use crate::stats::ThreadStats;
@@ -22,6 +23,8 @@ pub struct ThreadCtx {
     pub plugins: PluginClient<Caller>,
     /// This thread's read-through loads and the clients waiting for them.
     pub loads: ThreadLoads,
+    /// This thread's pipeline waits and the calls it settled.
+    pub pipelines: ThreadPipelines,
     /// Which parked connection waits for what.
     pub waits: ThreadWaits,
     /// Every thread's inbox (this thread reads its own).
@@ -47,6 +50,7 @@ impl ThreadCtx {
         stats: Arc<ThreadStats>,
         plugins: PluginClient<Caller>,
         loads: ThreadLoads,
+        pipelines: ThreadPipelines,
         inboxes: SharedInboxes,
     ) -> ThreadCtx {
         let mut wakes: Vec<Wake> = (0..plugins.lane_count()).map(Wake::PluginLane).collect();
@@ -59,6 +63,7 @@ impl ThreadCtx {
             stats,
             plugins,
             loads,
+            pipelines,
             waits: ThreadWaits::default(),
             inboxes,
             wakes,
@@ -109,6 +114,9 @@ impl ThreadCtx {
                     };
                     self.loads.on_load_done(&mut self.cache, loader, reply);
                 }
+                Caller::Pipeline { pipeline, key } => {
+                    self.settle_pipeline(pipeline, key, reply.outcome);
+                }
             }
         }
         while let Some((plugin, payload)) = self.plugins.take_invalidation() {
@@ -120,6 +128,9 @@ impl ThreadCtx {
         for mail in self.mail.drain(..) {
             match mail {
                 Mail::LoadResult { wait, slot, result } => self.loads.fill(wait, slot, result),
+                Mail::PipelineDone { wait, result } => {
+                    self.waits.finish(Completion::Pipeline { wait, result })
+                }
             }
         }
         self.finish_loads();
@@ -139,6 +150,33 @@ impl ThreadCtx {
         }
         while let Some((wait, results)) = self.loads.next_finished() {
             self.waits.finish(Completion::Loads { wait, results });
+        }
+    }
+
+    /// A pipeline call this thread led finished: store the result, then
+    /// answer its waiters here and mail those of other threads.
+    pub fn settle_pipeline(&mut self, pipeline: usize, hash: u128, outcome: crate::plugin::Outcome) {
+        let Some(shared) = self
+            .plugins
+            .hub()
+            .and_then(|h| h.pipelines.get(pipeline))
+            .cloned()
+        else {
+            return;
+        };
+        let name = &shared.config.name;
+        let key = crate::pipeline::ResultKey::for_hash(name, hash);
+        let ttl_ms = shared.config.result_ttl.as_millis() as u64;
+        self.pipelines
+            .settle(&mut self.cache, name, &key, ttl_ms, outcome);
+        let me = self.index;
+        for s in self.pipelines.take_settled() {
+            let (wait, result) = (s.wait, s.result);
+            if s.thread == me {
+                self.waits.finish(Completion::Pipeline { wait, result });
+            } else {
+                self.inboxes.send(s.thread, Mail::PipelineDone { wait, result });
+            }
         }
     }
 

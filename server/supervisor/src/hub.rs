@@ -63,6 +63,10 @@ pub struct Hub {
     pub pipelines: Vec<Arc<PipelineShared>>,
     /// How the plugins are chained (ring pairs per thread, stages).
     pub topology: Topology,
+    /// Every plugin's request rings (all threads), for their counters and
+    /// depth (PIPELINE INFO); the rings are shared memory, so these views
+    /// see what the producers and consumers write.
+    pub input_rings: Vec<Vec<citadel_proto::Ring>>,
     /// `server=0 echo=1`, see `supervisor::cores`.
     pub core_plan: String,
     lanes: Mutex<Vec<Option<ThreadLanes>>>,
@@ -80,10 +84,19 @@ impl Hub {
         control: mpsc::Sender<Control>,
         doorbell: EventFd,
     ) -> Hub {
+        let input_rings = (0..plugins.len())
+            .map(|p| {
+                lanes
+                    .iter()
+                    .flat_map(|t| t[p].iter().map(|pair| pair.requests.ring().clone()))
+                    .collect()
+            })
+            .collect();
         Hub {
             plugins,
             pipelines,
             topology,
+            input_rings,
             core_plan,
             lanes: Mutex::new(lanes.into_iter().map(Some).collect()),
             control: Mutex::new(control),

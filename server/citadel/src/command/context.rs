@@ -9,6 +9,7 @@ use citadel_resp::Reply;
 
 use super::load_plan::Plan;
 use crate::clients::ClientShared;
+use crate::pipeline::PipelineWaitId;
 use crate::plugin::{Outcome, PluginId, RequestId};
 use crate::readthrough::LoadWaitId;
 use crate::state::ServerState;
@@ -61,6 +62,8 @@ pub enum Pending {
     },
     /// Read-through loads of a GET / MGET / GETEX; `plan` renders the reply.
     Loads { wait: LoadWaitId, plan: Box<Plan> },
+    /// A PIPELINE CALL (led by this connection or joined).
+    Pipeline { wait: PipelineWaitId },
 }
 
 impl Pending {
@@ -69,6 +72,7 @@ impl Pending {
         match self {
             Pending::Plugin { request, .. } => WaitKey::Plugin(*request),
             Pending::Loads { wait, .. } => WaitKey::Loads(*wait),
+            Pending::Pipeline { wait } => WaitKey::Pipeline(*wait),
         }
     }
 }

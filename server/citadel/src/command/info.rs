@@ -27,6 +27,7 @@ const SECTIONS: &[(&str, bool, Section)] = &[
     ("keyspace", true, keyspace),
     ("citadel", true, citadel),
     ("plugins", false, plugins),
+    ("pipelines", false, pipelines),
     ("readthrough", false, readthrough),
 ];
 
@@ -313,6 +314,10 @@ fn citadel(out: &mut String, s: &Snapshot<'_>) {
     line!(out, "cache_segments_free", "{}", c.segments_free);
     line!(out, "cache_evictions", "{}", c.evictions);
     line!(out, "cache_expirations", "{}", c.expirations);
+}
+
+fn pipelines(out: &mut String, s: &Snapshot<'_>) {
+    super::pipeline_info::info_section(out, s.state);
 }
 
 fn plugins(out: &mut String, s: &Snapshot<'_>) {

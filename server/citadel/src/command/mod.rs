@@ -20,6 +20,8 @@ mod keys;
 mod load_plan;
 mod loading;
 mod pending;
+mod pipeline;
+mod pipeline_info;
 mod plugin;
 mod prefetch;
 mod ranges;

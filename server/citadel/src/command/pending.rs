@@ -101,6 +101,9 @@ pub fn resume(
         (Pending::Loads { plan, .. }, Completion::Loads { results, .. }) => {
             super::loading::render(&mut ctx, *plan, results)
         }
+        (Pending::Pipeline { .. }, Completion::Pipeline { result, .. }) => {
+            super::pipeline::done(&mut ctx, result)
+        }
         _ => Err(CmdError::Static(
             "ERR internal error: mismatched completion",
         )),

@@ -6,7 +6,8 @@ use std::sync::OnceLock;
 use super::context::Ctx;
 use super::{args::Args, error::CmdResult};
 use super::{
-    client, config, connection, counters, debug, docs, expiry, info, keys, plugin, ranges, scan,
+    client, config, connection, counters, debug, docs, expiry, info, keys, pipeline, plugin, ranges,
+    scan,
     server, strings,
 };
 
@@ -212,6 +213,7 @@ pub static COMMANDS: &[CommandDef] = &[
     c("time", 1, LSF, NOKEYS, SV, "2.6.0", "Returns the server time.", server::time),
     c("debug", -2, &["admin", "noscript", "loading", "stale"], NOKEYS, SV, "1.0.0", "A container for debugging commands.", debug::debug),
     container("plugin", -2, &["noscript"], SV, "0.1.0", "A container for plugin commands.", needs_subcommand, plugin::SUBCOMMANDS),
+    container("pipeline", -2, &["noscript"], SV, "0.1.0", "A container for pipeline commands.", needs_subcommand, pipeline::SUBCOMMANDS),
     c("shutdown", -1, ADMIN, NOKEYS, SV, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", server::shutdown),
 ];
 

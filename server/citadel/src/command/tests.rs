@@ -62,6 +62,7 @@ impl Harness {
             stats,
             PluginClient::new(0, None),
             ThreadLoads::new(0, None),
+            crate::pipeline::ThreadPipelines::new(0, state.pipeline_flights.clone()),
             inboxes,
         );
         let session = Session::new(&state, conn_info(1));

@@ -11,6 +11,7 @@ use std::sync::atomic::{fence, AtomicBool, Ordering};
 use citadel_proto::EventFd;
 use crossbeam::queue::SegQueue;
 
+use crate::pipeline::{PipelineResult, PipelineWaitId};
 use crate::readthrough::{LoadResult, LoadWaitId};
 
 /// What one thread hands another.
@@ -21,6 +22,11 @@ pub enum Mail {
         wait: LoadWaitId,
         slot: u32,
         result: LoadResult,
+    },
+    /// A pipeline call another thread led finished.
+    PipelineDone {
+        wait: PipelineWaitId,
+        result: PipelineResult,
     },
 }
 

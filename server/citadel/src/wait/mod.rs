@@ -23,6 +23,7 @@ use std::sync::Arc;
 pub use inbox::{Inbox, Inboxes, Mail};
 pub use parked::ThreadWaits;
 
+use crate::pipeline::{PipelineResult, PipelineWaitId};
 use crate::plugin::{Outcome, PluginId, RequestId};
 use crate::readthrough::{LoadResult, LoadWaitId};
 
@@ -33,6 +34,9 @@ pub enum Caller {
     Client,
     /// A read-through load: the reply settles the load.
     ReadThrough,
+    /// A pipeline call this thread leads: the reply settles the flight of
+    /// result key `key` (every waiter on any thread gets the result).
+    Pipeline { pipeline: usize, key: u128 },
 }
 
 /// What a parked connection waits for.
@@ -40,6 +44,7 @@ pub enum Caller {
 pub enum WaitKey {
     Plugin(RequestId),
     Loads(LoadWaitId),
+    Pipeline(PipelineWaitId),
 }
 
 /// A finished operation, as the continuation of the command that waited
@@ -58,6 +63,11 @@ pub enum Completion {
         wait: LoadWaitId,
         results: Vec<Option<LoadResult>>,
     },
+    /// A pipeline call's result (led here or by another thread).
+    Pipeline {
+        wait: PipelineWaitId,
+        result: PipelineResult,
+    },
 }
 
 impl Completion {
@@ -65,6 +75,7 @@ impl Completion {
         match self {
             Completion::Plugin { request, .. } => WaitKey::Plugin(*request),
             Completion::Loads { wait, .. } => WaitKey::Loads(*wait),
+            Completion::Pipeline { wait, .. } => WaitKey::Pipeline(*wait),
         }
     }
 }

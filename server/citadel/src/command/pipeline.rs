@@ -1,0 +1,220 @@
+//! PIPELINE CALL | LIST | INFO | HELP, and the INFO `pipelines` section.
+//!
+//! `PIPELINE CALL <name> KEY <key> | DATA <bytes> | FILE <path>
+//!  [EVERY <n> | FPS <f> | KEYFRAMES] [WIDTH <w>] [HEIGHT <h>]
+//!  [FORMAT rgb24|bgr24|gray] [MAX-FRAMES <n>] [NOCACHE]`
+//!
+//! The reply is the pipeline's JSON document (see `crate::pipeline`). A
+//! cached result is answered at once; otherwise the connection is parked
+//! (its core keeps serving) until the call, or the identical call it
+//! joined, finishes.
+
+use citadel_proto::pipeline::{Call, CallOptions, PixelFormat, Selection, SourceKind};
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::args::Args;
+use super::context::{Ctx, Pending};
+use super::error::{CmdError, CmdResult};
+use super::pipeline_info;
+use super::table::{keyless, CommandDef};
+use super::value::reply_value;
+use crate::pipeline::{result_key, PipelineResult, ResultKey};
+use crate::plugin::Outcome;
+use crate::wait::Caller;
+
+const READ: &[&str] = &["noscript", "loading", "stale"];
+
+#[rustfmt::skip]
+pub static SUBCOMMANDS: &[CommandDef] = &[
+    keyless("pipeline|call", -5, &["noscript"], "server", "0.1.0", "Runs a pipeline on a key's value, on bytes or on a file; returns its JSON result (cached).", call),
+    keyless("pipeline|list", 2, READ, "server", "0.1.0", "Lists the configured pipelines with their statistics.", pipeline_info::list),
+    keyless("pipeline|info", 3, READ, "server", "0.1.0", "Returns a pipeline's statistics per stage and a suggested core split.", pipeline_info::info),
+    keyless("pipeline|help", 2, READ, "server", "0.1.0", "Returns helpful text about the different subcommands.", pipeline_info::help),
+];
+
+/// A parsed PIPELINE CALL.
+struct Request<'a> {
+    source: SourceKind,
+    input: &'a [u8],
+    options: CallOptions,
+    nocache: bool,
+}
+
+fn parse<'a>(args: &Args<'a>) -> Result<Request<'a>, CmdError> {
+    let source = match args.get(3).to_ascii_uppercase().as_slice() {
+        b"KEY" => SourceKind::Key,
+        b"DATA" => SourceKind::Data,
+        b"FILE" => SourceKind::Path,
+        _ => return Err(CmdError::Static("ERR PIPELINE CALL needs KEY <key>, DATA <bytes> or FILE <path>")),
+    };
+    let mut r = Request {
+        source,
+        input: args.get(4),
+        options: CallOptions::default(),
+        nocache: false,
+    };
+    let count = |i: usize| -> Result<u32, CmdError> {
+        let n = args.int(i)?;
+        u32::try_from(n).map_err(|_| CmdError::NotInteger)
+    };
+    let mut i = 5;
+    while i < args.len() {
+        let word = args.get(i).to_ascii_uppercase();
+        let has_value = i + 1 < args.len();
+        match word.as_slice() {
+            b"KEYFRAMES" => r.options.selection = Selection::Keyframes,
+            b"NOCACHE" => r.nocache = true,
+            b"EVERY" if has_value => {
+                i += 1;
+                r.options.selection = Selection::EveryNth(count(i)?);
+            }
+            b"FPS" if has_value => {
+                i += 1;
+                r.options.selection = Selection::PerSecond(args.float(i)?);
+            }
+            b"WIDTH" if has_value => {
+                i += 1;
+                r.options.width = count(i)?;
+            }
+            b"HEIGHT" if has_value => {
+                i += 1;
+                r.options.height = count(i)?;
+            }
+            b"MAX-FRAMES" if has_value => {
+                i += 1;
+                r.options.max_frames = count(i)?;
+            }
+            b"FORMAT" if has_value => {
+                i += 1;
+                let f = String::from_utf8_lossy(args.get(i));
+                r.options.format = f
+                    .parse::<PixelFormat>()
+                    .map_err(|e| CmdError::Text(format!("ERR {e}")))?;
+            }
+            _ => return Err(CmdError::Syntax),
+        }
+        i += 1;
+    }
+    r.options
+        .validate()
+        .map_err(|e| CmdError::Text(format!("ERR {e}")))?;
+    Ok(r)
+}
+
+fn call(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let name = args.get(2);
+    let hub = ctx.state.plugins.hub().cloned();
+    let (index, shared) = hub
+        .as_ref()
+        .and_then(|h| h.find_pipeline(name).map(|i| (i, h.pipelines[i].clone())))
+        .ok_or_else(|| CmdError::quoting("ERR no such pipeline '", name, "'"))?;
+    let req = parse(&args)?;
+    let options = req.options.to_string();
+    // What identifies the input: its content (data, a key's value) or, for
+    // a file, its path, size and modification time.
+    let mut content = 0u64;
+    let identity: Vec<u8> = match req.source {
+        SourceKind::Data => xxh3_64(req.input).to_le_bytes().to_vec(),
+        SourceKind::Key => {
+            content = ctx
+                .thread
+                .cache
+                .get(req.input, |item| item.content_hash())
+                .ok_or_else(|| CmdError::quoting("ERR no such key '", req.input, "'"))?;
+            content.to_le_bytes().to_vec()
+        }
+        SourceKind::Path => file_identity(req.input)?,
+    };
+    let cfg = &shared.config;
+    let key = result_key(&cfg.name, &options, req.source as u8, &identity);
+    if !req.nocache && reply_cached(ctx, &key) {
+        shared.cache_hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Ok(());
+    }
+    let thread = ctx.thread.index;
+    let wait = ctx.thread.pipelines.new_wait();
+    let flights = ctx.thread.pipelines.flights.clone();
+    let cache = &mut ctx.thread.cache;
+    let cached = || !req.nocache && cache.get(&key.cache_key, |_| ()).is_some();
+    match flights.join_or_lead(key.hash, thread, wait, cached) {
+        None => {
+            reply_cached(ctx, &key);
+            shared.cache_hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Ok(());
+        }
+        Some(false) => {
+            shared.joined.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Some(true) => {
+            // The Call carries the key's content hash in front of the key:
+            // the stage checks it reads the value that was hashed.
+            let prefix = if req.source == SourceKind::Key { 8 } else { 0 };
+            let len = Call::encoded_len(&options, prefix + req.input.len());
+            let caller = Caller::Pipeline {
+                pipeline: index,
+                key: key.hash,
+            };
+            let sent = ctx.thread.plugins.call_pipeline(caller, index, len, |buf| {
+                if prefix == 0 {
+                    return Call::encode(req.source, &options, req.input, buf);
+                }
+                let mut input = Vec::with_capacity(prefix + req.input.len());
+                input.extend_from_slice(&content.to_le_bytes());
+                input.extend_from_slice(req.input);
+                Call::encode(req.source, &options, &input, buf)
+            });
+            if let Err(e) = sent {
+                // Everyone who joined meanwhile gets the error too (this
+                // connection's completion arrives as soon as it parks).
+                ctx.thread
+                    .settle_pipeline(index, key.hash, Outcome::Failed(e));
+            }
+        }
+    }
+    ctx.conn.pending = Some(Pending::Pipeline { wait });
+    Ok(())
+}
+
+/// Answers from the result cache; false if the result is not stored.
+fn reply_cached(ctx: &mut Ctx<'_>, key: &ResultKey) -> bool {
+    let out = &mut ctx.out;
+    let mark = out.buf.len();
+    ctx.thread
+        .cache
+        .get(&key.cache_key, |item| {
+            // A retried read starts over.
+            out.buf.truncate(mark);
+            reply_value(out, item);
+        })
+        .is_some()
+}
+
+fn file_identity(path: &[u8]) -> Result<Vec<u8>, CmdError> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let p = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
+    let meta = std::fs::metadata(p)
+        .map_err(|e| CmdError::Text(format!("ERR pipeline input {}: {e}", p.display())))?;
+    if !meta.is_file() {
+        return Err(CmdError::Text(format!(
+            "ERR pipeline input {} is not a file",
+            p.display()
+        )));
+    }
+    let mut id = path.to_vec();
+    id.extend_from_slice(&meta.len().to_le_bytes());
+    id.extend_from_slice(&meta.mtime().to_le_bytes());
+    id.extend_from_slice(&meta.mtime_nsec().to_le_bytes());
+    Ok(id)
+}
+
+/// PIPELINE CALL's reply once its call finished.
+pub fn done(ctx: &mut Ctx<'_>, result: PipelineResult) -> CmdResult {
+    match result.as_ref() {
+        Ok(json) => {
+            ctx.out.bulk(json);
+            Ok(())
+        }
+        Err(e) => Err(CmdError::Text(e.clone())),
+    }
+}
