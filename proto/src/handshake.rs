@@ -278,7 +278,10 @@ fn attach_pair(spec: &PairSpec) -> Result<PluginEnd, AttachError> {
         .iter()
         .map(|o| {
             let ring = Ring::attach(Arc::new(open_source(&o.ring)?))?;
-            Ok(Producer::attach(ring, EventFd::from_owned(adopt(o.eventfd)?)))
+            Ok(Producer::attach(
+                ring,
+                EventFd::from_owned(adopt(o.eventfd)?),
+            ))
         })
         .collect::<Result<_, AttachError>>()?;
     Ok(PluginEnd {

@@ -52,6 +52,13 @@ pub fn fake_loader_bin() -> &'static Path {
     BIN.get_or_init(|| release_bin("CITADEL_FAKE_LOADER", "citadel-fake-loader"))
 }
 
+/// Path of the text pipeline stages (`plugins/examples/text-stages`,
+/// release build; `$CITADEL_TEXT_STAGE` wins), built like [`citadel_bin`].
+pub fn text_stage_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| release_bin("CITADEL_TEXT_STAGE", "citadel-text-stage"))
+}
+
 /// `$env_override`, or the workspace's release build of `bin`. The whole
 /// workspace is built (a no-op after `tests/run.sh`'s build): building one
 /// package alone would unify dependency features differently and rebuild

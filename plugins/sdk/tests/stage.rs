@@ -13,7 +13,10 @@ use citadel_proto::{Envelope, Kind, PluginEnd};
 use support::Got;
 
 fn ring(cap: u64) -> (Ring, EventFd) {
-    (Ring::create_memfd("stage-test", cap).unwrap(), EventFd::new().unwrap())
+    (
+        Ring::create_memfd("stage-test", cap).unwrap(),
+        EventFd::new().unwrap(),
+    )
 }
 
 fn read_all(c: &mut Consumer, got: &mut Vec<Got>) {
@@ -41,7 +44,10 @@ fn frames_flow_stage_to_stage_with_backpressure_and_errors_skip_ahead() {
     let a_end = PluginEnd {
         requests: Consumer::attach(a_req.clone(), a_req_efd.try_clone().unwrap()),
         replies: Producer::attach(a_rep.clone(), a_rep_efd.try_clone().unwrap()),
-        outputs: vec![Producer::attach(b_req.clone(), b_req_efd.try_clone().unwrap())],
+        outputs: vec![Producer::attach(
+            b_req.clone(),
+            b_req_efd.try_clone().unwrap(),
+        )],
     };
     let b_ring = b_req.clone();
     let b_end = PluginEnd {
@@ -95,15 +101,24 @@ fn frames_flow_stage_to_stage_with_backpressure_and_errors_skip_ahead() {
     b.join().unwrap().unwrap();
 
     assert_eq!(got_a.len(), 1, "only the error comes from the first stage");
-    assert_eq!((got_a[0].id, got_a[0].kind, got_a[0].status), (2, Kind::Error, 7));
+    assert_eq!(
+        (got_a[0].id, got_a[0].kind, got_a[0].status),
+        (2, Kind::Error, 7)
+    );
     assert_eq!(got_b.len(), 80, "40 records each for calls 1 and 3");
     assert!(got_b.iter().all(|g| g.kind == Kind::Reply));
     assert!(got_b[..40].iter().all(|g| g.id == 1 && g.payload == b"one"));
     assert!(got_b[40..].iter().all(|g| g.id == 3 && g.payload == b"two"));
-    assert!(got_b.iter().all(|g| g.id != 2), "the next stage never saw call 2");
+    assert!(
+        got_b.iter().all(|g| g.id != 2),
+        "the next stage never saw call 2"
+    );
     let (full, _) = server_req.ring().stalls();
     assert_eq!(full, 0, "the server's ring never filled");
     let (full, empty) = b_ring.stalls();
-    assert!(full > 0, "the first stage waited for room in the next one's ring");
+    assert!(
+        full > 0,
+        "the first stage waited for room in the next one's ring"
+    );
     assert!(empty > 0, "the next stage parked waiting for input");
 }

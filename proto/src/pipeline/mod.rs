@@ -176,8 +176,8 @@ impl<'a> Call<'a> {
                 needed: CALL_HEADER_LEN + options_len,
             });
         }
-        let options = std::str::from_utf8(&rest[..options_len])
-            .map_err(|_| MessageError::OptionsNotUtf8)?;
+        let options =
+            std::str::from_utf8(&rest[..options_len]).map_err(|_| MessageError::OptionsNotUtf8)?;
         Ok(Call {
             source,
             options,

@@ -61,8 +61,14 @@ fn results_and_ends_round_trip_and_reject_garbage() {
         End::decode(&r.encode()),
         Err(MessageError::WrongType { .. })
     ));
-    assert!(matches!(message_type(&[9, VERSION]), Err(MessageError::UnknownType(9))));
-    assert!(matches!(message_type(&[1, 99]), Err(MessageError::Version(99))));
+    assert!(matches!(
+        message_type(&[9, VERSION]),
+        Err(MessageError::UnknownType(9))
+    ));
+    assert!(matches!(
+        message_type(&[1, 99]),
+        Err(MessageError::Version(99))
+    ));
     assert!(Call::decode(&[1, VERSION, 0, 0, 255, 255, 255, 255]).is_err());
     assert!(message_type(&[]).is_err());
 }
@@ -78,5 +84,8 @@ fn options_reject_bad_values() {
     let o = CallOptions::parse("select=fps:2.5;format=gray;max-frames=7").unwrap();
     assert_eq!(o.selection, Selection::PerSecond(2.5));
     assert_eq!(o.format, PixelFormat::Gray8);
-    assert_eq!(o.to_string(), "select=fps:2.5;width=0;height=0;format=gray;max-frames=7");
+    assert_eq!(
+        o.to_string(),
+        "select=fps:2.5;width=0;height=0;format=gray;max-frames=7"
+    );
 }

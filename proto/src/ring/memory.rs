@@ -6,9 +6,10 @@ use std::sync::atomic::AtomicU16;
 use std::sync::Arc;
 
 use super::layout::{
-    check_capacity, check_geometry, LayoutError, DATA_OFFSET, LAYOUT_VERSION, MAGIC, OFF_CAPACITY,
-    OFF_COMMIT, OFF_CONSUMER_ATTACHES, OFF_BUSY_NS, OFF_DATA_OFFSET, OFF_DELIVERED, OFF_EMPTY_COUNT, OFF_FULL_COUNT, OFF_HEAD, OFF_MAGIC, OFF_PRODUCER_ATTACHES,
-    OFF_SLEEPING, OFF_VERSION,
+    check_capacity, check_geometry, LayoutError, DATA_OFFSET, LAYOUT_VERSION, MAGIC, OFF_BUSY_NS,
+    OFF_CAPACITY, OFF_COMMIT, OFF_CONSUMER_ATTACHES, OFF_DATA_OFFSET, OFF_DELIVERED,
+    OFF_EMPTY_COUNT, OFF_FULL_COUNT, OFF_HEAD, OFF_MAGIC, OFF_PRODUCER_ATTACHES, OFF_SLEEPING,
+    OFF_VERSION,
 };
 use super::{RingCounters, Stall};
 use crate::shm::{ShmError, ShmRegion};
@@ -147,6 +148,14 @@ impl Ring {
     pub fn stalls(&self) -> (u64, u64) {
         let c = self.counters();
         (c.full, c.empty)
+    }
+
+    /// Bytes published and not yet committed: the ring's queue depth.
+    pub fn depth(&self) -> u64 {
+        // ORDERING: Relaxed; a statistic (a torn pair only misreports it).
+        let head = self.head().load(Ordering::Relaxed);
+        let commit = self.commit().load(Ordering::Relaxed);
+        head.saturating_sub(commit)
     }
 
     /// Every statistics counter (Relaxed loads: statistics only).

@@ -155,7 +155,12 @@ impl ThreadCtx {
 
     /// A pipeline call this thread led finished: store the result, then
     /// answer its waiters here and mail those of other threads.
-    pub fn settle_pipeline(&mut self, pipeline: usize, hash: u128, outcome: crate::plugin::Outcome) {
+    pub fn settle_pipeline(
+        &mut self,
+        pipeline: usize,
+        hash: u128,
+        outcome: crate::plugin::Outcome,
+    ) {
         let Some(shared) = self
             .plugins
             .hub()
@@ -175,7 +180,8 @@ impl ThreadCtx {
             if s.thread == me {
                 self.waits.finish(Completion::Pipeline { wait, result });
             } else {
-                self.inboxes.send(s.thread, Mail::PipelineDone { wait, result });
+                self.inboxes
+                    .send(s.thread, Mail::PipelineDone { wait, result });
             }
         }
     }

@@ -191,12 +191,16 @@ mod tests {
             assert_eq!(served, (0..t.pairs[p]).collect::<Vec<_>>());
             // Each pair of the next stage is fed by exactly one pair.
             if let Some(d) = t.downstream[p] {
-                let mut fed: Vec<usize> = (0..t.pairs[p]).flat_map(|x| t.outputs_of(p, x)).collect();
+                let mut fed: Vec<usize> =
+                    (0..t.pairs[p]).flat_map(|x| t.outputs_of(p, x)).collect();
                 fed.sort();
                 assert_eq!(fed, (0..t.pairs[d]).collect::<Vec<_>>());
             }
         }
-        assert!(t.outputs_of(2, 0).is_empty(), "the last stage answers the server");
+        assert!(
+            t.outputs_of(2, 0).is_empty(),
+            "the last stage answers the server"
+        );
     }
 
     #[test]

@@ -165,7 +165,9 @@ impl Lane {
                 requests: &batch,
                 seqs: &seqs,
             };
+            let started = std::time::Instant::now();
             handle(batch, book);
+            requests.add_busy(started.elapsed().as_nanos() as u64);
         }
         Ok(any)
     }

@@ -45,7 +45,11 @@ fn parse<'a>(args: &Args<'a>) -> Result<Request<'a>, CmdError> {
         b"KEY" => SourceKind::Key,
         b"DATA" => SourceKind::Data,
         b"FILE" => SourceKind::Path,
-        _ => return Err(CmdError::Static("ERR PIPELINE CALL needs KEY <key>, DATA <bytes> or FILE <path>")),
+        _ => {
+            return Err(CmdError::Static(
+                "ERR PIPELINE CALL needs KEY <key>, DATA <bytes> or FILE <path>",
+            ))
+        }
     };
     let mut r = Request {
         source,
@@ -128,7 +132,9 @@ fn call(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let cfg = &shared.config;
     let key = result_key(&cfg.name, &options, req.source as u8, &identity);
     if !req.nocache && reply_cached(ctx, &key) {
-        shared.cache_hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shared
+            .cache_hits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Ok(());
     }
     let thread = ctx.thread.index;
@@ -139,11 +145,15 @@ fn call(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     match flights.join_or_lead(key.hash, thread, wait, cached) {
         None => {
             reply_cached(ctx, &key);
-            shared.cache_hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            shared
+                .cache_hits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(());
         }
         Some(false) => {
-            shared.joined.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            shared
+                .joined
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         Some(true) => {
             // The Call carries the key's content hash in front of the key:

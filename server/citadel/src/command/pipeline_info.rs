@@ -198,7 +198,11 @@ pub fn info_section(out: &mut String, state: &ServerState) {
         return;
     };
     let _ = write!(out, "pipelines:{}\r\n", hub.pipelines.len());
-    let _ = write!(out, "pipeline_calls_in_progress:{}\r\n", state.pipeline_flights.in_progress());
+    let _ = write!(
+        out,
+        "pipeline_calls_in_progress:{}\r\n",
+        state.pipeline_flights.in_progress()
+    );
     for p in &hub.pipelines {
         let values: Vec<String> = fields(hub, p)
             .into_iter()

@@ -6,9 +6,8 @@ use std::sync::OnceLock;
 use super::context::Ctx;
 use super::{args::Args, error::CmdResult};
 use super::{
-    client, config, connection, counters, debug, docs, expiry, info, keys, pipeline, plugin, ranges,
-    scan,
-    server, strings,
+    client, config, connection, counters, debug, docs, expiry, info, keys, pipeline, plugin,
+    ranges, scan, server, strings,
 };
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;

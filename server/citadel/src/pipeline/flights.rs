@@ -72,10 +72,18 @@ mod tests {
         let w = |n| PipelineWaitId(n);
         assert_eq!(f.join_or_lead(7, 0, w(1), || false), Some(true));
         assert_eq!(f.join_or_lead(7, 1, w(2), || false), Some(false));
-        assert_eq!(f.join_or_lead(8, 1, w(3), || true), None, "stored meanwhile");
+        assert_eq!(
+            f.join_or_lead(8, 1, w(3), || true),
+            None,
+            "stored meanwhile"
+        );
         assert_eq!(f.in_progress(), 1);
         assert_eq!(f.finish(7), vec![(0, w(1)), (1, w(2))]);
         assert!(f.finish(7).is_empty());
-        assert_eq!(f.join_or_lead(7, 0, w(4), || false), Some(true), "a new flight");
+        assert_eq!(
+            f.join_or_lead(7, 0, w(4), || false),
+            Some(true),
+            "a new flight"
+        );
     }
 }

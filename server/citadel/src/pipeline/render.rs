@@ -114,7 +114,10 @@ mod tests {
         let err = render("ocr", Outcome::Pipeline(gap)).unwrap_err();
         assert!(err.contains("1 of 3 frames"), "{err}");
         let err = render("ocr", Outcome::Failed(CallError::Timeout(5))).unwrap_err();
-        assert!(err.starts_with("ERR pipeline 'ocr' did not answer within 5 ms"), "{err}");
+        assert!(
+            err.starts_with("ERR pipeline 'ocr' did not answer within 5 ms"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -178,7 +178,9 @@ impl<C: Copy> PluginClient<C> {
         let (limit, timeout) = (shared.config.max_inflight, shared.config.timeout);
         let id = self.send(plugin, &shared.stats, limit, timeout, format, max_len, fill)?;
         let now = Instant::now();
-        self.plugins[plugin].deadlines.push_back((now + timeout, id));
+        self.plugins[plugin]
+            .deadlines
+            .push_back((now + timeout, id));
         self.track(id, now, caller, Waiting::Plugin);
         Ok(RequestId(id))
     }
@@ -193,7 +195,10 @@ impl<C: Copy> PluginClient<C> {
         max_len: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<RequestId, CallError> {
-        let q = self.pipelines.get(pipeline).ok_or(CallError::NoSuchPlugin)?;
+        let q = self
+            .pipelines
+            .get(pipeline)
+            .ok_or(CallError::NoSuchPlugin)?;
         let (shared, first) = (q.shared.clone(), q.first);
         let (limit, timeout) = (shared.config.max_inflight, shared.config.timeout);
         let format = Format::Raw;
@@ -332,11 +337,27 @@ impl<C: Copy> PluginClient<C> {
         }
         for (index, p) in self.plugins.iter_mut().enumerate() {
             let (stats, ms) = (&p.shared.stats, p.shared.config.timeout.as_millis() as u64);
-            expire(&mut p.deadlines, stats, ms, index, &mut self.pending, &mut self.ready, now);
+            expire(
+                &mut p.deadlines,
+                stats,
+                ms,
+                index,
+                &mut self.pending,
+                &mut self.ready,
+                now,
+            );
         }
         for q in &mut self.pipelines {
             let (stats, ms) = (&q.shared.stats, q.shared.config.timeout.as_millis() as u64);
-            expire(&mut q.deadlines, stats, ms, q.first, &mut self.pending, &mut self.ready, now);
+            expire(
+                &mut q.deadlines,
+                stats,
+                ms,
+                q.first,
+                &mut self.pending,
+                &mut self.ready,
+                now,
+            );
         }
     }
 

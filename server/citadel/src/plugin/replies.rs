@@ -90,7 +90,10 @@ pub fn read_replies<C>(
                     Ok(None) => continue,
                     Ok(Some(end)) => {
                         let frames = results.len() as u64;
-                        pipelines[*pipeline].shared.frames.fetch_add(frames, Relaxed);
+                        pipelines[*pipeline]
+                            .shared
+                            .frames
+                            .fetch_add(frames, Relaxed);
                         Outcome::Pipeline(PipelineOutput {
                             frames: end.0,
                             summary: end.1,

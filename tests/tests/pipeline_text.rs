@@ -1,0 +1,336 @@
+//! Pipelines end to end with the real server and two small real stage
+//! processes (`plugins/examples/text-stages`): a first stage that splits
+//! text into one frame per line (from DATA, a cache KEY read in place, or a
+//! FILE) and a second that upper-cases each frame. The same plumbing as the
+//! video pipeline (tests/tests/pipeline_video.rs), fast enough to kill and
+//! reload stages in the middle of calls many times.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use citadel_tests::redis::{self, Connection};
+use citadel_tests::{text_stage_bin, Server};
+
+struct Rig {
+    server: Server,
+    dir: tempfile::TempDir,
+}
+
+fn start(split_args: &str, upper_args: &str, extra: &str) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = text_stage_bin().display().to_string();
+    let conf = format!(
+        "[[plugin]]\nname = \"split\"\nexec = \"{bin}\"\nargs = [\"--role\", \"split\"{split_args}]\ncores = \"none\"\n\
+         [[plugin]]\nname = \"upper\"\nexec = \"{bin}\"\nargs = [\"--role\", \"upper\"{upper_args}]\ncores = \"none\"\n\
+         [[pipeline]]\nname = \"text\"\nstages = [\"split\", \"upper\"]\ntimeout-ms = 20000\n{extra}"
+    );
+    let path = dir.path().join("pipeline.toml");
+    std::fs::write(&path, conf).unwrap();
+    let server = Server::start(&["--config", path.to_str().unwrap()]);
+    Rig { server, dir }
+}
+
+fn call(con: &mut Connection, args: &[&str]) -> redis::RedisResult<String> {
+    let mut c = redis::cmd("PIPELINE");
+    c.arg("CALL").arg("text");
+    for a in args {
+        c.arg(*a);
+    }
+    c.query(con)
+}
+
+fn expected(lines: &[&str]) -> String {
+    let results: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("{{\"frame\":{i},\"text\":\"{}\"}}", l.to_uppercase()))
+        .collect();
+    format!(
+        "{{\"pipeline\":\"text\",\"frames\":{},\"source\":{{\"lines\":{}}},\"results\":[{}]}}",
+        lines.len(),
+        lines.len(),
+        results.join(",")
+    )
+}
+
+fn info(con: &mut Connection) -> HashMap<String, String> {
+    let flat: Vec<String> = redis::cmd("PIPELINE")
+        .arg("INFO")
+        .arg("text")
+        .query(con)
+        .unwrap();
+    flat.chunks(2)
+        .map(|kv| (kv[0].clone(), kv[1].clone()))
+        .collect()
+}
+
+fn count(con: &mut Connection, field: &str) -> u64 {
+    info(con)[field].parse().unwrap()
+}
+
+fn pids(con: &mut Connection, plugin: &str) -> Vec<u32> {
+    let flat: Vec<String> = redis::cmd("PLUGIN")
+        .arg("INFO")
+        .arg(plugin)
+        .query(con)
+        .unwrap();
+    let m: HashMap<_, _> = flat
+        .chunks(2)
+        .map(|kv| (kv[0].clone(), kv[1].clone()))
+        .collect();
+    m["pid"]
+        .split(',')
+        .filter_map(|p| p.parse().ok())
+        .filter(|p| *p > 0)
+        .collect()
+}
+
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn data_key_and_file_inputs_results_cached_and_errors_answered_by_the_first_stage() {
+    let rig = start("", "", "");
+    let mut con = rig.server.client();
+    let text = "alpha\nbeta\ngamma\n";
+    let want = expected(&["alpha", "beta", "gamma"]);
+    assert_eq!(call(&mut con, &["DATA", text]).unwrap(), want);
+    assert_eq!(count(&mut con, "calls"), 1);
+    // The same input again: one lookup, no stage touched.
+    let records = info(&mut con)["stage_upper"].clone();
+    assert_eq!(call(&mut con, &["DATA", text]).unwrap(), want);
+    assert_eq!(count(&mut con, "cache_hits"), 1);
+    assert_eq!(
+        info(&mut con)["stage_upper"],
+        records,
+        "the stages did no work"
+    );
+    // Options are part of the key.
+    assert_eq!(
+        call(&mut con, &["DATA", text, "EVERY", "2"]).unwrap(),
+        expected(&["alpha", "gamma"])
+    );
+    // A key's value, read by the stage in place from the cache file.
+    let _: () = redis::cmd("SET")
+        .arg("doc")
+        .arg("one\ntwo\n")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        call(&mut con, &["KEY", "doc"]).unwrap(),
+        expected(&["one", "two"])
+    );
+    let _: () = redis::cmd("SET")
+        .arg("doc")
+        .arg("three\n")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        call(&mut con, &["KEY", "doc"]).unwrap(),
+        expected(&["three"]),
+        "a changed value is a new input"
+    );
+    let err = call(&mut con, &["KEY", "nokey"]).unwrap_err().to_string();
+    assert!(err.contains("no such key"), "{err}");
+    // A file on the server's machine.
+    let file = rig.dir.path().join("input.txt");
+    std::fs::write(&file, "from\nfile\n").unwrap();
+    let path = file.to_str().unwrap();
+    assert_eq!(
+        call(&mut con, &["FILE", path]).unwrap(),
+        expected(&["from", "file"])
+    );
+    // The first stage refuses; the second never sees the call.
+    let before = info(&mut con)["stage_upper"].clone();
+    let err = call(&mut con, &["DATA", "BAD input\nx\n"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("pipeline 'text'") && err.contains("undecodable"),
+        "{err}"
+    );
+    assert_eq!(info(&mut con)["stage_upper"], before);
+    // Errors are not cached: the same bad input fails again (and is counted).
+    assert!(call(&mut con, &["DATA", "BAD input\nx\n"]).is_err());
+    for (args, want) in [
+        (vec!["DATA"], "wrong number"),
+        (vec!["BLOB", "x"], "KEY <key>"),
+        (vec!["DATA", "x", "EVERY", "0"], "EVERY"),
+        (vec!["DATA", "x", "FORMAT", "yuv"], "pixel format"),
+        (vec!["DATA", "x", "WIDTH"], "syntax"),
+    ] {
+        let err = call(&mut con, &args).unwrap_err().to_string();
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let err: redis::RedisResult<String> = redis::cmd("PIPELINE")
+        .arg("CALL")
+        .arg("nope")
+        .arg("DATA")
+        .arg("x")
+        .query(&mut con);
+    assert!(err.unwrap_err().to_string().contains("no such pipeline"));
+    let err: redis::RedisResult<String> = redis::cmd("PLUGIN")
+        .arg("CALL")
+        .arg("split")
+        .arg("x")
+        .query(&mut con);
+    assert!(err.unwrap_err().to_string().contains("PIPELINE CALL text"));
+    // Introspection.
+    let fields = info(&mut con);
+    assert_eq!(fields["stages"], "split,upper");
+    assert!(fields["stage_split"].contains("records="), "{fields:?}");
+    assert!(!fields["bottleneck"].is_empty());
+    let list: Vec<String> = redis::cmd("PIPELINE").arg("LIST").query(&mut con).unwrap();
+    assert!(
+        list[0].starts_with("name=text stages=split,upper"),
+        "{list:?}"
+    );
+    let section: String = redis::cmd("INFO").arg("pipelines").query(&mut con).unwrap();
+    assert!(
+        section.contains("pipelines:1") && section.contains("pipeline_text:"),
+        "{section}"
+    );
+}
+
+#[test]
+fn identical_concurrent_calls_share_one_computation() {
+    let rig = start(", \"--delay-ms\", \"30\"", "", "");
+    let url = rig.server.url();
+    let text = "same\ninput\nfor\neveryone\n";
+    let threads: Vec<_> = (0..20)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+                call(&mut con, &["DATA", text]).unwrap()
+            })
+        })
+        .collect();
+    let results: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let want = expected(&["same", "input", "for", "everyone"]);
+    assert!(results.iter().all(|r| *r == want));
+    let mut con = rig.server.client();
+    let (calls, joined, hits) = (
+        count(&mut con, "calls"),
+        count(&mut con, "joined"),
+        count(&mut con, "cache_hits"),
+    );
+    assert_eq!(
+        calls, 1,
+        "one computation (joined {joined}, cache hits {hits})"
+    );
+    assert_eq!(joined + hits, 19);
+}
+
+#[test]
+fn a_crash_of_either_stage_in_the_middle_of_a_call_loses_nothing() {
+    // Each stage aborts the first time it meets the word CRASH; its
+    // uncommitted records are delivered again to the restarted process.
+    let rig = start(
+        ", \"--crash-word\", \"CRASHSPLIT\"",
+        ", \"--crash-word\", \"CRASHUPPER\"",
+        "",
+    );
+    let mut con = rig.server.client();
+    let first = pids(&mut con, "split");
+    let lines = ["a", "b", "CRASHSPLIT here", "c", "d", "e"];
+    let text = lines.join("\n");
+    assert_eq!(call(&mut con, &["DATA", &text]).unwrap(), expected(&lines));
+    assert_ne!(
+        pids(&mut con, "split"),
+        first,
+        "the first stage was restarted"
+    );
+    let first = pids(&mut con, "upper");
+    let lines = ["x", "CRASHUPPER now", "y"];
+    let text = lines.join("\n");
+    assert_eq!(call(&mut con, &["DATA", &text]).unwrap(), expected(&lines));
+    assert_ne!(
+        pids(&mut con, "upper"),
+        first,
+        "the second stage was restarted"
+    );
+}
+
+#[test]
+fn kill_9_and_reload_of_each_stage_under_load_fail_no_call() {
+    let rig = start(
+        ", \"--delay-ms\", \"2\"",
+        ", \"--delay-ms\", \"1\"",
+        "result-ttl-ms = 0\n",
+    );
+    let url = rig.server.url();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let (url, stop) = (url.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+                let mut done = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let lines: Vec<String> =
+                        (0..10).map(|i| format!("c{c} n{done} l{i}")).collect();
+                    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+                    let got = call(&mut con, &["DATA", &lines.join("\n")]);
+                    assert_eq!(got.unwrap(), expected(&refs), "client {c} call {done}");
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let mut con = rig.server.client();
+    for plugin in ["split", "upper"] {
+        std::thread::sleep(Duration::from_millis(300));
+        let _: () = redis::cmd("PLUGIN")
+            .arg("RELOAD")
+            .arg(plugin)
+            .query(&mut con)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let before = pids(&mut con, plugin);
+        for pid in &before {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+        }
+        wait_until("a restart", || {
+            let now = pids(&mut con, plugin);
+            !now.is_empty() && now != before
+        });
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let calls: u32 = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    assert!(calls > 20, "only {calls} calls finished");
+    assert_eq!(count(&mut con, "errors"), 0);
+    assert_eq!(count(&mut con, "timeouts"), 0);
+}
+
+#[test]
+fn a_hundred_concurrent_calls_on_different_inputs() {
+    let rig = start("", "", "");
+    let url = rig.server.url();
+    let threads: Vec<_> = (0..100)
+        .map(|n| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+                let lines = [format!("input {n}"), "second".to_string()];
+                let got = call(&mut con, &["DATA", &lines.join("\n")]).unwrap();
+                assert_eq!(got, expected(&[&lines[0], &lines[1]]));
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut con = rig.server.client();
+    assert_eq!(count(&mut con, "calls"), 100);
+    assert_eq!(count(&mut con, "errors"), 0);
+}
