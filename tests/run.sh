@@ -2,9 +2,10 @@
 # The project's test command (CI runs it through .ci/run).
 #
 # 1. Installs what the tests need when missing (Debian packages redis-server,
-#    redis-tools, memcached, python3-pip; the redis and pytest Python
-#    packages), as root or through sudo. apt-get update runs only when a
-#    package is missing.
+#    redis-tools, memcached, python3-pip, postgresql, ffmpeg and its -dev
+#    libraries, libclang-dev, fonts-dejavu-core; the Python packages redis,
+#    pytest, onnxruntime and rapidocr-onnxruntime), as root or through
+#    sudo. apt-get update runs only when a package is missing.
 # 2. Builds the workspace in release mode and runs `cargo test --workspace
 #    --release` (one optimized build serves both the binary under test and
 #    the test harnesses, so 2 cores finish well inside the time budget).
@@ -30,6 +31,13 @@ install_deps() {
     command -v memcached >/dev/null 2>&1 || missing+=(memcached)
     python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
     compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+    # The media stage (ffmpeg-next builds against these, bindgen needs
+    # libclang) and the test videos (ffmpeg CLI, drawtext with DejaVu).
+    command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+    pkg-config --exists libavcodec libavformat libavutil libswscale libavfilter libavdevice 2>/dev/null \
+        || missing+=(pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev libavdevice-dev)
+    compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null || missing+=(libclang-dev)
+    [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
     if [ ${#missing[@]} -gt 0 ]; then
         step "installing ${missing[*]}"
         $SUDO apt-get update -qq || return 1
@@ -38,6 +46,9 @@ install_deps() {
     local pkgs=()
     python3 -c 'import redis' 2>/dev/null || pkgs+=(redis)
     python3 -c 'import pytest' 2>/dev/null || pkgs+=(pytest)
+    # The OCR stage: ONNX Runtime's library and the PP-OCRv4 models.
+    python3 -c 'import onnxruntime' 2>/dev/null || pkgs+=(onnxruntime)
+    python3 -c 'import rapidocr_onnxruntime' 2>/dev/null || pkgs+=(rapidocr-onnxruntime)
     if [ ${#pkgs[@]} -gt 0 ]; then
         step "pip install ${pkgs[*]}"
         python3 -m pip install -q "${pkgs[@]}" 2>/dev/null \
