@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use citadel_cache::{Cache, CacheConfig, OpenError};
 use citadel_net::{NetConfig, NetError};
@@ -111,6 +111,7 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
     let addr = SocketAddr::new(settings.get(&setting::BIND), settings.get(&setting::PORT));
     let mut net_cfg = NetConfig::new(addr, thread_cpus.clone());
     net_cfg.client_output_limit = settings.get(&setting::CLIENT_OUTPUT_LIMIT).bytes() as usize;
+    net_cfg.drain_wait = Duration::from_millis(settings.get(&setting::SHUTDOWN_TIMEOUT_MS));
     let max_value = settings.get(&setting::MAX_VALUE_SIZE).bytes() as usize;
     net_cfg.max_input = net_cfg.max_input.max(max_value * 2);
     let listeners = citadel_net::bind(&net_cfg)?;

@@ -13,9 +13,8 @@ use super::event_loop::Worker;
 use super::token::{Op, Token};
 use super::Service;
 
-/// How long a graceful shutdown waits for replies to drain.
-const DRAIN_WAIT: Duration = Duration::from_secs(2);
-/// How long it then waits for the kernel to finish with aborted sockets.
+/// After the drain wait (`drain_wait`): how long the loop waits for the
+/// kernel to finish with aborted sockets.
 const ABORT_WAIT: Duration = Duration::from_secs(1);
 const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 
@@ -76,7 +75,7 @@ impl<S: Service> Worker<S> {
             if !self.svc.shutdown_requested() && !self.shared.stop.load(Relaxed) {
                 return false;
             }
-            self.drain_until = Some(now + DRAIN_WAIT);
+            self.drain_until = Some(now + self.shared.drain_wait);
             if self.accept_armed {
                 self.cancel(Token::new(Op::Accept, 0, 0));
             }

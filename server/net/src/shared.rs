@@ -7,6 +7,9 @@ pub struct Shared {
     pub clients: AtomicUsize,
     pub client_output_limit: usize,
     pub max_input: usize,
+    /// At shutdown: how long clients (parked ones too) may take to get
+    /// their replies before they are closed.
+    pub drain_wait: std::time::Duration,
     /// Set when a thread failed: every loop shuts down.
     pub stop: AtomicBool,
 }

@@ -23,6 +23,9 @@ pub struct NetConfig {
     pub client_output_limit: usize,
     /// Largest partial command kept while waiting for the rest.
     pub max_input: usize,
+    /// At shutdown: how long clients (parked ones too) may take to get
+    /// their replies before they are closed.
+    pub drain_wait: std::time::Duration,
     /// Provided receive buffers per thread (a power of two) and their size.
     pub recv_buffers: u16,
     pub recv_buffer_size: usize,
@@ -37,6 +40,7 @@ impl NetConfig {
             cpus,
             client_output_limit: 256 << 20,
             max_input: 1 << 30,
+            drain_wait: std::time::Duration::from_secs(2),
             recv_buffers: 512,
             recv_buffer_size: 16 << 10,
         }
@@ -70,6 +74,7 @@ where
         clients: AtomicUsize::new(0),
         client_output_limit: cfg.client_output_limit,
         max_input: cfg.max_input,
+        drain_wait: cfg.drain_wait,
         stop: AtomicBool::new(false),
     });
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), NetError>>();

@@ -98,6 +98,16 @@ crate::settings_table! {
             _ => Ok(()),
         },
     }
+    SHUTDOWN_TIMEOUT_MS: u64 = {
+        name: "shutdown-timeout-ms",
+        value_name: "MS",
+        default: "10000",
+        help: "At shutdown, how long clients may wait for replies still owed (e.g. pipeline calls)",
+        doc: "On SIGTERM or SHUTDOWN the server stops accepting and reading, then gives \
+              every client this long to receive the replies it is owed, parked calls \
+              (plugin, read-through, pipeline) included, before closing it.",
+        check: positive,
+    }
     CLIENT_OUTPUT_LIMIT: Size = {
         name: "client-output-limit",
         value_name: "SIZE",
