@@ -1,0 +1,358 @@
+//! The decode loop: open, pick the video stream, decode, select, convert into the sink.
+
+use std::fs::File;
+use std::sync::Once;
+
+use ffmpeg_next as ffmpeg;
+use ffmpeg_next::ffi;
+use ffmpeg_next::format::stream::Disposition;
+use ffmpeg_next::{codec, frame, media, Packet, Rational};
+use tracing::debug;
+
+use crate::avio::{Demuxer, Kind, Source};
+use crate::error::describe;
+use crate::scale::Scaler;
+use crate::select::Selector;
+use crate::{
+    DecodeOptions, DecodeSummary, FrameInfo, FrameSink, Input, MediaError, Selection, StreamInfo,
+};
+
+fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        if let Err(e) = ffmpeg::init() {
+            tracing::warn!("ffmpeg init: {e}");
+        }
+    });
+}
+
+fn ffmpeg_error(what: &str, e: ffmpeg::Error) -> MediaError {
+    MediaError::Ffmpeg(format!("{what}: {}", describe(e)))
+}
+
+/// An opened input with its video stream chosen.
+struct Opened<'a> {
+    demux: Demuxer<'a>,
+    stream: usize,
+    time_base: Rational,
+    info: StreamInfo,
+}
+
+fn open<'a>(input: Input<'a>, max_bytes: u64, max_pixels: u64) -> Result<Opened<'a>, MediaError> {
+    init();
+    let kind = match input {
+        Input::Bytes(b) => Kind::Bytes(b),
+        Input::Reader(r) => Kind::Reader(r),
+        Input::Path(p) => Kind::File(File::open(p)?),
+    };
+    let source = Source::new(kind)?;
+    match source.len() {
+        0 => return Err(MediaError::Empty),
+        len if len > max_bytes => {
+            return Err(MediaError::TooLarge {
+                len,
+                max: max_bytes,
+            })
+        }
+        _ => {}
+    }
+    let mut demux = Demuxer::open(source)?;
+    // Sizes the container header already declares: refuse before decoding anything.
+    if let Some(i) = video_stream(&demux.input) {
+        check_size(&stream_info(&demux.input, i).1, max_pixels)?;
+    }
+    demux.find_stream_info(max_pixels)?;
+    let stream = video_stream(&demux.input).ok_or(MediaError::NoVideoStream)?;
+    let (time_base, info) = stream_info(&demux.input, stream);
+    check_size(&info, max_pixels)?;
+    Ok(Opened {
+        demux,
+        stream,
+        time_base,
+        info,
+    })
+}
+
+fn check_size(info: &StreamInfo, max_pixels: u64) -> Result<(), MediaError> {
+    check_pixels(info.width, info.height, max_pixels)
+}
+
+fn check_pixels(width: u32, height: u32, max_pixels: u64) -> Result<(), MediaError> {
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(MediaError::SourceTooLarge {
+            width,
+            height,
+            max_pixels,
+        });
+    }
+    Ok(())
+}
+
+/// The best video stream that is not an attached picture (cover art).
+fn video_stream(input: &ffmpeg::format::context::Input) -> Option<usize> {
+    let usable = |s: &ffmpeg::format::stream::Stream| {
+        s.parameters().medium() == media::Type::Video
+            && !s.disposition().contains(Disposition::ATTACHED_PIC)
+    };
+    if let Some(s) = input.streams().best(media::Type::Video) {
+        if usable(&s) {
+            return Some(s.index());
+        }
+    }
+    input.streams().find(usable).map(|s| s.index())
+}
+
+fn to_ms(ts: i64, tb: Rational) -> i64 {
+    if tb.denominator() == 0 {
+        return 0;
+    }
+    let v = i128::from(ts) * 1000 * i128::from(tb.numerator()) / i128::from(tb.denominator());
+    v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+fn stream_info(input: &ffmpeg::format::context::Input, index: usize) -> (Rational, StreamInfo) {
+    let s = input
+        .stream(index)
+        .expect("stream index from the same context");
+    let tb = s.time_base();
+    let params = s.parameters();
+    // SAFETY: codecpar of a live stream; plain integer fields.
+    let (width, height) = unsafe {
+        let p = params.as_ptr();
+        ((*p).width.max(0) as u32, (*p).height.max(0) as u32)
+    };
+    let duration_ms = if s.duration() > 0 && s.duration() != ffi::AV_NOPTS_VALUE {
+        to_ms(s.duration(), tb)
+    } else if input.duration() > 0 {
+        input.duration() / 1000 // AV_TIME_BASE is microseconds
+    } else {
+        0
+    };
+    let rate = s.avg_frame_rate();
+    let frame_rate = if rate.denominator() > 0 && rate.numerator() > 0 {
+        f64::from(rate)
+    } else {
+        0.0
+    };
+    let info = StreamInfo {
+        container: input.format().name().to_string(),
+        codec: params.id().name().to_string(),
+        width,
+        height,
+        duration_ms,
+        frame_rate,
+        frames: s.frames().max(0) as u64,
+    };
+    (tb, info)
+}
+
+/// Opens the input and describes its video stream without decoding it.
+pub fn probe(input: Input<'_>) -> Result<StreamInfo, MediaError> {
+    let d = DecodeOptions::default();
+    Ok(open(input, d.max_input_bytes, u64::MAX)?.info)
+}
+
+/// Decodes the selected frames of `input` into `sink`. See the crate docs.
+pub fn decode(
+    input: Input<'_>,
+    options: &DecodeOptions,
+    sink: &mut dyn FrameSink,
+) -> Result<DecodeSummary, MediaError> {
+    options.validate()?;
+    let mut opened = open(input, options.max_input_bytes, options.max_source_pixels)?;
+    let stream = opened
+        .demux
+        .input
+        .stream(opened.stream)
+        .expect("chosen stream");
+    let params = stream.parameters();
+    let codec_name = opened.info.codec.clone();
+    let decoder_codec = ffmpeg::decoder::find(params.id())
+        .ok_or_else(|| MediaError::UnsupportedCodec(codec_name.clone()))?;
+    let mut ctx = codec::Context::from_parameters(params)
+        .map_err(|e| ffmpeg_error("decoder parameters", e))?;
+    // SAFETY: the context is not opened yet; plain option fields.
+    unsafe {
+        let c = ctx.as_mut_ptr();
+        (*c).max_pixels = i64::try_from(options.max_source_pixels).unwrap_or(i64::MAX);
+        (*c).pkt_timebase = opened.time_base.into();
+        (*c).thread_count = options.threads.min(64) as i32;
+        if options.selection == Selection::Keyframes {
+            (*c).skip_frame = ffi::AVDiscard::AVDISCARD_NONKEY;
+        }
+    }
+    let mut decoder = ctx
+        .decoder()
+        .open_as(decoder_codec)
+        .and_then(|d| d.video())
+        .map_err(|e| MediaError::UnsupportedCodec(format!("{codec_name}: {}", describe(e))))?;
+    debug!(codec = %codec_name, width = opened.info.width, height = opened.info.height, "decoding");
+
+    let rate = opened.info.frame_rate;
+    let mut run = Run {
+        options,
+        sink,
+        selector: Selector::new(options.selection),
+        scaler: Scaler::new(),
+        frame: frame::Video::empty(),
+        time_base: opened.time_base,
+        frame_step: if rate > 0.0 { 1.0 / rate } else { 1.0 / 25.0 },
+        last_seconds: None,
+        selected: 0,
+        decoded: 0,
+        errors: 0,
+        last_error: None,
+    };
+
+    let mut read_error = None;
+    let mut stopped = false;
+    while !stopped {
+        let mut packet = Packet::empty();
+        match packet.read(&mut opened.demux.input) {
+            Ok(()) => {}
+            Err(ffmpeg::Error::Eof) => break,
+            Err(e) => {
+                read_error = Some(e);
+                break;
+            }
+        }
+        if packet.stream() != opened.stream {
+            continue;
+        }
+        if let Err(e) = decoder.send_packet(&packet) {
+            run.decode_error(e)?;
+        }
+        stopped = run.drain(&mut decoder)?;
+    }
+    if !stopped {
+        // Flush the frames the decoder still holds.
+        if decoder.send_eof().is_ok() {
+            run.drain(&mut decoder)?;
+        }
+    }
+    if let Some(e) = opened.demux.avio.take_error() {
+        return Err(MediaError::Io(e));
+    }
+    if run.decoded == 0 {
+        return Err(MediaError::Corrupt(match (read_error, run.last_error) {
+            (_, Some(e)) | (Some(e), None) => {
+                format!("no frame could be decoded: {}", describe(e))
+            }
+            (None, None) => "no video frames could be decoded".into(),
+        }));
+    }
+    if let (false, Some(e)) = (stopped, read_error) {
+        return Err(MediaError::Corrupt(format!(
+            "read error after {} decoded frames: {}",
+            run.decoded,
+            describe(e)
+        )));
+    }
+    Ok(DecodeSummary {
+        frames: run.selected,
+        decoded: run.decoded,
+        hit_max_frames: stopped,
+        decode_errors: run.errors,
+        duration_ms: opened.info.duration_ms,
+        source_width: opened.info.width,
+        source_height: opened.info.height,
+        codec: codec_name,
+    })
+}
+
+struct Run<'o, 's> {
+    options: &'o DecodeOptions,
+    sink: &'s mut dyn FrameSink,
+    selector: Selector,
+    scaler: Scaler,
+    frame: frame::Video,
+    time_base: Rational,
+    /// Seconds between frames, for frames without any timestamp.
+    frame_step: f64,
+    last_seconds: Option<f64>,
+    selected: u32,
+    decoded: u64,
+    errors: u32,
+    last_error: Option<ffmpeg::Error>,
+}
+
+impl Run<'_, '_> {
+    /// Damaged data is skipped (and counted); running out of memory is not.
+    fn decode_error(&mut self, e: ffmpeg::Error) -> Result<(), MediaError> {
+        if let ffmpeg::Error::Other { errno } = e {
+            if errno == ffi::ENOMEM {
+                return Err(ffmpeg_error("decode", e));
+            }
+        }
+        debug!("decode error: {e}");
+        self.errors = self.errors.saturating_add(1);
+        self.last_error = Some(e);
+        Ok(())
+    }
+
+    /// Takes every frame the decoder has ready; `Ok(true)` once `max_frames` were delivered.
+    fn drain(&mut self, decoder: &mut ffmpeg::decoder::Video) -> Result<bool, MediaError> {
+        loop {
+            match decoder.receive_frame(&mut self.frame) {
+                Ok(()) => {
+                    if self.on_frame()? {
+                        return Ok(true);
+                    }
+                }
+                Err(ffmpeg::Error::Eof) => return Ok(false),
+                Err(ffmpeg::Error::Other { errno }) if errno == ffi::EAGAIN => return Ok(false),
+                Err(e) => {
+                    self.decode_error(e)?;
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
+    fn on_frame(&mut self) -> Result<bool, MediaError> {
+        let index = self.decoded;
+        self.decoded += 1;
+        let f = &self.frame;
+        let (w, h) = (f.width(), f.height());
+        check_pixels(w, h, self.options.max_source_pixels)?;
+        let tb = self.time_base;
+        let seconds = match f.timestamp().or(f.pts()) {
+            Some(ts) if tb.denominator() != 0 => {
+                ts as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator())
+            }
+            _ => self.last_seconds.map_or(0.0, |s| s + self.frame_step),
+        };
+        self.last_seconds = Some(seconds);
+        let key = f.is_key();
+        if !self.selector.select(index, seconds, key) {
+            return Ok(false);
+        }
+        let (out_w, out_h) = self.options.output_size(w, h);
+        let format = self.options.pixel_format;
+        let info = FrameInfo {
+            index: self.selected,
+            pts_ms: (seconds * 1000.0).round() as i64,
+            width: out_w,
+            height: out_h,
+            stride: out_w * format.bytes_per_pixel(),
+            pixel_format: format,
+            keyframe: key,
+        };
+        let len = info.byte_len();
+        let mut result = Ok(());
+        let (scaler, frame) = (&mut self.scaler, &self.frame);
+        self.sink.frame(&info, &mut |buf: &mut [u8]| {
+            result = if buf.len() < len {
+                Err(MediaError::Sink(crate::SinkError(format!(
+                    "sink buffer of {} bytes is smaller than the frame ({len} bytes)",
+                    buf.len()
+                ))))
+            } else {
+                scaler.write(frame, out_w, out_h, format, &mut buf[..len])
+            };
+        })?;
+        result?;
+        self.selected += 1;
+        Ok(self.selected >= self.options.max_frames)
+    }
+}
