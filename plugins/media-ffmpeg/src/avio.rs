@@ -304,7 +304,7 @@ impl<'a> Demuxer<'a> {
             let ps = self.input.as_mut_ptr();
             let n = (*ps).nb_streams as usize;
             let mut dicts: Vec<*mut ffi::AVDictionary> = vec![ptr::null_mut(); n];
-            let value = std::ffi::CString::new(max_pixels.min(i64::MAX as u64).to_string())
+            let value = std::ffi::CString::new(max_pixels.min(i32::MAX as u64).to_string())
                 .expect("digits have no NUL");
             for d in dicts.iter_mut() {
                 ffi::av_dict_set(d, c"max_pixels".as_ptr(), value.as_ptr(), 0);

@@ -174,7 +174,8 @@ pub fn decode(
     // SAFETY: the context is not opened yet; plain option fields.
     unsafe {
         let c = ctx.as_mut_ptr();
-        (*c).max_pixels = i64::try_from(options.max_source_pixels).unwrap_or(i64::MAX);
+        // FFmpeg's option range is 0..=INT_MAX.
+        (*c).max_pixels = options.max_source_pixels.min(i32::MAX as u64) as i64;
         (*c).pkt_timebase = opened.time_base.into();
         (*c).thread_count = options.threads.min(64) as i32;
         if options.selection == Selection::Keyframes {
