@@ -36,6 +36,9 @@ struct Opened<'a> {
     stream: usize,
     time_base: Rational,
     info: StreamInfo,
+    /// The video's declared duration in `time_base` units, if the container gives one that
+    /// is the video's own (a stream duration, or the file duration with one stream only).
+    declared: Option<i64>,
 }
 
 fn open<'a>(input: Input<'a>, max_bytes: u64, max_pixels: u64) -> Result<Opened<'a>, MediaError> {
@@ -65,11 +68,13 @@ fn open<'a>(input: Input<'a>, max_bytes: u64, max_pixels: u64) -> Result<Opened<
     let stream = video_stream(&demux.input).ok_or(MediaError::NoVideoStream)?;
     let (time_base, info) = stream_info(&demux.input, stream);
     check_size(&info, max_pixels)?;
+    let declared = declared_duration(&demux.input, stream);
     Ok(Opened {
         demux,
         stream,
         time_base,
         info,
+        declared,
     })
 }
 
@@ -100,6 +105,46 @@ fn video_stream(input: &ffmpeg::format::context::Input) -> Option<usize> {
         }
     }
     input.streams().find(usable).map(|s| s.index())
+}
+
+fn declared_duration(input: &ffmpeg::format::context::Input, index: usize) -> Option<i64> {
+    let s = input.stream(index)?;
+    let tb = s.time_base();
+    if s.duration() > 0 && s.duration() != ffi::AV_NOPTS_VALUE {
+        return Some(s.duration());
+    }
+    if input.nb_streams() == 1 && input.duration() > 0 && tb.numerator() > 0 {
+        let d = i128::from(input.duration()) * i128::from(tb.denominator())
+            / (i128::from(tb.numerator()) * 1_000_000);
+        return i64::try_from(d).ok().filter(|&d| d > 0);
+    }
+    None
+}
+
+/// The span of presentation time the video packets read cover, in stream time base units.
+#[derive(Default)]
+struct Span {
+    first: Option<i64>,
+    end: Option<i64>,
+}
+
+impl Span {
+    fn add(&mut self, packet: &Packet, frame_step: i64) {
+        if let Some(ts) = packet.pts().or(packet.dts()) {
+            let d = if packet.duration() > 0 {
+                packet.duration()
+            } else {
+                frame_step
+            };
+            self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
+            let end = ts.saturating_add(d);
+            self.end = Some(self.end.map_or(end, |e| e.max(end)));
+        }
+    }
+
+    fn covered(&self) -> Option<i64> {
+        Some(self.end?.saturating_sub(self.first?))
+    }
 }
 
 fn to_ms(ts: i64, tb: Rational) -> i64 {
@@ -205,6 +250,13 @@ pub fn decode(
         last_error: None,
     };
 
+    let tb = opened.time_base;
+    let frame_step_tb = if rate > 0.0 && tb.numerator() > 0 {
+        (f64::from(tb.denominator()) / (f64::from(tb.numerator()) * rate)) as i64
+    } else {
+        0
+    };
+    let mut span = Span::default();
     let mut read_error = None;
     let mut stopped = false;
     while !stopped {
@@ -220,6 +272,7 @@ pub fn decode(
         if packet.stream() != opened.stream {
             continue;
         }
+        span.add(&packet, frame_step_tb);
         if let Err(e) = decoder.send_packet(&packet) {
             run.decode_error(e)?;
         }
@@ -235,6 +288,8 @@ pub fn decode(
         return Err(MediaError::Io(e));
     }
     if run.decoded == 0 {
+        // The decoder refuses frames over `max_pixels`; report the size it saw.
+        check_pixels(decoder.width(), decoder.height(), options.max_source_pixels)?;
         return Err(MediaError::Corrupt(match (read_error, run.last_error) {
             (_, Some(e)) | (Some(e), None) => {
                 format!("no frame could be decoded: {}", describe(e))
@@ -248,6 +303,16 @@ pub fn decode(
             run.decoded,
             describe(e)
         )));
+    }
+    if let (false, Some(declared), Some(covered)) = (stopped, opened.declared, span.covered()) {
+        // The demuxer ran out of data well before the declared end: a truncated file.
+        if covered < declared - declared / 10 {
+            return Err(MediaError::Corrupt(format!(
+                "truncated: the video data ends after {} ms of {} ms",
+                to_ms(covered, tb),
+                to_ms(declared, tb)
+            )));
+        }
     }
     Ok(DecodeSummary {
         frames: run.selected,
