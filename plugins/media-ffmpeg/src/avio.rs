@@ -241,6 +241,8 @@ unsafe extern "C" fn deny_io_open(
 pub(crate) struct Demuxer<'a> {
     pub(crate) input: ffmpeg::format::context::Input,
     pub(crate) avio: Avio<'a>,
+    /// The format probe was confident (score >= 50): the data looked like this container.
+    pub(crate) confident: bool,
 }
 
 impl<'a> Demuxer<'a> {
@@ -285,7 +287,7 @@ impl<'a> Demuxer<'a> {
             let msg = describe(ffmpeg::Error::from(r));
             // A confident probe (e.g. an mp4 "ftyp") whose header then fails to parse is a
             // damaged or truncated file rather than something that is not media at all.
-            return Err(if score >= ffi::AVPROBE_SCORE_MAX as c_int / 2 {
+            return Err(if score >= ffi::AVPROBE_SCORE_MAX / 2 {
                 MediaError::Corrupt(format!("cannot read the {name} header: {msg}"))
             } else {
                 MediaError::NotMedia(msg)
@@ -293,7 +295,11 @@ impl<'a> Demuxer<'a> {
         }
         // SAFETY: `ps` is an opened input context; `Input` closes it on drop (before `avio`).
         let input = unsafe { ffmpeg::format::context::Input::wrap(ps) };
-        Ok(Demuxer { input, avio })
+        Ok(Demuxer {
+            input,
+            avio,
+            confident: score >= ffi::AVPROBE_SCORE_MAX / 2,
+        })
     }
 
     /// Reads packets to fill in the stream parameters, with `max_pixels` passed to the

@@ -65,6 +65,16 @@ fn open<'a>(input: Input<'a>, max_bytes: u64, max_pixels: u64) -> Result<Opened<
         check_size(&stream_info(&demux.input, i).1, max_pixels)?;
     }
     demux.find_stream_info(max_pixels)?;
+    if demux.input.nb_streams() == 0 {
+        let name = demux.input.format().name().to_string();
+        return Err(if demux.confident {
+            MediaError::Corrupt(format!(
+                "the {name} data has no streams (truncated header?)"
+            ))
+        } else {
+            MediaError::NotMedia(format!("no streams found (probed as {name})"))
+        });
+    }
     let stream = video_stream(&demux.input).ok_or(MediaError::NoVideoStream)?;
     let (time_base, info) = stream_info(&demux.input, stream);
     check_size(&info, max_pixels)?;
@@ -257,6 +267,7 @@ pub fn decode(
         0
     };
     let mut span = Span::default();
+    let mut corrupt_packets = 0u64;
     let mut read_error = None;
     let mut stopped = false;
     while !stopped {
@@ -272,7 +283,12 @@ pub fn decode(
         if packet.stream() != opened.stream {
             continue;
         }
-        span.add(&packet, frame_step_tb);
+        if packet.is_corrupt() {
+            // E.g. mov/mp4 with its index intact but the sample data cut off.
+            corrupt_packets += 1;
+        } else {
+            span.add(&packet, frame_step_tb);
+        }
         if let Err(e) = decoder.send_packet(&packet) {
             run.decode_error(e)?;
         }
@@ -302,6 +318,11 @@ pub fn decode(
             "read error after {} decoded frames: {}",
             run.decoded,
             describe(e)
+        )));
+    }
+    if !stopped && corrupt_packets > 0 {
+        return Err(MediaError::Corrupt(format!(
+            "damaged or truncated: {corrupt_packets} incomplete video packets"
         )));
     }
     if let (false, Some(declared), Some(covered)) = (stopped, opened.declared, span.covered()) {

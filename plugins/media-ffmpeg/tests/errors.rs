@@ -61,11 +61,23 @@ fn random_bytes_are_not_media() {
 
 #[test]
 fn truncated_files_are_corrupt() {
-    for path in [h264_mp4(), mjpeg_mkv(), mpeg4_avi()] {
+    let faststart = testsrc(
+        "faststart.mp4",
+        &[
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+        ],
+    );
+    for path in [h264_mp4(), faststart, mjpeg_mkv(), mpeg4_avi()] {
         let bytes = read(&path);
-        for pct in [30, 60] {
+        for pct in [30, 60, 90] {
             let cut = &bytes[..bytes.len() * pct / 100];
             let e = err(cut);
+            eprintln!("{path:?} cut at {pct}%: {e}");
             assert!(
                 matches!(e, MediaError::Corrupt(_)),
                 "{path:?} cut at {pct}%: {e:?}"
