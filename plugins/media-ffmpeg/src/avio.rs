@@ -13,6 +13,7 @@ use ffmpeg_next as ffmpeg;
 use ffmpeg_next::ffi;
 
 use crate::error::describe;
+use crate::log::with_detail;
 use crate::MediaError;
 
 /// Random-access source of bytes (a value in the cache's shared memory, copied out in pieces).
@@ -60,7 +61,7 @@ pub(crate) struct Source<'a> {
 impl<'a> Source<'a> {
     pub(crate) fn new(kind: Kind<'a>) -> io::Result<Self> {
         let len = match &kind {
-            Kind::Bytes(b) => b.len() as u64,
+            Kind::Bytes(b) => <[u8]>::len(b) as u64,
             Kind::Reader(r) => r.len(),
             Kind::File(f) => f.metadata()?.len(),
         };
@@ -284,7 +285,7 @@ impl<'a> Demuxer<'a> {
             if let Some(e) = avio.take_error() {
                 return Err(MediaError::Io(e));
             }
-            let msg = describe(ffmpeg::Error::from(r));
+            let msg = with_detail(describe(ffmpeg::Error::from(r)));
             // A confident probe (e.g. an mp4 "ftyp") whose header then fails to parse is a
             // damaged or truncated file rather than something that is not media at all.
             return Err(if score >= ffi::AVPROBE_SCORE_MAX / 2 {
@@ -330,10 +331,10 @@ impl<'a> Demuxer<'a> {
             if let Some(e) = self.avio.take_error() {
                 return Err(MediaError::Io(e));
             }
-            return Err(MediaError::Corrupt(format!(
+            return Err(MediaError::Corrupt(with_detail(format!(
                 "cannot read the stream info: {}",
                 describe(ffmpeg::Error::from(r))
-            )));
+            ))));
         }
         Ok(())
     }

@@ -20,6 +20,7 @@ use crate::{
 fn init() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
+        crate::log::install();
         if let Err(e) = ffmpeg::init() {
             tracing::warn!("ffmpeg init: {e}");
         }
@@ -43,6 +44,7 @@ struct Opened<'a> {
 
 fn open<'a>(input: Input<'a>, max_bytes: u64, max_pixels: u64) -> Result<Opened<'a>, MediaError> {
     init();
+    crate::log::clear_last_error();
     let kind = match input {
         Input::Bytes(b) => Kind::Bytes(b),
         Input::Reader(r) => Kind::Reader(r),
@@ -306,12 +308,14 @@ pub fn decode(
     if run.decoded == 0 {
         // The decoder refuses frames over `max_pixels`; report the size it saw.
         check_pixels(decoder.width(), decoder.height(), options.max_source_pixels)?;
-        return Err(MediaError::Corrupt(match (read_error, run.last_error) {
-            (_, Some(e)) | (Some(e), None) => {
-                format!("no frame could be decoded: {}", describe(e))
-            }
-            (None, None) => "no video frames could be decoded".into(),
-        }));
+        return Err(MediaError::Corrupt(crate::log::with_detail(
+            match (read_error, run.last_error) {
+                (_, Some(e)) | (Some(e), None) => {
+                    format!("no frame could be decoded: {}", describe(e))
+                }
+                (None, None) => "no video frames could be decoded".into(),
+            },
+        )));
     }
     if let (false, Some(e)) = (stopped, read_error) {
         return Err(MediaError::Corrupt(format!(

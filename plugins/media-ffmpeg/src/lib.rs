@@ -21,6 +21,7 @@
 mod avio;
 mod decode;
 mod error;
+mod log;
 mod options;
 mod scale;
 mod select;
