@@ -148,8 +148,8 @@ impl DecodeOptions {
     pub fn output_size(&self, src_w: u32, src_h: u32) -> (u32, u32) {
         let follow = |given: u32, a: u32, b: u32| -> u32 {
             // given * b / a, rounded to the nearest even number, at least 2.
-            let exact = u64::from(given) * u64::from(b) * 2 / u64::from(a).max(1);
-            let even = exact.div_ceil(4) * 2;
+            let a = u64::from(a).max(1);
+            let even = (u64::from(given) * u64::from(b) + a) / (2 * a) * 2;
             even.clamp(2, u64::from(MAX_OUTPUT_DIMENSION)) as u32
         };
         match (self.width, self.height) {
@@ -178,6 +178,8 @@ mod tests {
         assert_eq!(o(Some(100), None).output_size(320, 240), (100, 76)); // 75 -> even
         assert_eq!(o(Some(101), Some(77)).output_size(320, 240), (101, 77));
         assert_eq!(o(Some(1), None).output_size(1000, 10), (1, 2));
+        assert_eq!(o(Some(131), None).output_size(65, 47), (131, 94)); // 94.7 -> 94
+        assert_eq!(o(Some(33), None).output_size(65, 47), (33, 24));
     }
 
     #[test]

@@ -188,6 +188,45 @@ fn resize_and_formats() {
     }
 }
 
+#[test]
+fn odd_source_size() {
+    // 65x47 yuvj444p mjpeg: odd sizes through sws, and the guard bytes stay untouched.
+    let path = video(
+        "odd.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=65x47:rate=10",
+            "-t",
+            "1",
+            "-c:v",
+            "mjpeg",
+            "-pix_fmt",
+            "yuvj444p",
+        ],
+    );
+    let bytes = read(&path);
+    for (width, pixel_format, (w, h)) in [
+        (None, PixelFormat::Bgr24, (65, 47)),
+        (None, PixelFormat::Gray8, (65, 47)),
+        (Some(33), PixelFormat::Rgb24, (33, 24)),
+        (Some(131), PixelFormat::Rgb24, (131, 94)),
+    ] {
+        let options = DecodeOptions {
+            width,
+            pixel_format,
+            ..Default::default()
+        };
+        let (s, sink) = run(&bytes, &options);
+        assert_eq!(s.frames, 10);
+        assert_eq!((s.source_width, s.source_height), (65, 47));
+        let (info, buf) = &sink.frames[0];
+        assert_eq!((info.width, info.height), (w, h));
+        assert_eq!(buf.len(), (w * h * pixel_format.bytes_per_pixel()) as usize);
+    }
+}
+
 fn solid(color: &str, codec: &[&str], ext: &str) -> Vec<u8> {
     let src = format!("color=c={color}:size=64x64:rate=10");
     let mut args = vec!["-f", "lavfi", "-i", &src, "-t", "1"];

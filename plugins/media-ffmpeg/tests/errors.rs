@@ -46,6 +46,19 @@ fn empty_input() {
 }
 
 #[test]
+fn empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.mp4");
+    std::fs::write(&path, b"").unwrap();
+    let e = decode(
+        Input::Path(&path),
+        &DecodeOptions::default(),
+        &mut Collect::default(),
+    );
+    assert!(matches!(e, Err(MediaError::Empty)), "{e:?}");
+}
+
+#[test]
 fn random_bytes_are_not_media() {
     for (len, seed) in [(1, 1), (100, 2), (4096, 3), (100_000, 4), (1_000_000, 5)] {
         let e = err(&noise(len, seed));
@@ -72,7 +85,8 @@ fn truncated_files_are_corrupt() {
             "+faststart",
         ],
     );
-    for path in [h264_mp4(), faststart, mjpeg_mkv(), mpeg4_avi()] {
+    let h264_mkv = testsrc("h264.mkv", &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+    for path in [h264_mp4(), faststart, h264_mkv, mjpeg_mkv(), mpeg4_avi()] {
         let bytes = read(&path);
         for pct in [30, 60, 90] {
             let cut = &bytes[..bytes.len() * pct / 100];
