@@ -22,6 +22,7 @@ mod avio;
 mod decode;
 mod error;
 mod log;
+mod open;
 mod options;
 mod scale;
 mod select;

@@ -128,6 +128,40 @@ fn audio_only_has_no_video_stream() {
 }
 
 #[test]
+fn cover_art_is_not_video() {
+    // An mp3 whose only picture is an attached cover (mjpeg, disposition attached_pic).
+    let path = video(
+        "cover.mp3",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=red:size=64x64:duration=0.1",
+            "-map",
+            "0",
+            "-map",
+            "1",
+            "-frames:v",
+            "1",
+            "-c:a",
+            "libmp3lame",
+            "-c:v",
+            "mjpeg",
+            "-id3v2_version",
+            "3",
+            "-disposition:v",
+            "attached_pic",
+        ],
+    );
+    let e = err(&read(&path));
+    assert!(matches!(e, MediaError::NoVideoStream), "{e:?}");
+}
+
+#[test]
 fn source_larger_than_the_limit() {
     let bytes = read(&h264_mp4());
     let options = DecodeOptions {
