@@ -59,6 +59,20 @@ pub fn text_stage_bin() -> &'static Path {
     BIN.get_or_init(|| release_bin("CITADEL_TEXT_STAGE", "citadel-text-stage"))
 }
 
+/// Path of the media stage (`plugins/media-ffmpeg`, release build;
+/// `$CITADEL_MEDIA_STAGE` wins), built like [`citadel_bin`].
+pub fn media_stage_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| release_bin("CITADEL_MEDIA_STAGE", "citadel-media-ffmpeg"))
+}
+
+/// Path of the OCR stage (`plugins/infer-onnx`, release build;
+/// `$CITADEL_OCR_STAGE` wins), built like [`citadel_bin`].
+pub fn ocr_stage_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| release_bin("CITADEL_OCR_STAGE", "citadel-infer-onnx"))
+}
+
 /// `$env_override`, or the workspace's release build of `bin`. The whole
 /// workspace is built (a no-op after `tests/run.sh`'s build): building one
 /// package alone would unify dependency features differently and rebuild
