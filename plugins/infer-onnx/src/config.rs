@@ -102,13 +102,17 @@ impl OcrConfig {
         if let Some(v) = var("CITADEL_OCR_THREADS") {
             match v.trim().parse() {
                 Ok(n) => cfg.intra_threads = n,
-                Err(_) => tracing::warn!(value = %v, "CITADEL_OCR_THREADS is not a number; ignored"),
+                Err(_) => {
+                    tracing::warn!(value = %v, "CITADEL_OCR_THREADS is not a number; ignored")
+                }
             }
         }
         if let Some(v) = var("CITADEL_OCR_DEVICE") {
             match parse_device(&v) {
                 Some(ep) => cfg.execution_provider = ep,
-                None => tracing::warn!(value = %v, "CITADEL_OCR_DEVICE is not cpu|cuda[:N]; ignored"),
+                None => {
+                    tracing::warn!(value = %v, "CITADEL_OCR_DEVICE is not cpu|cuda[:N]; ignored")
+                }
             }
         }
         cfg
@@ -168,11 +172,17 @@ fn site_package_dirs() -> Vec<PathBuf> {
     }
     let mut out = Vec::new();
     for root in roots {
-        let Ok(rd) = std::fs::read_dir(&root) else { continue };
+        let Ok(rd) = std::fs::read_dir(&root) else {
+            continue;
+        };
         let mut pys: Vec<PathBuf> = rd
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("python3")))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("python3"))
+            })
             .collect();
         pys.sort();
         for py in pys.into_iter().rev() {
@@ -206,7 +216,10 @@ pub(crate) fn find_runtime(cfg: &OcrConfig) -> Result<PathBuf, OcrError> {
         if p.is_file() {
             Ok(p)
         } else {
-            Err(OcrError::Runtime { reason: format!("{origin}: no such file"), path: p })
+            Err(OcrError::Runtime {
+                reason: format!("{origin}: no such file"),
+                path: p,
+            })
         }
     };
     if let Some(p) = &cfg.onnxruntime {
@@ -215,7 +228,10 @@ pub(crate) fn find_runtime(cfg: &OcrConfig) -> Result<PathBuf, OcrError> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|v| !v.is_empty()) {
         return check(PathBuf::from(p), "ORT_DYLIB_PATH");
     }
-    let mut looked = vec!["OcrConfig::onnxruntime (unset)".to_string(), "ORT_DYLIB_PATH (unset)".to_string()];
+    let mut looked = vec![
+        "OcrConfig::onnxruntime (unset)".to_string(),
+        "ORT_DYLIB_PATH (unset)".to_string(),
+    ];
     if let Some(pkg) = find_package("onnxruntime", &mut looked) {
         let capi = pkg.join("capi");
         if let Some(lib) = newest_lib(&capi) {
@@ -223,7 +239,10 @@ pub(crate) fn find_runtime(cfg: &OcrConfig) -> Result<PathBuf, OcrError> {
         }
         looked.push(format!("{}/libonnxruntime.so*", capi.display()));
     }
-    Err(OcrError::Runtime { path: PathBuf::new(), reason: format!("not found; looked at: {}", looked.join(", ")) })
+    Err(OcrError::Runtime {
+        path: PathBuf::new(),
+        reason: format!("not found; looked at: {}", looked.join(", ")),
+    })
 }
 
 fn newest_lib(dir: &Path) -> Option<PathBuf> {
@@ -233,7 +252,9 @@ fn newest_lib(dir: &Path) -> Option<PathBuf> {
         .map(|e| e.path())
         .filter(|p| {
             p.is_file()
-                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so"))
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("libonnxruntime.so"))
         })
         .collect();
     // The longest name is the fully versioned one (`.so.1.32.0`).
@@ -243,22 +264,27 @@ fn newest_lib(dir: &Path) -> Option<PathBuf> {
 
 /// The models directory: `cfg.models`, else the rapidocr wheel's `models/`.
 pub(crate) fn find_models(cfg: &OcrConfig) -> Result<ModelFiles, OcrError> {
-    let dir = match &cfg.models {
-        Some(d) => d.clone(),
-        None => {
-            let mut looked = Vec::new();
-            match find_package("rapidocr_onnxruntime", &mut looked) {
-                Some(p) => p.join("models"),
-                None => {
-                    return Err(OcrError::Models {
+    let dir =
+        match &cfg.models {
+            Some(d) => d.clone(),
+            None => {
+                let mut looked = Vec::new();
+                match find_package("rapidocr_onnxruntime", &mut looked) {
+                    Some(p) => p.join("models"),
+                    None => return Err(OcrError::Models {
                         dir: PathBuf::new(),
-                        reason: format!("no models dir set and rapidocr_onnxruntime not found; looked at: {}", looked.join(", ")),
-                    })
+                        reason: format!(
+                            "no models dir set and rapidocr_onnxruntime not found; looked at: {}",
+                            looked.join(", ")
+                        ),
+                    }),
                 }
             }
-        }
+        };
+    let models_err = |reason: String| OcrError::Models {
+        dir: dir.clone(),
+        reason,
     };
-    let models_err = |reason: String| OcrError::Models { dir: dir.clone(), reason };
     let entries: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| models_err(format!("cannot read the directory: {e}")))?
         .flatten()
@@ -273,15 +299,29 @@ pub(crate) fn find_models(cfg: &OcrConfig) -> Result<ModelFiles, OcrError> {
             .iter()
             .filter(|p| {
                 p.extension().is_some_and(|e| e == "onnx")
-                    && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(part))
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.contains(part))
             })
             .collect();
         found.sort();
-        found.first().map(|p| (*p).clone()).ok_or_else(|| models_err(format!("no {exact} (nor any *{part}*.onnx)")))
+        found
+            .first()
+            .map(|p| (*p).clone())
+            .ok_or_else(|| models_err(format!("no {exact} (nor any *{part}*.onnx)")))
     };
     let det = pick("ch_PP-OCRv4_det_infer.onnx", "det")?;
     let rec = pick("ch_PP-OCRv4_rec_infer.onnx", "rec")?;
     let cls = pick("ch_ppocr_mobile_v2.0_cls_infer.onnx", "cls")?;
-    let dict = ["dict.txt", "ppocr_keys_v1.txt"].iter().map(|n| dir.join(n)).find(|p| p.is_file());
-    Ok(ModelFiles { dir, det, rec, cls, dict })
+    let dict = ["dict.txt", "ppocr_keys_v1.txt"]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file());
+    Ok(ModelFiles {
+        dir,
+        det,
+        rec,
+        cls,
+        dict,
+    })
 }

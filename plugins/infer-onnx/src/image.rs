@@ -38,7 +38,13 @@ impl<'a> Image<'a> {
     /// A tightly packed image (`stride = width * bytes per pixel`).
     pub fn packed(width: u32, height: u32, format: PixelFormat, pixels: &'a [u8]) -> Self {
         let stride = width.saturating_mul(format.bytes_per_pixel());
-        Self { width, height, stride, format, pixels }
+        Self {
+            width,
+            height,
+            stride,
+            format,
+            pixels,
+        }
     }
 
     /// Checks the sizes against the buffer.
@@ -167,16 +173,29 @@ impl Crop {
     /// `get_rotate_crop_image`: size from the longer opposite edges, and
     /// turned 90 degrees counter-clockwise when it is much taller than wide.
     pub fn from_box(b: &[[f32; 2]; 4]) -> Self {
-        let dist = |p: [f32; 2], q: [f32; 2]| ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt();
+        let dist =
+            |p: [f32; 2], q: [f32; 2]| ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt();
         let w = dist(b[0], b[1]).max(dist(b[2], b[3])).floor().max(1.0);
         let h = dist(b[0], b[3]).max(dist(b[1], b[2])).floor().max(1.0);
         let ex = [(b[1][0] - b[0][0]) / w, (b[1][1] - b[0][1]) / w];
         let ey = [(b[3][0] - b[0][0]) / h, (b[3][1] - b[0][1]) / h];
-        let crop = Self { origin: b[0], ex, ey, w: w as usize, h: h as usize };
+        let crop = Self {
+            origin: b[0],
+            ex,
+            ey,
+            w: w as usize,
+            h: h as usize,
+        };
         if h / w >= 1.5 {
             // np.rot90: new(x', y') = old(x = w - y', y = x').
             let origin = [b[0][0] + w * ex[0], b[0][1] + w * ex[1]];
-            Self { origin, ex: ey, ey: [-ex[0], -ex[1]], w: crop.h, h: crop.w }
+            Self {
+                origin,
+                ex: ey,
+                ey: [-ex[0], -ex[1]],
+                w: crop.h,
+                h: crop.w,
+            }
         } else {
             crop
         }
@@ -189,7 +208,12 @@ impl Crop {
             self.origin[0] + w * self.ex[0] + h * self.ey[0],
             self.origin[1] + w * self.ex[1] + h * self.ey[1],
         ];
-        Self { origin, ex: [-self.ex[0], -self.ex[1]], ey: [-self.ey[0], -self.ey[1]], ..*self }
+        Self {
+            origin,
+            ex: [-self.ex[0], -self.ex[1]],
+            ey: [-self.ey[0], -self.ey[1]],
+            ..*self
+        }
     }
 
     /// Width / height.
@@ -200,7 +224,14 @@ impl Crop {
     /// Resamples the crop to `out_w x out_h` and writes it normalised into
     /// the CHW tensor `dst` whose rows are `row_w` wide (the rest of each row
     /// is left as is: the zero padding of PP-OCR).
-    pub fn sample_into(&self, src: &Bgr, out_w: usize, out_h: usize, dst: &mut [f32], row_w: usize) {
+    pub fn sample_into(
+        &self,
+        src: &Bgr,
+        out_w: usize,
+        out_h: usize,
+        dst: &mut [f32],
+        row_w: usize,
+    ) {
         let plane = row_w * out_h;
         let sx = self.w as f32 / out_w as f32;
         let sy = self.h as f32 / out_h as f32;
@@ -227,23 +258,50 @@ mod tests {
     #[test]
     fn validate_sizes() {
         let px = [0u8; 30];
-        assert!(Image::packed(5, 2, PixelFormat::Bgr24, &px).validate().is_ok());
-        assert!(Image::packed(5, 3, PixelFormat::Bgr24, &px).validate().is_err());
-        assert!(Image::packed(0, 3, PixelFormat::Gray8, &px).validate().is_err());
-        let img = Image { width: 5, height: 2, stride: 4, format: PixelFormat::Gray8, pixels: &px };
+        assert!(Image::packed(5, 2, PixelFormat::Bgr24, &px)
+            .validate()
+            .is_ok());
+        assert!(Image::packed(5, 3, PixelFormat::Bgr24, &px)
+            .validate()
+            .is_err());
+        assert!(Image::packed(0, 3, PixelFormat::Gray8, &px)
+            .validate()
+            .is_err());
+        let img = Image {
+            width: 5,
+            height: 2,
+            stride: 4,
+            format: PixelFormat::Gray8,
+            pixels: &px,
+        };
         assert!(img.validate().is_err());
         // Last row may be short of a full stride.
-        let img = Image { width: 5, height: 2, stride: 25, format: PixelFormat::Gray8, pixels: &px };
+        let img = Image {
+            width: 5,
+            height: 2,
+            stride: 25,
+            format: PixelFormat::Gray8,
+            pixels: &px,
+        };
         assert!(img.validate().is_ok());
     }
 
     #[test]
     fn rgb_and_gray_become_bgr() {
         let rgb = [1u8, 2, 3, 9, 4, 5, 6, 9];
-        let img = Image { width: 1, height: 2, stride: 4, format: PixelFormat::Rgb24, pixels: &rgb };
+        let img = Image {
+            width: 1,
+            height: 2,
+            stride: 4,
+            format: PixelFormat::Rgb24,
+            pixels: &rgb,
+        };
         assert_eq!(Bgr::from_image(&img).data, vec![3, 2, 1, 6, 5, 4]);
         let g = [7u8, 8];
-        assert_eq!(Bgr::from_image(&Image::packed(2, 1, PixelFormat::Gray8, &g)).data, vec![7, 7, 7, 8, 8, 8]);
+        assert_eq!(
+            Bgr::from_image(&Image::packed(2, 1, PixelFormat::Gray8, &g)).data,
+            vec![7, 7, 7, 8, 8, 8]
+        );
     }
 
     #[test]

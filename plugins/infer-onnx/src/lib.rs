@@ -61,12 +61,20 @@ fn environment(lib: &Path) -> Result<Environment, OcrError> {
         }
         return Err(OcrError::Runtime {
             path: lib.to_path_buf(),
-            reason: format!("this process already loaded ONNX Runtime from {}; only one can be loaded", loaded.display()),
+            reason: format!(
+                "this process already loaded ONNX Runtime from {}; only one can be loaded",
+                loaded.display()
+            ),
         });
     }
-    let builder =
-        ort::init_from(lib).map_err(|e| OcrError::Runtime { path: lib.to_path_buf(), reason: e.to_string() })?;
-    let env = builder.with_name("citadel-ocr").build().map_err(|e| OcrError::Session(e.to_string()))?;
+    let builder = ort::init_from(lib).map_err(|e| OcrError::Runtime {
+        path: lib.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let env = builder
+        .with_name("citadel-ocr")
+        .build()
+        .map_err(|e| OcrError::Session(e.to_string()))?;
     tracing::info!(path = %lib.display(), "loaded ONNX Runtime");
     *guard = Some((lib.to_path_buf(), env.clone()));
     Ok(env)
@@ -76,18 +84,27 @@ fn session(env: &Environment, model: &Path, cfg: &OcrConfig) -> Result<Session, 
     let err = |e: String| OcrError::Session(format!("{}: {e}", model.display()));
     let mut b = Session::builder(env).map_err(|e| err(e.to_string()))?;
     if cfg.intra_threads > 0 {
-        b = b.with_intra_threads(cfg.intra_threads).map_err(|e| err(e.to_string()))?;
+        b = b
+            .with_intra_threads(cfg.intra_threads)
+            .map_err(|e| err(e.to_string()))?;
     }
     match cfg.execution_provider {
         ExecutionProvider::Cpu => {}
         #[cfg(feature = "cuda")]
         ExecutionProvider::Cuda { device_id } => {
-            let cuda = ort::ep::CUDA::default().with_device_id(device_id).build().error_on_failure();
-            b = b.with_execution_providers([cuda]).map_err(|e| err(e.to_string()))?;
+            let cuda = ort::ep::CUDA::default()
+                .with_device_id(device_id)
+                .build()
+                .error_on_failure();
+            b = b
+                .with_execution_providers([cuda])
+                .map_err(|e| err(e.to_string()))?;
         }
         #[cfg(not(feature = "cuda"))]
         ExecutionProvider::Cuda { .. } => {
-            return Err(err("CUDA requested but citadel-ocr was built without its `cuda` feature".into()));
+            return Err(err(
+                "CUDA requested but citadel-ocr was built without its `cuda` feature".into(),
+            ));
         }
     }
     b.commit_from_file(model).map_err(|e| err(e.to_string()))
@@ -106,16 +123,27 @@ pub struct OcrEngine {
 
 impl std::fmt::Debug for OcrEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OcrEngine").field("cfg", &self.cfg).field("classes", &self.charset.len()).finish()
+        f.debug_struct("OcrEngine")
+            .field("cfg", &self.cfg)
+            .field("classes", &self.charset.len())
+            .finish()
     }
 }
 
 /// Runs a session on one `[n, 3, h, w]` input; returns the first output's
 /// shape and data.
-fn run(s: &mut Session, n: usize, h: usize, w: usize, data: Vec<f32>) -> Result<(Vec<i64>, Vec<f32>), OcrError> {
+fn run(
+    s: &mut Session,
+    n: usize,
+    h: usize,
+    w: usize,
+    data: Vec<f32>,
+) -> Result<(Vec<i64>, Vec<f32>), OcrError> {
     let t = Tensor::from_array(([n, 3, h, w], data)).map_err(OcrError::inference)?;
     let out = s.run(ort::inputs![t]).map_err(OcrError::inference)?;
-    let (shape, v) = out[0].try_extract_tensor::<f32>().map_err(OcrError::inference)?;
+    let (shape, v) = out[0]
+        .try_extract_tensor::<f32>()
+        .map_err(OcrError::inference)?;
     Ok((shape.to_vec(), v.to_vec()))
 }
 
@@ -128,7 +156,11 @@ impl OcrEngine {
         let env = environment(&lib)?;
         let det = session(&env, &models.det, cfg)?;
         let rec = session(&env, &models.rec, cfg)?;
-        let cls = if cfg.use_angle_classifier { Some(session(&env, &models.cls, cfg)?) } else { None };
+        let cls = if cfg.use_angle_classifier {
+            Some(session(&env, &models.cls, cfg)?)
+        } else {
+            None
+        };
         let dict = match &models.dict {
             Some(p) => std::fs::read_to_string(p)
                 .map_err(|e| OcrError::Models { dir: models.dir.clone(), reason: format!("{}: {e}", p.display()) })?,
@@ -139,7 +171,14 @@ impl OcrEngine {
         };
         let charset = Charset::from_dict(&dict);
         tracing::info!(models = %models.dir.display(), runtime = %lib.display(), classes = charset.len(), "OCR engine loaded");
-        Ok(Self { cfg: cfg.clone(), det, rec, cls, charset, _env: env })
+        Ok(Self {
+            cfg: cfg.clone(),
+            det,
+            rec,
+            cls,
+            charset,
+            _env: env,
+        })
     }
 
     /// The settings the engine was loaded with.
@@ -149,7 +188,10 @@ impl OcrEngine {
 
     /// Text lines of one image, top-to-bottom, left-to-right.
     pub fn recognize(&mut self, img: &Image) -> Result<Vec<TextLine>, OcrError> {
-        Ok(self.recognize_batch(std::slice::from_ref(img))?.pop().unwrap_or_default())
+        Ok(self
+            .recognize_batch(std::slice::from_ref(img))?
+            .pop()
+            .unwrap_or_default())
     }
 
     /// Text lines of several images: detection per image, then all text
@@ -158,7 +200,9 @@ impl OcrEngine {
     pub fn recognize_batch(&mut self, imgs: &[Image]) -> Result<Vec<Vec<TextLine>>, OcrError> {
         for (i, img) in imgs.iter().enumerate() {
             img.validate().map_err(|e| match e {
-                OcrError::BadImage(m) if imgs.len() > 1 => OcrError::BadImage(format!("image {i}: {m}")),
+                OcrError::BadImage(m) if imgs.len() > 1 => {
+                    OcrError::BadImage(format!("image {i}: {m}"))
+                }
                 e => e,
             })?;
         }
@@ -179,7 +223,11 @@ impl OcrEngine {
         let mut out = vec![Vec::new(); imgs.len()];
         for ((i, b, _), (text, score)) in lines.iter().zip(texts) {
             if score >= self.cfg.min_score && !text.is_empty() {
-                out[*i].push(TextLine { text, score, bbox: b.pts });
+                out[*i].push(TextLine {
+                    text,
+                    score,
+                    bbox: b.pts,
+                });
             }
         }
         tracing::debug!(images = imgs.len(), lines = lines.len(), det = ?t_det, total = ?t0.elapsed(), "ocr batch");
@@ -200,13 +248,21 @@ impl OcrEngine {
     }
 
     /// Turns lines the classifier reads as upside down by 180 degrees.
-    fn classify(&mut self, bgrs: &[Bgr], lines: &mut [(usize, det::DetBox, Crop)]) -> Result<(), OcrError> {
-        let Some(cls) = self.cls.as_mut() else { return Ok(()) };
+    fn classify(
+        &mut self,
+        bgrs: &[Bgr],
+        lines: &mut [(usize, det::DetBox, Crop)],
+    ) -> Result<(), OcrError> {
+        let Some(cls) = self.cls.as_mut() else {
+            return Ok(());
+        };
         let crops: Vec<(&Bgr, Crop)> = lines.iter().map(|(i, _, c)| (&bgrs[*i], *c)).collect();
         let batch = rec::cls_batch(&crops);
         let (shape, probs) = run(cls, batch.n, batch.h, batch.w, batch.data)?;
         if shape.as_slice() != [batch.n as i64, 2] {
-            return Err(OcrError::Inference(format!("classifier output shape {shape:?}")));
+            return Err(OcrError::Inference(format!(
+                "classifier output shape {shape:?}"
+            )));
         }
         for (line, p) in lines.iter_mut().zip(probs.chunks_exact(2)) {
             if p[1] > p[0] && p[1] > rec::CLS_THRESH {
@@ -216,17 +272,30 @@ impl OcrEngine {
         Ok(())
     }
 
-    fn recognize_lines(&mut self, bgrs: &[Bgr], lines: &[(usize, det::DetBox, Crop)]) -> Result<Vec<(String, f32)>, OcrError> {
+    fn recognize_lines(
+        &mut self,
+        bgrs: &[Bgr],
+        lines: &[(usize, det::DetBox, Crop)],
+    ) -> Result<Vec<(String, f32)>, OcrError> {
         let mut order: Vec<usize> = (0..lines.len()).collect();
         order.sort_by(|&a, &b| lines[a].2.aspect().total_cmp(&lines[b].2.aspect()));
         let mut texts = vec![(String::new(), 0.0f32); lines.len()];
-        let chunk = if self.cfg.rec_batch_size == 0 { lines.len().max(1) } else { self.cfg.rec_batch_size };
+        let chunk = if self.cfg.rec_batch_size == 0 {
+            lines.len().max(1)
+        } else {
+            self.cfg.rec_batch_size
+        };
         for idx in order.chunks(chunk) {
-            let crops: Vec<(&Bgr, Crop)> = idx.iter().map(|&k| (&bgrs[lines[k].0], lines[k].2)).collect();
+            let crops: Vec<(&Bgr, Crop)> = idx
+                .iter()
+                .map(|&k| (&bgrs[lines[k].0], lines[k].2))
+                .collect();
             let batch = rec::rec_batch(&crops);
             let (shape, probs) = run(&mut self.rec, batch.n, batch.h, batch.w, batch.data)?;
             let (steps, classes) = match shape.as_slice() {
-                [n, t, c] if *n as usize == idx.len() && (*c as usize) == self.charset.len() => (*t as usize, *c as usize),
+                [n, t, c] if *n as usize == idx.len() && (*c as usize) == self.charset.len() => {
+                    (*t as usize, *c as usize)
+                }
                 s => {
                     return Err(OcrError::Inference(format!(
                         "recogniser output shape {s:?} (expected [{}, T, {}] for the dictionary)",

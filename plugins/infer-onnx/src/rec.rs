@@ -19,7 +19,10 @@ impl Charset {
     /// From the dictionary text, one symbol per line.
     pub fn from_dict(text: &str) -> Self {
         let mut v = vec![String::new()];
-        v.extend(text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l).to_string()));
+        v.extend(
+            text.split('\n')
+                .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string()),
+        );
         if v.last().is_some_and(|l| l.is_empty()) && v.len() > 1 {
             // A trailing newline does not make an empty symbol.
             v.pop();
@@ -45,7 +48,10 @@ impl Charset {
                 .iter()
                 .copied()
                 .enumerate()
-                .fold((0, f32::MIN), |acc, (i, v)| if v > acc.1 { (i, v) } else { acc });
+                .fold(
+                    (0, f32::MIN),
+                    |acc, (i, v)| if v > acc.1 { (i, v) } else { acc },
+                );
             if best != 0 && best != prev {
                 if let Some(s) = self.0.get(best) {
                     text.push_str(s);
@@ -71,7 +77,10 @@ pub(crate) struct Batch {
 /// 48 keeping its aspect (width `ceil(48 * w / h)`), left-aligned, and
 /// zero-padded to the widest (at least 320).
 pub(crate) fn rec_batch(crops: &[(&Bgr, Crop)]) -> Batch {
-    let max_ratio = crops.iter().map(|(_, c)| c.aspect()).fold(REC_W as f32 / REC_H as f32, f32::max);
+    let max_ratio = crops
+        .iter()
+        .map(|(_, c)| c.aspect())
+        .fold(REC_W as f32 / REC_H as f32, f32::max);
     let w = (REC_H as f32 * max_ratio) as usize;
     fill(crops, REC_H, w)
 }
@@ -88,7 +97,12 @@ fn fill(crops: &[(&Bgr, Crop)], h: usize, w: usize) -> Batch {
         let rw = ((h as f32 * crop.aspect()).ceil() as usize).clamp(1, w);
         crop.sample_into(src, rw, h, dst, w);
     }
-    Batch { n: crops.len(), w, h, data }
+    Batch {
+        n: crops.len(),
+        w,
+        h,
+        data,
+    }
 }
 
 #[cfg(test)]
@@ -99,13 +113,21 @@ mod tests {
     fn ctc_merges_repeats_and_drops_blanks() {
         let cs = Charset::from_dict("a\nb\n");
         assert_eq!(cs.len(), 4); // blank a b space
-        // steps: a a blank a b space
+                                 // steps: a a blank a b space
         let oh = |i: usize, p: f32| {
             let mut v = vec![0.0; 4];
             v[i] = p;
             v
         };
-        let probs: Vec<f32> = [oh(1, 0.8), oh(1, 0.9), oh(0, 1.0), oh(1, 0.6), oh(2, 1.0), oh(3, 0.9)].concat();
+        let probs: Vec<f32> = [
+            oh(1, 0.8),
+            oh(1, 0.9),
+            oh(0, 1.0),
+            oh(1, 0.6),
+            oh(2, 1.0),
+            oh(3, 0.9),
+        ]
+        .concat();
         let (t, s) = cs.decode(&probs, 4);
         assert_eq!(t, "aab ");
         assert!((s - (0.8 + 0.6 + 1.0 + 0.9) / 4.0).abs() < 1e-6);
