@@ -264,23 +264,24 @@ fn newest_lib(dir: &Path) -> Option<PathBuf> {
 
 /// The models directory: `cfg.models`, else the rapidocr wheel's `models/`.
 pub(crate) fn find_models(cfg: &OcrConfig) -> Result<ModelFiles, OcrError> {
-    let dir =
-        match &cfg.models {
-            Some(d) => d.clone(),
-            None => {
-                let mut looked = Vec::new();
-                match find_package("rapidocr_onnxruntime", &mut looked) {
-                    Some(p) => p.join("models"),
-                    None => return Err(OcrError::Models {
+    let dir = match &cfg.models {
+        Some(d) => d.clone(),
+        None => {
+            let mut looked = Vec::new();
+            match find_package("rapidocr_onnxruntime", &mut looked) {
+                Some(p) => p.join("models"),
+                None => {
+                    return Err(OcrError::Models {
                         dir: PathBuf::new(),
                         reason: format!(
                             "no models dir set and rapidocr_onnxruntime not found; looked at: {}",
                             looked.join(", ")
                         ),
-                    }),
+                    })
                 }
             }
-        };
+        }
+    };
     let models_err = |reason: String| OcrError::Models {
         dir: dir.clone(),
         reason,

@@ -20,6 +20,7 @@
 mod config;
 mod det;
 mod error;
+mod geom;
 pub mod image;
 mod rec;
 
