@@ -195,9 +195,10 @@ impl OcrEngine {
             .unwrap_or_default())
     }
 
-    /// Text lines of several images: detection per image, then all text
-    /// lines in one recognition run (sorted by aspect ratio, padded to the
-    /// widest; split in runs of `rec_batch_size` when that is set).
+    /// Text lines of several images: detection per image, then the text
+    /// lines of all images pooled, sorted by aspect ratio and recognised in
+    /// runs of `rec_batch_size` (0: one run), each padded to its widest
+    /// line, as PP-OCR does.
     pub fn recognize_batch(&mut self, imgs: &[Image]) -> Result<Vec<Vec<TextLine>>, OcrError> {
         for (i, img) in imgs.iter().enumerate() {
             img.validate().map_err(|e| match e {
