@@ -1,7 +1,7 @@
 //! Citadel OCR: PP-OCRv4 text detection and recognition (the models that
 //! ship in the `rapidocr_onnxruntime` wheel) on ONNX Runtime, which is
 //! loaded at run time (`ort`'s `load-dynamic`). No OpenCV: the few image
-//! operations are in [`image`], the DB box extraction in `det`, the CTC
+//! operations are in `image`, the DB box extraction in `det`, the CTC
 //! decoding in `rec`.
 //!
 //! ```no_run
@@ -21,7 +21,7 @@ mod config;
 mod det;
 mod error;
 mod geom;
-pub mod image;
+mod image;
 mod rec;
 
 use std::path::{Path, PathBuf};
@@ -311,5 +311,14 @@ impl OcrEngine {
             }
         }
         Ok(texts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn engine_is_send() {
+        fn send<T: Send>() {}
+        send::<super::OcrEngine>();
     }
 }

@@ -122,6 +122,19 @@ fn batch_equals_one_by_one() {
     assert_eq!(texts(&batch[3]), ["frame 3", "Hello Pipeline"]);
     assert_eq!(texts(&batch[5]), ["frame 7", "Hello Pipeline"]);
     assert!(ocr.recognize_batch(&[]).expect("empty batch").is_empty());
+    // All 16 lines in one recognition run: the same texts.
+    let cfg = OcrConfig {
+        rec_batch_size: 0,
+        intra_threads: 2,
+        ..OcrConfig::from_env_defaults()
+    };
+    let one_run = OcrEngine::load(&cfg)
+        .expect("load")
+        .recognize_batch(&imgs)
+        .expect("batch");
+    for (a, b) in one_run.iter().zip(&batch) {
+        assert_eq!(texts(a), texts(b));
+    }
 }
 
 #[test]
