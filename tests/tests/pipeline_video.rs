@@ -22,7 +22,11 @@ fn ffmpeg(args: &[&str]) {
         .args(args)
         .output()
         .expect("the ffmpeg CLI is needed (tests/run.sh installs it)");
-    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn text(t: &str, y: u32) -> String {
@@ -35,7 +39,11 @@ fn text(t: &str, y: u32) -> String {
 /// frames: "CITADEL PIPELINE" and "SECOND <whole seconds>" on `testsrc`.
 fn video(dir: &Path, name: &str, seconds: u32, codec: &[&str]) -> PathBuf {
     let path = dir.join(name);
-    let filter = format!("{},{}", text("CITADEL PIPELINE", 50), text("SECOND %{eif\\:trunc(t)\\:d}", 210));
+    let filter = format!(
+        "{},{}",
+        text("CITADEL PIPELINE", 50),
+        text("SECOND %{eif\\:trunc(t)\\:d}", 210)
+    );
     let mut args = vec!["-f", "lavfi", "-i", "testsrc=size=640x360:rate=10"];
     let t = seconds.to_string();
     args.extend(["-t", &t, "-vf", &filter, "-g", "10"]);
@@ -63,11 +71,21 @@ fn start() -> Rig {
     );
     let path = dir.path().join("video.toml");
     std::fs::write(&path, conf).unwrap();
-    let server = Server::start(&["--config", path.to_str().unwrap(), "--shutdown-timeout-ms", "60000"]);
+    let server = Server::start(&[
+        "--config",
+        path.to_str().unwrap(),
+        "--shutdown-timeout-ms",
+        "60000",
+    ]);
     Rig { server, dir }
 }
 
-fn call(con: &mut Connection, source: &str, input: &[u8], opts: &[&str]) -> redis::RedisResult<Value> {
+fn call(
+    con: &mut Connection,
+    source: &str,
+    input: &[u8],
+    opts: &[&str],
+) -> redis::RedisResult<Value> {
     let mut c = redis::cmd("PIPELINE");
     c.arg("CALL").arg("video-ocr").arg(source).arg(input);
     for o in opts {
@@ -113,14 +131,31 @@ fn recognised(result: &Value, seconds: &[u32]) -> f64 {
 }
 
 fn info(con: &mut Connection) -> HashMap<String, String> {
-    let flat: Vec<String> = redis::cmd("PIPELINE").arg("INFO").arg("video-ocr").query(con).unwrap();
-    flat.chunks(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect()
+    let flat: Vec<String> = redis::cmd("PIPELINE")
+        .arg("INFO")
+        .arg("video-ocr")
+        .query(con)
+        .unwrap();
+    flat.chunks(2)
+        .map(|kv| (kv[0].clone(), kv[1].clone()))
+        .collect()
 }
 
 fn pids(con: &mut Connection, plugin: &str) -> Vec<u32> {
-    let flat: Vec<String> = redis::cmd("PLUGIN").arg("INFO").arg(plugin).query(con).unwrap();
-    let m: HashMap<_, _> = flat.chunks(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect();
-    m["pid"].split(',').filter_map(|p| p.parse().ok()).filter(|p| *p > 0).collect()
+    let flat: Vec<String> = redis::cmd("PLUGIN")
+        .arg("INFO")
+        .arg(plugin)
+        .query(con)
+        .unwrap();
+    let m: HashMap<_, _> = flat
+        .chunks(2)
+        .map(|kv| (kv[0].clone(), kv[1].clone()))
+        .collect();
+    m["pid"]
+        .split(',')
+        .filter_map(|p| p.parse().ok())
+        .filter(|p| *p > 0)
+        .collect()
 }
 
 #[test]
@@ -131,22 +166,38 @@ fn ocr_reads_the_drawn_words_by_data_and_by_key_in_several_codecs_and_caches_the
     let mut codecs: Vec<(&str, Vec<&str>)> = vec![
         ("h264.mp4", H264.to_vec()),
         ("mpeg4.avi", vec!["-c:v", "mpeg4", "-q:v", "3"]),
-        ("mjpeg.mkv", vec!["-c:v", "mjpeg", "-q:v", "3", "-pix_fmt", "yuvj420p"]),
+        (
+            "mjpeg.mkv",
+            vec!["-c:v", "mjpeg", "-q:v", "3", "-pix_fmt", "yuvj420p"],
+        ),
     ];
-    let encoders = Command::new("ffmpeg").args(["-hide_banner", "-encoders"]).output().unwrap();
+    let encoders = Command::new("ffmpeg")
+        .args(["-hide_banner", "-encoders"])
+        .output()
+        .unwrap();
     if String::from_utf8_lossy(&encoders.stdout).contains("libvpx-vp9") {
-        codecs.push(("vp9.webm", vec!["-c:v", "libvpx-vp9", "-b:v", "1M", "-deadline", "realtime"]));
+        codecs.push((
+            "vp9.webm",
+            vec!["-c:v", "libvpx-vp9", "-b:v", "1M", "-deadline", "realtime"],
+        ));
     }
     for (name, codec) in &codecs {
         let bytes = std::fs::read(video(dir, name, 3, codec)).unwrap();
         let r = call(&mut con, "DATA", &bytes, &["FPS", "1"]).unwrap();
         assert_eq!(r["frames"], 3, "{name}: {r}");
         let share = recognised(&r, &[0, 1, 2]);
-        assert!(share >= 0.95, "{name}: {share} of the drawn lines read: {r}");
+        assert!(
+            share >= 0.95,
+            "{name}: {share} of the drawn lines read: {r}"
+        );
     }
     // By key: the media stage reads the value in place from the cache file.
     let bytes = std::fs::read(dir.join("h264.mp4")).unwrap();
-    let _: () = redis::cmd("SET").arg("clip").arg(&bytes).query(&mut con).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("clip")
+        .arg(&bytes)
+        .query(&mut con)
+        .unwrap();
     let started = Instant::now();
     let by_key = call(&mut con, "KEY", b"clip", &["FPS", "1"]).unwrap();
     let first = started.elapsed();
@@ -158,7 +209,10 @@ fn ocr_reads_the_drawn_words_by_data_and_by_key_in_several_codecs_and_caches_the
     let again = call(&mut con, "KEY", b"clip", &["FPS", "1"]).unwrap();
     let second = started.elapsed();
     assert_eq!(again, by_key, "the cached result is identical");
-    assert_eq!(info(&mut con)["cache_hits"].parse::<u64>().unwrap(), hits + 1);
+    assert_eq!(
+        info(&mut con)["cache_hits"].parse::<u64>().unwrap(),
+        hits + 1
+    );
     eprintln!("first call {first:?}, cached call {second:?}");
     // Frame selection: every 10th frame, keyframes (-g 10), a frame cap, a size.
     for (opts, frames) in [
@@ -181,14 +235,27 @@ fn an_undecodable_video_is_answered_by_the_media_stage_and_the_ocr_stage_never_s
     let mut con = rig.server.client();
     let good = std::fs::read(video(rig.dir.path(), "ok.mp4", 1, H264)).unwrap();
     let before = info(&mut con)["stage_ocr"].clone();
-    let garbage: Vec<u8> = (0..100_000u32).map(|i| (i * 2_654_435_761u32 >> 24) as u8).collect();
-    let err = call(&mut con, "DATA", &garbage, &[]).unwrap_err().to_string();
-    assert!(err.contains("pipeline 'video-ocr'") && err.contains("not a video"), "{err}");
-    let err = call(&mut con, "DATA", &good[..good.len() / 3], &[]).unwrap_err().to_string();
+    let garbage: Vec<u8> = (0..100_000u32)
+        .map(|i| (i * 2_654_435_761u32 >> 24) as u8)
+        .collect();
+    let err = call(&mut con, "DATA", &garbage, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("pipeline 'video-ocr'") && err.contains("not a video"),
+        "{err}"
+    );
+    let err = call(&mut con, "DATA", &good[..good.len() / 3], &[])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("pipeline 'video-ocr'"), "{err}");
     let err = call(&mut con, "DATA", b"", &[]).unwrap_err().to_string();
     assert!(err.contains("pipeline 'video-ocr'"), "{err}");
-    assert_eq!(info(&mut con)["stage_ocr"], before, "no frame reached the OCR stage");
+    assert_eq!(
+        info(&mut con)["stage_ocr"],
+        before,
+        "no frame reached the OCR stage"
+    );
     // The stage lives on and serves the next call.
     let r = call(&mut con, "DATA", &good, &["MAX-FRAMES", "1"]).unwrap();
     assert_eq!(r["frames"], 1);
@@ -198,7 +265,15 @@ fn an_undecodable_video_is_answered_by_the_media_stage_and_the_ocr_stage_never_s
 fn batch(rig: &Rig, videos: usize, during: impl FnOnce(&mut Connection)) {
     let dir = rig.dir.path();
     let clips: Vec<Vec<u8>> = (0..videos)
-        .map(|i| std::fs::read(video(dir, &format!("batch{i}.mp4"), 2 + (i as u32 % 2), H264)).unwrap())
+        .map(|i| {
+            std::fs::read(video(
+                dir,
+                &format!("batch{i}.mp4"),
+                2 + (i as u32 % 2),
+                H264,
+            ))
+            .unwrap()
+        })
         .collect();
     let url = rig.server.url();
     let threads: Vec<_> = clips
@@ -257,12 +332,19 @@ fn reload_of_each_stage_under_load_fails_no_call() {
     for stage in ["decode", "ocr"] {
         batch(&rig, 4, |con| {
             std::thread::sleep(Duration::from_millis(300));
-            let _: () = redis::cmd("PLUGIN").arg("RELOAD").arg(stage).query(con).unwrap();
+            let _: () = redis::cmd("PLUGIN")
+                .arg("RELOAD")
+                .arg(stage)
+                .query(con)
+                .unwrap();
         });
     }
     let mut con = rig.server.client();
     let fields = info(&mut con);
-    assert_eq!((fields["errors"].as_str(), fields["timeouts"].as_str()), ("0", "0"));
+    assert_eq!(
+        (fields["errors"].as_str(), fields["timeouts"].as_str()),
+        ("0", "0")
+    );
 }
 
 #[test]
@@ -270,7 +352,12 @@ fn a_200_mb_input_and_a_hundred_concurrent_calls_on_different_videos() {
     let rig = start();
     let dir = rig.dir.path();
     // 300 raw RGB frames of 640x360: 207 MB in one DATA argument.
-    let raw = video(dir, "raw.avi", 30, &["-c:v", "rawvideo", "-pix_fmt", "bgr24", "-r", "10"]);
+    let raw = video(
+        dir,
+        "raw.avi",
+        30,
+        &["-c:v", "rawvideo", "-pix_fmt", "bgr24", "-r", "10"],
+    );
     let bytes = std::fs::read(&raw).unwrap();
     assert!(bytes.len() > 200_000_000, "{} bytes", bytes.len());
     let mut con = rig.server.client();
@@ -282,7 +369,21 @@ fn a_200_mb_input_and_a_hundred_concurrent_calls_on_different_videos() {
         .map(|i| {
             let path = dir.join(format!("small{i}.mkv"));
             let t = text(&format!("VIDEO {i}"), 20);
-            let args = ["-f", "lavfi", "-i", "color=c=gray:size=320x96:rate=5", "-t", "0.4", "-vf", &t, "-c:v", "mjpeg", "-pix_fmt", "yuvj420p", path.to_str().unwrap()];
+            let args = [
+                "-f",
+                "lavfi",
+                "-i",
+                "color=c=gray:size=320x96:rate=5",
+                "-t",
+                "0.4",
+                "-vf",
+                &t,
+                "-c:v",
+                "mjpeg",
+                "-pix_fmt",
+                "yuvj420p",
+                path.to_str().unwrap(),
+            ];
             ffmpeg(&args);
             path
         })
@@ -295,12 +396,25 @@ fn a_200_mb_input_and_a_hundred_concurrent_calls_on_different_videos() {
             let url = url.clone();
             std::thread::spawn(move || {
                 let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
-                let r = call(&mut con, "FILE", path.to_str().unwrap().as_bytes(), &["MAX-FRAMES", "1"]).unwrap();
-                lines(&r)[0].iter().any(|l| l.trim() == format!("VIDEO {i}"))
+                let r = call(
+                    &mut con,
+                    "FILE",
+                    path.to_str().unwrap().as_bytes(),
+                    &["MAX-FRAMES", "1"],
+                )
+                .unwrap();
+                lines(&r)[0]
+                    .iter()
+                    .any(|l| l.trim() == format!("VIDEO {i}"))
             })
         })
         .collect();
-    let read = threads.into_iter().filter(|_| true).map(|t| t.join().unwrap()).filter(|ok| *ok).count();
+    let read = threads
+        .into_iter()
+        .filter(|_| true)
+        .map(|t| t.join().unwrap())
+        .filter(|ok| *ok)
+        .count();
     assert!(read >= 95, "{read} of 100 videos read exactly");
 }
 
