@@ -159,7 +159,9 @@ fn data_key_and_file_inputs_results_cached_and_errors_answered_by_the_first_stag
     assert!(call(&mut con, &["DATA", "BAD input\nx\n"]).is_err());
     for (args, want) in [
         (vec!["DATA"], "wrong number"),
-        (vec!["BLOB", "x"], "KEY <key>"),
+        (vec!["BLOB", "x"], "syntax"),
+        (vec!["EVERY", "2", "x"], "syntax"),
+        (vec!["NOCACHE", "EVERY", "2"], "KEY <key>"),
         (vec!["DATA", "x", "EVERY", "0"], "EVERY"),
         (vec!["DATA", "x", "FORMAT", "yuv"], "pixel format"),
         (vec!["DATA", "x", "WIDTH"], "syntax"),

@@ -122,7 +122,20 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
         .collect();
     let inboxes = Arc::new(Inboxes::new(threads).map_err(StartupError::Inboxes)?);
     let config_file = config_file.map(|p| p.display().to_string());
-    let state = ServerState::new(cache.clone(), settings, config_file, stats.clone(), inboxes);
+    // A pipeline's DATA input may be as large as its first stage's ring takes.
+    let largest_input = pipelines
+        .iter()
+        .map(|p| citadel_proto::ring::layout::max_payload(plugins[p.stages[0]].ring_capacity))
+        .max()
+        .unwrap_or(0);
+    let state = ServerState::new(
+        cache.clone(),
+        settings,
+        config_file,
+        stats.clone(),
+        inboxes,
+        largest_input,
+    );
     let started = start_plugins(&plugins, &pipelines, &keyspaces, &plan, threads, &state);
     let supervisor = match started {
         Ok(s) => s,

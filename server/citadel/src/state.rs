@@ -111,11 +111,13 @@ impl ServerState {
         config_file: Option<String>,
         thread_stats: Vec<Arc<ThreadStats>>,
         inboxes: SharedInboxes,
+        largest_input: usize,
     ) -> Arc<ServerState> {
         let max_value = settings.get(&setting::MAX_VALUE_SIZE).bytes() as usize;
         let limits = Limits {
-            // Room for the command and key around the largest value.
-            proto_max_bulk_len: max_value + (64 << 10),
+            // Room for the command and key around the largest value, or
+            // the largest pipeline input (`largest_input`) if larger.
+            proto_max_bulk_len: (max_value + (64 << 10)).max(largest_input),
             client_output_limit: settings.get(&setting::CLIENT_OUTPUT_LIMIT).bytes() as usize,
         };
         let started = Instant::now();

@@ -3,6 +3,7 @@
 //! `PIPELINE CALL <name> KEY <key> | DATA <bytes> | FILE <path>
 //!  [EVERY <n> | FPS <f> | KEYFRAMES] [WIDTH <w>] [HEIGHT <h>]
 //!  [FORMAT rgb24|bgr24|gray] [MAX-FRAMES <n>] [NOCACHE]`
+//! (options may also precede the input: `redis-cli -x` appends stdin).
 //!
 //! The reply is the pipeline's JSON document (see `crate::pipeline`). A
 //! cached result is answered at once; otherwise the connection is parked
@@ -41,19 +42,10 @@ struct Request<'a> {
 }
 
 fn parse<'a>(args: &Args<'a>) -> Result<Request<'a>, CmdError> {
-    let source = match args.get(3).to_ascii_uppercase().as_slice() {
-        b"KEY" => SourceKind::Key,
-        b"DATA" => SourceKind::Data,
-        b"FILE" => SourceKind::Path,
-        _ => {
-            return Err(CmdError::Static(
-                "ERR PIPELINE CALL needs KEY <key>, DATA <bytes> or FILE <path>",
-            ))
-        }
-    };
+    let mut source = None;
     let mut r = Request {
-        source,
-        input: args.get(4),
+        source: SourceKind::Data,
+        input: &[],
         options: CallOptions::default(),
         nocache: false,
     };
@@ -61,11 +53,21 @@ fn parse<'a>(args: &Args<'a>) -> Result<Request<'a>, CmdError> {
         let n = args.int(i)?;
         u32::try_from(n).map_err(|_| CmdError::NotInteger)
     };
-    let mut i = 5;
+    // Options may come before the input too (`redis-cli -x` appends it).
+    let mut i = 3;
     while i < args.len() {
         let word = args.get(i).to_ascii_uppercase();
         let has_value = i + 1 < args.len();
         match word.as_slice() {
+            b"KEY" | b"DATA" | b"FILE" if has_value && source.is_none() => {
+                i += 1;
+                source = Some(match word.as_slice() {
+                    b"KEY" => SourceKind::Key,
+                    b"FILE" => SourceKind::Path,
+                    _ => SourceKind::Data,
+                });
+                r.input = args.get(i);
+            }
             b"KEYFRAMES" => r.options.selection = Selection::Keyframes,
             b"NOCACHE" => r.nocache = true,
             b"EVERY" if has_value => {
@@ -99,6 +101,9 @@ fn parse<'a>(args: &Args<'a>) -> Result<Request<'a>, CmdError> {
         }
         i += 1;
     }
+    r.source = source.ok_or(CmdError::Static(
+        "ERR PIPELINE CALL needs KEY <key>, DATA <bytes> or FILE <path>",
+    ))?;
     r.options
         .validate()
         .map_err(|e| CmdError::Text(format!("ERR {e}")))?;

@@ -53,6 +53,7 @@ impl Harness {
             None,
             vec![stats.clone()],
             inboxes.clone(),
+            0,
         );
         let mut handle = cache.handle().unwrap();
         handle.set_clock(unix_millis());
