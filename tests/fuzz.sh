@@ -23,6 +23,8 @@ if [ ${#targets[@]} -eq 0 ]; then
         server/resp/fuzz:inline_parser
         server/cache/fuzz:attach_corrupted
         proto/fuzz:ring_records
+        proto/fuzz:load_codec
+        proto/fuzz:pipeline_messages
     )
 fi
 

@@ -336,3 +336,31 @@ fn a_hundred_concurrent_calls_on_different_inputs() {
     assert_eq!(count(&mut con, "calls"), 100);
     assert_eq!(count(&mut con, "errors"), 0);
 }
+
+#[test]
+fn a_python_stage_at_the_end_of_the_chain() {
+    let py = citadel_tests::workspace_root().join("plugins/python");
+    let filter = format!(
+        "[[plugin]]\nname = \"filter\"\nexec = \"python3\"\nargs = [\"{}\"]\ncores = \"none\"\n\
+         [[pipeline]]\nname = \"filtered\"\nstages = [\"split2\", \"upper2\", \"filter\"]\n\
+         [[plugin]]\nname = \"split2\"\nexec = \"{bin}\"\nargs = [\"--role\", \"split\"]\ncores = \"none\"\n\
+         [[plugin]]\nname = \"upper2\"\nexec = \"{bin}\"\nargs = [\"--role\", \"upper\"]\ncores = \"none\"\n",
+        py.join("examples/ocr_filter.py").display(),
+        bin = text_stage_bin().display()
+    );
+    let rig = start("", "", &filter);
+    let mut con = rig.server.client();
+    let got: String = redis::cmd("PIPELINE")
+        .arg("CALL")
+        .arg("filtered")
+        .arg("DATA")
+        .arg("one\ntwo\n")
+        .query(&mut con)
+        .unwrap();
+    let want = "{\"pipeline\":\"filtered\",\"frames\":2,\"source\":{\"lines\":2},\"results\":[\
+                {\"frame\":0,\"text\":\"ONE\",\"lines\":[],\"filtered_by\":\"ocr_filter.py\"},\
+                {\"frame\":1,\"text\":\"TWO\",\"lines\":[],\"filtered_by\":\"ocr_filter.py\"}]}";
+    assert_eq!(got, want);
+    // The two-stage pipeline beside it is unaffected.
+    assert_eq!(call(&mut con, &["DATA", "x\n"]).unwrap(), expected(&["x"]));
+}
