@@ -243,7 +243,7 @@ fn an_undecodable_video_is_answered_by_the_media_stage_and_the_ocr_stage_never_s
     let good = std::fs::read(video(rig.dir.path(), "ok.mp4", 1, H264)).unwrap();
     let before = info(&mut con)["stage_ocr"].clone();
     let garbage: Vec<u8> = (0..100_000u32)
-        .map(|i| (i * 2_654_435_761u32 >> 24) as u8)
+        .map(|i| (i.wrapping_mul(2_654_435_761u32) >> 24) as u8)
         .collect();
     let err = call(&mut con, "DATA", &garbage, &[])
         .unwrap_err()

@@ -182,9 +182,9 @@ mod tests {
         let t = Topology::new(&plugins, &[pipeline(vec![0, 1, 2])]);
         assert_eq!(t.pairs, vec![2, 6, 6, 2]);
         assert!(t.takes_calls(0) && !t.takes_calls(1) && t.takes_calls(3));
-        for p in 0..3 {
+        for (p, plugin) in plugins.iter().enumerate().take(3) {
             // Each pair is served by exactly one instance.
-            let mut served: Vec<usize> = (0..plugins[p].instances)
+            let mut served: Vec<usize> = (0..plugin.instances)
                 .flat_map(|i| t.served_by(p, i))
                 .collect();
             served.sort();
