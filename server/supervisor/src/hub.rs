@@ -44,16 +44,52 @@ pub struct PipelineShared {
     pub joined: std::sync::atomic::AtomicU64,
     /// Frames whose results reached the server.
     pub frames: std::sync::atomic::AtomicU64,
+    /// Per stage: the last look at its records-delivered counter (when,
+    /// how many) and the rate between the two last looks (PIPELINE INFO).
+    pub stage_rates: Mutex<Vec<StageRate>>,
+}
+
+/// Records per second of one stage, between two looks at least a second
+/// apart.
+#[derive(Debug, Clone, Copy)]
+pub struct StageRate {
+    pub at: std::time::Instant,
+    pub records: u64,
+    pub per_sec: f64,
+}
+
+impl StageRate {
+    /// Takes a new look (`records` now); returns the current rate.
+    pub fn observe(&mut self, records: u64) -> f64 {
+        let elapsed = self.at.elapsed().as_secs_f64();
+        if elapsed >= 1.0 {
+            self.per_sec = records.saturating_sub(self.records) as f64 / elapsed;
+            self.at = std::time::Instant::now();
+            self.records = records;
+        }
+        self.per_sec
+    }
 }
 
 impl PipelineShared {
     pub fn new(config: PipelineConfig) -> Self {
         Self {
-            config,
             stats: CallStats::default(),
             cache_hits: Default::default(),
             joined: Default::default(),
             frames: Default::default(),
+            stage_rates: Mutex::new(
+                config
+                    .stages
+                    .iter()
+                    .map(|_| StageRate {
+                        at: std::time::Instant::now(),
+                        records: 0,
+                        per_sec: 0.0,
+                    })
+                    .collect(),
+            ),
+            config,
         }
     }
 }

@@ -23,7 +23,7 @@ mod watch;
 
 pub use config::{find_executable, PluginConfig, PluginConfigError};
 pub use cores::{CorePlan, CorePlanError};
-pub use hub::{Control, Hub, PipelineShared, ReloadError, ThreadLanes};
+pub use hub::{Control, Hub, PipelineShared, ReloadError, StageRate, ThreadLanes};
 pub use pipeline::{PipelineConfig, Topology};
 pub use shared::{InstanceState, InstanceStatus, PluginShared};
 pub use stats::{CallStats, Latency};

@@ -2,8 +2,9 @@
 //! pipeline its calls, cache hits, latency; per stage what its input rings
 //! record in shared memory (records handled, queue depth, how often the
 //! stage before it found the ring full, how often the stage waited on an
-//! empty one, time spent per record) and, from that, which stage is the
-//! bottleneck and how its cores might be split.
+//! empty one, time spent per record, records per second between two looks
+//! at least a second apart) and, from that, which stage is the bottleneck
+//! and how its cores might be split.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
@@ -90,6 +91,13 @@ fn fields(hub: &Hub, p: &PipelineShared) -> Vec<(String, String)> {
     let s = &p.stats;
     let stages = stages(hub, p);
     let (bottleneck, split) = advice(&stages);
+    let rates: Vec<f64> = {
+        let mut r = p.stage_rates.lock().unwrap_or_else(|e| e.into_inner());
+        r.iter_mut()
+            .zip(&stages)
+            .map(|(rate, st)| rate.observe(st.counters.delivered))
+            .collect()
+    };
     let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
     let mut f: Vec<(String, String)> = [
         ("name", p.config.name.clone()),
@@ -111,15 +119,16 @@ fn fields(hub: &Hub, p: &PipelineShared) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    for st in &stages {
+    for (st, rate) in stages.iter().zip(rates) {
         let c = &st.counters;
         f.push((
             format!("stage_{}", st.name),
             format!(
-                "instances={} cores={} records={} queue_bytes={} ring_full={} ring_empty={} us_per_record={:.1}",
+                "instances={} cores={} records={} records_per_sec={:.1} queue_bytes={} ring_full={} ring_empty={} us_per_record={:.1}",
                 st.instances,
                 st.cores,
                 c.delivered,
+                rate,
                 st.depth,
                 c.full,
                 c.empty,

@@ -25,26 +25,10 @@ use citadel_proto::envelope::unix_ms;
 use citadel_proto::{Envelope, Format, HostPair, ReserveError};
 use citadel_supervisor::{CallStats, Hub, PluginShared};
 
+use super::calls::{Pending, ThreadPipeline, Waiting};
+pub use super::calls::{PluginId, PluginReply, RequestId};
 use super::outcome::{CallError, Outcome};
-use super::replies::{read_replies, Waiting};
-use citadel_supervisor::PipelineShared;
-
-/// Index of a plugin in this server's configuration order.
-pub type PluginId = usize;
-
-/// A call's id: unique per server (the thread is in the top 16 bits); it
-/// is the envelope id the plugin answers with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RequestId(pub u64);
-
-/// A finished call, for whoever made it.
-#[derive(Debug)]
-pub struct PluginReply<C> {
-    pub caller: C,
-    pub request: RequestId,
-    pub plugin: PluginId,
-    pub outcome: Outcome,
-}
+use super::replies::read_replies;
 
 pub(super) struct ThreadPlugin {
     pub(super) shared: Arc<PluginShared>,
@@ -57,19 +41,6 @@ pub(super) struct ThreadPlugin {
     /// False for a later pipeline stage: its requests come from the stage
     /// before it, the server only reads its replies.
     takes_calls: bool,
-}
-
-/// One pipeline on this thread: its deadlines (its own timeout).
-pub(super) struct ThreadPipeline {
-    pub(super) shared: Arc<PipelineShared>,
-    first: PluginId,
-    deadlines: VecDeque<(Instant, u64)>,
-}
-
-pub(super) struct Pending<C> {
-    pub(super) sent: Instant,
-    pub(super) caller: C,
-    pub(super) waiting: Waiting,
 }
 
 pub struct PluginClient<C> {

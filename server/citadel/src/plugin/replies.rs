@@ -11,29 +11,8 @@ use citadel_proto::pipeline::{self as wire, MessageType};
 use citadel_proto::{Format, HostPair, Kind};
 use citadel_supervisor::{CallStats, PluginShared};
 
-use super::client::{Pending, PluginId, PluginReply, RequestId, ThreadPipeline};
+use super::calls::{Pending, PluginId, PluginReply, RequestId, ThreadPipeline, Waiting};
 use super::outcome::{CallError, Outcome, PipelineOutput};
-
-/// What a pending call is waiting for.
-#[derive(Debug)]
-pub enum Waiting {
-    /// One reply.
-    Plugin,
-    /// A pipeline's results, by frame index, then its `End`.
-    Pipeline {
-        pipeline: usize,
-        results: BTreeMap<u32, Vec<u8>>,
-    },
-}
-
-impl Waiting {
-    pub fn pipeline(pipeline: usize) -> Self {
-        Waiting::Pipeline {
-            pipeline,
-            results: BTreeMap::new(),
-        }
-    }
-}
 
 /// Where read records go.
 pub struct Sinks<'a, C> {
