@@ -13,6 +13,7 @@ pub use redis;
 pub use redis_protocol::resp2::types::OwnedFrame as Frame;
 
 pub mod clients;
+pub mod pipelines;
 pub mod postgres;
 
 /// The workspace root (this crate lives in `<root>/tests`).

@@ -5,11 +5,10 @@
 //! video pipeline (tests/tests/pipeline_video.rs), fast enough to kill and
 //! reload stages in the middle of calls many times.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use citadel_tests::redis::{self, Connection};
-use citadel_tests::{text_stage_bin, Server};
+use citadel_tests::{pipelines, text_stage_bin, Server};
 
 struct Rig {
     server: Server,
@@ -53,45 +52,6 @@ fn expected(lines: &[&str]) -> String {
     )
 }
 
-fn info(con: &mut Connection) -> HashMap<String, String> {
-    let flat: Vec<String> = redis::cmd("PIPELINE")
-        .arg("INFO")
-        .arg("text")
-        .query(con)
-        .unwrap();
-    flat.chunks(2)
-        .map(|kv| (kv[0].clone(), kv[1].clone()))
-        .collect()
-}
-
-fn count(con: &mut Connection, field: &str) -> u64 {
-    info(con)[field].parse().unwrap()
-}
-
-/// Records the stage has handled (from `stage_<name>`'s `records=`).
-fn stage_records(con: &mut Connection, stage: &str) -> u64 {
-    let line = info(con)[&format!("stage_{stage}")].clone();
-    let field = line.split(' ').find_map(|f| f.strip_prefix("records="));
-    field.expect("a records field").parse().unwrap()
-}
-
-fn pids(con: &mut Connection, plugin: &str) -> Vec<u32> {
-    let flat: Vec<String> = redis::cmd("PLUGIN")
-        .arg("INFO")
-        .arg(plugin)
-        .query(con)
-        .unwrap();
-    let m: HashMap<_, _> = flat
-        .chunks(2)
-        .map(|kv| (kv[0].clone(), kv[1].clone()))
-        .collect();
-    m["pid"]
-        .split(',')
-        .filter_map(|p| p.parse().ok())
-        .filter(|p| *p > 0)
-        .collect()
-}
-
 fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !ok() {
@@ -107,13 +67,13 @@ fn data_key_and_file_inputs_results_cached_and_errors_answered_by_the_first_stag
     let text = "alpha\nbeta\ngamma\n";
     let want = expected(&["alpha", "beta", "gamma"]);
     assert_eq!(call(&mut con, &["DATA", text]).unwrap(), want);
-    assert_eq!(count(&mut con, "calls"), 1);
+    assert_eq!(pipelines::count(&mut con, "text", "calls"), 1);
     // The same input again: one lookup, no stage touched.
-    let records = stage_records(&mut con, "upper");
+    let records = pipelines::stage_records(&mut con, "text", "upper");
     assert_eq!(call(&mut con, &["DATA", text]).unwrap(), want);
-    assert_eq!(count(&mut con, "cache_hits"), 1);
+    assert_eq!(pipelines::count(&mut con, "text", "cache_hits"), 1);
     assert_eq!(
-        stage_records(&mut con, "upper"),
+        pipelines::stage_records(&mut con, "text", "upper"),
         records,
         "the stages did no work"
     );
@@ -153,7 +113,7 @@ fn data_key_and_file_inputs_results_cached_and_errors_answered_by_the_first_stag
         expected(&["from", "file"])
     );
     // The first stage refuses; the second never sees the call.
-    let before = stage_records(&mut con, "upper");
+    let before = pipelines::stage_records(&mut con, "text", "upper");
     let err = call(&mut con, &["DATA", "BAD input\nx\n"])
         .unwrap_err()
         .to_string();
@@ -161,7 +121,7 @@ fn data_key_and_file_inputs_results_cached_and_errors_answered_by_the_first_stag
         err.contains("pipeline 'text'") && err.contains("undecodable"),
         "{err}"
     );
-    assert_eq!(stage_records(&mut con, "upper"), before);
+    assert_eq!(pipelines::stage_records(&mut con, "text", "upper"), before);
     // Errors are not cached: the same bad input fails again (and is counted).
     assert!(call(&mut con, &["DATA", "BAD input\nx\n"]).is_err());
     for (args, want) in [
@@ -190,7 +150,7 @@ fn data_key_and_file_inputs_results_cached_and_errors_answered_by_the_first_stag
         .query(&mut con);
     assert!(err.unwrap_err().to_string().contains("PIPELINE CALL text"));
     // Introspection.
-    let fields = info(&mut con);
+    let fields = pipelines::info(&mut con, "PIPELINE", "text");
     assert_eq!(fields["stages"], "split,upper");
     assert!(fields["stage_split"].contains("records="), "{fields:?}");
     assert!(!fields["bottleneck"].is_empty());
@@ -225,9 +185,9 @@ fn identical_concurrent_calls_share_one_computation() {
     assert!(results.iter().all(|r| *r == want));
     let mut con = rig.server.client();
     let (calls, joined, hits) = (
-        count(&mut con, "calls"),
-        count(&mut con, "joined"),
-        count(&mut con, "cache_hits"),
+        pipelines::count(&mut con, "text", "calls"),
+        pipelines::count(&mut con, "text", "joined"),
+        pipelines::count(&mut con, "text", "cache_hits"),
     );
     assert_eq!(
         calls, 1,
@@ -246,21 +206,21 @@ fn a_crash_of_either_stage_in_the_middle_of_a_call_loses_nothing() {
         "",
     );
     let mut con = rig.server.client();
-    let first = pids(&mut con, "split");
+    let first = pipelines::pids(&mut con, "split");
     let lines = ["a", "b", "CRASHSPLIT here", "c", "d", "e"];
     let text = lines.join("\n");
     assert_eq!(call(&mut con, &["DATA", &text]).unwrap(), expected(&lines));
     assert_ne!(
-        pids(&mut con, "split"),
+        pipelines::pids(&mut con, "split"),
         first,
         "the first stage was restarted"
     );
-    let first = pids(&mut con, "upper");
+    let first = pipelines::pids(&mut con, "upper");
     let lines = ["x", "CRASHUPPER now", "y"];
     let text = lines.join("\n");
     assert_eq!(call(&mut con, &["DATA", &text]).unwrap(), expected(&lines));
     assert_ne!(
-        pids(&mut con, "upper"),
+        pipelines::pids(&mut con, "upper"),
         first,
         "the second stage was restarted"
     );
@@ -302,14 +262,14 @@ fn kill_9_and_reload_of_each_stage_under_load_fail_no_call() {
             .query(&mut con)
             .unwrap();
         std::thread::sleep(Duration::from_millis(300));
-        let before = pids(&mut con, plugin);
+        let before = pipelines::pids(&mut con, plugin);
         for pid in &before {
             let _ = std::process::Command::new("kill")
                 .args(["-9", &pid.to_string()])
                 .status();
         }
         wait_until("a restart", || {
-            let now = pids(&mut con, plugin);
+            let now = pipelines::pids(&mut con, plugin);
             !now.is_empty() && now != before
         });
     }
@@ -317,8 +277,8 @@ fn kill_9_and_reload_of_each_stage_under_load_fail_no_call() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let calls: u32 = clients.into_iter().map(|c| c.join().unwrap()).sum();
     assert!(calls > 20, "only {calls} calls finished");
-    assert_eq!(count(&mut con, "errors"), 0);
-    assert_eq!(count(&mut con, "timeouts"), 0);
+    assert_eq!(pipelines::count(&mut con, "text", "errors"), 0);
+    assert_eq!(pipelines::count(&mut con, "text", "timeouts"), 0);
 }
 
 #[test]
@@ -340,8 +300,8 @@ fn a_hundred_concurrent_calls_on_different_inputs() {
         t.join().unwrap();
     }
     let mut con = rig.server.client();
-    assert_eq!(count(&mut con, "calls"), 100);
-    assert_eq!(count(&mut con, "errors"), 0);
+    assert_eq!(pipelines::count(&mut con, "text", "calls"), 100);
+    assert_eq!(pipelines::count(&mut con, "text", "errors"), 0);
 }
 
 #[test]

@@ -6,13 +6,12 @@
 //! NATO alphabet, so each sampled frame has an expected text) in several
 //! codecs and containers.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use citadel_tests::redis::{self, Connection};
-use citadel_tests::{media_stage_bin, ocr_stage_bin, Server};
+use citadel_tests::{media_stage_bin, ocr_stage_bin, pipelines, Server};
 use serde_json::Value;
 
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";
@@ -137,41 +136,6 @@ fn recognised(result: &Value, seconds: &[u32]) -> f64 {
     hit as f64 / (3 * seconds.len()) as f64
 }
 
-fn info(con: &mut Connection) -> HashMap<String, String> {
-    let flat: Vec<String> = redis::cmd("PIPELINE")
-        .arg("INFO")
-        .arg("video-ocr")
-        .query(con)
-        .unwrap();
-    flat.chunks(2)
-        .map(|kv| (kv[0].clone(), kv[1].clone()))
-        .collect()
-}
-
-/// Records the stage has handled (from `stage_<name>`'s `records=`).
-fn stage_records(con: &mut Connection, stage: &str) -> u64 {
-    let line = info(con)[&format!("stage_{stage}")].clone();
-    let field = line.split(' ').find_map(|f| f.strip_prefix("records="));
-    field.expect("a records field").parse().unwrap()
-}
-
-fn pids(con: &mut Connection, plugin: &str) -> Vec<u32> {
-    let flat: Vec<String> = redis::cmd("PLUGIN")
-        .arg("INFO")
-        .arg(plugin)
-        .query(con)
-        .unwrap();
-    let m: HashMap<_, _> = flat
-        .chunks(2)
-        .map(|kv| (kv[0].clone(), kv[1].clone()))
-        .collect();
-    m["pid"]
-        .split(',')
-        .filter_map(|p| p.parse().ok())
-        .filter(|p| *p > 0)
-        .collect()
-}
-
 #[test]
 fn ocr_reads_the_drawn_words_by_data_and_by_key_in_several_codecs_and_caches_the_result() {
     let rig = start();
@@ -218,13 +182,17 @@ fn ocr_reads_the_drawn_words_by_data_and_by_key_in_several_codecs_and_caches_the
     let by_data = call(&mut con, "DATA", &bytes, &["FPS", "1"]).unwrap();
     assert_eq!(by_key["results"], by_data["results"]);
     // The second call is a cache lookup.
-    let hits = info(&mut con)["cache_hits"].parse::<u64>().unwrap();
+    let hits = pipelines::info(&mut con, "PIPELINE", "video-ocr")["cache_hits"]
+        .parse::<u64>()
+        .unwrap();
     let started = Instant::now();
     let again = call(&mut con, "KEY", b"clip", &["FPS", "1"]).unwrap();
     let second = started.elapsed();
     assert_eq!(again, by_key, "the cached result is identical");
     assert_eq!(
-        info(&mut con)["cache_hits"].parse::<u64>().unwrap(),
+        pipelines::info(&mut con, "PIPELINE", "video-ocr")["cache_hits"]
+            .parse::<u64>()
+            .unwrap(),
         hits + 1
     );
     eprintln!("first call {first:?}, cached call {second:?}");
@@ -248,7 +216,7 @@ fn an_undecodable_video_is_answered_by_the_media_stage_and_the_ocr_stage_never_s
     let rig = start();
     let mut con = rig.server.client();
     let good = std::fs::read(video(rig.dir.path(), "ok.mp4", 1, H264)).unwrap();
-    let before = stage_records(&mut con, "ocr");
+    let before = pipelines::stage_records(&mut con, "video-ocr", "ocr");
     let garbage: Vec<u8> = (0..100_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761u32) >> 24) as u8)
         .collect();
@@ -266,7 +234,7 @@ fn an_undecodable_video_is_answered_by_the_media_stage_and_the_ocr_stage_never_s
     let err = call(&mut con, "DATA", b"", &[]).unwrap_err().to_string();
     assert!(err.contains("pipeline 'video-ocr'"), "{err}");
     assert_eq!(
-        stage_records(&mut con, "ocr"),
+        pipelines::stage_records(&mut con, "video-ocr", "ocr"),
         before,
         "no frame reached the OCR stage"
     );
@@ -312,13 +280,13 @@ fn batch(rig: &Rig, videos: usize, during: impl FnOnce(&mut Connection)) {
 }
 
 fn kill9(con: &mut Connection, plugin: &str) {
-    let before = pids(con, plugin);
+    let before = pipelines::pids(con, plugin);
     for pid in &before {
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let now = pids(con, plugin);
+        let now = pipelines::pids(con, plugin);
         if !now.is_empty() && now != before {
             return;
         }
@@ -337,7 +305,10 @@ fn kill_9_of_each_stage_in_the_middle_of_a_batch_of_videos_loses_no_call() {
         });
     }
     let mut con = rig.server.client();
-    assert_eq!(info(&mut con)["errors"], "0");
+    assert_eq!(
+        pipelines::info(&mut con, "PIPELINE", "video-ocr")["errors"],
+        "0"
+    );
 }
 
 #[test]
@@ -354,7 +325,7 @@ fn reload_of_each_stage_under_load_fails_no_call() {
         });
     }
     let mut con = rig.server.client();
-    let fields = info(&mut con);
+    let fields = pipelines::info(&mut con, "PIPELINE", "video-ocr");
     assert_eq!(
         (fields["errors"].as_str(), fields["timeouts"].as_str()),
         ("0", "0")

@@ -4,23 +4,9 @@
 
 use crate::OcrError;
 
-/// Layout of one pixel in [`Image::pixels`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PixelFormat {
-    Rgb24,
-    Bgr24,
-    Gray8,
-}
-
-impl PixelFormat {
-    /// Bytes per pixel.
-    pub fn bytes_per_pixel(self) -> u32 {
-        match self {
-            Self::Rgb24 | Self::Bgr24 => 3,
-            Self::Gray8 => 1,
-        }
-    }
-}
+/// Layout of one pixel in [`Image::pixels`]: the pipeline protocol's own
+/// type, so frames from the media stage need no translation.
+pub use citadel_proto::pipeline::PixelFormat;
 
 /// A borrowed, read-only image: `height` rows of `stride` bytes each (the
 /// last row may stop after its `width` pixels).

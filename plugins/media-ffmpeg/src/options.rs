@@ -1,82 +1,13 @@
 //! Decode options: which frames, what size, what pixel format, and the limits.
 
-use std::fmt;
-use std::str::FromStr;
-
-use ffmpeg_next::ffi::AVPixelFormat;
-
 use crate::MediaError;
+
+/// Which frames and what pixels: the pipeline protocol's own types, so a
+/// stage passes a call's options through unchanged.
+pub use citadel_proto::pipeline::{PixelFormat, Selection};
 
 /// Largest output width or height accepted in [`DecodeOptions`].
 pub const MAX_OUTPUT_DIMENSION: u32 = 16_384;
-
-/// Which decoded frames go to the sink.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Selection {
-    /// Every decoded frame.
-    All,
-    /// Decoded frames 0, n, 2n, ... (`n >= 1`).
-    EveryNth(u32),
-    /// The first frame at or after each `1/f`-second boundary (by timestamp, from the first frame).
-    PerSecond(f64),
-    /// Frames flagged as keyframes (the decoder skips the others).
-    Keyframes,
-}
-
-/// Packed output pixel formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PixelFormat {
-    Rgb24,
-    Bgr24,
-    Gray8,
-}
-
-impl PixelFormat {
-    pub fn bytes_per_pixel(self) -> u32 {
-        match self {
-            PixelFormat::Rgb24 | PixelFormat::Bgr24 => 3,
-            PixelFormat::Gray8 => 1,
-        }
-    }
-
-    /// The name accepted by [`FromStr`]: "rgb24", "bgr24", "gray".
-    pub fn name(self) -> &'static str {
-        match self {
-            PixelFormat::Rgb24 => "rgb24",
-            PixelFormat::Bgr24 => "bgr24",
-            PixelFormat::Gray8 => "gray",
-        }
-    }
-
-    pub(crate) fn av(self) -> AVPixelFormat {
-        match self {
-            PixelFormat::Rgb24 => AVPixelFormat::AV_PIX_FMT_RGB24,
-            PixelFormat::Bgr24 => AVPixelFormat::AV_PIX_FMT_BGR24,
-            PixelFormat::Gray8 => AVPixelFormat::AV_PIX_FMT_GRAY8,
-        }
-    }
-}
-
-impl fmt::Display for PixelFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for PixelFormat {
-    type Err = MediaError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "rgb24" | "rgb" => Ok(PixelFormat::Rgb24),
-            "bgr24" | "bgr" => Ok(PixelFormat::Bgr24),
-            "gray" | "gray8" | "grey" => Ok(PixelFormat::Gray8),
-            _ => Err(MediaError::BadOptions(format!(
-                "unknown pixel format {s:?} (expected rgb24, bgr24 or gray)"
-            ))),
-        }
-    }
-}
 
 /// What to decode and how to deliver it.
 #[derive(Debug, Clone, PartialEq)]

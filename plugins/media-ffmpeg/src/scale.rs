@@ -63,7 +63,7 @@ impl Scaler {
         }
         // SAFETY: reading a field of a valid frame.
         let linesize0 = unsafe { (*frame.as_ptr()).linesize[0] };
-        if src_fmt == format.av() && (src_w, src_h) == (dst_w, dst_h) && linesize0 > 0 {
+        if src_fmt == av_format(format) && (src_w, src_h) == (dst_w, dst_h) && linesize0 > 0 {
             let src = frame.data(0);
             let src_stride = frame.stride(0);
             for (y, row) in dst.chunks_exact_mut(stride).enumerate() {
@@ -88,7 +88,7 @@ impl Scaler {
                 sws_src_fmt,
                 dst_w as c_int,
                 dst_h as c_int,
-                format.av(),
+                av_format(format),
                 flags as c_int,
                 ptr::null_mut(),
                 ptr::null_mut(),
@@ -143,5 +143,14 @@ impl Scaler {
             )));
         }
         Ok(())
+    }
+}
+
+/// FFmpeg's name for a packed output format.
+fn av_format(format: PixelFormat) -> AVPixelFormat {
+    match format {
+        PixelFormat::Rgb24 => AVPixelFormat::AV_PIX_FMT_RGB24,
+        PixelFormat::Bgr24 => AVPixelFormat::AV_PIX_FMT_BGR24,
+        PixelFormat::Gray8 => AVPixelFormat::AV_PIX_FMT_GRAY8,
     }
 }

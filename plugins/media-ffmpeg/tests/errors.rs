@@ -293,10 +293,7 @@ fn bad_options() {
         let e = decode_bytes(&bytes, &options).map(|_| ()).unwrap_err();
         assert!(matches!(e, MediaError::BadOptions(_)), "{options:?}: {e:?}");
     }
-    assert!(matches!(
-        "yuv420p".parse::<citadel_media::PixelFormat>(),
-        Err(MediaError::BadOptions(_))
-    ));
+    assert!("yuv420p".parse::<citadel_media::PixelFormat>().is_err());
 }
 
 #[test]

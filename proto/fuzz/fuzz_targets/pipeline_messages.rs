@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok((h, pixels)) = FrameHeader::decode(data) {
         assert_eq!(pixels.len(), h.byte_len());
-        assert!(h.stride as usize >= h.width as usize * h.format.bytes_per_pixel());
+        assert!(h.stride as usize >= h.width as usize * h.format.bytes_per_pixel() as usize);
         let mut again = vec![0u8; h.record_len()];
         h.write(&mut again);
         assert_eq!(FrameHeader::decode(&again).unwrap().0, h);

@@ -16,7 +16,7 @@ pub enum PixelFormat {
 }
 
 impl PixelFormat {
-    pub fn bytes_per_pixel(self) -> usize {
+    pub fn bytes_per_pixel(self) -> u32 {
         match self {
             PixelFormat::Rgb24 | PixelFormat::Bgr24 => 3,
             PixelFormat::Gray8 => 1,
@@ -38,6 +38,12 @@ impl PixelFormat {
     }
 }
 
+impl fmt::Display for PixelFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl FromStr for PixelFormat {
     type Err = OptionsError;
     fn from_str(s: &str) -> Result<Self, OptionsError> {
@@ -55,12 +61,14 @@ impl FromStr for PixelFormat {
 /// Which decoded frames a call wants.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Selection {
+    /// Every decoded frame.
     All,
-    /// Frames 0, n, 2n, ... of the decoded sequence.
+    /// Decoded frames 0, n, 2n, ... (`n >= 1`).
     EveryNth(u32),
-    /// The first frame at or after each 1/f-second boundary.
+    /// The first frame at or after each `1/f`-second boundary (by
+    /// timestamp, from the first frame).
     PerSecond(f64),
-    /// Frames the codec marks as keyframes.
+    /// Frames flagged as keyframes (a decoder may skip the others).
     Keyframes,
 }
 

@@ -1,7 +1,7 @@
 //! `[[pipeline]]` tables: plugins chained stage to stage over shared-memory
 //! rings (decode | infer), called with PIPELINE CALL, results cached.
 
-use crate::setting::positive;
+use crate::setting::{identifier, positive};
 
 crate::settings_table! {
     "Pipelines: [[plugin]]s chained like a unix pipe. The server sends each \
@@ -19,13 +19,7 @@ crate::settings_table! {
         example: "ocr",
         help: "PIPELINE CALL <name> ...; letters, digits, - and _",
         required: true,
-        check: |n| {
-            let ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-            if n.is_empty() || n.len() > 64 || !n.chars().all(ok) {
-                return Err("name must be 1-64 characters of letters, digits, '-' and '_'".into());
-            }
-            Ok(())
-        },
+        check: identifier,
     }
     STAGES: Vec<String> = {
         name: "stages",

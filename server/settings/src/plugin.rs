@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::setting::positive;
+use crate::setting::{identifier, positive};
 use crate::size::Size;
 use crate::value::Cores;
 
@@ -19,13 +19,7 @@ crate::settings_table! {
         example: "echo",
         help: "PLUGIN CALL <name> <payload>; letters, digits, - and _",
         required: true,
-        check: |n| {
-            let ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-            if n.is_empty() || n.len() > 64 || !n.chars().all(ok) {
-                return Err("name must be 1-64 characters of letters, digits, '-' and '_'".into());
-            }
-            Ok(())
-        },
+        check: identifier,
     }
     EXEC: PathBuf = {
         name: "exec",

@@ -70,6 +70,18 @@ pub fn positive<T: Default + PartialEq>(v: &T) -> Result<(), String> {
     Ok(())
 }
 
+/// The check of a name that commands use (a plugin's, a pipeline's): 1-64
+/// letters, digits, '-' and '_'. (`&String`: the type of a `String`
+/// setting's check.)
+#[allow(clippy::ptr_arg)]
+pub fn identifier(n: &String) -> Result<(), String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if n.is_empty() || n.len() > 64 || !n.chars().all(ok) {
+        return Err("name must be 1-64 characters of letters, digits, '-' and '_'".into());
+    }
+    Ok(())
+}
+
 /// A table of settings: the top level, or the tables of a TOML array.
 pub struct Table {
     /// `None` for the top level; `Some("plugin")` for `[[plugin]]`.

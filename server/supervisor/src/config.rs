@@ -78,6 +78,27 @@ fn from_table(t: &Store) -> Result<PluginConfig, PluginConfigError> {
     })
 }
 
+/// A plugin with `/bin/sh` as its program and small limits (unit tests).
+#[cfg(test)]
+pub(crate) fn for_tests(name: &str, cores: Cores, instances: usize) -> PluginConfig {
+    PluginConfig {
+        name: name.into(),
+        exec: "/bin/sh".into(),
+        program: "/bin/sh".into(),
+        args: vec![],
+        env: vec![],
+        cores,
+        instances,
+        max_inflight: 1,
+        timeout: Duration::from_secs(1),
+        backoff: Duration::from_secs(1),
+        backoff_max: Duration::from_secs(1),
+        max_attempts: 3,
+        ring_capacity: 4096,
+        stop_timeout: Duration::from_secs(1),
+    }
+}
+
 /// The file `exec` names: a path (with a '/') must be an executable file;
 /// a bare name is looked up in PATH.
 pub fn find_executable(exec: &Path) -> Result<PathBuf, String> {

@@ -93,25 +93,9 @@ fn list(cpus: &[usize]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn plugin(name: &str, cores: Cores, instances: usize) -> PluginConfig {
-        PluginConfig {
-            name: name.into(),
-            exec: "/bin/sh".into(),
-            program: "/bin/sh".into(),
-            args: vec![],
-            env: vec![],
-            cores,
-            instances,
-            max_inflight: 1,
-            timeout: Duration::from_secs(1),
-            backoff: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(1),
-            max_attempts: 3,
-            ring_capacity: 4096,
-            stop_timeout: Duration::from_secs(1),
-        }
+        crate::config::for_tests(name, cores, instances)
     }
 
     #[test]

@@ -142,22 +142,7 @@ mod tests {
     use super::*;
 
     fn plugin(name: &str, instances: usize) -> PluginConfig {
-        PluginConfig {
-            name: name.into(),
-            exec: "sh".into(),
-            program: "/bin/sh".into(),
-            args: vec![],
-            env: vec![],
-            cores: citadel_settings::Cores::Auto,
-            instances,
-            max_inflight: 1,
-            timeout: Duration::from_secs(1),
-            backoff: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(1),
-            max_attempts: 3,
-            ring_capacity: 4096,
-            stop_timeout: Duration::from_secs(1),
-        }
+        crate::config::for_tests(name, citadel_settings::Cores::Auto, instances)
     }
 
     fn pipeline(stages: Vec<usize>) -> PipelineConfig {

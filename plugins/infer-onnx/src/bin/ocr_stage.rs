@@ -12,13 +12,9 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use citadel_ocr::{
-    ExecutionProvider, Image, LimitType, OcrConfig, OcrEngine, PixelFormat, TextLine,
-};
+use citadel_ocr::{ExecutionProvider, Image, LimitType, OcrConfig, OcrEngine, TextLine};
 use citadel_plugin::{Options, Plugin, Replies, Reply, Request, ServeError};
-use citadel_proto::pipeline::{
-    self as wire, message_type, FrameHeader, MessageType, ResultMessage,
-};
+use citadel_proto::pipeline::{message_type, FrameHeader, MessageType, ResultMessage};
 use clap::Parser;
 
 const STATUS_BAD_FRAME: u32 = 11;
@@ -149,11 +145,7 @@ fn image<'a>(h: &FrameHeader, pixels: &'a [u8]) -> Image<'a> {
         width: h.width,
         height: h.height,
         stride: h.stride,
-        format: match h.format {
-            wire::PixelFormat::Rgb24 => PixelFormat::Rgb24,
-            wire::PixelFormat::Bgr24 => PixelFormat::Bgr24,
-            wire::PixelFormat::Gray8 => PixelFormat::Gray8,
-        },
+        format: h.format,
         pixels,
     }
 }

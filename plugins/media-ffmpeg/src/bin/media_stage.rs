@@ -133,22 +133,11 @@ fn finish(summary: DecodeSummary, out: &mut Emitter<'_>) -> Result<(), String> {
 }
 
 fn decode_options(args: &Args, o: &CallOptions) -> DecodeOptions {
-    use citadel_media::{PixelFormat as P, Selection as S};
-    use wire::{PixelFormat as W, Selection as WS};
     DecodeOptions {
-        selection: match o.selection {
-            WS::All => S::All,
-            WS::EveryNth(n) => S::EveryNth(n),
-            WS::PerSecond(f) => S::PerSecond(f),
-            WS::Keyframes => S::Keyframes,
-        },
+        selection: o.selection,
         width: (o.width > 0).then_some(o.width),
         height: (o.height > 0).then_some(o.height),
-        pixel_format: match o.format {
-            W::Rgb24 => P::Rgb24,
-            W::Bgr24 => P::Bgr24,
-            W::Gray8 => P::Gray8,
-        },
+        pixel_format: o.format,
         max_frames: o.max_frames,
         max_input_bytes: args.max_input_bytes,
         max_source_pixels: args.max_source_pixels,
@@ -167,18 +156,13 @@ impl FrameSink for RingSink<'_, '_> {
         info: &FrameInfo,
         fill: &mut dyn FnMut(&mut [u8]),
     ) -> Result<(), SinkError> {
-        use citadel_media::PixelFormat as P;
         let header = FrameHeader {
             index: info.index,
             pts_ms: info.pts_ms,
             width: info.width,
             height: info.height,
             stride: info.stride,
-            format: match info.pixel_format {
-                P::Rgb24 => wire::PixelFormat::Rgb24,
-                P::Bgr24 => wire::PixelFormat::Bgr24,
-                P::Gray8 => wire::PixelFormat::Gray8,
-            },
+            format: info.pixel_format,
             keyframe: info.keyframe,
         };
         self.out
