@@ -47,4 +47,5 @@ pub use handshake::{Handshake, OutputSpec, PairSpec, PluginEnd, RingSource};
 pub use host::{plugin_command, stage_command, Backing, HostPair};
 pub use ring::{
     Consumer, EventFd, Producer, Record, ReserveError, Ring, RingCounters, SpinPolicy, Wakeup,
+    LATENCY_BUCKETS,
 };

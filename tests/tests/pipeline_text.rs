@@ -153,6 +153,10 @@ fn data_key_and_file_inputs_results_cached_and_errors_answered_by_the_first_stag
     let fields = pipelines::info(&mut con, "PIPELINE", "text");
     assert_eq!(fields["stages"], "split,upper");
     assert!(fields["stage_split"].contains("records="), "{fields:?}");
+    assert!(
+        fields["stage_upper"].split(' ').any(|f| f == "p99_us=64"),
+        "handler time of a record under 64 µs: {fields:?}"
+    );
     assert!(!fields["bottleneck"].is_empty());
     let list: Vec<String> = redis::cmd("PIPELINE").arg("LIST").query(&mut con).unwrap();
     assert!(

@@ -64,13 +64,19 @@ impl Consumer {
         }
     }
 
-    /// Adds to the ring's busy counter: time the handlers spent on its
-    /// records (statistics for the server's pipeline advice).
-    pub fn add_busy(&self, nanos: u64) {
-        // ORDERING: Relaxed; a statistic.
+    /// Records that the handlers spent `nanos` on `records` records of
+    /// this ring (the busy counter, and each record's share in the latency
+    /// histogram): statistics for the server's pipeline advice.
+    pub fn record_handled(&self, records: u64, nanos: u64) {
+        use super::Counter;
+        // ORDERING: Relaxed; statistics.
         self.ring
-            .stall_count(super::Stall::BusyNs)
+            .counter(Counter::BusyNs)
             .fetch_add(nanos, Ordering::Relaxed);
+        let bucket = super::latency_bucket(nanos / records.max(1));
+        self.ring
+            .counter(Counter::Latency(bucket))
+            .fetch_add(records, Ordering::Relaxed);
     }
 
     pub fn ring(&self) -> &Ring {

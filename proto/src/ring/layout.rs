@@ -15,6 +15,7 @@
 //! 64      8     busy: nanoseconds the consumer's handlers spent on them
 //! 128     8     head: bytes ever published by the producer      (producer's line)
 //! 256     8     commit: bytes ever released by the consumer     (consumer's line)
+//! 264     112   14 latency buckets: records by handler time (consumer's line)
 //! 384     4     sleeping: 1 while the consumer is parked        (its own line)
 //! 512     ...   data: `capacity` bytes of records
 //! ```
@@ -49,6 +50,7 @@ pub const OFF_DELIVERED: usize = 56;
 pub const OFF_BUSY_NS: usize = 64;
 pub const OFF_HEAD: usize = 128;
 pub const OFF_COMMIT: usize = 256;
+pub const OFF_LATENCY: usize = 264;
 pub const OFF_SLEEPING: usize = 384;
 pub const DATA_OFFSET: usize = 512;
 /// Records start and end on this alignment.

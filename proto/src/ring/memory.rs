@@ -8,10 +8,10 @@ use std::sync::Arc;
 use super::layout::{
     check_capacity, check_geometry, LayoutError, DATA_OFFSET, LAYOUT_VERSION, MAGIC, OFF_BUSY_NS,
     OFF_CAPACITY, OFF_COMMIT, OFF_CONSUMER_ATTACHES, OFF_DATA_OFFSET, OFF_DELIVERED,
-    OFF_EMPTY_COUNT, OFF_FULL_COUNT, OFF_HEAD, OFF_MAGIC, OFF_PRODUCER_ATTACHES, OFF_SLEEPING,
-    OFF_VERSION,
+    OFF_EMPTY_COUNT, OFF_FULL_COUNT, OFF_HEAD, OFF_LATENCY, OFF_MAGIC, OFF_PRODUCER_ATTACHES,
+    OFF_SLEEPING, OFF_VERSION,
 };
-use super::{RingCounters, Stall};
+use super::{Counter, RingCounters, LATENCY_BUCKETS};
 use crate::shm::{ShmError, ShmRegion};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
@@ -58,6 +58,9 @@ impl Ring {
             OFF_COMMIT,
         ] {
             ring.u64_at(off).store(0, Ordering::Relaxed);
+        }
+        for n in 0..LATENCY_BUCKETS {
+            ring.u64_at(OFF_LATENCY + 8 * n).store(0, Ordering::Relaxed);
         }
         ring.u32_at(OFF_SLEEPING).store(0, Ordering::Relaxed);
         // ORDERING: Release publishes the fields above to an attacher that
@@ -134,12 +137,13 @@ impl Ring {
         })
     }
 
-    pub(crate) fn stall_count(&self, stall: Stall) -> &AtomicU64 {
-        self.u64_at(match stall {
-            Stall::Full => OFF_FULL_COUNT,
-            Stall::Empty => OFF_EMPTY_COUNT,
-            Stall::Delivered => OFF_DELIVERED,
-            Stall::BusyNs => OFF_BUSY_NS,
+    pub(crate) fn counter(&self, counter: Counter) -> &AtomicU64 {
+        self.u64_at(match counter {
+            Counter::Full => OFF_FULL_COUNT,
+            Counter::Empty => OFF_EMPTY_COUNT,
+            Counter::Delivered => OFF_DELIVERED,
+            Counter::BusyNs => OFF_BUSY_NS,
+            Counter::Latency(n) => OFF_LATENCY + 8 * n.min(LATENCY_BUCKETS - 1),
         })
     }
 
@@ -161,12 +165,13 @@ impl Ring {
     /// Every statistics counter (Relaxed loads: statistics only).
     pub fn counters(&self) -> RingCounters {
         // ORDERING: Relaxed; statistics only.
-        let get = |s| self.stall_count(s).load(Ordering::Relaxed);
+        let get = |s| self.counter(s).load(Ordering::Relaxed);
         RingCounters {
-            full: get(Stall::Full),
-            empty: get(Stall::Empty),
-            delivered: get(Stall::Delivered),
-            busy_ns: get(Stall::BusyNs),
+            full: get(Counter::Full),
+            empty: get(Counter::Empty),
+            delivered: get(Counter::Delivered),
+            busy_ns: get(Counter::BusyNs),
+            latency: std::array::from_fn(|n| get(Counter::Latency(n))),
         }
     }
 

@@ -47,15 +47,40 @@ pub use consumer::{CommitError, Consumer, ReadError};
 
 /// A ring's statistics counters (see `layout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stall {
+pub(crate) enum Counter {
     /// The producer found no room.
-    Full = 0,
+    Full,
     /// The consumer parked with nothing to read.
-    Empty = 1,
+    Empty,
     /// Records handed to the consumer's handler (every delivery).
-    Delivered = 2,
+    Delivered,
     /// Nanoseconds the consumer's handlers spent on its records.
-    BusyNs = 3,
+    BusyNs,
+    /// Records whose handler time fell in latency bucket n (see
+    /// [`latency_bucket`]).
+    Latency(usize),
+}
+
+/// Buckets of the per-record handler time histogram: bucket 0 is under
+/// 64 µs, bucket n (1..=12) is [64 µs << (n-1), 64 µs << n), bucket 13 is
+/// 262 ms and more.
+pub const LATENCY_BUCKETS: usize = 14;
+
+/// The histogram bucket of a handler time.
+pub fn latency_bucket(nanos: u64) -> usize {
+    let units = nanos / 64_000;
+    if units == 0 {
+        return 0;
+    }
+    ((64 - units.leading_zeros()) as usize).min(LATENCY_BUCKETS - 1)
+}
+
+/// The upper bound (µs) of latency bucket `n` (the last: its lower bound).
+pub fn latency_bucket_top_us(n: usize) -> u64 {
+    match n {
+        n if n + 1 >= LATENCY_BUCKETS => 64 << (LATENCY_BUCKETS - 2),
+        n => 64 << n,
+    }
 }
 
 /// A ring's statistics, read from its shared memory: what a pipeline
@@ -66,6 +91,60 @@ pub struct RingCounters {
     pub empty: u64,
     pub delivered: u64,
     pub busy_ns: u64,
+    /// Records per handler-time bucket ([`latency_bucket`]).
+    pub latency: [u64; LATENCY_BUCKETS],
+}
+
+impl RingCounters {
+    /// Adds another ring's counters (a stage's rings on every thread).
+    pub fn add(&mut self, other: &RingCounters) {
+        self.full += other.full;
+        self.empty += other.empty;
+        self.delivered += other.delivered;
+        self.busy_ns += other.busy_ns;
+        for (a, b) in self.latency.iter_mut().zip(&other.latency) {
+            *a += b;
+        }
+    }
+
+    /// The handler time (µs, a bucket's upper bound) under which a share
+    /// `q` of the records finished; 0 when none was handled.
+    pub fn latency_quantile_us(&self, q: f64) -> u64 {
+        let total: u64 = self.latency.iter().sum();
+        if total == 0 {
+            return 0;
+        }
+        let want = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (n, count) in self.latency.iter().enumerate() {
+            seen += count;
+            if seen >= want {
+                return latency_bucket_top_us(n);
+            }
+        }
+        latency_bucket_top_us(LATENCY_BUCKETS - 1)
+    }
+}
+
+#[cfg(test)]
+mod counter_tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_double() {
+        assert_eq!(latency_bucket(0), 0);
+        assert_eq!(latency_bucket(63_999), 0);
+        assert_eq!(latency_bucket(64_000), 1);
+        assert_eq!(latency_bucket(127_999), 1);
+        assert_eq!(latency_bucket(128_000), 2);
+        assert_eq!(latency_bucket(100_000_000), 11); // 100 ms in [65.5, 131) ms
+        assert_eq!(latency_bucket(u64::MAX), LATENCY_BUCKETS - 1);
+        let mut c = RingCounters::default();
+        c.latency[1] = 90;
+        c.latency[11] = 10;
+        assert_eq!(c.latency_quantile_us(0.5), 128);
+        assert_eq!(c.latency_quantile_us(0.99), 131_072);
+    }
 }
 pub use layout::LayoutError;
 #[cfg(not(loom))]

@@ -21,7 +21,7 @@ struct Shared {
     commit: AtomicU64,
     sleeping: AtomicU32,
     attaches: [AtomicU64; 2],
-    stalls: [AtomicU64; 4],
+    counters: [AtomicU64; 4 + super::LATENCY_BUCKETS],
     /// The data area, 8-aligned.
     bytes: StdUnsafeCell<Box<[u64]>>,
     /// One access tracker per 8-byte word of `bytes`.
@@ -52,12 +52,7 @@ impl Ring {
             commit: AtomicU64::new(0),
             sleeping: AtomicU32::new(0),
             attaches: [AtomicU64::new(0), AtomicU64::new(0)],
-            stalls: [
-                AtomicU64::new(0),
-                AtomicU64::new(0),
-                AtomicU64::new(0),
-                AtomicU64::new(0),
-            ],
+            counters: std::array::from_fn(|_| AtomicU64::new(0)),
             bytes: StdUnsafeCell::new(vec![0u64; words].into_boxed_slice()),
             words: (0..words).map(|_| UnsafeCell::new(())).collect(),
         };
@@ -91,8 +86,16 @@ impl Ring {
         &self.shared.attaches[usize::from(consumer)]
     }
 
-    pub(crate) fn stall_count(&self, stall: super::Stall) -> &AtomicU64 {
-        &self.shared.stalls[stall as usize]
+    pub(crate) fn counter(&self, counter: super::Counter) -> &AtomicU64 {
+        use super::Counter::*;
+        let n = match counter {
+            Full => 0,
+            Empty => 1,
+            Delivered => 2,
+            BusyNs => 3,
+            Latency(n) => 4 + n.min(super::LATENCY_BUCKETS - 1),
+        };
+        &self.shared.counters[n]
     }
 
     pub(crate) fn index(&self, pos: u64) -> usize {

@@ -125,7 +125,7 @@ impl Producer {
                     self.was_full = true;
                     // ORDERING: Relaxed; a statistic.
                     self.ring
-                        .stall_count(super::Stall::Full)
+                        .counter(super::Counter::Full)
                         .fetch_add(1, Ordering::Relaxed);
                 }
                 return Err(ReserveError::Full { needed, free });

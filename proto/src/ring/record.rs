@@ -103,7 +103,7 @@ impl<'a> Record<'a> {
         let n = attempt.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
         // ORDERING: Relaxed; a statistic.
         self.ring
-            .stall_count(super::Stall::Delivered)
+            .counter(super::Counter::Delivered)
             .fetch_add(1, Ordering::Relaxed);
         n
     }

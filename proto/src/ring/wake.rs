@@ -181,7 +181,7 @@ pub fn prepare_park(rings: &[&Consumer]) -> bool {
         c.ring().sleeping().store(1, Ordering::SeqCst);
         // ORDERING: Relaxed; a statistic.
         c.ring()
-            .stall_count(super::Stall::Empty)
+            .counter(super::Counter::Empty)
             .fetch_add(1, Ordering::Relaxed);
     }
     fence(Ordering::SeqCst);

@@ -166,8 +166,9 @@ impl Lane {
                 seqs: &seqs,
             };
             let started = std::time::Instant::now();
+            let records = batch.requests.len() as u64;
             handle(batch, book);
-            requests.add_busy(started.elapsed().as_nanos() as u64);
+            requests.record_handled(records, started.elapsed().as_nanos() as u64);
         }
         Ok(any)
     }

@@ -2,8 +2,9 @@
 //! pipeline its calls, cache hits, latency; per stage what its input rings
 //! record in shared memory (records handled, queue depth, how often the
 //! stage before it found the ring full, how often the stage waited on an
-//! empty one, time spent per record, records per second between two looks
-//! at least a second apart) and, from that, which stage is the bottleneck
+//! empty one, time spent per record with its p50/p99 (a histogram of
+//! doubling buckets, so within a factor of 2), records per second between
+//! two looks at least a second apart) and, from that, which stage is the bottleneck
 //! and how its cores might be split.
 
 use std::fmt::Write;
@@ -45,11 +46,7 @@ fn stages(hub: &Hub, p: &PipelineShared) -> Vec<Stage> {
             let rings = &hub.input_rings[s];
             let mut counters = RingCounters::default();
             for r in rings {
-                let c = r.counters();
-                counters.full += c.full;
-                counters.empty += c.empty;
-                counters.delivered += c.delivered;
-                counters.busy_ns += c.busy_ns;
+                counters.add(&r.counters());
             }
             Stage {
                 name: plugin.config.name.clone(),
@@ -124,7 +121,7 @@ fn fields(hub: &Hub, p: &PipelineShared) -> Vec<(String, String)> {
         f.push((
             format!("stage_{}", st.name),
             format!(
-                "instances={} cores={} records={} records_per_sec={:.1} queue_bytes={} ring_full={} ring_empty={} us_per_record={:.1}",
+                "instances={} cores={} records={} records_per_sec={:.1} queue_bytes={} ring_full={} ring_empty={} us_per_record={:.1} p50_us={} p99_us={}",
                 st.instances,
                 st.cores,
                 c.delivered,
@@ -132,7 +129,9 @@ fn fields(hub: &Hub, p: &PipelineShared) -> Vec<(String, String)> {
                 st.depth,
                 c.full,
                 c.empty,
-                st.us_per_record()
+                st.us_per_record(),
+                c.latency_quantile_us(0.50),
+                c.latency_quantile_us(0.99),
             ),
         ));
     }
