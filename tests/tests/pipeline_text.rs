@@ -309,7 +309,7 @@ fn a_hundred_concurrent_calls_on_different_inputs() {
 }
 
 #[test]
-fn a_python_stage_at_the_end_of_the_chain() {
+fn python_stages_in_the_middle_and_at_the_end_of_a_chain() {
     let py = citadel_tests::workspace_root().join("plugins/python");
     let filter = format!(
         "[[plugin]]\nname = \"filter\"\nexec = \"python3\"\nargs = [\"{}\"]\ncores = \"none\"\n\
@@ -317,6 +317,13 @@ fn a_python_stage_at_the_end_of_the_chain() {
          [[plugin]]\nname = \"split2\"\nexec = \"{bin}\"\nargs = [\"--role\", \"split\"]\ncores = \"none\"\n\
          [[plugin]]\nname = \"upper2\"\nexec = \"{bin}\"\nargs = [\"--role\", \"upper\"]\ncores = \"none\"\n",
         py.join("examples/ocr_filter.py").display(),
+        bin = text_stage_bin().display()
+    ) + &format!(
+        "[[plugin]]\nname = \"pyupper\"\nexec = \"python3\"\nargs = [\"{}\"]\ncores = \"none\"\n\
+         [[plugin]]\nname = \"split3\"\nexec = \"{bin}\"\nargs = [\"--role\", \"split\"]\ncores = \"none\"\n\
+         [[plugin]]\nname = \"upper3\"\nexec = \"{bin}\"\nargs = [\"--role\", \"upper\"]\ncores = \"none\"\n\
+         [[pipeline]]\nname = \"middle\"\nstages = [\"split3\", \"pyupper\", \"upper3\"]\n",
+        py.join("examples/upper.py").display(),
         bin = text_stage_bin().display()
     );
     let rig = start("", "", &filter);
@@ -332,6 +339,21 @@ fn a_python_stage_at_the_end_of_the_chain() {
                 {\"frame\":0,\"text\":\"ONE\",\"lines\":[],\"filtered_by\":\"ocr_filter.py\"},\
                 {\"frame\":1,\"text\":\"TWO\",\"lines\":[],\"filtered_by\":\"ocr_filter.py\"}]}";
     assert_eq!(got, want);
+    // A Python stage in the middle passes its output on to the next stage.
+    let got: String = redis::cmd("PIPELINE")
+        .arg("CALL")
+        .arg("middle")
+        .arg("DATA")
+        .arg("ab\ncd\n")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        got,
+        expected(&["ab", "cd"])
+            .replace("\"pipeline\":\"text\"", "\"pipeline\":\"middle\"")
+            // upper.py upper-cases whole records, the End's summary too.
+            .replace("\"lines\"", "\"LINES\"")
+    );
     // The two-stage pipeline beside it is unaffected.
     assert_eq!(call(&mut con, &["DATA", "x\n"]).unwrap(), expected(&["x"]));
 }

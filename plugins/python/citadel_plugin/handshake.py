@@ -8,6 +8,7 @@ from .ring import Consumer, Producer, Ring
 ENV_RINGS = "CITADEL_PLUGIN_RINGS"
 ENV_EVENTFDS = "CITADEL_PLUGIN_EVENTFDS"
 ENV_MAX_ATTEMPTS = "CITADEL_PLUGIN_MAX_ATTEMPTS"
+ENV_OUTPUTS = "CITADEL_PLUGIN_OUTPUTS"
 DEFAULT_MAX_ATTEMPTS = 3
 
 
@@ -52,13 +53,36 @@ def parse(rings, eventfds, max_attempts=None):
     return specs, attempts
 
 
+def parse_outputs(value, pairs):
+    """A pipeline stage's output rings per pair: [[(ring_source, eventfd)]]."""
+    lists = value.split(";")
+    if len(lists) != pairs:
+        raise HandshakeError(f"{ENV_OUTPUTS} has {len(lists)} lists for {pairs} pairs")
+    out = []
+    for item in lists:
+        outputs = []
+        for o in filter(None, (x.strip() for x in item.split("|"))):
+            ring, sep, efd = o.rpartition("@")
+            if not sep or not efd.isdigit():
+                raise HandshakeError(f"{ENV_OUTPUTS}: {o!r} is not RING@EFD")
+            outputs.append((ring, int(efd)))
+        out.append(outputs)
+    return out
+
+
 def attach_from_env(environ=os.environ):
-    """Attaches to every ring pair: [(requests Consumer, replies Producer)], max_attempts."""
+    """Attaches to every ring pair: [(requests Consumer, replies Producer,
+    [output Producer])], max_attempts. A pipeline stage with a next stage has
+    output rings (the next stage's request rings)."""
     try:
         specs, attempts = parse(environ[ENV_RINGS], environ[ENV_EVENTFDS], environ.get(ENV_MAX_ATTEMPTS))
     except KeyError as e:
         raise HandshakeError(f"{e.args[0]} is not set (is this process started by the Citadel server?)") from None
+    outputs = [[] for _ in specs]
+    if environ.get(ENV_OUTPUTS) is not None:
+        outputs = parse_outputs(environ[ENV_OUTPUTS], len(specs))
     ends = []
-    for req, rep, req_efd, rep_efd in specs:
-        ends.append((Consumer(_open(req), req_efd), Producer(_open(rep), rep_efd)))
+    for (req, rep, req_efd, rep_efd), outs in zip(specs, outputs):
+        producers = [Producer(_open(ring), efd) for ring, efd in outs]
+        ends.append((Consumer(_open(req), req_efd), Producer(_open(rep), rep_efd), producers))
     return ends, attempts

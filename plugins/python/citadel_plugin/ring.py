@@ -34,8 +34,14 @@ OFF_DATA_OFFSET = 12
 OFF_CAPACITY = 16
 OFF_CONSUMER_ATTACHES = 24
 OFF_PRODUCER_ATTACHES = 32
+OFF_FULL_COUNT = 40
+OFF_EMPTY_COUNT = 48
+OFF_DELIVERED = 56
+OFF_BUSY_NS = 64
 OFF_HEAD = 128
 OFF_COMMIT = 256
+OFF_LATENCY = 264  # 14 buckets: under 64 us, then doubling (proto/src/ring/mod.rs)
+LATENCY_BUCKETS = 14
 OFF_SLEEPING = 384
 DATA_OFFSET = 512
 HEADER = struct.Struct("<IBBHQQII")
@@ -194,6 +200,17 @@ class Consumer:
         attempt = (self.ring._h[slot] + 1) & 0xFFFF
         self.ring._h[slot] = attempt
         return attempt
+
+    def record_handled(self, records, nanos):
+        """Statistics the server reads (PIPELINE INFO): records delivered,
+        handler time, and each record's share in the latency histogram."""
+        ring = self.ring
+        ring._set_u64(OFF_DELIVERED, ring._u64(OFF_DELIVERED) + records)
+        ring._set_u64(OFF_BUSY_NS, ring._u64(OFF_BUSY_NS) + nanos)
+        units = (nanos // max(records, 1)) // 64_000
+        bucket = min(units.bit_length(), LATENCY_BUCKETS - 1)
+        off = OFF_LATENCY + 8 * bucket
+        ring._set_u64(off, ring._u64(off) + records)
 
     def commit_read(self):
         """Releases everything read so far to the producer (durable)."""

@@ -75,7 +75,20 @@ def _send(producer, record, attempt, reply):
             time.sleep(50e-6)
 
 
-def _serve_pair(pair, consumer, producer, handle_batch, max_attempts, max_batch):
+def _pass_on(outputs, rec, reply):
+    """A pipeline stage's successful reply goes to the next stage as its
+    request (every record of one call to the same next instance)."""
+    out = outputs[rec.id % len(outputs)]
+    while True:
+        try:
+            out.send(rec.id, reply.payload, r.KIND_REQUEST, reply.format, rec.deadline_ms, 0, r.STATUS_OK)
+            return
+        except r.RingFull:
+            out.notify()
+            time.sleep(50e-6)
+
+
+def _serve_pair(pair, consumer, producer, outputs, handle_batch, max_attempts, max_batch):
     """Handles one batch from one ring pair; returns whether there was anything."""
     batch, records = [], []
     read_any = False
@@ -98,14 +111,21 @@ def _serve_pair(pair, consumer, producer, handle_batch, max_attempts, max_batch)
     if not read_any:
         return False
     if batch:
+        started = time.monotonic_ns()
         try:
             replies = [_to_reply(x) for x in handle_batch(batch)]
         except Exception as e:  # a handler error is answered, not fatal
             replies = [Reply.error(r.STATUS_HANDLER_FAILED, f"handler raised {type(e).__name__}: {e}")] * len(batch)
+        consumer.record_handled(len(batch), time.monotonic_ns() - started)
         for i, (rec, attempt) in enumerate(records):
             if rec.kind == r.KIND_REQUEST:
                 reply = replies[i] if i < len(replies) else Reply.error(r.STATUS_HANDLER_FAILED, "no reply")
-                _send(producer, rec, attempt, reply)
+                if outputs and reply.kind == r.KIND_REPLY:
+                    _pass_on(outputs, rec, reply)
+                else:
+                    _send(producer, rec, attempt, reply)
+        for out in outputs:
+            out.notify()
     producer.notify()
     consumer.commit_read()  # after the replies: a crash re-delivers, never loses
     return True
@@ -117,11 +137,11 @@ def serve_batch(handler, max_batch=64):
     ends, max_attempts = attach_from_env()
     stop = _Stop()
     parent = os.getppid()
-    consumers = [c for c, _ in ends]
+    consumers = [c for c, _, _ in ends]
     while True:
         worked = False
-        for pair, (consumer, producer) in enumerate(ends):
-            worked |= _serve_pair(pair, consumer, producer, handler, max_attempts, max_batch)
+        for pair, (consumer, producer, outputs) in enumerate(ends):
+            worked |= _serve_pair(pair, consumer, producer, outputs, handler, max_attempts, max_batch)
         if stop.requested:
             return 0
         if not worked:

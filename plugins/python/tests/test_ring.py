@@ -105,3 +105,27 @@ def test_producer_attached_at_a_misaligned_head_stays_in_bounds():
     assert producer.head == 4096
     producer.send(1, b"hello", kind=KIND_REQUEST)
     assert producer.head == 4096 + record_len(5)
+
+
+def test_stage_outputs_parsing():
+    outs = handshake.parse_outputs("fd:11@12|/dev/shm/x.req@13;", 2)
+    assert outs == [[("fd:11", 12), ("/dev/shm/x.req", 13)], []]
+    for bad, pairs in [("fd:11@12", 2), ("fd:11;", 1), ("fd:11@x", 1)]:
+        try:
+            handshake.parse_outputs(bad, pairs)
+        except handshake.HandshakeError:
+            continue
+        raise AssertionError(f"{bad!r} accepted")
+
+
+def test_handled_records_are_counted_where_the_server_reads_them():
+    from citadel_plugin import ring as r
+
+    producer, consumer = _pair()
+    consumer.record_handled(4, 4 * 100_000)  # 100 us each: bucket 1
+    consumer.record_handled(1, 10)  # bucket 0
+    ring = consumer.ring
+    assert ring._u64(r.OFF_DELIVERED) == 5
+    assert ring._u64(r.OFF_BUSY_NS) == 400_010
+    assert ring._u64(r.OFF_LATENCY) == 1
+    assert ring._u64(r.OFF_LATENCY + 8) == 4
