@@ -15,9 +15,12 @@
 # ONNX Runtime, detector LimitType::Max / max_side 960, the same videos, the
 # same client (ocr-baseline client) with CONCURRENCY videos in flight, and
 # every process (server, plugins, ffmpeg, client) under taskset -c CPUS.
-# Each setup is warmed up with one video first. CPU = utime+stime of every
-# process of the setup (/proc/<pid>/stat of the servers and plugins around
-# the run, getrusage of the client and its ffmpeg children). Then a cached
+# Both servers stay resident; each is warmed up with one video, then ROUNDS
+# rounds run all videos through each setup, in alternating order (noise on
+# a shared machine drifts; totals and latency percentiles are over all
+# rounds). CPU = utime+stime of every process of the setup (/proc/<pid>/stat
+# of the servers and plugins around each run, getrusage of the client and
+# its ffmpeg children). Then a cached
 # call: a first call of an unseen video vs the same call answered from the
 # cache (median of 100). Sanity: the recognised line texts of both setups
 # are compared per video (multiset).
@@ -26,6 +29,7 @@
 # Env:   VIDEOS       test videos (default 12)
 #        SECONDS      length of each, at 25 fps, 640x360 (default 10)
 #        CONCURRENCY  videos in flight per client (default 2)
+#        ROUNDS       rounds per setup (default 3)
 #        CPUS         taskset CPU list for both setups (default 0,1)
 #        OUT          report file (default target/bench/pipeline-vs-baseline.txt)
 # Needs: ffmpeg, redis-cli, python3, taskset; pip onnxruntime + rapidocr-onnxruntime.
@@ -38,6 +42,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 videos=${VIDEOS:-12}
 conc=${CONCURRENCY:-2}
+rounds=${ROUNDS:-3}
 cpus=${CPUS:-0,1}
 out=${OUT:-$target/bench/pipeline-vs-baseline.txt}
 bin=$target/release
@@ -48,8 +53,7 @@ done
 log() { echo "[$(date +%T)] $*" >&2; }
 
 log "building (release): citadel, the media and OCR stages, ocr-baseline"
-(cd "$root" && cargo build --release -q -p citadel-server -p citadel-media-ffmpeg \
-    -p citadel-ocr -p citadel-benches --bins)
+(cd "$root" && cargo build --release -q --workspace --bins)
 
 scratch=$(mktemp -d /dev/shm/citadel-pvb.XXXXXX)
 pids=()
@@ -62,8 +66,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# utime+stime in clock ticks of the given processes (all their threads).
-ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0; done | awk '{s += $1} END {print s + 0}'; }
+# "comm=ticks" (utime+stime, all threads) of each given process.
+ticks() { for p in "$@"; do echo "$(cat "/proc/$p/comm")=$(awk '{print $14 + $15}' "/proc/$p/stat")"; done; }
+# The CPU seconds between two ticks outputs, as " cpu_<comm>_s=<s>" fields.
+cpu_delta() { paste -d= <(echo "$1") <(echo "$2") | awk -F= -v hz="$hz" '{printf " cpu_%s_s=%.3f", $1, ($4 - $2) / hz}'; }
 hz=$(getconf CLK_TCK)
 
 # --- inputs ------------------------------------------------------------------
@@ -88,29 +94,16 @@ for ((i = 0; i < videos; i++)); do
     set -- "$@" "$scratch/v/$(printf %03d "$i").mp4"
 done
 make_video 99 "$scratch/probe.mp4"
-run() { taskset -c "$cpus" "$@"; }
+run() { taskset -c "$cpus" "$@"; } # (servers: taskset itself in the background, for $!)
 
-# --- baseline ----------------------------------------------------------------
-port=$(free_port)
-log "baseline: model server on :$port (cpus $cpus)"
-TMPDIR=$scratch run "$bin/ocr-baseline" server --listen "127.0.0.1:$port" --threads 1 \
-    >"$scratch/base-server.log" 2>&1 &
+# --- the two setups, both resident ---------------------------------------------
+bport=$(free_port)
+log "baseline: model server on :$bport (cpus $cpus)"
+TMPDIR=$scratch taskset -c "$cpus" "$bin/ocr-baseline" server --listen "127.0.0.1:$bport" \
+    --threads 1 >"$scratch/base-server.log" 2>&1 &
 spid=$!
 pids+=("$spid")
-for _ in $(seq 300); do grep -q '^ready' "$scratch/base-server.log" && break; sleep 0.1; done
-grep -q '^ready' "$scratch/base-server.log" || { cat "$scratch/base-server.log" >&2; exit 1; }
-log "baseline: warm-up (1 video)"
-TMPDIR=$scratch run "$bin/ocr-baseline" client --server "127.0.0.1:$port" --concurrency 1 "$1" >/dev/null
-log "baseline: $videos videos, $conc in flight"
-t0=$(ticks "$spid")
-base=$(TMPDIR=$scratch run "$bin/ocr-baseline" client --server "127.0.0.1:$port" \
-    --concurrency "$conc" --texts "$scratch/base.tsv" "$@")
-base+=" server_cpu_s=$(echo "$(ticks "$spid") $t0 $hz" | awk '{print ($1 - $2) / $3}')"
-kill "$spid"
-log "baseline: $base"
-
-# --- citadel -----------------------------------------------------------------
-port=$(free_port)
+cport=$(free_port)
 cat >"$scratch/video.toml" <<EOF
 [[plugin]]
 name = "decode"
@@ -131,53 +124,85 @@ name = "video-ocr"
 stages = ["decode", "ocr"]
 timeout-ms = 120000
 EOF
-log "citadel: server on :$port (cpus $cpus)"
-run "$bin/citadel" --port "$port" --threads 1 --maxmemory 256mb --fresh \
+log "citadel: server on :$cport (cpus $cpus), decode x1 + ocr x1, --threads 1 each"
+taskset -c "$cpus" "$bin/citadel" --port "$cport" --threads 1 --maxmemory 256mb --fresh \
     --cache-file "$scratch/citadel.cache" --config "$scratch/video.toml" \
     >"$scratch/citadel.log" 2>&1 &
 cpid=$!
 pids+=("$cpid")
-for _ in $(seq 300); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-log "citadel: warm-up (1 video)"
-run "$bin/ocr-baseline" client --citadel "127.0.0.1:$port" --concurrency 1 "$1" >/dev/null
+for _ in $(seq 300); do grep -q '^ready' "$scratch/base-server.log" && break; sleep 0.1; done
+grep -q '^ready' "$scratch/base-server.log" || { cat "$scratch/base-server.log" >&2; exit 1; }
+for _ in $(seq 300); do redis-cli -p "$cport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+baseline=(--server "127.0.0.1:$bport")
+citadel=(--citadel "127.0.0.1:$cport")
+log "warm-up: 1 video through each setup"
+TMPDIR=$scratch run "$bin/ocr-baseline" client "${baseline[@]}" --concurrency 1 "$1" >/dev/null
+run "$bin/ocr-baseline" client "${citadel[@]}" --concurrency 1 "$1" >/dev/null
 procs() { echo "$cpid" $(pgrep -P "$cpid" || true); }
-log "citadel: $videos videos, $conc in flight (processes: $(procs))"
-t0=$(ticks $(procs))
-cit=$(run "$bin/ocr-baseline" client --citadel "127.0.0.1:$port" \
-    --concurrency "$conc" --texts "$scratch/cit.tsv" "$@")
-cit+=" server_cpu_s=$(echo "$(ticks $(procs)) $t0 $hz" | awk '{print ($1 - $2) / $3}')"
-log "citadel: $cit"
+for p in "$spid" $(procs); do
+    log "process $p $(cat "/proc/$p/comm"), cpus $(awk '/Cpus_allowed_list/ {print $2}' "/proc/$p/status")"
+done
+
+measure() { # setup round: one client run, its summary line appended to $scratch/<setup>.runs
+    local setup=$1 r=$2 servers t0 line sc
+    local -n args=$setup
+    shift 2
+    if [ "$setup" = baseline ]; then servers=$spid; else servers=$(procs); fi
+    log "round $r: $setup, $videos videos, $conc in flight"
+    t0=$(ticks $servers)
+    line=$(TMPDIR=$scratch run "$bin/ocr-baseline" client "${args[@]}" --concurrency "$conc" \
+        --texts "$scratch/$setup.tsv" "$@")
+    sc=$(cpu_delta "$t0" "$(ticks $servers)")
+    log "round $r: $setup: ${line%% lat_ms=*}$sc"
+    echo "$line$sc" >>"$scratch/$setup.runs"
+}
+for ((r = 1; r <= rounds; r++)); do # alternating order, so drifting noise hits both
+    if ((r % 2)); then measure baseline "$r" "$@"; measure citadel "$r" "$@"
+    else measure citadel "$r" "$@"; measure baseline "$r" "$@"; fi
+done
 log "citadel: cached call (a first call of an unseen video, then 100 cached calls)"
-cached=$(run "$bin/ocr-baseline" cached --citadel "127.0.0.1:$port" --repeat 100 "$scratch/probe.mp4")
+cached=$(run "$bin/ocr-baseline" cached "${citadel[@]}" --repeat 100 "$scratch/probe.mp4")
 log "citadel: $cached"
 
-# --- report ------------------------------------------------------------------
-same=$(comm -12 <(sort "$scratch/base.tsv") <(sort "$scratch/cit.tsv") | wc -l)
-python3 - "$base" "$cit" "$cached" "$same" "$(wc -l <"$scratch/base.tsv")" \
-    "$(wc -l <"$scratch/cit.tsv")" <<'EOF' | tee "$out"
-import os, sys
-kv = lambda s: {k: float(v) for k, v in (x.split("=") for x in s.split())}
-base, cit, cached = kv(sys.argv[1]), kv(sys.argv[2]), kv(sys.argv[3])
-same, nb, nc = sys.argv[4:7]
-def row(name, r):
-    cpu = r["cpu_self_s"] + r["cpu_children_s"] + r["server_cpu_s"]
-    r["fps"] = r["frames"] / r["wall_s"]
-    r["cpf"] = cpu / max(r["frames"], 1)
-    return (f"| {name:8} | {r['videos']:6.0f} | {r['frames']:6.0f} | {r['wall_s']:6.1f} | "
-            f"{r['videos'] / r['wall_s']:8.3f} | {r['fps']:8.2f} | {r['cpf']:11.3f} | "
-            f"{r['p50_ms']:8.0f} | {r['p99_ms']:8.0f} |")
-env = os.environ
-print(f"# video OCR: Citadel pipeline vs the seed's shape (cpus {env.get('CPUS', '0,1')}, "
-      f"concurrency {env.get('CONCURRENCY', '2')}, 1 OCR process x 1 intra-op thread)")
-print("| setup    | videos | frames | wall s | videos/s | frames/s | CPU s/frame | p50 ms   | p99 ms   |")
-print("|----------|--------|--------|--------|----------|----------|-------------|----------|----------|")
-print(row("baseline", base))
-print(row("citadel", cit))
+# --- report --------------------------------------------------------------------
+same=$(comm -12 <(sort "$scratch/baseline.tsv") <(sort "$scratch/citadel.tsv") | wc -l)
+comm -3 <(sort "$scratch/baseline.tsv") <(sort "$scratch/citadel.tsv") | head -5 >"$scratch/diff"
+python3 - "$scratch" "$cached" "$same" "$cpus" "$conc" "$rounds" <<'EOF' | tee "$out"
+import sys
+scratch, cached, same, cpus, conc, rounds = sys.argv[1:]
+kv = lambda s: dict(x.split("=") for x in s.split())
+def load(setup):
+    runs = [kv(l) for l in open(f"{scratch}/{setup}.runs")]
+    s = {k: sum(float(r[k]) for r in runs) for k in runs[0] if k != "lat_ms"}
+    cpu = {k[4:-2]: v for k, v in s.items() if k.startswith("cpu_")}
+    names = {"self": "client", "children": "ffmpeg CLI", "ocr-baseline": "model server",
+             "citadel": "server", "citadel-media-f": "decode stage", "citadel-infer-o": "OCR stage"}
+    cpu = {names.get(k, k): v for k, v in cpu.items() if v or k != "children"}
+    lat = sorted(float(x) for r in runs for x in r["lat_ms"].split(","))
+    pct = lambda p: lat[max(1, -(-len(lat) * p // 100)) - 1]
+    s.update(fps=s["frames"] / s["wall_s"], p50=pct(50), p99=pct(99),
+             cpf=sum(cpu.values()) / s["frames"],
+             parts=", ".join(f"{k} {1e3 * v / s['frames']:.1f}" for k, v in cpu.items()),
+             lines=sum(1 for _ in open(f"{scratch}/{setup}.tsv")))
+    return s
+base, cit, c = load("baseline"), load("citadel"), kv(cached)
+print(f"# video OCR: Citadel pipeline vs the seed's shape; cpus {cpus}, {conc} videos in flight, "
+      f"{rounds} round(s) each, 1 OCR process x 1 intra-op thread, max side 960")
+print("| setup    | videos | frames | wall s | videos/s | frames/s | CPU s/frame | p50 ms | p99 ms |")
+print("|----------|-------:|-------:|-------:|---------:|---------:|------------:|-------:|-------:|")
+for name, s in (("baseline", base), ("citadel", cit)):
+    print(f"| {name:8} | {s['videos']:6.0f} | {s['frames']:6.0f} | {s['wall_s']:6.1f} | "
+          f"{s['videos'] / s['wall_s']:8.3f} | {s['fps']:8.2f} | {s['cpf']:11.3f} | "
+          f"{s['p50']:6.0f} | {s['p99']:6.0f} |")
+for name, s in (("baseline", base), ("citadel", cit)):
+    print(f"CPU ms per frame, {name}: {s['parts']}")
 print(f"Citadel/baseline: frames/s {cit['fps'] / base['fps']:.2f}x, "
-      f"CPU per frame {cit['cpf'] / base['cpf']:.2f}x")
-print(f"cached call: first {cached['first_ms']:.0f} ms, cached {cached['cached_us']:.0f} us "
-      f"(median of 100), ratio {cached['ratio']:.0f}x")
-print(f"sanity: {same} identical line texts (per video, as multisets); "
-      f"baseline {nb} lines, citadel {nc} lines")
+      f"CPU per frame {cit['cpf'] / base['cpf']:.2f}x, p50 latency {cit['p50'] / base['p50']:.2f}x")
+print(f"cached call (citadel): first {float(c['first_ms']):.0f} ms, cached {float(c['cached_us']):.0f} us "
+      f"(median of 100), ratio {float(c['ratio']):.0f}x")
+print(f"sanity: {same} identical line texts (per video, as multisets, last round); "
+      f"baseline {base['lines']} lines, citadel {cit['lines']} lines")
+for l in open(f"{scratch}/diff"):
+    print("  differs:", l.rstrip().replace("\t", " | "))
 EOF
 log "report written to $out"

@@ -13,7 +13,8 @@
 //!     -threads 1) into a temp dir, each is sent to the model server.
 //!     --citadel: PIPELINE CALL video-ocr DATA <video> FPS 1 NOCACHE.
 //!     Prints one key=value summary line (latency to the full result per
-//!     video, CPU of this process and its children); --texts writes
+//!     video: p50, p99 and all of them in lat_ms; CPU of this process and
+//!     its children); --texts writes
 //!     "video<TAB>text" per recognised line.
 //! ocr-baseline cached --citadel ADDR [--repeat N] VIDEO
 //!     A first call of VIDEO (no NOCACHE) and then N cached calls.
@@ -197,12 +198,14 @@ fn client(args: &Args) -> Res<()> {
         cpu_seconds(libc::RUSAGE_SELF),
         cpu_seconds(libc::RUSAGE_CHILDREN),
     );
+    let lat_ms: Vec<String> = lat.iter().map(|s| format!("{:.1}", s * 1e3)).collect();
     println!(
-        "videos={} frames={} wall_s={wall:.3} p50_ms={:.1} p99_ms={:.1} cpu_self_s={own:.3} cpu_children_s={kids:.3}",
+        "videos={} frames={} wall_s={wall:.3} p50_ms={:.1} p99_ms={:.1} cpu_self_s={own:.3} cpu_children_s={kids:.3} lat_ms={}",
         done.len(),
         done.iter().map(|d| d.frames).sum::<usize>(),
         percentile(&lat, 0.50) * 1e3,
         percentile(&lat, 0.99) * 1e3,
+        lat_ms.join(","),
     );
     Ok(())
 }
