@@ -166,10 +166,14 @@ log "citadel: $cached"
 
 # --- report --------------------------------------------------------------------
 same=$(comm -12 <(sort "$scratch/baseline.tsv") <(sort "$scratch/citadel.tsv") | wc -l)
-comm -3 <(sort "$scratch/baseline.tsv") <(sort "$scratch/citadel.tsv") | head -5 >"$scratch/diff"
-python3 - "$scratch" "$cached" "$same" "$cpus" "$conc" "$rounds" <<'EOF' | tee "$out"
+nospace() { tr -d ' ' <"$1" | sort; }
+same_ns=$(comm -12 <(nospace "$scratch/baseline.tsv") <(nospace "$scratch/citadel.tsv") | wc -l)
+{ echo "# line texts of only one setup: baseline<TAB><TAB>|<TAB>citadel columns (comm -3)"
+  comm -3 <(sort "$scratch/baseline.tsv") <(sort "$scratch/citadel.tsv"); } >"${out%.txt}.diff"
+python3 - "$scratch" "$cached" "$same" "$cpus" "$conc" "$rounds" "$same_ns" "${out%.txt}.diff" \
+    <<'EOF' | tee "$out"
 import sys
-scratch, cached, same, cpus, conc, rounds = sys.argv[1:]
+scratch, cached, same, cpus, conc, rounds, same_ns, diff = sys.argv[1:]
 kv = lambda s: dict(x.split("=") for x in s.split())
 def load(setup):
     runs = [kv(l) for l in open(f"{scratch}/{setup}.runs")]
@@ -200,9 +204,11 @@ print(f"Citadel/baseline: frames/s {cit['fps'] / base['fps']:.2f}x, "
       f"CPU per frame {cit['cpf'] / base['cpf']:.2f}x, p50 latency {cit['p50'] / base['p50']:.2f}x")
 print(f"cached call (citadel): first {float(c['first_ms']):.0f} ms, cached {float(c['cached_us']):.0f} us "
       f"(median of 100), ratio {float(c['ratio']):.0f}x")
-print(f"sanity: {same} identical line texts (per video, as multisets, last round); "
-      f"baseline {base['lines']} lines, citadel {cit['lines']} lines")
-for l in open(f"{scratch}/diff"):
-    print("  differs:", l.rstrip().replace("\t", " | "))
+print(f"sanity: {same} identical line texts (per video, as multisets, last round; "
+      f"{same_ns} ignoring spaces); baseline {base['lines']} lines, citadel {cit['lines']} lines")
+only = [l.rstrip("\n").split("\t") for l in open(diff) if not l.startswith("#")]
+for who, rows in (("baseline", [r for r in only if r[0]]), ("citadel", [r[1:] for r in only if not r[0]])):
+    shown = ", ".join(f"{v}: {t!r}" for v, t in rows[:4])
+    print(f"  only in {who}: {len(rows)} lines" + (f" (e.g. {shown})" if rows else ""))
 EOF
-log "report written to $out"
+log "report written to $out (texts of one setup only: ${out%.txt}.diff)"
