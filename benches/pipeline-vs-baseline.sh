@@ -27,16 +27,15 @@
 #
 # Usage: benches/pipeline-vs-baseline.sh [-h|--help]
 # Env:   VIDEOS       test videos (default 12)
-#        SECONDS      length of each, at 25 fps, 640x360 (default 10)
+#        CLIP_SECONDS length of each, at 25 fps, 640x360 (default 10)
 #        CONCURRENCY  videos in flight per client (default 2)
 #        ROUNDS       rounds per setup (default 3)
 #        CPUS         taskset CPU list for both setups (default 0,1)
 #        OUT          report file (default target/bench/pipeline-vs-baseline.txt)
 # Needs: ffmpeg, redis-cli, python3, taskset; pip onnxruntime + rapidocr-onnxruntime.
-duration=$SECONDS # read first: bash counts SECONDS up from the value it imported
 set -euo pipefail
 case "${1:-}" in -h | --help) sed -n '2,/^# Needs/s/^# \{0,1\}//p' "$0"; exit 0 ;; esac
-[ "$duration" -gt 0 ] || duration=10
+duration=${CLIP_SECONDS:-10}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
