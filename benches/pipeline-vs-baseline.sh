@@ -11,7 +11,8 @@
 #             --threads 1), cores "none"; the client sends
 #             PIPELINE CALL video-ocr DATA <video> FPS 1 NOCACHE.
 #
-# Both: one OCR process with 1 intra-op thread, the same PP-OCRv4 models and
+# Both: OCR_WORKERS OCR engines (baseline: threads of the model server;
+# Citadel: instances of the OCR stage) with 1 intra-op thread each, the same PP-OCRv4 models and
 # ONNX Runtime, detector LimitType::Max / max_side 960, the same videos, the
 # same client (ocr-baseline client) with CONCURRENCY videos in flight, and
 # every process (server, plugins, ffmpeg, client) under taskset -c CPUS.
@@ -28,7 +29,10 @@
 # Usage: benches/pipeline-vs-baseline.sh [-h|--help]
 # Env:   VIDEOS       test videos (default 12)
 #        CLIP_SECONDS length of each, at 25 fps, 640x360 (default 10)
-#        CONCURRENCY  videos in flight per client (default 2)
+#        OCR_WORKERS  OCR engines per setup, 1 intra-op thread each (default 2)
+#        MAX_SIDE     the OCR detector's longest side, both setups (default 960;
+#                     smaller makes inference cheaper, so the rest weighs more)
+#        CONCURRENCY  videos in flight per client (default 2 x OCR_WORKERS)
 #        ROUNDS       rounds per setup (default 3)
 #        CPUS         taskset CPU list for both setups (default 0,1)
 #        OUT          report file (default target/bench/pipeline-vs-baseline.txt)
@@ -40,7 +44,9 @@ duration=${CLIP_SECONDS:-10}
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 videos=${VIDEOS:-12}
-conc=${CONCURRENCY:-2}
+workers=${OCR_WORKERS:-2}
+max_side=${MAX_SIDE:-960}
+conc=${CONCURRENCY:-$((2 * workers))}
 rounds=${ROUNDS:-3}
 cpus=${CPUS:-0,1}
 out=${OUT:-$target/bench/pipeline-vs-baseline.txt}
@@ -65,8 +71,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# "comm=ticks" (utime+stime, all threads) of each given process.
-ticks() { for p in "$@"; do echo "$(cat "/proc/$p/comm")=$(awk '{print $14 + $15}' "/proc/$p/stat")"; done; }
+# "comm=ticks" (utime+stime, all threads) of the given processes, summed per
+# command name (several instances of one plugin are one line), sorted.
+ticks() {
+    for p in "$@"; do echo "$(cat "/proc/$p/comm") $(awk '{print $14 + $15}' "/proc/$p/stat")"; done |
+        awk '{t[$1] += $2} END {for (k in t) print k "=" t[k]}' | sort
+}
 # The CPU seconds between two ticks outputs, as " cpu_<comm>_s=<s>" fields.
 cpu_delta() { paste -d= <(echo "$1") <(echo "$2") | awk -F= -v hz="$hz" '{printf " cpu_%s_s=%.3f", $1, ($4 - $2) / hz}'; }
 hz=$(getconf CLK_TCK)
@@ -99,7 +109,7 @@ run() { taskset -c "$cpus" "$@"; } # (servers: taskset itself in the background,
 bport=$(free_port)
 log "baseline: model server on :$bport (cpus $cpus)"
 TMPDIR=$scratch taskset -c "$cpus" "$bin/ocr-baseline" server --listen "127.0.0.1:$bport" \
-    --threads 1 >"$scratch/base-server.log" 2>&1 &
+    --threads 1 --workers "$workers" --max-side "$max_side" >"$scratch/base-server.log" 2>&1 &
 spid=$!
 pids+=("$spid")
 cport=$(free_port)
@@ -114,7 +124,8 @@ timeout-ms = 120000
 [[plugin]]
 name = "ocr"
 exec = "$bin/citadel-infer-onnx"
-args = ["--threads", "1"]
+args = ["--threads", "1", "--max-side", "$max_side"]
+instances = $workers
 cores = "none"
 ring-capacity = "64mb"
 timeout-ms = 120000
@@ -123,7 +134,7 @@ name = "video-ocr"
 stages = ["decode", "ocr"]
 timeout-ms = 120000
 EOF
-log "citadel: server on :$cport (cpus $cpus), decode x1 + ocr x1, --threads 1 each"
+log "citadel: server on :$cport (cpus $cpus), decode x1 + ocr x$workers, --threads 1 each"
 taskset -c "$cpus" "$bin/citadel" --port "$cport" --threads 1 --maxmemory 256mb --fresh \
     --cache-file "$scratch/citadel.cache" --config "$scratch/video.toml" \
     >"$scratch/citadel.log" 2>&1 &
@@ -169,10 +180,10 @@ nospace() { tr -d ' ' <"$1" | sort; }
 same_ns=$(comm -12 <(nospace "$scratch/baseline.tsv") <(nospace "$scratch/citadel.tsv") | wc -l)
 { echo "# line texts of only one setup: baseline<TAB><TAB>|<TAB>citadel columns (comm -3)"
   comm -3 <(sort "$scratch/baseline.tsv") <(sort "$scratch/citadel.tsv"); } >"${out%.txt}.diff"
-python3 - "$scratch" "$cached" "$same" "$cpus" "$conc" "$rounds" "$same_ns" "${out%.txt}.diff" \
+python3 - "$scratch" "$cached" "$same" "$cpus" "$conc" "$rounds" "$same_ns" "${out%.txt}.diff" "$workers" "$max_side" \
     <<'EOF' | tee "$out"
 import sys
-scratch, cached, same, cpus, conc, rounds, same_ns, diff = sys.argv[1:]
+scratch, cached, same, cpus, conc, rounds, same_ns, diff, workers, max_side = sys.argv[1:]
 kv = lambda s: dict(x.split("=") for x in s.split())
 def load(setup):
     runs = [kv(l) for l in open(f"{scratch}/{setup}.runs")]
@@ -190,7 +201,7 @@ def load(setup):
     return s
 base, cit, c = load("baseline"), load("citadel"), kv(cached)
 print(f"# video OCR: Citadel pipeline vs the seed's shape; cpus {cpus}, {conc} videos in flight, "
-      f"{rounds} round(s) each, 1 OCR process x 1 intra-op thread, max side 960")
+      f"{rounds} round(s) each, {workers} OCR engine(s) x 1 intra-op thread, max side {max_side}")
 print("| setup    | videos | frames | wall s | videos/s | frames/s | CPU s/frame | p50 ms | p99 ms |")
 print("|----------|-------:|-------:|-------:|---------:|---------:|------------:|-------:|-------:|")
 for name, s in (("baseline", base), ("citadel", cit)):

@@ -2,7 +2,7 @@
 //! `benches/pipeline-vs-baseline.sh`, and the client that drives both setups.
 //!
 //! ```text
-//! ocr-baseline server --listen ADDR [--threads N]
+//! ocr-baseline server --listen ADDR [--threads N] [--workers N] [--max-side N]
 //!     A resident model server: per TCP connection, requests of a u32 LE
 //!     length + a JPEG; it decodes the JPEG (zune-jpeg), runs citadel-ocr
 //!     (PP-OCRv4, LimitType::Max, max_side 960; one engine, one call at a
@@ -25,7 +25,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use citadel_ocr::{Image, LimitType, OcrConfig, OcrEngine, PixelFormat};
@@ -85,10 +85,18 @@ fn server(args: &Args) -> Res<()> {
     let cfg = OcrConfig {
         intra_threads: args.num("threads", 1),
         limit_type: LimitType::Max,
-        max_side: 960,
+        max_side: args.num("max-side", 960) as u32,
         ..OcrConfig::from_env_defaults()
     };
-    let engine = Arc::new(Mutex::new(OcrEngine::load(&cfg)?));
+    // `--workers` engines, each used by one frame at a time.
+    let workers = args.num("workers", 1).max(1);
+    let engines = (0..workers)
+        .map(|_| OcrEngine::load(&cfg))
+        .collect::<Result<Vec<_>, _>>()?;
+    let engine = Arc::new(Pool {
+        free: Mutex::new(engines),
+        returned: Condvar::new(),
+    });
     let listener = TcpListener::bind(args.get("listen").unwrap_or("127.0.0.1:7070"))?;
     println!("ready {}", listener.local_addr()?);
     std::io::stdout().flush()?;
@@ -103,7 +111,36 @@ fn server(args: &Args) -> Res<()> {
     Ok(())
 }
 
-fn serve(conn: TcpStream, engine: &Mutex<OcrEngine>) -> Res<()> {
+/// Engines free for the next frame.
+struct Pool {
+    free: Mutex<Vec<OcrEngine>>,
+    returned: Condvar,
+}
+
+impl Pool {
+    fn recognize(
+        &self,
+        img: &Image<'_>,
+    ) -> Result<Vec<citadel_ocr::TextLine>, citadel_ocr::OcrError> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        let mut engine = loop {
+            match free.pop() {
+                Some(e) => break e,
+                None => free = self.returned.wait(free).unwrap_or_else(|e| e.into_inner()),
+            }
+        };
+        drop(free);
+        let lines = engine.recognize(img);
+        self.free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(engine);
+        self.returned.notify_one();
+        lines
+    }
+}
+
+fn serve(conn: TcpStream, engine: &Pool) -> Res<()> {
     conn.set_nodelay(true)?;
     let mut rd = BufReader::new(conn.try_clone()?);
     let mut wr = BufWriter::new(conn);
@@ -114,10 +151,7 @@ fn serve(conn: TcpStream, engine: &Mutex<OcrEngine>) -> Res<()> {
         let info = dec.info().ok_or("no JPEG header")?;
         let (w, h) = (u32::from(info.width), u32::from(info.height));
         let img = Image::packed(w, h, PixelFormat::Bgr24, &pixels);
-        let lines = engine
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .recognize(&img)?;
+        let lines = engine.recognize(&img)?;
         let lines: Vec<Value> = lines
             .iter()
             .map(|l| json!({"text": l.text, "score": l.score}))
