@@ -357,3 +357,27 @@ fn python_stages_in_the_middle_and_at_the_end_of_a_chain() {
     // The two-stage pipeline beside it is unaffected.
     assert_eq!(call(&mut con, &["DATA", "x\n"]).unwrap(), expected(&["x"]));
 }
+
+#[test]
+fn sigterm_answers_calls_in_flight_before_exiting() {
+    // 8 lines at 400 ms each: the call outlasts the 2 s that clients which
+    // only do not read their replies get at shutdown.
+    let mut rig = start(", \"--delay-ms\", \"400\"", "", "");
+    let url = rig.server.url();
+    let lines: Vec<String> = (0..8).map(|i| format!("line {i}")).collect();
+    let text = lines.join("\n");
+    let call_thread = std::thread::spawn(move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        call(&mut con, &["DATA", &text])
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    rig.server.signal("TERM");
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_eq!(call_thread.join().unwrap().unwrap(), expected(&refs));
+    assert!(
+        asked.elapsed() > Duration::from_secs(2),
+        "the call was in flight"
+    );
+    assert!(rig.server.wait_exit(Duration::from_secs(30)).success());
+}

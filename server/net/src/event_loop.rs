@@ -42,7 +42,13 @@ pub struct Worker<S: Service> {
     pub(super) flush: Vec<u32>,
     pub(super) rearm: Vec<u32>,
     pub(super) doomed: Vec<u32>,
+    /// At shutdown: when connections that are not parked (a client not
+    /// reading its replies) are closed.
     pub(super) drain_until: Option<Instant>,
+    /// ... and when parked ones (still owed a reply) are.
+    pub(super) parked_until: Option<Instant>,
+    /// Set once the stalled connections were closed.
+    pub(super) stalled_closed: bool,
     pub(super) abort_until: Option<Instant>,
 }
 
@@ -74,6 +80,8 @@ impl<S: Service> Worker<S> {
             rearm: Vec::with_capacity(1024),
             doomed: Vec::new(),
             drain_until: None,
+            parked_until: None,
+            stalled_closed: false,
             abort_until: None,
         }
     }

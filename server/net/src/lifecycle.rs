@@ -13,8 +13,11 @@ use super::event_loop::Worker;
 use super::token::{Op, Token};
 use super::Service;
 
-/// After the drain wait (`drain_wait`): how long the loop waits for the
-/// kernel to finish with aborted sockets.
+/// At shutdown, how long clients that do not read their replies may take
+/// (parked clients, still owed a reply, wait up to `drain_wait`).
+const DRAIN_WAIT: Duration = Duration::from_secs(2);
+/// After that: how long the loop waits for the kernel to finish with
+/// aborted sockets.
 const ABORT_WAIT: Duration = Duration::from_secs(1);
 const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 
@@ -75,7 +78,8 @@ impl<S: Service> Worker<S> {
             if !self.svc.shutdown_requested() && !self.shared.stop.load(Relaxed) {
                 return false;
             }
-            self.drain_until = Some(now + self.shared.drain_wait);
+            self.drain_until = Some(now + DRAIN_WAIT);
+            self.parked_until = Some(now + self.shared.drain_wait.max(DRAIN_WAIT));
             if self.accept_armed {
                 self.cancel(Token::new(Op::Accept, 0, 0));
             }
@@ -88,12 +92,41 @@ impl<S: Service> Worker<S> {
         if self.conns.is_empty() && !self.accept_armed {
             return true;
         }
-        if self.abort_until.is_none() && self.drain_until.is_some_and(|t| now >= t) {
-            tracing::warn!(
-                thread = self.thread,
-                clients = self.conns.len(),
-                "replies not drained in time; closing"
-            );
+        if !self.stalled_closed && self.drain_until.is_some_and(|t| now >= t) {
+            // Clients that do not read their replies do not hold the
+            // shutdown; clients still owed a reply (parked) wait longer.
+            self.stalled_closed = true;
+            let stalled: Vec<u32> = self
+                .conns
+                .slots()
+                .filter(|(_, c)| !c.parked)
+                .map(|(slot, _)| slot)
+                .collect();
+            if !stalled.is_empty() {
+                tracing::warn!(
+                    thread = self.thread,
+                    clients = stalled.len(),
+                    "replies not read in time; closing"
+                );
+            }
+            for slot in stalled {
+                self.close_hard(slot);
+            }
+        }
+        // Once the stalled ones are closed, the rest are parked or flushing
+        // a reply that arrived meanwhile; when none is left, finish.
+        let nobody_owed =
+            self.stalled_closed && self.conns.slots().all(|(_, c)| c.state == State::Closing);
+        if self.abort_until.is_none()
+            && (nobody_owed || self.parked_until.is_some_and(|t| now >= t))
+        {
+            if !nobody_owed {
+                tracing::warn!(
+                    thread = self.thread,
+                    clients = self.conns.len(),
+                    "replies still owed at shutdown-timeout; closing"
+                );
+            }
             self.abort_until = Some(now + ABORT_WAIT);
             let left: Vec<u32> = self.conns.slots().map(|(slot, _)| slot).collect();
             for slot in left {

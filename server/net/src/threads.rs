@@ -23,8 +23,9 @@ pub struct NetConfig {
     pub client_output_limit: usize,
     /// Largest partial command kept while waiting for the rest.
     pub max_input: usize,
-    /// At shutdown: how long clients (parked ones too) may take to get
-    /// their replies before they are closed.
+    /// At shutdown: how long parked clients (still owed a reply, e.g. a
+    /// pipeline call) may wait for it before they are closed; clients that
+    /// only do not read their replies are closed after 2 s.
     pub drain_wait: std::time::Duration,
     /// Provided receive buffers per thread (a power of two) and their size.
     pub recv_buffers: u16,

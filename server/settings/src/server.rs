@@ -102,10 +102,11 @@ crate::settings_table! {
         name: "shutdown-timeout-ms",
         value_name: "MS",
         default: "10000",
-        help: "At shutdown, how long clients may wait for replies still owed (e.g. pipeline calls)",
+        help: "At shutdown, how long parked clients may wait for replies still owed (e.g. pipeline calls)",
         doc: "On SIGTERM or SHUTDOWN the server stops accepting and reading, then gives \
-              every client this long to receive the replies it is owed, parked calls \
-              (plugin, read-through, pipeline) included, before closing it.",
+              every client parked on a call (plugin, read-through, pipeline) this long to \
+              receive its reply before closing it; clients that do not read their replies \
+              are closed after 2 s.",
         check: positive,
     }
     CLIENT_OUTPUT_LIMIT: Size = {
