@@ -122,6 +122,12 @@ fn data_key_and_file_inputs_results_cached_and_errors_answered_by_the_first_stag
         "{err}"
     );
     assert_eq!(pipelines::stage_records(&mut con, "text", "upper"), before);
+    // A final answer from the first stage: zero frames, nothing for the next.
+    assert_eq!(
+        call(&mut con, &["DATA", "NOTHING here"]).unwrap(),
+        "{\"pipeline\":\"text\",\"frames\":0,\"source\":{\"lines\":0},\"results\":[]}"
+    );
+    assert_eq!(pipelines::stage_records(&mut con, "text", "upper"), before);
     // Errors are not cached: the same bad input fails again (and is counted).
     assert!(call(&mut con, &["DATA", "BAD input\nx\n"]).is_err());
     for (args, want) in [

@@ -40,6 +40,7 @@ impl Reply {
             format: Format::FlatBuffer,
             status: failure.code().0,
             payload: with_builder(|fbb| encode_failure(fbb, failure)),
+            to_server: true,
         }
     }
 }

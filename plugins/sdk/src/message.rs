@@ -28,6 +28,10 @@ pub struct Reply {
     pub format: Format,
     pub status: u32,
     pub payload: Vec<u8>,
+    /// In a pipeline stage with a next stage: answer the server directly
+    /// (the call's final answer; later stages skip it) instead of passing
+    /// the reply on. Errors always go to the server.
+    pub to_server: bool,
 }
 
 impl Reply {
@@ -38,6 +42,16 @@ impl Reply {
             format: Format::Raw,
             status: STATUS_OK,
             payload: payload.into(),
+            to_server: false,
+        }
+    }
+
+    /// A pipeline stage's final answer for its call, sent to the server
+    /// even if there is a next stage (which then never sees the call).
+    pub fn final_answer(payload: impl Into<Vec<u8>>) -> Self {
+        Self {
+            to_server: true,
+            ..Self::ok(payload)
         }
     }
 

@@ -8,7 +8,9 @@
 //! Test switches: `--crash-word W` aborts the process the first time it
 //! handles a record containing W (split: after emitting half the lines);
 //! `--delay-ms` sleeps per record; an input starting with "BAD" is refused
-//! by `split` with an error reply (the next stage never sees it).
+//! by `split` with an error reply and one starting with "NOTHING" is
+//! answered by `split` with an empty final result (the next stage never
+//! sees either).
 
 use std::time::Duration;
 
@@ -96,6 +98,14 @@ fn split(args: &Args, req: &Request<'_>, out: &mut Emitter<'_>) -> Option<Reply>
     };
     if text.starts_with(b"BAD") {
         return Some(Reply::error(1, "undecodable input"));
+    }
+    if text.starts_with(b"NOTHING") {
+        // Answered here: the next stage never sees the call.
+        let end = End {
+            frames: 0,
+            json: b"{\"lines\":0}",
+        };
+        return Some(Reply::final_answer(end.encode()));
     }
     let step = match options.selection {
         Selection::EveryNth(n) => n as usize,

@@ -250,7 +250,7 @@ impl Book {
             status: reply.status,
         };
         let dest = match self.output_for(envelope.id) {
-            Some(n) if reply.kind == Kind::Reply => {
+            Some(n) if reply.kind == Kind::Reply && !reply.to_server => {
                 envelope.kind = Kind::Request;
                 envelope.attempt = 0;
                 Dest::Output(n)
