@@ -26,10 +26,17 @@ class Reply:
     status: int = r.STATUS_OK
     kind: int = r.KIND_REPLY
     format: int = r.FORMAT_RAW
+    # In a pipeline stage with a next stage: answer the server directly
+    # (later stages skip the call) instead of passing the reply on.
+    to_server: bool = False
 
     @staticmethod
     def error(status, message):
         return Reply(_to_bytes(message), status=status, kind=r.KIND_ERROR)
+
+    @staticmethod
+    def final_answer(payload):
+        return Reply(_to_bytes(payload), to_server=True)
 
 
 def _to_bytes(value):
@@ -120,7 +127,7 @@ def _serve_pair(pair, consumer, producer, outputs, handle_batch, max_attempts, m
         for i, (rec, attempt) in enumerate(records):
             if rec.kind == r.KIND_REQUEST:
                 reply = replies[i] if i < len(replies) else Reply.error(r.STATUS_HANDLER_FAILED, "no reply")
-                if outputs and reply.kind == r.KIND_REPLY:
+                if outputs and reply.kind == r.KIND_REPLY and not reply.to_server:
                     _pass_on(outputs, rec, reply)
                 else:
                     _send(producer, rec, attempt, reply)
