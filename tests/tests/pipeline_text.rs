@@ -387,3 +387,43 @@ fn sigterm_answers_calls_in_flight_before_exiting() {
     );
     assert!(rig.server.wait_exit(Duration::from_secs(30)).success());
 }
+
+#[test]
+fn bad_pipeline_configurations_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = text_stage_bin().display().to_string();
+    let plugin =
+        |name: &str| format!("[[plugin]]\nname = \"{name}\"\nexec = \"{bin}\"\ncores = \"none\"\n");
+    let cases = [
+        (
+            format!("{}[[pipeline]]\nname = \"p\"\nstages = [\"a\", \"nope\"]\n", plugin("a")),
+            "not a [[plugin]]",
+        ),
+        (
+            format!(
+                "{}{}[[pipeline]]\nname = \"p\"\nstages = [\"a\", \"b\"]\n[[pipeline]]\nname = \"q\"\nstages = [\"b\"]\n",
+                plugin("a"),
+                plugin("b")
+            ),
+            "already a stage",
+        ),
+        (
+            format!("{}[[pipeline]]\nname = \"p\"\nstages = []\n", plugin("a")),
+            "at least one",
+        ),
+        (
+            format!(
+                "{}[[pipeline]]\nname = \"p\"\nstages = [\"a\"]\n[[keyspace]]\nprefix = \"k:\"\nloader = \"a\"\n",
+                plugin("a")
+            ),
+            "is a stage of pipeline",
+        ),
+    ];
+    for (i, (conf, want)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&path, conf).unwrap();
+        let (status, out) = citadel_tests::run_to_exit(&["--config", path.to_str().unwrap()]);
+        assert!(!status.success(), "case {i} started");
+        assert!(out.contains(want), "case {i}: {out}");
+    }
+}

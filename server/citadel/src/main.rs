@@ -93,6 +93,20 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
     }
     let names: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
     let keyspaces = readthrough::config::resolve(&keyspaces, &names)?;
+    // A loader answers the server's LoadRequests; a pipeline stage does not.
+    for k in &keyspaces {
+        let stage = pipelines.iter().find(|p| {
+            p.stages
+                .iter()
+                .any(|&s| plugins[s].name.eq_ignore_ascii_case(&k.loader))
+        });
+        if let Some(p) = stage {
+            return Err(StartupError::Config(format!(
+                "keyspace loader {:?} is a stage of pipeline {:?}; a loader must be its own [[plugin]]",
+                k.loader, p.name
+            )));
+        }
+    }
     init_logging(&settings.get(&setting::LOG_LEVEL))?;
 
     let cpus = citadel_net::allowed_cpus().map_err(StartupError::Affinity)?;
