@@ -278,3 +278,22 @@ def main():
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def test_unix_socket_with_redis_py():
+    sock = os.path.join(tempfile.mkdtemp(prefix="citadel-sock"), "citadel.sock")
+    server = Citadel("--unixsocket", sock, "--unixsocketperm", "770")
+    try:
+        over_unix = redis.Redis(unix_socket_path=sock, decode_responses=True)
+        assert over_unix.ping()
+        assert over_unix.set("py:unix", "yes")
+        assert server.client(decode_responses=True).get("py:unix") == "yes"
+        pipe = over_unix.pipeline(transaction=False)
+        for i in range(1000):
+            pipe.incr("py:unix:n")
+        assert pipe.execute()[-1] == 1000
+        assert oct(os.stat(sock).st_mode & 0o777) == "0o770"
+        assert server.terminate() == 0
+        assert not os.path.exists(sock)
+    finally:
+        server.cleanup()

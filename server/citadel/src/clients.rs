@@ -2,8 +2,8 @@
 //! server thread and locked only on connect, disconnect and CLIENT commands;
 //! the per-request fields are relaxed atomics.
 
+use citadel_net::Endpoint;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -19,8 +19,8 @@ pub struct ClientNames {
 #[derive(Debug)]
 pub struct ClientShared {
     pub id: u64,
-    pub peer: SocketAddr,
-    pub local: SocketAddr,
+    pub peer: Endpoint,
+    pub local: Endpoint,
     pub thread: usize,
     pub created_ms: u64,
     /// Unix ms of the last request (updated once per batch of commands).
@@ -34,7 +34,7 @@ pub struct ClientShared {
 }
 
 impl ClientShared {
-    pub fn new(id: u64, peer: SocketAddr, local: SocketAddr, thread: usize, now_ms: u64) -> Self {
+    pub fn new(id: u64, peer: Endpoint, local: Endpoint, thread: usize, now_ms: u64) -> Self {
         ClientShared {
             id,
             peer,

@@ -124,6 +124,14 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
 
     let addr = SocketAddr::new(settings.get(&setting::BIND), settings.get(&setting::PORT));
     let mut net_cfg = NetConfig::new(addr, thread_cpus.clone());
+    net_cfg.unix = settings
+        .get(&setting::UNIXSOCKET)
+        .map(|path| citadel_net::UnixSocket {
+            path,
+            // Written in octal, as Redis's unixsocketperm (checked).
+            perm: u32::from_str_radix(&settings.get(&setting::UNIXSOCKETPERM).to_string(), 8)
+                .unwrap_or(0),
+        });
     net_cfg.client_output_limit = settings.get(&setting::CLIENT_OUTPUT_LIMIT).bytes() as usize;
     net_cfg.drain_wait = Duration::from_millis(settings.get(&setting::SHUTDOWN_TIMEOUT_MS));
     let max_value = settings.get(&setting::MAX_VALUE_SIZE).bytes() as usize;

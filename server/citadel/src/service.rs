@@ -2,12 +2,11 @@
 //! running against this thread's context (cache handle, plugin client,
 //! read-through loads, parked connections).
 
-use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Instant;
 
-use citadel_net::{Progress, Service, Waiter};
+use citadel_net::{Endpoint, Progress, Service, Waiter};
 
 use crate::command::{ConnInfo, Session};
 use crate::pipeline::ThreadPipelines;
@@ -48,7 +47,7 @@ impl Service for CommandService {
     type Session = Session;
     type Completion = Completion;
 
-    fn open(&mut self, id: u64, peer: SocketAddr, local: SocketAddr) -> Session {
+    fn open(&mut self, id: u64, peer: Endpoint, local: Endpoint) -> Session {
         Session::new(
             &self.state,
             ConnInfo {

@@ -7,7 +7,6 @@
 //! `catch_unwind`: a panic while serving it (a bug) closes that connection
 //! only; its core and every other client go on.
 
-use std::net::TcpStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::{Progress, Service};
@@ -41,7 +40,8 @@ pub enum Fed {
 }
 
 pub struct Connection<S> {
-    pub stream: TcpStream,
+    /// A TCP or Unix domain socket.
+    pub stream: socket2::Socket,
     pub session: S,
     pub generation: u32,
     pub state: State,
@@ -62,7 +62,7 @@ pub struct Connection<S> {
 }
 
 impl<S> Connection<S> {
-    pub fn new(stream: TcpStream, session: S, generation: u32) -> Connection<S> {
+    pub fn new(stream: socket2::Socket, session: S, generation: u32) -> Connection<S> {
         Connection {
             stream,
             session,

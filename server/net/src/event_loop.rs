@@ -21,19 +21,47 @@ use super::{NetError, Service, Waiter};
 /// Period of maintenance (clock, cache upkeep, killed clients, shutdown).
 const TICK: Duration = Duration::from_millis(100);
 
+/// One listening socket of this thread, and whether its multishot accept
+/// is armed.
+pub struct Listening {
+    /// None once closed at shutdown (its accept may still be finishing).
+    pub(super) socket: Option<socket2::Socket>,
+    /// For a Unix socket: its path (the name of clients' unnamed ends).
+    pub(super) unix_path: Option<Arc<str>>,
+    pub(super) armed: bool,
+}
+
+impl Listening {
+    pub(super) fn tcp(listener: TcpListener) -> Listening {
+        Listening {
+            socket: Some(listener.into()),
+            unix_path: None,
+            armed: false,
+        }
+    }
+
+    pub(super) fn unix(socket: socket2::Socket, path: &std::path::Path) -> Listening {
+        Listening {
+            socket: Some(socket),
+            unix_path: Some(Arc::from(path.to_string_lossy().as_ref())),
+            armed: false,
+        }
+    }
+}
+
 pub struct Worker<S: Service> {
     // Field order matters: the io_uring is dropped (and with it every request)
     // before the buffer ring and the connections whose memory it references.
     pub(super) uring: IoUring,
     pub(super) bufs: BufRing,
     pub(super) conns: Slab<Connection<S::Session>>,
-    pub(super) listener: Option<TcpListener>,
+    /// Closed at shutdown.
+    pub(super) listeners: Vec<Listening>,
     pub(super) svc: S,
     pub(super) thread: usize,
     pub(super) next_id: u64,
     pub(super) stats: Arc<LoopStats>,
     pub(super) shared: Arc<Shared>,
-    pub(super) accept_armed: bool,
     /// Accept failed (e.g. out of descriptors): re-arm at the next tick, not at once.
     pub(super) accept_paused: bool,
     /// Reused per turn, so the hot path does not allocate.
@@ -56,7 +84,7 @@ impl<S: Service> Worker<S> {
     pub fn new(
         uring: IoUring,
         bufs: BufRing,
-        listener: TcpListener,
+        listeners: Vec<Listening>,
         svc: S,
         thread: usize,
         stats: Arc<LoopStats>,
@@ -66,13 +94,12 @@ impl<S: Service> Worker<S> {
             uring,
             bufs,
             conns: Slab::default(),
-            listener: Some(listener),
+            listeners,
             svc,
             thread,
             next_id: 1,
             stats,
             shared,
-            accept_armed: false,
             accept_paused: false,
             cqes: Vec::with_capacity(1024),
             ready: Vec::new(),
@@ -133,7 +160,10 @@ impl<S: Service> Worker<S> {
         for cqe in &cqes {
             let token = Token::decode(cqe.user_data());
             match token.op {
-                Op::Accept => self.on_accept(cqe.result(), cqueue::more(cqe.flags())),
+                Op::Accept => {
+                    let listener = token.slot as usize;
+                    self.on_accept(listener, cqe.result(), cqueue::more(cqe.flags()))
+                }
                 Op::Recv => self.on_recv(token, cqe.result(), cqe.flags()),
                 Op::Send => self.on_send(token, cqe.result()),
                 Op::Cancel => {}
@@ -292,11 +322,7 @@ impl<S: Service> Worker<S> {
         rearm.clear();
         self.rearm = rearm;
 
-        if self.listener.is_some()
-            && !self.accept_armed
-            && !self.accept_paused
-            && self.drain_until.is_none()
-        {
+        if !self.accept_paused && self.drain_until.is_none() {
             self.arm_accept();
         }
     }
@@ -347,18 +373,26 @@ impl<S: Service> Worker<S> {
         }
     }
 
+    /// Arms a multishot accept on every listening socket that has none.
     pub(super) fn arm_accept(&mut self) {
-        let Some(listener) = &self.listener else {
-            return;
-        };
-        let sqe = opcode::AcceptMulti::new(types::Fd(listener.as_raw_fd()))
-            .flags(libc::SOCK_CLOEXEC)
-            .build()
-            .user_data(Token::new(Op::Accept, 0, 0).encode());
-        // SAFETY: accept references no memory of ours; the kernel holds its
-        // own reference to the listening socket.
-        unsafe { push(&mut self.uring, &sqe) };
-        self.accept_armed = true;
+        for (index, l) in self.listeners.iter_mut().enumerate() {
+            let Some(socket) = l.socket.as_ref().filter(|_| !l.armed) else {
+                continue;
+            };
+            let sqe = opcode::AcceptMulti::new(types::Fd(socket.as_raw_fd()))
+                .flags(libc::SOCK_CLOEXEC)
+                .build()
+                .user_data(Token::new(Op::Accept, index as u32, 0).encode());
+            // SAFETY: accept references no memory of ours; the kernel holds
+            // its own reference to the listening socket.
+            unsafe { push(&mut self.uring, &sqe) };
+            l.armed = true;
+        }
+    }
+
+    /// True while an accept is armed on any listening socket.
+    pub(super) fn accepting(&self) -> bool {
+        self.listeners.iter().any(|l| l.armed)
     }
 
     pub(super) fn cancel(&mut self, target: Token) {

@@ -1,8 +1,9 @@
 //! Citadel's per-core io_uring network loop: bytes in, bytes out.
 //!
 //! One thread per core, each pinned to its CPU, each with its own io_uring,
-//! its own SO_REUSEPORT listener (see `listener` for why) and its own
-//! provided-buffer ring. Per turn a thread reaps every completion (multishot
+//! its own SO_REUSEPORT listener (see `listener` for why; every thread also
+//! accepts on the optional Unix domain socket) and its own provided-buffer
+//! ring. Per turn a thread reaps every completion (multishot
 //! accepts, multishot recvs, sends), runs every whole request it received
 //! through the [`Service`] (straight out of the kernel's buffer when no
 //! partial request is pending), queues one send per connection that has
@@ -26,6 +27,7 @@ mod affinity;
 mod bufring;
 mod completions;
 mod connection;
+mod endpoint;
 mod event_loop;
 mod lifecycle;
 mod listener;
@@ -45,9 +47,10 @@ use std::os::fd::RawFd;
 use std::time::Instant;
 
 pub use affinity::allowed_cpus;
+pub use endpoint::Endpoint;
 pub use rlimit::raise_nofile;
 pub use stats::LoopStats;
-pub use threads::{bind, serve, NetConfig};
+pub use threads::{bind, serve, Listeners, NetConfig, UnixSocket};
 pub use uring::probe;
 
 /// What one call of [`Service::process`] did with the input it was given.
@@ -92,7 +95,7 @@ pub trait Service {
     type Completion;
 
     /// A connection was accepted; `id` is unique across threads.
-    fn open(&mut self, id: u64, peer: SocketAddr, local: SocketAddr) -> Self::Session;
+    fn open(&mut self, id: u64, peer: Endpoint, local: Endpoint) -> Self::Session;
     /// Runs the whole requests at the start of `input`, appending replies to `out`.
     fn process(&mut self, session: &mut Self::Session, input: &[u8], out: &mut Vec<u8>)
         -> Progress;
@@ -144,6 +147,11 @@ pub enum NetError {
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on the Unix socket {path}: {source}")]
+    BindUnix {
+        path: String,
         source: std::io::Error,
     },
     #[error("cannot set up the provided buffer ring: {0}")]

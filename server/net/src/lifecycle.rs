@@ -3,15 +3,17 @@
 //! kernel is done with its memory, and the bounded drain at shutdown.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::os::fd::FromRawFd;
+
+use socket2::Socket;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use super::connection::{Connection, State};
 use super::event_loop::Worker;
 use super::token::{Op, Token};
-use super::Service;
+use super::{Endpoint, Service};
 
 /// At shutdown, how long clients that do not read their replies may take
 /// (parked clients, still owed a reply, wait up to `drain_wait`).
@@ -22,9 +24,11 @@ const ABORT_WAIT: Duration = Duration::from_secs(1);
 const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 
 impl<S: Service> Worker<S> {
-    pub(super) fn on_accept(&mut self, res: i32, more: bool) {
+    pub(super) fn on_accept(&mut self, listener: usize, res: i32, more: bool) {
         if !more {
-            self.accept_armed = false;
+            if let Some(l) = self.listeners.get_mut(listener) {
+                l.armed = false;
+            }
         }
         if res < 0 {
             self.accept_paused = !more;
@@ -42,8 +46,8 @@ impl<S: Service> Worker<S> {
             return;
         }
         // SAFETY: a successful accept completion's result is a new file
-        // descriptor that nothing else owns; the TcpStream takes ownership.
-        let stream = unsafe { TcpStream::from_raw_fd(res) };
+        // descriptor that nothing else owns; the Socket takes ownership.
+        let stream = unsafe { Socket::from_raw_fd(res) };
         if self.drain_until.is_some() {
             return;
         }
@@ -60,7 +64,16 @@ impl<S: Service> Worker<S> {
                 return;
             }
         };
-        let _ = stream.set_nodelay(true);
+        let unnamed: std::sync::Arc<str> = match &self.listeners[listener].unix_path {
+            Some(path) => path.clone(),
+            None => {
+                // TCP: no Nagle delay on replies.
+                let _ = stream.set_nodelay(true);
+                std::sync::Arc::from("")
+            }
+        };
+        let peer = Endpoint::from_sockaddr(&peer, &unnamed);
+        let local = Endpoint::from_sockaddr(&local, &unnamed);
         let id = ((self.thread as u64) << 48) | self.next_id;
         self.next_id += 1;
         let session = self.svc.open(id, peer, local);
@@ -80,16 +93,19 @@ impl<S: Service> Worker<S> {
             }
             self.drain_until = Some(now + DRAIN_WAIT);
             self.parked_until = Some(now + self.shared.drain_wait.max(DRAIN_WAIT));
-            if self.accept_armed {
-                self.cancel(Token::new(Op::Accept, 0, 0));
+            for index in 0..self.listeners.len() {
+                if self.listeners[index].armed {
+                    self.cancel(Token::new(Op::Accept, index as u32, 0));
+                }
+                // The ring holds its own reference while the cancel runs.
+                self.listeners[index].socket = None;
             }
-            self.listener = None;
             let open: Vec<u32> = self.conns.slots().map(|(slot, _)| slot).collect();
             for slot in open {
                 self.close_graceful(slot);
             }
         }
-        if self.conns.is_empty() && !self.accept_armed {
+        if self.conns.is_empty() && !self.accepting() {
             return true;
         }
         if !self.stalled_closed && self.drain_until.is_some_and(|t| now >= t) {
@@ -202,7 +218,7 @@ impl<S: Service> Worker<S> {
 }
 
 /// Refuses a client over maxclients: best-effort error line, then close.
-fn reject(mut stream: TcpStream) {
+fn reject(mut stream: Socket) {
     let _ = stream.set_nonblocking(true);
     // Read what the client already sent so closing sends FIN, not RST.
     let _ = stream.read(&mut [0u8; 1024]);

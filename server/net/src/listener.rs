@@ -1,4 +1,5 @@
-//! Listening sockets: one SO_REUSEPORT listener per server thread.
+//! Listening sockets: one SO_REUSEPORT listener per server thread, and an
+//! optional Unix domain socket whose one listener every thread accepts on.
 //!
 //! Why per-thread listeners rather than one listener shared by every ring:
 //! with SO_REUSEPORT the kernel hashes each new connection to one of the
@@ -10,9 +11,10 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// Backlog of each listener (the kernel caps it at net.core.somaxconn).
 const BACKLOG: i32 = 4096;
@@ -57,6 +59,35 @@ pub fn bind_all(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> 
         }
     }
     (0..count).map(|_| bind_reuseport(addr)).collect()
+}
+
+/// A Unix domain socket listening at `path`, with mode `perm` when not 0
+/// (Redis's `unixsocketperm`). A stale socket file left by a dead server is
+/// replaced; one a live server answers on is `AddrInUse`.
+pub fn bind_unix(path: &Path, perm: u32) -> io::Result<Socket> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "exists and is not a socket",
+            ));
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "another server listens on it",
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.bind(&SockAddr::unix(path)?)?;
+    if perm != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))?;
+    }
+    socket.listen(BACKLOG)?;
+    Ok(socket)
 }
 
 #[cfg(test)]

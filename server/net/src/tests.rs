@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{bind, serve, LoopStats, NetConfig, Progress, Service, Waiter};
+use super::{bind, serve, Endpoint, LoopStats, NetConfig, Progress, Service, Waiter};
 
 /// Completions delivered by other threads: the waiter and the ms it waited.
 struct Inbox {
@@ -57,7 +57,7 @@ impl Service for Echo {
     type Session = ();
     type Completion = u64;
 
-    fn open(&mut self, _: u64, _: SocketAddr, _: SocketAddr) {}
+    fn open(&mut self, _: u64, _: Endpoint, _: Endpoint) {}
 
     fn process(&mut self, _: &mut (), input: &[u8], out: &mut Vec<u8>) -> Progress {
         let mut at = 0;

@@ -3,12 +3,13 @@
 //! run the loop. Returns when every thread has finished its shutdown.
 
 use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 
 use super::bufring::BufRing;
-use super::event_loop::Worker;
+use super::event_loop::{Listening, Worker};
 use super::shared::Shared;
 use super::stats::LoopStats;
 use super::{affinity, listener, uring, NetError, Service};
@@ -17,6 +18,8 @@ use super::{affinity, listener, uring, NetError, Service};
 #[derive(Debug, Clone)]
 pub struct NetConfig {
     pub addr: SocketAddr,
+    /// A Unix domain socket to serve too (every thread accepts on it).
+    pub unix: Option<UnixSocket>,
     /// One entry per thread: the CPU to pin it to, if any.
     pub cpus: Vec<Option<usize>>,
     /// Unsent reply bytes past which a client is dropped.
@@ -38,6 +41,7 @@ impl NetConfig {
     pub fn new(addr: SocketAddr, cpus: Vec<Option<usize>>) -> NetConfig {
         NetConfig {
             addr,
+            unix: None,
             cpus,
             client_output_limit: 256 << 20,
             max_input: 1 << 30,
@@ -48,12 +52,55 @@ impl NetConfig {
     }
 }
 
-/// Binds one listener per thread (done before the cache is opened, so a
-/// second server on the same port fails before touching its cache file).
-pub fn bind(cfg: &NetConfig) -> Result<Vec<TcpListener>, NetError> {
-    listener::bind_all(cfg.addr, cfg.cpus.len()).map_err(|source| NetError::Bind {
+/// A Unix domain socket to listen on (Redis's `unixsocket`, `unixsocketperm`).
+#[derive(Debug, Clone)]
+pub struct UnixSocket {
+    pub path: PathBuf,
+    /// File mode of the socket; 0 leaves it to the umask.
+    pub perm: u32,
+}
+
+/// The bound listening sockets: one TCP listener per thread, and the Unix
+/// socket (removed from the file system when this is dropped).
+pub struct Listeners {
+    tcp: Vec<TcpListener>,
+    unix: Option<(socket2::Socket, PathBuf)>,
+    /// The Unix socket's path once its descriptors went to the threads.
+    path: Option<PathBuf>,
+}
+
+impl Drop for Listeners {
+    fn drop(&mut self) {
+        let path = self.unix.as_ref().map(|u| &u.1).or(self.path.as_ref());
+        if let Some(path) = path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Binds one listener per thread, and the Unix socket if configured (done
+/// before the cache is opened, so a second server on the same port fails
+/// before touching its cache file).
+pub fn bind(cfg: &NetConfig) -> Result<Listeners, NetError> {
+    let tcp = listener::bind_all(cfg.addr, cfg.cpus.len()).map_err(|source| NetError::Bind {
         addr: cfg.addr,
         source,
+    })?;
+    let unix = match &cfg.unix {
+        None => None,
+        Some(u) => {
+            let socket =
+                listener::bind_unix(&u.path, u.perm).map_err(|source| NetError::BindUnix {
+                    path: u.path.display().to_string(),
+                    source,
+                })?;
+            Some((socket, u.path.clone()))
+        }
+    };
+    Ok(Listeners {
+        tcp,
+        unix,
+        path: None,
     })
 }
 
@@ -61,7 +108,7 @@ pub fn bind(cfg: &NetConfig) -> Result<Vec<TcpListener>, NetError> {
 /// service inside that thread; `on_ready` runs once every thread is serving.
 pub fn serve<S, F>(
     cfg: &NetConfig,
-    listeners: Vec<TcpListener>,
+    listeners: Listeners,
     stats: &[Arc<LoopStats>],
     make_service: F,
     on_ready: impl FnOnce(),
@@ -70,7 +117,29 @@ where
     S: Service,
     F: Fn(usize) -> Result<S, String> + Sync,
 {
-    assert_eq!(listeners.len(), stats.len(), "one LoopStats per listener");
+    let mut listeners = listeners;
+    assert_eq!(
+        listeners.tcp.len(),
+        stats.len(),
+        "one LoopStats per listener"
+    );
+    // Each thread's listening sockets, moved into it (a thread that stops
+    // closes them): its TCP listener and its own descriptor of the Unix
+    // socket. `listeners` keeps only the socket's path, removed at the end.
+    let unix = listeners.unix.take();
+    let mut per_thread = Vec::with_capacity(listeners.tcp.len());
+    for tcp in std::mem::take(&mut listeners.tcp) {
+        let mut mine = vec![Listening::tcp(tcp)];
+        if let Some((socket, path)) = &unix {
+            let dup = socket
+                .try_clone()
+                .map_err(|e| NetError::Unavailable(format!("duplicating the Unix socket: {e}")))?;
+            mine.push(Listening::unix(dup, path));
+        }
+        per_thread.push(mine);
+    }
+    listeners.path = unix.map(|(_, path)| path);
+    // The per-thread descriptors are all that listen now.
     let shared = Arc::new(Shared {
         clients: AtomicUsize::new(0),
         client_output_limit: cfg.client_output_limit,
@@ -81,7 +150,7 @@ where
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), NetError>>();
     std::thread::scope(|scope| {
         let mut handles = Vec::new();
-        for (index, listener) in listeners.into_iter().enumerate() {
+        for (index, listener) in per_thread.into_iter().enumerate() {
             let ready = ready_tx.clone();
             let (shared, stats, make_service) =
                 (shared.clone(), stats[index].clone(), &make_service);
@@ -153,7 +222,7 @@ fn setup<S, F>(
     cfg: &NetConfig,
     index: usize,
     cpu: Option<usize>,
-    listener: TcpListener,
+    listener: Vec<Listening>,
     stats: Arc<LoopStats>,
     shared: Arc<Shared>,
     make_service: &F,

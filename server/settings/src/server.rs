@@ -29,6 +29,30 @@ crate::settings_table! {
         doc: "Address to listen on. Anything other than a loopback address requires \
               requirepass to be set, or citadel refuses to start.",
     }
+    UNIXSOCKET: Option<PathBuf> = {
+        name: "unixsocket",
+        value_name: "PATH",
+        help: "Also listen on this Unix domain socket (redis-cli -s PATH)",
+        doc: "A Unix domain socket to serve RESP on as well, as Redis's unixsocket \
+              (redis-cli -s PATH, redis-py unix_socket_path). A stale socket file is \
+              replaced; the file is removed at exit. Default: none.",
+        example: "/run/citadel/citadel.sock",
+    }
+    UNIXSOCKETPERM: u32 = {
+        name: "unixsocketperm",
+        value_name: "OCTAL",
+        default: "0",
+        help: "Permissions of the Unix socket, in octal (e.g. 700); 0 leaves them to the umask",
+        doc: "File mode of the Unix socket in octal, as Redis's unixsocketperm (700: \
+              only this user). 0 leaves it to the umask.",
+        check: |p| {
+            let octal = p.to_string().chars().all(|c| c <= '7');
+            if !octal || *p > 7777 {
+                return Err("must be an octal mode such as 700 or 770".into());
+            }
+            Ok(())
+        },
+    }
     THREADS: Option<usize> = {
         name: "threads",
         value_name: "N",

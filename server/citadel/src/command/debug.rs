@@ -16,7 +16,7 @@ const NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-co
 pub fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let allowed = match ctx.state.settings.get(&setting::ENABLE_DEBUG_COMMAND) {
         DebugCommand::Yes => true,
-        DebugCommand::Local => ctx.conn.client.peer.ip().is_loopback(),
+        DebugCommand::Local => ctx.conn.client.peer.is_local(),
         DebugCommand::No => false,
     };
     if !allowed {

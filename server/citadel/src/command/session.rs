@@ -1,7 +1,7 @@
 //! A connection's protocol session: feeds input through the parser and runs
 //! each complete command, appending replies to the output buffer.
 
-use std::net::SocketAddr;
+use citadel_net::Endpoint;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -20,8 +20,8 @@ use crate::wait::{Completion, WaitKey};
 
 pub struct ConnInfo {
     pub id: u64,
-    pub peer: SocketAddr,
-    pub local: SocketAddr,
+    pub peer: Endpoint,
+    pub local: Endpoint,
     pub thread: usize,
 }
 

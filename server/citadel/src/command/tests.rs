@@ -100,8 +100,8 @@ impl Harness {
 fn conn_info(id: u64) -> ConnInfo {
     ConnInfo {
         id,
-        peer: format!("127.0.0.1:{}", 40000 + id).parse().unwrap(),
-        local: "127.0.0.1:6379".parse().unwrap(),
+        peer: citadel_net::Endpoint::Ip(format!("127.0.0.1:{}", 40000 + id).parse().unwrap()),
+        local: citadel_net::Endpoint::Ip("127.0.0.1:6379".parse().unwrap()),
         thread: 0,
     }
 }
