@@ -12,6 +12,8 @@
 //!   `Invalidation`, with typed results and errors.
 //! * [`pipeline`]: the messages of a compute pipeline (call, frame,
 //!   result, end) and a call's options.
+//! * [`discovery`]: the record each server writes into the shared
+//!   discovery directory, and listing the live ones.
 //! * [`handshake`]: the environment through which a plugin finds its rings.
 //! * [`host`]: the server's end: creating ring pairs and plugin commands.
 //!
@@ -20,6 +22,8 @@
 //! the rings (over loom's atomics, `ring::Ring::new_model`), the envelope
 //! and the codecs are compiled, for the loom models in `proto/tests`.
 
+#[cfg(not(loom))]
+pub mod discovery;
 pub mod envelope;
 mod generated;
 #[cfg(not(loom))]

@@ -35,7 +35,8 @@ class Citadel:
         self.dir = tempfile.mkdtemp(prefix="citadel-py", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
         self.port = free_port()
         self.args = [BIN, "--port", str(self.port), "--cache-file", os.path.join(self.dir, "cache"),
-                     "--maxmemory", "64mb", "--threads", "2", *extra]
+                     "--maxmemory", "64mb", "--threads", "2",
+                     "--discovery-dir", os.path.join(self.dir, "discovery"), *extra]
         self.proc = None
         self.start()
 

@@ -138,6 +138,8 @@ impl Server {
             cache.display().to_string(),
             "--threads".into(),
             "2".into(),
+            "--discovery-dir".into(),
+            dir.path().join("discovery").display().to_string(),
         ];
         if !extra.contains(&"--maxmemory") {
             args.extend(["--maxmemory".into(), "64mb".into()]);
@@ -179,6 +181,11 @@ impl Server {
 
     pub fn cache_file(&self) -> PathBuf {
         self.dir.path().join("cache")
+    }
+
+    /// The discovery directory this server writes its record into.
+    pub fn discovery_dir(&self) -> PathBuf {
+        self.dir.path().join("discovery")
     }
 
     /// Waits until the server accepts connections (panics with its log if it exits).

@@ -88,3 +88,30 @@ fn resp_over_a_unix_socket_shares_the_data_with_tcp() {
     assert!(server.wait_exit(Duration::from_secs(10)).success());
     assert!(!sock.exists(), "the socket file is removed at exit");
 }
+
+#[test]
+fn the_server_publishes_a_discovery_record_and_removes_it_at_exit() {
+    use citadel_proto::discovery;
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("d.sock");
+    let path = sock.to_str().unwrap();
+    let mut server = Server::start(&["--unixsocket", path, "--server-name", "cache-a"]);
+    let records = discovery::list(&server.discovery_dir());
+    assert_eq!(records.len(), 1, "{records:?}");
+    let (r, alive) = &records[0];
+    assert!(alive);
+    assert_eq!(r.name, "cache-a");
+    assert_eq!(r.pid, server.pid());
+    assert_eq!(r.tcp, format!("127.0.0.1:{}", server.port));
+    assert_eq!(r.unix.as_deref(), Some(path));
+    // A clean exit removes it.
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(10)).success());
+    assert!(discovery::list(&server.discovery_dir()).is_empty());
+    // A crash leaves it, and it reads as dead.
+    server.restart(false);
+    server.kill9();
+    let records = discovery::list(&server.discovery_dir());
+    assert_eq!(records.len(), 1);
+    assert!(!records[0].1, "the record of a killed server is dead");
+}

@@ -177,13 +177,18 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
         .map(|c| c.to_string())
         .collect();
     let loop_stats: Vec<_> = stats.iter().map(|s| s.net.clone()).collect();
+    let discovery = DiscoveryRecord::new(&state.settings, addr);
     let result = citadel_net::serve(
         &net_cfg,
         listeners,
         &loop_stats,
         |i| CommandService::new(&state, i),
-        || tracing::info!(%addr, threads, cores = %cores.join(","), "ready to accept connections"),
+        || {
+            tracing::info!(%addr, threads, cores = %cores.join(","), "ready to accept connections");
+            discovery.publish();
+        },
     );
+    discovery.remove();
     if let Some(supervisor) = supervisor {
         // Every client is answered; now let the plugins finish and exit.
         tracing::info!("stopping plugins");
@@ -226,6 +231,48 @@ fn start_plugins(
             .install(ReadThrough::new(keyspaces, find)?);
     }
     Ok(Some(supervisor))
+}
+
+/// This server's record in the discovery directory (see
+/// `citadel_proto::discovery`): written once it accepts connections,
+/// removed at a clean exit.
+struct DiscoveryRecord {
+    record: citadel_proto::discovery::Record,
+    dir: PathBuf,
+}
+
+impl DiscoveryRecord {
+    fn new(settings: &Store, addr: SocketAddr) -> DiscoveryRecord {
+        let name = settings
+            .get(&setting::SERVER_NAME)
+            .unwrap_or_else(|| format!("citadel-{}", addr.port()));
+        DiscoveryRecord {
+            record: citadel_proto::discovery::Record {
+                name,
+                pid: std::process::id(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                tcp: addr.to_string(),
+                unix: settings
+                    .get(&setting::UNIXSOCKET)
+                    .map(|p| p.display().to_string()),
+                started_at_ms: citadel_cache::unix_millis(),
+            },
+            dir: settings
+                .get(&setting::DISCOVERY_DIR)
+                .unwrap_or_else(citadel_proto::discovery::default_dir),
+        }
+    }
+
+    fn publish(&self) {
+        match self.record.publish(&self.dir) {
+            Ok(path) => tracing::info!(record = %path.display(), "discovery record written"),
+            Err(e) => tracing::warn!(dir = %self.dir.display(), "no discovery record: {e}"),
+        }
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_file(self.record.path_in(&self.dir));
+    }
 }
 
 fn init_logging(level: &str) -> Result<(), StartupError> {

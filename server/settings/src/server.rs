@@ -53,6 +53,26 @@ crate::settings_table! {
             Ok(())
         },
     }
+    DISCOVERY_DIR: Option<PathBuf> = {
+        name: "discovery-dir",
+        value_name: "DIR",
+        help: "Where this server's discovery record goes [default: $XDG_RUNTIME_DIR/citadel, /run/citadel as root, else /tmp/citadel-<uid>]",
+        doc: "Registry-less discovery: at start the server writes a record (name, pid, \
+              version, TCP address, Unix socket, start time) into this directory, \
+              atomically, and removes it at a clean exit; local clients list and watch \
+              the directory (a record whose process is gone is dead). Default: \
+              $XDG_RUNTIME_DIR/citadel, /run/citadel when run as root, else \
+              /tmp/citadel-<uid>.",
+        example: "/run/citadel",
+    }
+    SERVER_NAME: Option<String> = {
+        name: "server-name",
+        value_name: "NAME",
+        help: "This server's name in its discovery record [default: citadel-<port>]",
+        doc: "The name clients find this server by in the discovery directory (its \
+              record file is <name>.server). Default: citadel-<port>.",
+        example: "cache-a",
+    }
     THREADS: Option<usize> = {
         name: "threads",
         value_name: "N",
