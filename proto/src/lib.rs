@@ -29,6 +29,7 @@ pub mod host;
 pub mod load;
 pub mod pipeline;
 pub mod ring;
+pub mod rpc;
 #[cfg(not(loom))]
 pub mod shm;
 mod sync;
