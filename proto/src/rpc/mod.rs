@@ -45,7 +45,7 @@ pub use reply::{decode_reply, Body, ReplyError, ReplyWriter, StatValue};
 pub use request::{
     decode_request, decode_request_with, Batch, Keys, Op, Pairs, Request, RequestError, Strs,
 };
-pub use write::RequestWriter;
+pub use write::{OpBody, RequestWriter};
 
 /// The FlatBuffers tables and enums of `proto/schema/rpc.fbs`.
 pub mod schema {
