@@ -1,4 +1,4 @@
-//! Citadel's plugin wire protocol.
+//! Citadel's wire protocols: the plugin wire and the RPC front door.
 //!
 //! * [`ring`]: single-producer single-consumer rings of variable-length
 //!   records in shared memory, with in-place reservation (zero copies), a
@@ -12,6 +12,11 @@
 //!   `Invalidation`, with typed results and errors.
 //! * [`pipeline`]: the messages of a compute pipeline (call, frame,
 //!   result, end) and a call's options.
+//! * [`rpc`]: the RPC front door's frames (a 24-byte header and a
+//!   FlatBuffers body from `proto/schema/rpc.fbs`): a streaming header
+//!   parser, verified in-place request decoding with bounded limits, and
+//!   reply (and request) writers that append frames to a send buffer
+//!   without allocating in steady state.
 //! * [`handshake`]: the environment through which a plugin finds its rings.
 //! * [`host`]: the server's end: creating ring pairs and plugin commands.
 //!

@@ -126,6 +126,17 @@ impl RingCounters {
     }
 }
 
+pub use layout::LayoutError;
+#[cfg(not(loom))]
+pub use memory::Ring;
+#[cfg(loom)]
+pub use model::{EventFd, Ring};
+pub use producer::{Grant, NotifyError, Producer, ReserveError, SendError};
+pub use record::Record;
+pub use wake::{clear_sleeping, prepare_park, SpinPolicy, Wakeup};
+#[cfg(not(loom))]
+pub use wake::{wait_any, EventFd, WaitError};
+
 #[cfg(test)]
 mod counter_tests {
     use super::*;
@@ -146,13 +157,3 @@ mod counter_tests {
         assert_eq!(c.latency_quantile_us(0.99), 131_072);
     }
 }
-pub use layout::LayoutError;
-#[cfg(not(loom))]
-pub use memory::Ring;
-#[cfg(loom)]
-pub use model::{EventFd, Ring};
-pub use producer::{Grant, NotifyError, Producer, ReserveError, SendError};
-pub use record::Record;
-pub use wake::{clear_sleeping, prepare_park, SpinPolicy, Wakeup};
-#[cfg(not(loom))]
-pub use wake::{wait_any, EventFd, WaitError};
