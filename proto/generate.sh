@@ -13,4 +13,5 @@ if [ "$have" != "$want" ]; then
 fi
 flatc --rust --gen-all -o src/generated schema/envelope.fbs
 flatc --rust --gen-all -o src/generated schema/cache.fbs
+flatc --rust --gen-all -o src/generated schema/rpc.fbs
 # flatc names files <schema>_generated.rs; they are included by src/generated/mod.rs.

@@ -25,6 +25,7 @@ if [ ${#targets[@]} -eq 0 ]; then
         proto/fuzz:ring_records
         proto/fuzz:load_codec
         proto/fuzz:pipeline_messages
+        proto/fuzz:rpc_frames
     )
 fi
 

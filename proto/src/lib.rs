@@ -1,4 +1,4 @@
-//! Citadel's plugin wire protocol.
+//! Citadel's wire protocols: the plugin wire and the RPC front door.
 //!
 //! * [`ring`]: single-producer single-consumer rings of variable-length
 //!   records in shared memory, with in-place reservation (zero copies), a
@@ -14,6 +14,11 @@
 //!   result, end) and a call's options.
 //! * [`discovery`]: the record each server writes into the shared
 //!   discovery directory, and listing the live ones.
+//! * [`rpc`]: the RPC front door's frames (a 24-byte header and a
+//!   FlatBuffers body from `proto/schema/rpc.fbs`): a streaming header
+//!   parser, verified in-place request decoding with bounded limits, and
+//!   reply (and request) writers that append frames to a send buffer
+//!   without allocating in steady state.
 //! * [`handshake`]: the environment through which a plugin finds its rings.
 //! * [`host`]: the server's end: creating ring pairs and plugin commands.
 //!
@@ -33,6 +38,7 @@ pub mod host;
 pub mod load;
 pub mod pipeline;
 pub mod ring;
+pub mod rpc;
 #[cfg(not(loom))]
 pub mod shm;
 mod sync;

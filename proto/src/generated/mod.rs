@@ -22,6 +22,10 @@ mod cache;
 #[rustfmt::skip]
 #[path = "envelope_generated.rs"]
 mod envelope;
+#[rustfmt::skip]
+#[path = "rpc_generated.rs"]
+mod rpc_schema;
 
 pub use cache::citadel::plugin;
 pub use envelope::citadel::ring;
+pub use rpc_schema::citadel::rpc;
