@@ -10,28 +10,13 @@ use std::time::Duration;
 use citadel_plugin::{Options, Plugin, Reply};
 use citadel_proto::ring::{Consumer, EventFd, Producer, Ring};
 use citadel_proto::{Envelope, Kind, PluginEnd};
-use support::Got;
+use support::read_all;
 
 fn ring(cap: u64) -> (Ring, EventFd) {
     (
         Ring::create_memfd("stage-test", cap).unwrap(),
         EventFd::new().unwrap(),
     )
-}
-
-fn read_all(c: &mut Consumer, got: &mut Vec<Got>) {
-    while let Some(r) = c.read().unwrap() {
-        let e = r.envelope();
-        got.push(Got {
-            id: e.id,
-            kind: e.kind,
-            format: e.format,
-            status: e.status,
-            attempt: e.attempt,
-            payload: r.copy_payload(),
-        });
-    }
-    c.commit_read();
 }
 
 #[test]

@@ -77,6 +77,22 @@ pub fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("citadel-sdk-{}-{name}", std::process::id()))
 }
 
+/// Reads (and commits) every record waiting in `ring` into `got`.
+pub fn read_all(ring: &mut Consumer, got: &mut Vec<Got>) {
+    while let Some(r) = ring.read().unwrap() {
+        let e = r.envelope();
+        got.push(Got {
+            id: e.id,
+            kind: e.kind,
+            format: e.format,
+            status: e.status,
+            attempt: e.attempt,
+            payload: r.copy_payload(),
+        });
+    }
+    ring.commit_read();
+}
+
 /// A reply as the server reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Got {
@@ -143,18 +159,7 @@ impl Rig {
     pub fn pump(&mut self, limit: Duration, done: impl Fn(&[Got]) -> bool) -> bool {
         let deadline = Instant::now() + limit;
         loop {
-            while let Some(r) = self.replies.read().unwrap() {
-                let e = r.envelope();
-                self.got.push(Got {
-                    id: e.id,
-                    kind: e.kind,
-                    format: e.format,
-                    status: e.status,
-                    attempt: e.attempt,
-                    payload: r.copy_payload(),
-                });
-            }
-            self.replies.commit_read();
+            read_all(&mut self.replies, &mut self.got);
             if done(&self.got) {
                 return true;
             }
