@@ -112,6 +112,13 @@ fn data_key_and_file_inputs_results_cached_and_errors_answered_by_the_first_stag
         call(&mut con, &["FILE", path]).unwrap(),
         expected(&["from", "file"])
     );
+    // An input larger than the first stage's ring (1 MB by default) goes
+    // through a spool file.
+    let big: Vec<String> = (0..40_000)
+        .map(|i| format!("line {i:06} of a long text"))
+        .collect();
+    let r = call(&mut con, &["DATA", &big.join("\n"), "MAX-FRAMES", "3"]).unwrap();
+    assert_eq!(r, expected(&[&big[0], &big[1], &big[2]]));
     // The first stage refuses; the second never sees the call.
     let before = pipelines::stage_records(&mut con, "text", "upper");
     let err = call(&mut con, &["DATA", "BAD input\nx\n"])

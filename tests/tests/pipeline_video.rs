@@ -69,7 +69,7 @@ struct Rig {
 fn start() -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let conf = format!(
-        "[[plugin]]\nname = \"decode\"\nexec = \"{}\"\nargs = [\"--threads\", \"1\"]\ncores = \"none\"\nring-capacity = \"512mb\"\n\
+        "[[plugin]]\nname = \"decode\"\nexec = \"{}\"\nargs = [\"--threads\", \"1\"]\ncores = \"none\"\n\
          [[plugin]]\nname = \"ocr\"\nexec = \"{}\"\nargs = [\"--threads\", \"1\"]\ncores = \"none\"\nring-capacity = \"64mb\"\ntimeout-ms = 120000\n\
          [[pipeline]]\nname = \"video-ocr\"\nstages = [\"decode\", \"ocr\"]\ntimeout-ms = 120000\n",
         media_stage_bin().display(),
@@ -346,9 +346,15 @@ fn a_200_mb_input_and_a_hundred_concurrent_calls_on_different_videos() {
     let bytes = std::fs::read(&raw).unwrap();
     assert!(bytes.len() > 200_000_000, "{} bytes", bytes.len());
     let mut con = rig.server.client();
+    // Far larger than the decode stage's (default, 1 MB) ring: spooled to
+    // a file the stage reads, removed once the call is done.
     let r = call(&mut con, "DATA", &bytes, &["EVERY", "100"]).unwrap();
     assert!(recognised(&r, &[0, 10, 20]) >= 0.95, "{r}");
     drop(bytes);
+    let mut spool = rig.server.cache_file().into_os_string();
+    spool.push(".spool");
+    let left: Vec<_> = std::fs::read_dir(&spool).unwrap().collect();
+    assert!(left.is_empty(), "spooled inputs are removed: {left:?}");
     // 100 different small videos, all called at once.
     let clips: Vec<PathBuf> = (0..100)
         .map(|i| {

@@ -144,12 +144,13 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
         .collect();
     let inboxes = Arc::new(Inboxes::new(threads).map_err(StartupError::Inboxes)?);
     let config_file = config_file.map(|p| p.display().to_string());
-    // A pipeline's DATA input may be as large as its first stage's ring takes.
+    // A pipeline's DATA input may be as large as its first stage's ring
+    // takes, and larger ones are spooled: Redis's default bulk limit then.
     let largest_input = pipelines
         .iter()
         .map(|p| citadel_proto::ring::layout::max_payload(plugins[p.stages[0]].ring_capacity))
         .max()
-        .unwrap_or(0);
+        .map_or(0, |ring| ring.max(PIPELINE_MAX_DATA));
     let state = ServerState::new(
         cache.clone(),
         settings,
@@ -299,6 +300,11 @@ fn raise_fd_limit(maxclients: usize) {
         Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
     }
 }
+
+/// The largest DATA input of a pipeline call when its first stage's ring
+/// is smaller (Redis's default proto-max-bulk-len): larger inputs go by KEY
+/// or FILE.
+const PIPELINE_MAX_DATA: usize = 512 << 20;
 
 /// The environment variable that tells plugins where the cache file is
 /// (they may open it read-only: `citadel_cache::CacheReader`).

@@ -33,7 +33,11 @@ impl CommandService {
             stats,
             state.plugins.client(index),
             loads,
-            ThreadPipelines::new(index, state.pipeline_flights.clone()),
+            ThreadPipelines::new(
+                index,
+                state.pipeline_flights.clone(),
+                state.pipeline_spool.clone(),
+            ),
             state.inboxes.clone(),
         );
         Ok(CommandService {

@@ -60,6 +60,9 @@ pub struct ServerState {
     pub plugins: crate::plugin::Plugins,
     /// Pipeline calls in progress, by result key (single flight).
     pub pipeline_flights: Arc<crate::pipeline::Flights>,
+    /// Where DATA inputs larger than a first stage's ring are spooled:
+    /// `<cache file>.spool/` (emptied at start).
+    pub pipeline_spool: Arc<std::path::Path>,
     /// `[[keyspace]]` read-through (installed by `main` after the plugins).
     pub readthrough: crate::readthrough::Hook,
     /// Mirror of "requirepass is set", read on every command of a client
@@ -127,6 +130,7 @@ impl ServerState {
             commands: 0,
             busy_ns: vec![0; threads],
         };
+        let pipeline_spool = spool_dir(&cache);
         let state = ServerState {
             cache,
             limits,
@@ -142,6 +146,7 @@ impl ServerState {
             run_id: make_run_id(),
             plugins: Default::default(),
             pipeline_flights: Default::default(),
+            pipeline_spool,
             readthrough: Default::default(),
             meter: Mutex::new(Meter {
                 samples: vec![sample; SAMPLES],
@@ -281,4 +286,16 @@ fn make_run_id() -> String {
     }
     id.truncate(40);
     id
+}
+
+/// `<cache file>.spool/`, emptied (a previous run's leftovers) and created.
+fn spool_dir(cache: &citadel_cache::Cache) -> Arc<std::path::Path> {
+    let mut name = cache.path().as_os_str().to_owned();
+    name.push(".spool");
+    let dir = std::path::PathBuf::from(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        tracing::warn!(dir = %dir.display(), "cannot create the pipeline spool: {e}");
+    }
+    Arc::from(dir.as_path())
 }

@@ -8,8 +8,9 @@ crate::settings_table! {
      call to the first stage; every stage writes its output straight into the \
      next stage's ring (frames never pass through the server); the last stage \
      answers. Any stage may answer early with an error. Each stage's \
-     ring-capacity (in its [[plugin]]) sizes its input ring: the first stage's \
-     must hold the largest DATA input (a record takes at most half a ring). \
+     ring-capacity (in its [[plugin]]) sizes its input ring; a DATA input \
+     larger than half the first stage's ring (up to 512 MB) is spooled to a file \
+     beside the cache file that the stage reads. \
      A plugin is a stage of at most one pipeline. Example: \
      deploy/examples/video-ocr.toml. None by default.",
     Some("pipeline");

@@ -20,7 +20,7 @@ use super::pipeline_info;
 use super::table::{keyless, CommandDef};
 use super::value::reply_value;
 use crate::pipeline::{result_key, PipelineResult, ResultKey};
-use crate::plugin::Outcome;
+use crate::plugin::{CallError, Outcome};
 use crate::wait::Caller;
 
 const READ: &[&str] = &["noscript", "loading", "stale"];
@@ -117,7 +117,7 @@ fn call(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .as_ref()
         .and_then(|h| h.find_pipeline(name).map(|i| (i, h.pipelines[i].clone())))
         .ok_or_else(|| CmdError::quoting("ERR no such pipeline '", name, "'"))?;
-    let req = parse(&args)?;
+    let mut req = parse(&args)?;
     let options = req.options.to_string();
     // What identifies the input: its content (data, a key's value) or, for
     // a file, its path, size and modification time.
@@ -161,6 +161,24 @@ fn call(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         Some(true) => {
+            // DATA larger than the first stage's ring: written to a spool
+            // file the stage reads as a FILE input (removed when settled).
+            let spooled;
+            let max = ctx.thread.plugins.pipeline_max_payload(index);
+            if req.source == SourceKind::Data && Call::encoded_len(&options, req.input.len()) > max
+            {
+                let path = ctx.thread.pipelines.spool_path(key.hash);
+                if let Err(e) = std::fs::write(&path, req.input) {
+                    let why = CallError::Plugin(format!("cannot spool its input: {e}"));
+                    ctx.thread
+                        .settle_pipeline(index, key.hash, Outcome::Failed(why));
+                    ctx.conn.pending = Some(Pending::Pipeline { wait });
+                    return Ok(());
+                }
+                spooled = path.into_os_string().into_encoded_bytes();
+                req.source = SourceKind::Path;
+                req.input = &spooled;
+            }
             // The Call carries the key's content hash in front of the key:
             // the stage checks it reads the value that was hashed.
             let prefix = if req.source == SourceKind::Key { 8 } else { 0 };

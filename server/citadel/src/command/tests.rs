@@ -63,7 +63,11 @@ impl Harness {
             stats,
             PluginClient::new(0, None),
             ThreadLoads::new(0, None),
-            crate::pipeline::ThreadPipelines::new(0, state.pipeline_flights.clone()),
+            crate::pipeline::ThreadPipelines::new(
+                0,
+                state.pipeline_flights.clone(),
+                state.pipeline_spool.clone(),
+            ),
             inboxes,
         );
         let session = Session::new(&state, conn_info(1));

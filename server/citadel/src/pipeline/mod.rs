@@ -16,6 +16,7 @@
 mod flights;
 mod render;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use flights::Flights;
@@ -44,15 +45,19 @@ pub struct Settled {
 /// One thread's side: wait ids and the waiters of calls it settled.
 pub struct ThreadPipelines {
     pub flights: Arc<Flights>,
+    /// Where DATA inputs too large for the first stage's ring are written
+    /// for it to read (see [`ThreadPipelines::spool_path`]).
+    spool: Arc<Path>,
     thread: usize,
     next_wait: u64,
     settled: Vec<Settled>,
 }
 
 impl ThreadPipelines {
-    pub fn new(thread: usize, flights: Arc<Flights>) -> Self {
+    pub fn new(thread: usize, flights: Arc<Flights>, spool: Arc<Path>) -> Self {
         Self {
             flights,
+            spool,
             thread,
             next_wait: 1,
             settled: Vec::new(),
@@ -61,6 +66,13 @@ impl ThreadPipelines {
 
     pub fn thread(&self) -> usize {
         self.thread
+    }
+
+    /// The file a spooled DATA input of call `hash` is written to: the
+    /// first stage reads it as a FILE input, and it is removed when the
+    /// call settles.
+    pub fn spool_path(&self, hash: u128) -> PathBuf {
+        self.spool.join(format!("{hash:032x}.in"))
     }
 
     pub fn new_wait(&mut self) -> PipelineWaitId {
@@ -93,6 +105,8 @@ impl ThreadPipelines {
             Err(e) => Err(e),
         };
         let result = Arc::new(result);
+        // A spooled input is done with (most calls have none).
+        let _ = std::fs::remove_file(self.spool_path(key.hash));
         for (thread, wait) in self.flights.finish(key.hash) {
             self.settled.push(Settled {
                 thread,
