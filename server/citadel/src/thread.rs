@@ -114,8 +114,12 @@ impl ThreadCtx {
                     };
                     self.loads.on_load_done(&mut self.cache, loader, reply);
                 }
-                Caller::Pipeline { pipeline, key } => {
-                    self.settle_pipeline(pipeline, key, reply.outcome);
+                Caller::Pipeline {
+                    pipeline,
+                    key,
+                    spooled,
+                } => {
+                    self.settle_pipeline(pipeline, key, spooled, reply.outcome);
                 }
             }
         }
@@ -159,6 +163,7 @@ impl ThreadCtx {
         &mut self,
         pipeline: usize,
         hash: u128,
+        spooled: bool,
         outcome: crate::plugin::Outcome,
     ) {
         let Some(shared) = self
@@ -173,7 +178,7 @@ impl ThreadCtx {
         let key = crate::pipeline::ResultKey::for_hash(name, hash);
         let ttl_ms = shared.config.result_ttl.as_millis() as u64;
         self.pipelines
-            .settle(&mut self.cache, name, &key, ttl_ms, outcome);
+            .settle(&mut self.cache, name, &key, ttl_ms, spooled, outcome);
         let me = self.index;
         for s in self.pipelines.take_settled() {
             let (wait, result) = (s.wait, s.result);

@@ -21,15 +21,20 @@ impl Endpoint {
         }
     }
 
-    /// The endpoint of an accepted socket's address, `fallback` naming a
-    /// Unix socket whose end has no path (a client's).
-    pub(crate) fn from_sockaddr(addr: &socket2::SockAddr, fallback: &Arc<str>) -> Endpoint {
+    /// The endpoint of an accepted socket's address; a Unix socket end
+    /// without a path (a client's) is named after `listening`, the path of
+    /// the socket it connected to.
+    pub(crate) fn from_sockaddr(
+        addr: &socket2::SockAddr,
+        listening: Option<&Arc<str>>,
+    ) -> Endpoint {
         if let Some(ip) = addr.as_socket() {
             return Endpoint::Ip(ip);
         }
-        match addr.as_pathname() {
-            Some(p) => Endpoint::Unix(Arc::from(p.to_string_lossy().as_ref())),
-            None => Endpoint::Unix(fallback.clone()),
+        match (addr.as_pathname(), listening) {
+            (Some(p), _) => Endpoint::Unix(Arc::from(p.to_string_lossy().as_ref())),
+            (None, Some(path)) => Endpoint::Unix(path.clone()),
+            (None, None) => Endpoint::Unix(Arc::from("")),
         }
     }
 }

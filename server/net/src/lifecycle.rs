@@ -64,16 +64,13 @@ impl<S: Service> Worker<S> {
                 return;
             }
         };
-        let unnamed: std::sync::Arc<str> = match &self.listeners[listener].unix_path {
-            Some(path) => path.clone(),
-            None => {
-                // TCP: no Nagle delay on replies.
-                let _ = stream.set_nodelay(true);
-                std::sync::Arc::from("")
-            }
-        };
-        let peer = Endpoint::from_sockaddr(&peer, &unnamed);
-        let local = Endpoint::from_sockaddr(&local, &unnamed);
+        let unix_path = self.listeners[listener].unix_path.as_ref();
+        if unix_path.is_none() {
+            // TCP: no Nagle delay on replies.
+            let _ = stream.set_nodelay(true);
+        }
+        let peer = Endpoint::from_sockaddr(&peer, unix_path);
+        let local = Endpoint::from_sockaddr(&local, unix_path);
         let id = ((self.thread as u64) << 48) | self.next_id;
         self.next_id += 1;
         let session = self.svc.open(id, peer, local);

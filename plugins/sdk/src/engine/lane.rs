@@ -307,7 +307,7 @@ impl Book {
     /// ring is full and it must drain it). Output rings are woken here.
     fn publish(&mut self) -> Result<bool, NotifyError> {
         let mut wake = false;
-        let mut woken = vec![false; self.outputs.len()];
+        let mut passed_on = false;
         while let Some(out) = self.outbox.front_mut() {
             let ring = match out.dest {
                 Dest::Server => &mut self.replies,
@@ -319,7 +319,7 @@ impl Book {
                     grant.commit_quiet(&out.envelope);
                     match out.dest {
                         Dest::Server => wake = true,
-                        Dest::Output(n) => woken[n] = true,
+                        Dest::Output(_) => passed_on = true,
                     }
                     if let Some(seq) = out.seq {
                         self.pending[(seq - self.base) as usize].settled = true;
@@ -346,8 +346,12 @@ impl Book {
                 }
             }
         }
-        for (n, _) in woken.iter().enumerate().filter(|(_, w)| **w) {
-            self.outputs[n].notify()?;
+        // A producer's notify costs a system call only if its consumer
+        // sleeps, so waking every output is as cheap as tracking which.
+        if passed_on {
+            for out in &self.outputs {
+                out.notify()?;
+            }
         }
         Ok(wake)
     }

@@ -163,21 +163,22 @@ fn call(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         Some(true) => {
             // DATA larger than the first stage's ring: written to a spool
             // file the stage reads as a FILE input (removed when settled).
-            let spooled;
+            let spool_name;
             let max = ctx.thread.plugins.pipeline_max_payload(index);
-            if req.source == SourceKind::Data && Call::encoded_len(&options, req.input.len()) > max
-            {
+            let spooled = req.source == SourceKind::Data
+                && Call::encoded_len(&options, req.input.len()) > max;
+            if spooled {
                 let path = ctx.thread.pipelines.spool_path(key.hash);
                 if let Err(e) = std::fs::write(&path, req.input) {
                     let why = CallError::Plugin(format!("cannot spool its input: {e}"));
                     ctx.thread
-                        .settle_pipeline(index, key.hash, Outcome::Failed(why));
+                        .settle_pipeline(index, key.hash, true, Outcome::Failed(why));
                     ctx.conn.pending = Some(Pending::Pipeline { wait });
                     return Ok(());
                 }
-                spooled = path.into_os_string().into_encoded_bytes();
+                spool_name = path.into_os_string().into_encoded_bytes();
                 req.source = SourceKind::Path;
-                req.input = &spooled;
+                req.input = &spool_name;
             }
             // The Call carries the key's content hash in front of the key:
             // the stage checks it reads the value that was hashed.
@@ -186,21 +187,23 @@ fn call(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             let caller = Caller::Pipeline {
                 pipeline: index,
                 key: key.hash,
+                spooled,
             };
             let sent = ctx.thread.plugins.call_pipeline(caller, index, len, |buf| {
                 if prefix == 0 {
                     return Call::encode(req.source, &options, req.input, buf);
                 }
-                let mut input = Vec::with_capacity(prefix + req.input.len());
-                input.extend_from_slice(&content.to_le_bytes());
-                input.extend_from_slice(req.input);
-                Call::encode(req.source, &options, &input, buf)
+                // The input is the rest of the record: the hash, then the
+                // key, written straight into ring memory.
+                let n = Call::encode(req.source, &options, &content.to_le_bytes(), buf);
+                buf[n..n + req.input.len()].copy_from_slice(req.input);
+                n + req.input.len()
             });
             if let Err(e) = sent {
                 // Everyone who joined meanwhile gets the error too (this
                 // connection's completion arrives as soon as it parks).
                 ctx.thread
-                    .settle_pipeline(index, key.hash, Outcome::Failed(e));
+                    .settle_pipeline(index, key.hash, spooled, Outcome::Failed(e));
             }
         }
     }

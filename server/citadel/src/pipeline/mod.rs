@@ -83,13 +83,14 @@ impl ThreadPipelines {
     /// A call this thread led finished: store its result (when `ttl_ms`
     /// is not zero) before the flight ends, so a call arriving now finds
     /// either the flight or the stored result; then hand the result to
-    /// every waiter.
+    /// every waiter. A `spooled` input file is removed.
     pub fn settle(
         &mut self,
         cache: &mut CacheHandle,
         name: &str,
         key: &ResultKey,
         ttl_ms: u64,
+        spooled: bool,
         outcome: Outcome,
     ) {
         let result = match render(name, outcome) {
@@ -105,8 +106,9 @@ impl ThreadPipelines {
             Err(e) => Err(e),
         };
         let result = Arc::new(result);
-        // A spooled input is done with (most calls have none).
-        let _ = std::fs::remove_file(self.spool_path(key.hash));
+        if spooled {
+            let _ = std::fs::remove_file(self.spool_path(key.hash));
+        }
         for (thread, wait) in self.flights.finish(key.hash) {
             self.settled.push(Settled {
                 thread,

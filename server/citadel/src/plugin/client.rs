@@ -145,9 +145,7 @@ impl<C: Copy> PluginClient<C> {
         if !p.takes_calls {
             return Err(CallError::PipelineStage(String::new()));
         }
-        let shared = p.shared.clone();
-        let (limit, timeout) = (shared.config.max_inflight, shared.config.timeout);
-        let id = self.send(plugin, &shared.stats, limit, timeout, format, max_len, fill)?;
+        let (id, timeout) = self.send(plugin, None, format, max_len, fill)?;
         let now = Instant::now();
         self.plugins[plugin]
             .deadlines
@@ -166,14 +164,12 @@ impl<C: Copy> PluginClient<C> {
         max_len: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<RequestId, CallError> {
-        let q = self
+        let first = self
             .pipelines
             .get(pipeline)
-            .ok_or(CallError::NoSuchPlugin)?;
-        let (shared, first) = (q.shared.clone(), q.first);
-        let (limit, timeout) = (shared.config.max_inflight, shared.config.timeout);
-        let format = Format::Raw;
-        let id = self.send(first, &shared.stats, limit, timeout, format, max_len, fill)?;
+            .ok_or(CallError::NoSuchPlugin)?
+            .first;
+        let (id, timeout) = self.send(first, Some(pipeline), Format::Raw, max_len, fill)?;
         let now = Instant::now();
         self.pipelines[pipeline]
             .deadlines
@@ -193,19 +189,33 @@ impl<C: Copy> PluginClient<C> {
     }
 
     /// Writes one request into one of `plugin`'s lanes (round robin, a full
-    /// ring tried next), counting it in `stats` against `limit`.
-    #[allow(clippy::too_many_arguments)]
+    /// ring tried next), counted against the limit of `pipeline` if given,
+    /// else of the plugin. Returns its id and timeout.
     fn send(
         &mut self,
         plugin: PluginId,
-        stats: &CallStats,
-        limit: u64,
-        timeout: std::time::Duration,
+        pipeline: Option<usize>,
         format: Format,
         max_len: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
-    ) -> Result<u64, CallError> {
-        let p = &mut self.plugins[plugin];
+    ) -> Result<(u64, std::time::Duration), CallError> {
+        let ThreadPlugin {
+            shared,
+            lanes,
+            next_lane,
+            ..
+        } = &mut self.plugins[plugin];
+        let (stats, limit, timeout) = match pipeline {
+            Some(q) => {
+                let s = &self.pipelines[q].shared;
+                (&s.stats, s.config.max_inflight, s.config.timeout)
+            }
+            None => (
+                &shared.stats,
+                shared.config.max_inflight,
+                shared.config.timeout,
+            ),
+        };
         if stats.in_flight.fetch_add(1, Relaxed) >= limit {
             stats.in_flight.fetch_sub(1, Relaxed);
             stats.rejected.fetch_add(1, Relaxed);
@@ -219,15 +229,15 @@ impl<C: Copy> PluginClient<C> {
         };
         let mut fill = Some(fill);
         let mut result = Err(CallError::Full);
-        let n = p.lanes.len();
+        let n = lanes.len();
         for k in 0..n {
-            let lane = (p.next_lane + k) % n;
-            match p.lanes[lane].requests.reserve(max_len) {
+            let lane = (*next_lane + k) % n;
+            match lanes[lane].requests.reserve(max_len) {
                 Ok(mut grant) => {
                     let fill = fill.take().expect("filled once");
                     let len = fill(grant.payload_mut());
                     grant.truncate(len);
-                    p.next_lane = (lane + 1) % n;
+                    *next_lane = (lane + 1) % n;
                     result = grant
                         .commit(&env)
                         .map_err(|e| CallError::Notify(e.to_string()));
@@ -247,7 +257,7 @@ impl<C: Copy> PluginClient<C> {
             stats.in_flight.fetch_sub(1, Relaxed);
             return Err(e);
         }
-        Ok(id)
+        Ok((id, timeout))
     }
 
     /// Largest payload pipeline `pipeline`'s first stage takes.

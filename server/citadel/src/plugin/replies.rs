@@ -2,6 +2,7 @@
 //! records are gathered per call (one result per frame index: a stage that
 //! restarted sends its frames again) until the `End` or an error.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
@@ -9,7 +10,7 @@ use std::time::Instant;
 use citadel_proto::envelope::STATUS_DEADLINE;
 use citadel_proto::pipeline::{self as wire, MessageType};
 use citadel_proto::{Format, HostPair, Kind};
-use citadel_supervisor::{CallStats, PluginShared};
+use citadel_supervisor::PluginShared;
 
 use super::calls::{Pending, PluginId, PluginReply, RequestId, ThreadPipeline, Waiting};
 use super::outcome::{CallError, Outcome, PipelineOutput};
@@ -46,11 +47,14 @@ pub fn read_replies<C>(
             to.invalidations.push_back((plugin, record.copy_payload()));
             continue;
         }
-        let Some(waiting) = to.pending.get_mut(&env.id) else {
+        // One lookup: a pipeline's per-frame result stays pending, anything
+        // else completes the call.
+        let Entry::Occupied(mut entry) = to.pending.entry(env.id) else {
             // A duplicate (re-delivered after a crash) or a late reply.
             shared.stats.dropped.fetch_add(1, Relaxed);
             continue;
         };
+        let waiting = entry.get_mut();
         // Which statistics the call counts in: its pipeline's or the plugin's.
         let (stats, timeout) = match &waiting.waiting {
             Waiting::Pipeline { pipeline, .. } => {
@@ -102,36 +106,22 @@ pub fn read_replies<C>(
                 Outcome::Failed(error_reply(env.format, &record.copy_payload()))
             }
         };
-        finish(stats, env.id, plugin, outcome, to, now);
+        let waiting = entry.remove();
+        stats.in_flight.fetch_sub(1, Relaxed);
+        stats.processed.fetch_add(1, Relaxed);
+        stats
+            .latency
+            .record(now.saturating_duration_since(waiting.sent));
+        to.ready.push_back(PluginReply {
+            caller: waiting.caller,
+            request: RequestId(env.id),
+            plugin,
+            outcome,
+        });
     }
     if any {
         lane.replies.commit_read();
     }
-}
-
-/// Completes pending call `id` with `outcome`.
-fn finish<C>(
-    stats: &CallStats,
-    id: u64,
-    plugin: PluginId,
-    outcome: Outcome,
-    to: &mut Sinks<'_, C>,
-    now: Instant,
-) {
-    let Some(waiting) = to.pending.remove(&id) else {
-        return;
-    };
-    stats.in_flight.fetch_sub(1, Relaxed);
-    stats.processed.fetch_add(1, Relaxed);
-    stats
-        .latency
-        .record(now.saturating_duration_since(waiting.sent));
-    to.ready.push_back(PluginReply {
-        caller: waiting.caller,
-        request: RequestId(id),
-        plugin,
-        outcome,
-    });
 }
 
 /// Takes one pipeline record: a frame's result is kept (the first one per

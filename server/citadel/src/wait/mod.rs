@@ -35,8 +35,13 @@ pub enum Caller {
     /// A read-through load: the reply settles the load.
     ReadThrough,
     /// A pipeline call this thread leads: the reply settles the flight of
-    /// result key `key` (every waiter on any thread gets the result).
-    Pipeline { pipeline: usize, key: u128 },
+    /// result key `key` (every waiter on any thread gets the result);
+    /// `spooled`: its DATA input went through a spool file, removed then.
+    Pipeline {
+        pipeline: usize,
+        key: u128,
+        spooled: bool,
+    },
 }
 
 /// What a parked connection waits for.
