@@ -96,7 +96,7 @@ fn the_server_publishes_a_discovery_record_and_removes_it_at_exit() {
     let sock = dir.path().join("d.sock");
     let path = sock.to_str().unwrap();
     let mut server = Server::start(&["--unixsocket", path, "--server-name", "cache-a"]);
-    let records = discovery::list(&server.discovery_dir());
+    let records = wait_for_records(&server.discovery_dir());
     assert_eq!(records.len(), 1, "{records:?}");
     let (r, alive) = &records[0];
     assert!(alive);
@@ -110,8 +110,23 @@ fn the_server_publishes_a_discovery_record_and_removes_it_at_exit() {
     assert!(discovery::list(&server.discovery_dir()).is_empty());
     // A crash leaves it, and it reads as dead.
     server.restart(false);
+    wait_for_records(&server.discovery_dir());
     server.kill9();
     let records = discovery::list(&server.discovery_dir());
     assert_eq!(records.len(), 1);
     assert!(!records[0].1, "the record of a killed server is dead");
+}
+
+/// The record is written by the ready hook, which may run a moment after the
+/// first PING is answered (the listening socket is bound before the loops
+/// start): poll for it.
+fn wait_for_records(dir: &std::path::Path) -> Vec<(citadel_proto::discovery::Record, bool)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let records = citadel_proto::discovery::list(dir);
+        if !records.is_empty() || std::time::Instant::now() > deadline {
+            return records;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
