@@ -35,6 +35,8 @@
 mod frame;
 mod reply;
 mod request;
+#[cfg(not(loom))]
+pub mod shm;
 mod write;
 
 #[cfg(test)]

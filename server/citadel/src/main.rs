@@ -182,16 +182,37 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
         .collect();
     let loop_stats: Vec<_> = stats.iter().map(|s| s.net.clone()).collect();
     let discovery = DiscoveryRecord::new(&state.settings, addr);
-    let result = citadel_net::serve(
-        &net_cfg,
-        listeners,
-        &loop_stats,
-        |i| CommandService::new(&state, i),
-        || {
-            tracing::info!(%addr, threads, cores = %cores.join(","), "ready to accept connections");
-            discovery.publish();
-        },
-    );
+    let shm_door = match settings_shm_door(&state.settings, threads, perm) {
+        Ok(door) => door,
+        Err(e) => {
+            drop(state);
+            cache.close();
+            return Err(e);
+        }
+    };
+    let shm_stop = std::sync::atomic::AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        if let Some(door) = &shm_door {
+            let stop = &shm_stop;
+            std::thread::Builder::new()
+                .name("citadel-shm-door".into())
+                .spawn_scoped(scope, move || door.run(stop))
+                .map_err(|e| citadel_net::NetError::Unavailable(format!("shm door thread: {e}")))?;
+        }
+        let served = citadel_net::serve(
+            &net_cfg,
+            listeners,
+            &loop_stats,
+            |i| CommandService::new(&state, i, shm_door.as_ref().and_then(|d| d.take_lane(i))),
+            || {
+                tracing::info!(%addr, threads, cores = %cores.join(","), "ready to accept connections");
+                discovery.publish();
+            },
+        );
+        shm_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        served
+    });
+    drop(shm_door);
     discovery.remove();
     if let Some(supervisor) = supervisor {
         // Every client is answered; now let the plugins finish and exit.
@@ -279,6 +300,25 @@ impl DiscoveryRecord {
     fn remove(&self) {
         let _ = std::fs::remove_file(self.record.path_in(&self.dir));
     }
+}
+
+/// The shared-memory transport's handshake socket, when configured.
+fn settings_shm_door(
+    settings: &Store,
+    threads: usize,
+    perm: u32,
+) -> Result<Option<citadel_server::rpc::ShmDoor>, StartupError> {
+    let Some(path) = settings.get(&setting::SHM_SOCKET) else {
+        return Ok(None);
+    };
+    citadel_server::rpc::ShmDoor::bind(&path, threads, perm)
+        .map(Some)
+        .map_err(|e| {
+            StartupError::Config(format!(
+                "cannot listen on the shm socket {}: {e}",
+                path.display()
+            ))
+        })
 }
 
 /// The RPC TCP port: as set (0: none), else the RESP port + 1000.

@@ -12,7 +12,7 @@ use citadel_net::{Door, Endpoint, Progress, Service, Waiter};
 use crate::command::{ConnInfo, Session};
 use crate::pipeline::ThreadPipelines;
 use crate::readthrough::ThreadLoads;
-use crate::rpc::RpcSession;
+use crate::rpc::{RpcSession, ShmClients, ShmLane};
 use crate::state::ServerState;
 use crate::stats::ThreadStats;
 use crate::thread::ThreadCtx;
@@ -30,11 +30,20 @@ pub enum Conn {
 pub struct CommandService {
     state: Arc<ServerState>,
     ctx: ThreadCtx,
+    /// This thread's shared-memory RPC clients (served in `poll`).
+    shm: ShmClients,
+    /// Wake fds of `ctx` come first; the shm doorbell (if any) after them.
+    ctx_wakes: usize,
 }
 
 impl CommandService {
     /// Takes a cache writer handle and the plugin rings of thread `index`.
-    pub fn new(state: &Arc<ServerState>, index: usize) -> Result<CommandService, String> {
+    /// `shm`: this thread's lane of the shared-memory transport, if served.
+    pub fn new(
+        state: &Arc<ServerState>,
+        index: usize,
+        shm: Option<ShmLane>,
+    ) -> Result<CommandService, String> {
         let cache = state.cache.handle().map_err(|e| e.to_string())?;
         let stats: Arc<ThreadStats> = state.thread_stats[index].clone();
         let loads = ThreadLoads::new(index, state.readthrough.get().cloned());
@@ -51,9 +60,15 @@ impl CommandService {
             ),
             state.inboxes.clone(),
         );
+        let output_limit = state
+            .settings
+            .get(&citadel_settings::server::CLIENT_OUTPUT_LIMIT)
+            .bytes() as usize;
         Ok(CommandService {
             state: state.clone(),
+            ctx_wakes: ctx.wake_fds().len(),
             ctx,
+            shm: ShmClients::new(state, index, shm, output_limit),
         })
     }
 }
@@ -116,11 +131,17 @@ impl Service for CommandService {
     }
 
     fn wake_fds(&self) -> Vec<RawFd> {
-        self.ctx.wake_fds()
+        let mut fds = self.ctx.wake_fds();
+        fds.extend(self.shm.doorbell());
+        fds
     }
 
     fn on_wake(&mut self, index: usize) {
-        self.ctx.on_wake(index);
+        if index < self.ctx_wakes {
+            self.ctx.on_wake(index);
+        } else {
+            self.shm.on_doorbell();
+        }
     }
 
     fn park(&mut self, session: &mut Conn, waiter: Waiter) {
@@ -135,10 +156,15 @@ impl Service for CommandService {
 
     fn poll(&mut self, now: Instant, ready: &mut Vec<(Waiter, Completion)>) {
         self.ctx.poll(now, ready);
+        self.shm.poll(&mut self.ctx);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.ctx.plugins.next_deadline()
+        let plugins = self.ctx.plugins.next_deadline();
+        match (plugins, self.shm.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn resume(&mut self, session: &mut Conn, done: Completion, out: &mut Vec<u8>) {

@@ -13,7 +13,7 @@ use crate::pipeline::ThreadPipelines;
 use crate::plugin::PluginClient;
 use crate::readthrough::{Loader, ThreadLoads};
 use crate::stats::ThreadStats;
-use crate::wait::{Caller, Completion, Mail, SharedInboxes, ThreadWaits, WaitKey};
+use crate::wait::{Caller, Completion, Mail, SharedInboxes, Target, ThreadWaits, WaitKey};
 
 pub struct ThreadCtx {
     pub index: usize,
@@ -193,6 +193,6 @@ impl ThreadCtx {
 
     /// A connection parked on `key`.
     pub fn park(&mut self, key: WaitKey, waiter: Waiter) {
-        self.waits.park(key, waiter);
+        self.waits.park(key, Target::Conn(waiter));
     }
 }

@@ -24,6 +24,10 @@ mod calls;
 mod error;
 mod ops;
 mod session;
+mod shm_clients;
+mod shm_door;
 
 pub use error::RpcError;
 pub use session::RpcSession;
+pub use shm_clients::ShmClients;
+pub use shm_door::{ShmDoor, ShmLane};

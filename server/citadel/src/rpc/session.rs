@@ -18,7 +18,7 @@ use crate::clients::ClientShared;
 use crate::command::ConnInfo;
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
-use crate::wait::{Completion, WaitKey};
+use crate::wait::{Completion, Target, WaitKey};
 
 /// Features a `hello` may ask for; it is granted those this server has.
 const FEATURES: &[&str] = &["batch", "deadline", "out-of-order", "call", "stats"];
@@ -43,9 +43,9 @@ pub struct RpcSession {
     in_flight: HashMap<WaitKey, InFlight>,
     /// Waits started before the loop handed us our waiter.
     unparked: Vec<WaitKey>,
-    /// This connection, as completions address it (known after the first
-    /// detached wait; it never changes).
-    waiter: Option<Waiter>,
+    /// This session, as completions address it (for a loop connection:
+    /// known after its first detached wait; it never changes).
+    target: Option<Target>,
 }
 
 impl RpcSession {
@@ -73,8 +73,17 @@ impl RpcSession {
             close: false,
             in_flight: HashMap::new(),
             unparked: Vec::new(),
-            waiter: None,
+            target: None,
         }
+    }
+
+    /// A session served off the event loop (a shared-memory client), whose
+    /// completions are addressed to `Target::Local(id)`.
+    pub fn local(state: &Arc<ServerState>, info: ConnInfo) -> RpcSession {
+        let id = info.id;
+        let mut session = RpcSession::new(state, info);
+        session.target = Some(Target::Local(id));
+        session
     }
 
     pub fn is_killed(&self) -> bool {
@@ -143,9 +152,10 @@ impl RpcSession {
     /// The loop's address of this connection: every wait started so far
     /// (and later) completes to it.
     pub fn park(&mut self, thread: &mut ThreadCtx, waiter: Waiter) {
-        self.waiter = Some(waiter);
+        let target = Target::Conn(waiter);
+        self.target = Some(target);
         for key in self.unparked.drain(..) {
-            thread.park(key, waiter);
+            thread.waits.park(key, target);
         }
     }
 
@@ -222,8 +232,8 @@ impl RpcSession {
 
     fn wait_for(&mut self, thread: &mut ThreadCtx, key: WaitKey, id: u64, method: Method) {
         self.in_flight.insert(key, InFlight { id, method });
-        match self.waiter {
-            Some(waiter) => thread.park(key, waiter),
+        match self.target {
+            Some(target) => thread.waits.park(key, target),
             None => self.unparked.push(key),
         }
     }

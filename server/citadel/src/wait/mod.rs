@@ -21,7 +21,7 @@ mod parked;
 use std::sync::Arc;
 
 pub use inbox::{Inbox, Inboxes, Mail};
-pub use parked::ThreadWaits;
+pub use parked::{Target, ThreadWaits};
 
 use crate::pipeline::{PipelineResult, PipelineWaitId};
 use crate::plugin::{Outcome, PluginId, RequestId};

@@ -1,6 +1,7 @@
-//! One thread's parked connections: which connection (the loop's
-//! `Waiter`) waits for which operation, and the hand-over of finished
-//! operations to the loop.
+//! One thread's parked waits: who waits for which operation (a
+//! connection of the event loop, named by its `Waiter`, or a session this
+//! thread serves itself, such as a shared-memory RPC client), and the
+//! hand-over of finished operations to them.
 
 use std::collections::HashMap;
 
@@ -8,43 +9,67 @@ use citadel_net::Waiter;
 
 use super::{Completion, WaitKey};
 
+/// Who a finished operation goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A connection of the event loop (resumed by the loop).
+    Conn(Waiter),
+    /// A session the thread serves off the loop (a shared-memory RPC
+    /// client, by its id), resumed by whoever serves it.
+    Local(u64),
+}
+
 #[derive(Default)]
 pub struct ThreadWaits {
-    parked: HashMap<WaitKey, Waiter>,
-    /// Finished before their connection was parked (kept until it is).
+    parked: HashMap<WaitKey, Target>,
+    /// Finished before their waiter was parked (kept until it is).
     early: HashMap<WaitKey, Completion>,
     /// Finished, with their connection: for the loop's next poll.
     ready: Vec<(Waiter, Completion)>,
+    /// Finished, for sessions served off the loop.
+    local: Vec<(u64, Completion)>,
 }
 
 impl ThreadWaits {
-    /// The connection `waiter` parked on `key`.
-    pub fn park(&mut self, key: WaitKey, waiter: Waiter) {
+    /// `target` waits for `key`.
+    pub fn park(&mut self, key: WaitKey, target: Target) {
         match self.early.remove(&key) {
-            Some(done) => self.ready.push((waiter, done)),
+            Some(done) => self.deliver(target, done),
             None => {
-                self.parked.insert(key, waiter);
+                self.parked.insert(key, target);
             }
         }
     }
 
-    /// An operation finished: it goes to the connection parked on it.
+    /// An operation finished: it goes to whoever waits for it.
     pub fn finish(&mut self, done: Completion) {
         let key = done.key();
         match self.parked.remove(&key) {
-            Some(waiter) => self.ready.push((waiter, done)),
+            Some(target) => self.deliver(target, done),
             None => {
                 self.early.insert(key, done);
             }
         }
     }
 
-    /// Hands every finished operation to the loop.
+    fn deliver(&mut self, target: Target, done: Completion) {
+        match target {
+            Target::Conn(waiter) => self.ready.push((waiter, done)),
+            Target::Local(id) => self.local.push((id, done)),
+        }
+    }
+
+    /// Hands every finished operation of the loop's connections to the loop.
     pub fn drain_into(&mut self, ready: &mut Vec<(Waiter, Completion)>) {
         ready.append(&mut self.ready);
     }
 
-    /// Connections parked right now.
+    /// Takes every finished operation of sessions served off the loop.
+    pub fn take_local(&mut self, into: &mut Vec<(u64, Completion)>) {
+        into.append(&mut self.local);
+    }
+
+    /// Waits parked right now.
     pub fn parked(&self) -> usize {
         self.parked.len()
     }
