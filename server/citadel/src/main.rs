@@ -256,6 +256,9 @@ impl DiscoveryRecord {
                 unix: settings
                     .get(&setting::UNIXSOCKET)
                     .map(|p| p.display().to_string()),
+                rpc: None,
+                rpc_unix: None,
+                shm: None,
                 started_at_ms: citadel_cache::unix_millis(),
             },
             dir: settings
