@@ -278,7 +278,10 @@ impl PendingReply {
     pub(crate) fn next_frame(&mut self) -> Result<Frame> {
         let received = match self.deadline {
             None => self.rx.recv().map_err(|_| Error::Closed),
-            Some(at) => match self.rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+            Some(at) => match self
+                .rx
+                .recv_timeout(at.saturating_duration_since(Instant::now()))
+            {
                 Ok(item) => Ok(item),
                 Err(RecvTimeoutError::Timeout) => Err(Error::Timeout),
                 Err(RecvTimeoutError::Disconnected) => Err(Error::Closed),

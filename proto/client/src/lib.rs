@@ -62,6 +62,9 @@ mod pending;
 mod stream;
 mod transport;
 
+#[cfg(test)]
+mod tests;
+
 pub use citadel_proto::rpc::ErrorCode;
 pub use client::{Client, PendingReply};
 pub use command::Command;

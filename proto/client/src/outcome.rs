@@ -248,4 +248,3 @@ impl Outcome {
         self.into_int().map(|n| n.max(0) as u64)
     }
 }
-
