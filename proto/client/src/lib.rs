@@ -51,26 +51,35 @@
 //! # Ok::<(), citadel_client::Error>(())
 //! ```
 
+#[cfg(feature = "tokio")]
+mod asynch;
 mod client;
 mod command;
+mod discovery;
 mod error;
 mod frame;
 mod methods;
 mod options;
 mod outcome;
 mod pending;
+mod pool;
+mod retry;
 mod stream;
 mod transport;
 
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "tokio")]
+pub use asynch::{AsyncCallStream, AsyncClient};
 pub use citadel_proto::rpc::ErrorCode;
 pub use client::{Client, PendingReply};
 pub use command::Command;
+pub use discovery::{Discovered, DiscoveryConfig, TransportStats};
 pub use error::{Error, ProtocolError, Result};
 pub use methods::WithOptions;
 pub use options::{CallOptions, ClientOptions, Condition, Hello, SetOptions};
 pub use outcome::{Outcome, Partial, ScanPage, StatValue, Ttl, Welcome};
+pub use pool::Pool;
 pub use stream::CallStream;
 pub use transport::Endpoint;

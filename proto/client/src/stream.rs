@@ -2,7 +2,9 @@
 //! by one, the final reply (or the failure) kept for `finish`. The state
 //! is shared by the blocking [`CallStream`] and the async one.
 
-use crate::client::PendingReply;
+use std::sync::Arc;
+
+use crate::client::{Client, PendingReply};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::outcome::{Outcome, Partial};
@@ -59,6 +61,9 @@ impl StreamState {
 pub struct CallStream {
     reply: PendingReply,
     state: StreamState,
+    /// The connection's client, for a stream from a pool or a discovered
+    /// client that may drop it from its routes mid-stream.
+    _client: Option<Arc<Client>>,
 }
 
 impl CallStream {
@@ -66,7 +71,14 @@ impl CallStream {
         Self {
             reply,
             state: StreamState::default(),
+            _client: None,
         }
+    }
+
+    /// Keeps `client` (and so the connection) alive while the stream is.
+    pub(crate) fn keeping(mut self, client: Arc<Client>) -> Self {
+        self._client = Some(client);
+        self
     }
 
     /// The final reply, after skipping the partials not yet read.
