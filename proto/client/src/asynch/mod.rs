@@ -237,3 +237,12 @@ impl AsyncCallStream {
         self.state.take_result()
     }
 }
+
+impl std::fmt::Debug for AsyncClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncClient")
+            .field("endpoint", &self.endpoint)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}

@@ -183,3 +183,11 @@ impl Drop for Discovered {
         }
     }
 }
+
+impl std::fmt::Debug for Discovered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovered")
+            .field("stats", &self.transport_stats())
+            .finish()
+    }
+}

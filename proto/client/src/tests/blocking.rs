@@ -123,7 +123,7 @@ fn threads_share_one_connection() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(mock.accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(mock.accepted(), 1);
 }
 
 #[test]

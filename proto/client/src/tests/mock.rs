@@ -9,6 +9,9 @@
 //! * `stream`: `n` PARTIAL frames (`options` = "n=3"), then the final one;
 //! * `die`: the server drops the connection without answering;
 //! * `fail`: a `Plugin` error.
+//!
+//! And GET of the key `!crash` stops the whole server before answering,
+//! once [`Mock::arm_crash`] was called.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -53,11 +56,37 @@ impl Conn for UnixStream {
 
 pub(crate) struct Mock {
     pub endpoint: Endpoint,
-    /// Connections accepted so far.
-    pub accepted: Arc<AtomicUsize>,
-    stopped: Arc<AtomicBool>,
-    open: Arc<Mutex<Vec<Box<dyn Conn>>>>,
+    control: Arc<Control>,
     _dir: Option<TempDir>,
+}
+
+/// What a connection's thread needs to stop the whole server.
+struct Control {
+    endpoint: Endpoint,
+    accepted: AtomicUsize,
+    stopped: AtomicBool,
+    crash_armed: AtomicBool,
+    /// Set once the listener is closed (connecting is refused).
+    listener_closed: AtomicBool,
+    open: Mutex<Vec<Box<dyn Conn>>>,
+}
+
+impl Control {
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        for c in self.open.lock().unwrap().drain(..) {
+            c.close();
+        }
+        // Wake the accept loop so that it sees the flag, and wait for it
+        // to close the listener: a dead server refuses connections.
+        let _ = match &self.endpoint {
+            Endpoint::Tcp(a) => TcpStream::connect(a).map(drop),
+            Endpoint::Unix(p) => UnixStream::connect(p).map(drop),
+        };
+        while !self.listener_closed.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
 
 /// A directory removed on drop.
@@ -88,7 +117,16 @@ impl Mock {
 
     /// A server on `addr` (e.g. the port a stopped mock had).
     pub fn tcp_on(addr: &str) -> Mock {
-        let listener = TcpListener::bind(addr).unwrap();
+        // The stopped server's listener may take a moment to close.
+        let listener = (0..100)
+            .find_map(|_| {
+                let bound = TcpListener::bind(addr).ok();
+                if bound.is_none() {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                bound
+            })
+            .expect("address stays in use");
         let endpoint = Endpoint::tcp(listener.local_addr().unwrap().to_string());
         Self::serve(endpoint, None, move || {
             let (s, _) = listener.accept().ok()?;
@@ -112,44 +150,51 @@ impl Mock {
         dir: Option<TempDir>,
         mut accept: impl FnMut() -> Option<Box<dyn Conn>> + Send + 'static,
     ) -> Mock {
-        let mock = Mock {
-            endpoint,
-            accepted: Arc::default(),
-            stopped: Arc::default(),
-            open: Arc::default(),
-            _dir: dir,
-        };
-        let (accepted, stopped, open) = (
-            mock.accepted.clone(),
-            mock.stopped.clone(),
-            mock.open.clone(),
-        );
+        let control = Arc::new(Control {
+            endpoint: endpoint.clone(),
+            accepted: AtomicUsize::new(0),
+            stopped: AtomicBool::new(false),
+            crash_armed: AtomicBool::new(false),
+            listener_closed: AtomicBool::new(false),
+            open: Mutex::default(),
+        });
+        let serving = control.clone();
         let store = Store::default();
         std::thread::spawn(move || {
             while let Some(conn) = accept() {
-                if stopped.load(Ordering::SeqCst) {
+                if serving.stopped.load(Ordering::SeqCst) {
                     break;
                 }
-                accepted.fetch_add(1, Ordering::SeqCst);
-                open.lock().unwrap().push(conn.clone_conn());
-                let store = store.clone();
-                std::thread::spawn(move || serve_conn(conn, store));
+                serving.accepted.fetch_add(1, Ordering::SeqCst);
+                serving.open.lock().unwrap().push(conn.clone_conn());
+                let (store, control) = (store.clone(), serving.clone());
+                std::thread::spawn(move || serve_conn(conn, store, &control));
             }
+            drop(accept);
+            serving.listener_closed.store(true, Ordering::SeqCst);
         });
-        mock
+        Mock {
+            endpoint,
+            control,
+            _dir: dir,
+        }
+    }
+
+    /// Connections accepted so far (waiting a moment for the accept
+    /// thread to count the ones just made).
+    pub fn accepted(&self) -> usize {
+        std::thread::sleep(Duration::from_millis(20));
+        self.control.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Makes GET `!crash` stop the server.
+    pub fn arm_crash(&self) {
+        self.control.crash_armed.store(true, Ordering::SeqCst);
     }
 
     /// Stops accepting and drops every connection (the server "dies").
     pub fn stop(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        for c in self.open.lock().unwrap().drain(..) {
-            c.close();
-        }
-        // Wake the accept loop so that it sees the flag.
-        let _ = match &self.endpoint {
-            Endpoint::Tcp(a) => TcpStream::connect(a).map(drop),
-            Endpoint::Unix(p) => UnixStream::connect(p).map(drop),
-        };
+        self.control.stop();
     }
 }
 
@@ -161,7 +206,7 @@ impl Drop for Mock {
 
 type Shared = Arc<Mutex<Box<dyn Conn>>>;
 
-fn serve_conn(mut conn: Box<dyn Conn>, store: Store) {
+fn serve_conn(mut conn: Box<dyn Conn>, store: Store, control: &Control) {
     let out: Shared = Arc::new(Mutex::new(conn.clone_conn()));
     let mut w = ReplyWriter::new();
     loop {
@@ -200,6 +245,10 @@ fn serve_conn(mut conn: Box<dyn Conn>, store: Store) {
                 }
                 let body = w.batch();
                 w.finish(&mut buf, req.id, Method::Batch, body);
+            }
+            Op::Get { key: b"!crash" } if control.crash_armed.load(Ordering::SeqCst) => {
+                control.stop();
+                return;
             }
             op => {
                 let body = answer(&mut w, op, &store);

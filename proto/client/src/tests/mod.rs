@@ -1,7 +1,11 @@
 //! Unit tests against an in-process mock server.
 
+#[cfg(feature = "tokio")]
+mod asynch;
 mod blocking;
+mod discovery;
 mod mock;
+mod pool;
 
 use std::time::Duration;
 
