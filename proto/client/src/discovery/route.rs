@@ -119,13 +119,17 @@ impl Router {
             client: Arc::clone(&client),
             local,
         };
-        // The old connection closes once the calls still using it finish.
-        let previous = lock(&self.current).replace(route);
-        match (previous.map(|r| r.local), local) {
+        let mut current = lock(&self.current);
+        // Counted under the lock, so that `stats` sees route and counts agree.
+        match (current.as_ref().map(|r| r.local), local) {
             (Some(true), false) => self.fallbacks.fetch_add(1, Ordering::Relaxed),
             (Some(false), true) => self.switch_backs.fetch_add(1, Ordering::Relaxed),
             _ => 0,
         };
+        // The old connection closes once the calls still using it finish.
+        let previous = current.replace(route);
+        drop(current);
+        drop(previous);
         client
     }
 

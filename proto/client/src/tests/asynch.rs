@@ -44,6 +44,34 @@ fn every_method_over_tcp_and_unix() {
 }
 
 #[test]
+fn spawned_tasks_share_one_connection() {
+    runtime().block_on(async {
+        let mock = Mock::tcp();
+        let client =
+            std::sync::Arc::new(AsyncClient::connect(mock.endpoint.clone()).await.unwrap());
+        let tasks: Vec<_> = (0..8)
+            .map(|t| {
+                let client = client.clone();
+                // `spawn` needs the methods' futures to be `Send`.
+                tokio::spawn(async move {
+                    for i in 0..100 {
+                        let key = format!("t{t}:{i}");
+                        client.set(&key, &key).await.unwrap();
+                        assert_eq!(client.get(&key).await.unwrap(), Some(key.into_bytes()));
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let big = vec![7u8; 2 << 20];
+        assert_eq!(client.call("echo", &big).await.unwrap(), big);
+        assert_eq!(mock.accepted(), 1);
+    });
+}
+
+#[test]
 fn concurrent_calls_are_answered_out_of_order() {
     runtime().block_on(async {
         let mock = Mock::unix();

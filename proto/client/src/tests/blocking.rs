@@ -152,6 +152,29 @@ fn streamed_calls_yield_partials_then_the_final_reply() {
         .finish()
         .unwrap_err();
     assert_eq!(err.server_code(), Some(ErrorCode::Plugin));
+    // A server dying mid-stream ends it with `Closed`, after the partials
+    // that made it through.
+    let mut stream = client.call_stream("stream", b"", "n=2 die").unwrap();
+    let partials = within(Duration::from_secs(5), move || {
+        let n = stream.by_ref().count();
+        (n, stream.finish())
+    });
+    assert!(matches!(partials, (2, Err(Error::Closed))), "{partials:?}");
+}
+
+#[test]
+fn large_values_round_trip() {
+    let mock = Mock::unix();
+    let client = Client::connect(mock.endpoint.clone()).unwrap();
+    let big: Vec<u8> = (0..3 << 20).map(|i| (i % 251) as u8).collect();
+    client.set("big", &big).unwrap();
+    client.set("small", "s").unwrap();
+    assert_eq!(client.get("big").unwrap(), Some(big.clone()));
+    assert_eq!(
+        client.mget(["small", "big"]).unwrap()[1].as_ref(),
+        Some(&big)
+    );
+    assert_eq!(client.call("echo", &big).unwrap(), big);
 }
 
 #[test]

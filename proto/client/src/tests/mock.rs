@@ -6,7 +6,8 @@
 //! * `echo`: the payload back;
 //! * `slow`: the payload back after the payload's number of milliseconds,
 //!   from another thread (so later requests overtake it);
-//! * `stream`: `n` PARTIAL frames (`options` = "n=3"), then the final one;
+//! * `stream`: `n` PARTIAL frames (`options` = "n=3"), then the final one
+//!   (with "n=3 die": the connection is dropped instead of the final one);
 //! * `die`: the server drops the connection without answering;
 //! * `fail`: a `Plugin` error.
 //!
@@ -74,17 +75,18 @@ struct Control {
 impl Control {
     fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
-        for c in self.open.lock().unwrap().drain(..) {
-            c.close();
-        }
         // Wake the accept loop so that it sees the flag, and wait for it
-        // to close the listener: a dead server refuses connections.
+        // to close the listener before dropping the connections: a client
+        // that sees its connection end must find the server refusing.
         let _ = match &self.endpoint {
             Endpoint::Tcp(a) => TcpStream::connect(a).map(drop),
             Endpoint::Unix(p) => UnixStream::connect(p).map(drop),
         };
         while !self.listener_closed.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(1));
+        }
+        for c in self.open.lock().unwrap().drain(..) {
+            c.close();
         }
     }
 }
@@ -291,10 +293,18 @@ fn call(
             });
         }
         "stream" => {
-            let n: u32 = options.strip_prefix("n=").unwrap().parse().unwrap();
+            let (n, die) = match options.strip_suffix(" die") {
+                Some(n) => (n, true),
+                None => (options, false),
+            };
+            let n: u32 = n.strip_prefix("n=").unwrap().parse().unwrap();
             for i in 0..n {
                 let body = w.partial(i, format!("{{\"frame\":{i}}}").as_bytes());
                 w.finish(buf, id, Method::Call, body);
+            }
+            if die {
+                let _ = out.lock().unwrap().write_all(buf);
+                return false;
             }
             let body = w.call_reply(format!("{{\"frames\":{n}}}").as_bytes());
             w.finish(buf, id, Method::Call, body);

@@ -88,6 +88,18 @@ impl From<&str> for Endpoint {
     }
 }
 
+impl From<String> for Endpoint {
+    fn from(s: String) -> Self {
+        Self::from(s.as_str())
+    }
+}
+
+impl From<std::net::SocketAddr> for Endpoint {
+    fn from(addr: std::net::SocketAddr) -> Self {
+        Self::Tcp(addr.to_string())
+    }
+}
+
 /// Writes whole request frames (one or more, back to back).
 pub(crate) trait FrameSender: Send {
     fn send(&mut self, frames: &[u8]) -> io::Result<()>;
