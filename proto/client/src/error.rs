@@ -6,6 +6,7 @@ use citadel_proto::rpc::{ErrorCode, FrameError, ReplyError};
 
 /// Everything a call can fail with.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The server answered with an `Error` reply (e.g. `NotInteger`,
     /// `Deadline`, `Plugin`, `Auth`). The connection stays usable.

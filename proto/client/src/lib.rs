@@ -13,7 +13,7 @@
 //! # Multiplexing
 //!
 //! One connection carries any number of requests at once. Each request
-//! gets an id; a reader thread (a task in the [`AsyncClient`]) hands every
+//! gets an id; a reader thread (a task in the `AsyncClient`) hands every
 //! reply frame to the request with its id, so replies may come in any
 //! order: a slow plugin call does not hold back the GETs sent after it. A
 //! streamed call (a pipeline) receives PARTIAL frames and then a FINAL
@@ -23,6 +23,9 @@
 //! calls. When a connection ends, everything in flight fails with
 //! [`Error::Closed`]; nothing waits forever, and a deadline
 //! ([`CallOptions`]) bounds each wait with [`Error::Timeout`].
+//!
+//! The async API, `AsyncClient` (same methods, `async`), is behind the
+//! cargo feature `tokio` (on by default).
 //!
 //! # Pools and discovery
 //!

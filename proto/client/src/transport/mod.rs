@@ -30,7 +30,9 @@ use crate::frame::Frame;
 /// assert_eq!(tcp, Endpoint::tcp("127.0.0.1:7379"));
 /// assert_eq!(unix.to_string(), "unix:/run/citadel/rpc.sock");
 /// ```
+// Non-exhaustive: the shared-memory transport adds a variant.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Endpoint {
     /// `host:port` of the RPC listener (`--rpc-port`).
     Tcp(String),
