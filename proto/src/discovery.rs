@@ -14,9 +14,9 @@
 //! version=0.1.0
 //! tcp=127.0.0.1:6379
 //! unix=/run/citadel/citadel.sock      (absent: none)
-//! rpc=127.0.0.1:7379                  (absent: no RPC TCP listener)
-//! rpc_unix=/run/citadel/rpc.sock      (absent: none)
-//! shm=/run/citadel/shm.sock           (absent: no shared-memory transport)
+//! rpc=127.0.0.1:7379                   (the RPC TCP listener; absent: none)
+//! rpc_unix=/run/citadel/rpc.sock       (absent: none)
+//! shm=/run/citadel/shm.sock            (shared-memory handshake socket; absent: none)
 //! started_at_ms=1764489600000
 //! ```
 
@@ -33,9 +33,9 @@ pub struct Record {
     pub tcp: String,
     /// Path of the Unix socket, if it serves one.
     pub unix: Option<String>,
-    /// `ip:port` of the RPC listener, if it serves one.
+    /// `ip:port` of the RPC listener, if any.
     pub rpc: Option<String>,
-    /// Path of the RPC Unix socket, if it serves one.
+    /// Path of the RPC Unix socket, if any.
     pub rpc_unix: Option<String>,
     /// Path of the shared-memory transport's handshake socket, if any.
     pub shm: Option<String>,
@@ -173,7 +173,7 @@ mod tests {
             unix: Some("/tmp/c.sock".into()),
             rpc: Some("127.0.0.1:7379".into()),
             rpc_unix: None,
-            shm: Some("/tmp/shm.sock".into()),
+            shm: Some("/tmp/s.sock".into()),
             started_at_ms: 1,
         }
     }
