@@ -106,7 +106,7 @@ fn plugin_calls_streams_and_out_of_order_replies() {
     let started = Instant::now();
     let slow = client.send(&Command::Call {
         name: "echo",
-        payload: b"SLEEP 500",
+        payload: b"SLEEP 1500",
         options: "",
     });
     let fast = client.send(&Command::get(b"k")).unwrap();
@@ -114,7 +114,7 @@ fn plugin_calls_streams_and_out_of_order_replies() {
         fast.wait().unwrap().into_value().unwrap().as_deref(),
         Some(&b"v"[..])
     );
-    assert!(started.elapsed() < Duration::from_millis(400));
+    assert!(started.elapsed() < Duration::from_millis(1000));
     slow.unwrap().wait().unwrap();
     // A pipeline: any per-frame partial results (the server may stream
     // them; it sends only the final reply today), then the whole result.
@@ -210,15 +210,15 @@ fn deadlines_and_the_async_client() {
         let client = AsyncClient::connect(tcp(&server)).await.unwrap();
         client.set("k", "v").await.unwrap();
         let started = Instant::now();
-        let slow = client.call("echo", "SLEEP 500");
+        let slow = client.call("echo", "SLEEP 1500");
         let fast = async {
             let v = client.get("k").await;
             (v, started.elapsed())
         };
         let (slow, (fast, took)) = tokio::join!(slow, fast);
-        assert_eq!(slow.unwrap(), b"SLEPT 500");
+        assert_eq!(slow.unwrap(), b"SLEPT 1500");
         assert_eq!(fast.unwrap().as_deref(), Some(&b"v"[..]));
-        assert!(took < Duration::from_millis(400), "{took:?}");
+        assert!(took < Duration::from_millis(1000), "{took:?}");
         assert_eq!(client.incr("n", 2).await.unwrap(), 2);
     });
 }
