@@ -1,0 +1,132 @@
+//! Where a server is ([`Endpoint`]) and the blocking transports that carry
+//! whole frames to and from it.
+//!
+//! A transport is three parts, so the connection can write from callers'
+//! threads, read on its reader thread and stop the reader from anywhere:
+//! a [`FrameSender`] (whole request frames out), a [`FrameReceiver`]
+//! (whole reply frames in) and a [`Shutdown`] that makes a blocked
+//! `recv` return. A new transport (shared memory) is one more file that
+//! builds a [`Transport`], plus its [`Endpoint`] variant and the arm of
+//! [`connect`] that calls it.
+
+mod stream;
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::frame::Frame;
+
+/// How to reach a server.
+///
+/// ```
+/// use citadel_client::Endpoint;
+///
+/// let tcp: Endpoint = "127.0.0.1:7379".parse().unwrap();
+/// let unix: Endpoint = "unix:/run/citadel/rpc.sock".parse().unwrap();
+/// assert_eq!(tcp, Endpoint::tcp("127.0.0.1:7379"));
+/// assert_eq!(unix.to_string(), "unix:/run/citadel/rpc.sock");
+/// ```
+// Non-exhaustive: the shared-memory transport adds a variant.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `host:port` of the RPC listener (`--rpc-port`).
+    Tcp(String),
+    /// Path of the RPC Unix socket (`--rpc-unixsocket`).
+    Unix(PathBuf),
+}
+
+impl Endpoint {
+    pub fn tcp(addr: impl Into<String>) -> Self {
+        Self::Tcp(addr.into())
+    }
+
+    pub fn unix(path: impl Into<PathBuf>) -> Self {
+        Self::Unix(path.into())
+    }
+
+    /// True for the transports that only reach this host.
+    pub fn is_local(&self) -> bool {
+        matches!(self, Self::Unix(_))
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tcp(addr) => write!(f, "{addr}"),
+            Self::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// `unix:PATH`, `tcp:ADDR`, a path (starts with `/` or `.`), or `host:port`.
+impl FromStr for Endpoint {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(if let Some(path) = s.strip_prefix("unix:") {
+            Self::unix(path)
+        } else if let Some(addr) = s.strip_prefix("tcp:") {
+            Self::tcp(addr)
+        } else if s.starts_with('/') || s.starts_with('.') {
+            Self::unix(s)
+        } else {
+            Self::tcp(s)
+        })
+    }
+}
+
+impl From<&str> for Endpoint {
+    fn from(s: &str) -> Self {
+        match s.parse() {
+            Ok(e) => e,
+            Err(never) => match never {},
+        }
+    }
+}
+
+impl From<String> for Endpoint {
+    fn from(s: String) -> Self {
+        Self::from(s.as_str())
+    }
+}
+
+impl From<std::net::SocketAddr> for Endpoint {
+    fn from(addr: std::net::SocketAddr) -> Self {
+        Self::Tcp(addr.to_string())
+    }
+}
+
+/// Writes whole request frames (one or more, back to back).
+pub(crate) trait FrameSender: Send {
+    fn send(&mut self, frames: &[u8]) -> io::Result<()>;
+}
+
+/// Reads whole reply frames; `Ok(None)` when the server closed cleanly.
+pub(crate) trait FrameReceiver: Send {
+    fn recv(&mut self) -> Result<Option<Frame>>;
+}
+
+/// Ends the transport in both directions: a blocked `recv` returns.
+pub(crate) trait Shutdown: Send + Sync {
+    fn shutdown(&self);
+}
+
+pub(crate) struct Transport {
+    pub sender: Box<dyn FrameSender>,
+    pub receiver: Box<dyn FrameReceiver>,
+    pub shutdown: Box<dyn Shutdown>,
+}
+
+/// Opens a blocking transport to `endpoint`.
+pub(crate) fn connect(endpoint: &Endpoint, timeout: Option<Duration>) -> Result<Transport> {
+    match endpoint {
+        Endpoint::Tcp(addr) => stream::connect_tcp(addr, timeout),
+        Endpoint::Unix(path) => stream::connect_unix(path),
+    }
+}
