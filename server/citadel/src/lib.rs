@@ -32,3 +32,6 @@ pub mod state;
 pub mod stats;
 pub mod thread;
 pub mod wait;
+
+#[cfg(test)]
+mod test_alloc;

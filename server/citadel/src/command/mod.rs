@@ -36,7 +36,7 @@ mod value;
 #[cfg(test)]
 mod alloc_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use context::{Ctx, Pending, ResumeFn};
 pub use counters::add as add_to_integer;

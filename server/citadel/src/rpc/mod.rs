@@ -20,6 +20,8 @@
 //!        ... Completion ─ resume ─ reply frame for that id (calls.rs)
 //! ```
 
+#[cfg(test)]
+mod alloc_tests;
 mod calls;
 mod error;
 mod ops;
