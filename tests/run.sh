@@ -5,7 +5,8 @@
 #    redis-tools, memcached, python3-pip, postgresql, ffmpeg and its -dev
 #    libraries, libclang-dev, fonts-dejavu-core; the Python packages redis,
 #    pytest, onnxruntime and rapidocr-onnxruntime), as root or through
-#    sudo. apt-get update runs only when a package is missing.
+#    sudo. apt-get update runs only when a package is missing. Installs the
+#    Python RPC client (proto/python) with pip.
 # 2. Builds the workspace in release mode and runs `cargo test --workspace
 #    --release` (one optimized build serves both the binary under test and
 #    the test harnesses, so 2 cores finish well inside the time budget).
@@ -56,6 +57,13 @@ install_deps() {
             || python3 -m pip install -q --user --break-system-packages "${pkgs[@]}" \
             || echo "warning: pip install ${pkgs[*]} failed"
     fi
+    # The RPC client under test (proto/python), reinstalled each run so the
+    # tests exercise the package as users install it.
+    step "pip install ./proto/python"
+    python3 -m pip install -q ./proto/python 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages ./proto/python 2>/dev/null \
+        || python3 -m pip install -q --user --break-system-packages ./proto/python \
+        || echo "warning: pip install ./proto/python failed"
     python3 -c 'import redis' || return 1
 }
 
@@ -63,7 +71,7 @@ run_python() {
     local junit rc
     junit=$(mktemp)
     if python3 -c 'import pytest' 2>/dev/null; then
-        python3 -m pytest -q -p no:cacheprovider --junitxml="$junit" tests/python plugins/python/tests
+        python3 -m pytest -q -p no:cacheprovider --junitxml="$junit" tests/python plugins/python/tests proto/python/tests
         rc=$?
         python3 - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET
