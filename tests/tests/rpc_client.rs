@@ -116,16 +116,28 @@ fn plugin_calls_streams_and_out_of_order_replies() {
     );
     assert!(started.elapsed() < Duration::from_millis(1000));
     slow.unwrap().wait().unwrap();
-    // A pipeline: any per-frame partial results (the server may stream
-    // them; it sends only the final reply today), then the whole result.
+    // A pipeline: each frame's result as it is ready, then the whole
+    // result; a second, cached, call answers at once with the whole result.
     let mut stream = client.call_stream("text", "alpha\nbeta\n", "").unwrap();
-    let indexes: Vec<u32> = stream.by_ref().map(|p| p.index).collect();
-    assert!(indexes.is_empty() || indexes == [0, 1], "{indexes:?}");
+    let partials: Vec<(u32, String)> = stream
+        .by_ref()
+        .map(|p| (p.index, String::from_utf8_lossy(&p.data).into_owned()))
+        .collect();
+    assert_eq!(partials.len(), 2, "{partials:?}");
+    assert_eq!((partials[0].0, partials[1].0), (0, 1), "{partials:?}");
+    assert!(partials[1].1.contains("BETA"), "{partials:?}");
     let last = String::from_utf8(stream.finish().unwrap()).unwrap();
     assert!(
         last.contains("\"frames\":2") && last.contains("BETA"),
         "{last}"
     );
+    let mut cached = client.call_stream("text", "alpha\nbeta\n", "").unwrap();
+    assert_eq!(
+        cached.by_ref().count(),
+        0,
+        "a cached result is answered whole"
+    );
+    assert_eq!(cached.finish().unwrap(), last.as_bytes());
 }
 
 #[test]

@@ -100,6 +100,13 @@ impl ThreadCtx {
     /// theirs, then hands every finished wait to the loop.
     pub fn poll(&mut self, now: Instant, ready: &mut Vec<(Waiter, Completion)>) {
         self.plugins.poll(now);
+        // Frames before the ends of their calls: a call whose frames and
+        // End arrived in one read streams them before it settles.
+        while let Some(partial) = self.plugins.next_partial() {
+            if let Caller::Pipeline { key, .. } = partial.caller {
+                self.stream_partial(key, partial.index, partial.json);
+            }
+        }
         while let Some(reply) = self.plugins.next_reply() {
             match reply.caller {
                 Caller::Client => self.waits.finish(Completion::Plugin {
@@ -135,6 +142,9 @@ impl ThreadCtx {
                 Mail::PipelineDone { wait, result } => {
                     self.waits.finish(Completion::Pipeline { wait, result })
                 }
+                Mail::PipelinePartial { wait, index, json } => self
+                    .waits
+                    .progress(Completion::PipelinePartial { wait, index, json }),
             }
         }
         self.finish_loads();
@@ -187,6 +197,22 @@ impl ThreadCtx {
             } else {
                 self.inboxes
                     .send(s.thread, Mail::PipelineDone { wait, result });
+            }
+        }
+    }
+
+    /// One frame's result of a call this thread leads: to every waiter
+    /// that streams (the others ignore it), here or by mail.
+    fn stream_partial(&mut self, key: u128, index: u32, json: Arc<[u8]>) {
+        let me = self.index;
+        for (thread, wait) in self.pipelines.flights.waiters(key) {
+            let json = json.clone();
+            if thread == me {
+                self.waits
+                    .progress(Completion::PipelinePartial { wait, index, json });
+            } else {
+                self.inboxes
+                    .send(thread, Mail::PipelinePartial { wait, index, json });
             }
         }
     }

@@ -77,6 +77,10 @@ pub fn resume(
     done: Completion,
     out: &mut Vec<u8>,
 ) {
+    if done.is_partial() {
+        // RESP answers a pipeline call whole (it never asks to stream).
+        return;
+    }
     let Some(pending) = conn.pending.take() else {
         tracing::warn!("a completion for a connection that waits for nothing");
         return;

@@ -53,6 +53,12 @@ impl Flights {
         self.shard(key).remove(&key).unwrap_or_default()
     }
 
+    /// The waiters of `key`'s flight so far (those that stream partial
+    /// results get each frame's as it arrives).
+    pub fn waiters(&self, key: u128) -> Waiters {
+        self.shard(key).get(&key).cloned().unwrap_or_default()
+    }
+
     /// Calls in progress (for INFO).
     pub fn in_progress(&self) -> usize {
         self.shards

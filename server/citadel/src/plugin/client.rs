@@ -51,6 +51,7 @@ pub struct PluginClient<C> {
     pending: HashMap<u64, Pending<C>>,
     ready: VecDeque<PluginReply<C>>,
     invalidations: VecDeque<(PluginId, Vec<u8>)>,
+    partials: VecDeque<super::replies::Partial<C>>,
     next_id: u64,
 }
 
@@ -92,6 +93,7 @@ impl<C: Copy> PluginClient<C> {
             pending: HashMap::new(),
             ready: VecDeque::new(),
             invalidations: VecDeque::new(),
+            partials: VecDeque::new(),
             next_id: 1,
         }
     }
@@ -304,6 +306,7 @@ impl<C: Copy> PluginClient<C> {
             pending,
             ready,
             invalidations,
+            partials,
             ..
         } = self;
         for (index, p) in plugins.iter_mut().enumerate() {
@@ -312,6 +315,7 @@ impl<C: Copy> PluginClient<C> {
                     pending: &mut *pending,
                     ready: &mut *ready,
                     invalidations: &mut *invalidations,
+                    partials: &mut *partials,
                 };
                 read_replies(index, lane, &p.shared, pipelines, &mut to, now);
             }
@@ -344,6 +348,12 @@ impl<C: Copy> PluginClient<C> {
 
     pub fn next_reply(&mut self) -> Option<PluginReply<C>> {
         self.ready.pop_front()
+    }
+
+    /// A frame's result of a pipeline call still running (for callers
+    /// that stream them).
+    pub fn next_partial(&mut self) -> Option<super::replies::Partial<C>> {
+        self.partials.pop_front()
     }
 
     /// An `Invalidation` record a plugin pushed: (plugin, payload).

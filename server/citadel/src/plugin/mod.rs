@@ -16,6 +16,7 @@ use citadel_supervisor::Hub;
 pub use client::{PluginClient, PluginId, PluginReply, RequestId};
 pub use invalidate::for_each_invalidated;
 pub use outcome::{CallError, Outcome, PipelineOutput};
+pub use replies::Partial;
 
 /// The plugin hook in `ServerState`: empty until `main` installs the hub.
 #[derive(Default)]

@@ -20,10 +20,19 @@ pub struct Sinks<'a, C> {
     pub pending: &'a mut HashMap<u64, Pending<C>>,
     pub ready: &'a mut VecDeque<PluginReply<C>>,
     pub invalidations: &'a mut VecDeque<(PluginId, Vec<u8>)>,
+    /// A pipeline call's per-frame results as they arrive (first per index).
+    pub partials: &'a mut VecDeque<Partial<C>>,
+}
+
+/// One frame's result of a pipeline call still running.
+pub struct Partial<C> {
+    pub caller: C,
+    pub index: u32,
+    pub json: std::sync::Arc<[u8]>,
 }
 
 /// Reads every record waiting in `lane`'s reply ring.
-pub fn read_replies<C>(
+pub fn read_replies<C: Copy>(
     plugin: PluginId,
     lane: &mut HostPair,
     shared: &PluginShared,
@@ -70,8 +79,18 @@ pub fn read_replies<C>(
             },
             (Kind::Reply, Waiting::Pipeline { results, pipeline }) => {
                 match gather(record.payload(), results) {
-                    Ok(None) => continue,
-                    Ok(Some(end)) => {
+                    Ok(Gathered::Frame(index)) => {
+                        if let Some(json) = results.get(&index) {
+                            to.partials.push_back(Partial {
+                                caller: waiting.caller,
+                                index,
+                                json: json.as_slice().into(),
+                            });
+                        }
+                        continue;
+                    }
+                    Ok(Gathered::Again) => continue,
+                    Ok(Gathered::End(end)) => {
                         let frames = results.len() as u64;
                         pipelines[*pipeline]
                             .shared
@@ -124,21 +143,34 @@ pub fn read_replies<C>(
     }
 }
 
+/// What one pipeline record added.
+enum Gathered {
+    /// The first result of this frame index.
+    Frame(u32),
+    /// A frame already gathered (re-sent after a stage restarted).
+    Again,
+    /// The `End`: (frames, summary).
+    End((u32, Vec<u8>)),
+}
+
 /// Takes one pipeline record: a frame's result is kept (the first one per
-/// index); an `End` returns `(frames, summary)`.
+/// index); an `End` ends the call.
 fn gather(
     payload: &[u8],
     results: &mut BTreeMap<u32, Vec<u8>>,
-) -> Result<Option<(u32, Vec<u8>)>, wire::MessageError> {
+) -> Result<Gathered, wire::MessageError> {
     match wire::message_type(payload)? {
         MessageType::Result => {
             let r = wire::ResultMessage::decode(payload)?;
-            results.entry(r.index).or_insert_with(|| r.json.to_vec());
-            Ok(None)
+            if results.contains_key(&r.index) {
+                return Ok(Gathered::Again);
+            }
+            results.insert(r.index, r.json.to_vec());
+            Ok(Gathered::Frame(r.index))
         }
         MessageType::End => {
             let end = wire::End::decode(payload)?;
-            Ok(Some((end.frames, end.json.to_vec())))
+            Ok(Gathered::End((end.frames, end.json.to_vec())))
         }
         other => Err(wire::MessageError::BadFrame(format!(
             "a {other:?} message where results were expected"

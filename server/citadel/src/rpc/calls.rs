@@ -128,7 +128,7 @@ pub fn finished(
                 text.strip_prefix("ERR ").unwrap_or(text).to_string(),
             )),
         },
-        Completion::Loads { .. } => Err(internal()),
+        Completion::Loads { .. } | Completion::PipelinePartial { .. } => Err(internal()),
     }
 }
 

@@ -159,8 +159,15 @@ impl RpcSession {
         }
     }
 
-    /// A call finished: answer its request.
+    /// A call finished (answer its request) or made progress (stream it).
     pub fn resume(&mut self, thread: &mut ThreadCtx, done: Completion, out: &mut Vec<u8>) {
+        if let Completion::PipelinePartial { index, json, .. } = &done {
+            if let Some(call) = self.in_flight.get(&done.key()) {
+                let body = self.writer.partial(*index, json);
+                self.writer.finish(out, call.id, call.method, body);
+            }
+            return;
+        }
         let Some(call) = self.in_flight.remove(&done.key()) else {
             tracing::warn!(key = ?done.key(), "an RPC completion for no request");
             return;
@@ -232,6 +239,8 @@ impl RpcSession {
 
     fn wait_for(&mut self, thread: &mut ThreadCtx, key: WaitKey, id: u64, method: Method) {
         self.in_flight.insert(key, InFlight { id, method });
+        // A pipeline's frames are streamed as they arrive.
+        thread.waits.stream(key);
         match self.target {
             Some(target) => thread.waits.park(key, target),
             None => self.unparked.push(key),

@@ -28,6 +28,12 @@ pub enum Mail {
         wait: PipelineWaitId,
         result: PipelineResult,
     },
+    /// One frame's result of a pipeline call another thread leads.
+    PipelinePartial {
+        wait: PipelineWaitId,
+        index: u32,
+        json: std::sync::Arc<[u8]>,
+    },
 }
 
 pub struct Inbox {

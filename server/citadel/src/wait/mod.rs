@@ -73,6 +73,13 @@ pub enum Completion {
         wait: PipelineWaitId,
         result: PipelineResult,
     },
+    /// One frame's result of a pipeline call still running: progress, not
+    /// the end of the wait (only waiters that stream get it).
+    PipelinePartial {
+        wait: PipelineWaitId,
+        index: u32,
+        json: Arc<[u8]>,
+    },
 }
 
 impl Completion {
@@ -80,8 +87,15 @@ impl Completion {
         match self {
             Completion::Plugin { request, .. } => WaitKey::Plugin(*request),
             Completion::Loads { wait, .. } => WaitKey::Loads(*wait),
-            Completion::Pipeline { wait, .. } => WaitKey::Pipeline(*wait),
+            Completion::Pipeline { wait, .. } | Completion::PipelinePartial { wait, .. } => {
+                WaitKey::Pipeline(*wait)
+            }
         }
+    }
+
+    /// True for progress that leaves the wait in place.
+    pub fn is_partial(&self) -> bool {
+        matches!(self, Completion::PipelinePartial { .. })
     }
 }
 

@@ -28,6 +28,9 @@ pub struct ThreadWaits {
     ready: Vec<(Waiter, Completion)>,
     /// Finished, for sessions served off the loop.
     local: Vec<(u64, Completion)>,
+    /// Waits whose waiter takes partial results (an RPC call streams a
+    /// pipeline's frames; a RESP connection never does).
+    streaming: std::collections::HashSet<WaitKey>,
 }
 
 impl ThreadWaits {
@@ -41,9 +44,27 @@ impl ThreadWaits {
         }
     }
 
+    /// The waiter of `key` takes partial results (see `progress`).
+    pub fn stream(&mut self, key: WaitKey) {
+        self.streaming.insert(key);
+    }
+
+    /// Progress of an operation still running: delivered only to a parked
+    /// waiter that streams; the wait stays.
+    pub fn progress(&mut self, partial: Completion) {
+        let key = partial.key();
+        if !self.streaming.contains(&key) {
+            return;
+        }
+        if let Some(&target) = self.parked.get(&key) {
+            self.deliver(target, partial);
+        }
+    }
+
     /// An operation finished: it goes to whoever waits for it.
     pub fn finish(&mut self, done: Completion) {
         let key = done.key();
+        self.streaming.remove(&key);
         match self.parked.remove(&key) {
             Some(target) => self.deliver(target, done),
             None => {
