@@ -202,6 +202,14 @@ fn a_request_past_its_deadline_is_refused_unexecuted() {
         w.set(b"late", b"x", 0, Condition::Always)
     });
     assert!(rpc.read().unwrap().done());
+    // INFO rpc counts them (and records every request's priority class).
+    let info: String = redis::cmd("INFO")
+        .arg("rpc")
+        .query(&mut server.client())
+        .unwrap();
+    assert!(info.contains("rpc_deadline_refused:1\r\n"), "{info}");
+    assert!(info.contains("rpc_requests:3\r\n"), "{info}");
+    assert!(info.contains("rpc_priority_default:3\r\n"), "{info}");
 }
 
 fn echo_config(dir: &tempfile::TempDir) -> String {

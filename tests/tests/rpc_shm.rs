@@ -172,6 +172,8 @@ fn a_client_killed_mid_traffic_loses_nobody_else_anything() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(shm_clients(&mut con), 2);
+    let info: String = redis::cmd("INFO").arg("rpc").query(&mut con).unwrap();
+    assert!(info.contains("rpc_shm_clients:2\r\n"), "{info}");
     child.kill().unwrap();
     child.wait().unwrap();
     // Its rings are reclaimed; everyone else is served as before.

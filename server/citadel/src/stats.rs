@@ -12,6 +12,34 @@ pub struct ThreadStats {
     pub commands: AtomicU64,
     /// Connections, bytes, busy time, panics: the network loop's counters.
     pub net: Arc<LoopStats>,
+    /// The RPC front door's requests (single writer: the thread's loop).
+    pub rpc: RpcCounters,
+}
+
+/// RPC requests by outcome and by priority class, recorded now so that
+/// overload protection can use the priority later.
+#[derive(Debug, Default)]
+pub struct RpcCounters {
+    pub requests: AtomicU64,
+    pub errors: AtomicU64,
+    /// Refused unexecuted: their deadline had passed.
+    pub deadline_refused: AtomicU64,
+    /// Requests by priority: 0 (default), 1-63, 64-191, 192-255.
+    pub by_priority: [AtomicU64; 4],
+    /// Shared-memory clients this thread serves (a gauge).
+    pub shm_clients: AtomicU64,
+}
+
+impl RpcCounters {
+    /// The priority class (index of `by_priority`) of `priority`.
+    pub fn class(priority: u8) -> usize {
+        match priority {
+            0 => 0,
+            1..=63 => 1,
+            64..=191 => 2,
+            _ => 3,
+        }
+    }
 }
 
 impl ThreadStats {
@@ -24,7 +52,13 @@ impl ThreadStats {
             &self.net.rejected,
             &self.net.bytes_in,
             &self.net.bytes_out,
-        ] {
+            &self.rpc.requests,
+            &self.rpc.errors,
+            &self.rpc.deadline_refused,
+        ]
+        .into_iter()
+        .chain(&self.rpc.by_priority)
+        {
             c.store(0, Relaxed);
         }
     }

@@ -29,6 +29,7 @@ const SECTIONS: &[(&str, bool, Section)] = &[
     ("plugins", false, plugins),
     ("pipelines", false, pipelines),
     ("readthrough", false, readthrough),
+    ("rpc", false, rpc),
 ];
 
 /// What the sections report, gathered once per INFO call.
@@ -235,6 +236,37 @@ fn stats(out: &mut String, s: &Snapshot<'_>) {
     line!(out, "keyspace_misses", "{}", s.cache.misses);
     line!(out, "pubsub_channels", "0");
     line!(out, "pubsub_patterns", "0");
+}
+
+/// The RPC front door: requests by outcome and priority class, and the
+/// shared-memory clients attached.
+fn rpc(out: &mut String, s: &Snapshot<'_>) {
+    let total = |f: fn(&crate::stats::RpcCounters) -> &std::sync::atomic::AtomicU64| -> u64 {
+        s.state
+            .thread_stats
+            .iter()
+            .map(|t| f(&t.rpc).load(Ordering::Relaxed))
+            .sum()
+    };
+    line!(out, "rpc_requests", "{}", total(|r| &r.requests));
+    line!(out, "rpc_errors", "{}", total(|r| &r.errors));
+    line!(
+        out,
+        "rpc_deadline_refused",
+        "{}",
+        total(|r| &r.deadline_refused)
+    );
+    let names = ["default", "low", "normal", "high"];
+    for (i, name) in names.iter().enumerate() {
+        let n: u64 = s
+            .state
+            .thread_stats
+            .iter()
+            .map(|t| t.rpc.by_priority[i].load(Ordering::Relaxed))
+            .sum();
+        line!(out, format!("rpc_priority_{name}"), "{n}");
+    }
+    line!(out, "rpc_shm_clients", "{}", total(|r| &r.shm_clients));
 }
 
 fn replication(out: &mut String, s: &Snapshot<'_>) {

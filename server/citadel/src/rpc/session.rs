@@ -17,6 +17,7 @@ use super::RpcError;
 use crate::clients::ClientShared;
 use crate::command::ConnInfo;
 use crate::state::ServerState;
+use crate::stats::{RpcCounters, ThreadStats};
 use crate::thread::ThreadCtx;
 use crate::wait::{Completion, Target, WaitKey};
 
@@ -33,6 +34,8 @@ struct InFlight {
 
 pub struct RpcSession {
     state: Arc<ServerState>,
+    /// This thread's counters.
+    stats: Arc<ThreadStats>,
     client: Arc<ClientShared>,
     writer: ReplyWriter,
     limits: Limits,
@@ -65,6 +68,7 @@ impl RpcSession {
         };
         RpcSession {
             state: state.clone(),
+            stats: state.thread_stats[info.thread].clone(),
             client,
             writer: ReplyWriter::new(),
             limits,
@@ -180,6 +184,9 @@ impl RpcSession {
 
     fn run(&mut self, thread: &mut ThreadCtx, req: &Request<'_>, out: &mut Vec<u8>) {
         let (id, method) = (req.id, req.op.method());
+        let counters = &thread.stats.rpc;
+        counters.requests.fetch_add(1, Ordering::Relaxed);
+        counters.by_priority[RpcCounters::class(req.priority)].fetch_add(1, Ordering::Relaxed);
         let result = if req.expired_at(thread.cache.now_ms()) {
             Err(RpcError::Deadline)
         } else if !self.authed && !matches!(req.op, Op::Hello { .. }) {
@@ -293,6 +300,11 @@ impl RpcSession {
     }
 
     fn error(&mut self, out: &mut Vec<u8>, id: u64, method: Method, e: &RpcError) {
+        let counters = &self.stats.rpc;
+        counters.errors.fetch_add(1, Ordering::Relaxed);
+        if matches!(e, RpcError::Deadline) {
+            counters.deadline_refused.fetch_add(1, Ordering::Relaxed);
+        }
         self.writer
             .error_frame(out, id, method, e.code(), &e.to_string());
     }

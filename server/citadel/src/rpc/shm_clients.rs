@@ -95,7 +95,9 @@ impl ShmClients {
     /// Once per turn: attaches and drops clients, answers finished calls,
     /// runs every request waiting in the rings.
     pub fn poll(&mut self, thread: &mut ThreadCtx) {
-        self.take_events();
+        if self.take_events() {
+            self.count_clients(thread);
+        }
         if self.clients.is_empty() {
             return;
         }
@@ -122,6 +124,7 @@ impl ShmClients {
                 c.dropped.store(true, Ordering::Relaxed);
             }
         }
+        self.count_clients(thread);
         if busy {
             self.last_traffic = Instant::now();
         }
@@ -149,11 +152,19 @@ impl ShmClients {
         None
     }
 
-    fn take_events(&mut self) {
+    fn count_clients(&self, thread: &ThreadCtx) {
+        let n = self.clients.len() as u64;
+        thread.stats.rpc.shm_clients.store(n, Ordering::Relaxed);
+    }
+
+    /// Attaches and detaches clients; true if any did.
+    fn take_events(&mut self) -> bool {
         let Some(lane) = &self.lane else {
-            return;
+            return false;
         };
+        let mut any = false;
         while let Ok(event) = lane.events.try_recv() {
+            any = true;
             match event {
                 ShmEvent::Attach {
                     id,
@@ -187,6 +198,7 @@ impl ShmClients {
                 }
             }
         }
+        any
     }
 }
 
