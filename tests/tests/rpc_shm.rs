@@ -197,3 +197,28 @@ fn a_client_killed_mid_traffic_loses_nobody_else_anything() {
     late.send(|w| w.get(b"after:5"));
     assert_eq!(value(&late.read().1).as_deref(), Some(&b"ok"[..]));
 }
+
+#[test]
+fn garbage_in_the_ring_gets_error_frames() {
+    let (_server, _dir, sock) = start();
+    let mut c = ShmClient::connect(&sock);
+    // A record that is not a frame, one with a lying length, one whose
+    // body is garbage: an error frame each, and the link keeps working.
+    let mut lying = vec![b'C', 1, 0, 1];
+    lying.extend_from_slice(&1000u32.to_le_bytes());
+    lying.extend_from_slice(&[0; 16]);
+    let mut garbage_body = vec![b'C', 1, 0, 2];
+    garbage_body.extend_from_slice(&8u32.to_le_bytes());
+    garbage_body.extend_from_slice(&5u64.to_le_bytes());
+    garbage_body.extend_from_slice(&[0; 8]);
+    garbage_body.extend_from_slice(&[0xff; 8]);
+    for bytes in [&b"not a frame at all"[..], &lying, &garbage_body] {
+        c.link.send_frame(bytes, Duration::from_secs(5)).unwrap();
+        let (_, frame) = c.read();
+        let header = FrameHeader::parse(&frame).unwrap().unwrap().0;
+        let reply = decode_reply(&header, &frame[HEADER_LEN..]).unwrap();
+        assert!(reply.answer_as_error().is_some(), "an error for {bytes:?}");
+    }
+    c.send(|w| w.set(b"after-garbage", b"ok", 0, Condition::Always));
+    assert!(done(&c.read().1));
+}

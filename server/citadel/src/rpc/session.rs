@@ -42,6 +42,9 @@ pub struct RpcSession {
     scratch: Scratch,
     authed: bool,
     close: bool,
+    /// Each input holds exactly one frame (a ring record): a frame that
+    /// cannot be trusted spoils only itself, never the stream.
+    framed: bool,
     /// Requests waiting, by what they wait for.
     in_flight: HashMap<WaitKey, InFlight>,
     /// Waits started before the loop handed us our waiter.
@@ -75,6 +78,7 @@ impl RpcSession {
             scratch: Scratch::default(),
             authed: !state.auth_required(),
             close: false,
+            framed: false,
             in_flight: HashMap::new(),
             unparked: Vec::new(),
             target: None,
@@ -87,11 +91,17 @@ impl RpcSession {
         let id = info.id;
         let mut session = RpcSession::new(state, info);
         session.target = Some(Target::Local(id));
+        session.framed = true;
         session
     }
 
     pub fn is_killed(&self) -> bool {
         self.client.is_killed()
+    }
+
+    /// True once the session ended (CLIENT KILL, or a stream it cannot trust).
+    pub fn is_closed(&self) -> bool {
+        self.close || self.is_killed()
     }
 
     /// True while calls it started are unanswered.
@@ -129,6 +139,8 @@ impl RpcSession {
                         .error_frame(out, id, Method::None, e.code(), &message);
                     match e {
                         FrameError::UnknownMethod { frame_len, .. } => pos += frame_len,
+                        // A record's bad frame is just that record.
+                        _ if self.framed => pos = input.len(),
                         // The stream cannot be trusted past this: close.
                         _ => {
                             self.close = true;

@@ -117,6 +117,8 @@ impl ShmClients {
             if c.out.len() - c.sent > self.output_limit {
                 tracing::warn!(client = id, "shm client not reading its replies; dropped");
                 dropped.push(id);
+            } else if c.session.is_closed() {
+                dropped.push(id);
             }
         }
         for id in dropped {
