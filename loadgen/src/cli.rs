@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::protocol::ProtocolKind;
 use crate::workload::keys::KeyDist;
 
-/// Citadel's load generator: RESP and memcache load, open or closed loop, honest latency.
+/// Citadel's load generator: RESP, memcache and Citadel RPC load over TCP or a Unix socket,
+/// open or closed loop, honest latency.
 ///
 /// Without `--rate` it runs closed loop: every connection keeps `--pipeline` requests in
 /// flight and latency is measured from the actual send. With `--rate OPS` it runs open

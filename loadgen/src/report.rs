@@ -207,12 +207,17 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "\n{} {} | {} threads x {} conns | pipeline {} | {} | SET:GET {} | {} keys {} | value {} B",
+            "\n{} {} | {} threads x {} conns | pipeline {}{} | {} | SET:GET {} | {} keys {} | value {} B",
             self.protocol,
             self.servers.join(","),
             self.threads,
             self.connections / self.threads.max(1),
             self.pipeline,
+            if self.batch > 1 {
+                format!(" batch {}", self.batch)
+            } else {
+                String::new()
+            },
             self.mode,
             self.ratio,
             self.keys,
