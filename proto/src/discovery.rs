@@ -14,6 +14,9 @@
 //! version=0.1.0
 //! tcp=127.0.0.1:6379
 //! unix=/run/citadel/citadel.sock      (absent: none)
+//! rpc=127.0.0.1:7379                   (the RPC TCP listener; absent: none)
+//! rpc_unix=/run/citadel/rpc.sock       (absent: none)
+//! shm=/run/citadel/shm.sock            (shared-memory handshake socket; absent: none)
 //! started_at_ms=1764489600000
 //! ```
 
@@ -30,6 +33,12 @@ pub struct Record {
     pub tcp: String,
     /// Path of the Unix socket, if it serves one.
     pub unix: Option<String>,
+    /// `ip:port` of the RPC listener, if any.
+    pub rpc: Option<String>,
+    /// Path of the RPC Unix socket, if any.
+    pub rpc_unix: Option<String>,
+    /// Path of the shared-memory transport's handshake socket, if any.
+    pub shm: Option<String>,
     pub started_at_ms: u64,
 }
 
@@ -47,8 +56,16 @@ impl Record {
             "name={}\npid={}\nversion={}\ntcp={}\n",
             self.name, self.pid, self.version, self.tcp
         );
-        if let Some(u) = &self.unix {
-            t.push_str(&format!("unix={u}\n"));
+        let optional = [
+            ("unix", &self.unix),
+            ("rpc", &self.rpc),
+            ("rpc_unix", &self.rpc_unix),
+            ("shm", &self.shm),
+        ];
+        for (key, value) in optional {
+            if let Some(v) = value {
+                t.push_str(&format!("{key}={v}\n"));
+            }
         }
         t.push_str(&format!("started_at_ms={}\n", self.started_at_ms));
         t
@@ -75,6 +92,9 @@ impl Record {
             version: need("version")?,
             tcp: need("tcp")?,
             unix: get("unix"),
+            rpc: get("rpc"),
+            rpc_unix: get("rpc_unix"),
+            shm: get("shm"),
             started_at_ms: num("started_at_ms")?,
         })
     }
@@ -151,6 +171,9 @@ mod tests {
             version: "0.1.0".into(),
             tcp: "127.0.0.1:6379".into(),
             unix: Some("/tmp/c.sock".into()),
+            rpc: Some("127.0.0.1:7379".into()),
+            rpc_unix: None,
+            shm: Some("/tmp/s.sock".into()),
             started_at_ms: 1,
         }
     }

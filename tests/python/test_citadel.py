@@ -36,7 +36,8 @@ class Citadel:
         self.port = free_port()
         self.args = [BIN, "--port", str(self.port), "--cache-file", os.path.join(self.dir, "cache"),
                      "--maxmemory", "64mb", "--threads", "2",
-                     "--discovery-dir", os.path.join(self.dir, "discovery"), *extra]
+                     "--discovery-dir", os.path.join(self.dir, "discovery"),
+                     *([] if "--rpc-port" in extra else ["--rpc-port", "0"]), *extra]
         self.proc = None
         self.start()
 
@@ -252,7 +253,7 @@ def test_io_uring_blocked_exits_with_reason():
         return
     port = free_port()
     with tempfile.TemporaryDirectory() as d:
-        out = subprocess.run([BIN, "--port", str(port), "--cache-file", os.path.join(d, "c"), "--maxmemory", "8mb"],
+        out = subprocess.run([BIN, "--port", str(port), "--rpc-port", "0", "--cache-file", os.path.join(d, "c"), "--maxmemory", "8mb"],
                              preexec_fn=_block_io_uring_setup, capture_output=True, text=True, timeout=20)
     assert out.returncode != 0
     assert "io_uring" in out.stderr and "seccomp" in out.stderr, out.stderr

@@ -15,6 +15,7 @@ pub use redis_protocol::resp2::types::OwnedFrame as Frame;
 pub mod clients;
 pub mod pipelines;
 pub mod postgres;
+pub mod rpc;
 
 /// The workspace root (this crate lives in `<root>/tests`).
 pub fn workspace_root() -> PathBuf {
@@ -111,6 +112,8 @@ pub fn free_port() -> u16 {
 /// A running `citadel` child process; killed (SIGKILL) on drop.
 pub struct Server {
     pub port: u16,
+    /// The RPC front door's TCP port (0: none).
+    pub rpc_port: u16,
     pub args: Vec<String>,
     dir: tempfile::TempDir,
     child: Option<Child>,
@@ -130,6 +133,11 @@ impl Server {
         }
         .unwrap();
         let port = free_port();
+        let given_rpc = extra.iter().position(|a| *a == "--rpc-port");
+        let rpc_port = match given_rpc {
+            Some(i) => extra.get(i + 1).and_then(|p| p.parse().ok()).unwrap_or(0),
+            None => free_port(),
+        };
         let cache = dir.path().join("cache");
         let mut args: Vec<String> = vec![
             "--port".into(),
@@ -144,9 +152,13 @@ impl Server {
         if !extra.contains(&"--maxmemory") {
             args.extend(["--maxmemory".into(), "64mb".into()]);
         }
+        if given_rpc.is_none() {
+            args.extend(["--rpc-port".into(), rpc_port.to_string()]);
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut server = Server {
             port,
+            rpc_port,
             args,
             dir,
             child: None,
@@ -296,8 +308,16 @@ impl Drop for Server {
 /// status and combined output (killed after 20 s).
 pub fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
     let out_file = tempfile::NamedTempFile::new().unwrap();
+    // No RPC listener unless asked: its default port (port + 1000) could
+    // be another test's.
+    let no_rpc: &[&str] = if args.contains(&"--rpc-port") {
+        &[]
+    } else {
+        &["--rpc-port", "0"]
+    };
     let mut child = Command::new(citadel_bin())
         .args(args)
+        .args(no_rpc)
         .stdin(Stdio::null())
         .stdout(out_file.reopen().unwrap())
         .stderr(out_file.reopen().unwrap())

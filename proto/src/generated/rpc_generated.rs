@@ -239,10 +239,10 @@ pub struct OpUnionTableOffset {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_ERROR_CODE: u16 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_ERROR_CODE: u16 = 11;
+pub const ENUM_MAX_ERROR_CODE: u16 = 13;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 12] = [
+pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 14] = [
   ErrorCode::BadFrame,
   ErrorCode::Version,
   ErrorCode::UnknownMethod,
@@ -255,6 +255,8 @@ pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 12] = [
   ErrorCode::Auth,
   ErrorCode::Internal,
   ErrorCode::Plugin,
+  ErrorCode::Invalid,
+  ErrorCode::OutOfMemory,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -274,9 +276,11 @@ impl ErrorCode {
   pub const Auth: Self = Self(9);
   pub const Internal: Self = Self(10);
   pub const Plugin: Self = Self(11);
+  pub const Invalid: Self = Self(12);
+  pub const OutOfMemory: Self = Self(13);
 
   pub const ENUM_MIN: u16 = 0;
-  pub const ENUM_MAX: u16 = 11;
+  pub const ENUM_MAX: u16 = 13;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::BadFrame,
     Self::Version,
@@ -290,6 +294,8 @@ impl ErrorCode {
     Self::Auth,
     Self::Internal,
     Self::Plugin,
+    Self::Invalid,
+    Self::OutOfMemory,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -306,6 +312,8 @@ impl ErrorCode {
       Self::Auth => Some("Auth"),
       Self::Internal => Some("Internal"),
       Self::Plugin => Some("Plugin"),
+      Self::Invalid => Some("Invalid"),
+      Self::OutOfMemory => Some("OutOfMemory"),
       _ => None,
     }
   }

@@ -13,6 +13,7 @@
 //! * [`thread`]: what one core's loop owns, and its per-turn poll;
 //! * [`state`]: process-wide state (settings, cache, registries);
 //! * [`command`]: sessions, the command table and every command;
+//! * [`rpc`]: the FlatBuffers RPC front door's sessions (multiplexed);
 //! * [`service`]: the `citadel_net::Service` over sessions; [`signals`].
 //!
 //! Below this crate: `citadel-net` (the io_uring loop), `citadel-resp`
@@ -24,6 +25,7 @@ pub mod command;
 pub mod pipeline;
 pub mod plugin;
 pub mod readthrough;
+pub mod rpc;
 pub mod service;
 pub mod signals;
 pub mod state;

@@ -124,14 +124,17 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
 
     let addr = SocketAddr::new(settings.get(&setting::BIND), settings.get(&setting::PORT));
     let mut net_cfg = NetConfig::new(addr, thread_cpus.clone());
-    net_cfg.unix = settings
-        .get(&setting::UNIXSOCKET)
-        .map(|path| citadel_net::UnixSocket {
-            path,
-            // Written in octal, as Redis's unixsocketperm (checked).
-            perm: u32::from_str_radix(&settings.get(&setting::UNIXSOCKETPERM).to_string(), 8)
-                .unwrap_or(0),
-        });
+    // Written in octal, as Redis's unixsocketperm (checked).
+    let perm =
+        u32::from_str_radix(&settings.get(&setting::UNIXSOCKETPERM).to_string(), 8).unwrap_or(0);
+    let unix = |path| citadel_net::UnixSocket { path, perm };
+    net_cfg.unix = settings.get(&setting::UNIXSOCKET).map(unix);
+    // Door 1: the FlatBuffers RPC (see `service::RPC_DOOR`).
+    let rpc_port = rpc_port(&settings, addr.port());
+    net_cfg.doors.push(citadel_net::DoorConfig {
+        tcp: rpc_port.map(|port| SocketAddr::new(addr.ip(), port)),
+        unix: settings.get(&setting::RPC_UNIXSOCKET).map(unix),
+    });
     net_cfg.client_output_limit = settings.get(&setting::CLIENT_OUTPUT_LIMIT).bytes() as usize;
     net_cfg.drain_wait = Duration::from_millis(settings.get(&setting::SHUTDOWN_TIMEOUT_MS));
     let max_value = settings.get(&setting::MAX_VALUE_SIZE).bytes() as usize;
@@ -253,9 +256,11 @@ impl DiscoveryRecord {
                 pid: std::process::id(),
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 tcp: addr.to_string(),
-                unix: settings
-                    .get(&setting::UNIXSOCKET)
-                    .map(|p| p.display().to_string()),
+                unix: path_of(settings.get(&setting::UNIXSOCKET)),
+                rpc: rpc_port(settings, addr.port())
+                    .map(|port| SocketAddr::new(addr.ip(), port).to_string()),
+                rpc_unix: path_of(settings.get(&setting::RPC_UNIXSOCKET)),
+                shm: path_of(settings.get(&setting::SHM_SOCKET)),
                 started_at_ms: citadel_cache::unix_millis(),
             },
             dir: settings
@@ -274,6 +279,19 @@ impl DiscoveryRecord {
     fn remove(&self) {
         let _ = std::fs::remove_file(self.record.path_in(&self.dir));
     }
+}
+
+/// The RPC TCP port: as set (0: none), else the RESP port + 1000.
+fn rpc_port(settings: &Store, resp_port: u16) -> Option<u16> {
+    match settings.get(&setting::RPC_PORT) {
+        Some(0) => None,
+        Some(port) => Some(port),
+        None => resp_port.checked_add(1000),
+    }
+}
+
+fn path_of(path: Option<PathBuf>) -> Option<String> {
+    path.map(|p| p.display().to_string())
 }
 
 fn init_logging(level: &str) -> Result<(), StartupError> {

@@ -1,20 +1,31 @@
-//! The production `citadel_net::Service`: the command layer's sessions
-//! running against this thread's context (cache handle, plugin client,
-//! read-through loads, parked connections).
+//! The production `citadel_net::Service`: each connection's session (RESP
+//! on the main door, the FlatBuffers RPC on [`RPC_DOOR`]) running against
+//! this thread's context (cache handle, plugin client, read-through loads,
+//! parked connections).
 
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Instant;
 
-use citadel_net::{Endpoint, Progress, Service, Waiter};
+use citadel_net::{Door, Endpoint, Progress, Service, Waiter};
 
 use crate::command::{ConnInfo, Session};
 use crate::pipeline::ThreadPipelines;
 use crate::readthrough::ThreadLoads;
+use crate::rpc::RpcSession;
 use crate::state::ServerState;
 use crate::stats::ThreadStats;
 use crate::thread::ThreadCtx;
 use crate::wait::Completion;
+
+/// The door (`NetConfig::doors[0]`) whose connections speak the RPC.
+pub const RPC_DOOR: Door = Door(1);
+
+/// A connection's protocol session.
+pub enum Conn {
+    Resp(Session),
+    Rpc(RpcSession),
+}
 
 pub struct CommandService {
     state: Arc<ServerState>,
@@ -48,27 +59,42 @@ impl CommandService {
 }
 
 impl Service for CommandService {
-    type Session = Session;
+    type Session = Conn;
     type Completion = Completion;
 
-    fn open(&mut self, id: u64, peer: Endpoint, local: Endpoint) -> Session {
-        Session::new(
-            &self.state,
-            ConnInfo {
-                id,
-                peer,
-                local,
-                thread: self.ctx.index,
-            },
-        )
+    fn open(&mut self, id: u64, peer: Endpoint, local: Endpoint, door: Door) -> Conn {
+        let info = ConnInfo {
+            id,
+            peer,
+            local,
+            thread: self.ctx.index,
+        };
+        if door == RPC_DOOR {
+            Conn::Rpc(RpcSession::new(&self.state, info))
+        } else {
+            Conn::Resp(Session::new(&self.state, info))
+        }
     }
 
-    fn process(&mut self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Progress {
-        session.process(&mut self.ctx, input, out)
+    fn process(&mut self, session: &mut Conn, input: &[u8], out: &mut Vec<u8>) -> Progress {
+        match session {
+            Conn::Resp(s) => s.process(&mut self.ctx, input, out),
+            Conn::Rpc(s) => s.process(&mut self.ctx, input, out),
+        }
     }
 
-    fn is_killed(&self, session: &Session) -> bool {
-        session.is_killed()
+    fn is_killed(&self, session: &Conn) -> bool {
+        match session {
+            Conn::Resp(s) => s.is_killed(),
+            Conn::Rpc(s) => s.is_killed(),
+        }
+    }
+
+    fn owes_replies(&self, session: &Conn) -> bool {
+        match session {
+            Conn::Resp(_) => false,
+            Conn::Rpc(s) => s.owes_replies(),
+        }
     }
 
     fn turn(&mut self, now_ms: u64) {
@@ -97,10 +123,13 @@ impl Service for CommandService {
         self.ctx.on_wake(index);
     }
 
-    fn park(&mut self, session: &mut Session, waiter: Waiter) {
-        match session.pending_key() {
-            Some(key) => self.ctx.park(key, waiter),
-            None => tracing::warn!("a session parked with nothing pending"),
+    fn park(&mut self, session: &mut Conn, waiter: Waiter) {
+        match session {
+            Conn::Resp(s) => match s.pending_key() {
+                Some(key) => self.ctx.park(key, waiter),
+                None => tracing::warn!("a session parked with nothing pending"),
+            },
+            Conn::Rpc(s) => s.park(&mut self.ctx, waiter),
         }
     }
 
@@ -112,7 +141,10 @@ impl Service for CommandService {
         self.ctx.plugins.next_deadline()
     }
 
-    fn resume(&mut self, session: &mut Session, done: Completion, out: &mut Vec<u8>) {
-        session.resume(&mut self.ctx, done, out);
+    fn resume(&mut self, session: &mut Conn, done: Completion, out: &mut Vec<u8>) {
+        match session {
+            Conn::Resp(s) => s.resume(&mut self.ctx, done, out),
+            Conn::Rpc(s) => s.resume(&mut self.ctx, done, out),
+        }
     }
 }

@@ -58,7 +58,9 @@ impl<S: Service> Worker<S> {
             let Some(conn) = self.conns.get_mut(slot, generation) else {
                 continue;
             };
-            if !conn.parked || conn.state == State::Closing {
+            // A parked connection resumes; a multiplexed one (not parked,
+            // operations detached) just gets the reply written.
+            if conn.state == State::Closing {
                 continue;
             }
             let fed = conn.resume(&mut self.svc, done);
@@ -81,6 +83,10 @@ impl<S: Service> Worker<S> {
             return;
         }
         if fed == Fed::Parked {
+            self.svc
+                .park(&mut conn.session, Waiter::new(slot, generation));
+        }
+        if std::mem::take(&mut conn.detached) {
             self.svc
                 .park(&mut conn.session, Waiter::new(slot, generation));
         }

@@ -59,6 +59,9 @@ pub struct Connection<S> {
     pub rearm_queued: bool,
     /// Waiting for an asynchronous operation; input is buffered, not processed.
     pub parked: bool,
+    /// Started detached operations the service has not been told the
+    /// connection's waiter for yet (see `Progress::detached`).
+    pub detached: bool,
 }
 
 impl<S> Connection<S> {
@@ -78,6 +81,7 @@ impl<S> Connection<S> {
             flush_queued: false,
             rearm_queued: false,
             parked: false,
+            detached: false,
         }
     }
 
@@ -132,6 +136,7 @@ impl<S> Connection<S> {
 
     fn settle(&mut self, result: Progress) -> Fed {
         self.need = result.need;
+        self.detached |= result.detached;
         if result.close {
             self.state = State::Draining;
             self.input.clear();
@@ -241,9 +246,11 @@ fn run_unguarded<Svc: Service>(
     out: &mut Vec<u8>,
 ) -> Progress {
     let mut total = 0;
+    let mut detached = false;
     loop {
         let p = svc.process(session, &data[total..], out);
         total += p.consumed;
+        detached |= p.detached;
         if p.close || p.parked || p.consumed == 0 || p.need != 0 || total == data.len() {
             // `need` may count from the slice given or from its unconsumed
             // rest; waiting for `need - consumed` more is right for both.
@@ -253,6 +260,7 @@ fn run_unguarded<Svc: Service>(
                 close: p.close,
                 need,
                 parked: p.parked,
+                detached,
             };
         }
     }

@@ -16,7 +16,7 @@ use super::shared::Shared;
 use super::slab::Slab;
 use super::stats::LoopStats;
 use super::token::{Op, Token};
-use super::{NetError, Service, Waiter};
+use super::{Door, NetError, Service, Waiter};
 
 /// Period of maintenance (clock, cache upkeep, killed clients, shutdown).
 const TICK: Duration = Duration::from_millis(100);
@@ -28,22 +28,26 @@ pub struct Listening {
     pub(super) socket: Option<socket2::Socket>,
     /// For a Unix socket: its path (the name of clients' unnamed ends).
     pub(super) unix_path: Option<Arc<str>>,
+    /// Which front door its connections came in by.
+    pub(super) door: Door,
     pub(super) armed: bool,
 }
 
 impl Listening {
-    pub(super) fn tcp(listener: TcpListener) -> Listening {
+    pub(super) fn tcp(door: Door, listener: TcpListener) -> Listening {
         Listening {
             socket: Some(listener.into()),
             unix_path: None,
+            door,
             armed: false,
         }
     }
 
-    pub(super) fn unix(socket: socket2::Socket, path: &std::path::Path) -> Listening {
+    pub(super) fn unix(door: Door, socket: socket2::Socket, path: &std::path::Path) -> Listening {
         Listening {
             socket: Some(socket),
             unix_path: Some(Arc::from(path.to_string_lossy().as_ref())),
+            door,
             armed: false,
         }
     }
@@ -203,6 +207,10 @@ impl<S: Service> Worker<S> {
                     return;
                 }
                 _ => {}
+            }
+            if std::mem::take(&mut conn.detached) {
+                let waiter = Waiter::new(token.slot, conn.generation);
+                self.svc.park(&mut conn.session, waiter);
             }
             if fed == Fed::Overflow {
                 tracing::debug!(

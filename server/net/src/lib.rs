@@ -50,7 +50,17 @@ pub use affinity::allowed_cpus;
 pub use endpoint::Endpoint;
 pub use rlimit::raise_nofile;
 pub use stats::LoopStats;
-pub use threads::{bind, serve, Listeners, NetConfig, UnixSocket};
+pub use threads::{bind, serve, DoorConfig, Listeners, NetConfig, UnixSocket};
+
+/// Which front door a connection came in by: 0 is the main one
+/// (`NetConfig::addr` and `unix`), n is `NetConfig::doors[n - 1]`. The
+/// service decides what each door speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Door(pub u8);
+
+impl Door {
+    pub const MAIN: Door = Door(0);
+}
 pub use uring::probe;
 
 /// What one call of [`Service::process`] did with the input it was given.
@@ -67,6 +77,12 @@ pub struct Progress {
     /// The last request consumed waits for an asynchronous operation: feed
     /// nothing more until the loop resumes the session with its completion.
     pub parked: bool,
+    /// The requests consumed started operations that finish later without
+    /// holding the connection up (a multiplexed protocol answers out of
+    /// order): the loop hands the session its [`Waiter`] ([`Service::park`])
+    /// and goes on feeding it; completions arrive through
+    /// [`Service::resume`] all the same.
+    pub detached: bool,
 }
 
 /// The connection a parked operation completes to: its slot and the slot's
@@ -95,7 +111,7 @@ pub trait Service {
     type Completion;
 
     /// A connection was accepted; `id` is unique across threads.
-    fn open(&mut self, id: u64, peer: Endpoint, local: Endpoint) -> Self::Session;
+    fn open(&mut self, id: u64, peer: Endpoint, local: Endpoint, door: Door) -> Self::Session;
     /// Runs the whole requests at the start of `input`, appending replies to `out`.
     fn process(&mut self, session: &mut Self::Session, input: &[u8], out: &mut Vec<u8>)
         -> Progress;
@@ -109,6 +125,12 @@ pub trait Service {
     fn shutdown_requested(&self) -> bool;
     /// Current connection limit across all threads (it may change at run time).
     fn maxclients(&self) -> usize;
+    /// True while the session still owes replies to operations it started
+    /// detached ([`Progress::detached`]): a draining connection is kept
+    /// until they are answered.
+    fn owes_replies(&self, _session: &Self::Session) -> bool {
+        false
+    }
     /// Serving one connection panicked; the loop closes that connection and
     /// counts it ([`LoopStats::panics`]). `what` is the panic message.
     fn on_panic(&mut self, _what: &str) {}

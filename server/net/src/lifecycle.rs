@@ -73,7 +73,8 @@ impl<S: Service> Worker<S> {
         let local = Endpoint::from_sockaddr(&local, unix_path);
         let id = ((self.thread as u64) << 48) | self.next_id;
         self.next_id += 1;
-        let session = self.svc.open(id, peer, local);
+        let door = self.listeners[listener].door;
+        let session = self.svc.open(id, peer, local, door);
         let (slot, _) = self
             .conns
             .insert_with(|generation| Connection::new(stream, session, generation));
@@ -112,7 +113,7 @@ impl<S: Service> Worker<S> {
             let stalled: Vec<u32> = self
                 .conns
                 .slots()
-                .filter(|(_, c)| !c.parked)
+                .filter(|(_, c)| !c.parked && !self.svc.owes_replies(&c.session))
                 .map(|(slot, _)| slot)
                 .collect();
             if !stalled.is_empty() {
@@ -202,7 +203,9 @@ impl<S: Service> Worker<S> {
         let done = match conn.state {
             State::Open => false,
             // A parked connection still owes a reply (kept until it arrives).
-            State::Draining => conn.pending_output() == 0 && !conn.parked,
+            State::Draining => {
+                conn.pending_output() == 0 && !conn.parked && !self.svc.owes_replies(&conn.session)
+            }
             State::Closing => true,
         };
         if !done || conn.recv_armed || conn.send_inflight {

@@ -57,7 +57,7 @@ impl Service for Echo {
     type Session = ();
     type Completion = u64;
 
-    fn open(&mut self, _: u64, _: Endpoint, _: Endpoint) {}
+    fn open(&mut self, _: u64, _: Endpoint, _: Endpoint, _: crate::Door) {}
 
     fn process(&mut self, _: &mut (), input: &[u8], out: &mut Vec<u8>) -> Progress {
         let mut at = 0;
@@ -77,6 +77,7 @@ impl Service for Echo {
                         close: true,
                         need: 0,
                         parked: false,
+                        ..Progress::default()
                     };
                 }
                 ("BIG", Some(n)) => {
@@ -90,6 +91,7 @@ impl Service for Echo {
                             close: false,
                             need: end - at + n,
                             parked: false,
+                            ..Progress::default()
                         };
                     }
                     out.extend_from_slice(format!("+{n}\r\n").as_bytes());
@@ -105,6 +107,7 @@ impl Service for Echo {
                         close: false,
                         need: 0,
                         parked: true,
+                        ..Progress::default()
                     };
                 }
                 _ => out.extend_from_slice(b"-ERR\r\n"),
@@ -116,6 +119,7 @@ impl Service for Echo {
             close: false,
             need: 0,
             parked: false,
+            ..Progress::default()
         }
     }
 

@@ -12,7 +12,7 @@ use super::bufring::BufRing;
 use super::event_loop::{Listening, Worker};
 use super::shared::Shared;
 use super::stats::LoopStats;
-use super::{affinity, listener, uring, NetError, Service};
+use super::{affinity, listener, uring, Door, NetError, Service};
 
 /// Network settings of the whole server.
 #[derive(Debug, Clone)]
@@ -20,6 +20,10 @@ pub struct NetConfig {
     pub addr: SocketAddr,
     /// A Unix domain socket to serve too (every thread accepts on it).
     pub unix: Option<UnixSocket>,
+    /// More front doors (door 1, 2, ...; `addr` and `unix` are door 0): a
+    /// session learns its connection's door at open, so a second protocol
+    /// gets its own listeners while the loop stays protocol-free.
+    pub doors: Vec<DoorConfig>,
     /// One entry per thread: the CPU to pin it to, if any.
     pub cpus: Vec<Option<usize>>,
     /// Unsent reply bytes past which a client is dropped.
@@ -42,6 +46,7 @@ impl NetConfig {
         NetConfig {
             addr,
             unix: None,
+            doors: Vec::new(),
             cpus,
             client_output_limit: 256 << 20,
             max_input: 1 << 30,
@@ -60,19 +65,26 @@ pub struct UnixSocket {
     pub perm: u32,
 }
 
-/// The bound listening sockets: one TCP listener per thread, and the Unix
-/// socket (removed from the file system when this is dropped).
+/// A front door beyond the main one: a TCP address, a Unix socket, or both.
+#[derive(Debug, Clone, Default)]
+pub struct DoorConfig {
+    pub tcp: Option<SocketAddr>,
+    pub unix: Option<UnixSocket>,
+}
+
+/// The bound listening sockets: per door, one TCP listener per thread and
+/// the Unix socket (whose file is removed when this is dropped).
 pub struct Listeners {
-    tcp: Vec<TcpListener>,
-    unix: Option<(socket2::Socket, PathBuf)>,
-    /// The Unix socket's path once its descriptors went to the threads.
-    path: Option<PathBuf>,
+    /// Per thread: (door, listener).
+    tcp: Vec<Vec<(Door, TcpListener)>>,
+    unix: Vec<(Door, socket2::Socket, PathBuf)>,
+    /// The Unix sockets' paths (removed at the end).
+    paths: Vec<PathBuf>,
 }
 
 impl Drop for Listeners {
     fn drop(&mut self) {
-        let path = self.unix.as_ref().map(|u| &u.1).or(self.path.as_ref());
-        if let Some(path) = path {
+        for path in &self.paths {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -82,26 +94,36 @@ impl Drop for Listeners {
 /// before the cache is opened, so a second server on the same port fails
 /// before touching its cache file).
 pub fn bind(cfg: &NetConfig) -> Result<Listeners, NetError> {
-    let tcp = listener::bind_all(cfg.addr, cfg.cpus.len()).map_err(|source| NetError::Bind {
-        addr: cfg.addr,
-        source,
-    })?;
-    let unix = match &cfg.unix {
-        None => None,
-        Some(u) => {
+    let threads = cfg.cpus.len();
+    let mut listeners = Listeners {
+        tcp: (0..threads).map(|_| Vec::new()).collect(),
+        unix: Vec::new(),
+        paths: Vec::new(),
+    };
+    let main = DoorConfig {
+        tcp: Some(cfg.addr),
+        unix: cfg.unix.clone(),
+    };
+    for (index, door) in std::iter::once(&main).chain(&cfg.doors).enumerate() {
+        let id = Door(index as u8);
+        if let Some(addr) = door.tcp {
+            let bound = listener::bind_all(addr, threads)
+                .map_err(|source| NetError::Bind { addr, source })?;
+            for (mine, l) in listeners.tcp.iter_mut().zip(bound) {
+                mine.push((id, l));
+            }
+        }
+        if let Some(u) = &door.unix {
             let socket =
                 listener::bind_unix(&u.path, u.perm).map_err(|source| NetError::BindUnix {
                     path: u.path.display().to_string(),
                     source,
                 })?;
-            Some((socket, u.path.clone()))
+            listeners.paths.push(u.path.clone());
+            listeners.unix.push((id, socket, u.path.clone()));
         }
-    };
-    Ok(Listeners {
-        tcp,
-        unix,
-        path: None,
-    })
+    }
+    Ok(listeners)
 }
 
 /// Runs the server until shutdown. `make_service(i)` builds thread `i`'s
@@ -124,21 +146,24 @@ where
         "one LoopStats per listener"
     );
     // Each thread's listening sockets, moved into it (a thread that stops
-    // closes them): its TCP listener and its own descriptor of the Unix
-    // socket. `listeners` keeps only the socket's path, removed at the end.
-    let unix = listeners.unix.take();
+    // closes them): its TCP listeners and its own descriptor of each Unix
+    // socket. `listeners` keeps only the sockets' paths, removed at the end.
+    let unix = std::mem::take(&mut listeners.unix);
     let mut per_thread = Vec::with_capacity(listeners.tcp.len());
     for tcp in std::mem::take(&mut listeners.tcp) {
-        let mut mine = vec![Listening::tcp(tcp)];
-        if let Some((socket, path)) = &unix {
+        let mut mine: Vec<Listening> = tcp
+            .into_iter()
+            .map(|(door, l)| Listening::tcp(door, l))
+            .collect();
+        for (door, socket, path) in &unix {
             let dup = socket
                 .try_clone()
                 .map_err(|e| NetError::Unavailable(format!("duplicating the Unix socket: {e}")))?;
-            mine.push(Listening::unix(dup, path));
+            mine.push(Listening::unix(*door, dup, path));
         }
         per_thread.push(mine);
     }
-    listeners.path = unix.map(|(_, path)| path);
+    drop(unix);
     // The per-thread descriptors are all that listen now.
     let shared = Arc::new(Shared {
         clients: AtomicUsize::new(0),

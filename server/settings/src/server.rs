@@ -53,12 +53,42 @@ crate::settings_table! {
             Ok(())
         },
     }
+    RPC_PORT: Option<u16> = {
+        name: "rpc-port",
+        value_name: "PORT",
+        help: "TCP port of the FlatBuffers RPC front door, 0 for none [default: port + 1000]",
+        doc: "TCP port of the FlatBuffers RPC front door, on the same bind address as \
+              RESP: typed requests, many in flight per connection, answered out of \
+              order (see proto/src/rpc). 0 turns it off. Default: the RESP port + 1000 \
+              (7379 beside 6379), none when that is past 65535.",
+        example: "7379",
+    }
+    RPC_UNIXSOCKET: Option<PathBuf> = {
+        name: "rpc-unixsocket",
+        value_name: "PATH",
+        help: "Also serve RPC on this Unix domain socket",
+        doc: "A Unix domain socket serving the FlatBuffers RPC protocol (mode from \
+              unixsocketperm). A stale socket file is replaced; the file is removed at \
+              exit. Default: none.",
+        example: "/run/citadel/rpc.sock",
+    }
+    SHM_SOCKET: Option<PathBuf> = {
+        name: "shm-socket",
+        value_name: "PATH",
+        help: "Handshake socket of the shared-memory RPC transport for local clients",
+        doc: "Local clients connect to this Unix socket to get a pair of shared-memory \
+              rings (a memfd and two eventfds passed with SCM_RIGHTS) and then exchange \
+              RPC frames through them, with no system call per request while both \
+              sides are busy. The client keeps the socket open; when it closes, its \
+              rings are reclaimed. Default: none.",
+        example: "/run/citadel/shm.sock",
+    }
     DISCOVERY_DIR: Option<PathBuf> = {
         name: "discovery-dir",
         value_name: "DIR",
         help: "Where this server's discovery record goes [default: $XDG_RUNTIME_DIR/citadel, /run/citadel as root, else /tmp/citadel-<uid>]",
         doc: "Registry-less discovery: at start the server writes a record (name, pid, \
-              version, TCP address, Unix socket, start time) into this directory, \
+              version, TCP, RPC and Unix socket addresses, start time) into this directory, \
               atomically, and removes it at a clean exit; local clients list and watch \
               the directory (a record whose process is gone is dead). Default: \
               $XDG_RUNTIME_DIR/citadel, /run/citadel when run as root, else \

@@ -1,6 +1,8 @@
 //! INCR DECR INCRBY DECRBY INCRBYFLOAT: atomic read-modify-write of a
 //! number stored as text; the key's TTL is kept.
 
+use citadel_cache::CacheHandle;
+
 use super::args::Args;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
@@ -8,7 +10,15 @@ use super::value::item_i64;
 use citadel_resp::num;
 
 fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CmdResult {
-    let new = ctx.thread.cache.update(&[key], |items, changes| {
+    let new = add(&mut ctx.thread.cache, key, delta)?;
+    ctx.out.int(new);
+    Ok(())
+}
+
+/// Adds `delta` to the integer at `key` (absent: 0), keeping its TTL;
+/// returns the new value (INCR and the RPC `incr`).
+pub fn add(cache: &mut CacheHandle, key: &[u8], delta: i64) -> Result<i64, CmdError> {
+    cache.update(&[key], |items, changes| {
         let (current, expire) = match &items[0] {
             None => (0, None),
             Some(item) => (
@@ -20,9 +30,7 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CmdResult {
         let mut digits = [0u8; 21];
         changes.put(0, &[num::fmt_i64(&mut digits, new)], expire)?;
         Ok::<_, CmdError>(new)
-    })??;
-    ctx.out.int(new);
-    Ok(())
+    })?
 }
 
 pub fn incr(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {

@@ -51,10 +51,18 @@ pub fn info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 || (default && a.eq_ignore_ascii_case(b"default"))
         })
     };
+    let text = text(ctx.state, wanted);
+    ctx.out.verbatim(text.as_bytes());
+    Ok(())
+}
+
+/// INFO's text of the sections `wanted(name, in_default_set)` picks (INFO
+/// and the RPC `stats`).
+pub fn text(state: &ServerState, wanted: impl Fn(&str, bool) -> bool) -> String {
     let snap = Snapshot {
-        state: ctx.state,
-        cache: ctx.state.cache_stats(),
-        rates: ctx.state.rates(),
+        state,
+        cache: state.cache_stats(),
+        rates: state.rates(),
         now_ms: citadel_cache::unix_millis(),
     };
     let mut text = String::with_capacity(4096);
@@ -73,8 +81,7 @@ pub fn info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             write(&mut text, &snap);
         }
     }
-    ctx.out.verbatim(text.as_bytes());
-    Ok(())
+    text
 }
 
 /// Appends `key:value\r\n`.

@@ -39,7 +39,13 @@ mod alloc_tests;
 mod tests;
 
 pub use context::{Ctx, Pending, ResumeFn};
+pub use counters::add as add_to_integer;
 pub use error::CmdError;
 pub use glob::glob_match;
+pub use info::text as info_text;
 pub use pending::call_error;
+pub use pipeline::{
+    start as start_pipeline, Request as PipelineRequest, Started as PipelineStarted,
+};
 pub use session::{ConnInfo, Session};
+pub use value::put_value;

@@ -19,8 +19,15 @@ use super::error::{CmdError, CmdResult};
 use super::pipeline_info;
 use super::table::{keyless, CommandDef};
 use super::value::reply_value;
-use crate::pipeline::{result_key, PipelineResult, ResultKey};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use citadel_cache::ItemRef;
+
+use crate::pipeline::{result_key, PipelineResult, PipelineWaitId, ResultKey};
 use crate::plugin::{CallError, Outcome};
+use crate::state::ServerState;
+use crate::thread::ThreadCtx;
 use crate::wait::Caller;
 
 const READ: &[&str] = &["noscript", "loading", "stale"];
@@ -33,12 +40,13 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
     keyless("pipeline|help", 2, READ, "server", "0.1.0", "Returns helpful text about the different subcommands.", pipeline_info::help),
 ];
 
-/// A parsed PIPELINE CALL.
-struct Request<'a> {
-    source: SourceKind,
-    input: &'a [u8],
-    options: CallOptions,
-    nocache: bool,
+/// A pipeline call's input and options.
+pub struct Request<'a> {
+    pub source: SourceKind,
+    pub input: &'a [u8],
+    pub options: CallOptions,
+    /// Run it even if a result is cached (and replace that).
+    pub nocache: bool,
 }
 
 fn parse<'a>(args: &Args<'a>) -> Result<Request<'a>, CmdError> {
@@ -112,12 +120,44 @@ fn parse<'a>(args: &Args<'a>) -> Result<Request<'a>, CmdError> {
 
 fn call(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let name = args.get(2);
-    let hub = ctx.state.plugins.hub().cloned();
+    let req = parse(&args)?;
+    let out = &mut ctx.out;
+    let mark = out.buf.len();
+    let started = start(ctx.state, ctx.thread, name, req, |item| {
+        // A retried read starts over.
+        out.buf.truncate(mark);
+        reply_value(out, item);
+    })?;
+    if let Started::Waiting(wait) = started {
+        ctx.conn.pending = Some(Pending::Pipeline { wait });
+    }
+    Ok(())
+}
+
+/// How a pipeline call went on.
+pub enum Started {
+    /// Answered from the result cache (the reply is written).
+    Cached,
+    /// Running (led here or joined): its result completes this wait.
+    Waiting(PipelineWaitId),
+}
+
+/// Starts pipeline `name` on `req` (PIPELINE CALL, and the RPC front
+/// door's `call` of a pipeline): a cached result is handed to `cached`
+/// (inside the cache's read, which may retry it); otherwise the call is
+/// joined or led and the caller waits for the returned id.
+pub fn start(
+    state: &Arc<ServerState>,
+    thread: &mut ThreadCtx,
+    name: &[u8],
+    req: Request<'_>,
+    mut cached: impl FnMut(&ItemRef<'_>),
+) -> Result<Started, CmdError> {
+    let hub = state.plugins.hub().cloned();
     let (index, shared) = hub
         .as_ref()
         .and_then(|h| h.find_pipeline(name).map(|i| (i, h.pipelines[i].clone())))
         .ok_or_else(|| CmdError::quoting("ERR no such pipeline '", name, "'"))?;
-    let mut req = parse(&args)?;
     let options = req.options.to_string();
     // What identifies the input: its content (data, a key's value) or, for
     // a file, its path, size and modification time.
@@ -125,8 +165,7 @@ fn call(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let identity: Vec<u8> = match req.source {
         SourceKind::Data => xxh3_64(req.input).to_le_bytes().to_vec(),
         SourceKind::Key => {
-            content = ctx
-                .thread
+            content = thread
                 .cache
                 .get(req.input, |item| item.content_hash())
                 .ok_or_else(|| CmdError::quoting("ERR no such key '", req.input, "'"))?;
@@ -136,93 +175,85 @@ fn call(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     };
     let cfg = &shared.config;
     let key = result_key(&cfg.name, &options, req.source as u8, &identity);
-    if !req.nocache && reply_cached(ctx, &key) {
-        shared
-            .cache_hits
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return Ok(());
+    let count_hit = || shared.cache_hits.fetch_add(1, Ordering::Relaxed);
+    if !req.nocache && thread.cache.get(&key.cache_key, &mut cached).is_some() {
+        count_hit();
+        return Ok(Started::Cached);
     }
-    let thread = ctx.thread.index;
-    let wait = ctx.thread.pipelines.new_wait();
-    let flights = ctx.thread.pipelines.flights.clone();
-    let cache = &mut ctx.thread.cache;
-    let cached = || !req.nocache && cache.get(&key.cache_key, |_| ()).is_some();
-    match flights.join_or_lead(key.hash, thread, wait, cached) {
+    let thread_index = thread.index;
+    let wait = thread.pipelines.new_wait();
+    let flights = thread.pipelines.flights.clone();
+    let cache = &mut thread.cache;
+    let is_cached = || !req.nocache && cache.get(&key.cache_key, |_| ()).is_some();
+    match flights.join_or_lead(key.hash, thread_index, wait, is_cached) {
         None => {
-            reply_cached(ctx, &key);
-            shared
-                .cache_hits
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return Ok(());
+            if thread.cache.get(&key.cache_key, &mut cached).is_some() {
+                count_hit();
+                return Ok(Started::Cached);
+            }
+            // Evicted in between: too rare to matter; the caller retries.
+            return Err(CmdError::Static("ERR pipeline result evicted; retry"));
         }
         Some(false) => {
-            shared
-                .joined
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            shared.joined.fetch_add(1, Ordering::Relaxed);
         }
-        Some(true) => {
-            // DATA larger than the first stage's ring: written to a spool
-            // file the stage reads as a FILE input (removed when settled).
-            let spool_name;
-            let max = ctx.thread.plugins.pipeline_max_payload(index);
-            let spooled = req.source == SourceKind::Data
-                && Call::encoded_len(&options, req.input.len()) > max;
-            if spooled {
-                let path = ctx.thread.pipelines.spool_path(key.hash);
-                if let Err(e) = std::fs::write(&path, req.input) {
-                    let why = CallError::Plugin(format!("cannot spool its input: {e}"));
-                    ctx.thread
-                        .settle_pipeline(index, key.hash, true, Outcome::Failed(why));
-                    ctx.conn.pending = Some(Pending::Pipeline { wait });
-                    return Ok(());
-                }
-                spool_name = path.into_os_string().into_encoded_bytes();
-                req.source = SourceKind::Path;
-                req.input = &spool_name;
-            }
-            // The Call carries the key's content hash in front of the key:
-            // the stage checks it reads the value that was hashed.
-            let prefix = if req.source == SourceKind::Key { 8 } else { 0 };
-            let len = Call::encoded_len(&options, prefix + req.input.len());
-            let caller = Caller::Pipeline {
-                pipeline: index,
-                key: key.hash,
-                spooled,
-            };
-            let sent = ctx.thread.plugins.call_pipeline(caller, index, len, |buf| {
-                if prefix == 0 {
-                    return Call::encode(req.source, &options, req.input, buf);
-                }
-                // The input is the rest of the record: the hash, then the
-                // key, written straight into ring memory.
-                let n = Call::encode(req.source, &options, &content.to_le_bytes(), buf);
-                buf[n..n + req.input.len()].copy_from_slice(req.input);
-                n + req.input.len()
-            });
-            if let Err(e) = sent {
-                // Everyone who joined meanwhile gets the error too (this
-                // connection's completion arrives as soon as it parks).
-                ctx.thread
-                    .settle_pipeline(index, key.hash, spooled, Outcome::Failed(e));
-            }
-        }
+        Some(true) => lead(thread, index, &key, &options, &req, content),
     }
-    ctx.conn.pending = Some(Pending::Pipeline { wait });
-    Ok(())
+    Ok(Started::Waiting(wait))
 }
 
-/// Answers from the result cache; false if the result is not stored.
-fn reply_cached(ctx: &mut Ctx<'_>, key: &ResultKey) -> bool {
-    let out = &mut ctx.out;
-    let mark = out.buf.len();
-    ctx.thread
-        .cache
-        .get(&key.cache_key, |item| {
-            // A retried read starts over.
-            out.buf.truncate(mark);
-            reply_value(out, item);
-        })
-        .is_some()
+/// Sends the Call of a call this thread leads into the first stage's
+/// ring (errors settle the flight: every waiter gets them).
+fn lead(
+    thread: &mut ThreadCtx,
+    index: usize,
+    key: &ResultKey,
+    options: &str,
+    req: &Request<'_>,
+    content: u64,
+) {
+    let (mut source, mut input) = (req.source, req.input);
+    // DATA larger than the first stage's ring: written to a spool file
+    // the stage reads as a FILE input (removed when settled).
+    let spool_name;
+    let max = thread.plugins.pipeline_max_payload(index);
+    let spooled =
+        req.source == SourceKind::Data && Call::encoded_len(options, req.input.len()) > max;
+    if spooled {
+        let path = thread.pipelines.spool_path(key.hash);
+        if let Err(e) = std::fs::write(&path, req.input) {
+            let why = CallError::Plugin(format!("cannot spool its input: {e}"));
+            thread.settle_pipeline(index, key.hash, true, Outcome::Failed(why));
+            return;
+        }
+        spool_name = path.into_os_string().into_encoded_bytes();
+        source = SourceKind::Path;
+        input = &spool_name;
+    }
+    // The Call carries the key's content hash in front of the key: the
+    // stage checks it reads the value that was hashed.
+    let prefix = if source == SourceKind::Key { 8 } else { 0 };
+    let len = Call::encoded_len(options, prefix + input.len());
+    let caller = Caller::Pipeline {
+        pipeline: index,
+        key: key.hash,
+        spooled,
+    };
+    let sent = thread.plugins.call_pipeline(caller, index, len, |buf| {
+        if prefix == 0 {
+            return Call::encode(source, options, input, buf);
+        }
+        // The input is the rest of the record: the hash, then the key,
+        // written straight into ring memory.
+        let n = Call::encode(source, options, &content.to_le_bytes(), buf);
+        buf[n..n + input.len()].copy_from_slice(input);
+        n + input.len()
+    });
+    if let Err(e) = sent {
+        // Everyone who joined meanwhile gets the error too (this
+        // connection's completion arrives as soon as it parks).
+        thread.settle_pipeline(index, key.hash, spooled, Outcome::Failed(e));
+    }
 }
 
 fn file_identity(path: &[u8]) -> Result<Vec<u8>, CmdError> {

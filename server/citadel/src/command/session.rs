@@ -117,6 +117,7 @@ impl Session {
             close: self.conn.close,
             need,
             parked: self.conn.pending.is_some(),
+            detached: false,
         }
     }
 

@@ -1,0 +1,29 @@
+//! The FlatBuffers RPC front door (`--rpc-port`, `--rpc-unixsocket`; the
+//! protocol is `citadel_proto::rpc`). One [`RpcSession`] per connection:
+//! frames are verified and read in place in the receive buffer, replies
+//! are built straight into the connection's send buffer.
+//!
+//! **Many requests in flight, answered out of order.** A RESP connection
+//! waits on one operation at a time; an RPC connection multiplexes: each
+//! request that must wait (a plugin or pipeline call) is its own typed
+//! wait, with the same `WaitKey`/`Completion` and the same inbox as RESP's
+//! `Pending`, and the session keeps reading the requests behind it. The
+//! loop learns this from `Progress::detached` and hands the session its
+//! `Waiter` once; every completion comes back through `Service::resume`
+//! and is answered by request id. So a slow call never holds back a GET
+//! sent after it on the same connection.
+//!
+//! ```text
+//! frame ─ FrameHeader::parse ─ decode_request (verifier, limits) ─ deadline?
+//!   ├─ cache op (get, set, ... batch) ─ reply frame now (ops.rs)
+//!   └─ call ─ plugin ring / pipeline flight ─ in_flight[WaitKey] = id
+//!        ... Completion ─ resume ─ reply frame for that id (calls.rs)
+//! ```
+
+mod calls;
+mod error;
+mod ops;
+mod session;
+
+pub use error::RpcError;
+pub use session::RpcSession;
