@@ -20,13 +20,17 @@
 # generator's ops per client CPU-second, and the RPC/RESP ratio of server CPU per op
 # against loadgen RESP on the same transport and against redis-benchmark) and latency.
 #
-# Usage: benches/rpc-vs-resp.sh [DUR_SECONDS]   (default 3)
+# The machine may be noisy: with ROUNDS > 1 every cell runs once per round (clients in
+# alternating order) and the tables show medians.
+#
+# Usage: benches/rpc-vs-resp.sh [DUR_SECONDS] [ROUNDS]   (default 3 s, 1 round)
 # Env:   REQ_P1, REQ_P16  redis-benchmark requests per cell (default 200000, 2000000)
 #        OUT              result directory (default target/rpc-vs-resp)
 #        NO_BUILD=1       use the release binaries as they are
 set -euo pipefail
 
 dur=${1:-3}
+rounds=${2:-1}
 req_p1=${REQ_P1:-200000}
 req_p16=${REQ_P16:-2000000}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -114,35 +118,54 @@ cell() { # op depth client transport [batch]
     echo "$op depth $depth $client $transport: $ops ops/s, $us us/op server CPU" >&2
 }
 
-for depth in 1 16; do
-    for op in GET SET; do
-        cell "$op" "$depth" redis-benchmark tcp
-        for transport in tcp unix; do
-            cell "$op" "$depth" loadgen-resp "$transport"
-            cell "$op" "$depth" loadgen-rpc "$transport"
-            if [ "$depth" = 16 ]; then cell "$op" "$depth" loadgen-rpc-batch "$transport" 16; fi
-        done
-    done
-done
-
 # Round-trip latency: GET of prefilled values, one connection, one request at a time.
-for size in 64 102400; do
-    for proto in resp rpc; do
-        for transport in tcp unix; do
-            json=$(run_loadgen lat $(endpoint "$proto" "$transport") -c 1 -p 1 --ratio 0:1 \
-                --key-prefix "lat$size:" --keys 100 -d "$size" --prefill -D "${dur}s")
-            printf 'lat\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$proto" "$transport" \
-                "$(field "$json" 'j["latency_us"]["get"]["p50"]')" \
-                "$(field "$json" 'j["latency_us"]["get"]["p99"]')" \
-                "$(field "$json" 'round(j["ops_per_client_cpu_s"])')" >>"$samples"
+latency() { # size proto transport
+    local json
+    json=$(run_loadgen lat $(endpoint "$2" "$3") -c 1 -p 1 --ratio 0:1 \
+        --key-prefix "lat$1:" --keys 100 -d "$1" --prefill -D "${dur}s")
+    printf 'lat\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" \
+        "$(field "$json" 'j["latency_us"]["get"]["p50"]')" \
+        "$(field "$json" 'j["latency_us"]["get"]["p99"]')" \
+        "$(field "$json" 'round(j["ops_per_client_cpu_s"])')" >>"$samples"
+}
+
+# Odd rounds run the clients in this order, even rounds in reverse.
+in_order() { if [ $(($1 % 2)) = 1 ]; then cat; else tac; fi; }
+for round in $(seq "$rounds"); do
+    for depth in 1 16; do
+        for op in GET SET; do
+            {
+                echo redis-benchmark tcp
+                for transport in tcp unix; do
+                    echo loadgen-resp "$transport"
+                    echo loadgen-rpc "$transport"
+                    [ "$depth" = 1 ] || echo loadgen-rpc-batch "$transport" 16
+                done
+            } | in_order "$round" | while read -r client transport batch; do
+                cell "$op" "$depth" "$client" "$transport" "$batch" </dev/null
+            done
         done
+    done
+    for size in 64 102400; do
+        printf '%s\n' "resp tcp" "rpc tcp" "resp unix" "rpc unix" | in_order "$round" |
+            while read -r proto transport; do latency "$size" "$proto" "$transport" </dev/null; done
     done
 done
 
-python3 - "$samples" "$dur" <<'PY' | tee "$out/table.md"
-import sys
-rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
-tput = {(r[1], r[2], r[3], r[4]): r[5:] for r in rows if r[0] == "tput"}
+python3 - "$samples" "$dur" "$rounds" <<'PY' | tee "$out/table.md"
+import sys, statistics
+from collections import defaultdict
+def medians(kind, nkey):
+    """{key: [median of each value column]} in first-seen key order."""
+    groups = defaultdict(list)
+    for l in open(sys.argv[1]):
+        r = l.rstrip("\n").split("\t")
+        if r[0] == kind:
+            groups[tuple(r[1:1 + nkey])].append(r[1 + nkey:])
+    return {k: [str(statistics.median(float(x[i]) for x in v)) if v[0][i] != "-" else "-"
+                for i in range(len(v[0]))] for k, v in groups.items()}
+tput = medians("tput", 4)
+lat = medians("lat", 3)
 def ratio(a, b):
     return f"{a / b:.2f}" if a and b else ""
 print("| op | depth | client | transport | ops/s | server CPU µs/op | client ops/CPU-s | CPU/op vs loadgen RESP | CPU/op vs redis-benchmark |")
@@ -154,16 +177,17 @@ for (op, depth, client, transport), (ops, us, eff) in tput.items():
     rpc = client.startswith("loadgen-rpc")
     vs_resp = f"**{ratio(us, float(same[1]))}**" if rpc and same else ""
     vs_rb = ratio(us, float(rb[1])) if client != "redis-benchmark" and rb else ""
+    eff = eff if eff == "-" else f"{float(eff):.0f}"
     print(f"| {op} | {depth} | {client} | {transport} | {float(ops):.0f} | {us:.2f} | {eff} | {vs_resp} | {vs_rb} |")
 print()
 print("| GET value | protocol | transport | p50 µs | p99 µs | client ops/CPU-s |")
 print("|---:|---|---|---:|---:|---:|")
-for r in rows:
-    if r[0] == "lat":
-        size = "100 KB" if r[1] == "102400" else f"{r[1]} B"
-        print(f"| {size} | {r[2]} | {r[3]} | {float(r[4]):.1f} | {float(r[5]):.1f} | {r[6]} |")
+for (size, proto, transport), (p50, p99, eff) in sorted(lat.items(), key=lambda kv: (int(kv[0][0]), kv[0][2], kv[0][1])):
+    size = "100 KB" if size == "102400" else f"{size} B"
+    print(f"| {size} | {proto} | {transport} | {float(p50):.1f} | {float(p99):.1f} | {float(eff):.0f} |")
 print()
 print(f"One citadel --threads 1 on core 0, clients on core 1; {sys.argv[2]} s per loadgen cell;")
+print(f"medians of {sys.argv[3]} round(s), clients in alternating order;")
 print("throughput: 50 connections, 100k keys, 32-byte values; server CPU = utime+stime per op;")
 print("rpc-batch = --pipeline 16 --batch 16. Latency: 1 connection, pipeline 1, GET only.")
 PY
