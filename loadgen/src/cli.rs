@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::protocol::ProtocolKind;
 use crate::workload::keys::KeyDist;
 
-/// Citadel's load generator: RESP and memcache load, open or closed loop, honest latency.
+/// Citadel's load generator: RESP, memcache and Citadel RPC load over TCP or a Unix socket,
+/// open or closed loop, honest latency.
 ///
 /// Without `--rate` it runs closed loop: every connection keeps `--pipeline` requests in
 /// flight and latency is measured from the actual send. With `--rate OPS` it runs open
@@ -50,7 +51,13 @@ pub struct RunArgs {
     #[arg(short = 's', long = "server", default_value = "127.0.0.1:6379")]
     pub servers: Vec<String>,
 
-    /// Wire protocol: resp (Redis, Valkey, Citadel), memcache (text) or memcache-binary.
+    /// Connect to this Unix stream socket instead of --server (any protocol: RESP to
+    /// redis/citadel `--unixsocket`, RPC to citadel `--rpc-unixsocket`); repeat like --server.
+    #[arg(long, value_name = "PATH", conflicts_with = "servers")]
+    pub unix: Vec<PathBuf>,
+
+    /// Wire protocol: resp (Redis, Valkey, Citadel), memcache (text), memcache-binary, or
+    /// rpc (Citadel's framed RPC, e.g. -s 127.0.0.1:7379).
     #[arg(short = 'P', long, value_enum, default_value_t = ProtocolKind::Resp)]
     pub protocol: ProtocolKind,
 
@@ -82,9 +89,17 @@ pub struct WorkloadArgs {
     #[arg(short = 'c', long, default_value_t = 50)]
     pub conns: usize,
 
-    /// Requests in flight per connection (1 = no pipelining).
+    /// Requests in flight per connection (1 = no pipelining). With RPC, replies are
+    /// matched by request id, so they may come back in any order.
     #[arg(short = 'p', long, default_value_t = 1)]
     pub pipeline: usize,
+
+    /// RPC only: operations per frame. Up to N queued operations travel as one Batch frame
+    /// (one BatchReply back); --pipeline still counts operations in flight, so -p 16
+    /// --batch 16 keeps one frame of 16 in flight (like redis-benchmark -P 16). A batch is
+    /// never held back to fill: what is due goes out (open loop sends small batches).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub batch: usize,
 
     /// Operation mix SET:GET, e.g. 1:10 (one SET per ten GETs), 1:0 (SET only), 0:1 (GET only).
     #[arg(short = 'r', long, default_value = "1:10")]

@@ -14,10 +14,7 @@ pub enum LoadgenError {
     Resolve { addr: String, source: io::Error },
 
     #[error("cannot connect to {addr}: {source}")]
-    Connect {
-        addr: std::net::SocketAddr,
-        source: io::Error,
-    },
+    Connect { addr: String, source: io::Error },
 
     #[error("io_uring failed: {0} (is io_uring disabled? see /proc/sys/kernel/io_uring_disabled)")]
     Ring(io::Error),

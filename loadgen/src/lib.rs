@@ -18,7 +18,7 @@ pub use error::LoadgenError;
 /// Runs one load from the command line's arguments: progress, table, JSON, error check.
 pub fn run_cli(args: &cli::RunArgs) -> Result<report::Report, LoadgenError> {
     let cfg = driver::LoadConfig {
-        servers: driver::resolve(&args.servers)?,
+        servers: driver::endpoints(args)?,
         protocol: args.protocol,
         workload: args.workload.clone(),
         progress: !args.quiet,

@@ -85,6 +85,8 @@ pub struct Report {
     pub threads: usize,
     pub connections: usize,
     pub pipeline: usize,
+    /// Operations per frame (RPC `--batch`; 1 elsewhere).
+    pub batch: usize,
     pub mode: &'static str,
     pub target_rate: Option<f64>,
     pub ratio: String,
@@ -152,15 +154,12 @@ impl Report {
         let get = &s.ops[OpKind::Get.index()];
         let cpu = r.client_cpu.as_secs_f64();
         Report {
-            protocol: match cfg.protocol {
-                crate::protocol::ProtocolKind::Resp => "resp",
-                crate::protocol::ProtocolKind::Memcache => "memcache",
-                crate::protocol::ProtocolKind::MemcacheBinary => "memcache-binary",
-            },
+            protocol: cfg.protocol.name(),
             servers: cfg.servers.iter().map(|a| a.to_string()).collect(),
             threads: r.threads,
             connections: r.connections,
             pipeline: w.pipeline,
+            batch: w.batch,
             mode: if w.rate.is_some() {
                 "open-loop"
             } else {
@@ -208,12 +207,17 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "\n{} {} | {} threads x {} conns | pipeline {} | {} | SET:GET {} | {} keys {} | value {} B",
+            "\n{} {} | {} threads x {} conns | pipeline {}{} | {} | SET:GET {} | {} keys {} | value {} B",
             self.protocol,
             self.servers.join(","),
             self.threads,
             self.connections / self.threads.max(1),
             self.pipeline,
+            if self.batch > 1 {
+                format!(" batch {}", self.batch)
+            } else {
+                String::new()
+            },
             self.mode,
             self.ratio,
             self.keys,

@@ -1,14 +1,18 @@
 //! Steady state allocates nothing per request: a run with 5x the requests makes (almost)
-//! the same number of heap allocations.
+//! the same number of heap allocations. RESP against redis-server; RPC (plain and batched,
+//! TCP and Unix socket) against the in-process RPC server, which itself allocates only per
+//! connection, so its allocations cancel out between the runs.
 
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use citadel_loadgen::cli::Cli;
 use citadel_loadgen::driver::{self, LoadConfig};
 use clap::Parser;
+use common::rpc_server::RpcServer;
 use common::Server;
 
 struct Counting;
@@ -36,12 +40,14 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn allocations_for(addr: &str, requests: u64) -> u64 {
+/// The allocation counter is global: one test at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn allocations_for(target: &[&str], requests: u64) -> u64 {
     let n = requests.to_string();
-    let cli = Cli::try_parse_from([
-        "citadel-loadgen",
-        "-s",
-        addr,
+    let mut args = vec!["citadel-loadgen"];
+    args.extend(target);
+    args.extend([
         "-t",
         "2",
         "-c",
@@ -56,10 +62,10 @@ fn allocations_for(addr: &str, requests: u64) -> u64 {
         "16-512",
         "--key-dist",
         "zipf:0.99",
-    ])
-    .unwrap();
+    ]);
+    let cli = Cli::try_parse_from(args).unwrap();
     let cfg = LoadConfig {
-        servers: driver::resolve(&cli.run.servers).unwrap(),
+        servers: driver::endpoints(&cli.run).unwrap(),
         protocol: cli.run.protocol,
         workload: cli.run.workload.clone(),
         progress: false,
@@ -72,17 +78,30 @@ fn allocations_for(addr: &str, requests: u64) -> u64 {
     used
 }
 
-#[test]
-fn no_allocation_per_request() {
-    let redis = Server::redis();
-    let addr = redis.addr();
-    allocations_for(&addr, 1_000); // warm lazily initialised statics
-    let small = allocations_for(&addr, 20_000);
-    let large = allocations_for(&addr, 100_000);
-    eprintln!("allocations: {small} for 20k requests, {large} for 100k");
-    // 80,000 more requests; allow a few per-second progress snapshots, nothing per request.
+/// Asserts that 80,000 more requests cost (almost) no more allocations.
+fn assert_flat(target: &[&str]) {
+    allocations_for(target, 1_000); // warm lazily initialised statics
+    let small = allocations_for(target, 20_000);
+    let large = allocations_for(target, 100_000);
+    eprintln!("{target:?}: {small} allocations for 20k requests, {large} for 100k");
+    // Allow a few per-second progress snapshots, nothing per request.
     assert!(
         large.saturating_sub(small) < 200,
-        "allocations grew with requests: {small} for 20k, {large} for 100k"
+        "{target:?}: allocations grew with requests: {small} for 20k, {large} for 100k"
     );
+}
+
+#[test]
+fn no_allocation_per_request() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let redis = Server::redis();
+    assert_flat(&["-s", &redis.addr()]);
+}
+
+#[test]
+fn no_allocation_per_rpc_request() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let server = RpcServer::start();
+    assert_flat(&["-P", "rpc", "-s", &server.addr]);
+    assert_flat(&["-P", "rpc", "--batch", "4", "--unix", server.unix_path()]);
 }

@@ -159,7 +159,7 @@ fn load_config(s: &RunningServer, args: &CompareArgs) -> LoadConfig {
     workload.cpus = Some(CpuList(vec![args.load_cpu]));
     workload.prefill = false;
     LoadConfig {
-        servers: vec![s.addr],
+        servers: vec![driver::Endpoint::Tcp(s.addr)],
         protocol: s.protocol,
         workload,
         progress: false,

@@ -250,6 +250,8 @@ fn probe(addr: SocketAddr, protocol: ProtocolKind) -> Result<(), String> {
         ProtocolKind::Resp => (b"*1\r\n$4\r\nPING\r\n", b"+PONG"),
         // The binary protocol is negotiated per connection in memcached; text works too.
         ProtocolKind::Memcache | ProtocolKind::MemcacheBinary => (b"version\r\n", b"VERSION"),
+        // The harness starts every server on its RESP or memcache port.
+        ProtocolKind::Rpc => return Err("compare does not probe RPC".into()),
     };
     s.write_all(req).map_err(|e| e.to_string())?;
     let mut buf = [0u8; 64];

@@ -1,33 +1,21 @@
 //! One connection's state: socket, receive/send buffers, requests in flight, its request
 //! stream and (open loop) its timetable. All buffers are allocated up front and reused.
 
-use std::collections::VecDeque;
-use std::io;
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::time::Duration;
-
-use crate::protocol::{OpKind, Outcome, Protocol, ProtocolError};
+use crate::protocol::{Answer, OpKind, Outcome, Protocol, ProtocolError, Target};
 use crate::schedule::Schedule;
 use crate::stats::ErrorKind;
 use crate::workload::keys::format_key;
 use crate::workload::values::ValuePool;
 use crate::workload::Generator;
 
+use super::inflight::{InFlight, InFlightTable};
 use super::recorder::Recorder;
+use super::transport::{Endpoint, Stream};
 
 /// Initial receive buffer; grows (rarely) when one reply does not fit.
 const RECV_BUF: usize = 64 * 1024;
 /// Compact the receive buffer when less than this is free at its end.
 const RECV_MIN_FREE: usize = 16 * 1024;
-
-/// A request sent (or queued to send) whose reply has not arrived yet.
-#[derive(Debug, Clone, Copy)]
-pub struct InFlight {
-    pub op: OpKind,
-    /// Latency origin: actual send time (closed loop) or intended send time (open loop).
-    pub start_ns: u64,
-    pub measured: bool,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -46,8 +34,8 @@ pub enum State {
 #[derive(Debug)]
 pub struct Conn {
     pub global: u64,
-    pub server: SocketAddr,
-    pub sock: Option<TcpStream>,
+    pub server: Endpoint,
+    pub sock: Option<Stream>,
     pub state: State,
     pub rbuf: Vec<u8>,
     pub rstart: usize,
@@ -59,7 +47,7 @@ pub struct Conn {
     pub pending: Vec<u8>,
     pub send_busy: bool,
     pub recv_busy: bool,
-    pub inflight: VecDeque<InFlight>,
+    pub inflight: InFlightTable,
     pub gen: Generator,
     /// Measured requests this connection may still send (`--requests` mode).
     pub budget: Option<u64>,
@@ -68,18 +56,11 @@ pub struct Conn {
     pub sched: Option<Schedule>,
 }
 
-/// Connects with TCP_NODELAY.
-pub fn connect(server: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-    let s = TcpStream::connect_timeout(&server, timeout)?;
-    s.set_nodelay(true)?;
-    Ok(s)
-}
-
 impl Conn {
     pub fn new(
         global: u64,
-        server: SocketAddr,
-        sock: TcpStream,
+        server: Endpoint,
+        sock: Stream,
         gen: Generator,
         pipeline: usize,
         max_request: usize,
@@ -97,7 +78,7 @@ impl Conn {
             pending: Vec::with_capacity(pipeline * max_request),
             send_busy: false,
             recv_busy: false,
-            inflight: VecDeque::with_capacity(pipeline),
+            inflight: InFlightTable::with_capacity(pipeline),
             gen,
             budget: None,
             exhausted: false,
@@ -117,7 +98,7 @@ impl Conn {
     /// Returns whether one was queued.
     pub fn enqueue<P: Protocol>(
         &mut self,
-        proto: &P,
+        proto: &mut P,
         values: &ValuePool,
         key_prefix: &[u8],
         key: &mut Vec<u8>,
@@ -132,19 +113,17 @@ impl Conn {
             OpKind::Set => values.pick(self.gen.rng()),
             OpKind::Get => &[],
         };
-        proto.encode(
-            &crate::protocol::Request {
-                op: op.0,
-                key,
-                value,
-            },
-            &mut self.pending,
-        );
-        self.inflight.push_back(InFlight {
+        let id = self.inflight.push(InFlight {
             op: op.0,
             start_ns,
             measured,
         });
+        let req = crate::protocol::Request {
+            op: op.0,
+            key,
+            value,
+        };
+        proto.encode(id, &req, &mut self.pending);
         true
     }
 
@@ -168,54 +147,40 @@ impl Conn {
         }
     }
 
-    /// Parses every complete reply in the receive buffer.
+    /// Parses every complete reply in the receive buffer, matching each answer to its
+    /// request (the oldest, or by id).
     pub fn parse_replies<P: Protocol>(
         &mut self,
         proto: &P,
         now: u64,
         rec: &mut Recorder,
     ) -> Result<(), ProtocolError> {
+        let stray = ProtocolError {
+            protocol: proto.name(),
+            what: "reply without a request",
+        };
         while self.rstart < self.rend {
-            let Some(head) = self.inflight.front().copied() else {
-                return Err(ProtocolError {
-                    protocol: proto.name(),
-                    what: "reply without a request",
-                });
-            };
+            let oldest = self.inflight.oldest().ok_or(stray.clone())?.op;
             let buf = &self.rbuf[self.rstart..self.rend];
-            let Some(reply) = proto.parse(head.op, buf)? else {
+            let inflight = &mut self.inflight;
+            let mut unmatched = false;
+            let parsed = proto.parse(oldest, buf, &mut |a: Answer| {
+                let f = match a.to {
+                    Target::Oldest => inflight.take_oldest(),
+                    Target::Id(id) => inflight.take(id),
+                };
+                match f {
+                    Some(f) => record(rec, f, a, buf, now, proto.name()),
+                    None => unmatched = true,
+                }
+            })?;
+            if unmatched {
+                return Err(stray);
+            }
+            let Some(len) = parsed else {
                 break;
             };
-            let latency = now.saturating_sub(head.start_ns);
-            match reply.outcome {
-                Outcome::Hit => rec.ok(head.measured, head.op, now, latency, Some(true)),
-                Outcome::Miss => rec.ok(head.measured, head.op, now, latency, Some(false)),
-                Outcome::Ok => rec.ok(head.measured, head.op, now, latency, None),
-                Outcome::ServerError(range) => rec.error(
-                    head.measured,
-                    Some(head.op),
-                    ErrorKind::ServerError,
-                    now,
-                    || String::from_utf8_lossy(&buf[range]).into_owned(),
-                ),
-                Outcome::Unexpected => rec.error(
-                    head.measured,
-                    Some(head.op),
-                    ErrorKind::UnexpectedReply,
-                    now,
-                    || {
-                        let end = reply.len.min(64);
-                        format!(
-                            "{} reply to {}: {:?}",
-                            proto.name(),
-                            head.op.name(),
-                            String::from_utf8_lossy(&buf[..end])
-                        )
-                    },
-                ),
-            }
-            self.inflight.pop_front();
-            self.rstart += reply.len;
+            self.rstart += len;
         }
         self.make_recv_room();
         Ok(())
@@ -241,8 +206,8 @@ impl Conn {
     /// Fails every request in flight with `kind`, shuts the socket down (which completes the
     /// kernel operations still using its buffers) and moves to `Closing`.
     pub fn fail(&mut self, kind: ErrorKind, why: &str, now: u64, rec: &mut Recorder) {
-        let server = self.server;
-        for f in self.inflight.drain(..) {
+        let server = &self.server;
+        for f in self.inflight.drain() {
             rec.error(f.measured, Some(f.op), kind, now, || {
                 format!("{server}: {why}")
             });
@@ -253,7 +218,7 @@ impl Conn {
         self.rstart = 0;
         self.rend = 0;
         if let Some(s) = &self.sock {
-            let _ = s.shutdown(Shutdown::Both);
+            s.shutdown();
         }
         self.state = State::Closing;
     }
@@ -264,8 +229,42 @@ impl Conn {
     }
 
     /// Back in service on a new socket.
-    pub fn reconnected(&mut self, sock: TcpStream) {
+    pub fn reconnected(&mut self, sock: Stream) {
         self.sock = Some(sock);
         self.state = State::Up;
+    }
+}
+
+/// Records one answered request: latency from its start, and its outcome (an answer for
+/// another operation than the request's is unexpected).
+fn record(rec: &mut Recorder, f: InFlight, a: Answer, buf: &[u8], now: u64, proto: &str) {
+    let latency = now.saturating_sub(f.start_ns);
+    let outcome = match a.op {
+        Some(op) if op != f.op => Outcome::Unexpected,
+        _ => a.outcome,
+    };
+    match outcome {
+        Outcome::Hit => rec.ok(f.measured, f.op, now, latency, Some(true)),
+        Outcome::Miss => rec.ok(f.measured, f.op, now, latency, Some(false)),
+        Outcome::Ok => rec.ok(f.measured, f.op, now, latency, None),
+        Outcome::ServerError(range) => {
+            rec.error(f.measured, Some(f.op), ErrorKind::ServerError, now, || {
+                String::from_utf8_lossy(&buf[range]).into_owned()
+            })
+        }
+        Outcome::Unexpected => rec.error(
+            f.measured,
+            Some(f.op),
+            ErrorKind::UnexpectedReply,
+            now,
+            || {
+                let end = buf.len().min(64);
+                format!(
+                    "{proto} reply to {}: {:?}",
+                    f.op.name(),
+                    String::from_utf8_lossy(&buf[..end])
+                )
+            },
+        ),
     }
 }

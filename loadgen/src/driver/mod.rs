@@ -2,18 +2,20 @@
 //! warm-up and measured phases, prints progress, and merges the workers' stats.
 
 mod conn;
+mod inflight;
 mod recorder;
 mod ring;
+mod transport;
 mod worker;
 
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use rand::{rngs::SmallRng, SeedableRng};
 
-use crate::cli::WorkloadArgs;
+use crate::cli::{RunArgs, WorkloadArgs};
 use crate::cpu;
 use crate::error::LoadgenError;
 use crate::protocol::{with_protocol, Protocol, ProtocolKind, WithProtocol};
@@ -24,12 +26,13 @@ use crate::workload::Generator;
 
 use conn::Conn;
 use recorder::Progress;
+pub use transport::{Endpoint, Stream};
 use worker::{Clock, PhaseSpec, Worker};
 
 /// Everything a run needs.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    pub servers: Vec<SocketAddr>,
+    pub servers: Vec<Endpoint>,
     pub protocol: ProtocolKind,
     pub workload: WorkloadArgs,
     /// Print the live progress line on stderr.
@@ -64,8 +67,17 @@ impl RunResult {
     }
 }
 
+/// The command line's servers: its `--unix` sockets, else its resolved `--server`s.
+pub fn endpoints(args: &RunArgs) -> Result<Vec<Endpoint>, LoadgenError> {
+    if args.unix.is_empty() {
+        resolve(&args.servers)
+    } else {
+        Ok(args.unix.iter().cloned().map(Endpoint::Unix).collect())
+    }
+}
+
 /// Resolves `host:port` strings.
-pub fn resolve(servers: &[String]) -> Result<Vec<SocketAddr>, LoadgenError> {
+pub fn resolve(servers: &[String]) -> Result<Vec<Endpoint>, LoadgenError> {
     servers
         .iter()
         .map(|s| {
@@ -75,6 +87,7 @@ pub fn resolve(servers: &[String]) -> Result<Vec<SocketAddr>, LoadgenError> {
                         std::io::Error::new(std::io::ErrorKind::NotFound, "no address")
                     })
                 })
+                .map(Endpoint::Tcp)
                 .map_err(|source| LoadgenError::Resolve {
                     addr: s.clone(),
                     source,
@@ -86,7 +99,7 @@ pub fn resolve(servers: &[String]) -> Result<Vec<SocketAddr>, LoadgenError> {
 /// Runs the configured load to completion.
 pub fn run(cfg: &LoadConfig) -> Result<RunResult, LoadgenError> {
     validate(cfg)?;
-    with_protocol(cfg.protocol, RunWith(cfg))
+    with_protocol(cfg.protocol, cfg.workload.batch, RunWith(cfg))
 }
 
 fn validate(cfg: &LoadConfig) -> Result<(), LoadgenError> {
@@ -97,6 +110,9 @@ fn validate(cfg: &LoadConfig) -> Result<(), LoadgenError> {
     }
     if w.threads == 0 || w.conns == 0 || w.pipeline == 0 {
         return bad("--threads, --conns and --pipeline must be at least 1");
+    }
+    if w.batch == 0 || (w.batch > 1 && cfg.protocol != ProtocolKind::Rpc) {
+        return bad("--batch must be at least 1, and above 1 only with --protocol rpc");
     }
     if w.keys == 0 {
         return bad("--keys must be at least 1");
@@ -120,7 +136,7 @@ impl WithProtocol for RunWith<'_> {
 }
 
 /// A worker thread's share: its connections (global index, server, socket).
-type ThreadConns = Vec<(u64, SocketAddr, TcpStream)>;
+type ThreadConns = Vec<(u64, Endpoint, Stream)>;
 
 struct ThreadResult {
     phases: [Stats; 2],
@@ -205,10 +221,14 @@ fn connect_all(cfg: &LoadConfig, total: u64) -> Result<Vec<ThreadConns>, Loadgen
         .map(|_| Vec::with_capacity(w.conns))
         .collect();
     for g in 0..total {
-        let addr = cfg.servers[g as usize % cfg.servers.len()];
-        let sock = conn::connect(addr, Duration::from_secs(3))
-            .map_err(|source| LoadgenError::Connect { addr, source })?;
-        per_thread[g as usize / w.conns].push((g, addr, sock));
+        let addr = &cfg.servers[g as usize % cfg.servers.len()];
+        let sock =
+            addr.connect(Duration::from_secs(3))
+                .map_err(|source| LoadgenError::Connect {
+                    addr: addr.to_string(),
+                    source,
+                })?;
+        per_thread[g as usize / w.conns].push((g, addr.clone(), sock));
     }
     Ok(per_thread)
 }

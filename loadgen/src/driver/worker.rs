@@ -14,7 +14,7 @@ use crate::signal;
 use crate::stats::{ErrorKind, Stats};
 use crate::workload::values::ValuePool;
 
-use super::conn::{connect, Conn, State};
+use super::conn::{Conn, State};
 use super::recorder::{Progress, Recorder};
 use super::ring;
 
@@ -186,6 +186,7 @@ impl<'a, P: Protocol> Worker<'a, P> {
         let pipeline = self.args.pipeline.max(1);
         let prefix = self.args.key_prefix.as_bytes();
         let c = &mut self.conns[i];
+        let proto = &mut self.proto;
         while c.inflight.len() < pipeline && !c.exhausted {
             let start = match &c.sched {
                 Some(s) => {
@@ -199,20 +200,16 @@ impl<'a, P: Protocol> Worker<'a, P> {
                 None => now,
             };
             let measured = start >= spec.measure_from_ns;
-            if !c.enqueue(
-                &self.proto,
-                self.values,
-                prefix,
-                &mut self.key,
-                start,
-                measured,
-            ) {
+            if !c.enqueue(proto, self.values, prefix, &mut self.key, start, measured) {
                 break;
             }
             if let Some(s) = &mut c.sched {
                 s.advance();
             }
         }
+        // A batch must not wait for requests that are not due (open loop) or not allowed
+        // in flight yet: what is queued goes out with this send.
+        proto.flush(&mut c.pending);
     }
 
     /// Open loop while disconnected: requests that fall due cannot be sent and are errors.
@@ -227,7 +224,7 @@ impl<'a, P: Protocol> Worker<'a, P> {
             let Some((op, _)) = c.take_next(measured) else {
                 break;
             };
-            let server = c.server;
+            let server = &c.server;
             self.rec
                 .error(measured, Some(op), ErrorKind::ConnectionLost, now, || {
                     format!("{server}: not connected")
@@ -240,13 +237,13 @@ impl<'a, P: Protocol> Worker<'a, P> {
 
     fn reconnect(&mut self, i: usize, now: u64, attempts: u32) {
         let c = &mut self.conns[i];
-        match connect(c.server, CONNECT_TIMEOUT) {
+        match c.server.connect(CONNECT_TIMEOUT) {
             Ok(sock) => {
                 tracing::info!(server = %c.server, "reconnected");
                 c.reconnected(sock);
             }
             Err(e) => {
-                let server = c.server;
+                let server = c.server.clone();
                 self.rec
                     .error(true, None, ErrorKind::ConnectFailed, now, || {
                         format!("{server}: {e}")
@@ -401,7 +398,7 @@ impl<'a, P: Protocol> Worker<'a, P> {
     pub fn shutdown(mut self) {
         for c in &self.conns {
             if let Some(s) = &c.sock {
-                let _ = s.shutdown(std::net::Shutdown::Both);
+                s.shutdown();
             }
         }
         let start = self.clock.now();

@@ -1,6 +1,6 @@
 //! memcached binary protocol: 24-byte headers, GET (0x00) and SET (0x01).
 
-use super::{OpKind, Outcome, Protocol, ProtocolError, Reply, Request};
+use super::{InOrder, OpKind, Outcome, ProtocolError, Reply, Request};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MemcacheBinary;
@@ -18,7 +18,7 @@ const STATUS_NOT_STORED: u16 = 0x0005;
 /// Largest body accepted before declaring the stream corrupt.
 const MAX_BODY: usize = 256 << 20;
 
-impl Protocol for MemcacheBinary {
+impl InOrder for MemcacheBinary {
     fn name(&self) -> &'static str {
         "memcache-binary"
     }

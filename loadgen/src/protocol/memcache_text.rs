@@ -1,6 +1,6 @@
 //! memcached text protocol: `get <key>` and `set <key> 0 0 <len>`.
 
-use super::{line_end, parse_decimal, OpKind, Outcome, Protocol, ProtocolError, Reply, Request};
+use super::{line_end, parse_decimal, InOrder, OpKind, Outcome, ProtocolError, Reply, Request};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MemcacheText;
@@ -12,7 +12,7 @@ const fn err(what: &'static str) -> ProtocolError {
     }
 }
 
-impl Protocol for MemcacheText {
+impl InOrder for MemcacheText {
     fn name(&self) -> &'static str {
         "memcache"
     }

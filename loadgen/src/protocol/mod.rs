@@ -1,13 +1,20 @@
 //! Wire protocols. A protocol encodes requests into a connection's send buffer and parses
 //! replies incrementally from its receive buffer, classifying each as hit, miss, ok or error.
 //!
-//! Adding a protocol (e.g. Citadel's FlatBuffers RPC) means: implement [`Protocol`] in a new
-//! file, add a [`ProtocolKind`] variant, and one arm in [`with_protocol`]. The driver is
-//! generic over `Protocol`, so each protocol gets its own monomorphised event loop.
+//! Two shapes of protocol exist. [`InOrder`] ones (RESP, memcache) answer each request with
+//! one reply, in request order, so a reply is matched to the oldest request in flight.
+//! [`Protocol`] is what the driver speaks: requests carry an id, one reply frame may answer
+//! several requests (a batch), replies may come in any order (Citadel's RPC, `rpc.rs`).
+//! Every `InOrder` protocol is a `Protocol` through one blanket impl.
+//!
+//! Adding a protocol means: implement one of the two traits in a new file, add a
+//! [`ProtocolKind`] variant, and one arm in [`with_protocol`]. The driver is generic over
+//! `Protocol`, so each protocol gets its own monomorphised event loop.
 
 pub mod memcache_binary;
 pub mod memcache_text;
 pub mod resp;
+pub mod rpc;
 
 use std::ops::Range;
 
@@ -76,8 +83,8 @@ pub struct ProtocolError {
     pub what: &'static str,
 }
 
-/// A request/response protocol.
-pub trait Protocol: Send + Sync + Clone + 'static {
+/// A protocol whose replies come one per request, in request order.
+pub trait InOrder: Send + Sync + Clone + 'static {
     /// Short name for reports.
     fn name(&self) -> &'static str;
 
@@ -86,6 +93,77 @@ pub trait Protocol: Send + Sync + Clone + 'static {
 
     /// Parses the reply to `op` at the front of `buf`: `Ok(None)` when it is incomplete.
     fn parse(&self, op: OpKind, buf: &[u8]) -> Result<Option<Reply>, ProtocolError>;
+}
+
+/// Which request in flight an [`Answer`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The oldest one (in-order protocols).
+    Oldest,
+    /// The one sent with this id.
+    Id(u64),
+}
+
+/// The outcome of one request, as found in a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub to: Target,
+    /// The operation the reply says it answers; `None` when it cannot say (an error).
+    pub op: Option<OpKind>,
+    pub outcome: Outcome,
+}
+
+/// The protocol interface of the driver. One value per worker thread (it may keep
+/// encoder state, e.g. a reusable FlatBuffers builder or a batch being filled).
+pub trait Protocol: Send + Clone + 'static {
+    /// Short name for reports.
+    fn name(&self) -> &'static str;
+
+    /// Encodes request `id` into `out`, or holds it back to batch it with the next ones
+    /// (then [`Protocol::flush`] writes them). Ids of one connection are consecutive.
+    /// No allocation once `out` and the encoder have grown.
+    fn encode(&mut self, id: u64, req: &Request<'_>, out: &mut Vec<u8>);
+
+    /// Writes out any requests held back. The driver calls it after queueing a
+    /// connection's requests, before it touches another connection or sends.
+    fn flush(&mut self, _out: &mut Vec<u8>) {}
+
+    /// Parses the reply unit (reply, frame) at the front of `buf`, calls `each` for every
+    /// request it answers, and returns its length; `Ok(None)` when it is incomplete.
+    /// `oldest` is the operation of the oldest request in flight.
+    fn parse(
+        &self,
+        oldest: OpKind,
+        buf: &[u8],
+        each: &mut impl FnMut(Answer),
+    ) -> Result<Option<usize>, ProtocolError>;
+}
+
+impl<T: InOrder> Protocol for T {
+    fn name(&self) -> &'static str {
+        InOrder::name(self)
+    }
+
+    fn encode(&mut self, _id: u64, req: &Request<'_>, out: &mut Vec<u8>) {
+        InOrder::encode(self, req, out);
+    }
+
+    fn parse(
+        &self,
+        oldest: OpKind,
+        buf: &[u8],
+        each: &mut impl FnMut(Answer),
+    ) -> Result<Option<usize>, ProtocolError> {
+        let Some(reply) = InOrder::parse(self, oldest, buf)? else {
+            return Ok(None);
+        };
+        each(Answer {
+            to: Target::Oldest,
+            op: Some(oldest),
+            outcome: reply.outcome,
+        });
+        Ok(Some(reply.len))
+    }
 }
 
 /// Which protocol to speak.
@@ -99,6 +177,20 @@ pub enum ProtocolKind {
     Memcache,
     /// memcached binary protocol.
     MemcacheBinary,
+    /// Citadel's RPC: 24-byte header + FlatBuffers frames, replies matched by request id
+    /// (server flag `--rpc-port`); `--batch N` packs N operations into one frame.
+    Rpc,
+}
+
+impl ProtocolKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtocolKind::Resp => "resp",
+            ProtocolKind::Memcache => "memcache",
+            ProtocolKind::MemcacheBinary => "memcache-binary",
+            ProtocolKind::Rpc => "rpc",
+        }
+    }
 }
 
 /// Something that runs with a concrete protocol type.
@@ -107,9 +199,11 @@ pub trait WithProtocol {
     fn call<P: Protocol>(self, proto: P) -> Self::Output;
 }
 
-/// Dispatches once from the runtime choice to monomorphised code.
-pub fn with_protocol<F: WithProtocol>(kind: ProtocolKind, f: F) -> F::Output {
+/// Dispatches once from the runtime choice to monomorphised code; `batch` is the number
+/// of operations per frame (RPC only; 1 elsewhere).
+pub fn with_protocol<F: WithProtocol>(kind: ProtocolKind, batch: usize, f: F) -> F::Output {
     match kind {
+        ProtocolKind::Rpc => f.call(rpc::Rpc::new(batch)),
         ProtocolKind::Resp => f.call(resp::Resp),
         ProtocolKind::Memcache => f.call(memcache_text::MemcacheText),
         ProtocolKind::MemcacheBinary => f.call(memcache_binary::MemcacheBinary),

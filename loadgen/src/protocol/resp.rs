@@ -1,6 +1,6 @@
 //! RESP: requests as arrays of bulk strings; replies in RESP2 or RESP3.
 
-use super::{line_end, parse_decimal, OpKind, Outcome, Protocol, ProtocolError, Reply, Request};
+use super::{line_end, parse_decimal, InOrder, OpKind, Outcome, ProtocolError, Reply, Request};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Resp;
@@ -15,7 +15,7 @@ const fn err(what: &'static str) -> ProtocolError {
 /// Nesting limit for aggregate replies (none is expected for GET/SET).
 const MAX_DEPTH: usize = 16;
 
-impl Protocol for Resp {
+impl InOrder for Resp {
     fn name(&self) -> &'static str {
         "resp"
     }

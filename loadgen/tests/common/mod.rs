@@ -2,6 +2,8 @@
 //! also when a test panics), a tiny raw client, and a way to run the loadgen binary.
 #![allow(dead_code)]
 
+pub mod rpc_server;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -40,6 +42,15 @@ pub struct Server {
 
 impl Server {
     pub fn redis() -> Server {
+        Server::redis_with(&[])
+    }
+
+    /// A redis-server that also serves RESP on the Unix socket `path`.
+    pub fn redis_unix(path: &str) -> Server {
+        Server::redis_with(&["--unixsocket", path, "--unixsocketperm", "700"])
+    }
+
+    fn redis_with(extra: &[&str]) -> Server {
         let bin = require("redis-server");
         let port = free_port();
         let child = Command::new(bin)
@@ -53,6 +64,7 @@ impl Server {
                 "--appendonly",
                 "no",
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .spawn()
             .expect("start redis-server");
