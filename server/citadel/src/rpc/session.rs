@@ -8,7 +8,7 @@ use std::sync::Arc;
 use citadel_net::{Progress, Waiter};
 use citadel_proto::rpc::{
     decode_request_with, Batch, Body, FrameError, FrameHeader, Limits, Method, Op, ReplyWriter,
-    Request, Strs, HEADER_LEN,
+    Request, RequestError, Strs, HEADER_LEN,
 };
 
 use super::calls::{self, Started};
@@ -25,6 +25,34 @@ use crate::wait::{Completion, Target, WaitKey};
 const FEATURES: &[&str] = &["batch", "deadline", "out-of-order", "call", "stats"];
 /// Room for a frame's key and tables around the largest value.
 const FRAME_OVERHEAD: usize = 64 << 10;
+
+/// Frames decoded (and keys prefetched) at a time.
+const AHEAD: usize = 32;
+
+/// A frame's header and its verified request (or why it is not one).
+type Decoded<'a> = (FrameHeader, Result<Request<'a>, RequestError>);
+
+/// Starts loading the home bucket, then the item, of each single-key
+/// request, so the batch's memory misses overlap.
+fn prefetch(thread: &ThreadCtx, batch: &[Option<Decoded<'_>>]) {
+    let mut hashes = [0u64; AHEAD];
+    let mut n = 0;
+    for (_, decoded) in batch.iter().flatten() {
+        let key = match decoded {
+            Ok(Request { op: Op::Get { key }, .. })
+            | Ok(Request { op: Op::Set { key, .. }, .. })
+            | Ok(Request { op: Op::Incr { key, .. }, .. })
+            | Ok(Request { op: Op::Ttl { key }, .. })
+            | Ok(Request { op: Op::Expire { key, .. }, .. }) => key,
+            _ => continue,
+        };
+        hashes[n] = thread.cache.prefetch_bucket(key);
+        n += 1;
+    }
+    for &h in &hashes[..n] {
+        thread.cache.prefetch_item(h);
+    }
+}
 
 /// A request that waits for an operation.
 struct InFlight {
@@ -109,7 +137,9 @@ impl RpcSession {
         !self.in_flight.is_empty()
     }
 
-    /// Runs every whole frame at the start of `input`.
+    /// Runs every whole frame at the start of `input`: up to [`AHEAD`]
+    /// frames are decoded at a time and their keys prefetched before they
+    /// run, so their cache misses overlap (as RESP's pipelines do).
     pub fn process(&mut self, thread: &mut ThreadCtx, input: &[u8], out: &mut Vec<u8>) -> Progress {
         let (mut pos, mut need, mut requests) = (0, 0, 0u64);
         while !self.close && pos < input.len() {
@@ -117,37 +147,43 @@ impl RpcSession {
                 self.close = true;
                 break;
             }
-            let rest = &input[pos..];
-            match FrameHeader::parse_with(rest, self.limits.max_frame) {
-                Ok(None) => {
-                    need = pos + frame_len_hint(rest);
-                    break;
-                }
-                Ok(Some((header, len))) => {
-                    pos += len;
-                    requests += 1;
-                    let body = &rest[HEADER_LEN..len];
-                    match decode_request_with(&header, body, &self.limits) {
-                        Ok(req) => self.run(thread, &req, out),
-                        Err(e) => self.error(out, header.id, header.method, &e.into()),
+            let mut batch: [Option<Decoded<'_>>; AHEAD] = Default::default();
+            let mut n = 0;
+            let mut stop = None;
+            while n < AHEAD && pos < input.len() {
+                let rest = &input[pos..];
+                match FrameHeader::parse_with(rest, self.limits.max_frame) {
+                    Ok(None) => {
+                        need = pos + frame_len_hint(rest);
+                        stop = Some(None);
+                        break;
+                    }
+                    Ok(Some((header, len))) => {
+                        let body = &rest[HEADER_LEN..len];
+                        batch[n] = Some((header, decode_request_with(&header, body, &self.limits)));
+                        n += 1;
+                        pos += len;
+                    }
+                    Err(e) => {
+                        stop = Some(Some(e));
+                        break;
                     }
                 }
-                Err(e) => {
-                    let message = e.to_string();
-                    let id = e.id().unwrap_or(0);
-                    self.writer
-                        .error_frame(out, id, Method::None, e.code(), &message);
-                    match e {
-                        FrameError::UnknownMethod { frame_len, .. } => pos += frame_len,
-                        // A record's bad frame is just that record.
-                        _ if self.framed => pos = input.len(),
-                        // The stream cannot be trusted past this: close.
-                        _ => {
-                            self.close = true;
-                            pos = input.len();
-                        }
-                    }
+            }
+            if n > 1 {
+                prefetch(thread, &batch[..n]);
+            }
+            for (header, decoded) in batch[..n].iter_mut().filter_map(Option::take) {
+                requests += 1;
+                match decoded {
+                    Ok(req) => self.run(thread, &req, out),
+                    Err(e) => self.error(out, header.id, header.method, &e.into()),
                 }
+            }
+            match stop {
+                None => {}
+                Some(None) => break,
+                Some(Some(e)) => pos = self.frame_error(e, pos, input.len(), out),
             }
         }
         if requests > 0 {
@@ -162,6 +198,25 @@ impl RpcSession {
             need,
             parked: false,
             detached: !self.unparked.is_empty(),
+        }
+    }
+
+    /// Answers a frame the header check refused; returns where reading
+    /// goes on (the end of `input` when the stream cannot be trusted).
+    fn frame_error(&mut self, e: FrameError, pos: usize, end: usize, out: &mut Vec<u8>) -> usize {
+        let message = e.to_string();
+        let id = e.id().unwrap_or(0);
+        self.writer
+            .error_frame(out, id, Method::None, e.code(), &message);
+        match e {
+            FrameError::UnknownMethod { frame_len, .. } => pos + frame_len,
+            // A record's bad frame is just that record.
+            _ if self.framed => end,
+            // The stream cannot be trusted past this: close.
+            _ => {
+                self.close = true;
+                end
+            }
         }
     }
 
