@@ -74,7 +74,7 @@ impl Client {
     /// Connects, then sends the options' HELLO if there is one.
     pub fn connect_with(endpoint: impl Into<Endpoint>, options: ClientOptions) -> Result<Client> {
         let endpoint = endpoint.into();
-        let transport = transport::connect(&endpoint, options.connect_timeout)?;
+        let transport = transport::connect(&endpoint, &options)?;
         Self::over(transport, endpoint, options)
     }
 
@@ -191,8 +191,12 @@ impl Client {
         }
         drop(guard);
         if let Err(e) = sent {
-            self.inner.fail();
-            return Err(e.into());
+            // A frame the transport refused before writing (too large)
+            // leaves the connection as it was.
+            if e.is_transport() {
+                self.inner.fail();
+            }
+            return Err(e);
         }
         Ok(reply)
     }

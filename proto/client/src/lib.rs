@@ -3,12 +3,15 @@
 //!
 //! # Transports
 //!
-//! An [`Endpoint`] is a TCP address (the server's `--rpc-port`) or a Unix
-//! socket path (`--rpc-unixsocket`, same host, cheaper). Both carry the
-//! same frames: a 24-byte header and a FlatBuffers body. Internally a
-//! transport is a frame sender, a frame receiver and a shutdown switch
-//! (`transport` module), so the shared-memory transport of the contract
-//! plugs in as one more file.
+//! An [`Endpoint`] is a TCP address (the server's `--rpc-port`), a Unix
+//! socket path (`--rpc-unixsocket`, same host, cheaper) or the shared-memory
+//! handshake socket (`--shm-socket`, "shm:/path", same host, cheapest: frames
+//! travel through two rings mapped by client and server, with no system
+//! call while both sides are busy). All carry the same frames: a 24-byte
+//! header and a FlatBuffers body. Internally a transport is a frame
+//! sender, a frame receiver and a shutdown switch (`transport` module).
+//! Over shared memory a frame must fit in one ring record
+//! ([`ClientOptions::shm_ring`]); the async client does not speak it.
 //!
 //! # Multiplexing
 //!

@@ -41,8 +41,8 @@ impl Socket for UnixStream {
 struct Sender<S>(S);
 
 impl<S: Socket> FrameSender for Sender<S> {
-    fn send(&mut self, frames: &[u8]) -> io::Result<()> {
-        self.0.write_all(frames)
+    fn send(&mut self, frames: &[u8]) -> Result<()> {
+        Ok(self.0.write_all(frames)?)
     }
 }
 
@@ -54,7 +54,8 @@ impl<S: Socket> FrameReceiver for Receiver<S> {
     }
 }
 
-struct Closer<S>(S);
+/// Shuts a socket down (the shm transport's handshake socket too).
+pub(super) struct Closer<S>(pub S);
 
 impl<S: Socket> Shutdown for Closer<S> {
     fn shutdown(&self) {
