@@ -143,7 +143,7 @@ pub struct ClientOptions {
     pub connect_timeout: Option<Duration>,
     /// Ring capacity asked for on shared-memory connections (a power of
     /// two, 64 KiB..64 MiB; 0: the server's default, 1 MiB). A request or
-    /// reply must fit in one ring record, a little under the capacity:
+    /// reply must fit in one ring record, half the capacity:
     /// a larger request fails with [`Error::TooLarge`], a larger reply
     /// with the server's `TooLarge` error.
     ///
