@@ -13,6 +13,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
+use citadel_proto::ring::SpinPolicy;
 use citadel_proto::rpc::shm::{ShmLink, ShmLinkError, ShmReceiver, ShmSender};
 use citadel_proto::rpc::HEADER_LEN;
 
@@ -20,6 +21,16 @@ use super::stream::Closer;
 use super::{FrameReceiver, FrameSender, Transport};
 use crate::error::{Error, ProtocolError, Result};
 use crate::frame::{parse_header, Frame};
+
+/// The reader thread's wait for a reply: about 10 µs of spinning (~25 ns
+/// a spin), then it parks. Not the rings' default (~100 µs, then yields):
+/// every reply still wakes a caller's thread, and a reader spinning long
+/// keeps a core from that caller and from the server (on a busy 2-core
+/// host the default made a 64 B GET take ~240 µs instead of ~25 µs).
+const READER_SPIN: SpinPolicy = SpinPolicy {
+    spins: 400,
+    yields: 0,
+};
 
 /// How long a request waits for room in a full request ring before the
 /// server counts as stuck (a dead server is noticed at once instead).
@@ -30,6 +41,8 @@ pub(super) fn connect(path: &Path, ring_capacity: u64) -> Result<Transport> {
         .map_err(link_error)?
         .split();
     let closer = Closer(UnixStream::try_clone(sender.socket())?);
+    let mut receiver = receiver;
+    receiver.set_spin(READER_SPIN);
     Ok(Transport {
         sender: Box::new(Sender(sender)),
         receiver: Box::new(Receiver(receiver)),
