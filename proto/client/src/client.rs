@@ -1,12 +1,15 @@
 //! The blocking client: one multiplexed connection. Callers' threads
 //! write whole request frames (under a lock, so frames never interleave);
 //! one reader thread routes each reply frame to its request by id, so any
-//! number of requests may be in flight and answered in any order.
+//! number of requests may be in flight and answered in any order. Over
+//! shared memory a waiting caller first spins briefly reading the reply
+//! ring itself (routing what it finds), and only then waits for the
+//! reader thread.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use citadel_proto::rpc::{RequestWriter, FLAG_FINAL};
 
@@ -18,10 +21,16 @@ use crate::options::{CallOptions, ClientOptions};
 use crate::outcome::Outcome;
 use crate::pending::Pending;
 use crate::stream::CallStream;
-use crate::transport::{self, Endpoint, FrameReceiver, FrameSender, Shutdown, Transport};
+use crate::transport::{
+    self, CallerReceive, Endpoint, FrameReceiver, FrameSender, Shutdown, Transport,
+};
 
 /// A send buffer grown past this by a large request is given back.
 const KEEP_SEND_BUFFER: usize = 1 << 20;
+/// How long a caller reads the reply ring itself before it sleeps until
+/// the reader thread hands it the reply: a cache operation's round trip
+/// with the server attentive, not a slow call's.
+const CALLER_SPIN: Duration = Duration::from_micros(30);
 
 /// A blocking client over one connection, shareable between threads
 /// (`&self` methods; wrap it in an `Arc`): calls from many threads are
@@ -49,6 +58,7 @@ struct Inner {
     pending: Pending<Sender<Result<Frame>>>,
     writer: Mutex<Writer>,
     shutdown: Box<dyn Shutdown>,
+    caller_receive: Option<Box<dyn CallerReceive>>,
 }
 
 struct Writer {
@@ -88,6 +98,7 @@ impl Client {
             sender,
             receiver,
             shutdown,
+            caller_receive,
         } = transport;
         let inner = Arc::new(Inner {
             endpoint,
@@ -98,6 +109,7 @@ impl Client {
                 sender,
             }),
             shutdown,
+            caller_receive,
         });
         let reader_inner = Arc::clone(&inner);
         let reader = std::thread::Builder::new()
@@ -247,9 +259,7 @@ impl std::fmt::Debug for Client {
 /// The reader thread: routes frames until the connection ends, then fails
 /// whatever is still waiting.
 fn read_replies(inner: &Inner, mut receiver: Box<dyn FrameReceiver>) {
-    while let Ok(Some(frame)) = receiver.recv() {
-        inner.pending.dispatch(frame);
-    }
+    while let Ok(true) = receiver.recv_into(&mut |frame| inner.pending.dispatch(frame)) {}
     inner.fail();
 }
 
@@ -280,6 +290,9 @@ impl PendingReply {
 
     /// The next frame of the answer, within the deadline.
     pub(crate) fn next_frame(&mut self) -> Result<Frame> {
+        if let Some(item) = self.read_ring_a_while() {
+            return item;
+        }
         let received = match self.deadline {
             None => self.rx.recv().map_err(|_| Error::Closed),
             Some(at) => match self
@@ -292,6 +305,35 @@ impl PendingReply {
             },
         };
         received.and_then(|item| item)
+    }
+}
+
+impl PendingReply {
+    /// Over shared memory: reads the reply ring for up to [`CALLER_SPIN`]
+    /// (routing every frame found), until this request has a frame.
+    fn read_ring_a_while(&self) -> Option<Result<Frame>> {
+        let ring = self.inner.caller_receive.as_ref()?;
+        let mut until = Instant::now() + CALLER_SPIN;
+        if let Some(deadline) = self.deadline {
+            until = until.min(deadline);
+        }
+        loop {
+            match self.rx.try_recv() {
+                Ok(item) => return Some(item),
+                Err(TryRecvError::Disconnected) => return Some(Err(Error::Closed)),
+                Err(TryRecvError::Empty) => {}
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            if let Err(e) = ring.try_recv_into(&mut |frame| self.inner.pending.dispatch(frame)) {
+                // A bad frame taken off the ring here: the reader thread
+                // will not see it, so the connection ends here.
+                self.inner.fail();
+                return Some(Err(e));
+            }
+            std::hint::spin_loop();
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use std::os::unix::net::UnixStream;
 
 use crate::ring::{EventFd, Ring};
 
-pub use link::{ShmLink, ShmLinkError, ShmReceiver, ShmSender};
+pub use link::{ShmLink, ShmLinkError, ShmParker, ShmReceiver, ShmSender};
 
 pub const SHM_MAGIC: [u8; 4] = *b"CSHM";
 pub const SHM_VERSION: u32 = 1;

@@ -5,7 +5,9 @@
 //! threads, read on its reader thread and stop the reader from anywhere:
 //! a [`FrameSender`] (whole request frames out), a [`FrameReceiver`]
 //! (whole reply frames in) and a [`Shutdown`] that makes a blocked
-//! `recv` return. Each transport is one file that builds a [`Transport`]
+//! receive return; shared memory adds a fourth, [`CallerReceive`], so
+//! that a caller waiting for its reply reads the ring itself instead of
+//! waiting for the reader thread to hand it over. Each transport is one file that builds a [`Transport`]
 //! (`stream`: TCP and Unix sockets; `shm`: shared-memory rings), plus its
 //! [`Endpoint`] variant and the arm of [`connect`] that calls it.
 
@@ -124,9 +126,18 @@ pub(crate) trait FrameSender: Send {
     fn send(&mut self, frames: &[u8]) -> Result<()>;
 }
 
-/// Reads whole reply frames; `Ok(None)` when the server closed cleanly.
+/// Reads whole reply frames.
 pub(crate) trait FrameReceiver: Send {
-    fn recv(&mut self) -> Result<Option<Frame>>;
+    /// Waits for the next reply frames and hands them to `deliver`, in
+    /// order; false when the server closed cleanly.
+    fn recv_into(&mut self, deliver: &mut dyn FnMut(Frame)) -> Result<bool>;
+}
+
+/// Reply frames a waiting caller can read itself (never blocks).
+pub(crate) trait CallerReceive: Send + Sync {
+    /// Hands the frames there now to `deliver`, in order; nothing if
+    /// another thread is reading them at the moment.
+    fn try_recv_into(&self, deliver: &mut dyn FnMut(Frame)) -> Result<()>;
 }
 
 /// Ends the transport in both directions: a blocked `recv` returns.
@@ -138,6 +149,7 @@ pub(crate) struct Transport {
     pub sender: Box<dyn FrameSender>,
     pub receiver: Box<dyn FrameReceiver>,
     pub shutdown: Box<dyn Shutdown>,
+    pub caller_receive: Option<Box<dyn CallerReceive>>,
 }
 
 /// Opens a blocking transport to `endpoint`.

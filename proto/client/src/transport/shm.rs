@@ -1,36 +1,35 @@
 //! The shared-memory transport (same host): frames travel as records of
 //! two rings the server maps for this client (`citadel_proto::rpc::shm`).
 //! The link splits into a sender (the request ring's producer, used by
-//! callers' threads under the client's writer lock) and a receiver (the
-//! reply ring's consumer, owned by the reader thread, which spins briefly
-//! and then parks on the reply eventfd and the handshake socket). The
-//! socket's end, whether the server died or [`Shutdown`] ran here, makes
-//! the receiver report a clean end, so in-flight calls fail with
+//! callers' threads under the client's writer lock) and the reply ring's
+//! receiver, shared behind a lock by two kinds of reader:
+//!
+//! * a caller waiting for its reply spins on the ring for a few µs and
+//!   reads whatever is there itself ([`CallerReceive`]): at low
+//!   concurrency the reply then costs no wake-up and no system call;
+//! * the reader thread reads what nobody else does: it parks on the reply
+//!   eventfd and the handshake socket (without the lock, so callers can
+//!   still read) and wakes when the server publishes or the link ends.
+//!
+//! Frames are handed on under the lock, so those of one request (a
+//! stream's partials, then its final) keep their order. The socket's end,
+//! whether the server died or [`Shutdown`](super::Shutdown) ran here,
+//! makes the reader report a clean end: in-flight calls fail with
 //! [`Error::Closed`](crate::Error::Closed) instead of hanging.
 
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
-use citadel_proto::ring::SpinPolicy;
-use citadel_proto::rpc::shm::{ShmLink, ShmLinkError, ShmReceiver, ShmSender};
+use citadel_proto::rpc::shm::{ShmLink, ShmLinkError, ShmParker, ShmReceiver, ShmSender};
 use citadel_proto::rpc::HEADER_LEN;
 
 use super::stream::Closer;
-use super::{FrameReceiver, FrameSender, Transport};
+use super::{CallerReceive, FrameReceiver, FrameSender, Transport};
 use crate::error::{Error, ProtocolError, Result};
 use crate::frame::{parse_header, Frame};
-
-/// The reader thread's wait for a reply: about 10 µs of spinning (~25 ns
-/// a spin), then it parks. Not the rings' default (~100 µs, then yields):
-/// every reply still wakes a caller's thread, and a reader spinning long
-/// keeps a core from that caller and from the server (on a busy 2-core
-/// host the default made a 64 B GET take ~240 µs instead of ~25 µs).
-const READER_SPIN: SpinPolicy = SpinPolicy {
-    spins: 400,
-    yields: 0,
-};
 
 /// How long a request waits for room in a full request ring before the
 /// server counts as stuck (a dead server is noticed at once instead).
@@ -41,12 +40,17 @@ pub(super) fn connect(path: &Path, ring_capacity: u64) -> Result<Transport> {
         .map_err(link_error)?
         .split();
     let closer = Closer(UnixStream::try_clone(sender.socket())?);
-    let mut receiver = receiver;
-    receiver.set_spin(READER_SPIN);
+    let parker = receiver.parker()?;
+    let replies = Arc::new(Replies(Mutex::new(receiver)));
     Ok(Transport {
         sender: Box::new(Sender(sender)),
-        receiver: Box::new(Receiver(receiver)),
+        receiver: Box::new(Reader {
+            replies: Arc::clone(&replies),
+            parker,
+            ended: false,
+        }),
         shutdown: Box::new(closer),
+        caller_receive: Some(Box::new(CallerSide(replies))),
     })
 }
 
@@ -67,20 +71,71 @@ impl FrameSender for Sender {
     }
 }
 
-struct Receiver(ShmReceiver);
+/// The reply ring's receiver, shared by the reader thread and callers.
+struct Replies(Mutex<ShmReceiver>);
 
-impl FrameReceiver for Receiver {
-    fn recv(&mut self) -> Result<Option<Frame>> {
+impl Replies {
+    fn lock(&self) -> MutexGuard<'_, ShmReceiver> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Hands every frame there now to `deliver`.
+fn drain(receiver: &mut ShmReceiver, deliver: &mut dyn FnMut(Frame)) -> Result<usize> {
+    let mut n = 0;
+    while let Some(frame) = receiver.try_recv_in_place(to_frame).map_err(link_error)? {
+        deliver(frame?);
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The reader thread's end.
+struct Reader {
+    replies: Arc<Replies>,
+    parker: ShmParker,
+    /// The link ended; replies published before that are still read.
+    ended: bool,
+}
+
+impl FrameReceiver for Reader {
+    fn recv_into(&mut self, deliver: &mut dyn FnMut(Frame)) -> Result<bool> {
         loop {
-            if let Some(frame) = self.0.try_recv_in_place(to_frame).map_err(link_error)? {
-                return frame.map(Some);
+            {
+                let mut receiver = self.replies.lock();
+                if drain(&mut receiver, deliver)? > 0 {
+                    return Ok(true);
+                }
+                if self.ended {
+                    return Ok(false);
+                }
+                if !receiver.prepare_park() {
+                    continue; // a reply came meanwhile
+                }
             }
-            match self.0.wait(None) {
-                Ok(_) => {}
-                Err(ShmLinkError::Closed) => return Ok(None),
+            // Unlocked: callers may read the ring while this thread sleeps.
+            let parked = self.parker.park(None);
+            self.replies.lock().unpark();
+            match parked {
+                Ok(()) => {}
+                Err(ShmLinkError::Closed) => self.ended = true,
                 Err(e) => return Err(link_error(e)),
             }
         }
+    }
+}
+
+/// A waiting caller's end.
+struct CallerSide(Arc<Replies>);
+
+impl CallerReceive for CallerSide {
+    fn try_recv_into(&self, deliver: &mut dyn FnMut(Frame)) -> Result<()> {
+        let mut receiver = match self.0 .0.try_lock() {
+            Ok(receiver) => receiver,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return Ok(()),
+        };
+        drain(&mut receiver, deliver).map(drop)
     }
 }
 

@@ -49,8 +49,8 @@ impl<S: Socket> FrameSender for Sender<S> {
 struct Receiver<S>(BufReader<S>);
 
 impl<S: Socket> FrameReceiver for Receiver<S> {
-    fn recv(&mut self) -> Result<Option<Frame>> {
-        read_frame(&mut self.0)
+    fn recv_into(&mut self, deliver: &mut dyn FnMut(Frame)) -> Result<bool> {
+        Ok(read_frame(&mut self.0)?.map(deliver).is_some())
     }
 }
 
@@ -71,6 +71,7 @@ fn split<S: Socket>(socket: S) -> Result<Transport> {
         sender: Box::new(Sender(socket)),
         receiver: Box::new(Receiver(reader)),
         shutdown: Box::new(Closer(closer)),
+        caller_receive: None,
     })
 }
 

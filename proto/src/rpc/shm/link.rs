@@ -9,6 +9,13 @@
 //! exited or dropped us (or [`ShmSender::shutdown`] ended it here). The
 //! receiver parks on the reply eventfd *and* that socket, so a dead server
 //! ends its wait with [`ShmLinkError::Closed`] instead of a hang.
+//!
+//! A receiver shared by several threads (behind a lock, so that a caller
+//! waiting for its reply may read the ring itself instead of waiting to be
+//! handed it) parks with a [`ShmParker`]: `prepare_park` under the lock,
+//! `park` without it (others may read the ring meanwhile), `unpark` under
+//! it again. Only the parking thread sets and clears the sleeping flag, so
+//! no wake-up is lost.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -21,10 +28,11 @@ use std::time::{Duration, Instant};
 use super::{message, recv_with_fds, unpack, GrantRefused, GRANT_FDS, SHM_VERSION};
 use crate::envelope::Envelope;
 use crate::ring::{
-    wait_any, Consumer, EventFd, Producer, ReadError, Ring, SendError, SpinPolicy, WaitError,
-    Wakeup,
+    clear_sleeping, prepare_park, wait_any, Consumer, EventFd, Producer, ReadError, Ring,
+    SendError, SpinPolicy, WaitError, Wakeup,
 };
 use crate::shm::ShmRegion;
+use crate::sys;
 
 /// Failures of the client's end.
 #[derive(Debug, thiserror::Error)]
@@ -279,11 +287,53 @@ impl ShmReceiver {
         self.spin = spin;
     }
 
+    /// What to block on, apart from the receiver (see the module comment).
+    pub fn parker(&self) -> io::Result<ShmParker> {
+        Ok(ShmParker {
+            wake: self.replies.eventfd().try_clone()?,
+            socket: Arc::clone(&self.socket),
+        })
+    }
+
+    /// Says the reader sleeps (the server then rings the reply eventfd)
+    /// unless a reply is already there; true: park now.
+    pub fn prepare_park(&self) -> bool {
+        prepare_park(&[&self.replies])
+    }
+
+    /// After [`ShmParker::park`]: the reader is awake again.
+    pub fn unpark(&self) {
+        clear_sleeping(&[&self.replies]);
+    }
+
     /// True once the link has ended (the server went away or it was shut
     /// down); never blocks.
     pub fn server_gone(&mut self) -> bool {
         self.closed = self.closed || socket_ended(&self.socket);
         self.closed
+    }
+}
+
+/// Blocks a receiver's thread until the server rings or the link ends,
+/// without holding the receiver.
+pub struct ShmParker {
+    wake: EventFd,
+    socket: Arc<UnixStream>,
+}
+
+impl ShmParker {
+    /// Waits for the reply eventfd or the socket's end (or `timeout`);
+    /// `Closed` when the link has ended.
+    pub fn park(&self, timeout: Option<Duration>) -> Result<(), ShmLinkError> {
+        let fds = [self.wake.as_fd(), self.socket.as_fd()];
+        let ready = sys::poll_readable(&fds, timeout).map_err(WaitError::Poll)?;
+        if ready[0] {
+            self.wake.drain().map_err(WaitError::Poll)?;
+        }
+        if ready[1] && socket_ended(&self.socket) {
+            return Err(ShmLinkError::Closed);
+        }
+        Ok(())
     }
 }
 
