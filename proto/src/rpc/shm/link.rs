@@ -75,8 +75,6 @@ pub struct ShmSender {
 pub struct ShmReceiver {
     socket: Arc<UnixStream>,
     replies: Consumer,
-    /// How long `wait` stays awake before it parks.
-    spin: SpinPolicy,
     /// The socket reached its end; replies already published are still read.
     closed: bool,
 }
@@ -114,7 +112,6 @@ impl ShmLink {
             receiver: ShmReceiver {
                 socket,
                 replies,
-                spin: SpinPolicy::default(),
                 closed: false,
             },
         })
@@ -272,19 +269,12 @@ impl ShmReceiver {
                 return Err(ShmLinkError::Closed);
             }
             let socket = [self.socket.as_fd()];
-            match wait_any(&[&self.replies], &socket, self.spin, timeout)? {
+            match wait_any(&[&self.replies], &socket, SpinPolicy::default(), timeout)? {
                 Wakeup::Data => return Ok(true),
                 Wakeup::TimedOut => return Ok(false),
                 Wakeup::Extra(_) => self.closed = socket_ended(&self.socket),
             }
         }
-    }
-
-    /// How long [`ShmReceiver::wait`] spins and yields before it parks
-    /// (default: [`SpinPolicy::default`]). A waiter that shares a few cores
-    /// with the threads it hands replies to wants it short.
-    pub fn set_spin(&mut self, spin: SpinPolicy) {
-        self.spin = spin;
     }
 
     /// What to block on, apart from the receiver (see the module comment).
