@@ -135,7 +135,13 @@ fn discovery_prefers_shm_falls_back_and_returns() {
     let (mut local, shm, _dir) = start(false);
     let remote = Server::start(&[]);
     let fallback = Endpoint::tcp(format!("127.0.0.1:{}", remote.rpc_port));
-    let config = DiscoveryConfig::new(format!("citadel-{}", local.port))
+    let name = format!("citadel-{}", local.port);
+    // The record is written just after the server starts answering.
+    let record = local.discovery_dir().join(format!("{name}.server"));
+    wait_until("discovery record", Duration::from_secs(10), || {
+        record.exists()
+    });
+    let config = DiscoveryConfig::new(name)
         .dir(local.discovery_dir())
         .fallback(fallback.clone())
         .recheck(Duration::from_millis(50));

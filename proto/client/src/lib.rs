@@ -11,7 +11,10 @@
 //! header and a FlatBuffers body. Internally a transport is a frame
 //! sender, a frame receiver and a shutdown switch (`transport` module).
 //! Over shared memory a frame must fit in one ring record
-//! ([`ClientOptions::shm_ring`]); the async client does not speak it.
+//! ([`ClientOptions::shm_ring`]), and a caller waiting for its reply reads
+//! the reply ring itself for a few µs before it sleeps (at low
+//! concurrency a round trip then costs no system call); the async client
+//! does not speak it.
 //!
 //! # Multiplexing
 //!
