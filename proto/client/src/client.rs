@@ -3,13 +3,13 @@
 //! one reader thread routes each reply frame to its request by id, so any
 //! number of requests may be in flight and answered in any order. Over
 //! shared memory a waiting caller first spins briefly reading the reply
-//! ring itself (routing what it finds), and only then waits for the
-//! reader thread.
+//! ring itself (routing what it finds; for how long: `spin`), and only
+//! then waits for the reader thread.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use citadel_proto::rpc::{RequestWriter, FLAG_FINAL};
 
@@ -20,6 +20,7 @@ use crate::methods::{typed_methods, with_options_methods, WithOptions};
 use crate::options::{CallOptions, ClientOptions};
 use crate::outcome::Outcome;
 use crate::pending::Pending;
+use crate::spin::SpinBudget;
 use crate::stream::CallStream;
 use crate::transport::{
     self, CallerReceive, Endpoint, FrameReceiver, FrameSender, Shutdown, Transport,
@@ -27,10 +28,6 @@ use crate::transport::{
 
 /// A send buffer grown past this by a large request is given back.
 const KEEP_SEND_BUFFER: usize = 1 << 20;
-/// How long a caller reads the reply ring itself before it sleeps until
-/// the reader thread hands it the reply: a cache operation's round trip
-/// with the server attentive, not a slow call's.
-const CALLER_SPIN: Duration = Duration::from_micros(30);
 
 /// A blocking client over one connection, shareable between threads
 /// (`&self` methods; wrap it in an `Arc`): calls from many threads are
@@ -59,6 +56,7 @@ struct Inner {
     writer: Mutex<Writer>,
     shutdown: Box<dyn Shutdown>,
     caller_receive: Option<Box<dyn CallerReceive>>,
+    spin: SpinBudget,
 }
 
 struct Writer {
@@ -110,6 +108,7 @@ impl Client {
             }),
             shutdown,
             caller_receive,
+            spin: SpinBudget::new(),
         });
         let reader_inner = Arc::clone(&inner);
         let reader = std::thread::Builder::new()
@@ -309,21 +308,29 @@ impl PendingReply {
 }
 
 impl PendingReply {
-    /// Over shared memory: reads the reply ring for up to [`CALLER_SPIN`]
+    /// Over shared memory: reads the reply ring for up to the spin budget
     /// (routing every frame found), until this request has a frame.
     fn read_ring_a_while(&self) -> Option<Result<Frame>> {
         let ring = self.inner.caller_receive.as_ref()?;
-        let mut until = Instant::now() + CALLER_SPIN;
+        let budget = self.inner.spin.next();
+        if budget.is_zero() {
+            return None;
+        }
+        let mut until = Instant::now() + budget;
         if let Some(deadline) = self.deadline {
             until = until.min(deadline);
         }
         loop {
             match self.rx.try_recv() {
-                Ok(item) => return Some(item),
+                Ok(item) => {
+                    self.inner.spin.record(true);
+                    return Some(item);
+                }
                 Err(TryRecvError::Disconnected) => return Some(Err(Error::Closed)),
                 Err(TryRecvError::Empty) => {}
             }
             if Instant::now() >= until {
+                self.inner.spin.record(false);
                 return None;
             }
             if let Err(e) = ring.try_recv_into(&mut |frame| self.inner.pending.dispatch(frame)) {

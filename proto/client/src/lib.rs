@@ -73,6 +73,7 @@ mod outcome;
 mod pending;
 mod pool;
 mod retry;
+mod spin;
 mod stream;
 mod transport;
 

@@ -6,7 +6,8 @@
 //!
 //! * a caller waiting for its reply spins on the ring for a few µs and
 //!   reads whatever is there itself ([`CallerReceive`]): at low
-//!   concurrency the reply then costs no wake-up and no system call;
+//!   concurrency the reply then costs no wake-up and no system call (the
+//!   client stops spinning where it does not pay: `crate::spin`);
 //! * the reader thread reads what nobody else does: it parks on the reply
 //!   eventfd and the handshake socket (without the lock, so callers can
 //!   still read) and wakes when the server publishes or the link ends.
