@@ -16,6 +16,7 @@ pub mod clients;
 pub mod pipelines;
 pub mod postgres;
 pub mod rpc;
+pub mod rpc_client;
 
 /// The workspace root (this crate lives in `<root>/tests`).
 pub fn workspace_root() -> PathBuf {

@@ -1,9 +1,12 @@
 //! The blocking client: one multiplexed connection. Callers' threads
 //! write whole request frames (under a lock, so frames never interleave);
 //! one reader thread routes each reply frame to its request by id, so any
-//! number of requests may be in flight and answered in any order.
+//! number of requests may be in flight and answered in any order. Over
+//! shared memory a waiting caller first spins briefly reading the reply
+//! ring itself (routing what it finds; for how long: `spin`), and only
+//! then waits for the reader thread.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -17,8 +20,11 @@ use crate::methods::{typed_methods, with_options_methods, WithOptions};
 use crate::options::{CallOptions, ClientOptions};
 use crate::outcome::Outcome;
 use crate::pending::Pending;
+use crate::spin::SpinBudget;
 use crate::stream::CallStream;
-use crate::transport::{self, Endpoint, FrameReceiver, FrameSender, Shutdown, Transport};
+use crate::transport::{
+    self, CallerReceive, Endpoint, FrameReceiver, FrameSender, Shutdown, Transport,
+};
 
 /// A send buffer grown past this by a large request is given back.
 const KEEP_SEND_BUFFER: usize = 1 << 20;
@@ -49,6 +55,8 @@ struct Inner {
     pending: Pending<Sender<Result<Frame>>>,
     writer: Mutex<Writer>,
     shutdown: Box<dyn Shutdown>,
+    caller_receive: Option<Box<dyn CallerReceive>>,
+    spin: SpinBudget,
 }
 
 struct Writer {
@@ -74,7 +82,7 @@ impl Client {
     /// Connects, then sends the options' HELLO if there is one.
     pub fn connect_with(endpoint: impl Into<Endpoint>, options: ClientOptions) -> Result<Client> {
         let endpoint = endpoint.into();
-        let transport = transport::connect(&endpoint, options.connect_timeout)?;
+        let transport = transport::connect(&endpoint, &options)?;
         Self::over(transport, endpoint, options)
     }
 
@@ -88,6 +96,7 @@ impl Client {
             sender,
             receiver,
             shutdown,
+            caller_receive,
         } = transport;
         let inner = Arc::new(Inner {
             endpoint,
@@ -98,6 +107,8 @@ impl Client {
                 sender,
             }),
             shutdown,
+            caller_receive,
+            spin: SpinBudget::new(),
         });
         let reader_inner = Arc::clone(&inner);
         let reader = std::thread::Builder::new()
@@ -191,8 +202,12 @@ impl Client {
         }
         drop(guard);
         if let Err(e) = sent {
-            self.inner.fail();
-            return Err(e.into());
+            // A frame the transport refused before writing (too large)
+            // leaves the connection as it was.
+            if e.is_transport() {
+                self.inner.fail();
+            }
+            return Err(e);
         }
         Ok(reply)
     }
@@ -243,9 +258,7 @@ impl std::fmt::Debug for Client {
 /// The reader thread: routes frames until the connection ends, then fails
 /// whatever is still waiting.
 fn read_replies(inner: &Inner, mut receiver: Box<dyn FrameReceiver>) {
-    while let Ok(Some(frame)) = receiver.recv() {
-        inner.pending.dispatch(frame);
-    }
+    while let Ok(true) = receiver.recv_into(&mut |frame| inner.pending.dispatch(frame)) {}
     inner.fail();
 }
 
@@ -276,6 +289,9 @@ impl PendingReply {
 
     /// The next frame of the answer, within the deadline.
     pub(crate) fn next_frame(&mut self) -> Result<Frame> {
+        if let Some(item) = self.read_ring_a_while() {
+            return item;
+        }
         let received = match self.deadline {
             None => self.rx.recv().map_err(|_| Error::Closed),
             Some(at) => match self
@@ -288,6 +304,43 @@ impl PendingReply {
             },
         };
         received.and_then(|item| item)
+    }
+}
+
+impl PendingReply {
+    /// Over shared memory: reads the reply ring for up to the spin budget
+    /// (routing every frame found), until this request has a frame.
+    fn read_ring_a_while(&self) -> Option<Result<Frame>> {
+        let ring = self.inner.caller_receive.as_ref()?;
+        let budget = self.inner.spin.next();
+        if budget.is_zero() {
+            return None;
+        }
+        let mut until = Instant::now() + budget;
+        if let Some(deadline) = self.deadline {
+            until = until.min(deadline);
+        }
+        loop {
+            match self.rx.try_recv() {
+                Ok(item) => {
+                    self.inner.spin.record(true);
+                    return Some(item);
+                }
+                Err(TryRecvError::Disconnected) => return Some(Err(Error::Closed)),
+                Err(TryRecvError::Empty) => {}
+            }
+            if Instant::now() >= until {
+                self.inner.spin.record(false);
+                return None;
+            }
+            if let Err(e) = ring.try_recv_into(&mut |frame| self.inner.pending.dispatch(frame)) {
+                // A bad frame taken off the ring here: the reader thread
+                // will not see it, so the connection ends here.
+                self.inner.fail();
+                return Some(Err(e));
+            }
+            std::hint::spin_loop();
+        }
     }
 }
 

@@ -26,6 +26,11 @@ pub enum Error {
     /// down) before the answer came.
     #[error("connection closed")]
     Closed,
+    /// The request is larger than the transport carries (a shared-memory
+    /// ring's record limit, see `ClientOptions::shm_ring`); nothing was
+    /// sent and the connection stays usable.
+    #[error("request frame of {len} bytes exceeds the transport's limit of {max}")]
+    TooLarge { len: usize, max: usize },
     /// Discovery found no live local server and no remote fallback is set.
     #[error("no server to connect to: {0}")]
     NoServer(String),
@@ -67,6 +72,8 @@ pub enum ProtocolError {
         got: &'static str,
         expected: &'static str,
     },
+    #[error("ring record of {record} bytes holds a frame of {frame}")]
+    RecordLength { record: usize, frame: usize },
     #[error("batch of {sent} operations answered with {got} outcomes")]
     BatchLength { sent: usize, got: usize },
 }

@@ -3,12 +3,18 @@
 //!
 //! # Transports
 //!
-//! An [`Endpoint`] is a TCP address (the server's `--rpc-port`) or a Unix
-//! socket path (`--rpc-unixsocket`, same host, cheaper). Both carry the
-//! same frames: a 24-byte header and a FlatBuffers body. Internally a
-//! transport is a frame sender, a frame receiver and a shutdown switch
-//! (`transport` module), so the shared-memory transport of the contract
-//! plugs in as one more file.
+//! An [`Endpoint`] is a TCP address (the server's `--rpc-port`), a Unix
+//! socket path (`--rpc-unixsocket`, same host, cheaper) or the shared-memory
+//! handshake socket (`--shm-socket`, "shm:/path", same host, cheapest: frames
+//! travel through two rings mapped by client and server, with no system
+//! call while both sides are busy). All carry the same frames: a 24-byte
+//! header and a FlatBuffers body. Internally a transport is a frame
+//! sender, a frame receiver and a shutdown switch (`transport` module).
+//! Over shared memory a frame must fit in one ring record
+//! ([`ClientOptions::shm_ring`]), and a caller waiting for its reply reads
+//! the reply ring itself for a few µs before it sleeps (at low
+//! concurrency a round trip then costs no system call); the async client
+//! does not speak it.
 //!
 //! # Multiplexing
 //!
@@ -67,6 +73,7 @@ mod outcome;
 mod pending;
 mod pool;
 mod retry;
+mod spin;
 mod stream;
 mod transport;
 

@@ -141,6 +141,14 @@ pub struct ClientOptions {
     pub hello: Option<Hello>,
     /// Bound on connecting (TCP); `None`: the system's.
     pub connect_timeout: Option<Duration>,
+    /// Ring capacity asked for on shared-memory connections (a power of
+    /// two, 64 KiB..64 MiB; 0: the server's default, 1 MiB). A request or
+    /// reply must fit in one ring record, half the capacity:
+    /// a larger request fails with [`Error::TooLarge`], a larger reply
+    /// with the server's `TooLarge` error.
+    ///
+    /// [`Error::TooLarge`]: crate::Error::TooLarge
+    pub shm_ring: u64,
 }
 
 impl ClientOptions {
@@ -160,6 +168,11 @@ impl ClientOptions {
 
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
+        self
+    }
+
+    pub fn shm_ring(mut self, capacity: u64) -> Self {
+        self.shm_ring = capacity;
         self
     }
 }

@@ -12,21 +12,19 @@
 //! client keeps the handshake socket open for its whole life: when it
 //! closes (the client exited or was killed) the server drops its rings.
 //!
-//! [`ShmLink`] is the client's end (Rust clients, the load generator,
-//! tests); the server's end lives in the server.
+//! [`ShmLink`] (module `link`) is the client's end (Rust clients, the
+//! load generator, tests), splittable into a sending and a receiving half;
+//! the server's end lives in the server.
 
-use std::io::{self, Read, Write};
+mod link;
+
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
-use crate::envelope::Envelope;
-use crate::ring::{
-    Consumer, EventFd, Producer, ReadError, Ring, SendError, SpinPolicy, WaitError, Wakeup,
-};
-use crate::shm::ShmRegion;
+use crate::ring::{EventFd, Ring};
+
+pub use link::{ShmLink, ShmLinkError, ShmParker, ShmReceiver, ShmSender};
 
 pub const SHM_MAGIC: [u8; 4] = *b"CSHM";
 pub const SHM_VERSION: u32 = 1;
@@ -251,136 +249,4 @@ pub fn recv_with_fds(
         ));
     }
     Ok(fds)
-}
-
-/// Failures of the client's end.
-#[derive(Debug, thiserror::Error)]
-pub enum ShmLinkError {
-    #[error("shm handshake: {0}")]
-    Io(#[from] io::Error),
-    #[error("shm handshake refused: {0}")]
-    Refused(#[from] GrantRefused),
-    #[error("shm handshake: {0}")]
-    Handshake(&'static str),
-    #[error("frame of {len} bytes exceeds the ring's limit of {max}")]
-    TooLarge { len: usize, max: usize },
-    #[error("the server stopped reading its ring (gone?)")]
-    Stalled,
-    #[error("corrupt ring: {0}")]
-    Ring(#[from] ReadError),
-    #[error("waiting on the ring: {0}")]
-    Wait(#[from] WaitError),
-}
-
-/// A client's end of the transport: frames out through the request ring,
-/// frames in from the reply ring.
-pub struct ShmLink {
-    /// Held open for the link's life: its close tells the server we are gone.
-    socket: UnixStream,
-    requests: Producer,
-    replies: Consumer,
-}
-
-impl ShmLink {
-    /// Handshakes with the server listening at `path`; `capacity` 0 asks
-    /// for the default ring size.
-    pub fn connect(path: &Path, capacity: u64) -> Result<ShmLink, ShmLinkError> {
-        let mut socket = UnixStream::connect(path)?;
-        socket.set_read_timeout(Some(Duration::from_secs(10)))?;
-        socket.write_all(&message(SHM_VERSION, capacity))?;
-        let mut grant = [0u8; 16];
-        let fds = recv_with_fds(&socket, &mut grant, GRANT_FDS)?;
-        let (status, _) = unpack(&grant).ok_or(ShmLinkError::Handshake("bad magic"))?;
-        if status != 0 {
-            return Err(GrantRefused::from_status(status).into());
-        }
-        let [requests, replies, doorbell, wake]: [OwnedFd; GRANT_FDS] = fds
-            .try_into()
-            .map_err(|_| ShmLinkError::Handshake("expected four descriptors"))?;
-        let ring = |fd| -> Result<Ring, ShmLinkError> {
-            let region = ShmRegion::from_fd(fd).map_err(io::Error::other)?;
-            Ring::attach(Arc::new(region)).map_err(|e| io::Error::other(e).into())
-        };
-        let requests = Producer::attach(ring(requests)?, EventFd::from_owned(doorbell));
-        let replies = Consumer::attach(ring(replies)?, EventFd::from_owned(wake));
-        // Keep reading the socket blocking-free: only its close matters.
-        socket.set_read_timeout(None)?;
-        Ok(ShmLink {
-            socket,
-            requests,
-            replies,
-        })
-    }
-
-    /// Largest frame one record carries.
-    pub fn max_frame(&self) -> usize {
-        self.requests.ring().max_payload()
-    }
-
-    /// Publishes one frame (waking the server if it sleeps); waits up to
-    /// `patience` while the ring is full.
-    pub fn send_frame(&mut self, frame: &[u8], patience: Duration) -> Result<(), ShmLinkError> {
-        let max = self.max_frame();
-        if frame.len() > max {
-            return Err(ShmLinkError::TooLarge {
-                len: frame.len(),
-                max,
-            });
-        }
-        let id = frame
-            .get(8..16)
-            .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
-        let started = std::time::Instant::now();
-        loop {
-            match self.requests.send(&Envelope::request(id), frame) {
-                Ok(()) => return Ok(()),
-                Err(SendError::Reserve(_)) if started.elapsed() < patience => {
-                    std::thread::yield_now();
-                }
-                Err(SendError::Reserve(_)) => return Err(ShmLinkError::Stalled),
-                Err(SendError::Notify(e)) => return Err(io::Error::other(e.to_string()).into()),
-            }
-        }
-    }
-
-    /// Appends the next reply frame to `out` if one is there.
-    pub fn try_recv_frame(&mut self, out: &mut Vec<u8>) -> Result<bool, ShmLinkError> {
-        let Some(record) = self.replies.read()? else {
-            return Ok(false);
-        };
-        record.copy_payload_into(out);
-        self.replies.commit_read();
-        Ok(true)
-    }
-
-    /// Waits (spinning first, then parked on the eventfd) for the next
-    /// reply frame and appends it to `out`; false on timeout.
-    pub fn recv_frame(
-        &mut self,
-        out: &mut Vec<u8>,
-        timeout: Option<Duration>,
-    ) -> Result<bool, ShmLinkError> {
-        loop {
-            if self.try_recv_frame(out)? {
-                return Ok(true);
-            }
-            if self.replies.wait(SpinPolicy::default(), timeout)? == Wakeup::TimedOut {
-                return Ok(false);
-            }
-        }
-    }
-
-    /// The handshake socket (readable at EOF: the server went away).
-    pub fn socket(&self) -> &UnixStream {
-        &self.socket
-    }
-
-    /// Drains the server's byte on the socket, if any (never blocks).
-    pub fn server_gone(&mut self) -> bool {
-        let _ = self.socket.set_nonblocking(true);
-        let mut b = [0u8; 1];
-        let gone = matches!(self.socket.read(&mut b), Ok(0));
-        let _ = self.socket.set_nonblocking(false);
-        gone
-    }
 }

@@ -27,7 +27,8 @@ use crate::transport::Endpoint;
 type Slots = Pending<UnboundedSender<Result<Frame>>>;
 
 /// The async twin of [`Client`](crate::Client), over tokio's TCP and Unix
-/// streams; needs a runtime with I/O and time enabled. Concurrent calls
+/// streams (not shared memory: an [`Endpoint::Shm`] fails to connect with
+/// an `Unsupported` I/O error); needs a runtime with I/O and time enabled. Concurrent calls
 /// (`join!`, spawned tasks sharing an `Arc<AsyncClient>`) are pipelined on
 /// the one connection.
 ///
@@ -76,6 +77,12 @@ impl AsyncClient {
                     let (r, w) = UnixStream::connect(path).await?.into_split();
                     io::spawn(r, w)
                 }
+                // The reply ring's reader blocks a thread (spin, then park
+                // on an eventfd); the blocking `Client` speaks it.
+                Endpoint::Shm(_) => return Err(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    "the async client speaks TCP and Unix sockets; use the blocking Client for shm",
+                )),
             })
         };
         let (pending, outbox, tasks) = match options.connect_timeout {

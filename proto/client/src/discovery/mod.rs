@@ -87,8 +87,8 @@ pub struct TransportStats {
 
 /// A client of the server named in a [`DiscoveryConfig`]: it reads the
 /// server's discovery record, connects with the fastest transport the
-/// record offers (the Unix socket `rpc_unix=`, else TCP `rpc=`; shared
-/// memory `shm=` once this client speaks it), and watches the directory
+/// record offers (shared memory `shm=`, else the Unix socket `rpc_unix=`,
+/// else TCP `rpc=`), and watches the directory
 /// (inotify): when the record goes away or its process dies, it falls
 /// back to the remote address, and it switches back when the record
 /// returns. A call that fails with its connection is retried once on the

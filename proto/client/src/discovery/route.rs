@@ -33,12 +33,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The fastest transport a record offers that this client speaks: the
-/// Unix socket, then TCP. (Shared memory, `shm=`, goes first once its
-/// transport exists.)
+/// The fastest transport a record offers: shared memory, then the Unix
+/// socket, then TCP.
 fn preferred_endpoint(record: &Record) -> Option<Endpoint> {
-    let unix = record.rpc_unix.as_deref().map(Endpoint::unix);
-    unix.or_else(|| record.rpc.as_deref().map(Endpoint::tcp))
+    let shm = record.shm.as_deref().map(Endpoint::shm);
+    let unix = || record.rpc_unix.as_deref().map(Endpoint::unix);
+    shm.or_else(unix)
+        .or_else(|| record.rpc.as_deref().map(Endpoint::tcp))
 }
 
 impl Router {
@@ -142,5 +143,35 @@ impl Router {
             switch_backs: self.switch_backs.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_memory_then_the_unix_socket_then_tcp() {
+        let mut record = Record {
+            name: "x".into(),
+            pid: 1,
+            version: "0".into(),
+            tcp: "127.0.0.1:1".into(),
+            unix: None,
+            rpc: Some("127.0.0.1:2".into()),
+            rpc_unix: Some("/r.sock".into()),
+            shm: Some("/s.sock".into()),
+            started_at_ms: 1,
+        };
+        assert_eq!(preferred_endpoint(&record), Some(Endpoint::shm("/s.sock")));
+        record.shm = None;
+        assert_eq!(preferred_endpoint(&record), Some(Endpoint::unix("/r.sock")));
+        record.rpc_unix = None;
+        assert_eq!(
+            preferred_endpoint(&record),
+            Some(Endpoint::tcp("127.0.0.1:2"))
+        );
+        record.rpc = None;
+        assert_eq!(preferred_endpoint(&record), None);
     }
 }

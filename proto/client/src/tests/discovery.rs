@@ -12,7 +12,7 @@ fn publish(dir: &Path, pid: u32, rpc: Option<&Endpoint>, rpc_unix: Option<&Endpo
     let text = |e: Option<&Endpoint>| {
         e.map(|e| match e {
             Endpoint::Tcp(a) => a.clone(),
-            Endpoint::Unix(p) => p.display().to_string(),
+            Endpoint::Unix(p) | Endpoint::Shm(p) => p.display().to_string(),
         })
     };
     let record = Record {

@@ -81,6 +81,7 @@ impl Control {
         let _ = match &self.endpoint {
             Endpoint::Tcp(a) => TcpStream::connect(a).map(drop),
             Endpoint::Unix(p) => UnixStream::connect(p).map(drop),
+            _ => unreachable!("the mock serves sockets"),
         };
         while !self.listener_closed.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(1));

@@ -6,6 +6,7 @@ mod blocking;
 mod discovery;
 mod mock;
 mod pool;
+mod shm;
 
 use std::time::Duration;
 

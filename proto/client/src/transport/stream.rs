@@ -41,20 +41,21 @@ impl Socket for UnixStream {
 struct Sender<S>(S);
 
 impl<S: Socket> FrameSender for Sender<S> {
-    fn send(&mut self, frames: &[u8]) -> io::Result<()> {
-        self.0.write_all(frames)
+    fn send(&mut self, frames: &[u8]) -> Result<()> {
+        Ok(self.0.write_all(frames)?)
     }
 }
 
 struct Receiver<S>(BufReader<S>);
 
 impl<S: Socket> FrameReceiver for Receiver<S> {
-    fn recv(&mut self) -> Result<Option<Frame>> {
-        read_frame(&mut self.0)
+    fn recv_into(&mut self, deliver: &mut dyn FnMut(Frame)) -> Result<bool> {
+        Ok(read_frame(&mut self.0)?.map(deliver).is_some())
     }
 }
 
-struct Closer<S>(S);
+/// Shuts a socket down (the shm transport's handshake socket too).
+pub(super) struct Closer<S>(pub S);
 
 impl<S: Socket> Shutdown for Closer<S> {
     fn shutdown(&self) {
@@ -70,6 +71,7 @@ fn split<S: Socket>(socket: S) -> Result<Transport> {
         sender: Box::new(Sender(socket)),
         receiver: Box::new(Receiver(reader)),
         shutdown: Box::new(Closer(closer)),
+        caller_receive: None,
     })
 }
 
