@@ -43,7 +43,7 @@ mod write;
 mod tests;
 
 pub use frame::{FrameError, FrameHeader, Method, HEADER_LEN};
-pub use reply::{decode_reply, Body, ReplyError, ReplyWriter, StatValue};
+pub use reply::{decode_reply, Body, Constant, ReplyError, ReplyWriter, StatValue};
 pub use request::{
     decode_request, decode_request_with, Batch, Keys, Op, Pairs, Request, RequestError, Strs,
 };

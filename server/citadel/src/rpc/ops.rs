@@ -7,7 +7,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use citadel_cache::{CacheHandle, WriteError};
-use citadel_proto::rpc::{Body, Condition, Method, Op, ReplyWriter, StatValue};
+use citadel_proto::rpc::{Body, Condition, Constant, Method, Op, ReplyWriter, StatValue};
 
 use super::RpcError;
 use crate::command::{add_to_integer, glob_match, info_text, put_value};
@@ -51,13 +51,7 @@ pub struct Exec<'a> {
 
 /// Appends the reply frame of a GET to `out`. A hit is laid out by hand
 /// and its value copied once, from the cache into the send buffer.
-pub fn get_frame(
-    cache: &mut CacheHandle,
-    writer: &mut ReplyWriter,
-    key: &[u8],
-    id: u64,
-    out: &mut Vec<u8>,
-) {
+pub fn get_frame(cache: &mut CacheHandle, key: &[u8], id: u64, out: &mut Vec<u8>) {
     let mark = out.len();
     let hit = cache.get(key, |item| {
         // A retried read starts over.
@@ -71,8 +65,7 @@ pub fn get_frame(
     });
     if hit.is_none() {
         out.truncate(mark);
-        let body = writer.value(None);
-        writer.finish(out, id, Method::Get, body);
+        ReplyWriter::constant_frame(out, id, Method::Get, Constant::NoValue);
     }
 }
 
@@ -95,9 +88,7 @@ pub fn run(x: &mut Exec<'_>, op: &Op<'_>) -> Result<Body, RpcError> {
             value,
             ttl_ms,
             condition,
-        } => x
-            .writer
-            .done(set(x.cache, key, value, expiry(ttl_ms), condition)?),
+        } => x.writer.done(set(x.cache, key, value, ttl_ms, condition)?),
         Op::Delete(keys) => {
             let n = keys.iter().filter(|k| x.cache.delete(k)).count();
             x.writer.int(n as i64)
@@ -179,14 +170,15 @@ pub fn run(x: &mut Exec<'_>, op: &Op<'_>) -> Result<Body, RpcError> {
     })
 }
 
-/// SET with its condition; true when written.
-fn set(
+/// SET with its condition and TTL (0: none); true when written.
+pub fn set(
     cache: &mut CacheHandle,
     key: &[u8],
     value: &[u8],
-    expire_at: Option<u64>,
+    ttl_ms: u64,
     condition: Condition,
 ) -> Result<bool, RpcError> {
+    let expire_at = (ttl_ms > 0).then(|| cache.now_ms().saturating_add(ttl_ms));
     if condition == Condition::Always {
         cache.set(key, value, expire_at)?;
         return Ok(true);

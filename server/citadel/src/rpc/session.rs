@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use citadel_net::{Progress, Waiter};
 use citadel_proto::rpc::{
-    decode_request_with, Batch, Body, FrameError, FrameHeader, Limits, Method, Op, ReplyWriter,
-    Request, RequestError, Strs, HEADER_LEN,
+    decode_request_with, Batch, Body, Constant, FrameError, FrameHeader, Limits, Method, Op,
+    ReplyWriter, Request, RequestError, Strs, HEADER_LEN,
 };
 
 use super::calls::{self, Started};
@@ -33,24 +33,39 @@ const AHEAD: usize = 32;
 type Decoded<'a> = (FrameHeader, Result<Request<'a>, RequestError>);
 
 /// Starts loading the home bucket, then the item, of each single-key
-/// request, so the batch's memory misses overlap.
+/// request (and each single-key operation of a batch), so the memory
+/// misses of what is about to run overlap.
 fn prefetch(thread: &ThreadCtx, batch: &[Option<Decoded<'_>>]) {
     let mut hashes = [0u64; AHEAD];
     let mut n = 0;
+    let mut add = |op: &Op<'_>| {
+        if let Some(key) = single_key(op).filter(|_| n < AHEAD) {
+            hashes[n] = thread.cache.prefetch_bucket(key);
+            n += 1;
+        }
+    };
     for (_, decoded) in batch.iter().flatten() {
-        let key = match decoded {
-            Ok(Request { op: Op::Get { key }, .. })
-            | Ok(Request { op: Op::Set { key, .. }, .. })
-            | Ok(Request { op: Op::Incr { key, .. }, .. })
-            | Ok(Request { op: Op::Ttl { key }, .. })
-            | Ok(Request { op: Op::Expire { key, .. }, .. }) => key,
-            _ => continue,
-        };
-        hashes[n] = thread.cache.prefetch_bucket(key);
-        n += 1;
+        match decoded {
+            Ok(Request {
+                op: Op::Batch(ops), ..
+            }) => ops.iter().flatten().for_each(|op| add(&op)),
+            Ok(req) => add(&req.op),
+            Err(_) => {}
+        }
     }
     for &h in &hashes[..n] {
         thread.cache.prefetch_item(h);
+    }
+}
+
+fn single_key<'a>(op: &Op<'a>) -> Option<&'a [u8]> {
+    match *op {
+        Op::Get { key }
+        | Op::Set { key, .. }
+        | Op::Incr { key, .. }
+        | Op::Ttl { key }
+        | Op::Expire { key, .. } => Some(key),
+        _ => None,
     }
 }
 
@@ -142,6 +157,7 @@ impl RpcSession {
     /// run, so their cache misses overlap (as RESP's pipelines do).
     pub fn process(&mut self, thread: &mut ThreadCtx, input: &[u8], out: &mut Vec<u8>) -> Progress {
         let (mut pos, mut need, mut requests) = (0, 0, 0u64);
+        let mut classes = [0u64; 4];
         while !self.close && pos < input.len() {
             if self.is_killed() {
                 self.close = true;
@@ -170,13 +186,28 @@ impl RpcSession {
                     }
                 }
             }
-            if n > 1 {
+            let is_batch = |d: &Option<Decoded<'_>>| {
+                matches!(
+                    d,
+                    Some((
+                        _,
+                        Ok(Request {
+                            op: Op::Batch(_),
+                            ..
+                        })
+                    ))
+                )
+            };
+            if n > 1 || is_batch(&batch[0]) {
                 prefetch(thread, &batch[..n]);
             }
             for (header, decoded) in batch[..n].iter_mut().filter_map(Option::take) {
                 requests += 1;
                 match decoded {
-                    Ok(req) => self.run(thread, &req, out),
+                    Ok(req) => {
+                        classes[RpcCounters::class(req.priority)] += 1;
+                        self.run(thread, &req, out)
+                    }
                     Err(e) => self.error(out, header.id, header.method, &e.into()),
                 }
             }
@@ -187,7 +218,13 @@ impl RpcSession {
             }
         }
         if requests > 0 {
+            // Counted once per call, not per request.
             thread.stats.commands.fetch_add(requests, Ordering::Relaxed);
+            let rpc = &thread.stats.rpc;
+            rpc.requests.fetch_add(requests, Ordering::Relaxed);
+            for (class, &n) in classes.iter().enumerate().filter(|(_, n)| **n > 0) {
+                rpc.by_priority[class].fetch_add(n, Ordering::Relaxed);
+            }
             self.client
                 .last_ms
                 .store(thread.cache.now_ms(), Ordering::Relaxed);
@@ -251,9 +288,6 @@ impl RpcSession {
 
     fn run(&mut self, thread: &mut ThreadCtx, req: &Request<'_>, out: &mut Vec<u8>) {
         let (id, method) = (req.id, req.op.method());
-        let counters = &thread.stats.rpc;
-        counters.requests.fetch_add(1, Ordering::Relaxed);
-        counters.by_priority[RpcCounters::class(req.priority)].fetch_add(1, Ordering::Relaxed);
         let result = if req.expired_at(thread.cache.now_ms()) {
             Err(RpcError::Deadline)
         } else if !self.authed && !matches!(req.op, Op::Hello { .. }) {
@@ -261,9 +295,26 @@ impl RpcSession {
         } else {
             match req.op {
                 Op::Get { key } => {
-                    ops::get_frame(&mut thread.cache, &mut self.writer, key, id, out);
+                    ops::get_frame(&mut thread.cache, key, id, out);
                     return;
                 }
+                Op::Set {
+                    key,
+                    value,
+                    ttl_ms,
+                    condition,
+                } => match ops::set(&mut thread.cache, key, value, ttl_ms, condition) {
+                    Ok(applied) => {
+                        let reply = if applied {
+                            Constant::Applied
+                        } else {
+                            Constant::NotApplied
+                        };
+                        ReplyWriter::constant_frame(out, id, method, reply);
+                        return;
+                    }
+                    Err(e) => Err(e),
+                },
                 Op::Hello {
                     version,
                     client_name,
