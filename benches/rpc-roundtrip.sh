@@ -5,7 +5,9 @@
 #
 # Usage: benches/rpc-roundtrip.sh [rpc-roundtrip flags, e.g. --small-iters 20000]
 # Env:   CARGO_TARGET_DIR (where the release binaries are built),
-#        CITADEL (a citadel binary to measure instead of the one built here).
+#        CITADEL (a citadel binary to measure instead of the one built here),
+#        CLIENT_CPUS (taskset list for the client, e.g. 1: on a small host keep
+#        it off the server thread's core, which polls shared memory).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,5 +39,5 @@ for _ in $(seq 200); do
     sleep 0.05
 done
 
-"$target/release/rpc-roundtrip" --rpc-port "$rpc_port" \
+${CLIENT_CPUS:+taskset -c "$CLIENT_CPUS"} "$target/release/rpc-roundtrip" --rpc-port "$rpc_port" \
     --rpc-unixsocket "$scratch/rpc.sock" --shm-socket "$scratch/shm.sock" "$@"

@@ -4,8 +4,8 @@
 //! Spinning pays when a core is free for it: the reply then arrives within
 //! a few µs and costs no wake-up. On a host whose cores are all busy (the
 //! server's thread among them) a spinning caller delays the very reply it
-//! waits for. So each spin that ends with the reply doubles the budget (up
-//! to [`MAX`]) and each that ends without it halves it; once it falls to
+//! waits for. So each spin that ends with the reply restores the budget
+//! to [`MAX`] and each that ends without it halves it; once it falls to
 //! zero, every [`PROBE_EVERY`]th call spins the full [`MAX`] again to see
 //! whether things changed.
 
@@ -53,8 +53,11 @@ impl SpinBudget {
     /// What a spin got: the reply (`true`) or nothing before its budget ran out.
     pub(crate) fn record(&self, got_reply: bool) {
         let micros = self.micros.load(Ordering::Relaxed);
+        // A hit restores the whole budget: a budget grown back from zero
+        // step by step stays shorter than a round trip for long and keeps
+        // missing.
         let next = if got_reply {
-            (micros * 2).clamp(MIN, MAX)
+            MAX
         } else if micros / 2 < MIN {
             0
         } else {
@@ -78,10 +81,8 @@ mod tests {
         let spins = (0..PROBE_EVERY).filter(|_| budget.next() > Duration::ZERO);
         assert_eq!(spins.count(), 1, "one probe per {PROBE_EVERY} calls");
         budget.record(true);
-        assert_eq!(budget.next(), Duration::from_micros(MIN.into()));
-        for _ in 0..5 {
-            budget.record(true);
-        }
         assert_eq!(budget.next(), Duration::from_micros(MAX.into()));
+        budget.record(false);
+        assert_eq!(budget.next(), Duration::from_micros((MAX / 2).into()));
     }
 }

@@ -337,6 +337,31 @@ impl ReplyWriter {
         out.extend_from_slice(body);
     }
 
+    /// Like [`ReplyWriter::reserve_value`] without zeroing the value's
+    /// bytes: appends the frame up to the value; the caller appends exactly
+    /// `len` value bytes, then calls [`ReplyWriter::end_value`].
+    pub fn begin_value(out: &mut Vec<u8>, id: u64, method: Method, len: usize) {
+        assert!(len <= u32::MAX as usize - 64, "a value of {len} bytes");
+        let body_len = VALUE_PREFIX.len() + len.next_multiple_of(4);
+        let header = FrameHeader {
+            flags: FLAG_FINAL,
+            method,
+            body_len: body_len as u32,
+            id,
+        };
+        out.reserve(HEADER_LEN + body_len);
+        out.extend_from_slice(&header.to_bytes());
+        out.extend_from_slice(&VALUE_PREFIX[..44]);
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+    }
+
+    /// Ends a frame begun with [`ReplyWriter::begin_value`] whose value
+    /// had `len` bytes (pads the body to its declared length).
+    pub fn end_value(out: &mut Vec<u8>, len: usize) {
+        let pad = len.next_multiple_of(4) - len;
+        out.extend_from_slice(&[0u8; 4][..pad]);
+    }
+
     /// [`ReplyWriter::reserve_value`], filled with `value`.
     pub fn value_frame(out: &mut Vec<u8>, id: u64, method: Method, value: &[u8]) {
         Self::reserve_value(out, id, method, value.len()).copy_from_slice(value);

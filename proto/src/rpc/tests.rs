@@ -64,3 +64,17 @@ fn a_stale_body_is_refused() {
     w.finish(&mut out, 1, Method::Incr, stale);
     w.finish(&mut out, 2, Method::Incr, stale);
 }
+
+#[test]
+fn a_value_frame_begun_and_ended_equals_one_reserved() {
+    for len in [0usize, 1, 3, 4, 5, 1000] {
+        let value: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let mut reserved = Vec::new();
+        ReplyWriter::value_frame(&mut reserved, 9, Method::Get, &value);
+        let mut begun = Vec::new();
+        ReplyWriter::begin_value(&mut begun, 9, Method::Get, len);
+        begun.extend_from_slice(&value);
+        ReplyWriter::end_value(&mut begun, len);
+        assert_eq!(begun, reserved, "len {len}");
+    }
+}

@@ -132,9 +132,17 @@ impl<S: Service> Worker<S> {
                 .svc
                 .next_deadline()
                 .map_or(next_tick, |d| d.min(next_tick));
-            let ts = types::Timespec::from(wake_at.saturating_duration_since(now));
-            let args = types::SubmitArgs::new().timespec(&ts);
-            if let Err(e) = self.uring.submitter().submit_with_args(1, &args) {
+            let submitted = if wake_at <= Instant::now() {
+                // Due already (a service polling shared memory): submit
+                // without waiting. Even a zero timeout would arm a timer,
+                // and timer slack turns that into tens of microseconds.
+                self.uring.submit().map(drop)
+            } else {
+                let ts = types::Timespec::from(wake_at.saturating_duration_since(now));
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.uring.submitter().submit_with_args(1, &args).map(drop)
+            };
+            if let Err(e) = submitted {
                 match e.raw_os_error() {
                     Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) => {}
                     _ => return Err(NetError::Enter(e)),

@@ -21,8 +21,9 @@
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use citadel_proto::rpc::shm::{ShmLink, ShmLinkError, ShmParker, ShmReceiver, ShmSender};
 use citadel_proto::rpc::HEADER_LEN;
@@ -42,7 +43,7 @@ pub(super) fn connect(path: &Path, ring_capacity: u64) -> Result<Transport> {
         .split();
     let closer = Closer(UnixStream::try_clone(sender.socket())?);
     let parker = receiver.parker()?;
-    let replies = Arc::new(Replies(Mutex::new(receiver)));
+    let replies = Arc::new(Replies::new(receiver));
     Ok(Transport {
         sender: Box::new(Sender(sender)),
         receiver: Box::new(Reader {
@@ -73,11 +74,43 @@ impl FrameSender for Sender {
 }
 
 /// The reply ring's receiver, shared by the reader thread and callers.
-struct Replies(Mutex<ShmReceiver>);
+struct Replies {
+    receiver: Mutex<ShmReceiver>,
+    /// When a caller last read the ring (µs since `epoch`): while callers
+    /// spin, the reader thread must not ask the server to ring its eventfd
+    /// (a system call per reply, and a wake-up that steals the spinning
+    /// caller's core), so it naps instead of parking.
+    caller_polled_us: AtomicU64,
+    epoch: Instant,
+}
+
+/// How recently a caller must have read the ring for the reader to nap.
+const CALLERS_ACTIVE: Duration = Duration::from_micros(50);
+/// The reader's nap while callers spin (it re-checks after).
+const NAP: Duration = Duration::from_micros(50);
 
 impl Replies {
+    fn new(receiver: ShmReceiver) -> Replies {
+        Replies {
+            receiver: Mutex::new(receiver),
+            caller_polled_us: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, ShmReceiver> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.receiver.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    fn callers_active(&self) -> bool {
+        // ORDERING: Relaxed; a hint (a stale value costs one nap or one
+        // eventfd write, never a lost reply: the reader re-checks the ring).
+        let last = self.caller_polled_us.load(Ordering::Relaxed);
+        last != 0 && self.now_us().saturating_sub(last) < CALLERS_ACTIVE.as_micros() as u64
     }
 }
 
@@ -110,6 +143,11 @@ impl FrameReceiver for Reader {
                 if self.ended {
                     return Ok(false);
                 }
+                if self.replies.callers_active() {
+                    drop(receiver);
+                    std::thread::sleep(NAP);
+                    continue;
+                }
                 if !receiver.prepare_park() {
                     continue; // a reply came meanwhile
                 }
@@ -131,7 +169,11 @@ struct CallerSide(Arc<Replies>);
 
 impl CallerReceive for CallerSide {
     fn try_recv_into(&self, deliver: &mut dyn FnMut(Frame)) -> Result<()> {
-        let mut receiver = match self.0 .0.try_lock() {
+        // ORDERING: Relaxed; see `Replies::callers_active`.
+        self.0
+            .caller_polled_us
+            .store(self.0.now_us().max(1), Ordering::Relaxed);
+        let mut receiver = match self.0.receiver.try_lock() {
             Ok(receiver) => receiver,
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
             Err(TryLockError::WouldBlock) => return Ok(()),

@@ -56,12 +56,10 @@ pub fn get_frame(cache: &mut CacheHandle, key: &[u8], id: u64, out: &mut Vec<u8>
     let hit = cache.get(key, |item| {
         // A retried read starts over.
         out.truncate(mark);
-        let dst = ReplyWriter::reserve_value(out, id, Method::Get, item.value_len());
-        let mut at = 0;
-        for piece in item.chunks() {
-            piece.copy_to(&mut dst[at..at + piece.len()]);
-            at += piece.len();
-        }
+        let len = item.value_len();
+        ReplyWriter::begin_value(out, id, Method::Get, len);
+        item.write_value_to(out);
+        ReplyWriter::end_value(out, len);
     });
     if hit.is_none() {
         out.truncate(mark);
