@@ -47,5 +47,5 @@ pub use pending::call_error;
 pub use pipeline::{
     start as start_pipeline, Request as PipelineRequest, Started as PipelineStarted,
 };
-pub use session::{ConnInfo, Session};
+pub use session::{register_client, ConnInfo, Session};
 pub use value::put_value;

@@ -35,15 +35,7 @@ pub struct Session {
 
 impl Session {
     pub fn new(state: &Arc<ServerState>, info: ConnInfo) -> Session {
-        let now = citadel_cache::unix_millis();
-        let client = Arc::new(ClientShared::new(
-            info.id,
-            info.peer,
-            info.local,
-            info.thread,
-            now,
-        ));
-        state.clients.register(client.clone());
+        let client = register_client(state, info);
         Session {
             state: state.clone(),
             parser: RequestParser::default(),
@@ -130,6 +122,20 @@ impl Session {
     pub fn resume(&mut self, ctx: &mut ThreadCtx, done: Completion, out: &mut Vec<u8>) {
         pending::resume(&self.state, ctx, &mut self.conn, done, out);
     }
+}
+
+/// A new connection as CLIENT LIST and INFO see it (both protocols).
+pub fn register_client(state: &ServerState, info: ConnInfo) -> Arc<ClientShared> {
+    let now = citadel_cache::unix_millis();
+    let client = Arc::new(ClientShared::new(
+        info.id,
+        info.peer,
+        info.local,
+        info.thread,
+        now,
+    ));
+    state.clients.register(client.clone());
+    client
 }
 
 impl Drop for Session {

@@ -15,7 +15,7 @@ use super::calls::{self, Started};
 use super::ops::{self, Exec, Scratch};
 use super::RpcError;
 use crate::clients::ClientShared;
-use crate::command::ConnInfo;
+use crate::command::{register_client, ConnInfo};
 use crate::state::ServerState;
 use crate::stats::{RpcCounters, ThreadStats};
 use crate::thread::ThreadCtx;
@@ -99,22 +99,15 @@ pub struct RpcSession {
 
 impl RpcSession {
     pub fn new(state: &Arc<ServerState>, info: ConnInfo) -> RpcSession {
-        let now = citadel_cache::unix_millis();
-        let client = Arc::new(ClientShared::new(
-            info.id,
-            info.peer,
-            info.local,
-            info.thread,
-            now,
-        ));
-        state.clients.register(client.clone());
+        let thread = info.thread;
+        let client = register_client(state, info);
         let limits = Limits {
             max_frame: state.limits.proto_max_bulk_len + FRAME_OVERHEAD,
             ..Limits::default()
         };
         RpcSession {
             state: state.clone(),
-            stats: state.thread_stats[info.thread].clone(),
+            stats: state.thread_stats[thread].clone(),
             client,
             writer: ReplyWriter::new(),
             limits,
