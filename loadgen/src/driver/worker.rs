@@ -2,7 +2,6 @@
 //! plumbing and why it is driven directly).
 
 use std::io;
-use std::os::fd::AsRawFd;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
@@ -17,6 +16,8 @@ use crate::workload::values::ValuePool;
 use super::conn::{Conn, State};
 use super::recorder::{Progress, Recorder};
 use super::ring;
+use super::shm::ShmWaiter;
+use super::transport::{Endpoint, Stream};
 
 const RECV: u64 = 0;
 const SEND: u64 = 1;
@@ -62,6 +63,9 @@ pub struct Worker<'a, P: Protocol> {
     pub rec: Recorder,
     progress: Option<Sender<Progress>>,
     next_tick_ns: u64,
+    /// Set when the connections are shm ring pairs, which this loop polls and waits on
+    /// itself (the io_uring then stays idle).
+    shm: Option<ShmWaiter>,
 }
 
 fn user_data(conn: usize, kind: u64) -> u64 {
@@ -80,6 +84,9 @@ impl<'a, P: Protocol> Worker<'a, P> {
         let entries = (conns.len() * 2 + 8).next_power_of_two() as u32;
         let ring = ring::build(entries)?;
         let next_tick_ns = clock.now() + PROGRESS_EVERY.as_nanos() as u64;
+        let shm = (conns.iter())
+            .any(|c| matches!(c.server, Endpoint::Shm(_)))
+            .then(|| ShmWaiter::new(conns.len()));
         Ok(Worker {
             proto,
             ring,
@@ -91,6 +98,7 @@ impl<'a, P: Protocol> Worker<'a, P> {
             rec: Recorder::new(),
             progress,
             next_tick_ns,
+            shm,
         })
     }
 
@@ -132,8 +140,13 @@ impl<'a, P: Protocol> Worker<'a, P> {
                 self.next_tick_ns = now + PROGRESS_EVERY.as_nanos() as u64;
             }
             wake = wake.min(self.next_tick_ns);
-            ring::wait(&mut self.ring, now, wake)?;
-            self.reap();
+            match &mut self.shm {
+                Some(waiter) => waiter.wait(&mut self.conns, now, wake, &mut self.rec)?,
+                None => {
+                    ring::wait(&mut self.ring, now, wake)?;
+                    self.reap();
+                }
+            }
         }
         Ok(self.rec.take())
     }
@@ -152,6 +165,14 @@ impl<'a, P: Protocol> Worker<'a, P> {
             State::Up => {
                 if sending {
                     self.fill(i, now, spec, wake);
+                }
+                if let Some(waiter) = &mut self.shm {
+                    let c = &mut self.conns[i];
+                    let sent = c.shm_send(now, &mut self.rec);
+                    if sent | c.shm_recv(&self.proto, now, &mut self.rec) {
+                        waiter.moved(now);
+                    }
+                    return Ok(());
                 }
                 self.post_send(i)?;
                 self.post_recv(i)?;
@@ -285,12 +306,12 @@ impl<'a, P: Protocol> Worker<'a, P> {
             c.pending.clear();
             c.wsent = 0;
         }
-        let Some(sock) = &c.sock else {
+        let Some(fd) = c.sock.as_ref().and_then(Stream::socket_fd) else {
             return Ok(());
         };
         let rest = &c.wbuf[c.wsent..];
         let sqe = opcode::Send::new(
-            types::Fd(sock.as_raw_fd()),
+            types::Fd(fd),
             rest.as_ptr(),
             rest.len() as u32,
         )
@@ -310,12 +331,12 @@ impl<'a, P: Protocol> Worker<'a, P> {
         if c.recv_busy {
             return Ok(());
         }
-        let Some(sock) = &c.sock else {
+        let Some(fd) = c.sock.as_ref().and_then(Stream::socket_fd) else {
             return Ok(());
         };
         let free = &mut c.rbuf[c.rend..];
         let sqe = opcode::Recv::new(
-            types::Fd(sock.as_raw_fd()),
+            types::Fd(fd),
             free.as_mut_ptr(),
             free.len() as u32,
         )
