@@ -144,6 +144,8 @@ pub struct ShmWaiter {
     parked: Vec<usize>,
     /// When a frame last moved either way (run-clock ns).
     active_ns: u64,
+    /// A frame moved in this turn of the loop: a reply frees room to send.
+    moved: bool,
 }
 
 impl ShmWaiter {
@@ -152,12 +154,14 @@ impl ShmWaiter {
             pollfds: Vec::with_capacity(conns * 2),
             parked: Vec::with_capacity(conns),
             active_ns: 0,
+            moved: false,
         }
     }
 
-    /// A frame moved at `now`: keep spinning.
+    /// A frame moved at `now`: look again at once, and keep spinning.
     pub fn moved(&mut self, now: u64) {
         self.active_ns = now;
+        self.moved = true;
     }
 
     /// Returns when the loop should look at its connections again: at once while replies
@@ -170,6 +174,9 @@ impl ShmWaiter {
         wake: u64,
         rec: &mut Recorder,
     ) -> io::Result<()> {
+        if std::mem::take(&mut self.moved) {
+            return Ok(());
+        }
         let awaiting = conns.iter().any(|c| !c.inflight.is_empty());
         if (awaiting && now < self.active_ns + SPIN_NS) || wake <= now + SPIN_NS {
             std::hint::spin_loop();
