@@ -68,7 +68,10 @@ fn shm_is_refused_for_other_protocols() {
     let out = cmd.output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--shm") && stderr.contains("rpc"), "{stderr}");
+    assert!(
+        stderr.contains("--shm") && stderr.contains("rpc"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -58,7 +58,7 @@ fn serve(mut socket: UnixStream) {
         requests.commit_read();
         if frames.is_empty() {
             idle += 1;
-            if idle % 256 == 0 && client_gone(&mut socket) {
+            if idle.is_multiple_of(256) && client_gone(&mut socket) {
                 return;
             }
             if idle < 64 {
