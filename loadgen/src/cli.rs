@@ -65,7 +65,7 @@ pub struct RunArgs {
     pub shm: Vec<PathBuf>,
 
     /// Wire protocol: resp (Redis, Valkey, Citadel), memcache (text), memcache-binary, or
-    /// rpc (Citadel's framed RPC, e.g. -s 127.0.0.1:7379).
+    /// rpc (Citadel's framed RPC: -s 127.0.0.1:7379, --unix PATH or --shm PATH).
     #[arg(short = 'P', long, value_enum, default_value_t = ProtocolKind::Resp)]
     pub protocol: ProtocolKind,
 
