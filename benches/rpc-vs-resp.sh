@@ -2,19 +2,23 @@
 # Citadel's RPC front door against its RESP one, on one server, in one run.
 #
 # One citadel (--threads 1, pinned to core 0, cache file in /dev/shm) serves RESP on
-# TCP and a Unix socket and RPC on TCP (--rpc-port) and a Unix socket
-# (--rpc-unixsocket). Every client runs pinned to core 1. For GET and SET at depth 1
+# TCP and a Unix socket and RPC on TCP (--rpc-port), a Unix socket (--rpc-unixsocket)
+# and shared memory (--shm-socket). Every client runs pinned to core 1. For GET and SET at depth 1
 # and 16 (50 connections, 100k keys, 32-byte values, keys prefilled), each cell runs
 # for DUR and reads the server's utime+stime from /proc/<pid>/stat around the client:
 #
 #   redis-benchmark       RESP, TCP, -P depth (sends depth commands, waits for all)
 #   loadgen resp          RESP, TCP and Unix, --pipeline depth (a sliding window)
-#   loadgen rpc           RPC, TCP and Unix, --pipeline depth (one op per frame)
-#   loadgen rpc batch     RPC, TCP and Unix, depth 16 only: --batch 16 (one frame
+#   loadgen rpc           RPC, TCP, Unix and shm, --pipeline depth (one op per frame)
+#   loadgen rpc batch     RPC, TCP, Unix and shm, depth 16 only: --batch 16 (one frame
 #                         of 16 ops in flight, like redis-benchmark -P 16)
 #
+# Over shm each connection is a request/reply ring pair; while shm traffic flows the
+# server busy-polls its core (it stays attentive ~100 µs after each request) and the
+# load generator spins for replies, so both sides' CPU per op includes that polling.
+#
 # Then round-trip GET latency at concurrency 1 (one connection, no pipelining) with
-# 64-byte and 100 KB values, RESP and RPC, TCP and Unix socket.
+# 64-byte and 100 KB values, RESP and RPC, TCP and Unix socket, and RPC over shm.
 #
 # Prints two markdown tables: throughput (ops/s, server CPU µs/op, the load
 # generator's ops per client CPU-second, and the RPC/RESP ratio of server CPU per op
@@ -56,16 +60,17 @@ port=$(free_port)
 rpc_port=$(free_port)
 resp_sock=$scratch/resp.sock
 rpc_sock=$scratch/rpc.sock
+shm_sock=$scratch/shm.sock
 taskset -c 0 "$citadel" --port "$port" --rpc-port "$rpc_port" --threads 1 \
-    --unixsocket "$resp_sock" --rpc-unixsocket "$rpc_sock" --maxmemory 256mb --fresh \
-    --cache-file "$scratch/citadel.cache" >"$scratch/citadel.log" 2>&1 &
+    --unixsocket "$resp_sock" --rpc-unixsocket "$rpc_sock" --shm-socket "$shm_sock" \
+    --maxmemory 256mb --fresh --cache-file "$scratch/citadel.cache" >"$scratch/citadel.log" 2>&1 &
 pid=$!
+up() { redis-cli -p "$port" ping >/dev/null 2>&1 && [ -S "$rpc_sock" ] && [ -S "$shm_sock" ]; }
 for _ in $(seq 100); do
-    redis-cli -p "$port" ping >/dev/null 2>&1 && [ -S "$rpc_sock" ] && break
+    up && break
     sleep 0.1
 done
-redis-cli -p "$port" ping >/dev/null 2>&1 && [ -S "$rpc_sock" ] \
-    || { echo "citadel did not start: $(cat "$scratch/citadel.log")" >&2; exit 1; }
+up || { echo "citadel did not start: $(cat "$scratch/citadel.log")" >&2; exit 1; }
 
 # The target flags of one loadgen client: protocol, transport.
 endpoint() { # proto transport
@@ -74,6 +79,7 @@ endpoint() { # proto transport
         resp/unix) echo "--unix $resp_sock" ;;
         rpc/tcp) echo "-P rpc -s 127.0.0.1:$rpc_port" ;;
         rpc/unix) echo "-P rpc --unix $rpc_sock" ;;
+        rpc/shm) echo "-P rpc --shm $shm_sock" ;;
     esac
 }
 
@@ -136,8 +142,8 @@ for round in $(seq "$rounds"); do
         for op in GET SET; do
             {
                 echo redis-benchmark tcp
-                for transport in tcp unix; do
-                    echo loadgen-resp "$transport"
+                for transport in tcp unix shm; do
+                    [ "$transport" = shm ] || echo loadgen-resp "$transport"
                     echo loadgen-rpc "$transport"
                     [ "$depth" = 1 ] || echo loadgen-rpc-batch "$transport" 16
                 done
@@ -147,7 +153,7 @@ for round in $(seq "$rounds"); do
         done
     done
     for size in 64 102400; do
-        printf '%s\n' "resp tcp" "rpc tcp" "resp unix" "rpc unix" | in_order "$round" |
+        printf '%s\n' "resp tcp" "rpc tcp" "resp unix" "rpc unix" "rpc shm" | in_order "$round" |
             while read -r proto transport; do latency "$size" "$proto" "$transport" </dev/null; done
     done
 done
@@ -172,7 +178,8 @@ print("| op | depth | client | transport | ops/s | server CPU µs/op | client op
 print("|---|---:|---|---|---:|---:|---:|---:|---:|")
 for (op, depth, client, transport), (ops, us, eff) in tput.items():
     us = float(us)
-    same = tput.get((op, depth, "loadgen-resp", transport))
+    # RESP has no shm transport: shm rows compare with RESP over the Unix socket.
+    same = tput.get((op, depth, "loadgen-resp", "unix" if transport == "shm" else transport))
     rb = tput.get((op, depth, "redis-benchmark", "tcp"))
     rpc = client.startswith("loadgen-rpc")
     vs_resp = f"**{ratio(us, float(same[1]))}**" if rpc and same else ""
@@ -190,4 +197,6 @@ print(f"One citadel --threads 1 on core 0, clients on core 1; {sys.argv[2]} s pe
 print(f"medians of {sys.argv[3]} round(s), clients in alternating order;")
 print("throughput: 50 connections, 100k keys, 32-byte values; server CPU = utime+stime per op;")
 print("rpc-batch = --pipeline 16 --batch 16. Latency: 1 connection, pipeline 1, GET only.")
+print("shm: one ring pair per connection; the server busy-polls while shm traffic flows and the")
+print("client spins for replies (both in the CPU columns); shm rows' RESP ratio is against Unix.")
 PY

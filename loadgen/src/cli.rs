@@ -10,8 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::protocol::ProtocolKind;
 use crate::workload::keys::KeyDist;
 
-/// Citadel's load generator: RESP, memcache and Citadel RPC load over TCP or a Unix socket,
-/// open or closed loop, honest latency.
+/// Citadel's load generator: RESP, memcache and Citadel RPC load over TCP or a Unix socket
+/// (RPC also over shared memory), open or closed loop, honest latency.
 ///
 /// Without `--rate` it runs closed loop: every connection keeps `--pipeline` requests in
 /// flight and latency is measured from the actual send. With `--rate OPS` it runs open
@@ -56,8 +56,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH", conflicts_with = "servers")]
     pub unix: Vec<PathBuf>,
 
+    /// RPC over shared memory: attach to citadel's `--shm-socket PATH` instead of --server
+    /// (--protocol rpc only; same host). Every connection is its own request/reply ring
+    /// pair; workers spin briefly for replies, then park on the rings' eventfds. Note the
+    /// server busy-polls a core for ~100 µs after each burst of shm traffic. Repeat like
+    /// --server.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["servers", "unix"])]
+    pub shm: Vec<PathBuf>,
+
     /// Wire protocol: resp (Redis, Valkey, Citadel), memcache (text), memcache-binary, or
-    /// rpc (Citadel's framed RPC, e.g. -s 127.0.0.1:7379).
+    /// rpc (Citadel's framed RPC: -s 127.0.0.1:7379, --unix PATH or --shm PATH).
     #[arg(short = 'P', long, value_enum, default_value_t = ProtocolKind::Resp)]
     pub protocol: ProtocolKind,
 

@@ -1,5 +1,6 @@
-//! `--protocol rpc` against an in-process RPC server that answers out of order, over TCP
-//! and a Unix socket, plain and batched; RESP over a Unix socket against redis-server.
+//! `--protocol rpc` against an in-process RPC server that answers out of order, over TCP,
+//! a Unix socket and shared memory, plain and batched; RESP over a Unix socket against
+//! redis-server.
 
 mod common;
 
@@ -18,9 +19,14 @@ fn check(report: &serde_json::Value, requests: u64) {
 }
 
 #[test]
-fn rpc_replies_are_matched_by_id_over_tcp_and_unix() {
+fn rpc_replies_are_matched_by_id_over_tcp_unix_and_shm() {
     let server = RpcServer::start();
-    for endpoint in [["-s", server.addr.as_str()], ["--unix", server.unix_path()]] {
+    let endpoints = [
+        ["-s", server.addr.as_str()],
+        ["--unix", server.unix_path()],
+        ["--shm", server.shm_path()],
+    ];
+    for endpoint in endpoints {
         for batch in ["1", "4"] {
             let mut args = vec!["-P", "rpc", "--batch", batch];
             args.extend(endpoint);
@@ -54,6 +60,18 @@ fn resp_over_a_unix_socket() {
     let after = redis.stat("total_commands_processed", true);
     assert_eq!(after - before - 1, 4000);
     assert_eq!(report["servers"][0], format!("unix:{path}"));
+}
+
+#[test]
+fn shm_is_refused_for_other_protocols() {
+    let (mut cmd, _) = common::loadgen(&["--shm", "/nonexistent.sock", "-n", "10"]);
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--shm") && stderr.contains("rpc"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Steady state allocates nothing per request: a run with 5x the requests makes (almost)
 //! the same number of heap allocations. RESP against redis-server; RPC (plain and batched,
-//! TCP and Unix socket) against the in-process RPC server, which itself allocates only per
-//! connection, so its allocations cancel out between the runs.
+//! TCP, Unix socket and shared memory) against the in-process RPC server, which itself
+//! allocates only per connection, so its allocations cancel out between the runs.
 
 mod common;
 
@@ -104,4 +104,12 @@ fn no_allocation_per_rpc_request() {
     let server = RpcServer::start();
     assert_flat(&["-P", "rpc", "-s", &server.addr]);
     assert_flat(&["-P", "rpc", "--batch", "4", "--unix", server.unix_path()]);
+}
+
+#[test]
+fn no_allocation_per_shm_request() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let server = RpcServer::start();
+    assert_flat(&["-P", "rpc", "--shm", server.shm_path()]);
+    assert_flat(&["-P", "rpc", "--batch", "4", "--shm", server.shm_path()]);
 }

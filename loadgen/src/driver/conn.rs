@@ -155,33 +155,8 @@ impl Conn {
         now: u64,
         rec: &mut Recorder,
     ) -> Result<(), ProtocolError> {
-        let stray = ProtocolError {
-            protocol: proto.name(),
-            what: "reply without a request",
-        };
-        while self.rstart < self.rend {
-            let oldest = self.inflight.oldest().ok_or(stray.clone())?.op;
-            let buf = &self.rbuf[self.rstart..self.rend];
-            let inflight = &mut self.inflight;
-            let mut unmatched = false;
-            let parsed = proto.parse(oldest, buf, &mut |a: Answer| {
-                let f = match a.to {
-                    Target::Oldest => inflight.take_oldest(),
-                    Target::Id(id) => inflight.take(id),
-                };
-                match f {
-                    Some(f) => record(rec, f, a, buf, now, proto.name()),
-                    None => unmatched = true,
-                }
-            })?;
-            if unmatched {
-                return Err(stray);
-            }
-            let Some(len) = parsed else {
-                break;
-            };
-            self.rstart += len;
-        }
+        let buf = &self.rbuf[self.rstart..self.rend];
+        self.rstart += answer_replies(proto, &mut self.inflight, buf, now, rec)?;
         self.make_recv_room();
         Ok(())
     }
@@ -233,6 +208,46 @@ impl Conn {
         self.sock = Some(sock);
         self.state = State::Up;
     }
+}
+
+/// Parses the complete reply units (replies, frames) at the front of `buf`, recording the
+/// request each answers; returns the bytes they occupy. Socket receive buffers and shm
+/// ring records both go through here, so both are accounted alike.
+pub fn answer_replies<P: Protocol>(
+    proto: &P,
+    inflight: &mut InFlightTable,
+    buf: &[u8],
+    now: u64,
+    rec: &mut Recorder,
+) -> Result<usize, ProtocolError> {
+    let stray = ProtocolError {
+        protocol: proto.name(),
+        what: "reply without a request",
+    };
+    let mut used = 0;
+    while used < buf.len() {
+        let oldest = inflight.oldest().ok_or(stray.clone())?.op;
+        let unit = &buf[used..];
+        let mut unmatched = false;
+        let parsed = proto.parse(oldest, unit, &mut |a: Answer| {
+            let f = match a.to {
+                Target::Oldest => inflight.take_oldest(),
+                Target::Id(id) => inflight.take(id),
+            };
+            match f {
+                Some(f) => record(rec, f, a, unit, now, proto.name()),
+                None => unmatched = true,
+            }
+        })?;
+        if unmatched {
+            return Err(stray);
+        }
+        let Some(len) = parsed else {
+            break;
+        };
+        used += len;
+    }
+    Ok(used)
 }
 
 /// Records one answered request: latency from its start, and its outcome (an answer for

@@ -5,6 +5,7 @@ mod conn;
 mod inflight;
 mod recorder;
 mod ring;
+mod shm;
 mod transport;
 mod worker;
 
@@ -67,12 +68,15 @@ impl RunResult {
     }
 }
 
-/// The command line's servers: its `--unix` sockets, else its resolved `--server`s.
+/// The command line's servers: its `--shm` or `--unix` sockets, else its resolved
+/// `--server`s.
 pub fn endpoints(args: &RunArgs) -> Result<Vec<Endpoint>, LoadgenError> {
-    if args.unix.is_empty() {
-        resolve(&args.servers)
-    } else {
+    if !args.shm.is_empty() {
+        Ok(args.shm.iter().cloned().map(Endpoint::Shm).collect())
+    } else if !args.unix.is_empty() {
         Ok(args.unix.iter().cloned().map(Endpoint::Unix).collect())
+    } else {
+        resolve(&args.servers)
     }
 }
 
@@ -107,6 +111,16 @@ fn validate(cfg: &LoadConfig) -> Result<(), LoadgenError> {
     let bad = |m: &str| Err(LoadgenError::Config(m.into()));
     if cfg.servers.is_empty() {
         return bad("no --server");
+    }
+    let shm = (cfg.servers.iter())
+        .filter(|e| matches!(e, Endpoint::Shm(_)))
+        .count();
+    if shm > 0 && cfg.protocol != ProtocolKind::Rpc {
+        return bad("--shm carries Citadel RPC frames only: add --protocol rpc");
+    }
+    // A worker either drives io_uring sockets or polls rings, not both.
+    if shm > 0 && shm < cfg.servers.len() {
+        return bad("shm endpoints cannot be mixed with sockets in one run");
     }
     if w.threads == 0 || w.conns == 0 || w.pipeline == 0 {
         return bad("--threads, --conns and --pipeline must be at least 1");

@@ -1,15 +1,12 @@
-//! Where a connection goes: TCP or a Unix stream socket. Both are byte streams on a file
-//! descriptor, which the worker sends to and receives from with io_uring; protocols do
-//! not know which one carries them.
+//! Where a connection goes: TCP, a Unix stream socket, or Citadel's shared-memory RPC
+//! transport (`--shm-socket`). TCP and Unix are byte streams on a file descriptor, which
+//! the worker sends to and receives from with io_uring; protocols do not know which one
+//! carries them.
 //!
-//! Seam for a shared-memory transport (Citadel's `--shm-socket`, RPC only): a third
-//! `Endpoint` variant whose `connect` does the CSHM handshake (16-byte request, reply with
-//! the memfd and two eventfds over SCM_RIGHTS) and a `Stream` variant holding the mapped
-//! rings, the eventfds and the handshake socket (kept open: closing it frees the rings).
-//! The worker's `post_send`/`post_recv` would then branch on the stream: copy whole frames
-//! into the request ring and write the doorbell, and post an io_uring READ on the reply
-//! eventfd, copying reply records into `rbuf` when it completes, so completions keep
-//! arriving through the one ring and `Conn::parse_replies` stays as it is.
+//! Shared memory (`shm.rs`) is a ring pair per connection instead of a descriptor: the
+//! worker copies whole frames from the connection's send buffer into the request ring,
+//! parses reply frames in place in the reply ring with the same protocol code and
+//! in-flight table, and waits by spinning, then parking on the reply eventfds.
 
 use std::fmt;
 use std::io;
@@ -19,11 +16,15 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::shm::ShmStream;
+
 /// A server's address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
     Tcp(SocketAddr),
     Unix(PathBuf),
+    /// A Citadel `--shm-socket` handshake socket (RPC only).
+    Shm(PathBuf),
 }
 
 impl fmt::Display for Endpoint {
@@ -31,20 +32,22 @@ impl fmt::Display for Endpoint {
         match self {
             Endpoint::Tcp(a) => write!(f, "{a}"),
             Endpoint::Unix(p) => write!(f, "unix:{}", p.display()),
+            Endpoint::Shm(p) => write!(f, "shm:{}", p.display()),
         }
     }
 }
 
-/// A connected socket.
+/// A connected socket, or an attached ring pair.
 #[derive(Debug)]
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Shm(ShmStream),
 }
 
 impl Endpoint {
     /// Connects (TCP with TCP_NODELAY; `timeout` bounds the TCP handshake, a Unix connect
-    /// is local and answers at once).
+    /// or shm handshake is local and answers at once).
     pub fn connect(&self, timeout: Duration) -> io::Result<Stream> {
         match self {
             Endpoint::Tcp(addr) => {
@@ -53,25 +56,32 @@ impl Endpoint {
                 Ok(Stream::Tcp(s))
             }
             Endpoint::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
+            Endpoint::Shm(path) => ShmStream::connect(path).map(Stream::Shm),
         }
     }
 }
 
 impl Stream {
-    /// Shuts both directions down, which also completes the kernel operations in flight.
+    /// Shuts both directions down, which also completes the kernel operations in flight
+    /// (shm: tells the server to drop the rings).
     pub fn shutdown(&self) {
+        // Already shut down or reset: nothing left to end.
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(Shutdown::Both),
             Stream::Unix(s) => s.shutdown(Shutdown::Both),
+            Stream::Shm(s) => {
+                s.shutdown();
+                Ok(())
+            }
         };
     }
-}
 
-impl AsRawFd for Stream {
-    fn as_raw_fd(&self) -> RawFd {
+    /// The socket io_uring sends to and receives from; `None` for shm, which has none.
+    pub fn socket_fd(&self) -> Option<RawFd> {
         match self {
-            Stream::Tcp(s) => s.as_raw_fd(),
-            Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tcp(s) => Some(s.as_raw_fd()),
+            Stream::Unix(s) => Some(s.as_raw_fd()),
+            Stream::Shm(_) => None,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! One worker thread's event loop over its connections (see `ring.rs` for the io_uring
-//! plumbing and why it is driven directly).
+//! plumbing and why it is driven directly; `shm.rs` for shared-memory connections, which
+//! the same loop polls instead).
 
 use std::io;
-use std::os::fd::AsRawFd;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,10 @@ use crate::workload::values::ValuePool;
 use super::conn::{Conn, State};
 use super::recorder::{Progress, Recorder};
 use super::ring;
+use super::shm::ShmWaiter;
+use super::transport::{Endpoint, Stream};
+
+mod teardown;
 
 const RECV: u64 = 0;
 const SEND: u64 = 1;
@@ -25,10 +29,6 @@ const MAX_RECONNECTS: u32 = 5;
 const RECONNECT_DELAY: Duration = Duration::from_millis(200);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
-const SHUTDOWN_CANCEL_AFTER: Duration = Duration::from_secs(1);
-const SHUTDOWN_LEAK_AFTER: Duration = Duration::from_secs(5);
-/// user_data of cancel requests (no connection has this index).
-const CANCEL: u64 = u64::MAX;
 
 /// Monotonic nanoseconds since the run started.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +62,9 @@ pub struct Worker<'a, P: Protocol> {
     pub rec: Recorder,
     progress: Option<Sender<Progress>>,
     next_tick_ns: u64,
+    /// Set when the connections are shm ring pairs, which this loop polls and waits on
+    /// itself (the io_uring then stays idle).
+    shm: Option<ShmWaiter>,
 }
 
 fn user_data(conn: usize, kind: u64) -> u64 {
@@ -80,6 +83,9 @@ impl<'a, P: Protocol> Worker<'a, P> {
         let entries = (conns.len() * 2 + 8).next_power_of_two() as u32;
         let ring = ring::build(entries)?;
         let next_tick_ns = clock.now() + PROGRESS_EVERY.as_nanos() as u64;
+        let shm = (conns.iter())
+            .any(|c| matches!(c.server, Endpoint::Shm(_)))
+            .then(|| ShmWaiter::new(conns.len()));
         Ok(Worker {
             proto,
             ring,
@@ -91,6 +97,7 @@ impl<'a, P: Protocol> Worker<'a, P> {
             rec: Recorder::new(),
             progress,
             next_tick_ns,
+            shm,
         })
     }
 
@@ -132,8 +139,13 @@ impl<'a, P: Protocol> Worker<'a, P> {
                 self.next_tick_ns = now + PROGRESS_EVERY.as_nanos() as u64;
             }
             wake = wake.min(self.next_tick_ns);
-            ring::wait(&mut self.ring, now, wake)?;
-            self.reap();
+            match &mut self.shm {
+                Some(waiter) => waiter.wait(&mut self.conns, now, wake, &mut self.rec)?,
+                None => {
+                    ring::wait(&mut self.ring, now, wake)?;
+                    self.reap();
+                }
+            }
         }
         Ok(self.rec.take())
     }
@@ -152,6 +164,14 @@ impl<'a, P: Protocol> Worker<'a, P> {
             State::Up => {
                 if sending {
                     self.fill(i, now, spec, wake);
+                }
+                if let Some(waiter) = &mut self.shm {
+                    let c = &mut self.conns[i];
+                    let sent = c.shm_send(now, &mut self.rec);
+                    if sent | c.shm_recv(&self.proto, now, &mut self.rec) {
+                        waiter.moved(now);
+                    }
+                    return Ok(());
                 }
                 self.post_send(i)?;
                 self.post_recv(i)?;
@@ -285,18 +305,14 @@ impl<'a, P: Protocol> Worker<'a, P> {
             c.pending.clear();
             c.wsent = 0;
         }
-        let Some(sock) = &c.sock else {
+        let Some(fd) = c.sock.as_ref().and_then(Stream::socket_fd) else {
             return Ok(());
         };
         let rest = &c.wbuf[c.wsent..];
-        let sqe = opcode::Send::new(
-            types::Fd(sock.as_raw_fd()),
-            rest.as_ptr(),
-            rest.len() as u32,
-        )
-        .flags(libc::MSG_NOSIGNAL)
-        .build()
-        .user_data(user_data(i, SEND));
+        let sqe = opcode::Send::new(types::Fd(fd), rest.as_ptr(), rest.len() as u32)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(user_data(i, SEND));
         c.send_busy = true;
         // SAFETY: `wbuf` is neither written, resized nor dropped while `send_busy` is set
         // (new requests go to `pending`; `fail` only clears it, which keeps the allocation),
@@ -310,17 +326,13 @@ impl<'a, P: Protocol> Worker<'a, P> {
         if c.recv_busy {
             return Ok(());
         }
-        let Some(sock) = &c.sock else {
+        let Some(fd) = c.sock.as_ref().and_then(Stream::socket_fd) else {
             return Ok(());
         };
         let free = &mut c.rbuf[c.rend..];
-        let sqe = opcode::Recv::new(
-            types::Fd(sock.as_raw_fd()),
-            free.as_mut_ptr(),
-            free.len() as u32,
-        )
-        .build()
-        .user_data(user_data(i, RECV));
+        let sqe = opcode::Recv::new(types::Fd(fd), free.as_mut_ptr(), free.len() as u32)
+            .build()
+            .user_data(user_data(i, RECV));
         c.recv_busy = true;
         // SAFETY: `rbuf` is only read, compacted or resized when its receive completes
         // (`recv_busy` false), and the connection is never moved (see `post_send`), so the
@@ -371,62 +383,6 @@ impl<'a, P: Protocol> Worker<'a, P> {
                 if let Err(e) = c.parse_replies(&self.proto, now, &mut self.rec) {
                     tracing::warn!(server = %c.server, "{e}");
                     c.fail(ErrorKind::ProtocolError, &e.to_string(), now, &mut self.rec);
-                }
-            }
-        }
-    }
-
-    /// Drain deadline passed: whatever is still in flight is a timeout.
-    fn time_out_all(&mut self, now: u64) {
-        let drain = self.args.drain_timeout;
-        for c in &mut self.conns {
-            if !c.inflight.is_empty() {
-                c.fail(
-                    ErrorKind::Timeout,
-                    &format!("no reply within {drain:?} after the run"),
-                    now,
-                    &mut self.rec,
-                );
-            }
-        }
-    }
-
-    /// Closes every connection and waits until the kernel has returned all buffers, so
-    /// dropping them is sound: shutdown(2) completes pending receives and sends; after a
-    /// second everything left is cancelled; if even that never completes the buffers are
-    /// leaked rather than freed under the kernel.
-    pub fn shutdown(mut self) {
-        for c in &self.conns {
-            if let Some(s) = &c.sock {
-                s.shutdown();
-            }
-        }
-        let start = self.clock.now();
-        let mut cancelled = false;
-        while self.conns.iter().any(Conn::busy) {
-            let now = self.clock.now();
-            let waited = Duration::from_nanos(now - start);
-            if waited >= SHUTDOWN_LEAK_AFTER {
-                tracing::error!("io_uring operations did not complete; leaking their buffers");
-                std::mem::forget(self.conns);
-                return;
-            }
-            if !cancelled && waited >= SHUTDOWN_CANCEL_AFTER {
-                let _ = ring::cancel_all(&mut self.ring, CANCEL);
-                cancelled = true;
-            }
-            let _ = ring::wait(&mut self.ring, now, now + 100_000_000);
-            let mut cq = self.ring.completion();
-            cq.sync();
-            for cqe in &mut cq {
-                if cqe.user_data() == CANCEL {
-                    continue;
-                }
-                let c = &mut self.conns[(cqe.user_data() >> 1) as usize];
-                if cqe.user_data() & 1 == SEND {
-                    c.send_busy = false;
-                } else {
-                    c.recv_busy = false;
                 }
             }
         }

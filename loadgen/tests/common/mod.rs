@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod rpc_server;
+pub mod shm_server;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,5 +1,5 @@
 //! A minimal in-process RPC server for loadgen tests (the real one lives in the server
-//! crates): GET answers a fixed 32-byte value (a hit) unless the key ends in `7` (a miss),
+//! crates), on TCP, a Unix socket and shared memory (`shm_server.rs`): GET answers a fixed 32-byte value (a hit) unless the key ends in `7` (a miss),
 //! SET answers Done, Batch one outcome per operation. It answers the frames of each read
 //! in REVERSE order, so the loadgen's id matching is exercised. Nothing is allocated per
 //! request (the allocation test runs it in its own process), only per connection.
@@ -17,18 +17,25 @@ const VALUE: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
 pub struct RpcServer {
     pub addr: String,
     pub unix: PathBuf,
+    /// The shm handshake socket.
+    pub shm: PathBuf,
 }
 
 impl RpcServer {
     pub fn start() -> RpcServer {
         let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = tcp.local_addr().unwrap().to_string();
-        let unix = std::env::temp_dir().join(format!(
-            "loadgen-rpc-{}-{}.sock",
-            std::process::id(),
-            super::free_port()
-        ));
-        let _ = std::fs::remove_file(&unix);
+        let socket = |kind: &str| {
+            let path = std::env::temp_dir().join(format!(
+                "loadgen-{kind}-{}-{}.sock",
+                std::process::id(),
+                super::free_port()
+            ));
+            let _ = std::fs::remove_file(&path);
+            path
+        };
+        let (unix, shm) = (socket("rpc"), socket("shm"));
+        super::shm_server::listen(&shm);
         let ux = UnixListener::bind(&unix).unwrap();
         std::thread::spawn(move || {
             for s in tcp.incoming().flatten() {
@@ -41,11 +48,15 @@ impl RpcServer {
                 std::thread::spawn(move || serve(s));
             }
         });
-        RpcServer { addr, unix }
+        RpcServer { addr, unix, shm }
     }
 
     pub fn unix_path(&self) -> &str {
         self.unix.to_str().unwrap()
+    }
+
+    pub fn shm_path(&self) -> &str {
+        self.shm.to_str().unwrap()
     }
 }
 
@@ -78,7 +89,7 @@ fn serve(mut s: impl Read + Write) {
     }
 }
 
-fn reply(w: &mut ReplyWriter, frame: &[u8], out: &mut Vec<u8>) {
+pub fn reply(w: &mut ReplyWriter, frame: &[u8], out: &mut Vec<u8>) {
     let (h, _) = FrameHeader::parse(frame).unwrap().unwrap();
     let req = decode_request(&h, &frame[HEADER_LEN..]).expect("bad request");
     match req.op {

@@ -19,7 +19,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::Arc;
@@ -315,12 +315,23 @@ impl ShmParker {
     /// Waits for the reply eventfd or the socket's end (or `timeout`);
     /// `Closed` when the link has ended.
     pub fn park(&self, timeout: Option<Duration>) -> Result<(), ShmLinkError> {
-        let fds = [self.wake.as_fd(), self.socket.as_fd()];
-        let ready = sys::poll_readable(&fds, timeout).map_err(WaitError::Poll)?;
-        if ready[0] {
+        let ready = sys::poll_readable(&self.fds(), timeout).map_err(WaitError::Poll)?;
+        self.woken(ready[0], ready[1])
+    }
+
+    /// The reply eventfd and the handshake socket, in that order: for a
+    /// thread that waits on many links in one poll (then [`Self::woken`]).
+    pub fn fds(&self) -> [BorrowedFd<'_>; 2] {
+        [self.wake.as_fd(), self.socket.as_fd()]
+    }
+
+    /// After a poll of [`Self::fds`]: consumes the wake-up (`wake`: the
+    /// eventfd was readable); `Closed` when the socket was readable at its end.
+    pub fn woken(&self, wake: bool, socket: bool) -> Result<(), ShmLinkError> {
+        if wake {
             self.wake.drain().map_err(WaitError::Poll)?;
         }
-        if ready[1] && socket_ended(&self.socket) {
+        if socket && socket_ended(&self.socket) {
             return Err(ShmLinkError::Closed);
         }
         Ok(())
