@@ -304,21 +304,10 @@ impl ReplyWriter {
     /// bytes (zeroed) for the caller to fill. Panics if `len` exceeds
     /// `u32::MAX - 64` (values are bounded far below by the server).
     pub fn reserve_value(out: &mut Vec<u8>, id: u64, method: Method, len: usize) -> &mut [u8] {
-        assert!(len <= u32::MAX as usize - 64, "a value of {len} bytes");
-        let body_len = VALUE_PREFIX.len() + len.next_multiple_of(4);
-        let header = FrameHeader {
-            flags: FLAG_FINAL,
-            method,
-            body_len: body_len as u32,
-            id,
-        };
         let start = out.len();
-        out.reserve(HEADER_LEN + body_len);
-        out.extend_from_slice(&header.to_bytes());
-        out.extend_from_slice(&VALUE_PREFIX[..44]);
-        out.extend_from_slice(&(len as u32).to_le_bytes());
-        out.resize(start + HEADER_LEN + body_len, 0);
-        let at = start + HEADER_LEN + VALUE_PREFIX.len();
+        Self::begin_value(out, id, method, len);
+        let at = out.len();
+        out.resize(start + HEADER_LEN + VALUE_PREFIX.len() + len.next_multiple_of(4), 0);
         &mut out[at..at + len]
     }
 
