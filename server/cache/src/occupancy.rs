@@ -202,7 +202,8 @@ impl<'a> Occupancy<'a> {
     }
 
     /// The entry count of the group holding `bucket`, and whether its count
-    /// word's bit is set (audits of a quiescent cache).
+    /// word's bit is set with no clearing in progress (audits and models of
+    /// a quiescent cache).
     pub fn group_state(&self, bucket: u64) -> (u64, bool) {
         let (word, one) = self.count_of(bucket);
         // ORDERING: Relaxed: the cache is quiescent.
@@ -210,6 +211,6 @@ impl<'a> Occupancy<'a> {
         // ORDERING: Relaxed, as above.
         let bits = self.coarse(word).load(Ordering::Relaxed);
         let bit = 1u64 << (word % FINE_WORDS_PER_COARSE);
-        (count, bits & (bit | CLEARING) != 0)
+        (count, bits & bit != 0 && bits & CLEARING == 0)
     }
 }
