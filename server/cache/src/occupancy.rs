@@ -78,7 +78,9 @@ impl<'a> Occupancy<'a> {
         // ORDERING: Relaxed: coherence with the clearer's CAS, which the
         // Acquire above orders before this load, is all that is needed.
         let cur = coarse.load(Ordering::Relaxed);
-        if cur & bit == 0 || cur & CLEARING != 0 {
+        // A flagged word with our bit set is a clearer of another count
+        // word (one clearer at a time per bit word): it leaves our bit be.
+        if cur & bit == 0 {
             // ORDERING: Relaxed: a read-modify-write, so it lands after the
             // value just loaded; a clearer in progress keeps it (its last
             // steps are read-modify-writes too).

@@ -3,8 +3,7 @@
 //! another scan clears the stale bit of the same count word concurrently,
 //! and the summary ends exact (count and bit set, no clearing flag).
 //! Fails if the inserter's increment is Relaxed, if the clearer's re-read
-//! is not a Release read-modify-write, or if an inserter that sees the
-//! clearing flag does not set the bit.
+//! is not a Release read-modify-write, or if a scan trusts a flagged word.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p citadel-cache --release --test loom_occupancy`
 #![cfg(loom)]
