@@ -35,13 +35,15 @@ fn scan_of_a_sparse_one_gib_cache_takes_a_few_round_trips() {
     // The default COUNT too.
     let (mut cursor, mut round_trips) = (0u64, 0);
     loop {
-        let (next, _): (u64, Vec<String>) =
-            redis::cmd("SCAN").arg(cursor).query(&mut c).unwrap();
+        let (next, _): (u64, Vec<String>) = redis::cmd("SCAN").arg(cursor).query(&mut c).unwrap();
         round_trips += 1;
         cursor = next;
         if cursor == 0 {
             break;
         }
     }
-    assert!(round_trips <= 10, "{round_trips} round trips (default COUNT)");
+    assert!(
+        round_trips <= 10,
+        "{round_trips} round trips (default COUNT)"
+    );
 }
