@@ -7,6 +7,7 @@ use crate::index::{is_overflow, Entry, KeyHash, Locks};
 use crate::item::ItemRef;
 use crate::layout::{Geometry, WRITER_SLOT_BYTES, W_ACTIVE};
 use crate::lookup::Items;
+use crate::occupancy::Occupancy;
 use crate::region::Region;
 use crate::segment::{FreeList, Seg};
 use crate::stats::Counters;
@@ -32,6 +33,12 @@ pub struct Cache {
 impl Cache {
     pub(crate) fn locks(&self) -> Locks<'_> {
         Locks {
+            region: &self.region,
+            geo: &self.geo,
+        }
+    }
+    pub(crate) fn occupancy(&self) -> Occupancy<'_> {
+        Occupancy {
             region: &self.region,
             geo: &self.geo,
         }

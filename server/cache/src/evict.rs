@@ -39,6 +39,7 @@ pub(crate) fn claim_slot(
             .compare_exchange(0, entry.0, Ordering::Release, Ordering::Relaxed)
             .is_ok()
         {
+            cache.occupancy().claimed(slot);
             return Some(slot);
         }
     }
@@ -310,6 +311,7 @@ impl Writer {
         }
         // ORDERING: Release, as every entry store (readers load with Acquire).
         word.store(0, Ordering::Release);
+        cache.occupancy().cleared(slot);
         cache.count_overflow(h, slot, -1);
         self.unlinked(cache, e);
         locks.unlock(home, v);

@@ -185,6 +185,37 @@ pub fn slot_off(geo: &Geometry, mut slot: u64) -> Option<usize> {
     None
 }
 
+/// The global bucket number (levels in order) holding SCAN slot `slot`,
+/// and the slot number just past that bucket; None past the end.
+pub fn bucket_of_slot(geo: &Geometry, mut slot: u64) -> Option<(u64, u64)> {
+    let (mut bucket_base, mut slot_base) = (0, 0);
+    for level in 0..LEVELS {
+        let n = geo.level_slots(level);
+        if slot < n {
+            let per = slots_per_bucket(level) as u64;
+            let bucket = slot / per;
+            return Some((bucket_base + bucket, slot_base + (bucket + 1) * per));
+        }
+        slot -= n;
+        slot_base += n;
+        bucket_base += geo.buckets[level];
+    }
+    None
+}
+
+/// The first SCAN slot of global bucket `bucket` (total slots past the end).
+pub fn first_slot_of_bucket(geo: &Geometry, mut bucket: u64) -> u64 {
+    let mut slot_base = 0;
+    for level in 0..LEVELS {
+        if bucket < geo.buckets[level] {
+            return slot_base + bucket * slots_per_bucket(level) as u64;
+        }
+        bucket -= geo.buckets[level];
+        slot_base += geo.level_slots(level);
+    }
+    slot_base
+}
+
 const OVERFLOW_SHIFT: u32 = 48;
 const OVERFLOW_ONE: u64 = 1 << OVERFLOW_SHIFT;
 const VERSION_MASK: u64 = OVERFLOW_ONE - 1;
@@ -372,6 +403,15 @@ mod tests {
             total,
             "slot numbers map to distinct words"
         );
+        for slot in [0, 6, 7, total / 2, total - 1] {
+            let (bucket, end) = bucket_of_slot(&geo, slot).unwrap();
+            let off = slot_off(&geo, slot).unwrap();
+            assert_eq!(bucket as usize, (off - geo.level_off[0]) / 64);
+            assert!(first_slot_of_bucket(&geo, bucket) <= slot && slot < end);
+            assert_eq!(first_slot_of_bucket(&geo, bucket + 1), end);
+        }
+        assert!(bucket_of_slot(&geo, total).is_none());
+        assert_eq!(first_slot_of_bucket(&geo, geo.total_buckets()), total);
         let lock_word =
             |o: &usize| *o < geo.level_off[1] && (o - geo.level_off[0]).is_multiple_of(64);
         assert!(!offs.iter().any(lock_word), "no slot is a lock word");

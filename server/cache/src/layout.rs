@@ -9,6 +9,8 @@
 //! index    levels of 64-byte buckets, sizes 1/2, 1/4, ... of all slots; a
 //!          level-0 bucket is its keys' home: a seqlock word and 7 entries,
 //!          deeper buckets hold 8 entries
+//! summary  occupancy summary (occupancy.rs): a u8 entry count per 8
+//!          buckets (8 per word), then one bit per such word (63 per word)
 //! seghdr   one 64-byte header per segment
 //! segments SEGMENT_SIZE bytes each, 4 KiB aligned
 //! ```
@@ -18,7 +20,7 @@ use crate::sync::Ordering;
 
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CITADEL1");
 /// Bumped whenever anything in this file's layout or in the item format changes.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 pub const HEADER_BYTES: usize = 4096;
 #[cfg(not(fuzzing))]
 pub const MAX_WRITERS: usize = 64;
@@ -46,6 +48,14 @@ pub const BYTES_PER_SLOT: u64 = 52;
 pub const MIN_MEMORY: u64 = 8 << 20;
 #[cfg(fuzzing)]
 pub const MIN_MEMORY: u64 = 32 << 10;
+
+/// Occupancy summary (occupancy.rs): one u8 entry count per group of this
+/// many consecutive buckets (at most 64 entries), eight counts per word.
+pub const BUCKETS_PER_GROUP: u64 = 8;
+pub const BUCKETS_PER_FINE_WORD: u64 = 8 * BUCKETS_PER_GROUP;
+/// One "maybe occupied" bit per count word, 63 per word: bit 63 is the
+/// clearing flag.
+pub const FINE_WORDS_PER_COARSE: u64 = 63;
 
 /// Entry slots per bucket in `level`: the home level keeps its seqlock in word 0.
 #[inline]
@@ -86,6 +96,8 @@ pub struct Geometry {
     pub writers_off: usize,
     /// Offset of each level's first bucket.
     pub level_off: [usize; LEVELS],
+    /// Occupancy summary: `fine_words` count words, then the bit words.
+    pub summary_off: usize,
     pub seghdr_off: usize,
     pub segdata_off: usize,
 }
@@ -127,7 +139,11 @@ impl Geometry {
             *lo = off;
             off += b as usize * BUCKET_SLOTS * 8;
         }
-        let seghdr_off = align(off, 64);
+        let summary_off = align(off, 64);
+        let total_buckets: u64 = buckets.iter().sum();
+        let fine = total_buckets.div_ceil(BUCKETS_PER_FINE_WORD);
+        let summary_words = fine + fine.div_ceil(FINE_WORDS_PER_COARSE);
+        let seghdr_off = align(summary_off + 8 * summary_words as usize, 64);
         let segdata_off = align(seghdr_off + segments as usize * SEGMENT_HEADER_BYTES, 4096);
         Geometry {
             file_size,
@@ -135,6 +151,7 @@ impl Geometry {
             buckets,
             writers_off,
             level_off,
+            summary_off,
             seghdr_off,
             segdata_off,
         }
@@ -146,7 +163,22 @@ impl Geometry {
     }
 
     pub fn index_bytes(&self) -> u64 {
-        (self.seghdr_off - self.level_off[0]) as u64
+        (self.summary_off - self.level_off[0]) as u64
+    }
+
+    /// Buckets of every level together (levels are laid out back to back,
+    /// so a bucket's global number is its offset from level 0 over 64).
+    pub fn total_buckets(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+
+    /// Count words of the occupancy summary (then come the bit words).
+    pub fn fine_words(&self) -> u64 {
+        self.total_buckets().div_ceil(BUCKETS_PER_FINE_WORD)
+    }
+
+    pub fn coarse_words(&self) -> u64 {
+        self.fine_words().div_ceil(FINE_WORDS_PER_COARSE)
     }
 
     /// Entry slots in `level` (a level-0 bucket gives one word to its lock).

@@ -19,12 +19,12 @@
 //! Module layering (each uses only modules to its left):
 //!
 //! ```text
-//! sync, clock, error, stats → region → layout → index → segment → item
+//! sync, clock, error, stats → region → layout → index → occupancy → segment → item
 //!   → lookup → cache → writer → evict → alloc → put → update → handle
 //!   → scan → recover → store → reader
 //! ```
 //! `sync` picks std or loom atomics; `region` owns the mapping and all
-//! `unsafe`; `lookup` the optimistic, read-only item lookup; `cache` the
+//! `unsafe`; `occupancy` the summary that lets SCAN skip empty index; `lookup` the optimistic, read-only item lookup; `cache` the
 //! shared state;
 //! `writer` a thread's segments and bookkeeping; `evict` makes room;
 //! `alloc` gets segments (free list, else eviction); `put` writes items;
@@ -43,6 +43,7 @@ mod index;
 mod item;
 mod layout;
 mod lookup;
+mod occupancy;
 mod put;
 mod reader;
 mod recover;

@@ -3,5 +3,6 @@
 
 pub use crate::index::{bucket_off, Entry, Locks};
 pub use crate::layout::{Geometry, H_FREE_HEAD, SEGMENT_HEADER_BYTES, SEGMENT_SIZE};
+pub use crate::occupancy::Occupancy;
 pub use crate::region::{Region, SharedBytes};
 pub use crate::segment::{FreeList, Seg, State};

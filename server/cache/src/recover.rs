@@ -8,7 +8,7 @@
 use crate::cache::Cache;
 use crate::index::{all_slot_offs, candidate_slots, is_overflow, Entry, KeyHash};
 use crate::item::check_matches;
-use crate::layout::{MAX_WRITERS, SEGMENT_SIZE, W_EXPIRES, W_KEYS};
+use crate::layout::{BUCKETS_PER_GROUP, MAX_WRITERS, SEGMENT_SIZE, W_EXPIRES, W_KEYS};
 use crate::segment::{State, FLAG_SUSPECT, TTL_CLASSES};
 use crate::sync::Ordering;
 
@@ -41,13 +41,14 @@ impl Cache {
     }
 
     /// Recovery after a crash. Clears locks a dead writer held, seals its
-    /// segments, and rebuilds counts from the index, dropping every entry that
+    /// segments, and rebuilds counts (and the occupancy summary) from the index, dropping every entry that
     /// does not point at a complete, matching item in one of its key's
     /// slots (and every second entry for one key or one chunk). Items in
     /// segments that were live are marked suspect: their checks are
     /// verified when read.
     pub(crate) fn recover(&self) -> u64 {
         let stuck = self.locks().reset_all();
+        self.occupancy().reset();
         self.reset_segments();
         let mut owned = vec![false; self.geo.segments as usize];
         let (mut keys, mut dropped, mut expires) = (0u64, 0u64, 0u64);
@@ -64,6 +65,7 @@ impl Cache {
                     if is_overflow(&self.geo, off) {
                         self.locks().adjust_overflow(r.home, 1);
                     }
+                    self.occupancy().recount(off);
                     // ORDERING: Relaxed: single-threaded.
                     self.seg(entry.seg()).live().fetch_add(1, Ordering::Relaxed);
                     keys += 1;
@@ -229,6 +231,28 @@ impl Cache {
         }
         if entries != self.len() {
             return Err(format!("{entries} entries, {} keys counted", self.len()));
+        }
+        self.audit_occupancy()
+    }
+
+    /// Every group's summary count equals its entries, and a group with
+    /// entries has its bit set (the cache must be quiescent).
+    fn audit_occupancy(&self) -> Result<(), String> {
+        let occupancy = self.occupancy();
+        let mut counts = vec![0u64; self.geo.total_buckets().div_ceil(BUCKETS_PER_GROUP) as usize];
+        for off in all_slot_offs(&self.geo) {
+            // ORDERING: Relaxed: the cache is quiescent.
+            if self.region.u64_at(off).load(Ordering::Relaxed) != 0 {
+                counts[(occupancy.bucket_of(off) / BUCKETS_PER_GROUP) as usize] += 1;
+            }
+        }
+        for (group, &n) in counts.iter().enumerate() {
+            let (count, bit) = occupancy.group_state(group as u64 * BUCKETS_PER_GROUP);
+            if count != n || (n > 0 && !bit) {
+                return Err(format!(
+                    "group {group}: {n} entries, summary says {count} (bit {bit})"
+                ));
+            }
         }
         Ok(())
     }

@@ -296,6 +296,7 @@ fn claim_slots(w: &mut Writer, cache: &Cache, s: &mut Scratch) -> bool {
                     // load entries with Acquire); the slot held our own
                     // unpublished entry, and its home is locked by us.
                     cache.region.u64_at(slot).store(0, Ordering::Release);
+                    cache.occupancy().cleared(slot);
                     cache.count_overflow(s.hashes[j], slot, -1);
                 }
                 return false;
@@ -356,6 +357,7 @@ fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
                 // ORDERING: Release, as every entry store (readers load
                 // entries with Acquire).
                 word.store(0, Ordering::Release);
+                cache.occupancy().cleared(slot);
                 cache.count_overflow(s.hashes[i], slot, -1);
                 w.unlinked_seen(cache, old, s.seen[i]);
                 delta -= 1;

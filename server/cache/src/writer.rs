@@ -192,6 +192,7 @@ impl Writer {
             // ORDERING: Release pairs with the Acquire entry loads of
             // readers (`Cache::find`), as every entry store does.
             word.store(0, Ordering::Release);
+            cache.occupancy().cleared(slot);
             cache.count_overflow(h, slot, -1);
             self.unlinked(cache, cur);
         }

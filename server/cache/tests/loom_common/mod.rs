@@ -1,5 +1,6 @@
 //! A tiny cache layout for the loom models: the production geometry code
-//! places one home bucket, the free-list head and a few segments; only
+//! places one home bucket, the free-list head, the occupancy summary (one
+//! count word, one bit word) and a few segments; only
 //! those words exist (loom atomics are costly).
 
 use citadel_cache::loom_model::*;
@@ -18,7 +19,8 @@ impl Model {
     pub fn new() -> Model {
         let geo = Geometry::from_parts(0, SEGMENTS, [1; 5]);
         let home = bucket_off(&geo, 0, 0);
-        let mut u64s = vec![H_FREE_HEAD..H_FREE_HEAD + 8, home..home + 64];
+        let summary = geo.summary_off..geo.summary_off + 16;
+        let mut u64s = vec![H_FREE_HEAD..H_FREE_HEAD + 8, home..home + 64, summary];
         let mut u32s = Vec::new();
         for id in 0..SEGMENTS as usize {
             let hdr = geo.seghdr_off + id * SEGMENT_HEADER_BYTES;
@@ -34,6 +36,13 @@ impl Model {
 
     pub fn locks(&self) -> Locks<'_> {
         Locks {
+            region: &self.region,
+            geo: &self.geo,
+        }
+    }
+
+    pub fn occupancy(&self) -> Occupancy<'_> {
+        Occupancy {
             region: &self.region,
             geo: &self.geo,
         }
