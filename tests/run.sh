@@ -99,7 +99,8 @@ PY
 run_loom() {
     local dir="${CARGO_TARGET_DIR:-$PWD/target}/loom"
     RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$dir" LOOM_MAX_PREEMPTIONS=3 \
-        cargo test --release -p citadel-cache --test loom_seqlock --test loom_free_list || return 1
+        cargo test --release -p citadel-cache --test loom_seqlock --test loom_free_list \
+        --test loom_occupancy || return 1
     RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$dir" \
         cargo test --release -p citadel-proto --test loom_ring || return 1
 }
