@@ -2,6 +2,8 @@
 //! commands against the cache, writing Redis-compatible replies.
 
 mod args;
+mod bitfield;
+mod bits;
 mod client;
 mod config;
 mod connection;
@@ -15,6 +17,7 @@ mod error;
 mod expiry;
 mod generated;
 mod glob;
+mod hll;
 mod info;
 mod keys;
 mod load_plan;
