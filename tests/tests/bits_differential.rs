@@ -165,7 +165,11 @@ fn random_command(rng: &mut Rng, element: &mut u64) -> Vec<String> {
         63..=77 => {
             let mut args = s(&["PFADD", &hll_key]);
             // Now and then a large batch, so sparse values turn dense.
-            let n = if rng.below(15) == 0 { 600 } else { rng.below(8) };
+            let n = if rng.below(15) == 0 {
+                600
+            } else {
+                rng.below(8)
+            };
             for _ in 0..n {
                 // Half new elements, half repeats.
                 let e = if rng.below(2) == 0 {
@@ -264,14 +268,44 @@ fn bit_edge_cases_match_redis() {
         &["BITFIELD", "k", "SET", "u8", "0", "x"],
         &["BITFIELD", "k", "FOO", "u8", "0"],
         &["BITFIELD_RO", "k", "SET", "u8", "0", "1"],
-        &["BITFIELD_RO", "k", "GET", "u8", "0", "INCRBY", "u8", "0", "1"],
+        &[
+            "BITFIELD_RO",
+            "k",
+            "GET",
+            "u8",
+            "0",
+            "INCRBY",
+            "u8",
+            "0",
+            "1",
+        ],
         // OVERFLOW FAIL answers nil and leaves the field (but grows the value).
-        &["BITFIELD", "f", "OVERFLOW", "FAIL", "INCRBY", "u2", "100", "5"],
+        &[
+            "BITFIELD", "f", "OVERFLOW", "FAIL", "INCRBY", "u2", "100", "5",
+        ],
         &["GET", "f"],
-        &["BITFIELD", "f", "OVERFLOW", "FAIL", "SET", "i8", "0", "127", "INCRBY", "i8", "0", "1"],
-        &["BITFIELD", "f", "OVERFLOW", "SAT", "INCRBY", "i8", "0", "1", "OVERFLOW", "WRAP", "INCRBY", "i8", "0", "1"],
-        &["BITFIELD", "f", "SET", "i64", "0", "-9223372036854775808", "INCRBY", "i64", "0", "-1"],
-        &["BITFIELD", "f", "OVERFLOW", "SAT", "SET", "u63", "#1", "-1", "GET", "u63", "#1"],
+        &[
+            "BITFIELD", "f", "OVERFLOW", "FAIL", "SET", "i8", "0", "127", "INCRBY", "i8", "0", "1",
+        ],
+        &[
+            "BITFIELD", "f", "OVERFLOW", "SAT", "INCRBY", "i8", "0", "1", "OVERFLOW", "WRAP",
+            "INCRBY", "i8", "0", "1",
+        ],
+        &[
+            "BITFIELD",
+            "f",
+            "SET",
+            "i64",
+            "0",
+            "-9223372036854775808",
+            "INCRBY",
+            "i64",
+            "0",
+            "-1",
+        ],
+        &[
+            "BITFIELD", "f", "OVERFLOW", "SAT", "SET", "u63", "#1", "-1", "GET", "u63", "#1",
+        ],
         &["GET", "f"],
         // Ranges.
         &["SET", "r", "foobar"],
@@ -373,7 +407,11 @@ fn hll_edge_cases_match_redis() {
         &["PFADD", "corrupt", "a", "b", "c"],
         &["GET", "corrupt"],
         // A valid cache is answered as is, even if the registers disagree.
-        &["SET", "cached", "HYLL\u{1}\0\0\0\u{5}\0\0\0\0\0\0\0\u{7f}\u{ff}"],
+        &[
+            "SET",
+            "cached",
+            "HYLL\u{1}\0\0\0\u{5}\0\0\0\0\0\0\0\u{7f}\u{ff}",
+        ],
         &["PFCOUNT", "cached"],
         // PFADD keeps the TTL.
         &["PFADD", "ttl", "a"],
@@ -419,13 +457,14 @@ fn hll_values_copied_from_redis_work_in_citadel() {
     let citadel = Server::start(&[]);
     let mut r = RespReader::new(redis.raw());
     let mut c = RespReader::new(citadel.raw());
-    let mut call = |conn: &mut RespReader, args: &[&[u8]]| {
+    let call = |conn: &mut RespReader, args: &[&[u8]]| {
         conn.send(&encode_command(args));
         conn.raw_reply().unwrap()
     };
     for (key, n) in [("small", 20), ("mid", 700), ("big", 20_000)] {
         for i in (0..n).step_by(500) {
-            let elements: Vec<String> = (i..(i + 500).min(n)).map(|e| format!("{key}{e}")).collect();
+            let elements: Vec<String> =
+                (i..(i + 500).min(n)).map(|e| format!("{key}{e}")).collect();
             let mut args: Vec<&[u8]> = vec![b"PFADD", key.as_bytes()];
             args.extend(elements.iter().map(|e| e.as_bytes()));
             call(&mut r, &args);
@@ -459,7 +498,10 @@ fn offsets_past_max_value_size_are_refused() {
     ] {
         c.send(&encode_command(args));
         let reply = String::from_utf8(c.raw_reply().unwrap()).unwrap();
-        assert!(reply.starts_with("-ERR value of ") && reply.contains("too large"), "{reply}");
+        assert!(
+            reply.starts_with("-ERR value of ") && reply.contains("too large"),
+            "{reply}"
+        );
     }
     c.send(&encode_command(&[b"EXISTS", b"k"]));
     assert_eq!(c.raw_reply().unwrap(), b":0\r\n");

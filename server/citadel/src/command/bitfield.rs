@@ -136,12 +136,7 @@ fn get_field(buf: &[u8], offset: u64, field: FieldType) -> i64 {
 /// `value + incr` in the field's range: Ok(sum), or Err(what WRAP or SAT
 /// makes of it) on overflow. Redis's check{Uns,S}ignedBitfieldOverflow,
 /// down to their treatment of a SET value (incr 0) outside the range.
-fn add_in_range(
-    value: i64,
-    incr: i64,
-    field: FieldType,
-    overflow: Overflow,
-) -> Result<i64, i64> {
+fn add_in_range(value: i64, incr: i64, field: FieldType, overflow: Overflow) -> Result<i64, i64> {
     let bits = field.bits;
     let (high, low) = if field.signed {
         let max = if bits == 64 {

@@ -62,7 +62,7 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         let item = items[0].as_ref();
         let old = item.map_or(0, |i| byte_at(i, index));
         let new = if on { old | mask } else { old & !mask };
-        let grows = item.map_or(true, |i| i.value_len() <= index);
+        let grows = item.is_none_or(|i| i.value_len() <= index);
         if grows || new != old {
             overwrite(changes, item, index, &[new])?;
         }
@@ -75,10 +75,9 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 pub fn getbit(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let offset = parse_bit_offset(ctx, args.get(2), None)?;
     let mask = 0x80u8 >> (offset & 7);
-    let set = ctx
-        .thread
-        .cache
-        .get(args.get(1), |item| byte_at(item, (offset >> 3) as usize) & mask != 0);
+    let set = ctx.thread.cache.get(args.get(1), |item| {
+        byte_at(item, (offset >> 3) as usize) & mask != 0
+    });
     ctx.out.int(i64::from(set.unwrap_or(false)));
     Ok(())
 }
@@ -103,7 +102,11 @@ struct ByteSpan {
 
 /// Redis's index arithmetic over a value of `len` bytes; None: empty.
 fn resolve(range: RangeArg, len: usize) -> Option<ByteSpan> {
-    let total = if range.in_bits { (len as i64) << 3 } else { len as i64 };
+    let total = if range.in_bits {
+        (len as i64) << 3
+    } else {
+        len as i64
+    };
     let wrap = |i: i64| if i < 0 { (total + i).max(0) } else { i };
     let (start, end) = (wrap(range.start), wrap(range.end).min(total - 1));
     if start > end {
@@ -143,7 +146,11 @@ fn parse_count_range(args: Args<'_>) -> Result<Option<RangeArg>, CmdError> {
         4 | 5 => {
             let (start, end) = (args.int(2)?, args.int(3)?);
             let in_bits = args.len() == 5 && parse_unit(args.get(4))?;
-            Ok(Some(RangeArg { start, end, in_bits }))
+            Ok(Some(RangeArg {
+                start,
+                end,
+                in_bits,
+            }))
         }
         _ => Err(CmdError::Syntax),
     }
@@ -202,7 +209,14 @@ fn parse_pos_range(args: Args<'_>) -> Result<(Option<RangeArg>, bool), CmdError>
     let in_bits = args.len() == 6 && parse_unit(args.get(5))?;
     let end_given = args.len() >= 5;
     let end = if end_given { args.int(4)? } else { -1 };
-    Ok((Some(RangeArg { start, end, in_bits }), end_given))
+    Ok((
+        Some(RangeArg {
+            start,
+            end,
+            in_bits,
+        }),
+        end_given,
+    ))
 }
 
 /// Redis's redisBitpos over `len` bytes of the value from `start`: the

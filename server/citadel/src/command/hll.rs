@@ -139,7 +139,7 @@ pub fn pfmerge(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             None => Sketch::empty(),
         };
         if any_dense {
-            sketch.to_dense()?;
+            sketch.make_dense()?;
         }
         for (index, &value) in max.iter().enumerate().filter(|(_, &v)| v != 0) {
             // Redis ignores a failure here too (the inputs were checked).

@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 use super::context::Ctx;
 use super::{args::Args, error::CmdResult};
 use super::{
-    bitfield, bits, client, config, connection, counters, debug, docs, expiry, hll, info, keys, pipeline, plugin,
-    ranges, scan, server, strings,
+    bitfield, bits, client, config, connection, counters, debug, docs, expiry, hll, info, keys,
+    pipeline, plugin, ranges, scan, server, strings,
 };
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;

@@ -73,7 +73,9 @@ fn decode(bytes: &[u8], p: usize) -> Opcode {
         },
         1 => Opcode {
             kind: Kind::XZero,
-            span: (usize::from(b & 0x3f) << 8 | usize::from(bytes.get(p + 1).copied().unwrap_or(0))) + 1,
+            span: (usize::from(b & 0x3f) << 8
+                | usize::from(bytes.get(p + 1).copied().unwrap_or(0)))
+                + 1,
             value: 0,
             len: 2,
         },
@@ -103,7 +105,9 @@ fn push_zeros(seq: &mut Vec<u8>, len: usize) {
 fn dense_get(regs: &[u8], index: usize) -> u8 {
     let (byte, shift) = (index * 6 / 8, index * 6 % 8);
     let low = regs[byte] >> shift;
-    let high = regs.get(byte + 1).map_or(0, |b| b.checked_shl(8 - shift as u32).unwrap_or(0));
+    let high = regs
+        .get(byte + 1)
+        .map_or(0, |b| b.checked_shl(8 - shift as u32).unwrap_or(0));
     (low | high) & 0x3f
 }
 
@@ -168,7 +172,7 @@ impl Sketch {
     }
 
     fn promote_and_set(&mut self, index: usize, value: u8) -> Result<bool, Corrupt> {
-        self.to_dense()?;
+        self.make_dense()?;
         self.set_register(index, value)
     }
 
@@ -251,7 +255,7 @@ impl Sketch {
 
     /// Redis's hllSparseToDense (the header, cached cardinality included,
     /// is kept); a corrupt sparse value is left as it was.
-    pub fn to_dense(&mut self) -> Result<(), Corrupt> {
+    pub fn make_dense(&mut self) -> Result<(), Corrupt> {
         if self.is_dense() {
             return Ok(());
         }
@@ -303,7 +307,9 @@ pub fn histogram(bytes: &[u8]) -> Result<Histogram, Corrupt> {
 /// The histogram of raw registers (PFCOUNT over several keys).
 pub fn raw_histogram(registers: &[u8; REGISTERS]) -> Histogram {
     let mut h = [0u32; 64];
-    registers.iter().for_each(|&r| h[usize::from(r & 0x3f)] += 1);
+    registers
+        .iter()
+        .for_each(|&r| h[usize::from(r & 0x3f)] += 1);
     h
 }
 
