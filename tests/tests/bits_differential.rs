@@ -320,7 +320,7 @@ fn bit_edge_cases_match_redis() {
         &["BITPOS", "r", "1", "7", "15", "BIT"],
         &["BITPOS", "r", "0", "1", "x", "BIT"],
         &["BITPOS", "r", "0", "1", "2", "FOO"],
-        &["SET", "ones", "\u{7f}"],
+        &["SET", "ones", "\u{7f}"], // one byte: 0x7f
         &["BITPOS", "ones", "0"],
         &["BITPOS", "ones", "0", "0", "-1"],
         &["BITPOS", "ones", "1", "1", "7", "BIT"],
@@ -367,63 +367,87 @@ fn pfadd_elements(pair: &mut Pair, key: &str, from: usize, n: usize) {
 #[test]
 fn hll_edge_cases_match_redis() {
     let mut pair = Pair::start();
-    let cases: &[&[&str]] = &[
-        &["PFCOUNT", "none"],
-        &["PFCOUNT", "none", "none2"],
-        &["PFADD", "empty"],
-        &["GET", "empty"],
-        &["PFADD", "empty"],
-        &["PFCOUNT", "empty"],
-        &["GET", "empty"],
+    let cases: &[&[&[u8]]] = &[
+        &[b"PFCOUNT", b"none"],
+        &[b"PFCOUNT", b"none", b"none2"],
+        &[b"PFADD", b"empty"],
+        &[b"GET", b"empty"],
+        &[b"PFADD", b"empty"],
+        &[b"PFCOUNT", b"empty"],
+        &[b"GET", b"empty"],
         // PFMERGE into a new key, with and without sources.
-        &["PFMERGE", "new1"],
-        &["GET", "new1"],
-        &["PFADD", "s1", "a", "b", "c"],
-        &["PFADD", "s2", "c", "d"],
-        &["PFMERGE", "new2", "s1", "s2", "none"],
-        &["GET", "new2"],
-        &["PFCOUNT", "new2"],
-        &["GET", "new2"],
-        &["PFCOUNT", "s1", "s2", "new2", "none"],
+        &[b"PFMERGE", b"new1"],
+        &[b"GET", b"new1"],
+        &[b"PFADD", b"s1", b"a", b"b", b"c"],
+        &[b"PFADD", b"s2", b"c", b"d"],
+        &[b"PFMERGE", b"new2", b"s1", b"s2", b"none"],
+        &[b"GET", b"new2"],
+        &[b"PFCOUNT", b"new2"],
+        &[b"GET", b"new2"],
+        &[b"PFCOUNT", b"s1", b"s2", b"new2", b"none"],
         // Not HLLs.
-        &["SET", "str", "hello"],
-        &["PFADD", "str", "x"],
-        &["PFCOUNT", "str"],
-        &["PFCOUNT", "s1", "str"],
-        &["PFMERGE", "s1", "str"],
-        &["PFMERGE", "str", "s1"],
-        &["SET", "int", "12345"],
-        &["PFCOUNT", "int"],
-        &["SET", "badenc", "HYLL\u{2}\0\0\0\0\0\0\0\0\0\0\0"],
-        &["PFCOUNT", "badenc"],
-        &["SET", "shortdense", "HYLL\0\0\0\0\0\0\0\0\0\0\0\0abc"],
-        &["PFADD", "shortdense", "x"],
+        &[b"SET", b"str", b"hello"],
+        &[b"PFADD", b"str", b"x"],
+        &[b"PFCOUNT", b"str"],
+        &[b"PFCOUNT", b"s1", b"str"],
+        &[b"PFMERGE", b"s1", b"str"],
+        &[b"PFMERGE", b"str", b"s1"],
+        &[b"SET", b"int", b"12345"],
+        &[b"PFCOUNT", b"int"],
+        &[b"SET", b"badenc", b"HYLL\x02\0\0\0\0\0\0\0\0\0\0\0"],
+        &[b"PFCOUNT", b"badenc"],
+        &[b"SET", b"shortdense", b"HYLL\0\0\0\0\0\0\0\0\0\0\0\0abc"],
+        &[b"PFADD", b"shortdense", b"x"],
         // Corrupt sparse values: runs that do not cover the registers.
-        &["SET", "corrupt", "HYLL\u{1}\0\0\0\0\0\0\0\0\0\0\u{80}\0"],
-        &["PFCOUNT", "corrupt"],
-        &["PFCOUNT", "corrupt", "s1"],
-        &["PFMERGE", "dst", "corrupt"],
-        &["EXISTS", "dst"],
-        &["PFADD", "corrupt", "a", "b", "c"],
-        &["GET", "corrupt"],
+        &[b"SET", b"corrupt", b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\x80\0"],
+        &[b"PFCOUNT", b"corrupt"],
+        &[b"PFCOUNT", b"corrupt", b"s1"],
+        &[b"PFMERGE", b"dst", b"corrupt"],
+        &[b"EXISTS", b"dst"],
+        &[b"PFADD", b"corrupt", b"a", b"b", b"c"],
+        &[b"GET", b"corrupt"],
+        // Runs past the last register.
+        &[
+            b"SET",
+            b"overrun",
+            b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\x80\x7f\xff\x80",
+        ],
+        &[b"PFCOUNT", b"overrun", b"s1"],
+        &[b"PFCOUNT", b"overrun"],
+        &[b"PFMERGE", b"overrun2", b"overrun", b"s2"],
+        &[b"GET", b"overrun2"],
+        &[b"PFADD", b"overrun", b"a", b"b", b"c", b"d", b"e"],
+        &[b"GET", b"overrun"],
         // A valid cache is answered as is, even if the registers disagree.
         &[
-            "SET",
-            "cached",
-            "HYLL\u{1}\0\0\0\u{5}\0\0\0\0\0\0\0\u{7f}\u{ff}",
+            b"SET",
+            b"cached",
+            b"HYLL\x01\0\0\0\x05\0\0\0\0\0\0\0\x7f\xff",
         ],
-        &["PFCOUNT", "cached"],
+        &[b"PFCOUNT", b"cached"],
         // PFADD keeps the TTL.
-        &["PFADD", "ttl", "a"],
-        &["EXPIRE", "ttl", "100"],
-        &["PFADD", "ttl", "b", "c"],
-        &["TTL", "ttl"],
-        &["PFMERGE", "ttl", "s1"],
-        &["TTL", "ttl"],
+        &[b"PFADD", b"ttl", b"a"],
+        &[b"EXPIRE", b"ttl", b"100"],
+        &[b"PFADD", b"ttl", b"b", b"c"],
+        &[b"TTL", b"ttl"],
+        &[b"PFMERGE", b"ttl", b"s1"],
+        &[b"TTL", b"ttl"],
     ];
     for case in cases {
-        pair.same_str(case);
+        pair.same(case);
     }
+    // A sparse value near the size limit whose runs overrun the registers:
+    // PFADD edits it in place until the promotion to dense finds the fault.
+    let mut value = b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\x80".to_vec();
+    for _ in 0..1480 {
+        value.extend_from_slice(&[0x80, 0x00]); // VAL(1,1) ZERO(1)
+    }
+    value.extend_from_slice(&[0x7f, 0xff, 0x80]);
+    pair.same(&[b"SET", b"nearlimit", &value]);
+    let mut args: Vec<String> = vec!["PFADD".into(), "nearlimit".into()];
+    args.extend((0..200).map(|i| format!("x{i}")));
+    pair.same_str(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    pair.same_str(&["GET", "nearlimit"]);
     // Sparse, then dense (past 3000 sparse bytes), then merges of both.
     pfadd_elements(&mut pair, "sparse", 0, 100);
     pfadd_elements(&mut pair, "dense", 0, 5000);

@@ -49,6 +49,9 @@ fn command_docs_arguments_match_redis() {
             &["expire"],
             &["scan"],
             &["client", "kill"],
+            &["bitfield"],
+            &["bitcount"],
+            &["pfmerge"],
         ] {
             let want = doc_arguments(redis_server.port, resp3, name);
             let got = doc_arguments(citadel.port, resp3, name);

@@ -3,6 +3,7 @@
 
 mod args;
 mod bitfield;
+mod bitop;
 mod bits;
 mod client;
 mod config;

@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 use super::context::Ctx;
 use super::{args::Args, error::CmdResult};
 use super::{
-    bitfield, bits, client, config, connection, counters, debug, docs, expiry, hll, info, keys,
-    pipeline, plugin, ranges, scan, server, strings,
+    bitfield, bitop, bits, client, config, connection, counters, debug, docs, expiry, hll, info,
+    keys, pipeline, plugin, ranges, scan, server, strings,
 };
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
@@ -181,7 +181,7 @@ pub static COMMANDS: &[CommandDef] = &[
     c("getbit", 3, RF, KEY1, BM, "2.2.0", "Returns a bit value by offset.", bits::getbit),
     c("bitcount", -2, R, KEY1, BM, "2.6.0", "Counts the number of set bits (population counting) in a string.", bits::bitcount),
     c("bitpos", -3, R, KEY1, BM, "2.8.7", "Finds the first set (1) or clear (0) bit in a string.", bits::bitpos),
-    c("bitop", -4, WM, (2, -1, 1), BM, "2.6.0", "Performs bitwise operations on multiple strings, and stores the result.", bits::bitop),
+    c("bitop", -4, WM, (2, -1, 1), BM, "2.6.0", "Performs bitwise operations on multiple strings, and stores the result.", bitop::bitop),
     c("bitfield", -2, WM, KEY1, BM, "3.2.0", "Performs arbitrary bitfield integer operations on strings.", bitfield::bitfield),
     c("bitfield_ro", -2, RF, KEY1, BM, "6.0.0", "Performs arbitrary read-only bitfield integer operations on strings.", bitfield::bitfield_ro),
     c("pfadd", -2, WMF, KEY1, HLL, "2.8.9", "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.", hll::pfadd),

@@ -314,16 +314,15 @@ pub fn raw_histogram(registers: &[u8; REGISTERS]) -> Histogram {
 }
 
 /// Calls `f(first register, span, value)` for each VAL run of a sparse
-/// value; fails unless the runs cover exactly the registers. A VAL run
-/// past the end stops the walk, as Redis's do (writing nothing past the
-/// registers).
+/// value; fails unless the runs cover exactly the registers (a VAL run
+/// past the last one fails before `f` sees it).
 fn walk_runs(bytes: &[u8], mut f: impl FnMut(usize, usize, u8)) -> Result<(), Corrupt> {
     let (mut p, mut index) = (HEADER_LEN, 0usize);
     while p < bytes.len() {
         let op = decode(bytes, p);
         if op.kind == Kind::Val {
             if index + op.span > REGISTERS {
-                break;
+                return Err(Corrupt);
             }
             f(index, op.span, op.value);
         }
@@ -334,5 +333,101 @@ fn walk_runs(bytes: &[u8], mut f: impl FnMut(usize, usize, u8)) -> Result<(), Co
         Ok(())
     } else {
         Err(Corrupt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(encoding: u8, card: [u8; 8]) -> Vec<u8> {
+        let mut h = b"HYLL".to_vec();
+        h.extend_from_slice(&[encoding, 0, 0, 0]);
+        h.extend_from_slice(&card);
+        h
+    }
+
+    #[test]
+    fn a_new_sketch_is_one_xzero_with_a_zero_count() {
+        let mut want = header(SPARSE, [0; 8]);
+        want.extend_from_slice(&[0x7f, 0xff]);
+        let sketch = Sketch::empty();
+        assert_eq!(sketch.bytes, want);
+        assert!(is_valid_header(&sketch.bytes, sketch.bytes.len()));
+        assert_eq!(cached_cardinality(&sketch.bytes), Some(0));
+        assert_eq!(histogram(&sketch.bytes).unwrap()[0], REGISTERS as u32);
+    }
+
+    #[test]
+    fn sparse_sets_split_and_merge_runs() {
+        let mut s = Sketch::empty();
+        // Register 0 = 3: VAL(3,1) XZERO(16383).
+        assert_eq!(s.set_register(0, 3), Ok(true));
+        assert_eq!(&s.bytes[HEADER_LEN..], &[0x88, 0x7f, 0xfe]);
+        assert_eq!(s.bytes[HEADER_LEN - 1], 0x80, "the cache is invalidated");
+        assert_eq!(s.set_register(0, 2), Ok(false));
+        // Register 1 = 3 merges into VAL(3,2).
+        assert_eq!(s.set_register(1, 3), Ok(true));
+        assert_eq!(&s.bytes[HEADER_LEN..], &[0x89, 0x7f, 0xfd]);
+        // Register 100: XZERO(98) VAL(1,1) XZERO(16283).
+        assert_eq!(s.set_register(100, 1), Ok(true));
+        assert_eq!(&s.bytes[HEADER_LEN..], &[0x89, 0x40, 97, 0x80, 0x7f, 0x9a]);
+        let h = histogram(&s.bytes).unwrap();
+        assert_eq!((h[0], h[1], h[3]), (REGISTERS as u32 - 3, 1, 2));
+    }
+
+    #[test]
+    fn big_values_and_big_sparse_turn_dense() {
+        let mut s = Sketch::empty();
+        assert_eq!(s.set_register(5, 40), Ok(true));
+        assert_eq!(s.bytes.len(), DENSE_LEN);
+        assert!(is_dense(&s.bytes));
+        assert_eq!(dense_get(&s.bytes[HEADER_LEN..], 5), 40);
+        let mut s = Sketch::empty();
+        let mut i = 0;
+        while !is_dense(&s.bytes) {
+            // Isolated registers: each costs a VAL and a ZERO opcode.
+            assert!(s.bytes.len() <= SPARSE_MAX_BYTES);
+            s.set_register(i, 1).unwrap();
+            i += 3;
+        }
+        let h = histogram(&s.bytes).unwrap();
+        assert_eq!(h[1] as usize, i / 3);
+    }
+
+    #[test]
+    fn dense_registers_round_trip_at_every_alignment() {
+        let mut regs = vec![0u8; REGISTERS * 6 / 8];
+        for i in 0..REGISTERS {
+            dense_put(&mut regs, i, (i % 64) as u8);
+        }
+        for i in 0..REGISTERS {
+            assert_eq!(dense_get(&regs, i), (i % 64) as u8, "register {i}");
+        }
+    }
+
+    #[test]
+    fn invalid_values_are_told_apart() {
+        let dense = header(DENSE, [0; 8]);
+        assert!(!is_valid_header(&dense, 100));
+        assert!(is_valid_header(&dense, DENSE_LEN));
+        assert!(!is_valid_header(&header(2, [0; 8]), 18));
+        assert!(!is_valid_header(b"HYLX\x01\0\0\0\0\0\0\0\0\0\0\0", 16));
+        assert_eq!(
+            cached_cardinality(&header(SPARSE, [5, 0, 0, 0, 0, 0, 0, 0x80])),
+            None
+        );
+        // Runs that cover too few or too many registers.
+        let mut short = header(SPARSE, [0; 8]);
+        short.push(0x00);
+        assert_eq!(histogram(&short), Err(Corrupt));
+        let mut s = Sketch { bytes: short };
+        assert_eq!(s.set_register(10, 1), Err(Corrupt));
+        assert_eq!(s.make_dense(), Err(Corrupt));
+        let mut long = header(SPARSE, [0; 8]);
+        long.extend_from_slice(&[0x7f, 0xff, 0x80]);
+        let mut max = [0u8; REGISTERS];
+        assert_eq!(merge_max(&long, &mut max), Err(Corrupt));
+        assert_eq!(histogram(&long), Err(Corrupt));
     }
 }
