@@ -15,6 +15,7 @@ pub use redis_protocol::resp2::types::OwnedFrame as Frame;
 pub mod clients;
 pub mod pipelines;
 pub mod postgres;
+pub mod reference;
 pub mod rpc;
 pub mod rpc_client;
 
@@ -384,16 +385,13 @@ impl RespReader {
         self.stream.write_all(bytes).unwrap();
     }
 
-    /// The next reply; None once the server closed the connection.
-    /// Panics on bytes that are not RESP2 (the server must never send any).
-    pub fn reply(&mut self) -> Option<Frame> {
+    /// The next reply's bytes exactly as the server sent them (byte-for-byte
+    /// comparisons); None once the server closed the connection.
+    pub fn raw_reply(&mut self) -> Option<Vec<u8>> {
         let mut chunk = [0u8; 16 << 10];
         loop {
             match redis_protocol::resp2::decode::decode(&self.buf) {
-                Ok(Some((frame, used))) => {
-                    self.buf.drain(..used);
-                    return Some(frame);
-                }
+                Ok(Some((_, used))) => return Some(self.buf.drain(..used).collect()),
                 Ok(None) => {}
                 Err(e) => panic!("invalid RESP from the server: {e:?} in {:?}", self.buf),
             }
@@ -401,6 +399,16 @@ impl RespReader {
                 Ok(0) | Err(_) => return None,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
             }
+        }
+    }
+
+    /// The next reply; None once the server closed the connection.
+    /// Panics on bytes that are not RESP2 (the server must never send any).
+    pub fn reply(&mut self) -> Option<Frame> {
+        let raw = self.raw_reply()?;
+        match redis_protocol::resp2::decode::decode(&raw) {
+            Ok(Some((frame, _))) => Some(frame),
+            other => panic!("a framed reply does not decode: {other:?}"),
         }
     }
 }

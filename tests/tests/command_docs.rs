@@ -2,46 +2,9 @@
 //! (RESP2 and RESP3). Skipped when redis-server is absent (tests/run.sh
 //! installs it).
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use citadel_tests::redis::{self, Value};
-use citadel_tests::{free_port, Server};
-
-/// A redis-server child, killed on drop.
-struct RedisServer {
-    port: u16,
-    child: Child,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = child.expect("redis-server is missing: run tests/run.sh, which installs it");
-        let server = RedisServer { port, child };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use citadel_tests::reference::RedisServer;
+use citadel_tests::Server;
 
 /// The `arguments` field of the one entry of `COMMAND DOCS <name...>`.
 fn doc_arguments(port: u16, resp3: bool, name: &[&str]) -> Value {
@@ -86,6 +49,9 @@ fn command_docs_arguments_match_redis() {
             &["expire"],
             &["scan"],
             &["client", "kill"],
+            &["bitfield"],
+            &["bitcount"],
+            &["pfmerge"],
         ] {
             let want = doc_arguments(redis_server.port, resp3, name);
             let got = doc_arguments(citadel.port, resp3, name);

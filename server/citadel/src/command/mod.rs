@@ -2,6 +2,9 @@
 //! commands against the cache, writing Redis-compatible replies.
 
 mod args;
+mod bitfield;
+mod bitop;
+mod bits;
 mod client;
 mod config;
 mod connection;
@@ -15,6 +18,7 @@ mod error;
 mod expiry;
 mod generated;
 mod glob;
+mod hll;
 mod info;
 mod keys;
 mod load_plan;

@@ -4,7 +4,7 @@ use super::args::Args;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 use super::value::put_value;
-use citadel_cache::Part;
+use citadel_cache::{Changes, ItemRef, Part, WriteError};
 use citadel_resp::Reply;
 
 /// Redis's checkStringLength against the cache's largest value.
@@ -106,39 +106,51 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         if value.is_empty() {
             return Ok(old_len);
         }
-        // The kept head and tail are copied from the cache straight into
-        // the new item.
-        let zeros = vec![0u8; offset.saturating_sub(old_len)];
-        let (end, expire) = (offset + value.len(), items[0].and_then(|i| i.expire_at()));
-        match items[0].as_ref() {
-            Some(item) if item.contiguous().is_none() => {
-                // Multi-chunk values: one piece per chunk; a small vector is noise.
-                let mut parts: Vec<Part> = item.value_range(0, offset).map(Part::Shared).collect();
-                parts.extend([Part::Local(&zeros), Part::Local(value)]);
-                parts.extend(
-                    item.value_range(end, old_len.saturating_sub(end))
-                        .map(Part::Shared),
-                );
-                changes.put(0, &parts, expire)?;
-            }
-            item => {
-                let old = item.and_then(|i| i.contiguous());
-                let slice = |r: std::ops::Range<usize>| {
-                    old.and_then(|o| o.get(r))
-                        .map_or(Part::Local(&[]), Part::Shared)
-                };
-                let (head, tail) = (
-                    slice(0..offset.min(old_len)),
-                    slice(end.min(old_len)..old_len),
-                );
-                let parts = [head, Part::Local(&zeros), Part::Local(value), tail];
-                changes.put(0, &parts, expire)?;
-            }
-        }
+        overwrite(changes, items[0].as_ref(), offset, value)?;
         Ok::<_, CmdError>(old_len.max(offset + value.len()))
     })??;
     ctx.out.int(len as i64);
     Ok(())
+}
+
+/// Writes key 0 as `item`'s value (or nothing) with `value` written at
+/// `offset`, zero-padded up to it, keeping the expiry (SETRANGE, SETBIT).
+/// The kept head and tail are copied from the cache straight into the new
+/// item.
+pub(super) fn overwrite(
+    changes: &mut Changes,
+    item: Option<&ItemRef<'_>>,
+    offset: usize,
+    value: &[u8],
+) -> Result<(), WriteError> {
+    let old_len = item.map_or(0, |i| i.value_len());
+    let zeros = vec![0u8; offset.saturating_sub(old_len)];
+    let (end, expire) = (offset + value.len(), item.and_then(|i| i.expire_at()));
+    match item {
+        Some(item) if item.contiguous().is_none() => {
+            // Multi-chunk values: one piece per chunk; a small vector is noise.
+            let mut parts: Vec<Part> = item.value_range(0, offset).map(Part::Shared).collect();
+            parts.extend([Part::Local(&zeros), Part::Local(value)]);
+            parts.extend(
+                item.value_range(end, old_len.saturating_sub(end))
+                    .map(Part::Shared),
+            );
+            changes.put(0, &parts, expire)
+        }
+        item => {
+            let old = item.and_then(|i| i.contiguous());
+            let slice = |r: std::ops::Range<usize>| {
+                old.and_then(|o| o.get(r))
+                    .map_or(Part::Local(&[]), Part::Shared)
+            };
+            let (head, tail) = (
+                slice(0..offset.min(old_len)),
+                slice(end.min(old_len)..old_len),
+            );
+            let parts = [head, Part::Local(&zeros), Part::Local(value), tail];
+            changes.put(0, &parts, expire)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 use super::context::Ctx;
 use super::{args::Args, error::CmdResult};
 use super::{
-    client, config, connection, counters, debug, docs, expiry, info, keys, pipeline, plugin,
-    ranges, scan, server, strings,
+    bitfield, bitop, bits, client, config, connection, counters, debug, docs, expiry, hll, info,
+    keys, pipeline, plugin, ranges, scan, server, strings,
 };
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
@@ -151,6 +151,8 @@ const S: &str = "string";
 const G: &str = "generic";
 const CN: &str = "connection";
 const SV: &str = "server";
+const BM: &str = "bitmap";
+const HLL: &str = "hyperloglog";
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandDef] = &[
@@ -175,6 +177,16 @@ pub static COMMANDS: &[CommandDef] = &[
     c("getrange", 4, R, KEY1, S, "2.4.0", "Returns a substring of the string stored at a key.", ranges::getrange),
     c("substr", 4, R, KEY1, S, "1.0.0", "Returns a substring from a string value.", ranges::getrange),
     c("setrange", 4, WM, KEY1, S, "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", ranges::setrange),
+    c("setbit", 4, WM, KEY1, BM, "2.2.0", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", bits::setbit),
+    c("getbit", 3, RF, KEY1, BM, "2.2.0", "Returns a bit value by offset.", bits::getbit),
+    c("bitcount", -2, R, KEY1, BM, "2.6.0", "Counts the number of set bits (population counting) in a string.", bits::bitcount),
+    c("bitpos", -3, R, KEY1, BM, "2.8.7", "Finds the first set (1) or clear (0) bit in a string.", bits::bitpos),
+    c("bitop", -4, WM, (2, -1, 1), BM, "2.6.0", "Performs bitwise operations on multiple strings, and stores the result.", bitop::bitop),
+    c("bitfield", -2, WM, KEY1, BM, "3.2.0", "Performs arbitrary bitfield integer operations on strings.", bitfield::bitfield),
+    c("bitfield_ro", -2, RF, KEY1, BM, "6.0.0", "Performs arbitrary read-only bitfield integer operations on strings.", bitfield::bitfield_ro),
+    c("pfadd", -2, WMF, KEY1, HLL, "2.8.9", "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.", hll::pfadd),
+    c("pfcount", -2, R, KEYS_ALL, HLL, "2.8.9", "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).", hll::pfcount),
+    c("pfmerge", -2, WM, KEYS_ALL, HLL, "2.8.9", "Merges one or more HyperLogLog values into a single key.", hll::pfmerge),
     c("del", -2, W, KEYS_ALL, G, "1.0.0", "Deletes one or more keys.", keys::del),
     c("unlink", -2, WF, KEYS_ALL, G, "4.0.0", "Asynchronously deletes one or more keys.", keys::del),
     c("exists", -2, RF, KEYS_ALL, G, "1.0.0", "Determines whether one or more keys exist.", keys::exists),

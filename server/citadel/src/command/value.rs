@@ -15,6 +15,17 @@ pub fn reply_value(out: &mut Reply<'_>, item: &ItemRef<'_>) {
     out.crlf();
 }
 
+/// Copies the value's bytes from `start` into `dst`; bytes past the end of
+/// the value read as zero (Redis's zero-padded view of a bitmap).
+pub fn read_into(item: &ItemRef<'_>, start: usize, dst: &mut [u8]) {
+    let mut at = 0;
+    for piece in item.value_range(start, dst.len()) {
+        piece.copy_to(&mut dst[at..at + piece.len()]);
+        at += piece.len();
+    }
+    dst[at..].fill(0);
+}
+
 /// Writes `item`'s value, followed by `extra`, to key `i` of `changes`.
 pub fn put_value(
     changes: &mut Changes,

@@ -396,6 +396,350 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("setbit", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "offset",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "value",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("getbit", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "offset",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("bitcount", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "index",
+            kind: "block",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "start",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "end",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "index_unit",
+                    kind: "oneof",
+                    since: Some("7.0.0"),
+                    flags: &["optional"],
+                    arguments: Some(&[
+                        Arg {
+                            name: "byte",
+                            kind: "pure-token",
+                            token: Some("BYTE"),
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "bit",
+                            kind: "pure-token",
+                            token: Some("BIT"),
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("bitpos", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "bit",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "index",
+            kind: "block",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "start",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "end_index",
+                    kind: "block",
+                    flags: &["optional"],
+                    arguments: Some(&[
+                        Arg {
+                            name: "end",
+                            kind: "integer",
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "index_unit",
+                            kind: "oneof",
+                            since: Some("7.0.0"),
+                            flags: &["optional"],
+                            arguments: Some(&[
+                                Arg {
+                                    name: "byte",
+                                    kind: "pure-token",
+                                    token: Some("BYTE"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "bit",
+                                    kind: "pure-token",
+                                    token: Some("BIT"),
+                                    ..Arg::EMPTY
+                                },
+                            ]),
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("bitop", &[
+        Arg {
+            name: "operation",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "destkey",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(1),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("bitfield", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "operation",
+            kind: "oneof",
+            flags: &["optional", "multiple"],
+            arguments: Some(&[
+                Arg {
+                    name: "encoding_offset",
+                    kind: "block",
+                    token: Some("GET"),
+                    arguments: Some(&[
+                        Arg {
+                            name: "encoding",
+                            kind: "string",
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "offset",
+                            kind: "integer",
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "write",
+                    kind: "block",
+                    arguments: Some(&[
+                        Arg {
+                            name: "wrap_sat_fail",
+                            kind: "oneof",
+                            token: Some("OVERFLOW"),
+                            flags: &["optional"],
+                            arguments: Some(&[
+                                Arg {
+                                    name: "wrap",
+                                    kind: "pure-token",
+                                    token: Some("WRAP"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "sat",
+                                    kind: "pure-token",
+                                    token: Some("SAT"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "fail",
+                                    kind: "pure-token",
+                                    token: Some("FAIL"),
+                                    ..Arg::EMPTY
+                                },
+                            ]),
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "write_operation",
+                            kind: "oneof",
+                            arguments: Some(&[
+                                Arg {
+                                    name: "encoding_offset_value",
+                                    kind: "block",
+                                    token: Some("SET"),
+                                    arguments: Some(&[
+                                        Arg {
+                                            name: "encoding",
+                                            kind: "string",
+                                            ..Arg::EMPTY
+                                        },
+                                        Arg {
+                                            name: "offset",
+                                            kind: "integer",
+                                            ..Arg::EMPTY
+                                        },
+                                        Arg {
+                                            name: "value",
+                                            kind: "integer",
+                                            ..Arg::EMPTY
+                                        },
+                                    ]),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "encoding_offset_increment",
+                                    kind: "block",
+                                    token: Some("INCRBY"),
+                                    arguments: Some(&[
+                                        Arg {
+                                            name: "encoding",
+                                            kind: "string",
+                                            ..Arg::EMPTY
+                                        },
+                                        Arg {
+                                            name: "offset",
+                                            kind: "integer",
+                                            ..Arg::EMPTY
+                                        },
+                                        Arg {
+                                            name: "increment",
+                                            kind: "integer",
+                                            ..Arg::EMPTY
+                                        },
+                                    ]),
+                                    ..Arg::EMPTY
+                                },
+                            ]),
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("bitfield_ro", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "encoding_offset",
+            kind: "block",
+            token: Some("GET"),
+            flags: &["optional", "multiple", "multiple_token"],
+            arguments: Some(&[
+                Arg {
+                    name: "encoding",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "offset",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("pfadd", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "element",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("pfcount", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("pfmerge", &[
+        Arg {
+            name: "destkey",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "sourcekey",
+            kind: "key",
+            key_spec_index: Some(1),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
     ("del", &[
         Arg {
             name: "key",
