@@ -307,7 +307,10 @@ impl ReplyWriter {
         let start = out.len();
         Self::begin_value(out, id, method, len);
         let at = out.len();
-        out.resize(start + HEADER_LEN + VALUE_PREFIX.len() + len.next_multiple_of(4), 0);
+        out.resize(
+            start + HEADER_LEN + VALUE_PREFIX.len() + len.next_multiple_of(4),
+            0,
+        );
         &mut out[at..at + len]
     }
 
