@@ -24,6 +24,7 @@ pub mod clients;
 pub mod command;
 pub mod pipeline;
 pub mod plugin;
+pub mod pubsub;
 pub mod readthrough;
 pub mod rpc;
 pub mod service;

@@ -59,6 +59,7 @@ impl CommandService {
                 state.pipeline_spool.clone(),
             ),
             state.inboxes.clone(),
+            state.pubsub.clone(),
         );
         let output_limit = state
             .settings
@@ -146,10 +147,16 @@ impl Service for CommandService {
 
     fn park(&mut self, session: &mut Conn, waiter: Waiter) {
         match session {
-            Conn::Resp(s) => match s.pending_key() {
-                Some(key) => self.ctx.park(key, waiter),
-                None => tracing::warn!("a session parked with nothing pending"),
-            },
+            Conn::Resp(s) => {
+                // Parked on an operation, and/or a new subscriber whose
+                // messages go to this connection (both, at times).
+                if s.wants_waiter() {
+                    s.attach(&self.ctx, waiter);
+                }
+                if let Some(key) = s.pending_key() {
+                    self.ctx.park(key, waiter);
+                }
+            }
             Conn::Rpc(s) => s.park(&mut self.ctx, waiter),
         }
     }
@@ -165,6 +172,10 @@ impl Service for CommandService {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    fn is_push(&self, done: &Completion) -> bool {
+        matches!(done, Completion::Message { .. })
     }
 
     fn resume(&mut self, session: &mut Conn, done: Completion, out: &mut Vec<u8>) {

@@ -54,6 +54,8 @@ pub struct ServerState {
     pub clients: ClientRegistry,
     /// Every thread's inbox (cross-thread completions).
     pub inboxes: SharedInboxes,
+    /// Pub/Sub subscriptions (see `crate::pubsub`).
+    pub pubsub: Arc<crate::pubsub::Registry>,
     /// 40 hex characters identifying this process run (INFO run_id).
     pub run_id: String,
     /// Configured plugins (installed by `main` once the supervisor runs).
@@ -143,6 +145,7 @@ impl ServerState {
             started,
             thread_stats,
             inboxes,
+            pubsub: Default::default(),
             run_id: make_run_id(),
             plugins: Default::default(),
             pipeline_flights: Default::default(),

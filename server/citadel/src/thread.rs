@@ -11,6 +11,7 @@ use citadel_net::Waiter;
 
 use crate::pipeline::ThreadPipelines;
 use crate::plugin::PluginClient;
+use crate::pubsub::{Delivery, Message, Registry};
 use crate::readthrough::{Loader, ThreadLoads};
 use crate::stats::ThreadStats;
 use crate::wait::{Caller, Completion, Mail, SharedInboxes, Target, ThreadWaits, WaitKey};
@@ -29,6 +30,8 @@ pub struct ThreadCtx {
     pub waits: ThreadWaits,
     /// Every thread's inbox (this thread reads its own).
     pub inboxes: SharedInboxes,
+    /// Who is subscribed where (shared by every thread).
+    pub pubsub: Arc<Registry>,
     /// What this thread's wake fds are, by position (see `wake_fds`).
     wakes: Vec<Wake>,
     mail: Vec<Mail>,
@@ -52,6 +55,7 @@ impl ThreadCtx {
         loads: ThreadLoads,
         pipelines: ThreadPipelines,
         inboxes: SharedInboxes,
+        pubsub: Arc<Registry>,
     ) -> ThreadCtx {
         let mut wakes: Vec<Wake> = (0..plugins.lane_count()).map(Wake::PluginLane).collect();
         if inboxes.get(index).is_some() {
@@ -66,6 +70,7 @@ impl ThreadCtx {
             pipelines,
             waits: ThreadWaits::default(),
             inboxes,
+            pubsub,
             wakes,
             mail: Vec::new(),
         }
@@ -145,6 +150,9 @@ impl ThreadCtx {
                 Mail::PipelinePartial { wait, index, json } => self
                     .waits
                     .progress(Completion::PipelinePartial { wait, index, json }),
+                Mail::Publish { message, receivers } => {
+                    deliver_message(&self.pubsub, &mut self.waits, &message, receivers)
+                }
             }
         }
         self.finish_loads();
@@ -220,5 +228,26 @@ impl ThreadCtx {
     /// A connection parked on `key`.
     pub fn park(&mut self, key: WaitKey, waiter: Waiter) {
         self.waits.park(key, Target::Conn(waiter));
+    }
+}
+
+/// Hands a published message to each of its receivers on this thread
+/// (those still subscribed; the loop drops it for a closed connection).
+fn deliver_message(
+    pubsub: &Registry,
+    waits: &mut ThreadWaits,
+    message: &Arc<Message>,
+    receivers: Vec<Delivery>,
+) {
+    let waiters = pubsub.waiters(&receivers);
+    for (d, waiter) in receivers.into_iter().zip(waiters) {
+        if let Some(waiter) = waiter {
+            let done = Completion::Message {
+                client: d.client,
+                message: message.clone(),
+                pattern: d.pattern,
+            };
+            waits.push(waiter, done);
+        }
     }
 }

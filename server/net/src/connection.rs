@@ -155,12 +155,15 @@ impl<S> Connection<S> {
     where
         Svc: Service<Session = S>,
     {
-        self.parked = false;
+        // A push (a subscriber's message) leaves a parked connection parked.
+        if !svc.is_push(&done) {
+            self.parked = false;
+        }
         let (session, out) = (&mut self.session, &mut self.out);
         if let Err(what) = guarded(|| svc.resume(session, done, out)) {
             return Fed::Panicked(what);
         }
-        if self.state == State::Closing || self.input.is_empty() {
+        if self.parked || self.state == State::Closing || self.input.is_empty() {
             return Fed::Ok;
         }
         let r = match run(svc, &mut self.session, &self.input, &mut self.out) {

@@ -152,6 +152,11 @@ pub trait Service {
     fn next_deadline(&self) -> Option<Instant> {
         None
     }
+    /// True for a completion that is output the session did not wait for
+    /// (a subscriber's message): a parked connection stays parked.
+    fn is_push(&self, _done: &Self::Completion) -> bool {
+        false
+    }
     /// The operation `session` was parked on finished: append its reply to `out`.
     fn resume(
         &mut self,

@@ -114,6 +114,12 @@ impl<'a> Reply<'a> {
         }
     }
 
+    /// Out-of-band data (Pub/Sub messages): a RESP3 push, an array in RESP2.
+    #[inline]
+    pub fn push(&mut self, n: usize) {
+        self.header(if self.resp3 { b'>' } else { b'*' }, n as i64);
+    }
+
     #[inline]
     pub fn set(&mut self, n: usize) {
         self.header(if self.resp3 { b'~' } else { b'*' }, n as i64);
@@ -188,6 +194,8 @@ mod tests {
         assert_eq!(enc(true, |r| r.map(2)), "%2\r\n");
         assert_eq!(enc(false, |r| r.set(3)), "*3\r\n");
         assert_eq!(enc(true, |r| r.set(3)), "~3\r\n");
+        assert_eq!(enc(false, |r| r.push(3)), "*3\r\n");
+        assert_eq!(enc(true, |r| r.push(3)), ">3\r\n");
         assert_eq!(enc(false, |r| r.double(1.5)), "$3\r\n1.5\r\n");
         assert_eq!(enc(true, |r| r.double(1.5)), ",1.5\r\n");
         assert_eq!(enc(false, |r| r.boolean(true)), ":1\r\n");

@@ -9,6 +9,13 @@ use super::error::{CmdError, CmdResult};
 pub const REDIS_VERSION: &str = "7.2.4";
 
 pub fn ping(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.len() <= 2 && super::pubsub::in_resp2_subscribe_mode(ctx.conn) {
+        // A subscriber's connection carries pushes: PING answers as one.
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(if args.len() == 2 { args.get(1) } else { b"" });
+        return Ok(());
+    }
     match args.len() {
         1 => ctx.out.simple(b"PONG"),
         2 => ctx.out.bulk(args.get(1)),
@@ -29,6 +36,7 @@ pub fn quit(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 }
 
 pub fn reset(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    super::pubsub::forget_all(ctx);
     ctx.conn.set_resp3(false);
     ctx.out.resp3 = false;
     ctx.conn.authed = !ctx.state.auth_required();

@@ -37,6 +37,10 @@ pub struct ConnState {
     pub scratch_spans: Vec<std::ops::Range<usize>>,
     /// The operation this connection waits for (see `pending`).
     pub pending: Option<Pending>,
+    /// Pub/Sub subscriptions of every kind (RESP2 subscribe mode while > 0).
+    pub subscriptions: usize,
+    /// The Pub/Sub registry knows this connection's waiter.
+    pub pubsub_attached: bool,
 }
 
 impl ConnState {

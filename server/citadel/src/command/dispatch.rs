@@ -43,6 +43,10 @@ pub fn run(
         reply_error(&mut reply, &CmdError::NoAuth);
         return;
     }
+    if let Some(e) = super::pubsub::refuse_in_subscribe_mode(conn, def.name) {
+        reply_error(&mut reply, &e);
+        return;
+    }
     conn.client.last_cmd.store(idx as u32, Ordering::Relaxed);
     let mark = reply.buf.len();
     let mut ctx = Ctx {

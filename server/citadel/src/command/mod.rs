@@ -28,6 +28,7 @@ mod pipeline;
 mod pipeline_info;
 mod plugin;
 mod prefetch;
+mod pubsub;
 mod ranges;
 mod scan;
 mod server;

@@ -5,7 +5,7 @@ use citadel_net::Endpoint;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use citadel_net::Progress;
+use citadel_net::{Progress, Waiter};
 use citadel_resp::{Parsed, Reply, RequestParser};
 
 use super::args::Args;
@@ -48,6 +48,8 @@ impl Session {
                 scratch: Vec::new(),
                 scratch_spans: Vec::new(),
                 pending: None,
+                subscriptions: 0,
+                pubsub_attached: false,
             },
         }
     }
@@ -109,8 +111,21 @@ impl Session {
             close: self.conn.close,
             need,
             parked: self.conn.pending.is_some(),
-            detached: false,
+            // A new subscriber: the loop hands over its waiter (`attach`).
+            detached: self.wants_waiter(),
         }
+    }
+
+    /// The connection subscribed and the Pub/Sub registry does not know
+    /// where to deliver its messages yet.
+    pub fn wants_waiter(&self) -> bool {
+        self.conn.subscriptions > 0 && !self.conn.pubsub_attached
+    }
+
+    /// Messages for this connection go to `waiter` (for its lifetime).
+    pub fn attach(&mut self, ctx: &ThreadCtx, waiter: Waiter) {
+        ctx.pubsub.attach(self.id(), waiter);
+        self.conn.pubsub_attached = true;
     }
 
     /// What the connection waits for, if anything.
@@ -120,6 +135,17 @@ impl Session {
 
     /// The operation this connection waited for finished: write its reply.
     pub fn resume(&mut self, ctx: &mut ThreadCtx, done: Completion, out: &mut Vec<u8>) {
+        if let Completion::Message {
+            message, pattern, ..
+        } = &done
+        {
+            // One still in flight after the last unsubscription is dropped.
+            if self.conn.subscriptions > 0 {
+                let mut reply = Reply::new(out, self.conn.resp3);
+                super::pubsub::write_message(&mut reply, message, pattern.as_deref());
+            }
+            return;
+        }
         pending::resume(&self.state, ctx, &mut self.conn, done, out);
     }
 }
@@ -141,5 +167,8 @@ pub fn register_client(state: &ServerState, info: ConnInfo) -> Arc<ClientShared>
 impl Drop for Session {
     fn drop(&mut self) {
         self.state.clients.unregister(&self.conn.client);
+        if self.conn.subscriptions > 0 {
+            self.state.pubsub.remove_client(self.conn.client.id);
+        }
     }
 }

@@ -7,7 +7,7 @@ use super::context::Ctx;
 use super::{args::Args, error::CmdResult};
 use super::{
     bitfield, bitop, bits, client, config, connection, counters, debug, docs, expiry, hll, info,
-    keys, pipeline, plugin, ranges, scan, server, strings,
+    keys, pipeline, plugin, pubsub, ranges, scan, server, strings,
 };
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
@@ -153,6 +153,10 @@ const CN: &str = "connection";
 const SV: &str = "server";
 const BM: &str = "bitmap";
 const HLL: &str = "hyperloglog";
+const PS: &str = "pubsub";
+/// (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE.
+const SUB: &[&str] = &["pubsub", "noscript", "loading", "stale"];
+const PUB: &[&str] = &["pubsub", "loading", "stale", "fast"];
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandDef] = &[
@@ -225,6 +229,15 @@ pub static COMMANDS: &[CommandDef] = &[
     c("debug", -2, &["admin", "noscript", "loading", "stale"], NOKEYS, SV, "1.0.0", "A container for debugging commands.", debug::debug),
     container("plugin", -2, &["noscript"], SV, "0.1.0", "A container for plugin commands.", needs_subcommand, plugin::SUBCOMMANDS),
     container("pipeline", -2, &["noscript"], SV, "0.1.0", "A container for pipeline commands.", needs_subcommand, pipeline::SUBCOMMANDS),
+    c("subscribe", -2, SUB, NOKEYS, PS, "2.0.0", "Listens for messages published to channels.", pubsub::subscribe),
+    c("unsubscribe", -1, SUB, NOKEYS, PS, "2.0.0", "Stops listening to messages posted to channels.", pubsub::unsubscribe),
+    c("psubscribe", -2, SUB, NOKEYS, PS, "2.0.0", "Listens for messages published to channels that match one or more patterns.", pubsub::psubscribe),
+    c("punsubscribe", -1, SUB, NOKEYS, PS, "2.0.0", "Stops listening to messages published to channels that match one or more patterns.", pubsub::punsubscribe),
+    c("ssubscribe", -2, SUB, KEYS_ALL, PS, "7.0.0", "Listens for messages published to shard channels.", pubsub::ssubscribe),
+    c("sunsubscribe", -1, SUB, KEYS_ALL, PS, "7.0.0", "Stops listening to messages posted to shard channels.", pubsub::sunsubscribe),
+    c("publish", 3, PUB, NOKEYS, PS, "2.0.0", "Posts a message to a channel.", pubsub::publish),
+    c("spublish", 3, PUB, KEY1, PS, "7.0.0", "Post a message to a shard channel", pubsub::spublish),
+    container("pubsub", -2, &[], PS, "2.8.0", "A container for Pub/Sub commands.", needs_subcommand, pubsub::SUBCOMMANDS),
     c("shutdown", -1, ADMIN, NOKEYS, SV, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", server::shutdown),
 ];
 

@@ -69,6 +69,7 @@ impl Harness {
                 state.pipeline_spool.clone(),
             ),
             inboxes,
+            state.pubsub.clone(),
         );
         let session = Session::new(&state, conn_info(1));
         Harness {

@@ -128,7 +128,9 @@ pub fn finished(
                 text.strip_prefix("ERR ").unwrap_or(text).to_string(),
             )),
         },
-        Completion::Loads { .. } | Completion::PipelinePartial { .. } => Err(internal()),
+        Completion::Loads { .. }
+        | Completion::PipelinePartial { .. }
+        | Completion::Message { .. } => Err(internal()),
     }
 }
 

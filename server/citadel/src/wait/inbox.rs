@@ -34,6 +34,11 @@ pub enum Mail {
         index: u32,
         json: std::sync::Arc<[u8]>,
     },
+    /// A message for subscribers this thread serves.
+    Publish {
+        message: std::sync::Arc<crate::pubsub::Message>,
+        receivers: Vec<crate::pubsub::Delivery>,
+    },
 }
 
 pub struct Inbox {

@@ -25,6 +25,7 @@ pub use parked::{Target, ThreadWaits};
 
 use crate::pipeline::{PipelineResult, PipelineWaitId};
 use crate::plugin::{Outcome, PluginId, RequestId};
+use crate::pubsub::Message;
 use crate::readthrough::{LoadResult, LoadWaitId};
 
 /// Who made a plugin call, so its reply goes to the right place.
@@ -50,6 +51,9 @@ pub enum WaitKey {
     Plugin(RequestId),
     Loads(LoadWaitId),
     Pipeline(PipelineWaitId),
+    /// A subscriber's messages (client id): never parked on, delivered
+    /// to the connection's waiter as they come (see `crate::pubsub`).
+    Pubsub(u64),
 }
 
 /// A finished operation, as the continuation of the command that waited
@@ -80,6 +84,13 @@ pub enum Completion {
         index: u32,
         json: Arc<[u8]>,
     },
+    /// A published message for a subscriber: written out as a push, it
+    /// neither needs nor ends a wait.
+    Message {
+        client: u64,
+        message: Arc<Message>,
+        pattern: Option<Arc<[u8]>>,
+    },
 }
 
 impl Completion {
@@ -90,6 +101,7 @@ impl Completion {
             Completion::Pipeline { wait, .. } | Completion::PipelinePartial { wait, .. } => {
                 WaitKey::Pipeline(*wait)
             }
+            Completion::Message { client, .. } => WaitKey::Pubsub(*client),
         }
     }
 

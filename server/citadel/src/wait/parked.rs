@@ -73,6 +73,12 @@ impl ThreadWaits {
         }
     }
 
+    /// A completion for a connection that is not parked on it (a
+    /// subscriber's message): straight to the loop.
+    pub fn push(&mut self, waiter: Waiter, done: Completion) {
+        self.ready.push((waiter, done));
+    }
+
     fn deliver(&mut self, target: Target, done: Completion) {
         match target {
             Target::Conn(waiter) => self.ready.push((waiter, done)),

@@ -1,0 +1,229 @@
+//! Pub/Sub commands: (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PUBLISH, SPUBLISH
+//! and PUBSUB's introspection, with Redis 7's reply shapes. Subscriptions
+//! live in the process-wide `crate::pubsub::Registry`; a PUBLISH mails the
+//! message to each receiving thread, which writes it out (see `write_message`).
+
+use std::sync::Arc;
+
+use citadel_resp::Reply;
+
+use super::args::Args;
+use super::context::{ConnState, Ctx};
+use super::error::{CmdError, CmdResult};
+use super::table::{keyless, CommandDef};
+use crate::pubsub::{Kind, Message};
+use crate::wait::Mail;
+
+/// Commands a RESP2 client may run while subscribed (its connection only
+/// carries messages and subscription changes then).
+const SUBSCRIBE_MODE: &[&str] = &[
+    "ping",
+    "subscribe",
+    "ssubscribe",
+    "unsubscribe",
+    "sunsubscribe",
+    "psubscribe",
+    "punsubscribe",
+    "quit",
+    "reset",
+];
+
+/// Redis's refusal of `name` in RESP2 subscribe mode, if it is refused.
+pub fn refuse_in_subscribe_mode(conn: &ConnState, name: &str) -> Option<CmdError> {
+    if conn.subscriptions == 0 || conn.resp3 || SUBSCRIBE_MODE.contains(&name) {
+        return None;
+    }
+    Some(CmdError::Text(format!(
+        "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+    )))
+}
+
+/// True when PING must answer as in RESP2 subscribe mode (`["pong", arg]`).
+pub fn in_resp2_subscribe_mode(conn: &ConnState) -> bool {
+    conn.subscriptions > 0 && !conn.resp3
+}
+
+/// The confirmation verb of a (un)subscription of `kind`.
+fn verb(kind: Kind, subscribe: bool) -> &'static [u8] {
+    match (kind, subscribe) {
+        (Kind::Channel, true) => b"subscribe",
+        (Kind::Channel, false) => b"unsubscribe",
+        (Kind::Pattern, true) => b"psubscribe",
+        (Kind::Pattern, false) => b"punsubscribe",
+        (Kind::Shard, true) => b"ssubscribe",
+        (Kind::Shard, false) => b"sunsubscribe",
+    }
+}
+
+/// One confirmation: verb, name (null for a bare UNSUBSCRIBE with nothing
+/// to drop), and the count Redis reports for `kind` (shard channels are
+/// counted apart from channels and patterns). Updates the connection's
+/// total, which decides RESP2 subscribe mode.
+fn confirm(ctx: &mut Ctx<'_>, kind: Kind, subscribe: bool, name: Option<&[u8]>) {
+    let counts = ctx.state.pubsub.counts(ctx.conn.client.id);
+    ctx.conn.subscriptions = counts.iter().sum();
+    let count = match kind {
+        Kind::Shard => counts[2],
+        _ => counts[0] + counts[1],
+    };
+    let out = &mut ctx.out;
+    out.push(3);
+    out.bulk(verb(kind, subscribe));
+    match name {
+        Some(name) => out.bulk(name),
+        None => out.null(),
+    }
+    out.int(count as i64);
+}
+
+fn subscribe_to(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind) -> CmdResult {
+    let (client, thread) = (ctx.conn.client.id, ctx.thread.index);
+    for name in args.from(1).iter() {
+        ctx.state.pubsub.subscribe(client, thread, kind, name);
+        confirm(ctx, kind, true, Some(name));
+    }
+    Ok(())
+}
+
+fn unsubscribe_from(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind) -> CmdResult {
+    let client = ctx.conn.client.id;
+    let names: Vec<Arc<[u8]>> = if args.len() > 1 {
+        args.from(1).iter().map(Arc::from).collect()
+    } else {
+        ctx.state.pubsub.names(client, kind)
+    };
+    if names.is_empty() {
+        confirm(ctx, kind, false, None);
+    }
+    for name in &names {
+        ctx.state.pubsub.unsubscribe(client, kind, name);
+        confirm(ctx, kind, false, Some(name));
+    }
+    Ok(())
+}
+
+pub fn subscribe(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    subscribe_to(ctx, args, Kind::Channel)
+}
+pub fn psubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    subscribe_to(ctx, args, Kind::Pattern)
+}
+pub fn ssubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    subscribe_to(ctx, args, Kind::Shard)
+}
+pub fn unsubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    unsubscribe_from(ctx, args, Kind::Channel)
+}
+pub fn punsubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    unsubscribe_from(ctx, args, Kind::Pattern)
+}
+pub fn sunsubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    unsubscribe_from(ctx, args, Kind::Shard)
+}
+
+/// Drops every subscription of the connection, silently (RESET).
+pub fn forget_all(ctx: &mut Ctx<'_>) {
+    ctx.state.pubsub.remove_client(ctx.conn.client.id);
+    ctx.conn.subscriptions = 0;
+}
+
+/// Mails the message to every thread with receivers; answers their number.
+fn publish_to(ctx: &mut Ctx<'_>, args: Args<'_>, shard: bool) -> CmdResult {
+    let channel = args.get(1);
+    let (count, by_thread) = ctx.state.pubsub.receivers(shard, channel);
+    if !by_thread.is_empty() {
+        let message = Arc::new(Message {
+            shard,
+            channel: channel.into(),
+            payload: args.get(2).into(),
+        });
+        for (thread, receivers) in by_thread {
+            let message = message.clone();
+            ctx.thread
+                .inboxes
+                .send(thread, Mail::Publish { message, receivers });
+        }
+    }
+    ctx.out.int(count as i64);
+    Ok(())
+}
+
+pub fn publish(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    publish_to(ctx, args, false)
+}
+pub fn spublish(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    publish_to(ctx, args, true)
+}
+
+/// A delivered message: message / pmessage / smessage, as a push.
+pub fn write_message(out: &mut Reply<'_>, message: &Message, pattern: Option<&[u8]>) {
+    match (pattern, message.shard) {
+        (Some(pattern), _) => {
+            out.push(4);
+            out.bulk(b"pmessage");
+            out.bulk(pattern);
+        }
+        (None, true) => {
+            out.push(3);
+            out.bulk(b"smessage");
+        }
+        (None, false) => {
+            out.push(3);
+            out.bulk(b"message");
+        }
+    }
+    out.bulk(&message.channel);
+    out.bulk(&message.payload);
+}
+
+fn active(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind) -> CmdResult {
+    // Like Redis, arguments past the pattern are ignored.
+    let pattern = (args.len() > 2).then(|| args.get(2));
+    let names = ctx.state.pubsub.active(kind, pattern);
+    ctx.out.array(names.len());
+    for name in &names {
+        ctx.out.bulk(name);
+    }
+    Ok(())
+}
+
+fn numsub(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind) -> CmdResult {
+    let names = args.from(2);
+    ctx.out.array(2 * names.len());
+    for name in names.iter() {
+        let n = ctx.state.pubsub.subscriber_count(kind, name);
+        ctx.out.bulk(name);
+        ctx.out.int(n as i64);
+    }
+    Ok(())
+}
+
+fn channels(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    active(ctx, args, Kind::Channel)
+}
+fn shardchannels(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    active(ctx, args, Kind::Shard)
+}
+fn channel_numsub(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    numsub(ctx, args, Kind::Channel)
+}
+fn shard_numsub(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    numsub(ctx, args, Kind::Shard)
+}
+fn numpat(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    let n = ctx.state.pubsub.pattern_count();
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+const PS: &str = "pubsub";
+const INTRO: &[&str] = &["pubsub", "loading", "stale"];
+
+#[rustfmt::skip]
+pub static SUBCOMMANDS: &[CommandDef] = &[
+    keyless("pubsub|channels", -2, INTRO, PS, "2.8.0", "Returns the active channels.", channels),
+    keyless("pubsub|numsub", -2, INTRO, PS, "2.8.0", "Returns a count of subscribers to channels.", channel_numsub),
+    keyless("pubsub|numpat", 2, INTRO, PS, "2.8.0", "Returns a count of unique pattern subscriptions.", numpat),
+    keyless("pubsub|shardchannels", -2, INTRO, PS, "7.0.0", "Returns the active shard channels.", shardchannels),
+    keyless("pubsub|shardnumsub", -2, INTRO, PS, "7.0.0", "Returns the count of subscribers of shard channels.", shard_numsub),
+];
