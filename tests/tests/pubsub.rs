@@ -202,7 +202,10 @@ fn messages_reach_subscribers_on_every_thread() {
         if n == 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "subscribers outlive their connections");
+        assert!(
+            Instant::now() < deadline,
+            "subscribers outlive their connections"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -171,7 +171,11 @@ impl Registry {
             }
         };
         let kind = if shard { Kind::Shard } else { Kind::Channel };
-        for &client in inner.by_name[kind as usize].get(channel).into_iter().flatten() {
+        for &client in inner.by_name[kind as usize]
+            .get(channel)
+            .into_iter()
+            .flatten()
+        {
             add(client, None);
         }
         if !shard {

@@ -13,7 +13,8 @@ pub fn ping(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         // A subscriber's connection carries pushes: PING answers as one.
         ctx.out.array(2);
         ctx.out.bulk(b"pong");
-        ctx.out.bulk(if args.len() == 2 { args.get(1) } else { b"" });
+        ctx.out
+            .bulk(if args.len() == 2 { args.get(1) } else { b"" });
         return Ok(());
     }
     match args.len() {

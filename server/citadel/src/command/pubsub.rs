@@ -61,7 +61,7 @@ fn verb(kind: Kind, subscribe: bool) -> &'static [u8] {
 /// total, which decides RESP2 subscribe mode.
 fn confirm(ctx: &mut Ctx<'_>, kind: Kind, subscribe: bool, name: Option<&[u8]>) {
     let counts = ctx.state.pubsub.counts(ctx.conn.client.id);
-    ctx.conn.subscriptions = counts.iter().sum();
+    set_subscriptions(ctx.conn, counts.iter().sum());
     let count = match kind {
         Kind::Shard => counts[2],
         _ => counts[0] + counts[1],
@@ -124,7 +124,16 @@ pub fn sunsubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// Drops every subscription of the connection, silently (RESET).
 pub fn forget_all(ctx: &mut Ctx<'_>) {
     ctx.state.pubsub.remove_client(ctx.conn.client.id);
-    ctx.conn.subscriptions = 0;
+    set_subscriptions(ctx.conn, 0);
+}
+
+/// The registry forgets a client (and its waiter) with its last
+/// subscription: a later one hands the waiter over again.
+fn set_subscriptions(conn: &mut ConnState, total: usize) {
+    conn.subscriptions = total;
+    if total == 0 {
+        conn.pubsub_attached = false;
+    }
 }
 
 /// Mails the message to every thread with receivers; answers their number.
