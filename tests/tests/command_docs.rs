@@ -52,6 +52,8 @@ fn command_docs_arguments_match_redis() {
             &["bitfield"],
             &["bitcount"],
             &["pfmerge"],
+            &["spublish"],
+            &["pubsub", "numsub"],
         ] {
             let want = doc_arguments(redis_server.port, resp3, name);
             let got = doc_arguments(citadel.port, resp3, name);

@@ -1233,6 +1233,85 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("subscribe", &[
+        Arg {
+            name: "channel",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("unsubscribe", &[
+        Arg {
+            name: "channel",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("psubscribe", &[
+        Arg {
+            name: "pattern",
+            kind: "block",
+            flags: &["multiple"],
+            arguments: Some(&[
+                Arg {
+                    name: "pattern",
+                    kind: "pattern",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("punsubscribe", &[
+        Arg {
+            name: "pattern",
+            kind: "pattern",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("ssubscribe", &[
+        Arg {
+            name: "shardchannel",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("sunsubscribe", &[
+        Arg {
+            name: "shardchannel",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("publish", &[
+        Arg {
+            name: "channel",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "message",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("spublish", &[
+        Arg {
+            name: "shardchannel",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "message",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
     ("shutdown", &[
         Arg {
             name: "nosave_save",
@@ -1601,6 +1680,38 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
                     ..Arg::EMPTY
                 },
             ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("pubsub|channels", &[
+        Arg {
+            name: "pattern",
+            kind: "pattern",
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("pubsub|numsub", &[
+        Arg {
+            name: "channel",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("pubsub|shardchannels", &[
+        Arg {
+            name: "pattern",
+            kind: "pattern",
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("pubsub|shardnumsub", &[
+        Arg {
+            name: "shardchannel",
+            kind: "string",
+            flags: &["optional", "multiple"],
             ..Arg::EMPTY
         },
     ]),
