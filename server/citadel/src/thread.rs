@@ -47,6 +47,7 @@ enum Wake {
 }
 
 impl ThreadCtx {
+    #[allow(clippy::too_many_arguments)] // one per shared part it lends to sessions
     pub fn new(
         index: usize,
         cache: CacheHandle,
