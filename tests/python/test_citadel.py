@@ -259,6 +259,30 @@ def test_io_uring_blocked_exits_with_reason():
     assert "io_uring" in out.stderr and "seccomp" in out.stderr, out.stderr
 
 
+def _next_message(p):
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        m = p.get_message(ignore_subscribe_messages=True, timeout=0.5)
+        if m:
+            return m
+    raise AssertionError("no message arrived")
+
+
+def test_pubsub_channels_and_patterns():
+    for protocol in (2, 3):
+        channel, pattern = f"py{protocol}:news", f"py{protocol}:n*"
+        p = SERVER.client(decode_responses=True, protocol=protocol).pubsub()
+        p.subscribe(channel)
+        p.psubscribe(pattern)
+        publisher = r()
+        assert publisher.publish(channel, "hello") == 2
+        got = sorted((m["type"], m["channel"], m["data"], m["pattern"]) for m in (_next_message(p), _next_message(p)))
+        assert got == [("message", channel, "hello", None), ("pmessage", channel, "hello", pattern)]
+        assert publisher.pubsub_numsub(channel) == [(channel, 1)]
+        assert publisher.pubsub_numpat() >= 1
+        p.close()
+
+
 def main():
     tests = [(name, fn) for name, fn in sorted(globals().items()) if name.startswith("test_") and callable(fn)]
     passed = failed = 0
