@@ -141,6 +141,7 @@ fn resp3_subscribers_get_pushes_and_run_any_command() {
     p.same(sub, &["PING"]);
     p.same(publ, &["PUBLISH", "ch", "both"]);
     p.expect_same(sub, "pushed message");
+    p.same(sub, &["PUBLISH", "ch", "to-myself"]);
     p.same(sub, &["UNSUBSCRIBE", "ch"]);
     p.same(sub, &["PUNSUBSCRIBE", "c*"]);
     p.same(sub, &["UNSUBSCRIBE"]);
@@ -166,6 +167,20 @@ fn messages_reach_subscribers_on_every_thread() {
         sub.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     }
     let mut publisher = server.client();
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query(&mut publisher)
+        .unwrap();
+    assert_eq!(
+        list.matches("flags=P db=0 sub=1 psub=0 ssub=0").count(),
+        3,
+        "{list}"
+    );
+    assert_eq!(
+        list.matches("flags=P db=0 sub=0 psub=1 ssub=0").count(),
+        3,
+        "{list}"
+    );
     for round in 0..20 {
         let n: i64 = redis::cmd("PUBLISH")
             .arg("events")

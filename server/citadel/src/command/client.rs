@@ -83,14 +83,15 @@ fn getname(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 }
 
 /// One CLIENT LIST line, fields as Redis 7.2 prints them (memory and
-/// buffer fields Citadel does not track are 0).
-fn describe(out: &mut String, c: &ClientShared, now_ms: u64) {
+/// buffer fields Citadel does not track are 0); `subs`: its Pub/Sub
+/// channels, patterns and shard channels.
+fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now_ms: u64) {
     let names = c.names().clone();
     let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     let cmd = by_index(c.last_cmd.load(Ordering::Relaxed) as usize).map_or("NULL", |d| d.name);
     let _ = writeln!(
         out,
-        "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 \
+        "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} multi=-1 \
          qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
          cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} io-thread={}",
         c.id,
@@ -99,6 +100,10 @@ fn describe(out: &mut String, c: &ClientShared, now_ms: u64) {
         text(&names.name),
         now_ms.saturating_sub(c.created_ms) / 1000,
         now_ms.saturating_sub(c.last_ms.load(Ordering::Relaxed)) / 1000,
+        if subs.iter().any(|&n| n > 0) { "P" } else { "N" },
+        subs[0],
+        subs[1],
+        subs[2],
         cmd,
         c.resp.load(Ordering::Relaxed),
         text(&names.lib_name),
@@ -109,7 +114,8 @@ fn describe(out: &mut String, c: &ClientShared, now_ms: u64) {
 
 fn info(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     let mut text = String::new();
-    describe(&mut text, &ctx.conn.client, ctx.thread.cache.now_ms());
+    let subs = ctx.state.pubsub.counts(ctx.conn.client.id);
+    describe(&mut text, &ctx.conn.client, subs, ctx.thread.cache.now_ms());
     ctx.out.verbatim(text.as_bytes());
     Ok(())
 }
@@ -147,7 +153,7 @@ fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut text = String::new();
     for c in ctx.state.clients.snapshot() {
         if all || ids.contains(&c.id) {
-            describe(&mut text, &c, now);
+            describe(&mut text, &c, ctx.state.pubsub.counts(c.id), now);
         }
     }
     ctx.out.verbatim(text.as_bytes());

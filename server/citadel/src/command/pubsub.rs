@@ -146,11 +146,22 @@ fn publish_to(ctx: &mut Ctx<'_>, args: Args<'_>, shard: bool) -> CmdResult {
             channel: channel.into(),
             payload: args.get(2).into(),
         });
+        let me = ctx.conn.client.id;
         for (thread, receivers) in by_thread {
-            let message = message.clone();
-            ctx.thread
-                .inboxes
-                .send(thread, Mail::Publish { message, receivers });
+            // A (RESP3) subscriber publishing to itself gets the message
+            // before the reply, as Redis writes it.
+            let (own, others): (Vec<_>, Vec<_>) =
+                receivers.into_iter().partition(|d| d.client == me);
+            for d in &own {
+                write_message(&mut ctx.out, &message, d.pattern.as_deref());
+            }
+            if !others.is_empty() {
+                let mail = Mail::Publish {
+                    message: message.clone(),
+                    receivers: others,
+                };
+                ctx.thread.inboxes.send(thread, mail);
+            }
         }
     }
     ctx.out.int(count as i64);
