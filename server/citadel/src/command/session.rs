@@ -111,8 +111,9 @@ impl Session {
             close: self.conn.close,
             need,
             parked: self.conn.pending.is_some(),
-            // A new subscriber: the loop hands over its waiter (`attach`).
-            detached: self.wants_waiter(),
+            // A new subscriber: the loop hands over its waiter (`attach`);
+            // a parked one gets it handed over by that park already.
+            detached: self.wants_waiter() && self.conn.pending.is_none(),
         }
     }
 
