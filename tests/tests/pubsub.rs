@@ -269,3 +269,38 @@ fn a_stalled_subscriber_is_cut_off_without_blocking_the_publisher() {
             .unwrap();
     }
 }
+
+/// A RESP3 subscriber waiting on a slow plugin call gets messages
+/// meanwhile, and stays parked: its next command runs after the reply.
+#[test]
+fn a_parked_resp3_subscriber_gets_messages_and_stays_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("echo.toml");
+    let plugin = citadel_tests::echo_plugin_bin().display().to_string();
+    std::fs::write(
+        &config,
+        format!("[[plugin]]\nname = \"echo\"\nexec = \"{plugin}\"\n"),
+    )
+    .unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let mut sub = server.raw();
+    sub.write_all(&encode_command(&[b"HELLO", b"3"])).unwrap();
+    sub.write_all(&encode_command(&[b"SUBSCRIBE", b"ch"]))
+        .unwrap();
+    read_until_quiet(&mut sub, Duration::from_millis(300));
+    let mut slow = encode_command(&[b"PLUGIN", b"CALL", b"echo", b"SLEEP 600"]);
+    slow.extend(encode_command(&[b"PING"]));
+    sub.write_all(&slow).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut publisher = server.client();
+    let n: i64 = redis::cmd("PUBLISH")
+        .arg("ch")
+        .arg("while-parked")
+        .query(&mut publisher)
+        .unwrap();
+    assert_eq!(n, 1);
+    let got = read_until_quiet(&mut sub, Duration::from_millis(1500));
+    let text = String::from_utf8_lossy(&got);
+    let push = ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$12\r\nwhile-parked\r\n";
+    assert_eq!(text, format!("{push}$9\r\nSLEPT 600\r\n+PONG\r\n"));
+}
