@@ -55,6 +55,20 @@ struct Inner {
     clients: HashMap<u64, Subscriber>,
 }
 
+impl Inner {
+    /// The subscriber `d` names, if it is still subscribed to the channel
+    /// or pattern the message reached it through.
+    fn subscriber_of(&self, message: &Message, d: &Delivery) -> Option<&Subscriber> {
+        let sub = self.clients.get(&d.client)?;
+        let (kind, name) = match (&d.pattern, message.shard) {
+            (Some(pattern), _) => (Kind::Pattern, &pattern[..]),
+            (None, true) => (Kind::Shard, &message.channel[..]),
+            (None, false) => (Kind::Channel, &message.channel[..]),
+        };
+        sub.names[kind as usize].contains(name).then_some(sub)
+    }
+}
+
 #[derive(Default)]
 pub struct Registry {
     inner: RwLock<Inner>,
@@ -127,12 +141,13 @@ impl Registry {
         }
     }
 
-    /// The connections of `clients` that are still subscribed.
-    pub fn waiters(&self, clients: &[Delivery]) -> Vec<Option<Waiter>> {
+    /// The connection of each receiver that is still subscribed to what
+    /// the message reached it through (one may have unsubscribed since).
+    pub fn waiters(&self, message: &Message, receivers: &[Delivery]) -> Vec<Option<Waiter>> {
         let inner = self.read();
-        clients
+        receivers
             .iter()
-            .map(|d| inner.clients.get(&d.client).and_then(|s| s.waiter))
+            .map(|d| inner.subscriber_of(message, d).and_then(|s| s.waiter))
             .collect()
     }
 
@@ -247,5 +262,29 @@ mod tests {
         assert_eq!(r.pattern_count(), 0);
         assert_eq!(r.active(Kind::Shard, Some(b"n*")).len(), 1);
         assert!(r.active(Kind::Channel, None).is_empty());
+    }
+
+    #[test]
+    fn a_message_in_flight_skips_who_unsubscribed_meanwhile() {
+        let r = Registry::default();
+        r.subscribe(1, 0, Kind::Channel, b"a");
+        r.subscribe(1, 0, Kind::Pattern, b"a*");
+        let (_, mut threads) = r.receivers(false, b"a");
+        let receivers = threads.remove(0).1;
+        let message = Message {
+            shard: false,
+            channel: b"a"[..].into(),
+            payload: b"x"[..].into(),
+        };
+        let reached = |r: &Registry| {
+            let inner = r.read();
+            receivers
+                .iter()
+                .map(|d| inner.subscriber_of(&message, d).is_some())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(reached(&r), [true, true]);
+        r.unsubscribe(1, Kind::Channel, b"a");
+        assert_eq!(reached(&r), [false, true]);
     }
 }

@@ -240,7 +240,7 @@ fn deliver_message(
     message: &Arc<Message>,
     receivers: Vec<Delivery>,
 ) {
-    let waiters = pubsub.waiters(&receivers);
+    let waiters = pubsub.waiters(message, &receivers);
     for (d, waiter) in receivers.into_iter().zip(waiters) {
         if let Some(waiter) = waiter {
             let done = Completion::Message {
