@@ -4,12 +4,14 @@
 //!
 //! Modules, each depending only on those listed before it:
 //!
-//! * [`clients`], [`stats`]: the connected-clients registry, per-thread counters;
+//! * [`clients`], [`stats`], [`glob`]: the connected-clients registry,
+//!   per-thread counters, Redis's glob matching;
 //! * [`plugin`]: one thread's side of plugin calls (rings, ids, deadlines);
 //! * [`readthrough`]: `[[keyspace]]` loading through loader plugins;
 //! * [`pipeline`]: pipeline calls: result keys, single flight, settling;
 //! * [`wait`]: the one way a connection waits: typed completions, the
 //!   parked table, the per-thread inboxes;
+//! * [`pubsub`]: the channels and patterns subscribed on every thread;
 //! * [`thread`]: what one core's loop owns, and its per-turn poll;
 //! * [`state`]: process-wide state (settings, cache, registries);
 //! * [`command`]: sessions, the command table and every command;
@@ -22,6 +24,7 @@
 
 pub mod clients;
 pub mod command;
+pub mod glob;
 pub mod pipeline;
 pub mod plugin;
 pub mod pubsub;

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use citadel_net::Waiter;
 
-use crate::command::glob_match;
+use crate::glob::glob_match;
 
 /// The three namespaces of subscriptions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

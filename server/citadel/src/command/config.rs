@@ -8,8 +8,8 @@ use citadel_settings::{server as setting, AnySetting};
 use super::args::Args;
 use super::context::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
-use super::glob::glob_match;
 use super::table::{keyless, CommandDef, Handler};
+use crate::glob::glob_match;
 use crate::state::ServerState;
 
 const fn sub(

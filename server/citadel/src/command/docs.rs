@@ -6,8 +6,8 @@ use super::context::{reply_lines, Ctx};
 use super::doc_arg::Arg;
 use super::error::{CmdError, CmdResult};
 use super::generated::docs_args::DOCS_ARGS;
-use super::glob::glob_match;
 use super::table::{keyless, lookup, lookup_sub, CommandDef, Handler, COMMANDS};
+use crate::glob::glob_match;
 use citadel_resp::Reply;
 
 const fn sub(

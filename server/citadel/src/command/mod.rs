@@ -17,7 +17,6 @@ mod docs;
 mod error;
 mod expiry;
 mod generated;
-mod glob;
 mod hll;
 mod info;
 mod keys;
@@ -43,10 +42,10 @@ mod alloc_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use crate::glob::glob_match;
 pub use context::{Ctx, Pending, ResumeFn};
 pub use counters::add as add_to_integer;
 pub use error::CmdError;
-pub use glob::glob_match;
 pub use info::text as info_text;
 pub use pending::call_error;
 pub use pipeline::{

@@ -3,7 +3,7 @@
 use super::args::Args;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
-use super::glob::glob_match;
+use crate::glob::glob_match;
 
 struct ScanOpts<'a> {
     pattern: Option<&'a [u8]>,
