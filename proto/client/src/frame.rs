@@ -3,7 +3,9 @@
 
 use std::io::{self, Read};
 
-use citadel_proto::rpc::{FrameHeader, Method, DEFAULT_MAX_FRAME, HEADER_LEN};
+use citadel_proto::rpc::{
+    peek_body_len, peek_id, FrameHeader, Method, DEFAULT_MAX_FRAME, HEADER_LEN,
+};
 
 use crate::error::{Error, ProtocolError, Result};
 
@@ -27,10 +29,8 @@ pub(crate) fn parse_header(head: &[u8; HEADER_LEN]) -> Result<FrameHeader> {
     Ok(FrameHeader {
         flags: head[2],
         method,
-        body_len: u32::from_le_bytes([head[4], head[5], head[6], head[7]]),
-        id: u64::from_le_bytes([
-            head[8], head[9], head[10], head[11], head[12], head[13], head[14], head[15],
-        ]),
+        body_len: peek_body_len(head),
+        id: peek_id(head),
     })
 }
 

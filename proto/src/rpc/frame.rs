@@ -147,8 +147,7 @@ impl FrameHeader {
         let Some(head) = buf.first_chunk::<HEADER_LEN>() else {
             return Ok(None);
         };
-        let body_len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
-        let id = u64::from_le_bytes(head[8..16].try_into().unwrap_or_default());
+        let (body_len, id) = (peek_body_len(head), peek_id(head));
         let len = HEADER_LEN as u64 + u64::from(body_len);
         if len > max_frame as u64 {
             return Err(FrameError::TooLarge {
@@ -193,4 +192,29 @@ impl FrameHeader {
     pub fn has(&self, flags: u8) -> bool {
         self.flags & flags != 0
     }
+}
+
+/// The body length a header declares (unchecked: [`FrameHeader::parse`]
+/// is what validates a frame).
+pub fn peek_body_len(head: &[u8; HEADER_LEN]) -> u32 {
+    u32::from_le_bytes([head[4], head[5], head[6], head[7]])
+}
+
+/// The request id a header carries (unchecked).
+pub fn peek_id(head: &[u8; HEADER_LEN]) -> u64 {
+    u64::from_le_bytes([
+        head[8], head[9], head[10], head[11], head[12], head[13], head[14], head[15],
+    ])
+}
+
+/// The whole length (header and body) of the frame `bytes` starts with,
+/// once its header is there (unchecked; the body may not be).
+pub fn peek_frame_len(bytes: &[u8]) -> Option<usize> {
+    let head = bytes.first_chunk::<HEADER_LEN>()?;
+    Some(HEADER_LEN + peek_body_len(head) as usize)
+}
+
+/// The request id of the frame `bytes` starts with (0 before its header).
+pub fn peek_frame_id(bytes: &[u8]) -> u64 {
+    bytes.first_chunk::<HEADER_LEN>().map_or(0, peek_id)
 }

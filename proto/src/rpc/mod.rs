@@ -42,7 +42,10 @@ mod write;
 #[cfg(test)]
 mod tests;
 
-pub use frame::{FrameError, FrameHeader, Method, HEADER_LEN};
+pub use frame::{
+    peek_body_len, peek_frame_id, peek_frame_len, peek_id, FrameError, FrameHeader, Method,
+    HEADER_LEN,
+};
 pub use reply::{decode_reply, Body, Constant, ReplyError, ReplyWriter, StatValue};
 pub use request::{
     decode_request, decode_request_with, Batch, Keys, Op, Pairs, Request, RequestError, Strs,

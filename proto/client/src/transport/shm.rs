@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use citadel_proto::rpc::shm::{ShmLink, ShmLinkError, ShmParker, ShmReceiver, ShmSender};
-use citadel_proto::rpc::HEADER_LEN;
+use citadel_proto::rpc::{peek_frame_len, HEADER_LEN};
 
 use super::stream::Closer;
 use super::{CallerReceive, FrameReceiver, FrameSender, Transport};
@@ -204,9 +204,7 @@ fn to_frame(bytes: &[u8]) -> Result<Frame> {
 
 /// Length of the frame `bytes` starts with, if it is all there.
 fn frame_len(bytes: &[u8]) -> Option<usize> {
-    let h = bytes.first_chunk::<HEADER_LEN>()?;
-    let len = HEADER_LEN + u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
-    (bytes.len() >= len).then_some(len)
+    peek_frame_len(bytes).filter(|&len| bytes.len() >= len)
 }
 
 fn link_error(e: ShmLinkError) -> Error {

@@ -174,9 +174,7 @@ impl ShmSender {
                 max,
             });
         }
-        let id = frame
-            .get(8..16)
-            .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+        let id = crate::rpc::peek_frame_id(frame);
         let started = Instant::now();
         loop {
             match self.requests.send(&Envelope::request(id), frame) {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use citadel_net::{Progress, Waiter};
 use citadel_proto::rpc::{
-    decode_request_with, Batch, Body, Constant, FrameError, FrameHeader, Limits, Method, Op,
-    ReplyWriter, Request, RequestError, Strs, HEADER_LEN,
+    decode_request_with, peek_frame_len, Batch, Body, Constant, FrameError, FrameHeader, Limits,
+    Method, Op, ReplyWriter, Request, RequestError, Strs, HEADER_LEN,
 };
 
 use super::calls::{self, Started};
@@ -163,7 +163,8 @@ impl RpcSession {
                 let rest = &input[pos..];
                 match FrameHeader::parse_with(rest, self.limits.max_frame) {
                     Ok(None) => {
-                        need = pos + frame_len_hint(rest);
+                        // The whole frame, once its header is here (0: unknown yet).
+                        need = pos + peek_frame_len(rest).unwrap_or(0);
                         stop = Some(None);
                         break;
                     }
@@ -358,7 +359,9 @@ impl RpcSession {
     fn wait_for(&mut self, thread: &mut ThreadCtx, key: WaitKey, id: u64, method: Method) {
         self.in_flight.insert(key, InFlight { id, method });
         // A pipeline's frames are streamed as they arrive.
-        thread.waits.stream(key);
+        if matches!(key, WaitKey::Pipeline(_)) {
+            thread.waits.stream(key);
+        }
         match self.target {
             Some(target) => thread.waits.park(key, target),
             None => self.unparked.push(key),
@@ -424,14 +427,5 @@ impl RpcSession {
 impl Drop for RpcSession {
     fn drop(&mut self) {
         self.state.clients.unregister(&self.client);
-    }
-}
-
-/// How long the frame at the start of `rest` is, once its header is
-/// there (so the loop waits for all of it); 0 before.
-fn frame_len_hint(rest: &[u8]) -> usize {
-    match rest.first_chunk::<HEADER_LEN>() {
-        Some(h) => HEADER_LEN + u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize,
-        None => 0,
     }
 }

@@ -16,6 +16,7 @@
 //! pays a system call; only then does it set each request ring's sleeping
 //! flag (the rings' Dekker handshake) and let the loop block.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 use citadel_net::Endpoint;
 use citadel_proto::envelope::Envelope;
 use citadel_proto::ring::{clear_sleeping, prepare_park, Consumer, Producer};
-use citadel_proto::rpc::{schema::ErrorCode, Method, ReplyWriter, HEADER_LEN};
+use citadel_proto::rpc::{peek_frame_id, peek_frame_len, schema::ErrorCode, Method, ReplyWriter};
 
 use super::shm_door::{ShmEvent, ShmLane};
 use super::RpcSession;
@@ -60,6 +61,10 @@ pub struct ShmClients {
     completions: Vec<(u64, Completion)>,
     last_traffic: Instant,
     output_limit: usize,
+    /// The request rings' sleeping flags were set (`next_deadline`): the
+    /// next poll clears them. Cleared rings are left alone: a store, even
+    /// of the same value, would take the cache line from the client.
+    flagged: Cell<bool>,
 }
 
 impl ShmClients {
@@ -77,6 +82,7 @@ impl ShmClients {
             completions: Vec::new(),
             last_traffic: Instant::now(),
             output_limit,
+            flagged: Cell::new(false),
         }
     }
 
@@ -101,8 +107,10 @@ impl ShmClients {
         if self.clients.is_empty() {
             return;
         }
-        for c in self.clients.values() {
-            clear_sleeping(&[&c.requests]);
+        if self.flagged.take() {
+            for c in self.clients.values() {
+                clear_sleeping(&[&c.requests]);
+            }
         }
         thread.waits.take_local(&mut self.completions);
         for (id, done) in self.completions.drain(..) {
@@ -144,6 +152,7 @@ impl ShmClients {
         if now < self.last_traffic + ATTENTIVE || pending_out {
             return Some(now);
         }
+        self.flagged.set(true);
         for c in self.clients.values() {
             if !prepare_park(&[&c.requests]) {
                 // A request is there: poll again at once (the flags set so
@@ -226,7 +235,7 @@ impl ShmClient {
             let progress = self.session.process(thread, &self.input, &mut self.out);
             if progress.consumed < self.input.len() && !progress.close {
                 // A record holds exactly one whole frame.
-                let id = frame_id(&self.input);
+                let id = peek_frame_id(&self.input);
                 ReplyWriter::new().error_frame(
                     &mut self.out,
                     id,
@@ -257,19 +266,20 @@ impl ShmClient {
                 let mut err = Vec::new();
                 ReplyWriter::new().error_frame(
                     &mut err,
-                    frame_id(frame),
+                    peek_frame_id(frame),
                     Method::None,
                     ErrorCode::TooLarge,
                     &format!("reply of {len} bytes exceeds the shm ring's limit of {max}"),
                 );
-                self.replies.send(&Envelope::reply(frame_id(frame)), &err)
+                self.replies
+                    .send(&Envelope::reply(peek_frame_id(frame)), &err)
             } else {
                 self.replies
                     .reserve(len)
                     .map_err(Into::into)
                     .map(|mut grant| {
                         grant.payload_mut().copy_from_slice(frame);
-                        grant.commit_quiet(&Envelope::reply(frame_id(frame)));
+                        grant.commit_quiet(&Envelope::reply(peek_frame_id(frame)));
                     })
             };
             if result.is_err() {
@@ -289,14 +299,7 @@ impl ShmClient {
     }
 }
 
+/// The length of the whole frame `bytes` starts with, if it is all there.
 fn frame_len(bytes: &[u8]) -> Option<usize> {
-    let h = bytes.first_chunk::<HEADER_LEN>()?;
-    let len = HEADER_LEN + u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
-    (bytes.len() >= len).then_some(len)
-}
-
-fn frame_id(frame: &[u8]) -> u64 {
-    frame
-        .get(8..16)
-        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+    peek_frame_len(bytes).filter(|&len| bytes.len() >= len)
 }
