@@ -156,6 +156,7 @@ impl<S> Connection<S> {
         Svc: Service<Session = S>,
     {
         // A push (a subscriber's message) leaves a parked connection parked.
+        let was_parked = self.parked;
         if !svc.is_push(&done) {
             self.parked = false;
         }
@@ -163,7 +164,9 @@ impl<S> Connection<S> {
         if let Err(what) = guarded(|| svc.resume(session, done, out)) {
             return Fed::Panicked(what);
         }
-        if self.parked || self.state == State::Closing || self.input.is_empty() {
+        // Input waits here only while parked; otherwise it is a partial
+        // request the session already saw, and waits for more bytes.
+        if !was_parked || self.parked || self.state == State::Closing || self.input.is_empty() {
             return Fed::Ok;
         }
         let r = match run(svc, &mut self.session, &self.input, &mut self.out) {
