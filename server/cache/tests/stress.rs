@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use citadel_cache::WriteError;
 use common::{value_for, value_matches, TempCache};
 
 #[test]
@@ -16,9 +17,11 @@ fn concurrent_readers_and_writers_never_see_torn_values() {
     let (cache, _) = t.open(24 << 20);
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (0..4u64)
         .map(|id| {
-            let (cache, stop, reads) = (cache.clone(), stop.clone(), reads.clone());
+            let (cache, stop, reads, refused) =
+                (cache.clone(), stop.clone(), reads.clone(), refused.clone());
             std::thread::spawn(move || {
                 let mut h = cache.handle().unwrap();
                 let mut x = 0x9E37_79B9u64 * (id + 1);
@@ -37,8 +40,22 @@ fn concurrent_readers_and_writers_never_see_torn_values() {
                             } else {
                                 16 + (x >> 8) as usize % 3000
                             };
-                            h.set(key.as_bytes(), &value_for(key.as_bytes(), round, len), None)
-                                .unwrap();
+                            match h.set(
+                                key.as_bytes(),
+                                &value_for(key.as_bytes(), round, len),
+                                None,
+                            ) {
+                                Ok(_) => {}
+                                // A chunked value needs two whole free
+                                // segments; in a 24-segment cache whose
+                                // other segments are all active or hold
+                                // chunks of values still being written, the
+                                // typed refusal is the right answer.
+                                Err(WriteError::OutOfMemory { .. }) if len > 1_000_000 => {
+                                    refused.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(e) => panic!("set {key} ({len} bytes): {e:?}"),
+                            }
                         }
                         3 => {
                             h.delete(key.as_bytes());
@@ -80,8 +97,9 @@ fn concurrent_readers_and_writers_never_see_torn_values() {
     }
     let stats = cache.stats();
     println!(
-        "validated {} reads; {stats:?}",
-        reads.load(Ordering::Relaxed)
+        "validated {} reads; {} large writes refused; {stats:?}",
+        reads.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed)
     );
     assert!(reads.load(Ordering::Relaxed) > 10_000);
     assert!(
