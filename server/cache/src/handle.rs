@@ -14,6 +14,7 @@ use crate::lookup::Found;
 use crate::segment::State;
 use crate::stats::HandleCounters;
 use crate::sync::Ordering;
+use crate::txn::{Txn, Watch};
 use crate::update::{Changes, Scratch};
 use crate::writer::Writer;
 
@@ -21,6 +22,8 @@ pub struct CacheHandle {
     pub(crate) cache: Arc<Cache>,
     pub(crate) w: Writer,
     pub(crate) scratch: Scratch,
+    /// The transaction in progress, if `txn.active` (txn.rs).
+    pub(crate) txn: Txn,
 }
 
 /// Outcome of an optimistic lookup.
@@ -38,6 +41,7 @@ impl CacheHandle {
             w: Writer::new(slot, seed),
             cache,
             scratch: Scratch::default(),
+            txn: Txn::default(),
         }
     }
 
@@ -121,6 +125,13 @@ impl CacheHandle {
         negative_too: bool,
         mut f: impl FnMut(&ItemRef<'_>) -> R,
     ) -> Option<R> {
+        if self.txn.active {
+            // A declared key reads the transaction's view; any other key
+            // (the server declares every key a command names) reads as usual.
+            if let Some(r) = self.txn.read(&self.cache, key, |item| item.map(&mut f)) {
+                return r;
+            }
+        }
         let h = KeyHash::of(key);
         match self.lookup(h, key, negative_too, &mut f) {
             Lookup::Hit(r, slot, e) => {
@@ -193,8 +204,63 @@ impl CacheHandle {
         keys: &[&[u8]],
         f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes) -> R,
     ) -> Result<R, WriteError> {
-        let CacheHandle { cache, w, scratch } = self;
+        let CacheHandle {
+            cache,
+            w,
+            scratch,
+            txn,
+        } = self;
+        if txn.active {
+            return txn.update(cache, w, keys, f);
+        }
         crate::update::update(cache, w, scratch, keys, f)
+    }
+
+    /// Notes `key`'s home version for WATCH: a transaction that declares
+    /// `key` and is given this `Watch` commits only if no key of that home
+    /// bucket changed since (a write, deletion, expiry removal or eviction;
+    /// keys sharing the bucket may abort it spuriously).
+    pub fn watch(&self, key: &[u8]) -> Watch {
+        let home = KeyHash::of(key).home(&self.cache.geo);
+        Watch {
+            home,
+            version: self.cache.locks().read_begin(home),
+        }
+    }
+
+    /// Begins a transaction over `keys` (see txn.rs): until `txn_commit` or
+    /// `txn_abort`, reads of these keys see the transaction's own writes and
+    /// `update`/`set`/`delete` of them are held back; `update` of any other
+    /// key fails with `WriteError::UndeclaredKey`. A transaction already in
+    /// progress is aborted first.
+    pub fn txn_begin(&mut self, keys: &[&[u8]]) {
+        self.txn_abort();
+        let now = self.w.now;
+        self.txn.begin(&self.cache, now, keys);
+    }
+
+    pub fn in_txn(&self) -> bool {
+        self.txn.active
+    }
+
+    /// Whether the watched homes (all among the declared keys' homes) had
+    /// the same versions when the transaction began.
+    pub fn txn_watches_hold(&self, watches: &[Watch]) -> bool {
+        self.txn.watches_hold(watches)
+    }
+
+    /// Publishes the transaction's writes atomically. False on a conflict:
+    /// a declared key's home changed since `txn_begin`; nothing was
+    /// published and the caller runs the transaction again.
+    pub fn txn_commit(&mut self) -> bool {
+        let CacheHandle { cache, w, txn, .. } = self;
+        txn.commit(cache, w)
+    }
+
+    /// Drops the transaction's unpublished writes (no-op when none is open).
+    pub fn txn_abort(&mut self) {
+        let CacheHandle { cache, w, txn, .. } = self;
+        txn.abort(cache, w);
     }
 
     /// Background upkeep, bounded work: reclaims up to 64 segments' worth of
@@ -248,6 +314,7 @@ impl CacheHandle {
 
 impl Drop for CacheHandle {
     fn drop(&mut self) {
+        self.txn_abort();
         self.w.seal_pending(&self.cache);
         self.cache.release_slot(self.w.slot);
     }

@@ -20,7 +20,7 @@
 //!
 //! ```text
 //! sync, clock, error, stats → region → layout → index → occupancy → segment → item
-//!   → lookup → cache → writer → evict → alloc → put → update → handle
+//!   → lookup → cache → writer → evict → alloc → put → update → txn → handle
 //!   → scan → recover → store → reader
 //! ```
 //! `sync` picks std or loom atomics; `region` owns the mapping and all
@@ -28,7 +28,8 @@
 //! shared state;
 //! `writer` a thread's segments and bookkeeping; `evict` makes room;
 //! `alloc` gets segments (free list, else eviction); `put` writes items;
-//! `update` is the multi-key transaction; `handle` the per-thread API;
+//! `update` is the multi-key transaction; `txn` stretches one over many
+//! calls (MULTI/EXEC, scripts); `handle` the per-thread API;
 //! `reader` a read-only view of a live cache file for other processes.
 
 mod alloc;
@@ -53,6 +54,7 @@ mod segment;
 mod stats;
 mod store;
 mod sync;
+mod txn;
 mod update;
 mod writer;
 
@@ -69,4 +71,5 @@ pub use reader::{CacheReader, ValueView};
 pub use region::{Part, SharedBytes};
 pub use stats::CacheStats;
 pub use store::{AttachReport, CacheConfig};
+pub use txn::Watch;
 pub use update::Changes;

@@ -62,7 +62,25 @@ pub struct Changes<'h> {
     ops: &'h mut [Op],
 }
 
-impl Changes<'_> {
+impl<'h> Changes<'h> {
+    pub(crate) fn new(
+        w: &'h mut Writer,
+        cache: &'h Cache,
+        keys: &'h [&'h [u8]],
+        hashes: &'h [KeyHash],
+        canon: &'h [usize],
+        ops: &'h mut [Op],
+    ) -> Changes<'h> {
+        Changes {
+            w,
+            cache,
+            keys,
+            hashes,
+            canon,
+            ops,
+        }
+    }
+
     /// Writes key `i` with the concatenation of `parts`: byte slices, or
     /// `Part`s mixing them with bytes of the cache (an item's value).
     pub fn put<'p, P: Into<Part<'p>> + Copy>(
@@ -137,43 +155,45 @@ pub(crate) fn update<R>(
             ops: &mut scratch.ops,
         };
         let r = f(&items, &mut changes);
-        if scratch.ops.iter().all(|op| *op == Op::Keep) && !scratch.expired.contains(&true) {
-            // Nothing to write: validating the snapshot is enough.
-            let locks = cache.locks();
-            if scratch
-                .homes
-                .iter()
-                .all(|&(home, v)| locks.read_validate(home, v))
-            {
-                result = Ok(r);
-                break;
-            }
-            continue;
+        if publish(cache, w, scratch) {
+            result = Ok(r);
+            break;
         }
-        if !lock_homes(cache, &scratch.homes) {
-            discard_all(w, cache, &scratch.ops);
-            continue;
-        }
-        if !claim_slots(w, cache, scratch) {
-            unlock_homes(cache, &scratch.homes);
-            discard_all(w, cache, &scratch.ops);
-            std::hint::spin_loop();
-            continue;
-        }
-        apply(w, cache, scratch);
-        unlock_homes(cache, &scratch.homes);
-        w.free_collected(cache);
-        w.seal_pending(cache);
-        result = Ok(r);
-        break;
     }
     items.clear();
     scratch.items = items.into_iter().map(|_| None).collect();
     result
 }
 
+/// Publishes what `s.ops` records against the snapshot in `s`: validates a
+/// read-only snapshot, else locks the homes at the versions read, claims
+/// slots for new keys and applies. False on a conflict (everything written
+/// is discarded; the caller runs its closure again on a new snapshot).
+pub(crate) fn publish(cache: &Cache, w: &mut Writer, s: &mut Scratch) -> bool {
+    if s.ops.iter().all(|op| *op == Op::Keep) && !s.expired.contains(&true) {
+        // Nothing to write: validating the snapshot is enough.
+        let locks = cache.locks();
+        return s.homes.iter().all(|&(home, v)| locks.read_validate(home, v));
+    }
+    if !lock_homes(cache, &s.homes) {
+        discard_all(w, cache, &s.ops);
+        return false;
+    }
+    if !claim_slots(w, cache, s) {
+        unlock_homes(cache, &s.homes);
+        discard_all(w, cache, &s.ops);
+        std::hint::spin_loop();
+        return false;
+    }
+    apply(w, cache, s);
+    unlock_homes(cache, &s.homes);
+    w.free_collected(cache);
+    w.seal_pending(cache);
+    true
+}
+
 /// Hashes, canonical indices (duplicate keys share one), sorted distinct homes.
-fn prepare(cache: &Cache, keys: &[&[u8]], s: &mut Scratch) {
+pub(crate) fn prepare(cache: &Cache, keys: &[&[u8]], s: &mut Scratch) {
     s.hashes.clear();
     s.canon.clear();
     s.homes.clear();
@@ -191,7 +211,7 @@ fn prepare(cache: &Cache, keys: &[&[u8]], s: &mut Scratch) {
 }
 
 /// Records each home's version, then looks every key up.
-fn snapshot<'c>(
+pub(crate) fn snapshot<'c>(
     cache: &'c Cache,
     now: u64,
     keys: &[&[u8]],
@@ -244,7 +264,7 @@ fn snapshot<'c>(
     }
 }
 
-fn lock_homes(cache: &Cache, homes: &[(u64, u64)]) -> bool {
+pub(crate) fn lock_homes(cache: &Cache, homes: &[(u64, u64)]) -> bool {
     let locks = cache.locks();
     for (n, &(home, v)) in homes.iter().enumerate() {
         if !locks.lock_at(home, v) {
@@ -257,14 +277,14 @@ fn lock_homes(cache: &Cache, homes: &[(u64, u64)]) -> bool {
     true
 }
 
-fn unlock_homes(cache: &Cache, homes: &[(u64, u64)]) {
+pub(crate) fn unlock_homes(cache: &Cache, homes: &[(u64, u64)]) {
     let locks = cache.locks();
     for &(home, v) in homes {
         locks.unlock(home, v);
     }
 }
 
-fn discard_all(w: &mut Writer, cache: &Cache, ops: &[Op]) {
+pub(crate) fn discard_all(w: &mut Writer, cache: &Cache, ops: &[Op]) {
     for op in ops {
         if let Op::Put { seg, off, .. } = *op {
             w.discard(cache, seg, off);
@@ -273,7 +293,7 @@ fn discard_all(w: &mut Writer, cache: &Cache, ops: &[Op]) {
 }
 
 /// Gives every new key a slot; on failure releases the slots claimed so far.
-fn claim_slots(w: &mut Writer, cache: &Cache, s: &mut Scratch) -> bool {
+pub(crate) fn claim_slots(w: &mut Writer, cache: &Cache, s: &mut Scratch) -> bool {
     s.claimed.clear();
     for i in 0..s.ops.len() {
         let Op::Put { seg, off, .. } = s.ops[i] else {
@@ -307,7 +327,7 @@ fn claim_slots(w: &mut Writer, cache: &Cache, s: &mut Scratch) -> bool {
 }
 
 /// Publishes puts and deletions; the homes are locked and the slots claimed.
-fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
+pub(crate) fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
     let mut delta = 0i64;
     let mut expirations = 0u64;
     for i in 0..s.ops.len() {

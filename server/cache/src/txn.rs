@@ -1,0 +1,219 @@
+//! A transaction over a declared set of keys (MULTI/EXEC, scripts): many
+//! reads and read-modify-writes that publish together or not at all.
+//!
+//! It is one `update` (update.rs) stretched over many calls: `begin` notes
+//! each declared key's home version and looks the keys up; every read and
+//! `update` inside sees the transaction's own writes first (an overlay of
+//! per-key ops over that snapshot), and puts are written into this thread's
+//! segments at once, unpublished; `commit` locks the homes at the versions
+//! read (proving nothing changed meanwhile), claims slots and applies, as a
+//! single `update` does. A conflict discards everything and the caller runs
+//! the whole transaction again. No lock is held while commands run, so a
+//! transaction can allocate and evict freely and cannot deadlock; other
+//! readers see all of it or none of it (the homes are locked only while
+//! the ops are applied).
+
+use crate::cache::Cache;
+use crate::error::WriteError;
+use crate::index::{Entry, KeyHash};
+use crate::item::ItemRef;
+use crate::update::{self, Changes, Op, Scratch};
+use crate::writer::Writer;
+
+/// A key's home bucket and its version when it was watched (WATCH).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watch {
+    pub(crate) home: u64,
+    pub(crate) version: u64,
+}
+
+/// State of the transaction in progress (kept in the handle between
+/// transactions so its buffers are reused).
+#[derive(Default)]
+pub(crate) struct Txn {
+    pub active: bool,
+    /// The snapshot and the per-declared-key ops (`update::Scratch`).
+    s: Scratch,
+    /// The declared keys, owned: `key_buf[spans[i]]`.
+    key_buf: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+    /// An item of the snapshot no longer parses as its key (its segment was
+    /// reused meanwhile): the commit will fail; reads see it as absent.
+    doomed: bool,
+    // Reused per nested call: the declared index of each key of the call,
+    // the call's own hashes, canonical indices and ops.
+    sub_map: Vec<usize>,
+    sub_hashes: Vec<KeyHash>,
+    sub_canon: Vec<usize>,
+    sub_ops: Vec<Op>,
+    sub_items: Vec<Option<ItemRef<'static>>>,
+}
+
+impl Txn {
+    fn key(&self, i: usize) -> &[u8] {
+        let (a, b) = self.spans[i];
+        &self.key_buf[a..b]
+    }
+
+    /// Begins over `keys` (duplicates allowed).
+    pub fn begin(&mut self, cache: &Cache, now: u64, keys: &[&[u8]]) {
+        self.active = true;
+        self.doomed = false;
+        self.key_buf.clear();
+        self.spans.clear();
+        for key in keys {
+            let start = self.key_buf.len();
+            self.key_buf.extend_from_slice(key);
+            self.spans.push((start, self.key_buf.len()));
+        }
+        update::prepare(cache, keys, &mut self.s);
+        let mut items: Vec<Option<ItemRef<'_>>> = std::mem::take(&mut self.s.items)
+            .into_iter()
+            .map(|_| None)
+            .collect();
+        update::snapshot(cache, now, keys, &mut self.s, &mut items);
+        items.clear();
+        self.s.items = items.into_iter().map(|_| None).collect();
+        self.s.ops.clear();
+        self.s.ops.resize(keys.len(), Op::Keep);
+    }
+
+    /// The declared index (canonical) of `key`, if declared.
+    fn index_of(&self, h: KeyHash, key: &[u8]) -> Option<usize> {
+        (0..self.spans.len())
+            .find(|&i| self.s.hashes[i].0 == h.0 && self.key(i) == key)
+            .map(|i| self.s.canon[i])
+    }
+
+    fn home_version(&self, home: u64) -> u64 {
+        self.s
+            .homes
+            .iter()
+            .find(|(h, _)| *h == home)
+            .map_or(0, |(_, v)| *v)
+    }
+
+    /// Whether every watched home still has the version it had when watched
+    /// (as of `begin`; `commit` then proves it unchanged until publication).
+    pub fn watches_hold(&self, watches: &[Watch]) -> bool {
+        watches.iter().all(|w| {
+            self.s
+                .homes
+                .iter()
+                .any(|&(home, v)| home == w.home && v == w.version)
+        })
+    }
+
+    /// What the transaction sees for declared key `d` now: its own write,
+    /// its own deletion, or the snapshot's live item.
+    fn item<'c>(&mut self, cache: &'c Cache, d: usize) -> Option<ItemRef<'c>> {
+        let h = self.s.hashes[d];
+        let version = self.home_version(h.home(cache.geo()));
+        let item = match self.s.ops[d] {
+            Op::Delete => return None,
+            Op::Put { seg, off, .. } => cache.item_at(Entry::new(h.tag(), seg, off, 0), version),
+            Op::Keep => {
+                if self.s.expired[d] {
+                    return None;
+                }
+                let (_, e) = self.s.found[d]?;
+                cache.item_at(e, version)
+            }
+        };
+        match item {
+            Some(item) if item.key == *self.key(d) => (!item.is_negative()).then_some(item),
+            _ => {
+                self.doomed = true;
+                None
+            }
+        }
+    }
+
+    /// Reads `key` inside the transaction; None if it is not declared.
+    pub fn read<R>(
+        &mut self,
+        cache: &Cache,
+        key: &[u8],
+        f: impl FnOnce(Option<&ItemRef<'_>>) -> R,
+    ) -> Option<R> {
+        let d = self.index_of(KeyHash::of(key), key)?;
+        let item = self.item(cache, d);
+        Some(f(item.as_ref()))
+    }
+
+    /// A read-modify-write of some declared keys inside the transaction.
+    pub fn update<R>(
+        &mut self,
+        cache: &Cache,
+        w: &mut Writer,
+        keys: &[&[u8]],
+        f: impl FnOnce(&[Option<ItemRef<'_>>], &mut Changes) -> R,
+    ) -> Result<R, WriteError> {
+        self.sub_map.clear();
+        self.sub_hashes.clear();
+        self.sub_canon.clear();
+        for (i, key) in keys.iter().enumerate() {
+            let h = KeyHash::of(key);
+            let Some(d) = self.index_of(h, key) else {
+                return Err(WriteError::UndeclaredKey);
+            };
+            let first = (0..i).find(|&j| self.sub_map[j] == d).unwrap_or(i);
+            self.sub_map.push(d);
+            self.sub_hashes.push(h);
+            self.sub_canon.push(first);
+        }
+        // Reuse the items vector's allocation (in-place collect, as `update`).
+        let mut items: Vec<Option<ItemRef<'_>>> = std::mem::take(&mut self.sub_items)
+            .into_iter()
+            .map(|_| None)
+            .collect();
+        items.clear();
+        for i in 0..keys.len() {
+            let item = self.item(cache, self.sub_map[i]);
+            items.push(item);
+        }
+        self.sub_ops.clear();
+        self.sub_ops.resize(keys.len(), Op::Keep);
+        let mut changes = Changes::new(
+            w,
+            cache,
+            keys,
+            &self.sub_hashes,
+            &self.sub_canon,
+            &mut self.sub_ops,
+        );
+        let r = f(&items, &mut changes);
+        drop(changes);
+        items.clear();
+        self.sub_items = items.into_iter().map(|_| None).collect();
+        for i in 0..keys.len() {
+            let op = self.sub_ops[i];
+            if op == Op::Keep {
+                continue;
+            }
+            let d = self.sub_map[i];
+            if let Op::Put { seg, off, .. } = std::mem::replace(&mut self.s.ops[d], op) {
+                w.discard(cache, seg, off);
+            }
+        }
+        Ok(r)
+    }
+
+    /// Publishes every write at once; false on a conflict (all discarded).
+    pub fn commit(&mut self, cache: &Cache, w: &mut Writer) -> bool {
+        self.active = false;
+        if self.doomed {
+            update::discard_all(w, cache, &self.s.ops);
+            return false;
+        }
+        update::publish(cache, w, &mut self.s)
+    }
+
+    /// Drops the transaction's unpublished writes.
+    pub fn abort(&mut self, cache: &Cache, w: &mut Writer) {
+        if self.active {
+            self.active = false;
+            update::discard_all(w, cache, &self.s.ops);
+        }
+    }
+}

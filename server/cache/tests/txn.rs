@@ -1,0 +1,188 @@
+//! Transactions over declared keys (`txn_begin` .. `txn_commit`): own
+//! writes visible inside, nothing visible outside before the commit, a
+//! conflicting writer forces a retry, WATCH versions, and a multi-threaded
+//! transfer test whose total never changes.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use citadel_cache::{CacheHandle, WriteError};
+use common::TempCache;
+
+fn value(h: &mut CacheHandle, key: &[u8]) -> Option<Vec<u8>> {
+    h.get(key, |item| {
+        let mut v = Vec::new();
+        item.write_value_to(&mut v);
+        v
+    })
+}
+
+fn int(h: &mut CacheHandle, key: &[u8]) -> i64 {
+    value(h, key).map_or(0, |v| std::str::from_utf8(&v).unwrap().parse().unwrap())
+}
+
+#[test]
+fn writes_are_seen_inside_and_published_together() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(32 << 20);
+    let (mut a, mut b) = (cache.handle().unwrap(), cache.handle().unwrap());
+    a.set(b"x", b"old", None).unwrap();
+    a.txn_begin(&[b"x", b"y", b"x"]);
+    a.set(b"x", b"new", None).unwrap();
+    a.update(&[b"y", b"x"], |items, ch| {
+        let mut v = Vec::new();
+        items[1].as_ref().unwrap().write_value_to(&mut v);
+        assert_eq!(v, b"new", "a transaction reads its own write");
+        assert!(items[0].is_none());
+        ch.put(0, &[b"from-", &v[..]], None)
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(value(&mut a, b"y").as_deref(), Some(&b"from-new"[..]));
+    assert!(a.delete(b"x"));
+    assert_eq!(value(&mut a, b"x"), None);
+    assert_eq!(
+        value(&mut b, b"x").as_deref(),
+        Some(&b"old"[..]),
+        "nothing is visible to others before the commit"
+    );
+    assert_eq!(value(&mut b, b"y"), None);
+    assert!(matches!(
+        a.update(&[b"z"], |_, _| ()),
+        Err(WriteError::UndeclaredKey)
+    ));
+    assert!(a.txn_commit());
+    assert!(!a.in_txn());
+    assert_eq!(value(&mut b, b"x"), None);
+    assert_eq!(value(&mut b, b"y").as_deref(), Some(&b"from-new"[..]));
+}
+
+#[test]
+fn a_conflicting_write_fails_the_commit_and_publishes_nothing() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(32 << 20);
+    let (mut a, mut b) = (cache.handle().unwrap(), cache.handle().unwrap());
+    a.txn_begin(&[b"k", b"other"]);
+    a.set(b"other", b"1", None).unwrap();
+    b.set(b"k", b"theirs", None).unwrap();
+    assert!(!a.txn_commit());
+    assert_eq!(value(&mut b, b"other"), None);
+    assert_eq!(value(&mut b, b"k").as_deref(), Some(&b"theirs"[..]));
+    // Aborting drops the writes; the handle works normally afterwards.
+    a.txn_begin(&[b"k"]);
+    a.set(b"k", b"mine", None).unwrap();
+    a.txn_abort();
+    assert_eq!(value(&mut a, b"k").as_deref(), Some(&b"theirs"[..]));
+    a.set(b"k", b"plain", None).unwrap();
+    assert_eq!(value(&mut b, b"k").as_deref(), Some(&b"plain"[..]));
+}
+
+#[test]
+fn a_watch_fails_after_any_change_to_the_key() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(32 << 20);
+    let (mut a, mut b) = (cache.handle().unwrap(), cache.handle().unwrap());
+    a.set(b"w", b"1", None).unwrap();
+    let watch = a.watch(b"w");
+    a.txn_begin(&[b"w"]);
+    assert!(a.txn_watches_hold(&[watch]), "unchanged");
+    a.txn_abort();
+    for change in 0..3 {
+        let watch = a.watch(b"w");
+        match change {
+            0 => b.set(b"w", b"2", None).unwrap(),
+            1 => assert!(b.delete(b"w")),
+            _ => b.set(b"w", b"3", None).unwrap(),
+        }
+        a.txn_begin(&[b"w"]);
+        assert!(!a.txn_watches_hold(&[watch]), "change {change} missed");
+        a.txn_abort();
+    }
+}
+
+/// Threads move amounts between accounts in transactions (read both,
+/// write both); the sum never changes and every committed transfer counts.
+#[test]
+fn concurrent_transfers_keep_the_total() {
+    const ACCOUNTS: u64 = 16;
+    let t = TempCache::new();
+    let (cache, _) = t.open(32 << 20);
+    let mut h = cache.handle().unwrap();
+    for i in 0..ACCOUNTS {
+        h.set(format!("acct{i}").as_bytes(), b"100", None).unwrap();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done, conflicts) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let threads: Vec<_> = (0..4u64)
+        .map(|id| {
+            let (cache, stop) = (cache.clone(), stop.clone());
+            let (done, conflicts) = (done.clone(), conflicts.clone());
+            std::thread::spawn(move || {
+                let mut h = cache.handle().unwrap();
+                let mut x = 0x2545_F491u64 * (id + 7);
+                while !stop.load(Ordering::Relaxed) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let (from, to) = (x % ACCOUNTS, (x >> 8) % ACCOUNTS);
+                    if from == to {
+                        continue;
+                    }
+                    let (kf, kt) = (format!("acct{from}"), format!("acct{to}"));
+                    loop {
+                        h.txn_begin(&[kf.as_bytes(), kt.as_bytes()]);
+                        let (a, b) = (int(&mut h, kf.as_bytes()), int(&mut h, kt.as_bytes()));
+                        let amount = (x >> 20) as i64 % 7;
+                        h.set(kf.as_bytes(), (a - amount).to_string().as_bytes(), None)
+                            .unwrap();
+                        h.set(kt.as_bytes(), (b + amount).to_string().as_bytes(), None)
+                            .unwrap();
+                        if h.txn_commit() {
+                            break;
+                        }
+                        conflicts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let checker = {
+        let (cache, stop) = (cache.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut h = cache.handle().unwrap();
+            let keys: Vec<String> = (0..ACCOUNTS).map(|i| format!("acct{i}")).collect();
+            let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+            let mut checks = 0;
+            while !stop.load(Ordering::Relaxed) {
+                // A read-only transaction over all accounts is a consistent snapshot.
+                h.txn_begin(&keys);
+                let sum: i64 = keys.iter().map(|k| int(&mut h, k)).sum();
+                if h.txn_commit() {
+                    assert_eq!(sum, 100 * ACCOUNTS as i64, "a half-applied transfer was seen");
+                    checks += 1;
+                }
+            }
+            checks
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let checks = checker.join().unwrap();
+    let total: i64 = (0..ACCOUNTS)
+        .map(|i| int(&mut h, format!("acct{i}").as_bytes()))
+        .sum();
+    println!(
+        "{} transfers, {} conflicts, {checks} consistent snapshots",
+        done.load(Ordering::Relaxed),
+        conflicts.load(Ordering::Relaxed)
+    );
+    assert_eq!(total, 100 * ACCOUNTS as i64);
+    assert!(done.load(Ordering::Relaxed) > 1000);
+    assert!(checks > 0);
+}
