@@ -13,6 +13,7 @@ pub use redis;
 pub use redis_protocol::resp2::types::OwnedFrame as Frame;
 
 pub mod clients;
+pub mod differential;
 pub mod pipelines;
 pub mod postgres;
 pub mod reference;
@@ -390,10 +391,17 @@ impl RespReader {
     pub fn raw_reply(&mut self) -> Option<Vec<u8>> {
         let mut chunk = [0u8; 16 << 10];
         loop {
-            match redis_protocol::resp2::decode::decode(&self.buf) {
-                Ok(Some((_, used))) => return Some(self.buf.drain(..used).collect()),
-                Ok(None) => {}
-                Err(e) => panic!("invalid RESP from the server: {e:?} in {:?}", self.buf),
+            // RESP2 first; a RESP3 connection's maps, sets, nulls and pushes
+            // need the RESP3 decoder.
+            let used = match redis_protocol::resp2::decode::decode(&self.buf) {
+                Ok(found) => found.map(|(_, used)| used),
+                Err(e) => match redis_protocol::resp3::decode::complete::decode(&self.buf) {
+                    Ok(found) => found.map(|(_, used)| used),
+                    Err(_) => panic!("invalid RESP from the server: {e:?} in {:?}", self.buf),
+                },
+            };
+            if let Some(used) = used {
+                return Some(self.buf.drain(..used).collect());
             }
             match self.stream.read(&mut chunk) {
                 Ok(0) | Err(_) => return None,

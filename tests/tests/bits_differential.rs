@@ -2,78 +2,9 @@
 //! random stream of commands goes to both, and every reply and every final
 //! value must be byte-identical; then fixed edge cases the same way.
 
+use citadel_tests::differential::{Pair, Rng};
 use citadel_tests::reference::{encode_command, RedisServer};
 use citadel_tests::{RespReader, Server};
-
-/// The two servers, each behind one raw connection.
-struct Pair {
-    redis: RespReader,
-    citadel: RespReader,
-    _servers: (RedisServer, Server),
-}
-
-impl Pair {
-    fn start() -> Pair {
-        let (redis, citadel) = (RedisServer::start(), Server::start(&[]));
-        Pair {
-            redis: RespReader::new(redis.raw()),
-            citadel: RespReader::new(citadel.raw()),
-            _servers: (redis, citadel),
-        }
-    }
-
-    /// Sends `args` to both; returns Redis's reply after checking Citadel's
-    /// is the same bytes.
-    fn same(&mut self, args: &[&[u8]]) -> Vec<u8> {
-        let cmd = encode_command(args);
-        self.redis.send(&cmd);
-        self.citadel.send(&cmd);
-        let want = self.redis.raw_reply().expect("redis closed");
-        let got = self.citadel.raw_reply().expect("citadel closed");
-        assert_eq!(
-            String::from_utf8_lossy(&got),
-            String::from_utf8_lossy(&want),
-            "reply to {:?}",
-            args.iter()
-                .map(|a| String::from_utf8_lossy(a))
-                .collect::<Vec<_>>()
-        );
-        assert_eq!(got, want);
-        want
-    }
-
-    fn same_str(&mut self, args: &[&str]) -> String {
-        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        String::from_utf8_lossy(&self.same(&args)).into_owned()
-    }
-}
-
-/// xorshift64*: a seeded stream, so a failure replays exactly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-    /// Mostly small, sometimes negative or extreme.
-    fn int(&mut self, small: i64) -> i64 {
-        match self.below(10) {
-            0 => -(self.below(small as u64 * 2) as i64),
-            1 => [i64::MIN, i64::MAX, -1, 0, 255, 256, 127, -128][self.below(8) as usize],
-            2 => self.next() as i64,
-            _ => self.below(small as u64) as i64,
-        }
-    }
-}
 
 const BIT_KEYS: &[&str] = &["b0", "b1", "b2", "b3", "b4"];
 const HLL_KEYS: &[&str] = &["h0", "h1", "h2", "h3", "h4"];

@@ -245,7 +245,7 @@ impl CacheHandle {
 
     /// Whether the watched homes (all among the declared keys' homes) had
     /// the same versions when the transaction began.
-    pub fn txn_watches_hold(&self, watches: &[Watch]) -> bool {
+    pub fn txn_watches_hold(&self, watches: impl IntoIterator<Item = Watch>) -> bool {
         self.txn.watches_hold(watches)
     }
 

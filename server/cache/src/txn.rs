@@ -95,8 +95,8 @@ impl Txn {
 
     /// Whether every watched home still has the version it had when watched
     /// (as of `begin`; `commit` then proves it unchanged until publication).
-    pub fn watches_hold(&self, watches: &[Watch]) -> bool {
-        watches.iter().all(|w| {
+    pub fn watches_hold(&self, watches: impl IntoIterator<Item = Watch>) -> bool {
+        watches.into_iter().all(|w| {
             self.s
                 .homes
                 .iter()

@@ -3,8 +3,10 @@
 //! 1. Note each distinct home bucket's version, look the keys up (optimistic).
 //! 2. Run the closure; its puts are written into this thread's segments now
 //!    (allocation and eviction happen here, with no lock held).
-//! 3. Lock the home buckets in ascending order with CAS(version read ->
-//!    locked): success proves nothing changed since step 1; on failure, drop
+//! 3. Lock the home buckets of the keys written, in ascending order, with
+//!    CAS(version read -> locked), then validate the versions of the homes
+//!    only read: success proves nothing changed since step 1 (and a key
+//!    only read is not changed, which WATCH relies on); on failure, drop
 //!    the unpublished items and start again.
 //! 4. Claim index slots for new keys (undoable), then apply replacements and
 //!    deletions (cannot fail), unlock (version + 2), free chunk segments.
@@ -28,6 +30,9 @@ pub(crate) struct Scratch {
     pub hashes: Vec<KeyHash>,
     pub canon: Vec<usize>,
     pub homes: Vec<(u64, u64)>,
+    /// The homes a publication locks: those of keys it writes (the others
+    /// are only validated, so a read-only key is not "changed" for WATCH).
+    pub locked: Vec<(u64, u64)>,
     pub found: Vec<Option<(usize, Entry)>>,
     /// What the snapshot saw of each found item (valid once its home is
     /// locked at the version read: published items never change).
@@ -173,20 +178,39 @@ pub(crate) fn publish(cache: &Cache, w: &mut Writer, s: &mut Scratch) -> bool {
     if s.ops.iter().all(|op| *op == Op::Keep) && !s.expired.contains(&true) {
         // Nothing to write: validating the snapshot is enough.
         let locks = cache.locks();
-        return s.homes.iter().all(|&(home, v)| locks.read_validate(home, v));
+        return s
+            .homes
+            .iter()
+            .all(|&(home, v)| locks.read_validate(home, v));
     }
-    if !lock_homes(cache, &s.homes) {
+    s.locked.clear();
+    for &(home, v) in &s.homes {
+        let written = (0..s.ops.len()).any(|i| {
+            (s.ops[i] != Op::Keep || s.expired[i]) && s.hashes[i].home(cache.geo()) == home
+        });
+        if written {
+            s.locked.push((home, v));
+        }
+    }
+    if !lock_homes(cache, &s.locked) {
         discard_all(w, cache, &s.ops);
         return false;
     }
-    if !claim_slots(w, cache, s) {
-        unlock_homes(cache, &s.homes);
+    // The keys only read must be unchanged while the written ones are locked.
+    let locks = cache.locks();
+    let reads_hold = s
+        .homes
+        .iter()
+        .filter(|home| !s.locked.contains(home))
+        .all(|&(home, v)| locks.read_validate(home, v));
+    if !reads_hold || !claim_slots(w, cache, s) {
+        unlock_homes(cache, &s.locked);
         discard_all(w, cache, &s.ops);
         std::hint::spin_loop();
         return false;
     }
     apply(w, cache, s);
-    unlock_homes(cache, &s.homes);
+    unlock_homes(cache, &s.locked);
     w.free_collected(cache);
     w.seal_pending(cache);
     true
@@ -303,7 +327,7 @@ pub(crate) fn claim_slots(w: &mut Writer, cache: &Cache, s: &mut Scratch) -> boo
             continue;
         }
         let entry = Entry::new(s.hashes[i].tag(), seg, off, 0);
-        match crate::evict::claim_slot(w, cache, s.hashes[i], entry, &s.homes) {
+        match crate::evict::claim_slot(w, cache, s.hashes[i], entry, &s.locked) {
             Some(slot) => {
                 s.found[i] = Some((slot, Entry::EMPTY));
                 s.claimed.push(i);

@@ -87,7 +87,7 @@ fn a_watch_fails_after_any_change_to_the_key() {
     a.set(b"w", b"1", None).unwrap();
     let watch = a.watch(b"w");
     a.txn_begin(&[b"w"]);
-    assert!(a.txn_watches_hold(&[watch]), "unchanged");
+    assert!(a.txn_watches_hold([watch]), "unchanged");
     a.txn_abort();
     for change in 0..3 {
         let watch = a.watch(b"w");
@@ -97,7 +97,7 @@ fn a_watch_fails_after_any_change_to_the_key() {
             _ => b.set(b"w", b"3", None).unwrap(),
         }
         a.txn_begin(&[b"w"]);
-        assert!(!a.txn_watches_hold(&[watch]), "change {change} missed");
+        assert!(!a.txn_watches_hold([watch]), "change {change} missed");
         a.txn_abort();
     }
 }
@@ -161,7 +161,11 @@ fn concurrent_transfers_keep_the_total() {
                 h.txn_begin(&keys);
                 let sum: i64 = keys.iter().map(|k| int(&mut h, k)).sum();
                 if h.txn_commit() {
-                    assert_eq!(sum, 100 * ACCOUNTS as i64, "a half-applied transfer was seen");
+                    assert_eq!(
+                        sum,
+                        100 * ACCOUNTS as i64,
+                        "a half-applied transfer was seen"
+                    );
                     checks += 1;
                 }
             }

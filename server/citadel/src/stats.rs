@@ -14,6 +14,17 @@ pub struct ThreadStats {
     pub net: Arc<LoopStats>,
     /// The RPC front door's requests (single writer: the thread's loop).
     pub rpc: RpcCounters,
+    /// MULTI/EXEC outcomes (single writer: the thread's loop).
+    pub txn: TxnCounters,
+}
+
+/// How EXECs went: run again after a conflict, aborted by a WATCH.
+#[derive(Debug, Default)]
+pub struct TxnCounters {
+    pub execs: AtomicU64,
+    /// Extra runs after a conflicting writer (each EXEC counts its own).
+    pub retries: AtomicU64,
+    pub watch_aborts: AtomicU64,
 }
 
 /// RPC requests by outcome and by priority class, recorded now so that
@@ -43,6 +54,15 @@ impl RpcCounters {
 }
 
 impl ThreadStats {
+    /// An EXEC that published after `retries` extra runs (or was aborted
+    /// by a WATCH).
+    pub fn exec_done(&self, retries: u32, watch_aborted: bool) {
+        let t = &self.txn;
+        t.execs.fetch_add(1, Relaxed);
+        t.retries.fetch_add(u64::from(retries), Relaxed);
+        t.watch_aborts.fetch_add(u64::from(watch_aborted), Relaxed);
+    }
+
     /// CONFIG RESETSTAT: the counters INFO resets (not gauges such as
     /// connections, nor busy time, which rates are derived from).
     pub fn reset(&self) {
@@ -55,6 +75,9 @@ impl ThreadStats {
             &self.rpc.requests,
             &self.rpc.errors,
             &self.rpc.deadline_refused,
+            &self.txn.execs,
+            &self.txn.retries,
+            &self.txn.watch_aborts,
         ]
         .into_iter()
         .chain(&self.rpc.by_priority)

@@ -38,6 +38,8 @@ pub fn quit(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 
 pub fn reset(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     super::pubsub::forget_all(ctx);
+    ctx.conn.tx.discard();
+    ctx.conn.tx.unwatch();
     ctx.conn.set_resp3(false);
     ctx.out.resp3 = false;
     ctx.conn.authed = !ctx.state.auth_required();

@@ -41,6 +41,8 @@ pub struct ConnState {
     pub subscriptions: usize,
     /// The Pub/Sub registry knows this connection's waiter.
     pub pubsub_attached: bool,
+    /// MULTI's queue and WATCH's keys.
+    pub tx: super::queue::TxState,
 }
 
 impl ConnState {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::args::Args;
 use super::context::{ConnState, Ctx};
 use super::error::{reply_error, reply_unknown_command, reply_unknown_subcommand, CmdError};
-use super::table;
+use super::table::{self, CommandDef};
 use citadel_resp::Reply;
 
 use crate::state::ServerState;
@@ -20,10 +20,15 @@ pub fn run(
     args: Args<'_>,
     out: &mut Vec<u8>,
 ) {
+    if thread.cache.in_txn() {
+        // Only a panic in the middle of an EXEC leaves one open.
+        thread.cache.txn_abort();
+    }
     let mut reply = Reply::new(out, conn.resp3);
     let name = args.get(0);
     let Some((mut idx, mut def)) = table::lookup(name) else {
         reply_unknown_command(&mut reply, name, args.from(1).iter());
+        conn.tx.dirty |= conn.tx.in_multi;
         return;
     };
     if !def.subcommands.is_empty() && args.len() >= 2 {
@@ -31,31 +36,55 @@ pub fn run(
             Some(found) => (idx, def) = found,
             None => {
                 reply_unknown_subcommand(&mut reply, def.name, args.get(1));
+                conn.tx.dirty |= conn.tx.in_multi;
                 return;
             }
         }
     }
-    if !def.arity_ok(args.len()) {
-        reply_error(&mut reply, &CmdError::Arity(def.name));
-        return;
-    }
-    if !conn.authed && !def.has_flag("no_auth") && state.auth_required() {
-        reply_error(&mut reply, &CmdError::NoAuth);
-        return;
-    }
-    if let Some(e) = super::pubsub::refuse_in_subscribe_mode(conn, def.name) {
+    let refusal = if !def.arity_ok(args.len()) {
+        Some(CmdError::Arity(def.name))
+    } else if !conn.authed && !def.has_flag("no_auth") && state.auth_required() {
+        Some(CmdError::NoAuth)
+    } else if conn.tx.in_multi && def.has_flag("no_multi") {
+        Some(CmdError::Static(
+            "ERR Command not allowed inside a transaction",
+        ))
+    } else {
+        super::pubsub::refuse_in_subscribe_mode(conn, def.name)
+    };
+    if let Some(e) = refusal {
         reply_error(&mut reply, &e);
+        conn.tx.dirty |= conn.tx.in_multi;
         return;
     }
     conn.client.last_cmd.store(idx as u32, Ordering::Relaxed);
-    let mark = reply.buf.len();
+    if conn.tx.in_multi && !runs_in_multi(def) {
+        conn.tx.queue(def, args);
+        reply.simple(b"QUEUED");
+        return;
+    }
     let mut ctx = Ctx {
         state,
         thread,
         conn,
         out: reply,
     };
-    if let Err(e) = (def.handler)(&mut ctx, args) {
+    execute(&mut ctx, def, args);
+}
+
+/// Commands that act at once between MULTI and EXEC instead of queuing.
+fn runs_in_multi(def: &CommandDef) -> bool {
+    matches!(
+        def.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
+}
+
+/// Runs a checked command's handler; an error replaces whatever it wrote.
+/// EXEC runs its queued commands through here too.
+pub fn execute(ctx: &mut Ctx<'_>, def: &CommandDef, args: Args<'_>) {
+    let mark = ctx.out.buf.len();
+    if let Err(e) = (def.handler)(ctx, args) {
         // A failing handler's partial output never reaches the client.
         ctx.out.buf.truncate(mark);
         reply_error(&mut ctx.out, &e);

@@ -332,6 +332,15 @@ fn citadel(out: &mut String, s: &Snapshot<'_>) {
             t.bytes_out.load(Ordering::Relaxed),
         );
     }
+    let txn = |f: fn(&crate::stats::TxnCounters) -> &std::sync::atomic::AtomicU64| {
+        st.thread_stats
+            .iter()
+            .map(|t| f(&t.txn).load(Ordering::Relaxed))
+            .sum::<u64>()
+    };
+    line!(out, "txn_execs", "{}", txn(|t| &t.execs));
+    line!(out, "txn_retries", "{}", txn(|t| &t.retries));
+    line!(out, "txn_watch_aborts", "{}", txn(|t| &t.watch_aborts));
     line!(out, "cache_file", "{}", st.cache.path().display());
     line!(out, "cache_file_bytes", "{}", c.file_bytes);
     line!(out, "cache_used_bytes", "{}", c.used_bytes);

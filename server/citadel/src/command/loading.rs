@@ -52,7 +52,7 @@ pub fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mark = ctx.out.buf.len();
     match read(&mut ctx.thread.cache, key, &mut ctx.out) {
         Found::Fresh => Ok(()),
-        found => match ctx.thread.loads.keyspace(key) {
+        found => match loadable(ctx, key) {
             Some(_) => {
                 ctx.out.buf.truncate(mark);
                 load(ctx, args.from(1), 1, false, None)
@@ -76,7 +76,7 @@ pub fn mget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         if found == Found::Fresh {
             continue;
         }
-        if ctx.thread.loads.keyspace(key).is_some() {
+        if loadable(ctx, key).is_some() {
             ctx.out.buf.truncate(mark);
             return load(ctx, keys, keys.len(), true, None);
         }
@@ -91,11 +91,21 @@ pub fn mget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// False when the key needs no load (the caller goes on as usual).
 pub fn getex(ctx: &mut Ctx<'_>, args: Args<'_>, change: Change<'static>) -> Result<bool, CmdError> {
     let key = args.get(1);
-    if ctx.thread.loads.keyspace(key).is_none() || ctx.thread.cache.peek(key, |_| ()).is_some() {
+    if loadable(ctx, key).is_none() || ctx.thread.cache.peek(key, |_| ()).is_some() {
         return Ok(false);
     }
     load(ctx, args.from(1), 1, false, Some((key.to_vec(), change)))?;
     Ok(true)
+}
+
+/// Whether a miss of `key` is loaded: it falls under a `[[keyspace]]`
+/// and the command is not part of a transaction (MULTI/EXEC, a script),
+/// which cannot wait: there, a key not in the cache is a plain miss.
+fn loadable(ctx: &Ctx<'_>, key: &[u8]) -> Option<()> {
+    if ctx.thread.cache.in_txn() {
+        return None;
+    }
+    ctx.thread.loads.keyspace(key).map(|_| ())
 }
 
 /// The slow path: each of the first `n` keys is read again; the missing

@@ -28,6 +28,7 @@ mod pipeline_info;
 mod plugin;
 mod prefetch;
 mod pubsub;
+mod queue;
 mod ranges;
 mod scan;
 mod server;
@@ -35,6 +36,7 @@ mod session;
 mod set_options;
 mod strings;
 mod table;
+mod transaction;
 mod value;
 
 #[cfg(test)]

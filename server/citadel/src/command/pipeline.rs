@@ -34,7 +34,7 @@ const READ: &[&str] = &["noscript", "loading", "stale"];
 
 #[rustfmt::skip]
 pub static SUBCOMMANDS: &[CommandDef] = &[
-    keyless("pipeline|call", -5, &["noscript"], "server", "0.1.0", "Runs a pipeline on a key's value, on bytes or on a file; returns its JSON result (cached).", call),
+    keyless("pipeline|call", -5, &["noscript", "no_multi"], "server", "0.1.0", "Runs a pipeline on a key's value, on bytes or on a file; returns its JSON result (cached).", call),
     keyless("pipeline|list", 2, READ, "server", "0.1.0", "Lists the configured pipelines with their statistics.", pipeline_info::list),
     keyless("pipeline|info", 3, READ, "server", "0.1.0", "Returns a pipeline's statistics per stage and a suggested core split.", pipeline_info::info),
     keyless("pipeline|help", 2, READ, "server", "0.1.0", "Returns helpful text about the different subcommands.", pipeline_info::help),

@@ -32,7 +32,7 @@ const READ: &[&str] = &["noscript", "loading", "stale"];
 pub static SUBCOMMANDS: &[CommandDef] = &[
     sub("plugin|list", 2, READ, "Lists the configured plugins with their state.", list),
     sub("plugin|info", 3, READ, "Returns a plugin's state, process, cores and call statistics.", info),
-    sub("plugin|call", 4, &["noscript"], "Sends a payload to a plugin and returns its reply.", call),
+    sub("plugin|call", 4, &["noscript", "no_multi"], "Sends a payload to a plugin and returns its reply.", call),
     sub("plugin|reload", -2, ADMIN, "Hot-upgrades a plugin (or all): the new process takes over its rings.", reload),
     sub("plugin|help", 2, READ, "Returns helpful text about the different subcommands.", help),
 ];

@@ -7,7 +7,7 @@ use super::context::Ctx;
 use super::{args::Args, error::CmdResult};
 use super::{
     bitfield, bitop, bits, client, config, connection, counters, debug, docs, expiry, hll, info,
-    keys, pipeline, plugin, pubsub, ranges, scan, server, strings,
+    keys, pipeline, plugin, pubsub, ranges, scan, server, strings, transaction,
 };
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
@@ -154,6 +154,9 @@ const SV: &str = "server";
 const BM: &str = "bitmap";
 const HLL: &str = "hyperloglog";
 const PS: &str = "pubsub";
+const TX: &str = "transactions";
+/// MULTI, DISCARD, WATCH, UNWATCH.
+const TXF: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
 /// (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE.
 const SUB: &[&str] = &["pubsub", "noscript", "loading", "stale"];
 const PUB: &[&str] = &["pubsub", "loading", "stale", "fast"];
@@ -235,6 +238,11 @@ pub static COMMANDS: &[CommandDef] = &[
     c("punsubscribe", -1, SUB, NOKEYS, PS, "2.0.0", "Stops listening to messages published to channels that match one or more patterns.", pubsub::punsubscribe),
     c("ssubscribe", -2, SUB, KEYS_ALL, PS, "7.0.0", "Listens for messages published to shard channels.", pubsub::ssubscribe),
     c("sunsubscribe", -1, SUB, KEYS_ALL, PS, "7.0.0", "Stops listening to messages posted to shard channels.", pubsub::sunsubscribe),
+    c("multi", 1, TXF, NOKEYS, TX, "1.2.0", "Starts a transaction.", transaction::multi),
+    c("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], NOKEYS, TX, "1.2.0", "Executes all commands in a transaction.", transaction::exec),
+    c("discard", 1, TXF, NOKEYS, TX, "2.0.0", "Discards a transaction.", transaction::discard),
+    c("watch", -2, TXF, KEYS_ALL, TX, "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", transaction::watch),
+    c("unwatch", 1, TXF, NOKEYS, TX, "2.2.0", "Forgets about watched keys of a transaction.", transaction::unwatch),
     c("publish", 3, PUB, NOKEYS, PS, "2.0.0", "Posts a message to a channel.", pubsub::publish),
     c("spublish", 3, PUB, KEY1, PS, "7.0.0", "Post a message to a shard channel", pubsub::spublish),
     container("pubsub", -2, &[], PS, "2.8.0", "A container for Pub/Sub commands.", needs_subcommand, pubsub::SUBCOMMANDS),

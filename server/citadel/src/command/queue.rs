@@ -1,0 +1,102 @@
+//! A connection's transaction state: the commands MULTI queued (owned: the
+//! receive buffer they came in is gone by EXEC) and the keys WATCH noted.
+//! Buffers are kept across transactions, so a steady stream of MULTI/EXEC
+//! allocates nothing once warm.
+
+use std::ops::Range;
+
+use citadel_cache::Watch;
+
+use super::args::Args;
+use super::table::CommandDef;
+
+/// One queued command: its (sub)command and its arguments' spans.
+struct Queued {
+    def: &'static CommandDef,
+    spans: Range<usize>,
+}
+
+/// A watched key: its home bucket's version, and when it expires if it
+/// was alive with a TTL (an expiry since WATCH aborts the EXEC too).
+struct Watched {
+    key: Range<usize>,
+    watch: Watch,
+    expire_at: Option<u64>,
+}
+
+#[derive(Default)]
+pub struct TxState {
+    /// Between MULTI and EXEC/DISCARD.
+    pub in_multi: bool,
+    /// A command was refused while queuing: EXEC answers EXECABORT.
+    pub dirty: bool,
+    buf: Vec<u8>,
+    spans: Vec<Range<usize>>,
+    queued: Vec<Queued>,
+    watch_buf: Vec<u8>,
+    watched: Vec<Watched>,
+}
+
+impl TxState {
+    pub fn queue(&mut self, def: &'static CommandDef, args: Args<'_>) {
+        let first = self.spans.len();
+        for arg in args.iter() {
+            let start = self.buf.len();
+            self.buf.extend_from_slice(arg);
+            self.spans.push(start..self.buf.len());
+        }
+        self.queued.push(Queued {
+            def,
+            spans: first..self.spans.len(),
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.queued.len()
+    }
+
+    /// Queued command `i` and its arguments.
+    pub fn command(&self, i: usize) -> (&'static CommandDef, Args<'_>) {
+        let q = &self.queued[i];
+        (q.def, Args::new(&self.buf, &self.spans[q.spans.clone()]))
+    }
+
+    /// Leaves MULTI: the queue is emptied (watches stay until `unwatch`).
+    pub fn discard(&mut self) {
+        self.in_multi = false;
+        self.dirty = false;
+        self.buf.clear();
+        self.spans.clear();
+        self.queued.clear();
+    }
+
+    pub fn watch(&mut self, key: &[u8], watch: Watch, expire_at: Option<u64>) {
+        let start = self.watch_buf.len();
+        self.watch_buf.extend_from_slice(key);
+        self.watched.push(Watched {
+            key: start..self.watch_buf.len(),
+            watch,
+            expire_at,
+        });
+    }
+
+    pub fn unwatch(&mut self) {
+        self.watch_buf.clear();
+        self.watched.clear();
+    }
+
+    pub fn watched_keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.watched.iter().map(|w| &self.watch_buf[w.key.clone()])
+    }
+
+    pub fn watches(&self) -> impl Iterator<Item = Watch> + '_ {
+        self.watched.iter().map(|w| w.watch)
+    }
+
+    /// A watched key that was alive with a TTL has expired by `now`.
+    pub fn watched_key_expired(&self, now: u64) -> bool {
+        self.watched
+            .iter()
+            .any(|w| w.expire_at.is_some_and(|at| at <= now))
+    }
+}

@@ -1,0 +1,203 @@
+//! MULTI / EXEC / DISCARD / WATCH / UNWATCH (Redis 7 semantics).
+//!
+//! Queuing happens in `dispatch` (every command but these and QUIT/RESET is
+//! queued while `in_multi`; one refused there marks the transaction dirty).
+//! EXEC runs the queue as one cache transaction over every key the queued
+//! commands name plus the watched keys (`citadel_cache::CacheHandle::
+//! txn_begin`): each command sees the earlier ones' writes, nobody else
+//! sees any of them before all are published, and a conflicting writer on
+//! another core makes the whole queue run again on a fresh snapshot
+//! (commands have no effect outside the cache until then). Commands that
+//! name no key (PING, PUBLISH, INFO, CONFIG ...) run right after the
+//! publication, their replies in place. A queue with a keyspace-wide
+//! command (KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHALL, FLUSHDB) runs command
+//! by command instead: each is atomic, the whole is not isolated.
+
+use super::args::Args;
+use super::context::Ctx;
+use super::dispatch;
+use super::error::{CmdError, CmdResult};
+use super::table::CommandDef;
+
+/// Conflicting EXECs back off (yield) after this many immediate retries.
+const SPIN_RETRIES: u32 = 8;
+
+pub fn multi(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    if ctx.conn.tx.in_multi {
+        return Err(CmdError::Static("ERR MULTI calls can not be nested"));
+    }
+    ctx.conn.tx.in_multi = true;
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn discard(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    if !ctx.conn.tx.in_multi {
+        return Err(CmdError::Static("ERR DISCARD without MULTI"));
+    }
+    ctx.conn.tx.discard();
+    ctx.conn.tx.unwatch();
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn watch(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if ctx.conn.tx.in_multi {
+        return Err(CmdError::Static("ERR WATCH inside MULTI is not allowed"));
+    }
+    for key in args.from(1).iter() {
+        let cache = &mut ctx.thread.cache;
+        let watch = cache.watch(key);
+        let expire_at = cache.peek(key, |item| item.expire_at()).flatten();
+        ctx.conn.tx.watch(key, watch, expire_at);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn unwatch(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    ctx.conn.tx.unwatch();
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    if !ctx.conn.tx.in_multi {
+        return Err(CmdError::Static("ERR EXEC without MULTI"));
+    }
+    // The queue leaves the connection while it runs (its commands get the
+    // connection); the buffers come back emptied, for reuse.
+    let mut tx = std::mem::take(&mut ctx.conn.tx);
+    let result = if tx.dirty {
+        Err(CmdError::Static(
+            "EXECABORT Transaction discarded because of previous errors.",
+        ))
+    } else {
+        run(ctx, &tx)
+    };
+    tx.discard();
+    tx.unwatch();
+    ctx.conn.tx = tx;
+    result
+}
+
+/// Whether a command is kept out of the atomic part: it names no key.
+fn keyless(def: &CommandDef) -> bool {
+    def.keys.0 == 0
+}
+
+/// Commands that read or change the whole keyspace: a queue holding one
+/// runs command by command (see the module comment).
+fn keyspace_wide(def: &CommandDef) -> bool {
+    matches!(
+        def.name,
+        "keys" | "scan" | "randomkey" | "dbsize" | "flushall" | "flushdb"
+    )
+}
+
+/// The keys a command names, by its key spec (first, last, step).
+pub fn command_keys<'a>(def: &CommandDef, args: Args<'a>, keys: &mut Vec<&'a [u8]>) {
+    let (first, last, step) = def.keys;
+    if first <= 0 {
+        return;
+    }
+    let last = if last < 0 {
+        args.len() as i32 + last
+    } else {
+        last.min(args.len() as i32 - 1)
+    };
+    let mut i = first;
+    while i <= last {
+        keys.push(args.get(i as usize));
+        i += step.max(1);
+    }
+}
+
+fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> CmdResult {
+    let now = ctx.thread.cache.now_ms();
+    if tx.watched_key_expired(now) {
+        ctx.thread.stats.exec_done(0, true);
+        ctx.out.null_array();
+        return Ok(());
+    }
+    let mut keys: Vec<&[u8]> = tx.watched_keys().collect();
+    let mut sequential = false;
+    for i in 0..tx.len() {
+        let (def, args) = tx.command(i);
+        sequential |= keyspace_wide(def);
+        command_keys(def, args, &mut keys);
+    }
+    if sequential {
+        return run_one_by_one(ctx, tx, &keys[..tx.watched_keys().count()]);
+    }
+    let mark = ctx.out.buf.len();
+    let mut deferred: Vec<(usize, usize)> = Vec::new();
+    let mut attempt = 0u32;
+    loop {
+        ctx.thread.cache.txn_begin(&keys);
+        if !ctx.thread.cache.txn_watches_hold(tx.watches()) {
+            ctx.thread.cache.txn_abort();
+            ctx.thread.stats.exec_done(attempt, true);
+            ctx.out.buf.truncate(mark);
+            ctx.out.null_array();
+            return Ok(());
+        }
+        ctx.out.array(tx.len());
+        deferred.clear();
+        for i in 0..tx.len() {
+            let (def, args) = tx.command(i);
+            if keyless(def) {
+                deferred.push((i, ctx.out.buf.len()));
+                continue;
+            }
+            dispatch::execute(ctx, def, args);
+        }
+        if ctx.thread.cache.txn_commit() {
+            break;
+        }
+        ctx.out.buf.truncate(mark);
+        attempt += 1;
+        if attempt > SPIN_RETRIES {
+            std::thread::yield_now();
+        }
+    }
+    ctx.thread.stats.exec_done(attempt, false);
+    run_deferred(ctx, tx, &deferred);
+    Ok(())
+}
+
+/// Runs the keyless commands after the publication, splicing each reply in
+/// at its place among the others.
+fn run_deferred(ctx: &mut Ctx<'_>, tx: &super::queue::TxState, deferred: &[(usize, usize)]) {
+    let Some(&(_, first)) = deferred.first() else {
+        return;
+    };
+    let tail = ctx.out.buf.split_off(first);
+    for (n, &(i, at)) in deferred.iter().enumerate() {
+        let (def, args) = tx.command(i);
+        dispatch::execute(ctx, def, args);
+        let end = deferred.get(n + 1).map_or(tail.len() + first, |&(_, e)| e);
+        ctx.out
+            .buf
+            .extend_from_slice(&tail[at - first..end - first]);
+    }
+}
+
+/// A queue with a keyspace-wide command: the watches are checked, then the
+/// commands run one by one.
+fn run_one_by_one(ctx: &mut Ctx<'_>, tx: &super::queue::TxState, watched: &[&[u8]]) -> CmdResult {
+    ctx.thread.cache.txn_begin(watched);
+    let hold = ctx.thread.cache.txn_watches_hold(tx.watches());
+    ctx.thread.cache.txn_abort();
+    ctx.thread.stats.exec_done(0, !hold);
+    if !hold {
+        ctx.out.null_array();
+        return Ok(());
+    }
+    ctx.out.array(tx.len());
+    for i in 0..tx.len() {
+        let (def, args) = tx.command(i);
+        dispatch::execute(ctx, def, args);
+    }
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! Differential testing against a real redis-server: the same commands go
+//! to both servers over as many connections as a test needs, and every
+//! reply must be the same bytes. Plus a seeded generator, so a failure
+//! replays exactly.
+
+use crate::reference::{encode_command, RedisServer};
+use crate::{RespReader, Server};
+
+/// A connection to each server, used in lockstep.
+pub struct Conn {
+    redis: RespReader,
+    citadel: RespReader,
+}
+
+/// Redis and Citadel, with one connection pair to start.
+pub struct Pair {
+    conns: Vec<Conn>,
+    pub redis: RedisServer,
+    pub citadel: Server,
+}
+
+impl Pair {
+    pub fn start() -> Pair {
+        Pair::start_with(&[])
+    }
+
+    /// Citadel with extra command-line arguments.
+    pub fn start_with(citadel_args: &[&str]) -> Pair {
+        let (redis, citadel) = (RedisServer::start(), Server::start(citadel_args));
+        let mut pair = Pair {
+            conns: Vec::new(),
+            redis,
+            citadel,
+        };
+        pair.connect();
+        pair
+    }
+
+    /// Opens one more connection pair; returns its index for `same_on`.
+    pub fn connect(&mut self) -> usize {
+        self.conns.push(Conn {
+            redis: RespReader::new(self.redis.raw()),
+            citadel: RespReader::new(self.citadel.raw()),
+        });
+        self.conns.len() - 1
+    }
+
+    /// Sends `args` to both on connection 0; returns Redis's reply after
+    /// checking Citadel's is the same bytes.
+    pub fn same(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.same_on(0, args)
+    }
+
+    pub fn same_on(&mut self, conn: usize, args: &[&[u8]]) -> Vec<u8> {
+        let cmd = encode_command(args);
+        if std::env::var_os("DIFF_TRACE").is_some() {
+            eprintln!("[{conn}] {}", String::from_utf8_lossy(&args.join(&b' ')));
+        }
+        let c = &mut self.conns[conn];
+        c.redis.send(&cmd);
+        c.citadel.send(&cmd);
+        let want = c.redis.raw_reply().expect("redis closed");
+        let got = c.citadel.raw_reply().expect("citadel closed");
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want),
+            "reply to {:?} on connection {conn}",
+            args.iter()
+                .map(|a| String::from_utf8_lossy(a))
+                .collect::<Vec<_>>()
+        );
+        want
+    }
+
+    /// Sends `args` to both on connection `conn` without comparing the
+    /// replies (HELLO, INFO: server-specific answers).
+    pub fn both(&mut self, conn: usize, args: &[&str]) {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        let cmd = encode_command(&args);
+        let c = &mut self.conns[conn];
+        c.redis.send(&cmd);
+        c.citadel.send(&cmd);
+        c.redis.raw_reply().expect("redis closed");
+        c.citadel.raw_reply().expect("citadel closed");
+    }
+
+    pub fn same_str(&mut self, args: &[&str]) -> String {
+        self.same_str_on(0, args)
+    }
+
+    pub fn same_str_on(&mut self, conn: usize, args: &[&str]) -> String {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        String::from_utf8_lossy(&self.same_on(conn, &args)).into_owned()
+    }
+}
+
+/// xorshift64*: a seeded stream, so a failure replays exactly.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+
+    /// Mostly small, sometimes negative or extreme.
+    pub fn int(&mut self, small: i64) -> i64 {
+        match self.below(10) {
+            0 => -(self.below(small as u64 * 2) as i64),
+            1 => [i64::MIN, i64::MAX, -1, 0, 255, 256, 127, -128][self.below(8) as usize],
+            2 => self.next() as i64,
+            _ => self.below(small as u64) as i64,
+        }
+    }
+}
