@@ -1288,6 +1288,15 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("watch", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
     ("publish", &[
         Arg {
             name: "channel",
