@@ -195,6 +195,45 @@ def test_concurrent_clients():
     assert not errors, errors
 
 
+def test_transactions_with_redis_py():
+    c = r()
+    c.set("py:tx:a", 10)
+    c.delete("py:tx:b")
+    # pipeline() wraps the batch in MULTI/EXEC; a run-time error is a
+    # result in place, the other commands still apply.
+    p = c.pipeline()
+    p.incr("py:tx:a").set("py:tx:b", "x").get("py:tx:b").incr("py:tx:b")
+    results = p.execute(raise_on_error=False)
+    assert results[:3] == [11, True, "x"]
+    assert isinstance(results[3], redis.ResponseError)
+    # transaction() retries when a watched key changes under it.
+    other = r()
+    calls = []
+
+    def bump(pipe):
+        value = int(pipe.get("py:tx:a"))
+        if not calls:
+            other.incr("py:tx:a")
+        calls.append(value)
+        pipe.multi()
+        pipe.set("py:tx:a", value + 100)
+
+    c.transaction(bump, "py:tx:a")
+    assert calls == [11, 12]
+    assert c.get("py:tx:a") == "112"
+    p = c.pipeline()
+    p.watch("py:tx:a")
+    p.multi()
+    p.set("py:tx:a", "never")
+    other.set("py:tx:a", "theirs")
+    try:
+        p.execute()
+        raise AssertionError("EXEC after a changed WATCH must fail")
+    except redis.WatchError:
+        pass
+    assert c.get("py:tx:a") == "theirs"
+
+
 def test_large_value():
     c = SERVER.client()
     value = os.urandom(8 * 1024 * 1024)

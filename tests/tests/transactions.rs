@@ -371,3 +371,26 @@ fn a_client_dying_mid_transaction_leaves_nothing_open() {
     assert_eq!(c.call(&["EXEC"]), b"*1\r\n+OK\r\n");
     assert_eq!(c.call(&["GET", "q"]), b"$1\r\n2\r\n");
 }
+
+/// The `redis` crate's atomic pipeline and its WATCH-retry helper.
+#[test]
+fn the_redis_crate_runs_transactions() {
+    use redis::Commands;
+    let server = Server::start(&[]);
+    let mut con = server.client();
+    let (n, s): (i64, String) = redis::pipe()
+        .atomic()
+        .incr("rc:n", 5)
+        .set("rc:s", "v")
+        .ignore()
+        .get("rc:s")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!((n, s.as_str()), (5, "v"));
+    let (doubled,): (i64,) = redis::transaction(&mut con, &["rc:n"], |con, pipe| {
+        let n: i64 = con.get("rc:n")?;
+        pipe.set("rc:n", n * 2).ignore().get("rc:n").query(con)
+    })
+    .unwrap();
+    assert_eq!(doubled, 10);
+}
