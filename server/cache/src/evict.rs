@@ -11,6 +11,7 @@
 //! eviction frees at least half a segment.
 
 use crate::cache::Cache;
+use crate::changes::KeyChange;
 use crate::index::{candidate_slots, Entry, KeyHash, FREQ_MAX};
 use crate::layout::SEGMENT_SIZE;
 use crate::segment::{Seg, State, FLAG_SUSPECT};
@@ -101,6 +102,12 @@ fn replace_victim(
             .compare_exchange(cur, entry.0, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok();
     if ok {
+        if w.changes.enabled {
+            if let Some(item) = cache.item_at(victim, 0) {
+                // Its home is locked: the victim's bytes are stable.
+                w.changes.record_shared(item.key, KeyChange::Evicted);
+            }
+        }
         w.unlinked(cache, victim);
         if crate::index::is_overflow(cache.geo(), slot) {
             locks.adjust_overflow(home, -1);
@@ -314,6 +321,12 @@ impl Writer {
         cache.occupancy().cleared(slot);
         cache.count_overflow(h, slot, -1);
         self.unlinked(cache, e);
+        let change = if expired {
+            KeyChange::Expired
+        } else {
+            KeyChange::Evicted
+        };
+        self.changes.record_shared(item.key, change);
         locks.unlock(home, v);
         self.count_removed(cache, expired);
     }

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use crate::cache::Cache;
+use crate::changes::KeyChange;
 use crate::error::WriteError;
 use crate::index::{bucket_off, level_slots, Entry, KeyHash, FREQ_MAX};
 use crate::item::ItemRef;
@@ -140,7 +141,10 @@ impl CacheHandle {
             }
             Lookup::Miss => None,
             Lookup::Expired(slot, e) => {
-                self.w.remove_if_same(&self.cache, h, slot, e, true);
+                if self.w.remove_if_same(&self.cache, h, slot, e, true) {
+                    let tag = self.w.changes.tag;
+                    self.w.changes.record(key, KeyChange::Expired, tag);
+                }
                 None
             }
         }
@@ -214,6 +218,28 @@ impl CacheHandle {
             return txn.update(cache, w, keys, f);
         }
         crate::update::update(cache, w, scratch, keys, f)
+    }
+
+    /// Starts or stops recording the keys this handle changes (see
+    /// `drain_changes`); off by default.
+    pub fn record_changes(&mut self, on: bool) {
+        self.w.changes.enabled = on;
+    }
+
+    /// Tags the changes recorded from now on (the server: the command).
+    pub fn set_change_tag(&mut self, tag: u16) {
+        self.w.changes.tag = tag;
+    }
+
+    /// Hands over, in order, every key change recorded since the last call
+    /// (key, how, tag) and forgets them; true when the log overflowed and
+    /// some were lost (the caller must assume any key changed).
+    pub fn drain_changes(&mut self, f: impl FnMut(&[u8], KeyChange, u16)) -> bool {
+        self.w.changes.drain(f)
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.w.changes.is_empty()
     }
 
     /// Notes `key`'s home version for WATCH: a transaction that declares

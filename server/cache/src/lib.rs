@@ -19,7 +19,7 @@
 //! Module layering (each uses only modules to its left):
 //!
 //! ```text
-//! sync, clock, error, stats → region → layout → index → occupancy → segment → item
+//! sync, clock, error, stats → region → changes → layout → index → occupancy → segment → item
 //!   → lookup → cache → writer → evict → alloc → put → update → txn → handle
 //!   → scan → recover → store → reader
 //! ```
@@ -34,6 +34,7 @@
 
 mod alloc;
 mod cache;
+mod changes;
 #[doc(hidden)]
 pub mod checked_value;
 mod clock;
@@ -63,6 +64,7 @@ mod writer;
 pub mod loom_model;
 
 pub use cache::Cache;
+pub use changes::KeyChange;
 pub use clock::unix_millis;
 pub use error::{HandleError, OpenError, ReadError, ReaderOpenError, WriteError};
 pub use handle::CacheHandle;

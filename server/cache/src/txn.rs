@@ -76,6 +76,8 @@ impl Txn {
         self.s.items = items.into_iter().map(|_| None).collect();
         self.s.ops.clear();
         self.s.ops.resize(keys.len(), Op::Keep);
+        self.s.tags.clear();
+        self.s.tags.resize(keys.len(), 0);
     }
 
     /// The declared index (canonical) of `key`, if declared.
@@ -192,6 +194,7 @@ impl Txn {
                 continue;
             }
             let d = self.sub_map[i];
+            self.s.tags[d] = w.changes.tag;
             if let Op::Put { seg, off, .. } = std::mem::replace(&mut self.s.ops[d], op) {
                 w.discard(cache, seg, off);
             }
@@ -206,7 +209,11 @@ impl Txn {
             update::discard_all(w, cache, &self.s.ops);
             return false;
         }
-        update::publish(cache, w, &mut self.s)
+        let (key_buf, spans) = (&self.key_buf, &self.spans);
+        update::publish(cache, w, &mut self.s, |i| {
+            let (a, b) = spans[i];
+            &key_buf[a..b]
+        })
     }
 
     /// Drops the transaction's unpublished writes.

@@ -12,6 +12,7 @@
 //!    deletions (cannot fail), unlock (version + 2), free chunk segments.
 
 use crate::cache::Cache;
+use crate::changes::KeyChange;
 use crate::error::WriteError;
 use crate::index::{Entry, KeyHash};
 use crate::item::{ItemRef, PutOptions};
@@ -40,6 +41,8 @@ pub(crate) struct Scratch {
     pub expired: Vec<bool>,
     pub ops: Vec<Op>,
     pub claimed: Vec<usize>,
+    /// Per key, the change tag current when its op was recorded.
+    pub tags: Vec<u16>,
     pub items: Vec<Option<ItemRef<'static>>>,
     pub key: Vec<u8>,
 }
@@ -151,6 +154,8 @@ pub(crate) fn update<R>(
         snapshot(cache, w.now, keys, scratch, &mut items);
         scratch.ops.clear();
         scratch.ops.resize(keys.len(), Op::Keep);
+        scratch.tags.clear();
+        scratch.tags.resize(keys.len(), w.changes.tag);
         let mut changes = Changes {
             w: &mut *w,
             cache,
@@ -160,7 +165,7 @@ pub(crate) fn update<R>(
             ops: &mut scratch.ops,
         };
         let r = f(&items, &mut changes);
-        if publish(cache, w, scratch) {
+        if publish(cache, w, scratch, |i| keys[i]) {
             result = Ok(r);
             break;
         }
@@ -174,7 +179,12 @@ pub(crate) fn update<R>(
 /// read-only snapshot, else locks the homes at the versions read, claims
 /// slots for new keys and applies. False on a conflict (everything written
 /// is discarded; the caller runs its closure again on a new snapshot).
-pub(crate) fn publish(cache: &Cache, w: &mut Writer, s: &mut Scratch) -> bool {
+pub(crate) fn publish<'k>(
+    cache: &Cache,
+    w: &mut Writer,
+    s: &mut Scratch,
+    key_of: impl Fn(usize) -> &'k [u8],
+) -> bool {
     if s.ops.iter().all(|op| *op == Op::Keep) && !s.expired.contains(&true) {
         // Nothing to write: validating the snapshot is enough.
         let locks = cache.locks();
@@ -209,11 +219,36 @@ pub(crate) fn publish(cache: &Cache, w: &mut Writer, s: &mut Scratch) -> bool {
         std::hint::spin_loop();
         return false;
     }
+    if w.changes.enabled {
+        record_changes(w, s, key_of);
+    }
     apply(w, cache, s);
     unlock_homes(cache, &s.locked);
     w.free_collected(cache);
     w.seal_pending(cache);
     true
+}
+
+/// Logs what `apply` is about to do to each key (the homes are locked and
+/// the slots claimed: it will happen).
+fn record_changes<'k>(w: &mut Writer, s: &Scratch, key_of: impl Fn(usize) -> &'k [u8]) {
+    for i in 0..s.ops.len() {
+        if s.canon[i] != i {
+            continue;
+        }
+        let existed = matches!(s.found[i], Some((_, e)) if !e.is_empty());
+        let (key, tag) = (key_of(i), s.tags[i]);
+        if existed && s.expired[i] {
+            w.changes.record(key, KeyChange::Expired, tag);
+        }
+        match s.ops[i] {
+            Op::Put { ttl, .. } => w.changes.record(key, KeyChange::Written { ttl }, tag),
+            Op::Delete if existed && !s.expired[i] => {
+                w.changes.record(key, KeyChange::Deleted, tag)
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Hashes, canonical indices (duplicate keys share one), sorted distinct homes.

@@ -23,6 +23,8 @@ pub(crate) struct Writer {
     /// Chunk segments of removed items, freed once no lock is held.
     pub free_later: Vec<u32>,
     pub sweep_cursor: u64,
+    /// Keys changed, when someone listens (changes.rs).
+    pub changes: crate::changes::ChangeLog,
 }
 
 impl Writer {
@@ -36,6 +38,7 @@ impl Writer {
             dirty: 0,
             free_later: Vec::new(),
             sweep_cursor: seed,
+            changes: Default::default(),
         }
     }
 
@@ -179,7 +182,7 @@ impl Writer {
         slot: usize,
         e: Entry,
         expired: bool,
-    ) {
+    ) -> bool {
         let locks = cache.locks();
         let home = h.home(&cache.geo);
         let v = locks.lock(home);
@@ -201,6 +204,7 @@ impl Writer {
             self.count_removed(cache, expired);
         }
         self.free_collected(cache);
+        removed
     }
 
     /// Seals full segments once nothing unpublished can be in them.
