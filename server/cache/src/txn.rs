@@ -14,6 +14,7 @@
 //! the ops are applied).
 
 use crate::cache::Cache;
+use crate::changes::KeyChange;
 use crate::error::WriteError;
 use crate::index::{Entry, KeyHash};
 use crate::item::ItemRef;
@@ -47,6 +48,9 @@ pub(crate) struct Txn {
     sub_canon: Vec<usize>,
     sub_ops: Vec<Op>,
     sub_items: Vec<Option<ItemRef<'static>>>,
+    /// Each write as it was made (declared index, change, tag), for the
+    /// change log: a key written twice reports both, as Redis's commands do.
+    events: Vec<(usize, KeyChange, u16)>,
 }
 
 impl Txn {
@@ -78,6 +82,7 @@ impl Txn {
         self.s.ops.resize(keys.len(), Op::Keep);
         self.s.tags.clear();
         self.s.tags.resize(keys.len(), 0);
+        self.events.clear();
     }
 
     /// The declared index (canonical) of `key`, if declared.
@@ -195,6 +200,13 @@ impl Txn {
             }
             let d = self.sub_map[i];
             self.s.tags[d] = w.changes.tag;
+            if w.changes.enabled {
+                let change = match op {
+                    Op::Put { ttl, .. } => KeyChange::Written { ttl },
+                    _ => KeyChange::Deleted,
+                };
+                self.events.push((d, change, w.changes.tag));
+            }
             if let Op::Put { seg, off, .. } = std::mem::replace(&mut self.s.ops[d], op) {
                 w.discard(cache, seg, off);
             }
@@ -210,10 +222,11 @@ impl Txn {
             return false;
         }
         let (key_buf, spans) = (&self.key_buf, &self.spans);
-        update::publish(cache, w, &mut self.s, |i| {
+        let key_of = |i: usize| {
             let (a, b) = spans[i];
             &key_buf[a..b]
-        })
+        };
+        update::publish(cache, w, &mut self.s, key_of, Some(&self.events))
     }
 
     /// Drops the transaction's unpublished writes.

@@ -165,7 +165,7 @@ pub(crate) fn update<R>(
             ops: &mut scratch.ops,
         };
         let r = f(&items, &mut changes);
-        if publish(cache, w, scratch, |i| keys[i]) {
+        if publish(cache, w, scratch, |i| keys[i], None) {
             result = Ok(r);
             break;
         }
@@ -184,6 +184,7 @@ pub(crate) fn publish<'k>(
     w: &mut Writer,
     s: &mut Scratch,
     key_of: impl Fn(usize) -> &'k [u8],
+    events: Option<&[(usize, KeyChange, u16)]>,
 ) -> bool {
     if s.ops.iter().all(|op| *op == Op::Keep) && !s.expired.contains(&true) {
         // Nothing to write: validating the snapshot is enough.
@@ -220,7 +221,7 @@ pub(crate) fn publish<'k>(
         return false;
     }
     if w.changes.enabled {
-        record_changes(w, s, key_of);
+        record_changes(w, s, key_of, events);
     }
     apply(w, cache, s);
     unlock_homes(cache, &s.locked);
@@ -230,8 +231,27 @@ pub(crate) fn publish<'k>(
 }
 
 /// Logs what `apply` is about to do to each key (the homes are locked and
-/// the slots claimed: it will happen).
-fn record_changes<'k>(w: &mut Writer, s: &Scratch, key_of: impl Fn(usize) -> &'k [u8]) {
+/// the slots claimed: it will happen): expirations, then `events` (a
+/// transaction's writes in the order they were made) if given, else each
+/// key's final op.
+fn record_changes<'k>(
+    w: &mut Writer,
+    s: &Scratch,
+    key_of: impl Fn(usize) -> &'k [u8],
+    events: Option<&[(usize, KeyChange, u16)]>,
+) {
+    if let Some(events) = events {
+        for i in 0..s.ops.len() {
+            let existed = matches!(s.found[i], Some((_, e)) if !e.is_empty());
+            if s.canon[i] == i && existed && s.expired[i] {
+                w.changes.record(key_of(i), KeyChange::Expired, s.tags[i]);
+            }
+        }
+        for &(i, change, tag) in events {
+            w.changes.record(key_of(i), change, tag);
+        }
+        return;
+    }
     for i in 0..s.ops.len() {
         if s.canon[i] != i {
             continue;

@@ -164,6 +164,8 @@ impl Service for CommandService {
     fn poll(&mut self, now: Instant, ready: &mut Vec<(Waiter, Completion)>) {
         self.ctx.poll(now, ready);
         self.shm.poll(&mut self.ctx);
+        // Changes made off the command path (expiry sweep, RPC requests).
+        crate::command::flush_key_events(&self.state, &mut self.ctx);
     }
 
     fn next_deadline(&self) -> Option<Instant> {

@@ -70,6 +70,8 @@ pub struct ServerState {
     /// Mirror of "requirepass is set", read on every command of a client
     /// that has not authenticated.
     auth_required: AtomicBool,
+    /// `notify-keyspace-events` as bits (citadel_settings::key_events).
+    notify_flags: std::sync::atomic::AtomicU32,
     meter: Mutex<Meter>,
     stat_base: Mutex<StatBase>,
 }
@@ -140,6 +142,7 @@ impl ServerState {
             threads,
             clients: ClientRegistry::new(threads),
             auth_required: AtomicBool::new(false),
+            notify_flags: Default::default(),
             settings,
             shutdown: Shutdown::default(),
             started,
@@ -166,6 +169,23 @@ impl ServerState {
     pub fn settings_changed(&self) {
         let required = self.settings.get(&setting::REQUIREPASS).is_some();
         self.auth_required.store(required, Ordering::Relaxed);
+        let events = self.settings.get(&setting::NOTIFY_KEYSPACE_EVENTS);
+        let flags = citadel_settings::key_events::parse(&events).unwrap_or(0);
+        self.notify_flags.store(flags, Ordering::Relaxed);
+    }
+
+    /// Which keyspace notifications to publish (bits of
+    /// `citadel_settings::key_events`).
+    pub fn notify_flags(&self) -> u32 {
+        self.notify_flags.load(Ordering::Relaxed)
+    }
+
+    /// Whether the cache handles must record the keys they change (someone
+    /// publishes or invalidates on key changes).
+    pub fn key_changes_wanted(&self) -> bool {
+        let flags = self.notify_flags();
+        flags & (citadel_settings::key_events::KEYSPACE | citadel_settings::key_events::KEYEVENT)
+            != 0
     }
 
     /// Whether clients must AUTH before running commands.

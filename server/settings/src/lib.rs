@@ -24,6 +24,7 @@
 pub mod cli;
 mod error;
 pub mod file;
+pub mod key_events;
 pub mod keyspace;
 pub mod pipeline;
 pub mod plugin;

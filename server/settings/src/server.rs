@@ -192,6 +192,20 @@ crate::settings_table! {
               is disconnected (like Redis's client-output-buffer-limit).",
         check: positive,
     }
+    NOTIFY_KEYSPACE_EVENTS: String = {
+        name: "notify-keyspace-events",
+        value_name: "CLASSES",
+        default: "",
+        help: "Keyspace notifications to publish, as Redis's letters (e.g. KEA); empty: none",
+        doc: "Which key changes are published to Pub/Sub, with Redis's class letters: \
+              K (__keyspace@0__:<key> channels), E (__keyevent@0__:<event> channels), \
+              g generic (del, expire, rename ...), $ string, x expired, e evicted, \
+              A all classes. Empty (the default) publishes nothing and costs nothing. \
+              Changes on every core are published, including expiry and eviction \
+              found by the cache. CONFIG SET changes it at run time.",
+        live: true,
+        check: |v| crate::key_events::parse(v).map(|_| ()),
+    }
     LOG_LEVEL: String = {
         name: "log-level",
         value_name: "LEVEL",

@@ -59,7 +59,7 @@ pub fn run(
     }
     conn.client.last_cmd.store(idx as u32, Ordering::Relaxed);
     if conn.tx.in_multi && !runs_in_multi(def) {
-        conn.tx.queue(def, args);
+        conn.tx.queue(idx, def, args);
         reply.simple(b"QUEUED");
         return;
     }
@@ -69,7 +69,13 @@ pub fn run(
         conn,
         out: reply,
     };
-    execute(&mut ctx, def, args);
+    execute(&mut ctx, idx, def, args);
+    if ctx.thread.cache.has_changes() {
+        super::key_events::flush(state, ctx.thread);
+    }
+    ctx.thread
+        .cache
+        .set_change_tag(super::key_events::NO_COMMAND);
 }
 
 /// Commands that act at once between MULTI and EXEC instead of queuing.
@@ -82,7 +88,9 @@ fn runs_in_multi(def: &CommandDef) -> bool {
 
 /// Runs a checked command's handler; an error replaces whatever it wrote.
 /// EXEC runs its queued commands through here too.
-pub fn execute(ctx: &mut Ctx<'_>, def: &CommandDef, args: Args<'_>) {
+pub fn execute(ctx: &mut Ctx<'_>, idx: usize, def: &CommandDef, args: Args<'_>) {
+    // Changes the cache logs now are this command's (keyspace events).
+    ctx.thread.cache.set_change_tag(idx as u16);
     let mark = ctx.out.buf.len();
     if let Err(e) = (def.handler)(ctx, args) {
         // A failing handler's partial output never reaches the client.

@@ -19,6 +19,7 @@ mod expiry;
 mod generated;
 mod hll;
 mod info;
+mod key_events;
 mod keys;
 mod load_plan;
 mod loading;
@@ -49,6 +50,7 @@ pub use context::{Ctx, Pending, ResumeFn};
 pub use counters::add as add_to_integer;
 pub use error::CmdError;
 pub use info::text as info_text;
+pub use key_events::flush as flush_key_events;
 pub use pending::call_error;
 pub use pipeline::{
     start as start_pipeline, Request as PipelineRequest, Started as PipelineStarted,

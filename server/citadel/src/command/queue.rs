@@ -12,6 +12,8 @@ use super::table::CommandDef;
 
 /// One queued command: its (sub)command and its arguments' spans.
 struct Queued {
+    /// The command's index in the table (its change tag).
+    idx: usize,
     def: &'static CommandDef,
     spans: Range<usize>,
 }
@@ -38,7 +40,7 @@ pub struct TxState {
 }
 
 impl TxState {
-    pub fn queue(&mut self, def: &'static CommandDef, args: Args<'_>) {
+    pub fn queue(&mut self, idx: usize, def: &'static CommandDef, args: Args<'_>) {
         let first = self.spans.len();
         for arg in args.iter() {
             let start = self.buf.len();
@@ -46,6 +48,7 @@ impl TxState {
             self.spans.push(start..self.buf.len());
         }
         self.queued.push(Queued {
+            idx,
             def,
             spans: first..self.spans.len(),
         });
@@ -56,9 +59,13 @@ impl TxState {
     }
 
     /// Queued command `i` and its arguments.
-    pub fn command(&self, i: usize) -> (&'static CommandDef, Args<'_>) {
+    pub fn command(&self, i: usize) -> (usize, &'static CommandDef, Args<'_>) {
         let q = &self.queued[i];
-        (q.def, Args::new(&self.buf, &self.spans[q.spans.clone()]))
+        (
+            q.idx,
+            q.def,
+            Args::new(&self.buf, &self.spans[q.spans.clone()]),
+        )
     }
 
     /// Leaves MULTI: the queue is emptied (watches stay until `unwatch`).

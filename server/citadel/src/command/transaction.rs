@@ -123,7 +123,7 @@ fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> CmdResult {
     let mut keys: Vec<&[u8]> = tx.watched_keys().collect();
     let mut sequential = false;
     for i in 0..tx.len() {
-        let (def, args) = tx.command(i);
+        let (_, def, args) = tx.command(i);
         sequential |= keyspace_wide(def);
         command_keys(def, args, &mut keys);
     }
@@ -145,12 +145,12 @@ fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> CmdResult {
         ctx.out.array(tx.len());
         deferred.clear();
         for i in 0..tx.len() {
-            let (def, args) = tx.command(i);
+            let (idx, def, args) = tx.command(i);
             if keyless(def) {
                 deferred.push((i, ctx.out.buf.len()));
                 continue;
             }
-            dispatch::execute(ctx, def, args);
+            dispatch::execute(ctx, idx, def, args);
         }
         if ctx.thread.cache.txn_commit() {
             break;
@@ -174,8 +174,8 @@ fn run_deferred(ctx: &mut Ctx<'_>, tx: &super::queue::TxState, deferred: &[(usiz
     };
     let tail = ctx.out.buf.split_off(first);
     for (n, &(i, at)) in deferred.iter().enumerate() {
-        let (def, args) = tx.command(i);
-        dispatch::execute(ctx, def, args);
+        let (idx, def, args) = tx.command(i);
+        dispatch::execute(ctx, idx, def, args);
         let end = deferred.get(n + 1).map_or(tail.len() + first, |&(_, e)| e);
         ctx.out
             .buf
@@ -196,8 +196,8 @@ fn run_one_by_one(ctx: &mut Ctx<'_>, tx: &super::queue::TxState, watched: &[&[u8
     }
     ctx.out.array(tx.len());
     for i in 0..tx.len() {
-        let (def, args) = tx.command(i);
-        dispatch::execute(ctx, def, args);
+        let (idx, def, args) = tx.command(i);
+        dispatch::execute(ctx, idx, def, args);
     }
     Ok(())
 }

@@ -1,0 +1,90 @@
+//! Keyspace notifications: the cache handle logs every key it changes
+//! (`CacheHandle::drain_changes`, tagged with the command that ran), and
+//! this turns each change into Redis's event for that command and
+//! publishes it on `__keyspace@0__:<key>` / `__keyevent@0__:<event>` as
+//! `notify-keyspace-events` asks. Changes the cache makes on its own
+//! (expiry found by a read or the sweep, eviction) are `expired` and
+//! `evicted`. Only a write that happened is reported (a SETNX that found
+//! the key, a DEL of a missing key publish nothing), as in Redis.
+
+use citadel_cache::KeyChange;
+use citadel_settings::key_events as class;
+
+use super::table;
+use crate::state::ServerState;
+use crate::thread::ThreadCtx;
+
+/// The tag of changes no command made (the sweep on a timer).
+pub const NO_COMMAND: u16 = u16::MAX;
+
+/// Redis's event name and class for `change` made by command `name`.
+fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
+    use KeyChange::*;
+    let generic = |e| Some((e, class::GENERIC));
+    let string = |e| Some((e, class::STRING));
+    match (name, change) {
+        (_, Expired) => Some(("expired", class::EXPIRED)),
+        (_, Evicted) => Some(("evicted", class::EVICTED)),
+        ("rename" | "renamenx", Deleted) => generic("rename_from"),
+        ("rename" | "renamenx", Written { .. }) => generic("rename_to"),
+        ("copy", Written { .. }) => generic("copy_to"),
+        ("expire" | "pexpire" | "expireat" | "pexpireat", Written { .. }) => generic("expire"),
+        ("persist", Written { .. }) => generic("persist"),
+        ("getex", Written { ttl: true }) => generic("expire"),
+        ("getex", Written { ttl: false }) => generic("persist"),
+        ("incr" | "decr" | "incrby" | "decrby", Written { .. }) => string("incrby"),
+        ("incrbyfloat", Written { .. }) => string("incrbyfloat"),
+        ("append", Written { .. }) => string("append"),
+        ("setrange", Written { .. }) => string("setrange"),
+        ("setbit" | "bitfield", Written { .. }) => string("setbit"),
+        ("pfadd" | "pfmerge", Written { .. }) => string("pfadd"),
+        (_, Written { .. }) => string("set"),
+        (_, Deleted) => generic("del"),
+    }
+}
+
+/// SET with EX/PX, SETEX, PSETEX also report `expire` after `set`.
+fn also_expire(name: &str, change: KeyChange) -> bool {
+    matches!(change, KeyChange::Written { ttl: true }) && matches!(name, "set" | "setex" | "psetex")
+}
+
+/// Publishes the events of every change this thread's cache handle logged.
+pub fn flush(state: &ServerState, thread: &mut ThreadCtx) {
+    let wanted = state.key_changes_wanted();
+    thread.cache.record_changes(wanted);
+    if !thread.cache.has_changes() {
+        return;
+    }
+    let flags = state.notify_flags();
+    let ThreadCtx { cache, inboxes, .. } = thread;
+    let mut channel = Vec::new();
+    cache.drain_changes(|key, change, tag| {
+        let name = table::by_index(tag as usize).map_or("", |def| def.name);
+        let Some((ev, ev_class)) = event(name, change) else {
+            return;
+        };
+        let mut publish = |ev: &str, ev_class: u32| {
+            if flags & ev_class == 0 {
+                return;
+            }
+            if flags & class::KEYSPACE != 0 {
+                channel.clear();
+                channel.extend_from_slice(b"__keyspace@0__:");
+                channel.extend_from_slice(key);
+                state
+                    .pubsub
+                    .publish_from_server(inboxes, &channel, ev.as_bytes());
+            }
+            if flags & class::KEYEVENT != 0 {
+                channel.clear();
+                channel.extend_from_slice(b"__keyevent@0__:");
+                channel.extend_from_slice(ev.as_bytes());
+                state.pubsub.publish_from_server(inboxes, &channel, key);
+            }
+        };
+        publish(ev, ev_class);
+        if also_expire(name, change) {
+            publish("expire", class::GENERIC);
+        }
+    });
+}

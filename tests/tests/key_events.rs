@@ -1,0 +1,112 @@
+//! Keyspace notifications against a real redis-server: a subscriber to
+//! every keyspace and keyevent channel on each server, commands from
+//! another connection (plain and inside MULTI/EXEC), and the messages each
+//! subscriber receives must be the same bytes in the same order. Then the
+//! events the cache makes itself (expired, evicted) and CONFIG SET turning
+//! them off.
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use citadel_tests::differential::Pair;
+use citadel_tests::reference::encode_command;
+use citadel_tests::{RespReader, Server};
+
+fn subscriber(stream: TcpStream) -> RespReader {
+    let mut r = RespReader::new(stream);
+    r.send(&encode_command(&[b"PSUBSCRIBE", b"__key*__:*"]));
+    r.raw_reply().expect("psubscribe reply");
+    r
+}
+
+/// Every message that arrives within `wait`.
+fn messages(r: &mut RespReader, stream: &TcpStream, wait: Duration) -> Vec<String> {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut got = Vec::new();
+    while let Some(m) = r.raw_reply() {
+        got.push(String::from_utf8_lossy(&m).into_owned());
+    }
+    got
+}
+
+#[test]
+fn notifications_match_redis() {
+    let mut pair = Pair::start();
+    pair.same_str(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    let (rs, cs) = (pair.redis.raw(), pair.citadel.raw());
+    let (mut rsub, mut csub) = (
+        subscriber(rs.try_clone().unwrap()),
+        subscriber(cs.try_clone().unwrap()),
+    );
+    let cases: &[&[&str]] = &[
+        &["SET", "a", "1"],
+        &["SET", "a", "2", "EX", "100"],
+        &["SETNX", "a", "3"],
+        &["INCR", "a"],
+        &["INCRBYFLOAT", "a", "1.5"],
+        &["APPEND", "a", "x"],
+        &["SETRANGE", "a", "1", "yy"],
+        &["EXPIRE", "a", "50"],
+        &["PERSIST", "a"],
+        &["RENAME", "a", "b"],
+        &["COPY", "b", "c"],
+        &["GETDEL", "c"],
+        &["DEL", "b", "nokey"],
+        &["DEL", "nokey"],
+        &["MSET", "m1", "1", "m2", "2"],
+        &["SETEX", "s", "100", "v"],
+        &["GETEX", "s", "PERSIST"],
+        &["SETBIT", "bits", "7", "1"],
+        &["PFADD", "hll", "x", "y"],
+        &["MULTI"],
+        &["SET", "t1", "1"],
+        &["INCRBY", "t1", "5"],
+        &["DEL", "m1"],
+        &["EXEC"],
+        &["EXPIRE", "m2", "-1"],
+    ];
+    for case in cases {
+        pair.same_str(case);
+        let want = messages(&mut rsub, &rs, Duration::from_millis(100));
+        let got = messages(&mut csub, &cs, Duration::from_millis(300));
+        assert_eq!(got, want, "notifications of {case:?}");
+    }
+}
+
+#[test]
+fn expiry_and_eviction_are_published_and_config_turns_them_off() {
+    let server = Server::start(&["--maxmemory", "8mb", "--notify-keyspace-events", "Exe"]);
+    let stream = server.raw();
+    let mut sub = subscriber(stream.try_clone().unwrap());
+    let mut c = RespReader::new(server.raw());
+    let mut call = |args: &[&[u8]]| {
+        c.send(&encode_command(args));
+        c.raw_reply().unwrap()
+    };
+    call(&[b"SET", b"short", b"v", b"PX", b"20"]);
+    std::thread::sleep(Duration::from_millis(40));
+    assert_eq!(call(&[b"GET", b"short"]), b"$-1\r\n");
+    let got = messages(&mut sub, &stream, Duration::from_millis(300));
+    assert_eq!(
+        got,
+        vec!["*4\r\n$8\r\npmessage\r\n$10\r\n__key*__:*\r\n$22\r\n__keyevent@0__:expired\r\n$5\r\nshort\r\n"]
+    );
+    let value = vec![b'v'; 4000];
+    for i in 0..4000 {
+        call(&[b"SET", format!("fill{i}").as_bytes(), &value]);
+    }
+    let got = messages(&mut sub, &stream, Duration::from_millis(500));
+    assert!(
+        got.iter()
+            .filter(|m| m.contains("__keyevent@0__:evicted"))
+            .count()
+            > 100,
+        "{} evicted events",
+        got.len()
+    );
+    call(&[b"CONFIG", b"SET", b"notify-keyspace-events", b""]);
+    call(&[b"SET", b"late", b"v", b"PX", b"1"]);
+    std::thread::sleep(Duration::from_millis(20));
+    call(&[b"GET", b"late"]);
+    assert!(messages(&mut sub, &stream, Duration::from_millis(200)).is_empty());
+}
