@@ -67,6 +67,8 @@ pub struct ServerState {
     pub pipeline_spool: Arc<std::path::Path>,
     /// `[[keyspace]]` read-through (installed by `main` after the plugins).
     pub readthrough: crate::readthrough::Hook,
+    /// Slow log and latency thresholds, CLIENT PAUSE, monitors.
+    pub introspect: crate::introspect::Introspection,
     /// Mirror of "requirepass is set", read on every command of a client
     /// that has not authenticated.
     auth_required: AtomicBool,
@@ -140,6 +142,7 @@ impl ServerState {
             threads,
             clients: ClientRegistry::new(threads),
             auth_required: AtomicBool::new(false),
+            introspect: Default::default(),
             settings,
             shutdown: Shutdown::default(),
             started,
@@ -166,6 +169,7 @@ impl ServerState {
     pub fn settings_changed(&self) {
         let required = self.settings.get(&setting::REQUIREPASS).is_some();
         self.auth_required.store(required, Ordering::Relaxed);
+        self.introspect.refresh(&self.settings);
     }
 
     /// Whether clients must AUTH before running commands.

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use citadel_net::LoopStats;
 
+use crate::introspect::{calls::CallStats, slowlog::SlowLog};
+
 #[derive(Debug, Default)]
 pub struct ThreadStats {
     /// Commands run (single writer: the thread's loop).
@@ -14,6 +16,10 @@ pub struct ThreadStats {
     pub net: Arc<LoopStats>,
     /// The RPC front door's requests (single writer: the thread's loop).
     pub rpc: RpcCounters,
+    /// RESP commands by name: calls, time, errors (INFO commandstats).
+    pub calls: CallStats,
+    /// This thread's slow commands (SLOWLOG).
+    pub slowlog: SlowLog,
 }
 
 /// RPC requests by outcome and by priority class, recorded now so that
@@ -61,5 +67,6 @@ impl ThreadStats {
         {
             c.store(0, Relaxed);
         }
+        self.calls.reset();
     }
 }

@@ -41,6 +41,20 @@ pub struct ConnState {
     pub subscriptions: usize,
     /// The Pub/Sub registry knows this connection's waiter.
     pub pubsub_attached: bool,
+    /// CLIENT REPLY: whether replies are sent.
+    pub reply_mode: ReplyMode,
+}
+
+/// CLIENT REPLY ON | OFF | SKIP (applied in `observe.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyMode {
+    #[default]
+    On,
+    Off,
+    /// CLIENT REPLY SKIP just ran: no reply to it nor to the next command.
+    Skip,
+    /// The next command's reply is dropped.
+    SkipNext,
 }
 
 impl ConnState {

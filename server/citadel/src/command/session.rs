@@ -50,6 +50,7 @@ impl Session {
                 pending: None,
                 subscriptions: 0,
                 pubsub_attached: false,
+                reply_mode: Default::default(),
             },
         }
     }
