@@ -82,6 +82,9 @@ pub enum Pending {
     Loads { wait: LoadWaitId, plan: Box<Plan> },
     /// A PIPELINE CALL (led by this connection or joined).
     Pipeline { wait: PipelineWaitId },
+    /// Held by CLIENT PAUSE; the held command was not consumed and runs
+    /// when the connection resumes.
+    Paused { client: u64 },
 }
 
 impl Pending {
@@ -91,6 +94,7 @@ impl Pending {
             Pending::Plugin { request, .. } => WaitKey::Plugin(*request),
             Pending::Loads { wait, .. } => WaitKey::Loads(*wait),
             Pending::Pipeline { wait } => WaitKey::Pipeline(*wait),
+            Pending::Paused { client } => WaitKey::Pause(*client),
         }
     }
 }

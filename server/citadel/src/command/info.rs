@@ -47,7 +47,8 @@ struct Snapshot<'a> {
 
 impl Snapshot<'_> {
     fn calls(&self) -> &crate::introspect::calls::Totals {
-        self.calls.get_or_init(|| super::stats_info::totals(self.state))
+        self.calls
+            .get_or_init(|| super::stats_info::totals(self.state))
     }
 }
 
@@ -181,7 +182,7 @@ fn clients(out: &mut String, s: &Snapshot<'_>) {
 }
 
 /// Resident set size from /proc (0 where unavailable).
-fn rss_bytes() -> u64 {
+pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
@@ -197,7 +198,12 @@ fn memory(out: &mut String, s: &Snapshot<'_>) {
     line!(out, "used_memory_rss_human", "{}", human(rss));
     line!(out, "maxmemory", "{}", c.file_bytes);
     line!(out, "maxmemory_human", "{}", human(c.file_bytes));
-    line!(out, "maxmemory_policy", "allkeys-lru");
+    line!(
+        out,
+        "maxmemory_policy",
+        "{}",
+        super::object::MAXMEMORY_POLICY
+    );
     line!(out, "mem_allocator", "libc");
 }
 

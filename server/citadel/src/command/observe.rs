@@ -66,7 +66,9 @@ pub fn after(
                     } else {
                         "command"
                     };
-                    watch.latency.record(event, thread.cache.now_ms() / 1000, ms);
+                    watch
+                        .latency
+                        .record(event, thread.cache.now_ms() / 1000, ms);
                 }
             }
         }
