@@ -6,27 +6,13 @@
 use super::args::Args;
 use super::context::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
-use super::table::{keyless, CommandDef};
+use super::table::{keyed_sub, keyless, CommandDef};
 
 const SV: &str = "server";
 
-const fn usage_def() -> CommandDef {
-    let mut def = keyless(
-        "memory|usage",
-        -3,
-        &["readonly"],
-        SV,
-        "4.0.0",
-        "Estimates the memory usage of a key.",
-        usage,
-    );
-    def.keys = (2, 2, 1);
-    def
-}
-
 #[rustfmt::skip]
 pub static SUBCOMMANDS: &[CommandDef] = &[
-    usage_def(),
+    keyed_sub("memory|usage", -3, &["readonly"], SV, "4.0.0", "Estimates the memory usage of a key.", usage),
     keyless("memory|stats", 2, &[], SV, "4.0.0", "Returns details about memory usage.", stats),
     keyless("memory|doctor", 2, &[], SV, "4.0.0", "Outputs a memory problems report.", doctor),
     keyless("memory|malloc-stats", 2, &[], SV, "4.0.0", "Returns the allocator statistics.", malloc_stats),

@@ -9,7 +9,7 @@
 use super::args::Args;
 use super::context::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
-use super::table::{keyless, CommandDef};
+use super::table::{keyed_sub, keyless, CommandDef};
 
 /// What INFO and CONFIG GET report as `maxmemory-policy` (the only one).
 pub const MAXMEMORY_POLICY: &str = "allkeys-lfu";
@@ -17,24 +17,12 @@ pub const MAXMEMORY_POLICY: &str = "allkeys-lfu";
 const G: &str = "generic";
 const RO: &[&str] = &["readonly"];
 
-/// OBJECT subcommands name their key as argument 2.
-const fn keyed(
-    name: &'static str,
-    since: &'static str,
-    summary: &'static str,
-    handler: super::table::Handler,
-) -> CommandDef {
-    let mut def = keyless(name, 3, RO, G, since, summary, handler);
-    def.keys = (2, 2, 1);
-    def
-}
-
 #[rustfmt::skip]
 pub static SUBCOMMANDS: &[CommandDef] = &[
-    keyed("object|encoding", "2.2.3", "Returns the internal encoding of a Redis object.", encoding),
-    keyed("object|freq", "4.0.0", "Returns the logarithmic access frequency counter of a Redis object.", freq),
-    keyed("object|idletime", "2.2.3", "Returns the time since the last access to a Redis object.", idletime),
-    keyed("object|refcount", "2.2.3", "Returns the reference count of a value of a key.", refcount),
+    keyed_sub("object|encoding", 3, RO, G, "2.2.3", "Returns the internal encoding of a Redis object.", encoding),
+    keyed_sub("object|freq", 3, RO, G, "4.0.0", "Returns the logarithmic access frequency counter of a Redis object.", freq),
+    keyed_sub("object|idletime", 3, RO, G, "2.2.3", "Returns the time since the last access to a Redis object.", idletime),
+    keyed_sub("object|refcount", 3, RO, G, "2.2.3", "Returns the reference count of a value of a key.", refcount),
     keyless("object|help", 2, &["loading", "stale"], G, "6.2.0", "Returns helpful text about the different subcommands.", help),
 ];
 

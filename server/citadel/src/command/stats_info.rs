@@ -69,3 +69,16 @@ pub fn latencystats(out: &mut String, t: &Totals) {
         out.push_str("\r\n");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::introspect::calls::MAX_COMMANDS;
+
+    #[test]
+    fn every_command_and_subcommand_has_counters() {
+        assert!(
+            super::by_index(MAX_COMMANDS - 1).is_none(),
+            "raise MAX_COMMANDS"
+        );
+    }
+}

@@ -117,6 +117,29 @@ pub(super) const fn keyless(
     )
 }
 
+/// A subcommand whose key is argument 2 (OBJECT ENCODING key, MEMORY USAGE key).
+#[allow(clippy::too_many_arguments)]
+pub(super) const fn keyed_sub(
+    name: &'static str,
+    arity: i32,
+    flags: &'static [&'static str],
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+    handler: Handler,
+) -> CommandDef {
+    c(
+        name,
+        arity,
+        flags,
+        (2, 2, 1),
+        group,
+        since,
+        summary,
+        handler,
+    )
+}
+
 /// A command with subcommands; `handler` runs only when it is called bare
 /// (COMMAND), otherwise dispatch resolves the subcommand.
 #[allow(clippy::too_many_arguments)]

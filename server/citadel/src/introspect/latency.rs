@@ -60,7 +60,11 @@ impl Monitor {
             return n;
         }
         let before = events.len();
-        events.retain(|name, _| !names.iter().any(|n| n.eq_ignore_ascii_case(name.as_bytes())));
+        events.retain(|name, _| {
+            !names
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+        });
         before - events.len()
     }
 }
