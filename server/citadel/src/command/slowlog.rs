@@ -26,7 +26,7 @@ fn merged(ctx: &Ctx<'_>) -> Vec<SlowEntry> {
         .iter()
         .flat_map(|t| t.slowlog.entries())
         .collect();
-    all.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+    all.sort_unstable_by_key(|e| std::cmp::Reverse(e.id));
     all.truncate(ctx.state.introspect.slowlog_max_len());
     all
 }

@@ -94,7 +94,7 @@ pub fn bucket(nanos: u64) -> usize {
 /// The largest duration (ns) bucket `b` holds.
 pub fn bucket_upper(b: usize) -> u64 {
     if b == 0 {
-        return 1024;
+        return 1023;
     }
     let (octave, quarter) = (10 + (b - 1) / 4, (b - 1) % 4);
     ((4 + quarter as u64 + 1) << (octave - 2)) - 1
@@ -307,7 +307,7 @@ mod tests {
         let t = s.totals();
         let c = &t.commands[3];
         assert_eq!((c.calls, c.nanos, c.rejected, c.failed), (2, 2400, 1, 1));
-        assert_eq!(c.percentile(50.0), 1024);
+        assert_eq!(c.percentile(50.0), 1023);
         assert_eq!(c.percentile(100.0), bucket_upper(bucket(1500)));
         assert_eq!(t.error_replies, 2);
         let count = |code: &str| t.errors.iter().find(|(k, _)| k == code).map(|e| e.1);
