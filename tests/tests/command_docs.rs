@@ -54,6 +54,13 @@ fn command_docs_arguments_match_redis() {
             &["pfmerge"],
             &["spublish"],
             &["pubsub", "numsub"],
+            &["slowlog", "get"],
+            &["latency", "reset"],
+            &["object", "encoding"],
+            &["memory", "usage"],
+            &["client", "pause"],
+            &["client", "reply"],
+            &["wait"],
         ] {
             let want = doc_arguments(redis_server.port, resp3, name);
             let got = doc_arguments(citadel.port, resp3, name);

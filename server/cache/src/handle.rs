@@ -111,6 +111,19 @@ impl CacheHandle {
         self.read(key, false, f)
     }
 
+    /// Like `peek`, plus the key's access-frequency bits (0 to 7: the
+    /// eviction's retention counter, OBJECT FREQ); no frequency bump.
+    pub fn peek_with_freq<R>(
+        &mut self,
+        key: &[u8],
+        mut f: impl FnMut(&ItemRef<'_>) -> R,
+    ) -> Option<(R, u8)> {
+        match self.lookup(KeyHash::of(key), key, false, &mut f) {
+            Lookup::Hit(r, _, e) => Some((r, e.freq())),
+            Lookup::Miss | Lookup::Expired(..) => None,
+        }
+    }
+
     /// Like `get`, but also returns negative-cache markers (`ItemRef::is_negative`),
     /// which every other read treats as absent. For read-through loading.
     pub fn get_any<R>(&mut self, key: &[u8], f: impl FnMut(&ItemRef<'_>) -> R) -> Option<R> {

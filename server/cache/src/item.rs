@@ -228,6 +228,21 @@ impl<'a> ItemRef<'a> {
             negative: self.is_negative(),
         }
     }
+    /// Bytes the item takes in the file: its header, key and inline value
+    /// area, plus the whole chunk segments a large value owns, plus its
+    /// 8-byte index entry (MEMORY USAGE).
+    pub fn stored_len(&self) -> usize {
+        let chunks = if self.header.is_large() {
+            chunk_count(self.header.vlen) * SEGMENT_SIZE
+        } else {
+            0
+        };
+        self.header.total_len() + chunks + 8
+    }
+    /// Length of the item's header in the segment (DEBUG OBJECT).
+    pub fn header_len(&self) -> usize {
+        self.header.len as usize
+    }
     /// Change counter of the key's home bucket: moves whenever this key changes
     /// (and sometimes when a neighbour does), as Segcache's per-bucket CAS.
     pub fn version(&self) -> u64 {

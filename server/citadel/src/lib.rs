@@ -4,8 +4,9 @@
 //!
 //! Modules, each depending only on those listed before it:
 //!
-//! * [`clients`], [`stats`], [`glob`]: the connected-clients registry,
-//!   per-thread counters, Redis's glob matching;
+//! * [`introspect`], [`clients`], [`stats`], [`glob`]: command statistics,
+//!   the slow log, the latency monitor and CLIENT PAUSE's state; the
+//!   connected-clients registry, per-thread counters, Redis's glob matching;
 //! * [`plugin`]: one thread's side of plugin calls (rings, ids, deadlines);
 //! * [`readthrough`]: `[[keyspace]]` loading through loader plugins;
 //! * [`pipeline`]: pipeline calls: result keys, single flight, settling;
@@ -25,6 +26,7 @@
 pub mod clients;
 pub mod command;
 pub mod glob;
+pub mod introspect;
 pub mod pipeline;
 pub mod plugin;
 pub mod pubsub;

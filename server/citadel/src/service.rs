@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use citadel_net::{Door, Endpoint, Progress, Service, Waiter};
 
-use crate::command::{ConnInfo, Session};
+use crate::command::{self, ConnInfo, Session};
 use crate::pipeline::ThreadPipelines;
 use crate::readthrough::ThreadLoads;
 use crate::rpc::{RpcSession, ShmClients, ShmLane};
@@ -166,14 +166,18 @@ impl Service for CommandService {
         self.shm.poll(&mut self.ctx);
         // Changes made off the command path (expiry sweep, RPC requests).
         crate::command::flush_key_events(&self.state, &mut self.ctx);
+        if !self.ctx.paused.is_empty() {
+            command::release_paused(&self.state, &mut self.ctx, ready);
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
         let plugins = self.ctx.plugins.next_deadline();
-        match (plugins, self.shm.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let pause = command::pause_deadline(&self.state, &self.ctx);
+        [plugins, self.shm.next_deadline(), pause]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn is_push(&self, done: &Completion) -> bool {

@@ -67,6 +67,8 @@ pub struct ServerState {
     pub pipeline_spool: Arc<std::path::Path>,
     /// `[[keyspace]]` read-through (installed by `main` after the plugins).
     pub readthrough: crate::readthrough::Hook,
+    /// Slow log and latency thresholds, CLIENT PAUSE, monitors.
+    pub introspect: crate::introspect::Introspection,
     /// Mirror of "requirepass is set", read on every command of a client
     /// that has not authenticated.
     auth_required: AtomicBool,
@@ -143,6 +145,7 @@ impl ServerState {
             clients: ClientRegistry::new(threads),
             auth_required: AtomicBool::new(false),
             notify_flags: Default::default(),
+            introspect: Default::default(),
             settings,
             shutdown: Shutdown::default(),
             started,
@@ -172,6 +175,7 @@ impl ServerState {
         let events = self.settings.get(&setting::NOTIFY_KEYSPACE_EVENTS);
         let flags = citadel_settings::key_events::parse(&events).unwrap_or(0);
         self.notify_flags.store(flags, Ordering::Relaxed);
+        self.introspect.refresh(&self.settings);
     }
 
     /// Which keyspace notifications to publish (bits of

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use citadel_net::LoopStats;
 
+use crate::introspect::{calls::CallStats, slowlog::SlowLog};
+
 #[derive(Debug, Default)]
 pub struct ThreadStats {
     /// Commands run (single writer: the thread's loop).
@@ -16,6 +18,10 @@ pub struct ThreadStats {
     pub rpc: RpcCounters,
     /// MULTI/EXEC outcomes (single writer: the thread's loop).
     pub txn: TxnCounters,
+    /// RESP commands by name: calls, time, errors (INFO commandstats).
+    pub calls: CallStats,
+    /// This thread's slow commands (SLOWLOG).
+    pub slowlog: SlowLog,
 }
 
 /// How EXECs went: run again after a conflict, aborted by a WATCH.
@@ -84,5 +90,6 @@ impl ThreadStats {
         {
             c.store(0, Relaxed);
         }
+        self.calls.reset();
     }
 }

@@ -32,6 +32,9 @@ pub struct ThreadCtx {
     pub inboxes: SharedInboxes,
     /// Who is subscribed where (shared by every thread).
     pub pubsub: Arc<Registry>,
+    /// Clients of this thread held by CLIENT PAUSE (released by the
+    /// service's poll once the pause ends).
+    pub paused: Vec<u64>,
     /// What this thread's wake fds are, by position (see `wake_fds`).
     wakes: Vec<Wake>,
     mail: Vec<Mail>,
@@ -72,6 +75,7 @@ impl ThreadCtx {
             waits: ThreadWaits::default(),
             inboxes,
             pubsub,
+            paused: Vec::new(),
             wakes,
             mail: Vec::new(),
         }
@@ -154,6 +158,8 @@ impl ThreadCtx {
                 Mail::Publish { message, receivers } => {
                     deliver_message(&self.pubsub, &mut self.waits, &message, receivers)
                 }
+                // Only a wake-up: the service's poll releases paused clients.
+                Mail::Unpause => {}
             }
         }
         self.finish_loads();

@@ -16,7 +16,8 @@ import sys
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "command")
 OUT = os.path.join(HERE, "generated", "docs_args.rs")
-SOURCES = ["table.rs", "client.rs", "config.rs", "docs.rs", "plugin.rs", "pubsub.rs"]
+SOURCES = ["table.rs", "client.rs", "config.rs", "docs.rs", "plugin.rs", "pubsub.rs",
+           "slowlog.rs", "latency.rs", "object.rs", "memory.rs"]
 # Redis 7's field order within one argument (addReplyCommandArgList).
 FIELDS = ["name", "type", "display_text", "key_spec_index", "token", "summary",
           "since", "deprecated_since", "flags", "arguments"]
@@ -25,7 +26,7 @@ FLAGS = ["optional", "multiple", "multiple_token"]
 
 def command_names():
     names = []
-    pat = re.compile(r'^\s*(?:c|container|sub|keyless)\("([a-z][a-z|_-]*)"', re.M)
+    pat = re.compile(r'^\s*(?:c|container|sub|keyless|keyed_sub)\("([a-z][a-z|_-]*)"', re.M)
     for f in SOURCES:
         with open(os.path.join(HERE, f)) as fh:
             names += pat.findall(fh.read())

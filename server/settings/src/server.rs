@@ -214,6 +214,36 @@ crate::settings_table! {
         doc: "Log filter: error, warn, info, debug, trace, or a tracing directive.",
         check: |l| if l.trim().is_empty() { Err("must not be empty".into()) } else { Ok(()) },
     }
+    SLOWLOG_LOG_SLOWER_THAN: i64 = {
+        name: "slowlog-log-slower-than",
+        value_name: "USEC",
+        default: "10000",
+        help: "SLOWLOG records commands that ran at least this many microseconds (negative: off)",
+        doc: "Commands whose execution took at least this many microseconds are recorded \
+              in the slow log (SLOWLOG GET); 0 records every command, a negative value \
+              none. As Redis's setting of the same name; CONFIG SET changes it live.",
+        live: true,
+    }
+    SLOWLOG_MAX_LEN: u64 = {
+        name: "slowlog-max-len",
+        value_name: "N",
+        default: "128",
+        help: "Most entries the slow log keeps (the oldest are dropped)",
+        doc: "Most entries SLOWLOG keeps; older ones are dropped. As Redis's setting of \
+              the same name; CONFIG SET changes it live.",
+        live: true,
+    }
+    LATENCY_MONITOR_THRESHOLD: u64 = {
+        name: "latency-monitor-threshold",
+        value_name: "MS",
+        default: "0",
+        help: "LATENCY records commands that ran at least this many milliseconds (0: off)",
+        doc: "Commands that took at least this many milliseconds are recorded as latency \
+              events \"command\" (or \"fast-command\" for O(1) commands) for LATENCY \
+              LATEST / HISTORY / DOCTOR; 0 turns the monitor off. As Redis's setting; \
+              CONFIG SET changes it live.",
+        live: true,
+    }
     ENABLE_DEBUG_COMMAND: DebugCommand = {
         name: "enable-debug-command",
         value_name: "no|yes|local",

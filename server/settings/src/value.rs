@@ -55,6 +55,21 @@ macro_rules! unsigned {
 }
 unsigned!(u16, u32, u64, usize);
 
+/// Signed integers (Redis's `slowlog-log-slower-than`: negative disables).
+impl SettingValue for i64 {
+    fn parse(text: &str) -> Result<Self, String> {
+        text.trim()
+            .parse()
+            .map_err(|_| "expected an integer".to_string())
+    }
+    fn render(&self) -> String {
+        self.to_string()
+    }
+    fn toml_literal(text: &str) -> String {
+        text.to_string()
+    }
+}
+
 impl SettingValue for bool {
     const IS_SWITCH: bool = true;
     fn parse(text: &str) -> Result<Self, String> {

@@ -1,16 +1,17 @@
 //! CLIENT subcommands: ID SETNAME GETNAME INFO LIST KILL SETINFO NO-EVICT
-//! NO-TOUCH TRACKING GETREDIR HELP.
+//! NO-TOUCH TRACKING GETREDIR REPLY PAUSE UNPAUSE HELP.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use super::args::Args;
-use super::context::{reply_lines, Ctx};
+use super::context::{reply_lines, Ctx, ReplyMode};
 use super::error::{CmdError, CmdResult};
 use super::table::{by_index, keyless, CommandDef, Handler};
 use crate::clients::ClientShared;
 
 const CN: &str = "connection";
+const ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
 
 const fn sub(
     name: &'static str,
@@ -42,6 +43,9 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
     sub("client|no-touch", 3, "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", on_off_accepted),
     sub("client|tracking", -3, "Controls server-assisted client-side caching for the connection.", tracking),
     sub("client|getredir", 2, "Returns the client ID to which the connection's tracking notifications are redirected.", getredir),
+    sub("client|reply", 3, "Instructs the server whether to reply to commands.", reply),
+    keyless("client|pause", -3, ADMIN, CN, "3.0.0", "Suspends commands processing.", super::pause_gate::pause),
+    keyless("client|unpause", 2, ADMIN, CN, "6.2.0", "Resumes processing commands from paused clients.", super::pause_gate::unpause),
     sub("client|help", 2, "Returns helpful text about the different subcommands.", help),
 ];
 
@@ -312,6 +316,21 @@ fn tracking(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
 }
 
+/// CLIENT REPLY ON | OFF | SKIP (applied after each command, `observe.rs`).
+fn reply(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    ctx.conn.reply_mode = if args.is(2, "on") {
+        ReplyMode::On
+    } else if args.is(2, "off") {
+        ReplyMode::Off
+    } else if args.is(2, "skip") {
+        ReplyMode::Skip
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    ctx.out.ok();
+    Ok(())
+}
+
 fn getredir(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     ctx.out.int(-1);
     Ok(())
@@ -336,6 +355,12 @@ fn help(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
         "    Assign the name <name> to the current connection.",
         "SETINFO <option> <value>",
         "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "    Suspend all, or just write, clients for <timeout> milliseconds.",
+        "UNPAUSE",
+        "    Stop the current client pause, resuming traffic.",
+        "REPLY (ON|OFF|SKIP)",
+        "    Control the replies sent to the current connection.",
         "NO-EVICT (ON|OFF)",
         "NO-TOUCH (ON|OFF)",
         "    Accepted; no effect on Citadel.",

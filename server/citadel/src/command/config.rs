@@ -56,8 +56,9 @@ const REDIS_PARAMS: &[&str] = &[
 fn redis_value(state: &ServerState, param: &str) -> String {
     let path = state.cache.path();
     match param {
-        // The cache evicts whole segments, oldest first: closest to LRU.
-        "maxmemory-policy" => "allkeys-lru".into(),
+        // Eviction keeps the items whose frequency bits show reads (see
+        // object.rs): LFU.
+        "maxmemory-policy" => super::object::MAXMEMORY_POLICY.into(),
         "save" => String::new(),
         "appendonly" => "no".into(),
         "databases" => "1".into(),

@@ -5,7 +5,12 @@ use super::client::set_name;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 
-/// The version clients see (feature checks in client libraries key on it).
+/// The Redis version Citadel claims, the one constant HELLO and INFO
+/// (`redis_version`) report. Client libraries key feature checks on it:
+/// 7.2.x claims Redis 7.2's commands and replies for what Citadel
+/// implements (RESP3, HELLO, CLIENT SETINFO, COMMAND DOCS, the
+/// introspection commands). Keep it below 7.4 until client tracking and
+/// scripting exist: redis-py turns on its client-side cache for 7.4+.
 pub const REDIS_VERSION: &str = "7.2.4";
 
 pub fn ping(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {

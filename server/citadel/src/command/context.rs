@@ -43,6 +43,20 @@ pub struct ConnState {
     pub pubsub_attached: bool,
     /// MULTI's queue and WATCH's keys.
     pub tx: super::queue::TxState,
+    /// CLIENT REPLY: whether replies are sent.
+    pub reply_mode: ReplyMode,
+}
+
+/// CLIENT REPLY ON | OFF | SKIP (applied in `observe.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyMode {
+    #[default]
+    On,
+    Off,
+    /// CLIENT REPLY SKIP just ran: no reply to it nor to the next command.
+    Skip,
+    /// The next command's reply is dropped.
+    SkipNext,
 }
 
 impl ConnState {
@@ -70,6 +84,9 @@ pub enum Pending {
     Loads { wait: LoadWaitId, plan: Box<Plan> },
     /// A PIPELINE CALL (led by this connection or joined).
     Pipeline { wait: PipelineWaitId },
+    /// Held by CLIENT PAUSE; the held command was not consumed and runs
+    /// when the connection resumes.
+    Paused { client: u64 },
 }
 
 impl Pending {
@@ -79,6 +96,7 @@ impl Pending {
             Pending::Plugin { request, .. } => WaitKey::Plugin(*request),
             Pending::Loads { wait, .. } => WaitKey::Loads(*wait),
             Pending::Pipeline { wait } => WaitKey::Pipeline(*wait),
+            Pending::Paused { client } => WaitKey::Pause(*client),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! DEBUG PANIC | SLEEP seconds | HELP, allowed by `enable-debug-command`
+//! DEBUG PANIC | SLEEP seconds | OBJECT key | HELP, allowed by `enable-debug-command`
 //! (no by default, as in Redis). DEBUG PANIC panics while serving the
 //! calling connection: the loop closes that connection, logs and counts it
 //! (INFO `connection_panics`), and the server goes on; Redis would crash.
@@ -8,6 +8,33 @@ use citadel_settings::{server as setting, DebugCommand};
 use super::args::Args;
 use super::context::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
+
+/// DEBUG OBJECT: Redis's line, with the cache's numbers (`lru` carries
+/// the frequency bits, as Redis's carries LFU data under an LFU policy;
+/// `stored_bytes` is the item's footprint, as MEMORY USAGE).
+fn object(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
+    let found = ctx.thread.cache.peek_with_freq(key, |item| {
+        let mut head = Vec::with_capacity(45);
+        for piece in item.value_range(0, 45) {
+            piece.append_to(&mut head);
+        }
+        (head, item.value_len(), item.stored_len())
+    });
+    let Some(((head, len, stored), freq)) = found else {
+        return Err(CmdError::NoSuchKey);
+    };
+    let encoding = if len > 44 {
+        "raw"
+    } else {
+        super::object::string_encoding(&head)
+    };
+    let line = format!(
+        "Value at:0x0 refcount:1 encoding:{encoding} serializedlength:{len} lru:{freq} \
+         stored_bytes:{stored}"
+    );
+    ctx.out.simple(line.as_bytes());
+    Ok(())
+}
 
 const NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is \
     set to \"local\", you can run it from a local connection, otherwise you need to set this \
@@ -36,6 +63,9 @@ pub fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ctx.out.ok();
         return Ok(());
     }
+    if args.is(1, "object") && args.len() == 3 {
+        return object(ctx, args.get(2));
+    }
     if args.is(1, "help") && args.len() == 2 {
         reply_lines(
             &mut ctx.out,
@@ -43,6 +73,8 @@ pub fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "PANIC",
                 "    Panic while serving this connection: it is closed, the server goes on.",
+                "OBJECT <key>",
+                "    Show low level info about the <key> and its value.",
                 "SLEEP <seconds>",
                 "    Stop serving this connection's core for <seconds>.",
                 "HELP",

@@ -1,12 +1,18 @@
 //! Runs one parsed command: lookup, subcommand resolution, arity and auth
-//! checks in Redis's order, then the handler; errors become replies here.
+//! checks in Redis's order, then the handler (or, between MULTI and EXEC,
+//! the queue); errors become replies here. What it did ([`Ran`]) feeds the
+//! statistics, the slow log and the latency monitor (`observe.rs`), then
+//! CLIENT REPLY's mode applies; the keys it changed become keyspace events.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::args::Args;
 use super::context::{ConnState, Ctx};
 use super::error::{reply_error, reply_unknown_command, reply_unknown_subcommand, CmdError};
+use super::key_events;
+use super::observe::{self, Ran};
 use super::table::{self, CommandDef};
 use citadel_resp::Reply;
 
@@ -24,12 +30,28 @@ pub fn run(
         // Only a panic in the middle of an EXEC leaves one open.
         thread.cache.txn_abort();
     }
+    let mark = out.len();
+    let ran = check_and_run(state, thread, conn, args, out);
+    if thread.cache.has_changes() {
+        key_events::flush(state, thread);
+    }
+    thread.cache.set_change_tag(key_events::NO_COMMAND);
+    observe::after(state, thread, conn, args, ran, out, mark);
+}
+
+fn check_and_run(
+    state: &Arc<ServerState>,
+    thread: &mut ThreadCtx,
+    conn: &mut ConnState,
+    args: Args<'_>,
+    out: &mut Vec<u8>,
+) -> Ran {
     let mut reply = Reply::new(out, conn.resp3);
     let name = args.get(0);
     let Some((mut idx, mut def)) = table::lookup(name) else {
         reply_unknown_command(&mut reply, name, args.from(1).iter());
         conn.tx.dirty |= conn.tx.in_multi;
-        return;
+        return Ran::Unknown;
     };
     if !def.subcommands.is_empty() && args.len() >= 2 {
         match table::lookup_sub(def, args.get(1)) {
@@ -37,7 +59,7 @@ pub fn run(
             None => {
                 reply_unknown_subcommand(&mut reply, def.name, args.get(1));
                 conn.tx.dirty |= conn.tx.in_multi;
-                return;
+                return Ran::Unknown;
             }
         }
     }
@@ -55,13 +77,13 @@ pub fn run(
     if let Some(e) = refusal {
         reply_error(&mut reply, &e);
         conn.tx.dirty |= conn.tx.in_multi;
-        return;
+        return Ran::Rejected(idx);
     }
     conn.client.last_cmd.store(idx as u32, Ordering::Relaxed);
     if conn.tx.in_multi && !runs_in_multi(def) {
         conn.tx.queue(idx, def, args);
         reply.simple(b"QUEUED");
-        return;
+        return Ran::Queued;
     }
     let mut ctx = Ctx {
         state,
@@ -69,13 +91,7 @@ pub fn run(
         conn,
         out: reply,
     };
-    execute(&mut ctx, idx, def, args);
-    if ctx.thread.cache.has_changes() {
-        super::key_events::flush(state, ctx.thread);
-    }
-    ctx.thread
-        .cache
-        .set_change_tag(super::key_events::NO_COMMAND);
+    execute(&mut ctx, idx, def, args)
 }
 
 /// Commands that act at once between MULTI and EXEC instead of queuing.
@@ -88,13 +104,23 @@ fn runs_in_multi(def: &CommandDef) -> bool {
 
 /// Runs a checked command's handler; an error replaces whatever it wrote.
 /// EXEC runs its queued commands through here too.
-pub fn execute(ctx: &mut Ctx<'_>, idx: usize, def: &CommandDef, args: Args<'_>) {
+pub fn execute(ctx: &mut Ctx<'_>, idx: usize, def: &'static CommandDef, args: Args<'_>) -> Ran {
     // Changes the cache logs now are this command's (keyspace events).
     ctx.thread.cache.set_change_tag(idx as u16);
     let mark = ctx.out.buf.len();
-    if let Err(e) = (def.handler)(ctx, args) {
+    let started = Instant::now();
+    let result = (def.handler)(ctx, args);
+    let nanos = started.elapsed().as_nanos() as u64;
+    let failed = result.is_err();
+    if let Err(e) = result {
         // A failing handler's partial output never reaches the client.
         ctx.out.buf.truncate(mark);
         reply_error(&mut ctx.out, &e);
+    }
+    Ran::Executed {
+        cmd: idx,
+        def,
+        nanos,
+        failed,
     }
 }

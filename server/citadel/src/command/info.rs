@@ -23,8 +23,11 @@ const SECTIONS: &[(&str, bool, Section)] = &[
     ("stats", true, stats),
     ("replication", true, replication),
     ("cpu", true, cpu),
+    ("errorstats", true, errorstats),
     ("cluster", true, cluster),
     ("keyspace", true, keyspace),
+    ("commandstats", false, commandstats),
+    ("latencystats", false, latencystats),
     ("citadel", true, citadel),
     ("plugins", false, plugins),
     ("pipelines", false, pipelines),
@@ -38,6 +41,15 @@ struct Snapshot<'a> {
     cache: citadel_cache::CacheStats,
     rates: crate::state::Rates,
     now_ms: u64,
+    /// Command statistics, summed over threads only if a section needs them.
+    calls: std::cell::OnceCell<crate::introspect::calls::Totals>,
+}
+
+impl Snapshot<'_> {
+    fn calls(&self) -> &crate::introspect::calls::Totals {
+        self.calls
+            .get_or_init(|| super::stats_info::totals(self.state))
+    }
 }
 
 pub fn info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
@@ -65,6 +77,7 @@ pub fn text(state: &ServerState, wanted: impl Fn(&str, bool) -> bool) -> String 
         cache: state.cache_stats(),
         rates: state.rates(),
         now_ms: citadel_cache::unix_millis(),
+        calls: Default::default(),
     };
     let mut text = String::with_capacity(4096);
     for (name, default, write) in SECTIONS {
@@ -169,7 +182,7 @@ fn clients(out: &mut String, s: &Snapshot<'_>) {
 }
 
 /// Resident set size from /proc (0 where unavailable).
-fn rss_bytes() -> u64 {
+pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
@@ -185,7 +198,12 @@ fn memory(out: &mut String, s: &Snapshot<'_>) {
     line!(out, "used_memory_rss_human", "{}", human(rss));
     line!(out, "maxmemory", "{}", c.file_bytes);
     line!(out, "maxmemory_human", "{}", human(c.file_bytes));
-    line!(out, "maxmemory_policy", "allkeys-lru");
+    line!(
+        out,
+        "maxmemory_policy",
+        "{}",
+        super::object::MAXMEMORY_POLICY
+    );
     line!(out, "mem_allocator", "libc");
 }
 
@@ -214,7 +232,17 @@ fn stats(out: &mut String, s: &Snapshot<'_>) {
         "{}",
         sum(st, |t| &t.accepted)
     );
-    line!(out, "total_commands_processed", "{}", st.total_commands());
+    let rpc_requests: u64 = st
+        .thread_stats
+        .iter()
+        .map(|t| t.rpc.requests.load(Ordering::Relaxed))
+        .sum();
+    line!(
+        out,
+        "total_commands_processed",
+        "{}",
+        super::stats_info::commands_processed(s.calls()) + rpc_requests
+    );
     line!(
         out,
         "instantaneous_ops_per_sec",
@@ -236,6 +264,20 @@ fn stats(out: &mut String, s: &Snapshot<'_>) {
     line!(out, "keyspace_misses", "{}", s.cache.misses);
     line!(out, "pubsub_channels", "0");
     line!(out, "pubsub_patterns", "0");
+    line!(out, "unexpected_error_replies", "0");
+    line!(out, "total_error_replies", "{}", s.calls().error_replies);
+}
+
+fn errorstats(out: &mut String, s: &Snapshot<'_>) {
+    super::stats_info::errorstats(out, s.calls());
+}
+
+fn commandstats(out: &mut String, s: &Snapshot<'_>) {
+    super::stats_info::commandstats(out, s.calls());
+}
+
+fn latencystats(out: &mut String, s: &Snapshot<'_>) {
+    super::stats_info::latencystats(out, s.calls());
 }
 
 /// The RPC front door: requests by outcome and priority class, and the

@@ -108,6 +108,8 @@ pub fn resume(
         (Pending::Pipeline { .. }, Completion::Pipeline { result, .. }) => {
             super::pipeline::done(&mut ctx, result)
         }
+        // Nothing to write: the held command runs from the buffered input.
+        (Pending::Paused { .. }, Completion::Unpaused { .. }) => Ok(()),
         _ => Err(CmdError::Static(
             "ERR internal error: mismatched completion",
         )),

@@ -246,4 +246,28 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
     keyless("pubsub|numpat", 2, INTRO, PS, "2.8.0", "Returns a count of unique pattern subscriptions.", numpat),
     keyless("pubsub|shardchannels", -2, INTRO, PS, "7.0.0", "Returns the active shard channels.", shardchannels),
     keyless("pubsub|shardnumsub", -2, INTRO, PS, "7.0.0", "Returns the count of subscribers of shard channels.", shard_numsub),
+    keyless("pubsub|help", 2, &["loading", "stale"], PS, "6.2.0", "Returns helpful text about the different subcommands.", help),
 ];
+
+fn help(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    super::context::reply_lines(
+        &mut ctx.out,
+        &[
+            "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "CHANNELS [<pattern>]",
+            "    Return the currently active channels matching a <pattern> (default: '*').",
+            "NUMPAT",
+            "    Return number of subscriptions to patterns.",
+            "NUMSUB [<channel> ...]",
+            "    Return the number of subscribers for the specified channels, excluding",
+            "    pattern subscriptions(default: no channels).",
+            "SHARDCHANNELS [<pattern>]",
+            "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+            "SHARDNUMSUB [<shardchannel> ...]",
+            "    Return the number of subscribers for the specified shard level channel(s)",
+            "HELP",
+            "    Prints this help.",
+        ],
+    );
+    Ok(())
+}

@@ -51,6 +51,7 @@ impl Session {
                 subscriptions: 0,
                 pubsub_attached: false,
                 tx: Default::default(),
+                reply_mode: Default::default(),
             },
         }
     }
@@ -91,6 +92,12 @@ impl Session {
                 }
                 Parsed::Command { end, inline } => {
                     let args = Args::new(self.parser.buf(rest, inline), &self.parser.args);
+                    if super::pause_gate::holds(&self.state, ctx, args) {
+                        // Not consumed: it runs once the pause ends.
+                        self.conn.pending = Some(Pending::Paused { client: self.id() });
+                        ctx.paused.push(self.id());
+                        break;
+                    }
                     dispatch::run(&self.state, ctx, &mut self.conn, args, out);
                     commands += 1;
                     pos += end;

@@ -7,7 +7,8 @@ use super::context::Ctx;
 use super::{args::Args, error::CmdResult};
 use super::{
     bitfield, bitop, bits, client, config, connection, counters, debug, docs, expiry, hll, info,
-    keys, pipeline, plugin, pubsub, ranges, scan, server, strings, transaction,
+    keys, latency, memory, object, pipeline, plugin, pubsub, ranges, replication, scan, server,
+    slowlog, strings, transaction,
 };
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
@@ -109,6 +110,29 @@ pub(super) const fn keyless(
         arity,
         flags,
         (0, 0, 0),
+        group,
+        since,
+        summary,
+        handler,
+    )
+}
+
+/// A subcommand whose key is argument 2 (OBJECT ENCODING key, MEMORY USAGE key).
+#[allow(clippy::too_many_arguments)]
+pub(super) const fn keyed_sub(
+    name: &'static str,
+    arity: i32,
+    flags: &'static [&'static str],
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+    handler: Handler,
+) -> CommandDef {
+    c(
+        name,
+        arity,
+        flags,
+        (2, 2, 1),
         group,
         since,
         summary,
@@ -246,6 +270,12 @@ pub static COMMANDS: &[CommandDef] = &[
     c("publish", 3, PUB, NOKEYS, PS, "2.0.0", "Posts a message to a channel.", pubsub::publish),
     c("spublish", 3, PUB, KEY1, PS, "7.0.0", "Post a message to a shard channel", pubsub::spublish),
     container("pubsub", -2, &[], PS, "2.8.0", "A container for Pub/Sub commands.", needs_subcommand, pubsub::SUBCOMMANDS),
+    container("slowlog", -2, &[], SV, "2.2.12", "A container for slow log commands.", needs_subcommand, slowlog::SUBCOMMANDS),
+    container("latency", -2, &[], SV, "2.8.13", "A container for latency diagnostics commands.", needs_subcommand, latency::SUBCOMMANDS),
+    container("object", -2, &[], G, "2.2.3", "A container for object introspection commands.", needs_subcommand, object::SUBCOMMANDS),
+    container("memory", -2, &[], SV, "4.0.0", "A container for memory diagnostics commands.", needs_subcommand, memory::SUBCOMMANDS),
+    c("wait", 3, &["noscript"], NOKEYS, G, "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", replication::wait),
+    c("waitaof", 4, &["noscript"], NOKEYS, G, "7.2.0", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.", replication::waitaof),
     c("shutdown", -1, ADMIN, NOKEYS, SV, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", server::shutdown),
 ];
 

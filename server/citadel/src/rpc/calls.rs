@@ -130,7 +130,8 @@ pub fn finished(
         },
         Completion::Loads { .. }
         | Completion::PipelinePartial { .. }
-        | Completion::Message { .. } => Err(internal()),
+        | Completion::Message { .. }
+        | Completion::Unpaused { .. } => Err(internal()),
     }
 }
 

@@ -39,6 +39,8 @@ pub enum Mail {
         message: std::sync::Arc<crate::pubsub::Message>,
         receivers: Vec<crate::pubsub::Delivery>,
     },
+    /// CLIENT UNPAUSE: wakes the thread so it releases its paused clients.
+    Unpause,
 }
 
 pub struct Inbox {

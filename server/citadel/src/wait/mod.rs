@@ -54,6 +54,8 @@ pub enum WaitKey {
     /// A subscriber's messages (client id): never parked on, delivered
     /// to the connection's waiter as they come (see `crate::pubsub`).
     Pubsub(u64),
+    /// A client held by CLIENT PAUSE (client id) until the pause ends.
+    Pause(u64),
 }
 
 /// A finished operation, as the continuation of the command that waited
@@ -91,6 +93,8 @@ pub enum Completion {
         message: Arc<Message>,
         pattern: Option<Arc<[u8]>>,
     },
+    /// The pause that held a client (id) ended: its command runs now.
+    Unpaused { client: u64 },
 }
 
 impl Completion {
@@ -102,6 +106,7 @@ impl Completion {
                 WaitKey::Pipeline(*wait)
             }
             Completion::Message { client, .. } => WaitKey::Pubsub(*client),
+            Completion::Unpaused { client } => WaitKey::Pause(*client),
         }
     }
 

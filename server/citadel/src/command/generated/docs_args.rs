@@ -1321,6 +1321,18 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("wait", &[
+        Arg {
+            name: "numreplicas",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "timeout",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+    ]),
     ("shutdown", &[
         Arg {
             name: "nosave_save",
@@ -1612,6 +1624,61 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("client|reply", &[
+        Arg {
+            name: "on_off_skip",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "on",
+                    kind: "pure-token",
+                    token: Some("ON"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "off",
+                    kind: "pure-token",
+                    token: Some("OFF"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "skip",
+                    kind: "pure-token",
+                    token: Some("SKIP"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("client|pause", &[
+        Arg {
+            name: "timeout",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "mode",
+            kind: "oneof",
+            since: Some("6.2.0"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "write",
+                    kind: "pure-token",
+                    token: Some("WRITE"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "all",
+                    kind: "pure-token",
+                    token: Some("ALL"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
     ("config|get", &[
         Arg {
             name: "parameter",
@@ -1721,6 +1788,84 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             name: "shardchannel",
             kind: "string",
             flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("slowlog|get", &[
+        Arg {
+            name: "count",
+            kind: "integer",
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("latency|history", &[
+        Arg {
+            name: "event",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("latency|reset", &[
+        Arg {
+            name: "event",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("latency|histogram", &[
+        Arg {
+            name: "command",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("object|encoding", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("object|freq", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("object|idletime", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("object|refcount", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("memory|usage", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            token: Some("SAMPLES"),
+            flags: &["optional"],
             ..Arg::EMPTY
         },
     ]),

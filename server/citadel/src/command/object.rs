@@ -1,0 +1,149 @@
+//! OBJECT ENCODING | FREQ | IDLETIME | REFCOUNT | HELP, answered for the
+//! cache's representation as Redis would answer for the same value.
+//!
+//! The engine evicts by access frequency (the 3 frequency bits of each
+//! index entry decide which items survive a segment's eviction) and keeps
+//! no access time, so the policy reported is LFU: FREQ answers the
+//! frequency bits (0-7) and IDLETIME Redis's error for LFU policies.
+
+use super::args::Args;
+use super::context::{reply_lines, Ctx};
+use super::error::{CmdError, CmdResult};
+use super::table::{keyed_sub, keyless, CommandDef};
+
+/// What INFO and CONFIG GET report as `maxmemory-policy` (the only one).
+pub const MAXMEMORY_POLICY: &str = "allkeys-lfu";
+
+const G: &str = "generic";
+const RO: &[&str] = &["readonly"];
+
+#[rustfmt::skip]
+pub static SUBCOMMANDS: &[CommandDef] = &[
+    keyed_sub("object|encoding", 3, RO, G, "2.2.3", "Returns the internal encoding of a Redis object.", encoding),
+    keyed_sub("object|freq", 3, RO, G, "4.0.0", "Returns the logarithmic access frequency counter of a Redis object.", freq),
+    keyed_sub("object|idletime", 3, RO, G, "2.2.3", "Returns the time since the last access to a Redis object.", idletime),
+    keyed_sub("object|refcount", 3, RO, G, "2.2.3", "Returns the reference count of a value of a key.", refcount),
+    keyless("object|help", 2, &["loading", "stale"], G, "6.2.0", "Returns helpful text about the different subcommands.", help),
+];
+
+/// Redis's encoding of a string set to `value`: "int" for a canonical
+/// 64-bit decimal, "embstr" up to 44 bytes, else "raw"; HyperLogLogs are
+/// created raw whatever their size.
+pub fn string_encoding(value: &[u8]) -> &'static str {
+    if value.len() >= 16 && value.starts_with(b"HYLL") {
+        return "raw";
+    }
+    if value.len() <= 20 && is_canonical_i64(value) {
+        "int"
+    } else if value.len() <= 44 {
+        "embstr"
+    } else {
+        "raw"
+    }
+}
+
+/// As Redis's string2l: no sign but '-', no leading zeros, no spaces.
+fn is_canonical_i64(v: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(v) else {
+        return false;
+    };
+    match text.parse::<i64>() {
+        Ok(n) => n.to_string() == text,
+        Err(_) => false,
+    }
+}
+
+/// Up to 45 bytes of the value (enough to decide its encoding) and its length.
+fn value_head(ctx: &mut Ctx<'_>, key: &[u8]) -> Option<(Vec<u8>, usize)> {
+    ctx.thread.cache.peek(key, |item| {
+        let mut head = Vec::with_capacity(45);
+        for piece in item.value_range(0, 45) {
+            piece.append_to(&mut head);
+        }
+        (head, item.value_len())
+    })
+}
+
+fn encoding(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    match value_head(ctx, args.get(2)) {
+        None => ctx.out.null(),
+        Some((head, len)) => {
+            let enc = if len > 44 && !head.starts_with(b"HYLL") {
+                "raw"
+            } else {
+                string_encoding(&head)
+            };
+            ctx.out.bulk(enc.as_bytes());
+        }
+    }
+    Ok(())
+}
+
+fn freq(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    match ctx.thread.cache.peek_with_freq(args.get(2), |_| ()) {
+        None => ctx.out.null(),
+        Some(((), f)) => ctx.out.int(i64::from(f)),
+    }
+    Ok(())
+}
+
+fn idletime(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if ctx.thread.cache.peek(args.get(2), |_| ()).is_none() {
+        ctx.out.null();
+        return Ok(());
+    }
+    Err(CmdError::Static(
+        "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that \
+         when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+    ))
+}
+
+/// Values are never shared between keys: always 1 (Redis too shares no
+/// integers under an LFU policy).
+fn refcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    match ctx.thread.cache.peek(args.get(2), |_| ()) {
+        None => ctx.out.null(),
+        Some(()) => ctx.out.int(1),
+    }
+    Ok(())
+}
+
+fn help(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    reply_lines(
+        &mut ctx.out,
+        &[
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+            "HELP",
+            "    Prints this help.",
+        ],
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::string_encoding;
+
+    #[test]
+    fn encodings_follow_redis() {
+        assert_eq!(string_encoding(b"12345"), "int");
+        assert_eq!(string_encoding(b"-9223372036854775808"), "int");
+        assert_eq!(string_encoding(b"9223372036854775808"), "embstr");
+        assert_eq!(string_encoding(b"007"), "embstr");
+        assert_eq!(string_encoding(b"+1"), "embstr");
+        assert_eq!(string_encoding(&[b'a'; 44]), "embstr");
+        assert_eq!(string_encoding(&[b'a'; 45]), "raw");
+    }
+}

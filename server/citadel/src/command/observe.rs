@@ -1,0 +1,145 @@
+//! After a command ran: its statistics (INFO commandstats / errorstats /
+//! latencystats), the slow log, the latency monitor,
+//! then CLIENT REPLY's mode. Called once per command by `dispatch::run`.
+
+use std::sync::Arc;
+
+use super::args::Args;
+use super::context::{ConnState, ReplyMode};
+use super::table::CommandDef;
+use crate::introspect::slowlog::{trimmed_args, SlowEntry};
+use crate::state::ServerState;
+use crate::thread::ThreadCtx;
+
+/// What dispatch did with a command.
+pub enum Ran {
+    /// Queued between MULTI and EXEC (counted when EXEC runs it).
+    Queued,
+    /// No such command (or subcommand): an error reply, no command to count.
+    Unknown,
+    /// Refused before its handler (arity, auth, subscribe mode): the
+    /// global index of the command.
+    Rejected(usize),
+    /// The handler ran for `nanos`; `failed`: it answered an error.
+    Executed {
+        cmd: usize,
+        def: &'static CommandDef,
+        nanos: u64,
+        failed: bool,
+    },
+}
+
+/// Records what `ran` did; `out[mark..]` is the command's reply.
+pub fn after(
+    state: &Arc<ServerState>,
+    thread: &mut ThreadCtx,
+    conn: &mut ConnState,
+    args: Args<'_>,
+    ran: Ran,
+    out: &mut Vec<u8>,
+    mark: usize,
+) {
+    let calls = &thread.stats.calls;
+    match ran {
+        Ran::Queued => {}
+        Ran::Unknown => calls.error_reply(&out[mark..]),
+        Ran::Rejected(cmd) => {
+            calls.rejected(cmd);
+            calls.error_reply(&out[mark..]);
+        }
+        Ran::Executed {
+            cmd,
+            def,
+            nanos,
+            failed,
+        } => {
+            calls.ran(cmd, nanos, failed);
+            if failed {
+                calls.error_reply(&out[mark..]);
+            }
+            let watch = &state.introspect;
+            if watch.is_slow(nanos / 1000) {
+                log_slow(state, thread, conn, def, args, nanos / 1000);
+            }
+            if let Some(threshold) = watch.latency_threshold_ms() {
+                let ms = nanos / 1_000_000;
+                if ms >= threshold {
+                    let event = if def.has_flag("fast") {
+                        "fast-command"
+                    } else {
+                        "command"
+                    };
+                    watch
+                        .latency
+                        .record(event, thread.cache.now_ms() / 1000, ms);
+                }
+            }
+        }
+    }
+    apply_reply_mode(conn, out, mark);
+}
+
+/// CLIENT REPLY OFF / SKIP: the command's reply is dropped.
+fn apply_reply_mode(conn: &mut ConnState, out: &mut Vec<u8>, mark: usize) {
+    match conn.reply_mode {
+        ReplyMode::On => {}
+        ReplyMode::Off => out.truncate(mark),
+        // CLIENT REPLY SKIP itself is not answered, nor is the next command.
+        ReplyMode::Skip => {
+            out.truncate(mark);
+            conn.reply_mode = ReplyMode::SkipNext;
+        }
+        ReplyMode::SkipNext => {
+            out.truncate(mark);
+            conn.reply_mode = ReplyMode::On;
+        }
+    }
+}
+
+fn log_slow(
+    state: &ServerState,
+    thread: &ThreadCtx,
+    conn: &ConnState,
+    def: &CommandDef,
+    args: Args<'_>,
+    micros: u64,
+) {
+    let mut logged = trimmed_args((0..args.len()).map(|i| args.get(i)));
+    redact(def.name, &mut logged);
+    let entry = SlowEntry {
+        id: state.introspect.next_slowlog_id(),
+        unix_secs: thread.cache.now_ms() / 1000,
+        micros,
+        args: logged,
+        addr: conn.client.peer.to_string(),
+        name: conn.client.names().name.clone(),
+    };
+    let max_len = state.introspect.slowlog_max_len();
+    thread.stats.slowlog.push(entry, max_len);
+}
+
+/// Passwords never reach the slow log (Redis writes "(redacted)" too).
+fn redact(command: &str, args: &mut [Vec<u8>]) {
+    const REDACTED: &[u8] = b"(redacted)";
+    match command {
+        "auth" => args.iter_mut().skip(1).for_each(|a| *a = REDACTED.to_vec()),
+        "hello" => {
+            if let Some(at) = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth")) {
+                args.iter_mut()
+                    .skip(at + 1)
+                    .take(2)
+                    .for_each(|a| *a = REDACTED.to_vec());
+            }
+        }
+        "config|set" => {
+            for i in (2..args.len()).step_by(2) {
+                if args[i].eq_ignore_ascii_case(b"requirepass") {
+                    if let Some(v) = args.get_mut(i + 1) {
+                        *v = REDACTED.to_vec();
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,62 @@
+//! CLIENT PAUSE's process-wide state: one word, "paused until" (Unix ms)
+//! and whether every command or only writes wait, read with one Relaxed
+//! load per command by every thread. As in Redis, a pause holds every
+//! client's matching commands, the pausing client's too; a held command
+//! is not consumed: its connection parks until the pause ends
+//! (`command/session.rs`, `thread.rs`).
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+#[derive(Debug, Default)]
+pub struct Pause {
+    /// `until_ms << 1 | all`; 0 when no pause was set.
+    word: AtomicU64,
+}
+
+impl Pause {
+    /// Pauses until `until_ms` (never earlier than a pause in effect, as
+    /// Redis keeps the later end); `all`: every command, else writes.
+    pub fn pause(&self, until_ms: u64, all: bool) {
+        let _ = self.word.fetch_update(Relaxed, Relaxed, |w| {
+            Some((until_ms.max(w >> 1)) << 1 | u64::from(all))
+        });
+    }
+
+    pub fn unpause(&self) {
+        self.word.store(0, Relaxed);
+    }
+
+    /// When a pause in effect at `now_ms` would hold a command (`write`:
+    /// it may change data), the time it ends.
+    #[inline]
+    pub fn holds(&self, now_ms: u64, write: bool) -> Option<u64> {
+        let w = self.word.load(Relaxed);
+        let until = w >> 1;
+        (until > now_ms && (write || w & 1 == 1)).then_some(until)
+    }
+
+    /// The end of the pause in effect at `now_ms`, if any.
+    pub fn until(&self, now_ms: u64) -> Option<u64> {
+        let until = self.word.load(Relaxed) >> 1;
+        (until > now_ms).then_some(until)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_pauses_hold_writes_only_and_end() {
+        let p = Pause::default();
+        assert_eq!(p.holds(0, true), None);
+        p.pause(1000, false);
+        assert_eq!(p.holds(500, true), Some(1000));
+        assert_eq!(p.holds(500, false), None);
+        assert_eq!(p.holds(1000, true), None);
+        p.pause(800, true);
+        assert_eq!(p.holds(900, false), Some(1000), "the later end stays");
+        p.unpause();
+        assert_eq!(p.holds(500, true), None);
+    }
+}
