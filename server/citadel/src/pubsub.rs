@@ -14,7 +14,6 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use citadel_net::Waiter;
 
 use crate::glob::glob_match;
-use crate::wait::{Inboxes, Mail};
 
 /// The three namespaces of subscriptions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,29 +203,6 @@ impl Registry {
             }
         }
         (count, by_thread)
-    }
-
-    /// Publishes a message the server itself makes (keyspace notifications,
-    /// invalidations): each receiving thread gets it as mail. Returns how
-    /// many subscribers receive it.
-    pub fn publish_from_server(&self, inboxes: &Inboxes, channel: &[u8], payload: &[u8]) -> usize {
-        let (count, by_thread) = self.receivers(false, channel);
-        if by_thread.is_empty() {
-            return count;
-        }
-        let message = Arc::new(Message {
-            shard: false,
-            channel: channel.into(),
-            payload: payload.into(),
-        });
-        for (thread, receivers) in by_thread {
-            let mail = Mail::Publish {
-                message: message.clone(),
-                receivers,
-            };
-            inboxes.send(thread, mail);
-        }
-        count
     }
 
     /// Active names of `kind` matching `pattern` (all without one).

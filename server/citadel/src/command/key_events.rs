@@ -10,9 +10,13 @@
 use citadel_cache::KeyChange;
 use citadel_settings::key_events as class;
 
+use std::sync::Arc;
+
 use super::table;
+use crate::pubsub::Message;
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
+use crate::wait::{Inboxes, Mail};
 
 /// The tag of changes no command made (the sweep on a timer).
 pub const NO_COMMAND: u16 = u16::MAX;
@@ -71,15 +75,13 @@ pub fn flush(state: &ServerState, thread: &mut ThreadCtx) {
                 channel.clear();
                 channel.extend_from_slice(b"__keyspace@0__:");
                 channel.extend_from_slice(key);
-                state
-                    .pubsub
-                    .publish_from_server(inboxes, &channel, ev.as_bytes());
+                publish_from_server(state, inboxes, &channel, ev.as_bytes());
             }
             if flags & class::KEYEVENT != 0 {
                 channel.clear();
                 channel.extend_from_slice(b"__keyevent@0__:");
                 channel.extend_from_slice(ev.as_bytes());
-                state.pubsub.publish_from_server(inboxes, &channel, key);
+                publish_from_server(state, inboxes, &channel, key);
             }
         };
         publish(ev, ev_class);
@@ -87,4 +89,25 @@ pub fn flush(state: &ServerState, thread: &mut ThreadCtx) {
             publish("expire", class::GENERIC);
         }
     });
+}
+
+/// Publishes a message the server itself makes: each receiving thread gets
+/// it as mail (this one too), as PUBLISH sends it to other threads.
+fn publish_from_server(state: &ServerState, inboxes: &Inboxes, channel: &[u8], payload: &[u8]) {
+    let (_, by_thread) = state.pubsub.receivers(false, channel);
+    if by_thread.is_empty() {
+        return;
+    }
+    let message = Arc::new(Message {
+        shard: false,
+        channel: channel.into(),
+        payload: payload.into(),
+    });
+    for (thread, receivers) in by_thread {
+        let mail = Mail::Publish {
+            message: message.clone(),
+            receivers,
+        };
+        inboxes.send(thread, mail);
+    }
 }
