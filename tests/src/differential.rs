@@ -75,13 +75,59 @@ impl Pair {
     /// Sends `args` to both on connection `conn` without comparing the
     /// replies (HELLO, INFO: server-specific answers).
     pub fn both(&mut self, conn: usize, args: &[&str]) {
-        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        let cmd = encode_command(&args);
+        self.each_on(conn, args);
+    }
+
+    /// Sends `args` to both on `conn`; returns (Redis's, Citadel's) reply.
+    pub fn each_on(&mut self, conn: usize, args: &[&str]) -> (String, String) {
+        self.split_on(conn, args, args)
+    }
+
+    /// Sends `to_redis` to Redis and `to_citadel` to Citadel on `conn`
+    /// (commands naming server-specific values, such as client ids);
+    /// returns both replies.
+    pub fn split_on(
+        &mut self,
+        conn: usize,
+        to_redis: &[&str],
+        to_citadel: &[&str],
+    ) -> (String, String) {
+        let encode = |args: &[&str]| {
+            let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+            encode_command(&args)
+        };
         let c = &mut self.conns[conn];
-        c.redis.send(&cmd);
-        c.citadel.send(&cmd);
-        c.redis.raw_reply().expect("redis closed");
-        c.citadel.raw_reply().expect("citadel closed");
+        c.redis.send(&encode(to_redis));
+        c.citadel.send(&encode(to_citadel));
+        let text =
+            |r: Option<Vec<u8>>| String::from_utf8_lossy(&r.expect("server closed")).into_owned();
+        (text(c.redis.raw_reply()), text(c.citadel.raw_reply()))
+    }
+
+    /// Pushes (or messages) waiting on connection `conn`: every reply that
+    /// arrives within `wait`, from each server, to compare.
+    pub fn pending_on(
+        &mut self,
+        conn: usize,
+        wait: std::time::Duration,
+    ) -> (Vec<String>, Vec<String>) {
+        let c = &mut self.conns[conn];
+        let mut take = |r: &mut RespReader, wait| {
+            r.set_read_timeout(Some(wait));
+            let mut got = Vec::new();
+            while let Some(m) = r.raw_reply() {
+                got.push(String::from_utf8_lossy(&m).into_owned());
+            }
+            r.set_read_timeout(None);
+            got
+        };
+        (take(&mut c.redis, wait), take(&mut c.citadel, wait * 3))
+    }
+
+    /// Asserts both servers sent the same pushes on `conn` (see `pending_on`).
+    pub fn same_pending(&mut self, conn: usize, context: &str) {
+        let (want, got) = self.pending_on(conn, std::time::Duration::from_millis(50));
+        assert_eq!(got, want, "pushes on connection {conn} after {context}");
     }
 
     pub fn same_str(&mut self, args: &[&str]) -> String {

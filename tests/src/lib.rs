@@ -386,6 +386,11 @@ impl RespReader {
         self.stream.write_all(bytes).unwrap();
     }
 
+    /// Reads give up after `timeout` (`raw_reply` then answers None).
+    pub fn set_read_timeout(&self, timeout: Option<std::time::Duration>) {
+        self.stream.set_read_timeout(timeout).unwrap();
+    }
+
     /// The next reply's bytes exactly as the server sent them (byte-for-byte
     /// comparisons); None once the server closed the connection.
     pub fn raw_reply(&mut self) -> Option<Vec<u8>> {

@@ -89,6 +89,11 @@ impl ClientRegistry {
         self.shard(client.thread).remove(&client.id);
     }
 
+    /// The client with this id, if connected.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientShared>> {
+        (0..self.shards.len()).find_map(|i| self.shard(i).get(&id).cloned())
+    }
+
     pub fn len(&self) -> usize {
         (0..self.shards.len()).map(|i| self.shard(i).len()).sum()
     }

@@ -37,6 +37,7 @@ pub mod signals;
 pub mod state;
 pub mod stats;
 pub mod thread;
+pub mod tracking;
 pub mod wait;
 
 #[cfg(test)]

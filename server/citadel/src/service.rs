@@ -165,7 +165,7 @@ impl Service for CommandService {
         self.ctx.poll(now, ready);
         self.shm.poll(&mut self.ctx);
         // Changes made off the command path (expiry sweep, RPC requests).
-        crate::command::flush_key_events(&self.state, &mut self.ctx);
+        crate::command::flush_key_events(&self.state, &mut self.ctx, None);
         if !self.ctx.paused.is_empty() {
             command::release_paused(&self.state, &mut self.ctx, ready);
         }
@@ -181,7 +181,10 @@ impl Service for CommandService {
     }
 
     fn is_push(&self, done: &Completion) -> bool {
-        matches!(done, Completion::Message { .. })
+        matches!(
+            done,
+            Completion::Message { .. } | Completion::Invalidate { .. }
+        )
     }
 
     fn resume(&mut self, session: &mut Conn, done: Completion, out: &mut Vec<u8>) {

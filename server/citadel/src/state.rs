@@ -72,6 +72,8 @@ pub struct ServerState {
     /// Mirror of "requirepass is set", read on every command of a client
     /// that has not authenticated.
     auth_required: AtomicBool,
+    /// CLIENT TRACKING: who cached which key.
+    pub tracking: crate::tracking::Tracking,
     /// `notify-keyspace-events` as bits (citadel_settings::key_events).
     notify_flags: std::sync::atomic::AtomicU32,
     meter: Mutex<Meter>,
@@ -145,6 +147,7 @@ impl ServerState {
             clients: ClientRegistry::new(threads),
             auth_required: AtomicBool::new(false),
             notify_flags: Default::default(),
+            tracking: Default::default(),
             introspect: Default::default(),
             settings,
             shutdown: Shutdown::default(),
@@ -188,8 +191,9 @@ impl ServerState {
     /// publishes or invalidates on key changes).
     pub fn key_changes_wanted(&self) -> bool {
         let flags = self.notify_flags();
-        flags & (citadel_settings::key_events::KEYSPACE | citadel_settings::key_events::KEYEVENT)
-            != 0
+        let notify =
+            citadel_settings::key_events::KEYSPACE | citadel_settings::key_events::KEYEVENT;
+        flags & notify != 0 || self.tracking.active()
     }
 
     /// Whether clients must AUTH before running commands.

@@ -160,6 +160,13 @@ impl ThreadCtx {
                 }
                 // Only a wake-up: the service's poll releases paused clients.
                 Mail::Unpause => {}
+                Mail::Invalidate { receivers, key } => {
+                    for (client, waiter) in receivers {
+                        let key = key.clone();
+                        self.waits
+                            .push(waiter, Completion::Invalidate { client, key });
+                    }
+                }
             }
         }
         self.finish_loads();

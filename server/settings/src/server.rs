@@ -206,6 +206,17 @@ crate::settings_table! {
         live: true,
         check: |v| crate::key_events::parse(v).map(|_| ()),
     }
+    TRACKING_TABLE_MAX_KEYS: usize = {
+        name: "tracking-table-max-keys",
+        value_name: "N",
+        default: "1000000",
+        help: "Most keys remembered for client-side caching (CLIENT TRACKING); 0: no bound",
+        doc: "Most keys the server remembers for clients that track them (CLIENT \
+              TRACKING, default mode); past it, remembered keys are dropped and \
+              invalidated for their clients, as in Redis. 0 means no bound. CONFIG \
+              SET changes it at run time.",
+        live: true,
+    }
     LOG_LEVEL: String = {
         name: "log-level",
         value_name: "LEVEL",

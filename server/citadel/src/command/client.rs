@@ -41,8 +41,10 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
     sub("client|setinfo", 4, "Sets information specific to the client or connection.", setinfo),
     sub("client|no-evict", 3, "Sets the client eviction mode of the connection.", on_off_accepted),
     sub("client|no-touch", 3, "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", on_off_accepted),
-    sub("client|tracking", -3, "Controls server-assisted client-side caching for the connection.", tracking),
-    sub("client|getredir", 2, "Returns the client ID to which the connection's tracking notifications are redirected.", getredir),
+    sub("client|tracking", -3, "Controls server-assisted client-side caching for the connection.", super::tracking::tracking),
+    sub("client|caching", 3, "Instructs the server whether to track the keys in the next request.", super::tracking::caching),
+    sub("client|getredir", 2, "Returns the client ID to which the connection's tracking notifications are redirected.", super::tracking::getredir),
+    sub("client|trackinginfo", 2, "Returns information about server-assisted client-side caching for the connection.", super::tracking::trackinginfo),
     sub("client|reply", 3, "Instructs the server whether to reply to commands.", reply),
     keyless("client|pause", -3, ADMIN, CN, "3.0.0", "Suspends commands processing.", super::pause_gate::pause),
     keyless("client|unpause", 2, ADMIN, CN, "6.2.0", "Resumes processing commands from paused clients.", super::pause_gate::unpause),
@@ -303,19 +305,6 @@ fn on_off_accepted(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 /// Client-side caching invalidation is not implemented: OFF is accepted
 /// (clients send it defensively), ON is refused.
-fn tracking(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if args.is(2, "off") {
-        ctx.out.ok();
-        Ok(())
-    } else if args.is(2, "on") {
-        Err(CmdError::Static(
-            "ERR CLIENT TRACKING is not supported by this server",
-        ))
-    } else {
-        Err(CmdError::Syntax)
-    }
-}
-
 /// CLIENT REPLY ON | OFF | SKIP (applied after each command, `observe.rs`).
 fn reply(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     ctx.conn.reply_mode = if args.is(2, "on") {
@@ -328,11 +317,6 @@ fn reply(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(CmdError::Syntax);
     };
     ctx.out.ok();
-    Ok(())
-}
-
-fn getredir(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
-    ctx.out.int(-1);
     Ok(())
 }
 

@@ -45,6 +45,8 @@ pub fn reset(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     super::pubsub::forget_all(ctx);
     ctx.conn.tx.discard();
     ctx.conn.tx.unwatch();
+    ctx.state.tracking.disable(ctx.conn.client.id);
+    ctx.conn.tracking = None;
     ctx.conn.set_resp3(false);
     ctx.out.resp3 = false;
     ctx.conn.authed = !ctx.state.auth_required();

@@ -43,6 +43,10 @@ pub struct ConnState {
     pub pubsub_attached: bool,
     /// MULTI's queue and WATCH's keys.
     pub tx: super::queue::TxState,
+    /// CLIENT TRACKING is on for this connection (`command/tracking.rs`).
+    pub tracking: Option<super::tracking::ConnTracking>,
+    /// The tracking registry knows this connection's waiter.
+    pub tracking_attached: bool,
     /// CLIENT REPLY: whether replies are sent.
     pub reply_mode: ReplyMode,
 }

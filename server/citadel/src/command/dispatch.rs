@@ -33,7 +33,16 @@ pub fn run(
     let mark = out.len();
     let ran = check_and_run(state, thread, conn, args, out);
     if thread.cache.has_changes() {
-        key_events::flush(state, thread);
+        key_events::flush(state, thread, Some(conn.client.id));
+    }
+    if let (
+        Some(_),
+        Ran::Executed {
+            def, failed: false, ..
+        },
+    ) = (conn.tracking, &ran)
+    {
+        super::tracking::remember_reads(state, thread, conn, def, args);
     }
     thread.cache.set_change_tag(key_events::NO_COMMAND);
     observe::after(state, thread, conn, args, ran, out, mark);

@@ -52,17 +52,23 @@ fn also_expire(name: &str, change: KeyChange) -> bool {
     matches!(change, KeyChange::Written { ttl: true }) && matches!(name, "set" | "setex" | "psetex")
 }
 
-/// Publishes the events of every change this thread's cache handle logged.
-pub fn flush(state: &ServerState, thread: &mut ThreadCtx) {
+/// Publishes the events of every change this thread's cache handle logged
+/// and invalidates the changed keys for the clients that cached them
+/// (`origin`: the client whose command made the changes, for NOLOOP).
+pub fn flush(state: &ServerState, thread: &mut ThreadCtx, origin: Option<u64>) {
     let wanted = state.key_changes_wanted();
     thread.cache.record_changes(wanted);
     if !thread.cache.has_changes() {
         return;
     }
     let flags = state.notify_flags();
+    let tracking = state.tracking.active();
     let ThreadCtx { cache, inboxes, .. } = thread;
     let mut channel = Vec::new();
-    cache.drain_changes(|key, change, tag| {
+    let lost = cache.drain_changes(|key, change, tag| {
+        if tracking {
+            state.tracking.changed(key, origin, inboxes);
+        }
         let name = table::by_index(tag as usize).map_or("", |def| def.name);
         let Some((ev, ev_class)) = event(name, change) else {
             return;
@@ -89,6 +95,10 @@ pub fn flush(state: &ServerState, thread: &mut ThreadCtx) {
             publish("expire", class::GENERIC);
         }
     });
+    if lost && tracking {
+        // Changes were lost: whatever anyone cached may be stale.
+        state.tracking.flushed(inboxes);
+    }
 }
 
 /// Publishes a message the server itself makes: each receiving thread gets

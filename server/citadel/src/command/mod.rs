@@ -45,6 +45,7 @@ mod slowlog;
 mod stats_info;
 mod strings;
 mod table;
+mod tracking;
 mod transaction;
 mod value;
 

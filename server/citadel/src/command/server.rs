@@ -18,6 +18,9 @@ pub fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         _ => return Err(CmdError::Syntax),
     }
     ctx.thread.cache.flush_all();
+    if ctx.state.tracking.active() {
+        ctx.state.tracking.flushed(&ctx.thread.inboxes);
+    }
     ctx.out.ok();
     Ok(())
 }

@@ -51,6 +51,8 @@ impl Session {
                 subscriptions: 0,
                 pubsub_attached: false,
                 tx: Default::default(),
+                tracking: None,
+                tracking_attached: false,
                 reply_mode: Default::default(),
             },
         }
@@ -128,13 +130,24 @@ impl Session {
     /// The connection subscribed and the Pub/Sub registry does not know
     /// where to deliver its messages yet.
     pub fn wants_waiter(&self) -> bool {
-        self.conn.subscriptions > 0 && !self.conn.pubsub_attached
+        (self.conn.subscriptions > 0 && !self.conn.pubsub_attached)
+            || (self.conn.tracking.is_some() && !self.conn.tracking_attached)
     }
 
-    /// Messages for this connection go to `waiter` (for its lifetime).
+    /// Messages and invalidations for this connection go to `waiter` (for
+    /// its lifetime).
     pub fn attach(&mut self, ctx: &ThreadCtx, waiter: Waiter) {
-        ctx.pubsub.attach(self.id(), waiter);
-        self.conn.pubsub_attached = true;
+        if self.conn.subscriptions > 0 {
+            ctx.pubsub.attach(self.id(), waiter);
+            self.conn.pubsub_attached = true;
+        }
+        // Any subscriber may be a REDIRECT target of another's tracking.
+        let delivery = crate::tracking::Delivery {
+            thread: ctx.index,
+            waiter,
+        };
+        self.state.tracking.attach(self.id(), delivery);
+        self.conn.tracking_attached = true;
     }
 
     /// What the connection waits for, if anything.
@@ -144,6 +157,10 @@ impl Session {
 
     /// The operation this connection waited for finished: write its reply.
     pub fn resume(&mut self, ctx: &mut ThreadCtx, done: Completion, out: &mut Vec<u8>) {
+        if let Completion::Invalidate { key, .. } = &done {
+            super::tracking::write_invalidation(&self.state, &self.conn, key.as_deref(), out);
+            return;
+        }
         if let Completion::Message {
             message, pattern, ..
         } = &done
@@ -178,6 +195,9 @@ impl Drop for Session {
         self.state.clients.unregister(&self.conn.client);
         if self.conn.subscriptions > 0 {
             self.state.pubsub.remove_client(self.conn.client.id);
+        }
+        if self.conn.tracking_attached || self.conn.tracking.is_some() {
+            self.state.tracking.forget(self.conn.client.id);
         }
     }
 }

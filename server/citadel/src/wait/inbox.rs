@@ -41,6 +41,12 @@ pub enum Mail {
     },
     /// CLIENT UNPAUSE: wakes the thread so it releases its paused clients.
     Unpause,
+    /// An invalidation for connections this thread serves (client id, its
+    /// connection): one key, or None for all.
+    Invalidate {
+        receivers: Vec<(u64, citadel_net::Waiter)>,
+        key: Option<std::sync::Arc<[u8]>>,
+    },
 }
 
 pub struct Inbox {

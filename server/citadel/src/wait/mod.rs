@@ -95,6 +95,10 @@ pub enum Completion {
     },
     /// The pause that held a client (id) ended: its command runs now.
     Unpaused { client: u64 },
+    /// A client-side caching invalidation for a client (id) that tracks
+    /// keys or receives another's (REDIRECT): one key, or None for all
+    /// (FLUSHALL). A push like `Message`.
+    Invalidate { client: u64, key: Option<Arc<[u8]>> },
 }
 
 impl Completion {
@@ -105,7 +109,9 @@ impl Completion {
             Completion::Pipeline { wait, .. } | Completion::PipelinePartial { wait, .. } => {
                 WaitKey::Pipeline(*wait)
             }
-            Completion::Message { client, .. } => WaitKey::Pubsub(*client),
+            Completion::Message { client, .. } | Completion::Invalidate { client, .. } => {
+                WaitKey::Pubsub(*client)
+            }
             Completion::Unpaused { client } => WaitKey::Pause(*client),
         }
     }

@@ -1,0 +1,257 @@
+//! CLIENT TRACKING / CACHING / GETREDIR / TRACKINGINFO and the two hooks
+//! of client-side caching: after a read by a tracking client its keys are
+//! remembered (`remember_reads`), and every key change the cache logs
+//! invalidates (`key_events::flush` calls `crate::tracking::Tracking::
+//! changed`). See `crate::tracking` for the registry.
+
+use citadel_resp::Reply;
+
+use super::args::Args;
+use super::context::{ConnState, Ctx};
+use super::error::{CmdError, CmdResult};
+use super::table::CommandDef;
+use crate::pubsub::Kind;
+use crate::state::ServerState;
+use crate::thread::ThreadCtx;
+use crate::tracking::Options;
+use citadel_settings::server as setting;
+
+/// The connection's side of its tracking (what every read checks).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnTracking {
+    pub bcast: bool,
+    pub optin: bool,
+    pub optout: bool,
+    /// CLIENT CACHING YES/NO, for the next command only.
+    pub caching: Option<bool>,
+    /// `caching` was set by the command that just ran (keep it one more).
+    pub caching_fresh: bool,
+}
+
+const INVALIDATE_CHANNEL: &[u8] = b"__redis__:invalidate";
+
+fn err(text: &'static str) -> CmdError {
+    CmdError::Static(text)
+}
+
+pub fn tracking(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let on = if args.is(2, "on") {
+        true
+    } else if args.is(2, "off") {
+        false
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    let mut o = Options::default();
+    let mut i = 3;
+    while i < args.len() {
+        if args.is(i, "redirect") && i + 1 < args.len() {
+            let id = args.int(i + 1)? as u64;
+            if id != ctx.conn.client.id && ctx.state.clients.get(id).is_none() {
+                return Err(err("ERR The client ID you want redirect to does not exist"));
+            }
+            o.redirect = (id != ctx.conn.client.id).then_some(id);
+            i += 1;
+        } else if args.is(i, "bcast") {
+            o.bcast = true;
+        } else if args.is(i, "optin") {
+            o.optin = true;
+        } else if args.is(i, "optout") {
+            o.optout = true;
+        } else if args.is(i, "noloop") {
+            o.noloop = true;
+        } else if args.is(i, "prefix") && i + 1 < args.len() {
+            o.prefixes.push(args.get(i + 1).into());
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    let id = ctx.conn.client.id;
+    if !on {
+        ctx.state.tracking.disable(id);
+        ctx.conn.tracking = None;
+        ctx.out.ok();
+        return Ok(());
+    }
+    if !o.bcast && !o.prefixes.is_empty() {
+        return Err(err("ERR PREFIX option requires BCAST mode to be enabled"));
+    }
+    if let Some(was) = ctx.conn.tracking {
+        if was.bcast != o.bcast {
+            return Err(err("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode."));
+        }
+    }
+    if o.optin && o.optout {
+        return Err(err("ERR You can't specify both OPTIN mode and OPTOUT mode"));
+    }
+    if o.bcast && (o.optin || o.optout) {
+        return Err(err("ERR OPTIN and OPTOUT are not compatible with BCAST"));
+    }
+    ctx.conn.tracking = Some(ConnTracking {
+        bcast: o.bcast,
+        optin: o.optin,
+        optout: o.optout,
+        ..ConnTracking::default()
+    });
+    ctx.state.tracking.enable(id, o);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn caching(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let yes = if args.is(2, "yes") {
+        true
+    } else if args.is(2, "no") {
+        false
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    let Some(t) = ctx.conn.tracking.as_mut().filter(|t| t.optin || t.optout) else {
+        return Err(err("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled"));
+    };
+    if yes && !t.optin {
+        return Err(err(
+            "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+        ));
+    }
+    if !yes && !t.optout {
+        return Err(err(
+            "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+        ));
+    }
+    t.caching = Some(yes);
+    t.caching_fresh = true;
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn getredir(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    let redirect = match ctx.state.tracking.options(ctx.conn.client.id) {
+        None => -1,
+        Some(o) => o.redirect.map_or(0, |r| r as i64),
+    };
+    ctx.out.int(redirect);
+    Ok(())
+}
+
+pub fn trackinginfo(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    let options = ctx.state.tracking.options(ctx.conn.client.id);
+    let mut flags: Vec<&str> = Vec::new();
+    match (&options, ctx.conn.tracking) {
+        (Some(o), Some(t)) => {
+            flags.push("on");
+            if o.bcast {
+                flags.push("bcast");
+            }
+            if o.optin {
+                flags.push("optin");
+            }
+            if o.optout {
+                flags.push("optout");
+            }
+            match t.caching {
+                Some(true) => flags.push("caching-yes"),
+                Some(false) => flags.push("caching-no"),
+                None => {}
+            }
+            if o.noloop {
+                flags.push("noloop");
+            }
+            if o.redirect.is_some_and(|r| !ctx.state.tracking.reaches(r)) {
+                flags.push("broken_redirect");
+            }
+        }
+        _ => flags.push("off"),
+    }
+    let out = &mut ctx.out;
+    out.map(3);
+    out.bulk(b"flags");
+    out.set(flags.len());
+    for f in &flags {
+        out.bulk(f.as_bytes());
+    }
+    out.bulk(b"redirect");
+    out.int(match &options {
+        None => -1,
+        Some(o) => o.redirect.map_or(0, |r| r as i64),
+    });
+    out.bulk(b"prefixes");
+    let mut prefixes = options.map(|o| o.prefixes).unwrap_or_default();
+    // Redis keeps them in a radix tree: listed in byte order.
+    prefixes.sort();
+    out.array(prefixes.len());
+    for p in &prefixes {
+        out.bulk(p);
+    }
+    Ok(())
+}
+
+/// After a command of a tracking client: the keys a read-only command
+/// named are remembered (default mode, subject to OPTIN/OPTOUT).
+pub fn remember_reads(
+    state: &ServerState,
+    thread: &ThreadCtx,
+    conn: &mut ConnState,
+    def: &CommandDef,
+    args: Args<'_>,
+) {
+    let Some(t) = conn.tracking.as_mut() else {
+        return;
+    };
+    let caching = if std::mem::take(&mut t.caching_fresh) {
+        t.caching
+    } else {
+        t.caching.take()
+    };
+    let wanted = !t.bcast
+        && def.has_flag("readonly")
+        && (!t.optin || caching == Some(true))
+        && (!t.optout || caching != Some(false));
+    if !wanted {
+        return;
+    }
+    let mut keys = Vec::new();
+    super::transaction::command_keys(def, args, &mut keys);
+    let max = state.settings.get(&setting::TRACKING_TABLE_MAX_KEYS);
+    state
+        .tracking
+        .remember(conn.client.id, keys.into_iter(), max, &thread.inboxes);
+}
+
+/// An invalidation for this connection: a RESP3 push, or a message on
+/// `__redis__:invalidate` for a RESP2 connection subscribed to it.
+pub fn write_invalidation(
+    state: &ServerState,
+    conn: &ConnState,
+    key: Option<&[u8]>,
+    out: &mut Vec<u8>,
+) {
+    let mut reply = Reply::new(out, conn.resp3);
+    if conn.resp3 {
+        reply.push(2);
+        reply.bulk(b"invalidate");
+    } else {
+        let subscribed = conn.subscriptions > 0
+            && state
+                .pubsub
+                .names(conn.client.id, Kind::Channel)
+                .iter()
+                .any(|n| &n[..] == INVALIDATE_CHANNEL);
+        if !subscribed {
+            return;
+        }
+        reply.array(3);
+        reply.bulk(b"message");
+        reply.bulk(INVALIDATE_CHANNEL);
+    }
+    match key {
+        Some(key) => {
+            reply.array(1);
+            reply.bulk(key);
+        }
+        // RESP3 `_`, RESP2 `$-1`, as Redis writes "invalidate everything".
+        None => reply.null(),
+    }
+}

@@ -1,0 +1,195 @@
+//! Client-side caching (CLIENT TRACKING) against a real redis-server: a
+//! tracking connection (RESP3 pushes, or RESP2 with REDIRECT to a
+//! subscriber of `__redis__:invalidate`) and a writer connection; after
+//! every command, the invalidations each server sent must be the same
+//! bytes. Then Citadel alone: invalidations cross cores, expiry and
+//! eviction invalidate, and a bounded tracking table invalidates what it
+//! drops.
+
+use std::time::Duration;
+
+use citadel_tests::differential::Pair;
+use citadel_tests::reference::encode_command;
+use citadel_tests::{RespReader, Server};
+
+/// Runs `steps` as (connection, command); after each, compares the
+/// pushes waiting on connection `watch`.
+fn run(pair: &mut Pair, watch: usize, steps: &[(usize, &[&str])]) {
+    for (conn, cmd) in steps {
+        pair.same_str_on(*conn, cmd);
+        pair.same_pending(watch, &format!("{cmd:?}"));
+    }
+}
+
+#[test]
+fn resp3_default_optin_optout_noloop_and_bcast_match_redis() {
+    let mut pair = Pair::start();
+    let writer = pair.connect();
+    pair.both(0, &["HELLO", "3"]);
+    let steps: &[(usize, &[&str])] = &[
+        (0, &["CLIENT", "TRACKING", "ON"]),
+        (0, &["CLIENT", "GETREDIR"]),
+        (0, &["CLIENT", "TRACKINGINFO"]),
+        (0, &["GET", "k"]),
+        (writer, &["SET", "k", "1"]),
+        // One-shot: no second invalidation until read again.
+        (writer, &["SET", "k", "2"]),
+        (0, &["MGET", "k", "j"]),
+        (writer, &["MSET", "k", "3", "j", "4"]),
+        (0, &["GET", "k"]),
+        (writer, &["DEL", "k"]),
+        (0, &["STRLEN", "j"]),
+        (writer, &["INCR", "j"]),
+        (0, &["GET", "j"]),
+        (0, &["SET", "j", "mine"]),
+        (0, &["GET", "j"]),
+        (writer, &["FLUSHALL"]),
+        (0, &["CLIENT", "TRACKING", "OFF"]),
+        (0, &["CLIENT", "TRACKINGINFO"]),
+        (0, &["CLIENT", "TRACKING", "ON", "NOLOOP"]),
+        (0, &["GET", "n"]),
+        (0, &["SET", "n", "1"]),
+        (0, &["GET", "n"]),
+        (writer, &["SET", "n", "2"]),
+        (0, &["CLIENT", "TRACKING", "OFF"]),
+        (0, &["CLIENT", "TRACKING", "ON", "OPTIN"]),
+        (0, &["GET", "o"]),
+        (writer, &["SET", "o", "1"]),
+        (0, &["CLIENT", "CACHING", "YES"]),
+        (0, &["GET", "o"]),
+        (writer, &["SET", "o", "2"]),
+        (0, &["CLIENT", "CACHING", "NO"]),
+        (0, &["CLIENT", "TRACKING", "OFF"]),
+        (0, &["CLIENT", "TRACKING", "ON", "OPTOUT"]),
+        (0, &["CLIENT", "CACHING", "NO"]),
+        (0, &["GET", "p"]),
+        (writer, &["SET", "p", "1"]),
+        (0, &["GET", "p"]),
+        (writer, &["SET", "p", "2"]),
+        (0, &["CLIENT", "TRACKING", "OFF"]),
+        (0, &["CLIENT", "TRACKING", "ON", "PREFIX", "user:"]),
+        (0, &["CLIENT", "TRACKING", "ON", "OPTIN", "OPTOUT"]),
+        (0, &["CLIENT", "TRACKING", "ON", "BCAST", "OPTIN"]),
+        (
+            0,
+            &[
+                "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "user:", "PREFIX", "cfg:",
+            ],
+        ),
+        (0, &["CLIENT", "TRACKINGINFO"]),
+        (writer, &["SET", "user:1", "a"]),
+        (writer, &["SET", "other", "a"]),
+        (writer, &["DEL", "cfg:x"]),
+        (writer, &["SET", "cfg:x", "1"]),
+        (0, &["CLIENT", "TRACKING", "ON"]),
+        (0, &["CLIENT", "TRACKING", "OFF"]),
+        (0, &["CLIENT", "TRACKING", "ON", "REDIRECT", "999999"]),
+        (0, &["CLIENT", "CACHING", "YES"]),
+    ];
+    run(&mut pair, 0, steps);
+}
+
+#[test]
+fn resp2_redirect_to_an_invalidate_subscriber_matches_redis() {
+    let mut pair = Pair::start();
+    let receiver = pair.connect();
+    let writer = pair.connect();
+    // The receiver's id differs between servers: learn both, send each its own.
+    let (redis_id, citadel_id) = pair.each_on(receiver, &["CLIENT", "ID"]);
+    let (redis_id, citadel_id) = (id_of(&redis_id), id_of(&citadel_id));
+    pair.same_str_on(receiver, &["SUBSCRIBE", "__redis__:invalidate"]);
+    pair.split_on(
+        0,
+        &["CLIENT", "TRACKING", "ON", "REDIRECT", &redis_id],
+        &["CLIENT", "TRACKING", "ON", "REDIRECT", &citadel_id],
+    );
+    let steps: &[(usize, &[&str])] = &[
+        (0, &["GET", "r"]),
+        (writer, &["SET", "r", "1"]),
+        (0, &["GET", "r"]),
+        (writer, &["FLUSHALL"]),
+        (0, &["GET", "r"]),
+        (0, &["SET", "r", "own"]),
+    ];
+    run(&mut pair, receiver, steps);
+}
+
+fn id_of(reply: &str) -> String {
+    reply.trim_start_matches(':').trim().to_string()
+}
+
+fn call(c: &mut RespReader, args: &[&str]) -> String {
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    c.send(&encode_command(&args));
+    String::from_utf8_lossy(&c.raw_reply().expect("reply")).into_owned()
+}
+
+fn pushes(c: &mut RespReader, wait: Duration) -> Vec<String> {
+    c.set_read_timeout(Some(wait));
+    let mut got = Vec::new();
+    while let Some(m) = c.raw_reply() {
+        got.push(String::from_utf8_lossy(&m).into_owned());
+    }
+    c.set_read_timeout(None);
+    got
+}
+
+const INVALIDATE_K: &str = ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n";
+
+/// Writers on both server threads invalidate a tracking client on either;
+/// expiry found by a read and eviction invalidate too.
+#[test]
+fn changes_from_every_core_and_from_the_cache_itself_invalidate() {
+    let server = Server::start(&["--maxmemory", "8mb"]);
+    // Connections are spread over the two threads: use several of each.
+    let mut trackers: Vec<RespReader> = (0..4).map(|_| RespReader::new(server.raw())).collect();
+    for t in &mut trackers {
+        call(t, &["HELLO", "3"]);
+        assert_eq!(call(t, &["CLIENT", "TRACKING", "ON"]), "+OK\r\n");
+    }
+    let mut writers: Vec<RespReader> = (0..4).map(|_| RespReader::new(server.raw())).collect();
+    for w in &mut writers {
+        for t in &mut trackers {
+            call(t, &["GET", "k"]);
+        }
+        call(w, &["SET", "k", "v"]);
+        for t in &mut trackers {
+            assert_eq!(pushes(t, Duration::from_millis(300)), vec![INVALIDATE_K]);
+        }
+    }
+    // Expiry, found by a read of another client.
+    let t = &mut trackers[0];
+    call(t, &["SET", "k", "v", "PX", "20"]);
+    call(t, &["GET", "k"]);
+    std::thread::sleep(Duration::from_millis(40));
+    call(&mut writers[1], &["GET", "k"]);
+    assert_eq!(pushes(t, Duration::from_millis(300)), vec![INVALIDATE_K]);
+    // Eviction: fill the 8 MB cache well past its size.
+    call(t, &["SET", "k", "v"]);
+    call(t, &["GET", "k"]);
+    let value = "x".repeat(4000);
+    for i in 0..6000 {
+        call(&mut writers[2], &["SET", &format!("fill{i}"), &value]);
+    }
+    assert!(
+        pushes(t, Duration::from_millis(300)).contains(&INVALIDATE_K.to_string()),
+        "eviction of a tracked key invalidates it"
+    );
+}
+
+#[test]
+fn a_bounded_table_invalidates_what_it_drops() {
+    let server = Server::start(&["--tracking-table-max-keys", "10"]);
+    let mut t = RespReader::new(server.raw());
+    call(&mut t, &["HELLO", "3"]);
+    call(&mut t, &["CLIENT", "TRACKING", "ON"]);
+    for i in 0..30 {
+        call(&mut t, &["GET", &format!("key{i}")]);
+    }
+    let dropped = pushes(&mut t, Duration::from_millis(300));
+    assert_eq!(
+        dropped.len(),
+        20,
+        "20 keys past the bound of 10: {dropped:?}"
+    );
+}
