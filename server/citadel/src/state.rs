@@ -67,6 +67,8 @@ pub struct ServerState {
     pub pipeline_spool: Arc<std::path::Path>,
     /// `[[keyspace]]` read-through (installed by `main` after the plugins).
     pub readthrough: crate::readthrough::Hook,
+    /// Lua scripts, function libraries and running scripts (`crate::script`).
+    pub scripts: Arc<crate::script::Store>,
     /// Mirror of "requirepass is set", read on every command of a client
     /// that has not authenticated.
     auth_required: AtomicBool,
@@ -133,7 +135,9 @@ impl ServerState {
             busy_ns: vec![0; threads],
         };
         let pipeline_spool = spool_dir(&cache);
+        let scripts = Arc::new(crate::script::Store::new(Some(cache.path()), threads));
         let state = ServerState {
+            scripts,
             cache,
             limits,
             config_file,

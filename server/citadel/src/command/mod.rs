@@ -16,6 +16,7 @@ mod doc_arg;
 mod docs;
 mod error;
 mod expiry;
+mod functions;
 mod generated;
 mod hll;
 mod info;
@@ -30,6 +31,8 @@ mod prefetch;
 mod pubsub;
 mod ranges;
 mod scan;
+mod script_host;
+mod scripting;
 mod server;
 mod session;
 mod set_options;
@@ -51,5 +54,7 @@ pub use pending::call_error;
 pub use pipeline::{
     start as start_pipeline, Request as PipelineRequest, Started as PipelineStarted,
 };
+pub use script_host::call as script_call;
+pub use scripting::script_keys;
 pub use session::{register_client, ConnInfo, Session};
 pub use value::put_value;

@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 use super::context::Ctx;
 use super::{args::Args, error::CmdResult};
 use super::{
-    bitfield, bitop, bits, client, config, connection, counters, debug, docs, expiry, hll, info,
-    keys, pipeline, plugin, pubsub, ranges, scan, server, strings,
+    bitfield, bitop, bits, client, config, connection, counters, debug, docs, expiry, functions,
+    hll, info, keys, pipeline, plugin, pubsub, ranges, scan, scripting, server, strings,
 };
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
@@ -157,6 +157,25 @@ const PS: &str = "pubsub";
 /// (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE.
 const SUB: &[&str] = &["pubsub", "noscript", "loading", "stale"];
 const PUB: &[&str] = &["pubsub", "loading", "stale", "fast"];
+const SCR: &str = "scripting";
+/// EVAL, EVALSHA, FCALL: keys are `argv[3 .. 3 + numkeys]` (Redis's
+/// keynum spec; see `scripting::script_keys`), so the key triple is (0,0,0).
+const SCRIPT: &[&str] = &[
+    "noscript",
+    "stale",
+    "skip_monitor",
+    "may_replicate",
+    "no_mandatory_keys",
+    "movablekeys",
+];
+const SCRIPT_RO: &[&str] = &[
+    "noscript",
+    "stale",
+    "skip_monitor",
+    "no_mandatory_keys",
+    "readonly",
+    "movablekeys",
+];
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandDef] = &[
@@ -238,6 +257,14 @@ pub static COMMANDS: &[CommandDef] = &[
     c("publish", 3, PUB, NOKEYS, PS, "2.0.0", "Posts a message to a channel.", pubsub::publish),
     c("spublish", 3, PUB, KEY1, PS, "7.0.0", "Post a message to a shard channel", pubsub::spublish),
     container("pubsub", -2, &[], PS, "2.8.0", "A container for Pub/Sub commands.", needs_subcommand, pubsub::SUBCOMMANDS),
+    c("eval", -3, SCRIPT, NOKEYS, SCR, "2.6.0", "Executes a server-side Lua script.", scripting::eval),
+    c("evalsha", -3, SCRIPT, NOKEYS, SCR, "2.6.0", "Executes a server-side Lua script by SHA1 digest.", scripting::evalsha),
+    c("eval_ro", -3, SCRIPT_RO, NOKEYS, SCR, "7.0.0", "Executes a read-only server-side Lua script.", scripting::eval_ro),
+    c("evalsha_ro", -3, SCRIPT_RO, NOKEYS, SCR, "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest.", scripting::evalsha_ro),
+    container("script", -2, &[], SCR, "2.6.0", "A container for Lua scripts management commands.", needs_subcommand, scripting::SUBCOMMANDS),
+    c("fcall", -3, SCRIPT, NOKEYS, SCR, "7.0.0", "Invokes a function.", functions::fcall),
+    c("fcall_ro", -3, SCRIPT_RO, NOKEYS, SCR, "7.0.0", "Invokes a read-only function.", functions::fcall_ro),
+    container("function", -2, &[], SCR, "7.0.0", "A container for function commands.", needs_subcommand, functions::SUBCOMMANDS),
     c("shutdown", -1, ADMIN, NOKEYS, SV, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", server::shutdown),
 ];
 

@@ -87,6 +87,14 @@ impl Functions {
         self.libraries.clear();
         self.by_function.clear();
     }
+
+    /// A copy to change and swap in (the libraries are shared).
+    pub fn clone_registry(&self) -> Functions {
+        Functions {
+            libraries: self.libraries.clone(),
+            by_function: self.by_function.clone(),
+        }
+    }
 }
 
 pub struct Store {
@@ -97,6 +105,8 @@ pub struct Store {
     generations: AtomicU64,
     /// Where the functions persist (None: nowhere, e.g. in tests).
     path: Option<PathBuf>,
+    /// The side file was read back (once, before the first function command).
+    saved_claimed: std::sync::atomic::AtomicBool,
     pub busy: Busy,
 }
 
@@ -144,8 +154,20 @@ impl Store {
                 s.push(".functions");
                 PathBuf::from(s)
             }),
+            saved_claimed: Default::default(),
             busy: Busy::new(threads),
         }
+    }
+
+    /// Whether the side file was read back into the registry.
+    pub fn saved_restored(&self) -> bool {
+        self.saved_claimed.load(Ordering::Acquire)
+    }
+
+    /// Marks it read back; call while holding `functions_mut()`, after
+    /// checking `saved_restored()` again under that lock.
+    pub fn mark_saved_restored(&self) {
+        self.saved_claimed.store(true, Ordering::Release);
     }
 
     pub fn next_generation(&self) -> u64 {
