@@ -169,7 +169,7 @@ fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             out.bulk(b"flags");
             out.set(f.flags.len());
             for flag in &f.flags {
-                out.bulk(flag.as_bytes());
+                out.simple(flag.as_bytes());
             }
         }
         if with_code {

@@ -19,7 +19,7 @@ mod libs;
 pub mod sandbox;
 pub mod store;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -121,7 +121,6 @@ struct LoadedLibrary {
 pub struct Engine {
     lua: Lua,
     shared: Rc<Shared>,
-    rand: Rc<Cell<u64>>,
     slot: Arc<Slot>,
     call_box: Table,
     runner: Function,
@@ -249,6 +248,12 @@ impl Engine {
         version: &str,
     ) -> mlua::Result<Engine> {
         let (lua, rand) = sandbox::new_lua()?;
+        // Redis 7 seeds the generator once, not per script.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as i32 ^ d.as_secs() as i32)
+            .unwrap_or(0);
+        sandbox::seed_rand48(&rand, seed);
         let shared = Rc::new(Shared::default());
         let call_box = api::install(&lua, shared.clone(), version)?;
         let handler = error_handler(&lua)?;
@@ -269,7 +274,6 @@ impl Engine {
         Ok(Engine {
             lua,
             shared,
-            rand,
             slot,
             call_box,
             runner,
@@ -482,7 +486,6 @@ impl Engine {
         out: &mut Reply<'_>,
         host: &mut dyn Host,
     ) {
-        sandbox::seed_rand48(&self.rand, 0);
         self.shared.resp3.set(false);
         let command: Vec<Vec<u8>> = inv.command.iter().map(|a| a.to_vec()).collect();
         store.busy.begin(&self.slot, is_function, name, command);

@@ -4,8 +4,8 @@
 //! `getfenv`, `module` or `newproxy`. The globals table refuses new
 //! globals ("Attempt to modify a readonly table") and reading unknown
 //! ones ("Script attempted to access nonexistent global variable"), and
-//! `math.random` is Redis's deterministic rand48, reseeded with 0 before
-//! every script call so every run draws the same sequence.
+//! `math.random` is Redis's rand48 (seeded once per state, as Redis 7 does:
+//! no longer reseeded per script; `math.randomseed` reseeds it).
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -42,9 +42,41 @@ pub fn new_lua() -> mlua::Result<(Lua, Rc<Cell<u64>>)> {
         g.set(*name, Value::Nil)?;
     }
     super::libs::register(&lua)?;
+    text_only_loading(&lua)?;
     let seed = Rc::new(Cell::new(0u64));
     install_random(&lua, seed.clone())?;
     Ok((lua, seed))
+}
+
+/// `loadstring` and `load` refuse precompiled (binary) chunks, which
+/// could crash the VM (Redis refuses them too).
+fn text_only_loading(lua: &Lua) -> mlua::Result<()> {
+    lua.load(
+        r#"
+        local loadstring, byte, concat, type, error = loadstring, string.byte, table.concat, type, error
+        local function text_only(s, name)
+            if type(s) == 'string' and byte(s, 1) == 27 then
+                return nil, 'binary chunks are not allowed'
+            end
+            return loadstring(s, name)
+        end
+        _G.loadstring = text_only
+        _G.load = function(f, name)
+            if type(f) ~= 'function' then
+                error("bad argument #1 to 'load' (function expected)", 2)
+            end
+            local parts = {}
+            while true do
+                local p = f()
+                if p == nil or p == '' then break end
+                parts[#parts + 1] = p
+            end
+            return text_only(concat(parts), name)
+        end
+        "#,
+    )
+    .set_name(INTERNAL_CHUNK)
+    .exec()
 }
 
 /// Makes the globals table read-only: new globals and unknown reads fail.
@@ -141,6 +173,11 @@ mod tests {
             .eval()
             .unwrap();
         assert_eq!(kinds, "functionnilfunctiontabletable");
+        let refused: bool = lua
+            .load("return loadstring(string.dump(function() return 1 end)) == nil")
+            .eval()
+            .unwrap();
+        assert!(refused);
         let e = lua.load("x = 1").exec().unwrap_err();
         assert!(e.to_string().contains("Attempt to modify a readonly table"));
     }
