@@ -164,16 +164,15 @@ const SCRIPT: &[&str] = &[
     "noscript",
     "stale",
     "skip_monitor",
-    "may_replicate",
     "no_mandatory_keys",
     "movablekeys",
 ];
 const SCRIPT_RO: &[&str] = &[
+    "readonly",
     "noscript",
     "stale",
     "skip_monitor",
     "no_mandatory_keys",
-    "readonly",
     "movablekeys",
 ];
 
