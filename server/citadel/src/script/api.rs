@@ -139,7 +139,7 @@ pub fn install(lua: &Lua, shared: std::rc::Rc<Shared>, version: &str) -> mlua::R
                 return Err(err("redis.log() requires two arguments or more."));
             }
             let level = match &args[0] {
-                Value::Integer(i) => *i as i64,
+                Value::Integer(i) => *i,
                 Value::Number(n) => *n as i64,
                 _ => return Err(err("First argument must be a number (log level).")),
             };

@@ -222,7 +222,7 @@ impl Writer<'_, '_> {
         }
         match v {
             Value::String(s) => self.out.bulk(&s.as_bytes()),
-            Value::Integer(i) => self.out.int(*i as i64),
+            Value::Integer(i) => self.out.int(*i),
             Value::Number(n) => self.out.int(*n as i64),
             Value::Boolean(b) => {
                 if self.script_resp3 {

@@ -162,7 +162,7 @@ fn error_value_text(v: &Value) -> String {
         Value::Boolean(b) => b.to_string(),
         Value::Integer(i) => i.to_string(),
         Value::Number(n) => n.to_string(),
-        other => format!("{}", other.type_name()),
+        other => other.type_name().to_string(),
     }
 }
 

@@ -58,7 +58,7 @@ fn pack_len(out: &mut Vec<u8>, n: usize, fix: u8, fix_max: usize, t16: u8, t32: 
 fn pack(v: &Value, depth: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
     match v {
         Value::Boolean(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
-        Value::Integer(i) => pack_int(out, *i as i64),
+        Value::Integer(i) => pack_int(out, *i),
         Value::Number(n) => {
             let n = *n;
             if n.fract() == 0.0 && n.is_finite() && n.abs() < 9.2e18 {
