@@ -82,6 +82,14 @@ const FIXED: &[&[&str]] = &[
     &["eval", "return {err='no space'}", "0"],
     &["eval", "return x", "0"],
     &["eval", "x = 1", "0"],
+    &["eval", "redis.call = nil", "0"],
+    &["eval", "string.format = nil", "0"],
+    &["eval", "return {double=1.5}", "0"],
+    &["eval", "return {map={a=1}}", "0"],
+    &["eval", "return {set={a=true}}", "0"],
+    &["eval", "return {big_number='123'}", "0"],
+    &["eval", "redis.setresp(3) return {true, false, redis.call('get', 'missing')}", "0"],
+    &["eval", "redis.setresp(4)", "0"],
     &["eval", "return 1 +", "0"],
     &["eval", "return (", "0"],
     &["eval", "return redis.sha1hex('abc')", "0"],
@@ -172,6 +180,102 @@ fn fixed_cases_match_redis() {
     let mut p = Pair::start();
     for case in FIXED {
         p.same(case);
+    }
+}
+
+/// The length of the RESP2/RESP3 frame at the start of `b`, if complete.
+fn frame_len(b: &[u8]) -> Option<usize> {
+    let line_end = b.windows(2).position(|w| w == b"\r\n")?;
+    let head = std::str::from_utf8(&b[1..line_end]).ok()?;
+    let after = line_end + 2;
+    match b.first()? {
+        b'$' | b'=' | b'!' => {
+            let n: i64 = head.parse().ok()?;
+            if n < 0 {
+                return Some(after);
+            }
+            let end = after + n as usize + 2;
+            (b.len() >= end).then_some(end)
+        }
+        t @ (b'*' | b'~' | b'>' | b'%' | b'|') => {
+            let n: i64 = head.parse().ok()?;
+            let items = if matches!(t, b'%' | b'|') { 2 * n } else { n };
+            let mut pos = after;
+            for _ in 0..items.max(0) {
+                pos += frame_len(&b[pos..])?;
+            }
+            Some(pos)
+        }
+        _ => Some(after),
+    }
+}
+
+/// One raw reply of either protocol.
+fn raw_frame(s: &mut TcpStream, buf: &mut Vec<u8>) -> Vec<u8> {
+    use std::io::Read;
+    loop {
+        if let Some(n) = frame_len(buf) {
+            return buf.drain(..n).collect();
+        }
+        let mut chunk = [0u8; 16 << 10];
+        let n = s.read(&mut chunk).expect("read");
+        assert!(n > 0, "closed");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+const RESP3_CASES: &[&[&str]] = &[
+    &["eval", "return redis.call('get', 'missing')", "0"],
+    &["eval", "return {1, 'a', true, false, nil}", "0"],
+    &["eval", "return {double=1.5}", "0"],
+    &["eval", "return {map={a=1}}", "0"],
+    &["eval", "return {set={a=true}}", "0"],
+    &["eval", "return {big_number='123'}", "0"],
+    &[
+        "eval",
+        "return {verbatim_string={format='txt', string='hi'}}",
+        "0",
+    ],
+    &["eval", "redis.setresp(3) return {true, false}", "0"],
+    &[
+        "eval",
+        "redis.setresp(3) return redis.call('get', 'missing')",
+        "0",
+    ],
+    &[
+        "eval",
+        "redis.setresp(3) return type(redis.call('get', 'missing'))",
+        "0",
+    ],
+    &["eval", "return {ok='fine'}", "0"],
+    &["eval", "error('boom')", "0"],
+    &["eval", "return redis.call('set', 'k', 'v')", "0"],
+    &[
+        "eval",
+        "redis.setresp(3) return redis.call('set', 'k', 'v')",
+        "0",
+    ],
+];
+
+#[test]
+fn resp3_callers_match_redis() {
+    let (redis, citadel) = (RedisServer::start(), Server::start(&[]));
+    let mut conns = [(redis.raw(), Vec::new()), (citadel.raw(), Vec::new())];
+    for (s, buf) in conns.iter_mut() {
+        s.write_all(&encode_command(&[b"hello", b"3"])).unwrap();
+        raw_frame(s, buf);
+    }
+    for case in RESP3_CASES {
+        let args: Vec<&[u8]> = case.iter().map(|a| a.as_bytes()).collect();
+        let cmd = encode_command(&args);
+        let replies: Vec<String> = conns
+            .iter_mut()
+            .map(|(s, buf)| {
+                s.write_all(&cmd).unwrap();
+                String::from_utf8_lossy(&raw_frame(s, buf)).into_owned()
+            })
+            .collect();
+        assert_eq!(replies[1], replies[0], "RESP3 reply to {case:?}");
     }
 }
 

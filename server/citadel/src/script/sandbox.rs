@@ -83,7 +83,24 @@ fn text_only_loading(lua: &Lua) -> mlua::Result<()> {
 pub fn protect_globals(lua: &Lua) -> mlua::Result<()> {
     lua.load(
         r#"
-        local error, tostring = error, tostring
+        local error, tostring, setmetatable = error, tostring, setmetatable
+        local function readonly()
+            error("Attempt to modify a readonly table", 2)
+        end
+        -- Library tables are shared by every script of this state: each
+        -- global one becomes a read-only view, so no script can change
+        -- `redis.call` or `string.format` for the next.
+        for _, name in ipairs({"redis", "string", "table", "math", "os", "coroutine",
+                               "bit", "cjson", "cmsgpack", "struct"}) do
+            local real = _G[name]
+            if real ~= nil then
+                _G[name] = setmetatable({}, {
+                    __index = real,
+                    __newindex = readonly,
+                    __metatable = false,
+                })
+            end
+        end
         setmetatable(_G, {
             __index = function(_, k)
                 error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
@@ -178,6 +195,20 @@ mod tests {
             .eval()
             .unwrap();
         assert!(refused);
+        for code in [
+            "redis = nil",
+            "string.format = nil",
+            "cjson.encode = nil",
+            "math.x = 1",
+        ] {
+            let e = lua.load(code).exec().unwrap_err();
+            assert!(
+                e.to_string().contains("Attempt to modify a readonly table"),
+                "{code}: {e}"
+            );
+        }
+        let s: String = lua.load("return ('%d'):format(5)").eval().unwrap();
+        assert_eq!(s, "5");
         let e = lua.load("x = 1").exec().unwrap_err();
         assert!(e.to_string().contains("Attempt to modify a readonly table"));
     }

@@ -211,28 +211,18 @@ fn resp3_from_script() {
 }
 
 #[test]
-fn deterministic_random() {
+fn random_is_seedable() {
     let (mut e, store) = engine();
     let mut host = FakeHost::default();
-    let a = eval_with(
-        &mut e,
-        &store,
-        &mut host,
-        "return {math.random(1000), math.random(1000)}",
-        &[],
-        &[],
-        false,
-    );
-    let b = eval_with(
-        &mut e,
-        &store,
-        &mut host,
-        "return {math.random(1000), math.random(1000)}",
-        &[],
-        &[],
-        false,
-    );
+    let body = "math.randomseed(7) return {math.random(1000), math.random(1000)}";
+    let a = eval_with(&mut e, &store, &mut host, body, &[], &[], false);
+    let b = eval_with(&mut e, &store, &mut host, body, &[], &[], false);
     assert_eq!(a, b);
+    let body = "local r = math.random(5, 10) return r >= 5 and r <= 10";
+    assert_eq!(
+        eval_with(&mut e, &store, &mut host, body, &[], &[], false),
+        ":1\r\n"
+    );
 }
 
 #[test]
