@@ -549,6 +549,18 @@ fn functions_survive_a_restart() {
         reply_text(&mut c, &["fcall", "hello", "0", "x"]),
         "-ERR Function not found\r\n"
     );
+    // --fresh drops the functions with the keys.
+    assert_eq!(
+        reply_text(&mut c, &["function", "load", code]),
+        "$4\r\nkeep\r\n"
+    );
+    server.kill9();
+    server.restart(true);
+    let mut c = RespReader::new(server.raw());
+    assert_eq!(
+        reply_text(&mut c, &["fcall", "hello", "0", "x"]),
+        "-ERR Function not found\r\n"
+    );
 }
 
 #[test]

@@ -136,6 +136,10 @@ impl ServerState {
         };
         let pipeline_spool = spool_dir(&cache);
         let scripts = Arc::new(crate::script::Store::new(Some(cache.path()), threads));
+        if settings.get(&setting::FRESH) {
+            // Functions persist beside the cache file; a fresh start drops both.
+            scripts.discard_saved();
+        }
         let state = ServerState {
             scripts,
             cache,

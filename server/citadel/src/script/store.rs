@@ -232,6 +232,13 @@ impl Store {
         }
     }
 
+    /// Forgets the saved functions (a `--fresh` start).
+    pub fn discard_saved(&self) {
+        if let Some(path) = &self.path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
     /// The side file's libraries (their codes), if any.
     pub fn saved(&self) -> Vec<String> {
         let Some(path) = &self.path else {
