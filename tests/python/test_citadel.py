@@ -322,6 +322,76 @@ def test_pubsub_channels_and_patterns():
         p.close()
 
 
+def test_lock_acquire_extend_release():
+    c = r()
+    lock = c.lock("py:lock", timeout=5)
+    assert lock.acquire(blocking=False)
+    token = lock.local.token
+    assert c.get("py:lock") == (token.decode() if isinstance(token, bytes) else token)
+    other = c.lock("py:lock", timeout=5)
+    assert not other.acquire(blocking=False)
+    assert lock.extend(10)
+    assert 5000 < c.pttl("py:lock") <= 15000
+    assert lock.reacquire()
+    assert 4000 < c.pttl("py:lock") <= 5000  # back to the lock's timeout
+    assert lock.owned()
+    assert not other.owned()
+    lock.release()
+    assert c.get("py:lock") is None
+    try:
+        lock.release()
+        raise AssertionError("releasing an unlocked lock must fail")
+    except redis.exceptions.LockError:
+        pass
+    with c.lock("py:lock2", timeout=5, blocking_timeout=1):
+        assert c.exists("py:lock2") == 1
+    assert c.exists("py:lock2") == 0
+
+
+def test_register_script_and_evalsha():
+    c = r()
+    c.script_flush()
+    add = c.register_script("return redis.call('incrby', KEYS[1], ARGV[1])")
+    assert add(keys=["py:script:n"], args=[5]) == 5
+    assert add(keys=["py:script:n"], args=[2]) == 7
+    assert c.script_exists(add.sha) == [True]
+    c.script_flush()
+    assert c.script_exists(add.sha) == [False]
+    assert add(keys=["py:script:n"], args=[1]) == 8  # NOSCRIPT, then EVAL
+    try:
+        c.eval("return redis.call('nosuch')", 0)
+        raise AssertionError("an unknown command must fail")
+    except redis.exceptions.ResponseError as e:
+        assert "Unknown Redis command called from script" in str(e)
+    assert c.eval("return {KEYS[1], ARGV[1], cjson.encode({a = 1})}", 1, "k", "v") == ["k", "v", '{"a":1}']
+
+
+def test_function_load_and_fcall():
+    c = r()
+    c.function_flush()
+    code = """#!lua name=pylib
+redis.register_function('py_set', function(keys, args) return redis.call('set', keys[1], args[1]) end)
+redis.register_function{function_name='py_get', callback=function(keys) return redis.call('get', keys[1]) end, flags={'no-writes'}}
+"""
+    assert c.function_load(code) == "pylib"
+    assert c.fcall("py_set", 1, "py:fn", "value") == "OK"
+    assert c.fcall("py_get", 1, "py:fn") == "value"
+    assert c.fcall_ro("py_get", 1, "py:fn") == "value"
+    try:
+        c.fcall_ro("py_set", 1, "py:fn", "x")
+        raise AssertionError("a write function under FCALL_RO must fail")
+    except redis.exceptions.ResponseError as e:
+        assert "write flag" in str(e)
+    libs = c.function_list(library="pylib")
+    assert len(libs) == 1
+    lib = dict(zip(libs[0][::2], libs[0][1::2]))  # RESP2: a flat map
+    assert lib["library_name"] == "pylib"
+    names = sorted(dict(zip(f[::2], f[1::2]))["name"] for f in lib["functions"])
+    assert names == ["py_get", "py_set"]
+    assert c.function_delete("pylib")
+    assert c.function_list() == []
+
+
 def main():
     tests = [(name, fn) for name, fn in sorted(globals().items()) if name.startswith("test_") and callable(fn)]
     passed = failed = 0

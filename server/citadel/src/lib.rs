@@ -13,6 +13,8 @@
 //! * [`wait`]: the one way a connection waits: typed completions, the
 //!   parked table, the per-thread inboxes;
 //! * [`pubsub`]: the channels and patterns subscribed on every thread;
+//! * [`script`]: Lua scripting and functions (per-thread engines, the
+//!   process-wide script store), calling commands through a trait;
 //! * [`thread`]: what one core's loop owns, and its per-turn poll;
 //! * [`state`]: process-wide state (settings, cache, registries);
 //! * [`command`]: sessions, the command table and every command;
@@ -32,6 +34,7 @@ pub mod plugin;
 pub mod pubsub;
 pub mod readthrough;
 pub mod rpc;
+pub mod script;
 pub mod service;
 pub mod signals;
 pub mod state;

@@ -69,6 +69,8 @@ pub struct ServerState {
     pub readthrough: crate::readthrough::Hook,
     /// Slow log and latency thresholds, CLIENT PAUSE, monitors.
     pub introspect: crate::introspect::Introspection,
+    /// Lua scripts, function libraries and running scripts (`crate::script`).
+    pub scripts: Arc<crate::script::Store>,
     /// Mirror of "requirepass is set", read on every command of a client
     /// that has not authenticated.
     auth_required: AtomicBool,
@@ -139,7 +141,13 @@ impl ServerState {
             busy_ns: vec![0; threads],
         };
         let pipeline_spool = spool_dir(&cache);
+        let scripts = Arc::new(crate::script::Store::new(Some(cache.path()), threads));
+        if settings.get(&setting::FRESH) {
+            // Functions persist beside the cache file; a fresh start drops both.
+            scripts.discard_saved();
+        }
         let state = ServerState {
+            scripts,
             cache,
             limits,
             config_file,

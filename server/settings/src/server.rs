@@ -183,6 +183,18 @@ crate::settings_table! {
               are closed after 2 s.",
         check: positive,
     }
+    BUSY_SCRIPT_TIME: u64 = {
+        name: "busy-script-time",
+        value_name: "MS",
+        default: "5000",
+        help: "How long a Lua script or function runs before SCRIPT KILL / FUNCTION KILL may stop it",
+        doc: "A Lua script (EVAL) or function (FCALL) that has run this long is busy: \
+              SCRIPT KILL or FUNCTION KILL from another connection stops it if it has not \
+              written yet, and it is logged (Redis's busy-reply-threshold / lua-time-limit). \
+              SHUTDOWN NOSAVE always interrupts a running script.",
+        live: true,
+        check: positive,
+    }
     CLIENT_OUTPUT_LIMIT: Size = {
         name: "client-output-limit",
         value_name: "SIZE",

@@ -16,6 +16,7 @@ mod doc_arg;
 mod docs;
 mod error;
 mod expiry;
+mod functions;
 mod generated;
 mod hll;
 mod info;
@@ -38,6 +39,8 @@ mod queue;
 mod ranges;
 mod replication;
 mod scan;
+mod script_host;
+mod scripting;
 mod server;
 mod session;
 mod set_options;
@@ -65,5 +68,7 @@ pub use pending::call_error;
 pub use pipeline::{
     start as start_pipeline, Request as PipelineRequest, Started as PipelineStarted,
 };
+pub use script_host::call as script_call;
+pub use scripting::script_keys;
 pub use session::{register_client, ConnInfo, Session};
 pub use value::put_value;

@@ -6,9 +6,9 @@ use std::sync::OnceLock;
 use super::context::Ctx;
 use super::{args::Args, error::CmdResult};
 use super::{
-    bitfield, bitop, bits, client, config, connection, counters, debug, docs, expiry, hll, info,
-    keys, latency, memory, object, pipeline, plugin, pubsub, ranges, replication, scan, server,
-    slowlog, strings, transaction,
+    bitfield, bitop, bits, client, config, connection, counters, debug, docs, expiry, functions,
+    hll, info, keys, latency, memory, object, pipeline, plugin, pubsub, ranges, replication, scan,
+    scripting, server, slowlog, strings, transaction,
 };
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
@@ -184,6 +184,24 @@ const TXF: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
 /// (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE.
 const SUB: &[&str] = &["pubsub", "noscript", "loading", "stale"];
 const PUB: &[&str] = &["pubsub", "loading", "stale", "fast"];
+const SCR: &str = "scripting";
+/// EVAL, EVALSHA, FCALL: keys are `argv[3 .. 3 + numkeys]` (Redis's
+/// keynum spec; see `scripting::script_keys`), so the key triple is (0,0,0).
+const SCRIPT: &[&str] = &[
+    "noscript",
+    "stale",
+    "skip_monitor",
+    "no_mandatory_keys",
+    "movablekeys",
+];
+const SCRIPT_RO: &[&str] = &[
+    "readonly",
+    "noscript",
+    "stale",
+    "skip_monitor",
+    "no_mandatory_keys",
+    "movablekeys",
+];
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandDef] = &[
@@ -276,6 +294,14 @@ pub static COMMANDS: &[CommandDef] = &[
     container("memory", -2, &[], SV, "4.0.0", "A container for memory diagnostics commands.", needs_subcommand, memory::SUBCOMMANDS),
     c("wait", 3, &["noscript"], NOKEYS, G, "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", replication::wait),
     c("waitaof", 4, &["noscript"], NOKEYS, G, "7.2.0", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.", replication::waitaof),
+    c("eval", -3, SCRIPT, NOKEYS, SCR, "2.6.0", "Executes a server-side Lua script.", scripting::eval),
+    c("evalsha", -3, SCRIPT, NOKEYS, SCR, "2.6.0", "Executes a server-side Lua script by SHA1 digest.", scripting::evalsha),
+    c("eval_ro", -3, SCRIPT_RO, NOKEYS, SCR, "7.0.0", "Executes a read-only server-side Lua script.", scripting::eval_ro),
+    c("evalsha_ro", -3, SCRIPT_RO, NOKEYS, SCR, "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest.", scripting::evalsha_ro),
+    container("script", -2, &[], SCR, "2.6.0", "A container for Lua scripts management commands.", needs_subcommand, scripting::SUBCOMMANDS),
+    c("fcall", -3, SCRIPT, NOKEYS, SCR, "7.0.0", "Invokes a function.", functions::fcall),
+    c("fcall_ro", -3, SCRIPT_RO, NOKEYS, SCR, "7.0.0", "Invokes a read-only function.", functions::fcall_ro),
+    container("function", -2, &[], SCR, "7.0.0", "A container for function commands.", needs_subcommand, functions::SUBCOMMANDS),
     c("shutdown", -1, ADMIN, NOKEYS, SV, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", server::shutdown),
 ];
 

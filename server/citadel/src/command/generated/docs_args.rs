@@ -1333,6 +1333,156 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("eval", &[
+        Arg {
+            name: "script",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "arg",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("evalsha", &[
+        Arg {
+            name: "sha1",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "arg",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("eval_ro", &[
+        Arg {
+            name: "script",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "arg",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("evalsha_ro", &[
+        Arg {
+            name: "sha1",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "arg",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("fcall", &[
+        Arg {
+            name: "function",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "arg",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("fcall_ro", &[
+        Arg {
+            name: "function",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "arg",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
     ("shutdown", &[
         Arg {
             name: "nosave_save",
@@ -1887,6 +2037,136 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             kind: "integer",
             token: Some("SAMPLES"),
             flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("script|load", &[
+        Arg {
+            name: "script",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("script|exists", &[
+        Arg {
+            name: "sha1",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("script|flush", &[
+        Arg {
+            name: "async",
+            kind: "oneof",
+            since: Some("6.2.0"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "async",
+                    kind: "pure-token",
+                    token: Some("ASYNC"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "sync",
+                    kind: "pure-token",
+                    token: Some("SYNC"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("function|load", &[
+        Arg {
+            name: "replace",
+            kind: "pure-token",
+            token: Some("REPLACE"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "function-code",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("function|list", &[
+        Arg {
+            name: "library-name-pattern",
+            kind: "string",
+            token: Some("LIBRARYNAME"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withcode",
+            kind: "pure-token",
+            token: Some("WITHCODE"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("function|delete", &[
+        Arg {
+            name: "library-name",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("function|flush", &[
+        Arg {
+            name: "async",
+            kind: "oneof",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "async",
+                    kind: "pure-token",
+                    token: Some("ASYNC"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "sync",
+                    kind: "pure-token",
+                    token: Some("SYNC"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("function|restore", &[
+        Arg {
+            name: "serialized-value",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "policy",
+            kind: "oneof",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "flush",
+                    kind: "pure-token",
+                    token: Some("FLUSH"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "append",
+                    kind: "pure-token",
+                    token: Some("APPEND"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "replace",
+                    kind: "pure-token",
+                    token: Some("REPLACE"),
+                    ..Arg::EMPTY
+                },
+            ]),
             ..Arg::EMPTY
         },
     ]),

@@ -1,0 +1,92 @@
+//! The one way a script runs a command (`redis.call` / `redis.pcall`):
+//! lookup, Redis's refusals for scripts, then the command's own handler
+//! over a nested context whose replies go to the script.
+
+use citadel_resp::Reply;
+
+use super::args::Args;
+use super::context::{Ctx, Pending};
+use super::error::{reply_error, reply_unknown_subcommand};
+use super::table;
+use crate::script::{CallRules, Host};
+
+/// Runs `argv` for a script and writes exactly one RESP reply (maybe an
+/// error reply) to `out`, in the script's protocol (`rules.resp3`).
+/// Returns whether a write command ran (SCRIPT KILL then refuses).
+///
+/// Refused as Redis refuses them: unknown commands, wrong arity,
+/// `noscript` commands (which include everything that could park the
+/// connection: PLUGIN CALL, PIPELINE CALL, blocking Pub/Sub), and write
+/// commands in read-only scripts. A read-through load a command would
+/// wait for (GET of a `[[keyspace]]` key not cached) is not waited for: the
+/// script gets an error and the load goes on in the background.
+pub fn call(ctx: &mut Ctx<'_>, argv: &[&[u8]], rules: &CallRules, out: &mut Vec<u8>) -> bool {
+    let mut reply = Reply::new(out, rules.resp3);
+    let name = argv.first().copied().unwrap_or_default();
+    let Some((_, mut def)) = table::lookup(name) else {
+        reply.error(b"ERR Unknown Redis command called from script");
+        return false;
+    };
+    let parent_noscript = def.has_flag("noscript");
+    if !def.subcommands.is_empty() && argv.len() >= 2 {
+        match table::lookup_sub(def, argv[1]) {
+            Some((_, sub)) => def = sub,
+            None => {
+                reply_unknown_subcommand(&mut reply, def.name, argv[1]);
+                return false;
+            }
+        }
+    }
+    if !def.arity_ok(argv.len()) {
+        reply.error(b"ERR Wrong number of args calling Redis command from script");
+        return false;
+    }
+    if parent_noscript || def.has_flag("noscript") {
+        reply.error(b"ERR This Redis command is not allowed from script");
+        return false;
+    }
+    let write = def.has_flag("write");
+    if write && rules.read_only {
+        reply.error(b"ERR Write commands are not allowed from read-only scripts.");
+        return false;
+    }
+    let mut buf = Vec::with_capacity(argv.iter().map(|a| a.len()).sum());
+    let mut spans = Vec::with_capacity(argv.len());
+    for a in argv {
+        spans.push(buf.len()..buf.len() + a.len());
+        buf.extend_from_slice(a);
+    }
+    let args = Args::new(&buf, &spans);
+    let mark = reply.buf.len();
+    let mut inner = Ctx {
+        state: ctx.state,
+        thread: &mut *ctx.thread,
+        conn: &mut *ctx.conn,
+        out: reply,
+    };
+    if let Err(e) = (def.handler)(&mut inner, args) {
+        inner.out.buf.truncate(mark);
+        reply_error(&mut inner.out, &e);
+    }
+    if let Some(pending) = inner.conn.pending.take() {
+        if let Pending::Loads { wait, .. } = pending {
+            inner.thread.loads.take(wait);
+        }
+        inner.out.buf.truncate(mark);
+        inner
+            .out
+            .error(b"ERR This command would wait for a read-through load, which a script cannot do; retry once the key is loaded");
+    }
+    write
+}
+
+/// The command layer as a script's [`Host`].
+pub struct CtxHost<'c, 'a> {
+    pub ctx: &'c mut Ctx<'a>,
+}
+
+impl Host for CtxHost<'_, '_> {
+    fn call(&mut self, argv: &[&[u8]], rules: &CallRules, out: &mut Vec<u8>) -> bool {
+        call(self.ctx, argv, rules, out)
+    }
+}

@@ -1,0 +1,255 @@
+//! Lua scripting commands: EVAL EVALSHA EVAL_RO EVALSHA_RO and SCRIPT
+//! LOAD|EXISTS|FLUSH|KILL|HELP, over this thread's script engine.
+//!
+//! The engine (`crate::script::Engine`, one Lua state) is owned by the
+//! command layer, one per server thread in a thread-local created on the
+//! thread's first script; it is taken out while a script runs, so the
+//! script's `redis.call` can borrow the command context
+//! (`script_host::call`).
+
+use std::cell::RefCell;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Instant;
+
+use citadel_resp::Reply;
+
+use super::args::Args;
+use super::context::{reply_lines, Ctx};
+use super::error::{CmdError, CmdResult};
+use super::script_host::CtxHost;
+use super::table::{keyless, CommandDef};
+use crate::script::{sha1_hex, Engine, Invocation, Store};
+
+thread_local! {
+    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's engine (created on first use).
+pub(super) fn with_engine<R>(
+    ctx: &mut Ctx<'_>,
+    f: impl FnOnce(&mut Engine, &mut Ctx<'_>) -> R,
+) -> Result<R, CmdError> {
+    let taken = ENGINE.with(|e| e.borrow_mut().take());
+    let mut engine = match taken {
+        Some(e) => e,
+        None => {
+            let slot = ctx.state.scripts.busy.slot(ctx.thread.index);
+            let state = ctx.state.clone();
+            Engine::new(
+                slot,
+                Arc::new(move || state.shutdown.is_requested()),
+                super::connection::REDIS_VERSION,
+            )
+            .map_err(|e| CmdError::Text(format!("ERR could not start the Lua engine: {e}")))?
+        }
+    };
+    let r = f(&mut engine, ctx);
+    ENGINE.with(|e| *e.borrow_mut() = Some(engine));
+    Ok(r)
+}
+
+/// The keys of EVAL / EVALSHA / FCALL (and their _RO forms): arguments
+/// `3 .. 3 + numkeys` (numkeys is argument 2), checked as Redis does.
+pub fn script_keys(args: Args<'_>) -> Result<Range<usize>, CmdError> {
+    let n = args.int(2)?;
+    if n < 0 {
+        return Err(CmdError::Static("ERR Number of keys can't be negative"));
+    }
+    if n as u64 > (args.len() - 3) as u64 {
+        return Err(CmdError::Static(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    Ok(3..3 + n as usize)
+}
+
+/// What a script or function is run with, taken from the command line.
+pub(super) struct Call<'a> {
+    keys: Vec<&'a [u8]>,
+    args: Vec<&'a [u8]>,
+    command: Vec<&'a [u8]>,
+}
+
+pub(super) fn call_args<'a>(args: Args<'a>) -> Result<Call<'a>, CmdError> {
+    let keys = script_keys(args)?;
+    let all: Vec<&[u8]> = args.iter().collect();
+    Ok(Call {
+        keys: all[keys.clone()].to_vec(),
+        args: all[keys.end..].to_vec(),
+        command: all,
+    })
+}
+
+/// Runs a script or function through `run`, its reply into `ctx.out`.
+pub(super) fn run_script(
+    ctx: &mut Ctx<'_>,
+    call: &Call<'_>,
+    ro: bool,
+    what: &str,
+    run: impl FnOnce(&mut Engine, &Store, &Invocation<'_>, &mut Reply<'_>, &mut CtxHost<'_, '_>),
+) -> CmdResult {
+    let store = ctx.state.scripts.clone();
+    let inv = Invocation {
+        keys: &call.keys,
+        args: &call.args,
+        ro_command: ro,
+        command: &call.command,
+        out_limit: ctx.state.limits.client_output_limit,
+    };
+    let resp3 = ctx.conn.resp3;
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    with_engine(ctx, |engine, ctx| {
+        let mut out = Reply::new(&mut buf, resp3);
+        run(engine, &store, &inv, &mut out, &mut CtxHost { ctx });
+    })?;
+    ctx.out.buf.extend_from_slice(&buf);
+    let took = started.elapsed().as_millis() as u64;
+    let busy = ctx
+        .state
+        .settings
+        .get(&citadel_settings::server::BUSY_SCRIPT_TIME);
+    if took >= busy {
+        tracing::warn!(
+            script = what,
+            ms = took,
+            "a slow script ran past busy-script-time"
+        );
+    }
+    Ok(())
+}
+
+fn eval_common(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, ro: bool) -> CmdResult {
+    let call = call_args(args)?;
+    let store = ctx.state.scripts.clone();
+    let sha = if by_sha {
+        let given = args.get(1);
+        if given.len() != 40 {
+            return Err(CmdError::Static(
+                "NOSCRIPT No matching script. Please use EVAL.",
+            ));
+        }
+        String::from_utf8_lossy(given).to_ascii_lowercase()
+    } else {
+        let body = args.get(1);
+        let sha = sha1_hex(body);
+        with_engine(ctx, |engine, _| engine.compile(&store, &sha, body))?
+            .map_err(CmdError::Text)?;
+        store.add_script(&sha, body);
+        sha
+    };
+    run_script(
+        ctx,
+        &call,
+        ro,
+        &sha.clone(),
+        |engine, store, inv, out, host| engine.eval(store, &sha, inv, out, host),
+    )
+}
+
+pub fn eval(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    eval_common(ctx, args, false, false)
+}
+
+pub fn evalsha(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    eval_common(ctx, args, true, false)
+}
+
+pub fn eval_ro(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    eval_common(ctx, args, false, true)
+}
+
+pub fn evalsha_ro(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    eval_common(ctx, args, true, true)
+}
+
+const SC: &str = "scripting";
+
+#[rustfmt::skip]
+pub static SUBCOMMANDS: &[CommandDef] = &[
+    keyless("script|load", 3, &["noscript", "stale"], SC, "2.6.0", "Loads a server-side Lua script to the script cache.", load),
+    keyless("script|exists", -3, &["noscript"], SC, "2.6.0", "Determines whether server-side Lua scripts exist in the script cache.", exists),
+    keyless("script|flush", -2, &["noscript"], SC, "2.6.0", "Removes all server-side Lua scripts from the script cache.", flush),
+    keyless("script|kill", 2, &["noscript", "allow_busy"], SC, "2.6.0", "Terminates a server-side Lua script during execution.", kill),
+    keyless("script|help", 2, &["loading", "stale"], SC, "5.0.0", "Returns helpful text about the different subcommands.", help),
+];
+
+fn load(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let body = args.get(2);
+    let sha = sha1_hex(body);
+    let store = ctx.state.scripts.clone();
+    with_engine(ctx, |engine, _| engine.compile(&store, &sha, body))?.map_err(CmdError::Text)?;
+    store.add_script(&sha, body);
+    ctx.out.bulk(sha.as_bytes());
+    Ok(())
+}
+
+fn exists(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let shas = args.from(2);
+    ctx.out.array(shas.len());
+    for sha in shas.iter() {
+        let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+        let known = ctx.state.scripts.script(&sha).is_some();
+        ctx.out.int(known as i64);
+    }
+    Ok(())
+}
+
+fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    match args.len() {
+        2 => {}
+        3 if args.is(2, "async") || args.is(2, "sync") => {}
+        _ => {
+            return Err(CmdError::Static(
+                "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
+            ))
+        }
+    }
+    ctx.state.scripts.flush_scripts();
+    ctx.out.ok();
+    Ok(())
+}
+
+fn kill(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    kill_running(ctx, true)
+}
+
+/// SCRIPT KILL (`eval`) / FUNCTION KILL.
+pub(super) fn kill_running(ctx: &mut Ctx<'_>, eval: bool) -> CmdResult {
+    let threshold = ctx
+        .state
+        .settings
+        .get(&citadel_settings::server::BUSY_SCRIPT_TIME);
+    match ctx.state.scripts.busy.kill(eval, threshold) {
+        Ok(()) => {
+            ctx.out.ok();
+            Ok(())
+        }
+        Err(e) => Err(CmdError::Static(e.text())),
+    }
+}
+
+fn help(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    reply_lines(
+        &mut ctx.out,
+        &[
+            "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Return information about the existence of the scripts in the script cache.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Flush the Lua scripts cache. Very dangerous on replicas.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the scripts cache.",
+            "    * SYNC: Synchronously flush the scripts cache.",
+            "KILL",
+            "    Kill the currently executing Lua script.",
+            "LOAD <script>",
+            "    Load a script into the scripts cache without executing it.",
+            "HELP",
+            "    Print this help.",
+        ],
+    );
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! The `redis` table scripts see: `call` and `pcall` (bound to the running
+//! script's host for the length of one run), `error_reply`,
+//! `status_reply`, `sha1hex`, `log` and the `LOG_*` levels, `setresp`,
+//! `set_repl` / `replicate_commands` and the `REPL_*` flags (kept as
+//! no-ops, as Redis 7 does), `REDIS_VERSION` / `REDIS_VERSION_NUM`,
+//! `breakpoint` / `debug` (no-ops outside the debugger), `acl_check_cmd`
+//! and `register_function` (only while FUNCTION LOAD runs a library).
+
+use std::cell::{Cell, RefCell};
+
+use mlua::{Function, Lua, MultiValue, Table, Value};
+
+use super::convert::{error_table, error_text};
+use super::libs::err;
+
+/// Function flags Redis 7 knows (`register_function{flags=...}` and the
+/// `#!lua flags=` shebang of EVAL scripts).
+pub const FLAGS: &[&str] = &[
+    "no-writes",
+    "allow-oom",
+    "allow-stale",
+    "no-cluster",
+    "allow-cross-slot-keys",
+];
+
+/// A function a library registered while it loaded.
+pub struct Registered {
+    pub name: String,
+    pub callback: Function,
+    pub flags: Vec<&'static str>,
+    pub description: Option<String>,
+}
+
+/// Per-state values the API reads and the engine resets per run.
+#[derive(Default)]
+pub struct Shared {
+    /// `redis.setresp(3)` was called in this run.
+    pub resp3: Cell<bool>,
+    /// Some while a library loads: what it registered so far.
+    pub registering: RefCell<Option<Vec<Registered>>>,
+}
+
+/// Builds `redis` into the globals; returns the box whose slot 1 holds the
+/// raw call function of the current run (`call_box`).
+pub fn install(lua: &Lua, shared: std::rc::Rc<Shared>, version: &str) -> mlua::Result<Table> {
+    let redis = lua.create_table()?;
+    let call_box = lua.create_table()?;
+    call_box.raw_set(
+        1,
+        lua.create_function(|lua, _: MultiValue| {
+            Ok((
+                error_table(
+                    lua,
+                    b"ERR redis.call is not available while loading a library",
+                )?,
+                true,
+            ))
+        })?,
+    )?;
+    // redis.call / redis.pcall are Rust (C) functions, as in Redis: a
+    // `return redis.call(...)` is no Lua tail call, so the error position
+    // stays the script's line. They run the current run's raw function.
+    let b = call_box.clone();
+    let call = lua.create_function(move |_, args: MultiValue| {
+        let raw: Function = b.raw_get(1)?;
+        let (v, failed): (Value, bool) = raw.call(args)?;
+        if failed {
+            let msg = match &v {
+                Value::Table(t) => t.raw_get::<mlua::LuaString>("err")?.as_bytes().to_vec(),
+                _ => b"ERR unknown error".to_vec(),
+            };
+            return Err(mlua::Error::external(super::RaisedError(msg)));
+        }
+        Ok(v)
+    })?;
+    let b = call_box.clone();
+    let pcall = lua.create_function(move |_, args: MultiValue| {
+        let raw: Function = b.raw_get(1)?;
+        let (v, _): (Value, bool) = raw.call(args)?;
+        Ok(v)
+    })?;
+    redis.set("call", call)?;
+    redis.set("pcall", pcall)?;
+    redis.set(
+        "error_reply",
+        lua.create_function(|lua, args: MultiValue| {
+            let args: Vec<Value> = args.into_iter().collect();
+            let [Value::String(s)] = args.as_slice() else {
+                return Err(err("wrong number or type of arguments"));
+            };
+            let b = s.as_bytes();
+            let dashed = if b.first() == Some(&b'-') {
+                b.to_vec()
+            } else {
+                [b"-".as_slice(), &b].concat()
+            };
+            error_table(lua, &error_text(&dashed))
+        })?,
+    )?;
+    redis.set(
+        "status_reply",
+        lua.create_function(|lua, args: MultiValue| {
+            let args: Vec<Value> = args.into_iter().collect();
+            let [Value::String(s)] = args.as_slice() else {
+                return Err(err("wrong number or type of arguments"));
+            };
+            let t = lua.create_table()?;
+            t.set("ok", s.clone())?;
+            Ok(t)
+        })?,
+    )?;
+    redis.set(
+        "sha1hex",
+        lua.create_function(|_, args: MultiValue| {
+            if args.len() != 1 {
+                return Err(err("wrong number of arguments"));
+            }
+            let bytes = match &args[0] {
+                Value::String(s) => s.as_bytes().to_vec(),
+                Value::Integer(i) => i.to_string().into_bytes(),
+                Value::Number(n) => n.to_string().into_bytes(),
+                _ => Vec::new(),
+            };
+            Ok(super::sha1_hex(&bytes))
+        })?,
+    )?;
+    for (name, level) in [
+        ("LOG_DEBUG", 0),
+        ("LOG_VERBOSE", 1),
+        ("LOG_NOTICE", 2),
+        ("LOG_WARNING", 3),
+    ] {
+        redis.set(name, level)?;
+    }
+    redis.set(
+        "log",
+        lua.create_function(|lua, args: MultiValue| {
+            if args.len() < 2 {
+                return Err(err("redis.log() requires two arguments or more."));
+            }
+            let level = match &args[0] {
+                Value::Integer(i) => *i,
+                Value::Number(n) => *n as i64,
+                _ => return Err(err("First argument must be a number (log level).")),
+            };
+            if !(0..=3).contains(&level) {
+                return Err(err("Invalid debug level."));
+            }
+            let mut msg = Vec::new();
+            for (i, a) in args.iter().skip(1).enumerate() {
+                if i > 0 {
+                    msg.push(b' ');
+                }
+                if let Some(s) = lua.coerce_string(a.clone())? {
+                    msg.extend_from_slice(&s.as_bytes());
+                }
+            }
+            let msg = String::from_utf8_lossy(&msg);
+            match level {
+                0 => tracing::debug!(target: "citadel::script", "{msg}"),
+                1 | 2 => tracing::info!(target: "citadel::script", "{msg}"),
+                _ => tracing::warn!(target: "citadel::script", "{msg}"),
+            }
+            Ok(())
+        })?,
+    )?;
+    let resp = shared.clone();
+    redis.set(
+        "setresp",
+        lua.create_function(move |_, args: MultiValue| {
+            if args.len() != 1 {
+                return Err(err("redis.setresp() requires one argument."));
+            }
+            match &args[0] {
+                Value::Integer(2) => resp.resp3.set(false),
+                Value::Integer(3) => resp.resp3.set(true),
+                Value::Number(n) if *n == 2.0 => resp.resp3.set(false),
+                Value::Number(n) if *n == 3.0 => resp.resp3.set(true),
+                _ => return Err(err("RESP version must be 2 or 3.")),
+            }
+            Ok(())
+        })?,
+    )?;
+    for (name, v) in [
+        ("REPL_NONE", 0),
+        ("REPL_AOF", 1),
+        ("REPL_SLAVE", 2),
+        ("REPL_REPLICA", 2),
+        ("REPL_ALL", 3),
+    ] {
+        redis.set(name, v)?;
+    }
+    redis.set("set_repl", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+    redis.set(
+        "replicate_commands",
+        lua.create_function(|_, _: MultiValue| Ok(true))?,
+    )?;
+    redis.set(
+        "breakpoint",
+        lua.create_function(|_, _: MultiValue| Ok(false))?,
+    )?;
+    redis.set("debug", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+    redis.set(
+        "acl_check_cmd",
+        lua.create_function(|_, args: MultiValue| {
+            if args.is_empty() {
+                return Err(err(
+                    "Please specify at least one argument for this redis lib call",
+                ));
+            }
+            Ok(true)
+        })?,
+    )?;
+    redis.set("REDIS_VERSION", version)?;
+    redis.set("REDIS_VERSION_NUM", version_num(version))?;
+    redis.set("register_function", register_function(lua, shared)?)?;
+    lua.globals().set("redis", redis)?;
+    Ok(call_box)
+}
+
+/// "7.2.4" → 0x070204.
+fn version_num(v: &str) -> i64 {
+    v.split('.')
+        .take(3)
+        .map(|p| p.parse::<i64>().unwrap_or(0))
+        .fold(0, |acc, p| (acc << 8) | p)
+}
+
+fn register_function(lua: &Lua, shared: std::rc::Rc<Shared>) -> mlua::Result<Function> {
+    lua.create_function(move |_, args: MultiValue| {
+        let args: Vec<Value> = args.into_iter().collect();
+        let (name, callback, flags, description) = match args.as_slice() {
+            [Value::Table(t)] => named_args(t)?,
+            [_] => {
+                return Err(err("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments)."))
+            }
+            [name, callback] => {
+                let Value::Function(f) = callback else {
+                    return Err(err("second argument to redis.register_function must be a function"));
+                };
+                (name_of(name)?, f.clone(), Vec::new(), None)
+            }
+            _ => return Err(err("wrong number of arguments to redis.register_function")),
+        };
+        if !super::store::valid_name(&name) {
+            return Err(err("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long"));
+        }
+        let mut reg = shared.registering.borrow_mut();
+        let Some(list) = reg.as_mut() else {
+            return Err(err("redis.register_function can only be called on FUNCTION LOAD command"));
+        };
+        if list.iter().any(|r| r.name == name) {
+            return Err(err("Function already exists in the library"));
+        }
+        list.push(Registered {
+            name,
+            callback,
+            flags,
+            description,
+        });
+        Ok(())
+    })
+}
+
+fn name_of(v: &Value) -> mlua::Result<String> {
+    match v {
+        Value::String(s) => Ok(s.to_string_lossy()),
+        Value::Integer(i) => Ok(i.to_string()),
+        Value::Number(n) => Ok(n.to_string()),
+        _ => Err(err(
+            "first argument to redis.register_function must be a string",
+        )),
+    }
+}
+
+type Named = (String, Function, Vec<&'static str>, Option<String>);
+
+fn named_args(t: &Table) -> mlua::Result<Named> {
+    let (mut name, mut callback, mut flags, mut description) = (None, None, Vec::new(), None);
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        let key = match &k {
+            Value::String(s) => s.to_string_lossy(),
+            _ => {
+                return Err(err(
+                    "named argument key given to redis.register_function is not a string",
+                ))
+            }
+        };
+        match key.as_str() {
+            "function_name" => name = Some(name_of(&v)?),
+            "callback" => match v {
+                Value::Function(f) => callback = Some(f),
+                _ => {
+                    return Err(err(
+                        "callback argument given to redis.register_function must be a function",
+                    ))
+                }
+            },
+            "description" => {
+                match v {
+                    Value::String(s) => description = Some(s.to_string_lossy()),
+                    _ => return Err(err(
+                        "description argument given to redis.register_function must be a string",
+                    )),
+                }
+            }
+            "flags" => {
+                let Value::Table(ft) = v else {
+                    return Err(err("flags argument to redis.register_function must be a table representing function flags"));
+                };
+                for f in ft.sequence_values::<Value>() {
+                    let f = match f? {
+                        Value::String(s) => s.to_string_lossy(),
+                        _ => return Err(err("unknown flag given")),
+                    };
+                    match FLAGS.iter().find(|known| **known == f) {
+                        Some(known) => flags.push(*known),
+                        None => return Err(err("unknown flag given")),
+                    }
+                }
+            }
+            _ => return Err(err("unknown argument given to redis.register_function")),
+        }
+    }
+    let name =
+        name.ok_or_else(|| err("redis.register_function must get a function name argument"))?;
+    let callback =
+        callback.ok_or_else(|| err("redis.register_function must get a callback argument"))?;
+    Ok((name, callback, flags, description))
+}

@@ -1,0 +1,219 @@
+//! Long-running scripts: which script each server thread runs right now
+//! (process-wide, so SCRIPT KILL / FUNCTION KILL from a connection on any
+//! core reaches it), and the instruction-count hook that stops a script
+//! that was killed or interrupted by shutdown.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use mlua::{HookTriggers, Lua, VmState};
+
+/// What a script's caller gets when its script was killed (Redis's text,
+/// for FUNCTION KILL too).
+pub const KILLED: &str = "Script killed by user with SCRIPT KILL...";
+/// What it gets when the server shuts down under it.
+pub const SHUTDOWN: &str = "Script interrupted: the server is shutting down";
+
+const IDLE: u8 = 0;
+const EVAL: u8 = 1;
+const FUNCTION: u8 = 2;
+
+/// One thread's running script, if any.
+#[derive(Default)]
+pub struct Slot {
+    kind: AtomicU8,
+    /// Milliseconds since `Busy::epoch` when the script started.
+    started_ms: AtomicU64,
+    wrote: AtomicBool,
+    kill: AtomicBool,
+    /// (script name: sha or function name, the command line) for FUNCTION STATS.
+    about: Mutex<(String, Vec<Vec<u8>>)>,
+}
+
+/// Every thread's slot.
+pub struct Busy {
+    epoch: Instant,
+    slots: Vec<Arc<Slot>>,
+}
+
+/// Why SCRIPT KILL / FUNCTION KILL did not kill.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KillError {
+    NotBusy,
+    Unkillable,
+    /// SCRIPT KILL while a function runs.
+    IsFunction,
+    /// FUNCTION KILL while an EVAL script runs.
+    IsEval,
+}
+
+impl KillError {
+    pub fn text(&self) -> &'static str {
+        match self {
+            KillError::NotBusy => "NOTBUSY No scripts in execution right now.",
+            KillError::Unkillable => "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+            KillError::IsFunction => "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.",
+            KillError::IsEval => "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+        }
+    }
+}
+
+/// A running script as FUNCTION STATS reports it.
+pub struct RunningInfo {
+    pub name: String,
+    pub command: Vec<Vec<u8>>,
+    pub duration_ms: u64,
+}
+
+impl Busy {
+    pub fn new(threads: usize) -> Busy {
+        Busy {
+            epoch: Instant::now(),
+            slots: (0..threads.max(1)).map(|_| Arc::default()).collect(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Thread `index`'s slot (threads past the table share the last one's
+    /// bookkeeping only in tests).
+    pub fn slot(&self, index: usize) -> Arc<Slot> {
+        self.slots[index.min(self.slots.len() - 1)].clone()
+    }
+
+    pub fn begin(&self, slot: &Slot, function: bool, name: &str, command: Vec<Vec<u8>>) {
+        *slot.about.lock().unwrap_or_else(|e| e.into_inner()) = (name.to_string(), command);
+        slot.wrote.store(false, Ordering::Relaxed);
+        slot.kill.store(false, Ordering::Relaxed);
+        slot.started_ms.store(self.now_ms(), Ordering::Relaxed);
+        // ORDERING: Release publishes the fields above to `kill`'s Acquire.
+        slot.kind
+            .store(if function { FUNCTION } else { EVAL }, Ordering::Release);
+    }
+
+    pub fn end(&self, slot: &Slot) {
+        slot.kind.store(IDLE, Ordering::Release);
+        slot.kill.store(false, Ordering::Relaxed);
+    }
+
+    /// SCRIPT KILL (`eval`) or FUNCTION KILL: stops every read-only script
+    /// that has run at least `threshold_ms`.
+    pub fn kill(&self, eval: bool, threshold_ms: u64) -> Result<(), KillError> {
+        let now = self.now_ms();
+        let mut first_err = None;
+        let mut killed = false;
+        for slot in &self.slots {
+            // ORDERING: Acquire, paired with `begin`'s Release.
+            let kind = slot.kind.load(Ordering::Acquire);
+            if kind == IDLE {
+                continue;
+            }
+            let started = slot.started_ms.load(Ordering::Relaxed);
+            if now.saturating_sub(started) < threshold_ms {
+                continue;
+            }
+            let err = if slot.wrote.load(Ordering::Relaxed) {
+                Some(KillError::Unkillable)
+            } else if eval && kind == FUNCTION {
+                Some(KillError::IsFunction)
+            } else if !eval && kind == EVAL {
+                Some(KillError::IsEval)
+            } else {
+                None
+            };
+            match err {
+                Some(e) => {
+                    first_err.get_or_insert(e);
+                }
+                None => {
+                    slot.kill.store(true, Ordering::Relaxed);
+                    killed = true;
+                }
+            }
+        }
+        if killed {
+            return Ok(());
+        }
+        Err(first_err.unwrap_or(KillError::NotBusy))
+    }
+
+    /// The functions running now (FUNCTION STATS).
+    pub fn running_functions(&self) -> Vec<RunningInfo> {
+        let now = self.now_ms();
+        self.slots
+            .iter()
+            .filter(|s| s.kind.load(Ordering::Acquire) == FUNCTION)
+            .map(|s| {
+                let about = s.about.lock().unwrap_or_else(|e| e.into_inner());
+                RunningInfo {
+                    name: about.0.clone(),
+                    command: about.1.clone(),
+                    duration_ms: now.saturating_sub(s.started_ms.load(Ordering::Relaxed)),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Slot {
+    /// The running script executed a write command (SCRIPT KILL refuses it).
+    pub fn mark_written(&self) {
+        self.wrote.store(true, Ordering::Relaxed);
+    }
+
+    pub fn has_written(&self) -> bool {
+        self.wrote.load(Ordering::Relaxed)
+    }
+}
+
+/// How often (in Lua VM instructions) the hook looks at the flags.
+const CHECK_EVERY: u32 = 10_000;
+
+/// Installs the hook that raises an error in a killed script (again at
+/// every check, so a script that catches it with pcall still stops) or
+/// when `interrupted()` says the server shuts down.
+pub fn install_hook(
+    lua: &Lua,
+    slot: Arc<Slot>,
+    interrupted: Arc<dyn Fn() -> bool + Send + Sync>,
+) -> mlua::Result<()> {
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(CHECK_EVERY),
+        move |_, _| {
+            if slot.kill.load(Ordering::Relaxed) {
+                return Err(mlua::Error::RuntimeError(KILLED.into()));
+            }
+            if interrupted() {
+                return Err(mlua::Error::RuntimeError(SHUTDOWN.into()));
+            }
+            Ok(VmState::Continue)
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kill_rules() {
+        let busy = Busy::new(2);
+        assert_eq!(busy.kill(true, 0), Err(KillError::NotBusy));
+        let s = busy.slot(0);
+        busy.begin(&s, false, "sha", vec![]);
+        assert_eq!(busy.kill(false, 0), Err(KillError::IsEval));
+        assert_eq!(busy.kill(true, 60_000), Err(KillError::NotBusy));
+        s.mark_written();
+        assert_eq!(busy.kill(true, 0), Err(KillError::Unkillable));
+        busy.begin(&s, true, "f", vec![]);
+        assert_eq!(busy.kill(true, 0), Err(KillError::IsFunction));
+        assert_eq!(busy.kill(false, 0), Ok(()));
+        assert!(s.kill.load(Ordering::Relaxed));
+        assert_eq!(busy.running_functions().len(), 1);
+        busy.end(&s);
+        assert_eq!(busy.kill(false, 0), Err(KillError::NotBusy));
+    }
+}

@@ -1,0 +1,488 @@
+//! Lua scripting (EVAL and friends) and Redis 7 functions (FCALL).
+//!
+//! Each server thread owns one [`Engine`]: a Lua 5.1 state built by
+//! `sandbox` with the `redis` API (`api`), the scripts it compiled (by
+//! SHA1) and the function libraries it loaded (by name and generation).
+//! The engine lives in `ThreadCtx::scripts`, created lazily on a thread's
+//! first script; the command layer takes it out while a script runs and
+//! puts it back. The process-wide [`Store`] (in `ServerState::scripts`)
+//! holds script sources, the function registry and the busy-script
+//! registry (`busy`).
+//!
+//! This module knows nothing of commands: a running script executes
+//! `redis.call` through the [`Host`] the command layer passes in.
+
+pub mod api;
+pub mod busy;
+pub mod convert;
+mod errors;
+mod libs;
+pub mod sandbox;
+pub mod store;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use citadel_resp::Reply;
+use mlua::chunk::ChunkMode;
+use mlua::{Function, Lua, MultiValue, Table, Value};
+
+pub use busy::{Busy, KillError, Slot};
+pub use store::{FunctionMeta, Library, Store};
+
+use api::{Registered, Shared};
+use convert::{error_table, lua_to_reply, reply_to_lua, ToRespError};
+pub use errors::RaisedError;
+use errors::{error_handler, error_value_text, failure_line, inv_error, root_message, wrap_pcall};
+
+/// What `redis.call` may do in the running script.
+#[derive(Debug, Clone, Copy)]
+pub struct CallRules {
+    /// EVAL_RO / FCALL_RO, or a `no-writes` script: write commands refused.
+    pub read_only: bool,
+    /// The script's `redis.setresp(3)`: commands reply in RESP3.
+    pub resp3: bool,
+}
+
+/// Runs the commands a script calls.
+pub trait Host {
+    /// Runs `argv` and writes exactly one RESP reply (maybe an error) to
+    /// `out`; returns whether a write command ran.
+    fn call(&mut self, argv: &[&[u8]], rules: &CallRules, out: &mut Vec<u8>) -> bool;
+}
+
+/// Lowercase hex SHA1.
+pub fn sha1_hex(bytes: &[u8]) -> String {
+    sha1_smol::Sha1::from(bytes).digest().to_string()
+}
+
+/// An EVAL script's `#!lua flags=...` line (Redis 7).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScriptFlags {
+    /// The script has a shebang (flags apply; without one it may write).
+    pub shebang: bool,
+    pub no_writes: bool,
+}
+
+/// Parses an EVAL shebang; returns the flags and the code to compile (the
+/// shebang line turned into a comment, so line numbers stay).
+fn eval_shebang(body: &[u8]) -> Result<(ScriptFlags, Vec<u8>), String> {
+    if !body.starts_with(b"#!") {
+        return Ok((ScriptFlags::default(), body.to_vec()));
+    }
+    let end = body.iter().position(|&c| c == b'\n').unwrap_or(body.len());
+    let line = String::from_utf8_lossy(&body[2..end]).into_owned();
+    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or("");
+    if engine != "lua" {
+        return Err(format!("ERR Unexpected engine in script shebang: {engine}"));
+    }
+    let mut flags = ScriptFlags {
+        shebang: true,
+        no_writes: false,
+    };
+    for p in parts {
+        let Some(list) = p.strip_prefix("flags=") else {
+            return Err(format!("ERR Unknown lua shebang option: {p}"));
+        };
+        for f in list.split(',').filter(|f| !f.is_empty()) {
+            if !api::FLAGS.contains(&f) {
+                return Err(format!("ERR Unexpected flag in script shebang: {f}"));
+            }
+            flags.no_writes |= f == "no-writes";
+        }
+    }
+    let mut code = b"--".to_vec();
+    code.extend_from_slice(body);
+    Ok((flags, code))
+}
+
+/// How a script is called: its keys and arguments.
+pub struct Invocation<'a> {
+    pub keys: &'a [&'a [u8]],
+    pub args: &'a [&'a [u8]],
+    /// EVAL_RO / FCALL_RO.
+    pub ro_command: bool,
+    /// The whole command line (FUNCTION STATS shows it).
+    pub command: &'a [&'a [u8]],
+    /// Most bytes the script's reply may take.
+    pub out_limit: usize,
+}
+
+struct Compiled {
+    func: Function,
+    flags: ScriptFlags,
+}
+
+struct LoadedLibrary {
+    generation: u64,
+    functions: HashMap<String, Function>,
+}
+
+pub struct Engine {
+    lua: Lua,
+    shared: Rc<Shared>,
+    slot: Arc<Slot>,
+    call_box: Table,
+    runner: Function,
+    scripts: HashMap<String, Compiled>,
+    script_epoch: u64,
+    libraries: HashMap<String, LoadedLibrary>,
+}
+
+const USER_SCRIPT: &str = "@user_script";
+const USER_FUNCTION: &str = "@user_function";
+
+impl Engine {
+    /// A thread's engine; `interrupted` says the server shuts down.
+    pub fn new(
+        slot: Arc<Slot>,
+        interrupted: Arc<dyn Fn() -> bool + Send + Sync>,
+        version: &str,
+    ) -> mlua::Result<Engine> {
+        let (lua, rand) = sandbox::new_lua()?;
+        // Redis 7 seeds the generator once, not per script.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as i32 ^ d.as_secs() as i32)
+            .unwrap_or(0);
+        sandbox::seed_rand48(&rand, seed);
+        let shared = Rc::new(Shared::default());
+        let call_box = api::install(&lua, shared.clone(), version)?;
+        let handler = error_handler(&lua)?;
+        let runner: Function = lua
+            .load(
+                r#"
+                local xpcall, handler = xpcall, ...
+                return function(f, a, b)
+                    return xpcall(function() return f(a, b) end, handler)
+                end
+                "#,
+            )
+            .set_name(sandbox::INTERNAL_CHUNK)
+            .call(handler)?;
+        wrap_pcall(&lua)?;
+        sandbox::protect_globals(&lua)?;
+        busy::install_hook(&lua, slot.clone(), interrupted)?;
+        Ok(Engine {
+            lua,
+            shared,
+            slot,
+            call_box,
+            runner,
+            scripts: HashMap::new(),
+            script_epoch: 0,
+            libraries: HashMap::new(),
+        })
+    }
+
+    /// An engine for loading libraries only (start-up).
+    pub fn detached(version: &str) -> mlua::Result<Engine> {
+        Engine::new(Arc::default(), Arc::new(|| false), version)
+    }
+
+    fn sync_epoch(&mut self, store: &Store) {
+        let epoch = store.script_epoch();
+        if epoch != self.script_epoch {
+            self.scripts.clear();
+            self.script_epoch = epoch;
+        }
+    }
+
+    /// Compiles `body` (SCRIPT LOAD, EVAL); Err is the error line.
+    pub fn compile(
+        &mut self,
+        store: &Store,
+        sha: &str,
+        body: &[u8],
+    ) -> Result<ScriptFlags, String> {
+        self.sync_epoch(store);
+        if let Some(c) = self.scripts.get(sha) {
+            return Ok(c.flags);
+        }
+        let (flags, code) = eval_shebang(body)?;
+        let func = self
+            .lua
+            .load(&code[..])
+            .set_name(USER_SCRIPT)
+            .set_mode(ChunkMode::Text)
+            .into_function()
+            .map_err(|e| {
+                format!(
+                    "ERR Error compiling script (new function): {}",
+                    root_message(&e)
+                )
+            })?;
+        self.scripts
+            .insert(sha.to_string(), Compiled { func, flags });
+        Ok(flags)
+    }
+
+    /// EVAL / EVALSHA of a script the store knows (`sha` lowercase).
+    pub fn eval(
+        &mut self,
+        store: &Store,
+        sha: &str,
+        inv: &Invocation<'_>,
+        out: &mut Reply<'_>,
+        host: &mut dyn Host,
+    ) {
+        self.sync_epoch(store);
+        if !self.scripts.contains_key(sha) {
+            let Some(body) = store.script(sha) else {
+                out.error(b"NOSCRIPT No matching script. Please use EVAL.");
+                return;
+            };
+            if let Err(e) = self.compile(store, sha, &body) {
+                out.error(e.as_bytes());
+                return;
+            }
+        }
+        let Some(c) = self.scripts.get(sha) else {
+            return;
+        };
+        let (func, flags) = (c.func.clone(), c.flags);
+        if inv.ro_command && flags.shebang && !flags.no_writes {
+            out.error(b"ERR Can not execute a script with write flag using *_ro command.");
+            return;
+        }
+        let set_globals = || -> mlua::Result<()> {
+            let g = self.lua.globals();
+            g.raw_set("KEYS", self.strings(inv.keys)?)?;
+            g.raw_set("ARGV", self.strings(inv.args)?)?;
+            Ok(())
+        };
+        if let Err(e) = set_globals() {
+            out.error(format!("ERR {}", root_message(&e)).as_bytes());
+            return;
+        }
+        let read_only = inv.ro_command || flags.no_writes;
+        self.run(store, &func, sha, false, read_only, inv, out, host);
+    }
+
+    /// FCALL / FCALL_RO of `name`.
+    pub fn fcall(
+        &mut self,
+        store: &Store,
+        name: &str,
+        inv: &Invocation<'_>,
+        out: &mut Reply<'_>,
+        host: &mut dyn Host,
+    ) {
+        let Some((lib, meta)) = store.functions().function(name) else {
+            out.error(b"ERR Function not found");
+            return;
+        };
+        if inv.ro_command && !meta.has_flag("no-writes") {
+            out.error(b"ERR Can not execute a script with write flag using *_ro command.");
+            return;
+        }
+        let current = self
+            .libraries
+            .get(&lib.name)
+            .is_some_and(|l| l.generation == lib.generation);
+        if !current {
+            match self.load_library(&lib.code) {
+                Ok(registered) => self.keep_library(&lib.name, lib.generation, registered),
+                Err(e) => {
+                    out.error(e.as_bytes());
+                    return;
+                }
+            }
+        }
+        let Some(func) = self
+            .libraries
+            .get(&lib.name)
+            .and_then(|l| l.functions.get(name))
+            .cloned()
+        else {
+            out.error(b"ERR Function not found");
+            return;
+        };
+        let read_only = inv.ro_command || meta.has_flag("no-writes");
+        self.run(store, &func, name, true, read_only, inv, out, host);
+    }
+
+    /// Runs a library's code, collecting what it registers.
+    pub fn load_library(&mut self, code: &str) -> Result<Vec<Registered>, String> {
+        // The shebang line becomes a comment: line numbers stay.
+        let code = format!("--{code}");
+        let func = self
+            .lua
+            .load(&code)
+            .set_name(USER_FUNCTION)
+            .set_mode(ChunkMode::Text)
+            .into_function()
+            .map_err(|e| format!("ERR Error compiling function: {}", root_message(&e)))?;
+        *self.shared.registering.borrow_mut() = Some(Vec::new());
+        let result = self.runner.call::<(bool, Value)>(func);
+        let registered = self
+            .shared
+            .registering
+            .borrow_mut()
+            .take()
+            .unwrap_or_default();
+        match result {
+            Ok((true, _)) if registered.is_empty() => Err("ERR No functions registered".into()),
+            Ok((true, _)) => Ok(registered),
+            Ok((false, Value::Table(t))) => {
+                let msg: String = t
+                    .raw_get::<Option<String>>("err")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                Err(format!("ERR Error registering functions: {msg}"))
+            }
+            Ok((false, v)) => Err(format!(
+                "ERR Error registering functions: {}",
+                error_value_text(&v)
+            )),
+            Err(e) => Err(format!(
+                "ERR Error registering functions: {}",
+                root_message(&e)
+            )),
+        }
+    }
+
+    /// Keeps a library this thread loaded, current as of `generation`.
+    pub fn keep_library(&mut self, name: &str, generation: u64, registered: Vec<Registered>) {
+        let functions = registered
+            .into_iter()
+            .map(|r| (r.name, r.callback))
+            .collect();
+        self.libraries.insert(
+            name.to_string(),
+            LoadedLibrary {
+                generation,
+                functions,
+            },
+        );
+    }
+
+    fn strings(&self, items: &[&[u8]]) -> mlua::Result<Table> {
+        let t = self.lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, s) in items.iter().enumerate() {
+            t.raw_set(i + 1, self.lua.create_string(s)?)?;
+        }
+        Ok(t)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        store: &Store,
+        func: &Function,
+        name: &str,
+        is_function: bool,
+        read_only: bool,
+        inv: &Invocation<'_>,
+        out: &mut Reply<'_>,
+        host: &mut dyn Host,
+    ) {
+        self.shared.resp3.set(false);
+        let command: Vec<Vec<u8>> = inv.command.iter().map(|a| a.to_vec()).collect();
+        store.busy.begin(&self.slot, is_function, name, command);
+        let host = RefCell::new(host);
+        let shared = self.shared.clone();
+        let slot = self.slot.clone();
+        let result = self.lua.scope(|scope| {
+            let raw = scope.create_function(|lua, args: MultiValue| {
+                let rules = CallRules {
+                    read_only,
+                    resp3: shared.resp3.get(),
+                };
+                raw_call(lua, &args, &rules, &mut **host.borrow_mut(), &slot)
+            })?;
+            let stub: Value = self.call_box.raw_get(1)?;
+            self.call_box.raw_set(1, raw)?;
+            let keys = if is_function {
+                Value::Table(self.strings(inv.keys)?)
+            } else {
+                Value::Nil
+            };
+            let args = if is_function {
+                Value::Table(self.strings(inv.args)?)
+            } else {
+                Value::Nil
+            };
+            let result = self
+                .runner
+                .call::<(bool, Value)>((func.clone(), keys, args));
+            self.call_box.raw_set(1, stub)?;
+            let (ok, value) = result?;
+            let mark = out.buf.len();
+            if ok {
+                match lua_to_reply(&value, out, shared.resp3.get(), inv.out_limit) {
+                    Ok(()) => {}
+                    Err(ToRespError::TooLarge) => {
+                        out.buf.truncate(mark);
+                        out.error(b"ERR the script's reply is larger than the client output limit");
+                    }
+                    Err(ToRespError::TooDeep) => {
+                        out.buf.truncate(mark);
+                        out.error(b"ERR reached lua stack limit");
+                    }
+                    Err(ToRespError::Lua(e)) => {
+                        out.buf.truncate(mark);
+                        out.error(format!("ERR {}", root_message(&e)).as_bytes());
+                    }
+                }
+            } else {
+                out.error(&failure_line(&value, name));
+            }
+            Ok(())
+        });
+        store.busy.end(&self.slot);
+        if let Err(e) = result {
+            inv_error(out, name, &e);
+        }
+        // Keep the heap in check between runs, as Redis does.
+        let _ = self.lua.gc_step();
+    }
+}
+
+/// `redis.call` / `redis.pcall`'s common part: (reply as a Lua value, is
+/// an error).
+fn raw_call(
+    lua: &Lua,
+    args: &MultiValue,
+    rules: &CallRules,
+    host: &mut dyn Host,
+    slot: &Slot,
+) -> mlua::Result<(Value, bool)> {
+    if args.is_empty() {
+        let t = error_table(
+            lua,
+            b"ERR Please specify at least one argument for this redis lib call",
+        )?;
+        return Ok((Value::Table(t), true));
+    }
+    let mut owned: Vec<Vec<u8>> = Vec::with_capacity(args.len());
+    for a in args.iter() {
+        match a {
+            Value::String(s) => owned.push(s.as_bytes().to_vec()),
+            Value::Integer(_) | Value::Number(_) => match lua.coerce_string(a.clone())? {
+                Some(s) => owned.push(s.as_bytes().to_vec()),
+                None => owned.push(Vec::new()),
+            },
+            _ => {
+                let t = error_table(
+                    lua,
+                    b"ERR Lua redis lib command arguments must be strings or integers",
+                )?;
+                return Ok((Value::Table(t), true));
+            }
+        }
+    }
+    let argv: Vec<&[u8]> = owned.iter().map(|a| a.as_slice()).collect();
+    let mut buf = Vec::new();
+    if host.call(&argv, rules, &mut buf) {
+        slot.mark_written();
+    }
+    reply_to_lua(lua, &buf)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,353 @@
+//! Engine tests over a fake host: error texts, conversions through
+//! `redis.call`, read-only rules, functions, kill.
+
+use std::collections::HashMap;
+
+use super::*;
+
+/// GET / SET / INCR over a map, PING, and an error for anything else.
+#[derive(Default)]
+struct FakeHost {
+    data: HashMap<Vec<u8>, Vec<u8>>,
+    calls: usize,
+}
+
+impl Host for FakeHost {
+    fn call(&mut self, argv: &[&[u8]], rules: &CallRules, out: &mut Vec<u8>) -> bool {
+        self.calls += 1;
+        let mut r = Reply::new(out, rules.resp3);
+        let name = argv[0].to_ascii_lowercase();
+        match (name.as_slice(), argv.len()) {
+            (b"get", 2) => match self.data.get(argv[1]) {
+                Some(v) => r.bulk(v),
+                None => r.null(),
+            },
+            (b"set", 3) if rules.read_only => {
+                r.error(b"ERR Write commands are not allowed from read-only scripts.")
+            }
+            (b"set", 3) => {
+                self.data.insert(argv[1].to_vec(), argv[2].to_vec());
+                r.ok();
+                return true;
+            }
+            (b"ping", 1) => r.simple(b"PONG"),
+            (b"hello", 1) => {
+                r.map(1);
+                r.bulk(b"proto");
+                r.int(3);
+            }
+            _ => r.error(b"ERR Unknown Redis command called from script"),
+        }
+        false
+    }
+}
+
+fn engine() -> (Engine, Store) {
+    let store = Store::new(None, 1);
+    let e = Engine::new(store.busy.slot(0), Arc::new(|| false), "7.2.4").unwrap();
+    (e, store)
+}
+
+fn eval_with(
+    e: &mut Engine,
+    store: &Store,
+    host: &mut FakeHost,
+    body: &str,
+    keys: &[&[u8]],
+    args: &[&[u8]],
+    ro: bool,
+) -> String {
+    let sha = sha1_hex(body.as_bytes());
+    store.add_script(&sha, body.as_bytes());
+    let mut buf = Vec::new();
+    let mut out = Reply::new(&mut buf, false);
+    let inv = Invocation {
+        keys,
+        args,
+        ro_command: ro,
+        command: &[],
+        out_limit: 1 << 20,
+    };
+    e.eval(store, &sha, &inv, &mut out, host);
+    String::from_utf8(buf).unwrap()
+}
+
+fn eval(body: &str) -> String {
+    let (mut e, store) = engine();
+    eval_with(
+        &mut e,
+        &store,
+        &mut FakeHost::default(),
+        body,
+        &[],
+        &[],
+        false,
+    )
+}
+
+#[test]
+fn values_and_errors() {
+    assert_eq!(eval("return 1"), ":1\r\n");
+    assert_eq!(eval("return redis.call('ping')"), "+PONG\r\n");
+    assert_eq!(eval("return redis.call('get', 'nope')"), "$-1\r\n");
+    assert_eq!(
+        eval("return tostring(redis.call('get', 'nope'))"),
+        "$5\r\nfalse\r\n"
+    );
+    let sha = sha1_hex(b"error('boom')");
+    assert_eq!(
+        eval("error('boom')"),
+        format!("-ERR user_script:1: boom script: {sha}, on @user_script:1.\r\n")
+    );
+    let body = "\nreturn redis.call('nosuch')";
+    assert_eq!(
+        eval(body),
+        format!(
+            "-ERR Unknown Redis command called from script script: {}, on @user_script:2.\r\n",
+            sha1_hex(body.as_bytes())
+        )
+    );
+    assert_eq!(
+        eval("return redis.pcall('nosuch')"),
+        "-ERR Unknown Redis command called from script\r\n"
+    );
+    assert!(eval("return redis.call()")
+        .starts_with("-ERR Please specify at least one argument for this redis lib call script: "));
+    assert!(eval("return redis.call('get', {})")
+        .starts_with("-ERR Lua redis lib command arguments must be strings or integers script: "));
+    assert!(eval("return x").starts_with(
+        "-ERR user_script:1: Script attempted to access nonexistent global variable 'x' script:"
+    ));
+    assert!(
+        eval("x = 1").starts_with("-ERR user_script:1: Attempt to modify a readonly table script:")
+    );
+    assert_eq!(
+        eval("return 1 +"),
+        "-ERR Error compiling script (new function): user_script:1: unexpected symbol near '<eof>'\r\n"
+    );
+    assert_eq!(eval("return redis.error_reply('My err')"), "-My err\r\n");
+    assert_eq!(eval("return redis.error_reply('boom')"), "-ERR boom\r\n");
+    assert_eq!(eval("return redis.status_reply('fine')"), "+fine\r\n");
+    assert!(eval("error({err='X my'})").starts_with("-X my script: "));
+    assert_eq!(
+        eval("local ok, e = pcall(redis.call, 'nosuch') return e.err"),
+        "$44\r\nERR Unknown Redis command called from script\r\n"
+    );
+    assert_eq!(
+        eval("return redis.sha1hex('')"),
+        "$40\r\nda39a3ee5e6b4b0d3255bfef95601890afd80709\r\n"
+    );
+    // Binary chunks are refused.
+    assert!(eval("\x1bLua").starts_with("-ERR Error compiling script"));
+}
+
+#[test]
+fn keys_argv_and_writes() {
+    let (mut e, store) = engine();
+    let mut host = FakeHost::default();
+    let body = "redis.call('set', KEYS[1], ARGV[1]) return redis.call('get', KEYS[1])";
+    assert_eq!(
+        eval_with(&mut e, &store, &mut host, body, &[b"k"], &[b"v"], false),
+        "$1\r\nv\r\n"
+    );
+    assert!(store.busy.slot(0).has_written());
+    let r = eval_with(&mut e, &store, &mut host, body, &[b"k"], &[b"v"], true);
+    assert!(
+        r.starts_with("-ERR Write commands are not allowed from read-only scripts. script:"),
+        "{r}"
+    );
+    let r = eval_with(&mut e, &store, &mut host, "#!lua\nreturn 1", &[], &[], true);
+    assert_eq!(
+        r,
+        "-ERR Can not execute a script with write flag using *_ro command.\r\n"
+    );
+    let r = eval_with(
+        &mut e,
+        &store,
+        &mut host,
+        "#!lua flags=no-writes\nreturn 1",
+        &[],
+        &[],
+        true,
+    );
+    assert_eq!(r, ":1\r\n");
+    let r = eval_with(
+        &mut e,
+        &store,
+        &mut host,
+        "#!lua flags=bogus\nreturn 1",
+        &[],
+        &[],
+        false,
+    );
+    assert_eq!(r, "-ERR Unexpected flag in script shebang: bogus\r\n");
+}
+
+#[test]
+fn resp3_from_script() {
+    let (mut e, store) = engine();
+    let mut host = FakeHost::default();
+    let r = eval_with(
+        &mut e,
+        &store,
+        &mut host,
+        "redis.setresp(3) return redis.call('hello').map.proto",
+        &[],
+        &[],
+        false,
+    );
+    assert_eq!(r, ":3\r\n");
+    // setresp is reset for the next run.
+    let r = eval_with(
+        &mut e,
+        &store,
+        &mut host,
+        "return redis.call('hello')",
+        &[],
+        &[],
+        false,
+    );
+    assert_eq!(r, "*2\r\n$5\r\nproto\r\n:3\r\n");
+}
+
+#[test]
+fn random_is_seedable() {
+    let (mut e, store) = engine();
+    let mut host = FakeHost::default();
+    let body = "math.randomseed(7) return {math.random(1000), math.random(1000)}";
+    let a = eval_with(&mut e, &store, &mut host, body, &[], &[], false);
+    let b = eval_with(&mut e, &store, &mut host, body, &[], &[], false);
+    assert_eq!(a, b);
+    let body = "local r = math.random(5, 10) return r >= 5 and r <= 10";
+    assert_eq!(
+        eval_with(&mut e, &store, &mut host, body, &[], &[], false),
+        ":1\r\n"
+    );
+}
+
+#[test]
+fn functions_load_and_call() {
+    let (mut e, store) = engine();
+    let code = "#!lua name=lib\nredis.register_function('f', function(keys, args) return {keys[1], args[1]} end)\nredis.register_function{function_name='g', callback=function() error('oops') end, flags={'no-writes'}}";
+    let reg = e.load_library(code).unwrap();
+    let metas: Vec<_> = reg
+        .iter()
+        .map(|r| FunctionMeta {
+            name: r.name.clone(),
+            description: r.description.clone(),
+            flags: r.flags.clone(),
+        })
+        .collect();
+    let generation = store.next_generation();
+    store
+        .functions_mut()
+        .add(
+            Library {
+                name: "lib".into(),
+                code: code.into(),
+                functions: metas,
+                generation,
+            },
+            false,
+        )
+        .unwrap();
+    let call = |e: &mut Engine, name: &str, ro: bool| {
+        let mut buf = Vec::new();
+        let mut out = Reply::new(&mut buf, false);
+        let inv = Invocation {
+            keys: &[b"k"],
+            args: &[b"a"],
+            ro_command: ro,
+            command: &[],
+            out_limit: 1 << 20,
+        };
+        e.fcall(&store, name, &inv, &mut out, &mut FakeHost::default());
+        String::from_utf8(buf).unwrap()
+    };
+    assert_eq!(call(&mut e, "f", false), "*2\r\n$1\r\nk\r\n$1\r\na\r\n");
+    assert_eq!(
+        call(&mut e, "f", true),
+        "-ERR Can not execute a script with write flag using *_ro command.\r\n"
+    );
+    assert_eq!(
+        call(&mut e, "g", true),
+        "-ERR user_function:3: oops script: g, on @user_function:3.\r\n"
+    );
+    assert_eq!(call(&mut e, "h", false), "-ERR Function not found\r\n");
+    // Another thread's engine loads the library lazily.
+    let (mut other, _) = engine();
+    assert_eq!(call(&mut other, "f", false), "*2\r\n$1\r\nk\r\n$1\r\na\r\n");
+    assert_eq!(
+        e.load_library("#!lua name=x\nreturn 1").err().unwrap(),
+        "ERR No functions registered"
+    );
+    assert_eq!(
+        e.load_library("#!lua name=x\nredis.register_function('a', function() end) redis.register_function('a', function() end)").err().unwrap(),
+        "ERR Error registering functions: ERR Function already exists in the library"
+    );
+    assert_eq!(
+        e.load_library("#!lua name=x\nreturn 1 +").err().unwrap(),
+        "ERR Error compiling function: user_function:2: unexpected symbol near '<eof>'"
+    );
+}
+
+#[test]
+fn killed_script_stops() {
+    let (mut e, store) = engine();
+    let slot = store.busy.slot(0);
+    let store = std::sync::Arc::new(store);
+    let s2 = store.clone();
+    let killer = std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        if s2.busy.kill(true, 0).is_ok() {
+            break;
+        }
+    });
+    let r = eval_with(
+        &mut e,
+        &store,
+        &mut FakeHost::default(),
+        "while true do pcall(function() end) end",
+        &[],
+        &[],
+        false,
+    );
+    killer.join().unwrap();
+    assert!(
+        r.starts_with("-ERR Script killed by user with SCRIPT KILL... script: "),
+        "{r}"
+    );
+    assert!(!slot.has_written());
+    // The engine still works afterwards.
+    assert_eq!(
+        eval_with(
+            &mut e,
+            &store,
+            &mut FakeHost::default(),
+            "return 2",
+            &[],
+            &[],
+            false
+        ),
+        ":2\r\n"
+    );
+}
+
+#[test]
+fn huge_reply_is_bounded() {
+    let (mut e, store) = engine();
+    let body = "local t = {} for i = 1, 200000 do t[i] = 'xxxxxxxxxxxxxxxx' end return t";
+    let r = eval_with(
+        &mut e,
+        &store,
+        &mut FakeHost::default(),
+        body,
+        &[],
+        &[],
+        false,
+    );
+    assert_eq!(
+        r,
+        "-ERR the script's reply is larger than the client output limit\r\n"
+    );
+}
