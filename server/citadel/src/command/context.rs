@@ -44,11 +44,23 @@ pub struct ConnState {
     /// MULTI's queue and WATCH's keys.
     pub tx: super::queue::TxState,
     /// CLIENT TRACKING is on for this connection (`command/tracking.rs`).
-    pub tracking: Option<super::tracking::ConnTracking>,
+    pub tracking: Option<ConnTracking>,
     /// The tracking registry knows this connection's waiter.
     pub tracking_attached: bool,
     /// CLIENT REPLY: whether replies are sent.
     pub reply_mode: ReplyMode,
+}
+
+/// The connection's side of its tracking (what every read checks).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnTracking {
+    pub bcast: bool,
+    pub optin: bool,
+    pub optout: bool,
+    /// CLIENT CACHING YES/NO, for the next command only.
+    pub caching: Option<bool>,
+    /// `caching` was set by the command that just ran (keep it one more).
+    pub caching_fresh: bool,
 }
 
 /// CLIENT REPLY ON | OFF | SKIP (applied in `observe.rs`).

@@ -36,6 +36,24 @@ impl CommandDef {
     pub fn leaf_name(&self) -> &'static str {
         self.name.rsplit('|').next().unwrap_or(self.name)
     }
+    /// The keys a command names, by its key spec (first, last, step).
+    pub fn keys_of<'a>(&self, args: Args<'a>, keys: &mut Vec<&'a [u8]>) {
+        let (first, last, step) = self.keys;
+        if first <= 0 {
+            return;
+        }
+        let last = if last < 0 {
+            args.len() as i32 + last
+        } else {
+            last.min(args.len() as i32 - 1)
+        };
+        let mut i = first;
+        while i <= last {
+            keys.push(args.get(i as usize));
+            i += step.max(1);
+        }
+    }
+
     pub fn arity_ok(&self, argc: usize) -> bool {
         let argc = argc as i64;
         let a = i64::from(self.arity);

@@ -7,7 +7,7 @@
 use citadel_resp::Reply;
 
 use super::args::Args;
-use super::context::{ConnState, Ctx};
+use super::context::{ConnState, ConnTracking, Ctx};
 use super::error::{CmdError, CmdResult};
 use super::table::CommandDef;
 use crate::pubsub::Kind;
@@ -15,18 +15,6 @@ use crate::state::ServerState;
 use crate::thread::ThreadCtx;
 use crate::tracking::Options;
 use citadel_settings::server as setting;
-
-/// The connection's side of its tracking (what every read checks).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ConnTracking {
-    pub bcast: bool,
-    pub optin: bool,
-    pub optout: bool,
-    /// CLIENT CACHING YES/NO, for the next command only.
-    pub caching: Option<bool>,
-    /// `caching` was set by the command that just ran (keep it one more).
-    pub caching_fresh: bool,
-}
 
 const INVALIDATE_CHANNEL: &[u8] = b"__redis__:invalidate";
 
@@ -213,7 +201,7 @@ pub fn remember_reads(
         return;
     }
     let mut keys = Vec::new();
-    super::transaction::command_keys(def, args, &mut keys);
+    def.keys_of(args, &mut keys);
     let max = state.settings.get(&setting::TRACKING_TABLE_MAX_KEYS);
     state
         .tracking

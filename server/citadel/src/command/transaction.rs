@@ -95,24 +95,6 @@ fn keyspace_wide(def: &CommandDef) -> bool {
     )
 }
 
-/// The keys a command names, by its key spec (first, last, step).
-pub fn command_keys<'a>(def: &CommandDef, args: Args<'a>, keys: &mut Vec<&'a [u8]>) {
-    let (first, last, step) = def.keys;
-    if first <= 0 {
-        return;
-    }
-    let last = if last < 0 {
-        args.len() as i32 + last
-    } else {
-        last.min(args.len() as i32 - 1)
-    };
-    let mut i = first;
-    while i <= last {
-        keys.push(args.get(i as usize));
-        i += step.max(1);
-    }
-}
-
 fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> CmdResult {
     let now = ctx.thread.cache.now_ms();
     if tx.watched_key_expired(now) {
@@ -125,7 +107,7 @@ fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> CmdResult {
     for i in 0..tx.len() {
         let (_, def, args) = tx.command(i);
         sequential |= keyspace_wide(def);
-        command_keys(def, args, &mut keys);
+        def.keys_of(args, &mut keys);
     }
     if sequential {
         return run_one_by_one(ctx, tx, &keys[..tx.watched_keys().count()]);
