@@ -246,11 +246,15 @@ impl Client {
 }
 
 const ACCOUNTS: usize = 8;
+/// The same transfer as a Lua script (atomic over its two KEYS).
+const TRANSFER: &str = "local a = tonumber(redis.call('GET', KEYS[1])) \
+    local b = tonumber(redis.call('GET', KEYS[2])) \
+    redis.call('SET', KEYS[1], a - ARGV[1]) redis.call('SET', KEYS[2], b + ARGV[1]) return 1";
 const START: i64 = 1000;
 
-/// Clients on both cores transfer between accounts: half with
-/// WATCH/GET/MULTI/SET/EXEC (retrying aborted EXECs), half with plain
-/// MULTI/DECRBY/INCRBY/EXEC. A checker reads all accounts in one
+/// Clients on both cores transfer between accounts: with
+/// WATCH/GET/MULTI/SET/EXEC (retrying aborted EXECs), with a Lua script
+/// (GET, GET, SET, SET) and with plain MULTI/DECRBY/INCRBY/EXEC. A checker reads all accounts in one
 /// MULTI/MGET/EXEC: every snapshot sums to the start total.
 #[test]
 fn concurrent_transfers_never_lose_an_update() {
@@ -261,7 +265,7 @@ fn concurrent_transfers_never_lose_an_update() {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let (committed, aborted) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let workers: Vec<_> = (0..4u64)
+    let workers: Vec<_> = (0..6u64)
         .map(|id| {
             let mut c = Client::new(&server);
             let (stop, committed, aborted) = (stop.clone(), committed.clone(), aborted.clone());
@@ -275,7 +279,7 @@ fn concurrent_transfers_never_lose_an_update() {
                     }
                     let (ka, kb) = (format!("acct{a}"), format!("acct{b}"));
                     let amount = 1 + rng.below(5) as i64;
-                    if id % 2 == 0 {
+                    if id % 3 == 0 {
                         c.call(&["WATCH", &ka, &kb]);
                         let (va, vb) = (c.int(&["GET", &ka]), c.int(&["GET", &kb]));
                         c.call(&["MULTI"]);
@@ -287,6 +291,9 @@ fn concurrent_transfers_never_lose_an_update() {
                             continue;
                         }
                         assert!(reply.starts_with(b"*2\r\n+OK\r\n+OK"), "{reply:?}");
+                    } else if id % 3 == 1 {
+                        let reply = c.call(&["EVAL", TRANSFER, "2", &ka, &kb, &amount.to_string()]);
+                        assert_eq!(reply, b":1\r\n");
                     } else {
                         c.call(&["MULTI"]);
                         c.call(&["DECRBY", &ka, &amount.to_string()]);
@@ -393,4 +400,33 @@ fn the_redis_crate_runs_transactions() {
     })
     .unwrap();
     assert_eq!(doubled, 10);
+}
+
+/// Scripts inside MULTI/EXEC run in the EXEC's transaction, and a script
+/// may touch keys it did not declare (they join its transaction).
+#[test]
+fn scripts_inside_transactions_match_redis() {
+    let mut pair = Pair::start();
+    run_cases(
+        &mut pair,
+        &[
+            &["MULTI"],
+            &["SET", "a", "1"],
+            &["EVAL", "return redis.call('INCR', KEYS[1])", "1", "a"],
+            &[
+                "EVAL",
+                "redis.call('SET', 'undeclared', 'x') return redis.call('GET', 'a')",
+                "0",
+            ],
+            &["GET", "undeclared"],
+            &["EXEC"],
+            &["EVAL", "return redis.call('GET', 'undeclared')", "0"],
+            &[
+                "EVAL",
+                "return redis.call('MGET', KEYS[1], 'other')",
+                "1",
+                "a",
+            ],
+        ],
+    );
 }

@@ -47,9 +47,6 @@ pub enum WriteError {
     KeyTooLarge { len: u64, max: u64 },
     #[error("item of {len} bytes does not fit in the cache even after eviction")]
     OutOfMemory { len: u64 },
-    /// A transaction touched a key it did not declare when it began.
-    #[error("key not declared by the transaction")]
-    UndeclaredKey,
 }
 
 /// Opening a cache file read-only (`CacheReader::open`).

@@ -140,11 +140,11 @@ impl CacheHandle {
         mut f: impl FnMut(&ItemRef<'_>) -> R,
     ) -> Option<R> {
         if self.txn.active {
-            // A declared key reads the transaction's view; any other key
-            // (the server declares every key a command names) reads as usual.
-            if let Some(r) = self.txn.read(&self.cache, key, |item| item.map(&mut f)) {
-                return r;
-            }
+            // The transaction's view (a key not declared yet joins it).
+            let now = self.w.now;
+            return self
+                .txn
+                .read(&self.cache, now, key, |item| item.map(&mut f));
         }
         let h = KeyHash::of(key);
         match self.lookup(h, key, negative_too, &mut f) {
@@ -268,10 +268,10 @@ impl CacheHandle {
     }
 
     /// Begins a transaction over `keys` (see txn.rs): until `txn_commit` or
-    /// `txn_abort`, reads of these keys see the transaction's own writes and
-    /// `update`/`set`/`delete` of them are held back; `update` of any other
-    /// key fails with `WriteError::UndeclaredKey`. A transaction already in
-    /// progress is aborted first.
+    /// `txn_abort`, reads see the transaction's own writes and
+    /// `update`/`set`/`delete` are held back. A key not among `keys` joins
+    /// the transaction when first touched (validated at the commit like the
+    /// rest). A transaction already in progress is aborted first.
     pub fn txn_begin(&mut self, keys: &[&[u8]]) {
         self.txn_abort();
         let now = self.w.now;

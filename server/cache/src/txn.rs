@@ -19,7 +19,7 @@ use crate::error::WriteError;
 use crate::index::{Entry, KeyHash};
 use crate::item::ItemRef;
 use crate::update::{self, Changes, Op, Scratch};
-use crate::writer::Writer;
+use crate::writer::{Seen, Writer};
 
 /// A key's home bucket and its version when it was watched (WATCH).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,16 +136,65 @@ impl Txn {
         }
     }
 
-    /// Reads `key` inside the transaction; None if it is not declared.
+    /// Adds `key` to the transaction as it is now: its home's version (the
+    /// one noted at `begin` if another key shares the home) and its item.
+    /// The commit validates it like every other key, so a key first
+    /// touched midway (a script naming a key it did not declare) is as
+    /// isolated as the rest.
+    fn declare(&mut self, cache: &Cache, now: u64, key: &[u8]) -> usize {
+        let h = KeyHash::of(key);
+        let i = self.spans.len();
+        let start = self.key_buf.len();
+        self.key_buf.extend_from_slice(key);
+        self.spans.push((start, self.key_buf.len()));
+        self.s.hashes.push(h);
+        self.s.canon.push(i);
+        let home = h.home(cache.geo());
+        // `homes` stays sorted: commits lock in that order.
+        let version = match self.s.homes.binary_search_by_key(&home, |(h, _)| *h) {
+            Ok(at) => self.s.homes[at].1,
+            Err(at) => {
+                let v = cache.locks().read_begin(home);
+                self.s.homes.insert(at, (home, v));
+                v
+            }
+        };
+        let found = cache.find(h, key, version);
+        let expired = matches!(&found, Some((_, _, item)) if item.is_expired(now));
+        self.s
+            .found
+            .push(found.as_ref().map(|(slot, e, _)| (*slot, *e)));
+        self.s
+            .seen
+            .push(found.as_ref().map_or(Seen::default(), |(_, _, item)| Seen {
+                ttl: item.expire_at().is_some(),
+                large: item.header.is_large(),
+            }));
+        self.s.expired.push(expired);
+        self.s.ops.push(Op::Keep);
+        self.s.tags.push(0);
+        i
+    }
+
+    /// The declared index of `key`, declaring it now if needed.
+    fn index_or_declare(&mut self, cache: &Cache, now: u64, key: &[u8]) -> usize {
+        match self.index_of(KeyHash::of(key), key) {
+            Some(d) => d,
+            None => self.declare(cache, now, key),
+        }
+    }
+
+    /// Reads `key` inside the transaction.
     pub fn read<R>(
         &mut self,
         cache: &Cache,
+        now: u64,
         key: &[u8],
         f: impl FnOnce(Option<&ItemRef<'_>>) -> R,
-    ) -> Option<R> {
-        let d = self.index_of(KeyHash::of(key), key)?;
+    ) -> R {
+        let d = self.index_or_declare(cache, now, key);
         let item = self.item(cache, d);
-        Some(f(item.as_ref()))
+        f(item.as_ref())
     }
 
     /// A read-modify-write of some declared keys inside the transaction.
@@ -161,9 +210,7 @@ impl Txn {
         self.sub_canon.clear();
         for (i, key) in keys.iter().enumerate() {
             let h = KeyHash::of(key);
-            let Some(d) = self.index_of(h, key) else {
-                return Err(WriteError::UndeclaredKey);
-            };
+            let d = self.index_or_declare(cache, w.now, key);
             let first = (0..i).find(|&j| self.sub_map[j] == d).unwrap_or(i);
             self.sub_map.push(d);
             self.sub_hashes.push(h);

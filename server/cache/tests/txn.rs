@@ -8,7 +8,7 @@ mod common;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use citadel_cache::{CacheHandle, WriteError};
+use citadel_cache::CacheHandle;
 use common::TempCache;
 
 fn value(h: &mut CacheHandle, key: &[u8]) -> Option<Vec<u8>> {
@@ -49,14 +49,14 @@ fn writes_are_seen_inside_and_published_together() {
         "nothing is visible to others before the commit"
     );
     assert_eq!(value(&mut b, b"y"), None);
-    assert!(matches!(
-        a.update(&[b"z"], |_, _| ()),
-        Err(WriteError::UndeclaredKey)
-    ));
+    // A key not declared joins the transaction (and publishes with it).
+    a.set(b"z", b"late", None).unwrap();
+    assert_eq!(value(&mut b, b"z"), None);
     assert!(a.txn_commit());
     assert!(!a.in_txn());
     assert_eq!(value(&mut b, b"x"), None);
     assert_eq!(value(&mut b, b"y").as_deref(), Some(&b"from-new"[..]));
+    assert_eq!(value(&mut b, b"z").as_deref(), Some(&b"late"[..]));
 }
 
 #[test]

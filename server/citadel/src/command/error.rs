@@ -73,8 +73,6 @@ pub enum CmdError {
     NotHll,
     #[error("INVALIDOBJ Corrupted HLL object detected")]
     CorruptHll,
-    #[error("ERR the command touched a key its transaction or script did not declare")]
-    UndeclaredKey,
     /// Errors whose text is fixed but used by one command only.
     #[error("{0}")]
     Static(&'static str),
@@ -89,7 +87,6 @@ impl From<WriteError> for CmdError {
             WriteError::ValueTooLarge { len, max } => CmdError::ValueTooLarge { len, max },
             WriteError::KeyTooLarge { len, max } => CmdError::KeyTooLarge { len, max },
             WriteError::OutOfMemory { .. } => CmdError::OutOfMemory,
-            WriteError::UndeclaredKey => CmdError::UndeclaredKey,
         }
     }
 }

@@ -23,14 +23,14 @@ use crate::script::{CallRules, Host};
 pub fn call(ctx: &mut Ctx<'_>, argv: &[&[u8]], rules: &CallRules, out: &mut Vec<u8>) -> bool {
     let mut reply = Reply::new(out, rules.resp3);
     let name = argv.first().copied().unwrap_or_default();
-    let Some((_, mut def)) = table::lookup(name) else {
+    let Some((mut idx, mut def)) = table::lookup(name) else {
         reply.error(b"ERR Unknown Redis command called from script");
         return false;
     };
     let parent_noscript = def.has_flag("noscript");
     if !def.subcommands.is_empty() && argv.len() >= 2 {
         match table::lookup_sub(def, argv[1]) {
-            Some((_, sub)) => def = sub,
+            Some((i, sub)) => (idx, def) = (i, sub),
             None => {
                 reply_unknown_subcommand(&mut reply, def.name, argv[1]);
                 return false;
@@ -57,6 +57,7 @@ pub fn call(ctx: &mut Ctx<'_>, argv: &[&[u8]], rules: &CallRules, out: &mut Vec<
         buf.extend_from_slice(a);
     }
     let args = Args::new(&buf, &spans);
+    ctx.thread.cache.set_change_tag(idx as u16);
     let mark = reply.buf.len();
     let mut inner = Ctx {
         state: ctx.state,

@@ -87,7 +87,7 @@ pub(super) fn run_script(
     call: &Call<'_>,
     ro: bool,
     what: &str,
-    run: impl FnOnce(&mut Engine, &Store, &Invocation<'_>, &mut Reply<'_>, &mut CtxHost<'_, '_>),
+    mut run: impl FnMut(&mut Engine, &Store, &Invocation<'_>, &mut Reply<'_>, &mut CtxHost<'_, '_>),
 ) -> CmdResult {
     let store = ctx.state.scripts.clone();
     let inv = Invocation {
@@ -100,10 +100,33 @@ pub(super) fn run_script(
     let resp3 = ctx.conn.resp3;
     let started = Instant::now();
     let mut buf = Vec::new();
-    with_engine(ctx, |engine, ctx| {
-        let mut out = Reply::new(&mut buf, resp3);
-        run(engine, &store, &inv, &mut out, &mut CtxHost { ctx });
-    })?;
+    // Atomic like a transaction over its KEYS (see `transaction.rs`): run
+    // on a snapshot, publish every write at once, run again on a conflict.
+    // Inside MULTI/EXEC the EXEC's transaction (which declared these keys)
+    // is the one.
+    let own = !ctx.thread.cache.in_txn();
+    let mut attempt = 0u32;
+    loop {
+        buf.clear();
+        if own {
+            ctx.thread.cache.txn_begin(&call.keys);
+        }
+        let ran = with_engine(ctx, |engine, ctx| {
+            let mut out = Reply::new(&mut buf, resp3);
+            run(engine, &store, &inv, &mut out, &mut CtxHost { ctx });
+        });
+        if let Err(e) = ran {
+            ctx.thread.cache.txn_abort();
+            return Err(e);
+        }
+        if !own || ctx.thread.cache.txn_commit() {
+            break;
+        }
+        attempt += 1;
+        if attempt > 8 {
+            std::thread::yield_now();
+        }
+    }
     ctx.out.buf.extend_from_slice(&buf);
     let took = started.elapsed().as_millis() as u64;
     let busy = ctx

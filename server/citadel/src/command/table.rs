@@ -38,6 +38,13 @@ impl CommandDef {
     }
     /// The keys a command names, by its key spec (first, last, step).
     pub fn keys_of<'a>(&self, args: Args<'a>, keys: &mut Vec<&'a [u8]>) {
+        if self.has_flag("movablekeys") {
+            // EVAL, EVALSHA, FCALL and their _RO forms: numkeys, then keys.
+            if let Ok(range) = super::scripting::script_keys(args) {
+                keys.extend(range.map(|i| args.get(i)));
+            }
+            return;
+        }
         let (first, last, step) = self.keys;
         if first <= 0 {
             return;

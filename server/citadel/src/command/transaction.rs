@@ -81,11 +81,6 @@ pub fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     result
 }
 
-/// Whether a command is kept out of the atomic part: it names no key.
-fn keyless(def: &CommandDef) -> bool {
-    def.keys.0 == 0
-}
-
 /// Commands that read or change the whole keyspace: a queue holding one
 /// runs command by command (see the module comment).
 fn keyspace_wide(def: &CommandDef) -> bool {
@@ -104,10 +99,15 @@ fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> CmdResult {
     }
     let mut keys: Vec<&[u8]> = tx.watched_keys().collect();
     let mut sequential = false;
+    // Commands that name no key are kept out of the atomic part.
+    let mut keyless = Vec::with_capacity(tx.len());
     for i in 0..tx.len() {
         let (_, def, args) = tx.command(i);
         sequential |= keyspace_wide(def);
+        let before = keys.len();
         def.keys_of(args, &mut keys);
+        // A script may name keys it did not declare: it runs inside.
+        keyless.push(keys.len() == before && !def.has_flag("movablekeys"));
     }
     if sequential {
         return run_one_by_one(ctx, tx, &keys[..tx.watched_keys().count()]);
@@ -128,7 +128,7 @@ fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> CmdResult {
         deferred.clear();
         for i in 0..tx.len() {
             let (idx, def, args) = tx.command(i);
-            if keyless(def) {
+            if keyless[i] {
                 deferred.push((i, ctx.out.buf.len()));
                 continue;
             }
