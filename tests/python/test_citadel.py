@@ -234,6 +234,42 @@ def test_transactions_with_redis_py():
     assert c.get("py:tx:a") == "theirs"
 
 
+def test_redis_py_client_side_cache():
+    from redis.cache import CacheConfig
+
+    cached = redis.Redis(
+        host="127.0.0.1",
+        port=SERVER.port,
+        protocol=3,
+        cache_config=CacheConfig(),
+        decode_responses=True,
+    )
+    other = r()
+    other.set("py:csc", "v1")
+    assert cached.get("py:csc") == "v1"
+    cache = cached.get_cache()
+    assert cache.size == 1, "the read is cached client-side"
+    # A change by another client invalidates the cached key (a push the
+    # client reads before its next command).
+    other.set("py:csc", "v2")
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        if cached.get("py:csc") == "v2":
+            break
+        time.sleep(0.02)
+    assert cached.get("py:csc") == "v2"
+    # Expiry invalidates too.
+    other.set("py:csc:ttl", "t", px=50)
+    assert cached.get("py:csc:ttl") == "t"
+    time.sleep(0.1)
+    other.get("py:csc:ttl")
+    deadline = time.time() + 5
+    while time.time() < deadline and cached.get("py:csc:ttl") is not None:
+        time.sleep(0.02)
+    assert cached.get("py:csc:ttl") is None
+    cached.close()
+
+
 def test_large_value():
     c = SERVER.client()
     value = os.urandom(8 * 1024 * 1024)

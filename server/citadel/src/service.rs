@@ -115,6 +115,8 @@ impl Service for CommandService {
 
     fn turn(&mut self, now_ms: u64) {
         self.ctx.cache.set_clock(now_ms);
+        let wanted = self.state.key_changes_wanted();
+        self.ctx.cache.record_changes(wanted);
     }
 
     fn tick(&mut self) {

@@ -219,6 +219,7 @@ impl Tracking {
                 }
                 let target = t.options.redirect.unwrap_or(id);
                 let Some(d) = receivers.get(&target).copied() else {
+                    tracing::debug!(client = id, target, "tracking: no connection to deliver to");
                     continue;
                 };
                 match by_thread.iter_mut().find(|(th, _)| *th == d.thread) {
@@ -232,6 +233,7 @@ impl Tracking {
             receivers.sort_by_key(|r| r.0);
             receivers.dedup_by_key(|r| r.0);
             let key = key.clone();
+            tracing::debug!(thread, ?receivers, "tracking: invalidation mailed");
             inboxes.send(thread, Mail::Invalidate { receivers, key });
         }
     }

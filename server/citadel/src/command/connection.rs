@@ -5,13 +5,15 @@ use super::client::set_name;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 
-/// The Redis version Citadel claims, the one constant HELLO and INFO
-/// (`redis_version`) report. Client libraries key feature checks on it:
-/// 7.2.x claims Redis 7.2's commands and replies for what Citadel
-/// implements (RESP3, HELLO, CLIENT SETINFO, COMMAND DOCS, the
-/// introspection commands). Keep it below 7.4 until client tracking and
-/// scripting exist: redis-py turns on its client-side cache for 7.4+.
-pub const REDIS_VERSION: &str = "7.2.4";
+/// The Redis version Citadel claims, the one constant HELLO, INFO
+/// (`redis_version`) and Lua's `redis.REDIS_VERSION` report. Client
+/// libraries key feature checks on it: 7.4 claims Redis 7.4's replies and
+/// client-facing features for the commands Citadel implements (RESP3,
+/// transactions, scripts and functions, Pub/Sub with shard channels,
+/// keyspace notifications, CLIENT TRACKING, which redis-py's client-side
+/// cache requires of a 7.4+ server); COMMAND lists which commands those
+/// are (no lists, hashes, sets or sorted sets yet).
+pub const REDIS_VERSION: &str = "7.4.0";
 
 pub fn ping(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if args.len() <= 2 && super::pubsub::in_resp2_subscribe_mode(ctx.conn) {

@@ -30,6 +30,9 @@ pub fn run(
         // Only a panic in the middle of an EXEC leaves one open.
         thread.cache.txn_abort();
     }
+    // Checked per command: a client may have started tracking on another
+    // core an instant ago, and this command's changes must reach it.
+    thread.cache.record_changes(state.key_changes_wanted());
     let mark = out.len();
     let ran = check_and_run(state, thread, conn, args, out);
     if thread.cache.has_changes() {
