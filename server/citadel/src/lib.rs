@@ -13,6 +13,7 @@
 //! * [`wait`]: the one way a connection waits: typed completions, the
 //!   parked table, the per-thread inboxes;
 //! * [`pubsub`]: the channels and patterns subscribed on every thread;
+//!   [`monitor`]: the connections in MONITOR mode and their lines;
 //! * [`thread`]: what one core's loop owns, and its per-turn poll;
 //! * [`state`]: process-wide state (settings, cache, registries);
 //! * [`command`]: sessions, the command table and every command;
@@ -27,6 +28,7 @@ pub mod clients;
 pub mod command;
 pub mod glob;
 pub mod introspect;
+pub mod monitor;
 pub mod pipeline;
 pub mod plugin;
 pub mod pubsub;

@@ -43,6 +43,7 @@ pub fn quit(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 
 pub fn reset(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     super::pubsub::forget_all(ctx);
+    super::monitor::stop(ctx);
     ctx.conn.tx.discard();
     ctx.conn.tx.unwatch();
     ctx.conn.set_resp3(false);

@@ -131,7 +131,8 @@ pub fn finished(
         Completion::Loads { .. }
         | Completion::PipelinePartial { .. }
         | Completion::Message { .. }
-        | Completion::Unpaused { .. } => Err(internal()),
+        | Completion::Unpaused { .. }
+        | Completion::Monitor { .. } => Err(internal()),
     }
 }
 

@@ -41,6 +41,11 @@ pub enum Mail {
     },
     /// CLIENT UNPAUSE: wakes the thread so it releases its paused clients.
     Unpause,
+    /// A command's MONITOR line for monitors this thread serves (client ids).
+    Monitor {
+        line: std::sync::Arc<[u8]>,
+        monitors: Vec<u64>,
+    },
 }
 
 pub struct Inbox {
