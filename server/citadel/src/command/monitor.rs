@@ -7,7 +7,8 @@
 //!   subscribe mode) is not, nor one queued by MULTI: EXEC feeds the
 //!   commands it ran, in queue order, before its own line ([`feed_queue`]);
 //! * commands flagged `admin` or `skip_monitor` are never shown; AUTH's
-//!   and HELLO's passwords read "(redacted)" (`observe::redacted`);
+//!   and HELLO's passwords read "(redacted)" ([`redacted`], which the
+//!   slow log uses too);
 //! * a monitor may go on running commands that do not touch the keyspace
 //!   (PING, ECHO, CLIENT ID ...), each reply followed by its own line; one
 //!   that reads or writes keys (or publishes) is refused as Redis refuses a
@@ -25,7 +26,6 @@ use std::time::SystemTime;
 use super::args::Args;
 use super::context::{ConnState, Ctx, ReplyMode};
 use super::error::{CmdError, CmdResult};
-use super::observe::redacted;
 use super::table::CommandDef;
 use crate::monitor::{line, Origin};
 use crate::state::ServerState;
@@ -145,4 +145,40 @@ pub fn feed_queue(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) {
             Some(&mut *ctx.out.buf),
         );
     }
+}
+
+/// The arguments Redis replaces with "(redacted)" in the slow log and for
+/// MONITOR, as its handlers mark them: AUTH's (unless it has too many
+/// arguments), HELLO's AUTH pair (once the protocol version parsed, up to
+/// the first bad option), CONFIG SET requirepass's value.
+pub fn redacted(command: &str, args: Args<'_>) -> Vec<usize> {
+    let mut hidden = Vec::new();
+    match command {
+        "auth" if args.len() <= 3 => hidden.extend(1..args.len()),
+        "hello" => {
+            let version_ok = args.len() < 2 || args.int(1).is_ok_and(|v| (2..=3).contains(&v));
+            let mut j = 2;
+            while version_ok && j < args.len() {
+                let more = args.len() - 1 - j;
+                let opt = args.get(j);
+                if opt.eq_ignore_ascii_case(b"auth") && more >= 2 {
+                    hidden.extend([j + 1, j + 2]);
+                    j += 3;
+                } else if opt.eq_ignore_ascii_case(b"setname") && more >= 1 {
+                    j += 2;
+                } else {
+                    break;
+                }
+            }
+        }
+        "config|set" => {
+            for i in (2..args.len()).step_by(2) {
+                if args.get(i).eq_ignore_ascii_case(b"requirepass") && i + 1 < args.len() {
+                    hidden.push(i + 1);
+                }
+            }
+        }
+        _ => {}
+    }
+    hidden
 }

@@ -117,7 +117,7 @@ fn log_slow(
     micros: u64,
 ) {
     let mut logged = trimmed_args((0..args.len()).map(|i| args.get(i)));
-    for i in redacted(def.name, args) {
+    for i in super::monitor::redacted(def.name, args) {
         if let Some(arg) = logged.get_mut(i) {
             *arg = b"(redacted)".to_vec();
         }
@@ -132,40 +132,4 @@ fn log_slow(
     };
     let max_len = state.introspect.slowlog_max_len();
     thread.stats.slowlog.push(entry, max_len);
-}
-
-/// The arguments Redis replaces with "(redacted)" in the slow log and for
-/// MONITOR, as its handlers mark them: AUTH's (unless it has too many
-/// arguments), HELLO's AUTH pair (once the protocol version parsed, up to
-/// the first bad option), CONFIG SET requirepass's value.
-pub(super) fn redacted(command: &str, args: Args<'_>) -> Vec<usize> {
-    let mut hidden = Vec::new();
-    match command {
-        "auth" if args.len() <= 3 => hidden.extend(1..args.len()),
-        "hello" => {
-            let version_ok = args.len() < 2 || args.int(1).is_ok_and(|v| (2..=3).contains(&v));
-            let mut j = 2;
-            while version_ok && j < args.len() {
-                let more = args.len() - 1 - j;
-                let opt = args.get(j);
-                if opt.eq_ignore_ascii_case(b"auth") && more >= 2 {
-                    hidden.extend([j + 1, j + 2]);
-                    j += 3;
-                } else if opt.eq_ignore_ascii_case(b"setname") && more >= 1 {
-                    j += 2;
-                } else {
-                    break;
-                }
-            }
-        }
-        "config|set" => {
-            for i in (2..args.len()).step_by(2) {
-                if args.get(i).eq_ignore_ascii_case(b"requirepass") && i + 1 < args.len() {
-                    hidden.push(i + 1);
-                }
-            }
-        }
-        _ => {}
-    }
-    hidden
 }
