@@ -112,7 +112,7 @@ impl Pair {
         wait: std::time::Duration,
     ) -> (Vec<String>, Vec<String>) {
         let c = &mut self.conns[conn];
-        let mut take = |r: &mut RespReader, wait| {
+        let take = |r: &mut RespReader, wait| {
             r.set_read_timeout(Some(wait));
             let mut got = Vec::new();
             while let Some(m) = r.raw_reply() {
@@ -144,7 +144,7 @@ impl Pair {
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -152,7 +152,7 @@ impl Rng {
     }
 
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
 
     pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
@@ -164,7 +164,7 @@ impl Rng {
         match self.below(10) {
             0 => -(self.below(small as u64 * 2) as i64),
             1 => [i64::MIN, i64::MAX, -1, 0, 255, 256, 127, -128][self.below(8) as usize],
-            2 => self.next() as i64,
+            2 => self.next_u64() as i64,
             _ => self.below(small as u64) as i64,
         }
     }

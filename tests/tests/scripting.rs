@@ -8,43 +8,9 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use citadel_tests::differential::{Pair, Rng};
 use citadel_tests::reference::{encode_command, RedisServer};
 use citadel_tests::{RespReader, Server};
-
-struct Pair {
-    redis: RespReader,
-    citadel: RespReader,
-    _servers: (RedisServer, Server),
-}
-
-impl Pair {
-    fn start() -> Pair {
-        let (redis, citadel) = (RedisServer::start(), Server::start(&[]));
-        Pair {
-            redis: RespReader::new(redis.raw()),
-            citadel: RespReader::new(citadel.raw()),
-            _servers: (redis, citadel),
-        }
-    }
-
-    fn same(&mut self, args: &[&str]) -> String {
-        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        let cmd = encode_command(&args);
-        self.redis.send(&cmd);
-        self.citadel.send(&cmd);
-        let want = self.redis.raw_reply().expect("redis closed");
-        let got = self.citadel.raw_reply().expect("citadel closed");
-        assert_eq!(
-            String::from_utf8_lossy(&got),
-            String::from_utf8_lossy(&want),
-            "reply to {:?}",
-            args.iter()
-                .map(|a| String::from_utf8_lossy(a))
-                .collect::<Vec<_>>()
-        );
-        String::from_utf8_lossy(&want).into_owned()
-    }
-}
 
 const FIXED: &[&[&str]] = &[
     &["eval", "return 1", "0"],
@@ -179,7 +145,7 @@ const FIXED: &[&[&str]] = &[
 fn fixed_cases_match_redis() {
     let mut p = Pair::start();
     for case in FIXED {
-        p.same(case);
+        p.same_str(case);
     }
 }
 
@@ -279,21 +245,6 @@ fn resp3_callers_match_redis() {
     }
 }
 
-/// xorshift64*: a seeded stream, so a failure replays exactly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 const SCRIPTS: &[&str] = &[
     "return redis.call('set', KEYS[1], ARGV[1])",
     "return redis.call('get', KEYS[1])",
@@ -314,45 +265,56 @@ const SCRIPTS: &[&str] = &[
 fn random_mix_matches_redis() {
     let mut p = Pair::start();
     let mut rng = Rng(0x5c41_7a11_9e37_79b9);
-    p.same(&[
+    p.same_str(&[
         "function",
         "load",
         "#!lua name=mix\nredis.register_function('getset', function(k, a) local old = redis.call('get', k[1]) redis.call('set', k[1], a[1]) return old end)\nredis.register_function{function_name='peek', callback=function(k) return redis.call('get', k[1]) end, flags={'no-writes'}}",
     ]);
     let values = ["1", "7", "abc", "-3", "x y", ""];
     for _ in 0..600 {
-        let key = format!("k{}", rng.below(6));
-        let value = values[rng.below(values.len())];
-        let script = SCRIPTS[rng.below(SCRIPTS.len())];
+        let key = format!("k{}", rng.below(6) as usize);
+        let value = values[rng.below(values.len() as u64) as usize];
+        let script = SCRIPTS[rng.below(SCRIPTS.len() as u64) as usize];
         let sha = sha1(script);
-        match rng.below(8) {
+        match rng.below(8) as usize {
             0..=2 => {
-                p.same(&["eval", script, "1", &key, value]);
+                p.same_str(&["eval", script, "1", &key, value]);
             }
             3 => {
-                p.same(&["evalsha", &sha, "1", &key, value]);
+                p.same_str(&["evalsha", &sha, "1", &key, value]);
             }
             4 => {
-                p.same(&["eval_ro", script, "1", &key, value]);
+                p.same_str(&["eval_ro", script, "1", &key, value]);
             }
             5 => {
-                p.same(&["fcall", ["getset", "peek"][rng.below(2)], "1", &key, value]);
+                p.same_str(&[
+                    "fcall",
+                    ["getset", "peek"][rng.below(2) as usize],
+                    "1",
+                    &key,
+                    value,
+                ]);
             }
             6 => {
-                p.same(&["fcall_ro", ["getset", "peek"][rng.below(2)], "1", &key]);
+                p.same_str(&[
+                    "fcall_ro",
+                    ["getset", "peek"][rng.below(2) as usize],
+                    "1",
+                    &key,
+                ]);
             }
-            _ => match rng.below(4) {
+            _ => match rng.below(4) as usize {
                 0 => {
-                    p.same(&["script", "flush"]);
+                    p.same_str(&["script", "flush"]);
                 }
                 1 => {
-                    p.same(&["script", "load", script]);
+                    p.same_str(&["script", "load", script]);
                 }
                 2 => {
-                    p.same(&["script", "exists", &sha]);
+                    p.same_str(&["script", "exists", &sha]);
                 }
                 _ => {
-                    p.same(&["get", &key]);
+                    p.same_str(&["get", &key]);
                 }
             },
         }

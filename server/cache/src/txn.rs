@@ -228,16 +228,17 @@ impl Txn {
         }
         self.sub_ops.clear();
         self.sub_ops.resize(keys.len(), Op::Keep);
-        let mut changes = Changes::new(
-            w,
-            cache,
-            keys,
-            &self.sub_hashes,
-            &self.sub_canon,
-            &mut self.sub_ops,
-        );
-        let r = f(&items, &mut changes);
-        drop(changes);
+        let r = {
+            let mut changes = Changes::new(
+                w,
+                cache,
+                keys,
+                &self.sub_hashes,
+                &self.sub_canon,
+                &mut self.sub_ops,
+            );
+            f(&items, &mut changes)
+        };
         items.clear();
         self.sub_items = items.into_iter().map(|_| None).collect();
         for i in 0..keys.len() {

@@ -13,6 +13,9 @@
 //! * [`wait`]: the one way a connection waits: typed completions, the
 //!   parked table, the per-thread inboxes;
 //! * [`pubsub`]: the channels and patterns subscribed on every thread;
+//!   [`monitor`]: the connections in MONITOR mode and their lines;
+//! * [`tracking`]: client-side caching (CLIENT TRACKING): who cached which
+//!   key, and where invalidations go;
 //! * [`script`]: Lua scripting and functions (per-thread engines, the
 //!   process-wide script store), calling commands through a trait;
 //! * [`thread`]: what one core's loop owns, and its per-turn poll;
@@ -29,6 +32,7 @@ pub mod clients;
 pub mod command;
 pub mod glob;
 pub mod introspect;
+pub mod monitor;
 pub mod pipeline;
 pub mod plugin;
 pub mod pubsub;

@@ -60,6 +60,7 @@ impl CommandService {
             ),
             state.inboxes.clone(),
             state.pubsub.clone(),
+            state.monitors.clone(),
         );
         let output_limit = state
             .settings
@@ -183,10 +184,7 @@ impl Service for CommandService {
     }
 
     fn is_push(&self, done: &Completion) -> bool {
-        matches!(
-            done,
-            Completion::Message { .. } | Completion::Invalidate { .. }
-        )
+        done.is_push()
     }
 
     fn resume(&mut self, session: &mut Conn, done: Completion, out: &mut Vec<u8>) {

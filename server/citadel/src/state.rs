@@ -56,6 +56,8 @@ pub struct ServerState {
     pub inboxes: SharedInboxes,
     /// Pub/Sub subscriptions (see `crate::pubsub`).
     pub pubsub: Arc<crate::pubsub::Registry>,
+    /// Connections in MONITOR mode (see `crate::monitor`).
+    pub monitors: Arc<crate::monitor::Monitors>,
     /// 40 hex characters identifying this process run (INFO run_id).
     pub run_id: String,
     /// Configured plugins (installed by `main` once the supervisor runs).
@@ -67,7 +69,7 @@ pub struct ServerState {
     pub pipeline_spool: Arc<std::path::Path>,
     /// `[[keyspace]]` read-through (installed by `main` after the plugins).
     pub readthrough: crate::readthrough::Hook,
-    /// Slow log and latency thresholds, CLIENT PAUSE, monitors.
+    /// Slow log and latency thresholds, CLIENT PAUSE.
     pub introspect: crate::introspect::Introspection,
     /// Lua scripts, function libraries and running scripts (`crate::script`).
     pub scripts: Arc<crate::script::Store>,
@@ -163,6 +165,7 @@ impl ServerState {
             thread_stats,
             inboxes,
             pubsub: Default::default(),
+            monitors: Default::default(),
             run_id: make_run_id(),
             plugins: Default::default(),
             pipeline_flights: Default::default(),

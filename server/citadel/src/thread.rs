@@ -9,6 +9,7 @@ use std::time::Instant;
 use citadel_cache::CacheHandle;
 use citadel_net::Waiter;
 
+use crate::monitor::Monitors;
 use crate::pipeline::ThreadPipelines;
 use crate::plugin::PluginClient;
 use crate::pubsub::{Delivery, Message, Registry};
@@ -32,6 +33,8 @@ pub struct ThreadCtx {
     pub inboxes: SharedInboxes,
     /// Who is subscribed where (shared by every thread).
     pub pubsub: Arc<Registry>,
+    /// Who monitors where (shared by every thread).
+    pub monitors: Arc<Monitors>,
     /// Clients of this thread held by CLIENT PAUSE (released by the
     /// service's poll once the pause ends).
     pub paused: Vec<u64>,
@@ -60,6 +63,7 @@ impl ThreadCtx {
         pipelines: ThreadPipelines,
         inboxes: SharedInboxes,
         pubsub: Arc<Registry>,
+        monitors: Arc<Monitors>,
     ) -> ThreadCtx {
         let mut wakes: Vec<Wake> = (0..plugins.lane_count()).map(Wake::PluginLane).collect();
         if inboxes.get(index).is_some() {
@@ -75,6 +79,7 @@ impl ThreadCtx {
             waits: ThreadWaits::default(),
             inboxes,
             pubsub,
+            monitors,
             paused: Vec::new(),
             wakes,
             mail: Vec::new(),
@@ -166,6 +171,9 @@ impl ThreadCtx {
                         self.waits
                             .push(waiter, Completion::Invalidate { client, key });
                     }
+                }
+                Mail::Monitor { line, monitors } => {
+                    deliver_line(&self.monitors, &mut self.waits, &line, &monitors)
                 }
             }
         }
@@ -262,6 +270,18 @@ fn deliver_message(
                 pattern: d.pattern,
             };
             waits.push(waiter, done);
+        }
+    }
+}
+
+/// Hands a MONITOR line to each of its monitors on this thread (those
+/// still monitoring; the loop drops it for a closed connection).
+fn deliver_line(monitors: &Monitors, waits: &mut ThreadWaits, line: &Arc<[u8]>, clients: &[u64]) {
+    let waiters = monitors.waiters(clients);
+    for (&client, waiter) in clients.iter().zip(waiters) {
+        if let Some(waiter) = waiter {
+            let line = line.clone();
+            waits.push(waiter, Completion::Monitor { client, line });
         }
     }
 }

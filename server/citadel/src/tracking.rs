@@ -24,6 +24,9 @@ use crate::wait::{Inboxes, Mail};
 
 const SHARDS: usize = 16;
 
+/// One shard of the table: key -> the clients that cached it.
+type Remembered = HashMap<Box<[u8]>, Vec<u64>>;
+
 /// One tracking client's options (CLIENT TRACKING ON ...).
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -56,7 +59,7 @@ pub struct Tracking {
     /// Where each client that may receive invalidations is (tracking
     /// clients, and subscribers that REDIRECT may name).
     receivers: RwLock<HashMap<u64, Delivery>>,
-    shards: [Mutex<HashMap<Box<[u8]>, Vec<u64>>>; SHARDS],
+    shards: [Mutex<Remembered>; SHARDS],
 }
 
 fn shard_of(key: &[u8]) -> usize {

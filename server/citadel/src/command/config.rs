@@ -34,7 +34,7 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
     sub("config|get", -3, "Returns the effective values of configuration parameters.", get),
     sub("config|set", -4, "Sets configuration parameters in-flight.", set),
     sub("config|resetstat", 2, "Resets the server's statistics.", resetstat),
-    sub("config|help", 2, "Returns helpful text about the different subcommands.", help),
+    keyless("config|help", 2, &["loading", "stale"], "server", "2.0.0", "Returns helpful text about the different subcommands.", help),
 ];
 
 /// Redis parameters that are not Citadel settings, answered for clients

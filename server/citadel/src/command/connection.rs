@@ -45,6 +45,7 @@ pub fn quit(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 
 pub fn reset(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     super::pubsub::forget_all(ctx);
+    super::monitor::stop(ctx);
     ctx.conn.tx.discard();
     ctx.conn.tx.unwatch();
     ctx.state.tracking.disable(ctx.conn.client.id);

@@ -41,6 +41,10 @@ pub struct ConnState {
     pub subscriptions: usize,
     /// The Pub/Sub registry knows this connection's waiter.
     pub pubsub_attached: bool,
+    /// In MONITOR mode (see `monitor.rs`).
+    pub monitor: bool,
+    /// The monitor registry knows this connection's waiter.
+    pub monitor_attached: bool,
     /// MULTI's queue and WATCH's keys.
     pub tx: super::queue::TxState,
     /// CLIENT TRACKING is on for this connection (`command/tracking.rs`).

@@ -85,6 +85,7 @@ fn check_and_run(
         ))
     } else {
         super::pubsub::refuse_in_subscribe_mode(conn, def.name)
+            .or_else(|| super::monitor::refuse_keyspace(conn, def))
     };
     if let Some(e) = refusal {
         reply_error(&mut reply, &e);

@@ -26,6 +26,7 @@ mod latency;
 mod load_plan;
 mod loading;
 mod memory;
+mod monitor;
 mod object;
 mod observe;
 mod pause_gate;

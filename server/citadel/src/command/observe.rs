@@ -1,6 +1,8 @@
 //! After a command ran: its statistics (INFO commandstats / errorstats /
 //! latencystats), the slow log, the latency monitor,
-//! then CLIENT REPLY's mode. Called once per command by `dispatch::run`.
+//! then CLIENT REPLY's mode, then MONITOR's line (`monitor.rs`; one
+//! Relaxed load while nobody monitors). Called once per command by
+//! `dispatch::run`.
 
 use std::sync::Arc;
 
@@ -40,6 +42,7 @@ pub fn after(
     mark: usize,
 ) {
     let calls = &thread.stats.calls;
+    let mut fed = None;
     match ran {
         Ran::Queued => {}
         Ran::Unknown => calls.error_reply(&out[mark..]),
@@ -54,6 +57,9 @@ pub fn after(
             failed,
         } => {
             calls.ran(cmd, nanos, failed);
+            if state.monitors.active() {
+                fed = Some(def);
+            }
             if failed {
                 calls.error_reply(&out[mark..]);
             }
@@ -76,7 +82,13 @@ pub fn after(
             }
         }
     }
+    let mode = conn.reply_mode;
     apply_reply_mode(conn, out, mark);
+    if let Some(def) = fed {
+        // Nothing more reaches a connection closing after its reply (QUIT).
+        let own = (super::monitor::own_line_shown(mode) && !conn.close).then_some(out);
+        super::monitor::feed(state, thread, conn, def, args, own);
+    }
 }
 
 /// CLIENT REPLY OFF / SKIP: the command's reply is dropped.
@@ -105,7 +117,11 @@ fn log_slow(
     micros: u64,
 ) {
     let mut logged = trimmed_args((0..args.len()).map(|i| args.get(i)));
-    redact(def.name, &mut logged);
+    for i in super::monitor::redacted(def.name, args) {
+        if let Some(arg) = logged.get_mut(i) {
+            *arg = b"(redacted)".to_vec();
+        }
+    }
     let entry = SlowEntry {
         id: state.introspect.next_slowlog_id(),
         unix_secs: thread.cache.now_ms() / 1000,
@@ -116,30 +132,4 @@ fn log_slow(
     };
     let max_len = state.introspect.slowlog_max_len();
     thread.stats.slowlog.push(entry, max_len);
-}
-
-/// Passwords never reach the slow log (Redis writes "(redacted)" too).
-fn redact(command: &str, args: &mut [Vec<u8>]) {
-    const REDACTED: &[u8] = b"(redacted)";
-    match command {
-        "auth" => args.iter_mut().skip(1).for_each(|a| *a = REDACTED.to_vec()),
-        "hello" => {
-            if let Some(at) = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth")) {
-                args.iter_mut()
-                    .skip(at + 1)
-                    .take(2)
-                    .for_each(|a| *a = REDACTED.to_vec());
-            }
-        }
-        "config|set" => {
-            for i in (2..args.len()).step_by(2) {
-                if args[i].eq_ignore_ascii_case(b"requirepass") {
-                    if let Some(v) = args.get_mut(i + 1) {
-                        *v = REDACTED.to_vec();
-                    }
-                }
-            }
-        }
-        _ => {}
-    }
 }

@@ -32,6 +32,9 @@ pub struct TxState {
     pub in_multi: bool,
     /// A command was refused while queuing: EXEC answers EXECABORT.
     pub dirty: bool,
+    /// EXEC is running the queue (the connection's state while it does:
+    /// MONITOR refuses then, as Redis does for a client that cannot block).
+    pub running: bool,
     buf: Vec<u8>,
     spans: Vec<Range<usize>>,
     queued: Vec<Queued>,

@@ -9,7 +9,7 @@ use citadel_net::{Progress, Waiter};
 use citadel_resp::{Parsed, Reply, RequestParser};
 
 use super::args::Args;
-use super::context::{ConnState, Pending};
+use super::context::{ConnState, Pending, ReplyMode};
 use super::dispatch;
 use super::error::reply_protocol_error;
 use super::pending;
@@ -50,6 +50,8 @@ impl Session {
                 pending: None,
                 subscriptions: 0,
                 pubsub_attached: false,
+                monitor: false,
+                monitor_attached: false,
                 tx: Default::default(),
                 tracking: None,
                 tracking_attached: false,
@@ -94,7 +96,8 @@ impl Session {
                 }
                 Parsed::Command { end, inline } => {
                     let args = Args::new(self.parser.buf(rest, inline), &self.parser.args);
-                    if super::pause_gate::holds(&self.state, ctx, args) {
+                    // A monitor is exempt from CLIENT PAUSE, as Redis's replicas are.
+                    if !self.conn.monitor && super::pause_gate::holds(&self.state, ctx, args) {
                         // Not consumed: it runs once the pause ends.
                         self.conn.pending = Some(Pending::Paused { client: self.id() });
                         ctx.paused.push(self.id());
@@ -121,25 +124,30 @@ impl Session {
             close: self.conn.close,
             need,
             parked: self.conn.pending.is_some(),
-            // A new subscriber: the loop hands over its waiter (`attach`);
+            // A new subscriber or monitor: the loop hands over its waiter (`attach`);
             // a parked one gets it handed over by that park already.
             detached: self.wants_waiter() && self.conn.pending.is_none(),
         }
     }
 
-    /// The connection subscribed and the Pub/Sub registry does not know
-    /// where to deliver its messages yet.
+    /// The connection subscribed (or monitors) and the Pub/Sub (or
+    /// monitor) registry does not know where to deliver to it yet.
     pub fn wants_waiter(&self) -> bool {
         (self.conn.subscriptions > 0 && !self.conn.pubsub_attached)
             || (self.conn.tracking.is_some() && !self.conn.tracking_attached)
+            || (self.conn.monitor && !self.conn.monitor_attached)
     }
 
-    /// Messages and invalidations for this connection go to `waiter` (for
-    /// its lifetime).
+    /// Messages, invalidations and monitor lines for this connection go to
+    /// `waiter` (for its lifetime).
     pub fn attach(&mut self, ctx: &ThreadCtx, waiter: Waiter) {
-        if self.conn.subscriptions > 0 {
+        if self.conn.subscriptions > 0 && !self.conn.pubsub_attached {
             ctx.pubsub.attach(self.id(), waiter);
             self.conn.pubsub_attached = true;
+        }
+        if self.conn.monitor && !self.conn.monitor_attached {
+            ctx.monitors.attach(self.id(), waiter);
+            self.conn.monitor_attached = true;
         }
         // Any subscriber may be a REDIRECT target of another's tracking.
         let delivery = crate::tracking::Delivery {
@@ -172,6 +180,13 @@ impl Session {
             }
             return;
         }
+        if let Completion::Monitor { line, .. } = &done {
+            // Dropped once RESET ended monitoring, and with CLIENT REPLY OFF.
+            if self.conn.monitor && self.conn.reply_mode != ReplyMode::Off {
+                out.extend_from_slice(line);
+            }
+            return;
+        }
         pending::resume(&self.state, ctx, &mut self.conn, done, out);
     }
 }
@@ -198,6 +213,9 @@ impl Drop for Session {
         }
         if self.conn.tracking_attached || self.conn.tracking.is_some() {
             self.state.tracking.forget(self.conn.client.id);
+        }
+        if self.conn.monitor {
+            self.state.monitors.remove(self.conn.client.id);
         }
     }
 }

@@ -7,8 +7,8 @@ use super::context::Ctx;
 use super::{args::Args, error::CmdResult};
 use super::{
     bitfield, bitop, bits, client, config, connection, counters, debug, docs, expiry, functions,
-    hll, info, keys, latency, memory, object, pipeline, plugin, pubsub, ranges, replication, scan,
-    scripting, server, slowlog, strings, transaction,
+    hll, info, keys, latency, memory, monitor, object, pipeline, plugin, pubsub, ranges,
+    replication, scan, scripting, server, slowlog, strings, transaction,
 };
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
@@ -297,6 +297,7 @@ pub static COMMANDS: &[CommandDef] = &[
     container("command", -1, LS, SV, "2.8.13", "Returns detailed information about all commands.", docs::command, docs::SUBCOMMANDS),
     c("time", 1, LSF, NOKEYS, SV, "2.6.0", "Returns the server time.", server::time),
     c("debug", -2, &["admin", "noscript", "loading", "stale"], NOKEYS, SV, "1.0.0", "A container for debugging commands.", debug::debug),
+    c("monitor", 1, ADMIN, NOKEYS, SV, "1.0.0", "Listens for all requests received by the server in real-time.", monitor::monitor),
     container("plugin", -2, &["noscript"], SV, "0.1.0", "A container for plugin commands.", needs_subcommand, plugin::SUBCOMMANDS),
     container("pipeline", -2, &["noscript"], SV, "0.1.0", "A container for pipeline commands.", needs_subcommand, pipeline::SUBCOMMANDS),
     c("subscribe", -2, SUB, NOKEYS, PS, "2.0.0", "Listens for messages published to channels.", pubsub::subscribe),

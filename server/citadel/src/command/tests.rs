@@ -70,6 +70,7 @@ impl Harness {
             ),
             inboxes,
             state.pubsub.clone(),
+            state.monitors.clone(),
         );
         let session = Session::new(&state, conn_info(1));
         Harness {

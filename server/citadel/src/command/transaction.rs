@@ -68,6 +68,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     // The queue leaves the connection while it runs (its commands get the
     // connection); the buffers come back emptied, for reuse.
     let mut tx = std::mem::take(&mut ctx.conn.tx);
+    ctx.conn.tx.running = true;
     let result = if tx.dirty {
         Err(CmdError::Static(
             "EXECABORT Transaction discarded because of previous errors.",
@@ -75,10 +76,15 @@ pub fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     } else {
         run(ctx, &tx)
     };
+    ctx.conn.tx.running = false;
+    if matches!(result, Ok(true)) {
+        // What ran, in queue order, before EXEC's own line.
+        super::monitor::feed_queue(ctx, &tx);
+    }
     tx.discard();
     tx.unwatch();
     ctx.conn.tx = tx;
-    result
+    result.map(|_| ())
 }
 
 /// Commands that read or change the whole keyspace: a queue holding one
@@ -90,12 +96,13 @@ fn keyspace_wide(def: &CommandDef) -> bool {
     )
 }
 
-fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> CmdResult {
+/// Runs the queue; false when a watched key changed (nothing ran).
+fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> Result<bool, CmdError> {
     let now = ctx.thread.cache.now_ms();
     if tx.watched_key_expired(now) {
         ctx.thread.stats.exec_done(0, true);
         ctx.out.null_array();
-        return Ok(());
+        return Ok(false);
     }
     let mut keys: Vec<&[u8]> = tx.watched_keys().collect();
     let mut sequential = false;
@@ -122,13 +129,13 @@ fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> CmdResult {
             ctx.thread.stats.exec_done(attempt, true);
             ctx.out.buf.truncate(mark);
             ctx.out.null_array();
-            return Ok(());
+            return Ok(false);
         }
         ctx.out.array(tx.len());
         deferred.clear();
-        for i in 0..tx.len() {
+        for (i, &keyless) in keyless.iter().enumerate() {
             let (idx, def, args) = tx.command(i);
-            if keyless[i] {
+            if keyless {
                 deferred.push((i, ctx.out.buf.len()));
                 continue;
             }
@@ -145,7 +152,7 @@ fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> CmdResult {
     }
     ctx.thread.stats.exec_done(attempt, false);
     run_deferred(ctx, tx, &deferred);
-    Ok(())
+    Ok(true)
 }
 
 /// Runs the keyless commands after the publication, splicing each reply in
@@ -167,19 +174,23 @@ fn run_deferred(ctx: &mut Ctx<'_>, tx: &super::queue::TxState, deferred: &[(usiz
 
 /// A queue with a keyspace-wide command: the watches are checked, then the
 /// commands run one by one.
-fn run_one_by_one(ctx: &mut Ctx<'_>, tx: &super::queue::TxState, watched: &[&[u8]]) -> CmdResult {
+fn run_one_by_one(
+    ctx: &mut Ctx<'_>,
+    tx: &super::queue::TxState,
+    watched: &[&[u8]],
+) -> Result<bool, CmdError> {
     ctx.thread.cache.txn_begin(watched);
     let hold = ctx.thread.cache.txn_watches_hold(tx.watches());
     ctx.thread.cache.txn_abort();
     ctx.thread.stats.exec_done(0, !hold);
     if !hold {
         ctx.out.null_array();
-        return Ok(());
+        return Ok(false);
     }
     ctx.out.array(tx.len());
     for i in 0..tx.len() {
         let (idx, def, args) = tx.command(i);
         dispatch::execute(ctx, idx, def, args);
     }
-    Ok(())
+    Ok(true)
 }

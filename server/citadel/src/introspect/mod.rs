@@ -1,7 +1,7 @@
 //! What operators look at while the server runs: per-thread command
 //! statistics (INFO commandstats / errorstats / latencystats), the slow
-//! log, the latency monitor, CLIENT PAUSE's process-wide state and the
-//! MONITOR count. The commands that read them are in `command/`; each
+//! log, the latency monitor and CLIENT PAUSE's process-wide state (MONITOR
+//! has its own registry, `crate::monitor`). The commands that read them are in `command/`; each
 //! thread's counters live in its `stats::ThreadStats`.
 //!
 //! The hot path pays one or two Relaxed loads per command here: the
@@ -13,7 +13,7 @@ pub mod latency;
 pub mod pause;
 pub mod slowlog;
 
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use citadel_settings::{server as setting, Store};
 
@@ -32,8 +32,6 @@ pub struct Introspection {
     pub latency: latency::Monitor,
     /// CLIENT PAUSE.
     pub pause: pause::Pause,
-    /// Connections in MONITOR mode (0: nothing to stream).
-    pub monitors: AtomicUsize,
 }
 
 impl Introspection {

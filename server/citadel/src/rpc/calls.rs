@@ -132,7 +132,8 @@ pub fn finished(
         | Completion::PipelinePartial { .. }
         | Completion::Message { .. }
         | Completion::Unpaused { .. }
-        | Completion::Invalidate { .. } => Err(internal()),
+        | Completion::Invalidate { .. }
+        | Completion::Monitor { .. } => Err(internal()),
     }
 }
 

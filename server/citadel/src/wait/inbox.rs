@@ -47,6 +47,11 @@ pub enum Mail {
         receivers: Vec<(u64, citadel_net::Waiter)>,
         key: Option<std::sync::Arc<[u8]>>,
     },
+    /// A command's MONITOR line for monitors this thread serves (client ids).
+    Monitor {
+        line: std::sync::Arc<[u8]>,
+        monitors: Vec<u64>,
+    },
 }
 
 pub struct Inbox {

@@ -56,6 +56,8 @@ pub enum WaitKey {
     Pubsub(u64),
     /// A client held by CLIENT PAUSE (client id) until the pause ends.
     Pause(u64),
+    /// A monitor's lines (client id): like `Pubsub`, never parked on.
+    Monitor(u64),
 }
 
 /// A finished operation, as the continuation of the command that waited
@@ -99,6 +101,9 @@ pub enum Completion {
     /// keys or receives another's (REDIRECT): one key, or None for all
     /// (FLUSHALL). A push like `Message`.
     Invalidate { client: u64, key: Option<Arc<[u8]>> },
+    /// A command's MONITOR line for a monitor (client id): written out as
+    /// is (see `crate::monitor`); like a message, it ends no wait.
+    Monitor { client: u64, line: Arc<[u8]> },
 }
 
 impl Completion {
@@ -113,12 +118,22 @@ impl Completion {
                 WaitKey::Pubsub(*client)
             }
             Completion::Unpaused { client } => WaitKey::Pause(*client),
+            Completion::Monitor { client, .. } => WaitKey::Monitor(*client),
         }
     }
 
     /// True for progress that leaves the wait in place.
     pub fn is_partial(&self) -> bool {
         matches!(self, Completion::PipelinePartial { .. })
+    }
+
+    /// True for output that comes unasked (a subscriber's message, a
+    /// monitor's line): it neither needs nor ends a wait.
+    pub fn is_push(&self) -> bool {
+        matches!(
+            self,
+            Completion::Message { .. } | Completion::Monitor { .. }
+        )
     }
 }
 
