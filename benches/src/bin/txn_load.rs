@@ -83,7 +83,7 @@ fn drive(o: &Opts, id: u64, until: Instant) -> (u64, u64) {
     let mut con = client.get_connection().expect("connect");
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (id + 1).wrapping_mul(0x2545_F491));
     let (mut ops, mut aborted) = (0u64, 0u64);
-    let mut key = |rng: &mut Rng| format!("tx:{}", rng.below(o.keys));
+    let key = |rng: &mut Rng| format!("tx:{}", rng.below(o.keys));
     while Instant::now() < until {
         match o.mode.as_str() {
             "watch" => {
@@ -100,11 +100,13 @@ fn drive(o: &Opts, id: u64, until: Instant) -> (u64, u64) {
                 for _ in 0..o.depth {
                     let (a, b, c) = (key(&mut rng), key(&mut rng), key(&mut rng));
                     if mode == "evalsha" {
+                        // The script SETs its first key and INCRs its second.
+                        let counter = format!("cnt:{}", &b[3..]);
                         pipe.cmd("EVALSHA")
                             .arg(&o.sha)
                             .arg(2)
                             .arg(&a)
-                            .arg(&b)
+                            .arg(counter)
                             .arg("v");
                     } else {
                         pipe.cmd("MULTI").cmd("SET").arg(&a).arg("v");

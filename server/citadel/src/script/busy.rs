@@ -84,8 +84,18 @@ impl Busy {
         self.slots[index.min(self.slots.len() - 1)].clone()
     }
 
-    pub fn begin(&self, slot: &Slot, function: bool, name: &str, command: Vec<Vec<u8>>) {
-        *slot.about.lock().unwrap_or_else(|e| e.into_inner()) = (name.to_string(), command);
+    pub fn begin(&self, slot: &Slot, function: bool, name: &str, command: &[&[u8]]) {
+        {
+            // Refilled in place: the buffers of the last run are reused.
+            let mut about = slot.about.lock().unwrap_or_else(|e| e.into_inner());
+            about.0.clear();
+            about.0.push_str(name);
+            about.1.resize_with(command.len(), Vec::new);
+            for (kept, arg) in about.1.iter_mut().zip(command) {
+                kept.clear();
+                kept.extend_from_slice(arg);
+            }
+        }
         slot.wrote.store(false, Ordering::Relaxed);
         slot.kill.store(false, Ordering::Relaxed);
         slot.started_ms.store(self.now_ms(), Ordering::Relaxed);

@@ -130,7 +130,13 @@ pub struct Engine {
     scripts: HashMap<String, Compiled>,
     script_epoch: u64,
     libraries: HashMap<String, LoadedLibrary>,
+    /// Runs since the last incremental GC step.
+    runs_since_gc: u32,
 }
+
+/// Every this many runs, one incremental GC step sized to them (as Redis
+/// does): a step per run cost more than the scripts themselves.
+const GC_PERIOD: u32 = 50;
 
 const USER_SCRIPT: &str = "@user_script";
 const USER_FUNCTION: &str = "@user_function";
@@ -175,6 +181,7 @@ impl Engine {
             scripts: HashMap::new(),
             script_epoch: 0,
             libraries: HashMap::new(),
+            runs_since_gc: 0,
         })
     }
 
@@ -382,8 +389,7 @@ impl Engine {
         host: &mut dyn Host,
     ) {
         self.shared.resp3.set(false);
-        let command: Vec<Vec<u8>> = inv.command.iter().map(|a| a.to_vec()).collect();
-        store.busy.begin(&self.slot, is_function, name, command);
+        store.busy.begin(&self.slot, is_function, name, inv.command);
         let host = RefCell::new(host);
         let shared = self.shared.clone();
         let slot = self.slot.clone();
@@ -439,7 +445,11 @@ impl Engine {
             inv_error(out, name, &e);
         }
         // Keep the heap in check between runs, as Redis does.
-        let _ = self.lua.gc_step();
+        self.runs_since_gc += 1;
+        if self.runs_since_gc >= GC_PERIOD {
+            self.runs_since_gc = 0;
+            let _ = self.lua.gc_step();
+        }
     }
 }
 
