@@ -187,6 +187,31 @@ fn update_and_notify_invalidates() {
     assert!(info_field(&rig.info(), "invalidations") >= 2);
 }
 
+/// Client-side caching reaches through to the database: a RESP3 client
+/// tracking a loaded key gets an `invalidate` push when its row changes in
+/// PostgreSQL (the loader's NOTIFY deletes the key like any write).
+#[test]
+fn a_row_update_invalidates_client_side_caches() {
+    use citadel_tests::reference::encode_command;
+    use citadel_tests::RespReader;
+    let rig = start(COUNTED_QUERY, "");
+    rig.pg.put("user:9", b"v1");
+    let mut c = RespReader::new(rig.server.raw());
+    let mut call = |c: &mut RespReader, args: &[&[u8]]| {
+        c.send(&encode_command(args));
+        c.raw_reply().expect("reply")
+    };
+    call(&mut c, &[b"HELLO", b"3"]);
+    assert_eq!(call(&mut c, &[b"CLIENT", b"TRACKING", b"ON"]), b"+OK\r\n");
+    assert_eq!(call(&mut c, &[b"GET", b"user:9"]), b"$2\r\nv1\r\n");
+    rig.pg.put("user:9", b"v2");
+    c.set_read_timeout(Some(Duration::from_secs(5)));
+    let push = c.raw_reply().expect("an invalidation push");
+    assert_eq!(push, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$6\r\nuser:9\r\n");
+    c.set_read_timeout(None);
+    assert_eq!(call(&mut c, &[b"GET", b"user:9"]), b"$2\r\nv2\r\n");
+}
+
 #[test]
 fn origin_down_hits_served_misses_fail_fast_stale_within_window_then_recovers() {
     let mut rig = start(COUNTED_QUERY, "");
