@@ -197,7 +197,7 @@ fn a_row_update_invalidates_client_side_caches() {
     let rig = start(COUNTED_QUERY, "");
     rig.pg.put("user:9", b"v1");
     let mut c = RespReader::new(rig.server.raw());
-    let mut call = |c: &mut RespReader, args: &[&[u8]]| {
+    let call = |c: &mut RespReader, args: &[&[u8]]| {
         c.send(&encode_command(args));
         c.raw_reply().expect("reply")
     };

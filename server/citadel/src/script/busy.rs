@@ -213,12 +213,12 @@ mod tests {
         let busy = Busy::new(2);
         assert_eq!(busy.kill(true, 0), Err(KillError::NotBusy));
         let s = busy.slot(0);
-        busy.begin(&s, false, "sha", vec![]);
+        busy.begin(&s, false, "sha", &[]);
         assert_eq!(busy.kill(false, 0), Err(KillError::IsEval));
         assert_eq!(busy.kill(true, 60_000), Err(KillError::NotBusy));
         s.mark_written();
         assert_eq!(busy.kill(true, 0), Err(KillError::Unkillable));
-        busy.begin(&s, true, "f", vec![]);
+        busy.begin(&s, true, "f", &[]);
         assert_eq!(busy.kill(true, 0), Err(KillError::IsFunction));
         assert_eq!(busy.kill(false, 0), Ok(()));
         assert!(s.kill.load(Ordering::Relaxed));
