@@ -588,7 +588,7 @@ fn clients_and_server_info() {
     let info = h.cmd(&["INFO"]);
     for needle in [
         "# Server\r\n",
-        "redis_version:7.2.4",
+        "redis_version:7.4.0",
         "# Clients\r\nconnected_clients:1",
         "# Keyspace\r\ndb0:keys=1",
         "keyspace_hits:1",
