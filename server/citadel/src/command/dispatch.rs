@@ -105,6 +105,9 @@ fn check_and_run(
         reply.simple(b"QUEUED");
         return Ran::Queued;
     }
+    if def.has_flag("movablekeys") && state.monitors.active() {
+        super::monitor::feed(state, thread, conn, def, args, None);
+    }
     let mut ctx = Ctx {
         state,
         thread,
