@@ -161,6 +161,13 @@ fn monitor_lines_match_redis() {
         vec![b"SET", b"c", b"1"],
         vec![b"KEYS", b"*"],
         vec![b"EXEC"],
+        // a script: its line, then each command it ran, from "lua"
+        vec![
+            b"EVAL",
+            b"redis.call('set', KEYS[1], 'x') return redis.call('get', KEYS[1])",
+            b"1",
+            b"s",
+        ],
     ];
     let mut batch = Vec::new();
     for args in &script {

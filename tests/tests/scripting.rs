@@ -442,6 +442,35 @@ fn script_kill_stops_a_looping_script_from_another_core() {
     assert_eq!(reply_text(&mut looping, &["get", "x"]), "$1\r\n1\r\n");
 }
 
+/// A script past busy-script-time holds its declared keys: other cores'
+/// clients touching them get -BUSY, every other key is served, and after
+/// SCRIPT KILL the keys are served again.
+#[test]
+fn a_long_script_makes_its_keys_busy_on_other_cores() {
+    let server = Server::start(&["--busy-script-time", "100"]);
+    let mut looping = RespReader::new(server.raw());
+    let busy_thread = io_thread(&mut looping);
+    let mut other = connection_not_on(&server, &busy_thread);
+    looping.send(&encode_command(&[
+        b"eval",
+        b"local v = redis.call('get', KEYS[1]) while true do end",
+        b"1",
+        b"held",
+    ]));
+    std::thread::sleep(Duration::from_millis(300));
+    let busy = "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+    assert_eq!(reply_text(&mut other, &["get", "held"]), busy);
+    assert_eq!(
+        reply_text(&mut other, &["mset", "free", "1", "held", "2"]),
+        busy
+    );
+    assert_eq!(reply_text(&mut other, &["set", "free", "1"]), "+OK\r\n");
+    assert_eq!(reply_text(&mut other, &["script", "kill"]), "+OK\r\n");
+    let killed = String::from_utf8_lossy(&looping.raw_reply().unwrap()).into_owned();
+    assert!(killed.starts_with("-ERR Script killed by user"), "{killed}");
+    assert_eq!(reply_text(&mut other, &["get", "held"]), "$-1\r\n");
+}
+
 #[test]
 fn shutdown_nosave_interrupts_a_looping_script() {
     let mut server = Server::start(&[]);

@@ -112,10 +112,7 @@ pub enum Origin<'a> {
         peer: &'a Endpoint,
         local: &'a Endpoint,
     },
-    /// A command a script runs ("lua" in the line). Scripting is not built
-    /// yet: when it is, its commands are fed with this origin, after the
-    /// EVAL line (which Redis shows before the script runs).
-    #[allow(dead_code)] // the hook for scripting
+    /// A command a script runs ("lua" in the line).
     Script,
 }
 

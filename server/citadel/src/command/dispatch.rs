@@ -92,11 +92,21 @@ fn check_and_run(
         conn.tx.dirty |= conn.tx.in_multi;
         return Ran::Rejected(idx);
     }
+    if state.scripts.busy.any_running()
+        && !def.has_flag("allow_busy")
+        && busy_keys(state, thread, def, args)
+    {
+        reply_error(&mut reply, &CmdError::Static("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."));
+        return Ran::Rejected(idx);
+    }
     conn.client.last_cmd.store(idx as u32, Ordering::Relaxed);
     if conn.tx.in_multi && !runs_in_multi(def) {
         conn.tx.queue(idx, def, args);
         reply.simple(b"QUEUED");
         return Ran::Queued;
+    }
+    if def.has_flag("movablekeys") && state.monitors.active() {
+        super::monitor::feed(state, thread, conn, def, args, None);
     }
     let mut ctx = Ctx {
         state,
@@ -105,6 +115,18 @@ fn check_and_run(
         out: reply,
     };
     execute(&mut ctx, idx, def, args)
+}
+
+/// Whether the command names a key a script declared and has held past
+/// `busy-script-time` on another core (its own core cannot serve this
+/// connection meanwhile). Other keys are served as usual.
+fn busy_keys(state: &ServerState, thread: &ThreadCtx, def: &CommandDef, args: Args<'_>) -> bool {
+    let mut keys = Vec::new();
+    def.keys_of(args, &mut keys);
+    let threshold = state
+        .settings
+        .get(&citadel_settings::server::BUSY_SCRIPT_TIME);
+    !keys.is_empty() && state.scripts.busy.holds_any(thread.index, &keys, threshold)
 }
 
 /// Commands that act at once between MULTI and EXEC instead of queuing.

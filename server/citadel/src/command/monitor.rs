@@ -92,15 +92,43 @@ pub fn feed(
     args: Args<'_>,
     own: Option<&mut Vec<u8>>,
 ) {
-    if !shown(def) {
-        return;
-    }
-    let hidden = redacted(def.name, args);
     let client = &conn.client;
     let origin = Origin::Client {
         peer: &client.peer,
         local: &client.local,
     };
+    let Some(text) = line_of(origin, def, args) else {
+        return;
+    };
+    if conn.monitor {
+        if let Some(out) = own {
+            out.extend_from_slice(&text);
+        }
+    }
+    send(state, thread, client.id, text);
+}
+
+/// A command a script ran (`redis.call`): its line says "lua", as Redis's.
+pub fn feed_script(
+    state: &ServerState,
+    thread: &ThreadCtx,
+    client: u64,
+    def: &CommandDef,
+    args: Args<'_>,
+) {
+    if let Some(text) = line_of(Origin::Script, def, args) {
+        send(state, thread, client, text);
+    }
+}
+
+/// The MONITOR line of a command, if monitors are shown it.
+fn line_of(origin: Origin<'_>, def: &CommandDef, args: Args<'_>) -> Option<Vec<u8>> {
+    // Scripts are `skip_monitor`, yet shown: Redis feeds their line itself
+    // before they run (dispatch does here), then the lines of what they run.
+    if !shown(def) && !def.has_flag("movablekeys") {
+        return None;
+    }
+    let hidden = redacted(def.name, args);
     let shown_args = (0..args.len()).map(|i| {
         if hidden.contains(&i) {
             &b"(redacted)"[..]
@@ -108,13 +136,12 @@ pub fn feed(
             args.get(i)
         }
     });
-    let text = line(SystemTime::now(), 0, origin, shown_args);
-    if conn.monitor {
-        if let Some(out) = own {
-            out.extend_from_slice(&text);
-        }
-    }
-    let receivers = state.monitors.receivers(client.id);
+    Some(line(SystemTime::now(), 0, origin, shown_args))
+}
+
+/// Mails a line to every thread serving a monitor (but `client`'s own).
+fn send(state: &ServerState, thread: &ThreadCtx, client: u64, text: Vec<u8>) {
+    let receivers = state.monitors.receivers(client);
     if receivers.is_empty() {
         return;
     }

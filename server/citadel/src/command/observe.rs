@@ -87,7 +87,11 @@ pub fn after(
     if let Some(def) = fed {
         // Nothing more reaches a connection closing after its reply (QUIT).
         let own = (super::monitor::own_line_shown(mode) && !conn.close).then_some(out);
-        super::monitor::feed(state, thread, conn, def, args, own);
+        // A script's line went out before it ran (dispatch), ahead of the
+        // lines of the commands it ran.
+        if !def.has_flag("movablekeys") {
+            super::monitor::feed(state, thread, conn, def, args, own);
+        }
     }
 }
 

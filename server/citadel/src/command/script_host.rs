@@ -58,6 +58,9 @@ pub fn call(ctx: &mut Ctx<'_>, argv: &[&[u8]], rules: &CallRules, out: &mut Vec<
     }
     let args = Args::new(&buf, &spans);
     ctx.thread.cache.set_change_tag(idx as u16);
+    if ctx.state.monitors.active() {
+        super::monitor::feed_script(ctx.state, ctx.thread, ctx.conn.client.id, def, args);
+    }
     let mark = reply.buf.len();
     let mut inner = Ctx {
         state: ctx.state,

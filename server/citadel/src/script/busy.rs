@@ -29,12 +29,16 @@ pub struct Slot {
     kill: AtomicBool,
     /// (script name: sha or function name, the command line) for FUNCTION STATS.
     about: Mutex<(String, Vec<Vec<u8>>)>,
+    /// How many of the command's arguments after numkeys are its KEYS.
+    keys: AtomicU64,
 }
 
 /// Every thread's slot.
 pub struct Busy {
     epoch: Instant,
     slots: Vec<Arc<Slot>>,
+    /// Scripts running now (every command of other clients checks this).
+    running: AtomicU64,
 }
 
 /// Why SCRIPT KILL / FUNCTION KILL did not kill.
@@ -71,6 +75,7 @@ impl Busy {
         Busy {
             epoch: Instant::now(),
             slots: (0..threads.max(1)).map(|_| Arc::default()).collect(),
+            running: AtomicU64::new(0),
         }
     }
 
@@ -84,7 +89,9 @@ impl Busy {
         self.slots[index.min(self.slots.len() - 1)].clone()
     }
 
-    pub fn begin(&self, slot: &Slot, function: bool, name: &str, command: &[&[u8]]) {
+    /// A script starts: `command` is its EVAL/EVALSHA/FCALL line, `keys`
+    /// how many KEYS it declared (arguments 3 .. 3 + keys).
+    pub fn begin(&self, slot: &Slot, function: bool, name: &str, command: &[&[u8]], keys: usize) {
         {
             // Refilled in place: the buffers of the last run are reused.
             let mut about = slot.about.lock().unwrap_or_else(|e| e.into_inner());
@@ -96,9 +103,11 @@ impl Busy {
                 kept.extend_from_slice(arg);
             }
         }
+        slot.keys.store(keys as u64, Ordering::Relaxed);
         slot.wrote.store(false, Ordering::Relaxed);
         slot.kill.store(false, Ordering::Relaxed);
         slot.started_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.running.fetch_add(1, Ordering::Relaxed);
         // ORDERING: Release publishes the fields above to `kill`'s Acquire.
         slot.kind
             .store(if function { FUNCTION } else { EVAL }, Ordering::Release);
@@ -107,6 +116,33 @@ impl Busy {
     pub fn end(&self, slot: &Slot) {
         slot.kind.store(IDLE, Ordering::Release);
         slot.kill.store(false, Ordering::Relaxed);
+        self.running.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Whether any script runs now (one load: the common answer is no).
+    pub fn any_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed) > 0
+    }
+
+    /// Whether a script on another thread than `own` has run at least
+    /// `threshold_ms` and declared one of `keys`: the command touching them
+    /// gets -BUSY, as Redis answers while a script runs past its limit.
+    pub fn holds_any(&self, own: usize, keys: &[&[u8]], threshold_ms: u64) -> bool {
+        let now = self.now_ms();
+        self.slots.iter().enumerate().any(|(i, slot)| {
+            // ORDERING: Acquire, paired with `begin`'s Release.
+            if i == own || slot.kind.load(Ordering::Acquire) == IDLE {
+                return false;
+            }
+            if now.saturating_sub(slot.started_ms.load(Ordering::Relaxed)) < threshold_ms {
+                return false;
+            }
+            let n = slot.keys.load(Ordering::Relaxed) as usize;
+            let about = slot.about.lock().unwrap_or_else(|e| e.into_inner());
+            let declared = about.1.get(3..3 + n).unwrap_or(&[]);
+            keys.iter()
+                .any(|k| declared.iter().any(|d| d.as_slice() == *k))
+        })
     }
 
     /// SCRIPT KILL (`eval`) or FUNCTION KILL: stops every read-only script
@@ -213,12 +249,12 @@ mod tests {
         let busy = Busy::new(2);
         assert_eq!(busy.kill(true, 0), Err(KillError::NotBusy));
         let s = busy.slot(0);
-        busy.begin(&s, false, "sha", &[]);
+        busy.begin(&s, false, "sha", &[], 0);
         assert_eq!(busy.kill(false, 0), Err(KillError::IsEval));
         assert_eq!(busy.kill(true, 60_000), Err(KillError::NotBusy));
         s.mark_written();
         assert_eq!(busy.kill(true, 0), Err(KillError::Unkillable));
-        busy.begin(&s, true, "f", &[]);
+        busy.begin(&s, true, "f", &[], 0);
         assert_eq!(busy.kill(true, 0), Err(KillError::IsFunction));
         assert_eq!(busy.kill(false, 0), Ok(()));
         assert!(s.kill.load(Ordering::Relaxed));

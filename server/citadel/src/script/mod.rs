@@ -389,7 +389,9 @@ impl Engine {
         host: &mut dyn Host,
     ) {
         self.shared.resp3.set(false);
-        store.busy.begin(&self.slot, is_function, name, inv.command);
+        store
+            .busy
+            .begin(&self.slot, is_function, name, inv.command, inv.keys.len());
         let host = RefCell::new(host);
         let shared = self.shared.clone();
         let slot = self.slot.clone();
