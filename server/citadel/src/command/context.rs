@@ -51,6 +51,9 @@ pub struct ConnState {
     pub tracking: Option<ConnTracking>,
     /// The tracking registry knows this connection's waiter.
     pub tracking_attached: bool,
+    /// Keys a tracking client's read waits to load: remembered again once
+    /// the loaded value is stored (its store invalidated them).
+    pub tracking_after_load: Vec<Vec<u8>>,
     /// CLIENT REPLY: whether replies are sent.
     pub reply_mode: ReplyMode,
 }

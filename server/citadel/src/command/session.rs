@@ -55,6 +55,7 @@ impl Session {
                 tx: Default::default(),
                 tracking: None,
                 tracking_attached: false,
+                tracking_after_load: Vec::new(),
                 reply_mode: Default::default(),
             },
         }
@@ -188,6 +189,9 @@ impl Session {
             return;
         }
         pending::resume(&self.state, ctx, &mut self.conn, done, out);
+        if !self.conn.tracking_after_load.is_empty() {
+            super::tracking::remember_after_load(&self.state, ctx, &mut self.conn);
+        }
     }
 }
 

@@ -205,7 +205,26 @@ pub fn remember_reads(
     let max = state.settings.get(&setting::TRACKING_TABLE_MAX_KEYS);
     state
         .tracking
-        .remember(conn.client.id, keys.into_iter(), max, &thread.inboxes);
+        .remember(conn.client.id, keys.iter().copied(), max, &thread.inboxes);
+    if conn.pending.is_some() {
+        // Parked on read-through loads: storing the loaded value will
+        // invalidate these keys (the client then does not cache the reply
+        // in flight), so remember them again once the reply is written.
+        conn.tracking_after_load = keys.iter().map(|k| k.to_vec()).collect();
+    }
+}
+
+/// The loads a tracking client's read waited for were stored and its
+/// reply written: its keys are remembered again (see `remember_reads`).
+pub fn remember_after_load(state: &ServerState, thread: &ThreadCtx, conn: &mut ConnState) {
+    let keys = std::mem::take(&mut conn.tracking_after_load);
+    if conn.tracking.is_some() {
+        let max = state.settings.get(&setting::TRACKING_TABLE_MAX_KEYS);
+        let keys = keys.iter().map(|k| k.as_slice());
+        state
+            .tracking
+            .remember(conn.client.id, keys, max, &thread.inboxes);
+    }
 }
 
 /// An invalidation for this connection: a RESP3 push, or a message on
