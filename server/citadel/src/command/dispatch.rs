@@ -137,25 +137,33 @@ fn runs_in_multi(def: &CommandDef) -> bool {
     )
 }
 
-/// Runs a checked command's handler; an error replaces whatever it wrote.
-/// EXEC runs its queued commands through here too.
+/// Runs a checked command's handler, timed for the statistics.
 pub fn execute(ctx: &mut Ctx<'_>, idx: usize, def: &'static CommandDef, args: Args<'_>) -> Ran {
-    // Changes the cache logs now are this command's (keyspace events).
-    ctx.thread.cache.set_change_tag(idx as u16);
-    let mark = ctx.out.buf.len();
     let started = Instant::now();
-    let result = (def.handler)(ctx, args);
+    let failed = run_handler(ctx, idx, def, args);
     let nanos = started.elapsed().as_nanos() as u64;
-    let failed = result.is_err();
-    if let Err(e) = result {
-        // A failing handler's partial output never reaches the client.
-        ctx.out.buf.truncate(mark);
-        reply_error(&mut ctx.out, &e);
-    }
     Ran::Executed {
         cmd: idx,
         def,
         nanos,
         failed,
+    }
+}
+
+/// Runs a checked command's handler; an error replaces whatever it wrote.
+/// Returns whether it failed. EXEC runs its queued commands through here
+/// (the EXEC is what is timed).
+pub fn run_handler(ctx: &mut Ctx<'_>, idx: usize, def: &CommandDef, args: Args<'_>) -> bool {
+    // Changes the cache logs now are this command's (keyspace events).
+    ctx.thread.cache.set_change_tag(idx as u16);
+    let mark = ctx.out.buf.len();
+    match (def.handler)(ctx, args) {
+        Ok(()) => false,
+        Err(e) => {
+            // A failing handler's partial output never reaches the client.
+            ctx.out.buf.truncate(mark);
+            reply_error(&mut ctx.out, &e);
+            true
+        }
     }
 }

@@ -139,7 +139,7 @@ fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> Result<bool, CmdError> 
                 deferred.push((i, ctx.out.buf.len()));
                 continue;
             }
-            dispatch::execute(ctx, idx, def, args);
+            dispatch::run_handler(ctx, idx, def, args);
         }
         if ctx.thread.cache.txn_commit() {
             break;
@@ -164,7 +164,7 @@ fn run_deferred(ctx: &mut Ctx<'_>, tx: &super::queue::TxState, deferred: &[(usiz
     let tail = ctx.out.buf.split_off(first);
     for (n, &(i, at)) in deferred.iter().enumerate() {
         let (idx, def, args) = tx.command(i);
-        dispatch::execute(ctx, idx, def, args);
+        dispatch::run_handler(ctx, idx, def, args);
         let end = deferred.get(n + 1).map_or(tail.len() + first, |&(_, e)| e);
         ctx.out
             .buf
@@ -190,7 +190,7 @@ fn run_one_by_one(
     ctx.out.array(tx.len());
     for i in 0..tx.len() {
         let (idx, def, args) = tx.command(i);
-        dispatch::execute(ctx, idx, def, args);
+        dispatch::run_handler(ctx, idx, def, args);
     }
     Ok(true)
 }
