@@ -19,7 +19,7 @@ use crate::error::WriteError;
 use crate::index::{Entry, KeyHash};
 use crate::item::ItemRef;
 use crate::update::{self, Changes, Op, Scratch};
-use crate::writer::{Seen, Writer};
+use crate::writer::Writer;
 
 /// A key's home bucket and its version when it was watched (WATCH).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,8 +141,7 @@ impl Txn {
     /// The commit validates it like every other key, so a key first
     /// touched midway (a script naming a key it did not declare) is as
     /// isolated as the rest.
-    fn declare(&mut self, cache: &Cache, now: u64, key: &[u8]) -> usize {
-        let h = KeyHash::of(key);
+    fn declare(&mut self, cache: &Cache, now: u64, h: KeyHash, key: &[u8]) -> usize {
         let i = self.spans.len();
         let start = self.key_buf.len();
         self.key_buf.extend_from_slice(key);
@@ -159,28 +158,17 @@ impl Txn {
                 v
             }
         };
-        let found = cache.find(h, key, version);
-        let expired = matches!(&found, Some((_, _, item)) if item.is_expired(now));
-        self.s
-            .found
-            .push(found.as_ref().map(|(slot, e, _)| (*slot, *e)));
-        self.s
-            .seen
-            .push(found.as_ref().map_or(Seen::default(), |(_, _, item)| Seen {
-                ttl: item.expire_at().is_some(),
-                large: item.header.is_large(),
-            }));
-        self.s.expired.push(expired);
+        update::look_up(cache, now, h, key, version, &mut self.s);
         self.s.ops.push(Op::Keep);
         self.s.tags.push(0);
         i
     }
 
-    /// The declared index of `key`, declaring it now if needed.
-    fn index_or_declare(&mut self, cache: &Cache, now: u64, key: &[u8]) -> usize {
-        match self.index_of(KeyHash::of(key), key) {
+    /// The declared index of `key` (hash `h`), declaring it now if needed.
+    fn index_or_declare(&mut self, cache: &Cache, now: u64, h: KeyHash, key: &[u8]) -> usize {
+        match self.index_of(h, key) {
             Some(d) => d,
-            None => self.declare(cache, now, key),
+            None => self.declare(cache, now, h, key),
         }
     }
 
@@ -192,7 +180,7 @@ impl Txn {
         key: &[u8],
         f: impl FnOnce(Option<&ItemRef<'_>>) -> R,
     ) -> R {
-        let d = self.index_or_declare(cache, now, key);
+        let d = self.index_or_declare(cache, now, KeyHash::of(key), key);
         let item = self.item(cache, d);
         f(item.as_ref())
     }
@@ -210,7 +198,7 @@ impl Txn {
         self.sub_canon.clear();
         for (i, key) in keys.iter().enumerate() {
             let h = KeyHash::of(key);
-            let d = self.index_or_declare(cache, w.now, key);
+            let d = self.index_or_declare(cache, w.now, h, key);
             let first = (0..i).find(|&j| self.sub_map[j] == d).unwrap_or(i);
             self.sub_map.push(d);
             self.sub_hashes.push(h);

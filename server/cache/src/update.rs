@@ -289,6 +289,32 @@ pub(crate) fn prepare(cache: &Cache, keys: &[&[u8]], s: &mut Scratch) {
     s.homes.dedup_by_key(|(home, _)| *home);
 }
 
+/// Looks one key up under its home's `version` and notes what the snapshot
+/// saw of it in `s` (found, seen, expired); returns the item the closure
+/// sees: expired items and negative markers are absent to it (a put still
+/// replaces the marker in its slot).
+pub(crate) fn look_up<'c>(
+    cache: &'c Cache,
+    now: u64,
+    h: KeyHash,
+    key: &[u8],
+    version: u64,
+    s: &mut Scratch,
+) -> Option<ItemRef<'c>> {
+    let found = cache.find(h, key, version);
+    let expired = matches!(&found, Some((_, _, item)) if item.is_expired(now));
+    s.found.push(found.as_ref().map(|(slot, e, _)| (*slot, *e)));
+    s.seen
+        .push(found.as_ref().map_or(Seen::default(), |(_, _, item)| Seen {
+            ttl: item.expire_at().is_some(),
+            large: item.header.is_large(),
+        }));
+    s.expired.push(expired);
+    found
+        .filter(|(_, _, item)| !expired && !item.is_negative())
+        .map(|(_, _, item)| item)
+}
+
 /// Records each home's version, then looks every key up.
 pub(crate) fn snapshot<'c>(
     cache: &'c Cache,
@@ -312,22 +338,7 @@ pub(crate) fn snapshot<'c>(
             .iter()
             .find(|(h, _)| *h == home)
             .map_or(0, |(_, v)| *v);
-        let found = cache.find(s.hashes[i], key, version);
-        let expired = matches!(&found, Some((_, _, item)) if item.is_expired(now));
-        s.found.push(found.as_ref().map(|(slot, e, _)| (*slot, *e)));
-        s.seen
-            .push(found.as_ref().map_or(Seen::default(), |(_, _, item)| Seen {
-                ttl: item.expire_at().is_some(),
-                large: item.header.is_large(),
-            }));
-        s.expired.push(expired);
-        // Expired items and negative markers are absent to the closure (a
-        // put still replaces the marker in its slot).
-        items.push(
-            found
-                .filter(|(_, _, item)| !expired && !item.is_negative())
-                .map(|(_, _, item)| item),
-        );
+        items.push(look_up(cache, now, s.hashes[i], key, version, s));
     }
     // Every item carries its home bucket's version for the caller's CAS needs.
     for (i, item) in items.iter_mut().enumerate() {
