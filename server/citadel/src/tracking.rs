@@ -59,6 +59,9 @@ pub struct Tracking {
     /// Where each client that may receive invalidations is (tracking
     /// clients, and subscribers that REDIRECT may name).
     receivers: RwLock<HashMap<u64, Delivery>>,
+    /// BCAST clients and their prefixes (empty: every key), kept apart so a
+    /// change scans only them, not every tracking client.
+    bcast: RwLock<HashMap<u64, Vec<Box<[u8]>>>>,
     shards: [Mutex<Remembered>; SHARDS],
 }
 
@@ -78,6 +81,14 @@ impl Tracking {
 
     /// CLIENT TRACKING ON (again: new options, same client).
     pub fn enable(&self, client: u64, options: Options) {
+        {
+            let mut bcast = self.bcast.write().unwrap_or_else(|e| e.into_inner());
+            if options.bcast {
+                bcast.insert(client, options.prefixes.clone());
+            } else {
+                bcast.remove(&client);
+            }
+        }
         let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
         match clients.get_mut(&client) {
             Some(t) => t.options = options,
@@ -91,6 +102,10 @@ impl Tracking {
     /// CLIENT TRACKING OFF, RESET or disconnect: its remembered keys are
     /// dropped lazily (an invalidation skips clients no longer here).
     pub fn disable(&self, client: u64) {
+        self.bcast
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&client);
         let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
         if clients.remove(&client).is_some() {
             self.active.fetch_sub(1, Ordering::Relaxed);
@@ -172,12 +187,10 @@ impl Tracking {
         }
         let mut to = remembered.unwrap_or_default();
         {
-            let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
-            for (&id, t) in clients.iter() {
-                let o = &t.options;
-                let prefixed =
-                    o.prefixes.is_empty() || o.prefixes.iter().any(|p| key.starts_with(p));
-                if o.bcast && prefixed && !to.contains(&id) {
+            let bcast = self.bcast.read().unwrap_or_else(|e| e.into_inner());
+            for (&id, prefixes) in bcast.iter() {
+                let prefixed = prefixes.is_empty() || prefixes.iter().any(|p| key.starts_with(p));
+                if prefixed && !to.contains(&id) {
                     to.push(id);
                 }
             }

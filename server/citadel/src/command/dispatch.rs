@@ -105,7 +105,7 @@ fn check_and_run(
         reply.simple(b"QUEUED");
         return Ran::Queued;
     }
-    if def.has_flag("movablekeys") && state.monitors.active() {
+    if state.monitors.active() && def.has_flag("movablekeys") {
         super::monitor::feed(state, thread, conn, def, args, None);
     }
     let mut ctx = Ctx {
