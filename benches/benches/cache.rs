@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use citadel_benches::{cache_for, keys, scatter};
+use citadel_benches::{cache_for, keys, parallel, scatter};
 use citadel_cache::Cache;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -21,18 +21,6 @@ fn threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-}
-
-/// Runs `work(thread, iters)` on `t` threads; returns wall time per op of all threads.
-fn parallel(t: usize, iters: u64, work: impl Fn(usize, u64) + Sync) -> Duration {
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for id in 0..t {
-            let work = &work;
-            s.spawn(move || work(id, iters));
-        }
-    });
-    start.elapsed() / t as u32
 }
 
 fn cache_get(cache: &Arc<Cache>, keys: &[[u8; 16]], id: usize, iters: u64, offset: usize) {

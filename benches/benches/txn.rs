@@ -9,25 +9,13 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use citadel_benches::{cache_for, keys, scatter};
+use citadel_benches::{cache_for, keys, parallel, scatter};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
 const VALUE: [u8; 32] = [b'v'; 32];
 const KEYS: usize = 1_000_000;
-
-/// Runs `work(thread, iters)` on `t` threads; wall time per op of all threads.
-fn parallel(t: usize, iters: u64, work: impl Fn(usize, u64) + Sync) -> Duration {
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for id in 0..t {
-            let work = &work;
-            s.spawn(move || work(id, iters));
-        }
-    });
-    start.elapsed() / t as u32
-}
 
 fn transactions(c: &mut Criterion) {
     let (cache, _dir) = cache_for(KEYS);

@@ -1,6 +1,7 @@
 //! Shared fixtures for the benchmarks in benches/benches/.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use citadel_cache::{Cache, CacheConfig};
 
@@ -39,4 +40,17 @@ pub fn cache_for(n: usize) -> (Arc<Cache>, tempfile::TempDir) {
 #[inline]
 pub fn scatter(i: u64, n: usize) -> usize {
     (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) as usize % n
+}
+
+/// Runs `work(thread, iters)` on `t` threads; returns wall time per op of
+/// all threads together (so "2t" at half of "1t" is perfect scaling).
+pub fn parallel(t: usize, iters: u64, work: impl Fn(usize, u64) + Sync) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for id in 0..t {
+            let work = &work;
+            s.spawn(move || work(id, iters));
+        }
+    });
+    start.elapsed() / t as u32
 }

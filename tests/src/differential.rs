@@ -112,16 +112,7 @@ impl Pair {
         wait: std::time::Duration,
     ) -> (Vec<String>, Vec<String>) {
         let c = &mut self.conns[conn];
-        let take = |r: &mut RespReader, wait| {
-            r.set_read_timeout(Some(wait));
-            let mut got = Vec::new();
-            while let Some(m) = r.raw_reply() {
-                got.push(String::from_utf8_lossy(&m).into_owned());
-            }
-            r.set_read_timeout(None);
-            got
-        };
-        (take(&mut c.redis, wait), take(&mut c.citadel, wait * 3))
+        (c.redis.pending(wait), c.citadel.pending(wait * 3))
     }
 
     /// Asserts both servers sent the same pushes on `conn` (see `pending_on`).

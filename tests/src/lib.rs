@@ -391,6 +391,18 @@ impl RespReader {
         self.stream.set_read_timeout(timeout).unwrap();
     }
 
+    /// Every reply (push, message) that arrives within `wait` of the last,
+    /// as text; reads block again afterwards.
+    pub fn pending(&mut self, wait: std::time::Duration) -> Vec<String> {
+        self.set_read_timeout(Some(wait));
+        let mut got = Vec::new();
+        while let Some(m) = self.raw_reply() {
+            got.push(String::from_utf8_lossy(&m).into_owned());
+        }
+        self.set_read_timeout(None);
+        got
+    }
+
     /// The next reply's bytes exactly as the server sent them (byte-for-byte
     /// comparisons); None once the server closed the connection.
     pub fn raw_reply(&mut self) -> Option<Vec<u8>> {

@@ -19,25 +19,11 @@ fn subscriber(stream: TcpStream) -> RespReader {
     r
 }
 
-/// Every message that arrives within `wait`.
-fn messages(r: &mut RespReader, stream: &TcpStream, wait: Duration) -> Vec<String> {
-    stream.set_read_timeout(Some(wait)).unwrap();
-    let mut got = Vec::new();
-    while let Some(m) = r.raw_reply() {
-        got.push(String::from_utf8_lossy(&m).into_owned());
-    }
-    got
-}
-
 #[test]
 fn notifications_match_redis() {
     let mut pair = Pair::start();
     pair.same_str(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
-    let (rs, cs) = (pair.redis.raw(), pair.citadel.raw());
-    let (mut rsub, mut csub) = (
-        subscriber(rs.try_clone().unwrap()),
-        subscriber(cs.try_clone().unwrap()),
-    );
+    let (mut rsub, mut csub) = (subscriber(pair.redis.raw()), subscriber(pair.citadel.raw()));
     let cases: &[&[&str]] = &[
         &["SET", "a", "1"],
         &["SET", "a", "2", "EX", "100"],
@@ -67,8 +53,8 @@ fn notifications_match_redis() {
     ];
     for case in cases {
         pair.same_str(case);
-        let want = messages(&mut rsub, &rs, Duration::from_millis(100));
-        let got = messages(&mut csub, &cs, Duration::from_millis(300));
+        let want = rsub.pending(Duration::from_millis(100));
+        let got = csub.pending(Duration::from_millis(300));
         assert_eq!(got, want, "notifications of {case:?}");
     }
 }
@@ -76,8 +62,7 @@ fn notifications_match_redis() {
 #[test]
 fn expiry_and_eviction_are_published_and_config_turns_them_off() {
     let server = Server::start(&["--maxmemory", "8mb", "--notify-keyspace-events", "Exe"]);
-    let stream = server.raw();
-    let mut sub = subscriber(stream.try_clone().unwrap());
+    let mut sub = subscriber(server.raw());
     let mut c = RespReader::new(server.raw());
     let mut call = |args: &[&[u8]]| {
         c.send(&encode_command(args));
@@ -86,7 +71,7 @@ fn expiry_and_eviction_are_published_and_config_turns_them_off() {
     call(&[b"SET", b"short", b"v", b"PX", b"20"]);
     std::thread::sleep(Duration::from_millis(40));
     assert_eq!(call(&[b"GET", b"short"]), b"$-1\r\n");
-    let got = messages(&mut sub, &stream, Duration::from_millis(300));
+    let got = sub.pending(Duration::from_millis(300));
     assert_eq!(
         got,
         vec!["*4\r\n$8\r\npmessage\r\n$10\r\n__key*__:*\r\n$22\r\n__keyevent@0__:expired\r\n$5\r\nshort\r\n"]
@@ -95,7 +80,7 @@ fn expiry_and_eviction_are_published_and_config_turns_them_off() {
     for i in 0..4000 {
         call(&[b"SET", format!("fill{i}").as_bytes(), &value]);
     }
-    let got = messages(&mut sub, &stream, Duration::from_millis(500));
+    let got = sub.pending(Duration::from_millis(500));
     assert!(
         got.iter()
             .filter(|m| m.contains("__keyevent@0__:evicted"))
@@ -108,5 +93,5 @@ fn expiry_and_eviction_are_published_and_config_turns_them_off() {
     call(&[b"SET", b"late", b"v", b"PX", b"1"]);
     std::thread::sleep(Duration::from_millis(20));
     call(&[b"GET", b"late"]);
-    assert!(messages(&mut sub, &stream, Duration::from_millis(200)).is_empty());
+    assert!(sub.pending(Duration::from_millis(200)).is_empty());
 }

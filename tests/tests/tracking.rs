@@ -124,16 +124,6 @@ fn call(c: &mut RespReader, args: &[&str]) -> String {
     String::from_utf8_lossy(&c.raw_reply().expect("reply")).into_owned()
 }
 
-fn pushes(c: &mut RespReader, wait: Duration) -> Vec<String> {
-    c.set_read_timeout(Some(wait));
-    let mut got = Vec::new();
-    while let Some(m) = c.raw_reply() {
-        got.push(String::from_utf8_lossy(&m).into_owned());
-    }
-    c.set_read_timeout(None);
-    got
-}
-
 const INVALIDATE_K: &str = ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n";
 
 /// Writers on both server threads invalidate a tracking client on either;
@@ -154,7 +144,7 @@ fn changes_from_every_core_and_from_the_cache_itself_invalidate() {
         }
         call(w, &["SET", "k", "v"]);
         for t in &mut trackers {
-            assert_eq!(pushes(t, Duration::from_millis(300)), vec![INVALIDATE_K]);
+            assert_eq!(t.pending(Duration::from_millis(300)), vec![INVALIDATE_K]);
         }
     }
     // Expiry, found by a read of another client.
@@ -163,7 +153,7 @@ fn changes_from_every_core_and_from_the_cache_itself_invalidate() {
     call(t, &["GET", "k"]);
     std::thread::sleep(Duration::from_millis(40));
     call(&mut writers[1], &["GET", "k"]);
-    assert_eq!(pushes(t, Duration::from_millis(300)), vec![INVALIDATE_K]);
+    assert_eq!(t.pending(Duration::from_millis(300)), vec![INVALIDATE_K]);
     // Eviction: fill the 8 MB cache well past its size (from the same
     // connection: k's segment is its thread's, evictable once that thread
     // moves on to new segments).
@@ -175,7 +165,7 @@ fn changes_from_every_core_and_from_the_cache_itself_invalidate() {
         // A push may come before a reply: keep every frame, in order.
         replies.push(call(t, &["SET", &format!("fill{i}"), &value]));
     }
-    replies.extend(pushes(t, Duration::from_millis(300)));
+    replies.extend(t.pending(Duration::from_millis(300)));
     assert!(
         replies.contains(&INVALIDATE_K.to_string()),
         "eviction of a tracked key invalidates it"
@@ -192,7 +182,7 @@ fn a_bounded_table_invalidates_what_it_drops() {
     for i in 0..30 {
         call(&mut t, &["GET", &format!("key{i}")]);
     }
-    let dropped = pushes(&mut t, Duration::from_millis(300));
+    let dropped = t.pending(Duration::from_millis(300));
     assert_eq!(
         dropped.len(),
         20,
