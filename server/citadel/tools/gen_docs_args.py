@@ -26,7 +26,7 @@ FLAGS = ["optional", "multiple", "multiple_token"]
 
 def command_names():
     names = []
-    pat = re.compile(r'^\s*(?:c|container|sub|keyless|keyed_sub)\("([a-z][a-z|_-]*)"', re.M)
+    pat = re.compile(r'^\s*(?:c|container|sub|keyless)\("([a-z][a-z|_-]*)"', re.M)
     for f in SOURCES:
         with open(os.path.join(HERE, f)) as fh:
             names += pat.findall(fh.read())

@@ -6,13 +6,13 @@
 use super::args::Args;
 use super::context::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
-use super::table::{keyed_sub, keyless, CommandDef};
+use super::table::{c, keyless, CommandDef, SUB_KEY};
 
 const SV: &str = "server";
 
 #[rustfmt::skip]
 pub static SUBCOMMANDS: &[CommandDef] = &[
-    keyed_sub("memory|usage", -3, &["readonly"], SV, "4.0.0", "Estimates the memory usage of a key.", usage),
+    c("memory|usage", -3, &["readonly"], SUB_KEY, SV, "4.0.0", "Estimates the memory usage of a key.", usage),
     keyless("memory|stats", 2, &[], SV, "4.0.0", "Returns details about memory usage.", stats),
     keyless("memory|doctor", 2, &[], SV, "4.0.0", "Outputs a memory problems report.", doctor),
     keyless("memory|malloc-stats", 2, &[], SV, "4.0.0", "Returns the allocator statistics.", malloc_stats),

@@ -9,7 +9,7 @@
 use super::args::Args;
 use super::context::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
-use super::table::{keyed_sub, keyless, CommandDef};
+use super::table::{c, keyless, CommandDef, SUB_KEY};
 
 /// What INFO and CONFIG GET report as `maxmemory-policy` (the only one).
 pub const MAXMEMORY_POLICY: &str = "allkeys-lfu";
@@ -19,10 +19,10 @@ const RO: &[&str] = &["readonly"];
 
 #[rustfmt::skip]
 pub static SUBCOMMANDS: &[CommandDef] = &[
-    keyed_sub("object|encoding", 3, RO, G, "2.2.3", "Returns the internal encoding of a Redis object.", encoding),
-    keyed_sub("object|freq", 3, RO, G, "4.0.0", "Returns the logarithmic access frequency counter of a Redis object.", freq),
-    keyed_sub("object|idletime", 3, RO, G, "2.2.3", "Returns the time since the last access to a Redis object.", idletime),
-    keyed_sub("object|refcount", 3, RO, G, "2.2.3", "Returns the reference count of a value of a key.", refcount),
+    c("object|encoding", 3, RO, SUB_KEY, G, "2.2.3", "Returns the internal encoding of a Redis object.", encoding),
+    c("object|freq", 3, RO, SUB_KEY, G, "4.0.0", "Returns the logarithmic access frequency counter of a Redis object.", freq),
+    c("object|idletime", 3, RO, SUB_KEY, G, "2.2.3", "Returns the time since the last access to a Redis object.", idletime),
+    c("object|refcount", 3, RO, SUB_KEY, G, "2.2.3", "Returns the reference count of a value of a key.", refcount),
     keyless("object|help", 2, &["loading", "stale"], G, "6.2.0", "Returns helpful text about the different subcommands.", help),
 ];
 

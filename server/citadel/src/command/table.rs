@@ -94,9 +94,11 @@ const NOKEYS: (i32, i32, i32) = (0, 0, 0);
 const KEY1: (i32, i32, i32) = (1, 1, 1);
 const KEYS_ALL: (i32, i32, i32) = (1, -1, 1);
 const KEYS_2: (i32, i32, i32) = (1, 2, 1);
+/// A subcommand's key, argument 2 (OBJECT ENCODING key, MEMORY USAGE key).
+pub(super) const SUB_KEY: (i32, i32, i32) = (2, 2, 1);
 
 #[allow(clippy::too_many_arguments)] // a table row, read positionally
-const fn c(
+pub(super) const fn c(
     name: &'static str,
     arity: i32,
     flags: &'static [&'static str],
@@ -135,29 +137,6 @@ pub(super) const fn keyless(
         arity,
         flags,
         (0, 0, 0),
-        group,
-        since,
-        summary,
-        handler,
-    )
-}
-
-/// A subcommand whose key is argument 2 (OBJECT ENCODING key, MEMORY USAGE key).
-#[allow(clippy::too_many_arguments)]
-pub(super) const fn keyed_sub(
-    name: &'static str,
-    arity: i32,
-    flags: &'static [&'static str],
-    group: &'static str,
-    since: &'static str,
-    summary: &'static str,
-    handler: Handler,
-) -> CommandDef {
-    c(
-        name,
-        arity,
-        flags,
-        (2, 2, 1),
         group,
         since,
         summary,
