@@ -12,6 +12,8 @@
 //!   `Invalidation`, with typed results and errors.
 //! * [`pipeline`]: the messages of a compute pipeline (call, frame,
 //!   result, end) and a call's options.
+//! * [`cluster`]: Redis Cluster's key space (CRC16 slots, hash tags)
+//!   and the member record every membership source publishes.
 //! * [`discovery`]: the record each server writes into the shared
 //!   discovery directory, and listing the live ones.
 //! * [`rpc`]: the RPC front door's frames (a 24-byte header and a
@@ -27,6 +29,8 @@
 //! the rings (over loom's atomics, `ring::Ring::new_model`), the envelope
 //! and the codecs are compiled, for the loom models in `proto/tests`.
 
+#[cfg(not(loom))]
+pub mod cluster;
 #[cfg(not(loom))]
 pub mod discovery;
 pub mod envelope;
