@@ -36,6 +36,19 @@ pub struct MemberView {
     pub members: Vec<Member>,
 }
 
+/// What a membership source (static list, etcd, discovery directory)
+/// reports to its node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembershipEvent {
+    /// The live members at a new revision: recompute the slot map.
+    View(MemberView),
+    /// This node lost its standing with the source (its lease expired or
+    /// the source is unreachable for longer than the lease): it must stop
+    /// answering for its slots until the next `View` that includes it, so
+    /// no slot has two owners once the others have taken it over.
+    Isolated { reason: String },
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MemberError {
     #[error("member record: missing {0}")]

@@ -7,5 +7,5 @@
 mod member;
 mod slot;
 
-pub use member::{Member, MemberError, MemberView};
+pub use member::{Member, MemberError, MemberView, MembershipEvent};
 pub use slot::{crc16, hash_tag, key_slot, SLOT_COUNT};
