@@ -18,10 +18,12 @@
 //! * `deploy/citadel.toml`, printed by `citadel --print-config`
 //!   ([`reference::render`]) and checked against the file by a test.
 //!
-//! The tables: [`server`] (top level), [`plugin`] (`[[plugin]]`),
+//! The tables: [`server`] (top level, with the [`cluster`] settings as a
+//! part), [`plugin`] (`[[plugin]]`),
 //! [`keyspace`] (`[[keyspace]]`), [`pipeline`] (`[[pipeline]]`).
 
 pub mod cli;
+pub mod cluster;
 mod error;
 pub mod file;
 pub mod key_events;
@@ -42,13 +44,36 @@ pub use store::Store;
 pub use value::{Cores, DebugCommand, SettingValue};
 
 /// Declares a table of settings: one `pub const NAME: Setting<Type>` per
-/// entry plus `TABLE`, the list of them all in order (which is the order of
-/// `--help` and of the reference file). Fields not given take
-/// [`Setting::BASE`]'s values.
+/// entry, `SETTINGS` (this module's own, in order) and `TABLE`, which lists
+/// them followed by the settings of each module named in `parts` (declared
+/// with [`settings_part!`]): the order of `--help` and of the reference
+/// file. Fields not given take [`Setting::BASE`]'s values.
 #[macro_export]
 macro_rules! settings_table {
     (
-        $table_doc:literal, $section:expr;
+        $table_doc:literal, $section:expr $(, parts: [$($part:path),* $(,)?])?;
+        $($body:tt)*
+    ) => {
+        $crate::settings_part! { first: 0; $($body)* }
+        const ALL_LEN: usize = SETTINGS.len() $($(+ $part.len())*)?;
+        static ALL: [&'static dyn $crate::AnySetting; ALL_LEN] =
+            $crate::concat_settings(&[SETTINGS $($(, $part)*)?]);
+        #[doc = $table_doc]
+        pub static TABLE: $crate::Table = $crate::Table {
+            section: $section,
+            doc: $table_doc,
+            settings: &ALL,
+        };
+    };
+}
+
+/// Declares settings that belong to another module's table (its `parts`),
+/// kept in a file of their own (e.g. `cluster.rs` for the top level):
+/// `first` is their position in that table, after its own settings.
+#[macro_export]
+macro_rules! settings_part {
+    (
+        first: $first:expr;
         $( $(#[$attr:meta])* $id:ident : $ty:ty = { $($field:ident : $val:expr),* $(,)? } )*
     ) => {
         #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
@@ -56,16 +81,32 @@ macro_rules! settings_table {
         $(
             $(#[$attr])*
             pub const $id: $crate::Setting<$ty> = $crate::Setting {
-                index: Position::$id as usize,
+                index: $first + Position::$id as usize,
                 $($field: $val,)*
                 ..$crate::Setting::<$ty>::BASE
             };
         )*
-        #[doc = $table_doc]
-        pub static TABLE: $crate::Table = $crate::Table {
-            section: $section,
-            doc: $table_doc,
-            settings: &[$(&$id),*],
-        };
+        /// This module's settings, in order.
+        pub const SETTINGS: &[&'static dyn $crate::AnySetting] = &[$(&$id),*];
     };
+}
+
+/// `parts` one after the other (a table's own settings, then its parts');
+/// `N` must be their total length (checked when the table is compiled).
+pub const fn concat_settings<const N: usize>(
+    parts: &[&[&'static dyn AnySetting]],
+) -> [&'static dyn AnySetting; N] {
+    let mut out = [parts[0][0]; N];
+    let (mut at, mut p) = (0, 0);
+    while p < parts.len() {
+        let mut i = 0;
+        while i < parts[p].len() {
+            out[at] = parts[p][i];
+            at += 1;
+            i += 1;
+        }
+        p += 1;
+    }
+    assert!(at == N, "concat_settings: N is not the total length");
+    out
 }

@@ -11,7 +11,8 @@ use crate::value::DebugCommand;
 pub const MAX_THREADS: usize = 64;
 
 crate::settings_table! {
-    "The server's own settings: the top level of the config file.", None;
+    "The server's own settings: the top level of the config file.", None,
+    parts: [crate::cluster::SETTINGS];
 
     PORT: u16 = {
         name: "port",

@@ -1,0 +1,65 @@
+//! What one node knows of the cluster at one moment: the slot map in
+//! force, the one before it, which member this node is, and whether its
+//! membership source cut it off. Immutable; a change is a new `Topology`.
+
+use std::sync::Arc;
+
+use citadel_proto::cluster::Member;
+
+use crate::slot_map::SlotMap;
+
+#[derive(Debug)]
+pub struct Topology {
+    /// Bumped by every change (see `ClusterState`).
+    pub generation: u64,
+    pub map: Arc<SlotMap>,
+    /// The map before the last view change, if any: a slot that moved was
+    /// served by its owner there (what a warm hand-off reads misses from).
+    pub previous: Option<Arc<SlotMap>>,
+    /// This node's index in `map.members()`, when it is a member.
+    pub me: Option<usize>,
+    /// Why this node must not serve its slots (isolated by its membership
+    /// source, or no view yet); None when it may.
+    pub down: Option<String>,
+}
+
+/// Where a command on one slot is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// Here.
+    Local,
+    /// By another member: answer `-MOVED <slot> <addr>`.
+    Moved(&'a Member),
+    /// Nowhere right now: `-CLUSTERDOWN`.
+    Down,
+}
+
+impl Topology {
+    /// Where `slot` is served.
+    #[inline]
+    pub fn route(&self, slot: u16) -> Route<'_> {
+        if self.down.is_some() {
+            return Route::Down;
+        }
+        match self.map.owner_index(slot) {
+            None => Route::Down,
+            Some(i) if Some(i) == self.me => Route::Local,
+            Some(i) => Route::Moved(&self.map.members()[i]),
+        }
+    }
+
+    /// This node's member record, when it is a member.
+    pub fn myself(&self) -> Option<&Member> {
+        self.me.map(|i| &self.map.members()[i])
+    }
+
+    /// The member that owned `slot` before the last view change, when it
+    /// is not its owner now (where a warm hand-off reads a miss from).
+    pub fn previous_owner(&self, slot: u16) -> Option<&Member> {
+        let before = self.previous.as_ref()?.owner(slot)?;
+        match self.map.owner(slot) {
+            Some(now) if now.id == before.id => None,
+            _ => Some(before),
+        }
+    }
+}
