@@ -13,6 +13,7 @@ pub use redis;
 pub use redis_protocol::resp2::types::OwnedFrame as Frame;
 
 pub mod clients;
+pub mod cluster;
 pub mod differential;
 pub mod pipelines;
 pub mod postgres;
@@ -127,6 +128,12 @@ impl Server {
     /// Starts citadel on a free port with a private cache file, 2 threads and
     /// 64 MiB of cache, plus `extra` flags; waits until it answers.
     pub fn start(extra: &[&str]) -> Server {
+        Server::start_on(free_port(), extra)
+    }
+
+    /// As [`Server::start`], on `port` (chosen beforehand, e.g. by
+    /// [`free_port`], when other servers must know it).
+    pub fn start_on(port: u16, extra: &[&str]) -> Server {
         let dir = if Path::new("/dev/shm").is_dir() {
             tempfile::Builder::new()
                 .prefix("citadel-test")
@@ -135,7 +142,6 @@ impl Server {
             tempfile::Builder::new().prefix("citadel-test").tempdir()
         }
         .unwrap();
-        let port = free_port();
         let given_rpc = extra.iter().position(|a| *a == "--rpc-port");
         let rpc_port = match given_rpc {
             Some(i) => extra.get(i + 1).and_then(|p| p.parse().ok()).unwrap_or(0),

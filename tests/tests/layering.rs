@@ -17,6 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("server/settings", &[]),
     ("proto", &[]),
     ("server/supervisor", &["citadel-proto", "citadel-settings"]),
+    ("server/cluster", &["citadel-proto"]),
     (
         "server/citadel",
         &[
@@ -25,6 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "citadel-resp",
             "citadel-settings",
             "citadel-supervisor",
+            "citadel-cluster",
             "citadel-proto",
         ],
     ),

@@ -7,6 +7,8 @@
 //! * [`introspect`], [`clients`], [`stats`], [`glob`]: command statistics,
 //!   the slow log, the latency monitor and CLIENT PAUSE's state; the
 //!   connected-clients registry, per-thread counters, Redis's glob matching;
+//! * [`cluster`]: this server as a cluster node (its membership source
+//!   and the shared slot map, `citadel-cluster`);
 //! * [`plugin`]: one thread's side of plugin calls (rings, ids, deadlines);
 //! * [`readthrough`]: `[[keyspace]]` loading through loader plugins;
 //! * [`pipeline`]: pipeline calls: result keys, single flight, settling;
@@ -26,9 +28,11 @@
 //!
 //! Below this crate: `citadel-net` (the io_uring loop), `citadel-resp`
 //! (the RESP codec), `citadel-cache` (the engine), `citadel-settings`,
-//! `citadel-supervisor` (plugin processes) and `citadel-proto` (rings).
+//! `citadel-supervisor` (plugin processes), `citadel-cluster` (the slot
+//! map) and `citadel-proto` (rings).
 
 pub mod clients;
+pub mod cluster;
 pub mod command;
 pub mod glob;
 pub mod introspect;

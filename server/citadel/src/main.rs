@@ -54,6 +54,8 @@ enum StartupError {
     Plugins(#[from] SupervisorError),
     #[error(transparent)]
     ReadThrough(#[from] readthrough::SetupError),
+    #[error(transparent)]
+    Cluster(#[from] citadel_server::cluster::NodeError),
 }
 
 fn main() -> ExitCode {
@@ -139,6 +141,9 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
     net_cfg.drain_wait = Duration::from_millis(settings.get(&setting::SHUTDOWN_TIMEOUT_MS));
     let max_value = settings.get(&setting::MAX_VALUE_SIZE).bytes() as usize;
     net_cfg.max_input = net_cfg.max_input.max(max_value * 2);
+    // Cluster mode: who this node is and its first view (before binding,
+    // so a misconfiguration is reported without touching anything).
+    let cluster = citadel_server::cluster::Node::from_settings(&settings, addr, rpc_port)?;
     let listeners = citadel_net::bind(&net_cfg)?;
 
     let cache = open_cache(&settings)?;
@@ -162,6 +167,10 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
         inboxes,
         largest_input,
     );
+    if let Some(node) = cluster {
+        // Before the threads start: each takes its view of the cluster.
+        let _ = state.cluster.set(node);
+    }
     let started = start_plugins(&plugins, &pipelines, &keyspaces, &plan, threads, &state);
     let supervisor = match started {
         Ok(s) => s,

@@ -47,7 +47,7 @@ impl CommandService {
         let cache = state.cache.handle().map_err(|e| e.to_string())?;
         let stats: Arc<ThreadStats> = state.thread_stats[index].clone();
         let loads = ThreadLoads::new(index, state.readthrough.get().cloned());
-        let ctx = ThreadCtx::new(
+        let mut ctx = ThreadCtx::new(
             index,
             cache,
             stats,
@@ -62,6 +62,10 @@ impl CommandService {
             state.pubsub.clone(),
             state.monitors.clone(),
         );
+        ctx.cluster = state
+            .cluster
+            .get()
+            .map(|node| citadel_cluster::ThreadView::new(node.state.clone()));
         let output_limit = state
             .settings
             .get(&citadel_settings::server::CLIENT_OUTPUT_LIMIT)

@@ -76,6 +76,9 @@ pub struct ServerState {
     /// Mirror of "requirepass is set", read on every command of a client
     /// that has not authenticated.
     auth_required: AtomicBool,
+    /// This server as a cluster node (installed by `main` before the
+    /// threads start); unset when cluster mode is off.
+    pub cluster: std::sync::OnceLock<crate::cluster::Node>,
     /// CLIENT TRACKING: who cached which key.
     pub tracking: crate::tracking::Tracking,
     /// `notify-keyspace-events` as bits (citadel_settings::key_events).
@@ -158,6 +161,7 @@ impl ServerState {
             auth_required: AtomicBool::new(false),
             notify_flags: Default::default(),
             tracking: Default::default(),
+            cluster: Default::default(),
             introspect: Default::default(),
             settings,
             shutdown: Shutdown::default(),
@@ -190,6 +194,9 @@ impl ServerState {
         let flags = citadel_settings::key_events::parse(&events).unwrap_or(0);
         self.notify_flags.store(flags, Ordering::Relaxed);
         self.introspect.refresh(&self.settings);
+        if let Some(node) = self.cluster.get() {
+            node.settings_changed(&self.settings);
+        }
     }
 
     /// Which keyspace notifications to publish (bits of

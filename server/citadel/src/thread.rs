@@ -35,6 +35,9 @@ pub struct ThreadCtx {
     pub pubsub: Arc<Registry>,
     /// Who monitors where (shared by every thread).
     pub monitors: Arc<Monitors>,
+    /// This thread's view of the cluster (None: cluster mode is off), set
+    /// by the service once the node is installed.
+    pub cluster: Option<citadel_cluster::ThreadView>,
     /// Clients of this thread held by CLIENT PAUSE (released by the
     /// service's poll once the pause ends).
     pub paused: Vec<u64>,
@@ -80,6 +83,7 @@ impl ThreadCtx {
             inboxes,
             pubsub,
             monitors,
+            cluster: None,
             paused: Vec::new(),
             wakes,
             mail: Vec::new(),

@@ -87,6 +87,11 @@ fn check_and_run(
         super::pubsub::refuse_in_subscribe_mode(conn, def.name)
             .or_else(|| super::monitor::refuse_keyspace(conn, def))
     };
+    // Cluster mode: keyed commands run (or queue) only on their slot's node.
+    let refusal = refusal.or_else(|| {
+        let view = thread.cluster.as_mut()?;
+        super::redirect::check(view, def, args).err()
+    });
     if let Some(e) = refusal {
         reply_error(&mut reply, &e);
         conn.tx.dirty |= conn.tx.in_multi;

@@ -73,6 +73,15 @@ pub enum CmdError {
     NotHll,
     #[error("INVALIDOBJ Corrupted HLL object detected")]
     CorruptHll,
+    /// Cluster mode: the slot's owner is another node (`redirect.rs`).
+    #[error("MOVED {slot} {addr}")]
+    Moved { slot: u16, addr: String },
+    #[error("CROSSSLOT Keys in request don't hash to the same slot")]
+    CrossSlot,
+    #[error("CLUSTERDOWN The cluster is down")]
+    ClusterDown,
+    #[error("ERR This instance has cluster support disabled")]
+    ClusterDisabled,
     /// Errors whose text is fixed but used by one command only.
     #[error("{0}")]
     Static(&'static str),

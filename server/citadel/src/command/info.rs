@@ -337,8 +337,9 @@ fn cpu(out: &mut String, _: &Snapshot<'_>) {
     line!(out, "used_cpu_user", "{user:.6}");
 }
 
-fn cluster(out: &mut String, _: &Snapshot<'_>) {
-    line!(out, "cluster_enabled", "0");
+fn cluster(out: &mut String, s: &Snapshot<'_>) {
+    let enabled = s.state.cluster.get().is_some();
+    line!(out, "cluster_enabled", "{}", u8::from(enabled));
 }
 
 fn keyspace(out: &mut String, s: &Snapshot<'_>) {

@@ -57,7 +57,7 @@ fn collect(ctx: &mut Ctx<'_>, cursor: u64, count: usize, pattern: Option<&[u8]>)
     })
 }
 
-fn reply_collected(ctx: &mut Ctx<'_>) {
+pub(super) fn reply_collected(ctx: &mut Ctx<'_>) {
     ctx.out.array(ctx.conn.scratch_spans.len());
     for span in ctx.conn.scratch_spans.drain(..) {
         ctx.out.bulk(&ctx.conn.scratch[span]);

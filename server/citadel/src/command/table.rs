@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 use super::context::Ctx;
 use super::{args::Args, error::CmdResult};
 use super::{
-    bitfield, bitop, bits, client, config, connection, counters, debug, docs, expiry, functions,
-    hll, info, keys, latency, memory, monitor, object, pipeline, plugin, pubsub, ranges,
+    bitfield, bitop, bits, client, cluster, config, connection, counters, debug, docs, expiry,
+    functions, hll, info, keys, latency, memory, monitor, object, pipeline, plugin, pubsub, ranges,
     replication, scan, scripting, server, slowlog, strings, transaction,
 };
 
@@ -38,15 +38,22 @@ impl CommandDef {
     }
     /// The keys a command names, by its key spec (first, last, step).
     pub fn keys_of<'a>(&self, args: Args<'a>, keys: &mut Vec<&'a [u8]>) {
-        if self.has_flag("movablekeys") {
-            // EVAL, EVALSHA, FCALL and their _RO forms: numkeys, then keys.
-            if let Ok(range) = super::scripting::script_keys(args) {
-                keys.extend(range.map(|i| args.get(i)));
-            }
-            return;
-        }
+        self.for_each_key(args, |k| keys.push(k));
+    }
+
+    /// Calls `f` with each key the command names, in order (no allocation:
+    /// cluster routing takes every keyed command's slot this way).
+    #[inline]
+    pub fn for_each_key<'a>(&self, args: Args<'a>, mut f: impl FnMut(&'a [u8])) {
         let (first, last, step) = self.keys;
         if first <= 0 {
+            // EVAL, EVALSHA, FCALL and their _RO forms (key spec 0, 0, 0):
+            // numkeys, then keys.
+            if self.has_flag("movablekeys") {
+                if let Ok(range) = super::scripting::script_keys(args) {
+                    range.for_each(|i| f(args.get(i)));
+                }
+            }
             return;
         }
         let last = if last < 0 {
@@ -56,7 +63,7 @@ impl CommandDef {
         };
         let mut i = first;
         while i <= last {
-            keys.push(args.get(i as usize));
+            f(args.get(i as usize));
             i += step.max(1);
         }
     }
@@ -183,6 +190,7 @@ const BM: &str = "bitmap";
 const HLL: &str = "hyperloglog";
 const PS: &str = "pubsub";
 const TX: &str = "transactions";
+const CL: &str = "cluster";
 /// MULTI, DISCARD, WATCH, UNWATCH.
 const TXF: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
 /// (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE.
@@ -307,6 +315,10 @@ pub static COMMANDS: &[CommandDef] = &[
     c("fcall", -3, SCRIPT, NOKEYS, SCR, "7.0.0", "Invokes a function.", functions::fcall),
     c("fcall_ro", -3, SCRIPT_RO, NOKEYS, SCR, "7.0.0", "Invokes a read-only function.", functions::fcall_ro),
     container("function", -2, &[], SCR, "7.0.0", "A container for function commands.", needs_subcommand, functions::SUBCOMMANDS),
+    container("cluster", -2, &[], CL, "3.0.0", "A container for Redis Cluster commands.", needs_subcommand, cluster::SUBCOMMANDS),
+    c("readonly", 1, LSF, NOKEYS, CL, "3.0.0", "Enables read-only queries for a connection to a Redis Cluster replica node.", cluster::readonly),
+    c("readwrite", 1, LSF, NOKEYS, CL, "3.0.0", "Enables read-write queries for a connection to a Reids Cluster replica node.", cluster::readonly),
+    c("asking", 1, F, NOKEYS, CL, "3.0.0", "Signals that a cluster client is following an -ASK redirect.", cluster::asking),
     c("shutdown", -1, ADMIN, NOKEYS, SV, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", server::shutdown),
 ];
 

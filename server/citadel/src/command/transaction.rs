@@ -69,12 +69,18 @@ pub fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     // connection); the buffers come back emptied, for reuse.
     let mut tx = std::mem::take(&mut ctx.conn.tx);
     ctx.conn.tx.running = true;
+    // Cluster mode: the whole queue must be served here (Redis discards
+    // the transaction and redirects).
+    let routed = match ctx.thread.cluster.as_mut() {
+        Some(view) if !tx.dirty => super::redirect::check_queue(view, &tx),
+        _ => Ok(()),
+    };
     let result = if tx.dirty {
         Err(CmdError::Static(
             "EXECABORT Transaction discarded because of previous errors.",
         ))
     } else {
-        run(ctx, &tx)
+        routed.and_then(|()| run(ctx, &tx))
     };
     ctx.conn.tx.running = false;
     if matches!(result, Ok(true)) {

@@ -1,0 +1,56 @@
+//! A Citadel cluster for the tests: N servers on 127.0.0.1 with static
+//! membership (`cluster-nodes`), each killed on drop.
+
+use crate::{free_port, Server};
+
+pub struct Cluster {
+    pub nodes: Vec<Server>,
+}
+
+/// `cluster-nodes` for these ports: `127.0.0.1:P1,127.0.0.1:P2,...`.
+pub fn node_list(ports: &[u16]) -> String {
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    addrs.join(",")
+}
+
+impl Cluster {
+    /// `n` nodes that know each other.
+    pub fn start(n: usize) -> Cluster {
+        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let list = node_list(&ports);
+        let nodes = ports.iter().map(|&p| start_node(p, &list)).collect();
+        Cluster { nodes }
+    }
+
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|s| s.port).collect()
+    }
+
+    /// `redis://127.0.0.1:P/` of every node.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(Server::url).collect()
+    }
+
+    /// Starts one more node with the grown list, then gives every other
+    /// node the list with `CONFIG SET cluster-nodes` (as an operator would).
+    pub fn join_one(&mut self) {
+        let port = free_port();
+        let mut ports = self.ports();
+        ports.push(port);
+        let list = node_list(&ports);
+        let node = start_node(port, &list);
+        for n in &self.nodes {
+            let _: () = crate::redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("cluster-nodes")
+                .arg(&list)
+                .query(&mut n.client())
+                .unwrap();
+        }
+        self.nodes.push(node);
+    }
+}
+
+fn start_node(port: u16, list: &str) -> Server {
+    Server::start_on(port, &["--cluster-enabled", "yes", "--cluster-nodes", list])
+}
