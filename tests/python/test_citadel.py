@@ -31,9 +31,9 @@ def free_port():
 class Citadel:
     """A citadel process on a free port with a private cache file; stop() always kills it."""
 
-    def __init__(self, *extra):
+    def __init__(self, *extra, port=None):
         self.dir = tempfile.mkdtemp(prefix="citadel-py", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-        self.port = free_port()
+        self.port = port or free_port()
         self.args = [BIN, "--port", str(self.port), "--cache-file", os.path.join(self.dir, "cache"),
                      "--maxmemory", "64mb", "--threads", "2",
                      "--discovery-dir", os.path.join(self.dir, "discovery"),

@@ -7,7 +7,7 @@ use crate::setting::positive;
 use crate::value::SettingValue;
 
 crate::settings_part! {
-    first: crate::server::SETTINGS.len();
+    first: 0;
 
     CLUSTER_ENABLED: YesNo = {
         name: "cluster-enabled",

@@ -6,7 +6,8 @@ use crate::value::SettingValue;
 
 /// One setting: everything about it in one place (see the crate docs).
 pub struct Setting<T: SettingValue> {
-    /// Position in its table (assigned by `settings_table!`).
+    /// Its slot in its table's store (assigned by `settings_table!`; unique
+    /// within the table, below its length).
     pub index: usize,
     /// The TOML key; the flag is `--<name>`.
     pub name: &'static str,

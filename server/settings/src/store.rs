@@ -19,13 +19,15 @@ pub struct Store {
 impl Store {
     /// Every setting of `table` at its default.
     pub fn defaults(table: &'static Table) -> Store {
+        // By index, which is not always the display position (a table's
+        // part takes the first indices: see `settings_table!`).
+        let mut values: Vec<Value> = vec![Arc::new(()); table.settings.len()];
+        for s in table.settings {
+            values[s.index()] = Value::from(s.default_any());
+        }
         Store {
             table,
-            values: table
-                .settings
-                .iter()
-                .map(|s| RwLock::new(Value::from(s.default_any())))
-                .collect(),
+            values: values.into_iter().map(RwLock::new).collect(),
             given: vec![false; table.settings.len()],
         }
     }
@@ -36,7 +38,13 @@ impl Store {
 
     /// The current value of `s` (a setting of this store's table).
     pub fn get<T: SettingValue>(&self, s: &Setting<T>) -> T {
-        debug_assert_eq!(self.table.settings[s.index].name(), s.name, "wrong table");
+        debug_assert!(
+            self.table
+                .settings
+                .iter()
+                .any(|t| t.index() == s.index && t.name() == s.name),
+            "wrong table"
+        );
         let v = self.values[s.index]
             .read()
             .unwrap_or_else(|p| p.into_inner())

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use citadel_settings::cli::{self, Invocation, Loaded};
-use citadel_settings::{keyspace, plugin, reference, server, Cores, Size};
+use citadel_settings::{cluster, keyspace, pipeline, plugin, reference, server, Cores, Size};
 
 fn load(args: &[&str]) -> Result<Loaded, String> {
     let argv = std::iter::once("citadel").chain(args.iter().copied());
@@ -170,4 +170,34 @@ fn reference_file_is_current_and_documents_the_defaults() {
             s.name()
         );
     }
+}
+
+/// Every table's store indices are distinct and below its length (the
+/// cluster part takes the top level's first ones), and a part's setting
+/// reads back what was set.
+#[test]
+fn store_indices_cover_each_table_once() {
+    for table in [
+        &server::TABLE,
+        &plugin::TABLE,
+        &keyspace::TABLE,
+        &pipeline::TABLE,
+    ] {
+        let mut seen: Vec<usize> = table.settings.iter().map(|s| s.index()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..table.settings.len()).collect::<Vec<_>>());
+    }
+    let c = load(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-nodes",
+        "a:1,b:2=3",
+        "--port",
+        "7001",
+    ])
+    .unwrap();
+    assert!(c.server.get(&cluster::CLUSTER_ENABLED).0);
+    assert_eq!(c.server.get(&cluster::CLUSTER_NODES).0.len(), 2);
+    assert_eq!(c.server.get(&server::PORT), 7001);
+    assert_eq!(c.server.render(&cluster::CLUSTER_NODES), "a:1,b:2=3");
 }

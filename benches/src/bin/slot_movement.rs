@@ -1,0 +1,84 @@
+//! Slot movement of the cluster's slot map (weighted rendezvous hashing)
+//! as members join and leave, against the ideal (a join of one member of
+//! N takes 1/N of the slots; a leave moves only the leaver's), plus the
+//! balance and the time to build a map. Not a test: it prints a table.
+//!
+//! `cargo run --release -p citadel-benches --bin slot-movement`
+
+use std::time::Instant;
+
+use citadel_cluster::SlotMap;
+use citadel_proto::cluster::{Member, MemberView, SLOT_COUNT};
+
+fn view(ports: &[(u16, u32)]) -> MemberView {
+    let members = ports
+        .iter()
+        .map(|&(port, weight)| {
+            let addr = format!("10.0.0.{}:6379", port);
+            Member {
+                id: Member::id_from_name(&addr),
+                addr,
+                rpc: None,
+                weight,
+            }
+        })
+        .collect();
+    MemberView::new(1, members)
+}
+
+fn build(nodes: &[(u16, u32)]) -> (SlotMap, f64) {
+    let started = Instant::now();
+    let map = SlotMap::build(&view(nodes));
+    (map, started.elapsed().as_secs_f64() * 1e3)
+}
+
+fn balance(map: &SlotMap) -> String {
+    let counts = map.slot_counts();
+    let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+    format!("slots/node {min}..{max}")
+}
+
+fn main() {
+    let slots = f64::from(SLOT_COUNT);
+    println!(
+        "{:<14} {:>7} {:>7} {:>7} {:>8}  {}",
+        "change", "moved", "ideal", "ratio", "build", "balance after"
+    );
+    let mut nodes: Vec<(u16, u32)> = (1..=3).map(|n| (n, 1)).collect();
+    let (mut map, _) = build(&nodes);
+    for n in 4..=8u16 {
+        nodes.push((n, 1));
+        let (next, ms) = build(&nodes);
+        let moved = map.moved_slots(&next).len() as f64;
+        let ideal = slots / nodes.len() as f64;
+        let change = format!("join {}->{}", nodes.len() - 1, nodes.len());
+        println!(
+            "{change:<14} {moved:>7} {ideal:>7.0} {:>7.3} {ms:>6.2}ms  {}",
+            moved / ideal,
+            balance(&next)
+        );
+        map = next;
+    }
+    while nodes.len() > 3 {
+        let leaver = nodes.remove(1);
+        let owned = map.slot_counts()[map
+            .index_of(&Member::id_from_name(&format!("10.0.0.{}:6379", leaver.0)))
+            .unwrap()];
+        let (next, ms) = build(&nodes);
+        let moved = map.moved_slots(&next).len();
+        let change = format!("leave {}->{}", nodes.len() + 1, nodes.len());
+        println!(
+            "{change:<14} {moved:>7} {owned:>7} {:>7.3} {ms:>6.2}ms  {} (ideal: the leaver's own)",
+            moved as f64 / owned as f64,
+            balance(&next)
+        );
+        map = next;
+    }
+    let (weighted, _) = build(&[(1, 1), (2, 1), (3, 2)]);
+    let counts = weighted.slot_counts();
+    println!("weights 1,1,2: {counts:?} (ideal 4096, 4096, 8192)");
+    println!(
+        "CLUSTER SLOTS ranges with 3 nodes: {}",
+        build(&nodes).0.ranges().len()
+    );
+}
