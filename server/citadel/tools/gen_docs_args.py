@@ -16,7 +16,7 @@ import sys
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "command")
 OUT = os.path.join(HERE, "generated", "docs_args.rs")
-SOURCES = ["table.rs", "client.rs", "config.rs", "docs.rs", "plugin.rs", "pubsub.rs",
+SOURCES = ["table.rs", "client.rs", "cluster.rs", "config.rs", "docs.rs", "plugin.rs", "pubsub.rs",
            "slowlog.rs", "latency.rs", "object.rs", "memory.rs", "scripting.rs", "functions.rs"]
 # Redis 7's field order within one argument (addReplyCommandArgList).
 FIELDS = ["name", "type", "display_text", "key_spec_index", "token", "summary",

@@ -1850,6 +1850,32 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("cluster|keyslot", &[
+        Arg {
+            name: "key",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("cluster|countkeysinslot", &[
+        Arg {
+            name: "slot",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("cluster|getkeysinslot", &[
+        Arg {
+            name: "slot",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+    ]),
     ("config|get", &[
         Arg {
             name: "parameter",
