@@ -41,8 +41,8 @@ fn balance(map: &SlotMap) -> String {
 fn main() {
     let slots = f64::from(SLOT_COUNT);
     println!(
-        "{:<14} {:>7} {:>7} {:>7} {:>8}  {}",
-        "change", "moved", "ideal", "ratio", "build", "balance after"
+        "{:<14} {:>7} {:>7} {:>7} {:>8}  balance after",
+        "change", "moved", "ideal", "ratio", "build"
     );
     let mut nodes: Vec<(u16, u32)> = (1..=3).map(|n| (n, 1)).collect();
     let (mut map, _) = build(&nodes);

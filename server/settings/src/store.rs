@@ -21,13 +21,16 @@ impl Store {
     pub fn defaults(table: &'static Table) -> Store {
         // By index, which is not always the display position (a table's
         // part takes the first indices: see `settings_table!`).
-        let mut values: Vec<Value> = vec![Arc::new(()); table.settings.len()];
+        let mut values: Vec<Option<Value>> = vec![None; table.settings.len()];
         for s in table.settings {
-            values[s.index()] = Value::from(s.default_any());
+            values[s.index()] = Some(Value::from(s.default_any()));
         }
         Store {
             table,
-            values: values.into_iter().map(RwLock::new).collect(),
+            values: values
+                .into_iter()
+                .map(|v| RwLock::new(v.expect("every index has a setting")))
+                .collect(),
             given: vec![false; table.settings.len()],
         }
     }
