@@ -249,26 +249,33 @@ const ACCOUNTS: usize = 8;
 /// The same transfer as a Lua script (atomic over its two KEYS).
 const TRANSFER: &str = "local a = tonumber(redis.call('GET', KEYS[1])) \
     local b = tonumber(redis.call('GET', KEYS[2])) \
-    redis.call('SET', KEYS[1], a - ARGV[1]) redis.call('SET', KEYS[2], b + ARGV[1]) return 1";
+    redis.call('SET', KEYS[1], a - ARGV[1]) redis.call('SET', KEYS[2], b + ARGV[1]) \
+    redis.call('PUBLISH', 'transfers', ARGV[1]) return 1";
 const START: i64 = 1000;
 
 /// Clients on both cores transfer between accounts: with
 /// WATCH/GET/MULTI/SET/EXEC (retrying aborted EXECs), with a Lua script
 /// (GET, GET, SET, SET) and with plain MULTI/DECRBY/INCRBY/EXEC. A checker reads all accounts in one
-/// MULTI/MGET/EXEC: every snapshot sums to the start total.
+/// MULTI/MGET/EXEC: every snapshot sums to the start total. The script
+/// also publishes: a script run again after a conflict publishes once, so
+/// a subscriber gets exactly one message per script transfer.
 #[test]
 fn concurrent_transfers_never_lose_an_update() {
     let server = Server::start(&[]);
+    let mut subscriber = Client::new(&server);
+    subscriber.call(&["SUBSCRIBE", "transfers"]);
     let mut setup = Client::new(&server);
     for i in 0..ACCOUNTS {
         setup.call(&["SET", &format!("acct{i}"), &START.to_string()]);
     }
     let stop = Arc::new(AtomicBool::new(false));
     let (committed, aborted) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let scripted = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..6u64)
         .map(|id| {
             let mut c = Client::new(&server);
             let (stop, committed, aborted) = (stop.clone(), committed.clone(), aborted.clone());
+            let scripted = scripted.clone();
             std::thread::spawn(move || {
                 let mut rng = Rng(0x1234_5678 + id * 77);
                 let mut moved = 0i64;
@@ -294,6 +301,7 @@ fn concurrent_transfers_never_lose_an_update() {
                     } else if id % 3 == 1 {
                         let reply = c.call(&["EVAL", TRANSFER, "2", &ka, &kb, &amount.to_string()]);
                         assert_eq!(reply, b":1\r\n");
+                        scripted.fetch_add(1, Ordering::Relaxed);
                     } else {
                         c.call(&["MULTI"]);
                         c.call(&["DECRBY", &ka, &amount.to_string()]);
@@ -355,6 +363,15 @@ fn concurrent_transfers_never_lose_an_update() {
         aborted.load(Ordering::Relaxed)
     );
     assert_eq!(total, START * ACCOUNTS as i64, "money created or lost");
+    let messages = subscriber
+        .0
+        .pending(std::time::Duration::from_millis(500))
+        .len() as u64;
+    assert_eq!(
+        messages,
+        scripted.load(Ordering::Relaxed),
+        "one published message per script transfer ({retries} conflict retries)"
+    );
     assert!(committed.load(Ordering::Relaxed) > 200);
     assert!(snapshots > 10);
 }

@@ -116,12 +116,20 @@ pub(super) fn run_script(
             run(engine, &store, &inv, &mut out, &mut CtxHost { ctx });
         });
         if let Err(e) = ran {
-            ctx.thread.cache.txn_abort();
+            if own {
+                ctx.thread.cache.txn_abort();
+                ctx.thread.drop_held_mail();
+            }
             return Err(e);
         }
-        if !own || ctx.thread.cache.txn_commit() {
+        if !own {
             break;
         }
+        if ctx.thread.cache.txn_commit() {
+            ctx.thread.release_held_mail();
+            break;
+        }
+        ctx.thread.drop_held_mail();
         attempt += 1;
         if attempt > 8 {
             std::thread::yield_now();

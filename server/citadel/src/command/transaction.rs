@@ -142,8 +142,10 @@ fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> Result<bool, CmdError> 
             dispatch::run_handler(ctx, idx, def, args);
         }
         if ctx.thread.cache.txn_commit() {
+            ctx.thread.release_held_mail();
             break;
         }
+        ctx.thread.drop_held_mail();
         ctx.out.buf.truncate(mark);
         attempt += 1;
         if attempt > SPIN_RETRIES {
