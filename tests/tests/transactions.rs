@@ -447,3 +447,60 @@ fn scripts_inside_transactions_match_redis() {
         ],
     );
 }
+
+/// A queue with a keyspace-wide command runs alone (the world gate): while
+/// clients on every core add and remove key pairs in transactions, a
+/// MULTI / KEYS / DBSIZE / EXEC never sees half a pair, and its DBSIZE
+/// matches its KEYS.
+#[test]
+fn keyspace_wide_commands_in_a_transaction_see_no_half_transaction() {
+    let server = Server::start(&[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..3u64)
+        .map(|id| {
+            let mut c = Client::new(&server);
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut rng = Rng(0xfeed + id);
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let pair = rng.below(50);
+                    let (a, b) = (format!("pair:{pair}:a"), format!("pair:{pair}:b"));
+                    c.call(&["MULTI"]);
+                    if rng.below(2) == 0 {
+                        c.call(&["SET", &a, "1"]);
+                        c.call(&["SET", &b, "1"]);
+                    } else {
+                        c.call(&["DEL", &a]);
+                        c.call(&["DEL", &b]);
+                    }
+                    let reply = c.call(&["EXEC"]);
+                    assert!(reply.starts_with(b"*2\r\n"), "{reply:?}");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut c = Client::new(&server);
+    for _ in 0..100 {
+        c.call(&["MULTI"]);
+        c.call(&["KEYS", "pair:*"]);
+        c.call(&["DBSIZE"]);
+        let reply = String::from_utf8(c.call(&["EXEC"])).unwrap();
+        let keys: Vec<&str> = reply.lines().filter(|l| l.starts_with("pair:")).collect();
+        assert_eq!(keys.len() % 2, 0, "half a pair seen: {reply}");
+        for k in &keys {
+            let other = match k.strip_suffix(":a") {
+                Some(p) => format!("{p}:b"),
+                None => format!("{}:a", k.strip_suffix(":b").unwrap()),
+            };
+            assert!(keys.contains(&other.as_str()), "{k} without {other}");
+        }
+        let dbsize = reply.lines().last().unwrap().trim_start_matches(':');
+        assert_eq!(dbsize.parse::<usize>().unwrap(), keys.len(), "{reply}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let writes: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(writes > 0);
+}

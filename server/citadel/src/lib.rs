@@ -30,6 +30,7 @@
 
 pub mod clients;
 pub mod command;
+pub mod gate;
 pub mod glob;
 pub mod introspect;
 pub mod monitor;

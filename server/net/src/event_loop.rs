@@ -132,6 +132,7 @@ impl<S: Service> Worker<S> {
                 .svc
                 .next_deadline()
                 .map_or(next_tick, |d| d.min(next_tick));
+            self.svc.rest();
             let submitted = if wake_at <= Instant::now() {
                 // Due already (a service polling shared memory): submit
                 // without waiting. Even a zero timeout would arm a timer,
@@ -161,6 +162,7 @@ impl<S: Service> Worker<S> {
                 break;
             }
         }
+        self.svc.rest();
         self.bufs.unregister(&self.uring);
         Ok(())
     }

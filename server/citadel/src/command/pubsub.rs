@@ -155,9 +155,8 @@ fn publish_to(ctx: &mut Ctx<'_>, args: Args<'_>, shard: bool) -> CmdResult {
             // A (RESP3) subscriber publishing to itself gets the message
             // before the reply, as Redis writes it (from a script, after:
             // the script's own reply buffer is no place for a push).
-            let (own, others): (Vec<_>, Vec<_>) = receivers
-                .into_iter()
-                .partition(|d| d.client == me && !held);
+            let (own, others): (Vec<_>, Vec<_>) =
+                receivers.into_iter().partition(|d| d.client == me && !held);
             for d in &own {
                 write_message(&mut ctx.out, &message, d.pattern.as_deref());
             }
