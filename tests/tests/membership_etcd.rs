@@ -11,14 +11,16 @@ use citadel_tests::free_port;
 
 const TTL: Duration = Duration::from_secs(1);
 
-fn skip() -> bool {
-    match unavailable() {
-        Some(why) => {
-            eprintln!("skipping: {why}");
-            true
-        }
-        None => false,
+/// A fresh etcd, this test's key prefix and the URLs to reach etcd;
+/// `None` (after saying why) where etcd cannot run.
+fn setup(test: &str) -> Option<(Etcd, String, [String; 1])> {
+    if let Some(why) = unavailable() {
+        eprintln!("skipping: {why}");
+        return None;
     }
+    let etcd = Etcd::start();
+    let urls = [etcd.url()];
+    Some((etcd, test_prefix(test), urls))
 }
 
 fn ids(view: &MemberView) -> Vec<&str> {
@@ -31,12 +33,9 @@ fn all_of(view: &MemberView, members: &[&Member]) -> bool {
 
 #[test]
 fn nodes_converge_on_one_view_and_a_clean_stop_leaves_at_once() {
-    if skip() {
+    let Some((etcd, prefix, urls)) = setup("converge") else {
         return;
-    }
-    let etcd = Etcd::start();
-    let prefix = test_prefix("converge");
-    let urls = [etcd.url()];
+    };
     let nodes: Vec<Node> = ["a", "b", "c"]
         .iter()
         .map(|name| Node::start(&urls, &prefix, TTL, test_member(name, free_port())))
@@ -74,12 +73,9 @@ fn nodes_converge_on_one_view_and_a_clean_stop_leaves_at_once() {
 
 #[test]
 fn a_crashed_member_leaves_when_its_lease_expires() {
-    if skip() {
+    let Some((_etcd, prefix, urls)) = setup("crash") else {
         return;
-    }
-    let etcd = Etcd::start();
-    let prefix = test_prefix("crash");
-    let urls = [etcd.url()];
+    };
     let observer = Node::start(&urls, &prefix, TTL, test_member("observer", free_port()));
     let mut crashing =
         MemberProcess::start(None, &urls, &prefix, TTL, test_member("crash", free_port()));
@@ -100,12 +96,9 @@ fn a_crashed_member_leaves_when_its_lease_expires() {
 
 #[test]
 fn garbage_under_the_prefix_is_skipped() {
-    if skip() {
+    let Some((etcd, prefix, urls)) = setup("garbage") else {
         return;
-    }
-    let etcd = Etcd::start();
-    let prefix = test_prefix("garbage");
-    let urls = [etcd.url()];
+    };
     let node = Node::start(&urls, &prefix, TTL, test_member("a", free_port()));
     let mut client = etcd.client();
     let soon = || Instant::now() + Duration::from_secs(5);
@@ -141,12 +134,9 @@ fn garbage_under_the_prefix_is_skipped() {
 
 #[test]
 fn losing_etcd_isolates_every_node_until_it_returns() {
-    if skip() {
+    let Some((mut etcd, prefix, urls)) = setup("outage") else {
         return;
-    }
-    let mut etcd = Etcd::start();
-    let prefix = test_prefix("outage");
-    let urls = [etcd.url()];
+    };
     let nodes: Vec<Node> = ["a", "b"]
         .iter()
         .map(|name| Node::start(&urls, &prefix, TTL, test_member(name, free_port())))

@@ -7,13 +7,14 @@
 //! revisions agree only while the nodes started together).
 
 use std::path::{Path, PathBuf};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam::channel::{self, RecvTimeoutError, Sender};
+use crossbeam::channel::{RecvTimeoutError, Sender};
 
 use citadel_proto::cluster::{Member, MemberView, MembershipEvent};
 use citadel_proto::discovery::{self, Record};
+
+use crate::worker::Worker;
 
 /// The default time between two listings of the directory.
 pub const DEFAULT_POLL: Duration = Duration::from_millis(200);
@@ -27,8 +28,7 @@ pub struct DirectoryConfig {
 
 /// A running directory membership; [`stop`](Self::stop) (or drop) ends it.
 pub struct DirectoryMembership {
-    stop: Sender<()>,
-    thread: Option<JoinHandle<()>>,
+    _worker: Worker,
 }
 
 impl DirectoryMembership {
@@ -38,53 +38,33 @@ impl DirectoryMembership {
         config: DirectoryConfig,
         events: Sender<MembershipEvent>,
     ) -> std::io::Result<DirectoryMembership> {
-        let (stop, stop_rx) = channel::bounded(1);
         let mut current = MemberView::new(1, members_in(&config.dir));
         // Nobody listening already: the thread would end at once anyway.
         let _ = events.send(MembershipEvent::View(current.clone()));
-        let thread = std::thread::Builder::new()
-            .name("citadel-dir-members".into())
-            .spawn(move || loop {
-                // Told to stop, or the handle is gone.
-                if stop_rx.recv_timeout(config.poll_interval) != Err(RecvTimeoutError::Timeout) {
+        let worker = Worker::spawn("citadel-dir-members", move |stop| loop {
+            // Told to stop, or the handle is gone.
+            if stop.recv_timeout(config.poll_interval) != Err(RecvTimeoutError::Timeout) {
+                return;
+            }
+            let members = MemberView::new(current.revision + 1, members_in(&config.dir));
+            if members.members != current.members {
+                current = members;
+                tracing::info!(
+                    revision = current.revision,
+                    members = current.members.len(),
+                    "directory membership changed"
+                );
+                if events.send(MembershipEvent::View(current.clone())).is_err() {
                     return;
                 }
-                let members = MemberView::new(current.revision + 1, members_in(&config.dir));
-                if members.members != current.members {
-                    current = members;
-                    tracing::info!(
-                        revision = current.revision,
-                        members = current.members.len(),
-                        "directory membership changed"
-                    );
-                    if events.send(MembershipEvent::View(current.clone())).is_err() {
-                        return;
-                    }
-                }
-            })?;
-        Ok(DirectoryMembership {
-            stop,
-            thread: Some(thread),
-        })
-    }
-
-    pub fn stop(mut self) {
-        self.shut_down();
-    }
-
-    fn shut_down(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            let _ = self.stop.try_send(());
-            if thread.join().is_err() {
-                tracing::error!("the directory membership thread panicked");
             }
-        }
+        })?;
+        Ok(DirectoryMembership { _worker: worker })
     }
-}
 
-impl Drop for DirectoryMembership {
-    fn drop(&mut self) {
-        self.shut_down();
+    /// Stops listing (also done on drop).
+    pub fn stop(self) {
+        // Dropping the worker signals the thread and joins it.
     }
 }
 
@@ -118,6 +98,7 @@ fn member_of(record: &Record) -> Option<Member> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crossbeam::channel;
 
     fn record(name: &str, pid: u32, cluster_id: Option<String>) -> Record {
         Record {

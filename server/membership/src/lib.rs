@@ -15,6 +15,7 @@
 
 pub mod directory;
 pub mod etcd;
+mod worker;
 
 pub use citadel_proto::cluster::{Member, MemberView, MembershipEvent};
 pub use directory::{DirectoryConfig, DirectoryMembership};

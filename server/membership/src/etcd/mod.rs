@@ -24,10 +24,9 @@ mod members;
 mod session;
 mod watch;
 
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam::channel::{self, Sender};
+use crossbeam::channel::Sender;
 
 use citadel_proto::cluster::{Member, MembershipEvent};
 
@@ -35,6 +34,7 @@ pub use client::{EtcdClient, EtcdError, KeyValue, Lease};
 pub use endpoint::{split_list, Endpoint, EndpointError};
 pub use fence::margin as fencing_margin;
 
+use crate::worker::Worker;
 use session::Session;
 
 /// The default key prefix (setting `cluster-etcd-prefix`).
@@ -46,7 +46,8 @@ pub struct EtcdConfig {
     /// Client URLs, `http://host:port` (see [`split_list`] for a
     /// comma-separated setting).
     pub endpoints: Vec<String>,
-    /// Key prefix shared by the cluster's nodes, e.g. `/citadel/`.
+    /// Key prefix shared by the cluster's nodes, e.g. `/citadel/` (a `/`
+    /// is added if it does not end with one).
     pub prefix: String,
     /// The lease TTL asked for (rounded up to whole seconds; etcd may raise
     /// it to its minimum). A node fences itself within it.
@@ -75,8 +76,7 @@ pub enum StartError {
 /// the channel given to [`EtcdMembership::start`] until [`stop`](Self::stop)
 /// (or drop), which leaves the cluster cleanly.
 pub struct EtcdMembership {
-    stop: Sender<()>,
-    session: Option<JoinHandle<()>>,
+    _worker: Worker,
 }
 
 impl EtcdMembership {
@@ -90,50 +90,92 @@ impl EtcdMembership {
         if config.prefix.is_empty() {
             return Err(StartError::EmptyPrefix);
         }
+        let mut prefix = config.prefix;
+        if !prefix.ends_with('/') {
+            prefix.push('/');
+        }
         if config.lease_ttl.is_zero() {
             return Err(StartError::ZeroTtl);
         }
         let record = config.me.to_text();
         Member::parse(&record)?;
-        let (stop, stop_rx) = channel::bounded(1);
         let mut session = Session::new(
             EtcdClient::new(endpoints),
-            &config.prefix,
+            &prefix,
             &config.me.id,
             record,
             config.lease_ttl,
             events,
-            stop_rx,
         );
         let registration = session.register()?;
-        let thread = std::thread::Builder::new()
-            .name("citadel-etcd".into())
-            .spawn(move || session.run(registration))?;
-        Ok(EtcdMembership {
-            stop,
-            session: Some(thread),
-        })
+        let worker = Worker::spawn("citadel-etcd", move |stop| session.run(registration, stop))?;
+        Ok(EtcdMembership { _worker: worker })
     }
 
     /// Leaves the cluster (revokes the lease, so the others drop this node
-    /// at once) and stops the threads.
-    pub fn stop(mut self) {
-        self.shut_down();
-    }
-
-    fn shut_down(&mut self) {
-        if let Some(thread) = self.session.take() {
-            // The session may have ended already (its consumer went away).
-            let _ = self.stop.try_send(());
-            if thread.join().is_err() {
-                tracing::error!("the etcd membership thread panicked");
-            }
-        }
+    /// at once) and stops the threads; dropping the handle does the same.
+    pub fn stop(self) {
+        // Dropping the worker signals the session and joins it.
     }
 }
 
-impl Drop for EtcdMembership {
-    fn drop(&mut self) {
-        self.shut_down();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> EtcdConfig {
+        // A port nothing listens on: connecting is refused at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        EtcdConfig {
+            endpoints: vec![format!("http://127.0.0.1:{port}")],
+            prefix: DEFAULT_PREFIX.into(),
+            lease_ttl: Duration::from_secs(1),
+            me: Member {
+                id: Member::id_from_name("me"),
+                addr: "127.0.0.1:6379".into(),
+                rpc: None,
+                weight: 1,
+            },
+        }
+    }
+
+    fn start(config: EtcdConfig) -> StartError {
+        let (tx, _rx) = crossbeam::channel::unbounded();
+        EtcdMembership::start(config, tx)
+            .err()
+            .expect("start fails")
+    }
+
+    #[test]
+    fn bad_settings_and_an_absent_etcd_are_typed_errors() {
+        let mut c = config();
+        c.endpoints = split_list("https://e:2379");
+        assert!(matches!(
+            start(c),
+            StartError::Endpoint(EndpointError::Scheme(_))
+        ));
+        let mut c = config();
+        c.endpoints.clear();
+        assert!(matches!(
+            start(c),
+            StartError::Endpoint(EndpointError::None)
+        ));
+        let mut c = config();
+        c.prefix.clear();
+        assert!(matches!(start(c), StartError::EmptyPrefix));
+        let mut c = config();
+        c.lease_ttl = Duration::ZERO;
+        assert!(matches!(start(c), StartError::ZeroTtl));
+        let mut c = config();
+        c.me.weight = 0;
+        assert!(matches!(start(c), StartError::Member(_)));
+        assert!(matches!(
+            start(config()),
+            StartError::Register(EtcdError::Unreachable { .. })
+        ));
     }
 }

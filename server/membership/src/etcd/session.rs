@@ -24,6 +24,7 @@ pub struct Session {
     record: String,
     ttl: Duration,
     events: Sender<MembershipEvent>,
+    /// Asks the session to leave; set by `run` (until then, never).
     stop: Receiver<()>,
     watch_tx: Sender<WatchMsg>,
     watch_rx: Receiver<WatchMsg>,
@@ -61,7 +62,6 @@ impl Session {
         record: String,
         ttl: Duration,
         events: Sender<MembershipEvent>,
-        stop: Receiver<()>,
     ) -> Session {
         let members_prefix = format!("{prefix}members/");
         let (watch_tx, watch_rx) = channel::unbounded();
@@ -72,7 +72,7 @@ impl Session {
             record,
             ttl,
             events,
-            stop,
+            stop: channel::never(),
             watch_tx,
             watch_rx,
             generation: 0,
@@ -104,8 +104,10 @@ impl Session {
         Ok(registration)
     }
 
-    /// Serves `registration` and every later one until asked to stop.
-    pub fn run(mut self, registration: Registration) {
+    /// Serves `registration` and every later one until `stop` yields or
+    /// disconnects.
+    pub fn run(mut self, registration: Registration, stop: Receiver<()>) {
+        self.stop = stop;
         let mut standing = Some(registration);
         loop {
             let Some(mut registration) = standing.take().or_else(|| self.rejoin()) else {
