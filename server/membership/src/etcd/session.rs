@@ -116,13 +116,11 @@ impl Session {
             match self.serve(&mut registration) {
                 Outcome::Stop => return self.leave(registration),
                 Outcome::Isolated(reason) => {
-                    drop(registration);
+                    // Fencing first; closing the old watch can wait.
                     tracing::warn!(key = %self.key, "isolated from the cluster: {reason}");
-                    if self
-                        .events
-                        .send(MembershipEvent::Isolated { reason })
-                        .is_err()
-                    {
+                    let told = self.events.send(MembershipEvent::Isolated { reason });
+                    drop(registration);
+                    if told.is_err() {
                         return;
                     }
                 }
