@@ -3,7 +3,7 @@
 #
 # 1. Installs what the tests need when missing (Debian packages redis-server,
 #    redis-tools, memcached, python3-pip, postgresql, ffmpeg and its -dev
-#    libraries, libclang-dev, fonts-dejavu-core; the Python packages redis,
+#    libraries, libclang-dev, fonts-dejavu-core, etcd-server; the Python packages redis,
 #    pytest, onnxruntime and rapidocr-onnxruntime), as root or through
 #    sudo. apt-get update runs only when a package is missing. Installs the
 #    Python RPC client (proto/python) with pip.
@@ -39,6 +39,9 @@ install_deps() {
         || missing+=(pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev libavdevice-dev)
     compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null || missing+=(libclang-dev)
     [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+    # Cluster membership tests start their own etcd (the package's service,
+    # if the host starts one, is on the default ports the tests never use).
+    command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
     if [ ${#missing[@]} -gt 0 ]; then
         step "installing ${missing[*]}"
         $SUDO apt-get update -qq || return 1

@@ -17,6 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("server/settings", &[]),
     ("proto", &[]),
     ("server/supervisor", &["citadel-proto", "citadel-settings"]),
+    ("server/membership", &["citadel-proto"]),
     (
         "server/citadel",
         &[

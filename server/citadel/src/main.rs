@@ -283,6 +283,8 @@ impl DiscoveryRecord {
                 rpc_unix: path_of(settings.get(&setting::RPC_UNIXSOCKET)),
                 shm: path_of(settings.get(&setting::SHM_SOCKET)),
                 started_at_ms: citadel_cache::unix_millis(),
+                cluster_id: None,
+                weight: None,
             },
             dir: settings
                 .get(&setting::DISCOVERY_DIR)
