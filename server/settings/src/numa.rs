@@ -29,9 +29,7 @@ impl SettingValue for NumaNode {
         match t.parse::<usize>() {
             // The kernel's MAX_NUMNODES is at most 1024.
             Ok(n) if n < 1024 => Ok(NumaNode::Node(n)),
-            _ => Err(format!(
-                "expected a NUMA node number (0-1023), \"auto\" or \"none\""
-            )),
+            _ => Err("expected a NUMA node number (0-1023), \"auto\" or \"none\"".into()),
         }
     }
     fn render(&self) -> String {
