@@ -22,7 +22,8 @@
 //! * [`state`]: process-wide state (settings, cache, registries);
 //! * [`command`]: sessions, the command table and every command;
 //! * [`rpc`]: the FlatBuffers RPC front door's sessions (multiplexed);
-//! * [`service`]: the `citadel_net::Service` over sessions; [`signals`].
+//! * [`service`]: the `citadel_net::Service` over sessions; [`signals`];
+//!   [`sd_notify`]: systemd's readiness, stopping and watchdog notifications.
 //!
 //! Below this crate: `citadel-net` (the io_uring loop), `citadel-resp`
 //! (the RESP codec), `citadel-cache` (the engine), `citadel-settings`,
@@ -40,6 +41,7 @@ pub mod pubsub;
 pub mod readthrough;
 pub mod rpc;
 pub mod script;
+pub mod sd_notify;
 pub mod service;
 pub mod signals;
 pub mod state;

@@ -346,6 +346,8 @@ impl<S: Service> Worker<S> {
     }
 
     fn tick(&mut self) {
+        // ORDERING: Relaxed: a standalone counter (a watchdog sees it move).
+        self.stats.ticks.fetch_add(1, Relaxed);
         self.svc.tick();
         self.accept_paused = false;
         let mut doomed = std::mem::take(&mut self.doomed);
