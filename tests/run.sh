@@ -3,8 +3,8 @@
 #
 # 1. Installs what the tests need when missing (Debian packages redis-server,
 #    redis-tools, memcached, python3-pip, postgresql, ffmpeg and its -dev
-#    libraries, libclang-dev, fonts-dejavu-core; the Python packages redis,
-#    pytest, onnxruntime and rapidocr-onnxruntime), as root or through
+#    libraries, libclang-dev, fonts-dejavu-core, etcd-server, systemd; the
+#    Python packages redis, pytest, pyyaml, onnxruntime and rapidocr-onnxruntime), as root or through
 #    sudo. apt-get update runs only when a package is missing. Installs the
 #    Python RPC client (proto/python) with pip.
 # 2. Builds the workspace in release mode and runs `cargo test --workspace
@@ -39,6 +39,11 @@ install_deps() {
         || missing+=(pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev libavdevice-dev)
     compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null || missing+=(libclang-dev)
     [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+    # Cluster membership tests start their own etcd (the package's service,
+    # if the host starts one, is on the default ports the tests never use).
+    command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+    # The deployment tests: systemd-analyze verify of deploy/systemd.
+    command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
     if [ ${#missing[@]} -gt 0 ]; then
         step "installing ${missing[*]}"
         $SUDO apt-get update -qq || return 1
@@ -47,6 +52,8 @@ install_deps() {
     local pkgs=()
     python3 -c 'import redis' 2>/dev/null || pkgs+=(redis)
     python3 -c 'import pytest' 2>/dev/null || pkgs+=(pytest)
+    # The deployment tests load deploy/k8s with PyYAML.
+    python3 -c 'import yaml' 2>/dev/null || pkgs+=(pyyaml)
     # The OCR stage: ONNX Runtime's library and the PP-OCRv4 models.
     python3 -c 'import onnxruntime' 2>/dev/null || pkgs+=(onnxruntime)
     python3 -c 'import rapidocr_onnxruntime' 2>/dev/null || pkgs+=(rapidocr-onnxruntime)

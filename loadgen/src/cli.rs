@@ -84,6 +84,17 @@ pub struct RunArgs {
     /// Do not print the live progress line on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+
+    /// Cluster mode (RESP only): fetch CLUSTER SLOTS from the first --server that
+    /// answers, open each connection to every node, send each request to the node serving
+    /// its key's slot, follow -MOVED (update the map, refetch it) and -ASK (ASKING, then
+    /// the request) redirects. The report counts the redirects followed.
+    #[arg(long)]
+    pub cluster: bool,
+
+    /// Cluster mode: redirects one request may follow before it counts as an error.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub max_redirects: u8,
 }
 
 /// The workload shape; shared by a plain run and by `compare`.
@@ -120,6 +131,13 @@ pub struct WorkloadArgs {
     /// Key name prefix.
     #[arg(long, default_value = "key:")]
     pub key_prefix: String,
+
+    /// Each GET becomes an MGET of N keys (RESP only): the keys of the chosen key's group
+    /// of N. Keys are then named PREFIX{GROUP}:INDEX (GROUP = INDEX / N) for SETs and the
+    /// prefill too, so a group shares a hash tag and, in --cluster mode, one slot: every
+    /// MGET goes to one node whole. A reply must hold exactly the group's values.
+    #[arg(long, value_name = "N")]
+    pub mget: Option<usize>,
 
     /// Key distribution: uniform, zipf:S (S > 0, e.g. zipf:0.99; rank 0 is hottest) or
     /// sequential (each connection walks the key space in order).

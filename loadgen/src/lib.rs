@@ -22,6 +22,7 @@ pub fn run_cli(args: &cli::RunArgs) -> Result<report::Report, LoadgenError> {
         protocol: args.protocol,
         workload: args.workload.clone(),
         progress: !args.quiet,
+        cluster: args.cluster.then_some(args.max_redirects),
     };
     let result = driver::run(&cfg)?;
     let report = report::Report::new(&cfg, &result);

@@ -113,6 +113,21 @@ pub struct Report {
     pub warmup: PhaseReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefill: Option<PhaseReport>,
+    /// `--mget N`: keys per MGET.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mget: Option<usize>,
+    /// `--cluster`: the nodes and the redirects followed in the measured phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterReport {
+    pub nodes: Vec<String>,
+    /// `-MOVED` replies followed.
+    pub moved: u64,
+    /// `-ASK` replies followed.
+    pub ask: u64,
 }
 
 fn hit_rate(hits: u64, misses: u64) -> Option<f64> {
@@ -129,7 +144,8 @@ impl Report {
         let mut latency_us = BTreeMap::new();
         for op in OpKind::ALL {
             let o = &s.ops[op.index()];
-            let is_get = op == OpKind::Get;
+            // GET and MGET count keys found and missing.
+            let is_get = op != OpKind::Set;
             ops.insert(
                 op.name(),
                 OpReport {
@@ -151,7 +167,10 @@ impl Report {
         latency_us.insert("all", Latency::from_histogram(&s.combined_latency()));
         let requests = s.requests();
         let errors = s.total_errors();
-        let get = &s.ops[OpKind::Get.index()];
+        let (hits, misses) = [OpKind::Get, OpKind::Mget]
+            .iter()
+            .map(|op| &s.ops[op.index()])
+            .fold((0, 0), |(h, m), o| (h + o.hits, m + o.misses));
         let cpu = r.client_cpu.as_secs_f64();
         Report {
             protocol: cfg.protocol.name(),
@@ -186,9 +205,9 @@ impl Report {
             error_samples: s.error_samples.clone(),
             elapsed_s: secs,
             ops_per_sec: rate(requests),
-            hits: get.hits,
-            misses: get.misses,
-            hit_rate: hit_rate(get.hits, get.misses),
+            hits,
+            misses,
+            hit_rate: hit_rate(hits, misses),
             client_cpu_s: cpu,
             ops_per_client_cpu_s: if cpu > 0.0 {
                 requests as f64 / cpu
@@ -199,6 +218,12 @@ impl Report {
             latency_us,
             warmup: PhaseReport::of(&r.warmup),
             prefill: r.prefill.as_ref().map(PhaseReport::of),
+            mget: w.mget,
+            cluster: cfg.cluster.map(|_| ClusterReport {
+                nodes: r.cluster_nodes.clone(),
+                moved: s.moved,
+                ask: s.ask,
+            }),
         }
     }
 
@@ -294,6 +319,15 @@ impl Report {
             for s in &self.error_samples {
                 let _ = writeln!(out, "  e.g. {s}");
             }
+        }
+        if let Some(c) = &self.cluster {
+            let _ = writeln!(
+                out,
+                "cluster: {} nodes | redirects followed: {} MOVED, {} ASK",
+                c.nodes.len(),
+                c.moved,
+                c.ask
+            );
         }
         if self.warmup.errors > 0 {
             let _ = writeln!(out, "warm-up errors: {}", self.warmup.errors);

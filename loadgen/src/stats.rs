@@ -56,6 +56,7 @@ pub struct OpStats {
     pub latency: Histogram<u64>,
     /// Good replies (hits + misses for GET).
     pub ok: u64,
+    /// Keys found and not found (GET: one per reply; MGET: each of its keys).
     pub hits: u64,
     pub misses: u64,
     /// Requests of this type that ended in an error.
@@ -81,8 +82,11 @@ impl OpStats {
 /// Everything one worker measured.
 #[derive(Debug, Clone)]
 pub struct Stats {
-    pub ops: [OpStats; 2],
+    pub ops: [OpStats; OpKind::ALL.len()],
     pub errors: [u64; ErrorKind::ALL.len()],
+    /// Cluster redirects followed: `-MOVED` and `-ASK` replies.
+    pub moved: u64,
+    pub ask: u64,
     /// First distinct error messages, for the report.
     pub error_samples: Vec<String>,
 }
@@ -90,8 +94,10 @@ pub struct Stats {
 impl Default for Stats {
     fn default() -> Self {
         Stats {
-            ops: [OpStats::new(), OpStats::new()],
+            ops: [OpStats::new(), OpStats::new(), OpStats::new()],
             errors: [0; ErrorKind::ALL.len()],
+            moved: 0,
+            ask: 0,
             error_samples: Vec::new(),
         }
     }
@@ -103,17 +109,14 @@ impl Stats {
         &mut self.ops[op.index()]
     }
 
-    /// A good reply to `op` after `latency_ns`.
+    /// A good reply to `op` after `latency_ns`, with the keys it found and missed.
     #[inline]
-    pub fn record_ok(&mut self, op: OpKind, latency_ns: u64, hit: Option<bool>) {
+    pub fn record_ok(&mut self, op: OpKind, latency_ns: u64, hits: u32, misses: u32) {
         let s = self.op(op);
         s.latency.saturating_record(latency_ns.max(1));
         s.ok += 1;
-        match hit {
-            Some(true) => s.hits += 1,
-            Some(false) => s.misses += 1,
-            None => {}
-        }
+        s.hits += u64::from(hits);
+        s.misses += u64::from(misses);
     }
 
     /// A failed request (`op` is `None` for failures not tied to a request, like connects).
@@ -155,6 +158,8 @@ impl Stats {
         for (a, b) in self.errors.iter_mut().zip(other.errors) {
             *a += b;
         }
+        self.moved += other.moved;
+        self.ask += other.ask;
         for s in &other.error_samples {
             if self.error_samples.len() < MAX_SAMPLES && !self.error_samples.contains(s) {
                 self.error_samples.push(s.clone());

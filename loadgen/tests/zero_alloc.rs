@@ -69,6 +69,7 @@ fn allocations_for(target: &[&str], requests: u64) -> u64 {
         protocol: cli.run.protocol,
         workload: cli.run.workload.clone(),
         progress: false,
+        cluster: None,
     };
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let result = driver::run(&cfg).unwrap();

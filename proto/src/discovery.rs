@@ -18,7 +18,12 @@
 //! rpc_unix=/run/citadel/rpc.sock       (absent: none)
 //! shm=/run/citadel/shm.sock            (shared-memory handshake socket; absent: none)
 //! started_at_ms=1764489600000
+//! cluster_id=3f2a...                   (its cluster node id, 40 hex digits; absent: not a cluster member)
+//! weight=2                             (its relative share of the slots; absent: 1)
 //! ```
+//!
+//! The directory membership source (`citadel-membership`) makes the live
+//! records that carry a `cluster_id` one cluster on one host.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -40,6 +45,11 @@ pub struct Record {
     /// Path of the shared-memory transport's handshake socket, if any.
     pub shm: Option<String>,
     pub started_at_ms: u64,
+    /// Its cluster node id (`citadel_proto::cluster::Member::id`), when it
+    /// is a member of a cluster found through this directory.
+    pub cluster_id: Option<String>,
+    /// Its relative share of the slots, when it is a cluster member.
+    pub weight: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +78,12 @@ impl Record {
             }
         }
         t.push_str(&format!("started_at_ms={}\n", self.started_at_ms));
+        if let Some(id) = &self.cluster_id {
+            t.push_str(&format!("cluster_id={id}\n"));
+        }
+        if let Some(weight) = self.weight {
+            t.push_str(&format!("weight={weight}\n"));
+        }
         t
     }
 
@@ -96,6 +112,14 @@ impl Record {
             rpc_unix: get("rpc_unix"),
             shm: get("shm"),
             started_at_ms: num("started_at_ms")?,
+            cluster_id: get("cluster_id"),
+            weight: match get("weight") {
+                None => None,
+                Some(w) => Some(w.parse().map_err(|_| RecordError::Invalid {
+                    key: "weight",
+                    value: w,
+                })?),
+            },
         })
     }
 
@@ -175,6 +199,8 @@ mod tests {
             rpc_unix: None,
             shm: Some("/tmp/s.sock".into()),
             started_at_ms: 1,
+            cluster_id: None,
+            weight: None,
         }
     }
 
@@ -194,6 +220,14 @@ mod tests {
         assert!(matches!(
             Record::parse("name=a\npid=x\nversion=1\ntcp=a\nstarted_at_ms=1"),
             Err(RecordError::Invalid { key: "pid", .. })
+        ));
+        let mut member = me.clone();
+        member.cluster_id = Some("ab".repeat(20));
+        member.weight = Some(3);
+        assert_eq!(Record::parse(&member.to_text()).unwrap(), member);
+        assert!(matches!(
+            Record::parse(&member.to_text().replace("weight=3", "weight=x")),
+            Err(RecordError::Invalid { key: "weight", .. })
         ));
         let mut no_unix = me.clone();
         no_unix.unix = None;

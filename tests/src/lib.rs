@@ -15,6 +15,8 @@ pub use redis_protocol::resp2::types::OwnedFrame as Frame;
 pub mod clients;
 pub mod cluster;
 pub mod differential;
+pub mod etcd;
+pub mod netns;
 pub mod pipelines;
 pub mod postgres;
 pub mod reference;
@@ -83,7 +85,7 @@ pub fn ocr_stage_bin() -> &'static Path {
 /// workspace is built (a no-op after `tests/run.sh`'s build): building one
 /// package alone would unify dependency features differently and rebuild
 /// them (tokio, for one) for minutes.
-fn release_bin(env_override: &str, bin: &str) -> PathBuf {
+pub(crate) fn release_bin(env_override: &str, bin: &str) -> PathBuf {
     if let Some(path) = std::env::var_os(env_override) {
         return PathBuf::from(path);
     }

@@ -18,6 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("proto", &[]),
     ("server/supervisor", &["citadel-proto", "citadel-settings"]),
     ("server/cluster", &["citadel-proto"]),
+    ("server/membership", &["citadel-proto"]),
     (
         "server/citadel",
         &[

@@ -249,26 +249,33 @@ const ACCOUNTS: usize = 8;
 /// The same transfer as a Lua script (atomic over its two KEYS).
 const TRANSFER: &str = "local a = tonumber(redis.call('GET', KEYS[1])) \
     local b = tonumber(redis.call('GET', KEYS[2])) \
-    redis.call('SET', KEYS[1], a - ARGV[1]) redis.call('SET', KEYS[2], b + ARGV[1]) return 1";
+    redis.call('SET', KEYS[1], a - ARGV[1]) redis.call('SET', KEYS[2], b + ARGV[1]) \
+    redis.call('PUBLISH', 'transfers', ARGV[1]) return 1";
 const START: i64 = 1000;
 
 /// Clients on both cores transfer between accounts: with
 /// WATCH/GET/MULTI/SET/EXEC (retrying aborted EXECs), with a Lua script
 /// (GET, GET, SET, SET) and with plain MULTI/DECRBY/INCRBY/EXEC. A checker reads all accounts in one
-/// MULTI/MGET/EXEC: every snapshot sums to the start total.
+/// MULTI/MGET/EXEC: every snapshot sums to the start total. The script
+/// also publishes: a script run again after a conflict publishes once, so
+/// a subscriber gets exactly one message per script transfer.
 #[test]
 fn concurrent_transfers_never_lose_an_update() {
     let server = Server::start(&[]);
+    let mut subscriber = Client::new(&server);
+    subscriber.call(&["SUBSCRIBE", "transfers"]);
     let mut setup = Client::new(&server);
     for i in 0..ACCOUNTS {
         setup.call(&["SET", &format!("acct{i}"), &START.to_string()]);
     }
     let stop = Arc::new(AtomicBool::new(false));
     let (committed, aborted) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let scripted = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..6u64)
         .map(|id| {
             let mut c = Client::new(&server);
             let (stop, committed, aborted) = (stop.clone(), committed.clone(), aborted.clone());
+            let scripted = scripted.clone();
             std::thread::spawn(move || {
                 let mut rng = Rng(0x1234_5678 + id * 77);
                 let mut moved = 0i64;
@@ -294,6 +301,7 @@ fn concurrent_transfers_never_lose_an_update() {
                     } else if id % 3 == 1 {
                         let reply = c.call(&["EVAL", TRANSFER, "2", &ka, &kb, &amount.to_string()]);
                         assert_eq!(reply, b":1\r\n");
+                        scripted.fetch_add(1, Ordering::Relaxed);
                     } else {
                         c.call(&["MULTI"]);
                         c.call(&["DECRBY", &ka, &amount.to_string()]);
@@ -355,6 +363,15 @@ fn concurrent_transfers_never_lose_an_update() {
         aborted.load(Ordering::Relaxed)
     );
     assert_eq!(total, START * ACCOUNTS as i64, "money created or lost");
+    let messages = subscriber
+        .0
+        .pending(std::time::Duration::from_millis(500))
+        .len() as u64;
+    assert_eq!(
+        messages,
+        scripted.load(Ordering::Relaxed),
+        "one published message per script transfer ({retries} conflict retries)"
+    );
     assert!(committed.load(Ordering::Relaxed) > 200);
     assert!(snapshots > 10);
 }
@@ -429,4 +446,61 @@ fn scripts_inside_transactions_match_redis() {
             ],
         ],
     );
+}
+
+/// A queue with a keyspace-wide command runs alone (the world gate): while
+/// clients on every core add and remove key pairs in transactions, a
+/// MULTI / KEYS / DBSIZE / EXEC never sees half a pair, and its DBSIZE
+/// matches its KEYS.
+#[test]
+fn keyspace_wide_commands_in_a_transaction_see_no_half_transaction() {
+    let server = Server::start(&[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..3u64)
+        .map(|id| {
+            let mut c = Client::new(&server);
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut rng = Rng(0xfeed + id);
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let pair = rng.below(50);
+                    let (a, b) = (format!("pair:{pair}:a"), format!("pair:{pair}:b"));
+                    c.call(&["MULTI"]);
+                    if rng.below(2) == 0 {
+                        c.call(&["SET", &a, "1"]);
+                        c.call(&["SET", &b, "1"]);
+                    } else {
+                        c.call(&["DEL", &a]);
+                        c.call(&["DEL", &b]);
+                    }
+                    let reply = c.call(&["EXEC"]);
+                    assert!(reply.starts_with(b"*2\r\n"), "{reply:?}");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut c = Client::new(&server);
+    for _ in 0..100 {
+        c.call(&["MULTI"]);
+        c.call(&["KEYS", "pair:*"]);
+        c.call(&["DBSIZE"]);
+        let reply = String::from_utf8(c.call(&["EXEC"])).unwrap();
+        let keys: Vec<&str> = reply.lines().filter(|l| l.starts_with("pair:")).collect();
+        assert_eq!(keys.len() % 2, 0, "half a pair seen: {reply}");
+        for k in &keys {
+            let other = match k.strip_suffix(":a") {
+                Some(p) => format!("{p}:b"),
+                None => format!("{}:a", k.strip_suffix(":b").unwrap()),
+            };
+            assert!(keys.contains(&other.as_str()), "{k} without {other}");
+        }
+        let dbsize = reply.lines().last().unwrap().trim_start_matches(':');
+        assert_eq!(dbsize.parse::<usize>().unwrap(), keys.len(), "{reply}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let writes: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(writes > 0);
 }

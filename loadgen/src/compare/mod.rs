@@ -163,6 +163,7 @@ fn load_config(s: &RunningServer, args: &CompareArgs) -> LoadConfig {
         protocol: s.protocol,
         workload,
         progress: false,
+        cluster: None,
     }
 }
 

@@ -1,13 +1,14 @@
 //! One connection's state: socket, receive/send buffers, requests in flight, its request
 //! stream and (open loop) its timetable. All buffers are allocated up front and reused.
 
-use crate::protocol::{Answer, OpKind, Outcome, Protocol, ProtocolError, Target};
+use crate::protocol::{Answer, OpKind, Outcome, Protocol, ProtocolError, Request, Target};
 use crate::schedule::Schedule;
 use crate::stats::ErrorKind;
-use crate::workload::keys::format_key;
-use crate::workload::values::ValuePool;
+use crate::workload::keys::KeyNames;
+use crate::workload::values::{ValuePool, ValueRef};
 use crate::workload::Generator;
 
+use super::cluster::parse_redirect;
 use super::inflight::{InFlight, InFlightTable};
 use super::recorder::Recorder;
 use super::transport::{Endpoint, Stream};
@@ -16,6 +17,22 @@ use super::transport::{Endpoint, Stream};
 const RECV_BUF: usize = 64 * 1024;
 /// Compact the receive buffer when less than this is free at its end.
 const RECV_MIN_FREE: usize = 16 * 1024;
+/// What a redirected request is preceded by after `-ASK`.
+const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
+
+/// A request's key names, formatted once for routing and encoding.
+#[derive(Debug, Default)]
+pub struct KeyBuf {
+    pub key: Vec<u8>,
+    pub ends: Vec<usize>,
+}
+
+impl KeyBuf {
+    /// The first (for MGET: every key shares its slot) key.
+    pub fn first(&self) -> &[u8] {
+        &self.key[..self.ends.first().copied().unwrap_or(self.key.len())]
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -34,6 +51,12 @@ pub enum State {
 #[derive(Debug)]
 pub struct Conn {
     pub global: u64,
+    /// Cluster mode: which node of the slot map this socket goes to; the
+    /// sockets of one load connection are consecutive, node 0 first.
+    pub node: usize,
+    /// Generates requests (every connection, except the sockets past the
+    /// first of a cluster connection, which only carry what it routes).
+    pub lead: bool,
     pub server: Endpoint,
     pub sock: Option<Stream>,
     pub state: State,
@@ -59,6 +82,7 @@ pub struct Conn {
 impl Conn {
     pub fn new(
         global: u64,
+        node: usize,
         server: Endpoint,
         sock: Stream,
         gen: Generator,
@@ -67,6 +91,8 @@ impl Conn {
     ) -> Conn {
         Conn {
             global,
+            node,
+            lead: node == 0,
             server,
             sock: Some(sock),
             state: State::Up,
@@ -91,40 +117,52 @@ impl Conn {
         self.gen = gen;
         self.budget = budget;
         self.sched = sched;
-        self.exhausted = matches!(self.state, State::Gone);
+        self.exhausted = !self.lead || matches!(self.state, State::Gone);
     }
 
-    /// Encodes the next request into `pending` unless the stream or budget is exhausted.
-    /// Returns whether one was queued.
-    pub fn enqueue<P: Protocol>(
+    /// The next request of this connection's stream (its key names in
+    /// `keys`), or `None` when the stream or budget is exhausted.
+    pub fn next_request(
         &mut self,
-        proto: &mut P,
+        names: &KeyNames,
         values: &ValuePool,
-        key_prefix: &[u8],
-        key: &mut Vec<u8>,
+        keys: &mut KeyBuf,
         start_ns: u64,
         measured: bool,
-    ) -> bool {
-        let Some(op) = self.take_next(measured) else {
-            return false;
-        };
-        format_key(key_prefix, op.1, key);
-        let value = match op.0 {
+    ) -> Option<InFlight> {
+        let (op, key) = self.take_next(measured)?;
+        names.format(op, key, &mut keys.key, &mut keys.ends);
+        let value = match op {
             OpKind::Set => values.pick(self.gen.rng()),
-            OpKind::Get => &[],
+            OpKind::Get | OpKind::Mget => ValueRef::default(),
         };
-        let id = self.inflight.push(InFlight {
-            op: op.0,
-            start_ns,
-            measured,
-        });
-        let req = crate::protocol::Request {
-            op: op.0,
-            key,
-            value,
+        Some(InFlight::new(op, key, value, start_ns, measured))
+    }
+
+    /// Encodes `f` (its key names in `keys`) into `pending` and tracks it;
+    /// after `-ASK`, preceded by ASKING (RESP: cluster mode is RESP only).
+    pub fn send<P: Protocol>(
+        &mut self,
+        proto: &mut P,
+        f: InFlight,
+        keys: &KeyBuf,
+        values: &ValuePool,
+        asking: bool,
+    ) {
+        if asking {
+            self.pending.extend_from_slice(ASKING);
+            let mut ask = InFlight::new(OpKind::Set, f.key, ValueRef::default(), f.start_ns, false);
+            ask.asking = true;
+            self.inflight.push(ask);
+        }
+        let req = Request {
+            op: f.op,
+            key: &keys.key,
+            key_ends: &keys.ends,
+            value: values.get(f.value),
         };
+        let id = self.inflight.push(f);
         proto.encode(id, &req, &mut self.pending);
-        true
     }
 
     /// The next (op, key) charged to the budget, or `None` (and `exhausted`) when done.
@@ -182,7 +220,7 @@ impl Conn {
     /// kernel operations still using its buffers) and moves to `Closing`.
     pub fn fail(&mut self, kind: ErrorKind, why: &str, now: u64, rec: &mut Recorder) {
         let server = &self.server;
-        for f in self.inflight.drain() {
+        for f in self.inflight.drain().filter(|f| !f.asking) {
             rec.error(f.measured, Some(f.op), kind, now, || {
                 format!("{server}: {why}")
             });
@@ -253,16 +291,28 @@ pub fn answer_replies<P: Protocol>(
 /// Records one answered request: latency from its start, and its outcome (an answer for
 /// another operation than the request's is unexpected).
 fn record(rec: &mut Recorder, f: InFlight, a: Answer, buf: &[u8], now: u64, proto: &str) {
+    if f.asking {
+        // The request after it answers for both.
+        return;
+    }
     let latency = now.saturating_sub(f.start_ns);
     let outcome = match a.op {
         Some(op) if op != f.op => Outcome::Unexpected,
         _ => a.outcome,
     };
     match outcome {
-        Outcome::Hit => rec.ok(f.measured, f.op, now, latency, Some(true)),
-        Outcome::Miss => rec.ok(f.measured, f.op, now, latency, Some(false)),
-        Outcome::Ok => rec.ok(f.measured, f.op, now, latency, None),
+        Outcome::Hit => rec.ok(f.measured, f.op, now, latency, (1, 0)),
+        Outcome::Miss => rec.ok(f.measured, f.op, now, latency, (0, 1)),
+        Outcome::Ok => rec.ok(f.measured, f.op, now, latency, (0, 0)),
+        Outcome::Keys { hits, misses } => rec.ok(f.measured, f.op, now, latency, (hits, misses)),
         Outcome::ServerError(range) => {
+            let redirect = (f.redirects < rec.max_redirects)
+                .then(|| parse_redirect(&buf[range.clone()]))
+                .flatten();
+            if let Some(to) = redirect {
+                rec.redirect(f, to);
+                return;
+            }
             rec.error(f.measured, Some(f.op), ErrorKind::ServerError, now, || {
                 String::from_utf8_lossy(&buf[range]).into_owned()
             })

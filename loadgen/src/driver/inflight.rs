@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 
 use crate::protocol::OpKind;
+use crate::workload::values::ValueRef;
 
 /// A request sent (or queued to send) whose reply has not arrived yet.
 #[derive(Debug, Clone, Copy)]
@@ -17,6 +18,27 @@ pub struct InFlight {
     /// Latency origin: actual send time (closed loop) or intended send time (open loop).
     pub start_ns: u64,
     pub measured: bool,
+    /// The key index and SET value, to send the request again after a cluster redirect.
+    pub key: u64,
+    pub value: ValueRef,
+    /// Cluster redirects it followed so far.
+    pub redirects: u8,
+    /// The ASKING sent before a request redirected by `-ASK`: its reply is not a result.
+    pub asking: bool,
+}
+
+impl InFlight {
+    pub fn new(op: OpKind, key: u64, value: ValueRef, start_ns: u64, measured: bool) -> InFlight {
+        InFlight {
+            op,
+            start_ns,
+            measured,
+            key,
+            value,
+            redirects: 0,
+            asking: false,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -88,11 +110,7 @@ mod tests {
     use super::*;
 
     fn f(start_ns: u64) -> InFlight {
-        InFlight {
-            op: OpKind::Get,
-            start_ns,
-            measured: true,
-        }
+        InFlight::new(OpKind::Get, 0, ValueRef::default(), start_ns, true)
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Runs a load: connects, spawns one pinned io_uring worker per thread, runs the prefill,
 //! warm-up and measured phases, prints progress, and merges the workers' stats.
 
+pub mod cluster;
 mod conn;
 mod inflight;
 mod recorder;
@@ -38,6 +39,9 @@ pub struct LoadConfig {
     pub workload: WorkloadArgs,
     /// Print the live progress line on stderr.
     pub progress: bool,
+    /// Cluster mode: `servers` are seeds; requests go to the node serving their slot,
+    /// following up to this many redirects each (`None`: not a cluster).
+    pub cluster: Option<u8>,
 }
 
 /// What a run measured.
@@ -55,6 +59,8 @@ pub struct RunResult {
     pub client_cpu: Duration,
     pub threads: usize,
     pub connections: usize,
+    /// Cluster mode: the nodes of the slot map, each connection's sockets.
+    pub cluster_nodes: Vec<String>,
 }
 
 impl RunResult {
@@ -137,6 +143,15 @@ fn validate(cfg: &LoadConfig) -> Result<(), LoadgenError> {
     if w.requests.is_none() && w.duration.is_zero() {
         return bad("--duration must be positive (or give --requests)");
     }
+    let resp = cfg.protocol == ProtocolKind::Resp;
+    if matches!(w.mget, Some(n) if n == 0 || !resp) {
+        return bad("--mget must be at least 1, and needs --protocol resp");
+    }
+    if cfg.cluster.is_some()
+        && (!resp || (cfg.servers.iter()).any(|e| !matches!(e, Endpoint::Tcp(_))))
+    {
+        return bad("--cluster needs --protocol resp over TCP (--server seeds)");
+    }
     Ok(())
 }
 
@@ -149,8 +164,9 @@ impl WithProtocol for RunWith<'_> {
     }
 }
 
-/// A worker thread's share: its connections (global index, server, socket).
-type ThreadConns = Vec<(u64, Endpoint, Stream)>;
+/// A worker thread's share: its sockets (global connection index, node in the cluster
+/// map or 0, server, socket).
+type ThreadConns = Vec<(u64, usize, Endpoint, Stream)>;
 
 struct ThreadResult {
     phases: [Stats; 2],
@@ -168,7 +184,12 @@ fn run_with<P: Protocol>(cfg: &LoadConfig, proto: P) -> Result<RunResult, Loadge
         .map(|c| c.0.clone())
         .unwrap_or_else(cpu::allowed_cpus);
     let values = ValuePool::new(w.value_size, &mut SmallRng::seed_from_u64(w.seed));
-    let per_thread = connect_all(cfg, total)?;
+    let slot_map = cluster_map(cfg)?;
+    let servers = match &slot_map {
+        Some(map) => map.nodes.iter().copied().map(Endpoint::Tcp).collect(),
+        None => cfg.servers.clone(),
+    };
+    let per_thread = connect_all(cfg, &servers, total)?;
     let clock = Clock(Instant::now());
     let barrier = Barrier::new(w.threads + 1);
     let (tx, rx) = mpsc::channel::<Progress>();
@@ -180,6 +201,7 @@ fn run_with<P: Protocol>(cfg: &LoadConfig, proto: P) -> Result<RunResult, Loadge
             .map(|(t, socks)| {
                 let tx = Some(tx.clone());
                 let (proto, values, barrier) = (proto.clone(), &values, &barrier);
+                let cluster = slot_map.clone().zip(cfg.cluster);
                 let cpu = (!cpus.is_empty()).then(|| cpus[t % cpus.len()]);
                 std::thread::Builder::new()
                     .name(format!("loadgen-{t}"))
@@ -189,7 +211,15 @@ fn run_with<P: Protocol>(cfg: &LoadConfig, proto: P) -> Result<RunResult, Loadge
                                 tracing::warn!("cannot pin worker {t} to cpu {cpu}: {e}");
                             }
                         }
-                        worker_main(cfg, proto, socks, values, clock, tx, barrier, total)
+                        let shared = Shared {
+                            cfg,
+                            values,
+                            cluster,
+                            clock,
+                            barrier,
+                            total,
+                        };
+                        worker_main(&shared, proto, socks, tx)
                     })
                     .expect("spawn worker thread")
             })
@@ -224,51 +254,100 @@ fn run_with<P: Protocol>(cfg: &LoadConfig, proto: P) -> Result<RunResult, Loadge
         client_cpu: cpu_end.saturating_sub(cpu_start),
         threads: w.threads,
         connections: total as usize,
+        cluster_nodes: match &slot_map {
+            Some(map) => map.nodes.iter().map(|a| a.to_string()).collect(),
+            None => Vec::new(),
+        },
     })
 }
 
+/// Cluster mode: the slot map from the first seed that answers CLUSTER SLOTS.
+fn cluster_map(cfg: &LoadConfig) -> Result<Option<cluster::SlotMap>, LoadgenError> {
+    if cfg.cluster.is_none() {
+        return Ok(None);
+    }
+    let seeds: Vec<_> = (cfg.servers.iter())
+        .filter_map(|e| match e {
+            Endpoint::Tcp(a) => Some(*a),
+            _ => None,
+        })
+        .collect();
+    cluster::SlotMap::fetch(&seeds)
+        .map(Some)
+        .map_err(|source| LoadgenError::Connect {
+            addr: format!("CLUSTER SLOTS of {}", cfg.servers[0]),
+            source,
+        })
+}
+
 /// Opens every connection up front (failing fast with a clear error) and deals them out
-/// to threads; connection `g` goes to server `g % servers`.
-fn connect_all(cfg: &LoadConfig, total: u64) -> Result<Vec<ThreadConns>, LoadgenError> {
+/// to threads; connection `g` goes to server `g % servers`, or in cluster mode is one
+/// socket to each node.
+fn connect_all(
+    cfg: &LoadConfig,
+    servers: &[Endpoint],
+    total: u64,
+) -> Result<Vec<ThreadConns>, LoadgenError> {
     let w = &cfg.workload;
     let mut per_thread: Vec<ThreadConns> = (0..w.threads)
         .map(|_| Vec::with_capacity(w.conns))
         .collect();
     for g in 0..total {
-        let addr = &cfg.servers[g as usize % cfg.servers.len()];
-        let sock =
-            addr.connect(Duration::from_secs(3))
-                .map_err(|source| LoadgenError::Connect {
-                    addr: addr.to_string(),
-                    source,
-                })?;
-        per_thread[g as usize / w.conns].push((g, addr.clone(), sock));
+        let nodes: Vec<(usize, &Endpoint)> = match cfg.cluster {
+            Some(_) => servers.iter().enumerate().collect(),
+            None => vec![(0, &servers[g as usize % servers.len()])],
+        };
+        for (node, addr) in nodes {
+            let sock =
+                addr.connect(Duration::from_secs(3))
+                    .map_err(|source| LoadgenError::Connect {
+                        addr: addr.to_string(),
+                        source,
+                    })?;
+            per_thread[g as usize / w.conns].push((g, node, addr.clone(), sock));
+        }
     }
     Ok(per_thread)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every worker thread shares.
+struct Shared<'a> {
+    cfg: &'a LoadConfig,
+    values: &'a ValuePool,
+    cluster: Option<(cluster::SlotMap, u8)>,
+    clock: Clock,
+    barrier: &'a Barrier,
+    total: u64,
+}
+
 fn worker_main<P: Protocol>(
-    cfg: &LoadConfig,
+    shared: &Shared<'_>,
     proto: P,
     socks: ThreadConns,
-    values: &ValuePool,
-    clock: Clock,
     tx: Option<mpsc::Sender<Progress>>,
-    barrier: &Barrier,
-    total: u64,
 ) -> Result<ThreadResult, LoadgenError> {
+    let Shared {
+        cfg,
+        values,
+        clock,
+        barrier,
+        total,
+        ..
+    } = *shared;
     let w = &cfg.workload;
-    let max_request = w.value_size.max + w.key_prefix.len() + 128;
+    // An MGET names up to --mget keys of up to ~20 digits plus the prefix and a tag each.
+    let key_bytes = (w.key_prefix.len() + 48) * w.mget.unwrap_or(1);
+    let max_request = w.value_size.max + key_bytes + 128;
     let conns: Vec<Conn> = socks
         .into_iter()
-        .map(|(g, addr, sock)| {
+        .map(|(g, node, addr, sock)| {
             let gen = Generator::mix(w, g, total);
-            Conn::new(g, addr, sock, gen, w.pipeline, max_request)
+            Conn::new(g, node, addr, sock, gen, w.pipeline, max_request)
         })
         .collect();
     // Every thread must reach the barrier, or the others wait forever.
-    let setup = Worker::new(proto, conns, w, values, clock, tx).map_err(LoadgenError::Ring);
+    let setup = Worker::new(proto, conns, w, values, shared.cluster.clone(), clock, tx)
+        .map_err(LoadgenError::Ring);
     let prefill = match setup {
         Ok(mut worker) => {
             let prefill = w.prefill.then(|| run_prefill(&mut worker, w, total));

@@ -8,6 +8,9 @@ use hdrhistogram::Histogram;
 use crate::protocol::OpKind;
 use crate::stats::{new_histogram, ErrorKind, Stats};
 
+use super::cluster::Redirect;
+use super::inflight::InFlight;
+
 /// One worker's last progress window.
 #[derive(Debug)]
 pub struct Progress {
@@ -25,6 +28,10 @@ pub struct Recorder {
     window: Progress,
     /// Time of the last measured outcome, in run-clock nanoseconds.
     pub last_measured_ns: u64,
+    /// Cluster mode: redirects one request may follow (0: a redirect is an error).
+    pub max_redirects: u8,
+    /// Requests answered by a redirect, to send again (the worker takes them).
+    pub redirected: Vec<(InFlight, Redirect)>,
 }
 
 impl Recorder {
@@ -38,9 +45,12 @@ impl Recorder {
                 measuring: false,
             },
             last_measured_ns: 0,
+            max_redirects: 0,
+            redirected: Vec::new(),
         }
     }
 
+    /// A good reply, with the keys it found and missed.
     #[inline]
     pub fn ok(
         &mut self,
@@ -48,9 +58,9 @@ impl Recorder {
         op: OpKind,
         now_ns: u64,
         latency_ns: u64,
-        hit: Option<bool>,
+        (hits, misses): (u32, u32),
     ) {
-        self.phases[measured as usize].record_ok(op, latency_ns, hit);
+        self.phases[measured as usize].record_ok(op, latency_ns, hits, misses);
         self.window.replies += 1;
         self.window.latency.saturating_record(latency_ns.max(1));
         if measured {
@@ -71,6 +81,19 @@ impl Recorder {
         if measured && op.is_some() {
             self.last_measured_ns = now_ns;
         }
+    }
+
+    /// `f` was answered by a redirect it may follow: counted, and queued
+    /// to be sent again.
+    pub fn redirect(&mut self, mut f: InFlight, to: Redirect) {
+        let stats = &mut self.phases[f.measured as usize];
+        if to.ask {
+            stats.ask += 1;
+        } else {
+            stats.moved += 1;
+        }
+        f.redirects += 1;
+        self.redirected.push((f, to));
     }
 
     /// Sends the current window (if anyone listens) and starts a new one.

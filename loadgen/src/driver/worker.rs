@@ -12,9 +12,12 @@ use crate::cli::WorkloadArgs;
 use crate::protocol::Protocol;
 use crate::signal;
 use crate::stats::{ErrorKind, Stats};
+use crate::workload::keys::KeyNames;
 use crate::workload::values::ValuePool;
 
-use super::conn::{Conn, State};
+use super::cluster::{Redirect, SlotMap};
+use super::conn::{Conn, KeyBuf, State};
+use super::inflight::InFlight;
 use super::recorder::{Progress, Recorder};
 use super::ring;
 use super::shm::ShmWaiter;
@@ -57,7 +60,14 @@ pub struct Worker<'a, P: Protocol> {
     pub conns: Vec<Conn>,
     args: &'a WorkloadArgs,
     values: &'a ValuePool,
-    key: Vec<u8>,
+    names: KeyNames,
+    keys: KeyBuf,
+    /// Cluster mode: which node serves each slot. Each load connection is
+    /// then `nodes` consecutive sockets, one per node (else 1).
+    cluster: Option<SlotMap>,
+    group: usize,
+    /// Requests answered by a redirect: (the socket that got it, the request, where to).
+    redirected: Vec<(usize, InFlight, Redirect)>,
     pub clock: Clock,
     pub rec: Recorder,
     progress: Option<Sender<Progress>>,
@@ -77,6 +87,7 @@ impl<'a, P: Protocol> Worker<'a, P> {
         conns: Vec<Conn>,
         args: &'a WorkloadArgs,
         values: &'a ValuePool,
+        cluster: Option<(SlotMap, u8)>,
         clock: Clock,
         progress: Option<Sender<Progress>>,
     ) -> io::Result<Self> {
@@ -86,15 +97,25 @@ impl<'a, P: Protocol> Worker<'a, P> {
         let shm = (conns.iter())
             .any(|c| matches!(c.server, Endpoint::Shm(_)))
             .then(|| ShmWaiter::new(conns.len()));
+        let mut rec = Recorder::new();
+        let group = cluster.as_ref().map_or(1, |(map, _)| map.nodes.len());
+        let cluster = cluster.map(|(map, max_redirects)| {
+            rec.max_redirects = max_redirects;
+            map
+        });
         Ok(Worker {
             proto,
             ring,
             conns,
             args,
             values,
-            key: Vec::with_capacity(args.key_prefix.len() + 24),
+            names: KeyNames::new(&args.key_prefix, args.mget, args.keys),
+            keys: KeyBuf::default(),
+            cluster,
+            group,
+            redirected: Vec::new(),
             clock,
-            rec: Recorder::new(),
+            rec,
             progress,
             next_tick_ns,
             shm,
@@ -144,6 +165,7 @@ impl<'a, P: Protocol> Worker<'a, P> {
                 None => {
                     ring::wait(&mut self.ring, now, wake)?;
                     self.reap();
+                    self.follow_redirects();
                 }
             }
         }
@@ -202,12 +224,23 @@ impl<'a, P: Protocol> Worker<'a, P> {
     }
 
     /// Closed loop: top the pipeline up now. Open loop: queue the requests that are due.
+    /// In cluster mode connection `i` is the first socket of its group; each request goes
+    /// to the socket of the node that serves its key, and the pipeline counts them all.
     fn fill(&mut self, i: usize, now: u64, spec: &PhaseSpec, wake: &mut u64) {
+        if !self.conns[i].lead {
+            return;
+        }
         let pipeline = self.args.pipeline.max(1);
-        let prefix = self.args.key_prefix.as_bytes();
-        let c = &mut self.conns[i];
-        let proto = &mut self.proto;
-        while c.inflight.len() < pipeline && !c.exhausted {
+        let group = i..i + self.group;
+        loop {
+            let in_flight: usize = self.conns[group.clone()]
+                .iter()
+                .map(|c| c.inflight.len())
+                .sum();
+            let c = &mut self.conns[i];
+            if in_flight >= pipeline || c.exhausted {
+                break;
+            }
             let start = match &c.sched {
                 Some(s) => {
                     let due = s.due();
@@ -220,16 +253,79 @@ impl<'a, P: Protocol> Worker<'a, P> {
                 None => now,
             };
             let measured = start >= spec.measure_from_ns;
-            if !c.enqueue(proto, self.values, prefix, &mut self.key, start, measured) {
+            let Some(f) = c.next_request(&self.names, self.values, &mut self.keys, start, measured)
+            else {
                 break;
-            }
+            };
             if let Some(s) = &mut c.sched {
                 s.advance();
             }
+            let node = match &self.cluster {
+                None => Some(0),
+                Some(map) => map.node_of_key(self.keys.first()),
+            };
+            self.send(i, node, f, false, now);
         }
         // A batch must not wait for requests that are not due (open loop) or not allowed
         // in flight yet: what is queued goes out with this send.
-        proto.flush(&mut c.pending);
+        for c in &mut self.conns[group] {
+            self.proto.flush(&mut c.pending);
+        }
+    }
+
+    /// Sends `f` (its keys in `self.keys`) on load connection `lead`'s socket to `node`.
+    fn send(&mut self, lead: usize, node: Option<usize>, f: InFlight, asking: bool, now: u64) {
+        let Some(c) = node.map(|n| &mut self.conns[lead + n]) else {
+            let slot = citadel_proto::cluster::key_slot(self.keys.first());
+            self.rec
+                .error(f.measured, Some(f.op), ErrorKind::ServerError, now, || {
+                    format!("no connected node serves slot {slot}")
+                });
+            return;
+        };
+        if c.state != State::Up {
+            let server = &c.server;
+            self.rec.error(
+                f.measured,
+                Some(f.op),
+                ErrorKind::ConnectionLost,
+                now,
+                || format!("{server}: not connected"),
+            );
+            return;
+        }
+        c.send(&mut self.proto, f, &self.keys, self.values, asking);
+    }
+
+    /// Sends every request answered by `-MOVED` / `-ASK` again, to the node the redirect
+    /// names (after `-ASK` with ASKING first). A `-MOVED` that contradicts the slot map
+    /// updates it and fetches CLUSTER SLOTS again from that node.
+    fn follow_redirects(&mut self) {
+        if self.redirected.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        let mut redirected = std::mem::take(&mut self.redirected);
+        for (from, f, to) in redirected.drain(..) {
+            let lead = from - self.conns[from].node;
+            let Some(map) = &mut self.cluster else {
+                continue;
+            };
+            if !to.ask && map.moved(&to) {
+                match SlotMap::fetch(&[to.to]) {
+                    Ok(fresh) => map.refresh(&fresh),
+                    Err(e) => tracing::warn!("refetching CLUSTER SLOTS from {}: {e}", to.to),
+                }
+            }
+            let node = map.node_index(to.to);
+            self.names
+                .format(f.op, f.key, &mut self.keys.key, &mut self.keys.ends);
+            self.send(lead, node, f, to.ask, now);
+            for c in &mut self.conns[lead..lead + self.group] {
+                self.proto.flush(&mut c.pending);
+            }
+        }
+        self.redirected = redirected;
     }
 
     /// Open loop while disconnected: requests that fall due cannot be sent and are errors.
@@ -384,6 +480,8 @@ impl<'a, P: Protocol> Worker<'a, P> {
                     tracing::warn!(server = %c.server, "{e}");
                     c.fail(ErrorKind::ProtocolError, &e.to_string(), now, &mut self.rec);
                 }
+                let redirected = self.rec.redirected.drain(..).map(|(f, to)| (i, f, to));
+                self.redirected.extend(redirected);
             }
         }
     }

@@ -25,7 +25,8 @@ impl InOrder for MemcacheBinary {
 
     fn encode(&self, req: &Request<'_>, out: &mut Vec<u8>) {
         let (opcode, extras): (u8, &[u8]) = match req.op {
-            OpKind::Get => (OP_GET, &[]),
+            // MGET is RESP only (refused before any request is made).
+            OpKind::Get | OpKind::Mget => (OP_GET, &[]),
             // flags (4 bytes) and expiration (4 bytes), both zero.
             OpKind::Set => (OP_SET, &[0; 8]),
         };
@@ -67,9 +68,9 @@ impl InOrder for MemcacheBinary {
             return Ok(None);
         }
         let outcome = match (status, op) {
-            (STATUS_OK, OpKind::Get) => Outcome::Hit,
+            (STATUS_OK, OpKind::Get | OpKind::Mget) => Outcome::Hit,
             (STATUS_OK, OpKind::Set) => Outcome::Ok,
-            (STATUS_KEY_NOT_FOUND, OpKind::Get) => Outcome::Miss,
+            (STATUS_KEY_NOT_FOUND, OpKind::Get | OpKind::Mget) => Outcome::Miss,
             (STATUS_KEY_EXISTS | STATUS_NOT_STORED | STATUS_KEY_NOT_FOUND, OpKind::Set) => {
                 Outcome::Unexpected
             }
@@ -102,6 +103,7 @@ mod tests {
         MemcacheBinary.encode(
             &Request {
                 op: OpKind::Set,
+                key_ends: &[],
                 key: b"ab",
                 value: b"xyz",
             },

@@ -19,7 +19,8 @@ impl InOrder for MemcacheText {
 
     fn encode(&self, req: &Request<'_>, out: &mut Vec<u8>) {
         match req.op {
-            OpKind::Get => {
+            // MGET is RESP only (refused before any request is made).
+            OpKind::Get | OpKind::Mget => {
                 out.extend_from_slice(b"get ");
                 out.extend_from_slice(req.key);
                 out.extend_from_slice(b"\r\n");
@@ -56,8 +57,8 @@ impl InOrder for MemcacheText {
                 b"NOT_STORED" | b"EXISTS" | b"NOT_FOUND" => Outcome::Unexpected,
                 _ => return Err(err("unknown reply to set")),
             },
-            OpKind::Get if line == b"END" => Outcome::Miss,
-            OpKind::Get if line.starts_with(b"VALUE ") => {
+            OpKind::Get | OpKind::Mget if line == b"END" => Outcome::Miss,
+            OpKind::Get | OpKind::Mget if line.starts_with(b"VALUE ") => {
                 // VALUE <key> <flags> <bytes> [<cas>]
                 let bytes = line
                     .split(|&b| b == b' ')
@@ -76,7 +77,7 @@ impl InOrder for MemcacheText {
                     outcome: Outcome::Hit,
                 }));
             }
-            OpKind::Get => return Err(err("unknown reply to get")),
+            OpKind::Get | OpKind::Mget => return Err(err("unknown reply to get")),
         };
         Ok(Some(Reply { len: end, outcome }))
     }
@@ -98,6 +99,7 @@ mod tests {
         MemcacheText.encode(
             &Request {
                 op: OpKind::Set,
+                key_ends: &[],
                 key: b"k",
                 value: b"vv",
             },
@@ -106,6 +108,7 @@ mod tests {
         MemcacheText.encode(
             &Request {
                 op: OpKind::Get,
+                key_ends: &[],
                 key: b"k",
                 value: b"",
             },

@@ -26,10 +26,12 @@ use thiserror::Error;
 pub enum OpKind {
     Get,
     Set,
+    /// MGET of several keys (`--mget N`, RESP only).
+    Mget,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 2] = [OpKind::Get, OpKind::Set];
+    pub const ALL: [OpKind; 3] = [OpKind::Get, OpKind::Set, OpKind::Mget];
 
     pub fn index(self) -> usize {
         self as usize
@@ -39,6 +41,7 @@ impl OpKind {
         match self {
             OpKind::Get => "get",
             OpKind::Set => "set",
+            OpKind::Mget => "mget",
         }
     }
 }
@@ -47,7 +50,10 @@ impl OpKind {
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     pub op: OpKind,
+    /// The key; for MGET every key, concatenated.
     pub key: &'a [u8],
+    /// MGET only: where each key of `key` ends (empty: `key` is one key).
+    pub key_ends: &'a [usize],
     /// The value for SET; empty for GET.
     pub value: &'a [u8],
 }
@@ -61,6 +67,8 @@ pub enum Outcome {
     Miss,
     /// A write succeeded.
     Ok,
+    /// An MGET's array: this many keys found and this many missing.
+    Keys { hits: u32, misses: u32 },
     /// The server answered with an error; the range is the message within the parsed buffer.
     ServerError(Range<usize>),
     /// A well-formed reply the operation should never produce (e.g. NOT_STORED, an integer).

@@ -31,6 +31,20 @@ impl InOrder for Resp {
                 bulk(req.key, out);
                 bulk(req.value, out);
             }
+            OpKind::Mget => {
+                out.push(b'*');
+                out.extend_from_slice(
+                    itoa::Buffer::new()
+                        .format(req.key_ends.len() + 1)
+                        .as_bytes(),
+                );
+                out.extend_from_slice(b"\r\n$4\r\nMGET\r\n");
+                let mut start = 0;
+                for &end in req.key_ends {
+                    bulk(&req.key[start..end], out);
+                    start = end;
+                }
+            }
         }
     }
 
@@ -47,6 +61,7 @@ impl InOrder for Resp {
             (b'_', OpKind::Get) => Outcome::Miss,
             (b'$', OpKind::Get) => Outcome::Hit,
             (b'+', OpKind::Set) => Outcome::Ok,
+            (b'*', OpKind::Mget) => count_found(buf, len)?,
             _ => Outcome::Unexpected,
         };
         Ok(Some(Reply { len, outcome }))
@@ -59,6 +74,23 @@ fn bulk(data: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
+}
+
+/// An MGET array of `len` bytes: how many elements are values and how many
+/// nil (a wrong element type makes the whole reply unexpected).
+fn count_found(buf: &[u8], len: usize) -> Result<Outcome, ProtocolError> {
+    let (mut hits, mut misses) = (0u32, 0u32);
+    let mut at = line_end(buf, 0).unwrap_or(len);
+    while at < len {
+        let next = skip(buf, at, 1)?.ok_or(err("truncated array"))?;
+        match (buf[at], buf.get(at + 1)) {
+            (b'$', Some(b'-')) | (b'_', _) => misses += 1,
+            (b'$', _) => hits += 1,
+            _ => return Ok(Outcome::Unexpected),
+        }
+        at = next;
+    }
+    Ok(Outcome::Keys { hits, misses })
 }
 
 /// The message of an error reply of total length `len`.
@@ -138,6 +170,7 @@ mod tests {
         Resp.encode(
             &Request {
                 op: OpKind::Set,
+                key_ends: &[],
                 key: b"k1",
                 value: b"abc",
             },
@@ -146,6 +179,7 @@ mod tests {
         Resp.encode(
             &Request {
                 op: OpKind::Get,
+                key_ends: &[],
                 key: b"k1",
                 value: b"",
             },
@@ -189,6 +223,33 @@ mod tests {
         );
         assert_eq!(
             parse(OpKind::Get, b":1\r\n").unwrap().outcome,
+            Outcome::Unexpected
+        );
+    }
+
+    #[test]
+    fn mget_encodes_every_key_and_counts_found_ones() {
+        let mut out = Vec::new();
+        Resp.encode(
+            &Request {
+                op: OpKind::Mget,
+                key_ends: &[2, 4],
+                key: b"k1k2",
+                value: b"",
+            },
+            &mut out,
+        );
+        assert_eq!(out, b"*3\r\n$4\r\nMGET\r\n$2\r\nk1\r\n$2\r\nk2\r\n");
+        let reply = b"*3\r\n$1\r\na\r\n$-1\r\n_\r\n";
+        assert_eq!(
+            parse(OpKind::Mget, reply).unwrap(),
+            Reply {
+                len: reply.len(),
+                outcome: Outcome::Keys { hits: 1, misses: 2 }
+            }
+        );
+        assert_eq!(
+            parse(OpKind::Mget, b"*1\r\n:1\r\n").unwrap().outcome,
             Outcome::Unexpected
         );
     }

@@ -50,7 +50,8 @@ impl Rpc {
 
     fn build(&mut self, req: &Request<'_>) -> OpBody {
         match req.op {
-            OpKind::Get => self.writer.get(req.key),
+            // MGET is RESP only (refused before any request is made).
+            OpKind::Get | OpKind::Mget => self.writer.get(req.key),
             OpKind::Set => self.writer.set(req.key, req.value, 0, Condition::Always),
         }
     }

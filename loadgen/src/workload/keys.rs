@@ -6,6 +6,7 @@ use std::str::FromStr;
 use rand::Rng;
 
 use super::zipf::Zipf;
+use crate::protocol::OpKind;
 
 /// How keys are drawn from `0..keys`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -95,6 +96,56 @@ impl KeyChooser {
     }
 }
 
+/// How key indices become key names: `PREFIX<index>`, or with `--mget N`
+/// `PREFIX{<group>}:<index>` (group = index / N), so that the N keys one
+/// MGET reads share a hash tag, hence a cluster slot; SETs and the prefill
+/// use the same names.
+#[derive(Debug, Clone)]
+pub struct KeyNames {
+    prefix: Vec<u8>,
+    /// `--mget N`: keys per group.
+    group: Option<u64>,
+    /// The key space size (the last group may be short).
+    keys: u64,
+}
+
+impl KeyNames {
+    pub fn new(prefix: &str, mget: Option<usize>, keys: u64) -> KeyNames {
+        KeyNames {
+            prefix: prefix.as_bytes().to_vec(),
+            group: mget.map(|n| n.max(1) as u64),
+            keys,
+        }
+    }
+
+    /// Writes the key(s) of a request for key `index` into `out`: one key,
+    /// or for MGET every key of `index`'s group, each one's end in `ends`.
+    pub fn format(&self, op: OpKind, index: u64, out: &mut Vec<u8>, ends: &mut Vec<usize>) {
+        out.clear();
+        ends.clear();
+        let Some(n) = self.group else {
+            format_key(&self.prefix, index, out);
+            return;
+        };
+        let group = index / n;
+        let one = |i: u64, out: &mut Vec<u8>| {
+            out.extend_from_slice(&self.prefix);
+            out.push(b'{');
+            out.extend_from_slice(itoa::Buffer::new().format(group).as_bytes());
+            out.extend_from_slice(b"}:");
+            out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+        };
+        if op != OpKind::Mget {
+            one(index, out);
+            return;
+        }
+        for i in group * n..(group * n + n).min(self.keys) {
+            one(i, out);
+            ends.push(out.len());
+        }
+    }
+}
+
 /// Writes `prefix` followed by the decimal key index, without allocating once `out` has grown.
 #[inline]
 pub fn format_key(prefix: &[u8], index: u64, out: &mut Vec<u8>) {
@@ -121,6 +172,25 @@ mod tests {
         let mut out = Vec::new();
         format_key(b"key:", 1234, &mut out);
         assert_eq!(out, b"key:1234");
+    }
+
+    #[test]
+    fn mget_groups_share_a_hash_tag() {
+        let names = KeyNames::new("k:", Some(3), 7);
+        let (mut out, mut ends) = (Vec::new(), Vec::new());
+        names.format(OpKind::Mget, 4, &mut out, &mut ends);
+        assert_eq!(out, b"k:{1}:3k:{1}:4k:{1}:5");
+        assert_eq!(ends, [7, 14, 21]);
+        names.format(OpKind::Mget, 6, &mut out, &mut ends);
+        assert_eq!(
+            (&out[..], &ends[..]),
+            (&b"k:{2}:6"[..], &[7][..]),
+            "short last group"
+        );
+        names.format(OpKind::Set, 4, &mut out, &mut ends);
+        assert_eq!((&out[..], ends.len()), (&b"k:{1}:4"[..], 0));
+        KeyNames::new("k:", None, 7).format(OpKind::Get, 4, &mut out, &mut ends);
+        assert_eq!(out, b"k:4");
     }
 
     #[test]

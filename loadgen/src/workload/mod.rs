@@ -27,8 +27,13 @@ pub struct Generator {
 
 #[derive(Debug)]
 enum Mode {
-    /// The configured SET:GET mix over the configured key distribution.
-    Mix { ratio: Ratio, keys: KeyChooser },
+    /// The configured SET:GET mix over the configured key distribution
+    /// (each GET an MGET of the key's group with `--mget`).
+    Mix {
+        ratio: Ratio,
+        keys: KeyChooser,
+        read: OpKind,
+    },
     /// SET each key of `next..end` once, then stop.
     Prefill { next: u64, end: u64 },
 }
@@ -42,6 +47,11 @@ impl Generator {
             mode: Mode::Mix {
                 ratio: args.ratio,
                 keys: KeyChooser::new(args.key_dist, args.keys, start),
+                read: if args.mget.is_some() {
+                    OpKind::Mget
+                } else {
+                    OpKind::Get
+                },
             },
         }
     }
@@ -58,13 +68,13 @@ impl Generator {
     #[inline]
     pub fn next_pick(&mut self) -> Option<Pick> {
         match &mut self.mode {
-            Mode::Mix { ratio, keys } => {
+            Mode::Mix { ratio, keys, read } => {
                 let op = if ratio.get == 0
                     || (ratio.set != 0 && self.rng.gen_range(0..ratio.set + ratio.get) < ratio.set)
                 {
                     OpKind::Set
                 } else {
-                    OpKind::Get
+                    *read
                 };
                 Some(Pick {
                     op,

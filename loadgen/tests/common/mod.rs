@@ -2,6 +2,7 @@
 //! also when a test panics), a tiny raw client, and a way to run the loadgen binary.
 #![allow(dead_code)]
 
+pub mod redis_cluster;
 pub mod rpc_server;
 pub mod shm_server;
 

@@ -70,6 +70,8 @@ pub use error::{HandleError, OpenError, ReadError, ReaderOpenError, WriteError};
 pub use handle::CacheHandle;
 pub use item::{Chunks, ItemRef, PutOptions};
 pub use reader::{CacheReader, ValueView};
+#[cfg(not(loom))]
+pub use region::MemoryPolicy;
 pub use region::{Part, SharedBytes};
 pub use stats::CacheStats;
 pub use store::{AttachReport, CacheConfig};

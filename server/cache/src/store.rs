@@ -245,6 +245,18 @@ impl Cache {
         &self.path
     }
 
+    /// Puts the cache's memory on NUMA node `node` (see
+    /// `Region::bind_to_node`): called right after `open`, before the
+    /// server threads fault the rest of the file in.
+    #[cfg(not(loom))]
+    pub fn bind_to_node(
+        &self,
+        node: usize,
+        policy: crate::region::MemoryPolicy,
+    ) -> std::io::Result<()> {
+        self.region.bind_to_node(node, policy)
+    }
+
     /// Marks the file cleanly shut down (after every handle is dropped) and
     /// flushes it, so a disk- or DAX-backed file also survives a reboot.
     pub fn close(&self) {

@@ -24,7 +24,8 @@
 //! * [`state`]: process-wide state (settings, cache, registries);
 //! * [`command`]: sessions, the command table and every command;
 //! * [`rpc`]: the FlatBuffers RPC front door's sessions (multiplexed);
-//! * [`service`]: the `citadel_net::Service` over sessions; [`signals`].
+//! * [`service`]: the `citadel_net::Service` over sessions; [`signals`];
+//!   [`sd_notify`]: systemd's readiness, stopping and watchdog notifications.
 //!
 //! Below this crate: `citadel-net` (the io_uring loop), `citadel-resp`
 //! (the RESP codec), `citadel-cache` (the engine), `citadel-settings`,
@@ -34,6 +35,7 @@
 pub mod clients;
 pub mod cluster;
 pub mod command;
+pub mod gate;
 pub mod glob;
 pub mod introspect;
 pub mod monitor;
@@ -43,6 +45,7 @@ pub mod pubsub;
 pub mod readthrough;
 pub mod rpc;
 pub mod script;
+pub mod sd_notify;
 pub mod service;
 pub mod signals;
 pub mod state;

@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use citadel_cache::{Cache, CacheConfig, OpenError};
+use citadel_cache::{Cache, CacheConfig, MemoryPolicy, OpenError};
 use citadel_net::{NetConfig, NetError};
 use citadel_server::readthrough::{self, ReadThrough};
+use citadel_server::sd_notify::{self, NotifyThread, SystemdNotify};
 use citadel_server::service::CommandService;
 use citadel_server::signals;
 use citadel_server::state::ServerState;
@@ -18,9 +19,10 @@ use citadel_server::stats::ThreadStats;
 use citadel_server::wait::Inboxes;
 use citadel_settings::cli::{self, Invocation, Loaded};
 use citadel_settings::server::{self as setting, MAX_THREADS};
-use citadel_settings::{SettingsError, Store};
+use citadel_settings::{NumaMemory, SettingsError, Store};
 use citadel_supervisor::{
-    CorePlan, CorePlanError, PipelineConfig, PluginConfig, Supervisor, SupervisorError,
+    CorePlan, CorePlanError, NumaError, NumaPlan, NumaTopology, PipelineConfig, PluginConfig,
+    Supervisor, SupervisorError,
 };
 
 /// Room above maxclients for listeners, rings, the cache file and the like.
@@ -50,6 +52,12 @@ enum StartupError {
     Inboxes(std::io::Error),
     #[error(transparent)]
     CorePlan(#[from] CorePlanError),
+    #[error(transparent)]
+    Numa(#[from] NumaError),
+    #[error("cannot bind the cache memory to NUMA node {node}: {source}")]
+    NumaBind { node: usize, source: std::io::Error },
+    #[error("cannot reach systemd's NOTIFY_SOCKET: {0}")]
+    Notify(std::io::Error),
     #[error(transparent)]
     Plugins(#[from] SupervisorError),
     #[error(transparent)]
@@ -112,8 +120,11 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
     init_logging(&settings.get(&setting::LOG_LEVEL))?;
 
     let cpus = citadel_net::allowed_cpus().map_err(StartupError::Affinity)?;
-    // Plugins get their cores first; server threads run on the rest.
-    let plan = CorePlan::compute(&cpus, &plugins)?;
+    let topology = NumaTopology::read(&cpus)?;
+    let numa = NumaPlan::resolve(settings.get(&setting::NUMA_NODE), &topology, &cpus)?;
+    // Plugins get their cores first (on the NUMA node, if one is set);
+    // server threads run on the rest.
+    let plan = CorePlan::compute(&numa.cpus, &plugins)?;
     let threads = settings
         .get(&setting::THREADS)
         .unwrap_or(plan.server.len())
@@ -147,6 +158,23 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
     let listeners = citadel_net::bind(&net_cfg)?;
 
     let cache = open_cache(&settings)?;
+    let cache_memory = match bind_cache_memory(&cache, &numa, &settings) {
+        Ok(where_) => where_,
+        Err(e) => {
+            cache.close();
+            return Err(e);
+        }
+    };
+    tracing::info!(
+        node = %numa.node.map_or("none".to_string(), |n| n.to_string()),
+        threads = %NumaPlan::describe_threads(&topology, &thread_cpus),
+        cache_memory = %cache_memory,
+        "numa plan"
+    );
+    // Before any thread starts: it takes the variables out of the environment.
+    let systemd = SystemdNotify::from_env()
+        .map_err(StartupError::Notify)?
+        .map(Arc::new);
     let stats: Vec<Arc<ThreadStats>> = (0..threads)
         .map(|_| Arc::new(ThreadStats::default()))
         .collect();
@@ -200,6 +228,7 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
         }
     };
     let shm_stop = std::sync::atomic::AtomicBool::new(false);
+    let mut notify_thread = None;
     let result = std::thread::scope(|scope| {
         if let Some(door) = &shm_door {
             let stop = &shm_stop;
@@ -216,11 +245,19 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
             || {
                 tracing::info!(%addr, threads, cores = %cores.join(","), "ready to accept connections");
                 discovery.publish();
+                if let Some(systemd) = &systemd {
+                    systemd.ready(&format!("serving {addr} on {threads} threads"));
+                    notify_thread = start_notify_thread(systemd, &state, &loop_stats);
+                }
             },
         );
+        if let Some(systemd) = &systemd {
+            systemd.stopping();
+        }
         shm_stop.store(true, std::sync::atomic::Ordering::Relaxed);
         served
     });
+    drop(notify_thread);
     drop(shm_door);
     discovery.remove();
     if let Some(supervisor) = supervisor {
@@ -267,6 +304,52 @@ fn start_plugins(
     Ok(Some(supervisor))
 }
 
+/// Binds the cache mapping to the plan's NUMA node; says where the cache
+/// memory lives, for the plan's log line.
+fn bind_cache_memory(
+    cache: &Cache,
+    numa: &NumaPlan,
+    settings: &Store,
+) -> Result<String, StartupError> {
+    let Some(node) = numa.node else {
+        return Ok("not bound (numa-node none)".into());
+    };
+    let policy = match settings.get(&setting::NUMA_MEMORY) {
+        NumaMemory::Bind => MemoryPolicy::Bind,
+        NumaMemory::Preferred => MemoryPolicy::Preferred,
+    };
+    cache
+        .bind_to_node(node, policy)
+        .map_err(|source| StartupError::NumaBind { node, source })?;
+    let mode = match policy {
+        MemoryPolicy::Bind => "MPOL_BIND",
+        MemoryPolicy::Preferred => "MPOL_PREFERRED",
+    };
+    Ok(format!(
+        "node {node} ({mode}, mbind of {})",
+        cache.path().display()
+    ))
+}
+
+/// The systemd notifier's thread: STOPPING=1 when a shutdown is requested,
+/// WATCHDOG=1 while every server thread's loop turns.
+fn start_notify_thread(
+    systemd: &Arc<SystemdNotify>,
+    state: &Arc<ServerState>,
+    loops: &[Arc<citadel_net::LoopStats>],
+) -> Option<NotifyThread> {
+    let st = state.clone();
+    let stopping = move || st.shutdown.is_requested();
+    let alive = sd_notify::loops_turning(loops.to_vec());
+    match NotifyThread::start(systemd.clone(), stopping, alive) {
+        Ok(thread) => Some(thread),
+        Err(e) => {
+            tracing::warn!("no systemd watchdog thread: {e}");
+            None
+        }
+    }
+}
+
 /// This server's record in the discovery directory (see
 /// `citadel_proto::discovery`): written once it accepts connections,
 /// removed at a clean exit.
@@ -292,6 +375,8 @@ impl DiscoveryRecord {
                 rpc_unix: path_of(settings.get(&setting::RPC_UNIXSOCKET)),
                 shm: path_of(settings.get(&setting::SHM_SOCKET)),
                 started_at_ms: citadel_cache::unix_millis(),
+                cluster_id: None,
+                weight: None,
             },
             dir: settings
                 .get(&setting::DISCOVERY_DIR)

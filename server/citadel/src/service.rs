@@ -119,9 +119,14 @@ impl Service for CommandService {
     }
 
     fn turn(&mut self, now_ms: u64) {
+        self.state.gate.enter(self.ctx.index);
         self.ctx.cache.set_clock(now_ms);
         let wanted = self.state.key_changes_wanted();
         self.ctx.cache.record_changes(wanted);
+    }
+
+    fn rest(&mut self) {
+        self.state.gate.leave(self.ctx.index);
     }
 
     fn tick(&mut self) {

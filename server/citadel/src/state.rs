@@ -47,6 +47,9 @@ pub struct ServerState {
     pub config_file: Option<String>,
     /// Server threads.
     pub threads: usize,
+    /// Lets one thread run with the others outside their loop turns
+    /// (MULTI/EXEC with a keyspace-wide command).
+    pub gate: crate::gate::Gate,
     pub shutdown: Shutdown,
     pub started: Instant,
     pub thread_stats: Vec<Arc<ThreadStats>>,
@@ -157,6 +160,7 @@ impl ServerState {
             limits,
             config_file,
             threads,
+            gate: crate::gate::Gate::new(threads),
             clients: ClientRegistry::new(threads),
             auth_required: AtomicBool::new(false),
             notify_flags: Default::default(),

@@ -41,6 +41,10 @@ pub struct ThreadCtx {
     /// Clients of this thread held by CLIENT PAUSE (released by the
     /// service's poll once the pause ends).
     pub paused: Vec<u64>,
+    /// Mail (published messages) sent by a transaction attempt, delivered
+    /// when it commits ([`ThreadCtx::release_held_mail`]) and dropped when
+    /// it is retried or abandoned ([`ThreadCtx::drop_held_mail`]).
+    pub held_mail: Vec<(usize, Mail)>,
     /// What this thread's wake fds are, by position (see `wake_fds`).
     wakes: Vec<Wake>,
     mail: Vec<Mail>,
@@ -85,9 +89,22 @@ impl ThreadCtx {
             monitors,
             cluster: None,
             paused: Vec::new(),
+            held_mail: Vec::new(),
             wakes,
             mail: Vec::new(),
         }
+    }
+
+    /// Delivers the mail a committed transaction attempt held.
+    pub fn release_held_mail(&mut self) {
+        for (thread, mail) in self.held_mail.drain(..) {
+            self.inboxes.send(thread, mail);
+        }
+    }
+
+    /// Forgets the mail of an attempt that is retried or abandoned.
+    pub fn drop_held_mail(&mut self) {
+        self.held_mail.clear();
     }
 
     /// The eventfds the loop polls, in the order `on_wake` numbers them.

@@ -132,6 +132,7 @@ impl<S: Service> Worker<S> {
                 .svc
                 .next_deadline()
                 .map_or(next_tick, |d| d.min(next_tick));
+            self.svc.rest();
             let submitted = if wake_at <= Instant::now() {
                 // Due already (a service polling shared memory): submit
                 // without waiting. Even a zero timeout would arm a timer,
@@ -161,6 +162,7 @@ impl<S: Service> Worker<S> {
                 break;
             }
         }
+        self.svc.rest();
         self.bufs.unregister(&self.uring);
         Ok(())
     }
@@ -344,6 +346,8 @@ impl<S: Service> Worker<S> {
     }
 
     fn tick(&mut self) {
+        // ORDERING: Relaxed: a standalone counter (a watchdog sees it move).
+        self.stats.ticks.fetch_add(1, Relaxed);
         self.svc.tick();
         self.accept_paused = false;
         let mut doomed = std::mem::take(&mut self.doomed);

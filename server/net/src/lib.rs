@@ -119,6 +119,9 @@ pub trait Service {
     fn is_killed(&self, session: &Self::Session) -> bool;
     /// Once per loop turn, before any `process`, with the wall clock in Unix ms.
     fn turn(&mut self, now_ms: u64);
+    /// The turn is over: the loop is about to wait for completions (and
+    /// calls nothing of the service until the next `turn`).
+    fn rest(&mut self) {}
     /// Every ~100 ms: background upkeep.
     fn tick(&mut self);
     /// True once a graceful shutdown was requested (signal or SHUTDOWN).

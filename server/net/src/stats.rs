@@ -18,4 +18,7 @@ pub struct LoopStats {
     pub cpu: AtomicU64,
     /// Connections closed because serving them panicked.
     pub panics: AtomicU64,
+    /// Maintenance ticks run (~every 100 ms while the loop turns): a
+    /// watchdog that sees it advance knows the thread is not stuck.
+    pub ticks: AtomicU64,
 }

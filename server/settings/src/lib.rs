@@ -28,6 +28,7 @@ mod error;
 pub mod file;
 pub mod key_events;
 pub mod keyspace;
+mod numa;
 pub mod pipeline;
 pub mod plugin;
 pub mod reference;
@@ -38,6 +39,7 @@ mod store;
 mod value;
 
 pub use error::SettingsError;
+pub use numa::{NumaMemory, NumaNode};
 pub use setting::{positive, AnySetting, Setting, Table};
 pub use size::{parse_size, Size};
 pub use store::Store;

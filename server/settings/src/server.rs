@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use crate::numa::{NumaMemory, NumaNode};
 use crate::setting::positive;
 use crate::size::Size;
 use crate::value::DebugCommand;
@@ -116,6 +117,29 @@ crate::settings_table! {
             Some(n) if *n == 0 || *n > MAX_THREADS => Err(format!("must be 1-{MAX_THREADS}")),
             _ => Ok(()),
         },
+    }
+    NUMA_NODE: NumaNode = {
+        name: "numa-node",
+        value_name: "N|auto|none",
+        default: "none",
+        help: "NUMA node for the server threads, plugins and cache memory: a node number, auto (most allowed CPUs) or none",
+        doc: "Runs the server on one NUMA node: its threads (and the plugins) on the \
+              node's CPUs (those of /sys/devices/system/node/node<N>/cpulist that this \
+              process may use), and the cache mapping bound to the node's memory \
+              (mbind, see numa-memory). auto picks the node with the most allowed CPUs; \
+              none (the default) places nothing. A node that does not exist, or has \
+              none of the allowed CPUs, stops the start with an error. The plan (thread \
+              -> CPU -> node, and where the cache memory is bound) is logged at start.",
+    }
+    NUMA_MEMORY: NumaMemory = {
+        name: "numa-memory",
+        value_name: "bind|preferred",
+        default: "bind",
+        help: "With numa-node: bind the cache to the node's memory strictly, or only prefer it",
+        doc: "How the cache mapping is tied to the numa-node's memory: bind (MPOL_BIND: \
+              only that node; a cache larger than the node's free memory fails when \
+              written) or preferred (MPOL_PREFERRED: that node while it has room, then \
+              others). Ignored when numa-node is none.",
     }
     MAXMEMORY: Size = {
         name: "maxmemory",

@@ -14,6 +14,7 @@
 pub mod config;
 pub mod cores;
 mod hub;
+pub mod numa;
 pub mod pipeline;
 mod process;
 mod shared;
@@ -24,6 +25,7 @@ mod watch;
 pub use config::{find_executable, PluginConfig, PluginConfigError};
 pub use cores::{CorePlan, CorePlanError};
 pub use hub::{Control, Hub, PipelineShared, ReloadError, StageRate, ThreadLanes};
+pub use numa::{NumaError, NumaPlan, NumaTopology};
 pub use pipeline::{PipelineConfig, Topology};
 pub use shared::{InstanceState, InstanceStatus, PluginShared};
 pub use stats::{CallStats, Latency};

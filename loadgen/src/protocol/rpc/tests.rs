@@ -5,6 +5,7 @@ use super::*;
 fn get(key: &[u8]) -> Request<'_> {
     Request {
         op: OpKind::Get,
+        key_ends: &[],
         key,
         value: b"",
     }
@@ -13,6 +14,7 @@ fn get(key: &[u8]) -> Request<'_> {
 fn set<'a>(key: &'a [u8], value: &'a [u8]) -> Request<'a> {
     Request {
         op: OpKind::Set,
+        key_ends: &[],
         key,
         value,
     }

@@ -162,6 +162,8 @@ mod tests {
             rpc_unix: Some("/r.sock".into()),
             shm: Some("/s.sock".into()),
             started_at_ms: 1,
+            cluster_id: None,
+            weight: None,
         };
         assert_eq!(preferred_endpoint(&record), Some(Endpoint::shm("/s.sock")));
         record.shm = None;

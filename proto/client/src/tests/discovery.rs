@@ -25,6 +25,8 @@ fn publish(dir: &Path, pid: u32, rpc: Option<&Endpoint>, rpc_unix: Option<&Endpo
         rpc_unix: text(rpc_unix),
         shm: None,
         started_at_ms: 1,
+        cluster_id: None,
+        weight: None,
     };
     record.publish(dir).unwrap();
 }

@@ -13,6 +13,15 @@ enum Mapping {
     ReadOnly(#[allow(dead_code)] Mmap),
 }
 
+/// How strictly a mapping's pages are kept on its NUMA node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryPolicy {
+    /// MPOL_BIND: only that node's memory.
+    Bind,
+    /// MPOL_PREFERRED: that node while it has free memory, then others.
+    Preferred,
+}
+
 pub struct Region {
     map: Mapping,
     base: *mut u8,
@@ -75,6 +84,49 @@ impl Region {
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Sets the NUMA memory policy of the whole mapping to `node`
+    /// (mbind(2)). For a tmpfs or hugetlbfs file (`/dev/shm`) the policy is
+    /// the file's shared policy: every page faulted from now on, by any
+    /// process mapping it, comes from that node. Pages already faulted and
+    /// mapped only by this process are migrated (MPOL_MF_MOVE); pages of an
+    /// earlier run not yet touched stay where they are. A disk file's page
+    /// cache ignores the policy (its pages follow the faulting thread's
+    /// policy: local to the server threads once they are pinned to the node).
+    pub fn bind_to_node(&self, node: usize, policy: MemoryPolicy) -> std::io::Result<()> {
+        const MPOL_MF_MOVE: libc::c_ulong = 1 << 1;
+        let mode = match policy {
+            MemoryPolicy::Bind => libc::MPOL_BIND,
+            MemoryPolicy::Preferred => libc::MPOL_PREFERRED,
+        };
+        let mut mask = vec![0 as libc::c_ulong; node / libc::c_ulong::BITS as usize + 1];
+        mask[node / libc::c_ulong::BITS as usize] |= 1 << (node % libc::c_ulong::BITS as usize);
+        // The kernel reads `maxnode - 1` bits of the mask.
+        let maxnode = mask.len() as libc::c_ulong * libc::c_ulong::BITS as libc::c_ulong + 1;
+        let Mapping::ReadWrite(map) = &self.map else {
+            return Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        };
+        // SAFETY: mbind only changes the memory policy of (and may migrate
+        // pages within) our own mapping `[base, base + len)`, which stays
+        // mapped while `self` lives; migration keeps the contents and
+        // addresses. `mask` is a live array of `mask.len()` words, which
+        // covers the `maxnode - 1` bits the kernel reads.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_mbind,
+                map.as_ptr(),
+                map.len(),
+                mode,
+                mask.as_ptr(),
+                maxnode,
+                MPOL_MF_MOVE,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     pub fn flush(&self) -> std::io::Result<()> {

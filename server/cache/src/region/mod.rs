@@ -14,7 +14,7 @@ mod model;
 mod shared;
 
 #[cfg(not(loom))]
-pub use mapped::Region;
+pub use mapped::{MemoryPolicy, Region};
 #[cfg(loom)]
 pub use model::Region;
 pub use shared::{Part, SharedBytes};

@@ -29,6 +29,7 @@ pub fn run(
     if thread.cache.in_txn() {
         // Only a panic in the middle of an EXEC leaves one open.
         thread.cache.txn_abort();
+        thread.drop_held_mail();
     }
     // Checked per command: a client may have started tracking on another
     // core an instant ago, and this command's changes must reach it.

@@ -146,12 +146,17 @@ fn publish_to(ctx: &mut Ctx<'_>, args: Args<'_>, shard: bool) -> CmdResult {
             channel: channel.into(),
             payload: args.get(2).into(),
         });
+        // Inside a transaction attempt (a script; an EXEC's keyless
+        // commands run after it) the messages are held until the attempt
+        // commits, so an attempt retried after a conflict publishes once.
+        let held = ctx.thread.cache.in_txn();
         let me = ctx.conn.client.id;
         for (thread, receivers) in by_thread {
             // A (RESP3) subscriber publishing to itself gets the message
-            // before the reply, as Redis writes it.
+            // before the reply, as Redis writes it (from a script, after:
+            // the script's own reply buffer is no place for a push).
             let (own, others): (Vec<_>, Vec<_>) =
-                receivers.into_iter().partition(|d| d.client == me);
+                receivers.into_iter().partition(|d| d.client == me && !held);
             for d in &own {
                 write_message(&mut ctx.out, &message, d.pattern.as_deref());
             }
@@ -160,7 +165,11 @@ fn publish_to(ctx: &mut Ctx<'_>, args: Args<'_>, shard: bool) -> CmdResult {
                     message: message.clone(),
                     receivers: others,
                 };
-                ctx.thread.inboxes.send(thread, mail);
+                if held {
+                    ctx.thread.held_mail.push((thread, mail));
+                } else {
+                    ctx.thread.inboxes.send(thread, mail);
+                }
             }
         }
     }

@@ -8,7 +8,7 @@ use super::args::Args;
 use super::context::{Ctx, Pending};
 use super::error::{reply_error, reply_unknown_subcommand};
 use super::table;
-use crate::script::{CallRules, Host};
+use crate::script::{CallArgs, CallRules, Host};
 
 /// Runs `argv` for a script and writes exactly one RESP reply (maybe an
 /// error reply) to `out`, in the script's protocol (`rules.resp3`).
@@ -20,19 +20,19 @@ use crate::script::{CallRules, Host};
 /// commands in read-only scripts. A read-through load a command would
 /// wait for (GET of a `[[keyspace]]` key not cached) is not waited for: the
 /// script gets an error and the load goes on in the background.
-pub fn call(ctx: &mut Ctx<'_>, argv: &[&[u8]], rules: &CallRules, out: &mut Vec<u8>) -> bool {
+pub fn call(ctx: &mut Ctx<'_>, argv: CallArgs<'_>, rules: &CallRules, out: &mut Vec<u8>) -> bool {
     let mut reply = Reply::new(out, rules.resp3);
-    let name = argv.first().copied().unwrap_or_default();
+    let name = argv.get(0);
     let Some((mut idx, mut def)) = table::lookup(name) else {
         reply.error(b"ERR Unknown Redis command called from script");
         return false;
     };
     let parent_noscript = def.has_flag("noscript");
     if !def.subcommands.is_empty() && argv.len() >= 2 {
-        match table::lookup_sub(def, argv[1]) {
+        match table::lookup_sub(def, argv.get(1)) {
             Some((i, sub)) => (idx, def) = (i, sub),
             None => {
-                reply_unknown_subcommand(&mut reply, def.name, argv[1]);
+                reply_unknown_subcommand(&mut reply, def.name, argv.get(1));
                 return false;
             }
         }
@@ -50,13 +50,7 @@ pub fn call(ctx: &mut Ctx<'_>, argv: &[&[u8]], rules: &CallRules, out: &mut Vec<
         reply.error(b"ERR Write commands are not allowed from read-only scripts.");
         return false;
     }
-    let mut buf = Vec::with_capacity(argv.iter().map(|a| a.len()).sum());
-    let mut spans = Vec::with_capacity(argv.len());
-    for a in argv {
-        spans.push(buf.len()..buf.len() + a.len());
-        buf.extend_from_slice(a);
-    }
-    let args = Args::new(&buf, &spans);
+    let args = Args::new(argv.buf, argv.spans);
     ctx.thread.cache.set_change_tag(idx as u16);
     if ctx.state.monitors.active() {
         super::monitor::feed_script(ctx.state, ctx.thread, ctx.conn.client.id, def, args);
@@ -90,7 +84,7 @@ pub struct CtxHost<'c, 'a> {
 }
 
 impl Host for CtxHost<'_, '_> {
-    fn call(&mut self, argv: &[&[u8]], rules: &CallRules, out: &mut Vec<u8>) -> bool {
+    fn call(&mut self, argv: CallArgs<'_>, rules: &CallRules, out: &mut Vec<u8>) -> bool {
         call(self.ctx, argv, rules, out)
     }
 }

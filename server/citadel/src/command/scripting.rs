@@ -116,12 +116,20 @@ pub(super) fn run_script(
             run(engine, &store, &inv, &mut out, &mut CtxHost { ctx });
         });
         if let Err(e) = ran {
-            ctx.thread.cache.txn_abort();
+            if own {
+                ctx.thread.cache.txn_abort();
+                ctx.thread.drop_held_mail();
+            }
             return Err(e);
         }
-        if !own || ctx.thread.cache.txn_commit() {
+        if !own {
             break;
         }
+        if ctx.thread.cache.txn_commit() {
+            ctx.thread.release_held_mail();
+            break;
+        }
+        ctx.thread.drop_held_mail();
         attempt += 1;
         if attempt > 8 {
             std::thread::yield_now();
@@ -146,29 +154,33 @@ pub(super) fn run_script(
 fn eval_common(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, ro: bool) -> CmdResult {
     let call = call_args(args)?;
     let store = ctx.state.scripts.clone();
-    let sha = if by_sha {
+    let mut lower = [0u8; 40];
+    let sha: std::borrow::Cow<'_, str> = if by_sha {
         let given = args.get(1);
-        if given.len() != 40 {
+        let hex = (given.len() == 40)
+            .then(|| {
+                lower.copy_from_slice(given);
+                lower.make_ascii_lowercase();
+                std::str::from_utf8(&lower).ok()
+            })
+            .flatten();
+        let Some(hex) = hex else {
             return Err(CmdError::Static(
                 "NOSCRIPT No matching script. Please use EVAL.",
             ));
-        }
-        String::from_utf8_lossy(given).to_ascii_lowercase()
+        };
+        hex.into()
     } else {
         let body = args.get(1);
         let sha = sha1_hex(body);
         with_engine(ctx, |engine, _| engine.compile(&store, &sha, body))?
             .map_err(CmdError::Text)?;
         store.add_script(&sha, body);
-        sha
+        sha.into()
     };
-    run_script(
-        ctx,
-        &call,
-        ro,
-        &sha.clone(),
-        |engine, store, inv, out, host| engine.eval(store, &sha, inv, out, host),
-    )
+    run_script(ctx, &call, ro, &sha, |engine, store, inv, out, host| {
+        engine.eval(store, &sha, inv, out, host)
+    })
 }
 
 pub fn eval(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {

@@ -10,8 +10,12 @@
 //! (commands have no effect outside the cache until then). Commands that
 //! name no key (PING, PUBLISH, INFO, CONFIG ...) run right after the
 //! publication, their replies in place. A queue with a keyspace-wide
-//! command (KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHALL, FLUSHDB) runs command
-//! by command instead: each is atomic, the whole is not isolated.
+//! command (KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHALL, FLUSHDB), which no
+//! set of bucket locks can isolate, runs command by command while every
+//! other server thread waits outside its loop turn (`crate::gate`): no
+//! other client's command runs in between, as in Redis. If another thread
+//! stays busy past busy-script-time (a looping script), EXEC answers
+//! -BUSY and runs nothing.
 
 use super::args::Args;
 use super::context::Ctx;
@@ -123,7 +127,7 @@ fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> Result<bool, CmdError> 
         keyless.push(keys.len() == before && !def.has_flag("movablekeys"));
     }
     if sequential {
-        return run_one_by_one(ctx, tx, &keys[..tx.watched_keys().count()]);
+        return run_alone(ctx, tx, &keys[..tx.watched_keys().count()]);
     }
     let mark = ctx.out.buf.len();
     let mut deferred: Vec<(usize, usize)> = Vec::new();
@@ -148,8 +152,10 @@ fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> Result<bool, CmdError> 
             dispatch::run_handler(ctx, idx, def, args);
         }
         if ctx.thread.cache.txn_commit() {
+            ctx.thread.release_held_mail();
             break;
         }
+        ctx.thread.drop_held_mail();
         ctx.out.buf.truncate(mark);
         attempt += 1;
         if attempt > SPIN_RETRIES {
@@ -178,8 +184,30 @@ fn run_deferred(ctx: &mut Ctx<'_>, tx: &super::queue::TxState, deferred: &[(usiz
     }
 }
 
-/// A queue with a keyspace-wide command: the watches are checked, then the
-/// commands run one by one.
+/// A queue with a keyspace-wide command runs while every other server
+/// thread is outside its loop turn (`crate::gate`), so nothing else runs
+/// in between: it waits for them up to busy-script-time, then gives up
+/// with -BUSY and runs nothing.
+fn run_alone(
+    ctx: &mut Ctx<'_>,
+    tx: &super::queue::TxState,
+    watched: &[&[u8]],
+) -> Result<bool, CmdError> {
+    let state = ctx.state.clone();
+    let patience = std::time::Duration::from_millis(
+        state
+            .settings
+            .get(&citadel_settings::server::BUSY_SCRIPT_TIME),
+    );
+    state
+        .gate
+        .exclusive(ctx.thread.index, patience, || run_one_by_one(ctx, tx, watched))
+        .unwrap_or(Err(CmdError::Static(
+            "BUSY another core stayed busy (a long script?): the transaction's keyspace-wide command could not run alone; nothing ran",
+        )))
+}
+
+/// The watches are checked, then the commands run one by one.
 fn run_one_by_one(
     ctx: &mut Ctx<'_>,
     tx: &super::queue::TxState,

@@ -38,6 +38,33 @@ pub struct Shared {
     pub resp3: Cell<bool>,
     /// Some while a library loads: what it registered so far.
     pub registering: RefCell<Option<Vec<Registered>>>,
+    /// `redis.call`'s buffers, kept between calls (taken while in use).
+    pub call_scratch: Cell<CallScratch>,
+}
+
+/// The buffers one `redis.call` packs its arguments and reply into.
+#[derive(Default)]
+pub struct CallScratch {
+    pub args: Vec<u8>,
+    pub spans: Vec<std::ops::Range<usize>>,
+    pub reply: Vec<u8>,
+}
+
+impl CallScratch {
+    /// Bigger than this, a buffer is freed after the call rather than kept
+    /// (one huge value must not pin its size in every thread's state).
+    const KEEP_BYTES: usize = 64 * 1024;
+
+    /// Empties the buffers for the next call, freeing any that grew huge.
+    pub fn keep_if_small(&mut self) {
+        for buf in [&mut self.args, &mut self.reply] {
+            if buf.capacity() > Self::KEEP_BYTES {
+                *buf = Vec::new();
+            }
+            buf.clear();
+        }
+        self.spans.clear();
+    }
 }
 
 /// Builds `redis` into the globals; returns the box whose slot 1 holds the

@@ -22,6 +22,7 @@ pub mod store;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -46,11 +47,38 @@ pub struct CallRules {
     pub resp3: bool,
 }
 
+/// A `redis.call`'s arguments, packed as the command layer's own
+/// arguments are: one buffer and the span of each argument in it.
+#[derive(Debug, Clone, Copy)]
+pub struct CallArgs<'a> {
+    pub buf: &'a [u8],
+    pub spans: &'a [Range<usize>],
+}
+
+impl<'a> CallArgs<'a> {
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Argument `i` (empty when out of range).
+    pub fn get(&self, i: usize) -> &'a [u8] {
+        self.spans.get(i).map_or(&[], |r| &self.buf[r.clone()])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.spans.iter().map(|r| &self.buf[r.clone()])
+    }
+}
+
 /// Runs the commands a script calls.
 pub trait Host {
     /// Runs `argv` and writes exactly one RESP reply (maybe an error) to
     /// `out`; returns whether a write command ran.
-    fn call(&mut self, argv: &[&[u8]], rules: &CallRules, out: &mut Vec<u8>) -> bool;
+    fn call(&mut self, argv: CallArgs<'_>, rules: &CallRules, out: &mut Vec<u8>) -> bool;
 }
 
 /// Lowercase hex SHA1.
@@ -162,8 +190,15 @@ impl Engine {
             .load(
                 r#"
                 local xpcall, handler = xpcall, ...
+                -- One body closure for every run (not a new one per run,
+                -- which the GC would then sweep); runs never nest.
+                local run_f, run_a, run_b
+                local function body() return run_f(run_a, run_b) end
                 return function(f, a, b)
-                    return xpcall(function() return f(a, b) end, handler)
+                    run_f, run_a, run_b = f, a, b
+                    local ok, v = xpcall(body, handler)
+                    run_f, run_a, run_b = nil, nil, nil
+                    return ok, v
                 end
                 "#,
             )
@@ -324,7 +359,9 @@ impl Engine {
             .into_function()
             .map_err(|e| format!("ERR Error compiling function: {}", root_message(&e)))?;
         *self.shared.registering.borrow_mut() = Some(Vec::new());
-        let result = self.runner.call::<(bool, Value)>(func);
+        let result = sandbox::bound_memory(&self.lua, true)
+            .and_then(|()| self.runner.call::<(bool, Value)>(func));
+        let _ = sandbox::bound_memory(&self.lua, false);
         let registered = self
             .shared
             .registering
@@ -401,7 +438,7 @@ impl Engine {
                     read_only,
                     resp3: shared.resp3.get(),
                 };
-                raw_call(lua, &args, &rules, &mut **host.borrow_mut(), &slot)
+                raw_call(lua, &args, &rules, &mut **host.borrow_mut(), &slot, &shared)
             })?;
             let stub: Value = self.call_box.raw_get(1)?;
             self.call_box.raw_set(1, raw)?;
@@ -415,9 +452,11 @@ impl Engine {
             } else {
                 Value::Nil
             };
+            sandbox::bound_memory(&self.lua, true)?;
             let result = self
                 .runner
                 .call::<(bool, Value)>((func.clone(), keys, args));
+            sandbox::bound_memory(&self.lua, false)?;
             self.call_box.raw_set(1, stub)?;
             let (ok, value) = result?;
             let mark = out.buf.len();
@@ -446,9 +485,14 @@ impl Engine {
         if let Err(e) = result {
             inv_error(out, name, &e);
         }
-        // Keep the heap in check between runs, as Redis does.
+        // Keep the heap in check between runs, as Redis does; a run that
+        // left the state past its bound (stopped by the hook) is collected
+        // in full at once, so the next script starts under it.
         self.runs_since_gc += 1;
-        if self.runs_since_gc >= GC_PERIOD {
+        if self.lua.used_memory() > sandbox::COLLECT_ABOVE {
+            self.runs_since_gc = 0;
+            let _ = self.lua.gc_collect();
+        } else if self.runs_since_gc >= GC_PERIOD {
             self.runs_since_gc = 0;
             let _ = self.lua.gc_step();
         }
@@ -456,13 +500,15 @@ impl Engine {
 }
 
 /// `redis.call` / `redis.pcall`'s common part: (reply as a Lua value, is
-/// an error).
+/// an error). The arguments are packed into the state's scratch buffers
+/// (reused from call to call), so a call allocates nothing in Rust.
 fn raw_call(
     lua: &Lua,
     args: &MultiValue,
     rules: &CallRules,
     host: &mut dyn Host,
     slot: &Slot,
+    shared: &Shared,
 ) -> mlua::Result<(Value, bool)> {
     if args.is_empty() {
         let t = error_table(
@@ -471,14 +517,32 @@ fn raw_call(
         )?;
         return Ok((Value::Table(t), true));
     }
-    let mut owned: Vec<Vec<u8>> = Vec::with_capacity(args.len());
+    sandbox::bound_memory(lua, false)?;
+    let mut scratch = shared.call_scratch.take();
+    let result = pack_and_call(lua, args, rules, host, slot, &mut scratch);
+    scratch.keep_if_small();
+    shared.call_scratch.set(scratch);
+    sandbox::bound_memory(lua, true)?;
+    result
+}
+
+fn pack_and_call(
+    lua: &Lua,
+    args: &MultiValue,
+    rules: &CallRules,
+    host: &mut dyn Host,
+    slot: &Slot,
+    scratch: &mut api::CallScratch,
+) -> mlua::Result<(Value, bool)> {
     for a in args.iter() {
+        let start = scratch.args.len();
         match a {
-            Value::String(s) => owned.push(s.as_bytes().to_vec()),
-            Value::Integer(_) | Value::Number(_) => match lua.coerce_string(a.clone())? {
-                Some(s) => owned.push(s.as_bytes().to_vec()),
-                None => owned.push(Vec::new()),
-            },
+            Value::String(s) => scratch.args.extend_from_slice(&s.as_bytes()),
+            Value::Integer(_) | Value::Number(_) => {
+                if let Some(s) = lua.coerce_string(a.clone())? {
+                    scratch.args.extend_from_slice(&s.as_bytes());
+                }
+            }
             _ => {
                 let t = error_table(
                     lua,
@@ -487,13 +551,16 @@ fn raw_call(
                 return Ok((Value::Table(t), true));
             }
         }
+        scratch.spans.push(start..scratch.args.len());
     }
-    let argv: Vec<&[u8]> = owned.iter().map(|a| a.as_slice()).collect();
-    let mut buf = Vec::new();
-    if host.call(&argv, rules, &mut buf) {
+    let argv = CallArgs {
+        buf: &scratch.args,
+        spans: &scratch.spans,
+    };
+    if host.call(argv, rules, &mut scratch.reply) {
         slot.mark_written();
     }
-    reply_to_lua(lua, &buf)
+    reply_to_lua(lua, &scratch.reply)
 }
 
 #[cfg(test)]

@@ -15,8 +15,23 @@ use mlua::{Lua, LuaOptions, StdLib, Table, Value, Variadic};
 /// Chunk name of the environment's own Lua code: error positions skip it.
 pub const INTERNAL_CHUNK: &str = "=redis";
 
-/// Most memory one thread's Lua state may hold.
+/// Most memory one thread's Lua state may hold while a script runs.
 const MEMORY_LIMIT: usize = 1 << 30;
+
+/// Bounds the state's memory while Lua code runs (`on`), and lifts the
+/// bound while Rust code runs. mlua's allocator enforces the bound on
+/// every allocation, so no single one (`s = s .. s`) can get past it; but
+/// while a bound is set, mlua also wraps every string and table that Rust
+/// creates in a protected call, which costs more than a short script. Rust
+/// creates values only before a run (KEYS, ARGV) and inside `redis.call`
+/// (the reply), each bounded by the command line or the reply size.
+pub fn bound_memory(lua: &Lua, on: bool) -> mlua::Result<()> {
+    lua.set_memory_limit(if on { MEMORY_LIMIT } else { 0 })
+        .map(drop)
+}
+
+/// Past this much memory after a run, the state is collected in full.
+pub const COLLECT_ABOVE: usize = MEMORY_LIMIT / 2;
 
 const REMOVED: &[&str] = &[
     "dofile", "loadfile", "require", "module", "setfenv", "getfenv", "newproxy", "print",
@@ -30,7 +45,6 @@ pub fn new_lua() -> mlua::Result<(Lua, Rc<Cell<u64>>)> {
         StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::OS,
         LuaOptions::new(),
     )?;
-    lua.set_memory_limit(MEMORY_LIMIT)?;
     let g = lua.globals();
     // os: only clock (as Redis 7.2).
     let os: Table = g.get("os")?;

@@ -13,7 +13,8 @@ struct FakeHost {
 }
 
 impl Host for FakeHost {
-    fn call(&mut self, argv: &[&[u8]], rules: &CallRules, out: &mut Vec<u8>) -> bool {
+    fn call(&mut self, argv: CallArgs<'_>, rules: &CallRules, out: &mut Vec<u8>) -> bool {
+        let argv: Vec<&[u8]> = argv.iter().collect();
         self.calls += 1;
         let mut r = Reply::new(out, rules.resp3);
         let name = argv[0].to_ascii_lowercase();
@@ -350,4 +351,32 @@ fn huge_reply_is_bounded() {
         r,
         "-ERR the script's reply is larger than the client output limit\r\n"
     );
+}
+
+/// Not a check: a fixed workload for instruction counts
+/// (`valgrind --tool=callgrind <test binary> --ignored script_run_cost`).
+#[test]
+#[ignore]
+fn script_run_cost() {
+    let (mut e, store) = engine();
+    let mut host = FakeHost::default();
+    let body = "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[2])";
+    let sha = sha1_hex(body.as_bytes());
+    store.add_script(&sha, body.as_bytes());
+    let mut buf = Vec::new();
+    for i in 0..100_000u32 {
+        let k1 = format!("k:{}", i % 1000);
+        let k2 = format!("c:{}", i % 997);
+        let keys: [&[u8]; 2] = [k1.as_bytes(), k2.as_bytes()];
+        let inv = Invocation {
+            keys: &keys,
+            args: &[b"v"],
+            ro_command: false,
+            command: &[],
+            out_limit: 1 << 20,
+        };
+        buf.clear();
+        let mut out = Reply::new(&mut buf, false);
+        e.eval(&store, &sha, &inv, &mut out, &mut host);
+    }
 }
