@@ -389,25 +389,31 @@ fn keyslot_matches_redis_server_and_cluster_off_is_refused_like_redis() {
     let _: () = single.client().set("any", "where").unwrap();
 }
 
+/// Startup errors: the proxy (not built), an etcd nobody answers at.
 #[test]
-fn unbuilt_membership_sources_and_the_proxy_are_refused_at_startup() {
-    for (flag, value, says) in [
+fn the_proxy_and_an_unreachable_etcd_are_refused_at_startup() {
+    let no_etcd = format!("http://127.0.0.1:{}", citadel_tests::free_port());
+    for (flags, says) in [
         (
-            "--cluster-membership",
-            "etcd",
-            "cluster-membership etcd: not built into this server yet",
+            &["--cluster-proxy", "yes"][..],
+            "cluster-proxy yes: not built",
         ),
         (
-            "--cluster-membership",
-            "directory",
-            "cluster-membership directory: not built",
+            &[
+                "--cluster-membership",
+                "etcd",
+                "--cluster-lease-ttl-ms",
+                "1000",
+                "--cluster-etcd-endpoints",
+                &no_etcd,
+            ],
+            "cluster-membership etcd: registering in etcd failed",
         ),
-        ("--cluster-proxy", "yes", "cluster-proxy yes: not built"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let cache = dir.path().join("cache");
         let port = citadel_tests::free_port().to_string();
-        let (status, out) = run_to_exit(&[
+        let mut args = vec![
             "--port",
             &port,
             "--cache-file",
@@ -416,9 +422,9 @@ fn unbuilt_membership_sources_and_the_proxy_are_refused_at_startup() {
             "8mb",
             "--cluster-enabled",
             "yes",
-            flag,
-            value,
-        ]);
+        ];
+        args.extend_from_slice(flags);
+        let (status, out) = run_to_exit(&args);
         assert!(!status.success());
         assert!(out.contains(says), "{out}");
     }
@@ -500,4 +506,71 @@ fn a_fourth_node_joins_live_and_clients_follow_moved() {
     let first = cluster.nodes[0].port;
     assert_eq!(redis_cli(first, true, &["GET", k]), "after");
     assert!(redis_cli(first, false, &["GET", k]).starts_with("MOVED"));
+}
+
+/// Waits (up to `etcd::PATIENCE`, not a timing assertion) until `ready`.
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + citadel_tests::etcd::PATIENCE;
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn cluster_info(node: &Server) -> String {
+    text(cluster_reply(node, &["INFO"]))
+}
+
+/// Two nodes with etcd membership: they find each other, serve the slots
+/// between them, stop serving (-CLUSTERDOWN) when etcd is gone and serve
+/// again once it is back.
+#[test]
+fn nodes_over_etcd_share_the_slots_and_fence_when_cut_off() {
+    use citadel_tests::etcd::{self, Etcd};
+    if let Some(why) = etcd::unavailable() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let mut etcd = Etcd::start();
+    let url = etcd.url();
+    let prefix = etcd::test_prefix("cluster_over_etcd");
+    let flags = [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-membership",
+        "etcd",
+        "--cluster-etcd-endpoints",
+        &url,
+        "--cluster-etcd-prefix",
+        &prefix,
+        "--cluster-lease-ttl-ms",
+        "1000",
+    ];
+    let nodes = [Server::start(&flags), Server::start(&flags)];
+    for node in &nodes {
+        wait_until("two members", || {
+            cluster_info(node).contains("cluster_known_nodes:2\r\n")
+        });
+    }
+    let client = ClusterClient::new(nodes.iter().map(Server::url).collect::<Vec<_>>()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    for k in keys(50, 7) {
+        let _: () = con.set(&k, "v").unwrap();
+        let v: String = con.get(&k).unwrap();
+        assert_eq!(v, "v");
+    }
+    etcd.kill();
+    let mut r = RespReader::new(nodes[0].raw());
+    wait_until(
+        "isolation",
+        || matches!(send(&mut r, &["GET", "{x}"]), Frame::Error(e) if e == "CLUSTERDOWN The cluster is down"),
+    );
+    assert!(cluster_info(&nodes[0]).starts_with("cluster_state:fail"));
+    etcd.restart();
+    wait_until("serving again", || {
+        cluster_info(&nodes[0]).starts_with("cluster_state:ok")
+    });
 }

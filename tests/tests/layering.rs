@@ -28,6 +28,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "citadel-settings",
             "citadel-supervisor",
             "citadel-cluster",
+            "citadel-membership",
             "citadel-proto",
         ],
     ),

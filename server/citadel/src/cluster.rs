@@ -6,22 +6,45 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use citadel_cluster::{ClusterState, StaticMembership};
+use citadel_membership::{etcd, DirectoryConfig, DirectoryMembership, EtcdConfig, EtcdMembership};
+use citadel_proto::cluster::Member;
 use citadel_settings::cluster::{self as setting, Membership};
 use citadel_settings::Store;
 
 pub struct Node {
     pub state: Arc<ClusterState>,
-    /// The static source (`cluster-nodes`, changed live by CONFIG SET);
-    /// None with the other sources, which report on a channel.
-    statics: Option<Mutex<StaticMembership>>,
+    source: Source,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// Where this node's views come from.
+enum Source {
+    /// `cluster-nodes`, changed live by CONFIG SET, applied at once.
+    Static(Mutex<StaticMembership>),
+    /// Held for the node's life: dropping it leaves etcd (revokes the
+    /// lease, so the others take the slots at once).
+    Etcd { _source: EtcdMembership },
+    /// The discovery directory's records with a `cluster_id`; this node's
+    /// own record carries its id and weight (`directory_member`).
+    Directory {
+        _source: DirectoryMembership,
+        me: Member,
+    },
+}
+
+/// How often the discovery directory is listed (directory membership).
+const DIRECTORY_POLL: Duration = Duration::from_millis(200);
+
+#[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    #[error("cluster-membership {0}: not built into this server yet")]
-    SourceNotBuilt(&'static str),
+    #[error("cluster-membership etcd: {0}")]
+    Etcd(#[from] citadel_membership::StartError),
+    #[error("cluster-membership directory: {0}")]
+    Directory(std::io::Error),
+    #[error("cannot start the cluster membership thread: {0}")]
+    Follow(std::io::Error),
     #[error("cluster-proxy yes: not built into this server yet (clients must follow -MOVED)")]
     ProxyNotBuilt,
     #[error(
@@ -32,9 +55,10 @@ pub enum NodeError {
 }
 
 impl Node {
-    /// The node the settings describe, its first view applied (static
-    /// membership); None when cluster mode is off. `resp` is the RESP
-    /// listener's address, `rpc_port` the RPC front door's port, if any.
+    /// The node the settings describe, its membership source started
+    /// (static: its first view applied; etcd: registered, which may take
+    /// up to a lease TTL); None when cluster mode is off. `resp` is the
+    /// RESP listener's address, `rpc_port` the RPC front door's port.
     pub fn from_settings(
         settings: &Store,
         resp: SocketAddr,
@@ -57,26 +81,60 @@ impl Node {
         let me = citadel_cluster::member(&announce, rpc, settings.get(&setting::CLUSTER_WEIGHT));
         let state = ClusterState::new(&me);
         tracing::info!(id = %me.id, addr = %me.addr, "cluster mode");
-        match settings.get(&setting::CLUSTER_MEMBERSHIP) {
-            Membership::Static => {
-                let node = Node {
-                    state,
-                    statics: Some(Mutex::new(StaticMembership::new(me))),
+        if settings.get(&setting::CLUSTER_MEMBERSHIP) == Membership::Static {
+            let source = Source::Static(Mutex::new(StaticMembership::new(me)));
+            let node = Node { state, source };
+            node.settings_changed(settings);
+            return Ok(Some(node));
+        }
+        // The other sources report on a channel, applied by a thread.
+        let (events, received) = crossbeam::channel::unbounded();
+        citadel_cluster::follow(state.clone(), received).map_err(NodeError::Follow)?;
+        let source = match settings.get(&setting::CLUSTER_MEMBERSHIP) {
+            Membership::Etcd => {
+                let config = EtcdConfig {
+                    endpoints: etcd::split_list(&settings.get(&setting::CLUSTER_ETCD_ENDPOINTS)),
+                    prefix: settings.get(&setting::CLUSTER_ETCD_PREFIX),
+                    lease_ttl: Duration::from_millis(settings.get(&setting::CLUSTER_LEASE_TTL_MS)),
+                    me,
                 };
-                node.settings_changed(settings);
-                Ok(Some(node))
+                Source::Etcd {
+                    _source: EtcdMembership::start(config, events)?,
+                }
             }
-            // The membership crate (etcd, discovery directory) delivers
-            // its events on a channel: `citadel_cluster::follow(state, rx)`.
-            Membership::Etcd => Err(NodeError::SourceNotBuilt("etcd")),
-            Membership::Directory => Err(NodeError::SourceNotBuilt("directory")),
+            // (Static returned above.)
+            Membership::Directory | Membership::Static => {
+                let dir = settings
+                    .get(&citadel_settings::server::DISCOVERY_DIR)
+                    .unwrap_or_else(citadel_proto::discovery::default_dir);
+                let config = DirectoryConfig {
+                    dir,
+                    poll_interval: DIRECTORY_POLL,
+                };
+                let source =
+                    DirectoryMembership::start(config, events).map_err(NodeError::Directory)?;
+                Source::Directory {
+                    _source: source,
+                    me,
+                }
+            }
+        };
+        Ok(Some(Node { state, source }))
+    }
+
+    /// With directory membership, the id and weight this server's
+    /// discovery record must carry to count as a member.
+    pub fn directory_member(&self) -> Option<(String, u32)> {
+        match &self.source {
+            Source::Directory { me, .. } => Some((me.id.clone(), me.weight)),
+            _ => None,
         }
     }
 
     /// Applies `cluster-nodes` if it changed (static membership; CONFIG
     /// SET calls this after any change, so it is a no-op for the others).
     pub fn settings_changed(&self, settings: &Store) {
-        let Some(statics) = &self.statics else {
+        let Source::Static(statics) = &self.source else {
             return;
         };
         let entries: Vec<(String, u32)> = settings

@@ -152,10 +152,10 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
     net_cfg.drain_wait = Duration::from_millis(settings.get(&setting::SHUTDOWN_TIMEOUT_MS));
     let max_value = settings.get(&setting::MAX_VALUE_SIZE).bytes() as usize;
     net_cfg.max_input = net_cfg.max_input.max(max_value * 2);
-    // Cluster mode: who this node is and its first view (before binding,
-    // so a misconfiguration is reported without touching anything).
-    let cluster = citadel_server::cluster::Node::from_settings(&settings, addr, rpc_port)?;
     let listeners = citadel_net::bind(&net_cfg)?;
+    // Cluster mode: who this node is, its membership source and first
+    // view (once bound: clients redirected here queue in the backlog).
+    let cluster = citadel_server::cluster::Node::from_settings(&settings, addr, rpc_port)?;
 
     let cache = open_cache(&settings)?;
     let cache_memory = match bind_cache_memory(&cache, &numa, &settings) {
@@ -218,7 +218,12 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
         .map(|c| c.to_string())
         .collect();
     let loop_stats: Vec<_> = stats.iter().map(|s| s.net.clone()).collect();
-    let discovery = DiscoveryRecord::new(&state.settings, addr);
+    let mut discovery = DiscoveryRecord::new(&state.settings, addr);
+    if let Some((id, weight)) = state.cluster.get().and_then(|n| n.directory_member()) {
+        // Directory membership: this record makes the server a member.
+        discovery.record.cluster_id = Some(id);
+        discovery.record.weight = Some(weight);
+    }
     let shm_door = match settings_shm_door(&state.settings, threads, perm) {
         Ok(door) => door,
         Err(e) => {
