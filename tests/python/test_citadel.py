@@ -428,9 +428,12 @@ redis.register_function{function_name='py_get', callback=function(keys) return r
     assert c.function_list() == []
 
 
-def main():
-    tests = [(name, fn) for name, fn in sorted(globals().items()) if name.startswith("test_") and callable(fn)]
+def run_tests(namespace):
+    """The runner without pytest: every test_* of a test module (its
+    globals()), between its setup_module and teardown_module."""
+    tests = [(name, fn) for name, fn in sorted(namespace.items()) if name.startswith("test_") and callable(fn)]
     passed = failed = 0
+    setup_module, teardown_module = namespace["setup_module"], namespace["teardown_module"]
     setup_module()
     try:
         for name, fn in tests:
@@ -448,7 +451,7 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tests(globals()))
 
 
 def test_unix_socket_with_redis_py():

@@ -13,7 +13,7 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_citadel import Citadel, free_port  # noqa: E402
+from test_citadel import Citadel, free_port, run_tests  # noqa: E402
 
 NODES = []
 
@@ -105,24 +105,5 @@ def test_cluster_commands_parse_in_redis_py():
     rc.close()
 
 
-def main():
-    tests = [(name, fn) for name, fn in sorted(globals().items()) if name.startswith("test_") and callable(fn)]
-    passed = failed = 0
-    setup_module()
-    try:
-        for name, fn in tests:
-            try:
-                fn()
-                passed += 1
-                print(f"PASS {name}")
-            except Exception as e:  # noqa: BLE001 - report every failure
-                failed += 1
-                print(f"FAIL {name}: {type(e).__name__}: {e}")
-    finally:
-        teardown_module()
-    print(f"python: {passed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tests(globals()))

@@ -49,6 +49,12 @@ impl<'a> Args<'a> {
         self.get(i).eq_ignore_ascii_case(word.as_bytes())
     }
 
+    /// The arguments from `i` on are a flush's optional mode: nothing, or
+    /// one ASYNC or SYNC (FLUSHALL, SCRIPT FLUSH, FUNCTION FLUSH).
+    pub fn is_flush_mode(&self, i: usize) -> bool {
+        self.len() == i || (self.len() == i + 1 && (self.is(i, "async") || self.is(i, "sync")))
+    }
+
     pub fn int(&self, i: usize) -> Result<i64, CmdError> {
         num::parse_i64(self.get(i)).ok_or(CmdError::NotInteger)
     }

@@ -193,14 +193,10 @@ fn delete(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    match args.len() {
-        2 => {}
-        3 if args.is(2, "async") || args.is(2, "sync") => {}
-        _ => {
-            return Err(CmdError::Static(
-                "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
-            ))
-        }
+    if !args.is_flush_mode(2) {
+        return Err(CmdError::Static(
+            "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
+        ));
     }
     ensure_saved_loaded(ctx)?;
     let store = ctx.state.scripts.clone();

@@ -232,14 +232,10 @@ fn exists(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    match args.len() {
-        2 => {}
-        3 if args.is(2, "async") || args.is(2, "sync") => {}
-        _ => {
-            return Err(CmdError::Static(
-                "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
-            ))
-        }
+    if !args.is_flush_mode(2) {
+        return Err(CmdError::Static(
+            "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
+        ));
     }
     ctx.state.scripts.flush_scripts();
     ctx.out.ok();

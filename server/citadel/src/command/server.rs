@@ -12,10 +12,8 @@ pub fn dbsize(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 /// FLUSHDB / FLUSHALL [ASYNC|SYNC]: both flush synchronously (flushing is
 /// cheap in the cache's layout).
 pub fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    match args.len() {
-        1 => {}
-        2 if args.is(1, "async") || args.is(1, "sync") => {}
-        _ => return Err(CmdError::Syntax),
+    if !args.is_flush_mode(1) {
+        return Err(CmdError::Syntax);
     }
     ctx.thread.cache.flush_all();
     if ctx.state.tracking.active() {
