@@ -349,6 +349,21 @@ pub fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
     (status, std::fs::read_to_string(out_file.path()).unwrap())
 }
 
+/// Everything `s` sends until it has been quiet for `quiet` (its read
+/// timeout stays set to `quiet`).
+pub fn read_until_quiet(s: &mut TcpStream, quiet: Duration) -> Vec<u8> {
+    s.set_read_timeout(Some(quiet)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 << 10];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
 /// Reads from `s` until `want` bytes arrived (or the timeout/EOF hits).
 pub fn read_n(s: &mut TcpStream, want: usize) -> Vec<u8> {
     let mut got = Vec::with_capacity(want.min(64 << 20));

@@ -13,27 +13,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use citadel_tests::reference::{encode_command, RedisServer};
-use citadel_tests::Server;
-
-/// Everything `s` sends until it has been quiet for `quiet`.
-fn read_until_quiet(s: &mut impl Read, quiet: Duration, set: impl Fn(Duration)) -> Vec<u8> {
-    set(quiet);
-    let mut got = Vec::new();
-    let mut buf = [0u8; 16 << 10];
-    while let Ok(n) = s.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
-    got
-}
+use citadel_tests::{read_until_quiet, Server};
 
 fn quiet(s: &mut TcpStream, ms: u64) -> Vec<u8> {
-    let t = s.try_clone().unwrap();
-    read_until_quiet(s, Duration::from_millis(ms), move |d| {
-        t.set_read_timeout(Some(d)).unwrap()
-    })
+    read_until_quiet(s, Duration::from_millis(ms))
 }
 
 fn cmd(args: &[&[u8]]) -> Vec<u8> {

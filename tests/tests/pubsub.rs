@@ -8,21 +8,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use citadel_tests::reference::{encode_command, RedisServer};
-use citadel_tests::Server;
-
-/// Everything `s` sends until it has been quiet for `quiet`.
-fn read_until_quiet(s: &mut TcpStream, quiet: Duration) -> Vec<u8> {
-    s.set_read_timeout(Some(quiet)).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 16 << 10];
-    while let Ok(n) = s.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
-    got
-}
+use citadel_tests::{read_until_quiet, Server};
 
 /// At least `want` bytes from `s` (fewer if it stays silent for 3 s).
 fn read_len(s: &mut TcpStream, want: usize) -> Vec<u8> {

@@ -13,15 +13,7 @@ use citadel_proto::cluster::{Member, MemberView, SLOT_COUNT};
 fn view(ports: &[(u16, u32)]) -> MemberView {
     let members = ports
         .iter()
-        .map(|&(port, weight)| {
-            let addr = format!("10.0.0.{}:6379", port);
-            Member {
-                id: Member::id_from_name(&addr),
-                addr,
-                rpc: None,
-                weight,
-            }
-        })
+        .map(|&(port, weight)| Member::named(&format!("10.0.0.{port}:6379"), None, weight))
         .collect();
     MemberView::new(1, members)
 }

@@ -75,6 +75,17 @@ impl Member {
         id
     }
 
+    /// The member record of a node named by its announced RESP address
+    /// (`addr`), its id derived from it ([`Member::id_from_name`]).
+    pub fn named(addr: &str, rpc: Option<String>, weight: u32) -> Member {
+        Member {
+            id: Member::id_from_name(addr),
+            addr: addr.to_string(),
+            rpc,
+            weight: weight.max(1),
+        }
+    }
+
     pub fn to_text(&self) -> String {
         let mut t = format!("id={}\naddr={}\n", self.id, self.addr);
         if let Some(rpc) = &self.rpc {

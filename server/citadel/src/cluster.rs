@@ -78,7 +78,11 @@ impl Node {
         // The RPC door listens beside RESP: same host as announced.
         let host = announce.rsplit_once(':').map_or("", |(h, _)| h);
         let rpc = rpc_port.map(|p| format!("{host}:{p}"));
-        let me = citadel_cluster::member(&announce, rpc, settings.get(&setting::CLUSTER_WEIGHT));
+        let me = citadel_proto::cluster::Member::named(
+            &announce,
+            rpc,
+            settings.get(&setting::CLUSTER_WEIGHT),
+        );
         let state = ClusterState::new(&me);
         tracing::info!(id = %me.id, addr = %me.addr, "cluster mode");
         if settings.get(&setting::CLUSTER_MEMBERSHIP) == Membership::Static {

@@ -28,6 +28,6 @@ mod topology;
 
 pub use route::{CrossSlot, KeySlots};
 pub use slot_map::{SlotMap, SlotRange};
-pub use source::{follow, member, StaticMembership};
+pub use source::{follow, StaticMembership};
 pub use state::{Applied, ClusterState, ThreadView};
 pub use topology::{Route, Topology};

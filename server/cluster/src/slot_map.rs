@@ -141,12 +141,7 @@ mod tests {
     pub(crate) fn view(names: &[(&str, u32)]) -> MemberView {
         let members = names
             .iter()
-            .map(|&(addr, weight)| Member {
-                id: Member::id_from_name(addr),
-                addr: addr.to_string(),
-                rpc: None,
-                weight,
-            })
+            .map(|&(addr, weight)| Member::named(addr, None, weight))
             .collect();
         MemberView::new(1, members)
     }

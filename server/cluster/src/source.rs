@@ -29,16 +29,6 @@ pub fn follow(
         })
 }
 
-/// The member record of a node named by its announced RESP address.
-pub fn member(addr: &str, rpc: Option<String>, weight: u32) -> Member {
-    Member {
-        id: Member::id_from_name(addr),
-        addr: addr.to_string(),
-        rpc,
-        weight: weight.max(1),
-    }
-}
-
 /// The static source: views from a list of `(address, weight)` entries,
 /// numbered 1, 2, ... as the list changes.
 pub struct StaticMembership {
@@ -66,7 +56,7 @@ impl StaticMembership {
             entries
                 .iter()
                 .map(|(addr, weight)| {
-                    let mut m = member(addr, None, *weight);
+                    let mut m = Member::named(addr, None, *weight);
                     if m.id == self.me.id {
                         m.rpc = self.me.rpc.clone();
                     }
@@ -94,7 +84,7 @@ mod tests {
 
     #[test]
     fn views_are_numbered_and_repeats_skipped() {
-        let me = member("127.0.0.1:7001", Some("127.0.0.1:8001".into()), 1);
+        let me = Member::named("127.0.0.1:7001", Some("127.0.0.1:8001".into()), 1);
         let mut source = StaticMembership::new(me.clone());
         let list = entries(&[("127.0.0.1:7001", 1), ("127.0.0.1:7002", 2)]);
         let Some(MembershipEvent::View(view)) = source.view(&list) else {

@@ -12,15 +12,7 @@ const SLOTS: f64 = SLOT_COUNT as f64;
 fn view(nodes: &[(u16, u32)]) -> MemberView {
     let members = nodes
         .iter()
-        .map(|&(port, weight)| {
-            let addr = format!("127.0.0.1:{port}");
-            Member {
-                id: Member::id_from_name(&addr),
-                addr,
-                rpc: None,
-                weight,
-            }
-        })
+        .map(|&(port, weight)| Member::named(&format!("127.0.0.1:{port}"), None, weight))
         .collect();
     MemberView::new(1, members)
 }

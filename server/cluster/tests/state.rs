@@ -1,7 +1,7 @@
 //! The shared state: views, isolation, and each thread's cached copy.
 
-use citadel_cluster::{member, Applied, ClusterState, Route, StaticMembership, ThreadView};
-use citadel_proto::cluster::{key_slot, MembershipEvent};
+use citadel_cluster::{Applied, ClusterState, Route, StaticMembership, ThreadView};
+use citadel_proto::cluster::{key_slot, Member, MembershipEvent};
 
 fn entries(ports: &[u16]) -> Vec<(String, u32)> {
     ports
@@ -12,7 +12,7 @@ fn entries(ports: &[u16]) -> Vec<(String, u32)> {
 
 #[test]
 fn a_node_serves_its_slots_redirects_the_others_and_stops_when_isolated() {
-    let me = member("127.0.0.1:7001", None, 1);
+    let me = Member::named("127.0.0.1:7001", None, 1);
     let state = ClusterState::new(&me);
     let mut thread = ThreadView::new(state.clone());
     // No view yet: down.
@@ -59,7 +59,7 @@ fn a_node_serves_its_slots_redirects_the_others_and_stops_when_isolated() {
 
 #[test]
 fn a_join_changes_owners_and_keeps_the_previous_map_for_hand_off() {
-    let me = member("127.0.0.1:7001", None, 1);
+    let me = Member::named("127.0.0.1:7001", None, 1);
     let state = ClusterState::new(&me);
     let mut source = StaticMembership::new(me.clone());
     state.apply(source.view(&entries(&[7001, 7002, 7003])).unwrap());
@@ -86,7 +86,7 @@ fn a_join_changes_owners_and_keeps_the_previous_map_for_hand_off() {
 
 #[test]
 fn events_from_a_channel_are_applied_by_the_follower_thread() {
-    let me = member("127.0.0.1:7001", None, 1);
+    let me = Member::named("127.0.0.1:7001", None, 1);
     let state = ClusterState::new(&me);
     let (tx, rx) = crossbeam::channel::unbounded();
     let follower = citadel_cluster::follow(state.clone(), rx).unwrap();

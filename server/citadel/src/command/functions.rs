@@ -37,14 +37,7 @@ fn fcall_common(ctx: &mut Ctx<'_>, args: Args<'_>, ro: bool) -> CmdResult {
 fn check_library(engine: &mut Engine, code: &str) -> Result<(String, Vec<FunctionMeta>), String> {
     let name = library_name(code)?;
     let registered = engine.load_library(code)?;
-    let metas = registered
-        .iter()
-        .map(|r| FunctionMeta {
-            name: r.name.clone(),
-            description: r.description.clone(),
-            flags: r.flags.clone(),
-        })
-        .collect();
+    let metas = registered.iter().map(|r| r.meta()).collect();
     Ok((name, metas))
 }
 

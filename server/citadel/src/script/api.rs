@@ -31,6 +31,17 @@ pub struct Registered {
     pub description: Option<String>,
 }
 
+impl Registered {
+    /// What the function registry keeps of it (no Lua value).
+    pub fn meta(&self) -> super::FunctionMeta {
+        super::FunctionMeta {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            flags: self.flags.clone(),
+        }
+    }
+}
+
 /// Per-state values the API reads and the engine resets per run.
 #[derive(Default)]
 pub struct Shared {
