@@ -121,6 +121,10 @@ pub struct Server {
     /// The RPC front door's TCP port (0: none).
     pub rpc_port: u16,
     pub args: Vec<String>,
+    /// The address its RESP port is reached at from the test.
+    pub host: String,
+    /// The network namespace it runs in (`None`: the test's own).
+    netns: Option<String>,
     dir: tempfile::TempDir,
     child: Option<Child>,
     starts: usize,
@@ -136,6 +140,20 @@ impl Server {
     /// As [`Server::start`], on `port` (chosen beforehand, e.g. by
     /// [`free_port`], when other servers must know it).
     pub fn start_on(port: u16, extra: &[&str]) -> Server {
+        Server::launch(None, "127.0.0.1", port, extra)
+    }
+
+    /// As [`Server::start_on`], inside network namespace `ns`, listening
+    /// on `host` (an address of `ns` the test reaches, e.g. a veth end):
+    /// a non-loopback bind needs a password, so `extra` must hold
+    /// `--requirepass`.
+    pub fn start_in(ns: &netns::Netns, host: &str, port: u16, extra: &[&str]) -> Server {
+        let mut all = vec!["--bind", host];
+        all.extend_from_slice(extra);
+        Server::launch(Some(ns.name().to_string()), host, port, &all)
+    }
+
+    fn launch(netns: Option<String>, host: &str, port: u16, extra: &[&str]) -> Server {
         let dir = if Path::new("/dev/shm").is_dir() {
             tempfile::Builder::new()
                 .prefix("citadel-test")
@@ -171,6 +189,8 @@ impl Server {
             port,
             rpc_port,
             args,
+            host: host.to_string(),
+            netns,
             dir,
             child: None,
             starts: 0,
@@ -183,7 +203,15 @@ impl Server {
     fn spawn(&mut self) {
         self.starts += 1;
         let log = std::fs::File::create(self.log_path(self.starts)).unwrap();
-        let child = Command::new(citadel_bin())
+        let mut command = match &self.netns {
+            None => Command::new(citadel_bin()),
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(citadel_bin());
+                c
+            }
+        };
+        let child = command
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -218,7 +246,7 @@ impl Server {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("citadel exited during startup ({status}):\n{}", self.log());
             }
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+            if let Ok(mut s) = TcpStream::connect((self.host.as_str(), self.port)) {
                 s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
                 let mut buf = [0u8; 64];
                 if s.write_all(b"PING\r\n").is_ok() && matches!(s.read(&mut buf), Ok(n) if n > 0) {
@@ -235,7 +263,7 @@ impl Server {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        format!("redis://{}:{}/", self.host, self.port)
     }
 
     pub fn client(&self) -> redis::Connection {
@@ -249,7 +277,7 @@ impl Server {
 
     /// A raw socket to the server with a read timeout.
     pub fn raw(&self) -> TcpStream {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let s = TcpStream::connect((self.host.as_str(), self.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         s
     }
