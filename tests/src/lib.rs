@@ -175,9 +175,13 @@ impl Server {
             cache.display().to_string(),
             "--threads".into(),
             "2".into(),
-            "--discovery-dir".into(),
-            dir.path().join("discovery").display().to_string(),
         ];
+        if !extra.contains(&"--discovery-dir") {
+            args.extend([
+                "--discovery-dir".into(),
+                dir.path().join("discovery").display().to_string(),
+            ]);
+        }
         if !extra.contains(&"--maxmemory") {
             args.extend(["--maxmemory".into(), "64mb".into()]);
         }
@@ -236,7 +240,11 @@ impl Server {
 
     /// The discovery directory this server writes its record into.
     pub fn discovery_dir(&self) -> PathBuf {
-        self.dir.path().join("discovery")
+        let given = self.args.iter().rposition(|a| a == "--discovery-dir");
+        given.map_or_else(
+            || self.dir.path().join("discovery"),
+            |i| PathBuf::from(&self.args[i + 1]),
+        )
     }
 
     /// Waits until the server accepts connections (panics with its log if it exits).

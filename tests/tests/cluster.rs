@@ -574,3 +574,40 @@ fn nodes_over_etcd_share_the_slots_and_fence_when_cut_off() {
         cluster_info(&nodes[0]).starts_with("cluster_state:ok")
     });
 }
+
+/// Servers of one host sharing a discovery directory form a cluster
+/// without etcd: each finds the others' records, they share the slots and
+/// a cluster client works across them; a node killed with SIGKILL (its
+/// record left behind, its process gone) drops out of the others' views.
+#[test]
+fn servers_sharing_a_discovery_directory_form_a_cluster() {
+    let shared = tempfile::tempdir().unwrap();
+    let dir = shared.path().display().to_string();
+    let flags = [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-membership",
+        "directory",
+        "--discovery-dir",
+        &dir,
+    ];
+    let mut nodes: Vec<Server> = (0..3).map(|_| Server::start(&flags)).collect();
+    for node in &nodes {
+        wait_until("three members", || {
+            cluster_info(node).contains("cluster_known_nodes:3\r\n")
+        });
+    }
+    let client = ClusterClient::new(nodes.iter().map(Server::url).collect::<Vec<_>>()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    for k in keys(60, 11) {
+        let _: () = con.set(&k, "v").unwrap();
+        let v: String = con.get(&k).unwrap();
+        assert_eq!(v, "v");
+    }
+    nodes[2].kill9();
+    for node in &nodes[..2] {
+        wait_until("the killed node dropped", || {
+            cluster_info(node).contains("cluster_known_nodes:2\r\n")
+        });
+    }
+}
