@@ -384,3 +384,36 @@ fn unix_socket_clients_and_redis_cli_monitor() {
     cli.kill().unwrap();
     cli.wait().unwrap();
 }
+
+/// RPC requests reach monitors too, each operation as the Redis command
+/// that does the same, from the RPC client's address.
+#[test]
+fn monitors_see_rpc_requests_as_redis_commands() {
+    use citadel_client::{Client, Endpoint, SetOptions};
+    let server = Server::start(&[]);
+    let mut m = server.raw();
+    m.write_all(&cmd(&[b"MONITOR"])).unwrap();
+    assert_eq!(quiet(&mut m, 200), b"+OK\r\n");
+    let client = Client::connect(Endpoint::tcp(format!("127.0.0.1:{}", server.rpc_port))).unwrap();
+    let ttl = SetOptions::new().ttl(Duration::from_millis(1500)).nx();
+    assert!(client.set_with("k", "v", ttl).unwrap());
+    assert_eq!(client.get("k").unwrap(), Some(b"v".to_vec()));
+    assert_eq!(client.incr("n", -2).unwrap(), -2);
+    client.mset([("a", "1"), ("b", "2")]).unwrap();
+    let lines = mask(&quiet(&mut m, 300));
+    let commands: Vec<&str> = lines
+        .lines()
+        .map(|l| l.split_once("] ").map_or(l, |(_, c)| c))
+        .filter(|c| !c.starts_with("\"HELLO\""))
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            r#""SET" "k" "v" "PX" "1500" "NX""#,
+            r#""GET" "k""#,
+            r#""INCRBY" "n" "-2""#,
+            r#""MSET" "a" "1" "b" "2""#,
+        ],
+        "{lines}"
+    );
+}

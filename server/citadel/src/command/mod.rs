@@ -66,6 +66,7 @@ pub use counters::add as add_to_integer;
 pub use error::CmdError;
 pub use info::text as info_text;
 pub use key_events::flush as flush_key_events;
+pub use monitor::feed_line as feed_monitor_line;
 pub use pause_gate::{pause_deadline, release_paused};
 pub use pending::call_error;
 pub use pipeline::{

@@ -27,6 +27,7 @@ use super::args::Args;
 use super::context::{ConnState, Ctx, ReplyMode};
 use super::error::{CmdError, CmdResult};
 use super::table::CommandDef;
+use crate::clients::ClientShared;
 use crate::monitor::{line, Origin};
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
@@ -105,6 +106,17 @@ pub fn feed(
             out.extend_from_slice(&text);
         }
     }
+    send(state, thread, client.id, text);
+}
+
+/// A request that reached the server another way (an RPC operation, as
+/// the Redis command that does the same): its line, from `client`.
+pub fn feed_line(state: &ServerState, thread: &ThreadCtx, client: &ClientShared, args: &[&[u8]]) {
+    let origin = Origin::Client {
+        peer: &client.peer,
+        local: &client.local,
+    };
+    let text = line(SystemTime::now(), 0, origin, args.iter().copied());
     send(state, thread, client.id, text);
 }
 

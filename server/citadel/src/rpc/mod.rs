@@ -24,6 +24,7 @@
 mod alloc_tests;
 mod calls;
 mod error;
+mod monitor;
 mod ops;
 mod session;
 mod shm_clients;

@@ -287,6 +287,9 @@ impl RpcSession {
         } else if !self.authed && !matches!(req.op, Op::Hello { .. }) {
             Err(RpcError::NoAuth)
         } else {
+            if self.state.monitors.active() {
+                super::monitor::feed(&self.state, thread, &self.client, &req.op);
+            }
             match req.op {
                 Op::Get { key } => {
                     ops::get_frame(&mut thread.cache, key, id, out);
