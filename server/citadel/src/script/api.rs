@@ -78,47 +78,63 @@ impl CallScratch {
     }
 }
 
-/// Builds `redis` into the globals; returns the box whose slot 1 holds the
-/// raw call function of the current run (`call_box`).
-pub fn install(lua: &Lua, shared: std::rc::Rc<Shared>, version: &str) -> mlua::Result<Table> {
+/// `redis.call`'s rule: a failed command raises its error (as a Lua
+/// error the error handler turns into Redis's reply); else its reply.
+pub fn raise_failed(v: Value, failed: bool) -> mlua::Result<Value> {
+    if !failed {
+        return Ok(v);
+    }
+    let msg = match &v {
+        Value::Table(t) => t.raw_get::<mlua::LuaString>("err")?.as_bytes().to_vec(),
+        _ => b"ERR unknown error".to_vec(),
+    };
+    Err(mlua::Error::external(super::RaisedError(msg)))
+}
+
+/// The `redis` table and the box through which a reference to
+/// `redis.call` / `redis.pcall` taken before a run (a library's `local
+/// call = redis.call` at load time) reaches the run's own functions.
+pub struct Installed {
+    pub redis: Table,
+    /// Slots 1 and 2: the current run's `call` and `pcall`.
+    pub call_box: Table,
+    /// The permanent `redis.call` / `redis.pcall` (forwarding through the
+    /// box), put back after each run.
+    pub call: Function,
+    pub pcall: Function,
+}
+
+/// Builds `redis` into the globals. Each run sets its own `call` and
+/// `pcall` (which reach its host) into the `redis` table and the box, so a
+/// script's call is one Rust callback; the permanent ones forward to the
+/// box for references taken outside any run.
+pub fn install(lua: &Lua, shared: std::rc::Rc<Shared>, version: &str) -> mlua::Result<Installed> {
     let redis = lua.create_table()?;
     let call_box = lua.create_table()?;
+    const LOADING: &[u8] = b"ERR redis.call is not available while loading a library";
     call_box.raw_set(
         1,
-        lua.create_function(|lua, _: MultiValue| {
-            Ok((
-                error_table(
-                    lua,
-                    b"ERR redis.call is not available while loading a library",
-                )?,
-                true,
-            ))
+        lua.create_function(|_, _: MultiValue| -> mlua::Result<Value> {
+            Err(mlua::Error::external(super::RaisedError(LOADING.to_vec())))
         })?,
+    )?;
+    call_box.raw_set(
+        2,
+        lua.create_function(|lua, _: MultiValue| error_table(lua, LOADING))?,
     )?;
     // redis.call / redis.pcall are Rust (C) functions, as in Redis: a
     // `return redis.call(...)` is no Lua tail call, so the error position
-    // stays the script's line. They run the current run's raw function.
+    // stays the script's line.
     let b = call_box.clone();
     let call = lua.create_function(move |_, args: MultiValue| {
-        let raw: Function = b.raw_get(1)?;
-        let (v, failed): (Value, bool) = raw.call(args)?;
-        if failed {
-            let msg = match &v {
-                Value::Table(t) => t.raw_get::<mlua::LuaString>("err")?.as_bytes().to_vec(),
-                _ => b"ERR unknown error".to_vec(),
-            };
-            return Err(mlua::Error::external(super::RaisedError(msg)));
-        }
-        Ok(v)
+        b.raw_get::<Function>(1)?.call::<Value>(args)
     })?;
     let b = call_box.clone();
     let pcall = lua.create_function(move |_, args: MultiValue| {
-        let raw: Function = b.raw_get(1)?;
-        let (v, _): (Value, bool) = raw.call(args)?;
-        Ok(v)
+        b.raw_get::<Function>(2)?.call::<Value>(args)
     })?;
-    redis.set("call", call)?;
-    redis.set("pcall", pcall)?;
+    redis.set("call", call.clone())?;
+    redis.set("pcall", pcall.clone())?;
     redis.set(
         "error_reply",
         lua.create_function(|lua, args: MultiValue| {
@@ -252,8 +268,13 @@ pub fn install(lua: &Lua, shared: std::rc::Rc<Shared>, version: &str) -> mlua::R
     redis.set("REDIS_VERSION", version)?;
     redis.set("REDIS_VERSION_NUM", version_num(version))?;
     redis.set("register_function", register_function(lua, shared)?)?;
-    lua.globals().set("redis", redis)?;
-    Ok(call_box)
+    lua.globals().set("redis", redis.clone())?;
+    Ok(Installed {
+        redis,
+        call_box,
+        call,
+        pcall,
+    })
 }
 
 /// "7.2.4" → 0x070204.

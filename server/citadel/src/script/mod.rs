@@ -153,7 +153,7 @@ pub struct Engine {
     lua: Lua,
     shared: Rc<Shared>,
     slot: Arc<Slot>,
-    call_box: Table,
+    api: api::Installed,
     runner: Function,
     scripts: HashMap<String, Compiled>,
     script_epoch: u64,
@@ -184,7 +184,7 @@ impl Engine {
             .unwrap_or(0);
         sandbox::seed_rand48(&rand, seed);
         let shared = Rc::new(Shared::default());
-        let call_box = api::install(&lua, shared.clone(), version)?;
+        let api = api::install(&lua, shared.clone(), version)?;
         let handler = error_handler(&lua)?;
         let runner: Function = lua
             .load(
@@ -211,7 +211,7 @@ impl Engine {
             lua,
             shared,
             slot,
-            call_box,
+            api,
             runner,
             scripts: HashMap::new(),
             script_epoch: 0,
@@ -432,16 +432,25 @@ impl Engine {
         let host = RefCell::new(host);
         let shared = self.shared.clone();
         let slot = self.slot.clone();
+        let raw = |lua: &Lua, args: MultiValue| {
+            let rules = CallRules {
+                read_only,
+                resp3: shared.resp3.get(),
+            };
+            raw_call(lua, &args, &rules, &mut **host.borrow_mut(), &slot, &shared)
+        };
         let result = self.lua.scope(|scope| {
-            let raw = scope.create_function(|lua, args: MultiValue| {
-                let rules = CallRules {
-                    read_only,
-                    resp3: shared.resp3.get(),
-                };
-                raw_call(lua, &args, &rules, &mut **host.borrow_mut(), &slot, &shared)
+            let call = scope.create_function(|lua, args: MultiValue| {
+                let (v, failed) = raw(lua, args)?;
+                api::raise_failed(v, failed)
             })?;
-            let stub: Value = self.call_box.raw_get(1)?;
-            self.call_box.raw_set(1, raw)?;
+            let pcall = scope.create_function(|lua, args: MultiValue| Ok(raw(lua, args)?.0))?;
+            let api = &self.api;
+            let stubs: (Value, Value) = (api.call_box.raw_get(1)?, api.call_box.raw_get(2)?);
+            api.call_box.raw_set(1, &call)?;
+            api.call_box.raw_set(2, &pcall)?;
+            api.redis.raw_set("call", call)?;
+            api.redis.raw_set("pcall", pcall)?;
             let keys = if is_function {
                 Value::Table(self.strings(inv.keys)?)
             } else {
@@ -457,7 +466,10 @@ impl Engine {
                 .runner
                 .call::<(bool, Value)>((func.clone(), keys, args));
             sandbox::bound_memory(&self.lua, false)?;
-            self.call_box.raw_set(1, stub)?;
+            api.call_box.raw_set(1, stubs.0)?;
+            api.call_box.raw_set(2, stubs.1)?;
+            api.redis.raw_set("call", &api.call)?;
+            api.redis.raw_set("pcall", &api.pcall)?;
             let (ok, value) = result?;
             let mark = out.buf.len();
             if ok {

@@ -226,10 +226,8 @@ fn random_is_seedable() {
     );
 }
 
-#[test]
-fn functions_load_and_call() {
-    let (mut e, store) = engine();
-    let code = "#!lua name=lib\nredis.register_function('f', function(keys, args) return {keys[1], args[1]} end)\nredis.register_function{function_name='g', callback=function() error('oops') end, flags={'no-writes'}}";
+/// Loads library `name` into `e` and the store's registry.
+fn register(e: &mut Engine, store: &Store, name: &str, code: &str) {
     let reg = e.load_library(code).unwrap();
     let metas: Vec<_> = reg.iter().map(|r| r.meta()).collect();
     let generation = store.next_generation();
@@ -237,7 +235,7 @@ fn functions_load_and_call() {
         .functions_mut()
         .add(
             Library {
-                name: "lib".into(),
+                name: name.into(),
                 code: code.into(),
                 functions: metas,
                 generation,
@@ -245,19 +243,53 @@ fn functions_load_and_call() {
             false,
         )
         .unwrap();
-    let call = |e: &mut Engine, name: &str, ro: bool| {
-        let mut buf = Vec::new();
-        let mut out = Reply::new(&mut buf, false);
-        let inv = Invocation {
-            keys: &[b"k"],
-            args: &[b"a"],
-            ro_command: ro,
-            command: &[],
-            out_limit: 1 << 20,
-        };
-        e.fcall(&store, name, &inv, &mut out, &mut FakeHost::default());
-        String::from_utf8(buf).unwrap()
+}
+
+/// FCALL `name` with key "k" and argument "a"; the reply as text.
+fn fcall(e: &mut Engine, store: &Store, name: &str, ro: bool) -> String {
+    let mut buf = Vec::new();
+    let mut out = Reply::new(&mut buf, false);
+    let inv = Invocation {
+        keys: &[b"k"],
+        args: &[b"a"],
+        ro_command: ro,
+        command: &[],
+        out_limit: 1 << 20,
     };
+    e.fcall(store, name, &inv, &mut out, &mut FakeHost::default());
+    String::from_utf8(buf).unwrap()
+}
+
+/// `local call = redis.call` taken while the library loads (outside any
+/// run) still reaches each later run's host.
+#[test]
+fn redis_call_taken_at_load_time_works_in_runs() {
+    let (mut e, store) = engine();
+    let code = "#!lua name=cap\nlocal call, pcall = redis.call, redis.pcall\n\
+        redis.register_function('c', function() return call('ping') end)\n\
+        redis.register_function('p', function() return pcall('nosuch') end)\n\
+        redis.register_function('e', function() return call('nosuch') end)";
+    register(&mut e, &store, "cap", code);
+    assert_eq!(fcall(&mut e, &store, "c", false), "+PONG\r\n");
+    assert_eq!(
+        fcall(&mut e, &store, "p", false),
+        "-ERR Unknown Redis command called from script\r\n"
+    );
+    let raised = fcall(&mut e, &store, "e", false);
+    assert!(
+        raised.starts_with(
+            "-ERR Unknown Redis command called from script script: e, on @user_function:5."
+        ),
+        "{raised}"
+    );
+}
+
+#[test]
+fn functions_load_and_call() {
+    let (mut e, store) = engine();
+    let code = "#!lua name=lib\nredis.register_function('f', function(keys, args) return {keys[1], args[1]} end)\nredis.register_function{function_name='g', callback=function() error('oops') end, flags={'no-writes'}}";
+    register(&mut e, &store, "lib", code);
+    let call = |e: &mut Engine, name: &str, ro: bool| fcall(e, &store, name, ro);
     assert_eq!(call(&mut e, "f", false), "*2\r\n$1\r\nk\r\n$1\r\na\r\n");
     assert_eq!(
         call(&mut e, "f", true),
