@@ -91,23 +91,23 @@ pub fn raise_failed(v: Value, failed: bool) -> mlua::Result<Value> {
     Err(mlua::Error::external(super::RaisedError(msg)))
 }
 
-/// The `redis` table and the box through which a reference to
-/// `redis.call` / `redis.pcall` taken before a run (a library's `local
-/// call = redis.call` at load time) reaches the run's own functions.
+/// The `redis` table and the box through which `redis.pcall`, and a
+/// reference to `redis.call` taken before a run (a library's `local call =
+/// redis.call` at load time), reach the run's own `call`.
 pub struct Installed {
     pub redis: Table,
-    /// Slots 1 and 2: the current run's `call` and `pcall`.
+    /// Slot 1: the current run's `call`.
     pub call_box: Table,
-    /// The permanent `redis.call` / `redis.pcall` (forwarding through the
-    /// box), put back after each run.
+    /// The permanent `redis.call` (forwarding through the box), put back
+    /// after each run.
     pub call: Function,
-    pub pcall: Function,
 }
 
-/// Builds `redis` into the globals. Each run sets its own `call` and
-/// `pcall` (which reach its host) into the `redis` table and the box, so a
-/// script's call is one Rust callback; the permanent ones forward to the
-/// box for references taken outside any run.
+/// Builds `redis` into the globals. Each run sets its own `call` (which
+/// reaches its host) into the `redis` table and the box, so a script's
+/// `redis.call` is one Rust callback; the permanent `redis.call` forwards
+/// to the box, and `redis.pcall` runs the box's `call` and turns a raised
+/// command error back into its error table.
 pub fn install(lua: &Lua, shared: std::rc::Rc<Shared>, version: &str) -> mlua::Result<Installed> {
     let redis = lua.create_table()?;
     let call_box = lua.create_table()?;
@@ -118,10 +118,6 @@ pub fn install(lua: &Lua, shared: std::rc::Rc<Shared>, version: &str) -> mlua::R
             Err(mlua::Error::external(super::RaisedError(LOADING.to_vec())))
         })?,
     )?;
-    call_box.raw_set(
-        2,
-        lua.create_function(|lua, _: MultiValue| error_table(lua, LOADING))?,
-    )?;
     // redis.call / redis.pcall are Rust (C) functions, as in Redis: a
     // `return redis.call(...)` is no Lua tail call, so the error position
     // stays the script's line.
@@ -130,11 +126,17 @@ pub fn install(lua: &Lua, shared: std::rc::Rc<Shared>, version: &str) -> mlua::R
         b.raw_get::<Function>(1)?.call::<Value>(args)
     })?;
     let b = call_box.clone();
-    let pcall = lua.create_function(move |_, args: MultiValue| {
-        b.raw_get::<Function>(2)?.call::<Value>(args)
+    let pcall = lua.create_function(move |lua, args: MultiValue| {
+        match b.raw_get::<Function>(1)?.call::<Value>(args) {
+            Err(e) => match super::errors::raised(&e) {
+                Some(raised) => Ok(Value::Table(error_table(lua, &raised.0)?)),
+                None => Err(e),
+            },
+            ok => ok,
+        }
     })?;
     redis.set("call", call.clone())?;
-    redis.set("pcall", pcall.clone())?;
+    redis.set("pcall", pcall)?;
     redis.set(
         "error_reply",
         lua.create_function(|lua, args: MultiValue| {
@@ -273,7 +275,6 @@ pub fn install(lua: &Lua, shared: std::rc::Rc<Shared>, version: &str) -> mlua::R
         redis,
         call_box,
         call,
-        pcall,
     })
 }
 

@@ -444,13 +444,10 @@ impl Engine {
                 let (v, failed) = raw(lua, args)?;
                 api::raise_failed(v, failed)
             })?;
-            let pcall = scope.create_function(|lua, args: MultiValue| Ok(raw(lua, args)?.0))?;
             let api = &self.api;
-            let stubs: (Value, Value) = (api.call_box.raw_get(1)?, api.call_box.raw_get(2)?);
+            let stub: Value = api.call_box.raw_get(1)?;
             api.call_box.raw_set(1, &call)?;
-            api.call_box.raw_set(2, &pcall)?;
             api.redis.raw_set("call", call)?;
-            api.redis.raw_set("pcall", pcall)?;
             let keys = if is_function {
                 Value::Table(self.strings(inv.keys)?)
             } else {
@@ -466,10 +463,8 @@ impl Engine {
                 .runner
                 .call::<(bool, Value)>((func.clone(), keys, args));
             sandbox::bound_memory(&self.lua, false)?;
-            api.call_box.raw_set(1, stubs.0)?;
-            api.call_box.raw_set(2, stubs.1)?;
+            api.call_box.raw_set(1, stub)?;
             api.redis.raw_set("call", &api.call)?;
-            api.redis.raw_set("pcall", &api.pcall)?;
             let (ok, value) = result?;
             let mark = out.buf.len();
             if ok {
