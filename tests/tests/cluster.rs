@@ -225,6 +225,24 @@ fn transactions_scripts_and_shard_channels_route_by_slot() {
         Frame::BulkString(b"x".to_vec())
     );
     assert_eq!(send(&mut r, &["EVAL", "return 1", "0"]), Frame::Integer(1));
+    // A key the script did not declare is checked when it is touched.
+    let undeclared = "return redis.call('GET', ARGV[1])";
+    assert_eq!(
+        send(&mut r, &["EVAL", undeclared, "0", &a]),
+        Frame::BulkString(b"x".to_vec())
+    );
+    let refused = error(send(&mut r, &["EVAL", undeclared, "0", &elsewhere]));
+    assert!(
+        refused.starts_with("ERR Script attempted to access a non local key in a cluster node"),
+        "{refused}"
+    );
+    let two = "return redis.call('MGET', ARGV[1], ARGV[2])";
+    let refused = error(send(&mut r, &["EVAL", two, "0", &a, &b]));
+    assert!(
+        refused
+            .starts_with("ERR Script attempted to access keys that do not hash to the same slot"),
+        "{refused}"
+    );
     assert!(error(send(&mut r, &["FCALL", "nosuch", "1", &elsewhere])).starts_with("MOVED "));
 
     // SPUBLISH / SSUBSCRIBE route by the channel's slot.

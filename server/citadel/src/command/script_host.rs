@@ -6,8 +6,8 @@ use citadel_resp::Reply;
 
 use super::args::Args;
 use super::context::{Ctx, Pending};
-use super::error::{reply_error, reply_unknown_subcommand};
-use super::table;
+use super::error::{reply_error, reply_unknown_subcommand, CmdError};
+use super::table::{self, CommandDef};
 use crate::script::{CallArgs, CallRules, Host};
 
 /// Runs `argv` for a script and writes exactly one RESP reply (maybe an
@@ -51,6 +51,10 @@ pub fn call(ctx: &mut Ctx<'_>, argv: CallArgs<'_>, rules: &CallRules, out: &mut 
         return false;
     }
     let args = Args::new(argv.buf, argv.spans);
+    if let Some(refusal) = cluster_refusal(ctx, def, args) {
+        reply.error(refusal);
+        return false;
+    }
     ctx.thread.cache.set_change_tag(idx as u16);
     if ctx.state.monitors.active() {
         super::monitor::feed_script(ctx.state, ctx.thread, ctx.conn.client.id, def, args);
@@ -76,6 +80,21 @@ pub fn call(ctx: &mut Ctx<'_>, argv: CallArgs<'_>, rules: &CallRules, out: &mut 
             .error(b"ERR This command would wait for a read-through load, which a script cannot do; retry once the key is loaded");
     }
     write
+}
+
+/// In cluster mode, a command a script runs must touch keys of one slot
+/// this node serves (the script was routed by its declared keys; one it
+/// did not declare may live elsewhere), refused with Redis 7's texts.
+fn cluster_refusal(ctx: &mut Ctx<'_>, def: &CommandDef, args: Args<'_>) -> Option<&'static [u8]> {
+    let view = ctx.thread.cluster.as_mut()?;
+    match super::redirect::check(view, def, args) {
+        Ok(()) => None,
+        Err(CmdError::CrossSlot) => {
+            Some(b"ERR Script attempted to access keys that do not hash to the same slot")
+        }
+        Err(CmdError::ClusterDown) => Some(b"CLUSTERDOWN The cluster is down"),
+        Err(_) => Some(b"ERR Script attempted to access a non local key in a cluster node"),
+    }
 }
 
 /// The command layer as a script's [`Host`].
