@@ -245,6 +245,12 @@ fn transactions_scripts_and_shard_channels_route_by_slot() {
     );
     assert!(error(send(&mut r, &["FCALL", "nosuch", "1", &elsewhere])).starts_with("MOVED "));
 
+    // A pipeline call on a key runs where the key is cached.
+    let call = ["PIPELINE", "CALL", "ocr", "FPS", "1", "KEY", &elsewhere];
+    assert!(error(send(&mut r, &call)).starts_with("MOVED "));
+    let inline = error(send(&mut r, &["PIPELINE", "CALL", "ocr", "DATA", "x"]));
+    assert!(!inline.starts_with("MOVED"), "{inline}");
+
     // SPUBLISH / SSUBSCRIBE route by the channel's slot.
     assert!(error(send(&mut r, &["SPUBLISH", &elsewhere, "m"])).starts_with("MOVED "));
     assert_eq!(send(&mut r, &["SPUBLISH", &a, "m"]), Frame::Integer(0));

@@ -34,11 +34,24 @@ const READ: &[&str] = &["noscript", "loading", "stale"];
 
 #[rustfmt::skip]
 pub static SUBCOMMANDS: &[CommandDef] = &[
-    keyless("pipeline|call", -5, &["noscript", "no_multi"], "server", "0.1.0", "Runs a pipeline on a key's value, on bytes or on a file; returns its JSON result (cached).", call),
+    keyless("pipeline|call", -5, &["noscript", "no_multi"], "server", "0.1.0", "Runs a pipeline on a key's value, on bytes or on a file; returns its JSON result (cached).", call).finding_keys(call_key),
     keyless("pipeline|list", 2, READ, "server", "0.1.0", "Lists the configured pipelines with their statistics.", pipeline_info::list),
     keyless("pipeline|info", 3, READ, "server", "0.1.0", "Returns a pipeline's statistics per stage and a suggested core split.", pipeline_info::info),
     keyless("pipeline|help", 2, READ, "server", "0.1.0", "Returns helpful text about the different subcommands.", pipeline_info::help),
 ];
+
+/// PIPELINE CALL's key: the `KEY k` source, if it names one (so cluster
+/// mode routes the call to the node caching the video).
+fn call_key<'a>(args: Args<'a>, f: &mut dyn FnMut(&'a [u8])) {
+    if let Ok(Request {
+        source: SourceKind::Key,
+        input,
+        ..
+    }) = parse(&args)
+    {
+        f(input);
+    }
+}
 
 /// A pipeline call's input and options.
 pub struct Request<'a> {

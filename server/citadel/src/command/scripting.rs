@@ -64,6 +64,13 @@ pub fn script_keys(args: Args<'_>) -> Result<Range<usize>, CmdError> {
     Ok(3..3 + n as usize)
 }
 
+/// The keys of EVAL / FCALL and their forms (their `KeyFinder`).
+pub fn for_each_script_key<'a>(args: Args<'a>, f: &mut dyn FnMut(&'a [u8])) {
+    if let Ok(range) = script_keys(args) {
+        range.for_each(|i| f(args.get(i)));
+    }
+}
+
 /// What a script or function is run with, taken from the command line.
 pub(super) struct Call<'a> {
     keys: Vec<&'a [u8]>,

@@ -13,6 +13,11 @@ use super::{
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
 
+/// Finds the keys of a command whose keys no (first, last, step) triple
+/// describes (EVAL's numkeys, PIPELINE CALL's `KEY k`), calling `f` with
+/// each.
+pub type KeyFinder = for<'a> fn(Args<'a>, &mut dyn FnMut(&'a [u8]));
+
 pub struct CommandDef {
     /// Lowercase; "parent|sub" for subcommands, as Redis 7 names them.
     pub name: &'static str,
@@ -21,6 +26,8 @@ pub struct CommandDef {
     pub flags: &'static [&'static str],
     /// First key, last key (-1: the last argument), step.
     pub keys: (i32, i32, i32),
+    /// Instead of `keys`, for keys found by their arguments.
+    pub find_keys: Option<KeyFinder>,
     pub group: &'static str,
     pub since: &'static str,
     pub summary: &'static str,
@@ -45,15 +52,11 @@ impl CommandDef {
     /// cluster routing takes every keyed command's slot this way).
     #[inline]
     pub fn for_each_key<'a>(&self, args: Args<'a>, mut f: impl FnMut(&'a [u8])) {
+        if let Some(find) = self.find_keys {
+            return find(args, &mut f);
+        }
         let (first, last, step) = self.keys;
         if first <= 0 {
-            // EVAL, EVALSHA, FCALL and their _RO forms (key spec 0, 0, 0):
-            // numkeys, then keys.
-            if self.has_flag("movablekeys") {
-                if let Ok(range) = super::scripting::script_keys(args) {
-                    range.for_each(|i| f(args.get(i)));
-                }
-            }
             return;
         }
         let last = if last < 0 {
@@ -120,11 +123,22 @@ pub(super) const fn c(
         arity,
         flags,
         keys,
+        find_keys: None,
         group,
         since,
         summary,
         handler,
         subcommands: &[],
+    }
+}
+
+impl CommandDef {
+    /// This row with its keys found by `find` (see [`KeyFinder`]).
+    pub(super) const fn finding_keys(self, find: KeyFinder) -> CommandDef {
+        CommandDef {
+            find_keys: Some(find),
+            ..self
+        }
     }
 }
 
@@ -169,6 +183,7 @@ const fn container(
         arity,
         flags,
         keys: NOKEYS,
+        find_keys: None,
         group,
         since,
         summary,
@@ -198,7 +213,7 @@ const SUB: &[&str] = &["pubsub", "noscript", "loading", "stale"];
 const PUB: &[&str] = &["pubsub", "loading", "stale", "fast"];
 const SCR: &str = "scripting";
 /// EVAL, EVALSHA, FCALL: keys are `argv[3 .. 3 + numkeys]` (Redis's
-/// keynum spec; see `scripting::script_keys`), so the key triple is (0,0,0).
+/// keynum spec), found by `scripting::for_each_script_key`.
 const SCRIPT: &[&str] = &[
     "noscript",
     "stale",
@@ -307,13 +322,13 @@ pub static COMMANDS: &[CommandDef] = &[
     container("memory", -2, &[], SV, "4.0.0", "A container for memory diagnostics commands.", needs_subcommand, memory::SUBCOMMANDS),
     c("wait", 3, &["noscript"], NOKEYS, G, "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", replication::wait),
     c("waitaof", 4, &["noscript"], NOKEYS, G, "7.2.0", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.", replication::waitaof),
-    c("eval", -3, SCRIPT, NOKEYS, SCR, "2.6.0", "Executes a server-side Lua script.", scripting::eval),
-    c("evalsha", -3, SCRIPT, NOKEYS, SCR, "2.6.0", "Executes a server-side Lua script by SHA1 digest.", scripting::evalsha),
-    c("eval_ro", -3, SCRIPT_RO, NOKEYS, SCR, "7.0.0", "Executes a read-only server-side Lua script.", scripting::eval_ro),
-    c("evalsha_ro", -3, SCRIPT_RO, NOKEYS, SCR, "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest.", scripting::evalsha_ro),
+    c("eval", -3, SCRIPT, NOKEYS, SCR, "2.6.0", "Executes a server-side Lua script.", scripting::eval).finding_keys(scripting::for_each_script_key),
+    c("evalsha", -3, SCRIPT, NOKEYS, SCR, "2.6.0", "Executes a server-side Lua script by SHA1 digest.", scripting::evalsha).finding_keys(scripting::for_each_script_key),
+    c("eval_ro", -3, SCRIPT_RO, NOKEYS, SCR, "7.0.0", "Executes a read-only server-side Lua script.", scripting::eval_ro).finding_keys(scripting::for_each_script_key),
+    c("evalsha_ro", -3, SCRIPT_RO, NOKEYS, SCR, "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest.", scripting::evalsha_ro).finding_keys(scripting::for_each_script_key),
     container("script", -2, &[], SCR, "2.6.0", "A container for Lua scripts management commands.", needs_subcommand, scripting::SUBCOMMANDS),
-    c("fcall", -3, SCRIPT, NOKEYS, SCR, "7.0.0", "Invokes a function.", functions::fcall),
-    c("fcall_ro", -3, SCRIPT_RO, NOKEYS, SCR, "7.0.0", "Invokes a read-only function.", functions::fcall_ro),
+    c("fcall", -3, SCRIPT, NOKEYS, SCR, "7.0.0", "Invokes a function.", functions::fcall).finding_keys(scripting::for_each_script_key),
+    c("fcall_ro", -3, SCRIPT_RO, NOKEYS, SCR, "7.0.0", "Invokes a read-only function.", functions::fcall_ro).finding_keys(scripting::for_each_script_key),
     container("function", -2, &[], SCR, "7.0.0", "A container for function commands.", needs_subcommand, functions::SUBCOMMANDS),
     container("cluster", -2, &[], CL, "3.0.0", "A container for Redis Cluster commands.", needs_subcommand, cluster::SUBCOMMANDS),
     c("readonly", 1, LSF, NOKEYS, CL, "3.0.0", "Enables read-only queries for a connection to a Redis Cluster replica node.", cluster::readonly),
