@@ -71,20 +71,27 @@ pub fn for_each_script_key<'a>(args: Args<'a>, f: &mut dyn FnMut(&'a [u8])) {
     }
 }
 
-/// What a script or function is run with, taken from the command line.
+/// What a script or function is run with, taken from the command line:
+/// every argument once, the keys and arguments as ranges of it.
 pub(super) struct Call<'a> {
-    keys: Vec<&'a [u8]>,
-    args: Vec<&'a [u8]>,
     command: Vec<&'a [u8]>,
+    keys: Range<usize>,
+}
+
+impl<'a> Call<'a> {
+    fn keys(&self) -> &[&'a [u8]] {
+        &self.command[self.keys.clone()]
+    }
+
+    fn args(&self) -> &[&'a [u8]] {
+        &self.command[self.keys.end..]
+    }
 }
 
 pub(super) fn call_args<'a>(args: Args<'a>) -> Result<Call<'a>, CmdError> {
-    let keys = script_keys(args)?;
-    let all: Vec<&[u8]> = args.iter().collect();
     Ok(Call {
-        keys: all[keys.clone()].to_vec(),
-        args: all[keys.end..].to_vec(),
-        command: all,
+        keys: script_keys(args)?,
+        command: args.iter().collect(),
     })
 }
 
@@ -98,8 +105,8 @@ pub(super) fn run_script(
 ) -> CmdResult {
     let store = ctx.state.scripts.clone();
     let inv = Invocation {
-        keys: &call.keys,
-        args: &call.args,
+        keys: call.keys(),
+        args: call.args(),
         ro_command: ro,
         command: &call.command,
         out_limit: ctx.state.limits.client_output_limit,
@@ -116,7 +123,7 @@ pub(super) fn run_script(
     loop {
         buf.clear();
         if own {
-            ctx.thread.cache.txn_begin(&call.keys);
+            ctx.thread.cache.txn_begin(call.keys());
         }
         let ran = with_engine(ctx, |engine, ctx| {
             let mut out = Reply::new(&mut buf, resp3);
