@@ -50,6 +50,8 @@ enum StartupError {
     Signals(std::io::Error),
     #[error("cannot create the server threads' eventfds: {0}")]
     Inboxes(std::io::Error),
+    #[error("cannot start the cluster-proxy forwarding threads: {0}")]
+    Forwarder(std::io::Error),
     #[error(transparent)]
     CorePlan(#[from] CorePlanError),
     #[error(transparent)]
@@ -198,6 +200,7 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
     if let Some(node) = cluster {
         // Before the threads start: each takes its view of the cluster.
         let _ = state.cluster.set(node);
+        state.start_forwarder().map_err(StartupError::Forwarder)?;
     }
     let started = start_plugins(&plugins, &pipelines, &keyspaces, &plan, threads, &state);
     let supervisor = match started {
