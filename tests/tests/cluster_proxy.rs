@@ -248,3 +248,48 @@ fn key_owned_by_authed(cluster: &Cluster) -> String {
         .find(|k| matches!(send(&mut r, &["GET", k]), Frame::Error(e) if e.starts_with("MOVED")))
         .unwrap()
 }
+
+#[test]
+fn a_stale_view_is_corrected_by_one_more_hop() {
+    let cluster = Cluster::start_proxy(3, &[]);
+    let [a, b, c] = [0, 1, 2].map(|i| &cluster.nodes[i]);
+    // C's keys among the first 40; once A forgets C, some are B's to A.
+    let keys: Vec<String> = (0..40).map(|i| format!("s:{i}")).collect();
+    let of_c: Vec<&String> = keys.iter().filter(|k| owner_port(a, k) == c.port).collect();
+    for k in &of_c {
+        let _: () = c.client().set(*k, "fresh").unwrap();
+    }
+    let two = citadel_tests::cluster::node_list(&[a.port, b.port]);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("cluster-nodes")
+        .arg(&two)
+        .query(&mut a.client())
+        .unwrap();
+    let key = of_c
+        .into_iter()
+        .find(|k| owner_port(a, k) == b.port)
+        .expect("one of C's keys goes to B")
+        .clone();
+    // A forwards to B, B answers A's forwarding connection -MOVED to C,
+    // which A follows once.
+    let v: String = a.client().get(&key).unwrap();
+    assert_eq!(v, "fresh");
+    // A split whose piece B cannot serve alone (keys of B and of C, by
+    // B's view): Redis's TRYAGAIN, until the views agree again.
+    let e = a
+        .client()
+        .mget::<_, Vec<Option<String>>>(&keys)
+        .unwrap_err();
+    assert_eq!(e.kind(), redis::ErrorKind::TryAgain, "{e}");
+    let three = citadel_tests::cluster::node_list(&cluster.ports());
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("cluster-nodes")
+        .arg(&three)
+        .query(&mut a.client())
+        .unwrap();
+    let got: Vec<Option<String>> = a.client().mget(&keys).unwrap();
+    let pos = keys.iter().position(|k| *k == key).unwrap();
+    assert_eq!(got[pos].as_deref(), Some("fresh"));
+}

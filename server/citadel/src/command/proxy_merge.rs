@@ -94,6 +94,13 @@ fn combine(
 ) -> Result<(), CmdError> {
     // A piece's error is the command's (the first, in piece order).
     if let Some((_, err)) = pieces.iter().find(|(_, r)| r.starts_with(b"-")) {
+        if err.starts_with(b"-MOVED ") || err.starts_with(b"-CROSSSLOT ") {
+            // The node's view of the slots differs from this one's (a
+            // membership change under way): Redis's answer to retry later.
+            return Err(CmdError::Static(
+                "TRYAGAIN Multiple keys request during rehashing of slot",
+            ));
+        }
         out.buf.extend_from_slice(err);
         return Ok(());
     }
