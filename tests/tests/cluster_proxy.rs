@@ -293,3 +293,43 @@ fn a_stale_view_is_corrected_by_one_more_hop() {
     let pos = keys.iter().position(|k| *k == key).unwrap();
     assert_eq!(got[pos].as_deref(), Some("fresh"));
 }
+
+#[test]
+fn a_node_that_stops_answering_times_out_without_holding_up_the_others() {
+    let cluster = Cluster::start_proxy(3, &["--cluster-forward-timeout-ms", "300"]);
+    let stuck = &cluster.nodes[2];
+    let stuck_key = key_owned_by(&cluster, stuck.port, "t:");
+    let live_key = key_owned_by(&cluster, cluster.nodes[1].port, "t:");
+    let mut con = cluster.nodes[0].client();
+    let _: () = con.set(&live_key, "y").unwrap();
+    // SIGSTOP: its kernel still accepts connections, nothing answers.
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, &stuck.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    let mut r = RespReader::new(cluster.nodes[0].raw());
+    let mut batch = encode_command(&[b"GET", stuck_key.as_bytes()]);
+    batch.extend(encode_command(&[b"GET", live_key.as_bytes()]));
+    batch.extend(encode_command(&[b"GET", stuck_key.as_bytes()]));
+    r.send(&batch);
+    let first = r.reply();
+    let second = r.reply();
+    let third = r.reply();
+    signal("-CONT");
+    assert!(
+        matches!(&first, Some(Frame::Error(e)) if e.starts_with("CLUSTERDOWN") && e.contains("timed out")),
+        "{first:?}"
+    );
+    assert_eq!(second, Some(Frame::BulkString(b"y".to_vec())));
+    // The circuit is open: failed at once, not after another timeout.
+    assert!(
+        matches!(&third, Some(Frame::Error(e)) if e.starts_with("CLUSTERDOWN")),
+        "{third:?}"
+    );
+    let v: String = con.get(&live_key).unwrap();
+    assert_eq!(v, "y");
+}
