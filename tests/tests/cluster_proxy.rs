@@ -333,3 +333,17 @@ fn a_node_that_stops_answering_times_out_without_holding_up_the_others() {
     let v: String = con.get(&live_key).unwrap();
     assert_eq!(v, "y");
 }
+
+#[test]
+fn a_restarted_node_is_reached_again_on_a_fresh_connection() {
+    let mut cluster = Cluster::start_proxy(3, &[]);
+    let key = key_owned_by(&cluster, cluster.nodes[2].port, "rs:");
+    let mut con = cluster.nodes[0].client();
+    let _: () = con.set(&key, "before").unwrap();
+    // Node 0's forwarding connections to node 2 are now closed by its end.
+    cluster.nodes[2].kill9();
+    cluster.nodes[2].restart(true);
+    let _: () = con.set(&key, "after").unwrap();
+    let v: String = con.get(&key).unwrap();
+    assert_eq!(v, "after");
+}

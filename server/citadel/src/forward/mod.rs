@@ -193,6 +193,9 @@ fn send(
     deadline: Instant,
 ) -> Result<(), ForwardError> {
     let key = (addr.to_string(), resp3);
+    if pool.get(&key).is_some_and(PeerConn::is_stale) {
+        pool.remove(&key);
+    }
     if !pool.contains_key(&key) {
         if shared.circuit_open(addr) {
             return Err(ForwardError::CircuitOpen);

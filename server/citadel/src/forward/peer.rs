@@ -86,6 +86,21 @@ impl PeerConn {
         Ok(conn)
     }
 
+    /// Whether the peer closed this idle connection (it restarted, or
+    /// dropped idle clients) or wrote something unasked: then it must not
+    /// be used. A non-blocking peek, so a request is never sent into a
+    /// connection known dead (which could not tell whether it ran).
+    pub fn is_stale(&self) -> bool {
+        if self.start < self.buf.len() || self.stream.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let mut byte = [0u8; 1];
+        let peeked = self.stream.peek(&mut byte);
+        let restored = self.stream.set_nonblocking(false).is_ok();
+        let idle = matches!(&peeked, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+        !(idle && restored)
+    }
+
     pub fn send(&mut self, request: &[u8]) -> Result<(), ForwardError> {
         self.stream.write_all(request).map_err(ForwardError::Io)
     }
