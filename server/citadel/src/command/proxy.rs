@@ -21,7 +21,7 @@ use super::error::{reply_error, CmdError};
 use super::proxy_merge::{Combine, How, Merge, Split};
 use super::queue::TxState;
 use super::table::CommandDef;
-use crate::forward::{encode_command, Job, Part};
+use crate::forward::{encode_command, Done, ForwardError, Job, Part};
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
 use crate::wait::Mail;
@@ -240,9 +240,11 @@ fn forward(
         id,
         plan: Box::new(Merge { addrs, how }),
     });
-    let Some(forwarder) = state.forwarder.get() else {
-        return;
-    };
     let inboxes = &thread.inboxes;
-    forwarder.submit(job, |done| inboxes.send(done.thread, Mail::Forwarded(done)));
+    let deliver_now = |done: Done| inboxes.send(done.thread, Mail::Forwarded(done));
+    match state.forwarder.get() {
+        Some(forwarder) => forwarder.submit(job, deliver_now),
+        // Not in proxy mode (callers check): fail the wait, never hang it.
+        None => deliver_now(Done::failed(&job, || ForwardError::Busy)),
+    }
 }

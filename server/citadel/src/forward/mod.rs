@@ -128,13 +128,18 @@ impl Forwarder {
     /// when the queue is full).
     pub fn submit(&self, job: Job, deliver_now: impl FnOnce(Done)) {
         if let Err(e) = self.jobs.try_send(job) {
-            let job = e.into_inner();
-            let results = job.parts.iter().map(|_| Err(ForwardError::Busy)).collect();
-            deliver_now(Done {
-                thread: job.thread,
-                id: job.id,
-                results,
-            });
+            deliver_now(Done::failed(&e.into_inner(), || ForwardError::Busy));
+        }
+    }
+}
+
+impl Done {
+    /// `job` failed whole, every part with `error()`.
+    pub fn failed(job: &Job, error: impl Fn() -> ForwardError) -> Done {
+        Done {
+            thread: job.thread,
+            id: job.id,
+            results: job.parts.iter().map(|_| Err(error())).collect(),
         }
     }
 }
