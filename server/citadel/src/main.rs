@@ -50,8 +50,6 @@ enum StartupError {
     Signals(std::io::Error),
     #[error("cannot create the server threads' eventfds: {0}")]
     Inboxes(std::io::Error),
-    #[error("cannot start the cluster-proxy forwarding threads: {0}")]
-    Forwarder(std::io::Error),
     #[error(transparent)]
     CorePlan(#[from] CorePlanError),
     #[error(transparent)]
@@ -200,7 +198,7 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
     if let Some(node) = cluster {
         // Before the threads start: each takes its view of the cluster.
         let _ = state.cluster.set(node);
-        state.start_forwarder().map_err(StartupError::Forwarder)?;
+        state.start_forwarder();
     }
     let started = start_plugins(&plugins, &pipelines, &keyspaces, &plan, threads, &state);
     let supervisor = match started {

@@ -221,15 +221,15 @@ impl ServerState {
         flags & notify != 0 || self.tracking.active()
     }
 
-    /// Proxy mode (`cluster-enabled yes` and `cluster-proxy yes`): starts
-    /// the forwarding workers, one per server thread (at least 2); each
-    /// finished forward is mailed to its thread's inbox. Peers are greeted
-    /// with this node's `requirepass` (the cluster's nodes share it).
-    pub fn start_forwarder(self: &Arc<Self>) -> std::io::Result<()> {
+    /// Proxy mode (`cluster-enabled yes` and `cluster-proxy yes`): the
+    /// forwarder (its links to peers start on first use); each finished
+    /// forward is mailed to its thread's inbox. Peers are greeted with
+    /// this node's `requirepass` (the cluster's nodes share it).
+    pub fn start_forwarder(self: &Arc<Self>) {
         use citadel_settings::cluster as cluster_setting;
         let proxy = self.settings.get(&cluster_setting::CLUSTER_PROXY).0;
         if self.cluster.get().is_none() || !proxy {
-            return Ok(());
+            return;
         }
         let timeout = self
             .settings
@@ -243,14 +243,9 @@ impl ServerState {
         let deliver = Box::new(move |done: crate::forward::Done| {
             inboxes.send(done.thread, crate::wait::Mail::Forwarded(done))
         });
-        let forwarder = crate::forward::Forwarder::start(
-            self.threads.max(2),
-            Duration::from_millis(timeout),
-            password,
-            deliver,
-        )?;
+        let timeout = Duration::from_millis(timeout);
+        let forwarder = crate::forward::Forwarder::start(timeout, password, deliver);
         let _ = self.forwarder.set(forwarder);
-        Ok(())
     }
 
     /// Whether clients must AUTH before running commands.

@@ -240,11 +240,12 @@ fn forward(
         id,
         plan: Box::new(Merge { addrs, how }),
     });
-    let inboxes = &thread.inboxes;
-    let deliver_now = |done: Done| inboxes.send(done.thread, Mail::Forwarded(done));
     match state.forwarder.get() {
-        Some(forwarder) => forwarder.submit(job, deliver_now),
+        Some(forwarder) => forwarder.submit(job),
         // Not in proxy mode (callers check): fail the wait, never hang it.
-        None => deliver_now(Done::failed(&job, || ForwardError::Busy)),
+        None => {
+            let done = Done::failed(&job, || ForwardError::Unavailable);
+            thread.inboxes.send(done.thread, Mail::Forwarded(done));
+        }
     }
 }

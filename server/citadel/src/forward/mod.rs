@@ -1,29 +1,33 @@
 //! Proxy mode's forwarding (`cluster-proxy yes`): requests for slots of
 //! other nodes go to them off the server threads. A server thread submits
 //! a [`Job`] (one or more [`Part`]s, each a request for one peer) and
-//! parks the client; a pool of worker threads, each with its own blocking
-//! connection per peer (and protocol), writes every part's request first
-//! (the parts of a split command travel in parallel), then reads each
-//! part's replies in order, and hands the [`Done`] job to `deliver`,
-//! which mails it to the submitting thread's inbox.
+//! parks the client; each part goes to the link of its peer (and
+//! protocol): a writer thread that writes requests in order on one
+//! pipelined connection and a reader thread that matches the replies to
+//! them in order (`link.rs`). The parts of a split command travel to their
+//! peers in parallel; when a job's last part is answered, its [`Done`]
+//! goes to `deliver`, which mails it to the submitting thread's inbox.
 //!
-//! Failures are bounded: every job has a deadline
-//! (`cluster-forward-timeout-ms`, connecting included); a peer that missed
-//! one or refused the connection has its circuit opened for as long, so
-//! requests for it fail at once meanwhile. A part answered `-MOVED` (the
-//! peer's view is newer) is sent once to the node it names, no further.
+//! Failures are bounded: every request has a deadline
+//! (`cluster-forward-timeout-ms` from its submission, connecting
+//! included); a connection whose oldest request missed it is closed and
+//! everything in flight on it fails; a peer that failed has its circuit
+//! opened for as long, so requests for it fail at once meanwhile. A part
+//! answered `-MOVED` (the peer's view is newer) is sent once to the node
+//! it names, no further.
 
+mod link;
 mod peer;
 pub mod reply;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{Receiver, Sender};
+use crossbeam::channel::Sender;
 
 pub use peer::encode_command;
-use peer::PeerConn;
 
 /// A forward this thread waits for (numbered per server thread).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,8 +79,23 @@ pub enum ForwardError {
     Handshake(String),
     #[error("failed recently (circuit open)")]
     CircuitOpen,
-    #[error("too many forwarded requests queued")]
-    Busy,
+    #[error("forwarding is not available")]
+    Unavailable,
+}
+
+impl ForwardError {
+    /// The same error once more (for each request of a failed connection).
+    fn again(&self) -> ForwardError {
+        match self {
+            ForwardError::Timeout => ForwardError::Timeout,
+            ForwardError::Closed => ForwardError::Closed,
+            ForwardError::Io(e) => ForwardError::Io(std::io::Error::new(e.kind(), e.to_string())),
+            ForwardError::Malformed => ForwardError::Malformed,
+            ForwardError::Handshake(t) => ForwardError::Handshake(t.clone()),
+            ForwardError::CircuitOpen => ForwardError::CircuitOpen,
+            ForwardError::Unavailable => ForwardError::Unavailable,
+        }
+    }
 }
 
 /// Hands a finished job to its thread (the inbox, in the server).
@@ -86,7 +105,7 @@ pub type Deliver = Box<dyn Fn(Done) + Send + Sync>;
 pub type Password = Box<dyn Fn() -> Option<String> + Send + Sync>;
 
 pub struct Forwarder {
-    jobs: Sender<Job>,
+    shared: Arc<Shared>,
 }
 
 struct Shared {
@@ -95,40 +114,67 @@ struct Shared {
     deliver: Deliver,
     /// Peers whose circuit is open, until when.
     open: Mutex<HashMap<String, Instant>>,
+    /// Each peer's link (by address and protocol): its writer's queue.
+    links: Mutex<HashMap<(String, bool), Sender<Request>>>,
 }
 
-/// Jobs waiting for a worker, at most (past it a job fails at once).
-const QUEUE_LIMIT: usize = 65_536;
+/// A job's parts still out, and the results of those answered.
+struct JobState {
+    thread: usize,
+    id: ForwardId,
+    results: Mutex<Vec<Option<PartResult>>>,
+    left: AtomicUsize,
+}
+
+/// One part on its way to a peer.
+struct Request {
+    job: Arc<JobState>,
+    index: usize,
+    part: Part,
+    resp3: bool,
+    deadline: Instant,
+    /// Already sent again after a -MOVED (never twice).
+    redirected: bool,
+    shared: Arc<Shared>,
+}
 
 impl Forwarder {
-    /// Starts `workers` forwarding threads.
-    pub fn start(
-        workers: usize,
-        timeout: Duration,
-        password: Password,
-        deliver: Deliver,
-    ) -> std::io::Result<Forwarder> {
-        let (jobs, queue) = crossbeam::channel::bounded(QUEUE_LIMIT);
-        let shared = Arc::new(Shared {
-            timeout,
-            password,
-            deliver,
-            open: Mutex::new(HashMap::new()),
-        });
-        for n in 0..workers.max(1) {
-            let (queue, shared) = (queue.clone(), shared.clone());
-            std::thread::Builder::new()
-                .name(format!("citadel-fwd-{n}"))
-                .spawn(move || work(&queue, &shared))?;
+    pub fn start(timeout: Duration, password: Password, deliver: Deliver) -> Forwarder {
+        Forwarder {
+            shared: Arc::new(Shared {
+                timeout,
+                password,
+                deliver,
+                open: Mutex::new(HashMap::new()),
+                links: Mutex::new(HashMap::new()),
+            }),
         }
-        Ok(Forwarder { jobs })
     }
 
-    /// Queues `job`; its `Done` comes through `deliver` (at once, failed,
-    /// when the queue is full).
-    pub fn submit(&self, job: Job, deliver_now: impl FnOnce(Done)) {
-        if let Err(e) = self.jobs.try_send(job) {
-            deliver_now(Done::failed(&e.into_inner(), || ForwardError::Busy));
+    /// Sends each part of `job` to its peer's link; its `Done` comes
+    /// through `deliver` once every part is answered or failed.
+    pub fn submit(&self, job: Job) {
+        let deadline = Instant::now() + self.shared.timeout;
+        let state = Arc::new(JobState {
+            thread: job.thread,
+            id: job.id,
+            results: Mutex::new(job.parts.iter().map(|_| None).collect()),
+            left: AtomicUsize::new(job.parts.len()),
+        });
+        if job.parts.is_empty() {
+            (self.shared.deliver)(Done::failed(&job, || ForwardError::Unavailable));
+            return;
+        }
+        for (index, part) in job.parts.into_iter().enumerate() {
+            self.shared.route(Request {
+                job: state.clone(),
+                index,
+                part,
+                resp3: job.resp3,
+                deadline,
+                redirected: false,
+                shared: self.shared.clone(),
+            });
         }
     }
 }
@@ -144,14 +190,40 @@ impl Done {
     }
 }
 
-/// A worker's connections, by peer address and protocol (RESP3 or not).
-type Pool = HashMap<(String, bool), PeerConn>;
+impl Request {
+    fn fail(self, e: ForwardError) {
+        self.complete(Err(e));
+    }
 
-fn work(queue: &Receiver<Job>, shared: &Shared) {
-    let mut pool = Pool::new();
-    while let Ok(job) = queue.recv() {
-        let results = run(&mut pool, shared, &job);
-        (shared.deliver)(Done {
+    /// Its replies: done, unless a lone -MOVED sends it on once more.
+    fn answered(mut self, replies: Vec<Vec<u8>>) {
+        if let ([only], false) = (replies.as_slice(), self.redirected) {
+            if let Some(owner) = reply::moved_to(only).filter(|o| *o != self.part.addr) {
+                self.part.addr = owner.to_string();
+                self.redirected = true;
+                let shared = self.shared.clone();
+                shared.route(self);
+                return;
+            }
+        }
+        self.complete(Ok(replies));
+    }
+
+    fn complete(self, result: PartResult) {
+        let job = &self.job;
+        {
+            let mut results = job.results.lock().unwrap_or_else(|e| e.into_inner());
+            results[self.index] = Some(result);
+        }
+        if job.left.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let results = std::mem::take(&mut *job.results.lock().unwrap_or_else(|e| e.into_inner()));
+        let results = results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(ForwardError::Closed)))
+            .collect();
+        (self.shared.deliver)(Done {
             thread: job.thread,
             id: job.id,
             results,
@@ -159,92 +231,34 @@ fn work(queue: &Receiver<Job>, shared: &Shared) {
     }
 }
 
-fn run(pool: &mut Pool, shared: &Shared, job: &Job) -> Vec<PartResult> {
-    let deadline = Instant::now() + shared.timeout;
-    // Every request out first: the peers work in parallel.
-    let sent: Vec<Result<(), ForwardError>> = job
-        .parts
-        .iter()
-        .map(|p| send(pool, shared, &p.addr, job.resp3, &p.request, deadline))
-        .collect();
-    job.parts
-        .iter()
-        .zip(sent)
-        .map(|(part, sent)| {
-            sent?;
-            let replies = receive(pool, shared, &part.addr, job.resp3, part.replies, deadline)?;
-            match replies.as_slice() {
-                [only] if part.replies == 1 => match reply::moved_to(only) {
-                    // The peer's view is newer: once to the owner it names.
-                    Some(owner) if owner != part.addr => {
-                        let owner = owner.to_string();
-                        send(pool, shared, &owner, job.resp3, &part.request, deadline)?;
-                        receive(pool, shared, &owner, job.resp3, 1, deadline)
-                    }
-                    _ => Ok(replies),
-                },
-                _ => Ok(replies),
-            }
-        })
-        .collect()
-}
-
-fn send(
-    pool: &mut Pool,
-    shared: &Shared,
-    addr: &str,
-    resp3: bool,
-    request: &[u8],
-    deadline: Instant,
-) -> Result<(), ForwardError> {
-    let key = (addr.to_string(), resp3);
-    if pool.get(&key).is_some_and(PeerConn::is_stale) {
-        pool.remove(&key);
-    }
-    if !pool.contains_key(&key) {
-        if shared.circuit_open(addr) {
-            return Err(ForwardError::CircuitOpen);
-        }
-        let password = (shared.password)();
-        match PeerConn::open(addr, resp3, password.as_deref(), deadline) {
-            Ok(conn) => {
-                pool.insert(key.clone(), conn);
-            }
-            Err(e) => return Err(shared.failed(addr, e)),
-        }
-    }
-    let conn = pool.get_mut(&key).expect("inserted above");
-    conn.send(request).map_err(|e| {
-        pool.remove(&key);
-        shared.failed(addr, e)
-    })
-}
-
-fn receive(
-    pool: &mut Pool,
-    shared: &Shared,
-    addr: &str,
-    resp3: bool,
-    count: usize,
-    deadline: Instant,
-) -> PartResult {
-    let key = (addr.to_string(), resp3);
-    let conn = pool.get_mut(&key).ok_or(ForwardError::Closed)?;
-    let mut replies = Vec::with_capacity(count);
-    for _ in 0..count {
-        match conn.read_reply(deadline) {
-            Ok(r) => replies.push(r),
-            Err(e) => {
-                // Its replies are out of step now: never reuse it.
-                pool.remove(&key);
-                return Err(shared.failed(addr, e));
-            }
-        }
-    }
-    Ok(replies)
-}
-
 impl Shared {
+    /// Hands `request` to its peer's link, started on first use.
+    fn route(self: &Arc<Self>, request: Request) {
+        let key = (request.part.addr.clone(), request.resp3);
+        let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        let sender = match links.get(&key) {
+            Some(s) => s.clone(),
+            None => {
+                let (sender, requests) = crossbeam::channel::unbounded();
+                let (addr, resp3, shared) = (key.0.clone(), key.1, self.clone());
+                let started = std::thread::Builder::new()
+                    .name(format!("citadel-fwd-{addr}"))
+                    .spawn(move || link::write_loop(&addr, resp3, &requests, &shared));
+                if let Err(e) = started {
+                    drop(links);
+                    request.fail(ForwardError::Io(e));
+                    return;
+                }
+                links.insert(key, sender.clone());
+                sender
+            }
+        };
+        drop(links);
+        if let Err(e) = sender.send(request) {
+            e.into_inner().fail(ForwardError::Closed);
+        }
+    }
+
     fn circuit_open(&self, addr: &str) -> bool {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         match open.get(addr) {

@@ -86,26 +86,22 @@ impl PeerConn {
         Ok(conn)
     }
 
-    /// Whether the peer closed this idle connection (it restarted, or
-    /// dropped idle clients) or wrote something unasked: then it must not
-    /// be used. A non-blocking peek, so a request is never sent into a
-    /// connection known dead (which could not tell whether it ran).
-    pub fn is_stale(&self) -> bool {
-        if self.start < self.buf.len() || self.stream.set_nonblocking(true).is_err() {
-            return true;
-        }
-        let mut byte = [0u8; 1];
-        let peeked = self.stream.peek(&mut byte);
-        let restored = self.stream.set_nonblocking(false).is_ok();
-        let idle = matches!(&peeked, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
-        !(idle && restored)
-    }
-
     pub fn send(&mut self, request: &[u8]) -> Result<(), ForwardError> {
         self.stream.write_all(request).map_err(ForwardError::Io)
     }
 
-    /// The next reply, whole, as the peer wrote it.
+    /// Closes both directions (a writer blocked on the other handle wakes).
+    pub fn shutdown(&self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+
+    /// A second handle on the socket (the writer's, while this one reads).
+    pub fn writer(&self) -> std::io::Result<TcpStream> {
+        self.stream.try_clone()
+    }
+
+    /// The next reply, whole, as the peer wrote it; `Timeout` once
+    /// `deadline` passed (a reply begun stays buffered for the next call).
     pub fn read_reply(&mut self, deadline: Instant) -> Result<Vec<u8>, ForwardError> {
         loop {
             let pending = &self.buf[self.start..];
