@@ -347,3 +347,28 @@ fn a_restarted_node_is_reached_again_on_a_fresh_connection() {
     let v: String = con.get(&key).unwrap();
     assert_eq!(v, "after");
 }
+
+#[test]
+fn concurrent_clients_sharing_the_peer_links_each_get_their_own_replies() {
+    let cluster = Cluster::start_proxy(3, &[]);
+    let node = &cluster.nodes[0];
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            s.spawn(move || {
+                let mut con = node.client();
+                for i in 0..150 {
+                    let key = format!("c{t}:{i}");
+                    let value = format!("{t}-{i}-{}", "x".repeat(i % 40));
+                    let _: () = con.set(&key, &value).unwrap();
+                    let got: String = con.get(&key).unwrap();
+                    assert_eq!(got, value);
+                    if i % 10 == 0 {
+                        let keys: Vec<String> = (0..=i).map(|j| format!("c{t}:{j}")).collect();
+                        let n: i64 = redis::cmd("EXISTS").arg(&keys).query(&mut con).unwrap();
+                        assert_eq!(n, i as i64 + 1);
+                    }
+                }
+            });
+        }
+    });
+}
