@@ -16,9 +16,21 @@ pub fn node_list(ports: &[u16]) -> String {
 impl Cluster {
     /// `n` nodes that know each other.
     pub fn start(n: usize) -> Cluster {
+        Cluster::start_with(n, &[])
+    }
+
+    /// `n` nodes in proxy mode (`--cluster-proxy yes`) plus `extra` flags.
+    pub fn start_proxy(n: usize, extra: &[&str]) -> Cluster {
+        let mut flags = vec!["--cluster-proxy", "yes"];
+        flags.extend_from_slice(extra);
+        Cluster::start_with(n, &flags)
+    }
+
+    /// `n` nodes that know each other, each also given `extra` flags.
+    pub fn start_with(n: usize, extra: &[&str]) -> Cluster {
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let list = node_list(&ports);
-        let nodes = ports.iter().map(|&p| start_node(p, &list)).collect();
+        let nodes = ports.iter().map(|&p| start_node(p, &list, extra)).collect();
         Cluster { nodes }
     }
 
@@ -38,7 +50,7 @@ impl Cluster {
         let mut ports = self.ports();
         ports.push(port);
         let list = node_list(&ports);
-        let node = start_node(port, &list);
+        let node = start_node(port, &list, &[]);
         for n in &self.nodes {
             let _: () = crate::redis::cmd("CONFIG")
                 .arg("SET")
@@ -51,6 +63,8 @@ impl Cluster {
     }
 }
 
-fn start_node(port: u16, list: &str) -> Server {
-    Server::start_on(port, &["--cluster-enabled", "yes", "--cluster-nodes", list])
+fn start_node(port: u16, list: &str, extra: &[&str]) -> Server {
+    let mut flags = vec!["--cluster-enabled", "yes", "--cluster-nodes", list];
+    flags.extend_from_slice(extra);
+    Server::start_on(port, &flags)
 }

@@ -413,45 +413,35 @@ fn keyslot_matches_redis_server_and_cluster_off_is_refused_like_redis() {
     let _: () = single.client().set("any", "where").unwrap();
 }
 
-/// Startup errors: the proxy (not built), an etcd nobody answers at.
+/// Startup errors: an etcd nobody answers at.
 #[test]
-fn the_proxy_and_an_unreachable_etcd_are_refused_at_startup() {
+fn an_unreachable_etcd_is_refused_at_startup() {
     let no_etcd = format!("http://127.0.0.1:{}", citadel_tests::free_port());
-    for (flags, says) in [
-        (
-            &["--cluster-proxy", "yes"][..],
-            "cluster-proxy yes: not built",
-        ),
-        (
-            &[
-                "--cluster-membership",
-                "etcd",
-                "--cluster-lease-ttl-ms",
-                "1000",
-                "--cluster-etcd-endpoints",
-                &no_etcd,
-            ],
-            "cluster-membership etcd: registering in etcd failed",
-        ),
-    ] {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = dir.path().join("cache");
-        let port = citadel_tests::free_port().to_string();
-        let mut args = vec![
-            "--port",
-            &port,
-            "--cache-file",
-            cache.to_str().unwrap(),
-            "--maxmemory",
-            "8mb",
-            "--cluster-enabled",
-            "yes",
-        ];
-        args.extend_from_slice(flags);
-        let (status, out) = run_to_exit(&args);
-        assert!(!status.success());
-        assert!(out.contains(says), "{out}");
-    }
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let port = citadel_tests::free_port().to_string();
+    let args = [
+        "--port",
+        &port,
+        "--cache-file",
+        cache.to_str().unwrap(),
+        "--maxmemory",
+        "8mb",
+        "--cluster-enabled",
+        "yes",
+        "--cluster-membership",
+        "etcd",
+        "--cluster-lease-ttl-ms",
+        "1000",
+        "--cluster-etcd-endpoints",
+        &no_etcd,
+    ];
+    let (status, out) = run_to_exit(&args);
+    assert!(!status.success());
+    assert!(
+        out.contains("cluster-membership etcd: registering in etcd failed"),
+        "{out}"
+    );
 }
 
 fn redis_cli(port: u16, cluster_mode: bool, args: &[&str]) -> String {

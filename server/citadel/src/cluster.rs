@@ -45,8 +45,6 @@ pub enum NodeError {
     Directory(std::io::Error),
     #[error("cannot start the cluster membership thread: {0}")]
     Follow(std::io::Error),
-    #[error("cluster-proxy yes: not built into this server yet (clients must follow -MOVED)")]
-    ProxyNotBuilt,
     #[error(
         "cluster-announce: this node listens on {0}, which other nodes cannot reach; \
          set cluster-announce to the host:port they reach it at"
@@ -66,9 +64,6 @@ impl Node {
     ) -> Result<Option<Node>, NodeError> {
         if !settings.get(&setting::CLUSTER_ENABLED).0 {
             return Ok(None);
-        }
-        if settings.get(&setting::CLUSTER_PROXY).0 {
-            return Err(NodeError::ProxyNotBuilt);
         }
         let announce = match settings.get(&setting::CLUSTER_ANNOUNCE) {
             Some(a) => a,

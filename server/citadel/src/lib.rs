@@ -9,6 +9,8 @@
 //!   connected-clients registry, per-thread counters, Redis's glob matching;
 //! * [`cluster`]: this server as a cluster node (its membership source
 //!   and the shared slot map, `citadel-cluster`);
+//! * [`forward`]: proxy mode's forwarding of requests to other nodes
+//!   (worker threads with pooled peer connections);
 //! * [`plugin`]: one thread's side of plugin calls (rings, ids, deadlines);
 //! * [`readthrough`]: `[[keyspace]]` loading through loader plugins;
 //! * [`pipeline`]: pipeline calls: result keys, single flight, settling;
@@ -35,6 +37,7 @@
 pub mod clients;
 pub mod cluster;
 pub mod command;
+pub mod forward;
 pub mod gate;
 pub mod glob;
 pub mod introspect;

@@ -82,6 +82,8 @@ pub struct ServerState {
     /// This server as a cluster node (installed by `main` before the
     /// threads start); unset when cluster mode is off.
     pub cluster: std::sync::OnceLock<crate::cluster::Node>,
+    /// Proxy mode's forwarder (`cluster-proxy yes`; installed by `main`).
+    pub forwarder: std::sync::OnceLock<crate::forward::Forwarder>,
     /// CLIENT TRACKING: who cached which key.
     pub tracking: crate::tracking::Tracking,
     /// `notify-keyspace-events` as bits (citadel_settings::key_events).
@@ -166,6 +168,7 @@ impl ServerState {
             notify_flags: Default::default(),
             tracking: Default::default(),
             cluster: Default::default(),
+            forwarder: Default::default(),
             introspect: Default::default(),
             settings,
             shutdown: Shutdown::default(),
@@ -216,6 +219,33 @@ impl ServerState {
         let notify =
             citadel_settings::key_events::KEYSPACE | citadel_settings::key_events::KEYEVENT;
         flags & notify != 0 || self.tracking.active()
+    }
+
+    /// Proxy mode (`cluster-enabled yes` and `cluster-proxy yes`): the
+    /// forwarder (its links to peers start on first use); each finished
+    /// forward is mailed to its thread's inbox. Peers are greeted with
+    /// this node's `requirepass` (the cluster's nodes share it).
+    pub fn start_forwarder(self: &Arc<Self>) {
+        use citadel_settings::cluster as cluster_setting;
+        let proxy = self.settings.get(&cluster_setting::CLUSTER_PROXY).0;
+        if self.cluster.get().is_none() || !proxy {
+            return;
+        }
+        let timeout = self
+            .settings
+            .get(&cluster_setting::CLUSTER_FORWARD_TIMEOUT_MS);
+        let state = Arc::downgrade(self);
+        let password = Box::new(move || {
+            let state = state.upgrade()?;
+            state.settings.get(&setting::REQUIREPASS)
+        });
+        let inboxes = self.inboxes.clone();
+        let deliver = Box::new(move |done: crate::forward::Done| {
+            inboxes.send(done.thread, crate::wait::Mail::Forwarded(done))
+        });
+        let timeout = Duration::from_millis(timeout);
+        let forwarder = crate::forward::Forwarder::start(timeout, password, deliver);
+        let _ = self.forwarder.set(forwarder);
     }
 
     /// Whether clients must AUTH before running commands.

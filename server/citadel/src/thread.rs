@@ -48,6 +48,8 @@ pub struct ThreadCtx {
     /// What this thread's wake fds are, by position (see `wake_fds`).
     wakes: Vec<Wake>,
     mail: Vec<Mail>,
+    /// The last forward this thread started (proxy mode).
+    forwards: u64,
 }
 
 /// What a wake fd belongs to.
@@ -92,6 +94,7 @@ impl ThreadCtx {
             held_mail: Vec::new(),
             wakes,
             mail: Vec::new(),
+            forwards: 0,
         }
     }
 
@@ -196,6 +199,10 @@ impl ThreadCtx {
                 Mail::Monitor { line, monitors } => {
                     deliver_line(&self.monitors, &mut self.waits, &line, &monitors)
                 }
+                Mail::Forwarded(done) => self.waits.finish(Completion::Forward {
+                    id: done.id,
+                    results: done.results,
+                }),
             }
         }
         self.finish_loads();
@@ -266,6 +273,12 @@ impl ThreadCtx {
                     .send(thread, Mail::PipelinePartial { wait, index, json });
             }
         }
+    }
+
+    /// A fresh id for a forward of this thread.
+    pub fn next_forward(&mut self) -> crate::forward::ForwardId {
+        self.forwards += 1;
+        crate::forward::ForwardId(self.forwards)
     }
 
     /// A connection parked on `key`.

@@ -98,10 +98,26 @@ crate::settings_part! {
         name: "cluster-proxy",
         value_name: "no|yes",
         default: "no",
-        help: "Forward requests for other nodes' slots instead of answering -MOVED (not yet built)",
-        doc: "Not yet built: yes is refused at startup. When built, a request for a slot \
-              of another node is forwarded to it and answered here, for clients that do \
-              not follow -MOVED.",
+        help: "Forward requests for other nodes' slots and relay the reply, instead of -MOVED",
+        doc: "Proxy mode, for clients that do not follow -MOVED: a command whose keys are \
+              in one slot of another node is forwarded to that node and its reply relayed \
+              unchanged; MGET, MSET, DEL, EXISTS, UNLINK and TOUCH with keys on several \
+              nodes are split per node and their replies merged in key order; a \
+              transaction (MULTI/EXEC) on one slot of another node is forwarded whole. \
+              A node that does not answer within cluster-forward-timeout-ms is answered \
+              -CLUSTERDOWN. The nodes of a cluster must share requirepass (peers \
+              authenticate with it).",
+    }
+    CLUSTER_FORWARD_TIMEOUT_MS: u64 = {
+        name: "cluster-forward-timeout-ms",
+        value_name: "MS",
+        default: "2000",
+        help: "Proxy mode: how long a forwarded request may wait for its node's reply",
+        doc: "Proxy mode: the deadline of a forwarded request, connecting included. A node \
+              that misses it (or refuses the connection) fails the request with \
+              -CLUSTERDOWN and is not tried again for as long (its circuit is open), so \
+              requests for its slots fail at once meanwhile.",
+        check: positive,
     }
 }
 

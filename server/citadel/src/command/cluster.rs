@@ -43,6 +43,7 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
     sub("cluster|countkeysinslot", 3, S, "3.0.0", "Returns the number of keys in a hash slot.", countkeysinslot),
     sub("cluster|getkeysinslot", 4, S, "3.0.0", "Returns the key names in a hash slot.", getkeysinslot),
     sub("cluster|help", 2, LS, "5.0.0", "Returns helpful text about the different subcommands.", help),
+    sub("cluster|noproxy", 2, LS, "7.0.0", "Citadel: answers this connection -MOVED, never a forwarded reply (proxy mode's peer connections).", noproxy),
 ];
 
 /// This thread's view of the cluster, or Redis's error when it is off.
@@ -296,10 +297,22 @@ fn help(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
             "SLOTS",
             "    Return information about slots range mappings. Each range is made of:",
             "    start, end, master and replicas IP addresses, ports and ids",
+            "NOPROXY",
+            "    Answer this connection -MOVED, never a forwarded reply (proxy mode).",
             "HELP",
             "    Print this help.",
         ],
     );
+    Ok(())
+}
+
+/// CLUSTER NOPROXY: this connection is another node's forwarding
+/// connection (or a client that follows -MOVED): a request is forwarded
+/// at most once, so two nodes with different views never loop.
+fn noproxy(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    view(ctx)?;
+    ctx.conn.no_proxy = true;
+    ctx.out.ok();
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use citadel_resp::Reply;
 
 use super::load_plan::Plan;
 use crate::clients::ClientShared;
+use crate::forward::ForwardId;
 use crate::pipeline::PipelineWaitId;
 use crate::plugin::{Outcome, PluginId, RequestId};
 use crate::readthrough::LoadWaitId;
@@ -56,6 +57,9 @@ pub struct ConnState {
     pub tracking_after_load: Vec<Vec<u8>>,
     /// CLIENT REPLY: whether replies are sent.
     pub reply_mode: ReplyMode,
+    /// CLUSTER NOPROXY: answer -MOVED, never forward (a peer's
+    /// forwarding connection: a request is forwarded at most once).
+    pub no_proxy: bool,
 }
 
 /// The connection's side of its tracking (what every read checks).
@@ -110,6 +114,12 @@ pub enum Pending {
     /// Held by CLIENT PAUSE; the held command was not consumed and runs
     /// when the connection resumes.
     Paused { client: u64 },
+    /// A request forwarded to other nodes (proxy mode); `plan` merges
+    /// their replies (`command/proxy.rs`).
+    Forward {
+        id: ForwardId,
+        plan: Box<super::proxy_merge::Merge>,
+    },
 }
 
 impl Pending {
@@ -120,6 +130,7 @@ impl Pending {
             Pending::Loads { wait, .. } => WaitKey::Loads(*wait),
             Pending::Pipeline { wait } => WaitKey::Pipeline(*wait),
             Pending::Paused { client } => WaitKey::Pause(*client),
+            Pending::Forward { id, .. } => WaitKey::Forward(*id),
         }
     }
 }

@@ -13,6 +13,7 @@ use super::context::{ConnState, Ctx};
 use super::error::{reply_error, reply_unknown_command, reply_unknown_subcommand, CmdError};
 use super::key_events;
 use super::observe::{self, Ran};
+use super::proxy::{self, Taken};
 use super::table::{self, CommandDef};
 use citadel_resp::Reply;
 
@@ -89,10 +90,36 @@ fn check_and_run(
             .or_else(|| super::monitor::refuse_keyspace(conn, def))
     };
     // Cluster mode: keyed commands run (or queue) only on their slot's node.
-    let refusal = refusal.or_else(|| {
+    let mut refusal = refusal.or_else(|| {
         let view = thread.cluster.as_mut()?;
         super::redirect::check(view, def, args).err()
     });
+    // Proxy mode: another node's command is forwarded (in MULTI: queued,
+    // and EXEC forwards the transaction).
+    if let Some(e @ (CmdError::Moved { .. } | CmdError::CrossSlot)) = &refusal {
+        if proxy::enabled(state) {
+            if conn.tx.in_multi {
+                let moved = matches!(e, CmdError::Moved { .. });
+                if moved && proxy::forwardable(def) && !conn.no_proxy {
+                    refusal = None;
+                }
+            } else {
+                let e = refusal.take().expect("matched above");
+                match proxy::take(state, thread, conn, idx, def, args, e) {
+                    Taken::Parked => {
+                        return Ran::Executed {
+                            cmd: idx,
+                            def,
+                            nanos: 0,
+                            failed: false,
+                        }
+                    }
+                    Taken::RunHere => {}
+                    Taken::Refuse(e) => refusal = Some(e),
+                }
+            }
+        }
+    }
     if let Some(e) = refusal {
         reply_error(&mut reply, &e);
         conn.tx.dirty |= conn.tx.in_multi;

@@ -36,6 +36,8 @@ mod pipeline;
 mod pipeline_info;
 mod plugin;
 mod prefetch;
+mod proxy;
+mod proxy_merge;
 mod pubsub;
 mod queue;
 mod ranges;

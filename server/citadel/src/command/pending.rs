@@ -108,6 +108,9 @@ pub fn resume(
         (Pending::Pipeline { .. }, Completion::Pipeline { result, .. }) => {
             super::pipeline::done(&mut ctx, result)
         }
+        (Pending::Forward { plan, .. }, Completion::Forward { results, .. }) => {
+            super::proxy_merge::merge(&mut ctx.out, *plan, results)
+        }
         // Nothing to write: the held command runs from the buffered input.
         (Pending::Paused { .. }, Completion::Unpaused { .. }) => Ok(()),
         _ => Err(CmdError::Static(

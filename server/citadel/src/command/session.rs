@@ -57,6 +57,7 @@ impl Session {
                 tracking_attached: false,
                 tracking_after_load: Vec::new(),
                 reply_mode: Default::default(),
+                no_proxy: false,
             },
         }
     }

@@ -79,12 +79,26 @@ pub fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
         Some(view) if !tx.dirty => super::redirect::check_queue(view, &tx),
         _ => Ok(()),
     };
+    // Proxy mode: a queue on another node's slot runs there, whole
+    // (not with WATCH: the watched keys are this connection's).
+    let routed = match routed {
+        Err(CmdError::Moved { addr, .. })
+            if super::proxy::enabled(ctx.state)
+                && !ctx.conn.no_proxy
+                && tx.watched_keys().next().is_none() =>
+        {
+            super::proxy::forward_exec(ctx, &tx, addr);
+            Ok(())
+        }
+        other => other,
+    };
+    let forwarded = ctx.conn.pending.is_some();
     let result = if tx.dirty {
         Err(CmdError::Static(
             "EXECABORT Transaction discarded because of previous errors.",
         ))
     } else {
-        routed.and_then(|()| run(ctx, &tx))
+        routed.and_then(|()| if forwarded { Ok(false) } else { run(ctx, &tx) })
     };
     ctx.conn.tx.running = false;
     if matches!(result, Ok(true)) {

@@ -133,7 +133,8 @@ pub fn finished(
         | Completion::Message { .. }
         | Completion::Unpaused { .. }
         | Completion::Invalidate { .. }
-        | Completion::Monitor { .. } => Err(internal()),
+        | Completion::Monitor { .. }
+        | Completion::Forward { .. } => Err(internal()),
     }
 }
 

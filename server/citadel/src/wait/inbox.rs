@@ -52,6 +52,8 @@ pub enum Mail {
         line: std::sync::Arc<[u8]>,
         monitors: Vec<u64>,
     },
+    /// A forwarding worker finished a request of this thread's client.
+    Forwarded(crate::forward::Done),
 }
 
 pub struct Inbox {

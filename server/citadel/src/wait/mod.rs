@@ -23,6 +23,7 @@ use std::sync::Arc;
 pub use inbox::{Inbox, Inboxes, Mail};
 pub use parked::{Target, ThreadWaits};
 
+use crate::forward::{ForwardId, PartResult};
 use crate::pipeline::{PipelineResult, PipelineWaitId};
 use crate::plugin::{Outcome, PluginId, RequestId};
 use crate::pubsub::Message;
@@ -58,6 +59,8 @@ pub enum WaitKey {
     Pause(u64),
     /// A monitor's lines (client id): like `Pubsub`, never parked on.
     Monitor(u64),
+    /// A request forwarded to other nodes (proxy mode, `crate::forward`).
+    Forward(ForwardId),
 }
 
 /// A finished operation, as the continuation of the command that waited
@@ -104,6 +107,11 @@ pub enum Completion {
     /// A command's MONITOR line for a monitor (client id): written out as
     /// is (see `crate::monitor`); like a message, it ends no wait.
     Monitor { client: u64, line: Arc<[u8]> },
+    /// A forwarded request's replies, one result per part (proxy mode).
+    Forward {
+        id: ForwardId,
+        results: Vec<PartResult>,
+    },
 }
 
 impl Completion {
@@ -119,6 +127,7 @@ impl Completion {
             }
             Completion::Unpaused { client } => WaitKey::Pause(*client),
             Completion::Monitor { client, .. } => WaitKey::Monitor(*client),
+            Completion::Forward { id, .. } => WaitKey::Forward(*id),
         }
     }
 

@@ -1,0 +1,176 @@
+//! One pipelined link to a peer (per address and protocol): a writer
+//! thread that connects, greets and writes requests in the order they
+//! come, and, per connection, a reader thread that reads the replies and
+//! matches them in order to the requests in flight. Neither ever runs on
+//! a server core.
+//!
+//! The in-flight queue is shared under a mutex with a `closed` flag: the
+//! reader, when the connection fails (an error, EOF, or the oldest
+//! request past its deadline), closes it, fails everything in flight and
+//! shuts the socket (a writer blocked on a full send buffer wakes); the
+//! writer queues a request only while the connection is open, so no
+//! request is ever left waiting on a dead connection.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::net::{Shutdown, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::Receiver;
+
+use super::peer::PeerConn;
+use super::{ForwardError, Request, Shared};
+
+/// How often an idle reader looks at the deadline of what is in flight.
+const TICK: Duration = Duration::from_millis(50);
+
+/// One connection's requests in flight, oldest first.
+#[derive(Default)]
+struct InFlight {
+    queue: VecDeque<Request>,
+    closed: bool,
+}
+
+/// Requests written together at most (one write for all that waited).
+const BATCH: usize = 128;
+
+/// A connection of the link: the writer's handle and its requests in flight.
+type Conn = (TcpStream, Arc<Mutex<InFlight>>);
+
+/// The writer thread of the link to `addr`: takes every request waiting,
+/// queues them in flight and writes them with one write.
+pub fn write_loop(addr: &str, resp3: bool, requests: &Receiver<Request>, shared: &Arc<Shared>) {
+    let mut conn: Option<Conn> = None;
+    let mut bytes = Vec::new();
+    while let Ok(first) = requests.recv() {
+        let now = Instant::now();
+        let mut batch = Vec::new();
+        for request in std::iter::once(first).chain(requests.try_iter().take(BATCH - 1)) {
+            if now >= request.deadline {
+                // Waited out its time behind a connect: never sent.
+                request.fail(ForwardError::Timeout);
+            } else {
+                batch.push(request);
+            }
+        }
+        let Some(first) = batch.first() else {
+            continue;
+        };
+        let deadline = first.deadline;
+        // A connection the reader closed (the peer went, or closed it
+        // idle) is replaced once; nothing of this batch was sent on it.
+        let mut queued = false;
+        for _ in 0..2 {
+            if conn.as_ref().is_some_and(|(_, f)| lock(f).closed) {
+                conn = None;
+            }
+            let (_, in_flight) = match conn.as_mut() {
+                Some(c) => c,
+                None if shared.circuit_open(addr) => break,
+                None => match connect(addr, resp3, deadline, shared) {
+                    Ok(c) => conn.insert(c),
+                    Err(e) => {
+                        let e = shared.failed(addr, e);
+                        for request in batch.drain(..) {
+                            request.fail(e.again());
+                        }
+                        break;
+                    }
+                },
+            };
+            let mut f = lock(in_flight);
+            if f.closed {
+                continue;
+            }
+            bytes.clear();
+            for request in batch.drain(..) {
+                bytes.extend_from_slice(&request.part.request);
+                f.queue.push_back(request);
+            }
+            drop(f);
+            queued = true;
+            break;
+        }
+        for request in batch.drain(..) {
+            request.fail(ForwardError::CircuitOpen);
+        }
+        if let (true, Some((stream, _))) = (queued, conn.as_mut()) {
+            if let Err(e) = stream.write_all(&bytes) {
+                // The reader fails what is in flight once the socket goes.
+                let _ = stream.shutdown(Shutdown::Both);
+                shared.failed(addr, ForwardError::Io(e));
+            }
+        }
+    }
+}
+
+/// Opens and greets a connection to `addr`, and starts its reader.
+fn connect(
+    addr: &str,
+    resp3: bool,
+    deadline: Instant,
+    shared: &Arc<Shared>,
+) -> Result<(TcpStream, Arc<Mutex<InFlight>>), ForwardError> {
+    let password = (shared.password)();
+    let peer = PeerConn::open(addr, resp3, password.as_deref(), deadline)?;
+    let writer = peer.writer().map_err(ForwardError::Io)?;
+    writer
+        .set_write_timeout(Some(shared.timeout))
+        .map_err(ForwardError::Io)?;
+    let in_flight = Arc::new(Mutex::new(InFlight::default()));
+    let (f, s, a) = (in_flight.clone(), shared.clone(), addr.to_string());
+    std::thread::Builder::new()
+        .name("citadel-fwd-read".into())
+        .spawn(move || read_loop(&a, peer, &f, &s))
+        .map_err(ForwardError::Io)?;
+    Ok((writer, in_flight))
+}
+
+/// The reader of one connection: replies to requests in order, until the
+/// connection fails or the peer closes it.
+fn read_loop(addr: &str, mut peer: PeerConn, in_flight: &Mutex<InFlight>, shared: &Shared) {
+    let mut replies: Vec<Vec<u8>> = Vec::new();
+    let error = loop {
+        let oldest = lock(in_flight).queue.front().map(|r| r.deadline);
+        let wake = oldest.map_or(Instant::now() + TICK, |d| d.min(Instant::now() + TICK));
+        match peer.read_reply(wake) {
+            Ok(reply) => {
+                let mut f = lock(in_flight);
+                let Some(front) = f.queue.front() else {
+                    break ForwardError::Malformed; // a reply nobody asked for
+                };
+                replies.push(reply);
+                if replies.len() < front.part.replies {
+                    continue;
+                }
+                let request = f.queue.pop_front().expect("front exists");
+                drop(f);
+                request.answered(std::mem::take(&mut replies));
+            }
+            Err(ForwardError::Timeout) => {
+                if oldest.is_some_and(|d| Instant::now() >= d) {
+                    break ForwardError::Timeout;
+                }
+            }
+            Err(e) => break e,
+        }
+    };
+    let failed: Vec<Request> = {
+        let mut f = lock(in_flight);
+        f.closed = true;
+        f.queue.drain(..).collect()
+    };
+    peer.shutdown();
+    if failed.is_empty() && matches!(error, ForwardError::Closed) {
+        return; // The peer closed an idle connection: no failure.
+    }
+    let error = shared.failed(addr, error);
+    for request in failed {
+        request.fail(error.again());
+    }
+}
+
+fn lock(in_flight: &Mutex<InFlight>) -> std::sync::MutexGuard<'_, InFlight> {
+    in_flight.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,281 @@
+//! Proxy mode's forwarding (`cluster-proxy yes`): requests for slots of
+//! other nodes go to them off the server threads. A server thread submits
+//! a [`Job`] (one or more [`Part`]s, each a request for one peer) and
+//! parks the client; each part goes to the link of its peer (and
+//! protocol): a writer thread that writes requests in order on one
+//! pipelined connection and a reader thread that matches the replies to
+//! them in order (`link.rs`). The parts of a split command travel to their
+//! peers in parallel; when a job's last part is answered, its [`Done`]
+//! goes to `deliver`, which mails it to the submitting thread's inbox.
+//!
+//! Failures are bounded: every request has a deadline
+//! (`cluster-forward-timeout-ms` from its submission, connecting
+//! included); a connection whose oldest request missed it is closed and
+//! everything in flight on it fails; a peer that failed has its circuit
+//! opened for as long, so requests for it fail at once meanwhile. A part
+//! answered `-MOVED` (the peer's view is newer) is sent once to the node
+//! it names, no further.
+
+mod link;
+mod peer;
+pub mod reply;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::Sender;
+
+pub use peer::encode_command;
+
+/// A forward this thread waits for (numbered per server thread).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ForwardId(pub u64);
+
+/// One peer's share of a forwarded command.
+#[derive(Debug)]
+pub struct Part {
+    /// The peer's announced `host:port`.
+    pub addr: String,
+    /// RESP commands, as the peer will read them.
+    pub request: Vec<u8>,
+    /// How many replies `request` gets.
+    pub replies: usize,
+}
+
+/// Each reply of a part, as the peer wrote it; or why there is none.
+pub type PartResult = Result<Vec<Vec<u8>>, ForwardError>;
+
+#[derive(Debug)]
+pub struct Job {
+    /// The server thread of the waiting client.
+    pub thread: usize,
+    pub id: ForwardId,
+    /// The client speaks RESP3: so must the peer connection.
+    pub resp3: bool,
+    pub parts: Vec<Part>,
+}
+
+/// A finished job: one result per part, in the job's order.
+#[derive(Debug)]
+pub struct Done {
+    pub thread: usize,
+    pub id: ForwardId,
+    pub results: Vec<PartResult>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    #[error("timed out")]
+    Timeout,
+    #[error("connection closed")]
+    Closed,
+    #[error("{0}")]
+    Io(std::io::Error),
+    #[error("the reply is not RESP")]
+    Malformed,
+    #[error("refused the connection's greeting: {0}")]
+    Handshake(String),
+    #[error("failed recently (circuit open)")]
+    CircuitOpen,
+    #[error("forwarding is not available")]
+    Unavailable,
+}
+
+impl ForwardError {
+    /// The same error once more (for each request of a failed connection).
+    fn again(&self) -> ForwardError {
+        match self {
+            ForwardError::Timeout => ForwardError::Timeout,
+            ForwardError::Closed => ForwardError::Closed,
+            ForwardError::Io(e) => ForwardError::Io(std::io::Error::new(e.kind(), e.to_string())),
+            ForwardError::Malformed => ForwardError::Malformed,
+            ForwardError::Handshake(t) => ForwardError::Handshake(t.clone()),
+            ForwardError::CircuitOpen => ForwardError::CircuitOpen,
+            ForwardError::Unavailable => ForwardError::Unavailable,
+        }
+    }
+}
+
+/// Hands a finished job to its thread (the inbox, in the server).
+pub type Deliver = Box<dyn Fn(Done) + Send + Sync>;
+/// The password peers want (`requirepass`, shared by the cluster), read
+/// when a connection is opened.
+pub type Password = Box<dyn Fn() -> Option<String> + Send + Sync>;
+
+pub struct Forwarder {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    timeout: Duration,
+    password: Password,
+    deliver: Deliver,
+    /// Peers whose circuit is open, until when.
+    open: Mutex<HashMap<String, Instant>>,
+    /// Each peer's link (by address and protocol): its writer's queue.
+    links: Mutex<HashMap<(String, bool), Sender<Request>>>,
+}
+
+/// A job's parts still out, and the results of those answered.
+struct JobState {
+    thread: usize,
+    id: ForwardId,
+    results: Mutex<Vec<Option<PartResult>>>,
+    left: AtomicUsize,
+}
+
+/// One part on its way to a peer.
+struct Request {
+    job: Arc<JobState>,
+    index: usize,
+    part: Part,
+    resp3: bool,
+    deadline: Instant,
+    /// Already sent again after a -MOVED (never twice).
+    redirected: bool,
+    shared: Arc<Shared>,
+}
+
+impl Forwarder {
+    pub fn start(timeout: Duration, password: Password, deliver: Deliver) -> Forwarder {
+        Forwarder {
+            shared: Arc::new(Shared {
+                timeout,
+                password,
+                deliver,
+                open: Mutex::new(HashMap::new()),
+                links: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Sends each part of `job` to its peer's link; its `Done` comes
+    /// through `deliver` once every part is answered or failed.
+    pub fn submit(&self, job: Job) {
+        let deadline = Instant::now() + self.shared.timeout;
+        let state = Arc::new(JobState {
+            thread: job.thread,
+            id: job.id,
+            results: Mutex::new(job.parts.iter().map(|_| None).collect()),
+            left: AtomicUsize::new(job.parts.len()),
+        });
+        if job.parts.is_empty() {
+            (self.shared.deliver)(Done::failed(&job, || ForwardError::Unavailable));
+            return;
+        }
+        for (index, part) in job.parts.into_iter().enumerate() {
+            self.shared.route(Request {
+                job: state.clone(),
+                index,
+                part,
+                resp3: job.resp3,
+                deadline,
+                redirected: false,
+                shared: self.shared.clone(),
+            });
+        }
+    }
+}
+
+impl Done {
+    /// `job` failed whole, every part with `error()`.
+    pub fn failed(job: &Job, error: impl Fn() -> ForwardError) -> Done {
+        Done {
+            thread: job.thread,
+            id: job.id,
+            results: job.parts.iter().map(|_| Err(error())).collect(),
+        }
+    }
+}
+
+impl Request {
+    fn fail(self, e: ForwardError) {
+        self.complete(Err(e));
+    }
+
+    /// Its replies: done, unless a lone -MOVED sends it on once more.
+    fn answered(mut self, replies: Vec<Vec<u8>>) {
+        if let ([only], false) = (replies.as_slice(), self.redirected) {
+            if let Some(owner) = reply::moved_to(only).filter(|o| *o != self.part.addr) {
+                self.part.addr = owner.to_string();
+                self.redirected = true;
+                let shared = self.shared.clone();
+                shared.route(self);
+                return;
+            }
+        }
+        self.complete(Ok(replies));
+    }
+
+    fn complete(self, result: PartResult) {
+        let job = &self.job;
+        {
+            let mut results = job.results.lock().unwrap_or_else(|e| e.into_inner());
+            results[self.index] = Some(result);
+        }
+        if job.left.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let results = std::mem::take(&mut *job.results.lock().unwrap_or_else(|e| e.into_inner()));
+        let results = results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(ForwardError::Closed)))
+            .collect();
+        (self.shared.deliver)(Done {
+            thread: job.thread,
+            id: job.id,
+            results,
+        });
+    }
+}
+
+impl Shared {
+    /// Hands `request` to its peer's link, started on first use.
+    fn route(self: &Arc<Self>, request: Request) {
+        let key = (request.part.addr.clone(), request.resp3);
+        let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        let sender = match links.get(&key) {
+            Some(s) => s.clone(),
+            None => {
+                let (sender, requests) = crossbeam::channel::unbounded();
+                let (addr, resp3, shared) = (key.0.clone(), key.1, self.clone());
+                let started = std::thread::Builder::new()
+                    .name(format!("citadel-fwd-{addr}"))
+                    .spawn(move || link::write_loop(&addr, resp3, &requests, &shared));
+                if let Err(e) = started {
+                    drop(links);
+                    request.fail(ForwardError::Io(e));
+                    return;
+                }
+                links.insert(key, sender.clone());
+                sender
+            }
+        };
+        drop(links);
+        if let Err(e) = sender.send(request) {
+            e.into_inner().fail(ForwardError::Closed);
+        }
+    }
+
+    fn circuit_open(&self, addr: &str) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        match open.get(addr) {
+            Some(&until) if Instant::now() < until => true,
+            Some(_) => {
+                open.remove(addr);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// `addr` failed: its circuit opens for a timeout's length.
+    fn failed(&self, addr: &str, e: ForwardError) -> ForwardError {
+        tracing::warn!(peer = addr, "forwarding failed: {e}");
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.insert(addr.to_string(), Instant::now() + self.timeout);
+        e
+    }
+}

@@ -1,0 +1,141 @@
+//! One blocking connection to a peer node, as a forwarding worker holds
+//! it: connected and greeted once (protocol, password, no forwarding on
+//! its side), then requests written and replies read in order, each read
+//! bounded by the request's deadline.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use super::reply::reply_len;
+use super::ForwardError;
+
+pub struct PeerConn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// Bytes of `buf` already handed out as replies.
+    start: usize,
+}
+
+/// RESP multibulk of the `count` `words`, appended to `out`.
+pub fn encode_command<'a>(
+    out: &mut Vec<u8>,
+    count: usize,
+    words: impl IntoIterator<Item = &'a [u8]>,
+) {
+    out.extend_from_slice(format!("*{count}\r\n").as_bytes());
+    for w in words {
+        out.extend_from_slice(format!("${}\r\n", w.len()).as_bytes());
+        out.extend_from_slice(w);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn remaining(deadline: Instant) -> Result<Duration, ForwardError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        Err(ForwardError::Timeout)
+    } else {
+        Ok(left)
+    }
+}
+
+impl PeerConn {
+    /// Connects to `addr` and greets it: `HELLO 3` for a RESP3 client's
+    /// requests, AUTH with `password`, then CLUSTER NOPROXY so the peer
+    /// answers -MOVED rather than forwarding again (no loops).
+    pub fn open(
+        addr: &str,
+        resp3: bool,
+        password: Option<&str>,
+        deadline: Instant,
+    ) -> Result<PeerConn, ForwardError> {
+        let target = addr
+            .to_socket_addrs()
+            .map_err(ForwardError::Io)?
+            .next()
+            .ok_or_else(|| ForwardError::Handshake(format!("{addr} resolves to nothing")))?;
+        let stream =
+            TcpStream::connect_timeout(&target, remaining(deadline)?).map_err(ForwardError::Io)?;
+        stream.set_nodelay(true).map_err(ForwardError::Io)?;
+        let mut conn = PeerConn {
+            stream,
+            buf: Vec::with_capacity(16 * 1024),
+            start: 0,
+        };
+        let mut greet = Vec::new();
+        let mut replies = 1;
+        match (resp3, password) {
+            (true, Some(p)) => {
+                let hello = [&b"HELLO"[..], b"3", b"AUTH", b"default", p.as_bytes()];
+                encode_command(&mut greet, hello.len(), hello)
+            }
+            (true, None) => encode_command(&mut greet, 2, [&b"HELLO"[..], b"3"]),
+            (false, Some(p)) => encode_command(&mut greet, 2, [&b"AUTH"[..], p.as_bytes()]),
+            (false, None) => replies = 0,
+        }
+        encode_command(&mut greet, 2, [&b"CLUSTER"[..], b"NOPROXY"]);
+        conn.send(&greet)?;
+        for _ in 0..=replies {
+            let reply = conn.read_reply(deadline)?;
+            if reply.starts_with(b"-") {
+                let text = String::from_utf8_lossy(&reply);
+                return Err(ForwardError::Handshake(text.trim_end().to_string()));
+            }
+        }
+        Ok(conn)
+    }
+
+    pub fn send(&mut self, request: &[u8]) -> Result<(), ForwardError> {
+        self.stream.write_all(request).map_err(ForwardError::Io)
+    }
+
+    /// Closes both directions (a writer blocked on the other handle wakes).
+    pub fn shutdown(&self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+
+    /// A second handle on the socket (the writer's, while this one reads).
+    pub fn writer(&self) -> std::io::Result<TcpStream> {
+        self.stream.try_clone()
+    }
+
+    /// The next reply, whole, as the peer wrote it; `Timeout` once
+    /// `deadline` passed (a reply begun stays buffered for the next call).
+    pub fn read_reply(&mut self, deadline: Instant) -> Result<Vec<u8>, ForwardError> {
+        loop {
+            let pending = &self.buf[self.start..];
+            if let Some(len) = reply_len(pending).map_err(|_| ForwardError::Malformed)? {
+                let reply = pending[..len].to_vec();
+                self.start += len;
+                if self.start == self.buf.len() {
+                    self.buf.clear();
+                    self.start = 0;
+                }
+                return Ok(reply);
+            }
+            self.stream
+                .set_read_timeout(Some(remaining(deadline)?))
+                .map_err(ForwardError::Io)?;
+            let old = self.buf.len();
+            self.buf.resize(old + 16 * 1024, 0);
+            let got = self.stream.read(&mut self.buf[old..]);
+            match got {
+                Ok(0) => {
+                    self.buf.truncate(old);
+                    return Err(ForwardError::Closed);
+                }
+                Ok(n) => self.buf.truncate(old + n),
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(match e.kind() {
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                            ForwardError::Timeout
+                        }
+                        _ => ForwardError::Io(e),
+                    });
+                }
+            }
+        }
+    }
+}
