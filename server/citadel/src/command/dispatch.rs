@@ -96,27 +96,25 @@ fn check_and_run(
     });
     // Proxy mode: another node's command is forwarded (in MULTI: queued,
     // and EXEC forwards the transaction).
-    if let Some(e @ (CmdError::Moved { .. } | CmdError::CrossSlot)) = &refusal {
-        if proxy::enabled(state) {
-            if conn.tx.in_multi {
-                let moved = matches!(e, CmdError::Moved { .. });
-                if moved && proxy::forwardable(def) && !conn.no_proxy {
-                    refusal = None;
-                }
-            } else {
-                let e = refusal.take().expect("matched above");
-                match proxy::take(state, thread, conn, idx, def, args, e) {
-                    Taken::Parked => {
-                        return Ran::Executed {
-                            cmd: idx,
-                            def,
-                            nanos: 0,
-                            failed: false,
-                        }
+    let elsewhere = matches!(refusal, Some(CmdError::Moved { .. } | CmdError::CrossSlot));
+    if elsewhere && proxy::enabled(state) {
+        if conn.tx.in_multi {
+            let moved = matches!(refusal, Some(CmdError::Moved { .. }));
+            if moved && proxy::forwardable(def) && !conn.no_proxy {
+                refusal = None;
+            }
+        } else if let Some(e) = refusal.take() {
+            match proxy::take(state, thread, conn, idx, def, args, e) {
+                Taken::Parked => {
+                    return Ran::Executed {
+                        cmd: idx,
+                        def,
+                        nanos: 0,
+                        failed: false,
                     }
-                    Taken::RunHere => {}
-                    Taken::Refuse(e) => refusal = Some(e),
                 }
+                Taken::RunHere => {}
+                Taken::Refuse(e) => refusal = Some(e),
             }
         }
     }

@@ -137,16 +137,17 @@ fn read_loop(addr: &str, mut peer: PeerConn, in_flight: &Mutex<InFlight>, shared
         match peer.read_reply(wake) {
             Ok(reply) => {
                 let mut f = lock(in_flight);
-                let Some(front) = f.queue.front() else {
+                let Some(wanted) = f.queue.front().map(|r| r.part.replies) else {
                     break ForwardError::Malformed; // a reply nobody asked for
                 };
                 replies.push(reply);
-                if replies.len() < front.part.replies {
+                if replies.len() < wanted {
                     continue;
                 }
-                let request = f.queue.pop_front().expect("front exists");
-                drop(f);
-                request.answered(std::mem::take(&mut replies));
+                if let Some(request) = f.queue.pop_front() {
+                    drop(f);
+                    request.answered(std::mem::take(&mut replies));
+                }
             }
             Err(ForwardError::Timeout) => {
                 if oldest.is_some_and(|d| Instant::now() >= d) {
