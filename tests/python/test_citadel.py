@@ -428,6 +428,20 @@ redis.register_function{function_name='py_get', callback=function(keys) return r
     assert c.function_list() == []
 
 
+def start_cluster(nodes, *flags, count=3):
+    """Starts `count` citadel nodes on 127.0.0.1 in one cluster (static
+    membership) with the extra `flags`, appending them to `nodes`."""
+    ports = [free_port() for _ in range(count)]
+    members = ",".join(f"127.0.0.1:{p}" for p in ports)
+    for p in ports:
+        nodes.append(Citadel("--cluster-enabled", "yes", *flags, "--cluster-nodes", members, port=p))
+
+
+def stop_all(nodes):
+    while nodes:
+        nodes.pop().cleanup()
+
+
 def run_tests(namespace):
     """The runner without pytest: every test_* of a test module (its
     globals()), between its setup_module and teardown_module."""

@@ -13,22 +13,17 @@ import sys
 import redis
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_citadel import Citadel, free_port, run_tests  # noqa: E402
+from test_citadel import run_tests, start_cluster, stop_all  # noqa: E402
 
 NODES = []
 
 
 def setup_module():
-    ports = [free_port() for _ in range(3)]
-    members = ",".join(f"127.0.0.1:{p}" for p in ports)
-    for p in ports:
-        NODES.append(Citadel("--cluster-enabled", "yes", "--cluster-proxy", "yes",
-                             "--cluster-nodes", members, port=p))
+    start_cluster(NODES, "--cluster-proxy", "yes")
 
 
 def teardown_module():
-    while NODES:
-        NODES.pop().cleanup()
+    stop_all(NODES)
 
 
 def plain():
