@@ -17,8 +17,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use citadel_proto::cluster::{Member, MembershipEvent};
+use citadel_proto::cluster::{Member, MemberView, MembershipEvent};
 
 use crate::slot_map::SlotMap;
 use crate::topology::Topology;
@@ -60,6 +61,7 @@ impl ClusterState {
             generation: 1,
             map: Arc::new(SlotMap::empty()),
             previous: None,
+            changed_at: None,
             me: None,
             down: Some(NO_VIEW.into()),
         };
@@ -102,12 +104,17 @@ impl ClusterState {
                 }
                 let map = Arc::new(SlotMap::build(&view));
                 let moved = current.map.moved_slots(&map).len();
-                let (previous, down) = if current.map.members() == map.members() {
+                let (previous, changed_at, down) = if current.map.members() == map.members() {
                     // Back from isolation with the same members: keep the
                     // hand-off source of the last real change.
-                    (current.previous.clone(), None)
+                    (current.previous.clone(), current.changed_at, None)
+                } else if current.map.members().is_empty() {
+                    // This node's first view: until it came, the others
+                    // served the cluster without it (it joined, or came
+                    // back), so their map is what its slots move from.
+                    (self.map_without_me(&view), Some(Instant::now()), None)
                 } else {
-                    (Some(current.map.clone()), None)
+                    (Some(current.map.clone()), Some(Instant::now()), None)
                 };
                 let me = map.index_of(&self.my_id);
                 if me.is_none() {
@@ -122,6 +129,7 @@ impl ClusterState {
                     generation,
                     map,
                     previous,
+                    changed_at,
                     me,
                     down,
                 });
@@ -131,10 +139,12 @@ impl ClusterState {
                 tracing::warn!(%reason, "isolated from the cluster: not serving any slot");
                 let (map, previous, me) =
                     (current.map.clone(), current.previous.clone(), current.me);
+                let changed_at = current.changed_at;
                 self.install(&mut current, |generation| Topology {
                     generation,
                     map,
                     previous,
+                    changed_at,
                     me,
                     down: Some(reason),
                 });
@@ -150,6 +160,20 @@ impl ClusterState {
             tracing::info!(revision, members, moved, "cluster view installed");
         }
         applied
+    }
+
+    /// The map of `view`'s other members (None when there are none).
+    fn map_without_me(&self, view: &MemberView) -> Option<Arc<SlotMap>> {
+        let others = MemberView {
+            revision: view.revision,
+            members: view
+                .members
+                .iter()
+                .filter(|m| m.id != self.my_id)
+                .cloned()
+                .collect(),
+        };
+        (!others.members.is_empty()).then(|| Arc::new(SlotMap::build(&others)))
     }
 
     /// Publishes the next topology (see the module comment for the order).

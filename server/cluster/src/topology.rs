@@ -3,6 +3,7 @@
 //! membership source cut it off. Immutable; a change is a new `Topology`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use citadel_proto::cluster::Member;
 
@@ -16,6 +17,9 @@ pub struct Topology {
     /// The map before the last view change, if any: a slot that moved was
     /// served by its owner there (what a warm hand-off reads misses from).
     pub previous: Option<Arc<SlotMap>>,
+    /// When `previous` stopped being the map in force (a hand-off reads
+    /// from it only for a while after).
+    pub changed_at: Option<Instant>,
     /// This node's index in `map.members()`, when it is a member.
     pub me: Option<usize>,
     /// Why this node must not serve its slots (isolated by its membership
@@ -46,6 +50,18 @@ impl Topology {
             Some(i) if Some(i) == self.me => Route::Local,
             Some(i) => Route::Moved(&self.map.members()[i]),
         }
+    }
+
+    /// The member that owned `slot` before a map change at most `window`
+    /// ago, when it is another member of the map in force (a live node:
+    /// where a warm hand-off reads a miss of `slot` from).
+    pub fn handoff_source(&self, slot: u16, window: std::time::Duration) -> Option<&Member> {
+        if self.changed_at?.elapsed() > window {
+            return None;
+        }
+        let before = self.previous_owner(slot)?;
+        let live = self.map.index_of(&before.id)?;
+        (Some(live) != self.me).then_some(before)
     }
 
     /// This node's member record, when it is a member.

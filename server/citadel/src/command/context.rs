@@ -120,6 +120,9 @@ pub enum Pending {
         id: ForwardId,
         plan: Box<super::proxy_merge::Merge>,
     },
+    /// A GET miss read from the slot's previous owner (warm hand-off,
+    /// `command/handoff.rs`): its reply is stored here, then answered.
+    Handoff { id: ForwardId, key: Box<[u8]> },
 }
 
 impl Pending {
@@ -130,7 +133,7 @@ impl Pending {
             Pending::Loads { wait, .. } => WaitKey::Loads(*wait),
             Pending::Pipeline { wait } => WaitKey::Pipeline(*wait),
             Pending::Paused { client } => WaitKey::Pause(*client),
-            Pending::Forward { id, .. } => WaitKey::Forward(*id),
+            Pending::Forward { id, .. } | Pending::Handoff { id, .. } => WaitKey::Forward(*id),
         }
     }
 }

@@ -57,6 +57,9 @@ pub fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 ctx.out.buf.truncate(mark);
                 load(ctx, args.from(1), 1, false, None)
             }
+            // Cluster mode: a slot that just moved here may be warm on
+            // its previous owner (warm hand-off).
+            None if found == Found::Missing && super::handoff::start(ctx, key) => Ok(()),
             None if found == Found::Missing => {
                 ctx.out.null();
                 Ok(())

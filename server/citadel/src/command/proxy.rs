@@ -38,7 +38,7 @@ pub enum Taken {
 
 /// This node is in proxy mode.
 pub fn enabled(state: &ServerState) -> bool {
-    state.forwarder.get().is_some()
+    state.cluster.get().is_some_and(|node| node.proxy) && state.forwarder.get().is_some()
 }
 
 /// Commands whose effect stays with the connection cannot be forwarded
