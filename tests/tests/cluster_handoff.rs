@@ -50,8 +50,16 @@ fn moved_keys_are_read_from_their_previous_owner_and_stay_warm_on_the_new_one() 
         .filter(|(_, k)| cluster.owner_of(k) == 3)
         .collect();
     assert!(moved.len() > 40, "{} keys moved", moved.len());
-    let (later, now): (Vec<_>, Vec<_>) = moved.iter().partition(|(i, _)| before[*i] == 0);
+    let (later, now): (Vec<&(usize, &String)>, Vec<_>) =
+        moved.iter().partition(|(i, _)| before[*i] == 0);
     assert!(!later.is_empty() && !now.is_empty());
+
+    // Written on the newcomer since the join: never read back from the
+    // previous owner (a deleted key stays deleted, a new value stays).
+    let mut direct = cluster.nodes[3].client();
+    let (deleted, rewritten) = (now[0].1, now[1].1);
+    let _: () = direct.del(deleted).unwrap();
+    let _: () = direct.set(rewritten, "new").unwrap();
 
     // A fresh cluster client (the new map) reads every key.
     let client = ClusterClient::new(cluster.urls()).unwrap();
@@ -61,15 +69,20 @@ fn moved_keys_are_read_from_their_previous_owner_and_stay_warm_on_the_new_one() 
             continue;
         }
         let v: Option<String> = con.get(k).unwrap();
-        assert_eq!(v.as_deref(), Some(format!("v-{k}").as_str()), "{k}");
+        let expected = match k {
+            k if k == deleted => None,
+            k if k == rewritten => Some("new".to_string()),
+            k => Some(format!("v-{k}")),
+        };
+        assert_eq!(v, expected, "{k}");
     }
+    let now = &now[2..];
     assert_eq!(handoff_counter(&cluster.nodes[3], "hits"), now.len() as u64);
     assert_eq!(handoff_counter(&cluster.nodes[3], "errors"), 0);
     // Stored on the newcomer, with the TTL they had.
-    let mut direct = cluster.nodes[3].client();
     let dbsize: usize = redis::cmd("DBSIZE").query(&mut direct).unwrap();
-    assert_eq!(dbsize, now.len());
-    for (i, k) in &now {
+    assert_eq!(dbsize, now.len() + 1);
+    for (i, k) in now {
         let pttl: i64 = direct.pttl(k).unwrap();
         if i % 3 == 0 {
             assert!(pttl > TTL_MS - 60_000 && pttl <= TTL_MS, "{k}: {pttl}");
@@ -82,7 +95,7 @@ fn moved_keys_are_read_from_their_previous_owner_and_stay_warm_on_the_new_one() 
     // ones not read yet from the dead node are plain misses, no error.
     cluster.nodes[1].kill9();
     cluster.nodes[2].kill9();
-    for (_, k) in &now {
+    for (_, k) in now {
         let v: Option<String> = direct.get(k).unwrap();
         assert_eq!(v.as_deref(), Some(format!("v-{k}").as_str()), "{k}");
     }

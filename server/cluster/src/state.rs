@@ -62,6 +62,7 @@ impl ClusterState {
             map: Arc::new(SlotMap::empty()),
             previous: None,
             changed_at: None,
+            written: Arc::default(),
             me: None,
             down: Some(NO_VIEW.into()),
         };
@@ -104,17 +105,20 @@ impl ClusterState {
                 }
                 let map = Arc::new(SlotMap::build(&view));
                 let moved = current.map.moved_slots(&map).len();
-                let (previous, changed_at, down) = if current.map.members() == map.members() {
+                let (previous, changed_at, written) = if current.map.members() == map.members() {
                     // Back from isolation with the same members: keep the
                     // hand-off source of the last real change.
-                    (current.previous.clone(), current.changed_at, None)
+                    let c = &*current;
+                    (c.previous.clone(), c.changed_at, c.written.clone())
                 } else if current.map.members().is_empty() {
                     // This node's first view: until it came, the others
                     // served the cluster without it (it joined, or came
                     // back), so their map is what its slots move from.
-                    (self.map_without_me(&view), Some(Instant::now()), None)
+                    let previous = self.map_without_me(&view);
+                    (previous, Some(Instant::now()), Arc::default())
                 } else {
-                    (Some(current.map.clone()), Some(Instant::now()), None)
+                    let previous = Some(current.map.clone());
+                    (previous, Some(Instant::now()), Arc::default())
                 };
                 let me = map.index_of(&self.my_id);
                 if me.is_none() {
@@ -130,8 +134,9 @@ impl ClusterState {
                     map,
                     previous,
                     changed_at,
+                    written,
                     me,
-                    down,
+                    down: None,
                 });
                 applied
             }
@@ -139,12 +144,13 @@ impl ClusterState {
                 tracing::warn!(%reason, "isolated from the cluster: not serving any slot");
                 let (map, previous, me) =
                     (current.map.clone(), current.previous.clone(), current.me);
-                let changed_at = current.changed_at;
+                let (changed_at, written) = (current.changed_at, current.written.clone());
                 self.install(&mut current, |generation| Topology {
                     generation,
                     map,
                     previous,
                     changed_at,
+                    written,
                     me,
                     down: Some(reason),
                 });

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use citadel_proto::cluster::Member;
 
+use crate::marks::WriteMarks;
 use crate::slot_map::SlotMap;
 
 #[derive(Debug)]
@@ -20,6 +21,9 @@ pub struct Topology {
     /// When `previous` stopped being the map in force (a hand-off reads
     /// from it only for a while after).
     pub changed_at: Option<Instant>,
+    /// Keys written here since `changed_at`: never handed off (the
+    /// previous owner's copy is older).
+    pub written: Arc<WriteMarks>,
     /// This node's index in `map.members()`, when it is a member.
     pub me: Option<usize>,
     /// Why this node must not serve its slots (isolated by its membership

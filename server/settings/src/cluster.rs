@@ -131,7 +131,8 @@ crate::settings_part! {
               written here meanwhile) and answers it; so the hit rate does not fall by the \
               moved share while the new owner's cache refills. Best effort: a previous owner \
               that fails or misses cluster-forward-timeout-ms makes it a plain miss. A key \
-              deleted here within the window may be read back from the previous owner.",
+              written (or deleted) here since the change is never read from the previous \
+              owner.",
     }
     CLUSTER_HANDOFF_MS: u64 = {
         name: "cluster-handoff-ms",

@@ -7,6 +7,10 @@
 //! with its remaining TTL, unless the key was written here meanwhile, and
 //! answers it. Best effort: a previous owner that fails, times out or has
 //! its circuit open makes the GET a plain miss (nil), never an error.
+//!
+//! A key written here since the change (`note_write`: every write
+//! command, before it runs) is never handed off: the previous owner's copy
+//! is older than what was written, or deleted, here.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,6 +19,7 @@ use citadel_proto::cluster::key_slot;
 use super::args::Args;
 use super::context::{Ctx, Pending};
 use super::error::{CmdError, CmdResult};
+use super::table::CommandDef;
 use super::value::reply_value;
 use crate::forward::reply::{bulk, elements, integer};
 use crate::forward::{encode_command, Job, Part, PartResult};
@@ -36,9 +41,13 @@ pub fn start(ctx: &mut Ctx<'_>, key: &[u8]) -> bool {
     let Some(view) = ctx.thread.cluster.as_mut() else {
         return false;
     };
-    let Some(source) = view.current().handoff_source(key_slot(key), window) else {
+    let topology = view.current();
+    let Some(source) = topology.handoff_source(key_slot(key), window) else {
         return false;
     };
+    if topology.written.marked(key) {
+        return false;
+    }
     let mut request = Vec::new();
     encode_command(&mut request, 3, [&b"CLUSTER"[..], b"HANDOFF", key]);
     let part = Part {
@@ -104,29 +113,68 @@ pub fn settle(ctx: &mut Ctx<'_>, key: &[u8], results: Vec<PartResult>) -> CmdRes
         Some(Answer::Missing) => return miss(ctx, &counters.misses),
         None => return miss(ctx, &counters.errors),
     };
-    counters.hits.fetch_add(1, Ordering::Relaxed);
+    // A write here since the GET parked is newer (a deletion included):
+    // it stays, and is answered.
+    let written = ctx
+        .thread
+        .cluster
+        .as_mut()
+        .is_some_and(|view| view.current().written.marked(key));
     let cache = &mut ctx.thread.cache;
     let expire_at = ttl.map(|t| cache.now_ms() + t);
-    // A write here since the GET parked is newer: it stays, and is answered.
-    let stored = cache.update(&[key], |items, changes| {
-        if items[0].is_some() {
-            return Ok(false);
-        }
-        changes.put(0, &[value], expire_at).map(|_| true)
+    let stored = (!written).then(|| {
+        cache.update(&[key], |items, changes| {
+            if items[0].is_some() {
+                return Ok(false);
+            }
+            changes.put(0, &[value], expire_at).map(|_| true)
+        })
     });
-    if !matches!(stored, Ok(Ok(true))) {
-        let mark = ctx.out.buf.len();
-        let out = &mut ctx.out;
-        let found = cache.get(key, |item| {
-            out.buf.truncate(mark);
-            reply_value(out, item);
-        });
-        if found.is_some() {
-            return Ok(());
+    match stored {
+        // Stored, or not storable here (too large, out of memory): the
+        // previous owner's value is the answer either way.
+        Some(Ok(Ok(true)) | Ok(Err(_)) | Err(_)) => {
+            counters.hits.fetch_add(1, Ordering::Relaxed);
+            ctx.out.bulk(value);
+        }
+        // Written here meanwhile: what is here now.
+        Some(Ok(Ok(false))) | None => {
+            counters.misses.fetch_add(1, Ordering::Relaxed);
+            let mark = ctx.out.buf.len();
+            let out = &mut ctx.out;
+            if cache
+                .get(key, |item| {
+                    out.buf.truncate(mark);
+                    reply_value(out, item);
+                })
+                .is_none()
+            {
+                ctx.out.null();
+            }
         }
     }
-    ctx.out.bulk(value);
     Ok(())
+}
+
+/// A write command is about to run here: within the hand-off window, its
+/// keys in slots that moved here are marked written (never handed off).
+pub fn note_write(ctx: &mut Ctx<'_>, def: &CommandDef, args: Args<'_>) {
+    let window = match ctx.state.cluster.get() {
+        Some(node) => node.handoff.window,
+        None => None,
+    };
+    let (Some(window), Some(view)) = (window, ctx.thread.cluster.as_mut()) else {
+        return;
+    };
+    let topology = view.current();
+    if topology.changed_at.is_none_or(|at| at.elapsed() > window) {
+        return;
+    }
+    def.for_each_key(args, |key| {
+        if topology.previous_owner(key_slot(key)).is_some() {
+            topology.written.mark(key);
+        }
+    });
 }
 
 fn miss(ctx: &mut Ctx<'_>, counter: &AtomicU64) -> CmdResult {
