@@ -167,3 +167,25 @@ fn cluster_handoff_serves_peers_only_and_any_key_it_holds() {
         .unwrap();
     assert_eq!(none, None);
 }
+
+#[test]
+fn a_plain_client_in_proxy_mode_gets_moved_keys_handed_off() {
+    let proxy = ["--cluster-proxy", "yes"];
+    let mut cluster = Cluster::start_with(3, &proxy);
+    let keys = write_keys(&cluster, 200);
+    cluster.join_one_with(&proxy);
+    // One plain connection to node 0: moved keys are forwarded to the
+    // newcomer, which hands them off from their previous owners.
+    let mut con = cluster.nodes[0].client();
+    for k in &keys {
+        let v: Option<String> = con.get(k).unwrap();
+        assert_eq!(v.as_deref(), Some(format!("v-{k}").as_str()), "{k}");
+    }
+    // Each moved key is now stored on the newcomer (node 0 forwards, so
+    // `owner_of` cannot tell here).
+    let moved: u64 = redis::cmd("DBSIZE")
+        .query(&mut cluster.nodes[3].client())
+        .unwrap();
+    assert!(moved > 20, "{moved} keys moved");
+    assert_eq!(handoff_counter(&cluster.nodes[3], "hits"), moved);
+}
