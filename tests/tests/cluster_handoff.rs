@@ -169,14 +169,26 @@ fn cluster_handoff_serves_peers_only_and_any_key_it_holds() {
 }
 
 #[test]
-fn a_plain_client_in_proxy_mode_gets_moved_keys_handed_off() {
+fn a_plain_client_in_proxy_mode_gets_moved_keys_handed_off_by_mget_and_get() {
     let proxy = ["--cluster-proxy", "yes"];
     let mut cluster = Cluster::start_with(3, &proxy);
     let keys = write_keys(&cluster, 200);
     cluster.join_one_with(&proxy);
     // One plain connection to node 0: moved keys are forwarded to the
-    // newcomer, which hands them off from their previous owners.
+    // newcomer, which hands them off from their previous owners. First one
+    // MGET: the newcomer's piece spans many slots and all three previous
+    // owners; then each key again, now a hit wherever it lives.
     let mut con = cluster.nodes[0].client();
+    // Keys that exist nowhere, among them, stay nil in their places.
+    let mut asked: Vec<String> = keys.clone();
+    for (at, name) in [(0, "absent:a"), (100, "absent:b"), (202, "absent:c")] {
+        asked.insert(at, name.to_string());
+    }
+    let values: Vec<Option<String>> = con.mget(&asked).unwrap();
+    for (k, v) in asked.iter().zip(&values) {
+        let expected = (!k.starts_with("absent:")).then(|| format!("v-{k}"));
+        assert_eq!(v, &expected, "{k}");
+    }
     for k in &keys {
         let v: Option<String> = con.get(k).unwrap();
         assert_eq!(v.as_deref(), Some(format!("v-{k}").as_str()), "{k}");

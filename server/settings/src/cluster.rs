@@ -123,8 +123,8 @@ crate::settings_part! {
         name: "cluster-handoff",
         value_name: "yes|no",
         default: "yes",
-        help: "Warm hand-off: a GET miss on a slot that just moved is read from its previous owner",
-        doc: "Warm hand-off after a membership change: a GET that misses on a slot this node \
+        help: "Warm hand-off: a GET/MGET miss on a slot that just moved is read from its previous owner",
+        doc: "Warm hand-off after a membership change: a GET or MGET that misses on a slot this node \
               took over within cluster-handoff-ms asks the slot's previous owner (still a \
               member, which keeps the data until it is evicted) for the key with CLUSTER \
               HANDOFF, stores the value here with its remaining TTL (unless the key was \

@@ -1,12 +1,14 @@
 //! Warm hand-off (`cluster-handoff yes`): after a membership change, a GET
-//! that misses here on a slot this node took over within
-//! `cluster-handoff-ms` is read from the slot's previous owner, which
-//! still holds what it cached (until it evicts it). The client parks on
-//! `Pending::Handoff` while the forwarder (`crate::forward`) asks the
-//! previous owner `CLUSTER HANDOFF key`; [`settle`] stores the value here
+//! or MGET that misses here on a slot this node took over within
+//! `cluster-handoff-ms` reads the missing keys from the slot's previous
+//! owner, which still holds what it cached (until it evicts it). The
+//! client parks on `Pending::Handoff` while the forwarder
+//! (`crate::forward`) asks each previous owner `CLUSTER HANDOFF key` per
+//! key (one pipelined part per owner); [`settle`] stores each value here
 //! with its remaining TTL, unless the key was written here meanwhile, and
-//! answers it. Best effort: a previous owner that fails, times out or has
-//! its circuit open makes the GET a plain miss (nil), never an error.
+//! writes the reply. Best effort: a previous owner that fails, times out
+//! or has its circuit open makes its keys plain misses (nil), never an
+//! error.
 //!
 //! A key written here since the change (`note_write`: every write
 //! command, before it runs) is never handed off: the previous owner's copy
@@ -15,106 +17,204 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use citadel_proto::cluster::key_slot;
+use citadel_resp::Reply;
 
 use super::args::Args;
 use super::context::{Ctx, Pending};
 use super::error::{CmdError, CmdResult};
+use super::load_plan::{HandoffPlan, Plan, Slot};
 use super::table::CommandDef;
 use super::value::reply_value;
+use crate::cluster::Handoff;
 use crate::forward::reply::{bulk, elements, integer};
 use crate::forward::{encode_command, Job, Part, PartResult};
 
-/// A GET of `key` missed here: reads it from the slot's previous owner
-/// when the hand-off applies (the connection then waits: true).
-pub fn start(ctx: &mut Ctx<'_>, key: &[u8]) -> bool {
-    let state = ctx.state;
-    let (Some(node), Some(forwarder)) = (state.cluster.get(), state.forwarder.get()) else {
-        return false;
-    };
-    let Some(window) = node.handoff.window else {
-        return false;
-    };
-    // A transaction or a script cannot wait.
-    if ctx.thread.cache.in_txn() {
-        return false;
+/// The previous owner a miss of `key` is read from, if the hand-off
+/// applies: cluster mode with `cluster-handoff yes`, not in a transaction,
+/// a script or a split command's local piece (they cannot wait), the key's slot moved here within the
+/// window from a member still in the map, and the key not written here
+/// since.
+fn source(ctx: &mut Ctx<'_>, key: &[u8]) -> Option<String> {
+    let window = ctx.state.cluster.get()?.handoff.window?;
+    if ctx.thread.cache.in_txn() || ctx.conn.cannot_wait {
+        return None;
     }
-    let Some(view) = ctx.thread.cluster.as_mut() else {
-        return false;
-    };
-    let topology = view.current();
-    let Some(source) = topology.handoff_source(key_slot(key), window) else {
-        return false;
-    };
-    if topology.written.marked(key) {
-        return false;
-    }
-    let mut request = Vec::new();
-    encode_command(&mut request, 3, [&b"CLUSTER"[..], b"HANDOFF", key]);
-    let part = Part {
-        addr: source.addr.clone(),
-        request,
-        replies: 1,
-    };
-    let id = ctx.thread.next_forward();
-    ctx.conn.pending = Some(Pending::Handoff {
-        id,
-        key: key.into(),
-    });
-    // The reply is decoded here, whatever the client speaks: RESP2.
-    forwarder.submit(Job {
-        thread: ctx.thread.index,
-        id,
-        resp3: false,
-        parts: vec![part],
-    });
-    true
+    let topology = ctx.thread.cluster.as_mut()?.current();
+    let owner = topology.handoff_source(key_slot(key), window)?;
+    (!topology.written.marked(key)).then(|| owner.addr.clone())
 }
 
-/// What the previous owner answered.
+/// Whether a miss of `key` would be handed off (MGET's cheap test).
+pub fn applies(ctx: &mut Ctx<'_>, key: &[u8]) -> bool {
+    source(ctx, key).is_some()
+}
+
+/// GET (`array` false, one key) or MGET of `keys`, one at least missing
+/// here with a previous owner (`applies`): each key is read again, the
+/// missing ones with a previous owner are asked for and the connection
+/// parks; if none is after all, the reply is written now.
+pub fn start(ctx: &mut Ctx<'_>, keys: Args<'_>, array: bool) {
+    let mut plan = Plan {
+        array,
+        slots: Vec::with_capacity(keys.len()),
+        rendered: Vec::new(),
+        getex: None,
+    };
+    let mut waiting: Vec<Box<[u8]>> = Vec::new();
+    let mut parts: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
+    for key in keys.iter() {
+        let start = plan.rendered.len();
+        let mut out = Reply::new(&mut plan.rendered, ctx.conn.resp3);
+        let found = ctx.thread.cache.get(key, |item| {
+            out.buf.truncate(start);
+            reply_value(&mut out, item);
+        });
+        let from = match found {
+            Some(()) => None,
+            None => source(ctx, key),
+        };
+        let Some(addr) = from else {
+            if found.is_none() {
+                Reply::new(&mut plan.rendered, ctx.conn.resp3).null();
+            }
+            plan.slots.push(Slot::Rendered(start..plan.rendered.len()));
+            continue;
+        };
+        let i = match parts.iter().position(|(a, _, _)| *a == addr) {
+            Some(i) => i,
+            None => {
+                parts.push((addr, Vec::new(), Vec::new()));
+                parts.len() - 1
+            }
+        };
+        let (_, request, positions) = &mut parts[i];
+        encode_command(request, 3, [&b"CLUSTER"[..], b"HANDOFF", key]);
+        positions.push(waiting.len());
+        waiting.push(key.into());
+        plan.slots.push(Slot::Load);
+    }
+    let forwarder = ctx.state.forwarder.get();
+    let Some(forwarder) = forwarder.filter(|_| !waiting.is_empty()) else {
+        render(&mut ctx.out, &plan, &[]);
+        return;
+    };
+    let id = ctx.thread.next_forward();
+    let mut job = Job {
+        thread: ctx.thread.index,
+        id,
+        // The replies are decoded here, whatever the client speaks: RESP2.
+        resp3: false,
+        parts: Vec::with_capacity(parts.len()),
+    };
+    let mut positions = Vec::with_capacity(parts.len());
+    for (addr, request, keys) in parts {
+        job.parts.push(Part {
+            addr,
+            request,
+            replies: keys.len(),
+        });
+        positions.push(keys);
+    }
+    ctx.conn.pending = Some(Pending::Handoff {
+        id,
+        wait: Box::new(HandoffPlan {
+            plan,
+            keys: waiting,
+            parts: positions,
+        }),
+    });
+    forwarder.submit(job);
+}
+
+/// What the previous owner answered for one key.
 enum Answer<'a> {
     /// The value and its remaining TTL in ms (None: no expiry).
     Value(&'a [u8], Option<u64>),
     Missing,
+    /// The previous owner failed, or its reply is not one.
+    Failed,
 }
 
 /// `[value, pttl]` or nil.
-fn parse(reply: &[u8]) -> Option<Answer<'_>> {
+fn parse(reply: &[u8]) -> Answer<'_> {
     if matches!(reply, b"$-1\r\n" | b"*-1\r\n" | b"_\r\n") {
-        return Some(Answer::Missing);
+        return Answer::Missing;
     }
-    let items = elements(reply)?;
-    let [value, pttl] = items.as_slice() else {
-        return None;
-    };
-    let pttl = integer(pttl)?;
-    Some(Answer::Value(bulk(value)?, u64::try_from(pttl).ok()))
+    let value = elements(reply).and_then(|items| match items.as_slice() {
+        [value, pttl] => Some((bulk(value)?, integer(pttl)?)),
+        _ => None,
+    });
+    match value {
+        Some((value, pttl)) => Answer::Value(value, u64::try_from(pttl).ok()),
+        None => Answer::Failed,
+    }
 }
 
-/// The previous owner answered (or failed): stores the value here if the
-/// key is still absent, and answers the parked GET.
-pub fn settle(ctx: &mut Ctx<'_>, key: &[u8], results: Vec<PartResult>) -> CmdResult {
-    let state = ctx.state;
-    let Some(node) = state.cluster.get() else {
-        ctx.out.null();
-        return Ok(());
-    };
-    let counters = &node.handoff;
-    let reply = match results.into_iter().next() {
-        Some(Ok(replies)) => replies.into_iter().next(),
-        Some(Err(e)) => {
-            tracing::debug!("warm hand-off failed: {e}");
-            None
+/// Every previous owner answered (or failed): stores the values here and
+/// writes the parked command's reply.
+pub fn settle(ctx: &mut Ctx<'_>, wait: HandoffPlan, results: Vec<PartResult>) -> CmdResult {
+    let HandoffPlan { plan, keys, parts } = wait;
+    let mut replies: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+    for (positions, result) in parts.iter().zip(results) {
+        match result {
+            Ok(answers) => {
+                for (&k, reply) in positions.iter().zip(answers) {
+                    replies[k] = Some(reply);
+                }
+            }
+            Err(e) => tracing::debug!("warm hand-off failed: {e}"),
         }
-        None => None,
+    }
+    let mut answered = Vec::with_capacity(keys.len());
+    for (key, reply) in keys.iter().zip(&replies) {
+        let answer = reply.as_deref().map_or(Answer::Failed, parse);
+        let mut buf = Vec::new();
+        settle_key(ctx, key, answer, &mut Reply::new(&mut buf, ctx.conn.resp3));
+        answered.push(buf);
+    }
+    render(&mut ctx.out, &plan, &answered);
+    Ok(())
+}
+
+/// The reply: the keys rendered at once, each waiting one's answer.
+fn render(out: &mut Reply<'_>, plan: &Plan, answered: &[Vec<u8>]) {
+    if plan.array {
+        out.array(plan.slots.len());
+    }
+    let mut next = answered.iter();
+    for slot in &plan.slots {
+        let bytes = match slot {
+            Slot::Rendered(r) => Some(&plan.rendered[r.clone()]),
+            Slot::Load => next.next().map(|b| b.as_slice()),
+        };
+        match bytes {
+            Some(bytes) => out.buf.extend_from_slice(bytes),
+            None => out.null(),
+        }
+    }
+}
+
+/// One key's answer: stored here (unless written here meanwhile) and
+/// its reply written to `out`.
+fn settle_key(ctx: &mut Ctx<'_>, key: &[u8], answer: Answer<'_>, out: &mut Reply<'_>) {
+    let state = ctx.state;
+    let Some(Handoff {
+        hits,
+        misses,
+        errors,
+        ..
+    }) = state.cluster.get().map(|node| &node.handoff)
+    else {
+        out.null();
+        return;
     };
-    let answer = reply.as_deref().and_then(parse);
     let (value, ttl) = match answer {
-        Some(Answer::Value(value, ttl)) => (value, ttl),
-        Some(Answer::Missing) => return miss(ctx, &counters.misses),
-        None => return miss(ctx, &counters.errors),
+        Answer::Value(value, ttl) => (value, ttl),
+        Answer::Missing => return miss(out, misses),
+        Answer::Failed => return miss(out, errors),
     };
-    // A write here since the GET parked is newer (a deletion included):
-    // it stays, and is answered.
+    // A write here since the command parked is newer (a deletion
+    // included): it stays, and is answered.
     let written = ctx
         .thread
         .cluster
@@ -134,26 +234,27 @@ pub fn settle(ctx: &mut Ctx<'_>, key: &[u8], results: Vec<PartResult>) -> CmdRes
         // Stored, or not storable here (too large, out of memory): the
         // previous owner's value is the answer either way.
         Some(Ok(Ok(true)) | Ok(Err(_)) | Err(_)) => {
-            counters.hits.fetch_add(1, Ordering::Relaxed);
-            ctx.out.bulk(value);
+            hits.fetch_add(1, Ordering::Relaxed);
+            out.bulk(value);
         }
         // Written here meanwhile: what is here now.
         Some(Ok(Ok(false))) | None => {
-            counters.misses.fetch_add(1, Ordering::Relaxed);
-            let mark = ctx.out.buf.len();
-            let out = &mut ctx.out;
-            if cache
-                .get(key, |item| {
-                    out.buf.truncate(mark);
-                    reply_value(out, item);
-                })
-                .is_none()
-            {
-                ctx.out.null();
+            misses.fetch_add(1, Ordering::Relaxed);
+            let mark = out.buf.len();
+            let found = cache.get(key, |item| {
+                out.buf.truncate(mark);
+                reply_value(out, item);
+            });
+            if found.is_none() {
+                out.null();
             }
         }
     }
-    Ok(())
+}
+
+fn miss(out: &mut Reply<'_>, counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+    out.null();
 }
 
 /// A write command is about to run here: within the hand-off window, its
@@ -175,12 +276,6 @@ pub fn note_write(ctx: &mut Ctx<'_>, def: &CommandDef, args: Args<'_>) {
             topology.written.mark(key);
         }
     });
-}
-
-fn miss(ctx: &mut Ctx<'_>, counter: &AtomicU64) -> CmdResult {
-    counter.fetch_add(1, Ordering::Relaxed);
-    ctx.out.null();
-    Ok(())
 }
 
 /// CLUSTER HANDOFF key: `[value, pttl]` (pttl -1: no expiry) or nil, from

@@ -205,7 +205,10 @@ fn run_local(
         out: Reply::new(&mut out, resp3),
     };
     ctx.thread.cache.set_change_tag(idx as u16);
-    if let Err(e) = (def.handler)(&mut ctx, args) {
+    ctx.conn.cannot_wait = true;
+    let result = (def.handler)(&mut ctx, args);
+    ctx.conn.cannot_wait = false;
+    if let Err(e) = result {
         ctx.out.buf.clear();
         reply_error(&mut ctx.out, &e);
     }
