@@ -154,18 +154,44 @@ fn cluster_handoff_serves_peers_only_and_any_key_it_holds() {
         .unwrap();
     assert_eq!(value, format!("v-{k}"));
     assert!(pttl == -1 || pttl > TTL_MS - 60_000, "{pttl}");
-    // Served whoever owns the slot (node 0 holds nothing of node 1's).
-    let mut other = cluster.nodes[0].client();
+    // A node that never owned the slot says so (the asker stops asking it).
+    let mut other = cluster.nodes[1 - owner].client();
     let _: () = redis::cmd("CLUSTER")
         .arg("NOPROXY")
         .query(&mut other)
         .unwrap();
-    let none: Option<(String, i64)> = redis::cmd("CLUSTER")
+    let refused: Result<redis::Value, _> = redis::cmd("CLUSTER")
         .arg("HANDOFF")
         .arg(k)
-        .query(&mut other)
-        .unwrap();
-    assert_eq!(none, None);
+        .query(&mut other);
+    assert_eq!(refused.unwrap_err().code(), Some("NOTOWNER"));
+}
+
+#[test]
+fn a_cold_start_asks_each_peer_at_most_once() {
+    // Every node's first view looks like a join (the others served the
+    // slots before it came), but they never did: each answers NOTOWNER
+    // once, and is not asked again.
+    let cluster = Cluster::start(3);
+    let client = ClusterClient::new(cluster.urls()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    for i in 0..300 {
+        let v: Option<String> = con.get(format!("absent:{i}")).unwrap();
+        assert_eq!(v, None);
+    }
+    let count = |field| -> u64 {
+        cluster
+            .nodes
+            .iter()
+            .map(|n| handoff_counter(n, field))
+            .sum()
+    };
+    assert!(
+        count("misses") <= 6,
+        "{} hand-offs asked for",
+        count("misses")
+    );
+    assert_eq!(count("errors"), 0);
 }
 
 #[test]

@@ -27,7 +27,7 @@ mod source;
 mod state;
 mod topology;
 
-pub use marks::WriteMarks;
+pub use marks::{DrySources, WriteMarks};
 pub use route::{CrossSlot, KeySlots};
 pub use slot_map::{SlotMap, SlotRange};
 pub use source::{follow, StaticMembership};

@@ -53,6 +53,25 @@ impl WriteMarks {
     }
 }
 
+/// Members that answered a hand-off that they never owned the slot (a
+/// cold start, where every node's first view looks like a join): not
+/// asked again while this map is in force. By member index, the first 64.
+#[derive(Debug, Default)]
+pub struct DrySources(AtomicU64);
+
+impl DrySources {
+    pub fn mark(&self, member: usize) {
+        if member < 64 {
+            // ORDERING: Relaxed: only spares later misses a round trip.
+            self.0.fetch_or(1 << member, Ordering::Relaxed);
+        }
+    }
+
+    pub fn is_dry(&self, member: usize) -> bool {
+        member < 64 && self.0.load(Ordering::Relaxed) & (1 << member) != 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +87,13 @@ mod tests {
             .filter(|i| marks.marked(format!("r{i}").as_bytes()))
             .count();
         assert!(false_positives < 50, "{false_positives}");
+    }
+
+    #[test]
+    fn dry_sources_by_index() {
+        let dry = DrySources::default();
+        dry.mark(3);
+        dry.mark(70);
+        assert!(dry.is_dry(3) && !dry.is_dry(2) && !dry.is_dry(70));
     }
 }

@@ -63,6 +63,7 @@ impl ClusterState {
             previous: None,
             changed_at: None,
             written: Arc::default(),
+            dry: Default::default(),
             me: None,
             down: Some(NO_VIEW.into()),
         };
@@ -135,6 +136,7 @@ impl ClusterState {
                     previous,
                     changed_at,
                     written,
+                    dry: Default::default(),
                     me,
                     down: None,
                 });
@@ -151,6 +153,7 @@ impl ClusterState {
                     previous,
                     changed_at,
                     written,
+                    dry: Default::default(),
                     me,
                     down: Some(reason),
                 });

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use citadel_proto::cluster::Member;
 
-use crate::marks::WriteMarks;
+use crate::marks::{DrySources, WriteMarks};
 use crate::slot_map::SlotMap;
 
 #[derive(Debug)]
@@ -24,6 +24,8 @@ pub struct Topology {
     /// Keys written here since `changed_at`: never handed off (the
     /// previous owner's copy is older).
     pub written: Arc<WriteMarks>,
+    /// Previous owners that said they never owned the slot asked for.
+    pub dry: DrySources,
     /// This node's index in `map.members()`, when it is a member.
     pub me: Option<usize>,
     /// Why this node must not serve its slots (isolated by its membership
@@ -65,7 +67,18 @@ impl Topology {
         }
         let before = self.previous_owner(slot)?;
         let live = self.map.index_of(&before.id)?;
-        (Some(live) != self.me).then_some(before)
+        (Some(live) != self.me && !self.dry.is_dry(live)).then_some(before)
+    }
+
+    /// Whether this node owned `slot` in the map in force or the one
+    /// before (what it may hand off).
+    pub fn owned_lately(&self, slot: u16) -> bool {
+        let mine = |map: &SlotMap| {
+            let me = self.myself();
+            map.owner(slot)
+                .is_some_and(|o| me.is_some_and(|m| m.id == o.id))
+        };
+        mine(&self.map) || self.previous.as_deref().is_some_and(mine)
     }
 
     /// This node's member record, when it is a member.

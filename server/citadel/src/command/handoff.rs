@@ -131,14 +131,26 @@ enum Answer<'a> {
     /// The value and its remaining TTL in ms (None: no expiry).
     Value(&'a [u8], Option<u64>),
     Missing,
+    /// The node never owned the slot (a cold start's first view): not
+    /// asked again while this map is in force.
+    NotOwner,
     /// The previous owner failed, or its reply is not one.
     Failed,
 }
+
+/// CLUSTER HANDOFF's answer from a node that has not owned the key's slot.
+const NOT_OWNER: &str = "NOTOWNER this node has not owned the key's slot lately";
 
 /// `[value, pttl]` or nil.
 fn parse(reply: &[u8]) -> Answer<'_> {
     if matches!(reply, b"$-1\r\n" | b"*-1\r\n" | b"_\r\n") {
         return Answer::Missing;
+    }
+    if reply
+        .strip_prefix(b"-")
+        .is_some_and(|e| e.starts_with(NOT_OWNER.as_bytes()))
+    {
+        return Answer::NotOwner;
     }
     let value = elements(reply).and_then(|items| match items.as_slice() {
         [value, pttl] => Some((bulk(value)?, integer(pttl)?)),
@@ -211,6 +223,16 @@ fn settle_key(ctx: &mut Ctx<'_>, key: &[u8], answer: Answer<'_>, out: &mut Reply
     let (value, ttl) = match answer {
         Answer::Value(value, ttl) => (value, ttl),
         Answer::Missing => return miss(out, misses),
+        Answer::NotOwner => {
+            if let Some(view) = ctx.thread.cluster.as_mut() {
+                let topology = view.current();
+                let source = topology.previous_owner(key_slot(key));
+                if let Some(i) = source.and_then(|m| topology.map.index_of(&m.id)) {
+                    topology.dry.mark(i);
+                }
+            }
+            return miss(out, misses);
+        }
         Answer::Failed => return miss(out, errors),
     };
     // A write here since the command parked is newer (a deletion
@@ -279,7 +301,8 @@ pub fn note_write(ctx: &mut Ctx<'_>, def: &CommandDef, args: Args<'_>) {
 }
 
 /// CLUSTER HANDOFF key: `[value, pttl]` (pttl -1: no expiry) or nil, from
-/// this node's cache whichever node owns the key's slot now. For peers
+/// this node's cache whichever node owns the key's slot now, if it owned
+/// it in the map in force or the one before (else `-NOTOWNER`). For peers
 /// only: the connection must have said CLUSTER NOPROXY, as the
 /// forwarder's peer connections do.
 pub fn serve(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
@@ -292,6 +315,14 @@ pub fn serve(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ));
     }
     let key = args.get(2);
+    let owned = ctx
+        .thread
+        .cluster
+        .as_mut()
+        .map(|view| view.current().owned_lately(key_slot(key)));
+    if owned == Some(false) {
+        return Err(CmdError::Static(NOT_OWNER));
+    }
     let cache = &mut ctx.thread.cache;
     let now = cache.now_ms();
     let mark = ctx.out.buf.len();
