@@ -1,5 +1,7 @@
 //! Shared fixtures for the benchmarks in benches/benches/.
 
+pub mod nodes;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -46,11 +46,16 @@ impl Cluster {
     /// Starts one more node with the grown list, then gives every other
     /// node the list with `CONFIG SET cluster-nodes` (as an operator would).
     pub fn join_one(&mut self) {
+        self.join_one_with(&[]);
+    }
+
+    /// `join_one`, the newcomer also given `extra` flags.
+    pub fn join_one_with(&mut self, extra: &[&str]) {
         let port = free_port();
         let mut ports = self.ports();
         ports.push(port);
         let list = node_list(&ports);
-        let node = start_node(port, &list, &[]);
+        let node = start_node(port, &list, extra);
         for n in &self.nodes {
             let _: () = crate::redis::cmd("CONFIG")
                 .arg("SET")
@@ -60,6 +65,24 @@ impl Cluster {
                 .unwrap();
         }
         self.nodes.push(node);
+    }
+
+    /// The index in `nodes` of the node that owns `key` now, by asking
+    /// node 0 (a -MOVED names the owner's port).
+    pub fn owner_of(&self, key: &str) -> usize {
+        let reply: Result<Option<Vec<u8>>, _> = crate::redis::cmd("GET")
+            .arg(key)
+            .query(&mut self.nodes[0].client());
+        let Err(e) = reply else {
+            return 0;
+        };
+        let port: u16 = e
+            .to_string()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("not a MOVED: {e}"));
+        self.nodes.iter().position(|n| n.port == port).unwrap()
     }
 }
 

@@ -10,72 +10,14 @@
 //! citadel-benches --bin proxy-mget [-- --secs 3 --clients 4]`
 //! Env: CITADEL (the binary; default: next to this one).
 
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use citadel_benches::nodes::start_cluster;
 
 use redis::cluster::ClusterClient;
 
 const KEYS: usize = 10_000;
 const PER_MGET: usize = 100;
-
-struct Node {
-    child: Child,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn citadel() -> PathBuf {
-    if let Some(path) = std::env::var_os("CITADEL") {
-        return path.into();
-    }
-    let me = std::env::current_exe().expect("own path");
-    me.with_file_name("citadel")
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    l.local_addr().expect("bound").port()
-}
-
-fn start(n: usize, dir: &std::path::Path) -> (Vec<Node>, Vec<u16>) {
-    let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-    let list: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let list = list.join(",");
-    let nodes = ports
-        .iter()
-        .map(|&port| {
-            let port_s = port.to_string();
-            let cache = dir.join(format!("cache-{port}"));
-            let discovery = dir.join(format!("discovery-{port}"));
-            let child = Command::new(citadel())
-                .args(["--port", &port_s, "--threads", "1", "--maxmemory", "64mb"])
-                .args(["--cache-file", cache.to_str().expect("utf-8 path")])
-                .args(["--discovery-dir", discovery.to_str().expect("utf-8 path")])
-                .args(["--cluster-enabled", "yes", "--cluster-proxy", "yes"])
-                .args(["--cluster-nodes", &list])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("citadel starts (build it: cargo build --release -p citadel-server)");
-            Node { child }
-        })
-        .collect();
-    for &port in &ports {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "node {port} did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    (nodes, ports)
-}
 
 /// The keys of MGET `i` of a client (a deterministic scatter).
 fn batch(seed: u64, i: u64) -> Vec<String> {
@@ -235,7 +177,8 @@ fn main() {
     println!("| nodes | path | MGET/s | p50 µs | p99 µs |");
     println!("|---:|---|---:|---:|---:|");
     for n in 1..=3 {
-        let (_nodes, ports) = start(n, dir.path());
+        let nodes = start_cluster(n, &["--cluster-proxy", "yes"], dir.path());
+        let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
         let url = |p: u16| format!("redis://127.0.0.1:{p}/");
         let plain = redis::Client::open(url(ports[0])).expect("url");
         let mut con = plain.get_connection().expect("connect");

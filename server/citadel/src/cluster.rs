@@ -5,6 +5,7 @@
 //! pays for it.
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +18,35 @@ use citadel_settings::Store;
 pub struct Node {
     pub state: Arc<ClusterState>,
     source: Source,
+    /// `cluster-proxy yes`: forward other nodes' commands (`command/proxy.rs`).
+    pub proxy: bool,
+    /// Warm hand-off (`command/handoff.rs`): its window and counters.
+    pub handoff: Handoff,
+}
+
+/// Warm hand-off's setting and what it did (INFO `cluster`).
+#[derive(Debug, Default)]
+pub struct Handoff {
+    /// How long after a map change a moved slot's miss is read from its
+    /// previous owner; None: `cluster-handoff no`.
+    pub window: Option<Duration>,
+    /// Misses answered with the previous owner's value.
+    pub hits: AtomicU64,
+    /// Misses the previous owner did not have either.
+    pub misses: AtomicU64,
+    /// Misses answered nil because the previous owner failed or timed out.
+    pub errors: AtomicU64,
+}
+
+impl Handoff {
+    fn from_settings(settings: &Store) -> Handoff {
+        let on = settings.get(&setting::CLUSTER_HANDOFF).0;
+        let window = Duration::from_millis(settings.get(&setting::CLUSTER_HANDOFF_MS));
+        Handoff {
+            window: on.then_some(window),
+            ..Handoff::default()
+        }
+    }
 }
 
 /// Where this node's views come from.
@@ -82,7 +112,7 @@ impl Node {
         tracing::info!(id = %me.id, addr = %me.addr, "cluster mode");
         if settings.get(&setting::CLUSTER_MEMBERSHIP) == Membership::Static {
             let source = Source::Static(Mutex::new(StaticMembership::new(me)));
-            let node = Node { state, source };
+            let node = Node::new(settings, state, source);
             node.settings_changed(settings);
             return Ok(Some(node));
         }
@@ -118,7 +148,16 @@ impl Node {
                 }
             }
         };
-        Ok(Some(Node { state, source }))
+        Ok(Some(Node::new(settings, state, source)))
+    }
+
+    fn new(settings: &Store, state: Arc<ClusterState>, source: Source) -> Node {
+        Node {
+            state,
+            source,
+            proxy: settings.get(&setting::CLUSTER_PROXY).0,
+            handoff: Handoff::from_settings(settings),
+        }
     }
 
     /// With directory membership, the id and weight this server's

@@ -82,7 +82,7 @@ pub struct ServerState {
     /// This server as a cluster node (installed by `main` before the
     /// threads start); unset when cluster mode is off.
     pub cluster: std::sync::OnceLock<crate::cluster::Node>,
-    /// Proxy mode's forwarder (`cluster-proxy yes`; installed by `main`).
+    /// The forwarder of proxy mode and warm hand-off (installed by `main`).
     pub forwarder: std::sync::OnceLock<crate::forward::Forwarder>,
     /// CLIENT TRACKING: who cached which key.
     pub tracking: crate::tracking::Tracking,
@@ -221,14 +221,17 @@ impl ServerState {
         flags & notify != 0 || self.tracking.active()
     }
 
-    /// Proxy mode (`cluster-enabled yes` and `cluster-proxy yes`): the
-    /// forwarder (its links to peers start on first use); each finished
-    /// forward is mailed to its thread's inbox. Peers are greeted with
-    /// this node's `requirepass` (the cluster's nodes share it).
+    /// Proxy mode (`cluster-proxy yes`) and warm hand-off
+    /// (`cluster-handoff yes`) in cluster mode: the forwarder (its links
+    /// to peers start on first use); each finished forward is mailed to
+    /// its thread's inbox. Peers are greeted with this node's
+    /// `requirepass` (the cluster's nodes share it).
     pub fn start_forwarder(self: &Arc<Self>) {
         use citadel_settings::cluster as cluster_setting;
-        let proxy = self.settings.get(&cluster_setting::CLUSTER_PROXY).0;
-        if self.cluster.get().is_none() || !proxy {
+        let Some(node) = self.cluster.get() else {
+            return;
+        };
+        if !node.proxy && node.handoff.window.is_none() {
             return;
         }
         let timeout = self

@@ -20,12 +20,14 @@
 //! cluster-aware tools).
 
 mod hrw;
+mod marks;
 mod route;
 mod slot_map;
 mod source;
 mod state;
 mod topology;
 
+pub use marks::{DrySources, WriteMarks};
 pub use route::{CrossSlot, KeySlots};
 pub use slot_map::{SlotMap, SlotRange};
 pub use source::{follow, StaticMembership};

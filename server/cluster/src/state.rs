@@ -17,8 +17,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use citadel_proto::cluster::{Member, MembershipEvent};
+use citadel_proto::cluster::{Member, MemberView, MembershipEvent};
 
 use crate::slot_map::SlotMap;
 use crate::topology::Topology;
@@ -60,6 +61,9 @@ impl ClusterState {
             generation: 1,
             map: Arc::new(SlotMap::empty()),
             previous: None,
+            changed_at: None,
+            written: Arc::default(),
+            dry: Default::default(),
             me: None,
             down: Some(NO_VIEW.into()),
         };
@@ -102,12 +106,20 @@ impl ClusterState {
                 }
                 let map = Arc::new(SlotMap::build(&view));
                 let moved = current.map.moved_slots(&map).len();
-                let (previous, down) = if current.map.members() == map.members() {
+                let (previous, changed_at, written) = if current.map.members() == map.members() {
                     // Back from isolation with the same members: keep the
                     // hand-off source of the last real change.
-                    (current.previous.clone(), None)
+                    let c = &*current;
+                    (c.previous.clone(), c.changed_at, c.written.clone())
+                } else if current.map.members().is_empty() {
+                    // This node's first view: until it came, the others
+                    // served the cluster without it (it joined, or came
+                    // back), so their map is what its slots move from.
+                    let previous = self.map_without_me(&view);
+                    (previous, Some(Instant::now()), Arc::default())
                 } else {
-                    (Some(current.map.clone()), None)
+                    let previous = Some(current.map.clone());
+                    (previous, Some(Instant::now()), Arc::default())
                 };
                 let me = map.index_of(&self.my_id);
                 if me.is_none() {
@@ -122,8 +134,11 @@ impl ClusterState {
                     generation,
                     map,
                     previous,
+                    changed_at,
+                    written,
+                    dry: Default::default(),
                     me,
-                    down,
+                    down: None,
                 });
                 applied
             }
@@ -131,10 +146,14 @@ impl ClusterState {
                 tracing::warn!(%reason, "isolated from the cluster: not serving any slot");
                 let (map, previous, me) =
                     (current.map.clone(), current.previous.clone(), current.me);
+                let (changed_at, written) = (current.changed_at, current.written.clone());
                 self.install(&mut current, |generation| Topology {
                     generation,
                     map,
                     previous,
+                    changed_at,
+                    written,
+                    dry: Default::default(),
                     me,
                     down: Some(reason),
                 });
@@ -150,6 +169,20 @@ impl ClusterState {
             tracing::info!(revision, members, moved, "cluster view installed");
         }
         applied
+    }
+
+    /// The map of `view`'s other members (None when there are none).
+    fn map_without_me(&self, view: &MemberView) -> Option<Arc<SlotMap>> {
+        let others = MemberView {
+            revision: view.revision,
+            members: view
+                .members
+                .iter()
+                .filter(|m| m.id != self.my_id)
+                .cloned()
+                .collect(),
+        };
+        (!others.members.is_empty()).then(|| Arc::new(SlotMap::build(&others)))
     }
 
     /// Publishes the next topology (see the module comment for the order).

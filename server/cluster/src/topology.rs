@@ -3,9 +3,11 @@
 //! membership source cut it off. Immutable; a change is a new `Topology`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use citadel_proto::cluster::Member;
 
+use crate::marks::{DrySources, WriteMarks};
 use crate::slot_map::SlotMap;
 
 #[derive(Debug)]
@@ -16,6 +18,14 @@ pub struct Topology {
     /// The map before the last view change, if any: a slot that moved was
     /// served by its owner there (what a warm hand-off reads misses from).
     pub previous: Option<Arc<SlotMap>>,
+    /// When `previous` stopped being the map in force (a hand-off reads
+    /// from it only for a while after).
+    pub changed_at: Option<Instant>,
+    /// Keys written here since `changed_at`: never handed off (the
+    /// previous owner's copy is older).
+    pub written: Arc<WriteMarks>,
+    /// Previous owners that said they never owned the slot asked for.
+    pub dry: DrySources,
     /// This node's index in `map.members()`, when it is a member.
     pub me: Option<usize>,
     /// Why this node must not serve its slots (isolated by its membership
@@ -46,6 +56,29 @@ impl Topology {
             Some(i) if Some(i) == self.me => Route::Local,
             Some(i) => Route::Moved(&self.map.members()[i]),
         }
+    }
+
+    /// The member that owned `slot` before a map change at most `window`
+    /// ago, when it is another member of the map in force (a live node:
+    /// where a warm hand-off reads a miss of `slot` from).
+    pub fn handoff_source(&self, slot: u16, window: std::time::Duration) -> Option<&Member> {
+        if self.changed_at?.elapsed() > window {
+            return None;
+        }
+        let before = self.previous_owner(slot)?;
+        let live = self.map.index_of(&before.id)?;
+        (Some(live) != self.me && !self.dry.is_dry(live)).then_some(before)
+    }
+
+    /// Whether this node owned `slot` in the map in force or the one
+    /// before (what it may hand off).
+    pub fn owned_lately(&self, slot: u16) -> bool {
+        let mine = |map: &SlotMap| {
+            let me = self.myself();
+            map.owner(slot)
+                .is_some_and(|o| me.is_some_and(|m| m.id == o.id))
+        };
+        mine(&self.map) || self.previous.as_deref().is_some_and(mine)
     }
 
     /// This node's member record, when it is a member.

@@ -97,3 +97,39 @@ fn events_from_a_channel_are_applied_by_the_follower_thread() {
     follower.join().unwrap();
     assert_eq!(state.snapshot().map.members().len(), 2);
 }
+
+#[test]
+fn a_newcomer_reads_its_slots_from_the_members_that_served_them_before_it() {
+    let me = Member::named("127.0.0.1:7004", None, 1);
+    let state = ClusterState::new(&me);
+    let mut source = StaticMembership::new(me.clone());
+    // Its first view already has it: the others' map is what moved to it.
+    state.apply(source.view(&entries(&[7001, 7002, 7003, 7004])).unwrap());
+    let now = state.snapshot();
+    let window = std::time::Duration::from_secs(60);
+    let mut handed = 0;
+    for slot in 0..16384 {
+        match now.handoff_source(slot, window) {
+            Some(prev) => {
+                assert_eq!(now.route(slot), Route::Local);
+                assert_ne!(prev.id, me.id);
+                handed += 1;
+            }
+            None => assert_ne!(now.route(slot), Route::Local, "slot {slot}"),
+        }
+    }
+    assert_eq!(handed, now.map.slot_counts()[now.me.unwrap()]);
+    // Past the window, a miss is a miss.
+    let slot = (0..16384).find(|&s| now.route(s) == Route::Local).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let short = std::time::Duration::from_millis(1);
+    assert_eq!(now.handoff_source(slot, short), None);
+    // A member that left is no source (it is gone).
+    state.apply(source.view(&entries(&[7002, 7003, 7004])).unwrap());
+    let after = state.snapshot();
+    for slot in 0..16384 {
+        if let Some(prev) = after.handoff_source(slot, window) {
+            assert_ne!(prev.addr, "127.0.0.1:7001");
+        }
+    }
+}

@@ -119,6 +119,31 @@ crate::settings_part! {
               requests for its slots fail at once meanwhile.",
         check: positive,
     }
+    CLUSTER_HANDOFF: YesNo = {
+        name: "cluster-handoff",
+        value_name: "yes|no",
+        default: "yes",
+        help: "Warm hand-off: a GET/MGET miss on a slot that just moved is read from its previous owner",
+        doc: "Warm hand-off after a membership change: a GET or MGET that misses on a slot this node \
+              took over within cluster-handoff-ms asks the slot's previous owner (still a \
+              member, which keeps the data until it is evicted) for the key with CLUSTER \
+              HANDOFF, stores the value here with its remaining TTL (unless the key was \
+              written here meanwhile) and answers it; so the hit rate does not fall by the \
+              moved share while the new owner's cache refills. Best effort: a previous owner \
+              that fails or misses cluster-forward-timeout-ms makes it a plain miss. A key \
+              written (or deleted) here since the change is never read from the previous \
+              owner.",
+    }
+    CLUSTER_HANDOFF_MS: u64 = {
+        name: "cluster-handoff-ms",
+        value_name: "MS",
+        default: "60000",
+        help: "Warm hand-off: how long after a map change moved slots are read from their previous owner",
+        doc: "Warm hand-off: for how long after a change of the slot map a miss on a moved \
+              slot is read through from its previous owner (cluster-handoff). Past it, a \
+              miss is a miss.",
+        check: positive,
+    }
 }
 
 /// A yes/no setting given with a value (`--cluster-enabled yes`, as Redis

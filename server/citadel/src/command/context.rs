@@ -60,6 +60,10 @@ pub struct ConnState {
     /// CLUSTER NOPROXY: answer -MOVED, never forward (a peer's
     /// forwarding connection: a request is forwarded at most once).
     pub no_proxy: bool,
+    /// The handler runs as the local piece of a split command (proxy
+    /// mode), whose reply is merged at once: it must not wait (no warm
+    /// hand-off).
+    pub cannot_wait: bool,
 }
 
 /// The connection's side of its tracking (what every read checks).
@@ -120,6 +124,12 @@ pub enum Pending {
         id: ForwardId,
         plan: Box<super::proxy_merge::Merge>,
     },
+    /// GET / MGET misses read from their slots' previous owners (warm
+    /// hand-off, `command/handoff.rs`): stored here, then answered.
+    Handoff {
+        id: ForwardId,
+        wait: Box<super::load_plan::HandoffPlan>,
+    },
 }
 
 impl Pending {
@@ -130,7 +140,7 @@ impl Pending {
             Pending::Loads { wait, .. } => WaitKey::Loads(*wait),
             Pending::Pipeline { wait } => WaitKey::Pipeline(*wait),
             Pending::Paused { client } => WaitKey::Pause(*client),
-            Pending::Forward { id, .. } => WaitKey::Forward(*id),
+            Pending::Forward { id, .. } | Pending::Handoff { id, .. } => WaitKey::Forward(*id),
         }
     }
 }

@@ -187,6 +187,9 @@ pub fn execute(ctx: &mut Ctx<'_>, idx: usize, def: &'static CommandDef, args: Ar
 pub fn run_handler(ctx: &mut Ctx<'_>, idx: usize, def: &CommandDef, args: Args<'_>) -> bool {
     // Changes the cache logs now are this command's (keyspace events).
     ctx.thread.cache.set_change_tag(idx as u16);
+    if ctx.thread.cluster.is_some() && def.has_flag("write") {
+        super::handoff::note_write(ctx, def, args);
+    }
     let mark = ctx.out.buf.len();
     match (def.handler)(ctx, args) {
         Ok(()) => false,

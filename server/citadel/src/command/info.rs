@@ -340,6 +340,13 @@ fn cpu(out: &mut String, _: &Snapshot<'_>) {
 fn cluster(out: &mut String, s: &Snapshot<'_>) {
     let enabled = s.state.cluster.get().is_some();
     line!(out, "cluster_enabled", "{}", u8::from(enabled));
+    if let Some(node) = s.state.cluster.get() {
+        let h = &node.handoff;
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        line!(out, "cluster_handoff_hits", "{}", load(&h.hits));
+        line!(out, "cluster_handoff_misses", "{}", load(&h.misses));
+        line!(out, "cluster_handoff_errors", "{}", load(&h.errors));
+    }
 }
 
 fn keyspace(out: &mut String, s: &Snapshot<'_>) {

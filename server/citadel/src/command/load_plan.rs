@@ -1,6 +1,7 @@
-//! What a command parked on read-through loads will reply: the replies of
-//! the keys it already had, rendered, and which slots wait for loads
-//! (`loading::render` writes it once the loads finished).
+//! What a command parked on read-through loads (or warm hand-offs) will
+//! reply: the replies of the keys it already had, rendered, and which
+//! slots wait (`loading::render`, `handoff::settle` write it once they
+//! finished).
 
 use std::ops::Range;
 
@@ -19,4 +20,17 @@ pub struct Plan {
 pub enum Slot {
     Rendered(Range<usize>),
     Load,
+}
+
+/// A GET or MGET parked on warm hand-offs (`handoff.rs`): its reply, and
+/// the keys it waits for from their previous owners.
+pub struct HandoffPlan {
+    /// The reply: the keys answered here rendered, each `Slot::Load` the
+    /// next waiting key.
+    pub plan: Plan,
+    /// The keys that wait, in the reply's order.
+    pub keys: Vec<Box<[u8]>>,
+    /// Per part of the job (one per previous owner): its keys' positions
+    /// in `keys`, in the order of its replies.
+    pub parts: Vec<Vec<usize>>,
 }

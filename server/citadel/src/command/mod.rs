@@ -19,6 +19,7 @@ mod error;
 mod expiry;
 mod functions;
 mod generated;
+mod handoff;
 mod hll;
 mod info;
 mod key_events;

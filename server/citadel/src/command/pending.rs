@@ -111,6 +111,9 @@ pub fn resume(
         (Pending::Forward { plan, .. }, Completion::Forward { results, .. }) => {
             super::proxy_merge::merge(&mut ctx.out, *plan, results)
         }
+        (Pending::Handoff { wait, .. }, Completion::Forward { results, .. }) => {
+            super::handoff::settle(&mut ctx, *wait, results)
+        }
         // Nothing to write: the held command runs from the buffered input.
         (Pending::Paused { .. }, Completion::Unpaused { .. }) => Ok(()),
         _ => Err(CmdError::Static(

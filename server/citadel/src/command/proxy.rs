@@ -38,7 +38,7 @@ pub enum Taken {
 
 /// This node is in proxy mode.
 pub fn enabled(state: &ServerState) -> bool {
-    state.forwarder.get().is_some()
+    state.cluster.get().is_some_and(|node| node.proxy) && state.forwarder.get().is_some()
 }
 
 /// Commands whose effect stays with the connection cannot be forwarded
@@ -205,7 +205,10 @@ fn run_local(
         out: Reply::new(&mut out, resp3),
     };
     ctx.thread.cache.set_change_tag(idx as u16);
-    if let Err(e) = (def.handler)(&mut ctx, args) {
+    ctx.conn.cannot_wait = true;
+    let result = (def.handler)(&mut ctx, args);
+    ctx.conn.cannot_wait = false;
+    if let Err(e) = result {
         ctx.out.buf.clear();
         reply_error(&mut ctx.out, &e);
     }

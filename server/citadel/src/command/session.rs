@@ -58,6 +58,7 @@ impl Session {
                 tracking_after_load: Vec::new(),
                 reply_mode: Default::default(),
                 no_proxy: false,
+                cannot_wait: false,
             },
         }
     }

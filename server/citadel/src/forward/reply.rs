@@ -97,6 +97,17 @@ pub fn integer(reply: &[u8]) -> Option<i64> {
     std::str::from_utf8(body).ok()?.parse().ok()
 }
 
+/// The content of a bulk string reply (`$n`, RESP3 verbatim `=n` as
+/// is), None if `reply` is not one (a nil included).
+pub fn bulk(reply: &[u8]) -> Option<&[u8]> {
+    if !matches!(reply.first(), Some(b'$' | b'=')) {
+        return None;
+    }
+    let eol = find_crlf(reply, 1)?;
+    let n: usize = std::str::from_utf8(&reply[1..eol]).ok()?.parse().ok()?;
+    reply.get(eol + 2..eol + 2 + n)
+}
+
 /// `host:port` of a `-MOVED <slot> <host:port>` reply.
 pub fn moved_to(reply: &[u8]) -> Option<&str> {
     let body = reply.strip_prefix(b"-MOVED ")?.strip_suffix(b"\r\n")?;
@@ -140,6 +151,8 @@ mod tests {
         assert_eq!(els, vec![&b"$1\r\na\r\n"[..], b"$-1\r\n", b"*1\r\n:1\r\n"]);
         assert_eq!(integer(b":42\r\n"), Some(42));
         assert_eq!(integer(b"+OK\r\n"), None);
+        assert_eq!(bulk(b"$3\r\na\r\n\r\n"), Some(&b"a\r\n"[..]));
+        assert_eq!(bulk(b"$-1\r\n"), None);
         assert_eq!(
             moved_to(b"-MOVED 12 10.0.0.1:7000\r\n"),
             Some("10.0.0.1:7000")
