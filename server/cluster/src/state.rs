@@ -17,7 +17,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use citadel_proto::cluster::{Member, MemberView, MembershipEvent};
 
@@ -61,7 +61,7 @@ impl ClusterState {
             generation: 1,
             map: Arc::new(SlotMap::empty()),
             previous: None,
-            changed_at: None,
+            changed_at_ms: None,
             written: Arc::default(),
             dry: Default::default(),
             me: None,
@@ -106,20 +106,20 @@ impl ClusterState {
                 }
                 let map = Arc::new(SlotMap::build(&view));
                 let moved = current.map.moved_slots(&map).len();
-                let (previous, changed_at, written) = if current.map.members() == map.members() {
+                let (previous, changed_at_ms, written) = if current.map.members() == map.members() {
                     // Back from isolation with the same members: keep the
                     // hand-off source of the last real change.
                     let c = &*current;
-                    (c.previous.clone(), c.changed_at, c.written.clone())
+                    (c.previous.clone(), c.changed_at_ms, c.written.clone())
                 } else if current.map.members().is_empty() {
                     // This node's first view: until it came, the others
                     // served the cluster without it (it joined, or came
                     // back), so their map is what its slots move from.
                     let previous = self.map_without_me(&view);
-                    (previous, Some(Instant::now()), Arc::default())
+                    (previous, Some(unix_ms()), Arc::default())
                 } else {
                     let previous = Some(current.map.clone());
-                    (previous, Some(Instant::now()), Arc::default())
+                    (previous, Some(unix_ms()), Arc::default())
                 };
                 let me = map.index_of(&self.my_id);
                 if me.is_none() {
@@ -134,7 +134,7 @@ impl ClusterState {
                     generation,
                     map,
                     previous,
-                    changed_at,
+                    changed_at_ms,
                     written,
                     dry: Default::default(),
                     me,
@@ -146,12 +146,12 @@ impl ClusterState {
                 tracing::warn!(%reason, "isolated from the cluster: not serving any slot");
                 let (map, previous, me) =
                     (current.map.clone(), current.previous.clone(), current.me);
-                let (changed_at, written) = (current.changed_at, current.written.clone());
+                let (changed_at_ms, written) = (current.changed_at_ms, current.written.clone());
                 self.install(&mut current, |generation| Topology {
                     generation,
                     map,
                     previous,
-                    changed_at,
+                    changed_at_ms,
                     written,
                     dry: Default::default(),
                     me,
@@ -221,4 +221,11 @@ impl ThreadView {
     pub fn shared(&self) -> &Arc<ClusterState> {
         &self.shared
     }
+}
+
+/// Now, in Unix ms (a view change's time: see `Topology::changed_at_ms`).
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -3,7 +3,7 @@
 //! membership source cut it off. Immutable; a change is a new `Topology`.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use citadel_proto::cluster::Member;
 
@@ -18,10 +18,11 @@ pub struct Topology {
     /// The map before the last view change, if any: a slot that moved was
     /// served by its owner there (what a warm hand-off reads misses from).
     pub previous: Option<Arc<SlotMap>>,
-    /// When `previous` stopped being the map in force (a hand-off reads
-    /// from it only for a while after).
-    pub changed_at: Option<Instant>,
-    /// Keys written here since `changed_at`: never handed off (the
+    /// When `previous` stopped being the map in force, in Unix ms (a
+    /// hand-off reads from it only for a while after; compared with the
+    /// server thread's per-turn clock, so a write costs no clock read).
+    pub changed_at_ms: Option<u64>,
+    /// Keys written here since `changed_at_ms`: never handed off (the
     /// previous owner's copy is older).
     pub written: Arc<WriteMarks>,
     /// Previous owners that said they never owned the slot asked for.
@@ -58,11 +59,19 @@ impl Topology {
         }
     }
 
+    /// Whether the last map change is at most `window` old at `now_ms`
+    /// (Unix ms).
+    pub fn in_handoff_window(&self, window: Duration, now_ms: u64) -> bool {
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        self.changed_at_ms
+            .is_some_and(|at| now_ms.saturating_sub(at) <= window_ms)
+    }
+
     /// The member that owned `slot` before a map change at most `window`
     /// ago, when it is another member of the map in force (a live node:
     /// where a warm hand-off reads a miss of `slot` from).
-    pub fn handoff_source(&self, slot: u16, window: std::time::Duration) -> Option<&Member> {
-        if self.changed_at?.elapsed() > window {
+    pub fn handoff_source(&self, slot: u16, window: Duration, now_ms: u64) -> Option<&Member> {
+        if !self.in_handoff_window(window, now_ms) {
             return None;
         }
         let before = self.previous_owner(slot)?;

@@ -109,7 +109,7 @@ fn a_newcomer_reads_its_slots_from_the_members_that_served_them_before_it() {
     let window = std::time::Duration::from_secs(60);
     let mut handed = 0;
     for slot in 0..16384 {
-        match now.handoff_source(slot, window) {
+        match now.handoff_source(slot, window, unix_ms()) {
             Some(prev) => {
                 assert_eq!(now.route(slot), Route::Local);
                 assert_ne!(prev.id, me.id);
@@ -123,13 +123,18 @@ fn a_newcomer_reads_its_slots_from_the_members_that_served_them_before_it() {
     let slot = (0..16384).find(|&s| now.route(s) == Route::Local).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(5));
     let short = std::time::Duration::from_millis(1);
-    assert_eq!(now.handoff_source(slot, short), None);
+    assert_eq!(now.handoff_source(slot, short, unix_ms()), None);
     // A member that left is no source (it is gone).
     state.apply(source.view(&entries(&[7002, 7003, 7004])).unwrap());
     let after = state.snapshot();
     for slot in 0..16384 {
-        if let Some(prev) = after.handoff_source(slot, window) {
+        if let Some(prev) = after.handoff_source(slot, window, unix_ms()) {
             assert_ne!(prev.addr, "127.0.0.1:7001");
         }
     }
+}
+
+fn unix_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_millis() as u64)
 }

@@ -39,8 +39,9 @@ fn source(ctx: &mut Ctx<'_>, key: &[u8]) -> Option<String> {
     if ctx.thread.cache.in_txn() || ctx.conn.cannot_wait {
         return None;
     }
+    let now = ctx.thread.cache.now_ms();
     let topology = ctx.thread.cluster.as_mut()?.current();
-    let owner = topology.handoff_source(key_slot(key), window)?;
+    let owner = topology.handoff_source(key_slot(key), window, now)?;
     (!topology.written.marked(key)).then(|| owner.addr.clone())
 }
 
@@ -286,11 +287,12 @@ pub fn note_write(ctx: &mut Ctx<'_>, def: &CommandDef, args: Args<'_>) {
         Some(node) => node.handoff.window,
         None => None,
     };
+    let now = ctx.thread.cache.now_ms();
     let (Some(window), Some(view)) = (window, ctx.thread.cluster.as_mut()) else {
         return;
     };
     let topology = view.current();
-    if topology.changed_at.is_none_or(|at| at.elapsed() > window) {
+    if !topology.in_handoff_window(window, now) {
         return;
     }
     def.for_each_key(args, |key| {
