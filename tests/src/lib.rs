@@ -247,6 +247,26 @@ impl Server {
         )
     }
 
+    /// Waits for this server's discovery record (written just after it starts
+    /// answering, through a hidden temporary file) and returns its text.
+    pub fn wait_for_record(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let dir = self.discovery_dir();
+        loop {
+            let record = std::fs::read_dir(&dir).ok().and_then(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".server"))
+                    .find_map(|e| std::fs::read_to_string(e.path()).ok())
+            });
+            if let Some(text) = record {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "no discovery record in {dir:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Waits until the server accepts connections (panics with its log if it exits).
     pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);

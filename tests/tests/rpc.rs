@@ -276,12 +276,7 @@ fn rpc_is_served_on_a_unix_socket_too() {
         tcp.call(|w| w.get(b"u")).value().as_deref(),
         Some(&b"over-unix"[..])
     );
-    let record = std::fs::read_dir(server.discovery_dir())
-        .unwrap()
-        .flatten()
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .next()
-        .unwrap_or_default();
+    let record = server.wait_for_record();
     assert!(
         record.contains(&format!("rpc=127.0.0.1:{}", server.rpc_port)),
         "{record}"

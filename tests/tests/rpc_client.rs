@@ -96,6 +96,7 @@ fn discovery_falls_back_to_the_remote_server_and_switches_back() {
     let local_args = ["--rpc-unixsocket", sock.to_str().unwrap()];
     let mut local = Server::start(&local_args);
     let remote = Server::start(&[]);
+    local.wait_for_record();
     let config = DiscoveryConfig::new(format!("citadel-{}", local.port))
         .dir(local.discovery_dir())
         .fallback(tcp(&remote))
