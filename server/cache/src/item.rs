@@ -22,7 +22,47 @@ pub const F_TTL: u8 = 1;
 pub const F_LARGE: u8 = 2;
 pub const F_NEG: u8 = 4;
 pub const F_SOFT: u8 = 8;
-const F_KNOWN: u8 = F_TTL | F_LARGE | F_NEG | F_SOFT;
+/// Three bits of value kind (`ValueKind`): zero for a string, so items
+/// written before collections existed read as strings.
+const F_KIND_SHIFT: u8 = 4;
+const F_KIND: u8 = 7 << F_KIND_SHIFT;
+const F_KNOWN: u8 = F_TTL | F_LARGE | F_NEG | F_SOFT | F_KIND;
+
+/// What a value is: a string, or one of the collection types, each stored
+/// in an encoding of its own (`citadel-collections`). Redis's TYPE.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ValueKind {
+    #[default]
+    String = 0,
+    Hash = 1,
+    List = 2,
+    Set = 3,
+    ZSet = 4,
+}
+
+impl ValueKind {
+    fn from_bits(bits: u8) -> Option<ValueKind> {
+        Some(match bits {
+            0 => ValueKind::String,
+            1 => ValueKind::Hash,
+            2 => ValueKind::List,
+            3 => ValueKind::Set,
+            4 => ValueKind::ZSet,
+            _ => return None,
+        })
+    }
+    /// The name TYPE replies with.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            ValueKind::String => "string",
+            ValueKind::Hash => "hash",
+            ValueKind::List => "list",
+            ValueKind::Set => "set",
+            ValueKind::ZSet => "zset",
+        }
+    }
+}
 /// Longest key: a key must fit in one segment with room to spare.
 pub const MAX_KEY_LEN: usize = SEGMENT_SIZE / 4;
 pub const MAX_HEADER_LEN: usize = 1 + 3 + 5 + 2 + 8 + 8;
@@ -39,6 +79,8 @@ pub struct PutOptions {
     pub soft_expire_at: Option<u64>,
     /// A negative-cache marker: the origin has no such key.
     pub negative: bool,
+    /// What the value is (a string unless a collection command wrote it).
+    pub kind: ValueKind,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -65,6 +107,10 @@ impl Header {
     }
     pub fn is_large(&self) -> bool {
         self.flags & F_LARGE != 0
+    }
+    pub fn kind(&self) -> ValueKind {
+        // parse_header refuses unknown kinds.
+        ValueKind::from_bits((self.flags & F_KIND) >> F_KIND_SHIFT).unwrap_or_default()
     }
     /// Bytes of the value area stored inline after the key.
     pub fn area_len(&self) -> usize {
@@ -123,7 +169,8 @@ pub fn encode_header(
     buf[0] = flag(opts.expire_at.is_some(), F_TTL)
         | flag(large, F_LARGE)
         | flag(opts.negative, F_NEG)
-        | flag(opts.soft_expire_at.is_some(), F_SOFT);
+        | flag(opts.soft_expire_at.is_some(), F_SOFT)
+        | (opts.kind as u8) << F_KIND_SHIFT;
     let mut pos = put_varint(buf, 1, klen as u64);
     pos = put_varint(buf, pos, vlen);
     buf[pos..pos + 2].copy_from_slice(&check.to_le_bytes());
@@ -154,7 +201,7 @@ pub fn parse_header(bytes: &[u8], room: usize) -> Option<Header> {
         return (h.total_len() <= room).then_some(h);
     }
     let flags = *bytes.first()?;
-    if flags & !F_KNOWN != 0 {
+    if flags & !F_KNOWN != 0 || ValueKind::from_bits((flags & F_KIND) >> F_KIND_SHIFT).is_none() {
         return None;
     }
     let mut pos = 1;
@@ -226,7 +273,12 @@ impl<'a> ItemRef<'a> {
             expire_at: self.expire_at(),
             soft_expire_at: self.soft_expire_at(),
             negative: self.is_negative(),
+            kind: self.kind(),
         }
+    }
+    /// What the value is (TYPE; commands of another type get WRONGTYPE).
+    pub fn kind(&self) -> ValueKind {
+        self.header.kind()
     }
     /// Bytes the item takes in the file: its header, key and inline value
     /// area, plus the whole chunk segments a large value owns, plus its

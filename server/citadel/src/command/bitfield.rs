@@ -7,7 +7,7 @@ use super::args::Args;
 use super::bits::{check_grow_to, parse_bit_offset};
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
-use super::value::read_into;
+use super::value::{get_string, read_into, string_item};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Overflow {
@@ -217,7 +217,7 @@ fn bitfield_common(ctx: &mut Ctx<'_>, args: Args<'_>, read_only_cmd: bool) -> Cm
     let out = &mut ctx.out;
     let mark = out.buf.len();
     let Some(highest) = highest else {
-        ctx.thread.cache.get(key, |item| {
+        get_string(&mut ctx.thread.cache, key, |item| {
             out.buf.truncate(mark);
             out.array(ops.len());
             for op in &ops {
@@ -225,7 +225,7 @@ fn bitfield_common(ctx: &mut Ctx<'_>, args: Args<'_>, read_only_cmd: bool) -> Cm
                 read_into(item, (op.offset >> 3) as usize, &mut window);
                 out.int(read_field(&window, op));
             }
-        });
+        })?;
         if out.buf.len() == mark {
             // A missing key reads as zeros.
             out.array(ops.len());
@@ -242,7 +242,7 @@ fn bitfield_common(ctx: &mut Ctx<'_>, args: Args<'_>, read_only_cmd: bool) -> Cm
     let written = ctx.thread.cache.update(&[key], |items, changes| {
         out.buf.truncate(mark);
         let mut value = Vec::new();
-        if let Some(item) = &items[0] {
+        if let Some(item) = string_item(items[0].as_ref())? {
             value.reserve_exact(item.value_len().max(needed));
             item.write_value_to(&mut value);
         }
@@ -262,7 +262,8 @@ fn bitfield_common(ctx: &mut Ctx<'_>, args: Args<'_>, read_only_cmd: bool) -> Cm
             }
         }
         let expire = items[0].as_ref().and_then(|i| i.expire_at());
-        changes.put(0, &[&value[..]], expire)
+        changes.put(0, &[&value[..]], expire)?;
+        Ok::<_, CmdError>(())
     });
     if !matches!(written, Ok(Ok(()))) {
         out.buf.truncate(mark);

@@ -6,6 +6,7 @@ use citadel_cache::ItemRef;
 use super::args::Args;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
+use super::value::string_item;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum BitOp {
@@ -78,6 +79,9 @@ pub fn bitop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     // Destination first, then the sources.
     let keys: Vec<&[u8]> = args.iter().skip(2).collect();
     let len = ctx.thread.cache.update(&keys, |items, changes| {
+        for source in &items[1..] {
+            string_item(source.as_ref())?;
+        }
         let result = bitop_result(op, &items[1..]);
         if result.is_empty() {
             if items[0].is_some() {

@@ -9,7 +9,7 @@ use super::args::Args;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 use super::ranges::overwrite;
-use super::value::read_into;
+use super::value::{get_string, read_into, string_item};
 
 /// Redis's getBitOffsetFromArgument: a bit offset, or with `field_bits`
 /// (BITFIELD) also `#N`, meaning N fields of that width. Offsets whose
@@ -60,7 +60,7 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mask = 0x80u8 >> (offset & 7);
     check_grow_to(ctx, index as u64 + 1)?;
     let was_set = ctx.thread.cache.update(&[args.get(1)], |items, changes| {
-        let item = items[0].as_ref();
+        let item = string_item(items[0].as_ref())?;
         let old = item.map_or(0, |i| byte_at(i, index));
         let new = if on { old | mask } else { old & !mask };
         let grows = item.is_none_or(|i| i.value_len() <= index);
@@ -76,9 +76,9 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 pub fn getbit(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let offset = parse_bit_offset(ctx, args.get(2), None)?;
     let mask = 0x80u8 >> (offset & 7);
-    let set = ctx.thread.cache.get(args.get(1), |item| {
+    let set = get_string(&mut ctx.thread.cache, args.get(1), |item| {
         byte_at(item, (offset >> 3) as usize) & mask != 0
-    });
+    })?;
     ctx.out.int(i64::from(set.unwrap_or(false)));
     Ok(())
 }
@@ -186,9 +186,9 @@ fn count_bits(item: &ItemRef<'_>, range: Option<RangeArg>) -> i64 {
 /// A missing key counts 0 before its arguments are even parsed (Redis 7.0).
 pub fn bitcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let range = parse_count_range(args);
-    let found = ctx.thread.cache.get(args.get(1), |item| {
+    let found = get_string(&mut ctx.thread.cache, args.get(1), |item| {
         range.as_ref().ok().map(|range| count_bits(item, *range))
-    });
+    })?;
     let count = match found {
         None => 0,
         Some(Some(count)) => count,
@@ -312,12 +312,12 @@ pub fn bitpos(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         _ => return Err(CmdError::BitArgument),
     };
     let range = parse_pos_range(args);
-    let found = ctx.thread.cache.get(args.get(1), |item| {
+    let found = get_string(&mut ctx.thread.cache, args.get(1), |item| {
         range
             .as_ref()
             .ok()
             .map(|(range, end_given)| find_bit(item, bit, *range, *end_given))
-    });
+    })?;
     let pos = match found {
         // A missing key is an endless run of zeros.
         None => {

@@ -6,7 +6,7 @@ use citadel_cache::CacheHandle;
 use super::args::Args;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
-use super::value::item_i64;
+use super::value::{item_i64, string_item};
 use citadel_resp::num;
 
 fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CmdResult {
@@ -19,7 +19,7 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CmdResult {
 /// returns the new value (INCR and the RPC `incr`).
 pub fn add(cache: &mut CacheHandle, key: &[u8], delta: i64) -> Result<i64, CmdError> {
     cache.update(&[key], |items, changes| {
-        let (current, expire) = match &items[0] {
+        let (current, expire) = match string_item(items[0].as_ref())? {
             None => (0, None),
             Some(item) => (
                 item_i64(item).ok_or(CmdError::NotInteger)?,
@@ -58,7 +58,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let out = &mut ctx.out;
     let mark = out.buf.len();
     ctx.thread.cache.update(&[args.get(1)], |items, changes| {
-        let (current, expire) = match &items[0] {
+        let (current, expire) = match string_item(items[0].as_ref())? {
             None => (0.0, None),
             Some(item) => {
                 // parse_f64 refuses 5 KiB or more, as Redis does.

@@ -6,7 +6,7 @@ use super::context::{reply_lines, Ctx};
 use super::doc_arg::Arg;
 use super::error::{CmdError, CmdResult};
 use super::generated::docs_args::DOCS_ARGS;
-use super::table::{keyless, lookup, lookup_sub, CommandDef, Handler, COMMANDS};
+use super::table::{keyless, lookup, lookup_sub, top_level, top_level_count, CommandDef, Handler};
 use crate::glob::glob_match;
 use citadel_resp::Reply;
 
@@ -48,6 +48,10 @@ fn categories(def: &CommandDef) -> Vec<&'static str> {
     }
     cats.push(match def.group {
         "string" => "@string",
+        "hash" => "@hash",
+        "list" => "@list",
+        "set" => "@set",
+        "sorted-set" => "@sortedset",
         "generic" => "@keyspace",
         "connection" => "@connection",
         _ => "@admin",
@@ -131,13 +135,13 @@ fn entry(out: &mut Reply<'_>, def: &CommandDef) {
 }
 
 pub fn command(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
-    ctx.out.array(COMMANDS.len());
-    COMMANDS.iter().for_each(|d| entry(&mut ctx.out, d));
+    ctx.out.array(top_level_count());
+    top_level().for_each(|d| entry(&mut ctx.out, d));
     Ok(())
 }
 
 fn count(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
-    ctx.out.int(COMMANDS.len() as i64);
+    ctx.out.int(top_level_count() as i64);
     Ok(())
 }
 
@@ -238,8 +242,8 @@ fn doc(out: &mut Reply<'_>, def: &CommandDef) {
 
 fn docs(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if args.len() == 2 {
-        ctx.out.map(COMMANDS.len());
-        COMMANDS.iter().for_each(|d| doc(&mut ctx.out, d));
+        ctx.out.map(top_level_count());
+        top_level().for_each(|d| doc(&mut ctx.out, d));
         return Ok(());
     }
     let found: Vec<_> = args.from(2).iter().filter_map(find).collect();
@@ -249,9 +253,7 @@ fn docs(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let all = COMMANDS
-        .iter()
-        .flat_map(|d| std::iter::once(d).chain(d.subcommands));
+    let all = top_level().flat_map(|d| std::iter::once(d).chain(d.subcommands));
     let names: Vec<&str> = match args.len() {
         2 => all.map(|d| d.name).collect(),
         5 if args.is(2, "filterby") => {

@@ -69,6 +69,11 @@ pub enum CmdError {
     OverflowType,
     #[error("ERR BITFIELD_RO only supports the GET subcommand")]
     BitfieldReadOnly,
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
+    /// A stored collection that does not parse (`citadel_collections::Corrupt`).
+    #[error("ERR corrupt collection value")]
+    CorruptValue,
     #[error("WRONGTYPE Key is not a valid HyperLogLog string value.")]
     NotHll,
     #[error("INVALIDOBJ Corrupted HLL object detected")]

@@ -10,7 +10,7 @@ use citadel_cache::ItemRef;
 use super::args::Args;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
-use super::value::read_into;
+use super::value::{read_into, string_item};
 use estimate::{cardinality, REGISTERS};
 use sketch::{
     cached_cardinality, histogram, is_dense, is_valid_header, merge_max, raw_histogram, Corrupt,
@@ -25,6 +25,7 @@ impl From<Corrupt> for CmdError {
 
 /// The header of an HLL value; any other string is WRONGTYPE to PF*.
 fn hll_header(item: &ItemRef<'_>) -> Result<[u8; HEADER_LEN], CmdError> {
+    string_item(Some(item))?;
     let mut header = [0u8; HEADER_LEN];
     read_into(item, 0, &mut header);
     if is_valid_header(&header, item.value_len()) {

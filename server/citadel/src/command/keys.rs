@@ -1,6 +1,8 @@
 //! Keyspace commands on named keys: DEL UNLINK EXISTS TYPE TOUCH RENAME
 //! RENAMENX COPY.
 
+use citadel_cache::ValueKind;
+
 use super::args::Args;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
@@ -39,8 +41,9 @@ pub fn touch(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 pub fn type_(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let found = ctx.thread.cache.peek(args.get(1), |_| ()).is_some();
-    ctx.out.simple(if found { b"string" } else { b"none" });
+    let kind = ctx.thread.cache.peek(args.get(1), |item| item.kind());
+    let name = kind.map_or("none", ValueKind::type_name);
+    ctx.out.simple(name.as_bytes());
     Ok(())
 }
 

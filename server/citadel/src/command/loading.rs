@@ -19,7 +19,7 @@ use super::value::{get_and_change, reply_value};
 use crate::readthrough::stats::Stats;
 use crate::readthrough::{LoadError, LoadResult, Loader};
 use crate::wait::Caller;
-use citadel_cache::CacheHandle;
+use citadel_cache::{CacheHandle, ValueKind};
 use citadel_resp::Reply;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -28,22 +28,26 @@ enum Found {
     /// Past its soft expiry (read-through's stale window): reload it.
     Stale,
     Missing,
+    /// A collection: GET answers WRONGTYPE, MGET a null (as Redis).
+    WrongType,
 }
 
 /// Reads `key`; a value (fresh or stale) is written to `out`.
 fn read(cache: &mut CacheHandle, key: &[u8], out: &mut Reply<'_>) -> Found {
     let now = cache.now_ms();
     let mark = out.buf.len();
-    let stale = cache.get(key, |item| {
+    let found = cache.get(key, |item| {
         out.buf.truncate(mark);
+        if item.kind() != ValueKind::String {
+            return Found::WrongType;
+        }
         reply_value(out, item);
-        item.soft_expire_at().is_some_and(|t| t <= now)
+        match item.soft_expire_at() {
+            Some(t) if t <= now => Found::Stale,
+            _ => Found::Fresh,
+        }
     });
-    match stale {
-        Some(false) => Found::Fresh,
-        Some(true) => Found::Stale,
-        None => Found::Missing,
-    }
+    found.unwrap_or(Found::Missing)
 }
 
 /// GET.
@@ -52,6 +56,7 @@ pub fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mark = ctx.out.buf.len();
     match read(&mut ctx.thread.cache, key, &mut ctx.out) {
         Found::Fresh => Ok(()),
+        Found::WrongType => Err(CmdError::WrongType),
         found => match loadable(ctx, key) {
             Some(_) => {
                 ctx.out.buf.truncate(mark);
@@ -79,8 +84,13 @@ pub fn mget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     ctx.out.array(keys.len());
     for key in keys.iter() {
         let found = read(&mut ctx.thread.cache, key, &mut ctx.out);
-        if found == Found::Fresh {
-            continue;
+        match found {
+            Found::Fresh => continue,
+            Found::WrongType => {
+                ctx.out.null();
+                continue;
+            }
+            _ => {}
         }
         if loadable(ctx, key).is_some() {
             ctx.out.buf.truncate(mark);
@@ -148,10 +158,12 @@ fn load(
         let found = read(&mut t.cache, key, &mut out);
         let keyspace = match found {
             Found::Fresh => None,
+            Found::WrongType if !array => return Err(CmdError::WrongType),
+            Found::WrongType => None,
             _ => t.loads.keyspace(key),
         };
         let Some(keyspace) = keyspace else {
-            if found == Found::Missing {
+            if matches!(found, Found::Missing | Found::WrongType) {
                 out.null();
             }
             plan.slots.push(Slot::Rendered(start..plan.rendered.len()));

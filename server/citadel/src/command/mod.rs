@@ -7,6 +7,7 @@ mod bitop;
 mod bits;
 mod client;
 mod cluster;
+mod collections;
 mod config;
 mod connection;
 mod context;
@@ -78,4 +79,4 @@ pub use pipeline::{
 pub use script_host::call as script_call;
 pub use scripting::script_keys;
 pub use session::{register_client, ConnInfo, Session};
-pub use value::put_value;
+pub use value::{get_string, put_value};

@@ -6,6 +6,8 @@
 //! no access time, so the policy reported is LFU: FREQ answers the
 //! frequency bits (0-7) and IDLETIME Redis's error for LFU policies.
 
+use citadel_cache::ValueKind;
+
 use super::args::Args;
 use super::context::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
@@ -54,20 +56,23 @@ fn is_canonical_i64(v: &[u8]) -> bool {
 }
 
 /// Up to 45 bytes of the value (enough to decide its encoding) and its length.
-fn value_head(ctx: &mut Ctx<'_>, key: &[u8]) -> Option<(Vec<u8>, usize)> {
+fn value_head(ctx: &mut Ctx<'_>, key: &[u8]) -> Option<(Vec<u8>, usize, ValueKind)> {
     ctx.thread.cache.peek(key, |item| {
         let mut head = Vec::with_capacity(45);
         for piece in item.value_range(0, 45) {
             piece.append_to(&mut head);
         }
-        (head, item.value_len())
+        (head, item.value_len(), item.kind())
     })
 }
 
 fn encoding(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     match value_head(ctx, args.get(2)) {
         None => ctx.out.null(),
-        Some((head, len)) => {
+        // Collections are stored packed (one item, elements in order):
+        // Redis's listpack.
+        Some((_, _, kind)) if kind != ValueKind::String => ctx.out.bulk(b"listpack"),
+        Some((head, len, _)) => {
             let enc = if len > 44 && !head.starts_with(b"HYLL") {
                 "raw"
             } else {

@@ -3,7 +3,7 @@
 use super::args::Args;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
-use super::value::put_value;
+use super::value::{get_string, put_value, string_item};
 use citadel_cache::{Changes, ItemRef, Part, WriteError};
 use citadel_resp::Reply;
 
@@ -19,7 +19,7 @@ pub fn append(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let value = args.get(2);
     let max = ctx.state.cache.max_value_size();
     let len = ctx.thread.cache.update(&[args.get(1)], |items, changes| {
-        let Some(item) = &items[0] else {
+        let Some(item) = string_item(items[0].as_ref())? else {
             changes.put(0, &[value], None)?;
             return Ok(value.len());
         };
@@ -35,7 +35,7 @@ pub fn append(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 pub fn strlen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let len = ctx.thread.cache.get(args.get(1), |item| item.value_len());
+    let len = get_string(&mut ctx.thread.cache, args.get(1), |item| item.value_len())?;
     ctx.out.int(len.unwrap_or(0) as i64);
     Ok(())
 }
@@ -72,13 +72,13 @@ pub fn getrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let (start, end) = (args.int(2)?, args.int(3)?);
     let out = &mut ctx.out;
     let mark = out.buf.len();
-    let found = ctx.thread.cache.get(args.get(1), |item| {
+    let found = get_string(&mut ctx.thread.cache, args.get(1), |item| {
         out.buf.truncate(mark);
         match clamp_range(start, end, item.value_len()) {
             Some((from, len)) => reply_range(out, item, from, len),
             None => out.bulk(b""),
         }
-    });
+    })?;
     if found.is_none() {
         out.buf.truncate(mark);
         out.bulk(b"");
@@ -102,11 +102,12 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     })?;
     let len = ctx.thread.cache.update(&[args.get(1)], |items, changes| {
-        let old_len = items[0].as_ref().map_or(0, |i| i.value_len());
+        let item = string_item(items[0].as_ref())?;
+        let old_len = item.map_or(0, |i| i.value_len());
         if value.is_empty() {
             return Ok(old_len);
         }
-        overwrite(changes, items[0].as_ref(), offset, value)?;
+        overwrite(changes, item, offset, value)?;
         Ok::<_, CmdError>(old_len.max(offset + value.len()))
     })??;
     ctx.out.int(len as i64);

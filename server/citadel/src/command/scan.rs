@@ -4,19 +4,29 @@ use super::args::Args;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 use crate::glob::glob_match;
+use citadel_cache::ValueKind;
+
+const KINDS: [ValueKind; 5] = [
+    ValueKind::String,
+    ValueKind::Hash,
+    ValueKind::List,
+    ValueKind::Set,
+    ValueKind::ZSet,
+];
 
 struct ScanOpts<'a> {
     pattern: Option<&'a [u8]>,
     count: usize,
-    /// False when TYPE names a type other than string: nothing matches.
-    type_ok: bool,
+    /// SCAN TYPE: None for any type; Some(None) for a name that is no
+    /// type (nothing matches, as in Redis 7.0).
+    kind: Option<Option<ValueKind>>,
 }
 
 fn parse_opts(opts: Args<'_>) -> Result<ScanOpts<'_>, CmdError> {
     let mut o = ScanOpts {
         pattern: None,
         count: 10,
-        type_ok: true,
+        kind: None,
     };
     let mut i = 0;
     while i < opts.len() {
@@ -33,7 +43,12 @@ fn parse_opts(opts: Args<'_>) -> Result<ScanOpts<'_>, CmdError> {
             let p = opts.get(i + 1);
             o.pattern = (p != b"*").then_some(p);
         } else if opts.is(i, "type") {
-            o.type_ok = opts.get(i + 1).eq_ignore_ascii_case(b"string");
+            let name = opts.get(i + 1);
+            o.kind = Some(
+                KINDS
+                    .into_iter()
+                    .find(|k| name.eq_ignore_ascii_case(k.type_name().as_bytes())),
+            );
         } else {
             return Err(CmdError::Syntax);
         }
@@ -44,9 +59,18 @@ fn parse_opts(opts: Args<'_>) -> Result<ScanOpts<'_>, CmdError> {
 
 /// Visits from `cursor`, collecting matching keys into the connection's
 /// scratch buffers; returns the next cursor.
-fn collect(ctx: &mut Ctx<'_>, cursor: u64, count: usize, pattern: Option<&[u8]>) -> u64 {
+fn collect(
+    ctx: &mut Ctx<'_>,
+    cursor: u64,
+    count: usize,
+    pattern: Option<&[u8]>,
+    kind: Option<Option<ValueKind>>,
+) -> u64 {
     let (buf, spans) = (&mut ctx.conn.scratch, &mut ctx.conn.scratch_spans);
     ctx.thread.cache.scan(cursor, count, |item| {
+        if kind.is_some_and(|k| k != Some(item.kind())) {
+            return;
+        }
         let start = buf.len();
         item.key().append_to(buf);
         if pattern.is_none_or(|p| glob_match(p, &buf[start..])) {
@@ -82,10 +106,7 @@ pub fn scan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .ok_or(CmdError::Cursor)?;
     let opts = parse_opts(args.from(2))?;
     clear_scratch(ctx);
-    let next = collect(ctx, cursor, opts.count, opts.pattern);
-    if !opts.type_ok {
-        clear_scratch(ctx);
-    }
+    let next = collect(ctx, cursor, opts.count, opts.pattern, opts.kind);
     ctx.out.array(2);
     ctx.out.bulk_u64(next);
     reply_collected(ctx);
@@ -97,7 +118,7 @@ pub fn keys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     clear_scratch(ctx);
     let mut cursor = 0;
     loop {
-        cursor = collect(ctx, cursor, 1024, pattern);
+        cursor = collect(ctx, cursor, 1024, pattern, None);
         if cursor == 0 {
             break;
         }

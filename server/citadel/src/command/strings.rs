@@ -5,7 +5,7 @@ use super::args::Args;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 use super::set_options::{Change, OptsFor, StringOpts, TtlArg, TtlUnit};
-use super::value::{get_and_change, reply_value};
+use super::value::{get_and_change, reply_value, string_item};
 
 /// GET and MGET load misses under a `[[keyspace]]` (see `loading`).
 pub fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
@@ -36,6 +36,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let written = ctx.thread.cache.update(&[key], |items, changes| {
         let old = items[0].as_ref();
         if opts.get {
+            string_item(old)?;
             out.buf.truncate(mark);
             match old {
                 Some(item) => reply_value(out, item),
@@ -54,7 +55,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             Some(at) if at <= now => changes.delete(0),
             _ => changes.put(0, &[value], expire)?,
         }
-        Ok::<_, citadel_cache::WriteError>(true)
+        Ok::<_, CmdError>(true)
     })??;
     if !opts.get {
         if written {

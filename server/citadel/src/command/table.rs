@@ -6,9 +6,9 @@ use std::sync::OnceLock;
 use super::context::Ctx;
 use super::{args::Args, error::CmdResult};
 use super::{
-    bitfield, bitop, bits, client, cluster, config, connection, counters, debug, docs, expiry,
-    functions, hll, info, keys, latency, memory, monitor, object, pipeline, plugin, pubsub, ranges,
-    replication, scan, scripting, server, slowlog, strings, transaction,
+    bitfield, bitop, bits, client, cluster, collections, config, connection, counters, debug, docs,
+    expiry, functions, hll, info, keys, latency, memory, monitor, object, pipeline, plugin, pubsub,
+    ranges, replication, scan, scripting, server, slowlog, strings, transaction,
 };
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
@@ -82,13 +82,13 @@ impl CommandDef {
     }
 }
 
-const R: &[&str] = &["readonly"];
-const RF: &[&str] = &["readonly", "fast"];
-const W: &[&str] = &["write"];
-const WF: &[&str] = &["write", "fast"];
-const WM: &[&str] = &["write", "denyoom"];
-const WMF: &[&str] = &["write", "denyoom", "fast"];
-const F: &[&str] = &["fast"];
+pub(super) const R: &[&str] = &["readonly"];
+pub(super) const RF: &[&str] = &["readonly", "fast"];
+pub(super) const W: &[&str] = &["write"];
+pub(super) const WF: &[&str] = &["write", "fast"];
+pub(super) const WM: &[&str] = &["write", "denyoom"];
+pub(super) const WMF: &[&str] = &["write", "denyoom", "fast"];
+pub(super) const F: &[&str] = &["fast"];
 const LS: &[&str] = &["loading", "stale"];
 const LSF: &[&str] = &["loading", "stale", "fast"];
 const NOAUTH: &[&str] = &[
@@ -100,10 +100,10 @@ const NOAUTH: &[&str] = &[
     "allow_busy",
 ];
 const ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
-const NOKEYS: (i32, i32, i32) = (0, 0, 0);
-const KEY1: (i32, i32, i32) = (1, 1, 1);
-const KEYS_ALL: (i32, i32, i32) = (1, -1, 1);
-const KEYS_2: (i32, i32, i32) = (1, 2, 1);
+pub(super) const NOKEYS: (i32, i32, i32) = (0, 0, 0);
+pub(super) const KEY1: (i32, i32, i32) = (1, 1, 1);
+pub(super) const KEYS_ALL: (i32, i32, i32) = (1, -1, 1);
+pub(super) const KEYS_2: (i32, i32, i32) = (1, 2, 1);
 /// A subcommand's key, argument 2 (OBJECT ENCODING key, MEMORY USAGE key).
 pub(super) const SUB_KEY: (i32, i32, i32) = (2, 2, 1);
 
@@ -337,6 +337,18 @@ pub static COMMANDS: &[CommandDef] = &[
     c("shutdown", -1, ADMIN, NOKEYS, SV, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", server::shutdown),
 ];
 
+/// Every top-level command: the main table, then each collection type's.
+pub fn top_level() -> impl Iterator<Item = &'static CommandDef> + Clone {
+    std::iter::once(COMMANDS)
+        .chain(collections::TABLES.iter().copied())
+        .flatten()
+}
+
+/// How many top-level commands there are (COMMAND COUNT).
+pub fn top_level_count() -> usize {
+    COMMANDS.len() + collections::TABLES.iter().map(|t| t.len()).sum::<usize>()
+}
+
 /// Every command and subcommand (global indexes, used for the per-client
 /// "last command"), with an open-addressing table over top-level names.
 struct Index {
@@ -344,7 +356,8 @@ struct Index {
     slots: Vec<u16>,
 }
 
-const SLOTS: usize = 256;
+/// Open addressing: keep it well above the number of top-level commands.
+const SLOTS: usize = 1024;
 const EMPTY: u16 = u16::MAX;
 
 fn hash(name: &[u8]) -> usize {
@@ -358,16 +371,16 @@ fn hash(name: &[u8]) -> usize {
 fn index() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let mut all: Vec<&'static CommandDef> = COMMANDS.iter().collect();
+        let mut all: Vec<&'static CommandDef> = top_level().collect();
         let mut slots = vec![EMPTY; SLOTS];
-        for (i, def) in COMMANDS.iter().enumerate() {
+        for (i, def) in top_level().enumerate() {
             let mut h = hash(def.name.as_bytes()) % SLOTS;
             while slots[h] != EMPTY {
                 h = (h + 1) % SLOTS;
             }
             slots[h] = i as u16;
         }
-        for def in COMMANDS {
+        for def in top_level() {
             all.extend(def.subcommands.iter());
         }
         Index { all, slots }

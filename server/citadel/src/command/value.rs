@@ -1,11 +1,11 @@
 //! Helpers over cache items shared by the commands.
 
-use citadel_cache::{Changes, ItemRef, Part, WriteError};
+use citadel_cache::{CacheHandle, Changes, ItemRef, Part, PutOptions, ValueKind, WriteError};
 
 use citadel_resp::{num, Reply};
 
 use super::context::Ctx;
-use super::error::CmdResult;
+use super::error::{CmdError, CmdResult};
 use super::set_options::Change;
 
 /// Replies with the item's value as a bulk string.
@@ -26,7 +26,9 @@ pub fn read_into(item: &ItemRef<'_>, start: usize, dst: &mut [u8]) {
     dst[at..].fill(0);
 }
 
-/// Writes `item`'s value, followed by `extra`, to key `i` of `changes`.
+/// Writes `item`'s value, followed by `extra`, to key `i` of `changes`,
+/// keeping its kind (EXPIRE, RENAME and COPY move collections too; only a
+/// string is ever extended).
 pub fn put_value(
     changes: &mut Changes,
     i: usize,
@@ -34,15 +36,20 @@ pub fn put_value(
     extra: &[u8],
     expire_at: Option<u64>,
 ) -> Result<(), WriteError> {
+    let opts = PutOptions {
+        expire_at,
+        kind: item.kind(),
+        ..PutOptions::default()
+    };
     // The old value is copied from the cache straight into the new item.
     match item.contiguous() {
-        Some(v) if extra.is_empty() => changes.put(i, &[v], expire_at),
-        Some(v) => changes.put(i, &[Part::Shared(v), Part::Local(extra)], expire_at),
+        Some(v) if extra.is_empty() => changes.put_with(i, &[v], opts),
+        Some(v) => changes.put_with(i, &[Part::Shared(v), Part::Local(extra)], opts),
         None => {
             // Multi-chunk values are large; one small vector is noise there.
             let mut parts: Vec<Part> = item.chunks().map(Part::Shared).collect();
             parts.push(Part::Local(extra));
-            changes.put(i, &parts, expire_at)
+            changes.put_with(i, &parts, opts)
         }
     }
 }
@@ -59,21 +66,46 @@ pub fn get_and_change(ctx: &mut Ctx<'_>, key: &[u8], change: Change<'_>) -> CmdR
     let mark = out.buf.len();
     ctx.thread.cache.update(&[key], |items, changes| {
         out.buf.truncate(mark);
-        let item = items[0].as_ref();
+        let item = string_item(items[0].as_ref())?;
         match item {
             Some(item) => reply_value(out, item),
             None => out.null(),
         }
         match (change, item) {
-            (Change::Replace(v), _) => changes.put(0, &[v], None),
-            (_, None) => Ok(()),
-            (Change::Delete, Some(_)) => {
-                changes.delete(0);
-                Ok(())
-            }
-            (Change::Expire(None), Some(item)) if item.expire_at().is_none() => Ok(()),
-            (Change::Expire(at), Some(item)) => put_value(changes, 0, item, &[], at),
+            (Change::Replace(v), _) => changes.put(0, &[v], None)?,
+            (_, None) => {}
+            (Change::Delete, Some(_)) => changes.delete(0),
+            (Change::Expire(None), Some(item)) if item.expire_at().is_none() => {}
+            (Change::Expire(at), Some(item)) => put_value(changes, 0, item, &[], at)?,
         }
-    })??;
-    Ok(())
+        Ok(())
+    })?
+}
+
+/// Reads `key` if it holds a string (`f` runs on it, maybe more than once
+/// under a concurrent write); WRONGTYPE if it holds a collection.
+pub fn get_string<R>(
+    cache: &mut CacheHandle,
+    key: &[u8],
+    mut f: impl FnMut(&ItemRef<'_>) -> R,
+) -> Result<Option<R>, CmdError> {
+    let read = cache.get(key, |item| {
+        (item.kind() == ValueKind::String).then(|| f(item))
+    });
+    match read {
+        None => Ok(None),
+        Some(None) => Err(CmdError::WrongType),
+        Some(found) => Ok(found),
+    }
+}
+
+/// The item if it holds a string: string commands on a collection answer
+/// WRONGTYPE (SET and the other whole-value writes replace any kind).
+pub fn string_item<'i, 'a>(
+    item: Option<&'i ItemRef<'a>>,
+) -> Result<Option<&'i ItemRef<'a>>, CmdError> {
+    match item {
+        Some(item) if item.kind() != ValueKind::String => Err(CmdError::WrongType),
+        other => Ok(other),
+    }
 }

@@ -63,7 +63,7 @@ impl Keyspace {
         PutOptions {
             expire_at: Some(fresh_until + c.stale_ms),
             soft_expire_at: (c.stale_ms > 0).then_some(fresh_until),
-            negative: false,
+            ..PutOptions::default()
         }
     }
 
@@ -73,6 +73,7 @@ impl Keyspace {
             expire_at: Some(now_ms + self.config.negative_ttl_ms),
             soft_expire_at: None,
             negative: true,
+            ..PutOptions::default()
         })
     }
 }

@@ -67,6 +67,7 @@ fn command_code(e: &CmdError) -> ErrorCode {
             ErrorCode::NotInteger
         }
         CmdError::NoSuchKey => ErrorCode::NoSuchKey,
+        CmdError::WrongType => ErrorCode::WrongType,
         CmdError::NoAuth | CmdError::WrongPass => ErrorCode::Auth,
         CmdError::ValueTooLarge { .. } | CmdError::KeyTooLarge { .. } | CmdError::StringTooLong => {
             ErrorCode::TooLarge

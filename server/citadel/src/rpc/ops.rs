@@ -6,11 +6,11 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use citadel_cache::{CacheHandle, WriteError};
+use citadel_cache::{CacheHandle, ValueKind, WriteError};
 use citadel_proto::rpc::{Body, Condition, Constant, Method, Op, ReplyWriter, StatValue};
 
 use super::RpcError;
-use crate::command::{add_to_integer, glob_match, info_text, put_value};
+use crate::command::{add_to_integer, get_string, glob_match, info_text, put_value};
 use crate::state::ServerState;
 
 /// SCAN's page size when the request leaves it at 0 (as Redis's COUNT).
@@ -50,10 +50,16 @@ pub struct Exec<'a> {
 }
 
 /// Appends the reply frame of a GET to `out`. A hit is laid out by hand
-/// and its value copied once, from the cache into the send buffer.
-pub fn get_frame(cache: &mut CacheHandle, key: &[u8], id: u64, out: &mut Vec<u8>) {
+/// and its value copied once, from the cache into the send buffer. A
+/// collection is a WRONGTYPE error (nothing written).
+pub fn get_frame(
+    cache: &mut CacheHandle,
+    key: &[u8],
+    id: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), RpcError> {
     let mark = out.len();
-    let hit = cache.get(key, |item| {
+    let hit = get_string(cache, key, |item| {
         // A retried read starts over.
         out.truncate(mark);
         let len = item.value_len();
@@ -61,10 +67,13 @@ pub fn get_frame(cache: &mut CacheHandle, key: &[u8], id: u64, out: &mut Vec<u8>
         item.write_value_to(out);
         ReplyWriter::end_value(out, len);
     });
-    if hit.is_none() {
+    if !matches!(hit, Ok(Some(()))) {
         out.truncate(mark);
+    }
+    if hit?.is_none() {
         ReplyWriter::constant_frame(out, id, Method::Get, Constant::NoValue);
     }
+    Ok(())
 }
 
 /// Runs a cache operation (anything but `call`, `hello` and `batch`).
@@ -75,10 +84,10 @@ pub fn run(x: &mut Exec<'_>, op: &Op<'_>) -> Result<Body, RpcError> {
         Op::Get { key } => {
             x.scratch.clear();
             let bytes = &mut x.scratch.bytes;
-            let found = x.cache.get(key, |item| {
+            let found = get_string(x.cache, key, |item| {
                 bytes.clear();
                 item.write_value_to(bytes);
-            });
+            })?;
             x.writer.value(found.map(|_| &x.scratch.bytes[..]))
         }
         Op::Set {
@@ -123,10 +132,15 @@ pub fn run(x: &mut Exec<'_>, op: &Op<'_>) -> Result<Body, RpcError> {
             for key in keys.iter() {
                 let start = x.scratch.bytes.len();
                 let bytes = &mut x.scratch.bytes;
+                // As Redis's MGET: a collection reads as no value.
                 let found = x.cache.get(key, |item| {
                     bytes.truncate(start);
-                    item.write_value_to(bytes);
+                    if item.kind() == ValueKind::String {
+                        item.write_value_to(bytes);
+                    }
+                    item.kind() == ValueKind::String
                 });
+                let found = found.filter(|is_string| *is_string);
                 x.scratch
                     .spans
                     .push(found.map(|_| start..x.scratch.bytes.len()));

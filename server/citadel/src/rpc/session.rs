@@ -291,10 +291,10 @@ impl RpcSession {
                 super::monitor::feed(&self.state, thread, &self.client, &req.op);
             }
             match req.op {
-                Op::Get { key } => {
-                    ops::get_frame(&mut thread.cache, key, id, out);
-                    return;
-                }
+                Op::Get { key } => match ops::get_frame(&mut thread.cache, key, id, out) {
+                    Ok(()) => return,
+                    Err(e) => Err(e),
+                },
                 Op::Set {
                     key,
                     value,

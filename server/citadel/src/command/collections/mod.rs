@@ -1,0 +1,12 @@
+//! The collection commands: one module per type, each with its own table
+//! rows (`COMMANDS`, joined to the main table by `table::top_level`), over
+//! the shared helpers in `value.rs` and the encodings of
+//! `citadel-collections`.
+
+use super::table::CommandDef;
+
+pub mod hash;
+pub mod value;
+
+/// Each collection type's command rows.
+pub static TABLES: &[&[CommandDef]] = &[hash::COMMANDS];

@@ -1,0 +1,89 @@
+//! Collection values from the commands' side: read a hash, list, set or
+//! sorted set into a buffer (WRONGTYPE for another kind), write one back
+//! keeping the key's TTL, and delete the key when it becomes empty (a
+//! Redis collection never exists empty).
+
+use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind, WriteError};
+use citadel_collections::{Corrupt, Packed};
+
+use crate::command::error::CmdError;
+
+impl From<Corrupt> for CmdError {
+    fn from(_: Corrupt) -> Self {
+        CmdError::CorruptValue
+    }
+}
+
+/// What a write needs to know of the value it replaces.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Existing {
+    pub expire_at: Option<u64>,
+}
+
+/// Copies `item`'s value into `buf` (cleared first) if it is a `kind`
+/// collection; None when there is no item; WRONGTYPE for another kind.
+/// For use inside an `update` closure (which may run more than once).
+pub fn load(
+    item: Option<&ItemRef<'_>>,
+    kind: ValueKind,
+    buf: &mut Vec<u8>,
+) -> Result<Option<Existing>, CmdError> {
+    buf.clear();
+    let Some(item) = item else {
+        return Ok(None);
+    };
+    if item.kind() != kind {
+        return Err(CmdError::WrongType);
+    }
+    item.write_value_to(buf);
+    Ok(Some(Existing {
+        expire_at: item.expire_at(),
+    }))
+}
+
+/// Reads `key` as a `kind` collection into `buf`: false when missing.
+pub fn read(
+    cache: &mut CacheHandle,
+    key: &[u8],
+    kind: ValueKind,
+    buf: &mut Vec<u8>,
+) -> Result<bool, CmdError> {
+    let found = cache.get(key, |item| load(Some(item), kind, buf).map(|e| e.is_some()));
+    found.unwrap_or_else(|| {
+        buf.clear();
+        Ok(false)
+    })
+}
+
+/// The packed view of a value `load`/`read` copied (empty when missing).
+pub fn view(buf: &[u8], found: bool) -> Result<Packed<'_>, CmdError> {
+    if found {
+        Ok(Packed::parse(buf)?)
+    } else {
+        Ok(Packed::empty())
+    }
+}
+
+/// Writes key `i` as a `kind` collection with the encoded `value`, or
+/// deletes it when `elements` is zero.
+pub fn store(
+    changes: &mut Changes,
+    i: usize,
+    kind: ValueKind,
+    value: &[u8],
+    elements: u64,
+    existing: Option<Existing>,
+) -> Result<(), WriteError> {
+    if elements == 0 {
+        if existing.is_some() {
+            changes.delete(i);
+        }
+        return Ok(());
+    }
+    let opts = PutOptions {
+        expire_at: existing.and_then(|e| e.expire_at),
+        kind,
+        ..PutOptions::default()
+    };
+    changes.put_with(i, &[value], opts)
+}

@@ -1,0 +1,209 @@
+//! The packed encoding: a count, then length-prefixed elements.
+
+/// The encoding byte of the packed form.
+pub const ENCODING_PACKED: u8 = 0;
+
+/// A stored value that does not parse (a corrupt or foreign value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("corrupt collection value")]
+pub struct Corrupt;
+
+/// A parsed view of a packed value: `count` elements after the header.
+#[derive(Clone, Copy, Debug)]
+pub struct Packed<'a> {
+    count: usize,
+    body: &'a [u8],
+}
+
+impl<'a> Packed<'a> {
+    /// Checks the header; elements are checked as they are read.
+    pub fn parse(bytes: &'a [u8]) -> Result<Packed<'a>, Corrupt> {
+        let (&encoding, rest) = bytes.split_first().ok_or(Corrupt)?;
+        if encoding != ENCODING_PACKED {
+            return Err(Corrupt);
+        }
+        let mut pos = 0;
+        let count = get_varint(rest, &mut pos)?;
+        // Each element takes at least its one-byte length.
+        if count > (rest.len() - pos) as u64 {
+            return Err(Corrupt);
+        }
+        Ok(Packed {
+            count: count as usize,
+            body: &rest[pos..],
+        })
+    }
+
+    /// An empty collection (a missing key reads as one).
+    pub fn empty() -> Packed<'static> {
+        Packed {
+            count: 0,
+            body: &[],
+        }
+    }
+
+    /// Number of elements (fields and values of a hash both count).
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes of the elements (without the header).
+    pub fn body_len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// The elements in order; a corrupt element ends with `Err(Corrupt)`.
+    pub fn iter(&self) -> Elements<'a> {
+        Elements {
+            left: self.count,
+            rest: self.body,
+        }
+    }
+
+    /// Every element, or the first corruption found.
+    pub fn to_vec(&self) -> Result<Vec<&'a [u8]>, Corrupt> {
+        self.iter().collect()
+    }
+}
+
+/// Iterator over a packed value's elements.
+pub struct Elements<'a> {
+    left: usize,
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Elements<'a> {
+    type Item = Result<&'a [u8], Corrupt>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let mut pos = 0;
+        let element = get_varint(self.rest, &mut pos).and_then(|len| {
+            let end = pos.checked_add(usize::try_from(len).map_err(|_| Corrupt)?);
+            let element = end.and_then(|end| self.rest.get(pos..end)).ok_or(Corrupt)?;
+            self.rest = &self.rest[pos + element.len()..];
+            Ok(element)
+        });
+        if element.is_err() {
+            self.left = 0;
+        }
+        Some(element)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left))
+    }
+}
+
+/// Builds a packed value element by element; the count is written last.
+#[derive(Default)]
+pub struct PackedWriter {
+    body: Vec<u8>,
+    count: u64,
+}
+
+impl PackedWriter {
+    pub fn with_capacity(bytes: usize) -> PackedWriter {
+        PackedWriter {
+            body: Vec::with_capacity(bytes),
+            count: 0,
+        }
+    }
+
+    pub fn push(&mut self, element: &[u8]) {
+        put_varint(&mut self.body, element.len() as u64);
+        self.body.extend_from_slice(element);
+        self.count += 1;
+    }
+
+    /// Elements pushed so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The encoded value: encoding byte, count, elements.
+    pub fn finish(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body.len() + 11);
+        out.push(ENCODING_PACKED);
+        put_varint(&mut out, self.count);
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    /// Bytes an element of `len` bytes adds (for size limits).
+    pub fn element_cost(len: usize) -> usize {
+        varint_len(len as u64) + len
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn get_varint(bytes: &[u8], pos: &mut usize) -> Result<u64, Corrupt> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*pos).ok_or(Corrupt)?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err(Corrupt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elements_round_trip() {
+        let long = vec![7u8; 300];
+        let elements: [&[u8]; 4] = [b"", b"field", &long, b"v"];
+        let mut w = PackedWriter::default();
+        elements.iter().for_each(|e| w.push(e));
+        let bytes = w.finish();
+        let packed = Packed::parse(&bytes).unwrap();
+        assert_eq!(packed.len(), 4);
+        assert_eq!(packed.to_vec().unwrap(), elements);
+        assert_eq!(varint_len(300), 2);
+        assert_eq!(PackedWriter::element_cost(300), 302);
+    }
+
+    #[test]
+    fn truncated_or_foreign_values_are_corrupt_never_a_panic() {
+        let mut w = PackedWriter::default();
+        w.push(b"abc");
+        w.push(b"defgh");
+        let bytes = w.finish();
+        for cut in 0..bytes.len() {
+            let parsed = Packed::parse(&bytes[..cut]).and_then(|p| p.to_vec());
+            assert_eq!(parsed, Err(Corrupt), "cut at {cut}");
+        }
+        assert_eq!(Packed::parse(&[1, 0]).map(|p| p.len()), Err(Corrupt));
+        assert_eq!(
+            Packed::parse(&[0, 0xff, 0xff]).map(|p| p.len()),
+            Err(Corrupt)
+        );
+        let huge_len = [
+            0u8, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ];
+        assert_eq!(Packed::parse(&huge_len).unwrap().to_vec(), Err(Corrupt));
+    }
+}
