@@ -423,13 +423,14 @@ mod tests {
             expire_at: Some(1234),
             soft_expire_at: Some(1000),
             negative: false,
+            kind: ValueKind::ZSet,
         };
         let vlen = 50 * SEGMENT_SIZE as u64;
         let n = encode_header(&mut buf, 300, vlen, true, 1, opts);
         let h = parse_header(&buf[..n], n + 300 + 4 + 4 * 50).unwrap();
         assert_eq!(
-            (h.klen, h.vlen, h.expire_at(), h.is_large()),
-            (300, vlen, Some(1234), true)
+            (h.klen, h.vlen, h.expire_at(), h.is_large(), h.kind()),
+            (300, vlen, Some(1234), true, ValueKind::ZSet)
         );
     }
 

@@ -253,6 +253,7 @@ fn negative_markers_are_absent_except_to_get_any() {
         expire_at: Some(5_000),
         soft_expire_at: None,
         negative: true,
+        ..PutOptions::default()
     };
     h.update(&[b"user:404"], |_, ch| ch.put_with(0, &[b""], neg))
         .unwrap()
@@ -273,7 +274,7 @@ fn negative_markers_are_absent_except_to_get_any() {
     let fresh = PutOptions {
         expire_at: Some(9_000),
         soft_expire_at: Some(6_000),
-        negative: false,
+        ..PutOptions::default()
     };
     h.update(&[b"user:404"], |_, ch| ch.put_with(0, &[b"alice"], fresh))
         .unwrap()

@@ -268,7 +268,7 @@ fn bitfield_common(ctx: &mut Ctx<'_>, args: Args<'_>, read_only_cmd: bool) -> Cm
     if !matches!(written, Ok(Ok(()))) {
         out.buf.truncate(mark);
     }
-    Ok(written??)
+    written?
 }
 
 pub fn bitfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
