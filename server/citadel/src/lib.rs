@@ -34,6 +34,7 @@
 //! `citadel-supervisor` (plugin processes), `citadel-cluster` (the slot
 //! map) and `citadel-proto` (rings).
 
+pub mod blocking;
 pub mod clients;
 pub mod cluster;
 pub mod command;

@@ -186,7 +186,8 @@ impl Service for CommandService {
     fn next_deadline(&self) -> Option<Instant> {
         let plugins = self.ctx.plugins.next_deadline();
         let pause = command::pause_deadline(&self.state, &self.ctx);
-        [plugins, self.shm.next_deadline(), pause]
+        let blocked = self.ctx.block_deadline();
+        [plugins, self.shm.next_deadline(), pause, blocked]
             .into_iter()
             .flatten()
             .min()

@@ -86,6 +86,8 @@ pub struct ServerState {
     pub forwarder: std::sync::OnceLock<crate::forward::Forwarder>,
     /// CLIENT TRACKING: who cached which key.
     pub tracking: crate::tracking::Tracking,
+    /// Clients blocked on keys (BLPOP ...), by key.
+    pub blocked: crate::blocking::BlockedKeys,
     /// `notify-keyspace-events` as bits (citadel_settings::key_events).
     notify_flags: std::sync::atomic::AtomicU32,
     meter: Mutex<Meter>,
@@ -167,6 +169,7 @@ impl ServerState {
             auth_required: AtomicBool::new(false),
             notify_flags: Default::default(),
             tracking: Default::default(),
+            blocked: Default::default(),
             cluster: Default::default(),
             forwarder: Default::default(),
             introspect: Default::default(),

@@ -41,6 +41,11 @@ pub struct ThreadCtx {
     /// Clients of this thread held by CLIENT PAUSE (released by the
     /// service's poll once the pause ends).
     pub paused: Vec<u64>,
+    /// Blocked clients of this thread with a timeout: (client id, Unix ms).
+    pub block_deadlines: Vec<(u64, u64)>,
+    /// Keys the running command wrote that blocked clients may wait for
+    /// (signalled once it committed: `command::blocking`).
+    pub written_keys: WrittenKeys,
     /// Mail (published messages) sent by a transaction attempt, delivered
     /// when it commits ([`ThreadCtx::release_held_mail`]) and dropped when
     /// it is retried or abandoned ([`ThreadCtx::drop_held_mail`]).
@@ -50,6 +55,33 @@ pub struct ThreadCtx {
     mail: Vec<Mail>,
     /// The last forward this thread started (proxy mode).
     forwards: u64,
+}
+
+/// Keys one command wrote, in one reused buffer.
+#[derive(Default)]
+pub struct WrittenKeys {
+    bytes: Vec<u8>,
+    spans: Vec<std::ops::Range<usize>>,
+}
+
+impl WrittenKeys {
+    pub fn push(&mut self, key: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(key);
+        self.spans.push(start..self.bytes.len());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Calls `f` with each key, then forgets them.
+    pub fn drain(&mut self, mut f: impl FnMut(&[u8])) {
+        for span in self.spans.drain(..) {
+            f(&self.bytes[span]);
+        }
+        self.bytes.clear();
+    }
 }
 
 /// What a wake fd belongs to.
@@ -91,11 +123,37 @@ impl ThreadCtx {
             monitors,
             cluster: None,
             paused: Vec::new(),
+            block_deadlines: Vec::new(),
+            written_keys: WrittenKeys::default(),
             held_mail: Vec::new(),
             wakes,
             mail: Vec::new(),
             forwards: 0,
         }
+    }
+
+    /// Wakes the blocked clients whose timeout passed: their command runs
+    /// again and answers that it timed out.
+    fn wake_timed_out_blocks(&mut self) {
+        if self.block_deadlines.is_empty() {
+            return;
+        }
+        let now = citadel_cache::unix_millis();
+        let waits = &mut self.waits;
+        self.block_deadlines.retain(|&(client, deadline)| {
+            let passed = deadline <= now;
+            if passed {
+                waits.wake(Completion::Unblocked { client });
+            }
+            !passed
+        });
+    }
+
+    /// When the loop must wake for the next blocked client's timeout.
+    pub fn block_deadline(&self) -> Option<Instant> {
+        let next = self.block_deadlines.iter().map(|&(_, at)| at).min()?;
+        let now = citadel_cache::unix_millis();
+        Some(Instant::now() + std::time::Duration::from_millis(next.saturating_sub(now)))
     }
 
     /// Delivers the mail a committed transaction attempt held.
@@ -203,8 +261,10 @@ impl ThreadCtx {
                     id: done.id,
                     results: done.results,
                 }),
+                Mail::KeyReady { client } => self.waits.wake(Completion::Unblocked { client }),
             }
         }
+        self.wake_timed_out_blocks();
         self.finish_loads();
         self.waits.drain_into(ready);
     }

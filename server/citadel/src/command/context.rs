@@ -64,6 +64,8 @@ pub struct ConnState {
     /// mode), whose reply is merged at once: it must not wait (no warm
     /// hand-off).
     pub cannot_wait: bool,
+    /// A blocking command's registration while it waits (`blocking.rs`).
+    pub blocked: Option<super::blocking::BlockState>,
 }
 
 /// The connection's side of its tracking (what every read checks).
@@ -130,6 +132,10 @@ pub enum Pending {
         id: ForwardId,
         wait: Box<super::load_plan::HandoffPlan>,
     },
+    /// A blocking command (BLPOP ...) waits for its keys; it was not
+    /// consumed and runs again when the connection resumes
+    /// (`command/blocking.rs`).
+    Blocked { client: u64 },
 }
 
 impl Pending {
@@ -140,6 +146,7 @@ impl Pending {
             Pending::Loads { wait, .. } => WaitKey::Loads(*wait),
             Pending::Pipeline { wait } => WaitKey::Pipeline(*wait),
             Pending::Paused { client } => WaitKey::Pause(*client),
+            Pending::Blocked { client } => WaitKey::Blocked(*client),
             Pending::Forward { id, .. } | Pending::Handoff { id, .. } => WaitKey::Forward(*id),
         }
     }

@@ -40,6 +40,7 @@ pub fn run(
     if thread.cache.has_changes() {
         key_events::flush(state, thread, Some(conn.client.id));
     }
+    super::blocking::signal_written(state, thread);
     if let (
         Some(_),
         Ran::Executed {
@@ -192,7 +193,10 @@ pub fn run_handler(ctx: &mut Ctx<'_>, idx: usize, def: &CommandDef, args: Args<'
     }
     let mark = ctx.out.buf.len();
     match (def.handler)(ctx, args) {
-        Ok(()) => false,
+        Ok(()) => {
+            super::blocking::note_written(ctx.thread, def, args);
+            false
+        }
         Err(e) => {
             // A failing handler's partial output never reaches the client.
             ctx.out.buf.truncate(mark);

@@ -174,11 +174,11 @@ fn clients(out: &mut String, s: &Snapshot<'_>) {
     line!(out, "connected_clients", "{}", s.state.clients.len());
     line!(out, "cluster_connections", "0");
     line!(out, "maxclients", "{}", s.state.maxclients());
-    line!(out, "blocked_clients", "0");
+    line!(out, "blocked_clients", "{}", s.state.blocked.count());
     line!(out, "tracking_clients", "0");
     line!(out, "pubsub_clients", "0");
     line!(out, "clients_in_timeout_table", "0");
-    line!(out, "total_blocking_keys", "0");
+    line!(out, "total_blocking_keys", "{}", s.state.blocked.keys());
 }
 
 /// Resident set size from /proc (0 where unavailable).

@@ -3,6 +3,7 @@
 
 mod args;
 mod bitfield;
+mod blocking;
 mod bitop;
 mod bits;
 mod client;

@@ -116,6 +116,8 @@ pub fn resume(
         }
         // Nothing to write: the held command runs from the buffered input.
         (Pending::Paused { .. }, Completion::Unpaused { .. }) => Ok(()),
+        // Likewise: the blocked command runs again and looks at its keys.
+        (Pending::Blocked { .. }, Completion::Unblocked { .. }) => Ok(()),
         _ => Err(CmdError::Static(
             "ERR internal error: mismatched completion",
         )),

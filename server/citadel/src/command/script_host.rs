@@ -66,9 +66,12 @@ pub fn call(ctx: &mut Ctx<'_>, argv: CallArgs<'_>, rules: &CallRules, out: &mut 
         conn: &mut *ctx.conn,
         out: reply,
     };
-    if let Err(e) = (def.handler)(&mut inner, args) {
-        inner.out.buf.truncate(mark);
-        reply_error(&mut inner.out, &e);
+    match (def.handler)(&mut inner, args) {
+        Ok(()) => super::blocking::note_written(inner.thread, def, args),
+        Err(e) => {
+            inner.out.buf.truncate(mark);
+            reply_error(&mut inner.out, &e);
+        }
     }
     if let Some(pending) = inner.conn.pending.take() {
         if let Pending::Loads { wait, .. } = pending {

@@ -59,6 +59,7 @@ impl Session {
                 reply_mode: Default::default(),
                 no_proxy: false,
                 cannot_wait: false,
+                blocked: None,
             },
         }
     }
@@ -107,6 +108,10 @@ impl Session {
                         break;
                     }
                     dispatch::run(&self.state, ctx, &mut self.conn, args, out);
+                    if matches!(self.conn.pending, Some(Pending::Blocked { .. })) {
+                        // Not consumed: it runs again when woken.
+                        break;
+                    }
                     commands += 1;
                     pos += end;
                     if self.conn.pending.is_some() {
@@ -222,6 +227,9 @@ impl Drop for Session {
         }
         if self.conn.monitor {
             self.state.monitors.remove(self.conn.client.id);
+        }
+        if let Some(blocked) = self.conn.blocked.take() {
+            blocked.release(&self.state, self.conn.client.id);
         }
     }
 }

@@ -134,7 +134,8 @@ pub fn finished(
         | Completion::Unpaused { .. }
         | Completion::Invalidate { .. }
         | Completion::Monitor { .. }
-        | Completion::Forward { .. } => Err(internal()),
+        | Completion::Forward { .. }
+        | Completion::Unblocked { .. } => Err(internal()),
     }
 }
 

@@ -54,6 +54,9 @@ pub enum Mail {
     },
     /// A forwarding worker finished a request of this thread's client.
     Forwarded(crate::forward::Done),
+    /// A key a blocked client (id) of this thread waits for was written
+    /// (`crate::blocking`): it looks again.
+    KeyReady { client: u64 },
 }
 
 pub struct Inbox {

@@ -61,6 +61,8 @@ pub enum WaitKey {
     Monitor(u64),
     /// A request forwarded to other nodes (proxy mode, `crate::forward`).
     Forward(ForwardId),
+    /// A client (id) blocked on keys (BLPOP ...; `crate::blocking`).
+    Blocked(u64),
 }
 
 /// A finished operation, as the continuation of the command that waited
@@ -112,6 +114,9 @@ pub enum Completion {
         id: ForwardId,
         results: Vec<PartResult>,
     },
+    /// A blocked client (id) looks again: a key it waits for was written,
+    /// or its timeout passed. Its command runs again from the input.
+    Unblocked { client: u64 },
 }
 
 impl Completion {
@@ -128,6 +133,7 @@ impl Completion {
             Completion::Unpaused { client } => WaitKey::Pause(*client),
             Completion::Monitor { client, .. } => WaitKey::Monitor(*client),
             Completion::Forward { id, .. } => WaitKey::Forward(*id),
+            Completion::Unblocked { client } => WaitKey::Blocked(*client),
         }
     }
 

@@ -73,6 +73,15 @@ impl ThreadWaits {
         }
     }
 
+    /// Like `finish`, for a signal that means nothing to a waiter not
+    /// parked on it now (a blocked client woken twice, or already gone).
+    pub fn wake(&mut self, done: Completion) {
+        let key = done.key();
+        if let Some(target) = self.parked.remove(&key) {
+            self.deliver(target, done);
+        }
+    }
+
     /// A completion for a connection that is not parked on it (a
     /// subscriber's message): straight to the loop.
     pub fn push(&mut self, waiter: Waiter, done: Completion) {

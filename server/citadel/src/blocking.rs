@@ -1,0 +1,149 @@
+//! Clients blocked on keys (BLPOP, BZPOPMIN, BLMOVE ...): who waits for
+//! which key, in arrival order, shared by every thread.
+//!
+//! A blocked command parks its connection with the command unconsumed
+//! (`command::Pending::Blocked`); a write to one of its keys on any core
+//! mails its thread (`Mail::KeyReady`), which releases the connection, and
+//! the command runs again: it is served if the key now has what it wants
+//! and the client is first in line for it, else it parks again, keeping
+//! its place. Timeouts are the thread's (`ThreadCtx::block_deadlines`).
+//!
+//! **No lost wake-up.** A writer commits, issues a SeqCst fence, then reads
+//! `blocked` (`signal`); a blocking client registers (the count rises,
+//! SeqCst), issues a SeqCst fence, then reads its keys once more before it
+//! parks. Of two such store-fence-load sequences at least one sees the
+//! other's store: the writer sees the registration and wakes the client,
+//! or the client sees the write and is served at once.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::wait::{Inboxes, Mail};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Blocked {
+    client: u64,
+    thread: usize,
+}
+
+#[derive(Default)]
+pub struct BlockedKeys {
+    /// Clients blocked now (zero: writers skip the lock).
+    blocked: AtomicUsize,
+    queues: Mutex<HashMap<Box<[u8]>, VecDeque<Blocked>>>,
+}
+
+impl BlockedKeys {
+    /// Whether any client is blocked. Writers call it after their commit
+    /// and a SeqCst fence (see `signal`).
+    pub fn any(&self) -> bool {
+        // ORDERING: pairs with the SeqCst increment in `block` through
+        // the SeqCst fences on both sides (module comment).
+        self.blocked.load(Ordering::SeqCst) > 0
+    }
+
+    /// `client` (served by `thread`) waits for `keys`, behind those that
+    /// already wait for them. The caller then fences (`fence_after_block`)
+    /// and checks its keys once more before it parks.
+    pub fn block<'k>(&self, client: u64, thread: usize, keys: impl IntoIterator<Item = &'k [u8]>) {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        for key in keys {
+            let queue = queues.entry(key.into()).or_default();
+            let entry = Blocked { client, thread };
+            if !queue.contains(&entry) {
+                queue.push_back(entry);
+            }
+        }
+        // ORDERING: see `any`.
+        self.blocked.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The fence between a registration and the last look at the keys.
+    pub fn fence_after_block(&self) {
+        fence(Ordering::SeqCst);
+    }
+
+    /// `client` no longer waits (served, timed out, disconnected).
+    pub fn unblock<'k>(&self, client: u64, keys: impl IntoIterator<Item = &'k [u8]>) {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let mut found = false;
+        for key in keys {
+            if let Some(queue) = queues.get_mut(key) {
+                let before = queue.len();
+                queue.retain(|b| b.client != client);
+                found |= queue.len() != before;
+                if queue.is_empty() {
+                    queues.remove(key);
+                }
+            }
+        }
+        if found {
+            self.blocked.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether `client` may take from `key` now: nobody waits for it, or
+    /// `client` is first in line (Redis serves blocked clients in order).
+    pub fn may_serve(&self, client: u64, key: &[u8]) -> bool {
+        if !self.any() {
+            return true;
+        }
+        let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        match queues.get(key).and_then(|q| q.front()) {
+            None => true,
+            Some(first) => first.client == client,
+        }
+    }
+
+    /// `key` was written: every client waiting for it is woken to look
+    /// again (the first in line takes first). Call after the write
+    /// committed; the fence is here.
+    pub fn signal(&self, key: &[u8], inboxes: &Inboxes) {
+        fence(Ordering::SeqCst);
+        if !self.any() {
+            return;
+        }
+        let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(queue) = queues.get(key) {
+            for b in queue {
+                inboxes.send(b.thread, Mail::KeyReady { client: b.client });
+            }
+        }
+    }
+
+    /// Keys some client is blocked on (INFO `total_blocking_keys`).
+    pub fn keys(&self) -> usize {
+        if !self.any() {
+            return 0;
+        }
+        self.queues.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Clients blocked now (INFO `blocked_clients`).
+    pub fn count(&self) -> usize {
+        self.blocked.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_in_line_is_served_first_and_leaving_passes_the_turn() {
+        let keys = BlockedKeys::default();
+        assert!(keys.may_serve(1, b"q"));
+        keys.block(1, 0, [&b"q"[..], b"other"]);
+        keys.block(2, 1, [&b"q"[..]]);
+        assert_eq!(keys.count(), 2);
+        assert!(keys.may_serve(1, b"q") && !keys.may_serve(2, b"q"));
+        assert!(keys.may_serve(3, b"unrelated"));
+        keys.unblock(1, [&b"q"[..], b"other"]);
+        assert!(keys.may_serve(2, b"q"));
+        keys.unblock(2, [&b"q"[..]]);
+        keys.unblock(2, [&b"q"[..]]);
+        assert_eq!(keys.count(), 0);
+        assert!(keys.queues.lock().unwrap().is_empty());
+    }
+}

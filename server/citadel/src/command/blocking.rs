@@ -1,0 +1,161 @@
+//! The blocking commands' side of `crate::blocking`: a handler tries to
+//! serve; when it cannot, `block` registers the client on its keys (once),
+//! looks once more, and parks the connection with the command unconsumed
+//! (`Pending::Blocked`). Woken by a write to a key or by its timeout, the
+//! command runs again from the start: `begin` answers whether its time is
+//! up, `may_serve` keeps Redis's order (the first blocked is served
+//! first), `served` releases the registration and passes the turn on.
+//! Inside MULTI/EXEC and scripts nothing blocks: an empty key answers at
+//! once, as in Redis.
+
+use citadel_resp::num;
+
+use super::context::{Ctx, Pending};
+use super::error::{CmdError, CmdResult};
+use super::args::Args;
+use super::table::CommandDef;
+use crate::state::ServerState;
+use crate::thread::ThreadCtx;
+
+/// A blocked client's registration (kept on its connection while it waits).
+#[derive(Debug)]
+pub struct BlockState {
+    keys: Vec<Box<[u8]>>,
+    /// Unix ms; None waits forever.
+    deadline_ms: Option<u64>,
+}
+
+impl BlockState {
+    /// Leaves every key's line (served, timed out, or disconnected).
+    pub fn release(self, state: &ServerState, client: u64) {
+        state.blocked.unblock(client, self.keys.iter().map(|k| &k[..]));
+    }
+}
+
+/// A blocking command's timeout argument: seconds, fractions allowed, 0
+/// for no timeout. Returns the timeout in ms (None: forever).
+pub fn parse_timeout(arg: &[u8]) -> Result<Option<u64>, CmdError> {
+    let secs = num::parse_f64(arg)
+        .filter(|s| s.is_finite())
+        .ok_or(CmdError::Static("ERR timeout is not a float or out of range"))?;
+    if secs < 0.0 {
+        return Err(CmdError::Static("ERR timeout is negative"));
+    }
+    let ms = (secs * 1000.0).ceil();
+    if ms > (i64::MAX / 2) as f64 {
+        return Err(CmdError::Static("ERR timeout is out of range"));
+    }
+    Ok((ms > 0.0).then_some(ms as u64))
+}
+
+/// Whether this run of a blocking command comes after its timeout: then
+/// the client is released and the command answers its timeout reply.
+pub fn timed_out(ctx: &mut Ctx<'_>) -> bool {
+    let passed = match &ctx.conn.blocked {
+        Some(b) => b.deadline_ms.is_some_and(|at| at <= citadel_cache::unix_millis()),
+        None => false,
+    };
+    if passed {
+        release(ctx);
+    }
+    passed
+}
+
+/// Whether this client may take from `key` now (nobody waits for it, or
+/// this client is first in line).
+pub fn may_serve(ctx: &Ctx<'_>, key: &[u8]) -> bool {
+    ctx.state.blocked.may_serve(ctx.conn.client.id, key)
+}
+
+/// The command took from `key`; `left`: the key still has elements, so
+/// the next client in line looks too.
+pub fn served(ctx: &mut Ctx<'_>, key: &[u8], left: bool) {
+    release(ctx);
+    if left {
+        ctx.state.blocked.signal(key, &ctx.thread.inboxes);
+    }
+}
+
+fn release(ctx: &mut Ctx<'_>) {
+    if let Some(b) = ctx.conn.blocked.take() {
+        b.release(ctx.state, ctx.conn.client.id);
+    }
+}
+
+/// Whether this command may block at all (not inside MULTI/EXEC or a
+/// script, which answer at once).
+pub fn may_block(ctx: &Ctx<'_>) -> bool {
+    !ctx.thread.cache.in_txn() && !ctx.conn.cannot_wait
+}
+
+/// Nothing to take from `keys`: waits for them. The first time, the
+/// client joins the keys' lines and `retry` looks once more (a write that
+/// committed before the registration was seen finds no one to wake);
+/// `retry` returns whether it served the command. `timeout_ms`: None waits
+/// forever.
+pub fn block<'k>(
+    ctx: &mut Ctx<'_>,
+    keys: impl IntoIterator<Item = &'k [u8]>,
+    timeout_ms: Option<u64>,
+    retry: impl FnOnce(&mut Ctx<'_>) -> Result<bool, CmdError>,
+) -> CmdResult {
+    let client = ctx.conn.client.id;
+    if ctx.conn.blocked.is_none() {
+        let keys: Vec<Box<[u8]>> = keys.into_iter().map(Box::from).collect();
+        let blocked = &ctx.state.blocked;
+        blocked.block(client, ctx.thread.index, keys.iter().map(|k| &k[..]));
+        blocked.fence_after_block();
+        let deadline_ms = timeout_ms.map(|ms| citadel_cache::unix_millis().saturating_add(ms));
+        if let Some(at) = deadline_ms {
+            ctx.thread.block_deadlines.push((client, at));
+        }
+        ctx.conn.blocked = Some(BlockState { keys, deadline_ms });
+        if retry(ctx)? {
+            return Ok(());
+        }
+    }
+    ctx.conn.pending = Some(Pending::Blocked { client });
+    Ok(())
+}
+
+/// Whether a successful run of `def` may give a blocked client what it
+/// waits for (a push, a ZADD, a RENAME onto its key ...).
+fn may_feed_blocked(def: &CommandDef) -> bool {
+    def.has_flag("write") && matches!(def.group, "list" | "sorted-set" | "generic")
+}
+
+/// Notes the keys `def` wrote (its handler succeeded), to be signalled
+/// once the whole command (an EXEC, a script) committed.
+pub fn note_written(thread: &mut ThreadCtx, def: &CommandDef, args: Args<'_>) {
+    if may_feed_blocked(def) {
+        def.for_each_key(args, |key| thread.written_keys.push(key));
+    }
+}
+
+/// After a command: wakes the clients blocked on the keys it wrote.
+pub fn signal_written(state: &ServerState, thread: &mut ThreadCtx) {
+    if thread.written_keys.is_empty() {
+        return;
+    }
+    let ThreadCtx {
+        written_keys,
+        inboxes,
+        ..
+    } = thread;
+    written_keys.drain(|key| state.blocked.signal(key, inboxes));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_parse_as_redis_does() {
+        assert_eq!(parse_timeout(b"0"), Ok(None));
+        assert_eq!(parse_timeout(b"1.5"), Ok(Some(1500)));
+        assert_eq!(parse_timeout(b"0.0001"), Ok(Some(1)));
+        assert!(parse_timeout(b"-1").is_err());
+        assert!(parse_timeout(b"abc").is_err());
+        assert!(parse_timeout(b"inf").is_err());
+    }
+}
