@@ -89,7 +89,10 @@ fn kill9_mid_hash_writes_leaves_every_hash_whole() {
             let stored: u64 = fields["_sum"].parse().unwrap();
             assert_eq!(stored, checksum(&fields), "{key} is torn");
             let ver: u64 = fields["_ver"].parse().unwrap();
-            assert!(ver == version || ver == version + 1, "{key}: version {ver}, acked {version}");
+            assert!(
+                ver == version || ver == version + 1,
+                "{key}: version {ver}, acked {version}"
+            );
             checked += 1;
         }
     }

@@ -16,8 +16,13 @@ import sys
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "command")
 OUT = os.path.join(HERE, "generated", "docs_args.rs")
-SOURCES = ["table.rs", "client.rs", "cluster.rs", "config.rs", "docs.rs", "plugin.rs", "pubsub.rs",
-           "slowlog.rs", "latency.rs", "object.rs", "memory.rs", "scripting.rs", "functions.rs"]
+# Every source file of the command layer (table rows live beside their handlers).
+SOURCES = sorted(
+    os.path.relpath(os.path.join(d, f), HERE)
+    for d, _, files in os.walk(HERE)
+    for f in files
+    if f.endswith(".rs") and "generated" not in d
+)
 # Redis 7's field order within one argument (addReplyCommandArgList).
 FIELDS = ["name", "type", "display_text", "key_spec_index", "token", "summary",
           "since", "deprecated_since", "flags", "arguments"]

@@ -10,9 +10,9 @@
 
 use citadel_resp::num;
 
+use super::args::Args;
 use super::context::{Ctx, Pending};
 use super::error::{CmdError, CmdResult};
-use super::args::Args;
 use super::table::CommandDef;
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
@@ -28,7 +28,9 @@ pub struct BlockState {
 impl BlockState {
     /// Leaves every key's line (served, timed out, or disconnected).
     pub fn release(self, state: &ServerState, client: u64) {
-        state.blocked.unblock(client, self.keys.iter().map(|k| &k[..]));
+        state
+            .blocked
+            .unblock(client, self.keys.iter().map(|k| &k[..]));
     }
 }
 
@@ -37,7 +39,9 @@ impl BlockState {
 pub fn parse_timeout(arg: &[u8]) -> Result<Option<u64>, CmdError> {
     let secs = num::parse_f64(arg)
         .filter(|s| s.is_finite())
-        .ok_or(CmdError::Static("ERR timeout is not a float or out of range"))?;
+        .ok_or(CmdError::Static(
+            "ERR timeout is not a float or out of range",
+        ))?;
     if secs < 0.0 {
         return Err(CmdError::Static("ERR timeout is negative"));
     }
@@ -52,7 +56,9 @@ pub fn parse_timeout(arg: &[u8]) -> Result<Option<u64>, CmdError> {
 /// the client is released and the command answers its timeout reply.
 pub fn timed_out(ctx: &mut Ctx<'_>) -> bool {
     let passed = match &ctx.conn.blocked {
-        Some(b) => b.deadline_ms.is_some_and(|at| at <= citadel_cache::unix_millis()),
+        Some(b) => b
+            .deadline_ms
+            .is_some_and(|at| at <= citadel_cache::unix_millis()),
         None => false,
     };
     if passed {

@@ -3,9 +3,9 @@
 
 mod args;
 mod bitfield;
-mod blocking;
 mod bitop;
 mod bits;
+mod blocking;
 mod client;
 mod cluster;
 mod collections;

@@ -6,6 +6,990 @@ use crate::command::doc_arg::Arg;
 
 #[rustfmt::skip]
 pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
+    ("client|setname", &[
+        Arg {
+            name: "connection-name",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("client|list", &[
+        Arg {
+            name: "normal_master_replica_pubsub",
+            kind: "oneof",
+            token: Some("TYPE"),
+            since: Some("5.0.0"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "normal",
+                    kind: "pure-token",
+                    token: Some("NORMAL"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "master",
+                    kind: "pure-token",
+                    token: Some("MASTER"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "replica",
+                    kind: "pure-token",
+                    token: Some("REPLICA"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "pubsub",
+                    kind: "pure-token",
+                    token: Some("PUBSUB"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "id",
+            kind: "block",
+            token: Some("ID"),
+            since: Some("6.2.0"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "client-id",
+                    kind: "integer",
+                    flags: &["multiple"],
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("client|kill", &[
+        Arg {
+            name: "filter",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "ip:port",
+                    kind: "string",
+                    deprecated_since: Some("2.8.12"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "new-format",
+                    kind: "oneof",
+                    flags: &["multiple"],
+                    arguments: Some(&[
+                        Arg {
+                            name: "client-id",
+                            kind: "integer",
+                            token: Some("ID"),
+                            since: Some("2.8.12"),
+                            flags: &["optional"],
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "normal_master_slave_pubsub",
+                            kind: "oneof",
+                            token: Some("TYPE"),
+                            since: Some("2.8.12"),
+                            flags: &["optional"],
+                            arguments: Some(&[
+                                Arg {
+                                    name: "normal",
+                                    kind: "pure-token",
+                                    token: Some("NORMAL"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "master",
+                                    kind: "pure-token",
+                                    token: Some("MASTER"),
+                                    since: Some("3.2.0"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "slave",
+                                    kind: "pure-token",
+                                    token: Some("SLAVE"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "replica",
+                                    kind: "pure-token",
+                                    token: Some("REPLICA"),
+                                    since: Some("5.0.0"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "pubsub",
+                                    kind: "pure-token",
+                                    token: Some("PUBSUB"),
+                                    ..Arg::EMPTY
+                                },
+                            ]),
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "username",
+                            kind: "string",
+                            token: Some("USER"),
+                            flags: &["optional"],
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "ip:port",
+                            kind: "string",
+                            token: Some("ADDR"),
+                            flags: &["optional"],
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "ip:port",
+                            kind: "string",
+                            token: Some("LADDR"),
+                            since: Some("6.2.0"),
+                            flags: &["optional"],
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "yes/no",
+                            kind: "string",
+                            token: Some("SKIPME"),
+                            flags: &["optional"],
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("client|no-evict", &[
+        Arg {
+            name: "enabled",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "on",
+                    kind: "pure-token",
+                    token: Some("ON"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "off",
+                    kind: "pure-token",
+                    token: Some("OFF"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("client|tracking", &[
+        Arg {
+            name: "status",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "on",
+                    kind: "pure-token",
+                    token: Some("ON"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "off",
+                    kind: "pure-token",
+                    token: Some("OFF"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "client-id",
+            kind: "integer",
+            token: Some("REDIRECT"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "prefix",
+            kind: "string",
+            token: Some("PREFIX"),
+            flags: &["optional", "multiple", "multiple_token"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "bcast",
+            kind: "pure-token",
+            token: Some("BCAST"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "optin",
+            kind: "pure-token",
+            token: Some("OPTIN"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "optout",
+            kind: "pure-token",
+            token: Some("OPTOUT"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "noloop",
+            kind: "pure-token",
+            token: Some("NOLOOP"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("client|caching", &[
+        Arg {
+            name: "mode",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "yes",
+                    kind: "pure-token",
+                    token: Some("YES"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "no",
+                    kind: "pure-token",
+                    token: Some("NO"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("client|reply", &[
+        Arg {
+            name: "on_off_skip",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "on",
+                    kind: "pure-token",
+                    token: Some("ON"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "off",
+                    kind: "pure-token",
+                    token: Some("OFF"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "skip",
+                    kind: "pure-token",
+                    token: Some("SKIP"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("client|pause", &[
+        Arg {
+            name: "timeout",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "mode",
+            kind: "oneof",
+            since: Some("6.2.0"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "write",
+                    kind: "pure-token",
+                    token: Some("WRITE"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "all",
+                    kind: "pure-token",
+                    token: Some("ALL"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("cluster|keyslot", &[
+        Arg {
+            name: "key",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("cluster|countkeysinslot", &[
+        Arg {
+            name: "slot",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("cluster|getkeysinslot", &[
+        Arg {
+            name: "slot",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("hset", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "field_value",
+            kind: "block",
+            flags: &["multiple"],
+            arguments: Some(&[
+                Arg {
+                    name: "field",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "value",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("hmset", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "field_value",
+            kind: "block",
+            flags: &["multiple"],
+            arguments: Some(&[
+                Arg {
+                    name: "field",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "value",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("hsetnx", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "field",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "value",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("hget", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "field",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("hmget", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "field",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("hdel", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "field",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("hlen", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("hexists", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "field",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("hstrlen", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "field",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("hgetall", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("hkeys", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("hvals", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("sort", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "pattern",
+            kind: "pattern",
+            token: Some("BY"),
+            key_spec_index: Some(1),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "offset_count",
+            kind: "block",
+            token: Some("LIMIT"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "offset",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "pattern",
+            kind: "pattern",
+            token: Some("GET"),
+            key_spec_index: Some(1),
+            flags: &["optional", "multiple", "multiple_token"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "order",
+            kind: "oneof",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "asc",
+                    kind: "pure-token",
+                    token: Some("ASC"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "desc",
+                    kind: "pure-token",
+                    token: Some("DESC"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "sorting",
+            kind: "pure-token",
+            token: Some("ALPHA"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "destination",
+            kind: "key",
+            token: Some("STORE"),
+            key_spec_index: Some(2),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("sort_ro", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "pattern",
+            kind: "pattern",
+            token: Some("BY"),
+            key_spec_index: Some(1),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "offset_count",
+            kind: "block",
+            token: Some("LIMIT"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "offset",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "pattern",
+            kind: "pattern",
+            token: Some("GET"),
+            key_spec_index: Some(1),
+            flags: &["optional", "multiple", "multiple_token"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "order",
+            kind: "oneof",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "asc",
+                    kind: "pure-token",
+                    token: Some("ASC"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "desc",
+                    kind: "pure-token",
+                    token: Some("DESC"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "sorting",
+            kind: "pure-token",
+            token: Some("ALPHA"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("config|get", &[
+        Arg {
+            name: "parameter",
+            kind: "block",
+            flags: &["multiple"],
+            arguments: Some(&[
+                Arg {
+                    name: "parameter",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("config|set", &[
+        Arg {
+            name: "parameter_value",
+            kind: "block",
+            flags: &["multiple"],
+            arguments: Some(&[
+                Arg {
+                    name: "parameter",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "value",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("command|info", &[
+        Arg {
+            name: "command-name",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("command|docs", &[
+        Arg {
+            name: "command-name",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("command|list", &[
+        Arg {
+            name: "filterby",
+            kind: "oneof",
+            token: Some("FILTERBY"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "module-name",
+                    kind: "string",
+                    token: Some("MODULE"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "category",
+                    kind: "string",
+                    token: Some("ACLCAT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "pattern",
+                    kind: "pattern",
+                    token: Some("PATTERN"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("function|load", &[
+        Arg {
+            name: "replace",
+            kind: "pure-token",
+            token: Some("REPLACE"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "function-code",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("function|list", &[
+        Arg {
+            name: "library-name-pattern",
+            kind: "string",
+            token: Some("LIBRARYNAME"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withcode",
+            kind: "pure-token",
+            token: Some("WITHCODE"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("function|delete", &[
+        Arg {
+            name: "library-name",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("function|flush", &[
+        Arg {
+            name: "async",
+            kind: "oneof",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "async",
+                    kind: "pure-token",
+                    token: Some("ASYNC"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "sync",
+                    kind: "pure-token",
+                    token: Some("SYNC"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("function|restore", &[
+        Arg {
+            name: "serialized-value",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "policy",
+            kind: "oneof",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "flush",
+                    kind: "pure-token",
+                    token: Some("FLUSH"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "append",
+                    kind: "pure-token",
+                    token: Some("APPEND"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "replace",
+                    kind: "pure-token",
+                    token: Some("REPLACE"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("latency|history", &[
+        Arg {
+            name: "event",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("latency|reset", &[
+        Arg {
+            name: "event",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("latency|histogram", &[
+        Arg {
+            name: "command",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("memory|usage", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            token: Some("SAMPLES"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("object|encoding", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("object|freq", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("object|idletime", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("object|refcount", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("pubsub|channels", &[
+        Arg {
+            name: "pattern",
+            kind: "pattern",
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("pubsub|numsub", &[
+        Arg {
+            name: "channel",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("pubsub|shardchannels", &[
+        Arg {
+            name: "pattern",
+            kind: "pattern",
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("pubsub|shardnumsub", &[
+        Arg {
+            name: "shardchannel",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("script|load", &[
+        Arg {
+            name: "script",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("script|exists", &[
+        Arg {
+            name: "sha1",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("script|flush", &[
+        Arg {
+            name: "async",
+            kind: "oneof",
+            since: Some("6.2.0"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "async",
+                    kind: "pure-token",
+                    token: Some("ASYNC"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "sync",
+                    kind: "pure-token",
+                    token: Some("SYNC"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("slowlog|get", &[
+        Arg {
+            name: "count",
+            kind: "integer",
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
     ("get", &[
         Arg {
             name: "key",
@@ -1526,673 +2510,6 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             token: Some("ABORT"),
             since: Some("7.0.0"),
             flags: &["optional"],
-            ..Arg::EMPTY
-        },
-    ]),
-    ("client|setname", &[
-        Arg {
-            name: "connection-name",
-            kind: "string",
-            ..Arg::EMPTY
-        },
-    ]),
-    ("client|list", &[
-        Arg {
-            name: "normal_master_replica_pubsub",
-            kind: "oneof",
-            token: Some("TYPE"),
-            since: Some("5.0.0"),
-            flags: &["optional"],
-            arguments: Some(&[
-                Arg {
-                    name: "normal",
-                    kind: "pure-token",
-                    token: Some("NORMAL"),
-                    ..Arg::EMPTY
-                },
-                Arg {
-                    name: "master",
-                    kind: "pure-token",
-                    token: Some("MASTER"),
-                    ..Arg::EMPTY
-                },
-                Arg {
-                    name: "replica",
-                    kind: "pure-token",
-                    token: Some("REPLICA"),
-                    ..Arg::EMPTY
-                },
-                Arg {
-                    name: "pubsub",
-                    kind: "pure-token",
-                    token: Some("PUBSUB"),
-                    ..Arg::EMPTY
-                },
-            ]),
-            ..Arg::EMPTY
-        },
-        Arg {
-            name: "id",
-            kind: "block",
-            token: Some("ID"),
-            since: Some("6.2.0"),
-            flags: &["optional"],
-            arguments: Some(&[
-                Arg {
-                    name: "client-id",
-                    kind: "integer",
-                    flags: &["multiple"],
-                    ..Arg::EMPTY
-                },
-            ]),
-            ..Arg::EMPTY
-        },
-    ]),
-    ("client|kill", &[
-        Arg {
-            name: "filter",
-            kind: "oneof",
-            arguments: Some(&[
-                Arg {
-                    name: "ip:port",
-                    kind: "string",
-                    deprecated_since: Some("2.8.12"),
-                    ..Arg::EMPTY
-                },
-                Arg {
-                    name: "new-format",
-                    kind: "oneof",
-                    flags: &["multiple"],
-                    arguments: Some(&[
-                        Arg {
-                            name: "client-id",
-                            kind: "integer",
-                            token: Some("ID"),
-                            since: Some("2.8.12"),
-                            flags: &["optional"],
-                            ..Arg::EMPTY
-                        },
-                        Arg {
-                            name: "normal_master_slave_pubsub",
-                            kind: "oneof",
-                            token: Some("TYPE"),
-                            since: Some("2.8.12"),
-                            flags: &["optional"],
-                            arguments: Some(&[
-                                Arg {
-                                    name: "normal",
-                                    kind: "pure-token",
-                                    token: Some("NORMAL"),
-                                    ..Arg::EMPTY
-                                },
-                                Arg {
-                                    name: "master",
-                                    kind: "pure-token",
-                                    token: Some("MASTER"),
-                                    since: Some("3.2.0"),
-                                    ..Arg::EMPTY
-                                },
-                                Arg {
-                                    name: "slave",
-                                    kind: "pure-token",
-                                    token: Some("SLAVE"),
-                                    ..Arg::EMPTY
-                                },
-                                Arg {
-                                    name: "replica",
-                                    kind: "pure-token",
-                                    token: Some("REPLICA"),
-                                    since: Some("5.0.0"),
-                                    ..Arg::EMPTY
-                                },
-                                Arg {
-                                    name: "pubsub",
-                                    kind: "pure-token",
-                                    token: Some("PUBSUB"),
-                                    ..Arg::EMPTY
-                                },
-                            ]),
-                            ..Arg::EMPTY
-                        },
-                        Arg {
-                            name: "username",
-                            kind: "string",
-                            token: Some("USER"),
-                            flags: &["optional"],
-                            ..Arg::EMPTY
-                        },
-                        Arg {
-                            name: "ip:port",
-                            kind: "string",
-                            token: Some("ADDR"),
-                            flags: &["optional"],
-                            ..Arg::EMPTY
-                        },
-                        Arg {
-                            name: "ip:port",
-                            kind: "string",
-                            token: Some("LADDR"),
-                            since: Some("6.2.0"),
-                            flags: &["optional"],
-                            ..Arg::EMPTY
-                        },
-                        Arg {
-                            name: "yes/no",
-                            kind: "string",
-                            token: Some("SKIPME"),
-                            flags: &["optional"],
-                            ..Arg::EMPTY
-                        },
-                    ]),
-                    ..Arg::EMPTY
-                },
-            ]),
-            ..Arg::EMPTY
-        },
-    ]),
-    ("client|no-evict", &[
-        Arg {
-            name: "enabled",
-            kind: "oneof",
-            arguments: Some(&[
-                Arg {
-                    name: "on",
-                    kind: "pure-token",
-                    token: Some("ON"),
-                    ..Arg::EMPTY
-                },
-                Arg {
-                    name: "off",
-                    kind: "pure-token",
-                    token: Some("OFF"),
-                    ..Arg::EMPTY
-                },
-            ]),
-            ..Arg::EMPTY
-        },
-    ]),
-    ("client|tracking", &[
-        Arg {
-            name: "status",
-            kind: "oneof",
-            arguments: Some(&[
-                Arg {
-                    name: "on",
-                    kind: "pure-token",
-                    token: Some("ON"),
-                    ..Arg::EMPTY
-                },
-                Arg {
-                    name: "off",
-                    kind: "pure-token",
-                    token: Some("OFF"),
-                    ..Arg::EMPTY
-                },
-            ]),
-            ..Arg::EMPTY
-        },
-        Arg {
-            name: "client-id",
-            kind: "integer",
-            token: Some("REDIRECT"),
-            flags: &["optional"],
-            ..Arg::EMPTY
-        },
-        Arg {
-            name: "prefix",
-            kind: "string",
-            token: Some("PREFIX"),
-            flags: &["optional", "multiple", "multiple_token"],
-            ..Arg::EMPTY
-        },
-        Arg {
-            name: "bcast",
-            kind: "pure-token",
-            token: Some("BCAST"),
-            flags: &["optional"],
-            ..Arg::EMPTY
-        },
-        Arg {
-            name: "optin",
-            kind: "pure-token",
-            token: Some("OPTIN"),
-            flags: &["optional"],
-            ..Arg::EMPTY
-        },
-        Arg {
-            name: "optout",
-            kind: "pure-token",
-            token: Some("OPTOUT"),
-            flags: &["optional"],
-            ..Arg::EMPTY
-        },
-        Arg {
-            name: "noloop",
-            kind: "pure-token",
-            token: Some("NOLOOP"),
-            flags: &["optional"],
-            ..Arg::EMPTY
-        },
-    ]),
-    ("client|caching", &[
-        Arg {
-            name: "mode",
-            kind: "oneof",
-            arguments: Some(&[
-                Arg {
-                    name: "yes",
-                    kind: "pure-token",
-                    token: Some("YES"),
-                    ..Arg::EMPTY
-                },
-                Arg {
-                    name: "no",
-                    kind: "pure-token",
-                    token: Some("NO"),
-                    ..Arg::EMPTY
-                },
-            ]),
-            ..Arg::EMPTY
-        },
-    ]),
-    ("client|reply", &[
-        Arg {
-            name: "on_off_skip",
-            kind: "oneof",
-            arguments: Some(&[
-                Arg {
-                    name: "on",
-                    kind: "pure-token",
-                    token: Some("ON"),
-                    ..Arg::EMPTY
-                },
-                Arg {
-                    name: "off",
-                    kind: "pure-token",
-                    token: Some("OFF"),
-                    ..Arg::EMPTY
-                },
-                Arg {
-                    name: "skip",
-                    kind: "pure-token",
-                    token: Some("SKIP"),
-                    ..Arg::EMPTY
-                },
-            ]),
-            ..Arg::EMPTY
-        },
-    ]),
-    ("client|pause", &[
-        Arg {
-            name: "timeout",
-            kind: "integer",
-            ..Arg::EMPTY
-        },
-        Arg {
-            name: "mode",
-            kind: "oneof",
-            since: Some("6.2.0"),
-            flags: &["optional"],
-            arguments: Some(&[
-                Arg {
-                    name: "write",
-                    kind: "pure-token",
-                    token: Some("WRITE"),
-                    ..Arg::EMPTY
-                },
-                Arg {
-                    name: "all",
-                    kind: "pure-token",
-                    token: Some("ALL"),
-                    ..Arg::EMPTY
-                },
-            ]),
-            ..Arg::EMPTY
-        },
-    ]),
-    ("cluster|keyslot", &[
-        Arg {
-            name: "key",
-            kind: "string",
-            ..Arg::EMPTY
-        },
-    ]),
-    ("cluster|countkeysinslot", &[
-        Arg {
-            name: "slot",
-            kind: "integer",
-            ..Arg::EMPTY
-        },
-    ]),
-    ("cluster|getkeysinslot", &[
-        Arg {
-            name: "slot",
-            kind: "integer",
-            ..Arg::EMPTY
-        },
-        Arg {
-            name: "count",
-            kind: "integer",
-            ..Arg::EMPTY
-        },
-    ]),
-    ("config|get", &[
-        Arg {
-            name: "parameter",
-            kind: "block",
-            flags: &["multiple"],
-            arguments: Some(&[
-                Arg {
-                    name: "parameter",
-                    kind: "string",
-                    ..Arg::EMPTY
-                },
-            ]),
-            ..Arg::EMPTY
-        },
-    ]),
-    ("config|set", &[
-        Arg {
-            name: "parameter_value",
-            kind: "block",
-            flags: &["multiple"],
-            arguments: Some(&[
-                Arg {
-                    name: "parameter",
-                    kind: "string",
-                    ..Arg::EMPTY
-                },
-                Arg {
-                    name: "value",
-                    kind: "string",
-                    ..Arg::EMPTY
-                },
-            ]),
-            ..Arg::EMPTY
-        },
-    ]),
-    ("command|info", &[
-        Arg {
-            name: "command-name",
-            kind: "string",
-            flags: &["optional", "multiple"],
-            ..Arg::EMPTY
-        },
-    ]),
-    ("command|docs", &[
-        Arg {
-            name: "command-name",
-            kind: "string",
-            flags: &["optional", "multiple"],
-            ..Arg::EMPTY
-        },
-    ]),
-    ("command|list", &[
-        Arg {
-            name: "filterby",
-            kind: "oneof",
-            token: Some("FILTERBY"),
-            flags: &["optional"],
-            arguments: Some(&[
-                Arg {
-                    name: "module-name",
-                    kind: "string",
-                    token: Some("MODULE"),
-                    ..Arg::EMPTY
-                },
-                Arg {
-                    name: "category",
-                    kind: "string",
-                    token: Some("ACLCAT"),
-                    ..Arg::EMPTY
-                },
-                Arg {
-                    name: "pattern",
-                    kind: "pattern",
-                    token: Some("PATTERN"),
-                    ..Arg::EMPTY
-                },
-            ]),
-            ..Arg::EMPTY
-        },
-    ]),
-    ("pubsub|channels", &[
-        Arg {
-            name: "pattern",
-            kind: "pattern",
-            flags: &["optional"],
-            ..Arg::EMPTY
-        },
-    ]),
-    ("pubsub|numsub", &[
-        Arg {
-            name: "channel",
-            kind: "string",
-            flags: &["optional", "multiple"],
-            ..Arg::EMPTY
-        },
-    ]),
-    ("pubsub|shardchannels", &[
-        Arg {
-            name: "pattern",
-            kind: "pattern",
-            flags: &["optional"],
-            ..Arg::EMPTY
-        },
-    ]),
-    ("pubsub|shardnumsub", &[
-        Arg {
-            name: "shardchannel",
-            kind: "string",
-            flags: &["optional", "multiple"],
-            ..Arg::EMPTY
-        },
-    ]),
-    ("slowlog|get", &[
-        Arg {
-            name: "count",
-            kind: "integer",
-            flags: &["optional"],
-            ..Arg::EMPTY
-        },
-    ]),
-    ("latency|history", &[
-        Arg {
-            name: "event",
-            kind: "string",
-            ..Arg::EMPTY
-        },
-    ]),
-    ("latency|reset", &[
-        Arg {
-            name: "event",
-            kind: "string",
-            flags: &["optional", "multiple"],
-            ..Arg::EMPTY
-        },
-    ]),
-    ("latency|histogram", &[
-        Arg {
-            name: "command",
-            kind: "string",
-            flags: &["optional", "multiple"],
-            ..Arg::EMPTY
-        },
-    ]),
-    ("object|encoding", &[
-        Arg {
-            name: "key",
-            kind: "key",
-            key_spec_index: Some(0),
-            ..Arg::EMPTY
-        },
-    ]),
-    ("object|freq", &[
-        Arg {
-            name: "key",
-            kind: "key",
-            key_spec_index: Some(0),
-            ..Arg::EMPTY
-        },
-    ]),
-    ("object|idletime", &[
-        Arg {
-            name: "key",
-            kind: "key",
-            key_spec_index: Some(0),
-            ..Arg::EMPTY
-        },
-    ]),
-    ("object|refcount", &[
-        Arg {
-            name: "key",
-            kind: "key",
-            key_spec_index: Some(0),
-            ..Arg::EMPTY
-        },
-    ]),
-    ("memory|usage", &[
-        Arg {
-            name: "key",
-            kind: "key",
-            key_spec_index: Some(0),
-            ..Arg::EMPTY
-        },
-        Arg {
-            name: "count",
-            kind: "integer",
-            token: Some("SAMPLES"),
-            flags: &["optional"],
-            ..Arg::EMPTY
-        },
-    ]),
-    ("script|load", &[
-        Arg {
-            name: "script",
-            kind: "string",
-            ..Arg::EMPTY
-        },
-    ]),
-    ("script|exists", &[
-        Arg {
-            name: "sha1",
-            kind: "string",
-            flags: &["multiple"],
-            ..Arg::EMPTY
-        },
-    ]),
-    ("script|flush", &[
-        Arg {
-            name: "async",
-            kind: "oneof",
-            since: Some("6.2.0"),
-            flags: &["optional"],
-            arguments: Some(&[
-                Arg {
-                    name: "async",
-                    kind: "pure-token",
-                    token: Some("ASYNC"),
-                    ..Arg::EMPTY
-                },
-                Arg {
-                    name: "sync",
-                    kind: "pure-token",
-                    token: Some("SYNC"),
-                    ..Arg::EMPTY
-                },
-            ]),
-            ..Arg::EMPTY
-        },
-    ]),
-    ("function|load", &[
-        Arg {
-            name: "replace",
-            kind: "pure-token",
-            token: Some("REPLACE"),
-            flags: &["optional"],
-            ..Arg::EMPTY
-        },
-        Arg {
-            name: "function-code",
-            kind: "string",
-            ..Arg::EMPTY
-        },
-    ]),
-    ("function|list", &[
-        Arg {
-            name: "library-name-pattern",
-            kind: "string",
-            token: Some("LIBRARYNAME"),
-            flags: &["optional"],
-            ..Arg::EMPTY
-        },
-        Arg {
-            name: "withcode",
-            kind: "pure-token",
-            token: Some("WITHCODE"),
-            flags: &["optional"],
-            ..Arg::EMPTY
-        },
-    ]),
-    ("function|delete", &[
-        Arg {
-            name: "library-name",
-            kind: "string",
-            ..Arg::EMPTY
-        },
-    ]),
-    ("function|flush", &[
-        Arg {
-            name: "async",
-            kind: "oneof",
-            flags: &["optional"],
-            arguments: Some(&[
-                Arg {
-                    name: "async",
-                    kind: "pure-token",
-                    token: Some("ASYNC"),
-                    ..Arg::EMPTY
-                },
-                Arg {
-                    name: "sync",
-                    kind: "pure-token",
-                    token: Some("SYNC"),
-                    ..Arg::EMPTY
-                },
-            ]),
-            ..Arg::EMPTY
-        },
-    ]),
-    ("function|restore", &[
-        Arg {
-            name: "serialized-value",
-            kind: "string",
-            ..Arg::EMPTY
-        },
-        Arg {
-            name: "policy",
-            kind: "oneof",
-            flags: &["optional"],
-            arguments: Some(&[
-                Arg {
-                    name: "flush",
-                    kind: "pure-token",
-                    token: Some("FLUSH"),
-                    ..Arg::EMPTY
-                },
-                Arg {
-                    name: "append",
-                    kind: "pure-token",
-                    token: Some("APPEND"),
-                    ..Arg::EMPTY
-                },
-                Arg {
-                    name: "replace",
-                    kind: "pure-token",
-                    token: Some("REPLACE"),
-                    ..Arg::EMPTY
-                },
-            ]),
             ..Arg::EMPTY
         },
     ]),
