@@ -347,6 +347,14 @@ fn cluster(out: &mut String, s: &Snapshot<'_>) {
         line!(out, "cluster_handoff_misses", "{}", load(&h.misses));
         line!(out, "cluster_handoff_errors", "{}", load(&h.errors));
     }
+    if let Some(forwarder) = s.state.forwarder.get() {
+        // Broadcast PUBLISH (`command/cluster_pubsub.rs`): copies sent to
+        // peers that took them, and copies dropped (peer down or slow).
+        let sent = forwarder.unanswered();
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        line!(out, "cluster_pubsub_delivered", "{}", load(&sent.delivered));
+        line!(out, "cluster_pubsub_dropped", "{}", load(&sent.dropped));
+    }
 }
 
 fn keyspace(out: &mut String, s: &Snapshot<'_>) {

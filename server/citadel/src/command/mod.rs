@@ -7,6 +7,7 @@ mod bitop;
 mod bits;
 mod client;
 mod cluster;
+mod cluster_pubsub;
 mod config;
 mod connection;
 mod context;
