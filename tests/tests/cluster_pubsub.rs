@@ -123,6 +123,19 @@ fn publish_on_any_node_reaches_every_node_in_order() {
     let channels: Vec<String> = redis::cmd("PUBSUB").arg("CHANNELS").query(&mut c1).unwrap();
     assert_eq!(channels, ["news"]);
 
+    // From a script: held with its transaction attempt, sent once.
+    let script = "return redis.call('PUBLISH', 'news', 'scripted')";
+    let n: i64 = redis::cmd("EVAL")
+        .arg(script)
+        .arg(0)
+        .query(&mut cluster.nodes[2].client())
+        .unwrap();
+    assert_eq!(n, 1);
+    for sub in &mut subs {
+        assert_eq!(next_payload(sub), "scripted");
+    }
+    assert_eq!(next_payload(&mut pattern), "scripted");
+
     // CLUSTER PUBLISH is the broadcast's internal command: refused to a
     // client; a peer's connection (CLUSTER NOPROXY) delivers it here only.
     let mut r = RespReader::new(cluster.nodes[1].raw());
@@ -134,7 +147,8 @@ fn publish_on_any_node_reaches_every_node_in_order() {
     let delivered = send(&mut r, &["CLUSTER", "PUBLISH", "news", "direct"]);
     assert_eq!(delivered, Frame::Integer(1));
     assert_eq!(next_payload(&mut subs[1]), "direct");
-    // Only there: node 2's next message is the one published after.
+    // Only there, and the script's message once: node 2's next message
+    // is the one published after.
     assert_eq!(publish(&mut cluster.nodes[2].client(), "news", "after"), 1);
     assert_eq!(next_payload(&mut subs[2]), "after");
 }
