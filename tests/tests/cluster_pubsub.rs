@@ -185,7 +185,7 @@ fn a_stopped_peer_holds_up_neither_publish_nor_the_other_peers() {
     let mut reached = false;
     s2.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    for _ in 0..50 {
+    for _ in 0..150 {
         publish(&mut publisher, "alerts", "probe");
         if let Ok(m) = s2.get_message() {
             let payload: String = m.get_payload().unwrap();
