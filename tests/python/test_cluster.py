@@ -101,5 +101,49 @@ def test_cluster_commands_parse_in_redis_py():
     rc.close()
 
 
+def next_message(pubsub):
+    """The next message (not a subscription confirmation) on `pubsub`."""
+    while True:
+        m = pubsub.get_message(ignore_subscribe_messages=True, timeout=10)
+        assert m is not None, "no message within 10 s"
+        if m["type"] in ("message", "pmessage", "smessage"):
+            return m
+
+
+def test_pubsub_broadcast_and_sharded():
+    rc = cluster_client()
+    # One subscriber on each node (ClusterPubSub pinned to it).
+    subs = []
+    for n in NODES:
+        ps = rc.pubsub(node=rc.get_node(host="127.0.0.1", port=n.port))
+        ps.subscribe("py-news")
+        next_sub = ps.get_message(timeout=10)
+        assert next_sub["type"] == "subscribe"
+        subs.append(ps)
+    # A PUBLISH through any node reaches all three, in order; the reply
+    # counts the receiving node's own subscriber.
+    for i, n in enumerate(NODES):
+        c = n.client(decode_responses=True)
+        for j in range(5):
+            assert c.publish("py-news", f"{i}:{j}") == 1
+    for ps in subs:
+        got = [next_message(ps)["data"] for _ in range(15)]
+        assert got == [f"{i}:{j}" for i in range(3) for j in range(5)]
+    # RedisCluster.publish (sent to whichever node it picks) too.
+    rc.publish("py-news", "via-cluster-client")
+    for ps in subs:
+        assert next_message(ps)["data"] == "via-cluster-client"
+    # Sharded Pub/Sub: redis-py routes SSUBSCRIBE/SPUBLISH to the slot owner.
+    sharded = rc.pubsub()
+    sharded.ssubscribe("py-shard")
+    assert sharded.get_sharded_message(timeout=10)["type"] == "ssubscribe"
+    assert rc.spublish("py-shard", "s1") == 1
+    m = sharded.get_sharded_message(ignore_subscribe_messages=True, timeout=10)
+    assert m["type"] == "smessage" and m["data"] == "s1"
+    for ps in subs + [sharded]:
+        ps.close()
+    rc.close()
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))

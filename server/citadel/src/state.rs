@@ -82,7 +82,8 @@ pub struct ServerState {
     /// This server as a cluster node (installed by `main` before the
     /// threads start); unset when cluster mode is off.
     pub cluster: std::sync::OnceLock<crate::cluster::Node>,
-    /// The forwarder of proxy mode and warm hand-off (installed by `main`).
+    /// The forwarder of proxy mode, warm hand-off and broadcast PUBLISH
+    /// (installed by `main` in cluster mode).
     pub forwarder: std::sync::OnceLock<crate::forward::Forwarder>,
     /// CLIENT TRACKING: who cached which key.
     pub tracking: crate::tracking::Tracking,
@@ -224,17 +225,14 @@ impl ServerState {
         flags & notify != 0 || self.tracking.active()
     }
 
-    /// Proxy mode (`cluster-proxy yes`) and warm hand-off
-    /// (`cluster-handoff yes`) in cluster mode: the forwarder (its links
-    /// to peers start on first use); each finished forward is mailed to
-    /// its thread's inbox. Peers are greeted with this node's
+    /// Cluster mode: the forwarder of proxy mode (`cluster-proxy yes`),
+    /// warm hand-off (`cluster-handoff yes`) and broadcast PUBLISH (its
+    /// links to peers start on first use); each finished forward is mailed
+    /// to its thread's inbox. Peers are greeted with this node's
     /// `requirepass` (the cluster's nodes share it).
     pub fn start_forwarder(self: &Arc<Self>) {
         use citadel_settings::cluster as cluster_setting;
-        let Some(node) = self.cluster.get() else {
-            return;
-        };
-        if !node.proxy && node.handoff.window.is_none() {
+        if self.cluster.get().is_none() {
             return;
         }
         let timeout = self

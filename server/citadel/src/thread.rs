@@ -9,6 +9,7 @@ use std::time::Instant;
 use citadel_cache::CacheHandle;
 use citadel_net::Waiter;
 
+use crate::forward::{Forwarder, Part};
 use crate::monitor::Monitors;
 use crate::pipeline::ThreadPipelines;
 use crate::plugin::PluginClient;
@@ -50,6 +51,9 @@ pub struct ThreadCtx {
     /// when it commits ([`ThreadCtx::release_held_mail`]) and dropped when
     /// it is retried or abandoned ([`ThreadCtx::drop_held_mail`]).
     pub held_mail: Vec<(usize, Mail)>,
+    /// PUBLISHes for the other cluster members (one part per peer) a
+    /// transaction attempt made, sent or dropped with `held_mail`.
+    pub held_broadcasts: Vec<Vec<Part>>,
     /// What this thread's wake fds are, by position (see `wake_fds`).
     wakes: Vec<Wake>,
     mail: Vec<Mail>,
@@ -126,6 +130,7 @@ impl ThreadCtx {
             block_deadlines: Vec::new(),
             written_keys: WrittenKeys::default(),
             held_mail: Vec::new(),
+            held_broadcasts: Vec::new(),
             wakes,
             mail: Vec::new(),
             forwards: 0,
@@ -156,16 +161,22 @@ impl ThreadCtx {
         Some(Instant::now() + std::time::Duration::from_millis(next.saturating_sub(now)))
     }
 
-    /// Delivers the mail a committed transaction attempt held.
-    pub fn release_held_mail(&mut self) {
+    /// Delivers the mail a committed transaction attempt held, and sends
+    /// its broadcasts to the other members through `forwarder`.
+    pub fn release_held_mail(&mut self, forwarder: Option<&Forwarder>) {
         for (thread, mail) in self.held_mail.drain(..) {
             self.inboxes.send(thread, mail);
+        }
+        let broadcasts = self.held_broadcasts.drain(..);
+        if let Some(forwarder) = forwarder {
+            broadcasts.for_each(|parts| forwarder.send_unanswered(parts));
         }
     }
 
     /// Forgets the mail of an attempt that is retried or abandoned.
     pub fn drop_held_mail(&mut self) {
         self.held_mail.clear();
+        self.held_broadcasts.clear();
     }
 
     /// The eventfds the loop polls, in the order `on_wake` numbers them.

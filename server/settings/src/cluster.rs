@@ -112,11 +112,14 @@ crate::settings_part! {
         name: "cluster-forward-timeout-ms",
         value_name: "MS",
         default: "2000",
-        help: "Proxy mode: how long a forwarded request may wait for its node's reply",
+        help: "How long a request to another node (proxy mode, hand-off, broadcast PUBLISH) may wait for its reply",
         doc: "Proxy mode: the deadline of a forwarded request, connecting included. A node \
               that misses it (or refuses the connection) fails the request with \
               -CLUSTERDOWN and is not tried again for as long (its circuit is open), so \
-              requests for its slots fail at once meanwhile.",
+              requests for its slots fail at once meanwhile. The same deadline bounds a \
+              warm hand-off's read and a broadcast PUBLISH's copy for another node: a \
+              copy past it is dropped (INFO cluster_pubsub_dropped), never holding up \
+              PUBLISH.",
         check: positive,
     }
     CLUSTER_HANDOFF: YesNo = {

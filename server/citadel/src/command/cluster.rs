@@ -1,6 +1,6 @@
 //! CLUSTER SLOTS / SHARDS / NODES / INFO / MYID / MYSHARDID / KEYSLOT /
 //! COUNTKEYSINSLOT / GETKEYSINSLOT / HELP (and Citadel's NOPROXY,
-//! HANDOFF: `handoff.rs`), and READONLY, READWRITE,
+//! HANDOFF: `handoff.rs`, PUBLISH: `cluster_pubsub.rs`), and READONLY, READWRITE,
 //! ASKING, in Redis 7's reply shapes: what cluster clients read to learn
 //! where each slot lives. With cluster mode off they answer Redis's
 //! "cluster support disabled" error, except KEYSLOT (a pure function).
@@ -45,6 +45,7 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
     sub("cluster|getkeysinslot", 4, S, "3.0.0", "Returns the key names in a hash slot.", getkeysinslot),
     sub("cluster|help", 2, LS, "5.0.0", "Returns helpful text about the different subcommands.", help),
     sub("cluster|noproxy", 2, LS, "7.0.0", "Citadel: answers this connection -MOVED, never a forwarded reply (proxy mode's peer connections).", noproxy),
+    sub("cluster|publish", 4, &["pubsub", "loading", "stale"], "7.0.0", "Citadel, for peer nodes: delivers another member's broadcast PUBLISH to this node's subscribers only (never sent on); returns their number. Refused unless the connection said CLUSTER NOPROXY.", super::pubsub::cluster_publish),
     sub("cluster|handoff", 3, S, "7.0.0", "Citadel, for peer nodes: returns a key's value and remaining TTL in ms ([value, pttl], pttl -1 without expiry; nil when absent) from this node's cache whoever owns its slot now (warm hand-off); -NOTOWNER if this node owned the slot neither in the map in force nor the one before. Refused unless the connection said CLUSTER NOPROXY.", super::handoff::serve),
 ];
 
@@ -304,6 +305,9 @@ fn help(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
             "HANDOFF <key>",
             "    For peer nodes (after NOPROXY): [value, pttl] of <key> from this node's cache,",
             "    or nil; NOTOWNER if this node did not own its slot lately (warm hand-off).",
+            "PUBLISH <channel> <message>",
+            "    For peer nodes (after NOPROXY): deliver a broadcast PUBLISH to this node's",
+            "    subscribers only; returns their number.",
             "HELP",
             "    Print this help.",
         ],

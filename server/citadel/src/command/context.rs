@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use citadel_resp::Reply;
 
+use super::error::CmdError;
 use super::load_plan::Plan;
 use crate::clients::ClientShared;
 use crate::forward::ForwardId;
@@ -24,6 +25,21 @@ pub struct Ctx<'a> {
     pub thread: &'a mut ThreadCtx,
     pub conn: &'a mut ConnState,
     pub out: Reply<'a>,
+}
+
+impl Ctx<'_> {
+    /// For a CLUSTER subcommand only peer nodes send (their connections
+    /// said CLUSTER NOPROXY first): Redis's error outside cluster mode, or
+    /// `refusal` for any other connection (a client's typo).
+    pub fn peers_only(&self, refusal: &'static str) -> Result<(), CmdError> {
+        if self.thread.cluster.is_none() {
+            return Err(CmdError::ClusterDisabled);
+        }
+        if !self.conn.no_proxy {
+            return Err(CmdError::Static(refusal));
+        }
+        Ok(())
+    }
 }
 
 /// Per-connection command state handlers may change.

@@ -308,14 +308,9 @@ pub fn note_write(ctx: &mut Ctx<'_>, def: &CommandDef, args: Args<'_>) {
 /// only: the connection must have said CLUSTER NOPROXY, as the
 /// forwarder's peer connections do.
 pub fn serve(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if ctx.thread.cluster.is_none() {
-        return Err(CmdError::ClusterDisabled);
-    }
-    if !ctx.conn.no_proxy {
-        return Err(CmdError::Static(
-            "ERR CLUSTER HANDOFF is for peer nodes (their connections say CLUSTER NOPROXY first)",
-        ));
-    }
+    ctx.peers_only(
+        "ERR CLUSTER HANDOFF is for peer nodes (their connections say CLUSTER NOPROXY first)",
+    )?;
     let key = args.get(2);
     let owned = ctx
         .thread

@@ -340,12 +340,19 @@ fn cpu(out: &mut String, _: &Snapshot<'_>) {
 fn cluster(out: &mut String, s: &Snapshot<'_>) {
     let enabled = s.state.cluster.get().is_some();
     line!(out, "cluster_enabled", "{}", u8::from(enabled));
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     if let Some(node) = s.state.cluster.get() {
         let h = &node.handoff;
-        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
         line!(out, "cluster_handoff_hits", "{}", load(&h.hits));
         line!(out, "cluster_handoff_misses", "{}", load(&h.misses));
         line!(out, "cluster_handoff_errors", "{}", load(&h.errors));
+    }
+    if let Some(forwarder) = s.state.forwarder.get() {
+        // Broadcast PUBLISH (`command/cluster_pubsub.rs`): copies peers
+        // took, and copies dropped (a peer down, slow, or refusing).
+        let sent = forwarder.unanswered();
+        line!(out, "cluster_pubsub_delivered", "{}", load(&sent.delivered));
+        line!(out, "cluster_pubsub_dropped", "{}", load(&sent.dropped));
     }
 }
 

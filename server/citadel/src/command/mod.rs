@@ -8,6 +8,7 @@ mod bits;
 mod blocking;
 mod client;
 mod cluster;
+mod cluster_pubsub;
 mod collections;
 mod config;
 mod connection;

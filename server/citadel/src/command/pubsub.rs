@@ -1,7 +1,10 @@
 //! Pub/Sub commands: (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PUBLISH, SPUBLISH
 //! and PUBSUB's introspection, with Redis 7's reply shapes. Subscriptions
 //! live in the process-wide `crate::pubsub::Registry`; a PUBLISH mails the
-//! message to each receiving thread, which writes it out (see `write_message`).
+//! message to each receiving thread, which writes it out (see `write_message`),
+//! and in cluster mode sends it to the other members (`cluster_pubsub.rs`).
+//! PUBSUB's introspection counts this node's subscribers only, as in Redis
+//! Cluster.
 
 use std::sync::Arc;
 
@@ -136,52 +139,78 @@ fn set_subscriptions(conn: &mut ConnState, total: usize) {
     }
 }
 
-/// Mails the message to every thread with receivers; answers their number.
-fn publish_to(ctx: &mut Ctx<'_>, args: Args<'_>, shard: bool) -> CmdResult {
-    let channel = args.get(1);
+/// Delivers a message to this node's subscribers: mails it to every
+/// thread with receivers; answers their number.
+pub fn deliver_here(ctx: &mut Ctx<'_>, shard: bool, channel: &[u8], payload: &[u8]) -> usize {
     let (count, by_thread) = ctx.state.pubsub.receivers(shard, channel);
-    if !by_thread.is_empty() {
-        let message = Arc::new(Message {
-            shard,
-            channel: channel.into(),
-            payload: args.get(2).into(),
-        });
-        // Inside a transaction attempt (a script; an EXEC's keyless
-        // commands run after it) the messages are held until the attempt
-        // commits, so an attempt retried after a conflict publishes once.
-        let held = ctx.thread.cache.in_txn();
-        let me = ctx.conn.client.id;
-        for (thread, receivers) in by_thread {
-            // A (RESP3) subscriber publishing to itself gets the message
-            // before the reply, as Redis writes it (from a script, after:
-            // the script's own reply buffer is no place for a push).
-            let (own, others): (Vec<_>, Vec<_>) =
-                receivers.into_iter().partition(|d| d.client == me && !held);
-            for d in &own {
-                write_message(&mut ctx.out, &message, d.pattern.as_deref());
-            }
-            if !others.is_empty() {
-                let mail = Mail::Publish {
-                    message: message.clone(),
-                    receivers: others,
-                };
-                if held {
-                    ctx.thread.held_mail.push((thread, mail));
-                } else {
-                    ctx.thread.inboxes.send(thread, mail);
-                }
+    if by_thread.is_empty() {
+        return count;
+    }
+    let message = Arc::new(Message {
+        shard,
+        channel: channel.into(),
+        payload: payload.into(),
+    });
+    // Inside a transaction attempt (a script; an EXEC's keyless
+    // commands run after it) the messages are held until the attempt
+    // commits, so an attempt retried after a conflict publishes once.
+    let held = ctx.thread.cache.in_txn();
+    let me = ctx.conn.client.id;
+    for (thread, receivers) in by_thread {
+        // A (RESP3) subscriber publishing to itself gets the message
+        // before the reply, as Redis writes it (from a script, after:
+        // the script's own reply buffer is no place for a push).
+        let (own, others): (Vec<_>, Vec<_>) =
+            receivers.into_iter().partition(|d| d.client == me && !held);
+        for d in &own {
+            write_message(&mut ctx.out, &message, d.pattern.as_deref());
+        }
+        if !others.is_empty() {
+            let mail = Mail::Publish {
+                message: message.clone(),
+                receivers: others,
+            };
+            if held {
+                ctx.thread.held_mail.push((thread, mail));
+            } else {
+                ctx.thread.inboxes.send(thread, mail);
             }
         }
     }
+    count
+}
+
+/// PUBLISH: delivered here and, in cluster mode, broadcast to every other
+/// member (`cluster_pubsub.rs`); the reply counts this node's receivers,
+/// as Redis Cluster's does.
+pub fn publish(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (channel, payload) = (args.get(1), args.get(2));
+    let count = deliver_here(ctx, false, channel, payload);
+    super::cluster_pubsub::broadcast(ctx, channel, payload);
     ctx.out.int(count as i64);
     Ok(())
 }
 
-pub fn publish(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    publish_to(ctx, args, false)
+/// CLUSTER PUBLISH channel message: another member's broadcast PUBLISH
+/// (`cluster_pubsub.rs`), delivered to this node's subscribers only and
+/// never sent on (no loops); answers their number. For peers only (their
+/// connections said CLUSTER NOPROXY): a client's typo is refused rather
+/// than publishing on one node.
+pub fn cluster_publish(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    ctx.peers_only(
+        "ERR CLUSTER PUBLISH is for peer nodes (their connections say CLUSTER NOPROXY first): use PUBLISH",
+    )?;
+    let count = deliver_here(ctx, false, args.get(2), args.get(3));
+    ctx.out.int(count as i64);
+    Ok(())
 }
+
+/// SPUBLISH: the channel's slot lives here (dispatch redirected it
+/// otherwise), so its subscribers are all here: never broadcast.
 pub fn spublish(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    publish_to(ctx, args, true)
+    let count = deliver_here(ctx, true, args.get(1), args.get(2));
+    ctx.out.int(count as i64);
+    Ok(())
 }
 
 /// A delivered message: message / pmessage / smessage, as a push.

@@ -140,7 +140,7 @@ pub(super) fn run_script(
             break;
         }
         if ctx.thread.cache.txn_commit() {
-            ctx.thread.release_held_mail();
+            ctx.thread.release_held_mail(ctx.state.forwarder.get());
             break;
         }
         ctx.thread.drop_held_mail();

@@ -166,7 +166,7 @@ fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> Result<bool, CmdError> 
             dispatch::run_handler(ctx, idx, def, args);
         }
         if ctx.thread.cache.txn_commit() {
-            ctx.thread.release_held_mail();
+            ctx.thread.release_held_mail(ctx.state.forwarder.get());
             break;
         }
         ctx.thread.drop_held_mail();

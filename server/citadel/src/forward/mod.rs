@@ -7,6 +7,9 @@
 //! them in order (`link.rs`). The parts of a split command travel to their
 //! peers in parallel; when a job's last part is answered, its [`Done`]
 //! goes to `deliver`, which mails it to the submitting thread's inbox.
+//! A request nobody waits for ([`Forwarder::send_unanswered`]: a broadcast
+//! PUBLISH) travels the same links, in order with the rest; its reply is
+//! dropped and only counted ([`Unanswered`]).
 //!
 //! Failures are bounded: every request has a deadline
 //! (`cluster-forward-timeout-ms` from its submission, connecting
@@ -21,7 +24,7 @@ mod peer;
 pub mod reply;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -116,6 +119,17 @@ struct Shared {
     open: Mutex<HashMap<String, Instant>>,
     /// Each peer's link (by address and protocol): its writer's queue.
     links: Mutex<HashMap<(String, bool), Sender<Request>>>,
+    /// What became of the requests nobody waits for.
+    unanswered: Unanswered,
+}
+
+/// Requests sent with [`Forwarder::send_unanswered`], by outcome (INFO).
+#[derive(Debug, Default)]
+pub struct Unanswered {
+    /// Answered by their peer (not with an error).
+    pub delivered: AtomicU64,
+    /// Failed: the peer refused or errored, timed out, or its circuit was open.
+    pub dropped: AtomicU64,
 }
 
 /// A job's parts still out, and the results of those answered.
@@ -126,10 +140,17 @@ struct JobState {
     left: AtomicUsize,
 }
 
+/// Who waits for a request's replies.
+enum ReplyTo {
+    /// Part `index` of a job a client waits for.
+    Job { job: Arc<JobState>, index: usize },
+    /// Nobody: the replies are dropped, the outcome counted ([`Unanswered`]).
+    Nobody,
+}
+
 /// One part on its way to a peer.
 struct Request {
-    job: Arc<JobState>,
-    index: usize,
+    reply_to: ReplyTo,
     part: Part,
     resp3: bool,
     deadline: Instant,
@@ -147,6 +168,7 @@ impl Forwarder {
                 deliver,
                 open: Mutex::new(HashMap::new()),
                 links: Mutex::new(HashMap::new()),
+                unanswered: Unanswered::default(),
             }),
         }
     }
@@ -166,16 +188,38 @@ impl Forwarder {
             return;
         }
         for (index, part) in job.parts.into_iter().enumerate() {
-            self.shared.route(Request {
+            let reply_to = ReplyTo::Job {
                 job: state.clone(),
                 index,
-                part,
-                resp3: job.resp3,
-                deadline,
-                redirected: false,
-                shared: self.shared.clone(),
-            });
+            };
+            self.send(reply_to, part, job.resp3, deadline);
         }
+    }
+
+    /// Sends each part to its peer (RESP2) with nobody waiting for the
+    /// replies: they are dropped, and each part counted delivered or
+    /// dropped ([`Forwarder::unanswered`]). Never blocks: the links queue.
+    pub fn send_unanswered(&self, parts: Vec<Part>) {
+        let deadline = Instant::now() + self.shared.timeout;
+        for part in parts {
+            self.send(ReplyTo::Nobody, part, false, deadline);
+        }
+    }
+
+    /// What became of the parts sent with [`Forwarder::send_unanswered`].
+    pub fn unanswered(&self) -> &Unanswered {
+        &self.shared.unanswered
+    }
+
+    fn send(&self, reply_to: ReplyTo, part: Part, resp3: bool, deadline: Instant) {
+        self.shared.route(Request {
+            reply_to,
+            part,
+            resp3,
+            deadline,
+            redirected: false,
+            shared: self.shared.clone(),
+        });
     }
 }
 
@@ -195,9 +239,11 @@ impl Request {
         self.complete(Err(e));
     }
 
-    /// Its replies: done, unless a lone -MOVED sends it on once more.
+    /// Its replies: done, unless a lone -MOVED sends it on once more
+    /// (a job's part: an unanswered request is never redirected).
     fn answered(mut self, replies: Vec<Vec<u8>>) {
-        if let ([only], false) = (replies.as_slice(), self.redirected) {
+        let waited = matches!(self.reply_to, ReplyTo::Job { .. });
+        if let ([only], false, true) = (replies.as_slice(), self.redirected, waited) {
             if let Some(owner) = reply::moved_to(only).filter(|o| *o != self.part.addr) {
                 self.part.addr = owner.to_string();
                 self.redirected = true;
@@ -210,10 +256,22 @@ impl Request {
     }
 
     fn complete(self, result: PartResult) {
-        let job = &self.job;
+        let (job, index) = match &self.reply_to {
+            ReplyTo::Job { job, index } => (job, *index),
+            ReplyTo::Nobody => {
+                let counts = &self.shared.unanswered;
+                let refused = |r: &Vec<Vec<u8>>| r.iter().any(|r| r.starts_with(b"-"));
+                let counter = match &result {
+                    Ok(replies) if !refused(replies) => &counts.delivered,
+                    _ => &counts.dropped,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
         {
             let mut results = job.results.lock().unwrap_or_else(|e| e.into_inner());
-            results[self.index] = Some(result);
+            results[index] = Some(result);
         }
         if job.left.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
