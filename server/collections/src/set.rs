@@ -244,11 +244,27 @@ mod tests {
 
     #[test]
     fn canonical_integers_only() {
-        for good in ["0", "-1", "9223372036854775807", "-9223372036854775808", "10"] {
+        for good in [
+            "0",
+            "-1",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "10",
+        ] {
             assert!(as_int(good.as_bytes()).is_some(), "{good}");
         }
         for bad in [
-            "", "-", "-0", "01", "+1", " 1", "1 ", "9223372036854775808", "1.0", "0x1", "--1",
+            "",
+            "-",
+            "-0",
+            "01",
+            "+1",
+            " 1",
+            "1 ",
+            "9223372036854775808",
+            "1.0",
+            "0x1",
+            "--1",
             "99999999999999999999",
         ] {
             assert_eq!(as_int(bad.as_bytes()), None, "{bad}");
@@ -271,10 +287,7 @@ mod tests {
             strs(&["-5", "2", "3", "10", "a", "1"])
         );
         let packed = Packed::parse(&mixed.value).unwrap();
-        assert_eq!(
-            SetView::new(packed).encoding(),
-            Ok(SetEncoding::HashTable)
-        );
+        assert_eq!(SetView::new(packed).encoding(), Ok(SetEncoding::HashTable));
         let removed = SetView::new(packed).without_members(&[b"a", b"x"]).unwrap();
         assert_eq!((removed.members, removed.changed), (5, 1));
         assert_eq!(members(&removed.value), strs(&["-5", "1", "2", "3", "10"]));
@@ -282,7 +295,9 @@ mod tests {
 
     #[test]
     fn many_members_take_the_hash_path_and_big_integer_sets_are_hashtables() {
-        let names: Vec<Vec<u8>> = (0..600).map(|i| (i % 550).to_string().into_bytes()).collect();
+        let names: Vec<Vec<u8>> = (0..600)
+            .map(|i| (i % 550).to_string().into_bytes())
+            .collect();
         let refs: Vec<&[u8]> = names.iter().map(|n| &n[..]).collect();
         let edited = SetView::empty().with_members(&refs).unwrap();
         assert_eq!((edited.members, edited.changed), (550, 550));

@@ -6,7 +6,8 @@
 use super::table::CommandDef;
 
 pub mod hash;
+pub mod set;
 pub mod value;
 
 /// Each collection type's command rows.
-pub static TABLES: &[&[CommandDef]] = &[hash::COMMANDS];
+pub static TABLES: &[&[CommandDef]] = &[hash::COMMANDS, set::COMMANDS];
