@@ -448,3 +448,71 @@ fn encodings_stores_and_ttls_match_redis() {
         assert!(got.starts_with('~'), "RESP3 {args:?} is a set: {got}");
     }
 }
+
+/// Random words in set commands' places: every reply is a well-formed
+/// reply or error, and the server keeps serving.
+#[test]
+fn random_arguments_never_break_the_server() {
+    let server = citadel_tests::Server::start(&[]);
+    let mut con = citadel_tests::RespReader::new(server.raw());
+    let commands = [
+        "SADD",
+        "SREM",
+        "SMEMBERS",
+        "SISMEMBER",
+        "SMISMEMBER",
+        "SCARD",
+        "SPOP",
+        "SRANDMEMBER",
+        "SMOVE",
+        "SINTER",
+        "SINTERCARD",
+        "SUNION",
+        "SDIFF",
+        "SINTERSTORE",
+        "SUNIONSTORE",
+        "SDIFFSTORE",
+        "SSCAN",
+        "OBJECT",
+    ];
+    let words = [
+        "s0",
+        "s1",
+        "str",
+        "LIMIT",
+        "COUNT",
+        "MATCH",
+        "TYPE",
+        "ENCODING",
+        "0",
+        "1",
+        "2",
+        "-1",
+        "-5",
+        "99",
+        "x",
+        "",
+        "*",
+        "[",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "-9223372036854775807",
+        "18446744073709551615",
+        "-16777217",
+    ];
+    let mut rng = Rng(0x5e75);
+    con.send(&citadel_tests::reference::encode_command(&[
+        b"SET", b"str", b"v",
+    ]));
+    con.raw_reply().expect("reply");
+    for _ in 0..3000 {
+        let mut args: Vec<&[u8]> = vec![rng.pick(&commands).as_bytes()];
+        for _ in 0..rng.below(6) {
+            args.push(rng.pick(&words).as_bytes());
+        }
+        con.send(&citadel_tests::reference::encode_command(&args));
+        con.raw_reply().expect("the server answers");
+    }
+    con.send(&citadel_tests::reference::encode_command(&[b"PING"]));
+    assert_eq!(con.raw_reply().unwrap(), b"+PONG\r\n");
+}
