@@ -516,3 +516,42 @@ fn random_arguments_never_break_the_server() {
     con.send(&citadel_tests::reference::encode_command(&[b"PING"]));
     assert_eq!(con.raw_reply().unwrap(), b"+PONG\r\n");
 }
+
+/// Keyspace notifications of set writes, against Redis's (SREM or SPOP
+/// that empties a set, and SMOVE, are left out: Citadel reports one event
+/// per key and command, `del` for the first, `set` for SMOVE).
+#[test]
+fn set_notifications_match_redis() {
+    use citadel_tests::reference::encode_command;
+    use citadel_tests::RespReader;
+    let subscriber = |stream| {
+        let mut r = RespReader::new(stream);
+        r.send(&encode_command(&[b"PSUBSCRIBE", b"__key*__:*"]));
+        r.raw_reply().expect("psubscribe reply");
+        r
+    };
+    let mut pair = Pair::start();
+    pair.same_str(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    let (mut rsub, mut csub) = (subscriber(pair.redis.raw()), subscriber(pair.citadel.raw()));
+    let cases: &[&[&str]] = &[
+        &["SADD", "a", "1", "2", "3"],
+        &["SADD", "a", "1"],
+        &["SREM", "a", "1"],
+        &["SREM", "a", "9"],
+        &["SADD", "p", "x", "y"],
+        &["SPOP", "p", "1"],
+        &["SADD", "b", "2", "3", "x"],
+        &["SINTERSTORE", "d", "a", "b"],
+        &["SUNIONSTORE", "d", "a", "b"],
+        &["SDIFFSTORE", "d", "b", "a"],
+        &["SDIFFSTORE", "d", "b", "b"],
+        &["SINTERSTORE", "d", "b", "missing"],
+    ];
+    for case in cases {
+        let (want, got) = pair.each_on(0, case);
+        assert_eq!(got.starts_with('-'), want.starts_with('-'), "{case:?}");
+        let want = rsub.pending(std::time::Duration::from_millis(100));
+        let got = csub.pending(std::time::Duration::from_millis(300));
+        assert_eq!(got, want, "notifications of {case:?}");
+    }
+}
