@@ -19,6 +19,9 @@
 
 pub mod hash;
 pub mod packed;
+pub mod sample;
+pub mod set;
 
 pub use hash::HashView;
 pub use packed::{Corrupt, Packed, PackedWriter};
+pub use set::{SetEncoding, SetView};

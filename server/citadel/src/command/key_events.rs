@@ -26,6 +26,7 @@ fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
     use KeyChange::*;
     let generic = |e| Some((e, class::GENERIC));
     let string = |e| Some((e, class::STRING));
+    let set = |e| Some((e, class::SET));
     match (name, change) {
         (_, Expired) => Some(("expired", class::EXPIRED)),
         (_, Evicted) => Some(("evicted", class::EVICTED)),
@@ -42,6 +43,13 @@ fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
         ("setrange", Written { .. }) => string("setrange"),
         ("setbit" | "bitfield", Written { .. }) => string("setbit"),
         ("pfadd" | "pfmerge", Written { .. }) => string("pfadd"),
+        // SMOVE writes two keys with different events: `set` for now.
+        ("sadd", Written { .. }) => set("sadd"),
+        ("srem", Written { .. }) => set("srem"),
+        ("spop", Written { .. }) => set("spop"),
+        ("sinterstore", Written { .. }) => set("sinterstore"),
+        ("sunionstore", Written { .. }) => set("sunionstore"),
+        ("sdiffstore", Written { .. }) => set("sdiffstore"),
         (_, Written { .. }) => string("set"),
         (_, Deleted) => generic("del"),
     }

@@ -22,7 +22,8 @@ struct ScanOpts<'a> {
     kind: Option<Option<ValueKind>>,
 }
 
-fn parse_opts(opts: Args<'_>) -> Result<ScanOpts<'_>, CmdError> {
+/// SCAN's options; TYPE only for the keyspace (`keyspace`), as Redis.
+fn parse_opts(opts: Args<'_>, keyspace: bool) -> Result<ScanOpts<'_>, CmdError> {
     let mut o = ScanOpts {
         pattern: None,
         count: 10,
@@ -42,7 +43,7 @@ fn parse_opts(opts: Args<'_>) -> Result<ScanOpts<'_>, CmdError> {
         } else if opts.is(i, "match") {
             let p = opts.get(i + 1);
             o.pattern = (p != b"*").then_some(p);
-        } else if opts.is(i, "type") {
+        } else if keyspace && opts.is(i, "type") {
             let name = opts.get(i + 1);
             o.kind = Some(
                 KINDS
@@ -55,6 +56,12 @@ fn parse_opts(opts: Args<'_>) -> Result<ScanOpts<'_>, CmdError> {
         i += 2;
     }
     Ok(o)
+}
+
+/// SSCAN's (and HSCAN's, ZSCAN's) MATCH pattern (None: everything) and COUNT.
+pub(crate) fn parse_member_scan_opts(opts: Args<'_>) -> Result<(Option<&[u8]>, usize), CmdError> {
+    let o = parse_opts(opts, false)?;
+    Ok((o.pattern, o.count))
 }
 
 /// Visits from `cursor`, collecting matching keys into the connection's
@@ -104,7 +111,7 @@ pub fn scan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or(CmdError::Cursor)?;
-    let opts = parse_opts(args.from(2))?;
+    let opts = parse_opts(args.from(2), true)?;
     clear_scratch(ctx);
     let next = collect(ctx, cursor, opts.count, opts.pattern, opts.kind);
     ctx.out.array(2);

@@ -4,7 +4,7 @@
 use citadel_cache::ValueKind;
 use citadel_collections::{HashView, Packed};
 
-use super::value::{load, read, store, view};
+use super::value::{load, store, view, with_packed};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -91,14 +91,7 @@ fn with_hash<R>(
     key: &[u8],
     f: impl FnOnce(&mut citadel_resp::Reply<'_>, HashView<'_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
-    let mut buf = std::mem::take(&mut ctx.conn.scratch);
-    let result = read(&mut ctx.thread.cache, key, HASH, &mut buf).and_then(|found| {
-        let hash = HashView::new(view(&buf, found)?)?;
-        f(&mut ctx.out, hash)
-    });
-    buf.clear();
-    ctx.conn.scratch = buf;
-    result
+    with_packed(ctx, key, HASH, |out, packed| f(out, HashView::new(packed)?))
 }
 
 pub fn hget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {

@@ -6,8 +6,9 @@
 use super::table::CommandDef;
 
 pub mod hash;
+pub mod set;
 pub mod sort;
 pub mod value;
 
 /// Each collection type's command rows.
-pub static TABLES: &[&[CommandDef]] = &[hash::COMMANDS, sort::COMMANDS];
+pub static TABLES: &[&[CommandDef]] = &[hash::COMMANDS, set::COMMANDS, sort::COMMANDS];

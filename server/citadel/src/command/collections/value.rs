@@ -5,7 +5,9 @@
 
 use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind, WriteError};
 use citadel_collections::{Corrupt, Packed};
+use citadel_resp::Reply;
 
+use crate::command::context::Ctx;
 use crate::command::error::CmdError;
 
 impl From<Corrupt> for CmdError {
@@ -53,6 +55,22 @@ pub fn read(
         buf.clear();
         Ok(false)
     })
+}
+
+/// Runs `f` on the `kind` collection at `key` (empty when missing), read
+/// into the connection's scratch buffer.
+pub fn with_packed<R>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    kind: ValueKind,
+    f: impl FnOnce(&mut Reply<'_>, Packed<'_>) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    let mut buf = std::mem::take(&mut ctx.conn.scratch);
+    let result = read(&mut ctx.thread.cache, key, kind, &mut buf)
+        .and_then(|found| f(&mut ctx.out, view(&buf, found)?));
+    buf.clear();
+    ctx.conn.scratch = buf;
+    result
 }
 
 /// The packed view of a value `load`/`read` copied (empty when missing).
