@@ -18,7 +18,9 @@
 //! value is an error, never a panic or an out-of-bounds read.
 
 pub mod hash;
+pub mod list;
 pub mod packed;
 
 pub use hash::HashView;
+pub use list::ListView;
 pub use packed::{Corrupt, Packed, PackedWriter};

@@ -14,15 +14,16 @@ const KINDS: [ValueKind; 5] = [
     ValueKind::ZSet,
 ];
 
-struct ScanOpts<'a> {
-    pattern: Option<&'a [u8]>,
-    count: usize,
+pub(crate) struct ScanOpts<'a> {
+    pub pattern: Option<&'a [u8]>,
+    pub count: usize,
     /// SCAN TYPE: None for any type; Some(None) for a name that is no
     /// type (nothing matches, as in Redis 7.0).
     kind: Option<Option<ValueKind>>,
 }
 
-fn parse_opts(opts: Args<'_>) -> Result<ScanOpts<'_>, CmdError> {
+/// MATCH, COUNT and (for SCAN: `with_type`) TYPE options.
+pub(crate) fn parse_opts(opts: Args<'_>, with_type: bool) -> Result<ScanOpts<'_>, CmdError> {
     let mut o = ScanOpts {
         pattern: None,
         count: 10,
@@ -42,7 +43,7 @@ fn parse_opts(opts: Args<'_>) -> Result<ScanOpts<'_>, CmdError> {
         } else if opts.is(i, "match") {
             let p = opts.get(i + 1);
             o.pattern = (p != b"*").then_some(p);
-        } else if opts.is(i, "type") {
+        } else if with_type && opts.is(i, "type") {
             let name = opts.get(i + 1);
             o.kind = Some(
                 KINDS
@@ -99,12 +100,17 @@ fn clear_scratch(ctx: &mut Ctx<'_>) {
     ctx.conn.scratch_spans.clear();
 }
 
-pub fn scan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let cursor = std::str::from_utf8(args.get(1))
+/// A SCAN-family cursor: an unsigned decimal.
+pub(crate) fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+    std::str::from_utf8(arg)
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
-        .ok_or(CmdError::Cursor)?;
-    let opts = parse_opts(args.from(2))?;
+        .ok_or(CmdError::Cursor)
+}
+
+pub fn scan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let cursor = parse_cursor(args.get(1))?;
+    let opts = parse_opts(args.from(2), true)?;
     clear_scratch(ctx);
     let next = collect(ctx, cursor, opts.count, opts.pattern, opts.kind);
     ctx.out.array(2);

@@ -5,8 +5,10 @@
 
 use super::table::CommandDef;
 
+pub mod encoding;
 pub mod hash;
+pub mod list;
 pub mod value;
 
 /// Each collection type's command rows.
-pub static TABLES: &[&[CommandDef]] = &[hash::COMMANDS];
+pub static TABLES: &[&[CommandDef]] = &[hash::COMMANDS, list::COMMANDS];

@@ -6,6 +6,9 @@
 use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind, WriteError};
 use citadel_collections::{Corrupt, Packed};
 
+use citadel_resp::Reply;
+
+use crate::command::context::Ctx;
 use crate::command::error::CmdError;
 
 impl From<Corrupt> for CmdError {
@@ -62,6 +65,22 @@ pub fn view(buf: &[u8], found: bool) -> Result<Packed<'_>, CmdError> {
     } else {
         Ok(Packed::empty())
     }
+}
+
+/// Runs `f` on the `kind` collection at `key` (empty when missing), for
+/// read-only commands; the connection's scratch buffer holds the copy.
+pub fn with_value<R>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    kind: ValueKind,
+    f: impl FnOnce(&mut Reply<'_>, Packed<'_>) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    let mut buf = std::mem::take(&mut ctx.conn.scratch);
+    let result = read(&mut ctx.thread.cache, key, kind, &mut buf)
+        .and_then(|found| f(&mut ctx.out, view(&buf, found)?));
+    buf.clear();
+    ctx.conn.scratch = buf;
+    result
 }
 
 /// Writes key `i` as a `kind` collection with the encoded `value`, or
