@@ -100,12 +100,25 @@ fn clear_scratch(ctx: &mut Ctx<'_>) {
     ctx.conn.scratch_spans.clear();
 }
 
-/// A SCAN-family cursor: an unsigned decimal.
+/// A SCAN-family cursor read as Redis's `strtoul`: an optional sign ("-1"
+/// wraps to the largest cursor), digits; "" is cursor 0.
 pub(crate) fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    std::str::from_utf8(arg)
+    let (negative, digits) = match arg.split_first() {
+        None => return Ok(0),
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        Some(_) => (false, arg),
+    };
+    let value = std::str::from_utf8(digits)
         .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or(CmdError::Cursor)
+        .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse::<u64>().ok())
+        .ok_or(CmdError::Cursor)?;
+    Ok(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
 }
 
 pub fn scan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {

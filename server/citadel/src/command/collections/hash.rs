@@ -16,9 +16,10 @@ mod scan;
 
 const HASH: ValueKind = ValueKind::Hash;
 
-/// Redis 7.0's defaults (hash-max-listpack-entries, -value): a hash within
-/// both is a listpack there, a bigger one a hash table.
-const LISTPACK_ENTRIES: usize = 128;
+/// Redis 7.0's compiled-in defaults (hash-max-listpack-entries, -value;
+/// the sample redis.conf says 128 entries, the server without one 512): a
+/// hash within both is a listpack there, a bigger one a hash table.
+const LISTPACK_ENTRIES: usize = 512;
 const LISTPACK_VALUE: usize = 64;
 
 /// Whether Redis would hold `hash` as a listpack (OBJECT ENCODING, and the
