@@ -59,6 +59,7 @@ fn parse_lpos(args: &Args<'_>) -> Result<(PosQuery, bool), CmdError> {
         max_len: 0,
     };
     let mut with_count = false;
+    let mut rank_min = false;
     let non_negative = |i: usize, err: &'static str| {
         let n = args.int(i).ok().filter(|&n| n >= 0);
         n.map(|n| n as usize).ok_or(CmdError::Static(err))
@@ -70,11 +71,10 @@ fn parse_lpos(args: &Args<'_>) -> Result<(PosQuery, bool), CmdError> {
         }
         if args.is(i, "rank") {
             query.rank = args.int(i + 1)?;
-            if query.rank == i64::MIN {
-                return Err(CmdError::Static(
-                    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-                ));
-            }
+            // Redis negates it in place (still negative): every match then
+            // reaches the rank, and the COUNT test overflows, so it reads
+            // as rank -1 without a COUNT limit.
+            rank_min = query.rank == i64::MIN;
             if query.rank == 0 {
                 return Err(CmdError::Static(
                     "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
@@ -89,6 +89,10 @@ fn parse_lpos(args: &Args<'_>) -> Result<(PosQuery, bool), CmdError> {
             return Err(CmdError::Syntax);
         }
         i += 2;
+    }
+    if rank_min {
+        query.rank = -1;
+        query.count = 0;
     }
     Ok((query, with_count))
 }
