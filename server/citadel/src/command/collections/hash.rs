@@ -74,7 +74,7 @@ fn set_fields(ctx: &mut Ctx<'_>, args: Args<'_>, only_new: bool) -> Result<usize
 
 /// HSET key field value [field value ...]: the number of fields added.
 pub fn hset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError::Arity("hset"));
     }
     let added = set_fields(ctx, args, false)?;
@@ -84,7 +84,7 @@ pub fn hset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 /// HMSET: HSET replying OK.
 pub fn hmset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError::Arity("hmset"));
     }
     set_fields(ctx, args, false)?;
