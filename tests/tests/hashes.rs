@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use citadel_tests::differential::{Pair, Rng};
+use citadel_tests::differential::{push_words as push, Pair, Rng};
 use citadel_tests::Server;
 use redis::Value;
 
@@ -62,9 +62,6 @@ fn value(rng: &mut Rng) -> String {
 fn random_command(rng: &mut Rng) -> Vec<String> {
     let key = rng.pick(KEYS).to_string();
     let mut args: Vec<String> = Vec::new();
-    fn push(args: &mut Vec<String>, words: &[&str]) {
-        args.extend(words.iter().map(|s| s.to_string()));
-    }
     match rng.below(100) {
         0..=17 => {
             push(
@@ -167,25 +164,15 @@ fn random_command(rng: &mut Rng) -> Vec<String> {
     args
 }
 
-fn same(pair: &mut Pair, args: &[String]) {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    pair.same_str(&args);
-}
-
 #[test]
 fn random_hash_commands_match_redis() {
     let mut pair = Pair::start();
-    for seed in [3u64, 11, 2024] {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed);
-        for _ in 0..3000 {
-            same(&mut pair, &random_command(&mut rng));
-        }
+    pair.random_streams(&[3, 11, 2024], 3000, random_command, |pair| {
         for key in KEYS {
             pair.same_str(&["TYPE", key]);
             pair.same_str(&["HGETALL", key]);
         }
-        pair.same_str(&["FLUSHALL"]);
-    }
+    });
 }
 
 #[test]
@@ -278,7 +265,7 @@ fn hash_edge_cases_match_redis() {
         args.push(format!("f{i}"));
         args.push(i.to_string());
     }
-    same(&mut pair, &args);
+    pair.same_strings(&args);
     pair.same_str(&["OBJECT", "ENCODING", "many"]);
     pair.same_str(&["HDEL", "many", "f0"]);
     pair.same_str(&["HLEN", "many"]);

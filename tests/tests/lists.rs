@@ -7,15 +7,11 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use citadel_tests::differential::{Pair, Rng};
+use citadel_tests::differential::{push_words as push, Pair, Rng};
 use citadel_tests::Server;
 
 const KEYS: &[&str] = &["l0", "l1", "l2", "s"];
 const ELEMENTS: &[&str] = &["a", "b", "c", "d", "", "12", "a-longer-element"];
-
-fn push(args: &mut Vec<String>, words: &[&str]) {
-    args.extend(words.iter().map(|s| s.to_string()));
-}
 
 fn index(rng: &mut Rng) -> String {
     match rng.below(8) {
@@ -112,25 +108,15 @@ fn random_command(rng: &mut Rng) -> Vec<String> {
     args
 }
 
-fn same(pair: &mut Pair, args: &[String]) {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    pair.same_str(&args);
-}
-
 #[test]
 fn random_list_commands_match_redis() {
     let mut pair = Pair::start();
-    for seed in [5u64, 13, 77] {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed);
-        for _ in 0..3000 {
-            same(&mut pair, &random_command(&mut rng));
-        }
+    pair.random_streams(&[5, 13, 77], 3000, random_command, |pair| {
         for key in KEYS {
             pair.same_str(&["TYPE", key]);
             pair.same_str(&["LRANGE", key, "0", "-1"]);
         }
-        pair.same_str(&["FLUSHALL"]);
-    }
+    });
 }
 
 #[test]
