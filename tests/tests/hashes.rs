@@ -254,6 +254,14 @@ fn hash_edge_cases_match_redis() {
         &["SET", "k2", "now a string"],
         &["TYPE", "k2"],
         &["HGET", "k2", "f1"],
+        // Inside a transaction.
+        &["MULTI"],
+        &["HSET", "t", "a", "1"],
+        &["HINCRBY", "t", "a", "2"],
+        &["HINCRBY", "str", "a", "2"],
+        &["HINCRBYFLOAT", "t", "b", "0.5"],
+        &["HGETALL", "t"],
+        &["EXEC"],
     ];
     for case in cases {
         pair.same_str(case);

@@ -209,6 +209,14 @@ fn list_edge_cases_match_redis() {
         &["LRANGE", "list3", "0", "-1"],
         &["TYPE", "list3"],
         &["SCAN", "0", "TYPE", "list", "MATCH", "list3"],
+        // Inside a transaction.
+        &["MULTI"],
+        &["RPUSH", "t", "a", "b", "c"],
+        &["LMOVE", "t", "t2", "LEFT", "RIGHT"],
+        &["LPUSH", "str", "x"],
+        &["LMPOP", "2", "t", "t2", "RIGHT", "COUNT", "5"],
+        &["LRANGE", "t2", "0", "-1"],
+        &["EXEC"],
     ];
     for case in cases {
         pair.same_str(case);
