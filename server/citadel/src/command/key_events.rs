@@ -12,6 +12,7 @@ use citadel_settings::key_events as class;
 
 use std::sync::Arc;
 
+use super::collections::events::event as collection_event;
 use super::table;
 use crate::pubsub::Message;
 use crate::state::ServerState;
@@ -42,6 +43,7 @@ fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
         ("setrange", Written { .. }) => string("setrange"),
         ("setbit" | "bitfield", Written { .. }) => string("setbit"),
         ("pfadd" | "pfmerge", Written { .. }) => string("pfadd"),
+        (_, _) if collection_event(name).is_some() => collection_event(name),
         (_, Written { .. }) => string("set"),
         (_, Deleted) => generic("del"),
     }
@@ -93,6 +95,10 @@ pub fn flush(state: &ServerState, thread: &mut ThreadCtx, origin: Option<u64>) {
         publish(ev, ev_class);
         if also_expire(name, change) {
             publish("expire", class::GENERIC);
+        }
+        if change == KeyChange::Deleted && collection_event(name).is_some() {
+            // The command emptied the collection, which went with it.
+            publish("del", class::GENERIC);
         }
     });
     if lost && tracking {

@@ -185,7 +185,8 @@ fn pop_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, name: &'static str) 
         }
         let popped = pop_from(changes, 0, list, existing, end, count.unwrap_or(1))?;
         match count {
-            None => out.bulk(popped[0]),
+            // A stored list is never empty; a corrupt one may read so.
+            None => out.bulk(popped.first().ok_or(CmdError::CorruptValue)?),
             Some(_) => {
                 out.array(popped.len());
                 popped.iter().for_each(|e| out.bulk(e));

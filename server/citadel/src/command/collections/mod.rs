@@ -6,6 +6,7 @@
 use super::table::CommandDef;
 
 pub mod encoding;
+pub mod events;
 pub mod hash;
 pub mod list;
 pub mod value;
