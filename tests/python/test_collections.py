@@ -7,23 +7,19 @@ import sys
 import redis
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_citadel import Citadel, run_tests  # noqa: E402
+import test_citadel  # noqa: E402
 
-SERVER = None
-
-
-def setup_module(module=None):
-    global SERVER
-    SERVER = Citadel()
+# One server for this module, started and stopped as test_citadel's.
+setup_module = test_citadel.setup_module
+teardown_module = test_citadel.teardown_module
 
 
-def teardown_module(module=None):
-    if SERVER:
-        SERVER.cleanup()
+def server():
+    return test_citadel.SERVER
 
 
 def client():
-    return SERVER.client(decode_responses=True)
+    return server().client(decode_responses=True)
 
 
 def test_hash_round_trip():
@@ -51,7 +47,7 @@ def test_hash_round_trip():
 
 
 def test_hash_resp3_map():
-    r = redis.Redis(port=SERVER.port, protocol=3, decode_responses=True)
+    r = redis.Redis(port=server().port, protocol=3, decode_responses=True)
     r.delete("py:h3")
     r.hset("py:h3", mapping={"x": "1", "y": "2"})
     assert r.hgetall("py:h3") == {"x": "1", "y": "2"}
@@ -82,4 +78,4 @@ def test_list_round_trip():
 
 
 if __name__ == "__main__":
-    sys.exit(run_tests(globals()))
+    sys.exit(test_citadel.run_tests(globals()))
