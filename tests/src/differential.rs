@@ -121,6 +121,31 @@ impl Pair {
         assert_eq!(got, want, "pushes on connection {conn} after {context}");
     }
 
+    /// `same_str` of owned arguments (from a generator).
+    pub fn same_strings(&mut self, args: &[String]) -> String {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.same_str(&args)
+    }
+
+    /// For each seed: `steps` commands made by `command` go to both
+    /// servers, then `check` runs (final values) and FLUSHALL.
+    pub fn random_streams(
+        &mut self,
+        seeds: &[u64],
+        steps: usize,
+        mut command: impl FnMut(&mut Rng) -> Vec<String>,
+        mut check: impl FnMut(&mut Pair),
+    ) {
+        for seed in seeds {
+            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed);
+            for _ in 0..steps {
+                self.same_strings(&command(&mut rng));
+            }
+            check(self);
+            self.same_str(&["FLUSHALL"]);
+        }
+    }
+
     pub fn same_str(&mut self, args: &[&str]) -> String {
         self.same_str_on(0, args)
     }
@@ -129,6 +154,11 @@ impl Pair {
         let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
         String::from_utf8_lossy(&self.same_on(conn, &args)).into_owned()
     }
+}
+
+/// Appends `words` to a generated command.
+pub fn push_words(args: &mut Vec<String>, words: &[&str]) {
+    args.extend(words.iter().map(|s| s.to_string()));
 }
 
 /// xorshift64*: a seeded stream, so a failure replays exactly.

@@ -50,6 +50,20 @@ fn notifications_match_redis() {
         &["DEL", "m1"],
         &["EXEC"],
         &["EXPIRE", "m2", "-1"],
+        // Hashes and lists: an emptied one also publishes `del`.
+        &["HSET", "h", "a", "1", "b", "2"],
+        &["HSETNX", "h", "a", "1"],
+        &["HINCRBY", "h", "a", "2"],
+        &["HINCRBYFLOAT", "h", "a", "0.5"],
+        &["HDEL", "h", "a", "b"],
+        &["RPUSH", "l", "a", "b", "c", "d"],
+        &["LPUSHX", "l", "z"],
+        &["LSET", "l", "0", "y"],
+        &["LINSERT", "l", "BEFORE", "b", "x"],
+        &["LREM", "l", "0", "x"],
+        &["LPOP", "l"],
+        &["RPOP", "l", "2"],
+        &["LTRIM", "l", "5", "6"],
     ];
     for case in cases {
         pair.same_str(case);

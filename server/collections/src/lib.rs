@@ -18,10 +18,12 @@
 //! value is an error, never a panic or an out-of-bounds read.
 
 pub mod hash;
+pub mod list;
 pub mod packed;
 pub mod sample;
 pub mod set;
 
 pub use hash::HashView;
+pub use list::ListView;
 pub use packed::{Corrupt, Packed, PackedWriter};
 pub use set::{SetEncoding, SetView};

@@ -21,6 +21,10 @@ pub enum CmdError {
     Overflow,
     #[error("ERR decrement would overflow")]
     DecrementOverflow,
+    #[error("ERR hash value is not an integer")]
+    HashNotInteger,
+    #[error("ERR hash value is not a float")]
+    HashNotFloat,
     #[error("ERR increment would produce NaN or Infinity")]
     NanOrInfinity,
     #[error("ERR invalid expire time in '{0}' command")]

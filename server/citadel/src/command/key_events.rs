@@ -12,6 +12,7 @@ use citadel_settings::key_events as class;
 
 use std::sync::Arc;
 
+use super::collections::events::event as collection_event;
 use super::table;
 use crate::pubsub::Message;
 use crate::state::ServerState;
@@ -26,7 +27,6 @@ fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
     use KeyChange::*;
     let generic = |e| Some((e, class::GENERIC));
     let string = |e| Some((e, class::STRING));
-    let set = |e| Some((e, class::SET));
     match (name, change) {
         (_, Expired) => Some(("expired", class::EXPIRED)),
         (_, Evicted) => Some(("evicted", class::EVICTED)),
@@ -43,13 +43,7 @@ fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
         ("setrange", Written { .. }) => string("setrange"),
         ("setbit" | "bitfield", Written { .. }) => string("setbit"),
         ("pfadd" | "pfmerge", Written { .. }) => string("pfadd"),
-        // SMOVE writes two keys with different events: `set` for now.
-        ("sadd", Written { .. }) => set("sadd"),
-        ("srem", Written { .. }) => set("srem"),
-        ("spop", Written { .. }) => set("spop"),
-        ("sinterstore", Written { .. }) => set("sinterstore"),
-        ("sunionstore", Written { .. }) => set("sunionstore"),
-        ("sdiffstore", Written { .. }) => set("sdiffstore"),
+        (_, _) if collection_event(name).is_some() => collection_event(name),
         (_, Written { .. }) => string("set"),
         (_, Deleted) => generic("del"),
     }
@@ -101,6 +95,10 @@ pub fn flush(state: &ServerState, thread: &mut ThreadCtx, origin: Option<u64>) {
         publish(ev, ev_class);
         if also_expire(name, change) {
             publish("expire", class::GENERIC);
+        }
+        if change == KeyChange::Deleted && collection_event(name).is_some() {
+            // The command emptied the collection, which went with it.
+            publish("del", class::GENERIC);
         }
     });
     if lost && tracking {

@@ -69,12 +69,10 @@ fn value_head(ctx: &mut Ctx<'_>, key: &[u8]) -> Option<(Vec<u8>, usize, ValueKin
 fn encoding(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     match value_head(ctx, args.get(2)) {
         None => ctx.out.null(),
-        // Collections are stored packed (one item, elements in order):
-        // Redis's listpack.
-        Some((_, _, ValueKind::Set)) => {
-            return super::collections::set::object_encoding(ctx, args.get(2))
+        Some((_, _, kind)) if kind != ValueKind::String => {
+            let enc = super::collections::encoding::object_encoding(ctx, args.get(2), kind)?;
+            ctx.out.bulk(enc.as_bytes());
         }
-        Some((_, _, kind)) if kind != ValueKind::String => ctx.out.bulk(b"listpack"),
         Some((head, len, _)) => {
             let enc = if len > 44 && !head.starts_with(b"HYLL") {
                 "raw"

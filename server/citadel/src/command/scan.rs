@@ -14,16 +14,16 @@ const KINDS: [ValueKind; 5] = [
     ValueKind::ZSet,
 ];
 
-struct ScanOpts<'a> {
-    pattern: Option<&'a [u8]>,
-    count: usize,
+pub(crate) struct ScanOpts<'a> {
+    pub pattern: Option<&'a [u8]>,
+    pub count: usize,
     /// SCAN TYPE: None for any type; Some(None) for a name that is no
     /// type (nothing matches, as in Redis 7.0).
     kind: Option<Option<ValueKind>>,
 }
 
-/// SCAN's options; TYPE only for the keyspace (`keyspace`), as Redis.
-fn parse_opts(opts: Args<'_>, keyspace: bool) -> Result<ScanOpts<'_>, CmdError> {
+/// MATCH, COUNT and (for SCAN: `with_type`) TYPE options.
+pub(crate) fn parse_opts(opts: Args<'_>, with_type: bool) -> Result<ScanOpts<'_>, CmdError> {
     let mut o = ScanOpts {
         pattern: None,
         count: 10,
@@ -43,7 +43,7 @@ fn parse_opts(opts: Args<'_>, keyspace: bool) -> Result<ScanOpts<'_>, CmdError> 
         } else if opts.is(i, "match") {
             let p = opts.get(i + 1);
             o.pattern = (p != b"*").then_some(p);
-        } else if keyspace && opts.is(i, "type") {
+        } else if with_type && opts.is(i, "type") {
             let name = opts.get(i + 1);
             o.kind = Some(
                 KINDS
@@ -106,11 +106,29 @@ fn clear_scratch(ctx: &mut Ctx<'_>) {
     ctx.conn.scratch_spans.clear();
 }
 
-pub fn scan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let cursor = std::str::from_utf8(args.get(1))
+/// A SCAN-family cursor read as Redis's `strtoul`: an optional sign ("-1"
+/// wraps to the largest cursor), digits; "" is cursor 0.
+pub(crate) fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+    let (negative, digits) = match arg.split_first() {
+        None => return Ok(0),
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        Some(_) => (false, arg),
+    };
+    let value = std::str::from_utf8(digits)
         .ok()
-        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse::<u64>().ok())
         .ok_or(CmdError::Cursor)?;
+    Ok(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
+}
+
+pub fn scan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let cursor = parse_cursor(args.get(1))?;
     let opts = parse_opts(args.from(2), true)?;
     clear_scratch(ctx);
     let next = collect(ctx, cursor, opts.count, opts.pattern, opts.kind);

@@ -1,15 +1,53 @@
 //! Hash commands: HSET HSETNX HMSET HGET HMGET HDEL HLEN HEXISTS HGETALL
-//! HKEYS HVALS HSTRLEN.
+//! HKEYS HVALS HSTRLEN here; HINCRBY HINCRBYFLOAT (`counters`),
+//! HRANDFIELD (`random`) and HSCAN (`scan`) in the submodules.
 
 use citadel_cache::ValueKind;
 use citadel_collections::{HashView, Packed};
 
-use super::value::{load, store, view, with_packed};
+use super::value::{load, store, view, with_value};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 
+mod counters;
+mod random;
+mod scan;
+
 const HASH: ValueKind = ValueKind::Hash;
+
+/// Redis 7.0's compiled-in defaults (hash-max-listpack-entries, -value;
+/// the sample redis.conf says 128 entries, the server without one 512): a
+/// hash within both is a listpack there, a bigger one a hash table.
+const LISTPACK_ENTRIES: usize = 512;
+const LISTPACK_VALUE: usize = 64;
+
+/// Whether Redis would hold `hash` as a listpack (OBJECT ENCODING, and the
+/// whole-hash replies of HSCAN). Redis never converts back after a hash
+/// shrinks; this answers for the hash as it is now.
+fn is_listpack(hash: &HashView<'_>) -> Result<bool, CmdError> {
+    if hash.len() > LISTPACK_ENTRIES {
+        return Ok(false);
+    }
+    for pair in hash.pairs() {
+        let (field, value) = pair?;
+        if field.len() > LISTPACK_VALUE || value.len() > LISTPACK_VALUE {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// OBJECT ENCODING of the hash at `key`.
+pub fn object_encoding(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<&'static str, CmdError> {
+    with_hash(ctx, key, |_, hash| {
+        Ok(if is_listpack(&hash)? {
+            "listpack"
+        } else {
+            "hashtable"
+        })
+    })
+}
 
 /// The (field, value) pairs of `args` from index 2.
 fn field_values<'a>(args: &Args<'a>) -> Vec<(&'a [u8], &'a [u8])> {
@@ -91,7 +129,7 @@ fn with_hash<R>(
     key: &[u8],
     f: impl FnOnce(&mut citadel_resp::Reply<'_>, HashView<'_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
-    with_packed(ctx, key, HASH, |out, packed| f(out, HashView::new(packed)?))
+    with_value(ctx, key, HASH, |out, packed| f(out, HashView::new(packed)?))
 }
 
 pub fn hget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
@@ -201,4 +239,8 @@ pub static COMMANDS: &[CommandDef] = &[
     c("hgetall", 2, R, KEY1, H, "2.0.0", "Returns all fields and values in a hash.", hgetall),
     c("hkeys", 2, R, KEY1, H, "2.0.0", "Returns all fields in a hash.", hkeys),
     c("hvals", 2, R, KEY1, H, "2.0.0", "Returns all values in a hash.", hvals),
+    c("hincrby", 4, WMF, KEY1, H, "2.0.0", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", counters::hincrby),
+    c("hincrbyfloat", 4, WMF, KEY1, H, "2.6.0", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", counters::hincrbyfloat),
+    c("hrandfield", -2, R, KEY1, H, "6.2.0", "Returns one or more random fields from a hash.", random::hrandfield),
+    c("hscan", -3, R, KEY1, H, "2.8.0", "Iterates over fields and values of a hash.", scan::hscan),
 ];

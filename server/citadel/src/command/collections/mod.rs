@@ -5,10 +5,18 @@
 
 use super::table::CommandDef;
 
+pub mod encoding;
+pub mod events;
 pub mod hash;
+pub mod list;
 pub mod set;
 pub mod sort;
 pub mod value;
 
 /// Each collection type's command rows.
-pub static TABLES: &[&[CommandDef]] = &[hash::COMMANDS, set::COMMANDS, sort::COMMANDS];
+pub static TABLES: &[&[CommandDef]] = &[
+    hash::COMMANDS,
+    list::COMMANDS,
+    set::COMMANDS,
+    sort::COMMANDS,
+];

@@ -8,7 +8,7 @@ use citadel_cache::ValueKind;
 use citadel_collections::{Packed, SetView};
 use citadel_resp::Reply;
 
-use super::value::{load, store, view, with_packed};
+use super::value::{load, store, view, with_value};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -25,7 +25,7 @@ fn with_set<R>(
     key: &[u8],
     f: impl FnOnce(&mut Reply<'_>, SetView<'_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
-    with_packed(ctx, key, SET, |out, packed| f(out, SetView::new(packed)))
+    with_value(ctx, key, SET, |out, packed| f(out, SetView::new(packed)))
 }
 
 /// Replies `members` as a set (RESP3 `~`, an array in RESP2).
@@ -151,25 +151,9 @@ pub fn smove(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// OBJECT ENCODING of a set: "intset" or "hashtable", by its members.
-pub fn object_encoding(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
-    let mut buf = std::mem::take(&mut ctx.conn.scratch);
-    buf.clear();
-    let found = ctx
-        .thread
-        .cache
-        .peek(key, |item| item.write_value_to(&mut buf));
-    let encoding = match found {
-        Some(()) => Some(SetView::new(Packed::parse(&buf)?).encoding()?),
-        None => None,
-    };
-    buf.clear();
-    ctx.conn.scratch = buf;
-    match encoding {
-        Some(e) => ctx.out.bulk(e.name().as_bytes()),
-        None => ctx.out.null(),
-    }
-    Ok(())
+/// OBJECT ENCODING of the set at `key`.
+pub fn object_encoding(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<&'static str, CmdError> {
+    with_set(ctx, key, |_, set| Ok(set.encoding()?.name()))
 }
 
 use crate::command::table::{c, CommandDef, KEY1, KEYS_2, KEYS_ALL, NOKEYS, R, RF, WF, WM, WMF};

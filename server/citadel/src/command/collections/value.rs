@@ -7,6 +7,7 @@ use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind, WriteE
 use citadel_collections::{Corrupt, Packed};
 use citadel_resp::Reply;
 
+
 use crate::command::context::Ctx;
 use crate::command::error::CmdError;
 
@@ -57,9 +58,18 @@ pub fn read(
     })
 }
 
-/// Runs `f` on the `kind` collection at `key` (empty when missing), read
-/// into the connection's scratch buffer.
-pub fn with_packed<R>(
+/// The packed view of a value `load`/`read` copied (empty when missing).
+pub fn view(buf: &[u8], found: bool) -> Result<Packed<'_>, CmdError> {
+    if found {
+        Ok(Packed::parse(buf)?)
+    } else {
+        Ok(Packed::empty())
+    }
+}
+
+/// Runs `f` on the `kind` collection at `key` (empty when missing), for
+/// read-only commands; the connection's scratch buffer holds the copy.
+pub fn with_value<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     kind: ValueKind,
@@ -71,15 +81,6 @@ pub fn with_packed<R>(
     buf.clear();
     ctx.conn.scratch = buf;
     result
-}
-
-/// The packed view of a value `load`/`read` copied (empty when missing).
-pub fn view(buf: &[u8], found: bool) -> Result<Packed<'_>, CmdError> {
-    if found {
-        Ok(Packed::parse(buf)?)
-    } else {
-        Ok(Packed::empty())
-    }
 }
 
 /// Writes key `i` as a `kind` collection with the encoded `value`, or

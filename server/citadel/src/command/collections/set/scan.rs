@@ -7,32 +7,12 @@ use citadel_collections::set::scan::scan;
 use super::with_set;
 use crate::command::args::Args;
 use crate::command::context::Ctx;
-use crate::command::error::{CmdError, CmdResult};
-use crate::command::scan::parse_member_scan_opts;
+use crate::command::error::CmdResult;
+use crate::command::scan::{parse_cursor, parse_member_scan_opts};
 use crate::glob::glob_match;
 
-/// A cursor as Redis's strtoul reads it: optional sign ("-1" wraps to the
-/// largest cursor), digits, no spaces; the empty string is 0.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
-    let (negative, digits) = match arg {
-        [] => return Some(0),
-        [b'-', rest @ ..] => (true, rest),
-        [b'+', rest @ ..] => (false, rest),
-        _ => (false, arg),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let value: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    Some(if negative {
-        value.wrapping_neg()
-    } else {
-        value
-    })
-}
-
 pub fn sscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let cursor = parse_cursor(args.get(2)).ok_or(CmdError::Cursor)?;
+    let cursor = parse_cursor(args.get(2))?;
     with_set(ctx, args.get(1), |out, set| {
         if set.is_empty() {
             out.array(2);

@@ -1,0 +1,69 @@
+//! HINCRBY and HINCRBYFLOAT: atomic read-modify-write of one field holding
+//! a number as text (a missing field counts as 0; the key's TTL is kept).
+
+use citadel_collections::HashView;
+use citadel_resp::num;
+
+use super::super::value::{load, store, view};
+use super::HASH;
+use crate::command::args::Args;
+use crate::command::context::Ctx;
+use crate::command::error::{CmdError, CmdResult};
+
+/// Replaces `field` of the hash at `key` with what `next` makes of its
+/// current value (text of the new value, and what to reply with).
+fn update_field<T>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    field: &[u8],
+    next: impl Fn(Option<&[u8]>) -> Result<(Vec<u8>, T), CmdError>,
+) -> Result<T, CmdError> {
+    let buf = &mut ctx.conn.scratch;
+    ctx.thread.cache.update(&[key], |items, changes| {
+        let existing = load(items[0].as_ref(), HASH, buf)?;
+        let hash = HashView::new(view(buf, existing.is_some())?)?;
+        let (text, result) = next(hash.get(field)?)?;
+        let edited = hash.with_fields(&[(field, &text)], false)?;
+        store(changes, 0, HASH, &edited.value, edited.fields, existing)?;
+        Ok(result)
+    })?
+}
+
+/// HINCRBY key field increment: the new integer.
+pub fn hincrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let delta = args.int(3)?;
+    let new = update_field(ctx, args.get(1), args.get(2), |current| {
+        let current = match current {
+            None => 0,
+            Some(text) => num::parse_i64(text).ok_or(CmdError::HashNotInteger)?,
+        };
+        let new = current.checked_add(delta).ok_or(CmdError::Overflow)?;
+        let mut digits = [0u8; 21];
+        Ok((num::fmt_i64(&mut digits, new).to_vec(), new))
+    })?;
+    ctx.out.int(new);
+    Ok(())
+}
+
+/// HINCRBYFLOAT key field increment: the new value as a bulk string.
+pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let delta = args.float(3)?;
+    if !delta.is_finite() {
+        return Err(CmdError::Static("ERR value is NaN or Infinity"));
+    }
+    let text = update_field(ctx, args.get(1), args.get(2), |current| {
+        let current = match current {
+            None => 0.0,
+            Some(text) => num::parse_f64(text).ok_or(CmdError::HashNotFloat)?,
+        };
+        let new = current + delta;
+        if !new.is_finite() {
+            return Err(CmdError::NanOrInfinity);
+        }
+        let mut text = [0u8; 400];
+        let text = num::fmt_f64(&mut text, new).to_vec();
+        Ok((text.clone(), text))
+    })?;
+    ctx.out.bulk(&text);
+    Ok(())
+}

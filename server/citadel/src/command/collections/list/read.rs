@@ -1,0 +1,122 @@
+//! Read-only list commands: LLEN LRANGE LINDEX LPOS.
+
+use citadel_collections::list::{positions, PosQuery};
+use citadel_collections::ListView;
+
+use super::LIST;
+use crate::command::args::Args;
+use crate::command::collections::value::with_value;
+use crate::command::context::Ctx;
+use crate::command::error::{CmdError, CmdResult};
+
+/// Runs `f` on the list at `key` (empty when missing).
+fn with_list<R>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    f: impl FnOnce(&mut citadel_resp::Reply<'_>, ListView<'_>) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    with_value(ctx, key, LIST, |out, packed| f(out, ListView::new(packed)))
+}
+
+pub fn llen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    with_list(ctx, args.get(1), |out, list| {
+        out.int(list.len() as i64);
+        Ok(())
+    })
+}
+
+/// LRANGE key start stop (both inclusive, negative from the tail).
+pub fn lrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (start, stop) = (args.int(2)?, args.int(3)?);
+    with_list(ctx, args.get(1), |out, list| {
+        let elements = list.range(start, stop)?;
+        out.array(elements.len());
+        elements.iter().for_each(|e| out.bulk(e));
+        Ok(())
+    })
+}
+
+/// LINDEX key index: nil past either end (the key is checked first).
+pub fn lindex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    with_list(ctx, args.get(1), |out, list| {
+        if list.is_empty() {
+            out.null();
+            return Ok(());
+        }
+        match list.get(args.int(2)?)? {
+            Some(element) => out.bulk(element),
+            None => out.null(),
+        }
+        Ok(())
+    })
+}
+
+/// LPOS's options: the query and whether COUNT was given.
+fn parse_lpos(args: &Args<'_>) -> Result<(PosQuery, bool), CmdError> {
+    let mut query = PosQuery {
+        rank: 1,
+        count: 0,
+        max_len: 0,
+    };
+    let mut with_count = false;
+    let mut rank_min = false;
+    let non_negative = |i: usize, err: &'static str| {
+        let n = args.int(i).ok().filter(|&n| n >= 0);
+        n.map(|n| n as usize).ok_or(CmdError::Static(err))
+    };
+    let mut i = 3;
+    while i < args.len() {
+        if i + 1 >= args.len() {
+            return Err(CmdError::Syntax);
+        }
+        if args.is(i, "rank") {
+            query.rank = args.int(i + 1)?;
+            // Redis negates it in place (still negative): every match then
+            // reaches the rank, and the COUNT test overflows, so it reads
+            // as rank -1 without a COUNT limit.
+            rank_min = query.rank == i64::MIN;
+            if query.rank == 0 {
+                return Err(CmdError::Static(
+                    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
+                ));
+            }
+        } else if args.is(i, "count") {
+            query.count = non_negative(i + 1, "ERR COUNT can't be negative")?;
+            with_count = true;
+        } else if args.is(i, "maxlen") {
+            query.max_len = non_negative(i + 1, "ERR MAXLEN can't be negative")?;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    if rank_min {
+        query.rank = -1;
+        query.count = 0;
+    }
+    Ok((query, with_count))
+}
+
+/// LPOS key element [RANK rank] [COUNT num] [MAXLEN len]: the first
+/// match's index (or nil), or with COUNT an array of them.
+pub fn lpos(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (query, with_count) = parse_lpos(&args)?;
+    let query = PosQuery {
+        count: if with_count { query.count } else { 1 },
+        ..query
+    };
+    with_list(ctx, args.get(1), |out, list| {
+        let elements = list.elements()?;
+        let found = positions(&elements, args.get(2), query);
+        if with_count {
+            out.array(found.len());
+            found.iter().for_each(|&i| out.int(i as i64));
+        } else {
+            match found.first() {
+                Some(&i) => out.int(i as i64),
+                None => out.null(),
+            }
+        }
+        Ok(())
+    })
+}
