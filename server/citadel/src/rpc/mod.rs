@@ -19,13 +19,20 @@
 //!   └─ call ─ plugin ring / pipeline flight ─ in_flight[WaitKey] = id
 //!        ... Completion ─ resume ─ reply frame for that id (calls.rs)
 //! ```
+//!
+//! In cluster mode each keyed operation is routed first (`route.rs`):
+//! another node's slot is answered `Moved` (slot, the owner's RPC
+//! address), or in proxy mode forwarded to it as a RESP command and
+//! waited for like a call (`forward.rs`, `WaitKey::Forward`).
 
 #[cfg(test)]
 mod alloc_tests;
 mod calls;
 mod error;
+mod forward;
 mod monitor;
 mod ops;
+mod route;
 mod session;
 mod shm_clients;
 mod shm_door;

@@ -12,7 +12,9 @@ use citadel_proto::rpc::{
 };
 
 use super::calls::{self, Started};
+use super::forward;
 use super::ops::{self, Exec, Scratch};
+use super::route::{self, Routed};
 use super::RpcError;
 use crate::clients::ClientShared;
 use crate::command::{register_client, ConnInfo};
@@ -274,7 +276,13 @@ impl RpcSession {
             tracing::warn!(key = ?done.key(), "an RPC completion for no request");
             return;
         };
-        match calls::finished(thread, &mut self.writer, done) {
+        let answer = match done {
+            Completion::Forward { results, .. } => {
+                forward::finished(&mut self.writer, call.method, results)
+            }
+            done => calls::finished(thread, &mut self.writer, done),
+        };
+        match answer {
             Ok(body) => self.writer.finish(out, call.id, call.method, body),
             Err(e) => self.error(out, call.id, call.method, &e),
         }
@@ -290,64 +298,91 @@ impl RpcSession {
             if self.state.monitors.active() {
                 super::monitor::feed(&self.state, thread, &self.client, &req.op);
             }
-            match req.op {
-                Op::Get { key } => {
-                    ops::get_frame(&mut thread.cache, key, id, out);
-                    return;
-                }
-                Op::Set {
-                    key,
-                    value,
-                    ttl_ms,
-                    condition,
-                } => match ops::set(&mut thread.cache, key, value, ttl_ms, condition) {
-                    Ok(applied) => {
-                        let reply = if applied {
-                            Constant::Applied
-                        } else {
-                            Constant::NotApplied
-                        };
-                        ReplyWriter::constant_frame(out, id, method, reply);
-                        return;
-                    }
-                    Err(e) => Err(e),
+            match route::route(&self.state, thread, &req.op) {
+                Ok(Routed::Local) => match self.run_here(thread, req, out) {
+                    Some(result) => result,
+                    None => return,
                 },
-                Op::Hello {
-                    version,
-                    client_name,
-                    password,
-                    features,
-                } => self.hello(version, client_name, password, features),
-                Op::Batch(batch) => Ok(self.batch(thread, batch)),
-                Op::Call {
-                    name,
-                    payload,
-                    options,
-                } => {
-                    let call = (name, payload, options);
-                    let started = calls::start(
-                        &self.state,
-                        thread,
-                        &mut self.writer,
-                        &mut self.scratch,
-                        call,
-                    );
-                    match started {
-                        Ok(Started::Now(body)) => Ok(body),
-                        Ok(Started::Waiting(key)) => {
+                Ok(Routed::Elsewhere { resp, refusal }) => {
+                    match forward::start(&self.state, thread, &req.op, resp, refusal) {
+                        Ok(key) => {
                             self.wait_for(thread, key, id, method);
                             return;
                         }
                         Err(e) => Err(e),
                     }
                 }
-                op => ops::run(&mut self.exec(thread), &op),
+                Err(e) => Err(e),
             }
         };
         match result {
             Ok(body) => self.writer.finish(out, id, method, body),
             Err(e) => self.error(out, id, method, &e),
         }
+    }
+
+    /// Runs a request this node serves; None when its reply frame is
+    /// already in `out` (or it waits).
+    fn run_here(
+        &mut self,
+        thread: &mut ThreadCtx,
+        req: &Request<'_>,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<Body, RpcError>> {
+        let (id, method) = (req.id, req.op.method());
+        Some(match req.op {
+            Op::Get { key } => {
+                ops::get_frame(&mut thread.cache, key, id, out);
+                return None;
+            }
+            Op::Set {
+                key,
+                value,
+                ttl_ms,
+                condition,
+            } => match ops::set(&mut thread.cache, key, value, ttl_ms, condition) {
+                Ok(applied) => {
+                    let reply = if applied {
+                        Constant::Applied
+                    } else {
+                        Constant::NotApplied
+                    };
+                    ReplyWriter::constant_frame(out, id, method, reply);
+                    return None;
+                }
+                Err(e) => Err(e),
+            },
+            Op::Hello {
+                version,
+                client_name,
+                password,
+                features,
+            } => self.hello(version, client_name, password, features),
+            Op::Batch(batch) => Ok(self.batch(thread, batch)),
+            Op::Call {
+                name,
+                payload,
+                options,
+            } => {
+                let call = (name, payload, options);
+                let started = calls::start(
+                    &self.state,
+                    thread,
+                    &mut self.writer,
+                    &mut self.scratch,
+                    call,
+                );
+                match started {
+                    Ok(Started::Now(body)) => Ok(body),
+                    Ok(Started::Waiting(key)) => {
+                        self.wait_for(thread, key, id, method);
+                        return None;
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            op => ops::run(&mut self.exec(thread), &op),
+        })
     }
 
     fn exec<'a>(&'a mut self, thread: &'a mut ThreadCtx) -> Exec<'a> {
@@ -375,12 +410,17 @@ impl RpcSession {
     fn batch(&mut self, thread: &mut ThreadCtx, batch: Batch<'_>) -> Body {
         for op in batch.iter() {
             let outcome = match op {
-                Ok(op) => ops::run(&mut self.exec(thread), &op),
+                // Cluster mode: each operation on its own (never forwarded).
+                Ok(op) => match route::route(&self.state, thread, &op) {
+                    Ok(Routed::Local) => ops::run(&mut self.exec(thread), &op),
+                    Ok(Routed::Elsewhere { refusal, .. }) => Err(refusal),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e.into()),
             };
             let body = match outcome {
                 Ok(body) => body,
-                Err(e) => self.writer.error(e.code(), &e.to_string()),
+                Err(e) => e.body(&mut self.writer),
             };
             self.writer.push_outcome(body);
         }
@@ -417,13 +457,17 @@ impl RpcSession {
     }
 
     fn error(&mut self, out: &mut Vec<u8>, id: u64, method: Method, e: &RpcError) {
+        self.count_error(e);
+        let body = e.body(&mut self.writer);
+        self.writer.finish(out, id, method, body);
+    }
+
+    fn count_error(&self, e: &RpcError) {
         let counters = &self.stats.rpc;
         counters.errors.fetch_add(1, Ordering::Relaxed);
         if matches!(e, RpcError::Deadline) {
             counters.deadline_refused.fetch_add(1, Ordering::Relaxed);
         }
-        self.writer
-            .error_frame(out, id, method, e.code(), &e.to_string());
     }
 }
 
