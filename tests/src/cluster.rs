@@ -38,6 +38,11 @@ impl Cluster {
     /// (`host:port@rpcport`: what RPC redirects name), each also given
     /// `extra` flags.
     pub fn start_rpc(n: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_rpc_each(n, |_| extra.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// As [`Cluster::start_rpc`], node `i` given the flags `extra(i)`.
+    pub fn start_rpc_each(n: usize, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let addrs: Vec<String> = ports
             .iter()
@@ -46,10 +51,11 @@ impl Cluster {
         let list = addrs.join(",");
         let nodes = ports
             .iter()
-            .map(|&(port, rpc)| {
-                let rpc = rpc.to_string();
-                let mut flags = vec!["--rpc-port", rpc.as_str()];
-                flags.extend_from_slice(extra);
+            .enumerate()
+            .map(|(i, &(port, rpc))| {
+                let mut flags = vec!["--rpc-port".to_string(), rpc.to_string()];
+                flags.extend(extra(i));
+                let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
                 start_node(port, &list, &flags)
             })
             .collect();

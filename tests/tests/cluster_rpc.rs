@@ -7,7 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use citadel_client::{Client, ClusterClient, Command, Error, ErrorCode, Outcome, SetOptions};
+use citadel_client::{
+    Client, ClusterClient, Command, Endpoint, Error, ErrorCode, Outcome, SetOptions,
+};
 use citadel_proto::cluster::key_slot;
 use citadel_tests::cluster::Cluster;
 use citadel_tests::redis::{self, Commands};
@@ -167,6 +169,40 @@ fn proxy_mode_forwards_operations_to_their_node() {
     // Keys of several slots are still refused.
     let e = c.exists(["a", "b"]).unwrap_err();
     assert_eq!(e.server_code(), Some(ErrorCode::CrossSlot), "{e:?}");
+}
+
+/// The shared-memory transport is checked the same way: `Moved` without
+/// proxy mode, forwarded with it (the forward completes to the ring's
+/// session, not a loop connection).
+#[test]
+fn shared_memory_requests_are_routed_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let shm = |i: usize| dir.path().join(format!("shm{i}.sock"));
+    let flags = |i: usize, proxy: &str| {
+        let path = shm(i).display().to_string();
+        ["--shm-socket", &path, "--cluster-proxy", proxy]
+            .map(String::from)
+            .to_vec()
+    };
+    let cluster = Cluster::start_rpc_each(2, |i| flags(i, "no"));
+    let keys = keys(40, "s:");
+    let first_owners = owners(&cluster, &keys);
+    let c = Client::connect(Endpoint::Shm(shm(0))).unwrap();
+    for (k, &owner) in keys.iter().zip(&first_owners) {
+        match (c.set(k, "v"), owner) {
+            (Ok(true), 0) => {}
+            (Err(Error::Moved { addr, .. }), 1) => assert_eq!(addr, rpc_addr(&cluster.nodes[1])),
+            other => panic!("{k}: {other:?}"),
+        }
+    }
+    drop((c, cluster));
+    let cluster = Cluster::start_rpc_each(2, |i| flags(i + 2, "yes"));
+    let c = Client::connect(Endpoint::Shm(shm(2))).unwrap();
+    for k in &keys {
+        assert!(c.set(k, k).unwrap());
+        assert_eq!(c.get(k).unwrap(), Some(k.clone().into_bytes()));
+    }
+    assert!(owners(&cluster, &keys).contains(&1));
 }
 
 /// A node isolated from its membership source (etcd gone) answers
