@@ -113,6 +113,14 @@ mod tests {
             command_of(&set),
             [&b"SET"[..], b"k", b"v", b"PX", b"1500", b"NX"].map(<[u8]>::to_vec)
         );
+        let persist = Op::Expire {
+            key: b"k",
+            ttl_ms: 0,
+        };
+        assert_eq!(
+            command_of(&persist),
+            [&b"PERSIST"[..], b"k"].map(<[u8]>::to_vec)
+        );
         let incr = Op::Incr { key: b"n", by: -2 };
         assert_eq!(
             command_of(&incr),

@@ -295,17 +295,19 @@ impl RpcSession {
         } else if !self.authed && !matches!(req.op, Op::Hello { .. }) {
             Err(RpcError::NoAuth)
         } else {
-            if self.state.monitors.active() {
-                super::monitor::feed(&self.state, thread, &self.client, &req.op);
-            }
+            // MONITOR shows what runs or is forwarded, not what is refused.
             match route::route(&self.state, thread, &req.op) {
-                Ok(Routed::Local) => match self.run_here(thread, req, out) {
-                    Some(result) => result,
-                    None => return,
-                },
+                Ok(Routed::Local) => {
+                    self.monitor(thread, &req.op);
+                    match self.run_here(thread, req, out) {
+                        Some(result) => result,
+                        None => return,
+                    }
+                }
                 Ok(Routed::Elsewhere { resp, refusal }) => {
                     match forward::start(&self.state, thread, &req.op, resp, refusal) {
                         Ok(key) => {
+                            self.monitor(thread, &req.op);
                             self.wait_for(thread, key, id, method);
                             return;
                         }
@@ -383,6 +385,12 @@ impl RpcSession {
             }
             op => ops::run(&mut self.exec(thread), &op),
         })
+    }
+
+    fn monitor(&self, thread: &ThreadCtx, op: &Op<'_>) {
+        if self.state.monitors.active() {
+            super::monitor::feed(&self.state, thread, &self.client, op);
+        }
     }
 
     fn exec<'a>(&'a mut self, thread: &'a mut ThreadCtx) -> Exec<'a> {
