@@ -166,9 +166,26 @@ fn proxy_mode_forwards_operations_to_their_node() {
         let v: String = cluster.nodes[owner].client().get(k).unwrap();
         assert_eq!(v, format!("v{k}"));
     }
-    // Keys of several slots are still refused.
-    let e = c.exists(["a", "b"]).unwrap_err();
-    assert_eq!(e.server_code(), Some(ErrorCode::CrossSlot), "{e:?}");
+    // Keys of several nodes: split per node, answers merged in key order.
+    let spread: Vec<&str> = keys[..30].iter().map(String::as_str).collect();
+    c.mset(spread.iter().map(|k| (k, format!("w{k}")))).unwrap();
+    let mut asked = spread.clone();
+    asked.insert(5, "p:absent");
+    let values = c.mget(&asked).unwrap();
+    for (k, v) in asked.iter().zip(&values) {
+        let want = (*k != "p:absent").then(|| format!("w{k}").into_bytes());
+        assert_eq!(v, &want, "{k}");
+    }
+    assert_eq!(c.exists(&asked).unwrap(), 30);
+    assert_eq!(c.delete(&spread[..10]).unwrap(), 10);
+    assert_eq!(c.exists(&asked).unwrap(), 20);
+    // In a batch an operation is not forwarded: keys elsewhere answer Moved.
+    let far = keys.iter().zip(&owners).find(|(_, &o)| o != 0).unwrap().0;
+    let outcomes = c.batch(&[Command::get(far.as_bytes())]).unwrap();
+    assert!(
+        matches!(&outcomes[0], Err(Error::Moved { .. })),
+        "{outcomes:?}"
+    );
 }
 
 /// The shared-memory transport is checked the same way: `Moved` without

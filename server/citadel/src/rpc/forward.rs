@@ -51,16 +51,12 @@ pub fn finished(
     method: Method,
     mut results: Vec<PartResult>,
 ) -> Result<Body, RpcError> {
-    let replies = match results.pop() {
-        Some(Ok(replies)) => replies,
-        Some(Err(e)) => return Err(RpcError::Forward(e.to_string())),
-        None => return Err(RpcError::Forward("no reply".into())),
+    let Some(result) = results.pop() else {
+        return Err(RpcError::Forward("no reply".into()));
     };
-    let reply = replies.first().map_or(&[][..], Vec::as_slice);
-    if let Some(text) = reply.strip_prefix(b"-") {
-        return Err(peer_error(text));
-    }
-    let unexpected = || RpcError::Forward("the node's reply does not fit the operation".into());
+    let reply = check_reply(result)?;
+    let reply = reply.as_slice();
+    let unexpected = || reply_failed(method);
     let is_ok = reply == b"+OK\r\n";
     Ok(match method {
         Method::Get => writer.value(bulk(reply)),
@@ -76,6 +72,27 @@ pub fn finished(
         }
         _ => return Err(unexpected()),
     })
+}
+
+/// A forwarded part's one reply, unless the part failed or the peer
+/// answered an error (then the error the operation would have had here).
+pub fn check_reply(result: PartResult) -> Result<Vec<u8>, RpcError> {
+    let reply = match result {
+        Ok(mut replies) if !replies.is_empty() => replies.swap_remove(0),
+        Ok(_) => return Err(RpcError::Forward("no reply".into())),
+        Err(e) => return Err(RpcError::Forward(e.to_string())),
+    };
+    match reply.strip_prefix(b"-") {
+        Some(text) => Err(peer_error(text)),
+        None => Ok(reply),
+    }
+}
+
+/// A peer's reply that does not fit `method`.
+pub fn reply_failed(method: Method) -> RpcError {
+    RpcError::Forward(format!(
+        "the node's reply does not fit the operation {method:?}"
+    ))
 }
 
 /// The peer's `-ERR ...` as the error the operation would have had here.

@@ -23,7 +23,9 @@
 //! In cluster mode each keyed operation is routed first (`route.rs`):
 //! another node's slot is answered `Moved` (slot, the owner's RPC
 //! address), or in proxy mode forwarded to it as a RESP command and
-//! waited for like a call (`forward.rs`, `WaitKey::Forward`).
+//! waited for like a call (`forward.rs`, `WaitKey::Forward`); a
+//! multi-key operation over several nodes is split and merged
+//! (`split.rs`).
 
 #[cfg(test)]
 mod alloc_tests;
@@ -36,6 +38,7 @@ mod route;
 mod session;
 mod shm_clients;
 mod shm_door;
+mod split;
 
 pub use error::RpcError;
 pub use session::RpcSession;

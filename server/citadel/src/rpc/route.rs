@@ -3,7 +3,8 @@
 //! command (`Topology::route` of its keys' one slot). Another node's slot
 //! is refused with a `Moved` error naming the slot and that node's RPC
 //! address (or, in proxy mode, forwarded: `rpc/forward.rs`); an isolated
-//! node answers `ClusterDown`; keys in several slots `CrossSlot`. Off (no
+//! node answers `ClusterDown`; keys in several slots `CrossSlot` (split
+//! over nodes in proxy mode: `rpc/split.rs`). Off (no
 //! `ThreadView`), nothing here runs.
 
 use citadel_cluster::{KeySlots, Route};

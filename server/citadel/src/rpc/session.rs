@@ -15,6 +15,7 @@ use super::calls::{self, Started};
 use super::forward;
 use super::ops::{self, Exec, Scratch};
 use super::route::{self, Routed};
+use super::split::{self, Split};
 use super::RpcError;
 use crate::clients::ClientShared;
 use crate::command::{register_client, ConnInfo};
@@ -75,6 +76,8 @@ fn single_key<'a>(op: &Op<'a>) -> Option<&'a [u8]> {
 struct InFlight {
     id: u64,
     method: Method,
+    /// A multi-key operation split over nodes (proxy mode): how to merge.
+    split: Option<Box<Split>>,
 }
 
 pub struct RpcSession {
@@ -276,11 +279,14 @@ impl RpcSession {
             tracing::warn!(key = ?done.key(), "an RPC completion for no request");
             return;
         };
-        let answer = match done {
-            Completion::Forward { results, .. } => {
+        let answer = match (done, call.split) {
+            (Completion::Forward { results, .. }, Some(plan)) => {
+                split::finished(&mut self.writer, call.method, *plan, results)
+            }
+            (Completion::Forward { results, .. }, None) => {
                 forward::finished(&mut self.writer, call.method, results)
             }
-            done => calls::finished(thread, &mut self.writer, done),
+            (done, _) => calls::finished(thread, &mut self.writer, done),
         };
         match answer {
             Ok(body) => self.writer.finish(out, call.id, call.method, body),
@@ -309,6 +315,23 @@ impl RpcSession {
                         Ok(key) => {
                             self.monitor(thread, &req.op);
                             self.wait_for(thread, key, id, method);
+                            return;
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(RpcError::CrossSlot) if split::splittable(&self.state, &req.op) => {
+                    match split::start(&self.state, thread, &mut self.writer, &req.op) {
+                        Ok(split::Started::Now(body)) => {
+                            self.monitor(thread, &req.op);
+                            Ok(body)
+                        }
+                        Ok(split::Started::Waiting(key, plan)) => {
+                            self.monitor(thread, &req.op);
+                            self.wait_for(thread, key, id, method);
+                            if let Some(call) = self.in_flight.get_mut(&key) {
+                                call.split = Some(plan);
+                            }
                             return;
                         }
                         Err(e) => Err(e),
@@ -403,7 +426,8 @@ impl RpcSession {
     }
 
     fn wait_for(&mut self, thread: &mut ThreadCtx, key: WaitKey, id: u64, method: Method) {
-        self.in_flight.insert(key, InFlight { id, method });
+        let split = None;
+        self.in_flight.insert(key, InFlight { id, method, split });
         // A pipeline's frames are streamed as they arrive.
         if matches!(key, WaitKey::Pipeline(_)) {
             thread.waits.stream(key);
