@@ -11,11 +11,12 @@ use citadel_proto::rpc::{
     Method, Op, ReplyWriter, Request, RequestError, Strs, HEADER_LEN,
 };
 
+mod routed;
+
 use super::calls::{self, Started};
-use super::forward;
 use super::ops::{self, Exec, Scratch};
 use super::route::{self, Routed};
-use super::split::{self, Split};
+use super::split::Split;
 use super::RpcError;
 use crate::clients::ClientShared;
 use crate::command::{register_client, ConnInfo};
@@ -281,10 +282,10 @@ impl RpcSession {
         };
         let answer = match (done, call.split) {
             (Completion::Forward { results, .. }, Some(plan)) => {
-                split::finished(&mut self.writer, call.method, *plan, results)
+                super::split::finished(&mut self.writer, call.method, *plan, results)
             }
             (Completion::Forward { results, .. }, None) => {
-                forward::finished(&mut self.writer, call.method, results)
+                super::forward::finished(&mut self.writer, call.method, results)
             }
             (done, _) => calls::finished(thread, &mut self.writer, done),
         };
@@ -301,43 +302,9 @@ impl RpcSession {
         } else if !self.authed && !matches!(req.op, Op::Hello { .. }) {
             Err(RpcError::NoAuth)
         } else {
-            // MONITOR shows what runs or is forwarded, not what is refused.
-            match route::route(&self.state, thread, &req.op) {
-                Ok(Routed::Local) => {
-                    self.monitor(thread, &req.op);
-                    match self.run_here(thread, req, out) {
-                        Some(result) => result,
-                        None => return,
-                    }
-                }
-                Ok(Routed::Elsewhere { resp, refusal }) => {
-                    match forward::start(&self.state, thread, &req.op, resp, refusal) {
-                        Ok(key) => {
-                            self.monitor(thread, &req.op);
-                            self.wait_for(thread, key, id, method);
-                            return;
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-                Err(RpcError::CrossSlot) if split::splittable(&self.state, &req.op) => {
-                    match split::start(&self.state, thread, &mut self.writer, &req.op) {
-                        Ok(split::Started::Now(body)) => {
-                            self.monitor(thread, &req.op);
-                            Ok(body)
-                        }
-                        Ok(split::Started::Waiting(key, plan)) => {
-                            self.monitor(thread, &req.op);
-                            self.wait_for(thread, key, id, method);
-                            if let Some(call) = self.in_flight.get_mut(&key) {
-                                call.split = Some(plan);
-                            }
-                            return;
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-                Err(e) => Err(e),
+            match self.route_and_run(thread, req, out) {
+                Some(result) => result,
+                None => return,
             }
         };
         match result {
@@ -348,7 +315,7 @@ impl RpcSession {
 
     /// Runs a request this node serves; None when its reply frame is
     /// already in `out` (or it waits).
-    fn run_here(
+    pub(super) fn run_here(
         &mut self,
         thread: &mut ThreadCtx,
         req: &Request<'_>,
@@ -410,12 +377,6 @@ impl RpcSession {
         })
     }
 
-    fn monitor(&self, thread: &ThreadCtx, op: &Op<'_>) {
-        if self.state.monitors.active() {
-            super::monitor::feed(&self.state, thread, &self.client, op);
-        }
-    }
-
     fn exec<'a>(&'a mut self, thread: &'a mut ThreadCtx) -> Exec<'a> {
         Exec {
             state: &self.state,
@@ -425,7 +386,13 @@ impl RpcSession {
         }
     }
 
-    fn wait_for(&mut self, thread: &mut ThreadCtx, key: WaitKey, id: u64, method: Method) {
+    pub(super) fn wait_for(
+        &mut self,
+        thread: &mut ThreadCtx,
+        key: WaitKey,
+        id: u64,
+        method: Method,
+    ) {
         let split = None;
         self.in_flight.insert(key, InFlight { id, method, split });
         // A pipeline's frames are streamed as they arrive.
