@@ -19,31 +19,31 @@ impl RpcSession {
         req: &Request<'_>,
         out: &mut Vec<u8>,
     ) -> Option<Result<Body, RpcError>> {
-        let (id, method) = (req.id, req.op.method());
-        match route::route(&self.state, thread, &req.op) {
+        let op = &req.op;
+        match route::route(&self.state, thread, op) {
             Ok(Routed::Local) => {
-                self.monitor(thread, &req.op);
+                self.monitor(thread, op);
                 self.run_here(thread, req, out)
             }
             Ok(Routed::Elsewhere { resp, refusal }) => {
-                match forward::start(&self.state, thread, &req.op, resp, refusal) {
+                match forward::start(&self.state, thread, op, resp, refusal) {
                     Ok(key) => {
-                        self.monitor(thread, &req.op);
-                        self.wait_for(thread, key, id, method);
+                        self.monitor(thread, op);
+                        self.wait_for(thread, key, req.id, op.method());
                         None
                     }
                     Err(e) => Some(Err(e)),
                 }
             }
-            Err(RpcError::CrossSlot) if split::splittable(&self.state, &req.op) => {
-                match split::start(&self.state, thread, &mut self.writer, &req.op) {
+            Err(RpcError::CrossSlot) if split::splittable(&self.state, op) => {
+                match split::start(&self.state, thread, &mut self.writer, op) {
                     Ok(split::Started::Now(body)) => {
-                        self.monitor(thread, &req.op);
+                        self.monitor(thread, op);
                         Some(Ok(body))
                     }
                     Ok(split::Started::Waiting(key, plan)) => {
-                        self.monitor(thread, &req.op);
-                        self.wait_for(thread, key, id, method);
+                        self.monitor(thread, op);
+                        self.wait_for(thread, key, req.id, op.method());
                         if let Some(call) = self.in_flight.get_mut(&key) {
                             call.split = Some(plan);
                         }
