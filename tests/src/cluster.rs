@@ -34,6 +34,34 @@ impl Cluster {
         Cluster { nodes }
     }
 
+    /// `n` nodes whose member list names each one's RPC port
+    /// (`host:port@rpcport`: what RPC redirects name), each also given
+    /// `extra` flags.
+    pub fn start_rpc(n: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_rpc_each(n, |_| extra.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// As [`Cluster::start_rpc`], node `i` given the flags `extra(i)`.
+    pub fn start_rpc_each(n: usize, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let addrs: Vec<String> = ports
+            .iter()
+            .map(|(p, rpc)| format!("127.0.0.1:{p}@{rpc}"))
+            .collect();
+        let list = addrs.join(",");
+        let nodes = ports
+            .iter()
+            .enumerate()
+            .map(|(i, &(port, rpc))| {
+                let mut flags = vec!["--rpc-port".to_string(), rpc.to_string()];
+                flags.extend(extra(i));
+                let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+                start_node(port, &list, &flags)
+            })
+            .collect();
+        Cluster { nodes }
+    }
+
     pub fn ports(&self) -> Vec<u16> {
         self.nodes.iter().map(|s| s.port).collect()
     }
@@ -68,11 +96,15 @@ impl Cluster {
     }
 
     /// The index in `nodes` of the node that owns `key` now, by asking
-    /// node 0 (a -MOVED names the owner's port).
+    /// node 0 (a -MOVED names the owner's port; CLUSTER NOPROXY first, so
+    /// a node in proxy mode answers it too).
     pub fn owner_of(&self, key: &str) -> usize {
-        let reply: Result<Option<Vec<u8>>, _> = crate::redis::cmd("GET")
-            .arg(key)
-            .query(&mut self.nodes[0].client());
+        let mut con = self.nodes[0].client();
+        let _: () = crate::redis::cmd("CLUSTER")
+            .arg("NOPROXY")
+            .query(&mut con)
+            .unwrap();
+        let reply: Result<Option<Vec<u8>>, _> = crate::redis::cmd("GET").arg(key).query(&mut con);
         let Err(e) = reply else {
             return 0;
         };

@@ -99,6 +99,21 @@ impl<'a> Command<'a> {
         )
     }
 
+    /// The first key it names (its slot is the command's, in a cluster:
+    /// the server refuses keys in several slots); None for keyless ones.
+    pub fn first_key(&self) -> Option<&'a [u8]> {
+        match self {
+            Self::Get { key }
+            | Self::Set { key, .. }
+            | Self::Expire { key, .. }
+            | Self::Ttl { key }
+            | Self::Incr { key, .. } => Some(key),
+            Self::Delete(keys) | Self::Exists(keys) | Self::MGet(keys) => keys.first().copied(),
+            Self::MSet(pairs) => pairs.first().map(|(k, _)| *k),
+            Self::Scan { .. } | Self::Call { .. } | Self::Stats { .. } | Self::Hello(_) => None,
+        }
+    }
+
     fn encode(&self, w: &mut RequestWriter) -> OpBody {
         match self {
             Self::Get { key } => w.get(key),
@@ -147,6 +162,14 @@ impl Request<'_, '_> {
         match self {
             Self::One(c) => c.is_idempotent(),
             Self::Batch(cs) => cs.iter().all(Command::is_idempotent),
+        }
+    }
+
+    /// The first key of its (first keyed) command.
+    pub(crate) fn first_key(&self) -> Option<&[u8]> {
+        match self {
+            Self::One(c) => c.first_key(),
+            Self::Batch(cs) => cs.iter().find_map(Command::first_key),
         }
     }
 

@@ -12,6 +12,11 @@ pub enum Error {
     /// `Deadline`, `Plugin`, `Auth`). The connection stays usable.
     #[error("server error {code:?}: {message}")]
     Server { code: ErrorCode, message: String },
+    /// Cluster mode: another node serves the key's slot (`ErrorCode::Moved`);
+    /// `addr` is that node's RPC `host:port` (empty when it has none). A
+    /// [`ClusterClient`](crate::ClusterClient) follows it.
+    #[error("slot {slot} is served by {addr}")]
+    Moved { slot: u16, addr: String },
     /// Connecting or writing failed.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
@@ -51,6 +56,7 @@ impl Error {
     pub fn server_code(&self) -> Option<ErrorCode> {
         match self {
             Self::Server { code, .. } => Some(*code),
+            Self::Moved { .. } => Some(ErrorCode::Moved),
             _ => None,
         }
     }

@@ -33,6 +33,15 @@
 //! The async API, `AsyncClient` (same methods, `async`), is behind the
 //! cargo feature `tokio` (on by default).
 //!
+//! # Clusters
+//!
+//! Against a cluster (`cluster-enabled yes`) a node answers a request for
+//! a key of another node's slot with [`Error::Moved`] (the slot and the
+//! owner's RPC address). A [`ClusterClient`] follows it: it keeps a
+//! connection per node and remembers each slot's owner, so a request goes
+//! straight to its node after the first redirect. (A node in proxy mode,
+//! `cluster-proxy yes`, forwards such requests itself instead.)
+//!
 //! # Pools and discovery
 //!
 //! A [`Pool`] spreads calls over N connections, reconnecting the ones
@@ -63,6 +72,7 @@
 #[cfg(feature = "tokio")]
 mod asynch;
 mod client;
+mod cluster;
 mod command;
 mod discovery;
 mod error;
@@ -84,6 +94,7 @@ mod tests;
 pub use asynch::{AsyncCallStream, AsyncClient};
 pub use citadel_proto::rpc::ErrorCode;
 pub use client::{Client, PendingReply};
+pub use cluster::ClusterClient;
 pub use command::Command;
 pub use discovery::{Discovered, DiscoveryConfig, TransportStats};
 pub use error::{Error, ProtocolError, Result};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use citadel_proto::rpc::{decode_reply, schema};
+use citadel_proto::rpc::{decode_reply, schema, ErrorCode};
 
 use crate::error::{Error, ProtocolError, Result};
 use crate::frame::Frame;
@@ -122,9 +122,15 @@ macro_rules! decode_answer {
                 }))
             }),
             schema::Answer::Error => t.answer_as_error().map(|e| {
-                Err(Error::Server {
-                    code: e.code(),
-                    message: e.message().unwrap_or_default().to_string(),
+                Err(match e.code() {
+                    ErrorCode::Moved => Error::Moved {
+                        slot: e.slot(),
+                        addr: e.address().unwrap_or_default().to_string(),
+                    },
+                    code => Error::Server {
+                        code,
+                        message: e.message().unwrap_or_default().to_string(),
+                    },
                 })
             }),
             schema::Answer::BatchReply => t.answer_as_batch_reply().map(|b| {

@@ -13,6 +13,7 @@ from .address import Address, parse_address
 from .aio import AsyncClient
 from .batch import Batch
 from .client import Client
+from .cluster import ClusterClient, key_slot
 from .discovery import Record, default_dir, list_records, local_endpoints
 from .errors import (
     AuthError,
@@ -20,6 +21,7 @@ from .errors import (
     ConnectionClosed,
     DeadlineExceeded,
     ErrorCode,
+    Moved,
     PluginError,
     TooLarge,
 )
@@ -35,10 +37,12 @@ __all__ = [
     "Batch",
     "CitadelError",
     "Client",
+    "ClusterClient",
     "ConnectionClosed",
     "DeadlineExceeded",
     "ErrorCode",
     "FailoverClient",
+    "Moved",
     "NoServer",
     "Partial",
     "PluginError",
@@ -46,6 +50,7 @@ __all__ = [
     "TooLarge",
     "Welcome",
     "default_dir",
+    "key_slot",
     "list_records",
     "local_endpoints",
     "parse_address",

@@ -39,6 +39,17 @@ class PluginError(CitadelError):
     """A plugin or pipeline call failed (unknown name, plugin error, timeout)."""
 
 
+class Moved(CitadelError):
+    """Cluster mode: another node serves the key's slot. ``slot`` and
+    ``address`` (that node's RPC host:port; empty when it has none) say
+    where to send the request; ClusterClient follows it."""
+
+    def __init__(self, code, message="", slot=0, address=""):
+        super().__init__(code, message)
+        self.slot = slot
+        self.address = address
+
+
 class ConnectionClosed(CitadelError):
     """The connection ended before the reply came; the request may or may not
     have been executed."""
@@ -55,6 +66,8 @@ _BY_CODE = {
 }
 
 
-def error_for(code, message):
-    """The exception for an Error{code, message} reply."""
+def error_for(code, message, slot=0, address=""):
+    """The exception for an Error{code, message, slot, address} reply."""
+    if code == ErrorCode.Moved:
+        return Moved(code, message, slot, address)
     return _BY_CODE.get(code, CitadelError)(code, message)

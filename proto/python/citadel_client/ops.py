@@ -19,6 +19,8 @@ class Op(NamedTuple):
     # Safe to send again when the connection died before the reply: running
     # it twice leaves the same state and gives an equally valid answer.
     idempotent: bool
+    # Its (first) key: where a ClusterClient sends it. None: keyless.
+    key: object = None
 
 
 def to_bytes(data):
@@ -86,8 +88,12 @@ def _key_args(keys):
     return list(keys)
 
 
+def _first(keys):
+    return keys[0] if keys else None
+
+
 def get(key):
-    return Op(Method.Get, lambda b: _build_get(b, key), True)
+    return Op(Method.Get, lambda b: _build_get(b, key), True, key)
 
 
 def set(key, value, ttl_ms=0, nx=False, xx=False):
@@ -104,36 +110,36 @@ def set(key, value, ttl_ms=0, nx=False, xx=False):
         fb.SetAddCondition(b, condition)
         return fb.SetEnd(b)
 
-    return Op(Method.Set, build, condition == Condition.Always)
+    return Op(Method.Set, build, condition == Condition.Always, key)
 
 
 def delete(*keys):
     keys = _key_args(keys)
-    return Op(Method.Delete, lambda b: _build_delete(b, keys), False)
+    return Op(Method.Delete, lambda b: _build_delete(b, keys), False, _first(keys))
 
 
 def exists(*keys):
     keys = _key_args(keys)
-    return Op(Method.Exists, lambda b: _build_exists(b, keys), True)
+    return Op(Method.Exists, lambda b: _build_exists(b, keys), True, _first(keys))
 
 
 def expire(key, ttl_ms):
     build = _one_key(fb.ExpireStart, fb.ExpireAddKey, fb.ExpireEnd, lambda b: fb.ExpireAddTtlMs(b, int(ttl_ms)))
-    return Op(Method.Expire, lambda b: build(b, key), True)
+    return Op(Method.Expire, lambda b: build(b, key), True, key)
 
 
 def ttl(key):
-    return Op(Method.Ttl, lambda b: _build_ttl(b, key), True)
+    return Op(Method.Ttl, lambda b: _build_ttl(b, key), True, key)
 
 
 def incr(key, by=1):
     build = _one_key(fb.IncrStart, fb.IncrAddKey, fb.IncrEnd, lambda b: fb.IncrAddBy(b, int(by)))
-    return Op(Method.Incr, lambda b: build(b, key), False)
+    return Op(Method.Incr, lambda b: build(b, key), False, key)
 
 
 def mget(*keys):
     keys = _key_args(keys)
-    return Op(Method.MGet, lambda b: _build_mget(b, keys), True)
+    return Op(Method.MGet, lambda b: _build_mget(b, keys), True, _first(keys))
 
 
 def mset(pairs):
@@ -152,7 +158,7 @@ def mset(pairs):
         fb.MSetAddPairs(b, vec)
         return fb.MSetEnd(b)
 
-    return Op(Method.MSet, build, True)
+    return Op(Method.MSet, build, True, _first([k for k, _ in items]))
 
 
 def scan(cursor=0, match=None, count=0):

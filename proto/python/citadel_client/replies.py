@@ -55,7 +55,7 @@ def _stat(s):
 
 
 def _error(e):
-    return error_for(e.Code(), _text(e.Message()))
+    return error_for(e.Code(), _text(e.Message()), e.Slot(), _text(e.Address()))
 
 
 _DECODERS = {

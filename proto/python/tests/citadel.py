@@ -49,10 +49,10 @@ class Citadel:
     """A citadel process; stop() kills it, start() runs it again with the
     same ports and paths (a restart)."""
 
-    def __init__(self, *extra, discovery_dir=None):
+    def __init__(self, *extra, discovery_dir=None, port=None, rpc_port=None):
         base = "/dev/shm" if os.path.isdir("/dev/shm") else None
         self.dir = tempfile.mkdtemp(prefix="citadel-pyclient-", dir=base)
-        self.port, self.rpc_port = free_port(), free_port()
+        self.port, self.rpc_port = port or free_port(), rpc_port or free_port()
         self.rpc_unix = os.path.join(self.dir, "rpc.sock")
         self.shm = os.path.join(self.dir, "shm.sock")
         self.discovery = discovery_dir or os.path.join(self.dir, "discovery")

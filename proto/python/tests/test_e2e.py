@@ -10,18 +10,21 @@ import time
 
 import pytest
 
-from citadel import TEXT_STAGE, Citadel, missing_reason
+from citadel import TEXT_STAGE, Citadel, free_port, missing_reason
 from citadel_client import (
     AsyncClient,
     AuthError,
     CitadelError,
     Client,
+    ClusterClient,
     DeadlineExceeded,
     ErrorCode,
     FailoverClient,
+    Moved,
     Partial,
     PluginError,
     TooLarge,
+    key_slot,
     list_records,
 )
 
@@ -229,3 +232,42 @@ def test_discovery_failover_and_switch_back():
     finally:
         local.cleanup()
         remote.cleanup()
+
+
+def test_cluster_moved_and_the_cluster_client():
+    ports = [(free_port(), free_port()) for _ in range(3)]
+    members = ",".join(f"127.0.0.1:{p}@{r}" for p, r in ports)
+    nodes = [
+        Citadel("--cluster-enabled", "yes", "--cluster-nodes", members, port=p, rpc_port=r) for p, r in ports
+    ]
+    try:
+        keys = [f"py:{i}" for i in range(300)]
+        with Client(f"tcp://127.0.0.1:{nodes[0].rpc_port}") as plain:
+            moved = []
+            for k in keys:
+                try:
+                    plain.get(k)
+                except Moved as e:
+                    assert e.code == ErrorCode.Moved and e.slot == key_slot(k)
+                    moved.append(e.address)
+            rpc_addresses = {f"127.0.0.1:{n.rpc_port}" for n in nodes[1:]}
+            assert moved and set(moved) <= rpc_addresses
+            with pytest.raises(CitadelError) as e:
+                plain.exists("a", "b")
+            assert e.value.code == ErrorCode.CrossSlot
+        with ClusterClient([f"tcp://127.0.0.1:{nodes[1].rpc_port}"]) as c:
+            for k in keys:
+                assert c.set(k, k.upper())
+            assert c.redirects > 0
+            assert [c.get(k) for k in keys] == [k.upper().encode() for k in keys]
+            assert c.mget("{py}a", "{py}b") == [None, None]
+        # RESP on each key's owner holds the same data.
+        by_rpc_port = {n.rpc_port: n for n in nodes}
+        with ClusterClient([f"127.0.0.1:{nodes[2].rpc_port}"]) as c:
+            for k in keys[:50]:
+                c.get(k)
+                owner = c._owner(k).rsplit(":", 1)[1]
+                assert by_rpc_port[int(owner)].redis().get(k) == k.upper().encode()
+    finally:
+        for n in nodes:
+            n.cleanup()

@@ -239,10 +239,10 @@ pub struct OpUnionTableOffset {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_ERROR_CODE: u16 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_ERROR_CODE: u16 = 13;
+pub const ENUM_MAX_ERROR_CODE: u16 = 16;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 14] = [
+pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 17] = [
   ErrorCode::BadFrame,
   ErrorCode::Version,
   ErrorCode::UnknownMethod,
@@ -257,6 +257,9 @@ pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 14] = [
   ErrorCode::Plugin,
   ErrorCode::Invalid,
   ErrorCode::OutOfMemory,
+  ErrorCode::Moved,
+  ErrorCode::ClusterDown,
+  ErrorCode::CrossSlot,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -278,9 +281,12 @@ impl ErrorCode {
   pub const Plugin: Self = Self(11);
   pub const Invalid: Self = Self(12);
   pub const OutOfMemory: Self = Self(13);
+  pub const Moved: Self = Self(14);
+  pub const ClusterDown: Self = Self(15);
+  pub const CrossSlot: Self = Self(16);
 
   pub const ENUM_MIN: u16 = 0;
-  pub const ENUM_MAX: u16 = 13;
+  pub const ENUM_MAX: u16 = 16;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::BadFrame,
     Self::Version,
@@ -296,6 +302,9 @@ impl ErrorCode {
     Self::Plugin,
     Self::Invalid,
     Self::OutOfMemory,
+    Self::Moved,
+    Self::ClusterDown,
+    Self::CrossSlot,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -314,6 +323,9 @@ impl ErrorCode {
       Self::Plugin => Some("Plugin"),
       Self::Invalid => Some("Invalid"),
       Self::OutOfMemory => Some("OutOfMemory"),
+      Self::Moved => Some("Moved"),
+      Self::ClusterDown => Some("ClusterDown"),
+      Self::CrossSlot => Some("CrossSlot"),
       _ => None,
     }
   }
@@ -4268,6 +4280,8 @@ impl<'a> ::flatbuffers::Follow<'a> for Error<'a> {
 impl<'a> Error<'a> {
   pub const VT_CODE: ::flatbuffers::VOffsetT = 4;
   pub const VT_MESSAGE: ::flatbuffers::VOffsetT = 6;
+  pub const VT_SLOT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_ADDRESS: ::flatbuffers::VOffsetT = 10;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -4279,7 +4293,9 @@ impl<'a> Error<'a> {
     args: &'args ErrorArgs<'args>
   ) -> ::flatbuffers::WIPOffset<Error<'bldr>> {
     let mut builder = ErrorBuilder::new(_fbb);
+    if let Some(x) = args.address { builder.add_address(x); }
     if let Some(x) = args.message { builder.add_message(x); }
+    builder.add_slot(args.slot);
     builder.add_code(args.code);
     builder.finish()
   }
@@ -4299,6 +4315,20 @@ impl<'a> Error<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Error::VT_MESSAGE, None)}
   }
+  #[inline]
+  pub fn slot(&self) -> u16 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u16>(Error::VT_SLOT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn address(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Error::VT_ADDRESS, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Error<'_> {
@@ -4309,6 +4339,8 @@ impl ::flatbuffers::Verifiable for Error<'_> {
     v.visit_table(pos)?
      .visit_field::<ErrorCode>("code", Self::VT_CODE, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("message", Self::VT_MESSAGE, false)?
+     .visit_field::<u16>("slot", Self::VT_SLOT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("address", Self::VT_ADDRESS, false)?
      .finish();
     Ok(())
   }
@@ -4316,6 +4348,8 @@ impl ::flatbuffers::Verifiable for Error<'_> {
 pub struct ErrorArgs<'a> {
     pub code: ErrorCode,
     pub message: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub slot: u16,
+    pub address: Option<::flatbuffers::WIPOffset<&'a str>>,
 }
 impl<'a> Default for ErrorArgs<'a> {
   #[inline]
@@ -4323,6 +4357,8 @@ impl<'a> Default for ErrorArgs<'a> {
     ErrorArgs {
       code: ErrorCode::BadFrame,
       message: None,
+      slot: 0,
+      address: None,
     }
   }
 }
@@ -4339,6 +4375,14 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ErrorBuilder<'a, 'b, A> {
   #[inline]
   pub fn add_message(&mut self, message: ::flatbuffers::WIPOffset<&'b  str>) {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Error::VT_MESSAGE, message);
+  }
+  #[inline]
+  pub fn add_slot(&mut self, slot: u16) {
+    self.fbb_.push_slot::<u16>(Error::VT_SLOT, slot, 0);
+  }
+  #[inline]
+  pub fn add_address(&mut self, address: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Error::VT_ADDRESS, address);
   }
   #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ErrorBuilder<'a, 'b, A> {
@@ -4360,6 +4404,8 @@ impl ::core::fmt::Debug for Error<'_> {
     let mut ds = f.debug_struct("Error");
       ds.field("code", &self.code());
       ds.field("message", &self.message());
+      ds.field("slot", &self.slot());
+      ds.field("address", &self.address());
       ds.finish()
   }
 }

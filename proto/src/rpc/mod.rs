@@ -20,7 +20,8 @@
 //! connection) and name their request by id and method: one frame with
 //! FINAL set ends a request; a streamed call first sends frames with
 //! PARTIAL (a `Partial { index, data }` each). An error reply is a `Reply`
-//! holding an `Error { code, message }` with FINAL | ERROR; a batch is
+//! holding an `Error { code, message }` (a cluster's `Moved` also its
+//! `slot` and the owner's RPC `address`) with FINAL | ERROR; a batch is
 //! answered by one `BatchReply` frame (FINAL | BATCH) with an `Outcome` per
 //! operation, in order.
 //!

@@ -219,7 +219,32 @@ impl ReplyWriter {
     /// An error (sent with FINAL | ERROR; in a batch, one operation's).
     pub fn error(&mut self, code: ErrorCode, message: &str) -> Body {
         let message = Some(self.fbb.create_string(message));
-        table!(self, Error, schema::ErrorArgs { code, message })
+        table!(
+            self,
+            Error,
+            schema::ErrorArgs {
+                code,
+                message,
+                ..Default::default()
+            }
+        )
+    }
+
+    /// A `Moved` error: `slot` is served by the node whose RPC door is at
+    /// `address` (empty: that node has none).
+    pub fn moved(&mut self, slot: u16, address: &str, message: &str) -> Body {
+        let message = Some(self.fbb.create_string(message));
+        let address = Some(self.fbb.create_string(address));
+        table!(
+            self,
+            Error,
+            schema::ErrorArgs {
+                code: ErrorCode::Moved,
+                message,
+                slot,
+                address,
+            }
+        )
     }
 
     /// Adds `body` as the next outcome of the batch being answered.

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use citadel_cluster::{ClusterState, StaticMembership};
+use citadel_cluster::{ClusterState, StaticEntry, StaticMembership};
 use citadel_membership::{etcd, DirectoryConfig, DirectoryMembership, EtcdConfig, EtcdMembership};
 use citadel_proto::cluster::Member;
 use citadel_settings::cluster::{self as setting, Membership};
@@ -175,11 +175,15 @@ impl Node {
         let Source::Static(statics) = &self.source else {
             return;
         };
-        let entries: Vec<(String, u32)> = settings
+        let entries: Vec<StaticEntry> = settings
             .get(&setting::CLUSTER_NODES)
             .0
             .into_iter()
-            .map(|e| (e.addr, e.weight))
+            .map(|e| StaticEntry {
+                addr: e.addr,
+                rpc_port: e.rpc_port,
+                weight: e.weight,
+            })
             .collect();
         let event = statics
             .lock()

@@ -30,6 +30,6 @@ mod topology;
 pub use marks::{DrySources, WriteMarks};
 pub use route::{CrossSlot, KeySlots};
 pub use slot_map::{SlotMap, SlotRange};
-pub use source::{follow, StaticMembership};
+pub use source::{follow, StaticEntry, StaticMembership};
 pub use state::{Applied, ClusterState, ThreadView};
 pub use topology::{Route, Topology};

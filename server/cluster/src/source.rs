@@ -29,8 +29,30 @@ pub fn follow(
         })
 }
 
-/// The static source: views from a list of `(address, weight)` entries,
-/// numbered 1, 2, ... as the list changes.
+/// One member of a static list (`cluster-nodes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticEntry {
+    /// `host:port` of its RESP listener.
+    pub addr: String,
+    /// Its RPC front door's port (same host), when the list says; else
+    /// derived (see [`StaticMembership::view`]).
+    pub rpc_port: Option<u16>,
+    pub weight: u32,
+}
+
+impl StaticEntry {
+    /// `addr` with weight 1 and no RPC port given.
+    pub fn new(addr: impl Into<String>) -> StaticEntry {
+        StaticEntry {
+            addr: addr.into(),
+            rpc_port: None,
+            weight: 1,
+        }
+    }
+}
+
+/// The static source: views from a list of [`StaticEntry`]s, numbered 1,
+/// 2, ... as the list changes.
 pub struct StaticMembership {
     me: Member,
     revision: u64,
@@ -48,18 +70,23 @@ impl StaticMembership {
     }
 
     /// The view of `entries` (this node alone when empty), or None when
-    /// the list names the same members as the last one.
-    pub fn view(&mut self, entries: &[(String, u32)]) -> Option<MembershipEvent> {
+    /// the list names the same members as the last one. A member's RPC
+    /// address is its host with the entry's RPC port or, without one, its
+    /// RESP port plus this node's own RPC − RESP offset (nodes started
+    /// alike: the default + 1000); none when this node has no RPC door.
+    pub fn view(&mut self, entries: &[StaticEntry]) -> Option<MembershipEvent> {
         let members: Vec<Member> = if entries.is_empty() {
             vec![self.me.clone()]
         } else {
             entries
                 .iter()
-                .map(|(addr, weight)| {
-                    let mut m = Member::named(addr, None, *weight);
-                    if m.id == self.me.id {
-                        m.rpc = self.me.rpc.clone();
-                    }
+                .map(|e| {
+                    let mut m = Member::named(&e.addr, None, e.weight);
+                    m.rpc = if m.id == self.me.id {
+                        self.me.rpc.clone()
+                    } else {
+                        self.rpc_of(e)
+                    };
                     m
                 })
                 .collect()
@@ -74,12 +101,38 @@ impl StaticMembership {
     }
 }
 
+impl StaticMembership {
+    fn rpc_of(&self, entry: &StaticEntry) -> Option<String> {
+        let (host, port) = split_port(&entry.addr)?;
+        let rpc_port = match entry.rpc_port {
+            Some(p) => p,
+            None => {
+                let (_, my_port) = split_port(&self.me.addr)?;
+                let (_, my_rpc) = split_port(self.me.rpc.as_deref()?)?;
+                let offset = i32::from(my_rpc) - i32::from(my_port);
+                u16::try_from(i32::from(port) + offset).ok()?
+            }
+        };
+        Some(format!("{host}:{rpc_port}"))
+    }
+}
+
+fn split_port(addr: &str) -> Option<(&str, u16)> {
+    let (host, port) = addr.rsplit_once(':')?;
+    Some((host, port.parse().ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn entries(list: &[(&str, u32)]) -> Vec<(String, u32)> {
-        list.iter().map(|(a, w)| (a.to_string(), *w)).collect()
+    fn entries(list: &[(&str, u32)]) -> Vec<StaticEntry> {
+        list.iter()
+            .map(|(a, w)| StaticEntry {
+                weight: *w,
+                ..StaticEntry::new(*a)
+            })
+            .collect()
     }
 
     #[test]
@@ -94,6 +147,16 @@ mod tests {
         assert_eq!(view.members.len(), 2);
         let mine = view.members.iter().find(|m| m.id == me.id).unwrap();
         assert_eq!(mine.rpc.as_deref(), Some("127.0.0.1:8001"));
+        // A peer's RPC port: this node's offset (+ 1000) unless given.
+        let peer = view.members.iter().find(|m| m.id != me.id).unwrap();
+        assert_eq!(peer.rpc.as_deref(), Some("127.0.0.1:8002"));
+        let mut given = entries(&[("127.0.0.1:7001", 1), ("127.0.0.1:7002", 1)]);
+        given[1].rpc_port = Some(9999);
+        let Some(MembershipEvent::View(v)) = StaticMembership::new(me.clone()).view(&given) else {
+            panic!("a view")
+        };
+        let peer = v.members.iter().find(|m| m.id != me.id).unwrap();
+        assert_eq!(peer.rpc.as_deref(), Some("127.0.0.1:9999"));
         assert_eq!(source.view(&list), None);
         let Some(MembershipEvent::View(alone)) = source.view(&[]) else {
             panic!("a second view")

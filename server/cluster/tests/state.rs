@@ -1,12 +1,12 @@
 //! The shared state: views, isolation, and each thread's cached copy.
 
-use citadel_cluster::{Applied, ClusterState, Route, StaticMembership, ThreadView};
+use citadel_cluster::{Applied, ClusterState, Route, StaticEntry, StaticMembership, ThreadView};
 use citadel_proto::cluster::{key_slot, Member, MembershipEvent};
 
-fn entries(ports: &[u16]) -> Vec<(String, u32)> {
+fn entries(ports: &[u16]) -> Vec<StaticEntry> {
     ports
         .iter()
-        .map(|p| (format!("127.0.0.1:{p}"), 1))
+        .map(|p| StaticEntry::new(format!("127.0.0.1:{p}")))
         .collect()
 }
 

@@ -32,15 +32,17 @@ crate::settings_part! {
     }
     CLUSTER_NODES: ClusterNodes = {
         name: "cluster-nodes",
-        value_name: "HOST:PORT[=WEIGHT],...",
-        help: "Static membership: every member's RESP address, with an optional =weight",
+        value_name: "HOST:PORT[@RPCPORT][=WEIGHT],...",
+        help: "Static membership: every member's RESP address, with optional @rpc-port and =weight",
         doc: "The static member list: each member's RESP address (host:port, what clients \
-              are redirected to), comma-separated, each with an optional =weight (default \
-              1; weight 2 takes about twice the slots). Every node must be given the same \
-              list; a node finds itself in it by cluster-announce. Empty: this node alone. \
-              CONFIG SET cluster-nodes changes it live (set it on every node). Default: \
-              none.",
-        example: "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003=2",
+              are redirected to), comma-separated, each with an optional @port of its RPC \
+              front door (what RPC clients are redirected to; default: its RESP port plus \
+              this node's own rpc-port minus port, i.e. + 1000 with default ports) and an \
+              optional =weight (default 1; weight 2 takes about twice the slots). Every \
+              node must be given the same list; a node finds itself in it by \
+              cluster-announce. Empty: this node alone. CONFIG SET cluster-nodes changes \
+              it live (set it on every node). Default: none.",
+        example: "127.0.0.1:7001,127.0.0.1:7002@8102,127.0.0.1:7003=2",
         live: true,
     }
     CLUSTER_ANNOUNCE: Option<String> = {
@@ -203,6 +205,8 @@ impl SettingValue for Membership {
 pub struct NodeEntry {
     /// `host:port` of the member's RESP listener.
     pub addr: String,
+    /// The port of its RPC front door (same host), when the list says.
+    pub rpc_port: Option<u16>,
     /// ≥ 1.
     pub weight: u32,
 }
@@ -212,7 +216,8 @@ pub struct NodeEntry {
 pub struct ClusterNodes(pub Vec<NodeEntry>);
 
 impl SettingValue for ClusterNodes {
-    /// `host:port[=weight]` entries separated by commas and/or spaces.
+    /// `host:port[@rpcport][=weight]` entries separated by commas and/or
+    /// spaces.
     fn parse(text: &str) -> Result<Self, String> {
         text.split(|c: char| c == ',' || c.is_whitespace())
             .filter(|e| !e.is_empty())
@@ -226,11 +231,19 @@ impl SettingValue for ClusterNodes {
                     },
                     None => (entry, 1),
                 };
+                let (addr, rpc_port) = match addr.split_once('@') {
+                    Some((a, p)) => match p.parse::<u16>() {
+                        Ok(p) if p != 0 => (a, Some(p)),
+                        _ => return Err(format!("{entry:?}: the RPC port must be 1-65535")),
+                    },
+                    None => (addr, None),
+                };
                 if !is_host_port(addr) {
-                    return Err(format!("{entry:?}: expected host:port[=weight]"));
+                    return Err(format!("{entry:?}: expected host:port[@rpcport][=weight]"));
                 }
                 Ok(NodeEntry {
                     addr: addr.to_string(),
+                    rpc_port,
                     weight,
                 })
             })
@@ -241,20 +254,25 @@ impl SettingValue for ClusterNodes {
         let entries: Vec<String> = self
             .0
             .iter()
-            .map(|e| match e.weight {
-                1 => e.addr.clone(),
-                w => format!("{}={w}", e.addr),
+            .map(|e| {
+                let rpc = e.rpc_port.map(|p| format!("@{p}")).unwrap_or_default();
+                match e.weight {
+                    1 => format!("{}{rpc}", e.addr),
+                    w => format!("{}{rpc}={w}", e.addr),
+                }
             })
             .collect();
         entries.join(",")
     }
-    /// A string in the text syntax, or an array of `host:port[=weight]` strings.
+    /// A string in the text syntax, or an array of
+    /// `host:port[@rpcport][=weight]` strings.
     fn from_toml(v: &toml::Value) -> Result<Self, String> {
         match v {
             toml::Value::String(s) => Self::parse(s),
             toml::Value::Array(items) => {
                 let words: Option<Vec<&str>> = items.iter().map(|i| i.as_str()).collect();
-                let words = words.ok_or("expected an array of \"host:port[=weight]\" strings")?;
+                let words =
+                    words.ok_or("expected an array of \"host:port[@rpcport][=weight]\" strings")?;
                 Self::parse(&words.join(","))
             }
             other => Err(format!("unexpected {}", other.type_str())),
@@ -274,21 +292,25 @@ mod tests {
 
     #[test]
     fn node_lists_parse_with_weights_and_render_back() {
-        let nodes = ClusterNodes::parse("127.0.0.1:7001, 127.0.0.1:7002=2").unwrap();
+        let nodes = ClusterNodes::parse("127.0.0.1:7001, 127.0.0.1:7002@8002=2").unwrap();
         assert_eq!(
             nodes.0,
             vec![
                 NodeEntry {
                     addr: "127.0.0.1:7001".into(),
+                    rpc_port: None,
                     weight: 1
                 },
                 NodeEntry {
                     addr: "127.0.0.1:7002".into(),
+                    rpc_port: Some(8002),
                     weight: 2
                 },
             ]
         );
-        assert_eq!(nodes.render(), "127.0.0.1:7001,127.0.0.1:7002=2");
+        assert_eq!(nodes.render(), "127.0.0.1:7001,127.0.0.1:7002@8002=2");
+        assert!(ClusterNodes::parse("127.0.0.1:7001@0").is_err());
+        assert!(ClusterNodes::parse("127.0.0.1:7001@x=2").is_err());
         assert_eq!(ClusterNodes::parse("").unwrap().0, vec![]);
         assert!(ClusterNodes::parse("127.0.0.1").is_err());
         assert!(ClusterNodes::parse("127.0.0.1:7001=0").is_err());

@@ -45,6 +45,9 @@ class ErrorCode(object):
     Plugin = 11
     Invalid = 12
     OutOfMemory = 13
+    Moved = 14
+    ClusterDown = 15
+    CrossSlot = 16
 
 
 class Answer(object):
@@ -1839,14 +1842,34 @@ class Error(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # Error
+    def Slot(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint16Flags, o + self._tab.Pos)
+        return 0
+
+    # Error
+    def Address(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
+
 def ErrorStart(builder):
-    builder.StartObject(2)
+    builder.StartObject(4)
 
 def ErrorAddCode(builder, code):
     builder.PrependUint16Slot(0, code, 0)
 
 def ErrorAddMessage(builder, message):
     builder.PrependUOffsetTRelativeSlot(1, flatbuffers.number_types.UOffsetTFlags.py_type(message), 0)
+
+def ErrorAddSlot(builder, slot):
+    builder.PrependUint16Slot(2, slot, 0)
+
+def ErrorAddAddress(builder, address):
+    builder.PrependUOffsetTRelativeSlot(3, flatbuffers.number_types.UOffsetTFlags.py_type(address), 0)
 
 def ErrorEnd(builder):
     return builder.EndObject()

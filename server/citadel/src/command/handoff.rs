@@ -28,6 +28,8 @@ use super::value::reply_value;
 use crate::cluster::Handoff;
 use crate::forward::reply::{bulk, elements, integer};
 use crate::forward::{encode_command, Job, Part, PartResult};
+use crate::state::ServerState;
+use crate::thread::ThreadCtx;
 
 /// The previous owner a miss of `key` is read from, if the hand-off
 /// applies: cluster mode with `cluster-handoff yes`, not in a transaction,
@@ -283,19 +285,30 @@ fn miss(out: &mut Reply<'_>, counter: &AtomicU64) {
 /// A write command is about to run here: within the hand-off window, its
 /// keys in slots that moved here are marked written (never handed off).
 pub fn note_write(ctx: &mut Ctx<'_>, def: &CommandDef, args: Args<'_>) {
-    let window = match ctx.state.cluster.get() {
+    mark_written(ctx.state, ctx.thread, |mark| def.for_each_key(args, mark));
+}
+
+/// A write about to run here on the keys `keys` calls its argument with
+/// (a RESP command's or an RPC operation's): within the hand-off window,
+/// those in slots that moved here are marked written.
+pub fn mark_written(
+    state: &ServerState,
+    thread: &mut ThreadCtx,
+    keys: impl FnOnce(&mut dyn FnMut(&[u8])),
+) {
+    let window = match state.cluster.get() {
         Some(node) => node.handoff.window,
         None => None,
     };
-    let now = ctx.thread.cache.now_ms();
-    let (Some(window), Some(view)) = (window, ctx.thread.cluster.as_mut()) else {
+    let now = thread.cache.now_ms();
+    let (Some(window), Some(view)) = (window, thread.cluster.as_mut()) else {
         return;
     };
     let topology = view.current();
     if !topology.in_handoff_window(window, now) {
         return;
     }
-    def.for_each_key(args, |key| {
+    keys(&mut |key| {
         if topology.previous_owner(key_slot(key)).is_some() {
             topology.written.mark(key);
         }

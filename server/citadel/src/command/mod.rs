@@ -70,6 +70,7 @@ pub use crate::glob::glob_match;
 pub use context::{Ctx, Pending, ResumeFn};
 pub use counters::add as add_to_integer;
 pub use error::CmdError;
+pub use handoff::mark_written;
 pub use info::text as info_text;
 pub use key_events::flush as flush_key_events;
 pub use monitor::feed_line as feed_monitor_line;
@@ -78,6 +79,7 @@ pub use pending::call_error;
 pub use pipeline::{
     start as start_pipeline, Request as PipelineRequest, Started as PipelineStarted,
 };
+pub use proxy::enabled as proxy_enabled;
 pub use script_host::call as script_call;
 pub use scripting::script_keys;
 pub use session::{register_client, ConnInfo, Session};

@@ -1,7 +1,7 @@
 //! Why an RPC request failed, and the wire code each reason is answered
 //! with (`ErrorCode` of `proto/schema/rpc.fbs`).
 
-use citadel_proto::rpc::{ErrorCode, RequestError};
+use citadel_proto::rpc::{Body, ErrorCode, ReplyWriter, RequestError};
 
 use crate::command::CmdError;
 use crate::plugin::CallError;
@@ -26,6 +26,18 @@ pub enum RpcError {
     Pipeline(String),
     #[error("{0}")]
     Request(#[from] RequestError),
+    /// Cluster mode: `slot` is served by the node whose RPC door is at
+    /// `addr` (empty: it has none).
+    #[error("MOVED {slot} {addr}")]
+    Moved { slot: u16, addr: String },
+    #[error("CLUSTERDOWN The cluster is down")]
+    ClusterDown,
+    #[error("CROSSSLOT Keys in request don't hash to the same slot")]
+    CrossSlot,
+    /// Proxy mode: the owner of the key's slot did not answer (refused,
+    /// timed out, circuit open), or answered what the RPC cannot carry.
+    #[error("CLUSTERDOWN forwarding to the slot's node failed: {0}")]
+    Forward(String),
     /// What a RESP command would have answered (shared logic).
     #[error("{}", .0.to_string().split_once(' ').map_or(String::new(), |(_, m)| m.to_string()))]
     Command(#[from] CmdError),
@@ -38,6 +50,14 @@ impl From<citadel_cache::WriteError> for RpcError {
 }
 
 impl RpcError {
+    /// This error as a reply body: a `Moved` carries its slot and address.
+    pub fn body(&self, writer: &mut ReplyWriter) -> Body {
+        match self {
+            RpcError::Moved { slot, addr } => writer.moved(*slot, addr, &self.to_string()),
+            _ => writer.error(self.code(), &self.to_string()),
+        }
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             RpcError::Deadline => ErrorCode::Deadline,
@@ -56,6 +76,9 @@ impl RpcError {
                 _ => ErrorCode::Plugin,
             },
             RpcError::Request(e) => e.code(),
+            RpcError::Moved { .. } => ErrorCode::Moved,
+            RpcError::ClusterDown | RpcError::Forward(_) => ErrorCode::ClusterDown,
+            RpcError::CrossSlot => ErrorCode::CrossSlot,
             RpcError::Command(e) => command_code(e),
         }
     }
@@ -73,6 +96,9 @@ fn command_code(e: &CmdError) -> ErrorCode {
             ErrorCode::TooLarge
         }
         CmdError::OutOfMemory => ErrorCode::OutOfMemory,
+        CmdError::Moved { .. } => ErrorCode::Moved,
+        CmdError::ClusterDown => ErrorCode::ClusterDown,
+        CmdError::CrossSlot => ErrorCode::CrossSlot,
         _ => ErrorCode::Invalid,
     }
 }

@@ -19,16 +19,26 @@
 //!   └─ call ─ plugin ring / pipeline flight ─ in_flight[WaitKey] = id
 //!        ... Completion ─ resume ─ reply frame for that id (calls.rs)
 //! ```
+//!
+//! In cluster mode each keyed operation is routed first (`route.rs`):
+//! another node's slot is answered `Moved` (slot, the owner's RPC
+//! address), or in proxy mode forwarded to it as a RESP command and
+//! waited for like a call (`forward.rs`, `WaitKey::Forward`); a
+//! multi-key operation over several nodes is split and merged
+//! (`split.rs`).
 
 #[cfg(test)]
 mod alloc_tests;
 mod calls;
 mod error;
+mod forward;
 mod monitor;
 mod ops;
+mod route;
 mod session;
 mod shm_clients;
 mod shm_door;
+mod split;
 
 pub use error::RpcError;
 pub use session::RpcSession;

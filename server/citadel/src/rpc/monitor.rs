@@ -23,8 +23,9 @@ pub fn feed(state: &ServerState, thread: &ThreadCtx, client: &ClientShared, op: 
     crate::command::feed_monitor_line(state, thread, client, &args);
 }
 
-/// The Redis command line equivalent to `op`.
-fn command_of(op: &Op<'_>) -> Vec<Vec<u8>> {
+/// The Redis command line equivalent to `op` (also what proxy mode
+/// forwards, `rpc/forward.rs`).
+pub(super) fn command_of(op: &Op<'_>) -> Vec<Vec<u8>> {
     let word = |w: &str| w.as_bytes().to_vec();
     let mut argv: Vec<Vec<u8>> = Vec::new();
     match op {
@@ -54,6 +55,8 @@ fn command_of(op: &Op<'_>) -> Vec<Vec<u8>> {
             argv.push(word(name));
             argv.extend(keys.iter().map(<[u8]>::to_vec));
         }
+        // ttl 0 removes the TTL.
+        Op::Expire { key, ttl_ms: 0 } => argv.extend([word("PERSIST"), key.to_vec()]),
         Op::Expire { key, ttl_ms } => {
             argv.extend([word("PEXPIRE"), key.to_vec(), word(&ttl_ms.to_string())])
         }
@@ -109,6 +112,14 @@ mod tests {
         assert_eq!(
             command_of(&set),
             [&b"SET"[..], b"k", b"v", b"PX", b"1500", b"NX"].map(<[u8]>::to_vec)
+        );
+        let persist = Op::Expire {
+            key: b"k",
+            ttl_ms: 0,
+        };
+        assert_eq!(
+            command_of(&persist),
+            [&b"PERSIST"[..], b"k"].map(<[u8]>::to_vec)
         );
         let incr = Op::Incr { key: b"n", by: -2 };
         assert_eq!(

@@ -11,8 +11,12 @@ use citadel_proto::rpc::{
     Method, Op, ReplyWriter, Request, RequestError, Strs, HEADER_LEN,
 };
 
+mod routed;
+
 use super::calls::{self, Started};
 use super::ops::{self, Exec, Scratch};
+use super::route::{self, Routed};
+use super::split::Split;
 use super::RpcError;
 use crate::clients::ClientShared;
 use crate::command::{register_client, ConnInfo};
@@ -73,6 +77,8 @@ fn single_key<'a>(op: &Op<'a>) -> Option<&'a [u8]> {
 struct InFlight {
     id: u64,
     method: Method,
+    /// A multi-key operation split over nodes (proxy mode): how to merge.
+    split: Option<Box<Split>>,
 }
 
 pub struct RpcSession {
@@ -274,7 +280,16 @@ impl RpcSession {
             tracing::warn!(key = ?done.key(), "an RPC completion for no request");
             return;
         };
-        match calls::finished(thread, &mut self.writer, done) {
+        let answer = match (done, call.split) {
+            (Completion::Forward { results, .. }, Some(plan)) => {
+                super::split::finished(&mut self.writer, call.method, *plan, results)
+            }
+            (Completion::Forward { results, .. }, None) => {
+                super::forward::finished(&mut self.writer, call.method, results)
+            }
+            (done, _) => calls::finished(thread, &mut self.writer, done),
+        };
+        match answer {
             Ok(body) => self.writer.finish(out, call.id, call.method, body),
             Err(e) => self.error(out, call.id, call.method, &e),
         }
@@ -287,67 +302,79 @@ impl RpcSession {
         } else if !self.authed && !matches!(req.op, Op::Hello { .. }) {
             Err(RpcError::NoAuth)
         } else {
-            if self.state.monitors.active() {
-                super::monitor::feed(&self.state, thread, &self.client, &req.op);
-            }
-            match req.op {
-                Op::Get { key } => match ops::get_frame(&mut thread.cache, key, id, out) {
-                    Ok(()) => return,
-                    Err(e) => Err(e),
-                },
-                Op::Set {
-                    key,
-                    value,
-                    ttl_ms,
-                    condition,
-                } => match ops::set(&mut thread.cache, key, value, ttl_ms, condition) {
-                    Ok(applied) => {
-                        let reply = if applied {
-                            Constant::Applied
-                        } else {
-                            Constant::NotApplied
-                        };
-                        ReplyWriter::constant_frame(out, id, method, reply);
-                        return;
-                    }
-                    Err(e) => Err(e),
-                },
-                Op::Hello {
-                    version,
-                    client_name,
-                    password,
-                    features,
-                } => self.hello(version, client_name, password, features),
-                Op::Batch(batch) => Ok(self.batch(thread, batch)),
-                Op::Call {
-                    name,
-                    payload,
-                    options,
-                } => {
-                    let call = (name, payload, options);
-                    let started = calls::start(
-                        &self.state,
-                        thread,
-                        &mut self.writer,
-                        &mut self.scratch,
-                        call,
-                    );
-                    match started {
-                        Ok(Started::Now(body)) => Ok(body),
-                        Ok(Started::Waiting(key)) => {
-                            self.wait_for(thread, key, id, method);
-                            return;
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-                op => ops::run(&mut self.exec(thread), &op),
+            match self.route_and_run(thread, req, out) {
+                Some(result) => result,
+                None => return,
             }
         };
         match result {
             Ok(body) => self.writer.finish(out, id, method, body),
             Err(e) => self.error(out, id, method, &e),
         }
+    }
+
+    /// Runs a request this node serves; None when its reply frame is
+    /// already in `out` (or it waits).
+    pub(super) fn run_here(
+        &mut self,
+        thread: &mut ThreadCtx,
+        req: &Request<'_>,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<Body, RpcError>> {
+        let (id, method) = (req.id, req.op.method());
+        Some(match req.op {
+            Op::Get { key } => match ops::get_frame(&mut thread.cache, key, id, out) {
+                Ok(()) => return None,
+                Err(e) => Err(e),
+            },
+            Op::Set {
+                key,
+                value,
+                ttl_ms,
+                condition,
+            } => match ops::set(&mut thread.cache, key, value, ttl_ms, condition) {
+                Ok(applied) => {
+                    let reply = if applied {
+                        Constant::Applied
+                    } else {
+                        Constant::NotApplied
+                    };
+                    ReplyWriter::constant_frame(out, id, method, reply);
+                    return None;
+                }
+                Err(e) => Err(e),
+            },
+            Op::Hello {
+                version,
+                client_name,
+                password,
+                features,
+            } => self.hello(version, client_name, password, features),
+            Op::Batch(batch) => Ok(self.batch(thread, batch)),
+            Op::Call {
+                name,
+                payload,
+                options,
+            } => {
+                let call = (name, payload, options);
+                let started = calls::start(
+                    &self.state,
+                    thread,
+                    &mut self.writer,
+                    &mut self.scratch,
+                    call,
+                );
+                match started {
+                    Ok(Started::Now(body)) => Ok(body),
+                    Ok(Started::Waiting(key)) => {
+                        self.wait_for(thread, key, id, method);
+                        return None;
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            op => ops::run(&mut self.exec(thread), &op),
+        })
     }
 
     fn exec<'a>(&'a mut self, thread: &'a mut ThreadCtx) -> Exec<'a> {
@@ -359,8 +386,15 @@ impl RpcSession {
         }
     }
 
-    fn wait_for(&mut self, thread: &mut ThreadCtx, key: WaitKey, id: u64, method: Method) {
-        self.in_flight.insert(key, InFlight { id, method });
+    pub(super) fn wait_for(
+        &mut self,
+        thread: &mut ThreadCtx,
+        key: WaitKey,
+        id: u64,
+        method: Method,
+    ) {
+        let split = None;
+        self.in_flight.insert(key, InFlight { id, method, split });
         // A pipeline's frames are streamed as they arrive.
         if matches!(key, WaitKey::Pipeline(_)) {
             thread.waits.stream(key);
@@ -375,12 +409,17 @@ impl RpcSession {
     fn batch(&mut self, thread: &mut ThreadCtx, batch: Batch<'_>) -> Body {
         for op in batch.iter() {
             let outcome = match op {
-                Ok(op) => ops::run(&mut self.exec(thread), &op),
+                // Cluster mode: each operation on its own (never forwarded).
+                Ok(op) => match route::route(&self.state, thread, &op) {
+                    Ok(Routed::Local) => ops::run(&mut self.exec(thread), &op),
+                    Ok(Routed::Elsewhere { refusal, .. }) => Err(refusal),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e.into()),
             };
             let body = match outcome {
                 Ok(body) => body,
-                Err(e) => self.writer.error(e.code(), &e.to_string()),
+                Err(e) => e.body(&mut self.writer),
             };
             self.writer.push_outcome(body);
         }
@@ -417,13 +456,17 @@ impl RpcSession {
     }
 
     fn error(&mut self, out: &mut Vec<u8>, id: u64, method: Method, e: &RpcError) {
+        self.count_error(e);
+        let body = e.body(&mut self.writer);
+        self.writer.finish(out, id, method, body);
+    }
+
+    fn count_error(&self, e: &RpcError) {
         let counters = &self.stats.rpc;
         counters.errors.fetch_add(1, Ordering::Relaxed);
         if matches!(e, RpcError::Deadline) {
             counters.deadline_refused.fetch_add(1, Ordering::Relaxed);
         }
-        self.writer
-            .error_frame(out, id, method, e.code(), &e.to_string());
     }
 }
 
