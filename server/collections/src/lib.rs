@@ -19,6 +19,7 @@
 
 pub mod hash;
 pub mod packed;
+pub mod rdb;
 
 pub use hash::HashView;
 pub use packed::{Corrupt, Packed, PackedWriter};
