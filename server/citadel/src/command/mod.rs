@@ -3,9 +3,9 @@
 
 mod args;
 mod bitfield;
-mod blocking;
 mod bitop;
 mod bits;
+mod blocking;
 mod client;
 mod cluster;
 mod collections;
@@ -17,6 +17,7 @@ mod debug;
 mod dispatch;
 mod doc_arg;
 mod docs;
+mod dump;
 mod error;
 mod expiry;
 mod functions;
@@ -44,6 +45,7 @@ mod proxy_merge;
 mod pubsub;
 mod queue;
 mod ranges;
+mod rdb_value;
 mod redirect;
 mod replication;
 mod scan;
