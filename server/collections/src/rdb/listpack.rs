@@ -62,7 +62,7 @@ fn backlen_size(len: usize) -> usize {
 /// One entry at the start of `p`: its element and its length (encoding
 /// and data, without the back-length).
 fn entry(p: &[u8]) -> Result<(Vec<u8>, usize), RdbError> {
-    let b = p[0];
+    let b = *p.first().ok_or(RdbError::BadData)?;
     let byte = |i: usize| p.get(i).copied().map(usize::from).ok_or(RdbError::BadData);
     let int = |header: usize, bits: u32| -> Result<(Vec<u8>, usize), RdbError> {
         let n = (bits / 8) as usize;
@@ -168,6 +168,8 @@ mod tests {
         let mut bad = lp.clone();
         bad[9] = 2;
         assert_eq!(elements(&bad), Err(RdbError::BadData));
+        // A header alone, its total agreeing: no end byte (found by fuzzing).
+        assert_eq!(elements(&[6, 0, 0, 0, 0, 0]), Err(RdbError::BadData));
         let mut wrong_count = lp;
         wrong_count[4] = 3;
         assert_eq!(elements(&wrong_count), Err(RdbError::BadData));
