@@ -79,8 +79,11 @@ fn scored<'a>(
         .collect()
 }
 
+/// A hash field and value, or a member and its score as text.
+type Pair = (Vec<u8>, Vec<u8>);
+
 /// Alternating elements as (first, second) pairs.
-fn pairs(elements: Vec<Vec<u8>>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, RdbError> {
+fn pairs(elements: Vec<Vec<u8>>) -> Result<Vec<Pair>, RdbError> {
     if elements.len() % 2 != 0 {
         return Err(RdbError::BadData);
     }
