@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use citadel_collections::rdb::{crc64, encode, RdbValue};
-use citadel_tests::differential::Pair;
+use citadel_tests::differential::{Pair, Rng};
 use redis::{Connection, Value};
 
 struct Both {
@@ -225,6 +225,46 @@ fn sets_and_lists_move_both_ways() {
     }
 }
 
+/// An element near one of the encodings' boundaries: integers of every
+/// width, strings around the 6/12/14-bit length limits, compressible runs.
+fn random_element(rng: &mut Rng, big: bool) -> Vec<u8> {
+    match rng.below(5) {
+        0 | 1 => rng.int(300).to_string().into_bytes(),
+        2 => {
+            let lengths: &[usize] = if big {
+                &[0, 1, 63, 64, 4095, 4096, 16384]
+            } else {
+                &[0, 1, 63, 64, 127, 128]
+            };
+            let len = lengths[rng.below(lengths.len() as u64) as usize];
+            vec![b'a' + rng.below(26) as u8; len]
+        }
+        _ => (0..rng.below(40)).map(|_| rng.next_u64() as u8).collect(),
+    }
+}
+
+#[test]
+fn random_values_go_from_redis_to_citadel_and_back() {
+    let mut both = Both::start();
+    let mut rng = Rng(0x0dd5_eed5_2026);
+    for i in 0..80 {
+        let key = format!("random:{i}");
+        let few = rng.below(4) != 0;
+        let n = 1 + rng.below(if few { 12 } else { 700 });
+        let (command, per) = [("SET", 1), ("HSET", 2), ("SADD", 1), ("RPUSH", 1)][i % 4];
+        let n = if command == "SET" { 1 } else { n };
+        let mut args = vec![command.as_bytes().to_vec(), key.as_bytes().to_vec()];
+        for _ in 0..n * per {
+            args.push(random_element(&mut rng, few));
+        }
+        run(
+            &mut both.redis,
+            &args.iter().map(|a| &a[..]).collect::<Vec<_>>(),
+        );
+        redis_to_citadel_and_back(&mut both, &key);
+    }
+}
+
 #[test]
 fn sorted_sets_answer_not_wired_yet() {
     let mut both = Both::start();
@@ -326,4 +366,50 @@ fn errors_and_options_match_redis() {
             pair.same(case);
         }
     }
+}
+
+/// Real Redis payloads of every encoding, corrupted and resealed with a
+/// valid checksum: Citadel answers OK or `Bad data format` and stays up.
+#[test]
+fn corrupt_payloads_are_refused_cleanly() {
+    let mut both = Both::start();
+    run(
+        &mut both.redis,
+        &[b"HSET", b"h", b"f", b"v", b"n", b"-70000"],
+    );
+    run(
+        &mut both.redis,
+        &[b"SADD", b"s", b"1", b"-5", b"5000000000"],
+    );
+    run(
+        &mut both.redis,
+        &[b"RPUSH", b"l", b"a", b"12", b"hello world"],
+    );
+    run(
+        &mut both.redis,
+        &[b"SET", b"z", "abc".repeat(50).as_bytes()],
+    );
+    let mut rng = Rng(0xbad_da7a);
+    for key in ["h", "s", "l", "z"] {
+        let payload = dump(&mut both.redis, key);
+        let body = &payload[..payload.len() - 10];
+        for _ in 0..100 {
+            let mut bytes = body.to_vec();
+            for _ in 0..1 + rng.below(3) {
+                let i = rng.below(bytes.len() as u64) as usize;
+                bytes[i] = rng.next_u64() as u8;
+            }
+            let reply = redis::cmd("RESTORE")
+                .arg("target")
+                .arg(0)
+                .arg(sealed(&bytes, 10))
+                .arg("REPLACE")
+                .query::<String>(&mut both.citadel);
+            if let Err(e) = reply {
+                assert!(e.to_string().contains("Bad data format"), "{key}: {e}");
+            }
+        }
+    }
+    let pong: String = redis::cmd("PING").query(&mut both.citadel).unwrap();
+    assert_eq!(pong, "PONG");
 }
