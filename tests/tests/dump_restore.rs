@@ -5,9 +5,12 @@
 //! cases, whose replies must be byte-identical to Redis's.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use citadel_collections::rdb::{crc64, encode, RdbValue};
 use citadel_tests::differential::{Pair, Rng};
+use citadel_tests::reference::encode_command;
+use citadel_tests::RespReader;
 use redis::{Connection, Value};
 
 struct Both {
@@ -412,4 +415,38 @@ fn corrupt_payloads_are_refused_cleanly() {
     }
     let pong: String = redis::cmd("PING").query(&mut both.citadel).unwrap();
     assert_eq!(pong, "PONG");
+}
+
+/// RESTORE publishes `restore` (also over an existing key with REPLACE),
+/// and `del` when REPLACE meets a TTL already past, as Redis does.
+#[test]
+fn keyspace_events_match_redis() {
+    let mut pair = Pair::start();
+    pair.same_str(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    let subscribe = |stream| {
+        let mut r = RespReader::new(stream);
+        r.send(&encode_command(&[b"PSUBSCRIBE", b"__key*__:*"]));
+        r.raw_reply().expect("psubscribe reply");
+        r
+    };
+    let (mut rsub, mut csub) = (subscribe(pair.redis.raw()), subscribe(pair.citadel.raw()));
+    let payload = encode(&RdbValue::String(b"v".to_vec()));
+    let cases: [&[&[u8]]; 4] = [
+        &[b"RESTORE", b"k", b"0", &payload],
+        &[b"RESTORE", b"k", b"0", &payload, b"REPLACE"],
+        &[b"RESTORE", b"k", b"100000", &payload, b"REPLACE"],
+        &[b"RESTORE", b"k", b"1", &payload, b"REPLACE", b"ABSTTL"],
+    ];
+    for case in cases {
+        pair.same(case);
+        let want = rsub.pending(Duration::from_millis(100));
+        let got = csub.pending(Duration::from_millis(300));
+        assert!(!want.is_empty());
+        assert_eq!(
+            got,
+            want,
+            "notifications of {:?}",
+            String::from_utf8_lossy(case[4..].concat().as_slice())
+        );
+    }
 }
