@@ -1,9 +1,10 @@
 //! Writing an [`RdbValue`] as a DUMP payload's object, in the simplest
-//! forms Redis 7.0 loads: plain strings, RDB_TYPE_LIST / SET / HASH and
-//! ZSET_2 (binary doubles). Redis re-encodes small ones (listpack, intset)
-//! as it loads them.
+//! forms Redis 7.0 loads: strings (LZF-compressed when long and that
+//! saves, as Redis does), RDB_TYPE_LIST / SET / HASH and ZSET_2 (binary
+//! doubles). Redis re-encodes small ones (listpack, intset) as it loads
+//! them.
 
-use super::{types, RdbValue};
+use super::{lzf, types, RdbValue};
 
 /// The type byte and the object of `value`, appended to `out`.
 pub fn object(value: &RdbValue, out: &mut Vec<u8>) {
@@ -46,7 +47,22 @@ fn strings(out: &mut Vec<u8>, elements: &[Vec<u8>]) {
     }
 }
 
+/// Strings longer than this are LZF-compressed when that saves, as Redis
+/// writes them.
+const COMPRESS_ABOVE: usize = 20;
+/// The LZF string marker (`11` special encoding, ENC_LZF).
+const LZF_MARKER: u8 = 0xc3;
+
 fn string(out: &mut Vec<u8>, s: &[u8]) {
+    if s.len() > COMPRESS_ABOVE {
+        if let Some(packed) = lzf::compress(s, s.len() - 4) {
+            out.push(LZF_MARKER);
+            length(out, packed.len() as u64);
+            length(out, s.len() as u64);
+            out.extend_from_slice(&packed);
+            return;
+        }
+    }
     length(out, s.len() as u64);
     out.extend_from_slice(s);
 }
