@@ -12,20 +12,28 @@ const MAX_MATCH: usize = 264;
 const MAX_DISTANCE: usize = 1 << 13;
 /// Longest literal run: 5 bits of length - 1.
 const MAX_LITERALS: usize = 32;
-const HASH_BITS: u32 = 14;
+/// The hash table of 3-byte sequences: about one slot per input byte, so
+/// the many short strings of a big collection stay cheap.
+const MAX_HASH_BITS: u32 = 14;
+const MIN_HASH_BITS: u32 = 6;
 
 /// Compresses `input`; None unless the result is smaller than `limit`
 /// bytes (Redis keeps a string plain unless compression saves).
 pub fn compress(input: &[u8], limit: usize) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(limit);
     // Position + 1 of the last 3-byte sequence with each hash (0: none).
-    let mut table = vec![0usize; 1 << HASH_BITS];
+    let bits = input
+        .len()
+        .next_power_of_two()
+        .trailing_zeros()
+        .clamp(MIN_HASH_BITS, MAX_HASH_BITS);
+    let mut table = vec![0usize; 1 << bits];
     let mut literals = 0;
     let mut ip = 0;
     while ip + 2 < input.len() {
         let seq = &input[ip..ip + 3];
         let hash = (u32::from_le_bytes([seq[0], seq[1], seq[2], 0]).wrapping_mul(0x9e37_79b1)
-            >> (32 - HASH_BITS)) as usize;
+            >> (32 - bits)) as usize;
         let candidate = std::mem::replace(&mut table[hash], ip + 1);
         let found = candidate
             .checked_sub(1)
