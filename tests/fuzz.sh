@@ -22,6 +22,7 @@ if [ ${#targets[@]} -eq 0 ]; then
         server/resp/fuzz:request_parser
         server/resp/fuzz:inline_parser
         server/cache/fuzz:attach_corrupted
+        server/collections/fuzz:rdb_decode
         proto/fuzz:ring_records
         proto/fuzz:load_codec
         proto/fuzz:pipeline_messages

@@ -33,6 +33,7 @@ fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
         ("rename" | "renamenx", Deleted) => generic("rename_from"),
         ("rename" | "renamenx", Written { .. }) => generic("rename_to"),
         ("copy", Written { .. }) => generic("copy_to"),
+        ("restore", Written { .. }) => generic("restore"),
         ("expire" | "pexpire" | "expireat" | "pexpireat", Written { .. }) => generic("expire"),
         ("persist", Written { .. }) => generic("persist"),
         ("getex", Written { ttl: true }) => generic("expire"),

@@ -7,8 +7,8 @@ use super::context::Ctx;
 use super::{args::Args, error::CmdResult};
 use super::{
     bitfield, bitop, bits, client, cluster, collections, config, connection, counters, debug, docs,
-    expiry, functions, hll, info, keys, latency, memory, monitor, object, pipeline, plugin, pubsub,
-    ranges, replication, scan, scripting, server, slowlog, strings, transaction,
+    dump, expiry, functions, hll, info, keys, latency, memory, monitor, object, pipeline, plugin,
+    pubsub, ranges, replication, scan, scripting, server, slowlog, strings, transaction,
 };
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
@@ -271,6 +271,8 @@ pub static COMMANDS: &[CommandDef] = &[
     c("rename", 3, W, KEYS_2, G, "1.0.0", "Renames a key and overwrites the destination.", keys::rename),
     c("renamenx", 3, WF, KEYS_2, G, "1.0.0", "Renames a key only when the target key name doesn't exist.", keys::renamenx),
     c("copy", -3, WM, KEYS_2, G, "6.2.0", "Copies the value of a key to a new key.", keys::copy),
+    c("dump", 2, R, KEY1, G, "2.6.0", "Returns a serialized representation of the value stored at a key.", dump::dump),
+    c("restore", -4, WM, KEY1, G, "2.6.0", "Creates a key from the serialized representation of a value.", dump::restore),
     c("expire", -3, WF, KEY1, G, "1.0.0", "Sets the expiration time of a key in seconds.", expiry::expire),
     c("pexpire", -3, WF, KEY1, G, "2.6.0", "Sets the expiration time of a key in milliseconds.", expiry::pexpire),
     c("expireat", -3, WF, KEY1, G, "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", expiry::expireat),

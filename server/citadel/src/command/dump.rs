@@ -1,0 +1,149 @@
+//! DUMP and RESTORE: a key's value in Redis's serialization format (the
+//! codec is `citadel_collections::rdb`; `rdb_value.rs` converts to and
+//! from the stored kinds), so values move between Redis and Citadel.
+
+use citadel_cache::{PutOptions, ValueKind};
+use citadel_collections::rdb::{self, RdbError};
+
+use super::args::Args;
+use super::context::Ctx;
+use super::error::{CmdError, CmdResult};
+use super::rdb_value::{from_rdb, to_rdb};
+
+impl From<RdbError> for CmdError {
+    fn from(e: RdbError) -> Self {
+        CmdError::Static(match e {
+            RdbError::VersionOrChecksum => "ERR DUMP payload version or checksum are wrong",
+            RdbError::BadData => "ERR Bad data format",
+        })
+    }
+}
+
+const BUSY_KEY: CmdError = CmdError::Static("BUSYKEY Target key name already exists.");
+
+/// DUMP key: the serialized value, or nil when the key is missing.
+pub fn dump(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let buf = &mut ctx.conn.scratch;
+    let kind = ctx.thread.cache.get(args.get(1), |item| {
+        buf.clear();
+        item.write_value_to(buf);
+        item.kind()
+    });
+    let Some(kind) = kind else {
+        ctx.out.null();
+        return Ok(());
+    };
+    let payload = rdb::encode(&to_rdb(kind, buf)?);
+    ctx.out.bulk(&payload);
+    Ok(())
+}
+
+/// RESTORE's options after the payload.
+#[derive(Default)]
+struct Options {
+    replace: bool,
+    absolute_ttl: bool,
+}
+
+impl Options {
+    /// REPLACE, ABSTTL, IDLETIME s, FREQ f (validated as Redis does; the
+    /// cache keeps no per-key idle time or frequency to set).
+    fn parse(args: &Args<'_>) -> Result<Options, CmdError> {
+        let mut opts = Options::default();
+        let (mut idle, mut freq) = (false, false);
+        let mut i = 4;
+        while i < args.len() {
+            let more = i + 1 < args.len();
+            if args.is(i, "replace") {
+                opts.replace = true;
+            } else if args.is(i, "absttl") {
+                opts.absolute_ttl = true;
+            } else if args.is(i, "idletime") && more && !freq {
+                i += 1;
+                if args.int(i)? < 0 {
+                    return Err(CmdError::Static("ERR Invalid IDLETIME value, must be >= 0"));
+                }
+                idle = true;
+            } else if args.is(i, "freq") && more && !idle {
+                i += 1;
+                if !(0..=255).contains(&args.int(i)?) {
+                    return Err(CmdError::Static(
+                        "ERR Invalid FREQ value, must be >= 0 and <= 255",
+                    ));
+                }
+                freq = true;
+            } else {
+                return Err(CmdError::Syntax);
+            }
+            i += 1;
+        }
+        Ok(opts)
+    }
+}
+
+/// What RESTORE writes: the key's kind, stored bytes and expiry.
+struct Restored {
+    kind: ValueKind,
+    value: Vec<u8>,
+    /// Unix ms; None for no TTL.
+    expire_at: Option<u64>,
+}
+
+/// The TTL argument and the payload, checked in Redis's order.
+fn prepare(args: &Args<'_>, absolute: bool, now: u64) -> Result<Restored, CmdError> {
+    let ttl = args.int(2)?;
+    if ttl < 0 {
+        return Err(CmdError::Static("ERR Invalid TTL value, must be >= 0"));
+    }
+    let (kind, value) = from_rdb(rdb::decode(args.get(3))?)?;
+    let expire_at = match (ttl as u64, absolute) {
+        (0, _) => None,
+        (at, true) => Some(at),
+        (ttl, false) => Some(now.saturating_add(ttl)),
+    };
+    Ok(Restored {
+        kind,
+        value,
+        expire_at,
+    })
+}
+
+/// RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]
+pub fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let opts = Options::parse(&args)?;
+    let now = ctx.thread.cache.now_ms();
+    // Checked before the write, answered after the BUSYKEY check (Redis's
+    // order: a bad TTL or payload on an existing key is BUSYKEY).
+    let prepared = prepare(&args, opts.absolute_ttl, now);
+    let busy = ctx.thread.cache.update(&[args.get(1)], |items, changes| {
+        if items[0].is_some() && !opts.replace {
+            return Ok(true);
+        }
+        let Ok(restored) = &prepared else {
+            return Ok(false);
+        };
+        match restored.expire_at {
+            // Already expired: the old key goes, nothing is written.
+            Some(at) if at <= now => {
+                if items[0].is_some() {
+                    changes.delete(0);
+                }
+            }
+            expire_at => {
+                let opts = PutOptions {
+                    expire_at,
+                    kind: restored.kind,
+                    ..PutOptions::default()
+                };
+                changes.put_with(0, &[&restored.value[..]], opts)?;
+            }
+        }
+        Ok::<_, citadel_cache::WriteError>(false)
+    })??;
+    if busy {
+        return Err(BUSY_KEY);
+    }
+    prepared?;
+    ctx.out.ok();
+    Ok(())
+}
