@@ -111,6 +111,13 @@ impl Service for CommandService {
         }
     }
 
+    fn drop_parked_at_eof(&self, session: &Conn) -> bool {
+        match session {
+            Conn::Resp(s) => s.is_blocked(),
+            Conn::Rpc(_) => false,
+        }
+    }
+
     fn owes_replies(&self, session: &Conn) -> bool {
         match session {
             Conn::Resp(_) => false,

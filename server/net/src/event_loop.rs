@@ -240,6 +240,9 @@ impl<S: Service> Worker<S> {
                 self.bufs.recycle(bid);
             }
             match -res {
+                0 if conn.parked && self.svc.drop_parked_at_eof(&conn.session) => {
+                    hard_close = true;
+                }
                 0 => {
                     // EOF: the peer is done sending; answer what it sent, then close.
                     if conn.state == State::Open {

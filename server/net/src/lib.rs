@@ -134,6 +134,12 @@ pub trait Service {
     fn owes_replies(&self, _session: &Self::Session) -> bool {
         false
     }
+    /// True when a parked session's wait is pointless once its peer stopped
+    /// sending (a client blocked on keys, which Redis drops on disconnect):
+    /// the loop then closes it at EOF instead of keeping it for the reply.
+    fn drop_parked_at_eof(&self, _session: &Self::Session) -> bool {
+        false
+    }
     /// Serving one connection panicked; the loop closes that connection and
     /// counts it ([`LoopStats::panics`]). `what` is the panic message.
     fn on_panic(&mut self, _what: &str) {}

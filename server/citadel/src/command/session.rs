@@ -166,6 +166,11 @@ impl Session {
         self.conn.tracking_attached = true;
     }
 
+    /// Blocked on keys (BLPOP ...): nothing is owed once the client left.
+    pub fn is_blocked(&self) -> bool {
+        matches!(self.conn.pending, Some(Pending::Blocked { .. }))
+    }
+
     /// What the connection waits for, if anything.
     pub fn pending_key(&self) -> Option<WaitKey> {
         self.conn.pending.as_ref().map(Pending::key)

@@ -4,9 +4,9 @@
 //! one and stores it in one atomic update (the key goes when it empties).
 //!
 //! Every push, from LPUSH to the destination of LMOVE, goes through
-//! [`push`] inside its update and then [`pushed`] once the update is
-//! committed: the one place a later "wake a client blocked on this key"
-//! hook (BLPOP and friends) belongs.
+//! [`push`]. Clients blocked on a key (BLPOP and friends, `blocking.rs`)
+//! are woken by the command layer once any list write committed
+//! (`command::blocking`).
 
 use citadel_cache::{CacheHandle, Changes, ValueKind};
 use citadel_collections::list::{encode, Encoded};
@@ -17,6 +17,7 @@ use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 
+mod blocking;
 mod edit;
 mod moves;
 mod read;
@@ -71,12 +72,6 @@ fn push(
     Ok(new.len)
 }
 
-/// Called once a push to `key` is committed: where blocked pops will be
-/// woken (they are not implemented yet).
-fn pushed(_ctx: &mut Ctx<'_>, key: &[u8]) {
-    tracing::trace!(key = %String::from_utf8_lossy(key), "list push committed");
-}
-
 /// Runs `f` on the list at `key` (elements head first, empty when missing)
 /// in one atomic update, `f` storing what it changes as key 0.
 /// (`buf`: a scratch buffer for the value.)
@@ -104,9 +99,6 @@ fn push_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, only_existing: bool
         }
         push(changes, 0, list, existing, &elements, end)
     })?;
-    if len > 0 {
-        pushed(ctx, key);
-    }
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -227,4 +219,12 @@ pub static COMMANDS: &[CommandDef] = &[
     c("lmove", 5, WM, KEYS_2, L, "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", moves::lmove),
     c("rpoplpush", 3, WM, KEYS_2, L, "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", moves::rpoplpush),
     c("lmpop", -4, &["write", "movablekeys"], NOKEYS, L, "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", moves::lmpop).finding_keys(moves::lmpop_keys),
+    c("blpop", -3, BLOCKING, (1, -2, 1), L, "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blocking::blpop),
+    c("brpop", -3, BLOCKING, (1, -2, 1), L, "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blocking::brpop),
+    c("blmove", 6, BLOCKING_M, KEYS_2, L, "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", blocking::blmove),
+    c("brpoplpush", 4, BLOCKING_M, KEYS_2, L, "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", blocking::brpoplpush),
+    c("blmpop", -5, &["write", "blocking", "movablekeys"], NOKEYS, L, "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blocking::blmpop).finding_keys(moves::blmpop_keys),
 ];
+
+const BLOCKING: &[&str] = &["write", "blocking"];
+const BLOCKING_M: &[&str] = &["write", "denyoom", "blocking"];

@@ -7,7 +7,6 @@ use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind, WriteE
 use citadel_collections::{Corrupt, Packed};
 use citadel_resp::Reply;
 
-
 use crate::command::context::Ctx;
 use crate::command::error::CmdError;
 

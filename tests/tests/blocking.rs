@@ -1,0 +1,196 @@
+//! Blocking pops (BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP): replies and
+//! errors byte for byte against a real redis-server, Redis's order of
+//! service across cores, wake-ups by pushes from EXEC and scripts, a
+//! waiter that disconnects, and a queue of producers and consumers that
+//! loses and duplicates nothing.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use citadel_tests::differential::Pair;
+use citadel_tests::redis::{self, Commands};
+use citadel_tests::reference::encode_command;
+use citadel_tests::{RespReader, Server};
+
+fn send(conn: &mut RespReader, args: &[&str]) {
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    conn.send(&encode_command(&args));
+}
+
+fn reply(conn: &mut RespReader) -> String {
+    String::from_utf8_lossy(&conn.raw_reply().expect("server closed")).into_owned()
+}
+
+/// Waits until the server counts `n` blocked clients.
+fn wait_blocked(c: &mut redis::Connection, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info: String = redis::cmd("INFO").arg("clients").query(c).unwrap();
+        if info.contains(&format!("blocked_clients:{n}\r\n")) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never {n} blocked: {info}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn replies_timeouts_and_errors_match_redis() {
+    let mut p = Pair::start();
+    let r3 = p.connect();
+    p.both(r3, &["HELLO", "3"]);
+    for conn in [0, r3] {
+        let same = |p: &mut Pair, args: &[&str]| {
+            let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+            p.same_on(conn, &args);
+        };
+        // Timeouts: nil replies of each shape.
+        same(&mut p, &["BLPOP", "none", "other", "0.05"]);
+        same(&mut p, &["BRPOP", "none", "0.01"]);
+        same(&mut p, &["BLMOVE", "none", "dst", "LEFT", "RIGHT", "0.01"]);
+        same(&mut p, &["BRPOPLPUSH", "none", "dst", "0.01"]);
+        same(
+            &mut p,
+            &["BLMPOP", "0.01", "2", "none", "other", "LEFT", "COUNT", "3"],
+        );
+        // Served at once.
+        same(&mut p, &["RPUSH", "l", "a", "b", "c", "d"]);
+        same(&mut p, &["BLPOP", "none", "l", "0"]);
+        same(&mut p, &["BRPOP", "l", "0"]);
+        same(&mut p, &["BLMOVE", "l", "m", "RIGHT", "LEFT", "0"]);
+        same(&mut p, &["BRPOPLPUSH", "m", "l", "0"]);
+        same(
+            &mut p,
+            &["BLMPOP", "0", "2", "none", "l", "RIGHT", "COUNT", "5"],
+        );
+        same(&mut p, &["EXISTS", "l", "m"]);
+        // Errors.
+        same(&mut p, &["SET", "str", "v"]);
+        same(&mut p, &["BLPOP", "str", "0"]);
+        same(&mut p, &["BLPOP", "l", "-1"]);
+        same(&mut p, &["BLPOP", "l", "abc"]);
+        same(&mut p, &["BLMPOP", "0", "0", "l", "LEFT"]);
+        same(&mut p, &["BLMPOP", "0", "1", "l", "UP"]);
+        same(&mut p, &["BLMOVE", "l", "m", "UP", "LEFT", "0"]);
+        same(&mut p, &["BLPOP", "l"]);
+        // Inside MULTI nothing blocks.
+        same(&mut p, &["MULTI"]);
+        same(&mut p, &["BLPOP", "empty", "0"]);
+        same(&mut p, &["BLMOVE", "empty", "x", "LEFT", "LEFT", "0"]);
+        same(&mut p, &["EXEC"]);
+        same(&mut p, &["DEL", "str"]);
+    }
+}
+
+#[test]
+fn blocked_clients_are_served_in_arrival_order_across_cores() {
+    let server = Server::start(&[]);
+    let mut admin = server.client();
+    // Connections land on either core; each blocks in turn.
+    let mut waiters: Vec<RespReader> = Vec::new();
+    for i in 0..4 {
+        let mut conn = RespReader::new(server.raw());
+        send(&mut conn, &["BLPOP", "q", "other", "0"]);
+        wait_blocked(&mut admin, i + 1);
+        waiters.push(conn);
+    }
+    let _: () = admin.rpush("q", &["a", "b", "c", "d"]).unwrap();
+    for (conn, want) in waiters.iter_mut().zip(["a", "b", "c", "d"]) {
+        assert_eq!(reply(conn), format!("*2\r\n$1\r\nq\r\n$1\r\n{want}\r\n"));
+    }
+    wait_blocked(&mut admin, 0);
+    // BLMOVE pushes onto a key another client blocks on.
+    let mut first = RespReader::new(server.raw());
+    send(&mut first, &["BLMOVE", "src", "mid", "LEFT", "RIGHT", "0"]);
+    wait_blocked(&mut admin, 1);
+    let mut second = RespReader::new(server.raw());
+    send(&mut second, &["BRPOP", "mid", "5"]);
+    wait_blocked(&mut admin, 2);
+    let _: () = admin.lpush("src", "x").unwrap();
+    assert_eq!(reply(&mut first), "$1\r\nx\r\n");
+    assert_eq!(reply(&mut second), "*2\r\n$3\r\nmid\r\n$1\r\nx\r\n");
+}
+
+#[test]
+fn exec_scripts_and_a_departed_waiter_hand_elements_on() {
+    let server = Server::start(&[]);
+    let mut admin = server.client();
+    let mut gone = RespReader::new(server.raw());
+    send(&mut gone, &["BLPOP", "jobs", "0"]);
+    wait_blocked(&mut admin, 1);
+    let mut stays = RespReader::new(server.raw());
+    send(&mut stays, &["BLPOP", "jobs", "0"]);
+    wait_blocked(&mut admin, 2);
+    drop(gone);
+    wait_blocked(&mut admin, 1);
+    let _: () = redis::pipe()
+        .atomic()
+        .rpush("jobs", "from-exec")
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(reply(&mut stays), "*2\r\n$4\r\njobs\r\n$9\r\nfrom-exec\r\n");
+    send(&mut stays, &["BLPOP", "jobs", "0"]);
+    wait_blocked(&mut admin, 1);
+    let _: () = redis::cmd("EVAL")
+        .arg("redis.call('rpush', KEYS[1], 'from-script')")
+        .arg(1)
+        .arg("jobs")
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(
+        reply(&mut stays),
+        "*2\r\n$4\r\njobs\r\n$11\r\nfrom-script\r\n"
+    );
+    // A timeout answers nil and leaves nothing registered.
+    send(&mut stays, &["BLPOP", "jobs", "0.2"]);
+    assert_eq!(reply(&mut stays), "*-1\r\n");
+    wait_blocked(&mut admin, 0);
+}
+
+#[test]
+fn a_queue_of_producers_and_blocking_consumers_loses_and_duplicates_nothing() {
+    const PRODUCERS: usize = 3;
+    const JOBS: usize = 600;
+    let server = Server::start(&[]);
+    let consumers: Vec<_> = (0..3)
+        .map(|_| {
+            let url = server.url();
+            std::thread::spawn(move || {
+                let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+                let mut got = Vec::new();
+                // Move each job to a processing list, then finish it there.
+                while let Some(job) = c
+                    .brpoplpush::<_, _, Option<String>>("queue", "processing", 1.0)
+                    .unwrap()
+                {
+                    let removed: i64 = c.lrem("processing", 1, &job).unwrap();
+                    assert_eq!(removed, 1, "{job} vanished from processing");
+                    got.push(job);
+                }
+                got
+            })
+        })
+        .collect();
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let url = server.url();
+            std::thread::spawn(move || {
+                let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+                for j in 0..JOBS {
+                    let _: () = c.lpush("queue", format!("{p}:{j}")).unwrap();
+                }
+            })
+        })
+        .collect();
+    producers.into_iter().for_each(|p| p.join().unwrap());
+    let mut all = Vec::new();
+    for c in consumers {
+        all.extend(c.join().unwrap());
+    }
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), all.len(), "a job was delivered twice");
+    assert_eq!(all.len(), PRODUCERS * JOBS, "a job was lost");
+    let mut admin = server.client();
+    let left: i64 = admin.exists(&["queue", "processing"]).unwrap();
+    assert_eq!(left, 0);
+}
