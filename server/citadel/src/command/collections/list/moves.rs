@@ -101,16 +101,19 @@ pub(super) fn parse_mpop<'a>(args: &Args<'a>, at: usize) -> Result<Mpop<'a>, Cmd
     })
 }
 
+/// What `pop_first` took: the key's index, the elements in pop order, and
+/// how many are left in that list.
+pub(super) type Popped = (usize, Vec<Vec<u8>>, usize);
+
 /// Pops up to `count` elements off `end` of the first non-empty list of
-/// `keys` that `servable` allows (blocked clients' order), atomically:
-/// (its index, the elements in pop order, how many are left), or None.
+/// `keys` that `servable` allows (blocked clients' order), atomically.
 pub(super) fn pop_first(
     ctx: &mut Ctx<'_>,
     keys: &[&[u8]],
     servable: &[bool],
     end: End,
     count: usize,
-) -> Result<Option<(usize, Vec<Vec<u8>>, usize)>, CmdError> {
+) -> Result<Option<Popped>, CmdError> {
     let (cache, buf) = (&mut ctx.thread.cache, &mut ctx.conn.scratch);
     cache.update(keys, |items, changes| {
         for (i, item) in items.iter().enumerate() {
