@@ -19,6 +19,8 @@
 
 pub mod hash;
 pub mod packed;
+pub mod zset;
 
 pub use hash::HashView;
 pub use packed::{Corrupt, Packed, PackedWriter};
+pub use zset::{LexRange, ScoreRange, ZSetEdit};

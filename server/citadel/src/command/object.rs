@@ -71,6 +71,9 @@ fn encoding(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         None => ctx.out.null(),
         // Collections are stored packed (one item, elements in order):
         // Redis's listpack.
+        Some((_, _, ValueKind::ZSet)) => {
+            return super::collections::zset::object_encoding(ctx, args.get(2))
+        }
         Some((_, _, kind)) if kind != ValueKind::String => ctx.out.bulk(b"listpack"),
         Some((head, len, _)) => {
             let enc = if len > 44 && !head.starts_with(b"HYLL") {

@@ -7,6 +7,10 @@ use super::table::CommandDef;
 
 pub mod hash;
 pub mod value;
+pub mod zset;
+pub mod zset_algebra;
+pub mod zset_pop;
+pub mod zset_range;
 
 /// Each collection type's command rows.
-pub static TABLES: &[&[CommandDef]] = &[hash::COMMANDS];
+pub static TABLES: &[&[CommandDef]] = &[hash::COMMANDS, zset::COMMANDS];
