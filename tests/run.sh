@@ -96,6 +96,7 @@ PY
         python3 tests/python/test_citadel.py
         rc=$?
         python3 tests/python/test_cluster.py || rc=1
+        python3 tests/python/test_zsets.py || rc=1
         python3 tests/python/test_cluster_proxy.py || rc=1
         python3 plugins/python/tests/run.py || rc=1
     fi

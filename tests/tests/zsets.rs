@@ -279,8 +279,8 @@ fn run_stream(pair: &mut Pair, conn: usize, seed: u64, steps: usize) {
 #[test]
 fn random_sorted_set_commands_match_redis() {
     let mut pair = Pair::start();
-    for seed in [1u64, 7, 42, 1234] {
-        run_stream(&mut pair, 0, seed, 2500);
+    for seed in [1u64, 7, 42, 1234, 5, 77] {
+        run_stream(&mut pair, 0, seed, 3000);
         pair.same_str(&["FLUSHALL"]);
     }
 }
@@ -512,6 +512,119 @@ fn sorted_set_edge_cases_match_redis() {
     for case in cases {
         pair.same_str(case);
     }
+}
+
+/// Sets past the listpack limits (Redis's skiplist): rank and score
+/// commands only, where the skiplist answers as the listpack does.
+#[test]
+fn large_sorted_sets_match_redis() {
+    let mut pair = Pair::start();
+    let mut rng = Rng(0x5eed_0f2a_1100);
+    let members: Vec<String> = (0..400).map(|i| format!("member:{i}")).collect();
+    for chunk in members.chunks(100) {
+        let mut args = vec!["ZADD".to_string(), "big".into()];
+        for m in chunk {
+            args.push((rng.below(1000) as i64 - 500).to_string());
+            args.push(m.clone());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        pair.same_str(&args);
+    }
+    for _ in 0..1500 {
+        let m = &members[rng.below(members.len() as u64) as usize];
+        let (a, b) = (rng.int(500).to_string(), rng.int(500).to_string());
+        let args: Vec<String> = match rng.below(12) {
+            0 | 1 => vec!["ZADD".into(), "big".into(), a, m.clone()],
+            2 => vec![
+                "ZINCRBY".into(),
+                "big".into(),
+                format!("{}.5", rng.int(20)),
+                m.clone(),
+            ],
+            3 => vec!["ZREM".into(), "big".into(), m.clone()],
+            4 => vec!["ZRANK".into(), "big".into(), m.clone()],
+            5 => vec![
+                "ZRANGE".into(),
+                "big".into(),
+                (rng.below(400) as i64 - 200).to_string(),
+                (rng.below(400) as i64 - 200).to_string(),
+                "WITHSCORES".into(),
+            ],
+            6 => vec![
+                "ZRANGEBYSCORE".into(),
+                "big".into(),
+                format!("({a}"),
+                b,
+                "LIMIT".into(),
+                rng.below(5).to_string(),
+                rng.below(20).to_string(),
+            ],
+            7 => vec![
+                "ZREVRANGEBYSCORE".into(),
+                "big".into(),
+                b,
+                a,
+                "WITHSCORES".into(),
+                "LIMIT".into(),
+                "0".into(),
+                "10".into(),
+            ],
+            8 => vec!["ZCOUNT".into(), "big".into(), a, b],
+            9 => vec![
+                rng.pick(&["ZPOPMIN", "ZPOPMAX"]).into(),
+                "big".into(),
+                rng.below(3).to_string(),
+            ],
+            10 => vec!["ZREMRANGEBYSCORE".into(), "big".into(), a.clone(), a],
+            _ => vec![
+                "ZUNIONSTORE".into(),
+                "u".into(),
+                "2".into(),
+                "big".into(),
+                "u".into(),
+                "WEIGHTS".into(),
+                "1".into(),
+                "0.5".into(),
+            ],
+        };
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        pair.same_str(&args);
+    }
+    pair.same_str(&["ZRANGE", "big", "0", "-1", "WITHSCORES"]);
+    pair.same_str(&["ZRANGE", "u", "0", "-1", "WITHSCORES"]);
+    pair.same_str(&["ZRANDMEMBER", "big", "1000", "WITHSCORES"]);
+}
+
+/// Random samples: sizes, distinctness and scores (the picks differ).
+#[test]
+fn zrandmember_samples_are_members() {
+    let server = citadel_tests::Server::start(&[]);
+    let mut con = server.client();
+    let cmd = |name: &str| citadel_tests::redis::cmd(name);
+    for (i, m) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        let _: i64 = cmd("ZADD").arg("r").arg(i).arg(m).query(&mut con).unwrap();
+    }
+    let picked: Vec<(String, f64)> = cmd("ZRANDMEMBER")
+        .arg("r")
+        .arg(-20)
+        .arg("WITHSCORES")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(picked.len(), 20);
+    for (m, s) in &picked {
+        let want = ["a", "b", "c", "d", "e"]
+            .iter()
+            .position(|x| x == m)
+            .unwrap();
+        assert_eq!(*s, want as f64);
+    }
+    let distinct: Vec<String> = cmd("ZRANDMEMBER").arg("r").arg(3).query(&mut con).unwrap();
+    let mut sorted = distinct.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 3, "{distinct:?}");
+    let one: String = cmd("ZRANDMEMBER").arg("r").query(&mut con).unwrap();
+    assert!(["a", "b", "c", "d", "e"].contains(&one.as_str()));
 }
 
 #[test]

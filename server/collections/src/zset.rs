@@ -47,7 +47,8 @@ pub fn entries(packed: Packed<'_>) -> Result<Vec<Entry<'_>>, Corrupt> {
     Ok(out)
 }
 
-/// Encodes `entries` (already in order).
+/// Encodes `entries` (already in order); -0 is stored as 0, as Redis
+/// 7.0's listpack keeps it.
 pub fn encode(entries: &[Entry<'_>]) -> Vec<u8> {
     let bytes = entries
         .iter()
@@ -56,7 +57,7 @@ pub fn encode(entries: &[Entry<'_>]) -> Vec<u8> {
     let mut out = PackedWriter::with_capacity(bytes);
     for (score, member) in entries {
         out.push(member);
-        out.push(&score.to_le_bytes());
+        out.push(&(score + 0.0).to_le_bytes());
     }
     out.finish()
 }
@@ -104,10 +105,8 @@ impl<'a> ZSetEdit<'a> {
         self.entries.binary_search_by(|e| cmp(e, entry))
     }
 
-    /// Sets `member`'s score, adding it when missing (-0 is stored as 0).
+    /// Sets `member`'s score, adding it when missing.
     pub fn set(&mut self, member: &'a [u8], score: f64) {
-        // Redis 7.0's listpack keeps -0 as 0.
-        let score = score + 0.0;
         self.remove(member);
         let at = self.position(&(score, member)).unwrap_or_else(|at| at);
         self.entries.insert(at, (score, member));

@@ -206,7 +206,7 @@ fn parse_add(args: &Args<'_>) -> Result<(AddFlags, usize), CmdError> {
         i += 1;
     }
     let elements = args.len() - i;
-    if elements == 0 || elements % 2 != 0 {
+    if elements == 0 || !elements.is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     if f.nx && f.xx {
