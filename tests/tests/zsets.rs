@@ -595,6 +595,104 @@ fn large_sorted_sets_match_redis() {
     pair.same_str(&["ZRANDMEMBER", "big", "1000", "WITHSCORES"]);
 }
 
+/// Random argument lists to every sorted-set command: errors or answers,
+/// never a crash or a hang (the server still answers PING after each).
+#[test]
+fn hostile_arguments_never_crash() {
+    let server = citadel_tests::Server::start(&[]);
+    let mut con = server.client();
+    let names = [
+        "ZADD",
+        "ZINCRBY",
+        "ZSCORE",
+        "ZMSCORE",
+        "ZCARD",
+        "ZREM",
+        "ZRANK",
+        "ZREVRANK",
+        "ZRANGE",
+        "ZREVRANGE",
+        "ZRANGEBYSCORE",
+        "ZREVRANGEBYSCORE",
+        "ZRANGEBYLEX",
+        "ZREVRANGEBYLEX",
+        "ZRANGESTORE",
+        "ZCOUNT",
+        "ZLEXCOUNT",
+        "ZREMRANGEBYRANK",
+        "ZREMRANGEBYSCORE",
+        "ZREMRANGEBYLEX",
+        "ZPOPMIN",
+        "ZPOPMAX",
+        "ZMPOP",
+        "ZRANDMEMBER",
+        "ZSCAN",
+        "ZUNION",
+        "ZINTER",
+        "ZDIFF",
+        "ZINTERCARD",
+        "ZUNIONSTORE",
+        "ZINTERSTORE",
+        "ZDIFFSTORE",
+    ];
+    let words = [
+        "z",
+        "z",
+        "y",
+        "1",
+        "2",
+        "-1",
+        "0",
+        "(1",
+        "[a",
+        "(",
+        "[",
+        "-",
+        "+",
+        "inf",
+        "-inf",
+        "nan",
+        "LIMIT",
+        "WITHSCORES",
+        "REV",
+        "BYSCORE",
+        "BYLEX",
+        "WEIGHTS",
+        "AGGREGATE",
+        "MAX",
+        "MIN",
+        "COUNT",
+        "MATCH",
+        "NX",
+        "XX",
+        "GT",
+        "LT",
+        "CH",
+        "INCR",
+        "9223372036854775807",
+        "-9223372036854775807",
+        "-9223372036854775808",
+        "1e308",
+        "",
+        "\u{ff}",
+    ];
+    let _: i64 = citadel_tests::redis::cmd("ZADD")
+        .arg("z")
+        .arg(&["1", "a", "2", "b", "3", "c"])
+        .query(&mut con)
+        .unwrap();
+    let mut rng = Rng(0xbad_a125);
+    for _ in 0..3000 {
+        let mut cmd = citadel_tests::redis::cmd(rng.pick(&names));
+        for _ in 0..rng.below(8) {
+            cmd.arg(rng.pick(&words));
+        }
+        let _: citadel_tests::redis::RedisResult<citadel_tests::redis::Value> = cmd.query(&mut con);
+    }
+    let pong: String = citadel_tests::redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+}
+
 /// Random samples: sizes, distinctness and scores (the picks differ).
 #[test]
 fn zrandmember_samples_are_members() {

@@ -354,16 +354,17 @@ pub fn zrevrank(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     rank(ctx, args, true)
 }
 
-/// ZREM key member [member ...]: how many were removed.
-pub fn zrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+/// Removes what `pick` removes from the sorted set at `key` (saved when
+/// anything went); replies how many.
+pub(super) fn remove_and_count(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    pick: impl Fn(&mut ZSetEdit<'_>) -> usize,
+) -> CmdResult {
     let buf = &mut ctx.conn.scratch;
-    let removed = ctx.thread.cache.update(&[args.get(1)], |items, changes| {
+    let removed = ctx.thread.cache.update(&[key], |items, changes| {
         let (existing, mut z) = load_edit(items[0].as_ref(), buf)?;
-        let removed = args
-            .from(2)
-            .iter()
-            .filter(|m| z.remove(m).is_some())
-            .count();
+        let removed = pick(&mut z);
         if removed > 0 {
             save(changes, 0, &z, existing)?;
         }
@@ -371,6 +372,16 @@ pub fn zrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     })??;
     ctx.out.int(removed as i64);
     Ok(())
+}
+
+/// ZREM key member [member ...]: how many were removed.
+pub fn zrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    remove_and_count(ctx, args.get(1), |z| {
+        args.from(2)
+            .iter()
+            .filter(|m| z.remove(m).is_some())
+            .count()
+    })
 }
 
 /// The packed value of a set (kind Set) read as a sorted set: every

@@ -145,6 +145,10 @@ fn distinct_indexes(len: usize, n: usize) -> Vec<usize> {
     all
 }
 
+/// The most members a negative ZRANDMEMBER count (repeats allowed) may
+/// ask for: past it the reply alone would take gigabytes.
+const MAX_SAMPLES: usize = 10_000_000;
+
 /// ZRANDMEMBER key [count [WITHSCORES]]
 pub fn zrandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if args.len() == 2 {
@@ -171,6 +175,10 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     with_entries(ctx, args.get(1), |out, entries| {
         let n = count.unsigned_abs() as usize;
+        if count < 0 && n > MAX_SAMPLES && !entries.is_empty() {
+            // Redis would try to build the reply; refuse rather than hang.
+            return Err(ZError::RandomRange.into());
+        }
         let picked: Vec<Entry<'_>> = if entries.is_empty() || n == 0 {
             Vec::new()
         } else if count < 0 || n == 1 {

@@ -7,10 +7,10 @@
 use std::ops::Range;
 
 use citadel_collections::zset::{self, Entry};
-use citadel_collections::{LexRange, ScoreRange, ZSetEdit};
+use citadel_collections::{LexRange, ScoreRange};
 
 use super::value::load;
-use super::zset::{load_edit, reply_entries, save, with_entries, ZError, ZSET};
+use super::zset::{remove_and_count, reply_entries, with_entries, ZError, ZSET};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -281,22 +281,14 @@ pub fn zlexcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// Removes the ranks `bounds` select (forward); replies how many.
 fn remove_range(ctx: &mut Ctx<'_>, args: Args<'_>, by: By) -> CmdResult {
     let bounds = parse_bounds(by, args.get(2), args.get(3))?;
-    let buf = &mut ctx.conn.scratch;
-    let removed = ctx.thread.cache.update(&[args.get(1)], |items, changes| {
-        let (existing, mut z): (_, ZSetEdit<'_>) = load_edit(items[0].as_ref(), buf)?;
+    remove_and_count(ctx, args.get(1), |z| {
         let span = match &bounds {
             Bounds::Rank(start, end) => rank_span(*start, *end, z.len()),
             Bounds::Score(range) => range.span(z.entries()),
             Bounds::Lex(range) => range.span(z.entries()),
         };
-        let removed = z.remove_ranks(span).len();
-        if removed > 0 {
-            save(changes, 0, &z, existing)?;
-        }
-        Ok::<_, CmdError>(removed)
-    })??;
-    ctx.out.int(removed as i64);
-    Ok(())
+        z.remove_ranks(span).len()
+    })
 }
 
 pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
