@@ -501,6 +501,11 @@ fn sorted_set_edge_cases_match_redis() {
         &["ZSCAN", "s", "0"],
         &["GET", "u2"],
         &["APPEND", "u2", "x"],
+        // Keys after numkeys.
+        &["COMMAND", "GETKEYS", "ZUNIONSTORE", "d", "2", "a", "b"],
+        &["COMMAND", "GETKEYS", "ZMPOP", "2", "a", "b", "MIN"],
+        &["COMMAND", "GETKEYS", "ZINTER", "1", "a", "WITHSCORES"],
+        &["COMMAND", "GETKEYS", "ZRANGESTORE", "d", "s", "0", "1"],
         // ZADD keeps the TTL; the last ZREM deletes the key.
         &["ZADD", "t", "1", "a"],
         &["EXPIRE", "t", "100"],

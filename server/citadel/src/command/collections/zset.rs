@@ -407,6 +407,11 @@ use super::{zset_algebra as alg, zset_pop as pop, zset_range as range};
 use crate::command::table::{c, CommandDef, KEY1, KEYS_2, NOKEYS, R, RF, W, WF, WM, WMF};
 
 const Z: &str = "sorted-set";
+/// Commands whose keys follow a numkeys argument (found by
+/// `zset_algebra::numkeys_at_1` / `dest_and_numkeys_at_2`).
+const R_MOVABLE: &[&str] = &["readonly", "movablekeys"];
+const W_MOVABLE: &[&str] = &["write", "movablekeys"];
+const WM_MOVABLE: &[&str] = &["write", "denyoom", "movablekeys"];
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandDef] = &[
@@ -432,14 +437,14 @@ pub static COMMANDS: &[CommandDef] = &[
     c("zremrangebylex", 4, W, KEY1, Z, "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", range::zremrangebylex),
     c("zpopmin", -2, WF, KEY1, Z, "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", pop::zpopmin),
     c("zpopmax", -2, WF, KEY1, Z, "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", pop::zpopmax),
-    c("zmpop", -4, W, NOKEYS, Z, "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", pop::zmpop).finding_keys(alg::numkeys_at_1),
+    c("zmpop", -4, W_MOVABLE, NOKEYS, Z, "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", pop::zmpop).finding_keys(alg::numkeys_at_1),
     c("zrandmember", -2, R, KEY1, Z, "6.2.0", "Returns one or more random members from a sorted set.", pop::zrandmember),
     c("zscan", -3, R, KEY1, Z, "2.8.0", "Iterates over members and scores of a sorted set.", pop::zscan),
-    c("zunion", -3, R, NOKEYS, Z, "6.2.0", "Returns the union of multiple sorted sets.", alg::zunion).finding_keys(alg::numkeys_at_1),
-    c("zinter", -3, R, NOKEYS, Z, "6.2.0", "Returns the intersect of multiple sorted sets.", alg::zinter).finding_keys(alg::numkeys_at_1),
-    c("zdiff", -3, R, NOKEYS, Z, "6.2.0", "Returns the difference between multiple sorted sets.", alg::zdiff).finding_keys(alg::numkeys_at_1),
-    c("zintercard", -3, R, NOKEYS, Z, "7.0.0", "Returns the number of members of the intersect of multiple sorted sets.", alg::zintercard).finding_keys(alg::numkeys_at_1),
-    c("zunionstore", -4, WM, NOKEYS, Z, "2.0.0", "Stores the union of multiple sorted sets in a key.", alg::zunionstore).finding_keys(alg::dest_and_numkeys_at_2),
-    c("zinterstore", -4, WM, NOKEYS, Z, "2.0.0", "Stores the intersect of multiple sorted sets in a key.", alg::zinterstore).finding_keys(alg::dest_and_numkeys_at_2),
-    c("zdiffstore", -4, WM, NOKEYS, Z, "6.2.0", "Stores the difference of multiple sorted sets in a key.", alg::zdiffstore).finding_keys(alg::dest_and_numkeys_at_2),
+    c("zunion", -3, R_MOVABLE, NOKEYS, Z, "6.2.0", "Returns the union of multiple sorted sets.", alg::zunion).finding_keys(alg::numkeys_at_1),
+    c("zinter", -3, R_MOVABLE, NOKEYS, Z, "6.2.0", "Returns the intersect of multiple sorted sets.", alg::zinter).finding_keys(alg::numkeys_at_1),
+    c("zdiff", -3, R_MOVABLE, NOKEYS, Z, "6.2.0", "Returns the difference between multiple sorted sets.", alg::zdiff).finding_keys(alg::numkeys_at_1),
+    c("zintercard", -3, R_MOVABLE, NOKEYS, Z, "7.0.0", "Returns the number of members of the intersect of multiple sorted sets.", alg::zintercard).finding_keys(alg::numkeys_at_1),
+    c("zunionstore", -4, WM_MOVABLE, KEY1, Z, "2.0.0", "Stores the union of multiple sorted sets in a key.", alg::zunionstore).finding_keys(alg::dest_and_numkeys_at_2),
+    c("zinterstore", -4, WM_MOVABLE, KEY1, Z, "2.0.0", "Stores the intersect of multiple sorted sets in a key.", alg::zinterstore).finding_keys(alg::dest_and_numkeys_at_2),
+    c("zdiffstore", -4, WM_MOVABLE, KEY1, Z, "6.2.0", "Stores the difference of multiple sorted sets in a key.", alg::zdiffstore).finding_keys(alg::dest_and_numkeys_at_2),
 ];
