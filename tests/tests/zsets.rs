@@ -501,6 +501,31 @@ fn sorted_set_edge_cases_match_redis() {
         &["ZSCAN", "s", "0"],
         &["GET", "u2"],
         &["APPEND", "u2", "x"],
+        // Inside MULTI and scripts.
+        &["MULTI"],
+        &["ZADD", "m", "1", "a", "2", "b"],
+        &["ZINCRBY", "m", "2.5", "a"],
+        &["ZRANGE", "m", "0", "-1", "WITHSCORES"],
+        &["ZPOPMAX", "m"],
+        &["EXEC"],
+        &[
+            "EVAL",
+            "return redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')",
+            "1",
+            "m",
+        ],
+        &[
+            "EVAL",
+            "return redis.call('ZSCORE', KEYS[1], 'b')",
+            "1",
+            "m",
+        ],
+        &[
+            "EVAL",
+            "return redis.call('ZADD', KEYS[1], 'x', 'b')",
+            "1",
+            "m",
+        ],
         // Keys after numkeys.
         &["COMMAND", "GETKEYS", "ZUNIONSTORE", "d", "2", "a", "b"],
         &["COMMAND", "GETKEYS", "ZMPOP", "2", "a", "b", "MIN"],

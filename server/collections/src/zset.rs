@@ -4,6 +4,7 @@
 //! stored. Ties in score order by member bytes (memcmp, shorter first), as
 //! Redis orders them.
 
+use std::cell::{Cell, OnceCell};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -73,16 +74,25 @@ pub fn redis_encoding(entries: &[Entry<'_>]) -> &'static str {
     }
 }
 
-/// A sorted set being edited: the ordered entries plus a member index.
+/// Past this many member lookups, an edit builds its member index (a
+/// command naming one or two members scans instead of hashing them all).
+const SCAN_LOOKUPS: usize = 8;
+
+/// A sorted set being edited: the ordered entries, and a member index
+/// built once enough lookups ask for one.
 pub struct ZSetEdit<'a> {
     entries: Vec<Entry<'a>>,
-    scores: HashMap<&'a [u8], f64>,
+    index: OnceCell<HashMap<&'a [u8], f64>>,
+    lookups: Cell<usize>,
 }
 
 impl<'a> ZSetEdit<'a> {
     pub fn new(entries: Vec<Entry<'a>>) -> ZSetEdit<'a> {
-        let scores = entries.iter().map(|&(s, m)| (m, s)).collect();
-        ZSetEdit { entries, scores }
+        ZSetEdit {
+            entries,
+            index: OnceCell::new(),
+            lookups: Cell::new(0),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -98,7 +108,16 @@ impl<'a> ZSetEdit<'a> {
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
-        self.scores.get(member).copied()
+        if self.index.get().is_none() {
+            self.lookups.set(self.lookups.get() + 1);
+            if self.lookups.get() <= SCAN_LOOKUPS {
+                return self.entries.iter().find(|e| e.1 == member).map(|e| e.0);
+            }
+        }
+        let index = self
+            .index
+            .get_or_init(|| self.entries.iter().map(|&(s, m)| (m, s)).collect());
+        index.get(member).copied()
     }
 
     fn position(&self, entry: &Entry<'_>) -> Result<usize, usize> {
@@ -110,14 +129,19 @@ impl<'a> ZSetEdit<'a> {
         self.remove(member);
         let at = self.position(&(score, member)).unwrap_or_else(|at| at);
         self.entries.insert(at, (score, member));
-        self.scores.insert(member, score);
+        if let Some(index) = self.index.get_mut() {
+            index.insert(member, score);
+        }
     }
 
     /// Removes `member`; returns its score.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        let score = self.scores.remove(member)?;
+        let score = self.score(member)?;
         if let Ok(at) = self.position(&(score, member)) {
             self.entries.remove(at);
+        }
+        if let Some(index) = self.index.get_mut() {
+            index.remove(member);
         }
         Some(score)
     }
@@ -125,8 +149,10 @@ impl<'a> ZSetEdit<'a> {
     /// Removes the entries at `range` of ranks; returns them.
     pub fn remove_ranks(&mut self, range: Range<usize>) -> Vec<Entry<'a>> {
         let gone: Vec<Entry<'a>> = self.entries.drain(range).collect();
-        for (_, member) in &gone {
-            self.scores.remove(member);
+        if let Some(index) = self.index.get_mut() {
+            for (_, member) in &gone {
+                index.remove(member);
+            }
         }
         gone
     }
@@ -348,6 +374,27 @@ mod tests {
         assert_eq!(gone, [(-0.5, &b"c"[..]), (2.0, &b"b"[..])]);
         assert_eq!(z.score(b"z"), Some(3.0));
         assert_eq!(z.score(b"b"), None);
+    }
+
+    #[test]
+    fn index_path_agrees_with_scans() {
+        let names: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
+        let mut z = ZSetEdit::new(Vec::new());
+        for (i, n) in names.iter().enumerate() {
+            z.set(n.as_bytes(), (i % 7) as f64);
+        }
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(z.score(n.as_bytes()), Some((i % 7) as f64));
+        }
+        z.set(b"m3", 100.0);
+        assert_eq!(z.remove(b"m4"), Some(4.0));
+        assert_eq!(z.remove_ranks(0..1).len(), 1);
+        assert_eq!(
+            (z.score(b"m3"), z.score(b"m4"), z.len()),
+            (Some(100.0), None, 38)
+        );
+        let sorted = z.entries().windows(2).all(|w| cmp(&w[0], &w[1]).is_lt());
+        assert!(sorted);
     }
 
     #[test]
