@@ -220,6 +220,8 @@ fn random_command(rng: &mut Rng) -> Vec<String> {
         94 => s(&["DEL", &key]),
         95 => s(&["OBJECT", "ENCODING", &key]),
         96 => s(&["TYPE", &key]),
+        // PERSIST tells (deterministically) whether a write kept the TTL.
+        97 => s(&["PERSIST", &key]),
         _ => s(&["EXPIRE", &key, "1000"]),
     }
 }
