@@ -162,11 +162,28 @@ pub(super) fn with_entries<R>(
 }
 
 /// What OBJECT ENCODING answers for a sorted set (see `zset::redis_encoding`).
+/// Reads with `peek`: like Redis's OBJECT, it neither counts a hit nor
+/// bumps the key's access frequency.
 pub fn object_encoding(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
-    with_entries(ctx, key, |out, entries| {
-        out.bulk(zset::redis_encoding(entries).as_bytes());
+    let mut buf = std::mem::take(&mut ctx.conn.scratch);
+    let found = ctx
+        .thread
+        .cache
+        .peek(key, |item| load(Some(item), ZSET, &mut buf))
+        .transpose()?
+        .flatten()
+        .is_some();
+    let result = view(&buf, found).and_then(|packed| {
+        let entries = zset::entries(packed)?;
+        match found {
+            true => ctx.out.bulk(zset::redis_encoding(&entries).as_bytes()),
+            false => ctx.out.null(),
+        }
         Ok(())
-    })
+    });
+    buf.clear();
+    ctx.conn.scratch = buf;
+    result
 }
 
 /// ZADD's options.
