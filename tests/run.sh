@@ -97,6 +97,7 @@ PY
         rc=$?
         python3 tests/python/test_cluster.py || rc=1
         python3 tests/python/test_collections.py || rc=1
+        python3 tests/python/test_zsets.py || rc=1
         python3 tests/python/test_cluster_proxy.py || rc=1
         python3 tests/python/test_sets.py || rc=1
         python3 plugins/python/tests/run.py || rc=1

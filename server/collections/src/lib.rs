@@ -23,8 +23,10 @@ pub mod packed;
 pub mod rdb;
 pub mod sample;
 pub mod set;
+pub mod zset;
 
 pub use hash::HashView;
 pub use list::ListView;
 pub use packed::{Corrupt, Packed, PackedWriter};
 pub use set::{SetEncoding, SetView};
+pub use zset::{LexRange, ScoreRange, ZSetEdit};

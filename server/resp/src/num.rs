@@ -104,6 +104,57 @@ pub fn fmt_f64(buf: &mut [u8; 400], v: f64) -> &[u8] {
     &buf[..len]
 }
 
+/// Appends `v` as C's `%.17g` prints it: what Redis 7.0 replies for a
+/// double (sorted-set scores, `addReplyDouble`): 17 significant digits,
+/// exponent form below 1e-4 and from 1e17, trailing zeros dropped.
+pub fn push_g17(out: &mut Vec<u8>, v: f64) {
+    use std::io::Write;
+    if v.is_nan() {
+        out.extend_from_slice(b"nan");
+        return;
+    }
+    if v.is_infinite() {
+        out.extend_from_slice(if v > 0.0 { b"inf" } else { b"-inf" });
+        return;
+    }
+    if v == 0.0 {
+        out.extend_from_slice(if v.is_sign_negative() { b"-0" } else { b"0" });
+        return;
+    }
+    let mut sci = [0u8; 32];
+    let mut cursor = std::io::Cursor::new(&mut sci[..]);
+    let _ = write!(cursor, "{v:.16e}");
+    let len = cursor.position() as usize;
+    let sci = &sci[..len];
+    let e = sci.iter().position(|&c| c == b'e').unwrap_or(len);
+    let exp = std::str::from_utf8(&sci[e + 1..])
+        .ok()
+        .and_then(|x| x.parse::<i32>().ok())
+        .unwrap_or(0);
+    let start = out.len();
+    if !(-4..17).contains(&exp) {
+        out.extend_from_slice(&sci[..e]);
+        trim_fraction_zeros(out, start);
+        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    } else {
+        let _ = write!(out, "{:.*}", (16 - exp) as usize, v);
+        trim_fraction_zeros(out, start);
+    }
+}
+
+/// Drops trailing zeros after a decimal point (and the point itself).
+fn trim_fraction_zeros(out: &mut Vec<u8>, start: usize) {
+    if !out[start..].contains(&b'.') {
+        return;
+    }
+    while out.last() == Some(&b'0') {
+        out.pop();
+    }
+    if out.last() == Some(&b'.') {
+        out.pop();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +204,29 @@ mod tests {
         assert_eq!(fmt_f64(&mut b, 5200.0), b"5200");
         assert_eq!(fmt_f64(&mut b, -0.25), b"-0.25");
         assert!(!fmt_f64(&mut b, 1e300).contains(&b'e'));
+    }
+
+    #[test]
+    fn g17_as_c_prints_it() {
+        let g = |v: f64| {
+            let mut out = Vec::new();
+            push_g17(&mut out, v);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(g(0.1), "0.10000000000000001");
+        assert_eq!(g(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(g(1.5e-7), "1.4999999999999999e-07");
+        assert_eq!(g(123456789012345678.0), "1.2345678901234568e+17");
+        assert_eq!(g(1e20), "1e+20");
+        assert_eq!(g(3.0), "3");
+        assert_eq!(g(-2.5), "-2.5");
+        assert_eq!(g(0.0001), "0.0001");
+        assert_eq!(g(1e16), "10000000000000000");
+        assert_eq!(g(-0.0), "-0");
+        assert_eq!(g(f64::NEG_INFINITY), "-inf");
+        assert_eq!(g(1e-300), "1e-300");
+        assert_eq!(g(9.999999999999999e16), "99999999999999984");
+        assert_eq!(g(0.00009999999999999999), "9.9999999999999991e-05");
+        assert_eq!(g(f64::MAX), "1.7976931348623157e+308");
     }
 }

@@ -298,6 +298,19 @@ fn getkeys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             "ERR Invalid number of arguments specified for command",
         ));
     }
+    if def.find_keys.is_some() {
+        // Keys after a numkeys argument (EVAL, ZUNION, ZMPOP ...).
+        let mut keys = Vec::new();
+        def.keys_of(cmd, &mut keys);
+        if keys.is_empty() {
+            return Err(CmdError::Static(
+                "ERR Invalid arguments specified for command",
+            ));
+        }
+        ctx.out.array(keys.len());
+        keys.into_iter().for_each(|k| ctx.out.bulk(k));
+        return Ok(());
+    }
     let (first, last, step) = def.keys;
     if first == 0 {
         return Err(CmdError::Static("ERR The command has no key arguments"));

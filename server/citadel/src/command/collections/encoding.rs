@@ -1,9 +1,12 @@
 //! OBJECT ENCODING of a collection: what Redis 7.0 reports for the same
-//! value under its default size limits.
+//! value under its default size limits. Read with `peek`: like Redis's
+//! OBJECT, it neither counts a hit nor bumps the key's access frequency.
 
 use citadel_cache::ValueKind;
+use citadel_collections::{zset, HashView, Packed, SetView};
 
-use super::{hash, set};
+use super::hash;
+use super::value::load;
 use crate::command::context::Ctx;
 use crate::command::error::CmdError;
 
@@ -12,11 +15,32 @@ pub fn object_encoding(
     key: &[u8],
     kind: ValueKind,
 ) -> Result<&'static str, CmdError> {
-    match kind {
-        ValueKind::Hash => hash::object_encoding(ctx, key),
-        ValueKind::Set => set::object_encoding(ctx, key),
+    if kind == ValueKind::List {
         // Redis 7.0 holds every list as a quicklist (of listpacks).
-        ValueKind::List => Ok("quicklist"),
-        _ => Ok("listpack"),
+        return Ok("quicklist");
     }
+    let mut buf = std::mem::take(&mut ctx.conn.scratch);
+    let found = ctx.thread.cache.peek(key, |item| load(Some(item), kind, &mut buf));
+    let result = match found {
+        Some(Ok(Some(_))) => encoding_of(kind, Packed::parse(&buf)?),
+        Some(Err(e)) => Err(e),
+        // Gone meanwhile: what a missing collection would be.
+        _ => encoding_of(kind, Packed::empty()),
+    };
+    buf.clear();
+    ctx.conn.scratch = buf;
+    result
+}
+
+fn encoding_of(kind: ValueKind, packed: Packed<'_>) -> Result<&'static str, CmdError> {
+    Ok(match kind {
+        ValueKind::Hash => match hash::is_listpack(&HashView::new(packed)?)? {
+            true => "listpack",
+            false => "hashtable",
+        },
+        ValueKind::Set => SetView::new(packed).encoding()?.name(),
+        ValueKind::ZSet => zset::redis_encoding(&zset::entries(packed)?),
+        ValueKind::List => "quicklist",
+        ValueKind::String => "raw",
+    })
 }

@@ -25,7 +25,7 @@ const LISTPACK_VALUE: usize = 64;
 /// Whether Redis would hold `hash` as a listpack (OBJECT ENCODING, and the
 /// whole-hash replies of HSCAN). Redis never converts back after a hash
 /// shrinks; this answers for the hash as it is now.
-fn is_listpack(hash: &HashView<'_>) -> Result<bool, CmdError> {
+pub(super) fn is_listpack(hash: &HashView<'_>) -> Result<bool, CmdError> {
     if hash.len() > LISTPACK_ENTRIES {
         return Ok(false);
     }
@@ -36,17 +36,6 @@ fn is_listpack(hash: &HashView<'_>) -> Result<bool, CmdError> {
         }
     }
     Ok(true)
-}
-
-/// OBJECT ENCODING of the hash at `key`.
-pub fn object_encoding(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<&'static str, CmdError> {
-    with_hash(ctx, key, |_, hash| {
-        Ok(if is_listpack(&hash)? {
-            "listpack"
-        } else {
-            "hashtable"
-        })
-    })
 }
 
 /// The (field, value) pairs of `args` from index 2.

@@ -12,6 +12,10 @@ pub mod list;
 pub mod set;
 pub mod sort;
 pub mod value;
+pub mod zset;
+pub mod zset_algebra;
+pub mod zset_pop;
+pub mod zset_range;
 
 /// Each collection type's command rows.
 pub static TABLES: &[&[CommandDef]] = &[
@@ -19,4 +23,5 @@ pub static TABLES: &[&[CommandDef]] = &[
     list::COMMANDS,
     set::COMMANDS,
     sort::COMMANDS,
+    zset::COMMANDS,
 ];

@@ -151,11 +151,6 @@ pub fn smove(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// OBJECT ENCODING of the set at `key`.
-pub fn object_encoding(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<&'static str, CmdError> {
-    with_set(ctx, key, |_, set| Ok(set.encoding()?.name()))
-}
-
 use crate::command::table::{c, CommandDef, KEY1, KEYS_2, KEYS_ALL, NOKEYS, R, RF, WF, WM, WMF};
 
 const S: &str = "set";

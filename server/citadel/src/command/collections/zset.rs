@@ -1,0 +1,442 @@
+//! Sorted-set commands: the shared loading, saving and reply helpers,
+//! ZADD ZINCRBY ZSCORE ZMSCORE ZCARD ZREM ZRANK ZREVRANK, and the table
+//! rows of every sorted-set command. Ranges are in `zset_range.rs`, pops,
+//! random members and ZSCAN in `zset_pop.rs`, unions, intersections and
+//! differences in `zset_algebra.rs`.
+//!
+//! Scores are replied as Redis 7.0 does (`%.17g`): a bulk string in RESP2,
+//! a double in RESP3; WITHSCORES lists are flat in RESP2 and (member,
+//! score) pairs in RESP3.
+
+use citadel_cache::{Changes, ItemRef, ValueKind};
+use citadel_collections::zset::{self, Entry};
+use citadel_collections::{Packed, ZSetEdit};
+use citadel_resp::{num, Reply};
+
+use super::value::{load, read, store, view, Existing};
+use crate::command::args::Args;
+use crate::command::context::Ctx;
+use crate::command::error::{CmdError, CmdResult};
+
+pub(super) const ZSET: ValueKind = ValueKind::ZSet;
+
+/// Sorted-set errors with Redis's texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ZError {
+    NanScore,
+    NxXx,
+    GtLtNx,
+    IncrPair,
+    MustBePositive,
+    NumKeys,
+    Count,
+    MinMaxFloat,
+    MinMaxLex,
+    LimitWithRank,
+    ScoresWithLex,
+    WeightFloat,
+    RandomRange,
+}
+
+impl From<ZError> for CmdError {
+    fn from(e: ZError) -> CmdError {
+        CmdError::Static(match e {
+            ZError::NanScore => "ERR resulting score is not a number (NaN)",
+            ZError::NxXx => "ERR XX and NX options at the same time are not compatible",
+            ZError::GtLtNx => {
+                "ERR GT, LT, and/or NX options at the same time are not compatible"
+            }
+            ZError::IncrPair => "ERR INCR option supports a single increment-element pair",
+            ZError::MustBePositive => "ERR value is out of range, must be positive",
+            ZError::NumKeys => "ERR numkeys should be greater than 0",
+            ZError::Count => "ERR count should be greater than 0",
+            ZError::MinMaxFloat => "ERR min or max is not a float",
+            ZError::MinMaxLex => "ERR min or max not valid string range item",
+            ZError::LimitWithRank => {
+                "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+            }
+            ZError::ScoresWithLex => {
+                "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
+            }
+            ZError::WeightFloat => "ERR weight value is not a float",
+            ZError::RandomRange => "ERR value is out of range",
+        })
+    }
+}
+
+/// A score argument, as Redis's string2d: no leading space, nothing
+/// after the number, no NaN, no overflow to infinity or underflow to
+/// zero (an infinity must be spelled out). Hex floats are not accepted.
+pub(super) fn parse_score(arg: &[u8]) -> Option<f64> {
+    let v = num::parse_f64(arg)?;
+    let mantissa = arg.split(|c| matches!(c, b'e' | b'E')).next()?;
+    let spelled_inf = arg.iter().any(|c| c.eq_ignore_ascii_case(&b'i'));
+    let overflow = v.is_infinite() && !spelled_inf;
+    let underflow = v == 0.0 && mantissa.iter().any(|c| (b'1'..=b'9').contains(c));
+    (!overflow && !underflow).then_some(v)
+}
+
+/// Appends a score in RESP (see the module doc).
+pub(super) fn reply_score(out: &mut Reply<'_>, score: f64) {
+    if out.resp3 {
+        out.buf.push(b',');
+        num::push_g17(out.buf, score);
+        out.crlf();
+    } else {
+        let mut text = Vec::with_capacity(24);
+        num::push_g17(&mut text, score);
+        out.bulk(&text);
+    }
+}
+
+/// Replies `entries` as members, or members with scores.
+pub(super) fn reply_entries<'e>(
+    out: &mut Reply<'_>,
+    entries: impl ExactSizeIterator<Item = &'e Entry<'e>>,
+    with_scores: bool,
+) {
+    let n = entries.len();
+    match (with_scores, out.resp3) {
+        (false, _) => out.array(n),
+        (true, false) => out.array(2 * n),
+        (true, true) => out.array(n),
+    }
+    for &(score, member) in entries {
+        if with_scores && out.resp3 {
+            out.array(2);
+        }
+        out.bulk(member);
+        if with_scores {
+            reply_score(out, score);
+        }
+    }
+}
+
+/// Owned entries (popped in an `update` closure, replied after it).
+pub(super) type Owned = Vec<(f64, Vec<u8>)>;
+
+pub(super) fn owned(entries: &[Entry<'_>]) -> Owned {
+    entries.iter().map(|&(s, m)| (s, m.to_vec())).collect()
+}
+
+pub(super) fn reply_owned(out: &mut Reply<'_>, entries: &Owned, with_scores: bool) {
+    let borrowed: Vec<Entry<'_>> = entries.iter().map(|(s, m)| (*s, &m[..])).collect();
+    reply_entries(out, borrowed.iter(), with_scores);
+}
+
+/// Loads item `i` (WRONGTYPE for another kind) for editing.
+pub(super) fn load_edit<'b>(
+    item: Option<&ItemRef<'_>>,
+    buf: &'b mut Vec<u8>,
+) -> Result<(Option<Existing>, ZSetEdit<'b>), CmdError> {
+    let existing = load(item, ZSET, buf)?;
+    let entries = zset::entries(view(buf, existing.is_some())?)?;
+    Ok((existing, ZSetEdit::new(entries)))
+}
+
+/// Writes key `i` back (deleted when empty), keeping its TTL.
+pub(super) fn save(
+    changes: &mut Changes,
+    i: usize,
+    z: &ZSetEdit<'_>,
+    existing: Option<Existing>,
+) -> Result<(), CmdError> {
+    store(changes, i, ZSET, &z.encode(), z.len() as u64, existing)?;
+    Ok(())
+}
+
+/// Runs `f` on the entries of the sorted set at `key` (none when missing).
+pub(super) fn with_entries<R>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    f: impl FnOnce(&mut Reply<'_>, &[Entry<'_>]) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    let mut buf = std::mem::take(&mut ctx.conn.scratch);
+    let result = read(&mut ctx.thread.cache, key, ZSET, &mut buf).and_then(|found| {
+        let entries = zset::entries(view(&buf, found)?)?;
+        f(&mut ctx.out, &entries)
+    });
+    buf.clear();
+    ctx.conn.scratch = buf;
+    result
+}
+
+/// ZADD's options.
+#[derive(Default, Clone, Copy)]
+struct AddFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+    ch: bool,
+    incr: bool,
+}
+
+/// What ZADD did.
+#[derive(Default)]
+struct Added {
+    added: usize,
+    updated: usize,
+    /// The score of the last member not skipped (INCR's reply).
+    last: Option<f64>,
+}
+
+fn parse_add(args: &Args<'_>) -> Result<(AddFlags, usize), CmdError> {
+    let mut f = AddFlags::default();
+    let mut i = 2;
+    while i < args.len() {
+        let word = args.get(i).to_ascii_lowercase();
+        match &word[..] {
+            b"nx" => f.nx = true,
+            b"xx" => f.xx = true,
+            b"gt" => f.gt = true,
+            b"lt" => f.lt = true,
+            b"ch" => f.ch = true,
+            b"incr" => f.incr = true,
+            _ => break,
+        }
+        i += 1;
+    }
+    let elements = args.len() - i;
+    if elements == 0 || !elements.is_multiple_of(2) {
+        return Err(CmdError::Syntax);
+    }
+    if f.nx && f.xx {
+        return Err(ZError::NxXx.into());
+    }
+    if (f.gt || f.lt) && f.nx || f.gt && f.lt {
+        return Err(ZError::GtLtNx.into());
+    }
+    if f.incr && elements > 2 {
+        return Err(ZError::IncrPair.into());
+    }
+    Ok((f, i))
+}
+
+/// Applies ZADD's pairs in order, as Redis's zsetAdd.
+fn add_pairs<'a>(
+    z: &mut ZSetEdit<'a>,
+    pairs: &[(f64, &'a [u8])],
+    f: AddFlags,
+) -> Result<Added, CmdError> {
+    let mut done = Added::default();
+    for &(mut score, member) in pairs {
+        match z.score(member) {
+            Some(current) => {
+                if f.nx {
+                    continue;
+                }
+                if f.incr {
+                    score += current;
+                    if score.is_nan() {
+                        return Err(ZError::NanScore.into());
+                    }
+                }
+                if (f.lt && score >= current) || (f.gt && score <= current) {
+                    continue;
+                }
+                if score != current {
+                    z.set(member, score);
+                    done.updated += 1;
+                }
+            }
+            None if f.xx => continue,
+            None => {
+                z.set(member, score);
+                done.added += 1;
+            }
+        }
+        done.last = Some(score);
+    }
+    Ok(done)
+}
+
+fn zadd_with(ctx: &mut Ctx<'_>, args: Args<'_>, f: AddFlags, first: usize) -> CmdResult {
+    let mut pairs = Vec::with_capacity((args.len() - first) / 2);
+    for i in (first..args.len()).step_by(2) {
+        let score = parse_score(args.get(i)).ok_or(CmdError::NotFloat)?;
+        pairs.push((score, args.get(i + 1)));
+    }
+    let buf = &mut ctx.conn.scratch;
+    let done = ctx.thread.cache.update(&[args.get(1)], |items, changes| {
+        let (existing, mut z) = load_edit(items[0].as_ref(), buf)?;
+        if existing.is_none() && f.xx {
+            return Ok(Added::default());
+        }
+        let done = add_pairs(&mut z, &pairs, f)?;
+        if done.added + done.updated > 0 {
+            save(changes, 0, &z, existing)?;
+        }
+        Ok::<_, CmdError>(done)
+    })??;
+    if f.incr {
+        match done.last {
+            Some(score) => reply_score(&mut ctx.out, score),
+            None => ctx.out.null(),
+        }
+    } else {
+        let n = done.added + if f.ch { done.updated } else { 0 };
+        ctx.out.int(n as i64);
+    }
+    Ok(())
+}
+
+/// ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]
+pub fn zadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (flags, first) = parse_add(&args)?;
+    zadd_with(ctx, args, flags, first)
+}
+
+/// ZINCRBY key increment member: ZADD INCR.
+pub fn zincrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let flags = AddFlags {
+        incr: true,
+        ..AddFlags::default()
+    };
+    zadd_with(ctx, args, flags, 2)
+}
+
+pub fn zscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    with_entries(ctx, args.get(1), |out, entries| {
+        match entries.iter().find(|e| e.1 == args.get(2)) {
+            Some(&(score, _)) => reply_score(out, score),
+            None => out.null(),
+        }
+        Ok(())
+    })
+}
+
+pub fn zmscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    with_entries(ctx, args.get(1), |out, entries| {
+        let z = ZSetEdit::new(entries.to_vec());
+        out.array(args.len() - 2);
+        for member in args.from(2).iter() {
+            match z.score(member) {
+                Some(score) => reply_score(out, score),
+                None => out.null(),
+            }
+        }
+        Ok(())
+    })
+}
+
+pub fn zcard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    with_entries(ctx, args.get(1), |out, entries| {
+        out.int(entries.len() as i64);
+        Ok(())
+    })
+}
+
+fn rank(ctx: &mut Ctx<'_>, args: Args<'_>, reverse: bool) -> CmdResult {
+    with_entries(ctx, args.get(1), |out, entries| {
+        match entries.iter().position(|e| e.1 == args.get(2)) {
+            Some(r) if reverse => out.int((entries.len() - 1 - r) as i64),
+            Some(r) => out.int(r as i64),
+            None => out.null(),
+        }
+        Ok(())
+    })
+}
+
+pub fn zrank(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    rank(ctx, args, false)
+}
+
+pub fn zrevrank(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    rank(ctx, args, true)
+}
+
+/// Removes what `pick` removes from the sorted set at `key` (saved when
+/// anything went); replies how many.
+pub(super) fn remove_and_count(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    pick: impl Fn(&mut ZSetEdit<'_>) -> usize,
+) -> CmdResult {
+    let buf = &mut ctx.conn.scratch;
+    let removed = ctx.thread.cache.update(&[key], |items, changes| {
+        let (existing, mut z) = load_edit(items[0].as_ref(), buf)?;
+        let removed = pick(&mut z);
+        if removed > 0 {
+            save(changes, 0, &z, existing)?;
+        }
+        Ok::<_, CmdError>(removed)
+    })??;
+    ctx.out.int(removed as i64);
+    Ok(())
+}
+
+/// ZREM key member [member ...]: how many were removed.
+pub fn zrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    remove_and_count(ctx, args.get(1), |z| {
+        args.from(2)
+            .iter()
+            .filter(|m| z.remove(m).is_some())
+            .count()
+    })
+}
+
+/// The packed value of a set (kind Set) read as a sorted set: every
+/// member scores 1, as Redis's ZUNION/ZINTER read plain sets.
+pub(super) fn set_as_entries(packed: Packed<'_>) -> Result<Vec<Entry<'_>>, CmdError> {
+    let mut entries: Vec<Entry<'_>> = packed
+        .iter()
+        .map(|m| m.map(|m| (1.0, m)))
+        .collect::<Result<_, _>>()?;
+    entries.sort_by(zset::cmp);
+    Ok(entries)
+}
+
+/// The keys of ZMPOP, ZUNION, ZINTER, ZDIFF, ZINTERCARD: `numkeys` at
+/// argument `at`, the keys after it; None when numkeys is bad.
+pub(super) fn numkeys_range(args: &Args<'_>, at: usize) -> Option<std::ops::Range<usize>> {
+    let n = args.int(at).ok().filter(|&n| n > 0)? as u64;
+    let first = at + 1;
+    (n <= args.len().saturating_sub(first) as u64).then(|| first..first + n as usize)
+}
+
+use super::{zset_algebra as alg, zset_pop as pop, zset_range as range};
+use crate::command::table::{c, CommandDef, KEY1, KEYS_2, NOKEYS, R, RF, W, WF, WM, WMF};
+
+const Z: &str = "sorted-set";
+/// Commands whose keys follow a numkeys argument (found by
+/// `zset_algebra::numkeys_at_1` / `dest_and_numkeys_at_2`).
+const R_MOVABLE: &[&str] = &["readonly", "movablekeys"];
+const W_MOVABLE: &[&str] = &["write", "movablekeys"];
+const WM_MOVABLE: &[&str] = &["write", "denyoom", "movablekeys"];
+
+#[rustfmt::skip]
+pub static COMMANDS: &[CommandDef] = &[
+    c("zadd", -4, WMF, KEY1, Z, "1.2.0", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", zadd),
+    c("zincrby", 4, WMF, KEY1, Z, "1.2.0", "Increments the score of a member in a sorted set.", zincrby),
+    c("zscore", 3, RF, KEY1, Z, "1.2.0", "Returns the score of a member in a sorted set.", zscore),
+    c("zmscore", -3, RF, KEY1, Z, "6.2.0", "Returns the score of one or more members in a sorted set.", zmscore),
+    c("zcard", 2, RF, KEY1, Z, "1.2.0", "Returns the number of members in a sorted set.", zcard),
+    c("zrem", -3, WF, KEY1, Z, "1.2.0", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", zrem),
+    c("zrank", 3, RF, KEY1, Z, "2.0.0", "Returns the index of a member in a sorted set ordered by ascending scores.", zrank),
+    c("zrevrank", 3, RF, KEY1, Z, "2.0.0", "Returns the index of a member in a sorted set ordered by descending scores.", zrevrank),
+    c("zrange", -4, R, KEY1, Z, "1.2.0", "Returns members in a sorted set within a range of indexes.", range::zrange),
+    c("zrevrange", -4, R, KEY1, Z, "1.2.0", "Returns members in a sorted set within a range of indexes in reverse order.", range::zrevrange),
+    c("zrangebyscore", -4, R, KEY1, Z, "1.0.5", "Returns members in a sorted set within a range of scores.", range::zrangebyscore),
+    c("zrevrangebyscore", -4, R, KEY1, Z, "2.2.0", "Returns members in a sorted set within a range of scores in reverse order.", range::zrevrangebyscore),
+    c("zrangebylex", -4, R, KEY1, Z, "2.8.9", "Returns members in a sorted set within a lexicographical range.", range::zrangebylex),
+    c("zrevrangebylex", -4, R, KEY1, Z, "2.8.9", "Returns members in a sorted set within a lexicographical range in reverse order.", range::zrevrangebylex),
+    c("zrangestore", -5, WM, KEYS_2, Z, "6.2.0", "Stores a range of members from sorted set in a key.", range::zrangestore),
+    c("zcount", 4, RF, KEY1, Z, "2.0.0", "Returns the count of members in a sorted set that have scores within a range.", range::zcount),
+    c("zlexcount", 4, RF, KEY1, Z, "2.8.9", "Returns the number of members in a sorted set within a lexicographical range.", range::zlexcount),
+    c("zremrangebyrank", 4, W, KEY1, Z, "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", range::zremrangebyrank),
+    c("zremrangebyscore", 4, W, KEY1, Z, "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", range::zremrangebyscore),
+    c("zremrangebylex", 4, W, KEY1, Z, "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", range::zremrangebylex),
+    c("zpopmin", -2, WF, KEY1, Z, "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", pop::zpopmin),
+    c("zpopmax", -2, WF, KEY1, Z, "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", pop::zpopmax),
+    c("zmpop", -4, W_MOVABLE, NOKEYS, Z, "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", pop::zmpop).finding_keys(alg::numkeys_at_1),
+    c("zrandmember", -2, R, KEY1, Z, "6.2.0", "Returns one or more random members from a sorted set.", pop::zrandmember),
+    c("zscan", -3, R, KEY1, Z, "2.8.0", "Iterates over members and scores of a sorted set.", pop::zscan),
+    c("zunion", -3, R_MOVABLE, NOKEYS, Z, "6.2.0", "Returns the union of multiple sorted sets.", alg::zunion).finding_keys(alg::numkeys_at_1),
+    c("zinter", -3, R_MOVABLE, NOKEYS, Z, "6.2.0", "Returns the intersect of multiple sorted sets.", alg::zinter).finding_keys(alg::numkeys_at_1),
+    c("zdiff", -3, R_MOVABLE, NOKEYS, Z, "6.2.0", "Returns the difference between multiple sorted sets.", alg::zdiff).finding_keys(alg::numkeys_at_1),
+    c("zintercard", -3, R_MOVABLE, NOKEYS, Z, "7.0.0", "Returns the number of members of the intersect of multiple sorted sets.", alg::zintercard).finding_keys(alg::numkeys_at_1),
+    c("zunionstore", -4, WM_MOVABLE, KEY1, Z, "2.0.0", "Stores the union of multiple sorted sets in a key.", alg::zunionstore).finding_keys(alg::dest_and_numkeys_at_2),
+    c("zinterstore", -4, WM_MOVABLE, KEY1, Z, "2.0.0", "Stores the intersect of multiple sorted sets in a key.", alg::zinterstore).finding_keys(alg::dest_and_numkeys_at_2),
+    c("zdiffstore", -4, WM_MOVABLE, KEY1, Z, "6.2.0", "Stores the difference of multiple sorted sets in a key.", alg::zdiffstore).finding_keys(alg::dest_and_numkeys_at_2),
+];

@@ -1,0 +1,278 @@
+//! Sorted-set pops and samples: ZPOPMIN ZPOPMAX ZMPOP (the lowest or
+//! highest scores, removed), ZRANDMEMBER and ZSCAN (a sorted set is
+//! answered whole with cursor 0, as Redis answers a listpack one).
+
+use citadel_collections::zset::Entry;
+use citadel_resp::num;
+
+use super::zset::{
+    load_edit, numkeys_range, owned, reply_entries, reply_owned, reply_score, save, with_entries,
+    Owned, ZError,
+};
+use crate::command::args::Args;
+use crate::command::context::Ctx;
+use crate::command::error::{CmdError, CmdResult};
+use crate::glob::glob_match;
+
+/// Pops up to `count` entries from the first existing key of `keys`
+/// (lowest scores first unless `max`); returns the key's index and them.
+fn pop_first(
+    ctx: &mut Ctx<'_>,
+    keys: &[&[u8]],
+    count: usize,
+    max: bool,
+) -> Result<Option<(usize, Owned)>, CmdError> {
+    let buf = &mut ctx.conn.scratch;
+    ctx.thread.cache.update(keys, |items, changes| {
+        for (i, item) in items.iter().enumerate() {
+            let (existing, mut z) = load_edit(item.as_ref(), buf)?;
+            if existing.is_none() {
+                continue;
+            }
+            let n = count.min(z.len());
+            let range = if max { z.len() - n..z.len() } else { 0..n };
+            let mut popped = z.remove_ranks(range);
+            if max {
+                popped.reverse();
+            }
+            save(changes, i, &z, existing)?;
+            return Ok(Some((i, owned(&popped))));
+        }
+        Ok(None)
+    })?
+}
+
+fn zpop(ctx: &mut Ctx<'_>, args: Args<'_>, max: bool) -> CmdResult {
+    if args.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
+    let count = if args.len() == 3 {
+        match args.int(2) {
+            Ok(n) if n >= 0 => Some(n as usize),
+            _ => return Err(ZError::MustBePositive.into()),
+        }
+    } else {
+        None
+    };
+    if count == Some(0) {
+        // Nothing to pop, but the key's type is still checked.
+        return with_entries(ctx, args.get(1), |out, _| {
+            out.array(0);
+            Ok(())
+        });
+    }
+    let popped = pop_first(ctx, &[args.get(1)], count.unwrap_or(1), max)?;
+    let popped = popped.map(|(_, p)| p).unwrap_or_default();
+    match count {
+        Some(_) => reply_owned(&mut ctx.out, &popped, true),
+        None => {
+            // One pop is a flat [member, score] in both protocols.
+            ctx.out.array(2 * popped.len());
+            for (score, member) in &popped {
+                ctx.out.bulk(member);
+                reply_score(&mut ctx.out, *score);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn zpopmin(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    zpop(ctx, args, false)
+}
+
+pub fn zpopmax(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    zpop(ctx, args, true)
+}
+
+/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
+pub fn zmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.int(1).map_or(true, |n| n <= 0) {
+        return Err(ZError::NumKeys.into());
+    }
+    let keys_at = numkeys_range(&args, 1).ok_or(CmdError::Syntax)?;
+    let mut i = keys_at.end;
+    let max = match args.get(i).to_ascii_lowercase().as_slice() {
+        b"min" => false,
+        b"max" => true,
+        _ => return Err(CmdError::Syntax),
+    };
+    i += 1;
+    let mut count = None;
+    while i < args.len() {
+        if !args.is(i, "count") || count.is_some() || i + 1 >= args.len() {
+            return Err(CmdError::Syntax);
+        }
+        match args.int(i + 1) {
+            Ok(n) if n > 0 => count = Some(n as usize),
+            _ => return Err(ZError::Count.into()),
+        }
+        i += 2;
+    }
+    let keys: Vec<&[u8]> = keys_at.map(|k| args.get(k)).collect();
+    match pop_first(ctx, &keys, count.unwrap_or(1), max)? {
+        None => ctx.out.null_array(),
+        Some((k, popped)) => {
+            ctx.out.array(2);
+            ctx.out.bulk(keys[k]);
+            ctx.out.array(popped.len());
+            for (score, member) in &popped {
+                ctx.out.array(2);
+                ctx.out.bulk(member);
+                reply_score(&mut ctx.out, *score);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A random u64 (the std hasher's per-instance random keys).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+/// `n` distinct indexes below `len`, in ascending order (n < len).
+fn distinct_indexes(len: usize, n: usize) -> Vec<usize> {
+    let mut all: Vec<usize> = (0..len).collect();
+    for i in 0..n {
+        let j = i + (random_u64() % (len - i) as u64) as usize;
+        all.swap(i, j);
+    }
+    all.truncate(n);
+    all
+}
+
+/// The most members a negative ZRANDMEMBER count (repeats allowed) may
+/// ask for: past it the reply alone would take gigabytes.
+const MAX_SAMPLES: usize = 10_000_000;
+
+/// ZRANDMEMBER key [count [WITHSCORES]]
+pub fn zrandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.len() == 2 {
+        return with_entries(ctx, args.get(1), |out, entries| {
+            match entries.len() {
+                0 => out.null(),
+                n => out.bulk(entries[(random_u64() % n as u64) as usize].1),
+            }
+            Ok(())
+        });
+    }
+    let count = args.int(2)?;
+    if count == i64::MIN {
+        return Err(CmdError::Static(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
+    if args.len() > 4 || (args.len() == 4 && !args.is(3, "withscores")) {
+        return Err(CmdError::Syntax);
+    }
+    let with_scores = args.len() == 4;
+    if with_scores && !(-i64::MAX / 2..=i64::MAX / 2).contains(&count) {
+        return Err(ZError::RandomRange.into());
+    }
+    with_entries(ctx, args.get(1), |out, entries| {
+        let n = count.unsigned_abs() as usize;
+        if count < 0 && n > MAX_SAMPLES && !entries.is_empty() {
+            // Redis would try to build the reply; refuse rather than hang.
+            return Err(ZError::RandomRange.into());
+        }
+        let picked: Vec<Entry<'_>> = if entries.is_empty() || n == 0 {
+            Vec::new()
+        } else if count < 0 || n == 1 {
+            (0..n)
+                .map(|_| entries[(random_u64() % entries.len() as u64) as usize])
+                .collect()
+        } else if n >= entries.len() {
+            // The whole set, highest score first, as Redis 7.0 answers.
+            entries.iter().rev().copied().collect()
+        } else {
+            let picked = distinct_indexes(entries.len(), n);
+            picked.into_iter().map(|i| entries[i]).collect()
+        };
+        reply_entries(out, picked.iter(), with_scores);
+        Ok(())
+    })
+}
+
+/// A SCAN cursor as Redis's strtoul accepts it (any cursor restarts: a
+/// sorted set is answered whole, as Redis answers a listpack).
+fn valid_cursor(arg: &[u8]) -> bool {
+    let digits = match arg.first() {
+        Some(b'-' | b'+') => &arg[1..],
+        _ => arg,
+    };
+    if digits.is_empty() {
+        return arg.is_empty();
+    }
+    digits.iter().all(u8::is_ascii_digit)
+        && std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| d.parse::<u64>().ok())
+            .is_some()
+}
+
+/// ZSCAN's options, checked once the key is known to hold a sorted set
+/// (a missing key answers an empty scan whatever they are, as in Redis).
+fn scan_pattern<'a>(args: &Args<'a>) -> Result<Option<&'a [u8]>, CmdError> {
+    let mut pattern = None;
+    let mut i = 3;
+    while i < args.len() {
+        if i + 1 >= args.len() {
+            return Err(CmdError::Syntax);
+        }
+        if args.is(i, "count") {
+            if args.int(i + 1)? < 1 {
+                return Err(CmdError::Syntax);
+            }
+        } else if args.is(i, "match") {
+            pattern = Some(args.get(i + 1)).filter(|p| *p != b"*");
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    Ok(pattern)
+}
+
+/// A score as a Redis 7.0 listpack holds it (what ZSCAN replies): an
+/// integer within +-2^62 as digits, anything else as `%.17g`.
+fn push_listpack_score(out: &mut Vec<u8>, score: f64) {
+    const LIMIT: f64 = (i64::MAX / 2) as f64;
+    if score.fract() == 0.0 && (-LIMIT..=LIMIT).contains(&score) {
+        num::push_i64(out, score as i64);
+    } else {
+        num::push_g17(out, score);
+    }
+}
+
+/// ZSCAN key cursor [MATCH pattern] [COUNT count]
+pub fn zscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if !valid_cursor(args.get(2)) {
+        return Err(CmdError::Cursor);
+    }
+    with_entries(ctx, args.get(1), |out, entries| {
+        let pattern = if entries.is_empty() {
+            None
+        } else {
+            scan_pattern(&args)?
+        };
+        let matching: Vec<&Entry<'_>> = entries
+            .iter()
+            .filter(|e| pattern.is_none_or(|p| glob_match(p, e.1)))
+            .collect();
+        out.array(2);
+        out.bulk(b"0");
+        out.array(2 * matching.len());
+        let mut text = Vec::with_capacity(24);
+        for &&(score, member) in &matching {
+            out.bulk(member);
+            text.clear();
+            push_listpack_score(&mut text, score);
+            out.bulk(&text);
+        }
+        Ok(())
+    })
+}

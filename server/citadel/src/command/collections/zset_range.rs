@@ -1,0 +1,320 @@
+//! Sorted-set ranges: ZRANGE (BYSCORE BYLEX REV LIMIT WITHSCORES) and its
+//! older forms ZREVRANGE ZRANGEBYSCORE ZREVRANGEBYSCORE ZRANGEBYLEX
+//! ZREVRANGEBYLEX, ZRANGESTORE, ZCOUNT, ZLEXCOUNT and ZREMRANGEBYRANK /
+//! BYSCORE / BYLEX. One parser serves them all, as Redis's
+//! zrangeGenericCommand, so each form has Redis's errors.
+
+use std::ops::Range;
+
+use citadel_collections::zset::{self, Entry};
+use citadel_collections::{LexRange, ScoreRange};
+
+use super::value::load;
+use super::zset::{remove_and_count, reply_entries, with_entries, ZError, ZSET};
+use crate::command::args::Args;
+use crate::command::context::Ctx;
+use crate::command::error::{CmdError, CmdResult};
+
+/// What a range counts in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum By {
+    Rank,
+    Score,
+    Lex,
+}
+
+/// Parsed bounds.
+enum Bounds<'a> {
+    Rank(i64, i64),
+    Score(ScoreRange),
+    Lex(LexRange<'a>),
+}
+
+/// A parsed range request.
+struct Query<'a> {
+    bounds: Bounds<'a>,
+    rev: bool,
+    with_scores: bool,
+    /// LIMIT offset count (count -1: no limit).
+    offset: i64,
+    count: i64,
+}
+
+fn parse_bounds<'a>(by: By, min: &'a [u8], max: &'a [u8]) -> Result<Bounds<'a>, CmdError> {
+    let int = |arg: &[u8]| citadel_resp::num::parse_i64(arg).ok_or(CmdError::NotInteger);
+    Ok(match by {
+        By::Rank => Bounds::Rank(int(min)?, int(max)?),
+        By::Score => Bounds::Score(ScoreRange::parse(min, max).ok_or(ZError::MinMaxFloat)?),
+        By::Lex => Bounds::Lex(LexRange::parse(min, max).ok_or(ZError::MinMaxLex)?),
+    })
+}
+
+/// Parses `src min max [options]` at `at` (the source key's index);
+/// `by`/`rev` are preset by the older command forms, which then refuse
+/// those options.
+fn parse_query<'a>(
+    args: &Args<'a>,
+    at: usize,
+    by: Option<By>,
+    rev: Option<bool>,
+    store: bool,
+) -> Result<Query<'a>, CmdError> {
+    let (mut by_opt, mut rev_opt) = (by, rev);
+    let (mut with_scores, mut offset, mut count) = (false, 0, -1);
+    let mut i = at + 3;
+    while i < args.len() {
+        let left = args.len() - i - 1;
+        if args.is(i, "withscores") && !store {
+            with_scores = true;
+        } else if args.is(i, "limit") && left >= 2 {
+            offset = args.int(i + 1)?;
+            count = args.int(i + 2)?;
+            i += 2;
+        } else if args.is(i, "rev") && rev_opt.is_none() {
+            rev_opt = Some(true);
+        } else if args.is(i, "bylex") && by_opt.is_none() {
+            by_opt = Some(By::Lex);
+        } else if args.is(i, "byscore") && by_opt.is_none() {
+            by_opt = Some(By::Score);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    let (by, rev) = (by_opt.unwrap_or(By::Rank), rev_opt.unwrap_or(false));
+    if count != -1 && by == By::Rank {
+        return Err(ZError::LimitWithRank.into());
+    }
+    if with_scores && by == By::Lex {
+        return Err(ZError::ScoresWithLex.into());
+    }
+    let (mut min, mut max) = (args.get(at + 1), args.get(at + 2));
+    if rev && by != By::Rank {
+        // Given as max, min.
+        std::mem::swap(&mut min, &mut max);
+    }
+    Ok(Query {
+        bounds: parse_bounds(by, min, max)?,
+        rev,
+        with_scores,
+        offset,
+        count,
+    })
+}
+
+/// Ranks `start..=end` (negative from the end) clamped to `len`.
+fn rank_span(start: i64, end: i64, len: usize) -> Range<usize> {
+    let len = len as i64;
+    let start = if start < 0 {
+        (start + len).max(0)
+    } else {
+        start
+    };
+    let end = if end < 0 { end + len } else { end.min(len - 1) };
+    if start > end || start >= len {
+        return 0..0;
+    }
+    start as usize..end as usize + 1
+}
+
+/// The entries a query selects, in reply order.
+fn select<'e>(q: &Query<'_>, entries: &[Entry<'e>]) -> Vec<Entry<'e>> {
+    let len = entries.len();
+    match &q.bounds {
+        Bounds::Rank(start, end) => {
+            // A rank range takes no LIMIT (only "LIMIT n -1" gets this
+            // far, and Redis ignores it).
+            let r = rank_span(*start, *end, len);
+            if q.rev {
+                entries[len - r.end..len - r.start]
+                    .iter()
+                    .rev()
+                    .copied()
+                    .collect()
+            } else {
+                entries[r].to_vec()
+            }
+        }
+        Bounds::Score(range) => {
+            let span = range.span(entries);
+            let start = (!span.is_empty()).then(|| if q.rev { span.end - 1 } else { span.start });
+            walk(q, entries, start, |i| span.contains(&i))
+        }
+        Bounds::Lex(range) if q.rev => walk(q, entries, range.last(entries), |i| {
+            range.continues_backward(entries[i].1)
+        }),
+        Bounds::Lex(range) => walk(q, entries, range.first(entries), |i| {
+            range.continues_forward(entries[i].1)
+        }),
+    }
+}
+
+/// Redis's walk over a score or lex range: from `start`, LIMIT's offset
+/// steps are skipped unchecked, then entries are taken while `goes_on`
+/// (with mixed scores a lex range is not one run, and this is what Redis
+/// answers).
+fn walk<'e>(
+    q: &Query<'_>,
+    entries: &[Entry<'e>],
+    start: Option<usize>,
+    goes_on: impl Fn(usize) -> bool,
+) -> Vec<Entry<'e>> {
+    let Some(start) = start.filter(|_| q.offset >= 0) else {
+        return Vec::new();
+    };
+    let offset = usize::try_from(q.offset).unwrap_or(usize::MAX);
+    let limit = usize::try_from(q.count).unwrap_or(usize::MAX);
+    let ranks: Box<dyn Iterator<Item = usize>> = if q.rev {
+        Box::new((0..=start).rev())
+    } else {
+        Box::new(start..entries.len())
+    };
+    ranks
+        .skip(offset)
+        .take_while(|&i| goes_on(i))
+        .take(limit)
+        .map(|i| entries[i])
+        .collect()
+}
+
+fn range_command(
+    ctx: &mut Ctx<'_>,
+    args: Args<'_>,
+    by: Option<By>,
+    rev: Option<bool>,
+) -> CmdResult {
+    let q = parse_query(&args, 1, by, rev, false)?;
+    with_entries(ctx, args.get(1), |out, entries| {
+        let picked = select(&q, entries);
+        reply_entries(out, picked.iter(), q.with_scores);
+        Ok(())
+    })
+}
+
+pub fn zrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    range_command(ctx, args, None, None)
+}
+
+pub fn zrevrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    range_command(ctx, args, Some(By::Rank), Some(true))
+}
+
+pub fn zrangebyscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    range_command(ctx, args, Some(By::Score), Some(false))
+}
+
+pub fn zrevrangebyscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    range_command(ctx, args, Some(By::Score), Some(true))
+}
+
+pub fn zrangebylex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    range_command(ctx, args, Some(By::Lex), Some(false))
+}
+
+pub fn zrevrangebylex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    range_command(ctx, args, Some(By::Lex), Some(true))
+}
+
+/// ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]:
+/// the size of dst, which is replaced (deleted when the range is empty).
+pub fn zrangestore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let q = parse_query(&args, 2, None, None, true)?;
+    let src_buf = &mut ctx.conn.scratch;
+    let stored = ctx
+        .thread
+        .cache
+        .update(&[args.get(1), args.get(2)], |items, changes| {
+            let found = load(items[1].as_ref(), ZSET, src_buf)?.is_some();
+            let entries = zset::entries(super::value::view(src_buf, found)?)?;
+            let mut sorted = select(&q, &entries);
+            sorted.sort_by(zset::cmp);
+            replace(changes, 0, items[0].is_some(), &sorted)?;
+            Ok::<_, CmdError>(sorted.len())
+        })??;
+    ctx.out.int(stored as i64);
+    Ok(())
+}
+
+/// Replaces key `i` (of any kind, TTL dropped) with the sorted set
+/// `entries`, or deletes it when they are none.
+pub(super) fn replace(
+    changes: &mut citadel_cache::Changes,
+    i: usize,
+    exists: bool,
+    entries: &[Entry<'_>],
+) -> Result<(), CmdError> {
+    if entries.is_empty() {
+        if exists {
+            changes.delete(i);
+        }
+        return Ok(());
+    }
+    super::value::store(
+        changes,
+        i,
+        ZSET,
+        &zset::encode(entries),
+        entries.len() as u64,
+        None,
+    )?;
+    Ok(())
+}
+
+/// ZCOUNT key min max
+pub fn zcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let range = ScoreRange::parse(args.get(2), args.get(3)).ok_or(ZError::MinMaxFloat)?;
+    with_entries(ctx, args.get(1), |out, entries| {
+        out.int(range.span(entries).len() as i64);
+        Ok(())
+    })
+}
+
+/// ZLEXCOUNT key min max
+pub fn zlexcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let range = LexRange::parse(args.get(2), args.get(3)).ok_or(ZError::MinMaxLex)?;
+    with_entries(ctx, args.get(1), |out, entries| {
+        out.int(range.span(entries).len() as i64);
+        Ok(())
+    })
+}
+
+/// Removes the ranks `bounds` select (forward); replies how many.
+fn remove_range(ctx: &mut Ctx<'_>, args: Args<'_>, by: By) -> CmdResult {
+    let bounds = parse_bounds(by, args.get(2), args.get(3))?;
+    remove_and_count(ctx, args.get(1), |z| {
+        let span = match &bounds {
+            Bounds::Rank(start, end) => rank_span(*start, *end, z.len()),
+            Bounds::Score(range) => range.span(z.entries()),
+            Bounds::Lex(range) => range.span(z.entries()),
+        };
+        z.remove_ranks(span).len()
+    })
+}
+
+pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    remove_range(ctx, args, By::Rank)
+}
+
+pub fn zremrangebyscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    remove_range(ctx, args, By::Score)
+}
+
+pub fn zremrangebylex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    remove_range(ctx, args, By::Lex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rank_span;
+
+    #[test]
+    fn ranks_clamp_like_redis() {
+        assert_eq!(rank_span(0, -1, 3), 0..3);
+        assert_eq!(rank_span(-100, 100, 3), 0..3);
+        assert_eq!(rank_span(2, 1, 3), 0..0);
+        assert_eq!(rank_span(3, 5, 3), 0..0);
+        assert_eq!(rank_span(-1, -1, 3), 2..3);
+        assert_eq!(rank_span(0, -4, 3), 0..0);
+        assert_eq!(rank_span(0, 0, 0), 0..0);
+    }
+}
