@@ -275,10 +275,7 @@ fn random_values_go_from_redis_to_citadel_and_back() {
     }
 }
 
-/// Turn on (and drop `sorted_sets_answer_not_wired_yet`) once
-/// `zset_to_rdb` / `zset_from_rdb` in `command/rdb_value.rs` are filled in.
 #[test]
-#[ignore = "sorted sets are not wired into DUMP/RESTORE yet (command/rdb_value.rs)"]
 fn zsets_move_both_ways() {
     let mut both = Both::start();
     run(
@@ -304,20 +301,6 @@ fn zsets_move_both_ways() {
             "{key} read in Citadel"
         );
     }
-}
-
-#[test]
-fn sorted_sets_answer_not_wired_yet() {
-    let mut both = Both::start();
-    run(&mut both.redis, &[b"ZADD", b"z", b"1.5", b"a", b"-2", b"b"]);
-    let payload = dump(&mut both.redis, "z");
-    let err = redis::cmd("RESTORE")
-        .arg("z")
-        .arg(0)
-        .arg(&payload)
-        .query::<Value>(&mut both.citadel)
-        .unwrap_err();
-    assert!(err.to_string().contains("not wired yet"), "{err}");
 }
 
 /// `body` (type byte and object) sealed with `version` and a valid CRC.

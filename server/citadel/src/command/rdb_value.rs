@@ -4,7 +4,7 @@
 
 use citadel_cache::ValueKind;
 use citadel_collections::rdb::RdbValue;
-use citadel_collections::{HashView, Packed, PackedWriter};
+use citadel_collections::{zset, HashView, Packed, PackedWriter};
 
 use super::error::CmdError;
 
@@ -36,7 +36,14 @@ pub fn from_rdb(value: RdbValue) -> Result<(ValueKind, Vec<u8>), CmdError> {
     Ok(match value {
         RdbValue::String(s) => (ValueKind::String, s),
         RdbValue::List(l) => (ValueKind::List, packed(&mut l.iter().map(|e| &e[..]))),
-        RdbValue::Set(s) => (ValueKind::Set, packed(&mut s.iter().map(|e| &e[..]))),
+        RdbValue::Set(s) => {
+            // Through the set encoder: an integer set is kept sorted.
+            let mut members: Vec<&[u8]> = s.iter().map(|e| &e[..]).collect();
+            (
+                ValueKind::Set,
+                citadel_collections::set::encode(&mut members),
+            )
+        }
         RdbValue::Hash(h) => (
             ValueKind::Hash,
             packed(&mut h.iter().flat_map(|(f, v)| [&f[..], &v[..]])),
@@ -45,24 +52,22 @@ pub fn from_rdb(value: RdbValue) -> Result<(ValueKind, Vec<u8>), CmdError> {
     })
 }
 
-// ---------------------------------------------------------------------------
-// SORTED SETS: NOT WIRED YET. The packed layout of a sorted set (member,
-// score pairs in (score, member) order, score encoding to be decided) is
-// being written in `citadel_collections::zset`. When it lands, fill in
-// these two functions with its reader and writer (sort `pairs` by (score,
-// member) first: RDB carries them in any order); the codec already reads
-// and writes every RDB sorted-set form, and tests/tests/dump_restore.rs
-// has the cases to turn on (`zsets_move_both_ways`).
-// ---------------------------------------------------------------------------
-
-const ZSET_NOT_WIRED: CmdError = CmdError::Static("ERR DUMP of sorted sets not wired yet");
-
-fn zset_to_rdb(_packed: Packed<'_>) -> Result<RdbValue, CmdError> {
-    Err(ZSET_NOT_WIRED)
+/// A sorted set's (member, score) pairs, in its stored (score, member) order.
+fn zset_to_rdb(packed: Packed<'_>) -> Result<RdbValue, CmdError> {
+    let entries = zset::entries(packed)?;
+    Ok(RdbValue::ZSet(
+        entries
+            .into_iter()
+            .map(|(score, m)| (m.to_vec(), score))
+            .collect(),
+    ))
 }
 
-fn zset_from_rdb(_pairs: Vec<(Vec<u8>, f64)>) -> Result<Vec<u8>, CmdError> {
-    Err(ZSET_NOT_WIRED)
+/// Stores RDB's pairs (in any order) in the sorted set's order.
+fn zset_from_rdb(pairs: Vec<(Vec<u8>, f64)>) -> Result<Vec<u8>, CmdError> {
+    let mut entries: Vec<zset::Entry<'_>> = pairs.iter().map(|(m, s)| (*s, &m[..])).collect();
+    entries.sort_by(zset::cmp);
+    Ok(zset::encode(&entries))
 }
 
 #[cfg(test)]
@@ -76,13 +81,12 @@ mod tests {
             RdbValue::List(vec![b"a".to_vec(), b"a".to_vec(), b"".to_vec()]),
             RdbValue::Set(vec![b"1".to_vec(), b"x".to_vec()]),
             RdbValue::Hash(vec![(b"f".to_vec(), b"v".to_vec())]),
+            RdbValue::ZSet(vec![(b"a".to_vec(), -1.5), (b"m".to_vec(), 1.0)]),
         ];
         for value in values {
             let (kind, stored) = from_rdb(value.clone()).unwrap();
             assert_eq!(to_rdb(kind, &stored).unwrap(), value);
         }
         assert_eq!(to_rdb(ValueKind::Set, b"\x01"), Err(CmdError::CorruptValue));
-        let zset = RdbValue::ZSet(vec![(b"m".to_vec(), 1.0)]);
-        assert_eq!(from_rdb(zset), Err(ZSET_NOT_WIRED));
     }
 }

@@ -20,7 +20,10 @@ pub fn object_encoding(
         return Ok("quicklist");
     }
     let mut buf = std::mem::take(&mut ctx.conn.scratch);
-    let found = ctx.thread.cache.peek(key, |item| load(Some(item), kind, &mut buf));
+    let found = ctx
+        .thread
+        .cache
+        .peek(key, |item| load(Some(item), kind, &mut buf));
     let result = match found {
         Some(Ok(Some(_))) => encoding_of(kind, Packed::parse(&buf)?),
         Some(Err(e)) => Err(e),
