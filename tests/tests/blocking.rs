@@ -194,3 +194,42 @@ fn a_queue_of_producers_and_blocking_consumers_loses_and_duplicates_nothing() {
     let left: i64 = admin.exists(&["queue", "processing"]).unwrap();
     assert_eq!(left, 0);
 }
+
+#[test]
+fn sorted_set_pops_block_and_match_redis() {
+    let mut p = Pair::start();
+    let r3 = p.connect();
+    p.both(r3, &["HELLO", "3"]);
+    for conn in [0, r3] {
+        let same = |p: &mut Pair, args: &[&str]| {
+            let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+            p.same_on(conn, &args);
+        };
+        same(&mut p, &["BZPOPMIN", "none", "0.01"]);
+        same(&mut p, &["BZMPOP", "0.01", "1", "none", "MAX"]);
+        same(&mut p, &["ZADD", "z", "1", "a", "2.5", "b", "3", "c"]);
+        same(&mut p, &["BZPOPMIN", "none", "z", "0"]);
+        same(&mut p, &["BZPOPMAX", "z", "0"]);
+        same(
+            &mut p,
+            &["BZMPOP", "0", "2", "none", "z", "MIN", "COUNT", "9"],
+        );
+        same(&mut p, &["BZPOPMIN", "z", "-1"]);
+        same(&mut p, &["BZMPOP", "0", "0", "z", "MIN"]);
+        same(
+            &mut p,
+            &["EVAL", "return redis.call('bzpopmin', 'z', 0)", "0"],
+        );
+    }
+    // One client blocks, a ZADD on another core serves it.
+    let server = &p.citadel;
+    let mut admin = server.client();
+    let mut waiter = RespReader::new(server.raw());
+    send(&mut waiter, &["BZPOPMAX", "board", "0"]);
+    wait_blocked(&mut admin, 1);
+    let _: () = admin.zadd_multiple("board", &[(5, "x"), (9, "y")]).unwrap();
+    assert_eq!(
+        reply(&mut waiter),
+        "*3\r\n$5\r\nboard\r\n$1\r\ny\r\n$1\r\n9\r\n"
+    );
+}

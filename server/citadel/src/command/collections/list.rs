@@ -226,5 +226,5 @@ pub static COMMANDS: &[CommandDef] = &[
     c("blmpop", -5, &["write", "blocking", "movablekeys"], NOKEYS, L, "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blocking::blmpop).finding_keys(moves::blmpop_keys),
 ];
 
-const BLOCKING: &[&str] = &["write", "blocking"];
-const BLOCKING_M: &[&str] = &["write", "denyoom", "blocking"];
+const BLOCKING: &[&str] = &["write", "noscript", "blocking"];
+const BLOCKING_M: &[&str] = &["write", "denyoom", "noscript", "blocking"];

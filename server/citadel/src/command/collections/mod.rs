@@ -14,6 +14,7 @@ pub mod sort;
 pub mod value;
 pub mod zset;
 pub mod zset_algebra;
+pub mod zset_blocking;
 pub mod zset_pop;
 pub mod zset_range;
 

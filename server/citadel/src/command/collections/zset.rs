@@ -395,7 +395,7 @@ pub(super) fn numkeys_range(args: &Args<'_>, at: usize) -> Option<std::ops::Rang
     (n <= args.len().saturating_sub(first) as u64).then(|| first..first + n as usize)
 }
 
-use super::{zset_algebra as alg, zset_pop as pop, zset_range as range};
+use super::{zset_algebra as alg, zset_blocking as blocking, zset_pop as pop, zset_range as range};
 use crate::command::table::{c, CommandDef, KEY1, KEYS_2, NOKEYS, R, RF, W, WF, WM, WMF};
 
 const Z: &str = "sorted-set";
@@ -439,4 +439,9 @@ pub static COMMANDS: &[CommandDef] = &[
     c("zunionstore", -4, WM_MOVABLE, KEY1, Z, "2.0.0", "Stores the union of multiple sorted sets in a key.", alg::zunionstore).finding_keys(alg::dest_and_numkeys_at_2),
     c("zinterstore", -4, WM_MOVABLE, KEY1, Z, "2.0.0", "Stores the intersect of multiple sorted sets in a key.", alg::zinterstore).finding_keys(alg::dest_and_numkeys_at_2),
     c("zdiffstore", -4, WM_MOVABLE, KEY1, Z, "6.2.0", "Stores the difference of multiple sorted sets in a key.", alg::zdiffstore).finding_keys(alg::dest_and_numkeys_at_2),
+    c("bzpopmin", -3, BLOCKING, (1, -2, 1), Z, "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", blocking::bzpopmin),
+    c("bzpopmax", -3, BLOCKING, (1, -2, 1), Z, "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise. Deletes the sorted set if the last element was popped.", blocking::bzpopmax),
+    c("bzmpop", -5, &["write", "blocking", "movablekeys"], NOKEYS, Z, "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", blocking::bzmpop).finding_keys(blocking::bzmpop_keys),
 ];
+
+const BLOCKING: &[&str] = &["write", "noscript", "blocking", "fast"];

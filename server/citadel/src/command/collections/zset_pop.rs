@@ -14,19 +14,25 @@ use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 use crate::glob::glob_match;
 
-/// Pops up to `count` entries from the first existing key of `keys`
-/// (lowest scores first unless `max`); returns the key's index and them.
-fn pop_first(
+/// What `pop_first` took: the key's index, the entries in pop order, and
+/// how many entries that key has left.
+pub(super) type Popped = (usize, Owned, usize);
+
+/// Pops up to `count` entries from the first existing key of `keys` that
+/// `servable` allows (blocked clients' order; lowest scores first unless
+/// `max`).
+pub(super) fn pop_first(
     ctx: &mut Ctx<'_>,
     keys: &[&[u8]],
+    servable: &[bool],
     count: usize,
     max: bool,
-) -> Result<Option<(usize, Owned)>, CmdError> {
+) -> Result<Option<Popped>, CmdError> {
     let buf = &mut ctx.conn.scratch;
     ctx.thread.cache.update(keys, |items, changes| {
         for (i, item) in items.iter().enumerate() {
             let (existing, mut z) = load_edit(item.as_ref(), buf)?;
-            if existing.is_none() {
+            if existing.is_none() || !servable[i] {
                 continue;
             }
             let n = count.min(z.len());
@@ -36,7 +42,7 @@ fn pop_first(
                 popped.reverse();
             }
             save(changes, i, &z, existing)?;
-            return Ok(Some((i, owned(&popped))));
+            return Ok(Some((i, owned(&popped), z.len())));
         }
         Ok(None)
     })?
@@ -61,8 +67,8 @@ fn zpop(ctx: &mut Ctx<'_>, args: Args<'_>, max: bool) -> CmdResult {
             Ok(())
         });
     }
-    let popped = pop_first(ctx, &[args.get(1)], count.unwrap_or(1), max)?;
-    let popped = popped.map(|(_, p)| p).unwrap_or_default();
+    let popped = pop_first(ctx, &[args.get(1)], &[true], count.unwrap_or(1), max)?;
+    let popped = popped.map(|(_, p, _)| p).unwrap_or_default();
     match count {
         Some(_) => reply_owned(&mut ctx.out, &popped, true),
         None => {
@@ -85,12 +91,16 @@ pub fn zpopmax(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     zpop(ctx, args, true)
 }
 
-/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
-pub fn zmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if args.int(1).map_or(true, |n| n <= 0) {
+/// ZMPOP's (and BZMPOP's) arguments from `numkeys` at `at`: the keys,
+/// MAX (else MIN), the count.
+pub(super) fn parse_zmpop<'a>(
+    args: &Args<'a>,
+    at: usize,
+) -> Result<(Vec<&'a [u8]>, bool, usize), CmdError> {
+    if args.int(at).map_or(true, |n| n <= 0) {
         return Err(ZError::NumKeys.into());
     }
-    let keys_at = numkeys_range(&args, 1).ok_or(CmdError::Syntax)?;
+    let keys_at = numkeys_range(args, at).ok_or(CmdError::Syntax)?;
     let mut i = keys_at.end;
     let max = match args.get(i).to_ascii_lowercase().as_slice() {
         b"min" => false,
@@ -109,19 +119,29 @@ pub fn zmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         i += 2;
     }
-    let keys: Vec<&[u8]> = keys_at.map(|k| args.get(k)).collect();
-    match pop_first(ctx, &keys, count.unwrap_or(1), max)? {
+    let keys = keys_at.map(|k| args.get(k)).collect();
+    Ok((keys, max, count.unwrap_or(1)))
+}
+
+/// Replies `[key, [[member, score] ...]]` (ZMPOP, BZMPOP).
+pub(super) fn reply_key_and_entries(ctx: &mut Ctx<'_>, key: &[u8], popped: &Owned) {
+    ctx.out.array(2);
+    ctx.out.bulk(key);
+    ctx.out.array(popped.len());
+    for (score, member) in popped {
+        ctx.out.array(2);
+        ctx.out.bulk(member);
+        reply_score(&mut ctx.out, *score);
+    }
+}
+
+/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
+pub fn zmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (keys, max, count) = parse_zmpop(&args, 1)?;
+    let servable = vec![true; keys.len()];
+    match pop_first(ctx, &keys, &servable, count, max)? {
         None => ctx.out.null_array(),
-        Some((k, popped)) => {
-            ctx.out.array(2);
-            ctx.out.bulk(keys[k]);
-            ctx.out.array(popped.len());
-            for (score, member) in &popped {
-                ctx.out.array(2);
-                ctx.out.bulk(member);
-                reply_score(&mut ctx.out, *score);
-            }
-        }
+        Some((k, popped, _)) => reply_key_and_entries(ctx, keys[k], &popped),
     }
     Ok(())
 }
@@ -200,18 +220,7 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// A SCAN cursor as Redis's strtoul accepts it (any cursor restarts: a
 /// sorted set is answered whole, as Redis answers a listpack).
 fn valid_cursor(arg: &[u8]) -> bool {
-    let digits = match arg.first() {
-        Some(b'-' | b'+') => &arg[1..],
-        _ => arg,
-    };
-    if digits.is_empty() {
-        return arg.is_empty();
-    }
-    digits.iter().all(u8::is_ascii_digit)
-        && std::str::from_utf8(digits)
-            .ok()
-            .and_then(|d| d.parse::<u64>().ok())
-            .is_some()
+    crate::command::scan::parse_cursor(arg).is_ok()
 }
 
 /// ZSCAN's options, checked once the key is known to hold a sorted set

@@ -522,6 +522,842 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("hincrby", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "field",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "increment",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("hincrbyfloat", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "field",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "increment",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("hrandfield", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "options",
+            kind: "block",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "withvalues",
+                    kind: "pure-token",
+                    token: Some("WITHVALUES"),
+                    flags: &["optional"],
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("hscan", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "cursor",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "pattern",
+            kind: "pattern",
+            token: Some("MATCH"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            token: Some("COUNT"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("lpush", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "element",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("rpush", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "element",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("lpushx", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "element",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("rpushx", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "element",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("lpop", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            since: Some("6.2.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("rpop", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            since: Some("6.2.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("llen", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("lrange", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "start",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "stop",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("lindex", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "index",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("lpos", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "element",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "rank",
+            kind: "integer",
+            token: Some("RANK"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "num-matches",
+            kind: "integer",
+            token: Some("COUNT"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "len",
+            kind: "integer",
+            token: Some("MAXLEN"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("lset", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "index",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "element",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("linsert", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "where",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "before",
+                    kind: "pure-token",
+                    token: Some("BEFORE"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "after",
+                    kind: "pure-token",
+                    token: Some("AFTER"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "pivot",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "element",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("lrem", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "element",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("ltrim", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "start",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "stop",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("lmove", &[
+        Arg {
+            name: "source",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "destination",
+            kind: "key",
+            key_spec_index: Some(1),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "wherefrom",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "left",
+                    kind: "pure-token",
+                    token: Some("LEFT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "right",
+                    kind: "pure-token",
+                    token: Some("RIGHT"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "whereto",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "left",
+                    kind: "pure-token",
+                    token: Some("LEFT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "right",
+                    kind: "pure-token",
+                    token: Some("RIGHT"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("rpoplpush", &[
+        Arg {
+            name: "source",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "destination",
+            kind: "key",
+            key_spec_index: Some(1),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("lmpop", &[
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "where",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "left",
+                    kind: "pure-token",
+                    token: Some("LEFT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "right",
+                    kind: "pure-token",
+                    token: Some("RIGHT"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            token: Some("COUNT"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("blpop", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "timeout",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("brpop", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "timeout",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("blmove", &[
+        Arg {
+            name: "source",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "destination",
+            kind: "key",
+            key_spec_index: Some(1),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "wherefrom",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "left",
+                    kind: "pure-token",
+                    token: Some("LEFT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "right",
+                    kind: "pure-token",
+                    token: Some("RIGHT"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "whereto",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "left",
+                    kind: "pure-token",
+                    token: Some("LEFT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "right",
+                    kind: "pure-token",
+                    token: Some("RIGHT"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "timeout",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("brpoplpush", &[
+        Arg {
+            name: "source",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "destination",
+            kind: "key",
+            key_spec_index: Some(1),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "timeout",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("blmpop", &[
+        Arg {
+            name: "timeout",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "where",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "left",
+                    kind: "pure-token",
+                    token: Some("LEFT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "right",
+                    kind: "pure-token",
+                    token: Some("RIGHT"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            token: Some("COUNT"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("sadd", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "member",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("srem", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "member",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("smembers", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("sismember", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "member",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("smismember", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "member",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("scard", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("smove", &[
+        Arg {
+            name: "source",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "destination",
+            kind: "key",
+            key_spec_index: Some(1),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "member",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("spop", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            since: Some("3.2.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("srandmember", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            since: Some("2.6.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("sinter", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("sintercard", &[
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "limit",
+            kind: "integer",
+            token: Some("LIMIT"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("sunion", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("sdiff", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("sinterstore", &[
+        Arg {
+            name: "destination",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(1),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("sunionstore", &[
+        Arg {
+            name: "destination",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(1),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("sdiffstore", &[
+        Arg {
+            name: "destination",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(1),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("sscan", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "cursor",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "pattern",
+            kind: "pattern",
+            token: Some("MATCH"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            token: Some("COUNT"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
     ("sort", &[
         Arg {
             name: "key",
@@ -666,6 +1502,1081 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             name: "sorting",
             kind: "pure-token",
             token: Some("ALPHA"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zadd", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "condition",
+            kind: "oneof",
+            since: Some("3.0.2"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "nx",
+                    kind: "pure-token",
+                    token: Some("NX"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "xx",
+                    kind: "pure-token",
+                    token: Some("XX"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "comparison",
+            kind: "oneof",
+            since: Some("6.2.0"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "gt",
+                    kind: "pure-token",
+                    token: Some("GT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "lt",
+                    kind: "pure-token",
+                    token: Some("LT"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "change",
+            kind: "pure-token",
+            token: Some("CH"),
+            since: Some("3.0.2"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "increment",
+            kind: "pure-token",
+            token: Some("INCR"),
+            since: Some("3.0.2"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "score_member",
+            kind: "block",
+            flags: &["multiple"],
+            arguments: Some(&[
+                Arg {
+                    name: "score",
+                    kind: "double",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "member",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zincrby", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "increment",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "member",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zscore", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "member",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zmscore", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "member",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zcard", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zrem", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "member",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zrank", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "member",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zrevrank", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "member",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zrange", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "start",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "stop",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "sortby",
+            kind: "oneof",
+            since: Some("6.2.0"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "byscore",
+                    kind: "pure-token",
+                    token: Some("BYSCORE"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "bylex",
+                    kind: "pure-token",
+                    token: Some("BYLEX"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "rev",
+            kind: "pure-token",
+            token: Some("REV"),
+            since: Some("6.2.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "offset_count",
+            kind: "block",
+            token: Some("LIMIT"),
+            since: Some("6.2.0"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "offset",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withscores",
+            kind: "pure-token",
+            token: Some("WITHSCORES"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zrevrange", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "start",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "stop",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withscores",
+            kind: "pure-token",
+            token: Some("WITHSCORES"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zrangebyscore", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "min",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "max",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withscores",
+            kind: "pure-token",
+            token: Some("WITHSCORES"),
+            since: Some("2.0.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "offset_count",
+            kind: "block",
+            token: Some("LIMIT"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "offset",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zrevrangebyscore", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "max",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "min",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withscores",
+            kind: "pure-token",
+            token: Some("WITHSCORES"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "offset_count",
+            kind: "block",
+            token: Some("LIMIT"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "offset",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zrangebylex", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "min",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "max",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "offset_count",
+            kind: "block",
+            token: Some("LIMIT"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "offset",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zrevrangebylex", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "max",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "min",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "offset_count",
+            kind: "block",
+            token: Some("LIMIT"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "offset",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zrangestore", &[
+        Arg {
+            name: "dst",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "src",
+            kind: "key",
+            key_spec_index: Some(1),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "min",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "max",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "sortby",
+            kind: "oneof",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "byscore",
+                    kind: "pure-token",
+                    token: Some("BYSCORE"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "bylex",
+                    kind: "pure-token",
+                    token: Some("BYLEX"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "rev",
+            kind: "pure-token",
+            token: Some("REV"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "offset_count",
+            kind: "block",
+            token: Some("LIMIT"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "offset",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zcount", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "min",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "max",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zlexcount", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "min",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "max",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zremrangebyrank", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "start",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "stop",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zremrangebyscore", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "min",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "max",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zremrangebylex", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "min",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "max",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zpopmin", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zpopmax", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zmpop", &[
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "where",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "min",
+                    kind: "pure-token",
+                    token: Some("MIN"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "max",
+                    kind: "pure-token",
+                    token: Some("MAX"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            token: Some("COUNT"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zrandmember", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "options",
+            kind: "block",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "withscores",
+                    kind: "pure-token",
+                    token: Some("WITHSCORES"),
+                    flags: &["optional"],
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zscan", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "cursor",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "pattern",
+            kind: "pattern",
+            token: Some("MATCH"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            token: Some("COUNT"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zunion", &[
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "weight",
+            kind: "integer",
+            token: Some("WEIGHTS"),
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "aggregate",
+            kind: "oneof",
+            token: Some("AGGREGATE"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "sum",
+                    kind: "pure-token",
+                    token: Some("SUM"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "min",
+                    kind: "pure-token",
+                    token: Some("MIN"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "max",
+                    kind: "pure-token",
+                    token: Some("MAX"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withscores",
+            kind: "pure-token",
+            token: Some("WITHSCORES"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zinter", &[
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "weight",
+            kind: "integer",
+            token: Some("WEIGHTS"),
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "aggregate",
+            kind: "oneof",
+            token: Some("AGGREGATE"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "sum",
+                    kind: "pure-token",
+                    token: Some("SUM"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "min",
+                    kind: "pure-token",
+                    token: Some("MIN"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "max",
+                    kind: "pure-token",
+                    token: Some("MAX"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withscores",
+            kind: "pure-token",
+            token: Some("WITHSCORES"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zdiff", &[
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withscores",
+            kind: "pure-token",
+            token: Some("WITHSCORES"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zintercard", &[
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "limit",
+            kind: "integer",
+            token: Some("LIMIT"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zunionstore", &[
+        Arg {
+            name: "destination",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(1),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "weight",
+            kind: "integer",
+            token: Some("WEIGHTS"),
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "aggregate",
+            kind: "oneof",
+            token: Some("AGGREGATE"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "sum",
+                    kind: "pure-token",
+                    token: Some("SUM"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "min",
+                    kind: "pure-token",
+                    token: Some("MIN"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "max",
+                    kind: "pure-token",
+                    token: Some("MAX"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zinterstore", &[
+        Arg {
+            name: "destination",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(1),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "weight",
+            kind: "integer",
+            token: Some("WEIGHTS"),
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "aggregate",
+            kind: "oneof",
+            token: Some("AGGREGATE"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "sum",
+                    kind: "pure-token",
+                    token: Some("SUM"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "min",
+                    kind: "pure-token",
+                    token: Some("MIN"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "max",
+                    kind: "pure-token",
+                    token: Some("MAX"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("zdiffstore", &[
+        Arg {
+            name: "destination",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(1),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("bzpopmin", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "timeout",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("bzpopmax", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "timeout",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("bzmpop", &[
+        Arg {
+            name: "timeout",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "numkeys",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "where",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "min",
+                    kind: "pure-token",
+                    token: Some("MIN"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "max",
+                    kind: "pure-token",
+                    token: Some("MAX"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            token: Some("COUNT"),
             flags: &["optional"],
             ..Arg::EMPTY
         },
@@ -1820,6 +3731,64 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             name: "replace",
             kind: "pure-token",
             token: Some("REPLACE"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("dump", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("restore", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "ttl",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "serialized-value",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "replace",
+            kind: "pure-token",
+            token: Some("REPLACE"),
+            since: Some("3.0.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "absttl",
+            kind: "pure-token",
+            token: Some("ABSTTL"),
+            since: Some("5.0.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "seconds",
+            kind: "integer",
+            token: Some("IDLETIME"),
+            since: Some("5.0.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "frequency",
+            kind: "integer",
+            token: Some("FREQ"),
+            since: Some("5.0.0"),
             flags: &["optional"],
             ..Arg::EMPTY
         },
