@@ -14,7 +14,8 @@ use citadel_tests::RespReader;
 use redis::{Connection, Value};
 
 struct Both {
-    pair: Pair,
+    /// Keeps both servers running.
+    _servers: Pair,
     redis: Connection,
     citadel: Connection,
 }
@@ -28,7 +29,7 @@ impl Both {
             .unwrap();
         let citadel = pair.citadel.client();
         Both {
-            pair,
+            _servers: pair,
             redis,
             citadel,
         }
