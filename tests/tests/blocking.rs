@@ -34,52 +34,55 @@ fn wait_blocked(c: &mut redis::Connection, n: usize) {
     }
 }
 
-#[test]
-fn replies_timeouts_and_errors_match_redis() {
-    let mut p = Pair::start();
+/// Runs `cases` over a RESP2 and a RESP3 connection to each server,
+/// comparing every reply byte for byte.
+fn compare_in_both_protocols(p: &mut Pair, cases: &[&[&str]]) {
     let r3 = p.connect();
     p.both(r3, &["HELLO", "3"]);
     for conn in [0, r3] {
-        let same = |p: &mut Pair, args: &[&str]| {
-            let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-            p.same_on(conn, &args);
-        };
-        // Timeouts: nil replies of each shape.
-        same(&mut p, &["BLPOP", "none", "other", "0.05"]);
-        same(&mut p, &["BRPOP", "none", "0.01"]);
-        same(&mut p, &["BLMOVE", "none", "dst", "LEFT", "RIGHT", "0.01"]);
-        same(&mut p, &["BRPOPLPUSH", "none", "dst", "0.01"]);
-        same(
-            &mut p,
-            &["BLMPOP", "0.01", "2", "none", "other", "LEFT", "COUNT", "3"],
-        );
-        // Served at once.
-        same(&mut p, &["RPUSH", "l", "a", "b", "c", "d"]);
-        same(&mut p, &["BLPOP", "none", "l", "0"]);
-        same(&mut p, &["BRPOP", "l", "0"]);
-        same(&mut p, &["BLMOVE", "l", "m", "RIGHT", "LEFT", "0"]);
-        same(&mut p, &["BRPOPLPUSH", "m", "l", "0"]);
-        same(
-            &mut p,
-            &["BLMPOP", "0", "2", "none", "l", "RIGHT", "COUNT", "5"],
-        );
-        same(&mut p, &["EXISTS", "l", "m"]);
-        // Errors.
-        same(&mut p, &["SET", "str", "v"]);
-        same(&mut p, &["BLPOP", "str", "0"]);
-        same(&mut p, &["BLPOP", "l", "-1"]);
-        same(&mut p, &["BLPOP", "l", "abc"]);
-        same(&mut p, &["BLMPOP", "0", "0", "l", "LEFT"]);
-        same(&mut p, &["BLMPOP", "0", "1", "l", "UP"]);
-        same(&mut p, &["BLMOVE", "l", "m", "UP", "LEFT", "0"]);
-        same(&mut p, &["BLPOP", "l"]);
-        // Inside MULTI nothing blocks.
-        same(&mut p, &["MULTI"]);
-        same(&mut p, &["BLPOP", "empty", "0"]);
-        same(&mut p, &["BLMOVE", "empty", "x", "LEFT", "LEFT", "0"]);
-        same(&mut p, &["EXEC"]);
-        same(&mut p, &["DEL", "str"]);
+        for case in cases {
+            p.same_str_on(conn, case);
+        }
     }
+}
+
+#[test]
+fn replies_timeouts_and_errors_match_redis() {
+    let mut p = Pair::start();
+    compare_in_both_protocols(
+        &mut p,
+        &[
+            // Timeouts: nil replies of each shape.
+            &["BLPOP", "none", "other", "0.05"],
+            &["BRPOP", "none", "0.01"],
+            &["BLMOVE", "none", "dst", "LEFT", "RIGHT", "0.01"],
+            &["BRPOPLPUSH", "none", "dst", "0.01"],
+            &["BLMPOP", "0.01", "2", "none", "other", "LEFT", "COUNT", "3"],
+            // Served at once.
+            &["RPUSH", "l", "a", "b", "c", "d"],
+            &["BLPOP", "none", "l", "0"],
+            &["BRPOP", "l", "0"],
+            &["BLMOVE", "l", "m", "RIGHT", "LEFT", "0"],
+            &["BRPOPLPUSH", "m", "l", "0"],
+            &["BLMPOP", "0", "2", "none", "l", "RIGHT", "COUNT", "5"],
+            &["EXISTS", "l", "m"],
+            // Errors.
+            &["SET", "str", "v"],
+            &["BLPOP", "str", "0"],
+            &["BLPOP", "l", "-1"],
+            &["BLPOP", "l", "abc"],
+            &["BLMPOP", "0", "0", "l", "LEFT"],
+            &["BLMPOP", "0", "1", "l", "UP"],
+            &["BLMOVE", "l", "m", "UP", "LEFT", "0"],
+            &["BLPOP", "l"],
+            // Inside MULTI nothing blocks.
+            &["MULTI"],
+            &["BLPOP", "empty", "0"],
+            &["BLMOVE", "empty", "x", "LEFT", "LEFT", "0"],
+            &["EXEC"],
+            &["DEL", "str"],
+        ],
+    );
 }
 
 #[test]
@@ -198,29 +201,20 @@ fn a_queue_of_producers_and_blocking_consumers_loses_and_duplicates_nothing() {
 #[test]
 fn sorted_set_pops_block_and_match_redis() {
     let mut p = Pair::start();
-    let r3 = p.connect();
-    p.both(r3, &["HELLO", "3"]);
-    for conn in [0, r3] {
-        let same = |p: &mut Pair, args: &[&str]| {
-            let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-            p.same_on(conn, &args);
-        };
-        same(&mut p, &["BZPOPMIN", "none", "0.01"]);
-        same(&mut p, &["BZMPOP", "0.01", "1", "none", "MAX"]);
-        same(&mut p, &["ZADD", "z", "1", "a", "2.5", "b", "3", "c"]);
-        same(&mut p, &["BZPOPMIN", "none", "z", "0"]);
-        same(&mut p, &["BZPOPMAX", "z", "0"]);
-        same(
-            &mut p,
+    compare_in_both_protocols(
+        &mut p,
+        &[
+            &["BZPOPMIN", "none", "0.01"],
+            &["BZMPOP", "0.01", "1", "none", "MAX"],
+            &["ZADD", "z", "1", "a", "2.5", "b", "3", "c"],
+            &["BZPOPMIN", "none", "z", "0"],
+            &["BZPOPMAX", "z", "0"],
             &["BZMPOP", "0", "2", "none", "z", "MIN", "COUNT", "9"],
-        );
-        same(&mut p, &["BZPOPMIN", "z", "-1"]);
-        same(&mut p, &["BZMPOP", "0", "0", "z", "MIN"]);
-        same(
-            &mut p,
+            &["BZPOPMIN", "z", "-1"],
+            &["BZMPOP", "0", "0", "z", "MIN"],
             &["EVAL", "return redis.call('bzpopmin', 'z', 0)", "0"],
-        );
-    }
+        ],
+    );
     // One client blocks, a ZADD on another core serves it.
     let server = &p.citadel;
     let mut admin = server.client();
