@@ -18,6 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("proto", &[]),
     ("server/supervisor", &["citadel-proto", "citadel-settings"]),
     ("server/cluster", &["citadel-proto"]),
+    ("server/collections", &[]),
     ("server/membership", &["citadel-proto"]),
     (
         "server/citadel",
@@ -28,6 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "citadel-settings",
             "citadel-supervisor",
             "citadel-cluster",
+            "citadel-collections",
             "citadel-membership",
             "citadel-proto",
         ],

@@ -21,6 +21,30 @@ use std::sync::Mutex;
 
 use crate::wait::{Inboxes, Mail};
 
+/// A blocked client's registration, kept on its connection while it waits.
+#[derive(Debug)]
+pub struct BlockState {
+    keys: Vec<Box<[u8]>>,
+    /// Unix ms; None waits forever.
+    deadline_ms: Option<u64>,
+}
+
+impl BlockState {
+    pub fn new(keys: Vec<Box<[u8]>>, deadline_ms: Option<u64>) -> BlockState {
+        BlockState { keys, deadline_ms }
+    }
+
+    /// Whether its timeout has passed at `now_ms`.
+    pub fn timed_out(&self, now_ms: u64) -> bool {
+        self.deadline_ms.is_some_and(|at| at <= now_ms)
+    }
+
+    /// Leaves every key's line (served, timed out, or disconnected).
+    pub fn release(self, registry: &BlockedKeys, client: u64) {
+        registry.unblock(client, self.keys.iter().map(|k| &k[..]));
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Blocked {
     client: u64,

@@ -14,25 +14,9 @@ use super::args::Args;
 use super::context::{Ctx, Pending};
 use super::error::{CmdError, CmdResult};
 use super::table::CommandDef;
+use crate::blocking::BlockState;
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
-
-/// A blocked client's registration (kept on its connection while it waits).
-#[derive(Debug)]
-pub struct BlockState {
-    keys: Vec<Box<[u8]>>,
-    /// Unix ms; None waits forever.
-    deadline_ms: Option<u64>,
-}
-
-impl BlockState {
-    /// Leaves every key's line (served, timed out, or disconnected).
-    pub fn release(self, state: &ServerState, client: u64) {
-        state
-            .blocked
-            .unblock(client, self.keys.iter().map(|k| &k[..]));
-    }
-}
 
 /// A blocking command's timeout argument: seconds, fractions allowed, 0
 /// for no timeout. Returns the timeout in ms (None: forever).
@@ -56,9 +40,7 @@ pub fn parse_timeout(arg: &[u8]) -> Result<Option<u64>, CmdError> {
 /// the client is released and the command answers its timeout reply.
 pub fn timed_out(ctx: &mut Ctx<'_>) -> bool {
     let passed = match &ctx.conn.blocked {
-        Some(b) => b
-            .deadline_ms
-            .is_some_and(|at| at <= citadel_cache::unix_millis()),
+        Some(b) => b.timed_out(citadel_cache::unix_millis()),
         None => false,
     };
     if passed {
@@ -84,7 +66,7 @@ pub fn served(ctx: &mut Ctx<'_>, key: &[u8], left: bool) {
 
 fn release(ctx: &mut Ctx<'_>) {
     if let Some(b) = ctx.conn.blocked.take() {
-        b.release(ctx.state, ctx.conn.client.id);
+        b.release(&ctx.state.blocked, ctx.conn.client.id);
     }
 }
 
@@ -115,7 +97,7 @@ pub fn block<'k>(
         if let Some(at) = deadline_ms {
             ctx.thread.block_deadlines.push((client, at));
         }
-        ctx.conn.blocked = Some(BlockState { keys, deadline_ms });
+        ctx.conn.blocked = Some(BlockState::new(keys, deadline_ms));
         if retry(ctx)? {
             return Ok(());
         }

@@ -81,7 +81,7 @@ pub struct ConnState {
     /// hand-off).
     pub cannot_wait: bool,
     /// A blocking command's registration while it waits (`blocking.rs`).
-    pub blocked: Option<super::blocking::BlockState>,
+    pub blocked: Option<crate::blocking::BlockState>,
 }
 
 /// The connection's side of its tracking (what every read checks).

@@ -44,6 +44,8 @@ fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
         ("setrange", Written { .. }) => string("setrange"),
         ("setbit" | "bitfield", Written { .. }) => string("setbit"),
         ("pfadd" | "pfmerge", Written { .. }) => string("pfadd"),
+        // A STORE whose result is empty deletes its destination: `del` only.
+        ("sinterstore" | "sunionstore" | "sdiffstore", Deleted) => generic("del"),
         (_, _) if collection_event(name).is_some() => collection_event(name),
         (_, Written { .. }) => string("set"),
         (_, Deleted) => generic("del"),
@@ -97,7 +99,7 @@ pub fn flush(state: &ServerState, thread: &mut ThreadCtx, origin: Option<u64>) {
         if also_expire(name, change) {
             publish("expire", class::GENERIC);
         }
-        if change == KeyChange::Deleted && collection_event(name).is_some() {
+        if change == KeyChange::Deleted && collection_event(name).is_some() && ev != "del" {
             // The command emptied the collection, which went with it.
             publish("del", class::GENERIC);
         }

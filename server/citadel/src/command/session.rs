@@ -234,7 +234,7 @@ impl Drop for Session {
             self.state.monitors.remove(self.conn.client.id);
         }
         if let Some(blocked) = self.conn.blocked.take() {
-            blocked.release(&self.state, self.conn.client.id);
+            blocked.release(&self.state.blocked, self.conn.client.id);
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 
 /// Room for every command and subcommand of the table (a test checks).
-pub const MAX_COMMANDS: usize = 256;
+pub const MAX_COMMANDS: usize = 512;
 
 /// Latency histogram: bucket 0 holds everything under 1024 ns, then four
 /// buckets per power of two (about 19% wide at most) up to ~69 s.

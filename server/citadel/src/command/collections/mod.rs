@@ -13,10 +13,6 @@ pub mod set;
 pub mod sort;
 pub mod value;
 pub mod zset;
-pub mod zset_algebra;
-pub mod zset_blocking;
-pub mod zset_pop;
-pub mod zset_range;
 
 /// Each collection type's command rows.
 pub static TABLES: &[&[CommandDef]] = &[

@@ -13,6 +13,11 @@ use citadel_collections::zset::{self, Entry};
 use citadel_collections::{Packed, ZSetEdit};
 use citadel_resp::{num, Reply};
 
+mod algebra;
+mod blocking;
+mod pop;
+mod range;
+
 use super::value::{load, read, store, view, Existing};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
@@ -395,7 +400,7 @@ pub(super) fn numkeys_range(args: &Args<'_>, at: usize) -> Option<std::ops::Rang
     (n <= args.len().saturating_sub(first) as u64).then(|| first..first + n as usize)
 }
 
-use super::{zset_algebra as alg, zset_blocking as blocking, zset_pop as pop, zset_range as range};
+use self::algebra as alg;
 use crate::command::table::{c, CommandDef, KEY1, KEYS_2, NOKEYS, R, RF, W, WF, WM, WMF};
 
 const Z: &str = "sorted-set";

@@ -5,7 +5,7 @@
 use citadel_collections::zset::Entry;
 use citadel_resp::num;
 
-use super::zset::{
+use super::{
     load_edit, numkeys_range, owned, reply_entries, reply_owned, reply_score, save, with_entries,
     Owned, ZError,
 };

@@ -9,8 +9,8 @@ use std::ops::Range;
 use citadel_collections::zset::{self, Entry};
 use citadel_collections::{LexRange, ScoreRange};
 
-use super::value::load;
-use super::zset::{remove_and_count, reply_entries, with_entries, ZError, ZSET};
+use super::super::value::load;
+use super::{remove_and_count, reply_entries, with_entries, ZError, ZSET};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -225,7 +225,7 @@ pub fn zrangestore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .cache
         .update(&[args.get(1), args.get(2)], |items, changes| {
             let found = load(items[1].as_ref(), ZSET, src_buf)?.is_some();
-            let entries = zset::entries(super::value::view(src_buf, found)?)?;
+            let entries = zset::entries(super::super::value::view(src_buf, found)?)?;
             let mut sorted = select(&q, &entries);
             sorted.sort_by(zset::cmp);
             replace(changes, 0, items[0].is_some(), &sorted)?;
@@ -249,7 +249,7 @@ pub(super) fn replace(
         }
         return Ok(());
     }
-    super::value::store(
+    super::super::value::store(
         changes,
         i,
         ZSET,

@@ -11,8 +11,8 @@ use citadel_cache::{ItemRef, ValueKind};
 use citadel_collections::zset::{self, Entry};
 use citadel_collections::{Packed, ZSetEdit};
 
-use super::zset::{numkeys_range, owned, reply_owned, set_as_entries, Owned, ZError};
-use super::zset_range::replace;
+use super::range::replace;
+use super::{numkeys_range, owned, reply_owned, set_as_entries, Owned, ZError};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -111,7 +111,7 @@ fn parse_options(
         if algebra && remaining > n && args.is(j, "weights") {
             for w in &mut req.weights {
                 j += 1;
-                *w = super::zset::parse_score(args.get(j)).ok_or(ZError::WeightFloat)?;
+                *w = super::parse_score(args.get(j)).ok_or(ZError::WeightFloat)?;
             }
         } else if algebra && remaining >= 2 && args.is(j, "aggregate") {
             j += 1;

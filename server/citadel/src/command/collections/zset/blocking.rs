@@ -2,8 +2,8 @@
 //! `command::blocking` like the list pops (served in Redis's order,
 //! woken by any write to a key, the command run again).
 
-use super::zset::reply_score;
-use super::zset_pop::{parse_zmpop, pop_first, reply_key_and_entries};
+use super::pop::{parse_zmpop, pop_first, reply_key_and_entries};
+use super::reply_score;
 use crate::command::args::Args;
 use crate::command::blocking::{block, may_block, may_serve, parse_timeout, served, timed_out};
 use crate::command::context::Ctx;
@@ -84,7 +84,7 @@ pub fn bzmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 /// BZMPOP's keys (numkeys after the timeout).
 pub fn bzmpop_keys<'a>(args: Args<'a>, f: &mut dyn FnMut(&'a [u8])) {
-    if let Some(keys) = super::zset::numkeys_range(&args, 2) {
+    if let Some(keys) = super::numkeys_range(&args, 2) {
         keys.for_each(|i| f(args.get(i)));
     }
 }
