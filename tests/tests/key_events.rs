@@ -64,6 +64,21 @@ fn notifications_match_redis() {
         &["LPOP", "l"],
         &["RPOP", "l", "2"],
         &["LTRIM", "l", "5", "6"],
+        // Sorted sets.
+        &["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"],
+        &["ZINCRBY", "z", "5", "a"],
+        &["ZREM", "z", "b", "nomember"],
+        &["ZREMRANGEBYSCORE", "z", "3", "3"],
+        &["ZADD", "z", "7", "e", "8", "f"],
+        &["ZREMRANGEBYRANK", "z", "0", "0"],
+        &["ZREMRANGEBYLEX", "z", "-", "+"],
+        &["ZADD", "z", "1", "a", "2", "b", "3", "c"],
+        &["ZUNIONSTORE", "u", "2", "z", "nokey"],
+        &["ZINTERSTORE", "u", "2", "z", "nokey"],
+        &["ZRANGESTORE", "r", "z", "0", "-1"],
+        &["ZDIFFSTORE", "r", "1", "z"],
+        &["ZPOPMIN", "z"],
+        &["ZPOPMAX", "z"],
     ];
     for case in cases {
         pair.same_str(case);

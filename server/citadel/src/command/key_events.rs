@@ -45,7 +45,11 @@ fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
         ("setbit" | "bitfield", Written { .. }) => string("setbit"),
         ("pfadd" | "pfmerge", Written { .. }) => string("pfadd"),
         // A STORE whose result is empty deletes its destination: `del` only.
-        ("sinterstore" | "sunionstore" | "sdiffstore", Deleted) => generic("del"),
+        (
+            "sinterstore" | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore"
+            | "zdiffstore" | "zrangestore",
+            Deleted,
+        ) => generic("del"),
         (_, _) if collection_event(name).is_some() => collection_event(name),
         (_, Written { .. }) => string("set"),
         (_, Deleted) => generic("del"),

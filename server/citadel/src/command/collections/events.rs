@@ -31,6 +31,21 @@ const EVENTS: &[(&str, &str, u32)] = &[
     ("sinterstore", "sinterstore", class::SET),
     ("sunionstore", "sunionstore", class::SET),
     ("sdiffstore", "sdiffstore", class::SET),
+    // ZADD ... INCR publishes `zincr` in Redis: the name alone says `zadd`.
+    ("zadd", "zadd", class::ZSET),
+    ("zincrby", "zincr", class::ZSET),
+    ("zrem", "zrem", class::ZSET),
+    ("zremrangebyscore", "zremrangebyscore", class::ZSET),
+    ("zremrangebyrank", "zremrangebyrank", class::ZSET),
+    ("zremrangebylex", "zremrangebylex", class::ZSET),
+    ("zpopmin", "zpopmin", class::ZSET),
+    ("zpopmax", "zpopmax", class::ZSET),
+    ("bzpopmin", "zpopmin", class::ZSET),
+    ("bzpopmax", "zpopmax", class::ZSET),
+    ("zunionstore", "zunionstore", class::ZSET),
+    ("zinterstore", "zinterstore", class::ZSET),
+    ("zdiffstore", "zdiffstore", class::ZSET),
+    ("zrangestore", "zrangestore", class::ZSET),
 ];
 
 /// The event and class of a change collection command `name` made.
