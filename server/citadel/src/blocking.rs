@@ -120,17 +120,17 @@ impl BlockedKeys {
         }
     }
 
-    /// `key` was written: every client waiting for it is woken to look
-    /// again (the first in line takes first). Call after the write
-    /// committed; the fence is here.
-    pub fn signal(&self, key: &[u8], inboxes: &Inboxes) {
+    /// `keys` were written: every client waiting for one of them is woken
+    /// to look again (the first in line takes first). Call after the
+    /// writes committed; the fence is here, one for all the keys.
+    pub fn signal<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>, inboxes: &Inboxes) {
         fence(Ordering::SeqCst);
         if !self.any() {
             return;
         }
         let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(queue) = queues.get(key) {
-            for b in queue {
+        for key in keys {
+            for b in queues.get(key).into_iter().flatten() {
                 inboxes.send(b.thread, Mail::KeyReady { client: b.client });
             }
         }

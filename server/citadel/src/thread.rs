@@ -79,11 +79,12 @@ impl WrittenKeys {
         self.spans.is_empty()
     }
 
-    /// Calls `f` with each key, then forgets them.
-    pub fn drain(&mut self, mut f: impl FnMut(&[u8])) {
-        for span in self.spans.drain(..) {
-            f(&self.bytes[span]);
-        }
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.spans.iter().map(|span| &self.bytes[span.clone()])
+    }
+
+    pub fn clear(&mut self) {
+        self.spans.clear();
         self.bytes.clear();
     }
 }

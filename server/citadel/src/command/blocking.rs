@@ -60,7 +60,7 @@ pub fn may_serve(ctx: &Ctx<'_>, key: &[u8]) -> bool {
 pub fn served(ctx: &mut Ctx<'_>, key: &[u8], left: bool) {
     release(ctx);
     if left {
-        ctx.state.blocked.signal(key, &ctx.thread.inboxes);
+        ctx.state.blocked.signal([key], &ctx.thread.inboxes);
     }
 }
 
@@ -109,7 +109,8 @@ pub fn block<'k>(
 /// Whether a successful run of `def` may give a blocked client what it
 /// waits for (a push, a ZADD, a RENAME onto its key ...).
 fn may_feed_blocked(def: &CommandDef) -> bool {
-    def.has_flag("write") && matches!(def.group, "list" | "sorted-set" | "generic")
+    // The group first: it rules out the hot string commands at once.
+    matches!(def.group, "list" | "sorted-set" | "generic") && def.has_flag("write")
 }
 
 /// Notes the keys `def` wrote (its handler succeeded), to be signalled
@@ -125,12 +126,10 @@ pub fn signal_written(state: &ServerState, thread: &mut ThreadCtx) {
     if thread.written_keys.is_empty() {
         return;
     }
-    let ThreadCtx {
-        written_keys,
-        inboxes,
-        ..
-    } = thread;
-    written_keys.drain(|key| state.blocked.signal(key, inboxes));
+    state
+        .blocked
+        .signal(thread.written_keys.iter(), &thread.inboxes);
+    thread.written_keys.clear();
 }
 
 #[cfg(test)]
