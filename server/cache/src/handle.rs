@@ -10,8 +10,9 @@ use crate::cache::Cache;
 use crate::changes::KeyChange;
 use crate::error::WriteError;
 use crate::index::{bucket_off, level_slots, Entry, KeyHash, FREQ_MAX};
-use crate::item::ItemRef;
+use crate::item::{ItemRef, ValueKind};
 use crate::lookup::Found;
+use crate::owned::ReclaimQueue;
 use crate::segment::State;
 use crate::stats::HandleCounters;
 use crate::sync::Ordering;
@@ -25,6 +26,8 @@ pub struct CacheHandle {
     pub(crate) scratch: Scratch,
     /// The transaction in progress, if `txn.active` (txn.rs).
     pub(crate) txn: Txn,
+    /// Pages of dropped collection roots still to delete (owned.rs).
+    pub(crate) reclaim: ReclaimQueue,
 }
 
 /// Outcome of an optimistic lookup.
@@ -43,6 +46,7 @@ impl CacheHandle {
             cache,
             scratch: Scratch::default(),
             txn: Txn::default(),
+            reclaim: ReclaimQueue::default(),
         }
     }
 
@@ -226,6 +230,7 @@ impl CacheHandle {
             w,
             scratch,
             txn,
+            ..
         } = self;
         if txn.active {
             return txn.update(cache, w, keys, f);
@@ -336,6 +341,34 @@ impl CacheHandle {
         expire_at: Option<u64>,
     ) -> Result<(), WriteError> {
         self.update(&[key], |_, ch| ch.put(0, &[value], expire_at))?
+    }
+
+    /// Queues pages `pages` of the root `owner` had with `generation` for
+    /// deletion (the root was dropped or replaced; see owned.rs): they go
+    /// a few at a time in `reclaim_step`, so dropping a big collection
+    /// never stalls the caller.
+    pub fn reclaim_pages(&mut self, owner: &[u8], generation: u64, pages: std::ops::Range<u64>) {
+        self.reclaim.push(owner, generation, pages);
+    }
+
+    /// Whether queued pages wait for `reclaim_step`.
+    pub fn reclaim_pending(&self) -> bool {
+        !self.reclaim.is_empty()
+    }
+
+    /// Deletes up to `budget` queued pages (only items that are pages);
+    /// returns how many keys it looked at.
+    pub fn reclaim_step(&mut self, budget: usize) -> usize {
+        let mut queue = std::mem::take(&mut self.reclaim);
+        let done = queue.drain(budget, |key| {
+            let _ = self.update(&[key], |items, ch| {
+                if items[0].as_ref().map(|item| item.kind()) == Some(ValueKind::Page) {
+                    ch.delete(0);
+                }
+            });
+        });
+        self.reclaim = queue;
+        done
     }
 
     /// Returns true when the key existed (and was not expired).

@@ -39,6 +39,9 @@ pub enum ValueKind {
     List = 2,
     Set = 3,
     ZSet = 4,
+    /// A page of a big collection, owned by its root item (`owned.rs`):
+    /// not a key of the keyspace.
+    Page = 5,
 }
 
 impl ValueKind {
@@ -49,6 +52,7 @@ impl ValueKind {
             2 => ValueKind::List,
             3 => ValueKind::Set,
             4 => ValueKind::ZSet,
+            5 => ValueKind::Page,
             _ => return None,
         })
     }
@@ -60,6 +64,7 @@ impl ValueKind {
             ValueKind::List => "list",
             ValueKind::Set => "set",
             ValueKind::ZSet => "zset",
+            ValueKind::Page => "none",
         }
     }
 }

@@ -19,11 +19,12 @@
 //! Module layering (each uses only modules to its left):
 //!
 //! ```text
-//! sync, clock, error, stats → region → changes → layout → index → occupancy → segment → item
+//! sync, clock, error, stats, owned → region → changes → layout → index → occupancy → segment → item
 //!   → lookup → cache → writer → evict → alloc → put → update → txn → handle
 //!   → scan → recover → store → reader
 //! ```
-//! `sync` picks std or loom atomics; `region` owns the mapping and all
+//! `sync` picks std or loom atomics; `owned` the contract between a big
+//! collection's root and its page items; `region` owns the mapping and all
 //! `unsafe`; `occupancy` the summary that lets SCAN skip empty index; `lookup` the optimistic, read-only item lookup; `cache` the
 //! shared state;
 //! `writer` a thread's segments and bookkeeping; `evict` makes room;
@@ -46,6 +47,7 @@ mod item;
 mod layout;
 mod lookup;
 mod occupancy;
+pub mod owned;
 mod put;
 mod reader;
 mod recover;

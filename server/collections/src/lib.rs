@@ -20,6 +20,7 @@
 pub mod hash;
 pub mod list;
 pub mod packed;
+pub mod paged;
 pub mod rdb;
 pub mod sample;
 pub mod set;

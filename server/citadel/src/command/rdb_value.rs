@@ -22,6 +22,8 @@ pub fn to_rdb(kind: ValueKind, stored: &[u8]) -> Result<RdbValue, CmdError> {
                 .collect::<Result<_, _>>()?,
         ),
         ValueKind::ZSet => zset_to_rdb(Packed::parse(stored)?)?,
+        // Never a key (hidden from the keyspace): nothing to dump.
+        ValueKind::Page => return Err(CmdError::NoSuchKey),
     })
 }
 

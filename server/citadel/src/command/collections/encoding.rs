@@ -45,5 +45,7 @@ fn encoding_of(kind: ValueKind, packed: Packed<'_>) -> Result<&'static str, CmdE
         ValueKind::ZSet => zset::redis_encoding(&zset::entries(packed)?),
         ValueKind::List => "quicklist",
         ValueKind::String => "raw",
+        // Never a key (hidden from the keyspace): nothing to report.
+        ValueKind::Page => return Err(CmdError::NoSuchKey),
     })
 }

@@ -1,0 +1,174 @@
+//! Collections stored as a root plus pages (`citadel_cache::owned`): a
+//! command that meets a paged root learns from it which pages it needs,
+//! then runs over the user keys and those pages in one `update`, checking
+//! that every root is still the one it planned from (each write of a paged
+//! collection rewrites its root, whose version then moves). So a paged
+//! collection is read and written atomically, and crash-atomically, like a
+//! packed one; a command on packed collections pays one byte compare.
+
+use citadel_cache::owned::{page_key, OWNER_MARK, OWNER_STAMP_LEN};
+use citadel_cache::{CacheHandle, Changes, ItemRef, ValueKind};
+
+use crate::command::error::CmdError;
+
+// The collections crate knows nothing of the engine: its paged encoding
+// byte must be the engine's root mark.
+const _: () = assert!(citadel_collections::paged::ENCODING_PAGED == OWNER_MARK);
+
+/// The pages a command needs, planned from the roots it saw.
+#[derive(Default, Debug)]
+pub struct PagePlan {
+    users: usize,
+    /// Each user key's root value when it was planned (None: not paged).
+    roots: Vec<Option<Vec<u8>>>,
+    /// (user key index, page number), sorted; the page's item index is
+    /// `users + position`.
+    pages: Vec<(usize, u64)>,
+    keys: Vec<Vec<u8>>,
+}
+
+impl PagePlan {
+    fn new(users: usize) -> PagePlan {
+        PagePlan {
+            users,
+            roots: vec![None; users],
+            ..PagePlan::default()
+        }
+    }
+
+    /// The root value user key `user` had when planned (paged roots only).
+    pub fn root(&self, user: usize) -> Option<&[u8]> {
+        self.roots[user].as_deref()
+    }
+
+    /// Declares page `page` of user key `user` (whose root is paged).
+    pub fn need(&mut self, user: usize, page: u64) {
+        self.pages.push((user, page));
+    }
+
+    /// Declares pages `pages` of user key `user`.
+    pub fn need_all(&mut self, user: usize, pages: std::ops::Range<u64>) {
+        self.pages.extend(pages.map(|page| (user, page)));
+    }
+
+    /// The item index of page `page` of user key `user`, if planned.
+    pub fn item(&self, user: usize, page: u64) -> Option<usize> {
+        self.pages
+            .binary_search(&(user, page))
+            .ok()
+            .map(|at| self.users + at)
+    }
+
+    /// The pages planned for user key `user`, with their item indices.
+    pub fn pages_of(&self, user: usize) -> impl Iterator<Item = (u64, usize)> + '_ {
+        let start = self.pages.partition_point(|&(u, _)| u < user);
+        self.pages[start..]
+            .iter()
+            .take_while(move |&&(u, _)| u == user)
+            .enumerate()
+            .map(move |(i, &(_, page))| (page, self.users + start + i))
+    }
+
+    fn finish(&mut self, keys: &[&[u8]]) -> Result<(), CmdError> {
+        self.pages.sort_unstable();
+        self.pages.dedup();
+        self.keys.clear();
+        for &(user, page) in &self.pages {
+            let generation = self
+                .root(user)
+                .and_then(citadel_cache::owned::owner_generation)
+                .ok_or(CmdError::CorruptValue)?;
+            let mut key = Vec::new();
+            page_key(keys[user], generation, page, &mut key);
+            self.keys.push(key);
+        }
+        Ok(())
+    }
+}
+
+/// Whether `item` is a paged collection's root (its kind is a collection
+/// and its value starts with the root mark).
+pub fn is_root(item: &ItemRef<'_>) -> bool {
+    if matches!(item.kind(), ValueKind::String | ValueKind::Page)
+        || item.value_len() < OWNER_STAMP_LEN
+    {
+        return false;
+    }
+    let mut head = [0u8; 1];
+    match item
+        .value_range(0, 1)
+        .next()
+        .and_then(|piece| piece.get(0..1))
+    {
+        Some(byte) => byte.copy_to(&mut head),
+        None => return false,
+    }
+    head[0] == OWNER_MARK
+}
+
+/// The value of `item` if it is a paged root.
+fn root_value(item: &Option<ItemRef<'_>>) -> Option<Vec<u8>> {
+    item.as_ref().filter(|item| is_root(item)).map(|item| {
+        let mut value = Vec::new();
+        item.write_value_to(&mut value);
+        value
+    })
+}
+
+/// Whether `item` is the root `planned` (None: not a paged root).
+fn matches_plan(item: &Option<ItemRef<'_>>, planned: Option<&[u8]>) -> bool {
+    match planned {
+        None => !item.as_ref().is_some_and(is_root),
+        Some(planned) => root_value(item).as_deref() == Some(planned),
+    }
+}
+
+enum Outcome<R> {
+    Done(Result<R, CmdError>),
+    /// A root differs from the plan: these are the roots seen.
+    Replan(Vec<Option<Vec<u8>>>),
+}
+
+/// Runs `f` over `keys` and the pages `plan` asks for, in one `update`.
+/// `f` sees the user keys' items first (index i for `keys[i]`), then the
+/// planned pages (`PagePlan::item`). `plan(i, root, plan)` is called for
+/// each user key whose item is a paged root, with the root's value, and
+/// declares the pages the command needs. While no key is paged, `f` runs
+/// on the first attempt with an empty plan.
+pub fn update_paged<R>(
+    cache: &mut CacheHandle,
+    keys: &[&[u8]],
+    mut plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
+    mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    let mut current = PagePlan::new(keys.len());
+    loop {
+        let mut all: Vec<&[u8]> = keys.to_vec();
+        all.extend(current.keys.iter().map(Vec::as_slice));
+        let outcome = cache.update(&all, |items, changes| {
+            let users = &items[..keys.len()];
+            if users
+                .iter()
+                .enumerate()
+                .all(|(i, item)| matches_plan(item, current.root(i)))
+            {
+                Outcome::Done(f(items, changes, &current))
+            } else {
+                Outcome::Replan(users.iter().map(root_value).collect())
+            }
+        })?;
+        match outcome {
+            Outcome::Done(result) => return result,
+            Outcome::Replan(roots) => {
+                current = PagePlan::new(keys.len());
+                current.roots = roots;
+                for i in 0..keys.len() {
+                    if let Some(root) = current.roots[i].clone() {
+                        plan(i, &root, &mut current)?;
+                    }
+                }
+                current.finish(keys)?;
+            }
+        }
+    }
+}
