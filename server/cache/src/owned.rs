@@ -9,9 +9,11 @@
 //!
 //! * a page's key is `owner key | generation:u64 | page:u64 |
 //!   owner length:u32 | PAGE_KEY_MAGIC`, all little endian;
-//! * a root's value starts with `OWNER_MARK` then the same generation
-//!   (u64 LE). Generations are random 64-bit numbers drawn per root, so a
-//!   root re-created under the same key never adopts an old root's pages.
+//! * a root's value starts with `OWNER_MARK`, the same generation, a
+//!   version (the collection's business), then the range of page numbers
+//!   its pages lie in, `first..end` (all u64 LE). Generations are random
+//!   64-bit numbers drawn per root, so a root re-created under the same
+//!   key never adopts an old root's pages.
 //!
 //! A page is live while its owner key holds a root with its generation.
 
@@ -24,8 +26,9 @@ use std::ops::Range;
 pub const PAGE_KEY_MAGIC: [u8; 8] = *b"\xffcitPG\x00\x01";
 /// First byte of a root's value (the packed encodings start with 0).
 pub const OWNER_MARK: u8 = 1;
-/// Bytes of a root's value the engine reads: the mark and the generation.
-pub const OWNER_STAMP_LEN: usize = 9;
+/// Bytes of a root's value the engine reads: mark, generation, version,
+/// first page, end page.
+pub const OWNER_STAMP_LEN: usize = 33;
 const TRAILER: usize = 8 + 8 + 4 + PAGE_KEY_MAGIC.len();
 
 /// A parsed page key.
@@ -68,12 +71,17 @@ pub fn parse_page_key(key: &[u8]) -> Option<PageKey<'_>> {
 /// The generation a root's value carries (from its first
 /// `OWNER_STAMP_LEN` bytes); None for a value that is not a root.
 pub fn owner_generation(value_head: &[u8]) -> Option<u64> {
-    match value_head {
-        [OWNER_MARK, rest @ ..] if rest.len() >= 8 => {
-            Some(u64::from_le_bytes(rest[..8].try_into().expect("8 bytes")))
-        }
-        _ => None,
+    owner_stamp(value_head).map(|(generation, _)| generation)
+}
+
+/// The generation and page range a root's value carries; None for a value
+/// that is not a root.
+pub fn owner_stamp(value_head: &[u8]) -> Option<(u64, Range<u64>)> {
+    if value_head.len() < OWNER_STAMP_LEN || value_head[0] != OWNER_MARK {
+        return None;
     }
+    let word = |at: usize| u64::from_le_bytes(value_head[at..at + 8].try_into().expect("8 bytes"));
+    Some((word(1), word(17)..word(25)))
 }
 
 thread_local! {
@@ -172,8 +180,11 @@ mod tests {
         let b = new_generation();
         assert_ne!(a, b);
         let mut root = vec![OWNER_MARK];
-        root.extend_from_slice(&a.to_le_bytes());
+        for word in [a, 5, 2, 9] {
+            root.extend_from_slice(&word.to_le_bytes());
+        }
         assert_eq!(owner_generation(&root), Some(a));
+        assert_eq!(owner_stamp(&root), Some((a, 2..9)));
         assert_eq!(owner_generation(&[0, 1, 2]), None);
         assert_eq!(owner_generation(&[OWNER_MARK, 1]), None);
     }
