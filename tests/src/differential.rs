@@ -104,6 +104,24 @@ impl Pair {
         (text(c.redis.raw_reply()), text(c.citadel.raw_reply()))
     }
 
+    /// Sends `args` to both on `conn` without reading a reply (a command
+    /// that blocks); `replies_on` reads them later.
+    pub fn send_on(&mut self, conn: usize, args: &[&str]) {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        let cmd = encode_command(&args);
+        let c = &mut self.conns[conn];
+        c.redis.send(&cmd);
+        c.citadel.send(&cmd);
+    }
+
+    /// The next reply on `conn` from each server: (Redis's, Citadel's).
+    pub fn replies_on(&mut self, conn: usize) -> (String, String) {
+        let c = &mut self.conns[conn];
+        let text =
+            |r: Option<Vec<u8>>| String::from_utf8_lossy(&r.expect("server closed")).into_owned();
+        (text(c.redis.raw_reply()), text(c.citadel.raw_reply()))
+    }
+
     /// Pushes (or messages) waiting on connection `conn`: every reply that
     /// arrives within `wait`, from each server, to compare.
     pub fn pending_on(

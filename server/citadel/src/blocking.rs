@@ -39,6 +39,11 @@ impl BlockState {
         self.deadline_ms.is_some_and(|at| at <= now_ms)
     }
 
+    /// Makes its timeout pass now (CLIENT UNBLOCK ... TIMEOUT).
+    pub fn expire_now(&mut self) {
+        self.deadline_ms = Some(0);
+    }
+
     /// Leaves every key's line (served, timed out, or disconnected).
     pub fn release(self, registry: &BlockedKeys, client: u64) {
         registry.unblock(client, self.keys.iter().map(|k| &k[..]));
@@ -142,6 +147,26 @@ impl BlockedKeys {
             return 0;
         }
         self.queues.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The thread serving `client` if it is blocked on keys now (CLIENT
+    /// UNBLOCK; a scan of the lines: an admin command, never on a hot path).
+    pub fn thread_of(&self, client: u64) -> Option<usize> {
+        if !self.any() {
+            return None;
+        }
+        let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        queues
+            .values()
+            .flatten()
+            .find(|b| b.client == client)
+            .map(|b| b.thread)
+    }
+
+    /// Asks blocked `client` (of `thread`) to look again now: after CLIENT
+    /// UNBLOCK set its request, its command runs and answers it.
+    pub fn wake(&self, client: u64, thread: usize, inboxes: &Inboxes) {
+        inboxes.send(thread, Mail::KeyReady { client });
     }
 
     /// Clients blocked now (INFO `blocked_clients`).

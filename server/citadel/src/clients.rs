@@ -30,6 +30,9 @@ pub struct ClientShared {
     pub resp: AtomicU8,
     /// Set by CLIENT KILL from any thread; the owning loop then closes it.
     pub killed: Arc<AtomicBool>,
+    /// CLIENT UNBLOCK's request to a blocked client (`Unblock`), taken by
+    /// its blocked command when it runs again.
+    pub unblock: AtomicU8,
     pub names: Mutex<ClientNames>,
 }
 
@@ -45,6 +48,7 @@ impl ClientShared {
             last_cmd: AtomicU32::new(u32::MAX),
             resp: AtomicU8::new(2),
             killed: Arc::new(AtomicBool::new(false)),
+            unblock: AtomicU8::new(Unblock::None as u8),
             names: Mutex::new(ClientNames::default()),
         }
     }
@@ -60,6 +64,33 @@ impl ClientShared {
     pub fn is_killed(&self) -> bool {
         self.killed.load(Ordering::Acquire)
     }
+
+    /// Asks this (blocked) client's command to end as `how` says.
+    pub fn request_unblock(&self, how: Unblock) {
+        // ORDERING: Release, paired with the Acquire swap in
+        // `take_unblock`; the mail that wakes the client follows.
+        self.unblock.store(how as u8, Ordering::Release);
+    }
+
+    /// The pending CLIENT UNBLOCK request, cleared.
+    pub fn take_unblock(&self) -> Unblock {
+        // ORDERING: Acquire, paired with `request_unblock`.
+        match self.unblock.swap(Unblock::None as u8, Ordering::Acquire) {
+            1 => Unblock::Timeout,
+            2 => Unblock::Error,
+            _ => Unblock::None,
+        }
+    }
+}
+
+/// How CLIENT UNBLOCK ends a blocked command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unblock {
+    None = 0,
+    /// As if its timeout passed (the default).
+    Timeout = 1,
+    /// With the error `-UNBLOCKED client unblocked via CLIENT UNBLOCK`.
+    Error = 2,
 }
 
 pub struct ClientRegistry {

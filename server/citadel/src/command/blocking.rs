@@ -15,6 +15,7 @@ use super::context::{Ctx, Pending};
 use super::error::{CmdError, CmdResult};
 use super::table::CommandDef;
 use crate::blocking::BlockState;
+use crate::clients::Unblock;
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
 
@@ -47,6 +48,67 @@ pub fn timed_out(ctx: &mut Ctx<'_>) -> bool {
         release(ctx);
     }
     passed
+}
+
+/// Before a blocked command runs again: applies a CLIENT UNBLOCK request.
+/// TIMEOUT makes its timeout pass (the command answers as timed out);
+/// ERROR releases the client and returns true: the caller answers
+/// `-UNBLOCKED` instead of running the command.
+pub fn unblocked_with_error(state: &ServerState, conn: &mut super::context::ConnState) -> bool {
+    match conn.client.take_unblock() {
+        Unblock::None => false,
+        Unblock::Timeout => {
+            if let Some(b) = conn.blocked.as_mut() {
+                b.expire_now();
+            }
+            false
+        }
+        Unblock::Error => {
+            if let Some(b) = conn.blocked.take() {
+                b.release(&state.blocked, conn.client.id);
+            }
+            true
+        }
+    }
+}
+
+/// CLIENT UNBLOCK client-id [TIMEOUT | ERROR]: 1 if the client was blocked
+/// on keys (it is woken and answers as its timeout, or with an error), else 0.
+pub fn client_unblock(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let id = num::parse_i64(args.get(2)).ok_or(CmdError::Static(
+        "ERR value is not an integer or out of range",
+    ))?;
+    let how = match args.len() {
+        3 => Unblock::Timeout,
+        4 if args.get(3).eq_ignore_ascii_case(b"timeout") => Unblock::Timeout,
+        4 if args.get(3).eq_ignore_ascii_case(b"error") => Unblock::Error,
+        4 => {
+            return Err(CmdError::Static(
+                "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ))
+        }
+        _ => {
+            return Err(CmdError::quoting(
+                "ERR unknown subcommand or wrong number of arguments for '",
+                args.get(1),
+                "'. Try CLIENT HELP.",
+            ))
+        }
+    };
+    let target = u64::try_from(id).ok().and_then(|id| {
+        let thread = ctx.state.blocked.thread_of(id)?;
+        Some((ctx.state.clients.get(id)?, thread))
+    });
+    let Some((client, thread)) = target else {
+        ctx.out.int(0);
+        return Ok(());
+    };
+    client.request_unblock(how);
+    ctx.state
+        .blocked
+        .wake(client.id, thread, &ctx.thread.inboxes);
+    ctx.out.int(1);
+    Ok(())
 }
 
 /// Whether this client may take from `key` now (nobody waits for it, or

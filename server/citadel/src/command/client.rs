@@ -1,5 +1,5 @@
 //! CLIENT subcommands: ID SETNAME GETNAME INFO LIST KILL SETINFO NO-EVICT
-//! NO-TOUCH TRACKING GETREDIR REPLY PAUSE UNPAUSE HELP.
+//! NO-TOUCH TRACKING GETREDIR REPLY PAUSE UNPAUSE UNBLOCK HELP.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -38,6 +38,7 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
     sub("client|info", 2, "Returns information about the connection.", info),
     keyless("client|list", -2, ADMIN, CN, "2.4.0", "Lists open connections.", list),
     keyless("client|kill", -3, ADMIN, CN, "2.4.0", "Terminates open connections.", kill),
+    keyless("client|unblock", -3, ADMIN, CN, "5.0.0", "Unblocks a client blocked by a blocking command from a different connection.", super::blocking::client_unblock),
     sub("client|setinfo", 4, "Sets information specific to the client or connection.", setinfo),
     keyless("client|no-evict", 3, ADMIN, CN, "2.4.0", "Sets the client eviction mode of the connection.", on_off_accepted),
     sub("client|no-touch", 3, "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", on_off_accepted),
@@ -343,6 +344,8 @@ fn help(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
         "    Suspend all, or just write, clients for <timeout> milliseconds.",
         "UNPAUSE",
         "    Stop the current client pause, resuming traffic.",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+        "    Unblock the specified blocked client.",
         "REPLY (ON|OFF|SKIP)",
         "    Control the replies sent to the current connection.",
         "NO-EVICT (ON|OFF)",

@@ -36,6 +36,9 @@ pub fn run(
     // core an instant ago, and this command's changes must reach it.
     thread.cache.record_changes(state.key_changes_wanted());
     let mark = out.len();
+    // A blocked command runs again when woken; as in Redis, only its first
+    // run (the one that blocked, or served at once) is counted and shown.
+    let rerun = conn.blocked.is_some();
     let ran = check_and_run(state, thread, conn, args, out);
     if thread.cache.has_changes() {
         key_events::flush(state, thread, Some(conn.client.id));
@@ -51,7 +54,9 @@ pub fn run(
         super::tracking::remember_reads(state, thread, conn, def, args);
     }
     thread.cache.set_change_tag(key_events::NO_COMMAND);
-    observe::after(state, thread, conn, args, ran, out, mark);
+    if !rerun {
+        observe::after(state, thread, conn, args, ran, out, mark);
+    }
 }
 
 fn check_and_run(
@@ -137,7 +142,7 @@ fn check_and_run(
         reply.simple(b"QUEUED");
         return Ran::Queued;
     }
-    if state.monitors.active() && def.has_flag("movablekeys") {
+    if state.monitors.active() && def.has_flag("movablekeys") && conn.blocked.is_none() {
         super::monitor::feed(state, thread, conn, def, args, None);
     }
     let mut ctx = Ctx {

@@ -107,6 +107,17 @@ impl Session {
                         ctx.paused.push(self.id());
                         break;
                     }
+                    if self.conn.blocked.is_some()
+                        && super::blocking::unblocked_with_error(&self.state, &mut self.conn)
+                    {
+                        // CLIENT UNBLOCK ... ERROR: the command ends unrun.
+                        out.extend_from_slice(
+                            b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n",
+                        );
+                        commands += 1;
+                        pos += end;
+                        continue;
+                    }
                     dispatch::run(&self.state, ctx, &mut self.conn, args, out);
                     if matches!(self.conn.pending, Some(Pending::Blocked { .. })) {
                         // Not consumed: it runs again when woken.
