@@ -79,6 +79,23 @@ fn notifications_match_redis() {
         &["ZDIFFSTORE", "r", "1", "z"],
         &["ZPOPMIN", "z"],
         &["ZPOPMAX", "z"],
+        // Events that depend on the arguments: the ends of a move, the
+        // two keys of SMOVE, LMPOP/ZMPOP's direction, ZADD ... INCR.
+        &["RPUSH", "src", "a", "b", "c"],
+        &["LMOVE", "src", "dst", "LEFT", "RIGHT"],
+        &["LMOVE", "src", "src", "RIGHT", "LEFT"],
+        &["RPOPLPUSH", "src", "dst"],
+        &["BLMOVE", "src", "dst", "right", "left", "0"],
+        &["LMPOP", "2", "nokey", "dst", "RIGHT", "COUNT", "1"],
+        &["BLMPOP", "0", "1", "dst", "LEFT", "COUNT", "5"],
+        &["SADD", "s1", "m", "n"],
+        &["SMOVE", "s1", "s2", "m"],
+        &["SMOVE", "s1", "s2", "n"],
+        &["ZADD", "zz", "1", "a", "2", "b", "3", "c"],
+        &["ZADD", "zz", "XX", "INCR", "5", "a"],
+        &["ZADD", "zz", "CH", "1", "incr"],
+        &["ZMPOP", "1", "zz", "MIN"],
+        &["BZMPOP", "0", "1", "zz", "MAX", "COUNT", "9"],
     ];
     for case in cases {
         pair.same_str(case);

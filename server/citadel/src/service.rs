@@ -184,7 +184,7 @@ impl Service for CommandService {
         self.ctx.poll(now, ready);
         self.shm.poll(&mut self.ctx);
         // Changes made off the command path (expiry sweep, RPC requests).
-        crate::command::flush_key_events(&self.state, &mut self.ctx, None);
+        crate::command::flush_key_events(&self.state, &mut self.ctx, None, None);
         if !self.ctx.paused.is_empty() {
             command::release_paused(&self.state, &mut self.ctx, ready);
         }

@@ -41,7 +41,11 @@ pub fn run(
     let rerun = conn.blocked.is_some();
     let ran = check_and_run(state, thread, conn, args, out);
     if thread.cache.has_changes() {
-        key_events::flush(state, thread, Some(conn.client.id));
+        let command = match ran {
+            Ran::Executed { cmd, .. } => Some((cmd, args)),
+            _ => None,
+        };
+        key_events::flush(state, thread, Some(conn.client.id), command);
     }
     super::blocking::signal_written(state, thread);
     if let (

@@ -12,7 +12,8 @@ use citadel_settings::key_events as class;
 
 use std::sync::Arc;
 
-use super::collections::events::event as collection_event;
+use super::args::Args;
+use super::collections::events::{argument_events, event as collection_event};
 use super::table;
 use crate::pubsub::Message;
 use crate::state::ServerState;
@@ -64,7 +65,14 @@ fn also_expire(name: &str, change: KeyChange) -> bool {
 /// Publishes the events of every change this thread's cache handle logged
 /// and invalidates the changed keys for the clients that cached them
 /// (`origin`: the client whose command made the changes, for NOLOOP).
-pub fn flush(state: &ServerState, thread: &mut ThreadCtx, origin: Option<u64>) {
+/// `command`: the command that just ran (its index and arguments), whose
+/// own changes may have argument-dependent events (`argument_events`).
+pub fn flush(
+    state: &ServerState,
+    thread: &mut ThreadCtx,
+    origin: Option<u64>,
+    command: Option<(usize, Args<'_>)>,
+) {
     let wanted = state.key_changes_wanted();
     thread.cache.record_changes(wanted);
     if !thread.cache.has_changes() {
@@ -74,43 +82,76 @@ pub fn flush(state: &ServerState, thread: &mut ThreadCtx, origin: Option<u64>) {
     let tracking = state.tracking.active();
     let ThreadCtx { cache, inboxes, .. } = thread;
     let mut channel = Vec::new();
+    // Events published after the command's other keys' (a move's source).
+    let mut deferred: Vec<(Vec<u8>, Published)> = Vec::new();
     let lost = cache.drain_changes(|key, change, tag| {
         if tracking {
             state.tracking.changed(key, origin, inboxes);
         }
         let name = table::by_index(tag as usize).map_or("", |def| def.name);
-        let Some((ev, ev_class)) = event(name, change) else {
+        // A command run by EXEC or a script: its arguments are not known
+        // here, its event is what its name says.
+        let by_args = command
+            .filter(|&(idx, _)| idx == tag as usize)
+            .filter(|_| matches!(change, KeyChange::Written { .. } | KeyChange::Deleted))
+            .and_then(|(_, args)| argument_events(name, args, key));
+        let (events, defer) = by_args.unwrap_or(([event(name, change), None], false));
+        let Some((first, _)) = events[0].or(events[1]) else {
             return;
         };
-        let mut publish = |ev: &str, ev_class: u32| {
-            if flags & ev_class == 0 {
-                return;
-            }
-            if flags & class::KEYSPACE != 0 {
-                channel.clear();
-                channel.extend_from_slice(b"__keyspace@0__:");
-                channel.extend_from_slice(key);
-                publish_from_server(state, inboxes, &channel, ev.as_bytes());
-            }
-            if flags & class::KEYEVENT != 0 {
-                channel.clear();
-                channel.extend_from_slice(b"__keyevent@0__:");
-                channel.extend_from_slice(ev.as_bytes());
-                publish_from_server(state, inboxes, &channel, key);
-            }
-        };
-        publish(ev, ev_class);
+        let mut published: Published = [events[0], events[1], None, None];
         if also_expire(name, change) {
-            publish("expire", class::GENERIC);
+            published[2] = Some(("expire", class::GENERIC));
         }
-        if change == KeyChange::Deleted && collection_event(name).is_some() && ev != "del" {
+        let collection = collection_event(name).is_some() || by_args.is_some();
+        if change == KeyChange::Deleted && collection && first != "del" {
             // The command emptied the collection, which went with it.
-            publish("del", class::GENERIC);
+            published[3] = Some(("del", class::GENERIC));
+        }
+        if defer {
+            deferred.push((key.to_vec(), published));
+        } else {
+            publish_events(state, inboxes, flags, &mut channel, key, published);
         }
     });
+    for (key, published) in deferred {
+        publish_events(state, inboxes, flags, &mut channel, &key, published);
+    }
     if lost && tracking {
         // Changes were lost: whatever anyone cached may be stale.
         state.tracking.flushed(inboxes);
+    }
+}
+
+/// The events one key change publishes, in order.
+type Published = [Option<(&'static str, u32)>; 4];
+
+/// Publishes `events` of `key` on the keyspace and keyevent channels, as
+/// `notify-keyspace-events` (`flags`) asks.
+fn publish_events(
+    state: &ServerState,
+    inboxes: &Inboxes,
+    flags: u32,
+    channel: &mut Vec<u8>,
+    key: &[u8],
+    events: Published,
+) {
+    for (ev, ev_class) in events.into_iter().flatten() {
+        if flags & ev_class == 0 {
+            continue;
+        }
+        if flags & class::KEYSPACE != 0 {
+            channel.clear();
+            channel.extend_from_slice(b"__keyspace@0__:");
+            channel.extend_from_slice(key);
+            publish_from_server(state, inboxes, channel, ev.as_bytes());
+        }
+        if flags & class::KEYEVENT != 0 {
+            channel.clear();
+            channel.extend_from_slice(b"__keyevent@0__:");
+            channel.extend_from_slice(ev.as_bytes());
+            publish_from_server(state, inboxes, channel, key);
+        }
     }
 }
 
