@@ -14,8 +14,9 @@ use crate::cache::Cache;
 use crate::changes::KeyChange;
 use crate::index::{candidate_slots, Entry, KeyHash, FREQ_MAX};
 use crate::layout::SEGMENT_SIZE;
+use crate::owned::parse_page_key;
+use crate::region::SharedBytes;
 use crate::segment::{Seg, State, FLAG_SUSPECT};
-use crate::stats::HandleCounters;
 use crate::sync::{fence, AtomicU64, Ordering};
 use crate::writer::Writer;
 
@@ -92,12 +93,24 @@ fn replace_victim(
     // ORDERING: Acquire, as above; the home lock (Acquire) already orders
     // this after the victim's last change under that lock.
     let cur = word.load(Ordering::Acquire);
+    let stable = Entry(cur).location() == victim.location() && home_of(victim) == Some(home);
+    let page = stable && cache.item_at(victim, 0).is_some_and(|item| item.is_page());
+    // A live page goes only with its whole collection: its root first
+    // (try-locks only: this transaction holds its homes).
+    let owner_lock = OwnerLock::Try {
+        held,
+        victim: (home, v),
+    };
+    let orphaned = !page
+        || cache
+            .item_at(victim, 0)
+            .is_some_and(|item| orphan_page(w, cache, item.key, owner_lock));
     // ORDERING: AcqRel: Release publishes our item (as in the first loop);
     // Acquire orders a reader's concurrent frequency bump (a Relaxed RMW in
     // the entry's release sequence) before our unlink. Relaxed on failure:
     // a reader bumped the frequency meanwhile; another candidate will do.
-    let ok = Entry(cur).location() == victim.location()
-        && home_of(victim) == Some(home)
+    let ok = stable
+        && orphaned
         && word
             .compare_exchange(cur, entry.0, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok();
@@ -108,17 +121,117 @@ fn replace_victim(
                 w.changes.record_shared(item.key, KeyChange::Evicted);
             }
         }
-        w.unlinked(cache, victim);
+        w.dropped(cache, victim);
         if crate::index::is_overflow(cache.geo(), slot) {
             locks.adjust_overflow(home, -1);
         }
     }
     locks.unlock(home, v);
     if ok {
-        w.add_keys(cache, -1);
-        HandleCounters::bump(&w.counters(cache).evictions, 1);
+        w.count_removed(cache, false, page);
     }
     ok
+}
+
+/// How eviction may take a page owner's home lock.
+#[derive(Clone, Copy)]
+enum OwnerLock<'a> {
+    /// Wait for it (the caller holds no lock).
+    Wait,
+    /// Only try it: the caller holds the `held` homes of its transaction
+    /// (never touched) and the victim page's home (used as it is).
+    Try {
+        held: &'a [(u64, u64)],
+        victim: (u64, u64),
+    },
+}
+
+/// Makes the page with key `page_key` (stable bytes: its home is locked
+/// or its segment is being evicted by us) an orphan, so it may be dropped
+/// without tearing its collection: true when its owner key holds no
+/// unexpired root of its generation, or after evicting that root; false
+/// only when `lock` could not take the owner's home. The evicted root is
+/// logged as `Evicted` and its pages are queued for reclaim.
+fn orphan_page(
+    w: &mut Writer,
+    cache: &Cache,
+    page_key: SharedBytes<'_>,
+    lock: OwnerLock<'_>,
+) -> bool {
+    w.page_key.clear();
+    page_key.append_to(&mut w.page_key);
+    let key = std::mem::take(&mut w.page_key);
+    let orphaned = match parse_page_key(&key) {
+        // A page whose key names no owner belongs to nobody.
+        None => true,
+        Some(p) => evict_owner(w, cache, p.owner, p.generation, lock),
+    };
+    w.page_key = key;
+    orphaned
+}
+
+/// Evicts the root of `generation` under `owner`, if it is there and
+/// unexpired; false only when `lock` could not take the owner's home.
+fn evict_owner(
+    w: &mut Writer,
+    cache: &Cache,
+    owner: &[u8],
+    generation: u64,
+    lock: OwnerLock<'_>,
+) -> bool {
+    let h = KeyHash::of(owner);
+    let home = h.home(cache.geo());
+    let locks = cache.locks();
+    let (v, ours) = match lock {
+        OwnerLock::Wait => (locks.lock(home), true),
+        OwnerLock::Try { victim, .. } if victim.0 == home => (victim.1, false),
+        OwnerLock::Try { held, .. } if held.iter().any(|&(h, _)| h == home) => return false,
+        OwnerLock::Try { .. } => match locks.try_lock(home) {
+            Some(v) => (v, true),
+            None => return false,
+        },
+    };
+    let root = cache.find(h, owner, v).filter(|(_, _, item)| {
+        !item.is_expired(w.now) && item.root_stamp().map(|s| s.generation) == Some(generation)
+    });
+    if let Some((slot, e, item)) = root {
+        // ORDERING: Release, as every entry store (readers load with Acquire).
+        cache.region.u64_at(slot).store(0, Ordering::Release);
+        cache.occupancy().cleared(slot);
+        cache.count_overflow(h, slot, -1);
+        w.changes.record_shared(item.key, KeyChange::Evicted);
+        w.dropped(cache, e);
+    }
+    if ours {
+        locks.unlock(home, v);
+    }
+    if root.is_some() {
+        w.count_removed(cache, false, false);
+    }
+    true
+}
+
+/// The frequency bits of the live root owning the page with key
+/// `page_key`, or None for an orphan (optimistic: the caller holds no lock).
+fn owner_freq(cache: &Cache, now: u64, page_key: &[u8]) -> Option<u8> {
+    let p = parse_page_key(page_key)?;
+    let h = KeyHash::of(p.owner);
+    let (locks, home) = (cache.locks(), h.home(cache.geo()));
+    loop {
+        let v = locks.read_begin(home);
+        let freq = match cache.find(h, p.owner, v) {
+            Some((_, e, item))
+                if !item.is_expired(now)
+                    && item.root_stamp().map(|s| s.generation) == Some(p.generation) =>
+            {
+                Some(e.freq())
+            }
+            _ => None,
+        };
+        if locks.read_validate(home, v) {
+            return freq;
+        }
+    }
 }
 
 /// Picks a SEALED segment to evict and marks it EVICTING.
@@ -292,6 +405,19 @@ impl Writer {
         {
             return;
         }
+        let page = item.is_page();
+        // A page stays while its root is kept (read since written) and
+        // there is room; otherwise its whole collection goes, root first,
+        // so no root ever outlives one of its pages (owned.rs).
+        let keep_page = page && {
+            let room = kept.bytes + len <= SEGMENT_SIZE / 2 && !item.header.is_large();
+            let owner = self.page_owner_freq(cache, item.key);
+            let keep = !drop_all && room && owner.is_some_and(|freq| freq > 0);
+            if owner.is_some() && !keep {
+                orphan_page(self, cache, item.key, OwnerLock::Wait);
+            }
+            keep
+        };
         let v = locks.lock(home);
         let Some(slot) = candidate_slots(cache.geo(), h).find(points_here) else {
             locks.unlock(home, v);
@@ -302,11 +428,15 @@ impl Writer {
         // changes by readers' frequency bumps, which the CAS below handles.
         let e = Entry(word.load(Ordering::Relaxed));
         let expired = drop_all && seg.is_expired(self.now) || item.is_expired(self.now);
-        let keep = !drop_all
-            && !expired
-            && e.freq() > 0
-            && !item.header.is_large()
-            && kept.bytes + len <= SEGMENT_SIZE / 2;
+        let keep = if page {
+            keep_page
+        } else {
+            !drop_all
+                && !expired
+                && e.freq() > 0
+                && !item.header.is_large()
+                && kept.bytes + len <= SEGMENT_SIZE / 2
+        };
         if keep {
             let moved = Entry::new(h.tag(), seg.id, kept.bytes as u32, 0);
             move_to_front(cache, seg, (off, kept.bytes, len), moved, word);
@@ -320,7 +450,7 @@ impl Writer {
         word.store(0, Ordering::Release);
         cache.occupancy().cleared(slot);
         cache.count_overflow(h, slot, -1);
-        self.unlinked(cache, e);
+        self.dropped(cache, e);
         let change = if expired {
             KeyChange::Expired
         } else {
@@ -328,7 +458,15 @@ impl Writer {
         };
         self.changes.record_shared(item.key, change);
         locks.unlock(home, v);
-        self.count_removed(cache, expired);
+        self.count_removed(cache, expired, page);
+    }
+
+    /// `owner_freq` of a page key in the mapping (an EVICTING segment's:
+    /// stable), copied out first.
+    fn page_owner_freq(&mut self, cache: &Cache, key: SharedBytes<'_>) -> Option<u8> {
+        self.page_key.clear();
+        key.append_to(&mut self.page_key);
+        owner_freq(cache, self.now, &self.page_key)
     }
 }
 
