@@ -206,11 +206,17 @@ fn a_dropped_root_reclaims_its_pages() {
         ..HASH
     };
     write_collection(&mut h, b"ttl", g, 0..3, 100, ttl);
+    let g2 = new_generation();
+    write_collection(&mut h, b"ttl2", g2, 0..3, 100, ttl);
     h.set_clock(now + 2000);
     assert!(!present(&mut h, b"ttl"));
+    // ... and of one a write finds expired.
+    h.update(&[b"ttl2"], |items, _| assert!(items[0].is_none()))
+        .unwrap();
     drain_reclaim(&mut h);
     h.set_clock(now);
     assert_eq!(pages_present(&mut h, b"ttl", g, 0..3), 0);
+    assert_eq!(pages_present(&mut h, b"ttl2", g2, 0..3), 0);
 
     // A transaction deleting a root.
     let g = new_generation();
