@@ -124,6 +124,16 @@ impl CacheHandle {
         }
     }
 
+    /// Counts an access to `key` for eviction without reading it: the
+    /// frequency bump a read gives (probabilistic). For keys used through
+    /// `update` only, which counts nothing: a big collection's commands
+    /// touch its root, whose frequency keeps its pages (owned.rs).
+    pub fn touch_key(&mut self, key: &[u8]) {
+        if let Lookup::Hit((), slot, e) = self.lookup(KeyHash::of(key), key, false, &mut |_| ()) {
+            self.touch(slot, e);
+        }
+    }
+
     /// Like `get`, but also returns negative-cache markers (`ItemRef::is_negative`),
     /// which every other read treats as absent. For read-through loading.
     pub fn get_any<R>(&mut self, key: &[u8], f: impl FnMut(&ItemRef<'_>) -> R) -> Option<R> {

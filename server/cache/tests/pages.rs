@@ -273,9 +273,9 @@ fn eviction_never_tears_a_collection() {
             let k = format!("plain-{round}-{j}").into_bytes();
             h.set(&k, &[b'x'; 1500], None).unwrap();
         }
-        // Some collections are read (their roots earn frequency bits).
+        // Some collections are used (their roots earn frequency bits).
         for (owner, _, _) in collections.iter().rev().take(40).step_by(3) {
-            h.get(owner, |_| ());
+            h.touch_key(owner);
         }
         h.reclaim_step(16);
     }
@@ -390,4 +390,27 @@ fn concurrent_churn_never_tears_a_collection() {
     let live = assert_whole(&mut h, &written, false);
     assert!(live > 0, "no collection survived");
     cache.audit().unwrap();
+}
+
+/// A collection in use (its root touched, as its commands do) survives
+/// laps of eviction whole while plain keys churn through the cache.
+#[test]
+fn a_used_collection_survives_eviction() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(16 << 20);
+    let mut h = cache.handle().unwrap();
+    let g = new_generation();
+    write_collection(&mut h, b"hot", g, 0..20, 3000, HASH);
+    for round in 0..4000u32 {
+        let k = format!("plain-{round}").into_bytes();
+        h.set(&k, &[b'x'; 10_000], None).unwrap();
+        for _ in 0..8 {
+            h.touch_key(b"hot");
+        }
+        h.reclaim_step(16);
+    }
+    let stats = cache.stats();
+    assert!(stats.evictions > 2000, "{stats:?}");
+    assert_eq!(root_generation(&mut h, b"hot"), Some(g));
+    assert_eq!(pages_present(&mut h, b"hot", g, 0..20), 20);
 }
