@@ -203,6 +203,9 @@ fn commandstats_count_calls_rejections_failures_and_errors_as_redis() {
     assert!(field(&stats, "cmdstat_set", "calls").is_none(), "{stats}");
     let s = info(&mut citadel, "stats");
     assert_eq!(field(&s, "total_error_replies", "").as_deref(), Some("0"));
+    // Pages of big collections: reclaimed after their root went, pending.
+    assert_eq!(field(&s, "reclaimed_pages", "").as_deref(), Some("0"));
+    assert_eq!(field(&s, "reclaim_pending_pages", "").as_deref(), Some("0"));
     // errorstats is in the default set, commandstats is not.
     let default = text(&mut citadel, &["INFO"]);
     assert!(default.contains("# Errorstats") && !default.contains("# Commandstats"));

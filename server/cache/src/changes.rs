@@ -2,8 +2,10 @@
 //! notifications, client-side caching invalidations): every publication,
 //! lazy expiry, active expiry and eviction by this handle's writer, in
 //! order, each with the tag the caller set when it happened (the server's
-//! command). Off by default: recording costs a branch when off.
+//! command). Off by default: recording costs a branch when off. Pages of
+//! big collections are not keys (owned.rs): their changes are not logged.
 
+use crate::owned::parse_page_key;
 use crate::region::SharedBytes;
 
 /// How a key changed.
@@ -42,7 +44,7 @@ impl ChangeLog {
     }
 
     pub fn record(&mut self, key: &[u8], change: KeyChange, tag: u16) {
-        if self.enabled && self.room() {
+        if self.enabled && parse_page_key(key).is_none() && self.room() {
             let start = self.keys.len() as u32;
             self.keys.extend_from_slice(key);
             self.entries
@@ -56,6 +58,10 @@ impl ChangeLog {
         if self.enabled && self.room() {
             let start = self.keys.len() as u32;
             key.append_to(&mut self.keys);
+            if parse_page_key(&self.keys[start as usize..]).is_some() {
+                self.keys.truncate(start as usize);
+                return;
+            }
             let tag = self.tag;
             self.entries
                 .push((start, self.keys.len() as u32, change, tag));

@@ -9,15 +9,21 @@
 //! active segment: FIFO with frequency-based retention, an approximate LFU,
 //! with no second segment needed. At most half of a victim is kept, so each
 //! eviction frees at least half a segment.
+//!
+//! A big collection's pages (owned.rs) go only with the whole collection:
+//! a page stays while its root is kept, an orphan is dropped, and
+//! otherwise the root is evicted before the page.
 
 use crate::cache::Cache;
 use crate::changes::KeyChange;
 use crate::index::{candidate_slots, Entry, KeyHash, FREQ_MAX};
 use crate::layout::SEGMENT_SIZE;
 use crate::segment::{Seg, State, FLAG_SUSPECT};
-use crate::stats::HandleCounters;
 use crate::sync::{fence, AtomicU64, Ordering};
 use crate::writer::Writer;
+
+mod pages;
+use pages::{orphan_page, OwnerLock};
 
 /// Claims a slot for `entry` (a new key): an empty candidate, else the least
 /// frequently used candidate whose home bucket is held by this transaction
@@ -92,12 +98,24 @@ fn replace_victim(
     // ORDERING: Acquire, as above; the home lock (Acquire) already orders
     // this after the victim's last change under that lock.
     let cur = word.load(Ordering::Acquire);
+    let stable = Entry(cur).location() == victim.location() && home_of(victim) == Some(home);
+    let page = stable && cache.item_at(victim, 0).is_some_and(|item| item.is_page());
+    // A live page goes only with its whole collection: its root first
+    // (try-locks only: this transaction holds its homes).
+    let owner_lock = OwnerLock::Try {
+        held,
+        victim: (home, v),
+    };
+    let orphaned = !page
+        || cache
+            .item_at(victim, 0)
+            .is_some_and(|item| orphan_page(w, cache, item.key, owner_lock));
     // ORDERING: AcqRel: Release publishes our item (as in the first loop);
     // Acquire orders a reader's concurrent frequency bump (a Relaxed RMW in
     // the entry's release sequence) before our unlink. Relaxed on failure:
     // a reader bumped the frequency meanwhile; another candidate will do.
-    let ok = Entry(cur).location() == victim.location()
-        && home_of(victim) == Some(home)
+    let ok = stable
+        && orphaned
         && word
             .compare_exchange(cur, entry.0, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok();
@@ -108,15 +126,14 @@ fn replace_victim(
                 w.changes.record_shared(item.key, KeyChange::Evicted);
             }
         }
-        w.unlinked(cache, victim);
+        w.dropped(cache, victim);
         if crate::index::is_overflow(cache.geo(), slot) {
             locks.adjust_overflow(home, -1);
         }
     }
     locks.unlock(home, v);
     if ok {
-        w.add_keys(cache, -1);
-        HandleCounters::bump(&w.counters(cache).evictions, 1);
+        w.count_removed(cache, false, page);
     }
     ok
 }
@@ -292,6 +309,19 @@ impl Writer {
         {
             return;
         }
+        let page = item.is_page();
+        // A page stays while its root is kept (read since written) and
+        // there is room; otherwise its whole collection goes, root first,
+        // so no root ever outlives one of its pages (owned.rs).
+        let keep_page = page && {
+            let room = kept.bytes + len <= SEGMENT_SIZE / 2 && !item.header.is_large();
+            let owner = self.page_owner_freq(cache, item.key);
+            let keep = !drop_all && room && owner.is_some_and(|freq| freq > 0);
+            if owner.is_some() && !keep {
+                orphan_page(self, cache, item.key, OwnerLock::Wait);
+            }
+            keep
+        };
         let v = locks.lock(home);
         let Some(slot) = candidate_slots(cache.geo(), h).find(points_here) else {
             locks.unlock(home, v);
@@ -302,11 +332,15 @@ impl Writer {
         // changes by readers' frequency bumps, which the CAS below handles.
         let e = Entry(word.load(Ordering::Relaxed));
         let expired = drop_all && seg.is_expired(self.now) || item.is_expired(self.now);
-        let keep = !drop_all
-            && !expired
-            && e.freq() > 0
-            && !item.header.is_large()
-            && kept.bytes + len <= SEGMENT_SIZE / 2;
+        let keep = if page {
+            keep_page
+        } else {
+            !drop_all
+                && !expired
+                && e.freq() > 0
+                && !item.header.is_large()
+                && kept.bytes + len <= SEGMENT_SIZE / 2
+        };
         if keep {
             let moved = Entry::new(h.tag(), seg.id, kept.bytes as u32, 0);
             move_to_front(cache, seg, (off, kept.bytes, len), moved, word);
@@ -320,7 +354,7 @@ impl Writer {
         word.store(0, Ordering::Release);
         cache.occupancy().cleared(slot);
         cache.count_overflow(h, slot, -1);
-        self.unlinked(cache, e);
+        self.dropped(cache, e);
         let change = if expired {
             KeyChange::Expired
         } else {
@@ -328,7 +362,7 @@ impl Writer {
         };
         self.changes.record_shared(item.key, change);
         locks.unlock(home, v);
-        self.count_removed(cache, expired);
+        self.count_removed(cache, expired, page);
     }
 }
 

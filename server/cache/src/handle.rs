@@ -10,9 +10,8 @@ use crate::cache::Cache;
 use crate::changes::KeyChange;
 use crate::error::WriteError;
 use crate::index::{bucket_off, level_slots, Entry, KeyHash, FREQ_MAX};
-use crate::item::{ItemRef, ValueKind};
+use crate::item::ItemRef;
 use crate::lookup::Found;
-use crate::owned::ReclaimQueue;
 use crate::segment::State;
 use crate::stats::HandleCounters;
 use crate::sync::Ordering;
@@ -26,8 +25,6 @@ pub struct CacheHandle {
     pub(crate) scratch: Scratch,
     /// The transaction in progress, if `txn.active` (txn.rs).
     pub(crate) txn: Txn,
-    /// Pages of dropped collection roots still to delete (owned.rs).
-    pub(crate) reclaim: ReclaimQueue,
 }
 
 /// Outcome of an optimistic lookup.
@@ -46,7 +43,6 @@ impl CacheHandle {
             cache,
             scratch: Scratch::default(),
             txn: Txn::default(),
-            reclaim: ReclaimQueue::default(),
         }
     }
 
@@ -125,6 +121,16 @@ impl CacheHandle {
         match self.lookup(KeyHash::of(key), key, false, &mut f) {
             Lookup::Hit(r, _, e) => Some((r, e.freq())),
             Lookup::Miss | Lookup::Expired(..) => None,
+        }
+    }
+
+    /// Counts an access to `key` for eviction without reading it: the
+    /// frequency bump a read gives (probabilistic). For keys used through
+    /// `update` only, which counts nothing: a big collection's commands
+    /// touch its root, whose frequency keeps its pages (owned.rs).
+    pub fn touch_key(&mut self, key: &[u8]) {
+        if let Lookup::Hit((), slot, e) = self.lookup(KeyHash::of(key), key, false, &mut |_| ()) {
+            self.touch(slot, e);
         }
     }
 
@@ -344,30 +350,49 @@ impl CacheHandle {
     }
 
     /// Queues pages `pages` of the root `owner` had with `generation` for
-    /// deletion (the root was dropped or replaced; see owned.rs): they go
-    /// a few at a time in `reclaim_step`, so dropping a big collection
-    /// never stalls the caller.
+    /// deletion: they go a few at a time in `reclaim_step`, so dropping a
+    /// big collection never stalls the caller. The engine queues the pages
+    /// of every root it sees deleted, replaced by another generation,
+    /// expired or evicted by itself (owned.rs); this is for anything else.
     pub fn reclaim_pages(&mut self, owner: &[u8], generation: u64, pages: std::ops::Range<u64>) {
-        self.reclaim.push(owner, generation, pages);
+        self.w.reclaim.push(owner, generation, pages);
+        self.w.publish_reclaim_pending(&self.cache);
     }
 
     /// Whether queued pages wait for `reclaim_step`.
     pub fn reclaim_pending(&self) -> bool {
-        !self.reclaim.is_empty()
+        !self.w.reclaim.is_empty()
     }
 
-    /// Deletes up to `budget` queued pages (only items that are pages);
-    /// returns how many keys it looked at.
+    /// Deletes up to `budget` queued pages: items that are pages and whose
+    /// owner does not hold a root of their generation (a live page is
+    /// never deleted). Returns how many page keys it looked at. The server
+    /// calls it every loop turn while `reclaim_pending`.
     pub fn reclaim_step(&mut self, budget: usize) -> usize {
-        let mut queue = std::mem::take(&mut self.reclaim);
-        let done = queue.drain(budget, |key| {
-            let _ = self.update(&[key], |items, ch| {
-                if items[0].as_ref().map(|item| item.kind()) == Some(ValueKind::Page) {
+        if self.txn.active {
+            return 0;
+        }
+        let mut queue = std::mem::take(&mut self.w.reclaim);
+        let mut reclaimed = 0;
+        let done = queue.drain(budget, |key, owner, generation| {
+            let deleted = self.update(&[key, owner], |items, ch| {
+                let page = items[0].as_ref().is_some_and(|item| item.is_page());
+                let owner_live = items[1]
+                    .as_ref()
+                    .and_then(|root| root.root_stamp())
+                    .is_some_and(|root| root.generation == generation);
+                if page && !owner_live {
                     ch.delete(0);
                 }
+                page && !owner_live
             });
+            reclaimed += u64::from(deleted == Ok(true));
         });
-        self.reclaim = queue;
+        // Reclaims never queue more, but keep anything queued meanwhile.
+        queue.append(&mut self.w.reclaim);
+        self.w.reclaim = queue;
+        self.w.publish_reclaim_pending(&self.cache);
+        HandleCounters::bump(&self.counters().reclaimed_pages, reclaimed);
         done
     }
 
@@ -387,6 +412,8 @@ impl CacheHandle {
 impl Drop for CacheHandle {
     fn drop(&mut self) {
         self.txn_abort();
+        // Pages still queued become orphans: eviction finds them.
+        HandleCounters::set(&self.counters().reclaim_pending, 0);
         self.w.seal_pending(&self.cache);
         self.cache.release_slot(self.w.slot);
     }

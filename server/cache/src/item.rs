@@ -16,6 +16,7 @@
 
 use crate::index::{hash_pieces, hash_shared};
 use crate::layout::{Geometry, SEGMENT_SIZE};
+use crate::owned::{RootStamp, OWNER_STAMP_LEN};
 use crate::region::{Region, SharedBytes};
 
 pub const F_TTL: u8 = 1;
@@ -344,6 +345,29 @@ impl<'a> ItemRef<'a> {
             Some(value) => hash_shared(value, 0),
             None => hash_pieces(self.chunks(), 0),
         }
+    }
+    /// The stamp of a big collection's root (owned.rs): its generation and
+    /// page range; None for any other item. Copies `OWNER_STAMP_LEN`
+    /// bytes of collections only.
+    pub(crate) fn root_stamp(&self) -> Option<RootStamp> {
+        if matches!(self.kind(), ValueKind::String | ValueKind::Page)
+            || self.value_len() < OWNER_STAMP_LEN
+        {
+            return None;
+        }
+        let mut head = [0u8; OWNER_STAMP_LEN];
+        let mut at = 0;
+        for piece in self.value_range(0, OWNER_STAMP_LEN) {
+            let to = head.get_mut(at..at + piece.len())?;
+            piece.copy_to(to);
+            at += piece.len();
+        }
+        (at == OWNER_STAMP_LEN)
+            .then(|| RootStamp::of(&head))
+            .flatten()
+    }
+    pub(crate) fn is_page(&self) -> bool {
+        self.kind() == ValueKind::Page
     }
     /// Chunk segment ids of a large item (none for a small one).
     pub(crate) fn chunk_ids(&self) -> impl Iterator<Item = u32> + 'a {

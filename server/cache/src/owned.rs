@@ -113,28 +113,64 @@ pub fn new_generation() -> u64 {
     })
 }
 
+/// What the engine keeps of a root's stamp (Copy, unlike a range).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RootStamp {
+    pub generation: u64,
+    pub first: u64,
+    pub end: u64,
+}
+
+impl RootStamp {
+    pub fn of(value_head: &[u8]) -> Option<RootStamp> {
+        owner_stamp(value_head).map(|(generation, pages)| RootStamp {
+            generation,
+            first: pages.start,
+            end: pages.end,
+        })
+    }
+
+    pub fn pages(self) -> Range<u64> {
+        self.first..self.end
+    }
+}
+
 /// Pages of a dropped root waiting to be deleted, a few per maintenance
 /// turn, so dropping a big collection never stalls a core.
 #[derive(Default)]
 pub(crate) struct ReclaimQueue {
     pending: std::collections::VecDeque<(Vec<u8>, u64, Range<u64>)>,
+    /// Pages still to hand out, over all entries.
+    pages: u64,
     key: Vec<u8>,
 }
 
 impl ReclaimQueue {
     pub fn push(&mut self, owner: &[u8], generation: u64, pages: Range<u64>) {
         if !pages.is_empty() {
+            self.pages += pages.end - pages.start;
             self.pending.push_back((owner.to_vec(), generation, pages));
         }
+    }
+
+    /// Moves every entry of `other` to the back of this queue.
+    pub fn append(&mut self, other: &mut ReclaimQueue) {
+        self.pages += std::mem::take(&mut other.pages);
+        self.pending.append(&mut other.pending);
     }
 
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }
 
-    /// Hands the next page key to `delete`, at most `budget` of them;
-    /// returns how many were handed.
-    pub fn drain(&mut self, budget: usize, mut delete: impl FnMut(&[u8])) -> usize {
+    /// Pages queued and not handed out yet.
+    pub fn pending_pages(&self) -> u64 {
+        self.pages
+    }
+
+    /// Hands the next page keys to `delete` (page key, owner key,
+    /// generation), at most `budget` of them; returns how many were handed.
+    pub fn drain(&mut self, budget: usize, mut delete: impl FnMut(&[u8], &[u8], u64)) -> usize {
         let mut done = 0;
         while done < budget {
             let Some((owner, generation, pages)) = self.pending.front_mut() else {
@@ -143,7 +179,8 @@ impl ReclaimQueue {
             match pages.next() {
                 Some(page) => {
                     page_key(owner, *generation, page, &mut self.key);
-                    delete(&self.key);
+                    delete(&self.key, owner, *generation);
+                    self.pages -= 1;
                     done += 1;
                 }
                 None => {
@@ -194,11 +231,15 @@ mod tests {
         let mut queue = ReclaimQueue::default();
         queue.push(b"k", 9, 0..5);
         queue.push(b"j", 3, 2..4);
+        assert_eq!(queue.pending_pages(), 7);
         let mut seen = Vec::new();
         while !queue.is_empty() {
-            queue.drain(3, |key| seen.push(parse_page_key(key).map(|p| p.page)));
+            queue.drain(3, |key, _, _| {
+                seen.push(parse_page_key(key).map(|p| p.page))
+            });
         }
         assert_eq!(seen.len(), 7);
+        assert_eq!(queue.pending_pages(), 0);
         assert_eq!(seen[5], Some(2));
     }
 }

@@ -28,7 +28,8 @@ const WORK_PER_COUNT: u64 = 10 * LINE;
 #[derive(PartialEq, Eq)]
 enum Visit {
     Empty,
-    /// An entry that is not a live key (expired, a negative marker, moving).
+    /// An entry that is not a live key (expired, a negative marker, a
+    /// collection's page, moving).
     Dead,
     Live,
 }
@@ -105,7 +106,8 @@ impl CacheHandle {
             Some(item)
                 if !e.is_empty() && KeyHash::of_shared(item.key).home(cache.geo()) == home =>
             {
-                if item.is_expired(self.w.now) || item.is_negative() {
+                // Pages of big collections are not keys (owned.rs).
+                if item.is_expired(self.w.now) || item.is_negative() || item.is_page() {
                     Visit::Dead
                 } else {
                     f(&item);

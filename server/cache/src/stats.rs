@@ -12,6 +12,10 @@ pub struct HandleCounters {
     pub misses: AtomicU64,
     pub evictions: AtomicU64,
     pub expirations: AtomicU64,
+    /// Pages of big collections deleted because their root went (owned.rs).
+    pub reclaimed_pages: AtomicU64,
+    /// Pages this handle has queued for reclaim and not yet looked at.
+    pub reclaim_pending: AtomicU64,
 }
 
 impl HandleCounters {
@@ -21,6 +25,13 @@ impl HandleCounters {
         // ORDERING: Relaxed load and store: one writer per counter (its
         // handle); readers only sum statistics.
         counter.store(counter.load(Ordering::Relaxed) + by, Ordering::Relaxed);
+    }
+
+    /// Single-writer store of a gauge.
+    #[inline]
+    pub fn set(counter: &AtomicU64, value: u64) {
+        // ORDERING: Relaxed: one writer per counter; readers only sum.
+        counter.store(value, Ordering::Relaxed);
     }
 }
 
@@ -61,6 +72,10 @@ pub struct CacheStats {
     pub misses: u64,
     pub evictions: u64,
     pub expirations: u64,
+    /// Pages of big collections deleted after their root went.
+    pub reclaimed_pages: u64,
+    /// Pages queued for deletion, not yet looked at.
+    pub reclaim_pending: u64,
     /// (used slots, total slots) per index level, estimated from up to 4,096
     /// sampled buckets per level (so a nearly empty cache may show 0 used).
     pub level_fill: Vec<(u64, u64)>,

@@ -309,6 +309,8 @@ impl Cache {
             misses: self.counters.sum(|c| &c.misses),
             evictions: self.counters.sum(|c| &c.evictions),
             expirations: self.counters.sum(|c| &c.expirations),
+            reclaimed_pages: self.counters.sum(|c| &c.reclaimed_pages),
+            reclaim_pending: self.counters.sum(|c| &c.reclaim_pending),
             level_fill,
             segments_total: self.geo.segments as u64,
             segments_free: free,

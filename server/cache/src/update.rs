@@ -15,7 +15,7 @@ use crate::cache::Cache;
 use crate::changes::KeyChange;
 use crate::error::WriteError;
 use crate::index::{Entry, KeyHash};
-use crate::item::{ItemRef, PutOptions};
+use crate::item::{ItemRef, PutOptions, ValueKind};
 use crate::layout::W_EXPIRES;
 use crate::region::Part;
 use crate::stats::HandleCounters;
@@ -57,6 +57,8 @@ pub(crate) enum Op {
         seg: u32,
         off: u32,
         ttl: bool,
+        /// A page of a big collection: not a key (owned.rs).
+        page: bool,
     },
 }
 
@@ -117,7 +119,16 @@ impl<'h> Changes<'h> {
             self.w
                 .write_item(self.cache, self.keys[i], self.hashes[i], parts, opts)?;
         let ttl = opts.expire_at.is_some();
-        self.replace(i, Op::Put { seg, off, ttl });
+        let page = opts.kind == ValueKind::Page;
+        self.replace(
+            i,
+            Op::Put {
+                seg,
+                off,
+                ttl,
+                page,
+            },
+        );
         Ok(())
     }
 
@@ -221,8 +232,9 @@ pub(crate) fn publish<'k>(
         return false;
     }
     if w.changes.enabled {
-        record_changes(w, s, key_of, events);
+        record_changes(w, s, &key_of, events);
     }
+    queue_dropped_roots(w, cache, s, &key_of);
     apply(w, cache, s);
     unlock_homes(cache, &s.locked);
     w.free_collected(cache);
@@ -304,11 +316,11 @@ pub(crate) fn look_up<'c>(
     let found = cache.find(h, key, version);
     let expired = matches!(&found, Some((_, _, item)) if item.is_expired(now));
     s.found.push(found.as_ref().map(|(slot, e, _)| (*slot, *e)));
-    s.seen
-        .push(found.as_ref().map_or(Seen::default(), |(_, _, item)| Seen {
-            ttl: item.expire_at().is_some(),
-            large: item.header.is_large(),
-        }));
+    s.seen.push(
+        found
+            .as_ref()
+            .map_or(Seen::default(), |(_, _, item)| Seen::of(item)),
+    );
     s.expired.push(expired);
     found
         .filter(|(_, _, item)| !expired && !item.is_negative())
@@ -426,14 +438,21 @@ pub(crate) fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
         };
         let word = cache.region.u64_at(slot);
         match s.ops[i] {
-            Op::Put { seg, off, ttl } => {
+            Op::Put {
+                seg,
+                off,
+                ttl,
+                page,
+            } => {
                 let new = Entry::new(s.hashes[i].tag(), seg, off, 0);
+                // Pages are not keys: only keys are counted.
+                delta += i64::from(!page);
                 if old.is_empty() {
                     // ORDERING: Release publishes the item's bytes to
                     // readers that load the entry with Acquire.
                     word.store(new.0, Ordering::Release);
-                    delta += 1;
                 } else {
+                    delta -= i64::from(!s.seen[i].page);
                     // Readers may bump the frequency bits meanwhile; keep them.
                     // ORDERING: Relaxed: a guess for the CAS below.
                     let mut cur = word.load(Ordering::Relaxed);
@@ -470,7 +489,7 @@ pub(crate) fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
                 cache.occupancy().cleared(slot);
                 cache.count_overflow(s.hashes[i], slot, -1);
                 w.unlinked_seen(cache, old, s.seen[i]);
-                delta -= 1;
+                delta -= i64::from(!s.seen[i].page);
                 if s.expired[i] {
                     expirations += 1;
                 }
@@ -488,5 +507,37 @@ pub(crate) fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
     w.add_keys(cache, delta);
     if expirations > 0 {
         HandleCounters::bump(&w.counters(cache).expirations, expirations);
+    }
+}
+
+/// Queues the pages of every big collection root the publication drops
+/// (deleted, expired, or replaced by anything but a root of the same
+/// generation: a write of a paged collection keeps its generation and its
+/// pages). Homes locked, slots claimed: it will happen.
+fn queue_dropped_roots<'k>(
+    w: &mut Writer,
+    cache: &Cache,
+    s: &Scratch,
+    key_of: &impl Fn(usize) -> &'k [u8],
+) {
+    for i in 0..s.ops.len() {
+        let Some(old) = s.seen[i].root else {
+            continue;
+        };
+        let existed = matches!(s.found[i], Some((_, e)) if !e.is_empty());
+        if s.canon[i] != i || !existed {
+            continue;
+        }
+        let kept = match s.ops[i] {
+            Op::Keep => !s.expired[i],
+            Op::Delete => false,
+            Op::Put { seg, off, .. } => cache
+                .item_at(Entry::new(0, seg, off, 0), 0)
+                .and_then(|new| new.root_stamp())
+                .is_some_and(|new| new.generation == old.generation),
+        };
+        if !kept {
+            w.queue_reclaim(cache, key_of(i), old);
+        }
     }
 }

@@ -5,6 +5,7 @@
 use crate::cache::Cache;
 use crate::index::{Entry, KeyHash};
 use crate::layout::{SEGMENT_SIZE, W_EXPIRES, W_KEYS};
+use crate::owned::{ReclaimQueue, RootStamp};
 use crate::segment::{Seg, State, TTL_CLASSES};
 use crate::stats::HandleCounters;
 use crate::sync::Ordering;
@@ -25,6 +26,10 @@ pub(crate) struct Writer {
     pub sweep_cursor: u64,
     /// Keys changed, when someone listens (changes.rs).
     pub changes: crate::changes::ChangeLog,
+    /// Pages of dropped collection roots still to delete (owned.rs).
+    pub reclaim: ReclaimQueue,
+    /// A page key copied out of the mapping (eviction looks its owner up).
+    pub page_key: Vec<u8>,
 }
 
 impl Writer {
@@ -39,6 +44,8 @@ impl Writer {
             free_later: Vec::new(),
             sweep_cursor: seed,
             changes: Default::default(),
+            reclaim: ReclaimQueue::default(),
+            page_key: Vec::new(),
         }
     }
 
@@ -151,8 +158,38 @@ impl Writer {
         }
     }
 
-    /// Counts a key that left the index by expiry or eviction.
-    pub fn count_removed(&self, cache: &Cache, expired: bool) {
+    /// Queues the pages of the root `owner` had (`stamp`) for deletion:
+    /// the root was deleted, replaced by another generation, expired or
+    /// evicted.
+    pub fn queue_reclaim(&mut self, cache: &Cache, owner: &[u8], stamp: RootStamp) {
+        self.reclaim.push(owner, stamp.generation, stamp.pages());
+        self.publish_reclaim_pending(cache);
+    }
+
+    /// Shows the reclaim queue's length in this writer's statistics.
+    pub fn publish_reclaim_pending(&self, cache: &Cache) {
+        let pending = self.reclaim.pending_pages();
+        HandleCounters::set(&self.counters(cache).reclaim_pending, pending);
+    }
+
+    /// `unlinked` for an item leaving for good by expiry or eviction (home
+    /// locked): a root's pages are queued for reclaim. True for a page.
+    pub fn dropped(&mut self, cache: &Cache, e: Entry) -> bool {
+        let item = cache.item_at(e, 0);
+        let page = item.as_ref().is_some_and(|item| item.is_page());
+        if let Some((item, stamp)) = item.and_then(|item| Some((item, item.root_stamp()?))) {
+            self.queue_reclaim(cache, &item.key.to_vec(), stamp);
+        }
+        self.unlinked(cache, e);
+        page
+    }
+
+    /// Counts an item that left the index by expiry or eviction: a key,
+    /// or a page (not a key: counted as reclaimed).
+    pub fn count_removed(&self, cache: &Cache, expired: bool, page: bool) {
+        if page {
+            return HandleCounters::bump(&self.counters(cache).reclaimed_pages, 1);
+        }
         self.add_keys(cache, -1);
         let c = self.counters(cache);
         HandleCounters::bump(
@@ -191,17 +228,18 @@ impl Writer {
         // every store of the entry by a previous holder.
         let cur = Entry(word.load(Ordering::Relaxed));
         let removed = cur.location() == e.location();
+        let mut page = false;
         if removed {
             // ORDERING: Release pairs with the Acquire entry loads of
             // readers (`Cache::find`), as every entry store does.
             word.store(0, Ordering::Release);
             cache.occupancy().cleared(slot);
             cache.count_overflow(h, slot, -1);
-            self.unlinked(cache, cur);
+            page = self.dropped(cache, cur);
         }
         locks.unlock(home, v);
         if removed {
-            self.count_removed(cache, expired);
+            self.count_removed(cache, expired, page);
         }
         self.free_collected(cache);
         removed
@@ -238,4 +276,19 @@ impl Writer {
 pub(crate) struct Seen {
     pub ttl: bool,
     pub large: bool,
+    /// A page of a big collection (not counted as a key).
+    pub page: bool,
+    /// A big collection's root: its pages go when it does (owned.rs).
+    pub root: Option<RootStamp>,
+}
+
+impl Seen {
+    pub fn of(item: &crate::item::ItemRef<'_>) -> Seen {
+        Seen {
+            ttl: item.expire_at().is_some(),
+            large: item.header.is_large(),
+            page: item.is_page(),
+            root: item.root_stamp(),
+        }
+    }
 }

@@ -18,6 +18,10 @@ use crate::stats::ThreadStats;
 use crate::thread::ThreadCtx;
 use crate::wait::Completion;
 
+/// Pages of dropped big collections deleted per loop turn (each a small
+/// update): bounded work between network completions.
+const RECLAIM_PAGES_PER_TURN: usize = 64;
+
 /// The door (`NetConfig::doors[0]`) whose connections speak the RPC.
 pub const RPC_DOOR: Door = Door(1);
 
@@ -182,6 +186,11 @@ impl Service for CommandService {
 
     fn poll(&mut self, now: Instant, ready: &mut Vec<(Waiter, Completion)>) {
         self.ctx.poll(now, ready);
+        // Pages of dropped big collections, a few per turn: a huge DEL
+        // never stalls the thread, yet finishes within seconds.
+        if self.ctx.cache.reclaim_pending() {
+            self.ctx.cache.reclaim_step(RECLAIM_PAGES_PER_TURN);
+        }
         self.shm.poll(&mut self.ctx);
         // Changes made off the command path (expiry sweep, RPC requests).
         crate::command::flush_key_events(&self.state, &mut self.ctx, None, None);
@@ -191,6 +200,10 @@ impl Service for CommandService {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
+        if self.ctx.cache.reclaim_pending() {
+            // More pages to reclaim: the next turn must not wait.
+            return Some(Instant::now());
+        }
         let plugins = self.ctx.plugins.next_deadline();
         let pause = command::pause_deadline(&self.state, &self.ctx);
         let blocked = self.ctx.block_deadline();

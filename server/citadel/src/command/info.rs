@@ -260,6 +260,9 @@ fn stats(out: &mut String, s: &Snapshot<'_>) {
     line!(out, "connection_panics", "{}", sum(st, |t| &t.panics));
     line!(out, "expired_keys", "{}", s.cache.expirations);
     line!(out, "evicted_keys", "{}", s.cache.evictions);
+    // Pages of big collections deleted after their root went, and still queued.
+    line!(out, "reclaimed_pages", "{}", s.cache.reclaimed_pages);
+    line!(out, "reclaim_pending_pages", "{}", s.cache.reclaim_pending);
     line!(out, "keyspace_hits", "{}", s.cache.hits);
     line!(out, "keyspace_misses", "{}", s.cache.misses);
     line!(out, "pubsub_channels", "0");
