@@ -12,6 +12,8 @@ pub struct HandleCounters {
     pub misses: AtomicU64,
     pub evictions: AtomicU64,
     pub expirations: AtomicU64,
+    /// Multi-key writes too big for the journal (update.rs).
+    pub journal_overflows: AtomicU64,
 }
 
 impl HandleCounters {
@@ -61,6 +63,9 @@ pub struct CacheStats {
     pub misses: u64,
     pub evictions: u64,
     pub expirations: u64,
+    /// Multi-key writes that changed more keys than a writer's journal
+    /// holds: atomic to readers, but a crash could leave them half done.
+    pub journal_overflows: u64,
     /// (used slots, total slots) per index level, estimated from up to 4,096
     /// sampled buckets per level (so a nearly empty cache may show 0 used).
     pub level_fill: Vec<(u64, u64)>,
