@@ -6,6 +6,8 @@
 //! 0        header (4 KiB): magic, layout version, geometry (checksummed),
 //!          generation, clean flag, free-list head
 //! 4096     writer slots: MAX_WRITERS x 256 B (key counter, active segments)
+//! journals MAX_WRITERS x JOURNAL_BYTES: each writer's intent journal
+//!          (journal.rs), what a multi-key write is doing, for recovery
 //! index    levels of 64-byte buckets, sizes 1/2, 1/4, ... of all slots; a
 //!          level-0 bucket is its keys' home: a seqlock word and 7 entries,
 //!          deeper buckets hold 8 entries
@@ -20,13 +22,21 @@ use crate::sync::Ordering;
 
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CITADEL1");
 /// Bumped whenever anything in this file's layout or in the item format changes.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 pub const HEADER_BYTES: usize = 4096;
 #[cfg(not(fuzzing))]
 pub const MAX_WRITERS: usize = 64;
 #[cfg(fuzzing)]
 pub const MAX_WRITERS: usize = 4;
 pub const WRITER_SLOT_BYTES: usize = 256;
+/// One writer's intent journal (journal.rs): a 64-byte header, then
+/// 16-byte records, one per key a multi-key write changes (252 of them).
+/// Pages no write ever journaled into stay unallocated in a sparse file.
+#[cfg(not(fuzzing))]
+pub const JOURNAL_BYTES: usize = 4096;
+/// Fuzz builds keep the journals small enough for their tiny files.
+#[cfg(fuzzing)]
+pub const JOURNAL_BYTES: usize = 256;
 #[cfg(not(fuzzing))]
 pub const SEGMENT_SIZE: usize = 1 << 20;
 /// Fuzz builds use tiny segments and files so that one execution (copy an
@@ -94,6 +104,8 @@ pub struct Geometry {
     /// Buckets per level.
     pub buckets: [u64; LEVELS],
     pub writers_off: usize,
+    /// Writer `w`'s intent journal is at `journals_off + w * JOURNAL_BYTES`.
+    pub journals_off: usize,
     /// Offset of each level's first bucket.
     pub level_off: [usize; LEVELS],
     /// Occupancy summary: `fine_words` count words, then the bit words.
@@ -133,7 +145,8 @@ impl Geometry {
 
     fn place(buckets: [u64; LEVELS], segments: u32, file_size: u64) -> Geometry {
         let writers_off = HEADER_BYTES;
-        let mut off = align(writers_off + MAX_WRITERS * WRITER_SLOT_BYTES, 64);
+        let journals_off = align(writers_off + MAX_WRITERS * WRITER_SLOT_BYTES, 64);
+        let mut off = align(journals_off + MAX_WRITERS * JOURNAL_BYTES, 64);
         let mut level_off = [0usize; LEVELS];
         for (lo, b) in level_off.iter_mut().zip(buckets) {
             *lo = off;
@@ -150,6 +163,7 @@ impl Geometry {
             segments,
             buckets,
             writers_off,
+            journals_off,
             level_off,
             summary_off,
             seghdr_off,

@@ -20,13 +20,13 @@
 //!
 //! ```text
 //! sync, clock, error, stats, owned → region → changes → layout → index → occupancy → segment → item
-//!   → lookup → cache → writer → evict → alloc → put → update → txn → handle
+//!   → lookup → cache → journal → writer → evict → alloc → put → update → txn → handle
 //!   → scan → recover → store → reader
 //! ```
 //! `sync` picks std or loom atomics; `owned` the contract between a big
 //! collection's root and its page items; `region` owns the mapping and all
 //! `unsafe`; `occupancy` the summary that lets SCAN skip empty index; `lookup` the optimistic, read-only item lookup; `cache` the
-//! shared state;
+//! shared state; `journal` makes multi-key writes crash-atomic;
 //! `writer` a thread's segments and bookkeeping; `evict` makes room;
 //! `alloc` gets segments (free list, else eviction); `put` writes items;
 //! `update` is the multi-key transaction; `txn` stretches one over many
@@ -44,6 +44,7 @@ mod evict;
 mod handle;
 mod index;
 mod item;
+mod journal;
 mod layout;
 mod lookup;
 mod occupancy;

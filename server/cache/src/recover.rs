@@ -8,6 +8,7 @@
 use crate::cache::Cache;
 use crate::index::{all_slot_offs, candidate_slots, is_overflow, Entry, KeyHash};
 use crate::item::check_matches;
+use crate::journal::Replayed;
 use crate::layout::{BUCKETS_PER_GROUP, MAX_WRITERS, SEGMENT_SIZE, W_EXPIRES, W_KEYS};
 use crate::segment::{State, FLAG_SUSPECT, TTL_CLASSES};
 use crate::sync::Ordering;
@@ -26,6 +27,7 @@ impl Cache {
         for slot in 0..MAX_WRITERS {
             self.release_actives(slot);
         }
+        self.reset_journals();
         0
     }
 
@@ -42,13 +44,17 @@ impl Cache {
         }
     }
 
-    /// Recovery after a crash. Clears locks a dead writer held, seals its
+    /// Recovery after a crash. Finishes or undoes interrupted multi-key
+    /// writes (journal.rs), clears locks a dead writer held, seals its
     /// segments, and rebuilds counts (and the occupancy summary) from the index, dropping every entry that
     /// does not point at a complete, matching item in one of its key's
     /// slots (and every second entry for one key or one chunk). Items in
     /// segments that were live are marked suspect: their checks are
     /// verified when read.
-    pub(crate) fn recover(&self) -> u64 {
+    pub(crate) fn recover(&self) -> (u64, Replayed) {
+        // First finish or undo the multi-key writes caught midway: this
+        // only stores entries; everything below validates and recounts them.
+        let replayed = self.replay_journals();
         let stuck = self.locks().reset_all();
         self.occupancy().reset();
         self.reset_segments();
@@ -95,9 +101,11 @@ impl Cache {
             dropped,
             stuck_locks = stuck,
             free_segments = free,
+            writes_rolled_back = replayed.rolled_back,
+            writes_rolled_forward = replayed.rolled_forward,
             "cache recovered after an unclean shutdown"
         );
-        dropped
+        (dropped, replayed)
     }
 
     /// Seals segments a dead writer had active or was evicting, frees

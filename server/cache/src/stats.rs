@@ -16,6 +16,8 @@ pub struct HandleCounters {
     pub reclaimed_pages: AtomicU64,
     /// Pages this handle has queued for reclaim and not yet looked at.
     pub reclaim_pending: AtomicU64,
+    /// Multi-key writes too big for the journal (update.rs).
+    pub journal_overflows: AtomicU64,
 }
 
 impl HandleCounters {
@@ -76,6 +78,9 @@ pub struct CacheStats {
     pub reclaimed_pages: u64,
     /// Pages queued for deletion, not yet looked at.
     pub reclaim_pending: u64,
+    /// Multi-key writes that changed more keys than a writer's journal
+    /// holds: atomic to readers, but a crash could leave them half done.
+    pub journal_overflows: u64,
     /// (used slots, total slots) per index level, estimated from up to 4,096
     /// sampled buckets per level (so a nearly empty cache may show 0 used).
     pub level_fill: Vec<(u64, u64)>,

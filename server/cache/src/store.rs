@@ -12,6 +12,7 @@ use crate::cache::Cache;
 use crate::error::{HandleError, OpenError};
 use crate::handle::CacheHandle;
 use crate::index::MAX_SEGMENTS;
+use crate::journal::Replayed;
 use crate::layout::{
     Geometry, HeaderProblem, BUCKET_SLOTS, H_CLEAN, H_GENERATION, LAYOUT_VERSION, LEVELS,
     MAX_WRITERS, MIN_MEMORY, W_EXPIRES, W_KEYS,
@@ -53,6 +54,12 @@ pub struct AttachReport {
     pub keys: u64,
     /// Index entries recovery dropped because they pointed at torn data.
     pub dropped: u64,
+    /// Multi-key writes a crash interrupted while they claimed slots,
+    /// undone by recovery (journal.rs).
+    pub rolled_back: u64,
+    /// Multi-key writes a crash interrupted while they stored entries,
+    /// completed by recovery.
+    pub rolled_forward: u64,
     pub elapsed: Duration,
 }
 
@@ -100,6 +107,8 @@ impl Cache {
                 clean: true,
                 keys: 0,
                 dropped: 0,
+                rolled_back: 0,
+                rolled_forward: 0,
                 elapsed: Duration::ZERO,
             };
             (cache, report)
@@ -132,8 +141,8 @@ impl Cache {
             // an earlier process, ordered anyway by the flock and mmap calls).
             let clean = cache.region.u64_at(H_CLEAN).load(Ordering::Acquire) == 1;
             cache.recovered = !clean;
-            let dropped = if clean {
-                cache.reattach_clean()
+            let (dropped, replayed) = if clean {
+                (cache.reattach_clean(), Replayed::default())
             } else {
                 cache.recover()
             };
@@ -142,6 +151,8 @@ impl Cache {
                 clean,
                 keys: cache.len(),
                 dropped,
+                rolled_back: replayed.rolled_back,
+                rolled_forward: replayed.rolled_forward,
                 elapsed: Duration::ZERO,
             };
             (cache, report)
@@ -311,6 +322,7 @@ impl Cache {
             expirations: self.counters.sum(|c| &c.expirations),
             reclaimed_pages: self.counters.sum(|c| &c.reclaimed_pages),
             reclaim_pending: self.counters.sum(|c| &c.reclaim_pending),
+            journal_overflows: self.counters.sum(|c| &c.journal_overflows),
             level_fill,
             segments_total: self.geo.segments as u64,
             segments_free: free,

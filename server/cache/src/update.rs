@@ -10,12 +10,16 @@
 //!    the unpublished items and start again.
 //! 4. Claim index slots for new keys (undoable), then apply replacements and
 //!    deletions (cannot fail), unlock (version + 2), free chunk segments.
+//!    A write that changes two keys or more records what it does in this
+//!    writer's journal first (journal.rs), so a crash midway is finished
+//!    or undone by recovery: all old or all new, across a `kill -9` too.
 
 use crate::cache::Cache;
 use crate::changes::KeyChange;
 use crate::error::WriteError;
 use crate::index::{Entry, KeyHash};
 use crate::item::{ItemRef, PutOptions, ValueKind};
+use crate::journal::{self, Record};
 use crate::layout::W_EXPIRES;
 use crate::region::Part;
 use crate::stats::HandleCounters;
@@ -45,6 +49,9 @@ pub(crate) struct Scratch {
     pub tags: Vec<u16>,
     pub items: Vec<Option<ItemRef<'static>>>,
     pub key: Vec<u8>,
+    /// The journal records of the write being published (journal.rs).
+    pub claims: Vec<Record>,
+    pub applies: Vec<Record>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -225,21 +232,90 @@ pub(crate) fn publish<'k>(
         .iter()
         .filter(|home| !s.locked.contains(home))
         .all(|&(home, v)| locks.read_validate(home, v));
-    if !reads_hold || !claim_slots(w, cache, s) {
-        unlock_homes(cache, &s.locked);
-        discard_all(w, cache, &s.ops);
-        std::hint::spin_loop();
-        return false;
+    if !reads_hold {
+        return give_up(w, cache, s);
+    }
+    // Single-key writes skip the journal: one entry store is atomic.
+    let journal = plan_journal(cache, w, s).then(|| cache.journal(w.slot));
+    if let Some(journal) = &journal {
+        if !s.claims.is_empty() {
+            journal.begin_claims(&s.claims);
+        }
+    }
+    if !claim_slots(w, cache, s) {
+        if let Some(journal) = &journal {
+            journal.finish();
+        }
+        return give_up(w, cache, s);
+    }
+    if let Some(journal) = &journal {
+        if !s.applies.is_empty() {
+            journal.begin_apply(s.claims.len(), &s.applies);
+        }
     }
     if w.changes.enabled {
         record_changes(w, s, &key_of, events);
     }
     queue_dropped_roots(w, cache, s, &key_of);
     apply(w, cache, s);
+    // IDLE before the unlock: once another writer may change these keys,
+    // recovery must not replay this write over its change.
+    if let Some(journal) = &journal {
+        journal.finish();
+    }
     unlock_homes(cache, &s.locked);
     w.free_collected(cache);
     w.seal_pending(cache);
     true
+}
+
+/// A conflict after locking: unlock, drop the unpublished items.
+fn give_up(w: &mut Writer, cache: &Cache, s: &Scratch) -> bool {
+    unlock_homes(cache, &s.locked);
+    discard_all(w, cache, &s.ops);
+    std::hint::spin_loop();
+    false
+}
+
+/// The index entry of a new item of key `h`.
+fn new_entry(h: KeyHash, seg: u32, off: u32) -> Entry {
+    Entry::new(h.tag(), seg, off, 0)
+}
+
+/// Fills `s.claims` and `s.applies` with the journal records of what
+/// publishing `s.ops` will change: a claim per new key, a store per
+/// replaced key, a clear per removed key (deleted or expired). False when
+/// the journal is not used: one change or none, or more than a journal
+/// holds (such a write is still atomic to readers, not across a crash;
+/// counted in `CacheStats::journal_overflows`).
+fn plan_journal(cache: &Cache, w: &Writer, s: &mut Scratch) -> bool {
+    s.claims.clear();
+    s.applies.clear();
+    if s.ops.len() < 2 {
+        return false;
+    }
+    for i in (0..s.ops.len()).filter(|&i| s.canon[i] == i) {
+        let h = s.hashes[i];
+        match (s.ops[i], s.found[i]) {
+            (Op::Put { seg, off, .. }, None) => {
+                s.claims.push(journal::claim(h, new_entry(h, seg, off)))
+            }
+            (Op::Put { seg, off, .. }, Some((slot, _))) => {
+                s.applies.push(journal::store(slot, new_entry(h, seg, off)))
+            }
+            (Op::Delete, Some((slot, old))) => s.applies.push(journal::clear_if(slot, old)),
+            (Op::Keep, Some((slot, old))) if s.expired[i] => {
+                s.applies.push(journal::clear_if(slot, old))
+            }
+            _ => {}
+        }
+    }
+    let changes = s.claims.len() + s.applies.len();
+    if changes > journal::RECORDS {
+        HandleCounters::bump(&w.counters(cache).journal_overflows, 1);
+        return false;
+    }
+    changes >= 2
 }
 
 /// Logs what `apply` is about to do to each key (the homes are locked and
@@ -404,7 +480,7 @@ pub(crate) fn claim_slots(w: &mut Writer, cache: &Cache, s: &mut Scratch) -> boo
         if s.found[i].is_some() {
             continue;
         }
-        let entry = Entry::new(s.hashes[i].tag(), seg, off, 0);
+        let entry = new_entry(s.hashes[i], seg, off);
         match crate::evict::claim_slot(w, cache, s.hashes[i], entry, &s.locked) {
             Some(slot) => {
                 s.found[i] = Some((slot, Entry::EMPTY));
@@ -444,7 +520,7 @@ pub(crate) fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
                 ttl,
                 page,
             } => {
-                let new = Entry::new(s.hashes[i].tag(), seg, off, 0);
+                let new = new_entry(s.hashes[i], seg, off);
                 // Pages are not keys: only keys are counted.
                 delta += i64::from(!page);
                 if old.is_empty() {

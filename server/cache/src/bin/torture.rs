@@ -1,7 +1,13 @@
-//! `citadel-cache-torture PATH MAX_MEMORY THREADS`: writes, overwrites,
-//! deletes and expires keys in a cache file from several threads until
-//! killed. Every value carries a checksum of its key (see the crash test),
-//! so after a `kill -9` any torn or misplaced value can be detected.
+//! `citadel-cache-torture PATH MAX_MEMORY THREADS [keys|groups]`: writes,
+//! overwrites, deletes and expires keys in a cache file from several
+//! threads until killed. Every value carries a checksum of its key (see the
+//! crash test), so after a `kill -9` any torn or misplaced value can be
+//! detected.
+//!
+//! `groups` mode writes groups of keys (`group:G:K`, 2 to 32 keys each)
+//! together, by one multi-key update or one transaction, with one
+//! generation number in every value; a group that shows two generations
+//! after a crash was torn.
 
 use std::sync::Arc;
 
@@ -9,10 +15,16 @@ use citadel_cache::{Cache, CacheConfig};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 {
-        eprintln!("usage: citadel-cache-torture PATH MAX_MEMORY_BYTES THREADS");
+    let groups = match args.get(4).map(String::as_str) {
+        _ if args.len() != 4 && args.len() != 5 => None,
+        None | Some("keys") => Some(false),
+        Some("groups") => Some(true),
+        Some(_) => None,
+    };
+    let Some(groups) = groups else {
+        eprintln!("usage: citadel-cache-torture PATH MAX_MEMORY_BYTES THREADS [keys|groups]");
         std::process::exit(2);
-    }
+    };
     let cfg = CacheConfig {
         path: args[1].clone().into(),
         max_memory: args[2].parse().expect("MAX_MEMORY_BYTES"),
@@ -28,7 +40,13 @@ fn main() {
     let workers: Vec<_> = (0..threads)
         .map(|t| {
             let cache = Arc::clone(&cache);
-            std::thread::spawn(move || hammer(&cache, t))
+            std::thread::spawn(move || {
+                if groups {
+                    hammer_groups(&cache, t)
+                } else {
+                    hammer(&cache, t)
+                }
+            })
         })
         .collect();
     for w in workers {
@@ -36,14 +54,77 @@ fn main() {
     }
 }
 
+/// A per-thread xorshift stream.
+struct Rng(u64);
+
+impl Rng {
+    fn new(thread: u64) -> Rng {
+        Rng(citadel_cache::unix_millis() ^ (thread + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Groups in `groups` mode; group G has `2 + G % 31` keys.
+const GROUPS: u64 = 2000;
+
+fn hammer_groups(cache: &Arc<Cache>, thread: u64) {
+    let mut h = cache.handle().expect("handle");
+    let mut rng = Rng::new(thread);
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    for round in 1u64.. {
+        let x = rng.next();
+        h.set_clock(citadel_cache::unix_millis());
+        let group = x % GROUPS;
+        keys.clear();
+        keys.extend((0..2 + group % 31).map(|k| format!("group:{group}:{k}").into_bytes()));
+        let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        // Unique across threads: a tear never hides behind an equal number.
+        let generation = round << 8 | thread;
+        // Short values: most of the time goes to publishing, where a kill
+        // would tear a group without the journal.
+        let len = 16 + (x >> 20) as usize % 32;
+        let values: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|k| citadel_cache::checked_value::make(k, generation, len))
+            .collect();
+        match (x >> 40) % 20 {
+            0 => {
+                let _ = h.update(&keys, |_, ch| (0..keys.len()).for_each(|i| ch.delete(i)));
+            }
+            1..=6 => {
+                h.txn_begin(&keys);
+                for (k, v) in keys.iter().zip(&values) {
+                    let _ = h.set(k, v, None);
+                }
+                h.txn_commit();
+            }
+            _ => {
+                let _ = h.update(&keys, |_, ch| {
+                    for (i, v) in values.iter().enumerate() {
+                        ch.put(i, &[v], None)?;
+                    }
+                    Ok::<_, citadel_cache::WriteError>(())
+                });
+            }
+        }
+        if round.is_multiple_of(10_000) {
+            h.maintain();
+        }
+    }
+}
+
 fn hammer(cache: &Arc<Cache>, thread: u64) {
     let mut h = cache.handle().expect("handle");
-    let mut x = citadel_cache::unix_millis() ^ (thread + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(thread);
     let mut round = 0u64;
     loop {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        let x = rng.next();
         round += 1;
         h.set_clock(citadel_cache::unix_millis());
         let key = format!("key:{}", x % 20_000);
