@@ -206,6 +206,7 @@ fn commandstats_count_calls_rejections_failures_and_errors_as_redis() {
     // Pages of big collections: reclaimed after their root went, pending.
     assert_eq!(field(&s, "reclaimed_pages", "").as_deref(), Some("0"));
     assert_eq!(field(&s, "reclaim_pending_pages", "").as_deref(), Some("0"));
+    assert_eq!(field(&s, "journal_overflows", "").as_deref(), Some("0"));
     // errorstats is in the default set, commandstats is not.
     let default = text(&mut citadel, &["INFO"]);
     assert!(default.contains("# Errorstats") && !default.contains("# Commandstats"));

@@ -263,6 +263,8 @@ fn stats(out: &mut String, s: &Snapshot<'_>) {
     // Pages of big collections deleted after their root went, and still queued.
     line!(out, "reclaimed_pages", "{}", s.cache.reclaimed_pages);
     line!(out, "reclaim_pending_pages", "{}", s.cache.reclaim_pending);
+    // Multi-key writes too big for the crash journal (atomic to readers only).
+    line!(out, "journal_overflows", "{}", s.cache.journal_overflows);
     line!(out, "keyspace_hits", "{}", s.cache.hits);
     line!(out, "keyspace_misses", "{}", s.cache.misses);
     line!(out, "pubsub_channels", "0");
