@@ -504,11 +504,28 @@ pub(crate) fn claim_slots(w: &mut Writer, cache: &Cache, s: &mut Scratch) -> boo
     true
 }
 
+/// When `apply` stores a key's entry: pages written first, then the keys
+/// (a big collection's root), then pages deleted. A write too big for the
+/// journal is then still whole after a crash when it writes its pages
+/// under a fresh generation (its root, published after them, is the
+/// switch); at worst a crash leaves pages the root no longer uses.
+fn apply_phase(s: &Scratch, i: usize) -> u8 {
+    match s.ops[s.canon[i]] {
+        Op::Put { page: true, .. } => 0,
+        Op::Delete if s.seen[s.canon[i]].page => 2,
+        _ => 1,
+    }
+}
+
 /// Publishes puts and deletions; the homes are locked and the slots claimed.
 pub(crate) fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
     let mut delta = 0i64;
     let mut expirations = 0u64;
-    for i in 0..s.ops.len() {
+    let phased = (0..3u8).flat_map(|phase| (0..s.ops.len()).map(move |i| (phase, i)));
+    for (phase, i) in phased {
+        if apply_phase(s, i) != phase {
+            continue;
+        }
         let Some((slot, old)) = s.found[i] else {
             continue;
         };
