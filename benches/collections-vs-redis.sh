@@ -101,8 +101,12 @@ for round in $(seq "$rounds"); do
     echo "== round $round" >&2
     for t in "${list[@]}"; do
         for client in "${clients[@]}"; do
-            cpu[$client,redis,$t]+="$(bench "$client" $redis_port $redis_pid "$t") "
-            cpu[$client,citadel,$t]+="$(bench "$client" $citadel_port $citadel_pid "$t") "
+            for server in redis citadel; do
+                port=${server}_port pid=${server}_pid
+                us=$(bench "$client" "${!port}" "${!pid}" "$t")
+                cpu[$client,$server,$t]+="$us "
+                echo "$t $client $server: $us µs/op" >&2
+            done
         done
     done
 done
