@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
 # Collections: server CPU per operation, Citadel vs redis-server, in one run,
-# with redis-benchmark's own collection tests (the reference client), and
-# memory per element of large collections, side by side.
+# driven by two clients: redis-benchmark's own collection tests (the reference
+# client) and the bundled load generator's operations of the same names
+# (citadel-loadgen --ops TEST, which sends the same commands); then memory per
+# element of large collections, side by side.
 #
 # Both servers run on core 0 (citadel --threads 1; redis --save ''), the load
-# on core 1. Server CPU = the server's utime+stime over each test.
+# on core 1; both clients use 50 connections, pipeline 16, 3-byte values.
+# Server CPU = the server's utime+stime over each test. Before a pop or range
+# test the key is filled by redis-benchmark (-t lpush, sadd or zadd, REQUESTS
+# requests) for both clients alike. redis-benchmark's lrange_N runs an LPUSH
+# pass of REQUESTS first and that is inside its measurement; the loadgen's
+# lrange_N is LRANGEs only.
 #
 # Usage: benches/collections-vs-redis.sh [REQUESTS] [ROUNDS] [ELEMENTS]
+#   TESTS=lpush,sadd,...  the tests (default: all eleven)
+#   RANDOM_ELEMENTS=N     SADD/HSET/ZADD draw element:N from N elements
+#                         (redis-benchmark -r N, citadel-loadgen --elements N);
+#                         default: redis-benchmark's one fixed element, both clients
+#   CITADEL=PATH LOADGEN=PATH  binaries (default: the workspace's release builds)
 set -euo pipefail
+shopt -s inherit_errexit
 
 requests=${1:-200000}
 rounds=${2:-3}
@@ -15,8 +28,14 @@ elements=${3:-100000}
 tests=${TESTS:-lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_600}
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
-(cd "$root" && cargo build --release -q -p citadel-server)
+(cd "$root" && cargo build --release -q -p citadel-server -p citadel-loadgen)
 citadel=${CITADEL:-$target/release/citadel}
+loadgen=${LOADGEN:-$target/release/citadel-loadgen}
+random_elements=${RANDOM_ELEMENTS:-}
+rb_random=(); lg_random=()
+if [[ -n $random_elements ]]; then
+    rb_random=(-r "$random_elements"); lg_random=(--elements "$random_elements")
+fi
 scratch=$(mktemp -d /dev/shm/citadel-coll-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$scratch"; }
@@ -34,16 +53,27 @@ done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-bench() { # port pid test -> server CPU µs/op
-    local before after
-    redis-cli -p "$1" flushall >/dev/null
+# One test with one client: the same commands, connections and pipeline.
+run_client() { # client port test
+    case $1 in
+        redis-benchmark) taskset -c 1 redis-benchmark -p "$2" -c 50 -P 16 -n "$requests" \
+                             "${rb_random[@]}" -q -t "$3" >/dev/null ;;
+        loadgen) taskset -c 1 "$loadgen" -s "127.0.0.1:$2" -t 1 -c 50 -p 16 -d 3 \
+                     -n "$requests" "${lg_random[@]}" --ops "$3" -q >/dev/null ;;
+    esac
+}
+
+bench() { # client port pid test -> server CPU µs/op
+    local before after fill=""
+    redis-cli -p "$2" flushall >/dev/null
     # The pops and ranges need something to pop and read.
-    case $3 in lpop|rpop|lrange_*) taskset -c 1 redis-benchmark -p "$1" -P 16 -n "$requests" -q -t lpush >/dev/null ;;
-               spop) taskset -c 1 redis-benchmark -p "$1" -P 16 -n "$requests" -q -t sadd >/dev/null ;;
-               zpopmin) taskset -c 1 redis-benchmark -p "$1" -P 16 -n "$requests" -q -t zadd >/dev/null ;; esac
-    before=$(cpu_ticks "$2")
-    taskset -c 1 redis-benchmark -p "$1" -c 50 -P 16 -n "$requests" -q -t "$3" >/dev/null
-    after=$(cpu_ticks "$2")
+    case $4 in lpop|rpop|lrange_*) fill=lpush ;; spop) fill=sadd ;; zpopmin) fill=zadd ;; esac
+    if [[ -n $fill ]]; then
+        taskset -c 1 redis-benchmark -p "$2" -P 16 -n "$requests" "${rb_random[@]}" -q -t "$fill" >/dev/null
+    fi
+    before=$(cpu_ticks "$3")
+    run_client "$1" "$2" "$4"
+    after=$(cpu_ticks "$3")
     echo "scale=3; ($after - $before) * 10000 / $requests" | bc
 }
 
@@ -64,26 +94,41 @@ fill() { # port type
 }
 usage() { redis-cli -p "$1" memory usage big samples 0; }
 
+clients=(redis-benchmark loadgen)
 declare -A cpu
 IFS=, read -ra list <<<"$tests"
 for round in $(seq "$rounds"); do
     echo "== round $round" >&2
     for t in "${list[@]}"; do
-        cpu[redis,$t]+="$(bench $redis_port $redis_pid "$t") "
-        cpu[citadel,$t]+="$(bench $citadel_port $citadel_pid "$t") "
+        for client in "${clients[@]}"; do
+            for server in redis citadel; do
+                port=${server}_port pid=${server}_pid
+                us=$(bench "$client" "${!port}" "${!pid}" "$t")
+                cpu[$client,$server,$t]+="$us "
+                echo "$t $client $server: $us µs/op" >&2
+            done
+        done
     done
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+cells() { # client test -> "| Redis | Citadel | ratio "
+    local r c
+    r=$(echo "${cpu[$1,redis,$2]}" | median); c=$(echo "${cpu[$1,citadel,$2]}" | median)
+    echo "| $r | $c | **$(echo "scale=2; $c / $r" | bc)x** "
+}
 {
-    echo "| redis-benchmark -t | Redis µs/op | Citadel µs/op | Citadel/Redis |"
-    echo "|---|---:|---:|---:|"
+    echo "Server CPU µs/op (median of $rounds rounds of $requests requests), by client:"
+    echo
+    echo "| test | redis-benchmark: Redis | Citadel | Citadel/Redis | loadgen: Redis | Citadel | Citadel/Redis |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
     for t in "${list[@]}"; do
-        r=$(echo "${cpu[redis,$t]}" | median); c=$(echo "${cpu[citadel,$t]}" | median)
-        echo "| $t | $r | $c | **$(echo "scale=2; $c / $r" | bc)x** |"
+        echo "| $t $(cells redis-benchmark "$t")$(cells loadgen "$t")|"
     done
     echo
-    echo "Medians of $rounds rounds of $requests requests; 50 connections, pipeline 16; server on core 0, client on core 1."
+    echo "50 connections, pipeline 16, 3-byte values; server on core 0, client on core 1;" \
+        "elements: ${random_elements:-one fixed element (no -r)}." \
+        "redis-benchmark's lrange_N includes the LPUSH pass it runs first."
     echo
     echo "| $elements 16-byte members | Redis bytes/element | Citadel bytes/element |"
     echo "|---|---:|---:|"

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::protocol::ProtocolKind;
 use crate::workload::keys::KeyDist;
+use crate::workload::mix::OpMix;
 
 /// Citadel's load generator: RESP, memcache and Citadel RPC load over TCP or a Unix socket
 /// (RPC also over shared memory), open or closed loop, honest latency.
@@ -124,6 +125,33 @@ pub struct WorkloadArgs {
     #[arg(short = 'r', long, default_value = "1:10")]
     pub ratio: Ratio,
 
+    /// Operation mix by name instead of --ratio: OP[:WEIGHT],... (weight 1 if omitted),
+    /// e.g. `lpush`, `lpush,rpush:3`, `get:10,set:1`. Besides get and set, the collection
+    /// operations of redis-benchmark's tests of the same names (RESP only), sent as it
+    /// sends them: lpush/rpush (`LPUSH mylist VALUE`), lpop/rpop (`LPOP mylist`), sadd
+    /// (`SADD myset element:N`), hset (`HSET myhash element:N VALUE`), spop (`SPOP
+    /// myset`), zadd (`ZADD myzset N element:N`), zpopmin (`ZPOPMIN myzset`), lrange_100
+    /// and lrange_600 (`LRANGE mylist 0 99` / `0 599`). VALUE is a --value-size value
+    /// (redis-benchmark's -d is 3), N has 12 zero-padded digits. Pops count hits (an
+    /// element came back) and misses (nil); an LRANGE counts the elements it returned as
+    /// hits and the rest of its 100 or 600 as misses. Nothing is prefilled for them: run
+    /// the pushes or adds first (e.g. `--ops lpush -n 100000`).
+    #[arg(long, value_name = "OP[:WEIGHT],...", conflicts_with = "ratio")]
+    pub ops: Option<OpMix>,
+
+    /// Collection keys of --ops: 1 (like redis-benchmark): every operation of a type on
+    /// one key, mylist, myset, myhash or myzset; N: spread over mylist:0 .. mylist:N-1
+    /// (and so on), drawn with --key-dist.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub collection_keys: u64,
+
+    /// Element space of sadd, hset and zadd: element:N with N uniform in 0..ELEMENTS-1,
+    /// like redis-benchmark -r ELEMENTS. The default 1 always sends element:000000000000
+    /// (redis-benchmark without -r also sends one fixed element), so a set or hash stays
+    /// at one element. At most 10^12.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub elements: u64,
+
     /// Size of the key space: keys are PREFIX0 .. PREFIX{N-1}.
     #[arg(short = 'k', long, default_value_t = 100_000)]
     pub keys: u64,
@@ -183,6 +211,21 @@ pub struct WorkloadArgs {
     /// as timeout errors.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
+}
+
+impl WorkloadArgs {
+    /// The operation mix in words, for report headers: `SET:GET 1:10`, or `ops
+    /// lpush:1,rpush:3` (with the collection keys and elements when it has collections).
+    pub fn mix_summary(&self) -> String {
+        match &self.ops {
+            None => format!("SET:GET {}:{}", self.ratio.set, self.ratio.get),
+            Some(mix) if mix.has_collections() => format!(
+                "ops {mix} ({} collection keys, {} elements)",
+                self.collection_keys, self.elements
+            ),
+            Some(mix) => format!("ops {mix}"),
+        }
+    }
 }
 
 /// Arguments of the `compare` subcommand.

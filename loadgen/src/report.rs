@@ -53,7 +53,7 @@ pub struct OpReport {
     pub ok: u64,
     pub errors: u64,
     pub ops_per_sec: f64,
-    /// GET only: hits / (hits + misses).
+    /// Reads, pops and ranges only (`OpKind::counts_hits`): hits / (hits + misses).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hits: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,6 +90,17 @@ pub struct Report {
     pub mode: &'static str,
     pub target_rate: Option<f64>,
     pub ratio: String,
+    /// `--ops`: the operation mix, `OP:WEIGHT,...` (then `ratio` does not apply).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ops_mix: Option<String>,
+    /// `--ops` with collection operations: `--collection-keys` and `--elements`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collection_keys: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elements: Option<u64>,
+    /// `ratio` or `ops_mix` in words, for the table's header.
+    #[serde(skip)]
+    pub mix: String,
     pub keys: u64,
     pub key_dist: String,
     pub value_size: String,
@@ -144,8 +155,7 @@ impl Report {
         let mut latency_us = BTreeMap::new();
         for op in OpKind::ALL {
             let o = &s.ops[op.index()];
-            // GET and MGET count keys found and missing.
-            let is_get = op != OpKind::Set;
+            let is_get = op.counts_hits();
             ops.insert(
                 op.name(),
                 OpReport {
@@ -172,6 +182,7 @@ impl Report {
             .map(|op| &s.ops[op.index()])
             .fold((0, 0), |(h, m), o| (h + o.hits, m + o.misses));
         let cpu = r.client_cpu.as_secs_f64();
+        let collections = w.ops.as_ref().is_some_and(|m| m.has_collections());
         Report {
             protocol: cfg.protocol.name(),
             servers: cfg.servers.iter().map(|a| a.to_string()).collect(),
@@ -186,6 +197,10 @@ impl Report {
             },
             target_rate: w.rate,
             ratio: format!("{}:{}", w.ratio.set, w.ratio.get),
+            ops_mix: w.ops.as_ref().map(|m| m.to_string()),
+            collection_keys: collections.then_some(w.collection_keys),
+            elements: collections.then_some(w.elements),
+            mix: w.mix_summary(),
             keys: w.keys,
             key_dist: w.key_dist.to_string(),
             value_size: if w.value_size.min == w.value_size.max {
@@ -232,7 +247,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "\n{} {} | {} threads x {} conns | pipeline {}{} | {} | SET:GET {} | {} keys {} | value {} B",
+            "\n{} {} | {} threads x {} conns | pipeline {}{} | {} | {} | {} keys {} | value {} B",
             self.protocol,
             self.servers.join(","),
             self.threads,
@@ -244,14 +259,14 @@ impl Report {
                 String::new()
             },
             self.mode,
-            self.ratio,
+            self.mix,
             self.keys,
             self.key_dist,
             self.value_size,
         );
         let _ = writeln!(
             out,
-            "{:<5} {:>12} {:>12} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+            "{:<10} {:>12} {:>12} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
             "op",
             "requests",
             "ops/s",
@@ -276,7 +291,7 @@ impl Report {
                 .map_or("-".to_string(), |h| format!("{:.1}%", h * 100.0));
             let _ = writeln!(
                 out,
-                "{:<5} {:>12} {:>12.0} {:>9} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8}",
+                "{:<10} {:>12} {:>12.0} {:>9} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8}",
                 name, o.requests, o.ops_per_sec, hr, l.p50, l.p90, l.p99, l.p999, l.max, o.errors
             );
         }
@@ -286,7 +301,7 @@ impl Report {
             .map_or("-".to_string(), |h| format!("{:.1}%", h * 100.0));
         let _ = writeln!(
             out,
-            "{:<5} {:>12} {:>12.0} {:>9} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8}",
+            "{:<10} {:>12} {:>12.0} {:>9} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8}",
             "all",
             self.requests,
             self.ops_per_sec,

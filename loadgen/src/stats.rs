@@ -56,7 +56,9 @@ pub struct OpStats {
     pub latency: Histogram<u64>,
     /// Good replies (hits + misses for GET).
     pub ok: u64,
-    /// Keys found and not found (GET: one per reply; MGET: each of its keys).
+    /// Keys found and not found (GET: one per reply; MGET: each of its keys), elements
+    /// popped or not (LPOP, RPOP, SPOP, ZPOPMIN: one per reply), elements an LRANGE 0 N-1
+    /// returned and the rest of N.
     pub hits: u64,
     pub misses: u64,
     /// Requests of this type that ended in an error.
@@ -94,7 +96,7 @@ pub struct Stats {
 impl Default for Stats {
     fn default() -> Self {
         Stats {
-            ops: [OpStats::new(), OpStats::new(), OpStats::new()],
+            ops: std::array::from_fn(|_| OpStats::new()),
             errors: [0; ErrorKind::ALL.len()],
             moved: 0,
             ask: 0,

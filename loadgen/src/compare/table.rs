@@ -14,12 +14,11 @@ pub fn workload_line(args: &CompareArgs) -> String {
         None => format!("{:?}", w.duration),
     };
     format!(
-        "{} thr x {} conns, pipeline {}, SET:GET {}:{}, {} keys {}, value {}-{} B, {}, {} rounds, servers on cpu {} ({} thr), load on cpu {}",
+        "{} thr x {} conns, pipeline {}, {}, {} keys {}, value {}-{} B, {}, {} rounds, servers on cpu {} ({} thr), load on cpu {}",
         w.threads,
         w.conns,
         w.pipeline,
-        w.ratio.set,
-        w.ratio.get,
+        w.mix_summary(),
         w.keys,
         w.key_dist,
         w.value_size.min,

@@ -6,7 +6,7 @@ use crate::schedule::Schedule;
 use crate::stats::ErrorKind;
 use crate::workload::keys::KeyNames;
 use crate::workload::values::{ValuePool, ValueRef};
-use crate::workload::Generator;
+use crate::workload::{Generator, Pick};
 
 use super::cluster::parse_redirect;
 use super::inflight::{InFlight, InFlightTable};
@@ -130,13 +130,16 @@ impl Conn {
         start_ns: u64,
         measured: bool,
     ) -> Option<InFlight> {
-        let (op, key) = self.take_next(measured)?;
-        names.format(op, key, &mut keys.key, &mut keys.ends);
-        let value = match op {
-            OpKind::Set => values.pick(self.gen.rng()),
-            OpKind::Get | OpKind::Mget => ValueRef::default(),
+        let pick = self.take_next(measured)?;
+        names.format(pick.op, pick.key, &mut keys.key, &mut keys.ends);
+        let value = if pick.op.carries_value() {
+            values.pick(self.gen.rng())
+        } else {
+            ValueRef::default()
         };
-        Some(InFlight::new(op, key, value, start_ns, measured))
+        let mut f = InFlight::new(pick.op, pick.key, value, start_ns, measured);
+        f.element = pick.element;
+        Some(f)
     }
 
     /// Encodes `f` (its key names in `keys`) into `pending` and tracks it;
@@ -160,13 +163,14 @@ impl Conn {
             key: &keys.key,
             key_ends: &keys.ends,
             value: values.get(f.value),
+            element: f.element,
         };
         let id = self.inflight.push(f);
         proto.encode(id, &req, &mut self.pending);
     }
 
-    /// The next (op, key) charged to the budget, or `None` (and `exhausted`) when done.
-    pub fn take_next(&mut self, measured: bool) -> Option<(OpKind, u64)> {
+    /// The next pick charged to the budget, or `None` (and `exhausted`) when done.
+    pub fn take_next(&mut self, measured: bool) -> Option<Pick> {
         if measured {
             if let Some(b) = &mut self.budget {
                 if *b == 0 {
@@ -176,13 +180,9 @@ impl Conn {
                 *b -= 1;
             }
         }
-        match self.gen.next_pick() {
-            Some(p) => Some((p.op, p.key)),
-            None => {
-                self.exhausted = true;
-                None
-            }
-        }
+        let pick = self.gen.next_pick();
+        self.exhausted |= pick.is_none();
+        pick
     }
 
     /// Parses every complete reply in the receive buffer, matching each answer to its

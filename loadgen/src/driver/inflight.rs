@@ -18,9 +18,11 @@ pub struct InFlight {
     /// Latency origin: actual send time (closed loop) or intended send time (open loop).
     pub start_ns: u64,
     pub measured: bool,
-    /// The key index and SET value, to send the request again after a cluster redirect.
+    /// The key index, value and element number, to send the request again after a cluster
+    /// redirect.
     pub key: u64,
     pub value: ValueRef,
+    pub element: u64,
     /// Cluster redirects it followed so far.
     pub redirects: u8,
     /// The ASKING sent before a request redirected by `-ASK`: its reply is not a result.
@@ -35,6 +37,7 @@ impl InFlight {
             measured,
             key,
             value,
+            element: 0,
             redirects: 0,
             asking: false,
         }

@@ -31,6 +31,9 @@ use recorder::Progress;
 pub use transport::{Endpoint, Stream};
 use worker::{Clock, PhaseSpec, Worker};
 
+/// `--elements` at most: element numbers are written as 12 digits.
+const MAX_ELEMENTS: u64 = 1_000_000_000_000;
+
 /// Everything a run needs.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
@@ -146,6 +149,22 @@ fn validate(cfg: &LoadConfig) -> Result<(), LoadgenError> {
     let resp = cfg.protocol == ProtocolKind::Resp;
     if matches!(w.mget, Some(n) if n == 0 || !resp) {
         return bad("--mget must be at least 1, and needs --protocol resp");
+    }
+    if let Some(mix) = &w.ops {
+        if w.mget.is_some() {
+            return bad("--ops and --mget do not mix (--mget turns --ratio's GETs into MGETs)");
+        }
+        if let Some(op) = mix.ops().find(|op| op.collection().is_some() && !resp) {
+            return bad(&format!(
+                "--ops {op}: collection operations need --protocol resp"
+            ));
+        }
+    }
+    if w.collection_keys == 0 {
+        return bad("--collection-keys must be at least 1");
+    }
+    if !(1..=MAX_ELEMENTS).contains(&w.elements) {
+        return bad("--elements must be between 1 and 10^12 (element numbers have 12 digits)");
     }
     if cfg.cluster.is_some()
         && (!resp || (cfg.servers.iter()).any(|e| !matches!(e, Endpoint::Tcp(_))))
@@ -337,6 +356,7 @@ fn worker_main<P: Protocol>(
     let w = &cfg.workload;
     // An MGET names up to --mget keys of up to ~20 digits plus the prefix and a tag each.
     let key_bytes = (w.key_prefix.len() + 48) * w.mget.unwrap_or(1);
+    // 128: a command's name, argument headers, an element and a ZADD score.
     let max_request = w.value_size.max + key_bytes + 128;
     let conns: Vec<Conn> = socks
         .into_iter()

@@ -14,6 +14,7 @@ use crate::signal;
 use crate::stats::{ErrorKind, Stats};
 use crate::workload::keys::KeyNames;
 use crate::workload::values::ValuePool;
+use crate::workload::Pick;
 
 use super::cluster::{Redirect, SlotMap};
 use super::conn::{Conn, KeyBuf, State};
@@ -109,7 +110,8 @@ impl<'a, P: Protocol> Worker<'a, P> {
             conns,
             args,
             values,
-            names: KeyNames::new(&args.key_prefix, args.mget, args.keys),
+            names: KeyNames::new(&args.key_prefix, args.mget, args.keys)
+                .with_collection_keys(args.collection_keys),
             keys: KeyBuf::default(),
             cluster,
             group,
@@ -337,7 +339,7 @@ impl<'a, P: Protocol> Worker<'a, P> {
                 break;
             }
             let measured = due >= spec.measure_from_ns;
-            let Some((op, _)) = c.take_next(measured) else {
+            let Some(Pick { op, .. }) = c.take_next(measured) else {
                 break;
             };
             let server = &c.server;

@@ -29,6 +29,7 @@ impl InOrder for MemcacheBinary {
             OpKind::Get | OpKind::Mget => (OP_GET, &[]),
             // flags (4 bytes) and expiration (4 bytes), both zero.
             OpKind::Set => (OP_SET, &[0; 8]),
+            op => super::resp_only(op),
         };
         let body = extras.len() + req.key.len() + req.value.len();
         out.push(REQUEST_MAGIC);
@@ -106,6 +107,7 @@ mod tests {
                 key_ends: &[],
                 key: b"ab",
                 value: b"xyz",
+                element: 0,
             },
             &mut out,
         );

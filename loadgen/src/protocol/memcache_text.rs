@@ -34,6 +34,7 @@ impl InOrder for MemcacheText {
                 out.extend_from_slice(req.value);
                 out.extend_from_slice(b"\r\n");
             }
+            op => super::resp_only(op),
         }
     }
 
@@ -78,6 +79,7 @@ impl InOrder for MemcacheText {
                 }));
             }
             OpKind::Get | OpKind::Mget => return Err(err("unknown reply to get")),
+            _ => Outcome::Unexpected,
         };
         Ok(Some(Reply { len: end, outcome }))
     }
@@ -102,6 +104,7 @@ mod tests {
                 key_ends: &[],
                 key: b"k",
                 value: b"vv",
+                element: 0,
             },
             &mut out,
         );
@@ -111,6 +114,7 @@ mod tests {
                 key_ends: &[],
                 key: b"k",
                 value: b"",
+                element: 0,
             },
             &mut out,
         );

@@ -13,6 +13,7 @@
 
 pub mod memcache_binary;
 pub mod memcache_text;
+pub mod op;
 pub mod resp;
 pub mod rpc;
 
@@ -20,31 +21,7 @@ use std::ops::Range;
 
 use thiserror::Error;
 
-/// Operations the load generator issues.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OpKind {
-    Get,
-    Set,
-    /// MGET of several keys (`--mget N`, RESP only).
-    Mget,
-}
-
-impl OpKind {
-    pub const ALL: [OpKind; 3] = [OpKind::Get, OpKind::Set, OpKind::Mget];
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            OpKind::Get => "get",
-            OpKind::Set => "set",
-            OpKind::Mget => "mget",
-        }
-    }
-}
+pub use op::{Collection, OpKind};
 
 /// One request, borrowed from the workload's reused buffers.
 #[derive(Debug, Clone, Copy)]
@@ -54,8 +31,10 @@ pub struct Request<'a> {
     pub key: &'a [u8],
     /// MGET only: where each key of `key` ends (empty: `key` is one key).
     pub key_ends: &'a [usize],
-    /// The value for SET; empty for GET.
+    /// The value for SET, LPUSH, RPUSH and HSET; empty otherwise.
     pub value: &'a [u8],
+    /// SADD, HSET, ZADD: the element's number (`element:N`, and ZADD's score).
+    pub element: u64,
 }
 
 /// How a complete reply is classified.
@@ -239,4 +218,11 @@ pub(crate) fn parse_decimal(digits: &[u8]) -> Option<u64> {
         n = n * 10 + u64::from(d - b'0');
     }
     Some(n)
+}
+
+/// What a non-RESP encoder does with a collection operation: never reached, because
+/// `driver::validate` refuses them for any other protocol before a request is made.
+#[cold]
+pub(crate) fn resp_only(op: OpKind) -> ! {
+    unreachable!("{op}: collection operations are RESP only (refused by driver::validate)")
 }

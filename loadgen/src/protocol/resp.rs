@@ -1,4 +1,7 @@
-//! RESP: requests as arrays of bulk strings; replies in RESP2 or RESP3.
+//! RESP: requests as arrays of bulk strings; replies in RESP2 or RESP3. GET/SET/MGET here;
+//! the collection operations in `collections.rs`.
+
+mod collections;
 
 use super::{line_end, parse_decimal, InOrder, OpKind, Outcome, ProtocolError, Reply, Request};
 
@@ -12,7 +15,8 @@ const fn err(what: &'static str) -> ProtocolError {
     }
 }
 
-/// Nesting limit for aggregate replies (none is expected for GET/SET).
+/// Nesting limit for aggregate replies (none is expected for GET/SET; ZPOPMIN's and
+/// LRANGE's are flat).
 const MAX_DEPTH: usize = 16;
 
 impl InOrder for Resp {
@@ -45,6 +49,7 @@ impl InOrder for Resp {
                     start = end;
                 }
             }
+            _ => collections::encode(req, out),
         }
     }
 
@@ -62,7 +67,7 @@ impl InOrder for Resp {
             (b'$', OpKind::Get) => Outcome::Hit,
             (b'+', OpKind::Set) => Outcome::Ok,
             (b'*', OpKind::Mget) => count_found(buf, len)?,
-            _ => Outcome::Unexpected,
+            _ => collections::outcome(tag, op, buf)?,
         };
         Ok(Some(Reply { len, outcome }))
     }
@@ -173,6 +178,7 @@ mod tests {
                 key_ends: &[],
                 key: b"k1",
                 value: b"abc",
+                element: 0,
             },
             &mut out,
         );
@@ -182,6 +188,7 @@ mod tests {
                 key_ends: &[],
                 key: b"k1",
                 value: b"",
+                element: 0,
             },
             &mut out,
         );
@@ -236,6 +243,7 @@ mod tests {
                 key_ends: &[2, 4],
                 key: b"k1k2",
                 value: b"",
+                element: 0,
             },
             &mut out,
         );

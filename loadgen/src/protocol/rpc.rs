@@ -53,6 +53,7 @@ impl Rpc {
             // MGET is RESP only (refused before any request is made).
             OpKind::Get | OpKind::Mget => self.writer.get(req.key),
             OpKind::Set => self.writer.set(req.key, req.value, 0, Condition::Always),
+            op => super::resp_only(op),
         }
     }
 

@@ -99,7 +99,8 @@ impl KeyChooser {
 /// How key indices become key names: `PREFIX<index>`, or with `--mget N`
 /// `PREFIX{<group>}:<index>` (group = index / N), so that the N keys one
 /// MGET reads share a hash tag, hence a cluster slot; SETs and the prefill
-/// use the same names.
+/// use the same names. Collection operations name their type's key instead: `mylist`
+/// (redis-benchmark's), or with `--collection-keys N` `mylist:<index>`.
 #[derive(Debug, Clone)]
 pub struct KeyNames {
     prefix: Vec<u8>,
@@ -107,6 +108,8 @@ pub struct KeyNames {
     group: Option<u64>,
     /// The key space size (the last group may be short).
     keys: u64,
+    /// `--collection-keys` above 1: collection keys carry their index.
+    numbered_collections: bool,
 }
 
 impl KeyNames {
@@ -115,7 +118,14 @@ impl KeyNames {
             prefix: prefix.as_bytes().to_vec(),
             group: mget.map(|n| n.max(1) as u64),
             keys,
+            numbered_collections: false,
         }
+    }
+
+    /// Collection keys are `mylist` (1) or `mylist:0` .. `mylist:<n-1>`.
+    pub fn with_collection_keys(mut self, n: u64) -> KeyNames {
+        self.numbered_collections = n > 1;
+        self
     }
 
     /// Writes the key(s) of a request for key `index` into `out`: one key,
@@ -123,6 +133,14 @@ impl KeyNames {
     pub fn format(&self, op: OpKind, index: u64, out: &mut Vec<u8>, ends: &mut Vec<usize>) {
         out.clear();
         ends.clear();
+        if let Some(c) = op.collection() {
+            out.extend_from_slice(c.key_name());
+            if self.numbered_collections {
+                out.push(b':');
+                out.extend_from_slice(itoa::Buffer::new().format(index).as_bytes());
+            }
+            return;
+        }
         let Some(n) = self.group else {
             format_key(&self.prefix, index, out);
             return;
@@ -191,6 +209,27 @@ mod tests {
         assert_eq!((&out[..], ends.len()), (&b"k:{1}:4"[..], 0));
         KeyNames::new("k:", None, 7).format(OpKind::Get, 4, &mut out, &mut ends);
         assert_eq!(out, b"k:4");
+    }
+
+    #[test]
+    fn collection_operations_name_their_type_key() {
+        let (mut out, mut ends) = (Vec::new(), Vec::new());
+        let one = KeyNames::new("k:", None, 7);
+        for (op, name) in [
+            (OpKind::Lpush, &b"mylist"[..]),
+            (OpKind::Lrange600, b"mylist"),
+            (OpKind::Spop, b"myset"),
+            (OpKind::Hset, b"myhash"),
+            (OpKind::Zpopmin, b"myzset"),
+        ] {
+            one.format(op, 5, &mut out, &mut ends);
+            assert_eq!((&out[..], ends.len()), (name, 0), "{op}");
+        }
+        let many = KeyNames::new("k:", Some(3), 7).with_collection_keys(4);
+        many.format(OpKind::Sadd, 3, &mut out, &mut ends);
+        assert_eq!((&out[..], ends.len()), (&b"myset:3"[..], 0));
+        many.format(OpKind::Get, 3, &mut out, &mut ends);
+        assert_eq!(out, b"k:{1}:3", "plain keys keep their names");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What to send next: operation mix, key choice and value sizes, deterministic per seed.
 
 pub mod keys;
+pub mod mix;
 pub mod values;
 pub mod zipf;
 
@@ -10,12 +11,16 @@ use rand::{Rng, SeedableRng};
 use crate::cli::{Ratio, WorkloadArgs};
 use crate::protocol::OpKind;
 use keys::KeyChooser;
+use mix::OpDraw;
 
-/// One request's choice: the operation and the key index.
+/// One request's choice: the operation, the key index (of the `--keys` space, or for a
+/// collection operation of the `--collection-keys` space) and the element number (SADD,
+/// HSET, ZADD; else 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pick {
     pub op: OpKind,
     pub key: u64,
+    pub element: u64,
 }
 
 /// Per-connection request stream.
@@ -34,6 +39,14 @@ enum Mode {
         keys: KeyChooser,
         read: OpKind,
     },
+    /// `--ops`: operations drawn by weight; plain keys from `keys`, collection keys from
+    /// `collections`, elements uniform in `0..elements`.
+    Ops {
+        draw: OpDraw,
+        keys: KeyChooser,
+        collections: KeyChooser,
+        elements: u64,
+    },
     /// SET each key of `next..end` once, then stop.
     Prefill { next: u64, end: u64 },
 }
@@ -41,12 +54,29 @@ enum Mode {
 impl Generator {
     /// The measured workload for connection number `conn` (global over all threads).
     pub fn mix(args: &WorkloadArgs, conn: u64, total_conns: u64) -> Generator {
-        let start = args.keys.max(1) / total_conns.max(1) * conn;
+        // Where a sequential walk of a space of `n` starts.
+        let start = |n: u64| n.max(1) / total_conns.max(1) * conn;
+        let rng = SmallRng::seed_from_u64(stream_seed(args.seed, conn));
+        if let Some(mix) = &args.ops {
+            return Generator {
+                rng,
+                mode: Mode::Ops {
+                    draw: OpDraw::new(mix),
+                    keys: KeyChooser::new(args.key_dist, args.keys, start(args.keys)),
+                    collections: KeyChooser::new(
+                        args.key_dist,
+                        args.collection_keys,
+                        start(args.collection_keys),
+                    ),
+                    elements: args.elements.max(1),
+                },
+            };
+        }
         Generator {
-            rng: SmallRng::seed_from_u64(stream_seed(args.seed, conn)),
+            rng,
             mode: Mode::Mix {
                 ratio: args.ratio,
-                keys: KeyChooser::new(args.key_dist, args.keys, start),
+                keys: KeyChooser::new(args.key_dist, args.keys, start(args.keys)),
                 read: if args.mget.is_some() {
                     OpKind::Mget
                 } else {
@@ -79,7 +109,26 @@ impl Generator {
                 Some(Pick {
                     op,
                     key: keys.next(&mut self.rng),
+                    element: 0,
                 })
+            }
+            Mode::Ops {
+                draw,
+                keys,
+                collections,
+                elements,
+            } => {
+                let op = draw.next(&mut self.rng);
+                let key = match op.collection() {
+                    Some(_) => collections.next(&mut self.rng),
+                    None => keys.next(&mut self.rng),
+                };
+                let element = if op.carries_element() && *elements > 1 {
+                    self.rng.gen_range(0..*elements)
+                } else {
+                    0
+                };
+                Some(Pick { op, key, element })
             }
             Mode::Prefill { next, end } => {
                 if next >= end {
@@ -90,6 +139,7 @@ impl Generator {
                 Some(Pick {
                     op: OpKind::Set,
                     key,
+                    element: 0,
                 })
             }
         }

@@ -8,7 +8,7 @@ pub mod shm_server;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -36,10 +36,12 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A server process that is killed and reaped when dropped.
+/// A server process that is killed and reaped when dropped (its scratch directory, if
+/// any, removed).
 pub struct Server {
     pub child: Child,
     pub port: u16,
+    scratch: Option<PathBuf>,
 }
 
 impl Server {
@@ -70,7 +72,11 @@ impl Server {
             .stdout(Stdio::null())
             .spawn()
             .expect("start redis-server");
-        let s = Server { child, port };
+        let s = Server {
+            child,
+            port,
+            scratch: None,
+        };
         s.wait_ready(b"PING\r\n", b"+PONG");
         s
     }
@@ -96,9 +102,68 @@ impl Server {
             cmd.args(["-u", "root"]);
         }
         let child = cmd.stdout(Stdio::null()).spawn().expect("start memcached");
-        let s = Server { child, port };
+        let s = Server {
+            child,
+            port,
+            scratch: None,
+        };
         s.wait_ready(b"version\r\n", b"VERSION");
         s
+    }
+
+    /// Citadel (`$CITADEL_BIN`, else the workspace's release build) with one thread and a
+    /// private cache file.
+    pub fn citadel() -> Server {
+        let port = free_port();
+        let scratch = Path::new(if Path::new("/dev/shm").is_dir() {
+            "/dev/shm"
+        } else {
+            "/tmp"
+        })
+        .join(format!("loadgen-citadel-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&scratch).unwrap();
+        let log = std::fs::File::create(scratch.join("log")).unwrap();
+        let child = Command::new(citadel_bin())
+            .args([
+                "--port",
+                &port.to_string(),
+                "--rpc-port",
+                "0",
+                "--threads",
+                "1",
+            ])
+            .args(["--maxmemory", "64mb", "--cache-file"])
+            .arg(scratch.join("cache"))
+            .arg("--discovery-dir")
+            .arg(scratch.join("discovery"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start citadel");
+        let s = Server {
+            child,
+            port,
+            scratch: Some(scratch),
+        };
+        s.wait_ready(b"*1\r\n$4\r\nPING\r\n", b"+PONG");
+        s
+    }
+
+    /// Runs one command (sent as a RESP array) and returns its one-line reply, e.g. `:3`.
+    pub fn command(&self, args: &[&str]) -> String {
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req += &format!("${}\r\n{a}\r\n", a.len());
+        }
+        self.request(req.as_bytes(), b"\r\n").trim_end().to_string()
+    }
+
+    /// An integer reply (`LLEN`, `SCARD`, ...).
+    pub fn int(&self, args: &[&str]) -> i64 {
+        let reply = self.command(args);
+        (reply.strip_prefix(':').and_then(|n| n.parse().ok()))
+            .unwrap_or_else(|| panic!("{args:?} answered {reply:?}"))
     }
 
     pub fn addr(&self) -> String {
@@ -168,7 +233,30 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+        if let Some(dir) = &self.scratch {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+/// `$CITADEL_BIN`, or the workspace's release `citadel` (`cargo test --workspace` and
+/// `tests/run.sh` build it; a run of this crate's tests alone needs `cargo build
+/// --release -p citadel-server` first).
+pub fn citadel_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("CITADEL_BIN") {
+        return PathBuf::from(path);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let bin = target.join("release/citadel");
+    assert!(
+        bin.is_file(),
+        "{} not found: build it (cargo build --release -p citadel-server) or set CITADEL_BIN",
+        bin.display()
+    );
+    bin
 }
 
 /// The loadgen binary with `args` plus `-q --json <tmp>`.

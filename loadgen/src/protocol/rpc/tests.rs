@@ -8,6 +8,7 @@ fn get(key: &[u8]) -> Request<'_> {
         key_ends: &[],
         key,
         value: b"",
+        element: 0,
     }
 }
 
@@ -17,6 +18,7 @@ fn set<'a>(key: &'a [u8], value: &'a [u8]) -> Request<'a> {
         key_ends: &[],
         key,
         value,
+        element: 0,
     }
 }
 
