@@ -155,13 +155,14 @@ impl ListRoot {
         start..(start + u64::from(self.capacity)).min(self.len)
     }
 
-    /// The pages a push at `end` touches: the end page and the one a full
-    /// end page makes room in.
-    pub fn pages_for_push(&self, end: End) -> Range<u64> {
+    /// The pages a push of `count` elements at `end` touches: the end
+    /// page and the new ones beyond it.
+    pub fn pages_for_push(&self, end: End, count: u64) -> Range<u64> {
         let pages = &self.header.pages;
+        let new = count.div_ceil(u64::from(self.capacity.max(1)));
         match end {
-            End::Head => pages.start.saturating_sub(1)..pages.start + 1,
-            End::Tail => pages.end - 1..pages.end.saturating_add(1),
+            End::Head => pages.start.saturating_sub(new)..pages.start + 1,
+            End::Tail => pages.end - 1..pages.end.saturating_add(new),
         }
     }
 
@@ -421,6 +422,21 @@ impl ListEdit {
                 self.write_page(page, Some(bytes));
             }
         }
+    }
+
+    /// Empties the list (the key goes; its pages with it).
+    pub fn clear(&mut self) {
+        self.root.len = 0;
+        self.dirty = true;
+    }
+
+    /// The list of `elements` replacing a whole list (the O(N) edits:
+    /// LINSERT, LREM): stored packed, or paged anew when past the limit.
+    pub fn rewritten(elements: &[&[u8]]) -> ListEdit {
+        let bytes = encode(elements.iter().copied());
+        let mut edit = ListEdit::packed(&bytes).expect("a packed value just encoded");
+        edit.dirty = true;
+        edit
     }
 
     /// Replaces element `index` (< len).

@@ -25,6 +25,8 @@ pub struct Existing {
 /// Copies `item`'s value into `buf` (cleared first) if it is a `kind`
 /// collection; None when there is no item; WRONGTYPE for another kind.
 /// For use inside an `update` closure (which may run more than once).
+/// A paged root is copied as is: commands that may meet one run in
+/// `update_paged` and read with `whole::load_whole` (or their own pages).
 pub fn load(
     item: Option<&ItemRef<'_>>,
     kind: ValueKind,
@@ -43,18 +45,16 @@ pub fn load(
     }))
 }
 
-/// Reads `key` as a `kind` collection into `buf`: false when missing.
+/// Reads `key` as a `kind` collection into `buf`, in the packed form
+/// (a paged collection is read whole: `whole::read_whole`): false when
+/// missing.
 pub fn read(
     cache: &mut CacheHandle,
     key: &[u8],
     kind: ValueKind,
     buf: &mut Vec<u8>,
 ) -> Result<bool, CmdError> {
-    let found = cache.get(key, |item| load(Some(item), kind, buf).map(|e| e.is_some()));
-    found.unwrap_or_else(|| {
-        buf.clear();
-        Ok(false)
-    })
+    super::whole::read_whole(cache, key, kind, buf)
 }
 
 /// The packed view of a value `load`/`read` copied (empty when missing).

@@ -16,6 +16,8 @@ struct Store {
     value: Option<Vec<u8>>,
     pages: BTreeMap<u64, Vec<u8>>,
     generations: u64,
+    /// The pages the last load planned (a write may touch only those).
+    declared: std::cell::RefCell<Vec<u64>>,
 }
 
 #[derive(Clone, Debug)]
@@ -63,6 +65,7 @@ impl Store {
                 let mut pages = BTreeMap::new();
                 for range in plan(&root) {
                     for page in range {
+                        self.declared.borrow_mut().push(page);
                         if let Some(bytes) = self.pages.get(&page) {
                             pages.insert(page, bytes.clone());
                         }
@@ -75,9 +78,14 @@ impl Store {
 
     fn save(&mut self, edit: ListEdit, limit: ListLimit) {
         self.generations += 1;
+        let declared = self.declared.take();
+        self.declared.replace(declared.clone());
         match edit.finish(limit, self.generations) {
             Stored::Unchanged => {}
-            Stored::Empty => *self = Store::default(),
+            Stored::Empty => {
+                self.value = None;
+                self.pages.clear();
+            }
             Stored::Packed(v) => {
                 self.value = Some(v);
                 self.pages.clear();
@@ -86,6 +94,10 @@ impl Store {
                 let (gen, _) = owned_stamp(&root);
                 assert_eq!(gen, owned_stamp(self.value.as_ref().unwrap()).0);
                 for (page, bytes) in pages {
+                    assert!(
+                        self.declared.borrow().contains(&page),
+                        "page {page} undeclared"
+                    );
                     match bytes {
                         Some(b) => self.pages.insert(page, b),
                         None => self.pages.remove(&page),
@@ -153,7 +165,7 @@ fn run(ops: Vec<Op>, limit: ListLimit) {
             Op::Push(head, values) => {
                 let elements: Vec<Vec<u8>> = values.into_iter().map(element).collect();
                 let refs: Vec<&[u8]> = elements.iter().map(Vec::as_slice).collect();
-                let mut edit = store.load(|r| vec![r.pages_for_push(end(head))]);
+                let mut edit = store.load(|r| vec![r.pages_for_push(end(head), refs.len() as u64)]);
                 edit.push(end(head), &refs).unwrap();
                 for e in elements {
                     if head {
@@ -226,6 +238,7 @@ fn run(ops: Vec<Op>, limit: ListLimit) {
                 assert_eq!(edit.get(index).unwrap().map(<[u8]>::to_vec), expected);
             }
         }
+        store.declared.borrow_mut().clear();
         assert_eq!(store.read_all(), model.iter().cloned().collect::<Vec<_>>());
     }
 }
