@@ -137,11 +137,11 @@ pub(super) fn pop_first(
             }
         },
         |lists| {
-            for i in 0..keys.len() {
+            for (i, &servable) in servable.iter().enumerate() {
                 let Some(mut list) = lists.open(i)? else {
                     continue;
                 };
-                if !servable[i] {
+                if !servable {
                     continue;
                 }
                 let popped = list.edit.pop(end, count as u64)?;
