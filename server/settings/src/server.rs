@@ -300,7 +300,7 @@ crate::settings_table! {
         doc: "How big a list grows in the packed form (one item) before it is stored as a \
               root and pages (a quicklist: O(1) pushes, pops and index lookups), and how big \
               each page is: -1 to -5 for 4, 8, 16, 32 or 64 KiB, a positive N for N elements \
-              (pages hold 8 to 1024 elements). As Redis's setting of the same name; CONFIG \
+              (pages hold 8 to 128 elements; N, at most 1024, when positive). As Redis's setting of the same name; CONFIG \
               SET changes it live (lists take it up on their next write).",
         live: true,
     }

@@ -33,8 +33,12 @@ pub const FIRST_PAGE: u64 = 1 << 63;
 /// Bytes of the list-specific part of the root.
 const ROOT_REST_LEN: usize = 16;
 /// Bounds on elements per page when the limit is in bytes.
+/// (Small pages keep a push's page rewrite cheap; the root is O(1) however
+/// many pages there are.)
 const MIN_CAPACITY: usize = 8;
-const MAX_CAPACITY: usize = 1024;
+const MAX_CAPACITY: usize = 128;
+/// Most elements per page a positive list-max-listpack-size asks for.
+const MAX_COUNT_CAPACITY: usize = 1024;
 
 /// Redis's list-max-listpack-size: negative -1..-5 for 4..64 KiB per
 /// node, positive for a count of elements per node.
@@ -68,7 +72,7 @@ impl ListLimit {
     pub fn capacity(&self, avg_cost: usize) -> usize {
         match *self {
             ListLimit::Bytes(max) => (max / avg_cost.max(1)).clamp(MIN_CAPACITY, MAX_CAPACITY),
-            ListLimit::Count(max) => max.clamp(1, MAX_CAPACITY),
+            ListLimit::Count(max) => max.clamp(1, MAX_COUNT_CAPACITY),
         }
     }
 }
@@ -329,11 +333,20 @@ impl ListEdit {
             }
             let n = (room.min(left.len() as u64)) as usize;
             let (now, rest) = left.split_at(n);
-            let old = self.page(page)?.to_vec()?;
-            let bytes = match end {
-                End::Head => encode(now.iter().rev().chain(&old).copied()),
-                End::Tail => encode(old.iter().chain(now).copied()),
-            };
+            // The old elements are copied encoded, never decoded.
+            let old = self.page(page)?;
+            let mut w = PackedWriter::with_capacity(old.body_len() + now.len() * 16);
+            match end {
+                End::Head => {
+                    now.iter().rev().for_each(|e| w.push(e));
+                    w.push_encoded(old.body(), old.len() as u64);
+                }
+                End::Tail => {
+                    w.push_encoded(old.body(), old.len() as u64);
+                    now.iter().for_each(|e| w.push(e));
+                }
+            }
+            let bytes = w.finish();
             self.write_page(page, Some(bytes));
             self.root.len += n as u64;
             if page == self.root.header.pages.start {
@@ -372,19 +385,39 @@ impl ListEdit {
                 End::Head => pages.start,
                 End::Tail => pages.end - 1,
             };
-            let old = self.page(page)?.to_vec()?;
+            let old = self.page(page)?;
             let n = (want as usize).min(old.len());
-            let kept = match end {
-                End::Head => {
-                    popped.extend(old[..n].iter().map(|e| e.to_vec()));
-                    &old[n..]
-                }
-                End::Tail => {
-                    popped.extend(old[old.len() - n..].iter().rev().map(|e| e.to_vec()));
-                    &old[..old.len() - n]
-                }
+            // The popped elements are read; the kept ones copied encoded.
+            let split = match end {
+                End::Head => n,
+                End::Tail => old.len() - n,
             };
-            let kept = (!kept.is_empty()).then(|| encode(kept.iter().copied()));
+            let mut taken = Vec::with_capacity(n);
+            let mut cut = 0;
+            for (i, element) in old.iter().enumerate() {
+                let element = element?;
+                if i < split {
+                    cut += PackedWriter::element_cost(element.len());
+                }
+                if (i < split) == (end == End::Head) {
+                    taken.push(element.to_vec());
+                } else if end == End::Head {
+                    break;
+                }
+            }
+            let kept_body = match end {
+                End::Head => &old.body()[cut..],
+                End::Tail => &old.body()[..cut],
+            };
+            if end == End::Tail {
+                taken.reverse();
+            }
+            popped.extend(taken);
+            let kept = (n < old.len()).then(|| {
+                let mut w = PackedWriter::with_capacity(kept_body.len());
+                w.push_encoded(kept_body, (old.len() - n) as u64);
+                w.finish()
+            });
             self.root.len -= n as u64;
             if page == pages.start {
                 self.root.head_len -= n as u32;
