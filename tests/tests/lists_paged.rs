@@ -260,3 +260,64 @@ fn restore(mut conn: RespReader, key: &str, payload: &[u8]) {
         "RESTORE {key}"
     );
 }
+
+/// Pushers on several connections (the server's threads on different
+/// cores) append unique elements to one big list while poppers take from
+/// its head: every element is popped or left, exactly once.
+#[test]
+fn concurrent_pushes_and_pops_on_a_big_list_lose_and_duplicate_nothing() {
+    const PUSHERS: usize = 3;
+    const BATCHES: usize = 200;
+    const BATCH: usize = 25;
+    let server = citadel_tests::Server::start(&[]);
+    let pushers: Vec<_> = (0..PUSHERS)
+        .map(|p| {
+            let mut con = server.client();
+            std::thread::spawn(move || {
+                for b in 0..BATCHES {
+                    let batch: Vec<String> = (0..BATCH).map(|i| format!("{p}:{b}:{i}")).collect();
+                    let _: i64 = redis::cmd(if b % 2 == 0 { "RPUSH" } else { "LPUSH" })
+                        .arg("shared")
+                        .arg(batch)
+                        .query(&mut con)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let poppers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut con = server.client();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                for n in 0..400 {
+                    let cmd = if n % 2 == 0 { "LPOP" } else { "RPOP" };
+                    let popped: Option<Vec<String>> = redis::cmd(cmd)
+                        .arg("shared")
+                        .arg(7)
+                        .query(&mut con)
+                        .unwrap();
+                    got.extend(popped.unwrap_or_default());
+                }
+                got
+            })
+        })
+        .collect();
+    pushers.into_iter().for_each(|p| p.join().unwrap());
+    let mut all: Vec<String> = poppers
+        .into_iter()
+        .flat_map(|p| p.join().unwrap())
+        .collect();
+    let left: Vec<String> = redis::cmd("LRANGE")
+        .arg("shared")
+        .arg(0)
+        .arg(-1)
+        .query(&mut server.client())
+        .unwrap();
+    all.extend(left);
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), total, "an element came out twice");
+    assert_eq!(total, PUSHERS * BATCHES * BATCH, "elements lost");
+}
