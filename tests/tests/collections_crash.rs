@@ -141,7 +141,7 @@ fn push_pop_until_killed(url: String, writer: usize, stop: Arc<AtomicBool>) -> V
         let key = format!("crashlist:{writer}:{l}");
         let run = runs[l].0.clone();
         // Grow to thousands first, then push and pop about evenly.
-        let push = run.end - run.start < 3000 || next() % 2 == 0;
+        let push = run.end - run.start < 3000 || next().is_multiple_of(2);
         let reply = if push {
             let n = 1 + next() % 200;
             let after = run.start..run.end + n;

@@ -7,7 +7,8 @@ use citadel_collections::rdb::{self, RdbError};
 
 use super::args::Args;
 use super::collections::paged::{update_paged_fresh, PagePlan, Step};
-use super::collections::whole::{read_whole, store_whole, stored};
+use super::collections::value::read_whole;
+use super::collections::whole::{store_whole, stored};
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 use super::rdb_value::{from_rdb, to_rdb};

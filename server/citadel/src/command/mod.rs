@@ -63,9 +63,6 @@ mod tracking;
 mod transaction;
 mod value;
 
-/// The collections' size limits (refreshed from the live settings).
-pub(crate) use collections::limits as collection_limits;
-
 #[cfg(test)]
 mod alloc_tests;
 #[cfg(test)]

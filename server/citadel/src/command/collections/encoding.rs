@@ -8,8 +8,7 @@ use citadel_collections::{zset, HashView, Packed, SetView};
 use citadel_collections::paged::is_paged;
 
 use super::hash;
-use super::value::{load, Existing};
-use super::whole::read_whole;
+use super::value::{load, read_whole, Existing};
 use crate::command::context::Ctx;
 use crate::command::error::CmdError;
 

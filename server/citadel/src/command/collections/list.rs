@@ -113,7 +113,7 @@ impl Lists<'_, '_> {
     /// Writes the saved lists; or, before writing anything, names the
     /// fresh pages a list outgrowing the packed form needs.
     fn commit(self, changes: &mut Changes) -> Result<Vec<(usize, Range<u64>)>, CmdError> {
-        let limit = super::limits::list();
+        let limit = crate::collection_limits::list();
         let wanted: Vec<(usize, Range<u64>)> = self
             .saved
             .iter()

@@ -8,7 +8,6 @@ use super::table::CommandDef;
 pub mod encoding;
 pub mod events;
 pub mod hash;
-pub mod limits;
 pub mod list;
 pub mod paged;
 pub mod set;

@@ -11,8 +11,9 @@ use citadel_cache::{CacheHandle, ValueKind};
 use citadel_collections::{Packed, PackedWriter};
 use citadel_resp::num;
 
+use super::value::read_whole;
 use super::value::view;
-use super::whole::{read_whole, replace_whole};
+use super::whole::replace_whole;
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};

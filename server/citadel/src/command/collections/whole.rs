@@ -1,92 +1,27 @@
-//! A collection read or written whole, in either stored form: the path
-//! of the commands Redis documents as O(N) and of the generic ones (COPY,
-//! RENAME, RESTORE, DUMP, SORT ... STORE, OBJECT ENCODING). Reading a
-//! paged root plans all its pages and flattens them into the packed form,
-//! so every command written for packed values works on paged ones;
-//! writing stores a packed value as is when small, else rebuilt as a new
+//! A collection written whole, in either stored form: the path of the
+//! commands Redis documents as O(N) and of the generic ones (COPY,
+//! RENAME, RESTORE, SORT ... STORE). (Reading whole is `value::read_whole`
+//! and `value::load_whole`: a paged root's pages flattened into the packed
+//! form, so every command written for packed values works on paged ones.)
+//! Writing stores a packed value as is when small, else rebuilt as a new
 //! root and pages (`Built`) in the same update (`Step::Fresh` declares
 //! the pages first).
 
 use std::ops::Range;
 
 use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
-use citadel_collections::paged::{flatten, is_paged, Built, RootHeader};
+use citadel_collections::paged::Built;
 use citadel_collections::{list, Packed};
 
 use super::paged::{is_root, update_paged_fresh, PagePlan, Step};
-use super::value::{load, Existing};
+use super::value::{load_whole, plan_whole};
 use crate::command::error::CmdError;
-
-/// Plans every page of a paged root (the whole collection).
-pub fn plan_whole(user: usize, root: &[u8], plan: &mut PagePlan) -> Result<(), CmdError> {
-    let (header, _) = RootHeader::parse(root)?;
-    plan.need_all(user, header.pages);
-    Ok(())
-}
-
-/// Copies user key `i`'s `kind` collection into `buf` in the packed form
-/// (flattening a paged root from its planned pages, see [`plan_whole`]);
-/// None when missing, WRONGTYPE for another kind.
-pub fn load_whole(
-    items: &[Option<ItemRef<'_>>],
-    plan: &PagePlan,
-    i: usize,
-    kind: ValueKind,
-    buf: &mut Vec<u8>,
-) -> Result<Option<Existing>, CmdError> {
-    let existing = load(items[i].as_ref(), kind, buf)?;
-    if existing.is_some() && is_paged(buf) {
-        let mut pages = Vec::new();
-        for (_, at) in plan.pages_of(i) {
-            let mut page = Vec::new();
-            if let Some(item) = &items[at] {
-                item.write_value_to(&mut page);
-            }
-            pages.push(page);
-        }
-        let parsed: Vec<Packed<'_>> = pages
-            .iter()
-            .map(|p| Packed::parse(p))
-            .collect::<Result<_, _>>()?;
-        *buf = flatten(parsed)?;
-    }
-    Ok(existing)
-}
-
-/// Reads `key` whole as a `kind` collection into `buf` (packed form):
-/// false when missing. A packed value costs one lookup; a paged root is
-/// read with all its pages in one atomic update.
-pub fn read_whole(
-    cache: &mut CacheHandle,
-    key: &[u8],
-    kind: ValueKind,
-    buf: &mut Vec<u8>,
-) -> Result<bool, CmdError> {
-    let found = cache.get(key, |item| {
-        if is_root(item) {
-            return Ok(None);
-        }
-        load(Some(item), kind, buf).map(|e| Some(e.is_some()))
-    });
-    match found {
-        None => {
-            buf.clear();
-            Ok(false)
-        }
-        Some(Ok(Some(found))) => Ok(found),
-        Some(Err(e)) => Err(e),
-        Some(Ok(None)) => update_paged_fresh(cache, &[key], plan_whole, |items, _, plan| {
-            let found = load_whole(items, plan, 0, kind, buf)?.is_some();
-            Ok(Step::Done(found))
-        }),
-    }
-}
 
 /// The pages a packed `kind` value is stored in (None: it stays packed).
 pub fn paged_form(kind: ValueKind, packed: &[u8]) -> Result<Option<Range<u64>>, CmdError> {
     Ok(match kind {
         ValueKind::List => {
-            let limit = super::limits::list();
+            let limit = crate::collection_limits::list();
             let view = Packed::parse(packed)?;
             (!limit.fits(view.len(), packed.len()) && !view.is_empty())
                 .then(|| list::paged::build_range(view.len(), view.body_len(), limit))
@@ -106,7 +41,7 @@ pub fn build(kind: ValueKind, packed: &[u8], generation: u64) -> Result<Built, C
             let elements = Packed::parse(packed)?.to_vec()?;
             Ok(list::paged::build(
                 &elements,
-                super::limits::list(),
+                crate::collection_limits::list(),
                 generation,
             ))
         }
