@@ -169,6 +169,9 @@ enum Outcome<R> {
     Replan(Vec<Option<Vec<u8>>>),
 }
 
+/// Most fresh-page grants in a row before a command gives up.
+const MAX_GRANTS: usize = 64;
+
 /// What an update over paged collections did.
 pub enum Step<R> {
     Done(R),
@@ -206,6 +209,9 @@ pub fn update_paged_fresh<R>(
     mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
     let mut current = PagePlan::new(keys.len());
+    // Fresh pages granted in a row: a value asking again and again is
+    // corrupt (its pages never settle), not a reason to spin.
+    let mut grants = 0;
     loop {
         let mut all: Vec<&[u8]> = keys.to_vec();
         all.extend(current.keys.iter().map(Vec::as_slice));
@@ -225,12 +231,17 @@ pub fn update_paged_fresh<R>(
         match outcome {
             Outcome::Done(Ok(Step::Done(result))) => return Ok(result),
             Outcome::Done(Ok(Step::Fresh(wanted))) => {
+                grants += 1;
+                if grants > MAX_GRANTS {
+                    return Err(CmdError::CorruptValue);
+                }
                 for (user, pages) in wanted {
                     current.grant(keys, user, pages);
                 }
             }
             Outcome::Done(Err(e)) => return Err(e),
             Outcome::Replan(roots) => {
+                grants = 0;
                 current = PagePlan::new(keys.len());
                 current.roots = roots;
                 for i in 0..keys.len() {
