@@ -3,14 +3,17 @@
 use citadel_collections::list::paged::{ListEdit, ListRoot};
 use citadel_collections::list::{clamp_range, positions, resolve_index, PosQuery};
 
-use super::update_lists;
+use super::{update_lists, LIST};
 use crate::command::args::Args;
-use crate::command::collections::paged::PagePlan;
+use crate::command::collections::paged::{is_root, PagePlan};
+use crate::command::collections::value::load;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 
 /// Runs `f` on the list at `key` (None when missing) with the pages
-/// `plan` names of a paged one; `f`'s reply replaces any an earlier
+/// `plan` names of a paged one. One lookup (counted as a hit or miss)
+/// answers a packed list; a paged one is then read in an update over its
+/// root and planned pages, where `f`'s reply replaces any an earlier
 /// attempt wrote.
 fn with_list(
     ctx: &mut Ctx<'_>,
@@ -18,18 +21,39 @@ fn with_list(
     mut plan: impl FnMut(&ListRoot, &mut PagePlan),
     mut f: impl FnMut(&mut citadel_resp::Reply<'_>, Option<&ListEdit>) -> CmdResult,
 ) -> CmdResult {
-    let out = &mut ctx.out;
-    let mark = out.buf.len();
-    update_lists(
-        &mut ctx.thread.cache,
-        &[key],
-        |_, root, pages| plan(root, pages),
-        |lists| {
-            out.buf.truncate(mark);
-            let list = lists.open(0)?;
-            f(out, list.as_ref().map(|l| &l.edit))
-        },
-    )
+    let mut buf = std::mem::take(&mut ctx.conn.scratch);
+    let found = ctx.thread.cache.get(key, |item| {
+        if is_root(item) {
+            return Ok(false);
+        }
+        load(Some(item), LIST, &mut buf).map(|_| true)
+    });
+    let result = match found {
+        None => f(&mut ctx.out, None),
+        Some(Err(e)) => Err(e),
+        Some(Ok(true)) => {
+            let list = ListEdit::packed(&buf);
+            list.map_err(CmdError::from)
+                .and_then(|l| f(&mut ctx.out, Some(&l)))
+        }
+        Some(Ok(false)) => {
+            let out = &mut ctx.out;
+            let mark = out.buf.len();
+            update_lists(
+                &mut ctx.thread.cache,
+                &[key],
+                |_, root, pages| plan(root, pages),
+                |lists| {
+                    out.buf.truncate(mark);
+                    let list = lists.open(0)?;
+                    f(out, list.as_ref().map(|l| &l.edit))
+                },
+            )
+        }
+    };
+    buf.clear();
+    ctx.conn.scratch = buf;
+    result
 }
 
 pub fn llen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
