@@ -1,9 +1,15 @@
 //! kill -9 in the middle of writes to collections: after the restart every
-//! collection is whole (its old or its new state, never a mix). Each write
-//! is one HSET that changes several fields and stores, in the same
-//! command, a checksum of the whole hash and a version; after recovery
-//! every hash's checksum matches its fields and its version is the last
-//! acknowledged one or the one in flight.
+//! collection is whole (its old or its new state, never a mix). One test
+//! per type, each through [`kill9_during`]:
+//!
+//! * hashes: each write is one HSET that changes several fields and
+//!   stores, in the same command, a checksum of the whole hash and a
+//!   version; after recovery every hash's checksum matches its fields and
+//!   its version is the last acknowledged one or the one in flight;
+//! * lists (thousands of elements: paged): each list holds a contiguous
+//!   run of integers, pushed at the tail and popped at the head; after
+//!   recovery each list is still one run, the acknowledged one or the
+//!   one the write in flight made.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,19 +33,23 @@ fn checksum(fields: &BTreeMap<String, String>) -> u64 {
     h
 }
 
+/// A seeded xorshift stream: a writer's choices replay exactly.
+fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 /// One writer: owns its hashes, so it knows each one's exact content.
 /// Returns the last acknowledged version of each hash.
 fn write_until_killed(url: String, writer: usize, stop: Arc<AtomicBool>) -> Vec<u64> {
     let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
     let mut models = vec![BTreeMap::<String, String>::new(); HASHES_PER_WRITER];
     let mut acked = vec![0u64; HASHES_PER_WRITER];
-    let mut seed = writer as u64 + 1;
-    let mut next = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = xorshift(writer as u64 + 1);
     while !stop.load(Ordering::Relaxed) {
         let h = (next() % HASHES_PER_WRITER as u64) as usize;
         // Hash 0 of each writer grows big (thousands of fields).
@@ -62,21 +72,31 @@ fn write_until_killed(url: String, writer: usize, stop: Arc<AtomicBool>) -> Vec<
     acked
 }
 
-#[test]
-fn kill9_mid_hash_writes_leaves_every_hash_whole() {
+/// Runs `write(url, writer, stop)` on `WRITERS` threads, kills the server
+/// with -9 in the middle of their writes, restarts it, and returns it
+/// with what each writer reports (what it saw acknowledged).
+fn kill9_during<T: Send + 'static>(
+    write: fn(String, usize, Arc<AtomicBool>) -> T,
+) -> (Server, Vec<T>) {
     let mut server = Server::start(&[]);
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
             let (url, stop) = (server.url(), stop.clone());
-            std::thread::spawn(move || write_until_killed(url, w, stop))
+            std::thread::spawn(move || write(url, w, stop))
         })
         .collect();
     std::thread::sleep(Duration::from_millis(1500));
     server.kill9();
     stop.store(true, Ordering::Relaxed);
-    let acked: Vec<Vec<u64>> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    let acked = writers.into_iter().map(|w| w.join().unwrap()).collect();
     server.restart(false);
+    (server, acked)
+}
+
+#[test]
+fn kill9_mid_hash_writes_leaves_every_hash_whole() {
+    let (server, acked) = kill9_during(write_until_killed);
     let mut c = server.client();
     let mut checked = 0;
     for (w, versions) in acked.iter().enumerate() {
@@ -99,4 +119,76 @@ fn kill9_mid_hash_writes_leaves_every_hash_whole() {
     assert!(checked > 0, "no hash was written before the kill");
     let big: usize = c.hlen("crash:0:0").unwrap();
     assert!(big > 100, "the big hash has {big} fields");
+}
+
+const LISTS_PER_WRITER: usize = 3;
+
+/// A list of the integers `head..tail`.
+type Run = std::ops::Range<u64>;
+
+/// What a list writer saw of each list: the acknowledged run and, if a
+/// write was in flight at the kill, the run it would have made.
+type ListState = (Run, Option<Run>);
+
+/// One list writer: owns its lists, pushes the next integers at the tail
+/// (RPUSH) and pops from the head (LPOP count), checking what it pops.
+fn push_pop_until_killed(url: String, writer: usize, stop: Arc<AtomicBool>) -> Vec<ListState> {
+    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let mut runs: Vec<ListState> = vec![(0..0, None); LISTS_PER_WRITER];
+    let mut next = xorshift(writer as u64 + 11);
+    while !stop.load(Ordering::Relaxed) {
+        let l = (next() % LISTS_PER_WRITER as u64) as usize;
+        let key = format!("crashlist:{writer}:{l}");
+        let run = runs[l].0.clone();
+        // Grow to thousands first, then push and pop about evenly.
+        let push = run.end - run.start < 3000 || next().is_multiple_of(2);
+        let reply = if push {
+            let n = 1 + next() % 200;
+            let after = run.start..run.end + n;
+            runs[l].1 = Some(after.clone());
+            let mut cmd = redis::cmd("RPUSH");
+            cmd.arg(&key)
+                .arg((run.end..after.end).collect::<Vec<u64>>());
+            cmd.query::<u64>(&mut c).map(|len| {
+                assert_eq!(len, after.end - after.start, "{key} length");
+            })
+        } else {
+            let n = 1 + next() % 150;
+            let after = (run.start + n).min(run.end)..run.end;
+            runs[l].1 = Some(after.clone());
+            let popped: redis::RedisResult<Option<Vec<u64>>> =
+                redis::cmd("LPOP").arg(&key).arg(n).query(&mut c);
+            popped.map(|popped| {
+                let want: Vec<u64> = (run.start..after.start).collect();
+                assert_eq!(popped.unwrap_or_default(), want, "{key} popped");
+            })
+        };
+        match reply {
+            Ok(()) => runs[l] = (runs[l].1.take().expect("in flight"), None),
+            Err(_) => break,
+        }
+    }
+    runs
+}
+
+#[test]
+fn kill9_mid_list_pushes_and_pops_leaves_every_list_one_run() {
+    let (server, states) = kill9_during(push_pop_until_killed);
+    let mut c = server.client();
+    let mut longest = 0;
+    for (w, lists) in states.iter().enumerate() {
+        for (l, (acked, in_flight)) in lists.iter().enumerate() {
+            let key = format!("crashlist:{w}:{l}");
+            let got: Vec<u64> = c.lrange(&key, 0, -1).unwrap();
+            let run = got.first().map_or(0..0, |&a| a..a + got.len() as u64);
+            assert_eq!(got, run.clone().collect::<Vec<_>>(), "{key} is not one run");
+            let same = |want: &Run| want.is_empty() && run.is_empty() || *want == run;
+            assert!(
+                same(acked) || in_flight.as_ref().is_some_and(same),
+                "{key}: {run:?}, acked {acked:?}, in flight {in_flight:?}"
+            );
+            longest = longest.max(got.len());
+        }
+    }
+    assert!(longest > 1000, "the lists grew to {longest} elements only");
 }

@@ -119,6 +119,19 @@ fn random_list_commands_match_redis() {
     });
 }
 
+/// The same streams with lists paged past two elements (pages of two):
+/// every command meets the paged form, its growth and its shrinking.
+#[test]
+fn random_list_commands_match_redis_on_tiny_pages() {
+    let mut pair = Pair::start_with(&["--list-max-listpack-size", "2"]);
+    pair.random_streams(&[5, 21], 3000, random_command, |pair| {
+        for key in KEYS {
+            pair.same_str(&["TYPE", key]);
+            pair.same_str(&["LRANGE", key, "0", "-1"]);
+        }
+    });
+}
+
 #[test]
 fn list_edge_cases_match_redis() {
     let mut pair = Pair::start();

@@ -37,6 +37,7 @@
 pub mod blocking;
 pub mod clients;
 pub mod cluster;
+pub mod collection_limits;
 pub mod command;
 pub mod forward;
 pub mod gate;

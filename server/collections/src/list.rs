@@ -1,6 +1,10 @@
 //! Lists in the packed form: elements head first. Edits decode the
 //! elements (borrowed, no copies), change the sequence and re-encode it:
-//! O(n) per write, the scope of the one-item form.
+//! O(n) per write, the scope of the one-item form. Past
+//! list-max-listpack-size a list is paged (`paged`): pushes, pops and
+//! index lookups then touch a page or two.
+
+pub mod paged;
 
 use std::ops::Range;
 

@@ -56,6 +56,12 @@ impl<'a> Packed<'a> {
         self.body.len()
     }
 
+    /// The encoded elements (without the header): what
+    /// `PackedWriter::push_encoded` takes.
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+
     /// The elements in order; a corrupt element ends with `Err(Corrupt)`.
     pub fn iter(&self) -> Elements<'a> {
         Elements {
@@ -121,6 +127,13 @@ impl PackedWriter {
         put_varint(&mut self.body, element.len() as u64);
         self.body.extend_from_slice(element);
         self.count += 1;
+    }
+
+    /// Appends `count` elements already encoded (a run of a packed
+    /// value's body), without decoding them.
+    pub fn push_encoded(&mut self, body: &[u8], count: u64) {
+        self.body.extend_from_slice(body);
+        self.count += count;
     }
 
     /// Elements pushed so far.

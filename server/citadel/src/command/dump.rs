@@ -2,10 +2,13 @@
 //! codec is `citadel_collections::rdb`; `rdb_value.rs` converts to and
 //! from the stored kinds), so values move between Redis and Citadel.
 
-use citadel_cache::{PutOptions, ValueKind};
+use citadel_cache::ValueKind;
 use citadel_collections::rdb::{self, RdbError};
 
 use super::args::Args;
+use super::collections::paged::{update_paged_fresh, PagePlan, Step};
+use super::collections::value::read_whole;
+use super::collections::whole::{store_whole, stored};
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 use super::rdb_value::{from_rdb, to_rdb};
@@ -33,6 +36,13 @@ pub fn dump(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ctx.out.null();
         return Ok(());
     };
+    if kind != ValueKind::String && citadel_collections::paged::is_paged(buf) {
+        // A paged collection: read whole (its pages too), atomically.
+        if !read_whole(&mut ctx.thread.cache, args.get(1), kind, buf)? {
+            ctx.out.null();
+            return Ok(());
+        }
+    }
     let payload = rdb::encode(&to_rdb(kind, buf)?);
     ctx.out.bulk(&payload);
     Ok(())
@@ -115,12 +125,14 @@ pub fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     // Checked before the write, answered after the BUSYKEY check (Redis's
     // order: a bad TTL or payload on an existing key is BUSYKEY).
     let prepared = prepare(&args, opts.absolute_ttl, now);
-    let busy = ctx.thread.cache.update(&[args.get(1)], |items, changes| {
+    let no_pages = |_: usize, _: &[u8], _: &mut PagePlan| Ok(());
+    let cache = &mut ctx.thread.cache;
+    let busy = update_paged_fresh(cache, &[args.get(1)], no_pages, |items, changes, plan| {
         if items[0].is_some() && !opts.replace {
-            return Ok(true);
+            return Ok(Step::Done(true));
         }
         let Ok(restored) = &prepared else {
-            return Ok(false);
+            return Ok(Step::Done(false));
         };
         match restored.expire_at {
             // Already expired: the old key goes, nothing is written.
@@ -128,18 +140,16 @@ pub fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 if items[0].is_some() {
                     changes.delete(0);
                 }
+                Ok(Step::Done(false))
             }
             expire_at => {
-                let opts = PutOptions {
-                    expire_at,
-                    kind: restored.kind,
-                    ..PutOptions::default()
-                };
-                changes.put_with(0, &[&restored.value[..]], opts)?;
+                let (kind, value) = (restored.kind, &restored.value[..]);
+                let existed = items[0].is_some();
+                let wanted = store_whole(changes, plan, 0, kind, value, existed, expire_at)?;
+                Ok(stored(0, wanted, false))
             }
         }
-        Ok::<_, citadel_cache::WriteError>(false)
-    })??;
+    })?;
     if busy {
         return Err(BUSY_KEY);
     }

@@ -4,9 +4,10 @@
 use citadel_cache::ValueKind;
 
 use super::args::Args;
+use super::collections::paged::{update_paged_fresh, Step};
+use super::collections::whole::{copy_value, plan_source, stored};
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
-use super::value::put_value;
 
 /// DEL and UNLINK (deletion is O(1) per key either way).
 pub fn del(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
@@ -58,17 +59,22 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) -> Result<bool, C
             None => Err(CmdError::NoSuchKey),
         };
     }
-    ctx.thread.cache.update(&[src, dst], |items, changes| {
+    // A paged collection's pages are named after its key: it is rewritten
+    // under the new one (the engine reclaims the old pages).
+    let cache = &mut ctx.thread.cache;
+    update_paged_fresh(cache, &[src, dst], plan_source, |items, changes, plan| {
         let Some(item) = &items[0] else {
             return Err(CmdError::NoSuchKey);
         };
         if nx && items[1].is_some() {
-            return Ok(false);
+            return Ok(Step::Done(false));
         }
-        put_value(changes, 1, item, &[], item.expire_at())?;
-        changes.delete(0);
-        Ok(true)
-    })?
+        let wanted = copy_value(changes, items, plan, item.expire_at())?;
+        if wanted.is_none() {
+            changes.delete(0);
+        }
+        Ok(stored(1, wanted, true))
+    })
 }
 
 pub fn rename(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
@@ -108,16 +114,17 @@ pub fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if src == dst {
         return Err(CmdError::SameObject);
     }
-    let copied = ctx.thread.cache.update(&[src, dst], |items, changes| {
+    let cache = &mut ctx.thread.cache;
+    let copied = update_paged_fresh(cache, &[src, dst], plan_source, |items, changes, plan| {
         let Some(item) = &items[0] else {
-            return Ok(false);
+            return Ok(Step::Done(false));
         };
         if items[1].is_some() && !replace {
-            return Ok(false);
+            return Ok(Step::Done(false));
         }
-        put_value(changes, 1, item, &[], item.expire_at())?;
-        Ok::<_, citadel_cache::WriteError>(true)
-    })??;
+        let wanted = copy_value(changes, items, plan, item.expire_at())?;
+        Ok(stored(1, wanted, true))
+    })?;
     ctx.out.int(copied as i64);
     Ok(())
 }

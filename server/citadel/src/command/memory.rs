@@ -29,7 +29,8 @@ fn usage(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         _ => return Err(CmdError::Syntax),
     }
-    match ctx.thread.cache.peek(args.get(2), |item| item.stored_len()) {
+    // A paged collection counts its root and its pages.
+    match super::collections::whole::stored_bytes(&mut ctx.thread.cache, args.get(2)) {
         Some(bytes) => ctx.out.int(bytes as i64),
         None => ctx.out.null(),
     }

@@ -5,8 +5,10 @@
 use citadel_cache::ValueKind;
 use citadel_collections::{zset, HashView, Packed, SetView};
 
+use citadel_collections::paged::is_paged;
+
 use super::hash;
-use super::value::load;
+use super::value::{load, read_whole, Existing};
 use crate::command::context::Ctx;
 use crate::command::error::CmdError;
 
@@ -20,10 +22,16 @@ pub fn object_encoding(
         return Ok("quicklist");
     }
     let mut buf = std::mem::take(&mut ctx.conn.scratch);
-    let found = ctx
-        .thread
-        .cache
-        .peek(key, |item| load(Some(item), kind, &mut buf));
+    let cache = &mut ctx.thread.cache;
+    let mut found = cache.peek(key, |item| load(Some(item), kind, &mut buf));
+    if let Some(Ok(Some(_))) = found {
+        if is_paged(&buf) {
+            // Paged: answered from the whole value, as Redis would hold it.
+            found = Some(
+                read_whole(cache, key, kind, &mut buf).map(|f| f.then_some(Existing::default())),
+            );
+        }
+    }
     let result = match found {
         Some(Ok(Some(_))) => encoding_of(kind, Packed::parse(&buf)?),
         Some(Err(e)) => Err(e),

@@ -1,18 +1,27 @@
-//! List commands (Redis 7.0): pushes, pops, LMOVE and LMPOP here; reads
-//! (LLEN LRANGE LINDEX LPOS) in `read`, in-place edits (LSET LINSERT LREM
-//! LTRIM) in `edit`. Each write decodes the packed list, builds the new
-//! one and stores it in one atomic update (the key goes when it empties).
+//! List commands (Redis 7.0): pushes and pops here, LMOVE and LMPOP in
+//! `moves`; reads (LLEN LRANGE LINDEX LPOS) in `read`, in-place edits
+//! (LSET LINSERT LREM LTRIM) in `edit`. Every command runs in one atomic
+//! update ([`update_lists`]) over a [`ListEdit`] of each list: a packed
+//! list is edited whole (it is small), a paged one through the pages the
+//! command planned from its root (`citadel_collections::list::paged`:
+//! the end pages for a push or pop, one page for LINDEX/LSET, the range's
+//! pages for LRANGE). The edit then says how the list is stored: packed,
+//! its changed pages and root, or rebuilt as pages when it outgrew
+//! list-max-listpack-size; the key goes when it empties.
 //!
-//! Every push, from LPUSH to the destination of LMOVE, goes through
-//! [`push`]. Clients blocked on a key (BLPOP and friends, `blocking.rs`)
+//! Clients blocked on a key (BLPOP and friends, `blocking.rs`)
 //! are woken by the command layer once any list write committed
 //! (`command::blocking`).
 
-use citadel_cache::{CacheHandle, Changes, ValueKind};
-use citadel_collections::list::{encode, Encoded};
-use citadel_collections::ListView;
+use std::collections::BTreeMap;
+use std::ops::Range;
 
-use super::value::{load, store, view, Existing};
+use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
+use citadel_collections::list::paged::{ListEdit, ListRoot, Stored};
+
+use super::paged::{update_paged_fresh, PagePlan, Step};
+use super::value::Existing;
+use super::whole::{put_page, write_built};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -22,83 +31,199 @@ mod edit;
 mod moves;
 mod read;
 
+pub(super) use citadel_collections::list::paged::End;
+
 const LIST: ValueKind = ValueKind::List;
 
-/// Which end of a list: LEFT (head) or RIGHT (tail).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum End {
-    Head,
-    Tail,
-}
-
-impl End {
-    fn parse(arg: &[u8]) -> Result<End, CmdError> {
-        if arg.eq_ignore_ascii_case(b"left") {
-            Ok(End::Head)
-        } else if arg.eq_ignore_ascii_case(b"right") {
-            Ok(End::Tail)
-        } else {
-            Err(CmdError::Syntax)
-        }
+fn parse_end(arg: &[u8]) -> Result<End, CmdError> {
+    if arg.eq_ignore_ascii_case(b"left") {
+        Ok(End::Head)
+    } else if arg.eq_ignore_ascii_case(b"right") {
+        Ok(End::Tail)
+    } else {
+        Err(CmdError::Syntax)
     }
 }
 
-/// Stores list `i` as `new` (deleting it when empty), keeping its TTL.
+/// A list a command opened: its edit and what the write keeps (None: a
+/// new list).
+pub(super) struct Opened {
+    pub edit: ListEdit,
+    pub existing: Option<Existing>,
+}
+
+/// The lists of one update: opened from its items (a paged one with the
+/// pages planned for it), saved back together once the command is done.
+pub(super) struct Lists<'u, 'i> {
+    items: &'u [Option<ItemRef<'i>>],
+    plan: &'u PagePlan,
+    saved: Vec<(usize, Opened)>,
+}
+
+impl Lists<'_, '_> {
+    /// The list at user key `i`; None when missing; WRONGTYPE for another
+    /// kind.
+    pub fn open(&self, i: usize) -> Result<Option<Opened>, CmdError> {
+        let Some(item) = &self.items[i] else {
+            return Ok(None);
+        };
+        if item.kind() != LIST {
+            return Err(CmdError::WrongType);
+        }
+        let existing = Some(Existing {
+            expire_at: item.expire_at(),
+        });
+        let edit = match self.plan.root(i) {
+            Some(root) => {
+                let mut pages = BTreeMap::new();
+                for (page, at) in self.plan.pages_of(i) {
+                    if let Some(item) = &self.items[at] {
+                        let mut bytes = Vec::new();
+                        item.write_value_to(&mut bytes);
+                        pages.insert(page, bytes);
+                    }
+                }
+                ListEdit::paged(ListRoot::parse(root)?, pages)
+            }
+            None => {
+                let mut bytes = Vec::new();
+                item.write_value_to(&mut bytes);
+                ListEdit::packed(&bytes)?
+            }
+        };
+        Ok(Some(Opened { edit, existing }))
+    }
+
+    /// The list at `i`, or a new empty one.
+    pub fn open_or_new(&self, i: usize) -> Result<Opened, CmdError> {
+        match self.open(i)? {
+            Some(opened) => Ok(opened),
+            None => Ok(Opened {
+                edit: ListEdit::packed(&[])?,
+                existing: None,
+            }),
+        }
+    }
+
+    /// Stores `opened` as user key `i` when the command succeeds.
+    pub fn save(&mut self, i: usize, opened: Opened) {
+        self.saved.push((i, opened));
+    }
+
+    /// Writes the saved lists; or, before writing anything, names the
+    /// fresh pages a list outgrowing the packed form needs.
+    fn commit(self, changes: &mut Changes) -> Result<Vec<(usize, Range<u64>)>, CmdError> {
+        let limit = crate::collection_limits::list();
+        let wanted: Vec<(usize, Range<u64>)> = self
+            .saved
+            .iter()
+            .filter_map(|(i, opened)| Some((*i, opened.edit.build_pages(limit)?)))
+            .filter(|(i, pages)| self.plan.fresh(*i).map(|f| f.1).as_ref() != Some(pages))
+            .collect();
+        if !wanted.is_empty() {
+            return Ok(wanted);
+        }
+        for (i, Opened { edit, existing }) in self.saved {
+            let generation = self.plan.fresh(i).map_or(0, |f| f.0);
+            let expire_at = existing.and_then(|e| e.expire_at);
+            match edit.finish(limit, generation) {
+                Stored::Unchanged => {}
+                Stored::Empty => {
+                    if existing.is_some() {
+                        changes.delete(i);
+                    }
+                }
+                Stored::Packed(value) => put(changes, i, &value, expire_at)?,
+                Stored::Paged { root, pages } => {
+                    for (page, bytes) in pages {
+                        let at = self.plan.item(i, page).ok_or(CmdError::CorruptValue)?;
+                        match bytes {
+                            Some(bytes) => put_page(changes, at, &bytes)?,
+                            None if self.items[at].is_some() => changes.delete(at),
+                            None => {}
+                        }
+                    }
+                    put(changes, i, &root, expire_at)?;
+                }
+                Stored::Built(built) => {
+                    write_built(changes, self.plan, i, LIST, &built, expire_at)?
+                }
+            }
+        }
+        Ok(Vec::new())
+    }
+}
+
 fn put(
     changes: &mut Changes,
     i: usize,
-    new: &Encoded,
-    existing: Option<Existing>,
+    value: &[u8],
+    expire_at: Option<u64>,
 ) -> Result<(), CmdError> {
-    Ok(store(changes, i, LIST, &new.value, new.len, existing)?)
-}
-
-/// Pushes `pushed` one by one at `end` of `list` (so LPUSH a b c leaves
-/// c first) and stores it as key `i`; returns the new length. The only way
-/// elements are added to a list's ends: see the module docs.
-fn push(
-    changes: &mut Changes,
-    i: usize,
-    list: &[&[u8]],
-    existing: Option<Existing>,
-    pushed: &[&[u8]],
-    end: End,
-) -> Result<u64, CmdError> {
-    let new = match end {
-        End::Head => encode(pushed.iter().rev().chain(list).copied()),
-        End::Tail => encode(list.iter().chain(pushed).copied()),
+    let opts = PutOptions {
+        expire_at,
+        kind: LIST,
+        ..PutOptions::default()
     };
-    put(changes, i, &new, existing)?;
-    Ok(new.len)
+    Ok(changes.put_with(i, &[value], opts)?)
 }
 
-/// Runs `f` on the list at `key` (elements head first, empty when missing)
-/// in one atomic update, `f` storing what it changes as key 0.
-/// (`buf`: a scratch buffer for the value.)
-fn update_list<R>(
+/// Runs `f` over the lists at `keys` in one atomic update: `plan(i, root,
+/// pages)` names the pages of a paged list `f` touches (a paged root of
+/// another kind plans none: `open` answers WRONGTYPE), `f` opens and
+/// saves lists, and what it saved is written together.
+pub(super) fn update_lists<R>(
     cache: &mut CacheHandle,
-    buf: &mut Vec<u8>,
-    key: &[u8],
-    mut f: impl FnMut(&mut Changes, &[&[u8]], Option<Existing>) -> Result<R, CmdError>,
+    keys: &[&[u8]],
+    mut plan: impl FnMut(usize, &ListRoot, &mut PagePlan),
+    mut f: impl FnMut(&mut Lists<'_, '_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
-    cache.update(&[key], |items, changes| {
-        let existing = load(items[0].as_ref(), LIST, buf)?;
-        let list = ListView::new(view(buf, existing.is_some())?).elements()?;
-        f(changes, &list, existing)
-    })?
+    update_paged_fresh(
+        cache,
+        keys,
+        |i, root, pages| {
+            if let Ok(root) = ListRoot::parse(root) {
+                plan(i, &root, pages);
+            }
+            Ok(())
+        },
+        |items, changes, plan| {
+            let mut lists = Lists {
+                items,
+                plan,
+                saved: Vec::new(),
+            };
+            let result = f(&mut lists)?;
+            let wanted = lists.commit(changes)?;
+            Ok(match wanted.is_empty() {
+                true => Step::Done(result),
+                false => Step::Fresh(wanted),
+            })
+        },
+    )
 }
 
 /// LPUSH RPUSH LPUSHX RPUSHX: the new length (0 for an X on no list).
 fn push_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, only_existing: bool) -> CmdResult {
     let key = args.get(1);
     let elements: Vec<&[u8]> = args.from(2).iter().collect();
-    let (cache, buf) = (&mut ctx.thread.cache, &mut ctx.conn.scratch);
-    let len = update_list(cache, buf, key, |changes, list, existing| {
-        if only_existing && existing.is_none() {
-            return Ok(0);
-        }
-        push(changes, 0, list, existing, &elements, end)
-    })?;
+    let count = elements.len() as u64;
+    let len = update_lists(
+        &mut ctx.thread.cache,
+        &[key],
+        |i, root, plan| plan.need_all(i, root.pages_for_push(end, count)),
+        |lists| {
+            let mut list = match lists.open(0)? {
+                Some(list) => list,
+                None if only_existing => return Ok(0),
+                None => lists.open_or_new(0)?,
+            };
+            list.edit.push(end, &elements)?;
+            let len = list.edit.len();
+            lists.save(0, list);
+            Ok(len)
+        },
+    )?;
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -119,40 +244,6 @@ pub fn rpushx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     push_command(ctx, args, End::Tail, true)
 }
 
-/// Splits up to `count` elements off `end` of `list`: (them in pop
-/// order, the rest).
-fn split_end<'l, 's>(
-    list: &'s [&'l [u8]],
-    end: End,
-    count: usize,
-) -> (Vec<&'l [u8]>, &'s [&'l [u8]]) {
-    let n = count.min(list.len());
-    match end {
-        End::Head => (list[..n].to_vec(), &list[n..]),
-        End::Tail => (
-            list[list.len() - n..].iter().rev().copied().collect(),
-            &list[..list.len() - n],
-        ),
-    }
-}
-
-/// Takes up to `count` elements off `end` of the list at key `i`, storing
-/// the rest; returns them in pop order.
-fn pop_from<'l>(
-    changes: &mut Changes,
-    i: usize,
-    list: &[&'l [u8]],
-    existing: Option<Existing>,
-    end: End,
-    count: usize,
-) -> Result<Vec<&'l [u8]>, CmdError> {
-    let (popped, rest) = split_end(list, end, count);
-    if !popped.is_empty() {
-        put(changes, i, &encode(rest.iter().copied()), existing)?;
-    }
-    Ok(popped)
-}
-
 /// LPOP/RPOP key [count]: one element (nil when missing), or with a count
 /// an array (nil array when missing, empty for count 0).
 fn pop_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, name: &'static str) -> CmdResult {
@@ -164,28 +255,32 @@ fn pop_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, name: &'static str) 
         ),
         _ => return Err(CmdError::Arity(name)),
     };
-    let (cache, buf, out) = (&mut ctx.thread.cache, &mut ctx.conn.scratch, &mut ctx.out);
-    let mark = out.buf.len();
-    update_list(cache, buf, args.get(1), |changes, list, existing| {
-        out.buf.truncate(mark);
-        if existing.is_none() {
-            match count {
-                None => out.null(),
-                Some(_) => out.null_array(),
-            }
-            return Ok(());
+    let n = count.unwrap_or(1) as u64;
+    let popped = update_lists(
+        &mut ctx.thread.cache,
+        &[args.get(1)],
+        |i, root, plan| plan.need_all(i, root.pages_for_pop(end, n)),
+        |lists| {
+            let Some(mut list) = lists.open(0)? else {
+                return Ok(None);
+            };
+            let popped = list.edit.pop(end, n)?;
+            lists.save(0, list);
+            Ok(Some(popped))
+        },
+    )?;
+    let out = &mut ctx.out;
+    match (popped, count) {
+        (None, None) => out.null(),
+        (None, Some(_)) => out.null_array(),
+        // A stored list is never empty; a corrupt one may read so.
+        (Some(popped), None) => out.bulk(popped.first().ok_or(CmdError::CorruptValue)?),
+        (Some(popped), Some(_)) => {
+            out.array(popped.len());
+            popped.iter().for_each(|e| out.bulk(e));
         }
-        let popped = pop_from(changes, 0, list, existing, end, count.unwrap_or(1))?;
-        match count {
-            // A stored list is never empty; a corrupt one may read so.
-            None => out.bulk(popped.first().ok_or(CmdError::CorruptValue)?),
-            Some(_) => {
-                out.array(popped.len());
-                popped.iter().for_each(|e| out.bulk(e));
-            }
-        }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 pub fn lpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {

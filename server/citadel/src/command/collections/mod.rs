@@ -9,11 +9,11 @@ pub mod encoding;
 pub mod events;
 pub mod hash;
 pub mod list;
-#[allow(dead_code)] // used by the paged list, hash and set forms
 pub mod paged;
 pub mod set;
 pub mod sort;
 pub mod value;
+pub mod whole;
 pub mod zset;
 
 /// Each collection type's command rows.

@@ -25,6 +25,10 @@ pub struct PagePlan {
     /// `users + position`.
     pages: Vec<(usize, u64)>,
     keys: Vec<Vec<u8>>,
+    /// Pages of new roots (a collection rebuilt under a fresh generation):
+    /// (user key index, generation, pages), items after the planned pages.
+    fresh: Vec<(usize, u64, std::ops::Range<u64>)>,
+    fresh_keys: Vec<Vec<u8>>,
 }
 
 impl PagePlan {
@@ -67,6 +71,42 @@ impl PagePlan {
             .take_while(move |&&(u, _)| u == user)
             .enumerate()
             .map(move |(i, &(_, page))| (page, self.users + start + i))
+    }
+
+    /// The fresh generation and pages granted to user key `user` (see
+    /// [`Step::Fresh`]).
+    pub fn fresh(&self, user: usize) -> Option<(u64, std::ops::Range<u64>)> {
+        self.fresh
+            .iter()
+            .find(|f| f.0 == user)
+            .map(|f| (f.1, f.2.clone()))
+    }
+
+    /// The item index of fresh page `page` of user key `user`.
+    pub fn fresh_item(&self, user: usize, page: u64) -> Option<usize> {
+        let mut at = self.users + self.pages.len();
+        for (u, _, pages) in &self.fresh {
+            if *u == user && pages.contains(&page) {
+                return Some(at + (page - pages.start) as usize);
+            }
+            at += (pages.end - pages.start) as usize;
+        }
+        None
+    }
+
+    /// Grants `pages` under a new generation to user key `user`.
+    fn grant(&mut self, keys: &[&[u8]], user: usize, pages: std::ops::Range<u64>) {
+        self.fresh.retain(|f| f.0 != user);
+        let generation = citadel_cache::owned::new_generation();
+        self.fresh.push((user, generation, pages));
+        self.fresh_keys.clear();
+        for (user, generation, pages) in &self.fresh {
+            for page in pages.clone() {
+                let mut key = Vec::new();
+                page_key(keys[*user], *generation, page, &mut key);
+                self.fresh_keys.push(key);
+            }
+        }
     }
 
     fn finish(&mut self, keys: &[&[u8]]) -> Result<(), CmdError> {
@@ -124,9 +164,20 @@ fn matches_plan(item: &Option<ItemRef<'_>>, planned: Option<&[u8]>) -> bool {
 }
 
 enum Outcome<R> {
-    Done(Result<R, CmdError>),
+    Done(Result<Step<R>, CmdError>),
     /// A root differs from the plan: these are the roots seen.
     Replan(Vec<Option<Vec<u8>>>),
+}
+
+/// Most fresh-page grants in a row before a command gives up.
+const MAX_GRANTS: usize = 64;
+
+/// What an update over paged collections did.
+pub enum Step<R> {
+    Done(R),
+    /// Nothing written: these user keys are to be rebuilt as new roots
+    /// and need these pages declared (a fresh generation each); run again.
+    Fresh(Vec<(usize, std::ops::Range<u64>)>),
 }
 
 /// Runs `f` over `keys` and the pages `plan` asks for, in one `update`.
@@ -135,16 +186,36 @@ enum Outcome<R> {
 /// each user key whose item is a paged root, with the root's value, and
 /// declares the pages the command needs. While no key is paged, `f` runs
 /// on the first attempt with an empty plan.
+#[allow(dead_code)] // for the paged hash and set commands
 pub fn update_paged<R>(
     cache: &mut CacheHandle,
     keys: &[&[u8]],
-    mut plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
+    plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
+    update_paged_fresh(cache, keys, plan, |items, changes, plan| {
+        f(items, changes, plan).map(Step::Done)
+    })
+}
+
+/// [`update_paged`] where `f` may also ask for fresh pages (to store a
+/// collection as a new root and pages: a packed value outgrowing its
+/// form, a value rebuilt whole); it then runs again with them declared
+/// (`PagePlan::fresh`, `PagePlan::fresh_item`), in a new update.
+pub fn update_paged_fresh<R>(
+    cache: &mut CacheHandle,
+    keys: &[&[u8]],
+    mut plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
+    mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
+) -> Result<R, CmdError> {
     let mut current = PagePlan::new(keys.len());
+    // Fresh pages granted in a row: a value asking again and again is
+    // corrupt (its pages never settle), not a reason to spin.
+    let mut grants = 0;
     loop {
         let mut all: Vec<&[u8]> = keys.to_vec();
         all.extend(current.keys.iter().map(Vec::as_slice));
+        all.extend(current.fresh_keys.iter().map(Vec::as_slice));
         let outcome = cache.update(&all, |items, changes| {
             let users = &items[..keys.len()];
             if users
@@ -158,8 +229,19 @@ pub fn update_paged<R>(
             }
         })?;
         match outcome {
-            Outcome::Done(result) => return result,
+            Outcome::Done(Ok(Step::Done(result))) => return Ok(result),
+            Outcome::Done(Ok(Step::Fresh(wanted))) => {
+                grants += 1;
+                if grants > MAX_GRANTS {
+                    return Err(CmdError::CorruptValue);
+                }
+                for (user, pages) in wanted {
+                    current.grant(keys, user, pages);
+                }
+            }
+            Outcome::Done(Err(e)) => return Err(e),
             Outcome::Replan(roots) => {
+                grants = 0;
                 current = PagePlan::new(keys.len());
                 current.roots = roots;
                 for i in 0..keys.len() {

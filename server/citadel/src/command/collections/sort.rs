@@ -11,7 +11,9 @@ use citadel_cache::{CacheHandle, ValueKind};
 use citadel_collections::{Packed, PackedWriter};
 use citadel_resp::num;
 
-use super::value::{store, view};
+use super::value::read_whole;
+use super::value::view;
+use super::whole::replace_whole;
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -111,18 +113,17 @@ fn elements(
     key: &[u8],
 ) -> Result<(Vec<Vec<u8>>, Option<ValueKind>), CmdError> {
     let mut buf = Vec::new();
-    let kind = cache.get(key, |item| {
-        buf.clear();
-        item.write_value_to(&mut buf);
-        item.kind()
-    });
-    let Some(kind) = kind else {
+    let Some(kind) = cache.peek(key, |item| item.kind()) else {
         return Ok((Vec::new(), None));
     };
-    let packed = match kind {
-        ValueKind::List | ValueKind::Set | ValueKind::ZSet => view(&buf, true)?,
-        _ => return Err(CmdError::WrongType),
-    };
+    if !matches!(kind, ValueKind::List | ValueKind::Set | ValueKind::ZSet) {
+        return Err(CmdError::WrongType);
+    }
+    // Read whole (a paged collection with its pages).
+    if !read_whole(cache, key, kind, &mut buf)? {
+        return Ok((Vec::new(), None));
+    }
+    let packed = view(&buf, true)?;
     // A sorted set stores member, score pairs: its elements are the members.
     let step = if kind == ValueKind::ZSet { 2 } else { 1 };
     let all = packed.to_vec()?;
@@ -156,6 +157,9 @@ fn by_pattern(cache: &mut CacheHandle, pattern: &[u8], element: &[u8]) -> Option
         item.write_value_to(&mut buf);
         item.kind()
     })?;
+    if kind == ValueKind::Hash && citadel_collections::paged::is_paged(&buf) {
+        read_whole(cache, &key, kind, &mut buf).ok()?;
+    }
     match (arrow, kind) {
         (None, ValueKind::String) => Some(buf),
         (Some(at), ValueKind::Hash) => {
@@ -281,11 +285,8 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: Args<'_>, read_only: bool) -> CmdResult
                 .for_each(|r| w.push(r.as_deref().unwrap_or_default()));
             let count = w.count();
             let value = w.finish();
-            ctx.thread.cache.update(&[dest], |items, changes| {
-                // The destination is replaced whatever it was, its TTL too.
-                let existing = items[0].as_ref().map(|_| Default::default());
-                store(changes, 0, ValueKind::List, &value, count, existing)
-            })??;
+            // The destination is replaced whatever it was, its TTL too.
+            replace_whole(&mut ctx.thread.cache, dest, ValueKind::List, &value)?;
             ctx.out.int(count as i64);
         }
     }

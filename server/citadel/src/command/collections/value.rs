@@ -4,7 +4,10 @@
 //! Redis collection never exists empty).
 
 use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind, WriteError};
+use citadel_collections::paged::{flatten, is_paged, RootHeader};
 use citadel_collections::{Corrupt, Packed};
+
+use super::paged::{is_root, update_paged_fresh, PagePlan, Step};
 use citadel_resp::Reply;
 
 use crate::command::context::Ctx;
@@ -25,6 +28,8 @@ pub struct Existing {
 /// Copies `item`'s value into `buf` (cleared first) if it is a `kind`
 /// collection; None when there is no item; WRONGTYPE for another kind.
 /// For use inside an `update` closure (which may run more than once).
+/// A paged root is copied as is: commands that may meet one run in
+/// `update_paged` and read with [`load_whole`] (or their own pages).
 pub fn load(
     item: Option<&ItemRef<'_>>,
     kind: ValueKind,
@@ -43,18 +48,16 @@ pub fn load(
     }))
 }
 
-/// Reads `key` as a `kind` collection into `buf`: false when missing.
+/// Reads `key` as a `kind` collection into `buf`, in the packed form
+/// (a paged collection is read whole: [`read_whole`]): false when
+/// missing.
 pub fn read(
     cache: &mut CacheHandle,
     key: &[u8],
     kind: ValueKind,
     buf: &mut Vec<u8>,
 ) -> Result<bool, CmdError> {
-    let found = cache.get(key, |item| load(Some(item), kind, buf).map(|e| e.is_some()));
-    found.unwrap_or_else(|| {
-        buf.clear();
-        Ok(false)
-    })
+    read_whole(cache, key, kind, buf)
 }
 
 /// The packed view of a value `load`/`read` copied (empty when missing).
@@ -104,4 +107,69 @@ pub fn store(
         ..PutOptions::default()
     };
     changes.put_with(i, &[value], opts)
+}
+
+/// Plans every page of a paged root (the whole collection).
+pub fn plan_whole(user: usize, root: &[u8], plan: &mut PagePlan) -> Result<(), CmdError> {
+    let (header, _) = RootHeader::parse(root)?;
+    plan.need_all(user, header.pages);
+    Ok(())
+}
+
+/// Copies user key `i`'s `kind` collection into `buf` in the packed form
+/// (flattening a paged root from its planned pages, see [`plan_whole`]);
+/// None when missing, WRONGTYPE for another kind.
+pub fn load_whole(
+    items: &[Option<ItemRef<'_>>],
+    plan: &PagePlan,
+    i: usize,
+    kind: ValueKind,
+    buf: &mut Vec<u8>,
+) -> Result<Option<Existing>, CmdError> {
+    let existing = load(items[i].as_ref(), kind, buf)?;
+    if existing.is_some() && is_paged(buf) {
+        let mut pages = Vec::new();
+        for (_, at) in plan.pages_of(i) {
+            let mut page = Vec::new();
+            if let Some(item) = &items[at] {
+                item.write_value_to(&mut page);
+            }
+            pages.push(page);
+        }
+        let parsed: Vec<Packed<'_>> = pages
+            .iter()
+            .map(|p| Packed::parse(p))
+            .collect::<Result<_, _>>()?;
+        *buf = flatten(parsed)?;
+    }
+    Ok(existing)
+}
+
+/// Reads `key` whole as a `kind` collection into `buf` (packed form):
+/// false when missing. A packed value costs one lookup; a paged root is
+/// read with all its pages in one atomic update.
+pub fn read_whole(
+    cache: &mut CacheHandle,
+    key: &[u8],
+    kind: ValueKind,
+    buf: &mut Vec<u8>,
+) -> Result<bool, CmdError> {
+    let found = cache.get(key, |item| {
+        if is_root(item) {
+            return Ok(None);
+        }
+        load(Some(item), kind, buf).map(|e| Some(e.is_some()))
+    });
+    match found {
+        None => {
+            buf.clear();
+            Ok(false)
+        }
+        Some(Ok(Some(found))) => Ok(found),
+        Some(Err(e)) => Err(e),
+        Some(Ok(None)) => update_paged_fresh(cache, &[key], plan_whole, |items, _, plan| {
+            let found = load_whole(items, plan, 0, kind, buf)?.is_some();
+            Ok(Step::Done(found))
+        }),
+    }
 }

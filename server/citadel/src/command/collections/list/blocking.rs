@@ -4,7 +4,7 @@
 //! command runs again when a key is written or the timeout passes.
 
 use super::moves::{move_one, parse_mpop, pop_first, reply_key_and_elements};
-use super::End;
+use super::{parse_end, End};
 use crate::command::args::Args;
 use crate::command::blocking::{
     self, block, may_block, may_serve, parse_timeout, served, timed_out,
@@ -145,8 +145,8 @@ fn blocking_move(
 
 /// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout.
 pub fn blmove(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let from = End::parse(args.get(3))?;
-    let to = End::parse(args.get(4))?;
+    let from = parse_end(args.get(3))?;
+    let to = parse_end(args.get(4))?;
     blocking_move(ctx, args, from, to, 5)
 }
 

@@ -1,30 +1,46 @@
-//! List edits inside the list: LSET LINSERT LREM LTRIM.
+//! List edits inside the list: LSET (one page) and LTRIM (the dropped
+//! pages and two boundary pages); LINSERT and LREM rewrite the list whole
+//! (O(N), as Redis documents them).
 
-use citadel_collections::list::{clamp_range, encode, remove, resolve_index};
+use citadel_collections::list::paged::{ListEdit, ListRoot};
+use citadel_collections::list::{clamp_range, remove, resolve_index};
 
-use super::{put, update_list};
+use super::read::whole;
+use super::update_lists;
 use crate::command::args::Args;
+use crate::command::collections::paged::PagePlan;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
+
+/// `plan` for user key 0 only (the single-key edits).
+fn key0(
+    mut plan: impl FnMut(&ListRoot, &mut PagePlan),
+) -> impl FnMut(usize, &ListRoot, &mut PagePlan) {
+    move |_, root, pages| plan(root, pages)
+}
 
 /// LSET key index element: "ERR no such key" or "ERR index out of range"
 /// (the key is checked before the index is parsed, as Redis does).
 pub fn lset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (cache, buf) = (&mut ctx.thread.cache, &mut ctx.conn.scratch);
-    update_list(cache, buf, args.get(1), |changes, list, existing| {
-        if existing.is_none() {
-            return Err(CmdError::NoSuchKey);
+    let index = |len: u64| {
+        args.int(2)
+            .ok()
+            .and_then(|i| resolve_index(len as usize, i))
+    };
+    let plan = key0(|root, plan| {
+        if let Some(at) = index(root.len) {
+            plan.need(0, root.locate(at as u64).0);
         }
-        let index = args.int(2)?;
-        let at =
-            resolve_index(list.len(), index).ok_or(CmdError::Static("ERR index out of range"))?;
-        let element = args.get(3);
-        let new = encode(
-            list.iter()
-                .enumerate()
-                .map(|(i, e)| if i == at { element } else { *e }),
-        );
-        put(changes, 0, &new, existing)
+    });
+    update_lists(&mut ctx.thread.cache, &[args.get(1)], plan, |lists| {
+        let Some(mut list) = lists.open(0)? else {
+            return Err(CmdError::NoSuchKey);
+        };
+        args.int(2)?;
+        let at = index(list.edit.len()).ok_or(CmdError::Static("ERR index out of range"))?;
+        list.edit.set(at as u64, args.get(3))?;
+        lists.save(0, list);
+        Ok(())
     })?;
     ctx.out.ok();
     Ok(())
@@ -41,20 +57,32 @@ pub fn linsert(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(CmdError::Syntax);
     };
     let (pivot, element) = (args.get(3), args.get(4));
-    let (cache, buf) = (&mut ctx.thread.cache, &mut ctx.conn.scratch);
-    let len = update_list(cache, buf, args.get(1), |changes, list, existing| {
-        if existing.is_none() {
-            return Ok(0);
-        }
-        let Some(at) = list.iter().position(|e| *e == pivot) else {
-            return Ok(-1);
-        };
-        let at = at + usize::from(after);
-        let (before, rest) = list.split_at(at);
-        let new = encode(before.iter().chain([&element]).chain(rest).copied());
-        put(changes, 0, &new, existing)?;
-        Ok(new.len as i64)
-    })?;
+    let len = update_lists(
+        &mut ctx.thread.cache,
+        &[args.get(1)],
+        key0(whole),
+        |lists| {
+            let Some(mut list) = lists.open(0)? else {
+                return Ok(0);
+            };
+            let elements = list.edit.elements()?;
+            let Some(at) = elements.iter().position(|e| *e == pivot) else {
+                return Ok(-1);
+            };
+            let at = at + usize::from(after);
+            let (before, rest) = elements.split_at(at);
+            let new: Vec<&[u8]> = before
+                .iter()
+                .chain([&element])
+                .chain(rest)
+                .copied()
+                .collect();
+            let len = new.len() as i64;
+            list.edit = ListEdit::rewritten(&new);
+            lists.save(0, list);
+            Ok(len)
+        },
+    )?;
     ctx.out.int(len);
     Ok(())
 }
@@ -64,15 +92,23 @@ pub fn linsert(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 pub fn lrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let count = args.int(2)?;
     let element = args.get(3);
-    let (cache, buf) = (&mut ctx.thread.cache, &mut ctx.conn.scratch);
-    let removed = update_list(cache, buf, args.get(1), |changes, list, existing| {
-        let mut kept = list.to_vec();
-        let removed = remove(&mut kept, element, count);
-        if removed > 0 {
-            put(changes, 0, &encode(kept), existing)?;
-        }
-        Ok(removed)
-    })?;
+    let removed = update_lists(
+        &mut ctx.thread.cache,
+        &[args.get(1)],
+        key0(whole),
+        |lists| {
+            let Some(mut list) = lists.open(0)? else {
+                return Ok(0);
+            };
+            let mut kept = list.edit.elements()?;
+            let removed = remove(&mut kept, element, count);
+            if removed > 0 {
+                list.edit = ListEdit::rewritten(&kept);
+                lists.save(0, list);
+            }
+            Ok(removed)
+        },
+    )?;
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -80,12 +116,29 @@ pub fn lrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// LTRIM key start stop: keeps `start ..= stop`; OK even for no key.
 pub fn ltrim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let (start, stop) = (args.int(2)?, args.int(3)?);
-    let (cache, buf) = (&mut ctx.thread.cache, &mut ctx.conn.scratch);
-    update_list(cache, buf, args.get(1), |changes, list, existing| {
-        let keep = clamp_range(list.len(), start, stop);
-        if keep.len() < list.len() {
-            put(changes, 0, &encode(list[keep].iter().copied()), existing)?;
+    let keep = |len: u64| {
+        let keep = clamp_range(len as usize, start, stop);
+        keep.start as u64..keep.end as u64
+    };
+    let plan = key0(|root, plan| {
+        let keep = keep(root.len);
+        if !keep.is_empty() {
+            for pages in root.pages_for_trim(&keep) {
+                plan.need_all(0, pages);
+            }
         }
+    });
+    update_lists(&mut ctx.thread.cache, &[args.get(1)], plan, |lists| {
+        let Some(mut list) = lists.open(0)? else {
+            return Ok(());
+        };
+        let keep = keep(list.edit.len());
+        if keep.is_empty() {
+            list.edit.clear();
+        } else {
+            list.edit.trim(keep)?;
+        }
+        lists.save(0, list);
         Ok(())
     })?;
     ctx.out.ok();

@@ -1,11 +1,8 @@
 //! LMOVE and RPOPLPUSH (pop from one list, push to another, atomically)
 //! and LMPOP (pop from the first non-empty of several lists).
 
-use citadel_collections::{ListView, Packed};
-
-use super::{pop_from, push, split_end, End, LIST};
+use super::{parse_end, update_lists, End};
 use crate::command::args::Args;
-use crate::command::collections::value::{load, view};
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 
@@ -19,26 +16,43 @@ pub(super) fn move_one(
     from: End,
     to: End,
 ) -> Result<Option<(Vec<u8>, usize)>, CmdError> {
-    let (cache, buf) = (&mut ctx.thread.cache, &mut ctx.conn.scratch);
-    let mut dst_buf = Vec::new();
-    cache.update(&[src, dst], |items, changes| {
-        let Some(src_existing) = load(items[0].as_ref(), LIST, buf)? else {
-            return Ok(None);
-        };
-        let dst_existing = load(items[1].as_ref(), LIST, &mut dst_buf)?;
-        let list = ListView::new(Packed::parse(buf)?).elements()?;
-        let (popped, rest) = split_end(&list, from, 1);
-        let element = *popped.first().ok_or(CmdError::CorruptValue)?;
-        if src == dst {
-            // A rotation: both ends are the same list.
-            push(changes, 0, rest, Some(src_existing), &[element], to)?;
-            return Ok(Some((element.to_vec(), list.len())));
-        }
-        let dst_list = ListView::new(view(&dst_buf, dst_existing.is_some())?).elements()?;
-        pop_from(changes, 0, &list, Some(src_existing), from, 1)?;
-        push(changes, 1, &dst_list, dst_existing, &[element], to)?;
-        Ok::<_, CmdError>(Some((element.to_vec(), rest.len())))
-    })?
+    let same = src == dst;
+    update_lists(
+        &mut ctx.thread.cache,
+        &[src, dst],
+        |i, root, plan| {
+            // A rotation touches both ends of one list, planned as key 0.
+            if i == 0 {
+                plan.need_all(0, root.pages_for_pop(from, 1));
+            }
+            if same || i == 1 {
+                let user = if same { 0 } else { 1 };
+                plan.need_all(user, root.pages_for_push(to, 1));
+            }
+        },
+        |lists| {
+            let Some(mut source) = lists.open(0)? else {
+                return Ok(None);
+            };
+            let element = source
+                .edit
+                .pop(from, 1)?
+                .pop()
+                .ok_or(CmdError::CorruptValue)?;
+            if same {
+                source.edit.push(to, &[&element])?;
+                let left = source.edit.len() as usize;
+                lists.save(0, source);
+                return Ok(Some((element, left)));
+            }
+            let mut target = lists.open_or_new(1)?;
+            target.edit.push(to, &[&element])?;
+            let left = source.edit.len() as usize;
+            lists.save(0, source);
+            lists.save(1, target);
+            Ok(Some((element, left)))
+        },
+    )
 }
 
 /// Replies with the moved element, or nil when `src` is missing.
@@ -52,8 +66,8 @@ fn move_element(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -
 
 /// LMOVE source destination LEFT|RIGHT LEFT|RIGHT
 pub fn lmove(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let from = End::parse(args.get(3))?;
-    let to = End::parse(args.get(4))?;
+    let from = parse_end(args.get(3))?;
+    let to = parse_end(args.get(4))?;
     move_element(ctx, args.get(1), args.get(2), from, to)
 }
 
@@ -82,7 +96,7 @@ pub(super) fn parse_mpop<'a>(args: &Args<'a>, at: usize) -> Result<Mpop<'a>, Cmd
         .checked_add(at + 1)
         .filter(|&i| i < args.len())
         .ok_or(CmdError::Syntax)?;
-    let end = End::parse(args.get(end_at))?;
+    let end = parse_end(args.get(end_at))?;
     let mut count = None;
     let mut i = end_at + 1;
     while i < args.len() {
@@ -114,23 +128,30 @@ pub(super) fn pop_first(
     end: End,
     count: usize,
 ) -> Result<Option<Popped>, CmdError> {
-    let (cache, buf) = (&mut ctx.thread.cache, &mut ctx.conn.scratch);
-    cache.update(keys, |items, changes| {
-        for (i, item) in items.iter().enumerate() {
-            let Some(existing) = load(item.as_ref(), LIST, buf)? else {
-                continue;
-            };
-            if !servable[i] {
-                continue;
+    update_lists(
+        &mut ctx.thread.cache,
+        keys,
+        |i, root, plan| {
+            if servable[i] {
+                plan.need_all(i, root.pages_for_pop(end, count as u64));
             }
-            let list = ListView::new(Packed::parse(buf)?).elements()?;
-            let popped = pop_from(changes, i, &list, Some(existing), end, count)?;
-            let left = list.len() - popped.len();
-            let popped = popped.iter().map(|e| e.to_vec()).collect();
-            return Ok(Some((i, popped, left)));
-        }
-        Ok::<_, CmdError>(None)
-    })?
+        },
+        |lists| {
+            for (i, &servable) in servable.iter().enumerate() {
+                let Some(mut list) = lists.open(i)? else {
+                    continue;
+                };
+                if !servable {
+                    continue;
+                }
+                let popped = list.edit.pop(end, count as u64)?;
+                let left = list.edit.len() as usize;
+                lists.save(i, list);
+                return Ok(Some((i, popped, left)));
+            }
+            Ok(None)
+        },
+    )
 }
 
 /// Replies `[key, [elements]]` (LMPOP, BLMPOP).

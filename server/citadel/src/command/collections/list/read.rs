@@ -1,54 +1,122 @@
 //! Read-only list commands: LLEN LRANGE LINDEX LPOS.
 
-use citadel_collections::list::{positions, PosQuery};
-use citadel_collections::ListView;
+use citadel_collections::list::paged::{ListEdit, ListRoot};
+use citadel_collections::list::{clamp_range, positions, resolve_index, PosQuery};
 
-use super::LIST;
+use super::{update_lists, LIST};
 use crate::command::args::Args;
-use crate::command::collections::value::with_value;
+use crate::command::collections::paged::{is_root, PagePlan};
+use crate::command::collections::value::load;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 
-/// Runs `f` on the list at `key` (empty when missing).
-fn with_list<R>(
+/// Runs `f` on the list at `key` (None when missing) with the pages
+/// `plan` names of a paged one. One lookup (counted as a hit or miss)
+/// answers a packed list; a paged one is then read in an update over its
+/// root and planned pages, where `f`'s reply replaces any an earlier
+/// attempt wrote.
+fn with_list(
     ctx: &mut Ctx<'_>,
     key: &[u8],
-    f: impl FnOnce(&mut citadel_resp::Reply<'_>, ListView<'_>) -> Result<R, CmdError>,
-) -> Result<R, CmdError> {
-    with_value(ctx, key, LIST, |out, packed| f(out, ListView::new(packed)))
+    mut plan: impl FnMut(&ListRoot, &mut PagePlan),
+    mut f: impl FnMut(&mut citadel_resp::Reply<'_>, Option<&ListEdit>) -> CmdResult,
+) -> CmdResult {
+    let mut buf = std::mem::take(&mut ctx.conn.scratch);
+    let found = ctx.thread.cache.get(key, |item| {
+        if is_root(item) {
+            return Ok(false);
+        }
+        load(Some(item), LIST, &mut buf).map(|_| true)
+    });
+    let result = match found {
+        None => f(&mut ctx.out, None),
+        Some(Err(e)) => Err(e),
+        Some(Ok(true)) => {
+            let list = ListEdit::packed(&buf);
+            list.map_err(CmdError::from)
+                .and_then(|l| f(&mut ctx.out, Some(&l)))
+        }
+        Some(Ok(false)) => {
+            let out = &mut ctx.out;
+            let mark = out.buf.len();
+            update_lists(
+                &mut ctx.thread.cache,
+                &[key],
+                |_, root, pages| plan(root, pages),
+                |lists| {
+                    out.buf.truncate(mark);
+                    let list = lists.open(0)?;
+                    f(out, list.as_ref().map(|l| &l.edit))
+                },
+            )
+        }
+    };
+    buf.clear();
+    ctx.conn.scratch = buf;
+    result
 }
 
 pub fn llen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    with_list(ctx, args.get(1), |out, list| {
-        out.int(list.len() as i64);
-        Ok(())
-    })
+    with_list(
+        ctx,
+        args.get(1),
+        |_, _| {},
+        |out, list| {
+            out.int(list.map_or(0, |l| l.len()) as i64);
+            Ok(())
+        },
+    )
 }
 
-/// LRANGE key start stop (both inclusive, negative from the tail).
+/// LRANGE key start stop (both inclusive, negative from the tail): reads
+/// only the pages of the range.
 pub fn lrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let (start, stop) = (args.int(2)?, args.int(3)?);
-    with_list(ctx, args.get(1), |out, list| {
-        let elements = list.range(start, stop)?;
-        out.array(elements.len());
-        elements.iter().for_each(|e| out.bulk(e));
-        Ok(())
-    })
+    let range = |len: u64| {
+        let r = clamp_range(len as usize, start, stop);
+        r.start as u64..r.end as u64
+    };
+    with_list(
+        ctx,
+        args.get(1),
+        |root, plan| plan.need_all(0, root.pages_covering(range(root.len))),
+        |out, list| {
+            let Some(list) = list else {
+                out.array(0);
+                return Ok(());
+            };
+            let elements = list.range(range(list.len()))?;
+            out.array(elements.len());
+            elements.iter().for_each(|e| out.bulk(e));
+            Ok(())
+        },
+    )
 }
 
 /// LINDEX key index: nil past either end (the key is checked first).
 pub fn lindex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    with_list(ctx, args.get(1), |out, list| {
-        if list.is_empty() {
-            out.null();
-            return Ok(());
-        }
-        match list.get(args.int(2)?)? {
-            Some(element) => out.bulk(element),
-            None => out.null(),
-        }
-        Ok(())
-    })
+    with_list(
+        ctx,
+        args.get(1),
+        |root, plan| {
+            let index = args.int(2).ok();
+            let at = index.and_then(|i| resolve_index(root.len as usize, i));
+            if let Some(at) = at {
+                plan.need(0, root.locate(at as u64).0);
+            }
+        },
+        |out, list| {
+            let Some(list) = list.filter(|l| !l.is_empty()) else {
+                out.null();
+                return Ok(());
+            };
+            match list.get(args.int(2)?)? {
+                Some(element) => out.bulk(element),
+                None => out.null(),
+            }
+            Ok(())
+        },
+    )
 }
 
 /// LPOS's options: the query and whether COUNT was given.
@@ -105,8 +173,11 @@ pub fn lpos(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         count: if with_count { query.count } else { 1 },
         ..query
     };
-    with_list(ctx, args.get(1), |out, list| {
-        let elements = list.elements()?;
+    with_list(ctx, args.get(1), whole, |out, list| {
+        let elements = list
+            .map(ListEdit::elements)
+            .transpose()?
+            .unwrap_or_default();
         let found = positions(&elements, args.get(2), query);
         if with_count {
             out.array(found.len());
@@ -119,4 +190,9 @@ pub fn lpos(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         Ok(())
     })
+}
+
+/// Plans every page (the commands Redis documents as O(N)).
+pub(super) fn whole(root: &ListRoot, plan: &mut PagePlan) {
+    plan.need_all(0, root.header.pages.clone());
 }
