@@ -229,7 +229,16 @@ pub fn update_paged_fresh<R>(
             }
         })?;
         match outcome {
-            Outcome::Done(Ok(Step::Done(result))) => return Ok(result),
+            Outcome::Done(Ok(Step::Done(result))) => {
+                // `update` counts no access: a paged root's frequency is
+                // what keeps its pages through eviction (owned.rs).
+                for (i, key) in keys.iter().enumerate() {
+                    if current.root(i).is_some() || !current.fresh_keys.is_empty() {
+                        cache.touch_key(key);
+                    }
+                }
+                return Ok(result);
+            }
             Outcome::Done(Ok(Step::Fresh(wanted))) => {
                 grants += 1;
                 if grants > MAX_GRANTS {
