@@ -36,20 +36,20 @@ use crate::layout::{Geometry, BUCKET_SLOTS, JOURNAL_BYTES, MAX_WRITERS};
 use crate::region::Region;
 use crate::sync::{AtomicU64, Ordering};
 
-const IDLE: u64 = 0;
-const CLAIMING: u64 = 1;
-const APPLYING: u64 = 2;
+pub(crate) const IDLE: u64 = 0;
+pub(crate) const CLAIMING: u64 = 1;
+pub(crate) const APPLYING: u64 = 2;
 
 // Header words, then the records.
-const J_STATE: usize = 0;
-const J_CLAIMS: usize = 8;
-const J_CLAIMS_SUM: usize = 16;
-const J_APPLIES: usize = 24;
-const J_APPLIES_SUM: usize = 32;
+pub(crate) const J_STATE: usize = 0;
+pub(crate) const J_CLAIMS: usize = 8;
+pub(crate) const J_CLAIMS_SUM: usize = 16;
+pub(crate) const J_APPLIES: usize = 24;
+pub(crate) const J_APPLIES_SUM: usize = 32;
 /// Where the apply records start (after the claims, if any).
-const J_APPLIES_FIRST: usize = 40;
-const J_RECORDS: usize = 64;
-const RECORD_BYTES: usize = 16;
+pub(crate) const J_APPLIES_FIRST: usize = 40;
+pub(crate) const J_RECORDS: usize = 64;
+pub(crate) const RECORD_BYTES: usize = 16;
 
 /// Records one journal holds: claims, then applies.
 pub(crate) const RECORDS: usize = (JOURNAL_BYTES - J_RECORDS) / RECORD_BYTES;
@@ -58,9 +58,9 @@ pub(crate) const RECORDS: usize = (JOURNAL_BYTES - J_RECORDS) / RECORD_BYTES;
 /// with its kind: store the record's word, or clear the slot if it still
 /// holds the record's entry (a removed key's slot may be claimed by
 /// another key once cleared).
-const STORE: u64 = 0;
-const CLEAR_IF: u64 = 1;
-const KIND_MASK: u64 = 7;
+pub(crate) const STORE: u64 = 0;
+pub(crate) const CLEAR_IF: u64 = 1;
+pub(crate) const KIND_MASK: u64 = 7;
 
 /// A record: two words.
 pub(crate) type Record = (u64, u64);
@@ -96,11 +96,11 @@ impl Cache {
 }
 
 impl<'c> Journal<'c> {
-    fn word(&self, off: usize) -> &'c AtomicU64 {
+    pub(crate) fn word(&self, off: usize) -> &'c AtomicU64 {
         self.region.u64_at(self.base + off)
     }
 
-    fn record_words(&self, i: usize) -> (&'c AtomicU64, &'c AtomicU64) {
+    pub(crate) fn record_words(&self, i: usize) -> (&'c AtomicU64, &'c AtomicU64) {
         let at = J_RECORDS + i * RECORD_BYTES;
         (self.word(at), self.word(at + 8))
     }
@@ -279,7 +279,7 @@ impl Cache {
 
 /// True when `off` is an index entry slot (not a home's lock word, not
 /// outside the index): a corrupt record must not store anywhere else.
-fn is_slot(geo: &Geometry, off: usize) -> bool {
+pub(crate) fn is_slot(geo: &Geometry, off: usize) -> bool {
     let index = geo.level_off[0]..geo.level_off[0] + geo.total_buckets() as usize * 64;
     if !index.contains(&off) || !off.is_multiple_of(8) {
         return false;
@@ -291,7 +291,7 @@ fn is_slot(geo: &Geometry, off: usize) -> bool {
 
 /// Detects a torn or corrupt journal (not an adversary): a 64-bit mix of
 /// the count and every record word.
-fn checksum(records: &[Record]) -> u64 {
+pub(crate) fn checksum(records: &[Record]) -> u64 {
     let mix = |mut x: u64| {
         x ^= x >> 33;
         x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -305,6 +305,3 @@ fn checksum(records: &[Record]) -> u64 {
             mix(mix(h ^ a).wrapping_add(b))
         })
 }
-
-#[cfg(test)]
-mod tests;

@@ -384,3 +384,8 @@ mod tests {
         assert_eq!(overflow_total(&cache), 0);
     }
 }
+
+// The journal's crash tests attach and write through handles: they live
+// here, where the store already knows the handle (no module cycle).
+#[cfg(test)]
+mod journal_tests;

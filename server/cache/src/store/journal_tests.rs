@@ -5,10 +5,13 @@
 
 use std::sync::Arc;
 
-use super::*;
+use crate::cache::Cache;
 use crate::handle::CacheHandle;
+use crate::index::{candidate_slots, Entry, KeyHash};
 use crate::item::PutOptions;
+use crate::journal::*;
 use crate::store::{AttachReport, CacheConfig};
+use crate::sync::Ordering;
 
 struct Crashable {
     _dir: tempfile::TempDir,
