@@ -106,13 +106,27 @@ pub(crate) fn release_bin(env_override: &str, bin: &str) -> PathBuf {
     path
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, below the kernel's ephemeral range
+/// (32768 and up by default): a port the kernel hands out for `bind(0)`
+/// may be taken by any client socket's local end before the server binds
+/// it ("Address already in use"); these are only ever bound on purpose.
+/// Each test process walks its own stride of the range, from a start
+/// derived from its pid, so concurrent processes rarely meet.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(2_654_435_761) % SPAN;
+    for _ in 0..SPAN {
+        // ORDERING: Relaxed: a counter; only uniqueness matters.
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + (start + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + SPAN)
 }
 
 /// A running `citadel` child process; killed (SIGKILL) on drop.
