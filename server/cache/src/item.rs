@@ -349,6 +349,12 @@ impl<'a> ItemRef<'a> {
     /// The stamp of a big collection's root (owned.rs): its generation and
     /// page range; None for any other item. Copies `OWNER_STAMP_LEN`
     /// bytes of collections only.
+    /// Whether this item is a big collection's root (owned.rs): a
+    /// collection kind whose value starts with a well-formed root stamp.
+    pub fn is_root(&self) -> bool {
+        self.root_stamp().is_some()
+    }
+
     pub(crate) fn root_stamp(&self) -> Option<RootStamp> {
         if matches!(self.kind(), ValueKind::String | ValueKind::Page)
             || self.value_len() < OWNER_STAMP_LEN

@@ -6,8 +6,8 @@
 //! collection is read and written atomically, and crash-atomically, like a
 //! packed one; a command on packed collections pays one byte compare.
 
-use citadel_cache::owned::{page_key, OWNER_MARK, OWNER_STAMP_LEN};
-use citadel_cache::{CacheHandle, Changes, ItemRef, ValueKind};
+use citadel_cache::owned::{page_key, OWNER_MARK};
+use citadel_cache::{CacheHandle, Changes, ItemRef};
 
 use crate::command::error::CmdError;
 
@@ -126,29 +126,9 @@ impl PagePlan {
     }
 }
 
-/// Whether `item` is a paged collection's root (its kind is a collection
-/// and its value starts with the root mark).
-pub fn is_root(item: &ItemRef<'_>) -> bool {
-    if matches!(item.kind(), ValueKind::String | ValueKind::Page)
-        || item.value_len() < OWNER_STAMP_LEN
-    {
-        return false;
-    }
-    let mut head = [0u8; 1];
-    match item
-        .value_range(0, 1)
-        .next()
-        .and_then(|piece| piece.get(0..1))
-    {
-        Some(byte) => byte.copy_to(&mut head),
-        None => return false,
-    }
-    head[0] == OWNER_MARK
-}
-
 /// The value of `item` if it is a paged root.
 fn root_value(item: &Option<ItemRef<'_>>) -> Option<Vec<u8>> {
-    item.as_ref().filter(|item| is_root(item)).map(|item| {
+    item.as_ref().filter(|item| item.is_root()).map(|item| {
         let mut value = Vec::new();
         item.write_value_to(&mut value);
         value
@@ -158,7 +138,7 @@ fn root_value(item: &Option<ItemRef<'_>>) -> Option<Vec<u8>> {
 /// Whether `item` is the root `planned` (None: not a paged root).
 fn matches_plan(item: &Option<ItemRef<'_>>, planned: Option<&[u8]>) -> bool {
     match planned {
-        None => !item.as_ref().is_some_and(is_root),
+        None => !item.as_ref().is_some_and(ItemRef::is_root),
         Some(planned) => root_value(item).as_deref() == Some(planned),
     }
 }
@@ -185,23 +165,11 @@ pub enum Step<R> {
 /// planned pages (`PagePlan::item`). `plan(i, root, plan)` is called for
 /// each user key whose item is a paged root, with the root's value, and
 /// declares the pages the command needs. While no key is paged, `f` runs
-/// on the first attempt with an empty plan.
-#[allow(dead_code)] // for the paged hash and set commands
-pub fn update_paged<R>(
-    cache: &mut CacheHandle,
-    keys: &[&[u8]],
-    plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
-    mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<R, CmdError>,
-) -> Result<R, CmdError> {
-    update_paged_fresh(cache, keys, plan, |items, changes, plan| {
-        f(items, changes, plan).map(Step::Done)
-    })
-}
-
-/// [`update_paged`] where `f` may also ask for fresh pages (to store a
-/// collection as a new root and pages: a packed value outgrowing its
-/// form, a value rebuilt whole); it then runs again with them declared
-/// (`PagePlan::fresh`, `PagePlan::fresh_item`), in a new update.
+/// on the first attempt with an empty plan. `f` may also ask for fresh
+/// pages (to store a collection as a new root and pages: a packed value
+/// outgrowing its form, a value rebuilt whole); it then runs again with
+/// them declared (`PagePlan::fresh`, `PagePlan::fresh_item`), in a new
+/// update.
 pub fn update_paged_fresh<R>(
     cache: &mut CacheHandle,
     keys: &[&[u8]],
@@ -213,10 +181,21 @@ pub fn update_paged_fresh<R>(
     // corrupt (its pages never settle), not a reason to spin.
     let mut grants = 0;
     loop {
-        let mut all: Vec<&[u8]> = keys.to_vec();
-        all.extend(current.keys.iter().map(Vec::as_slice));
-        all.extend(current.fresh_keys.iter().map(Vec::as_slice));
-        let outcome = cache.update(&all, |items, changes| {
+        // Only a paged or growing collection declares pages: the common
+        // packed case runs over the user keys as given (no allocation).
+        let all: Vec<&[u8]>;
+        let declared = if current.keys.is_empty() && current.fresh_keys.is_empty() {
+            keys
+        } else {
+            all = keys
+                .iter()
+                .copied()
+                .chain(current.keys.iter().map(Vec::as_slice))
+                .chain(current.fresh_keys.iter().map(Vec::as_slice))
+                .collect();
+            &all
+        };
+        let outcome = cache.update(declared, |items, changes| {
             let users = &items[..keys.len()];
             if users
                 .iter()

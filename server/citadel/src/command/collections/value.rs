@@ -7,7 +7,7 @@ use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind, WriteE
 use citadel_collections::paged::{flatten, is_paged, RootHeader};
 use citadel_collections::{Corrupt, Packed};
 
-use super::paged::{is_root, update_paged_fresh, PagePlan, Step};
+use super::paged::{update_paged_fresh, PagePlan, Step};
 use citadel_resp::Reply;
 
 use crate::command::context::Ctx;
@@ -29,7 +29,7 @@ pub struct Existing {
 /// collection; None when there is no item; WRONGTYPE for another kind.
 /// For use inside an `update` closure (which may run more than once).
 /// A paged root is copied as is: commands that may meet one run in
-/// `update_paged` and read with [`load_whole`] (or their own pages).
+/// `update_paged_fresh` and read with [`load_whole`] (or their own pages).
 pub fn load(
     item: Option<&ItemRef<'_>>,
     kind: ValueKind,
@@ -155,7 +155,7 @@ pub fn read_whole(
     buf: &mut Vec<u8>,
 ) -> Result<bool, CmdError> {
     let found = cache.get(key, |item| {
-        if is_root(item) {
+        if item.is_root() {
             return Ok(None);
         }
         load(Some(item), kind, buf).map(|e| Some(e.is_some()))

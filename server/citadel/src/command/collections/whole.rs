@@ -13,7 +13,7 @@ use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
 use citadel_collections::paged::Built;
 use citadel_collections::{list, Packed};
 
-use super::paged::{is_root, update_paged_fresh, PagePlan, Step};
+use super::paged::{update_paged_fresh, PagePlan, Step};
 use super::value::{load_whole, plan_whole};
 use crate::command::error::CmdError;
 
@@ -151,7 +151,7 @@ pub fn plan_source(user: usize, root: &[u8], plan: &mut PagePlan) -> Result<(), 
 /// paged root (each looked up on its own: an estimate, as Redis's).
 pub fn stored_bytes(cache: &mut CacheHandle, key: &[u8]) -> Option<u64> {
     let (len, stamp) = cache.peek(key, |item| {
-        let stamp = is_root(item).then(|| {
+        let stamp = item.is_root().then(|| {
             let mut value = Vec::new();
             item.write_value_to(&mut value);
             citadel_cache::owned::owner_stamp(&value)

@@ -5,7 +5,7 @@ use citadel_collections::list::{clamp_range, positions, resolve_index, PosQuery}
 
 use super::{update_lists, LIST};
 use crate::command::args::Args;
-use crate::command::collections::paged::{is_root, PagePlan};
+use crate::command::collections::paged::PagePlan;
 use crate::command::collections::value::load;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -23,7 +23,7 @@ fn with_list(
 ) -> CmdResult {
     let mut buf = std::mem::take(&mut ctx.conn.scratch);
     let found = ctx.thread.cache.get(key, |item| {
-        if is_root(item) {
+        if item.is_root() {
             return Ok(false);
         }
         load(Some(item), LIST, &mut buf).map(|_| true)
