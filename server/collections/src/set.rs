@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use crate::packed::{Corrupt, Elements, Packed, PackedWriter};
 
 pub mod algebra;
+pub mod paged;
 pub mod scan;
 
 /// Redis's `set-max-intset-entries` default: past it an integer set is a
