@@ -105,32 +105,33 @@ impl<'a> Table<'a> {
             .map(Vec::as_slice))
     }
 
-    /// Inserts or replaces the entry of `entry[0]`; true when it was new.
-    /// With `only_new`, an existing entry is left as it is.
-    pub fn put(&mut self, entry: Entry<'a>, only_new: bool) -> Result<bool, Corrupt> {
+    /// Inserts or replaces the entry of `entry[0]` (the elements are
+    /// copied); true when it was new. With `only_new`, an existing entry
+    /// is left as it is.
+    pub fn put(&mut self, entry: &[&[u8]], only_new: bool) -> Result<bool, Corrupt> {
         debug_assert_eq!(entry.len(), self.arity);
-        let (number, _) = self.page_for(&entry[0])?;
+        let (number, _) = self.page_for(entry[0])?;
         let page = self.pages.get_mut(&number).expect("just found");
-        let added = entry_bytes(entry.iter().map(|e| &e[..]));
-        match page.entries.iter_mut().find(|e| e[0] == entry[0]) {
+        let added = entry_bytes(entry.iter().copied());
+        let owned = || entry.iter().map(|e| Cow::Owned(e.to_vec())).collect();
+        let new = match page.entries.iter_mut().find(|e| *e[0] == *entry[0]) {
             Some(_) if only_new => return Ok(false),
             Some(old) => {
                 let removed = entry_bytes(old.iter().map(|e| &e[..]));
-                *old = entry;
+                *old = owned();
                 self.root.bytes = self.root.bytes + added - removed;
-                page.dirty = true;
-                self.root_dirty = true;
-                Ok(false)
+                false
             }
             None => {
-                page.entries.push(entry);
+                page.entries.push(owned());
                 self.root.bytes += added;
                 self.root.count += 1;
-                page.dirty = true;
-                self.root_dirty = true;
-                Ok(true)
+                true
             }
-        }
+        };
+        page.dirty = true;
+        self.root_dirty = true;
+        Ok(new)
     }
 
     /// Removes the entry of `key`; returns it when it was present.

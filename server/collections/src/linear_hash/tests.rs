@@ -88,7 +88,7 @@ fn random_edits_match_a_hash_map_through_growth_and_shrinking() {
             let planned = root.pages_for([&key[..]], 1, cost, 0);
             let mut table = store.table(&planned);
             let added = table
-                .put(vec![key.clone().into(), value.clone().into()], false)
+                .put(&[&key[..], &value[..]], false)
                 .unwrap();
             assert_eq!(added, model.insert(key, value).is_none());
             let out = table.finish();
@@ -147,7 +147,7 @@ fn a_scan_returns_every_stable_entry_once_while_pages_split_and_merge() {
         let root = Root::parse(&store.root).unwrap();
         let planned = root.pages_for([&key[..]], 1, 20, 0);
         let mut table = store.table(&planned);
-        table.put(vec![key.into(), b"v".to_vec().into()], false).unwrap();
+        table.put(&[&key[..], b"v"], false).unwrap();
         let out = table.finish();
         store.apply(out);
     };

@@ -8,6 +8,7 @@ use super::table::CommandDef;
 pub mod encoding;
 pub mod events;
 pub mod hash;
+pub mod linear;
 pub mod list;
 #[allow(dead_code)] // used by the paged list, hash and set forms
 pub mod paged;

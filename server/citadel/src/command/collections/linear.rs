@@ -1,0 +1,310 @@
+//! Hashes and sets in either form, for their commands. A small one is one
+//! packed item (the type's own module edits it); past [`PAGED_ENTRIES`]
+//! entries or [`PAGED_BYTES`] bytes a write turns it into the paged form
+//! (`citadel_collections::linear_hash`: a root and pages) and it stays
+//! paged until deleted, as Redis never converts a hashtable back. A
+//! command on a paged value plans from the root the pages of the fields or
+//! members it names (plus a split or merge pair) and runs over them in one
+//! `update_paged`: root and pages are read and written atomically.
+
+use citadel_cache::owned::{new_generation, page_key};
+use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
+use citadel_collections::linear_hash::{Output, Root, Table};
+use citadel_collections::paged::{flatten, is_paged, Built, RootHeader};
+use citadel_collections::{Corrupt, Packed};
+
+use super::paged::{is_root, update_paged, PagePlan};
+use super::value::{load, read, store, Existing};
+use crate::command::context::Ctx;
+use crate::command::error::CmdError;
+
+/// A packed hash or set past this many entries becomes paged (Redis's
+/// listpack limits are lower: a packed value of a few KiB is cheaper to
+/// rewrite than a root and its pages are to plan).
+pub const PAGED_ENTRIES: u64 = 1024;
+/// ... or past this many bytes.
+pub const PAGED_BYTES: usize = 128 * 1024;
+
+/// What a hash or a set is to this module.
+#[derive(Clone, Copy)]
+pub struct Shape {
+    pub kind: ValueKind,
+    /// Elements per entry (2 for a hash, 1 for a set).
+    pub arity: usize,
+    pub build: fn(Packed<'_>, u64) -> Result<Built, Corrupt>,
+}
+
+/// What a packed edit did: the reply, and the value to store (its entry
+/// count: 0 deletes the key), if it changed.
+pub type PackedEdit<R> = (R, Option<(Vec<u8>, u64)>);
+
+enum Step<R> {
+    Done(R),
+    /// The packed result is big enough to be paged: it takes this many pages.
+    Convert(u64),
+}
+
+/// The kind check every command makes (WRONGTYPE), with what a write keeps.
+fn existing(item: Option<&ItemRef<'_>>, kind: ValueKind) -> Result<Option<Existing>, CmdError> {
+    match item {
+        None => Ok(None),
+        Some(item) if item.kind() != kind => Err(CmdError::WrongType),
+        Some(item) => Ok(Some(Existing {
+            expire_at: item.expire_at(),
+        })),
+    }
+}
+
+/// The stored pages of user key `user` that `plan` planned, copied.
+fn page_copies(items: &[Option<ItemRef<'_>>], plan: &PagePlan, user: usize) -> Vec<(u64, Option<Vec<u8>>)> {
+    plan.pages_of(user)
+        .map(|(page, idx)| {
+            let bytes = items[idx].as_ref().map(|item| {
+                let mut value = Vec::new();
+                item.write_value_to(&mut value);
+                value
+            });
+            (page, bytes)
+        })
+        .collect()
+}
+
+/// The table of user key `user`'s paged root over the planned pages.
+fn table<'p>(root: &[u8], shape: Shape, pages: &'p [(u64, Option<Vec<u8>>)]) -> Result<Table<'p>, CmdError> {
+    let pages = pages.iter().map(|(n, b)| (*n, b.as_deref()));
+    Ok(Table::load(root, shape.arity, pages)?)
+}
+
+const PAGE: PutOptions = PutOptions {
+    expire_at: None,
+    soft_expire_at: None,
+    negative: false,
+    kind: ValueKind::Page,
+};
+
+/// Stores a finished table's root and pages (user key `user`).
+fn write_output(
+    changes: &mut Changes,
+    plan: &PagePlan,
+    user: usize,
+    kind: ValueKind,
+    existing: Option<Existing>,
+    out: Output,
+) -> Result<(), CmdError> {
+    if !out.changed {
+        return Ok(());
+    }
+    for (page, bytes) in &out.pages {
+        let idx = plan.item(user, *page).ok_or(CmdError::CorruptValue)?;
+        match bytes {
+            Some(bytes) => changes.put_with(idx, &[&bytes[..]], PAGE)?,
+            None => changes.delete(idx),
+        }
+    }
+    match out.root {
+        Some(root) => store(changes, user, kind, &root, 1, existing)?,
+        None => changes.delete(user),
+    }
+    Ok(())
+}
+
+/// Plans the pages `plan_pages` asks of a paged root.
+fn planner(
+    plan_pages: impl Fn(&Root) -> Vec<u64>,
+) -> impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError> {
+    move |user, root, plan| {
+        for page in plan_pages(&Root::parse(root)?) {
+            plan.need(user, page);
+        }
+        Ok(())
+    }
+}
+
+/// Runs a command on the hash or set at `key` in one update: `packed` on
+/// the packed form (None: no key), `paged` on a paged one with the pages
+/// `plan_pages` asks for. A packed result past the paging limits is
+/// stored paged (`packed` then runs again, with the pages in the update).
+pub fn update_one<R>(
+    cache: &mut CacheHandle,
+    key: &[u8],
+    shape: Shape,
+    plan_pages: impl Fn(&Root) -> Vec<u64>,
+    mut packed: impl FnMut(Option<Packed<'_>>) -> Result<PackedEdit<R>, CmdError>,
+    mut paged: impl FnMut(&mut Table<'_>) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    let mut buf = Vec::new();
+    loop {
+        let step = update_paged(cache, &[key], planner(&plan_pages), |items, changes, plan| {
+            let existing = existing(items[0].as_ref(), shape.kind)?;
+            if let Some(root) = plan.root(0) {
+                let pages = page_copies(items, plan, 0);
+                let mut table = table(root, shape, &pages)?;
+                let reply = paged(&mut table)?;
+                write_output(changes, plan, 0, shape.kind, existing, table.finish())?;
+                return Ok(Step::Done(reply));
+            }
+            load(items[0].as_ref(), shape.kind, &mut buf)?;
+            let value = existing.map(|_| Packed::parse(&buf)).transpose()?;
+            let (reply, write) = packed(value)?;
+            if let Some((value, count)) = write {
+                if count > PAGED_ENTRIES || value.len() > PAGED_BYTES {
+                    let entries = Packed::parse(&value)?;
+                    let bytes = entries.body_len() as u64;
+                    return Ok(Step::Convert(Root::sized_for(0, count, bytes).page_count()));
+                }
+                store(changes, 0, shape.kind, &value, count, existing)?;
+            }
+            Ok(Step::Done(reply))
+        })?;
+        match step {
+            Step::Done(reply) => return Ok(reply),
+            Step::Convert(pages) => {
+                if let Some(reply) = convert(cache, key, shape, pages, &mut packed, &mut buf)? {
+                    return Ok(reply);
+                }
+            }
+        }
+    }
+}
+
+/// Runs `packed` again in an update that holds the pages of a fresh
+/// generation, and stores its result paged. None: the key became paged
+/// meanwhile (the caller starts over).
+fn convert<R>(
+    cache: &mut CacheHandle,
+    key: &[u8],
+    shape: Shape,
+    mut pages: u64,
+    packed: &mut impl FnMut(Option<Packed<'_>>) -> Result<PackedEdit<R>, CmdError>,
+    buf: &mut Vec<u8>,
+) -> Result<Option<R>, CmdError> {
+    loop {
+        let generation = new_generation();
+        // Room for a little growth meanwhile.
+        let room = pages + pages / 4 + 1;
+        let page_keys: Vec<Vec<u8>> = (0..room)
+            .map(|page| {
+                let mut out = Vec::new();
+                page_key(key, generation, page, &mut out);
+                out
+            })
+            .collect();
+        let mut keys: Vec<&[u8]> = vec![key];
+        keys.extend(page_keys.iter().map(Vec::as_slice));
+        let outcome = cache.update(&keys, |items, changes| {
+            if items[0].as_ref().is_some_and(is_root) {
+                return Ok(Err(None));
+            }
+            let existing = load(items[0].as_ref(), shape.kind, buf)?;
+            let value = existing.map(|_| Packed::parse(buf)).transpose()?;
+            let (reply, write) = packed(value)?;
+            let Some((value, count)) = write else {
+                return Ok(Ok(reply));
+            };
+            if count <= PAGED_ENTRIES && value.len() <= PAGED_BYTES {
+                store(changes, 0, shape.kind, &value, count, existing)?;
+                return Ok(Ok(reply));
+            }
+            let built = (shape.build)(Packed::parse(&value)?, generation)?;
+            let needed = RootHeader::parse(&built.root)?.0.pages.end;
+            if needed > room {
+                return Ok(Err(Some(needed)));
+            }
+            for (page, bytes) in &built.pages {
+                changes.put_with(1 + *page as usize, &[&bytes[..]], PAGE)?;
+            }
+            store(changes, 0, shape.kind, &built.root, count, existing)?;
+            Ok::<_, CmdError>(Ok(reply))
+        })??;
+        match outcome {
+            Ok(reply) => return Ok(Some(reply)),
+            Err(None) => return Ok(None),
+            Err(Some(needed)) => pages = needed,
+        }
+    }
+}
+
+/// Runs a read-only command on the hash or set at `key`: `packed` on the
+/// packed form (an empty one when missing; read with a plain get),
+/// `paged` on the pages `plan_pages` asks of a paged root.
+pub fn read_one<R>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    shape: Shape,
+    plan_pages: impl Fn(&Root) -> Vec<u64>,
+    mut packed: impl FnMut(Packed<'_>) -> Result<R, CmdError>,
+    mut paged: impl FnMut(&Table<'_>) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    let mut buf = std::mem::take(&mut ctx.conn.scratch);
+    let found = read(&mut ctx.thread.cache, key, shape.kind, &mut buf);
+    let result = match found {
+        Ok(true) if is_paged(&buf) => update_one(
+            &mut ctx.thread.cache,
+            key,
+            shape,
+            plan_pages,
+            // The key turned packed meanwhile (deleted and re-created).
+            |value| Ok((packed(value.unwrap_or(Packed::empty()))?, None)),
+            |table| paged(table),
+        ),
+        Ok(true) => Packed::parse(&buf).map_err(CmdError::from).and_then(&mut packed),
+        Ok(false) => packed(Packed::empty()),
+        Err(e) => Err(e),
+    };
+    buf.clear();
+    ctx.conn.scratch = buf;
+    result
+}
+
+/// Copies item `user`'s hash or set, whole, into `buf` as one packed
+/// value (a paged one's pages flattened: `plan` must have planned them
+/// all, see [`plan_whole`]); None when there is no item.
+pub fn load_whole(
+    items: &[Option<ItemRef<'_>>],
+    plan: &PagePlan,
+    user: usize,
+    kind: ValueKind,
+    buf: &mut Vec<u8>,
+) -> Result<Option<Existing>, CmdError> {
+    let existing = load(items[user].as_ref(), kind, buf)?;
+    if plan.root(user).is_some() {
+        let pages = page_copies(items, plan, user);
+        let packed = pages
+            .iter()
+            .filter_map(|(_, b)| b.as_deref())
+            .map(Packed::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        *buf = flatten(packed)?;
+    }
+    Ok(existing)
+}
+
+/// The plan of a whole read: every page of every paged root.
+pub fn plan_whole(user: usize, root: &[u8], plan: &mut PagePlan) -> Result<(), CmdError> {
+    plan.need_all(user, RootHeader::parse(root)?.0.pages);
+    Ok(())
+}
+
+/// Runs `f` on the whole hash or set at `key` (empty when missing), paged
+/// or not (Redis documents these commands O(N)).
+pub fn with_whole<R>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    kind: ValueKind,
+    f: impl FnOnce(&mut citadel_resp::Reply<'_>, Packed<'_>) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    let mut buf = std::mem::take(&mut ctx.conn.scratch);
+    let mut found = read(&mut ctx.thread.cache, key, kind, &mut buf);
+    if matches!(found, Ok(true)) && is_paged(&buf) {
+        found = update_paged(&mut ctx.thread.cache, &[key], plan_whole, |items, _, plan| {
+            Ok(load_whole(items, plan, 0, kind, &mut buf)?.is_some())
+        });
+    }
+    let result = found.and_then(|found| {
+        let packed = if found { Packed::parse(&buf)? } else { Packed::empty() };
+        f(&mut ctx.out, packed)
+    });
+    buf.clear();
+    ctx.conn.scratch = buf;
+    result
+}
