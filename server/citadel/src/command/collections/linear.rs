@@ -9,7 +9,7 @@
 
 use citadel_cache::owned::{new_generation, page_key};
 use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
-use citadel_collections::linear_hash::{Output, Root, Table};
+use citadel_collections::linear_hash::{scan, Output, Root, Table};
 use citadel_collections::paged::{flatten, is_paged, Built, RootHeader};
 use citadel_collections::{Corrupt, Packed};
 
@@ -45,7 +45,7 @@ enum Step<R> {
 }
 
 /// The kind check every command makes (WRONGTYPE), with what a write keeps.
-fn existing(item: Option<&ItemRef<'_>>, kind: ValueKind) -> Result<Option<Existing>, CmdError> {
+pub fn existing(item: Option<&ItemRef<'_>>, kind: ValueKind) -> Result<Option<Existing>, CmdError> {
     match item {
         None => Ok(None),
         Some(item) if item.kind() != kind => Err(CmdError::WrongType),
@@ -56,7 +56,7 @@ fn existing(item: Option<&ItemRef<'_>>, kind: ValueKind) -> Result<Option<Existi
 }
 
 /// The stored pages of user key `user` that `plan` planned, copied.
-fn page_copies(items: &[Option<ItemRef<'_>>], plan: &PagePlan, user: usize) -> Vec<(u64, Option<Vec<u8>>)> {
+pub fn page_copies(items: &[Option<ItemRef<'_>>], plan: &PagePlan, user: usize) -> Vec<(u64, Option<Vec<u8>>)> {
     plan.pages_of(user)
         .map(|(page, idx)| {
             let bytes = items[idx].as_ref().map(|item| {
@@ -70,7 +70,7 @@ fn page_copies(items: &[Option<ItemRef<'_>>], plan: &PagePlan, user: usize) -> V
 }
 
 /// The table of user key `user`'s paged root over the planned pages.
-fn table<'p>(root: &[u8], shape: Shape, pages: &'p [(u64, Option<Vec<u8>>)]) -> Result<Table<'p>, CmdError> {
+pub fn table<'p>(root: &[u8], shape: Shape, pages: &'p [(u64, Option<Vec<u8>>)]) -> Result<Table<'p>, CmdError> {
     let pages = pages.iter().map(|(n, b)| (*n, b.as_deref()));
     Ok(Table::load(root, shape.arity, pages)?)
 }
@@ -83,7 +83,7 @@ const PAGE: PutOptions = PutOptions {
 };
 
 /// Stores a finished table's root and pages (user key `user`).
-fn write_output(
+pub fn write_output(
     changes: &mut Changes,
     plan: &PagePlan,
     user: usize,
@@ -109,8 +109,8 @@ fn write_output(
 }
 
 /// Plans the pages `plan_pages` asks of a paged root.
-fn planner(
-    plan_pages: impl Fn(&Root) -> Vec<u64>,
+pub fn planner(
+    mut plan_pages: impl FnMut(&Root) -> Vec<u64>,
 ) -> impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError> {
     move |user, root, plan| {
         for page in plan_pages(&Root::parse(root)?) {
@@ -128,13 +128,13 @@ pub fn update_one<R>(
     cache: &mut CacheHandle,
     key: &[u8],
     shape: Shape,
-    plan_pages: impl Fn(&Root) -> Vec<u64>,
+    mut plan_pages: impl FnMut(&Root) -> Vec<u64>,
     mut packed: impl FnMut(Option<Packed<'_>>) -> Result<PackedEdit<R>, CmdError>,
     mut paged: impl FnMut(&mut Table<'_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
     let mut buf = Vec::new();
     loop {
-        let step = update_paged(cache, &[key], planner(&plan_pages), |items, changes, plan| {
+        let step = update_paged(cache, &[key], planner(&mut plan_pages), |items, changes, plan| {
             let existing = existing(items[0].as_ref(), shape.kind)?;
             if let Some(root) = plan.root(0) {
                 let pages = page_copies(items, plan, 0);
@@ -231,7 +231,7 @@ pub fn read_one<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     shape: Shape,
-    plan_pages: impl Fn(&Root) -> Vec<u64>,
+    plan_pages: impl FnMut(&Root) -> Vec<u64>,
     mut packed: impl FnMut(Packed<'_>) -> Result<R, CmdError>,
     mut paged: impl FnMut(&Table<'_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
@@ -307,4 +307,123 @@ pub fn with_whole<R>(
     buf.clear();
     ctx.conn.scratch = buf;
     result
+}
+
+/// The pages to read for about `entries` random entries: a run of
+/// consecutive pages from a random one (keys lie on pages by their hash,
+/// so a run is as good a sample as any pages), all of them when `entries`
+/// reaches the count.
+pub fn random_pages(root: &Root, entries: u64, rng: &mut impl FnMut() -> u64) -> Vec<u64> {
+    let pages = root.page_count();
+    if entries >= root.count {
+        return (0..pages).collect();
+    }
+    let per_page = (root.count / pages).max(1);
+    let run = entries.div_ceil(per_page).saturating_add(1).min(pages);
+    let start = rng() % pages;
+    (0..run).map(|i| (start + i) % pages).collect()
+}
+
+/// The entries of a table's loaded pages, in page order.
+pub fn loaded_entries<'t, 'a>(table: &'t Table<'a>) -> Vec<&'t [std::borrow::Cow<'a, [u8]>]> {
+    table
+        .pages()
+        .flat_map(|(_, entries)| entries.iter().map(Vec::as_slice))
+        .collect()
+}
+
+/// How many pages a scan call of about `count` entries reads.
+fn scan_run(root: &Root, count: usize) -> usize {
+    let per_page = (root.count / root.page_count()).max(1);
+    (count as u64).div_ceil(per_page).saturating_add(1).min(1024) as usize
+}
+
+/// The pages a scan call from `cursor` of about `count` entries reads.
+pub fn scan_plan(root: &Root, cursor: u64, count: usize) -> Vec<u64> {
+    scan::pages_from(root, cursor, scan_run(root, count))
+        .into_iter()
+        .map(|(page, _)| page)
+        .collect()
+}
+
+/// One scan call over a paged table (planned by [`scan_plan`]): the
+/// entries from `cursor` on, whole pages until about `count`, and the
+/// next cursor (0: done). See `linear_hash::scan` for why it is exact.
+pub fn scan_table(table: &Table<'_>, cursor: u64, count: usize) -> Result<(Vec<Vec<Vec<u8>>>, u64), CmdError> {
+    let visit = scan::pages_from(table.root(), cursor, scan_run(table.root(), count));
+    let loaded: std::collections::HashMap<u64, &[Vec<std::borrow::Cow<'_, [u8]>>]> = table.pages().collect();
+    let mut out = Vec::new();
+    let mut next = cursor;
+    for (page, after) in visit {
+        let entries = loaded.get(&page).ok_or(CmdError::CorruptValue)?;
+        for entry in entries.iter() {
+            if scan::position(&entry[0]) >= cursor {
+                out.push(entry.iter().map(|e| e.to_vec()).collect());
+            }
+        }
+        next = after;
+        if out.len() >= count || next == 0 {
+            break;
+        }
+    }
+    Ok((out, next))
+}
+
+thread_local! {
+    static RANDOM: std::cell::Cell<u64> = std::cell::Cell::new(
+        std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), std::thread::current().id()) | 1,
+    );
+}
+
+/// The thread's next random word (xorshift64*: sampling needs no more).
+pub fn next_random() -> u64 {
+    RANDOM.with(|s| {
+        let mut x = s.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    })
+}
+
+/// Entries (copied) to draw `want` random ones from: every entry of a
+/// packed value; of a paged one, those of a random run of pages holding
+/// at least `want` of them (or all). Each entry of a run is as likely as
+/// any other; a page's chance to be in a run does not depend on its load,
+/// so an entry of a lightly loaded page is a little likelier to be drawn
+/// than Redis would draw it (pages of one level differ in load by
+/// chance, split pages hold about half of an unsplit one's).
+pub fn sample_pool(ctx: &mut Ctx<'_>, key: &[u8], shape: Shape, want: u64) -> Result<Vec<Vec<Vec<u8>>>, CmdError> {
+    let copy = |entry: &[std::borrow::Cow<'_, [u8]>]| entry.iter().map(|e| e.to_vec()).collect();
+    let mut whole = false;
+    loop {
+        let pool = read_one(
+            ctx,
+            key,
+            shape,
+            |root| match whole {
+                true => (0..root.page_count()).collect(),
+                false => random_pages(root, want.saturating_mul(2).saturating_add(16), &mut next_random),
+            },
+            |packed| {
+                let elements = packed.to_vec()?;
+                Ok(Some(
+                    elements
+                        .chunks(shape.arity)
+                        .map(|e| e.iter().map(|e| e.to_vec()).collect())
+                        .collect(),
+                ))
+            },
+            |table| {
+                let entries = loaded_entries(table);
+                let enough = entries.len() as u64 >= want.min(table.len());
+                Ok(enough.then(|| entries.into_iter().map(copy).collect()))
+            },
+        )?;
+        match pool {
+            Some(pool) => return Ok(pool),
+            None => whole = true,
+        }
+    }
 }

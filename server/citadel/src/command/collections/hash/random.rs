@@ -2,10 +2,8 @@
 //! fields in stored order for a positive count, independent draws in
 //! random order for a negative one.
 
-use std::cell::Cell;
-use std::hash::BuildHasher;
-
-use super::with_hash;
+use super::SHAPE;
+use crate::command::collections::linear::{next_random, sample_pool};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -13,20 +11,9 @@ use crate::command::error::{CmdError, CmdResult};
 /// Negative counts past this would build a reply of gigabytes: refused.
 const MAX_DRAWS: u64 = 1 << 24;
 
-thread_local! {
-    static RNG: Cell<u64> = Cell::new(std::hash::RandomState::new().hash_one(0u8) | 1);
-}
-
-/// A number below `n` (xorshift64*: sampling needs no more).
-pub(crate) fn random_below(n: usize) -> usize {
-    RNG.with(|state| {
-        let mut x = state.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        state.set(x);
-        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1) as u64) as usize
-    })
+/// A number below `n`.
+fn random_below(n: usize) -> usize {
+    (next_random() % n.max(1) as u64) as usize
 }
 
 /// `count` distinct indexes below `len`, ascending (selection sampling).
@@ -42,14 +29,12 @@ fn distinct_indexes(count: usize, len: usize) -> Vec<usize> {
 
 pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if args.len() == 2 {
-        return with_hash(ctx, args.get(1), |out, hash| {
-            let pairs = hash.pairs().collect::<Result<Vec<_>, _>>()?;
-            match pairs.get(random_below(pairs.len())) {
-                Some((field, _)) => out.bulk(field),
-                None => out.null(),
-            }
-            Ok(())
-        });
+        let pool = sample_pool(ctx, args.get(1), SHAPE, 1)?;
+        match pool.get(random_below(pool.len())) {
+            Some(entry) => ctx.out.bulk(&entry[0]),
+            None => ctx.out.null(),
+        }
+        return Ok(());
     }
     let count = args.int(2)?;
     if count == i64::MIN {
@@ -68,8 +53,9 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     {
         return Err(CmdError::Static("ERR value is out of range"));
     }
-    with_hash(ctx, args.get(1), |out, hash| {
-        let pairs = hash.pairs().collect::<Result<Vec<_>, _>>()?;
+    let pairs = sample_pool(ctx, args.get(1), SHAPE, count.unsigned_abs())?;
+    let out = &mut ctx.out;
+    {
         let picks: Vec<usize> = if pairs.is_empty() || count == 0 {
             Vec::new()
         } else if repeats {
@@ -88,7 +74,7 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             picks.len()
         });
         for i in picks {
-            let (field, value) = pairs[i];
+            let (field, value) = (&pairs[i][0], &pairs[i][1]);
             if with_values && resp3 {
                 out.array(2);
             }
@@ -98,7 +84,7 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             }
         }
         Ok(())
-    })
+    }
 }
 
 #[cfg(test)]
