@@ -205,6 +205,7 @@ impl ServerState {
         let flags = citadel_settings::key_events::parse(&events).unwrap_or(0);
         self.notify_flags.store(flags, Ordering::Relaxed);
         self.introspect.refresh(&self.settings);
+        crate::command::apply_collection_settings(&self.settings);
         if let Some(node) = self.cluster.get() {
             node.settings_changed(&self.settings);
         }

@@ -69,6 +69,7 @@ mod alloc_tests;
 pub(crate) mod tests;
 
 pub use crate::glob::glob_match;
+pub use collections::hash::apply_settings as apply_collection_settings;
 pub use context::{Ctx, Pending, ResumeFn};
 pub use counters::add as add_to_integer;
 pub use error::CmdError;

@@ -7,7 +7,9 @@ use citadel_collections::hash::paged;
 use citadel_collections::linear_hash::entry_bytes;
 use citadel_collections::{HashView, Packed};
 
-use super::linear::{read_one, update_one, with_whole, Shape};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::linear::{read_one, update_one, with_whole, Shape, PAGED_ENTRIES};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -18,26 +20,43 @@ mod scan;
 
 const HASH: ValueKind = ValueKind::Hash;
 
-/// Redis 7.0's compiled-in defaults (hash-max-listpack-entries, -value;
-/// the sample redis.conf says 128 entries, the server without one 512): a
-/// hash within both is a listpack there, a bigger one a hash table.
-const LISTPACK_ENTRIES: usize = 512;
-const LISTPACK_VALUE: usize = 64;
+/// `hash-max-listpack-entries` and `-value` (server settings, pushed here
+/// by [`apply_settings`]; Redis 7.0.15's defaults): a hash within both is
+/// a listpack there, a bigger one a hash table.
+static LISTPACK_ENTRIES: AtomicUsize = AtomicUsize::new(512);
+static LISTPACK_VALUE: AtomicUsize = AtomicUsize::new(64);
+
+/// Takes the hash and set encoding limits from the server's settings
+/// (at startup and on CONFIG SET).
+pub fn apply_settings(settings: &citadel_settings::Store) {
+    use citadel_settings::server as setting;
+    let entries = settings.get(&setting::HASH_MAX_LISTPACK_ENTRIES);
+    LISTPACK_ENTRIES.store(entries, Ordering::Relaxed);
+    LISTPACK_VALUE.store(settings.get(&setting::HASH_MAX_LISTPACK_VALUE), Ordering::Relaxed);
+    citadel_collections::set::set_intset_max_entries(settings.get(&setting::SET_MAX_INTSET_ENTRIES));
+}
 
 /// Whether Redis would hold `hash` as a listpack (OBJECT ENCODING, and the
 /// whole-hash replies of HSCAN). Redis never converts back after a hash
 /// shrinks; this answers for the hash as it is now.
 pub(super) fn is_listpack(hash: &HashView<'_>) -> Result<bool, CmdError> {
-    if hash.len() > LISTPACK_ENTRIES {
+    let max_value = LISTPACK_VALUE.load(Ordering::Relaxed);
+    if hash.len() > LISTPACK_ENTRIES.load(Ordering::Relaxed) {
         return Ok(false);
     }
     for pair in hash.pairs() {
         let (field, value) = pair?;
-        if field.len() > LISTPACK_VALUE || value.len() > LISTPACK_VALUE {
+        if field.len() > max_value || value.len() > max_value {
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// Most fields a packed hash keeps (past it, it is paged): never below
+/// the listpack limit, so a paged hash is a hashtable in Redis too.
+fn packed_max() -> u64 {
+    PAGED_ENTRIES.max(LISTPACK_ENTRIES.load(Ordering::Relaxed) as u64)
 }
 
 /// A hash to the code shared with sets (`linear.rs`).
@@ -45,6 +64,7 @@ pub(super) const SHAPE: Shape = Shape {
     kind: HASH,
     arity: paged::ARITY,
     build: paged::build,
+    packed_max,
 };
 
 /// The (field, value) pairs of `args` from index 2.

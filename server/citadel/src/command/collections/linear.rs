@@ -18,9 +18,10 @@ use super::value::{load, read, store, Existing};
 use crate::command::context::Ctx;
 use crate::command::error::CmdError;
 
-/// A packed hash or set past this many entries becomes paged (Redis's
-/// listpack limits are lower: a packed value of a few KiB is cheaper to
-/// rewrite than a root and its pages are to plan).
+/// A packed hash or set past this many entries (or its type's listpack or
+/// intset limit, if larger: `Shape::packed_max`) becomes paged: a packed
+/// value of a few KiB is cheaper to rewrite than a root and its pages are
+/// to plan.
 pub const PAGED_ENTRIES: u64 = 1024;
 /// ... or past this many bytes.
 pub const PAGED_BYTES: usize = 128 * 1024;
@@ -32,6 +33,14 @@ pub struct Shape {
     /// Elements per entry (2 for a hash, 1 for a set).
     pub arity: usize,
     pub build: fn(Packed<'_>, u64) -> Result<Built, Corrupt>,
+    /// Most entries a packed value keeps (the settings may raise it).
+    pub packed_max: fn() -> u64,
+}
+
+impl Shape {
+    fn stays_packed(&self, count: u64, bytes: usize) -> bool {
+        count <= (self.packed_max)() && bytes <= PAGED_BYTES
+    }
 }
 
 /// What a packed edit did: the reply, and the value to store (its entry
@@ -147,7 +156,7 @@ pub fn update_one<R>(
             let value = existing.map(|_| Packed::parse(&buf)).transpose()?;
             let (reply, write) = packed(value)?;
             if let Some((value, count)) = write {
-                if count > PAGED_ENTRIES || value.len() > PAGED_BYTES {
+                if !shape.stays_packed(count, value.len()) {
                     let entries = Packed::parse(&value)?;
                     let bytes = entries.body_len() as u64;
                     return Ok(Step::Convert(Root::sized_for(0, count, bytes).page_count()));
@@ -201,7 +210,7 @@ fn convert<R>(
             let Some((value, count)) = write else {
                 return Ok(Ok(reply));
             };
-            if count <= PAGED_ENTRIES && value.len() <= PAGED_BYTES {
+            if shape.stays_packed(count, value.len()) {
                 store(changes, 0, shape.kind, &value, count, existing)?;
                 return Ok(Ok(reply));
             }

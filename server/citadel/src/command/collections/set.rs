@@ -10,7 +10,7 @@ use citadel_collections::set::paged;
 use citadel_collections::{Packed, SetView};
 use citadel_resp::Reply;
 
-use super::linear::{read_one, update_one, with_whole, Shape};
+use super::linear::{read_one, update_one, with_whole, Shape, PAGED_ENTRIES};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -27,7 +27,14 @@ pub(super) const SHAPE: Shape = Shape {
     kind: SET,
     arity: paged::ARITY,
     build: paged::build,
+    packed_max,
 };
+
+/// Most members a packed set keeps (past it, it is paged): never below
+/// the intset limit, so a paged set is a hashtable in Redis too.
+fn packed_max() -> u64 {
+    PAGED_ENTRIES.max(citadel_collections::set::intset_max_entries() as u64)
+}
 
 /// Runs `f` on the whole set at `key` (empty when missing), paged or not.
 fn with_set<R>(
