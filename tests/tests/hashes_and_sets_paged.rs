@@ -9,8 +9,8 @@
 use std::collections::HashSet;
 
 use citadel_tests::differential::Rng;
-use citadel_tests::reference::RedisServer;
 use citadel_tests::redis::{self, Value};
+use citadel_tests::reference::RedisServer;
 use citadel_tests::Server;
 
 /// Replies to commands whose order is Redis's hash order: compared sorted.
@@ -135,7 +135,12 @@ fn hash_command(rng: &mut Rng) -> Vec<String> {
 }
 
 /// Every field an HSCAN walk returns (MATCH `pattern`, COUNT `count`).
-fn hscan_all(con: &mut redis::Connection, key: &str, pattern: &str, count: usize) -> HashSet<String> {
+fn hscan_all(
+    con: &mut redis::Connection,
+    key: &str,
+    pattern: &str,
+    count: usize,
+) -> HashSet<String> {
     let mut cursor = "0".to_string();
     let mut seen = HashSet::new();
     loop {
@@ -171,18 +176,38 @@ fn big_hashes_match_redis() {
         both.same_str(&["HGETALL", key]);
         both.same_str(&["HLEN", key]);
         let all: HashSet<String> = redis::cmd("HKEYS").arg(key).query(&mut both.redis).unwrap();
-        assert_eq!(hscan_all(&mut both.citadel, key, "*", 100), all, "HSCAN {key}");
-        let ones: HashSet<String> = all.iter().filter(|f| f.starts_with("f1")).cloned().collect();
-        assert_eq!(hscan_all(&mut both.citadel, key, "f1*", 7), ones, "HSCAN MATCH {key}");
+        assert_eq!(
+            hscan_all(&mut both.citadel, key, "*", 100),
+            all,
+            "HSCAN {key}"
+        );
+        let ones: HashSet<String> = all
+            .iter()
+            .filter(|f| f.starts_with("f1"))
+            .cloned()
+            .collect();
+        assert_eq!(
+            hscan_all(&mut both.citadel, key, "f1*", 7),
+            ones,
+            "HSCAN MATCH {key}"
+        );
     }
     // Random picks: distinct, present, as many as asked.
-    let picked: Vec<String> = redis::cmd("HRANDFIELD").arg("h").arg(50).query(&mut both.citadel).unwrap();
+    let picked: Vec<String> = redis::cmd("HRANDFIELD")
+        .arg("h")
+        .arg(50)
+        .query(&mut both.citadel)
+        .unwrap();
     let distinct: HashSet<&String> = picked.iter().collect();
     assert_eq!(distinct.len(), 50);
     for field in &picked {
         both.same_str(&["HEXISTS", "h", field]);
     }
-    let repeats: Vec<String> = redis::cmd("HRANDFIELD").arg("h").arg(-300).query(&mut both.citadel).unwrap();
+    let repeats: Vec<String> = redis::cmd("HRANDFIELD")
+        .arg("h")
+        .arg(-300)
+        .query(&mut both.citadel)
+        .unwrap();
     assert_eq!(repeats.len(), 300);
     // MULTI/EXEC and a script over the paged hash.
     for args in [
@@ -256,8 +281,13 @@ fn sscan_all(con: &mut redis::Connection, key: &str, count: usize) -> HashSet<St
     let mut cursor = "0".to_string();
     let mut seen = HashSet::new();
     loop {
-        let (next, items): (String, Vec<String>) =
-            redis::cmd("SSCAN").arg(key).arg(&cursor).arg("COUNT").arg(count).query(con).unwrap();
+        let (next, items): (String, Vec<String>) = redis::cmd("SSCAN")
+            .arg(key)
+            .arg(&cursor)
+            .arg("COUNT")
+            .arg(count)
+            .query(con)
+            .unwrap();
         seen.extend(items);
         if next == "0" {
             return seen;
@@ -281,7 +311,10 @@ fn big_sets_match_redis() {
     for key in ["s", "t", "small"] {
         both.same_str(&["SMEMBERS", key]);
         both.same_str(&["SCARD", key]);
-        let all: HashSet<String> = redis::cmd("SMEMBERS").arg(key).query(&mut both.redis).unwrap();
+        let all: HashSet<String> = redis::cmd("SMEMBERS")
+            .arg(key)
+            .query(&mut both.redis)
+            .unwrap();
         assert_eq!(sscan_all(&mut both.citadel, key, 50), all, "SSCAN {key}");
     }
     for op in ["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"] {
@@ -292,22 +325,40 @@ fn big_sets_match_redis() {
     }
     // SPOP: what Citadel pops, Redis removes; the sets stay equal.
     for count in [1, 10, 700] {
-        let popped: Vec<String> = redis::cmd("SPOP").arg("s").arg(count).query(&mut both.citadel).unwrap();
+        let popped: Vec<String> = redis::cmd("SPOP")
+            .arg("s")
+            .arg(count)
+            .query(&mut both.citadel)
+            .unwrap();
         assert_eq!(popped.iter().collect::<HashSet<_>>().len(), count);
         let mut args = words(&["SREM", "s"]);
         args.extend(popped);
-        let removed: usize = redis::cmd("SREM").arg(&args[1..]).query(&mut both.redis).unwrap();
+        let removed: usize = redis::cmd("SREM")
+            .arg(&args[1..])
+            .query(&mut both.redis)
+            .unwrap();
         assert_eq!(removed, count, "Redis had every popped member");
-        let again: usize = redis::cmd("SREM").arg(&args[1..]).query(&mut both.citadel).unwrap();
+        let again: usize = redis::cmd("SREM")
+            .arg(&args[1..])
+            .query(&mut both.citadel)
+            .unwrap();
         assert_eq!(again, 0, "popped members are gone");
         both.same_str(&["SCARD", "s"]);
     }
-    let picked: Vec<String> = redis::cmd("SRANDMEMBER").arg("s").arg(40).query(&mut both.citadel).unwrap();
+    let picked: Vec<String> = redis::cmd("SRANDMEMBER")
+        .arg("s")
+        .arg(40)
+        .query(&mut both.citadel)
+        .unwrap();
     assert_eq!(picked.iter().collect::<HashSet<_>>().len(), 40);
     let mut args = words(&["SMISMEMBER", "s"]);
     args.extend(picked);
     both.same(&args);
-    let repeats: Vec<String> = redis::cmd("SRANDMEMBER").arg("s").arg(-500).query(&mut both.citadel).unwrap();
+    let repeats: Vec<String> = redis::cmd("SRANDMEMBER")
+        .arg("s")
+        .arg(-500)
+        .query(&mut both.citadel)
+        .unwrap();
     assert_eq!(repeats.len(), 500);
     for args in [
         &["MULTI"][..],
@@ -324,8 +375,16 @@ fn big_sets_match_redis() {
                   return {redis.call('SISMEMBER', KEYS[1], ARGV[1]), redis.call('SCARD', KEYS[1])}";
     both.same_str(&["EVAL", script, "1", "s", "scripted"]);
     // Popping everything deletes the key, as SREM of everything does.
-    let all: Vec<String> = redis::cmd("SPOP").arg("s").arg(100_000).query(&mut both.citadel).unwrap();
-    let removed: usize = redis::cmd("SREM").arg("s").arg(&all).query(&mut both.redis).unwrap();
+    let all: Vec<String> = redis::cmd("SPOP")
+        .arg("s")
+        .arg(100_000)
+        .query(&mut both.citadel)
+        .unwrap();
+    let removed: usize = redis::cmd("SREM")
+        .arg("s")
+        .arg(&all)
+        .query(&mut both.redis)
+        .unwrap();
     assert_eq!(removed, all.len());
     both.same_str(&["EXISTS", "s"]);
     for start in (0..30_000).step_by(1_000) {
@@ -363,16 +422,29 @@ fn many_clients_on_one_big_hash_and_set_lose_nothing() {
                 let mut rng = Rng(client as u64 + 1);
                 for i in 0..EACH {
                     let field = format!("f{}", rng.below(6_000));
-                    let _: i64 = redis::cmd("HINCRBY").arg("bigh").arg(&field).arg(1).query(&mut con).unwrap();
+                    let _: i64 = redis::cmd("HINCRBY")
+                        .arg("bigh")
+                        .arg(&field)
+                        .arg(1)
+                        .query(&mut con)
+                        .unwrap();
                     let member = format!("c{client}-{i}");
-                    let added: usize = redis::cmd("SADD").arg("bigs").arg(&member).query(&mut con).unwrap();
+                    let added: usize = redis::cmd("SADD")
+                        .arg("bigs")
+                        .arg(&member)
+                        .query(&mut con)
+                        .unwrap();
                     assert_eq!(added, 1);
                 }
             });
         }
     });
     let values: Vec<i64> = redis::cmd("HVALS").arg("bigh").query(&mut con).unwrap();
-    assert_eq!(values.iter().sum::<i64>(), (CLIENTS * EACH) as i64, "an increment was lost");
+    assert_eq!(
+        values.iter().sum::<i64>(),
+        (CLIENTS * EACH) as i64,
+        "an increment was lost"
+    );
     let count: usize = redis::cmd("SCARD").arg("bigs").query(&mut con).unwrap();
     assert_eq!(count, 5_000 + CLIENTS * EACH, "an SADD was lost");
     let members: HashSet<String> = redis::cmd("SMEMBERS").arg("bigs").query(&mut con).unwrap();

@@ -24,7 +24,12 @@ pub fn position(key: &[u8]) -> u64 {
 pub fn page_span(root: &Root, page: u64) -> (u64, Option<u64>) {
     let level = root.page_level(page);
     let start = page.reverse_bits();
-    (start, start.checked_add(1u64.checked_shl(64 - level).unwrap_or(0)).filter(|_| level > 0))
+    (
+        start,
+        start
+            .checked_add(1u64.checked_shl(64 - level).unwrap_or(0))
+            .filter(|_| level > 0),
+    )
 }
 
 /// The page holding position `cursor`.

@@ -47,7 +47,10 @@ impl Store {
         let mut bytes = 0;
         let mut seen = 0;
         for (n, page) in &self.pages {
-            assert!(root.header.pages.contains(n), "page {n} outside the root's range");
+            assert!(
+                root.header.pages.contains(n),
+                "page {n} outside the root's range"
+            );
             let elements = Packed::parse(page).unwrap().to_vec().unwrap();
             assert!(!elements.is_empty(), "an empty page is stored");
             bytes += entry_bytes(elements.iter().copied());
@@ -87,9 +90,7 @@ fn random_edits_match_a_hash_map_through_growth_and_shrinking() {
             let cost = entry_bytes([&key[..], &value[..]]);
             let planned = root.pages_for([&key[..]], 1, cost, 0);
             let mut table = store.table(&planned);
-            let added = table
-                .put(&[&key[..], &value[..]], false)
-                .unwrap();
+            let added = table.put(&[&key[..], &value[..]], false).unwrap();
             assert_eq!(added, model.insert(key, value).is_none());
             let out = table.finish();
             store.apply(out);
@@ -107,7 +108,10 @@ fn random_edits_match_a_hash_map_through_growth_and_shrinking() {
     }
     store.check(&model);
     let root = Root::parse(&store.root).unwrap();
-    assert!(root.page_count() <= root.count / MERGE_ENTRIES + 1, "merged back");
+    assert!(
+        root.page_count() <= root.count / MERGE_ENTRIES + 1,
+        "merged back"
+    );
     assert!(root.count < 3_000, "the model shrank: {}", root.count);
 }
 
@@ -128,7 +132,12 @@ fn built_values_hold_every_entry_and_flatten_back() {
         pages: built.pages.iter().cloned().collect(),
     };
     let model = (0..5_000)
-        .map(|i| (format!("field{i}").into_bytes(), format!("{i}").into_bytes()))
+        .map(|i| {
+            (
+                format!("field{i}").into_bytes(),
+                format!("{i}").into_bytes(),
+            )
+        })
         .collect();
     store.check(&model);
     let pages: Vec<Packed<'_>> = built
@@ -136,7 +145,10 @@ fn built_values_hold_every_entry_and_flatten_back() {
         .iter()
         .map(|(_, p)| Packed::parse(p).unwrap())
         .collect();
-    assert_eq!(Packed::parse(&flatten(pages).unwrap()).unwrap().len(), 10_000);
+    assert_eq!(
+        Packed::parse(&flatten(pages).unwrap()).unwrap().len(),
+        10_000
+    );
 }
 
 #[test]

@@ -32,8 +32,13 @@ pub fn apply_settings(settings: &citadel_settings::Store) {
     use citadel_settings::server as setting;
     let entries = settings.get(&setting::HASH_MAX_LISTPACK_ENTRIES);
     LISTPACK_ENTRIES.store(entries, Ordering::Relaxed);
-    LISTPACK_VALUE.store(settings.get(&setting::HASH_MAX_LISTPACK_VALUE), Ordering::Relaxed);
-    citadel_collections::set::set_intset_max_entries(settings.get(&setting::SET_MAX_INTSET_ENTRIES));
+    LISTPACK_VALUE.store(
+        settings.get(&setting::HASH_MAX_LISTPACK_VALUE),
+        Ordering::Relaxed,
+    );
+    citadel_collections::set::set_intset_max_entries(
+        settings.get(&setting::SET_MAX_INTSET_ENTRIES),
+    );
 }
 
 /// Whether Redis would hold `hash` as a listpack (OBJECT ENCODING, and the
@@ -83,7 +88,14 @@ fn set_fields(ctx: &mut Ctx<'_>, args: Args<'_>, only_new: bool) -> Result<usize
         &mut ctx.thread.cache,
         args.get(1),
         SHAPE,
-        |root| root.pages_for(updates.iter().map(|u| u.0), updates.len() as u64, added_bytes, 0),
+        |root| {
+            root.pages_for(
+                updates.iter().map(|u| u.0),
+                updates.len() as u64,
+                added_bytes,
+                0,
+            )
+        },
         |value| {
             let hash = HashView::new(value.unwrap_or(Packed::empty()))?;
             let edited = hash.with_fields(&updates, only_new)?;
@@ -155,7 +167,11 @@ pub fn hdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 /// The values of `fields` in the hash at `key` (None: no such field).
-fn lookup(ctx: &mut Ctx<'_>, key: &[u8], fields: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, CmdError> {
+fn lookup(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    fields: &[&[u8]],
+) -> Result<Vec<Option<Vec<u8>>>, CmdError> {
     read_one(
         ctx,
         key,

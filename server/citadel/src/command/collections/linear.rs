@@ -26,6 +26,9 @@ pub const PAGED_ENTRIES: u64 = 1024;
 /// ... or past this many bytes.
 pub const PAGED_BYTES: usize = 128 * 1024;
 
+/// Entries copied out of a value, each its elements.
+pub type Copied = Vec<Vec<Vec<u8>>>;
+
 /// What a hash or a set is to this module.
 #[derive(Clone, Copy)]
 pub struct Shape {
@@ -65,7 +68,11 @@ pub fn existing(item: Option<&ItemRef<'_>>, kind: ValueKind) -> Result<Option<Ex
 }
 
 /// The stored pages of user key `user` that `plan` planned, copied.
-pub fn page_copies(items: &[Option<ItemRef<'_>>], plan: &PagePlan, user: usize) -> Vec<(u64, Option<Vec<u8>>)> {
+pub fn page_copies(
+    items: &[Option<ItemRef<'_>>],
+    plan: &PagePlan,
+    user: usize,
+) -> Vec<(u64, Option<Vec<u8>>)> {
     plan.pages_of(user)
         .map(|(page, idx)| {
             let bytes = items[idx].as_ref().map(|item| {
@@ -79,7 +86,11 @@ pub fn page_copies(items: &[Option<ItemRef<'_>>], plan: &PagePlan, user: usize) 
 }
 
 /// The table of user key `user`'s paged root over the planned pages.
-pub fn table<'p>(root: &[u8], shape: Shape, pages: &'p [(u64, Option<Vec<u8>>)]) -> Result<Table<'p>, CmdError> {
+pub fn table<'p>(
+    root: &[u8],
+    shape: Shape,
+    pages: &'p [(u64, Option<Vec<u8>>)],
+) -> Result<Table<'p>, CmdError> {
     let pages = pages.iter().map(|(n, b)| (*n, b.as_deref()));
     Ok(Table::load(root, shape.arity, pages)?)
 }
@@ -143,28 +154,33 @@ pub fn update_one<R>(
 ) -> Result<R, CmdError> {
     let mut buf = Vec::new();
     loop {
-        let step = update_paged(cache, &[key], planner(&mut plan_pages), |items, changes, plan| {
-            let existing = existing(items[0].as_ref(), shape.kind)?;
-            if let Some(root) = plan.root(0) {
-                let pages = page_copies(items, plan, 0);
-                let mut table = table(root, shape, &pages)?;
-                let reply = paged(&mut table)?;
-                write_output(changes, plan, 0, shape.kind, existing, table.finish())?;
-                return Ok(Step::Done(reply));
-            }
-            load(items[0].as_ref(), shape.kind, &mut buf)?;
-            let value = existing.map(|_| Packed::parse(&buf)).transpose()?;
-            let (reply, write) = packed(value)?;
-            if let Some((value, count)) = write {
-                if !shape.stays_packed(count, value.len()) {
-                    let entries = Packed::parse(&value)?;
-                    let bytes = entries.body_len() as u64;
-                    return Ok(Step::Convert(Root::sized_for(0, count, bytes).page_count()));
+        let step = update_paged(
+            cache,
+            &[key],
+            planner(&mut plan_pages),
+            |items, changes, plan| {
+                let existing = existing(items[0].as_ref(), shape.kind)?;
+                if let Some(root) = plan.root(0) {
+                    let pages = page_copies(items, plan, 0);
+                    let mut table = table(root, shape, &pages)?;
+                    let reply = paged(&mut table)?;
+                    write_output(changes, plan, 0, shape.kind, existing, table.finish())?;
+                    return Ok(Step::Done(reply));
                 }
-                store(changes, 0, shape.kind, &value, count, existing)?;
-            }
-            Ok(Step::Done(reply))
-        })?;
+                load(items[0].as_ref(), shape.kind, &mut buf)?;
+                let value = existing.map(|_| Packed::parse(&buf)).transpose()?;
+                let (reply, write) = packed(value)?;
+                if let Some((value, count)) = write {
+                    if !shape.stays_packed(count, value.len()) {
+                        let entries = Packed::parse(&value)?;
+                        let bytes = entries.body_len() as u64;
+                        return Ok(Step::Convert(Root::sized_for(0, count, bytes).page_count()));
+                    }
+                    store(changes, 0, shape.kind, &value, count, existing)?;
+                }
+                Ok(Step::Done(reply))
+            },
+        )?;
         match step {
             Step::Done(reply) => return Ok(reply),
             Step::Convert(pages) => {
@@ -256,7 +272,9 @@ pub fn read_one<R>(
             |value| Ok((packed(value.unwrap_or(Packed::empty()))?, None)),
             |table| paged(table),
         ),
-        Ok(true) => Packed::parse(&buf).map_err(CmdError::from).and_then(&mut packed),
+        Ok(true) => Packed::parse(&buf)
+            .map_err(CmdError::from)
+            .and_then(&mut packed),
         Ok(false) => packed(Packed::empty()),
         Err(e) => Err(e),
     };
@@ -305,12 +323,19 @@ pub fn with_whole<R>(
     let mut buf = std::mem::take(&mut ctx.conn.scratch);
     let mut found = read(&mut ctx.thread.cache, key, kind, &mut buf);
     if matches!(found, Ok(true)) && is_paged(&buf) {
-        found = update_paged(&mut ctx.thread.cache, &[key], plan_whole, |items, _, plan| {
-            Ok(load_whole(items, plan, 0, kind, &mut buf)?.is_some())
-        });
+        found = update_paged(
+            &mut ctx.thread.cache,
+            &[key],
+            plan_whole,
+            |items, _, plan| Ok(load_whole(items, plan, 0, kind, &mut buf)?.is_some()),
+        );
     }
     let result = found.and_then(|found| {
-        let packed = if found { Packed::parse(&buf)? } else { Packed::empty() };
+        let packed = if found {
+            Packed::parse(&buf)?
+        } else {
+            Packed::empty()
+        };
         f(&mut ctx.out, packed)
     });
     buf.clear();
@@ -344,7 +369,10 @@ pub fn loaded_entries<'t, 'a>(table: &'t Table<'a>) -> Vec<&'t [std::borrow::Cow
 /// How many pages a scan call of about `count` entries reads.
 fn scan_run(root: &Root, count: usize) -> usize {
     let per_page = (root.count / root.page_count()).max(1);
-    (count as u64).div_ceil(per_page).saturating_add(1).min(1024) as usize
+    (count as u64)
+        .div_ceil(per_page)
+        .saturating_add(1)
+        .min(1024) as usize
 }
 
 /// The pages a scan call from `cursor` of about `count` entries reads.
@@ -358,9 +386,10 @@ pub fn scan_plan(root: &Root, cursor: u64, count: usize) -> Vec<u64> {
 /// One scan call over a paged table (planned by [`scan_plan`]): the
 /// entries from `cursor` on, whole pages until about `count`, and the
 /// next cursor (0: done). See `linear_hash::scan` for why it is exact.
-pub fn scan_table(table: &Table<'_>, cursor: u64, count: usize) -> Result<(Vec<Vec<Vec<u8>>>, u64), CmdError> {
+pub fn scan_table(table: &Table<'_>, cursor: u64, count: usize) -> Result<(Copied, u64), CmdError> {
     let visit = scan::pages_from(table.root(), cursor, scan_run(table.root(), count));
-    let loaded: std::collections::HashMap<u64, &[Vec<std::borrow::Cow<'_, [u8]>>]> = table.pages().collect();
+    let loaded: std::collections::HashMap<u64, &[Vec<std::borrow::Cow<'_, [u8]>>]> =
+        table.pages().collect();
     let mut out = Vec::new();
     let mut next = cursor;
     for (page, after) in visit {
@@ -403,7 +432,12 @@ pub fn next_random() -> u64 {
 /// so an entry of a lightly loaded page is a little likelier to be drawn
 /// than Redis would draw it (pages of one level differ in load by
 /// chance, split pages hold about half of an unsplit one's).
-pub fn sample_pool(ctx: &mut Ctx<'_>, key: &[u8], shape: Shape, want: u64) -> Result<Vec<Vec<Vec<u8>>>, CmdError> {
+pub fn sample_pool(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    shape: Shape,
+    want: u64,
+) -> Result<Copied, CmdError> {
     let copy = |entry: &[std::borrow::Cow<'_, [u8]>]| entry.iter().map(|e| e.to_vec()).collect();
     let mut whole = false;
     loop {
@@ -413,7 +447,11 @@ pub fn sample_pool(ctx: &mut Ctx<'_>, key: &[u8], shape: Shape, want: u64) -> Re
             shape,
             |root| match whole {
                 true => (0..root.page_count()).collect(),
-                false => random_pages(root, want.saturating_mul(2).saturating_add(16), &mut next_random),
+                false => random_pages(
+                    root,
+                    want.saturating_mul(2).saturating_add(16),
+                    &mut next_random,
+                ),
             },
             |packed| {
                 let elements = packed.to_vec()?;

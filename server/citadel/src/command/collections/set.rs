@@ -59,7 +59,14 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         &mut ctx.thread.cache,
         args.get(1),
         SHAPE,
-        |root| root.pages_for(members.iter().copied(), members.len() as u64, added_bytes, 0),
+        |root| {
+            root.pages_for(
+                members.iter().copied(),
+                members.len() as u64,
+                added_bytes,
+                0,
+            )
+        },
         |value| {
             let edited = SetView::new(value.unwrap_or(Packed::empty())).with_members(&members)?;
             let write = (edited.changed > 0).then_some((edited.value, edited.members));
@@ -128,7 +135,12 @@ fn contains(ctx: &mut Ctx<'_>, key: &[u8], members: &[&[u8]]) -> Result<Vec<bool
             let lookup = set.lookup()?;
             Ok(members.iter().map(|m| lookup.contains(m)).collect())
         },
-        |table| members.iter().map(|m| Ok(table.get(m)?.is_some())).collect(),
+        |table| {
+            members
+                .iter()
+                .map(|m| Ok(table.get(m)?.is_some()))
+                .collect()
+        },
     )
 }
 

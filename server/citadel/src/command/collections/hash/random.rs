@@ -3,8 +3,8 @@
 //! random order for a negative one.
 
 use super::SHAPE;
-use crate::command::collections::linear::{next_random, sample_pool};
 use crate::command::args::Args;
+use crate::command::collections::linear::{next_random, sample_pool};
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 

@@ -107,16 +107,21 @@ fn store_combined(ctx: &mut Ctx<'_>, args: Args<'_>, op: Op) -> CmdResult {
         0 => Ok(()),
         _ => plan_whole(i, root, plan),
     };
-    let stored = update_paged(&mut ctx.thread.cache, &keys, plan_sources, |items, changes, plan| {
-        let found = load_sets(items, plan, 1..keys.len(), &mut bufs)?;
-        let sets = views(&bufs, &found)?;
-        let mut members = op.apply(&sets)?;
-        let value = encode(&mut members);
-        // The destination is replaced, never merged: no TTL carries over.
-        let replaced = items[0].is_some().then(Existing::default);
-        store(changes, 0, SET, &value, members.len() as u64, replaced)?;
-        Ok::<_, CmdError>(members.len())
-    })?;
+    let stored = update_paged(
+        &mut ctx.thread.cache,
+        &keys,
+        plan_sources,
+        |items, changes, plan| {
+            let found = load_sets(items, plan, 1..keys.len(), &mut bufs)?;
+            let sets = views(&bufs, &found)?;
+            let mut members = op.apply(&sets)?;
+            let value = encode(&mut members);
+            // The destination is replaced, never merged: no TTL carries over.
+            let replaced = items[0].is_some().then(Existing::default);
+            store(changes, 0, SET, &value, members.len() as u64, replaced)?;
+            Ok::<_, CmdError>(members.len())
+        },
+    )?;
     ctx.out.int(stored as i64);
     Ok(())
 }

@@ -90,7 +90,11 @@ pub fn smove(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 /// Whether the source set (user key 0) holds `member`.
-fn is_member(items: &[Option<ItemRef<'_>>], plan: &PagePlan, member: &[u8]) -> Result<bool, CmdError> {
+fn is_member(
+    items: &[Option<ItemRef<'_>>],
+    plan: &PagePlan,
+    member: &[u8],
+) -> Result<bool, CmdError> {
     if let Some(root) = plan.root(0) {
         let pages = page_copies(items, plan, 0);
         return Ok(table(root, SHAPE, &pages)?.get(member)?.is_some());

@@ -5,8 +5,10 @@ use citadel_collections::set::encode;
 use citadel_collections::{sample, SetView};
 
 use super::{reply_set, SHAPE};
-use crate::command::collections::linear::{loaded_entries, next_random, random_pages, sample_pool, update_one};
 use crate::command::args::Args;
+use crate::command::collections::linear::{
+    loaded_entries, next_random, random_pages, sample_pool, update_one,
+};
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 
@@ -49,7 +51,10 @@ fn pop(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> Result<Option<Vec<Vec<u8>
                 Ok((Some(Some(popped)), write))
             },
             |table| {
-                let members: Vec<Vec<u8>> = loaded_entries(table).iter().map(|e| e[0].to_vec()).collect();
+                let members: Vec<Vec<u8>> = loaded_entries(table)
+                    .iter()
+                    .map(|e| e[0].to_vec())
+                    .collect();
                 if (members.len() as u64) < (count as u64).min(table.len()) {
                     return Ok(None);
                 }
@@ -57,7 +62,9 @@ fn pop(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> Result<Option<Vec<Vec<u8>
                 for &i in &picked {
                     table.remove(&members[i])?;
                 }
-                Ok(Some(Some(picked.iter().map(|&i| members[i].clone()).collect())))
+                Ok(Some(Some(
+                    picked.iter().map(|&i| members[i].clone()).collect(),
+                )))
             },
         )?;
         match popped {

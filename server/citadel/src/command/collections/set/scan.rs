@@ -6,8 +6,8 @@ use citadel_collections::set::scan::scan;
 use citadel_collections::SetView;
 
 use super::SHAPE;
-use crate::command::collections::linear::{read_one, scan_plan, scan_table};
 use crate::command::args::Args;
+use crate::command::collections::linear::{read_one, scan_plan, scan_table};
 use crate::command::context::Ctx;
 use crate::command::error::CmdResult;
 use crate::command::scan::{parse_cursor, parse_member_scan_opts};
@@ -31,7 +31,10 @@ pub fn sscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             let (pattern, count) = parse_member_scan_opts(options)?;
             let keep = |m: &[u8]| pattern.is_none_or(|p| glob_match(p, m));
             let page = scan(&set, cursor, count, keep)?;
-            Ok(Some((page.members.iter().map(|m| m.to_vec()).collect(), page.next)))
+            Ok(Some((
+                page.members.iter().map(|m| m.to_vec()).collect(),
+                page.next,
+            )))
         },
         |table| {
             let (pattern, _) = parse_member_scan_opts(options)?;
