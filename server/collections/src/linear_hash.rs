@@ -40,7 +40,7 @@ pub const MERGE_ENTRIES: u64 = 32;
 pub const MERGE_BYTES: u64 = 1024;
 /// At most this many splits or merges are planned for one write (a big
 /// HSET catches up over its next writes).
-const MAX_REBALANCE: usize = 512;
+const MAX_REBALANCE: usize = 256;
 
 /// The fixed seed of [`key_hash`]: changing it would misplace every
 /// stored entry.
@@ -215,14 +215,20 @@ impl Root {
         let mut grown = self.clone();
         grown.count += adds;
         grown.bytes += added_bytes;
-        while grown.needs_split() && pages.len() < MAX_REBALANCE {
+        for _ in 0..MAX_REBALANCE {
+            if !grown.needs_split() {
+                break;
+            }
             let (from, to) = grown.split_pair();
             pages.extend([from, to]);
             grown.advance_split();
         }
         let mut shrunk = self.clone();
         shrunk.count = shrunk.count.saturating_sub(removes);
-        while shrunk.needs_merge() && pages.len() < MAX_REBALANCE {
+        for _ in 0..MAX_REBALANCE {
+            if !shrunk.needs_merge() {
+                break;
+            }
             let (into, from) = shrunk.merge_pair();
             pages.extend([into, from]);
             shrunk.retreat_split();

@@ -208,3 +208,51 @@ fn a_scan_returns_every_stable_entry_once_while_pages_split_and_merge() {
     let (first, next) = entries_from(whole, 2, 5);
     assert!(first.len() >= 5 && next > 2);
 }
+
+#[test]
+fn batched_inserts_then_random_pops_keep_every_entry() {
+    let mut next = rng(5);
+    let mut store = Store::new();
+    let mut model: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    for batch in 0..40u64 {
+        let keys: Vec<Vec<u8>> = (batch * 1000..(batch + 1) * 1000)
+            .map(|i| format!("element:{i:012}").into_bytes())
+            .collect();
+        let root = Root::parse(&store.root).unwrap();
+        let cost: u64 = keys.iter().map(|k| entry_bytes([&k[..], b"v"])).sum();
+        let planned = root.pages_for(keys.iter().map(Vec::as_slice), 1000, cost, 0);
+        let mut table = store.table(&planned);
+        for k in &keys {
+            table.put(&[k, b"v"], false).unwrap();
+            model.insert(k.clone(), b"v".to_vec());
+        }
+        let out = table.finish();
+        store.apply(out);
+        store.check(&model);
+    }
+    while !model.is_empty() {
+        let root = Root::parse(&store.root).unwrap();
+        let pages = root.page_count();
+        let start = next() % pages;
+        let mut planned: Vec<u64> = (0..3.min(pages)).map(|i| (start + i) % pages).collect();
+        planned.extend(root.pages_for(std::iter::empty(), 0, 0, 1));
+        planned.sort_unstable();
+        planned.dedup();
+        let mut table = store.table(&planned);
+        let victim = table
+            .pages()
+            .flat_map(|(_, es)| es.iter())
+            .next()
+            .map(|e| e[0].to_vec());
+        if let Some(victim) = victim {
+            assert!(table.remove(&victim).unwrap().is_some());
+            model.remove(&victim);
+        }
+        let out = table.finish();
+        store.apply(out);
+        if model.len() % 997 == 0 {
+            store.check(&model);
+        }
+    }
+    store.check(&model);
+}
