@@ -55,36 +55,34 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     let pairs = sample_pool(ctx, args.get(1), SHAPE, count.unsigned_abs())?;
     let out = &mut ctx.out;
-    {
-        let picks: Vec<usize> = if pairs.is_empty() || count == 0 {
-            Vec::new()
-        } else if repeats {
-            (0..count.unsigned_abs())
-                .map(|_| random_below(pairs.len()))
-                .collect()
-        } else if count as u64 >= pairs.len() as u64 {
-            (0..pairs.len()).collect()
-        } else {
-            distinct_indexes(count as usize, pairs.len())
-        };
-        let resp3 = out.resp3;
-        out.array(if with_values && !resp3 {
-            2 * picks.len()
-        } else {
-            picks.len()
-        });
-        for i in picks {
-            let (field, value) = (&pairs[i][0], &pairs[i][1]);
-            if with_values && resp3 {
-                out.array(2);
-            }
-            out.bulk(field);
-            if with_values {
-                out.bulk(value);
-            }
+    let picks: Vec<usize> = if pairs.is_empty() || count == 0 {
+        Vec::new()
+    } else if repeats {
+        (0..count.unsigned_abs())
+            .map(|_| random_below(pairs.len()))
+            .collect()
+    } else if count as u64 >= pairs.len() as u64 {
+        (0..pairs.len()).collect()
+    } else {
+        distinct_indexes(count as usize, pairs.len())
+    };
+    let resp3 = out.resp3;
+    out.array(if with_values && !resp3 {
+        2 * picks.len()
+    } else {
+        picks.len()
+    });
+    for i in picks {
+        let (field, value) = (&pairs[i][0], &pairs[i][1]);
+        if with_values && resp3 {
+            out.array(2);
         }
-        Ok(())
+        out.bulk(field);
+        if with_values {
+            out.bulk(value);
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]

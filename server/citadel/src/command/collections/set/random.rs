@@ -123,30 +123,28 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let pool = sample_pool(ctx, args.get(1), SHAPE, want)?;
     let members: Vec<&[u8]> = pool.iter().map(|e| &e[0][..]).collect();
     let out = &mut ctx.out;
-    {
-        let n = members.len();
-        match count {
-            None if n == 0 => out.null(),
-            None => out.bulk(members[sample::below(&mut next_random, n)]),
-            Some(count) if count >= 0 => {
-                let picked = sample::distinct(n, count as usize, &mut next_random);
-                out.array(picked.len());
-                picked.iter().for_each(|&i| out.bulk(members[i]));
+    let n = members.len();
+    match count {
+        None if n == 0 => out.null(),
+        None => out.bulk(members[sample::below(&mut next_random, n)]),
+        Some(count) if count >= 0 => {
+            let picked = sample::distinct(n, count as usize, &mut next_random);
+            out.array(picked.len());
+            picked.iter().for_each(|&i| out.bulk(members[i]));
+        }
+        Some(_) if n == 0 => out.array(0),
+        Some(count) => {
+            let repeats = count.unsigned_abs();
+            if repeats > MAX_REPEATED {
+                return Err(CmdError::Static(
+                    "ERR value is out of range, a negative count must be at least -16777216",
+                ));
             }
-            Some(_) if n == 0 => out.array(0),
-            Some(count) => {
-                let repeats = count.unsigned_abs();
-                if repeats > MAX_REPEATED {
-                    return Err(CmdError::Static(
-                        "ERR value is out of range, a negative count must be at least -16777216",
-                    ));
-                }
-                out.array(repeats as usize);
-                for i in sample::with_repeats(n, repeats as usize, &mut next_random) {
-                    out.bulk(members[i]);
-                }
+            out.array(repeats as usize);
+            for i in sample::with_repeats(n, repeats as usize, &mut next_random) {
+                out.bulk(members[i]);
             }
         }
-        Ok(())
     }
+    Ok(())
 }
