@@ -343,6 +343,9 @@ pub fn with_whole<R>(
     result
 }
 
+/// Entries a random run of pages holds at least (about 4 pages' worth).
+const RUN_ENTRIES: u64 = 256;
+
 /// The pages to read for about `entries` random entries: a run of
 /// consecutive pages from a random one (keys lie on pages by their hash,
 /// so a run is as good a sample as any pages), all of them when `entries`
@@ -352,6 +355,10 @@ pub fn random_pages(root: &Root, entries: u64, rng: &mut impl FnMut() -> u64) ->
     if entries >= root.count {
         return (0..pages).collect();
     }
+    // A run of several pages evens out their loads: drawing from one or
+    // two would favour the entries of lightly loaded pages, and SPOP would
+    // drain those pages first.
+    let entries = entries.max(RUN_ENTRIES);
     let per_page = (root.count / pages).max(1);
     let run = entries.div_ceil(per_page).saturating_add(1).min(pages);
     let start = rng() % pages;
