@@ -2,7 +2,7 @@
 //! mirrored into atomics at start-up and after CONFIG SET so a command
 //! reads one Relaxed load, never the settings store.
 
-use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering::Relaxed};
 
 use citadel_collections::list::paged::ListLimit;
 use citadel_settings::{server as setting, Store};
@@ -10,10 +10,32 @@ use citadel_settings::{server as setting, Store};
 /// list-max-listpack-size (Redis's default -2: 8 KiB per node).
 static LIST_MAX_LISTPACK_SIZE: AtomicI64 = AtomicI64::new(-2);
 
+/// `hash-max-listpack-entries` and `-value` (Redis 7.0.15's defaults): a
+/// hash within both is a listpack there, a bigger one a hash table.
+static HASH_MAX_LISTPACK_ENTRIES: AtomicUsize = AtomicUsize::new(512);
+static HASH_MAX_LISTPACK_VALUE: AtomicUsize = AtomicUsize::new(64);
+
 /// Mirrors the live settings.
 pub fn refresh(settings: &Store) {
     let list = settings.get(&setting::LIST_MAX_LISTPACK_SIZE);
     LIST_MAX_LISTPACK_SIZE.store(list, Relaxed);
+    let entries = settings.get(&setting::HASH_MAX_LISTPACK_ENTRIES);
+    HASH_MAX_LISTPACK_ENTRIES.store(entries, Relaxed);
+    let value = settings.get(&setting::HASH_MAX_LISTPACK_VALUE);
+    HASH_MAX_LISTPACK_VALUE.store(value, Relaxed);
+    citadel_collections::set::set_intset_max_entries(
+        settings.get(&setting::SET_MAX_INTSET_ENTRIES),
+    );
+}
+
+/// Most fields a hash Redis would keep as a listpack.
+pub fn hash_listpack_entries() -> usize {
+    HASH_MAX_LISTPACK_ENTRIES.load(Relaxed)
+}
+
+/// Longest field or value a hash Redis would keep as a listpack.
+pub fn hash_listpack_value() -> usize {
+    HASH_MAX_LISTPACK_VALUE.load(Relaxed)
 }
 
 /// How big a packed list may grow, and how big its pages are once paged.

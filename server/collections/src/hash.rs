@@ -5,6 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use crate::packed::{Corrupt, Packed, PackedWriter};
 
+pub mod paged;
+
 /// Past this many fields in one command, lookups go through a hash set
 /// instead of a scan of the arguments.
 const SCAN_LIMIT: usize = 8;

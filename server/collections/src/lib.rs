@@ -18,6 +18,7 @@
 //! value is an error, never a panic or an out-of-bounds read.
 
 pub mod hash;
+pub mod linear_hash;
 pub mod list;
 pub mod packed;
 pub mod paged;

@@ -1,21 +1,34 @@
 //! Sets in the packed form: members, each once.
 //!
 //! A set whose members are all canonical 64-bit integers, at most
-//! [`INTSET_MAX_ENTRIES`] of them, is Redis's *intset*: kept sorted
+//! [`intset_max_entries`] of them, is Redis's *intset*: kept sorted
 //! numerically, the order SMEMBERS and SSCAN show for one in Redis. Any
 //! other set is Redis's *hashtable* and keeps insertion order (Redis's own
 //! order is its hash order, which no client may rely on).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::packed::{Corrupt, Elements, Packed, PackedWriter};
 
 pub mod algebra;
+pub mod paged;
 pub mod scan;
 
-/// Redis's `set-max-intset-entries` default: past it an integer set is a
-/// hashtable.
-pub const INTSET_MAX_ENTRIES: usize = 512;
+/// Redis's `set-max-intset-entries`: past it an integer set is a
+/// hashtable. The server's setting of that name is pushed here when it
+/// changes ([`set_intset_max_entries`]); 512 is Redis's default.
+static INTSET_MAX_ENTRIES: AtomicUsize = AtomicUsize::new(512);
+
+/// Sets `set-max-intset-entries` (for the whole process).
+pub fn set_intset_max_entries(entries: usize) {
+    INTSET_MAX_ENTRIES.store(entries, Ordering::Relaxed);
+}
+
+/// The current `set-max-intset-entries`.
+pub fn intset_max_entries() -> usize {
+    INTSET_MAX_ENTRIES.load(Ordering::Relaxed)
+}
 
 /// Past this many members on both sides, membership goes through a hash
 /// set instead of a scan.
@@ -38,7 +51,7 @@ impl SetEncoding {
 
     /// The encoding of a set of `members` (unique).
     pub fn of(members: &[&[u8]]) -> SetEncoding {
-        if members.len() <= INTSET_MAX_ENTRIES && members.iter().all(|m| as_int(m).is_some()) {
+        if members.len() <= intset_max_entries() && members.iter().all(|m| as_int(m).is_some()) {
             SetEncoding::IntSet
         } else {
             SetEncoding::HashTable

@@ -304,6 +304,39 @@ crate::settings_table! {
               SET changes it live (lists take it up on their next write).",
         live: true,
     }
+    HASH_MAX_LISTPACK_ENTRIES: usize = {
+        name: "hash-max-listpack-entries",
+        value_name: "N",
+        default: "512",
+        help: "OBJECT ENCODING says listpack for a hash of at most this many fields",
+        doc: "As Redis's setting (7.0.15's default): a hash of at most this many fields, \
+              none longer than hash-max-listpack-value, reports OBJECT ENCODING \
+              listpack and answers HSCAN in one call, else hashtable. A hash becomes \
+              paged (a root and pages, O(1) per field) past 1024 fields or this, \
+              whichever is larger. CONFIG SET changes it live.",
+        live: true,
+    }
+    HASH_MAX_LISTPACK_VALUE: usize = {
+        name: "hash-max-listpack-value",
+        value_name: "BYTES",
+        default: "64",
+        help: "OBJECT ENCODING says listpack while every field and value is at most this long",
+        doc: "As Redis's setting: the longest field or value a listpack-encoded hash \
+              holds (see hash-max-listpack-entries). CONFIG SET changes it live.",
+        live: true,
+    }
+    SET_MAX_INTSET_ENTRIES: usize = {
+        name: "set-max-intset-entries",
+        value_name: "N",
+        default: "512",
+        help: "A set of at most this many integers is an intset (sorted, OBJECT ENCODING intset)",
+        doc: "As Redis's setting: a set of at most this many canonical 64-bit integers \
+              is kept sorted and reports OBJECT ENCODING intset (SMEMBERS and SSCAN \
+              answer in numeric order), else hashtable. A set becomes paged (a root \
+              and pages, O(1) per member) past 1024 members or this, whichever is \
+              larger. CONFIG SET changes it live.",
+        live: true,
+    }
     ENABLE_DEBUG_COMMAND: DebugCommand = {
         name: "enable-debug-command",
         value_name: "no|yes|local",

@@ -1,13 +1,15 @@
 //! SSCAN over a set.
 //!
 //! An intset answers in one page (cursor 0), as Redis answers for its
-//! small encodings. A hashtable is walked in the order of a hash of each
-//! member (its *position*, below 2^63): the cursor is the next position
-//! to visit. Positions do not move when other members come or go, so a
-//! member present for the whole scan is returned (at least) once; members
-//! sharing a position are returned in the same page.
+//! small encodings. A hashtable is walked in the order of each member's
+//! scan position (`linear_hash::scan`, shared with the paged form): the
+//! cursor is the next position to visit. Positions do not move when other
+//! members come or go, so a member present for the whole scan is returned
+//! (at least) once; members sharing a position are returned in the same
+//! page.
 
 use super::{SetEncoding, SetView};
+use crate::linear_hash::scan::{entries_from, position};
 use crate::packed::Corrupt;
 
 /// One SSCAN reply: the next cursor (0: done) and the members to return.
@@ -31,41 +33,12 @@ pub fn scan<'a>(
             members: members.into_iter().filter(|m| keep(m)).collect(),
         });
     }
-    let mut ahead: Vec<(u64, &[u8])> = members
-        .into_iter()
-        .map(|m| (position(m), m))
-        .filter(|&(p, _)| p >= cursor)
-        .collect();
-    ahead.sort_unstable_by_key(|&(p, _)| p);
-    let mut end = count.max(1).min(ahead.len());
-    // Members sharing the last position go in this page too.
-    while end > 0 && end < ahead.len() && ahead[end].0 == ahead[end - 1].0 {
-        end += 1;
-    }
-    let next = match ahead.get(end) {
-        Some(_) => ahead[end - 1].0 + 1,
-        None => 0,
-    };
+    let positioned = members.into_iter().map(|m| (position(m), m)).collect();
+    let (members, next) = entries_from(positioned, cursor, count);
     Ok(Page {
         next,
-        members: ahead[..end]
-            .iter()
-            .map(|&(_, m)| m)
-            .filter(|m| keep(m))
-            .collect(),
+        members: members.into_iter().filter(|m| keep(m)).collect(),
     })
-}
-
-/// A member's place in a scan: FNV-1a, mixed (splitmix64's finalizer),
-/// below 2^63 so that `position + 1` is a cursor that never wraps to 0.
-fn position(member: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in member {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (h ^ (h >> 31)) >> 1
 }
 
 #[cfg(test)]

@@ -3,9 +3,13 @@
 //! HRANDFIELD (`random`) and HSCAN (`scan`) in the submodules.
 
 use citadel_cache::ValueKind;
+use citadel_collections::hash::paged;
+use citadel_collections::linear_hash::entry_bytes;
 use citadel_collections::{HashView, Packed};
 
-use super::value::{load, store, view, with_value};
+use super::linear::{read_one, update_one, Shape, PAGED_ENTRIES};
+use super::value::with_value;
+use crate::collection_limits;
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -16,27 +20,36 @@ mod scan;
 
 const HASH: ValueKind = ValueKind::Hash;
 
-/// Redis 7.0's compiled-in defaults (hash-max-listpack-entries, -value;
-/// the sample redis.conf says 128 entries, the server without one 512): a
-/// hash within both is a listpack there, a bigger one a hash table.
-const LISTPACK_ENTRIES: usize = 512;
-const LISTPACK_VALUE: usize = 64;
-
 /// Whether Redis would hold `hash` as a listpack (OBJECT ENCODING, and the
 /// whole-hash replies of HSCAN). Redis never converts back after a hash
 /// shrinks; this answers for the hash as it is now.
 pub(super) fn is_listpack(hash: &HashView<'_>) -> Result<bool, CmdError> {
-    if hash.len() > LISTPACK_ENTRIES {
+    let max_value = collection_limits::hash_listpack_value();
+    if hash.len() > collection_limits::hash_listpack_entries() {
         return Ok(false);
     }
     for pair in hash.pairs() {
         let (field, value) = pair?;
-        if field.len() > LISTPACK_VALUE || value.len() > LISTPACK_VALUE {
+        if field.len() > max_value || value.len() > max_value {
             return Ok(false);
         }
     }
     Ok(true)
 }
+
+/// Most fields a packed hash keeps (past it, it is paged): never below
+/// the listpack limit, so a paged hash is a hashtable in Redis too.
+fn packed_max() -> u64 {
+    PAGED_ENTRIES.max(collection_limits::hash_listpack_entries() as u64)
+}
+
+/// A hash to the code shared with sets (`linear.rs`).
+pub(super) const SHAPE: Shape = Shape {
+    kind: HASH,
+    arity: paged::ARITY,
+    build: paged::build,
+    packed_max,
+};
 
 /// The (field, value) pairs of `args` from index 2.
 fn field_values<'a>(args: &Args<'a>) -> Vec<(&'a [u8], &'a [u8])> {
@@ -49,16 +62,33 @@ fn field_values<'a>(args: &Args<'a>) -> Vec<(&'a [u8], &'a [u8])> {
 /// Sets fields atomically; returns how many were new.
 fn set_fields(ctx: &mut Ctx<'_>, args: Args<'_>, only_new: bool) -> Result<usize, CmdError> {
     let updates = field_values(&args);
-    let buf = &mut ctx.conn.scratch;
-    ctx.thread.cache.update(&[args.get(1)], |items, changes| {
-        let existing = load(items[0].as_ref(), HASH, buf)?;
-        let hash = HashView::new(view(buf, existing.is_some())?)?;
-        let edited = hash.with_fields(&updates, only_new)?;
-        if edited.changed > 0 || !only_new {
-            store(changes, 0, HASH, &edited.value, edited.fields, existing)?;
-        }
-        Ok(edited.changed)
-    })?
+    let added_bytes = updates.iter().map(|(f, v)| entry_bytes([*f, *v])).sum();
+    update_one(
+        &mut ctx.thread.cache,
+        args.get(1),
+        SHAPE,
+        |root| {
+            root.pages_for(
+                updates.iter().map(|u| u.0),
+                updates.len() as u64,
+                added_bytes,
+                0,
+            )
+        },
+        |value| {
+            let hash = HashView::new(value.unwrap_or(Packed::empty()))?;
+            let edited = hash.with_fields(&updates, only_new)?;
+            let write = (edited.changed > 0 || !only_new).then_some((edited.value, edited.fields));
+            Ok((edited.changed, write))
+        },
+        |table| {
+            let mut added = 0;
+            for (field, value) in &updates {
+                added += usize::from(table.put(&[field, value], only_new)?);
+            }
+            Ok(added)
+        },
+    )
 }
 
 /// HSET key field value [field value ...]: the number of fields added.
@@ -90,79 +120,116 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// HDEL key field [field ...]: the number removed; the key goes when empty.
 pub fn hdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let fields: Vec<&[u8]> = args.from(2).iter().collect();
-    let buf = &mut ctx.conn.scratch;
-    let removed = ctx.thread.cache.update(&[args.get(1)], |items, changes| {
-        let Some(existing) = load(items[0].as_ref(), HASH, buf)? else {
-            return Ok(0);
-        };
-        let edited = HashView::new(Packed::parse(buf)?)?.without_fields(&fields)?;
-        if edited.changed > 0 {
-            store(
-                changes,
-                0,
-                HASH,
-                &edited.value,
-                edited.fields,
-                Some(existing),
-            )?;
-        }
-        Ok::<_, CmdError>(edited.changed)
-    })??;
+    let removed = update_one(
+        &mut ctx.thread.cache,
+        args.get(1),
+        SHAPE,
+        |root| root.pages_for(fields.iter().copied(), 0, 0, fields.len() as u64),
+        |value| {
+            let Some(value) = value else {
+                return Ok((0, None));
+            };
+            let edited = HashView::new(value)?.without_fields(&fields)?;
+            let write = (edited.changed > 0).then_some((edited.value, edited.fields));
+            Ok((edited.changed, write))
+        },
+        |table| {
+            let mut removed = 0;
+            for field in &fields {
+                removed += usize::from(table.remove(field)?.is_some());
+            }
+            Ok(removed)
+        },
+    )?;
     ctx.out.int(removed as i64);
     Ok(())
 }
 
-/// Runs `f` on the hash at `key` (empty when missing).
+/// The values of `fields` in the hash at `key` (None: no such field).
+fn lookup(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    fields: &[&[u8]],
+) -> Result<Vec<Option<Vec<u8>>>, CmdError> {
+    read_one(
+        ctx,
+        key,
+        SHAPE,
+        |root| root.pages_for(fields.iter().copied(), 0, 0, 0),
+        |packed| {
+            let hash = HashView::new(packed)?;
+            fields
+                .iter()
+                .map(|f| Ok(hash.get(f)?.map(<[u8]>::to_vec)))
+                .collect()
+        },
+        |table| {
+            fields
+                .iter()
+                .map(|f| Ok(table.get(f)?.map(|e| e[1].to_vec())))
+                .collect()
+        },
+    )
+}
+
+/// The value of one field, for HGET, HEXISTS and HSTRLEN.
+fn lookup_one(ctx: &mut Ctx<'_>, args: &Args<'_>) -> Result<Option<Vec<u8>>, CmdError> {
+    Ok(lookup(ctx, args.get(1), &[args.get(2)])?.pop().flatten())
+}
+
+pub fn hget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    match lookup_one(ctx, &args)? {
+        Some(v) => ctx.out.bulk(&v),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+pub fn hmget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let fields: Vec<&[u8]> = args.from(2).iter().collect();
+    let values = lookup(ctx, args.get(1), &fields)?;
+    ctx.out.array(values.len());
+    for value in values {
+        match value {
+            Some(v) => ctx.out.bulk(&v),
+            None => ctx.out.null(),
+        }
+    }
+    Ok(())
+}
+
+pub fn hlen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let len = read_one(
+        ctx,
+        args.get(1),
+        SHAPE,
+        |_| Vec::new(),
+        |packed| Ok(HashView::new(packed)?.len() as u64),
+        |table| Ok(table.len()),
+    )?;
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+pub fn hexists(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let found = lookup_one(ctx, &args)?.is_some();
+    ctx.out.int(i64::from(found));
+    Ok(())
+}
+
+pub fn hstrlen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let len = lookup_one(ctx, &args)?.map_or(0, |v| v.len());
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+/// Runs `f` on the whole hash at `key` (empty when missing), paged or not.
 fn with_hash<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     f: impl FnOnce(&mut citadel_resp::Reply<'_>, HashView<'_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
     with_value(ctx, key, HASH, |out, packed| f(out, HashView::new(packed)?))
-}
-
-pub fn hget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    with_hash(ctx, args.get(1), |out, hash| {
-        match hash.get(args.get(2))? {
-            Some(v) => out.bulk(v),
-            None => out.null(),
-        }
-        Ok(())
-    })
-}
-
-pub fn hmget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    with_hash(ctx, args.get(1), |out, hash| {
-        out.array(args.len() - 2);
-        for field in args.from(2).iter() {
-            match hash.get(field)? {
-                Some(v) => out.bulk(v),
-                None => out.null(),
-            }
-        }
-        Ok(())
-    })
-}
-
-pub fn hlen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    with_hash(ctx, args.get(1), |out, hash| {
-        out.int(hash.len() as i64);
-        Ok(())
-    })
-}
-
-pub fn hexists(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    with_hash(ctx, args.get(1), |out, hash| {
-        out.int(i64::from(hash.get(args.get(2))?.is_some()));
-        Ok(())
-    })
-}
-
-pub fn hstrlen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    with_hash(ctx, args.get(1), |out, hash| {
-        out.int(hash.get(args.get(2))?.map_or(0, <[u8]>::len) as i64);
-        Ok(())
-    })
 }
 
 /// Which parts of each pair HGETALL, HKEYS and HVALS reply with.

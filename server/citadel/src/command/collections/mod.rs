@@ -8,6 +8,7 @@ use super::table::CommandDef;
 pub mod encoding;
 pub mod events;
 pub mod hash;
+pub mod linear;
 pub mod list;
 pub mod paged;
 pub mod set;

@@ -160,6 +160,18 @@ pub enum Step<R> {
     Fresh(Vec<(usize, std::ops::Range<u64>)>),
 }
 
+/// [`update_paged_fresh`] for a command that never asks for fresh pages.
+pub fn update_paged<R>(
+    cache: &mut CacheHandle,
+    keys: &[&[u8]],
+    plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
+    mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    update_paged_fresh(cache, keys, plan, |items, changes, plan| {
+        f(items, changes, plan).map(Step::Done)
+    })
+}
+
 /// Runs `f` over `keys` and the pages `plan` asks for, in one `update`.
 /// `f` sees the user keys' items first (index i for `keys[i]`), then the
 /// planned pages (`PagePlan::item`). `plan(i, root, plan)` is called for

@@ -5,21 +5,39 @@
 //! or "hashtable" by the members, as Redis 7.0 encodes a new set).
 
 use citadel_cache::ValueKind;
+use citadel_collections::linear_hash::entry_bytes;
+use citadel_collections::set::paged;
 use citadel_collections::{Packed, SetView};
 use citadel_resp::Reply;
 
-use super::value::{load, store, view, with_value};
+use super::linear::{read_one, update_one, Shape, PAGED_ENTRIES};
+use super::value::with_value;
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 
 mod algebra;
+mod moves;
 mod random;
 mod scan;
 
 const SET: ValueKind = ValueKind::Set;
 
-/// Runs `f` on the set at `key` (empty when missing).
+/// A set to the code shared with hashes (`linear.rs`).
+pub(super) const SHAPE: Shape = Shape {
+    kind: SET,
+    arity: paged::ARITY,
+    build: paged::build,
+    packed_max,
+};
+
+/// Most members a packed set keeps (past it, it is paged): never below
+/// the intset limit, so a paged set is a hashtable in Redis too.
+fn packed_max() -> u64 {
+    PAGED_ENTRIES.max(citadel_collections::set::intset_max_entries() as u64)
+}
+
+/// Runs `f` on the whole set at `key` (empty when missing), paged or not.
 fn with_set<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
@@ -37,15 +55,32 @@ fn reply_set<'m>(out: &mut Reply<'_>, members: impl ExactSizeIterator<Item = &'m
 /// SADD key member [member ...]: how many were new.
 pub fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let members: Vec<&[u8]> = args.from(2).iter().collect();
-    let buf = &mut ctx.conn.scratch;
-    let added = ctx.thread.cache.update(&[args.get(1)], |items, changes| {
-        let existing = load(items[0].as_ref(), SET, buf)?;
-        let edited = SetView::new(view(buf, existing.is_some())?).with_members(&members)?;
-        if edited.changed > 0 {
-            store(changes, 0, SET, &edited.value, edited.members, existing)?;
-        }
-        Ok::<_, CmdError>(edited.changed)
-    })??;
+    let added_bytes = entry_bytes(members.iter().copied());
+    let added = update_one(
+        &mut ctx.thread.cache,
+        args.get(1),
+        SHAPE,
+        |root| {
+            root.pages_for(
+                members.iter().copied(),
+                members.len() as u64,
+                added_bytes,
+                0,
+            )
+        },
+        |value| {
+            let edited = SetView::new(value.unwrap_or(Packed::empty())).with_members(&members)?;
+            let write = (edited.changed > 0).then_some((edited.value, edited.members));
+            Ok((edited.changed, write))
+        },
+        |table| {
+            let mut added = 0;
+            for member in &members {
+                added += usize::from(table.put(&[member], true)?);
+            }
+            Ok(added)
+        },
+    )?;
     ctx.out.int(added as i64);
     Ok(())
 }
@@ -54,24 +89,27 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// the set is empty.
 pub fn srem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let members: Vec<&[u8]> = args.from(2).iter().collect();
-    let buf = &mut ctx.conn.scratch;
-    let removed = ctx.thread.cache.update(&[args.get(1)], |items, changes| {
-        let Some(existing) = load(items[0].as_ref(), SET, buf)? else {
-            return Ok(0);
-        };
-        let edited = SetView::new(Packed::parse(buf)?).without_members(&members)?;
-        if edited.changed > 0 {
-            store(
-                changes,
-                0,
-                SET,
-                &edited.value,
-                edited.members,
-                Some(existing),
-            )?;
-        }
-        Ok::<_, CmdError>(edited.changed)
-    })??;
+    let removed = update_one(
+        &mut ctx.thread.cache,
+        args.get(1),
+        SHAPE,
+        |root| root.pages_for(members.iter().copied(), 0, 0, members.len() as u64),
+        |value| {
+            let Some(value) = value else {
+                return Ok((0, None));
+            };
+            let edited = SetView::new(value).without_members(&members)?;
+            let write = (edited.changed > 0).then_some((edited.value, edited.members));
+            Ok((edited.changed, write))
+        },
+        |table| {
+            let mut removed = 0;
+            for member in &members {
+                removed += usize::from(table.remove(member)?.is_some());
+            }
+            Ok(removed)
+        },
+    )?;
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -83,71 +121,54 @@ pub fn smembers(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     })
 }
 
+/// Whether each of `members` is in the set at `key`.
+fn contains(ctx: &mut Ctx<'_>, key: &[u8], members: &[&[u8]]) -> Result<Vec<bool>, CmdError> {
+    read_one(
+        ctx,
+        key,
+        SHAPE,
+        |root| root.pages_for(members.iter().copied(), 0, 0, 0),
+        |packed| {
+            let set = SetView::new(packed);
+            if members.len() == 1 {
+                return Ok(vec![set.contains(members[0])?]);
+            }
+            let lookup = set.lookup()?;
+            Ok(members.iter().map(|m| lookup.contains(m)).collect())
+        },
+        |table| {
+            members
+                .iter()
+                .map(|m| Ok(table.get(m)?.is_some()))
+                .collect()
+        },
+    )
+}
+
 pub fn sismember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    with_set(ctx, args.get(1), |out, set| {
-        out.int(i64::from(set.contains(args.get(2))?));
-        Ok(())
-    })
+    let found = contains(ctx, args.get(1), &[args.get(2)])?;
+    ctx.out.int(i64::from(found[0]));
+    Ok(())
 }
 
 pub fn smismember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    with_set(ctx, args.get(1), |out, set| {
-        let lookup = set.lookup()?;
-        out.array(args.len() - 2);
-        for member in args.from(2).iter() {
-            out.int(i64::from(lookup.contains(member)));
-        }
-        Ok(())
-    })
+    let members: Vec<&[u8]> = args.from(2).iter().collect();
+    let found = contains(ctx, args.get(1), &members)?;
+    ctx.out.array(found.len());
+    found.into_iter().for_each(|f| ctx.out.int(i64::from(f)));
+    Ok(())
 }
 
 pub fn scard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    with_set(ctx, args.get(1), |out, set| {
-        out.int(set.len() as i64);
-        Ok(())
-    })
-}
-
-/// SMOVE source destination member: 1 when moved (or, with source and
-/// destination the same set, when the member is there), else 0.
-pub fn smove(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (source, destination, member) = (args.get(1), args.get(2), args.get(3));
-    let src_buf = &mut ctx.conn.scratch;
-    let mut dst_buf = Vec::new();
-    let moved = ctx
-        .thread
-        .cache
-        .update(&[source, destination], |items, changes| {
-            // A missing source moves nothing, whatever the destination holds.
-            let Some(src_existing) = load(items[0].as_ref(), SET, src_buf)? else {
-                return Ok(false);
-            };
-            let dst_existing = load(items[1].as_ref(), SET, &mut dst_buf)?;
-            let src = SetView::new(Packed::parse(src_buf)?);
-            if source == destination {
-                return Ok(src.contains(member)?);
-            }
-            let removed = src.without_members(&[member])?;
-            if removed.changed == 0 {
-                return Ok(false);
-            }
-            let dst = SetView::new(view(&dst_buf, dst_existing.is_some())?);
-            let added = dst.with_members(&[member])?;
-            store(
-                changes,
-                0,
-                SET,
-                &removed.value,
-                removed.members,
-                Some(src_existing),
-            )?;
-            if added.changed > 0 {
-                store(changes, 1, SET, &added.value, added.members, dst_existing)?;
-            }
-            Ok::<_, CmdError>(true)
-        })??;
-    src_buf.clear();
-    ctx.out.int(i64::from(moved));
+    let len = read_one(
+        ctx,
+        args.get(1),
+        SHAPE,
+        |_| Vec::new(),
+        |packed| Ok(packed.len() as u64),
+        |table| Ok(table.len()),
+    )?;
+    ctx.out.int(len as i64);
     Ok(())
 }
 
@@ -163,7 +184,7 @@ pub static COMMANDS: &[CommandDef] = &[
     c("sismember", 3, RF, KEY1, S, "1.0.0", "Determines whether a member belongs to a set.", sismember),
     c("smismember", -3, RF, KEY1, S, "6.2.0", "Determines whether multiple members belong to a set.", smismember),
     c("scard", 2, RF, KEY1, S, "1.0.0", "Returns the number of members in a set.", scard),
-    c("smove", 4, WF, KEYS_2, S, "1.0.0", "Moves a member from one set to another.", smove),
+    c("smove", 4, WF, KEYS_2, S, "1.0.0", "Moves a member from one set to another.", moves::smove),
     c("spop", -2, WF, KEY1, S, "1.0.0", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", random::spop),
     c("srandmember", -2, R, KEY1, S, "1.0.0", "Get one or multiple random members from a set", random::srandmember),
     c("sinter", -2, R, KEYS_ALL, S, "1.0.0", "Returns the intersect of multiple sets.", algebra::sinter),

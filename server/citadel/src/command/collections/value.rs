@@ -128,13 +128,14 @@ pub fn load_whole(
 ) -> Result<Option<Existing>, CmdError> {
     let existing = load(items[i].as_ref(), kind, buf)?;
     if existing.is_some() && is_paged(buf) {
+        // A missing page holds nothing (a hash or set's empty bucket).
         let mut pages = Vec::new();
         for (_, at) in plan.pages_of(i) {
-            let mut page = Vec::new();
             if let Some(item) = &items[at] {
+                let mut page = Vec::new();
                 item.write_value_to(&mut page);
+                pages.push(page);
             }
-            pages.push(page);
         }
         let parsed: Vec<Packed<'_>> = pages
             .iter()

@@ -1,11 +1,12 @@
 //! HINCRBY and HINCRBYFLOAT: atomic read-modify-write of one field holding
 //! a number as text (a missing field counts as 0; the key's TTL is kept).
 
-use citadel_collections::HashView;
+use citadel_collections::linear_hash::entry_bytes;
+use citadel_collections::{HashView, Packed};
 use citadel_resp::num;
 
-use super::super::value::{load, store, view};
-use super::HASH;
+use super::super::linear::update_one;
+use super::SHAPE;
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -18,15 +19,26 @@ fn update_field<T>(
     field: &[u8],
     next: impl Fn(Option<&[u8]>) -> Result<(Vec<u8>, T), CmdError>,
 ) -> Result<T, CmdError> {
-    let buf = &mut ctx.conn.scratch;
-    ctx.thread.cache.update(&[key], |items, changes| {
-        let existing = load(items[0].as_ref(), HASH, buf)?;
-        let hash = HashView::new(view(buf, existing.is_some())?)?;
-        let (text, result) = next(hash.get(field)?)?;
-        let edited = hash.with_fields(&[(field, &text)], false)?;
-        store(changes, 0, HASH, &edited.value, edited.fields, existing)?;
-        Ok(result)
-    })?
+    // A number's text is short: room for one is enough to plan a split.
+    let added_bytes = entry_bytes([field, &[0; 24][..]]);
+    update_one(
+        &mut ctx.thread.cache,
+        key,
+        SHAPE,
+        |root| root.pages_for([field], 1, added_bytes, 0),
+        |value| {
+            let hash = HashView::new(value.unwrap_or(Packed::empty()))?;
+            let (text, result) = next(hash.get(field)?)?;
+            let edited = hash.with_fields(&[(field, &text)], false)?;
+            Ok((result, Some((edited.value, edited.fields))))
+        },
+        |table| {
+            let current = table.get(field)?.map(|e| e[1].to_vec());
+            let (text, result) = next(current.as_deref())?;
+            table.put(&[field, &text], false)?;
+            Ok(result)
+        },
+    )
 }
 
 /// HINCRBY key field increment: the new integer.

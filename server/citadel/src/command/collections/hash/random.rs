@@ -2,31 +2,18 @@
 //! fields in stored order for a positive count, independent draws in
 //! random order for a negative one.
 
-use std::cell::Cell;
-use std::hash::BuildHasher;
-
-use super::with_hash;
+use super::SHAPE;
 use crate::command::args::Args;
+use crate::command::collections::linear::{next_random, sample_pool};
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 
 /// Negative counts past this would build a reply of gigabytes: refused.
 const MAX_DRAWS: u64 = 1 << 24;
 
-thread_local! {
-    static RNG: Cell<u64> = Cell::new(std::hash::RandomState::new().hash_one(0u8) | 1);
-}
-
-/// A number below `n` (xorshift64*: sampling needs no more).
-pub(crate) fn random_below(n: usize) -> usize {
-    RNG.with(|state| {
-        let mut x = state.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        state.set(x);
-        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1) as u64) as usize
-    })
+/// A number below `n`.
+fn random_below(n: usize) -> usize {
+    (next_random() % n.max(1) as u64) as usize
 }
 
 /// `count` distinct indexes below `len`, ascending (selection sampling).
@@ -42,14 +29,12 @@ fn distinct_indexes(count: usize, len: usize) -> Vec<usize> {
 
 pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if args.len() == 2 {
-        return with_hash(ctx, args.get(1), |out, hash| {
-            let pairs = hash.pairs().collect::<Result<Vec<_>, _>>()?;
-            match pairs.get(random_below(pairs.len())) {
-                Some((field, _)) => out.bulk(field),
-                None => out.null(),
-            }
-            Ok(())
-        });
+        let pool = sample_pool(ctx, args.get(1), SHAPE, 1)?;
+        match pool.get(random_below(pool.len())) {
+            Some(entry) => ctx.out.bulk(&entry[0]),
+            None => ctx.out.null(),
+        }
+        return Ok(());
     }
     let count = args.int(2)?;
     if count == i64::MIN {
@@ -68,37 +53,36 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     {
         return Err(CmdError::Static("ERR value is out of range"));
     }
-    with_hash(ctx, args.get(1), |out, hash| {
-        let pairs = hash.pairs().collect::<Result<Vec<_>, _>>()?;
-        let picks: Vec<usize> = if pairs.is_empty() || count == 0 {
-            Vec::new()
-        } else if repeats {
-            (0..count.unsigned_abs())
-                .map(|_| random_below(pairs.len()))
-                .collect()
-        } else if count as u64 >= pairs.len() as u64 {
-            (0..pairs.len()).collect()
-        } else {
-            distinct_indexes(count as usize, pairs.len())
-        };
-        let resp3 = out.resp3;
-        out.array(if with_values && !resp3 {
-            2 * picks.len()
-        } else {
-            picks.len()
-        });
-        for i in picks {
-            let (field, value) = pairs[i];
-            if with_values && resp3 {
-                out.array(2);
-            }
-            out.bulk(field);
-            if with_values {
-                out.bulk(value);
-            }
+    let pairs = sample_pool(ctx, args.get(1), SHAPE, count.unsigned_abs())?;
+    let out = &mut ctx.out;
+    let picks: Vec<usize> = if pairs.is_empty() || count == 0 {
+        Vec::new()
+    } else if repeats {
+        (0..count.unsigned_abs())
+            .map(|_| random_below(pairs.len()))
+            .collect()
+    } else if count as u64 >= pairs.len() as u64 {
+        (0..pairs.len()).collect()
+    } else {
+        distinct_indexes(count as usize, pairs.len())
+    };
+    let resp3 = out.resp3;
+    out.array(if with_values && !resp3 {
+        2 * picks.len()
+    } else {
+        picks.len()
+    });
+    for i in picks {
+        let (field, value) = (&pairs[i][0], &pairs[i][1]);
+        if with_values && resp3 {
+            out.array(2);
         }
-        Ok(())
-    })
+        out.bulk(field);
+        if with_values {
+            out.bulk(value);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,10 @@ use citadel_collections::{Corrupt, SetView};
 
 use super::{reply_set, SET};
 use crate::command::args::Args;
-use crate::command::collections::value::{load, store, view, Existing};
+use crate::command::collections::paged::{update_paged, update_paged_fresh, PagePlan};
+use crate::command::collections::value::view;
+use crate::command::collections::value::{load_whole, plan_whole};
+use crate::command::collections::whole::{store_whole, stored};
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 
@@ -36,16 +39,18 @@ impl Op {
     }
 }
 
-/// Copies each item's set into its buffer; WRONGTYPE for another kind.
+/// Copies each set of `users` (whole: `plan` planned every page of the
+/// paged ones) into its buffer; WRONGTYPE for another kind.
 fn load_sets(
     items: &[Option<ItemRef<'_>>],
+    plan: &PagePlan,
+    users: Range<usize>,
     bufs: &mut Vec<Vec<u8>>,
 ) -> Result<Vec<bool>, CmdError> {
-    bufs.resize_with(items.len(), Vec::new);
-    items
-        .iter()
+    bufs.resize_with(users.len(), Vec::new);
+    users
         .zip(bufs.iter_mut())
-        .map(|(item, buf)| Ok(load(item.as_ref(), SET, buf)?.is_some()))
+        .map(|(i, buf)| Ok(load_whole(items, plan, i, SET, buf)?.is_some()))
         .collect()
 }
 
@@ -65,10 +70,9 @@ fn combine<R>(
 ) -> Result<R, CmdError> {
     let mut bufs = Vec::new();
     // Nothing is written: the update only proves the snapshot consistent.
-    let found = ctx
-        .thread
-        .cache
-        .update(keys, |items, _| load_sets(items, &mut bufs))??;
+    let found = update_paged(&mut ctx.thread.cache, keys, plan_whole, |items, _, plan| {
+        load_sets(items, plan, 0..keys.len(), &mut bufs)
+    })?;
     let sets = views(&bufs, &found)?;
     let members = op.apply(&sets)?;
     Ok(f(ctx, members))
@@ -98,17 +102,28 @@ pub fn sdiff(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 fn store_combined(ctx: &mut Ctx<'_>, args: Args<'_>, op: Op) -> CmdResult {
     let keys: Vec<&[u8]> = args.from(1).iter().collect();
     let mut bufs = Vec::new();
-    let stored = ctx.thread.cache.update(&keys, |items, changes| {
-        let found = load_sets(&items[1..], &mut bufs)?;
-        let sets = views(&bufs, &found)?;
-        let mut members = op.apply(&sets)?;
-        let value = encode(&mut members);
-        // The destination is replaced, never merged: no TTL carries over.
-        let replaced = items[0].is_some().then(Existing::default);
-        store(changes, 0, SET, &value, members.len() as u64, replaced)?;
-        Ok::<_, CmdError>(members.len())
-    })??;
-    ctx.out.int(stored as i64);
+    // The destination is replaced whole: only the sources' pages are read
+    // (a replaced paged destination's pages are the engine's to reclaim).
+    let plan_sources = |i: usize, root: &[u8], plan: &mut PagePlan| match i {
+        0 => Ok(()),
+        _ => plan_whole(i, root, plan),
+    };
+    let size = update_paged_fresh(
+        &mut ctx.thread.cache,
+        &keys,
+        plan_sources,
+        |items, changes, plan| {
+            let found = load_sets(items, plan, 1..keys.len(), &mut bufs)?;
+            let sets = views(&bufs, &found)?;
+            let mut members = op.apply(&sets)?;
+            let value = encode(&mut members);
+            // The destination is replaced, never merged: no TTL carries
+            // over; a big result is stored paged at once.
+            let wanted = store_whole(changes, plan, 0, SET, &value, items[0].is_some(), None)?;
+            Ok(stored(0, wanted, members.len()))
+        },
+    )?;
+    ctx.out.int(size as i64);
     Ok(())
 }
 

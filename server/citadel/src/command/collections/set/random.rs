@@ -1,14 +1,14 @@
 //! SPOP and SRANDMEMBER: members picked at random (`citadel_collections::
 //! sample`) from a per-thread xorshift stream seeded at random.
 
-use std::cell::Cell;
-use std::hash::BuildHasher;
-
 use citadel_collections::set::encode;
-use citadel_collections::{sample, Packed, SetView};
+use citadel_collections::{sample, SetView};
 
-use super::{load, reply_set, store, with_set, SET};
+use super::{reply_set, SHAPE};
 use crate::command::args::Args;
+use crate::command::collections::linear::{
+    loaded_entries, next_random, random_pages, sample_pool, update_one,
+};
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 
@@ -16,48 +16,62 @@ use crate::command::error::{CmdError, CmdResult};
 /// a count near i64::MIN would otherwise build a reply without end.
 const MAX_REPEATED: u64 = 1 << 24;
 
-thread_local! {
-    static STATE: Cell<u64> = Cell::new(
-        std::collections::hash_map::RandomState::new().hash_one(std::thread::current().id()) | 1,
-    );
-}
-
-/// The thread's next random word (xorshift64*).
-fn next_random() -> u64 {
-    STATE.with(|s| {
-        let mut x = s.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        s.set(x);
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    })
-}
-
 /// Removes up to `count` random members of the set at `key`: None when
-/// the key is missing (after the type check).
+/// the key is missing (after the type check). On a paged set, from a
+/// random run of pages (`linear::random_pages`), all in one update.
 fn pop(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> Result<Option<Vec<Vec<u8>>>, CmdError> {
-    let buf = &mut ctx.conn.scratch;
-    let popped = ctx.thread.cache.update(&[key], |items, changes| {
-        let Some(existing) = load(items[0].as_ref(), SET, buf)? else {
-            return Ok(None);
-        };
-        let members = SetView::new(Packed::parse(buf)?).to_vec()?;
-        let picked = sample::distinct(members.len(), count, &mut next_random);
-        let mut chosen = vec![false; members.len()];
-        picked.iter().for_each(|&i| chosen[i] = true);
-        let mut kept: Vec<&[u8]> = (0..members.len())
-            .filter(|&i| !chosen[i])
-            .map(|i| members[i])
-            .collect();
-        if !picked.is_empty() {
-            let value = encode(&mut kept);
-            store(changes, 0, SET, &value, kept.len() as u64, Some(existing))?;
+    let mut whole = false;
+    loop {
+        let popped = update_one(
+            &mut ctx.thread.cache,
+            key,
+            SHAPE,
+            |root| {
+                let mut pages = match whole {
+                    true => (0..root.page_count()).collect(),
+                    false => random_pages(root, 2 * count as u64 + 16, &mut next_random),
+                };
+                pages.extend(root.pages_for(std::iter::empty(), 0, 0, count as u64));
+                pages
+            },
+            |value| {
+                let Some(value) = value else {
+                    return Ok((Some(None), None));
+                };
+                let members = SetView::new(value).to_vec()?;
+                let picked = sample::distinct(members.len(), count, &mut next_random);
+                let mut chosen = vec![false; members.len()];
+                picked.iter().for_each(|&i| chosen[i] = true);
+                let mut kept: Vec<&[u8]> = (0..members.len())
+                    .filter(|&i| !chosen[i])
+                    .map(|i| members[i])
+                    .collect();
+                let write = (!picked.is_empty()).then(|| (encode(&mut kept), kept.len() as u64));
+                let popped = picked.iter().map(|&i| members[i].to_vec()).collect();
+                Ok((Some(Some(popped)), write))
+            },
+            |table| {
+                let members: Vec<Vec<u8>> = loaded_entries(table)
+                    .iter()
+                    .map(|e| e[0].to_vec())
+                    .collect();
+                if (members.len() as u64) < (count as u64).min(table.len()) {
+                    return Ok(None);
+                }
+                let picked = sample::distinct(members.len(), count, &mut next_random);
+                for &i in &picked {
+                    table.remove(&members[i])?;
+                }
+                Ok(Some(Some(
+                    picked.iter().map(|&i| members[i].clone()).collect(),
+                )))
+            },
+        )?;
+        match popped {
+            Some(popped) => return Ok(popped),
+            None => whole = true,
         }
-        Ok::<_, CmdError>(Some(picked.iter().map(|&i| members[i].to_vec()).collect()))
-    })??;
-    ctx.conn.scratch.clear();
-    Ok(popped)
+    }
 }
 
 /// SPOP key [count]: one member (nil when none), or a set of up to count.
@@ -102,31 +116,35 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         },
         _ => return Err(CmdError::Syntax),
     };
-    with_set(ctx, args.get(1), |out, set| {
-        let members = set.to_vec()?;
-        let n = members.len();
-        match count {
-            None if n == 0 => out.null(),
-            None => out.bulk(members[sample::below(&mut next_random, n)]),
-            Some(count) if count >= 0 => {
-                let picked = sample::distinct(n, count as usize, &mut next_random);
-                out.array(picked.len());
-                picked.iter().for_each(|&i| out.bulk(members[i]));
+    let want = match count {
+        None => 1,
+        Some(count) => count.unsigned_abs().min(MAX_REPEATED),
+    };
+    let pool = sample_pool(ctx, args.get(1), SHAPE, want)?;
+    let members: Vec<&[u8]> = pool.iter().map(|e| &e[0][..]).collect();
+    let out = &mut ctx.out;
+    let n = members.len();
+    match count {
+        None if n == 0 => out.null(),
+        None => out.bulk(members[sample::below(&mut next_random, n)]),
+        Some(count) if count >= 0 => {
+            let picked = sample::distinct(n, count as usize, &mut next_random);
+            out.array(picked.len());
+            picked.iter().for_each(|&i| out.bulk(members[i]));
+        }
+        Some(_) if n == 0 => out.array(0),
+        Some(count) => {
+            let repeats = count.unsigned_abs();
+            if repeats > MAX_REPEATED {
+                return Err(CmdError::Static(
+                    "ERR value is out of range, a negative count must be at least -16777216",
+                ));
             }
-            Some(_) if n == 0 => out.array(0),
-            Some(count) => {
-                let repeats = count.unsigned_abs();
-                if repeats > MAX_REPEATED {
-                    return Err(CmdError::Static(
-                        "ERR value is out of range, a negative count must be at least -16777216",
-                    ));
-                }
-                out.array(repeats as usize);
-                for i in sample::with_repeats(n, repeats as usize, &mut next_random) {
-                    out.bulk(members[i]);
-                }
+            out.array(repeats as usize);
+            for i in sample::with_repeats(n, repeats as usize, &mut next_random) {
+                out.bulk(members[i]);
             }
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
