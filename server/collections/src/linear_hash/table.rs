@@ -11,10 +11,28 @@ use crate::packed::{Corrupt, Packed, PackedWriter};
 /// One entry's elements (`arity` of them; the first is the key).
 pub type Entry<'a> = Vec<Cow<'a, [u8]>>;
 
+/// A loaded page's entries, each a slice of `arity` elements.
+pub type Entries<'t, 'a> = std::slice::ChunksExact<'t, Cow<'a, [u8]>>;
+
+/// A page's elements, entry after entry (`arity` each): one allocation
+/// per page, not one per entry, as every write of a paged value loads one.
 #[derive(Default)]
 struct Page<'a> {
-    entries: Vec<Entry<'a>>,
+    elements: Vec<Cow<'a, [u8]>>,
     dirty: bool,
+}
+
+impl<'a> Page<'a> {
+    /// The index of the entry of `key` (in entries).
+    fn position(&self, arity: usize, key: &[u8]) -> Option<usize> {
+        self.elements
+            .chunks_exact(arity)
+            .position(|e| *e[0] == *key)
+    }
+
+    fn entry(&self, arity: usize, at: usize) -> &[Cow<'a, [u8]>] {
+        &self.elements[at * arity..(at + 1) * arity]
+    }
 }
 
 /// The root and the loaded pages of one paged collection.
@@ -57,14 +75,14 @@ impl<'a> Table<'a> {
         for (number, bytes) in pages {
             let mut page = Page::default();
             if let Some(bytes) = bytes {
-                let elements = Packed::parse(bytes)?.to_vec()?;
-                if elements.len() % arity != 0 {
+                let packed = Packed::parse(bytes)?;
+                if packed.len() % arity != 0 {
                     return Err(Corrupt);
                 }
-                page.entries = elements
-                    .chunks(arity)
-                    .map(|c| c.iter().map(|e| Cow::Borrowed(*e)).collect())
-                    .collect();
+                page.elements = packed
+                    .iter()
+                    .map(|e| e.map(Cow::Borrowed))
+                    .collect::<Result<_, _>>()?;
             }
             loaded.insert(number, page);
         }
@@ -99,10 +117,8 @@ impl<'a> Table<'a> {
     pub fn get(&self, key: &[u8]) -> Result<Option<&[Cow<'a, [u8]>]>, Corrupt> {
         let (_, page) = self.page_for(key)?;
         Ok(page
-            .entries
-            .iter()
-            .find(|e| *e[0] == *key)
-            .map(Vec::as_slice))
+            .position(self.arity, key)
+            .map(|at| page.entry(self.arity, at)))
     }
 
     /// Inserts or replaces the entry of `entry[0]` (the elements are
@@ -113,17 +129,18 @@ impl<'a> Table<'a> {
         let (number, _) = self.page_for(entry[0])?;
         let page = self.pages.get_mut(&number).expect("just found");
         let added = entry_bytes(entry.iter().copied());
-        let owned = || entry.iter().map(|e| Cow::Owned(e.to_vec())).collect();
-        let new = match page.entries.iter_mut().find(|e| *e[0] == *entry[0]) {
+        let owned = entry.iter().map(|e| Cow::Owned(e.to_vec()));
+        let new = match page.position(self.arity, entry[0]) {
             Some(_) if only_new => return Ok(false),
-            Some(old) => {
+            Some(at) => {
+                let old = &mut page.elements[at * self.arity..(at + 1) * self.arity];
                 let removed = entry_bytes(old.iter().map(|e| &e[..]));
-                *old = owned();
+                old.iter_mut().zip(owned).for_each(|(old, new)| *old = new);
                 self.root.bytes = self.root.bytes + added - removed;
                 false
             }
             None => {
-                page.entries.push(owned());
+                page.elements.extend(owned);
                 self.root.bytes += added;
                 self.root.count += 1;
                 true
@@ -138,10 +155,13 @@ impl<'a> Table<'a> {
     pub fn remove(&mut self, key: &[u8]) -> Result<Option<Entry<'a>>, Corrupt> {
         let (number, _) = self.page_for(key)?;
         let page = self.pages.get_mut(&number).expect("just found");
-        let Some(at) = page.entries.iter().position(|e| *e[0] == *key) else {
+        let Some(at) = page.position(self.arity, key) else {
             return Ok(None);
         };
-        let entry = page.entries.remove(at);
+        let entry: Entry<'a> = page
+            .elements
+            .drain(at * self.arity..(at + 1) * self.arity)
+            .collect();
         page.dirty = true;
         self.root.count -= 1;
         self.root.bytes -= entry_bytes(entry.iter().map(|e| &e[..]));
@@ -150,8 +170,11 @@ impl<'a> Table<'a> {
     }
 
     /// The loaded pages and their entries, in page order.
-    pub fn pages(&self) -> impl Iterator<Item = (u64, &[Entry<'a>])> + '_ {
-        self.pages.iter().map(|(n, p)| (*n, p.entries.as_slice()))
+    pub fn pages(&self) -> impl Iterator<Item = (u64, Entries<'_, 'a>)> + '_ {
+        let arity = self.arity;
+        self.pages
+            .iter()
+            .map(move |(n, p)| (*n, p.elements.chunks_exact(arity)))
     }
 
     /// Splits or merges while the load asks for it and the pages involved
@@ -163,15 +186,23 @@ impl<'a> Table<'a> {
                 if !(self.pages.contains_key(&from) && self.pages.contains_key(&to)) {
                     return;
                 }
-                let level = self.root.level;
+                let (level, arity) = (self.root.level, self.arity);
                 let source = self.pages.get_mut(&from).expect("planned");
-                let (moved, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut source.entries)
-                    .into_iter()
-                    .partition(|e| key_hash(&e[0]) >> level & 1 == 1);
-                source.entries = kept;
+                let (mut kept, mut moved) = (Vec::new(), Vec::new());
+                let mut elements = std::mem::take(&mut source.elements).into_iter();
+                while let Some(key) = elements.next() {
+                    let to = if key_hash(&key) >> level & 1 == 1 {
+                        &mut moved
+                    } else {
+                        &mut kept
+                    };
+                    to.push(key);
+                    to.extend(elements.by_ref().take(arity - 1));
+                }
+                source.elements = kept;
                 source.dirty = true;
                 let target = self.pages.get_mut(&to).expect("planned");
-                target.entries.extend(moved);
+                target.elements.extend(moved);
                 target.dirty = true;
                 self.root.advance_split();
             } else if self.root.needs_merge() {
@@ -180,10 +211,10 @@ impl<'a> Table<'a> {
                     return;
                 }
                 let source = self.pages.get_mut(&from).expect("planned");
-                let moved = std::mem::take(&mut source.entries);
+                let moved = std::mem::take(&mut source.elements);
                 source.dirty = true;
                 let target = self.pages.get_mut(&into).expect("planned");
-                target.entries.extend(moved);
+                target.elements.extend(moved);
                 target.dirty = true;
                 self.root.retreat_split();
             } else {
@@ -204,9 +235,9 @@ impl<'a> Table<'a> {
             .into_iter()
             .filter(|(_, page)| page.dirty)
             .map(|(number, page)| {
-                let stored = (!page.entries.is_empty()).then(|| {
+                let stored = (!page.elements.is_empty()).then(|| {
                     let mut out = PackedWriter::default();
-                    page.entries.iter().flatten().for_each(|e| out.push(e));
+                    page.elements.iter().for_each(|e| out.push(e));
                     out.finish()
                 });
                 (number, stored)

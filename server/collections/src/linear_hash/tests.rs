@@ -241,7 +241,7 @@ fn batched_inserts_then_random_pops_keep_every_entry() {
         let mut table = store.table(&planned);
         let victim = table
             .pages()
-            .flat_map(|(_, es)| es.iter())
+            .flat_map(|(_, es)| es)
             .next()
             .map(|e| e[0].to_vec());
         if let Some(victim) = victim {

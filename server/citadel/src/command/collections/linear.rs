@@ -256,10 +256,7 @@ pub fn random_pages(root: &Root, entries: u64, rng: &mut impl FnMut() -> u64) ->
 
 /// The entries of a table's loaded pages, in page order.
 pub fn loaded_entries<'t, 'a>(table: &'t Table<'a>) -> Vec<&'t [std::borrow::Cow<'a, [u8]>]> {
-    table
-        .pages()
-        .flat_map(|(_, entries)| entries.iter().map(Vec::as_slice))
-        .collect()
+    table.pages().flat_map(|(_, entries)| entries).collect()
 }
 
 /// How many pages a scan call of about `count` entries reads.
@@ -284,13 +281,12 @@ pub fn scan_plan(root: &Root, cursor: u64, count: usize) -> Vec<u64> {
 /// next cursor (0: done). See `linear_hash::scan` for why it is exact.
 pub fn scan_table(table: &Table<'_>, cursor: u64, count: usize) -> Result<(Copied, u64), CmdError> {
     let visit = scan::pages_from(table.root(), cursor, scan_run(table.root(), count));
-    let loaded: std::collections::HashMap<u64, &[Vec<std::borrow::Cow<'_, [u8]>>]> =
-        table.pages().collect();
+    let loaded: std::collections::HashMap<u64, _> = table.pages().collect();
     let mut out = Vec::new();
     let mut next = cursor;
     for (page, after) in visit {
         let entries = loaded.get(&page).ok_or(CmdError::CorruptValue)?;
-        for entry in entries.iter() {
+        for entry in entries.clone() {
             if scan::position(&entry[0]) >= cursor {
                 out.push(entry.iter().map(|e| e.to_vec()).collect());
             }
