@@ -2,13 +2,16 @@
 //! list names their RPC ports. A keyed operation on another node's slot
 //! answers `Moved` (the slot, the owner's RPC address), keys in several
 //! slots `CrossSlot`, an isolated node `ClusterDown`; the Rust
-//! `ClusterClient` follows `Moved`, and a node in proxy mode forwards the
-//! operation itself. RESP on the owning node sees the same data.
+//! `ClusterClient` (and `AsyncClusterClient`) follows `Moved`, and a node
+//! in proxy mode forwards the operation itself. RESP on the owning node sees the same data.
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use citadel_client::{
-    Client, ClusterClient, Command, Endpoint, Error, ErrorCode, Outcome, SetOptions,
+    AsyncClusterClient, Client, ClusterClient, Command, Endpoint, Error, ErrorCode, Outcome,
+    SetOptions,
 };
 use citadel_proto::cluster::key_slot;
 use citadel_tests::cluster::Cluster;
@@ -116,6 +119,58 @@ fn a_cluster_client_writes_and_reads_through_any_node() {
         let values = reader.mget(tagged).unwrap();
         assert!(values.iter().all(|v| v.as_deref() == Some(&b"t"[..])));
     }
+    // RESP on each key's owner holds the same data.
+    let owners = owners(&cluster, &keys);
+    let mut resp: Vec<redis::Connection> = cluster.nodes.iter().map(Server::client).collect();
+    for (k, &owner) in keys.iter().zip(&owners) {
+        let v: String = resp[owner].get(k).unwrap();
+        assert_eq!(v, format!("v{k}"));
+    }
+}
+
+#[test]
+fn the_async_cluster_client_routes_concurrent_calls() {
+    let cluster = Cluster::start_rpc(3, &[]);
+    let keys = keys(300, "a:");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let seed = rpc_addr(&cluster.nodes[0]);
+        let c = Arc::new(AsyncClusterClient::connect([seed]).await.unwrap());
+        // Concurrent writes, each routed (and redirected) on its own.
+        let mut writes = tokio::task::JoinSet::new();
+        for k in keys.clone() {
+            let c = Arc::clone(&c);
+            writes.spawn(async move { c.set(&k, format!("v{k}")).await });
+        }
+        while let Some(done) = writes.join_next().await {
+            assert!(done.unwrap().unwrap());
+        }
+        assert!(c.redirects() > 0, "two thirds of the keys live elsewhere");
+        // Each slot is learned: reading everything back follows nothing new.
+        let before = c.redirects();
+        for k in &keys {
+            assert_eq!(c.get(k).await.unwrap(), Some(format!("v{k}").into_bytes()));
+        }
+        assert_eq!(c.redirects(), before);
+        let (a, b) = tokio::join!(c.incr("a:count", 2), c.incr("a:count", 3));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!((a, b) == (2, 5) || (a, b) == (5, 3), "{a}, {b}");
+        let tagged = ["{a}1", "{a}2"];
+        c.mset(tagged.iter().map(|k| (k, "t"))).await.unwrap();
+        assert_eq!(c.exists(tagged).await.unwrap(), 2);
+        // A seed that is down is skipped.
+        let dead = "127.0.0.1:1".to_string();
+        let other = AsyncClusterClient::connect([dead, rpc_addr(&cluster.nodes[2])])
+            .await
+            .unwrap();
+        assert_eq!(
+            other.get(&keys[0]).await.unwrap(),
+            Some(format!("v{}", keys[0]).into_bytes())
+        );
+    });
     // RESP on each key's owner holds the same data.
     let owners = owners(&cluster, &keys);
     let mut resp: Vec<redis::Connection> = cluster.nodes.iter().map(Server::client).collect();

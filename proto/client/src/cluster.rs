@@ -2,11 +2,16 @@
 //! the node that owns their key's slot, learned from the servers' `Moved`
 //! answers.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+#[cfg(feature = "tokio")]
+mod asynch;
+mod slots;
 
-use citadel_proto::cluster::{key_slot, SLOT_COUNT};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+#[cfg(feature = "tokio")]
+pub use asynch::AsyncClusterClient;
+use slots::SlotMap;
 
 use crate::client::Client;
 use crate::command::{Command, Request};
@@ -36,13 +41,9 @@ use crate::stream::CallStream;
 /// ```
 pub struct ClusterClient {
     options: ClientOptions,
-    /// The seed connected to: where requests of unknown slots go.
-    home: String,
+    slots: SlotMap,
     /// Each node's connection, by RPC address.
     nodes: Mutex<HashMap<String, Arc<Client>>>,
-    /// The owner of each slot as last learned (None: ask `home`).
-    owners: RwLock<Vec<Option<Arc<str>>>>,
-    redirects: AtomicU64,
 }
 
 impl ClusterClient {
@@ -64,10 +65,8 @@ impl ClusterClient {
                     let nodes = HashMap::from([(seed.clone(), Arc::new(client))]);
                     return Ok(ClusterClient {
                         options,
-                        home: seed,
+                        slots: SlotMap::new(seed),
                         nodes: Mutex::new(nodes),
-                        owners: RwLock::new(vec![None; usize::from(SLOT_COUNT)]),
-                        redirects: AtomicU64::new(0),
                     });
                 }
                 Err(e) => last = e,
@@ -78,7 +77,7 @@ impl ClusterClient {
 
     /// `Moved` answers followed so far.
     pub fn redirects(&self) -> u64 {
-        self.redirects.load(Ordering::Relaxed)
+        self.slots.redirects()
     }
 
     /// The connection to the node at `addr` (RPC `host:port`), opened, or
@@ -101,20 +100,6 @@ impl ClusterClient {
         }
     }
 
-    /// Where a request on `key` goes now.
-    fn owner_of(&self, key: Option<&[u8]>) -> Arc<str> {
-        let owners = self.owners.read().unwrap_or_else(|e| e.into_inner());
-        key.and_then(|k| owners[usize::from(key_slot(k))].clone())
-            .unwrap_or_else(|| self.home.as_str().into())
-    }
-
-    fn learn(&self, slot: u16, addr: &str) {
-        let mut owners = self.owners.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(owner) = owners.get_mut(usize::from(slot)) {
-            *owner = Some(addr.into());
-        }
-    }
-
     pub(crate) fn exec_with(&self, req: Request<'_, '_>, options: &CallOptions) -> Result<Outcome> {
         let attempt = |addr: &str| {
             retry::once(
@@ -123,13 +108,10 @@ impl ClusterClient {
                 || {},
             )
         };
-        match attempt(&self.owner_of(req.first_key())) {
-            Err(Error::Moved { slot, addr }) if !addr.is_empty() => {
-                self.learn(slot, &addr);
-                self.redirects.fetch_add(1, Ordering::Relaxed);
-                attempt(&addr)
-            }
-            done => done,
+        let first = attempt(&self.slots.owner_of(req.first_key()));
+        match first.as_ref().err().and_then(|e| self.slots.redirect(e)) {
+            Some(owner) => attempt(&owner),
+            None => first,
         }
     }
 
@@ -142,7 +124,7 @@ impl ClusterClient {
         command: &Command<'_>,
         options: &CallOptions,
     ) -> Result<CallStream> {
-        let client = self.node(&self.home)?;
+        let client = self.node(&self.slots.home)?;
         Ok(client.stream_with(command, options)?.keeping(client))
     }
 
@@ -159,7 +141,7 @@ impl std::fmt::Debug for ClusterClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner()).len();
         f.debug_struct("ClusterClient")
-            .field("home", &self.home)
+            .field("home", &self.slots.home)
             .field("nodes", &nodes)
             .finish()
     }

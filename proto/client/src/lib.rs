@@ -39,8 +39,9 @@
 //! a key of another node's slot with [`Error::Moved`] (the slot and the
 //! owner's RPC address). A [`ClusterClient`] follows it: it keeps a
 //! connection per node and remembers each slot's owner, so a request goes
-//! straight to its node after the first redirect. (A node in proxy mode,
-//! `cluster-proxy yes`, forwards such requests itself instead.)
+//! straight to its node after the first redirect; [`AsyncClusterClient`]
+//! (feature `tokio`) does the same over async connections. (A node in
+//! proxy mode, `cluster-proxy yes`, forwards such requests itself instead.)
 //!
 //! # Pools and discovery
 //!
@@ -94,6 +95,8 @@ mod tests;
 pub use asynch::{AsyncCallStream, AsyncClient};
 pub use citadel_proto::rpc::ErrorCode;
 pub use client::{Client, PendingReply};
+#[cfg(feature = "tokio")]
+pub use cluster::AsyncClusterClient;
 pub use cluster::ClusterClient;
 pub use command::Command;
 pub use discovery::{Discovered, DiscoveryConfig, TransportStats};
