@@ -119,6 +119,19 @@ fn a_cluster_client_writes_and_reads_through_any_node() {
         let values = reader.mget(tagged).unwrap();
         assert!(values.iter().all(|v| v.as_deref() == Some(&b"t"[..])));
     }
+    // A batch over every node, from a client that knows no slot yet: the
+    // seed answers `Moved` for two thirds, which are sent on to their
+    // owners; the answers come back in order.
+    let fresh = ClusterClient::connect([rpc_addr(&cluster.nodes[2])]).unwrap();
+    let ops: Vec<Command<'_>> = keys.iter().map(|k| Command::get(k.as_bytes())).collect();
+    let answers = fresh.batch(&ops).unwrap();
+    assert!(fresh.redirects() > 0);
+    for (answer, k) in answers.into_iter().zip(&keys) {
+        match answer {
+            Ok(Outcome::Value(Some(v))) => assert_eq!(v, format!("v{k}").into_bytes()),
+            other => panic!("{k}: {other:?}"),
+        }
+    }
     // RESP on each key's owner holds the same data.
     let owners = owners(&cluster, &keys);
     let mut resp: Vec<redis::Connection> = cluster.nodes.iter().map(Server::client).collect();
@@ -161,6 +174,12 @@ fn the_async_cluster_client_routes_concurrent_calls() {
         let tagged = ["{a}1", "{a}2"];
         c.mset(tagged.iter().map(|k| (k, "t"))).await.unwrap();
         assert_eq!(c.exists(tagged).await.unwrap(), 2);
+        let ops: Vec<Command<'_>> = keys.iter().map(|k| Command::get(k.as_bytes())).collect();
+        let answers = c.batch(&ops).await.unwrap();
+        assert_eq!(answers.len(), keys.len());
+        assert!(answers
+            .iter()
+            .all(|a| matches!(a, Ok(Outcome::Value(Some(_))))));
         // A seed that is down is skipped.
         let dead = "127.0.0.1:1".to_string();
         let other = AsyncClusterClient::connect([dead, rpc_addr(&cluster.nodes[2])])

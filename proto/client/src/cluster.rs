@@ -4,6 +4,7 @@
 
 #[cfg(feature = "tokio")]
 mod asynch;
+mod batch;
 mod slots;
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 #[cfg(feature = "tokio")]
 pub use asynch::AsyncClusterClient;
+use batch::BatchRoute;
 use slots::SlotMap;
 
 use crate::client::Client;
@@ -27,9 +29,9 @@ use crate::stream::CallStream;
 /// connected to); a `Moved` answer names the owner's RPC address, which
 /// is remembered for that slot and the request sent there once more (a
 /// second `Moved` is returned: the cluster is changing). Keyless requests
-/// (scan, stats, calls) go to the seed node. A batch goes where its first
-/// key's slot lives; its operations on other nodes' slots answer `Moved`
-/// each, which is not followed.
+/// (scan, stats, calls) go to the seed node. A batch is split by node (one
+/// sub-batch each, answers merged in order), and its operations answered
+/// `Moved` are sent once more to their new owner.
 ///
 /// ```no_run
 /// use citadel_client::ClusterClient;
@@ -101,16 +103,24 @@ impl ClusterClient {
     }
 
     pub(crate) fn exec_with(&self, req: Request<'_, '_>, options: &CallOptions) -> Result<Outcome> {
-        let attempt = |addr: &str| {
+        let attempt = |addr: &str, req: Request<'_, '_>| {
             retry::once(
                 req.is_idempotent(),
                 || self.node(addr)?.exec_with(req, options),
                 || {},
             )
         };
-        let first = attempt(&self.slots.owner_of(req.first_key()));
+        if let Request::Batch(ops) = req {
+            let mut route = BatchRoute::new(&self.slots, ops);
+            while let Some((addr, indices, follow, sub)) = route.next(ops) {
+                let answer = attempt(&addr, Request::Batch(&sub));
+                route.answered(&self.slots, indices, follow, answer)?;
+            }
+            return Ok(route.finish());
+        }
+        let first = attempt(&self.slots.owner_of(req.first_key()), req);
         match first.as_ref().err().and_then(|e| self.slots.redirect(e)) {
-            Some(owner) => attempt(&owner),
+            Some(owner) => attempt(&owner, req),
             None => first,
         }
     }

@@ -6,9 +6,9 @@ One Client per node, opened as needed. A keyed request goes to the node
 its slot was last seen on (at first: the seed), a Moved answer is
 remembered for that slot and the request sent there once more (a second
 Moved is raised: the cluster is changing). Keyless requests (scan, stats,
-calls) go to the seed node, a batch where its first key's slot lives; a
-batch's operations on other nodes' slots come back as Moved outcomes,
-not followed."""
+calls) go to the seed node. A batch is split by node (one sub-batch each,
+the outcomes merged back in order); its operations answered Moved are
+sent once more to their new owner (a second Moved is their outcome)."""
 
 import threading
 
@@ -77,15 +77,35 @@ class ClusterClient(BlockingCommands):
         try:
             return self.node(address)._run(op, deadline_ms, priority)
         except Moved as moved:
-            if not moved.address:
+            if not self._learn(moved):
                 raise
-            self._owners[moved.slot] = moved.address
-            self.redirects += 1
             return self.node(moved.address)._run(op, deadline_ms, priority)
 
+    def _learn(self, moved):
+        """Remembers the owner a Moved names; False when it names none."""
+        if not moved.address:
+            return False
+        self._owners[moved.slot] = moved.address
+        self.redirects += 1
+        return True
+
     def _run_batch(self, op_list, deadline_ms, priority):
-        first = next((op.key for op in op_list if op.key is not None), None)
-        return self.node(self._owner(first))._run_batch(op_list, deadline_ms, priority)
+        outcomes = [None] * len(op_list)
+        groups = {}
+        for i, op in enumerate(op_list):
+            groups.setdefault(self._owner(op.key), []).append(i)
+        for follow in (True, False):
+            moved = {}
+            for address, indices in groups.items():
+                sub = [op_list[i] for i in indices]
+                answers = self.node(address)._run_batch(sub, deadline_ms, priority)
+                for i, answer in zip(indices, answers):
+                    if follow and isinstance(answer, Moved) and self._learn(answer):
+                        moved.setdefault(answer.address, []).append(i)
+                    else:
+                        outcomes[i] = answer
+            groups = moved
+        return outcomes
 
     def close(self):
         with self._lock:

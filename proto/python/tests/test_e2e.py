@@ -261,6 +261,13 @@ def test_cluster_moved_and_the_cluster_client():
             assert c.redirects > 0
             assert [c.get(k) for k in keys] == [k.upper().encode() for k in keys]
             assert c.mget("{py}a", "{py}b") == [None, None]
+        # A batch over every node from a client that knows no slot yet.
+        with ClusterClient([f"127.0.0.1:{nodes[0].rpc_port}"]) as c:
+            b = c.batch()
+            for k in keys:
+                b.get(k)
+            assert b.execute() == [k.upper().encode() for k in keys]
+            assert c.redirects > 0
         # RESP on each key's owner holds the same data.
         by_rpc_port = {n.rpc_port: n for n in nodes}
         with ClusterClient([f"127.0.0.1:{nodes[2].rpc_port}"]) as c:

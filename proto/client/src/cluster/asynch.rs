@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::batch::BatchRoute;
 use super::slots::SlotMap;
 use crate::asynch::{AsyncCallStream, AsyncClient};
 use crate::command::{Command, Request};
@@ -15,9 +16,9 @@ use crate::outcome::Outcome;
 
 /// The async twin of [`ClusterClient`](crate::ClusterClient): a keyed
 /// request goes to the node its slot was last seen on, a `Moved` answer
-/// is remembered and followed once; keyless requests and streams go to
-/// the seed. Concurrent calls to one node are pipelined on its
-/// connection.
+/// is remembered and followed once (a batch is split by node, as the
+/// blocking client's); keyless requests and streams go to the seed.
+/// Concurrent calls to one node are pipelined on its connection.
 ///
 /// ```no_run
 /// use citadel_client::AsyncClusterClient;
@@ -127,6 +128,14 @@ impl AsyncClusterClient {
         req: Request<'_, '_>,
         options: &CallOptions,
     ) -> Result<Outcome> {
+        if let Request::Batch(ops) = req {
+            let mut route = BatchRoute::new(&self.slots, ops);
+            while let Some((addr, indices, follow, sub)) = route.next(ops) {
+                let answer = self.attempt(&addr, Request::Batch(&sub), options).await;
+                route.answered(&self.slots, indices, follow, answer)?;
+            }
+            return Ok(route.finish());
+        }
         let owner = self.slots.owner_of(req.first_key());
         let first = self.attempt(&owner, req, options).await;
         match first.as_ref().err().and_then(|e| self.slots.redirect(e)) {
