@@ -253,13 +253,40 @@ fn proxy_mode_forwards_operations_to_their_node() {
     assert_eq!(c.exists(&asked).unwrap(), 30);
     assert_eq!(c.delete(&spread[..10]).unwrap(), 10);
     assert_eq!(c.exists(&asked).unwrap(), 20);
-    // In a batch an operation is not forwarded: keys elsewhere answer Moved.
-    let far = keys.iter().zip(&owners).find(|(_, &o)| o != 0).unwrap().0;
-    let outcomes = c.batch(&[Command::get(far.as_bytes())]).unwrap();
-    assert!(
-        matches!(&outcomes[0], Err(Error::Moved { .. })),
-        "{outcomes:?}"
-    );
+    // A batch: its operations on other nodes are forwarded together, the
+    // answers come back in order, errors included, each as if local.
+    let mut ops: Vec<Command<'_>> = keys[30..90]
+        .iter()
+        .map(|k| Command::get(k.as_bytes()))
+        .collect();
+    ops.push(Command::get(b"p:absent"));
+    ops.push(Command::incr(keys[40].as_bytes(), 1));
+    ops.push(Command::set(b"p:fresh", b"f", SetOptions::new()));
+    ops.push(Command::incr(b"p:counter", 5));
+    ops.push(Command::incr(b"p:counter", 5));
+    ops.push(Command::Exists(vec![b"p:fresh".as_slice()]));
+    let outcomes = c.batch(&ops).unwrap();
+    assert_eq!(outcomes.len(), ops.len());
+    for (k, outcome) in keys[30..90].iter().zip(&outcomes) {
+        let want = format!("v{k}").into_bytes();
+        assert!(
+            matches!(outcome, Ok(Outcome::Value(Some(v))) if *v == want),
+            "{k}: {outcome:?}"
+        );
+    }
+    let rest = &outcomes[60..];
+    assert!(matches!(rest[0], Ok(Outcome::Value(None))), "{rest:?}");
+    let e = rest[1].as_ref().unwrap_err();
+    assert_eq!(e.server_code(), Some(ErrorCode::NotInteger), "{e:?}");
+    assert!(matches!(rest[2], Ok(Outcome::Done(true))), "{rest:?}");
+    assert!(matches!(rest[3], Ok(Outcome::Int(5))), "{rest:?}");
+    assert!(matches!(rest[4], Ok(Outcome::Int(10))), "{rest:?}");
+    assert!(matches!(rest[5], Ok(Outcome::Int(1))), "{rest:?}");
+    let fresh: String = cluster.nodes[cluster.owner_of("p:fresh")]
+        .client()
+        .get("p:fresh")
+        .unwrap();
+    assert_eq!(fresh, "f");
 }
 
 /// The shared-memory transport is checked the same way: `Moved` without

@@ -54,8 +54,12 @@ pub fn finished(
     let Some(result) = results.pop() else {
         return Err(RpcError::Forward("no reply".into()));
     };
-    let reply = check_reply(result)?;
-    let reply = reply.as_slice();
+    answer(writer, method, &check_reply(result)?)
+}
+
+/// The RPC answer of `method` from its peer's RESP2 reply (not an error:
+/// see [`check_one`]).
+pub fn answer(writer: &mut ReplyWriter, method: Method, reply: &[u8]) -> Result<Body, RpcError> {
     let unexpected = || reply_failed(method);
     let is_ok = reply == b"+OK\r\n";
     Ok(match method {
@@ -77,11 +81,16 @@ pub fn finished(
 /// A forwarded part's one reply, unless the part failed or the peer
 /// answered an error (then the error the operation would have had here).
 pub fn check_reply(result: PartResult) -> Result<Vec<u8>, RpcError> {
-    let reply = match result {
-        Ok(mut replies) if !replies.is_empty() => replies.swap_remove(0),
-        Ok(_) => return Err(RpcError::Forward("no reply".into())),
-        Err(e) => return Err(RpcError::Forward(e.to_string())),
-    };
+    match result {
+        Ok(mut replies) if !replies.is_empty() => check_one(replies.swap_remove(0)),
+        Ok(_) => Err(RpcError::Forward("no reply".into())),
+        Err(e) => Err(RpcError::Forward(e.to_string())),
+    }
+}
+
+/// One reply, unless the peer answered an error (then the error the
+/// operation would have had here).
+pub fn check_one(reply: Vec<u8>) -> Result<Vec<u8>, RpcError> {
     match reply.strip_prefix(b"-") {
         Some(text) => Err(peer_error(text)),
         None => Ok(reply),

@@ -25,10 +25,12 @@
 //! address), or in proxy mode forwarded to it as a RESP command and
 //! waited for like a call (`forward.rs`, `WaitKey::Forward`); a
 //! multi-key operation over several nodes is split and merged
-//! (`split.rs`).
+//! (`split.rs`); a batch's operations on other nodes are forwarded
+//! together and the batch answered in order (`batch_forward.rs`).
 
 #[cfg(test)]
 mod alloc_tests;
+mod batch_forward;
 mod calls;
 mod error;
 mod forward;

@@ -13,6 +13,7 @@ use citadel_proto::rpc::{
 
 mod routed;
 
+use super::batch_forward::BatchPlan;
 use super::calls::{self, Started};
 use super::ops::{self, Exec, Scratch};
 use super::route::{self, Routed};
@@ -33,8 +34,12 @@ const FRAME_OVERHEAD: usize = 64 << 10;
 /// Frames decoded (and keys prefetched) at a time.
 const AHEAD: usize = 32;
 
-/// A frame's header and its verified request (or why it is not one).
-type Decoded<'a> = (FrameHeader, Result<Request<'a>, RequestError>);
+/// A frame's header, its body and its verified request (or why it is
+/// not one).
+type Decoded<'a> = (FrameHeader, &'a [u8], Result<Request<'a>, RequestError>);
+
+/// A request's frame: its header and body.
+type Frame<'a> = (&'a FrameHeader, &'a [u8]);
 
 /// Starts loading the home bucket, then the item, of each single-key
 /// request (and each single-key operation of a batch), so the memory
@@ -48,7 +53,7 @@ fn prefetch(thread: &ThreadCtx, batch: &[Option<Decoded<'_>>]) {
             n += 1;
         }
     };
-    for (_, decoded) in batch.iter().flatten() {
+    for (_, _, decoded) in batch.iter().flatten() {
         match decoded {
             Ok(Request {
                 op: Op::Batch(ops), ..
@@ -77,8 +82,18 @@ fn single_key<'a>(op: &Op<'a>) -> Option<&'a [u8]> {
 struct InFlight {
     id: u64,
     method: Method,
-    /// A multi-key operation split over nodes (proxy mode): how to merge.
-    split: Option<Box<Split>>,
+    /// How forwarded answers become the request's answer.
+    merge: Merge,
+}
+
+/// What a forwarded request's answers are merged into (proxy mode).
+enum Merge {
+    /// One operation, one peer reply.
+    One,
+    /// A multi-key operation split over nodes.
+    Split(Box<Split>),
+    /// A batch with operations on other nodes.
+    Batch(Box<BatchPlan>),
 }
 
 pub struct RpcSession {
@@ -176,7 +191,8 @@ impl RpcSession {
                     }
                     Ok(Some((header, len))) => {
                         let body = &rest[HEADER_LEN..len];
-                        batch[n] = Some((header, decode_request_with(&header, body, &self.limits)));
+                        let decoded = decode_request_with(&header, body, &self.limits);
+                        batch[n] = Some((header, body, decoded));
                         n += 1;
                         pos += len;
                     }
@@ -191,6 +207,7 @@ impl RpcSession {
                     d,
                     Some((
                         _,
+                        _,
                         Ok(Request {
                             op: Op::Batch(_),
                             ..
@@ -201,12 +218,12 @@ impl RpcSession {
             if n > 1 || is_batch(&batch[0]) {
                 prefetch(thread, &batch[..n]);
             }
-            for (header, decoded) in batch[..n].iter_mut().filter_map(Option::take) {
+            for (header, body, decoded) in batch[..n].iter_mut().filter_map(Option::take) {
                 requests += 1;
                 match decoded {
                     Ok(req) => {
                         classes[RpcCounters::class(req.priority)] += 1;
-                        self.run(thread, &req, out)
+                        self.run(thread, &req, (&header, body), out)
                     }
                     Err(e) => self.error(out, header.id, header.method, &e.into()),
                 }
@@ -280,11 +297,15 @@ impl RpcSession {
             tracing::warn!(key = ?done.key(), "an RPC completion for no request");
             return;
         };
-        let answer = match (done, call.split) {
-            (Completion::Forward { results, .. }, Some(plan)) => {
+        let answer = match (done, call.merge) {
+            (Completion::Forward { results, .. }, Merge::Split(plan)) => {
                 super::split::finished(&mut self.writer, call.method, *plan, results)
             }
-            (Completion::Forward { results, .. }, None) => {
+            (Completion::Forward { results, .. }, Merge::Batch(mut plan)) => {
+                plan.answered(results);
+                self.batch_finished(thread, *plan)
+            }
+            (Completion::Forward { results, .. }, Merge::One) => {
                 super::forward::finished(&mut self.writer, call.method, results)
             }
             (done, _) => calls::finished(thread, &mut self.writer, done),
@@ -295,14 +316,20 @@ impl RpcSession {
         }
     }
 
-    fn run(&mut self, thread: &mut ThreadCtx, req: &Request<'_>, out: &mut Vec<u8>) {
+    fn run(
+        &mut self,
+        thread: &mut ThreadCtx,
+        req: &Request<'_>,
+        frame: Frame<'_>,
+        out: &mut Vec<u8>,
+    ) {
         let (id, method) = (req.id, req.op.method());
         let result = if req.expired_at(thread.cache.now_ms()) {
             Err(RpcError::Deadline)
         } else if !self.authed && !matches!(req.op, Op::Hello { .. }) {
             Err(RpcError::NoAuth)
         } else {
-            match self.route_and_run(thread, req, out) {
+            match self.route_and_run(thread, req, frame, out) {
                 Some(result) => result,
                 None => return,
             }
@@ -393,8 +420,8 @@ impl RpcSession {
         id: u64,
         method: Method,
     ) {
-        let split = None;
-        self.in_flight.insert(key, InFlight { id, method, split });
+        let merge = Merge::One;
+        self.in_flight.insert(key, InFlight { id, method, merge });
         // A pipeline's frames are streamed as they arrive.
         if matches!(key, WaitKey::Pipeline(_)) {
             thread.waits.stream(key);
@@ -408,22 +435,28 @@ impl RpcSession {
     /// Every operation of a batch, in order, into one `BatchReply`.
     fn batch(&mut self, thread: &mut ThreadCtx, batch: Batch<'_>) -> Body {
         for op in batch.iter() {
-            let outcome = match op {
-                // Cluster mode: each operation on its own (never forwarded).
-                Ok(op) => match route::route(&self.state, thread, &op) {
-                    Ok(Routed::Local) => ops::run(&mut self.exec(thread), &op),
-                    Ok(Routed::Elsewhere { refusal, .. }) => Err(refusal),
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e.into()),
-            };
-            let body = match outcome {
-                Ok(body) => body,
-                Err(e) => e.body(&mut self.writer),
-            };
+            let body = self.batch_op(thread, op);
             self.writer.push_outcome(body);
         }
         self.writer.batch()
+    }
+
+    /// One operation of a batch, run here (in cluster mode each is routed
+    /// on its own; another node's answers `Moved` unless the batch was
+    /// forwarded: `batch_forward.rs`).
+    fn batch_op(&mut self, thread: &mut ThreadCtx, op: Result<Op<'_>, RequestError>) -> Body {
+        let outcome = match op {
+            Ok(op) => match route::route(&self.state, thread, &op) {
+                Ok(Routed::Local) => ops::run(&mut self.exec(thread), &op),
+                Ok(Routed::Elsewhere { refusal, .. }) => Err(refusal),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e.into()),
+        };
+        match outcome {
+            Ok(body) => body,
+            Err(e) => e.body(&mut self.writer),
+        }
     }
 
     fn hello(

@@ -2,9 +2,10 @@
 //! or refused, by where its keys live (`rpc/route.rs`). Outside cluster
 //! mode every request runs here.
 
-use citadel_proto::rpc::{Body, Op, Request};
+use citadel_proto::rpc::{decode_request_with, Body, Op, Request};
 
-use super::RpcSession;
+use super::{Frame, Merge, RpcSession};
+use crate::rpc::batch_forward::{self, BatchPlan};
 use crate::rpc::route::{self, Routed};
 use crate::rpc::{forward, split, RpcError};
 use crate::thread::ThreadCtx;
@@ -17,9 +18,21 @@ impl RpcSession {
         &mut self,
         thread: &mut ThreadCtx,
         req: &Request<'_>,
+        (header, body): Frame<'_>,
         out: &mut Vec<u8>,
     ) -> Option<Result<Body, RpcError>> {
         let op = &req.op;
+        if let Op::Batch(batch) = op {
+            let started = batch_forward::start(&self.state, thread, header, body, batch);
+            if let Some((key, plan)) = started {
+                self.monitor(thread, op);
+                self.wait_for(thread, key, req.id, op.method());
+                if let Some(call) = self.in_flight.get_mut(&key) {
+                    call.merge = Merge::Batch(plan);
+                }
+                return None;
+            }
+        }
         match route::route(&self.state, thread, op) {
             Ok(Routed::Local) => {
                 self.monitor(thread, op);
@@ -45,7 +58,7 @@ impl RpcSession {
                         self.monitor(thread, op);
                         self.wait_for(thread, key, req.id, op.method());
                         if let Some(call) = self.in_flight.get_mut(&key) {
-                            call.split = Some(plan);
+                            call.merge = Merge::Split(plan);
                         }
                         None
                     }
@@ -54,6 +67,33 @@ impl RpcSession {
             }
             Err(e) => Some(Err(e)),
         }
+    }
+
+    /// A forwarded batch's answer, in order: each forwarded operation from
+    /// its peer's reply, the others run here now.
+    pub(super) fn batch_finished(
+        &mut self,
+        thread: &mut ThreadCtx,
+        mut plan: BatchPlan,
+    ) -> Result<Body, RpcError> {
+        let body = std::mem::take(&mut plan.body);
+        let req = decode_request_with(&plan.header, &body, &self.limits)?;
+        let Op::Batch(batch) = req.op else {
+            return Err(RpcError::Forward("a forwarded batch is no batch".into()));
+        };
+        for (i, op) in batch.iter().enumerate() {
+            let forwarded = match &op {
+                Ok(op) => plan.forwarded(&mut self.writer, i, op.method()),
+                Err(_) => None,
+            };
+            let body = match forwarded {
+                Some(Ok(body)) => body,
+                Some(Err(e)) => e.body(&mut self.writer),
+                None => self.batch_op(thread, op),
+            };
+            self.writer.push_outcome(body);
+        }
+        Ok(self.writer.batch())
     }
 
     fn monitor(&self, thread: &ThreadCtx, op: &Op<'_>) {
