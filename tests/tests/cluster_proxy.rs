@@ -275,6 +275,18 @@ fn a_stale_view_is_corrected_by_one_more_hop() {
     // which A follows once.
     let v: String = a.client().get(&key).unwrap();
     assert_eq!(v, "fresh");
+    // A transaction on it: B refuses its queue (-MOVED to C) and aborts
+    // the EXEC, so nothing ran; A sends it all once more, to C.
+    let (set, len): (String, i64) = redis::pipe()
+        .atomic()
+        .set(&key, "tx")
+        .strlen(&key)
+        .query(&mut a.client())
+        .unwrap();
+    assert_eq!((set.as_str(), len), ("OK", 2));
+    let v: String = c.client().get(&key).unwrap();
+    assert_eq!(v, "tx");
+    let _: () = a.client().set(&key, "fresh").unwrap();
     // A split whose piece B cannot serve alone (keys of B and of C, by
     // B's view): Redis's TRYAGAIN, until the views agree again.
     let e = a

@@ -17,7 +17,9 @@
 //! everything in flight on it fails; a peer that failed has its circuit
 //! opened for as long, so requests for it fail at once meanwhile. A part
 //! answered `-MOVED` (the peer's view is newer) is sent once to the node
-//! it names, no further.
+//! it names, no further: a single command, a part whose every command was
+//! refused so, or a transaction whose queue was and whose EXEC aborted
+//! (nothing of it ran).
 
 mod link;
 mod peer;
@@ -239,12 +241,14 @@ impl Request {
         self.complete(Err(e));
     }
 
-    /// Its replies: done, unless a lone -MOVED sends it on once more
-    /// (a job's part: an unanswered request is never redirected).
+    /// Its replies: done, unless they say none of it ran because its slot
+    /// moved (`reply::redirect_of`: -MOVED answers, or a transaction
+    /// aborted by them): then it is sent on once more (a job's part: an
+    /// unanswered request is never redirected).
     fn answered(mut self, replies: Vec<Vec<u8>>) {
         let waited = matches!(self.reply_to, ReplyTo::Job { .. });
-        if let ([only], false, true) = (replies.as_slice(), self.redirected, waited) {
-            if let Some(owner) = reply::moved_to(only).filter(|o| *o != self.part.addr) {
+        if let (false, true) = (self.redirected, waited) {
+            if let Some(owner) = reply::redirect_of(&replies).filter(|o| *o != self.part.addr) {
                 self.part.addr = owner.to_string();
                 self.redirected = true;
                 let shared = self.shared.clone();

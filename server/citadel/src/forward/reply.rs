@@ -115,6 +115,29 @@ pub fn moved_to(reply: &[u8]) -> Option<&str> {
     text.split_once(' ').map(|(_, addr)| addr)
 }
 
+/// The node a part's `replies` send it to, when nothing of it ran: every
+/// reply is `-MOVED` to that one node (single commands, a batch's part),
+/// or the part is a transaction (MULTI ... EXEC) whose queue was refused
+/// with `-MOVED` to it and whose EXEC aborted.
+pub fn redirect_of(replies: &[Vec<u8>]) -> Option<&str> {
+    if let Some(owner) = one_owner(replies.iter()) {
+        return Some(owner);
+    }
+    let [multi, queue @ .., exec] = replies else {
+        return None;
+    };
+    if multi.as_slice() != b"+OK\r\n" || !exec.starts_with(b"-EXECABORT") {
+        return None;
+    }
+    one_owner(queue.iter().filter(|r| r.as_slice() != b"+QUEUED\r\n"))
+}
+
+/// The node all of `replies` (one at least) are `-MOVED` to.
+fn one_owner<'a>(mut replies: impl Iterator<Item = &'a Vec<u8>>) -> Option<&'a str> {
+    let owner = moved_to(replies.next()?)?;
+    replies.all(|r| moved_to(r) == Some(owner)).then_some(owner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +181,26 @@ mod tests {
             Some("10.0.0.1:7000")
         );
         assert_eq!(moved_to(b"-ERR no\r\n"), None);
+    }
+
+    #[test]
+    fn a_part_is_redirected_only_when_none_of_it_ran() {
+        let r = |items: &[&[u8]]| items.iter().map(|i| i.to_vec()).collect::<Vec<_>>();
+        let moved: &[u8] = b"-MOVED 7 10.0.0.2:7000\r\n";
+        let elsewhere: &[u8] = b"-MOVED 7 10.0.0.3:7000\r\n";
+        assert_eq!(redirect_of(&r(&[moved])), Some("10.0.0.2:7000"));
+        assert_eq!(redirect_of(&r(&[moved, moved])), Some("10.0.0.2:7000"));
+        assert_eq!(redirect_of(&r(&[moved, b":1\r\n"])), None);
+        assert_eq!(redirect_of(&r(&[moved, elsewhere])), None);
+        let abort: &[u8] = b"-EXECABORT Transaction discarded because of previous errors.\r\n";
+        let tx = r(&[b"+OK\r\n", moved, moved, abort]);
+        assert_eq!(redirect_of(&tx), Some("10.0.0.2:7000"));
+        let queued = r(&[b"+OK\r\n", b"+QUEUED\r\n", moved, abort]);
+        assert_eq!(redirect_of(&queued), Some("10.0.0.2:7000"));
+        let ran = r(&[b"+OK\r\n", b"+QUEUED\r\n", b"*1\r\n:1\r\n"]);
+        assert_eq!(redirect_of(&ran), None);
+        let other_error = r(&[b"+OK\r\n", b"-ERR syntax\r\n", moved, abort]);
+        assert_eq!(redirect_of(&other_error), None);
+        assert_eq!(redirect_of(&[]), None);
     }
 }
