@@ -31,6 +31,16 @@ fn owners(cluster: &Cluster, keys: &[String]) -> Vec<usize> {
     keys.iter().map(|k| cluster.owner_of(k)).collect()
 }
 
+/// RESP on each key's owner holds its value `v<key>`.
+fn owners_hold_their_values(cluster: &Cluster, keys: &[String]) {
+    let owners = owners(cluster, keys);
+    let mut resp: Vec<redis::Connection> = cluster.nodes.iter().map(Server::client).collect();
+    for (k, &owner) in keys.iter().zip(&owners) {
+        let v: String = resp[owner].get(k).unwrap();
+        assert_eq!(v, format!("v{k}"));
+    }
+}
+
 fn keys(n: usize, prefix: &str) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}")).collect()
 }
@@ -132,13 +142,7 @@ fn a_cluster_client_writes_and_reads_through_any_node() {
             other => panic!("{k}: {other:?}"),
         }
     }
-    // RESP on each key's owner holds the same data.
-    let owners = owners(&cluster, &keys);
-    let mut resp: Vec<redis::Connection> = cluster.nodes.iter().map(Server::client).collect();
-    for (k, &owner) in keys.iter().zip(&owners) {
-        let v: String = resp[owner].get(k).unwrap();
-        assert_eq!(v, format!("v{k}"));
-    }
+    owners_hold_their_values(&cluster, &keys);
 }
 
 #[test]
@@ -190,13 +194,7 @@ fn the_async_cluster_client_routes_concurrent_calls() {
             Some(format!("v{}", keys[0]).into_bytes())
         );
     });
-    // RESP on each key's owner holds the same data.
-    let owners = owners(&cluster, &keys);
-    let mut resp: Vec<redis::Connection> = cluster.nodes.iter().map(Server::client).collect();
-    for (k, &owner) in keys.iter().zip(&owners) {
-        let v: String = resp[owner].get(k).unwrap();
-        assert_eq!(v, format!("v{k}"));
-    }
+    owners_hold_their_values(&cluster, &keys);
 }
 
 #[test]

@@ -10,12 +10,12 @@
 
 use citadel_proto::rpc::{Batch, FrameHeader, ReplyWriter};
 
-use super::forward::{answer, check_one};
+use super::forward::{answer, check_one, submit};
 use super::monitor::command_of;
 use super::route::{self, Routed};
 use super::RpcError;
 use crate::command::proxy_enabled;
-use crate::forward::{encode_command, Job, Part, PartResult};
+use crate::forward::{encode_command, Part, PartResult};
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
 use crate::wait::WaitKey;
@@ -77,20 +77,14 @@ pub fn start(
     if parts.is_empty() {
         return None;
     }
-    let id = thread.next_forward();
-    forwarder.submit(Job {
-        thread: thread.index,
-        id,
-        resp3: false,
-        parts,
-    });
+    let key = submit(forwarder, thread, parts);
     let plan = BatchPlan {
         header: *header,
         body: body.to_vec(),
         remote,
         replies: Vec::new(),
     };
-    Some((WaitKey::Forward(id), Box::new(plan)))
+    Some((key, Box::new(plan)))
 }
 
 impl BatchPlan {

@@ -11,7 +11,7 @@ use super::monitor::command_of;
 use super::RpcError;
 use crate::command::{proxy_enabled, CmdError};
 use crate::forward::reply::{bulk, elements, integer};
-use crate::forward::{encode_command, Job, Part, PartResult};
+use crate::forward::{encode_command, Forwarder, Job, Part, PartResult};
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
 use crate::wait::WaitKey;
@@ -31,18 +31,25 @@ pub fn start(
     let argv = command_of(op);
     let mut request = Vec::new();
     encode_command(&mut request, argv.len(), argv.iter().map(Vec::as_slice));
+    let part = Part {
+        addr: resp,
+        request,
+        replies: 1,
+    };
+    Ok(submit(forwarder, thread, vec![part]))
+}
+
+/// Sends `parts` (RESP2 requests) as one job; the request waits on the
+/// key returned.
+pub fn submit(forwarder: &Forwarder, thread: &mut ThreadCtx, parts: Vec<Part>) -> WaitKey {
     let id = thread.next_forward();
     forwarder.submit(Job {
         thread: thread.index,
         id,
         resp3: false,
-        parts: vec![Part {
-            addr: resp,
-            request,
-            replies: 1,
-        }],
+        parts,
     });
-    Ok(WaitKey::Forward(id))
+    WaitKey::Forward(id)
 }
 
 /// The RPC answer of a forwarded `method` from its peer's RESP2 reply.

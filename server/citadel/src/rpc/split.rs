@@ -10,12 +10,12 @@ use citadel_cluster::Route;
 use citadel_proto::cluster::key_slot;
 use citadel_proto::rpc::{Body, Method, Op, ReplyWriter};
 
-use super::forward::{check_reply, reply_failed};
+use super::forward::{check_reply, reply_failed, submit};
 use super::route::for_each_key;
 use super::RpcError;
 use crate::command::{mark_written, proxy_enabled};
 use crate::forward::reply::{bulk, elements, integer};
-use crate::forward::{encode_command, Job, Part, PartResult};
+use crate::forward::{encode_command, Part, PartResult};
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
 use crate::wait::WaitKey;
@@ -134,14 +134,8 @@ pub fn start(
         });
         split.parts.push(positions);
     }
-    let id = thread.next_forward();
-    forwarder.submit(Job {
-        thread: thread.index,
-        id,
-        resp3: false,
-        parts,
-    });
-    Ok(Started::Waiting(WaitKey::Forward(id), Box::new(split)))
+    let key = submit(forwarder, thread, parts);
+    Ok(Started::Waiting(key, Box::new(split)))
 }
 
 /// Key positions served here, and per other node (RESP address) its own.
