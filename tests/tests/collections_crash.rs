@@ -9,7 +9,12 @@
 //! * lists (thousands of elements: paged): each list holds a contiguous
 //!   run of integers, pushed at the tail and popped at the head; after
 //!   recovery each list is still one run, the acknowledged one or the
-//!   one the write in flight made.
+//!   one the write in flight made;
+//! * sorted sets: each ZADD adds a version's members and moves the
+//!   `_ver` member to that version's score; after recovery every version
+//!   up to `_ver`'s score is whole and none past it exists;
+//! * paged hashes and sets: a checksum and version per write (hash), all
+//!   or none of a write's members (set).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -191,6 +196,65 @@ fn kill9_mid_list_pushes_and_pops_leaves_every_list_one_run() {
         }
     }
     assert!(longest > 1000, "the lists grew to {longest} elements only");
+}
+
+const ZSETS_PER_WRITER: usize = 3;
+/// Members each ZADD adds (plus `_ver`).
+const ZSET_BATCH: u64 = 4;
+
+/// One sorted-set writer: ZADD of version v's members (score v) and
+/// `_ver` moved to score v, in one command; returns each zset's last
+/// acknowledged version.
+fn zadd_until_killed(url: String, writer: usize, stop: Arc<AtomicBool>) -> Vec<u64> {
+    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let mut acked = vec![0u64; ZSETS_PER_WRITER];
+    let mut next = xorshift(writer as u64 + 29);
+    while !stop.load(Ordering::Relaxed) {
+        let z = (next() % ZSETS_PER_WRITER as u64) as usize;
+        let version = acked[z] + 1;
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(format!("crashz:{writer}:{z}"));
+        for k in 0..ZSET_BATCH {
+            cmd.arg(version).arg(format!("m{version}-{k}"));
+        }
+        cmd.arg(version).arg("_ver");
+        match cmd.query::<i64>(&mut c) {
+            Ok(_) => acked[z] = version,
+            Err(_) => break,
+        }
+    }
+    acked
+}
+
+#[test]
+fn kill9_mid_zadds_leaves_every_sorted_set_whole() {
+    let (server, acked) = kill9_during(zadd_until_killed);
+    let mut c = server.client();
+    let mut longest = 0;
+    for (w, versions) in acked.iter().enumerate() {
+        for (z, &version) in versions.iter().enumerate() {
+            let key = format!("crashz:{w}:{z}");
+            let members: Vec<(String, u64)> = c.zrange_withscores(&key, 0, -1).unwrap();
+            let stored = members
+                .iter()
+                .find(|(m, _)| m == "_ver")
+                .map_or(0, |(_, s)| *s);
+            assert!(
+                stored == version || stored == version + 1,
+                "{key}: version {stored}, acked {version}"
+            );
+            let want: Vec<(String, u64)> = (1..=stored)
+                .flat_map(|v| (0..ZSET_BATCH).map(move |k| (format!("m{v}-{k}"), v)))
+                .collect();
+            let got: Vec<(String, u64)> =
+                members.into_iter().filter(|(m, _)| m != "_ver").collect();
+            let mut want_sorted = want.clone();
+            want_sorted.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+            assert_eq!(got, want_sorted, "{key} is torn");
+            longest = longest.max(got.len());
+        }
+    }
+    assert!(longest > 0, "no sorted set was written before the kill");
 }
 
 /// Paged hashes and sets: a writer per collection, each command one
