@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use citadel_telemetry::Reader;
 use citadel_tests::clients::wait_until;
-use citadel_tests::{echo_plugin_bin, free_port, redis, Server};
+use citadel_tests::{echo_plugin_bin, free_port, redis, workspace_root, Server};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -211,6 +211,14 @@ impl Prometheus {
     /// The result vector of an instant PromQL query (empty while the
     /// server is not up yet).
     fn query(&self, promql: &str) -> Vec<serde_json::Value> {
+        self.answer(promql)["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The API's whole answer to an instant query (Null if none).
+    fn answer(&self, promql: &str) -> serde_json::Value {
         let encoded: String = promql
             .bytes()
             .map(|b| match b {
@@ -219,16 +227,13 @@ impl Prometheus {
             })
             .collect();
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return Vec::new();
+            return serde_json::Value::Null;
         };
         drop(s.write_all(format!("GET /api/v1/query?query={encoded} HTTP/1.0\r\n\r\n").as_bytes()));
         let mut reply = String::new();
         drop(s.read_to_string(&mut reply));
         let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        serde_json::from_str::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| v["data"]["result"].as_array().cloned())
-            .unwrap_or_default()
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
     }
 }
 
@@ -252,4 +257,23 @@ fn prometheus_scrapes_citadel_and_answers_promql() {
     assert_eq!(up.len(), 1, "{up:?}");
     let hits = prometheus.query("citadel_info_keyspace_hits > 0");
     assert_eq!(hits.len(), 1, "{hits:?}");
+
+    // Every query of the Grafana dashboard is valid PromQL over these names.
+    let path = workspace_root().join("deploy/grafana/citadel-dashboard.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    let exprs: Vec<&str> = panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    assert!(exprs.len() > 15);
+    for expr in exprs {
+        let answer = prometheus.answer(&expr.replace("$instance", ".*"));
+        assert_eq!(answer["status"], "success", "{expr}: {answer}");
+    }
+    // And the panels that should have data here do.
+    let per_core = "sum by (core) (rate(citadel_core_commands_total[1m]))";
+    assert_eq!(prometheus.query(per_core).len(), 2);
 }

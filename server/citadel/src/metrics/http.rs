@@ -4,7 +4,7 @@
 //! thread: a slow or hostile scraper costs this thread only.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -16,6 +16,9 @@ use citadel_telemetry::{exposition, Region};
 const MAX_HEAD: usize = 8 << 10;
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 const IDLE_POLL: Duration = Duration::from_millis(50);
+/// After the reply: how long and how much unread input is drained.
+const LINGER: Duration = Duration::from_secs(1);
+const MAX_DRAIN: usize = 1 << 20;
 
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     let listener = TcpListener::bind(addr)?;
@@ -128,7 +131,25 @@ fn serve(mut stream: TcpStream, region: &Region) -> io::Result<()> {
     );
     stream.write_all(head.as_bytes())?;
     stream.write_all(body.as_bytes())?;
-    stream.flush()
+    stream.flush()?;
+    linger(stream)
+}
+
+/// Closes after the client read the reply: closing with unread input
+/// (an oversized head, a body) would reset the connection and could
+/// discard the reply. What is left is drained, up to a bound.
+fn linger(mut stream: TcpStream) -> io::Result<()> {
+    stream.shutdown(Shutdown::Write)?;
+    stream.set_read_timeout(Some(LINGER))?;
+    let mut buf = [0u8; 4096];
+    let mut drained = 0;
+    while drained < MAX_DRAIN {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
