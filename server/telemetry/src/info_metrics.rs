@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::exposition::{label_value, Family};
+use crate::family::{label_value, Family};
 
 const SKIPPED_SECTIONS: &[&str] = &["commandstats", "latencystats"];
 /// Suffixes reserved for counters, histograms and summaries.

@@ -47,6 +47,7 @@
 //! then [`exposition::render`] for Prometheus text format 0.0.4.
 
 pub mod exposition;
+mod family;
 mod info_metrics;
 pub mod layout;
 mod reader;

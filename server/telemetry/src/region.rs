@@ -17,7 +17,7 @@ use crate::layout::*;
 use crate::slot::{Reason, SlotStats};
 use crate::snapshot::Snapshot;
 use crate::view::{LayoutError, View};
-use crate::words::{as_words_mut, fit_name, get_name, put_bytes, put_name, seq_write};
+use crate::words::{as_words_mut, fit_name, get_name, put_bytes, put_name, seq_write, Mapping};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -35,7 +35,7 @@ pub enum Opened {
 }
 
 pub struct Region {
-    map: MmapMut,
+    map: Arc<Mapping>,
     geometry: Geometry,
     at: Offsets,
     path: PathBuf,
@@ -77,7 +77,7 @@ impl Region {
         // and every access to its words is atomic (see `words`).
         let map = unsafe { MmapMut::map_mut(&file) }.map_err(io_err)?;
         let region = Region {
-            map,
+            map: Arc::new(Mapping::new(map)),
             geometry,
             at: geometry.offsets(),
             path: path.to_path_buf(),
@@ -166,8 +166,8 @@ impl Region {
         self.geometry
     }
 
-    pub(crate) fn words(&self) -> &[AtomicU64] {
-        as_words_mut(&self.map)
+    fn words(&self) -> &[AtomicU64] {
+        self.map.words()
     }
 
     fn view(&self) -> View<'_> {
@@ -184,13 +184,14 @@ impl Region {
 
     /// The recording handle of server thread `core` (single writer: that
     /// thread only). `None` past the geometry's cores.
-    pub fn core(self: &Arc<Self>, core: usize) -> Option<SlotStats> {
-        (core < self.geometry.cores).then(|| SlotStats::new(self.clone(), core, false))
+    pub fn core(&self, core: usize) -> Option<SlotStats> {
+        (core < self.geometry.cores)
+            .then(|| SlotStats::new(self.map.clone(), self.geometry, core, false))
     }
 
     /// The handle any other thread records through (atomic adds).
-    pub fn shared(self: &Arc<Self>) -> SlotStats {
-        SlotStats::new(self.clone(), self.geometry.cores, true)
+    pub fn shared(&self) -> SlotStats {
+        SlotStats::new(self.map.clone(), self.geometry, self.geometry.cores, true)
     }
 
     /// Names command slot `slot` (the server's command table index).

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use crate::layout::*;
-use crate::region::Region;
+use crate::words::Mapping;
 
 /// A shed reason's slot, from [`Region::reason`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -14,7 +14,8 @@ pub struct Reason(pub(crate) usize);
 
 /// Where one thread records (see the crate docs for who calls what).
 pub struct SlotStats {
-    region: Arc<Region>,
+    map: Arc<Mapping>,
+    geometry: Geometry,
     /// First word of the slot.
     base: usize,
     /// True for the shared slot: adds are atomic read-modify-writes.
@@ -28,18 +29,24 @@ impl std::fmt::Debug for SlotStats {
 }
 
 impl SlotStats {
-    pub(crate) fn new(region: Arc<Region>, core: usize, shared: bool) -> SlotStats {
-        let at = region.geometry().offsets();
+    pub(crate) fn new(
+        map: Arc<Mapping>,
+        geometry: Geometry,
+        core: usize,
+        shared: bool,
+    ) -> SlotStats {
+        let at = geometry.offsets();
         SlotStats {
             base: at.cores + core * at.core_stride,
-            region,
+            map,
+            geometry,
             shared,
         }
     }
 
     #[inline]
     fn word(&self, i: usize) -> &AtomicU64 {
-        &self.region.words()[self.base + i]
+        &self.map.words()[self.base + i]
     }
 
     #[inline]
@@ -57,7 +64,7 @@ impl SlotStats {
     /// Two adds (three when it failed); out-of-range slots are ignored.
     #[inline]
     pub fn command(&self, cmd: usize, nanos: u64, failed: bool) {
-        if cmd >= self.region.geometry().commands {
+        if cmd >= self.geometry.commands {
             return;
         }
         let base = SLOT_COMMANDS + cmd * COMMAND_WORDS;
@@ -73,7 +80,7 @@ impl SlotStats {
     #[inline]
     pub fn shed(&self, layer: Layer, reason: Reason, priority: u8) {
         let p = usize::from(priority).min(PRIORITIES - 1);
-        self.add(self.region.geometry().shed_word(layer, reason.0, p), 1);
+        self.add(self.geometry.shed_word(layer, reason.0, p), 1);
     }
 
     /// Sets one of this core's gauges (queueing delay, CPU budget).

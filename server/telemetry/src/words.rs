@@ -22,6 +22,19 @@ pub fn as_words_mut(map: &MmapMut) -> &[AtomicU64] {
     unsafe { std::slice::from_raw_parts(map.as_ptr().cast::<AtomicU64>(), map.len() / 8) }
 }
 
+/// The writer's mapping, shared by the region and its recording handles.
+pub struct Mapping(MmapMut);
+
+impl Mapping {
+    pub fn new(map: MmapMut) -> Mapping {
+        Mapping(map)
+    }
+
+    pub fn words(&self) -> &[AtomicU64] {
+        as_words_mut(&self.0)
+    }
+}
+
 /// Stores `bytes` into `words` (little-endian, zero-padded to the end).
 pub fn put_bytes(words: &[AtomicU64], bytes: &[u8]) {
     let mut chunks = bytes.chunks(8);
