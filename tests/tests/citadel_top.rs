@@ -5,8 +5,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use citadel_tests::clients::wait_until;
-use citadel_tests::{citadel_top_bin, redis, Server};
+use citadel_tests::clients::{set_then_gets, wait_until};
+use citadel_tests::{citadel_top_bin, Server};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -46,19 +46,11 @@ impl Drop for Tmux {
     }
 }
 
-fn gets(server: &Server, n: usize) {
-    let mut con = server.client();
-    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut con).unwrap();
-    for _ in 0..n {
-        let _: String = redis::cmd("GET").arg("k").query(&mut con).unwrap();
-    }
-}
-
 #[test]
 fn citadel_top_shows_the_server_live_and_quits_on_q() {
     let server = Server::start(&[]);
     let stats = format!("{}.stats", server.cache_file().display());
-    gets(&server, 40);
+    set_then_gets(&server, 40);
     let tmux = Tmux::new();
     let command = format!(
         "{} --stats-file {stats} --interval-ms 200",
@@ -94,7 +86,7 @@ fn citadel_top_shows_the_server_live_and_quits_on_q() {
     wait_until("40 GETs on screen", PATIENCE, || {
         get_row(&tmux.screen(), "40")
     });
-    gets(&server, 100);
+    set_then_gets(&server, 100);
     wait_until("140 GETs on screen", PATIENCE, || {
         get_row(&tmux.screen(), "140")
     });

@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use citadel_telemetry::Reader;
-use citadel_tests::clients::wait_until;
-use citadel_tests::{echo_plugin_bin, free_port, redis, workspace_root, Server};
+use citadel_tests::clients::{set_then_gets, wait_until};
+use citadel_tests::{echo_plugin_bin, free_port, workspace_root, Server};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -75,20 +75,12 @@ fn sample(scrape: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
-fn gets(server: &Server, n: usize) {
-    let mut con = server.client();
-    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut con).unwrap();
-    for _ in 0..n {
-        let _: String = redis::cmd("GET").arg("k").query(&mut con).unwrap();
-    }
-}
-
 const GET_CALLS: &str = "citadel_commands_total{command=\"get\"}";
 
 #[test]
 fn the_scrape_passes_promtool_and_counts_what_ran() {
     let rig = start();
-    gets(&rig.server, 25);
+    set_then_gets(&rig.server, 25);
     let mut scrape = String::new();
     wait_until("GETs and INFO in the scrape", PATIENCE, || {
         scrape = http_get(rig.metrics_port, "/metrics").1;
@@ -141,7 +133,7 @@ fn the_scrape_passes_promtool_and_counts_what_ran() {
 fn the_region_counters_survive_a_restart() {
     let mut rig = start();
     let region = PathBuf::from(format!("{}.stats", rig.server.cache_file().display()));
-    gets(&rig.server, 10);
+    set_then_gets(&rig.server, 10);
     let reader = Reader::open(&region).unwrap();
     let get_calls = |r: &Reader| {
         r.snapshot()
@@ -154,7 +146,7 @@ fn the_region_counters_survive_a_restart() {
     rig.server.signal("TERM");
     rig.server.wait_exit(PATIENCE);
     rig.server.restart(false);
-    gets(&rig.server, 5);
+    set_then_gets(&rig.server, 5);
     // The old mapping still sees the same file: reused, not replaced.
     assert_eq!(get_calls(&reader), 15);
     let after = Reader::open(&region).unwrap().snapshot();
@@ -250,7 +242,7 @@ fn prometheus_scrapes_citadel_and_answers_promql() {
     let prometheus = Prometheus::start(rig.metrics_port);
     let promql = "rate(citadel_commands_total{command=\"get\"}[5s]) > 0";
     wait_until("a positive GET rate in Prometheus", PATIENCE, || {
-        gets(&rig.server, 20);
+        set_then_gets(&rig.server, 20);
         !prometheus.query(promql).is_empty()
     });
     let up = prometheus.query("up{job=\"citadel\"} == 1");
