@@ -44,6 +44,11 @@ install_deps() {
     command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
     # The deployment tests: systemd-analyze verify of deploy/systemd.
     command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+    # The metrics tests: promtool and a Prometheus server they start (the
+    # package's service, if the host starts one, is on a port they never
+    # use); citadel-top is driven inside tmux.
+    { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || missing+=(prometheus)
+    command -v tmux >/dev/null 2>&1 || missing+=(tmux)
     if [ ${#missing[@]} -gt 0 ]; then
         step "installing ${missing[*]}"
         $SUDO apt-get update -qq || return 1

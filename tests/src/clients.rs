@@ -132,3 +132,12 @@ pub fn kill_plugin_during<T>(
     assert!(killer.join().unwrap().success(), "kill -9 {name}");
     out
 }
+
+/// `SET k v`, then `n` times `GET k`, on one connection.
+pub fn set_then_gets(server: &Server, n: usize) {
+    let mut con = server.client();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut con).unwrap();
+    for _ in 0..n {
+        let _: String = redis::cmd("GET").arg("k").query(&mut con).unwrap();
+    }
+}

@@ -39,6 +39,13 @@ pub fn citadel_bin() -> &'static Path {
     BIN.get_or_init(|| release_bin("CITADEL_BIN", "citadel"))
 }
 
+/// Path of `citadel-top` (`server/top`, release build; `$CITADEL_TOP_BIN`
+/// wins), built like [`citadel_bin`].
+pub fn citadel_top_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| release_bin("CITADEL_TOP_BIN", "citadel-top"))
+}
+
 /// Path of the example plugin `plugins/examples/echo` (release build;
 /// `$CITADEL_ECHO_PLUGIN` wins), built like [`citadel_bin`].
 pub fn echo_plugin_bin() -> &'static Path {

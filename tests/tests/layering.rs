@@ -20,6 +20,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("server/cluster", &["citadel-proto"]),
     ("server/collections", &[]),
     ("server/membership", &["citadel-proto"]),
+    ("server/telemetry", &[]),
+    ("server/top", &["citadel-telemetry"]),
     (
         "server/citadel",
         &[
@@ -32,6 +34,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "citadel-collections",
             "citadel-membership",
             "citadel-proto",
+            "citadel-telemetry",
         ],
     ),
 ];

@@ -43,6 +43,7 @@ pub mod forward;
 pub mod gate;
 pub mod glob;
 pub mod introspect;
+pub mod metrics;
 pub mod monitor;
 pub mod pipeline;
 pub mod plugin;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use citadel_cache::{Cache, CacheConfig, MemoryPolicy, OpenError};
 use citadel_net::{NetConfig, NetError};
+use citadel_server::metrics;
 use citadel_server::readthrough::{self, ReadThrough};
 use citadel_server::sd_notify::{self, NotifyThread, SystemdNotify};
 use citadel_server::service::CommandService;
@@ -60,6 +61,8 @@ enum StartupError {
     Notify(std::io::Error),
     #[error(transparent)]
     Plugins(#[from] SupervisorError),
+    #[error(transparent)]
+    Metrics(metrics::MetricsBindError),
     #[error(transparent)]
     ReadThrough(#[from] readthrough::SetupError),
     #[error(transparent)]
@@ -175,8 +178,16 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
     let systemd = SystemdNotify::from_env()
         .map_err(StartupError::Notify)?
         .map(Arc::new);
+    let region = metrics::open_region(
+        &metrics::region_path(&settings, &cache_path(&settings)),
+        threads,
+    );
     let stats: Vec<Arc<ThreadStats>> = (0..threads)
-        .map(|_| Arc::new(ThreadStats::default()))
+        .map(|i| {
+            Arc::new(ThreadStats::with_telemetry(
+                region.as_ref().and_then(|r| r.core(i)),
+            ))
+        })
         .collect();
     let inboxes = Arc::new(Inboxes::new(threads).map_err(StartupError::Inboxes)?);
     let config_file = config_file.map(|p| p.display().to_string());
@@ -207,6 +218,20 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
             drop(state);
             cache.close();
             return Err(e);
+        }
+    };
+    let observers = match region
+        .map(|r| metrics::start(r, &state, addr.ip()))
+        .transpose()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            if let Some(supervisor) = supervisor {
+                supervisor.shutdown();
+            }
+            drop(state);
+            cache.close();
+            return Err(StartupError::Metrics(e));
         }
     };
     let watcher = {
@@ -272,6 +297,8 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
         supervisor.shutdown();
     }
     drop(watcher);
+    // The publisher reads the state: stopped before it goes.
+    drop(observers);
     drop(state);
     // Every thread (and with it every cache handle) is gone: mark the file clean.
     cache.close();

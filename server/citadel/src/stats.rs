@@ -22,6 +22,8 @@ pub struct ThreadStats {
     pub calls: CallStats,
     /// This thread's slow commands (SLOWLOG).
     pub slowlog: SlowLog,
+    /// This thread's slot of the stats region (`metrics`), if there is one.
+    pub telemetry: Option<citadel_telemetry::SlotStats>,
 }
 
 /// How EXECs went: run again after a conflict, aborted by a WATCH.
@@ -60,6 +62,14 @@ impl RpcCounters {
 }
 
 impl ThreadStats {
+    /// A thread's statistics, counting into `telemetry` as well.
+    pub fn with_telemetry(telemetry: Option<citadel_telemetry::SlotStats>) -> ThreadStats {
+        ThreadStats {
+            telemetry,
+            ..Default::default()
+        }
+    }
+
     /// An EXEC that published after `retries` extra runs (or was aborted
     /// by a WATCH).
     pub fn exec_done(&self, retries: u32, watch_aborted: bool) {

@@ -86,3 +86,9 @@ pub use script_host::call as script_call;
 pub use scripting::script_keys;
 pub use session::{register_client, ConnInfo, Session};
 pub use value::{get_string, put_value};
+
+/// The name of the command (or `container|subcommand`) at global index
+/// `index`, as INFO commandstats names it.
+pub fn command_name(index: usize) -> Option<&'static str> {
+    table::by_index(index).map(|def| def.name)
+}

@@ -57,6 +57,9 @@ pub fn after(
             failed,
         } => {
             calls.ran(cmd, nanos, failed);
+            if let Some(region) = &thread.stats.telemetry {
+                region.command(cmd, nanos, failed);
+            }
             if state.monitors.active() {
                 fed = Some(def);
             }

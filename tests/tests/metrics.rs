@@ -1,0 +1,271 @@
+//! The stats region and the Prometheus endpoint, end to end: a real
+//! server with `--metrics-port`, its scrape checked by `promtool check
+//! metrics`, a real Prometheus (started here) scraping it and answering a
+//! PromQL query, and the region's counters surviving a restart, read
+//! through `citadel_telemetry::Reader` as `citadel-top` reads them.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use citadel_telemetry::Reader;
+use citadel_tests::clients::{set_then_gets, wait_until};
+use citadel_tests::{echo_plugin_bin, free_port, workspace_root, Server};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A server with the endpoint on a free port and one plugin (so INFO's
+/// plugin lines are in the scrape too); the config file lives in `_dir`.
+struct Rig {
+    server: Server,
+    metrics_port: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn start() -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("citadel.toml");
+    let plugin = format!(
+        "[[plugin]]\nname = \"echo\"\nexec = \"{}\"\n",
+        echo_plugin_bin().display()
+    );
+    std::fs::write(&config, plugin).unwrap();
+    let metrics_port = free_port();
+    let port = metrics_port.to_string();
+    let server = Server::start(&[
+        "--metrics-port",
+        &port,
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    Rig {
+        server,
+        metrics_port,
+        _dir: dir,
+    }
+}
+
+/// `GET path` on `127.0.0.1:port` (HTTP/1.0, read to the end): status
+/// code and body.
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    request(port, &format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n"))
+}
+
+fn request(port: u16, head: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
+}
+
+/// The value of the sample line `series value` in a scrape.
+fn sample(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+const GET_CALLS: &str = "citadel_commands_total{command=\"get\"}";
+
+#[test]
+fn the_scrape_passes_promtool_and_counts_what_ran() {
+    let rig = start();
+    set_then_gets(&rig.server, 25);
+    let mut scrape = String::new();
+    wait_until("GETs and INFO in the scrape", PATIENCE, || {
+        scrape = http_get(rig.metrics_port, "/metrics").1;
+        sample(&scrape, GET_CALLS) == Some(25.0)
+            && sample(&scrape, "citadel_info_keyspace_hits").is_some_and(|n| n >= 25.0)
+    });
+    assert!(scrape.contains("citadel_command_duration_seconds_count{command=\"get\"} 25\n"));
+    assert!(scrape.contains("# TYPE citadel_shed_total counter"));
+    assert!(
+        scrape.contains("citadel_info_plugins_state{name=\"plugin_echo\",value=\"running\"} 1\n")
+            && scrape.contains("citadel_info_plugins_processed{name=\"plugin_echo\"}"),
+        "{scrape}"
+    );
+    assert!(scrape.contains("citadel_core_commands_total{core=\"1\"}"));
+
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus; tests/run.sh installs it)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(scrape.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{scrape}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Anything else gets a clear refusal, and the endpoint goes on.
+    assert_eq!(http_get(rig.metrics_port, "/").0, 404);
+    assert_eq!(
+        request(rig.metrics_port, "POST /metrics HTTP/1.1\r\n\r\n").0,
+        405
+    );
+    assert_eq!(request(rig.metrics_port, "nonsense\r\n\r\n").0, 400);
+    let huge = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
+    assert_eq!(request(rig.metrics_port, &huge).0, 431);
+    assert_eq!(http_get(rig.metrics_port, "/metrics").0, 200);
+}
+
+#[test]
+fn the_region_counters_survive_a_restart() {
+    let mut rig = start();
+    let region = PathBuf::from(format!("{}.stats", rig.server.cache_file().display()));
+    set_then_gets(&rig.server, 10);
+    let reader = Reader::open(&region).unwrap();
+    let get_calls = |r: &Reader| {
+        r.snapshot()
+            .commands
+            .iter()
+            .find(|c| c.name == "get")
+            .map_or(0, |c| c.calls)
+    };
+    assert_eq!(get_calls(&reader), 10);
+    rig.server.signal("TERM");
+    rig.server.wait_exit(PATIENCE);
+    rig.server.restart(false);
+    set_then_gets(&rig.server, 5);
+    // The old mapping still sees the same file: reused, not replaced.
+    assert_eq!(get_calls(&reader), 15);
+    let after = Reader::open(&region).unwrap().snapshot();
+    assert_eq!(after.reopens, 1);
+    assert_eq!(after.writer_pid, u64::from(rig.server.pid()));
+    let (_, scrape) = http_get(rig.metrics_port, "/metrics");
+    assert_eq!(sample(&scrape, GET_CALLS), Some(15.0));
+    assert_eq!(
+        sample(&scrape, "citadel_stats_region_reopens_total"),
+        Some(1.0)
+    );
+}
+
+/// A Prometheus server run by the test, killed on drop.
+struct Prometheus {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    fn start(target_port: u16) -> Prometheus {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+                 scrape_configs:\n  - job_name: citadel\n    static_configs:\n\
+                 \x20     - targets: ['127.0.0.1:{target_port}']\n"
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("prometheus (Debian package; tests/run.sh installs it)");
+        Prometheus {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// The result vector of an instant PromQL query (empty while the
+    /// server is not up yet).
+    fn query(&self, promql: &str) -> Vec<serde_json::Value> {
+        self.answer(promql)["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The API's whole answer to an instant query (Null if none).
+    fn answer(&self, promql: &str) -> serde_json::Value {
+        let encoded: String = promql
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+                b => format!("%{b:02X}"),
+            })
+            .collect();
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return serde_json::Value::Null;
+        };
+        drop(s.write_all(format!("GET /api/v1/query?query={encoded} HTTP/1.0\r\n\r\n").as_bytes()));
+        let mut reply = String::new();
+        drop(s.read_to_string(&mut reply));
+        let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn prometheus_scrapes_citadel_and_answers_promql() {
+    let rig = start();
+    let prometheus = Prometheus::start(rig.metrics_port);
+    let promql = "rate(citadel_commands_total{command=\"get\"}[5s]) > 0";
+    wait_until("a positive GET rate in Prometheus", PATIENCE, || {
+        set_then_gets(&rig.server, 20);
+        !prometheus.query(promql).is_empty()
+    });
+    let up = prometheus.query("up{job=\"citadel\"} == 1");
+    assert_eq!(up.len(), 1, "{up:?}");
+    let hits = prometheus.query("citadel_info_keyspace_hits > 0");
+    assert_eq!(hits.len(), 1, "{hits:?}");
+
+    // Every query of the Grafana dashboard is valid PromQL over these names.
+    let path = workspace_root().join("deploy/grafana/citadel-dashboard.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    let exprs: Vec<&str> = panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    assert!(exprs.len() > 15);
+    for expr in exprs {
+        let answer = prometheus.answer(&expr.replace("$instance", ".*"));
+        assert_eq!(answer["status"], "success", "{expr}: {answer}");
+    }
+    // And the panels that should have data here do.
+    let per_core = "sum by (core) (rate(citadel_core_commands_total[1m]))";
+    assert_eq!(prometheus.query(per_core).len(), 2);
+}
