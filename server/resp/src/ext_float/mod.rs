@@ -46,10 +46,14 @@ impl ExtFloat {
     pub fn is_finite(self) -> bool {
         matches!(self, ExtFloat::Finite { .. })
     }
+}
+
+impl std::ops::Add for ExtFloat {
+    type Output = ExtFloat;
 
     /// `self + other`, correctly rounded (nearest, ties to even) as the
     /// x87 unit adds in extended precision.
-    pub fn add(self, other: ExtFloat) -> ExtFloat {
+    fn add(self, other: ExtFloat) -> ExtFloat {
         use ExtFloat::{Finite, Infinite, Nan};
         match (self, other) {
             (Nan, _) | (_, Nan) => Nan,
@@ -77,7 +81,7 @@ impl ExtFloat {
 /// would produce NaN or Infinity").
 pub fn human_sum(current: ExtFloat, delta: ExtFloat) -> Option<Vec<u8>> {
     let mut text = Vec::with_capacity(32);
-    current.add(delta).write_human(&mut text)?;
+    (current + delta).write_human(&mut text)?;
     Some(text)
 }
 

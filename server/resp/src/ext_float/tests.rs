@@ -1,6 +1,8 @@
 //! Known values (checked against redis-server 7.0, i.e. glibc's strtold
 //! and printf on x87 long double) and properties of the rounding.
 
+use std::ops::Add;
+
 use proptest::prelude::*;
 
 use super::parse::{big_decimal, small_decimal};
