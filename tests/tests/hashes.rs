@@ -23,8 +23,8 @@ const FIELDS: &[&str] = &[
     "",
     "a-long-field-name",
 ];
-/// Values whose sums are exact in binary, so f64 and Redis's long double
-/// print them alike.
+/// Stored values and increments (float sums of every shape are in
+/// tests/tests/incrbyfloat.rs).
 const NUMBERS: &[&str] = &[
     "0",
     "1",

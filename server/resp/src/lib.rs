@@ -7,6 +7,7 @@
 //! allocation-free, resumable parsing (argument spans borrowed from the input,
 //! kept across partial reads) and Redis's exact protocol-error texts.
 
+pub mod ext_float;
 pub mod inline;
 pub mod num;
 pub mod parse;

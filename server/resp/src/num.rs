@@ -91,9 +91,9 @@ pub fn push_i64(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(fmt_i64(&mut buf, v));
 }
 
-/// Human float text as INCRBYFLOAT stores it: shortest round-trip digits, never
-/// an exponent, no trailing zeros ("3" not "3.0"). Redis uses long double and
-/// `%.17Lf`; f64's shortest form gives the same text for the common cases.
+/// Human float text of a double (`Reply::double`): shortest round-trip
+/// digits, never an exponent, no trailing zeros ("3" not "3.0").
+/// INCRBYFLOAT's long double text is `ext_float`'s, not this.
 #[inline]
 pub fn fmt_f64(buf: &mut [u8; 400], v: f64) -> &[u8] {
     use std::io::Write;

@@ -7,6 +7,7 @@ use super::args::Args;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 use super::value::{item_i64, string_item};
+use citadel_resp::ext_float::{self, ExtFloat};
 use citadel_resp::num;
 
 fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CmdResult {
@@ -53,31 +54,29 @@ pub fn decrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 /// Replies with a bulk string, as Redis 7 does in RESP2 and RESP3 alike.
+/// Computed in x87 extended precision like Redis's `long double`; the
+/// stored value is checked (WRONGTYPE, then not a float) before the
+/// increment, in Redis's order.
 pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let delta = args.float(2)?;
     let out = &mut ctx.out;
     let mark = out.buf.len();
     ctx.thread.cache.update(&[args.get(1)], |items, changes| {
         let (current, expire) = match string_item(items[0].as_ref())? {
-            None => (0.0, None),
+            None => (ExtFloat::ZERO, None),
             Some(item) => {
-                // parse_f64 refuses 5 KiB or more, as Redis does.
+                // ExtFloat::parse refuses 5 KiB or more, as Redis does.
                 let v = item
-                    .small_value(&mut [0; 5 * 1024])
-                    .and_then(num::parse_f64);
+                    .small_value(&mut [0; ext_float::MAX_CHARS])
+                    .and_then(ExtFloat::parse);
                 (v.ok_or(CmdError::NotFloat)?, item.expire_at())
             }
         };
-        let new = current + delta;
-        if !new.is_finite() {
-            return Err(CmdError::NanOrInfinity);
-        }
-        let mut text = [0u8; 400];
-        let text = num::fmt_f64(&mut text, new);
-        changes.put(0, &[text], expire)?;
+        let delta = ExtFloat::parse(args.get(2)).ok_or(CmdError::NotFloat)?;
+        let text = ext_float::human_sum(current, delta).ok_or(CmdError::NanOrInfinity)?;
+        changes.put(0, &[&text], expire)?;
         out.buf.truncate(mark);
-        out.bulk(text);
-        Ok(())
+        out.bulk(&text);
+        Ok::<_, CmdError>(())
     })??;
     Ok(())
 }

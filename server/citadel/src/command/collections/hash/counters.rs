@@ -3,6 +3,7 @@
 
 use citadel_collections::linear_hash::entry_bytes;
 use citadel_collections::{HashView, Packed};
+use citadel_resp::ext_float::{self, ExtFloat};
 use citadel_resp::num;
 
 use super::super::linear::update_one;
@@ -59,21 +60,16 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 /// HINCRBYFLOAT key field increment: the new value as a bulk string.
 pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let delta = args.float(3)?;
+    let delta = ExtFloat::parse(args.get(3)).ok_or(CmdError::NotFloat)?;
     if !delta.is_finite() {
         return Err(CmdError::Static("ERR value is NaN or Infinity"));
     }
     let text = update_field(ctx, args.get(1), args.get(2), |current| {
         let current = match current {
-            None => 0.0,
-            Some(text) => num::parse_f64(text).ok_or(CmdError::HashNotFloat)?,
+            None => ExtFloat::ZERO,
+            Some(text) => ExtFloat::parse(text).ok_or(CmdError::HashNotFloat)?,
         };
-        let new = current + delta;
-        if !new.is_finite() {
-            return Err(CmdError::NanOrInfinity);
-        }
-        let mut text = [0u8; 400];
-        let text = num::fmt_f64(&mut text, new).to_vec();
+        let text = ext_float::human_sum(current, delta).ok_or(CmdError::NanOrInfinity)?;
         Ok((text.clone(), text))
     })?;
     ctx.out.bulk(&text);
