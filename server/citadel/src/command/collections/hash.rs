@@ -3,11 +3,11 @@
 //! HRANDFIELD (`random`) and HSCAN (`scan`) in the submodules.
 
 use citadel_cache::ValueKind;
-use citadel_collections::hash::paged;
 use citadel_collections::linear_hash::entry_bytes;
 use citadel_collections::{HashView, Packed};
 
-use super::linear::{read_one, update_one, Shape, PAGED_ENTRIES};
+use super::linear::{read_one, update_one};
+use super::shape::Shape;
 use super::value::with_value;
 use crate::collection_limits;
 use crate::command::args::Args;
@@ -37,19 +37,8 @@ pub(super) fn is_listpack(hash: &HashView<'_>) -> Result<bool, CmdError> {
     Ok(true)
 }
 
-/// Most fields a packed hash keeps (past it, it is paged): never below
-/// the listpack limit, so a paged hash is a hashtable in Redis too.
-fn packed_max() -> u64 {
-    PAGED_ENTRIES.max(collection_limits::hash_listpack_entries() as u64)
-}
-
 /// A hash to the code shared with sets (`linear.rs`).
-pub(super) const SHAPE: Shape = Shape {
-    kind: HASH,
-    arity: paged::ARITY,
-    build: paged::build,
-    packed_max,
-};
+pub(super) const SHAPE: Shape = super::shape::HASH;
 
 /// The (field, value) pairs of `args` from index 2.
 fn field_values<'a>(args: &Args<'a>) -> Vec<(&'a [u8], &'a [u8])> {

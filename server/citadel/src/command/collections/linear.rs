@@ -8,43 +8,19 @@
 //! `update_paged_fresh`: root and pages are read and written atomically.
 
 use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
-use citadel_collections::linear_hash::{build_range, scan, Output, Root, Table};
-use citadel_collections::paged::{is_paged, Built};
-use citadel_collections::{Corrupt, Packed};
+use citadel_collections::linear_hash::{scan, Output, Root, Table};
+use citadel_collections::paged::is_paged;
+use citadel_collections::Packed;
 
 use super::paged::{update_paged_fresh, PagePlan, Step};
+use super::shape::Shape;
 use super::value::{load, store, Existing};
 use super::whole::{store_whole, stored};
 use crate::command::context::Ctx;
 use crate::command::error::CmdError;
 
-/// A packed hash or set past this many entries (or its type's listpack or
-/// intset limit, if larger: `Shape::packed_max`) becomes paged: a packed
-/// value of a few KiB is cheaper to rewrite than a root and its pages are
-/// to plan.
-pub const PAGED_ENTRIES: u64 = 1024;
-/// ... or past this many bytes.
-pub const PAGED_BYTES: usize = 128 * 1024;
-
 /// Entries copied out of a value, each its elements.
 pub type Copied = Vec<Vec<Vec<u8>>>;
-
-/// What a hash or a set is to this module.
-#[derive(Clone, Copy)]
-pub struct Shape {
-    pub kind: ValueKind,
-    /// Elements per entry (2 for a hash, 1 for a set).
-    pub arity: usize,
-    pub build: fn(Packed<'_>, u64) -> Result<Built, Corrupt>,
-    /// Most entries a packed value keeps (the settings may raise it).
-    pub packed_max: fn() -> u64,
-}
-
-impl Shape {
-    fn stays_packed(&self, count: u64, bytes: usize) -> bool {
-        count <= (self.packed_max)() && bytes <= PAGED_BYTES
-    }
-}
 
 /// What a packed edit did: the reply, and the value to store (its entry
 /// count: 0 deletes the key), if it changed.
@@ -179,17 +155,6 @@ pub fn update_one<R>(
             Ok(stored(0, wanted, reply))
         },
     )
-}
-
-/// The pages a packed hash or set is stored in, if past its paging
-/// limits (`whole::paged_form`).
-pub fn paged_range(shape: Shape, packed: &[u8]) -> Result<Option<std::ops::Range<u64>>, CmdError> {
-    let view = Packed::parse(packed)?;
-    let count = (view.len() / shape.arity) as u64;
-    if shape.stays_packed(count, packed.len()) {
-        return Ok(None);
-    }
-    Ok(Some(build_range(view, shape.arity)?))
 }
 
 /// Runs a read-only command on the hash or set at `key`: `packed` on the

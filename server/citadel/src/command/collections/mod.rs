@@ -12,6 +12,7 @@ pub mod linear;
 pub mod list;
 pub mod paged;
 pub mod set;
+pub mod shape;
 pub mod sort;
 pub mod value;
 pub mod whole;

@@ -6,11 +6,11 @@
 
 use citadel_cache::ValueKind;
 use citadel_collections::linear_hash::entry_bytes;
-use citadel_collections::set::paged;
 use citadel_collections::{Packed, SetView};
 use citadel_resp::Reply;
 
-use super::linear::{read_one, update_one, Shape, PAGED_ENTRIES};
+use super::linear::{read_one, update_one};
+use super::shape::Shape;
 use super::value::with_value;
 use crate::command::args::Args;
 use crate::command::context::Ctx;
@@ -24,18 +24,7 @@ mod scan;
 const SET: ValueKind = ValueKind::Set;
 
 /// A set to the code shared with hashes (`linear.rs`).
-pub(super) const SHAPE: Shape = Shape {
-    kind: SET,
-    arity: paged::ARITY,
-    build: paged::build,
-    packed_max,
-};
-
-/// Most members a packed set keeps (past it, it is paged): never below
-/// the intset limit, so a paged set is a hashtable in Redis too.
-fn packed_max() -> u64 {
-    PAGED_ENTRIES.max(citadel_collections::set::intset_max_entries() as u64)
-}
+pub(super) const SHAPE: Shape = super::shape::SET;
 
 /// Runs `f` on the whole set at `key` (empty when missing), paged or not.
 fn with_set<R>(

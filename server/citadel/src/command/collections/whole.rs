@@ -14,8 +14,8 @@ use citadel_collections::paged::Built;
 use citadel_collections::{list, Packed};
 
 use super::paged::{update_paged_fresh, PagePlan, Step};
+use super::shape;
 use super::value::{load_whole, plan_whole};
-use super::{hash, linear, set};
 use crate::command::error::CmdError;
 
 /// The pages a packed `kind` value is stored in (None: it stays packed).
@@ -27,8 +27,8 @@ pub fn paged_form(kind: ValueKind, packed: &[u8]) -> Result<Option<Range<u64>>, 
             (!limit.fits(view.len(), packed.len()) && !view.is_empty())
                 .then(|| list::paged::build_range(view.len(), view.body_len(), limit))
         }
-        ValueKind::Hash => linear::paged_range(hash::SHAPE, packed)?,
-        ValueKind::Set => linear::paged_range(set::SHAPE, packed)?,
+        ValueKind::Hash => shape::HASH.paged_range(packed)?,
+        ValueKind::Set => shape::SET.paged_range(packed)?,
         ValueKind::ZSet | ValueKind::String | ValueKind::Page => None,
     })
 }
@@ -45,8 +45,8 @@ pub fn build(kind: ValueKind, packed: &[u8], generation: u64) -> Result<Built, C
                 generation,
             ))
         }
-        ValueKind::Hash => Ok((hash::SHAPE.build)(Packed::parse(packed)?, generation)?),
-        ValueKind::Set => Ok((set::SHAPE.build)(Packed::parse(packed)?, generation)?),
+        ValueKind::Hash => Ok((shape::HASH.build)(Packed::parse(packed)?, generation)?),
+        ValueKind::Set => Ok((shape::SET.build)(Packed::parse(packed)?, generation)?),
         // See `paged_form`: never asked for another kind.
         ValueKind::ZSet | ValueKind::String | ValueKind::Page => Err(CmdError::CorruptValue),
     }
