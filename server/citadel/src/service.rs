@@ -70,6 +70,10 @@ impl CommandService {
             .cluster
             .get()
             .map(|node| citadel_cluster::ThreadView::new(node.state.clone()));
+        ctx.overload = Some(crate::overload::ThreadOverload::new(
+            state.overload.clone(),
+            index,
+        ));
         let output_limit = state
             .settings
             .get(&citadel_settings::server::CLIENT_OUTPUT_LIMIT)
@@ -134,13 +138,22 @@ impl Service for CommandService {
         self.ctx.cache.set_clock(now_ms);
         let wanted = self.state.key_changes_wanted();
         self.ctx.cache.record_changes(wanted);
+        if let Some(o) = self.ctx.overload.as_mut() {
+            o.turn_started();
+        }
     }
 
     fn rest(&mut self) {
+        if let Some(o) = self.ctx.overload.as_mut() {
+            o.turn_ended();
+        }
         self.state.gate.leave(self.ctx.index);
     }
 
     fn tick(&mut self) {
+        if let Some(o) = self.ctx.overload.as_mut() {
+            o.tick();
+        }
         self.ctx.plugins.tick();
         self.ctx.cache.maintain();
         self.state.tick();

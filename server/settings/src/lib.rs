@@ -29,6 +29,7 @@ pub mod file;
 pub mod key_events;
 pub mod keyspace;
 mod numa;
+pub mod overload;
 pub mod pipeline;
 pub mod plugin;
 pub mod reference;
@@ -51,19 +52,19 @@ pub use value::{Cores, DebugCommand, SettingValue};
 /// with [`settings_part!`]): the order of `--help` and of the reference
 /// file. Fields not given take [`Setting::BASE`]'s values.
 ///
-/// Store indices: the part's settings take the first ones (0..), the
-/// table's own follow, so a part needs nothing of the table that lists it
+/// Store indices: the parts' settings take the first ones (0.., each part
+/// after the ones listed before it), the table's own follow, so a part needs nothing of the table that lists it
 /// (no module cycle); the display order is the table's own first.
 #[macro_export]
 macro_rules! settings_table {
     (
-        $table_doc:literal, $section:expr $(, parts: [$part:path])?;
+        $table_doc:literal, $section:expr $(, parts: [$($part:path),+])?;
         $($body:tt)*
     ) => {
-        $crate::settings_part! { first: 0 $(+ $part.len())?; $($body)* }
-        const ALL_LEN: usize = SETTINGS.len() $(+ $part.len())?;
+        $crate::settings_part! { first: 0 $($(+ $part.len())+)?; $($body)* }
+        const ALL_LEN: usize = SETTINGS.len() $($(+ $part.len())+)?;
         static ALL: [&'static dyn $crate::AnySetting; ALL_LEN] =
-            $crate::concat_settings(&[SETTINGS $(, $part)?]);
+            $crate::concat_settings(&[SETTINGS $($(, $part)+)?]);
         #[doc = $table_doc]
         pub static TABLE: $crate::Table = $crate::Table {
             section: $section,
