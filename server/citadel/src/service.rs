@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Instant;
 
-use citadel_net::{Door, Endpoint, Progress, Service, Waiter};
+use citadel_net::{Door, Endpoint, Progress, Refused, Service, Waiter};
 
 use crate::command::{self, ConnInfo, Session};
 use crate::pipeline::ThreadPipelines;
@@ -165,6 +165,27 @@ impl Service for CommandService {
 
     fn maxclients(&self) -> usize {
         self.state.maxclients()
+    }
+
+    fn max_per_address(&self) -> usize {
+        let limit = &citadel_settings::overload::MAXCLIENTS_PER_ADDRESS;
+        self.state.settings.get(limit)
+    }
+
+    fn accept_rate(&self) -> u64 {
+        self.state
+            .settings
+            .get(&citadel_settings::overload::ACCEPT_RATE)
+    }
+
+    fn refused(&mut self, why: Refused) {
+        use crate::overload::{Rank, Reason};
+        let reason = match why {
+            Refused::MaxClients => Reason::MaxClients,
+            Refused::PerAddress => Reason::PerAddress,
+            Refused::AcceptRate => Reason::AcceptRate,
+        };
+        self.state.overload.stats.count(reason, Rank::UNRANKED);
     }
 
     fn wake_fds(&self) -> Vec<RawFd> {
