@@ -14,7 +14,7 @@ use citadel_tests::Server;
 /// A list long enough that `LPOS big nosuch` (a full scan, a one-line
 /// reply) costs tens of microseconds.
 fn fill_big_list(c: &mut redis::Connection) {
-    for chunk in 0..10 {
+    for chunk in 0..40 {
         let items: Vec<u32> = (chunk * 500..(chunk + 1) * 500).collect();
         let _: () = c.rpush("big", items).unwrap();
     }
@@ -93,18 +93,24 @@ fn a_flooded_core_sheds_low_priority_first_and_still_answers_ping() {
         "--threads",
         "1",
         "--overload-delay-target-us",
-        "2000",
+        "10000",
         "--overload-priority",
         "name:batch-*=low name:vip-*=high",
     ]);
     let mut admin = server.client();
     fill_big_list(&mut admin);
-    let low = flood(server.port, "batch-1", 40, 500);
-    // The high-priority client sends smaller batches; the shedding
-    // thresholds put its reads last.
-    let high = flood(server.port, "vip-1", 40, 50);
-    // Health and admin commands answer while the core sheds.
+    let low = flood(server.port, "batch-1", 40, 200);
+    // Once the core sheds, a high-priority client sends smaller batches:
+    // its reads are shed only past 5x the target, the low client's past 2x.
+    // Health and admin commands answer while the core is overloaded.
     let mut pings = 0;
+    while info_field(&mut admin, "overload", "shed_core") == 0 {
+        assert!(!low.is_finished(), "the flood ended before the core shed");
+        let pong: String = redis::cmd("PING").query(&mut admin).unwrap();
+        assert_eq!(pong, "PONG");
+        pings += 1;
+    }
+    let high = flood(server.port, "vip-1", 20, 10);
     while !low.is_finished() {
         let pong: String = redis::cmd("PING").query(&mut admin).unwrap();
         assert_eq!(pong, "PONG");
@@ -116,7 +122,6 @@ fn a_flooded_core_sheds_low_priority_first_and_still_answers_ping() {
         pings += 1;
     }
     let (low, high) = (low.join().unwrap(), high.join().unwrap());
-    eprintln!("low {low:?}\nhigh {high:?}");
     assert!(pings > 0);
     assert!(low.shed > 0, "the low-priority flood was shed: {low:?}");
     let first = low.first_shed.as_deref().unwrap();
@@ -143,8 +148,8 @@ fn admission_off_never_sheds() {
     let server = Server::start(&["--threads", "1", "--overload-delay-target-us", "0"]);
     let mut c = server.client();
     fill_big_list(&mut c);
-    let tally = flood(server.port, "batch-1", 4, 500).join().unwrap();
-    assert_eq!((tally.shed, tally.served), (0, 2000));
+    let tally = flood(server.port, "batch-1", 4, 100).join().unwrap();
+    assert_eq!((tally.shed, tally.served), (0, 400));
 }
 
 /// A raw connection that sends pipelines of one command and tallies its
@@ -270,4 +275,63 @@ fn the_per_address_limit_refuses_with_the_overload_error_and_closes() {
     c.write_all(b"QUIT\r\n").unwrap();
     let mut admin = server.client();
     assert!(info_field(&mut admin, "overload", "shed_connection_per_address") >= 1);
+}
+
+#[test]
+fn an_rpc_client_gets_the_overloaded_error_code() {
+    use citadel_proto::rpc::schema::ErrorCode;
+    let server = Server::start(&["--overload-quotas", "prefix:rpc:=1"]);
+    let mut rpc = citadel_tests::rpc::RawRpc::tcp(server.rpc_port);
+    // 1/s with a burst of one: the first passes, the next is refused.
+    assert_eq!(rpc.call(|w| w.get(b"rpc:1")).error(), None);
+    let (code, message) = rpc.call(|w| w.get(b"rpc:1")).error().unwrap();
+    assert_eq!(code, ErrorCode::Overloaded);
+    assert!(
+        message.starts_with("OVERLOAD quota key prefix rpc: over 1/s"),
+        "{message}"
+    );
+    // Other keys and health requests are not limited.
+    assert_eq!(rpc.call(|w| w.get(b"other")).error(), None);
+    assert_eq!(rpc.call(|w| w.stats(None)).error(), None);
+}
+
+#[test]
+fn a_slow_plugin_sheds_at_the_entry_instead_of_parking_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("plugins.toml");
+    let plugin = format!(
+        "[[plugin]]\nname = \"echo\"\nexec = \"{}\"\nmax-inflight = 4\n",
+        citadel_tests::echo_plugin_bin().display()
+    );
+    std::fs::write(&config, plugin).unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    // 40 clients call a plugin that takes 2 s per call: 4 are admitted,
+    // the others are answered at once instead of waiting their turn.
+    let call = "*4\r\n$6\r\nPLUGIN\r\n$4\r\nCALL\r\n$4\r\necho\r\n$10\r\nSLEEP 2000\r\n";
+    let mut clients: Vec<_> = (0..40)
+        .map(|_| {
+            let mut s = server.raw();
+            s.write_all(call.as_bytes()).unwrap();
+            BufReader::new(s)
+        })
+        .collect();
+    let mut admin = server.client();
+    let pong: String = redis::cmd("PING").query(&mut admin).unwrap();
+    assert_eq!(pong, "PONG");
+    let mut shed = 0;
+    for c in &mut clients {
+        let mut line = String::new();
+        c.read_line(&mut line).unwrap();
+        if line.starts_with("-OVERLOAD downstream plugin 'echo' ") {
+            shed += 1;
+        } else {
+            // Admitted: its reply, or its timeout (the plugin serves the
+            // four one after the other).
+            let answered = line.starts_with('$') || line.starts_with("-ERR plugin 'echo' did not");
+            assert!(answered, "a reply or the shed error: {line}");
+        }
+    }
+    assert!(shed >= 30, "{shed} of 40 shed");
+    let counted = info_field(&mut admin, "overload", "shed_downstream_plugin_limit");
+    assert_eq!(counted, shed as u64);
 }

@@ -142,6 +142,18 @@ impl ThreadCtx {
         }
     }
 
+    /// Counts a call a saturated downstream (plugin, loader) refused at once.
+    pub fn count_downstream(
+        &self,
+        reason: crate::overload::Reason,
+        priority: crate::overload::ClientPriority,
+    ) {
+        if let Some(o) = &self.overload {
+            let rank = crate::overload::Rank::of(priority, crate::overload::CommandClass::Compute);
+            o.stats().count(reason, rank);
+        }
+    }
+
     /// Wakes the blocked clients whose timeout passed: their command runs
     /// again and answers that it timed out.
     fn wake_timed_out_blocks(&mut self) {

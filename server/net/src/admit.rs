@@ -79,7 +79,7 @@ impl ConnectionLimits {
         let mut tat = self.accept_tat_ns.load(Ordering::Relaxed);
         loop {
             let start = tat.max(now);
-            if start - now >= burst {
+            if start - now > burst - step {
                 return false;
             }
             let next = start + step;

@@ -68,20 +68,8 @@ pub fn check(
     def.for_each_key(args, |k| {
         first_key.get_or_insert(k);
     });
-    let client = &conn.client;
-    let authed = conn.authed;
-    let who = || {
-        let names = client.names();
-        Identity {
-            name: names.name.clone(),
-            lib: names.lib_name.clone(),
-            user: if authed {
-                b"default".to_vec()
-            } else {
-                Vec::new()
-            },
-        }
-    };
+    let (client, authed) = (&conn.client, conn.authed);
+    let who = || Identity::of(client, authed);
     overload
         .check(&mut conn.overload, who, None, class, first_key)
         .err()

@@ -9,6 +9,7 @@ use citadel_settings::overload::{
 
 use super::quota::Bucket;
 use super::{Reason, Refusal};
+use crate::clients::ClientShared;
 use crate::glob::glob_match;
 
 /// What the rules match a client by.
@@ -20,6 +21,21 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// A connected client's: its names, and "default" once authenticated
+    /// (the only user there is).
+    pub fn of(client: &ClientShared, authed: bool) -> Identity {
+        let names = client.names();
+        Identity {
+            name: names.name.clone(),
+            lib: names.lib_name.clone(),
+            user: if authed {
+                b"default".to_vec()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
     fn field(&self, field: ClientField) -> &[u8] {
         match field {
             ClientField::Name => &self.name,

@@ -43,7 +43,8 @@ impl Bucket {
         let mut tat = self.tat_ns.load(Ordering::Relaxed);
         loop {
             let start = tat.max(now);
-            if start - now >= self.burst_ns {
+            // The burst's last token is the one `step` before the limit.
+            if start - now > self.burst_ns - self.step_ns {
                 return false;
             }
             match self.tat_ns.compare_exchange_weak(

@@ -27,6 +27,7 @@
 //! multi-key operation over several nodes is split and merged
 //! (`split.rs`).
 
+mod admission;
 #[cfg(test)]
 mod alloc_tests;
 mod calls;
