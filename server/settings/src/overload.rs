@@ -47,8 +47,9 @@ crate::settings_part! {
         doc: "Which clients are shed first under overload. Each rule is \
               FIELD:GLOB=PRIORITY where FIELD is name (CLIENT SETNAME / HELLO SETNAME), \
               lib (CLIENT SETINFO lib-name) or user (the AUTH user) and PRIORITY is low, \
-              normal or high; the first matching rule wins, others are normal. RPC \
-              clients use the request's priority field instead.",
+              normal or high; the first matching rule wins, others are normal. An RPC \
+              request with a non-zero priority field uses it instead (1-63 low, 64-191 \
+              normal, 192-255 high).",
         example: "name:batch-*=low name:dashboard=high",
         live: true,
         check: |rules| check_all(rules, parse_priority_rule),
