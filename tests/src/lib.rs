@@ -152,7 +152,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts citadel on a free port with a private cache file, 2 threads and
+    /// Starts citadel on a free port with a private cache file, 2 threads
+    /// (unless `extra` says `--threads`) and
     /// 64 MiB of cache, plus `extra` flags; waits until it answers.
     pub fn start(extra: &[&str]) -> Server {
         Server::start_on(free_port(), extra)
@@ -194,9 +195,10 @@ impl Server {
             port.to_string(),
             "--cache-file".into(),
             cache.display().to_string(),
-            "--threads".into(),
-            "2".into(),
         ];
+        if !extra.contains(&"--threads") {
+            args.extend(["--threads".into(), "2".into()]);
+        }
         if !extra.contains(&"--discovery-dir") {
             args.extend([
                 "--discovery-dir".into(),

@@ -7,6 +7,8 @@
 //! * [`introspect`], [`clients`], [`stats`], [`glob`]: command statistics,
 //!   the slow log, the latency monitor and CLIENT PAUSE's state; the
 //!   connected-clients registry, per-thread counters, Redis's glob matching;
+//! * [`overload`]: overload protection's rules, per-core admission control
+//!   and shed counters;
 //! * [`cluster`]: this server as a cluster node (its membership source
 //!   and the shared slot map, `citadel-cluster`);
 //! * [`forward`]: proxy mode's forwarding of requests to other nodes
@@ -45,6 +47,7 @@ pub mod glob;
 pub mod introspect;
 pub mod metrics;
 pub mod monitor;
+pub mod overload;
 pub mod pipeline;
 pub mod plugin;
 pub mod pubsub;

@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Instant;
 
-use citadel_net::{Door, Endpoint, Progress, Service, Waiter};
+use citadel_net::{Door, Endpoint, Progress, Refused, Service, Waiter};
 
 use crate::command::{self, ConnInfo, Session};
 use crate::pipeline::ThreadPipelines;
@@ -70,6 +70,10 @@ impl CommandService {
             .cluster
             .get()
             .map(|node| citadel_cluster::ThreadView::new(node.state.clone()));
+        ctx.overload = Some(crate::overload::ThreadOverload::new(
+            state.overload.clone(),
+            index,
+        ));
         let output_limit = state
             .settings
             .get(&citadel_settings::server::CLIENT_OUTPUT_LIMIT)
@@ -134,13 +138,22 @@ impl Service for CommandService {
         self.ctx.cache.set_clock(now_ms);
         let wanted = self.state.key_changes_wanted();
         self.ctx.cache.record_changes(wanted);
+        if let Some(o) = self.ctx.overload.as_mut() {
+            o.turn_started();
+        }
     }
 
     fn rest(&mut self) {
+        if let Some(o) = self.ctx.overload.as_mut() {
+            o.turn_ended();
+        }
         self.state.gate.leave(self.ctx.index);
     }
 
     fn tick(&mut self) {
+        if let Some(o) = self.ctx.overload.as_mut() {
+            o.tick();
+        }
         self.ctx.plugins.tick();
         self.ctx.cache.maintain();
         self.state.tick();
@@ -152,6 +165,27 @@ impl Service for CommandService {
 
     fn maxclients(&self) -> usize {
         self.state.maxclients()
+    }
+
+    fn max_per_address(&self) -> usize {
+        let limit = &citadel_settings::overload::MAXCLIENTS_PER_ADDRESS;
+        self.state.settings.get(limit)
+    }
+
+    fn accept_rate(&self) -> u64 {
+        self.state
+            .settings
+            .get(&citadel_settings::overload::ACCEPT_RATE)
+    }
+
+    fn refused(&mut self, why: Refused) {
+        use crate::overload::{Rank, Reason};
+        let reason = match why {
+            Refused::MaxClients => Reason::MaxClients,
+            Refused::PerAddress => Reason::PerAddress,
+            Refused::AcceptRate => Reason::AcceptRate,
+        };
+        self.state.overload.stats.count(reason, Rank::UNRANKED);
     }
 
     fn wake_fds(&self) -> Vec<RawFd> {

@@ -89,6 +89,8 @@ pub struct ServerState {
     pub tracking: crate::tracking::Tracking,
     /// Clients blocked on keys (BLPOP ...), by key.
     pub blocked: crate::blocking::BlockedKeys,
+    /// Overload protection's rules and counters (`crate::overload`).
+    pub overload: Arc<crate::overload::Overload>,
     /// `notify-keyspace-events` as bits (citadel_settings::key_events).
     notify_flags: std::sync::atomic::AtomicU32,
     meter: Mutex<Meter>,
@@ -168,6 +170,7 @@ impl ServerState {
             gate: crate::gate::Gate::new(threads),
             clients: ClientRegistry::new(threads),
             auth_required: AtomicBool::new(false),
+            overload: Arc::new(crate::overload::Overload::new(threads)),
             notify_flags: Default::default(),
             tracking: Default::default(),
             blocked: Default::default(),
@@ -205,6 +208,7 @@ impl ServerState {
         let flags = citadel_settings::key_events::parse(&events).unwrap_or(0);
         self.notify_flags.store(flags, Ordering::Relaxed);
         self.introspect.refresh(&self.settings);
+        self.overload.refresh(&self.settings);
         crate::collection_limits::refresh(&self.settings);
         if let Some(node) = self.cluster.get() {
             node.settings_changed(&self.settings);

@@ -39,6 +39,9 @@ pub struct ThreadCtx {
     /// This thread's view of the cluster (None: cluster mode is off), set
     /// by the service once the node is installed.
     pub cluster: Option<citadel_cluster::ThreadView>,
+    /// This core's admission control and copy of the overload rules (set
+    /// by the service; None in unit tests).
+    pub overload: Option<crate::overload::ThreadOverload>,
     /// Clients of this thread held by CLIENT PAUSE (released by the
     /// service's poll once the pause ends).
     pub paused: Vec<u64>,
@@ -127,6 +130,7 @@ impl ThreadCtx {
             pubsub,
             monitors,
             cluster: None,
+            overload: None,
             paused: Vec::new(),
             block_deadlines: Vec::new(),
             written_keys: WrittenKeys::default(),
@@ -135,6 +139,18 @@ impl ThreadCtx {
             wakes,
             mail: Vec::new(),
             forwards: 0,
+        }
+    }
+
+    /// Counts a call a saturated downstream (plugin, loader) refused at once.
+    pub fn count_downstream(
+        &self,
+        reason: crate::overload::Reason,
+        priority: crate::overload::ClientPriority,
+    ) {
+        if let Some(o) = &self.overload {
+            let rank = crate::overload::Rank::of(priority, crate::overload::CommandClass::Compute);
+            o.stats().count(reason, rank);
         }
     }
 

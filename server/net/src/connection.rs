@@ -62,6 +62,8 @@ pub struct Connection<S> {
     /// Started detached operations the service has not been told the
     /// connection's waiter for yet (see `Progress::detached`).
     pub detached: bool,
+    /// A TCP peer's address, counted by the per-address limit until freed.
+    pub peer_ip: Option<std::net::IpAddr>,
 }
 
 impl<S> Connection<S> {
@@ -82,6 +84,7 @@ impl<S> Connection<S> {
             rearm_queued: false,
             parked: false,
             detached: false,
+            peer_ip: None,
         }
     }
 

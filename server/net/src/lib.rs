@@ -23,6 +23,7 @@
 //! finished operations ([`Service::poll`]) and resumes each waiting
 //! connection, then runs the input it buffered meanwhile, in order.
 
+mod admit;
 mod affinity;
 mod bufring;
 mod completions;
@@ -46,6 +47,7 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::time::Instant;
 
+pub use admit::Refused;
 pub use affinity::allowed_cpus;
 pub use endpoint::Endpoint;
 pub use rlimit::raise_nofile;
@@ -128,6 +130,16 @@ pub trait Service {
     fn shutdown_requested(&self) -> bool;
     /// Current connection limit across all threads (it may change at run time).
     fn maxclients(&self) -> usize;
+    /// Most concurrent TCP connections from one IP address; 0: no limit.
+    fn max_per_address(&self) -> usize {
+        0
+    }
+    /// Most accepts per second across all threads; 0: no limit.
+    fn accept_rate(&self) -> u64 {
+        0
+    }
+    /// A new connection was refused (it got its error line and is closed).
+    fn refused(&mut self, _why: Refused) {}
     /// True while the session still owes replies to operations it started
     /// detached ([`Progress::detached`]): a draining connection is kept
     /// until they are answered.

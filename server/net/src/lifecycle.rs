@@ -10,6 +10,7 @@ use socket2::Socket;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use super::admit::{refusal_line, Refused};
 use super::connection::{Connection, State};
 use super::event_loop::Worker;
 use super::token::{Op, Token};
@@ -21,7 +22,6 @@ const DRAIN_WAIT: Duration = Duration::from_secs(2);
 /// After that: how long the loop waits for the kernel to finish with
 /// aborted sockets.
 const ABORT_WAIT: Duration = Duration::from_secs(1);
-const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 
 impl<S: Service> Worker<S> {
     pub(super) fn on_accept(&mut self, listener: usize, res: i32, more: bool) {
@@ -51,19 +51,23 @@ impl<S: Service> Worker<S> {
         if self.drain_until.is_some() {
             return;
         }
-        if self.shared.clients.fetch_add(1, Relaxed) >= self.svc.maxclients() {
-            self.shared.clients.fetch_sub(1, Relaxed);
-            self.stats.rejected.fetch_add(1, Relaxed);
-            reject(stream);
-            return;
-        }
         let (peer, local) = match (stream.peer_addr(), stream.local_addr()) {
             (Ok(p), Ok(l)) => (p, l),
-            _ => {
-                self.shared.clients.fetch_sub(1, Relaxed);
-                return;
-            }
+            _ => return,
         };
+        let peer_ip = peer.as_socket().map(|a| a.ip());
+        if let Err(why) = self.admit_connection(peer_ip) {
+            self.stats.rejected.fetch_add(1, Relaxed);
+            let line = refusal_line(
+                why,
+                peer_ip,
+                self.svc.max_per_address(),
+                self.svc.accept_rate(),
+            );
+            self.svc.refused(why);
+            reject(stream, &line);
+            return;
+        }
         let unix_path = self.listeners[listener].unix_path.as_ref();
         if unix_path.is_none() {
             // TCP: no Nagle delay on replies.
@@ -78,6 +82,9 @@ impl<S: Service> Worker<S> {
         let (slot, _) = self
             .conns
             .insert_with(|generation| Connection::new(stream, session, generation));
+        if let Some(conn) = self.conns.slot_mut(slot) {
+            conn.peer_ip = peer_ip;
+        }
         self.stats.accepted.fetch_add(1, Relaxed);
         self.stats.connections.fetch_add(1, Relaxed);
         self.queue_rearm(slot);
@@ -211,17 +218,36 @@ impl<S: Service> Worker<S> {
         if !done || conn.recv_armed || conn.send_inflight {
             return;
         }
-        self.conns.remove(slot);
+        if let Some(ip) = self.conns.remove(slot).and_then(|c| c.peer_ip) {
+            self.shared.limits.release(ip);
+        }
         self.shared.clients.fetch_sub(1, Relaxed);
         self.stats.connections.fetch_sub(1, Relaxed);
     }
 }
 
-/// Refuses a client over maxclients: best-effort error line, then close.
-fn reject(mut stream: Socket) {
+impl<S: Service> Worker<S> {
+    /// maxclients, the accept rate, then the per-address limit; an admitted
+    /// connection is counted (clients, its address) until it is freed.
+    fn admit_connection(&self, ip: Option<std::net::IpAddr>) -> Result<(), Refused> {
+        if self.shared.clients.fetch_add(1, Relaxed) >= self.svc.maxclients() {
+            self.shared.clients.fetch_sub(1, Relaxed);
+            return Err(Refused::MaxClients);
+        }
+        let (per_address, rate) = (self.svc.max_per_address(), self.svc.accept_rate());
+        let admitted = self.shared.limits.admit(ip, per_address, rate);
+        if admitted.is_err() {
+            self.shared.clients.fetch_sub(1, Relaxed);
+        }
+        admitted
+    }
+}
+
+/// Refuses a client: best-effort error line, then close.
+fn reject(mut stream: Socket, line: &[u8]) {
     let _ = stream.set_nonblocking(true);
     // Read what the client already sent so closing sends FIN, not RST.
     let _ = stream.read(&mut [0u8; 1024]);
-    let _ = stream.write(MAX_CLIENTS_REPLY);
+    let _ = stream.write(line);
     let _ = stream.shutdown(Shutdown::Write);
 }

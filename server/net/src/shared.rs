@@ -12,4 +12,6 @@ pub struct Shared {
     pub drain_wait: std::time::Duration,
     /// Set when a thread failed: every loop shuts down.
     pub stop: AtomicBool,
+    /// Connections per address, the accept rate.
+    pub limits: super::admit::ConnectionLimits,
 }

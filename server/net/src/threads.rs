@@ -171,6 +171,7 @@ where
         max_input: cfg.max_input,
         drain_wait: cfg.drain_wait,
         stop: AtomicBool::new(false),
+        limits: Default::default(),
     });
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), NetError>>();
     std::thread::scope(|scope| {

@@ -30,6 +30,7 @@ pub mod key_events;
 pub mod keyspace;
 pub mod metrics;
 mod numa;
+pub mod overload;
 pub mod pipeline;
 pub mod plugin;
 pub mod reference;

@@ -65,6 +65,7 @@ pub fn set_name(ctx: &mut Ctx<'_>, name: &[u8]) -> CmdResult {
         ));
     }
     ctx.conn.client.names().name = name.to_vec();
+    ctx.conn.overload.stale();
     Ok(())
 }
 
@@ -290,6 +291,7 @@ fn setinfo(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(CmdError::quoting("ERR Unrecognized option '", attr, "'"));
     }
     drop(names);
+    ctx.conn.overload.stale();
     ctx.out.ok();
     Ok(())
 }

@@ -62,6 +62,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 fn authenticate(ctx: &mut Ctx<'_>, user: &[u8], pass: &[u8]) -> CmdResult {
     if user == b"default" && ctx.state.check_password(pass) {
         ctx.conn.authed = true;
+        ctx.conn.overload.stale();
         Ok(())
     } else {
         Err(CmdError::WrongPass)

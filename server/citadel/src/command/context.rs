@@ -82,6 +82,8 @@ pub struct ConnState {
     pub cannot_wait: bool,
     /// A blocking command's registration while it waits (`blocking.rs`).
     pub blocked: Option<crate::blocking::BlockState>,
+    /// Its priority and quota group under the overload rules.
+    pub overload: crate::overload::ClientClass,
 }
 
 /// The connection's side of its tracking (what every read checks).

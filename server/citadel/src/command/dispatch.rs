@@ -128,6 +128,9 @@ fn check_and_run(
             }
         }
     }
+    if refusal.is_none() {
+        refusal = super::admission::check(thread, conn, idx, def, args);
+    }
     if let Some(e) = refusal {
         reply_error(&mut reply, &e);
         conn.tx.dirty |= conn.tx.in_multi;

@@ -29,6 +29,7 @@ const SECTIONS: &[(&str, bool, Section)] = &[
     ("commandstats", false, commandstats),
     ("latencystats", false, latencystats),
     ("citadel", true, citadel),
+    ("overload", true, overload),
     ("plugins", false, plugins),
     ("pipelines", false, pipelines),
     ("readthrough", false, readthrough),
@@ -424,6 +425,10 @@ fn citadel(out: &mut String, s: &Snapshot<'_>) {
     line!(out, "cache_segments_free", "{}", c.segments_free);
     line!(out, "cache_evictions", "{}", c.evictions);
     line!(out, "cache_expirations", "{}", c.expirations);
+}
+
+fn overload(out: &mut String, s: &Snapshot<'_>) {
+    super::overload_info::section(out, s.state);
 }
 
 fn pipelines(out: &mut String, s: &Snapshot<'_>) {

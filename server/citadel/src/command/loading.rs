@@ -195,6 +195,10 @@ fn load(
             }
             Err(e) => {
                 t.loads.take(wait);
+                if e.is_shed() {
+                    let priority = ctx.conn.overload.priority;
+                    t.count_downstream(crate::overload::Reason::LoaderLimit, priority);
+                }
                 return Err(load_error(&e));
             }
         }
@@ -211,7 +215,12 @@ fn load(
 }
 
 fn load_error(e: &LoadError) -> CmdError {
-    CmdError::Text(format!("ERR {e}"))
+    let prefix = if e.is_shed() {
+        "OVERLOAD downstream"
+    } else {
+        "ERR"
+    };
+    CmdError::Text(format!("{prefix} {e}"))
 }
 
 /// Writes the reply: any failed load fails the whole command.

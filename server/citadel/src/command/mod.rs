@@ -1,6 +1,7 @@
 //! Command execution: a [`Session`] per connection parses requests and runs
 //! commands against the cache, writing Redis-compatible replies.
 
+mod admission;
 mod args;
 mod bitfield;
 mod bitop;
@@ -35,6 +36,7 @@ mod memory;
 mod monitor;
 mod object;
 mod observe;
+mod overload_info;
 mod pause_gate;
 mod pending;
 mod pipeline;

@@ -59,14 +59,21 @@ impl Ctx<'_> {
                 });
                 Ok(())
             }
-            Err(e) => Err(call_error(client.name(plugin), &e)),
+            Err(e) => {
+                let error = call_error(client.name(plugin), &e);
+                if let Some(reason) = e.shed_reason() {
+                    self.thread
+                        .count_downstream(reason, self.conn.overload.priority);
+                }
+                Err(error)
+            }
         }
     }
 }
 
 /// The client's error for a failed call to plugin `name`.
 pub fn call_error(name: &str, e: &CallError) -> CmdError {
-    CmdError::Text(format!("ERR plugin '{name}' {e}"))
+    CmdError::Text(format!("{} plugin '{name}' {e}", e.reply_prefix()))
 }
 
 /// Runs the parked command's continuation with its completion.

@@ -60,6 +60,7 @@ impl Session {
                 no_proxy: false,
                 cannot_wait: false,
                 blocked: None,
+                overload: Default::default(),
             },
         }
     }

@@ -83,7 +83,7 @@ pub fn render(name: &str, outcome: Outcome) -> Result<Vec<u8>, String> {
 
 /// The client's error for a failed pipeline call.
 pub fn call_error(name: &str, e: &CallError) -> String {
-    format!("ERR pipeline '{name}' {e}")
+    format!("{} pipeline '{name}' {e}", e.reply_prefix())
 }
 
 #[cfg(test)]

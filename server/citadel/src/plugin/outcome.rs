@@ -30,6 +30,29 @@ pub enum CallError {
     PipelineStage(String),
 }
 
+impl CallError {
+    /// The overload reason when the call was refused at the entry because
+    /// the plugin is saturated (its ring full, max-inflight reached): such
+    /// a call is shed at once (`-OVERLOAD downstream ...`), never parked.
+    pub fn shed_reason(&self) -> Option<crate::overload::Reason> {
+        use crate::overload::Reason;
+        match self {
+            CallError::Full => Some(Reason::PluginFull),
+            CallError::TooMany(_) => Some(Reason::PluginLimit),
+            _ => None,
+        }
+    }
+
+    /// The reply's first word: `OVERLOAD downstream` when shed, else `ERR`.
+    pub fn reply_prefix(&self) -> &'static str {
+        if self.shed_reason().is_some() {
+            "OVERLOAD downstream"
+        } else {
+            "ERR"
+        }
+    }
+}
+
 /// What a pipeline call gathered: one result per frame index (JSON
 /// objects from the last stage) and the first stage's summary.
 #[derive(Debug, Clone, PartialEq, Eq)]

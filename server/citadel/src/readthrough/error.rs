@@ -25,6 +25,15 @@ pub enum LoadError {
 }
 
 impl LoadError {
+    /// Refused at once because the loader is saturated or its breaker is
+    /// open: shed (`-OVERLOAD downstream ...`).
+    pub fn is_shed(&self) -> bool {
+        matches!(
+            self,
+            LoadError::Overloaded(_) | LoadError::BreakerOpen { .. }
+        )
+    }
+
     /// Counts toward the circuit breaker (the origin looks unhealthy).
     pub fn trips_breaker(&self) -> bool {
         matches!(self, LoadError::Unavailable(_) | LoadError::Timeout(_))

@@ -60,10 +60,15 @@ pub fn start(
         .call_with(Caller::Client, plugin, Format::Raw, payload.len(), fill)
     {
         Ok(request) => Ok(Started::Waiting(WaitKey::Plugin(request))),
-        Err(error) => Err(RpcError::Call {
-            name: name.to_string(),
-            error,
-        }),
+        Err(error) => {
+            if let Some(reason) = error.shed_reason() {
+                thread.count_downstream(reason, crate::overload::ClientPriority::Normal);
+            }
+            Err(RpcError::Call {
+                name: name.to_string(),
+                error,
+            })
+        }
     }
 }
 

@@ -34,6 +34,9 @@ pub enum RpcError {
     ClusterDown,
     #[error("CROSSSLOT Keys in request don't hash to the same slot")]
     CrossSlot,
+    /// Shed by overload protection: `OVERLOAD <layer> <reason>`, as RESP.
+    #[error("{0}")]
+    Overload(String),
     /// Proxy mode: the owner of the key's slot did not answer (refused,
     /// timed out, circuit open), or answered what the RPC cannot carry.
     #[error("CLUSTERDOWN forwarding to the slot's node failed: {0}")]
@@ -79,6 +82,7 @@ impl RpcError {
             RpcError::Moved { .. } => ErrorCode::Moved,
             RpcError::ClusterDown | RpcError::Forward(_) => ErrorCode::ClusterDown,
             RpcError::CrossSlot => ErrorCode::CrossSlot,
+            RpcError::Overload(_) => ErrorCode::Overloaded,
             RpcError::Command(e) => command_code(e),
         }
     }

@@ -28,6 +28,7 @@
 //! (`split.rs`); a batch's operations on other nodes are forwarded
 //! together and the batch answered in order (`batch_forward.rs`).
 
+mod admission;
 #[cfg(test)]
 mod alloc_tests;
 mod batch_forward;

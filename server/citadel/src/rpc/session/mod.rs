@@ -116,6 +116,8 @@ pub struct RpcSession {
     /// This session, as completions address it (for a loop connection:
     /// known after its first detached wait; it never changes).
     target: Option<Target>,
+    /// Its priority and quota group under the overload rules.
+    overload: crate::overload::ClientClass,
 }
 
 impl RpcSession {
@@ -139,6 +141,7 @@ impl RpcSession {
             in_flight: HashMap::new(),
             unparked: Vec::new(),
             target: None,
+            overload: Default::default(),
         }
     }
 
@@ -328,6 +331,8 @@ impl RpcSession {
             Err(RpcError::Deadline)
         } else if !self.authed && !matches!(req.op, Op::Hello { .. }) {
             Err(RpcError::NoAuth)
+        } else if let Err(e) = self.admit(thread, req) {
+            Err(e)
         } else {
             match self.route_and_run(thread, req, frame, out) {
                 Some(result) => result,
@@ -338,6 +343,21 @@ impl RpcSession {
             Ok(body) => self.writer.finish(out, id, method, body),
             Err(e) => self.error(out, id, method, &e),
         }
+    }
+
+    /// Overload protection: the core's admission and the quotas; the
+    /// request's priority field (when set) is the client's priority.
+    fn admit(&mut self, thread: &mut ThreadCtx, req: &Request<'_>) -> Result<(), RpcError> {
+        let Some(overload) = thread.overload.as_mut() else {
+            return Ok(());
+        };
+        let (class, key) = crate::rpc::admission::op_class(&req.op);
+        let (client, authed) = (&self.client, self.authed);
+        let who = || crate::overload::Identity::of(client, authed);
+        let priority = (req.priority != 0).then(|| crate::overload::rpc_priority(req.priority));
+        overload
+            .check(&mut self.overload, who, priority, class, key)
+            .map_err(|refusal| RpcError::Overload(refusal.text))
     }
 
     /// Runs a request this node serves; None when its reply frame is
@@ -479,6 +499,7 @@ impl RpcSession {
         }
         if let Some(name) = client_name {
             self.client.names().name = name.as_bytes().to_vec();
+            self.overload.stale();
         }
         let granted = FEATURES
             .iter()

@@ -1,0 +1,199 @@
+//! One core's admission control (see ARCHITECTURE.md, "Overload
+//! protection"): a CoDel-like watch of the queueing delay that raises or
+//! lowers a shed level once per control interval.
+//!
+//! **Delay.** Input that reached the socket just after the previous turn
+//! reaped its completions waited through the rest of that turn and through
+//! this turn's work so far, so a request's queueing delay is estimated as
+//! `previous turn's CPU time + time since this turn started`. Idle, turns
+//! are microseconds and so is the estimate; saturated, turns run back to
+//! back and it is the true age of the oldest unserved input.
+//!
+//! **Control.** CoDel's insight: a delay above target for a moment is a
+//! burst, above target for a whole interval is a standing queue. At the end
+//! of each control interval the core is *overloaded* if even the smallest
+//! delay seen in it was over the target, and not otherwise (nor when it saw
+//! nothing). While overloaded, a request is shed when its own delay passes
+//! its rank's threshold: `target × (1 + rank / 2)`, from 1× the target for
+//! a low-priority client's plugin call to 5× for a high-priority client's
+//! read. Lower ranks therefore go first and the shedding deepens only as
+//! far as the delay needs; shed requests cost a parse and a short error,
+//! so the delay falls back and a drained core sheds nothing.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use super::rank::Rank;
+use super::stats::CoreGauges;
+
+/// How long a delay must stand before the level moves.
+pub const INTERVAL: Duration = Duration::from_millis(20);
+
+/// A request the core refuses: its delay and the target it is over.
+#[derive(Debug, Clone, Copy)]
+pub struct Shed {
+    pub delay: Duration,
+    pub target: Duration,
+}
+
+pub struct Admission {
+    /// Zero: admission is off.
+    target: Duration,
+    turn_start: Instant,
+    prev_busy: Duration,
+    /// This turn's and the interval's figures.
+    interval_end: Instant,
+    min_delay: Option<Duration>,
+    max_delay: Duration,
+    max_turn: Duration,
+    /// The last interval's smallest delay was over the target.
+    overloaded: bool,
+}
+
+impl Admission {
+    pub fn new(target: Duration) -> Admission {
+        let now = Instant::now();
+        Admission {
+            target,
+            turn_start: now,
+            prev_busy: Duration::ZERO,
+            interval_end: now + INTERVAL,
+            min_delay: None,
+            max_delay: Duration::ZERO,
+            max_turn: Duration::ZERO,
+            overloaded: false,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.target.is_zero()
+    }
+
+    /// A live change of `overload-delay-target-us` (zero: off).
+    pub fn set_target(&mut self, target: Duration) {
+        if target != self.target {
+            self.target = target;
+            self.overloaded = false;
+        }
+    }
+
+    /// The loop woke up: a turn begins.
+    pub fn turn_started(&mut self, now: Instant) {
+        self.turn_start = now;
+    }
+
+    /// The turn is over (the loop is about to wait).
+    pub fn turn_ended(&mut self, now: Instant) {
+        self.prev_busy = now.saturating_duration_since(self.turn_start);
+        self.max_turn = self.max_turn.max(self.prev_busy);
+    }
+
+    /// Measures the delay of a request of `rank` arriving now; Some when the
+    /// core sheds it. `gauges`: where each interval's figures are published.
+    pub fn admit(&mut self, rank: Rank, gauges: Option<&CoreGauges>) -> Result<(), Shed> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let delay = self.prev_busy + now.saturating_duration_since(self.turn_start);
+        self.min_delay = Some(self.min_delay.map_or(delay, |m| m.min(delay)));
+        self.max_delay = self.max_delay.max(delay);
+        if now >= self.interval_end {
+            self.end_interval(now, gauges);
+        }
+        if self.overloaded && delay > threshold(self.target, rank) {
+            return Err(Shed {
+                delay,
+                target: self.target,
+            });
+        }
+        Ok(())
+    }
+
+    /// Called at the maintenance tick too, so an idle core's level decays
+    /// and its gauges stay current without requests.
+    pub fn tick(&mut self, gauges: Option<&CoreGauges>) {
+        let now = Instant::now();
+        if self.enabled() && now >= self.interval_end {
+            self.end_interval(now, gauges);
+        }
+    }
+
+    fn end_interval(&mut self, now: Instant, gauges: Option<&CoreGauges>) {
+        let standing = self.min_delay.unwrap_or(Duration::ZERO);
+        self.overloaded = standing > self.target;
+        if let Some(g) = gauges {
+            // ORDERING: Relaxed: gauges read on their own by INFO.
+            g.delay_us.store(standing.as_micros() as u64, Relaxed);
+            g.max_delay_us
+                .store(self.max_delay.as_micros() as u64, Relaxed);
+            g.max_turn_us
+                .store(self.max_turn.as_micros() as u64, Relaxed);
+            g.overloaded.store(u64::from(self.overloaded), Relaxed);
+        }
+        self.min_delay = None;
+        self.max_delay = Duration::ZERO;
+        self.max_turn = Duration::ZERO;
+        self.interval_end = now + INTERVAL;
+    }
+}
+
+/// The delay past which an overloaded core sheds a request of `rank`.
+fn threshold(target: Duration, rank: Rank) -> Duration {
+    target * (2 + rank.index() as u32) / 2
+}
+
+impl Shed {
+    /// `queueing delay 12ms over target 5ms, retry later` (the text after
+    /// `OVERLOAD core `).
+    pub fn reason(&self) -> String {
+        format!(
+            "queueing delay {} over target {}, retry later",
+            millis(self.delay),
+            millis(self.target)
+        )
+    }
+}
+
+/// "12ms", or "0.4ms" below ten.
+fn millis(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms >= 10.0 {
+        format!("{}ms", ms.round() as u64)
+    } else {
+        format!("{ms:.1}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::rank::CommandClass;
+    use super::*;
+    use citadel_settings::overload::ClientPriority;
+
+    #[test]
+    fn a_standing_delay_sheds_low_ranks_first() {
+        let target = Duration::from_millis(10);
+        let mut a = Admission::new(target);
+        let low = Rank::of(ClientPriority::Low, CommandClass::Compute);
+        let high = Rank::of(ClientPriority::High, CommandClass::Read);
+        // A turn that started 30 ms ago: 3x the target.
+        a.turn_started(Instant::now() - Duration::from_millis(30));
+        a.interval_end = Instant::now();
+        assert!(
+            a.admit(low, None).is_ok(),
+            "not overloaded before an interval"
+        );
+        assert!(a.overloaded);
+        assert!(a.admit(low, None).is_err());
+        assert!(a.admit(high, None).is_ok(), "high reads wait up to 5x");
+        assert!(a.admit(Rank::UNRANKED, None).is_ok());
+        let shed = Shed {
+            delay: Duration::from_millis(12),
+            target: Duration::from_millis(5),
+        };
+        assert!(shed
+            .reason()
+            .starts_with("queueing delay 12ms over target 5.0ms"));
+    }
+}

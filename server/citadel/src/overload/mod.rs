@@ -1,0 +1,173 @@
+//! Overload protection's server side (ARCHITECTURE.md, "Overload
+//! protection"): the shared rules (client priorities, quotas) derived from
+//! the live settings, each core's admission control, and the one set of
+//! counters every layer reports to ([`OverloadStats`]). The connection
+//! layer lives in `citadel_net` (it sees accepts); the command layer calls
+//! [`ThreadOverload::check`] before running a command.
+
+mod admission;
+mod client_class;
+mod quota;
+pub mod rank;
+pub mod stats;
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use citadel_settings::overload as setting;
+use citadel_settings::Store;
+
+pub use admission::{Admission, Shed};
+pub use client_class::{ClientClass, Identity};
+pub use rank::{rpc_priority, ClientPriority, CommandClass, Rank};
+pub use stats::{Layer, OverloadSnapshot, OverloadStats, Reason};
+
+use client_class::Rules;
+
+/// A refused request: why (for the counters) and the error line without
+/// its leading '-' (`OVERLOAD <layer> <reason>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: Reason,
+    pub text: String,
+}
+
+impl Refusal {
+    pub fn new(reason: Reason, what: impl std::fmt::Display) -> Refusal {
+        Refusal {
+            reason,
+            text: format!("OVERLOAD {} {what}", reason.layer().name()),
+        }
+    }
+}
+
+/// The process-wide part: rules (swapped whole on CONFIG SET) and counters.
+pub struct Overload {
+    pub stats: OverloadStats,
+    rules: Mutex<Arc<Rules>>,
+    /// Bumped on each change of the rules; threads compare it once per turn.
+    generation: AtomicU64,
+    target_us: AtomicU64,
+}
+
+impl Overload {
+    pub fn new(cores: usize) -> Overload {
+        Overload {
+            stats: OverloadStats::new(cores),
+            rules: Mutex::new(Arc::new(Rules::default())),
+            generation: AtomicU64::new(1),
+            target_us: AtomicU64::new(0),
+        }
+    }
+
+    /// Re-reads the live settings (start-up and every CONFIG SET); rules
+    /// that did not change keep their buckets.
+    pub fn refresh(&self, settings: &Store) {
+        let priority = settings.get(&setting::OVERLOAD_PRIORITY);
+        let quotas = settings.get(&setting::OVERLOAD_QUOTAS);
+        let mut rules = self.rules.lock().unwrap_or_else(|p| p.into_inner());
+        if !rules.same_text(&priority, &quotas) {
+            let generation = self.generation.load(Relaxed) + 1;
+            *rules = Arc::new(Rules::parse(generation, &priority, &quotas));
+            // ORDERING: Relaxed: a thread that sees the new generation
+            // takes the rules under the mutex.
+            self.generation.store(generation, Relaxed);
+        }
+        let target = settings.get(&setting::OVERLOAD_DELAY_TARGET_US);
+        self.target_us.store(target, Relaxed);
+    }
+
+    fn rules(&self) -> Arc<Rules> {
+        self.rules.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The delay target, zero when core admission is off.
+    pub fn target(&self) -> Duration {
+        Duration::from_micros(self.target_us.load(Relaxed))
+    }
+}
+
+/// One core's part: its copy of the rules and its admission control.
+pub struct ThreadOverload {
+    shared: Arc<Overload>,
+    core: usize,
+    rules: Arc<Rules>,
+    pub admission: Admission,
+}
+
+impl ThreadOverload {
+    pub fn new(shared: Arc<Overload>, core: usize) -> ThreadOverload {
+        ThreadOverload {
+            rules: shared.rules(),
+            admission: Admission::new(shared.target()),
+            shared,
+            core,
+        }
+    }
+
+    pub fn stats(&self) -> &OverloadStats {
+        &self.shared.stats
+    }
+
+    /// A loop turn starts: picks up changed settings.
+    pub fn turn_started(&mut self) {
+        // ORDERING: Relaxed: see `Overload::refresh`.
+        if self.shared.generation.load(Relaxed) != self.rules.generation {
+            self.rules = self.shared.rules();
+        }
+        self.admission.set_target(self.shared.target());
+        if self.admission.enabled() {
+            self.admission.turn_started(Instant::now());
+        }
+    }
+
+    pub fn turn_ended(&mut self) {
+        if self.admission.enabled() {
+            self.admission.turn_ended(Instant::now());
+        }
+    }
+
+    pub fn tick(&mut self) {
+        self.admission.tick(self.shared.stats.core(self.core));
+    }
+
+    /// Whether a command of `class` from the client of `class_cache` (its
+    /// identity from `who`, asked only when the rules changed) may run;
+    /// `first_key` for prefix quotas. Admin commands always may. A refusal
+    /// is counted.
+    pub fn check<'a>(
+        &mut self,
+        client: &mut ClientClass,
+        who: impl FnOnce() -> Identity,
+        priority: Option<ClientPriority>,
+        class: CommandClass,
+        first_key: Option<&'a [u8]>,
+    ) -> Result<(), Refusal> {
+        if class == CommandClass::Admin {
+            return Ok(());
+        }
+        if client.generation != self.rules.generation {
+            *client = self.rules.classify(&who());
+        }
+        let rank = Rank::of(priority.unwrap_or(client.priority), class);
+        let result = self.admit(client, rank, first_key);
+        if let Err(refusal) = &result {
+            self.shared.stats.count(refusal.reason, rank);
+        }
+        result
+    }
+
+    fn admit(
+        &mut self,
+        client: &ClientClass,
+        rank: Rank,
+        first_key: Option<&[u8]>,
+    ) -> Result<(), Refusal> {
+        let gauges = self.shared.stats.core(self.core);
+        if let Err(shed) = self.admission.admit(rank, gauges) {
+            return Err(Refusal::new(Reason::QueueingDelay, shed.reason()));
+        }
+        self.rules.take_tokens(client, first_key)
+    }
+}

@@ -1,0 +1,337 @@
+//! Overload protection with real clients: a core flooded open-loop sheds
+//! with `-OVERLOAD core ...` (low priority first) while PING and INFO still
+//! answer; quotas hold their rate; the per-address connection limit
+//! refuses and closes. No timed assertions: rates are measured over
+//! windows the server itself reports, with generous bounds.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use citadel_tests::redis::{self, Commands};
+use citadel_tests::Server;
+
+/// A list long enough that `LPOS big nosuch` (a full scan, a one-line
+/// reply) costs tens of microseconds.
+fn fill_big_list(c: &mut redis::Connection) {
+    for chunk in 0..40 {
+        let items: Vec<u32> = (chunk * 500..(chunk + 1) * 500).collect();
+        let _: () = c.rpush("big", items).unwrap();
+    }
+}
+
+/// What one client's replies were.
+#[derive(Debug, Default)]
+struct Tally {
+    shed: usize,
+    served: usize,
+    first_shed: Option<String>,
+}
+
+/// Sends `batches` pipelines of `per_batch` `LPOS big nosuch` as fast as the
+/// socket takes them (open loop) while a second thread reads the replies;
+/// `name` first via CLIENT SETNAME.
+fn flood(
+    port: u16,
+    name: &str,
+    batches: usize,
+    per_batch: usize,
+) -> std::thread::JoinHandle<Tally> {
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let setname = format!(
+            "*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n${}\r\n{name}\r\n",
+            name.len()
+        );
+        s.write_all(setname.as_bytes()).unwrap();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line, "+OK\r\n");
+        let total = batches * per_batch;
+        let counter = std::thread::spawn(move || {
+            let mut tally = Tally::default();
+            let mut line = String::new();
+            for _ in 0..total {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+                if line.starts_with("-OVERLOAD core ") {
+                    tally.shed += 1;
+                    tally
+                        .first_shed
+                        .get_or_insert_with(|| line.trim_end().to_string());
+                } else {
+                    assert_eq!(line, "$-1\r\n", "an LPOS reply or a shed error");
+                    tally.served += 1;
+                }
+            }
+            tally
+        });
+        let batch = b"*3\r\n$4\r\nLPOS\r\n$3\r\nbig\r\n$6\r\nnosuch\r\n".repeat(per_batch);
+        for _ in 0..batches {
+            s.write_all(&batch).unwrap();
+        }
+        counter.join().unwrap()
+    })
+}
+
+fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg(section).query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("{field} not in INFO {section}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_flooded_core_sheds_low_priority_first_and_still_answers_ping() {
+    let server = Server::start(&[
+        "--threads",
+        "1",
+        "--overload-delay-target-us",
+        "10000",
+        "--overload-priority",
+        "name:batch-*=low name:vip-*=high",
+    ]);
+    let mut admin = server.client();
+    fill_big_list(&mut admin);
+    let low = flood(server.port, "batch-1", 40, 200);
+    // Once the core sheds, a high-priority client sends smaller batches:
+    // its reads are shed only past 5x the target, the low client's past 2x.
+    // Health and admin commands answer while the core is overloaded.
+    let mut pings = 0;
+    while info_field(&mut admin, "overload", "shed_core") == 0 {
+        assert!(!low.is_finished(), "the flood ended before the core shed");
+        let pong: String = redis::cmd("PING").query(&mut admin).unwrap();
+        assert_eq!(pong, "PONG");
+        pings += 1;
+    }
+    let high = flood(server.port, "vip-1", 20, 10);
+    while !low.is_finished() {
+        let pong: String = redis::cmd("PING").query(&mut admin).unwrap();
+        assert_eq!(pong, "PONG");
+        let info: String = redis::cmd("INFO")
+            .arg("overload")
+            .query(&mut admin)
+            .unwrap();
+        assert!(info.contains("# Overload"));
+        pings += 1;
+    }
+    let (low, high) = (low.join().unwrap(), high.join().unwrap());
+    assert!(pings > 0);
+    assert!(low.shed > 0, "the low-priority flood was shed: {low:?}");
+    let first = low.first_shed.as_deref().unwrap();
+    assert!(
+        first.starts_with("-OVERLOAD core queueing delay ") && first.ends_with("retry later"),
+        "{first}"
+    );
+    let fraction = |t: &Tally| t.shed as f64 / (t.shed + t.served) as f64;
+    assert!(
+        fraction(&high) < fraction(&low),
+        "high priority shed less: low {low:?}, high {high:?}"
+    );
+    let shed = info_field(&mut admin, "overload", "shed_core_queueing_delay");
+    assert_eq!(
+        shed as usize,
+        low.shed + high.shed,
+        "INFO counts every shed reply"
+    );
+    assert!(info_field(&mut admin, "overload", "shed_rank_low_read") >= low.shed as u64);
+}
+
+#[test]
+fn admission_off_never_sheds() {
+    let server = Server::start(&["--threads", "1", "--overload-delay-target-us", "0"]);
+    let mut c = server.client();
+    fill_big_list(&mut c);
+    let tally = flood(server.port, "batch-1", 4, 100).join().unwrap();
+    assert_eq!((tally.shed, tally.served), (0, 400));
+}
+
+/// A raw connection that sends pipelines of one command and tallies its
+/// one-line replies (`$-1` served, `-OVERLOAD quota ...` refused).
+struct Pipeliner {
+    s: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Pipeliner {
+    fn new(server: &Server, name: &str) -> Pipeliner {
+        let s = server.raw();
+        let reader = BufReader::new(s.try_clone().unwrap());
+        let mut p = Pipeliner { s, reader };
+        if !name.is_empty() {
+            let cmd = format!("CLIENT SETNAME {name}\r\n");
+            p.s.write_all(cmd.as_bytes()).unwrap();
+            assert_eq!(p.line(), "+OK\r\n");
+        }
+        p
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        line
+    }
+
+    /// Sends `n` GETs of `key`; returns how many a quota refused.
+    fn refusals(&mut self, key: &str, n: usize) -> usize {
+        self.s
+            .write_all(format!("GET {key}\r\n").repeat(n).as_bytes())
+            .unwrap();
+        (0..n)
+            .filter(|_| {
+                let line = self.line();
+                assert!(
+                    line == "$-1\r\n" || line.starts_with("-OVERLOAD quota "),
+                    "{line}"
+                );
+                line.starts_with('-')
+            })
+            .count()
+    }
+}
+
+/// Sends GETs for two seconds of the server's clock, counting what passed;
+/// the rate is measured against the server's own TIME.
+fn measured_rate(p: &mut Pipeliner, admin: &mut redis::Connection, key: &str) -> f64 {
+    let now_us = |c: &mut redis::Connection| -> u64 {
+        let (s, us): (u64, u64) = redis::cmd("TIME").query(c).unwrap();
+        s * 1_000_000 + us
+    };
+    let start = now_us(admin);
+    let (mut sent, mut refused) = (0, 0);
+    while now_us(admin) - start < 2_000_000 {
+        refused += p.refusals(key, 200);
+        sent += 200;
+    }
+    let elapsed = (now_us(admin) - start) as f64 / 1e6;
+    (sent - refused) as f64 / elapsed
+}
+
+#[test]
+fn quotas_hold_their_rate_per_client_group_and_per_key_prefix() {
+    let server = Server::start(&["--overload-quotas", "name:metered-*=500"]);
+    let mut admin = server.client();
+    let mut metered = Pipeliner::new(&server, "metered-1");
+    let rate = measured_rate(&mut metered, &mut admin, "k");
+    assert!(
+        (450.0..=550.0).contains(&rate),
+        "a 500/s client quota let {rate:.0}/s through"
+    );
+    // A prefix quota, set live; the unmetered client is limited only on it.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("overload-quotas")
+        .arg("prefix:session:=300")
+        .query(&mut admin)
+        .unwrap();
+    let mut free = Pipeliner::new(&server, "");
+    let rate = measured_rate(&mut free, &mut admin, "session:1");
+    assert!(
+        (270.0..=330.0).contains(&rate),
+        "a 300/s prefix quota let {rate:.0}/s through"
+    );
+    assert_eq!(free.refusals("other", 500), 0);
+    let refused = info_field(&mut admin, "overload", "shed_quota_prefix_quota");
+    assert!(refused > 0);
+    let bad: redis::RedisResult<()> = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("overload-quotas")
+        .arg("prefix:x=fast")
+        .query(&mut admin);
+    assert!(bad.is_err(), "a malformed rule is refused");
+}
+
+#[test]
+fn the_per_address_limit_refuses_with_the_overload_error_and_closes() {
+    let server = Server::start(&["--maxclients-per-address", "3"]);
+    let held: Vec<redis::Connection> = (0..3).map(|_| server.client()).collect();
+    let mut extra = server.raw();
+    let mut reply = String::new();
+    extra.read_to_string(&mut reply).unwrap();
+    assert!(
+        reply.starts_with("-OVERLOAD connection "),
+        "refused with the error, then closed: {reply:?}"
+    );
+    drop(held);
+    // Closed connections free their places (the server counts them down
+    // as it closes them: retry until one is let in).
+    let mut c = loop {
+        let mut s = server.raw();
+        s.write_all(b"PING\r\n").unwrap();
+        let mut line = String::new();
+        BufReader::new(s.try_clone().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        if line == "+PONG\r\n" {
+            break s;
+        }
+    };
+    c.write_all(b"QUIT\r\n").unwrap();
+    let mut admin = server.client();
+    assert!(info_field(&mut admin, "overload", "shed_connection_per_address") >= 1);
+}
+
+#[test]
+fn an_rpc_client_gets_the_overloaded_error_code() {
+    use citadel_proto::rpc::schema::ErrorCode;
+    let server = Server::start(&["--overload-quotas", "prefix:rpc:=1"]);
+    let mut rpc = citadel_tests::rpc::RawRpc::tcp(server.rpc_port);
+    // 1/s with a burst of one: the first passes, the next is refused.
+    assert_eq!(rpc.call(|w| w.get(b"rpc:1")).error(), None);
+    let (code, message) = rpc.call(|w| w.get(b"rpc:1")).error().unwrap();
+    assert_eq!(code, ErrorCode::Overloaded);
+    assert!(
+        message.starts_with("OVERLOAD quota key prefix rpc: over 1/s"),
+        "{message}"
+    );
+    // Other keys and health requests are not limited.
+    assert_eq!(rpc.call(|w| w.get(b"other")).error(), None);
+    assert_eq!(rpc.call(|w| w.stats(None)).error(), None);
+}
+
+#[test]
+fn a_slow_plugin_sheds_at_the_entry_instead_of_parking_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("plugins.toml");
+    let plugin = format!(
+        "[[plugin]]\nname = \"echo\"\nexec = \"{}\"\nmax-inflight = 4\n",
+        citadel_tests::echo_plugin_bin().display()
+    );
+    std::fs::write(&config, plugin).unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    // 40 clients call a plugin that takes 2 s per call: 4 are admitted,
+    // the others are answered at once instead of waiting their turn.
+    let call = "*4\r\n$6\r\nPLUGIN\r\n$4\r\nCALL\r\n$4\r\necho\r\n$10\r\nSLEEP 2000\r\n";
+    let mut clients: Vec<_> = (0..40)
+        .map(|_| {
+            let mut s = server.raw();
+            s.write_all(call.as_bytes()).unwrap();
+            BufReader::new(s)
+        })
+        .collect();
+    let mut admin = server.client();
+    let pong: String = redis::cmd("PING").query(&mut admin).unwrap();
+    assert_eq!(pong, "PONG");
+    let mut shed = 0;
+    for c in &mut clients {
+        let mut line = String::new();
+        c.read_line(&mut line).unwrap();
+        if line.starts_with("-OVERLOAD downstream plugin 'echo' ") {
+            shed += 1;
+        } else {
+            // Admitted: its reply, or its timeout (the plugin serves the
+            // four one after the other).
+            let answered = line.starts_with('$') || line.starts_with("-ERR plugin 'echo' did not");
+            assert!(answered, "a reply or the shed error: {line}");
+        }
+    }
+    assert!(shed >= 30, "{shed} of 40 shed");
+    let counted = info_field(&mut admin, "overload", "shed_downstream_plugin_limit");
+    assert_eq!(counted, shed as u64);
+}
