@@ -42,6 +42,7 @@ pub mod command;
 pub mod forward;
 pub mod gate;
 pub mod glob;
+pub mod hotkeys;
 pub mod introspect;
 pub mod monitor;
 pub mod pipeline;

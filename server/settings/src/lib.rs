@@ -26,6 +26,7 @@ pub mod cli;
 pub mod cluster;
 mod error;
 pub mod file;
+pub mod hotkeys;
 pub mod key_events;
 pub mod keyspace;
 mod numa;
@@ -47,23 +48,23 @@ pub use value::{Cores, DebugCommand, SettingValue};
 
 /// Declares a table of settings: one `pub const NAME: Setting<Type>` per
 /// entry, `SETTINGS` (this module's own, in order) and `TABLE`, which lists
-/// them followed by the settings of the module named in `parts` (declared
+/// them followed by the settings of the modules named in `parts` (declared
 /// with [`settings_part!`]): the order of `--help` and of the reference
 /// file. Fields not given take [`Setting::BASE`]'s values.
 ///
-/// Store indices: the part's settings take the first ones (0..), the
+/// Store indices: the parts' settings take the first ones (0.., in order), the
 /// table's own follow, so a part needs nothing of the table that lists it
 /// (no module cycle); the display order is the table's own first.
 #[macro_export]
 macro_rules! settings_table {
     (
-        $table_doc:literal, $section:expr $(, parts: [$part:path])?;
+        $table_doc:literal, $section:expr $(, parts: [$($part:path),+])?;
         $($body:tt)*
     ) => {
-        $crate::settings_part! { first: 0 $(+ $part.len())?; $($body)* }
-        const ALL_LEN: usize = SETTINGS.len() $(+ $part.len())?;
+        $crate::settings_part! { first: 0 $($(+ $part.len())+)?; $($body)* }
+        const ALL_LEN: usize = SETTINGS.len() $($(+ $part.len())+)?;
         static ALL: [&'static dyn $crate::AnySetting; ALL_LEN] =
-            $crate::concat_settings(&[SETTINGS $(, $part)?]);
+            $crate::concat_settings(&[SETTINGS $($(, $part)+)?]);
         #[doc = $table_doc]
         pub static TABLE: $crate::Table = $crate::Table {
             section: $section,

@@ -13,7 +13,7 @@ pub const MAX_THREADS: usize = 64;
 
 crate::settings_table! {
     "The server's own settings: the top level of the config file.", None,
-    parts: [crate::cluster::SETTINGS];
+    parts: [crate::cluster::SETTINGS, crate::hotkeys::SETTINGS];
 
     PORT: u16 = {
         name: "port",
