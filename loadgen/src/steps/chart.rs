@@ -73,17 +73,7 @@ fn goodput(area: &Area<'_>, r: &StepsReport) -> Result<(), Box<dyn std::error::E
         .fold(0.0, f64::max)
         .max(1e-6)
         * 1.1;
-    let mut chart = ChartBuilder::on(area)
-        .caption("goodput and shed (kops/s)", ("sans-serif", 16))
-        .margin(15)
-        .x_label_area_size(35)
-        .y_label_area_size(55)
-        .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
-    chart
-        .configure_mesh()
-        .x_desc("offered (kops/s)")
-        .light_line_style(WHITE)
-        .draw()?;
+    let mut chart = panel(area, "goodput and shed (kops/s)", x_max, y_max)?;
     chart
         .draw_series(LineSeries::new(
             [(0.0, 0.0), (x_max, x_max)],
@@ -131,17 +121,7 @@ fn p99(area: &Area<'_>, r: &StepsReport) -> Result<(), Box<dyn std::error::Error
         .fold(0.0, f64::max)
         .max(1e-6)
         * 1.1;
-    let mut chart = ChartBuilder::on(area)
-        .caption("admitted p99 (µs)", ("sans-serif", 16))
-        .margin(15)
-        .x_label_area_size(35)
-        .y_label_area_size(55)
-        .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
-    chart
-        .configure_mesh()
-        .x_desc("offered (kops/s)")
-        .light_line_style(WHITE)
-        .draw()?;
+    let mut chart = panel(area, "admitted p99 (µs)", x_max, y_max)?;
     series(&mut chart, &xs, r, |s| s.p99_us, P99, "p99")?;
     Ok(())
 }
@@ -151,6 +131,27 @@ type Chart<'a, 'b> = ChartContext<
     SVGBackend<'b>,
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
+
+/// One panel's axes: offered kops/s across, 0..`y_max` up.
+fn panel<'a, 'b>(
+    area: &'a Area<'b>,
+    caption: &str,
+    x_max: f64,
+    y_max: f64,
+) -> Result<Chart<'a, 'b>, Box<dyn std::error::Error>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 16))
+        .margin(15)
+        .x_label_area_size(35)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc("offered (kops/s)")
+        .light_line_style(WHITE)
+        .draw()?;
+    Ok(chart)
+}
 
 /// A line with a dot per step.
 fn series(
