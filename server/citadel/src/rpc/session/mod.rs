@@ -322,6 +322,7 @@ impl RpcSession {
         out: &mut Vec<u8>,
     ) -> Option<Result<Body, RpcError>> {
         let (id, method) = (req.id, req.op.method());
+        sample_keys(&self.state, thread, &req.op);
         Some(match req.op {
             Op::Get { key } => match ops::get_frame(&mut thread.cache, key, id, out) {
                 Ok(()) => return None,
@@ -411,7 +412,10 @@ impl RpcSession {
             let outcome = match op {
                 // Cluster mode: each operation on its own (never forwarded).
                 Ok(op) => match route::route(&self.state, thread, &op) {
-                    Ok(Routed::Local) => ops::run(&mut self.exec(thread), &op),
+                    Ok(Routed::Local) => {
+                        sample_keys(&self.state, thread, &op);
+                        ops::run(&mut self.exec(thread), &op)
+                    }
                     Ok(Routed::Elsewhere { refusal, .. }) => Err(refusal),
                     Err(e) => Err(e),
                 },
@@ -473,5 +477,18 @@ impl RpcSession {
 impl Drop for RpcSession {
     fn drop(&mut self) {
         self.state.clients.unregister(&self.client);
+    }
+}
+
+/// Hot-key sampling of an RPC operation, as `dispatch` samples a RESP
+/// command (`crate::hotkeys`): one decrement unless it is the sampled one.
+#[inline]
+fn sample_keys(state: &ServerState, thread: &mut ThreadCtx, op: &Op<'_>) {
+    if thread.hotkeys.due() {
+        state
+            .hotkeys
+            .record(thread.index, &mut thread.hotkeys, |f| {
+                route::for_each_key(op, f)
+            });
     }
 }
