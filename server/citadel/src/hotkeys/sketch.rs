@@ -77,26 +77,23 @@ impl CoreSketch {
         } else {
             (now - newest).min(SLICES as u64)
         };
-        for step in 1..=stale {
-            let s = (newest.wrapping_add(step) as usize % SLICES) * ROWS * BUCKETS;
-            if stale == SLICES as u64 {
-                // Whole ring: clear it and the sums below.
-                self.slices[s..s + ROWS * BUCKETS]
-                    .iter()
-                    .for_each(|c| c.store(0, Relaxed));
-                continue;
-            }
-            for b in 0..ROWS * BUCKETS {
-                let dropped = self.slices[s + b].swap(0, Relaxed);
-                if dropped != 0 {
-                    let w = &self.window[b];
-                    w.store(w.load(Relaxed).saturating_sub(dropped), Relaxed);
-                }
-            }
-        }
         if stale == SLICES as u64 {
+            // The whole window is stale: start over.
             self.slices.iter().for_each(|c| c.store(0, Relaxed));
             self.window.iter().for_each(|c| c.store(0, Relaxed));
+        } else {
+            // The slices now reused held the counts that left the window.
+            for step in 1..=stale {
+                let s = (newest.wrapping_add(step) as usize % SLICES) * ROWS * BUCKETS;
+                for b in 0..ROWS * BUCKETS {
+                    let dropped = self.slices[s + b].load(Relaxed);
+                    if dropped != 0 {
+                        self.slices[s + b].store(0, Relaxed);
+                        let w = &self.window[b];
+                        w.store(w.load(Relaxed).saturating_sub(dropped), Relaxed);
+                    }
+                }
+            }
         }
         self.newest.store(now, Relaxed);
         true
