@@ -96,6 +96,31 @@ pub struct RunArgs {
     /// Cluster mode: redirects one request may follow before it counts as an error.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub max_redirects: u8,
+
+    /// Ramp the offered load: one open-loop run of --duration per step, in order, each
+    /// reporting offered rate, goodput (good replies/s), shed replies (`-OVERLOAD ...`,
+    /// counted apart from errors), errors and p50/p99 of the admitted requests. Steps are
+    /// absolute rates (`10000,20000,40000`; `k`/`m` suffixes: `10k,20k`) or multiples of
+    /// the capacity (`0.5x,1x,2x,3x`): then a closed-loop run (--capacity-duration) first
+    /// measures the capacity as its goodput, unless --capacity gives it. --json writes
+    /// every step, --svg the goodput-vs-offered-load chart. --prefill runs once, before
+    /// the first run; --warmup before each.
+    #[arg(long, value_name = "STEPS", conflicts_with = "rate")]
+    pub rate_steps: Option<crate::steps::RateSteps>,
+
+    /// --rate-steps with multiples: the capacity in ops/s, instead of measuring it.
+    #[arg(long, value_name = "OPS", requires = "rate_steps")]
+    pub capacity: Option<f64>,
+
+    /// --rate-steps with multiples: how long the closed-loop capacity run lasts
+    /// [default: --duration].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "rate_steps")]
+    pub capacity_duration: Option<Duration>,
+
+    /// --rate-steps: write an SVG chart of goodput (and shed) vs offered load, with the
+    /// admitted requests' p99 beside it.
+    #[arg(long, value_name = "FILE", requires = "rate_steps")]
+    pub svg: Option<PathBuf>,
 }
 
 /// The workload shape; shared by a plain run and by `compare`.

@@ -4,7 +4,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use citadel_loadgen::cli::{Cli, Command};
-use citadel_loadgen::{compare, run_cli, signal};
+use citadel_loadgen::{compare, run_cli, signal, steps};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     signal::install();
     let result = match &cli.command {
         Some(Command::Compare(args)) => compare::run(args).map(|_| ()),
+        None if cli.run.rate_steps.is_some() => steps::run_cli(&cli.run).map(|_| ()),
         None => run_cli(&cli.run).map(|_| ()),
     };
     match result {

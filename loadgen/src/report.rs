@@ -52,6 +52,8 @@ pub struct OpReport {
     pub requests: u64,
     pub ok: u64,
     pub errors: u64,
+    /// Shed by the server (`-OVERLOAD ...`).
+    pub shed: u64,
     pub ops_per_sec: f64,
     /// Reads, pops and ranges only (`OpKind::counts_hits`): hits / (hits + misses).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,10 +107,18 @@ pub struct Report {
     pub key_dist: String,
     pub value_size: String,
     pub seed: u64,
-    /// Measured requests (each ends as a good reply or an error).
+    /// Measured requests (each ends as a good reply, a shed reply or an error).
     pub requests: u64,
     pub errors: u64,
     pub error_rate: f64,
+    /// Requests the server shed (replies starting `OVERLOAD `): not errors.
+    pub shed: u64,
+    pub shed_rate: f64,
+    /// The first shed reply's text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shed_sample: Option<String>,
+    /// Good replies per second (requests neither shed nor failed).
+    pub goodput_ops_per_sec: f64,
     pub errors_by_kind: BTreeMap<&'static str, u64>,
     pub error_samples: Vec<String>,
     pub elapsed_s: f64,
@@ -162,6 +172,7 @@ impl Report {
                     requests: o.requests(),
                     ok: o.ok,
                     errors: o.errors,
+                    shed: o.shed,
                     ops_per_sec: rate(o.requests()),
                     hits: is_get.then_some(o.hits),
                     misses: is_get.then_some(o.misses),
@@ -177,6 +188,7 @@ impl Report {
         latency_us.insert("all", Latency::from_histogram(&s.combined_latency()));
         let requests = s.requests();
         let errors = s.total_errors();
+        let shed = s.total_shed();
         let (hits, misses) = [OpKind::Get, OpKind::Mget]
             .iter()
             .map(|op| &s.ops[op.index()])
@@ -212,6 +224,10 @@ impl Report {
             requests,
             errors,
             error_rate: error_rate(errors, requests),
+            shed,
+            shed_rate: error_rate(shed, requests),
+            shed_sample: s.shed_sample.clone(),
+            goodput_ops_per_sec: rate(s.ops.iter().map(|o| o.ok).sum()),
             errors_by_kind: ErrorKind::ALL
                 .iter()
                 .map(|k| (k.name(), s.errors[*k as usize]))
@@ -334,6 +350,18 @@ impl Report {
             for s in &self.error_samples {
                 let _ = writeln!(out, "  e.g. {s}");
             }
+        }
+        if self.shed > 0 {
+            let _ = writeln!(
+                out,
+                "SHED {} ({:.2}%) by the server | goodput {:.0} ops/s{}",
+                self.shed,
+                self.shed_rate * 100.0,
+                self.goodput_ops_per_sec,
+                self.shed_sample
+                    .as_ref()
+                    .map_or(String::new(), |s| format!(" | e.g. {s}")),
+            );
         }
         if let Some(c) = &self.cluster {
             let _ = writeln!(

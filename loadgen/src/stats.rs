@@ -9,6 +9,11 @@ const MAX_LATENCY_NS: u64 = 60_000_000_000;
 /// How many distinct error messages are kept as examples.
 const MAX_SAMPLES: usize = 8;
 
+/// The prefix of a shed reply (`-OVERLOAD <layer> <reason>`): the server refused the
+/// request at once to protect itself. Counted apart from errors: it is the overload
+/// protection working, not a failure of the server or of the client.
+pub const SHED_PREFIX: &[u8] = b"OVERLOAD ";
+
 /// Why a request failed. Every request that does not get a good reply ends in exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -63,6 +68,8 @@ pub struct OpStats {
     pub misses: u64,
     /// Requests of this type that ended in an error.
     pub errors: u64,
+    /// Requests of this type the server shed (`-OVERLOAD ...`): neither good nor errors.
+    pub shed: u64,
 }
 
 impl OpStats {
@@ -73,11 +80,12 @@ impl OpStats {
             hits: 0,
             misses: 0,
             errors: 0,
+            shed: 0,
         }
     }
 
     pub fn requests(&self) -> u64 {
-        self.ok + self.errors
+        self.ok + self.errors + self.shed
     }
 }
 
@@ -91,6 +99,8 @@ pub struct Stats {
     pub ask: u64,
     /// First distinct error messages, for the report.
     pub error_samples: Vec<String>,
+    /// The first shed reply's text, for the report.
+    pub shed_sample: Option<String>,
 }
 
 impl Default for Stats {
@@ -101,6 +111,7 @@ impl Default for Stats {
             moved: 0,
             ask: 0,
             error_samples: Vec::new(),
+            shed_sample: None,
         }
     }
 }
@@ -140,7 +151,20 @@ impl Stats {
         }
     }
 
-    /// Requests that got an outcome (good or error).
+    /// A request the server shed (`-OVERLOAD ...`, text `message`).
+    pub fn record_shed(&mut self, op: OpKind, message: impl FnOnce() -> String) {
+        self.op(op).shed += 1;
+        if self.shed_sample.is_none() {
+            self.shed_sample = Some(message());
+        }
+    }
+
+    /// Requests the server shed.
+    pub fn total_shed(&self) -> u64 {
+        self.ops.iter().map(|o| o.shed).sum()
+    }
+
+    /// Requests that got an outcome (good, shed or error).
     pub fn requests(&self) -> u64 {
         self.ops.iter().map(OpStats::requests).sum()
     }
@@ -156,6 +180,10 @@ impl Stats {
             a.hits += b.hits;
             a.misses += b.misses;
             a.errors += b.errors;
+            a.shed += b.shed;
+        }
+        if self.shed_sample.is_none() {
+            self.shed_sample.clone_from(&other.shed_sample);
         }
         for (a, b) in self.errors.iter_mut().zip(other.errors) {
             *a += b;

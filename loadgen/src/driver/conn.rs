@@ -3,7 +3,7 @@
 
 use crate::protocol::{Answer, OpKind, Outcome, Protocol, ProtocolError, Request, Target};
 use crate::schedule::Schedule;
-use crate::stats::ErrorKind;
+use crate::stats::{ErrorKind, SHED_PREFIX};
 use crate::workload::keys::KeyNames;
 use crate::workload::values::{ValuePool, ValueRef};
 use crate::workload::{Generator, Pick};
@@ -305,6 +305,11 @@ fn record(rec: &mut Recorder, f: InFlight, a: Answer, buf: &[u8], now: u64, prot
         Outcome::Miss => rec.ok(f.measured, f.op, now, latency, (0, 1)),
         Outcome::Ok => rec.ok(f.measured, f.op, now, latency, (0, 0)),
         Outcome::Keys { hits, misses } => rec.ok(f.measured, f.op, now, latency, (hits, misses)),
+        Outcome::ServerError(range) if buf[range.clone()].starts_with(SHED_PREFIX) => {
+            rec.shed(f.measured, f.op, now, || {
+                String::from_utf8_lossy(&buf[range]).into_owned()
+            })
+        }
         Outcome::ServerError(range) => {
             let redirect = (f.redirects < rec.max_redirects)
                 .then(|| parse_redirect(&buf[range.clone()]))

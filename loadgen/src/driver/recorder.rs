@@ -83,6 +83,21 @@ impl Recorder {
         }
     }
 
+    /// A request the server shed (`-OVERLOAD ...`): counted apart from errors.
+    pub fn shed(
+        &mut self,
+        measured: bool,
+        op: OpKind,
+        now_ns: u64,
+        message: impl FnOnce() -> String,
+    ) {
+        self.phases[measured as usize].record_shed(op, message);
+        self.window.replies += 1;
+        if measured {
+            self.last_measured_ns = now_ns;
+        }
+    }
+
     /// `f` was answered by a redirect it may follow: counted, and queued
     /// to be sent again.
     pub fn redirect(&mut self, mut f: InFlight, to: Redirect) {

@@ -44,6 +44,7 @@ pub mod command;
 pub mod forward;
 pub mod gate;
 pub mod glob;
+pub mod hotkeys;
 pub mod introspect;
 pub mod metrics;
 pub mod monitor;

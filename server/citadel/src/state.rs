@@ -91,6 +91,8 @@ pub struct ServerState {
     pub blocked: crate::blocking::BlockedKeys,
     /// Overload protection's rules and counters (`crate::overload`).
     pub overload: Arc<crate::overload::Overload>,
+    /// Hot-key counters of every core and the per-key write limit.
+    pub hotkeys: crate::hotkeys::HotKeys,
     /// `notify-keyspace-events` as bits (citadel_settings::key_events).
     notify_flags: std::sync::atomic::AtomicU32,
     meter: Mutex<Meter>,
@@ -174,6 +176,10 @@ impl ServerState {
             notify_flags: Default::default(),
             tracking: Default::default(),
             blocked: Default::default(),
+            hotkeys: crate::hotkeys::HotKeys::new(
+                threads,
+                settings.get(&citadel_settings::hotkeys::HOTKEYS_TOP) as usize,
+            ),
             cluster: Default::default(),
             forwarder: Default::default(),
             introspect: Default::default(),
@@ -210,6 +216,14 @@ impl ServerState {
         self.introspect.refresh(&self.settings);
         self.overload.refresh(&self.settings);
         crate::collection_limits::refresh(&self.settings);
+        {
+            use citadel_settings::hotkeys as hk;
+            self.hotkeys.configure(
+                self.settings.get(&hk::HOTKEYS_SAMPLE),
+                self.settings.get(&hk::HOTKEYS_WINDOW),
+                self.settings.get(&hk::HOTKEYS_WRITE_LIMIT),
+            );
+        }
         if let Some(node) = self.cluster.get() {
             node.settings_changed(&self.settings);
         }

@@ -50,6 +50,8 @@ pub struct ThreadCtx {
     /// Keys the running command wrote that blocked clients may wait for
     /// (signalled once it committed: `command::blocking`).
     pub written_keys: WrittenKeys,
+    /// This core's hot-key sampling and top list (`crate::hotkeys`).
+    pub hotkeys: crate::hotkeys::Recorder,
     /// Mail (published messages) sent by a transaction attempt, delivered
     /// when it commits ([`ThreadCtx::release_held_mail`]) and dropped when
     /// it is retried or abandoned ([`ThreadCtx::drop_held_mail`]).
@@ -134,6 +136,7 @@ impl ThreadCtx {
             paused: Vec::new(),
             block_deadlines: Vec::new(),
             written_keys: WrittenKeys::default(),
+            hotkeys: Default::default(),
             held_mail: Vec::new(),
             held_broadcasts: Vec::new(),
             wakes,

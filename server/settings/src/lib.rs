@@ -26,6 +26,7 @@ pub mod cli;
 pub mod cluster;
 mod error;
 pub mod file;
+pub mod hotkeys;
 pub mod key_events;
 pub mod keyspace;
 pub mod metrics;
@@ -49,7 +50,7 @@ pub use value::{Cores, DebugCommand, SettingValue};
 
 /// Declares a table of settings: one `pub const NAME: Setting<Type>` per
 /// entry, `SETTINGS` (this module's own, in order) and `TABLE`, which lists
-/// them followed by the settings of the module named in `parts` (declared
+/// them followed by the settings of the modules named in `parts` (declared
 /// with [`settings_part!`]): the order of `--help` and of the reference
 /// file. Fields not given take [`Setting::BASE`]'s values.
 ///

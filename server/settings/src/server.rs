@@ -13,7 +13,12 @@ pub const MAX_THREADS: usize = 64;
 
 crate::settings_table! {
     "The server's own settings: the top level of the config file.", None,
-    parts: [crate::cluster::SETTINGS, crate::metrics::SETTINGS, crate::overload::SETTINGS];
+    parts: [
+        crate::cluster::SETTINGS,
+        crate::metrics::SETTINGS,
+        crate::overload::SETTINGS,
+        crate::hotkeys::SETTINGS,
+    ];
 
     PORT: u16 = {
         name: "port",

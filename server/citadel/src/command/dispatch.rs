@@ -184,7 +184,13 @@ fn runs_in_multi(def: &CommandDef) -> bool {
 /// Runs a checked command's handler, timed for the statistics.
 pub fn execute(ctx: &mut Ctx<'_>, idx: usize, def: &'static CommandDef, args: Args<'_>) -> Ran {
     let started = Instant::now();
-    let failed = run_handler(ctx, idx, def, args);
+    let failed = match super::hotkeys::refuse_write(ctx, def, args) {
+        Some(e) => {
+            reply_error(&mut ctx.out, &e);
+            true
+        }
+        None => run_handler(ctx, idx, def, args),
+    };
     let nanos = started.elapsed().as_nanos() as u64;
     Ran::Executed {
         cmd: idx,
@@ -202,6 +208,9 @@ pub fn run_handler(ctx: &mut Ctx<'_>, idx: usize, def: &CommandDef, args: Args<'
     ctx.thread.cache.set_change_tag(idx as u16);
     if ctx.thread.cluster.is_some() && def.has_flag("write") {
         super::handoff::note_write(ctx, def, args);
+    }
+    if ctx.thread.hotkeys.due() {
+        super::hotkeys::sample(ctx, def, args);
     }
     let mark = ctx.out.buf.len();
     match (def.handler)(ctx, args) {

@@ -91,6 +91,9 @@ pub enum CmdError {
     ClusterDown,
     #[error("ERR This instance has cluster support disabled")]
     ClusterDisabled,
+    /// The per-key write limit (`hotkeys-write-limit`) refused a write.
+    #[error("OVERLOAD key write rate over {0}/s for this key, retry later")]
+    KeyWriteRate(u64),
     /// Errors whose text is fixed but used by one command only.
     #[error("{0}")]
     Static(&'static str),

@@ -34,6 +34,7 @@ const SECTIONS: &[(&str, bool, Section)] = &[
     ("pipelines", false, pipelines),
     ("readthrough", false, readthrough),
     ("rpc", false, rpc),
+    ("hotkeys", false, hotkeys),
 ];
 
 /// What the sections report, gathered once per INFO call.
@@ -437,6 +438,10 @@ fn pipelines(out: &mut String, s: &Snapshot<'_>) {
 
 fn plugins(out: &mut String, s: &Snapshot<'_>) {
     super::plugin::info_section(out, s.state);
+}
+
+fn hotkeys(out: &mut String, s: &Snapshot<'_>) {
+    super::hotkeys::info_section(out, s.state);
 }
 
 fn readthrough(out: &mut String, s: &Snapshot<'_>) {

@@ -26,6 +26,7 @@ mod functions;
 mod generated;
 mod handoff;
 mod hll;
+mod hotkeys;
 mod info;
 mod key_events;
 mod keys;

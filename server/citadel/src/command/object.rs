@@ -3,8 +3,10 @@
 //!
 //! The engine evicts by access frequency (the 3 frequency bits of each
 //! index entry decide which items survive a segment's eviction) and keeps
-//! no access time, so the policy reported is LFU: FREQ answers the
-//! frequency bits (0-7) and IDLETIME Redis's error for LFU policies.
+//! no access time, so the policy reported is LFU: FREQ answers Redis's
+//! logarithmic counter for the key's accesses over the hot-key window
+//! (`crate::hotkeys`), at least the frequency bits (0-7), and IDLETIME
+//! Redis's error for LFU policies.
 
 use citadel_cache::ValueKind;
 
@@ -85,10 +87,17 @@ fn encoding(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// The larger of the cache's frequency bits and Redis's logarithmic
+/// counter for the key's accesses over the hot-key window (so hot keys
+/// read as Redis would show them to `redis-cli --hotkeys`).
 fn freq(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     match ctx.thread.cache.peek_with_freq(args.get(2), |_| ()) {
         None => ctx.out.null(),
-        Some(((), f)) => ctx.out.int(i64::from(f)),
+        Some(((), f)) => {
+            let hits = ctx.state.hotkeys.hits(args.get(2));
+            let counter = crate::hotkeys::lfu_counter(hits).max(f);
+            ctx.out.int(i64::from(counter));
+        }
     }
     Ok(())
 }

@@ -369,6 +369,7 @@ impl RpcSession {
         out: &mut Vec<u8>,
     ) -> Option<Result<Body, RpcError>> {
         let (id, method) = (req.id, req.op.method());
+        sample_keys(&self.state, thread, &req.op);
         Some(match req.op {
             Op::Get { key } => match ops::get_frame(&mut thread.cache, key, id, out) {
                 Ok(()) => return None,
@@ -467,7 +468,10 @@ impl RpcSession {
     fn batch_op(&mut self, thread: &mut ThreadCtx, op: Result<Op<'_>, RequestError>) -> Body {
         let outcome = match op {
             Ok(op) => match route::route(&self.state, thread, &op) {
-                Ok(Routed::Local) => ops::run(&mut self.exec(thread), &op),
+                Ok(Routed::Local) => {
+                    sample_keys(&self.state, thread, &op);
+                    ops::run(&mut self.exec(thread), &op)
+                }
                 Ok(Routed::Elsewhere { refusal, .. }) => Err(refusal),
                 Err(e) => Err(e),
             },
@@ -527,5 +531,18 @@ impl RpcSession {
 impl Drop for RpcSession {
     fn drop(&mut self) {
         self.state.clients.unregister(&self.client);
+    }
+}
+
+/// Hot-key sampling of an RPC operation, as `dispatch` samples a RESP
+/// command (`crate::hotkeys`): one decrement unless it is the sampled one.
+#[inline]
+fn sample_keys(state: &ServerState, thread: &mut ThreadCtx, op: &Op<'_>) {
+    if thread.hotkeys.due() {
+        state
+            .hotkeys
+            .record(thread.index, &mut thread.hotkeys, |f| {
+                route::for_each_key(op, f)
+            });
     }
 }

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Overload: goodput and admitted-request p99 of Citadel and redis-server side
+# by side, in one run, as the offered load passes their capacity; then the
+# cost of the protection when nothing is overloaded (server CPU per op, on vs
+# off).
+#
+# Both servers run on core 0 (citadel --threads 1; redis --save ''), the load
+# on core 1. For each server, citadel-loadgen --rate-steps first measures the
+# server's capacity (closed loop, its goodput), then offers STEPS multiples of
+# it open loop (latency from each request's intended send time, so queueing
+# shows); the lowest step is the unloaded reference. Requests the server sheds
+# (`-OVERLOAD ...`) are counted apart from errors: goodput is good replies/s,
+# p99 is the admitted (good) replies'. Each server's JSON and SVG chart
+# (goodput vs offered load) are kept in OUT.
+#
+# The issue's targets, printed as ratios: Citadel's goodput at 3x >= 90% of
+# its peak, its admitted p99 at 3x <= 5x its unloaded p99, and the protection
+# costing <= 3% more server CPU per op when not overloaded.
+#
+# Usage: benches/overload-vs-redis.sh [STEP_SECONDS] [CPU_REQUESTS]
+#   STEPS=0.1x,0.5x,1x,2x,3x  the offered loads (multiples of the capacity)
+#   CONNS=50 PIPELINE=16      loadgen connections and most in flight on each
+#   RATIO=1:10 KEYS=100000    SET:GET mix and key space (prefilled)
+#   ON_FLAGS / OFF_FLAGS      citadel flags with the protection on / off for
+#                             the CPU comparison (default: hot-key detection
+#                             --hotkeys-sample 8 / 0; add the admission
+#                             layers' switches here)
+#   CITADEL=PATH LOADGEN=PATH OUT=DIR
+set -euo pipefail
+shopt -s inherit_errexit
+
+step_s=${1:-5}
+cpu_requests=${2:-2000000}
+steps=${STEPS:-0.1x,0.5x,1x,2x,3x}
+conns=${CONNS:-50}
+pipeline=${PIPELINE:-16}
+ratio=${RATIO:-1:10}
+keys=${KEYS:-100000}
+on_flags=${ON_FLAGS:---hotkeys-sample 8}
+off_flags=${OFF_FLAGS:---hotkeys-sample 0}
+root=$(cd "$(dirname "$0")/.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
+(cd "$root" && cargo build --release -q -p citadel-server -p citadel-loadgen)
+citadel=${CITADEL:-$target/release/citadel}
+loadgen=${LOADGEN:-$target/release/citadel-loadgen}
+out=${OUT:-$target/overload-vs-redis}
+mkdir -p "$out"
+command -v redis-server >/dev/null || { echo "redis-server missing (apt-get install redis-server)" >&2; exit 1; }
+scratch=$(mktemp -d /dev/shm/citadel-overload-bench.XXXXXX)
+pid=""
+cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; rm -rf "$scratch"; }
+trap cleanup EXIT
+
+start() { # name port [citadel flags...]: starts it on core 0, sets $pid
+    local name=$1 port=$2
+    shift 2
+    if [[ $name == redis ]]; then
+        taskset -c 0 redis-server --port "$port" --save '' --appendonly no >"$scratch/$name.log" 2>&1 &
+    else
+        # shellcheck disable=SC2086 # flags are words
+        taskset -c 0 "$citadel" --port "$port" --rpc-port 0 --threads 1 --fresh \
+            --cache-file "$scratch/$name-$port.cache" --maxmemory 1gb "$@" >"$scratch/$name.log" 2>&1 &
+    fi
+    pid=$!
+    for _ in $(seq 100); do
+        redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "$name did not start: $(cat "$scratch/$name.log")" >&2
+    exit 1
+}
+stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; }
+
+# 1. Goodput and admitted p99 vs offered load, each server at multiples of
+#    its own measured capacity.
+port=$((20000 + RANDOM % 10000))
+for server in citadel redis; do
+    port=$((port + 1))
+    echo "== $server: capacity, then $steps of it, ${step_s}s each" >&2
+    # shellcheck disable=SC2086
+    start "$server" "$port" $on_flags
+    taskset -c 1 "$loadgen" -s "127.0.0.1:$port" -t 1 -c "$conns" -p "$pipeline" \
+        --ratio "$ratio" --keys "$keys" --prefill --rate-steps "$steps" \
+        --capacity-duration "${step_s}s" --duration "${step_s}s" --max-errors 1 -q \
+        --json "$out/$server.json" --svg "$out/$server.svg" >"$out/$server.txt"
+    stop
+done
+
+# 2. Server CPU per op, protection on vs off, nothing overloaded:
+#    redis-benchmark GET and SET, pipeline 16, 50 connections.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+declare -A cpu
+for mode in off on; do
+    port=$((port + 1))
+    flags=${mode}_flags
+    # shellcheck disable=SC2086
+    start "citadel-$mode" "$port" ${!flags}
+    for t in set get; do
+        before=$(cpu_ticks "$pid")
+        taskset -c 1 redis-benchmark -p "$port" -c 50 -P 16 -r "$keys" -d 32 \
+            -n "$cpu_requests" -q -t "$t" >/dev/null
+        after=$(cpu_ticks "$pid")
+        cpu[$mode,$t]=$(echo "scale=4; ($after - $before) * 10000 / $cpu_requests" | bc)
+    done
+    stop
+done
+
+python3 - "$out" "$steps" <<'EOF' | tee "$out/overload.md"
+import json, sys
+out, steps = sys.argv[1], sys.argv[2]
+c = json.load(open(f"{out}/citadel.json"))
+r = json.load(open(f"{out}/redis.json"))
+print(f"Open loop at multiples of each server's measured capacity ({steps}); goodput = good replies/s,")
+print("p99 = admitted (good) replies, from the intended send time; shed = `-OVERLOAD` replies/s.\n")
+print(f"Capacity (closed loop): Citadel {c['capacity']['ops_per_sec']:.0f} ops/s, "
+      f"Redis {r['capacity']['ops_per_sec']:.0f} ops/s\n")
+print("| offered | Citadel offered/s | goodput/s | shed/s | p99 µs | Redis offered/s | goodput/s | p99 µs |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for a, b in zip(c["steps"], r["steps"]):
+    print(f"| {a['multiple']}x | {a['offered_ops_per_sec']:.0f} | {a['goodput_ops_per_sec']:.0f} | "
+          f"{a['shed_per_sec']:.0f} | {a['p99_us']:.1f} | {b['offered_ops_per_sec']:.0f} | "
+          f"{b['goodput_ops_per_sec']:.0f} | {b['p99_us']:.1f} |")
+def verdict(name, d):
+    s = d["steps"]
+    top = s[-1]
+    peak = d["peak_goodput_ops_per_sec"] or 1
+    base = s[0]["p99_us"] or 1
+    return (f"{name}: goodput at {top['multiple']}x = {100 * top['goodput_ops_per_sec'] / peak:.0f}% of peak; "
+            f"admitted p99 at {top['multiple']}x = {top['p99_us'] / base:.1f}x its p99 at {s[0]['multiple']}x")
+print()
+print(verdict("Citadel", c) + " (targets: >= 90%, <= 5x)")
+print(verdict("Redis", r))
+EOF
+{
+    echo
+    echo "Server CPU µs/op, protection on ($on_flags) vs off ($off_flags), redis-benchmark -P 16 -c 50, $cpu_requests requests:"
+    echo
+    echo "| op | off | on | on/off |"
+    echo "|---|---:|---:|---:|"
+    for t in set get; do
+        echo "| ${t^^} | ${cpu[off,$t]} | ${cpu[on,$t]} | $(echo "scale=3; ${cpu[on,$t]} / ${cpu[off,$t]}" | bc)x |"
+    done
+    echo
+    echo "JSON, SVG charts and loadgen output: $out"
+} | tee -a "$out/overload.md"
