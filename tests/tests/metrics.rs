@@ -269,3 +269,45 @@ fn prometheus_scrapes_citadel_and_answers_promql() {
     let per_core = "sum by (core) (rate(citadel_core_commands_total[1m]))";
     assert_eq!(prometheus.query(per_core).len(), 2);
 }
+
+/// Shed requests and hot keys reach the scrape: writes over the per-key
+/// limit are refused with `-OVERLOAD key` and counted by layer and reason,
+/// and the key they hammer is the hottest.
+#[test]
+fn shed_writes_and_hot_keys_are_scraped() {
+    let rig = start();
+    let mut c = rig.server.client();
+    let _: () = citadel_tests::redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("hotkeys-write-limit")
+        .arg("10")
+        .query(&mut c)
+        .unwrap();
+    let mut shed = 0;
+    for i in 0..400 {
+        let r: citadel_tests::redis::RedisResult<()> = citadel_tests::redis::cmd("SET")
+            .arg("metrics:hot")
+            .arg(i)
+            .query(&mut c);
+        if let Err(e) = r {
+            assert!(e.to_string().contains("OVERLOAD"), "{e}");
+            shed += 1;
+        }
+    }
+    assert!(shed > 0, "400 writes in a row, none over 10/s");
+    let series = "citadel_shed_total{layer=\"key\",reason=\"key_write_rate\"";
+    let mut scrape = String::new();
+    wait_until(
+        "the shed writes and the hot key in the scrape",
+        PATIENCE,
+        || {
+            scrape = http_get(rig.metrics_port, "/metrics").1;
+            let counted: f64 = scrape
+                .lines()
+                .filter(|l| l.starts_with(series))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum();
+            counted >= shed as f64 && scrape.contains("citadel_hot_key_rate{key=\"metrics:hot\"")
+        },
+    );
+}

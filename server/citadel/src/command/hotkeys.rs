@@ -43,7 +43,13 @@ pub fn refuse_write(ctx: &Ctx<'_>, def: &CommandDef, args: Args<'_>) -> Option<C
             refused = hotkeys.refuse_write(key);
         }
     });
-    refused.map(CmdError::KeyWriteRate)
+    let rate = refused?;
+    let stats = &ctx.state.overload.stats;
+    stats.count(
+        crate::overload::Reason::KeyWriteRate,
+        crate::overload::Rank::UNRANKED,
+    );
+    Some(CmdError::KeyWriteRate(rate))
 }
 
 /// HOTKEYS [COUNT n]: an array of [key, hits over the window, hits per

@@ -27,6 +27,7 @@ pub fn section(out: &mut String, state: &ServerState) {
         Layer::Core,
         Layer::Quota,
         Layer::Downstream,
+        Layer::Key,
     ] {
         line(&format!("shed_{}", layer.name()), &snap.by_layer(layer));
     }

@@ -92,6 +92,7 @@ pub fn start(
         tracing::info!(%addr, "serving Prometheus metrics at /metrics");
         threads.push(http::spawn(listener, region.clone(), stop.clone()));
     }
+    state.overload.stats.attach(&region);
     threads.push(publisher::spawn(region, state.clone(), stop.clone()));
     Ok(Observers { stop, threads })
 }

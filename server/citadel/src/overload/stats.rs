@@ -4,6 +4,9 @@
 //! the metrics exporter) take a [`OverloadStats::snapshot`].
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+
+use citadel_telemetry::{Region, SlotStats};
 
 use super::rank::{Rank, RANKS};
 
@@ -14,6 +17,7 @@ pub enum Layer {
     Core,
     Quota,
     Downstream,
+    Key,
 }
 
 impl Layer {
@@ -23,6 +27,18 @@ impl Layer {
             Layer::Core => "core",
             Layer::Quota => "quota",
             Layer::Downstream => "downstream",
+            Layer::Key => "key",
+        }
+    }
+
+    /// The stats region's name for it.
+    fn telemetry(self) -> citadel_telemetry::Layer {
+        match self {
+            Layer::Connection => citadel_telemetry::Layer::Connection,
+            Layer::Core => citadel_telemetry::Layer::Core,
+            Layer::Quota => citadel_telemetry::Layer::Quota,
+            Layer::Downstream => citadel_telemetry::Layer::Downstream,
+            Layer::Key => citadel_telemetry::Layer::Key,
         }
     }
 }
@@ -48,9 +64,11 @@ pub enum Reason {
     PluginLimit,
     /// A read-through loader's limit is reached or its breaker is open.
     LoaderLimit,
+    /// A key took its writes for this second (`hotkeys-write-limit`).
+    KeyWriteRate,
 }
 
-pub const REASONS: [Reason; 9] = [
+pub const REASONS: [Reason; 10] = [
     Reason::MaxClients,
     Reason::PerAddress,
     Reason::AcceptRate,
@@ -60,6 +78,7 @@ pub const REASONS: [Reason; 9] = [
     Reason::PluginFull,
     Reason::PluginLimit,
     Reason::LoaderLimit,
+    Reason::KeyWriteRate,
 ];
 
 impl Reason {
@@ -69,6 +88,7 @@ impl Reason {
             Reason::QueueingDelay => Layer::Core,
             Reason::ClientQuota | Reason::PrefixQuota => Layer::Quota,
             Reason::PluginFull | Reason::PluginLimit | Reason::LoaderLimit => Layer::Downstream,
+            Reason::KeyWriteRate => Layer::Key,
         }
     }
 
@@ -83,6 +103,7 @@ impl Reason {
             Reason::PluginFull => "plugin_full",
             Reason::PluginLimit => "plugin_limit",
             Reason::LoaderLimit => "loader_limit",
+            Reason::KeyWriteRate => "key_write_rate",
         }
     }
 }
@@ -108,6 +129,9 @@ pub struct OverloadStats {
     /// the rank of a normal read: a connection has no command yet).
     shed: [[AtomicU64; RANKS]; REASONS.len()],
     cores: Vec<CoreGauges>,
+    /// The stats region's shared slot and its reason ids, once attached:
+    /// every shed is counted there too (`citadel-top`, `/metrics`).
+    region: OnceLock<(SlotStats, Vec<citadel_telemetry::Reason>)>,
 }
 
 /// A copy of the counters at one instant.
@@ -137,6 +161,19 @@ impl OverloadStats {
         OverloadStats {
             shed: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
             cores: (0..cores).map(|_| CoreGauges::default()).collect(),
+            region: OnceLock::new(),
+        }
+    }
+
+    /// Counts every shed from now on into `region` as well (its shared
+    /// slot: any thread sheds), under the reasons' names.
+    pub fn attach(&self, region: &Region) {
+        let reasons: Option<Vec<_>> = REASONS.iter().map(|r| region.reason(r.name())).collect();
+        match reasons {
+            Some(reasons) => {
+                let _ = self.region.set((region.shared(), reasons));
+            }
+            None => tracing::warn!("the stats region has no room for the shed reasons"),
         }
     }
 
@@ -144,6 +181,9 @@ impl OverloadStats {
         let r = REASONS.iter().position(|x| *x == reason).unwrap_or(0);
         // ORDERING: Relaxed: a standalone counter.
         self.shed[r][rank.index()].fetch_add(1, Relaxed);
+        if let Some((slot, ids)) = self.region.get() {
+            slot.shed(reason.layer().telemetry(), ids[r], rank.index() as u8);
+        }
     }
 
     pub fn core(&self, index: usize) -> Option<&CoreGauges> {
