@@ -65,9 +65,11 @@ pub fn check(
         return None;
     }
     let mut first_key = None;
-    def.for_each_key(args, |k| {
-        first_key.get_or_insert(k);
-    });
+    if overload.has_prefix_quotas() {
+        def.for_each_key(args, |k| {
+            first_key.get_or_insert(k);
+        });
+    }
     let (client, authed) = (&conn.client, conn.authed);
     let who = || Identity::of(client, authed);
     overload

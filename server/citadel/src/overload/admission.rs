@@ -177,15 +177,19 @@ mod tests {
         let mut a = Admission::new(target);
         let low = Rank::of(ClientPriority::Low, CommandClass::Compute);
         let high = Rank::of(ClientPriority::High, CommandClass::Read);
-        // A turn that started 30 ms ago: 3x the target.
+        // A turn that started 30 ms ago (3x the target), inside an
+        // interval: nothing is shed before the interval's end.
         a.turn_started(Instant::now() - Duration::from_millis(30));
-        a.interval_end = Instant::now();
+        a.interval_end = Instant::now() + Duration::from_secs(3600);
         assert!(
             a.admit(low, None).is_ok(),
             "not overloaded before an interval"
         );
-        assert!(a.overloaded);
+        assert!(!a.overloaded);
+        // The interval ends with that delay standing: the core sheds.
+        a.interval_end = Instant::now();
         assert!(a.admit(low, None).is_err());
+        assert!(a.overloaded);
         assert!(a.admit(high, None).is_ok(), "high reads wait up to 5x");
         assert!(a.admit(Rank::UNRANKED, None).is_ok());
         let shed = Shed {

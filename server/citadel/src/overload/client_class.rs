@@ -105,6 +105,10 @@ impl Rules {
         rules
     }
 
+    pub fn has_prefixes(&self) -> bool {
+        !self.prefixes.is_empty()
+    }
+
     pub fn same_text(&self, priority: &[String], quotas: &[String]) -> bool {
         self.generation > 1 && self.text.0 == priority && self.text.1 == quotas
     }
@@ -175,9 +179,16 @@ mod tests {
         let class = rules.classify(&batch);
         assert_eq!(class.priority, ClientPriority::Low);
         assert_eq!(class.group, Some(0));
+        // As in Redis's glob, `*` needs a byte: a client without a name
+        // matches no name rule.
+        let named = Identity {
+            name: b"web-1".to_vec(),
+            ..Identity::default()
+        };
+        assert_eq!(rules.classify(&named).priority, ClientPriority::High);
         assert_eq!(
             rules.classify(&Identity::default()).priority,
-            ClientPriority::High
+            ClientPriority::Normal
         );
         assert!(rules.take_tokens(&class, None).is_ok());
         let refused = rules.take_tokens(&class, None).unwrap_err();
