@@ -36,8 +36,8 @@ conns=${CONNS:-50}
 pipeline=${PIPELINE:-16}
 ratio=${RATIO:-1:10}
 keys=${KEYS:-100000}
-on_flags=${ON_FLAGS:---hotkeys-sample 8}
-off_flags=${OFF_FLAGS:---hotkeys-sample 0}
+on_flags=${ON_FLAGS:---hotkeys-sample 8 --overload-delay-target-us 5000}
+off_flags=${OFF_FLAGS:---hotkeys-sample 0 --overload-delay-target-us 0}
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 (cd "$root" && cargo build --release -q -p citadel-server -p citadel-loadgen)
