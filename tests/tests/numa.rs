@@ -9,7 +9,8 @@ fn cache_mapping(server: &Server) -> String {
     let maps = std::fs::read_to_string(format!("/proc/{}/numa_maps", server.pid())).unwrap();
     let file = server.cache_file().display().to_string();
     maps.lines()
-        .find(|l| l.contains(&format!("file={file}")))
+        // The path whole: the stats region beside it shares its prefix.
+        .find(|l| l.contains(&format!("file={file} ")))
         .unwrap_or_else(|| panic!("no mapping of {file} in numa_maps:\n{maps}"))
         .to_string()
 }

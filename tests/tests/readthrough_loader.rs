@@ -229,13 +229,13 @@ fn loader_errors_and_timeouts_reach_clients_then_the_breaker_opens_and_recovers(
         "{took:?}"
     );
     // Three failures in a row: the breaker is open and misses fail fast,
-    // without asking the loader.
+    // without asking the loader, shed by the downstream layer.
     let info = readthrough_info(&rig.server);
     assert!(info.contains("loader_fake:breaker=open,"), "{info}");
     assert_eq!(
         rig.get("user:1"),
-        "-ERR origin unavailable: circuit breaker open for loader 'fake' after 3 consecutive \
-         failures (last: origin timeout: loader 'fake' did not answer within 300 ms)"
+        "-OVERLOAD downstream origin unavailable: circuit breaker open for loader 'fake' after \
+         3 consecutive failures (last: origin timeout: loader 'fake' did not answer within 300 ms)"
     );
     assert_eq!(rig.loads("user:1"), 0);
     // After breaker-open-ms one trial load goes through, and closes it.

@@ -22,7 +22,7 @@ fn class_of(idx: usize) -> CommandClass {
 /// an operator or a health check needs while the server sheds (the
 /// connection, server, transactions and cluster groups, anything flagged
 /// admin or allowed before AUTH, and Pub/Sub's subscriptions). Then writes
-/// and reads by their flags.
+/// (and publishes) and reads by their flags.
 fn classify(def: &CommandDef) -> CommandClass {
     const COMPUTE: &[&str] = &[
         "plugin|call",
@@ -43,7 +43,9 @@ fn classify(def: &CommandDef) -> CommandClass {
         || (def.group == "pubsub" && !def.name.ends_with("publish"))
     {
         CommandClass::Admin
-    } else if def.has_flag("write") {
+    } else if def.has_flag("write") || def.group == "pubsub" {
+        // PUBLISH and SPUBLISH (the rest of Pub/Sub is admin): each fans
+        // out to every subscriber, a write's cost.
         CommandClass::Write
     } else {
         CommandClass::Read
