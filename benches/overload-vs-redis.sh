@@ -22,9 +22,9 @@
 #   CONNS=50 PIPELINE=16      loadgen connections and most in flight on each
 #   RATIO=1:10 KEYS=100000    SET:GET mix and key space (prefilled)
 #   ON_FLAGS / OFF_FLAGS      citadel flags with the protection on / off for
-#                             the CPU comparison (default: hot-key detection
-#                             --hotkeys-sample 8 / 0; add the admission
-#                             layers' switches here)
+#                             the CPU comparison (default: hot-key sampling
+#                             and core admission, --hotkeys-sample 8
+#                             --overload-delay-target-us 5000 / 0 and 0)
 #   CITADEL=PATH LOADGEN=PATH OUT=DIR
 set -euo pipefail
 shopt -s inherit_errexit
