@@ -22,19 +22,13 @@ pub fn section(out: &mut String, state: &ServerState) {
         &state.settings.get(&setting::ACCEPT_RATE),
     );
     line("shed_total", &snap.total());
-    for layer in [
-        Layer::Connection,
-        Layer::Core,
-        Layer::Quota,
-        Layer::Downstream,
-        Layer::Key,
-    ] {
-        line(&format!("shed_{}", layer.name()), &snap.by_layer(layer));
+    for layer in Layer::ALL {
+        line(&format!("shed_{}", layer.as_str()), &snap.by_layer(layer));
     }
     for (reason, by_rank) in &snap.shed {
         let total: u64 = by_rank.iter().sum();
         line(
-            &format!("shed_{}_{}", reason.layer().name(), reason.name()),
+            &format!("shed_{}_{}", reason.layer().as_str(), reason.name()),
             &total,
         );
     }

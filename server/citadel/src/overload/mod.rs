@@ -37,7 +37,7 @@ impl Refusal {
     pub fn new(reason: Reason, what: impl std::fmt::Display) -> Refusal {
         Refusal {
             reason,
-            text: format!("OVERLOAD {} {what}", reason.layer().name()),
+            text: format!("OVERLOAD {} {what}", reason.layer().as_str()),
         }
     }
 }

@@ -10,38 +10,9 @@ use citadel_telemetry::{Region, SlotStats};
 
 use super::rank::{Rank, RANKS};
 
-/// The layer that refused: the first word after `OVERLOAD` in the reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layer {
-    Connection,
-    Core,
-    Quota,
-    Downstream,
-    Key,
-}
-
-impl Layer {
-    pub fn name(self) -> &'static str {
-        match self {
-            Layer::Connection => "connection",
-            Layer::Core => "core",
-            Layer::Quota => "quota",
-            Layer::Downstream => "downstream",
-            Layer::Key => "key",
-        }
-    }
-
-    /// The stats region's name for it.
-    fn telemetry(self) -> citadel_telemetry::Layer {
-        match self {
-            Layer::Connection => citadel_telemetry::Layer::Connection,
-            Layer::Core => citadel_telemetry::Layer::Core,
-            Layer::Quota => citadel_telemetry::Layer::Quota,
-            Layer::Downstream => citadel_telemetry::Layer::Downstream,
-            Layer::Key => citadel_telemetry::Layer::Key,
-        }
-    }
-}
+/// The layer that refused: the first word after `OVERLOAD` in the reply
+/// (the stats region's own enum, so counting there needs no mapping).
+pub use citadel_telemetry::Layer;
 
 /// Why a request (or a connection) was refused; each belongs to one layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +153,7 @@ impl OverloadStats {
         // ORDERING: Relaxed: a standalone counter.
         self.shed[r][rank.index()].fetch_add(1, Relaxed);
         if let Some((slot, ids)) = self.region.get() {
-            slot.shed(reason.layer().telemetry(), ids[r], rank.index() as u8);
+            slot.shed(reason.layer(), ids[r], rank.index() as u8);
         }
     }
 
