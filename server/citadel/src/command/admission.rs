@@ -43,7 +43,8 @@ fn classify(def: &CommandDef) -> CommandClass {
         || (def.group == "pubsub" && !def.name.ends_with("publish"))
     {
         CommandClass::Admin
-    } else if def.has_flag("write") {
+    } else if def.has_flag("write") || def.group == "pubsub" {
+        // PUBLISH: its fan-out is work like a write's.
         CommandClass::Write
     } else {
         CommandClass::Read
@@ -65,9 +66,11 @@ pub fn check(
         return None;
     }
     let mut first_key = None;
-    def.for_each_key(args, |k| {
-        first_key.get_or_insert(k);
-    });
+    if overload.has_prefix_quotas() {
+        def.for_each_key(args, |k| {
+            first_key.get_or_insert(k);
+        });
+    }
     let (client, authed) = (&conn.client, conn.authed);
     let who = || Identity::of(client, authed);
     overload

@@ -128,7 +128,8 @@ fn check_and_run(
             }
         }
     }
-    if refusal.is_none() {
+    // A blocked command woken to run again was admitted when it blocked.
+    if refusal.is_none() && conn.blocked.is_none() {
         refusal = super::admission::check(thread, conn, idx, def, args);
     }
     if let Some(e) = refusal {

@@ -105,6 +105,10 @@ impl Rules {
         rules
     }
 
+    pub fn has_prefixes(&self) -> bool {
+        !self.prefixes.is_empty()
+    }
+
     pub fn same_text(&self, priority: &[String], quotas: &[String]) -> bool {
         self.generation > 1 && self.text.0 == priority && self.text.1 == quotas
     }
@@ -175,10 +179,11 @@ mod tests {
         let class = rules.classify(&batch);
         assert_eq!(class.priority, ClientPriority::Low);
         assert_eq!(class.group, Some(0));
-        assert_eq!(
-            rules.classify(&Identity::default()).priority,
-            ClientPriority::High
-        );
+        let web = Identity {
+            name: b"web-1".to_vec(),
+            ..Identity::default()
+        };
+        assert_eq!(rules.classify(&web).priority, ClientPriority::High);
         assert!(rules.take_tokens(&class, None).is_ok());
         let refused = rules.take_tokens(&class, None).unwrap_err();
         assert_eq!(refused.reason, Reason::ClientQuota);

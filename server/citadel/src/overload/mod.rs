@@ -128,6 +128,11 @@ impl ThreadOverload {
         }
     }
 
+    /// Whether a command's first key matters (prefix quotas are set).
+    pub fn has_prefix_quotas(&self) -> bool {
+        self.rules.has_prefixes()
+    }
+
     pub fn tick(&mut self) {
         self.admission.tick(self.shared.stats.core(self.core));
     }
@@ -136,13 +141,13 @@ impl ThreadOverload {
     /// identity from `who`, asked only when the rules changed) may run;
     /// `first_key` for prefix quotas. Admin commands always may. A refusal
     /// is counted.
-    pub fn check<'a>(
+    pub fn check(
         &mut self,
         client: &mut ClientClass,
         who: impl FnOnce() -> Identity,
         priority: Option<ClientPriority>,
         class: CommandClass,
-        first_key: Option<&'a [u8]>,
+        first_key: Option<&[u8]>,
     ) -> Result<(), Refusal> {
         if class == CommandClass::Admin {
             return Ok(());
