@@ -193,3 +193,35 @@ fn a_key_over_its_write_limit_is_shed_with_overload() {
         let _: () = con.set("limited", i).unwrap();
     }
 }
+
+#[test]
+fn the_write_limit_sheds_rpc_writes_too() {
+    use citadel_proto::rpc::schema::ErrorCode;
+    use citadel_proto::rpc::Condition;
+    let server = Server::start(&["--hotkeys-write-limit", "10"]);
+    let mut rpc = citadel_tests::rpc::RawRpc::tcp(server.rpc_port);
+    let mut shed = 0;
+    for i in 0..200u32 {
+        let value = i.to_string();
+        let reply = rpc.call(|w| w.set(b"limited", value.as_bytes(), 0, Condition::Always));
+        if let Some((code, message)) = reply.error() {
+            assert_eq!(code, ErrorCode::Overloaded);
+            assert!(
+                message.starts_with("OVERLOAD key write rate over 10/s"),
+                "{message}"
+            );
+            shed += 1;
+        }
+    }
+    assert!(shed > 0, "no RPC write shed");
+    // Reads and other keys pass; the shed is counted with RESP's.
+    assert_eq!(rpc.call(|w| w.get(b"limited")).error(), None);
+    assert_eq!(
+        rpc.call(|w| w.set(b"other", b"1", 0, Condition::Always))
+            .error(),
+        None
+    );
+    let mut con = server.client();
+    let info: String = redis::cmd("INFO").arg("hotkeys").query(&mut con).unwrap();
+    assert!(!info.contains("hotkeys_shed_writes:0\r\n"), "{info}");
+}

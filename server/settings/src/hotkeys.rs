@@ -53,7 +53,8 @@ crate::settings_part! {
         doc: "A per-key write rate limit: a write command (SET, INCR, LPUSH ...) to a key \
               that already took this many writes in the current second, over all cores, is \
               refused with \"-OVERLOAD key write rate over N/s for this key, retry later\" \
-              and not executed. Keys are counted in a shared hash-indexed table (two rows, \
+              and not executed (an RPC write operation gets the Overloaded code with the \
+              same text). Keys are counted in a shared hash-indexed table (two rows, \
               the smaller count wins, so a colliding key is rarely limited by another's \
               writes). 0 (the default) turns it off and costs one relaxed load per write. \
               Commands inside MULTI/EXEC and scripts are not limited. CONFIG SET changes it \

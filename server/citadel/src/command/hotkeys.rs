@@ -32,24 +32,33 @@ pub fn sample(ctx: &mut Ctx<'_>, def: &CommandDef, args: Args<'_>) {
 /// its keys took its writes for this second already. While the limit is
 /// off this is one relaxed load.
 pub fn refuse_write(ctx: &Ctx<'_>, def: &CommandDef, args: Args<'_>) -> Option<CmdError> {
-    let hotkeys = &ctx.state.hotkeys;
-    hotkeys.writes.limit()?;
+    ctx.state.hotkeys.writes.limit()?;
     if !def.has_flag("write") {
         return None;
     }
+    write_refused(ctx.state, |f| def.for_each_key(args, f)).map(CmdError::KeyWriteRate)
+}
+
+/// The limit's check over the keys `for_each_key` names (shared by RESP
+/// commands and RPC operations): the rate a key is over, the refusal
+/// counted as shed by the key layer.
+pub fn write_refused(
+    state: &ServerState,
+    for_each_key: impl FnOnce(&mut dyn FnMut(&[u8])),
+) -> Option<u64> {
+    let hotkeys = &state.hotkeys;
     let mut refused = None;
-    def.for_each_key(args, |key| {
+    for_each_key(&mut |key| {
         if refused.is_none() {
             refused = hotkeys.refuse_write(key);
         }
     });
     let rate = refused?;
-    let stats = &ctx.state.overload.stats;
-    stats.count(
+    state.overload.stats.count(
         crate::overload::Reason::KeyWriteRate,
         crate::overload::Rank::UNRANKED,
     );
-    Some(CmdError::KeyWriteRate(rate))
+    Some(rate)
 }
 
 /// HOTKEYS [COUNT n]: an array of [key, hits over the window, hits per

@@ -76,6 +76,7 @@ pub use context::{Ctx, Pending, ResumeFn};
 pub use counters::add as add_to_integer;
 pub use error::CmdError;
 pub use handoff::mark_written;
+pub use hotkeys::write_refused;
 pub use info::text as info_text;
 pub use key_events::flush as flush_key_events;
 pub use monitor::feed_line as feed_monitor_line;

@@ -5,6 +5,22 @@
 use citadel_proto::rpc::Op;
 
 use crate::overload::CommandClass;
+use crate::state::ServerState;
+
+/// The per-key write limit (`hotkeys-write-limit`) on one operation, as
+/// RESP applies it to a command: a write to a key over its rate is shed
+/// with the same `OVERLOAD key ...` text. Off: one relaxed load.
+pub fn refuse_write(state: &ServerState, op: &Op<'_>) -> Result<(), super::RpcError> {
+    if state.hotkeys.writes.limit().is_none() || !super::route::is_write(op) {
+        return Ok(());
+    }
+    match crate::command::write_refused(state, |f| super::route::for_each_key(op, f)) {
+        Some(rate) => Err(super::RpcError::Overload(
+            crate::command::CmdError::KeyWriteRate(rate).to_string(),
+        )),
+        None => Ok(()),
+    }
+}
 
 /// The class of `op` and the first key it names. A batch takes the
 /// heaviest class among its operations (compute over write over read).

@@ -69,7 +69,7 @@ pub fn for_each_key<'a>(op: &Op<'a>, mut f: impl FnMut(&'a [u8])) {
     }
 }
 
-fn is_write(op: &Op<'_>) -> bool {
+pub fn is_write(op: &Op<'_>) -> bool {
     matches!(
         op,
         Op::Set { .. } | Op::Delete(_) | Op::Expire { .. } | Op::Incr { .. } | Op::MSet(_)

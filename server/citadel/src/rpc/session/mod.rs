@@ -370,6 +370,9 @@ impl RpcSession {
     ) -> Option<Result<Body, RpcError>> {
         let (id, method) = (req.id, req.op.method());
         sample_keys(&self.state, thread, &req.op);
+        if let Err(e) = crate::rpc::admission::refuse_write(&self.state, &req.op) {
+            return Some(Err(e));
+        }
         Some(match req.op {
             Op::Get { key } => match ops::get_frame(&mut thread.cache, key, id, out) {
                 Ok(()) => return None,
@@ -470,7 +473,8 @@ impl RpcSession {
             Ok(op) => match route::route(&self.state, thread, &op) {
                 Ok(Routed::Local) => {
                     sample_keys(&self.state, thread, &op);
-                    ops::run(&mut self.exec(thread), &op)
+                    crate::rpc::admission::refuse_write(&self.state, &op)
+                        .and_then(|()| ops::run(&mut self.exec(thread), &op))
                 }
                 Ok(Routed::Elsewhere { refusal, .. }) => Err(refusal),
                 Err(e) => Err(e),
