@@ -81,12 +81,30 @@ const GET_CALLS: &str = "citadel_commands_total{command=\"get\"}";
 fn the_scrape_passes_promtool_and_counts_what_ran() {
     let rig = start();
     set_then_gets(&rig.server, 25);
+    // RPC operations are counted per method beside the commands.
+    let mut rpc = citadel_tests::rpc::RawRpc::tcp(rig.server.rpc_port);
+    for _ in 0..7 {
+        assert_eq!(rpc.call(|w| w.get(b"k")).error(), None);
+    }
+    assert!(rpc
+        .call(|w| w.call("no-such-plugin", b"", ""))
+        .error()
+        .is_some());
     let mut scrape = String::new();
-    wait_until("GETs and INFO in the scrape", PATIENCE, || {
+    wait_until("GETs, RPC and INFO in the scrape", PATIENCE, || {
         scrape = http_get(rig.metrics_port, "/metrics").1;
         sample(&scrape, GET_CALLS) == Some(25.0)
+            && sample(&scrape, "citadel_commands_total{command=\"rpc.get\"}") == Some(7.0)
             && sample(&scrape, "citadel_info_keyspace_hits").is_some_and(|n| n >= 25.0)
     });
+    assert_eq!(
+        sample(
+            &scrape,
+            "citadel_command_failures_total{command=\"rpc.call\"}"
+        ),
+        Some(1.0),
+        "{scrape}"
+    );
     assert!(scrape.contains("citadel_command_duration_seconds_count{command=\"get\"} 25\n"));
     assert!(scrape.contains("# TYPE citadel_shed_total counter"));
     assert!(

@@ -23,6 +23,25 @@ const HOT_KEYS: usize = 32;
 /// Room for INFO's text (every section but the per-command ones).
 const INFO_BYTES: usize = 64 << 10;
 
+/// The region's command slots past the command table's: one per RPC
+/// method, named `rpc.get`, `rpc.mset` ... (the RPC front door's
+/// operations, counted and timed like commands).
+fn rpc_slot(method: citadel_proto::rpc::Method) -> usize {
+    MAX_COMMANDS + method as usize
+}
+
+/// Counts one RPC request of `method` that ran for `nanos` (up to its
+/// reply, or until it was parked to wait) in this thread's slot.
+#[inline]
+pub fn rpc_ran(
+    slot: &citadel_telemetry::SlotStats,
+    method: citadel_proto::rpc::Method,
+    nanos: u64,
+    failed: bool,
+) {
+    slot.command(rpc_slot(method), nanos, failed);
+}
+
 /// The region's path: the `stats-file` setting, else `<cache file>.stats`.
 pub fn region_path(settings: &Store, cache_file: &Path) -> PathBuf {
     settings.get(&setting::STATS_FILE).unwrap_or_else(|| {
@@ -38,7 +57,7 @@ pub fn region_path(settings: &Store, cache_file: &Path) -> PathBuf {
 pub fn open_region(path: &Path, threads: usize) -> Option<Arc<Region>> {
     let geometry = Geometry {
         cores: threads,
-        commands: MAX_COMMANDS,
+        commands: MAX_COMMANDS + citadel_proto::rpc::Method::ALL.len(),
         hot_keys: HOT_KEYS,
         info_bytes: INFO_BYTES,
     };
@@ -55,6 +74,12 @@ pub fn open_region(path: &Path, threads: usize) -> Option<Arc<Region>> {
             (0..MAX_COMMANDS)
                 .map_while(|i| crate::command::command_name(i).map(|n| (i, n)))
                 .for_each(|(i, name)| region.name_command(i, name));
+            for method in citadel_proto::rpc::Method::ALL {
+                if let Some(name) = method.op_type().variant_name() {
+                    let name = format!("rpc.{}", name.to_ascii_lowercase());
+                    region.name_command(rpc_slot(method), &name);
+                }
+            }
             Some(region)
         }
         Err(e) => {

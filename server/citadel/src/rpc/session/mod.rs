@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use citadel_net::{Progress, Waiter};
 use citadel_proto::rpc::{
@@ -327,6 +328,7 @@ impl RpcSession {
         out: &mut Vec<u8>,
     ) {
         let (id, method) = (req.id, req.op.method());
+        let started = thread.stats.telemetry.is_some().then(Instant::now);
         let result = if req.expired_at(thread.cache.now_ms()) {
             Err(RpcError::Deadline)
         } else if !self.authed && !matches!(req.op, Op::Hello { .. }) {
@@ -336,9 +338,14 @@ impl RpcSession {
         } else {
             match self.route_and_run(thread, req, frame, out) {
                 Some(result) => result,
-                None => return,
+                None => {
+                    // Its reply is written (or it waits): it did not fail here.
+                    record(thread, method, started, false);
+                    return;
+                }
             }
         };
+        record(thread, method, started, result.is_err());
         match result {
             Ok(body) => self.writer.finish(out, id, method, body),
             Err(e) => self.error(out, id, method, &e),
@@ -535,6 +542,15 @@ impl RpcSession {
 impl Drop for RpcSession {
     fn drop(&mut self) {
         self.state.clients.unregister(&self.client);
+    }
+}
+
+/// One request's count and time in the stats region (`metrics::rpc_ran`).
+#[inline]
+fn record(thread: &ThreadCtx, method: Method, started: Option<Instant>, failed: bool) {
+    if let (Some(slot), Some(started)) = (&thread.stats.telemetry, started) {
+        let nanos = started.elapsed().as_nanos() as u64;
+        crate::metrics::rpc_ran(slot, method, nanos, failed);
     }
 }
 
