@@ -225,3 +225,44 @@ fn the_write_limit_sheds_rpc_writes_too() {
     let info: String = redis::cmd("INFO").arg("hotkeys").query(&mut con).unwrap();
     assert!(!info.contains("hotkeys_shed_writes:0\r\n"), "{info}");
 }
+
+#[test]
+fn hotkeys_top_changes_live() {
+    let server = Server::start(&[
+        "--threads",
+        "1",
+        "--hotkeys-sample",
+        "1",
+        "--hotkeys-top",
+        "2",
+    ]);
+    let mut con = server.client();
+    // Six keys read equally: a core keeping 2 candidates lists at most 2.
+    let listed_after_traffic = |con: &mut redis::Connection| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut pipe = redis::pipe();
+            for i in 0..3000 {
+                pipe.cmd("GET").arg(format!("six:{}", i % 6));
+            }
+            let _: Vec<Option<String>> = pipe.query(con).unwrap();
+            let top = hotkeys(con, 10);
+            if top.len() >= 2 || Instant::now() > deadline {
+                return top;
+            }
+        }
+    };
+    assert_eq!(listed_after_traffic(&mut con).len(), 2);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("hotkeys-top")
+        .arg(8)
+        .query(&mut con)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut top = listed_after_traffic(&mut con);
+    while top.len() < 6 && Instant::now() < deadline {
+        top = listed_after_traffic(&mut con);
+    }
+    assert_eq!(top.len(), 6, "{top:?}");
+}

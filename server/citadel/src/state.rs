@@ -176,10 +176,7 @@ impl ServerState {
             notify_flags: Default::default(),
             tracking: Default::default(),
             blocked: Default::default(),
-            hotkeys: crate::hotkeys::HotKeys::new(
-                threads,
-                settings.get(&citadel_settings::hotkeys::HOTKEYS_TOP) as usize,
-            ),
+            hotkeys: crate::hotkeys::HotKeys::new(threads),
             cluster: Default::default(),
             forwarder: Default::default(),
             introspect: Default::default(),
@@ -221,6 +218,7 @@ impl ServerState {
             self.hotkeys.configure(
                 self.settings.get(&hk::HOTKEYS_SAMPLE),
                 self.settings.get(&hk::HOTKEYS_WINDOW),
+                self.settings.get(&hk::HOTKEYS_TOP) as usize,
                 self.settings.get(&hk::HOTKEYS_WRITE_LIMIT),
             );
         }

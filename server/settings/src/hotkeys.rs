@@ -41,9 +41,10 @@ crate::settings_part! {
         help: "How many hot-key candidates each core keeps (HOTKEYS merges them on read), 1-256",
         doc: "How many candidates each core keeps in its top list (the keys whose windowed \
               counts are highest); HOTKEYS and INFO hotkeys merge the cores' lists and \
-              re-count each candidate over every core. 1-256. Takes effect at the next \
-              start.",
+              re-count each candidate over every core. 1-256. CONFIG SET changes it at run \
+              time (each core's list follows at its next sample).",
         check: |k| if (1..=256).contains(k) { Ok(()) } else { Err("must be 1-256".into()) },
+        live: true,
     }
     HOTKEYS_WRITE_LIMIT: u64 = {
         name: "hotkeys-write-limit",

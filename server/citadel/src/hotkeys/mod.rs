@@ -15,7 +15,7 @@ mod recorder;
 mod sketch;
 mod write_limit;
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -53,8 +53,9 @@ pub struct HotKeys {
     window_secs: AtomicU32,
     /// Milliseconds per slice (window / [`SLICES`]).
     slice_ms: AtomicU64,
-    /// Candidates each core keeps.
-    capacity: usize,
+    /// Candidates each core keeps (`hotkeys-top`, live: each core's list
+    /// follows at its next sample).
+    capacity: AtomicUsize,
     cores: Box<[Core]>,
     pub writes: WriteLimit,
     /// Writes refused by the per-key write limit.
@@ -62,13 +63,13 @@ pub struct HotKeys {
 }
 
 impl HotKeys {
-    pub fn new(threads: usize, capacity: usize) -> HotKeys {
+    pub fn new(threads: usize) -> HotKeys {
         let hk = HotKeys {
             epoch: Instant::now(),
             period: AtomicU32::new(0),
             window_secs: AtomicU32::new(10),
             slice_ms: AtomicU64::new(1000),
-            capacity,
+            capacity: AtomicUsize::new(32),
             cores: (0..threads)
                 .map(|_| Core {
                     sketch: CoreSketch::default(),
@@ -78,17 +79,18 @@ impl HotKeys {
             writes: WriteLimit::default(),
             shed_writes: AtomicU64::new(0),
         };
-        hk.configure(8, 10, 0);
+        hk.configure(8, 10, 32, 0);
         hk
     }
 
     /// Applies the live settings (at start and after CONFIG SET).
-    pub fn configure(&self, period: u32, window_secs: u32, write_limit: u64) {
+    pub fn configure(&self, period: u32, window_secs: u32, top: usize, write_limit: u64) {
         let window_secs = window_secs.max(1);
         self.period.store(period, Relaxed);
         self.window_secs.store(window_secs, Relaxed);
         let slice_ms = u64::from(window_secs) * 1000 / SLICES as u64;
         self.slice_ms.store(slice_ms.max(1), Relaxed);
+        self.capacity.store(top.max(1), Relaxed);
         self.writes.set_limit(write_limit);
     }
 
@@ -123,10 +125,11 @@ impl HotKeys {
             return;
         }
         let now = self.slice_now();
+        let capacity = self.capacity.load(Relaxed);
         let mut advanced = false;
         keys(&mut |key| {
             let hash = hash(key);
-            advanced |= rec.sample(&c.sketch, self.capacity, hash, key, now);
+            advanced |= rec.sample(&c.sketch, capacity, hash, key, now);
         });
         if rec.publish_due(advanced) {
             if let Ok(mut published) = c.published.lock() {
@@ -234,8 +237,8 @@ mod tests {
     fn a_key_at_one_percent_of_traffic_is_in_the_top_ten() {
         // 100,000 distinct keys on 4 cores, one key at 1% of the accesses
         // (each core publishes its list every 1024 samples).
-        let hk = HotKeys::new(4, 32);
-        hk.configure(1, 10, 0);
+        let hk = HotKeys::new(4);
+        hk.configure(1, 10, 32, 0);
         let mut recs: Vec<Recorder> = (0..4).map(|_| Recorder::default()).collect();
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         let keys: Vec<Vec<u8>> = (0..100_000)

@@ -104,8 +104,11 @@ impl Recorder {
         now: u64,
     ) -> bool {
         if self.top.len() != capacity {
+            // `hotkeys-top` changed: keep what fits; until the list is
+            // full again, any key may enter.
             self.top.resize_with(capacity, Candidate::default);
             self.used = self.used.min(capacity);
+            self.floor = 0;
         }
         let (estimate, advanced) = sketch.add(hash, now);
         if advanced {
