@@ -117,6 +117,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "rate_steps")]
     pub capacity_duration: Option<Duration>,
 
+    /// --rate-steps: the server's process id (same host). Each step then reports how
+    /// busy the server was (its CPU time / the step's time, 1.0 = one core saturated)
+    /// beside the client's own, so a run shows which side was the bottleneck.
+    #[arg(long, value_name = "PID", requires = "rate_steps")]
+    pub server_pid: Option<u32>,
+
     /// --rate-steps: write an SVG chart of goodput (and shed) vs offered load, with the
     /// admitted requests' p99 beside it.
     #[arg(long, value_name = "FILE", requires = "rate_steps")]

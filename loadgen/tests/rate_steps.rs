@@ -79,9 +79,16 @@ fn multiples_of_a_measured_capacity() {
         "500ms",
         "--duration",
         "500ms",
+        "--server-pid",
+        &redis.child.id().to_string(),
     ]);
     assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(report["capacity"]["measured"], true);
+    // Both sides' CPU use is reported (the server's from /proc/<pid>/stat).
+    for run in std::iter::once(&report["capacity"]).chain(report["steps"].as_array().unwrap()) {
+        assert!(f(run, "client_busy") > 0.0, "{run}");
+        assert!(f(run, "server_busy") >= 0.0, "{run}");
+    }
     let capacity = f(&report, "capacity.ops_per_sec");
     assert!(capacity > 0.0);
     let steps = report["steps"].as_array().expect("steps");

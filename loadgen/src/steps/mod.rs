@@ -72,6 +72,46 @@ pub struct Capacity {
     pub p50_us: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p99_us: Option<f64>,
+    #[serde(flatten)]
+    pub busy: Busy,
+}
+
+/// How busy each side was over a run: CPU seconds per second (1.0 = one core).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Busy {
+    pub client_busy: f64,
+    /// Only with `--server-pid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_busy: Option<f64>,
+}
+
+/// Runs `measure` once, noting the server's CPU time around it.
+fn measured(
+    args: &RunArgs,
+    workload: crate::cli::WorkloadArgs,
+) -> Result<(Report, Busy), LoadgenError> {
+    let server_cpu = || {
+        args.server_pid
+            .and_then(|pid| crate::cpu::process_cpu_time(pid).ok())
+    };
+    let before = server_cpu();
+    let r = measure(args, workload)?;
+    let per_sec = |cpu: f64| {
+        if r.elapsed_s > 0.0 {
+            cpu / r.elapsed_s
+        } else {
+            0.0
+        }
+    };
+    let server_busy = match (before, server_cpu()) {
+        (Some(a), Some(b)) => Some(per_sec(b.saturating_sub(a).as_secs_f64())),
+        _ => None,
+    };
+    let busy = Busy {
+        client_busy: per_sec(r.client_cpu_s),
+        server_busy,
+    };
+    Ok((r, busy))
 }
 
 /// One step's outcome.
@@ -93,12 +133,14 @@ pub struct Step {
     pub p50_us: f64,
     pub p99_us: f64,
     pub p999_us: f64,
+    #[serde(flatten)]
+    pub busy: Busy,
     /// The step's full report.
     pub report: Report,
 }
 
 impl Step {
-    fn of(multiple: Option<f64>, offered: f64, r: Report) -> Step {
+    fn of(multiple: Option<f64>, offered: f64, r: Report, busy: Busy) -> Step {
         let l = &r.latency_us["all"];
         Step {
             multiple,
@@ -117,6 +159,7 @@ impl Step {
             p50_us: l.p50,
             p99_us: l.p99,
             p999_us: l.p999,
+            busy,
             report: r,
         }
     }
@@ -151,12 +194,13 @@ pub fn run_cli(args: &RunArgs) -> Result<StepsReport, LoadgenError> {
                     measured: false,
                     p50_us: None,
                     p99_us: None,
+                    busy: Busy::default(),
                 },
                 None => {
                     let mut closed = workload.clone();
                     closed.rate = None;
                     closed.duration = args.capacity_duration.unwrap_or(closed.duration);
-                    let r = measure(args, closed)?;
+                    let (r, busy) = measured(args, closed)?;
                     check_errors(args, &r)?;
                     workload.prefill = false;
                     let l = &r.latency_us["all"];
@@ -165,16 +209,22 @@ pub fn run_cli(args: &RunArgs) -> Result<StepsReport, LoadgenError> {
                         measured: true,
                         p50_us: Some(l.p50),
                         p99_us: Some(l.p99),
+                        busy,
                     }
                 }
             };
             println!(
-                "capacity: {:.0} ops/s{}",
+                "capacity: {:.0} ops/s{}{}",
                 capacity.ops_per_sec,
                 if capacity.measured {
                     " (closed loop)"
                 } else {
                     " (--capacity)"
+                },
+                if capacity.measured {
+                    busy_text(&capacity.busy)
+                } else {
+                    String::new()
                 }
             );
             let rates = multiples
@@ -192,11 +242,11 @@ pub fn run_cli(args: &RunArgs) -> Result<StepsReport, LoadgenError> {
         }
         let mut step = workload.clone();
         step.rate = Some(offered.max(1.0));
-        let r = measure(args, step)?;
+        let (r, busy) = measured(args, step)?;
         workload.prefill = false;
         check_errors(args, &r)?;
         servers.clone_from(&r.servers);
-        let s = Step::of(multiple, offered, r);
+        let s = Step::of(multiple, offered, r, busy);
         println!("{}", step_line(&s));
         done.push(s);
     }
@@ -224,9 +274,17 @@ pub fn run_cli(args: &RunArgs) -> Result<StepsReport, LoadgenError> {
     Ok(report)
 }
 
+/// `, client busy 0.62, server busy 1.00` (CPU seconds per second).
+fn busy_text(b: &Busy) -> String {
+    let server = b
+        .server_busy
+        .map_or(String::new(), |s| format!(", server busy {s:.2}"));
+    format!(", client busy {:.2}{server}", b.client_busy)
+}
+
 fn step_line(s: &Step) -> String {
     format!(
-        "step {}{:.0} ops/s offered: goodput {:.0} ops/s, shed {} ({:.1}%), errors {}, admitted p50 {:.1} us p99 {:.1} us",
+        "step {}{:.0} ops/s offered: goodput {:.0} ops/s, shed {} ({:.1}%), errors {}, admitted p50 {:.1} us p99 {:.1} us{}",
         s.multiple.map_or(String::new(), |m| format!("{m}x = ")),
         s.offered_ops_per_sec,
         s.goodput_ops_per_sec,
@@ -234,7 +292,8 @@ fn step_line(s: &Step) -> String {
         s.shed_rate * 100.0,
         s.errors,
         s.p50_us,
-        s.p99_us
+        s.p99_us,
+        busy_text(&s.busy)
     )
 }
 
