@@ -227,3 +227,67 @@ fn a_plain_client_in_proxy_mode_gets_moved_keys_handed_off_by_mget_and_get() {
     assert!(moved > 20, "{moved} keys moved");
     assert_eq!(handoff_counter(&cluster.nodes[3], "hits"), moved);
 }
+
+/// An RPC MGET's values (None: not found).
+fn rpc_mget(rpc: &mut citadel_tests::rpc::RawRpc, keys: &[&str]) -> Vec<Option<Vec<u8>>> {
+    let reply = rpc.call(|w| w.mget(keys.iter().map(|k| k.as_bytes())));
+    let values = reply.reply().answer_as_values().expect("Values").values();
+    values
+        .unwrap()
+        .iter()
+        .map(|v| v.found().then(|| v.value().unwrap().bytes().to_vec()))
+        .collect()
+}
+
+#[test]
+fn rpc_gets_and_mgets_are_handed_off_too() {
+    let mut cluster = Cluster::start(3);
+    // Pairs sharing a hash tag (one slot each), so an MGET stays on one node.
+    let client = ClusterClient::new(cluster.urls()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let tags: Vec<String> = (0..200).map(|i| format!("{{t{i}}}")).collect();
+    for t in &tags {
+        let _: () = con.set(format!("{t}:a"), format!("a-{t}")).unwrap();
+        let _: () = con.set(format!("{t}:b"), format!("b-{t}")).unwrap();
+    }
+    cluster.join_one();
+    let moved: Vec<&String> = tags
+        .iter()
+        .filter(|t| cluster.owner_of(&format!("{t}:a")) == 3)
+        .collect();
+    assert!(moved.len() > 10, "{} tags moved", moved.len());
+    let mut rpc = citadel_tests::rpc::RawRpc::tcp(cluster.nodes[3].rpc_port);
+    // GET: read from the previous owner, answered, and stored here.
+    let first = moved[0];
+    let a = format!("{first}:a");
+    assert_eq!(
+        rpc.call(|w| w.get(a.as_bytes())).value(),
+        Some(format!("a-{first}").into_bytes())
+    );
+    let mut direct = cluster.nodes[3].client();
+    let _: () = redis::cmd("CLUSTER")
+        .arg("NOPROXY")
+        .query(&mut direct)
+        .unwrap();
+    let here: Option<String> = direct.get(&a).unwrap();
+    assert_eq!(here, Some(format!("a-{first}")), "stored on the newcomer");
+    // MGET: a key found here, one handed off, one nowhere; in order.
+    let second = moved[1];
+    let _: () = direct.set(format!("{second}:a"), "new").unwrap();
+    let keys = [
+        format!("{second}:a"),
+        format!("{second}:b"),
+        format!("{second}:none"),
+    ];
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    assert_eq!(
+        rpc_mget(&mut rpc, &keys),
+        vec![
+            Some(b"new".to_vec()),
+            Some(format!("b-{second}").into_bytes()),
+            None
+        ]
+    );
+    assert_eq!(handoff_counter(&cluster.nodes[3], "hits"), 2);
+    assert_eq!(handoff_counter(&cluster.nodes[3], "errors"), 0);
+}

@@ -33,18 +33,116 @@ use crate::thread::ThreadCtx;
 
 /// The previous owner a miss of `key` is read from, if the hand-off
 /// applies: cluster mode with `cluster-handoff yes`, not in a transaction,
-/// a script or a split command's local piece (they cannot wait), the key's slot moved here within the
-/// window from a member still in the map, and the key not written here
-/// since.
+/// a script or a split command's local piece (they cannot wait), and
+/// [`source_of`].
 fn source(ctx: &mut Ctx<'_>, key: &[u8]) -> Option<String> {
-    let window = ctx.state.cluster.get()?.handoff.window?;
     if ctx.thread.cache.in_txn() || ctx.conn.cannot_wait {
         return None;
     }
-    let now = ctx.thread.cache.now_ms();
-    let topology = ctx.thread.cluster.as_mut()?.current();
+    source_of(ctx.state, ctx.thread, key)
+}
+
+/// The previous owner of `key`'s slot (its RESP address), if the slot
+/// moved here within the window from a member still in the map and the
+/// key was not written here since (shared with the RPC's hand-off).
+pub fn source_of(state: &ServerState, thread: &mut ThreadCtx, key: &[u8]) -> Option<String> {
+    let window = state.cluster.get()?.handoff.window?;
+    let now = thread.cache.now_ms();
+    let topology = thread.cluster.as_mut()?.current();
     let owner = topology.handoff_source(key_slot(key), window, now)?;
     (!topology.written.marked(key)).then(|| owner.addr.clone())
+}
+
+/// Whether this node is within a hand-off window at all (the RPC's cheap
+/// test before it looks at keys).
+pub fn in_window(state: &ServerState, thread: &mut ThreadCtx) -> bool {
+    let Some(window) = state.cluster.get().and_then(|node| node.handoff.window) else {
+        return false;
+    };
+    let now = thread.cache.now_ms();
+    thread
+        .cluster
+        .as_mut()
+        .is_some_and(|view| view.current().in_handoff_window(window, now))
+}
+
+/// The keys asked of previous owners, grouped into one pipelined part
+/// per owner (`CLUSTER HANDOFF key` each).
+#[derive(Default)]
+pub struct Asks {
+    /// (owner's address, its requests, the positions in `keys` it answers)
+    parts: Vec<(String, Vec<u8>, Vec<usize>)>,
+    pub keys: Vec<Box<[u8]>>,
+}
+
+impl Asks {
+    /// Asks `addr` for `key`.
+    pub fn ask(&mut self, addr: String, key: &[u8]) {
+        let i = match self.parts.iter().position(|(a, _, _)| *a == addr) {
+            Some(i) => i,
+            None => {
+                self.parts.push((addr, Vec::new(), Vec::new()));
+                self.parts.len() - 1
+            }
+        };
+        let (_, request, positions) = &mut self.parts[i];
+        encode_command(request, 3, [&b"CLUSTER"[..], b"HANDOFF", key]);
+        positions.push(self.keys.len());
+        self.keys.push(key.into());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The forwarder's parts, and for each the positions of the keys it
+    /// answers.
+    pub fn into_parts(self) -> Asked {
+        let mut parts = Vec::with_capacity(self.parts.len());
+        let mut positions = Vec::with_capacity(self.parts.len());
+        for (addr, request, keys) in self.parts {
+            parts.push(Part {
+                addr,
+                request,
+                replies: keys.len(),
+            });
+            positions.push(keys);
+        }
+        Asked {
+            parts,
+            positions,
+            keys: self.keys,
+        }
+    }
+}
+
+/// [`Asks`] as the forwarder's job wants them.
+pub struct Asked {
+    pub parts: Vec<Part>,
+    /// Per part, the positions in `keys` of the keys it answers.
+    pub positions: Vec<Vec<usize>>,
+    pub keys: Vec<Box<[u8]>>,
+}
+
+/// Each asked key's reply (None: its owner's part failed), from the
+/// parts' results.
+pub fn replies_by_key(
+    keys: usize,
+    positions: &[Vec<usize>],
+    results: Vec<PartResult>,
+) -> Vec<Option<Vec<u8>>> {
+    let mut replies: Vec<Option<Vec<u8>>> = vec![None; keys];
+    for (positions, result) in positions.iter().zip(results) {
+        match result {
+            Ok(answers) => {
+                for (&k, reply) in positions.iter().zip(answers) {
+                    replies[k] = Some(reply);
+                }
+            }
+            Err(e) => tracing::debug!("warm hand-off failed: {e}"),
+        }
+    }
+    replies
 }
 
 /// Whether a miss of `key` would be handed off (MGET's cheap test).
@@ -63,8 +161,7 @@ pub fn start(ctx: &mut Ctx<'_>, keys: Args<'_>, array: bool) {
         rendered: Vec::new(),
         getex: None,
     };
-    let mut waiting: Vec<Box<[u8]>> = Vec::new();
-    let mut parts: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
+    let mut asks = Asks::default();
     for key in keys.iter() {
         let start = plan.rendered.len();
         let mut out = Reply::new(&mut plan.rendered, ctx.conn.resp3);
@@ -83,41 +180,27 @@ pub fn start(ctx: &mut Ctx<'_>, keys: Args<'_>, array: bool) {
             plan.slots.push(Slot::Rendered(start..plan.rendered.len()));
             continue;
         };
-        let i = match parts.iter().position(|(a, _, _)| *a == addr) {
-            Some(i) => i,
-            None => {
-                parts.push((addr, Vec::new(), Vec::new()));
-                parts.len() - 1
-            }
-        };
-        let (_, request, positions) = &mut parts[i];
-        encode_command(request, 3, [&b"CLUSTER"[..], b"HANDOFF", key]);
-        positions.push(waiting.len());
-        waiting.push(key.into());
+        asks.ask(addr, key);
         plan.slots.push(Slot::Load);
     }
     let forwarder = ctx.state.forwarder.get();
-    let Some(forwarder) = forwarder.filter(|_| !waiting.is_empty()) else {
+    let Some(forwarder) = forwarder.filter(|_| !asks.is_empty()) else {
         render(&mut ctx.out, &plan, &[]);
         return;
     };
     let id = ctx.thread.next_forward();
-    let mut job = Job {
+    let Asked {
+        parts,
+        positions,
+        keys: waiting,
+    } = asks.into_parts();
+    let job = Job {
         thread: ctx.thread.index,
         id,
         // The replies are decoded here, whatever the client speaks: RESP2.
         resp3: false,
-        parts: Vec::with_capacity(parts.len()),
+        parts,
     };
-    let mut positions = Vec::with_capacity(parts.len());
-    for (addr, request, keys) in parts {
-        job.parts.push(Part {
-            addr,
-            request,
-            replies: keys.len(),
-        });
-        positions.push(keys);
-    }
     ctx.conn.pending = Some(Pending::Handoff {
         id,
         wait: Box::new(HandoffPlan {
@@ -169,22 +252,25 @@ fn parse(reply: &[u8]) -> Answer<'_> {
 /// writes the parked command's reply.
 pub fn settle(ctx: &mut Ctx<'_>, wait: HandoffPlan, results: Vec<PartResult>) -> CmdResult {
     let HandoffPlan { plan, keys, parts } = wait;
-    let mut replies: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
-    for (positions, result) in parts.iter().zip(results) {
-        match result {
-            Ok(answers) => {
-                for (&k, reply) in positions.iter().zip(answers) {
-                    replies[k] = Some(reply);
-                }
-            }
-            Err(e) => tracing::debug!("warm hand-off failed: {e}"),
-        }
-    }
+    let replies = replies_by_key(keys.len(), &parts, results);
     let mut answered = Vec::with_capacity(keys.len());
     for (key, reply) in keys.iter().zip(&replies) {
-        let answer = reply.as_deref().map_or(Answer::Failed, parse);
         let mut buf = Vec::new();
-        settle_key(ctx, key, answer, &mut Reply::new(&mut buf, ctx.conn.resp3));
+        let mut out = Reply::new(&mut buf, ctx.conn.resp3);
+        match settle_answer(ctx.state, ctx.thread, key, reply.as_deref()) {
+            Settled::Handed(value) => out.bulk(value),
+            Settled::Here => {
+                let mark = out.buf.len();
+                let found = ctx.thread.cache.get(key, |item| {
+                    out.buf.truncate(mark);
+                    reply_value(&mut out, item);
+                });
+                if found.is_none() {
+                    out.null();
+                }
+            }
+            Settled::Missing => out.null(),
+        }
         answered.push(buf);
     }
     render(&mut ctx.out, &plan, &answered);
@@ -209,10 +295,24 @@ fn render(out: &mut Reply<'_>, plan: &Plan, answered: &[Vec<u8>]) {
     }
 }
 
-/// One key's answer: stored here (unless written here meanwhile) and
-/// its reply written to `out`.
-fn settle_key(ctx: &mut Ctx<'_>, key: &[u8], answer: Answer<'_>, out: &mut Reply<'_>) {
-    let state = ctx.state;
+/// What one key's hand-off came to.
+pub enum Settled<'a> {
+    /// The previous owner's value (stored here too, where it could be).
+    Handed(&'a [u8]),
+    /// Written here meanwhile: what is here now is the answer.
+    Here,
+    /// No value anywhere (or the previous owner failed).
+    Missing,
+}
+
+/// One key's answer from its previous owner (`reply`; None: the part
+/// failed): stored here unless written here meanwhile, and counted.
+pub fn settle_answer<'a>(
+    state: &ServerState,
+    thread: &mut ThreadCtx,
+    key: &[u8],
+    reply: Option<&'a [u8]>,
+) -> Settled<'a> {
     let Some(Handoff {
         hits,
         misses,
@@ -220,32 +320,30 @@ fn settle_key(ctx: &mut Ctx<'_>, key: &[u8], answer: Answer<'_>, out: &mut Reply
         ..
     }) = state.cluster.get().map(|node| &node.handoff)
     else {
-        out.null();
-        return;
+        return Settled::Missing;
     };
-    let (value, ttl) = match answer {
+    let (value, ttl) = match reply.map_or(Answer::Failed, parse) {
         Answer::Value(value, ttl) => (value, ttl),
-        Answer::Missing => return miss(out, misses),
+        Answer::Missing => return miss(misses),
         Answer::NotOwner => {
-            if let Some(view) = ctx.thread.cluster.as_mut() {
+            if let Some(view) = thread.cluster.as_mut() {
                 let topology = view.current();
                 let source = topology.previous_owner(key_slot(key));
                 if let Some(i) = source.and_then(|m| topology.map.index_of(&m.id)) {
                     topology.dry.mark(i);
                 }
             }
-            return miss(out, misses);
+            return miss(misses);
         }
-        Answer::Failed => return miss(out, errors),
+        Answer::Failed => return miss(errors),
     };
     // A write here since the command parked is newer (a deletion
     // included): it stays, and is answered.
-    let written = ctx
-        .thread
+    let written = thread
         .cluster
         .as_mut()
         .is_some_and(|view| view.current().written.marked(key));
-    let cache = &mut ctx.thread.cache;
+    let cache = &mut thread.cache;
     let expire_at = ttl.map(|t| cache.now_ms() + t);
     let stored = (!written).then(|| {
         cache.update(&[key], |items, changes| {
@@ -260,26 +358,18 @@ fn settle_key(ctx: &mut Ctx<'_>, key: &[u8], answer: Answer<'_>, out: &mut Reply
         // previous owner's value is the answer either way.
         Some(Ok(Ok(true)) | Ok(Err(_)) | Err(_)) => {
             hits.fetch_add(1, Ordering::Relaxed);
-            out.bulk(value);
+            Settled::Handed(value)
         }
-        // Written here meanwhile: what is here now.
         Some(Ok(Ok(false))) | None => {
             misses.fetch_add(1, Ordering::Relaxed);
-            let mark = out.buf.len();
-            let found = cache.get(key, |item| {
-                out.buf.truncate(mark);
-                reply_value(out, item);
-            });
-            if found.is_none() {
-                out.null();
-            }
+            Settled::Here
         }
     }
 }
 
-fn miss(out: &mut Reply<'_>, counter: &AtomicU64) {
+fn miss<'a>(counter: &AtomicU64) -> Settled<'a> {
     counter.fetch_add(1, Ordering::Relaxed);
-    out.null();
+    Settled::Missing
 }
 
 /// A write command is about to run here: within the hand-off window, its

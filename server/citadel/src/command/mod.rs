@@ -75,7 +75,11 @@ pub use crate::glob::glob_match;
 pub use context::{Ctx, Pending, ResumeFn};
 pub use counters::add as add_to_integer;
 pub use error::CmdError;
-pub use handoff::mark_written;
+pub use handoff::{
+    in_window as in_handoff_window, mark_written, replies_by_key as handoff_replies,
+    settle_answer as settle_handoff, source_of as handoff_source, Asks as HandoffAsks,
+    Settled as HandedOff,
+};
 pub use hotkeys::write_refused;
 pub use info::text as info_text;
 pub use key_events::flush as flush_key_events;

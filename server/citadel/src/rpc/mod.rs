@@ -35,6 +35,7 @@ mod batch_forward;
 mod calls;
 mod error;
 mod forward;
+mod handoff;
 mod monitor;
 mod ops;
 mod route;

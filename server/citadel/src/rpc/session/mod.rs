@@ -95,6 +95,8 @@ enum Merge {
     Split(Box<Split>),
     /// A batch with operations on other nodes.
     Batch(Box<BatchPlan>),
+    /// A GET or MGET reading misses from their previous owners.
+    Handoff(Box<crate::rpc::handoff::RpcHandoff>),
 }
 
 pub struct RpcSession {
@@ -308,6 +310,9 @@ impl RpcSession {
             (Completion::Forward { results, .. }, Merge::Batch(mut plan)) => {
                 plan.answered(results);
                 self.batch_finished(thread, *plan)
+            }
+            (Completion::Forward { results, .. }, Merge::Handoff(wait)) => {
+                crate::rpc::handoff::finished(&self.state, thread, &mut self.writer, *wait, results)
             }
             (Completion::Forward { results, .. }, Merge::One) => {
                 super::forward::finished(&mut self.writer, call.method, results)

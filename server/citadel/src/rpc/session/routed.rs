@@ -7,7 +7,7 @@ use citadel_proto::rpc::{decode_request_with, Body, Op, Request};
 use super::{Frame, Merge, RpcSession};
 use crate::rpc::batch_forward::{self, BatchPlan};
 use crate::rpc::route::{self, Routed};
-use crate::rpc::{forward, split, RpcError};
+use crate::rpc::{forward, handoff, split, RpcError};
 use crate::thread::ThreadCtx;
 
 impl RpcSession {
@@ -36,6 +36,13 @@ impl RpcSession {
         match route::route(&self.state, thread, op) {
             Ok(Routed::Local) => {
                 self.monitor(thread, op);
+                if let Some((key, wait)) = handoff::start(&self.state, thread, op) {
+                    self.wait_for(thread, key, req.id, op.method());
+                    if let Some(call) = self.in_flight.get_mut(&key) {
+                        call.merge = Merge::Handoff(wait);
+                    }
+                    return None;
+                }
                 self.run_here(thread, req, out)
             }
             Ok(Routed::Elsewhere { resp, refusal }) => {
