@@ -142,3 +142,71 @@ fn moved_and_ask_redirects_are_followed_while_the_load_runs() {
         .unwrap();
     assert!(on_target >= 1, "no key of slot {ask_slot} on {target}");
 }
+
+#[test]
+fn a_node_that_joins_mid_run_gets_connected_and_served() {
+    let mut cluster = RedisCluster::start(3);
+    let seed = cluster.seed();
+    let (mut cmd, json) = loadgen(&cluster_load(
+        &seed,
+        &[
+            "-p",
+            "4",
+            "--keys",
+            "200",
+            "--key-dist",
+            "sequential",
+            "--rate",
+            "400",
+            "--duration",
+            "4s",
+        ],
+    ));
+    let before = cluster.commands();
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cluster.commands() < before + 10 {
+        assert!(
+            Instant::now() < deadline,
+            "the load never reached the cluster"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // A fourth master joins and takes a slot the load keeps asking for.
+    let newcomer = cluster.add_master();
+    let slot = cluster.slot("key:0");
+    cluster.move_slot(slot, newcomer);
+    let served_before: u64 = newcomer_commands(&cluster, newcomer);
+
+    let out = child.wait_with_output().unwrap();
+    let report = read_json(&json, &out);
+    assert!(
+        out.status.success(),
+        "{}\n{report}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(u(&report, "errors"), 0, "{report}");
+    assert!(u(&report, "cluster.moved") >= 1, "{report}");
+    let served = newcomer_commands(&cluster, newcomer) - served_before;
+    assert!(served >= 1, "the newcomer served {served} commands");
+}
+
+fn newcomer_commands(cluster: &RedisCluster, port: u16) -> u64 {
+    let info = cluster.cli(port, &["INFO", "commandstats"]);
+    // GETs and SETs only (not the cluster's own commands).
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_get:") || l.starts_with("cmdstat_set:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}

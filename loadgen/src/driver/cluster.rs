@@ -5,8 +5,9 @@
 //! The map is fetched once before the run with a plain blocking client,
 //! and again (from the node that answered) when a `-MOVED` says a slot
 //! moved elsewhere than the map believes. Every node the first map names
-//! gets one socket per load connection; a node that appears later is not
-//! connected to, and requests for its slots fail as `server_error`.
+//! gets one socket per load connection; a node that appears in a later
+//! map (it joined mid-run) gets one too, then (`worker/join.rs`), so its
+//! slots are served once the redirects point there.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -70,6 +71,22 @@ impl SlotMap {
         let changed = self.owner[usize::from(r.slot)] != node;
         self.owner[usize::from(r.slot)] = node;
         changed
+    }
+
+    /// The nodes of `fresh` this map does not know yet (they joined).
+    pub fn newcomers(&self, fresh: &SlotMap) -> Vec<SocketAddr> {
+        (fresh.nodes.iter())
+            .filter(|a| self.node_index(**a).is_none())
+            .copied()
+            .collect()
+    }
+
+    /// Adds a node (connections to it are made first); its index.
+    pub fn add_node(&mut self, addr: SocketAddr) -> usize {
+        self.node_index(addr).unwrap_or_else(|| {
+            self.nodes.push(addr);
+            self.nodes.len() - 1
+        })
     }
 
     /// Takes the owners of `fresh` for the nodes this map knows (the

@@ -51,9 +51,6 @@ pub enum State {
 #[derive(Debug)]
 pub struct Conn {
     pub global: u64,
-    /// Cluster mode: which node of the slot map this socket goes to; the
-    /// sockets of one load connection are consecutive, node 0 first.
-    pub node: usize,
     /// Generates requests (every connection, except the sockets past the
     /// first of a cluster connection, which only carry what it routes).
     pub lead: bool,
@@ -91,7 +88,8 @@ impl Conn {
     ) -> Conn {
         Conn {
             global,
-            node,
+            // Cluster mode: `node` is the slot map's node this socket goes to;
+            // the load connection's socket to node 0 leads.
             lead: node == 0,
             server,
             sock: Some(sock),

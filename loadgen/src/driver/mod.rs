@@ -29,7 +29,7 @@ use crate::workload::Generator;
 use conn::Conn;
 use recorder::Progress;
 pub use transport::{Endpoint, Stream};
-use worker::{Clock, PhaseSpec, Worker};
+use worker::{Clock, ClusterSetup, PhaseSpec, Worker};
 
 /// `--elements` at most: element numbers are written as 12 digits.
 const MAX_ELEMENTS: u64 = 1_000_000_000_000;
@@ -366,8 +366,16 @@ fn worker_main<P: Protocol>(
         })
         .collect();
     // Every thread must reach the barrier, or the others wait forever.
-    let setup = Worker::new(proto, conns, w, values, shared.cluster.clone(), clock, tx)
-        .map_err(LoadgenError::Ring);
+    let cluster = shared
+        .cluster
+        .clone()
+        .map(|(map, max_redirects)| ClusterSetup {
+            map,
+            max_redirects,
+            joiner: worker::Joiner { total, max_request },
+        });
+    let setup =
+        Worker::new(proto, conns, w, values, cluster, clock, tx).map_err(LoadgenError::Ring);
     let prefill = match setup {
         Ok(mut worker) => {
             let prefill = w.prefill.then(|| run_prefill(&mut worker, w, total));

@@ -24,7 +24,10 @@ use super::ring;
 use super::shm::ShmWaiter;
 use super::transport::{Endpoint, Stream};
 
+mod join;
 mod teardown;
+
+pub use join::{ClusterSetup, Joiner};
 
 const RECV: u64 = 0;
 const SEND: u64 = 1;
@@ -64,9 +67,13 @@ pub struct Worker<'a, P: Protocol> {
     names: KeyNames,
     keys: KeyBuf,
     /// Cluster mode: which node serves each slot. Each load connection is
-    /// then `nodes` consecutive sockets, one per node (else 1).
+    /// then one socket per node: `sockets[lead][node]` (else just itself).
     cluster: Option<SlotMap>,
-    group: usize,
+    sockets: Vec<Vec<usize>>,
+    /// The load connection each socket belongs to.
+    lead_of: Vec<usize>,
+    /// How to open sockets to a node that joins mid-run.
+    joiner: Option<join::Joiner>,
     /// Requests answered by a redirect: (the socket that got it, the request, where to).
     redirected: Vec<(usize, InFlight, Redirect)>,
     pub clock: Clock,
@@ -88,7 +95,7 @@ impl<'a, P: Protocol> Worker<'a, P> {
         conns: Vec<Conn>,
         args: &'a WorkloadArgs,
         values: &'a ValuePool,
-        cluster: Option<(SlotMap, u8)>,
+        cluster: Option<ClusterSetup>,
         clock: Clock,
         progress: Option<Sender<Progress>>,
     ) -> io::Result<Self> {
@@ -99,10 +106,19 @@ impl<'a, P: Protocol> Worker<'a, P> {
             .any(|c| matches!(c.server, Endpoint::Shm(_)))
             .then(|| ShmWaiter::new(conns.len()));
         let mut rec = Recorder::new();
-        let group = cluster.as_ref().map_or(1, |(map, _)| map.nodes.len());
-        let cluster = cluster.map(|(map, max_redirects)| {
-            rec.max_redirects = max_redirects;
-            map
+        let group = cluster.as_ref().map_or(1, |c| c.map.nodes.len());
+        // Connections come in groups of `group` consecutive sockets.
+        let lead_of: Vec<usize> = (0..conns.len()).map(|i| i - i % group).collect();
+        let sockets = (0..conns.len())
+            .map(|i| match conns[i].lead {
+                true => (i..i + group).collect(),
+                false => Vec::new(),
+            })
+            .collect();
+        let joiner = cluster.as_ref().map(|c| c.joiner);
+        let cluster = cluster.map(|c| {
+            rec.max_redirects = c.max_redirects;
+            c.map
         });
         Ok(Worker {
             proto,
@@ -114,7 +130,9 @@ impl<'a, P: Protocol> Worker<'a, P> {
                 .with_collection_keys(args.collection_keys),
             keys: KeyBuf::default(),
             cluster,
-            group,
+            sockets,
+            lead_of,
+            joiner,
             redirected: Vec::new(),
             clock,
             rec,
@@ -233,11 +251,9 @@ impl<'a, P: Protocol> Worker<'a, P> {
             return;
         }
         let pipeline = self.args.pipeline.max(1);
-        let group = i..i + self.group;
         loop {
-            let in_flight: usize = self.conns[group.clone()]
-                .iter()
-                .map(|c| c.inflight.len())
+            let in_flight: usize = (self.sockets[i].iter())
+                .map(|&s| self.conns[s].inflight.len())
                 .sum();
             let c = &mut self.conns[i];
             if in_flight >= pipeline || c.exhausted {
@@ -270,14 +286,20 @@ impl<'a, P: Protocol> Worker<'a, P> {
         }
         // A batch must not wait for requests that are not due (open loop) or not allowed
         // in flight yet: what is queued goes out with this send.
-        for c in &mut self.conns[group] {
-            self.proto.flush(&mut c.pending);
+        self.flush_group(i);
+    }
+
+    /// Sends what load connection `lead`'s sockets have queued.
+    fn flush_group(&mut self, lead: usize) {
+        for &s in &self.sockets[lead] {
+            self.proto.flush(&mut self.conns[s].pending);
         }
     }
 
     /// Sends `f` (its keys in `self.keys`) on load connection `lead`'s socket to `node`.
     fn send(&mut self, lead: usize, node: Option<usize>, f: InFlight, asking: bool, now: u64) {
-        let Some(c) = node.map(|n| &mut self.conns[lead + n]) else {
+        let socket = node.and_then(|n| self.sockets[lead].get(n).copied());
+        let Some(c) = socket.map(|s| &mut self.conns[s]) else {
             let slot = citadel_proto::cluster::key_slot(self.keys.first());
             self.rec
                 .error(f.measured, Some(f.op), ErrorKind::ServerError, now, || {
@@ -309,23 +331,21 @@ impl<'a, P: Protocol> Worker<'a, P> {
         let now = self.clock.now();
         let mut redirected = std::mem::take(&mut self.redirected);
         for (from, f, to) in redirected.drain(..) {
-            let lead = from - self.conns[from].node;
+            let lead = self.lead_of[from];
             let Some(map) = &mut self.cluster else {
                 continue;
             };
             if !to.ask && map.moved(&to) {
                 match SlotMap::fetch(&[to.to]) {
-                    Ok(fresh) => map.refresh(&fresh),
+                    Ok(fresh) => self.refresh_map(&fresh),
                     Err(e) => tracing::warn!("refetching CLUSTER SLOTS from {}: {e}", to.to),
                 }
             }
-            let node = map.node_index(to.to);
+            let node = self.cluster.as_ref().and_then(|m| m.node_index(to.to));
             self.names
                 .format(f.op, f.key, &mut self.keys.key, &mut self.keys.ends);
             self.send(lead, node, f, to.ask, now);
-            for c in &mut self.conns[lead..lead + self.group] {
-                self.proto.flush(&mut c.pending);
-            }
+            self.flush_group(lead);
         }
         self.redirected = redirected;
     }
@@ -414,7 +434,8 @@ impl<'a, P: Protocol> Worker<'a, P> {
         c.send_busy = true;
         // SAFETY: `wbuf` is neither written, resized nor dropped while `send_busy` is set
         // (new requests go to `pending`; `fail` only clears it, which keeps the allocation),
-        // and `self.conns` is never resized, so the pointer stays valid until the completion
+        // and it is a heap allocation that stays put when `self.conns` grows (a node joining
+        // moves the `Conn`s, not their buffers), so the pointer stays valid until the completion
         // clears `send_busy`; teardown waits for every completion before dropping buffers.
         unsafe { ring::push(&mut self.ring, &sqe) }
     }
@@ -433,8 +454,9 @@ impl<'a, P: Protocol> Worker<'a, P> {
             .user_data(user_data(i, RECV));
         c.recv_busy = true;
         // SAFETY: `rbuf` is only read, compacted or resized when its receive completes
-        // (`recv_busy` false), and the connection is never moved (see `post_send`), so the
-        // kernel writes into memory we own and nobody else touches until the completion.
+        // (`recv_busy` false), and it is a heap allocation that stays put when `self.conns`
+        // grows (see `post_send`), so the kernel writes into memory we own and nobody else
+        // touches until the completion.
         unsafe { ring::push(&mut self.ring, &sqe) }
     }
 

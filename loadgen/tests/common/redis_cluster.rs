@@ -30,25 +30,8 @@ impl RedisCluster {
             children: Vec::new(),
             dir,
         };
-        for i in 0..masters {
-            let (port, bus) = (free_port(), free_port());
-            let child = Command::new(&bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args([
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-port",
-                    &bus.to_string(),
-                ])
-                .args(["--cluster-config-file", &format!("nodes-{i}.conf")])
-                .args(["--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(&cluster.dir)
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("start redis-server");
-            cluster.children.push(child);
-            cluster.ports.push(port);
+        for _ in 0..masters {
+            cluster.spawn(&bin);
         }
         for &port in &cluster.ports {
             cluster.wait_for(port, &["PING"], "PONG");
@@ -68,6 +51,50 @@ impl RedisCluster {
             cluster.wait_for(port, &["CLUSTER", "INFO"], "cluster_state:ok");
         }
         cluster
+    }
+
+    /// Starts one more `--cluster-enabled` redis-server (not yet in the
+    /// cluster); its client and bus ports.
+    fn spawn(&mut self, bin: &std::path::Path) -> (u16, u16) {
+        let (port, bus) = (free_port(), free_port());
+        let i = self.ports.len();
+        let child = Command::new(bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                &bus.to_string(),
+            ])
+            .args(["--cluster-config-file", &format!("nodes-{i}.conf")])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.children.push(child);
+        self.ports.push(port);
+        (port, bus)
+    }
+
+    /// A master joins (CLUSTER MEET), owning no slot yet; its port, once
+    /// every node knows it.
+    pub fn add_master(&mut self) -> u16 {
+        let (port, bus) = self.spawn(&require("redis-server"));
+        self.wait_for(port, &["PING"], "PONG");
+        let (p, b) = (port.to_string(), bus.to_string());
+        assert_eq!(
+            self.cli(self.ports[0], &["CLUSTER", "MEET", "127.0.0.1", &p, &b]),
+            "OK"
+        );
+        let id = self.id(port);
+        for &node in &self.ports {
+            self.wait_for(node, &["CLUSTER", "NODES"], &id);
+        }
+        // It has learnt who serves every slot.
+        self.wait_for(port, &["CLUSTER", "INFO"], "cluster_state:ok");
+        port
     }
 
     pub fn seed(&self) -> String {
