@@ -96,6 +96,30 @@ fn notifications_match_redis() {
         &["ZADD", "zz", "CH", "1", "incr"],
         &["ZMPOP", "1", "zz", "MIN"],
         &["BZMPOP", "0", "1", "zz", "MAX", "COUNT", "9"],
+        // The same inside MULTI/EXEC and a script: their changes are
+        // published after the commit, each command's in order.
+        &["RPUSH", "src", "a", "b", "c"],
+        &["SADD", "s1", "m", "n"],
+        &["MULTI"],
+        &["LMOVE", "src", "dst", "LEFT", "RIGHT"],
+        &["SET", "between", "1"],
+        &["RPOPLPUSH", "src", "dst"],
+        &["SMOVE", "s1", "s2", "m"],
+        &["ZADD", "zz", "INCR", "2", "q"],
+        &["LMPOP", "1", "dst", "RIGHT"],
+        &["EXEC"],
+        &[
+            "EVAL",
+            "redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') \
+             redis.call('SMOVE', KEYS[3], KEYS[4], 'n') \
+             redis.call('ZADD', KEYS[5], 'INCR', '1', 'q') return 1",
+            "5",
+            "src",
+            "dst",
+            "s1",
+            "s2",
+            "zz",
+        ],
     ];
     for case in cases {
         pair.same_str(case);

@@ -47,6 +47,10 @@ pub struct ThreadCtx {
     pub paused: Vec<u64>,
     /// Blocked clients of this thread with a timeout: (client id, Unix ms).
     pub block_deadlines: Vec<(u64, u64)>,
+    /// Arguments of commands run inside EXEC or a script whose keyspace
+    /// events depend on them, kept until the events are published
+    /// (`command::key_events`).
+    pub event_args: Vec<crate::command::KeptArgs>,
     /// Keys the running command wrote that blocked clients may wait for
     /// (signalled once it committed: `command::blocking`).
     pub written_keys: WrittenKeys,
@@ -135,6 +139,7 @@ impl ThreadCtx {
             overload: None,
             paused: Vec::new(),
             block_deadlines: Vec::new(),
+            event_args: Vec::new(),
             written_keys: WrittenKeys::default(),
             hotkeys: Default::default(),
             held_mail: Vec::new(),

@@ -206,7 +206,7 @@ pub fn execute(ctx: &mut Ctx<'_>, idx: usize, def: &'static CommandDef, args: Ar
 /// (the EXEC is what is timed).
 pub fn run_handler(ctx: &mut Ctx<'_>, idx: usize, def: &CommandDef, args: Args<'_>) -> bool {
     // Changes the cache logs now are this command's (keyspace events).
-    ctx.thread.cache.set_change_tag(idx as u16);
+    super::key_events::tag_changes(ctx.state, ctx.thread, idx, def.name, args);
     if ctx.thread.cluster.is_some() && def.has_flag("write") {
         super::handoff::note_write(ctx, def, args);
     }

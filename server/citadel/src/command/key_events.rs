@@ -10,10 +10,13 @@
 use citadel_cache::KeyChange;
 use citadel_settings::key_events as class;
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use super::args::Args;
-use super::collections::events::{argument_events, event as collection_event};
+use super::collections::events::{
+    argument_events, depends_on_arguments, event as collection_event,
+};
 use super::table;
 use crate::pubsub::Message;
 use crate::state::ServerState;
@@ -22,6 +25,64 @@ use crate::wait::{Inboxes, Mail};
 
 /// The tag of changes no command made (the sweep on a timer).
 pub const NO_COMMAND: u16 = u16::MAX;
+/// Tags from here (up to `NO_COMMAND`) name a command run inside EXEC or
+/// a script whose events depend on its arguments: `event_args[tag -
+/// ARGS_TAGS]` (a transaction's changes are logged at its commit, after
+/// the arguments are gone). Below, a tag is the command's index.
+const ARGS_TAGS: u16 = 0x8000;
+const MAX_KEPT: usize = 0x4000;
+
+/// A copy of a command's arguments (see `ARGS_TAGS`).
+#[derive(Debug)]
+pub struct KeptArgs {
+    idx: usize,
+    buf: Vec<u8>,
+    spans: Vec<Range<usize>>,
+}
+
+impl KeptArgs {
+    fn of(idx: usize, args: Args<'_>) -> KeptArgs {
+        let mut kept = KeptArgs {
+            idx,
+            buf: Vec::new(),
+            spans: Vec::with_capacity(args.len()),
+        };
+        for arg in args.iter() {
+            let start = kept.buf.len();
+            kept.buf.extend_from_slice(arg);
+            kept.spans.push(start..kept.buf.len());
+        }
+        kept
+    }
+
+    fn args(&self) -> Args<'_> {
+        Args::new(&self.buf, &self.spans)
+    }
+}
+
+/// Tags the changes the cache logs from now on as command `idx`'s, run
+/// with `args`. Inside a transaction or script, a command whose events
+/// depend on its arguments (LMOVE, SMOVE, LMPOP, ZADD ... INCR ...) gets
+/// a tag naming a copy of them, while keyspace events are on.
+pub fn tag_changes(
+    state: &ServerState,
+    thread: &mut ThreadCtx,
+    idx: usize,
+    name: &str,
+    args: Args<'_>,
+) {
+    let mut tag = idx as u16;
+    let kept = &mut thread.event_args;
+    if thread.cache.in_txn()
+        && state.notify_flags() != 0
+        && depends_on_arguments(name)
+        && kept.len() < MAX_KEPT
+    {
+        tag = ARGS_TAGS + kept.len() as u16;
+        kept.push(KeptArgs::of(idx, args));
+    }
+    thread.cache.set_change_tag(tag);
+}
 
 /// Redis's event name and class for `change` made by command `name`.
 fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
@@ -76,25 +137,50 @@ pub fn flush(
     let wanted = state.key_changes_wanted();
     thread.cache.record_changes(wanted);
     if !thread.cache.has_changes() {
+        thread.event_args.clear();
         return;
     }
     let flags = state.notify_flags();
     let tracking = state.tracking.active();
-    let ThreadCtx { cache, inboxes, .. } = thread;
+    let ThreadCtx {
+        cache,
+        inboxes,
+        event_args,
+        ..
+    } = thread;
     let mut channel = Vec::new();
     // Events published after the command's other keys' (a move's source).
     let mut deferred: Vec<(Vec<u8>, Published)> = Vec::new();
+    let mut deferred_tag = None;
     let lost = cache.drain_changes(|key, change, tag| {
+        // A move's deferred source events come right after that command's
+        // other keys', before the next command's (EXEC, scripts).
+        if deferred_tag.is_some_and(|t| t != tag) {
+            for (key, published) in deferred.drain(..) {
+                publish_events(state, inboxes, flags, &mut channel, &key, published);
+            }
+        }
         if tracking {
             state.tracking.changed(key, origin, inboxes);
         }
-        let name = table::by_index(tag as usize).map_or("", |def| def.name);
-        // A command run by EXEC or a script: its arguments are not known
-        // here, its event is what its name says.
-        let by_args = command
-            .filter(|&(idx, _)| idx == tag as usize)
+        // The command and, where its events depend on them, its
+        // arguments: the one that just ran, or one EXEC or a script ran
+        // whose arguments were kept.
+        let kept = (ARGS_TAGS..NO_COMMAND)
+            .contains(&tag)
+            .then(|| event_args.get(usize::from(tag - ARGS_TAGS)))
+            .flatten();
+        let (idx, args) = match kept {
+            Some(kept) => (kept.idx, Some(kept.args())),
+            None => {
+                let args = command.filter(|&(idx, _)| idx == usize::from(tag));
+                (usize::from(tag), args.map(|(_, args)| args))
+            }
+        };
+        let name = table::by_index(idx).map_or("", |def| def.name);
+        let by_args = args
             .filter(|_| matches!(change, KeyChange::Written { .. } | KeyChange::Deleted))
-            .and_then(|(_, args)| argument_events(name, args, key));
+            .and_then(|args| argument_events(name, args, key));
         let (events, defer) = by_args.unwrap_or(([event(name, change), None], false));
         let Some((first, _)) = events[0].or(events[1]) else {
             return;
@@ -109,11 +195,13 @@ pub fn flush(
             published[3] = Some(("del", class::GENERIC));
         }
         if defer {
+            deferred_tag = Some(tag);
             deferred.push((key.to_vec(), published));
         } else {
             publish_events(state, inboxes, flags, &mut channel, key, published);
         }
     });
+    event_args.clear();
     for (key, published) in deferred {
         publish_events(state, inboxes, flags, &mut channel, &key, published);
     }

@@ -55,7 +55,7 @@ pub fn call(ctx: &mut Ctx<'_>, argv: CallArgs<'_>, rules: &CallRules, out: &mut 
         reply.error(refusal);
         return false;
     }
-    ctx.thread.cache.set_change_tag(idx as u16);
+    super::key_events::tag_changes(ctx.state, ctx.thread, idx, def.name, args);
     if ctx.state.monitors.active() {
         super::monitor::feed_script(ctx.state, ctx.thread, ctx.conn.client.id, def, args);
     }

@@ -57,6 +57,23 @@ pub fn event(name: &str) -> Option<(&'static str, u32)> {
         .map(|&(_, event, class)| (event, class))
 }
 
+/// Whether `name`'s events depend on its arguments (`argument_events`).
+pub fn depends_on_arguments(name: &str) -> bool {
+    matches!(
+        name,
+        "lmove"
+            | "blmove"
+            | "rpoplpush"
+            | "brpoplpush"
+            | "smove"
+            | "lmpop"
+            | "blmpop"
+            | "zmpop"
+            | "bzmpop"
+            | "zadd"
+    )
+}
+
 /// Up to two events for one key (LMOVE from a list onto itself: the push,
 /// then the pop, as Redis publishes them).
 pub type KeyEvents = [Option<(&'static str, u32)>; 2];
