@@ -1,5 +1,5 @@
-//! The `redis` table scripts see: `call` and `pcall` (bound to the running
-//! script's host for the length of one run), `error_reply`,
+//! The `redis` table scripts see: `call` and `pcall` (`call.rs`: they
+//! reach the running script's host), `error_reply`,
 //! `status_reply`, `sha1hex`, `log` and the `LOG_*` levels, `setresp`,
 //! `set_repl` / `replicate_commands` and the `REPL_*` flags (kept as
 //! no-ops, as Redis 7 does), `REDIS_VERSION` / `REDIS_VERSION_NUM`,
@@ -51,6 +51,8 @@ pub struct Shared {
     pub registering: RefCell<Option<Vec<Registered>>>,
     /// `redis.call`'s buffers, kept between calls (taken while in use).
     pub call_scratch: Cell<CallScratch>,
+    /// The running script's host (`call.rs`).
+    pub run_host: super::call::RunHost,
 }
 
 /// The buffers one `redis.call` packs its arguments and reply into.
@@ -91,51 +93,19 @@ pub fn raise_failed(v: Value, failed: bool) -> mlua::Result<Value> {
     Err(mlua::Error::external(super::RaisedError(msg)))
 }
 
-/// The `redis` table and the box through which `redis.pcall`, and a
-/// reference to `redis.call` taken before a run (a library's `local call =
-/// redis.call` at load time), reach the run's own `call`.
-pub struct Installed {
-    pub redis: Table,
-    /// Slot 1: the current run's `call`.
-    pub call_box: Table,
-    /// The permanent `redis.call` (forwarding through the box), put back
-    /// after each run.
-    pub call: Function,
-}
-
-/// Builds `redis` into the globals. Each run sets its own `call` (which
-/// reaches its host) into the `redis` table and the box, so a script's
-/// `redis.call` is one Rust callback; the permanent `redis.call` forwards
-/// to the box, and `redis.pcall` runs the box's `call` and turns a raised
-/// command error back into its error table.
-pub fn install(lua: &Lua, shared: std::rc::Rc<Shared>, version: &str) -> mlua::Result<Installed> {
+/// Builds `redis` into the globals and returns it. `call` and `pcall` are
+/// the permanent `redis.call` / `redis.pcall` (`call.rs`): Rust (C)
+/// functions, as in Redis, so a `return redis.call(...)` is no Lua tail
+/// call and the error position stays the script's line.
+pub fn install(
+    lua: &Lua,
+    shared: std::rc::Rc<Shared>,
+    version: &str,
+    call: Function,
+    pcall: Function,
+) -> mlua::Result<Table> {
     let redis = lua.create_table()?;
-    let call_box = lua.create_table()?;
-    const LOADING: &[u8] = b"ERR redis.call is not available while loading a library";
-    call_box.raw_set(
-        1,
-        lua.create_function(|_, _: MultiValue| -> mlua::Result<Value> {
-            Err(mlua::Error::external(super::RaisedError(LOADING.to_vec())))
-        })?,
-    )?;
-    // redis.call / redis.pcall are Rust (C) functions, as in Redis: a
-    // `return redis.call(...)` is no Lua tail call, so the error position
-    // stays the script's line.
-    let b = call_box.clone();
-    let call = lua.create_function(move |_, args: MultiValue| {
-        b.raw_get::<Function>(1)?.call::<Value>(args)
-    })?;
-    let b = call_box.clone();
-    let pcall = lua.create_function(move |lua, args: MultiValue| {
-        match b.raw_get::<Function>(1)?.call::<Value>(args) {
-            Err(e) => match super::errors::raised(&e) {
-                Some(raised) => Ok(Value::Table(error_table(lua, &raised.0)?)),
-                None => Err(e),
-            },
-            ok => ok,
-        }
-    })?;
-    redis.set("call", call.clone())?;
+    redis.set("call", call)?;
     redis.set("pcall", pcall)?;
     redis.set(
         "error_reply",
@@ -271,11 +241,7 @@ pub fn install(lua: &Lua, shared: std::rc::Rc<Shared>, version: &str) -> mlua::R
     redis.set("REDIS_VERSION_NUM", version_num(version))?;
     redis.set("register_function", register_function(lua, shared)?)?;
     lua.globals().set("redis", redis.clone())?;
-    Ok(Installed {
-        redis,
-        call_box,
-        call,
-    })
+    Ok(redis)
 }
 
 /// "7.2.4" → 0x070204.

@@ -13,14 +13,15 @@
 //! `redis.call` through the [`Host`] the command layer passes in.
 
 pub mod api;
+mod arg_tables;
 pub mod busy;
+mod call;
 pub mod convert;
 mod errors;
 mod libs;
 pub mod sandbox;
 pub mod store;
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::rc::Rc;
@@ -28,13 +29,13 @@ use std::sync::Arc;
 
 use citadel_resp::Reply;
 use mlua::chunk::ChunkMode;
-use mlua::{Function, Lua, MultiValue, Table, Value};
+use mlua::{Function, Lua, Table, Value};
 
 pub use busy::{Busy, KillError, Slot};
 pub use store::{FunctionMeta, Library, Store};
 
 use api::{Registered, Shared};
-use convert::{error_table, lua_to_reply, reply_to_lua, ToRespError};
+use convert::{lua_to_reply, ToRespError};
 pub use errors::RaisedError;
 use errors::{error_handler, error_value_text, failure_line, inv_error, root_message, wrap_pcall};
 
@@ -153,8 +154,8 @@ pub struct Engine {
     lua: Lua,
     shared: Rc<Shared>,
     slot: Arc<Slot>,
-    api: api::Installed,
     runner: Function,
+    arg_tables: arg_tables::ArgTables,
     scripts: HashMap<String, Compiled>,
     script_epoch: u64,
     libraries: HashMap<String, LoadedLibrary>,
@@ -190,7 +191,9 @@ impl Engine {
             .unwrap_or(0);
         sandbox::seed_rand48(&rand, seed);
         let shared = Rc::new(Shared::default());
-        let api = api::install(&lua, shared.clone(), version)?;
+        let (call, pcall) = call::functions(&lua, shared.clone(), slot.clone())?;
+        api::install(&lua, shared.clone(), version, call, pcall)?;
+        let arg_tables = arg_tables::ArgTables::new(&lua)?;
         let handler = error_handler(&lua)?;
         let runner: Function = lua
             .load(
@@ -217,8 +220,8 @@ impl Engine {
             lua,
             shared,
             slot,
-            api,
             runner,
+            arg_tables,
             scripts: HashMap::new(),
             script_epoch: 0,
             libraries: HashMap::new(),
@@ -291,23 +294,18 @@ impl Engine {
         let Some(c) = self.scripts.get(sha) else {
             return;
         };
-        let (func, flags) = (c.func.clone(), c.flags);
+        let flags = c.flags;
         if inv.ro_command && flags.shebang && !flags.no_writes {
             out.error(b"ERR Can not execute a script with write flag using *_ro command.");
             return;
         }
-        let set_globals = || -> mlua::Result<()> {
-            let g = self.lua.globals();
-            g.raw_set("KEYS", self.strings(inv.keys)?)?;
-            g.raw_set("ARGV", self.strings(inv.args)?)?;
-            Ok(())
-        };
-        if let Err(e) = set_globals() {
+        if let Err(e) = self.arg_tables.set_globals(&self.lua, inv.keys, inv.args) {
             out.error(format!("ERR {}", root_message(&e)).as_bytes());
             return;
         }
         let read_only = inv.ro_command || flags.no_writes;
-        self.run(store, &func, sha, false, read_only, inv, out, host);
+        self.run(store, &c.func, sha, false, read_only, inv, out, host);
+        self.collect_if_due();
     }
 
     /// FCALL / FCALL_RO of `name`.
@@ -351,6 +349,7 @@ impl Engine {
         };
         let read_only = inv.ro_command || meta.has_flag("no-writes");
         self.run(store, &func, name, true, read_only, inv, out, host);
+        self.collect_if_due();
     }
 
     /// Runs a library's code, collecting what it registers.
@@ -419,9 +418,12 @@ impl Engine {
         Ok(t)
     }
 
+    /// Runs `func` with the runner (the error handler around it) and
+    /// writes its reply. `redis.call` reaches `host` through
+    /// `shared.run_host` for the length of the run.
     #[allow(clippy::too_many_arguments)]
     fn run(
-        &mut self,
+        &self,
         store: &Store,
         func: &Function,
         name: &str,
@@ -435,145 +437,63 @@ impl Engine {
         store
             .busy
             .begin(&self.slot, is_function, name, inv.command, inv.keys.len());
-        let host = RefCell::new(host);
-        let shared = self.shared.clone();
-        let slot = self.slot.clone();
-        let raw = |lua: &Lua, args: MultiValue| {
-            let rules = CallRules {
-                read_only,
-                resp3: shared.resp3.get(),
-            };
-            raw_call(lua, &args, &rules, &mut **host.borrow_mut(), &slot, &shared)
-        };
-        let result = self.lua.scope(|scope| {
-            let call = scope.create_function(|lua, args: MultiValue| {
-                let (v, failed) = raw(lua, args)?;
-                api::raise_failed(v, failed)
-            })?;
-            let api = &self.api;
-            let stub: Value = api.call_box.raw_get(1)?;
-            api.call_box.raw_set(1, &call)?;
-            api.redis.raw_set("call", call)?;
-            let keys = if is_function {
-                Value::Table(self.strings(inv.keys)?)
+        let result = (|| -> mlua::Result<()> {
+            let (keys, args) = if is_function {
+                (
+                    Value::Table(self.strings(inv.keys)?),
+                    Value::Table(self.strings(inv.args)?),
+                )
             } else {
-                Value::Nil
+                (Value::Nil, Value::Nil)
             };
-            let args = if is_function {
-                Value::Table(self.strings(inv.args)?)
-            } else {
-                Value::Nil
-            };
+            let entered = self.shared.run_host.enter(host, read_only);
             sandbox::bound_memory(&self.lua, true)?;
-            let result = self
-                .runner
-                .call::<(bool, Value)>((func.clone(), keys, args));
+            let result = self.runner.call::<(bool, Value)>((func, keys, args));
             sandbox::bound_memory(&self.lua, false)?;
-            api.call_box.raw_set(1, stub)?;
-            api.redis.raw_set("call", &api.call)?;
+            drop(entered);
             let (ok, value) = result?;
-            let mark = out.buf.len();
             if ok {
-                match lua_to_reply(&value, out, shared.resp3.get(), inv.out_limit) {
-                    Ok(()) => {}
-                    Err(ToRespError::TooLarge) => {
-                        out.buf.truncate(mark);
-                        out.error(b"ERR the script's reply is larger than the client output limit");
-                    }
-                    Err(ToRespError::TooDeep) => {
-                        out.buf.truncate(mark);
-                        out.error(b"ERR reached lua stack limit");
-                    }
-                    Err(ToRespError::Lua(e)) => {
-                        out.buf.truncate(mark);
-                        out.error(format!("ERR {}", root_message(&e)).as_bytes());
-                    }
-                }
+                self.write_reply(&value, out, inv.out_limit);
             } else {
                 out.error(&failure_line(&value, name));
             }
             Ok(())
-        });
+        })();
         store.busy.end(&self.slot);
         if let Err(e) = result {
             inv_error(out, name, &e);
         }
-        // Keep the heap in check between runs, as Redis does; a run that
-        // left the state past its bound (stopped by the hook) is collected
-        // in full at once, so the next script starts under it.
+    }
+
+    /// A script's return value as its reply, or the error replacing it.
+    fn write_reply(&self, value: &Value, out: &mut Reply<'_>, limit: usize) {
+        let mark = out.buf.len();
+        let failed = match lua_to_reply(value, out, self.shared.resp3.get(), limit) {
+            Ok(()) => return,
+            Err(ToRespError::TooLarge) => {
+                b"ERR the script's reply is larger than the client output limit".to_vec()
+            }
+            Err(ToRespError::TooDeep) => b"ERR reached lua stack limit".to_vec(),
+            Err(ToRespError::Lua(e)) => format!("ERR {}", root_message(&e)).into_bytes(),
+        };
+        out.buf.truncate(mark);
+        out.error(&failed);
+    }
+
+    /// Keeps the heap in check between runs, as Redis does; a run that
+    /// left the state past its bound (stopped by the hook) is collected in
+    /// full at once, so the next script starts under it.
+    fn collect_if_due(&mut self) {
         self.runs_since_gc += 1;
         if self.lua.used_memory() > sandbox::COLLECT_ABOVE {
             self.runs_since_gc = 0;
+            let _ = self.arg_tables.release(&self.lua);
             let _ = self.lua.gc_collect();
         } else if self.runs_since_gc >= GC_PERIOD {
             self.runs_since_gc = 0;
             let _ = self.lua.gc_step();
         }
     }
-}
-
-/// `redis.call` / `redis.pcall`'s common part: (reply as a Lua value, is
-/// an error). The arguments are packed into the state's scratch buffers
-/// (reused from call to call), so a call allocates nothing in Rust.
-fn raw_call(
-    lua: &Lua,
-    args: &MultiValue,
-    rules: &CallRules,
-    host: &mut dyn Host,
-    slot: &Slot,
-    shared: &Shared,
-) -> mlua::Result<(Value, bool)> {
-    if args.is_empty() {
-        let t = error_table(
-            lua,
-            b"ERR Please specify at least one argument for this redis lib call",
-        )?;
-        return Ok((Value::Table(t), true));
-    }
-    sandbox::bound_memory(lua, false)?;
-    let mut scratch = shared.call_scratch.take();
-    let result = pack_and_call(lua, args, rules, host, slot, &mut scratch);
-    scratch.keep_if_small();
-    shared.call_scratch.set(scratch);
-    sandbox::bound_memory(lua, true)?;
-    result
-}
-
-fn pack_and_call(
-    lua: &Lua,
-    args: &MultiValue,
-    rules: &CallRules,
-    host: &mut dyn Host,
-    slot: &Slot,
-    scratch: &mut api::CallScratch,
-) -> mlua::Result<(Value, bool)> {
-    for a in args.iter() {
-        let start = scratch.args.len();
-        match a {
-            Value::String(s) => scratch.args.extend_from_slice(&s.as_bytes()),
-            Value::Integer(_) | Value::Number(_) => {
-                if let Some(s) = lua.coerce_string(a.clone())? {
-                    scratch.args.extend_from_slice(&s.as_bytes());
-                }
-            }
-            _ => {
-                let t = error_table(
-                    lua,
-                    b"ERR Lua redis lib command arguments must be strings or integers",
-                )?;
-                return Ok((Value::Table(t), true));
-            }
-        }
-        scratch.spans.push(start..scratch.args.len());
-    }
-    let argv = CallArgs {
-        buf: &scratch.args,
-        spans: &scratch.spans,
-    };
-    if host.call(argv, rules, &mut scratch.reply) {
-        slot.mark_written();
-    }
-    reply_to_lua(lua, &scratch.reply)
 }
 
 #[cfg(test)]

@@ -142,6 +142,41 @@ fn values_and_errors() {
     assert!(eval("\x1bLua").starts_with("-ERR Error compiling script"));
 }
 
+/// KEYS and ARGV are refilled tables: no run sees what an earlier one
+/// passed or added (more items, a field, a metatable).
+#[test]
+fn keys_argv_tables_start_clean() {
+    let (mut e, store) = engine();
+    let mut host = FakeHost::default();
+    let mut eval = |body: &str, keys: &[&[u8]], args: &[&[u8]]| {
+        eval_with(&mut e, &store, &mut host, body, keys, args, false)
+    };
+    let show = "return {#KEYS, #ARGV, tostring(KEYS.x), tostring(getmetatable(ARGV)), \
+                tostring(KEYS[3]), tostring(ARGV[2]), KEYS[1] or 'none'}";
+    assert_eq!(
+        eval(show, &[b"a", b"b", b"c"], &[b"1", b"2"]),
+        "*7\r\n:3\r\n:2\r\n$3\r\nnil\r\n$3\r\nnil\r\n$1\r\nc\r\n$1\r\n2\r\n$1\r\na\r\n"
+    );
+    let clean = "*7\r\n:1\r\n:0\r\n$3\r\nnil\r\n$3\r\nnil\r\n$3\r\nnil\r\n$3\r\nnil\r\n$1\r\nk\r\n";
+    assert_eq!(eval(show, &[b"k"], &[]), clean);
+    eval(
+        "KEYS.x = 1 KEYS[9] = 2 setmetatable(ARGV, {}) return 1",
+        &[b"k"],
+        &[b"v"],
+    );
+    assert_eq!(eval(show, &[b"k"], &[]), clean);
+    eval(
+        "table.insert(KEYS, 'more') ARGV[1] = nil return 1",
+        &[],
+        &[b"v"],
+    );
+    assert_eq!(eval(show, &[b"k"], &[]), clean);
+    assert_eq!(
+        eval(show, &[], &[]),
+        "*7\r\n:0\r\n:0\r\n$3\r\nnil\r\n$3\r\nnil\r\n$3\r\nnil\r\n$3\r\nnil\r\n$4\r\nnone\r\n"
+    );
+}
+
 #[test]
 fn keys_argv_and_writes() {
     let (mut e, store) = engine();
