@@ -11,6 +11,11 @@ use std::ops::Range;
 
 use crate::packed::{Corrupt, Packed, PackedWriter};
 
+pub mod paged;
+#[cfg(test)]
+mod paged_tests;
+pub mod tree;
+
 /// Bytes of a stored score.
 pub const SCORE_LEN: usize = 8;
 
