@@ -205,7 +205,7 @@ impl ScoreRange {
         })
     }
 
-    fn above_min(&self, score: f64) -> bool {
+    pub fn above_min(&self, score: f64) -> bool {
         if self.min_ex {
             score > self.min
         } else {
@@ -213,7 +213,7 @@ impl ScoreRange {
         }
     }
 
-    fn below_max(&self, score: f64) -> bool {
+    pub fn below_max(&self, score: f64) -> bool {
         if self.max_ex {
             score < self.max
         } else {
