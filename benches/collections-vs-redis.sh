@@ -18,6 +18,14 @@
 #   RANDOM_ELEMENTS=N     SADD/HSET/ZADD draw element:N from N elements
 #                         (redis-benchmark -r N, citadel-loadgen --elements N);
 #                         default: redis-benchmark's one fixed element, both clients
+#   BIG=N                 also zadd_big, zrank_big, zrange_big on ONE sorted
+#                         set of N members (filled before each test, scores
+#                         0..N-1, members m000000000000..): ZADD bigz R mR,
+#                         ZRANK bigz mR, ZRANGEBYSCORE bigz R +inf LIMIT 0 10
+#                         with R = redis-benchmark's __rand_int__ below N;
+#                         redis-benchmark client only (TESTS= may list just
+#                         these three)
+#   MEMORY=0              skip the memory-per-element table
 #   CITADEL=PATH LOADGEN=PATH  binaries (default: the workspace's release builds)
 set -euo pipefail
 shopt -s inherit_errexit
@@ -63,9 +71,36 @@ run_client() { # client port test
     esac
 }
 
+# The big-key tests: one command shape each, over one sorted set of $BIG.
+big_command() { # test -> redis-benchmark command words
+    case $1 in
+        zadd_big) echo "ZADD bigz __rand_int__ m__rand_int__" ;;
+        zrank_big) echo "ZRANK bigz m__rand_int__" ;;
+        zrange_big) echo "ZRANGEBYSCORE bigz __rand_int__ +inf LIMIT 0 10" ;;
+    esac
+}
+fill_big() { # port
+    local batch=1000 i j line
+    for ((i = 0; i < BIG; i += batch)); do
+        line=""
+        for ((j = i; j < i + batch && j < BIG; j++)); do printf -v m 'm%012d' "$j"; line+=" $j $m"; done
+        echo "ZADD bigz$line"
+    done | redis-cli -p "$1" >/dev/null
+}
+
 bench() { # client port pid test -> server CPU µs/op
     local before after fill=""
     redis-cli -p "$2" flushall >/dev/null
+    if [[ $4 == *_big ]]; then
+        fill_big "$2"
+        before=$(cpu_ticks "$3")
+        # shellcheck disable=SC2046 # the command's words
+        taskset -c 1 redis-benchmark -p "$2" -c 50 -P 16 -n "$requests" -r "$BIG" -q \
+            $(big_command "$4") >/dev/null
+        after=$(cpu_ticks "$3")
+        echo "scale=3; ($after - $before) * 10000 / $requests" | bc
+        return
+    fi
     # The pops and ranges need something to pop and read.
     case $4 in lpop|rpop|lrange_*) fill=lpush ;; spop) fill=sadd ;; zpopmin) fill=zadd ;; esac
     if [[ -n $fill ]]; then
@@ -101,6 +136,7 @@ for round in $(seq "$rounds"); do
     echo "== round $round" >&2
     for t in "${list[@]}"; do
         for client in "${clients[@]}"; do
+            [[ $t == *_big && $client != redis-benchmark ]] && continue
             for server in redis citadel; do
                 port=${server}_port pid=${server}_pid
                 us=$(bench "$client" "${!port}" "${!pid}" "$t")
@@ -123,12 +159,17 @@ cells() { # client test -> "| Redis | Citadel | ratio "
     echo "| test | redis-benchmark: Redis | Citadel | Citadel/Redis | loadgen: Redis | Citadel | Citadel/Redis |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
     for t in "${list[@]}"; do
-        echo "| $t $(cells redis-benchmark "$t")$(cells loadgen "$t")|"
+        if [[ $t == *_big ]]; then
+            echo "| $t ($BIG members) $(cells redis-benchmark "$t")| | | |"
+        else
+            echo "| $t $(cells redis-benchmark "$t")$(cells loadgen "$t")|"
+        fi
     done
     echo
     echo "50 connections, pipeline 16, 3-byte values; server on core 0, client on core 1;" \
         "elements: ${random_elements:-one fixed element (no -r)}." \
         "redis-benchmark's lrange_N includes the LPUSH pass it runs first."
+    [[ ${MEMORY:-1} == 0 ]] && exit 0
     echo
     echo "| $elements 16-byte members | Redis bytes/element | Citadel bytes/element |"
     echo "|---|---:|---:|"
