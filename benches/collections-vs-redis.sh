@@ -26,6 +26,8 @@
 #                         redis-benchmark client only (TESTS= may list just
 #                         these three)
 #   MEMORY=0              skip the memory-per-element table
+#   CITADEL_FLAGS=...     extra citadel flags (default: overload shedding off,
+#                         --overload-delay-target-us 0)
 #   CITADEL=PATH LOADGEN=PATH  binaries (default: the workspace's release builds)
 set -euo pipefail
 shopt -s inherit_errexit
@@ -40,6 +42,8 @@ target=${CARGO_TARGET_DIR:-$root/target}
 citadel=${CITADEL:-$target/release/citadel}
 loadgen=${LOADGEN:-$target/release/citadel-loadgen}
 random_elements=${RANDOM_ELEMENTS:-}
+# Overload shedding off: a CPU measurement wants every request served.
+citadel_flags=${CITADEL_FLAGS---overload-delay-target-us 0}
 rb_random=(); lg_random=()
 if [[ -n $random_elements ]]; then
     rb_random=(-r "$random_elements"); lg_random=(--elements "$random_elements")
@@ -53,7 +57,7 @@ redis_port=$((20000 + RANDOM % 10000)); citadel_port=$((redis_port + 1))
 taskset -c 0 redis-server --port "$redis_port" --save '' --appendonly no >/dev/null &
 pids+=($!); redis_pid=$!
 taskset -c 0 "$citadel" --port "$citadel_port" --rpc-port 0 --threads 1 \
-    --cache-file "$scratch/cache" --maxmemory 2gb >"$scratch/citadel.log" 2>&1 &
+    --cache-file "$scratch/cache" --maxmemory 2gb $citadel_flags >"$scratch/citadel.log" 2>&1 &
 pids+=($!); citadel_pid=$!
 for port in "$redis_port" "$citadel_port"; do
     for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
