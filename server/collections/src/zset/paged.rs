@@ -143,7 +143,9 @@ impl ZRoot {
 
 /// An index entry's score.
 pub fn index_score(entry: &[std::borrow::Cow<'_, [u8]>]) -> Result<f64, Corrupt> {
-    let bytes: [u8; 8] = entry.get(1).ok_or(Corrupt)?[..].try_into().map_err(|_| Corrupt)?;
+    let bytes: [u8; 8] = entry.get(1).ok_or(Corrupt)?[..]
+        .try_into()
+        .map_err(|_| Corrupt)?;
     let score = f64::from_le_bytes(bytes);
     (!score.is_nan()).then_some(score).ok_or(Corrupt)
 }

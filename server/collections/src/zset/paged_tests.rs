@@ -16,7 +16,10 @@ struct Store {
 
 impl Store {
     fn loaded(&self, pages: &BTreeSet<u64>) -> Vec<(u64, Option<Vec<u8>>)> {
-        pages.iter().map(|p| (*p, self.pages.get(p).cloned())).collect()
+        pages
+            .iter()
+            .map(|p| (*p, self.pages.get(p).cloned()))
+            .collect()
     }
 
     /// Runs `op` on the tree until it has the pages it needs; stores what
@@ -56,7 +59,9 @@ fn xorshift(state: &mut u64) -> u64 {
 
 #[test]
 fn tree_matches_an_ordered_model() {
-    let seed: Vec<(f64, Vec<u8>)> = (0..3000u64).map(|i| ((i % 97) as f64, format!("m{i}").into_bytes())).collect();
+    let seed: Vec<(f64, Vec<u8>)> = (0..3000u64)
+        .map(|i| ((i % 97) as f64, format!("m{i}").into_bytes()))
+        .collect();
     let mut sorted = seed.clone();
     sorted.sort_by(|a, b| super::cmp(&(a.0, &a.1), &(b.0, &b.1)));
     let packed = super::encode(&sorted.iter().map(|(s, m)| (*s, &m[..])).collect::<Vec<_>>());
@@ -79,10 +84,11 @@ fn tree_matches_an_ordered_model() {
             Some(old) => {
                 let (from, to): (Key, Key) = ((old, member.clone()), (score, member.clone()));
                 store.run(|t| {
-                    t.missing_for([&from, &to]).and_then(|need| match need.is_empty() {
-                        true => Ok(()),
-                        false => Err(Miss::Need(need)),
-                    })?;
+                    t.missing_for([&from, &to])
+                        .and_then(|need| match need.is_empty() {
+                            true => Ok(()),
+                            false => Err(Miss::Need(need)),
+                        })?;
                     assert!(t.remove(&from)?);
                     t.insert(to.clone())
                 });
@@ -100,7 +106,10 @@ fn tree_matches_an_ordered_model() {
             let all = store.run(|t| t.range(0, t.len()));
             assert_eq!(all, expect, "step {step}");
             let probe = &expect[expect.len() / 3];
-            assert_eq!(store.run(|t| t.rank(probe)), Some((expect.len() / 3) as u64));
+            assert_eq!(
+                store.run(|t| t.rank(probe)),
+                Some((expect.len() / 3) as u64)
+            );
             let below = expect.iter().filter(|k| k.0 < 5.0).count() as u64;
             assert_eq!(store.run(|t| t.count_before(|k| k.0 < 5.0)), below);
             let mid = store.run(|t| t.range(100, 150));
@@ -120,13 +129,24 @@ fn tree_matches_an_ordered_model() {
 
 #[test]
 fn build_then_flatten_round_trips() {
-    let entries: Vec<(f64, Vec<u8>)> = (0..10_000u64).map(|i| (i as f64 / 3.0, format!("member-{i:05}").into_bytes())).collect();
-    let packed = super::encode(&entries.iter().map(|(s, m)| (*s, &m[..])).collect::<Vec<_>>());
+    let entries: Vec<(f64, Vec<u8>)> = (0..10_000u64)
+        .map(|i| (i as f64 / 3.0, format!("member-{i:05}").into_bytes()))
+        .collect();
+    let packed = super::encode(
+        &entries
+            .iter()
+            .map(|(s, m)| (*s, &m[..]))
+            .collect::<Vec<_>>(),
+    );
     let built = build(Packed::parse(&packed).unwrap(), 5).unwrap();
     let root = ZRoot::parse(&built.root).unwrap();
     assert_eq!(root.len(), 10_000);
     assert!(root.tree.height >= 2);
-    let pages: Vec<(u64, Option<Vec<u8>>)> = built.pages.iter().map(|(p, b)| (*p, Some(b.clone()))).collect();
+    let pages: Vec<(u64, Option<Vec<u8>>)> = built
+        .pages
+        .iter()
+        .map(|(p, b)| (*p, Some(b.clone())))
+        .collect();
     assert!(pages.iter().all(|(p, _)| root.pages().contains(p)));
     assert_eq!(flatten(&built.root, &pages).unwrap(), packed);
     // The member index finds every member's score.

@@ -249,7 +249,10 @@ impl Tree {
 
     /// The pages to load so that each of `keys` can be found (empty: all
     /// are loaded); for an edit naming several entries.
-    pub fn missing_for<'k>(&mut self, keys: impl IntoIterator<Item = &'k Key>) -> Result<Vec<u64>, Miss> {
+    pub fn missing_for<'k>(
+        &mut self,
+        keys: impl IntoIterator<Item = &'k Key>,
+    ) -> Result<Vec<u64>, Miss> {
         let mut need = BTreeSet::new();
         for key in keys {
             match self.path_to(key) {
@@ -303,8 +306,7 @@ impl Tree {
         self.dirty.insert(leaf);
         for (depth, &(parent, at)) in path.iter().enumerate().rev() {
             let child = self.kids(parent, depth as u32)?[at].page;
-            let is_leaf = depth as u32 + 1 == self.shape.height;
-            let (summary, split) = self.summarize(child, is_leaf)?;
+            let (summary, split) = self.summarize(child)?;
             let kids = self.kids(parent, depth as u32)?;
             match summary {
                 None => {
@@ -327,7 +329,7 @@ impl Tree {
 
     /// The child entry for `page` (None: empty, to drop), and the entry of
     /// the page it split off, if it grew too big.
-    fn summarize(&mut self, page: u64, leaf: bool) -> Result<(Option<Child>, Option<Child>), Miss> {
+    fn summarize(&mut self, page: u64) -> Result<(Option<Child>, Option<Child>), Miss> {
         let oversized = match self.nodes.get(&page) {
             Some(Node::Leaf(keys)) => {
                 keys.len() > LEAF_ENTRIES
@@ -350,7 +352,6 @@ impl Tree {
         } else {
             None
         };
-        let _ = leaf;
         Ok((self.summary_of(page), split))
     }
 
@@ -371,7 +372,7 @@ impl Tree {
             self.nodes.insert(page, Node::Inner(kids));
             self.dirty.insert(page);
             self.shape.height += 1;
-            let (summary, split) = self.summarize(page, false)?;
+            let (summary, split) = self.summarize(page)?;
             self.shape.top.extend(summary);
             self.shape.top.extend(split);
         }
@@ -515,7 +516,11 @@ impl Tree {
                 None => {}
             }
         }
-        out.extend(self.freed.iter().map(|(&page, &next)| (page, encode_free(next))));
+        out.extend(
+            self.freed
+                .iter()
+                .map(|(&page, &next)| (page, encode_free(next))),
+        );
         out.sort_by_key(|(page, _)| *page);
         out
     }
@@ -528,5 +533,6 @@ impl Tree {
 
 fn too_big(kids: &[Child]) -> bool {
     kids.len() > INNER_CHILDREN
-        || kids.len() > 1 && kids.iter().map(|c| key_bytes(&c.max) + 17).sum::<usize>() > INNER_BYTES
+        || kids.len() > 1
+            && kids.iter().map(|c| key_bytes(&c.max) + 17).sum::<usize>() > INNER_BYTES
 }
