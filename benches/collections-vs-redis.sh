@@ -18,6 +18,16 @@
 #   RANDOM_ELEMENTS=N     SADD/HSET/ZADD draw element:N from N elements
 #                         (redis-benchmark -r N, citadel-loadgen --elements N);
 #                         default: redis-benchmark's one fixed element, both clients
+#   BIG=N                 also zadd_big, zrank_big, zrange_big on ONE sorted
+#                         set of N members (filled before each test, scores
+#                         0..N-1, members m000000000000..): ZADD bigz R mR,
+#                         ZRANK bigz mR, ZRANGEBYSCORE bigz R +inf LIMIT 0 10
+#                         with R = redis-benchmark's __rand_int__ below N;
+#                         redis-benchmark client only (TESTS= may list just
+#                         these three)
+#   MEMORY=0              skip the memory-per-element table
+#   CITADEL_FLAGS=...     extra citadel flags (default: overload shedding off,
+#                         --overload-delay-target-us 0)
 #   CITADEL=PATH LOADGEN=PATH  binaries (default: the workspace's release builds)
 set -euo pipefail
 shopt -s inherit_errexit
@@ -32,6 +42,8 @@ target=${CARGO_TARGET_DIR:-$root/target}
 citadel=${CITADEL:-$target/release/citadel}
 loadgen=${LOADGEN:-$target/release/citadel-loadgen}
 random_elements=${RANDOM_ELEMENTS:-}
+# Overload shedding off: a CPU measurement wants every request served.
+citadel_flags=${CITADEL_FLAGS---overload-delay-target-us 0}
 rb_random=(); lg_random=()
 if [[ -n $random_elements ]]; then
     rb_random=(-r "$random_elements"); lg_random=(--elements "$random_elements")
@@ -45,7 +57,7 @@ redis_port=$((20000 + RANDOM % 10000)); citadel_port=$((redis_port + 1))
 taskset -c 0 redis-server --port "$redis_port" --save '' --appendonly no >/dev/null &
 pids+=($!); redis_pid=$!
 taskset -c 0 "$citadel" --port "$citadel_port" --rpc-port 0 --threads 1 \
-    --cache-file "$scratch/cache" --maxmemory 2gb >"$scratch/citadel.log" 2>&1 &
+    --cache-file "$scratch/cache" --maxmemory 2gb $citadel_flags >"$scratch/citadel.log" 2>&1 &
 pids+=($!); citadel_pid=$!
 for port in "$redis_port" "$citadel_port"; do
     for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -63,9 +75,36 @@ run_client() { # client port test
     esac
 }
 
+# The big-key tests: one command shape each, over one sorted set of $BIG.
+big_command() { # test -> redis-benchmark command words
+    case $1 in
+        zadd_big) echo "ZADD bigz __rand_int__ m__rand_int__" ;;
+        zrank_big) echo "ZRANK bigz m__rand_int__" ;;
+        zrange_big) echo "ZRANGEBYSCORE bigz __rand_int__ +inf LIMIT 0 10" ;;
+    esac
+}
+fill_big() { # port
+    local batch=1000 i j line
+    for ((i = 0; i < BIG; i += batch)); do
+        line=""
+        for ((j = i; j < i + batch && j < BIG; j++)); do printf -v m 'm%012d' "$j"; line+=" $j $m"; done
+        echo "ZADD bigz$line"
+    done | redis-cli -p "$1" >/dev/null
+}
+
 bench() { # client port pid test -> server CPU µs/op
     local before after fill=""
     redis-cli -p "$2" flushall >/dev/null
+    if [[ $4 == *_big ]]; then
+        fill_big "$2"
+        before=$(cpu_ticks "$3")
+        # shellcheck disable=SC2046 # the command's words
+        taskset -c 1 redis-benchmark -p "$2" -c 50 -P 16 -n "$requests" -r "$BIG" -q \
+            $(big_command "$4") >/dev/null
+        after=$(cpu_ticks "$3")
+        echo "scale=3; ($after - $before) * 10000 / $requests" | bc
+        return
+    fi
     # The pops and ranges need something to pop and read.
     case $4 in lpop|rpop|lrange_*) fill=lpush ;; spop) fill=sadd ;; zpopmin) fill=zadd ;; esac
     if [[ -n $fill ]]; then
@@ -101,6 +140,7 @@ for round in $(seq "$rounds"); do
     echo "== round $round" >&2
     for t in "${list[@]}"; do
         for client in "${clients[@]}"; do
+            [[ $t == *_big && $client != redis-benchmark ]] && continue
             for server in redis citadel; do
                 port=${server}_port pid=${server}_pid
                 us=$(bench "$client" "${!port}" "${!pid}" "$t")
@@ -123,12 +163,17 @@ cells() { # client test -> "| Redis | Citadel | ratio "
     echo "| test | redis-benchmark: Redis | Citadel | Citadel/Redis | loadgen: Redis | Citadel | Citadel/Redis |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
     for t in "${list[@]}"; do
-        echo "| $t $(cells redis-benchmark "$t")$(cells loadgen "$t")|"
+        if [[ $t == *_big ]]; then
+            echo "| $t ($BIG members) $(cells redis-benchmark "$t")| | | |"
+        else
+            echo "| $t $(cells redis-benchmark "$t")$(cells loadgen "$t")|"
+        fi
     done
     echo
     echo "50 connections, pipeline 16, 3-byte values; server on core 0, client on core 1;" \
         "elements: ${random_elements:-one fixed element (no -r)}." \
         "redis-benchmark's lrange_N includes the LPUSH pass it runs first."
+    [[ ${MEMORY:-1} == 0 ]] && exit 0
     echo
     echo "| $elements 16-byte members | Redis bytes/element | Citadel bytes/element |"
     echo "|---|---:|---:|"

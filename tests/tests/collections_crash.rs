@@ -201,6 +201,9 @@ fn kill9_mid_list_pushes_and_pops_leaves_every_list_one_run() {
 const ZSETS_PER_WRITER: usize = 3;
 /// Members each ZADD adds (plus `_ver`).
 const ZSET_BATCH: u64 = 4;
+/// Members (score 0) each sorted set starts with: well past the paging
+/// threshold (1,024).
+const ZSET_PAD: usize = 3000;
 
 /// One sorted-set writer: ZADD of version v's members (score v) and
 /// `_ver` moved to score v, in one command; returns each zset's last
@@ -209,6 +212,18 @@ fn zadd_until_killed(url: String, writer: usize, stop: Arc<AtomicBool>) -> Vec<u
     let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
     let mut acked = vec![0u64; ZSETS_PER_WRITER];
     let mut next = xorshift(writer as u64 + 29);
+    // Past the paging threshold from the first write: every ZADD after it
+    // edits the paged form (root, member index and tree pages).
+    for z in 0..ZSETS_PER_WRITER {
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(format!("crashz:{writer}:{z}"));
+        for p in 0..ZSET_PAD {
+            cmd.arg(0).arg(format!("pad{p:05}"));
+        }
+        if cmd.query::<i64>(&mut c).is_err() {
+            return acked;
+        }
+    }
     while !stop.load(Ordering::Relaxed) {
         let z = (next() % ZSETS_PER_WRITER as u64) as usize;
         let version = acked[z] + 1;
@@ -246,8 +261,15 @@ fn kill9_mid_zadds_leaves_every_sorted_set_whole() {
             let want: Vec<(String, u64)> = (1..=stored)
                 .flat_map(|v| (0..ZSET_BATCH).map(move |k| (format!("m{v}-{k}"), v)))
                 .collect();
-            let got: Vec<(String, u64)> =
-                members.into_iter().filter(|(m, _)| m != "_ver").collect();
+            let pads = members.iter().filter(|(m, _)| m.starts_with("pad")).count();
+            assert!(
+                pads == 0 && version == 0 || pads == ZSET_PAD,
+                "{key}: {pads} pads"
+            );
+            let got: Vec<(String, u64)> = members
+                .into_iter()
+                .filter(|(m, _)| m != "_ver" && !m.starts_with("pad"))
+                .collect();
             let mut want_sorted = want.clone();
             want_sorted.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
             assert_eq!(got, want_sorted, "{key} is torn");

@@ -11,6 +11,11 @@ use std::ops::Range;
 
 use crate::packed::{Corrupt, Packed, PackedWriter};
 
+pub mod paged;
+#[cfg(test)]
+mod paged_tests;
+pub mod tree;
+
 /// Bytes of a stored score.
 pub const SCORE_LEN: usize = 8;
 
@@ -200,7 +205,7 @@ impl ScoreRange {
         })
     }
 
-    fn above_min(&self, score: f64) -> bool {
+    pub fn above_min(&self, score: f64) -> bool {
         if self.min_ex {
             score > self.min
         } else {
@@ -208,7 +213,7 @@ impl ScoreRange {
         }
     }
 
-    fn below_max(&self, score: f64) -> bool {
+    pub fn below_max(&self, score: f64) -> bool {
         if self.max_ex {
             score < self.max
         } else {

@@ -149,7 +149,8 @@ enum Outcome<R> {
     Replan(Vec<Option<Vec<u8>>>),
 }
 
-/// Most fresh-page grants in a row before a command gives up.
+/// Most fresh-page grants (or rounds of more pages) in a row before a
+/// command gives up.
 const MAX_GRANTS: usize = 64;
 
 /// What an update over paged collections did.
@@ -158,6 +159,9 @@ pub enum Step<R> {
     /// Nothing written: these user keys are to be rebuilt as new roots
     /// and need these pages declared (a fresh generation each); run again.
     Fresh(Vec<(usize, std::ops::Range<u64>)>),
+    /// Nothing written: a structure read from the planned pages (a sorted
+    /// set's tree) needs these pages of these user keys too; run again.
+    More(Vec<(usize, u64)>),
 }
 
 /// [`update_paged_fresh`] for a command that never asks for fresh pages.
@@ -238,6 +242,16 @@ pub fn update_paged_fresh<R>(
                 for (user, pages) in wanted {
                     current.grant(keys, user, pages);
                 }
+            }
+            Outcome::Done(Ok(Step::More(pages))) => {
+                grants += 1;
+                if grants > MAX_GRANTS || pages.is_empty() {
+                    return Err(CmdError::CorruptValue);
+                }
+                for (user, page) in pages {
+                    current.need(user, page);
+                }
+                current.finish(keys)?;
             }
             Outcome::Done(Err(e)) => return Err(e),
             Outcome::Replan(roots) => {

@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use citadel_cache::ValueKind;
 use citadel_collections::paged::Built;
-use citadel_collections::{hash, linear_hash, set, Corrupt, Packed};
+use citadel_collections::{hash, linear_hash, set, zset, Corrupt, Packed};
 
 use crate::collection_limits;
 use crate::command::error::CmdError;
@@ -72,4 +72,20 @@ fn hash_packed_max() -> u64 {
 /// too.
 fn set_packed_max() -> u64 {
     PAGED_ENTRIES.max(set::intset_max_entries() as u64)
+}
+
+/// Whether a sorted set of `count` members in `bytes` stays packed: past
+/// the same limits as a hash (above Redis's listpack limit, so a paged
+/// sorted set is a skiplist in Redis too) it is paged (`zset::paged`).
+pub fn zset_stays_packed(count: u64, bytes: usize) -> bool {
+    count <= PAGED_ENTRIES.max(zset::LISTPACK_ENTRIES as u64) && bytes <= PAGED_BYTES
+}
+
+/// The pages a packed sorted set is stored in, if past the paging limits.
+pub fn zset_paged_range(packed: &[u8]) -> Result<Option<Range<u64>>, CmdError> {
+    let view = Packed::parse(packed)?;
+    if zset_stays_packed((view.len() / 2) as u64, packed.len()) {
+        return Ok(None);
+    }
+    Ok(Some(zset::paged::build_range(view)?))
 }

@@ -127,7 +127,11 @@ pub fn load_whole(
     buf: &mut Vec<u8>,
 ) -> Result<Option<Existing>, CmdError> {
     let existing = load(items[i].as_ref(), kind, buf)?;
-    if existing.is_some() && is_paged(buf) {
+    if existing.is_some() && is_paged(buf) && kind == ValueKind::ZSet {
+        // A sorted set's elements are its tree's, in tree order.
+        let pages = super::linear::page_copies(items, plan, i);
+        *buf = citadel_collections::zset::paged::flatten(buf, &pages)?;
+    } else if existing.is_some() && is_paged(buf) {
         // A missing page holds nothing (a hash or set's empty bucket).
         let mut pages = Vec::new();
         for (_, at) in plan.pages_of(i) {

@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
 use citadel_collections::paged::Built;
-use citadel_collections::{list, Packed};
+use citadel_collections::{list, zset, Packed};
 
 use super::paged::{update_paged_fresh, PagePlan, Step};
 use super::shape;
@@ -29,7 +29,8 @@ pub fn paged_form(kind: ValueKind, packed: &[u8]) -> Result<Option<Range<u64>>, 
         }
         ValueKind::Hash => shape::HASH.paged_range(packed)?,
         ValueKind::Set => shape::SET.paged_range(packed)?,
-        ValueKind::ZSet | ValueKind::String | ValueKind::Page => None,
+        ValueKind::ZSet => shape::zset_paged_range(packed)?,
+        ValueKind::String | ValueKind::Page => None,
     })
 }
 
@@ -47,8 +48,9 @@ pub fn build(kind: ValueKind, packed: &[u8], generation: u64) -> Result<Built, C
         }
         ValueKind::Hash => Ok((shape::HASH.build)(Packed::parse(packed)?, generation)?),
         ValueKind::Set => Ok((shape::SET.build)(Packed::parse(packed)?, generation)?),
+        ValueKind::ZSet => Ok(zset::paged::build(Packed::parse(packed)?, generation)?),
         // See `paged_form`: never asked for another kind.
-        ValueKind::ZSet | ValueKind::String | ValueKind::Page => Err(CmdError::CorruptValue),
+        ValueKind::String | ValueKind::Page => Err(CmdError::CorruptValue),
     }
 }
 

@@ -8,17 +8,21 @@
 //! a double in RESP3; WITHSCORES lists are flat in RESP2 and (member,
 //! score) pairs in RESP3.
 
-use citadel_cache::{Changes, ItemRef, ValueKind};
+use citadel_cache::ValueKind;
 use citadel_collections::zset::{self, Entry};
 use citadel_collections::{Packed, ZSetEdit};
 use citadel_resp::{num, Reply};
 
 mod algebra;
 mod blocking;
+mod paged;
 mod pop;
 mod range;
+mod whole;
 
-use super::value::{load, read, store, view, Existing};
+use self::paged::{is_paged, Fail, PagedZ};
+use self::whole::update_whole;
+use super::value::{read, view};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -129,27 +133,6 @@ pub(super) fn reply_owned(out: &mut Reply<'_>, entries: &Owned, with_scores: boo
     reply_entries(out, borrowed.iter(), with_scores);
 }
 
-/// Loads item `i` (WRONGTYPE for another kind) for editing.
-pub(super) fn load_edit<'b>(
-    item: Option<&ItemRef<'_>>,
-    buf: &'b mut Vec<u8>,
-) -> Result<(Option<Existing>, ZSetEdit<'b>), CmdError> {
-    let existing = load(item, ZSET, buf)?;
-    let entries = zset::entries(view(buf, existing.is_some())?)?;
-    Ok((existing, ZSetEdit::new(entries)))
-}
-
-/// Writes key `i` back (deleted when empty), keeping its TTL.
-pub(super) fn save(
-    changes: &mut Changes,
-    i: usize,
-    z: &ZSetEdit<'_>,
-    existing: Option<Existing>,
-) -> Result<(), CmdError> {
-    store(changes, i, ZSET, &z.encode(), z.len() as u64, existing)?;
-    Ok(())
-}
-
 /// Runs `f` on the entries of the sorted set at `key` (none when missing).
 pub(super) fn with_entries<R>(
     ctx: &mut Ctx<'_>,
@@ -218,15 +201,51 @@ fn parse_add(args: &Args<'_>) -> Result<(AddFlags, usize), CmdError> {
     Ok((f, i))
 }
 
+/// A sorted set ZADD edits: packed (`ZSetEdit`) or paged (`PagedZ`).
+trait Scores<'a> {
+    fn score_of(&self, member: &[u8]) -> Result<Option<f64>, Fail>;
+    /// Sets `member`'s score (`old`: its current one, if any).
+    fn set_score(&mut self, member: &'a [u8], old: Option<f64>, score: f64) -> Result<(), Fail>;
+}
+
+impl<'a> Scores<'a> for ZSetEdit<'a> {
+    fn score_of(&self, member: &[u8]) -> Result<Option<f64>, Fail> {
+        Ok(self.score(member))
+    }
+
+    fn set_score(&mut self, member: &'a [u8], _: Option<f64>, score: f64) -> Result<(), Fail> {
+        self.set(member, score);
+        Ok(())
+    }
+}
+
+impl<'a> Scores<'a> for PagedZ<'_> {
+    fn score_of(&self, member: &[u8]) -> Result<Option<f64>, Fail> {
+        self.score(member)
+    }
+
+    fn set_score(&mut self, member: &'a [u8], old: Option<f64>, score: f64) -> Result<(), Fail> {
+        self.set(member, old, score)
+    }
+}
+
+/// A packed edit's error (it never needs pages).
+fn packed_error(fail: Fail) -> CmdError {
+    match fail {
+        Fail::Cmd(e) => e,
+        Fail::Need(_) => CmdError::CorruptValue,
+    }
+}
+
 /// Applies ZADD's pairs in order, as Redis's zsetAdd.
 fn add_pairs<'a>(
-    z: &mut ZSetEdit<'a>,
+    z: &mut impl Scores<'a>,
     pairs: &[(f64, &'a [u8])],
     f: AddFlags,
-) -> Result<Added, CmdError> {
+) -> Result<Added, Fail> {
     let mut done = Added::default();
     for &(mut score, member) in pairs {
-        match z.score(member) {
+        match z.score_of(member)? {
             Some(current) => {
                 if f.nx {
                     continue;
@@ -234,20 +253,20 @@ fn add_pairs<'a>(
                 if f.incr {
                     score += current;
                     if score.is_nan() {
-                        return Err(ZError::NanScore.into());
+                        return Err(Fail::Cmd(ZError::NanScore.into()));
                     }
                 }
                 if (f.lt && score >= current) || (f.gt && score <= current) {
                     continue;
                 }
                 if score != current {
-                    z.set(member, score);
+                    z.set_score(member, Some(current), score)?;
                     done.updated += 1;
                 }
             }
             None if f.xx => continue,
             None => {
-                z.set(member, score);
+                z.set_score(member, None, score)?;
                 done.added += 1;
             }
         }
@@ -262,18 +281,38 @@ fn zadd_with(ctx: &mut Ctx<'_>, args: Args<'_>, f: AddFlags, first: usize) -> Cm
         let score = parse_score(args.get(i)).ok_or(CmdError::NotFloat)?;
         pairs.push((score, args.get(i + 1)));
     }
+    let members: Vec<&[u8]> = pairs.iter().map(|p| p.1).collect();
     let buf = &mut ctx.conn.scratch;
-    let done = ctx.thread.cache.update(&[args.get(1)], |items, changes| {
-        let (existing, mut z) = load_edit(items[0].as_ref(), buf)?;
-        if existing.is_none() && f.xx {
-            return Ok(Added::default());
-        }
-        let done = add_pairs(&mut z, &pairs, f)?;
-        if done.added + done.updated > 0 {
-            save(changes, 0, &z, existing)?;
-        }
-        Ok::<_, CmdError>(done)
-    })??;
+    let plan = (&members[..], pairs.len() as u64, 0);
+    let cache = &mut ctx.thread.cache;
+    let done = paged::update_one(
+        cache,
+        args.get(1),
+        plan,
+        |items, changes, w| {
+            let (existing, mut z) = w.load_edit(items, 0, buf)?;
+            if existing.is_none() && f.xx {
+                return Ok(Added::default());
+            }
+            let done = add_pairs(&mut z, &pairs, f).map_err(packed_error)?;
+            if done.added + done.updated > 0 {
+                w.save(changes, 0, &z, existing)?;
+            }
+            Ok(done)
+        },
+        |z| {
+            // One round loads the tree paths of every entry named.
+            let mut keys = Vec::with_capacity(2 * pairs.len());
+            for &(score, member) in &pairs {
+                if let Some(old) = z.score(member)? {
+                    keys.push((old, member.to_vec()));
+                }
+                keys.push((score, member.to_vec()));
+            }
+            z.prefetch(&keys)?;
+            add_pairs(z, &pairs, f)
+        },
+    )?;
     if f.incr {
         match done.last {
             Some(score) => reply_score(&mut ctx.out, score),
@@ -301,31 +340,77 @@ pub fn zincrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     zadd_with(ctx, args, flags, 2)
 }
 
+/// Runs `paged` on the sorted set at `key` if it is paged now, planning
+/// the index pages of `members` (None: it is packed or missing; the
+/// caller reads it as before).
+fn read_paged<R>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    members: &[&[u8]],
+    mut paged: impl FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
+) -> Result<Option<R>, CmdError> {
+    if !is_paged(&mut ctx.thread.cache, key) {
+        return Ok(None);
+    }
+    let plan = (members, 0, 0);
+    paged::update_one(
+        &mut ctx.thread.cache,
+        key,
+        plan,
+        |_, _, _| Ok(None),
+        |z| paged(z).map(Some),
+    )
+}
+
+fn reply_maybe_score(out: &mut Reply<'_>, score: Option<f64>) {
+    match score {
+        Some(score) => reply_score(out, score),
+        None => out.null(),
+    }
+}
+
 pub fn zscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let member = args.get(2);
+    if let Some(score) = read_paged(ctx, args.get(1), &[member], |z| z.score(member))? {
+        reply_maybe_score(&mut ctx.out, score);
+        return Ok(());
+    }
     with_entries(ctx, args.get(1), |out, entries| {
-        match entries.iter().find(|e| e.1 == args.get(2)) {
-            Some(&(score, _)) => reply_score(out, score),
-            None => out.null(),
-        }
+        reply_maybe_score(out, entries.iter().find(|e| e.1 == member).map(|e| e.0));
         Ok(())
     })
 }
 
 pub fn zmscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let members: Vec<&[u8]> = args.from(2).iter().collect();
+    let paged = read_paged(ctx, args.get(1), &members, |z| {
+        members
+            .iter()
+            .map(|m| z.score(m))
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    if let Some(scores) = paged {
+        ctx.out.array(scores.len());
+        scores
+            .into_iter()
+            .for_each(|s| reply_maybe_score(&mut ctx.out, s));
+        return Ok(());
+    }
     with_entries(ctx, args.get(1), |out, entries| {
         let z = ZSetEdit::new(entries.to_vec());
-        out.array(args.len() - 2);
-        for member in args.from(2).iter() {
-            match z.score(member) {
-                Some(score) => reply_score(out, score),
-                None => out.null(),
-            }
+        out.array(members.len());
+        for member in &members {
+            reply_maybe_score(out, z.score(member));
         }
         Ok(())
     })
 }
 
 pub fn zcard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if let Some(len) = read_paged(ctx, args.get(1), &[], |z| Ok(z.len()))? {
+        ctx.out.int(len as i64);
+        return Ok(());
+    }
     with_entries(ctx, args.get(1), |out, entries| {
         out.int(entries.len() as i64);
         Ok(())
@@ -333,14 +418,29 @@ pub fn zcard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn rank(ctx: &mut Ctx<'_>, args: Args<'_>, reverse: bool) -> CmdResult {
-    with_entries(ctx, args.get(1), |out, entries| {
-        match entries.iter().position(|e| e.1 == args.get(2)) {
-            Some(r) if reverse => out.int((entries.len() - 1 - r) as i64),
-            Some(r) => out.int(r as i64),
-            None => out.null(),
-        }
-        Ok(())
-    })
+    let member = args.get(2);
+    let paged = read_paged(ctx, args.get(1), &[member], |z| {
+        let Some(score) = z.score(member)? else {
+            return Ok(None);
+        };
+        let rank = z.tree.rank(&(score, member.to_vec()))?;
+        Ok(rank.map(|r| (r as usize, z.len() as usize)))
+    })?;
+    let found = match paged {
+        Some(found) => found,
+        None => with_entries(ctx, args.get(1), |_, entries| {
+            Ok(entries
+                .iter()
+                .position(|e| e.1 == member)
+                .map(|r| (r, entries.len())))
+        })?,
+    };
+    match found {
+        Some((r, len)) if reverse => ctx.out.int((len - 1 - r) as i64),
+        Some((r, _)) => ctx.out.int(r as i64),
+        None => ctx.out.null(),
+    }
+    Ok(())
 }
 
 pub fn zrank(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
@@ -359,26 +459,53 @@ pub(super) fn remove_and_count(
     pick: impl Fn(&mut ZSetEdit<'_>) -> usize,
 ) -> CmdResult {
     let buf = &mut ctx.conn.scratch;
-    let removed = ctx.thread.cache.update(&[key], |items, changes| {
-        let (existing, mut z) = load_edit(items[0].as_ref(), buf)?;
+    let removed = update_whole(&mut ctx.thread.cache, &[key], |items, changes, w| {
+        let (existing, mut z) = w.load_edit(items, 0, buf)?;
         let removed = pick(&mut z);
         if removed > 0 {
-            save(changes, 0, &z, existing)?;
+            w.save(changes, 0, &z, existing)?;
         }
-        Ok::<_, CmdError>(removed)
-    })??;
+        Ok(removed)
+    })?;
     ctx.out.int(removed as i64);
     Ok(())
 }
 
 /// ZREM key member [member ...]: how many were removed.
 pub fn zrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    remove_and_count(ctx, args.get(1), |z| {
-        args.from(2)
-            .iter()
-            .filter(|m| z.remove(m).is_some())
-            .count()
-    })
+    let members: Vec<&[u8]> = args.from(2).iter().collect();
+    let buf = &mut ctx.conn.scratch;
+    let plan = (&members[..], 0, members.len() as u64);
+    let cache = &mut ctx.thread.cache;
+    let removed = paged::update_one(
+        cache,
+        args.get(1),
+        plan,
+        |items, changes, w| {
+            let (existing, mut z) = w.load_edit(items, 0, buf)?;
+            let removed = members.iter().filter(|m| z.remove(m).is_some()).count();
+            if removed > 0 {
+                w.save(changes, 0, &z, existing)?;
+            }
+            Ok(removed)
+        },
+        |z| {
+            let mut keys = Vec::with_capacity(members.len());
+            for member in &members {
+                if let Some(score) = z.score(member)? {
+                    keys.push((score, member.to_vec()));
+                }
+            }
+            z.prefetch(&keys)?;
+            let mut removed = 0;
+            for member in &members {
+                removed += usize::from(z.remove(member)?.is_some());
+            }
+            Ok(removed)
+        },
+    )?;
+    ctx.out.int(removed as i64);
+    Ok(())
 }
 
 /// The packed value of a set (kind Set) read as a sorted set: every

@@ -11,7 +11,7 @@ use citadel_cache::{ItemRef, ValueKind};
 use citadel_collections::zset::{self, Entry};
 use citadel_collections::{Packed, ZSetEdit};
 
-use super::range::replace;
+use super::whole::{update_whole, Whole};
 use super::{numkeys_range, owned, reply_owned, set_as_entries, Owned, ZError};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
@@ -140,16 +140,22 @@ fn parse_options(
 
 /// Copies a source's value into `buf`: true for a sorted set, false for
 /// a set (or a missing key, left empty); WRONGTYPE for anything else.
-fn load_source(item: Option<&ItemRef<'_>>, buf: &mut Vec<u8>) -> Result<bool, CmdError> {
+fn load_source(
+    items: &[Option<ItemRef<'_>>],
+    i: usize,
+    w: &Whole<'_>,
+    buf: &mut Vec<u8>,
+) -> Result<bool, CmdError> {
     buf.clear();
-    let Some(item) = item else {
+    let Some(item) = &items[i] else {
         return Ok(true);
     };
-    match item.kind() {
-        ValueKind::ZSet | ValueKind::Set => item.write_value_to(buf),
+    let kind = item.kind();
+    match kind {
+        ValueKind::ZSet | ValueKind::Set => w.load(items, i, kind, buf)?,
         _ => return Err(CmdError::WrongType),
-    }
-    Ok(item.kind() == ValueKind::ZSet)
+    };
+    Ok(kind == ValueKind::ZSet)
 }
 
 fn source_entries(buf: &[u8], is_zset: bool) -> Result<Vec<Entry<'_>>, CmdError> {
@@ -261,10 +267,10 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, op: Op, store: bool) -> CmdResult {
     names.extend(keys.clone().map(|k| args.get(k)));
     let first = usize::from(store);
     let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); keys.len()];
-    let outcome = ctx.thread.cache.update(&names, |items, changes| {
+    let outcome = update_whole(&mut ctx.thread.cache, &names, |items, changes, w| {
         let mut kinds = Vec::with_capacity(bufs.len());
-        for (item, buf) in items[first..].iter().zip(bufs.iter_mut()) {
-            kinds.push(load_source(item.as_ref(), buf)?);
+        for (at, buf) in bufs.iter_mut().enumerate() {
+            kinds.push(load_source(items, first + at, w, buf)?);
         }
         let req = parse_options(&args, op, keys.clone(), store)?;
         let sources = bufs
@@ -277,11 +283,11 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, op: Op, store: bool) -> CmdResult {
             return Ok((Outcome::Count(card), false));
         }
         if store {
-            replace(changes, 0, items[0].is_some(), &result)?;
+            w.replace(changes, 0, items[0].is_some(), &result)?;
             return Ok((Outcome::Count(result.len()), false));
         }
-        Ok::<_, CmdError>((Outcome::Entries(owned(&result)), req.with_scores))
-    })??;
+        Ok((Outcome::Entries(owned(&result)), req.with_scores))
+    })?;
     match outcome {
         (Outcome::Count(n), _) => ctx.out.int(n as i64),
         (Outcome::Entries(entries), with_scores) => {

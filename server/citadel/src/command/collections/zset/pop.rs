@@ -5,18 +5,77 @@
 use citadel_collections::zset::Entry;
 use citadel_resp::num;
 
+use super::paged::{Fail, PagedZ};
+use super::whole::Whole;
 use super::{
-    load_edit, numkeys_range, owned, reply_entries, reply_owned, reply_score, save, with_entries,
-    Owned, ZError,
+    numkeys_range, owned, paged, reply_entries, reply_owned, reply_score, update_whole,
+    with_entries, Owned, ZError,
 };
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 use crate::glob::glob_match;
+use citadel_cache::{Changes, ItemRef};
 
 /// What `pop_first` took: the key's index, the entries in pop order, and
 /// how many entries that key has left.
 pub(super) type Popped = (usize, Owned, usize);
+
+/// What to pop: from which keys, how many, which end.
+struct Pop<'k> {
+    keys: &'k [&'k [u8]],
+    servable: &'k [bool],
+    count: usize,
+    max: bool,
+}
+
+impl Pop<'_> {
+    /// Pops from the first servable key that holds something, each read
+    /// whole (the packed form; a paged one of several keys).
+    fn whole(
+        &self,
+        items: &[Option<ItemRef<'_>>],
+        changes: &mut Changes<'_>,
+        w: &mut Whole<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Result<Option<Popped>, CmdError> {
+        for i in 0..self.keys.len() {
+            if !self.servable[i] {
+                continue;
+            }
+            let (existing, mut z) = w.load_edit(items, i, buf)?;
+            if existing.is_none() {
+                continue;
+            }
+            let n = self.count.min(z.len());
+            let range = if self.max { z.len() - n..z.len() } else { 0..n };
+            let mut popped = z.remove_ranks(range);
+            if self.max {
+                popped.reverse();
+            }
+            w.save(changes, i, &z, existing)?;
+            return Ok(Some((i, owned(&popped), z.len())));
+        }
+        Ok(None)
+    }
+
+    /// Pops from one paged sorted set: the end leaves and the popped
+    /// members' index pages only.
+    fn paged(&self, z: &mut PagedZ<'_>) -> Result<Option<Popped>, Fail> {
+        let len = z.len();
+        let n = (self.count as u64).min(len);
+        let ranks = if self.max { len - n..len } else { 0..n };
+        let mut popped = z.tree.range(ranks.start, ranks.end)?;
+        z.need_members(popped.iter().map(|(_, m)| &m[..]), 0, n)?;
+        for (_, member) in &popped {
+            z.remove(member)?;
+        }
+        if self.max {
+            popped.reverse();
+        }
+        Ok(Some((0, popped, (len - n) as usize)))
+    }
+}
 
 /// Pops up to `count` entries from the first existing key of `keys` that
 /// `servable` allows (blocked clients' order; lowest scores first unless
@@ -29,23 +88,25 @@ pub(super) fn pop_first(
     max: bool,
 ) -> Result<Option<Popped>, CmdError> {
     let buf = &mut ctx.conn.scratch;
-    ctx.thread.cache.update(keys, |items, changes| {
-        for (i, item) in items.iter().enumerate() {
-            let (existing, mut z) = load_edit(item.as_ref(), buf)?;
-            if existing.is_none() || !servable[i] {
-                continue;
-            }
-            let n = count.min(z.len());
-            let range = if max { z.len() - n..z.len() } else { 0..n };
-            let mut popped = z.remove_ranks(range);
-            if max {
-                popped.reverse();
-            }
-            save(changes, i, &z, existing)?;
-            return Ok(Some((i, owned(&popped), z.len())));
-        }
-        Ok(None)
-    })?
+    let pop = Pop {
+        keys,
+        servable,
+        count,
+        max,
+    };
+    let cache = &mut ctx.thread.cache;
+    match keys {
+        [key] if servable[0] => paged::update_one(
+            cache,
+            key,
+            (&[], 0, 0),
+            |items, changes, w| pop.whole(items, changes, w, buf),
+            |z| pop.paged(z),
+        ),
+        _ => update_whole(cache, keys, |items, changes, w| {
+            pop.whole(items, changes, w, buf)
+        }),
+    }
 }
 
 fn zpop(ctx: &mut Ctx<'_>, args: Args<'_>, max: bool) -> CmdResult {

@@ -9,8 +9,11 @@ use std::ops::Range;
 use citadel_collections::zset::{self, Entry};
 use citadel_collections::{LexRange, ScoreRange};
 
-use super::super::value::load;
-use super::{remove_and_count, reply_entries, with_entries, ZError, ZSET};
+use super::paged::{Fail, PagedZ};
+use super::{
+    read_paged, remove_and_count, reply_entries, reply_owned, update_whole, with_entries, Owned,
+    ZError, ZSET,
+};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -117,36 +120,80 @@ fn rank_span(start: i64, end: i64, len: usize) -> Range<usize> {
     start as usize..end as usize + 1
 }
 
-/// The entries a query selects, in reply order.
-fn select<'e>(q: &Query<'_>, entries: &[Entry<'e>]) -> Vec<Entry<'e>> {
-    let len = entries.len();
+/// The ranks (forward) a rank or score query selects, `span` being the
+/// ranks a score range covers; the reply lists them backward when
+/// `q.rev`. For a score range this is Redis's walk (LIMIT's offset then
+/// count, from the low end, or the high end when reversed).
+fn selected_ranks(q: &Query<'_>, len: usize, span: Range<usize>) -> Range<usize> {
     match &q.bounds {
         Bounds::Rank(start, end) => {
             // A rank range takes no LIMIT (only "LIMIT n -1" gets this
             // far, and Redis ignores it).
             let r = rank_span(*start, *end, len);
-            if q.rev {
-                entries[len - r.end..len - r.start]
-                    .iter()
-                    .rev()
-                    .copied()
-                    .collect()
-            } else {
-                entries[r].to_vec()
+            match q.rev {
+                true => len - r.end..len - r.start,
+                false => r,
             }
         }
-        Bounds::Score(range) => {
-            let span = range.span(entries);
-            let start = (!span.is_empty()).then(|| if q.rev { span.end - 1 } else { span.start });
-            walk(q, entries, start, |i| span.contains(&i))
+        _ if span.is_empty() || q.offset < 0 => 0..0,
+        _ => {
+            let offset = usize::try_from(q.offset).unwrap_or(usize::MAX);
+            let limit = usize::try_from(q.count).unwrap_or(usize::MAX);
+            if q.rev {
+                let top = span.end.saturating_sub(offset).max(span.start);
+                top.saturating_sub(limit).max(span.start)..top
+            } else {
+                let low = span.start.saturating_add(offset).min(span.end);
+                low..low.saturating_add(limit).min(span.end)
+            }
         }
-        Bounds::Lex(range) if q.rev => walk(q, entries, range.last(entries), |i| {
-            range.continues_backward(entries[i].1)
-        }),
-        Bounds::Lex(range) => walk(q, entries, range.first(entries), |i| {
-            range.continues_forward(entries[i].1)
-        }),
     }
+}
+
+/// The entries a query selects, in reply order.
+fn select<'e>(q: &Query<'_>, entries: &[Entry<'e>]) -> Vec<Entry<'e>> {
+    let span = match &q.bounds {
+        Bounds::Rank(..) => 0..0,
+        Bounds::Score(range) => range.span(entries),
+        Bounds::Lex(range) if q.rev => {
+            return walk(q, entries, range.last(entries), |i| {
+                range.continues_backward(entries[i].1)
+            })
+        }
+        Bounds::Lex(range) => {
+            return walk(q, entries, range.first(entries), |i| {
+                range.continues_forward(entries[i].1)
+            })
+        }
+    };
+    let ranks = selected_ranks(q, entries.len(), span);
+    let picked = entries[ranks].iter().copied();
+    match q.rev {
+        true => picked.rev().collect(),
+        false => picked.collect(),
+    }
+}
+
+/// The ranks of a paged sorted set's entries in a score range.
+fn paged_span(z: &mut PagedZ<'_>, range: &ScoreRange) -> Result<Range<usize>, Fail> {
+    let start = z.tree.count_before(|k| !range.above_min(k.0))? as usize;
+    let end = z.tree.count_before(|k| range.below_max(k.0))? as usize;
+    Ok(start..end.max(start))
+}
+
+/// A rank or score query on a paged sorted set: the entries, in reply
+/// order (reads the pages of the selected ranks only).
+fn select_paged(q: &Query<'_>, z: &mut PagedZ<'_>) -> Result<Owned, Fail> {
+    let span = match &q.bounds {
+        Bounds::Score(range) => paged_span(z, range)?,
+        _ => 0..0,
+    };
+    let ranks = selected_ranks(q, z.len() as usize, span);
+    let mut picked = z.tree.range(ranks.start as u64, ranks.end as u64)?;
+    if q.rev {
+        picked.reverse();
+    }
+    Ok(picked)
 }
 
 /// Redis's walk over a score or lex range: from `start`, LIMIT's offset
@@ -184,6 +231,12 @@ fn range_command(
     rev: Option<bool>,
 ) -> CmdResult {
     let q = parse_query(&args, 1, by, rev, false)?;
+    if !matches!(q.bounds, Bounds::Lex(_)) {
+        if let Some(picked) = read_paged(ctx, args.get(1), &[], |z| select_paged(&q, z))? {
+            reply_owned(&mut ctx.out, &picked, q.with_scores);
+            return Ok(());
+        }
+    }
     with_entries(ctx, args.get(1), |out, entries| {
         let picked = select(&q, entries);
         reply_entries(out, picked.iter(), q.with_scores);
@@ -220,49 +273,26 @@ pub fn zrevrangebylex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 pub fn zrangestore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let q = parse_query(&args, 2, None, None, true)?;
     let src_buf = &mut ctx.conn.scratch;
-    let stored = ctx
-        .thread
-        .cache
-        .update(&[args.get(1), args.get(2)], |items, changes| {
-            let found = load(items[1].as_ref(), ZSET, src_buf)?.is_some();
-            let entries = zset::entries(super::super::value::view(src_buf, found)?)?;
-            let mut sorted = select(&q, &entries);
-            sorted.sort_by(zset::cmp);
-            replace(changes, 0, items[0].is_some(), &sorted)?;
-            Ok::<_, CmdError>(sorted.len())
-        })??;
+    let keys = [args.get(1), args.get(2)];
+    let stored = update_whole(&mut ctx.thread.cache, &keys, |items, changes, w| {
+        let found = w.load(items, 1, ZSET, src_buf)?.is_some();
+        let entries = zset::entries(super::super::value::view(src_buf, found)?)?;
+        let mut sorted = select(&q, &entries);
+        sorted.sort_by(zset::cmp);
+        w.replace(changes, 0, items[0].is_some(), &sorted)?;
+        Ok(sorted.len())
+    })?;
     ctx.out.int(stored as i64);
-    Ok(())
-}
-
-/// Replaces key `i` (of any kind, TTL dropped) with the sorted set
-/// `entries`, or deletes it when they are none.
-pub(super) fn replace(
-    changes: &mut citadel_cache::Changes,
-    i: usize,
-    exists: bool,
-    entries: &[Entry<'_>],
-) -> Result<(), CmdError> {
-    if entries.is_empty() {
-        if exists {
-            changes.delete(i);
-        }
-        return Ok(());
-    }
-    super::super::value::store(
-        changes,
-        i,
-        ZSET,
-        &zset::encode(entries),
-        entries.len() as u64,
-        None,
-    )?;
     Ok(())
 }
 
 /// ZCOUNT key min max
 pub fn zcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let range = ScoreRange::parse(args.get(2), args.get(3)).ok_or(ZError::MinMaxFloat)?;
+    if let Some(span) = read_paged(ctx, args.get(1), &[], |z| paged_span(z, &range))? {
+        ctx.out.int(span.len() as i64);
+        return Ok(());
+    }
     with_entries(ctx, args.get(1), |out, entries| {
         out.int(range.span(entries).len() as i64);
         Ok(())

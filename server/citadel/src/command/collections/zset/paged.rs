@@ -1,0 +1,267 @@
+//! Sorted-set commands on the paged form (`citadel_collections::zset::
+//! paged`): a root, a member index (linear-hash pages of member, score)
+//! and an order-statistic B+tree of (score, member) in pages. A command
+//! plans from the root the index pages of the members it names and the
+//! free chain's head; the tree's pages are found level by level: a run
+//! that meets a page it has not loaded asks for it (`Step::More`) and the
+//! update runs again with it, the root unchanged (else everything is
+//! planned afresh). So ZADD, ZINCRBY, ZREM, ZSCORE, ZRANK, ZCARD, ZCOUNT,
+//! ZRANGE by rank or score and ZPOPMIN/MAX read and write O(log n) pages,
+//! all in one update of root and pages (atomic to readers, crash-atomic).
+
+use std::collections::BTreeSet;
+
+use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
+use citadel_collections::linear_hash::{Root, Table};
+use citadel_collections::zset::paged::{index_score, ZRoot};
+use citadel_collections::zset::tree::{Key, Miss, Tree};
+use citadel_collections::Corrupt;
+
+use super::super::linear::{existing, page_copies};
+use super::super::paged::{update_paged_fresh, PagePlan, Step};
+use super::super::value::{store, Existing};
+use super::whole::{Whole, WholeRun};
+use super::ZSET;
+use crate::command::error::CmdError;
+
+/// Why a paged run stopped: pages to load first, or an error to answer.
+pub(super) enum Fail {
+    Need(Vec<u64>),
+    Cmd(CmdError),
+}
+
+impl From<Miss> for Fail {
+    fn from(miss: Miss) -> Fail {
+        match miss {
+            Miss::Need(pages) => Fail::Need(pages),
+            Miss::Corrupt => Fail::Cmd(CmdError::CorruptValue),
+        }
+    }
+}
+
+impl From<CmdError> for Fail {
+    fn from(e: CmdError) -> Fail {
+        Fail::Cmd(e)
+    }
+}
+
+impl From<Corrupt> for Fail {
+    fn from(_: Corrupt) -> Fail {
+        Fail::Cmd(CmdError::CorruptValue)
+    }
+}
+
+/// A paged sorted set loaded for one run of a command.
+pub(super) struct PagedZ<'p> {
+    root: ZRoot,
+    planned: BTreeSet<u64>,
+    table: Table<'p>,
+    pub tree: Tree,
+}
+
+impl PagedZ<'_> {
+    pub fn len(&self) -> u64 {
+        self.root.len()
+    }
+
+    /// Asks for the index pages of `members` (and of the splits or merges
+    /// `adds`/`removes` entries may cause) when they were not planned.
+    pub fn need_members<'m>(
+        &self,
+        members: impl IntoIterator<Item = &'m [u8]>,
+        adds: u64,
+        removes: u64,
+    ) -> Result<(), Fail> {
+        let missing: Vec<u64> = self
+            .root
+            .index_pages(members, adds, removes)
+            .into_iter()
+            .filter(|p| !self.planned.contains(p))
+            .collect();
+        match missing.is_empty() {
+            true => Ok(()),
+            false => Err(Fail::Need(missing)),
+        }
+    }
+
+    /// `member`'s score, if present.
+    pub fn score(&self, member: &[u8]) -> Result<Option<f64>, Fail> {
+        self.need_members([member], 0, 0)?;
+        match self.table.get(member)? {
+            Some(entry) => Ok(Some(index_score(entry)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Sets `member`'s score (`old`: its current one, if any).
+    pub fn set(&mut self, member: &[u8], old: Option<f64>, score: f64) -> Result<(), Fail> {
+        let score = score + 0.0;
+        if let Some(old) = old {
+            self.tree.remove(&(old, member.to_vec()))?;
+        }
+        self.tree.insert((score, member.to_vec()))?;
+        self.table.put(&[member, &score.to_le_bytes()], false)?;
+        Ok(())
+    }
+
+    /// Removes `member`; returns its score.
+    pub fn remove(&mut self, member: &[u8]) -> Result<Option<f64>, Fail> {
+        let Some(score) = self.score(member)? else {
+            return Ok(None);
+        };
+        self.tree.remove(&(score, member.to_vec()))?;
+        self.table.remove(member)?;
+        Ok(Some(score))
+    }
+
+    /// Loads the tree paths of `keys` in one round (an edit naming many).
+    pub fn prefetch<'k>(&mut self, keys: impl IntoIterator<Item = &'k Key>) -> Result<(), Fail> {
+        let need = self.tree.missing_for(keys)?;
+        match need.is_empty() {
+            true => Ok(()),
+            false => Err(Fail::Need(need)),
+        }
+    }
+}
+
+/// Plans the index pages of `members` and the free chain's head of a
+/// paged sorted set (another root plans nothing: WRONGTYPE follows).
+fn planner<'m>(
+    members: &'m [&'m [u8]],
+    adds: u64,
+    removes: u64,
+) -> impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError> + 'm {
+    move |user, root, plan| {
+        if let Ok(root) = ZRoot::parse(root) {
+            for page in root.index_pages(members.iter().copied(), adds, removes) {
+                plan.need(user, page);
+            }
+            if let Some(head) = Tree::free_head(&root.tree) {
+                plan.need(user, head);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs a command on the sorted set at `key` in one update: `packed` on
+/// the packed form (or no key; through the whole-value path, which also
+/// pages a set that grows past the limits), `paged` on a paged one.
+/// `members`, `adds`, `removes`: what to plan from a paged root.
+pub(super) fn update_one<R>(
+    cache: &mut CacheHandle,
+    key: &[u8],
+    (members, adds, removes): (&[&[u8]], u64, u64),
+    mut packed: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &mut Whole<'_>) -> Result<R, CmdError>,
+    mut paged: impl FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
+) -> Result<R, CmdError> {
+    update_paged_fresh(
+        cache,
+        &[key],
+        planner(members, adds, removes),
+        |items, changes, plan| {
+            let existing = existing(items[0].as_ref(), ZSET)?;
+            let Some(root) = plan.root(0) else {
+                let mut whole = WholeRun::new(plan);
+                let result = packed(items, changes, &mut whole.whole)?;
+                return Ok(whole.finish(result));
+            };
+            let pages = page_copies(items, plan, 0);
+            let root = ZRoot::parse(root)?;
+            let mut z = PagedZ {
+                planned: pages.iter().map(|(p, _)| *p).collect(),
+                table: root.table(&pages)?,
+                tree: root.tree(&pages),
+                root,
+            };
+            match paged(&mut z) {
+                Ok(result) => match write(changes, plan, existing, z)? {
+                    None => Ok(Step::Done(result)),
+                    Some(more) => Ok(Step::More(more)),
+                },
+                Err(Fail::Need(pages)) => {
+                    Ok(Step::More(pages.into_iter().map(|p| (0, p)).collect()))
+                }
+                Err(Fail::Cmd(e)) => Err(e),
+            }
+        },
+    )
+}
+
+/// Stores what a paged run changed: the new root (the key deleted when
+/// empty: the engine reclaims the pages), changed index and tree pages.
+/// Returns the pages to plan first when the run allocated unplanned ones
+/// (nothing was written; the next run allocates the same).
+fn write(
+    changes: &mut Changes,
+    plan: &PagePlan,
+    existing: Option<Existing>,
+    z: PagedZ<'_>,
+) -> Result<Option<Vec<(usize, u64)>>, CmdError> {
+    let PagedZ {
+        root, table, tree, ..
+    } = z;
+    if !tree.changed() {
+        return Ok(None);
+    }
+    let index = table.finish();
+    let shape = tree.shape.clone();
+    let tree_pages = tree.finish();
+    let base = citadel_collections::zset::paged::BASE;
+    let unplanned: Vec<(usize, u64)> = tree_pages
+        .iter()
+        .map(|(p, _)| *p)
+        .chain(index.pages.iter().map(|(p, _)| base + p))
+        .filter(|p| plan.item(0, *p).is_none())
+        .map(|p| (0, p))
+        .collect();
+    if !unplanned.is_empty() {
+        return Ok(Some(unplanned));
+    }
+    let index_root = match (index.changed, index.root) {
+        (true, Some(bytes)) => Root::parse(&bytes)?,
+        (true, None) => {
+            changes.delete(0);
+            return Ok(None);
+        }
+        (false, _) => Root {
+            header: root.index.header.next(),
+            ..root.index
+        },
+    };
+    if shape.top.is_empty() {
+        changes.delete(0);
+        return Ok(None);
+    }
+    const PAGE: PutOptions = PutOptions {
+        expire_at: None,
+        soft_expire_at: None,
+        negative: false,
+        kind: ValueKind::Page,
+    };
+    for (page, bytes) in &index.pages {
+        let at = plan.item(0, base + page).ok_or(CmdError::CorruptValue)?;
+        match bytes {
+            Some(bytes) => changes.put_with(at, &[&bytes[..]], PAGE)?,
+            None => changes.delete(at),
+        }
+    }
+    for (page, bytes) in &tree_pages {
+        let at = plan.item(0, *page).ok_or(CmdError::CorruptValue)?;
+        changes.put_with(at, &[&bytes[..]], PAGE)?;
+    }
+    let root = ZRoot {
+        index: index_root,
+        tree: shape,
+    };
+    store(changes, 0, ZSET, &root.encode(), 1, existing)?;
+    Ok(None)
+}
+
+/// Whether `key` holds a paged sorted set now (a read then takes the
+/// paged path; a packed one is read with one lookup as before).
+pub(super) fn is_paged(cache: &mut CacheHandle, key: &[u8]) -> bool {
+    cache
+        .get(key, |item| item.is_root() && item.kind() == ZSET)
+        .unwrap_or(false)
+}

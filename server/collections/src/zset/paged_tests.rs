@@ -1,0 +1,156 @@
+//! The paged sorted set against an ordered model: random inserts and
+//! removals through the tree and the member index, each operation run in
+//! rounds that load the pages it asks for (as the commands do).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::paged::{build, flatten, ZRoot};
+use super::tree::{Key, Miss, Tree};
+use crate::packed::Packed;
+
+/// Pages as stored, and the root.
+struct Store {
+    root: Vec<u8>,
+    pages: BTreeMap<u64, Vec<u8>>,
+}
+
+impl Store {
+    fn loaded(&self, pages: &BTreeSet<u64>) -> Vec<(u64, Option<Vec<u8>>)> {
+        pages
+            .iter()
+            .map(|p| (*p, self.pages.get(p).cloned()))
+            .collect()
+    }
+
+    /// Runs `op` on the tree until it has the pages it needs; stores what
+    /// it changed.
+    fn run<R>(&mut self, mut op: impl FnMut(&mut Tree) -> Result<R, Miss>) -> R {
+        let root = ZRoot::parse(&self.root).expect("root");
+        let mut planned: BTreeSet<u64> = Tree::free_head(&root.tree).into_iter().collect();
+        loop {
+            let mut tree = root.tree(&self.loaded(&planned));
+            match op(&mut tree) {
+                Ok(r) => {
+                    let mut new = root.clone();
+                    new.tree = tree.shape.clone();
+                    new.index.count = tree.len();
+                    for (page, bytes) in tree.finish() {
+                        self.pages.insert(page, bytes);
+                    }
+                    self.root = new.encode();
+                    return r;
+                }
+                Err(Miss::Need(pages)) => {
+                    assert!(pages.iter().any(|p| !planned.contains(p)), "no progress");
+                    planned.extend(pages);
+                }
+                Err(Miss::Corrupt) => panic!("corrupt"),
+            }
+        }
+    }
+}
+
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+fn tree_matches_an_ordered_model() {
+    let seed: Vec<(f64, Vec<u8>)> = (0..3000u64)
+        .map(|i| ((i % 97) as f64, format!("m{i}").into_bytes()))
+        .collect();
+    let mut sorted = seed.clone();
+    sorted.sort_by(|a, b| super::cmp(&(a.0, &a.1), &(b.0, &b.1)));
+    let packed = super::encode(&sorted.iter().map(|(s, m)| (*s, &m[..])).collect::<Vec<_>>());
+    let built = build(Packed::parse(&packed).unwrap(), 9).unwrap();
+    let mut store = Store {
+        root: built.root.clone(),
+        pages: built.pages.into_iter().collect(),
+    };
+    let mut model: BTreeMap<Vec<u8>, f64> = seed.iter().map(|(s, m)| (m.clone(), *s)).collect();
+    let mut rng = 0x1234_5678u64;
+    for step in 0..20_000 {
+        let member = format!("m{}", xorshift(&mut rng) % 6000).into_bytes();
+        let score = (xorshift(&mut rng) % 50) as f64 - 10.0;
+        match model.get(&member).copied() {
+            Some(old) if step % 3 == 0 => {
+                let key: Key = (old, member.clone());
+                assert!(store.run(|t| t.remove(&key)));
+                model.remove(&member);
+            }
+            Some(old) => {
+                let (from, to): (Key, Key) = ((old, member.clone()), (score, member.clone()));
+                store.run(|t| {
+                    t.missing_for([&from, &to])
+                        .and_then(|need| match need.is_empty() {
+                            true => Ok(()),
+                            false => Err(Miss::Need(need)),
+                        })?;
+                    assert!(t.remove(&from)?);
+                    t.insert(to.clone())
+                });
+                model.insert(member, score);
+            }
+            None => {
+                let key: Key = (score, member.clone());
+                store.run(|t| t.insert(key.clone()));
+                model.insert(member, score);
+            }
+        }
+        if step % 997 == 0 {
+            let mut expect: Vec<Key> = model.iter().map(|(m, s)| (*s, m.clone())).collect();
+            expect.sort_by(|a, b| super::cmp(&(a.0, &a.1), &(b.0, &b.1)));
+            let all = store.run(|t| t.range(0, t.len()));
+            assert_eq!(all, expect, "step {step}");
+            let probe = &expect[expect.len() / 3];
+            assert_eq!(
+                store.run(|t| t.rank(probe)),
+                Some((expect.len() / 3) as u64)
+            );
+            let below = expect.iter().filter(|k| k.0 < 5.0).count() as u64;
+            assert_eq!(store.run(|t| t.count_before(|k| k.0 < 5.0)), below);
+            let mid = store.run(|t| t.range(100, 150));
+            assert_eq!(mid, expect[100..150.min(expect.len())].to_vec());
+        }
+    }
+    // Drain: every page but the free chain goes.
+    let keys: Vec<Key> = model.iter().map(|(m, s)| (*s, m.clone())).collect();
+    for key in &keys {
+        assert!(store.run(|t| t.remove(key)));
+    }
+    let root = ZRoot::parse(&store.root).unwrap();
+    assert!(root.tree.top.is_empty());
+    // Slots stay compact: bounded by the most pages ever live.
+    assert!(root.tree.slots < 200, "slots {}", root.tree.slots);
+}
+
+#[test]
+fn build_then_flatten_round_trips() {
+    let entries: Vec<(f64, Vec<u8>)> = (0..10_000u64)
+        .map(|i| (i as f64 / 3.0, format!("member-{i:05}").into_bytes()))
+        .collect();
+    let packed = super::encode(
+        &entries
+            .iter()
+            .map(|(s, m)| (*s, &m[..]))
+            .collect::<Vec<_>>(),
+    );
+    let built = build(Packed::parse(&packed).unwrap(), 5).unwrap();
+    let root = ZRoot::parse(&built.root).unwrap();
+    assert_eq!(root.len(), 10_000);
+    assert!(root.tree.height >= 2);
+    let pages: Vec<(u64, Option<Vec<u8>>)> = built
+        .pages
+        .iter()
+        .map(|(p, b)| (*p, Some(b.clone())))
+        .collect();
+    assert!(pages.iter().all(|(p, _)| root.pages().contains(p)));
+    assert_eq!(flatten(&built.root, &pages).unwrap(), packed);
+    // The member index finds every member's score.
+    let table = root.table(&pages).unwrap();
+    let entry = table.get(b"member-04242").unwrap().unwrap();
+    assert_eq!(super::paged::index_score(entry).unwrap(), 4242.0 / 3.0);
+}

@@ -1,0 +1,538 @@
+//! The order-statistic (counted) B+tree of a paged sorted set: its
+//! (score, member) entries in leaves, each inner node listing its
+//! children with their entry counts and greatest entries. The top node
+//! lives in the root item; every other node is a page. So a member's
+//! rank, the entries at a rank range, and an insert or removal touch one
+//! path of pages (O(log n)).
+//!
+//! A [`Tree`] works over the pages a command loaded. When it needs one
+//! that was not loaded it answers [`Miss::Need`] with every page it can
+//! tell it needs at that point: the command loads them and runs again
+//! (each run sees the same root, so the same tree), one tree level per
+//! run.
+//!
+//! Pages: a leaf is a packed sorted set (member, score pairs in order);
+//! an inner node a packed list of (child page | count | greatest score,
+//! greatest member) pairs; a freed page holds one element, the next free
+//! page (a chain the root's `free` starts), so page numbers stay compact.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{cmp, entries, Entry};
+use crate::packed::{Corrupt, Packed, PackedWriter};
+
+/// An owned entry.
+pub type Key = (f64, Vec<u8>);
+
+/// The node id of the top node (held in the root).
+pub const TOP: u64 = u64::MAX;
+/// The end of the free chain.
+pub const NO_PAGE: u64 = u64::MAX;
+
+/// A leaf splits past this many entries ...
+pub const LEAF_ENTRIES: usize = 128;
+/// ... or this many bytes (when it holds two entries or more).
+pub const LEAF_BYTES: usize = 4096;
+/// An inner node (the top too) splits past this many children ...
+pub const INNER_CHILDREN: usize = 64;
+/// ... or this many bytes.
+pub const INNER_BYTES: usize = 8192;
+
+/// An inner node's entry for one child.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Child {
+    pub page: u64,
+    pub count: u64,
+    /// The child's greatest entry.
+    pub max: Key,
+}
+
+/// Why a tree operation could not finish.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Miss {
+    /// Load these pages and run again.
+    Need(Vec<u64>),
+    Corrupt,
+}
+
+impl From<Corrupt> for Miss {
+    fn from(_: Corrupt) -> Miss {
+        Miss::Corrupt
+    }
+}
+
+fn key_cmp(a: &Key, b: &Key) -> Ordering {
+    cmp(&(a.0, &a.1), &(b.0, &b.1))
+}
+
+fn key_bytes(key: &Key) -> usize {
+    PackedWriter::element_cost(key.1.len()) + 9
+}
+
+pub fn decode_leaf(bytes: &[u8]) -> Result<Vec<Key>, Corrupt> {
+    Ok(entries(Packed::parse(bytes)?)?
+        .into_iter()
+        .map(|(s, m)| (s, m.to_vec()))
+        .collect())
+}
+
+pub fn encode_leaf(keys: &[Key]) -> Vec<u8> {
+    let borrowed: Vec<Entry<'_>> = keys.iter().map(|(s, m)| (*s, &m[..])).collect();
+    super::encode(&borrowed)
+}
+
+pub fn decode_inner(bytes: &[u8]) -> Result<Vec<Child>, Corrupt> {
+    let elements = Packed::parse(bytes)?.to_vec()?;
+    if elements.len() % 2 != 0 {
+        return Err(Corrupt);
+    }
+    elements
+        .chunks(2)
+        .map(|pair| {
+            let head: &[u8; 24] = pair[0].try_into().map_err(|_| Corrupt)?;
+            let word = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().expect("8"));
+            let score = f64::from_bits(word(16));
+            if score.is_nan() {
+                return Err(Corrupt);
+            }
+            Ok(Child {
+                page: word(0),
+                count: word(8),
+                max: (score, pair[1].to_vec()),
+            })
+        })
+        .collect()
+}
+
+pub fn encode_inner(children: &[Child]) -> Vec<u8> {
+    let mut out = PackedWriter::default();
+    for child in children {
+        let mut head = [0u8; 24];
+        head[..8].copy_from_slice(&child.page.to_le_bytes());
+        head[8..16].copy_from_slice(&child.count.to_le_bytes());
+        head[16..].copy_from_slice(&child.max.0.to_bits().to_le_bytes());
+        out.push(&head);
+        out.push(&child.max.1);
+    }
+    out.finish()
+}
+
+/// A freed page: the next one of the chain.
+pub fn encode_free(next: u64) -> Vec<u8> {
+    let mut out = PackedWriter::default();
+    out.push(&next.to_le_bytes());
+    out.finish()
+}
+
+fn decode_free(bytes: &[u8]) -> Result<u64, Corrupt> {
+    let elements = Packed::parse(bytes)?.to_vec()?;
+    match elements[..] {
+        [next] => Ok(u64::from_le_bytes(next.try_into().map_err(|_| Corrupt)?)),
+        _ => Err(Corrupt),
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Node {
+    Leaf(Vec<Key>),
+    Inner(Vec<Child>),
+}
+
+/// The tree's part of the root.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shape {
+    /// Inner levels: 1 when the top's children are leaves.
+    pub height: u32,
+    /// Page slots ever allocated (pages `pages.start..` of the root).
+    pub slots: u64,
+    /// The first free page, or [`NO_PAGE`].
+    pub free: u64,
+    pub top: Vec<Child>,
+}
+
+/// The tree over the loaded pages, being read or edited.
+pub struct Tree {
+    pub shape: Shape,
+    /// Page number of slot 0; slot `s` is page `base - 1 - s`.
+    base: u64,
+    raw: BTreeMap<u64, Vec<u8>>,
+    nodes: BTreeMap<u64, Node>,
+    dirty: BTreeSet<u64>,
+    /// Pages freed by this edit, with the next page of the chain.
+    freed: BTreeMap<u64, u64>,
+    changed: bool,
+}
+
+impl Tree {
+    /// The tree of `shape` whose slot pages count down from `base`, over
+    /// the loaded pages (missing ones are not passed).
+    pub fn new(shape: Shape, base: u64, pages: impl IntoIterator<Item = (u64, Vec<u8>)>) -> Tree {
+        Tree {
+            shape,
+            base,
+            raw: pages.into_iter().collect(),
+            nodes: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            freed: BTreeMap::new(),
+            changed: false,
+        }
+    }
+
+    /// Entries in the tree.
+    pub fn len(&self) -> u64 {
+        self.shape.top.iter().map(|c| c.count).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn changed(&self) -> bool {
+        self.changed
+    }
+
+    fn load(&mut self, page: u64, leaf: bool) -> Result<(), Miss> {
+        if self.nodes.contains_key(&page) {
+            return Ok(());
+        }
+        let bytes = self.raw.get(&page).ok_or_else(|| Miss::Need(vec![page]))?;
+        let node = match leaf {
+            true => Node::Leaf(decode_leaf(bytes)?),
+            false => Node::Inner(decode_inner(bytes)?),
+        };
+        self.nodes.insert(page, node);
+        Ok(())
+    }
+
+    /// The children of inner node `id` at `depth` (0 = the top).
+    fn kids(&mut self, id: u64, depth: u32) -> Result<&mut Vec<Child>, Miss> {
+        if id == TOP {
+            return Ok(&mut self.shape.top);
+        }
+        debug_assert!(depth > 0 && depth < self.shape.height + 1);
+        self.load(id, false)?;
+        match self.nodes.get_mut(&id) {
+            Some(Node::Inner(kids)) => Ok(kids),
+            _ => Err(Miss::Corrupt),
+        }
+    }
+
+    fn leaf(&mut self, id: u64) -> Result<&mut Vec<Key>, Miss> {
+        self.load(id, true)?;
+        match self.nodes.get_mut(&id) {
+            Some(Node::Leaf(keys)) => Ok(keys),
+            _ => Err(Miss::Corrupt),
+        }
+    }
+
+    /// The path from the top toward `key`: (node, child index) per inner
+    /// level, and the leaf (the last one when `key` is past every entry).
+    fn path_to(&mut self, key: &Key) -> Result<(Vec<(u64, usize)>, u64), Miss> {
+        let mut id = TOP;
+        let mut path = Vec::with_capacity(self.shape.height as usize);
+        for depth in 0..self.shape.height {
+            let kids = self.kids(id, depth)?;
+            if kids.is_empty() {
+                return Err(Miss::Corrupt);
+            }
+            let at = kids
+                .iter()
+                .position(|c| key_cmp(&c.max, key) != Ordering::Less)
+                .unwrap_or(kids.len() - 1);
+            path.push((id, at));
+            id = kids[at].page;
+        }
+        self.leaf(id)?;
+        Ok((path, id))
+    }
+
+    /// The pages to load so that each of `keys` can be found (empty: all
+    /// are loaded); for an edit naming several entries.
+    pub fn missing_for<'k>(
+        &mut self,
+        keys: impl IntoIterator<Item = &'k Key>,
+    ) -> Result<Vec<u64>, Miss> {
+        let mut need = BTreeSet::new();
+        for key in keys {
+            match self.path_to(key) {
+                Ok(_) => {}
+                Err(Miss::Need(pages)) => need.extend(pages),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(need.into_iter().collect())
+    }
+
+    /// Inserts `key` (not present: the member index says so).
+    pub fn insert(&mut self, key: Key) -> Result<(), Miss> {
+        if self.shape.top.is_empty() {
+            let page = self.alloc();
+            self.nodes.insert(page, Node::Leaf(Vec::new()));
+            self.shape.top.push(Child {
+                page,
+                count: 0,
+                max: key.clone(),
+            });
+        }
+        let (path, leaf) = self.path_to(&key)?;
+        let keys = self.leaf(leaf)?;
+        let at = keys
+            .binary_search_by(|k| key_cmp(k, &key))
+            .unwrap_or_else(|at| at);
+        keys.insert(at, key);
+        self.fix(path, leaf)
+    }
+
+    /// Removes `key`; false when it was not there.
+    pub fn remove(&mut self, key: &Key) -> Result<bool, Miss> {
+        if self.shape.top.is_empty() {
+            return Ok(false);
+        }
+        let (path, leaf) = self.path_to(key)?;
+        let keys = self.leaf(leaf)?;
+        let Ok(at) = keys.binary_search_by(|k| key_cmp(k, key)) else {
+            return Ok(false);
+        };
+        keys.remove(at);
+        self.fix(path, leaf)?;
+        Ok(true)
+    }
+
+    /// After an edit of `leaf`: recounts each node of `path` bottom up,
+    /// splits what grew too big, drops what became empty.
+    fn fix(&mut self, path: Vec<(u64, usize)>, leaf: u64) -> Result<(), Miss> {
+        self.changed = true;
+        self.dirty.insert(leaf);
+        for (depth, &(parent, at)) in path.iter().enumerate().rev() {
+            let child = self.kids(parent, depth as u32)?[at].page;
+            let (summary, split) = self.summarize(child)?;
+            let kids = self.kids(parent, depth as u32)?;
+            match summary {
+                None => {
+                    kids.remove(at);
+                    self.free(child);
+                }
+                Some(summary) => {
+                    kids[at] = summary;
+                    if let Some(extra) = split {
+                        kids.insert(at + 1, extra);
+                    }
+                }
+            }
+            if parent != TOP {
+                self.dirty.insert(parent);
+            }
+        }
+        self.fix_top()
+    }
+
+    /// The child entry for `page` (None: empty, to drop), and the entry of
+    /// the page it split off, if it grew too big.
+    fn summarize(&mut self, page: u64) -> Result<(Option<Child>, Option<Child>), Miss> {
+        let oversized = match self.nodes.get(&page) {
+            Some(Node::Leaf(keys)) => {
+                keys.len() > LEAF_ENTRIES
+                    || keys.len() > 1 && keys.iter().map(key_bytes).sum::<usize>() > LEAF_BYTES
+            }
+            Some(Node::Inner(kids)) => too_big(kids),
+            None => return Err(Miss::Corrupt),
+        };
+        let split = if oversized {
+            let half = match self.nodes.get_mut(&page) {
+                Some(Node::Leaf(keys)) => Node::Leaf(keys.split_off(keys.len() / 2)),
+                Some(Node::Inner(kids)) => Node::Inner(kids.split_off(kids.len() / 2)),
+                None => return Err(Miss::Corrupt),
+            };
+            let new = self.alloc();
+            self.nodes.insert(new, half);
+            self.dirty.insert(new);
+            self.dirty.insert(page);
+            self.summary_of(new)
+        } else {
+            None
+        };
+        Ok((self.summary_of(page), split))
+    }
+
+    fn summary_of(&self, page: u64) -> Option<Child> {
+        let (count, max) = match self.nodes.get(&page)? {
+            Node::Leaf(keys) => (keys.len() as u64, keys.last()?.clone()),
+            Node::Inner(kids) => (kids.iter().map(|c| c.count).sum(), kids.last()?.max.clone()),
+        };
+        Some(Child { page, count, max })
+    }
+
+    /// Grows the tree when the top is too big, shrinks it when the top has
+    /// one inner child left (loaded).
+    fn fix_top(&mut self) -> Result<(), Miss> {
+        if too_big(&self.shape.top) {
+            let page = self.alloc();
+            let kids = std::mem::take(&mut self.shape.top);
+            self.nodes.insert(page, Node::Inner(kids));
+            self.dirty.insert(page);
+            self.shape.height += 1;
+            let (summary, split) = self.summarize(page)?;
+            self.shape.top.extend(summary);
+            self.shape.top.extend(split);
+        }
+        while self.shape.height > 1 && self.shape.top.len() == 1 {
+            let only = self.shape.top[0].page;
+            let Some(Node::Inner(kids)) = self.nodes.get(&only) else {
+                break;
+            };
+            self.shape.top = kids.clone();
+            self.shape.height -= 1;
+            self.free(only);
+        }
+        if self.shape.top.is_empty() {
+            self.shape.height = 1;
+        }
+        Ok(())
+    }
+
+    fn alloc(&mut self) -> u64 {
+        let free = self.shape.free;
+        let next = match self.freed.remove(&free) {
+            Some(next) => Some(next),
+            None => self.raw.get(&free).and_then(|b| decode_free(b).ok()),
+        };
+        match next {
+            Some(next) if free != NO_PAGE => {
+                self.raw.remove(&free);
+                self.shape.free = next;
+                free
+            }
+            _ => {
+                self.shape.slots += 1;
+                self.base - self.shape.slots
+            }
+        }
+    }
+
+    fn free(&mut self, page: u64) {
+        self.nodes.remove(&page);
+        self.dirty.remove(&page);
+        self.freed.insert(page, self.shape.free);
+        self.shape.free = page;
+    }
+
+    /// The rank of `key`, if present.
+    pub fn rank(&mut self, key: &Key) -> Result<Option<u64>, Miss> {
+        if self.shape.top.is_empty() {
+            return Ok(None);
+        }
+        let (path, leaf) = self.path_to(key)?;
+        let mut before = 0;
+        for (depth, &(node, at)) in path.iter().enumerate() {
+            before += self.kids(node, depth as u32)?[..at]
+                .iter()
+                .map(|c| c.count)
+                .sum::<u64>();
+        }
+        let keys = self.leaf(leaf)?;
+        Ok(keys
+            .binary_search_by(|k| key_cmp(k, key))
+            .ok()
+            .map(|at| before + at as u64))
+    }
+
+    /// How many entries satisfy `before` (true for a prefix of the order).
+    pub fn count_before(&mut self, before: impl Fn(&Key) -> bool) -> Result<u64, Miss> {
+        let mut id = TOP;
+        let mut total = 0;
+        for depth in 0..self.shape.height {
+            let kids = self.kids(id, depth)?;
+            let at = kids.iter().position(|c| !before(&c.max));
+            let Some(at) = at else {
+                return Ok(total + kids.iter().map(|c| c.count).sum::<u64>());
+            };
+            total += kids[..at].iter().map(|c| c.count).sum::<u64>();
+            id = kids[at].page;
+        }
+        let keys = self.leaf(id)?;
+        Ok(total + keys.partition_point(|k| before(k)) as u64)
+    }
+
+    /// The entries at ranks `start..end`, in order.
+    pub fn range(&mut self, start: u64, end: u64) -> Result<Vec<Key>, Miss> {
+        let mut out = Vec::new();
+        let mut need = Vec::new();
+        if start < end {
+            self.collect(TOP, 0, 0, start..end, &mut out, &mut need)?;
+        }
+        match need.is_empty() {
+            true => Ok(out),
+            false => Err(Miss::Need(need)),
+        }
+    }
+
+    fn collect(
+        &mut self,
+        id: u64,
+        depth: u32,
+        first: u64,
+        want: std::ops::Range<u64>,
+        out: &mut Vec<Key>,
+        need: &mut Vec<u64>,
+    ) -> Result<(), Miss> {
+        if depth == self.shape.height {
+            match self.leaf(id) {
+                Ok(keys) => {
+                    let from = want.start.saturating_sub(first) as usize;
+                    let to = ((want.end - first) as usize).min(keys.len());
+                    out.extend(keys[from.min(to)..to].iter().cloned());
+                }
+                Err(Miss::Need(pages)) => need.extend(pages),
+                Err(e) => return Err(e),
+            }
+            return Ok(());
+        }
+        let kids = match self.kids(id, depth) {
+            Ok(kids) => kids.clone(),
+            Err(Miss::Need(pages)) => {
+                need.extend(pages);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let mut at = first;
+        for kid in kids {
+            if at + kid.count > want.start && at < want.end {
+                self.collect(kid.page, depth + 1, at, want.clone(), out, need)?;
+            }
+            at += kid.count;
+        }
+        Ok(())
+    }
+
+    /// The pages to write: (page, bytes) for changed nodes and freed pages.
+    pub fn finish(self) -> Vec<(u64, Vec<u8>)> {
+        let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
+        for page in &self.dirty {
+            match self.nodes.get(page) {
+                Some(Node::Leaf(keys)) => out.push((*page, encode_leaf(keys))),
+                Some(Node::Inner(kids)) => out.push((*page, encode_inner(kids))),
+                None => {}
+            }
+        }
+        out.extend(
+            self.freed
+                .iter()
+                .map(|(&page, &next)| (page, encode_free(next))),
+        );
+        out.sort_by_key(|(page, _)| *page);
+        out
+    }
+
+    /// The pages the next allocation may read (the free chain's head).
+    pub fn free_head(shape: &Shape) -> Option<u64> {
+        (shape.free != NO_PAGE).then_some(shape.free)
+    }
+}
+
+fn too_big(kids: &[Child]) -> bool {
+    kids.len() > INNER_CHILDREN
+        || kids.len() > 1
+            && kids.iter().map(|c| key_bytes(&c.max) + 17).sum::<usize>() > INNER_BYTES
+}
