@@ -30,11 +30,11 @@ crate::settings_table! {
     }
     VERSIONS: PluginVersions = {
         name: "versions",
-        example: "v1=/usr/local/bin/echo:90 v2=/opt/echo-next:10",
-        help: "gray release: versions side by side, [{ name = \"v1\", exec = \"...\", \
-               weight = 90 }, ...] (optional args, env per version); each runs `instances` \
-               processes; calls split by weight, sticky by key hash when the call names a \
-               key. Changed live by PLUGIN WEIGHT / PROMOTE / ROLLBACK. Instead of `exec`.",
+        example: "v1=echo:90 v2=echo-next:10",
+        help: "gray release, instead of exec: [{ name = \"v1\", exec = \"...\", weight = \
+               90 }, ...] (args, env per version optional) or \"NAME=EXEC:WEIGHT ...\"; each \
+               version runs `instances` processes; calls split by weight (sticky by key when \
+               the call names one); PLUGIN WEIGHT / PROMOTE / ROLLBACK change it live",
     }
     BALANCE: Balance = {
         name: "balance",
@@ -44,10 +44,11 @@ crate::settings_table! {
     }
     ROLLBACK: Option<RollbackRule> = {
         name: "rollback",
-        example: "error_rate=0.05,p99_ms=50,window_s=10",
-        help: "automatic rollback: { error_rate = 0.05, p99_ms = 50, window_s = 10 }; a \
-               version other than the baseline (the heaviest) that breaks a limit over the \
-               window (at least 20 calls) loses its weight to the baseline",
+        example: "error_rate=0.05,p99_ms=50",
+        help: "automatic rollback, { error_rate = 0.05, p99_ms = 50, window_s = 10 } \
+               (window_s defaults to 10): a version other than the baseline (the \
+               heaviest) that breaks a limit over the window (at least 20 calls) loses its \
+               weight to the baseline",
     }
     ARGS: Vec<String> = {
         name: "args",

@@ -95,22 +95,6 @@ impl SettingValue for PluginVersions {
             .collect::<Result<_, _>>()
             .map(PluginVersions)
     }
-    fn toml_literal(text: &str) -> String {
-        let tables: Vec<String> = Self::parse(text)
-            .unwrap_or_default()
-            .0
-            .iter()
-            .map(|v| {
-                format!(
-                    "{{ name = {}, exec = {}, weight = {} }}",
-                    toml::Value::String(v.name.clone()),
-                    toml::Value::String(v.exec.display().to_string()),
-                    v.weight
-                )
-            })
-            .collect();
-        format!("[{}]", tables.join(", "))
-    }
 }
 
 fn version_from_toml(v: &toml::Value) -> Result<VersionEntry, String> {
@@ -246,10 +230,13 @@ impl SettingValue for RollbackRule {
         parts.push(format!("window_s={}", self.window_s));
         parts.join(",")
     }
-    /// A table: `{ error_rate = 0.05, p99_ms = 50, window_s = 10 }`.
+    /// A table, `{ error_rate = 0.05, p99_ms = 50, window_s = 10 }`, or a
+    /// string in the text syntax.
     fn from_toml(v: &toml::Value) -> Result<Self, String> {
-        let toml::Value::Table(t) = v else {
-            return Err("expected a table { error_rate, p99_ms, window_s }".into());
+        let t = match v {
+            toml::Value::String(s) => return Self::parse(s),
+            toml::Value::Table(t) => t,
+            _ => return Err("expected a table { error_rate, p99_ms, window_s }".into()),
         };
         let fields = t
             .iter()
@@ -262,14 +249,6 @@ impl SettingValue for RollbackRule {
             })
             .collect::<Result<Vec<_>, String>>()?;
         Self::build(&fields)
-    }
-    fn toml_literal(text: &str) -> String {
-        let pairs: Vec<String> = text
-            .split(',')
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| format!("{k} = {v}"))
-            .collect();
-        format!("{{ {} }}", pairs.join(", "))
     }
 }
 
