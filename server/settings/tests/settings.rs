@@ -112,7 +112,10 @@ fn plugin_and_keyspace_tables() {
     for (text, needle) in [
         // A missing exec (and versions) is refused by the supervisor's
         // resolve, which sees both keys.
-        ("[[plugin]]\nname = \"e\"\nversions = 3\n", "expected an array"),
+        (
+            "[[plugin]]\nname = \"e\"\nversions = 3\n",
+            "expected an array",
+        ),
         (
             "[[plugin]]\nname = \"e\"\nbalance = \"random\"\n",
             "round-robin or latency",

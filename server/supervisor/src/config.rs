@@ -43,7 +43,9 @@ pub struct VersionConfig {
     pub name: String,
     pub exec: PathBuf,
     pub program: PathBuf,
+    /// Its own arguments; empty: the plugin's.
     pub args: Vec<String>,
+    /// Added to the plugin's environment (after it).
     pub env: Vec<(String, String)>,
     pub weight: u32,
 }
@@ -85,7 +87,7 @@ fn from_table(t: &Store) -> Result<PluginConfig, PluginConfigError> {
     let name = t.get(&key::NAME);
     let args: Vec<String> = t.get(&key::ARGS);
     let env: Vec<(String, String)> = t.get(&key::ENV).into_iter().collect();
-    let versions = versions(&name, t, &args, &env)?;
+    let versions = versions(&name, t)?;
     let ms = |v: u64| Duration::from_millis(v);
     let backoff = t.get(&key::RESTART_BACKOFF_MS);
     let per_version = t.get(&key::INSTANCES);
@@ -113,12 +115,7 @@ fn from_table(t: &Store) -> Result<PluginConfig, PluginConfigError> {
 
 /// The versions of plugin `name`: `versions`, or `exec` as the one
 /// version "default"; exactly one of the two, names unique, some weight.
-fn versions(
-    name: &str,
-    t: &Store,
-    args: &[String],
-    env: &[(String, String)],
-) -> Result<Vec<VersionConfig>, PluginConfigError> {
+fn versions(name: &str, t: &Store) -> Result<Vec<VersionConfig>, PluginConfigError> {
     let exec = t.get(&key::EXEC);
     let listed = t.get(&key::VERSIONS).0;
     let entries = match (exec.as_os_str().is_empty(), listed.is_empty()) {
@@ -146,15 +143,9 @@ fn versions(
         }
         let program = find_executable(&v.exec)
             .map_err(|reason| invalid(name, format!("version {}: {reason}", v.name)))?;
-        let mut version_env = env.to_vec();
-        version_env.extend(v.env);
         out.push(VersionConfig {
-            args: if v.args.is_empty() {
-                args.to_vec()
-            } else {
-                v.args
-            },
-            env: version_env,
+            args: v.args,
+            env: v.env.into_iter().collect(),
             program,
             exec: v.exec,
             weight: v.weight,

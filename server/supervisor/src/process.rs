@@ -56,8 +56,13 @@ pub fn command(
     let cfg = &shared.config;
     let version = &cfg.versions[cfg.version_of(instance)];
     let mut cmd = stage_command(&version.program, pairs, outputs, cfg.max_attempts);
-    cmd.args(&version.args)
-        .envs(version.env.iter().map(|(k, v)| (k, v)))
+    let args = if version.args.is_empty() {
+        &cfg.args
+    } else {
+        &version.args
+    };
+    cmd.args(args)
+        .envs(cfg.env.iter().chain(&version.env).map(|(k, v)| (k, v)))
         .env(handshake::ENV_VERSION, &version.name)
         .env(
             handshake::ENV_INSTANCE,
