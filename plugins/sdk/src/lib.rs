@@ -42,6 +42,7 @@ mod plugin;
 pub mod stage;
 mod stop;
 
+pub use citadel_proto::handshake::{ENV_INSTANCE, ENV_VERSION};
 pub use citadel_proto::load as codec;
 pub use citadel_proto::{handshake::Handshake, PluginEnd, SpinPolicy};
 pub use engine::lane::LaneError;

@@ -15,6 +15,10 @@
 //!                            output to, separated by '|', each "RING@EFD" (a
 //!                            ring as above; EFD: the next stage's eventfd to
 //!                            ring after publishing); "" = none
+//! CITADEL_PLUGIN_VERSION     informational: the `[[plugin]]` version this
+//!                            process runs ("default" without `versions`)
+//! CITADEL_PLUGIN_INSTANCE    informational: its index among that version's
+//!                            instances (0..instances)
 //! ```
 //!
 //! Example for a plugin serving two server threads:
@@ -36,6 +40,8 @@ pub const ENV_RINGS: &str = "CITADEL_PLUGIN_RINGS";
 pub const ENV_EVENTFDS: &str = "CITADEL_PLUGIN_EVENTFDS";
 pub const ENV_MAX_ATTEMPTS: &str = "CITADEL_PLUGIN_MAX_ATTEMPTS";
 pub const ENV_OUTPUTS: &str = "CITADEL_PLUGIN_OUTPUTS";
+pub const ENV_VERSION: &str = "CITADEL_PLUGIN_VERSION";
+pub const ENV_INSTANCE: &str = "CITADEL_PLUGIN_INSTANCE";
 pub const DEFAULT_MAX_ATTEMPTS: u16 = 3;
 
 /// Where a ring's memory comes from.

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::plugin_versions::{Balance, PluginVersions, RollbackRule};
 use crate::setting::{identifier, positive};
 use crate::size::Size;
 use crate::value::Cores;
@@ -24,9 +25,30 @@ crate::settings_table! {
     EXEC: PathBuf = {
         name: "exec",
         example: "/usr/local/bin/echo",
-        help: "a path, or a name looked up in PATH (checked at start-up)",
-        required: true,
-        check: |p| if p.as_os_str().is_empty() { Err("exec is empty".into()) } else { Ok(()) },
+        help: "a path, or a name looked up in PATH (checked at start-up); required unless \
+               `versions` is given",
+    }
+    VERSIONS: PluginVersions = {
+        name: "versions",
+        example: "v1=echo:90 v2=echo-next:10",
+        help: "gray release, instead of exec: [{ name = \"v1\", exec = \"...\", weight = \
+               90 }, ...] (args, env per version optional) or \"NAME=EXEC:WEIGHT ...\"; each \
+               version runs `instances` processes; calls split by weight (sticky by key when \
+               the call names one); PLUGIN WEIGHT / PROMOTE / ROLLBACK change it live",
+    }
+    BALANCE: Balance = {
+        name: "balance",
+        default: "latency",
+        help: "instance choice within a version: \"latency\" (power of two choices over \
+               EWMA latency x (in flight + 1)) or \"round-robin\"",
+    }
+    ROLLBACK: Option<RollbackRule> = {
+        name: "rollback",
+        example: "error_rate=0.05,p99_ms=50",
+        help: "automatic rollback, { error_rate = 0.05, p99_ms = 50, window_s = 10 } \
+               (window_s defaults to 10): a version other than the baseline (the \
+               heaviest) that breaks a limit over the window (at least 20 calls) loses its \
+               weight to the baseline",
     }
     ARGS: Vec<String> = {
         name: "args",

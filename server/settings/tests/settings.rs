@@ -110,7 +110,16 @@ fn plugin_and_keyspace_tables() {
     assert_eq!(k.get(&keyspace::TTL_JITTER_MS), None);
 
     for (text, needle) in [
-        ("[[plugin]]\nname = \"e\"\n", "exec is required"),
+        // A missing exec (and versions) is refused by the supervisor's
+        // resolve, which sees both keys.
+        (
+            "[[plugin]]\nname = \"e\"\nversions = 3\n",
+            "expected an array",
+        ),
+        (
+            "[[plugin]]\nname = \"e\"\nbalance = \"random\"\n",
+            "round-robin or latency",
+        ),
         (
             "[[plugin]]\nname = \"e\"\nexec = \"sh\"\nring-capacity = 5000\n",
             "power of two",

@@ -6,19 +6,27 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use citadel_settings::plugin as key;
+use citadel_settings::plugin_versions::{Balance, RollbackRule, VersionEntry};
 use citadel_settings::{Cores, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginConfig {
     pub name: String,
-    /// As configured (shown by PLUGIN INFO).
+    /// As configured (shown by PLUGIN INFO): the first version's.
     pub exec: PathBuf,
     /// Found at start-up (PATH searched for a bare name).
     pub program: PathBuf,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cores: Cores,
+    /// Processes in all: `per_version` × versions. Instance `i` runs
+    /// version `i / per_version`.
     pub instances: usize,
+    pub per_version: usize,
+    /// At least one; the single-`exec` form is one version named "default".
+    pub versions: Vec<VersionConfig>,
+    pub balance: Balance,
+    pub rollback: Option<RollbackRule>,
     pub max_inflight: u64,
     pub timeout: Duration,
     pub backoff: Duration,
@@ -26,6 +34,27 @@ pub struct PluginConfig {
     pub max_attempts: u16,
     pub ring_capacity: u64,
     pub stop_timeout: Duration,
+}
+
+/// One version of a plugin: what its processes run, and its configured
+/// share of the calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionConfig {
+    pub name: String,
+    pub exec: PathBuf,
+    pub program: PathBuf,
+    /// Its own arguments; empty: the plugin's.
+    pub args: Vec<String>,
+    /// Added to the plugin's environment (after it).
+    pub env: Vec<(String, String)>,
+    pub weight: u32,
+}
+
+impl PluginConfig {
+    /// The version instance `i` runs.
+    pub fn version_of(&self, instance: usize) -> usize {
+        instance / self.per_version.max(1)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,17 +85,23 @@ fn invalid(plugin: &str, reason: impl Into<String>) -> PluginConfigError {
 
 fn from_table(t: &Store) -> Result<PluginConfig, PluginConfigError> {
     let name = t.get(&key::NAME);
-    let exec = t.get(&key::EXEC);
-    let program = find_executable(&exec).map_err(|reason| invalid(&name, reason))?;
+    let args: Vec<String> = t.get(&key::ARGS);
+    let env: Vec<(String, String)> = t.get(&key::ENV).into_iter().collect();
+    let versions = versions(&name, t)?;
     let ms = |v: u64| Duration::from_millis(v);
     let backoff = t.get(&key::RESTART_BACKOFF_MS);
+    let per_version = t.get(&key::INSTANCES);
     Ok(PluginConfig {
-        exec,
-        program,
-        args: t.get(&key::ARGS),
-        env: t.get(&key::ENV).into_iter().collect(),
+        exec: versions[0].exec.clone(),
+        program: versions[0].program.clone(),
+        args,
+        env,
         cores: t.get(&key::CORES),
-        instances: t.get(&key::INSTANCES),
+        instances: per_version * versions.len(),
+        per_version,
+        balance: t.get(&key::BALANCE),
+        rollback: t.get(&key::ROLLBACK),
+        versions,
         max_inflight: t.get(&key::MAX_INFLIGHT),
         timeout: ms(t.get(&key::TIMEOUT_MS)),
         backoff: ms(backoff),
@@ -76,6 +111,48 @@ fn from_table(t: &Store) -> Result<PluginConfig, PluginConfigError> {
         stop_timeout: ms(t.get(&key::STOP_TIMEOUT_MS)),
         name,
     })
+}
+
+/// The versions of plugin `name`: `versions`, or `exec` as the one
+/// version "default"; exactly one of the two, names unique, some weight.
+fn versions(name: &str, t: &Store) -> Result<Vec<VersionConfig>, PluginConfigError> {
+    let exec = t.get(&key::EXEC);
+    let listed = t.get(&key::VERSIONS).0;
+    let entries = match (exec.as_os_str().is_empty(), listed.is_empty()) {
+        (false, true) => vec![VersionEntry {
+            name: "default".into(),
+            exec,
+            weight: 100,
+            args: Vec::new(),
+            env: Default::default(),
+        }],
+        (true, false) => listed,
+        (true, true) => return Err(invalid(name, "exec (or versions) is required")),
+        (false, false) => return Err(invalid(name, "give exec or versions, not both")),
+    };
+    if entries.len() > 16 {
+        return Err(invalid(name, "at most 16 versions"));
+    }
+    if entries.iter().all(|v| v.weight == 0) {
+        return Err(invalid(name, "every version has weight 0"));
+    }
+    let mut out: Vec<VersionConfig> = Vec::with_capacity(entries.len());
+    for v in entries {
+        if out.iter().any(|o| o.name == v.name) {
+            return Err(invalid(name, format!("version {:?} defined twice", v.name)));
+        }
+        let program = find_executable(&v.exec)
+            .map_err(|reason| invalid(name, format!("version {}: {reason}", v.name)))?;
+        out.push(VersionConfig {
+            args: v.args,
+            env: v.env.into_iter().collect(),
+            program,
+            exec: v.exec,
+            weight: v.weight,
+            name: v.name,
+        });
+    }
+    Ok(out)
 }
 
 /// A plugin with `/bin/sh` as its program and small limits (unit tests).
@@ -89,6 +166,17 @@ pub(crate) fn for_tests(name: &str, cores: Cores, instances: usize) -> PluginCon
         env: vec![],
         cores,
         instances,
+        per_version: instances,
+        versions: vec![VersionConfig {
+            name: "default".into(),
+            exec: "/bin/sh".into(),
+            program: "/bin/sh".into(),
+            args: vec![],
+            env: vec![],
+            weight: 100,
+        }],
+        balance: Balance::Latency,
+        rollback: None,
         max_inflight: 1,
         timeout: Duration::from_secs(1),
         backoff: Duration::from_secs(1),
@@ -175,5 +263,29 @@ mod tests {
         assert!(parse(&format!("{twice}{twice}"))
             .unwrap_err()
             .contains("twice"));
+        let err = parse("[[plugin]]\nname = \"e\"\n").unwrap_err();
+        assert!(err.contains("required"), "{err}");
+        let both = "[[plugin]]\nname = \"e\"\nexec = \"sh\"\nversions = [{ name = \"a\", exec = \"sh\" }]\n";
+        assert!(parse(both).unwrap_err().contains("not both"));
+        let zero =
+            "[[plugin]]\nname = \"e\"\nversions = [{ name = \"a\", exec = \"sh\", weight = 0 }]\n";
+        assert!(parse(zero).unwrap_err().contains("weight 0"));
+    }
+
+    #[test]
+    fn versions_each_run_the_instances() {
+        let p = parse(
+            "[[plugin]]\nname = \"e\"\ninstances = 2\nbalance = \"round-robin\"\n\
+             rollback = { error_rate = 0.1, window_s = 5 }\n\
+             versions = [{ name = \"v1\", exec = \"sh\", weight = 90 }, \
+             { name = \"v2\", exec = \"/bin/sh\", weight = 10, env = { X = \"1\" } }]\n",
+        )
+        .unwrap();
+        let p = &p[0];
+        assert_eq!((p.instances, p.per_version, p.versions.len()), (4, 2, 2));
+        assert_eq!((p.version_of(1), p.version_of(2)), (0, 1));
+        assert_eq!(p.versions[1].env, vec![("X".to_string(), "1".to_string())]);
+        assert_eq!(p.balance, Balance::RoundRobin);
+        assert_eq!(p.rollback.unwrap().window_s, 5);
     }
 }

@@ -10,12 +10,15 @@ use super::config::find_executable;
 use super::pipeline::{PipelineConfig, Topology};
 use super::shared::PluginShared;
 use super::stats::CallStats;
+use super::versions::{Traffic, WeightError};
 
 /// Requests to the supervisor thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
     /// Hot upgrade of one plugin (by index), or of all.
     Reload(Option<usize>),
+    /// Some version's weight changed: start or drain processes to match.
+    Weights,
     /// Drain and stop every plugin, then end the supervisor thread.
     Shutdown,
 }
@@ -179,6 +182,20 @@ impl Hub {
         sent
     }
 
+    /// Changes plugin `index`'s version weights (`change` is one of
+    /// `Traffic`'s operations), then has the supervisor start or drain
+    /// the versions' processes to match.
+    pub fn change_weights(
+        &self,
+        index: usize,
+        change: impl FnOnce(&Traffic) -> Result<(), WeightError>,
+    ) -> Result<(), WeightError> {
+        change(&self.plugins[index].traffic)?;
+        tracing::info!(plugin = %self.plugins[index].config.name, weights = ?self.plugins[index].traffic.weights(), "version weights changed");
+        self.send(Control::Weights);
+        Ok(())
+    }
+
     /// Hot upgrade of plugin `index` (None: all), after checking that the
     /// executable (possibly replaced on disk) can still be started.
     pub fn reload(&self, index: Option<usize>) -> Result<(), ReloadError> {
@@ -186,10 +203,12 @@ impl Hub {
             if index.is_some_and(|i| !std::ptr::eq(p.as_ref(), self.plugins[i].as_ref())) {
                 continue;
             }
-            find_executable(&p.config.program).map_err(|reason| ReloadError::Executable {
-                name: p.config.name.clone(),
-                reason,
-            })?;
+            for v in &p.config.versions {
+                find_executable(&v.program).map_err(|reason| ReloadError::Executable {
+                    name: p.config.name.clone(),
+                    reason,
+                })?;
+            }
         }
         if self.send(Control::Reload(index)) {
             Ok(())

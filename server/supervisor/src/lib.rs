@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod cores;
+mod gray;
 mod hub;
 pub mod numa;
 pub mod pipeline;
@@ -20,15 +21,17 @@ mod process;
 mod shared;
 mod stats;
 mod sys;
+mod versions;
 mod watch;
 
-pub use config::{find_executable, PluginConfig, PluginConfigError};
+pub use config::{find_executable, PluginConfig, PluginConfigError, VersionConfig};
 pub use cores::{CorePlan, CorePlanError};
 pub use hub::{Control, Hub, PipelineShared, ReloadError, StageRate, ThreadLanes};
 pub use numa::{NumaError, NumaPlan, NumaTopology};
 pub use pipeline::{PipelineConfig, Topology};
 pub use shared::{InstanceState, InstanceStatus, PluginShared};
-pub use stats::{CallStats, Latency};
+pub use stats::{quantile_of, CallStats, Latency};
+pub use versions::{Traffic, VersionShared, WeightError};
 
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -110,7 +113,7 @@ impl Supervisor {
                         );
                     }
                 }
-                let cmd = process::command(s, &pairs, &outputs);
+                let cmd = process::command(s, i, &pairs, &outputs);
                 let mut inst = Instance::new(s.clone(), p, i, cmd);
                 inst.spawn().map_err(|source| SupervisorError::Spawn {
                     plugin: s.config.name.clone(),

@@ -53,6 +53,12 @@ pub fn resolve(
                 .iter()
                 .position(|p| p.name.eq_ignore_ascii_case(&stage))
                 .ok_or_else(|| invalid(&name, format!("stage {stage:?} is not a [[plugin]]")))?;
+            if plugins[p].versions.len() > 1 {
+                return Err(invalid(
+                    &name,
+                    format!("stage {stage:?} has several versions (a stage has one)"),
+                ));
+            }
             if let Some(other) = &used[p] {
                 return Err(invalid(
                     &name,

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use citadel_proto::{stage_command, HostPair};
+use citadel_proto::{handshake, stage_command, HostPair};
 
 use super::shared::{InstanceState, InstanceStatus, PluginShared};
 use super::sys;
@@ -39,15 +39,35 @@ pub struct Instance {
     backoff: Duration,
     pub restart_at: Option<Instant>,
     pub kill_at: Option<Instant>,
+    /// Its version is at weight 0: since when none of its calls has been
+    /// in flight (`gray::reconcile` stops it after a grace period).
+    pub retire_since: Option<Instant>,
 }
 
-/// The command that starts instance `pairs` belongs to; spawned again
-/// after every exit, it re-attaches to the same ring memory.
-pub fn command(shared: &PluginShared, pairs: &[&HostPair], outputs: &[Vec<&HostPair>]) -> Command {
+/// The command that starts instance `instance` (which `pairs` belong to);
+/// spawned again after every exit, it re-attaches to the same ring memory.
+/// It runs its version's executable, arguments and environment.
+pub fn command(
+    shared: &PluginShared,
+    instance: usize,
+    pairs: &[&HostPair],
+    outputs: &[Vec<&HostPair>],
+) -> Command {
     let cfg = &shared.config;
-    let mut cmd = stage_command(&cfg.program, pairs, outputs, cfg.max_attempts);
-    cmd.args(&cfg.args)
-        .envs(cfg.env.iter().map(|(k, v)| (k, v)))
+    let version = &cfg.versions[cfg.version_of(instance)];
+    let mut cmd = stage_command(&version.program, pairs, outputs, cfg.max_attempts);
+    let args = if version.args.is_empty() {
+        &cfg.args
+    } else {
+        &version.args
+    };
+    cmd.args(args)
+        .envs(cfg.env.iter().chain(&version.env).map(|(k, v)| (k, v)))
+        .env(handshake::ENV_VERSION, &version.name)
+        .env(
+            handshake::ENV_INSTANCE,
+            (instance % cfg.per_version.max(1)).to_string(),
+        )
         .stdin(Stdio::null())
         // Its own process group: a Ctrl-C aimed at the server does not hit
         // the plugins; the server drains and stops them itself.
@@ -73,6 +93,7 @@ impl Instance {
             backoff,
             restart_at: None,
             kill_at: None,
+            retire_since: None,
         }
     }
 

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 use super::config::PluginConfig;
 use super::stats::CallStats;
+use super::versions::Traffic;
 
 /// Life cycle of one plugin process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +56,11 @@ pub struct InstanceStatus {
     pub restarts: AtomicU64,
     /// Hot upgrades so far.
     pub reloads: AtomicU64,
+    /// Calls sent to it and not yet answered (all server threads).
+    pub in_flight: AtomicU64,
+    /// Moving average of its call latency (µs, weight 1/8 per reply; 0
+    /// before its first): what latency-aware balancing compares.
+    pub ewma_us: AtomicU64,
 }
 
 impl InstanceStatus {
@@ -65,6 +71,24 @@ impl InstanceStatus {
     pub fn set_state(&self, s: InstanceState) {
         self.state.store(s as u8, Relaxed);
     }
+
+    /// Takes one reply's latency into the moving average (threads race on
+    /// it; a lost update only delays the average by one sample).
+    pub fn observe_latency(&self, us: u64) {
+        let old = self.ewma_us.load(Relaxed);
+        let new = if old == 0 {
+            us.max(1)
+        } else {
+            (old * 7 + us) / 8
+        };
+        self.ewma_us.store(new.max(1), Relaxed);
+    }
+
+    /// Its balancing cost: EWMA latency × (in flight + 1).
+    pub fn load_score(&self) -> u64 {
+        let ewma = self.ewma_us.load(Relaxed).max(1);
+        ewma.saturating_mul(self.in_flight.load(Relaxed) + 1)
+    }
 }
 
 pub struct PluginShared {
@@ -73,6 +97,8 @@ pub struct PluginShared {
     pub cores: Vec<usize>,
     pub instances: Vec<InstanceStatus>,
     pub stats: CallStats,
+    /// Its versions: live weights and per-version statistics.
+    pub traffic: Traffic,
     /// Uncommitted request bytes in each server thread's rings (updated by
     /// that thread every maintenance tick).
     pub ring_bytes: Vec<AtomicU64>,
@@ -84,6 +110,7 @@ impl PluginShared {
             instances: (0..config.instances)
                 .map(|_| InstanceStatus::default())
                 .collect(),
+            traffic: Traffic::new(&config),
             config,
             cores,
             stats: CallStats::default(),

@@ -69,21 +69,32 @@ impl Latency {
 
     /// The latency (µs) below which fraction `q` of the recorded calls fall.
     pub fn quantile(&self, q: f64) -> u64 {
-        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return 0;
-        }
-        let rank = ((total as f64 * q).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (i, c) in counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return bucket_top(i);
-            }
-        }
-        bucket_top(BUCKETS - 1)
+        quantile_of(&self.counts(), q)
     }
+
+    /// The count of every bucket (differences of two give a window's
+    /// histogram, see [`quantile_of`]).
+    pub fn counts(&self) -> Vec<u64> {
+        self.buckets.iter().map(|b| b.load(Relaxed)).collect()
+    }
+}
+
+/// The latency (µs) below which fraction `q` of the calls counted in
+/// `counts` (a [`Latency::counts`], or a difference of two) fall.
+pub fn quantile_of(counts: &[u64], q: f64) -> u64 {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return 0;
+    }
+    let rank = ((total as f64 * q).ceil() as u64).max(1);
+    let mut seen = 0;
+    for (i, c) in counts.iter().enumerate() {
+        seen += c;
+        if seen >= rank {
+            return bucket_top(i);
+        }
+    }
+    bucket_top(BUCKETS - 1)
 }
 
 #[cfg(test)]

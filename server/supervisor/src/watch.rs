@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use citadel_proto::ring::wait_any;
 use citadel_proto::{EventFd, SpinPolicy, Wakeup};
 
+use super::gray;
 use super::hub::Control;
 use super::process::{Instance, Intent};
 use super::StopFlag;
@@ -24,6 +25,8 @@ pub fn run(
     stopping: StopFlag,
 ) {
     let mut shutting_down = false;
+    let mut next_check = Instant::now() + gray::CHECK_EVERY;
+    let rules = gray::has_rules(&instances);
     loop {
         let now = Instant::now();
         while let Ok(c) = control.try_recv() {
@@ -37,7 +40,7 @@ pub fn run(
                         inst.terminate(Intent::Reload, now);
                     }
                 }
-                Control::Reload(_) => {}
+                Control::Reload(_) | Control::Weights => {}
                 Control::Shutdown => {
                     shutting_down = true;
                     for inst in &mut instances {
@@ -47,6 +50,11 @@ pub fn run(
             }
         }
         let stop_restarts = shutting_down || stopping();
+        if rules && !stop_restarts && now >= next_check {
+            gray::check_rollbacks(&instances, now);
+            next_check = now + gray::CHECK_EVERY;
+        }
+        let draining = !stop_restarts && gray::reconcile(&mut instances, now);
         for inst in &mut instances {
             if let Some(status) = inst.try_reap() {
                 inst.exited(status, stop_restarts, now);
@@ -61,7 +69,11 @@ pub fn run(
         if shutting_down && instances.iter().all(|i| !i.is_running()) {
             return;
         }
-        wait(&instances, &doorbell, now);
+        let mut timer = rules.then_some(next_check);
+        if draining {
+            timer = Some(now + POLL_WAIT);
+        }
+        wait(&instances, &doorbell, now, timer);
     }
 }
 
@@ -70,7 +82,7 @@ fn plugin_index(inst: &Instance) -> usize {
 }
 
 /// Sleeps until a plugin exits, a control request arrives or a timer is due.
-fn wait(instances: &[Instance], doorbell: &EventFd, now: Instant) {
+fn wait(instances: &[Instance], doorbell: &EventFd, now: Instant, timer: Option<Instant>) {
     let mut timeout = if instances.iter().all(Instance::watched) {
         IDLE_WAIT
     } else {
@@ -79,6 +91,7 @@ fn wait(instances: &[Instance], doorbell: &EventFd, now: Instant) {
     for t in instances
         .iter()
         .flat_map(|i| [i.restart_at, i.kill_at])
+        .chain([timer])
         .flatten()
     {
         timeout = timeout.min(t.saturating_duration_since(now));

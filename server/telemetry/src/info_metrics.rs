@@ -8,6 +8,8 @@
 //!
 //! * `name:k=word` (a state such as a breaker's) →
 //!   `citadel_info_<section>_<k>{name="name",value="word"} 1`
+//! * `name;label=x:k=v` (an entry of an entry, e.g. a plugin's version) →
+//!   `citadel_info_<section>_<k>{name="name",label="x"} v`
 //!
 //! Durations in ms/us are scaled to seconds (Prometheus's base unit), and
 //! fields Prometheus derives itself (instantaneous rates) or that repeat
@@ -84,6 +86,22 @@ fn is_word(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// `name="name"` of an entry's key, plus `label="x"` for each `;label=x`
+/// after the name.
+fn entry_labels(key: &str) -> String {
+    let mut parts = key.split(';');
+    let name = label_value(parts.next().unwrap_or_default().as_bytes());
+    let mut labels = format!("name=\"{name}\"");
+    for extra in parts {
+        if let Some((k, v)) = extra.split_once('=') {
+            let k = metric_name(&[k]);
+            let k = k.trim_start_matches("citadel_info_");
+            labels.push_str(&format!(",{k}=\"{}\"", label_value(v.as_bytes())));
+        }
+    }
+    labels
+}
+
 /// Appends the gauges of `info` (INFO's text) to `out`.
 pub fn render(out: &mut String, info: &str) {
     // name -> (help, labels -> value); BTreeMap keeps families together
@@ -116,7 +134,7 @@ pub fn render(out: &mut String, info: &str) {
             add(metric_name(&[&field]), help, String::new(), v * factor);
             continue;
         }
-        let name = label_value(key.as_bytes());
+        let labels = entry_labels(key);
         for pair in value.split(',') {
             let Some((field, v)) = pair.split_once('=') else {
                 continue;
@@ -127,13 +145,13 @@ pub fn render(out: &mut String, info: &str) {
                 Some(v) => add(
                     metric_name(&[&section, &unit_field]),
                     help,
-                    format!("name=\"{name}\""),
+                    labels.clone(),
                     v * factor,
                 ),
                 None if is_word(v) => add(
                     metric_name(&[&section, field]),
                     help,
-                    format!("name=\"{name}\",value=\"{}\"", label_value(v.as_bytes())),
+                    format!("{labels},value=\"{}\"", label_value(v.as_bytes())),
                     1.0,
                 ),
                 None => {}
@@ -158,6 +176,7 @@ mod tests {
     fn numbers_and_lists_become_gauges() {
         let info = "# Stats\r\nkeyspace_hits:10\r\nrole:master\r\n\
                     # Plugins\r\nplugin_echo:calls=3,errors=0,state=up\r\n\
+                    plugin_echo;version=v2:calls=4,p99_us=1000\r\n\
                     # Readthrough\r\nloader_pg:breaker=open,in_flight=1,wait_ms=1500\r\n\
                     # Server\r\nuptime_in_days:3\r\ninstantaneous_ops_per_sec:5\r\n\
                     # Errorstats\r\nerrorstat_ERR:count=2\r\n\
@@ -166,6 +185,13 @@ mod tests {
         render(&mut out, info);
         assert!(out.contains("\ncitadel_info_keyspace_hits 10\n"), "{out}");
         assert!(out.contains("citadel_info_plugins_calls{name=\"plugin_echo\"} 3\n"));
+        assert!(
+            out.contains("citadel_info_plugins_calls{name=\"plugin_echo\",version=\"v2\"} 4\n"),
+            "{out}"
+        );
+        assert!(out.contains(
+            "citadel_info_plugins_p99_seconds{name=\"plugin_echo\",version=\"v2\"} 0.001\n"
+        ));
         assert!(out.contains("citadel_info_errorstats_count_value{name=\"errorstat_ERR\"} 2\n"));
         assert!(!out.contains("role"));
         assert!(!out.contains("cmdstat"));

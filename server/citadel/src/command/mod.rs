@@ -43,6 +43,7 @@ mod pending;
 mod pipeline;
 mod pipeline_info;
 mod plugin;
+mod plugin_versions;
 mod prefetch;
 mod proxy;
 mod proxy_merge;

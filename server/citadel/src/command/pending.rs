@@ -25,15 +25,17 @@ use crate::wait::{Caller, Completion};
 impl Ctx<'_> {
     /// Sends `payload` to `plugin` and parks the connection until `then`
     /// runs with the outcome. A call refused at once (ring full, too many
-    /// in flight) is an error reply now.
+    /// in flight) is an error reply now. `key`: the key the call is about
+    /// (it stays on one version of the plugin).
     pub fn call_plugin(
         &mut self,
         plugin: PluginId,
         format: Format,
+        key: Option<&[u8]>,
         payload: &[u8],
         then: ResumeFn,
     ) -> CmdResult {
-        self.call_plugin_with(plugin, format, payload.len(), then, |buf| {
+        self.call_plugin_with(plugin, format, key, payload.len(), then, |buf| {
             buf.copy_from_slice(payload);
             payload.len()
         })
@@ -45,12 +47,13 @@ impl Ctx<'_> {
         &mut self,
         plugin: PluginId,
         format: Format,
+        key: Option<&[u8]>,
         max_len: usize,
         then: ResumeFn,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> CmdResult {
         let client = &mut self.thread.plugins;
-        match client.call_with(Caller::Client, plugin, format, max_len, fill) {
+        match client.call_with(Caller::Client, plugin, format, key, max_len, fill) {
             Ok(request) => {
                 self.conn.pending = Some(Pending::Plugin {
                     request,

@@ -1,5 +1,6 @@
-//! PLUGIN LIST | INFO name | CALL name payload | RELOAD [name] | HELP, and
-//! the INFO `plugins` section.
+//! PLUGIN LIST | INFO name | CALL name payload [KEY key] | RELOAD [name] |
+//! WEIGHT / PROMOTE / ROLLBACK (`plugin_versions.rs`) | HELP, and the INFO
+//! `plugins` section.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
@@ -10,6 +11,7 @@ use super::args::Args;
 use super::context::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
 use super::pending::call_error;
+use super::plugin_versions;
 use super::table::{keyless, CommandDef, Handler};
 use crate::plugin::{Outcome, PluginId};
 use crate::state::ServerState;
@@ -32,8 +34,11 @@ const READ: &[&str] = &["noscript", "loading", "stale"];
 pub static SUBCOMMANDS: &[CommandDef] = &[
     sub("plugin|list", 2, READ, "Lists the configured plugins with their state.", list),
     sub("plugin|info", 3, READ, "Returns a plugin's state, process, cores and call statistics.", info),
-    sub("plugin|call", 4, &["noscript", "no_multi"], "Sends a payload to a plugin and returns its reply.", call),
+    sub("plugin|call", -4, &["noscript", "no_multi"], "Sends a payload to a plugin and returns its reply.", call),
     sub("plugin|reload", -2, ADMIN, "Hot-upgrades a plugin (or all): the new process takes over its rings.", reload),
+    sub("plugin|weight", 5, ADMIN, "Sets the share of calls one version of a plugin gets.", plugin_versions::weight),
+    sub("plugin|promote", 4, ADMIN, "Gives one version of a plugin every call; the others drain and stop.", plugin_versions::promote),
+    sub("plugin|rollback", 3, ADMIN, "Restores a plugin's version weights from before the last change.", plugin_versions::rollback),
     sub("plugin|help", 2, READ, "Returns helpful text about the different subcommands.", help),
 ];
 
@@ -97,7 +102,11 @@ fn info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let plugin = hub(ctx)
         .and_then(|h| h.find(name).map(|i| h.plugins[i].clone()))
         .ok_or_else(|| no_such(name))?;
-    let fields = fields(&plugin);
+    let mut fields: Vec<(String, String)> = fields(&plugin)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    fields.extend(plugin_versions::fields(&plugin));
     ctx.out.map(fields.len());
     for (k, v) in &fields {
         ctx.out.bulk(k.as_bytes());
@@ -109,7 +118,12 @@ fn info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 fn call(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let name = args.get(2);
     let plugin = ctx.thread.plugins.find(name).ok_or_else(|| no_such(name))?;
-    ctx.call_plugin(plugin, Format::Raw, args.get(3), call_done)
+    let key = match args.len() {
+        4 => None,
+        6 if args.get(4).eq_ignore_ascii_case(b"KEY") => Some(args.get(5)),
+        _ => return Err(CmdError::Syntax),
+    };
+    ctx.call_plugin(plugin, Format::Raw, key, args.get(3), call_done)
 }
 
 /// PLUGIN CALL's reply: the plugin's payload as a bulk string.
@@ -150,10 +164,17 @@ fn help(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
             "    One line per plugin: state, pid, cores, restarts, in-flight, processed, latency.",
             "INFO <name>",
             "    Every field of one plugin.",
-            "CALL <name> <payload>",
-            "    Send <payload> to the plugin and return its reply.",
+            "CALL <name> <payload> [KEY <key>]",
+            "    Send <payload> to the plugin and return its reply; with KEY, calls naming",
+            "    the same key go to the same version of the plugin.",
             "RELOAD [<name>]",
             "    Hot upgrade: start the plugin's binary again, the old process finishes first.",
+            "WEIGHT <name> <version> <weight>",
+            "    Gray release: the share of calls <version> gets (relative to the others).",
+            "PROMOTE <name> <version>",
+            "    <version> gets every call; the other versions drain and stop.",
+            "ROLLBACK <name>",
+            "    Back to the weights before the last change (manual or automatic).",
             "HELP",
             "    Print this help.",
         ],
@@ -177,5 +198,15 @@ pub fn info_section(out: &mut String, state: &ServerState) {
             .map(|(k, v)| format!("{k}={}", v.replace(',', ";")))
             .collect();
         let _ = write!(out, "plugin_{}:{}\r\n", p.config.name, values.join(","));
+        if p.traffic.versions.len() > 1 {
+            for (v, version) in p.traffic.versions.iter().enumerate() {
+                let line = plugin_versions::version_line(p, v, ",");
+                let _ = write!(
+                    out,
+                    "plugin_{};version={}:{line}\r\n",
+                    p.config.name, version.name
+                );
+            }
+        }
     }
 }

@@ -37,6 +37,9 @@ pub(super) struct Pending<C> {
     pub(super) sent: Instant,
     pub(super) caller: C,
     pub(super) waiting: Waiting,
+    /// The plugin instance (lane) a plugin call went to (its statistics
+    /// and balancing count it); None for pipeline calls.
+    pub(super) instance: Option<usize>,
 }
 
 /// What a pending call is waiting for.

@@ -29,11 +29,13 @@ use super::calls::{Pending, ThreadPipeline, Waiting};
 pub use super::calls::{PluginId, PluginReply, RequestId};
 use super::outcome::{CallError, Outcome};
 use super::replies::read_replies;
+use super::route::{self, Ending, Route};
 
 pub(super) struct ThreadPlugin {
     pub(super) shared: Arc<PluginShared>,
     pub(super) lanes: Vec<HostPair>,
-    next_lane: usize,
+    /// Which version and instance each call goes to.
+    route: Route,
     /// (deadline, request id) in send order: deadlines never decrease.
     deadlines: VecDeque<(Instant, u64)>,
     /// The pipeline whose first stage this plugin is (PLUGIN CALL refused).
@@ -67,9 +69,9 @@ impl<C: Copy> PluginClient<C> {
                 .zip(h.take_lanes(thread))
                 .enumerate()
                 .map(|(p, (shared, lanes))| ThreadPlugin {
+                    route: Route::new(shared.config.versions.len(), thread),
                     shared,
                     lanes,
-                    next_lane: 0,
                     deadlines: VecDeque::new(),
                     first_stage_of: h.pipelines.iter().position(|q| q.config.stages[0] == p),
                     takes_calls: h.topology.takes_calls(p),
@@ -123,19 +125,21 @@ impl<C: Copy> PluginClient<C> {
         format: Format,
         payload: &[u8],
     ) -> Result<RequestId, CallError> {
-        self.call_with(caller, plugin, format, payload.len(), |buf| {
+        self.call_with(caller, plugin, format, None, payload.len(), |buf| {
             buf.copy_from_slice(payload);
             payload.len()
         })
     }
 
     /// Like `call`, but `fill` writes the payload (at most `max_len` bytes)
-    /// straight into ring memory and returns its length.
+    /// straight into ring memory and returns its length. `key`: the key the
+    /// call is about, if any (it keeps the key on one version of the plugin).
     pub fn call_with(
         &mut self,
         caller: C,
         plugin: PluginId,
         format: Format,
+        key: Option<&[u8]>,
         max_len: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<RequestId, CallError> {
@@ -147,12 +151,13 @@ impl<C: Copy> PluginClient<C> {
         if !p.takes_calls {
             return Err(CallError::PipelineStage(String::new()));
         }
-        let (id, timeout) = self.send(plugin, None, format, max_len, fill)?;
+        let (id, timeout, instance) = self.send(plugin, None, key, format, max_len, fill)?;
         let now = Instant::now();
         self.plugins[plugin]
             .deadlines
             .push_back((now + timeout, id));
-        self.track(id, now, caller, Waiting::Plugin);
+        route::started(&self.plugins[plugin].shared, instance);
+        self.track(id, now, caller, Waiting::Plugin, Some(instance));
         Ok(RequestId(id))
     }
 
@@ -171,40 +176,52 @@ impl<C: Copy> PluginClient<C> {
             .get(pipeline)
             .ok_or(CallError::NoSuchPlugin)?
             .first;
-        let (id, timeout) = self.send(first, Some(pipeline), Format::Raw, max_len, fill)?;
+        let (id, timeout, _) =
+            self.send(first, Some(pipeline), None, Format::Raw, max_len, fill)?;
         let now = Instant::now();
         self.pipelines[pipeline]
             .deadlines
             .push_back((now + timeout, id));
-        self.track(id, now, caller, Waiting::pipeline(pipeline));
+        self.track(id, now, caller, Waiting::pipeline(pipeline), None);
         Ok(RequestId(id))
     }
 
-    fn track(&mut self, id: u64, sent: Instant, caller: C, waiting: Waiting) {
+    fn track(
+        &mut self,
+        id: u64,
+        sent: Instant,
+        caller: C,
+        waiting: Waiting,
+        instance: Option<usize>,
+    ) {
         self.next_id += 1;
         let pending = Pending {
             sent,
             caller,
             waiting,
+            instance,
         };
         self.pending.insert(id, pending);
     }
 
-    /// Writes one request into one of `plugin`'s lanes (round robin, a full
-    /// ring tried next), counted against the limit of `pipeline` if given,
-    /// else of the plugin. Returns its id and timeout.
+    /// Writes one request into one of `plugin`'s lanes: a version chosen
+    /// by weight (by `key` when given), then one of its instances (see
+    /// `route.rs`; a full ring tried next), counted against the limit of
+    /// `pipeline` if given, else of the plugin. Returns its id, timeout
+    /// and the instance (lane) it went to.
     fn send(
         &mut self,
         plugin: PluginId,
         pipeline: Option<usize>,
+        key: Option<&[u8]>,
         format: Format,
         max_len: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
-    ) -> Result<(u64, std::time::Duration), CallError> {
+    ) -> Result<(u64, std::time::Duration, usize), CallError> {
         let ThreadPlugin {
             shared,
             lanes,
-            next_lane,
+            route,
             ..
         } = &mut self.plugins[plugin];
         let (stats, limit, timeout) = match pipeline {
@@ -231,15 +248,22 @@ impl<C: Copy> PluginClient<C> {
         };
         let mut fill = Some(fill);
         let mut result = Err(CallError::Full);
-        let n = lanes.len();
+        let version = route.version(&shared.traffic, key);
+        let per = shared.config.per_version.max(1);
+        let base = (version * per).min(lanes.len().saturating_sub(per));
+        let n = per.min(lanes.len());
+        let first = route.instance(shared, version);
+        let mut sent_to = base;
         for k in 0..n {
-            let lane = (*next_lane + k) % n;
+            let within = (first + k) % n;
+            let lane = base + within;
             match lanes[lane].requests.reserve(max_len) {
                 Ok(mut grant) => {
                     let fill = fill.take().expect("filled once");
                     let len = fill(grant.payload_mut());
                     grant.truncate(len);
-                    *next_lane = (lane + 1) % n;
+                    route.sent(shared, version, within);
+                    sent_to = lane;
                     result = grant
                         .commit(&env)
                         .map_err(|e| CallError::Notify(e.to_string()));
@@ -259,7 +283,7 @@ impl<C: Copy> PluginClient<C> {
             stats.in_flight.fetch_sub(1, Relaxed);
             return Err(e);
         }
-        Ok((id, timeout))
+        Ok((id, timeout, sent_to))
     }
 
     /// Largest payload pipeline `pipeline`'s first stage takes.
@@ -325,6 +349,7 @@ impl<C: Copy> PluginClient<C> {
             expire(
                 &mut p.deadlines,
                 stats,
+                Some(&p.shared),
                 ms,
                 index,
                 &mut self.pending,
@@ -337,6 +362,7 @@ impl<C: Copy> PluginClient<C> {
             expire(
                 &mut q.deadlines,
                 stats,
+                None,
                 ms,
                 q.first,
                 &mut self.pending,
@@ -382,10 +408,13 @@ impl<C: Copy> PluginClient<C> {
     }
 }
 
-/// Fails every call of `deadlines` whose time is up (a timeout reply).
+/// Fails every call of `deadlines` whose time is up (a timeout reply);
+/// `plugin_shared`: the plugin whose instance and version count it.
+#[allow(clippy::too_many_arguments)]
 fn expire<C>(
     deadlines: &mut VecDeque<(Instant, u64)>,
     stats: &CallStats,
+    plugin_shared: Option<&PluginShared>,
     timeout_ms: u64,
     plugin: PluginId,
     pending: &mut HashMap<u64, Pending<C>>,
@@ -400,6 +429,10 @@ fn expire<C>(
         if let Some(p) = pending.remove(&id) {
             stats.in_flight.fetch_sub(1, Relaxed);
             stats.timeouts.fetch_add(1, Relaxed);
+            if let (Some(shared), Some(instance)) = (plugin_shared, p.instance) {
+                let elapsed = now.saturating_duration_since(p.sent);
+                route::finished(shared, instance, elapsed, Ending::Timeout);
+            }
             ready.push_back(PluginReply {
                 caller: p.caller,
                 request: RequestId(id),

@@ -8,6 +8,7 @@ mod client;
 mod invalidate;
 mod outcome;
 mod replies;
+mod route;
 
 use std::sync::{Arc, OnceLock};
 

@@ -14,6 +14,7 @@ use citadel_supervisor::PluginShared;
 
 use super::calls::{Pending, PluginId, PluginReply, RequestId, ThreadPipeline, Waiting};
 use super::outcome::{CallError, Outcome, PipelineOutput};
+use super::route::{self, Ending};
 
 /// Where read records go.
 pub struct Sinks<'a, C> {
@@ -126,11 +127,18 @@ pub fn read_replies<C: Copy>(
             }
         };
         let waiting = entry.remove();
+        let elapsed = now.saturating_duration_since(waiting.sent);
         stats.in_flight.fetch_sub(1, Relaxed);
         stats.processed.fetch_add(1, Relaxed);
-        stats
-            .latency
-            .record(now.saturating_duration_since(waiting.sent));
+        stats.latency.record(elapsed);
+        if let Some(instance) = waiting.instance {
+            let how = match &outcome {
+                Outcome::Failed(CallError::Timeout(_)) => Ending::Timeout,
+                Outcome::Failed(_) => Ending::Error,
+                _ => Ending::Ok,
+            };
+            route::finished(shared, instance, elapsed, how);
+        }
         to.ready.push_back(PluginReply {
             caller: waiting.caller,
             request: RequestId(env.id),

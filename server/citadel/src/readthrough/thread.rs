@@ -179,10 +179,14 @@ impl ThreadLoads {
         let (len, fill) = (wire::request_len(&key), |buf: &mut [u8]| {
             wire::write_request(buf, &key)
         });
-        let sent =
-            loader
-                .plugins
-                .call_with(loader.caller, ks.plugin, Format::FlatBuffer, len, fill);
+        let sent = loader.plugins.call_with(
+            loader.caller,
+            ks.plugin,
+            Format::FlatBuffer,
+            Some(&key),
+            len,
+            fill,
+        );
         match sent {
             Ok(id) => {
                 self.loads.insert(id, Load { key, keyspace });

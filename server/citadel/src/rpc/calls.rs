@@ -55,10 +55,14 @@ pub fn start(
         buf[..payload.len()].copy_from_slice(payload);
         payload.len()
     };
-    match thread
-        .plugins
-        .call_with(Caller::Client, plugin, Format::Raw, payload.len(), fill)
-    {
+    match thread.plugins.call_with(
+        Caller::Client,
+        plugin,
+        Format::Raw,
+        None,
+        payload.len(),
+        fill,
+    ) {
         Ok(request) => Ok(Started::Waiting(WaitKey::Plugin(request))),
         Err(error) => {
             if let Some(reason) = error.shed_reason() {

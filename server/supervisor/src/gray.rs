@@ -1,0 +1,81 @@
+//! The supervisor's side of a gray release: keeping each version's
+//! processes in line with its weight (a version at weight 0 is drained,
+//! then stopped; one given weight again is started) and the automatic
+//! rollback rule's periodic check.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use super::process::{Instance, Intent};
+
+/// A version at weight 0 is stopped once none of its calls has been in
+/// flight for this long: a server thread that chose it just before the
+/// change has sent its call by then (calls are sent without blocking).
+pub const DRAIN_GRACE: Duration = Duration::from_millis(200);
+
+/// How often the rollback rules are checked.
+pub const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Starts or drains instances after weight changes; returns true while
+/// some instance is draining (the caller polls then).
+pub fn reconcile(instances: &mut [Instance], now: Instant) -> bool {
+    let mut draining = false;
+    for inst in instances.iter_mut() {
+        let cfg = &inst.shared.config;
+        if cfg.versions.len() < 2 {
+            continue;
+        }
+        let version = &inst.shared.traffic.versions[cfg.version_of(inst.index)];
+        if version.weight.load(Relaxed) > 0 {
+            inst.retire_since = None;
+            if inst.intent == Intent::Stop && !inst.is_running() {
+                tracing::info!(plugin = %inst.name(), version = %version.name, instance = inst.index, "version has weight again; starting it");
+                inst.intent = Intent::Run;
+                inst.restart_at = Some(now);
+            }
+            continue;
+        }
+        if inst.intent == Intent::Stop {
+            continue;
+        }
+        draining = true;
+        if version.stats.in_flight.load(Relaxed) > 0 {
+            inst.retire_since = None;
+            continue;
+        }
+        let since = *inst.retire_since.get_or_insert(now);
+        if now.duration_since(since) >= DRAIN_GRACE {
+            tracing::info!(plugin = %inst.name(), version = %version.name, instance = inst.index, "version drained at weight 0; stopping it");
+            inst.retire_since = None;
+            inst.terminate(Intent::Stop, now);
+        }
+    }
+    draining
+}
+
+/// Checks every plugin's rollback rule (once per plugin: its first
+/// instance carries it) and takes each broken version out of traffic.
+pub fn check_rollbacks(instances: &[Instance], now: Instant) {
+    for inst in instances.iter().filter(|i| i.index == 0) {
+        let Some(rule) = &inst.shared.config.rollback else {
+            continue;
+        };
+        let traffic = &inst.shared.traffic;
+        for (v, reason) in traffic.check(rule, now) {
+            let version = &traffic.versions[v].name;
+            match traffic.auto_rollback(v, &reason) {
+                Ok(()) => {
+                    tracing::warn!(plugin = %inst.name(), %version, %reason, "automatic rollback: version taken out of traffic")
+                }
+                Err(e) => {
+                    tracing::warn!(plugin = %inst.name(), %version, %reason, "automatic rollback not possible: {e}")
+                }
+            }
+        }
+    }
+}
+
+/// True when some plugin has a rollback rule (the loop wakes to check it).
+pub fn has_rules(instances: &[Instance]) -> bool {
+    instances.iter().any(|i| i.shared.config.rollback.is_some())
+}

@@ -1,0 +1,296 @@
+//! Gray release end to end: the real `citadel` binary running two versions
+//! of the real echo plugin (`plugins/examples/echo`; a version is made
+//! "broken" with `ECHO_FAIL=1`, and `WHO` answers `<version>/<instance>`).
+//! Weights are honoured, keys stick to a version, PLUGIN WEIGHT / PROMOTE /
+//! ROLLBACK and kill -9 of an instance under load lose no call, and the
+//! automatic rollback takes a broken version out of traffic.
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use citadel_tests::redis::{self, Connection};
+use citadel_tests::{echo_plugin_bin, Server};
+
+struct Rig {
+    server: Server,
+    _dir: tempfile::TempDir,
+}
+
+/// A server with plugin `echo` in versions `versions` (`(name, weight,
+/// extra env)`), plus `extra` keys in its table.
+fn start(versions: &[(&str, u32, &str)], extra: &str) -> Rig {
+    let exec = echo_plugin_bin().display().to_string();
+    let list: Vec<String> = versions
+        .iter()
+        .map(|(name, weight, env)| {
+            format!(
+                "{{ name = \"{name}\", exec = \"{exec}\", weight = {weight}, env = {{ {env} }} }}"
+            )
+        })
+        .collect();
+    let conf = format!(
+        "[[plugin]]\nname = \"echo\"\ncores = \"none\"\nrestart-backoff-ms = 20\n{extra}\n\
+         versions = [{}]\n",
+        list.join(", ")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plugins.toml");
+    std::fs::write(&path, conf).unwrap();
+    let server = Server::start(&["--config", path.to_str().unwrap()]);
+    Rig { server, _dir: dir }
+}
+
+fn call(con: &mut Connection, payload: &str) -> redis::RedisResult<String> {
+    redis::cmd("PLUGIN")
+        .arg("CALL")
+        .arg("echo")
+        .arg(payload)
+        .query(con)
+}
+
+fn plugin(con: &mut Connection, args: &[&str]) -> String {
+    redis::cmd("PLUGIN").arg(args).query(con).unwrap()
+}
+
+fn info(con: &mut Connection) -> HashMap<String, String> {
+    let flat: Vec<String> = redis::cmd("PLUGIN")
+        .arg("INFO")
+        .arg("echo")
+        .query(con)
+        .unwrap();
+    flat.chunks(2)
+        .map(|kv| (kv[0].clone(), kv[1].clone()))
+        .collect()
+}
+
+/// Field `key` of version `version`'s line in PLUGIN INFO.
+fn version_field(con: &mut Connection, version: &str, key: &str) -> String {
+    let line = info(con)[&format!("version:{version}")].clone();
+    line.split(' ')
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")).map(str::to_string))
+        .unwrap_or_else(|| panic!("{key} missing in {line}"))
+}
+
+fn calls_of(con: &mut Connection, version: &str) -> u64 {
+    version_field(con, version, "calls").parse().unwrap()
+}
+
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Calls from `clients` connections until stopped; every reply is checked.
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl Load {
+    fn start(url: String, clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicU64::new(0));
+        let threads = (0..clients)
+            .map(|c| {
+                let (stop, ok, url) = (stop.clone(), ok.clone(), url.clone());
+                std::thread::spawn(move || {
+                    let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+                    let mut failures = Vec::new();
+                    let mut n = 0u64;
+                    while !stop.load(Relaxed) {
+                        let payload = format!("c{c}-{n}");
+                        match call(&mut con, &payload) {
+                            Ok(r) if r == payload.to_uppercase() => {
+                                ok.fetch_add(1, Relaxed);
+                            }
+                            other => failures.push(format!("{payload}: {other:?}")),
+                        }
+                        n += 1;
+                    }
+                    failures
+                })
+            })
+            .collect();
+        Load { stop, ok, threads }
+    }
+
+    /// Waits until `more` further calls succeeded.
+    fn wait_for(&self, more: u64) {
+        let target = self.ok.load(Relaxed) + more;
+        wait_until("calls under load", || self.ok.load(Relaxed) >= target);
+    }
+
+    /// Stops the load; returns (successful calls, failures).
+    fn finish(self) -> (u64, Vec<String>) {
+        self.stop.store(true, Relaxed);
+        let failures = self
+            .threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        (self.ok.load(Relaxed), failures)
+    }
+}
+
+#[test]
+fn weights_are_honoured_and_keys_stick_to_a_version() {
+    let rig = start(&[("v1", 70, ""), ("v2", 30, "")], "");
+    let mut con = rig.server.client();
+    // 10k calls, pipelined in batches.
+    let total = 10_000;
+    for batch in 0..total / 500 {
+        let mut pipe = redis::pipe();
+        for i in 0..500 {
+            pipe.cmd("PLUGIN")
+                .arg("CALL")
+                .arg("echo")
+                .arg(format!("b{batch}-{i}"));
+        }
+        let replies: Vec<String> = pipe.query(&mut con).unwrap();
+        assert_eq!(replies.len(), 500);
+    }
+    let (v1, v2) = (calls_of(&mut con, "v1"), calls_of(&mut con, "v2"));
+    assert_eq!(v1 + v2, total as u64);
+    let share = v2 as f64 / total as f64;
+    assert!(
+        (share - 0.30).abs() <= 0.03,
+        "v2 got {share:.4} of the calls"
+    );
+
+    // Sticky: a key's calls all go to one version; the keys split by weight.
+    let mut on_v2 = 0;
+    for k in 0..300 {
+        let key = format!("user:{k}");
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let who: String = redis::cmd("PLUGIN")
+                .arg(&["CALL", "echo", "WHO", "KEY", &key])
+                .query(&mut con)
+                .unwrap();
+            seen.push(who.split('/').next().unwrap().to_string());
+        }
+        assert!(seen.iter().all(|v| *v == seen[0]), "{key}: {seen:?}");
+        on_v2 += usize::from(seen[0] == "v2");
+    }
+    assert!((40..=140).contains(&on_v2), "{on_v2} of 300 keys on v2");
+
+    // Bad input: clear errors.
+    let mut err = |args: &[&str]| {
+        redis::cmd("PLUGIN")
+            .arg(args)
+            .query::<String>(&mut con)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(err(&["WEIGHT", "echo", "v9", "5"]).contains("no such version"));
+    assert!(err(&["WEIGHT", "echo", "v1", "-1"]).contains("0-10000"));
+    assert!(err(&["WEIGHT", "nope", "v1", "5"]).contains("no such plugin"));
+    assert!(err(&["ROLLBACK", "echo"]).contains("no previous weights"));
+    assert!(err(&["CALL", "echo", "x", "KEX", "k"]).contains("syntax"));
+}
+
+#[test]
+fn weight_promote_and_rollback_under_load_lose_no_call() {
+    let rig = start(&[("v1", 90, ""), ("v2", 10, "")], "instances = 2");
+    let mut con = rig.server.client();
+    let load = Load::start(rig.server.url(), 4);
+    load.wait_for(300);
+    assert_eq!(plugin(&mut con, &["WEIGHT", "echo", "v2", "50"]), "OK");
+    load.wait_for(300);
+    assert_eq!(plugin(&mut con, &["PROMOTE", "echo", "v2"]), "OK");
+    // v1 drains, then its processes stop.
+    wait_until("v1 stopped", || {
+        version_field(&mut con, "v1", "state") == "stopped"
+    });
+    let v1_calls = calls_of(&mut con, "v1");
+    load.wait_for(300);
+    assert_eq!(calls_of(&mut con, "v1"), v1_calls, "v1 has weight 0");
+    // Back to the weights before PROMOTE (v1 90, v2 50): v1 starts again.
+    assert_eq!(plugin(&mut con, &["ROLLBACK", "echo"]), "OK");
+    assert_eq!(version_field(&mut con, "v1", "weight"), "90");
+    wait_until("v1 running again", || {
+        version_field(&mut con, "v1", "state") == "running"
+    });
+    load.wait_for(300);
+    assert!(calls_of(&mut con, "v1") > v1_calls, "v1 serves again");
+    assert_eq!(plugin(&mut con, &["PROMOTE", "echo", "v1"]), "OK");
+    load.wait_for(300);
+    assert_eq!(plugin(&mut con, &["ROLLBACK", "echo"]), "OK");
+    load.wait_for(300);
+    let (ok, failures) = load.finish();
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(ok >= 1800);
+    let i = info(&mut con);
+    assert_eq!((i["errors"].as_str(), i["timeouts"].as_str()), ("0", "0"));
+}
+
+#[test]
+fn auto_rollback_takes_a_broken_version_out_of_traffic() {
+    let rig = start(
+        &[("v1", 80, ""), ("v2", 20, "ECHO_FAIL = \"1\"")],
+        "rollback = { error_rate = 0.05, window_s = 2 }",
+    );
+    let mut con = rig.server.client();
+    let mut failed = 0;
+    wait_until("the automatic rollback", || {
+        for i in 0..50 {
+            failed += usize::from(call(&mut con, &format!("x{i}")).is_err());
+        }
+        info(&mut con)["rollbacks"] == "1"
+    });
+    assert!(failed > 0, "v2 is broken");
+    let i = info(&mut con);
+    assert!(i["last_rollback"].starts_with("v2 error rate"), "{i:?}");
+    assert_eq!(version_field(&mut con, "v2", "weight"), "0");
+    assert_eq!(version_field(&mut con, "v1", "weight"), "100");
+    for i in 0..300 {
+        assert_eq!(call(&mut con, &format!("y{i}")).unwrap(), format!("Y{i}"));
+    }
+    // Shown in INFO (and so in /metrics, label version).
+    let text: String = redis::cmd("INFO").arg("plugins").query(&mut con).unwrap();
+    assert!(text.contains("plugin_echo;version=v2:weight=0,"), "{text}");
+    // The baseline is never judged; ROLLBACK restores the broken weights.
+    assert_eq!(plugin(&mut con, &["ROLLBACK", "echo"]), "OK");
+    assert_eq!(version_field(&mut con, "v2", "weight"), "20");
+}
+
+#[test]
+fn kill_9_of_an_instance_mid_burst_loses_nothing() {
+    let rig = start(&[("v1", 50, ""), ("v2", 50, "")], "instances = 2");
+    let mut con = rig.server.client();
+    let load = Load::start(rig.server.url(), 4);
+    load.wait_for(300);
+    for victim in [0, 3] {
+        let pids = info(&mut con)["pid"].clone();
+        let pid = pids.split(',').nth(victim).unwrap().to_string();
+        let status = Command::new("kill").args(["-9", &pid]).status().unwrap();
+        assert!(status.success());
+        wait_until("the instance restarted", || {
+            let now = info(&mut con)["pid"].clone();
+            let p = now.split(',').nth(victim).unwrap().to_string();
+            p != pid && p != "0"
+        });
+        load.wait_for(300);
+    }
+    let (ok, failures) = load.finish();
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(ok >= 900);
+    assert_eq!(info(&mut con)["restarts"], "2");
+}
