@@ -234,6 +234,13 @@ impl<'a, P: Protocol> Worker<'a, P> {
         }
         let pipeline = self.args.pipeline.max(1);
         let group = i..i + self.group;
+        if self.args.lockstep
+            && self.conns[group.clone()]
+                .iter()
+                .any(|c| !c.inflight.is_empty())
+        {
+            return;
+        }
         loop {
             let in_flight: usize = self.conns[group.clone()]
                 .iter()
@@ -416,7 +423,13 @@ impl<'a, P: Protocol> Worker<'a, P> {
         // (new requests go to `pending`; `fail` only clears it, which keeps the allocation),
         // and `self.conns` is never resized, so the pointer stays valid until the completion
         // clears `send_busy`; teardown waits for every completion before dropping buffers.
-        unsafe { ring::push(&mut self.ring, &sqe) }
+        unsafe { ring::push(&mut self.ring, &sqe) }?;
+        if self.args.lockstep {
+            // Like redis-benchmark's write(): this connection's send reaches the kernel
+            // on its own, not batched with the other connections' sends.
+            self.ring.submit()?;
+        }
+        Ok(())
     }
 
     fn post_recv(&mut self, i: usize) -> io::Result<()> {
