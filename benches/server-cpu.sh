@@ -66,7 +66,10 @@ start_server() { # name binary port
     floor-epoll) taskset -c 0 "$floor" --port "$port" >"$scratch/$1.log" 2>&1 & ;;
     floor-uring) taskset -c 0 "$floor" --port "$port" --uring >"$scratch/$1.log" 2>&1 & ;;
     *)
+        # No load shedding: every measured request does its work (Redis sheds none),
+        # also when other jobs share the machine.
         taskset -c 0 "$bin" --port "$port" --threads 1 --maxmemory 256mb --fresh \
+            --overload-delay-target-us 0 \
             --cache-file "$scratch/$1-$port.cache" >"$scratch/$1.log" 2>&1 & ;;
     esac
     pid=$!
@@ -79,18 +82,19 @@ start_server() { # name binary port
 }
 
 # One client run: prints "ops_per_sec p99_us".
-drive() { # client op pipeline requests port
-    local client=$1 op=$2 p=$3 n=$4 port=$5
+drive() { # client op pipeline requests port server
+    local client=$1 op=$2 p=$3 n=$4 port=$5 server=$6
     if [ "$client" = redis-benchmark ]; then
         taskset -c 1 redis-benchmark -p "$port" -c 50 -n "$n" -P "$p" -r 100000 -d 32 \
             -t "$op" --csv 2>/dev/null | awk -F, 'NR==2 {gsub(/"/,""); print $2, $7 * 1000}'
     else
-        local ratio=1:0 json=$scratch/lg.json mode=()
+        local ratio=1:0 json=$scratch/lg.json mode=() errors=0
         [ "$op" = get ] && ratio=0:1
         [ "$client" = loadgen-lockstep ] && mode=(--lockstep)
         # The floor servers answer $-1 to SET too: not an error worth stopping for.
+        [[ $server = floor-* ]] && errors=1
         taskset -c 1 "$loadgen" -s "127.0.0.1:$port" -t 1 -c 50 -p "$p" --ratio "$ratio" \
-            "${mode[@]}" --max-errors 1 --keys 100000 --value-size 32 -n "$n" --json "$json" \
+            "${mode[@]}" --max-errors "$errors" --keys 100000 --value-size 32 -n "$n" --json "$json" \
             >/dev/null 2>&1
         python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["ops_per_sec"], j["latency_us"]["all"]["p99"])' "$json"
     fi
@@ -109,7 +113,7 @@ measure() { # name binary round
             for op in $ops; do
                 local before after res us user
                 before=$(cpu_ticks "$pid")
-                res=$(drive "$client" "$op" "$p" "$n" "$port")
+                res=$(drive "$client" "$op" "$p" "$n" "$port" "$(basename "$bin")")
                 after=$(cpu_ticks "$pid")
                 # clock ticks (100 Hz) -> microseconds per op: all, then user space only
                 read -r us user < <(echo "$before $after" |
