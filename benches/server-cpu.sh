@@ -1,63 +1,173 @@
 #!/usr/bin/env bash
-# Server CPU time per operation, Citadel vs redis-server, in one run.
+# Server CPU time per operation of several servers, in one run, with two
+# clients side by side: redis-benchmark (the reference: what users run) and
+# the bundled citadel-loadgen in --lockstep mode (it writes like
+# redis-benchmark: a connection's next pipeline goes out, in one write and one
+# syscall, only once every reply of the previous one arrived).
 #
-# Both servers are pinned to core 0 (citadel --threads 1, cache file in /dev/shm;
-# redis --save '' --appendonly no), the bundled load generator to core 1. For each of
-# SET and GET at pipeline 1 and 16 with 50 connections, `citadel-loadgen compare`
-# prefills, then drives each server for a fixed number of requests in alternating
-# rounds and reads the server's utime+stime from /proc/<pid>/stat around each run.
-# Prints one markdown table of medians and the Citadel/Redis ratios.
+# Each server runs pinned to core 0 (citadel --threads 1, cache file in
+# /dev/shm; redis --save '' --appendonly no), each client pinned to core 1.
+# For SET and GET at pipeline 1 and 16, 50 connections, 100k keys, 32-byte
+# values, every server is measured in every round (order rotating between
+# rounds), reading the server's utime and stime from /proc/<pid>/stat around
+# each client run. Besides Citadel and Redis it measures the floor servers
+# (benches/src/bin/floor_server.rs: read, count the commands, answer $-1 to
+# each; epoll and io_uring variants): what a request costs with no parsing and
+# no cache. Prints a markdown table of medians, each server's CPU per op and
+# p99 as a ratio to redis-server's, and Citadel's user-space CPU per op above
+# each floor (hardware cycle counters are not available in this VM, so
+# user time stands in for cycles:u).
 #
 # Usage: benches/server-cpu.sh [ROUNDS] [REQUESTS_P1] [REQUESTS_P16]
-# Env:   CARGO_TARGET_DIR (where the release binaries are built), OUT (result directory),
-#        CITADEL (a citadel binary to measure instead of the one built here).
+# Env:   SERVERS   space-separated name=binary pairs; a binary named
+#                  redis-server runs as Redis, floor-epoll / floor-uring as the
+#                  floor server's variants, anything else as citadel. Default:
+#                  "citadel=target/release/citadel redis=redis-server
+#                   floor-epoll=floor-epoll floor-uring=floor-uring".
+#        CLIENTS   any of "redis-benchmark loadgen-lockstep loadgen" (the last:
+#                  the loadgen's default, pipelines topped up as replies
+#                  arrive); default "redis-benchmark loadgen-lockstep".
+#        OPS       default "set get";  PIPELINES  default "1 16".
+#        OUT       result directory (default target/server-cpu).
 set -euo pipefail
 
 rounds=${1:-3}
-n_p1=${2:-500000}
-n_p16=${3:-4000000}
+n_p1=${2:-300000}
+n_p16=${3:-3000000}
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 out=${OUT:-$target/server-cpu}
-# The compare harness keeps citadel's cache file in its out dir: keep that in RAM.
-scratch=$(mktemp -d /dev/shm/citadel-server-cpu.XXXXXX)
-trap 'rm -rf "$scratch"' EXIT
-mkdir -p "$out"
-
-(cd "$root" && cargo build --release -q -p citadel-server -p citadel-loadgen)
+servers=${SERVERS:-"citadel=$target/release/citadel redis=redis-server floor-epoll=floor-epoll floor-uring=floor-uring"}
+clients=${CLIENTS:-"redis-benchmark loadgen-lockstep"}
+ops=${OPS:-"set get"}
+pipelines=${PIPELINES:-"1 16"}
 loadgen=$target/release/citadel-loadgen
-citadel=${CITADEL:-$target/release/citadel}
+floor=$target/release/floor-server
+mkdir -p "$out"
+: >"$out/samples.tsv"
+command -v redis-benchmark >/dev/null || { echo "redis-benchmark missing (apt-get install redis-tools)" >&2; exit 1; }
+[ -n "${NO_BUILD:-}" ] || (cd "$root" && cargo build --release -q -p citadel-server -p citadel-loadgen &&
+    cargo build --release -q -p citadel-benches --bin floor-server)
 
-run() { # op ratio pipeline requests
-    local dir=$scratch/$1-p$3
-    mkdir -p "$dir"
-    echo "== $1 pipeline $3: $4 requests x $rounds rounds" >&2
-    # compare runs the load on --load-cpu and pins the servers to --server-cpu.
-    "$loadgen" compare --citadel "$citadel" --only citadel,redis \
-        --server-cpu 0 --load-cpu 1 --server-threads 1 --rounds "$rounds" \
-        -c 50 -p "$3" --ratio "$2" -n "$4" --out-dir "$dir" >/dev/null
-    cp "$dir/compare.json" "$out/$1-p$3.json"
+scratch=$(mktemp -d /dev/shm/citadel-server-cpu.XXXXXX)
+pid=""
+cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$scratch"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; } # utime stime (clock ticks)
+
+start_server() { # name binary port
+    local bin=$2 port=$3
+    case "$(basename "$bin")" in
+    redis-server)
+        taskset -c 0 "$bin" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+            --daemonize no >"$scratch/$1.log" 2>&1 & ;;
+    floor-epoll) taskset -c 0 "$floor" --port "$port" >"$scratch/$1.log" 2>&1 & ;;
+    floor-uring) taskset -c 0 "$floor" --port "$port" --uring >"$scratch/$1.log" 2>&1 & ;;
+    *)
+        # No load shedding: every measured request does its work (Redis sheds none),
+        # also when other jobs share the machine.
+        taskset -c 0 "$bin" --port "$port" --threads 1 --maxmemory 256mb --fresh \
+            --overload-delay-target-us 0 \
+            --cache-file "$scratch/$1-$port.cache" >"$scratch/$1.log" 2>&1 & ;;
+    esac
+    pid=$!
+    for _ in $(seq 100); do
+        redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "$1 did not start: $(cat "$scratch/$1.log")" >&2
+    exit 1
 }
 
-run SET 1:0 1 "$n_p1"
-run GET 0:1 1 "$n_p1"
-run SET 1:0 16 "$n_p16"
-run GET 0:1 16 "$n_p16"
+# One client run: prints "ops_per_sec p99_us".
+drive() { # client op pipeline requests port server
+    local client=$1 op=$2 p=$3 n=$4 port=$5 server=$6
+    if [ "$client" = redis-benchmark ]; then
+        taskset -c 1 redis-benchmark -p "$port" -c 50 -n "$n" -P "$p" -r 100000 -d 32 \
+            -t "$op" --csv 2>/dev/null | awk -F, 'NR==2 {gsub(/"/,""); print $2, $7 * 1000}'
+    else
+        local ratio=1:0 json=$scratch/lg.json mode=() errors=0
+        [ "$op" = get ] && ratio=0:1
+        [ "$client" = loadgen-lockstep ] && mode=(--lockstep)
+        # The floor servers answer $-1 to SET too: not an error worth stopping for.
+        [[ $server = floor-* ]] && errors=1
+        taskset -c 1 "$loadgen" -s "127.0.0.1:$port" -t 1 -c 50 -p "$p" --ratio "$ratio" \
+            "${mode[@]}" --max-errors "$errors" --keys 100000 --value-size 32 -n "$n" --json "$json" \
+            >/dev/null 2>&1
+        python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["ops_per_sec"], j["latency_us"]["all"]["p99"])' "$json"
+    fi
+}
 
-{
-    echo "| op | pipeline | server | ops/s | p50 µs | p99 µs | server CPU µs/op | CPU/op Citadel/Redis | p99 Citadel/Redis |"
-    echo "|---|---:|---|---:|---:|---:|---:|---:|---:|"
-    for f in SET-p1 GET-p1 SET-p16 GET-p16; do
-        jq -r --arg op "${f%-p*}" --arg p "${f#*-p}" '
-          (.summaries | map({(.server): .}) | add) as $s
-          | ($s.citadel.server_cpu_per_mops / $s.redis.server_cpu_per_mops) as $cpu
-          | ($s.citadel.p99_us / $s.redis.p99_us) as $p99
-          | ["citadel", "redis"][] as $k | $s[$k]
-          | "| \($op) | \($p) | \($k) | \(.ops_per_sec | round) | \(.p50_us * 10 | round / 10) | \(.p99_us * 10 | round / 10) | \(.server_cpu_per_mops * 100 | round / 100) | "
-            + (if $k == "citadel" then "**\($cpu * 100 | round / 100)x** | \($p99 * 100 | round / 100)x |" else " | |" end)
-        ' "$out/$f.json"
+measure() { # name binary round
+    local name=$1 bin=$2 round=$3 port
+    port=$(free_port)
+    start_server "$name" "$bin" "$port"
+    # Prefill every key once, so GETs hit.
+    taskset -c 1 redis-benchmark -p "$port" -c 50 -n 100000 -P 16 -r 100000 -d 32 -t set -q >/dev/null 2>&1
+    for client in $clients; do
+        for p in $pipelines; do
+            local n=$n_p1
+            [ "$p" = 16 ] && n=$n_p16
+            for op in $ops; do
+                local before after res us user
+                before=$(cpu_ticks "$pid")
+                res=$(drive "$client" "$op" "$p" "$n" "$port" "$(basename "$bin")")
+                after=$(cpu_ticks "$pid")
+                # clock ticks (100 Hz) -> microseconds per op: all, then user space only
+                read -r us user < <(echo "$before $after" |
+                    awk -v n="$n" '{printf "%.4f %.4f\n", ($3 + $4 - $1 - $2) * 10000 / n, ($3 - $1) * 10000 / n}')
+                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$client" "$op" "$p" "$name" "$us" "$user" "$res" \
+                    >>"$out/samples.tsv"
+                echo "round $round $client $op p$p $name: ${us} us/op, user ${user} (ops/s p99_us: $res)" >&2
+            done
+        done
     done
-    echo
-    echo "Medians of $rounds alternating rounds; 50 connections, 100k keys, 32-byte values;"
-    echo "$n_p1 requests per run at pipeline 1, $n_p16 at pipeline 16; server CPU = utime+stime."
-} | tee "$out/table.md"
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+}
+
+read -r -a list <<<"$servers"
+for round in $(seq "$rounds"); do
+    # Rotate the order each round so no server always runs first.
+    k=$(( (round - 1) % ${#list[@]} ))
+    for i in $(seq 0 $(( ${#list[@]} - 1 ))); do
+        entry=${list[$(( (i + k) % ${#list[@]} ))]}
+        measure "${entry%%=*}" "${entry#*=}" "$round"
+    done
+done
+
+python3 - "$out/samples.tsv" "$servers" "$rounds" <<'PY' | tee "$out/table.md"
+import sys, statistics as st
+from collections import defaultdict
+rows = defaultdict(list)
+for line in open(sys.argv[1]):
+    rnd, client, op, p, name, us, user, ops, p99 = line.split()
+    rows[(client, op, int(p), name)].append((float(us), float(user), float(ops), float(p99)))
+names = [e.split("=", 1)[0] for e in sys.argv[2].split()]
+floors = [n for n in names if n.startswith("floor")]
+ref = "redis" if "redis" in names else names[-1]
+print(f"| client | op | P | server | CPU µs/op | user µs/op | ops/s | p99 µs | CPU/op vs {ref} | p99 vs {ref} |"
+      + "".join(f" user µs/op above {f} |" for f in floors))
+print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(floors))
+for client in ("redis-benchmark", "loadgen-lockstep", "loadgen"):
+    for p in (1, 16):
+        for op in ("set", "get"):
+            med = {}
+            for n in names:
+                s = rows.get((client, op, p, n))
+                if s:
+                    med[n] = tuple(st.median(x[i] for x in s) for i in range(4))
+            r = med.get(ref)
+            for n, (us, user, ops, p99) in med.items():
+                rc = f"**{us / r[0]:.2f}x**" if r and r[0] else ""
+                rp = f"{p99 / r[3]:.2f}x" if r and r[3] else ""
+                above = "".join(
+                    f" {user - med[f][1]:+.3f} |" if f in med and n not in floors else " |" for f in floors)
+                print(f"| {client} | {op.upper()} | {p} | {n} | {us:.3f} | {user:.3f} | {ops:.0f} | {p99:.0f} | {rc} | {rp} |" + above)
+print()
+print(f"Medians of {sys.argv[3]} rounds; 50 connections, 100k keys, 32-byte values; "
+      "server CPU = utime+stime from /proc/<pid>/stat (10 ms ticks).")
+PY

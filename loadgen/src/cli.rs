@@ -145,6 +145,13 @@ pub struct WorkloadArgs {
     #[arg(short = 'p', long, default_value_t = 1)]
     pub pipeline: usize,
 
+    /// Write like redis-benchmark: a connection sends its next --pipeline requests (in
+    /// one write) only once every reply of the previous ones arrived, and each write is
+    /// its own syscall (no batching of several connections' sends into one submit).
+    /// Default: top each pipeline up as replies arrive, all sends in one submit.
+    #[arg(long)]
+    pub lockstep: bool,
+
     /// RPC only: operations per frame. Up to N queued operations travel as one Batch frame
     /// (one BatchReply back); --pipeline still counts operations in flight, so -p 16
     /// --batch 16 keeps one frame of 16 in flight (like redis-benchmark -P 16). A batch is

@@ -208,6 +208,13 @@ impl Server {
         if !extra.contains(&"--maxmemory") {
             args.extend(["--maxmemory".into(), "64mb".into()]);
         }
+        if !extra.contains(&"--overload-delay-target-us") {
+            // Core admission off: tests share two cores, where preemption
+            // stretches a turn's wall time far past the 5 ms default and
+            // a test would see -OVERLOAD where it checks something else.
+            // `tests/overload.rs` sets the target it tests.
+            args.extend(["--overload-delay-target-us".into(), "0".into()]);
+        }
         if given_rpc.is_none() {
             args.extend(["--rpc-port".into(), rpc_port.to_string()]);
         }

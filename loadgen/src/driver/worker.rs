@@ -251,6 +251,11 @@ impl<'a, P: Protocol> Worker<'a, P> {
             return;
         }
         let pipeline = self.args.pipeline.max(1);
+        if self.args.lockstep
+            && (self.sockets[i].iter()).any(|&s| !self.conns[s].inflight.is_empty())
+        {
+            return;
+        }
         loop {
             let in_flight: usize = (self.sockets[i].iter())
                 .map(|&s| self.conns[s].inflight.len())
@@ -437,7 +442,13 @@ impl<'a, P: Protocol> Worker<'a, P> {
         // and it is a heap allocation that stays put when `self.conns` grows (a node joining
         // moves the `Conn`s, not their buffers), so the pointer stays valid until the completion
         // clears `send_busy`; teardown waits for every completion before dropping buffers.
-        unsafe { ring::push(&mut self.ring, &sqe) }
+        unsafe { ring::push(&mut self.ring, &sqe) }?;
+        if self.args.lockstep {
+            // Like redis-benchmark's write(): this connection's send reaches the kernel
+            // on its own, not batched with the other connections' sends.
+            self.ring.submit()?;
+        }
+        Ok(())
     }
 
     fn post_recv(&mut self, i: usize) -> io::Result<()> {

@@ -132,6 +132,8 @@ impl Server {
                 "--threads",
                 "1",
             ])
+            // Core admission off on shared CI cores (see tests/src/lib.rs).
+            .args(["--overload-delay-target-us", "0"])
             .args(["--maxmemory", "64mb", "--cache-file"])
             .arg(scratch.join("cache"))
             .arg("--discovery-dir")

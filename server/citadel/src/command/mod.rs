@@ -59,6 +59,7 @@ mod scripting;
 mod server;
 mod session;
 mod set_options;
+mod short_name;
 mod slowlog;
 mod stats_info;
 mod strings;

@@ -1,44 +1,87 @@
-//! Overlapping a pipeline's cache misses.
+//! Overlapping a pipeline's cache misses, and parsing each command once.
 //!
 //! With many commands in one receive buffer, executing them one by one pays
 //! each key's index-bucket miss and item miss in turn. Before executing, the
-//! session skims up to `AHEAD` whole commands with a second parser and asks
-//! the cache to start loading every key's home bucket, then every matching
-//! item, so the misses of the batch overlap (see `CacheHandle::prefetch_*`).
-//! A buffer holding a single command is left alone: nothing to overlap.
+//! session skims up to `AHEAD` whole commands and asks the cache to start
+//! loading every key's home bucket, then every matching item, so the misses of
+//! the batch overlap (see `CacheHandle::prefetch_*`). A buffer holding a single
+//! command is not prefetched: nothing to overlap.
+//!
+//! The skim keeps what it parsed (each command's length and argument ranges),
+//! and the session executes those commands from it instead of parsing them a
+//! second time (`Skim::take`).
+
+use std::ops::Range;
 
 use crate::thread::ThreadCtx;
 use citadel_resp::parse::{Parsed, RequestParser};
 
 const AHEAD: usize = 32;
 
-/// Issues prefetches for the keys (first argument) of the commands at the
-/// start of `input`.
-pub fn prefetch_keys(
-    ctx: &ThreadCtx,
-    lookahead: &mut RequestParser,
-    input: &[u8],
-    max_bulk: usize,
-) {
-    let mut hashes = [0u64; AHEAD];
-    let (mut n, mut pos) = (0, 0);
-    lookahead.reset();
-    while n < AHEAD && pos < input.len() {
-        let buf = &input[pos..];
-        let Parsed::Command { end, inline: false } = lookahead.parse(buf, max_bulk, true) else {
-            break;
-        };
-        if n == 0 && pos + end == input.len() {
-            return;
+/// One skimmed command: where it starts in the input, its length, and its
+/// arguments (ranges relative to its start) in `Skim::args`.
+struct Skimmed {
+    start: usize,
+    len: usize,
+    args: Range<usize>,
+}
+
+/// The commands skimmed from the start of one input buffer.
+#[derive(Default)]
+pub struct Skim {
+    parser: RequestParser,
+    args: Vec<Range<usize>>,
+    commands: Vec<Skimmed>,
+    next: usize,
+}
+
+impl Skim {
+    /// Parses up to `AHEAD` whole commands at the start of `input` (with the
+    /// session's limits) and issues prefetches for their keys (first argument).
+    pub fn prefetch_keys(&mut self, ctx: &ThreadCtx, input: &[u8], max_bulk: usize, authed: bool) {
+        let mut hashes = [0u64; AHEAD];
+        let mut keyed = 0;
+        let mut pos = 0;
+        self.args.clear();
+        self.commands.clear();
+        self.next = 0;
+        self.parser.reset();
+        while self.commands.len() < AHEAD && pos < input.len() {
+            let buf = &input[pos..];
+            let Parsed::Command { end, inline: false } = self.parser.parse(buf, max_bulk, authed)
+            else {
+                break;
+            };
+            let first = self.args.len();
+            self.args.extend_from_slice(&self.parser.args);
+            self.commands.push(Skimmed {
+                start: pos,
+                len: end,
+                args: first..self.args.len(),
+            });
+            if pos + end == input.len() && self.commands.len() == 1 {
+                return;
+            }
+            if let Some(key) = self.parser.args.get(1) {
+                hashes[keyed] = ctx.cache.prefetch_bucket(&buf[key.clone()]);
+                keyed += 1;
+            }
+            pos += end;
         }
-        if let Some(key) = lookahead.args.get(1) {
-            hashes[n] = ctx.cache.prefetch_bucket(&buf[key.clone()]);
-            n += 1;
+        // An incomplete or bad command ends the skim; the session's own parser
+        // reads it.
+        self.parser.reset();
+        for &h in &hashes[..keyed] {
+            ctx.cache.prefetch_item(h);
         }
-        pos += end;
     }
-    lookahead.reset();
-    for &h in &hashes[..n] {
-        ctx.cache.prefetch_item(h);
+
+    /// The next skimmed command if it starts at `pos` of the input: its length
+    /// and argument ranges (relative to `pos`).
+    #[inline]
+    pub fn take(&mut self, pos: usize) -> Option<(usize, &[Range<usize>])> {
+        let c = self.commands.get(self.next).filter(|c| c.start == pos)?;
+        self.next += 1;
+        Some((c.len, &self.args[c.args.clone()]))
     }
 }

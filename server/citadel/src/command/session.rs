@@ -13,6 +13,7 @@ use super::context::{ConnState, Pending, ReplyMode};
 use super::dispatch;
 use super::error::reply_protocol_error;
 use super::pending;
+use super::prefetch::Skim;
 use crate::clients::ClientShared;
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
@@ -28,8 +29,9 @@ pub struct ConnInfo {
 pub struct Session {
     state: Arc<ServerState>,
     parser: RequestParser,
-    /// Skims ahead in a pipeline to prefetch its keys (see prefetch.rs).
-    lookahead: RequestParser,
+    /// Skims ahead in a pipeline to prefetch its keys; the commands it parsed
+    /// run without a second parse (see prefetch.rs).
+    skim: Skim,
     conn: ConnState,
 }
 
@@ -39,7 +41,7 @@ impl Session {
         Session {
             state: state.clone(),
             parser: RequestParser::default(),
-            lookahead: RequestParser::default(),
+            skim: Skim::default(),
             conn: ConnState {
                 client,
                 resp3: false,
@@ -80,7 +82,8 @@ impl Session {
         let mut need = 0;
         let mut commands = 0;
         let max_bulk = self.state.limits.proto_max_bulk_len;
-        super::prefetch::prefetch_keys(ctx, &mut self.lookahead, input, max_bulk);
+        let authed = self.conn.authed || !self.state.auth_required();
+        self.skim.prefetch_keys(ctx, input, max_bulk, authed);
         while !self.conn.close {
             if self.is_killed() {
                 self.conn.close = true;
@@ -88,7 +91,16 @@ impl Session {
             }
             let rest = &input[pos..];
             let authed = self.conn.authed || !self.state.auth_required();
-            match self.parser.parse(rest, max_bulk, authed) {
+            let skimmed = self.skim.take(pos);
+            let parsed = match skimmed {
+                Some((end, _)) => {
+                    // A command left incomplete by the last call is whole now.
+                    self.parser.reset();
+                    Parsed::Command { end, inline: false }
+                }
+                None => self.parser.parse(rest, max_bulk, authed),
+            };
+            match parsed {
                 Parsed::Incomplete { need: n } => {
                     need = n;
                     break;
@@ -100,7 +112,11 @@ impl Session {
                     self.conn.close = true;
                 }
                 Parsed::Command { end, inline } => {
-                    let args = Args::new(self.parser.buf(rest, inline), &self.parser.args);
+                    let spans = match skimmed {
+                        Some((_, spans)) => spans,
+                        None => &self.parser.args[..],
+                    };
+                    let args = Args::new(self.parser.buf(rest, inline), spans);
                     // A monitor is exempt from CLIENT PAUSE, as Redis's replicas are.
                     if !self.conn.monitor && super::pause_gate::holds(&self.state, ctx, args) {
                         // Not consumed: it runs once the pause ends.

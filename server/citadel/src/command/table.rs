@@ -4,6 +4,7 @@
 use std::sync::OnceLock;
 
 use super::context::Ctx;
+use super::short_name;
 use super::{args::Args, error::CmdResult};
 use super::{
     bitfield, bitop, bits, client, cluster, collections, config, connection, counters, debug, docs,
@@ -357,6 +358,15 @@ pub fn top_level_count() -> usize {
 struct Index {
     all: Vec<&'static CommandDef>,
     slots: Vec<u16>,
+    /// Top-level names of up to 8 bytes, by their packed word (`short_name`).
+    short: Vec<ShortSlot>,
+}
+
+#[derive(Clone, Copy)]
+struct ShortSlot {
+    packed: u64,
+    len: u8,
+    cmd: u16,
 }
 
 /// Open addressing: keep it well above the number of top-level commands.
@@ -383,19 +393,43 @@ fn index() -> &'static Index {
             }
             slots[h] = i as u16;
         }
+        let empty = ShortSlot {
+            packed: 0,
+            len: 0,
+            cmd: EMPTY,
+        };
+        let mut short = vec![empty; SLOTS];
+        for (i, def) in top_level().enumerate() {
+            let name = def.name.as_bytes();
+            if name.len() <= short_name::MAX {
+                let packed = short_name::pack(name);
+                let mut h = short_name::slot(packed, name.len(), SLOTS);
+                while short[h].cmd != EMPTY {
+                    h = (h + 1) % SLOTS;
+                }
+                short[h] = ShortSlot {
+                    packed,
+                    len: name.len() as u8,
+                    cmd: i as u16,
+                };
+            }
+        }
         for def in top_level() {
             all.extend(def.subcommands.iter());
         }
-        Index { all, slots }
+        Index { all, slots, short }
     })
 }
 
 /// Case-insensitive lookup of a top-level command: (global index, command).
 pub fn lookup(name: &[u8]) -> Option<(usize, &'static CommandDef)> {
+    let idx = index();
+    if name.len() <= short_name::MAX {
+        return lookup_short(idx, name);
+    }
     if name.len() > 32 {
         return None;
     }
-    let idx = index();
     let mut h = hash(name) % SLOTS;
     loop {
         let slot = idx.slots[h];
@@ -405,6 +439,23 @@ pub fn lookup(name: &[u8]) -> Option<(usize, &'static CommandDef)> {
         let def = idx.all[slot as usize];
         if def.name.as_bytes().eq_ignore_ascii_case(name) {
             return Some((slot as usize, def));
+        }
+        h = (h + 1) % SLOTS;
+    }
+}
+
+/// `lookup` for names of up to 8 bytes: one packed word compared per probe.
+#[inline]
+fn lookup_short(idx: &'static Index, name: &[u8]) -> Option<(usize, &'static CommandDef)> {
+    let packed = short_name::pack(name);
+    let mut h = short_name::slot(packed, name.len(), SLOTS);
+    loop {
+        let slot = idx.short[h];
+        if slot.cmd == EMPTY {
+            return None;
+        }
+        if slot.packed == packed && usize::from(slot.len) == name.len() {
+            return Some((usize::from(slot.cmd), idx.all[usize::from(slot.cmd)]));
         }
         h = (h + 1) % SLOTS;
     }
@@ -423,4 +474,27 @@ pub fn lookup_sub(parent: &'static CommandDef, sub: &[u8]) -> Option<(usize, &'s
 /// The command or subcommand with a global index.
 pub fn by_index(i: usize) -> Option<&'static CommandDef> {
     index().all.get(i).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every top-level name is found in any case, by either path (short or
+    /// long); a name with an extra byte or a NUL padding is not.
+    #[test]
+    fn lookup_finds_every_command_in_any_case() {
+        for (i, def) in top_level().enumerate() {
+            let upper = def.name.to_ascii_uppercase();
+            for name in [def.name, upper.as_str()] {
+                let (found, _) = lookup(name.as_bytes()).expect(name);
+                assert_eq!(found, i, "{name}");
+            }
+            let mut padded = def.name.as_bytes().to_vec();
+            padded.push(0);
+            assert!(lookup(&padded).is_none(), "{padded:?}");
+        }
+        assert!(lookup(b"").is_none());
+        assert!(lookup(b"nosuchcm").is_none());
+    }
 }
