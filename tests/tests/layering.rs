@@ -138,7 +138,11 @@ fn referenced(module: &[String], text: &str) -> Vec<Vec<String>> {
         let mut from = 0;
         while let Some(i) = text[from..].find(start).map(|i| i + from) {
             from = i + start.len();
-            if i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_') {
+            // Inside a longer path (`a::super::x`, the second `super::` of
+            // `super::super::x`, which the loop below walks): not a start.
+            if i > 0
+                && (bytes[i - 1].is_ascii_alphanumeric() || matches!(bytes[i - 1], b'_' | b':'))
+            {
                 continue;
             }
             let mut base: Vec<String> = match start {

@@ -50,7 +50,7 @@ pub struct ThreadCtx {
     /// Arguments of commands run inside EXEC or a script whose keyspace
     /// events depend on them, kept until the events are published
     /// (`command::key_events`).
-    pub event_args: Vec<crate::command::KeptArgs>,
+    pub event_args: Vec<KeptArgs>,
     /// Keys the running command wrote that blocked clients may wait for
     /// (signalled once it committed: `command::blocking`).
     pub written_keys: WrittenKeys,
@@ -414,4 +414,14 @@ fn deliver_line(monitors: &Monitors, waits: &mut ThreadWaits, line: &Arc<[u8]>, 
             waits.push(waiter, Completion::Monitor { client, line });
         }
     }
+}
+
+/// A copy of a command's arguments (its index in the command table, the
+/// bytes, each argument's span), kept for its keyspace events by
+/// `command::key_events` until the transaction or script commits.
+#[derive(Debug)]
+pub struct KeptArgs {
+    pub idx: usize,
+    pub buf: Vec<u8>,
+    pub spans: Vec<std::ops::Range<usize>>,
 }

@@ -149,8 +149,12 @@ impl RequestParser {
             return None;
         }
         let mut v = i64::from(first - b'0');
+        // At most 17 more digits (18 in all cannot overflow), then the CR.
         for (i, &c) in rest.iter().take(18).enumerate() {
             if c.is_ascii_digit() {
+                if i == 17 {
+                    return None;
+                }
                 v = v * 10 + i64::from(c - b'0');
                 continue;
             }
@@ -303,6 +307,7 @@ mod short_number_tests {
             "9223372036854775808",
             "99999999999999999999",
             "999999999999999999",
+            "9999999999999999999",
         ] {
             for tail in ["", "\r", "\r\n", "\rx", "\n", "x\r\n"] {
                 lines.push(format!("${body}{tail}").into_bytes());

@@ -10,7 +10,6 @@
 use citadel_cache::KeyChange;
 use citadel_settings::key_events as class;
 
-use std::ops::Range;
 use std::sync::Arc;
 
 use super::args::Args;
@@ -20,7 +19,7 @@ use super::collections::events::{
 use super::table;
 use crate::pubsub::Message;
 use crate::state::ServerState;
-use crate::thread::ThreadCtx;
+use crate::thread::{KeptArgs, ThreadCtx};
 use crate::wait::{Inboxes, Mail};
 
 /// The tag of changes no command made (the sweep on a timer).
@@ -32,32 +31,19 @@ pub const NO_COMMAND: u16 = u16::MAX;
 const ARGS_TAGS: u16 = 0x8000;
 const MAX_KEPT: usize = 0x4000;
 
-/// A copy of a command's arguments (see `ARGS_TAGS`).
-#[derive(Debug)]
-pub struct KeptArgs {
-    idx: usize,
-    buf: Vec<u8>,
-    spans: Vec<Range<usize>>,
-}
-
-impl KeptArgs {
-    fn of(idx: usize, args: Args<'_>) -> KeptArgs {
-        let mut kept = KeptArgs {
-            idx,
-            buf: Vec::new(),
-            spans: Vec::with_capacity(args.len()),
-        };
-        for arg in args.iter() {
-            let start = kept.buf.len();
-            kept.buf.extend_from_slice(arg);
-            kept.spans.push(start..kept.buf.len());
-        }
-        kept
+/// A copy of `args` of command `idx` (see `ARGS_TAGS`).
+fn keep(idx: usize, args: Args<'_>) -> KeptArgs {
+    let mut kept = KeptArgs {
+        idx,
+        buf: Vec::new(),
+        spans: Vec::with_capacity(args.len()),
+    };
+    for arg in args.iter() {
+        let start = kept.buf.len();
+        kept.buf.extend_from_slice(arg);
+        kept.spans.push(start..kept.buf.len());
     }
-
-    fn args(&self) -> Args<'_> {
-        Args::new(&self.buf, &self.spans)
-    }
+    kept
 }
 
 /// Tags the changes the cache logs from now on as command `idx`'s, run
@@ -79,7 +65,7 @@ pub fn tag_changes(
         && kept.len() < MAX_KEPT
     {
         tag = ARGS_TAGS + kept.len() as u16;
-        kept.push(KeptArgs::of(idx, args));
+        kept.push(keep(idx, args));
     }
     thread.cache.set_change_tag(tag);
 }
@@ -171,7 +157,7 @@ pub fn flush(
             .then(|| event_args.get(usize::from(tag - ARGS_TAGS)))
             .flatten();
         let (idx, args) = match kept {
-            Some(kept) => (kept.idx, Some(kept.args())),
+            Some(kept) => (kept.idx, Some(Args::new(&kept.buf, &kept.spans))),
             None => {
                 let args = command.filter(|&(idx, _)| idx == usize::from(tag));
                 (usize::from(tag), args.map(|(_, args)| args))

@@ -84,7 +84,7 @@ pub use handoff::{
 };
 pub use hotkeys::write_refused;
 pub use info::text as info_text;
-pub use key_events::{flush as flush_key_events, KeptArgs};
+pub use key_events::flush as flush_key_events;
 pub use monitor::feed_line as feed_monitor_line;
 pub use pause_gate::{pause_deadline, release_paused};
 pub use pending::call_error;

@@ -39,14 +39,14 @@ pub fn start(
     thread: &mut ThreadCtx,
     op: &Op<'_>,
 ) -> Option<(WaitKey, Box<RpcHandoff>)> {
+    if !matches!(op, Op::Get { .. } | Op::MGet(_)) || !in_handoff_window(state, thread) {
+        return None;
+    }
     let (method, keys): (Method, Vec<&[u8]>) = match op {
         Op::Get { key } => (Method::Get, vec![key]),
         Op::MGet(keys) => (Method::MGet, keys.iter().collect()),
         _ => return None,
     };
-    if !in_handoff_window(state, thread) {
-        return None;
-    }
     let forwarder = state.forwarder.get()?;
     let mut asks = HandoffAsks::default();
     let mut slots = Vec::with_capacity(keys.len());

@@ -52,7 +52,7 @@ pub struct Shared {
     /// `redis.call`'s buffers, kept between calls (taken while in use).
     pub call_scratch: Cell<CallScratch>,
     /// The running script's host (`call.rs`).
-    pub run_host: super::call::RunHost,
+    pub run_host: super::run_host::RunHost,
 }
 
 /// The buffers one `redis.call` packs its arguments and reply into.

@@ -19,6 +19,7 @@ mod call;
 pub mod convert;
 mod errors;
 mod libs;
+mod run_host;
 pub mod sandbox;
 pub mod store;
 

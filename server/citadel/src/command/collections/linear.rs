@@ -14,6 +14,7 @@ use citadel_collections::Packed;
 
 use super::paged::{update_paged_fresh, PagePlan, Step};
 use super::shape::Shape;
+pub use super::value::page_copies;
 use super::value::{load, store, Existing};
 use super::whole::{store_whole, stored};
 use crate::command::context::Ctx;
@@ -35,24 +36,6 @@ pub fn existing(item: Option<&ItemRef<'_>>, kind: ValueKind) -> Result<Option<Ex
             expire_at: item.expire_at(),
         })),
     }
-}
-
-/// The stored pages of user key `user` that `plan` planned, copied.
-pub fn page_copies(
-    items: &[Option<ItemRef<'_>>],
-    plan: &PagePlan,
-    user: usize,
-) -> Vec<(u64, Option<Vec<u8>>)> {
-    plan.pages_of(user)
-        .map(|(page, idx)| {
-            let bytes = items[idx].as_ref().map(|item| {
-                let mut value = Vec::new();
-                item.write_value_to(&mut value);
-                value
-            });
-            (page, bytes)
-        })
-        .collect()
 }
 
 /// The table of user key `user`'s paged root over the planned pages.

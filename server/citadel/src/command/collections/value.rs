@@ -129,25 +129,37 @@ pub fn load_whole(
     let existing = load(items[i].as_ref(), kind, buf)?;
     if existing.is_some() && is_paged(buf) && kind == ValueKind::ZSet {
         // A sorted set's elements are its tree's, in tree order.
-        let pages = super::linear::page_copies(items, plan, i);
+        let pages = page_copies(items, plan, i);
         *buf = citadel_collections::zset::paged::flatten(buf, &pages)?;
     } else if existing.is_some() && is_paged(buf) {
         // A missing page holds nothing (a hash or set's empty bucket).
-        let mut pages = Vec::new();
-        for (_, at) in plan.pages_of(i) {
-            if let Some(item) = &items[at] {
-                let mut page = Vec::new();
-                item.write_value_to(&mut page);
-                pages.push(page);
-            }
-        }
-        let parsed: Vec<Packed<'_>> = pages
-            .iter()
-            .map(|p| Packed::parse(p))
+        let pages = page_copies(items, plan, i);
+        let parsed: Vec<Packed<'_>> = (pages.iter())
+            .filter_map(|(_, page)| page.as_deref())
+            .map(Packed::parse)
             .collect::<Result<_, _>>()?;
         *buf = flatten(parsed)?;
     }
     Ok(existing)
+}
+
+/// The stored pages of user key `user` that `plan` planned, copied (None:
+/// a page not stored).
+pub fn page_copies(
+    items: &[Option<ItemRef<'_>>],
+    plan: &PagePlan,
+    user: usize,
+) -> Vec<(u64, Option<Vec<u8>>)> {
+    plan.pages_of(user)
+        .map(|(page, idx)| {
+            let bytes = items[idx].as_ref().map(|item| {
+                let mut value = Vec::new();
+                item.write_value_to(&mut value);
+                value
+            });
+            (page, bytes)
+        })
+        .collect()
 }
 
 /// Reads `key` whole as a `kind` collection into `buf` (packed form):
