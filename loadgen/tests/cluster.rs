@@ -68,38 +68,7 @@ fn mget_groups_are_served_whole_by_their_node() {
 #[test]
 fn moved_and_ask_redirects_are_followed_while_the_load_runs() {
     let cluster = RedisCluster::start(3);
-    let seed = cluster.seed();
-    // Sequential keys over 200: after the pause every connection still
-    // walks the whole key space, so both changed slots are asked for.
-    let (mut cmd, json) = loadgen(&cluster_load(
-        &seed,
-        &[
-            "-p",
-            "4",
-            "--keys",
-            "200",
-            "--key-dist",
-            "sequential",
-            "--rate",
-            "400",
-            "--duration",
-            "4s",
-        ],
-    ));
-    let before = cluster.commands();
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while cluster.commands() < before + 10 {
-        assert!(
-            Instant::now() < deadline,
-            "the load never reached the cluster"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let (child, json) = sequential_load(&cluster);
     // Freeze the load generator with its slot map, change the cluster under it.
     let pid = child.id().to_string();
     assert!(std::process::Command::new("kill")
@@ -146,36 +115,7 @@ fn moved_and_ask_redirects_are_followed_while_the_load_runs() {
 #[test]
 fn a_node_that_joins_mid_run_gets_connected_and_served() {
     let mut cluster = RedisCluster::start(3);
-    let seed = cluster.seed();
-    let (mut cmd, json) = loadgen(&cluster_load(
-        &seed,
-        &[
-            "-p",
-            "4",
-            "--keys",
-            "200",
-            "--key-dist",
-            "sequential",
-            "--rate",
-            "400",
-            "--duration",
-            "4s",
-        ],
-    ));
-    let before = cluster.commands();
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while cluster.commands() < before + 10 {
-        assert!(
-            Instant::now() < deadline,
-            "the load never reached the cluster"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let (child, json) = sequential_load(&cluster);
     // A fourth master joins and takes a slot the load keeps asking for.
     let newcomer = cluster.add_master();
     let slot = cluster.slot("key:0");
@@ -209,4 +149,41 @@ fn newcomer_commands(cluster: &RedisCluster, port: u16) -> u64 {
                 .ok()
         })
         .sum()
+}
+
+/// Starts a 4-second open-loop load (sequential keys over 200, so every
+/// connection keeps walking the whole key space and any changed slot is
+/// asked for again) and returns once it reaches the cluster.
+fn sequential_load(cluster: &RedisCluster) -> (std::process::Child, std::path::PathBuf) {
+    let seed = cluster.seed();
+    let (mut cmd, json) = loadgen(&cluster_load(
+        &seed,
+        &[
+            "-p",
+            "4",
+            "--keys",
+            "200",
+            "--key-dist",
+            "sequential",
+            "--rate",
+            "400",
+            "--duration",
+            "4s",
+        ],
+    ));
+    let before = cluster.commands();
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cluster.commands() < before + 10 {
+        assert!(
+            Instant::now() < deadline,
+            "the load never reached the cluster"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (child, json)
 }
