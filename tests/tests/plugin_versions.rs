@@ -128,14 +128,22 @@ impl Load {
     }
 
     /// Stops the load; returns (successful calls, failures).
-    fn finish(self) -> (u64, Vec<String>) {
+    /// Stops the clients; the calls that succeeded, after checking that
+    /// none failed.
+    fn finish(self) -> u64 {
         self.stop.store(true, Relaxed);
-        let failures = self
+        let failures: Vec<String> = self
             .threads
             .into_iter()
             .flat_map(|t| t.join().unwrap())
             .collect();
-        (self.ok.load(Relaxed), failures)
+        assert!(
+            failures.is_empty(),
+            "{} failed: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(5)]
+        );
+        self.ok.load(Relaxed)
     }
 }
 
@@ -224,13 +232,7 @@ fn weight_promote_and_rollback_under_load_lose_no_call() {
     load.wait_for(300);
     assert_eq!(plugin(&mut con, &["ROLLBACK", "echo"]), "OK");
     load.wait_for(300);
-    let (ok, failures) = load.finish();
-    assert!(
-        failures.is_empty(),
-        "{} failed: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
-    );
+    let ok = load.finish();
     assert!(ok >= 1800);
     let i = info(&mut con);
     assert_eq!((i["errors"].as_str(), i["timeouts"].as_str()), ("0", "0"));
@@ -284,13 +286,7 @@ fn kill_9_of_an_instance_mid_burst_loses_nothing() {
         });
         load.wait_for(300);
     }
-    let (ok, failures) = load.finish();
-    assert!(
-        failures.is_empty(),
-        "{} failed: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
-    );
+    let ok = load.finish();
     assert!(ok >= 900);
     assert_eq!(info(&mut con)["restarts"], "2");
 }
