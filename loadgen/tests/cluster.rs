@@ -91,15 +91,7 @@ fn moved_and_ask_redirects_are_followed_while_the_load_runs() {
         .unwrap()
         .success());
 
-    let out = child.wait_with_output().unwrap();
-    let report = read_json(&json, &out);
-    assert!(
-        out.status.success(),
-        "{}\n{report}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(u(&report, "errors"), 0, "{report}");
-    assert!(u(&report, "cluster.moved") >= 1, "{report}");
+    let report = finished_without_errors(child, &json);
     assert!(u(&report, "cluster.ask") >= 1, "{report}");
     // The ASKed writes landed on the importing node.
     let on_target: u64 = cluster
@@ -122,15 +114,7 @@ fn a_node_that_joins_mid_run_gets_connected_and_served() {
     cluster.move_slot(slot, newcomer);
     let served_before: u64 = newcomer_commands(&cluster, newcomer);
 
-    let out = child.wait_with_output().unwrap();
-    let report = read_json(&json, &out);
-    assert!(
-        out.status.success(),
-        "{}\n{report}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(u(&report, "errors"), 0, "{report}");
-    assert!(u(&report, "cluster.moved") >= 1, "{report}");
+    finished_without_errors(child, &json);
     let served = newcomer_commands(&cluster, newcomer) - served_before;
     assert!(served >= 1, "the newcomer served {served} commands");
 }
@@ -186,4 +170,22 @@ fn sequential_load(cluster: &RedisCluster) -> (std::process::Child, std::path::P
         std::thread::sleep(Duration::from_millis(5));
     }
     (child, json)
+}
+
+/// Waits for the load to end; its report, after checking it ran with no
+/// error and followed at least one -MOVED.
+fn finished_without_errors(
+    child: std::process::Child,
+    json: &std::path::PathBuf,
+) -> serde_json::Value {
+    let out = child.wait_with_output().unwrap();
+    let report = read_json(json, &out);
+    assert!(
+        out.status.success(),
+        "{}\n{report}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(u(&report, "errors"), 0, "{report}");
+    assert!(u(&report, "cluster.moved") >= 1, "{report}");
+    report
 }
