@@ -2,6 +2,8 @@
 //! configuration, cores, per-instance process status and call statistics.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use super::config::PluginConfig;
 use super::stats::CallStats;
@@ -61,6 +63,21 @@ pub struct InstanceStatus {
     /// Moving average of its call latency (µs, weight 1/8 per reply; 0
     /// before its first): what latency-aware balancing compares.
     pub ewma_us: AtomicU64,
+    /// When it last answered (`clock_ms`): the average fades while it is
+    /// not asked (see [`DECAY_HALF_LIFE_MS`]).
+    pub observed_ms: AtomicU64,
+}
+
+/// An instance's latency average halves for every this many ms it went
+/// without a reply, so one that was slow, and so stopped being chosen, is
+/// tried again after a while and its average learnt anew instead of
+/// keeping it out for good.
+pub const DECAY_HALF_LIFE_MS: u64 = 5000;
+
+/// Milliseconds on a process-wide monotonic clock.
+pub fn clock_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
 impl InstanceStatus {
@@ -75,19 +92,37 @@ impl InstanceStatus {
     /// Takes one reply's latency into the moving average (threads race on
     /// it; a lost update only delays the average by one sample).
     pub fn observe_latency(&self, us: u64) {
-        let old = self.ewma_us.load(Relaxed);
+        let now = clock_ms();
+        let old = self.average_at(now);
         let new = if old == 0 {
             us.max(1)
         } else {
             (old * 7 + us) / 8
         };
         self.ewma_us.store(new.max(1), Relaxed);
+        self.observed_ms.store(now, Relaxed);
     }
 
-    /// Its balancing cost: EWMA latency × (in flight + 1).
+    /// Its balancing cost: the latency average (faded while unasked) ×
+    /// (in flight + 1).
     pub fn load_score(&self) -> u64 {
-        let ewma = self.ewma_us.load(Relaxed).max(1);
-        ewma.saturating_mul(self.in_flight.load(Relaxed) + 1)
+        self.score_at(clock_ms())
+    }
+
+    fn score_at(&self, now_ms: u64) -> u64 {
+        let average = self.average_at(now_ms).max(1);
+        average.saturating_mul(self.in_flight.load(Relaxed) + 1)
+    }
+
+    /// The latency average at `now_ms`, halved per half-life since the
+    /// last reply.
+    fn average_at(&self, now_ms: u64) -> u64 {
+        let idle = now_ms.saturating_sub(self.observed_ms.load(Relaxed));
+        let halvings = idle / DECAY_HALF_LIFE_MS;
+        self.ewma_us
+            .load(Relaxed)
+            .checked_shr(halvings as u32)
+            .unwrap_or(0)
     }
 }
 
@@ -156,4 +191,30 @@ impl PluginShared {
 
 fn join(parts: impl Iterator<Item = String>) -> String {
     parts.collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unasked_slow_instance_fades_back_into_choice() {
+        let slow = InstanceStatus::default();
+        slow.ewma_us.store(10_000, Relaxed);
+        slow.observed_ms.store(5_000, Relaxed);
+        let healthy = InstanceStatus::default();
+        healthy.ewma_us.store(1_000, Relaxed);
+        healthy.in_flight.store(1, Relaxed);
+        let healthy_at = |now: u64| {
+            healthy.observed_ms.store(now, Relaxed);
+            healthy.score_at(now)
+        };
+        let after = |half_lives: u64| 5_000 + half_lives * DECAY_HALF_LIFE_MS;
+        // Just after its last reply it is avoided ...
+        assert!(slow.score_at(5_100) > healthy_at(5_100));
+        // ... halving each half-life it goes unasked, until it is tried again.
+        assert_eq!(slow.score_at(after(1)), 5_000);
+        assert!(slow.score_at(after(4)) < healthy_at(after(4)));
+        assert_eq!(slow.score_at(after(64)), 1);
+    }
 }
