@@ -188,6 +188,24 @@ fn weights_are_honoured_and_keys_stick_to_a_version() {
         on_v2 += usize::from(seen[0] == "v2");
     }
     assert!((40..=140).contains(&on_v2), "{on_v2} of 300 keys on v2");
+    // An RPC call naming the key (option `key=K`) lands on the same version.
+    let mut rpc = citadel_tests::rpc::RawRpc::tcp(rig.server.rpc_port);
+    for k in 0..50 {
+        let key = format!("user:{k}");
+        let resp: String = redis::cmd("PLUGIN")
+            .arg(&["CALL", "echo", "WHO", "KEY", &key])
+            .query(&mut con)
+            .unwrap();
+        let options = format!("key={key}");
+        let reply = rpc.call(|w| w.call("echo", b"WHO", &options)).payload();
+        let version = |who: &[u8]| {
+            String::from_utf8_lossy(who)
+                .split('/')
+                .next()
+                .map(String::from)
+        };
+        assert_eq!(version(&reply), version(resp.as_bytes()), "{key}");
+    }
 
     // Bad input: clear errors.
     let mut err = |args: &[&str]| {

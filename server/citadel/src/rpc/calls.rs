@@ -59,7 +59,7 @@ pub fn start(
         Caller::Client,
         plugin,
         Format::Raw,
-        None,
+        call_key(options),
         payload.len(),
         fill,
     ) {
@@ -74,6 +74,17 @@ pub fn start(
             })
         }
     }
+}
+
+/// A plugin call's key from the RPC options text (`key=K`, among
+/// `;`-separated options): its version is then chosen by the key, as
+/// `PLUGIN CALL ... KEY k` chooses it, so one key's calls stay on one
+/// version (a key holding `;` cannot be given this way).
+fn call_key(options: &str) -> Option<&[u8]> {
+    options
+        .split(';')
+        .find_map(|part| part.trim_start().strip_prefix("key="))
+        .map(str::as_bytes)
 }
 
 /// A pipeline call's input and options from the RPC options text:
