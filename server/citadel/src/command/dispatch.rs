@@ -204,7 +204,7 @@ pub fn execute(ctx: &mut Ctx<'_>, idx: usize, def: &'static CommandDef, args: Ar
 /// read is about half of what `Instant::now` and `elapsed` cost together
 /// (their checked timespec arithmetic).
 #[inline]
-fn monotonic_nanos() -> u64 {
+pub fn monotonic_nanos() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -386,18 +386,13 @@ pub fn mark_written(
     thread: &mut ThreadCtx,
     keys: impl FnOnce(&mut dyn FnMut(&[u8])),
 ) {
-    let window = match state.cluster.get() {
-        Some(node) => node.handoff.window,
-        None => None,
-    };
-    let now = thread.cache.now_ms();
-    let (Some(window), Some(view)) = (window, thread.cluster.as_mut()) else {
+    if !in_window(state, thread) {
+        return;
+    }
+    let Some(view) = thread.cluster.as_mut() else {
         return;
     };
     let topology = view.current();
-    if !topology.in_handoff_window(window, now) {
-        return;
-    }
     keys(&mut |key| {
         if topology.previous_owner(key_slot(key)).is_some() {
             topology.written.mark(key);

@@ -76,6 +76,7 @@ pub(crate) mod tests;
 pub use crate::glob::glob_match;
 pub use context::{Ctx, Pending, ResumeFn};
 pub use counters::add as add_to_integer;
+pub use dispatch::monotonic_nanos;
 pub use error::CmdError;
 pub use handoff::{
     in_window as in_handoff_window, mark_written, replies_by_key as handoff_replies,

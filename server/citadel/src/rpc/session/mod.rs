@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use citadel_net::{Progress, Waiter};
 use citadel_proto::rpc::{
@@ -333,7 +332,7 @@ impl RpcSession {
         out: &mut Vec<u8>,
     ) {
         let (id, method) = (req.id, req.op.method());
-        let started = thread.stats.telemetry.is_some().then(Instant::now);
+        let started = (thread.stats.telemetry.is_some()).then(crate::command::monotonic_nanos);
         let result = if req.expired_at(thread.cache.now_ms()) {
             Err(RpcError::Deadline)
         } else if !self.authed && !matches!(req.op, Op::Hello { .. }) {
@@ -552,9 +551,9 @@ impl Drop for RpcSession {
 
 /// One request's count and time in the stats region (`metrics::rpc_ran`).
 #[inline]
-fn record(thread: &ThreadCtx, method: Method, started: Option<Instant>, failed: bool) {
+fn record(thread: &ThreadCtx, method: Method, started: Option<u64>, failed: bool) {
     if let (Some(slot), Some(started)) = (&thread.stats.telemetry, started) {
-        let nanos = started.elapsed().as_nanos() as u64;
+        let nanos = crate::command::monotonic_nanos().saturating_sub(started);
         crate::metrics::rpc_ran(slot, method, nanos, failed);
     }
 }
