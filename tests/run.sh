@@ -37,7 +37,8 @@ install_deps() {
     command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
     pkg-config --exists libavcodec libavformat libavutil libswscale libavfilter libavdevice 2>/dev/null \
         || missing+=(pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev libavdevice-dev)
-    compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null || missing+=(libclang-dev)
+    # (libclang itself: libclang-cpp, which other packages pull in, is not it.)
+    compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null || missing+=(libclang-dev)
     [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
     # Cluster membership tests start their own etcd (the package's service,
     # if the host starts one, is on the default ports the tests never use).
