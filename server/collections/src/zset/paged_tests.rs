@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::paged::{build, flatten, ZRoot};
-use super::tree::{Key, Miss, Tree};
+use super::tree::{decode_inner, decode_leaf, Child, Key, Miss, Tree, LEAF_ENTRIES};
 use crate::packed::Packed;
 
 /// Pages as stored, and the root.
@@ -47,6 +47,24 @@ impl Store {
                 Err(Miss::Corrupt) => panic!("corrupt"),
             }
         }
+    }
+}
+
+impl Store {
+    /// Entries per leaf, walking down from the root's top.
+    fn leaf_sizes(&self) -> Vec<usize> {
+        let root = ZRoot::parse(&self.root).expect("root");
+        let mut level: Vec<Child> = root.tree.top.clone();
+        for _ in 1..root.tree.height {
+            level = level
+                .iter()
+                .flat_map(|c| decode_inner(&self.pages[&c.page]).expect("inner"))
+                .collect();
+        }
+        level
+            .iter()
+            .map(|c| decode_leaf(&self.pages[&c.page]).expect("leaf").len())
+            .collect()
     }
 }
 
@@ -125,6 +143,51 @@ fn tree_matches_an_ordered_model() {
     assert!(root.tree.top.is_empty());
     // Slots stay compact: bounded by the most pages ever live.
     assert!(root.tree.slots < 200, "slots {}", root.tree.slots);
+}
+
+#[test]
+fn a_shrinking_set_merges_its_pages() {
+    let entries: Vec<Key> = (0..20_000u64)
+        .map(|i| (i as f64, format!("m{i:05}").into_bytes()))
+        .collect();
+    let packed = super::encode(
+        &entries
+            .iter()
+            .map(|(s, m)| (*s, &m[..]))
+            .collect::<Vec<_>>(),
+    );
+    let built = build(Packed::parse(&packed).unwrap(), 9).unwrap();
+    let mut store = Store {
+        root: built.root.clone(),
+        pages: built.pages.into_iter().collect(),
+    };
+    let full = store.leaf_sizes().len();
+    // Remove 95%, scattered: every leaf loses most of its entries.
+    let mut rng = 0x9e37_79b9u64;
+    let mut kept = Vec::new();
+    for key in &entries {
+        match xorshift(&mut rng) % 20 {
+            0 => kept.push(key.clone()),
+            _ => assert!(store.run(|t| t.remove(key))),
+        }
+    }
+    assert_eq!(store.run(|t| t.range(0, t.len())), kept);
+    let sizes = store.leaf_sizes();
+    assert_eq!(sizes.iter().sum::<usize>(), kept.len());
+    // Every leaf but one (the last one merged into) is at least a quarter
+    // full, so pages shrank with the entries.
+    let small = sizes.iter().filter(|&&n| n < LEAF_ENTRIES / 4).count();
+    assert!(
+        small <= 1,
+        "{small} small leaves of {}: {sizes:?}",
+        sizes.len()
+    );
+    assert!(
+        sizes.len() <= kept.len() / (LEAF_ENTRIES / 4) + 1,
+        "{} leaves for {} entries ({full} before)",
+        sizes.len(),
+        kept.len()
+    );
 }
 
 #[test]

@@ -19,8 +19,15 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{cmp, entries, Entry};
-use crate::packed::{Corrupt, Packed, PackedWriter};
+use super::cmp;
+use crate::packed::Corrupt;
+
+mod codec;
+mod read;
+mod rebalance;
+
+use codec::decode_free;
+pub use codec::{decode_inner, decode_leaf, encode_free, encode_inner, encode_leaf};
 
 /// An owned entry.
 pub type Key = (f64, Vec<u8>);
@@ -64,73 +71,6 @@ impl From<Corrupt> for Miss {
 
 fn key_cmp(a: &Key, b: &Key) -> Ordering {
     cmp(&(a.0, &a.1), &(b.0, &b.1))
-}
-
-fn key_bytes(key: &Key) -> usize {
-    PackedWriter::element_cost(key.1.len()) + 9
-}
-
-pub fn decode_leaf(bytes: &[u8]) -> Result<Vec<Key>, Corrupt> {
-    Ok(entries(Packed::parse(bytes)?)?
-        .into_iter()
-        .map(|(s, m)| (s, m.to_vec()))
-        .collect())
-}
-
-pub fn encode_leaf(keys: &[Key]) -> Vec<u8> {
-    let borrowed: Vec<Entry<'_>> = keys.iter().map(|(s, m)| (*s, &m[..])).collect();
-    super::encode(&borrowed)
-}
-
-pub fn decode_inner(bytes: &[u8]) -> Result<Vec<Child>, Corrupt> {
-    let elements = Packed::parse(bytes)?.to_vec()?;
-    if elements.len() % 2 != 0 {
-        return Err(Corrupt);
-    }
-    elements
-        .chunks(2)
-        .map(|pair| {
-            let head: &[u8; 24] = pair[0].try_into().map_err(|_| Corrupt)?;
-            let word = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().expect("8"));
-            let score = f64::from_bits(word(16));
-            if score.is_nan() {
-                return Err(Corrupt);
-            }
-            Ok(Child {
-                page: word(0),
-                count: word(8),
-                max: (score, pair[1].to_vec()),
-            })
-        })
-        .collect()
-}
-
-pub fn encode_inner(children: &[Child]) -> Vec<u8> {
-    let mut out = PackedWriter::default();
-    for child in children {
-        let mut head = [0u8; 24];
-        head[..8].copy_from_slice(&child.page.to_le_bytes());
-        head[8..16].copy_from_slice(&child.count.to_le_bytes());
-        head[16..].copy_from_slice(&child.max.0.to_bits().to_le_bytes());
-        out.push(&head);
-        out.push(&child.max.1);
-    }
-    out.finish()
-}
-
-/// A freed page: the next one of the chain.
-pub fn encode_free(next: u64) -> Vec<u8> {
-    let mut out = PackedWriter::default();
-    out.push(&next.to_le_bytes());
-    out.finish()
-}
-
-fn decode_free(bytes: &[u8]) -> Result<u64, Corrupt> {
-    let elements = Packed::parse(bytes)?.to_vec()?;
-    match elements[..] {
-        [next] => Ok(u64::from_le_bytes(next.try_into().map_err(|_| Corrupt)?)),
-        _ => Err(Corrupt),
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -300,14 +240,17 @@ impl Tree {
     }
 
     /// After an edit of `leaf`: recounts each node of `path` bottom up,
-    /// splits what grew too big, drops what became empty.
+    /// splits what grew too big, drops what became empty, and merges what
+    /// became too small with a neighbour (or takes entries from it).
     fn fix(&mut self, path: Vec<(u64, usize)>, leaf: u64) -> Result<(), Miss> {
         self.changed = true;
         self.dirty.insert(leaf);
         for (depth, &(parent, at)) in path.iter().enumerate().rev() {
-            let child = self.kids(parent, depth as u32)?[at].page;
+            let depth = depth as u32;
+            let child = self.kids(parent, depth)?[at].page;
             let (summary, split) = self.summarize(child)?;
-            let kids = self.kids(parent, depth as u32)?;
+            let small = summary.is_some() && split.is_none() && self.underfull(child);
+            let kids = self.kids(parent, depth)?;
             match summary {
                 None => {
                     kids.remove(at);
@@ -320,6 +263,9 @@ impl Tree {
                     }
                 }
             }
+            if small {
+                self.rebalance(parent, depth, at)?;
+            }
             if parent != TOP {
                 self.dirty.insert(parent);
             }
@@ -330,20 +276,8 @@ impl Tree {
     /// The child entry for `page` (None: empty, to drop), and the entry of
     /// the page it split off, if it grew too big.
     fn summarize(&mut self, page: u64) -> Result<(Option<Child>, Option<Child>), Miss> {
-        let oversized = match self.nodes.get(&page) {
-            Some(Node::Leaf(keys)) => {
-                keys.len() > LEAF_ENTRIES
-                    || keys.len() > 1 && keys.iter().map(key_bytes).sum::<usize>() > LEAF_BYTES
-            }
-            Some(Node::Inner(kids)) => too_big(kids),
-            None => return Err(Miss::Corrupt),
-        };
-        let split = if oversized {
-            let half = match self.nodes.get_mut(&page) {
-                Some(Node::Leaf(keys)) => Node::Leaf(keys.split_off(keys.len() / 2)),
-                Some(Node::Inner(kids)) => Node::Inner(kids.split_off(kids.len() / 2)),
-                None => return Err(Miss::Corrupt),
-            };
+        let split = if self.nodes.get(&page).ok_or(Miss::Corrupt)?.oversized() {
+            let half = self.nodes.get_mut(&page).ok_or(Miss::Corrupt)?.split_half();
             let new = self.alloc();
             self.nodes.insert(new, half);
             self.dirty.insert(new);
@@ -366,7 +300,7 @@ impl Tree {
     /// Grows the tree when the top is too big, shrinks it when the top has
     /// one inner child left (loaded).
     fn fix_top(&mut self) -> Result<(), Miss> {
-        if too_big(&self.shape.top) {
+        if rebalance::too_big(&self.shape.top) {
             let page = self.alloc();
             let kids = std::mem::take(&mut self.shape.top);
             self.nodes.insert(page, Node::Inner(kids));
@@ -417,95 +351,6 @@ impl Tree {
         self.shape.free = page;
     }
 
-    /// The rank of `key`, if present.
-    pub fn rank(&mut self, key: &Key) -> Result<Option<u64>, Miss> {
-        if self.shape.top.is_empty() {
-            return Ok(None);
-        }
-        let (path, leaf) = self.path_to(key)?;
-        let mut before = 0;
-        for (depth, &(node, at)) in path.iter().enumerate() {
-            before += self.kids(node, depth as u32)?[..at]
-                .iter()
-                .map(|c| c.count)
-                .sum::<u64>();
-        }
-        let keys = self.leaf(leaf)?;
-        Ok(keys
-            .binary_search_by(|k| key_cmp(k, key))
-            .ok()
-            .map(|at| before + at as u64))
-    }
-
-    /// How many entries satisfy `before` (true for a prefix of the order).
-    pub fn count_before(&mut self, before: impl Fn(&Key) -> bool) -> Result<u64, Miss> {
-        let mut id = TOP;
-        let mut total = 0;
-        for depth in 0..self.shape.height {
-            let kids = self.kids(id, depth)?;
-            let at = kids.iter().position(|c| !before(&c.max));
-            let Some(at) = at else {
-                return Ok(total + kids.iter().map(|c| c.count).sum::<u64>());
-            };
-            total += kids[..at].iter().map(|c| c.count).sum::<u64>();
-            id = kids[at].page;
-        }
-        let keys = self.leaf(id)?;
-        Ok(total + keys.partition_point(|k| before(k)) as u64)
-    }
-
-    /// The entries at ranks `start..end`, in order.
-    pub fn range(&mut self, start: u64, end: u64) -> Result<Vec<Key>, Miss> {
-        let mut out = Vec::new();
-        let mut need = Vec::new();
-        if start < end {
-            self.collect(TOP, 0, 0, start..end, &mut out, &mut need)?;
-        }
-        match need.is_empty() {
-            true => Ok(out),
-            false => Err(Miss::Need(need)),
-        }
-    }
-
-    fn collect(
-        &mut self,
-        id: u64,
-        depth: u32,
-        first: u64,
-        want: std::ops::Range<u64>,
-        out: &mut Vec<Key>,
-        need: &mut Vec<u64>,
-    ) -> Result<(), Miss> {
-        if depth == self.shape.height {
-            match self.leaf(id) {
-                Ok(keys) => {
-                    let from = want.start.saturating_sub(first) as usize;
-                    let to = ((want.end - first) as usize).min(keys.len());
-                    out.extend(keys[from.min(to)..to].iter().cloned());
-                }
-                Err(Miss::Need(pages)) => need.extend(pages),
-                Err(e) => return Err(e),
-            }
-            return Ok(());
-        }
-        let kids = match self.kids(id, depth) {
-            Ok(kids) => kids.clone(),
-            Err(Miss::Need(pages)) => {
-                need.extend(pages);
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        let mut at = first;
-        for kid in kids {
-            if at + kid.count > want.start && at < want.end {
-                self.collect(kid.page, depth + 1, at, want.clone(), out, need)?;
-            }
-            at += kid.count;
-        }
-        Ok(())
-    }
-
     /// The pages to write: (page, bytes) for changed nodes and freed pages.
     pub fn finish(self) -> Vec<(u64, Vec<u8>)> {
         let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
@@ -529,10 +374,4 @@ impl Tree {
     pub fn free_head(shape: &Shape) -> Option<u64> {
         (shape.free != NO_PAGE).then_some(shape.free)
     }
-}
-
-fn too_big(kids: &[Child]) -> bool {
-    kids.len() > INNER_CHILDREN
-        || kids.len() > 1
-            && kids.iter().map(|c| key_bytes(&c.max) + 17).sum::<usize>() > INNER_BYTES
 }
