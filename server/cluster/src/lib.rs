@@ -3,9 +3,10 @@
 //! each keyed command.
 //!
 //! * [`SlotMap`]: the owner of every slot for one membership view, by
-//!   weighted rendezvous hashing (`hrw`): every node computes the same map
-//!   from the same view, a join moves ≈ weight/total of the slots, a leave
-//!   only the leaver's. [`SlotMap::moved_slots`] diffs two maps.
+//!   weighted rendezvous hashing with bounded loads (`hrw`): every node
+//!   computes the same map from the same view, a join moves ≈ weight/total
+//!   of the slots, a leave about the leaver's (each within 1.1×).
+//!   [`SlotMap::moved_slots`] diffs two maps.
 //! * [`ClusterState`], [`ThreadView`]: the topology in force (map, the map
 //!   before it, this node's place, isolation), read by each thread with
 //!   one atomic load per command and no lock.

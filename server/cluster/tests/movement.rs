@@ -1,8 +1,9 @@
 //! How slots move as members join and leave, and how weight shares them.
 //! The hash is deterministic, so these are exact numbers for these member
-//! names; the bounds have a wide margin around the ideal (they hold for
-//! any names but with a vanishing chance of failure: ≥ 6 standard
-//! deviations).
+//! names; the bounds are the contract for any names (the slot map's own
+//! tests check them over many random names): a join or leave moves at most
+//! 1.1× the ideal 1/N, nearly all of it to the newcomer (from the leaver);
+//! the load cap moves a few more groups between the others.
 
 use citadel_cluster::SlotMap;
 use citadel_proto::cluster::{Member, MemberView, SLOT_COUNT};
@@ -27,29 +28,38 @@ fn owned_by(map: &SlotMap, port: u16) -> usize {
 }
 
 #[test]
-fn a_join_moves_about_one_nth_and_only_to_the_newcomer() {
+fn a_join_moves_about_one_nth_nearly_all_to_the_newcomer() {
     let three = map(&[(7001, 1), (7002, 1), (7003, 1)]);
     let four = map(&[(7001, 1), (7002, 1), (7003, 1), (7004, 1)]);
     let moved = three.moved_slots(&four);
     let ideal = SLOTS / 4.0;
     assert!((moved.len() as f64) <= 1.1 * ideal, "moved {}", moved.len());
     assert!((moved.len() as f64) >= 0.9 * ideal, "moved {}", moved.len());
-    // Every moved slot went to the newcomer.
-    for &slot in &moved {
-        assert_eq!(four.owner(slot).unwrap().addr, "127.0.0.1:7004");
-    }
-    assert_eq!(owned_by(&four, 7004), moved.len());
+    // Nearly every moved slot went to the newcomer.
+    let to_newcomer = moved
+        .iter()
+        .filter(|&&slot| four.owner(slot).unwrap().addr == "127.0.0.1:7004")
+        .count();
+    assert_eq!(owned_by(&four, 7004), to_newcomer);
+    assert!(moved.len() - to_newcomer <= moved.len() / 10);
 }
 
 #[test]
-fn a_leave_moves_only_the_leavers_slots() {
+fn a_leave_moves_about_the_leavers_slots() {
     let four = map(&[(7001, 1), (7002, 1), (7003, 1), (7004, 1)]);
     let three = map(&[(7001, 1), (7002, 1), (7003, 1)]);
     let moved = four.moved_slots(&three);
-    assert_eq!(moved.len(), owned_by(&four, 7004));
-    for &slot in &moved {
-        assert_eq!(four.owner(slot).unwrap().addr, "127.0.0.1:7004");
-    }
+    let own = owned_by(&four, 7004);
+    let from_leaver = moved
+        .iter()
+        .filter(|&&slot| four.owner(slot).unwrap().addr == "127.0.0.1:7004")
+        .count();
+    assert_eq!(from_leaver, own, "every slot of the leaver moves");
+    assert!(
+        moved.len() as f64 <= 1.1 * own as f64,
+        "moved {}",
+        moved.len()
+    );
 }
 
 #[test]
@@ -74,7 +84,7 @@ fn growing_to_eight_moves_about_one_nth_each_time() {
         let moved = before.moved_slots(&after).len() as f64;
         let ideal = SLOTS / nodes.len() as f64;
         assert!(
-            moved <= 1.15 * ideal && moved >= 0.85 * ideal,
+            moved <= 1.1 * ideal && moved >= 0.85 * ideal,
             "{port}: moved {moved}, ideal {ideal}"
         );
         before = after;
