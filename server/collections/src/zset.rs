@@ -266,7 +266,7 @@ impl<'a> LexRange<'a> {
         })
     }
 
-    fn above_min(&self, member: &[u8]) -> bool {
+    pub fn above_min(&self, member: &[u8]) -> bool {
         match self.min {
             LexBound::Min => true,
             LexBound::Max => false,
@@ -275,7 +275,7 @@ impl<'a> LexRange<'a> {
         }
     }
 
-    fn below_max(&self, member: &[u8]) -> bool {
+    pub fn below_max(&self, member: &[u8]) -> bool {
         match self.max {
             LexBound::Min => false,
             LexBound::Max => true,

@@ -342,8 +342,9 @@ pub fn zincrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 /// Runs `paged` on the sorted set at `key` if it is paged now, planning
 /// the index pages of `members` (None: it is packed or missing; the
-/// caller reads it as before).
-fn read_paged<R>(
+/// caller reads it as before). A read, or a write: what it changes in
+/// the tree is stored in the same update.
+fn run_paged<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     members: &[&[u8]],
@@ -371,7 +372,7 @@ fn reply_maybe_score(out: &mut Reply<'_>, score: Option<f64>) {
 
 pub fn zscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let member = args.get(2);
-    if let Some(score) = read_paged(ctx, args.get(1), &[member], |z| z.score(member))? {
+    if let Some(score) = run_paged(ctx, args.get(1), &[member], |z| z.score(member))? {
         reply_maybe_score(&mut ctx.out, score);
         return Ok(());
     }
@@ -383,7 +384,7 @@ pub fn zscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 pub fn zmscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let members: Vec<&[u8]> = args.from(2).iter().collect();
-    let paged = read_paged(ctx, args.get(1), &members, |z| {
+    let paged = run_paged(ctx, args.get(1), &members, |z| {
         members
             .iter()
             .map(|m| z.score(m))
@@ -407,7 +408,7 @@ pub fn zmscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 pub fn zcard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if let Some(len) = read_paged(ctx, args.get(1), &[], |z| Ok(z.len()))? {
+    if let Some(len) = run_paged(ctx, args.get(1), &[], |z| Ok(z.len()))? {
         ctx.out.int(len as i64);
         return Ok(());
     }
@@ -419,7 +420,7 @@ pub fn zcard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 fn rank(ctx: &mut Ctx<'_>, args: Args<'_>, reverse: bool) -> CmdResult {
     let member = args.get(2);
-    let paged = read_paged(ctx, args.get(1), &[member], |z| {
+    let paged = run_paged(ctx, args.get(1), &[member], |z| {
         let Some(score) = z.score(member)? else {
             return Ok(None);
         };

@@ -11,7 +11,7 @@ use citadel_collections::{LexRange, ScoreRange};
 
 use super::paged::{Fail, PagedZ};
 use super::{
-    read_paged, remove_and_count, reply_entries, reply_owned, update_whole, with_entries, Owned,
+    remove_and_count, reply_entries, reply_owned, run_paged, update_whole, with_entries, Owned,
     ZError, ZSET,
 };
 use crate::command::args::Args;
@@ -181,19 +181,44 @@ fn paged_span(z: &mut PagedZ<'_>, range: &ScoreRange) -> Result<Range<usize>, Fa
     Ok(start..end.max(start))
 }
 
-/// A rank or score query on a paged sorted set: the entries, in reply
-/// order (reads the pages of the selected ranks only).
-fn select_paged(q: &Query<'_>, z: &mut PagedZ<'_>) -> Result<Owned, Fail> {
+/// The ranks of a paged sorted set's members in a lex range when every
+/// score is equal (the first and last are: members are then in order and
+/// the range is one run, which Redis's walk covers); None with mixed
+/// scores, where Redis's walk is not one run and the whole set is read.
+fn paged_lex_span(z: &mut PagedZ<'_>, range: &LexRange<'_>) -> Result<Option<Range<usize>>, Fail> {
+    let len = z.len();
+    if len == 0 {
+        return Ok(Some(0..0));
+    }
+    let first = z.tree.range(0, 1)?;
+    let last = z.tree.range(len - 1, len)?;
+    match (first.first(), last.first()) {
+        (Some(a), Some(b)) if a.0 == b.0 => {}
+        _ => return Ok(None),
+    }
+    let start = z.tree.count_before(|k| !range.above_min(&k.1))? as usize;
+    let end = z.tree.count_before(|k| range.below_max(&k.1))? as usize;
+    Ok(Some(start..end.max(start)))
+}
+
+/// A query on a paged sorted set: the entries, in reply order (reads the
+/// pages of the selected ranks only); None for a lex range over mixed
+/// scores.
+fn select_paged(q: &Query<'_>, z: &mut PagedZ<'_>) -> Result<Option<Owned>, Fail> {
     let span = match &q.bounds {
         Bounds::Score(range) => paged_span(z, range)?,
-        _ => 0..0,
+        Bounds::Lex(range) => match paged_lex_span(z, range)? {
+            Some(span) => span,
+            None => return Ok(None),
+        },
+        Bounds::Rank(..) => 0..0,
     };
     let ranks = selected_ranks(q, z.len() as usize, span);
     let mut picked = z.tree.range(ranks.start as u64, ranks.end as u64)?;
     if q.rev {
         picked.reverse();
     }
-    Ok(picked)
+    Ok(Some(picked))
 }
 
 /// Redis's walk over a score or lex range: from `start`, LIMIT's offset
@@ -231,11 +256,9 @@ fn range_command(
     rev: Option<bool>,
 ) -> CmdResult {
     let q = parse_query(&args, 1, by, rev, false)?;
-    if !matches!(q.bounds, Bounds::Lex(_)) {
-        if let Some(picked) = read_paged(ctx, args.get(1), &[], |z| select_paged(&q, z))? {
-            reply_owned(&mut ctx.out, &picked, q.with_scores);
-            return Ok(());
-        }
+    if let Some(Some(picked)) = run_paged(ctx, args.get(1), &[], |z| select_paged(&q, z))? {
+        reply_owned(&mut ctx.out, &picked, q.with_scores);
+        return Ok(());
     }
     with_entries(ctx, args.get(1), |out, entries| {
         let picked = select(&q, entries);
@@ -289,7 +312,7 @@ pub fn zrangestore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// ZCOUNT key min max
 pub fn zcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let range = ScoreRange::parse(args.get(2), args.get(3)).ok_or(ZError::MinMaxFloat)?;
-    if let Some(span) = read_paged(ctx, args.get(1), &[], |z| paged_span(z, &range))? {
+    if let Some(span) = run_paged(ctx, args.get(1), &[], |z| paged_span(z, &range))? {
         ctx.out.int(span.len() as i64);
         return Ok(());
     }
@@ -302,15 +325,48 @@ pub fn zcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// ZLEXCOUNT key min max
 pub fn zlexcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let range = LexRange::parse(args.get(2), args.get(3)).ok_or(ZError::MinMaxLex)?;
+    if let Some(Some(span)) = run_paged(ctx, args.get(1), &[], |z| paged_lex_span(z, &range))? {
+        ctx.out.int(span.len() as i64);
+        return Ok(());
+    }
     with_entries(ctx, args.get(1), |out, entries| {
         out.int(range.span(entries).len() as i64);
         Ok(())
     })
 }
 
-/// Removes the ranks `bounds` select (forward); replies how many.
+/// The ranks a ZREMRANGEBY* removes from a paged sorted set (None: a lex
+/// range over mixed scores, removed through the whole set).
+fn paged_removal(bounds: &Bounds<'_>, z: &mut PagedZ<'_>) -> Result<Option<Range<usize>>, Fail> {
+    Ok(Some(match bounds {
+        Bounds::Rank(start, end) => rank_span(*start, *end, z.len() as usize),
+        Bounds::Score(range) => paged_span(z, range)?,
+        Bounds::Lex(range) => match paged_lex_span(z, range)? {
+            Some(span) => span,
+            None => return Ok(None),
+        },
+    }))
+}
+
+/// Removes the ranks `bounds` select (forward); replies how many. On a
+/// paged set: the range's leaves and its members' index pages only.
 fn remove_range(ctx: &mut Ctx<'_>, args: Args<'_>, by: By) -> CmdResult {
     let bounds = parse_bounds(by, args.get(2), args.get(3))?;
+    let paged = run_paged(ctx, args.get(1), &[], |z| {
+        let Some(span) = paged_removal(&bounds, z)? else {
+            return Ok(None);
+        };
+        let doomed = z.tree.range(span.start as u64, span.end as u64)?;
+        z.need_members(doomed.iter().map(|(_, m)| &m[..]), 0, doomed.len() as u64)?;
+        for (_, member) in &doomed {
+            z.remove(member)?;
+        }
+        Ok(Some(doomed.len()))
+    })?;
+    if let Some(Some(removed)) = paged {
+        ctx.out.int(removed as i64);
+        return Ok(());
+    }
     remove_and_count(ctx, args.get(1), |z| {
         let span = match &bounds {
             Bounds::Rank(start, end) => rank_span(*start, *end, z.len()),
