@@ -51,6 +51,20 @@ impl From<Corrupt> for Fail {
     }
 }
 
+/// Several tree probes in one round: each answer, or the pages it still
+/// needs gathered into `need` (then None), so probes whose paths differ
+/// load their pages together instead of one run per probe and level.
+pub(super) fn gather<T>(probe: Result<T, Miss>, need: &mut Vec<u64>) -> Result<Option<T>, Fail> {
+    match probe {
+        Ok(value) => Ok(Some(value)),
+        Err(Miss::Need(pages)) => {
+            need.extend(pages);
+            Ok(None)
+        }
+        Err(Miss::Corrupt) => Err(Fail::Cmd(CmdError::CorruptValue)),
+    }
+}
+
 /// A paged sorted set loaded for one run of a command.
 pub(super) struct PagedZ<'p> {
     root: ZRoot,

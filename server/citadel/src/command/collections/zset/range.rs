@@ -9,7 +9,7 @@ use std::ops::Range;
 use citadel_collections::zset::{self, Entry};
 use citadel_collections::{LexRange, ScoreRange};
 
-use super::paged::{Fail, PagedZ};
+use super::paged::{gather, Fail, PagedZ};
 use super::{
     remove_and_count, reply_entries, reply_owned, run_paged, update_whole, with_entries, Owned,
     ZError, ZSET,
@@ -176,9 +176,13 @@ fn select<'e>(q: &Query<'_>, entries: &[Entry<'e>]) -> Vec<Entry<'e>> {
 
 /// The ranks of a paged sorted set's entries in a score range.
 fn paged_span(z: &mut PagedZ<'_>, range: &ScoreRange) -> Result<Range<usize>, Fail> {
-    let start = z.tree.count_before(|k| !range.above_min(k.0))? as usize;
-    let end = z.tree.count_before(|k| range.below_max(k.0))? as usize;
-    Ok(start..end.max(start))
+    let mut need = Vec::new();
+    let start = gather(z.tree.count_before(|k| !range.above_min(k.0)), &mut need)?;
+    let end = gather(z.tree.count_before(|k| range.below_max(k.0)), &mut need)?;
+    match (start, end) {
+        (Some(start), Some(end)) => Ok(start as usize..end.max(start) as usize),
+        _ => Err(Fail::Need(need)),
+    }
 }
 
 /// The ranks of a paged sorted set's members in a lex range when every
@@ -190,15 +194,19 @@ fn paged_lex_span(z: &mut PagedZ<'_>, range: &LexRange<'_>) -> Result<Option<Ran
     if len == 0 {
         return Ok(Some(0..0));
     }
-    let first = z.tree.range(0, 1)?;
-    let last = z.tree.range(len - 1, len)?;
+    // All four paths in one round per level.
+    let mut need = Vec::new();
+    let first = gather(z.tree.range(0, 1), &mut need)?;
+    let last = gather(z.tree.range(len - 1, len), &mut need)?;
+    let start = gather(z.tree.count_before(|k| !range.above_min(&k.1)), &mut need)?;
+    let end = gather(z.tree.count_before(|k| range.below_max(&k.1)), &mut need)?;
+    let (Some(first), Some(last), Some(start), Some(end)) = (first, last, start, end) else {
+        return Err(Fail::Need(need));
+    };
     match (first.first(), last.first()) {
-        (Some(a), Some(b)) if a.0 == b.0 => {}
-        _ => return Ok(None),
+        (Some(a), Some(b)) if a.0 == b.0 => Ok(Some(start as usize..end.max(start) as usize)),
+        _ => Ok(None),
     }
-    let start = z.tree.count_before(|k| !range.above_min(&k.1))? as usize;
-    let end = z.tree.count_before(|k| range.below_max(&k.1))? as usize;
-    Ok(Some(start..end.max(start)))
 }
 
 /// A query on a paged sorted set: the entries, in reply order (reads the
