@@ -3,7 +3,7 @@
 # in one run, plus WATCH's false-abort rate on 1M uniformly accessed keys.
 #
 # Both servers run on core 0 (citadel --threads 1; redis --save ''), the load
-# on core 1. redis-benchmark (the reference client) drives EVALSHA of a
+# on core 1; admission off (a saturated core must not shed the load). redis-benchmark (the reference client) drives EVALSHA of a
 # 2-key script; it cannot send MULTI...EXEC sequences, so `txn-load` (benches/
 # src/bin/txn_load.rs) drives MULTI + 3 SETs + EXEC, and EVALSHA again beside
 # redis-benchmark. Server CPU = the server's utime+stime over the run.
@@ -27,7 +27,7 @@ redis_port=$((20000 + RANDOM % 10000)); citadel_port=$((redis_port + 1))
 taskset -c 0 redis-server --port "$redis_port" --save '' --appendonly no >/dev/null &
 pids+=($!); redis_pid=$!
 taskset -c 0 "$citadel" --port "$citadel_port" --rpc-port 0 --threads 1 \
-    --cache-file "$scratch/cache" --maxmemory 512mb >"$scratch/citadel.log" 2>&1 &
+    --cache-file "$scratch/cache" --maxmemory 512mb --overload-delay-target-us 0 >"$scratch/citadel.log" 2>&1 &
 pids+=($!); citadel_pid=$!
 for port in "$redis_port" "$citadel_port"; do
     for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -81,7 +81,7 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[i
 echo "== WATCH false aborts (citadel, 1M keys, uniform)" >&2
 kill "$citadel_pid"; wait "$citadel_pid" 2>/dev/null || true
 "$citadel" --port "$citadel_port" --rpc-port 0 --threads 2 --cache-file "$scratch/cache2" \
-    --maxmemory 512mb >"$scratch/citadel2.log" 2>&1 &
+    --maxmemory 512mb --overload-delay-target-us 0 >"$scratch/citadel2.log" 2>&1 &
 pids+=($!); citadel_pid=$!
 for _ in $(seq 100); do redis-cli -p "$citadel_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 "$load" --port "$citadel_port" --pid "$citadel_pid" --mode multi --seconds 3 --keys 1000000 >/dev/null

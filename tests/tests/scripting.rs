@@ -19,6 +19,11 @@ const FIXED: &[&[&str]] = &[
     &["eval", "return nil", "0"],
     &["eval", "return 'a'", "0"],
     &["eval", "return -7.9", "0"],
+    // Number arguments reach the command as Redis 7 formats them ("%.17g").
+    &["eval", "redis.call('set', KEYS[1], 0.1) return redis.call('get', KEYS[1])", "1", "num"],
+    &["eval", "redis.call('set', KEYS[1], 2^53) return redis.call('get', KEYS[1])", "1", "num"],
+    &["eval", "redis.call('set', KEYS[1], -1e300) return redis.call('get', KEYS[1])", "1", "num"],
+    &["eval", "return redis.call('incrby', KEYS[1], 7)", "1", "counter"],
     &["eval", "return {}", "0"],
     &["eval", "return {{}, {{1}}}", "0"],
     &["eval", "return redis.call('set', KEYS[1], ARGV[1])", "1", "k1", "v1"],

@@ -7,10 +7,9 @@
 //! script's `redis.call` can borrow the command context
 //! (`script_host::call`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::Instant;
 
 use citadel_resp::Reply;
 
@@ -71,29 +70,62 @@ pub fn for_each_script_key<'a>(args: Args<'a>, f: &mut dyn FnMut(&'a [u8])) {
     }
 }
 
+/// Command lines this long or shorter are kept on the stack.
+const INLINE_ARGS: usize = 16;
+
 /// What a script or function is run with, taken from the command line:
-/// every argument once, the keys and arguments as ranges of it.
+/// every argument once, the keys and arguments as ranges of it (short
+/// lines without an allocation).
 pub(super) struct Call<'a> {
-    command: Vec<&'a [u8]>,
+    inline: [&'a [u8]; INLINE_ARGS],
+    spilled: Vec<&'a [u8]>,
+    len: usize,
     keys: Range<usize>,
 }
 
 impl<'a> Call<'a> {
+    fn command(&self) -> &[&'a [u8]] {
+        if self.len <= INLINE_ARGS {
+            &self.inline[..self.len]
+        } else {
+            &self.spilled
+        }
+    }
+
     fn keys(&self) -> &[&'a [u8]] {
-        &self.command[self.keys.clone()]
+        &self.command()[self.keys.clone()]
     }
 
     fn args(&self) -> &[&'a [u8]] {
-        &self.command[self.keys.end..]
+        &self.command()[self.keys.end..]
     }
 }
 
 pub(super) fn call_args<'a>(args: Args<'a>) -> Result<Call<'a>, CmdError> {
-    Ok(Call {
+    let mut call = Call {
+        inline: [&[]; INLINE_ARGS],
+        spilled: Vec::new(),
+        len: args.len(),
         keys: script_keys(args)?,
-        command: args.iter().collect(),
-    })
+    };
+    if call.len <= INLINE_ARGS {
+        for (slot, arg) in call.inline.iter_mut().zip(args.iter()) {
+            *slot = arg;
+        }
+    } else {
+        call.spilled = args.iter().collect();
+    }
+    Ok(call)
 }
+
+thread_local! {
+    /// A script's reply while its transaction may still run it again;
+    /// reused from run to run (runs never nest).
+    static REPLY: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A reply buffer kept for the next run only up to this size.
+const KEEP_REPLY: usize = 64 << 10;
 
 /// Runs a script or function through `run`, its reply into `ctx.out`.
 pub(super) fn run_script(
@@ -103,62 +135,68 @@ pub(super) fn run_script(
     what: &str,
     mut run: impl FnMut(&mut Engine, &Store, &Invocation<'_>, &mut Reply<'_>, &mut CtxHost<'_, '_>),
 ) -> CmdResult {
-    let store = ctx.state.scripts.clone();
+    let state = ctx.state;
+    let store = &state.scripts;
     let inv = Invocation {
         keys: call.keys(),
         args: call.args(),
         ro_command: ro,
-        command: &call.command,
-        out_limit: ctx.state.limits.client_output_limit,
+        command: call.command(),
+        out_limit: state.limits.client_output_limit,
     };
     let resp3 = ctx.conn.resp3;
-    let started = Instant::now();
-    let mut buf = Vec::new();
+    let mut took_ms = 0;
+    let mut buf = REPLY.take();
     // Atomic like a transaction over its KEYS (see `transaction.rs`): run
     // on a snapshot, publish every write at once, run again on a conflict.
     // Inside MULTI/EXEC the EXEC's transaction (which declared these keys)
     // is the one.
     let own = !ctx.thread.cache.in_txn();
     let mut attempt = 0u32;
-    loop {
+    let ran = loop {
         buf.clear();
         if own {
             ctx.thread.cache.txn_begin(call.keys());
         }
         let ran = with_engine(ctx, |engine, ctx| {
             let mut out = Reply::new(&mut buf, resp3);
-            run(engine, &store, &inv, &mut out, &mut CtxHost { ctx });
+            run(engine, store, &inv, &mut out, &mut CtxHost { ctx });
+            took_ms += engine.take_run_ms();
         });
         if let Err(e) = ran {
             if own {
                 ctx.thread.cache.txn_abort();
                 ctx.thread.drop_held_mail();
             }
-            return Err(e);
+            break Err(e);
         }
         if !own {
-            break;
+            break Ok(());
         }
         if ctx.thread.cache.txn_commit() {
-            ctx.thread.release_held_mail(ctx.state.forwarder.get());
-            break;
+            ctx.thread.release_held_mail(state.forwarder.get());
+            break Ok(());
         }
         ctx.thread.drop_held_mail();
         attempt += 1;
         if attempt > 8 {
             std::thread::yield_now();
         }
+    };
+    if ran.is_ok() {
+        ctx.out.buf.extend_from_slice(&buf);
     }
-    ctx.out.buf.extend_from_slice(&buf);
-    let took = started.elapsed().as_millis() as u64;
-    let busy = ctx
-        .state
+    if buf.capacity() <= KEEP_REPLY {
+        REPLY.set(buf);
+    }
+    ran?;
+    let busy = state
         .settings
         .get(&citadel_settings::server::BUSY_SCRIPT_TIME);
-    if took >= busy {
+    if took_ms >= busy {
         tracing::warn!(
             script = what,
-            ms = took,
+            ms = took_ms,
             "a slow script ran past busy-script-time"
         );
     }
@@ -167,7 +205,6 @@ pub(super) fn run_script(
 
 fn eval_common(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, ro: bool) -> CmdResult {
     let call = call_args(args)?;
-    let store = ctx.state.scripts.clone();
     let mut lower = [0u8; 40];
     let sha: std::borrow::Cow<'_, str> = if by_sha {
         let given = args.get(1);
@@ -187,9 +224,10 @@ fn eval_common(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, ro: bool) -> Cmd
     } else {
         let body = args.get(1);
         let sha = sha1_hex(body);
-        with_engine(ctx, |engine, _| engine.compile(&store, &sha, body))?
+        let state = ctx.state;
+        with_engine(ctx, |engine, _| engine.compile(&state.scripts, &sha, body))?
             .map_err(CmdError::Text)?;
-        store.add_script(&sha, body);
+        state.scripts.add_script(&sha, body);
         sha.into()
     };
     run_script(ctx, &call, ro, &sha, |engine, store, inv, out, host| {

@@ -49,8 +49,6 @@ pub struct Shared {
     pub resp3: Cell<bool>,
     /// Some while a library loads: what it registered so far.
     pub registering: RefCell<Option<Vec<Registered>>>,
-    /// `redis.call`'s buffers, kept between calls (taken while in use).
-    pub call_scratch: Cell<CallScratch>,
     /// The running script's host (`call.rs`).
     pub run_host: super::run_host::RunHost,
 }

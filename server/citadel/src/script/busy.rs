@@ -31,14 +31,20 @@ pub struct Slot {
     about: Mutex<(String, Vec<Vec<u8>>)>,
     /// How many of the command's arguments after numkeys are its KEYS.
     keys: AtomicU64,
+    /// This run is counted in `running` (by the hook, once it ran a while).
+    counted: AtomicBool,
+    /// `Busy::running`, shared by every slot.
+    running: Arc<AtomicU64>,
 }
 
 /// Every thread's slot.
 pub struct Busy {
     epoch: Instant,
     slots: Vec<Arc<Slot>>,
-    /// Scripts running now (every command of other clients checks this).
-    running: AtomicU64,
+    /// Scripts running now for more than one hook period (every command
+    /// of other clients checks this). A short script never touches it, so
+    /// scripts on different cores share no written cache line.
+    running: Arc<AtomicU64>,
 }
 
 /// Why SCRIPT KILL / FUNCTION KILL did not kill.
@@ -72,10 +78,18 @@ pub struct RunningInfo {
 
 impl Busy {
     pub fn new(threads: usize) -> Busy {
+        let running = Arc::new(AtomicU64::new(0));
         Busy {
             epoch: Instant::now(),
-            slots: (0..threads.max(1)).map(|_| Arc::default()).collect(),
-            running: AtomicU64::new(0),
+            slots: (0..threads.max(1))
+                .map(|_| {
+                    Arc::new(Slot {
+                        running: running.clone(),
+                        ..Slot::default()
+                    })
+                })
+                .collect(),
+            running,
         }
     }
 
@@ -107,19 +121,24 @@ impl Busy {
         slot.wrote.store(false, Ordering::Relaxed);
         slot.kill.store(false, Ordering::Relaxed);
         slot.started_ms.store(self.now_ms(), Ordering::Relaxed);
-        self.running.fetch_add(1, Ordering::Relaxed);
         // ORDERING: Release publishes the fields above to `kill`'s Acquire.
         slot.kind
             .store(if function { FUNCTION } else { EVAL }, Ordering::Release);
     }
 
-    pub fn end(&self, slot: &Slot) {
+    /// The script ended; returns how long it ran (ms).
+    pub fn end(&self, slot: &Slot) -> u64 {
         slot.kind.store(IDLE, Ordering::Release);
         slot.kill.store(false, Ordering::Relaxed);
-        self.running.fetch_sub(1, Ordering::Relaxed);
+        if slot.counted.swap(false, Ordering::Relaxed) {
+            self.running.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.now_ms()
+            .saturating_sub(slot.started_ms.load(Ordering::Relaxed))
     }
 
-    /// Whether any script runs now (one load: the common answer is no).
+    /// Whether a script has run longer than one hook period (10,000 Lua
+    /// instructions) and runs now: one load, the common answer is no.
     pub fn any_running(&self) -> bool {
         self.running.load(Ordering::Relaxed) > 0
     }
@@ -213,6 +232,19 @@ impl Slot {
     pub fn has_written(&self) -> bool {
         self.wrote.load(Ordering::Relaxed)
     }
+
+    /// The hook saw this run still going: other cores' commands start
+    /// checking its keys (`Busy::holds_any`) until it ends.
+    fn count_running(&self) {
+        // ORDERING: Relaxed throughout: only the running thread touches
+        // `counted` (hook, `Busy::end`); `running` is a hint, and the
+        // slot's fields it leads to are read through `kind`'s Acquire.
+        // A library loading outside a run (kind IDLE) is not counted.
+        if self.kind.load(Ordering::Relaxed) != IDLE && !self.counted.swap(true, Ordering::Relaxed)
+        {
+            self.running.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// How often (in Lua VM instructions) the hook looks at the flags.
@@ -229,6 +261,7 @@ pub fn install_hook(
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(CHECK_EVERY),
         move |_, _| {
+            slot.count_running();
             if slot.kill.load(Ordering::Relaxed) {
                 return Err(mlua::Error::RuntimeError(KILLED.into()));
             }

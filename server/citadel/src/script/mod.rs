@@ -23,6 +23,7 @@ mod run_host;
 pub mod sandbox;
 pub mod store;
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::rc::Rc;
@@ -162,6 +163,9 @@ pub struct Engine {
     libraries: HashMap<String, LoadedLibrary>,
     /// Runs since the last incremental GC step.
     runs_since_gc: u32,
+    /// How long the last run took (ms), for the caller's slow-script log
+    /// (`take_run_ms`).
+    last_run_ms: Cell<u64>,
 }
 
 /// Every this many runs, one incremental GC step sized to them (as Redis
@@ -227,6 +231,7 @@ impl Engine {
             script_epoch: 0,
             libraries: HashMap::new(),
             runs_since_gc: 0,
+            last_run_ms: Cell::new(0),
         })
     }
 
@@ -282,18 +287,23 @@ impl Engine {
         host: &mut dyn Host,
     ) {
         self.sync_epoch(store);
-        if !self.scripts.contains_key(sha) {
-            let Some(body) = store.script(sha) else {
-                out.error(b"NOSCRIPT No matching script. Please use EVAL.");
-                return;
-            };
-            if let Err(e) = self.compile(store, sha, &body) {
-                out.error(e.as_bytes());
-                return;
+        // One hash lookup when this thread compiled it already.
+        let c = match self.scripts.get(sha) {
+            Some(c) => c,
+            None => {
+                let Some(body) = store.script(sha) else {
+                    out.error(b"NOSCRIPT No matching script. Please use EVAL.");
+                    return;
+                };
+                if let Err(e) = self.compile(store, sha, &body) {
+                    out.error(e.as_bytes());
+                    return;
+                }
+                let Some(c) = self.scripts.get(sha) else {
+                    return;
+                };
+                c
             }
-        }
-        let Some(c) = self.scripts.get(sha) else {
-            return;
         };
         let flags = c.flags;
         if inv.ro_command && flags.shebang && !flags.no_writes {
@@ -460,10 +470,16 @@ impl Engine {
             }
             Ok(())
         })();
-        store.busy.end(&self.slot);
+        self.last_run_ms.set(store.busy.end(&self.slot));
         if let Err(e) = result {
             inv_error(out, name, &e);
         }
+    }
+
+    /// How long the run since the last call took, in milliseconds (0 when
+    /// none ran: the script was refused before it started).
+    pub fn take_run_ms(&self) -> u64 {
+        self.last_run_ms.replace(0)
     }
 
     /// A script's return value as its reply, or the error replacing it.
