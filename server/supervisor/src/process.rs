@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use citadel_proto::{handshake, stage_command, HostPair};
+use citadel_proto::{handshake, stage_command, HostPair, Ring};
 
 use super::shared::{InstanceState, InstanceStatus, PluginShared};
 use super::sys;
@@ -24,6 +24,17 @@ pub enum Intent {
     /// Replace the process (hot upgrade): restart at once when it exits.
     Reload,
     Stop,
+}
+
+/// Where a slot is beyond its process state (see `pool.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Serving (active), or parked (not running, inactive).
+    Steady,
+    /// Started; takes calls once attached to its rings.
+    Warming { since: Instant, why: String },
+    /// Takes no new calls; stopped once none is in flight.
+    Retiring { since: Instant, why: String },
 }
 
 pub struct Instance {
@@ -42,6 +53,14 @@ pub struct Instance {
     /// Its version is at weight 0: since when none of its calls has been
     /// in flight (`gray::reconcile` stops it after a grace period).
     pub retire_since: Option<Instant>,
+    /// The request rings it consumes (every server thread's).
+    rings: Vec<Ring>,
+    /// Each ring's consumer attaches when it was last started: it is
+    /// ready once every ring's count has grown.
+    attaches_at_start: Vec<u64>,
+    /// A spare core it was given (elastic growth), pinned after start.
+    pub core: Option<usize>,
+    pub phase: Phase,
 }
 
 /// The command that starts instance `instance` (which `pairs` belong to);
@@ -79,9 +98,19 @@ pub fn command(
 }
 
 impl Instance {
-    pub fn new(shared: Arc<PluginShared>, plugin: usize, index: usize, cmd: Command) -> Instance {
+    pub fn new(
+        shared: Arc<PluginShared>,
+        plugin: usize,
+        index: usize,
+        cmd: Command,
+        rings: Vec<Ring>,
+    ) -> Instance {
         let backoff = shared.config.backoff;
         Instance {
+            attaches_at_start: vec![0; rings.len()],
+            rings,
+            core: None,
+            phase: Phase::Steady,
             shared,
             plugin,
             index,
@@ -101,7 +130,7 @@ impl Instance {
         &self.shared.config.name
     }
 
-    fn status(&self) -> &InstanceStatus {
+    pub fn status(&self) -> &InstanceStatus {
         &self.shared.instances[self.index]
     }
 
@@ -118,10 +147,44 @@ impl Instance {
         self.child.is_none() || self.pidfd.is_some()
     }
 
+    /// A slot that does not run yet (spare, or above an elastic MIN).
+    pub fn park(&mut self) {
+        self.intent = Intent::Stop;
+        self.status().set_state(InstanceState::Stopped);
+    }
+
+    /// True once the process it runs has attached to every one of its
+    /// request rings (it can take calls without waiting for its start).
+    pub fn is_attached(&self) -> bool {
+        self.is_running()
+            && self
+                .rings
+                .iter()
+                .zip(&self.attaches_at_start)
+                .all(|(r, at)| r.consumer_attaches() > *at)
+    }
+
+    /// Its request rings' counters summed: (times found full, records
+    /// delivered, handler nanoseconds).
+    pub fn ring_load(&self) -> (u64, u64, u64) {
+        self.rings.iter().fold((0, 0, 0), |(f, d, b), r| {
+            let c = r.counters();
+            (f + c.full, d + c.delivered, b + c.busy_ns)
+        })
+    }
+
     pub fn spawn(&mut self) -> std::io::Result<()> {
         self.status().set_state(InstanceState::Starting);
+        self.attaches_at_start = self.rings.iter().map(Ring::consumer_attaches).collect();
         let child = self.cmd.spawn()?;
         let pid = child.id();
+        if let Some(core) = self.core {
+            // Its own spare core (it started on the plugin's cores, never
+            // on a server thread's).
+            if let Err(e) = sys::set_affinity(pid, &[core]) {
+                tracing::warn!(plugin = %self.name(), core, "pinning to a spare core: {e}");
+            }
+        }
         self.pidfd = match sys::pidfd_open(pid) {
             Ok(fd) => Some(fd),
             Err(e) => {

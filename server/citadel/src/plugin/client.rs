@@ -176,8 +176,11 @@ impl<C: Copy> PluginClient<C> {
             .get(pipeline)
             .ok_or(CallError::NoSuchPlugin)?
             .first;
-        let (id, timeout, _) =
+        let (id, timeout, lane) =
             self.send(first, Some(pipeline), None, Format::Raw, max_len, fill)?;
+        // A pipeline call is counted by the pipeline, not by the stage's
+        // instance (a stage's instances always take calls).
+        self.plugins[first].shared.instances[lane].leave();
         let now = Instant::now();
         self.pipelines[pipeline]
             .deadlines
@@ -254,9 +257,17 @@ impl<C: Copy> PluginClient<C> {
         let n = per.min(lanes.len());
         let first = route.instance(shared, version);
         let mut sent_to = base;
+        let mut entered = None;
         for k in 0..n {
             let within = (first + k) % n;
             let lane = base + within;
+            // An instance that takes no calls (spare, warming up, draining)
+            // is passed over; see `InstanceStatus::try_enter`.
+            let instance = &shared.instances[lane];
+            if !instance.try_enter() {
+                continue;
+            }
+            entered = Some(instance);
             match lanes[lane].requests.reserve(max_len) {
                 Ok(mut grant) => {
                     let fill = fill.take().expect("filled once");
@@ -269,7 +280,11 @@ impl<C: Copy> PluginClient<C> {
                         .map_err(|e| CallError::Notify(e.to_string()));
                     break;
                 }
-                Err(ReserveError::Full { .. }) => continue,
+                Err(ReserveError::Full { .. }) => {
+                    instance.leave();
+                    entered = None;
+                    continue;
+                }
                 Err(ReserveError::TooLarge { len, max }) => {
                     result = Err(CallError::TooLarge { len, max });
                     break;
@@ -277,6 +292,9 @@ impl<C: Copy> PluginClient<C> {
             }
         }
         if let Err(e) = result {
+            if let Some(instance) = entered {
+                instance.leave();
+            }
             if e == CallError::Full {
                 stats.rejected.fetch_add(1, Relaxed);
             }
