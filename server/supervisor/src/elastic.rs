@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use super::pool::{self, SpareCores};
-use super::process::Instance;
+use super::process::{Instance, RingLoad};
 
 /// How often a plugin's load is sampled.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(100);
@@ -34,9 +34,8 @@ struct Sample {
 pub struct Scaler {
     plugin: usize,
     samples: VecDeque<Sample>,
-    /// When the counters were last read, and each slot's (full, delivered,
-    /// busy ns) then.
-    last: Option<(Instant, Vec<(u64, u64, u64)>)>,
+    /// When the counters were last read, and each slot's then.
+    last: Option<(Instant, Vec<RingLoad>)>,
     /// Each slot's mean handler time (ns), kept across idle samples.
     mean_ns: Vec<u64>,
     last_change: Instant,
@@ -156,20 +155,18 @@ impl Scaler {
 
     /// Reads the live instances' ring counters against the last read.
     fn look(&mut self, slots: &[Instance], now: Instant) -> Option<Look> {
-        let loads: Vec<(u64, u64, u64)> = slots.iter().map(Instance::ring_load).collect();
+        let loads: Vec<RingLoad> = slots.iter().map(Instance::ring_load).collect();
         let (then, before) = self.last.replace((now, loads.clone()))?;
         let elapsed_ns = now.duration_since(then).as_nanos().max(1) as u64;
         let target_ns = slots[0].shared.config.scaling.delay_target.as_nanos() as u64;
         let (mut live, mut full, mut busy_ns) = (0, 0, 0);
         let mut delay_ns = u64::MAX;
         for (i, inst) in slots.iter().enumerate() {
-            let (f, d, b) = (
-                loads[i].0.saturating_sub(before[i].0),
-                loads[i].1.saturating_sub(before[i].1),
-                loads[i].2.saturating_sub(before[i].2),
-            );
-            if d > 0 {
-                self.mean_ns[i] = b / d;
+            let f = loads[i].full.saturating_sub(before[i].full);
+            let d = loads[i].delivered.saturating_sub(before[i].delivered);
+            let b = loads[i].busy_ns.saturating_sub(before[i].busy_ns);
+            if let Some(mean) = b.checked_div(d) {
+                self.mean_ns[i] = mean;
             }
             if !pool::is_live(inst) {
                 continue;

@@ -26,6 +26,17 @@ pub enum Intent {
     Stop,
 }
 
+/// An instance's request rings' counters, summed over its rings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RingLoad {
+    /// Times the producer found a ring full.
+    pub full: u64,
+    /// Records handed to the handler.
+    pub delivered: u64,
+    /// Nanoseconds the handler spent on them.
+    pub busy_ns: u64,
+}
+
 /// Where a slot is beyond its process state (see `pool.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
@@ -164,12 +175,15 @@ impl Instance {
                 .all(|(r, at)| r.consumer_attaches() > *at)
     }
 
-    /// Its request rings' counters summed: (times found full, records
-    /// delivered, handler nanoseconds).
-    pub fn ring_load(&self) -> (u64, u64, u64) {
-        self.rings.iter().fold((0, 0, 0), |(f, d, b), r| {
+    /// Its request rings' counters summed.
+    pub fn ring_load(&self) -> RingLoad {
+        self.rings.iter().fold(RingLoad::default(), |l, r| {
             let c = r.counters();
-            (f + c.full, d + c.delivered, b + c.busy_ns)
+            RingLoad {
+                full: l.full + c.full,
+                delivered: l.delivered + c.delivered,
+                busy_ns: l.busy_ns + c.busy_ns,
+            }
         })
     }
 
