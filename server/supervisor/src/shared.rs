@@ -289,6 +289,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_deactivated_instance_takes_no_call_and_reports_the_ones_it_holds() {
+        let i = InstanceStatus::default();
+        assert!(!i.try_enter(), "inactive from the start");
+        assert_eq!(i.in_flight(), 0);
+        i.activate();
+        assert!(i.try_enter());
+        assert_eq!(i.deactivate(), 1, "one call still in flight");
+        assert!(!i.try_enter());
+        assert_eq!(i.load_score(), u64::MAX, "never chosen while inactive");
+        i.leave();
+        assert_eq!(i.in_flight(), 0, "drained: safe to stop");
+    }
+
+    #[test]
     fn an_unasked_slow_instance_fades_back_into_choice() {
         let slow = InstanceStatus::default();
         slow.ewma_us.store(10_000, Relaxed);
