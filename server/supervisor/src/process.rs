@@ -61,9 +61,6 @@ pub struct Instance {
     backoff: Duration,
     pub restart_at: Option<Instant>,
     pub kill_at: Option<Instant>,
-    /// Its version is at weight 0: since when none of its calls has been
-    /// in flight (`gray::reconcile` stops it after a grace period).
-    pub retire_since: Option<Instant>,
     /// The request rings it consumes (every server thread's).
     rings: Vec<Ring>,
     /// Each ring's consumer attaches when it was last started: it is
@@ -133,7 +130,6 @@ impl Instance {
             backoff,
             restart_at: None,
             kill_at: None,
-            retire_since: None,
         }
     }
 

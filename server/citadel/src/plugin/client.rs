@@ -258,22 +258,31 @@ impl<C: Copy> PluginClient<C> {
         let first = route.instance(shared, version);
         let mut sent_to = base;
         let mut entered = None;
-        for k in 0..n {
-            let within = (first + k) % n;
-            let lane = base + within;
+        let mut any_active = false;
+        // The version's lanes from the chosen one on; then, only if none of
+        // them takes calls (a version being drained that this thread chose
+        // by a weight read just before it went to 0), every lane.
+        let version_lanes = (0..n).map(|k| base + (first + k) % n);
+        let total = lanes.len();
+        for (k, lane) in version_lanes.chain(0..total).enumerate() {
+            if k == n && any_active {
+                break;
+            }
+            let within = lane % per;
             // An instance that takes no calls (spare, warming up, draining)
             // is passed over; see `InstanceStatus::try_enter`.
             let instance = &shared.instances[lane];
             if !instance.try_enter() {
                 continue;
             }
+            any_active = true;
             entered = Some(instance);
             match lanes[lane].requests.reserve(max_len) {
                 Ok(mut grant) => {
                     let fill = fill.take().expect("filled once");
                     let len = fill(grant.payload_mut());
                     grant.truncate(len);
-                    route.sent(shared, version, within);
+                    route.sent(shared, shared.config.version_of(lane), within);
                     sent_to = lane;
                     result = grant
                         .commit(&env)
