@@ -18,6 +18,7 @@ pub mod differential;
 pub mod etcd;
 pub mod netns;
 pub mod pipelines;
+pub mod plugin_rig;
 pub mod postgres;
 pub mod reference;
 pub mod rpc;

@@ -154,6 +154,15 @@ impl Ring {
         (c.full, c.empty)
     }
 
+    /// How many times a consumer has attached (a new plugin process
+    /// attaches once): the supervisor waits for it to grow before it
+    /// sends a fresh process calls.
+    pub fn consumer_attaches(&self) -> u64 {
+        // ORDERING: Relaxed; a readiness hint (the ring protocol itself
+        // keeps records safe whenever the consumer attaches).
+        self.attaches(true).load(Ordering::Relaxed)
+    }
+
     /// Bytes published and not yet committed: the ring's queue depth.
     pub fn depth(&self) -> u64 {
         // ORDERING: Relaxed; a statistic (a torn pair only misreports it).

@@ -27,6 +27,7 @@ pub mod cluster;
 mod error;
 pub mod file;
 pub mod hotkeys;
+pub mod instances;
 pub mod key_events;
 pub mod keyspace;
 pub mod metrics;

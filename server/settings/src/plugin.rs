@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::instances::InstanceRange;
 use crate::plugin_versions::{Balance, PluginVersions, RollbackRule};
 use crate::setting::{identifier, positive};
 use crate::size::Size;
@@ -66,11 +67,39 @@ crate::settings_table! {
                CPU set; \"none\": not pinned. Server threads run on the CPUs left (at least \
                one); the plan is logged at start and shown by INFO plugins.",
     }
-    INSTANCES: usize = {
+    INSTANCES: InstanceRange = {
         name: "instances",
         default: "1",
-        help: "processes; each serves every server thread's rings",
-        check: |n| if (1..=64).contains(n) { Ok(()) } else { Err("instances must be 1-64".into()) },
+        help: "processes per version; each serves every server thread's rings. \"MIN..MAX\" \
+               (e.g. \"1..4\"): elastic, the supervisor starts instances while calls queue \
+               and stops them while idle (a single-version plugin outside pipelines)",
+    }
+    SCALE_DELAY_TARGET_US: u64 = {
+        name: "scale-delay-target-us",
+        default: "2000",
+        help: "elastic: a sample counts as busy when a request ring was found full or a new \
+               call would queue longer than this (calls waiting x mean handler time)",
+        check: positive,
+    }
+    SCALE_UP_WINDOW_MS: u64 = {
+        name: "scale-up-window-ms",
+        default: "1000",
+        help: "elastic: one instance more when over half of the samples (every 100 ms) of \
+               this window were busy",
+        check: positive,
+    }
+    SCALE_DOWN_WINDOW_MS: u64 = {
+        name: "scale-down-window-ms",
+        default: "10000",
+        help: "elastic: one instance fewer when every sample of this window was quiet (the \
+               others would have been at most half busy)",
+        check: positive,
+    }
+    SCALE_COOLDOWN_MS: u64 = {
+        name: "scale-cooldown-ms",
+        default: "2000",
+        help: "elastic: at least this long between two changes of the instance count",
+        check: positive,
     }
     MAX_INFLIGHT: u64 = {
         name: "max-inflight",

@@ -99,7 +99,10 @@ fn plugin_and_keyspace_tables() {
     assert_eq!(p1.get(&plugin::ARGS), vec!["-c", "x"]);
     assert_eq!(p1.get(&plugin::ENV).get("A").map(String::as_str), Some("1"));
     assert_eq!(
-        (p1.get(&plugin::INSTANCES), p1.get(&plugin::MAX_INFLIGHT)),
+        (
+            p1.get(&plugin::INSTANCES).max,
+            p1.get(&plugin::MAX_INFLIGHT)
+        ),
         (2, 7)
     );
     assert_eq!(p1.get(&plugin::RING_CAPACITY), Size(64 << 10));

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use citadel_settings::instances::InstanceRange;
 use citadel_settings::plugin as key;
 use citadel_settings::plugin_versions::{Balance, RollbackRule, VersionEntry};
 use citadel_settings::{Cores, Store};
@@ -19,10 +20,17 @@ pub struct PluginConfig {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cores: Cores,
-    /// Processes in all: `per_version` × versions. Instance `i` runs
-    /// version `i / per_version`.
+    /// Instance slots in all (each with its ring pairs): `per_version` ×
+    /// versions. Instance `i` runs version `i / per_version`.
     pub instances: usize,
     pub per_version: usize,
+    /// How many of a version's slots run: fixed, or elastic `MIN..MAX`.
+    pub running: InstanceRange,
+    /// One slot beyond `running.max` kept for an overlapped upgrade (the
+    /// new process starts there while the old one drains); see
+    /// [`with_spare_slots`].
+    pub spare_slot: bool,
+    pub scaling: ScaleRule,
     /// At least one; the single-`exec` form is one version named "default".
     pub versions: Vec<VersionConfig>,
     pub balance: Balance,
@@ -34,6 +42,15 @@ pub struct PluginConfig {
     pub max_attempts: u16,
     pub ring_capacity: u64,
     pub stop_timeout: Duration,
+}
+
+/// When an elastic plugin grows or shrinks (see `elastic.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScaleRule {
+    pub delay_target: Duration,
+    pub up_window: Duration,
+    pub down_window: Duration,
+    pub cooldown: Duration,
 }
 
 /// One version of a plugin: what its processes run, and its configured
@@ -90,7 +107,14 @@ fn from_table(t: &Store) -> Result<PluginConfig, PluginConfigError> {
     let versions = versions(&name, t)?;
     let ms = |v: u64| Duration::from_millis(v);
     let backoff = t.get(&key::RESTART_BACKOFF_MS);
-    let per_version = t.get(&key::INSTANCES);
+    let running: InstanceRange = t.get(&key::INSTANCES);
+    if running.is_elastic() && versions.len() > 1 {
+        return Err(invalid(
+            &name,
+            "elastic instances (MIN..MAX) need a single version",
+        ));
+    }
+    let per_version = running.max;
     Ok(PluginConfig {
         exec: versions[0].exec.clone(),
         program: versions[0].program.clone(),
@@ -99,6 +123,14 @@ fn from_table(t: &Store) -> Result<PluginConfig, PluginConfigError> {
         cores: t.get(&key::CORES),
         instances: per_version * versions.len(),
         per_version,
+        running,
+        spare_slot: false,
+        scaling: ScaleRule {
+            delay_target: Duration::from_micros(t.get(&key::SCALE_DELAY_TARGET_US)),
+            up_window: ms(t.get(&key::SCALE_UP_WINDOW_MS)),
+            down_window: ms(t.get(&key::SCALE_DOWN_WINDOW_MS)),
+            cooldown: ms(t.get(&key::SCALE_COOLDOWN_MS)),
+        },
         balance: t.get(&key::BALANCE),
         rollback: t.get(&key::ROLLBACK),
         versions,
@@ -155,6 +187,34 @@ fn versions(name: &str, t: &Store) -> Result<Vec<VersionConfig>, PluginConfigErr
     Ok(out)
 }
 
+/// The plugins as the supervisor runs them: a single-version plugin that
+/// is no pipeline stage gets one slot more than it ever runs, so an
+/// upgrade can start the new process beside the old one (a stage's rings
+/// are wired to its neighbours per instance; a gray release has its
+/// versions side by side already).
+pub fn with_spare_slots(plugins: &[PluginConfig], stages: &[usize]) -> Vec<PluginConfig> {
+    plugins
+        .iter()
+        .enumerate()
+        .map(|(p, c)| {
+            let mut c = c.clone();
+            if c.versions.len() == 1 && !stages.contains(&p) {
+                c.spare_slot = true;
+                c.per_version = c.running.max + 1;
+                c.instances = c.per_version;
+            }
+            c
+        })
+        .collect()
+}
+
+impl PluginConfig {
+    /// Slots of a version that run from the start.
+    pub fn starts_running(&self, slot: usize) -> bool {
+        !self.spare_slot || slot < self.running.min
+    }
+}
+
 /// A plugin with `/bin/sh` as its program and small limits (unit tests).
 #[cfg(test)]
 pub(crate) fn for_tests(name: &str, cores: Cores, instances: usize) -> PluginConfig {
@@ -167,6 +227,14 @@ pub(crate) fn for_tests(name: &str, cores: Cores, instances: usize) -> PluginCon
         cores,
         instances,
         per_version: instances,
+        running: InstanceRange::fixed(instances),
+        spare_slot: false,
+        scaling: ScaleRule {
+            delay_target: Duration::from_millis(2),
+            up_window: Duration::from_secs(1),
+            down_window: Duration::from_secs(10),
+            cooldown: Duration::from_secs(2),
+        },
         versions: vec![VersionConfig {
             name: "default".into(),
             exec: "/bin/sh".into(),

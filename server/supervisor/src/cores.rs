@@ -1,6 +1,6 @@
 //! The core plan: which CPUs each plugin's processes and the server threads
 //! run on. Plugins with explicit `cores` get exactly those; `auto` plugins
-//! take `instances` cores each from the end of the allowed set; the server
+//! take `instances` (MIN of an elastic plugin) cores each from the end of the allowed set; the server
 //! threads run on what remains (at least one core). Printed at start-up and
 //! shown by INFO plugins.
 
@@ -55,7 +55,7 @@ impl CorePlan {
         }
         for (i, p) in plugins.iter().enumerate() {
             if p.cores == Cores::Auto {
-                while cores[i].len() < p.instances && free.len() > 1 {
+                while cores[i].len() < p.running.min * p.versions.len() && free.len() > 1 {
                     cores[i].push(free.pop().expect("more than one free core"));
                 }
                 cores[i].sort_unstable();

@@ -6,12 +6,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use super::process::{Instance, Intent};
-
-/// A version at weight 0 is stopped once none of its calls has been in
-/// flight for this long: a server thread that chose it just before the
-/// change has sent its call by then (calls are sent without blocking).
-pub const DRAIN_GRACE: Duration = Duration::from_millis(200);
+use super::process::{Instance, Intent, Phase};
 
 /// How often the rollback rules are checked.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -27,26 +22,32 @@ pub fn reconcile(instances: &mut [Instance], now: Instant) -> bool {
         }
         let version = &inst.shared.traffic.versions[cfg.version_of(inst.index)];
         if version.weight.load(Relaxed) > 0 {
-            inst.retire_since = None;
             if inst.intent == Intent::Stop && !inst.is_running() {
                 tracing::info!(plugin = %inst.name(), version = %version.name, instance = inst.index, "version has weight again; starting it");
                 inst.intent = Intent::Run;
                 inst.restart_at = Some(now);
+                // It takes calls once attached (`pool::advance`).
+                inst.phase = Phase::Warming {
+                    since: now,
+                    why: format!("version {} has weight again", version.name),
+                };
+            } else if inst.intent == Intent::Run
+                && inst.phase == Phase::Steady
+                && !inst.status().is_active()
+            {
+                // Given weight again while it was draining.
+                inst.status().activate();
             }
             continue;
         }
-        if inst.intent == Intent::Stop {
+        if inst.intent == Intent::Stop || inst.phase != Phase::Steady {
             continue;
         }
         draining = true;
-        if version.stats.in_flight.load(Relaxed) > 0 {
-            inst.retire_since = None;
-            continue;
-        }
-        let since = *inst.retire_since.get_or_insert(now);
-        if now.duration_since(since) >= DRAIN_GRACE {
+        // No new calls, then none in flight: nothing can reach it any more
+        // (`InstanceStatus::try_enter`), so it may stop.
+        if inst.status().deactivate() == 0 {
             tracing::info!(plugin = %inst.name(), version = %version.name, instance = inst.index, "version drained at weight 0; stopping it");
-            inst.retire_since = None;
             inst.terminate(Intent::Stop, now);
         }
     }

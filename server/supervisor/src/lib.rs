@@ -1,9 +1,11 @@
 //! The plugin supervisor: creates every (server thread, plugin instance)
 //! ring pair, starts each plugin process pinned to its cores, watches it
 //! (pidfd) and restarts it with exponential backoff after a crash, replaces
-//! it on `PLUGIN RELOAD` or SIGHUP (hot upgrade: the old process finishes its
-//! request, the new one takes over the same rings), and drains every plugin
-//! at shutdown. The rings outlive the processes, so nothing in them is lost.
+//! it on `PLUGIN RELOAD` or SIGHUP (overlapped upgrade: the new process
+//! starts in a spare slot and takes new calls once attached while the old
+//! one finishes what it holds, see `upgrade.rs`), grows and shrinks elastic
+//! plugins (`elastic.rs`), and drains every plugin at shutdown. The rings
+//! outlive the processes, so nothing in them is lost.
 //!
 //! It also owns what every server thread reads about the plugins: the
 //! [`Hub`] (per-plugin shared state, the core plan, each thread's ring pairs
@@ -13,14 +15,17 @@
 
 pub mod config;
 pub mod cores;
+mod elastic;
 mod gray;
 mod hub;
 pub mod numa;
 pub mod pipeline;
+mod pool;
 mod process;
 mod shared;
 mod stats;
 mod sys;
+mod upgrade;
 mod versions;
 mod watch;
 
@@ -78,6 +83,8 @@ impl Supervisor {
         threads: usize,
         stopping: StopFlag,
     ) -> Result<Supervisor, SupervisorError> {
+        let stages: Vec<usize> = pipelines.iter().flat_map(|q| q.stages.clone()).collect();
+        let configs = &config::with_spare_slots(configs, &stages);
         let shared: Vec<Arc<PluginShared>> = configs
             .iter()
             .zip(&plan.plugins)
@@ -114,7 +121,13 @@ impl Supervisor {
                     }
                 }
                 let cmd = process::command(s, i, &pairs, &outputs);
-                let mut inst = Instance::new(s.clone(), p, i, cmd);
+                let rings = pairs.iter().map(|h| h.requests.ring().clone()).collect();
+                let mut inst = Instance::new(s.clone(), p, i, cmd, rings);
+                if !s.config.starts_running(i) {
+                    inst.park();
+                    instances.push(inst);
+                    continue;
+                }
                 inst.spawn().map_err(|source| SupervisorError::Spawn {
                     plugin: s.config.name.clone(),
                     program: s.config.program.display().to_string(),
@@ -123,6 +136,9 @@ impl Supervisor {
                 instances.push(inst);
             }
         }
+        // Server cores no server thread runs on (fewer threads than
+        // cores): elastic plugins with automatic cores grow onto them.
+        let spare = pool::SpareCores(plan.server.iter().skip(threads).copied().collect());
         let (tx, rx) = mpsc::channel();
         let doorbell = EventFd::new()?;
         let pipelines = pipelines
@@ -140,7 +156,7 @@ impl Supervisor {
         ));
         let thread = std::thread::Builder::new()
             .name("citadel-plugins".into())
-            .spawn(move || watch::run(instances, rx, doorbell, stopping))?;
+            .spawn(move || watch::run(instances, rx, doorbell, stopping, spare))?;
         let sighup = if configs.is_empty() {
             None
         } else {

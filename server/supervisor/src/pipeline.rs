@@ -59,6 +59,12 @@ pub fn resolve(
                     format!("stage {stage:?} has several versions (a stage has one)"),
                 ));
             }
+            if plugins[p].running.is_elastic() {
+                return Err(invalid(
+                    &name,
+                    format!("stage {stage:?} has elastic instances (a stage has a fixed count)"),
+                ));
+            }
             if let Some(other) = &used[p] {
                 return Err(invalid(
                     &name,

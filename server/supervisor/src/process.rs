@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use citadel_proto::{handshake, stage_command, HostPair};
+use citadel_proto::{handshake, stage_command, HostPair, Ring};
 
 use super::shared::{InstanceState, InstanceStatus, PluginShared};
 use super::sys;
@@ -26,6 +26,28 @@ pub enum Intent {
     Stop,
 }
 
+/// An instance's request rings' counters, summed over its rings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RingLoad {
+    /// Times the producer found a ring full.
+    pub full: u64,
+    /// Records handed to the handler.
+    pub delivered: u64,
+    /// Nanoseconds the handler spent on them.
+    pub busy_ns: u64,
+}
+
+/// Where a slot is beyond its process state (see `pool.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Serving (active), or parked (not running, inactive).
+    Steady,
+    /// Started; takes calls once attached to its rings.
+    Warming { since: Instant, why: String },
+    /// Takes no new calls; stopped once none is in flight.
+    Retiring { since: Instant, why: String },
+}
+
 pub struct Instance {
     pub shared: Arc<PluginShared>,
     /// Which plugin (config order) and which of its instances.
@@ -39,9 +61,14 @@ pub struct Instance {
     backoff: Duration,
     pub restart_at: Option<Instant>,
     pub kill_at: Option<Instant>,
-    /// Its version is at weight 0: since when none of its calls has been
-    /// in flight (`gray::reconcile` stops it after a grace period).
-    pub retire_since: Option<Instant>,
+    /// The request rings it consumes (every server thread's).
+    rings: Vec<Ring>,
+    /// Each ring's consumer attaches when it was last started: it is
+    /// ready once every ring's count has grown.
+    attaches_at_start: Vec<u64>,
+    /// A spare core it was given (elastic growth), pinned after start.
+    pub core: Option<usize>,
+    pub phase: Phase,
 }
 
 /// The command that starts instance `instance` (which `pairs` belong to);
@@ -79,9 +106,19 @@ pub fn command(
 }
 
 impl Instance {
-    pub fn new(shared: Arc<PluginShared>, plugin: usize, index: usize, cmd: Command) -> Instance {
+    pub fn new(
+        shared: Arc<PluginShared>,
+        plugin: usize,
+        index: usize,
+        cmd: Command,
+        rings: Vec<Ring>,
+    ) -> Instance {
         let backoff = shared.config.backoff;
         Instance {
+            attaches_at_start: vec![0; rings.len()],
+            rings,
+            core: None,
+            phase: Phase::Steady,
             shared,
             plugin,
             index,
@@ -93,7 +130,6 @@ impl Instance {
             backoff,
             restart_at: None,
             kill_at: None,
-            retire_since: None,
         }
     }
 
@@ -101,7 +137,7 @@ impl Instance {
         &self.shared.config.name
     }
 
-    fn status(&self) -> &InstanceStatus {
+    pub fn status(&self) -> &InstanceStatus {
         &self.shared.instances[self.index]
     }
 
@@ -118,10 +154,47 @@ impl Instance {
         self.child.is_none() || self.pidfd.is_some()
     }
 
+    /// A slot that does not run yet (spare, or above an elastic MIN).
+    pub fn park(&mut self) {
+        self.intent = Intent::Stop;
+        self.status().set_state(InstanceState::Stopped);
+    }
+
+    /// True once the process it runs has attached to every one of its
+    /// request rings (it can take calls without waiting for its start).
+    pub fn is_attached(&self) -> bool {
+        self.is_running()
+            && self
+                .rings
+                .iter()
+                .zip(&self.attaches_at_start)
+                .all(|(r, at)| r.consumer_attaches() > *at)
+    }
+
+    /// Its request rings' counters summed.
+    pub fn ring_load(&self) -> RingLoad {
+        self.rings.iter().fold(RingLoad::default(), |l, r| {
+            let c = r.counters();
+            RingLoad {
+                full: l.full + c.full,
+                delivered: l.delivered + c.delivered,
+                busy_ns: l.busy_ns + c.busy_ns,
+            }
+        })
+    }
+
     pub fn spawn(&mut self) -> std::io::Result<()> {
         self.status().set_state(InstanceState::Starting);
+        self.attaches_at_start = self.rings.iter().map(Ring::consumer_attaches).collect();
         let child = self.cmd.spawn()?;
         let pid = child.id();
+        if let Some(core) = self.core {
+            // Its own spare core (it started on the plugin's cores, never
+            // on a server thread's).
+            if let Err(e) = sys::set_affinity(pid, &[core]) {
+                tracing::warn!(plugin = %self.name(), core, "pinning to a spare core: {e}");
+            }
+        }
         self.pidfd = match sys::pidfd_open(pid) {
             Ok(fd) => Some(fd),
             Err(e) => {

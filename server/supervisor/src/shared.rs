@@ -1,8 +1,10 @@
 //! What every thread (and the supervisor) knows about one plugin: its
 //! configuration, cores, per-instance process status and call statistics.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::OnceLock;
+use std::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed, Ordering::SeqCst,
+};
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use super::config::PluginConfig;
@@ -60,6 +62,9 @@ pub struct InstanceStatus {
     pub reloads: AtomicU64,
     /// Calls sent to it and not yet answered (all server threads).
     pub in_flight: AtomicU64,
+    /// It takes new calls (false: a spare slot, one warming up, or one
+    /// draining before it stops). See [`InstanceStatus::try_enter`].
+    active: AtomicBool,
     /// Moving average of its call latency (µs, weight 1/8 per reply; 0
     /// before its first): what latency-aware balancing compares.
     pub ewma_us: AtomicU64,
@@ -81,6 +86,55 @@ pub fn clock_ms() -> u64 {
 }
 
 impl InstanceStatus {
+    /// A server thread's claim on this instance for one call: counts the
+    /// call in flight, then checks the instance still takes calls (if not,
+    /// the count is undone and false returned).
+    pub fn try_enter(&self) -> bool {
+        // ORDERING: SeqCst pairs with `deactivate`'s SeqCst store and
+        // in-flight load (Dekker): either this thread sees the instance
+        // inactive, or the supervisor sees this call in flight, never
+        // neither, so "inactive and nothing in flight" means no call can
+        // still arrive.
+        self.in_flight.fetch_add(1, SeqCst);
+        if self.active.load(SeqCst) {
+            return true;
+        }
+        self.leave();
+        false
+    }
+
+    /// Undoes a `try_enter` (the call was not sent, or it ended).
+    pub fn leave(&self) {
+        self.in_flight.fetch_sub(1, SeqCst);
+    }
+
+    pub fn is_active(&self) -> bool {
+        // ORDERING: Relaxed; a hint for choosing (try_enter decides).
+        self.active.load(Relaxed)
+    }
+
+    /// It takes new calls from now on.
+    pub fn activate(&self) {
+        // ORDERING: SeqCst, as in try_enter (no pairing needed to start
+        // sending; kept uniform).
+        self.active.store(true, SeqCst);
+    }
+
+    /// No new calls; returns the calls still in flight at this moment.
+    /// Once it has returned 0 (or `in_flight()` has, after it), no call
+    /// will reach the instance again until it is activated.
+    pub fn deactivate(&self) -> u64 {
+        // ORDERING: SeqCst, paired with try_enter (see there).
+        self.active.store(false, SeqCst);
+        self.in_flight()
+    }
+
+    /// Calls in flight to it (all threads).
+    pub fn in_flight(&self) -> u64 {
+        // ORDERING: SeqCst, paired with try_enter (see there).
+        self.in_flight.load(SeqCst)
+    }
+
     pub fn state(&self) -> InstanceState {
         InstanceState::from_u8(self.state.load(Relaxed))
     }
@@ -110,6 +164,9 @@ impl InstanceStatus {
     }
 
     fn score_at(&self, now_ms: u64) -> u64 {
+        if !self.is_active() {
+            return u64::MAX;
+        }
         let average = self.average_at(now_ms).max(1);
         average.saturating_mul(self.in_flight.load(Relaxed) + 1)
     }
@@ -137,14 +194,22 @@ pub struct PluginShared {
     /// Uncommitted request bytes in each server thread's rings (updated by
     /// that thread every maintenance tick).
     pub ring_bytes: Vec<AtomicU64>,
+    /// The last change of the running instances (elastic scaling or an
+    /// upgrade step) and why, for PLUGIN INFO; empty before the first.
+    pub last_change: Mutex<String>,
 }
 
 impl PluginShared {
     pub fn new(config: PluginConfig, cores: Vec<usize>, threads: usize) -> PluginShared {
         PluginShared {
             instances: (0..config.instances)
-                .map(|_| InstanceStatus::default())
+                .map(|slot| {
+                    let status = InstanceStatus::default();
+                    status.active.store(config.starts_running(slot), Relaxed);
+                    status
+                })
                 .collect(),
+            last_change: Mutex::new(String::new()),
             traffic: Traffic::new(&config),
             config,
             cores,
@@ -164,21 +229,47 @@ impl PluginShared {
         self.instances.iter().map(|i| i.reloads.load(Relaxed)).sum()
     }
 
+    /// Instances taking calls now.
+    pub fn active_instances(&self) -> usize {
+        self.instances.iter().filter(|i| i.is_active()).count()
+    }
+
+    pub fn last_change(&self) -> String {
+        self.last_change
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Records (and logs) a change of the running instances.
+    pub fn note_change(&self, what: String) {
+        tracing::info!(plugin = %self.config.name, "{what}");
+        *self.last_change.lock().unwrap_or_else(|p| p.into_inner()) = what;
+    }
+
     pub fn ring_depth(&self) -> u64 {
         self.ring_bytes.iter().map(|b| b.load(Relaxed)).sum()
     }
 
+    /// The instances worth showing: all, less the parked slots of a plugin
+    /// with spare ones (unless every slot is parked).
+    fn shown(&self) -> impl Iterator<Item = &InstanceStatus> {
+        let parked = |i: &InstanceStatus| {
+            self.config.spare_slot && i.state() == InstanceState::Stopped && !i.is_active()
+        };
+        let all_parked = self.instances.iter().all(parked);
+        self.instances
+            .iter()
+            .filter(move |i| all_parked || !parked(i))
+    }
+
     /// Per-instance states, comma-separated ("running" for one instance).
     pub fn states(&self) -> String {
-        join(self.instances.iter().map(|i| i.state().name().to_string()))
+        join(self.shown().map(|i| i.state().name().to_string()))
     }
 
     pub fn pids(&self) -> String {
-        join(
-            self.instances
-                .iter()
-                .map(|i| i.pid.load(Relaxed).to_string()),
-        )
+        join(self.shown().map(|i| i.pid.load(Relaxed).to_string()))
     }
 
     pub fn cores_text(&self) -> String {
@@ -198,11 +289,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_deactivated_instance_takes_no_call_and_reports_the_ones_it_holds() {
+        let i = InstanceStatus::default();
+        assert!(!i.try_enter(), "inactive from the start");
+        assert_eq!(i.in_flight(), 0);
+        i.activate();
+        assert!(i.try_enter());
+        assert_eq!(i.deactivate(), 1, "one call still in flight");
+        assert!(!i.try_enter());
+        assert_eq!(i.load_score(), u64::MAX, "never chosen while inactive");
+        i.leave();
+        assert_eq!(i.in_flight(), 0, "drained: safe to stop");
+    }
+
+    #[test]
     fn an_unasked_slow_instance_fades_back_into_choice() {
         let slow = InstanceStatus::default();
         slow.ewma_us.store(10_000, Relaxed);
         slow.observed_ms.store(5_000, Relaxed);
+        slow.activate();
         let healthy = InstanceStatus::default();
+        healthy.activate();
         healthy.ewma_us.store(1_000, Relaxed);
         healthy.in_flight.store(1, Relaxed);
         let healthy_at = |now: u64| {

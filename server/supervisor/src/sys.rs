@@ -6,15 +6,21 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-/// Pins the process `cmd` spawns to `cpus` (sched_setaffinity in the child,
-/// before exec, so the plugin never runs on a server thread's core).
-pub fn pin_in_child(cmd: &mut Command, cpus: &[usize]) {
+/// The CPU set of `cpus` (those below CPU_SETSIZE).
+fn cpu_set(cpus: &[usize]) -> libc::cpu_set_t {
     // SAFETY: all-zero is a valid (empty) cpu_set_t.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     for &cpu in cpus.iter().filter(|&&c| c < libc::CPU_SETSIZE as usize) {
         // SAFETY: `cpu` is below CPU_SETSIZE, the bound CPU_SET requires.
         unsafe { libc::CPU_SET(cpu, &mut set) };
     }
+    set
+}
+
+/// Pins the process `cmd` spawns to `cpus` (sched_setaffinity in the child,
+/// before exec, so the plugin never runs on a server thread's core).
+pub fn pin_in_child(cmd: &mut Command, cpus: &[usize]) {
+    let set = cpu_set(cpus);
     // SAFETY: the closure runs in the forked child before exec and calls only
     // sched_setaffinity, which is async-signal-safe; it allocates nothing
     // (`set` is a plain value copied into the closure before the fork).
@@ -26,6 +32,24 @@ pub fn pin_in_child(cmd: &mut Command, cpus: &[usize]) {
             Ok(())
         });
     }
+}
+
+/// Pins the running child `pid` to `cpus`.
+pub fn set_affinity(pid: u32, cpus: &[usize]) -> io::Result<()> {
+    let set = cpu_set(cpus);
+    // SAFETY: sched_setaffinity reads `set` (a valid cpu_set_t of the size
+    // passed) and nothing else; `pid` is our unreaped child.
+    let rc = unsafe {
+        libc::sched_setaffinity(
+            pid as libc::pid_t,
+            std::mem::size_of::<libc::cpu_set_t>(),
+            &set,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// A pidfd for child `pid` (Linux 5.3+): readable once the child exits.

@@ -9,9 +9,12 @@ use std::time::{Duration, Instant};
 use citadel_proto::ring::wait_any;
 use citadel_proto::{EventFd, SpinPolicy, Wakeup};
 
+use super::elastic::{self, SAMPLE_EVERY};
 use super::gray;
 use super::hub::Control;
-use super::process::{Instance, Intent};
+use super::pool::{self, SpareCores};
+use super::process::{Instance, Intent, Phase};
+use super::upgrade::Upgrades;
 use super::StopFlag;
 
 /// Longest wait without a timer; also the poll period when pidfds are missing.
@@ -23,8 +26,11 @@ pub fn run(
     control: Receiver<Control>,
     doorbell: EventFd,
     stopping: StopFlag,
+    mut spare: SpareCores,
 ) {
     let mut shutting_down = false;
+    let mut scalers = elastic::scalers(&instances, Instant::now());
+    let mut upgrades = Upgrades::default();
     let mut next_check = Instant::now() + gray::CHECK_EVERY;
     let rules = gray::has_rules(&instances);
     loop {
@@ -32,13 +38,7 @@ pub fn run(
         while let Ok(c) = control.try_recv() {
             match c {
                 Control::Reload(which) if !shutting_down => {
-                    for inst in instances
-                        .iter_mut()
-                        .filter(|i| which.is_none_or(|w| plugin_index(i) == w))
-                    {
-                        tracing::info!(plugin = %inst.name(), instance = inst.index, "reloading plugin");
-                        inst.terminate(Intent::Reload, now);
-                    }
+                    reload(&mut instances, &mut upgrades, which, now);
                 }
                 Control::Reload(_) | Control::Weights => {}
                 Control::Shutdown => {
@@ -55,6 +55,22 @@ pub fn run(
             next_check = now + gray::CHECK_EVERY;
         }
         let draining = !stop_restarts && gray::reconcile(&mut instances, now);
+        let mut moving = false;
+        if !stop_restarts {
+            let plugins = instances_plugins(&instances);
+            for p in plugins_of(&instances) {
+                let slots = &mut instances[slots_of(&plugins, p)];
+                upgrades.advance(slots, &mut spare, now);
+            }
+            moving = pool::advance(&mut instances, &mut spare, now);
+            for scaler in &mut scalers {
+                let p = scaler.plugin();
+                let slots = &mut instances[slots_of(&plugins, p)];
+                let settled =
+                    !upgrades.is_upgrading(p) && slots.iter().all(|i| i.phase == Phase::Steady);
+                scaler.tick(slots, &mut spare, settled, now);
+            }
+        }
         for inst in &mut instances {
             if let Some(status) = inst.try_reap() {
                 inst.exited(status, stop_restarts, now);
@@ -70,15 +86,57 @@ pub fn run(
             return;
         }
         let mut timer = rules.then_some(next_check);
-        if draining {
+        if !scalers.is_empty() && !stop_restarts {
+            timer = Some(timer.map_or(now + SAMPLE_EVERY, |t| t.min(now + SAMPLE_EVERY)));
+        }
+        if draining || moving || upgrades.is_busy() {
             timer = Some(now + POLL_WAIT);
         }
         wait(&instances, &doorbell, now, timer);
     }
 }
 
-fn plugin_index(inst: &Instance) -> usize {
-    inst.plugin
+/// Reload of plugin `which` (None: all): an overlapped upgrade where the
+/// plugin has a spare slot, else each process replaced in place (its
+/// calls wait in the rings for the new one).
+fn reload(instances: &mut [Instance], upgrades: &mut Upgrades, which: Option<usize>, now: Instant) {
+    let plugins = instances_plugins(instances);
+    for p in plugins_of(instances) {
+        if which.is_some_and(|w| w != p) {
+            continue;
+        }
+        let slots = &mut instances[slots_of(&plugins, p)];
+        if slots[0].shared.config.spare_slot {
+            upgrades.request(slots);
+            continue;
+        }
+        for inst in slots.iter_mut() {
+            tracing::info!(plugin = %inst.name(), instance = inst.index, "reloading plugin");
+            inst.terminate(Intent::Reload, now);
+        }
+    }
+}
+
+/// Each instance's plugin, in order.
+fn instances_plugins(instances: &[Instance]) -> Vec<usize> {
+    instances.iter().map(|i| i.plugin).collect()
+}
+
+/// The plugins, each once.
+fn plugins_of(instances: &[Instance]) -> Vec<usize> {
+    let mut out: Vec<usize> = instances.iter().map(|i| i.plugin).collect();
+    out.dedup();
+    out
+}
+
+/// Plugin `p`'s slots (the supervisor keeps them together, in order).
+fn slots_of(plugins: &[usize], p: usize) -> std::ops::Range<usize> {
+    let start = plugins
+        .iter()
+        .position(|&q| q == p)
+        .unwrap_or(plugins.len());
+    let len = plugins[start..].iter().take_while(|&&q| q == p).count();
+    start..start + len
 }
 
 /// Sleeps until a plugin exits, a control request arrives or a timer is due.

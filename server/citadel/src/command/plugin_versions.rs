@@ -78,10 +78,15 @@ pub(super) fn version_line(p: &PluginShared, v: usize, sep: &str) -> String {
     parts.join(sep)
 }
 
-/// The state of version `v`'s first instance (they move together).
+/// The state of version `v`'s first instance taking calls (they move
+/// together), or of its first if none does.
 fn version_state(p: &PluginShared, v: usize) -> &'static str {
-    p.instances
-        .get(v * p.config.per_version)
+    let per = p.config.per_version;
+    let slots = p.instances.get(v * per..(v + 1) * per).unwrap_or(&[]);
+    slots
+        .iter()
+        .find(|i| i.is_active())
+        .or(slots.first())
         .map_or("?", |i| i.state().name())
 }
 

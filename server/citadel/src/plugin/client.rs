@@ -176,8 +176,11 @@ impl<C: Copy> PluginClient<C> {
             .get(pipeline)
             .ok_or(CallError::NoSuchPlugin)?
             .first;
-        let (id, timeout, _) =
+        let (id, timeout, lane) =
             self.send(first, Some(pipeline), None, Format::Raw, max_len, fill)?;
+        // A pipeline call is counted by the pipeline, not by the stage's
+        // instance (a stage's instances always take calls).
+        self.plugins[first].shared.instances[lane].leave();
         let now = Instant::now();
         self.pipelines[pipeline]
             .deadlines
@@ -254,22 +257,43 @@ impl<C: Copy> PluginClient<C> {
         let n = per.min(lanes.len());
         let first = route.instance(shared, version);
         let mut sent_to = base;
-        for k in 0..n {
-            let within = (first + k) % n;
-            let lane = base + within;
+        let mut entered = None;
+        let mut any_active = false;
+        // The version's lanes from the chosen one on; then, only if none of
+        // them takes calls (a version being drained that this thread chose
+        // by a weight read just before it went to 0), every lane.
+        let version_lanes = (0..n).map(|k| base + (first + k) % n);
+        let total = lanes.len();
+        for (k, lane) in version_lanes.chain(0..total).enumerate() {
+            if k == n && any_active {
+                break;
+            }
+            let within = lane % per;
+            // An instance that takes no calls (spare, warming up, draining)
+            // is passed over; see `InstanceStatus::try_enter`.
+            let instance = &shared.instances[lane];
+            if !instance.try_enter() {
+                continue;
+            }
+            any_active = true;
+            entered = Some(instance);
             match lanes[lane].requests.reserve(max_len) {
                 Ok(mut grant) => {
                     let fill = fill.take().expect("filled once");
                     let len = fill(grant.payload_mut());
                     grant.truncate(len);
-                    route.sent(shared, version, within);
+                    route.sent(shared, shared.config.version_of(lane), within);
                     sent_to = lane;
                     result = grant
                         .commit(&env)
                         .map_err(|e| CallError::Notify(e.to_string()));
                     break;
                 }
-                Err(ReserveError::Full { .. }) => continue,
+                Err(ReserveError::Full { .. }) => {
+                    instance.leave();
+                    entered = None;
+                    continue;
+                }
                 Err(ReserveError::TooLarge { len, max }) => {
                     result = Err(CallError::TooLarge { len, max });
                     break;
@@ -277,6 +301,9 @@ impl<C: Copy> PluginClient<C> {
             }
         }
         if let Err(e) = result {
+            if let Some(instance) = entered {
+                instance.leave();
+            }
             if e == CallError::Full {
                 stats.rejected.fetch_add(1, Relaxed);
             }

@@ -126,9 +126,9 @@ fn rendezvous(weights: &[u32], hash: u64) -> usize {
     best.1
 }
 
-/// Instance `instance` (the lane index) of `shared` was sent a call.
+/// Instance `instance` (the lane index) of `shared` was sent a call (the
+/// instance counted it already, `InstanceStatus::try_enter`).
 pub(super) fn started(shared: &PluginShared, instance: usize) {
-    shared.instances[instance].in_flight.fetch_add(1, Relaxed);
     let v = shared.config.version_of(instance);
     shared.traffic.versions[v]
         .stats
@@ -139,7 +139,7 @@ pub(super) fn started(shared: &PluginShared, instance: usize) {
 /// A call to instance `instance` ended after `elapsed`.
 pub(super) fn finished(shared: &PluginShared, instance: usize, elapsed: Duration, how: Ending) {
     let inst = &shared.instances[instance];
-    inst.in_flight.fetch_sub(1, Relaxed);
+    inst.leave();
     let stats = &shared.traffic.versions[shared.config.version_of(instance)].stats;
     stats.in_flight.fetch_sub(1, Relaxed);
     match how {

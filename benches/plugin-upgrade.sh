@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Plugin upgrades and elastic scaling under load, in one run.
+#
+# 1. Upgrade: a fresh citadel runs [[plugin]] echo with instances = 2,
+#    cores "none", ECHO_DELAY_US (every call takes that long).
+#    redis-benchmark sends PLUGIN CALL echo x from CLIENTS connections
+#    (closed loop): once in steady state, then again while PLUGIN RELOAD
+#    echo runs every RELOAD_EVERY seconds (each an overlapped upgrade: new
+#    processes start beside the old ones, take new calls once attached, the
+#    old ones stop when they hold none). p50/p99/max (ms), calls per second,
+#    the reloads done and the plugin's failed calls (errors + timeouts +
+#    rejected) are reported; the target is a p99 during upgrades within 2x
+#    the steady one, and 0 failed calls.
+# 2. Scale-up reaction: a fresh citadel with instances = "1..MAX_INSTANCES"
+#    (ECHO_DELAY_US=SLOW_US, the scaler's default windows); from the start of a
+#    CLIENTS-connection burst, the time until 2 instances take calls, and
+#    until MAX_INSTANCES do; then, after the burst, until it is back at 1.
+#
+# Usage: benches/plugin-upgrade.sh [-h|--help]
+# Env:   REQUESTS       calls per phase (default 40000)
+#        CLIENTS        concurrent connections (default 16)
+#        DELAY_US       time per call, upgrade phase (default 200)
+#        RELOAD_EVERY   seconds between reloads (default 0.5)
+#        SLOW_US        time per call, scaling phase (default 2000)
+#        MAX_INSTANCES  elastic MAX (default 4)
+#        THREADS        server threads (default 2)
+#        OUT            report file (default target/bench/plugin-upgrade.txt)
+# Needs: redis-benchmark, redis-cli.
+set -euo pipefail
+case "${1:-}" in -h | --help) sed -n '2,/^# Needs/s/^# \{0,1\}//p' "$0"; exit 0 ;; esac
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
+requests=${REQUESTS:-40000}
+clients=${CLIENTS:-16}
+delay=${DELAY_US:-200}
+reload_every=${RELOAD_EVERY:-0.5}
+slow=${SLOW_US:-2000}
+max=${MAX_INSTANCES:-4}
+threads=${THREADS:-2}
+out=${OUT:-$target/bench/plugin-upgrade.txt}
+bin=$target/release
+mkdir -p "$(dirname "$out")"
+for c in redis-benchmark redis-cli; do
+    command -v "$c" >/dev/null || { echo "$c is missing" >&2; exit 1; }
+done
+log() { echo "[$(date +%T)] $*" >&2; }
+
+log "building (release): citadel, the echo plugin"
+(cd "$root" && cargo build --release -q -p citadel-server -p citadel-plugin-echo)
+
+work=$(mktemp -d /dev/shm/plugin-upgrade.XXXXXX)
+server_pid=
+load_pid=
+cleanup() {
+    for pid in $load_pid $server_pid; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# serve PORT INSTANCES DELAY_US: starts citadel with the echo plugin.
+serve() {
+    local port=$1 instances=$2 us=$3
+    cat >"$work/$port.toml" <<TOML
+[[plugin]]
+name = "echo"
+exec = "$bin/citadel-plugin-echo"
+instances = "$instances"
+cores = "none"
+max-inflight = 100000
+env = { ECHO_DELAY_US = "$us" }
+TOML
+    "$bin/citadel" --port "$port" --rpc-port 0 --threads "$threads" --maxmemory 64mb \
+        --cache-file "$work/$port.cache" --discovery-dir "$work/$port.disc" \
+        --config "$work/$port.toml" >"$work/$port.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 100); do
+        redis-cli -p "$port" ping >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+}
+
+stop() {
+    redis-cli -p "$1" shutdown nosave >/dev/null 2>&1 || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+}
+
+# field PORT NAME: one PLUGIN INFO echo field.
+field() {
+    redis-cli -p "$1" plugin info echo | sed -n "/^$2\$/{n;p}"
+}
+
+# bench PORT LABEL: one redis-benchmark run, one row.
+bench() {
+    local csv
+    csv=$(redis-benchmark -p "$1" -c "$clients" -n "$requests" --csv PLUGIN CALL echo x | tail -1)
+    IFS=, read -r _ rps _ _ p50 _ p99 max_ms <<<"$(tr -d '"' <<<"$csv")"
+    printf '%-28s p50_ms=%-7s p99_ms=%-8s max_ms=%-8s calls_per_s=%s\n' \
+        "$2" "$p50" "$p99" "$max_ms" "$rps"
+}
+
+failed() {
+    echo $(($(field "$1" errors) + $(field "$1" timeouts) + $(field "$1" rejected)))
+}
+
+upgrade_phase() {
+    local port reloads=0
+    port=$(free_port)
+    serve "$port" 2 "$delay"
+    redis-benchmark -p "$port" -c "$clients" -n $((requests / 4)) -q PLUGIN CALL echo x >/dev/null
+    bench "$port" "steady (2 instances)"
+    bench "$port" "during upgrades" &
+    load_pid=$!
+    while kill -0 "$load_pid" 2>/dev/null; do
+        sleep "$reload_every"
+        kill -0 "$load_pid" 2>/dev/null || break
+        redis-cli -p "$port" plugin reload echo >/dev/null
+        reloads=$((reloads + 1))
+    done
+    wait "$load_pid"
+    load_pid=
+    echo "reloads asked: $reloads, done: $(($(field "$port" reloads) / 2)); failed calls: $(failed "$port")"
+    stop "$port"
+}
+
+# ms_until PORT N START_NS: polls until N instances take calls.
+ms_until() {
+    while [ "$(field "$1" instances)" -ne "$2" ]; do sleep 0.02; done
+    echo $((($(date +%s%N) - $3) / 1000000))
+}
+
+scale_phase() {
+    local port start two top down
+    port=$(free_port)
+    serve "$port" "1..$max" "$slow"
+    start=$(date +%s%N)
+    redis-benchmark -p "$port" -c "$clients" -n 100000000 -q PLUGIN CALL echo x >/dev/null 2>&1 &
+    load_pid=$!
+    two=$(ms_until "$port" 2 "$start")
+    top=$(ms_until "$port" "$max" "$start")
+    kill "$load_pid" 2>/dev/null || true
+    wait "$load_pid" 2>/dev/null || true
+    load_pid=
+    start=$(date +%s%N)
+    down=$(ms_until "$port" 1 "$start")
+    echo "scale-up reaction ($clients clients, $slow us per call): 1->2 in ${two} ms, 1->$max in ${top} ms; back to 1 ${down} ms after the burst; failed calls: $(failed "$port")"
+    echo "last change: $(field "$port" last_change)"
+    stop "$port"
+}
+
+{
+    echo "# plugin-upgrade: echo plugin, $clients clients, $requests calls per phase, $threads server threads ($(nproc) CPUs)"
+    echo "# upgrade phase: ${delay} us per call, PLUGIN RELOAD every ${reload_every} s"
+    upgrade_phase
+    scale_phase
+} | tee "$out"
+log "report: $out"
