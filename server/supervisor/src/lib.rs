@@ -1,5 +1,7 @@
 //! The plugin supervisor: creates every (server thread, plugin instance)
-//! ring pair, starts each plugin process pinned to its cores, watches it
+//! ring pair, starts each plugin process pinned to its cores (or, for
+//! `placement = "inline"`, loads its module and serves it on pinned threads
+//! of the server: `inline`), watches it
 //! (pidfd) and restarts it with exponential backoff after a crash, replaces
 //! it on `PLUGIN RELOAD` or SIGHUP (hot upgrade: the old process finishes its
 //! request, the new one takes over the same rings), and drains every plugin
@@ -15,6 +17,7 @@ pub mod config;
 pub mod cores;
 mod gray;
 mod hub;
+mod inline;
 pub mod numa;
 pub mod pipeline;
 mod process;
@@ -24,7 +27,7 @@ mod sys;
 mod versions;
 mod watch;
 
-pub use config::{find_executable, PluginConfig, PluginConfigError, VersionConfig};
+pub use config::{find_executable, find_program, PluginConfig, PluginConfigError, VersionConfig};
 pub use cores::{CorePlan, CorePlanError};
 pub use hub::{Control, Hub, PipelineShared, ReloadError, StageRate, ThreadLanes};
 pub use numa::{NumaError, NumaPlan, NumaTopology};
@@ -40,6 +43,8 @@ use citadel_proto::{Backing, EventFd, HostPair};
 use signal_hook::consts::SIGHUP;
 use signal_hook::iterator::{Handle, Signals};
 
+use citadel_settings::plugin_placement::Placement;
+use inline::InlineInstance;
 use process::Instance;
 
 /// True once the server is shutting down (no more restarts).
@@ -57,6 +62,11 @@ pub enum SupervisorError {
         plugin: String,
         program: String,
         source: std::io::Error,
+    },
+    #[error("plugin {plugin:?}: {source}")]
+    Inline {
+        plugin: String,
+        source: inline::ModuleError,
     },
     #[error("plugin supervisor: {0}")]
     Io(#[from] std::io::Error),
@@ -96,6 +106,7 @@ impl Supervisor {
             lanes.push(per_plugin);
         }
         let mut instances = Vec::new();
+        let mut inline = Vec::new();
         for (p, s) in shared.iter().enumerate() {
             for i in 0..s.config.instances {
                 let mut pairs: Vec<&HostPair> = Vec::new();
@@ -112,6 +123,16 @@ impl Supervisor {
                                 .collect(),
                         );
                     }
+                }
+                if s.config.placement == Placement::Inline {
+                    let mut inst = InlineInstance::new(s.clone(), p, i, &pairs, &outputs);
+                    let module = inst.load().map_err(|source| SupervisorError::Inline {
+                        plugin: s.config.name.clone(),
+                        source,
+                    })?;
+                    inst.start(module)?;
+                    inline.push(inst);
+                    continue;
                 }
                 let cmd = process::command(s, i, &pairs, &outputs);
                 let mut inst = Instance::new(s.clone(), p, i, cmd);
@@ -140,7 +161,7 @@ impl Supervisor {
         ));
         let thread = std::thread::Builder::new()
             .name("citadel-plugins".into())
-            .spawn(move || watch::run(instances, rx, doorbell, stopping))?;
+            .spawn(move || watch::run(instances, inline, rx, doorbell, stopping))?;
         let sighup = if configs.is_empty() {
             None
         } else {

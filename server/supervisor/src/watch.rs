@@ -1,6 +1,6 @@
 //! The supervisor thread: waits on every plugin's pidfd and its control
 //! doorbell; restarts crashed plugins after their backoff, replaces them on
-//! reload, and drains them at shutdown.
+//! reload, and drains them at shutdown (inline plugins' threads too).
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::mpsc::Receiver;
@@ -11,6 +11,7 @@ use citadel_proto::{EventFd, SpinPolicy, Wakeup};
 
 use super::gray;
 use super::hub::Control;
+use super::inline::{self, InlineInstance};
 use super::process::{Instance, Intent};
 use super::StopFlag;
 
@@ -20,6 +21,7 @@ const POLL_WAIT: Duration = Duration::from_millis(20);
 
 pub fn run(
     mut instances: Vec<Instance>,
+    mut inline: Vec<InlineInstance>,
     control: Receiver<Control>,
     doorbell: EventFd,
     stopping: StopFlag,
@@ -39,6 +41,13 @@ pub fn run(
                         tracing::info!(plugin = %inst.name(), instance = inst.index, "reloading plugin");
                         inst.terminate(Intent::Reload, now);
                     }
+                    for inst in inline
+                        .iter_mut()
+                        .filter(|i| which.is_none_or(|w| i.plugin == w))
+                    {
+                        tracing::info!(plugin = %inst.name(), instance = inst.index, "reloading inline plugin");
+                        inst.reload();
+                    }
                 }
                 Control::Reload(_) | Control::Weights => {}
                 Control::Shutdown => {
@@ -46,6 +55,7 @@ pub fn run(
                     for inst in &mut instances {
                         inst.terminate(Intent::Stop, now);
                     }
+                    inline::stop_all(&mut inline);
                 }
             }
         }
