@@ -12,7 +12,8 @@
 # plugin's thread is part of the server's figure). A redis-benchmark row
 # per placement at 64 B cross-checks the small-payload numbers with the
 # reference client. The plugins are pinned to their own core when the host
-# has more than two CPUs (cores = "auto"), unpinned otherwise.
+# has more than two CPUs (cores = "auto"), unpinned otherwise. Rings are
+# 4 MiB so CLIENTS 256 KiB calls fit in one at once.
 #
 # Usage: benches/plugin-placement.sh [-h|--help]
 # Env:   CALLS     calls per row (default 20000; 256 KiB rows use CALLS/10)
@@ -59,12 +60,14 @@ cat >"$work/plugins.toml" <<TOML
 name = "echo"
 exec = "$bin/citadel-plugin-echo"
 cores = "$cores"
+ring-capacity = "4mb"
 
 [[plugin]]
 name = "iecho"
 placement = "inline"
 exec = "$bin/libcitadel_plugin_echo.so"
 cores = "$cores"
+ring-capacity = "4mb"
 TOML
 "$bin/citadel" --port "$port" --rpc-port 0 --threads "$threads" --maxmemory 64mb \
     --cache-file "$work/cache" --discovery-dir "$work/disc" \
