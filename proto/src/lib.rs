@@ -23,6 +23,8 @@
 //!   without allocating in steady state.
 //! * [`handshake`]: the environment through which a plugin finds its rings.
 //! * [`host`]: the server's end: creating ring pairs and plugin commands.
+//! * [`inline_abi`]: the C ABI of an inline plugin module (a plugin loaded
+//!   into the server instead of started as a process).
 //!
 //! Unsafe code lives only in [`shm`], [`ring`] (memory of the mapping) and
 //! the private `sys` module (system calls). Built with `--cfg loom`, only
@@ -39,6 +41,7 @@ mod generated;
 pub mod handshake;
 #[cfg(not(loom))]
 pub mod host;
+pub mod inline_abi;
 pub mod load;
 pub mod pipeline;
 pub mod ring;

@@ -103,7 +103,9 @@ pub(crate) fn release_bin(env_override: &str, bin: &str) -> PathBuf {
         .unwrap_or_else(|| root.join("target"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--release", "--workspace", "--bins"])
+        // --lib too: the example plugins' inline modules (cdylibs), which
+        // building the binaries alone does not link.
+        .args(["build", "--release", "--workspace", "--bins", "--lib"])
         .current_dir(&root)
         .env("CARGO_TARGET_DIR", &target)
         .status()

@@ -4,27 +4,13 @@
 //! payload `CRASH` (a poison request) and answers `SLEEP <ms>` after
 //! sleeping that long (a slow plugin).
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use citadel_tests::redis::{self, Connection};
-use citadel_tests::{echo_plugin_bin, read_n, run_to_exit, workspace_root, Server};
-
-/// A server started with `[[plugin]]` tables (the config file lives in `_dir`).
-struct Rig {
-    server: Server,
-    _dir: tempfile::TempDir,
-}
-
-fn start(plugins: &str) -> Rig {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("plugins.toml");
-    std::fs::write(&path, plugins).unwrap();
-    let server = Server::start(&["--config", path.to_str().unwrap()]);
-    Rig { server, _dir: dir }
-}
+use citadel_tests::plugin_rig::{call, field, info, wait_until, Rig};
+use citadel_tests::redis;
+use citadel_tests::{echo_plugin_bin, read_n, run_to_exit, workspace_root};
 
 fn echo(extra: &str) -> String {
     format!(
@@ -41,37 +27,6 @@ fn upper() -> String {
         py.join("examples/upper.py").display(),
         py.display()
     )
-}
-
-fn call(con: &mut Connection, plugin: &str, payload: &str) -> redis::RedisResult<String> {
-    redis::cmd("PLUGIN")
-        .arg("CALL")
-        .arg(plugin)
-        .arg(payload)
-        .query(con)
-}
-
-fn info(con: &mut Connection, plugin: &str) -> HashMap<String, String> {
-    let flat: Vec<String> = redis::cmd("PLUGIN")
-        .arg("INFO")
-        .arg(plugin)
-        .query(con)
-        .unwrap();
-    flat.chunks(2)
-        .map(|kv| (kv[0].clone(), kv[1].clone()))
-        .collect()
-}
-
-fn field(con: &mut Connection, plugin: &str, key: &str) -> u64 {
-    info(con, plugin)[key].parse().unwrap()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Running and not a zombie.
@@ -102,7 +57,7 @@ fn call_round_trip_from_the_redis_crate_and_redis_cli() {
     if with_python {
         conf.push_str(&upper());
     }
-    let rig = start(&conf);
+    let rig = Rig::start(&conf);
     let mut con = rig.server.client();
     assert_eq!(call(&mut con, "echo", "hello").unwrap(), "HELLO");
     assert_eq!(call(&mut con, "ECHO", "").unwrap(), "");
@@ -153,7 +108,7 @@ fn call_round_trip_from_the_redis_crate_and_redis_cli() {
 
 #[test]
 fn plugin_list_info_and_info_plugins() {
-    let rig = start(&echo("timeout-ms = 1234\nmax-inflight = 77"));
+    let rig = Rig::start(&echo("timeout-ms = 1234\nmax-inflight = 77"));
     let mut con = rig.server.client();
     call(&mut con, "echo", "x").unwrap();
     let fields = info(&mut con, "echo");
@@ -221,7 +176,7 @@ fn plugin_list_info_and_info_plugins() {
 /// plugin busy so the others are still queued, uncommitted, in the rings.
 #[test]
 fn kill_9_with_1000_requests_in_flight_answers_every_one() {
-    let rig = start(&echo("restart-backoff-ms = 50\nmax-inflight = 2000"));
+    let rig = Rig::start(&echo("restart-backoff-ms = 50\nmax-inflight = 2000"));
     let mut con = rig.server.client();
     let pid = field(&mut con, "echo", "pid");
     let mut slow = rig.server.raw();
@@ -263,7 +218,7 @@ fn kill_9_with_1000_requests_in_flight_answers_every_one() {
 
 #[test]
 fn poison_request_gets_an_error_and_the_plugin_keeps_serving() {
-    let rig = start(&echo("restart-backoff-ms = 50\nmax-attempts = 3"));
+    let rig = Rig::start(&echo("restart-backoff-ms = 50\nmax-attempts = 3"));
     let mut con = rig.server.client();
     let mut other = rig.server.client();
     let started = Instant::now();
@@ -286,7 +241,7 @@ fn poison_request_gets_an_error_and_the_plugin_keeps_serving() {
 
 #[test]
 fn reload_under_load_has_zero_errors() {
-    let rig = start(&echo(""));
+    let rig = Rig::start(&echo(""));
     let mut con = rig.server.client();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let workers: Vec<_> = (0..8)
@@ -344,7 +299,7 @@ fn reload_under_load_has_zero_errors() {
 
 #[test]
 fn sigterm_answers_calls_in_flight_stops_plugins_and_exits_0() {
-    let mut rig = start(&echo(""));
+    let mut rig = Rig::start(&echo(""));
     let mut con = rig.server.client();
     let pid = field(&mut con, "echo", "pid");
     let mut socks = Vec::new();
@@ -374,7 +329,7 @@ fn sigterm_answers_calls_in_flight_stops_plugins_and_exits_0() {
 
 #[test]
 fn a_call_past_its_timeout_is_an_error_not_a_hang() {
-    let rig = start(&echo("timeout-ms = 300"));
+    let rig = Rig::start(&echo("timeout-ms = 300"));
     let mut con = rig.server.client();
     let started = Instant::now();
     let err = call(&mut con, "echo", "SLEEP 1500")
@@ -396,7 +351,7 @@ fn a_call_past_its_timeout_is_an_error_not_a_hang() {
 #[test]
 fn a_full_ring_is_a_clear_error() {
     // 4 KiB rings hold two 1,500-byte requests each.
-    let rig = start(&echo("ring-capacity = 4096"));
+    let rig = Rig::start(&echo("ring-capacity = 4096"));
     // A slow call keeps the plugin busy, so nothing is consumed meanwhile.
     let mut busy = rig.server.raw();
     busy.write_all(b"PLUGIN CALL echo \"SLEEP 1000\"\r\n")

@@ -16,6 +16,22 @@
 //! `max_attempts` times (default 3) is skipped and reported as `Abandoned`.
 //! SIGTERM (or SIGINT) finishes what is in hand, commits it, and returns `Ok`.
 //!
+//! **One source, two placements.** Write the plugin as an entry function
+//! over a [`Context`] and export it with [`export_inline!`]: built with
+//! `crate-type = ["cdylib", "rlib"]`, the same code runs as a process
+//! (`main` calls `run(Context::process())`) and as a module loaded into the
+//! server (`placement = "inline"`; see `plugins/README.md`):
+//!
+//! ```no_run
+//! use citadel_plugin::{Context, ServeError};
+//!
+//! citadel_plugin::export_inline!(run);
+//!
+//! pub fn run(ctx: Context) -> Result<(), ServeError> {
+//!     ctx.serve(|req| req.payload.to_ascii_uppercase())
+//! }
+//! ```
+//!
 //! Handlers that answer later (a database query, a tokio task) use the
 //! out-of-order mode: [`serve_out_of_order`] or [`Plugin`]:
 //!
@@ -32,6 +48,9 @@
 //! }
 //! ```
 
+#[doc(hidden)]
+pub mod abi;
+mod context;
 mod engine;
 mod handles;
 mod load;
@@ -45,6 +64,7 @@ mod stop;
 pub use citadel_proto::handshake::{ENV_INSTANCE, ENV_VERSION};
 pub use citadel_proto::load as codec;
 pub use citadel_proto::{handshake::Handshake, PluginEnd, SpinPolicy};
+pub use context::Context;
 pub use engine::lane::LaneError;
 pub use handles::{Notifier, Responder, Stopper};
 pub use logging::init_logging;

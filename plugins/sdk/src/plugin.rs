@@ -59,6 +59,15 @@ impl Plugin {
     /// now (a signal before serving starts is not lost).
     pub fn new(ends: Vec<PluginEnd>, options: Options) -> Result<Self, ServeError> {
         let stop = StopSignal::install().map_err(ServeError::Signals)?;
+        Self::with_stop(ends, options, stop)
+    }
+
+    /// Serves the given ring pairs, stopped by `stop`.
+    pub(crate) fn with_stop(
+        ends: Vec<PluginEnd>,
+        options: Options,
+        stop: StopSignal,
+    ) -> Result<Self, ServeError> {
         let inbox = Arc::new(Inbox::new().map_err(ServeError::Inbox)?);
         let lanes = ends
             .into_iter()

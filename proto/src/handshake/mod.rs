@@ -272,6 +272,18 @@ impl Handshake {
         }
         self.pairs.iter().map(attach_pair).collect()
     }
+
+    /// [`Handshake::attach`] for descriptors handed over in-process (an
+    /// inline plugin module gets duplicates it owns), without the
+    /// once-per-process guard: each serve call owns a fresh set.
+    ///
+    /// # Safety
+    /// Every descriptor this handshake names must be open, owned by the
+    /// caller and used by nothing else from now on (they are closed when
+    /// the returned ends are dropped).
+    pub unsafe fn attach_owned(&self) -> Result<Vec<PluginEnd>, AttachError> {
+        self.pairs.iter().map(attach_pair).collect()
+    }
 }
 
 fn attach_pair(spec: &PairSpec) -> Result<PluginEnd, AttachError> {
@@ -306,8 +318,8 @@ fn open_source(src: &RingSource) -> Result<ShmRegion, AttachError> {
 
 fn adopt(fd: RawFd) -> Result<std::os::fd::OwnedFd, AttachError> {
     // SAFETY: the handshake hands these numbers to this process to own;
-    // `Handshake::attach` runs once per process (ADOPTED), so no other owner
-    // exists in this process.
+    // `Handshake::attach` runs once per process (ADOPTED), and the caller of
+    // `attach_owned` owns them, so no other owner exists in this process.
     unsafe { sys::adopt_inherited_fd(fd) }.map_err(|source| AttachError::Fd { fd, source })
 }
 

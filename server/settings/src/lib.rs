@@ -35,6 +35,7 @@ mod numa;
 pub mod overload;
 pub mod pipeline;
 pub mod plugin;
+pub mod plugin_placement;
 pub mod plugin_versions;
 pub mod reference;
 pub mod server;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::instances::InstanceRange;
+use crate::plugin_placement::Placement;
 use crate::plugin_versions::{Balance, PluginVersions, RollbackRule};
 use crate::setting::{identifier, positive};
 use crate::size::Size;
@@ -28,6 +29,14 @@ crate::settings_table! {
         example: "/usr/local/bin/echo",
         help: "a path, or a name looked up in PATH (checked at start-up); required unless \
                `versions` is given",
+    }
+    PLACEMENT: Placement = {
+        name: "placement",
+        default: "process",
+        help: "\"process\": exec is an executable, each instance a process (isolated, \
+               restarted after a crash); \"inline\": exec (and each version's) is a module \
+               built with the SDK's export_inline!, each instance a pinned thread inside \
+               the server (no process hop; a crash in it takes the server down)",
     }
     VERSIONS: PluginVersions = {
         name: "versions",

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use citadel_settings::instances::InstanceRange;
 use citadel_settings::plugin as key;
+use citadel_settings::plugin_placement::Placement;
 use citadel_settings::plugin_versions::{Balance, RollbackRule, VersionEntry};
 use citadel_settings::{Cores, Store};
 
@@ -20,6 +21,8 @@ pub struct PluginConfig {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cores: Cores,
+    /// A process per instance, or a module loaded into the server.
+    pub placement: Placement,
     /// Instance slots in all (each with its ring pairs): `per_version` ×
     /// versions. Instance `i` runs version `i / per_version`.
     pub instances: usize,
@@ -104,7 +107,8 @@ fn from_table(t: &Store) -> Result<PluginConfig, PluginConfigError> {
     let name = t.get(&key::NAME);
     let args: Vec<String> = t.get(&key::ARGS);
     let env: Vec<(String, String)> = t.get(&key::ENV).into_iter().collect();
-    let versions = versions(&name, t)?;
+    let placement = t.get(&key::PLACEMENT);
+    let versions = versions(&name, placement, t)?;
     let ms = |v: u64| Duration::from_millis(v);
     let backoff = t.get(&key::RESTART_BACKOFF_MS);
     let running: InstanceRange = t.get(&key::INSTANCES);
@@ -114,6 +118,12 @@ fn from_table(t: &Store) -> Result<PluginConfig, PluginConfigError> {
             "elastic instances (MIN..MAX) need a single version",
         ));
     }
+    if running.is_elastic() && placement == Placement::Inline {
+        return Err(invalid(
+            &name,
+            "elastic instances (MIN..MAX) need placement = \"process\"",
+        ));
+    }
     let per_version = running.max;
     Ok(PluginConfig {
         exec: versions[0].exec.clone(),
@@ -121,6 +131,7 @@ fn from_table(t: &Store) -> Result<PluginConfig, PluginConfigError> {
         args,
         env,
         cores: t.get(&key::CORES),
+        placement,
         instances: per_version * versions.len(),
         per_version,
         running,
@@ -147,7 +158,11 @@ fn from_table(t: &Store) -> Result<PluginConfig, PluginConfigError> {
 
 /// The versions of plugin `name`: `versions`, or `exec` as the one
 /// version "default"; exactly one of the two, names unique, some weight.
-fn versions(name: &str, t: &Store) -> Result<Vec<VersionConfig>, PluginConfigError> {
+fn versions(
+    name: &str,
+    placement: Placement,
+    t: &Store,
+) -> Result<Vec<VersionConfig>, PluginConfigError> {
     let exec = t.get(&key::EXEC);
     let listed = t.get(&key::VERSIONS).0;
     let entries = match (exec.as_os_str().is_empty(), listed.is_empty()) {
@@ -173,7 +188,7 @@ fn versions(name: &str, t: &Store) -> Result<Vec<VersionConfig>, PluginConfigErr
         if out.iter().any(|o| o.name == v.name) {
             return Err(invalid(name, format!("version {:?} defined twice", v.name)));
         }
-        let program = find_executable(&v.exec)
+        let program = find_program(placement, &v.exec)
             .map_err(|reason| invalid(name, format!("version {}: {reason}", v.name)))?;
         out.push(VersionConfig {
             args: v.args,
@@ -198,7 +213,8 @@ pub fn with_spare_slots(plugins: &[PluginConfig], stages: &[usize]) -> Vec<Plugi
         .enumerate()
         .map(|(p, c)| {
             let mut c = c.clone();
-            if c.versions.len() == 1 && !stages.contains(&p) {
+            // Inline modules reload in place (a thread, no process start).
+            if c.versions.len() == 1 && !stages.contains(&p) && c.placement == Placement::Process {
                 c.spare_slot = true;
                 c.per_version = c.running.max + 1;
                 c.instances = c.per_version;
@@ -225,6 +241,7 @@ pub(crate) fn for_tests(name: &str, cores: Cores, instances: usize) -> PluginCon
         args: vec![],
         env: vec![],
         cores,
+        placement: Placement::Process,
         instances,
         per_version: instances,
         running: InstanceRange::fixed(instances),
@@ -252,6 +269,33 @@ pub(crate) fn for_tests(name: &str, cores: Cores, instances: usize) -> PluginCon
         max_attempts: 3,
         ring_capacity: 4096,
         stop_timeout: Duration::from_secs(1),
+    }
+}
+
+/// The file `exec` names for `placement`: an executable, or a module.
+pub fn find_program(placement: Placement, exec: &Path) -> Result<PathBuf, String> {
+    match placement {
+        Placement::Process => find_executable(exec),
+        Placement::Inline => find_module(exec),
+    }
+}
+
+/// An inline plugin's module: a path to a file (dlopen's library search
+/// is not used, so the server loads exactly the file named).
+pub fn find_module(exec: &Path) -> Result<PathBuf, String> {
+    if exec.as_os_str().is_empty() {
+        return Err("exec is empty".into());
+    }
+    if exec.components().count() < 2 && !exec.is_absolute() {
+        return Err(format!(
+            "inline module {:?} must be a path (e.g. ./libecho.so)",
+            exec.display().to_string()
+        ));
+    }
+    match std::fs::metadata(exec) {
+        Err(e) => Err(format!("inline module {} not found: {e}", exec.display())),
+        Ok(m) if !m.is_file() => Err(format!("{} is not a file", exec.display())),
+        Ok(_) => Ok(exec.to_path_buf()),
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use citadel_proto::{EventFd, HostPair};
 
-use super::config::find_executable;
+use super::config::find_program;
 use super::pipeline::{PipelineConfig, Topology};
 use super::shared::PluginShared;
 use super::stats::CallStats;
@@ -204,9 +204,11 @@ impl Hub {
                 continue;
             }
             for v in &p.config.versions {
-                find_executable(&v.program).map_err(|reason| ReloadError::Executable {
-                    name: p.config.name.clone(),
-                    reason,
+                find_program(p.config.placement, &v.program).map_err(|reason| {
+                    ReloadError::Executable {
+                        name: p.config.name.clone(),
+                        reason,
+                    }
                 })?;
             }
         }

@@ -1,5 +1,7 @@
 //! The plugin supervisor: creates every (server thread, plugin instance)
-//! ring pair, starts each plugin process pinned to its cores, watches it
+//! ring pair, starts each plugin process pinned to its cores (or, for
+//! `placement = "inline"`, loads its module and serves it on pinned threads
+//! of the server: `inline`), watches it
 //! (pidfd) and restarts it with exponential backoff after a crash, replaces
 //! it on `PLUGIN RELOAD` or SIGHUP (overlapped upgrade: the new process
 //! starts in a spare slot and takes new calls once attached while the old
@@ -18,6 +20,7 @@ pub mod cores;
 mod elastic;
 mod gray;
 mod hub;
+mod inline;
 pub mod numa;
 pub mod pipeline;
 mod pool;
@@ -29,7 +32,7 @@ mod upgrade;
 mod versions;
 mod watch;
 
-pub use config::{find_executable, PluginConfig, PluginConfigError, VersionConfig};
+pub use config::{find_executable, find_program, PluginConfig, PluginConfigError, VersionConfig};
 pub use cores::{CorePlan, CorePlanError};
 pub use hub::{Control, Hub, PipelineShared, ReloadError, StageRate, ThreadLanes};
 pub use numa::{NumaError, NumaPlan, NumaTopology};
@@ -45,6 +48,8 @@ use citadel_proto::{Backing, EventFd, HostPair};
 use signal_hook::consts::SIGHUP;
 use signal_hook::iterator::{Handle, Signals};
 
+use citadel_settings::plugin_placement::Placement;
+use inline::InlineInstance;
 use process::Instance;
 
 /// True once the server is shutting down (no more restarts).
@@ -62,6 +67,11 @@ pub enum SupervisorError {
         plugin: String,
         program: String,
         source: std::io::Error,
+    },
+    #[error("plugin {plugin:?}: {source}")]
+    Inline {
+        plugin: String,
+        source: inline::ModuleError,
     },
     #[error("plugin supervisor: {0}")]
     Io(#[from] std::io::Error),
@@ -103,6 +113,7 @@ impl Supervisor {
             lanes.push(per_plugin);
         }
         let mut instances = Vec::new();
+        let mut inline = Vec::new();
         for (p, s) in shared.iter().enumerate() {
             for i in 0..s.config.instances {
                 let mut pairs: Vec<&HostPair> = Vec::new();
@@ -119,6 +130,16 @@ impl Supervisor {
                                 .collect(),
                         );
                     }
+                }
+                if s.config.placement == Placement::Inline {
+                    let mut inst = InlineInstance::new(s.clone(), p, i, &pairs, &outputs);
+                    let module = inst.load().map_err(|source| SupervisorError::Inline {
+                        plugin: s.config.name.clone(),
+                        source,
+                    })?;
+                    inst.start(module)?;
+                    inline.push(inst);
+                    continue;
                 }
                 let cmd = process::command(s, i, &pairs, &outputs);
                 let rings = pairs.iter().map(|h| h.requests.ring().clone()).collect();
@@ -156,7 +177,7 @@ impl Supervisor {
         ));
         let thread = std::thread::Builder::new()
             .name("citadel-plugins".into())
-            .spawn(move || watch::run(instances, rx, doorbell, stopping, spare))?;
+            .spawn(move || watch::run(instances, inline, rx, doorbell, stopping, spare))?;
         let sighup = if configs.is_empty() {
             None
         } else {

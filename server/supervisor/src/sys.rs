@@ -1,5 +1,6 @@
 //! The system calls the supervisor needs beyond std: pinning a child before
-//! exec, pidfds to watch children, and SIGTERM.
+//! exec (or an inline plugin's thread), pidfds to watch children, and
+//! SIGTERM.
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -15,6 +16,23 @@ fn cpu_set(cpus: &[usize]) -> libc::cpu_set_t {
         unsafe { libc::CPU_SET(cpu, &mut set) };
     }
     set
+}
+
+/// Pins the calling thread to `cpus` (an inline plugin's thread).
+pub fn pin_this_thread(cpus: &[usize]) -> io::Result<()> {
+    let set = cpu_set(cpus);
+    // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t of
+    // the size passed.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The calling thread's id (shown as an inline instance's pid).
+pub fn thread_id() -> u32 {
+    // SAFETY: gettid takes nothing and cannot fail.
+    unsafe { libc::gettid() as u32 }
 }
 
 /// Pins the process `cmd` spawns to `cpus` (sched_setaffinity in the child,

@@ -1,6 +1,6 @@
 //! The supervisor thread: waits on every plugin's pidfd and its control
 //! doorbell; restarts crashed plugins after their backoff, replaces them on
-//! reload, and drains them at shutdown.
+//! reload, and drains them at shutdown (inline plugins' threads too).
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::mpsc::Receiver;
@@ -12,6 +12,7 @@ use citadel_proto::{EventFd, SpinPolicy, Wakeup};
 use super::elastic::{self, SAMPLE_EVERY};
 use super::gray;
 use super::hub::Control;
+use super::inline::{self, InlineInstance};
 use super::pool::{self, SpareCores};
 use super::process::{Instance, Intent, Phase};
 use super::upgrade::Upgrades;
@@ -23,6 +24,7 @@ const POLL_WAIT: Duration = Duration::from_millis(20);
 
 pub fn run(
     mut instances: Vec<Instance>,
+    mut inline: Vec<InlineInstance>,
     control: Receiver<Control>,
     doorbell: EventFd,
     stopping: StopFlag,
@@ -39,6 +41,13 @@ pub fn run(
             match c {
                 Control::Reload(which) if !shutting_down => {
                     reload(&mut instances, &mut upgrades, which, now);
+                    for inst in inline
+                        .iter_mut()
+                        .filter(|i| which.is_none_or(|w| i.plugin == w))
+                    {
+                        tracing::info!(plugin = %inst.name(), instance = inst.index, "reloading inline plugin");
+                        inst.reload();
+                    }
                 }
                 Control::Reload(_) | Control::Weights => {}
                 Control::Shutdown => {
@@ -46,6 +55,7 @@ pub fn run(
                     for inst in &mut instances {
                         inst.terminate(Intent::Stop, now);
                     }
+                    inline::stop_all(&mut inline);
                 }
             }
         }

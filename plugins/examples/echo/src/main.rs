@@ -1,81 +1,8 @@
-//! Example plugin: answers every request with its payload upper-cased.
-//! Started by the server (see `citadel_plugin` for the environment it reads).
-//!
-//! Magic payloads for tests and demonstrations:
-//! * `CRASH` aborts the process (a poison request: the server restarts the
-//!   plugin, which gets the request again; after `max-attempts` deliveries
-//!   the SDK skips it and the client gets an error);
-//! * `SLEEP <ms>` sleeps that long before answering `SLEPT <ms>` (a slow
-//!   origin, for timeouts and backpressure);
-//! * `WHO` answers `<version>/<instance>` (which process served it: the
-//!   `[[plugin]]` version and instance index the server set).
-//!
-//! Environment (set per plugin or per version in `[[plugin]]`'s `env`):
-//! * `ECHO_FAIL=1`: every request gets an error reply (a broken version);
-//! * `ECHO_DELAY_US=<n>`: every request takes at least n µs;
-//! * `ECHO_SLOW_INSTANCE=<i>` (with `ECHO_SLOW_FACTOR`, default 10): the
-//!   instance with that index is that many times slower (balancing bench).
-
-use std::time::Duration;
-
-use citadel_plugin::{Reply, ENV_INSTANCE, ENV_VERSION};
-
-/// What this process does besides echoing, from its environment.
-struct Behaviour {
-    fail: bool,
-    delay: Duration,
-    who: String,
-}
-
-impl Behaviour {
-    fn from_env() -> Behaviour {
-        let var = |k: &str| std::env::var(k).ok();
-        let num = |k: &str| var(k).and_then(|v| v.trim().parse::<u64>().ok());
-        let instance = var(ENV_INSTANCE).unwrap_or_else(|| "0".into());
-        let mut delay_us = num("ECHO_DELAY_US").unwrap_or(0);
-        if var("ECHO_SLOW_INSTANCE").is_some_and(|i| i.trim() == instance) {
-            delay_us *= num("ECHO_SLOW_FACTOR").unwrap_or(10);
-        }
-        Behaviour {
-            fail: var("ECHO_FAIL").is_some_and(|v| v == "1"),
-            delay: Duration::from_micros(delay_us),
-            who: format!(
-                "{}/{instance}",
-                var(ENV_VERSION).unwrap_or_else(|| "default".into())
-            ),
-        }
-    }
-}
+//! The echo plugin as a process (see the library for what it does).
 
 fn main() {
-    let behaviour = Behaviour::from_env();
-    if let Err(e) = citadel_plugin::serve(|req| answer(&behaviour, req.payload)) {
+    if let Err(e) = citadel_plugin_echo::run(citadel_plugin::Context::process()) {
         eprintln!("citadel-plugin-echo: {e}");
         std::process::exit(1);
     }
-}
-
-fn answer(b: &Behaviour, payload: &[u8]) -> Reply {
-    if payload == b"CRASH" {
-        eprintln!("citadel-plugin-echo: CRASH requested; aborting");
-        std::process::abort();
-    }
-    if payload == b"WHO" {
-        return b.who.as_str().into();
-    }
-    if b.fail {
-        return Reply::error(1, "this version is broken (ECHO_FAIL=1)");
-    }
-    if let Some(ms) = payload
-        .strip_prefix(b"SLEEP ")
-        .and_then(|n| std::str::from_utf8(n).ok())
-        .and_then(|n| n.trim().parse::<u64>().ok())
-    {
-        std::thread::sleep(Duration::from_millis(ms));
-        return format!("SLEPT {ms}").into();
-    }
-    if !b.delay.is_zero() {
-        std::thread::sleep(b.delay);
-    }
-    payload.to_ascii_uppercase().into()
 }

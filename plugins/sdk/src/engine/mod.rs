@@ -100,7 +100,7 @@ impl Engine {
             self.park(options, limits.in_flight, timeout)?;
             if parent_checked.elapsed() >= PARENT_CHECK {
                 parent_checked = Instant::now();
-                if std::os::unix::process::parent_id() != parent {
+                if self.stop.watches_parent() && std::os::unix::process::parent_id() != parent {
                     return Err(ServeError::ServerGone(parent));
                 }
             }

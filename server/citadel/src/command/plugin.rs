@@ -78,6 +78,7 @@ fn fields(p: &PluginShared) -> Vec<(&'static str, String)> {
         ("state", p.states()),
         ("pid", p.pids()),
         ("exec", p.config.exec.display().to_string()),
+        ("placement", p.config.placement.name().to_string()),
         ("cores", p.cores_text()),
         ("instances", p.active_instances().to_string()),
         ("instances_min", p.config.running.min.to_string()),
