@@ -8,6 +8,7 @@
 //! kept across partial reads) and Redis's exact protocol-error texts.
 
 pub mod ext_float;
+pub mod frame;
 pub mod inline;
 pub mod num;
 pub mod parse;

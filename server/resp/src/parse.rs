@@ -143,7 +143,7 @@ impl RequestParser {
     /// number and where the line ends; None for anything else (then `line_number`
     /// decides, with Redis's exact rules: on these inputs both agree).
     #[inline(always)]
-    fn short_number(buf: &[u8], pos: usize) -> Option<(i64, usize)> {
+    pub(crate) fn short_number(buf: &[u8], pos: usize) -> Option<(i64, usize)> {
         let (&first, rest) = buf.get(pos + 1..)?.split_first()?;
         if !first.is_ascii_digit() || first == b'0' {
             return None;

@@ -1,14 +1,15 @@
 //! The command layer's side of overload protection: each command's class
 //! for the shedding order (worked out once from the table), and the check
-//! dispatch makes before a command runs (core admission, quotas).
+//! dispatch makes before a command runs (core admission, quotas), and the
+//! cheap refusal an overloaded core makes from a command's framing alone.
 
 use std::sync::OnceLock;
 
 use super::args::Args;
-use super::context::ConnState;
+use super::context::{ConnState, ReplyMode};
 use super::error::CmdError;
 use super::table::{self, CommandDef};
-use crate::overload::{CommandClass, Identity};
+use crate::overload::{CommandClass, Identity, Reason, Refusal};
 use crate::thread::ThreadCtx;
 
 /// The class of the command or subcommand with global index `idx`.
@@ -78,6 +79,52 @@ pub fn check(
         .check(&mut conn.overload, who, None, class, first_key)
         .err()
         .map(|refusal| CmdError::Text(refusal.text))
+}
+
+/// While the core sheds: refuses the command at the start of `input` from
+/// its framing (its name, subcommand and argument count; the arguments are
+/// skipped, not parsed) when the core layer sheds it. Returns its length
+/// when refused, its `-OVERLOAD core ...` line appended to `out` and
+/// counted; None to parse and run it as usual, which is also the answer
+/// for anything whose reply would not simply be that line (a transaction,
+/// a blocked client, CLIENT REPLY OFF, subscribe mode, MONITOR, cluster
+/// redirects, an unauthenticated client, an unknown or malformed command).
+pub fn shed_from_frame(
+    thread: &mut ThreadCtx,
+    conn: &mut ConnState,
+    input: &[u8],
+    max_bulk: usize,
+    authed: bool,
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    let overload = thread.overload.as_mut().filter(|o| o.shedding())?;
+    let plain = authed
+        && !conn.tx.in_multi
+        && conn.blocked.is_none()
+        && conn.reply_mode == ReplyMode::On
+        && conn.subscriptions == 0
+        && !conn.monitor
+        && thread.cluster.is_none();
+    if !plain {
+        return None;
+    }
+    let frame = citadel_resp::frame::frame(input, max_bulk)?;
+    let (mut idx, mut def) = table::lookup(&input[frame.name])?;
+    if !def.subcommands.is_empty() {
+        (idx, def) = table::lookup_sub(def, &input[frame.second?])?;
+    }
+    if !def.arity_ok(frame.args) {
+        return None;
+    }
+    let (client, authed) = (&conn.client, conn.authed);
+    let who = || Identity::of(client, authed);
+    let shed = overload.shed_early(&mut conn.overload, who, class_of(idx))?;
+    let mark = out.len();
+    Refusal::write_line(Reason::QueueingDelay, shed, out);
+    let calls = &thread.stats.calls;
+    calls.rejected(idx);
+    calls.error_reply(&out[mark..]);
+    Some(frame.end)
 }
 
 #[cfg(test)]

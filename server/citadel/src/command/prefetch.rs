@@ -76,6 +76,12 @@ impl Skim {
         }
     }
 
+    /// Forgets the last skim (a new input is not skimmed).
+    pub fn clear(&mut self) {
+        self.commands.clear();
+        self.next = 0;
+    }
+
     /// The next skimmed command if it starts at `pos` of the input: its length
     /// and argument ranges (relative to `pos`).
     #[inline]

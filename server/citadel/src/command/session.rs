@@ -83,7 +83,13 @@ impl Session {
         let mut commands = 0;
         let max_bulk = self.state.limits.proto_max_bulk_len;
         let authed = self.conn.authed || !self.state.auth_required();
-        self.skim.prefetch_keys(ctx, input, max_bulk, authed);
+        // A core that sheds skips the prefetch: most of the batch is refused
+        // from its framing, and a refusal must cost far less than serving.
+        if ctx.overload.as_ref().is_some_and(|o| o.shedding()) {
+            self.skim.clear();
+        } else {
+            self.skim.prefetch_keys(ctx, input, max_bulk, authed);
+        }
         while !self.conn.close {
             if self.is_killed() {
                 self.conn.close = true;
@@ -91,6 +97,15 @@ impl Session {
             }
             let rest = &input[pos..];
             let authed = self.conn.authed || !self.state.auth_required();
+            if let Some(end) =
+                super::admission::shed_from_frame(ctx, &mut self.conn, rest, max_bulk, authed, out)
+            {
+                // A command the parser left incomplete last call is whole now.
+                self.parser.reset();
+                commands += 1;
+                pos += end;
+                continue;
+            }
             let skimmed = self.skim.take(pos);
             let parsed = match skimmed {
                 Some((end, _)) => {

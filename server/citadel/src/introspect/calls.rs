@@ -29,6 +29,8 @@ const KNOWN_ERRORS: &[&str] = &[
     "NOSCRIPT",
     "BUSY",
     "LOADING",
+    // Shed requests: counted without the lock the other codes take.
+    "OVERLOAD",
 ];
 
 /// Redis stops adding error codes to errorstats past this many.

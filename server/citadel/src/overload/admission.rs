@@ -5,9 +5,19 @@
 //! **Delay.** Input that reached the socket just after the previous turn
 //! reaped its completions waited through the rest of that turn and through
 //! this turn's work so far, so a request's queueing delay is estimated as
-//! `previous turn's CPU time + time since this turn started`. Idle, turns
+//! `previous turn's busy time + time since this turn started`. Idle, turns
 //! are microseconds and so is the estimate; saturated, turns run back to
 //! back and it is the true age of the oldest unserved input.
+//!
+//! **Preemption.** The delay that matters is the one this core's own work
+//! causes: time the thread spent preempted (a noisy machine) delays its
+//! clients too, but shedding cannot win it back. So a long turn's busy time
+//! is its thread CPU time, not its wall time: once a turn ran past a
+//! quarter of the target, the next turns read the thread's CPU clock at
+//! their start and end (a syscall, ~0.2 µs, only while turns are long, so
+//! an idle or lightly loaded core never pays it). Time since the turn
+//! started is still wall time (a clock read per request would cost too
+//! much), so preemption in the middle of a turn still counts.
 //!
 //! **Control.** CoDel's insight: a delay above target for a moment is a
 //! burst, above target for a whole interval is a standing queue. At the end
@@ -17,8 +27,9 @@
 //! its rank's threshold: `target × (1 + rank / 2)`, from 1× the target for
 //! a low-priority client's plugin call to 5× for a high-priority client's
 //! read. Lower ranks therefore go first and the shedding deepens only as
-//! far as the delay needs; shed requests cost a parse and a short error,
-//! so the delay falls back and a drained core sheds nothing.
+//! far as the delay needs; a shed request costs its framing and a short
+//! error (`command::admission::shed_from_frame`), so the delay falls back
+//! and a drained core sheds nothing.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -43,6 +54,9 @@ pub struct Admission {
     /// Zero: admission is off.
     target: Duration,
     turn_start: Instant,
+    /// The thread's CPU clock at this turn's start, read only while turns
+    /// are long (see the module's "Preemption").
+    turn_start_cpu: Option<Duration>,
     prev_busy: Duration,
     /// This turn's and the interval's figures.
     interval_end: Instant,
@@ -62,6 +76,7 @@ impl Admission {
         Admission {
             target,
             turn_start: now,
+            turn_start_cpu: None,
             prev_busy: Duration::ZERO,
             interval_end: now + INTERVAL,
             min_delay: None,
@@ -85,16 +100,33 @@ impl Admission {
         }
     }
 
+    /// True while the last interval found a standing queue: requests whose
+    /// delay passes their rank's threshold are shed.
+    #[inline]
+    pub fn shedding(&self) -> bool {
+        self.overloaded && self.enabled()
+    }
+
     /// The loop woke up: a turn begins.
     pub fn turn_started(&mut self, now: Instant) {
         self.turn_start = now;
         self.clock = now;
         self.since_clock = 0;
+        self.turn_start_cpu = if self.prev_busy >= self.target / 4 {
+            thread_cpu_time()
+        } else {
+            None
+        };
     }
 
     /// The turn is over (the loop is about to wait).
     pub fn turn_ended(&mut self, now: Instant) {
-        self.prev_busy = now.saturating_duration_since(self.turn_start);
+        let wall = now.saturating_duration_since(self.turn_start);
+        // Preempted time is no queue this core can shed (module doc).
+        let cpu = self
+            .turn_start_cpu
+            .and_then(|start| Some(thread_cpu_time()?.saturating_sub(start)));
+        self.prev_busy = cpu.map_or(wall, |cpu| wall.min(cpu));
         self.max_turn = self.max_turn.max(self.prev_busy);
     }
 
@@ -158,26 +190,43 @@ fn threshold(target: Duration, rank: Rank) -> Duration {
     target * (2 + rank.index() as u32) / 2
 }
 
-impl Shed {
-    /// `queueing delay 12ms over target 5ms, retry later` (the text after
-    /// `OVERLOAD core `).
-    pub fn reason(&self) -> String {
-        format!(
+/// `queueing delay 12ms over target 5ms, retry later` (the text after
+/// `OVERLOAD core `).
+impl std::fmt::Display for Shed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
             "queueing delay {} over target {}, retry later",
-            millis(self.delay),
-            millis(self.target)
+            Millis(self.delay),
+            Millis(self.target)
         )
     }
 }
 
 /// "12ms", or "0.4ms" below ten.
-fn millis(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms >= 10.0 {
-        format!("{}ms", ms.round() as u64)
-    } else {
-        format!("{ms:.1}ms")
+struct Millis(Duration);
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.0.as_secs_f64() * 1000.0;
+        if ms >= 10.0 {
+            write!(f, "{}ms", ms.round() as u64)
+        } else {
+            write!(f, "{ms:.1}ms")
+        }
     }
+}
+
+/// This thread's CPU time (user and system); None if the clock failed.
+fn thread_cpu_time() -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `ts`, which lives
+    // across the call; CLOCK_THREAD_CPUTIME_ID always exists on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
 #[cfg(test)]
@@ -201,12 +250,37 @@ mod tests {
         assert!(a.overloaded);
         assert!(a.admit(high, None).is_ok(), "high reads wait up to 5x");
         assert!(a.admit(Rank::UNRANKED, None).is_ok());
+        assert!(a.shedding());
         let shed = Shed {
             delay: Duration::from_millis(12),
             target: Duration::from_millis(5),
         };
         assert!(shed
-            .reason()
+            .to_string()
             .starts_with("queueing delay 12ms over target 5.0ms"));
+    }
+
+    #[test]
+    fn a_preempted_turn_counts_its_cpu_time_not_its_wall_time() {
+        let mut a = Admission::new(Duration::from_millis(1));
+        a.prev_busy = Duration::from_millis(2);
+        a.turn_started(Instant::now());
+        assert!(
+            a.turn_start_cpu.is_some(),
+            "a long turn before: CPU clock read"
+        );
+        // Off the CPU for 30 ms, as a preempted thread is.
+        std::thread::sleep(Duration::from_millis(30));
+        a.turn_ended(Instant::now());
+        assert!(
+            a.prev_busy < Duration::from_millis(10),
+            "{:?} of busy time for a turn that slept",
+            a.prev_busy
+        );
+        // A short turn before: the next one reads no CPU clock.
+        a.prev_busy = Duration::from_micros(10);
+        a.turn_started(Instant::now());
+        assert!(a.turn_start_cpu.is_none());
+        a.turn_ended(Instant::now());
     }
 }

@@ -37,8 +37,29 @@ impl Refusal {
     pub fn new(reason: Reason, what: impl std::fmt::Display) -> Refusal {
         Refusal {
             reason,
-            text: format!("OVERLOAD {} {what}", reason.layer().as_str()),
+            text: RefusalText { reason, what }.to_string(),
         }
+    }
+
+    /// Appends the RESP error line of a refusal to `out` without building
+    /// its text apart (the cheap path of a shed: `command::admission`).
+    pub fn write_line(reason: Reason, what: impl std::fmt::Display, out: &mut Vec<u8>) {
+        use std::io::Write;
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "-{}\r\n", RefusalText { reason, what });
+    }
+}
+
+/// `OVERLOAD <layer> <what>`: the one place its shape is written.
+struct RefusalText<D> {
+    reason: Reason,
+    what: D,
+}
+
+impl<D: std::fmt::Display> std::fmt::Display for RefusalText<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let layer = self.reason.layer().as_str();
+        write!(f, "OVERLOAD {layer} {}", self.what)
     }
 }
 
@@ -152,15 +173,52 @@ impl ThreadOverload {
         if class == CommandClass::Admin {
             return Ok(());
         }
-        if client.generation != self.rules.generation {
-            *client = self.rules.classify(&who());
-        }
-        let rank = Rank::of(priority.unwrap_or(client.priority), class);
+        let rank = self.rank(client, who, priority, class);
         let result = self.admit(client, rank, first_key);
         if let Err(refusal) = &result {
             self.shared.stats.count(refusal.reason, rank);
         }
         result
+    }
+
+    /// True while the core sheds (its last control interval was over the
+    /// target): only then is a command worth refusing before it is parsed.
+    #[inline]
+    pub fn shedding(&self) -> bool {
+        self.admission.shedding()
+    }
+
+    /// The core layer alone, asked from a command's framing before it is
+    /// parsed: whether the core sheds a command of `class` now (counted).
+    /// One it admits goes on to [`ThreadOverload::check`], which measures
+    /// its delay again (a few ns later) and takes its quota tokens.
+    pub fn shed_early(
+        &mut self,
+        client: &mut ClientClass,
+        who: impl FnOnce() -> Identity,
+        class: CommandClass,
+    ) -> Option<Shed> {
+        if class == CommandClass::Admin {
+            return None;
+        }
+        let rank = self.rank(client, who, None, class);
+        let gauges = self.shared.stats.core(self.core);
+        let shed = self.admission.admit(rank, gauges).err()?;
+        self.shared.stats.count(Reason::QueueingDelay, rank);
+        Some(shed)
+    }
+
+    fn rank(
+        &self,
+        client: &mut ClientClass,
+        who: impl FnOnce() -> Identity,
+        priority: Option<ClientPriority>,
+        class: CommandClass,
+    ) -> Rank {
+        if client.generation != self.rules.generation {
+            *client = self.rules.classify(&who());
+        }
+        Rank::of(priority.unwrap_or(client.priority), class)
     }
 
     fn admit(
@@ -171,7 +229,7 @@ impl ThreadOverload {
     ) -> Result<(), Refusal> {
         let gauges = self.shared.stats.core(self.core);
         if let Err(shed) = self.admission.admit(rank, gauges) {
-            return Err(Refusal::new(Reason::QueueingDelay, shed.reason()));
+            return Err(Refusal::new(Reason::QueueingDelay, shed));
         }
         self.rules.take_tokens(client, first_key)
     }
