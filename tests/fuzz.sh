@@ -22,6 +22,7 @@ if [ ${#targets[@]} -eq 0 ]; then
         server/resp/fuzz:request_parser
         server/resp/fuzz:inline_parser
         server/resp/fuzz:ext_float_parse
+        server/resp/fuzz:frame_skim
         server/cache/fuzz:attach_corrupted
         server/collections/fuzz:rdb_decode
         proto/fuzz:ring_records
