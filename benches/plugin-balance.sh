@@ -22,37 +22,14 @@
 set -euo pipefail
 case "${1:-}" in -h | --help) sed -n '2,/^# Needs/s/^# \{0,1\}//p' "$0"; exit 0 ;; esac
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
 requests=${REQUESTS:-20000}
 clients=${CLIENTS:-16}
 delay=${DELAY_US:-1000}
 threads=${THREADS:-2}
-out=${OUT:-$target/bench/plugin-balance.txt}
-bin=$target/release
-mkdir -p "$(dirname "$out")"
-for c in redis-benchmark redis-cli; do
-    command -v "$c" >/dev/null || { echo "$c is missing" >&2; exit 1; }
-done
-log() { echo "[$(date +%T)] $*" >&2; }
+. "$(dirname "$0")/plugin-bench-lib.sh"
 
 log "building (release): citadel, the echo plugin"
 (cd "$root" && cargo build --release -q -p citadel-server -p citadel-plugin-echo)
-
-work=$(mktemp -d /dev/shm/plugin-balance.XXXXXX)
-server_pid=
-cleanup() {
-    if [ -n "$server_pid" ]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # run LABEL MODE INSTANCES SLOW: starts citadel with balance MODE and
 # INSTANCES echo instances (SLOW: the slow one's index, "" for none),
@@ -60,33 +37,19 @@ free_port() {
 run() {
     local label=$1 mode=$2 instances=$3 slow=$4 port
     port=$(free_port)
-    cat >"$work/$port.toml" <<TOML
-[[plugin]]
-name = "echo"
-exec = "$bin/citadel-plugin-echo"
+    start_server "$port" "[[plugin]]
+name = \"echo\"
+exec = \"$bin/citadel-plugin-echo\"
 instances = $instances
-cores = "none"
-balance = "$mode"
-env = { ECHO_DELAY_US = "$delay", ECHO_SLOW_INSTANCE = "$slow", ECHO_SLOW_FACTOR = "10" }
-TOML
-    "$bin/citadel" --port "$port" --rpc-port 0 --threads "$threads" --maxmemory 64mb \
-        --cache-file "$work/$port.cache" --discovery-dir "$work/$port.disc" \
-        --config "$work/$port.toml" >"$work/$port.log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 100); do
-        redis-cli -p "$port" ping >/dev/null 2>&1 && break
-        sleep 0.1
-    done
+cores = \"none\"
+balance = \"$mode\"
+env = { ECHO_DELAY_US = \"$delay\", ECHO_SLOW_INSTANCE = \"$slow\", ECHO_SLOW_FACTOR = \"10\" }"
     redis-benchmark -p "$port" -c "$clients" -n $((requests / 5)) -q PLUGIN CALL echo x >/dev/null
-    local csv
-    csv=$(redis-benchmark -p "$port" -c "$clients" -n "$requests" --csv PLUGIN CALL echo x | tail -1)
-    # "test","rps","avg","min","p50","p95","p99","max"
-    IFS=, read -r _ rps _ _ p50 _ p99 max <<<"$(tr -d '"' <<<"$csv")"
+    local rps p50 p99 max
+    read -r rps p50 p99 max <<<"$(bench_csv "$port" "$requests" PLUGIN CALL echo x)"
     printf '%-30s p50_ms=%-7s p99_ms=%-8s max_ms=%-8s calls_per_s=%s\n' \
         "$label" "$p50" "$p99" "$max" "$rps"
-    redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=
+    stop_server "$port"
 }
 
 {

@@ -24,61 +24,31 @@
 set -euo pipefail
 case "${1:-}" in -h | --help) sed -n '2,/^# Needs/s/^# \{0,1\}//p' "$0"; exit 0 ;; esac
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
 calls=${CALLS:-20000}
 clients=${CLIENTS:-4}
 threads=${THREADS:-1}
-out=${OUT:-$target/bench/plugin-placement.txt}
-bin=$target/release
-mkdir -p "$(dirname "$out")"
-for c in redis-benchmark redis-cli; do
-    command -v "$c" >/dev/null || { echo "$c is missing" >&2; exit 1; }
-done
-log() { echo "[$(date +%T)] $*" >&2; }
+. "$(dirname "$0")/plugin-bench-lib.sh"
 
 log "building (release): citadel, the echo plugin (binary and module), plugin-calls"
 (cd "$root" && cargo build --release -q -p citadel-server -p citadel-plugin-echo \
     && cargo build --release -q -p citadel-benches --bin plugin-calls)
 
-work=$(mktemp -d /dev/shm/plugin-placement.XXXXXX)
-server_pid=
-cleanup() {
-    if [ -n "$server_pid" ]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 cores=none
 [ "$(nproc)" -gt 2 ] && cores=auto
-cat >"$work/plugins.toml" <<TOML
-[[plugin]]
-name = "echo"
-exec = "$bin/citadel-plugin-echo"
-cores = "$cores"
-ring-capacity = "4mb"
+start_server "$port" "[[plugin]]
+name = \"echo\"
+exec = \"$bin/citadel-plugin-echo\"
+cores = \"$cores\"
+ring-capacity = \"4mb\"
 
 [[plugin]]
-name = "iecho"
-placement = "inline"
-exec = "$bin/libcitadel_plugin_echo.so"
-cores = "$cores"
-ring-capacity = "4mb"
-TOML
-"$bin/citadel" --port "$port" --rpc-port 0 --threads "$threads" --maxmemory 64mb \
-    --cache-file "$work/cache" --discovery-dir "$work/disc" \
-    --config "$work/plugins.toml" >"$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do
-    redis-cli -p "$port" ping >/dev/null 2>&1 && break
-    sleep 0.1
-done
-field() { redis-cli -p "$port" plugin info "$1" | awk -v k="$2" 'prev == k { print; exit } { prev = $0 }'; }
-echo_pid=$(field echo pid)
+name = \"iecho\"
+placement = \"inline\"
+exec = \"$bin/libcitadel_plugin_echo.so\"
+cores = \"$cores\"
+ring-capacity = \"4mb\""
+echo_pid=$(plugin_field "$port" echo pid)
 
 # row LABEL PLUGIN SIZE CALLS PIDS
 row() {
@@ -88,12 +58,10 @@ row() {
 
 # bench_row LABEL PLUGIN: redis-benchmark at 64 B.
 bench_row() {
-    local payload csv
+    local payload rps p50 p99
     payload=$(head -c 64 /dev/zero | tr '\0' x)
     redis-benchmark -p "$port" -c "$clients" -n $((calls / 5)) -q PLUGIN CALL "$2" "$payload" >/dev/null
-    csv=$(redis-benchmark -p "$port" -c "$clients" -n "$calls" --csv PLUGIN CALL "$2" "$payload" | tail -1)
-    # "test","rps","avg","min","p50","p95","p99","max"
-    IFS=, read -r _ rps _ _ p50 _ p99 _ <<<"$(tr -d '"' <<<"$csv")"
+    read -r rps p50 p99 _ <<<"$(bench_csv "$port" "$calls" PLUGIN CALL "$2" "$payload")"
     printf '%-26s p50_ms=%s p99_ms=%s calls_per_s=%s\n' "$1" "$p50" "$p99" "$rps"
 }
 
@@ -107,7 +75,5 @@ bench_row() {
     bench_row "redis-benchmark process" echo
     bench_row "redis-benchmark inline" iecho
 } | tee "$out"
-redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
-wait "$server_pid" 2>/dev/null || true
-server_pid=
+stop_server "$port"
 log "report: $out"

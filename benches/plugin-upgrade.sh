@@ -29,8 +29,6 @@
 set -euo pipefail
 case "${1:-}" in -h | --help) sed -n '2,/^# Needs/s/^# \{0,1\}//p' "$0"; exit 0 ;; esac
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
 requests=${REQUESTS:-40000}
 clients=${CLIENTS:-16}
 delay=${DELAY_US:-200}
@@ -38,71 +36,37 @@ reload_every=${RELOAD_EVERY:-0.5}
 slow=${SLOW_US:-2000}
 max=${MAX_INSTANCES:-4}
 threads=${THREADS:-2}
-out=${OUT:-$target/bench/plugin-upgrade.txt}
-bin=$target/release
-mkdir -p "$(dirname "$out")"
-for c in redis-benchmark redis-cli; do
-    command -v "$c" >/dev/null || { echo "$c is missing" >&2; exit 1; }
-done
-log() { echo "[$(date +%T)] $*" >&2; }
+. "$(dirname "$0")/plugin-bench-lib.sh"
 
 log "building (release): citadel, the echo plugin"
 (cd "$root" && cargo build --release -q -p citadel-server -p citadel-plugin-echo)
 
-work=$(mktemp -d /dev/shm/plugin-upgrade.XXXXXX)
-server_pid=
 load_pid=
-cleanup() {
-    for pid in $load_pid $server_pid; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # serve PORT INSTANCES DELAY_US: starts citadel with the echo plugin.
 serve() {
-    local port=$1 instances=$2 us=$3
-    cat >"$work/$port.toml" <<TOML
-[[plugin]]
-name = "echo"
-exec = "$bin/citadel-plugin-echo"
-instances = "$instances"
-cores = "none"
+    start_server "$1" "[[plugin]]
+name = \"echo\"
+exec = \"$bin/citadel-plugin-echo\"
+instances = \"$2\"
+cores = \"none\"
 max-inflight = 100000
-env = { ECHO_DELAY_US = "$us" }
-TOML
-    "$bin/citadel" --port "$port" --rpc-port 0 --threads "$threads" --maxmemory 64mb \
-        --cache-file "$work/$port.cache" --discovery-dir "$work/$port.disc" \
-        --config "$work/$port.toml" >"$work/$port.log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 100); do
-        redis-cli -p "$port" ping >/dev/null 2>&1 && break
-        sleep 0.1
-    done
+env = { ECHO_DELAY_US = \"$3\" }"
 }
 
 stop() {
-    redis-cli -p "$1" shutdown nosave >/dev/null 2>&1 || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=
+    stop_server "$1"
 }
 
 # field PORT NAME: one PLUGIN INFO echo field.
 field() {
-    redis-cli -p "$1" plugin info echo | sed -n "/^$2\$/{n;p}"
+    plugin_field "$1" echo "$2"
 }
 
 # bench PORT LABEL: one redis-benchmark run, one row.
 bench() {
-    local csv
-    csv=$(redis-benchmark -p "$1" -c "$clients" -n "$requests" --csv PLUGIN CALL echo x | tail -1)
-    IFS=, read -r _ rps _ _ p50 _ p99 max_ms <<<"$(tr -d '"' <<<"$csv")"
+    local rps p50 p99 max_ms
+    read -r rps p50 p99 max_ms <<<"$(bench_csv "$1" "$requests" PLUGIN CALL echo x)"
     printf '%-28s p50_ms=%-7s p99_ms=%-8s max_ms=%-8s calls_per_s=%s\n' \
         "$2" "$p50" "$p99" "$max_ms" "$rps"
 }
@@ -119,6 +83,7 @@ upgrade_phase() {
     bench "$port" "steady (2 instances)"
     bench "$port" "during upgrades" &
     load_pid=$!
+    pids+=("$load_pid")
     while kill -0 "$load_pid" 2>/dev/null; do
         sleep "$reload_every"
         kill -0 "$load_pid" 2>/dev/null || break
@@ -144,6 +109,7 @@ scale_phase() {
     start=$(date +%s%N)
     redis-benchmark -p "$port" -c "$clients" -n 100000000 -q PLUGIN CALL echo x >/dev/null 2>&1 &
     load_pid=$!
+    pids+=("$load_pid")
     two=$(ms_until "$port" 2 "$start")
     top=$(ms_until "$port" "$max" "$start")
     kill "$load_pid" 2>/dev/null || true

@@ -69,18 +69,31 @@ impl Route {
         best
     }
 
-    /// The first instance (within `version`, 0..per_version) to try.
+    /// The first instance (within `version`, 0..per_version) to try. Only
+    /// instances taking calls are chosen from (a spare, warming or draining
+    /// slot is none: two random picks that could land on one would send the
+    /// other pick, however slow, its calls).
     pub(super) fn instance(&mut self, shared: &PluginShared, version: usize) -> usize {
         let per = shared.config.per_version.max(1);
         if per == 1 {
             return 0;
         }
+        let base = version * per;
+        let active = |i: &usize| shared.instances[base + i].is_active();
         match shared.config.balance {
-            Balance::RoundRobin => self.next[version] % per,
+            Balance::RoundRobin => {
+                let next = self.next[version] % per;
+                (next..per).chain(0..next).find(active).unwrap_or(next)
+            }
             Balance::Latency => {
-                let a = (self.random() % per as u64) as usize;
-                let b = (a + 1 + (self.random() % (per as u64 - 1)) as usize) % per;
-                let base = version * per;
+                let live = (0..per).filter(active).count();
+                if live <= 1 {
+                    return (0..per).find(active).unwrap_or(0);
+                }
+                let a = (self.random() % live as u64) as usize;
+                let b = (a + 1 + (self.random() % (live as u64 - 1)) as usize) % live;
+                let nth = |k: usize| (0..per).filter(active).nth(k).unwrap_or(0);
+                let (a, b) = (nth(a), nth(b));
                 let score = |i: usize| shared.instances[base + i].load_score();
                 if score(b) < score(a) {
                     b
