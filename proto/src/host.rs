@@ -146,6 +146,22 @@ pub fn plugin_command(
     stage_command(program, pairs, &[], max_attempts)
 }
 
+/// The handshake's ring pairs of one instance: each pair's spec with the
+/// output rings (`outputs[n]`, of the next stage) pair `n` writes to.
+pub fn pair_specs(pairs: &[&HostPair], outputs: &[Vec<&HostPair>]) -> Vec<PairSpec> {
+    pairs
+        .iter()
+        .enumerate()
+        .map(|(n, p)| PairSpec {
+            outputs: outputs
+                .get(n)
+                .map(|o| o.iter().map(|h| h.as_output()).collect())
+                .unwrap_or_default(),
+            ..p.spec.clone()
+        })
+        .collect()
+}
+
 /// [`plugin_command`] for a pipeline stage: `outputs[n]` are the pairs
 /// (of the next stage) whose request rings pair `n` writes to; empty for
 /// the last stage.
@@ -156,17 +172,7 @@ pub fn stage_command(
     max_attempts: u16,
 ) -> Command {
     let handshake = Handshake {
-        pairs: pairs
-            .iter()
-            .enumerate()
-            .map(|(n, p)| PairSpec {
-                outputs: outputs
-                    .get(n)
-                    .map(|o| o.iter().map(|h| h.as_output()).collect())
-                    .unwrap_or_default(),
-                ..p.spec.clone()
-            })
-            .collect(),
+        pairs: pair_specs(pairs, outputs),
         max_attempts,
     };
     let mut cmd = Command::new(program);

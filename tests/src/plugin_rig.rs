@@ -2,6 +2,9 @@
 //! (call, INFO as a map, polling with a deadline).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::redis::{self, Connection};
@@ -53,5 +56,50 @@ pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     while !ok() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `clients` threads calling `echo` in a loop until stopped; each returns
+/// (calls answered correctly, every other outcome).
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<(u64, Vec<String>)>>,
+}
+
+impl Load {
+    pub fn start(rig: &Rig, clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers = (0..clients)
+            .map(|w| {
+                let mut c = rig.server.client();
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let (mut ok, mut errors) = (0u64, Vec::new());
+                    let mut i = 0;
+                    while !stop.load(Relaxed) {
+                        let payload = format!("w{w}-{i}");
+                        match call(&mut c, "echo", &payload) {
+                            Ok(r) if r == payload.to_uppercase() => ok += 1,
+                            other => errors.push(format!("{payload}: {other:?}")),
+                        }
+                        i += 1;
+                    }
+                    (ok, errors)
+                })
+            })
+            .collect();
+        Load { stop, workers }
+    }
+
+    /// Stops the load; panics on any failed or wrong call; returns the calls.
+    pub fn finish(self) -> u64 {
+        self.stop.store(true, Relaxed);
+        let mut total = 0;
+        for w in self.workers {
+            let (ok, errors) = w.join().unwrap();
+            assert!(errors.is_empty(), "failed calls: {errors:?}");
+            total += ok;
+        }
+        total
     }
 }

@@ -4,13 +4,10 @@
 //! made while instances start, stop, are killed or upgraded must be
 //! answered, correctly; the tests poll with deadlines and assert no timing.
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use citadel_tests::echo_plugin_bin;
-use citadel_tests::plugin_rig::{call, field, info, wait_until, Rig};
+use citadel_tests::plugin_rig::{call, field, info, wait_until, Load, Rig};
 use citadel_tests::redis::Connection;
 
 /// An elastic echo plugin: 1..3 instances, 20 ms per call, short windows.
@@ -21,51 +18,6 @@ fn elastic_echo(exec: &str) -> String {
          scale-up-window-ms = 500\nscale-down-window-ms = 1500\nscale-cooldown-ms = 300\n\
          env = {{ ECHO_DELAY_US = \"20000\" }}\n"
     )
-}
-
-/// `clients` threads calling `echo` in a loop until stopped; each returns
-/// (calls answered correctly, every other outcome).
-struct Load {
-    stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<(u64, Vec<String>)>>,
-}
-
-impl Load {
-    fn start(rig: &Rig, clients: usize) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let workers = (0..clients)
-            .map(|w| {
-                let mut c = rig.server.client();
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    let (mut ok, mut errors) = (0u64, Vec::new());
-                    let mut i = 0;
-                    while !stop.load(Relaxed) {
-                        let payload = format!("w{w}-{i}");
-                        match call(&mut c, "echo", &payload) {
-                            Ok(r) if r == payload.to_uppercase() => ok += 1,
-                            other => errors.push(format!("{payload}: {other:?}")),
-                        }
-                        i += 1;
-                    }
-                    (ok, errors)
-                })
-            })
-            .collect();
-        Load { stop, workers }
-    }
-
-    /// Stops the load; panics on any failed or wrong call; returns the calls.
-    fn finish(self) -> u64 {
-        self.stop.store(true, Relaxed);
-        let mut total = 0;
-        for w in self.workers {
-            let (ok, errors) = w.join().unwrap();
-            assert!(errors.is_empty(), "failed calls: {errors:?}");
-            total += ok;
-        }
-        total
-    }
 }
 
 fn instances(con: &mut Connection) -> u64 {

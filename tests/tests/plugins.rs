@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use citadel_tests::plugin_rig::{call, field, info, wait_until, Rig};
+use citadel_tests::plugin_rig::{call, field, info, wait_until, Load, Rig};
 use citadel_tests::redis;
 use citadel_tests::{echo_plugin_bin, read_n, run_to_exit, workspace_root};
 
@@ -243,26 +243,7 @@ fn poison_request_gets_an_error_and_the_plugin_keeps_serving() {
 fn reload_under_load_has_zero_errors() {
     let rig = Rig::start(&echo(""));
     let mut con = rig.server.client();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let workers: Vec<_> = (0..8)
-        .map(|w| {
-            let mut c = rig.server.client();
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let (mut ok, mut errors) = (0u64, Vec::new());
-                let mut i = 0;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let payload = format!("w{w}-{i}");
-                    match call(&mut c, "echo", &payload) {
-                        Ok(r) if r == payload.to_uppercase() => ok += 1,
-                        other => errors.push(format!("{other:?}")),
-                    }
-                    i += 1;
-                }
-                (ok, errors)
-            })
-        })
-        .collect();
+    let load = Load::start(&rig, 8);
     for round in 0..3 {
         std::thread::sleep(Duration::from_millis(300));
         let pid = field(&mut con, "echo", "pid");
@@ -283,13 +264,7 @@ fn reload_under_load_has_zero_errors() {
         assert!(!alive(pid), "old plugin {pid} still running");
     }
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let mut total = 0;
-    for w in workers {
-        let (ok, errors) = w.join().unwrap();
-        assert!(errors.is_empty(), "errors during reload: {errors:?}");
-        total += ok;
-    }
+    let total = load.finish();
     assert!(total > 100, "only {total} calls");
     let fields = info(&mut con, "echo");
     assert_eq!(fields["reloads"], "3", "{fields:?}");

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::paged::{build, flatten, ZRoot};
 use super::tree::{decode_inner, decode_leaf, Child, Key, Miss, Tree, LEAF_ENTRIES};
+use super::Entry;
 use crate::packed::Packed;
 
 /// Pages as stored, and the root.
@@ -15,6 +16,15 @@ struct Store {
 }
 
 impl Store {
+    /// The paged form of `entries` (in any order), built whole.
+    fn built(entries: &[Key], seed: u64) -> Store {
+        let built = build(Packed::parse(&packed(entries)).unwrap(), seed).unwrap();
+        Store {
+            root: built.root,
+            pages: built.pages.into_iter().collect(),
+        }
+    }
+
     fn loaded(&self, pages: &BTreeSet<u64>) -> Vec<(u64, Option<Vec<u8>>)> {
         pages
             .iter()
@@ -68,6 +78,13 @@ impl Store {
     }
 }
 
+/// `entries` as a packed sorted set (sorted first).
+fn packed(entries: &[Key]) -> Vec<u8> {
+    let mut sorted: Vec<Entry<'_>> = entries.iter().map(|(s, m)| (*s, &m[..])).collect();
+    sorted.sort_by(super::cmp);
+    super::encode(&sorted)
+}
+
 fn xorshift(state: &mut u64) -> u64 {
     *state ^= *state << 13;
     *state ^= *state >> 7;
@@ -80,14 +97,7 @@ fn tree_matches_an_ordered_model() {
     let seed: Vec<(f64, Vec<u8>)> = (0..3000u64)
         .map(|i| ((i % 97) as f64, format!("m{i}").into_bytes()))
         .collect();
-    let mut sorted = seed.clone();
-    sorted.sort_by(|a, b| super::cmp(&(a.0, &a.1), &(b.0, &b.1)));
-    let packed = super::encode(&sorted.iter().map(|(s, m)| (*s, &m[..])).collect::<Vec<_>>());
-    let built = build(Packed::parse(&packed).unwrap(), 9).unwrap();
-    let mut store = Store {
-        root: built.root.clone(),
-        pages: built.pages.into_iter().collect(),
-    };
+    let mut store = Store::built(&seed, 9);
     let mut model: BTreeMap<Vec<u8>, f64> = seed.iter().map(|(s, m)| (m.clone(), *s)).collect();
     let mut rng = 0x1234_5678u64;
     for step in 0..20_000 {
@@ -150,17 +160,7 @@ fn a_shrinking_set_merges_its_pages() {
     let entries: Vec<Key> = (0..20_000u64)
         .map(|i| (i as f64, format!("m{i:05}").into_bytes()))
         .collect();
-    let packed = super::encode(
-        &entries
-            .iter()
-            .map(|(s, m)| (*s, &m[..]))
-            .collect::<Vec<_>>(),
-    );
-    let built = build(Packed::parse(&packed).unwrap(), 9).unwrap();
-    let mut store = Store {
-        root: built.root.clone(),
-        pages: built.pages.into_iter().collect(),
-    };
+    let mut store = Store::built(&entries, 9);
     let full = store.leaf_sizes().len();
     // Remove 95%, scattered: every leaf loses most of its entries.
     let mut rng = 0x9e37_79b9u64;
@@ -195,12 +195,7 @@ fn build_then_flatten_round_trips() {
     let entries: Vec<(f64, Vec<u8>)> = (0..10_000u64)
         .map(|i| (i as f64 / 3.0, format!("member-{i:05}").into_bytes()))
         .collect();
-    let packed = super::encode(
-        &entries
-            .iter()
-            .map(|(s, m)| (*s, &m[..]))
-            .collect::<Vec<_>>(),
-    );
+    let packed = packed(&entries);
     let built = build(Packed::parse(&packed).unwrap(), 5).unwrap();
     let root = ZRoot::parse(&built.root).unwrap();
     assert_eq!(root.len(), 10_000);

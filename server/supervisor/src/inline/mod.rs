@@ -84,17 +84,7 @@ impl InlineInstance {
         pairs: &[&citadel_proto::HostPair],
         outputs: &[Vec<&citadel_proto::HostPair>],
     ) -> InlineInstance {
-        let pairs = pairs
-            .iter()
-            .enumerate()
-            .map(|(n, p)| PairSpec {
-                outputs: outputs
-                    .get(n)
-                    .map(|o| o.iter().map(|h| h.as_output()).collect())
-                    .unwrap_or_default(),
-                ..p.spec().clone()
-            })
-            .collect();
+        let pairs = citadel_proto::host::pair_specs(pairs, outputs);
         InlineInstance {
             shared,
             plugin,
