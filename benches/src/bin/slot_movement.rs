@@ -73,4 +73,56 @@ fn main() {
         "CLUSTER SLOTS ranges with 3 nodes: {}",
         build(&nodes).0.ranges().len()
     );
+    random_joins(1_000);
+}
+
+/// The spread of a join's movement over many random member names (a
+/// newcomer's share is binomial over the slot groups): the worst ratio to
+/// the ideal and how many joins passed 1.1×.
+fn random_joins(trials: usize) {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next_name = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        format!(
+            "10.{}.{}.{}:{}",
+            state % 256,
+            (state >> 8) % 256,
+            (state >> 16) % 256,
+            6000 + (state >> 24) % 1000
+        )
+    };
+    println!("random joins ({trials} each): spread of the ratio to 1/N (binomial: the spread expected of independent groups), worst, joins over 1.1x");
+    for n in 3..=15usize {
+        let (mut worst, mut over, mut sum, mut sum_sq) = (0.0f64, 0usize, 0.0, 0.0);
+        for _ in 0..trials {
+            let names: Vec<String> = (0..=n).map(|_| next_name()).collect();
+            let members = |count: usize| {
+                MemberView::new(
+                    1,
+                    names[..count]
+                        .iter()
+                        .map(|a| Member::named(a, None, 1))
+                        .collect(),
+                )
+            };
+            let moved = SlotMap::build(&members(n))
+                .moved_slots(&SlotMap::build(&members(n + 1)))
+                .len();
+            let ratio = moved as f64 * (n + 1) as f64 / f64::from(SLOT_COUNT);
+            worst = worst.max(ratio);
+            sum += ratio;
+            sum_sq += ratio * ratio;
+            over += usize::from(ratio > 1.1);
+        }
+        let mean = sum / trials as f64;
+        let spread = (sum_sq / trials as f64 - mean * mean).sqrt();
+        let groups = f64::from(SLOT_COUNT / citadel_cluster::SLOTS_PER_GROUP);
+        let binomial = (n as f64 / groups).sqrt();
+        println!(
+            "  join {n}->{}: spread {spread:.4} (binomial {binomial:.4}), worst {worst:.3}, over 1.1x: {over}",
+            n + 1
+        );
+    }
 }

@@ -3,8 +3,7 @@
 //! hash of (slot, member id). A member's chance to win a slot is exactly
 //! its share of the total weight (the scores are an exponential race), a
 //! new member takes only the slots it now wins (≈ weight / total of
-//! them) and a leaving member's slots are the only ones that move. The
-//! slot map adds a load cap on top (`slot_map::LOAD_SLACK`).
+//! them) and a leaving member's slots are the only ones that move.
 //!
 //! Every node must compute bit-identical scores from the same view, on any
 //! machine: the hash is fixed (xxh3 and a 64-bit finalizer) and the

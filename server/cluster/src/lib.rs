@@ -3,9 +3,9 @@
 //! each keyed command.
 //!
 //! * [`SlotMap`]: the owner of every slot for one membership view, by
-//!   weighted rendezvous hashing with bounded loads (`hrw`): every node
-//!   computes the same map from the same view, a join moves ≈ weight/total
-//!   of the slots, a leave about the leaver's (each within 1.1×).
+//!   weighted rendezvous hashing (`hrw`): every node computes the same map
+//!   from the same view, a join moves only the newcomer's slots
+//!   (≈ weight/total of them) and a leave only the leaver's.
 //!   [`SlotMap::moved_slots`] diffs two maps.
 //! * [`ClusterState`], [`ThreadView`]: the topology in force (map, the map
 //!   before it, this node's place, isolation), read by each thread with
@@ -30,7 +30,7 @@ mod topology;
 
 pub use marks::{DrySources, WriteMarks};
 pub use route::{CrossSlot, KeySlots};
-pub use slot_map::{SlotMap, SlotRange};
+pub use slot_map::{SlotMap, SlotRange, SLOTS_PER_GROUP};
 pub use source::{follow, StaticEntry, StaticMembership};
 pub use state::{Applied, ClusterState, ThreadView};
 pub use topology::{Route, Topology};
