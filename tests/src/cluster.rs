@@ -104,7 +104,8 @@ impl Cluster {
             .arg("NOPROXY")
             .query(&mut con)
             .unwrap();
-        let reply: Result<Option<Vec<u8>>, _> = crate::redis::cmd("GET").arg(key).query(&mut con);
+        // EXISTS: whatever type the key holds.
+        let reply: Result<i64, _> = crate::redis::cmd("EXISTS").arg(key).query(&mut con);
         let Err(e) = reply else {
             return 0;
         };

@@ -1,8 +1,10 @@
 //! Warm hand-off (`cluster-handoff`): after a fourth node joins a
-//! three-node cluster, a GET of a key whose slot moved to it is read from
-//! the slot's previous owner, stored on the newcomer with its remaining
-//! TTL, and answered; with the hand-off off the moved keys miss; a dead
-//! previous owner makes a plain miss, not an error.
+//! three-node cluster, a command reading a key whose slot moved to it (a
+//! GET, a hash, list or sorted-set read, an INCR, GETEX, a transaction, a
+//! script) first reads it from the slot's previous owner; it is restored
+//! on the newcomer with its remaining TTL and the command runs on it; with
+//! the hand-off off the moved keys miss; a dead previous owner makes a
+//! plain miss, not an error.
 
 use citadel_tests::clients::info_field;
 use citadel_tests::cluster::Cluster;
@@ -107,6 +109,138 @@ fn moved_keys_are_read_from_their_previous_owner_and_stay_warm_on_the_new_one() 
     assert!(handoff_counter(&cluster.nodes[3], "errors") >= 1);
 }
 
+/// One key of each kind, written before the join (`kind:i`, i < 40, on
+/// every node), and for each kind the moved ones with their previous owner.
+struct Kinds {
+    before: Vec<(String, usize)>,
+}
+
+impl Kinds {
+    const NAMES: [&'static str; 7] = ["hash", "list", "zset", "count", "getex", "multi", "script"];
+
+    fn write(cluster: &Cluster) -> Kinds {
+        let client = ClusterClient::new(cluster.urls()).unwrap();
+        let mut con = client.get_connection().unwrap();
+        let mut before = Vec::new();
+        for kind in Kinds::NAMES {
+            for i in 0..40 {
+                let k = format!("{kind}:{i}");
+                let mut cmd = match kind {
+                    "hash" => redis::cmd("HSET"),
+                    "list" => redis::cmd("RPUSH"),
+                    "zset" => redis::cmd("ZADD"),
+                    _ => redis::cmd("SET"),
+                };
+                cmd.arg(&k);
+                match kind {
+                    "hash" => cmd.arg("f1").arg("v1").arg("f2").arg("v2"),
+                    "list" => cmd.arg("a").arg("b").arg("c"),
+                    "zset" => cmd.arg(1).arg("one").arg(2).arg("two"),
+                    "count" => cmd.arg(41).arg("PX").arg(TTL_MS),
+                    _ => cmd.arg(format!("v-{k}")),
+                };
+                let _: () = cmd.query(&mut con).unwrap();
+                before.push((k.clone(), cluster.owner_of(&k)));
+            }
+        }
+        Kinds { before }
+    }
+
+    /// The `kind` keys now on node 3, with their previous owner.
+    fn moved(&self, cluster: &Cluster, kind: &str) -> Vec<(String, usize)> {
+        let moved: Vec<(String, usize)> = (self.before.iter())
+            .filter(|(k, _)| k.starts_with(&format!("{kind}:")) && cluster.owner_of(k) == 3)
+            .cloned()
+            .collect();
+        assert!(moved.len() >= 2, "{kind}: {} moved", moved.len());
+        moved
+    }
+}
+
+#[test]
+fn reads_of_every_type_writes_that_read_transactions_and_scripts_hand_off() {
+    let mut cluster = Cluster::start(3);
+    let kinds = Kinds::write(&cluster);
+    cluster.join_one();
+    let mut con = cluster.nodes[3].client();
+    let first = |kind: &str| kinds.moved(&cluster, kind)[0].0.clone();
+
+    let h = first("hash");
+    let fields: Vec<(String, String)> = redis::cmd("HGETALL").arg(&h).query(&mut con).unwrap();
+    assert_eq!(
+        fields,
+        [("f1".into(), "v1".into()), ("f2".into(), "v2".into())]
+    );
+    let l = first("list");
+    let items: Vec<String> = con.lrange(&l, 0, -1).unwrap();
+    assert_eq!(items, ["a", "b", "c"]);
+    let z = first("zset");
+    let members: Vec<(String, f64)> = con.zrange_withscores(&z, 0, -1).unwrap();
+    assert_eq!(members, [("one".into(), 1.0), ("two".into(), 2.0)]);
+    // A write that reads: the count goes on from the previous owner's,
+    // whose TTL it keeps.
+    let n = first("count");
+    assert_eq!(con.incr::<_, _, i64>(&n, 1).unwrap(), 42);
+    let pttl: i64 = con.pttl(&n).unwrap();
+    assert!(pttl > TTL_MS - 60_000 && pttl <= TTL_MS, "{n}: {pttl}");
+    let g = first("getex");
+    let v: String = redis::cmd("GETEX")
+        .arg(&g)
+        .arg("EX")
+        .arg(100)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(v, format!("v-{g}"));
+    let ttl: i64 = con.ttl(&g).unwrap();
+    assert!((1..=100).contains(&ttl), "{g}: {ttl}");
+    let m = first("multi");
+    let (value, len): (String, usize) = redis::pipe()
+        .atomic()
+        .get(&m)
+        .append(&m, "!")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!((value, len), (format!("v-{m}"), format!("v-{m}!").len()));
+    let s = first("script");
+    let sha: String = redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg("return redis.call('GET', KEYS[1])")
+        .query(&mut con)
+        .unwrap();
+    let v: String = redis::cmd("EVALSHA")
+        .arg(&sha)
+        .arg(1)
+        .arg(&s)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(v, format!("v-{s}"));
+    assert_eq!(handoff_counter(&cluster.nodes[3], "hits"), 7);
+
+    // Written on the newcomer since the join by a pure overwrite: the old
+    // copy never comes back, whatever reads it.
+    let (h2, l2) = (
+        kinds.moved(&cluster, "hash")[1].0.clone(),
+        kinds.moved(&cluster, "list")[1].0.clone(),
+    );
+    let _: () = con.set(&h2, "a string now").unwrap();
+    let _: () = con.del(&l2).unwrap();
+    let kind: String = redis::cmd("TYPE").arg(&h2).query(&mut con).unwrap();
+    assert_eq!(kind, "string");
+    let v: String = con.get(&h2).unwrap();
+    assert_eq!(v, "a string now");
+    let items: Vec<String> = con.lrange(&l2, 0, -1).unwrap();
+    assert!(items.is_empty());
+    assert!(!con.exists::<_, bool>(&l2).unwrap());
+    assert_eq!(handoff_counter(&cluster.nodes[3], "hits"), 7);
+
+    // A dead previous owner: its moved keys read as missing, no error.
+    let (z3, owner) = kinds.moved(&cluster, "zset")[1].clone();
+    cluster.nodes[owner].kill9();
+    let members: Vec<String> = con.zrange(&z3, 0, -1).unwrap();
+    assert!(members.is_empty());
+    assert!(handoff_counter(&cluster.nodes[3], "errors") >= 1);
+}
+
 #[test]
 fn without_handoff_moved_keys_miss() {
     let off = ["--cluster-handoff", "no"];
@@ -147,10 +281,24 @@ fn cluster_handoff_serves_peers_only_and_any_key_it_holds() {
         .arg("NOPROXY")
         .query(&mut con)
         .unwrap();
-    let (value, pttl): (String, i64) = redis::cmd("CLUSTER")
+    let (payload, pttl): (Vec<u8>, i64) = redis::cmd("CLUSTER")
         .arg("HANDOFF")
         .arg(k)
         .query(&mut con)
+        .unwrap();
+    // DUMP's payload: RESTORE makes the key again.
+    let dumped: Vec<u8> = redis::cmd("DUMP").arg(k).query(&mut con).unwrap();
+    assert_eq!(payload, dumped);
+    let copy = format!("{k}:copy");
+    let _: () = redis::cmd("RESTORE")
+        .arg(&copy)
+        .arg(0)
+        .arg(&payload)
+        .query(&mut cluster.nodes[cluster.owner_of(&copy)].client())
+        .unwrap();
+    let value: String = redis::cmd("GET")
+        .arg(&copy)
+        .query(&mut cluster.nodes[cluster.owner_of(&copy)].client())
         .unwrap();
     assert_eq!(value, format!("v-{k}"));
     assert!(pttl == -1 || pttl > TTL_MS - 60_000, "{pttl}");

@@ -5,10 +5,12 @@
 //! database) with zipf key popularity through the `redis` crate's cluster
 //! client; a fourth node joins (started with the grown list, then CONFIG
 //! SET cluster-nodes on the others) and the hit rate of each 100 ms after
-//! the join is printed, hand-off on and off side by side. Not a test.
+//! the join is printed, hand-off on and off side by side. `--hash 1`: the
+//! same with hashes (HGET; on a miss, HSET), any type being handed off
+//! alike. Not a test.
 //!
 //! `cargo build --release -p citadel-server && cargo run --release -p
-//! citadel-benches --bin handoff-hitrate [-- --keys 20000 --zipf 0.99 --secs 3]`
+//! citadel-benches --bin handoff-hitrate [-- --keys 20000 --zipf 0.99 --secs 3 --hash 0]`
 //! Env: CITADEL (the binary; default: next to this one).
 
 use std::time::{Duration, Instant};
@@ -54,20 +56,42 @@ fn key(rank: usize) -> String {
 /// Hits and requests of each bucket.
 type Buckets = Vec<(u64, u64)>;
 
+/// The read of `k` (GET, or HGET of its one field).
+fn read(k: &str, hash: bool) -> redis::Cmd {
+    let mut cmd = redis::cmd(if hash { "HGET" } else { "GET" });
+    cmd.arg(k);
+    if hash {
+        cmd.arg("f");
+    }
+    cmd
+}
+
+/// The write of `k` (SET, or HSET of its one field).
+fn write(k: &str, hash: bool) -> redis::Cmd {
+    let mut cmd = redis::cmd(if hash { "HSET" } else { "SET" });
+    cmd.arg(k);
+    if hash {
+        cmd.arg("f");
+    }
+    cmd.arg(format!("value-of-{k}"));
+    cmd
+}
+
 /// Runs the cache-aside workload for `secs`, counting per 100 ms.
-fn run(con: &mut redis::cluster::ClusterConnection, zipf: &mut Zipf, secs: f64) -> Buckets {
+fn run(
+    con: &mut redis::cluster::ClusterConnection,
+    zipf: &mut Zipf,
+    secs: f64,
+    hash: bool,
+) -> Buckets {
     let start = Instant::now();
     let until = Duration::from_secs_f64(secs);
     let mut buckets: Buckets = Vec::new();
     while start.elapsed() < until {
         let k = key(zipf.next());
-        let got: Option<Vec<u8>> = redis::cmd("GET").arg(&k).query(con).expect("GET");
+        let got: Option<Vec<u8>> = read(&k, hash).query(con).expect("read");
         if got.is_none() {
-            let _: () = redis::cmd("SET")
-                .arg(&k)
-                .arg(format!("value-of-{k}"))
-                .query(con)
-                .expect("SET");
+            let _: () = write(&k, hash).query(con).expect("write");
         }
         let b = (start.elapsed().as_millis() / BUCKET.as_millis()) as usize;
         if buckets.len() <= b {
@@ -80,7 +104,7 @@ fn run(con: &mut redis::cluster::ClusterConnection, zipf: &mut Zipf, secs: f64) 
 }
 
 /// Warms three nodes, joins a fourth and measures; `handoff`: yes or no.
-fn measure(handoff: &str, keys: usize, s: f64, secs: f64) -> (f64, Buckets) {
+fn measure(handoff: &str, keys: usize, s: f64, secs: f64, hash: bool) -> (f64, Buckets) {
     let dir = tempfile::tempdir().expect("temp dir");
     let extra = ["--cluster-handoff", handoff];
     let mut nodes: Vec<Node> = start_cluster(3, &extra, dir.path());
@@ -91,15 +115,10 @@ fn measure(handoff: &str, keys: usize, s: f64, secs: f64) -> (f64, Buckets) {
     let client = ClusterClient::new(urls).expect("cluster client");
     let mut con = client.get_connection().expect("connect");
     for rank in 0..keys {
-        let k = key(rank);
-        let _: () = redis::cmd("SET")
-            .arg(&k)
-            .arg(format!("value-of-{k}"))
-            .query(&mut con)
-            .expect("SET");
+        let _: () = write(&key(rank), hash).query(&mut con).expect("write");
     }
     let mut zipf = Zipf::new(keys, s);
-    let before = run(&mut con, &mut zipf, 0.5);
+    let before = run(&mut con, &mut zipf, 0.5, hash);
     let before = rate(before.iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)));
     // The join: the newcomer starts with the grown list, then the others
     // are told (as an operator would).
@@ -118,7 +137,7 @@ fn measure(handoff: &str, keys: usize, s: f64, secs: f64) -> (f64, Buckets) {
             .query(&mut c)
             .expect("CONFIG SET");
     }
-    (before, run(&mut con, &mut zipf, secs))
+    (before, run(&mut con, &mut zipf, secs, hash))
 }
 
 fn rate((hits, total): (u64, u64)) -> f64 {
@@ -141,13 +160,15 @@ fn main() {
     let keys = arg("--keys", 20_000.0) as usize;
     let s = arg("--zipf", 0.99);
     let secs = arg("--secs", 3.0);
-    let (on_before, on) = measure("yes", keys, s, secs);
-    let (off_before, off) = measure("no", keys, s, secs);
-    println!("{keys} keys, zipf s={s}; 3 nodes warmed, a 4th joins at t=0; GET hit rate (%)");
+    let hash = arg("--hash", 0.0) != 0.0;
+    let (on_before, on) = measure("yes", keys, s, secs, hash);
+    let (off_before, off) = measure("no", keys, s, secs, hash);
+    let op = if hash { "HGET" } else { "GET" };
+    println!("{keys} keys, zipf s={s}; 3 nodes warmed, a 4th joins at t=0; {op} hit rate (%)");
     println!("before the join: hand-off {on_before:.1}, without {off_before:.1}");
     println!(
         "{:>8} {:>10} {:>8} {:>10} {:>8}",
-        "t (ms)", "hand-off", "GETs", "without", "GETs"
+        "t (ms)", "hand-off", "reads", "without", "reads"
     );
     for b in 0..on.len().max(off.len()) {
         let (a, z) = (on.get(b).copied(), off.get(b).copied());

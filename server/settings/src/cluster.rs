@@ -128,16 +128,17 @@ crate::settings_part! {
         name: "cluster-handoff",
         value_name: "yes|no",
         default: "yes",
-        help: "Warm hand-off: a GET/MGET miss on a slot that just moved is read from its previous owner",
-        doc: "Warm hand-off after a membership change: a GET or MGET that misses on a slot this node \
-              took over within cluster-handoff-ms asks the slot's previous owner (still a \
-              member, which keeps the data until it is evicted) for the key with CLUSTER \
-              HANDOFF, stores the value here with its remaining TTL (unless the key was \
-              written here meanwhile) and answers it; so the hit rate does not fall by the \
-              moved share while the new owner's cache refills. Best effort: a previous owner \
-              that fails or misses cluster-forward-timeout-ms makes it a plain miss. A key \
-              written (or deleted) here since the change is never read from the previous \
-              owner.",
+        help: "Warm hand-off: a key read, missing on a slot that just moved, is first read from its previous owner",
+        doc: "Warm hand-off after a membership change: a command that reads a key missing here \
+              (any read, a write that reads such as INCR or HSET, EXEC's queue, a script's \
+              KEYS) on a slot this node took over within cluster-handoff-ms first asks the \
+              slot's previous owner (still a member, which keeps the data until it is \
+              evicted) for the key with CLUSTER HANDOFF (its DUMP payload, any type), \
+              restores it here with its remaining TTL (unless the key was written here \
+              meanwhile), then runs; so the hit rate does not fall by the moved share while \
+              the new owner's cache refills. Best effort: a previous owner that fails or \
+              misses cluster-forward-timeout-ms makes it a plain miss. A key written (or \
+              deleted) here since the change is never read from the previous owner.",
     }
     CLUSTER_HANDOFF_MS: u64 = {
         name: "cluster-handoff-ms",

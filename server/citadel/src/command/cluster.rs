@@ -1,6 +1,6 @@
 //! CLUSTER SLOTS / SHARDS / NODES / INFO / MYID / MYSHARDID / KEYSLOT /
 //! COUNTKEYSINSLOT / GETKEYSINSLOT / HELP (and Citadel's NOPROXY,
-//! HANDOFF: `handoff.rs`, PUBLISH: `cluster_pubsub.rs`), and READONLY, READWRITE,
+//! HANDOFF: `handoff_wire.rs`, PUBLISH: `cluster_pubsub.rs`), and READONLY, READWRITE,
 //! ASKING, in Redis 7's reply shapes: what cluster clients read to learn
 //! where each slot lives. With cluster mode off they answer Redis's
 //! "cluster support disabled" error, except KEYSLOT (a pure function).
@@ -46,7 +46,7 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
     sub("cluster|help", 2, LS, "5.0.0", "Returns helpful text about the different subcommands.", help),
     sub("cluster|noproxy", 2, LS, "7.0.0", "Citadel: answers this connection -MOVED, never a forwarded reply (proxy mode's peer connections).", noproxy),
     sub("cluster|publish", 4, &["pubsub", "loading", "stale"], "7.0.0", "Citadel, for peer nodes: delivers another member's broadcast PUBLISH to this node's subscribers only (never sent on); returns their number. Refused unless the connection said CLUSTER NOPROXY.", super::pubsub::cluster_publish),
-    sub("cluster|handoff", 3, S, "7.0.0", "Citadel, for peer nodes: returns a key's value and remaining TTL in ms ([value, pttl], pttl -1 without expiry; nil when absent) from this node's cache whoever owns its slot now (warm hand-off); -NOTOWNER if this node owned the slot neither in the map in force nor the one before. Refused unless the connection said CLUSTER NOPROXY.", super::handoff::serve),
+    sub("cluster|handoff", 3, S, "7.0.0", "Citadel, for peer nodes: returns a key's DUMP payload (any type) and remaining TTL in ms ([payload, pttl], pttl -1 without expiry; nil when absent) from this node's cache whoever owns its slot now (warm hand-off); -NOTOWNER if this node owned the slot neither in the map in force nor the one before. Refused unless the connection said CLUSTER NOPROXY.", super::handoff_wire::serve),
 ];
 
 /// This thread's view of the cluster, or Redis's error when it is off.

@@ -80,6 +80,9 @@ pub struct ConnState {
     /// mode), whose reply is merged at once: it must not wait (no warm
     /// hand-off).
     pub cannot_wait: bool,
+    /// The command about to run again had its keys handed off already
+    /// (warm hand-off, `handoff.rs`): it runs now, without a second one.
+    pub handed_off: bool,
     /// A blocking command's registration while it waits (`blocking.rs`).
     pub blocked: Option<crate::blocking::BlockState>,
     /// Its priority and quota group under the overload rules.
@@ -144,8 +147,9 @@ pub enum Pending {
         id: ForwardId,
         plan: Box<super::proxy_merge::Merge>,
     },
-    /// GET / MGET misses read from their slots' previous owners (warm
-    /// hand-off, `command/handoff.rs`): stored here, then answered.
+    /// Keys a command reads, missing here, read from their slots'
+    /// previous owners (warm hand-off, `command/handoff.rs`); restored
+    /// here, then the command, not consumed, runs again.
     Handoff {
         id: ForwardId,
         wait: Box<super::load_plan::HandoffPlan>,

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::args::Args;
-use super::context::{ConnState, Ctx};
+use super::context::{ConnState, Ctx, Pending};
 use super::error::{reply_error, reply_unknown_command, reply_unknown_subcommand, CmdError};
 use super::key_events;
 use super::observe::{self, Ran};
@@ -38,7 +38,10 @@ pub fn run(
     // A blocked command runs again when woken; as in Redis, only its first
     // run (the one that blocked, or served at once) is counted and shown.
     let rerun = conn.blocked.is_some();
-    let ran = check_and_run(state, thread, conn, args, out);
+    let handed_off = std::mem::take(&mut conn.handed_off);
+    let ran = check_and_run(state, thread, conn, args, out, handed_off);
+    // Parked for a warm hand-off: nothing ran; it runs again (and counts) then.
+    let parked = matches!(conn.pending, Some(Pending::Handoff { .. }));
     if thread.cache.has_changes() {
         let command = match ran {
             Ran::Executed { cmd, .. } => Some((cmd, args)),
@@ -57,7 +60,7 @@ pub fn run(
         super::tracking::remember_reads(state, thread, conn, def, args);
     }
     thread.cache.set_change_tag(key_events::NO_COMMAND);
-    if !rerun {
+    if !rerun && !parked {
         observe::after(state, thread, conn, args, ran, out, mark);
     }
 }
@@ -68,6 +71,7 @@ fn check_and_run(
     conn: &mut ConnState,
     args: Args<'_>,
     out: &mut Vec<u8>,
+    handed_off: bool,
 ) -> Ran {
     let mut reply = Reply::new(out, conn.resp3);
     let name = args.get(0);
@@ -127,8 +131,9 @@ fn check_and_run(
             }
         }
     }
-    // A blocked command woken to run again was admitted when it blocked.
-    if refusal.is_none() && conn.blocked.is_none() {
+    // A blocked command woken to run again was admitted when it blocked
+    // (one run again after a warm hand-off, when it parked).
+    if refusal.is_none() && conn.blocked.is_none() && !handed_off {
         refusal = super::admission::check(thread, conn, idx, def, args);
     }
     if let Some(e) = refusal {
@@ -147,6 +152,16 @@ fn check_and_run(
     if conn.tx.in_multi && !runs_in_multi(def) {
         conn.tx.queue(idx, def, args);
         reply.simple(b"QUEUED");
+        return Ran::Queued;
+    }
+    // Cluster mode: keys it reads that just moved here are first read from
+    // their previous owner (warm hand-off); it runs again once they are.
+    if thread.cluster.is_some()
+        && conn.blocked.is_none()
+        && !handed_off
+        && super::handoff::park(state, thread, conn, def, args)
+    {
+        // Nothing to record (`run` skips it): it is when it runs again.
         return Ran::Queued;
     }
     if state.monitors.active() && def.has_flag("movablekeys") && conn.blocked.is_none() {

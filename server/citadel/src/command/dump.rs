@@ -2,7 +2,7 @@
 //! codec is `citadel_collections::rdb`; `rdb_value.rs` converts to and
 //! from the stored kinds), so values move between Redis and Citadel.
 
-use citadel_cache::ValueKind;
+use citadel_cache::{CacheHandle, ValueKind};
 use citadel_collections::rdb::{self, RdbError};
 
 use super::args::Args;
@@ -26,26 +26,64 @@ const BUSY_KEY: CmdError = CmdError::Static("BUSYKEY Target key name already exi
 
 /// DUMP key: the serialized value, or nil when the key is missing.
 pub fn dump(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let buf = &mut ctx.conn.scratch;
-    let kind = ctx.thread.cache.get(args.get(1), |item| {
+    match dump_key(&mut ctx.thread.cache, args.get(1), &mut ctx.conn.scratch)? {
+        Some(dumped) => ctx.out.bulk(&dumped.payload),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// A key's DUMP payload and expiry.
+pub(super) struct Dumped {
+    pub payload: Vec<u8>,
+    /// Unix ms; None for no TTL.
+    pub expire_at: Option<u64>,
+}
+
+/// `key`'s DUMP payload and expiry, None when it is missing (DUMP, and
+/// CLUSTER HANDOFF's answer). `buf`: scratch space.
+pub(super) fn dump_key(
+    cache: &mut CacheHandle,
+    key: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<Option<Dumped>, CmdError> {
+    let found = cache.get(key, |item| {
         buf.clear();
         item.write_value_to(buf);
-        item.kind()
+        (item.kind(), item.expire_at())
     });
-    let Some(kind) = kind else {
-        ctx.out.null();
-        return Ok(());
+    let Some((kind, expire_at)) = found else {
+        return Ok(None);
     };
     if kind != ValueKind::String && citadel_collections::paged::is_paged(buf) {
         // A paged collection: read whole (its pages too), atomically.
-        if !read_whole(&mut ctx.thread.cache, args.get(1), kind, buf)? {
-            ctx.out.null();
-            return Ok(());
+        if !read_whole(cache, key, kind, buf)? {
+            return Ok(None);
         }
     }
     let payload = rdb::encode(&to_rdb(kind, buf)?);
-    ctx.out.bulk(&payload);
-    Ok(())
+    Ok(Some(Dumped { payload, expire_at }))
+}
+
+/// Stores the DUMP payload `payload` as `key` expiring at `expire_at`
+/// (unix ms) unless `key` exists or that time has passed (the warm
+/// hand-off's restore); true when stored.
+pub(super) fn restore_absent(
+    cache: &mut CacheHandle,
+    key: &[u8],
+    payload: &[u8],
+    expire_at: Option<u64>,
+) -> Result<bool, CmdError> {
+    let (kind, value) = from_rdb(rdb::decode(payload)?)?;
+    let now = cache.now_ms();
+    let no_pages = |_: usize, _: &[u8], _: &mut PagePlan| Ok(());
+    update_paged_fresh(cache, &[key], no_pages, |items, changes, plan| {
+        if items[0].is_some() || expire_at.is_some_and(|at| at <= now) {
+            return Ok(Step::Done(false));
+        }
+        let wanted = store_whole(changes, plan, 0, kind, &value, false, expire_at)?;
+        Ok(stored(0, wanted, true))
+    })
 }
 
 /// RESTORE's options after the payload.

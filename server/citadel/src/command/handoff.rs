@@ -1,14 +1,18 @@
-//! Warm hand-off (`cluster-handoff yes`): after a membership change, a GET
-//! or MGET that misses here on a slot this node took over within
-//! `cluster-handoff-ms` reads the missing keys from the slot's previous
-//! owner, which still holds what it cached (until it evicts it). The
-//! client parks on `Pending::Handoff` while the forwarder
-//! (`crate::forward`) asks each previous owner `CLUSTER HANDOFF key` per
-//! key (one pipelined part per owner); [`settle`] stores each value here
-//! with its remaining TTL, unless the key was written here meanwhile, and
-//! writes the reply. Best effort: a previous owner that fails, times out
-//! or has its circuit open makes its keys plain misses (nil), never an
-//! error.
+//! Warm hand-off (`cluster-handoff yes`): after a membership change, a
+//! command that reads a key missing here, on a slot this node took over
+//! within `cluster-handoff-ms`, first reads that key from the slot's
+//! previous owner, which still holds what it cached (until it evicts it).
+//! Any keyed read hands off, and so do writes that read (INCR continues
+//! from the previous owner's count), scripts' declared KEYS and EXEC's
+//! queue (`handoff_keys.rs`). Before such a command runs (`park`, called
+//! by dispatch) the connection parks on `Pending::Handoff` while the
+//! forwarder (`crate::forward`) asks each previous owner `CLUSTER
+//! HANDOFF key` per key (one pipelined part per owner); [`settle`]
+//! restores each answer here (its DUMP payload and remaining TTL,
+//! `handoff_wire.rs`) unless the key exists here now or was written here
+//! since the change, then the command, left unconsumed, runs unchanged.
+//! Best effort: a previous owner that fails, times out or has its circuit
+//! open leaves its keys missing, never an error.
 //!
 //! A key written here since the change (`note_write`: every write
 //! command, before it runs) is never handed off: the previous owner's copy
@@ -16,45 +20,40 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use citadel_cluster::Route;
 use citadel_proto::cluster::key_slot;
-use citadel_resp::Reply;
 
 use super::args::Args;
-use super::context::{Ctx, Pending};
-use super::error::{CmdError, CmdResult};
-use super::load_plan::{HandoffPlan, Plan, Slot};
+use super::context::{ConnState, Ctx, Pending};
+use super::dump::restore_absent;
+use super::error::CmdResult;
+use super::handoff_keys::for_each_read_key;
+use super::handoff_wire::{parse, Answer};
+use super::load_plan::HandoffPlan;
 use super::table::CommandDef;
-use super::value::reply_value;
 use crate::cluster::Handoff;
-use crate::forward::reply::{bulk, elements, integer};
 use crate::forward::{encode_command, Job, Part, PartResult};
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
 
-/// The previous owner a miss of `key` is read from, if the hand-off
-/// applies: cluster mode with `cluster-handoff yes`, not in a transaction,
-/// a script or a split command's local piece (they cannot wait), and
-/// [`source_of`].
-fn source(ctx: &mut Ctx<'_>, key: &[u8]) -> Option<String> {
-    if ctx.thread.cache.in_txn() || ctx.conn.cannot_wait {
-        return None;
-    }
-    source_of(ctx.state, ctx.thread, key)
-}
-
 /// The previous owner of `key`'s slot (its RESP address), if the slot
 /// moved here within the window from a member still in the map and the
-/// key was not written here since (shared with the RPC's hand-off).
+/// key was not written here since (shared with the RPC's hand-off). Not
+/// for a slot served elsewhere (an EXEC's queue forwarded or refused).
 pub fn source_of(state: &ServerState, thread: &mut ThreadCtx, key: &[u8]) -> Option<String> {
     let window = state.cluster.get()?.handoff.window?;
     let now = thread.cache.now_ms();
     let topology = thread.cluster.as_mut()?.current();
-    let owner = topology.handoff_source(key_slot(key), window, now)?;
+    let slot = key_slot(key);
+    if !matches!(topology.route(slot), Route::Local) {
+        return None;
+    }
+    let owner = topology.handoff_source(slot, window, now)?;
     (!topology.written.marked(key)).then(|| owner.addr.clone())
 }
 
-/// Whether this node is within a hand-off window at all (the RPC's cheap
-/// test before it looks at keys).
+/// Whether this node is within a hand-off window at all (the cheap test
+/// before looking at keys).
 pub fn in_window(state: &ServerState, thread: &mut ThreadCtx) -> bool {
     let Some(window) = state.cluster.get().and_then(|node| node.handoff.window) else {
         return false;
@@ -64,6 +63,58 @@ pub fn in_window(state: &ServerState, thread: &mut ThreadCtx) -> bool {
         .cluster
         .as_mut()
         .is_some_and(|view| view.current().in_handoff_window(window, now))
+}
+
+/// Before `def` runs here (cluster mode, not queued, not a rerun): if a
+/// key it reads is missing here and its slot's previous owner may hold
+/// it, asks for those keys and parks the connection (true); the command
+/// is not consumed and runs again once [`settle`] restored them.
+pub fn park(
+    state: &ServerState,
+    thread: &mut ThreadCtx,
+    conn: &mut ConnState,
+    def: &CommandDef,
+    args: Args<'_>,
+) -> bool {
+    if !in_window(state, thread) {
+        return false;
+    }
+    let Some(forwarder) = state.forwarder.get() else {
+        return false;
+    };
+    let mut asks = Asks::default();
+    for_each_read_key(def, args, &conn.tx, &mut |key| {
+        if asks.keys.iter().any(|k| **k == *key) || thread.cache.peek(key, |_| ()).is_some() {
+            return;
+        }
+        if let Some(addr) = source_of(state, thread, key) {
+            asks.ask(addr, key);
+        }
+    });
+    if asks.is_empty() {
+        return false;
+    }
+    let id = thread.next_forward();
+    let Asked {
+        parts,
+        positions,
+        keys,
+    } = asks.into_parts();
+    conn.pending = Some(Pending::Handoff {
+        id,
+        wait: Box::new(HandoffPlan {
+            keys,
+            parts: positions,
+        }),
+    });
+    forwarder.submit(Job {
+        thread: thread.index,
+        id,
+        // The replies are decoded here, whatever the client speaks: RESP2.
+        resp3: false,
+        parts,
+    });
+    true
 }
 
 /// The keys asked of previous owners, grouped into one pipelined part
@@ -145,174 +196,33 @@ pub fn replies_by_key(
     replies
 }
 
-/// Whether a miss of `key` would be handed off (MGET's cheap test).
-pub fn applies(ctx: &mut Ctx<'_>, key: &[u8]) -> bool {
-    source(ctx, key).is_some()
-}
-
-/// GET (`array` false, one key) or MGET of `keys`, one at least missing
-/// here with a previous owner (`applies`): each key is read again, the
-/// missing ones with a previous owner are asked for and the connection
-/// parks; if none is after all, the reply is written now.
-pub fn start(ctx: &mut Ctx<'_>, keys: Args<'_>, array: bool) {
-    let mut plan = Plan {
-        array,
-        slots: Vec::with_capacity(keys.len()),
-        rendered: Vec::new(),
-        getex: None,
-    };
-    let mut asks = Asks::default();
-    for key in keys.iter() {
-        let start = plan.rendered.len();
-        let mut out = Reply::new(&mut plan.rendered, ctx.conn.resp3);
-        let found = ctx.thread.cache.get(key, |item| {
-            out.buf.truncate(start);
-            reply_value(&mut out, item);
-        });
-        let from = match found {
-            Some(()) => None,
-            None => source(ctx, key),
-        };
-        let Some(addr) = from else {
-            if found.is_none() {
-                Reply::new(&mut plan.rendered, ctx.conn.resp3).null();
-            }
-            plan.slots.push(Slot::Rendered(start..plan.rendered.len()));
-            continue;
-        };
-        asks.ask(addr, key);
-        plan.slots.push(Slot::Load);
-    }
-    let forwarder = ctx.state.forwarder.get();
-    let Some(forwarder) = forwarder.filter(|_| !asks.is_empty()) else {
-        render(&mut ctx.out, &plan, &[]);
-        return;
-    };
-    let id = ctx.thread.next_forward();
-    let Asked {
-        parts,
-        positions,
-        keys: waiting,
-    } = asks.into_parts();
-    let job = Job {
-        thread: ctx.thread.index,
-        id,
-        // The replies are decoded here, whatever the client speaks: RESP2.
-        resp3: false,
-        parts,
-    };
-    ctx.conn.pending = Some(Pending::Handoff {
-        id,
-        wait: Box::new(HandoffPlan {
-            plan,
-            keys: waiting,
-            parts: positions,
-        }),
-    });
-    forwarder.submit(job);
-}
-
-/// What the previous owner answered for one key.
-enum Answer<'a> {
-    /// The value and its remaining TTL in ms (None: no expiry).
-    Value(&'a [u8], Option<u64>),
-    Missing,
-    /// The node never owned the slot (a cold start's first view): not
-    /// asked again while this map is in force.
-    NotOwner,
-    /// The previous owner failed, or its reply is not one.
-    Failed,
-}
-
-/// CLUSTER HANDOFF's answer from a node that has not owned the key's slot.
-const NOT_OWNER: &str = "NOTOWNER this node has not owned the key's slot lately";
-
-/// `[value, pttl]` or nil.
-fn parse(reply: &[u8]) -> Answer<'_> {
-    if matches!(reply, b"$-1\r\n" | b"*-1\r\n" | b"_\r\n") {
-        return Answer::Missing;
-    }
-    if reply
-        .strip_prefix(b"-")
-        .is_some_and(|e| e.starts_with(NOT_OWNER.as_bytes()))
-    {
-        return Answer::NotOwner;
-    }
-    let value = elements(reply).and_then(|items| match items.as_slice() {
-        [value, pttl] => Some((bulk(value)?, integer(pttl)?)),
-        _ => None,
-    });
-    match value {
-        Some((value, pttl)) => Answer::Value(value, u64::try_from(pttl).ok()),
-        None => Answer::Failed,
-    }
-}
-
-/// Every previous owner answered (or failed): stores the values here and
-/// writes the parked command's reply.
+/// Every previous owner answered (or failed): their values are restored
+/// here, and the parked command, not consumed, runs again as it came
+/// (without a second hand-off).
 pub fn settle(ctx: &mut Ctx<'_>, wait: HandoffPlan, results: Vec<PartResult>) -> CmdResult {
-    let HandoffPlan { plan, keys, parts } = wait;
+    let HandoffPlan { keys, parts } = wait;
     let replies = replies_by_key(keys.len(), &parts, results);
-    let mut answered = Vec::with_capacity(keys.len());
     for (key, reply) in keys.iter().zip(&replies) {
-        let mut buf = Vec::new();
-        let mut out = Reply::new(&mut buf, ctx.conn.resp3);
-        match settle_answer(ctx.state, ctx.thread, key, reply.as_deref()) {
-            Settled::Handed(value) => out.bulk(value),
-            Settled::Here => {
-                let mark = out.buf.len();
-                let found = ctx.thread.cache.get(key, |item| {
-                    out.buf.truncate(mark);
-                    reply_value(&mut out, item);
-                });
-                if found.is_none() {
-                    out.null();
-                }
-            }
-            Settled::Missing => out.null(),
-        }
-        answered.push(buf);
+        settle_answer(ctx.state, ctx.thread, key, reply.as_deref());
     }
-    render(&mut ctx.out, &plan, &answered);
+    ctx.conn.handed_off = true;
+    if ctx.thread.cache.has_changes() {
+        // The restores' keyspace events and invalidations, now (the
+        // command's own follow when it runs).
+        super::key_events::flush(ctx.state, ctx.thread, None, None);
+    }
     Ok(())
 }
 
-/// The reply: the keys rendered at once, each waiting one's answer.
-fn render(out: &mut Reply<'_>, plan: &Plan, answered: &[Vec<u8>]) {
-    if plan.array {
-        out.array(plan.slots.len());
-    }
-    let mut next = answered.iter();
-    for slot in &plan.slots {
-        let bytes = match slot {
-            Slot::Rendered(r) => Some(&plan.rendered[r.clone()]),
-            Slot::Load => next.next().map(|b| b.as_slice()),
-        };
-        match bytes {
-            Some(bytes) => out.buf.extend_from_slice(bytes),
-            None => out.null(),
-        }
-    }
-}
-
-/// What one key's hand-off came to.
-pub enum Settled<'a> {
-    /// The previous owner's value (stored here too, where it could be).
-    Handed(&'a [u8]),
-    /// Written here meanwhile: what is here now is the answer.
-    Here,
-    /// No value anywhere (or the previous owner failed).
-    Missing,
-}
-
 /// One key's answer from its previous owner (`reply`; None: the part
-/// failed): stored here unless written here meanwhile, and counted.
-pub fn settle_answer<'a>(
+/// failed): restored here unless the key exists here or was written here
+/// meanwhile, and counted.
+pub fn settle_answer(
     state: &ServerState,
     thread: &mut ThreadCtx,
     key: &[u8],
-    reply: Option<&'a [u8]>,
-) -> Settled<'a> {
+    reply: Option<&[u8]>,
+) {
     let Some(Handoff {
         hits,
         misses,
@@ -320,11 +230,11 @@ pub fn settle_answer<'a>(
         ..
     }) = state.cluster.get().map(|node| &node.handoff)
     else {
-        return Settled::Missing;
+        return;
     };
-    let (value, ttl) = match reply.map_or(Answer::Failed, parse) {
-        Answer::Value(value, ttl) => (value, ttl),
-        Answer::Missing => return miss(misses),
+    let (payload, ttl) = match parse(reply) {
+        Answer::Value(payload, ttl) => (payload, ttl),
+        Answer::Missing => return count(misses),
         Answer::NotOwner => {
             if let Some(view) = thread.cluster.as_mut() {
                 let topology = view.current();
@@ -333,43 +243,34 @@ pub fn settle_answer<'a>(
                     topology.dry.mark(i);
                 }
             }
-            return miss(misses);
+            return count(misses);
         }
-        Answer::Failed => return miss(errors),
+        Answer::Failed => return count(errors),
     };
     // A write here since the command parked is newer (a deletion
-    // included): it stays, and is answered.
+    // included): it stays.
     let written = thread
         .cluster
         .as_mut()
         .is_some_and(|view| view.current().written.marked(key));
+    if written {
+        return count(misses);
+    }
     let cache = &mut thread.cache;
     let expire_at = ttl.map(|t| cache.now_ms() + t);
-    let stored = (!written).then(|| {
-        cache.update(&[key], |items, changes| {
-            if items[0].is_some() {
-                return Ok(false);
-            }
-            changes.put(0, &[value], expire_at).map(|_| true)
-        })
-    });
-    match stored {
-        // Stored, or not storable here (too large, out of memory): the
-        // previous owner's value is the answer either way.
-        Some(Ok(Ok(true)) | Ok(Err(_)) | Err(_)) => {
-            hits.fetch_add(1, Ordering::Relaxed);
-            Settled::Handed(value)
-        }
-        Some(Ok(Ok(false))) | None => {
-            misses.fetch_add(1, Ordering::Relaxed);
-            Settled::Here
+    match restore_absent(cache, key, payload, expire_at) {
+        Ok(true) => count(hits),
+        Ok(false) => count(misses),
+        // Not storable here (too large, out of memory, a bad payload).
+        Err(e) => {
+            tracing::debug!("warm hand-off of a key not restored: {e:?}");
+            count(errors)
         }
     }
 }
 
-fn miss<'a>(counter: &AtomicU64) -> Settled<'a> {
+fn count(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
-    Settled::Missing
 }
 
 /// A write command is about to run here: within the hand-off window, its
@@ -398,42 +299,4 @@ pub fn mark_written(
             topology.written.mark(key);
         }
     });
-}
-
-/// CLUSTER HANDOFF key: `[value, pttl]` (pttl -1: no expiry) or nil, from
-/// this node's cache whichever node owns the key's slot now, if it owned
-/// it in the map in force or the one before (else `-NOTOWNER`). For peers
-/// only: the connection must have said CLUSTER NOPROXY, as the
-/// forwarder's peer connections do.
-pub fn serve(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    ctx.peers_only(
-        "ERR CLUSTER HANDOFF is for peer nodes (their connections say CLUSTER NOPROXY first)",
-    )?;
-    let key = args.get(2);
-    let owned = ctx
-        .thread
-        .cluster
-        .as_mut()
-        .map(|view| view.current().owned_lately(key_slot(key)));
-    if owned == Some(false) {
-        return Err(CmdError::Static(NOT_OWNER));
-    }
-    let cache = &mut ctx.thread.cache;
-    let now = cache.now_ms();
-    let mark = ctx.out.buf.len();
-    let out = &mut ctx.out;
-    let found = cache.get(key, |item| {
-        out.buf.truncate(mark);
-        out.array(2);
-        reply_value(out, item);
-        let pttl = item
-            .expire_at()
-            .map_or(-1, |at| at.saturating_sub(now) as i64);
-        out.int(pttl);
-    });
-    if found.is_none() {
-        ctx.out.buf.truncate(mark);
-        ctx.out.null();
-    }
-    Ok(())
 }

@@ -1,7 +1,7 @@
-//! What a command parked on read-through loads (or warm hand-offs) will
-//! reply: the replies of the keys it already had, rendered, and which
-//! slots wait (`loading::render`, `handoff::settle` write it once they
-//! finished).
+//! What a command parked on read-through loads will reply: the replies of
+//! the keys it already had, rendered, and which slots wait
+//! (`loading::render` writes it once they finished); and what a command
+//! parked on warm hand-offs waits for (`handoff::settle`).
 
 use std::ops::Range;
 
@@ -22,13 +22,10 @@ pub enum Slot {
     Load,
 }
 
-/// A GET or MGET parked on warm hand-offs (`handoff.rs`): its reply, and
-/// the keys it waits for from their previous owners.
+/// A command parked on warm hand-offs (`handoff.rs`): the keys it waits
+/// for from their previous owners (it runs again once they are restored).
 pub struct HandoffPlan {
-    /// The reply: the keys answered here rendered, each `Slot::Load` the
-    /// next waiting key.
-    pub plan: Plan,
-    /// The keys that wait, in the reply's order.
+    /// The keys asked for.
     pub keys: Vec<Box<[u8]>>,
     /// Per part of the job (one per previous owner): its keys' positions
     /// in `keys`, in the order of its replies.

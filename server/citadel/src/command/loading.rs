@@ -62,12 +62,6 @@ pub fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 ctx.out.buf.truncate(mark);
                 load(ctx, args.from(1), 1, false, None)
             }
-            // Cluster mode: a slot that just moved here may be warm on
-            // its previous owner (warm hand-off).
-            None if found == Found::Missing && super::handoff::applies(ctx, key) => {
-                super::handoff::start(ctx, args.from(1), false);
-                Ok(())
-            }
             None if found == Found::Missing => {
                 ctx.out.null();
                 Ok(())
@@ -95,17 +89,6 @@ pub fn mget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         if loadable(ctx, key).is_some() {
             ctx.out.buf.truncate(mark);
             return load(ctx, keys, keys.len(), true, None);
-        }
-        // Cluster mode: slots that just moved here may be warm on their
-        // previous owners (warm hand-off; not beside read-through, whose
-        // later keys it would not load).
-        if found == Found::Missing
-            && ctx.state.readthrough.get().is_none()
-            && super::handoff::applies(ctx, key)
-        {
-            ctx.out.buf.truncate(mark);
-            super::handoff::start(ctx, keys, true);
-            return Ok(());
         }
         if found == Found::Missing {
             ctx.out.null();

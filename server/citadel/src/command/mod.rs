@@ -25,6 +25,8 @@ mod expiry;
 mod functions;
 mod generated;
 mod handoff;
+mod handoff_keys;
+mod handoff_wire;
 mod hll;
 mod hotkeys;
 mod info;
@@ -81,7 +83,6 @@ pub use error::CmdError;
 pub use handoff::{
     in_window as in_handoff_window, mark_written, replies_by_key as handoff_replies,
     settle_answer as settle_handoff, source_of as handoff_source, Asks as HandoffAsks,
-    Settled as HandedOff,
 };
 pub use hotkeys::write_refused;
 pub use info::text as info_text;

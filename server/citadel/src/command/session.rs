@@ -61,6 +61,7 @@ impl Session {
                 reply_mode: Default::default(),
                 no_proxy: false,
                 cannot_wait: false,
+                handed_off: false,
                 blocked: None,
                 overload: Default::default(),
             },
@@ -151,8 +152,12 @@ impl Session {
                         continue;
                     }
                     dispatch::run(&self.state, ctx, &mut self.conn, args, out);
-                    if matches!(self.conn.pending, Some(Pending::Blocked { .. })) {
-                        // Not consumed: it runs again when woken.
+                    if matches!(
+                        self.conn.pending,
+                        Some(Pending::Blocked { .. } | Pending::Handoff { .. })
+                    ) {
+                        // Not consumed: it runs again when woken (or once
+                        // its keys are handed off).
                         break;
                     }
                     commands += 1;

@@ -3,16 +3,18 @@
 //! `cluster-handoff-ms` reads them from the slot's previous owner, as the
 //! RESP commands do. The request waits on `WaitKey::Forward` (the
 //! forwarder's `CLUSTER HANDOFF` parts) and is answered when they come
-//! back; each handed-off value is stored here with its remaining TTL
-//! unless the key was written here meanwhile. Batches do not hand off.
+//! back: each handed-off value is restored here with its remaining TTL
+//! unless the key exists or was written here meanwhile, then every key is
+//! read here. Batches and the other operations (EXISTS, TTL, INCR,
+//! EXPIRE), which this front door runs by its own dispatch, do not hand
+//! off.
 
 use citadel_cache::{ItemRef, ValueKind};
 use citadel_proto::rpc::{Body, Method, Op, ReplyWriter};
 
 use super::RpcError;
 use crate::command::{
-    get_string, handoff_replies, handoff_source, in_handoff_window, settle_handoff, HandedOff,
-    HandoffAsks,
+    get_string, handoff_replies, handoff_source, in_handoff_window, settle_handoff, HandoffAsks,
 };
 use crate::forward::PartResult;
 use crate::state::ServerState;
@@ -86,13 +88,10 @@ pub fn finished(
     let replies = handoff_replies(wait.keys.len(), &wait.parts, results);
     let mut values: Vec<Option<Vec<u8>>> = Vec::with_capacity(wait.all.len());
     for (key, slot) in wait.all.iter().zip(&wait.slots) {
-        let handed = slot.map(|i| settle_handoff(state, thread, key, replies[i].as_deref()));
-        let value = match handed {
-            Some(HandedOff::Handed(value)) => Some(value.to_vec()),
-            Some(HandedOff::Missing) => None,
-            Some(HandedOff::Here) | None => read_here(thread, key, wait.method)?,
-        };
-        values.push(value);
+        if let Some(i) = *slot {
+            settle_handoff(state, thread, key, replies[i].as_deref());
+        }
+        values.push(read_here(thread, key, wait.method)?);
     }
     Ok(match wait.method {
         Method::Get => writer.value(values.pop().flatten().as_deref()),
