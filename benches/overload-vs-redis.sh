@@ -33,11 +33,17 @@
 #   RATIO=1:10 KEYS=100000    SET:GET mix and key space (prefilled)
 #   WORKLOAD="--mget 32"      more loadgen flags shaping the requests (see
 #                             below why a GET is an MGET here; "" for GETs)
-#   ON_FLAGS / OFF_FLAGS      citadel flags with the protection on / off
-#                             (default: hot-key sampling and core admission,
-#                             --hotkeys-sample 8 --overload-delay-target-us
-#                             1000 / both 0)
-#   CITADEL=PATH LOADGEN=PATH OUT=DIR
+#   ON_FLAGS                  citadel flags for the steps (default: hot-key
+#                             sampling and core admission, --hotkeys-sample 8
+#                             --overload-delay-target-us 1000)
+#   CPU_ON_FLAGS / CPU_OFF_FLAGS  citadel flags for the CPU-per-op phase, core
+#                             admission on / off (default: "" = the default
+#                             target, 5 ms / --overload-delay-target-us 0).
+#                             Not the steps' 1 ms: a closed-loop client with
+#                             800 requests in flight keeps a standing queue
+#                             near 1 ms, and one shed reply stops
+#                             redis-benchmark.
+#   CITADEL=PATH LOADGEN=PATH OUT=DIR  NO_BUILD=1 (use them as built)
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -58,10 +64,11 @@ ratio=${RATIO:-1:10}
 workload=${WORKLOAD---mget 32}
 keys=${KEYS:-100000}
 on_flags=${ON_FLAGS:---hotkeys-sample 8 --overload-delay-target-us 1000}
-off_flags=${OFF_FLAGS:---hotkeys-sample 0 --overload-delay-target-us 0}
+cpu_on_flags=${CPU_ON_FLAGS-}
+cpu_off_flags=${CPU_OFF_FLAGS---overload-delay-target-us 0}
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
-(cd "$root" && cargo build --release -q -p citadel-server -p citadel-loadgen)
+[ -n "${NO_BUILD:-}" ] || (cd "$root" && cargo build --release -q -p citadel-server -p citadel-loadgen)
 citadel=${CITADEL:-$target/release/citadel}
 loadgen=${LOADGEN:-$target/release/citadel-loadgen}
 out=${OUT:-$target/overload-vs-redis}
@@ -123,7 +130,7 @@ done
 declare -A cpu
 for mode in off on; do
     port=$((port + 1))
-    flags=${mode}_flags
+    flags=cpu_${mode}_flags
     # shellcheck disable=SC2086
     start "citadel-$mode" "$port" ${!flags}
     for t in set get; do
@@ -171,7 +178,7 @@ print(verdict("Redis", r))
 EOF
 {
     echo
-    echo "Server CPU µs/op, protection on ($on_flags) vs off ($off_flags), redis-benchmark -P 16 -c 50, $cpu_requests requests:"
+    echo "Server CPU µs/op, protection on (${cpu_on_flags:-defaults}) vs off ($cpu_off_flags), redis-benchmark -P 16 -c 50, $cpu_requests requests:"
     echo
     echo "| op | off | on | on/off |"
     echo "|---|---:|---:|---:|"

@@ -97,6 +97,9 @@ pub fn shed_from_frame(
     authed: bool,
     out: &mut Vec<u8>,
 ) -> Option<usize> {
+    // A mark left by a command that never reached its full check (held by
+    // CLIENT PAUSE, refused before admission) is not this command's.
+    conn.overload.admitted_at_frame = false;
     let overload = thread.overload.as_mut().filter(|o| o.shedding())?;
     let plain = authed
         && !conn.tx.in_multi

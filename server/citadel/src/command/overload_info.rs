@@ -44,4 +44,14 @@ pub fn section(out: &mut String, state: &ServerState) {
             ),
         );
     }
+    // Admitted requests by queueing delay, cumulative: `lt<µs>=count` for
+    // each non-empty bucket (a bench diffs two readings for percentiles).
+    for (i, buckets) in snap.admitted.iter().enumerate() {
+        let mut text = String::new();
+        for (b, n) in buckets.iter().enumerate().filter(|(_, n)| **n > 0) {
+            let sep = if text.is_empty() { "" } else { "," };
+            let _ = write!(text, "{sep}lt{}={n}", 1u64 << b);
+        }
+        line(&format!("core{i}_admitted_delay"), &text);
+    }
 }

@@ -84,9 +84,11 @@ impl Session {
         let mut commands = 0;
         let max_bulk = self.state.limits.proto_max_bulk_len;
         let authed = self.conn.authed || !self.state.auth_required();
-        // A core that sheds skips the prefetch: most of the batch is refused
-        // from its framing, and a refusal must cost far less than serving.
-        if ctx.overload.as_ref().is_some_and(|o| o.shedding()) {
+        // A core that will refuse this whole batch from its framing skips
+        // the prefetch: a refusal must cost far less than serving. One that
+        // may still admit some of it prefetches them as usual.
+        let priority = self.conn.overload.priority;
+        if ctx.overload.as_ref().is_some_and(|o| o.sheds_all(priority)) {
             self.skim.clear();
         } else {
             self.skim.prefetch_keys(ctx, input, max_bulk, authed);

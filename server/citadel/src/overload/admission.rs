@@ -2,46 +2,67 @@
 //! protection"): a CoDel-like watch of the queueing delay that raises or
 //! lowers a shed level once per control interval.
 //!
-//! **Delay.** Input that reached the socket just after the previous turn
-//! reaped its completions waited through the rest of that turn and through
-//! this turn's work so far, so a request's queueing delay is estimated as
-//! `previous turn's busy time + time since this turn started`. Idle, turns
-//! are microseconds and so is the estimate; saturated, turns run back to
-//! back and it is the true age of the oldest unserved input.
+//! **Delay.** A request's queueing delay is estimated as the age of the
+//! oldest input this turn reaped plus the time since the turn started (the
+//! sojourn of the oldest unserved request). That age is bounded by how the
+//! loop got here: if its wait blocked (the loop was idle), everything it
+//! reaped arrived during the wait and woke it, so the age is ~0; if the
+//! wait returned at once, input may have reached the socket just after the
+//! previous turn reaped, and waited through that whole turn and the wait,
+//! so the age is their sum. Idle or lightly loaded, the estimate is
+//! microseconds; saturated, turns run back to back and it is the true age
+//! of the oldest unserved input.
 //!
-//! **Preemption.** The delay that matters is the one this core's own work
-//! causes: time the thread spent preempted (a noisy machine) delays its
-//! clients too, but shedding cannot win it back. So a long turn's busy time
-//! is its thread CPU time, not its wall time: once a turn ran past a
-//! quarter of the target, the next turns read the thread's CPU clock at
-//! their start and end (a syscall, ~0.2 µs, only while turns are long, so
-//! an idle or lightly loaded core never pays it). Time since the turn
-//! started is still wall time (a clock read per request would cost too
-//! much), so preemption in the middle of a turn still counts.
+//! **Blocked or preempted.** Every figure is wall time: a request that
+//! waited through a preemption (a noisy machine) is as late to its client
+//! as one that waited behind work, and shedding input that is already
+//! stale is what lets a starved core catch up on fresh input. What must not
+//! count is a core that went idle being mistaken for one that queued. After
+//! a long turn (over `LONG_TURN`, so the cost is under 0.5%) the core asks
+//! the kernel whether its wait slept (the thread's voluntary context
+//! switches, one `getrusage` before and one after): a wait that was
+//! preempted, not blocked, is no idle; so does every turn while the core
+//! sheds. After a short turn otherwise, a wait counts as idle when it
+//! lasted over `IDLE_WAIT` (a short turn leaves no backlog, so a preempted
+//! wait mistaken for idle admits only what it delayed).
 //!
 //! **Control.** CoDel's insight: a delay above target for a moment is a
 //! burst, above target for a whole interval is a standing queue. At the end
 //! of each control interval the core is *overloaded* if even the smallest
-//! delay seen in it was over the target, and not otherwise (nor when it saw
-//! nothing). While overloaded, a request is shed when its own delay passes
-//! its rank's threshold: `target × (1 + rank / 2)`, from 1× the target for
-//! a low-priority client's plugin call to 5× for a high-priority client's
-//! read. Lower ranks therefore go first and the shedding deepens only as
-//! far as the delay needs; a shed request costs its framing and a short
-//! error (`command::admission::shed_from_frame`), so the delay falls back
-//! and a drained core sheds nothing.
+//! delay seen in it was over the target (so one idle wait in the interval
+//! clears it), and not otherwise (nor when it saw nothing). While
+//! overloaded, a request is shed when its own delay passes its rank's
+//! threshold: `target × (1 + rank / 2)`, from 1× the target for a
+//! low-priority client's plugin call to 5× for a high-priority client's
+//! read. Within a turn the delay only grows, so a turn admits its oldest
+//! input up to the threshold and sheds the rest: the work admitted per turn
+//! is bounded by the threshold, and the next turn (its reaped input already
+//! that old) sheds at once what it cannot serve in time. A shed request
+//! costs its framing and a short error
+//! (`command::admission::shed_from_frame`), so the delay falls back and a
+//! drained core sheds nothing.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use super::rank::Rank;
-use super::stats::CoreGauges;
+use super::stats::{delay_bucket, CoreGauges, DELAY_BUCKETS};
 
 /// How long a delay must stand before the core counts as overloaded.
 pub const INTERVAL: Duration = Duration::from_millis(20);
 /// The clock is read once per this many requests (and at each turn's
 /// start): a vDSO read is ~20 ns, a pipelined GET ~1 µs of CPU.
 const CLOCK_EVERY: u8 = 16;
+/// ... and while shedding, when each read decides between a shed and a
+/// served request: 16 heavy commands (an MGET of 32 keys, ~50 µs each)
+/// would overrun a threshold by most of a millisecond.
+const CLOCK_EVERY_SHEDDING: u8 = 4;
+/// After a short turn, a wait at least this long blocked: the loop was idle
+/// (see the module's "Blocked or preempted").
+const IDLE_WAIT: Duration = Duration::from_micros(20);
+/// A turn after which the wait is checked for sleeping: long next to the two
+/// `getrusage` calls (~0.3 µs each).
+const LONG_TURN: Duration = Duration::from_micros(100);
 
 /// A request the core refuses: its delay and the target it is over.
 #[derive(Debug, Clone, Copy)]
@@ -54,10 +75,14 @@ pub struct Admission {
     /// Zero: admission is off.
     target: Duration,
     turn_start: Instant,
-    /// The thread's CPU clock at this turn's start, read only while turns
-    /// are long (see the module's "Preemption").
-    turn_start_cpu: Option<Duration>,
     prev_busy: Duration,
+    /// The thread's voluntary context switches when the previous turn ended,
+    /// read only after a long turn (the module's "Blocked or preempted").
+    rested_switches: Option<u64>,
+    /// When the previous turn ended (the loop went to wait).
+    rested: Instant,
+    /// The estimated age of this turn's oldest input at the turn's start.
+    queued: Duration,
     /// This turn's and the interval's figures.
     interval_end: Instant,
     min_delay: Option<Duration>,
@@ -68,6 +93,8 @@ pub struct Admission {
     /// The last clock reading, and requests admitted since.
     clock: Instant,
     since_clock: u8,
+    /// Admitted requests by delay bucket this interval (published at its end).
+    admitted: [u32; DELAY_BUCKETS],
 }
 
 impl Admission {
@@ -76,8 +103,10 @@ impl Admission {
         Admission {
             target,
             turn_start: now,
-            turn_start_cpu: None,
             prev_busy: Duration::ZERO,
+            rested_switches: None,
+            rested: now,
+            queued: Duration::ZERO,
             interval_end: now + INTERVAL,
             min_delay: None,
             max_delay: Duration::ZERO,
@@ -85,6 +114,7 @@ impl Admission {
             overloaded: false,
             clock: now,
             since_clock: 0,
+            admitted: [0; DELAY_BUCKETS],
         }
     }
 
@@ -107,27 +137,48 @@ impl Admission {
         self.overloaded && self.enabled()
     }
 
+    /// Whether a request of `rank` would be shed now, by the last clock
+    /// reading (nothing measured or counted): a batch that is, is not worth
+    /// prefetching.
+    #[inline]
+    pub fn would_shed(&self, rank: Rank) -> bool {
+        self.shedding() && self.delay_at(self.clock) > threshold(self.target, rank)
+    }
+
+    #[inline]
+    fn delay_at(&self, now: Instant) -> Duration {
+        self.queued + now.saturating_duration_since(self.turn_start)
+    }
+
     /// The loop woke up: a turn begins.
     pub fn turn_started(&mut self, now: Instant) {
+        let wait = now.saturating_duration_since(self.rested);
+        let idle = match self.rested_switches.take() {
+            Some(before) => voluntary_switches().is_some_and(|n| n != before),
+            None => wait >= IDLE_WAIT,
+        };
+        // Idle: what woke the loop just arrived (module doc, "Delay").
+        self.queued = if idle {
+            Duration::ZERO
+        } else {
+            self.prev_busy + wait
+        };
         self.turn_start = now;
         self.clock = now;
         self.since_clock = 0;
-        self.turn_start_cpu = if self.prev_busy >= self.target / 4 {
-            thread_cpu_time()
-        } else {
-            None
-        };
     }
 
     /// The turn is over (the loop is about to wait).
     pub fn turn_ended(&mut self, now: Instant) {
-        let wall = now.saturating_duration_since(self.turn_start);
-        // Preempted time is no queue this core can shed (module doc).
-        let cpu = self
-            .turn_start_cpu
-            .and_then(|start| Some(thread_cpu_time()?.saturating_sub(start)));
-        self.prev_busy = cpu.map_or(wall, |cpu| wall.min(cpu));
+        self.prev_busy = now.saturating_duration_since(self.turn_start);
         self.max_turn = self.max_turn.max(self.prev_busy);
+        self.rested = now;
+        // While shedding every turn asks: a short turn that shed all it
+        // reaped, then a preempted wait, must not pass for idle and end the
+        // overload.
+        if self.prev_busy >= LONG_TURN || self.overloaded {
+            self.rested_switches = voluntary_switches();
+        }
     }
 
     /// Measures the delay of a request of `rank` arriving now; Some when the
@@ -137,12 +188,17 @@ impl Admission {
             return Ok(());
         }
         self.since_clock += 1;
-        if self.since_clock >= CLOCK_EVERY {
+        let every = if self.overloaded {
+            CLOCK_EVERY_SHEDDING
+        } else {
+            CLOCK_EVERY
+        };
+        if self.since_clock >= every {
             self.clock = Instant::now();
             self.since_clock = 0;
         }
         let now = self.clock;
-        let delay = self.prev_busy + now.saturating_duration_since(self.turn_start);
+        let delay = self.delay_at(now);
         self.min_delay = Some(self.min_delay.map_or(delay, |m| m.min(delay)));
         self.max_delay = self.max_delay.max(delay);
         if now >= self.interval_end {
@@ -154,6 +210,7 @@ impl Admission {
                 target: self.target,
             });
         }
+        self.admitted[delay_bucket(delay.as_micros() as u64)] += 1;
         Ok(())
     }
 
@@ -177,11 +234,29 @@ impl Admission {
             g.max_turn_us
                 .store(self.max_turn.as_micros() as u64, Relaxed);
             g.overloaded.store(u64::from(self.overloaded), Relaxed);
+            for (sum, n) in g.admitted.iter().zip(&self.admitted) {
+                if *n > 0 {
+                    sum.fetch_add(u64::from(*n), Relaxed);
+                }
+            }
         }
+        self.admitted = [0; DELAY_BUCKETS];
         self.min_delay = None;
         self.max_delay = Duration::ZERO;
         self.max_turn = Duration::ZERO;
         self.interval_end = now + INTERVAL;
+    }
+}
+
+#[cfg(test)]
+impl Admission {
+    /// A core that sheds, at the start of a turn whose input is `queued` old.
+    pub(super) fn shedding_with(&mut self, queued: Duration) {
+        let now = Instant::now();
+        self.overloaded = true;
+        self.queued = queued;
+        (self.turn_start, self.clock, self.since_clock) = (now, now, 0);
+        self.interval_end = now + Duration::from_secs(60);
     }
 }
 
@@ -217,16 +292,15 @@ impl std::fmt::Display for Millis {
     }
 }
 
-/// This thread's CPU time (user and system); None if the clock failed.
-fn thread_cpu_time() -> Option<Duration> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into `ts`, which lives
-    // across the call; CLOCK_THREAD_CPUTIME_ID always exists on Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+/// This thread's voluntary context switches (times it slept); None if
+/// `getrusage` failed.
+fn voluntary_switches() -> Option<u64> {
+    // SAFETY: an all-zero rusage is a valid value of the plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes one rusage into `usage`, which lives across
+    // the call; RUSAGE_THREAD exists on Linux since 2.6.26.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    (rc == 0).then_some(usage.ru_nvcsw as u64)
 }
 
 #[cfg(test)]
@@ -243,7 +317,9 @@ mod tests {
         let high = Rank::of(ClientPriority::High, CommandClass::Read);
         // After a 30 ms turn: 3x the target.
         a.prev_busy = Duration::from_millis(30);
-        a.turn_started(Instant::now());
+        let now = Instant::now();
+        a.rested = now;
+        a.turn_started(now);
         a.interval_end = Instant::now() - Duration::from_millis(1);
         assert!(!a.overloaded, "not overloaded before an interval ends");
         assert!(a.admit(low, None).is_err(), "the interval ends: overloaded");
@@ -261,26 +337,66 @@ mod tests {
     }
 
     #[test]
-    fn a_preempted_turn_counts_its_cpu_time_not_its_wall_time() {
+    fn an_idle_wait_clears_the_queue_estimate_and_the_overload() {
+        let target = Duration::from_millis(1);
+        let mut a = Admission::new(target);
+        let read = Rank::of(ClientPriority::Normal, CommandClass::Read);
+        // Back-to-back turns of 5 ms: the oldest input waited a whole turn.
+        let t0 = Instant::now();
+        a.prev_busy = Duration::from_millis(5);
+        a.rested = t0;
+        a.turn_started(t0 + Duration::from_micros(5));
+        assert!(a.queued >= Duration::from_millis(5), "{:?}", a.queued);
+        a.interval_end = t0;
+        assert!(a.admit(read, None).is_err(), "a standing 5 ms queue sheds");
+        // The same turn, but the loop waited 2 ms for input: it was idle,
+        // what it reaped had just arrived.
+        a.rested = Instant::now();
+        a.turn_started(a.rested + Duration::from_millis(2));
+        assert_eq!(a.queued, Duration::ZERO);
+        a.interval_end = Instant::now();
+        assert!(a.admit(read, None).is_ok());
+        assert!(
+            !a.shedding(),
+            "an interval with an idle wait is no standing queue"
+        );
+    }
+
+    #[test]
+    fn a_wait_after_a_long_turn_is_idle_only_if_the_thread_slept() {
         let mut a = Admission::new(Duration::from_millis(1));
-        a.prev_busy = Duration::from_millis(2);
-        a.turn_started(Instant::now());
+        // A long turn, then a wait that sleeps: idle.
+        let start = Instant::now();
+        a.turn_started(start);
+        a.turn_ended(start + LONG_TURN);
         assert!(
-            a.turn_start_cpu.is_some(),
-            "a long turn before: CPU clock read"
+            a.rested_switches.is_some(),
+            "a long turn reads the switches"
         );
-        // Off the CPU for 30 ms, as a preempted thread is.
-        std::thread::sleep(Duration::from_millis(30));
-        a.turn_ended(Instant::now());
-        assert!(
-            a.prev_busy < Duration::from_millis(10),
-            "{:?} of busy time for a turn that slept",
-            a.prev_busy
-        );
-        // A short turn before: the next one reads no CPU clock.
-        a.prev_busy = Duration::from_micros(10);
+        std::thread::sleep(Duration::from_millis(2));
         a.turn_started(Instant::now());
-        assert!(a.turn_start_cpu.is_none());
-        a.turn_ended(Instant::now());
+        assert_eq!(a.queued, Duration::ZERO);
+        // A long turn, then a wait that never sleeps (spins, as a preempted
+        // thread never sleeps either): the input may have waited it all.
+        let start = Instant::now();
+        a.turn_started(start);
+        a.turn_ended(start + LONG_TURN);
+        while start.elapsed() < Duration::from_millis(2) {
+            std::hint::spin_loop();
+        }
+        let now = Instant::now();
+        a.turn_started(now);
+        // The thread may be switched out while spinning on a busy machine;
+        // it never sleeps, so the wait still counts.
+        assert!(
+            a.queued >= LONG_TURN + Duration::from_micros(500),
+            "{:?}",
+            a.queued
+        );
+        // A short turn, then a wait over IDLE_WAIT: idle without asking.
+        a.turn_ended(now + Duration::from_micros(10));
+        assert!(a.rested_switches.is_none());
+        a.turn_started(now + Duration::from_micros(10) + IDLE_WAIT);
+        assert_eq!(a.queued, Duration::ZERO);
     }
 }

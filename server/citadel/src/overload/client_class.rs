@@ -53,6 +53,10 @@ pub struct ClientClass {
     pub priority: ClientPriority,
     /// Index of its group's quota bucket.
     pub group: Option<usize>,
+    /// The core admitted the client's next command from its framing
+    /// (`ThreadOverload::shed_early`): its full check takes quota tokens
+    /// but does not measure its delay a second time.
+    pub admitted_at_frame: bool,
 }
 
 impl ClientClass {
@@ -123,6 +127,7 @@ impl Rules {
                 .find(|r| matches(r.field, &r.glob))
                 .map_or(ClientPriority::Normal, |r| r.priority),
             group: self.groups.iter().position(|g| matches(g.field, &g.glob)),
+            admitted_at_frame: false,
         }
     }
 

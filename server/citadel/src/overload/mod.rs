@@ -174,7 +174,8 @@ impl ThreadOverload {
             return Ok(());
         }
         let rank = self.rank(client, who, priority, class);
-        let result = self.admit(client, rank, first_key);
+        let framed = std::mem::take(&mut client.admitted_at_frame);
+        let result = self.admit(client, rank, first_key, framed);
         if let Err(refusal) = &result {
             self.shared.stats.count(refusal.reason, rank);
         }
@@ -188,10 +189,19 @@ impl ThreadOverload {
         self.admission.shedding()
     }
 
+    /// True when the core sheds even the best-ranked command a client of
+    /// `priority` can send (a read) right now: its input will be refused
+    /// from framing, so the session does not prefetch it.
+    #[inline]
+    pub fn sheds_all(&self, priority: ClientPriority) -> bool {
+        (self.admission).would_shed(Rank::of(priority, CommandClass::Read))
+    }
+
     /// The core layer alone, asked from a command's framing before it is
     /// parsed: whether the core sheds a command of `class` now (counted).
-    /// One it admits goes on to [`ThreadOverload::check`], which measures
-    /// its delay again (a few ns later) and takes its quota tokens.
+    /// One it admits is marked so (`ClientClass::admitted_at_frame`) and goes
+    /// on to [`ThreadOverload::check`], which takes its quota tokens without
+    /// measuring its delay again.
     pub fn shed_early(
         &mut self,
         client: &mut ClientClass,
@@ -203,7 +213,10 @@ impl ThreadOverload {
         }
         let rank = self.rank(client, who, None, class);
         let gauges = self.shared.stats.core(self.core);
-        let shed = self.admission.admit(rank, gauges).err()?;
+        let Err(shed) = self.admission.admit(rank, gauges) else {
+            client.admitted_at_frame = true;
+            return None;
+        };
         self.shared.stats.count(Reason::QueueingDelay, rank);
         Some(shed)
     }
@@ -221,16 +234,50 @@ impl ThreadOverload {
         Rank::of(priority.unwrap_or(client.priority), class)
     }
 
+    /// `framed`: the core layer admitted it already (`shed_early`).
     fn admit(
         &mut self,
         client: &ClientClass,
         rank: Rank,
         first_key: Option<&[u8]>,
+        framed: bool,
     ) -> Result<(), Refusal> {
         let gauges = self.shared.stats.core(self.core);
-        if let Err(shed) = self.admission.admit(rank, gauges) {
-            return Err(Refusal::new(Reason::QueueingDelay, shed));
+        if !framed {
+            if let Err(shed) = self.admission.admit(rank, gauges) {
+                return Err(Refusal::new(Reason::QueueingDelay, shed));
+            }
         }
         self.rules.take_tokens(client, first_key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_admitted_at_its_framing_is_not_measured_again() {
+        let shared = Arc::new(Overload::new(1));
+        shared.target_us.store(1000, Relaxed);
+        let mut core = ThreadOverload::new(shared, 0);
+        let who = || Identity {
+            name: Vec::new(),
+            lib: Vec::new(),
+            user: Vec::new(),
+        };
+        let mut client = ClientClass::default();
+        let read = CommandClass::Read;
+        // Shedding; a normal read's delay (3 ms) under its threshold (3.5 ms).
+        core.admission.shedding_with(Duration::from_millis(3));
+        assert!(core.shed_early(&mut client, who, read).is_none());
+        assert!(client.admitted_at_frame);
+        // By its full check the delay passed the threshold: measured again,
+        // the command admitted at its framing would be refused.
+        core.admission.shedding_with(Duration::from_millis(10));
+        assert_eq!(core.check(&mut client, who, None, read, None), Ok(()));
+        assert!(!client.admitted_at_frame, "the mark is used once");
+        let next = core.check(&mut client, who, None, read, None);
+        assert!(next.is_err(), "the next command is measured");
     }
 }

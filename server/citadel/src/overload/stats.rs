@@ -91,6 +91,19 @@ pub struct CoreGauges {
     pub max_turn_us: AtomicU64,
     /// 1 while the core sheds (its last interval's delay stood over target).
     pub overloaded: AtomicU64,
+    /// Admitted requests by their queueing delay (log2 buckets of µs, see
+    /// [`delay_bucket`]), counted since start; added once per interval.
+    pub admitted: [AtomicU64; DELAY_BUCKETS],
+}
+
+/// Buckets of the admitted-delay histogram: bucket `b` holds delays under
+/// `2^b` µs (and at least `2^(b-1)`); the last one holds the rest (> 4 s).
+pub const DELAY_BUCKETS: usize = 24;
+
+/// The histogram bucket of a delay of `us` microseconds.
+#[inline]
+pub fn delay_bucket(us: u64) -> usize {
+    ((u64::BITS - us.leading_zeros()) as usize).min(DELAY_BUCKETS - 1)
 }
 
 /// Every overload counter of the server.
@@ -112,6 +125,8 @@ pub struct OverloadSnapshot {
     pub shed: Vec<(Reason, [u64; RANKS])>,
     /// Per core: (standing delay us, max delay us, longest turn us, overloaded).
     pub cores: Vec<[u64; 4]>,
+    /// Per core: admitted requests by delay bucket ([`delay_bucket`]).
+    pub admitted: Vec<[u64; DELAY_BUCKETS]>,
 }
 
 impl OverloadSnapshot {
@@ -179,6 +194,9 @@ impl OverloadStats {
                         c.overloaded.load(Relaxed),
                     ]
                 })
+                .collect(),
+            admitted: (self.cores.iter())
+                .map(|c| std::array::from_fn(|b| c.admitted[b].load(Relaxed)))
                 .collect(),
         }
     }
