@@ -251,6 +251,32 @@ mod tests {
     }
 
     #[test]
+    fn long_counts_and_offsets() {
+        // 300 elements: a two-byte count in the header written in place.
+        let elements: Vec<Vec<u8>> = (0..300).map(|i| vec![b'x'; i % 140]).collect();
+        let mut w = PackedWriter::with_capacity(4);
+        elements.iter().for_each(|e| w.push(e));
+        let bytes = w.finish();
+        assert_eq!(&bytes[..3], &[ENCODING_PACKED, 0xac, 0x02]);
+        let packed = Packed::parse(&bytes).unwrap();
+        assert_eq!(packed.to_vec().unwrap(), elements);
+        let mut at = 0;
+        for (i, e) in elements.iter().enumerate() {
+            assert_eq!(packed.offset_of(i), Ok(at), "element {i}");
+            at += PackedWriter::element_cost(e.len());
+        }
+        assert_eq!(packed.offset_of(300), Ok(packed.body_len()));
+        assert_eq!(packed.offset_of(301), Err(Corrupt));
+        let tail = Packed::from_body(&packed.body()[packed.offset_of(298).unwrap()..], 2);
+        assert_eq!(tail.to_vec().unwrap(), elements[298..]);
+        // A length prefix running past the body is corrupt.
+        assert_eq!(
+            Packed::parse(&[0, 2, 5, b'a']).unwrap().offset_of(1),
+            Err(Corrupt)
+        );
+    }
+
+    #[test]
     fn truncated_or_foreign_values_are_corrupt_never_a_panic() {
         let mut w = PackedWriter::default();
         w.push(b"abc");
