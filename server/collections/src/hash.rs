@@ -67,7 +67,7 @@ impl<'a> HashView<'a> {
         let latest = Latest::new(updates);
         let mut out = PackedWriter::with_capacity(self.packed_bytes(updates));
         // Fields of `updates` already written.
-        let mut written: HashSet<&[u8]> = HashSet::new();
+        let mut written = Written::new(updates.len());
         for pair in self.pairs() {
             let (field, mut value) = pair?;
             if let Some(new) = latest.get(field) {
@@ -146,6 +146,38 @@ impl<'u> Latest<'u> {
                 .find(|(f, _)| *f == field)
                 .map(|(_, v)| *v),
             Latest::Many(map) => map.get(field).copied(),
+        }
+    }
+}
+
+/// The fields of a command already written: an array for a few (the
+/// common HSET of one field allocates and hashes nothing), a set for many.
+enum Written<'a> {
+    Few([&'a [u8]; SCAN_LIMIT], usize),
+    Many(HashSet<&'a [u8]>),
+}
+
+impl<'a> Written<'a> {
+    /// For the fields of `updates` updates (each one inserted is one of them).
+    fn new(updates: usize) -> Written<'a> {
+        match updates <= SCAN_LIMIT {
+            true => Written::Few([&[]; SCAN_LIMIT], 0),
+            false => Written::Many(HashSet::new()),
+        }
+    }
+
+    /// Adds `field`; false when it was there.
+    fn insert(&mut self, field: &'a [u8]) -> bool {
+        match self {
+            Written::Few(fields, len) => {
+                if fields[..*len].contains(&field) {
+                    return false;
+                }
+                fields[*len] = field;
+                *len += 1;
+                true
+            }
+            Written::Many(set) => set.insert(field),
         }
     }
 }

@@ -34,6 +34,12 @@ impl<'a> Packed<'a> {
         })
     }
 
+    /// The `count` elements encoded in `body` (a run of another value's
+    /// body: [`Packed::offset_of`] cuts one).
+    pub(crate) fn from_body(body: &'a [u8], count: usize) -> Packed<'a> {
+        Packed { count, body }
+    }
+
     /// An empty collection (a missing key reads as one).
     pub fn empty() -> Packed<'static> {
         Packed {
@@ -60,6 +66,24 @@ impl<'a> Packed<'a> {
     /// `PackedWriter::push_encoded` takes.
     pub fn body(&self) -> &'a [u8] {
         self.body
+    }
+
+    /// The byte offset in [`Packed::body`] of element `index` (<= len),
+    /// reading only the length prefixes of the elements before it.
+    pub fn offset_of(&self, index: usize) -> Result<usize, Corrupt> {
+        if index > self.count {
+            return Err(Corrupt);
+        }
+        let mut pos = 0;
+        for _ in 0..index {
+            let len = get_varint(self.body, &mut pos)?;
+            pos = usize::try_from(len)
+                .ok()
+                .and_then(|len| pos.checked_add(len))
+                .filter(|&end| end <= self.body.len())
+                .ok_or(Corrupt)?;
+        }
+        Ok(pos)
     }
 
     /// The elements in order; a corrupt element ends with `Err(Corrupt)`.
@@ -109,18 +133,28 @@ impl<'a> Iterator for Elements<'a> {
 }
 
 /// Builds a packed value element by element; the count is written last.
-#[derive(Default)]
+/// The elements go after room for the largest header, so the value is
+/// finished in the same buffer (no second allocation and copy).
 pub struct PackedWriter {
+    /// `HEADER_ROOM` bytes reserved, then the elements.
     body: Vec<u8>,
     count: u64,
 }
 
+/// The encoding byte and a u64 varint at most.
+const HEADER_ROOM: usize = 11;
+
+impl Default for PackedWriter {
+    fn default() -> PackedWriter {
+        PackedWriter::with_capacity(0)
+    }
+}
+
 impl PackedWriter {
     pub fn with_capacity(bytes: usize) -> PackedWriter {
-        PackedWriter {
-            body: Vec::with_capacity(bytes),
-            count: 0,
-        }
+        let mut body = Vec::with_capacity(HEADER_ROOM + bytes);
+        body.resize(HEADER_ROOM, 0);
+        PackedWriter { body, count: 0 }
     }
 
     pub fn push(&mut self, element: &[u8]) {
@@ -143,10 +177,14 @@ impl PackedWriter {
 
     /// The encoded value: encoding byte, count, elements.
     pub fn finish(self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.body.len() + 11);
-        out.push(ENCODING_PACKED);
-        put_varint(&mut out, self.count);
-        out.extend_from_slice(&self.body);
+        let mut header = [0u8; HEADER_ROOM];
+        header[0] = ENCODING_PACKED;
+        let len = 1 + write_varint(&mut header[1..], self.count);
+        let mut out = self.body;
+        let start = HEADER_ROOM - len;
+        out[start..HEADER_ROOM].copy_from_slice(&header[..len]);
+        // Moves the value to the front of its own buffer.
+        out.drain(..start);
         out
     }
 
@@ -162,6 +200,19 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
         v >>= 7;
     }
     out.push(v as u8);
+}
+
+/// Writes `v` as a varint at the front of `out` (room for 10 bytes);
+/// returns its length.
+fn write_varint(out: &mut [u8], mut v: u64) -> usize {
+    let mut at = 0;
+    while v >= 0x80 {
+        out[at] = (v as u8) | 0x80;
+        v >>= 7;
+        at += 1;
+    }
+    out[at] = v as u8;
+    at + 1
 }
 
 fn varint_len(v: u64) -> usize {
@@ -197,6 +248,32 @@ mod tests {
         assert_eq!(packed.to_vec().unwrap(), elements);
         assert_eq!(varint_len(300), 2);
         assert_eq!(PackedWriter::element_cost(300), 302);
+    }
+
+    #[test]
+    fn long_counts_and_offsets() {
+        // 300 elements: a two-byte count in the header written in place.
+        let elements: Vec<Vec<u8>> = (0..300).map(|i| vec![b'x'; i % 140]).collect();
+        let mut w = PackedWriter::with_capacity(4);
+        elements.iter().for_each(|e| w.push(e));
+        let bytes = w.finish();
+        assert_eq!(&bytes[..3], &[ENCODING_PACKED, 0xac, 0x02]);
+        let packed = Packed::parse(&bytes).unwrap();
+        assert_eq!(packed.to_vec().unwrap(), elements);
+        let mut at = 0;
+        for (i, e) in elements.iter().enumerate() {
+            assert_eq!(packed.offset_of(i), Ok(at), "element {i}");
+            at += PackedWriter::element_cost(e.len());
+        }
+        assert_eq!(packed.offset_of(300), Ok(packed.body_len()));
+        assert_eq!(packed.offset_of(301), Err(Corrupt));
+        let tail = Packed::from_body(&packed.body()[packed.offset_of(298).unwrap()..], 2);
+        assert_eq!(tail.to_vec().unwrap(), elements[298..]);
+        // A length prefix running past the body is corrupt.
+        assert_eq!(
+            Packed::parse(&[0, 2, 5, b'a']).unwrap().offset_of(1),
+            Err(Corrupt)
+        );
     }
 
     #[test]

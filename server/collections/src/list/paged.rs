@@ -387,32 +387,23 @@ impl ListEdit {
             };
             let old = self.page(page)?;
             let n = (want as usize).min(old.len());
-            // The popped elements are read; the kept ones copied encoded.
+            // Only the popped elements are decoded: the split is found
+            // from the length prefixes, the kept ones are copied encoded.
             let split = match end {
                 End::Head => n,
                 End::Tail => old.len() - n,
             };
-            let mut taken = Vec::with_capacity(n);
-            let mut cut = 0;
-            for (i, element) in old.iter().enumerate() {
-                let element = element?;
-                if i < split {
-                    cut += PackedWriter::element_cost(element.len());
-                }
-                if (i < split) == (end == End::Head) {
-                    taken.push(element.to_vec());
-                } else if end == End::Head {
-                    break;
-                }
-            }
-            let kept_body = match end {
-                End::Head => &old.body()[cut..],
-                End::Tail => &old.body()[..cut],
+            let cut = old.offset_of(split)?;
+            let (taken_body, kept_body) = match end {
+                End::Head => (&old.body()[..cut], &old.body()[cut..]),
+                End::Tail => (&old.body()[cut..], &old.body()[..cut]),
             };
+            let start = popped.len();
+            let mut taken = Packed::from_body(taken_body, n).iter();
+            taken.try_for_each(|e| e.map(|e| popped.push(e.to_vec())))?;
             if end == End::Tail {
-                taken.reverse();
+                popped[start..].reverse();
             }
-            popped.extend(taken);
             let kept = (n < old.len()).then(|| {
                 let mut w = PackedWriter::with_capacity(kept_body.len());
                 w.push_encoded(kept_body, (old.len() - n) as u64);
@@ -555,9 +546,11 @@ impl ListEdit {
         let mut touched = self.touched;
         touched.sort_unstable();
         touched.dedup();
+        // The written pages move out (the edit is done with them).
+        let mut loaded = self.pages;
         let pages = touched
             .into_iter()
-            .map(|page| (page, self.pages.get(&page).cloned()))
+            .map(|page| (page, loaded.remove(&page)))
             .collect();
         Stored::Paged { root, pages }
     }

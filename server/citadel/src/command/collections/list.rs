@@ -19,7 +19,7 @@ use std::ops::Range;
 use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
 use citadel_collections::list::paged::{ListEdit, ListRoot, Stored};
 
-use super::paged::{update_paged_fresh, PagePlan, Step};
+use super::paged::{update_paged_hinted, PagePlan, Step};
 use super::value::Existing;
 use super::whole::{put_page, write_built};
 use crate::command::args::Args;
@@ -132,8 +132,12 @@ impl Lists<'_, '_> {
                     if existing.is_some() {
                         changes.delete(i);
                     }
+                    self.plan.wrote_root(i, None);
                 }
-                Stored::Packed(value) => put(changes, i, &value, expire_at)?,
+                Stored::Packed(value) => {
+                    put(changes, i, &value, expire_at)?;
+                    self.plan.wrote_root(i, None);
+                }
                 Stored::Paged { root, pages } => {
                     for (page, bytes) in pages {
                         let at = self.plan.item(i, page).ok_or(CmdError::CorruptValue)?;
@@ -144,9 +148,11 @@ impl Lists<'_, '_> {
                         }
                     }
                     put(changes, i, &root, expire_at)?;
+                    self.plan.wrote_root(i, Some(root));
                 }
                 Stored::Built(built) => {
-                    write_built(changes, self.plan, i, LIST, &built, expire_at)?
+                    write_built(changes, self.plan, i, LIST, &built, expire_at)?;
+                    self.plan.wrote_root(i, Some(built.root));
                 }
             }
         }
@@ -178,7 +184,7 @@ pub(super) fn update_lists<R>(
     mut plan: impl FnMut(usize, &ListRoot, &mut PagePlan),
     mut f: impl FnMut(&mut Lists<'_, '_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
-    update_paged_fresh(
+    update_paged_hinted(
         cache,
         keys,
         |i, root, pages| {

@@ -6,10 +6,14 @@
 //! collection is read and written atomically, and crash-atomically, like a
 //! packed one; a command on packed collections pays one byte compare.
 
+use std::cell::RefCell;
+
 use citadel_cache::owned::{page_key, OWNER_MARK};
 use citadel_cache::{CacheHandle, Changes, ItemRef};
 
 use crate::command::error::CmdError;
+
+mod hints;
 
 // The collections crate knows nothing of the engine: its paged encoding
 // byte must be the engine's root mark.
@@ -29,20 +33,70 @@ pub struct PagePlan {
     /// (user key index, generation, pages), items after the planned pages.
     fresh: Vec<(usize, u64, std::ops::Range<u64>)>,
     fresh_keys: Vec<Vec<u8>>,
+    /// The roots `f` wrote (None: the key is no longer paged), for the
+    /// thread's root hints (see `hints.rs`); only a hinted update reads it.
+    written: RefCell<Vec<(usize, Option<Vec<u8>>)>>,
+    /// Buffers of earlier keys and roots, reused (see [`SPARE`]).
+    bufs: Vec<Vec<u8>>,
+}
+
+/// Buffers a thread's spare plan keeps.
+const SPARE_BUFS: usize = 16;
+
+thread_local! {
+    /// The thread's last plan, whose buffers the next one reuses: a
+    /// command on a paged collection then allocates no page keys.
+    static SPARE: RefCell<PagePlan> = RefCell::default();
 }
 
 impl PagePlan {
     fn new(users: usize) -> PagePlan {
-        PagePlan {
-            users,
-            roots: vec![None; users],
-            ..PagePlan::default()
-        }
+        let mut plan = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
+        plan.users = users;
+        let PagePlan {
+            roots,
+            pages,
+            keys,
+            fresh,
+            fresh_keys,
+            written,
+            bufs,
+            ..
+        } = &mut plan;
+        bufs.extend(roots.drain(..).flatten());
+        bufs.extend(keys.drain(..));
+        bufs.extend(fresh_keys.drain(..));
+        roots.resize(users, None);
+        pages.clear();
+        fresh.clear();
+        written.get_mut().clear();
+        plan
+    }
+
+    /// Hands the plan's buffers to the thread's next plan (a few: a
+    /// command over thousands of pages does not pin their keys).
+    fn recycle(mut self) {
+        self.bufs.truncate(SPARE_BUFS);
+        SPARE.with(|spare| *spare.borrow_mut() = self);
+    }
+
+    /// A cleared buffer for a key or root.
+    fn buf(&mut self) -> Vec<u8> {
+        let mut buf = self.bufs.pop().unwrap_or_default();
+        buf.clear();
+        buf
     }
 
     /// The root value user key `user` had when planned (paged roots only).
     pub fn root(&self, user: usize) -> Option<&[u8]> {
         self.roots[user].as_deref()
+    }
+
+    /// Notes the root the command writes for user key `user` (None: it
+    /// stores the key packed, or deletes it), so the thread's next
+    /// command on the key plans from it in one pass (`update_paged_hinted`).
+    pub fn wrote_root(&self, user: usize, root: Option<Vec<u8>>) {
+        self.written.borrow_mut().push((user, root));
     }
 
     /// Declares page `page` of user key `user` (whose root is paged).
@@ -112,13 +166,14 @@ impl PagePlan {
     fn finish(&mut self, keys: &[&[u8]]) -> Result<(), CmdError> {
         self.pages.sort_unstable();
         self.pages.dedup();
-        self.keys.clear();
+        self.bufs.append(&mut self.keys);
         for &(user, page) in &self.pages {
             let generation = self
                 .root(user)
                 .and_then(citadel_cache::owned::owner_generation)
                 .ok_or(CmdError::CorruptValue)?;
-            let mut key = Vec::new();
+            // (`page_key` clears it.)
+            let mut key = self.bufs.pop().unwrap_or_default();
             page_key(keys[user], generation, page, &mut key);
             self.keys.push(key);
         }
@@ -139,7 +194,16 @@ fn root_value(item: &Option<ItemRef<'_>>) -> Option<Vec<u8>> {
 fn matches_plan(item: &Option<ItemRef<'_>>, planned: Option<&[u8]>) -> bool {
     match planned {
         None => !item.as_ref().is_some_and(ItemRef::is_root),
-        Some(planned) => root_value(item).as_deref() == Some(planned),
+        Some(planned) => item.as_ref().is_some_and(|item| {
+            // A root is small: compared from a stack copy, not a Vec.
+            let mut buf = [0u8; 128];
+            item.value_len() == planned.len()
+                && item.is_root()
+                && match item.small_value(&mut buf) {
+                    Some(value) => value == planned,
+                    None => root_value(&Some(*item)).as_deref() == Some(planned),
+                }
+        }),
     }
 }
 
@@ -189,10 +253,39 @@ pub fn update_paged<R>(
 pub fn update_paged_fresh<R>(
     cache: &mut CacheHandle,
     keys: &[&[u8]],
+    plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
+    f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
+) -> Result<R, CmdError> {
+    run(cache, keys, false, plan, f)
+}
+
+/// [`update_paged_fresh`] that first plans from the roots this thread
+/// last saw or wrote at `keys` (`hints.rs`): a paged collection the
+/// thread wrote last is then read and written in one pass instead of a
+/// discovery pass and a planned one. `f` notes each root it writes
+/// (`PagePlan::wrote_root`); `plan` must be a pure function of the root
+/// (it may run for a hint that turns out stale) and must not read
+/// `PagePlan::root`.
+pub fn update_paged_hinted<R>(
+    cache: &mut CacheHandle,
+    keys: &[&[u8]],
+    plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
+    f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
+) -> Result<R, CmdError> {
+    run(cache, keys, true, plan, f)
+}
+
+fn run<R>(
+    cache: &mut CacheHandle,
+    keys: &[&[u8]],
+    hinted: bool,
     mut plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
-    let mut current = PagePlan::new(keys.len());
+    let mut current = match hinted {
+        true => hints::plan(keys, &mut plan).unwrap_or_else(|| PagePlan::new(keys.len())),
+        false => PagePlan::new(keys.len()),
+    };
     // Fresh pages granted in a row: a value asking again and again is
     // corrupt (its pages never settle), not a reason to spin.
     let mut grants = 0;
@@ -218,6 +311,7 @@ pub fn update_paged_fresh<R>(
                 .enumerate()
                 .all(|(i, item)| matches_plan(item, current.root(i)))
             {
+                current.written.borrow_mut().clear();
                 Outcome::Done(f(items, changes, &current))
             } else {
                 Outcome::Replan(users.iter().map(root_value).collect())
@@ -232,6 +326,10 @@ pub fn update_paged_fresh<R>(
                         cache.touch_key(key);
                     }
                 }
+                if hinted {
+                    hints::remember(keys, &current);
+                }
+                current.recycle();
                 return Ok(result);
             }
             Outcome::Done(Ok(Step::Fresh(wanted))) => {
@@ -258,6 +356,9 @@ pub fn update_paged_fresh<R>(
                 grants = 0;
                 current = PagePlan::new(keys.len());
                 current.roots = roots;
+                if hinted {
+                    hints::remember(keys, &current);
+                }
                 for i in 0..keys.len() {
                     if let Some(root) = current.roots[i].clone() {
                         plan(i, &root, &mut current)?;

@@ -41,6 +41,18 @@ fn reply_set<'m>(out: &mut Reply<'_>, members: impl ExactSizeIterator<Item = &'m
     members.for_each(|m| out.bulk(m));
 }
 
+/// Members of one SADD checked by a scan of the set before re-encoding it.
+const FEW: usize = 4;
+
+fn all_present(set: &SetView<'_>, members: &[&[u8]]) -> Result<bool, CmdError> {
+    for member in members {
+        if !set.contains(member)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// SADD key member [member ...]: how many were new.
 pub fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let members: Vec<&[u8]> = args.from(2).iter().collect();
@@ -58,7 +70,13 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             )
         },
         |value| {
-            let edited = SetView::new(value.unwrap_or(Packed::empty())).with_members(&members)?;
+            let set = SetView::new(value.unwrap_or(Packed::empty()));
+            // Members all there already (the common repeated SADD): a
+            // scan answers, nothing is re-encoded or written.
+            if members.len() <= FEW && all_present(&set, &members)? {
+                return Ok((0, None));
+            }
+            let edited = set.with_members(&members)?;
             let write = (edited.changed > 0).then_some((edited.value, edited.members));
             Ok((edited.changed, write))
         },
