@@ -25,6 +25,7 @@ pub mod numa;
 pub mod pipeline;
 mod pool;
 mod process;
+mod scale_rule;
 mod shared;
 mod stats;
 mod sys;

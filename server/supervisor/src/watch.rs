@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 use citadel_proto::ring::wait_any;
 use citadel_proto::{EventFd, SpinPolicy, Wakeup};
 
-use super::elastic::{self, SAMPLE_EVERY};
+use super::elastic;
 use super::gray;
 use super::hub::Control;
 use super::inline::{self, InlineInstance};
 use super::pool::{self, SpareCores};
 use super::process::{Instance, Intent, Phase};
+use super::scale_rule::SAMPLE_EVERY;
 use super::upgrade::Upgrades;
 use super::StopFlag;
 
