@@ -8,8 +8,10 @@
 //! ```
 //!
 //! (add `CARGO_TARGET_DIR=target/loom` to keep the normal build's artifacts).
-//! The exploration is exhaustive (no preemption bound; ~20 s for the
-//! largest model on 2 cores); `LOOM_MAX_PREEMPTIONS=3` bounds it (< 1 s).
+//! The exploration is exhaustive (no preemption bound; all four models
+//! took 279 s on 2 busy cores, most of it the three-thread
+//! `a_server_parked_on_many_rings_is_always_rung`); `LOOM_MAX_PREEMPTIONS=3`
+//! bounds it.
 //!
 //! * `records_arrive_intact_and_in_order_across_the_wrap`: every record's
 //!   bytes are written before head publishes them (Release/Acquire) and
