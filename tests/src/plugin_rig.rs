@@ -59,26 +59,33 @@ pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
-/// `clients` threads calling `echo` in a loop until stopped; each returns
-/// (calls answered correctly, every other outcome).
+/// `clients` threads calling an echo plugin in a loop until stopped; each
+/// returns (calls answered correctly, every other outcome).
 pub struct Load {
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<(u64, Vec<String>)>>,
 }
 
 impl Load {
+    /// The load on plugin `echo`.
     pub fn start(rig: &Rig, clients: usize) -> Load {
+        Load::start_on(rig, "echo", clients)
+    }
+
+    /// The load on `plugin` (the echo plugin under another name).
+    pub fn start_on(rig: &Rig, plugin: &str, clients: usize) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let workers = (0..clients)
             .map(|w| {
                 let mut c = rig.server.client();
                 let stop = stop.clone();
+                let plugin = plugin.to_string();
                 std::thread::spawn(move || {
                     let (mut ok, mut errors) = (0u64, Vec::new());
                     let mut i = 0;
                     while !stop.load(Relaxed) {
                         let payload = format!("w{w}-{i}");
-                        match call(&mut c, "echo", &payload) {
+                        match call(&mut c, &plugin, &payload) {
                             Ok(r) if r == payload.to_uppercase() => ok += 1,
                             other => errors.push(format!("{payload}: {other:?}")),
                         }

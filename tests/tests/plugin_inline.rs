@@ -3,8 +3,10 @@
 //! (`echo`) and as an inline module loaded into the server (`iecho`, the
 //! crate's `cdylib`). Both answer the same calls identically (small, binary
 //! and big payloads, KEY, pipelined), a handler panic is an error reply to
-//! that call only, PLUGIN RELOAD swaps the module, and a module built for
-//! another ABI or without the entry symbols is refused at start-up.
+//! that call only, PLUGIN RELOAD swaps the module, a handler stuck past
+//! the stop timeout is left detached (and its slot serves again once it
+//! returns), and a module built for another ABI or without the entry
+//! symbols is refused at start-up.
 
 use std::path::{Path, PathBuf};
 
@@ -150,6 +152,54 @@ fn info_shows_the_placement_and_reload_swaps_the_module() {
         );
     }
     assert_eq!(plugin_info(&rig.server, "iecho", "state"), "running");
+}
+
+#[test]
+fn a_stuck_inline_handler_is_detached_at_its_stop_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = format!(
+        "[[plugin]]\nname = \"iecho\"\nplacement = \"inline\"\nexec = \"{}\"\n\
+         cores = \"none\"\nstop-timeout-ms = 200\ntimeout-ms = 30000\n",
+        echo_module().display()
+    );
+    let path = dir.path().join("plugins.toml");
+    std::fs::write(&path, conf).unwrap();
+    let server = Server::start(&["--config", path.to_str().unwrap()]);
+    let mut con = server.client();
+    // A handler busy for 2 s: a thread cannot be killed.
+    let mut sleeper_con = server.client();
+    let sleeper = std::thread::spawn(move || call(&mut sleeper_con, "iecho", b"SLEEP 2000", None));
+    let wait = |what: &str, ok: &mut dyn FnMut() -> bool| {
+        citadel_tests::clients::wait_until(what, std::time::Duration::from_secs(20), ok)
+    };
+    wait("the call in the handler", &mut || {
+        plugin_info(&server, "iecho", "in_flight") == "1"
+    });
+    let ok: String = redis::cmd("PLUGIN")
+        .arg("RELOAD")
+        .arg("iecho")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    // Its stop timeout passes: it is left running, detached, and said so.
+    wait("the instance detached", &mut || {
+        plugin_info(&server, "iecho", "detached") == "1"
+    });
+    assert_eq!(plugin_info(&server, "iecho", "state"), "detached");
+    assert!(server.log().contains("left running detached"));
+    // The handler still answers its call; the thread then returns and the
+    // new module serves the slot.
+    assert_eq!(
+        sleeper.join().unwrap(),
+        Ok(redis::Value::BulkString(b"SLEPT 2000".to_vec()))
+    );
+    wait("the slot serving again", &mut || {
+        plugin_info(&server, "iecho", "state") == "running"
+    });
+    assert_eq!(
+        call(&mut con, "iecho", b"after", None),
+        Ok(redis::Value::BulkString(b"AFTER".to_vec()))
+    );
 }
 
 /// A copy of the echo module with `from` replaced by `to` (same length).

@@ -3,7 +3,11 @@
 //! "broken" with `ECHO_FAIL=1`, and `WHO` answers `<version>/<instance>`).
 //! Weights are honoured, keys stick to a version, PLUGIN WEIGHT / PROMOTE /
 //! ROLLBACK and kill -9 of an instance under load lose no call, and the
-//! automatic rollback takes a broken version out of traffic.
+//! automatic rollback takes a broken version out of traffic. Weight
+//! changes and the automatic rollback run for both placements: the echo
+//! crate's inline module (`placement = "inline"`) drains a version at
+//! weight 0 and stops its threads, and is judged by the rollback rule,
+//! like the processes.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -19,10 +23,29 @@ struct Rig {
     _dir: tempfile::TempDir,
 }
 
+#[derive(Clone, Copy)]
+enum Placement {
+    Process,
+    Inline,
+}
+
 /// A server with plugin `echo` in versions `versions` (`(name, weight,
 /// extra env)`), plus `extra` keys in its table.
 fn start(versions: &[(&str, u32, &str)], extra: &str) -> Rig {
-    let exec = echo_plugin_bin().display().to_string();
+    start_as(Placement::Process, versions, extra)
+}
+
+/// `start`, with the echo plugin in `placement`.
+fn start_as(placement: Placement, versions: &[(&str, u32, &str)], extra: &str) -> Rig {
+    let bin = echo_plugin_bin();
+    let (exec, extra) = match placement {
+        Placement::Process => (bin.to_path_buf(), extra.to_string()),
+        Placement::Inline => (
+            bin.parent().unwrap().join("libcitadel_plugin_echo.so"),
+            format!("placement = \"inline\"\n{extra}"),
+        ),
+    };
+    let exec = exec.display().to_string();
     let list: Vec<String> = versions
         .iter()
         .map(|(name, weight, env)| {
@@ -224,7 +247,20 @@ fn weights_are_honoured_and_keys_stick_to_a_version() {
 
 #[test]
 fn weight_promote_and_rollback_under_load_lose_no_call() {
-    let rig = start(&[("v1", 90, ""), ("v2", 10, "")], "instances = 2");
+    weights_change_under_load(Placement::Process);
+}
+
+#[test]
+fn inline_weight_promote_and_rollback_under_load_lose_no_call() {
+    weights_change_under_load(Placement::Inline);
+}
+
+fn weights_change_under_load(placement: Placement) {
+    let rig = start_as(
+        placement,
+        &[("v1", 90, ""), ("v2", 10, "")],
+        "instances = 2",
+    );
     let mut con = rig.server.client();
     let load = Load::start(rig.server.url(), 4);
     load.wait_for(300);
@@ -258,7 +294,17 @@ fn weight_promote_and_rollback_under_load_lose_no_call() {
 
 #[test]
 fn auto_rollback_takes_a_broken_version_out_of_traffic() {
-    let rig = start(
+    auto_rollback(Placement::Process);
+}
+
+#[test]
+fn auto_rollback_judges_inline_versions_too() {
+    auto_rollback(Placement::Inline);
+}
+
+fn auto_rollback(placement: Placement) {
+    let rig = start_as(
+        placement,
         &[("v1", 80, ""), ("v2", 20, "ECHO_FAIL = \"1\"")],
         "rollback = { error_rate = 0.05, window_s = 2 }",
     );

@@ -206,17 +206,9 @@ impl Consumer {
         self.committed
     }
 
-    /// For a consumer that waits on the eventfd in its own event loop (e.g.
-    /// an io_uring poll) instead of [`Consumer::wait`]: keeps the ring's
-    /// sleeping flag set, so the producer rings the eventfd after every
-    /// publish (or batch), and the loop never misses a record.
-    pub fn wake_on_every_publish(&self) {
-        // ORDERING: SeqCst, as in `wait_any`; the flag is never cleared.
-        self.ring.sleeping().store(1, Ordering::SeqCst);
-    }
-
-    /// Clears pending doorbell rings without blocking (see
-    /// [`Consumer::wake_on_every_publish`]); returns how many there were.
+    /// Clears pending doorbell rings without blocking, for a consumer that
+    /// waits on the eventfd in its own event loop (an io_uring poll) after
+    /// [`super::prepare_park_all`]; returns how many there were.
     pub fn drain_doorbell(&self) -> std::io::Result<u64> {
         self.wake.drain()
     }

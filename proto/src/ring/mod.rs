@@ -133,7 +133,9 @@ pub use memory::Ring;
 pub use model::{EventFd, Ring};
 pub use producer::{Grant, NotifyError, Producer, ReserveError, SendError};
 pub use record::Record;
-pub use wake::{clear_sleeping, prepare_park, SpinPolicy, Wakeup};
+pub use wake::{
+    clear_sleeping, clear_sleeping_all, prepare_park, prepare_park_all, SpinPolicy, Wakeup,
+};
 #[cfg(not(loom))]
 pub use wake::{wait_any, EventFd, WaitError};
 

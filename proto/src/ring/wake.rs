@@ -176,7 +176,16 @@ impl Consumer {
 /// true if the caller may block on the eventfds: any record published from
 /// now on rings one. Returns false (flags cleared) if data is there.
 pub fn prepare_park(rings: &[&Consumer]) -> bool {
-    for c in rings {
+    prepare_park_all(rings.iter().copied())
+}
+
+/// [`prepare_park`] over any rings (e.g. the reply rings of every plugin
+/// lane of a server thread): one fence for all of them.
+pub fn prepare_park_all<'a, I>(rings: I) -> bool
+where
+    I: Iterator<Item = &'a Consumer> + Clone,
+{
+    for c in rings.clone() {
         // ORDERING: see the module comment; SeqCst store + fence below.
         c.ring().sleeping().store(1, Ordering::SeqCst);
         // ORDERING: Relaxed; a statistic.
@@ -185,8 +194,8 @@ pub fn prepare_park(rings: &[&Consumer]) -> bool {
             .fetch_add(1, Ordering::Relaxed);
     }
     fence(Ordering::SeqCst);
-    if rings.iter().any(|c| c.has_unread()) {
-        clear_sleeping(rings);
+    if rings.clone().any(|c| c.has_unread()) {
+        clear_sleeping_all(rings);
         return false;
     }
     true
@@ -194,6 +203,11 @@ pub fn prepare_park(rings: &[&Consumer]) -> bool {
 
 /// Clears the sleeping flags after a wake-up.
 pub fn clear_sleeping(rings: &[&Consumer]) {
+    clear_sleeping_all(rings.iter().copied())
+}
+
+/// [`clear_sleeping`] over any rings.
+pub fn clear_sleeping_all<'a>(rings: impl Iterator<Item = &'a Consumer>) {
     for c in rings {
         // ORDERING: Relaxed; a producer that still sees 1 only sends one
         // spurious wake-up, which the eventfd counter absorbs.

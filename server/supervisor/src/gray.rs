@@ -4,9 +4,11 @@
 //! rollback rule's periodic check.
 
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::process::{Instance, Intent, Phase};
+use super::shared::PluginShared;
 
 /// How often the rollback rules are checked.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -54,22 +56,23 @@ pub fn reconcile(instances: &mut [Instance], now: Instant) -> bool {
     draining
 }
 
-/// Checks every plugin's rollback rule (once per plugin: its first
-/// instance carries it) and takes each broken version out of traffic.
-pub fn check_rollbacks(instances: &[Instance], now: Instant) {
-    for inst in instances.iter().filter(|i| i.index == 0) {
-        let Some(rule) = &inst.shared.config.rollback else {
+/// Checks every plugin's rollback rule (process and inline alike) and
+/// takes each broken version out of traffic.
+pub fn check_rollbacks(plugins: &[Arc<PluginShared>], now: Instant) {
+    for shared in plugins {
+        let Some(rule) = &shared.config.rollback else {
             continue;
         };
-        let traffic = &inst.shared.traffic;
+        let name = &shared.config.name;
+        let traffic = &shared.traffic;
         for (v, reason) in traffic.check(rule, now) {
             let version = &traffic.versions[v].name;
             match traffic.auto_rollback(v, &reason) {
                 Ok(()) => {
-                    tracing::warn!(plugin = %inst.name(), %version, %reason, "automatic rollback: version taken out of traffic")
+                    tracing::warn!(plugin = %name, %version, %reason, "automatic rollback: version taken out of traffic")
                 }
                 Err(e) => {
-                    tracing::warn!(plugin = %inst.name(), %version, %reason, "automatic rollback not possible: {e}")
+                    tracing::warn!(plugin = %name, %version, %reason, "automatic rollback not possible: {e}")
                 }
             }
         }
@@ -77,6 +80,6 @@ pub fn check_rollbacks(instances: &[Instance], now: Instant) {
 }
 
 /// True when some plugin has a rollback rule (the loop wakes to check it).
-pub fn has_rules(instances: &[Instance]) -> bool {
-    instances.iter().any(|i| i.shared.config.rollback.is_some())
+pub fn has_rules(plugins: &[Arc<PluginShared>]) -> bool {
+    plugins.iter().any(|p| p.config.rollback.is_some())
 }

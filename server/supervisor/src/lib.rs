@@ -25,6 +25,7 @@ pub mod numa;
 pub mod pipeline;
 mod pool;
 mod process;
+mod scale_rule;
 mod shared;
 mod stats;
 mod sys;
@@ -229,7 +230,9 @@ fn create_pair(c: &PluginConfig, x: usize, t: usize) -> Result<HostPair, Supervi
             source,
         }
     })?;
-    pair.replies.wake_on_every_publish();
+    // The reply ring's sleeping flag is the server thread's to set: it
+    // parks on it only when its loop is about to block (plugin/attention.rs
+    // in the server), so a plugin writes the eventfd only then.
     Ok(pair)
 }
 

@@ -24,6 +24,9 @@ pub enum InstanceState {
     /// Graceful stop: finishing in-flight work before exiting.
     Stopping = 4,
     Stopped = 5,
+    /// An inline instance whose serve call did not return within its stop
+    /// timeout: left running, taking no calls (see `inline`).
+    Detached = 6,
 }
 
 impl InstanceState {
@@ -35,6 +38,7 @@ impl InstanceState {
             InstanceState::Reloading => "reloading",
             InstanceState::Stopping => "stopping",
             InstanceState::Stopped => "stopped",
+            InstanceState::Detached => "detached",
         }
     }
 
@@ -45,6 +49,7 @@ impl InstanceState {
             2 => InstanceState::Backoff,
             3 => InstanceState::Reloading,
             4 => InstanceState::Stopping,
+            6 => InstanceState::Detached,
             _ => InstanceState::Stopped,
         }
     }
@@ -60,6 +65,8 @@ pub struct InstanceStatus {
     pub restarts: AtomicU64,
     /// Hot upgrades so far.
     pub reloads: AtomicU64,
+    /// Inline serve calls left running detached past the stop timeout.
+    pub detached: AtomicU64,
     /// Calls sent to it and not yet answered (all server threads).
     pub in_flight: AtomicU64,
     /// It takes new calls (false: a spare slot, one warming up, or one
@@ -227,6 +234,13 @@ impl PluginShared {
 
     pub fn reloads(&self) -> u64 {
         self.instances.iter().map(|i| i.reloads.load(Relaxed)).sum()
+    }
+
+    pub fn detached(&self) -> u64 {
+        self.instances
+            .iter()
+            .map(|i| i.detached.load(Relaxed))
+            .sum()
     }
 
     /// Instances taking calls now.

@@ -4,17 +4,20 @@
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use citadel_proto::ring::wait_any;
 use citadel_proto::{EventFd, SpinPolicy, Wakeup};
 
-use super::elastic::{self, SAMPLE_EVERY};
+use super::elastic;
 use super::gray;
 use super::hub::Control;
 use super::inline::{self, InlineInstance};
 use super::pool::{self, SpareCores};
 use super::process::{Instance, Intent, Phase};
+use super::scale_rule::SAMPLE_EVERY;
+use super::shared::PluginShared;
 use super::upgrade::Upgrades;
 use super::StopFlag;
 
@@ -34,7 +37,8 @@ pub fn run(
     let mut scalers = elastic::scalers(&instances, Instant::now());
     let mut upgrades = Upgrades::default();
     let mut next_check = Instant::now() + gray::CHECK_EVERY;
-    let rules = gray::has_rules(&instances);
+    let plugins = every_plugin(&instances, &inline);
+    let rules = gray::has_rules(&plugins);
     loop {
         let now = Instant::now();
         while let Ok(c) = control.try_recv() {
@@ -61,10 +65,11 @@ pub fn run(
         }
         let stop_restarts = shutting_down || stopping();
         if rules && !stop_restarts && now >= next_check {
-            gray::check_rollbacks(&instances, now);
+            gray::check_rollbacks(&plugins, now);
             next_check = now + gray::CHECK_EVERY;
         }
-        let draining = !stop_restarts && gray::reconcile(&mut instances, now);
+        let draining = !stop_restarts
+            && (gray::reconcile(&mut instances, now) | inline::reconcile(&mut inline, now));
         let mut moving = false;
         if !stop_restarts {
             let plugins = instances_plugins(&instances);
@@ -125,6 +130,13 @@ fn reload(instances: &mut [Instance], upgrades: &mut Upgrades, which: Option<usi
             inst.terminate(Intent::Reload, now);
         }
     }
+}
+
+/// Every plugin once, process and inline (its first instance's state).
+fn every_plugin(instances: &[Instance], inline: &[InlineInstance]) -> Vec<Arc<PluginShared>> {
+    let process = instances.iter().filter(|i| i.index == 0).map(|i| &i.shared);
+    let inline = inline.iter().filter(|i| i.index == 0).map(|i| &i.shared);
+    process.chain(inline).cloned().collect()
 }
 
 /// Each instance's plugin, in order.

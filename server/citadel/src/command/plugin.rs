@@ -86,6 +86,7 @@ fn fields(p: &PluginShared) -> Vec<(&'static str, String)> {
         ("last_change", p.last_change()),
         ("restarts", p.restarts().to_string()),
         ("reloads", p.reloads().to_string()),
+        ("detached", p.detached().to_string()),
         ("in_flight", s.in_flight.load(Relaxed).to_string()),
         ("processed", s.processed.load(Relaxed).to_string()),
         ("errors", s.errors.load(Relaxed).to_string()),

@@ -25,6 +25,7 @@ use citadel_proto::envelope::unix_ms;
 use citadel_proto::{Envelope, Format, HostPair, ReserveError};
 use citadel_supervisor::{CallStats, Hub, PluginShared};
 
+use super::attention::Attention;
 use super::calls::{Pending, ThreadPipeline, Waiting};
 pub use super::calls::{PluginId, PluginReply, RequestId};
 use super::outcome::{CallError, Outcome};
@@ -55,6 +56,8 @@ pub struct PluginClient<C> {
     invalidations: VecDeque<(PluginId, Vec<u8>)>,
     partials: VecDeque<super::replies::Partial<C>>,
     next_id: u64,
+    /// The reply rings' sleeping flags (`attention.rs`).
+    attention: Attention,
 }
 
 impl<C: Copy> PluginClient<C> {
@@ -97,6 +100,7 @@ impl<C: Copy> PluginClient<C> {
             invalidations: VecDeque::new(),
             partials: VecDeque::new(),
             next_id: 1,
+            attention: Attention::new(),
         }
     }
 
@@ -153,6 +157,7 @@ impl<C: Copy> PluginClient<C> {
         }
         let (id, timeout, instance) = self.send(plugin, None, key, format, max_len, fill)?;
         let now = Instant::now();
+        self.attention.traffic(&self.plugins[plugin].shared, now);
         self.plugins[plugin]
             .deadlines
             .push_back((now + timeout, id));
@@ -182,6 +187,7 @@ impl<C: Copy> PluginClient<C> {
         // instance (a stage's instances always take calls).
         self.plugins[first].shared.instances[lane].leave();
         let now = Instant::now();
+        self.attention.traffic(&self.plugins[first].shared, now);
         self.pipelines[pipeline]
             .deadlines
             .push_back((now + timeout, id));
@@ -331,7 +337,7 @@ impl<C: Copy> PluginClient<C> {
         self.plugins.iter().map(|p| p.lanes.len()).sum()
     }
 
-    fn lanes(&self) -> impl Iterator<Item = &HostPair> {
+    fn lanes(&self) -> impl Iterator<Item = &HostPair> + Clone {
         self.plugins.iter().flat_map(|p| p.lanes.iter())
     }
 
@@ -358,8 +364,14 @@ impl<C: Copy> PluginClient<C> {
             ready,
             invalidations,
             partials,
+            attention,
             ..
         } = self;
+        attention.awake(
+            plugins
+                .iter()
+                .flat_map(|p| p.lanes.iter().map(|l| &l.replies)),
+        );
         for (index, p) in plugins.iter_mut().enumerate() {
             for lane in &mut p.lanes {
                 let mut to = super::replies::Sinks {
@@ -368,7 +380,9 @@ impl<C: Copy> PluginClient<C> {
                     invalidations: &mut *invalidations,
                     partials: &mut *partials,
                 };
-                read_replies(index, lane, &p.shared, pipelines, &mut to, now);
+                if read_replies(index, lane, &p.shared, pipelines, &mut to, now) {
+                    attention.traffic(&p.shared, now);
+                }
             }
         }
         for (index, p) in self.plugins.iter_mut().enumerate() {
@@ -414,8 +428,17 @@ impl<C: Copy> PluginClient<C> {
         self.invalidations.pop_front()
     }
 
-    /// The earliest deadline of a pending call.
+    /// When the loop must poll again: the earliest deadline of a pending
+    /// call, or now (attentive, or replies waiting; see `attention.rs`).
+    /// Called just before the loop blocks: sets the reply rings' flags.
     pub fn next_deadline(&self) -> Option<Instant> {
+        if self.plugins.is_empty() {
+            return None;
+        }
+        let rings = self.lanes().map(|l| &l.replies);
+        if let Some(now) = self.attention.before_block(!self.pending.is_empty(), rings) {
+            return Some(now);
+        }
         let plugins = self.plugins.iter().map(|p| &p.deadlines);
         let pipelines = self.pipelines.iter().map(|q| &q.deadlines);
         plugins

@@ -3,6 +3,7 @@
 //! replies). Plugin processes, the core plan and the shared registry are
 //! the supervisor's (`citadel_supervisor`).
 
+mod attention;
 mod calls;
 mod client;
 mod invalidate;

@@ -32,7 +32,7 @@ pub struct Partial<C> {
     pub json: std::sync::Arc<[u8]>,
 }
 
-/// Reads every record waiting in `lane`'s reply ring.
+/// Reads every record waiting in `lane`'s reply ring; true if there was any.
 pub fn read_replies<C: Copy>(
     plugin: PluginId,
     lane: &mut HostPair,
@@ -40,7 +40,7 @@ pub fn read_replies<C: Copy>(
     pipelines: &[ThreadPipeline],
     to: &mut Sinks<'_, C>,
     now: Instant,
-) {
+) -> bool {
     let mut any = false;
     loop {
         let record = match lane.replies.read() {
@@ -149,6 +149,7 @@ pub fn read_replies<C: Copy>(
     if any {
         lane.replies.commit_read();
     }
+    any
 }
 
 /// What one pipeline record added.

@@ -12,34 +12,39 @@
 //! its uncommitted requests wait. An abort or memory corruption in the
 //! module takes the server down: that is the price of no process hop.
 //!
+//! Stopping asks the serve call to finish what it holds and return; one
+//! that has not returned within the plugin's `stop-timeout-ms` (a handler
+//! stuck in a loop or a blocking call: a thread cannot be killed) is left
+//! running *detached*: it takes no calls, PLUGIN INFO counts it
+//! (`detached`) and the log says so, and its slot (whose rings it still
+//! holds) serves again only once that thread has returned.
+//!
 //! Reload (PLUGIN RELOAD, SIGHUP) loads and checks the new module first; a
 //! module that fails keeps the old one serving. Then the old serve call is
 //! stopped (it finishes and commits what it holds) and the new one starts
-//! on the same rings, where calls sent meanwhile wait.
+//! on the same rings, where calls sent meanwhile wait. A version at weight
+//! 0 is drained (no new calls, then none in flight) and its threads
+//! stopped, and started again when it has weight (`reconcile`).
 
 mod module;
+mod serving;
 
-use std::ffi::{c_char, CString};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::Release};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use citadel_proto::handshake::{self, Handshake, OutputSpec, PairSpec, RingSource};
-use citadel_proto::inline_abi::{ServeArgs, ARGS_SEPARATOR, ENV_ARGS, SERVE_OK};
+use citadel_proto::handshake::{self, PairSpec};
+use citadel_proto::inline_abi::{ARGS_SEPARATOR, ENV_ARGS};
 use citadel_proto::EventFd;
 
 pub use module::{Module, ModuleError};
 
 use super::shared::{InstanceState, InstanceStatus, PluginShared};
-use super::sys;
+use serving::Serving;
 
-/// A serve call that lived this long was healthy: the next failure
-/// restarts it after the initial backoff.
-const HEALTHY_AFTER: Duration = Duration::from_secs(10);
-/// Room for the module's error text.
-const ERROR_LEN: usize = 1024;
+/// How often a blocking stop looks whether the thread has returned.
+const STOP_POLL: Duration = Duration::from_millis(5);
 
 /// How the server stops a serve call: the flag the module reads every loop
 /// turn, and the eventfd that wakes it when parked.
@@ -64,6 +69,12 @@ impl Stop {
     }
 }
 
+/// A serving thread and how to stop it.
+struct Serve {
+    stop: Arc<Stop>,
+    thread: JoinHandle<()>,
+}
+
 /// One inline instance: its rings (as a process would be told them), its
 /// settings, and the thread serving them.
 pub struct InlineInstance {
@@ -71,7 +82,16 @@ pub struct InlineInstance {
     pub plugin: usize,
     pub index: usize,
     pairs: Vec<PairSpec>,
-    running: Option<(Arc<Stop>, JoinHandle<()>)>,
+    running: Option<Serve>,
+    /// Asked to stop, not returned yet, and when it is given up on.
+    stopping: Option<(Serve, Instant)>,
+    /// Given up on (see the module comment): it still holds the rings.
+    detached: Option<Serve>,
+    /// Stopped because its version has weight 0.
+    parked: bool,
+    /// To start once the detached thread returns (a reload found the old
+    /// module stuck).
+    relaunch: bool,
 }
 
 impl InlineInstance {
@@ -91,6 +111,10 @@ impl InlineInstance {
             index,
             pairs,
             running: None,
+            stopping: None,
+            detached: None,
+            parked: false,
+            relaunch: false,
         }
     }
 
@@ -104,7 +128,8 @@ impl InlineInstance {
         Module::load(&cfg.versions[cfg.version_of(self.index)].program)
     }
 
-    /// Starts serving through `module` on a new pinned thread.
+    /// Starts serving through `module` on a new pinned thread; it takes
+    /// calls from now on.
     pub fn start(&mut self, module: Module) -> std::io::Result<()> {
         let stop = Arc::new(Stop {
             flag: AtomicBool::new(false),
@@ -121,24 +146,65 @@ impl InlineInstance {
         let thread = std::thread::Builder::new()
             .name(format!("inline-{}-{}", self.name(), self.index))
             .spawn(move || serving.run())?;
-        self.running = Some((stop, thread));
+        self.running = Some(Serve { stop, thread });
+        self.status().activate();
         Ok(())
     }
 
     /// Asks the serve call to finish what it holds and return (no wait).
-    pub fn request_stop(&self) {
-        if let Some((stop, _)) = &self.running {
-            stop.request();
+    /// Calls sent meanwhile wait in the rings (for a reload's new module).
+    pub fn request_stop(&mut self, now: Instant) {
+        if let Some(serve) = self.running.take() {
+            serve.stop.request();
+            self.status().set_state(InstanceState::Stopping);
+            self.stopping = Some((serve, now + self.shared.config.stop_timeout));
         }
     }
 
-    /// Stops the serve call and waits until it returned.
-    pub fn stop(&mut self) {
-        if let Some((stop, thread)) = self.running.take() {
-            stop.request();
-            if thread.join().is_err() {
+    /// Moves a stop on: true once no serve call of this instance is left
+    /// stopping (returned, or detached past the stop timeout).
+    pub fn stop_settled(&mut self, now: Instant) -> bool {
+        if self
+            .detached
+            .as_ref()
+            .is_some_and(|d| d.thread.is_finished())
+        {
+            tracing::info!(plugin = %self.name(), instance = self.index, "detached inline plugin thread returned at last; the slot serves again");
+            self.detached = None;
+        }
+        let Some((serve, give_up)) = &self.stopping else {
+            return true;
+        };
+        if serve.thread.is_finished() {
+            let (serve, _) = self.stopping.take().expect("checked above");
+            if serve.thread.join().is_err() {
                 tracing::error!(plugin = %self.name(), instance = self.index, "inline plugin thread panicked");
             }
+            return true;
+        }
+        if now < *give_up {
+            return false;
+        }
+        let (serve, _) = self.stopping.take().expect("checked above");
+        let ms = self.shared.config.stop_timeout.as_millis() as u64;
+        tracing::error!(plugin = %self.name(), instance = self.index, stop_timeout_ms = ms, "inline plugin did not return within its stop timeout (a stuck handler; a thread cannot be killed): left running detached, no calls go to it");
+        self.status().deactivate();
+        self.status().detached.fetch_add(1, Relaxed);
+        self.status().set_state(InstanceState::Detached);
+        self.shared.note_change(format!(
+            "instance {} detached: its handler did not return within {ms} ms",
+            self.index
+        ));
+        self.detached = Some(serve);
+        true
+    }
+
+    /// Stops the serve call: waits until it returned, or its stop timeout
+    /// passed (it is then left detached).
+    pub fn stop(&mut self) {
+        self.request_stop(Instant::now());
+        while !self.stop_settled(Instant::now()) {
+            std::thread::sleep(STOP_POLL);
         }
     }
 
@@ -154,7 +220,16 @@ impl InlineInstance {
         };
         self.status().set_state(InstanceState::Reloading);
         self.stop();
+        if self.detached.is_some() {
+            tracing::error!(plugin = %self.name(), instance = self.index, "reload: the old module is still in a handler; this instance stays out of service until it returns");
+            self.relaunch = true;
+            return;
+        }
         self.status().reloads.fetch_add(1, Relaxed);
+        self.start_with(module);
+    }
+
+    fn start_with(&mut self, module: Module) {
         if let Err(e) = self.start(module) {
             tracing::error!(plugin = %self.name(), instance = self.index, "cannot start the inline plugin's thread: {e}");
             self.status().set_state(InstanceState::Stopped);
@@ -183,6 +258,45 @@ impl InlineInstance {
         env.push((handshake::ENV_INSTANCE.into(), instance.to_string()));
         env
     }
+
+    /// Keeps this instance in line with its version's weight: at 0 it is
+    /// drained (no new calls, then none in flight: calls to a stuck
+    /// handler end at their timeout) and stopped; given weight again (or
+    /// its detached thread returned, after a reload) it starts. Returns
+    /// true while it is on its way out.
+    fn reconcile(&mut self, now: Instant) -> bool {
+        if !self.stop_settled(now) {
+            return true;
+        }
+        let cfg = &self.shared.config;
+        let version = &self.shared.traffic.versions[cfg.version_of(self.index)];
+        if version.weight.load(Relaxed) > 0 {
+            if (self.parked || self.relaunch) && self.detached.is_none() {
+                tracing::info!(plugin = %self.name(), version = %version.name, instance = self.index, "starting the inline instance again");
+                match self.load() {
+                    Ok(module) => {
+                        (self.parked, self.relaunch) = (false, false);
+                        self.start_with(module);
+                    }
+                    Err(e) => tracing::error!(plugin = %self.name(), instance = self.index, "{e}"),
+                }
+            } else if self.running.is_some() && !self.status().is_active() {
+                // Given weight again while it was draining.
+                self.status().activate();
+            }
+            return false;
+        }
+        if self.parked || self.running.is_none() {
+            return false;
+        }
+        if self.status().deactivate() > 0 {
+            return true;
+        }
+        tracing::info!(plugin = %self.name(), version = %version.name, instance = self.index, "version drained at weight 0; stopping it");
+        self.parked = true;
+        self.request_stop(now);
+        !self.stop_settled(now)
+    }
 }
 
 impl Drop for InlineInstance {
@@ -191,170 +305,25 @@ impl Drop for InlineInstance {
     }
 }
 
-/// Stops every instance: all are asked at once, then each is waited for.
+/// Stops every instance: all are asked at once, then each is waited for
+/// (at most its stop timeout).
 pub fn stop_all(instances: &mut [InlineInstance]) {
-    for i in instances.iter() {
-        i.request_stop();
+    let now = Instant::now();
+    for i in instances.iter_mut() {
+        i.request_stop(now);
     }
     for i in instances.iter_mut() {
         i.stop();
     }
 }
 
-/// What the serving thread owns.
-struct Serving {
-    shared: Arc<PluginShared>,
-    index: usize,
-    environment: Vec<(String, String)>,
-    pairs: Vec<PairSpec>,
-    module: Arc<Module>,
-    stop: Arc<Stop>,
-}
-
-impl Serving {
-    fn run(self) {
-        let cfg = &self.shared.config;
-        let status = &self.shared.instances[self.index];
-        if !self.shared.cores.is_empty() {
-            if let Err(e) = sys::pin_this_thread(&self.shared.cores) {
-                tracing::warn!(plugin = %cfg.name, "pinning the inline plugin's thread: {e}");
-            }
-        }
-        status.pid.store(sys::thread_id(), Relaxed);
-        let mut backoff = cfg.backoff;
-        loop {
-            status.set_state(InstanceState::Running);
-            tracing::info!(plugin = %cfg.name, instance = self.index, module = %self.module.path.display(), cores = %self.shared.cores_text(), "inline plugin serving");
-            let started = Instant::now();
-            let result = self.serve_once();
-            if self.stop.requested() {
-                break;
-            }
-            match result {
-                Ok(()) => {
-                    tracing::warn!(plugin = %cfg.name, "inline plugin returned without being stopped; restarting")
-                }
-                Err(e) => {
-                    tracing::error!(plugin = %cfg.name, instance = self.index, restart_in_ms = backoff.as_millis() as u64, "inline plugin failed: {e}")
-                }
-            }
-            if started.elapsed() >= HEALTHY_AFTER {
-                backoff = cfg.backoff;
-            }
-            status.restarts.fetch_add(1, Relaxed);
-            status.set_state(InstanceState::Backoff);
-            if self.sleep_unless_stopped(backoff) {
-                break;
-            }
-            backoff = (backoff * 2).min(cfg.backoff_max);
-        }
-        status.pid.store(0, Relaxed);
-        status.set_state(InstanceState::Stopped);
-        tracing::info!(plugin = %cfg.name, instance = self.index, "inline plugin stopped");
+/// Drains and stops the instances of versions at weight 0, starts those
+/// given weight again, and moves stops on; true while some are on their
+/// way out (the supervisor then polls).
+pub fn reconcile(instances: &mut [InlineInstance], now: Instant) -> bool {
+    let mut busy = false;
+    for inst in instances.iter_mut() {
+        busy |= inst.reconcile(now);
     }
-
-    /// Sleeps `d`, or less if a stop is requested (then returns true).
-    fn sleep_unless_stopped(&self, d: Duration) -> bool {
-        let fds = [self.stop.bell.as_fd()];
-        let woke = citadel_proto::ring::wait_any(
-            &[],
-            &fds,
-            citadel_proto::SpinPolicy::PARK_AT_ONCE,
-            Some(d),
-        );
-        matches!(woke, Ok(citadel_proto::Wakeup::Extra(_))) || self.stop.requested()
-    }
-
-    /// One call of the module's serve function, with fresh duplicates of
-    /// every descriptor (the module owns and closes them).
-    fn serve_once(&self) -> Result<(), String> {
-        let pairs = self
-            .pairs
-            .iter()
-            .map(duplicate_pair)
-            .collect::<std::io::Result<Vec<_>>>()
-            .map_err(|e| format!("duplicating the ring descriptors: {e}"))?;
-        let handshake = Handshake {
-            pairs: pairs.iter().map(|(spec, _)| spec.clone()).collect(),
-            max_attempts: self.shared.config.max_attempts,
-        };
-        let text: String = handshake
-            .to_env()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .chain(self.environment.iter().cloned())
-            .map(|(k, v)| format!("{k}={v}\n"))
-            .collect();
-        let environment =
-            CString::new(text.replace('\0', "")).map_err(|e| format!("environment: {e}"))?;
-        // From here the module owns the duplicates.
-        for (_, fds) in pairs {
-            fds.into_iter().for_each(|fd| {
-                let _ = fd.into_raw_fd();
-            });
-        }
-        let mut error = vec![0 as c_char; ERROR_LEN];
-        let args = ServeArgs {
-            environment: environment.as_ptr(),
-            stop_flag: &self.stop.flag,
-            stop_fd: self.stop.bell.as_fd().as_raw_fd(),
-            error: error.as_mut_ptr(),
-            error_len: error.len(),
-        };
-        let serve = self.module.serve_fn();
-        // SAFETY: the module's ABI tag was checked at load (`Module::load`),
-        // so `serve` has this ABI's signature. `args` and everything it
-        // points at (the environment, the stop flag and eventfd, the error
-        // buffer) live on this frame or in `self` until it returns, and the
-        // module stays loaded (`self.module`) for the whole call.
-        let code = unsafe { serve(&args) };
-        if code == SERVE_OK {
-            return Ok(());
-        }
-        // SAFETY: the module NUL-terminates what it writes; the buffer was
-        // zeroed, so it is NUL-terminated in any case.
-        let why = unsafe { std::ffi::CStr::from_ptr(error.as_ptr()) };
-        Err(format!("code {code}: {}", why.to_string_lossy()))
-    }
-}
-
-/// A pair spec whose descriptors are fresh duplicates, with their owners.
-fn duplicate_pair(spec: &PairSpec) -> std::io::Result<(PairSpec, Vec<OwnedFd>)> {
-    let mut owned = Vec::new();
-    let mut dup = |fd: RawFd| -> std::io::Result<RawFd> {
-        // SAFETY: `fd` is one of a ring pair's descriptors, which the
-        // supervisor's `HostPair`s keep open while the server runs.
-        let copy = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
-        let raw = copy.as_raw_fd();
-        owned.push(copy);
-        Ok(raw)
-    };
-    let mut source = |s: &RingSource| -> std::io::Result<RingSource> {
-        Ok(match s {
-            RingSource::Fd(fd) => RingSource::Fd(dup(*fd)?),
-            RingSource::Path(p) => RingSource::Path(p.clone()),
-        })
-    };
-    let requests = source(&spec.requests)?;
-    let replies = source(&spec.replies)?;
-    let mut outputs = Vec::with_capacity(spec.outputs.len());
-    for o in &spec.outputs {
-        let ring = source(&o.ring)?;
-        outputs.push(OutputSpec { ring, eventfd: 0 });
-    }
-    let request_eventfd = dup(spec.request_eventfd)?;
-    let reply_eventfd = dup(spec.reply_eventfd)?;
-    for (out, o) in outputs.iter_mut().zip(&spec.outputs) {
-        out.eventfd = dup(o.eventfd)?;
-    }
-    Ok((
-        PairSpec {
-            requests,
-            replies,
-            request_eventfd,
-            reply_eventfd,
-            outputs,
-        },
-        owned,
-    ))
+    busy
 }
