@@ -93,6 +93,12 @@ pub struct Admission {
     /// The last clock reading, and requests admitted since.
     clock: Instant,
     since_clock: u8,
+    /// The delay at `clock` and its histogram bucket: between two clock
+    /// readings every request sees the same delay, so it is worked out once
+    /// per reading, not per request. Stale after a turn starts.
+    delay: Duration,
+    delay_bucket: usize,
+    measured: bool,
     /// Admitted requests by delay bucket this interval (published at its end).
     admitted: [u32; DELAY_BUCKETS],
 }
@@ -114,6 +120,9 @@ impl Admission {
             overloaded: false,
             clock: now,
             since_clock: 0,
+            delay: Duration::ZERO,
+            delay_bucket: 0,
+            measured: false,
             admitted: [0; DELAY_BUCKETS],
         }
     }
@@ -166,6 +175,7 @@ impl Admission {
         self.turn_start = now;
         self.clock = now;
         self.since_clock = 0;
+        self.measured = false;
     }
 
     /// The turn is over (the loop is about to wait).
@@ -196,7 +206,25 @@ impl Admission {
         if self.since_clock >= every {
             self.clock = Instant::now();
             self.since_clock = 0;
+            self.measured = false;
         }
+        if !self.measured {
+            self.measure(gauges);
+        }
+        if self.overloaded && self.delay > threshold(self.target, rank) {
+            return Err(Shed {
+                delay: self.delay,
+                target: self.target,
+            });
+        }
+        self.admitted[self.delay_bucket] += 1;
+        Ok(())
+    }
+
+    /// The delay at the last clock reading, into the interval's figures
+    /// (once per reading: the requests in between see the same one).
+    #[cold]
+    fn measure(&mut self, gauges: Option<&CoreGauges>) {
         let now = self.clock;
         let delay = self.delay_at(now);
         self.min_delay = Some(self.min_delay.map_or(delay, |m| m.min(delay)));
@@ -204,14 +232,9 @@ impl Admission {
         if now >= self.interval_end {
             self.end_interval(now, gauges);
         }
-        if self.overloaded && delay > threshold(self.target, rank) {
-            return Err(Shed {
-                delay,
-                target: self.target,
-            });
-        }
-        self.admitted[delay_bucket(delay.as_micros() as u64)] += 1;
-        Ok(())
+        self.delay = delay;
+        self.delay_bucket = delay_bucket(delay.as_micros() as u64);
+        self.measured = true;
     }
 
     /// Called at the maintenance tick too, so an idle core's level decays
@@ -256,6 +279,7 @@ impl Admission {
         self.overloaded = true;
         self.queued = queued;
         (self.turn_start, self.clock, self.since_clock) = (now, now, 0);
+        self.measured = false;
         self.interval_end = now + Duration::from_secs(60);
     }
 }
