@@ -9,7 +9,7 @@ use super::args::Args;
 use super::context::{ConnState, ReplyMode};
 use super::error::CmdError;
 use super::table::{self, CommandDef};
-use crate::overload::{CommandClass, Identity, Reason, Refusal};
+use crate::overload::{CommandClass, Identity};
 use crate::thread::ThreadCtx;
 
 /// The class of the command or subcommand with global index `idx`.
@@ -122,11 +122,10 @@ pub fn shed_from_frame(
     let (client, authed) = (&conn.client, conn.authed);
     let who = || Identity::of(client, authed);
     let shed = overload.shed_early(&mut conn.overload, who, class_of(idx))?;
-    let mark = out.len();
-    Refusal::write_line(Reason::QueueingDelay, shed, out);
+    overload.write_shed_line(&shed, out);
     let calls = &thread.stats.calls;
     calls.rejected(idx);
-    calls.error_reply(&out[mark..]);
+    calls.error_reply(b"-OVERLOAD");
     Some(frame.end)
 }
 

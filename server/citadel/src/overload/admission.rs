@@ -65,7 +65,7 @@ const IDLE_WAIT: Duration = Duration::from_micros(20);
 const LONG_TURN: Duration = Duration::from_micros(100);
 
 /// A request the core refuses: its delay and the target it is over.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shed {
     pub delay: Duration,
     pub target: Duration,
@@ -289,31 +289,44 @@ fn threshold(target: Duration, rank: Rank) -> Duration {
     target * (2 + rank.index() as u32) / 2
 }
 
-/// `queueing delay 12ms over target 5ms, retry later` (the text after
-/// `OVERLOAD core `).
-impl std::fmt::Display for Shed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "queueing delay {} over target {}, retry later",
-            Millis(self.delay),
-            Millis(self.target)
-        )
+impl Shed {
+    /// Appends `queueing delay 12ms over target 5ms, retry later` (the text
+    /// after `OVERLOAD core `) as bytes: no float formatting and no
+    /// `core::fmt`, which cost more than serving a GET (a shed must cost
+    /// far less than executing).
+    pub fn write_text(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"queueing delay ");
+        push_millis(self.delay, out);
+        out.extend_from_slice(b" over target ");
+        push_millis(self.target, out);
+        out.extend_from_slice(b", retry later");
     }
 }
 
-/// "12ms", or "0.4ms" below ten.
-struct Millis(Duration);
-
-impl std::fmt::Display for Millis {
+impl std::fmt::Display for Shed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ms = self.0.as_secs_f64() * 1000.0;
-        if ms >= 10.0 {
-            write!(f, "{}ms", ms.round() as u64)
-        } else {
-            write!(f, "{ms:.1}ms")
-        }
+        let mut text = Vec::with_capacity(64);
+        self.write_text(&mut text);
+        f.write_str(&String::from_utf8_lossy(&text))
     }
+}
+
+/// "12ms" (rounded), or "0.4ms" below ten (rounded to a tenth).
+fn push_millis(d: Duration, out: &mut Vec<u8>) {
+    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    let mut digits = [0u8; 21];
+    if us >= 10_000 {
+        out.extend_from_slice(citadel_resp::num::fmt_u64(
+            &mut digits,
+            us / 1000 + u64::from(us % 1000 >= 500),
+        ));
+    } else {
+        let tenths = (us + 50) / 100;
+        out.extend_from_slice(citadel_resp::num::fmt_u64(&mut digits, tenths / 10));
+        out.push(b'.');
+        out.push(b'0' + (tenths % 10) as u8);
+    }
+    out.extend_from_slice(b"ms");
 }
 
 /// This thread's voluntary context switches (times it slept); None if
@@ -332,6 +345,30 @@ mod tests {
     use super::super::rank::CommandClass;
     use super::*;
     use citadel_settings::overload::ClientPriority;
+
+    #[test]
+    fn a_shed_reads_in_whole_milliseconds_or_tenths_below_ten() {
+        let text = |delay_us: u64, target_us: u64| {
+            let shed = Shed {
+                delay: Duration::from_micros(delay_us),
+                target: Duration::from_micros(target_us),
+            };
+            assert_eq!(shed.to_string().into_bytes(), {
+                let mut bytes = Vec::new();
+                shed.write_text(&mut bytes);
+                bytes
+            });
+            shed.to_string()
+        };
+        assert_eq!(
+            text(12_400, 5_000),
+            "queueing delay 12ms over target 5.0ms, retry later"
+        );
+        assert_eq!(text(12_500, 1_000).split(' ').nth(2), Some("13ms"));
+        assert_eq!(text(449, 250).split(' ').nth(2), Some("0.4ms"));
+        assert_eq!(text(9_960, 250).split(' ').nth(2), Some("10.0ms"));
+        assert_eq!(text(0, 250).split(' ').nth(5), Some("0.3ms,"));
+    }
 
     #[test]
     fn a_standing_delay_sheds_low_ranks_first() {

@@ -41,12 +41,14 @@ impl Refusal {
         }
     }
 
-    /// Appends the RESP error line of a refusal to `out` without building
-    /// its text apart (the cheap path of a shed: `command::admission`).
-    pub fn write_line(reason: Reason, what: impl std::fmt::Display, out: &mut Vec<u8>) {
-        use std::io::Write;
-        // Writing into a Vec cannot fail.
-        let _ = write!(out, "-{}\r\n", RefusalText { reason, what });
+    /// Appends the RESP error line of a core's shed to `out` without
+    /// building its text apart (the cheap path: `command::admission`).
+    pub fn write_shed_line(shed: &Shed, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"-OVERLOAD ");
+        out.extend_from_slice(Reason::QueueingDelay.layer().as_str().as_bytes());
+        out.push(b' ');
+        shed.write_text(out);
+        out.extend_from_slice(b"\r\n");
     }
 }
 
@@ -115,6 +117,10 @@ pub struct ThreadOverload {
     core: usize,
     rules: Arc<Rules>,
     pub admission: Admission,
+    /// The last shed's error line and the shed it reads: a core sheds many
+    /// requests at one delay (it changes once per clock reading), and each
+    /// then costs one copy (`write_shed_line`).
+    shed_line: (Option<Shed>, Vec<u8>),
 }
 
 impl ThreadOverload {
@@ -124,7 +130,20 @@ impl ThreadOverload {
             admission: Admission::new(shared.target()),
             shared,
             core,
+            shed_line: (None, Vec::new()),
         }
+    }
+
+    /// Appends the RESP error line of `shed` (from `shed_early`) to `out`:
+    /// `-OVERLOAD core queueing delay ...`, rendered once per distinct shed.
+    pub fn write_shed_line(&mut self, shed: &Shed, out: &mut Vec<u8>) {
+        let (last, line) = &mut self.shed_line;
+        if last.as_ref() != Some(shed) {
+            line.clear();
+            Refusal::write_shed_line(shed, line);
+            *last = Some(*shed);
+        }
+        out.extend_from_slice(line);
     }
 
     pub fn stats(&self) -> &OverloadStats {
