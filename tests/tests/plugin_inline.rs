@@ -5,12 +5,14 @@
 //! and big payloads, KEY, pipelined), a handler panic is an error reply to
 //! that call only, PLUGIN RELOAD swaps the module, a handler stuck past
 //! the stop timeout is left detached (and its slot serves again once it
-//! returns), and a module built for another ABI or without the entry
+//! returns), a reload overlaps (the new module serves a spare slot while
+//! the old thread drains: no failed call under load), and a module built for another ABI or without the entry
 //! symbols is refused at start-up.
 
 use std::path::{Path, PathBuf};
 
 use citadel_tests::clients::plugin_info;
+use citadel_tests::plugin_rig::{self, info, wait_until, Load};
 use citadel_tests::redis::{self, Connection};
 use citadel_tests::{echo_plugin_bin, free_port, run_to_exit, Server};
 
@@ -151,7 +153,13 @@ fn info_shows_the_placement_and_reload_swaps_the_module() {
             Ok(redis::Value::BulkString(want.into_bytes()))
         );
     }
-    assert_eq!(plugin_info(&rig.server, "iecho", "state"), "running");
+    // The old thread stops once its calls are answered; its slot is the
+    // spare again (not shown).
+    citadel_tests::clients::wait_until(
+        "the old thread",
+        std::time::Duration::from_secs(10),
+        || plugin_info(&rig.server, "iecho", "state") == "running",
+    );
 }
 
 #[test]
@@ -166,9 +174,9 @@ fn a_stuck_inline_handler_is_detached_at_its_stop_timeout() {
     std::fs::write(&path, conf).unwrap();
     let server = Server::start(&["--config", path.to_str().unwrap()]);
     let mut con = server.client();
-    // A handler busy for 2 s: a thread cannot be killed.
+    // A handler busy for 3 s: a thread cannot be killed.
     let mut sleeper_con = server.client();
-    let sleeper = std::thread::spawn(move || call(&mut sleeper_con, "iecho", b"SLEEP 2000", None));
+    let sleeper = std::thread::spawn(move || call(&mut sleeper_con, "iecho", b"SLEEP 3000", None));
     let wait = |what: &str, ok: &mut dyn FnMut() -> bool| {
         citadel_tests::clients::wait_until(what, std::time::Duration::from_secs(20), ok)
     };
@@ -181,25 +189,85 @@ fn a_stuck_inline_handler_is_detached_at_its_stop_timeout() {
         .query(&mut con)
         .unwrap();
     assert_eq!(ok, "OK");
+    // Overlapped: the new module serves the spare slot while the old
+    // thread is still in its handler.
+    wait("the new module", &mut || {
+        plugin_info(&server, "iecho", "reloads") == "1"
+    });
+    assert_eq!(
+        call(&mut con, "iecho", b"during", None),
+        Ok(redis::Value::BulkString(b"DURING".to_vec()))
+    );
+    assert!(!sleeper.is_finished(), "answered beside the stuck handler");
     // Its stop timeout passes: it is left running, detached, and said so.
     wait("the instance detached", &mut || {
         plugin_info(&server, "iecho", "detached") == "1"
     });
-    assert_eq!(plugin_info(&server, "iecho", "state"), "detached");
+    wait("the state shown", &mut || {
+        plugin_info(&server, "iecho", "state") == "detached,running"
+    });
     assert!(server.log().contains("left running detached"));
-    // The handler still answers its call; the thread then returns and the
-    // new module serves the slot.
+    // The handler still answers its call; the thread then returns and its
+    // slot is the spare again.
     assert_eq!(
         sleeper.join().unwrap(),
-        Ok(redis::Value::BulkString(b"SLEPT 2000".to_vec()))
+        Ok(redis::Value::BulkString(b"SLEPT 3000".to_vec()))
     );
-    wait("the slot serving again", &mut || {
+    wait("the detached thread returned", &mut || {
         plugin_info(&server, "iecho", "state") == "running"
     });
     assert_eq!(
         call(&mut con, "iecho", b"after", None),
         Ok(redis::Value::BulkString(b"AFTER".to_vec()))
     );
+}
+
+#[test]
+fn overlapped_inline_reload_under_load_has_zero_errors() {
+    let conf = format!(
+        "[[plugin]]\nname = \"iecho\"\nplacement = \"inline\"\nexec = \"{}\"\n\
+         cores = \"none\"\ninstances = 2\n",
+        echo_module().display()
+    );
+    let rig = plugin_rig::Rig::start(&conf);
+    let mut con = rig.server.client();
+    let load = Load::start_on(&rig, "iecho", 8);
+    for round in 1..=3u64 {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let before = plugin_info(&rig.server, "iecho", "pid");
+        if round == 3 {
+            rig.server.signal("HUP");
+        } else {
+            let ok: String = redis::cmd("PLUGIN")
+                .arg("RELOAD")
+                .arg("iecho")
+                .query(&mut con)
+                .unwrap();
+            assert_eq!(ok, "OK");
+        }
+        // Both instances replaced, one at a time, by new threads.
+        wait_until("the upgrade", std::time::Duration::from_secs(20), || {
+            let f = info(&mut con, "iecho");
+            let tids: Vec<&str> = f["pid"].split(',').collect();
+            f["reloads"] == (2 * round).to_string()
+                && f["state"] == "running,running"
+                && tids
+                    .iter()
+                    .all(|t| *t != "0" && !before.split(',').any(|b| b == *t))
+        });
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let total = load.finish();
+    assert!(total > 100, "only {total} calls");
+    let f = info(&mut con, "iecho");
+    assert_eq!(
+        (f["errors"].as_str(), f["timeouts"].as_str()),
+        ("0", "0"),
+        "{f:?}"
+    );
+    assert_eq!(f["restarts"], "0", "{f:?}");
+    assert_eq!(f["detached"], "0", "{f:?}");
+    assert_eq!(f["instances"], "2", "{f:?}");
 }
 
 /// A copy of the echo module with `from` replaced by `to` (same length).

@@ -155,7 +155,9 @@ crate::settings_table! {
     STOP_TIMEOUT_MS: u64 = {
         name: "stop-timeout-ms",
         default: "5000",
-        help: "on reload or shutdown: SIGTERM, then SIGKILL after this",
+        help: "on reload or shutdown: SIGTERM, then SIGKILL after this; an inline \
+               plugin's thread not returned by then (a stuck handler) is left running \
+               detached, taking no calls",
         check: positive,
     }
 }

@@ -204,7 +204,7 @@ fn versions(
 
 /// The plugins as the supervisor runs them: a single-version plugin that
 /// is no pipeline stage gets one slot more than it ever runs, so an
-/// upgrade can start the new process beside the old one (a stage's rings
+/// upgrade can start the new process (or inline module) beside the old one (a stage's rings
 /// are wired to its neighbours per instance; a gray release has its
 /// versions side by side already).
 pub fn with_spare_slots(plugins: &[PluginConfig], stages: &[usize]) -> Vec<PluginConfig> {
@@ -213,8 +213,9 @@ pub fn with_spare_slots(plugins: &[PluginConfig], stages: &[usize]) -> Vec<Plugi
         .enumerate()
         .map(|(p, c)| {
             let mut c = c.clone();
-            // Inline modules reload in place (a thread, no process start).
-            if c.versions.len() == 1 && !stages.contains(&p) && c.placement == Placement::Process {
+            // Inline too: the new module's thread serves its own rings
+            // while the old one drains (inline/upgrade.rs).
+            if c.versions.len() == 1 && !stages.contains(&p) {
                 c.spare_slot = true;
                 c.per_version = c.running.max + 1;
                 c.instances = c.per_version;

@@ -5,7 +5,8 @@
 //! (pidfd) and restarts it with exponential backoff after a crash, replaces
 //! it on `PLUGIN RELOAD` or SIGHUP (overlapped upgrade: the new process
 //! starts in a spare slot and takes new calls once attached while the old
-//! one finishes what it holds, see `upgrade.rs`), grows and shrinks elastic
+//! one finishes what it holds, see `upgrade.rs`; an inline module's new
+//! thread likewise, `inline/upgrade.rs`), grows and shrinks elastic
 //! plugins (`elastic.rs`), and drains every plugin at shutdown. The rings
 //! outlive the processes, so nothing in them is lost.
 //!
@@ -134,6 +135,11 @@ impl Supervisor {
                 }
                 if s.config.placement == Placement::Inline {
                     let mut inst = InlineInstance::new(s.clone(), p, i, &pairs, &outputs);
+                    if !s.config.starts_running(i) {
+                        inst.park_spare();
+                        inline.push(inst);
+                        continue;
+                    }
                     let module = inst.load().map_err(|source| SupervisorError::Inline {
                         plugin: s.config.name.clone(),
                         source,

@@ -13,7 +13,7 @@ use citadel_proto::{EventFd, SpinPolicy, Wakeup};
 use super::elastic;
 use super::gray;
 use super::hub::Control;
-use super::inline::{self, InlineInstance};
+use super::inline::{self, InlineInstance, InlineUpgrades};
 use super::pool::{self, SpareCores};
 use super::process::{Instance, Intent, Phase};
 use super::scale_rule::SAMPLE_EVERY;
@@ -36,6 +36,7 @@ pub fn run(
     let mut shutting_down = false;
     let mut scalers = elastic::scalers(&instances, Instant::now());
     let mut upgrades = Upgrades::default();
+    let mut inline_upgrades = InlineUpgrades::default();
     let mut next_check = Instant::now() + gray::CHECK_EVERY;
     let plugins = every_plugin(&instances, &inline);
     let rules = gray::has_rules(&plugins);
@@ -45,13 +46,7 @@ pub fn run(
             match c {
                 Control::Reload(which) if !shutting_down => {
                     reload(&mut instances, &mut upgrades, which, now);
-                    for inst in inline
-                        .iter_mut()
-                        .filter(|i| which.is_none_or(|w| i.plugin == w))
-                    {
-                        tracing::info!(plugin = %inst.name(), instance = inst.index, "reloading inline plugin");
-                        inst.reload();
-                    }
+                    reload_inline(&mut inline, &mut inline_upgrades, which);
                 }
                 Control::Reload(_) | Control::Weights => {}
                 Control::Shutdown => {
@@ -76,6 +71,10 @@ pub fn run(
             for p in plugins_of(&instances) {
                 let slots = &mut instances[slots_of(&plugins, p)];
                 upgrades.advance(slots, &mut spare, now);
+            }
+            let plugins = inline_plugins(&inline);
+            for p in dedup(&plugins) {
+                inline_upgrades.advance(&mut inline[slots_of(&plugins, p)], now);
             }
             moving = pool::advance(&mut instances, &mut spare, now);
             for scaler in &mut scalers {
@@ -104,7 +103,7 @@ pub fn run(
         if !scalers.is_empty() && !stop_restarts {
             timer = Some(timer.map_or(now + SAMPLE_EVERY, |t| t.min(now + SAMPLE_EVERY)));
         }
-        if draining || moving || upgrades.is_busy() {
+        if draining || moving || upgrades.is_busy() || inline_upgrades.is_busy() {
             timer = Some(now + POLL_WAIT);
         }
         wait(&instances, &doorbell, now, timer);
@@ -132,6 +131,30 @@ fn reload(instances: &mut [Instance], upgrades: &mut Upgrades, which: Option<usi
     }
 }
 
+/// Reload of inline plugin `which` (None: all): overlapped where the
+/// plugin has a spare slot, else each thread replaced in place.
+fn reload_inline(
+    inline: &mut [InlineInstance],
+    upgrades: &mut InlineUpgrades,
+    which: Option<usize>,
+) {
+    let plugins = inline_plugins(inline);
+    for p in dedup(&plugins) {
+        if which.is_some_and(|w| w != p) {
+            continue;
+        }
+        let slots = &mut inline[slots_of(&plugins, p)];
+        if slots[0].shared.config.spare_slot {
+            upgrades.request(slots);
+            continue;
+        }
+        for inst in slots.iter_mut() {
+            tracing::info!(plugin = %inst.name(), instance = inst.index, "reloading inline plugin");
+            inst.reload();
+        }
+    }
+}
+
 /// Every plugin once, process and inline (its first instance's state).
 fn every_plugin(instances: &[Instance], inline: &[InlineInstance]) -> Vec<Arc<PluginShared>> {
     let process = instances.iter().filter(|i| i.index == 0).map(|i| &i.shared);
@@ -144,9 +167,19 @@ fn instances_plugins(instances: &[Instance]) -> Vec<usize> {
     instances.iter().map(|i| i.plugin).collect()
 }
 
+/// Each inline instance's plugin, in order.
+fn inline_plugins(inline: &[InlineInstance]) -> Vec<usize> {
+    inline.iter().map(|i| i.plugin).collect()
+}
+
 /// The plugins, each once.
 fn plugins_of(instances: &[Instance]) -> Vec<usize> {
-    let mut out: Vec<usize> = instances.iter().map(|i| i.plugin).collect();
+    dedup(&instances_plugins(instances))
+}
+
+/// `plugins` (kept together, in order), each once.
+fn dedup(plugins: &[usize]) -> Vec<usize> {
+    let mut out = plugins.to_vec();
     out.dedup();
     out
 }

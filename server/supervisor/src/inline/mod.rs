@@ -20,14 +20,18 @@
 //! holds) serves again only once that thread has returned.
 //!
 //! Reload (PLUGIN RELOAD, SIGHUP) loads and checks the new module first; a
-//! module that fails keeps the old one serving. Then the old serve call is
-//! stopped (it finishes and commits what it holds) and the new one starts
-//! on the same rings, where calls sent meanwhile wait. A version at weight
+//! module that fails keeps the old one serving. A single-version plugin
+//! that is no pipeline stage has a spare slot: the new module starts there
+//! and takes the new calls while the old thread drains (`upgrade`).
+//! Elsewhere the old serve call is stopped (it finishes and commits what
+//! it holds) and the new one starts on the same rings, where calls sent
+//! meanwhile wait. A version at weight
 //! 0 is drained (no new calls, then none in flight) and its threads
 //! stopped, and started again when it has weight (`reconcile`).
 
 mod module;
 mod serving;
+mod upgrade;
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::Release};
 use std::sync::Arc;
@@ -39,6 +43,7 @@ use citadel_proto::inline_abi::{ARGS_SEPARATOR, ENV_ARGS};
 use citadel_proto::EventFd;
 
 pub use module::{Module, ModuleError};
+pub use upgrade::InlineUpgrades;
 
 use super::shared::{InstanceState, InstanceStatus, PluginShared};
 use serving::Serving;
@@ -92,6 +97,9 @@ pub struct InlineInstance {
     /// To start once the detached thread returns (a reload found the old
     /// module stuck).
     relaunch: bool,
+    /// Draining for an overlapped upgrade (`upgrade`): not to be given
+    /// calls again.
+    retiring: bool,
 }
 
 impl InlineInstance {
@@ -115,7 +123,27 @@ impl InlineInstance {
             detached: None,
             parked: false,
             relaunch: false,
+            retiring: false,
         }
+    }
+
+    /// Leaves this slot free: the spare of an overlapped upgrade.
+    pub fn park_spare(&mut self) {
+        self.status().set_state(InstanceState::Stopped);
+    }
+
+    /// It serves calls and is not on its way out.
+    fn is_live(&self) -> bool {
+        self.running.is_some() && !self.retiring && self.status().is_active()
+    }
+
+    /// No thread holds its rings and it takes no calls.
+    fn is_free(&self) -> bool {
+        self.running.is_none()
+            && self.stopping.is_none()
+            && self.detached.is_none()
+            && !self.retiring
+            && !self.status().is_active()
     }
 
     pub fn name(&self) -> &str {
@@ -155,8 +183,9 @@ impl InlineInstance {
     /// Calls sent meanwhile wait in the rings (for a reload's new module).
     pub fn request_stop(&mut self, now: Instant) {
         if let Some(serve) = self.running.take() {
-            serve.stop.request();
+            // Before the request: the thread sets "stopped" as it returns.
             self.status().set_state(InstanceState::Stopping);
+            serve.stop.request();
             self.stopping = Some((serve, now + self.shared.config.stop_timeout));
         }
     }
@@ -180,6 +209,7 @@ impl InlineInstance {
             if serve.thread.join().is_err() {
                 tracing::error!(plugin = %self.name(), instance = self.index, "inline plugin thread panicked");
             }
+            self.status().set_state(InstanceState::Stopped);
             return true;
         }
         if now < *give_up {
@@ -265,6 +295,10 @@ impl InlineInstance {
     /// its detached thread returned, after a reload) it starts. Returns
     /// true while it is on its way out.
     fn reconcile(&mut self, now: Instant) -> bool {
+        if self.retiring {
+            // The upgrade moves it on.
+            return false;
+        }
         if !self.stop_settled(now) {
             return true;
         }
