@@ -1,5 +1,7 @@
 //! The packed encoding: a count, then length-prefixed elements.
 
+use std::ops::Range;
+
 /// The encoding byte of the packed form.
 pub const ENCODING_PACKED: u8 = 0;
 
@@ -194,6 +196,70 @@ impl PackedWriter {
     }
 }
 
+/// Adds `elements` (in that order) before the old elements (`front`) or
+/// after them, in the packed value's own buffer: the old elements are
+/// moved, never decoded or copied to a new allocation, and the header is
+/// rewritten (a push onto a list page: no allocation when the buffer has
+/// room).
+pub fn push_in_place<'e, I>(value: &mut Vec<u8>, front: bool, elements: I) -> Result<(), Corrupt>
+where
+    I: Iterator<Item = &'e [u8]> + Clone,
+{
+    let old = Packed::parse(value)?;
+    let (count, body_len) = (old.len() as u64, old.body_len());
+    let body_from = value.len() - body_len;
+    let (added, added_bytes) = elements.clone().fold((0u64, 0usize), |(n, bytes), e| {
+        (n + 1, bytes + PackedWriter::element_cost(e.len()))
+    });
+    let mut header = [0u8; HEADER_ROOM];
+    header[0] = ENCODING_PACKED;
+    let header_len = 1 + write_varint(&mut header[1..], count + added);
+    let new_len = header_len + body_len + added_bytes;
+    let (body_to, mut at) = match front {
+        true => (header_len + added_bytes, header_len),
+        false => (header_len, header_len + body_len),
+    };
+    // Grown before the move, cut after it: the old body stays in bounds.
+    if new_len > value.len() {
+        value.resize(new_len, 0);
+    }
+    value.copy_within(body_from..body_from + body_len, body_to);
+    value.truncate(new_len);
+    value[..header_len].copy_from_slice(&header[..header_len]);
+    for element in elements {
+        at += write_varint(&mut value[at..], element.len() as u64);
+        value[at..at + element.len()].copy_from_slice(element);
+        at += element.len();
+    }
+    Ok(())
+}
+
+/// Keeps only the `count` elements at body bytes `keep` (a run of whole
+/// elements, [`Packed::offset_of`]) of the packed value, in its own
+/// buffer: a pop off a list page moves the kept elements, never decodes
+/// or reallocates them.
+pub fn keep_in_place(value: &mut Vec<u8>, keep: Range<usize>, count: u64) -> Result<(), Corrupt> {
+    let body_len = Packed::parse(value)?.body_len();
+    if keep.start > keep.end || keep.end > body_len {
+        return Err(Corrupt);
+    }
+    let body_from = value.len() - body_len;
+    let kept = body_from + keep.start..body_from + keep.end;
+    let mut header = [0u8; HEADER_ROOM];
+    header[0] = ENCODING_PACKED;
+    let header_len = 1 + write_varint(&mut header[1..], count);
+    // (A smaller count never needs a longer header: the kept elements
+    // only move toward the front.)
+    if header_len > kept.start {
+        return Err(Corrupt);
+    }
+    let new_len = header_len + keep.len();
+    value.copy_within(kept, header_len);
+    value.truncate(new_len);
+    value[..header_len].copy_from_slice(&header[..header_len]);
+    Ok(())
+}
+
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -274,6 +340,51 @@ mod tests {
             Packed::parse(&[0, 2, 5, b'a']).unwrap().offset_of(1),
             Err(Corrupt)
         );
+    }
+
+    #[test]
+    fn pushes_in_place_match_a_rewrite() {
+        // Counts crossing a header size (127 -> 128 -> 16384) at both ends.
+        for (start, added) in [(0, 1), (3, 2), (126, 3), (16_383, 2), (200, 0)] {
+            let old: Vec<Vec<u8>> = (0..start).map(|i| vec![b'o'; i % 5]).collect();
+            let new: Vec<Vec<u8>> = (0..added).map(|i| vec![b'n'; 130 * (i % 2)]).collect();
+            for front in [true, false] {
+                let mut value = encode_all(old.iter());
+                push_in_place(&mut value, front, new.iter().map(Vec::as_slice)).unwrap();
+                let expected = match front {
+                    true => encode_all(new.iter().chain(&old)),
+                    false => encode_all(old.iter().chain(&new)),
+                };
+                assert_eq!(value, expected, "{start} + {added}, front {front}");
+            }
+        }
+        let mut foreign = vec![1, 0];
+        assert_eq!(
+            push_in_place(&mut foreign, true, [&b"x"[..]].into_iter()),
+            Err(Corrupt)
+        );
+    }
+
+    #[test]
+    fn keeps_in_place_match_a_rewrite() {
+        let all: Vec<Vec<u8>> = (0..200).map(|i| vec![b'k'; i % 7]).collect();
+        let bytes = encode_all(all.iter());
+        let packed = Packed::parse(&bytes).unwrap();
+        for (from, to) in [(0, 200), (0, 120), (73, 200), (5, 6), (100, 100)] {
+            let keep = packed.offset_of(from).unwrap()..packed.offset_of(to).unwrap();
+            let mut value = bytes.clone();
+            keep_in_place(&mut value, keep, (to - from) as u64).unwrap();
+            assert_eq!(value, encode_all(all[from..to].iter()), "{from}..{to}");
+        }
+        let mut value = bytes.clone();
+        let past = packed.body_len() + 1;
+        assert_eq!(keep_in_place(&mut value, 0..past, 1), Err(Corrupt));
+    }
+
+    fn encode_all<'e>(elements: impl Iterator<Item = &'e Vec<u8>>) -> Vec<u8> {
+        let mut w = PackedWriter::default();
+        elements.for_each(|e| w.push(e));
+        w.finish()
     }
 
     #[test]

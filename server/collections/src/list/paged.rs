@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use crate::packed::{Corrupt, Packed, PackedWriter};
+use crate::packed::{keep_in_place, push_in_place, Corrupt, Packed, PackedWriter};
 use crate::paged::{Built, RootHeader};
 
 /// Page number of a new list's first page: the middle of the range.
@@ -228,10 +228,15 @@ pub struct ListEdit {
 impl ListEdit {
     /// A packed list (`packed` the stored value; empty for a new list).
     pub fn packed(packed: &[u8]) -> Result<ListEdit, Corrupt> {
+        ListEdit::packed_owned(packed.to_vec())
+    }
+
+    /// [`ListEdit::packed`] of a copy the caller made (edited in place).
+    pub fn packed_owned(packed: Vec<u8>) -> Result<ListEdit, Corrupt> {
         let (count, bytes) = if packed.is_empty() {
             (0, PackedWriter::default().finish())
         } else {
-            (Packed::parse(packed)?.len(), packed.to_vec())
+            (Packed::parse(&packed)?.len(), packed)
         };
         Ok(ListEdit {
             root: ListRoot {
@@ -333,21 +338,15 @@ impl ListEdit {
             }
             let n = (room.min(left.len() as u64)) as usize;
             let (now, rest) = left.split_at(n);
-            // The old elements are copied encoded, never decoded.
-            let old = self.page(page)?;
-            let mut w = PackedWriter::with_capacity(old.body_len() + now.len() * 16);
+            // The old elements are moved in the page's own buffer, never
+            // decoded.
+            let bytes = self.pages.get_mut(&page).ok_or(Corrupt)?;
             match end {
-                End::Head => {
-                    now.iter().rev().for_each(|e| w.push(e));
-                    w.push_encoded(old.body(), old.len() as u64);
-                }
-                End::Tail => {
-                    w.push_encoded(old.body(), old.len() as u64);
-                    now.iter().for_each(|e| w.push(e));
-                }
+                End::Head => push_in_place(bytes, true, now.iter().rev().copied())?,
+                End::Tail => push_in_place(bytes, false, now.iter().copied())?,
             }
-            let bytes = w.finish();
-            self.write_page(page, Some(bytes));
+            self.touched.push(page);
+            self.dirty = true;
             self.root.len += n as u64;
             if page == self.root.header.pages.start {
                 self.root.head_len += n as u32;
@@ -388,15 +387,16 @@ impl ListEdit {
             let old = self.page(page)?;
             let n = (want as usize).min(old.len());
             // Only the popped elements are decoded: the split is found
-            // from the length prefixes, the kept ones are copied encoded.
+            // from the length prefixes, the kept ones are moved encoded in
+            // the page's own buffer.
             let split = match end {
                 End::Head => n,
                 End::Tail => old.len() - n,
             };
             let cut = old.offset_of(split)?;
-            let (taken_body, kept_body) = match end {
-                End::Head => (&old.body()[..cut], &old.body()[cut..]),
-                End::Tail => (&old.body()[cut..], &old.body()[..cut]),
+            let taken_body = match end {
+                End::Head => &old.body()[..cut],
+                End::Tail => &old.body()[cut..],
             };
             let start = popped.len();
             let mut taken = Packed::from_body(taken_body, n).iter();
@@ -404,11 +404,11 @@ impl ListEdit {
             if end == End::Tail {
                 popped[start..].reverse();
             }
-            let kept = (n < old.len()).then(|| {
-                let mut w = PackedWriter::with_capacity(kept_body.len());
-                w.push_encoded(kept_body, (old.len() - n) as u64);
-                w.finish()
-            });
+            let (held, body_len) = (old.len(), old.body_len());
+            let keep = match end {
+                End::Head => cut..body_len,
+                End::Tail => 0..cut,
+            };
             self.root.len -= n as u64;
             if page == pages.start {
                 self.root.head_len -= n as u32;
@@ -416,6 +416,14 @@ impl ListEdit {
             if n == 0 {
                 return Err(Corrupt);
             }
+            let kept = match n < held {
+                true => {
+                    let mut bytes = self.pages.remove(&page).ok_or(Corrupt)?;
+                    keep_in_place(&mut bytes, keep, (held - n) as u64)?;
+                    Some(bytes)
+                }
+                false => None,
+            };
             self.replace_end_page(end, page, kept);
         }
         Ok(popped)

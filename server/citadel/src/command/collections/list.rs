@@ -78,18 +78,12 @@ impl Lists<'_, '_> {
                 let mut pages = BTreeMap::new();
                 for (page, at) in self.plan.pages_of(i) {
                     if let Some(item) = &self.items[at] {
-                        let mut bytes = Vec::new();
-                        item.write_value_to(&mut bytes);
-                        pages.insert(page, bytes);
+                        pages.insert(page, editable_copy(item));
                     }
                 }
                 ListEdit::paged(ListRoot::parse(root)?, pages)
             }
-            None => {
-                let mut bytes = Vec::new();
-                item.write_value_to(&mut bytes);
-                ListEdit::packed(&bytes)?
-            }
+            None => ListEdit::packed_owned(editable_copy(item))?,
         };
         Ok(Some(Opened { edit, existing }))
     }
@@ -158,6 +152,18 @@ impl Lists<'_, '_> {
         }
         Ok(Vec::new())
     }
+}
+
+/// Room a copied page keeps past its value: a push of a few short
+/// elements is then written into the copy (`ListEdit::push`) without a
+/// second allocation.
+const PUSH_ROOM: usize = 64;
+
+/// A copy of `item`'s value to edit.
+fn editable_copy(item: &ItemRef<'_>) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(item.value_len() + PUSH_ROOM);
+    item.write_value_to(&mut bytes);
+    bytes
 }
 
 fn put(

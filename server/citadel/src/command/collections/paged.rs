@@ -64,8 +64,8 @@ impl PagePlan {
             ..
         } = &mut plan;
         bufs.extend(roots.drain(..).flatten());
-        bufs.extend(keys.drain(..));
-        bufs.extend(fresh_keys.drain(..));
+        bufs.append(keys);
+        bufs.append(fresh_keys);
         roots.resize(users, None);
         pages.clear();
         fresh.clear();
