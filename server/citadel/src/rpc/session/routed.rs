@@ -5,9 +5,11 @@
 use citadel_proto::rpc::{decode_request_with, Body, Op, Request};
 
 use super::{Frame, Merge, RpcSession};
+use crate::forward::PartResult;
 use crate::rpc::batch_forward::{self, BatchPlan};
+use crate::rpc::handoff::{self, RpcHandoff};
 use crate::rpc::route::{self, Routed};
-use crate::rpc::{forward, handoff, split, RpcError};
+use crate::rpc::{forward, split, RpcError};
 use crate::thread::ThreadCtx;
 
 impl RpcSession {
@@ -33,16 +35,18 @@ impl RpcSession {
                 return None;
             }
         }
-        match route::route(&self.state, thread, op) {
+        match route::route(thread, op) {
             Ok(Routed::Local) => {
                 self.monitor(thread, op);
-                if let Some((key, wait)) = handoff::start(&self.state, thread, op) {
+                let frame = (header, body);
+                if let Some((key, wait)) = handoff::start(&self.state, thread, frame, op) {
                     self.wait_for(thread, key, req.id, op.method());
                     if let Some(call) = self.in_flight.get_mut(&key) {
                         call.merge = Merge::Handoff(wait);
                     }
                     return None;
                 }
+                route::note_write(&self.state, thread, op);
                 self.run_here(thread, req, out)
             }
             Ok(Routed::Elsewhere { resp, refusal }) => {
@@ -101,6 +105,25 @@ impl RpcSession {
             self.writer.push_outcome(body);
         }
         Ok(self.writer.batch())
+    }
+
+    /// A request that waited for previous owners: their values restored,
+    /// it runs here as it came (decoded again from its kept frame); None
+    /// when its reply frame is already in `out` (or it waits).
+    pub(super) fn handoff_finished(
+        &mut self,
+        thread: &mut ThreadCtx,
+        wait: RpcHandoff,
+        results: Vec<PartResult>,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<Body, RpcError>> {
+        handoff::settle(&self.state, thread, &wait, results);
+        let req = match decode_request_with(&wait.header, &wait.body, &self.limits) {
+            Ok(req) => req,
+            Err(e) => return Some(Err(e.into())),
+        };
+        route::note_write(&self.state, thread, &req.op);
+        self.run_here(thread, &req, out)
     }
 
     fn monitor(&self, thread: &ThreadCtx, op: &Op<'_>) {
