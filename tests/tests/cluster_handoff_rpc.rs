@@ -2,7 +2,8 @@
 //! node joins, every RPC operation that reads a moved key (EXISTS, TTL,
 //! INCR, EXPIRE, SET NX, and each such operation of a batch) on the
 //! newcomer first reads it from the slot's previous owner, as the RESP
-//! commands do; a plain SET overwrites without asking.
+//! commands do; a plain SET overwrites without asking. In proxy mode the
+//! newcomer's own piece of a split EXISTS or MGET hands off too.
 
 use std::time::Duration;
 
@@ -105,4 +106,30 @@ fn rpc_exists_ttl_incr_expire_set_nx_and_batches_hand_off() {
     // exists, incr, ttl 2, expire, set nx; batch: get, incr, exists, ttl.
     assert_eq!(handoff_counter(&cluster.nodes[3], "hits"), 10);
     assert_eq!(handoff_counter(&cluster.nodes[3], "errors"), 0);
+}
+
+#[test]
+fn the_newcomers_own_piece_of_an_rpc_split_hands_off_in_proxy_mode() {
+    let proxy = ["--cluster-proxy", "yes"];
+    let mut cluster = Cluster::start_with(3, &proxy);
+    let client = ClusterClient::new(cluster.urls()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let keys: Vec<String> = (0..200).map(|i| format!("k:{i}")).collect();
+    for k in &keys {
+        let _: () = con.set(k, format!("v-{k}")).unwrap();
+    }
+    cluster.join_one_with(&proxy);
+    // EXISTS and MGET over keys of every node, on the newcomer: split, its
+    // own piece (the moved keys) read from their previous owners first.
+    let rpc = Client::connect(format!("127.0.0.1:{}", cluster.nodes[3].rpc_port)).unwrap();
+    assert_eq!(rpc.exists(&keys[..100]).unwrap(), 100);
+    let values = rpc.mget(&keys).unwrap();
+    for (k, v) in keys.iter().zip(&values) {
+        assert_eq!(v.as_deref(), Some(format!("v-{k}").as_bytes()), "{k}");
+    }
+    let moved: u64 = redis::cmd("DBSIZE")
+        .query(&mut cluster.nodes[3].client())
+        .unwrap();
+    assert!(moved > 20, "{moved} keys moved");
+    assert_eq!(handoff_counter(&cluster.nodes[3], "hits"), moved);
 }

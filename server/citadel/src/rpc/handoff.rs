@@ -8,8 +8,10 @@
 //! The request waits on `WaitKey::Forward` (the forwarder's `CLUSTER
 //! HANDOFF` parts) with its frame kept; when they come back each value is
 //! restored here with its remaining TTL unless the key exists or was
-//! written here meanwhile, and the request, decoded again, runs here
-//! unchanged (`RpcSession::handoff_finished`), without a second hand-off.
+//! written here meanwhile, and the request, decoded again, is routed and
+//! runs unchanged (`RpcSession::handoff_finished`), without a second
+//! hand-off. A proxy-split EXISTS or MGET asks for its local piece's keys
+//! (`source_of` skips other nodes' slots) before it splits.
 
 use citadel_proto::rpc::{Condition, FrameHeader, Op};
 

@@ -120,6 +120,8 @@ pub struct RpcSession {
     target: Option<Target>,
     /// Its priority and quota group under the overload rules.
     overload: crate::overload::ClientClass,
+    /// The request routed next runs after its warm hand-off (no second).
+    handed_off: bool,
 }
 
 impl RpcSession {
@@ -144,6 +146,7 @@ impl RpcSession {
             unparked: Vec::new(),
             target: None,
             overload: Default::default(),
+            handed_off: false,
         }
     }
 

@@ -24,6 +24,7 @@ impl RpcSession {
         out: &mut Vec<u8>,
     ) -> Option<Result<Body, RpcError>> {
         let op = &req.op;
+        let handed_off = std::mem::take(&mut self.handed_off);
         if let Op::Batch(batch) = op {
             let started = batch_forward::start(&self.state, thread, header, body, batch);
             if let Some((key, plan)) = started {
@@ -37,14 +38,11 @@ impl RpcSession {
         }
         match route::route(thread, op) {
             Ok(Routed::Local) => {
-                self.monitor(thread, op);
-                let frame = (header, body);
-                if let Some((key, wait)) = handoff::start(&self.state, thread, frame, op) {
-                    self.wait_for(thread, key, req.id, op.method());
-                    if let Some(call) = self.in_flight.get_mut(&key) {
-                        call.merge = Merge::Handoff(wait);
+                if !handed_off {
+                    self.monitor(thread, op);
+                    if self.hand_off(thread, req, (header, body)) {
+                        return None;
                     }
-                    return None;
                 }
                 route::note_write(&self.state, thread, op);
                 self.run_here(thread, req, out)
@@ -60,6 +58,11 @@ impl RpcSession {
                 }
             }
             Err(RpcError::CrossSlot) if split::splittable(&self.state, op) => {
+                // The local piece's moved keys first (only local slots
+                // are asked); the split runs after.
+                if !handed_off && self.hand_off(thread, req, (header, body)) {
+                    return None;
+                }
                 match split::start(&self.state, thread, &mut self.writer, op) {
                     Ok(split::Started::Now(body)) => {
                         self.monitor(thread, op);
@@ -107,9 +110,23 @@ impl RpcSession {
         Ok(self.writer.batch())
     }
 
+    /// Starts the warm hand-off of `req` (true: it waits, see
+    /// `rpc/handoff.rs`).
+    fn hand_off(&mut self, thread: &mut ThreadCtx, req: &Request<'_>, frame: Frame<'_>) -> bool {
+        let Some((key, wait)) = handoff::start(&self.state, thread, frame, &req.op) else {
+            return false;
+        };
+        self.wait_for(thread, key, req.id, req.op.method());
+        if let Some(call) = self.in_flight.get_mut(&key) {
+            call.merge = Merge::Handoff(wait);
+        }
+        true
+    }
+
     /// A request that waited for previous owners: their values restored,
-    /// it runs here as it came (decoded again from its kept frame); None
-    /// when its reply frame is already in `out` (or it waits).
+    /// it is routed and run as it came (decoded again from its kept
+    /// frame), without a second hand-off; None when its reply frame is
+    /// already in `out` (or it waits).
     pub(super) fn handoff_finished(
         &mut self,
         thread: &mut ThreadCtx,
@@ -122,8 +139,8 @@ impl RpcSession {
             Ok(req) => req,
             Err(e) => return Some(Err(e.into())),
         };
-        route::note_write(&self.state, thread, &req.op);
-        self.run_here(thread, &req, out)
+        self.handed_off = true;
+        self.route_and_run(thread, &req, (&wait.header, &wait.body), out)
     }
 
     fn monitor(&self, thread: &ThreadCtx, op: &Op<'_>) {
