@@ -310,7 +310,10 @@ impl Server {
             if let Ok(mut s) = TcpStream::connect((self.host.as_str(), self.port)) {
                 s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
                 let mut buf = [0u8; 64];
-                if s.write_all(b"PING\r\n").is_ok() && matches!(s.read(&mut buf), Ok(n) if n > 0) {
+                if s.write_all(b"PING\r\n").is_ok()
+                    && matches!(s.read(&mut buf), Ok(n) if n > 0)
+                    && self.answered_by_child()
+                {
                     return;
                 }
             }
@@ -321,6 +324,30 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Whether the server answering on our port is our child, not another
+    /// process's server that took the port between `free_port`'s probe
+    /// and our bind (test binaries of other worktrees run at once, with
+    /// the same key names and values): our child then exits on the failed
+    /// bind and `wait_ready` says so, instead of the test silently talking
+    /// to a stranger. Unknown (a password, a namespace): assumed ours.
+    fn answered_by_child(&self) -> bool {
+        let Some(child) = self.child.as_ref().map(Child::id) else {
+            return true;
+        };
+        if self.netns.is_some() {
+            return true;
+        }
+        let pid = redis::Client::open(self.url())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+            .and_then(|mut con| redis::cmd("INFO").arg("server").query::<String>(&mut con))
+            .ok()
+            .and_then(|info| {
+                let line = info.lines().find_map(|l| l.strip_prefix("process_id:"))?;
+                line.trim().parse::<u32>().ok()
+            });
+        pid.is_none_or(|pid| pid == child)
     }
 
     pub fn url(&self) -> String {

@@ -2,7 +2,8 @@
 //! three-node cluster, a command reading a key whose slot moved to it (a
 //! GET, a hash, list or sorted-set read, an INCR, GETEX, a transaction, a
 //! script) first reads it from the slot's previous owner; it is restored
-//! on the newcomer with its remaining TTL and the command runs on it; with
+//! on the newcomer with its remaining TTL and the command runs on it (in
+//! proxy mode, the newcomer's own piece of a split MGET too); with
 //! the hand-off off the moved keys miss; a dead previous owner makes a
 //! plain miss, not an error.
 
@@ -372,6 +373,27 @@ fn a_plain_client_in_proxy_mode_gets_moved_keys_handed_off_by_mget_and_get() {
     let moved: u64 = redis::cmd("DBSIZE")
         .query(&mut cluster.nodes[3].client())
         .unwrap();
+    assert!(moved > 20, "{moved} keys moved");
+    assert_eq!(handoff_counter(&cluster.nodes[3], "hits"), moved);
+}
+
+#[test]
+fn the_newcomers_own_piece_of_a_proxy_split_hands_off_too() {
+    let proxy = ["--cluster-proxy", "yes"];
+    let mut cluster = Cluster::start_with(3, &proxy);
+    let keys = write_keys(&cluster, 200);
+    cluster.join_one_with(&proxy);
+    // A plain connection to the newcomer: EXISTS and MGET over every key
+    // split; the piece run there (its moved keys) reads them from their
+    // previous owners first, the other pieces are forwarded.
+    let mut con = cluster.nodes[3].client();
+    let half: i64 = con.exists(&keys[..100]).unwrap();
+    assert_eq!(half, 100);
+    let values: Vec<Option<String>> = con.mget(&keys).unwrap();
+    for (k, v) in keys.iter().zip(&values) {
+        assert_eq!(v.as_deref(), Some(format!("v-{k}").as_str()), "{k}");
+    }
+    let moved: u64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert!(moved > 20, "{moved} keys moved");
     assert_eq!(handoff_counter(&cluster.nodes[3], "hits"), moved);
 }

@@ -219,3 +219,22 @@ fn shutdown_waits_for_a_stalled_reader_only_briefly() {
     server.restart(false);
     assert!(server.log().contains("clean=true"), "{}", server.log());
 }
+
+#[test]
+fn a_port_another_server_answers_on_fails_the_start_loudly() {
+    // Another process's server on the port (here our first one; in a run,
+    // another test binary's, which took the port between `free_port`'s
+    // probe and our bind): our child retries the busy port, then exits.
+    // The harness must say so, not take the stranger answering PING for
+    // its own server.
+    let first = Server::start(&[]);
+    let port = first.port;
+    let second = std::panic::catch_unwind(|| Server::start_on(port, &[]));
+    let message = match second {
+        Ok(_) => String::from("started: another server was taken for ours"),
+        Err(panic) => panic.downcast_ref::<String>().cloned().unwrap_or_default(),
+    };
+    assert!(message.contains("exited during startup"), "{message}");
+    let pong: String = redis::cmd("PING").query(&mut first.client()).unwrap();
+    assert_eq!(pong, "PONG");
+}

@@ -117,7 +117,7 @@ fn check_and_run(
                 refusal = None;
             }
         } else if let Some(e) = refusal.take() {
-            match proxy::take(state, thread, conn, idx, def, args, e) {
+            match proxy::take(state, thread, conn, (idx, def, args), e, handed_off) {
                 Taken::Parked => {
                     return Ran::Executed {
                         cmd: idx,
@@ -126,6 +126,8 @@ fn check_and_run(
                         failed: false,
                     }
                 }
+                // Nothing to record: it is when it runs again.
+                Taken::HandingOff => return Ran::Queued,
                 Taken::RunHere => {}
                 Taken::Refuse(e) => refusal = Some(e),
             }

@@ -32,6 +32,10 @@ pub enum Taken {
     Parked,
     /// Every key is served here after all (a split over local slots only).
     RunHere,
+    /// A split's local keys that just moved here are first read from their
+    /// previous owner (warm hand-off): the command, not consumed, runs (and
+    /// splits) again once they are (`conn.pending` is set).
+    HandingOff,
     /// Not for proxying: the refusal stands (or this one replaces it).
     Refuse(CmdError),
 }
@@ -50,15 +54,15 @@ pub fn forwardable(def: &CommandDef) -> bool {
 /// A command outside MULTI that the cluster refused with `refusal`
 /// (-MOVED or -CROSSSLOT), in proxy mode. A CLUSTER NOPROXY connection
 /// (another node forwarding) gets only what is served here: a split
-/// whose keys are all this node's, across slots.
+/// whose keys are all this node's, across slots. `handed_off`: this run
+/// follows a warm hand-off (no second one).
 pub fn take(
     state: &Arc<ServerState>,
     thread: &mut ThreadCtx,
     conn: &mut ConnState,
-    idx: usize,
-    def: &CommandDef,
-    args: Args<'_>,
+    (idx, def, args): (usize, &CommandDef, Args<'_>),
     refusal: CmdError,
+    handed_off: bool,
 ) -> Taken {
     match refusal {
         CmdError::Moved { addr, .. } if forwardable(def) && !conn.no_proxy => {
@@ -70,7 +74,8 @@ pub fn take(
         }
         CmdError::CrossSlot => match combine_of(def) {
             Some(combine) if !reads_through(state, combine) => {
-                split(state, thread, conn, idx, def, args, combine)
+                let command = (idx, def, args);
+                split(state, thread, conn, command, combine, handed_off)
             }
             _ => Taken::Refuse(CmdError::CrossSlot),
         },
@@ -120,10 +125,9 @@ fn split(
     state: &Arc<ServerState>,
     thread: &mut ThreadCtx,
     conn: &mut ConnState,
-    idx: usize,
-    def: &CommandDef,
-    args: Args<'_>,
+    (idx, def, args): (usize, &CommandDef, Args<'_>),
     combine: Combine,
+    handed_off: bool,
 ) -> Taken {
     let step = if combine == Combine::AllOk { 2 } else { 1 };
     let keys = (args.len() - 1) / step;
@@ -156,8 +160,21 @@ fn split(
             .flat_map(|&k| (0..step).map(move |j| args.get(1 + k * step + j)));
         std::iter::once(args.get(0)).chain(words).collect()
     };
+    // Dispatch's warm hand-off comes after this split: the local piece's
+    // moved keys are asked here, before it runs (the whole command waits
+    // and splits again once they are here).
+    if !local.is_empty() && !handed_off {
+        let parked = with_args(&piece(&local), |args| {
+            super::handoff::park(state, thread, conn, def, args)
+        });
+        if parked {
+            return Taken::HandingOff;
+        }
+    }
     let local = (!local.is_empty()).then(|| {
-        let reply = run_local(state, thread, conn, idx, def, &piece(&local));
+        let reply = with_args(&piece(&local), |args| {
+            run_local(state, thread, conn, idx, def, args)
+        });
         (local, reply)
     });
     let mut parts = Vec::with_capacity(remote.len());
@@ -179,7 +196,7 @@ fn split(
     Taken::Parked
 }
 
-/// Runs the local piece of a split (`words`: the command and its keys)
+/// Runs the local piece of a split (`args`: the command and its keys)
 /// with the command's handler; its reply, error included.
 fn run_local(
     state: &Arc<ServerState>,
@@ -187,15 +204,8 @@ fn run_local(
     conn: &mut ConnState,
     idx: usize,
     def: &CommandDef,
-    words: &[&[u8]],
+    args: Args<'_>,
 ) -> Vec<u8> {
-    let mut buf = Vec::new();
-    let mut spans = Vec::with_capacity(words.len());
-    for w in words {
-        spans.push(buf.len()..buf.len() + w.len());
-        buf.extend_from_slice(w);
-    }
-    let args = Args::new(&buf, &spans);
     let mut out = Vec::new();
     let resp3 = conn.resp3;
     let mut ctx = Ctx {
@@ -213,6 +223,17 @@ fn run_local(
         reply_error(&mut ctx.out, &e);
     }
     out
+}
+
+/// Calls `f` with `words` as a command's arguments.
+fn with_args<R>(words: &[&[u8]], f: impl FnOnce(Args<'_>) -> R) -> R {
+    let mut buf = Vec::new();
+    let mut spans = Vec::with_capacity(words.len());
+    for w in words {
+        spans.push(buf.len()..buf.len() + w.len());
+        buf.extend_from_slice(w);
+    }
+    f(Args::new(&buf, &spans))
 }
 
 /// Submits one part per `(node, request, replies)` and parks the

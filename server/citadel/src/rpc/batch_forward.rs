@@ -46,12 +46,10 @@ pub fn start(
     let mut parts: Vec<Part> = Vec::new();
     let mut remote = Vec::with_capacity(batch.len());
     for op in batch.iter() {
-        let owner = op
-            .ok()
-            .and_then(|op| match route::route(state, thread, &op) {
-                Ok(Routed::Elsewhere { resp, .. }) => Some((resp, command_of(&op))),
-                _ => None,
-            });
+        let owner = op.ok().and_then(|op| match route::route(thread, &op) {
+            Ok(Routed::Elsewhere { resp, .. }) => Some((resp, command_of(&op))),
+            _ => None,
+        });
         remote.push(owner.map(|(resp, argv)| {
             let at = match parts.iter().position(|p| p.addr == resp) {
                 Some(at) => at,

@@ -1,66 +1,72 @@
-//! The warm hand-off (`command/handoff.rs`) for the RPC front door: a GET
-//! or MGET run here whose keys miss on a slot that moved here within
-//! `cluster-handoff-ms` reads them from the slot's previous owner, as the
-//! RESP commands do. The request waits on `WaitKey::Forward` (the
-//! forwarder's `CLUSTER HANDOFF` parts) and is answered when they come
-//! back: each handed-off value is restored here with its remaining TTL
-//! unless the key exists or was written here meanwhile, then every key is
-//! read here. Batches and the other operations (EXISTS, TTL, INCR,
-//! EXPIRE), which this front door runs by its own dispatch, do not hand
-//! off.
+//! The warm hand-off (`command/handoff.rs`) for the RPC front door: an
+//! operation run here that reads a key missing here, on a slot that moved
+//! here within `cluster-handoff-ms`, first reads that key from the slot's
+//! previous owner, as the RESP commands do. Every operation that reads
+//! hands off: GET, MGET, EXISTS, TTL, INCR (it continues from the
+//! previous owner's count), EXPIRE, SET NX/XX, and each such operation of
+//! a batch run here; pure overwrites (plain SET, MSET, DELETE) do not.
+//! The request waits on `WaitKey::Forward` (the forwarder's `CLUSTER
+//! HANDOFF` parts) with its frame kept; when they come back each value is
+//! restored here with its remaining TTL unless the key exists or was
+//! written here meanwhile, and the request, decoded again, is routed and
+//! runs unchanged (`RpcSession::handoff_finished`), without a second
+//! hand-off. A proxy-split EXISTS or MGET asks for its local piece's keys
+//! (`source_of` skips other nodes' slots) before it splits.
 
-use citadel_cache::{ItemRef, ValueKind};
-use citadel_proto::rpc::{Body, Method, Op, ReplyWriter};
+use citadel_proto::rpc::{Condition, FrameHeader, Op};
 
-use super::RpcError;
+use super::route::{self, Routed};
 use crate::command::{
-    get_string, handoff_replies, handoff_source, in_handoff_window, settle_handoff, HandoffAsks,
+    handoff_replies, handoff_source, in_handoff_window, settle_handoff, HandoffAsks,
 };
 use crate::forward::PartResult;
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
 use crate::wait::WaitKey;
 
-/// A GET or MGET waiting for previous owners.
+/// A request waiting for previous owners.
 pub struct RpcHandoff {
-    method: Method,
-    /// Per key of the request: Some(i) = the `i`th asked key, None = read
-    /// here when the answers are in.
-    slots: Vec<Option<usize>>,
+    /// The request's frame, to decode it again when the answers come.
+    pub header: FrameHeader,
+    pub body: Vec<u8>,
     keys: Vec<Box<[u8]>>,
-    /// Every key of the request, in order (the ones read here too).
-    all: Vec<Box<[u8]>>,
+    /// Per part, the positions in `keys` of the keys it answers.
     parts: Vec<Vec<usize>>,
 }
 
-/// Starts the hand-off of `op` (run here) if it is a GET or MGET with a
-/// key missing here that a previous owner may hold; None: run it as usual.
-/// Outside a hand-off window this is a couple of loads.
+/// Starts the hand-off of `op` (run here; its frame `header`, `body`) if
+/// a key it reads is missing here and a previous owner may hold it; None:
+/// run it as usual. Outside a hand-off window this is a couple of loads.
 pub fn start(
     state: &ServerState,
     thread: &mut ThreadCtx,
+    (header, body): (&FrameHeader, &[u8]),
     op: &Op<'_>,
 ) -> Option<(WaitKey, Box<RpcHandoff>)> {
-    if !matches!(op, Op::Get { .. } | Op::MGet(_)) || !in_handoff_window(state, thread) {
+    if !in_handoff_window(state, thread) {
         return None;
     }
-    let (method, keys): (Method, Vec<&[u8]>) = match op {
-        Op::Get { key } => (Method::Get, vec![key]),
-        Op::MGet(keys) => (Method::MGet, keys.iter().collect()),
-        _ => return None,
-    };
     let forwarder = state.forwarder.get()?;
     let mut asks = HandoffAsks::default();
-    let mut slots = Vec::with_capacity(keys.len());
-    for key in &keys {
-        let here = thread.cache.get(key, |_| ()).is_some();
-        let source = (!here)
-            .then(|| handoff_source(state, thread, key))
-            .flatten();
-        slots.push(source.map(|addr| {
+    let mut ask = |thread: &mut ThreadCtx, key: &[u8]| {
+        if asks.keys.iter().any(|k| **k == *key) || thread.cache.peek(key, |_| ()).is_some() {
+            return;
+        }
+        if let Some(addr) = handoff_source(state, thread, key) {
             asks.ask(addr, key);
-            asks.keys.len() - 1
-        }));
+        }
+    };
+    match op {
+        Op::Batch(batch) => {
+            for op in batch.iter().flatten() {
+                // Only the operations a batch runs here (the others are
+                // forwarded or refused).
+                if matches!(route::route(thread, &op), Ok(Routed::Local)) {
+                    for_each_read_key(&op, |key| ask(thread, key));
+                }
+            }
+        }
+        op => for_each_read_key(op, |key| ask(thread, key)),
     }
     if asks.is_empty() {
         return None;
@@ -68,54 +74,34 @@ pub fn start(
     let asked = asks.into_parts();
     let key = super::forward::submit(forwarder, thread, asked.parts);
     let wait = RpcHandoff {
-        method,
-        slots,
+        header: *header,
+        body: body.to_vec(),
         keys: asked.keys,
-        all: keys.into_iter().map(Box::from).collect(),
         parts: asked.positions,
     };
     Some((key, Box::new(wait)))
 }
 
-/// The previous owners answered (or failed): the request's answer.
-pub fn finished(
-    state: &ServerState,
-    thread: &mut ThreadCtx,
-    writer: &mut ReplyWriter,
-    wait: RpcHandoff,
-    results: Vec<PartResult>,
-) -> Result<Body, RpcError> {
-    let replies = handoff_replies(wait.keys.len(), &wait.parts, results);
-    let mut values: Vec<Option<Vec<u8>>> = Vec::with_capacity(wait.all.len());
-    for (key, slot) in wait.all.iter().zip(&wait.slots) {
-        if let Some(i) = *slot {
-            settle_handoff(state, thread, key, replies[i].as_deref());
-        }
-        values.push(read_here(thread, key, wait.method)?);
+/// Calls `f` with each key whose previous value `op` reads (an overwrite
+/// reads none: plain SET, MSET, DELETE).
+pub fn for_each_read_key<'a>(op: &Op<'a>, mut f: impl FnMut(&'a [u8])) {
+    match op {
+        Op::Set { condition, .. } if *condition == Condition::Always => {}
+        Op::Delete(_) | Op::MSet(_) => {}
+        op => route::for_each_key(op, &mut f),
     }
-    Ok(match wait.method {
-        Method::Get => writer.value(values.pop().flatten().as_deref()),
-        _ => writer.values(values.iter().map(Option::as_deref)),
-    })
 }
 
-/// What `key` holds here now: GET's WRONGTYPE on a collection, MGET's
-/// no value (as Redis's MGET).
-fn read_here(
+/// The previous owners answered (or failed): each value restored here
+/// (see the module documentation); the request then runs here.
+pub fn settle(
+    state: &ServerState,
     thread: &mut ThreadCtx,
-    key: &[u8],
-    method: Method,
-) -> Result<Option<Vec<u8>>, RpcError> {
-    let copy = |item: &ItemRef<'_>| {
-        let mut value = Vec::with_capacity(item.value_len());
-        item.write_value_to(&mut value);
-        value
-    };
-    if method == Method::Get {
-        return Ok(get_string(&mut thread.cache, key, copy)?);
+    wait: &RpcHandoff,
+    results: Vec<PartResult>,
+) {
+    let replies = handoff_replies(wait.keys.len(), &wait.parts, results);
+    for (key, reply) in wait.keys.iter().zip(&replies) {
+        settle_handoff(state, thread, key, reply.as_deref());
     }
-    let found = (thread.cache).get(key, |item| {
-        (item.kind() == ValueKind::String).then(|| copy(item))
-    });
-    Ok(found.flatten())
 }

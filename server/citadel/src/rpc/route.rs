@@ -24,9 +24,8 @@ pub enum Routed {
     Elsewhere { resp: String, refusal: RpcError },
 }
 
-/// Where `op` runs, or why nowhere; writes that run here are noted for
-/// the warm hand-off (as RESP's writes are).
-pub fn route(state: &ServerState, thread: &mut ThreadCtx, op: &Op<'_>) -> Result<Routed, RpcError> {
+/// Where `op` runs, or why nowhere.
+pub fn route(thread: &mut ThreadCtx, op: &Op<'_>) -> Result<Routed, RpcError> {
     let Some(view) = thread.cluster.as_mut() else {
         return Ok(Routed::Local);
     };
@@ -48,10 +47,16 @@ pub fn route(state: &ServerState, thread: &mut ThreadCtx, op: &Op<'_>) -> Result
         }
         Route::Down => return Err(RpcError::ClusterDown),
     }
+    Ok(Routed::Local)
+}
+
+/// `op` is about to run here: if it writes, its keys are noted for the
+/// warm hand-off (as RESP's writes are). Not when routed: a write that
+/// reads (INCR) hands off first, then runs and is noted.
+pub fn note_write(state: &ServerState, thread: &mut ThreadCtx, op: &Op<'_>) {
     if is_write(op) {
         mark_written(state, thread, |mark| for_each_key(op, mark));
     }
-    Ok(Routed::Local)
 }
 
 /// Calls `f` with each key `op` names (none for keyless operations; a

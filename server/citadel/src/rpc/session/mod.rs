@@ -94,7 +94,7 @@ enum Merge {
     Split(Box<Split>),
     /// A batch with operations on other nodes.
     Batch(Box<BatchPlan>),
-    /// A GET or MGET reading misses from their previous owners.
+    /// An operation reading misses from their previous owners first.
     Handoff(Box<crate::rpc::handoff::RpcHandoff>),
 }
 
@@ -120,6 +120,8 @@ pub struct RpcSession {
     target: Option<Target>,
     /// Its priority and quota group under the overload rules.
     overload: crate::overload::ClientClass,
+    /// The request routed next runs after its warm hand-off (no second).
+    handed_off: bool,
 }
 
 impl RpcSession {
@@ -144,6 +146,7 @@ impl RpcSession {
             unparked: Vec::new(),
             target: None,
             overload: Default::default(),
+            handed_off: false,
         }
     }
 
@@ -311,7 +314,10 @@ impl RpcSession {
                 self.batch_finished(thread, *plan)
             }
             (Completion::Forward { results, .. }, Merge::Handoff(wait)) => {
-                crate::rpc::handoff::finished(&self.state, thread, &mut self.writer, *wait, results)
+                match self.handoff_finished(thread, *wait, results, out) {
+                    Some(answer) => answer,
+                    None => return,
+                }
             }
             (Completion::Forward { results, .. }, Merge::One) => {
                 super::forward::finished(&mut self.writer, call.method, results)
@@ -481,8 +487,9 @@ impl RpcSession {
     /// forwarded: `batch_forward.rs`).
     fn batch_op(&mut self, thread: &mut ThreadCtx, op: Result<Op<'_>, RequestError>) -> Body {
         let outcome = match op {
-            Ok(op) => match route::route(&self.state, thread, &op) {
+            Ok(op) => match route::route(thread, &op) {
                 Ok(Routed::Local) => {
+                    route::note_write(&self.state, thread, &op);
                     sample_keys(&self.state, thread, &op);
                     crate::rpc::admission::refuse_write(&self.state, &op)
                         .and_then(|()| ops::run(&mut self.exec(thread), &op))

@@ -5,9 +5,11 @@
 use citadel_proto::rpc::{decode_request_with, Body, Op, Request};
 
 use super::{Frame, Merge, RpcSession};
+use crate::forward::PartResult;
 use crate::rpc::batch_forward::{self, BatchPlan};
+use crate::rpc::handoff::{self, RpcHandoff};
 use crate::rpc::route::{self, Routed};
-use crate::rpc::{forward, handoff, split, RpcError};
+use crate::rpc::{forward, split, RpcError};
 use crate::thread::ThreadCtx;
 
 impl RpcSession {
@@ -22,6 +24,7 @@ impl RpcSession {
         out: &mut Vec<u8>,
     ) -> Option<Result<Body, RpcError>> {
         let op = &req.op;
+        let handed_off = std::mem::take(&mut self.handed_off);
         if let Op::Batch(batch) = op {
             let started = batch_forward::start(&self.state, thread, header, body, batch);
             if let Some((key, plan)) = started {
@@ -33,16 +36,15 @@ impl RpcSession {
                 return None;
             }
         }
-        match route::route(&self.state, thread, op) {
+        match route::route(thread, op) {
             Ok(Routed::Local) => {
-                self.monitor(thread, op);
-                if let Some((key, wait)) = handoff::start(&self.state, thread, op) {
-                    self.wait_for(thread, key, req.id, op.method());
-                    if let Some(call) = self.in_flight.get_mut(&key) {
-                        call.merge = Merge::Handoff(wait);
+                if !handed_off {
+                    self.monitor(thread, op);
+                    if self.hand_off(thread, req, (header, body)) {
+                        return None;
                     }
-                    return None;
                 }
+                route::note_write(&self.state, thread, op);
                 self.run_here(thread, req, out)
             }
             Ok(Routed::Elsewhere { resp, refusal }) => {
@@ -56,6 +58,11 @@ impl RpcSession {
                 }
             }
             Err(RpcError::CrossSlot) if split::splittable(&self.state, op) => {
+                // The local piece's moved keys first (only local slots
+                // are asked); the split runs after.
+                if !handed_off && self.hand_off(thread, req, (header, body)) {
+                    return None;
+                }
                 match split::start(&self.state, thread, &mut self.writer, op) {
                     Ok(split::Started::Now(body)) => {
                         self.monitor(thread, op);
@@ -101,6 +108,39 @@ impl RpcSession {
             self.writer.push_outcome(body);
         }
         Ok(self.writer.batch())
+    }
+
+    /// Starts the warm hand-off of `req` (true: it waits, see
+    /// `rpc/handoff.rs`).
+    fn hand_off(&mut self, thread: &mut ThreadCtx, req: &Request<'_>, frame: Frame<'_>) -> bool {
+        let Some((key, wait)) = handoff::start(&self.state, thread, frame, &req.op) else {
+            return false;
+        };
+        self.wait_for(thread, key, req.id, req.op.method());
+        if let Some(call) = self.in_flight.get_mut(&key) {
+            call.merge = Merge::Handoff(wait);
+        }
+        true
+    }
+
+    /// A request that waited for previous owners: their values restored,
+    /// it is routed and run as it came (decoded again from its kept
+    /// frame), without a second hand-off; None when its reply frame is
+    /// already in `out` (or it waits).
+    pub(super) fn handoff_finished(
+        &mut self,
+        thread: &mut ThreadCtx,
+        wait: RpcHandoff,
+        results: Vec<PartResult>,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<Body, RpcError>> {
+        handoff::settle(&self.state, thread, &wait, results);
+        let req = match decode_request_with(&wait.header, &wait.body, &self.limits) {
+            Ok(req) => req,
+            Err(e) => return Some(Err(e.into())),
+        };
+        self.handed_off = true;
+        self.route_and_run(thread, &req, (&wait.header, &wait.body), out)
     }
 
     fn monitor(&self, thread: &ThreadCtx, op: &Op<'_>) {
