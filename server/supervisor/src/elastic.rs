@@ -55,6 +55,9 @@ impl Scaler {
         settled: bool,
         now: Instant,
     ) {
+        if slots.is_empty() {
+            return;
+        }
         if self
             .last
             .as_ref()

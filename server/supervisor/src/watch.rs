@@ -72,9 +72,9 @@ pub fn run(
                 let slots = &mut instances[slots_of(&plugins, p)];
                 upgrades.advance(slots, &mut spare, now);
             }
-            let plugins = inline_plugins(&inline);
-            for p in dedup(&plugins) {
-                inline_upgrades.advance(&mut inline[slots_of(&plugins, p)], now);
+            let inline_of = inline_plugins(&inline);
+            for p in dedup(&inline_of) {
+                inline_upgrades.advance(&mut inline[slots_of(&inline_of, p)], now);
             }
             moving = pool::advance(&mut instances, &mut spare, now);
             for scaler in &mut scalers {
