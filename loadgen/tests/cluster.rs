@@ -135,7 +135,7 @@ fn newcomer_commands(cluster: &RedisCluster, port: u16) -> u64 {
         .sum()
 }
 
-/// Starts a 4-second open-loop load (sequential keys over 200, so every
+/// Starts a 10-second open-loop load (sequential keys over 200, so every
 /// connection keeps walking the whole key space and any changed slot is
 /// asked for again) and returns once it reaches the cluster.
 fn sequential_load(cluster: &RedisCluster) -> (std::process::Child, std::path::PathBuf) {
@@ -152,7 +152,7 @@ fn sequential_load(cluster: &RedisCluster) -> (std::process::Child, std::path::P
             "--rate",
             "400",
             "--duration",
-            "4s",
+            "10s",
         ],
     ));
     let before = cluster.commands();
