@@ -80,19 +80,8 @@ fn main() {
 /// newcomer's share is binomial over the slot groups): the worst ratio to
 /// the ideal and how many joins passed 1.1×.
 fn random_joins(trials: usize) {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next_name = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        format!(
-            "10.{}.{}.{}:{}",
-            state % 256,
-            (state >> 8) % 256,
-            (state >> 16) % 256,
-            6000 + (state >> 24) % 1000
-        )
-    };
+    let mut names = citadel_cluster::sample_member_names(0x9e37_79b9_7f4a_7c15);
+    let mut next_name = || names.next().unwrap_or_default();
     println!("random joins ({trials} each): spread of the ratio to 1/N (binomial: the spread expected of independent groups), worst, joins over 1.1x");
     for n in 3..=15usize {
         let (mut worst, mut over, mut sum, mut sum_sq) = (0.0f64, 0usize, 0.0, 0.0);

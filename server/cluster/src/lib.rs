@@ -30,7 +30,7 @@ mod topology;
 
 pub use marks::{DrySources, WriteMarks};
 pub use route::{CrossSlot, KeySlots};
-pub use slot_map::{SlotMap, SlotRange, SLOTS_PER_GROUP};
+pub use slot_map::{sample_member_names, SlotMap, SlotRange, SLOTS_PER_GROUP};
 pub use source::{follow, StaticEntry, StaticMembership};
 pub use state::{Applied, ClusterState, ThreadView};
 pub use topology::{Route, Topology};

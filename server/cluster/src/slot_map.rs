@@ -155,6 +155,25 @@ fn deal_groups(seeds: &[(u64, u32)]) -> Vec<u16> {
         .collect()
 }
 
+/// An endless, reproducible stream of member addresses ("10.a.b.c:port")
+/// from `seed`: random names for the slot map's tests and the
+/// slot-movement benchmark, whose spread is over member ids.
+pub fn sample_member_names(seed: u64) -> impl Iterator<Item = String> {
+    let mut state = seed.max(1);
+    std::iter::repeat_with(move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        format!(
+            "10.{}.{}.{}:{}",
+            state % 256,
+            (state >> 8) % 256,
+            (state >> 16) % 256,
+            6000 + (state >> 24) % 1000
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,19 +234,8 @@ mod tests {
     /// leaving again moves exactly those slots back and no other.
     #[test]
     fn joins_and_leaves_move_about_one_nth_for_any_names() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut name = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            format!(
-                "10.{}.{}.{}:{}",
-                state % 256,
-                (state >> 8) % 256,
-                (state >> 16) % 256,
-                6000 + (state >> 24) % 1000
-            )
-        };
+        let mut names = sample_member_names(0x2545_f491_4f6c_dd1d);
+        let mut name = || names.next().unwrap_or_default();
         let slots = f64::from(SLOT_COUNT);
         for n in [3usize, 4, 5, 7] {
             for _ in 0..10 {
