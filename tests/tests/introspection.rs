@@ -224,20 +224,25 @@ fn latency_monitor_and_slowlog_record_a_slow_command() {
     let Some(Frame::Array(events)) = c.reply() else {
         panic!("LATENCY LATEST")
     };
-    assert_eq!(events.len(), 1, "{events:?}");
-    let Frame::Array(e) = &events[0] else {
+    // DEBUG SLEEP's "command" event; on a loaded machine the GET may have
+    // been preempted past 5 ms too (a "fast-command" event), as in Redis.
+    let command = events.iter().find_map(|event| match event {
+        Frame::Array(e) if e[0] == Frame::BulkString(b"command".to_vec()) => Some(e),
+        _ => None,
+    });
+    let Some(e) = command else {
         panic!("{events:?}")
     };
-    assert_eq!(e[0], Frame::BulkString(b"command".to_vec()));
     assert!(matches!(e[2], Frame::Integer(ms) if ms >= 20), "{e:?}");
     let history = text(&mut c, &["LATENCY", "HISTORY", "command"]);
     assert!(history.starts_with("*1\r\n*2\r\n:"), "{history}");
     assert!(text(&mut c, &["LATENCY", "DOCTOR"]).contains("command: 1 latency spikes"));
     assert_eq!(send(&mut c, &["LATENCY", "RESET"]), b":1\r\n");
-    // The default slow log threshold (10 ms) caught DEBUG SLEEP only.
+    // The default slow log threshold (10 ms) caught DEBUG SLEEP (and, on a
+    // loaded machine, maybe a preempted neighbour).
     let slow = text(&mut c, &["SLOWLOG", "GET"]);
     assert!(
-        slow.starts_with("*1\r\n*6\r\n") && slow.contains("$5\r\nDEBUG\r\n"),
+        slow.starts_with('*') && slow.contains("*6\r\n") && slow.contains("$5\r\nDEBUG\r\n"),
         "{slow}"
     );
 }

@@ -63,6 +63,8 @@ pub struct ThreadCtx {
     /// PUBLISHes for the other cluster members (one part per peer) a
     /// transaction attempt made, sent or dropped with `held_mail`.
     pub held_broadcasts: Vec<Vec<Part>>,
+    /// Times commands (`command::clock`).
+    pub command_clock: crate::command::clock::CommandClock,
     /// What this thread's wake fds are, by position (see `wake_fds`).
     wakes: Vec<Wake>,
     mail: Vec<Mail>,
@@ -144,6 +146,7 @@ impl ThreadCtx {
             hotkeys: Default::default(),
             held_mail: Vec::new(),
             held_broadcasts: Vec::new(),
+            command_clock: Default::default(),
             wakes,
             mail: Vec::new(),
             forwards: 0,

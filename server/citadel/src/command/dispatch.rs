@@ -200,7 +200,7 @@ fn runs_in_multi(def: &CommandDef) -> bool {
 
 /// Runs a checked command's handler, timed for the statistics.
 pub fn execute(ctx: &mut Ctx<'_>, idx: usize, def: &'static CommandDef, args: Args<'_>) -> Ran {
-    let started = monotonic_nanos();
+    let started = ctx.thread.command_clock.start();
     let failed = match super::hotkeys::refuse_write(ctx, def, args) {
         Some(e) => {
             reply_error(&mut ctx.out, &e);
@@ -208,29 +208,13 @@ pub fn execute(ctx: &mut Ctx<'_>, idx: usize, def: &'static CommandDef, args: Ar
         }
         None => run_handler(ctx, idx, def, args),
     };
-    let nanos = monotonic_nanos().saturating_sub(started);
+    let nanos = ctx.thread.command_clock.finish(started);
     Ran::Executed {
         cmd: idx,
         def,
         nanos,
         failed,
     }
-}
-
-/// CLOCK_MONOTONIC in nanoseconds. Every command is timed: a bare clock
-/// read is about half of what `Instant::now` and `elapsed` cost together
-/// (their checked timespec arithmetic).
-#[inline]
-pub fn monotonic_nanos() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into `ts`, a live local.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
 }
 
 /// Runs a checked command's handler; an error replaces whatever it wrote.

@@ -8,6 +8,7 @@ mod bitop;
 mod bits;
 mod blocking;
 mod client;
+pub mod clock;
 mod cluster;
 mod cluster_pubsub;
 mod collections;
@@ -76,9 +77,9 @@ mod alloc_tests;
 pub(crate) mod tests;
 
 pub use crate::glob::glob_match;
+pub use clock::monotonic_nanos;
 pub use context::{Ctx, Pending, ResumeFn};
 pub use counters::add as add_to_integer;
-pub use dispatch::monotonic_nanos;
 pub use error::CmdError;
 pub use handoff::{
     in_window as in_handoff_window, mark_written, replies_by_key as handoff_replies,

@@ -93,6 +93,7 @@ impl Session {
         } else {
             self.skim.prefetch_keys(ctx, input, max_bulk, authed);
         }
+        ctx.command_clock.set_pass(true);
         while !self.conn.close {
             if self.is_killed() {
                 self.conn.close = true;
@@ -170,6 +171,7 @@ impl Session {
                 }
             }
         }
+        ctx.command_clock.set_pass(false);
         if commands > 0 {
             ctx.stats.commands.fetch_add(commands, Ordering::Relaxed);
             self.conn
