@@ -155,14 +155,19 @@ def busy(name):
 print(f"Capacity (closed loop): Citadel {c['capacity']['ops_per_sec']:.0f} ops/s (server busy {busy('citadel')}), "
       f"Redis {r['capacity']['ops_per_sec']:.0f} ops/s (server busy {busy('redis')}); busy = CPU s/s,\n"
       "1.00 = a saturated core: the server must be the saturated side for the steps to overload it.\n")
-print("| offered | Citadel offered/s | goodput/s | shed/s | p99 µs | busy srv/cli "
+print("p99 srv = the server's own p99 queueing delay of the requests it admitted in the step (INFO overload")
+print("histogram, log2 bucket bound): the rest of the client's p99 is the network and the client itself.\n")
+print("| offered | Citadel offered/s | goodput/s | shed/s | p99 µs | p99 srv µs | busy srv/cli "
       "| Redis offered/s | goodput/s | p99 µs | busy srv/cli |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 def b2(d):
     return f"{d.get('server_busy', 0):.2f}/{d['client_busy']:.2f}"
+def srv(d):
+    sd = d.get("server_delay")
+    return f"< {sd['p99_us']}" if sd else "-"
 for a, b in zip(c["steps"], r["steps"]):
     print(f"| {a['multiple']}x | {a['offered_ops_per_sec']:.0f} | {a['goodput_ops_per_sec']:.0f} | "
-          f"{a['shed_per_sec']:.0f} | {a['p99_us']:.1f} | {b2(a)} | {b['offered_ops_per_sec']:.0f} | "
+          f"{a['shed_per_sec']:.0f} | {a['p99_us']:.1f} | {srv(a)} | {b2(a)} | {b['offered_ops_per_sec']:.0f} | "
           f"{b['goodput_ops_per_sec']:.0f} | {b['p99_us']:.1f} | {b2(b)} |")
 def verdict(name, d):
     s = d["steps"]

@@ -119,7 +119,10 @@ pub struct RunArgs {
 
     /// --rate-steps: the server's process id (same host). Each step then reports how
     /// busy the server was (its CPU time / the step's time, 1.0 = one core saturated)
-    /// beside the client's own, so a run shows which side was the bottleneck.
+    /// beside the client's own, so a run shows which side was the bottleneck; a Citadel
+    /// also tells (INFO overload, asked over RESP at the first --server) the queueing
+    /// delay of the requests it admitted during the step, the server's share of the
+    /// client's latency.
     #[arg(long, value_name = "PID", requires = "rate_steps")]
     pub server_pid: Option<u32>,
 

@@ -4,6 +4,7 @@
 //! run's goodput first (or `--capacity`).
 
 mod chart;
+mod server_delay;
 
 use std::fmt::Write as _;
 use std::str::FromStr;
@@ -83,9 +84,13 @@ pub struct Busy {
     /// Only with `--server-pid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_busy: Option<f64>,
+    /// Only with `--server-pid`, from a server that keeps the histogram.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_delay: Option<server_delay::ServerDelay>,
 }
 
-/// Runs `measure` once, noting the server's CPU time around it.
+/// Runs `measure` once, noting the server's CPU time around it (and, from a
+/// Citadel, its admitted requests' queueing delay: `server_delay`).
 fn measured(
     args: &RunArgs,
     workload: crate::cli::WorkloadArgs,
@@ -94,8 +99,17 @@ fn measured(
         args.server_pid
             .and_then(|pid| crate::cpu::process_cpu_time(pid).ok())
     };
+    let delays = || {
+        let server = args.servers.first().filter(|_| args.server_pid.is_some())?;
+        server_delay::DelayHistogram::read(server)
+    };
     let before = server_cpu();
+    let delay_before = delays();
     let r = measure(args, workload)?;
+    let server_delay = match (delay_before, delays()) {
+        (Some(a), Some(b)) => b.since(&a),
+        _ => None,
+    };
     let per_sec = |cpu: f64| {
         if r.elapsed_s > 0.0 {
             cpu / r.elapsed_s
@@ -110,6 +124,7 @@ fn measured(
     let busy = Busy {
         client_busy: per_sec(r.client_cpu_s),
         server_busy,
+        server_delay,
     };
     Ok((r, busy))
 }
@@ -274,12 +289,19 @@ pub fn run_cli(args: &RunArgs) -> Result<StepsReport, LoadgenError> {
     Ok(report)
 }
 
-/// `, client busy 0.62, server busy 1.00` (CPU seconds per second).
+/// `, client busy 0.62, server busy 1.00` (CPU seconds per second), and
+/// the server's admitted delay where it told it.
 fn busy_text(b: &Busy) -> String {
     let server = b
         .server_busy
         .map_or(String::new(), |s| format!(", server busy {s:.2}"));
-    format!(", client busy {:.2}{server}", b.client_busy)
+    let delay = b.server_delay.map_or(String::new(), |d| {
+        format!(
+            ", server-side admitted delay p50 < {} us p99 < {} us",
+            d.p50_us, d.p99_us
+        )
+    });
+    format!(", client busy {:.2}{server}{delay}", b.client_busy)
 }
 
 fn step_line(s: &Step) -> String {
