@@ -14,6 +14,7 @@ use citadel_tests::{citadel_bin, free_port, workspace_root};
 use serde_json::Value;
 
 const UNIT: &str = "deploy/systemd/citadel.service";
+const CACHE_MOUNT: &str = "deploy/systemd/var-cache-citadel.mount";
 const ENV_FILE: &str = "deploy/systemd/citadel.env";
 const UNIT_CONFIG: &str = "deploy/systemd/citadel.toml";
 const K8S: &str = "deploy/k8s";
@@ -59,18 +60,29 @@ fn flag_pairs(words: &[String]) -> Vec<(String, String)> {
 
 #[test]
 fn systemd_unit_verifies() {
+    // verify checks that ExecStart's binary exists: point it at this build.
+    let text = read(UNIT).replace(
+        "/usr/local/bin/citadel",
+        &citadel_bin().display().to_string(),
+    );
+    verify_unit(UNIT, "citadel.service", &text);
+}
+
+#[test]
+fn huge_page_cache_mount_unit_verifies() {
+    verify_unit(CACHE_MOUNT, "var-cache-citadel.mount", &read(CACHE_MOUNT));
+}
+
+/// `systemd-analyze verify` of a unit's text, written as `name` (a mount
+/// unit's name must match its Where=); skipped where it cannot run.
+fn verify_unit(path: &str, name: &str, text: &str) {
     let Ok(out) = Command::new("systemd-analyze").arg("--version").output() else {
         eprintln!("SKIPPED: systemd-analyze is not installed (tests/run.sh installs systemd)");
         return;
     };
     assert!(out.status.success());
-    // verify checks that ExecStart's binary exists: point it at this build.
     let dir = tempfile::tempdir().unwrap();
-    let unit = dir.path().join("citadel.service");
-    let text = read(UNIT).replace(
-        "/usr/local/bin/citadel",
-        &citadel_bin().display().to_string(),
-    );
+    let unit = dir.path().join(name);
     std::fs::write(&unit, text).unwrap();
     let out = Command::new("systemd-analyze")
         .args(["verify", "--man=no"])
@@ -86,7 +98,7 @@ fn systemd_unit_verifies() {
     // output about the unit is a failure.
     assert!(
         out.status.success() && stderr.trim().is_empty(),
-        "systemd-analyze verify {UNIT}:\n{stderr}"
+        "systemd-analyze verify {path}:\n{stderr}"
     );
 }
 

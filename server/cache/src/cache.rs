@@ -26,6 +26,8 @@ pub struct Cache {
     /// Writer slots taken by live handles of this process.
     pub(crate) slots_taken: std::sync::atomic::AtomicU64,
     pub(crate) path: PathBuf,
+    /// Whether the file's filesystem gives its mapping huge pages.
+    pub(crate) huge_pages: crate::region::HugePages,
     /// Holds the exclusive flock for as long as the cache is open.
     pub(crate) _file: std::fs::File,
 }

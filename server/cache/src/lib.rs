@@ -75,7 +75,7 @@ pub use item::{Chunks, ItemRef, PutOptions, ValueKind};
 pub use reader::{CacheReader, ValueView};
 #[cfg(not(loom))]
 pub use region::MemoryPolicy;
-pub use region::{Part, SharedBytes};
+pub use region::{HugePages, Part, SharedBytes};
 pub use stats::CacheStats;
 pub use store::{AttachReport, CacheConfig};
 pub use txn::Watch;

@@ -182,6 +182,7 @@ impl Cache {
             evict_hand: AtomicU64::new(0),
             slots_taken: AtomicU64::new(0),
             path: cfg.path.clone(),
+            huge_pages: crate::region::HugePages::of(&cfg.path),
             _file: file,
         }
     }
@@ -254,6 +255,11 @@ impl Cache {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the file's filesystem gives the mapping huge pages.
+    pub fn huge_pages(&self) -> &crate::region::HugePages {
+        &self.huge_pages
     }
 
     /// Puts the cache's memory on NUMA node `node` (see

@@ -526,5 +526,13 @@ fn open_cache(settings: &Store) -> Result<Arc<Cache>, StartupError> {
     } else {
         tracing::info!(%file, maxmemory, fresh, "created new cache file");
     }
+    match cache.huge_pages() {
+        citadel_cache::HugePages::No(why) => tracing::info!(
+            %file,
+            "cache pages are 4 KiB ({why}): a tmpfs mounted with huge=within_size for the \
+             cache file saves ~17% CPU per GET where the host allows it (README, Performance)"
+        ),
+        huge => tracing::info!(%file, huge_pages = %huge.token(), "cache pages may be huge"),
+    }
     Ok(cache)
 }

@@ -7,12 +7,14 @@
 //! exists: bytes that another thread may write at the same moment are only
 //! ever touched with atomic word accesses (see `shared.rs`).
 
+mod huge_pages;
 #[cfg(not(loom))]
 mod mapped;
 #[cfg(loom)]
 mod model;
 mod shared;
 
+pub use huge_pages::HugePages;
 #[cfg(not(loom))]
 pub use mapped::{MemoryPolicy, Region};
 #[cfg(loom)]

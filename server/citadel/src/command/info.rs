@@ -407,6 +407,7 @@ fn citadel(out: &mut String, s: &Snapshot<'_>) {
     line!(out, "txn_watch_aborts", "{}", txn(|t| &t.watch_aborts));
     line!(out, "cache_file", "{}", st.cache.path().display());
     line!(out, "cache_file_bytes", "{}", c.file_bytes);
+    line!(out, "cache_huge_pages", "{}", st.cache.huge_pages().token());
     line!(out, "cache_used_bytes", "{}", c.used_bytes);
     line!(out, "cache_index_bytes", "{}", c.index_bytes);
     line!(out, "cache_keys", "{}", c.keys);
