@@ -29,6 +29,8 @@ pub enum OpenError {
     InUse { path: PathBuf },
     #[error("maxmemory {0} bytes is too small (minimum {1})")]
     TooSmall(u64, u64),
+    #[error("cache file {path} is on hugetlbfs, which cannot hold it (files there take no write() and sizes must be whole huge pages); for huge pages put it on a tmpfs mounted with huge=within_size (README, Performance)")]
+    OnHugetlbfs { path: PathBuf },
 }
 
 /// Taking a per-thread handle.

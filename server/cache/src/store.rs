@@ -17,7 +17,7 @@ use crate::layout::{
     Geometry, HeaderProblem, BUCKET_SLOTS, H_CLEAN, H_GENERATION, LAYOUT_VERSION, LEVELS,
     MAX_WRITERS, MIN_MEMORY, W_EXPIRES, W_KEYS,
 };
-use crate::region::Region;
+use crate::region::{HugePages, Region};
 use crate::segment::State;
 use crate::stats::{CacheStats, Counters};
 use crate::sync::Ordering;
@@ -78,6 +78,10 @@ impl Cache {
                 path,
                 reason: "maxmemory exceeds the addressable segments".into(),
             });
+        }
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if HugePages::of(dir.unwrap_or(Path::new("."))) == HugePages::Hugetlbfs {
+            return Err(OpenError::OnHugetlbfs { path });
         }
         if cfg.fresh {
             match std::fs::remove_file(&path) {
@@ -182,7 +186,7 @@ impl Cache {
             evict_hand: AtomicU64::new(0),
             slots_taken: AtomicU64::new(0),
             path: cfg.path.clone(),
-            huge_pages: crate::region::HugePages::of(&cfg.path),
+            huge_pages: HugePages::of(&cfg.path),
             _file: file,
         }
     }

@@ -12,7 +12,8 @@ use std::path::Path;
 /// What backs the cache file's pages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HugePages {
-    /// A hugetlbfs file: always huge pages.
+    /// A hugetlbfs: always huge pages, but it cannot hold the cache file
+    /// (no write(), sizes in whole huge pages): opening refuses it.
     Hugetlbfs,
     /// A tmpfs mounted with `huge=` always, within_size or advise (asked for).
     Tmpfs(String),
