@@ -60,6 +60,7 @@ pub fn start(
                         addr: resp,
                         request: Vec::new(),
                         replies: 0,
+                        tracked: None,
                     });
                     parts.len() - 1
                 }
