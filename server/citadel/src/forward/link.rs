@@ -31,6 +31,7 @@ use crossbeam::channel::Receiver;
 
 use super::peer::PeerConn;
 use super::reply::{self, Invalidation};
+use super::tracked::{invalidate, over_bound};
 use super::{ForwardError, JobState, LinkKey, Request, Shared};
 
 /// How often an idle reader looks at the deadline of what is in flight.
@@ -228,33 +229,6 @@ fn read_loop(link: &LinkKey, mut peer: PeerConn, in_flight: &Mutex<InFlight>, sh
     for request in failed {
         request.fail(error.again());
     }
-}
-
-/// Invalidates `keys` here: at once, or after the `Done` of each job in
-/// `unfinished` still waiting (a reply it holds may be a key's old value).
-fn invalidate(shared: &Shared, unfinished: &mut Vec<Arc<JobState>>, keys: Vec<Box<[u8]>>) {
-    unfinished.retain(|j| !j.delivered());
-    for key in keys {
-        let mut held = false;
-        for job in unfinished.iter() {
-            held |= job.hold(&key);
-        }
-        if !held {
-            shared.tracking.invalidate(&key);
-        }
-    }
-}
-
-/// Takes keys out of `tracked` until at most `max` are left (0: no bound).
-fn over_bound(tracked: &mut HashSet<Box<[u8]>>, max: usize) -> Vec<Box<[u8]>> {
-    if max == 0 || tracked.len() <= max {
-        return Vec::new();
-    }
-    let over: Vec<Box<[u8]>> = tracked.iter().take(tracked.len() - max).cloned().collect();
-    for key in &over {
-        tracked.remove(key);
-    }
-    over
 }
 
 fn lock(in_flight: &Mutex<InFlight>) -> std::sync::MutexGuard<'_, InFlight> {

@@ -33,6 +33,7 @@
 mod link;
 mod peer;
 pub mod reply;
+mod tracked;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -42,6 +43,7 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::Sender;
 
 pub use peer::encode_command;
+pub use tracked::PeerTracking;
 
 /// A forward this thread waits for (numbered per server thread).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,19 +61,6 @@ pub struct Part {
     /// A tracking client's read (RESP3 only): the keys the peer will
     /// track for the link; the part goes on the peer's tracking link.
     pub tracked: Option<Vec<Box<[u8]>>>,
-}
-
-/// The server's client-side caching, as the tracking links see it.
-pub trait PeerTracking: Send + Sync {
-    /// A key read through a link changed on its peer, or the link that
-    /// read it was lost: invalidate it for the clients that cached it.
-    fn invalidate(&self, key: &[u8]);
-    /// The most keys one tracking connection notes (0: no bound);
-    /// keys past it are invalidated, as the tracking table does.
-    fn max_keys(&self) -> usize;
-    /// The cluster map's generation: a key read before a change may be
-    /// another node's now, which no link tracks for us.
-    fn generation(&self) -> u64;
 }
 
 /// Each reply of a part, as the peer wrote it; or why there is none.
@@ -286,21 +275,6 @@ impl Done {
             id: job.id,
             results: job.parts.iter().map(|_| Err(error())).collect(),
         }
-    }
-}
-
-impl JobState {
-    /// Its `Done` was mailed.
-    fn delivered(&self) -> bool {
-        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.is_none()
-    }
-
-    /// Holds `key`'s invalidation until the job's `Done` is mailed; false
-    /// when it already was (invalidate now).
-    fn hold(&self, key: &[u8]) -> bool {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.as_mut().map(|h| h.push(key.into())).is_some()
     }
 }
 
