@@ -133,3 +133,58 @@ fn the_newcomers_own_piece_of_an_rpc_split_hands_off_in_proxy_mode() {
     assert!(moved > 20, "{moved} keys moved");
     assert_eq!(handoff_counter(&cluster.nodes[3], "hits"), moved);
 }
+
+#[test]
+fn a_batch_that_also_forwards_hands_off_its_local_operations_in_proxy_mode() {
+    let proxy = ["--cluster-proxy", "yes"];
+    let mut cluster = Cluster::start_with(3, &proxy);
+    let client = ClusterClient::new(cluster.urls()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    for i in 0..300 {
+        let _: () = con.set(format!("b:{i}"), format!("v{i}")).unwrap();
+        let _: () = con.set(format!("c:{i}"), 41).unwrap();
+    }
+    cluster.join_one_with(&proxy);
+    let on = |prefix: &str, here: bool| -> Vec<String> {
+        (0..300)
+            .map(|i| format!("{prefix}:{i}"))
+            .filter(|k| (cluster.owner_of(k) == 3) == here)
+            .collect()
+    };
+    let (moved, counters, elsewhere) = (on("b", true), on("c", true), on("b", false));
+    assert!(moved.len() > 2 && counters.len() > 1 && !elsewhere.is_empty());
+    // On the newcomer: moved keys it owns (read from their previous
+    // owners first) mixed with a key another node owns (forwarded).
+    let rpc = Client::connect(format!("127.0.0.1:{}", cluster.nodes[3].rpc_port)).unwrap();
+    let ops = vec![
+        Command::get(moved[0].as_bytes()),
+        Command::get(elsewhere[0].as_bytes()),
+        Command::incr(counters[0].as_bytes(), 1),
+        Command::Exists(vec![moved[1].as_bytes()]),
+        Command::get(elsewhere[0].as_bytes()),
+    ];
+    let outcomes = rpc.batch(&ops).unwrap();
+    let value = |k: &str| format!("v{}", &k[2..]).into_bytes();
+    assert!(
+        matches!(&outcomes[0], Ok(Outcome::Value(Some(v))) if *v == value(&moved[0])),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(&outcomes[1], Ok(Outcome::Value(Some(v))) if *v == value(&elsewhere[0])),
+        "{outcomes:?}"
+    );
+    assert!(matches!(outcomes[2], Ok(Outcome::Int(42))), "{outcomes:?}");
+    assert!(matches!(outcomes[3], Ok(Outcome::Int(1))), "{outcomes:?}");
+    assert!(
+        matches!(&outcomes[4], Ok(Outcome::Value(Some(v))) if *v == value(&elsewhere[0])),
+        "{outcomes:?}"
+    );
+    // get, incr, exists: three keys read through; the forwarded one is not
+    // the newcomer's to ask for.
+    assert_eq!(handoff_counter(&cluster.nodes[3], "hits"), 3);
+    assert_eq!(handoff_counter(&cluster.nodes[3], "errors"), 0);
+    assert_eq!(
+        held(&cluster, 3, &moved[0]),
+        Some(format!("v{}", &moved[0][2..]))
+    );
+}

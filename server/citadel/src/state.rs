@@ -265,7 +265,8 @@ impl ServerState {
             inboxes.send(done.thread, crate::wait::Mail::Forwarded(done))
         });
         let timeout = Duration::from_millis(timeout);
-        let forwarder = crate::forward::Forwarder::start(timeout, password, deliver);
+        let tracking = Box::new(crate::command::PeerInvalidations::new(Arc::downgrade(self)));
+        let forwarder = crate::forward::Forwarder::start(timeout, password, deliver, tracking);
         let _ = self.forwarder.set(forwarder);
     }
 

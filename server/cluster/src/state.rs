@@ -83,6 +83,13 @@ impl ClusterState {
         &self.my_addr
     }
 
+    /// The map's generation: it moves with every change (a new view,
+    /// isolation), without taking the mutex.
+    pub fn generation(&self) -> u64 {
+        // ORDERING: Acquire, paired with the Release in `install`.
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// The topology in force (takes the mutex: for commands that read the
     /// whole map, and for [`ThreadView`] after a change).
     pub fn snapshot(&self) -> Arc<Topology> {

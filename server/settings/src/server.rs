@@ -255,8 +255,10 @@ crate::settings_table! {
         help: "Most keys remembered for client-side caching (CLIENT TRACKING); 0: no bound",
         doc: "Most keys the server remembers for clients that track them (CLIENT \
               TRACKING, default mode); past it, remembered keys are dropped and \
-              invalidated for their clients, as in Redis. 0 means no bound. CONFIG \
-              SET changes it at run time.",
+              invalidated for their clients, as in Redis. In proxy mode it also \
+              bounds, per forwarding connection, the keys read through it for \
+              tracking clients. 0 means no bound. CONFIG SET changes it at run \
+              time.",
         live: true,
     }
     LOG_LEVEL: String = {

@@ -44,6 +44,7 @@ pub fn broadcast(ctx: &mut Ctx<'_>, channel: &[u8], payload: &[u8]) {
             addr: member.addr.clone(),
             request: request.clone(),
             replies: 1,
+            tracked: None,
         })
         .collect();
     if parts.is_empty() {

@@ -156,6 +156,7 @@ impl Asks {
                 addr,
                 request,
                 replies: keys.len(),
+                tracked: None,
             });
             positions.push(keys);
         }

@@ -98,6 +98,7 @@ pub use proxy::enabled as proxy_enabled;
 pub use script_host::call as script_call;
 pub use scripting::script_keys;
 pub use session::{register_client, ConnInfo, Session};
+pub use tracking::PeerInvalidations;
 pub use value::{get_string, put_value};
 
 /// The name of the command (or `container|subcommand`) at global index

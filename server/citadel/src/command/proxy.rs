@@ -7,7 +7,9 @@
 //! the queue and EXEC. The connection parks on `Pending::Forward` until
 //! the forwarder's workers (`crate::forward`) mail the replies back;
 //! `proxy_merge` writes the client's reply from them. Pipelined commands
-//! behind a parked one wait, so replies keep their order.
+//! behind a parked one wait, so replies keep their order. A RESP3
+//! tracking client's reads carry their keys (`Part::tracked`): they go on
+//! the peer's tracking link, whose invalidations reach the client here.
 
 use std::sync::Arc;
 
@@ -68,8 +70,13 @@ pub fn take(
         CmdError::Moved { addr, .. } if forwardable(def) && !conn.no_proxy => {
             let mut request = Vec::new();
             encode_command(&mut request, args.len(), args.iter());
-            let how = How::Relay;
-            forward(state, thread, conn, vec![(addr, request, 1)], how);
+            let part = Part {
+                addr,
+                request,
+                replies: 1,
+                tracked: tracked_keys(conn, def, args),
+            };
+            forward(state, thread, conn, vec![part], How::Relay);
             Taken::Parked
         }
         CmdError::CrossSlot => match combine_of(def) {
@@ -87,20 +94,37 @@ pub fn take(
 /// MULTI, the queue and EXEC go there; EXEC's reply is relayed.
 pub fn forward_exec(ctx: &mut Ctx<'_>, tx: &TxState, addr: String) {
     let mut request = Vec::new();
+    let mut tracked: Option<Vec<Box<[u8]>>> = None;
     encode_command(&mut request, 1, [&b"MULTI"[..]]);
     for i in 0..tx.len() {
-        let (_, _, args) = tx.command(i);
+        let (_, def, args) = tx.command(i);
         encode_command(&mut request, args.len(), args.iter());
+        if let Some(keys) = tracked_keys(ctx.conn, def, args) {
+            tracked.get_or_insert_with(Vec::new).extend(keys);
+        }
     }
     encode_command(&mut request, 1, [&b"EXEC"[..]]);
-    let replies = tx.len() + 2;
-    forward(
-        ctx.state,
-        ctx.thread,
-        ctx.conn,
-        vec![(addr, request, replies)],
-        How::Exec,
-    );
+    let part = Part {
+        addr,
+        request,
+        replies: tx.len() + 2,
+        tracked,
+    };
+    forward(ctx.state, ctx.thread, ctx.conn, vec![part], How::Exec);
+}
+
+/// The keys the peer must track for a RESP3 tracking client (default
+/// mode) whose read `def args` it runs; None for any other command or
+/// client (RESP2 connections carry no pushes: a RESP2 client's forwarded
+/// reads are not invalidated from the peer).
+fn tracked_keys(conn: &ConnState, def: &CommandDef, args: Args<'_>) -> Option<Vec<Box<[u8]>>> {
+    let tracks = conn.resp3 && conn.tracking.is_some_and(|t| !t.bcast);
+    if !tracks || !def.has_flag("readonly") {
+        return None;
+    }
+    let mut keys = Vec::new();
+    def.for_each_key(args, |k| keys.push(k.into()));
+    Some(keys)
 }
 
 /// How the pieces of a splittable command combine (None: not one).
@@ -182,8 +206,14 @@ fn split(
     for (addr, keys) in remote {
         let words = piece(&keys);
         let mut request = Vec::new();
-        encode_command(&mut request, words.len(), words);
-        parts.push((addr, request, 1));
+        encode_command(&mut request, words.len(), words.iter().copied());
+        let tracked = with_args(&words, |args| tracked_keys(conn, def, args));
+        parts.push(Part {
+            addr,
+            request,
+            replies: 1,
+            tracked,
+        });
         positions.push(keys);
     }
     let how = How::Split(Split {
@@ -236,29 +266,21 @@ fn with_args<R>(words: &[&[u8]], f: impl FnOnce(Args<'_>) -> R) -> R {
     f(Args::new(&buf, &spans))
 }
 
-/// Submits one part per `(node, request, replies)` and parks the
-/// connection on the job.
+/// Submits the parts and parks the connection on the job.
 fn forward(
     state: &Arc<ServerState>,
     thread: &mut ThreadCtx,
     conn: &mut ConnState,
-    parts: Vec<(String, Vec<u8>, usize)>,
+    parts: Vec<Part>,
     how: How,
 ) {
     let id = thread.next_forward();
-    let addrs = parts.iter().map(|(a, _, _)| a.clone()).collect();
+    let addrs = parts.iter().map(|p| p.addr.clone()).collect();
     let job = Job {
         thread: thread.index,
         id,
         resp3: conn.resp3,
-        parts: parts
-            .into_iter()
-            .map(|(addr, request, replies)| Part {
-                addr,
-                request,
-                replies,
-            })
-            .collect(),
+        parts,
     };
     conn.pending = Some(Pending::Forward {
         id,

@@ -4,12 +4,15 @@
 //! invalidates (`key_events::flush` calls `crate::tracking::Tracking::
 //! changed`). See `crate::tracking` for the registry.
 
+use std::sync::Weak;
+
 use citadel_resp::Reply;
 
 use super::args::Args;
 use super::context::{ConnState, ConnTracking, Ctx};
 use super::error::{CmdError, CmdResult};
 use super::table::CommandDef;
+use crate::forward::PeerTracking;
 use crate::pubsub::Kind;
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
@@ -260,5 +263,39 @@ pub fn write_invalidation(
         }
         // RESP3 `_`, RESP2 `$-1`, as Redis writes "invalidate everything".
         None => reply.null(),
+    }
+}
+
+/// Proxy mode's tracking links report here (`crate::forward`): a key a
+/// peer invalidated, or one read through a lost link, is invalidated for
+/// this node's clients that cached it, as a local change would be.
+pub struct PeerInvalidations {
+    /// Weak: the forwarder lives in the state.
+    state: Weak<ServerState>,
+}
+
+impl PeerInvalidations {
+    pub fn new(state: Weak<ServerState>) -> PeerInvalidations {
+        PeerInvalidations { state }
+    }
+}
+
+impl PeerTracking for PeerInvalidations {
+    fn invalidate(&self, key: &[u8]) {
+        if let Some(state) = self.state.upgrade().filter(|s| s.tracking.active()) {
+            state.tracking.changed(key, None, &state.inboxes);
+        }
+    }
+
+    fn max_keys(&self) -> usize {
+        self.state.upgrade().map_or(0, |state| {
+            state.settings.get(&setting::TRACKING_TABLE_MAX_KEYS)
+        })
+    }
+
+    fn generation(&self) -> u64 {
+        let state = self.state.upgrade();
+        let node = state.as_ref().and_then(|s| s.cluster.get());
+        node.map_or(0, |node| node.state.generation())
     }
 }

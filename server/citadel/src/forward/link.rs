@@ -10,8 +10,18 @@
 //! shuts the socket (a writer blocked on a full send buffer wakes); the
 //! writer queues a request only while the connection is open, so no
 //! request is ever left waiting on a dead connection.
+//!
+//! A tracking link's reader also takes the peer's invalidation pushes
+//! (`>` frames, told from replies by `reply::invalidation`) and notes the
+//! keys each answered request read (`InFlight::tracked`, bounded by
+//! `tracking-table-max-keys`; all invalidated when the connection goes).
+//! A push follows the replies the peer wrote before it, so invalidating
+//! at once follows their `Done` too, except for a job still waiting for
+//! another peer's part: its invalidations are held and follow its `Done`
+//! (`JobState::hold`), so a client never caches a value after the push
+//! that made it stale.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -20,7 +30,9 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::Receiver;
 
 use super::peer::PeerConn;
-use super::{ForwardError, Request, Shared};
+use super::reply::{self, Invalidation};
+use super::tracked::{invalidate, over_bound};
+use super::{ForwardError, JobState, LinkKey, Request, Shared};
 
 /// How often an idle reader looks at the deadline of what is in flight.
 const TICK: Duration = Duration::from_millis(50);
@@ -30,6 +42,9 @@ const TICK: Duration = Duration::from_millis(50);
 struct InFlight {
     queue: VecDeque<Request>,
     closed: bool,
+    /// Keys the peer tracks for this connection, as far as we know (a
+    /// tracking link's): read through it and not invalidated since.
+    tracked: HashSet<Box<[u8]>>,
 }
 
 /// Requests written together at most (one write for all that waited).
@@ -38,9 +53,10 @@ const BATCH: usize = 128;
 /// A connection of the link: the writer's handle and its requests in flight.
 type Conn = (TcpStream, Arc<Mutex<InFlight>>);
 
-/// The writer thread of the link to `addr`: takes every request waiting,
-/// queues them in flight and writes them with one write.
-pub fn write_loop(addr: &str, resp3: bool, requests: &Receiver<Request>, shared: &Arc<Shared>) {
+/// The writer thread of `link`: takes every request waiting, queues them
+/// in flight and writes them with one write.
+pub fn write_loop(link: &LinkKey, requests: &Receiver<Request>, shared: &Arc<Shared>) {
+    let addr = link.addr.as_str();
     let mut conn: Option<Conn> = None;
     let mut bytes = Vec::new();
     while let Ok(first) = requests.recv() {
@@ -68,7 +84,7 @@ pub fn write_loop(addr: &str, resp3: bool, requests: &Receiver<Request>, shared:
             let (_, in_flight) = match conn.as_mut() {
                 Some(c) => c,
                 None if shared.circuit_open(addr) => break,
-                None => match connect(addr, resp3, deadline, shared) {
+                None => match connect(link, deadline, shared) {
                     Ok(c) => conn.insert(c),
                     Err(e) => {
                         let e = shared.failed(addr, e);
@@ -105,37 +121,62 @@ pub fn write_loop(addr: &str, resp3: bool, requests: &Receiver<Request>, shared:
     }
 }
 
-/// Opens and greets a connection to `addr`, and starts its reader.
+/// Opens and greets a connection of `link`, and starts its reader.
 fn connect(
-    addr: &str,
-    resp3: bool,
+    link: &LinkKey,
     deadline: Instant,
     shared: &Arc<Shared>,
 ) -> Result<(TcpStream, Arc<Mutex<InFlight>>), ForwardError> {
     let password = (shared.password)();
-    let peer = PeerConn::open(addr, resp3, password.as_deref(), deadline)?;
+    let peer = PeerConn::open(link, password.as_deref(), deadline)?;
     let writer = peer.writer().map_err(ForwardError::Io)?;
     writer
         .set_write_timeout(Some(shared.timeout))
         .map_err(ForwardError::Io)?;
     let in_flight = Arc::new(Mutex::new(InFlight::default()));
-    let (f, s, a) = (in_flight.clone(), shared.clone(), addr.to_string());
+    let (f, s, l) = (in_flight.clone(), shared.clone(), link.clone());
     std::thread::Builder::new()
         .name("citadel-fwd-read".into())
-        .spawn(move || read_loop(&a, peer, &f, &s))
+        .spawn(move || read_loop(&l, peer, &f, &s))
         .map_err(ForwardError::Io)?;
     Ok((writer, in_flight))
 }
 
-/// The reader of one connection: replies to requests in order, until the
-/// connection fails or the peer closes it.
-fn read_loop(addr: &str, mut peer: PeerConn, in_flight: &Mutex<InFlight>, shared: &Shared) {
+/// The reader of one connection: replies to requests in order (and, on
+/// a tracking link, the peer's invalidations), until the connection fails
+/// or the peer closes it.
+fn read_loop(link: &LinkKey, mut peer: PeerConn, in_flight: &Mutex<InFlight>, shared: &Shared) {
+    let addr = link.addr.as_str();
     let mut replies: Vec<Vec<u8>> = Vec::new();
+    // Jobs with a part answered here whose `Done` is not mailed yet.
+    let mut unfinished: Vec<Arc<JobState>> = Vec::new();
+    let mut generation = shared.tracking.generation();
     let error = loop {
+        if link.tracking && shared.tracking.generation() != generation {
+            // The map changed: what was read here may be another node's
+            // now (its writes never come back on this link).
+            generation = shared.tracking.generation();
+            let keys = lock(in_flight).tracked.drain().collect();
+            invalidate(shared, &mut unfinished, keys);
+        }
         let oldest = lock(in_flight).queue.front().map(|r| r.deadline);
         let wake = oldest.map_or(Instant::now() + TICK, |d| d.min(Instant::now() + TICK));
         match peer.read_reply(wake) {
             Ok(reply) => {
+                if let Some(push) = link.tracking.then(|| reply::invalidation(&reply)).flatten() {
+                    let keys = {
+                        let mut f = lock(in_flight);
+                        match push {
+                            Invalidation::All => f.tracked.drain().collect(),
+                            Invalidation::Keys(keys) => keys
+                                .into_iter()
+                                .map(|k| f.tracked.take(k).unwrap_or_else(|| k.into()))
+                                .collect(),
+                        }
+                    };
+                    invalidate(shared, &mut unfinished, keys);
+                    continue;
+                }
                 let mut f = lock(in_flight);
                 let Some(wanted) = f.queue.front().map(|r| r.part.replies) else {
                     break ForwardError::Malformed; // a reply nobody asked for
@@ -145,8 +186,23 @@ fn read_loop(addr: &str, mut peer: PeerConn, in_flight: &Mutex<InFlight>, shared
                     continue;
                 }
                 if let Some(request) = f.queue.pop_front() {
+                    let read = request.part.tracked.iter().flatten().cloned();
+                    let shed = if !link.tracking {
+                        Vec::new()
+                    } else if request.generation != generation {
+                        // Sent before the map changed: not kept either.
+                        read.collect()
+                    } else {
+                        // Tracked by the peer now (a push for an earlier
+                        // read came before this reply, so after `take`).
+                        f.tracked.extend(read);
+                        over_bound(&mut f.tracked, shared.tracking.max_keys())
+                    };
                     drop(f);
+                    let job = request.job().filter(|_| link.tracking);
                     request.answered(std::mem::take(&mut replies));
+                    unfinished.extend(job.filter(|j| !j.delivered()));
+                    invalidate(shared, &mut unfinished, shed);
                 }
             }
             Err(ForwardError::Timeout) => {
@@ -157,12 +213,15 @@ fn read_loop(addr: &str, mut peer: PeerConn, in_flight: &Mutex<InFlight>, shared
             Err(e) => break e,
         }
     };
-    let failed: Vec<Request> = {
+    let (failed, lost): (Vec<Request>, Vec<Box<[u8]>>) = {
         let mut f = lock(in_flight);
         f.closed = true;
-        f.queue.drain(..).collect()
+        (f.queue.drain(..).collect(), f.tracked.drain().collect())
     };
     peer.shutdown();
+    // The peer tracks nothing for a closed connection: what was read
+    // through it may change unseen.
+    invalidate(shared, &mut unfinished, lost);
     if failed.is_empty() && matches!(error, ForwardError::Closed) {
         return; // The peer closed an idle connection: no failure.
     }

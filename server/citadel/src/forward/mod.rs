@@ -1,8 +1,8 @@
 //! Proxy mode's forwarding (`cluster-proxy yes`): requests for slots of
 //! other nodes go to them off the server threads. A server thread submits
 //! a [`Job`] (one or more [`Part`]s, each a request for one peer) and
-//! parks the client; each part goes to the link of its peer (and
-//! protocol): a writer thread that writes requests in order on one
+//! parks the client; each part goes to the link of its peer (protocol,
+//! tracking or not): a writer thread that writes requests in order on one
 //! pipelined connection and a reader thread that matches the replies to
 //! them in order (`link.rs`). The parts of a split command travel to their
 //! peers in parallel; when a job's last part is answered, its [`Done`]
@@ -20,10 +20,20 @@
 //! it names, no further: a single command, a part whose every command was
 //! refused so, or a transaction whose queue was and whose EXEC aborted
 //! (nothing of it ran).
+//!
+//! Client-side caching across nodes: a tracking client's read (RESP3)
+//! travels on its peer's tracking link, whose connections said `CLIENT
+//! TRACKING on`; the peer's invalidation pushes come back on them between
+//! the replies, and go to the server's own tracking table
+//! ([`PeerTracking`]), which mails the clients that read the key. Each
+//! connection notes the keys read through it, to invalidate them all when
+//! it is lost (the peer then no longer tracks them for us); see
+//! `link.rs` for the order of a push against the replies.
 
 mod link;
 mod peer;
 pub mod reply;
+mod tracked;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -33,6 +43,7 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::Sender;
 
 pub use peer::encode_command;
+pub use tracked::PeerTracking;
 
 /// A forward this thread waits for (numbered per server thread).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,6 +58,9 @@ pub struct Part {
     pub request: Vec<u8>,
     /// How many replies `request` gets.
     pub replies: usize,
+    /// A tracking client's read (RESP3 only): the keys the peer will
+    /// track for the link; the part goes on the peer's tracking link.
+    pub tracked: Option<Vec<Box<[u8]>>>,
 }
 
 /// Each reply of a part, as the peer wrote it; or why there is none.
@@ -117,10 +131,11 @@ struct Shared {
     timeout: Duration,
     password: Password,
     deliver: Deliver,
+    tracking: Box<dyn PeerTracking>,
     /// Peers whose circuit is open, until when.
     open: Mutex<HashMap<String, Instant>>,
-    /// Each peer's link (by address and protocol): its writer's queue.
-    links: Mutex<HashMap<(String, bool), Sender<Request>>>,
+    /// Each peer's links: its writer's queue.
+    links: Mutex<HashMap<LinkKey, Sender<Request>>>,
     /// What became of the requests nobody waits for.
     unanswered: Unanswered,
 }
@@ -134,12 +149,24 @@ pub struct Unanswered {
     pub dropped: AtomicU64,
 }
 
+/// One link: a peer, the protocol of its connections, and whether they
+/// track what they read (a tracking client's reads go there).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct LinkKey {
+    addr: String,
+    resp3: bool,
+    tracking: bool,
+}
+
 /// A job's parts still out, and the results of those answered.
 struct JobState {
     thread: usize,
     id: ForwardId,
     results: Mutex<Vec<Option<PartResult>>>,
     left: AtomicUsize,
+    /// Invalidations that came after one of its parts' replies, held until
+    /// its `Done` is mailed (then they follow it); None once it is.
+    held: Mutex<Option<Vec<Box<[u8]>>>>,
 }
 
 /// Who waits for a request's replies.
@@ -158,16 +185,24 @@ struct Request {
     deadline: Instant,
     /// Already sent again after a -MOVED (never twice).
     redirected: bool,
+    /// The cluster map's generation when it was sent.
+    generation: u64,
     shared: Arc<Shared>,
 }
 
 impl Forwarder {
-    pub fn start(timeout: Duration, password: Password, deliver: Deliver) -> Forwarder {
+    pub fn start(
+        timeout: Duration,
+        password: Password,
+        deliver: Deliver,
+        tracking: Box<dyn PeerTracking>,
+    ) -> Forwarder {
         Forwarder {
             shared: Arc::new(Shared {
                 timeout,
                 password,
                 deliver,
+                tracking,
                 open: Mutex::new(HashMap::new()),
                 links: Mutex::new(HashMap::new()),
                 unanswered: Unanswered::default(),
@@ -184,6 +219,7 @@ impl Forwarder {
             id: job.id,
             results: Mutex::new(job.parts.iter().map(|_| None).collect()),
             left: AtomicUsize::new(job.parts.len()),
+            held: Mutex::new(Some(Vec::new())),
         });
         if job.parts.is_empty() {
             (self.shared.deliver)(Done::failed(&job, || ForwardError::Unavailable));
@@ -214,12 +250,18 @@ impl Forwarder {
     }
 
     fn send(&self, reply_to: ReplyTo, part: Part, resp3: bool, deadline: Instant) {
+        // Only a tracked read's is looked at (`link.rs`).
+        let generation = match part.tracked {
+            Some(_) => self.shared.tracking.generation(),
+            None => 0,
+        };
         self.shared.route(Request {
             reply_to,
             part,
             resp3,
             deadline,
             redirected: false,
+            generation,
             shared: self.shared.clone(),
         });
     }
@@ -237,6 +279,14 @@ impl Done {
 }
 
 impl Request {
+    /// The job waiting for it, if any.
+    fn job(&self) -> Option<Arc<JobState>> {
+        match &self.reply_to {
+            ReplyTo::Job { job, .. } => Some(job.clone()),
+            ReplyTo::Nobody => None,
+        }
+    }
+
     fn fail(self, e: ForwardError) {
         self.complete(Err(e));
     }
@@ -290,22 +340,31 @@ impl Request {
             id: job.id,
             results,
         });
+        let held = job.held.lock().unwrap_or_else(|e| e.into_inner()).take();
+        for key in held.unwrap_or_default() {
+            self.shared.tracking.invalidate(&key);
+        }
     }
 }
 
 impl Shared {
     /// Hands `request` to its peer's link, started on first use.
     fn route(self: &Arc<Self>, request: Request) {
-        let key = (request.part.addr.clone(), request.resp3);
+        let key = LinkKey {
+            addr: request.part.addr.clone(),
+            resp3: request.resp3,
+            // Pushes come on the connection itself: RESP3 only.
+            tracking: request.resp3 && request.part.tracked.is_some(),
+        };
         let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
         let sender = match links.get(&key) {
             Some(s) => s.clone(),
             None => {
                 let (sender, requests) = crossbeam::channel::unbounded();
-                let (addr, resp3, shared) = (key.0.clone(), key.1, self.clone());
+                let (link, shared) = (key.clone(), self.clone());
                 let started = std::thread::Builder::new()
-                    .name(format!("citadel-fwd-{addr}"))
-                    .spawn(move || link::write_loop(&addr, resp3, &requests, &shared));
+                    .name(format!("citadel-fwd-{}", key.addr))
+                    .spawn(move || link::write_loop(&link, &requests, &shared));
                 if let Err(e) = started {
                     drop(links);
                     request.fail(ForwardError::Io(e));

@@ -8,7 +8,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use super::reply::reply_len;
-use super::ForwardError;
+use super::{ForwardError, LinkKey};
 
 pub struct PeerConn {
     stream: TcpStream,
@@ -41,15 +41,17 @@ fn remaining(deadline: Instant) -> Result<Duration, ForwardError> {
 }
 
 impl PeerConn {
-    /// Connects to `addr` and greets it: `HELLO 3` for a RESP3 client's
-    /// requests, AUTH with `password`, then CLUSTER NOPROXY so the peer
-    /// answers -MOVED rather than forwarding again (no loops).
+    /// Connects to the peer of `link` and greets it: `HELLO 3` for a
+    /// RESP3 client's requests, AUTH with `password`, CLUSTER NOPROXY so
+    /// the peer answers -MOVED rather than forwarding again (no loops),
+    /// and on a tracking link `CLIENT TRACKING on` (default mode: the
+    /// peer pushes an invalidation for each key read here once it changes).
     pub fn open(
-        addr: &str,
-        resp3: bool,
+        link: &LinkKey,
         password: Option<&str>,
         deadline: Instant,
     ) -> Result<PeerConn, ForwardError> {
+        let (addr, resp3) = (link.addr.as_str(), link.resp3);
         let target = addr
             .to_socket_addrs()
             .map_err(ForwardError::Io)?
@@ -75,6 +77,10 @@ impl PeerConn {
             (false, None) => replies = 0,
         }
         encode_command(&mut greet, 2, [&b"CLUSTER"[..], b"NOPROXY"]);
+        if link.tracking {
+            encode_command(&mut greet, 3, [&b"CLIENT"[..], b"TRACKING", b"on"]);
+            replies += 1;
+        }
         conn.send(&greet)?;
         for _ in 0..=replies {
             let reply = conn.read_reply(deadline)?;

@@ -108,6 +108,36 @@ pub fn bulk(reply: &[u8]) -> Option<&[u8]> {
     reply.get(eol + 2..eol + 2 + n)
 }
 
+/// What an invalidation push (RESP3 `>2 invalidate <keys>`) asks.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Invalidation<'a> {
+    Keys(Vec<&'a [u8]>),
+    /// Null keys: everything (the peer flushed).
+    All,
+}
+
+/// The invalidation `reply` pushes, None if it is no such push (any
+/// other frame is a reply).
+pub fn invalidation(reply: &[u8]) -> Option<Invalidation<'_>> {
+    if reply.first() != Some(&b'>') {
+        return None;
+    }
+    let [kind, keys] = elements(reply)?[..] else {
+        return None;
+    };
+    if bulk(kind)? != b"invalidate" {
+        return None;
+    }
+    if matches!(keys, b"_\r\n" | b"$-1\r\n" | b"*-1\r\n") {
+        return Some(Invalidation::All);
+    }
+    let keys = elements(keys)?;
+    keys.into_iter()
+        .map(bulk)
+        .collect::<Option<Vec<_>>>()
+        .map(Invalidation::Keys)
+}
+
 /// `host:port` of a `-MOVED <slot> <host:port>` reply.
 pub fn moved_to(reply: &[u8]) -> Option<&str> {
     let body = reply.strip_prefix(b"-MOVED ")?.strip_suffix(b"\r\n")?;
@@ -181,6 +211,21 @@ mod tests {
             Some("10.0.0.1:7000")
         );
         assert_eq!(moved_to(b"-ERR no\r\n"), None);
+    }
+
+    #[test]
+    fn tells_an_invalidation_push_from_a_reply() {
+        let push = b">2\r\n$10\r\ninvalidate\r\n*2\r\n$1\r\nk\r\n$2\r\nk2\r\n";
+        let keys = Invalidation::Keys(vec![&b"k"[..], b"k2"]);
+        assert_eq!(invalidation(push), Some(keys));
+        assert_eq!(
+            invalidation(b">2\r\n$10\r\ninvalidate\r\n_\r\n"),
+            Some(Invalidation::All)
+        );
+        let message = b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n";
+        assert_eq!(invalidation(message), None);
+        assert_eq!(invalidation(b"*2\r\n$10\r\ninvalidate\r\n_\r\n"), None);
+        assert_eq!(invalidation(b"$10\r\ninvalidate\r\n"), None);
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! operation from its peer's reply, every other one run here then. So
 //! operations on this node's keys run after the forwarded ones, but keep
 //! their order among themselves, as each node's do; a batch is never
-//! atomic across nodes.
+//! atomic across nodes. Before it is forwarded, its local operations'
+//! keys that just moved here are read from their previous owners
+//! (`rpc/handoff.rs`), as a purely local batch's are.
 
 use citadel_proto::rpc::{Batch, FrameHeader, ReplyWriter};
 
@@ -58,6 +60,7 @@ pub fn start(
                         addr: resp,
                         request: Vec::new(),
                         replies: 0,
+                        tracked: None,
                     });
                     parts.len() - 1
                 }

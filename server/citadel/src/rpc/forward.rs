@@ -35,6 +35,7 @@ pub fn start(
         addr: resp,
         request,
         replies: 1,
+        tracked: None,
     };
     Ok(submit(forwarder, thread, vec![part]))
 }

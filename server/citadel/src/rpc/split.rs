@@ -131,6 +131,7 @@ pub fn start(
             addr,
             request,
             replies: 1,
+            tracked: None,
         });
         split.parts.push(positions);
     }

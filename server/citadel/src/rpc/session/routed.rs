@@ -26,15 +26,24 @@ impl RpcSession {
         let op = &req.op;
         let handed_off = std::mem::take(&mut self.handed_off);
         if let Op::Batch(batch) = op {
+            // Always `Local` for `route::route` (its operations are routed
+            // one by one): hand off the ones run here, then forward the
+            // others, whether or not any are forwarded.
+            if !handed_off {
+                self.monitor(thread, op);
+                if self.hand_off(thread, req, (header, body)) {
+                    return None;
+                }
+            }
             let started = batch_forward::start(&self.state, thread, header, body, batch);
             if let Some((key, plan)) = started {
-                self.monitor(thread, op);
                 self.wait_for(thread, key, req.id, op.method());
                 if let Some(call) = self.in_flight.get_mut(&key) {
                     call.merge = Merge::Batch(plan);
                 }
                 return None;
             }
+            return self.run_here(thread, req, out);
         }
         match route::route(thread, op) {
             Ok(Routed::Local) => {
