@@ -101,3 +101,62 @@ pub fn check_rollbacks(plugins: &[Arc<PluginShared>], now: Instant) {
 pub fn has_rules(plugins: &[Arc<PluginShared>]) -> bool {
     plugins.iter().any(|p| p.config.rollback.is_some())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use citadel_settings::Cores;
+
+    use super::*;
+    use crate::config::{for_tests, with_spare_slots, VersionConfig};
+
+    /// Two versions of two instances, each with its spare slot; nothing
+    /// is spawned (reconcile only sets intents).
+    fn two_versions() -> Vec<Instance> {
+        let mut c = for_tests("echo", Cores::Unpinned, 2);
+        let v2 = VersionConfig {
+            name: "v2".into(),
+            ..c.versions[0].clone()
+        };
+        c.versions.push(v2);
+        let c = with_spare_slots(&[c], &[]).remove(0);
+        let shared = Arc::new(PluginShared::new(c, Vec::new(), 1));
+        (0..shared.config.instances)
+            .map(|i| {
+                let cmd = Command::new("/bin/true");
+                let mut inst = Instance::new(shared.clone(), 0, i, cmd, Vec::new());
+                if !shared.config.starts_running(i) {
+                    inst.park();
+                }
+                inst
+            })
+            .collect()
+    }
+
+    fn intents(slots: &[Instance]) -> Vec<Intent> {
+        slots.iter().map(|i| i.intent).collect()
+    }
+
+    #[test]
+    fn a_parked_spare_is_not_a_version_at_weight_0() {
+        use Intent::{Run, Stop};
+        let mut slots = two_versions();
+        let now = Instant::now();
+        assert_eq!(intents(&slots), [Run, Run, Stop, Run, Run, Stop]);
+        // Both versions have weight: the spares stay parked.
+        reconcile(&mut slots, now);
+        assert_eq!(intents(&slots), [Run, Run, Stop, Run, Run, Stop]);
+        // v2 at weight 0: its running slots drain and stop.
+        let shared = slots[0].shared.clone();
+        let weight = &shared.traffic.versions[1].weight;
+        weight.store(0, Relaxed);
+        assert!(reconcile(&mut slots, now), "draining");
+        assert_eq!(intents(&slots), [Run, Run, Stop, Stop, Stop, Stop]);
+        // Weight again: as many start as the version runs, the third slot
+        // is its spare again.
+        weight.store(50, Relaxed);
+        reconcile(&mut slots, now);
+        assert_eq!(intents(&slots), [Run, Run, Stop, Run, Run, Stop]);
+    }
+}
