@@ -223,3 +223,120 @@ impl UpgradeSlot for Instance {
         Progress::Done
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use citadel_settings::Cores;
+
+    use super::*;
+    use crate::config::{for_tests, with_spare_slots, VersionConfig};
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum State {
+        Live,
+        Free,
+        Warming,
+        Draining,
+    }
+
+    /// A slot whose start and drain the test moves by hand.
+    struct Fake {
+        index: usize,
+        shared: Arc<PluginShared>,
+        state: State,
+    }
+
+    impl UpgradeSlot for Fake {
+        /// The (new, old) pairs started, in order.
+        type Ctx = Vec<(usize, usize)>;
+        type Step = (usize, usize);
+
+        fn id(&self) -> SlotId<'_> {
+            SlotId {
+                plugin: 0,
+                index: self.index,
+                shared: &self.shared,
+            }
+        }
+
+        fn is_live(&self) -> bool {
+            self.state == State::Live
+        }
+
+        fn is_free(&self) -> bool {
+            self.state == State::Free
+        }
+
+        fn begin(
+            slots: &mut [Self],
+            free: usize,
+            old: usize,
+            started: &mut Self::Ctx,
+            _: Instant,
+        ) -> Option<(usize, usize)> {
+            slots[free].state = State::Warming;
+            started.push((free, old));
+            Some((free, old))
+        }
+
+        fn settle(&(new, old): &(usize, usize), slots: &mut [Self], _: Instant) -> Progress {
+            slots[new].state = State::Live;
+            slots[old].state = State::Draining;
+            Progress::Done
+        }
+    }
+
+    /// Two versions of two instances and a spare each.
+    fn slots() -> Vec<Fake> {
+        let mut c = for_tests("echo", Cores::Unpinned, 2);
+        let v2 = VersionConfig {
+            name: "v2".into(),
+            ..c.versions[0].clone()
+        };
+        c.versions.push(v2);
+        let c = with_spare_slots(&[c], &[]).remove(0);
+        let shared = Arc::new(PluginShared::new(c, Vec::new(), 1));
+        (0..shared.config.instances)
+            .map(|index| Fake {
+                index,
+                state: if shared.config.starts_running(index) {
+                    State::Live
+                } else {
+                    State::Free
+                },
+                shared: shared.clone(),
+            })
+            .collect()
+    }
+
+    /// Runs the upgrades to the end (a drained slot is free at the next
+    /// turn); the replacements started.
+    fn run(upgrades: &mut Upgrades<Fake>, slots: &mut [Fake]) -> Vec<(usize, usize)> {
+        let mut started = Vec::new();
+        while upgrades.is_busy() {
+            upgrades.advance(slots, &mut started, Instant::now());
+            for s in slots.iter_mut().filter(|s| s.state == State::Draining) {
+                s.state = State::Free;
+            }
+        }
+        started
+    }
+
+    #[test]
+    fn each_instance_is_replaced_in_a_free_slot_of_its_version() {
+        use State::{Free, Live};
+        let mut slots = slots();
+        let mut upgrades = Upgrades::default();
+        upgrades.request(&slots);
+        assert_eq!(
+            run(&mut upgrades, &mut slots),
+            [(2, 0), (0, 1), (5, 3), (3, 4)]
+        );
+        let states: Vec<State> = slots.iter().map(|s| s.state).collect();
+        assert_eq!(states, [Live, Free, Live, Live, Free, Live]);
+        // A reload asked for during one runs again after it.
+        upgrades.request(&slots);
+        upgrades.request(&slots);
+        assert_eq!(run(&mut upgrades, &mut slots).len(), 8);
+    }
+}
