@@ -57,6 +57,16 @@ fn call(con: &mut Connection, plugin: &str, payload: &[u8], key: Option<&str>) -
     c.query::<redis::Value>(con).map_err(|e| e.to_string())
 }
 
+/// PLUGIN RELOAD iecho.
+fn reload(con: &mut Connection) {
+    let ok: String = redis::cmd("PLUGIN")
+        .arg("RELOAD")
+        .arg("iecho")
+        .query(con)
+        .unwrap();
+    assert_eq!(ok, "OK");
+}
+
 fn payloads() -> Vec<Vec<u8>> {
     let big: Vec<u8> = (0..256 * 1024).map(|i| b"abcxyz\n\0"[i % 8]).collect();
     vec![
@@ -138,12 +148,7 @@ fn info_shows_the_placement_and_reload_swaps_the_module() {
     let task = format!("/proc/{}/task/{tid}", rig.server.pid());
     assert!(Path::new(&task).exists(), "{task}");
 
-    let ok: String = redis::cmd("PLUGIN")
-        .arg("RELOAD")
-        .arg("iecho")
-        .query(&mut con)
-        .unwrap();
-    assert_eq!(ok, "OK");
+    reload(&mut con);
     citadel_tests::clients::wait_until("the reload", std::time::Duration::from_secs(10), || {
         plugin_info(&rig.server, "iecho", "reloads") == "1"
     });
@@ -191,12 +196,7 @@ fn a_stuck_inline_handler_is_detached_at_its_stop_timeout() {
     wait("the call in the handler", &mut || {
         plugin_info(&server, "iecho", "in_flight") == "1"
     });
-    let ok: String = redis::cmd("PLUGIN")
-        .arg("RELOAD")
-        .arg("iecho")
-        .query(&mut con)
-        .unwrap();
-    assert_eq!(ok, "OK");
+    reload(&mut con);
     // Overlapped: the new module serves the spare slot while the old
     // thread is still in its handler.
     wait("the new module", &mut || {
@@ -255,12 +255,7 @@ fn calls_queued_behind_a_detached_handler_are_answered_at_once() {
         plugin_info(&server, "iecho", "in_flight") == "4"
     });
     let mut con = server.client();
-    let ok: String = redis::cmd("PLUGIN")
-        .arg("RELOAD")
-        .arg("iecho")
-        .query(&mut con)
-        .unwrap();
-    assert_eq!(ok, "OK");
+    reload(&mut con);
     for q in queued {
         let err = q.join().unwrap().unwrap_err();
         assert!(err.contains("detached"), "{err}");
@@ -297,12 +292,7 @@ fn overlapped_inline_reload_under_load_has_zero_errors() {
         if round == 3 {
             rig.server.signal("HUP");
         } else {
-            let ok: String = redis::cmd("PLUGIN")
-                .arg("RELOAD")
-                .arg("iecho")
-                .query(&mut con)
-                .unwrap();
-            assert_eq!(ok, "OK");
+            reload(&mut con);
         }
         // Both instances replaced, one at a time, by new threads.
         wait_until("the upgrade", std::time::Duration::from_secs(20), || {

@@ -273,6 +273,19 @@ pub(crate) fn for_tests(name: &str, cores: Cores, instances: usize) -> PluginCon
     }
 }
 
+/// `for_tests` in two versions of `instances` each, with their spare
+/// slots (unit tests).
+#[cfg(test)]
+pub(crate) fn two_versions_for_tests(instances: usize) -> PluginConfig {
+    let mut c = for_tests("echo", Cores::Unpinned, instances);
+    let v2 = VersionConfig {
+        name: "v2".into(),
+        ..c.versions[0].clone()
+    };
+    c.versions.push(v2);
+    with_spare_slots(&[c], &[]).remove(0)
+}
+
 /// The file `exec` names for `placement`: an executable, or a module.
 pub fn find_program(placement: Placement, exec: &Path) -> Result<PathBuf, String> {
     match placement {

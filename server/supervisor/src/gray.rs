@@ -106,21 +106,13 @@ pub fn has_rules(plugins: &[Arc<PluginShared>]) -> bool {
 mod tests {
     use std::process::Command;
 
-    use citadel_settings::Cores;
-
     use super::*;
-    use crate::config::{for_tests, with_spare_slots, VersionConfig};
+    use crate::config::two_versions_for_tests;
 
     /// Two versions of two instances, each with its spare slot; nothing
     /// is spawned (reconcile only sets intents).
     fn two_versions() -> Vec<Instance> {
-        let mut c = for_tests("echo", Cores::Unpinned, 2);
-        let v2 = VersionConfig {
-            name: "v2".into(),
-            ..c.versions[0].clone()
-        };
-        c.versions.push(v2);
-        let c = with_spare_slots(&[c], &[]).remove(0);
+        let c = two_versions_for_tests(2);
         let shared = Arc::new(PluginShared::new(c, Vec::new(), 1));
         (0..shared.config.instances)
             .map(|i| {

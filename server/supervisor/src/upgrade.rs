@@ -226,10 +226,8 @@ impl UpgradeSlot for Instance {
 
 #[cfg(test)]
 mod tests {
-    use citadel_settings::Cores;
-
     use super::*;
-    use crate::config::{for_tests, with_spare_slots, VersionConfig};
+    use crate::config::two_versions_for_tests;
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     enum State {
@@ -288,13 +286,7 @@ mod tests {
 
     /// Two versions of two instances and a spare each.
     fn slots() -> Vec<Fake> {
-        let mut c = for_tests("echo", Cores::Unpinned, 2);
-        let v2 = VersionConfig {
-            name: "v2".into(),
-            ..c.versions[0].clone()
-        };
-        c.versions.push(v2);
-        let c = with_spare_slots(&[c], &[]).remove(0);
+        let c = two_versions_for_tests(2);
         let shared = Arc::new(PluginShared::new(c, Vec::new(), 1));
         (0..shared.config.instances)
             .map(|index| Fake {
