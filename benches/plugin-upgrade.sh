@@ -10,7 +10,9 @@
 #    old ones stop when they hold none). p50/p99/max (ms), calls per second,
 #    the reloads done and the plugin's failed calls (errors + timeouts +
 #    rejected) are reported; the target is a p99 during upgrades within 2x
-#    the steady one, and 0 failed calls.
+#    the steady one, and 0 failed calls. VERSIONS > 1 runs that many
+#    versions of echo side by side (equal weights, each with its spare slot:
+#    a reload replaces every version's instances, one at a time).
 # 2. Scale-up reaction: a fresh citadel with instances = "1..MAX_INSTANCES"
 #    (ECHO_DELAY_US=SLOW_US, the scaler's default windows); from the start of a
 #    CLIENTS-connection burst, the time until 2 instances take calls, and
@@ -21,6 +23,7 @@
 #        CLIENTS        concurrent connections (default 16)
 #        DELAY_US       time per call, upgrade phase (default 200)
 #        RELOAD_EVERY   seconds between reloads (default 0.5)
+#        VERSIONS       versions of echo in the upgrade phase (default 1)
 #        SLOW_US        time per call, scaling phase (default 2000)
 #        MAX_INSTANCES  elastic MAX (default 4)
 #        THREADS        server threads (default 2)
@@ -33,6 +36,7 @@ requests=${REQUESTS:-40000}
 clients=${CLIENTS:-16}
 delay=${DELAY_US:-200}
 reload_every=${RELOAD_EVERY:-0.5}
+versions=${VERSIONS:-1}
 slow=${SLOW_US:-2000}
 max=${MAX_INSTANCES:-4}
 threads=${THREADS:-2}
@@ -43,11 +47,19 @@ log "building (release): citadel, the echo plugin"
 
 load_pid=
 
-# serve PORT INSTANCES DELAY_US: starts citadel with the echo plugin.
+# serve PORT INSTANCES DELAY_US [VERSIONS]: starts citadel with the echo
+# plugin (VERSIONS > 1: that many versions, equal weights).
 serve() {
+    local exec="exec = \"$bin/citadel-plugin-echo\"" v list=()
+    if [ "${4:-1}" -gt 1 ]; then
+        for v in $(seq "$4"); do
+            list+=("{ name = \"v$v\", exec = \"$bin/citadel-plugin-echo\", weight = 1 }")
+        done
+        exec="versions = [$(IFS=,; echo "${list[*]}")]"
+    fi
     start_server "$1" "[[plugin]]
 name = \"echo\"
-exec = \"$bin/citadel-plugin-echo\"
+$exec
 instances = \"$2\"
 cores = \"none\"
 max-inflight = 100000
@@ -78,9 +90,9 @@ failed() {
 upgrade_phase() {
     local port reloads=0
     port=$(free_port)
-    serve "$port" 2 "$delay"
+    serve "$port" 2 "$delay" "$versions"
     redis-benchmark -p "$port" -c "$clients" -n $((requests / 4)) -q PLUGIN CALL echo x >/dev/null
-    bench "$port" "steady (2 instances)"
+    bench "$port" "steady (2 instances x $versions)"
     bench "$port" "during upgrades" &
     load_pid=$!
     pids+=("$load_pid")
@@ -92,7 +104,7 @@ upgrade_phase() {
     done
     wait "$load_pid"
     load_pid=
-    echo "reloads asked: $reloads, done: $(($(field "$port" reloads) / 2)); failed calls: $(failed "$port")"
+    echo "reloads asked: $reloads, done: $(($(field "$port" reloads) / (2 * versions))); failed calls: $(failed "$port")"
     stop "$port"
 }
 
@@ -124,7 +136,7 @@ scale_phase() {
 
 {
     echo "# plugin-upgrade: echo plugin, $clients clients, $requests calls per phase, $threads server threads ($(nproc) CPUs)"
-    echo "# upgrade phase: ${delay} us per call, PLUGIN RELOAD every ${reload_every} s"
+    echo "# upgrade phase: ${delay} us per call, $versions version(s), PLUGIN RELOAD every ${reload_every} s"
     upgrade_phase
     scale_phase
 } | tee "$out"

@@ -201,6 +201,29 @@ fn attempts_are_counted_in_ring_memory_across_restarts() {
 }
 
 #[test]
+fn the_producer_sees_which_records_no_consumer_took() {
+    let (mut producer, mut consumer) = pair(4096);
+    let mut at = Vec::new();
+    for id in 1..=3 {
+        let mut g = producer.reserve(8).unwrap();
+        g.payload_mut().fill(id as u8);
+        at.push(g.position());
+        g.commit(&Envelope::request(id)).unwrap();
+    }
+    assert!(at.iter().all(|&pos| producer.undelivered(pos)));
+    // The consumer takes the first (a handler now holds it) ...
+    let first = consumer.read().unwrap().unwrap();
+    first.mark_delivery();
+    let end = first.end();
+    assert!(!producer.undelivered(at[0]));
+    assert!(producer.undelivered(at[1]) && producer.undelivered(at[2]));
+    // ... and once it is committed its bytes are no longer the record's.
+    consumer.commit_to(end).unwrap();
+    assert!(!producer.undelivered(at[0]));
+    assert!(!producer.undelivered(at[2] + 4096), "not published");
+}
+
+#[test]
 fn attach_rejects_foreign_memory() {
     use citadel_proto::ring::LayoutError;
     use citadel_proto::shm::ShmRegion;

@@ -5,7 +5,8 @@
 //! and big payloads, KEY, pipelined), a handler panic is an error reply to
 //! that call only, PLUGIN RELOAD swaps the module, a handler stuck past
 //! the stop timeout is left detached (and its slot serves again once it
-//! returns), a reload overlaps (the new module serves a spare slot while
+//! returns; the calls queued behind it are answered with an error at
+//! once), a reload overlaps (the new module serves a spare slot while
 //! the old thread drains: no failed call under load), and a module built for another ABI or without the entry
 //! symbols is refused at start-up.
 
@@ -54,6 +55,16 @@ fn call(con: &mut Connection, plugin: &str, payload: &[u8], key: Option<&str>) -
         c.arg("KEY").arg(k);
     }
     c.query::<redis::Value>(con).map_err(|e| e.to_string())
+}
+
+/// PLUGIN RELOAD iecho.
+fn reload(con: &mut Connection) {
+    let ok: String = redis::cmd("PLUGIN")
+        .arg("RELOAD")
+        .arg("iecho")
+        .query(con)
+        .unwrap();
+    assert_eq!(ok, "OK");
 }
 
 fn payloads() -> Vec<Vec<u8>> {
@@ -137,12 +148,7 @@ fn info_shows_the_placement_and_reload_swaps_the_module() {
     let task = format!("/proc/{}/task/{tid}", rig.server.pid());
     assert!(Path::new(&task).exists(), "{task}");
 
-    let ok: String = redis::cmd("PLUGIN")
-        .arg("RELOAD")
-        .arg("iecho")
-        .query(&mut con)
-        .unwrap();
-    assert_eq!(ok, "OK");
+    reload(&mut con);
     citadel_tests::clients::wait_until("the reload", std::time::Duration::from_secs(10), || {
         plugin_info(&rig.server, "iecho", "reloads") == "1"
     });
@@ -162,8 +168,9 @@ fn info_shows_the_placement_and_reload_swaps_the_module() {
     );
 }
 
-#[test]
-fn a_stuck_inline_handler_is_detached_at_its_stop_timeout() {
+/// The inline echo with a 200 ms stop timeout and 30 s call timeout (a
+/// handler it detaches is far from its calls' timeouts).
+fn stuck_handler_server() -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let conf = format!(
         "[[plugin]]\nname = \"iecho\"\nplacement = \"inline\"\nexec = \"{}\"\n\
@@ -173,6 +180,12 @@ fn a_stuck_inline_handler_is_detached_at_its_stop_timeout() {
     let path = dir.path().join("plugins.toml");
     std::fs::write(&path, conf).unwrap();
     let server = Server::start(&["--config", path.to_str().unwrap()]);
+    (server, dir)
+}
+
+#[test]
+fn a_stuck_inline_handler_is_detached_at_its_stop_timeout() {
+    let (server, _dir) = stuck_handler_server();
     let mut con = server.client();
     // A handler busy for 3 s: a thread cannot be killed.
     let mut sleeper_con = server.client();
@@ -183,12 +196,7 @@ fn a_stuck_inline_handler_is_detached_at_its_stop_timeout() {
     wait("the call in the handler", &mut || {
         plugin_info(&server, "iecho", "in_flight") == "1"
     });
-    let ok: String = redis::cmd("PLUGIN")
-        .arg("RELOAD")
-        .arg("iecho")
-        .query(&mut con)
-        .unwrap();
-    assert_eq!(ok, "OK");
+    reload(&mut con);
     // Overlapped: the new module serves the spare slot while the old
     // thread is still in its handler.
     wait("the new module", &mut || {
@@ -222,6 +230,52 @@ fn a_stuck_inline_handler_is_detached_at_its_stop_timeout() {
     );
 }
 
+/// Calls queued in a stuck handler's rings behind it are answered with an
+/// error as soon as the instance is detached (its thread never took them),
+/// not at their 30 s timeout; the call in the handler still gets its reply.
+#[test]
+fn calls_queued_behind_a_detached_handler_are_answered_at_once() {
+    let (server, _dir) = stuck_handler_server();
+    let wait = |what: &str, ok: &mut dyn FnMut() -> bool| {
+        citadel_tests::clients::wait_until(what, std::time::Duration::from_secs(20), ok)
+    };
+    let mut sleeper_con = server.client();
+    let sleeper = std::thread::spawn(move || call(&mut sleeper_con, "iecho", b"SLEEP 5000", None));
+    wait("the call in the handler", &mut || {
+        plugin_info(&server, "iecho", "in_flight") == "1"
+    });
+    // Three more calls wait in the rings behind the stuck handler.
+    let queued: Vec<_> = (0..3)
+        .map(|i| {
+            let mut con = server.client();
+            std::thread::spawn(move || call(&mut con, "iecho", format!("q{i}").as_bytes(), None))
+        })
+        .collect();
+    wait("the queued calls", &mut || {
+        plugin_info(&server, "iecho", "in_flight") == "4"
+    });
+    let mut con = server.client();
+    reload(&mut con);
+    for q in queued {
+        let err = q.join().unwrap().unwrap_err();
+        assert!(err.contains("detached"), "{err}");
+    }
+    assert_eq!(plugin_info(&server, "iecho", "detached"), "1");
+    assert!(
+        !sleeper.is_finished(),
+        "the stuck call is still in its handler"
+    );
+    assert_eq!(
+        sleeper.join().unwrap(),
+        Ok(redis::Value::BulkString(b"SLEPT 5000".to_vec()))
+    );
+    // The new module serves.
+    assert_eq!(
+        call(&mut con, "iecho", b"after", None),
+        Ok(redis::Value::BulkString(b"AFTER".to_vec()))
+    );
+}
+
 #[test]
 fn overlapped_inline_reload_under_load_has_zero_errors() {
     let conf = format!(
@@ -238,12 +292,7 @@ fn overlapped_inline_reload_under_load_has_zero_errors() {
         if round == 3 {
             rig.server.signal("HUP");
         } else {
-            let ok: String = redis::cmd("PLUGIN")
-                .arg("RELOAD")
-                .arg("iecho")
-                .query(&mut con)
-                .unwrap();
-            assert_eq!(ok, "OK");
+            reload(&mut con);
         }
         // Both instances replaced, one at a time, by new threads.
         wait_until("the upgrade", std::time::Duration::from_secs(20), || {

@@ -3,7 +3,9 @@
 //! "broken" with `ECHO_FAIL=1`, and `WHO` answers `<version>/<instance>`).
 //! Weights are honoured, keys stick to a version, PLUGIN WEIGHT / PROMOTE /
 //! ROLLBACK and kill -9 of an instance under load lose no call, and the
-//! automatic rollback takes a broken version out of traffic. Weight
+//! automatic rollback takes a broken version out of traffic; a reload
+//! replaces each version's instances beside the old ones (overlapped,
+//! through its spare slot) with no failed call, for both placements. Weight
 //! changes and the automatic rollback run for both placements: the echo
 //! crate's inline module (`placement = "inline"`) drains a version at
 //! weight 0 and stops its threads, and is judged by the rollback rule,
@@ -353,4 +355,57 @@ fn kill_9_of_an_instance_mid_burst_loses_nothing() {
     let ok = load.finish();
     assert!(ok >= 900);
     assert_eq!(info(&mut con)["restarts"], "2");
+}
+
+#[test]
+fn reload_of_two_versions_under_load_loses_no_call() {
+    versions_reload_under_load(Placement::Process);
+}
+
+#[test]
+fn inline_reload_of_two_versions_under_load_loses_no_call() {
+    versions_reload_under_load(Placement::Inline);
+}
+
+/// PLUGIN RELOAD of a plugin with two versions, twice, under load: each
+/// version's instances are replaced one at a time by new ones started in
+/// that version's spare slot (overlapped, as for one version), no call
+/// fails, and both versions keep their traffic.
+fn versions_reload_under_load(placement: Placement) {
+    let rig = start_as(
+        placement,
+        &[("v1", 50, ""), ("v2", 50, "")],
+        "instances = 2",
+    );
+    let mut con = rig.server.client();
+    let load = Load::start(rig.server.url(), 4);
+    for round in 1..=2u64 {
+        load.wait_for(300);
+        let before = info(&mut con)["pid"].clone();
+        assert_eq!(plugin(&mut con, &["RELOAD", "echo"]), "OK");
+        wait_until("every instance of both versions replaced", || {
+            let i = info(&mut con);
+            let now: Vec<&str> = i["pid"].split(',').collect();
+            i["reloads"] == (4 * round).to_string()
+                && i["state"] == "running,running,running,running"
+                && now
+                    .iter()
+                    .all(|p| *p != "0" && !before.split(',').any(|b| b == *p))
+        });
+    }
+    let (v1, v2) = (calls_of(&mut con, "v1"), calls_of(&mut con, "v2"));
+    load.wait_for(300);
+    assert!(calls_of(&mut con, "v1") > v1 && calls_of(&mut con, "v2") > v2);
+    assert!(load.finish() >= 900);
+    let i = info(&mut con);
+    assert_eq!(
+        (
+            i["errors"].as_str(),
+            i["timeouts"].as_str(),
+            i["restarts"].as_str()
+        ),
+        ("0", "0", "0"),
+        "{i:?}"
+    );
+    assert!(i["last_change"].contains("upgraded"), "{i:?}");
 }

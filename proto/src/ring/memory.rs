@@ -242,7 +242,8 @@ impl Ring {
     /// # Safety
     ///
     /// A published record header starts at `index` (so `index` is 8-aligned
-    /// and `index + HEADER_LEN <= capacity`), and the caller is its consumer.
+    /// and `index + HEADER_LEN <= capacity`), and the caller is its consumer
+    /// (or its producer, reading it before the record is committed).
     pub(crate) unsafe fn attempt_at(&self, index: usize) -> &AtomicU16 {
         // SAFETY: offset 6 of an 8-aligned header in a page-aligned mapping
         // is 2-aligned and in bounds; AtomicU16 has the layout of u16.

@@ -105,6 +105,27 @@ impl Producer {
         self.commit_cache = self.ring.commit().load(Ordering::Acquire);
     }
 
+    /// True when the record this producer published at ring position `pos`
+    /// ([`Grant::position`]) is still uncommitted and no consumer has taken
+    /// it yet (its delivery count is 0): a consumer stuck in a handler will
+    /// not reach it, so its caller can be answered now.
+    pub fn undelivered(&mut self, pos: u64) -> bool {
+        self.refresh_commit();
+        // Published and uncommitted: in [commit, head). Outside it the bytes
+        // may hold a newer record (or none).
+        if pos.wrapping_sub(self.commit_cache) >= self.head.wrapping_sub(self.commit_cache) {
+            return false;
+        }
+        // SAFETY: a record this producer published starts at `pos` (8-aligned,
+        // its header inside the data area); it is uncommitted, and only this
+        // producer writes records, so it is not overwritten while we read;
+        // the consumer writes the attempt field only atomically.
+        let attempt = unsafe { self.ring.attempt_at(self.ring.index(pos)) };
+        // ORDERING: SeqCst pairs with the consumer's SeqCst increment
+        // (`Record::mark_delivery`), made before its handler runs.
+        attempt.load(Ordering::SeqCst) == 0
+    }
+
     /// Reserves a record with room for `len` payload bytes.
     pub fn reserve(&mut self, len: usize) -> Result<Grant<'_>, ReserveError> {
         let max = self.ring.max_payload();
@@ -191,6 +212,11 @@ impl<'a> Grant<'a> {
                 .data_mut(index + HEADER_LEN, self.reserved)
         };
         bytes
+    }
+
+    /// Ring position of the record (for [`Producer::undelivered`]).
+    pub fn position(&self) -> u64 {
+        self.pos
     }
 
     /// Publishes only the first `len` payload bytes (len <= reserved), so a

@@ -202,11 +202,11 @@ fn versions(
     Ok(out)
 }
 
-/// The plugins as the supervisor runs them: a single-version plugin that
-/// is no pipeline stage gets one slot more than it ever runs, so an
-/// upgrade can start the new process (or inline module) beside the old one (a stage's rings
-/// are wired to its neighbours per instance; a gray release has its
-/// versions side by side already).
+/// The plugins as the supervisor runs them: every version of a plugin
+/// that is no pipeline stage gets one slot more than it ever runs, so an
+/// upgrade can start the new process (or inline module) beside the old
+/// one, version by version (a stage's rings are wired to its neighbours per
+/// instance, and an upstream stage does not know which of them take calls).
 pub fn with_spare_slots(plugins: &[PluginConfig], stages: &[usize]) -> Vec<PluginConfig> {
     plugins
         .iter()
@@ -215,10 +215,10 @@ pub fn with_spare_slots(plugins: &[PluginConfig], stages: &[usize]) -> Vec<Plugi
             let mut c = c.clone();
             // Inline too: the new module's thread serves its own rings
             // while the old one drains (inline/upgrade.rs).
-            if c.versions.len() == 1 && !stages.contains(&p) {
+            if !stages.contains(&p) {
                 c.spare_slot = true;
                 c.per_version = c.running.max + 1;
-                c.instances = c.per_version;
+                c.instances = c.per_version * c.versions.len();
             }
             c
         })
@@ -228,7 +228,7 @@ pub fn with_spare_slots(plugins: &[PluginConfig], stages: &[usize]) -> Vec<Plugi
 impl PluginConfig {
     /// Slots of a version that run from the start.
     pub fn starts_running(&self, slot: usize) -> bool {
-        !self.spare_slot || slot < self.running.min
+        !self.spare_slot || slot % self.per_version.max(1) < self.running.min
     }
 }
 
@@ -271,6 +271,19 @@ pub(crate) fn for_tests(name: &str, cores: Cores, instances: usize) -> PluginCon
         ring_capacity: 4096,
         stop_timeout: Duration::from_secs(1),
     }
+}
+
+/// `for_tests` in two versions of `instances` each, with their spare
+/// slots (unit tests).
+#[cfg(test)]
+pub(crate) fn two_versions_for_tests(instances: usize) -> PluginConfig {
+    let mut c = for_tests("echo", Cores::Unpinned, instances);
+    let v2 = VersionConfig {
+        name: "v2".into(),
+        ..c.versions[0].clone()
+    };
+    c.versions.push(v2);
+    with_spare_slots(&[c], &[]).remove(0)
 }
 
 /// The file `exec` names for `placement`: an executable, or a module.

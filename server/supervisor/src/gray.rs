@@ -17,14 +17,17 @@ pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// some instance is draining (the caller polls then).
 pub fn reconcile(instances: &mut [Instance], now: Instant) -> bool {
     let mut draining = false;
-    for inst in instances.iter_mut() {
-        let cfg = &inst.shared.config;
+    for at in 0..instances.len() {
+        let shared = instances[at].shared.clone();
+        let cfg = &shared.config;
         if cfg.versions.len() < 2 {
             continue;
         }
-        let version = &inst.shared.traffic.versions[cfg.version_of(inst.index)];
+        let version = &shared.traffic.versions[cfg.version_of(instances[at].index)];
         if version.weight.load(Relaxed) > 0 {
-            if inst.intent == Intent::Stop && !inst.is_running() {
+            let short = in_use(instances, at) < cfg.running.max;
+            let inst = &mut instances[at];
+            if inst.intent == Intent::Stop && !inst.is_running() && short {
                 tracing::info!(plugin = %inst.name(), version = %version.name, instance = inst.index, "version has weight again; starting it");
                 inst.intent = Intent::Run;
                 inst.restart_at = Some(now);
@@ -42,6 +45,7 @@ pub fn reconcile(instances: &mut [Instance], now: Instant) -> bool {
             }
             continue;
         }
+        let inst = &mut instances[at];
         if inst.intent == Intent::Stop || inst.phase != Phase::Steady {
             continue;
         }
@@ -54,6 +58,20 @@ pub fn reconcile(instances: &mut [Instance], now: Instant) -> bool {
         }
     }
     draining
+}
+
+/// The slots of `instances[at]`'s version (same plugin) that run or are on
+/// their way in or out. A version with weight starts stopped slots only
+/// up to its instance count: the rest are parked spares, kept free for an
+/// overlapped upgrade (`upgrade.rs`), not a version at weight 0.
+fn in_use(instances: &[Instance], at: usize) -> usize {
+    let of = |i: &Instance| (i.plugin, i.shared.config.version_of(i.index));
+    let version = of(&instances[at]);
+    instances
+        .iter()
+        .filter(|i| of(i) == version)
+        .filter(|i| i.intent != Intent::Stop || i.is_running() || i.phase != Phase::Steady)
+        .count()
 }
 
 /// Checks every plugin's rollback rule (process and inline alike) and
@@ -82,4 +100,55 @@ pub fn check_rollbacks(plugins: &[Arc<PluginShared>], now: Instant) {
 /// True when some plugin has a rollback rule (the loop wakes to check it).
 pub fn has_rules(plugins: &[Arc<PluginShared>]) -> bool {
     plugins.iter().any(|p| p.config.rollback.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+    use crate::config::two_versions_for_tests;
+
+    /// Two versions of two instances, each with its spare slot; nothing
+    /// is spawned (reconcile only sets intents).
+    fn two_versions() -> Vec<Instance> {
+        let c = two_versions_for_tests(2);
+        let shared = Arc::new(PluginShared::new(c, Vec::new(), 1));
+        (0..shared.config.instances)
+            .map(|i| {
+                let cmd = Command::new("/bin/true");
+                let mut inst = Instance::new(shared.clone(), 0, i, cmd, Vec::new());
+                if !shared.config.starts_running(i) {
+                    inst.park();
+                }
+                inst
+            })
+            .collect()
+    }
+
+    fn intents(slots: &[Instance]) -> Vec<Intent> {
+        slots.iter().map(|i| i.intent).collect()
+    }
+
+    #[test]
+    fn a_parked_spare_is_not_a_version_at_weight_0() {
+        use Intent::{Run, Stop};
+        let mut slots = two_versions();
+        let now = Instant::now();
+        assert_eq!(intents(&slots), [Run, Run, Stop, Run, Run, Stop]);
+        // Both versions have weight: the spares stay parked.
+        reconcile(&mut slots, now);
+        assert_eq!(intents(&slots), [Run, Run, Stop, Run, Run, Stop]);
+        // v2 at weight 0: its running slots drain and stop.
+        let shared = slots[0].shared.clone();
+        let weight = &shared.traffic.versions[1].weight;
+        weight.store(0, Relaxed);
+        assert!(reconcile(&mut slots, now), "draining");
+        assert_eq!(intents(&slots), [Run, Run, Stop, Stop, Stop, Stop]);
+        // Weight again: as many start as the version runs, the third slot
+        // is its spare again.
+        weight.store(50, Relaxed);
+        reconcile(&mut slots, now);
+        assert_eq!(intents(&slots), [Run, Run, Stop, Run, Run, Stop]);
+    }
 }

@@ -4,9 +4,9 @@
 //! of the server: `inline`), watches it
 //! (pidfd) and restarts it with exponential backoff after a crash, replaces
 //! it on `PLUGIN RELOAD` or SIGHUP (overlapped upgrade: the new process
-//! starts in a spare slot and takes new calls once attached while the old
-//! one finishes what it holds, see `upgrade.rs`; an inline module's new
-//! thread likewise, `inline/upgrade.rs`), grows and shrinks elastic
+//! starts in a spare slot of its version and takes new calls once attached
+//! while the old one finishes what it holds; an inline module's new thread
+//! likewise: one upgrade queue for both, `upgrade.rs`), grows and shrinks elastic
 //! plugins (`elastic.rs`), and drains every plugin at shutdown. The rings
 //! outlive the processes, so nothing in them is lost.
 //!

@@ -204,6 +204,9 @@ pub struct PluginShared {
     /// The last change of the running instances (elastic scaling or an
     /// upgrade step) and why, for PLUGIN INFO; empty before the first.
     pub last_change: Mutex<String>,
+    /// Instances detached so far (all): a server thread that sees it grow
+    /// answers the calls its detached instance never took (see `detach`).
+    pub detaches: AtomicU64,
 }
 
 impl PluginShared {
@@ -217,6 +220,7 @@ impl PluginShared {
                 })
                 .collect(),
             last_change: Mutex::new(String::new()),
+            detaches: AtomicU64::new(0),
             traffic: Traffic::new(&config),
             config,
             cores,
@@ -234,6 +238,21 @@ impl PluginShared {
 
     pub fn reloads(&self) -> u64 {
         self.instances.iter().map(|i| i.reloads.load(Relaxed)).sum()
+    }
+
+    /// Instance `index` is left running detached (an inline serve call
+    /// stuck past its stop timeout): it takes no call from now on, and each
+    /// server thread answers the calls queued in its rings that it never
+    /// took with an error (`citadel_server::plugin`), instead of leaving
+    /// them to their timeouts.
+    pub fn detach(&self, index: usize) {
+        let status = &self.instances[index];
+        status.deactivate();
+        status.detached.fetch_add(1, Relaxed);
+        // ORDERING: SeqCst, after the deactivation: a thread that sees the
+        // new count (SeqCst load) sends it no call after that (try_enter
+        // sees it inactive), so every call it sent is pending already.
+        self.detaches.fetch_add(1, SeqCst);
     }
 
     pub fn detached(&self) -> u64 {
@@ -265,16 +284,27 @@ impl PluginShared {
         self.ring_bytes.iter().map(|b| b.load(Relaxed)).sum()
     }
 
-    /// The instances worth showing: all, less the parked slots of a plugin
-    /// with spare ones (unless every slot is parked).
+    /// The instances worth showing: per version, those not parked, or
+    /// (every slot parked: a version at weight 0, or stopped) as many as
+    /// it runs; a plugin's spare slots are not shown.
     fn shown(&self) -> impl Iterator<Item = &InstanceStatus> {
         let parked = |i: &InstanceStatus| {
             self.config.spare_slot && i.state() == InstanceState::Stopped && !i.is_active()
         };
-        let all_parked = self.instances.iter().all(parked);
-        self.instances
-            .iter()
-            .filter(move |i| all_parked || !parked(i))
+        let per = self.config.per_version.max(1);
+        let runs = if self.config.spare_slot {
+            self.config.running.max
+        } else {
+            per
+        };
+        self.instances.chunks(per).flat_map(move |version| {
+            let all_parked = version.iter().all(parked);
+            version
+                .iter()
+                .enumerate()
+                .filter(move |(k, i)| if all_parked { *k < runs } else { !parked(i) })
+                .map(|(_, i)| i)
+        })
     }
 
     /// Per-instance states, comma-separated ("running" for one instance).

@@ -35,7 +35,7 @@ pub fn run(
 ) {
     let mut shutting_down = false;
     let mut scalers = elastic::scalers(&instances, Instant::now());
-    let mut upgrades = Upgrades::default();
+    let mut upgrades = Upgrades::<Instance>::default();
     let mut inline_upgrades = InlineUpgrades::default();
     let mut next_check = Instant::now() + gray::CHECK_EVERY;
     let plugins = every_plugin(&instances, &inline);
@@ -74,7 +74,7 @@ pub fn run(
             }
             let inline_of = inline_plugins(&inline);
             for p in dedup(&inline_of) {
-                inline_upgrades.advance(&mut inline[slots_of(&inline_of, p)], now);
+                inline_upgrades.advance(&mut inline[slots_of(&inline_of, p)], &mut (), now);
             }
             moving = pool::advance(&mut instances, &mut spare, now);
             for scaler in &mut scalers {
@@ -113,7 +113,12 @@ pub fn run(
 /// Reload of plugin `which` (None: all): an overlapped upgrade where the
 /// plugin has a spare slot, else each process replaced in place (its
 /// calls wait in the rings for the new one).
-fn reload(instances: &mut [Instance], upgrades: &mut Upgrades, which: Option<usize>, now: Instant) {
+fn reload(
+    instances: &mut [Instance],
+    upgrades: &mut Upgrades<Instance>,
+    which: Option<usize>,
+    now: Instant,
+) {
     let plugins = instances_plugins(instances);
     for p in plugins_of(instances) {
         if which.is_some_and(|w| w != p) {

@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use citadel_supervisor::PipelineShared;
+use citadel_supervisor::{PipelineShared, PluginShared};
 
-use super::outcome::Outcome;
+use super::outcome::{CallError, Outcome};
+use super::route::{self, Ending};
 
 /// Index of a plugin in this server's configuration order.
 pub type PluginId = usize;
@@ -40,6 +41,9 @@ pub(super) struct Pending<C> {
     /// The plugin instance (lane) a plugin call went to (its statistics
     /// and balancing count it); None for pipeline calls.
     pub(super) instance: Option<usize>,
+    /// Its record's position in that instance's request ring (plugin
+    /// calls): whether the instance ever took it (`stranded.rs`).
+    pub(super) at: u64,
 }
 
 /// What a pending call is waiting for.
@@ -52,6 +56,32 @@ pub enum Waiting {
         pipeline: usize,
         results: BTreeMap<u32, Vec<u8>>,
     },
+}
+
+impl<C> Pending<C> {
+    /// Ends call `id` of `plugin` without a reply from it: counted against
+    /// its instance (a plugin call; `shared` its plugin) as `how`, answered
+    /// to its caller with `error`.
+    pub(super) fn fail(
+        self,
+        id: u64,
+        plugin: PluginId,
+        shared: Option<&PluginShared>,
+        how: Ending,
+        error: CallError,
+        now: Instant,
+    ) -> PluginReply<C> {
+        if let (Some(shared), Some(instance)) = (shared, self.instance) {
+            let elapsed = now.saturating_duration_since(self.sent);
+            route::finished(shared, instance, elapsed, how);
+        }
+        PluginReply {
+            caller: self.caller,
+            request: RequestId(id),
+            plugin,
+            outcome: Outcome::Failed(error),
+        }
+    }
 }
 
 impl Waiting {

@@ -28,9 +28,10 @@ use citadel_supervisor::{CallStats, Hub, PluginShared};
 use super::attention::Attention;
 use super::calls::{Pending, ThreadPipeline, Waiting};
 pub use super::calls::{PluginId, PluginReply, RequestId};
-use super::outcome::{CallError, Outcome};
+use super::outcome::CallError;
 use super::replies::read_replies;
 use super::route::{self, Ending, Route};
+use super::stranded;
 
 pub(super) struct ThreadPlugin {
     pub(super) shared: Arc<PluginShared>,
@@ -38,7 +39,11 @@ pub(super) struct ThreadPlugin {
     /// Which version and instance each call goes to.
     route: Route,
     /// (deadline, request id) in send order: deadlines never decrease.
-    deadlines: VecDeque<(Instant, u64)>,
+    pub(super) deadlines: VecDeque<(Instant, u64)>,
+    /// Detached instances as last seen (`stranded.rs`): the plugin's count,
+    /// and each instance's.
+    pub(super) detaches_seen: u64,
+    pub(super) detached_seen: Vec<u64>,
     /// The pipeline whose first stage this plugin is (PLUGIN CALL refused).
     first_stage_of: Option<usize>,
     /// False for a later pipeline stage: its requests come from the stage
@@ -73,6 +78,8 @@ impl<C: Copy> PluginClient<C> {
                 .enumerate()
                 .map(|(p, (shared, lanes))| ThreadPlugin {
                     route: Route::new(shared.config.versions.len(), thread),
+                    detaches_seen: 0,
+                    detached_seen: vec![0; shared.instances.len()],
                     shared,
                     lanes,
                     deadlines: VecDeque::new(),
@@ -155,14 +162,14 @@ impl<C: Copy> PluginClient<C> {
         if !p.takes_calls {
             return Err(CallError::PipelineStage(String::new()));
         }
-        let (id, timeout, instance) = self.send(plugin, None, key, format, max_len, fill)?;
+        let (id, timeout, instance, at) = self.send(plugin, None, key, format, max_len, fill)?;
         let now = Instant::now();
         self.attention.traffic(&self.plugins[plugin].shared, now);
         self.plugins[plugin]
             .deadlines
             .push_back((now + timeout, id));
         route::started(&self.plugins[plugin].shared, instance);
-        self.track(id, now, caller, Waiting::Plugin, Some(instance));
+        self.track(id, now, caller, Waiting::Plugin, Some((instance, at)));
         Ok(RequestId(id))
     }
 
@@ -181,7 +188,7 @@ impl<C: Copy> PluginClient<C> {
             .get(pipeline)
             .ok_or(CallError::NoSuchPlugin)?
             .first;
-        let (id, timeout, lane) =
+        let (id, timeout, lane, _) =
             self.send(first, Some(pipeline), None, Format::Raw, max_len, fill)?;
         // A pipeline call is counted by the pipeline, not by the stage's
         // instance (a stage's instances always take calls).
@@ -201,14 +208,15 @@ impl<C: Copy> PluginClient<C> {
         sent: Instant,
         caller: C,
         waiting: Waiting,
-        instance: Option<usize>,
+        lane: Option<(usize, u64)>,
     ) {
         self.next_id += 1;
         let pending = Pending {
             sent,
             caller,
             waiting,
-            instance,
+            instance: lane.map(|l| l.0),
+            at: lane.map_or(0, |l| l.1),
         };
         self.pending.insert(id, pending);
     }
@@ -217,7 +225,7 @@ impl<C: Copy> PluginClient<C> {
     /// by weight (by `key` when given), then one of its instances (see
     /// `route.rs`; a full ring tried next), counted against the limit of
     /// `pipeline` if given, else of the plugin. Returns its id, timeout
-    /// and the instance (lane) it went to.
+    /// the instance (lane) it went to and its ring position there.
     fn send(
         &mut self,
         plugin: PluginId,
@@ -226,7 +234,7 @@ impl<C: Copy> PluginClient<C> {
         format: Format,
         max_len: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
-    ) -> Result<(u64, std::time::Duration, usize), CallError> {
+    ) -> Result<(u64, std::time::Duration, usize, u64), CallError> {
         let ThreadPlugin {
             shared,
             lanes,
@@ -262,7 +270,7 @@ impl<C: Copy> PluginClient<C> {
         let base = (version * per).min(lanes.len().saturating_sub(per));
         let n = per.min(lanes.len());
         let first = route.instance(shared, version);
-        let mut sent_to = base;
+        let mut sent_to = (base, 0);
         let mut entered = None;
         let mut any_active = false;
         // The version's lanes from the chosen one on; then, only if none of
@@ -289,7 +297,7 @@ impl<C: Copy> PluginClient<C> {
                     let len = fill(grant.payload_mut());
                     grant.truncate(len);
                     route.sent(shared, shared.config.version_of(lane), within);
-                    sent_to = lane;
+                    sent_to = (lane, grant.position());
                     result = grant
                         .commit(&env)
                         .map_err(|e| CallError::Notify(e.to_string()));
@@ -316,7 +324,7 @@ impl<C: Copy> PluginClient<C> {
             stats.in_flight.fetch_sub(1, Relaxed);
             return Err(e);
         }
-        Ok((id, timeout, sent_to))
+        Ok((id, timeout, sent_to.0, sent_to.1))
     }
 
     /// Largest payload pipeline `pipeline`'s first stage takes.
@@ -386,6 +394,7 @@ impl<C: Copy> PluginClient<C> {
             }
         }
         for (index, p) in self.plugins.iter_mut().enumerate() {
+            stranded::answer(p, index, &mut self.pending, &mut self.ready, now);
             let (stats, ms) = (&p.shared.stats, p.shared.config.timeout.as_millis() as u64);
             expire(
                 &mut p.deadlines,
@@ -479,16 +488,8 @@ fn expire<C>(
         if let Some(p) = pending.remove(&id) {
             stats.in_flight.fetch_sub(1, Relaxed);
             stats.timeouts.fetch_add(1, Relaxed);
-            if let (Some(shared), Some(instance)) = (plugin_shared, p.instance) {
-                let elapsed = now.saturating_duration_since(p.sent);
-                route::finished(shared, instance, elapsed, Ending::Timeout);
-            }
-            ready.push_back(PluginReply {
-                caller: p.caller,
-                request: RequestId(id),
-                plugin,
-                outcome: Outcome::Failed(CallError::Timeout(timeout_ms)),
-            });
+            let error = CallError::Timeout(timeout_ms);
+            ready.push_back(p.fail(id, plugin, plugin_shared, Ending::Timeout, error, now));
         }
     }
 }

@@ -10,6 +10,7 @@ mod invalidate;
 mod outcome;
 mod replies;
 mod route;
+mod stranded;
 
 use std::sync::{Arc, OnceLock};
 

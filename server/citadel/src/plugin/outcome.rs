@@ -23,6 +23,10 @@ pub enum CallError {
     /// An error reply carrying a FlatBuffers `ErrorReply` (e.g. a loader's).
     #[error("failed: {message}")]
     Coded { code: u32, message: String },
+    /// Queued to an instance detached before it took the call (a handler
+    /// stuck past the stop timeout): answered at once, never served.
+    #[error("did not serve the call: instance {0} was detached (a handler stuck past stop-timeout-ms) before taking it; retry")]
+    Detached(usize),
     #[error("cannot be woken: {0}")]
     Notify(String),
     /// PLUGIN CALL of a pipeline's stage (the name: its pipeline, if first).

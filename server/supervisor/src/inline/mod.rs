@@ -20,10 +20,10 @@
 //! holds) serves again only once that thread has returned.
 //!
 //! Reload (PLUGIN RELOAD, SIGHUP) loads and checks the new module first; a
-//! module that fails keeps the old one serving. A single-version plugin
-//! that is no pipeline stage has a spare slot: the new module starts there
+//! module that fails keeps the old one serving. A plugin that is no
+//! pipeline stage has a spare slot per version: the new module starts there
 //! and takes the new calls while the old thread drains (`upgrade`).
-//! Elsewhere the old serve call is stopped (it finishes and commits what
+//! In a stage the old serve call is stopped (it finishes and commits what
 //! it holds) and the new one starts on the same rings, where calls sent
 //! meanwhile wait. A version at weight
 //! 0 is drained (no new calls, then none in flight) and its threads
@@ -137,12 +137,14 @@ impl InlineInstance {
         self.running.is_some() && !self.retiring && self.status().is_active()
     }
 
-    /// No thread holds its rings and it takes no calls.
+    /// No thread holds its rings, it takes no calls, and it is not one of
+    /// a version at weight 0 (started again when the version has weight).
     fn is_free(&self) -> bool {
         self.running.is_none()
             && self.stopping.is_none()
             && self.detached.is_none()
             && !self.retiring
+            && !self.parked
             && !self.status().is_active()
     }
 
@@ -218,9 +220,8 @@ impl InlineInstance {
         let (serve, _) = self.stopping.take().expect("checked above");
         let ms = self.shared.config.stop_timeout.as_millis() as u64;
         tracing::error!(plugin = %self.name(), instance = self.index, stop_timeout_ms = ms, "inline plugin did not return within its stop timeout (a stuck handler; a thread cannot be killed): left running detached, no calls go to it");
-        self.status().deactivate();
-        self.status().detached.fetch_add(1, Relaxed);
         self.status().set_state(InstanceState::Detached);
+        self.shared.detach(self.index);
         self.shared.note_change(format!(
             "instance {} detached: its handler did not return within {ms} ms",
             self.index

@@ -1,11 +1,10 @@
-//! Overlapped reload (PLUGIN RELOAD, SIGHUP) of an inline plugin with a
-//! spare slot, one instance at a time: the new module's serve thread starts
-//! on the free slot (its own rings) and takes the new calls at once; the
-//! old slot takes none from then on (`InstanceStatus::deactivate`, the
-//! drain process instances use), its thread serves what it holds, and is
-//! stopped once nothing is in flight. The freed slot is the spare for the
-//! next step. A module that does not load stops the upgrade there, the old
-//! threads keep serving.
+//! An inline slot's steps of an overlapped upgrade (the queue is
+//! `crate::upgrade`'s): the new module's serve thread starts on the free
+//! slot (its own rings) and takes the new calls at once; the old slot
+//! takes none from then on (`InstanceStatus::deactivate`, the drain
+//! process instances use), its thread serves what it holds, and is stopped
+//! once nothing is in flight. A module that does not load stops the
+//! upgrade there, the old threads keep serving.
 //!
 //! A call stuck in an old handler holds the drain for at most the plugin's
 //! `stop-timeout-ms`; the thread is then asked to stop and, if it still has
@@ -15,81 +14,39 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use super::super::shared::InstanceState;
+use super::super::upgrade::{Progress, SlotId, UpgradeSlot, Upgrades};
 use super::InlineInstance;
 
-/// One plugin's upgrade in progress.
-struct Upgrade {
-    plugin: usize,
-    /// Slots still serving the old module, in order.
-    old: Vec<usize>,
-    /// The slot draining, and when its drain is given up on.
-    draining: Option<(usize, Instant)>,
-    /// Another reload was asked for meanwhile: run again when done.
-    again: bool,
-}
+pub type InlineUpgrades = Upgrades<InlineInstance>;
 
-#[derive(Default)]
-pub struct InlineUpgrades(Vec<Upgrade>);
+impl UpgradeSlot for InlineInstance {
+    type Ctx = ();
+    /// (the slot draining, when its drain is given up on)
+    type Step = (usize, Instant);
 
-impl InlineUpgrades {
-    /// Starts upgrading the plugin whose slots are `slots`.
-    pub fn request(&mut self, slots: &[InlineInstance]) {
-        let plugin = slots[0].plugin;
-        if let Some(u) = self.0.iter_mut().find(|u| u.plugin == plugin) {
-            u.again = true;
-            return;
-        }
-        tracing::info!(plugin = %slots[0].name(), "upgrading inline plugin: the new module serves beside the old one");
-        self.0.push(Upgrade {
-            plugin,
-            old: live_slots(slots),
-            draining: None,
-            again: false,
-        });
-    }
-
-    pub fn is_busy(&self) -> bool {
-        !self.0.is_empty()
-    }
-
-    /// Moves the upgrade of the plugin whose slots are `slots` on.
-    pub fn advance(&mut self, slots: &mut [InlineInstance], now: Instant) {
-        let plugin = slots[0].plugin;
-        let Some(at) = self.0.iter().position(|u| u.plugin == plugin) else {
-            return;
-        };
-        if !step(&mut self.0[at], slots, now) {
-            self.0.remove(at);
+    fn id(&self) -> SlotId<'_> {
+        SlotId {
+            plugin: self.plugin,
+            index: self.index,
+            shared: &self.shared,
         }
     }
-}
 
-/// Moves `u` on as far as it can now; false once it is over.
-fn step(u: &mut Upgrade, slots: &mut [InlineInstance], now: Instant) -> bool {
-    if let Some((old, give_up)) = u.draining {
-        if !drained(&mut slots[old], give_up, now) {
-            return true;
-        }
-        u.draining = None;
+    fn is_live(&self) -> bool {
+        InlineInstance::is_live(self)
     }
-    loop {
-        let Some(&old) = u.old.first() else {
-            if !u.again {
-                tracing::info!(plugin = %slots[0].name(), "inline upgrade done");
-                return false;
-            }
-            u.again = false;
-            u.old = live_slots(slots);
-            continue;
-        };
-        if !slots[old].is_live() {
-            u.old.remove(0);
-            continue;
-        }
-        let Some(free) = slots.iter().position(InlineInstance::is_free) else {
-            // A detached thread still holds the only free slot's rings.
-            return true;
-        };
+
+    fn is_free(&self) -> bool {
+        InlineInstance::is_free(self)
+    }
+
+    fn begin(
+        slots: &mut [Self],
+        free: usize,
+        old: usize,
+        _: &mut (),
+        now: Instant,
+    ) -> Option<(usize, Instant)> {
         let started = slots[free]
             .load()
             .map_err(|e| e.to_string())
@@ -99,20 +56,26 @@ fn step(u: &mut Upgrade, slots: &mut [InlineInstance], now: Instant) -> bool {
                 "upgrade stopped: instance {free} cannot serve the new module ({e}); the old ones keep serving"
             ));
             slots[free].status().deactivate();
-            return false;
+            return None;
         }
-        u.old.remove(0);
         slots[free].status().reloads.fetch_add(1, Relaxed);
         let retiring = &mut slots[old];
         retiring.retiring = true;
         retiring.status().deactivate();
         retiring.status().set_state(InstanceState::Stopping);
         let give_up = now + retiring.shared.config.stop_timeout;
-        u.draining = Some((old, give_up));
         slots[0].shared.note_change(format!(
             "upgraded: instance {free} took over from instance {old}"
         ));
-        return true;
+        Some((old, give_up))
+    }
+
+    fn settle(&(old, give_up): &(usize, Instant), slots: &mut [Self], now: Instant) -> Progress {
+        if drained(&mut slots[old], give_up, now) {
+            Progress::Done
+        } else {
+            Progress::Pending
+        }
     }
 }
 
@@ -135,8 +98,4 @@ fn drained(old: &mut InlineInstance, give_up: Instant, now: Instant) -> bool {
     }
     old.retiring = false;
     true
-}
-
-fn live_slots(slots: &[InlineInstance]) -> Vec<usize> {
-    (0..slots.len()).filter(|&i| slots[i].is_live()).collect()
 }
