@@ -135,7 +135,7 @@ unsafe extern "C-unwind" fn fill_tables(state: *mut ffi::lua_State) -> c_int {
     for k in 0..2 {
         let at = k as c_int + 1;
         let items = job.items[k];
-        // SAFETY (this block): indices 1..=3 hold the arguments; every push
+        // SAFETY: indices 1..=3 hold the arguments; every push
         // is followed by a pop or a store within the slots said above.
         unsafe {
             if !refill(state, at, items, job.filled[k]) {
