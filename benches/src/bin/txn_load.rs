@@ -13,6 +13,11 @@
 //!
 //! Usage: txn-load --port P --pid PID [--mode multi|watch|evalsha]
 //!        [--sha SHA] [--conns 50] [--depth 16] [--seconds 5] [--keys 1000000]
+//!        [--rounds R]
+//!
+//! `--rounds R` sends exactly R pipelines (or R watch cycles) per
+//! connection instead of running for `--seconds`: a fixed operation count,
+//! for instruction counts under callgrind (benches/script-cost.sh).
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +30,8 @@ struct Opts {
     depth: usize,
     seconds: u64,
     keys: u64,
+    /// Pipelines per connection (0: run for `seconds`).
+    rounds: u64,
 }
 
 fn parse() -> Opts {
@@ -37,6 +44,7 @@ fn parse() -> Opts {
         depth: 16,
         seconds: 5,
         keys: 1_000_000,
+        rounds: 0,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -50,6 +58,7 @@ fn parse() -> Opts {
             "--depth" => o.depth = v.parse().expect("--depth"),
             "--seconds" => o.seconds = v.parse().expect("--seconds"),
             "--keys" => o.keys = v.parse().expect("--keys"),
+            "--rounds" => o.rounds = v.parse().expect("--rounds"),
             other => {
                 eprintln!("unknown option {other}; see the file's doc comment for usage");
                 std::process::exit(2);
@@ -82,9 +91,14 @@ fn drive(o: &Opts, id: u64, until: Instant) -> (u64, u64) {
     let client = redis::Client::open(format!("redis://127.0.0.1:{}/", o.port)).unwrap();
     let mut con = client.get_connection().expect("connect");
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (id + 1).wrapping_mul(0x2545_F491));
-    let (mut ops, mut aborted) = (0u64, 0u64);
+    let (mut ops, mut aborted, mut rounds) = (0u64, 0u64, 0u64);
     let key = |rng: &mut Rng| format!("tx:{}", rng.below(o.keys));
-    while Instant::now() < until {
+    let more = |rounds: u64| match o.rounds {
+        0 => Instant::now() < until,
+        r => rounds < r,
+    };
+    while more(rounds) {
+        rounds += 1;
         match o.mode.as_str() {
             "watch" => {
                 let k = key(&mut rng);

@@ -17,6 +17,8 @@
 //! stays busy past busy-script-time (a looping script), EXEC answers
 //! -BUSY and runs nothing.
 
+use std::cell::Cell;
+
 use super::args::Args;
 use super::context::Ctx;
 use super::dispatch;
@@ -120,34 +122,93 @@ fn keyspace_wide(def: &CommandDef) -> bool {
     )
 }
 
+/// EXEC's working lists, kept per thread for the next EXEC: a steady
+/// stream of MULTI/EXEC allocates none of them once warm.
+#[derive(Default)]
+struct Scratch {
+    /// The declared keys; always empty here (so `'static` is only the
+    /// type a borrowed list is kept under, see `keep`).
+    keys: Vec<&'static [u8]>,
+    /// Per queued command: it names no key (runs after the publication).
+    keyless: Vec<bool>,
+    /// The keyless commands' places: (queue index, reply offset).
+    deferred: Vec<(usize, usize)>,
+}
+
+thread_local! {
+    /// Taken while an EXEC runs (EXECs never nest; one would start empty).
+    static SCRATCH: Cell<Scratch> = Cell::default();
+}
+
+/// A list longer than this is freed after its EXEC, not kept.
+const KEEP_ITEMS: usize = 1024;
+
+impl Scratch {
+    /// Keeps the lists' allocations for the next EXEC.
+    fn keep(mut keys: Vec<&[u8]>, mut keyless: Vec<bool>, mut deferred: Vec<(usize, usize)>) {
+        keys.clear();
+        keyless.clear();
+        deferred.clear();
+        if keys.capacity() > KEEP_ITEMS || keyless.capacity() > KEEP_ITEMS {
+            return;
+        }
+        // The empty list's allocation under the `'static` element type:
+        // an in-place collect (same layout), no element is converted.
+        let keys = keys.into_iter().map(|_| &[][..]).collect();
+        SCRATCH.set(Scratch {
+            keys,
+            keyless,
+            deferred,
+        });
+    }
+}
+
 /// Runs the queue; false when a watched key changed (nothing ran).
 fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> Result<bool, CmdError> {
+    let Scratch {
+        keys,
+        mut keyless,
+        mut deferred,
+    } = SCRATCH.take();
+    // Covariant: the kept (empty) list holds the queue's borrowed keys.
+    let mut keys: Vec<&[u8]> = keys;
+    let ran = run_with(ctx, tx, &mut keys, &mut keyless, &mut deferred);
+    Scratch::keep(keys, keyless, deferred);
+    ran
+}
+
+fn run_with<'t>(
+    ctx: &mut Ctx<'_>,
+    tx: &'t super::queue::TxState,
+    keys: &mut Vec<&'t [u8]>,
+    keyless: &mut Vec<bool>,
+    deferred: &mut Vec<(usize, usize)>,
+) -> Result<bool, CmdError> {
     let now = ctx.thread.cache.now_ms();
     if tx.watched_key_expired(now) {
         ctx.thread.stats.exec_done(0, true);
         ctx.out.null_array();
         return Ok(false);
     }
-    let mut keys: Vec<&[u8]> = tx.watched_keys().collect();
+    keys.extend(tx.watched_keys());
+    let watched = keys.len();
     let mut sequential = false;
     // Commands that name no key are kept out of the atomic part.
-    let mut keyless = Vec::with_capacity(tx.len());
     for i in 0..tx.len() {
         let (_, def, args) = tx.command(i);
         sequential |= keyspace_wide(def);
         let before = keys.len();
-        def.keys_of(args, &mut keys);
+        def.keys_of(args, keys);
         // A script may name keys it did not declare: it runs inside.
         keyless.push(keys.len() == before && !def.has_flag("movablekeys"));
     }
     if sequential {
-        return run_alone(ctx, tx, &keys[..tx.watched_keys().count()]);
+        return run_alone(ctx, tx, &keys[..watched]);
     }
     let mark = ctx.out.buf.len();
-    let mut deferred: Vec<(usize, usize)> = Vec::new();
     let mut attempt = 0u32;
     loop {
-        ctx.thread.cache.txn_begin(&keys);
+        ctx.thread.cache.txn_begin(keys);
         if !ctx.thread.cache.txn_watches_hold(tx.watches()) {
             ctx.thread.cache.txn_abort();
             ctx.thread.stats.exec_done(attempt, true);
@@ -177,7 +238,7 @@ fn run(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) -> Result<bool, CmdError> 
         }
     }
     ctx.thread.stats.exec_done(attempt, false);
-    run_deferred(ctx, tx, &deferred);
+    run_deferred(ctx, tx, deferred);
     Ok(true)
 }
 

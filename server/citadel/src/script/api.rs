@@ -78,19 +78,6 @@ impl CallScratch {
     }
 }
 
-/// `redis.call`'s rule: a failed command raises its error (as a Lua
-/// error the error handler turns into Redis's reply); else its reply.
-pub fn raise_failed(v: Value, failed: bool) -> mlua::Result<Value> {
-    if !failed {
-        return Ok(v);
-    }
-    let msg = match &v {
-        Value::Table(t) => t.raw_get::<mlua::LuaString>("err")?.as_bytes().to_vec(),
-        _ => b"ERR unknown error".to_vec(),
-    };
-    Err(mlua::Error::external(super::RaisedError(msg)))
-}
-
 /// Builds `redis` into the globals and returns it. `call` and `pcall` are
 /// the permanent `redis.call` / `redis.pcall` (`call.rs`): Rust (C)
 /// functions, as in Redis, so a `return redis.call(...)` is no Lua tail

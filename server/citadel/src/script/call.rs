@@ -1,26 +1,36 @@
-//! The hot path of `redis.call` / `redis.pcall`: two Rust functions made
+//! The hot path of `redis.call` / `redis.pcall`: two raw C functions made
 //! once per state (not per run), which reach the running script's [`Host`]
-//! through `run_host::RunHost`, a cell the engine fills for the length of one run.
+//! through `run_host::RunHost`, a cell the engine fills for the length of
+//! one run.
 //!
-//! Making the callbacks per run (an mlua scope) cost a userdata, a boxed
-//! closure and four table writes per script call, and its teardown as much
-//! again; one pointer set and cleared per run costs nothing measurable.
+//! They are raw Lua C functions, not mlua callbacks: mlua's callback
+//! wrapper (a panic guard, a reserved error value, a reference slot per
+//! argument or result) cost more per call than the command it ran. The
+//! arguments are read straight off the Lua stack into the thread's scratch
+//! buffers and the common replies (integer, bulk, null, status, error) are
+//! pushed straight back; nested replies go through `convert`. A failed
+//! `redis.call` raises its `{err=...}` table as the Lua error, as Redis
+//! does.
 
 use std::cell::Cell;
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
 use std::sync::Arc;
 
-use mlua::state::RawLua;
-use mlua::{ffi, FromLuaMulti, Function, Lua, MultiValue, Value};
+use citadel_resp::num;
+use mlua::{ffi, Function, Lua, Value};
 
 use super::api::{self, CallScratch};
 use super::busy::Slot;
-use super::convert::{error_table, reply_to_lua};
+use super::convert::{error_text, reply_to_lua};
 use super::sandbox;
 use super::{CallArgs, CallRules, Host};
 
 const LOADING: &[u8] = b"ERR redis.call is not available while loading a library";
 const BAD_ARG: &[u8] = b"ERR Lua redis lib command arguments must be strings or integers";
+const NO_ARGS: &[u8] = b"ERR Please specify at least one argument for this redis lib call";
+const PANICKED: &[u8] = b"ERR the command called by the script failed unexpectedly";
 
 thread_local! {
     /// `redis.call`'s buffers, kept between calls (taken while in use;
@@ -28,105 +38,285 @@ thread_local! {
     static SCRATCH: Cell<CallScratch> = Cell::default();
 }
 
-/// The permanent `redis.call` and `redis.pcall`.
+/// What the C functions reach through their upvalue (a light userdata):
+/// owned by the engine, which outlives every call of them.
+pub struct CallState {
+    lua: Lua,
+    shared: Rc<api::Shared>,
+    slot: Arc<Slot>,
+}
+
+/// The permanent `redis.call` and `redis.pcall`, and the state they point
+/// to (keep it as long as the Lua state).
 pub fn functions(
     lua: &Lua,
-    shared: std::rc::Rc<api::Shared>,
+    shared: Rc<api::Shared>,
     slot: Arc<Slot>,
-) -> mlua::Result<(Function, Function)> {
-    let (s, sl) = (shared.clone(), slot.clone());
-    let call = lua.create_function(move |lua, args: Packed| {
-        let (v, failed) = raw_call(lua, args, &s, &sl)?;
-        api::raise_failed(v, failed)
-    })?;
-    let pcall =
-        lua.create_function(move |lua, args: Packed| Ok(raw_call(lua, args, &shared, &slot)?.0))?;
-    Ok((call, pcall))
+) -> mlua::Result<(Function, Function, Box<CallState>)> {
+    let state = Box::new(CallState {
+        lua: lua.clone(),
+        shared,
+        slot,
+    });
+    let ptr = &*state as *const CallState as *mut c_void;
+    let make = |f: ffi::lua_CFunction| {
+        // SAFETY: two pushes after making room, then the closure is popped
+        // into a reference; no Lua error is raised without a memory bound
+        // (an allocation failure aborts, as mlua assumes for its own pushes).
+        lua.exec_raw_lua(|raw| unsafe {
+            let l = raw.state();
+            if ffi::lua_checkstack(l, 2) == 0 {
+                return Err(mlua::Error::StackError);
+            }
+            ffi::lua_pushlightuserdata(l, ptr);
+            ffi::lua_pushcclosure(l, f, 1);
+            match raw.pop_value() {
+                Value::Function(f) => Ok(f),
+                _ => Err(mlua::Error::StackError),
+            }
+        })
+    };
+    Ok((make(redis_call)?, make(redis_pcall)?, state))
 }
 
-/// A call's arguments, packed as the command layer's arguments are into
-/// the thread's scratch buffers: read straight off the Lua stack, so a
-/// call makes no `Value` per argument and no argument list.
-struct Packed {
-    scratch: CallScratch,
-    /// An argument was neither a string nor a number (packing stopped).
-    bad: bool,
+/// `redis.call`: raises the command's error.
+unsafe extern "C-unwind" fn redis_call(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua as a C function made by `functions`.
+    unsafe { call(l, true) }
 }
 
-impl Packed {
-    fn start() -> Packed {
-        Packed {
-            scratch: SCRATCH.take(),
-            bad: false,
+/// `redis.pcall`: returns the command's error as `{err=...}`.
+unsafe extern "C-unwind" fn redis_pcall(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua as a C function made by `functions`.
+    unsafe { call(l, false) }
+}
+
+/// Runs the call (`run`, which leaves the reply on the stack), then
+/// raises it when it failed and `raise`.
+///
+/// # Safety
+/// `l` is the calling state of a closure made by `functions`. `lua_error`
+/// unwinds by longjmp to the script's protected call: this frame holds
+/// only a pointer and integers, nothing with a destructor, and `run` has
+/// returned by then (its values dropped), so skipping it is sound.
+unsafe fn call(l: *mut ffi::lua_State, raise: bool) -> c_int {
+    // SAFETY: upvalue 1 is the `CallState` the engine keeps alive.
+    let state = unsafe { &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(1)) as *const CallState) };
+    // A panic must not unwind into Lua's C frames: the command's failure
+    // becomes an error reply.
+    let failed = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: as this function's contract.
+        unsafe { run(l, state) }
+    }))
+    .unwrap_or_else(|payload| {
+        drop(payload);
+        tracing::error!("a command called by a script panicked");
+        // SAFETY: as this function's contract; `run` turned the bound off
+        // first, so this push raises nothing either.
+        unsafe { push_error(l, PANICKED) };
+        let _ = sandbox::bound_memory(&state.lua, true);
+        true
+    });
+    if failed && raise {
+        // SAFETY: the error table is on top (see above for the jump).
+        unsafe { ffi::lua_error(l) }
+    }
+    1
+}
+
+/// Packs the arguments, runs the command and pushes its reply as one Lua
+/// value; true when it is an error. Raises no Lua error: the memory bound
+/// is off for its length (an allocation failure then aborts instead, as
+/// mlua assumes for its own unprotected pushes; see `sandbox`).
+///
+/// # Safety
+/// `l` is the calling state of a closure made by `functions`, its
+/// arguments the whole stack (a C function's frame, LUA_MINSTACK free).
+unsafe fn run(l: *mut ffi::lua_State, state: &CallState) -> bool {
+    let _ = sandbox::bound_memory(&state.lua, false);
+    let mut scratch = SCRATCH.take();
+    // SAFETY: as this function's contract.
+    let failed = unsafe { run_unbounded(l, state, &mut scratch) };
+    scratch.keep_if_small();
+    SCRATCH.set(scratch);
+    let _ = sandbox::bound_memory(&state.lua, true);
+    failed
+}
+
+/// `run` without the bound.
+///
+/// # Safety
+/// As `run`, and no memory bound is set.
+unsafe fn run_unbounded(
+    l: *mut ffi::lua_State,
+    state: &CallState,
+    scratch: &mut CallScratch,
+) -> bool {
+    // SAFETY: the arguments are at 1..=top of this frame.
+    let bad = unsafe { pack(l, scratch) };
+    let shared = &state.shared;
+    let refusal = if !shared.run_host.is_running() {
+        Some(LOADING)
+    } else if bad {
+        Some(BAD_ARG)
+    } else if scratch.spans.is_empty() {
+        Some(NO_ARGS)
+    } else {
+        None
+    };
+    let ran = match refusal {
+        Some(_) => None,
+        None => shared.run_host.with(|host, read_only| {
+            let rules = CallRules {
+                read_only,
+                resp3: shared.resp3.get(),
+            };
+            call_host(&rules, host, &state.slot, scratch);
+        }),
+    };
+    match ran {
+        // SAFETY: as this function's contract.
+        Some(()) => unsafe { push_reply(l, &state.lua, &scratch.reply) },
+        None => {
+            // SAFETY: as this function's contract.
+            unsafe { push_error(l, refusal.unwrap_or(LOADING)) };
+            true
         }
     }
+}
 
-    fn push(&mut self, arg: &[u8]) {
-        let start = self.scratch.args.len();
-        self.scratch.args.extend_from_slice(arg);
-        self.scratch.spans.push(start..self.scratch.args.len());
-    }
-
-    fn push_number(&mut self, n: f64) {
-        let mut text = [0u8; 40];
-        let len = number_text(n, &mut text);
-        self.push(&text[..len]);
+fn call_host(rules: &CallRules, host: &mut dyn Host, slot: &Slot, scratch: &mut CallScratch) {
+    let argv = CallArgs {
+        buf: &scratch.args,
+        spans: &scratch.spans,
+    };
+    if host.call(argv, rules, &mut scratch.reply) {
+        slot.mark_written();
     }
 }
 
-impl FromLuaMulti for Packed {
-    fn from_lua_multi(values: MultiValue, _: &Lua) -> mlua::Result<Packed> {
-        let mut packed = Packed::start();
-        for v in values.iter() {
-            match v {
-                Value::String(s) => packed.push(&s.as_bytes()),
-                Value::Integer(i) => packed.push_number(*i as f64),
-                Value::Number(n) => packed.push_number(*n),
-                _ => {
-                    packed.bad = true;
-                    break;
+/// Packs the call's arguments into the scratch buffers as the command
+/// layer's arguments are; true when one was neither a string nor a number
+/// (packing stopped there).
+///
+/// # Safety
+/// The arguments are the whole stack of `l`'s current C frame.
+unsafe fn pack(l: *mut ffi::lua_State, scratch: &mut CallScratch) -> bool {
+    // SAFETY: indices 1..=top are valid; reading a type, a
+    // string's own bytes (no conversion, no allocation) or a number raises
+    // no Lua error; the bytes stay valid on the stack past the copy.
+    unsafe {
+        for idx in 1..=ffi::lua_gettop(l) {
+            let start = scratch.args.len();
+            match ffi::lua_type(l, idx) {
+                ffi::LUA_TSTRING => {
+                    let mut len = 0;
+                    let ptr = ffi::lua_tolstring(l, idx, &mut len);
+                    scratch
+                        .args
+                        .extend_from_slice(std::slice::from_raw_parts(ptr as *const u8, len));
+                }
+                ffi::LUA_TNUMBER => {
+                    let mut text = [0u8; 40];
+                    let len = number_text(ffi::lua_tonumber(l, idx), &mut text);
+                    scratch.args.extend_from_slice(&text[..len]);
+                }
+                _ => return true,
+            }
+            scratch.spans.push(start..scratch.args.len());
+        }
+    }
+    false
+}
+
+/// Pushes the one RESP reply in `buf` as a Lua value (Redis's conversion,
+/// see `convert`); true when it is an error reply (`{err=...}`). Flat
+/// replies are pushed directly; nested ones are built by `convert`.
+///
+/// # Safety
+/// `l` is `lua`'s current state in a C frame with 3 free slots; no memory
+/// bound is set.
+unsafe fn push_reply(l: *mut ffi::lua_State, lua: &Lua, buf: &[u8]) -> bool {
+    let body = buf.get(1..buf.len().saturating_sub(2)).unwrap_or_default();
+    let flat = buf.ends_with(b"\r\n") && !body.contains(&b'\n');
+    // SAFETY: at most 3 pushes, none raises (no bound).
+    unsafe {
+        match buf.first() {
+            Some(b':') if flat => {
+                if let Some(n) = num::parse_i64(body) {
+                    ffi::lua_pushnumber(l, n as f64);
+                    return false;
                 }
             }
-        }
-        Ok(packed)
-    }
-
-    /// # Safety
-    /// mlua calls it with its callback's argument count, the arguments on
-    /// top of `lua`'s current stack.
-    unsafe fn from_stack_args(
-        nargs: c_int,
-        _: usize,
-        _: Option<&str>,
-        lua: &RawLua,
-    ) -> mlua::Result<Packed> {
-        let state = lua.state();
-        let mut packed = Packed::start();
-        for k in 0..nargs {
-            // The callback's `nargs` arguments are the top `nargs` stack
-            // slots (as mlua's own conversions read them).
-            let idx = k - nargs;
-            // SAFETY: `idx` is a valid stack index (above); reading a
-            // type raises no Lua error.
-            let kind = unsafe { ffi::lua_type(state, idx) };
-            if kind == ffi::LUA_TSTRING {
-                let mut len = 0;
-                // SAFETY: `idx` holds a string: `lua_tolstring` returns its
-                // own bytes (no conversion, no allocation, no Lua error),
-                // valid while it stays on the stack, past this copy.
-                unsafe {
-                    let ptr = ffi::lua_tolstring(state, idx, &mut len);
-                    packed.push(std::slice::from_raw_parts(ptr as *const u8, len));
-                }
-            } else if kind == ffi::LUA_TNUMBER {
-                // SAFETY: `idx` holds a number; reading it raises no error.
-                packed.push_number(unsafe { ffi::lua_tonumber(state, idx) });
-            } else {
-                packed.bad = true;
-                break;
+            Some(b'$') if body == b"-1" => {
+                ffi::lua_pushboolean(l, 0);
+                return false;
             }
+            Some(b'+') if flat => {
+                push_one_field(l, b"ok", body);
+                return false;
+            }
+            Some(b'-') if flat => {
+                push_error(l, &error_text(&buf[..buf.len() - 2]));
+                return true;
+            }
+            _ => {}
         }
-        Ok(packed)
+        if let Some(s) = bulk(buf) {
+            ffi::lua_pushlstring(l, s.as_ptr() as *const c_char, s.len());
+            return false;
+        }
+    }
+    let pushed = reply_to_lua(lua, buf).and_then(|(v, is_error)| {
+        lua.exec_raw_lua(|raw| {
+            // Scripts run on the main state (no coroutines in the
+            // sandbox), which is mlua's current one: checked, as the value
+            // must land in this frame.
+            if raw.state() != l {
+                return Err(mlua::Error::StackError);
+            }
+            // SAFETY: `l`'s frame has room (see the contract); one push.
+            unsafe { raw.push_value(&v) }
+        })?;
+        Ok(is_error)
+    });
+    pushed.unwrap_or_else(|e| {
+        let text = format!("ERR {}", super::errors::root_message(&e));
+        // SAFETY: as this function's contract.
+        unsafe { push_error(l, text.as_bytes()) };
+        true
+    })
+}
+
+/// The payload of a bulk reply `$<n>\r\n<n bytes>\r\n` that is all of `buf`.
+fn bulk(buf: &[u8]) -> Option<&[u8]> {
+    let rest = buf.strip_prefix(b"$")?;
+    let end = rest.iter().position(|&c| c == b'\r')?;
+    let n = usize::try_from(num::parse_i64(&rest[..end])?).ok()?;
+    let payload = rest.get(end + 2..end + 2 + n)?;
+    (rest.len() == end + 2 + n + 2 && rest.ends_with(b"\r\n")).then_some(payload)
+}
+
+/// Pushes `{err = msg}`.
+///
+/// # Safety
+/// As `push_reply`.
+unsafe fn push_error(l: *mut ffi::lua_State, msg: &[u8]) {
+    // SAFETY: as this function's contract.
+    unsafe { push_one_field(l, b"err", msg) }
+}
+
+/// Pushes `{key = value}`, the table made with room for its field.
+///
+/// # Safety
+/// As `push_reply`.
+unsafe fn push_one_field(l: *mut ffi::lua_State, key: &[u8], value: &[u8]) {
+    // SAFETY: 3 pushes, 2 popped by `lua_rawset`; none raises (no bound).
+    unsafe {
+        ffi::lua_createtable(l, 0, 1);
+        ffi::lua_pushlstring(l, key.as_ptr() as *const c_char, key.len());
+        ffi::lua_pushlstring(l, value.as_ptr() as *const c_char, value.len());
+        ffi::lua_rawset(l, -3);
     }
 }
 
@@ -145,68 +335,4 @@ fn number_text(n: f64, out: &mut [u8; 40]) -> usize {
         )
     };
     (written.max(0) as usize).min(out.len() - 1)
-}
-
-/// `redis.call` / `redis.pcall`'s common part: (reply as a Lua value, is
-/// an error). The scratch buffers go back to the thread for the next call,
-/// so a call allocates nothing in Rust.
-fn raw_call(
-    lua: &Lua,
-    args: Packed,
-    shared: &api::Shared,
-    slot: &Slot,
-) -> mlua::Result<(Value, bool)> {
-    let Packed { mut scratch, bad } = args;
-    let result = checked_call(lua, &mut scratch, bad, shared, slot);
-    scratch.keep_if_small();
-    SCRATCH.set(scratch);
-    result
-}
-
-fn checked_call(
-    lua: &Lua,
-    scratch: &mut CallScratch,
-    bad: bool,
-    shared: &api::Shared,
-    slot: &Slot,
-) -> mlua::Result<(Value, bool)> {
-    let refusal = if !shared.run_host.is_running() {
-        Some(LOADING)
-    } else if scratch.spans.is_empty() && !bad {
-        Some(&b"ERR Please specify at least one argument for this redis lib call"[..])
-    } else if bad {
-        Some(BAD_ARG)
-    } else {
-        None
-    };
-    if let Some(text) = refusal {
-        return Ok((Value::Table(error_table(lua, text)?), true));
-    }
-    sandbox::bound_memory(lua, false)?;
-    let result = shared.run_host.with(|host, read_only| {
-        let rules = CallRules {
-            read_only,
-            resp3: shared.resp3.get(),
-        };
-        call_host(lua, &rules, host, slot, scratch)
-    });
-    sandbox::bound_memory(lua, true)?;
-    result.unwrap_or_else(|| Ok((Value::Table(error_table(lua, LOADING)?), true)))
-}
-
-fn call_host(
-    lua: &Lua,
-    rules: &CallRules,
-    host: &mut dyn Host,
-    slot: &Slot,
-    scratch: &mut CallScratch,
-) -> mlua::Result<(Value, bool)> {
-    let argv = CallArgs {
-        buf: &scratch.args,
-        spans: &scratch.spans,
-    };
-    if host.call(argv, rules, &mut scratch.reply) {
-        slot.mark_written();
-    }
-    reply_to_lua(lua, &scratch.reply)
 }

@@ -31,8 +31,16 @@ pub fn error_text(raw: &[u8]) -> Vec<u8> {
 
 /// `{err = msg}`.
 pub fn error_table(lua: &Lua, msg: &[u8]) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("err", lua.create_string(msg)?)?;
+    one_field(lua, "err", Value::String(lua.create_string(msg)?))
+}
+
+/// `{key = v}`: a new table sized for its one field (an empty table's
+/// first field allocates and rehashes its hash part: ~600 instructions a
+/// `{ok=...}` status reply, for each call), set raw (a new table has no
+/// metatable to ask).
+fn one_field(lua: &Lua, key: &str, v: Value) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(0, 1)?;
+    t.raw_set(key, v)?;
     Ok(t)
 }
 
@@ -85,9 +93,8 @@ impl Parser<'_> {
                 n => Value::String(lua.create_string(self.bulk(n)?)?),
             },
             b'+' => {
-                let t = lua.create_table()?;
-                t.set("ok", lua.create_string(self.line()?)?)?;
-                Value::Table(t)
+                let status = Value::String(lua.create_string(self.line()?)?);
+                Value::Table(one_field(lua, "ok", status)?)
             }
             b'-' => {
                 let msg = self.line()?.to_vec();
@@ -99,7 +106,7 @@ impl Parser<'_> {
             b'*' | b'>' => match self.int()? {
                 -1 => Value::Boolean(false),
                 n => {
-                    let t = lua.create_table()?;
+                    let t = lua.create_table_with_capacity(n.clamp(0, 1024) as usize, 0)?;
                     for i in 0..n {
                         t.raw_set(i + 1, self.value(lua, depth + 1)?)?;
                     }
@@ -162,9 +169,7 @@ impl Parser<'_> {
 }
 
 fn wrap(lua: &Lua, key: &str, v: Value) -> mlua::Result<Value> {
-    let t = lua.create_table()?;
-    t.set(key, v)?;
-    Ok(Value::Table(t))
+    one_field(lua, key, v).map(Value::Table)
 }
 
 /// Why a script's return value could not become a reply.

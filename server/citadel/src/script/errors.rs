@@ -1,34 +1,12 @@
 //! Script errors as Redis reports them: the handler that turns any Lua
 //! error into `{err=..., source=..., line=...}` at the point it happened,
-//! the error `redis.call` raises, and the final error line
+//! and the final error line
 //! `<err> script: <name>, on <source>:<line>.`
 
 use citadel_resp::Reply;
 use mlua::{Function, Lua, Value};
 
 use super::convert::error_table;
-use super::sandbox;
-
-/// An error `redis.call` raises: its text is the error table's `err`.
-#[derive(Debug)]
-pub struct RaisedError(pub Vec<u8>);
-
-impl std::fmt::Display for RaisedError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.0))
-    }
-}
-
-impl std::error::Error for RaisedError {}
-
-/// The `RaisedError` inside a callback error, if that is what it is.
-pub(super) fn raised(e: &mlua::Error) -> Option<&RaisedError> {
-    match e {
-        mlua::Error::CallbackError { cause, .. } => raised(cause),
-        mlua::Error::ExternalError(inner) => inner.downcast_ref::<RaisedError>(),
-        _ => None,
-    }
-}
 
 /// The text of a Lua error value (a string, or an error raised in Rust).
 pub(super) fn error_value_text(v: &Value) -> String {
@@ -63,10 +41,8 @@ pub(super) fn root_message(e: &mlua::Error) -> String {
 pub(super) fn error_handler(lua: &Lua) -> mlua::Result<Function> {
     lua.create_function(|lua, err: Value| {
         let t = match &err {
+            // `redis.call` raises its `{err=...}` table (`call.rs`).
             Value::Table(t) => t.clone(),
-            Value::Error(e) if raised(e).is_some() => {
-                error_table(lua, &raised(e).map(|r| r.0.clone()).unwrap_or_default())?
-            }
             other => {
                 let msg = format!("ERR {}", error_value_text(other));
                 error_table(lua, msg.as_bytes())?
@@ -91,30 +67,6 @@ pub(super) fn error_handler(lua: &Lua) -> mlua::Result<Function> {
         }
         Ok(t)
     })
-}
-
-/// Lua's `pcall` hands a script `redis.call`'s error as Redis does: the
-/// `{err=...}` table, not the Rust error value that carried it.
-pub(super) fn wrap_pcall(lua: &Lua) -> mlua::Result<()> {
-    let fix = lua.create_function(|lua, v: Value| match &v {
-        Value::Error(e) => match raised(e) {
-            Some(r) => Ok(Value::Table(error_table(lua, &r.0)?)),
-            None => Ok(v),
-        },
-        _ => Ok(v),
-    })?;
-    lua.load(
-        r#"
-        local pcall, fix, select = pcall, ...
-        local function fixed(ok, ...)
-            if ok then return ok, ... end
-            return ok, fix((...))
-        end
-        _G.pcall = function(...) return fixed(pcall(...)) end
-        "#,
-    )
-    .set_name(sandbox::INTERNAL_CHUNK)
-    .call::<()>(fix)
 }
 
 pub(super) fn inv_error(out: &mut Reply<'_>, name: &str, e: &mlua::Error) {

@@ -38,8 +38,7 @@ pub use store::{FunctionMeta, Library, Store};
 
 use api::{Registered, Shared};
 use convert::{lua_to_reply, ToRespError};
-pub use errors::RaisedError;
-use errors::{error_handler, error_value_text, failure_line, inv_error, root_message, wrap_pcall};
+use errors::{error_handler, error_value_text, failure_line, inv_error, root_message};
 
 /// What `redis.call` may do in the running script.
 #[derive(Debug, Clone, Copy)]
@@ -166,6 +165,8 @@ pub struct Engine {
     /// How long the last run took (ms), for the caller's slow-script log
     /// (`take_run_ms`).
     last_run_ms: Cell<u64>,
+    /// What `redis.call` / `redis.pcall` point to (as long as the state).
+    _calls: Box<call::CallState>,
 }
 
 /// Every this many runs, one incremental GC step sized to them (as Redis
@@ -196,7 +197,7 @@ impl Engine {
             .unwrap_or(0);
         sandbox::seed_rand48(&rand, seed);
         let shared = Rc::new(Shared::default());
-        let (call, pcall) = call::functions(&lua, shared.clone(), slot.clone())?;
+        let (call, pcall, calls) = call::functions(&lua, shared.clone(), slot.clone())?;
         api::install(&lua, shared.clone(), version, call, pcall)?;
         let arg_tables = arg_tables::ArgTables::new(&lua)?;
         let handler = error_handler(&lua)?;
@@ -218,7 +219,6 @@ impl Engine {
             )
             .set_name(sandbox::INTERNAL_CHUNK)
             .call(handler)?;
-        wrap_pcall(&lua)?;
         sandbox::protect_globals(&lua)?;
         busy::install_hook(&lua, slot.clone(), interrupted)?;
         Ok(Engine {
@@ -232,6 +232,7 @@ impl Engine {
             libraries: HashMap::new(),
             runs_since_gc: 0,
             last_run_ms: Cell::new(0),
+            _calls: calls,
         })
     }
 
