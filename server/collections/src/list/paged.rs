@@ -22,7 +22,6 @@
 //! under a fresh generation; a paged list down to one small page goes back
 //! to the packed form).
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 
 use crate::packed::{keep_in_place, push_in_place, Corrupt, Packed, PackedWriter};
@@ -219,10 +218,49 @@ pub enum Stored {
 pub struct ListEdit {
     root: ListRoot,
     packed: bool,
-    pages: BTreeMap<u64, Vec<u8>>,
+    pages: Pages,
     dirty: bool,
-    /// Pages written or deleted.
+    /// Pages written or deleted, in the order first touched.
     touched: Vec<u64>,
+}
+
+/// The loaded pages, sorted by number: a push or pop holds one or two,
+/// so a sorted vector beats a map (no node allocation per command), and
+/// LRANGE's many still find theirs by binary search.
+#[derive(Debug, Default)]
+struct Pages(Vec<(u64, Vec<u8>)>);
+
+impl Pages {
+    fn from_unsorted(mut pages: Vec<(u64, Vec<u8>)>) -> Pages {
+        if !pages.windows(2).all(|w| w[0].0 < w[1].0) {
+            pages.sort_unstable_by_key(|p| p.0);
+            pages.dedup_by_key(|p| p.0);
+        }
+        Pages(pages)
+    }
+
+    fn find(&self, page: u64) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&page, |p| p.0)
+    }
+
+    fn get(&self, page: u64) -> Option<&Vec<u8>> {
+        self.find(page).ok().map(|at| &self.0[at].1)
+    }
+
+    fn get_mut(&mut self, page: u64) -> Option<&mut Vec<u8>> {
+        self.find(page).ok().map(|at| &mut self.0[at].1)
+    }
+
+    fn insert(&mut self, page: u64, bytes: Vec<u8>) {
+        match self.find(page) {
+            Ok(at) => self.0[at].1 = bytes,
+            Err(at) => self.0.insert(at, (page, bytes)),
+        }
+    }
+
+    fn remove(&mut self, page: u64) -> Option<Vec<u8>> {
+        self.find(page).ok().map(|at| self.0.remove(at).1)
+    }
 }
 
 impl ListEdit {
@@ -250,18 +288,18 @@ impl ListEdit {
                 head_len: count as u32,
             },
             packed: true,
-            pages: BTreeMap::from([(FIRST_PAGE, bytes)]),
+            pages: Pages(vec![(FIRST_PAGE, bytes)]),
             dirty: false,
             touched: Vec::new(),
         })
     }
 
     /// A paged list and some of its pages (those an edit will touch).
-    pub fn paged(root: ListRoot, pages: BTreeMap<u64, Vec<u8>>) -> ListEdit {
+    pub fn paged(root: ListRoot, pages: impl IntoIterator<Item = (u64, Vec<u8>)>) -> ListEdit {
         ListEdit {
             root,
             packed: false,
-            pages,
+            pages: Pages::from_unsorted(pages.into_iter().collect()),
             dirty: false,
             touched: Vec::new(),
         }
@@ -276,7 +314,7 @@ impl ListEdit {
     }
 
     fn page(&self, page: u64) -> Result<Packed<'_>, Corrupt> {
-        Packed::parse(self.pages.get(&page).ok_or(Corrupt)?)
+        Packed::parse(self.pages.get(page).ok_or(Corrupt)?)
     }
 
     /// Element `index` (negative from the tail); None outside the list.
@@ -311,9 +349,17 @@ impl ListEdit {
     fn write_page(&mut self, page: u64, bytes: Option<Vec<u8>>) {
         match bytes {
             Some(bytes) => self.pages.insert(page, bytes),
-            None => self.pages.remove(&page),
+            None => drop(self.pages.remove(page)),
         };
-        self.touched.push(page);
+        self.touch(page);
+    }
+
+    fn touch(&mut self, page: u64) {
+        // A run of pushes or pops at one end touches one page again and
+        // again: noted once.
+        if self.touched.last() != Some(&page) {
+            self.touched.push(page);
+        }
         self.dirty = true;
     }
 
@@ -340,13 +386,12 @@ impl ListEdit {
             let (now, rest) = left.split_at(n);
             // The old elements are moved in the page's own buffer, never
             // decoded.
-            let bytes = self.pages.get_mut(&page).ok_or(Corrupt)?;
+            let bytes = self.pages.get_mut(page).ok_or(Corrupt)?;
             match end {
                 End::Head => push_in_place(bytes, true, now.iter().rev().copied())?,
                 End::Tail => push_in_place(bytes, false, now.iter().copied())?,
             }
-            self.touched.push(page);
-            self.dirty = true;
+            self.touch(page);
             self.root.len += n as u64;
             if page == self.root.header.pages.start {
                 self.root.head_len += n as u32;
@@ -416,15 +461,13 @@ impl ListEdit {
             if n == 0 {
                 return Err(Corrupt);
             }
-            let kept = match n < held {
-                true => {
-                    let mut bytes = self.pages.remove(&page).ok_or(Corrupt)?;
-                    keep_in_place(&mut bytes, keep, (held - n) as u64)?;
-                    Some(bytes)
-                }
-                false => None,
-            };
-            self.replace_end_page(end, page, kept);
+            if n < held {
+                let bytes = self.pages.get_mut(page).ok_or(Corrupt)?;
+                keep_in_place(bytes, keep, (held - n) as u64)?;
+                self.touch(page);
+            } else {
+                self.replace_end_page(end, page, None);
+            }
         }
         Ok(popped)
     }
@@ -532,7 +575,7 @@ impl ListEdit {
         }
         let single = self.root.page_count() == 1;
         // (A paged list's last page may be unloaded: it then stays paged.)
-        let only_page = self.pages.get(&self.root.header.pages.start);
+        let only_page = self.pages.get(self.root.header.pages.start);
         if let Some(page) = only_page.filter(|_| single) {
             let len = self.len() as usize;
             let shrunk = !self.packed && limit.fits(len * 2, page.len() * 2);
@@ -552,13 +595,15 @@ impl ListEdit {
         written.header = written.header.next();
         written.write(&mut root);
         let mut touched = self.touched;
-        touched.sort_unstable();
-        touched.dedup();
+        if !touched.windows(2).all(|w| w[0] < w[1]) {
+            touched.sort_unstable();
+            touched.dedup();
+        }
         // The written pages move out (the edit is done with them).
         let mut loaded = self.pages;
         let pages = touched
             .into_iter()
-            .map(|page| (page, loaded.remove(&page)))
+            .map(|page| (page, loaded.get_mut(page).map(std::mem::take)))
             .collect();
         Stored::Paged { root, pages }
     }
@@ -567,7 +612,7 @@ impl ListEdit {
     /// it outgrows `limit` (None: it stays packed): what a caller must
     /// declare before the update that stores it.
     pub fn build_pages(&self, limit: ListLimit) -> Option<Range<u64>> {
-        let page = self.pages.get(&self.root.header.pages.start)?;
+        let page = self.pages.get(self.root.header.pages.start)?;
         let len = self.len() as usize;
         if !self.packed || !self.dirty || limit.fits(len, page.len()) || len == 0 {
             return None;

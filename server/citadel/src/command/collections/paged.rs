@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 
 use citadel_cache::owned::{page_key, OWNER_MARK};
-use citadel_cache::{CacheHandle, Changes, ItemRef};
+use citadel_cache::{CacheHandle, Changes, ItemRef, ValueKind};
 
 use crate::command::error::CmdError;
 
@@ -164,8 +164,11 @@ impl PagePlan {
     }
 
     fn finish(&mut self, keys: &[&[u8]]) -> Result<(), CmdError> {
-        self.pages.sort_unstable();
-        self.pages.dedup();
+        // (A push or pop plans its pages in order: nothing to sort.)
+        if !self.pages.windows(2).all(|w| w[0] < w[1]) {
+            self.pages.sort_unstable();
+            self.pages.dedup();
+        }
         self.bufs.append(&mut self.keys);
         for &(user, page) in &self.pages {
             let generation = self
@@ -195,10 +198,12 @@ fn matches_plan(item: &Option<ItemRef<'_>>, planned: Option<&[u8]>) -> bool {
     match planned {
         None => !item.as_ref().is_some_and(ItemRef::is_root),
         Some(planned) => item.as_ref().is_some_and(|item| {
-            // A root is small: compared from a stack copy, not a Vec.
+            // A root is small: compared from a stack copy, not a Vec. A
+            // collection whose value equals a root byte for byte is that
+            // root (`is_root` would parse the stamp again).
             let mut buf = [0u8; 128];
             item.value_len() == planned.len()
-                && item.is_root()
+                && !matches!(item.kind(), ValueKind::String | ValueKind::Page)
                 && match item.small_value(&mut buf) {
                     Some(value) => value == planned,
                     None => root_value(&Some(*item)).as_deref() == Some(planned),
@@ -212,6 +217,9 @@ enum Outcome<R> {
     /// A root differs from the plan: these are the roots seen.
     Replan(Vec<Option<Vec<u8>>>),
 }
+
+/// Declared keys (user keys and pages) gathered on the stack.
+const FEW_KEYS: usize = 8;
 
 /// Most fresh-page grants (or rounds of more pages) in a row before a
 /// command gives up.
@@ -291,17 +299,25 @@ fn run<R>(
     let mut grants = 0;
     loop {
         // Only a paged or growing collection declares pages: the common
-        // packed case runs over the user keys as given (no allocation).
+        // packed case runs over the user keys as given, a push or pop's
+        // few keys from the stack (no allocation either way).
+        let mut few: [&[u8]; FEW_KEYS] = [&[]; FEW_KEYS];
         let all: Vec<&[u8]>;
-        let declared = if current.keys.is_empty() && current.fresh_keys.is_empty() {
+        let count = keys.len() + current.keys.len() + current.fresh_keys.len();
+        let mut every = keys
+            .iter()
+            .copied()
+            .chain(current.keys.iter().map(Vec::as_slice))
+            .chain(current.fresh_keys.iter().map(Vec::as_slice));
+        let declared = if count == keys.len() {
             keys
+        } else if count <= FEW_KEYS {
+            few.iter_mut()
+                .zip(&mut every)
+                .for_each(|(at, key)| *at = key);
+            &few[..count]
         } else {
-            all = keys
-                .iter()
-                .copied()
-                .chain(current.keys.iter().map(Vec::as_slice))
-                .chain(current.fresh_keys.iter().map(Vec::as_slice))
-                .collect();
+            all = every.collect();
             &all
         };
         let outcome = cache.update(declared, |items, changes| {
