@@ -599,12 +599,18 @@ impl ListEdit {
             touched.sort_unstable();
             touched.dedup();
         }
-        // The written pages move out (the edit is done with them).
-        let mut loaded = self.pages;
-        let pages = touched
-            .into_iter()
-            .map(|page| (page, loaded.get_mut(page).map(std::mem::take)))
+        // The written pages move out (the edit is done with them), in the
+        // loaded pages' own vector (`Option<Vec>` is a `Vec`'s size: the
+        // collect reuses it); the deleted ones follow.
+        let loaded = self.pages;
+        let deleted: Vec<u64> = (touched.iter().copied())
+            .filter(|&page| loaded.get(page).is_none())
             .collect();
+        let mut pages: Vec<(u64, Option<Vec<u8>>)> = (loaded.0.into_iter())
+            .filter(|(page, _)| touched.binary_search(page).is_ok())
+            .map(|(page, bytes)| (page, Some(bytes)))
+            .collect();
+        pages.extend(deleted.into_iter().map(|page| (page, None)));
         Stored::Paged { root, pages }
     }
 

@@ -46,12 +46,12 @@ const SPARE_BUFS: usize = 16;
 thread_local! {
     /// The thread's last plan, whose buffers the next one reuses: a
     /// command on a paged collection then allocates no page keys.
-    static SPARE: RefCell<PagePlan> = RefCell::default();
+    static SPARE: RefCell<Option<PagePlan>> = const { RefCell::new(None) };
 }
 
 impl PagePlan {
     fn new(users: usize) -> PagePlan {
-        let mut plan = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
+        let mut plan = SPARE.with(|spare| spare.borrow_mut().take().unwrap_or_default());
         plan.users = users;
         let PagePlan {
             roots,
@@ -63,13 +63,22 @@ impl PagePlan {
             bufs,
             ..
         } = &mut plan;
-        bufs.extend(roots.drain(..).flatten());
+        // Plain loops: the generic drain/flatten/resize cost more than the
+        // few buffers they move.
+        for root in roots.iter_mut() {
+            if let Some(root) = root.take() {
+                bufs.push(root);
+            }
+        }
+        roots.truncate(users);
+        while roots.len() < users {
+            roots.push(None);
+        }
+        written.get_mut().clear();
         bufs.append(keys);
         bufs.append(fresh_keys);
-        roots.resize(users, None);
         pages.clear();
         fresh.clear();
-        written.get_mut().clear();
         plan
     }
 
@@ -77,7 +86,7 @@ impl PagePlan {
     /// command over thousands of pages does not pin their keys).
     fn recycle(mut self) {
         self.bufs.truncate(SPARE_BUFS);
-        SPARE.with(|spare| *spare.borrow_mut() = self);
+        SPARE.with(|spare| *spare.borrow_mut() = Some(self));
     }
 
     /// A cleared buffer for a key or root.
