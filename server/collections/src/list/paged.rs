@@ -22,6 +22,7 @@
 //! under a fresh generation; a paged list down to one small page goes back
 //! to the packed form).
 
+use std::collections::VecDeque;
 use std::ops::Range;
 
 use crate::packed::{keep_in_place, push_in_place, Corrupt, Packed, PackedWriter};
@@ -224,19 +225,24 @@ pub struct ListEdit {
     touched: Vec<u64>,
 }
 
-/// The loaded pages, sorted by number: a push or pop holds one or two,
-/// so a sorted vector beats a map (no node allocation per command), and
-/// LRANGE's many still find theirs by binary search.
+/// The loaded pages, sorted by number (None: deleted by the edit): a
+/// push or pop holds one or two, so a sorted deque beats a map (no node
+/// allocation per command); LRANGE's many are found by binary search, and
+/// the pages a big push opens or a big pop drops come and go at the ends
+/// (a deque's O(1); deleted ones stay as None, nothing shifts).
 #[derive(Debug, Default)]
-struct Pages(Vec<(u64, Vec<u8>)>);
+struct Pages(VecDeque<(u64, Option<Vec<u8>>)>);
 
 impl Pages {
-    fn from_unsorted(mut pages: Vec<(u64, Vec<u8>)>) -> Pages {
+    fn new(pages: impl IntoIterator<Item = (u64, Vec<u8>)>) -> Pages {
+        let mut pages: Vec<_> = (pages.into_iter())
+            .map(|(page, bytes)| (page, Some(bytes)))
+            .collect();
         if !pages.windows(2).all(|w| w[0].0 < w[1].0) {
             pages.sort_unstable_by_key(|p| p.0);
             pages.dedup_by_key(|p| p.0);
         }
-        Pages(pages)
+        Pages(pages.into())
     }
 
     fn find(&self, page: u64) -> Result<usize, usize> {
@@ -244,22 +250,24 @@ impl Pages {
     }
 
     fn get(&self, page: u64) -> Option<&Vec<u8>> {
-        self.find(page).ok().map(|at| &self.0[at].1)
+        self.0[self.find(page).ok()?].1.as_ref()
     }
 
     fn get_mut(&mut self, page: u64) -> Option<&mut Vec<u8>> {
-        self.find(page).ok().map(|at| &mut self.0[at].1)
+        let at = self.find(page).ok()?;
+        self.0[at].1.as_mut()
     }
 
     fn insert(&mut self, page: u64, bytes: Vec<u8>) {
         match self.find(page) {
-            Ok(at) => self.0[at].1 = bytes,
-            Err(at) => self.0.insert(at, (page, bytes)),
+            Ok(at) => self.0[at].1 = Some(bytes),
+            Err(at) => self.0.insert(at, (page, Some(bytes))),
         }
     }
 
     fn remove(&mut self, page: u64) -> Option<Vec<u8>> {
-        self.find(page).ok().map(|at| self.0.remove(at).1)
+        let at = self.find(page).ok()?;
+        self.0[at].1.take()
     }
 }
 
@@ -288,7 +296,7 @@ impl ListEdit {
                 head_len: count as u32,
             },
             packed: true,
-            pages: Pages(vec![(FIRST_PAGE, bytes)]),
+            pages: Pages::new([(FIRST_PAGE, bytes)]),
             dirty: false,
             touched: Vec::new(),
         })
@@ -299,7 +307,7 @@ impl ListEdit {
         ListEdit {
             root,
             packed: false,
-            pages: Pages::from_unsorted(pages.into_iter().collect()),
+            pages: Pages::new(pages),
             dirty: false,
             touched: Vec::new(),
         }
@@ -599,18 +607,18 @@ impl ListEdit {
             touched.sort_unstable();
             touched.dedup();
         }
-        // The written pages move out (the edit is done with them), in the
-        // loaded pages' own vector (`Option<Vec>` is a `Vec`'s size: the
-        // collect reuses it); the deleted ones follow.
+        // The written and deleted pages move out (the edit is done with
+        // them) in the loaded pages' own vector (a deque becomes a Vec and
+        // the collect filters it, neither allocating); then the deleted
+        // pages that were never loaded (LTRIM drops them unread).
         let loaded = self.pages;
-        let deleted: Vec<u64> = (touched.iter().copied())
-            .filter(|&page| loaded.get(page).is_none())
+        let unloaded: Vec<u64> = (touched.iter().copied())
+            .filter(|&page| loaded.find(page).is_err())
             .collect();
-        let mut pages: Vec<(u64, Option<Vec<u8>>)> = (loaded.0.into_iter())
+        let mut pages: Vec<(u64, Option<Vec<u8>>)> = (Vec::from(loaded.0).into_iter())
             .filter(|(page, _)| touched.binary_search(page).is_ok())
-            .map(|(page, bytes)| (page, Some(bytes)))
             .collect();
-        pages.extend(deleted.into_iter().map(|page| (page, None)));
+        pages.extend(unloaded.into_iter().map(|page| (page, None)));
         Stored::Paged { root, pages }
     }
 
