@@ -129,8 +129,14 @@ impl CacheHandle {
     /// `update` only, which counts nothing: a big collection's commands
     /// touch its root, whose frequency keeps its pages (owned.rs).
     pub fn touch_key(&mut self, key: &[u8]) {
+        // The bump's draw comes first: at best (frequency 0) 1 in 4 bumps,
+        // so 3 touches in 4 skip the lookup, with the same odds per key.
+        let draw = self.w.next_random();
+        if draw & 3 != 0 {
+            return;
+        }
         if let Lookup::Hit((), slot, e) = self.lookup(KeyHash::of(key), key, false, &mut |_| ()) {
-            self.touch(slot, e);
+            self.bump(slot, e, draw);
         }
     }
 
@@ -201,10 +207,18 @@ impl CacheHandle {
     /// writing the index line once their counter saturates.
     #[inline]
     fn touch(&mut self, slot: usize, e: Entry) {
+        if e.freq() < FREQ_MAX {
+            let draw = self.w.next_random();
+            self.bump(slot, e, draw);
+        }
+    }
+
+    /// `touch` with its random `draw` made.
+    fn bump(&mut self, slot: usize, e: Entry, draw: u64) {
         let freq = e.freq();
         // 1 in 2^(freq+2): a key must be read about 4 times to earn its first
         // bit; sampling keeps index-line writes rare on the read path.
-        if freq >= FREQ_MAX || self.w.next_random() & ((4u64 << freq) - 1) != 0 {
+        if freq >= FREQ_MAX || draw & ((4u64 << freq) - 1) != 0 {
             return;
         }
         let word = self.cache.region.u64_at(slot);

@@ -22,7 +22,7 @@
 //! under a fresh generation; a paged list down to one small page goes back
 //! to the packed form).
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::ops::Range;
 
 use crate::packed::{keep_in_place, push_in_place, Corrupt, Packed, PackedWriter};
@@ -219,10 +219,56 @@ pub enum Stored {
 pub struct ListEdit {
     root: ListRoot,
     packed: bool,
-    pages: BTreeMap<u64, Vec<u8>>,
+    pages: Pages,
     dirty: bool,
-    /// Pages written or deleted.
+    /// Pages written or deleted, in the order first touched.
     touched: Vec<u64>,
+}
+
+/// The loaded pages, sorted by number (None: deleted by the edit): a
+/// push or pop holds one or two, so a sorted deque beats a map (no node
+/// allocation per command); LRANGE's many are found by binary search, and
+/// the pages a big push opens or a big pop drops come and go at the ends
+/// (a deque's O(1); deleted ones stay as None, nothing shifts).
+#[derive(Debug, Default)]
+struct Pages(VecDeque<(u64, Option<Vec<u8>>)>);
+
+impl Pages {
+    fn new(pages: impl IntoIterator<Item = (u64, Vec<u8>)>) -> Pages {
+        let mut pages: Vec<_> = (pages.into_iter())
+            .map(|(page, bytes)| (page, Some(bytes)))
+            .collect();
+        if !pages.windows(2).all(|w| w[0].0 < w[1].0) {
+            pages.sort_unstable_by_key(|p| p.0);
+            pages.dedup_by_key(|p| p.0);
+        }
+        Pages(pages.into())
+    }
+
+    fn find(&self, page: u64) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&page, |p| p.0)
+    }
+
+    fn get(&self, page: u64) -> Option<&Vec<u8>> {
+        self.0[self.find(page).ok()?].1.as_ref()
+    }
+
+    fn get_mut(&mut self, page: u64) -> Option<&mut Vec<u8>> {
+        let at = self.find(page).ok()?;
+        self.0[at].1.as_mut()
+    }
+
+    fn insert(&mut self, page: u64, bytes: Vec<u8>) {
+        match self.find(page) {
+            Ok(at) => self.0[at].1 = Some(bytes),
+            Err(at) => self.0.insert(at, (page, Some(bytes))),
+        }
+    }
+
+    fn remove(&mut self, page: u64) -> Option<Vec<u8>> {
+        let at = self.find(page).ok()?;
+        self.0[at].1.take()
+    }
 }
 
 impl ListEdit {
@@ -250,18 +296,18 @@ impl ListEdit {
                 head_len: count as u32,
             },
             packed: true,
-            pages: BTreeMap::from([(FIRST_PAGE, bytes)]),
+            pages: Pages::new([(FIRST_PAGE, bytes)]),
             dirty: false,
             touched: Vec::new(),
         })
     }
 
     /// A paged list and some of its pages (those an edit will touch).
-    pub fn paged(root: ListRoot, pages: BTreeMap<u64, Vec<u8>>) -> ListEdit {
+    pub fn paged(root: ListRoot, pages: impl IntoIterator<Item = (u64, Vec<u8>)>) -> ListEdit {
         ListEdit {
             root,
             packed: false,
-            pages,
+            pages: Pages::new(pages),
             dirty: false,
             touched: Vec::new(),
         }
@@ -276,7 +322,7 @@ impl ListEdit {
     }
 
     fn page(&self, page: u64) -> Result<Packed<'_>, Corrupt> {
-        Packed::parse(self.pages.get(&page).ok_or(Corrupt)?)
+        Packed::parse(self.pages.get(page).ok_or(Corrupt)?)
     }
 
     /// Element `index` (negative from the tail); None outside the list.
@@ -311,9 +357,17 @@ impl ListEdit {
     fn write_page(&mut self, page: u64, bytes: Option<Vec<u8>>) {
         match bytes {
             Some(bytes) => self.pages.insert(page, bytes),
-            None => self.pages.remove(&page),
+            None => drop(self.pages.remove(page)),
         };
-        self.touched.push(page);
+        self.touch(page);
+    }
+
+    fn touch(&mut self, page: u64) {
+        // A run of pushes or pops at one end touches one page again and
+        // again: noted once.
+        if self.touched.last() != Some(&page) {
+            self.touched.push(page);
+        }
         self.dirty = true;
     }
 
@@ -340,13 +394,12 @@ impl ListEdit {
             let (now, rest) = left.split_at(n);
             // The old elements are moved in the page's own buffer, never
             // decoded.
-            let bytes = self.pages.get_mut(&page).ok_or(Corrupt)?;
+            let bytes = self.pages.get_mut(page).ok_or(Corrupt)?;
             match end {
                 End::Head => push_in_place(bytes, true, now.iter().rev().copied())?,
                 End::Tail => push_in_place(bytes, false, now.iter().copied())?,
             }
-            self.touched.push(page);
-            self.dirty = true;
+            self.touch(page);
             self.root.len += n as u64;
             if page == self.root.header.pages.start {
                 self.root.head_len += n as u32;
@@ -416,15 +469,13 @@ impl ListEdit {
             if n == 0 {
                 return Err(Corrupt);
             }
-            let kept = match n < held {
-                true => {
-                    let mut bytes = self.pages.remove(&page).ok_or(Corrupt)?;
-                    keep_in_place(&mut bytes, keep, (held - n) as u64)?;
-                    Some(bytes)
-                }
-                false => None,
-            };
-            self.replace_end_page(end, page, kept);
+            if n < held {
+                let bytes = self.pages.get_mut(page).ok_or(Corrupt)?;
+                keep_in_place(bytes, keep, (held - n) as u64)?;
+                self.touch(page);
+            } else {
+                self.replace_end_page(end, page, None);
+            }
         }
         Ok(popped)
     }
@@ -532,7 +583,7 @@ impl ListEdit {
         }
         let single = self.root.page_count() == 1;
         // (A paged list's last page may be unloaded: it then stays paged.)
-        let only_page = self.pages.get(&self.root.header.pages.start);
+        let only_page = self.pages.get(self.root.header.pages.start);
         if let Some(page) = only_page.filter(|_| single) {
             let len = self.len() as usize;
             let shrunk = !self.packed && limit.fits(len * 2, page.len() * 2);
@@ -552,14 +603,22 @@ impl ListEdit {
         written.header = written.header.next();
         written.write(&mut root);
         let mut touched = self.touched;
-        touched.sort_unstable();
-        touched.dedup();
-        // The written pages move out (the edit is done with them).
-        let mut loaded = self.pages;
-        let pages = touched
-            .into_iter()
-            .map(|page| (page, loaded.remove(&page)))
+        if !touched.windows(2).all(|w| w[0] < w[1]) {
+            touched.sort_unstable();
+            touched.dedup();
+        }
+        // The written and deleted pages move out (the edit is done with
+        // them) in the loaded pages' own vector (a deque becomes a Vec and
+        // the collect filters it, neither allocating); then the deleted
+        // pages that were never loaded (LTRIM drops them unread).
+        let loaded = self.pages;
+        let unloaded: Vec<u64> = (touched.iter().copied())
+            .filter(|&page| loaded.find(page).is_err())
             .collect();
+        let mut pages: Vec<(u64, Option<Vec<u8>>)> = (Vec::from(loaded.0).into_iter())
+            .filter(|(page, _)| touched.binary_search(page).is_ok())
+            .collect();
+        pages.extend(unloaded.into_iter().map(|page| (page, None)));
         Stored::Paged { root, pages }
     }
 
@@ -567,7 +626,7 @@ impl ListEdit {
     /// it outgrows `limit` (None: it stays packed): what a caller must
     /// declare before the update that stores it.
     pub fn build_pages(&self, limit: ListLimit) -> Option<Range<u64>> {
-        let page = self.pages.get(&self.root.header.pages.start)?;
+        let page = self.pages.get(self.root.header.pages.start)?;
         let len = self.len() as usize;
         if !self.packed || !self.dirty || limit.fits(len, page.len()) || len == 0 {
             return None;

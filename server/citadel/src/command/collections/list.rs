@@ -13,7 +13,7 @@
 //! are woken by the command layer once any list write committed
 //! (`command::blocking`).
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
 use std::ops::Range;
 
 use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
@@ -57,7 +57,10 @@ pub(super) struct Opened {
 pub(super) struct Lists<'u, 'i> {
     items: &'u [Option<ItemRef<'i>>],
     plan: &'u PagePlan,
-    saved: Vec<(usize, Opened)>,
+    /// The lists saved, in order: the first inline (a push or pop saves
+    /// one; no allocation), the others after it.
+    saved: Option<(usize, Opened)>,
+    saved_more: Vec<(usize, Opened)>,
 }
 
 impl Lists<'_, '_> {
@@ -75,12 +78,11 @@ impl Lists<'_, '_> {
         });
         let edit = match self.plan.root(i) {
             Some(root) => {
-                let mut pages = BTreeMap::new();
-                for (page, at) in self.plan.pages_of(i) {
-                    if let Some(item) = &self.items[at] {
-                        pages.insert(page, editable_copy(item));
-                    }
-                }
+                // (Planned pages come sorted: `ListEdit::paged` keeps them so.)
+                let pages = self.plan.pages_of(i).filter_map(|(page, at)| {
+                    let item = self.items[at].as_ref()?;
+                    Some((page, editable_copy(item)))
+                });
                 ListEdit::paged(ListRoot::parse(root)?, pages)
             }
             None => ListEdit::packed_owned(editable_copy(item))?,
@@ -101,23 +103,25 @@ impl Lists<'_, '_> {
 
     /// Stores `opened` as user key `i` when the command succeeds.
     pub fn save(&mut self, i: usize, opened: Opened) {
-        self.saved.push((i, opened));
+        match self.saved {
+            None => self.saved = Some((i, opened)),
+            Some(_) => self.saved_more.push((i, opened)),
+        }
     }
 
     /// Writes the saved lists; or, before writing anything, names the
     /// fresh pages a list outgrowing the packed form needs.
     fn commit(self, changes: &mut Changes) -> Result<Vec<(usize, Range<u64>)>, CmdError> {
         let limit = crate::collection_limits::list();
-        let wanted: Vec<(usize, Range<u64>)> = self
-            .saved
-            .iter()
+        let wanted: Vec<(usize, Range<u64>)> = (self.saved.iter())
+            .chain(&self.saved_more)
             .filter_map(|(i, opened)| Some((*i, opened.edit.build_pages(limit)?)))
             .filter(|(i, pages)| self.plan.fresh(*i).map(|f| f.1).as_ref() != Some(pages))
             .collect();
         if !wanted.is_empty() {
             return Ok(wanted);
         }
-        for (i, Opened { edit, existing }) in self.saved {
+        for (i, Opened { edit, existing }) in self.saved.into_iter().chain(self.saved_more) {
             let generation = self.plan.fresh(i).map_or(0, |f| f.0);
             let expire_at = existing.and_then(|e| e.expire_at);
             match edit.finish(limit, generation) {
@@ -130,13 +134,17 @@ impl Lists<'_, '_> {
                 }
                 Stored::Packed(value) => {
                     put(changes, i, &value, expire_at)?;
+                    spare_copy(value);
                     self.plan.wrote_root(i, None);
                 }
                 Stored::Paged { root, pages } => {
                     for (page, bytes) in pages {
                         let at = self.plan.item(i, page).ok_or(CmdError::CorruptValue)?;
                         match bytes {
-                            Some(bytes) => put_page(changes, at, &bytes)?,
+                            Some(bytes) => {
+                                put_page(changes, at, &bytes)?;
+                                spare_copy(bytes);
+                            }
                             None if self.items[at].is_some() => changes.delete(at),
                             None => {}
                         }
@@ -159,11 +167,34 @@ impl Lists<'_, '_> {
 /// second allocation.
 const PUSH_ROOM: usize = 64;
 
+/// Page copies kept per thread for the next command's edits.
+const SPARE_COPIES: usize = 4;
+
+thread_local! {
+    /// Buffers of written page copies: a push or pop then copies its end
+    /// page into one instead of allocating.
+    static COPIES: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
 /// A copy of `item`'s value to edit.
 fn editable_copy(item: &ItemRef<'_>) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(item.value_len() + PUSH_ROOM);
+    let mut bytes = COPIES.with(|c| c.borrow_mut().pop()).unwrap_or_default();
+    bytes.clear();
+    bytes.reserve(item.value_len() + PUSH_ROOM);
     item.write_value_to(&mut bytes);
     bytes
+}
+
+/// Keeps a written copy's buffer for [`editable_copy`] (a few, small).
+fn spare_copy(bytes: Vec<u8>) {
+    if bytes.capacity() <= 64 << 10 {
+        COPIES.with(|c| {
+            let mut copies = c.borrow_mut();
+            if copies.len() < SPARE_COPIES {
+                copies.push(bytes);
+            }
+        });
+    }
 }
 
 fn put(
@@ -203,7 +234,8 @@ pub(super) fn update_lists<R>(
             let mut lists = Lists {
                 items,
                 plan,
-                saved: Vec::new(),
+                saved: None,
+                saved_more: Vec::new(),
             };
             let result = f(&mut lists)?;
             let wanted = lists.commit(changes)?;
@@ -215,10 +247,27 @@ pub(super) fn update_lists<R>(
     )
 }
 
+/// Elements a push lists on the stack.
+const FEW_ELEMENTS: usize = 8;
+
 /// LPUSH RPUSH LPUSHX RPUSHX: the new length (0 for an X on no list).
 fn push_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, only_existing: bool) -> CmdResult {
     let key = args.get(1);
-    let elements: Vec<&[u8]> = args.from(2).iter().collect();
+    // A push of a few elements (the common one) lists them on the stack.
+    let mut few: [&[u8]; FEW_ELEMENTS] = [&[]; FEW_ELEMENTS];
+    let many: Vec<&[u8]>;
+    let elements = match args.len() - 2 {
+        n if n <= FEW_ELEMENTS => {
+            few.iter_mut()
+                .zip(args.from(2).iter())
+                .for_each(|(at, e)| *at = e);
+            &few[..n]
+        }
+        _ => {
+            many = args.from(2).iter().collect();
+            &many
+        }
+    };
     let count = elements.len() as u64;
     let len = update_lists(
         &mut ctx.thread.cache,
@@ -230,7 +279,7 @@ fn push_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, only_existing: bool
                 None if only_existing => return Ok(0),
                 None => lists.open_or_new(0)?,
             };
-            list.edit.push(end, &elements)?;
+            list.edit.push(end, elements)?;
             let len = list.edit.len();
             lists.save(0, list);
             Ok(len)

@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 
 use citadel_cache::owned::{page_key, OWNER_MARK};
-use citadel_cache::{CacheHandle, Changes, ItemRef};
+use citadel_cache::{CacheHandle, Changes, ItemRef, ValueKind};
 
 use crate::command::error::CmdError;
 
@@ -46,12 +46,12 @@ const SPARE_BUFS: usize = 16;
 thread_local! {
     /// The thread's last plan, whose buffers the next one reuses: a
     /// command on a paged collection then allocates no page keys.
-    static SPARE: RefCell<PagePlan> = RefCell::default();
+    static SPARE: RefCell<Option<PagePlan>> = const { RefCell::new(None) };
 }
 
 impl PagePlan {
     fn new(users: usize) -> PagePlan {
-        let mut plan = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
+        let mut plan = SPARE.with(|spare| spare.borrow_mut().take().unwrap_or_default());
         plan.users = users;
         let PagePlan {
             roots,
@@ -63,13 +63,22 @@ impl PagePlan {
             bufs,
             ..
         } = &mut plan;
-        bufs.extend(roots.drain(..).flatten());
+        // Plain loops: the generic drain/flatten/resize cost more than the
+        // few buffers they move.
+        for root in roots.iter_mut() {
+            if let Some(root) = root.take() {
+                bufs.push(root);
+            }
+        }
+        roots.truncate(users);
+        while roots.len() < users {
+            roots.push(None);
+        }
+        written.get_mut().clear();
         bufs.append(keys);
         bufs.append(fresh_keys);
-        roots.resize(users, None);
         pages.clear();
         fresh.clear();
-        written.get_mut().clear();
         plan
     }
 
@@ -77,7 +86,7 @@ impl PagePlan {
     /// command over thousands of pages does not pin their keys).
     fn recycle(mut self) {
         self.bufs.truncate(SPARE_BUFS);
-        SPARE.with(|spare| *spare.borrow_mut() = self);
+        SPARE.with(|spare| *spare.borrow_mut() = Some(self));
     }
 
     /// A cleared buffer for a key or root.
@@ -164,8 +173,11 @@ impl PagePlan {
     }
 
     fn finish(&mut self, keys: &[&[u8]]) -> Result<(), CmdError> {
-        self.pages.sort_unstable();
-        self.pages.dedup();
+        // (A push or pop plans its pages in order: nothing to sort.)
+        if !self.pages.windows(2).all(|w| w[0] < w[1]) {
+            self.pages.sort_unstable();
+            self.pages.dedup();
+        }
         self.bufs.append(&mut self.keys);
         for &(user, page) in &self.pages {
             let generation = self
@@ -195,10 +207,12 @@ fn matches_plan(item: &Option<ItemRef<'_>>, planned: Option<&[u8]>) -> bool {
     match planned {
         None => !item.as_ref().is_some_and(ItemRef::is_root),
         Some(planned) => item.as_ref().is_some_and(|item| {
-            // A root is small: compared from a stack copy, not a Vec.
+            // A root is small: compared from a stack copy, not a Vec. A
+            // collection whose value equals a root byte for byte is that
+            // root (`is_root` would parse the stamp again).
             let mut buf = [0u8; 128];
             item.value_len() == planned.len()
-                && item.is_root()
+                && !matches!(item.kind(), ValueKind::String | ValueKind::Page)
                 && match item.small_value(&mut buf) {
                     Some(value) => value == planned,
                     None => root_value(&Some(*item)).as_deref() == Some(planned),
@@ -212,6 +226,9 @@ enum Outcome<R> {
     /// A root differs from the plan: these are the roots seen.
     Replan(Vec<Option<Vec<u8>>>),
 }
+
+/// Declared keys (user keys and pages) gathered on the stack.
+const FEW_KEYS: usize = 8;
 
 /// Most fresh-page grants (or rounds of more pages) in a row before a
 /// command gives up.
@@ -291,17 +308,25 @@ fn run<R>(
     let mut grants = 0;
     loop {
         // Only a paged or growing collection declares pages: the common
-        // packed case runs over the user keys as given (no allocation).
+        // packed case runs over the user keys as given, a push or pop's
+        // few keys from the stack (no allocation either way).
+        let mut few: [&[u8]; FEW_KEYS] = [&[]; FEW_KEYS];
         let all: Vec<&[u8]>;
-        let declared = if current.keys.is_empty() && current.fresh_keys.is_empty() {
+        let count = keys.len() + current.keys.len() + current.fresh_keys.len();
+        let mut every = keys
+            .iter()
+            .copied()
+            .chain(current.keys.iter().map(Vec::as_slice))
+            .chain(current.fresh_keys.iter().map(Vec::as_slice));
+        let declared = if count == keys.len() {
             keys
+        } else if count <= FEW_KEYS {
+            few.iter_mut()
+                .zip(&mut every)
+                .for_each(|(at, key)| *at = key);
+            &few[..count]
         } else {
-            all = keys
-                .iter()
-                .copied()
-                .chain(current.keys.iter().map(Vec::as_slice))
-                .chain(current.fresh_keys.iter().map(Vec::as_slice))
-                .collect();
+            all = every.collect();
             &all
         };
         let outcome = cache.update(declared, |items, changes| {
