@@ -178,10 +178,16 @@ fn data_key_and_file_inputs_results_cached_and_errors_answered_by_the_first_stag
     let fields = pipelines::info(&mut con, "PIPELINE", "text");
     assert_eq!(fields["stages"], "split,upper");
     assert!(fields["stage_split"].contains("records="), "{fields:?}");
-    assert!(
-        fields["stage_upper"].split(' ').any(|f| f == "p99_us=64"),
-        "handler time of a record under 64 µs: {fields:?}"
-    );
+    // The stage's handler time per record, from its histogram: a bucket's
+    // upper bound (64 µs << n). Not its value: preemption on a loaded
+    // machine stretches it.
+    let p99: u64 = fields["stage_upper"]
+        .split(' ')
+        .find_map(|f| f.strip_prefix("p99_us="))
+        .expect("a p99_us field")
+        .parse()
+        .unwrap();
+    assert!(p99 >= 64 && p99.is_power_of_two(), "{fields:?}");
     assert!(!fields["bottleneck"].is_empty());
     let list: Vec<String> = redis::cmd("PIPELINE").arg("LIST").query(&mut con).unwrap();
     assert!(
