@@ -35,16 +35,19 @@ fn call(con: &mut Connection, args: &[&str]) -> redis::RedisResult<String> {
     for a in args {
         c.arg(*a);
     }
-    // A read interrupted by a signal before any byte arrived (EINTR, seen
-    // once in CI while a stage crashed) is not an answer: read again (the
-    // redis crate surfaces it instead of retrying).
-    match c.query(con) {
-        Err(e) if e.kind() == redis::ErrorKind::IoError && e.to_string().contains("os error 4") => {
-            con.recv_response()
-                .and_then(|v| redis::from_redis_value(&v))
-        }
-        other => other,
-    }
+    c.query(con)
+}
+
+/// A connection for PIPELINE CALLs, without a read timeout. A socket read
+/// with one (SO_RCVTIMEO) is not restarted after a signal: a SIGCHLD for
+/// another test's child (a `kill`, a server exiting) that wakes this thread
+/// fails it with EINTR, and redis-rs then skips the next reply, the call's
+/// own (a 30 s hang). Without one the kernel restarts the read; the
+/// pipeline's timeout-ms bounds every call.
+fn caller(rig: &Rig) -> Connection {
+    let con = rig.server.client();
+    con.set_read_timeout(None).unwrap();
+    con
 }
 
 fn expected(lines: &[&str]) -> String {
@@ -72,7 +75,7 @@ fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
 #[test]
 fn data_key_and_file_inputs_results_cached_and_errors_answered_by_the_first_stage() {
     let rig = start("", "", "");
-    let mut con = rig.server.client();
+    let mut con = caller(&rig);
     let text = "alpha\nbeta\ngamma\n";
     let want = expected(&["alpha", "beta", "gamma"]);
     assert_eq!(call(&mut con, &["DATA", text]).unwrap(), want);
@@ -175,10 +178,16 @@ fn data_key_and_file_inputs_results_cached_and_errors_answered_by_the_first_stag
     let fields = pipelines::info(&mut con, "PIPELINE", "text");
     assert_eq!(fields["stages"], "split,upper");
     assert!(fields["stage_split"].contains("records="), "{fields:?}");
-    assert!(
-        fields["stage_upper"].split(' ').any(|f| f == "p99_us=64"),
-        "handler time of a record under 64 µs: {fields:?}"
-    );
+    // The stage's handler time per record, from its histogram: a bucket's
+    // upper bound (64 µs << n). Not its value: preemption on a loaded
+    // machine stretches it.
+    let p99: u64 = fields["stage_upper"]
+        .split(' ')
+        .find_map(|f| f.strip_prefix("p99_us="))
+        .expect("a p99_us field")
+        .parse()
+        .unwrap();
+    assert!(p99 >= 64 && p99.is_power_of_two(), "{fields:?}");
     assert!(!fields["bottleneck"].is_empty());
     let list: Vec<String> = redis::cmd("PIPELINE").arg("LIST").query(&mut con).unwrap();
     assert!(
@@ -231,7 +240,7 @@ fn a_crash_of_either_stage_in_the_middle_of_a_call_loses_nothing() {
         ", \"--crash-word\", \"CRASHUPPER\"",
         "",
     );
-    let mut con = rig.server.client();
+    let mut con = caller(&rig);
     let first = pipelines::pids(&mut con, "split");
     let lines = ["a", "b", "CRASHSPLIT here", "c", "d", "e"];
     let text = lines.join("\n");
@@ -349,7 +358,7 @@ fn python_stages_in_the_middle_and_at_the_end_of_a_chain() {
         bin = text_stage_bin().display()
     );
     let rig = start("", "", &filter);
-    let mut con = rig.server.client();
+    let mut con = caller(&rig);
     let got: String = redis::cmd("PIPELINE")
         .arg("CALL")
         .arg("filtered")
@@ -392,7 +401,13 @@ fn sigterm_answers_calls_in_flight_before_exiting() {
         let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
         call(&mut con, &["DATA", &text])
     });
-    std::thread::sleep(Duration::from_millis(300));
+    // SIGTERM only once the call is in flight: a client still connecting
+    // then (a loaded machine) is closed at shutdown, not served.
+    let mut con = rig.server.client();
+    wait_until("the call in flight", || {
+        pipelines::count(&mut con, "text", "in_flight") == 1
+    });
+    drop(con);
     let asked = Instant::now();
     rig.server.signal("TERM");
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();

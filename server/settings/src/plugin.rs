@@ -157,7 +157,9 @@ crate::settings_table! {
         default: "5000",
         help: "on reload or shutdown: SIGTERM, then SIGKILL after this; an inline \
                plugin's thread not returned by then (a stuck handler) is left running \
-               detached, taking no calls",
+               detached, taking no calls: the calls queued to it that it never took are \
+               answered at once with an error (retry); those it took are answered if it \
+               returns, else at the plugin's timeout-ms",
         check: positive,
     }
 }
