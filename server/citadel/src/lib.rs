@@ -41,6 +41,7 @@ pub mod clients;
 pub mod cluster;
 pub mod collection_limits;
 pub mod command;
+pub mod command_clock;
 pub mod forward;
 pub mod gate;
 pub mod glob;

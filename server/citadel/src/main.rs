@@ -209,7 +209,8 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
     if let Some(node) = cluster {
         // Before the threads start: each takes its view of the cluster.
         let _ = state.cluster.set(node);
-        state.start_forwarder();
+        let invalidations = citadel_server::command::PeerInvalidations::new(Arc::downgrade(&state));
+        state.start_forwarder(Box::new(invalidations));
     }
     let started = start_plugins(&plugins, &pipelines, &keyspaces, &plan, threads, &state);
     let supervisor = match started {

@@ -246,8 +246,10 @@ impl ServerState {
     /// warm hand-off (`cluster-handoff yes`) and broadcast PUBLISH (its
     /// links to peers start on first use); each finished forward is mailed
     /// to its thread's inbox. Peers are greeted with this node's
-    /// `requirepass` (the cluster's nodes share it).
-    pub fn start_forwarder(self: &Arc<Self>) {
+    /// `requirepass` (the cluster's nodes share it). `tracking` takes the
+    /// peers' invalidation pushes (`command::PeerInvalidations`: given by
+    /// the caller, so this module does not reach into `command`).
+    pub fn start_forwarder(self: &Arc<Self>, tracking: Box<dyn crate::forward::PeerTracking>) {
         use citadel_settings::cluster as cluster_setting;
         if self.cluster.get().is_none() {
             return;
@@ -265,7 +267,6 @@ impl ServerState {
             inboxes.send(done.thread, crate::wait::Mail::Forwarded(done))
         });
         let timeout = Duration::from_millis(timeout);
-        let tracking = Box::new(crate::command::PeerInvalidations::new(Arc::downgrade(self)));
         let forwarder = crate::forward::Forwarder::start(timeout, password, deliver, tracking);
         let _ = self.forwarder.set(forwarder);
     }

@@ -63,8 +63,8 @@ pub struct ThreadCtx {
     /// PUBLISHes for the other cluster members (one part per peer) a
     /// transaction attempt made, sent or dropped with `held_mail`.
     pub held_broadcasts: Vec<Vec<Part>>,
-    /// Times commands (`command::clock`).
-    pub command_clock: crate::command::clock::CommandClock,
+    /// Times commands (`command_clock`).
+    pub command_clock: crate::command_clock::CommandClock,
     /// What this thread's wake fds are, by position (see `wake_fds`).
     wakes: Vec<Wake>,
     mail: Vec<Mail>,

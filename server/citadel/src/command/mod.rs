@@ -8,7 +8,6 @@ mod bitop;
 mod bits;
 mod blocking;
 mod client;
-pub mod clock;
 mod cluster;
 mod cluster_pubsub;
 mod collections;
@@ -76,8 +75,8 @@ mod alloc_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use crate::command_clock::monotonic_nanos;
 pub use crate::glob::glob_match;
-pub use clock::monotonic_nanos;
 pub use context::{Ctx, Pending, ResumeFn};
 pub use counters::add as add_to_integer;
 pub use error::CmdError;

@@ -33,17 +33,15 @@ use super::replies::read_replies;
 use super::route::{self, Ending, Route};
 use super::stranded;
 
-pub(super) struct ThreadPlugin {
-    pub(super) shared: Arc<PluginShared>,
-    pub(super) lanes: Vec<HostPair>,
+struct ThreadPlugin {
+    shared: Arc<PluginShared>,
+    lanes: Vec<HostPair>,
     /// Which version and instance each call goes to.
     route: Route,
     /// (deadline, request id) in send order: deadlines never decrease.
-    pub(super) deadlines: VecDeque<(Instant, u64)>,
-    /// Detached instances as last seen (`stranded.rs`): the plugin's count,
-    /// and each instance's.
-    pub(super) detaches_seen: u64,
-    pub(super) detached_seen: Vec<u64>,
+    deadlines: VecDeque<(Instant, u64)>,
+    /// Detached instances as last seen (`stranded.rs`).
+    detaches: stranded::Detaches,
     /// The pipeline whose first stage this plugin is (PLUGIN CALL refused).
     first_stage_of: Option<usize>,
     /// False for a later pipeline stage: its requests come from the stage
@@ -78,8 +76,7 @@ impl<C: Copy> PluginClient<C> {
                 .enumerate()
                 .map(|(p, (shared, lanes))| ThreadPlugin {
                     route: Route::new(shared.config.versions.len(), thread),
-                    detaches_seen: 0,
-                    detached_seen: vec![0; shared.instances.len()],
+                    detaches: stranded::Detaches::new(shared.instances.len()),
                     shared,
                     lanes,
                     deadlines: VecDeque::new(),
@@ -394,7 +391,13 @@ impl<C: Copy> PluginClient<C> {
             }
         }
         for (index, p) in self.plugins.iter_mut().enumerate() {
-            stranded::answer(p, index, &mut self.pending, &mut self.ready, now);
+            let mut stranded = stranded::Stranded {
+                shared: &p.shared,
+                deadlines: &p.deadlines,
+                lanes: &mut p.lanes,
+                plugin: index,
+            };
+            stranded.answer(&mut p.detaches, &mut self.pending, &mut self.ready, now);
             let (stats, ms) = (&p.shared.stats, p.shared.config.timeout.as_millis() as u64);
             expire(
                 &mut p.deadlines,

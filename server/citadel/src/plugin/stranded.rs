@@ -11,52 +11,81 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::Instant;
 
+use citadel_proto::HostPair;
+use citadel_supervisor::PluginShared;
+
 use super::calls::{Pending, PluginId, PluginReply};
-use super::client::ThreadPlugin;
 use super::outcome::CallError;
 use super::route::Ending;
 
-/// Answers plugin `plugin`'s calls stranded in instances detached since
-/// the last look (one atomic load when none was).
-pub(super) fn answer<C>(
-    p: &mut ThreadPlugin,
-    plugin: PluginId,
-    pending: &mut HashMap<u64, Pending<C>>,
-    ready: &mut VecDeque<PluginReply<C>>,
-    now: Instant,
-) {
-    // ORDERING: SeqCst, paired with `detach` (see there): no call reaches
-    // an instance counted here after this load.
-    let count = p.shared.detaches.load(SeqCst);
-    if count == p.detaches_seen {
-        return;
-    }
-    p.detaches_seen = count;
-    let shared = &p.shared;
-    let newly: Vec<usize> = (0..shared.instances.len())
-        .filter(|&i| {
-            let now_count = shared.instances[i].detached.load(Relaxed);
-            std::mem::replace(&mut p.detached_seen[i], now_count) != now_count
-        })
-        .collect();
-    let mut answered = 0;
-    for &(_, id) in &p.deadlines {
-        let Some(lane) = pending.get(&id).and_then(|c| c.instance) else {
-            continue;
-        };
-        if !newly.contains(&lane) || !p.lanes[lane].requests.undelivered(pending[&id].at) {
-            continue;
+/// Detached instances as one thread last saw them: the plugin's count of
+/// detaches, and each instance's.
+pub(super) struct Detaches {
+    seen: u64,
+    per_instance: Vec<u64>,
+}
+
+impl Detaches {
+    pub(super) fn new(instances: usize) -> Detaches {
+        Detaches {
+            seen: 0,
+            per_instance: vec![0; instances],
         }
-        let Some(call) = pending.remove(&id) else {
-            continue;
-        };
-        shared.stats.in_flight.fetch_sub(1, Relaxed);
-        shared.stats.errors.fetch_add(1, Relaxed);
-        answered += 1;
-        let error = CallError::Detached(lane);
-        ready.push_back(call.fail(id, plugin, Some(shared), Ending::Error, error, now));
     }
-    if answered > 0 {
-        tracing::warn!(plugin = %shared.config.name, instances = ?newly, answered, "instance detached: calls queued to it that it never took answered with an error");
+}
+
+/// One plugin of this thread, as far as stranded calls go: its shared
+/// state, its calls in send order (deadline, id) and its ring pairs.
+pub(super) struct Stranded<'a> {
+    pub shared: &'a PluginShared,
+    pub deadlines: &'a VecDeque<(Instant, u64)>,
+    pub lanes: &'a mut [HostPair],
+    pub plugin: PluginId,
+}
+
+impl Stranded<'_> {
+    /// Answers the plugin's calls stranded in instances detached since the
+    /// last look (one atomic load when none was).
+    pub(super) fn answer<C>(
+        &mut self,
+        seen: &mut Detaches,
+        pending: &mut HashMap<u64, Pending<C>>,
+        ready: &mut VecDeque<PluginReply<C>>,
+        now: Instant,
+    ) {
+        let shared = self.shared;
+        // ORDERING: SeqCst, paired with `detach` (see there): no call reaches
+        // an instance counted here after this load.
+        let count = shared.detaches.load(SeqCst);
+        if count == seen.seen {
+            return;
+        }
+        seen.seen = count;
+        let newly: Vec<usize> = (0..shared.instances.len())
+            .filter(|&i| {
+                let now_count = shared.instances[i].detached.load(Relaxed);
+                std::mem::replace(&mut seen.per_instance[i], now_count) != now_count
+            })
+            .collect();
+        let mut answered = 0;
+        for &(_, id) in self.deadlines {
+            let Some(lane) = pending.get(&id).and_then(|c| c.instance) else {
+                continue;
+            };
+            if !newly.contains(&lane) || !self.lanes[lane].requests.undelivered(pending[&id].at) {
+                continue;
+            }
+            let Some(call) = pending.remove(&id) else {
+                continue;
+            };
+            shared.stats.in_flight.fetch_sub(1, Relaxed);
+            shared.stats.errors.fetch_add(1, Relaxed);
+            answered += 1;
+            let error = CallError::Detached(lane);
+            ready.push_back(call.fail(id, self.plugin, Some(shared), Ending::Error, error, now));
+        }
+        if answered > 0 {
+            tracing::warn!(plugin = %shared.config.name, instances = ?newly, answered, "instance detached: calls queued to it that it never took answered with an error");
+        }
     }
 }
