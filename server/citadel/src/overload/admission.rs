@@ -232,6 +232,14 @@ impl Admission {
         if now >= self.interval_end {
             self.end_interval(now, gauges);
         }
+        // A delay past even the most patient rank's threshold is no burst
+        // to wait out until the interval ends: an overloaded core would
+        // admit none of it. Without this, a core that saw one idle wait in
+        // an interval admitted everything for the next 20 ms, however late
+        // (open loop at 3x: admitted delays of 16-32 ms at a 1 ms target).
+        if !self.overloaded && delay > threshold(self.target, Rank::MOST_PATIENT) {
+            self.overloaded = true;
+        }
         self.delay = delay;
         self.delay_bucket = delay_bucket(delay.as_micros() as u64);
         self.measured = true;
@@ -368,6 +376,28 @@ mod tests {
         assert_eq!(text(449, 250).split(' ').nth(2), Some("0.4ms"));
         assert_eq!(text(9_960, 250).split(' ').nth(2), Some("10.0ms"));
         assert_eq!(text(0, 250).split(' ').nth(5), Some("0.3ms,"));
+    }
+
+    #[test]
+    fn a_delay_past_every_threshold_sheds_before_the_interval_ends() {
+        let target = Duration::from_millis(1);
+        let mut a = Admission::new(target);
+        let low = Rank::of(ClientPriority::Low, CommandClass::Compute);
+        // 4 ms behind: past the low rank's threshold, within the most
+        // patient one's (5x): a burst, admitted until the interval ends.
+        a.prev_busy = Duration::from_millis(4);
+        let now = Instant::now();
+        a.rested = now;
+        a.turn_started(now);
+        assert!(a.admit(low, None).is_ok());
+        assert!(!a.overloaded);
+        // 8 ms behind: no rank would be admitted; shed now.
+        a.prev_busy = Duration::from_millis(8);
+        let now = Instant::now();
+        a.rested = now;
+        a.turn_started(now);
+        assert!(a.admit(low, None).is_err());
+        assert!(a.overloaded);
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct Rank(u8);
 
 impl Rank {
     pub const UNRANKED: Rank = Rank(9);
+    /// The sheddable rank with the highest threshold (a high-priority
+    /// client's read).
+    pub const MOST_PATIENT: Rank = Rank(8);
 
     pub fn of(client: ClientPriority, class: CommandClass) -> Rank {
         let class = match class {
@@ -104,6 +107,7 @@ mod tests {
         assert!(Rank::of(Normal, Compute) < Rank::of(Normal, Write));
         assert!(Rank::of(Normal, Write) < Rank::of(Normal, Read));
         assert!(Rank::of(High, Read) < Rank::UNRANKED);
+        assert_eq!(Rank::of(High, Read), Rank::MOST_PATIENT);
         assert_eq!(Rank::of(Low, Admin), Rank::UNRANKED);
         assert_eq!(rpc_priority(0), Normal);
         assert_eq!(rpc_priority(10), Low);
