@@ -442,9 +442,20 @@ pub fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
     } else {
         &["--rpc-port", "0"]
     };
+    // A cache file of its own unless asked: a start that fails after the
+    // cache opened (a bad plugin, say) would otherwise leave the default
+    // /dev/shm/citadel-<port>.cache (and its side files) behind.
+    let cache_dir = tempfile::tempdir_in("/dev/shm").unwrap();
+    let cache = cache_dir.path().join("cache").display().to_string();
+    let own_cache: Vec<&str> = if args.contains(&"--cache-file") {
+        Vec::new()
+    } else {
+        vec!["--cache-file", &cache]
+    };
     let mut child = Command::new(citadel_bin())
         .args(args)
         .args(no_rpc)
+        .args(&own_cache)
         .stdin(Stdio::null())
         .stdout(out_file.reopen().unwrap())
         .stderr(out_file.reopen().unwrap())
