@@ -16,7 +16,8 @@ use std::time::Duration;
 use citadel_proto::cluster::{key_slot, SLOT_COUNT};
 
 const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
-/// Nesting and size limits of the replies read here (CLUSTER SLOTS only).
+/// Nesting and size limits of the replies read with `read_value` (the
+/// load generator's own questions: CLUSTER SLOTS, INFO).
 const MAX_DEPTH: usize = 4;
 const MAX_ITEMS: usize = 1 << 20;
 
@@ -191,9 +192,9 @@ fn fetch_from(seed: SocketAddr) -> io::Result<SlotMap> {
     Ok(SlotMap::from_ranges(&ranges))
 }
 
-/// The RESP values CLUSTER SLOTS is made of.
+/// The RESP values the load generator's own questions get back.
 #[derive(Debug)]
-enum Value {
+pub(crate) enum Value {
     Int(i64),
     Text(String),
     Array(Vec<Value>),
@@ -201,7 +202,8 @@ enum Value {
     Nil,
 }
 
-fn read_value(r: &mut impl BufRead, depth: usize) -> io::Result<Value> {
+/// Reads one reply (`depth` 0 at the top).
+pub(crate) fn read_value(r: &mut impl BufRead, depth: usize) -> io::Result<Value> {
     let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
     if depth > MAX_DEPTH {
         return Err(bad("reply nested too deep"));

@@ -8,11 +8,13 @@
 //! without the histogram (redis-server) simply report none.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use serde::Serialize;
+
+use crate::driver::cluster::{read_value, Value};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -41,7 +43,9 @@ impl DelayHistogram {
         s.set_read_timeout(Some(TIMEOUT)).ok()?;
         s.write_all(b"*2\r\n$4\r\nINFO\r\n$8\r\noverload\r\n")
             .ok()?;
-        let text = read_bulk(&mut s)?;
+        let Ok(Value::Text(text)) = read_value(&mut BufReader::new(s), 0) else {
+            return None;
+        };
         let h = DelayHistogram::parse(&text);
         (!h.buckets.is_empty()).then_some(h)
     }
@@ -97,29 +101,6 @@ impl DelayHistogram {
             p50_us: quantile(0.5),
             p99_us: quantile(0.99),
         })
-    }
-}
-
-/// Reads one RESP bulk string reply (`$<len>\r\n<bytes>\r\n`).
-fn read_bulk(s: &mut TcpStream) -> Option<String> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        if let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") {
-            if buf.first() != Some(&b'$') {
-                return None;
-            }
-            let len: usize = std::str::from_utf8(&buf[1..eol]).ok()?.parse().ok()?;
-            let end = eol + 2 + len;
-            if buf.len() >= end {
-                return String::from_utf8(buf[eol + 2..end].to_vec()).ok();
-            }
-        }
-        let n = s.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
     }
 }
 
