@@ -18,7 +18,7 @@ use super::pool::{self, SpareCores};
 use super::process::{Instance, Intent, Phase};
 use super::scale_rule::SAMPLE_EVERY;
 use super::shared::PluginShared;
-use super::upgrade::Upgrades;
+use super::upgrade::{UpgradeSlot, Upgrades};
 use super::StopFlag;
 
 /// Longest wait without a timer; also the poll period when pidfds are missing.
@@ -45,8 +45,14 @@ pub fn run(
         while let Ok(c) = control.try_recv() {
             match c {
                 Control::Reload(which) if !shutting_down => {
-                    reload(&mut instances, &mut upgrades, which, now);
-                    reload_inline(&mut inline, &mut inline_upgrades, which);
+                    reload(&mut instances, &mut upgrades, which, |inst| {
+                        tracing::info!(plugin = %inst.name(), instance = inst.index, "reloading plugin");
+                        inst.terminate(Intent::Reload, now);
+                    });
+                    reload(&mut inline, &mut inline_upgrades, which, |inst| {
+                        tracing::info!(plugin = %inst.name(), instance = inst.index, "reloading inline plugin");
+                        inst.reload();
+                    });
                 }
                 Control::Reload(_) | Control::Weights => {}
                 Control::Shutdown => {
@@ -67,19 +73,21 @@ pub fn run(
             && (gray::reconcile(&mut instances, now) | inline::reconcile(&mut inline, now));
         let mut moving = false;
         if !stop_restarts {
-            let plugins = instances_plugins(&instances);
-            for p in plugins_of(&instances) {
-                let slots = &mut instances[slots_of(&plugins, p)];
+            let process_of = plugin_ids(&instances);
+            for p in dedup(&process_of) {
+                let slots = &mut instances[slots_of(&process_of, p)];
                 upgrades.advance(slots, &mut spare, now);
             }
-            let inline_of = inline_plugins(&inline);
-            for p in dedup(&inline_of) {
-                inline_upgrades.advance(&mut inline[slots_of(&inline_of, p)], &mut (), now);
+            if inline_upgrades.is_busy() {
+                let inline_of = plugin_ids(&inline);
+                for p in dedup(&inline_of) {
+                    inline_upgrades.advance(&mut inline[slots_of(&inline_of, p)], &mut (), now);
+                }
             }
             moving = pool::advance(&mut instances, &mut spare, now);
             for scaler in &mut scalers {
                 let p = scaler.plugin();
-                let slots = &mut instances[slots_of(&plugins, p)];
+                let slots = &mut instances[slots_of(&process_of, p)];
                 let settled =
                     !upgrades.is_upgrading(p) && slots.iter().all(|i| i.phase == Phase::Steady);
                 scaler.tick(slots, &mut spare, settled, now);
@@ -110,53 +118,27 @@ pub fn run(
     }
 }
 
-/// Reload of plugin `which` (None: all): an overlapped upgrade where the
-/// plugin has a spare slot, else each process replaced in place (its
-/// calls wait in the rings for the new one).
-fn reload(
-    instances: &mut [Instance],
-    upgrades: &mut Upgrades<Instance>,
+/// Reload of plugin `which` (None: all), process or inline: an
+/// overlapped upgrade where the plugin has a spare slot, else each
+/// instance replaced in place by `in_place` (its calls wait in the rings
+/// for the new one).
+fn reload<T: UpgradeSlot>(
+    slots: &mut [T],
+    upgrades: &mut Upgrades<T>,
     which: Option<usize>,
-    now: Instant,
+    mut in_place: impl FnMut(&mut T),
 ) {
-    let plugins = instances_plugins(instances);
-    for p in plugins_of(instances) {
-        if which.is_some_and(|w| w != p) {
-            continue;
-        }
-        let slots = &mut instances[slots_of(&plugins, p)];
-        if slots[0].shared.config.spare_slot {
-            upgrades.request(slots);
-            continue;
-        }
-        for inst in slots.iter_mut() {
-            tracing::info!(plugin = %inst.name(), instance = inst.index, "reloading plugin");
-            inst.terminate(Intent::Reload, now);
-        }
-    }
-}
-
-/// Reload of inline plugin `which` (None: all): overlapped where the
-/// plugin has a spare slot, else each thread replaced in place.
-fn reload_inline(
-    inline: &mut [InlineInstance],
-    upgrades: &mut InlineUpgrades,
-    which: Option<usize>,
-) {
-    let plugins = inline_plugins(inline);
+    let plugins = plugin_ids(slots);
     for p in dedup(&plugins) {
         if which.is_some_and(|w| w != p) {
             continue;
         }
-        let slots = &mut inline[slots_of(&plugins, p)];
-        if slots[0].shared.config.spare_slot {
+        let slots = &mut slots[slots_of(&plugins, p)];
+        if slots[0].id().shared.config.spare_slot {
             upgrades.request(slots);
             continue;
         }
-        for inst in slots.iter_mut() {
-            tracing::info!(plugin = %inst.name(), instance = inst.index, "reloading inline plugin");
-            inst.reload();
-        }
+        slots.iter_mut().for_each(&mut in_place);
     }
 }
 
@@ -167,19 +149,9 @@ fn every_plugin(instances: &[Instance], inline: &[InlineInstance]) -> Vec<Arc<Pl
     process.chain(inline).cloned().collect()
 }
 
-/// Each instance's plugin, in order.
-fn instances_plugins(instances: &[Instance]) -> Vec<usize> {
-    instances.iter().map(|i| i.plugin).collect()
-}
-
-/// Each inline instance's plugin, in order.
-fn inline_plugins(inline: &[InlineInstance]) -> Vec<usize> {
-    inline.iter().map(|i| i.plugin).collect()
-}
-
-/// The plugins, each once.
-fn plugins_of(instances: &[Instance]) -> Vec<usize> {
-    dedup(&instances_plugins(instances))
+/// Each slot's plugin, in order.
+fn plugin_ids<T: UpgradeSlot>(slots: &[T]) -> Vec<usize> {
+    slots.iter().map(|i| i.id().plugin).collect()
 }
 
 /// `plugins` (kept together, in order), each once.

@@ -69,10 +69,10 @@ impl Stranded<'_> {
             .collect();
         let mut answered = 0;
         for &(_, id) in self.deadlines {
-            let Some(lane) = pending.get(&id).and_then(|c| c.instance) else {
+            let Some((Some(lane), at)) = pending.get(&id).map(|c| (c.instance, c.at)) else {
                 continue;
             };
-            if !newly.contains(&lane) || !self.lanes[lane].requests.undelivered(pending[&id].at) {
+            if !newly.contains(&lane) || !self.lanes[lane].requests.undelivered(at) {
                 continue;
             }
             let Some(call) = pending.remove(&id) else {
