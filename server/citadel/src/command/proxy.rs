@@ -113,13 +113,18 @@ pub fn forward_exec(ctx: &mut Ctx<'_>, tx: &TxState, addr: String) {
     forward(ctx.state, ctx.thread, ctx.conn, vec![part], How::Exec);
 }
 
+/// Whether the peer must track what `def` reads for this client (see
+/// `tracked_keys`): the cheap test, before any key is gathered.
+fn peer_tracks(conn: &ConnState, def: &CommandDef) -> bool {
+    conn.resp3 && conn.tracking.is_some_and(|t| !t.bcast) && def.has_flag("readonly")
+}
+
 /// The keys the peer must track for a RESP3 tracking client (default
 /// mode) whose read `def args` it runs; None for any other command or
 /// client (RESP2 connections carry no pushes: a RESP2 client's forwarded
 /// reads are not invalidated from the peer).
 fn tracked_keys(conn: &ConnState, def: &CommandDef, args: Args<'_>) -> Option<Vec<Box<[u8]>>> {
-    let tracks = conn.resp3 && conn.tracking.is_some_and(|t| !t.bcast);
-    if !tracks || !def.has_flag("readonly") {
+    if !peer_tracks(conn, def) {
         return None;
     }
     let mut keys = Vec::new();
@@ -207,7 +212,10 @@ fn split(
         let words = piece(&keys);
         let mut request = Vec::new();
         encode_command(&mut request, words.len(), words.iter().copied());
-        let tracked = with_args(&words, |args| tracked_keys(conn, def, args));
+        // Gathered only for a tracking client's read (most clients: none).
+        let tracked = peer_tracks(conn, def)
+            .then(|| with_args(&words, |args| tracked_keys(conn, def, args)))
+            .flatten();
         parts.push(Part {
             addr,
             request,

@@ -199,10 +199,13 @@ fn read_loop(link: &LinkKey, mut peer: PeerConn, in_flight: &Mutex<InFlight>, sh
                         over_bound(&mut f.tracked, shared.tracking.max_keys())
                     };
                     drop(f);
-                    let job = request.job().filter(|_| link.tracking);
+                    // Only a tracking link holds pushes behind jobs.
+                    let job = link.tracking.then(|| request.job()).flatten();
                     request.answered(std::mem::take(&mut replies));
                     unfinished.extend(job.filter(|j| !j.delivered()));
-                    invalidate(shared, &mut unfinished, shed);
+                    if link.tracking {
+                        invalidate(shared, &mut unfinished, shed);
+                    }
                 }
             }
             Err(ForwardError::Timeout) => {
