@@ -76,7 +76,10 @@ pub fn mget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let keys = args.from(1);
     let mark = ctx.out.buf.len();
     ctx.out.array(keys.len());
-    for key in keys.iter() {
+    for (i, key) in keys.iter().enumerate() {
+        if i % PREFETCH_WINDOW == 0 && keys.len() > 1 {
+            prefetch(&ctx.thread.cache, keys, i);
+        }
         let found = read(&mut ctx.thread.cache, key, &mut ctx.out);
         match found {
             Found::Fresh => continue,
@@ -95,6 +98,23 @@ pub fn mget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     }
     Ok(())
+}
+
+/// MGET keys whose index buckets, then items, are asked for at once.
+const PREFETCH_WINDOW: usize = 16;
+
+/// Starts loading the buckets, then the items, of up to `PREFETCH_WINDOW`
+/// keys from `from`: an MGET of random keys otherwise waits for two memory
+/// misses per key one after another (most of its time on a big cache).
+fn prefetch(cache: &CacheHandle, keys: Args<'_>, from: usize) {
+    let mut hashes = [0u64; PREFETCH_WINDOW];
+    let n = (keys.len() - from).min(PREFETCH_WINDOW);
+    for (hash, i) in hashes.iter_mut().zip(from..from + n) {
+        *hash = cache.prefetch_bucket(keys.get(i));
+    }
+    for &hash in &hashes[..n] {
+        cache.prefetch_item(hash);
+    }
 }
 
 /// GETEX with options on a key to load: loads it, then applies `change`.
