@@ -80,7 +80,9 @@ impl Cache {
             });
         }
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-        if HugePages::of(dir.unwrap_or(Path::new("."))) == HugePages::Hugetlbfs {
+        // The directory's mount is the file's (the file may not exist yet).
+        let huge_pages = HugePages::of(dir.unwrap_or(Path::new(".")));
+        if huge_pages == HugePages::Hugetlbfs {
             return Err(OpenError::OnHugetlbfs { path });
         }
         if cfg.fresh {
@@ -104,7 +106,7 @@ impl Cache {
         let (cache, mut report) = if existing == 0 {
             file.set_len(geo.used_size()).map_err(io)?;
             let region = Region::map(&file, geo.used_size() as usize).map_err(io)?;
-            let cache = Cache::new(region, geo, &cfg, file);
+            let cache = Cache::new(region, geo, &cfg, file, huge_pages);
             cache.format();
             let report = AttachReport {
                 warm: false,
@@ -140,7 +142,7 @@ impl Cache {
                     expected: cfg.max_memory,
                 });
             }
-            let mut cache = Cache::new(region, geo, &cfg, file);
+            let mut cache = Cache::new(region, geo, &cfg, file, huge_pages);
             // ORDERING: Acquire pairs with the Release store in `close` (of
             // an earlier process, ordered anyway by the flock and mmap calls).
             let clean = cache.region.u64_at(H_CLEAN).load(Ordering::Acquire) == 1;
@@ -176,7 +178,13 @@ impl Cache {
         Ok((Arc::new(cache), report))
     }
 
-    fn new(region: Region, geo: Geometry, cfg: &CacheConfig, file: File) -> Cache {
+    fn new(
+        region: Region,
+        geo: Geometry,
+        cfg: &CacheConfig,
+        file: File,
+        huge_pages: HugePages,
+    ) -> Cache {
         Cache {
             region,
             geo,
@@ -186,7 +194,7 @@ impl Cache {
             evict_hand: AtomicU64::new(0),
             slots_taken: AtomicU64::new(0),
             path: cfg.path.clone(),
-            huge_pages: HugePages::of(&cfg.path),
+            huge_pages,
             _file: file,
         }
     }

@@ -38,9 +38,9 @@ use crate::thread::ThreadCtx;
 
 /// The previous owner of `key`'s slot (its RESP address), if the slot
 /// moved here within the window from a member still in the map and the
-/// key was not written here since (shared with the RPC's hand-off). Not
+/// key was not written here since. Not
 /// for a slot served elsewhere (an EXEC's queue forwarded or refused).
-pub fn source_of(state: &ServerState, thread: &mut ThreadCtx, key: &[u8]) -> Option<String> {
+fn source_of(state: &ServerState, thread: &mut ThreadCtx, key: &[u8]) -> Option<String> {
     let window = state.cluster.get()?.handoff.window?;
     let now = thread.cache.now_ms();
     let topology = thread.cluster.as_mut()?.current();
@@ -84,12 +84,7 @@ pub fn park(
     };
     let mut asks = Asks::default();
     for_each_read_key(def, args, &conn.tx, &mut |key| {
-        if asks.keys.iter().any(|k| **k == *key) || thread.cache.peek(key, |_| ()).is_some() {
-            return;
-        }
-        if let Some(addr) = source_of(state, thread, key) {
-            asks.ask(addr, key);
-        }
+        asks.ask_if_missing(state, thread, key)
     });
     if asks.is_empty() {
         return false;
@@ -140,6 +135,18 @@ impl Asks {
         encode_command(request, 3, [&b"CLUSTER"[..], b"HANDOFF", key]);
         positions.push(self.keys.len());
         self.keys.push(key.into());
+    }
+
+    /// Asks `key`'s previous owner for it unless it is asked already, is
+    /// here, or its slot has no previous owner within the window (the RESP
+    /// and RPC hand-offs' common step).
+    pub fn ask_if_missing(&mut self, state: &ServerState, thread: &mut ThreadCtx, key: &[u8]) {
+        if self.keys.iter().any(|k| **k == *key) || thread.cache.peek(key, |_| ()).is_some() {
+            return;
+        }
+        if let Some(addr) = source_of(state, thread, key) {
+            self.ask(addr, key);
+        }
     }
 
     pub fn is_empty(&self) -> bool {

@@ -82,7 +82,7 @@ pub use counters::add as add_to_integer;
 pub use error::CmdError;
 pub use handoff::{
     in_window as in_handoff_window, mark_written, replies_by_key as handoff_replies,
-    settle_answer as settle_handoff, source_of as handoff_source, Asks as HandoffAsks,
+    settle_answer as settle_handoff, Asks as HandoffAsks,
 };
 pub use hotkeys::write_refused;
 pub use info::text as info_text;

@@ -192,20 +192,20 @@ fn split(
     // Dispatch's warm hand-off comes after this split: the local piece's
     // moved keys are asked here, before it runs (the whole command waits
     // and splits again once they are here).
-    if !local.is_empty() && !handed_off {
-        let parked = with_args(&piece(&local), |args| {
-            super::handoff::park(state, thread, conn, def, args)
-        });
-        if parked {
-            return Taken::HandingOff;
-        }
-    }
-    let local = (!local.is_empty()).then(|| {
+    let local = if local.is_empty() {
+        None
+    } else {
         let reply = with_args(&piece(&local), |args| {
-            run_local(state, thread, conn, idx, def, args)
+            if !handed_off && super::handoff::park(state, thread, conn, def, args) {
+                return None;
+            }
+            Some(run_local(state, thread, conn, idx, def, args))
         });
-        (local, reply)
-    });
+        let Some(reply) = reply else {
+            return Taken::HandingOff;
+        };
+        Some((local, reply))
+    };
     let mut parts = Vec::with_capacity(remote.len());
     let mut positions = Vec::with_capacity(remote.len());
     for (addr, keys) in remote {

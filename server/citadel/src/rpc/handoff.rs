@@ -11,14 +11,12 @@
 //! written here meanwhile, and the request, decoded again, is routed and
 //! runs unchanged (`RpcSession::handoff_finished`), without a second
 //! hand-off. A proxy-split EXISTS or MGET asks for its local piece's keys
-//! (`source_of` skips other nodes' slots) before it splits.
+//! (`Asks::ask_if_missing` skips other nodes' slots) before it splits.
 
 use citadel_proto::rpc::{Condition, FrameHeader, Op};
 
 use super::route::{self, Routed};
-use crate::command::{
-    handoff_replies, handoff_source, in_handoff_window, settle_handoff, HandoffAsks,
-};
+use crate::command::{handoff_replies, in_handoff_window, settle_handoff, HandoffAsks};
 use crate::forward::PartResult;
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
@@ -48,14 +46,7 @@ pub fn start(
     }
     let forwarder = state.forwarder.get()?;
     let mut asks = HandoffAsks::default();
-    let mut ask = |thread: &mut ThreadCtx, key: &[u8]| {
-        if asks.keys.iter().any(|k| **k == *key) || thread.cache.peek(key, |_| ()).is_some() {
-            return;
-        }
-        if let Some(addr) = handoff_source(state, thread, key) {
-            asks.ask(addr, key);
-        }
-    };
+    let mut ask = |thread: &mut ThreadCtx, key: &[u8]| asks.ask_if_missing(state, thread, key);
     match op {
         Op::Batch(batch) => {
             for op in batch.iter().flatten() {
