@@ -325,7 +325,10 @@ impl<'a> ItemRef<'a> {
     }
     /// Appends the value to `out`.
     pub fn write_value_to(&self, out: &mut Vec<u8>) {
-        out.reserve(self.value_len());
+        // With the 8 bytes a piece's wide copy may write past its end
+        // (`SharedBytes::append_to`): reserving the value alone made that
+        // copy grow the vector again, a realloc per call.
+        out.reserve(self.value_len() + 8);
         for c in self.chunks() {
             c.append_to(out);
         }
