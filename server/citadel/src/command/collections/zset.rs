@@ -18,6 +18,7 @@ mod blocking;
 mod paged;
 mod pop;
 mod range;
+mod scan;
 mod whole;
 
 use self::paged::{is_paged, Fail, PagedZ};
@@ -564,7 +565,7 @@ pub static COMMANDS: &[CommandDef] = &[
     c("zpopmax", -2, WF, KEY1, Z, "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", pop::zpopmax),
     c("zmpop", -4, W_MOVABLE, NOKEYS, Z, "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", pop::zmpop).finding_keys(alg::numkeys_at_1),
     c("zrandmember", -2, R, KEY1, Z, "6.2.0", "Returns one or more random members from a sorted set.", pop::zrandmember),
-    c("zscan", -3, R, KEY1, Z, "2.8.0", "Iterates over members and scores of a sorted set.", pop::zscan),
+    c("zscan", -3, R, KEY1, Z, "2.8.0", "Iterates over members and scores of a sorted set.", scan::zscan),
     c("zunion", -3, R_MOVABLE, NOKEYS, Z, "6.2.0", "Returns the union of multiple sorted sets.", alg::zunion).finding_keys(alg::numkeys_at_1),
     c("zinter", -3, R_MOVABLE, NOKEYS, Z, "6.2.0", "Returns the intersect of multiple sorted sets.", alg::zinter).finding_keys(alg::numkeys_at_1),
     c("zdiff", -3, R_MOVABLE, NOKEYS, Z, "6.2.0", "Returns the difference between multiple sorted sets.", alg::zdiff).finding_keys(alg::numkeys_at_1),

@@ -17,7 +17,7 @@ use citadel_collections::zset::paged::{index_score, ZRoot};
 use citadel_collections::zset::tree::{Key, Miss, Tree};
 use citadel_collections::Corrupt;
 
-use super::super::linear::{existing, page_copies};
+use super::super::linear::{existing, page_copies, scan_table};
 use super::super::paged::{update_paged_fresh, PagePlan, Step};
 use super::super::value::{store, Existing};
 use super::whole::{Whole, WholeRun};
@@ -64,6 +64,9 @@ pub(super) fn gather<T>(probe: Result<T, Miss>, need: &mut Vec<u64>) -> Result<O
         Err(Miss::Corrupt) => Err(Fail::Cmd(CmdError::CorruptValue)),
     }
 }
+
+/// The (member, score) pairs of one ZSCAN call.
+pub(super) type ScanPage = Vec<(Vec<u8>, f64)>;
 
 /// A paged sorted set loaded for one run of a command.
 pub(super) struct PagedZ<'p> {
@@ -128,6 +131,20 @@ impl PagedZ<'_> {
         Ok(Some(score))
     }
 
+    /// One ZSCAN call from `cursor` over the member index (its pages
+    /// planned by `linear::scan_plan`): (member, score) pairs and the next
+    /// cursor (0: done).
+    pub fn scan(&self, cursor: u64, count: usize) -> Result<(ScanPage, u64), Fail> {
+        let (entries, next) = scan_table(&self.table, cursor, count)?;
+        let pairs = entries.into_iter().map(|mut entry| {
+            let score = entry.pop().ok_or(Corrupt)?;
+            let score = <[u8; 8]>::try_from(&score[..]).map_err(|_| Corrupt)?;
+            let member = entry.pop().ok_or(Corrupt)?;
+            Ok((member, f64::from_le_bytes(score)))
+        });
+        Ok((pairs.collect::<Result<_, Corrupt>>()?, next))
+    }
+
     /// Loads the tree paths of `keys` in one round (an edit naming many).
     pub fn prefetch<'k>(&mut self, keys: impl IntoIterator<Item = &'k Key>) -> Result<(), Fail> {
         let need = self.tree.missing_for(keys)?;
@@ -138,16 +155,14 @@ impl PagedZ<'_> {
     }
 }
 
-/// Plans the index pages of `members` and the free chain's head of a
-/// paged sorted set (another root plans nothing: WRONGTYPE follows).
-fn planner<'m>(
-    members: &'m [&'m [u8]],
-    adds: u64,
-    removes: u64,
-) -> impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError> + 'm {
+/// Plans the pages `pages_of` names and the free chain's head of a paged
+/// sorted set (another root plans nothing: WRONGTYPE follows).
+fn planner(
+    mut pages_of: impl FnMut(&ZRoot) -> Vec<u64>,
+) -> impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError> {
     move |user, root, plan| {
         if let Ok(root) = ZRoot::parse(root) {
-            for page in root.index_pages(members.iter().copied(), adds, removes) {
+            for page in pages_of(&root) {
                 plan.need(user, page);
             }
             if let Some(head) = Tree::free_head(&root.tree) {
@@ -166,40 +181,46 @@ pub(super) fn update_one<R>(
     cache: &mut CacheHandle,
     key: &[u8],
     (members, adds, removes): (&[&[u8]], u64, u64),
+    packed: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &mut Whole<'_>) -> Result<R, CmdError>,
+    paged: impl FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
+) -> Result<R, CmdError> {
+    let pages_of = |root: &ZRoot| root.index_pages(members.iter().copied(), adds, removes);
+    update_planned(cache, key, pages_of, packed, paged)
+}
+
+/// [`update_one`] with the pages to plan from a paged root named by
+/// `pages_of` (absolute numbers: index pages from `BASE`).
+pub(super) fn update_planned<R>(
+    cache: &mut CacheHandle,
+    key: &[u8],
+    pages_of: impl FnMut(&ZRoot) -> Vec<u64>,
     mut packed: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &mut Whole<'_>) -> Result<R, CmdError>,
     mut paged: impl FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
 ) -> Result<R, CmdError> {
-    update_paged_fresh(
-        cache,
-        &[key],
-        planner(members, adds, removes),
-        |items, changes, plan| {
-            let existing = existing(items[0].as_ref(), ZSET)?;
-            let Some(root) = plan.root(0) else {
-                let mut whole = WholeRun::new(plan);
-                let result = packed(items, changes, &mut whole.whole)?;
-                return Ok(whole.finish(result));
-            };
-            let pages = page_copies(items, plan, 0);
-            let root = ZRoot::parse(root)?;
-            let mut z = PagedZ {
-                planned: pages.iter().map(|(p, _)| *p).collect(),
-                table: root.table(&pages)?,
-                tree: root.tree(&pages),
-                root,
-            };
-            match paged(&mut z) {
-                Ok(result) => match write(changes, plan, existing, z)? {
-                    None => Ok(Step::Done(result)),
-                    Some(more) => Ok(Step::More(more)),
-                },
-                Err(Fail::Need(pages)) => {
-                    Ok(Step::More(pages.into_iter().map(|p| (0, p)).collect()))
-                }
-                Err(Fail::Cmd(e)) => Err(e),
-            }
-        },
-    )
+    update_paged_fresh(cache, &[key], planner(pages_of), |items, changes, plan| {
+        let existing = existing(items[0].as_ref(), ZSET)?;
+        let Some(root) = plan.root(0) else {
+            let mut whole = WholeRun::new(plan);
+            let result = packed(items, changes, &mut whole.whole)?;
+            return Ok(whole.finish(result));
+        };
+        let pages = page_copies(items, plan, 0);
+        let root = ZRoot::parse(root)?;
+        let mut z = PagedZ {
+            planned: pages.iter().map(|(p, _)| *p).collect(),
+            table: root.table(&pages)?,
+            tree: root.tree(&pages),
+            root,
+        };
+        match paged(&mut z) {
+            Ok(result) => match write(changes, plan, existing, z)? {
+                None => Ok(Step::Done(result)),
+                Some(more) => Ok(Step::More(more)),
+            },
+            Err(Fail::Need(pages)) => Ok(Step::More(pages.into_iter().map(|p| (0, p)).collect())),
+            Err(Fail::Cmd(e)) => Err(e),
+        }
+    })
 }
 
 /// Stores what a paged run changed: the new root (the key deleted when

@@ -1,9 +1,7 @@
 //! Sorted-set pops and samples: ZPOPMIN ZPOPMAX ZMPOP (the lowest or
-//! highest scores, removed), ZRANDMEMBER and ZSCAN (a sorted set is
-//! answered whole with cursor 0, as Redis answers a listpack one).
+//! highest scores, removed) and ZRANDMEMBER.
 
 use citadel_collections::zset::Entry;
-use citadel_resp::num;
 
 use super::paged::{Fail, PagedZ};
 use super::whole::Whole;
@@ -14,7 +12,6 @@ use super::{
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
-use crate::glob::glob_match;
 use citadel_cache::{Changes, ItemRef};
 
 /// What `pop_first` took: the key's index, the entries in pop order, and
@@ -274,75 +271,6 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             picked.into_iter().map(|i| entries[i]).collect()
         };
         reply_entries(out, picked.iter(), with_scores);
-        Ok(())
-    })
-}
-
-/// A SCAN cursor as Redis's strtoul accepts it (any cursor restarts: a
-/// sorted set is answered whole, as Redis answers a listpack).
-fn valid_cursor(arg: &[u8]) -> bool {
-    crate::command::scan::parse_cursor(arg).is_ok()
-}
-
-/// ZSCAN's options, checked once the key is known to hold a sorted set
-/// (a missing key answers an empty scan whatever they are, as in Redis).
-fn scan_pattern<'a>(args: &Args<'a>) -> Result<Option<&'a [u8]>, CmdError> {
-    let mut pattern = None;
-    let mut i = 3;
-    while i < args.len() {
-        if i + 1 >= args.len() {
-            return Err(CmdError::Syntax);
-        }
-        if args.is(i, "count") {
-            if args.int(i + 1)? < 1 {
-                return Err(CmdError::Syntax);
-            }
-        } else if args.is(i, "match") {
-            pattern = Some(args.get(i + 1)).filter(|p| *p != b"*");
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
-    Ok(pattern)
-}
-
-/// A score as a Redis 7.0 listpack holds it (what ZSCAN replies): an
-/// integer within +-2^62 as digits, anything else as `%.17g`.
-fn push_listpack_score(out: &mut Vec<u8>, score: f64) {
-    const LIMIT: f64 = (i64::MAX / 2) as f64;
-    if score.fract() == 0.0 && (-LIMIT..=LIMIT).contains(&score) {
-        num::push_i64(out, score as i64);
-    } else {
-        num::push_g17(out, score);
-    }
-}
-
-/// ZSCAN key cursor [MATCH pattern] [COUNT count]
-pub fn zscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if !valid_cursor(args.get(2)) {
-        return Err(CmdError::Cursor);
-    }
-    with_entries(ctx, args.get(1), |out, entries| {
-        let pattern = if entries.is_empty() {
-            None
-        } else {
-            scan_pattern(&args)?
-        };
-        let matching: Vec<&Entry<'_>> = entries
-            .iter()
-            .filter(|e| pattern.is_none_or(|p| glob_match(p, e.1)))
-            .collect();
-        out.array(2);
-        out.bulk(b"0");
-        out.array(2 * matching.len());
-        let mut text = Vec::with_capacity(24);
-        for &&(score, member) in &matching {
-            out.bulk(member);
-            text.clear();
-            push_listpack_score(&mut text, score);
-            out.bulk(&text);
-        }
         Ok(())
     })
 }
