@@ -414,12 +414,11 @@ fn zscan_walk(port: u16, key: &str, count: usize) -> (HashSet<(String, String)>,
     }
 }
 
-#[test]
-fn zscan_of_a_paged_set_reads_pages_not_the_whole_set() {
-    let mut pair = Pair::start();
-    let n = 5_000u64;
-    // Scores Redis's skiplist writes in each of its forms: small and big
-    // integers (digits below 2^52, `%.17g` from it), fractions, infinities.
+/// `n` members (a multiple of 1,000) in a paged set `z` on both servers,
+/// with scores Redis's skiplist writes in each of its forms: small and
+/// big integers (digits below 2^52, `%.17g` from it), fractions,
+/// infinities.
+fn fill_mixed(pair: &mut Pair, n: u64) {
     let scores = [
         "7",
         "-3",
@@ -438,6 +437,13 @@ fn zscan_of_a_paged_set_reads_pages_not_the_whole_set() {
         }
         pair.same_strings(&args);
     }
+}
+
+#[test]
+fn zscan_of_a_paged_set_reads_pages_not_the_whole_set() {
+    let mut pair = Pair::start();
+    let n = 5_000u64;
+    fill_mixed(&mut pair, n);
     let citadel_port = pair.citadel.port;
     let redis_port = pair.redis.port;
     // Unchanged set: the same members with the same score texts as Redis.
@@ -488,4 +494,55 @@ fn zscan_of_a_paged_set_reads_pages_not_the_whole_set() {
         missed.is_empty(),
         "members present throughout but never returned: {missed:?}"
     );
+}
+
+#[test]
+fn zrandmember_of_a_paged_set() {
+    let mut pair = Pair::start();
+    let n = 5_000u64;
+    fill_mixed(&mut pair, n);
+    let mut c = pair.citadel.client();
+    let query = |c: &mut citadel_tests::redis::Connection, args: &[&str]| -> Vec<String> {
+        let mut cmd = citadel_tests::redis::cmd(args[0]);
+        args[1..].iter().for_each(|a| {
+            cmd.arg(*a);
+        });
+        cmd.query(c).unwrap()
+    };
+    let score_of = |c: &mut citadel_tests::redis::Connection, m: &str| -> String {
+        citadel_tests::redis::cmd("ZSCORE")
+            .arg("z")
+            .arg(m)
+            .query(c)
+            .unwrap()
+    };
+    let mut seen = HashSet::new();
+    for _ in 0..200 {
+        let one: String = citadel_tests::redis::cmd("ZRANDMEMBER")
+            .arg("z")
+            .query(&mut c)
+            .unwrap();
+        assert!(one.starts_with("member:"), "{one}");
+        seen.insert(one);
+    }
+    assert!(
+        seen.len() > 150,
+        "200 draws gave {} distinct members",
+        seen.len()
+    );
+    // Distinct members, with their own scores.
+    let picked = query(&mut c, &["ZRANDMEMBER", "z", "50", "WITHSCORES"]);
+    assert_eq!(picked.len(), 100);
+    let members: HashSet<&String> = picked.iter().step_by(2).collect();
+    assert_eq!(members.len(), 50, "a positive count repeated a member");
+    for p in picked.chunks(2) {
+        assert_eq!(p[1], score_of(&mut c, &p[0]), "{}", p[0]);
+    }
+    // Repeats allowed: exactly the count.
+    assert_eq!(query(&mut c, &["ZRANDMEMBER", "z", "-7000"]).len(), 7000);
+    // A count covering the set: the whole set, as Redis answers it.
+    pair.same_str(&["ZRANDMEMBER", "z", "6000", "WITHSCORES"]);
+    pair.same_str(&["ZRANDMEMBER", "z", "5000"]);
+    pair.same_str(&["ZRANDMEMBER", "missing", "5"]);
+    pair.same_str(&["ZRANDMEMBER", "z", "5", "WITHSCOREZ"]);
 }

@@ -17,6 +17,7 @@ mod algebra;
 mod blocking;
 mod paged;
 mod pop;
+mod random;
 mod range;
 mod scan;
 mod whole;
@@ -564,7 +565,7 @@ pub static COMMANDS: &[CommandDef] = &[
     c("zpopmin", -2, WF, KEY1, Z, "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", pop::zpopmin),
     c("zpopmax", -2, WF, KEY1, Z, "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", pop::zpopmax),
     c("zmpop", -4, W_MOVABLE, NOKEYS, Z, "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", pop::zmpop).finding_keys(alg::numkeys_at_1),
-    c("zrandmember", -2, R, KEY1, Z, "6.2.0", "Returns one or more random members from a sorted set.", pop::zrandmember),
+    c("zrandmember", -2, R, KEY1, Z, "6.2.0", "Returns one or more random members from a sorted set.", random::zrandmember),
     c("zscan", -3, R, KEY1, Z, "2.8.0", "Iterates over members and scores of a sorted set.", scan::zscan),
     c("zunion", -3, R_MOVABLE, NOKEYS, Z, "6.2.0", "Returns the union of multiple sorted sets.", alg::zunion).finding_keys(alg::numkeys_at_1),
     c("zinter", -3, R_MOVABLE, NOKEYS, Z, "6.2.0", "Returns the intersect of multiple sorted sets.", alg::zinter).finding_keys(alg::numkeys_at_1),

@@ -17,7 +17,7 @@ use citadel_collections::zset::paged::{index_score, ZRoot};
 use citadel_collections::zset::tree::{Key, Miss, Tree};
 use citadel_collections::Corrupt;
 
-use super::super::linear::{existing, page_copies, scan_table};
+use super::super::linear::{existing, loaded_entries, page_copies, scan_table};
 use super::super::paged::{update_paged_fresh, PagePlan, Step};
 use super::super::value::{store, Existing};
 use super::whole::{Whole, WholeRun};
@@ -143,6 +143,20 @@ impl PagedZ<'_> {
             Ok((member, f64::from_le_bytes(score)))
         });
         Ok((pairs.collect::<Result<_, Corrupt>>()?, next))
+    }
+
+    /// The (member, score) pairs of the loaded index pages if they hold at
+    /// least `want` members (or the whole set); None: plan more pages.
+    pub fn sample(&self, want: u64) -> Result<Option<ScanPage>, Fail> {
+        let entries = loaded_entries(&self.table);
+        if (entries.len() as u64) < want.min(self.table.len()) {
+            return Ok(None);
+        }
+        let pairs = entries.into_iter().map(|entry| {
+            let score = index_score(entry)?;
+            Ok((entry[0].to_vec(), score))
+        });
+        Ok(Some(pairs.collect::<Result<_, Corrupt>>()?))
     }
 
     /// Loads the tree paths of `keys` in one round (an edit naming many).

@@ -1,13 +1,11 @@
-//! Sorted-set pops and samples: ZPOPMIN ZPOPMAX ZMPOP (the lowest or
-//! highest scores, removed) and ZRANDMEMBER.
-
-use citadel_collections::zset::Entry;
+//! Sorted-set pops: ZPOPMIN ZPOPMAX ZMPOP (the lowest or highest scores,
+//! removed).
 
 use super::paged::{Fail, PagedZ};
 use super::whole::Whole;
 use super::{
-    numkeys_range, owned, paged, reply_entries, reply_owned, reply_score, update_whole,
-    with_entries, Owned, ZError,
+    numkeys_range, owned, paged, reply_owned, reply_score, update_whole, with_entries, Owned,
+    ZError,
 };
 use crate::command::args::Args;
 use crate::command::context::Ctx;
@@ -202,75 +200,4 @@ pub fn zmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         Some((k, popped, _)) => reply_key_and_entries(ctx, keys[k], &popped),
     }
     Ok(())
-}
-
-/// A random u64 (the std hasher's per-instance random keys).
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
-}
-
-/// `n` distinct indexes below `len`, in ascending order (n < len).
-fn distinct_indexes(len: usize, n: usize) -> Vec<usize> {
-    let mut all: Vec<usize> = (0..len).collect();
-    for i in 0..n {
-        let j = i + (random_u64() % (len - i) as u64) as usize;
-        all.swap(i, j);
-    }
-    all.truncate(n);
-    all
-}
-
-/// The most members a negative ZRANDMEMBER count (repeats allowed) may
-/// ask for: past it the reply alone would take gigabytes.
-const MAX_SAMPLES: usize = 10_000_000;
-
-/// ZRANDMEMBER key [count [WITHSCORES]]
-pub fn zrandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if args.len() == 2 {
-        return with_entries(ctx, args.get(1), |out, entries| {
-            match entries.len() {
-                0 => out.null(),
-                n => out.bulk(entries[(random_u64() % n as u64) as usize].1),
-            }
-            Ok(())
-        });
-    }
-    let count = args.int(2)?;
-    if count == i64::MIN {
-        return Err(CmdError::Static(
-            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        ));
-    }
-    if args.len() > 4 || (args.len() == 4 && !args.is(3, "withscores")) {
-        return Err(CmdError::Syntax);
-    }
-    let with_scores = args.len() == 4;
-    if with_scores && !(-i64::MAX / 2..=i64::MAX / 2).contains(&count) {
-        return Err(ZError::RandomRange.into());
-    }
-    with_entries(ctx, args.get(1), |out, entries| {
-        let n = count.unsigned_abs() as usize;
-        if count < 0 && n > MAX_SAMPLES && !entries.is_empty() {
-            // Redis would try to build the reply; refuse rather than hang.
-            return Err(ZError::RandomRange.into());
-        }
-        let picked: Vec<Entry<'_>> = if entries.is_empty() || n == 0 {
-            Vec::new()
-        } else if count < 0 || n == 1 {
-            (0..n)
-                .map(|_| entries[(random_u64() % entries.len() as u64) as usize])
-                .collect()
-        } else if n >= entries.len() {
-            // The whole set, highest score first, as Redis 7.0 answers.
-            entries.iter().rev().copied().collect()
-        } else {
-            let picked = distinct_indexes(entries.len(), n);
-            picked.into_iter().map(|i| entries[i]).collect()
-        };
-        reply_entries(out, picked.iter(), with_scores);
-        Ok(())
-    })
 }
