@@ -38,7 +38,9 @@ pub use store::{FunctionMeta, Library, Store};
 
 use api::{Registered, Shared};
 use convert::{lua_to_reply, ToRespError};
-use errors::{error_handler, error_value_text, failure_line, inv_error, root_message};
+use errors::{
+    error_handler, error_value_text, failure_line, install_pcall, inv_error, root_message,
+};
 
 /// What `redis.call` may do in the running script.
 #[derive(Debug, Clone, Copy)]
@@ -184,6 +186,7 @@ impl Engine {
         version: &str,
     ) -> mlua::Result<Engine> {
         let (lua, rand) = sandbox::new_lua()?;
+        install_pcall(&lua)?;
         // A script's garbage is a few small tables and strings over a
         // small live heap: letting the heap grow to 4x (not 2x) before a
         // cycle halves the collector's work per run for a few hundred KB.
