@@ -2,7 +2,7 @@
 //! error handler (`errors::error_handler`) as its message handler, the
 //! result read straight off the stack.
 //!
-//! mlua's `Function::call` around a Lua `xpcall` wrapper cost ~2.5k
+//! mlua's `Function::call` around a Lua `xpcall` wrapper cost ~2k
 //! instructions a run (argument references, a second protected call, the
 //! results converted to a tuple), a tenth of an EVALSHA. A string result
 //! (the common reply) is written as a bulk reply from the stack, with no
