@@ -71,13 +71,20 @@ impl Txn {
             self.spans.push((start, self.key_buf.len()));
         }
         update::prepare(cache, keys, &mut self.s);
-        let mut items: Vec<Option<ItemRef<'_>>> = std::mem::take(&mut self.s.items)
-            .into_iter()
-            .map(|_| None)
-            .collect();
-        update::snapshot(cache, now, keys, &mut self.s, &mut items);
-        items.clear();
-        self.s.items = items.into_iter().map(|_| None).collect();
+        // The snapshot as `update::snapshot` takes it, less the items it
+        // returns (a transaction reads its keys later, through `item`).
+        let locks = cache.locks();
+        for (home, v) in self.s.homes.iter_mut() {
+            *v = locks.read_begin(*home);
+        }
+        self.s.found.clear();
+        self.s.seen.clear();
+        self.s.expired.clear();
+        for (i, key) in keys.iter().enumerate() {
+            let h = self.s.hashes[i];
+            let version = self.home_version(h.home(cache.geo()));
+            update::look_up(cache, now, h, key, version, &mut self.s);
+        }
         self.s.ops.clear();
         self.s.ops.resize(keys.len(), Op::Keep);
         self.s.tags.clear();

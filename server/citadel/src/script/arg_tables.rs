@@ -35,9 +35,7 @@ impl ArgTables {
         Ok(ArgTables {
             keys: lua.create_table()?,
             argv: lua.create_table()?,
-            // SAFETY: `fill_tables` is a C function following Lua's calling
-            // convention (see its comment).
-            fill: unsafe { lua.create_c_function(fill_tables)? },
+            fill: fill_function(lua)?,
             filled: (0, 0),
         })
     }
@@ -89,7 +87,21 @@ impl ArgTables {
                 ffi::lua_settop(state, top);
                 return Err(mlua::Error::RuntimeError(text));
             }
-            let (argv, keys) = (raw.pop_value(), raw.pop_value());
+            // A table is taken back (a reference made) only when it was
+            // replaced: the usual refill returns nothing to keep.
+            // SAFETY: `job_ptr` is live; `fill_tables` has returned.
+            let replaced = (*job_ptr).replaced;
+            let argv = if replaced & 2 != 0 {
+                raw.pop_value()
+            } else {
+                Value::Nil
+            };
+            ffi::lua_settop(state, top + 1);
+            let keys = if replaced & 1 != 0 {
+                raw.pop_value()
+            } else {
+                Value::Nil
+            };
             ffi::lua_settop(state, top);
             Ok((keys, argv))
         });
@@ -113,6 +125,29 @@ impl ArgTables {
         self.filled = (0, 0);
         Ok(())
     }
+}
+
+/// The permanent `fill_tables` closure, the names `KEYS` and `ARGV` its
+/// upvalues (interned once, not per run).
+fn fill_function(lua: &Lua) -> mlua::Result<Function> {
+    // SAFETY: three pushes after making room (the closure takes two), the
+    // closure popped into a reference; no Lua error is raised without a
+    // memory bound (an allocation failure aborts, as mlua assumes for its
+    // own pushes). `fill_tables` follows Lua's calling convention.
+    lua.exec_raw_lua(|raw| unsafe {
+        let l = raw.state();
+        if ffi::lua_checkstack(l, 3) == 0 {
+            return Err(mlua::Error::StackError);
+        }
+        for name in [b"KEYS", b"ARGV"] {
+            ffi::lua_pushlstring(l, name.as_ptr() as *const c_char, name.len());
+        }
+        ffi::lua_pushcclosure(l, fill_tables, 2);
+        match raw.pop_value() {
+            Value::Function(f) => Ok(f),
+            _ => Err(mlua::Error::StackError),
+        }
+    })
 }
 
 /// `fill_tables(keys, argv, job)`: for each table k, sets `t[1..=n]` to
@@ -144,8 +179,7 @@ unsafe extern "C-unwind" fn fill_tables(state: *mut ffi::lua_State) -> c_int {
                 refill(state, at, items, 0);
                 job.replaced |= 1 << k;
             }
-            let name: &[u8] = if k == 0 { b"KEYS" } else { b"ARGV" };
-            ffi::lua_pushlstring(state, name.as_ptr() as *const c_char, name.len());
+            ffi::lua_pushvalue(state, ffi::lua_upvalueindex(at));
             ffi::lua_pushvalue(state, at);
             ffi::lua_rawset(state, ffi::LUA_GLOBALSINDEX);
         }

@@ -32,6 +32,16 @@ const BAD_ARG: &[u8] = b"ERR Lua redis lib command arguments must be strings or 
 const NO_ARGS: &[u8] = b"ERR Please specify at least one argument for this redis lib call";
 const PANICKED: &[u8] = b"ERR the command called by the script failed unexpectedly";
 
+/// Upvalues of `redis.call` / `redis.pcall`: the `CallState`, then the
+/// strings of the `{ok=...}` / `{err=...}` tables they return, interned
+/// once with the closure, not looked up again per call.
+const UP_STATE: c_int = 1;
+const UP_OK: c_int = 2;
+const UP_ERR: c_int = 3;
+/// The status text of most writes.
+const UP_OK_TEXT: c_int = 4;
+const UPVALUES: c_int = 4;
+
 thread_local! {
     /// `redis.call`'s buffers, kept between calls (taken while in use;
     /// calls never nest, and a nested one would only start empty).
@@ -60,16 +70,20 @@ pub fn functions(
     });
     let ptr = &*state as *const CallState as *mut c_void;
     let make = |f: ffi::lua_CFunction| {
-        // SAFETY: two pushes after making room, then the closure is popped
-        // into a reference; no Lua error is raised without a memory bound
-        // (an allocation failure aborts, as mlua assumes for its own pushes).
+        // SAFETY: five pushes after making room (the closure takes four),
+        // then the closure is popped into a reference; no Lua error is
+        // raised without a memory bound (an allocation failure aborts, as
+        // mlua assumes for its own pushes).
         lua.exec_raw_lua(|raw| unsafe {
             let l = raw.state();
-            if ffi::lua_checkstack(l, 2) == 0 {
+            if ffi::lua_checkstack(l, 5) == 0 {
                 return Err(mlua::Error::StackError);
             }
             ffi::lua_pushlightuserdata(l, ptr);
-            ffi::lua_pushcclosure(l, f, 1);
+            for text in [&b"ok"[..], b"err", b"OK"] {
+                ffi::lua_pushlstring(l, text.as_ptr() as *const c_char, text.len());
+            }
+            ffi::lua_pushcclosure(l, f, UPVALUES);
             match raw.pop_value() {
                 Value::Function(f) => Ok(f),
                 _ => Err(mlua::Error::StackError),
@@ -100,8 +114,9 @@ unsafe extern "C-unwind" fn redis_pcall(l: *mut ffi::lua_State) -> c_int {
 /// only a pointer and integers, nothing with a destructor, and `run` has
 /// returned by then (its values dropped), so skipping it is sound.
 unsafe fn call(l: *mut ffi::lua_State, raise: bool) -> c_int {
-    // SAFETY: upvalue 1 is the `CallState` the engine keeps alive.
-    let state = unsafe { &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(1)) as *const CallState) };
+    // SAFETY: upvalue `UP_STATE` is the `CallState` the engine keeps alive.
+    let state =
+        unsafe { &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(UP_STATE)) as *const CallState) };
     // A panic must not unwind into Lua's C frames: the command's failure
     // becomes an error reply.
     let failed = catch_unwind(AssertUnwindSafe(|| {
@@ -253,7 +268,7 @@ unsafe fn push_reply(l: *mut ffi::lua_State, lua: &Lua, buf: &[u8]) -> bool {
                 return false;
             }
             Some(b'+') if flat => {
-                push_one_field(l, b"ok", body);
+                push_one_field(l, UP_OK, body);
                 return false;
             }
             Some(b'-') if flat => {
@@ -303,19 +318,24 @@ fn bulk(buf: &[u8]) -> Option<&[u8]> {
 /// As `push_reply`.
 unsafe fn push_error(l: *mut ffi::lua_State, msg: &[u8]) {
     // SAFETY: as this function's contract.
-    unsafe { push_one_field(l, b"err", msg) }
+    unsafe { push_one_field(l, UP_ERR, msg) }
 }
 
-/// Pushes `{key = value}`, the table made with room for its field.
+/// Pushes `{key = value}`, the key the closure's upvalue `key` (`UP_OK`,
+/// `UP_ERR`), the table made with room for its field.
 ///
 /// # Safety
-/// As `push_reply`.
-unsafe fn push_one_field(l: *mut ffi::lua_State, key: &[u8], value: &[u8]) {
+/// As `push_reply`, in a C frame of a closure made by `functions`.
+unsafe fn push_one_field(l: *mut ffi::lua_State, key: c_int, value: &[u8]) {
     // SAFETY: 3 pushes, 2 popped by `lua_rawset`; none raises (no bound).
     unsafe {
         ffi::lua_createtable(l, 0, 1);
-        ffi::lua_pushlstring(l, key.as_ptr() as *const c_char, key.len());
-        ffi::lua_pushlstring(l, value.as_ptr() as *const c_char, value.len());
+        ffi::lua_pushvalue(l, ffi::lua_upvalueindex(key));
+        if value == b"OK" {
+            ffi::lua_pushvalue(l, ffi::lua_upvalueindex(UP_OK_TEXT));
+        } else {
+            ffi::lua_pushlstring(l, value.as_ptr() as *const c_char, value.len());
+        }
         ffi::lua_rawset(l, -3);
     }
 }

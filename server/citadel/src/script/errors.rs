@@ -1,10 +1,13 @@
 //! Script errors as Redis reports them: the handler that turns any Lua
 //! error into `{err=..., source=..., line=...}` at the point it happened,
 //! and the final error line
-//! `<err> script: <name>, on <source>:<line>.`
+//! `<err> script: <name>, on <source>:<line>.`; and Redis 7.0's global
+//! `pcall`, which hands a caught `{err=...}` table over as its string.
+
+use std::ffi::c_int;
 
 use citadel_resp::Reply;
-use mlua::{Function, Lua, Value};
+use mlua::{ffi, Function, Lua, Value};
 
 use super::convert::error_table;
 
@@ -88,4 +91,49 @@ pub(super) fn failure_line(v: &Value, name: &str) -> Vec<u8> {
         line.extend_from_slice(format!(" script: {name}, on {source}:{at}.").as_bytes());
     }
     line
+}
+
+/// Replaces the global `pcall` with Redis 7.0's (`luaRedisPcall`): a
+/// caught error that is a table with a string (or number) `err` field is
+/// returned as that field, so `pcall(redis.call, ...)` gives the script
+/// the error's text, not the `{err=...}` table `redis.call` raised (which
+/// an uncaught error keeps, for its position in the final error line).
+pub(super) fn install_pcall(lua: &Lua) -> mlua::Result<()> {
+    // SAFETY: a C function that follows the Lua C API's stack rules; made
+    // with a plain push that raises nothing.
+    let f = unsafe { lua.create_c_function(redis_pcall) }?;
+    lua.globals().raw_set("pcall", f)
+}
+
+/// `pcall(f, ...)` as Redis 7.0's `luaRedisPcall`, quirk included: with
+/// no argument it calls its own `true` placeholder and returns `false,
+/// "attempt to call a boolean value"` (plain Lua raises instead).
+unsafe extern "C-unwind" fn redis_pcall(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua as a C function; the arguments are 1..=argc of
+    // this frame, which has LUA_MINSTACK free slots: the placeholder and
+    // the `err` field are the most it holds beyond them (after an error,
+    // the function and its arguments are gone). `lua_getfield` may raise
+    // (a metamethod), which Lua handles by longjmp: this frame holds
+    // nothing with a destructor.
+    unsafe {
+        let argc = ffi::lua_gettop(l);
+        ffi::lua_pushboolean(l, 1);
+        ffi::lua_insert(l, 1);
+        if ffi::lua_pcall(l, (argc - 1).max(0), ffi::LUA_MULTRET, 0) != 0 {
+            if argc > 0 {
+                ffi::lua_remove(l, 1);
+            }
+            if ffi::lua_istable(l, -1) != 0 {
+                ffi::lua_getfield(l, -1, c"err".as_ptr());
+                if ffi::lua_isstring(l, -1) != 0 {
+                    ffi::lua_replace(l, -2);
+                } else {
+                    ffi::lua_pop(l, 1);
+                }
+            }
+            ffi::lua_pushboolean(l, 0);
+            ffi::lua_insert(l, 1);
+        }
+        ffi::lua_gettop(l)
+    }
 }

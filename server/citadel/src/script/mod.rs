@@ -19,6 +19,7 @@ mod call;
 pub mod convert;
 mod errors;
 mod libs;
+mod protected;
 mod run_host;
 pub mod sandbox;
 pub mod store;
@@ -38,7 +39,10 @@ pub use store::{FunctionMeta, Library, Store};
 
 use api::{Registered, Shared};
 use convert::{lua_to_reply, ToRespError};
-use errors::{error_handler, error_value_text, failure_line, inv_error, root_message};
+use errors::{
+    error_handler, error_value_text, failure_line, install_pcall, inv_error, root_message,
+};
+use protected::Outcome;
 
 /// What `redis.call` may do in the running script.
 #[derive(Debug, Clone, Copy)]
@@ -155,7 +159,8 @@ pub struct Engine {
     lua: Lua,
     shared: Rc<Shared>,
     slot: Arc<Slot>,
-    runner: Function,
+    /// The message handler of every run (`errors::error_handler`).
+    handler: Function,
     arg_tables: arg_tables::ArgTables,
     scripts: HashMap<String, Compiled>,
     script_epoch: u64,
@@ -184,6 +189,7 @@ impl Engine {
         version: &str,
     ) -> mlua::Result<Engine> {
         let (lua, rand) = sandbox::new_lua()?;
+        install_pcall(&lua)?;
         // A script's garbage is a few small tables and strings over a
         // small live heap: letting the heap grow to 4x (not 2x) before a
         // cycle halves the collector's work per run for a few hundred KB.
@@ -201,31 +207,13 @@ impl Engine {
         api::install(&lua, shared.clone(), version, call, pcall)?;
         let arg_tables = arg_tables::ArgTables::new(&lua)?;
         let handler = error_handler(&lua)?;
-        let runner: Function = lua
-            .load(
-                r#"
-                local xpcall, handler = xpcall, ...
-                -- One body closure for every run (not a new one per run,
-                -- which the GC would then sweep); runs never nest.
-                local run_f, run_a, run_b
-                local function body() return run_f(run_a, run_b) end
-                return function(f, a, b)
-                    run_f, run_a, run_b = f, a, b
-                    local ok, v = xpcall(body, handler)
-                    run_f, run_a, run_b = nil, nil, nil
-                    return ok, v
-                end
-                "#,
-            )
-            .set_name(sandbox::INTERNAL_CHUNK)
-            .call(handler)?;
         sandbox::protect_globals(&lua)?;
         busy::install_hook(&lua, slot.clone(), interrupted)?;
         Ok(Engine {
             lua,
             shared,
             slot,
-            runner,
+            handler,
             arg_tables,
             scripts: HashMap::new(),
             script_epoch: 0,
@@ -377,7 +365,7 @@ impl Engine {
             .map_err(|e| format!("ERR Error compiling function: {}", root_message(&e)))?;
         *self.shared.registering.borrow_mut() = Some(Vec::new());
         let result = sandbox::bound_memory(&self.lua, true)
-            .and_then(|()| self.runner.call::<(bool, Value)>(func));
+            .and_then(|()| protected::call(&self.lua, &self.handler, &func, &[], None));
         let _ = sandbox::bound_memory(&self.lua, false);
         let registered = self
             .shared
@@ -386,9 +374,11 @@ impl Engine {
             .take()
             .unwrap_or_default();
         match result {
-            Ok((true, _)) if registered.is_empty() => Err("ERR No functions registered".into()),
-            Ok((true, _)) => Ok(registered),
-            Ok((false, Value::Table(t))) => {
+            Ok(Outcome::Written | Outcome::Returned(_)) if registered.is_empty() => {
+                Err("ERR No functions registered".into())
+            }
+            Ok(Outcome::Written | Outcome::Returned(_)) => Ok(registered),
+            Ok(Outcome::Raised(Value::Table(t))) => {
                 let msg: String = t
                     .raw_get::<Option<String>>("err")
                     .ok()
@@ -396,7 +386,7 @@ impl Engine {
                     .unwrap_or_default();
                 Err(format!("ERR Error registering functions: {msg}"))
             }
-            Ok((false, v)) => Err(format!(
+            Ok(Outcome::Raised(v)) => Err(format!(
                 "ERR Error registering functions: {}",
                 error_value_text(&v)
             )),
@@ -430,8 +420,8 @@ impl Engine {
         Ok(t)
     }
 
-    /// Runs `func` with the runner (the error handler around it) and
-    /// writes its reply. `redis.call` reaches `host` through
+    /// Runs `func` protected (`protected::call`, the error handler around
+    /// it) and writes its reply. `redis.call` reaches `host` through
     /// `shared.run_host` for the length of the run.
     #[allow(clippy::too_many_arguments)]
     fn run(
@@ -450,24 +440,23 @@ impl Engine {
             .busy
             .begin(&self.slot, is_function, name, inv.command, inv.keys.len());
         let result = (|| -> mlua::Result<()> {
-            let (keys, args) = if is_function {
-                (
-                    Value::Table(self.strings(inv.keys)?),
-                    Value::Table(self.strings(inv.args)?),
-                )
+            // A function gets KEYS and ARGV as its two parameters (EVAL's
+            // are globals, set by `arg_tables`).
+            let tables = if is_function {
+                Some((self.strings(inv.keys)?, self.strings(inv.args)?))
             } else {
-                (Value::Nil, Value::Nil)
+                None
             };
+            let params: Vec<&Table> = tables.iter().flat_map(|(k, a)| [k, a]).collect();
             let entered = self.shared.run_host.enter(host, read_only);
             sandbox::bound_memory(&self.lua, true)?;
-            let result = self.runner.call::<(bool, Value)>((func, keys, args));
+            let result = protected::call(&self.lua, &self.handler, func, &params, Some(&mut *out));
             sandbox::bound_memory(&self.lua, false)?;
             drop(entered);
-            let (ok, value) = result?;
-            if ok {
-                self.write_reply(&value, out, inv.out_limit);
-            } else {
-                out.error(&failure_line(&value, name));
+            match result? {
+                Outcome::Written => {}
+                Outcome::Returned(value) => self.write_reply(&value, out, inv.out_limit),
+                Outcome::Raised(value) => out.error(&failure_line(&value, name)),
             }
             Ok(())
         })();
