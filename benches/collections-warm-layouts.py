@@ -8,7 +8,7 @@ pops, LINDEX, LSET, DUMP/RESTORE, COPY) and survive a kill -9 restart.
 Usage: benches/collections-warm-layouts.py OLD_CITADEL NEW_CITADEL [term|kill]
 (needs redis-py; uses /dev/shm/citadel-warm-layouts.cache and port 27391).
 """
-import os, random, signal, subprocess, sys, time
+import glob, os, random, signal, subprocess, sys, time
 import redis
 
 old_bin, new_bin = sys.argv[1], sys.argv[2]
@@ -95,5 +95,6 @@ for key, m in model.items():
     assert [x.decode() for x in r.lrange(key, 0, -1)] == m, key
 p.send_signal(signal.SIGTERM)
 p.wait()
-os.unlink(cache)
+for leftover in glob.glob(cache + "*"):  # the file and its sidecars
+    os.unlink(leftover)
 print("warm restart across layouts: ok,", ops, "ops on", len(model), "lists")
