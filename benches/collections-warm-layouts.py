@@ -8,7 +8,7 @@ pops, LINDEX, LSET, DUMP/RESTORE, COPY) and survive a kill -9 restart.
 Usage: benches/collections-warm-layouts.py OLD_CITADEL NEW_CITADEL [term|kill]
 (needs redis-py; uses /dev/shm/citadel-warm-layouts.cache and port 27391).
 """
-import glob, os, random, signal, subprocess, sys, time
+import glob, os, random, shutil, signal, subprocess, sys, time
 import redis
 
 old_bin, new_bin = sys.argv[1], sys.argv[2]
@@ -96,5 +96,8 @@ for key, m in model.items():
 p.send_signal(signal.SIGTERM)
 p.wait()
 for leftover in glob.glob(cache + "*"):  # the file and its sidecars
-    os.unlink(leftover)
+    if os.path.isdir(leftover):
+        shutil.rmtree(leftover)
+    else:
+        os.unlink(leftover)
 print("warm restart across layouts: ok,", ops, "ops on", len(model), "lists")
