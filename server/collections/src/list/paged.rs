@@ -1,42 +1,45 @@
-//! Lists past their packed size, as a root and a deque of pages (a
-//! quicklist): pages are numbered consecutively `first..end` (new lists
-//! start at [`FIRST_PAGE`], the middle of the u64 range, so both ends can
-//! grow), each a packed value of up to `capacity` elements. Every page
-//! but the head and tail page is full, so an element's page is found by
-//! arithmetic from the root:
+//! Lists past their packed size (a quicklist): a root holding the first
+//! and last few elements inline and pages of exactly `capacity` elements
+//! between them, numbered consecutively `first..end` (new lists start at
+//! [`FIRST_PAGE`], the middle of the u64 range, so both ends can grow).
+//! The layout and its arithmetic are in `root.rs`.
 //!
-//! ```text
-//! root: RootHeader | len:u64 | capacity:u32 | head_len:u32
-//! index i < head_len            -> page first, offset i
-//! otherwise j = i - head_len    -> page first + 1 + j / capacity,
-//!                                  offset j % capacity
-//! ```
+//! A push or pop rewrites the root alone but once every `capacity`
+//! elements at an end (a full inline buffer spilled as a page, or an
+//! empty one refilled from the end page); LINDEX/LSET touch one page or
+//! the root, LRANGE the pages of its range, LTRIM the dropped pages
+//! (deleted unread) and two boundary pages.
 //!
-//! A push touches the root and one end page (or starts a new one), a pop
-//! the end pages it empties, LINDEX/LSET one page, LRANGE the pages of
-//! its range, LTRIM the dropped pages (deleted) and two boundary pages.
-//!
-//! [`ListEdit`] edits a list in either form: a packed list is a list of
-//! one page without a capacity; [`ListEdit::finish`] decides the stored
-//! form from the result (a packed list past its limit is split into pages
-//! under a fresh generation; a paged list down to one small page goes back
-//! to the packed form).
+//! [`ListEdit`] edits a list in either form: a packed list is an inline
+//! head without a capacity; [`ListEdit::finish`] decides the stored form
+//! from the result (a packed list past its limit is split into pages
+//! under a fresh generation; a paged list down to its inline elements and
+//! at most half the limit goes back to the packed form).
 
-use std::collections::VecDeque;
 use std::ops::Range;
 
-use crate::packed::{keep_in_place, push_in_place, Corrupt, Packed, PackedWriter};
+use crate::packed::{push_in_place, Corrupt, Packed, PackedWriter};
 use crate::paged::{Built, RootHeader};
+
+mod buffer;
+mod pages;
+mod root;
+
+use buffer::{
+    encode, flatten_inline, pop_from, replaced, reversed, take_range, view, EMPTY, PUSH_ROOM,
+};
+use pages::Pages;
+pub use root::{flatten, inline, ListRoot, Place};
 
 /// Page number of a new list's first page: the middle of the range.
 pub const FIRST_PAGE: u64 = 1 << 63;
-/// Bytes of the list-specific part of the root.
-const ROOT_REST_LEN: usize = 16;
-/// Bounds on elements per page when the limit is in bytes.
-/// (Small pages keep a push's page rewrite cheap; the root is O(1) however
-/// many pages there are.)
+/// Bounds on elements per page when the limit is in bytes, and the most
+/// bytes a page aims at. A push or pop rewrites the root with up to a
+/// page's worth inline at each end, so pages stay small (the root is
+/// O(1) however many pages there are).
 const MIN_CAPACITY: usize = 8;
-const MAX_CAPACITY: usize = 128;
+const MAX_CAPACITY: usize = 64;
+const PAGE_BYTES: usize = 2048;
 /// Most elements per page a positive list-max-listpack-size asks for.
 const MAX_COUNT_CAPACITY: usize = 1024;
 
@@ -71,121 +74,11 @@ impl ListLimit {
     /// Elements per page for elements of `avg_cost` bytes on average.
     pub fn capacity(&self, avg_cost: usize) -> usize {
         match *self {
-            ListLimit::Bytes(max) => (max / avg_cost.max(1)).clamp(MIN_CAPACITY, MAX_CAPACITY),
+            ListLimit::Bytes(max) => {
+                (max.min(PAGE_BYTES) / avg_cost.max(1)).clamp(MIN_CAPACITY, MAX_CAPACITY)
+            }
             ListLimit::Count(max) => max.clamp(1, MAX_COUNT_CAPACITY),
         }
-    }
-}
-
-/// A paged list's root.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ListRoot {
-    pub header: RootHeader,
-    pub len: u64,
-    /// Elements of every page but the head and tail page.
-    pub capacity: u32,
-    /// Elements of the head page (`len` when it is the only page).
-    pub head_len: u32,
-}
-
-impl ListRoot {
-    pub fn parse(bytes: &[u8]) -> Result<ListRoot, Corrupt> {
-        let (header, rest) = RootHeader::parse(bytes)?;
-        if rest.len() != ROOT_REST_LEN {
-            return Err(Corrupt);
-        }
-        let root = ListRoot {
-            header,
-            len: u64::from_le_bytes(rest[..8].try_into().expect("8 bytes")),
-            capacity: u32::from_le_bytes(rest[8..12].try_into().expect("4 bytes")),
-            head_len: u32::from_le_bytes(rest[12..16].try_into().expect("4 bytes")),
-        };
-        let pages = root.header.pages.end.checked_sub(root.header.pages.start);
-        let consistent = match pages {
-            Some(1) => root.len == u64::from(root.head_len),
-            Some(n) if n >= 2 => {
-                let inner = (n - 2).checked_mul(u64::from(root.capacity));
-                let tail =
-                    inner.and_then(|inner| root.len.checked_sub(inner + u64::from(root.head_len)));
-                root.head_len >= 1
-                    && root.head_len <= root.capacity
-                    && tail.is_some_and(|t| (1..=u64::from(root.capacity)).contains(&t))
-            }
-            _ => false,
-        };
-        consistent.then_some(root).ok_or(Corrupt)
-    }
-
-    pub fn write(&self, out: &mut Vec<u8>) {
-        self.header.write(out);
-        out.extend_from_slice(&self.len.to_le_bytes());
-        out.extend_from_slice(&self.capacity.to_le_bytes());
-        out.extend_from_slice(&self.head_len.to_le_bytes());
-    }
-
-    fn page_count(&self) -> u64 {
-        self.header.pages.end - self.header.pages.start
-    }
-
-    /// The page and offset of element `index` (< len).
-    pub fn locate(&self, index: u64) -> (u64, usize) {
-        let first = self.header.pages.start;
-        let head = u64::from(self.head_len);
-        if index < head || self.page_count() == 1 {
-            return (first, index as usize);
-        }
-        let j = index - head;
-        let cap = u64::from(self.capacity);
-        (first + 1 + j / cap, (j % cap) as usize)
-    }
-
-    /// The pages holding elements `elements` (empty for an empty range).
-    pub fn pages_covering(&self, elements: Range<u64>) -> Range<u64> {
-        let end = elements.end.min(self.len);
-        if elements.start >= end {
-            return 0..0;
-        }
-        self.locate(elements.start).0..self.locate(end - 1).0 + 1
-    }
-
-    /// The element indices page `page` holds.
-    fn elements_of(&self, page: u64) -> Range<u64> {
-        let first = self.header.pages.start;
-        let head = u64::from(self.head_len);
-        if page == first {
-            return 0..head.min(self.len);
-        }
-        let start = head + (page - first - 1) * u64::from(self.capacity);
-        start..(start + u64::from(self.capacity)).min(self.len)
-    }
-
-    /// The pages a push of `count` elements at `end` touches: the end
-    /// page and the new ones beyond it.
-    pub fn pages_for_push(&self, end: End, count: u64) -> Range<u64> {
-        let pages = &self.header.pages;
-        let new = count.div_ceil(u64::from(self.capacity.max(1)));
-        match end {
-            End::Head => pages.start.saturating_sub(new)..pages.start + 1,
-            End::Tail => pages.end - 1..pages.end.saturating_add(new),
-        }
-    }
-
-    /// The pages a pop of `count` at `end` touches.
-    pub fn pages_for_pop(&self, end: End, count: u64) -> Range<u64> {
-        let count = count.min(self.len);
-        match end {
-            End::Head => self.pages_covering(0..count),
-            End::Tail => self.pages_covering(self.len - count..self.len),
-        }
-    }
-
-    /// The pages a trim to `keep` touches: every page with an element
-    /// outside it (the boundary pages are edited, the others dropped).
-    pub fn pages_for_trim(&self, keep: &Range<u64>) -> [Range<u64>; 2] {
-        [
-            self.pages_covering(0..keep.start),
-            self.pages_covering(keep.end..self.len),
-        ]
     }
 }
 
@@ -196,6 +89,15 @@ pub enum End {
     Tail,
 }
 
+impl End {
+    fn opposite(self) -> End {
+        match self {
+            End::Head => End::Tail,
+            End::Tail => End::Head,
+        }
+    }
+}
+
 /// How a list is to be stored after an edit.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Stored {
@@ -204,71 +106,32 @@ pub enum Stored {
     /// The list emptied: the key goes.
     Empty,
     Packed(Vec<u8>),
-    /// The root and the pages written (None: deleted), same generation.
+    /// The root and the pages written (None: deleted), same generation;
+    /// `spare`: the edit's inline buffers, for the caller's next edit.
     Paged {
         root: Vec<u8>,
         pages: Vec<(u64, Option<Vec<u8>>)>,
+        spare: [Vec<u8>; 2],
     },
     /// A new root and all its pages, under a new generation.
     Built(Built),
 }
 
-/// A list being edited: its root (a packed list reads as one page without
-/// a capacity) and the pages loaded so far.
+/// A list being edited: its root counts, its inline head and tail
+/// (packed values; empty bytes: no elements; the tail last element
+/// first, so both ends of the list are their buffer's front) and the
+/// pages loaded.
 #[derive(Debug)]
 pub struct ListEdit {
     root: ListRoot,
+    /// A packed list: every element in `head`, no capacity.
     packed: bool,
+    head: Vec<u8>,
+    tail: Vec<u8>,
     pages: Pages,
     dirty: bool,
     /// Pages written or deleted, in the order first touched.
     touched: Vec<u64>,
-}
-
-/// The loaded pages, sorted by number (None: deleted by the edit): a
-/// push or pop holds one or two, so a sorted deque beats a map (no node
-/// allocation per command); LRANGE's many are found by binary search, and
-/// the pages a big push opens or a big pop drops come and go at the ends
-/// (a deque's O(1); deleted ones stay as None, nothing shifts).
-#[derive(Debug, Default)]
-struct Pages(VecDeque<(u64, Option<Vec<u8>>)>);
-
-impl Pages {
-    fn new(pages: impl IntoIterator<Item = (u64, Vec<u8>)>) -> Pages {
-        let mut pages: Vec<_> = (pages.into_iter())
-            .map(|(page, bytes)| (page, Some(bytes)))
-            .collect();
-        if !pages.windows(2).all(|w| w[0].0 < w[1].0) {
-            pages.sort_unstable_by_key(|p| p.0);
-            pages.dedup_by_key(|p| p.0);
-        }
-        Pages(pages.into())
-    }
-
-    fn find(&self, page: u64) -> Result<usize, usize> {
-        self.0.binary_search_by_key(&page, |p| p.0)
-    }
-
-    fn get(&self, page: u64) -> Option<&Vec<u8>> {
-        self.0[self.find(page).ok()?].1.as_ref()
-    }
-
-    fn get_mut(&mut self, page: u64) -> Option<&mut Vec<u8>> {
-        let at = self.find(page).ok()?;
-        self.0[at].1.as_mut()
-    }
-
-    fn insert(&mut self, page: u64, bytes: Vec<u8>) {
-        match self.find(page) {
-            Ok(at) => self.0[at].1 = Some(bytes),
-            Err(at) => self.0.insert(at, (page, Some(bytes))),
-        }
-    }
-
-    fn remove(&mut self, page: u64) -> Option<Vec<u8>> {
-        let at = self.find(page).ok()?;
-        self.0[at].1.take()
-    }
 }
 
 impl ListEdit {
@@ -279,38 +142,76 @@ impl ListEdit {
 
     /// [`ListEdit::packed`] of a copy the caller made (edited in place).
     pub fn packed_owned(packed: Vec<u8>) -> Result<ListEdit, Corrupt> {
-        let (count, bytes) = if packed.is_empty() {
-            (0, PackedWriter::default().finish())
-        } else {
-            (Packed::parse(&packed)?.len(), packed)
+        let count = view(&packed)?.len() as u64;
+        let header = RootHeader {
+            generation: 0,
+            version: 0,
+            pages: FIRST_PAGE..FIRST_PAGE,
         };
         Ok(ListEdit {
-            root: ListRoot {
-                header: RootHeader {
-                    generation: 0,
-                    version: 0,
-                    pages: FIRST_PAGE..FIRST_PAGE + 1,
-                },
-                len: count as u64,
-                capacity: u32::MAX,
-                head_len: count as u32,
-            },
+            root: ListRoot::new(header, count, u32::MAX, count as u32),
             packed: true,
-            pages: Pages::new([(FIRST_PAGE, bytes)]),
+            head: packed,
+            tail: Vec::new(),
+            pages: Pages::default(),
             dirty: false,
             touched: Vec::new(),
         })
     }
 
-    /// A paged list and some of its pages (those an edit will touch).
-    pub fn paged(root: ListRoot, pages: impl IntoIterator<Item = (u64, Vec<u8>)>) -> ListEdit {
-        ListEdit {
+    /// A paged list from its stored root and some of its pages (those an
+    /// edit will touch, and an earlier-layout root's `legacy_pages`);
+    /// `head` and `tail` are spare buffers for the inline elements.
+    pub fn paged(
+        root_bytes: &[u8],
+        pages: impl IntoIterator<Item = (u64, Vec<u8>)>,
+        mut head: Vec<u8>,
+        mut tail: Vec<u8>,
+    ) -> Result<ListEdit, Corrupt> {
+        let root = ListRoot::parse(root_bytes)?;
+        let mut pages = Pages::new(pages);
+        let mut touched = Vec::new();
+        head.clear();
+        tail.clear();
+        match inline(root_bytes)? {
+            Some((h, t)) => {
+                // (Stored whole, even when empty.) Copied with room for a
+                // short push.
+                Packed::parse(h)?;
+                Packed::parse(t)?;
+                head.reserve(h.len() + PUSH_ROOM);
+                head.extend_from_slice(h);
+                tail.reserve(t.len() + PUSH_ROOM);
+                tail.extend_from_slice(t);
+            }
+            None => {
+                // The partial end pages move inline (deleted by the next
+                // write).
+                let [h, t] = root.legacy_pages();
+                if let Some(page) = h {
+                    head = pages.remove(page).ok_or(Corrupt)?;
+                    touched.push(page);
+                }
+                if let Some(page) = t {
+                    tail = reversed(&pages.remove(page).ok_or(Corrupt)?)?;
+                    touched.push(page);
+                }
+            }
+        }
+        if view(&head)?.len() != root.head_len as usize
+            || view(&tail)?.len() != root.tail_len as usize
+        {
+            return Err(Corrupt);
+        }
+        Ok(ListEdit {
             root,
             packed: false,
-            pages: Pages::new(pages),
+            head,
+            tail,
+            pages,
             dirty: false,
-            touched: Vec::new(),
-        }
+            touched,
+        })
     }
 
     pub fn len(&self) -> u64 {
@@ -330,21 +231,40 @@ impl ListEdit {
         let Some(i) = super::resolve_index(self.len() as usize, index) else {
             return Ok(None);
         };
-        let (page, offset) = self.root.locate(i as u64);
-        self.page(page)?.iter().nth(offset).transpose()
+        let (part, offset) = match self.root.locate(i as u64) {
+            Place::Head(offset) => (view(&self.head)?, offset),
+            Place::Page(page, offset) => (self.page(page)?, offset),
+            Place::Tail(offset) => {
+                let held = self.root.tail_len as usize;
+                (
+                    view(&self.tail)?,
+                    held.checked_sub(offset + 1).ok_or(Corrupt)?,
+                )
+            }
+        };
+        part.iter().nth(offset).transpose()
     }
 
     /// Elements `range` (clamped to the list), head first.
     pub fn range(&self, range: Range<u64>) -> Result<Vec<&[u8]>, Corrupt> {
         let range = range.start..range.end.min(self.len());
         let mut out = Vec::with_capacity((range.end.saturating_sub(range.start)) as usize);
+        let head = u64::from(self.root.head_len);
+        take_range(&mut out, view(&self.head)?, 0..head, &range)?;
         for page in self.root.pages_covering(range.clone()) {
-            let held = self.root.elements_of(page);
-            let skip = range.start.saturating_sub(held.start) as usize;
-            let take = (range.end.min(held.end) - held.start.max(range.start)) as usize;
-            for element in self.page(page)?.iter().skip(skip).take(take) {
-                out.push(element?);
-            }
+            take_range(
+                &mut out,
+                self.page(page)?,
+                self.root.elements_of(page),
+                &range,
+            )?;
+        }
+        let tail = self.len() - u64::from(self.root.tail_len);
+        if range.end > tail && range.start < range.end {
+            let mut reversed = view(&self.tail)?.to_vec()?;
+            reversed.reverse();
+            let start = range.start.max(tail) - tail;
+            out.extend_from_slice(&reversed[start as usize..(range.end - tail) as usize]);
         }
         Ok(out)
     }
@@ -352,14 +272,6 @@ impl ListEdit {
     /// Every element (a packed list, or one whose pages are all loaded).
     pub fn elements(&self) -> Result<Vec<&[u8]>, Corrupt> {
         self.range(0..self.len())
-    }
-
-    fn write_page(&mut self, page: u64, bytes: Option<Vec<u8>>) {
-        match bytes {
-            Some(bytes) => self.pages.insert(page, bytes),
-            None => drop(self.pages.remove(page)),
-        };
-        self.touch(page);
     }
 
     fn touch(&mut self, page: u64) {
@@ -371,140 +283,150 @@ impl ListEdit {
         self.dirty = true;
     }
 
-    fn capacity(&self) -> u64 {
-        u64::from(self.root.capacity)
+    /// The inline buffer and its count at `end` (a packed list's one).
+    fn inline_mut(&mut self, end: End) -> (&mut Vec<u8>, &mut u32) {
+        match (end, self.packed) {
+            (End::Head, _) | (End::Tail, true) => (&mut self.head, &mut self.root.head_len),
+            (End::Tail, false) => (&mut self.tail, &mut self.root.tail_len),
+        }
     }
 
     /// Pushes `elements` one by one at `end` (LPUSH a b c leaves c first).
     pub fn push(&mut self, end: End, elements: &[&[u8]]) -> Result<(), Corrupt> {
         let mut left = elements;
+        let (capacity, packed) = (self.root.capacity, self.packed);
         while !left.is_empty() {
-            let pages = self.root.header.pages.clone();
-            let page = match end {
-                End::Head => pages.start,
-                End::Tail => pages.end - 1,
-            };
-            let held = self.root.elements_of(page);
-            let room = self.capacity() - (held.end - held.start);
+            let (buf, count) = self.inline_mut(end);
+            let room = capacity - *count;
             if room == 0 {
-                self.open_page(end);
+                self.spill(end)?;
                 continue;
             }
-            let n = (room.min(left.len() as u64)) as usize;
+            let n = (room as usize).min(left.len());
             let (now, rest) = left.split_at(n);
-            // The old elements are moved in the page's own buffer, never
-            // decoded.
-            let bytes = self.pages.get_mut(page).ok_or(Corrupt)?;
-            match end {
-                End::Head => push_in_place(bytes, true, now.iter().rev().copied())?,
-                End::Tail => push_in_place(bytes, false, now.iter().copied())?,
+            if buf.is_empty() {
+                buf.extend_from_slice(&EMPTY);
             }
-            self.touch(page);
+            // The old elements are moved in the buffer, never decoded;
+            // either end of the list is its buffer's front (a packed
+            // list's tail its back).
+            match (end, packed) {
+                (End::Tail, true) => push_in_place(buf, false, now.iter().copied())?,
+                _ => push_in_place(buf, true, now.iter().rev().copied())?,
+            }
+            *count += n as u32;
             self.root.len += n as u64;
-            if page == self.root.header.pages.start {
-                self.root.head_len += n as u32;
-            }
+            self.dirty = true;
             left = rest;
         }
         Ok(())
     }
 
-    /// Starts an empty page at `end` (the old end page is full).
-    fn open_page(&mut self, end: End) {
+    /// Stores the full inline buffer at `end` as a new end page.
+    fn spill(&mut self, end: End) -> Result<(), Corrupt> {
         let pages = &mut self.root.header.pages;
         let page = match end {
             End::Head => {
-                pages.start -= 1;
-                self.root.head_len = 0;
+                pages.start = pages.start.checked_sub(1).ok_or(Corrupt)?;
                 pages.start
             }
             End::Tail => {
-                pages.end += 1;
+                pages.end = pages.end.checked_add(1).ok_or(Corrupt)?;
                 pages.end - 1
             }
         };
-        self.write_page(page, Some(PackedWriter::default().finish()));
+        let (buf, count) = self.inline_mut(end);
+        let bytes = match end {
+            End::Head => std::mem::take(buf),
+            End::Tail => {
+                let page = reversed(buf)?;
+                buf.clear();
+                page
+            }
+        };
+        *count = 0;
+        self.pages.insert(page, bytes);
+        self.touch(page);
+        Ok(())
+    }
+
+    /// Moves the end page at `end` inline (its buffer is empty).
+    fn refill(&mut self, end: End) -> Result<(), Corrupt> {
+        let pages = &mut self.root.header.pages;
+        let page = match end {
+            End::Head => {
+                pages.start += 1;
+                pages.start - 1
+            }
+            End::Tail => {
+                pages.end -= 1;
+                pages.end
+            }
+        };
+        let bytes = self.pages.remove(page).ok_or(Corrupt)?;
+        let held = Packed::parse(&bytes)?.len();
+        if held != self.root.capacity as usize {
+            return Err(Corrupt);
+        }
+        self.touch(page);
+        let (buf, count) = self.inline_mut(end);
+        *buf = match end {
+            End::Head => bytes,
+            End::Tail => reversed(&bytes)?,
+        };
+        *count = held as u32;
+        Ok(())
     }
 
     /// Takes up to `count` elements off `end`, in pop order.
     pub fn pop(&mut self, end: End, count: u64) -> Result<Vec<Vec<u8>>, Corrupt> {
-        let count = count.min(self.len());
-        let mut popped = Vec::with_capacity(count as usize);
-        while (popped.len() as u64) < count {
-            let want = count - popped.len() as u64;
-            let pages = self.root.header.pages.clone();
-            let page = match end {
-                End::Head => pages.start,
-                End::Tail => pages.end - 1,
-            };
-            let old = self.page(page)?;
-            let n = (want as usize).min(old.len());
-            // Only the popped elements are decoded: the split is found
-            // from the length prefixes, the kept ones are moved encoded in
-            // the page's own buffer.
-            let split = match end {
-                End::Head => n,
-                End::Tail => old.len() - n,
-            };
-            let cut = old.offset_of(split)?;
-            let taken_body = match end {
-                End::Head => &old.body()[..cut],
-                End::Tail => &old.body()[cut..],
-            };
-            let start = popped.len();
-            let mut taken = Packed::from_body(taken_body, n).iter();
-            taken.try_for_each(|e| e.map(|e| popped.push(e.to_vec())))?;
-            if end == End::Tail {
-                popped[start..].reverse();
-            }
-            let (held, body_len) = (old.len(), old.body_len());
-            let keep = match end {
-                End::Head => cut..body_len,
-                End::Tail => 0..cut,
-            };
-            self.root.len -= n as u64;
-            if page == pages.start {
-                self.root.head_len -= n as u32;
-            }
-            if n == 0 {
-                return Err(Corrupt);
-            }
-            if n < held {
-                let bytes = self.pages.get_mut(page).ok_or(Corrupt)?;
-                keep_in_place(bytes, keep, (held - n) as u64)?;
-                self.touch(page);
-            } else {
-                self.replace_end_page(end, page, None);
-            }
-        }
+        let mut popped = Vec::with_capacity(count.min(self.len()) as usize);
+        self.pop_with(end, count, |e| popped.push(e.to_vec()))?;
         Ok(popped)
     }
 
-    /// Writes end page `page`, dropping it when emptied (the root keeps
-    /// at least one page; an emptied list is dropped whole).
-    fn replace_end_page(&mut self, end: End, page: u64, bytes: Option<Vec<u8>>) {
-        let single = self.root.page_count() == 1;
-        match bytes {
-            None if !single => {
-                self.write_page(page, None);
-                let pages = &mut self.root.header.pages;
-                match end {
-                    End::Head => pages.start += 1,
-                    End::Tail => pages.end -= 1,
-                }
-                self.root.head_len = if self.root.page_count() == 1 {
-                    self.root.len as u32
-                } else if end == End::Head {
-                    self.root.capacity
-                } else {
-                    self.root.head_len
-                };
-            }
-            bytes => {
-                let bytes = bytes.unwrap_or_else(|| PackedWriter::default().finish());
-                self.write_page(page, Some(bytes));
-            }
+    /// Takes up to `count` elements off `end`, handing each to `f` in pop
+    /// order; returns how many.
+    pub fn pop_with(
+        &mut self,
+        end: End,
+        count: u64,
+        mut f: impl FnMut(&[u8]),
+    ) -> Result<u64, Corrupt> {
+        let count = count.min(self.len());
+        let mut done = 0;
+        while done < count {
+            let near = match end {
+                End::Head => self.root.head_len,
+                End::Tail if self.packed => self.root.head_len,
+                End::Tail => self.root.tail_len,
+            };
+            // The inline buffer at `end`, refilled from the end page when
+            // empty; with no pages left, the far buffer's end.
+            let from = if near > 0 {
+                end
+            } else if self.root.page_count() > 0 {
+                self.refill(end)?;
+                end
+            } else {
+                end.opposite()
+            };
+            // The list's end is its own buffer's front, the far buffer's
+            // back (a packed list's tail: its one buffer's back).
+            let side = match (from == end, self.packed) {
+                (_, true) => end,
+                (true, false) => End::Head,
+                (false, false) => End::Tail,
+            };
+            let (buf, held) = self.inline_mut(from);
+            let n = (count - done).min(u64::from(*held)) as u32;
+            pop_from(buf, side, n as usize, &mut f)?;
+            *held -= n;
+            self.root.len -= u64::from(n);
+            self.dirty = true;
+            done += u64::from(n);
         }
+        Ok(count)
     }
 
     /// Empties the list (the key goes; its pages with it).
@@ -517,24 +439,27 @@ impl ListEdit {
     /// LINSERT, LREM): stored packed, or paged anew when past the limit.
     pub fn rewritten(elements: &[&[u8]]) -> ListEdit {
         let bytes = encode(elements.iter().copied());
-        let mut edit = ListEdit::packed(&bytes).expect("a packed value just encoded");
+        let mut edit = ListEdit::packed_owned(bytes).expect("a packed value just encoded");
         edit.dirty = true;
         edit
     }
 
     /// Replaces element `index` (< len).
     pub fn set(&mut self, index: u64, element: &[u8]) -> Result<(), Corrupt> {
-        let (page, offset) = self.root.locate(index);
-        let old = self.page(page)?.to_vec()?;
-        if offset >= old.len() {
-            return Err(Corrupt);
+        match self.root.locate(index) {
+            Place::Head(at) => self.head = replaced(&self.head, at, element)?,
+            Place::Tail(at) => {
+                let held = self.root.tail_len as usize;
+                let at = held.checked_sub(at + 1).ok_or(Corrupt)?;
+                self.tail = replaced(&self.tail, at, element)?;
+            }
+            Place::Page(page, at) => {
+                let bytes = replaced(self.pages.get(page).ok_or(Corrupt)?, at, element)?;
+                self.pages.insert(page, bytes);
+                self.touch(page);
+            }
         }
-        let bytes = encode(
-            old.iter()
-                .enumerate()
-                .map(|(i, e)| if i == offset { element } else { *e }),
-        );
-        self.write_page(page, Some(bytes));
+        self.dirty = true;
         Ok(())
     }
 
@@ -546,28 +471,34 @@ impl ListEdit {
         self.drop_elements(End::Head, keep.start)
     }
 
-    /// Drops `count` elements off `end`: whole pages without reading
-    /// them (LTRIM's cost is the pages it drops), then part of one.
+    /// Drops `count` elements off `end`: the inline ones, whole pages
+    /// without reading them (LTRIM's cost is the pages it drops), then
+    /// part of one.
     fn drop_elements(&mut self, end: End, mut count: u64) -> Result<(), Corrupt> {
+        let capacity = u64::from(self.root.capacity);
         while count > 0 {
-            let pages = self.root.header.pages.clone();
-            let page = match end {
-                End::Head => pages.start,
-                End::Tail => pages.end - 1,
-            };
-            let held = self.root.elements_of(page);
-            let n = held.end - held.start;
-            if count >= n && self.root.page_count() > 1 {
-                self.root.len -= n;
-                if page == pages.start {
-                    self.root.head_len = 0;
-                }
-                self.replace_end_page(end, page, None);
-                count -= n;
-            } else {
-                self.pop(end, count)?;
-                count = 0;
+            let near = u64::from(*self.inline_mut(end).1);
+            if near == 0 && self.root.page_count() > 0 && count >= capacity {
+                let pages = &mut self.root.header.pages;
+                let page = match end {
+                    End::Head => {
+                        pages.start += 1;
+                        pages.start - 1
+                    }
+                    End::Tail => {
+                        pages.end -= 1;
+                        pages.end
+                    }
+                };
+                self.pages.remove(page);
+                self.touch(page);
+                self.root.len -= capacity;
+                count -= capacity;
+                continue;
             }
+            let n = if near > 0 { count.min(near) } else { count };
+            self.pop_with(end, n, |_| {})?;
+            count -= n;
         }
         Ok(())
     }
@@ -581,27 +512,38 @@ impl ListEdit {
         if self.is_empty() {
             return Stored::Empty;
         }
-        let single = self.root.page_count() == 1;
-        // (A paged list's last page may be unloaded: it then stays paged.)
-        let only_page = self.pages.get(self.root.header.pages.start);
-        if let Some(page) = only_page.filter(|_| single) {
-            let len = self.len() as usize;
-            let shrunk = !self.packed && limit.fits(len * 2, page.len() * 2);
-            if self.packed && !limit.fits(len, page.len()) {
-                let elements = Packed::parse(page).and_then(|p| p.to_vec());
+        let len = self.len() as usize;
+        if self.packed {
+            if !limit.fits(len, self.head.len()) {
+                let elements = Packed::parse(&self.head).and_then(|p| p.to_vec());
                 return match elements {
                     Ok(elements) => Stored::Built(build(&elements, limit, generation)),
-                    Err(_) => Stored::Packed(page.clone()),
+                    Err(_) => Stored::Packed(self.head),
                 };
             }
-            if self.packed || shrunk {
-                return Stored::Packed(page.clone());
-            }
+            return Stored::Packed(self.head);
         }
-        let mut root = Vec::with_capacity(crate::paged::ROOT_HEADER_LEN + ROOT_REST_LEN);
+        let inline_bytes = self.head.len() + self.tail.len();
+        if self.root.page_count() == 0 && limit.fits(len * 2, inline_bytes * 2) {
+            return match (self.tail.is_empty(), flatten_inline(&self.head, &self.tail)) {
+                (true, _) => Stored::Packed(self.head),
+                (false, Ok(value)) => Stored::Packed(value),
+                (false, Err(_)) => Stored::Packed(self.tail),
+            };
+        }
+        let mut root = Vec::with_capacity(
+            crate::paged::ROOT_HEADER_LEN + root::FIXED_LEN + inline_bytes + 2 * EMPTY.len(),
+        );
         let mut written = self.root.clone();
         written.header = written.header.next();
-        written.write(&mut root);
+        fn or_empty(b: &[u8]) -> &[u8] {
+            if b.is_empty() {
+                &EMPTY
+            } else {
+                b
+            }
+        }
+        written.write(&mut root, or_empty(&self.head), or_empty(&self.tail));
         let mut touched = self.touched;
         if !touched.windows(2).all(|w| w[0] < w[1]) {
             touched.sort_unstable();
@@ -619,36 +561,36 @@ impl ListEdit {
             .filter(|(page, _)| touched.binary_search(page).is_ok())
             .collect();
         pages.extend(unloaded.into_iter().map(|page| (page, None)));
-        Stored::Paged { root, pages }
+        Stored::Paged {
+            root,
+            pages,
+            spare: [self.head, self.tail],
+        }
     }
 
-    /// Pages a packed list of `len` elements in `bytes` splits into when
-    /// it outgrows `limit` (None: it stays packed): what a caller must
-    /// declare before the update that stores it.
+    /// Pages a packed list splits into when it outgrows `limit` (None: it
+    /// stays packed): what a caller must declare before the update that
+    /// stores it.
     pub fn build_pages(&self, limit: ListLimit) -> Option<Range<u64>> {
-        let page = self.pages.get(self.root.header.pages.start)?;
         let len = self.len() as usize;
-        if !self.packed || !self.dirty || limit.fits(len, page.len()) || len == 0 {
+        if !self.packed || !self.dirty || len == 0 || limit.fits(len, self.head.len()) {
             return None;
         }
-        let body = Packed::parse(page).ok()?.body_len();
+        let body = Packed::parse(&self.head).ok()?.body_len();
         Some(build_range(len, body, limit))
     }
 }
 
-fn encode<'e>(elements: impl IntoIterator<Item = &'e [u8]>) -> Vec<u8> {
-    super::encode(elements).value
-}
-
 /// The page numbers a list of `len` elements of `bytes` in all (each
-/// with its length prefix) takes.
+/// with its length prefix) stores in pages (the rest of a page's worth
+/// is inline in the root).
 pub fn build_range(len: usize, bytes: usize, limit: ListLimit) -> Range<u64> {
     let capacity = limit.capacity(bytes / len.max(1));
-    FIRST_PAGE..FIRST_PAGE + len.div_ceil(capacity).max(1) as u64
+    FIRST_PAGE..FIRST_PAGE + (len / capacity) as u64
 }
 
-/// A paged list of `elements` under `generation`, pages full from the
-/// head (the tail page may be short).
+/// A paged list of `elements` under `generation`: full pages from the
+/// head, the rest inline at the tail.
 pub fn build(elements: &[&[u8]], limit: ListLimit, generation: u64) -> Built {
     let bytes: usize = elements
         .iter()
@@ -656,19 +598,16 @@ pub fn build(elements: &[&[u8]], limit: ListLimit, generation: u64) -> Built {
         .sum();
     let pages = build_range(elements.len(), bytes, limit);
     let capacity = limit.capacity(bytes / elements.len().max(1));
-    let root = ListRoot {
-        header: RootHeader {
-            generation,
-            version: 0,
-            pages: pages.clone(),
-        },
-        len: elements.len() as u64,
-        capacity: capacity as u32,
-        head_len: elements.len().min(capacity) as u32,
+    let header = RootHeader {
+        generation,
+        version: 0,
+        pages: pages.clone(),
     };
+    let root = ListRoot::new(header, elements.len() as u64, capacity as u32, 0);
+    let (paged, tail) = elements.split_at(pages.clone().count() * capacity);
     let mut out = Built::default();
-    root.write(&mut out.root);
-    for (page, chunk) in pages.zip(elements.chunks(capacity.max(1))) {
+    root.write(&mut out.root, &EMPTY, &encode(tail.iter().rev().copied()));
+    for (page, chunk) in pages.zip(paged.chunks(capacity)) {
         out.pages.push((page, encode(chunk.iter().copied())));
     }
     out

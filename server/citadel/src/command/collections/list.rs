@@ -83,7 +83,7 @@ impl Lists<'_, '_> {
                     let item = self.items[at].as_ref()?;
                     Some((page, editable_copy(item)))
                 });
-                ListEdit::paged(ListRoot::parse(root)?, pages)
+                ListEdit::paged(root, pages, spare_buf(), spare_buf())?
             }
             None => ListEdit::packed_owned(editable_copy(item))?,
         };
@@ -137,7 +137,8 @@ impl Lists<'_, '_> {
                     spare_copy(value);
                     self.plan.wrote_root(i, None);
                 }
-                Stored::Paged { root, pages } => {
+                Stored::Paged { root, pages, spare } => {
+                    spare.into_iter().for_each(spare_copy);
                     for (page, bytes) in pages {
                         let at = self.plan.item(i, page).ok_or(CmdError::CorruptValue)?;
                         match bytes {
@@ -167,8 +168,9 @@ impl Lists<'_, '_> {
 /// second allocation.
 const PUSH_ROOM: usize = 64;
 
-/// Page copies kept per thread for the next command's edits.
-const SPARE_COPIES: usize = 4;
+/// Page copies and inline buffers kept per thread for the next
+/// command's edits.
+const SPARE_COPIES: usize = 6;
 
 thread_local! {
     /// Buffers of written page copies: a push or pop then copies its end
@@ -176,10 +178,16 @@ thread_local! {
     static COPIES: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A copy of `item`'s value to edit.
-fn editable_copy(item: &ItemRef<'_>) -> Vec<u8> {
+/// A cleared buffer (a spare copy's, else new).
+fn spare_buf() -> Vec<u8> {
     let mut bytes = COPIES.with(|c| c.borrow_mut().pop()).unwrap_or_default();
     bytes.clear();
+    bytes
+}
+
+/// A copy of `item`'s value to edit.
+fn editable_copy(item: &ItemRef<'_>) -> Vec<u8> {
+    let mut bytes = spare_buf();
     bytes.reserve(item.value_len() + PUSH_ROOM);
     item.write_value_to(&mut bytes);
     bytes
@@ -227,6 +235,10 @@ pub(super) fn update_lists<R>(
         |i, root, pages| {
             if let Ok(root) = ListRoot::parse(root) {
                 plan(i, &root, pages);
+                // An earlier-layout root keeps its end elements in pages.
+                for page in root.legacy_pages().into_iter().flatten() {
+                    pages.need(i, page);
+                }
             }
             Ok(())
         },
@@ -317,29 +329,38 @@ fn pop_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, name: &'static str) 
         _ => return Err(CmdError::Arity(name)),
     };
     let n = count.unwrap_or(1) as u64;
-    let popped = update_lists(
+    // The popped elements go straight into the reply (no copies); an
+    // attempt that runs again, or fails, takes back what it wrote.
+    let out = &mut ctx.out;
+    let mark = out.buf.len();
+    let found = update_lists(
         &mut ctx.thread.cache,
         &[args.get(1)],
         |i, root, plan| plan.need_all(i, root.pages_for_pop(end, n)),
         |lists| {
+            out.buf.truncate(mark);
             let Some(mut list) = lists.open(0)? else {
-                return Ok(None);
+                return Ok(false);
             };
-            let popped = list.edit.pop(end, n)?;
+            let n = n.min(list.edit.len());
+            if count.is_some() {
+                out.array(n as usize);
+            }
+            list.edit.pop_with(end, n, |e| out.bulk(e))?;
             lists.save(0, list);
-            Ok(Some(popped))
+            Ok(true)
         },
-    )?;
-    let out = &mut ctx.out;
-    match (popped, count) {
-        (None, None) => out.null(),
-        (None, Some(_)) => out.null_array(),
-        // A stored list is never empty; a corrupt one may read so.
-        (Some(popped), None) => out.bulk(popped.first().ok_or(CmdError::CorruptValue)?),
-        (Some(popped), Some(_)) => {
-            out.array(popped.len());
-            popped.iter().for_each(|e| out.bulk(e));
+    );
+    match found {
+        Err(e) => {
+            out.buf.truncate(mark);
+            return Err(e);
         }
+        // A stored list is never empty; a corrupt one may read so.
+        Ok(true) if count.is_none() && out.buf.len() == mark => return Err(CmdError::CorruptValue),
+        Ok(true) => {}
+        Ok(false) if count.is_none() => out.null(),
+        Ok(false) => out.null_array(),
     }
     Ok(())
 }

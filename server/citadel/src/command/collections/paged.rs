@@ -215,10 +215,24 @@ fn matches_plan(item: &Option<ItemRef<'_>>, planned: Option<&[u8]>) -> bool {
                 && !matches!(item.kind(), ValueKind::String | ValueKind::Page)
                 && match item.small_value(&mut buf) {
                     Some(value) => value == planned,
-                    None => root_value(&Some(*item)).as_deref() == Some(planned),
+                    None => value_is(item, planned),
                 }
         }),
     }
+}
+
+/// Whether `item`'s value is `planned` (of its length), compared block
+/// by block from the stack (a list root carries its end elements: often
+/// past the small copy, never worth an allocation).
+fn value_is(item: &ItemRef<'_>, planned: &[u8]) -> bool {
+    let (mut at, mut same) = (0, true);
+    for piece in item.chunks() {
+        piece.for_each_block(|block| {
+            same = same && planned.get(at..at + block.len()) == Some(block);
+            at += block.len();
+        });
+    }
+    same && at == planned.len()
 }
 
 enum Outcome<R> {

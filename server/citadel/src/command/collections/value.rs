@@ -138,7 +138,11 @@ pub fn load_whole(
             .filter_map(|(_, page)| page.as_deref())
             .map(Packed::parse)
             .collect::<Result<_, _>>()?;
-        *buf = flatten(parsed)?;
+        *buf = match kind {
+            // A list's root holds its end elements inline.
+            ValueKind::List => citadel_collections::list::paged::flatten(buf, parsed)?,
+            _ => flatten(parsed)?,
+        };
     }
     Ok(existing)
 }

@@ -29,7 +29,7 @@ pub fn lset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     };
     let plan = key0(|root, plan| {
         if let Some(at) = index(root.len) {
-            plan.need(0, root.locate(at as u64).0);
+            plan.need_all(0, root.pages_covering(at as u64..at as u64 + 1));
         }
     });
     update_lists(&mut ctx.thread.cache, &[args.get(1)], plan, |lists| {

@@ -102,7 +102,7 @@ pub fn lindex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             let index = args.int(2).ok();
             let at = index.and_then(|i| resolve_index(root.len as usize, i));
             if let Some(at) = at {
-                plan.need(0, root.locate(at as u64).0);
+                plan.need_all(0, root.pages_covering(at as u64..at as u64 + 1));
             }
         },
         |out, list| {

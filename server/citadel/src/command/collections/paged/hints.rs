@@ -108,10 +108,14 @@ pub(super) fn remember(keys: &[&[u8]], plan: &PagePlan) {
             Some(root) => hints.set(key, root),
             None => hints.forget(key),
         };
+        let written = plan.written.borrow();
         for (i, key) in keys.iter().enumerate() {
-            note(key, plan.root(i));
+            // (A key written is noted once, with its new root.)
+            if !written.iter().any(|(w, _)| *w == i) {
+                note(key, plan.root(i));
+            }
         }
-        for (i, root) in plan.written.borrow().iter() {
+        for (i, root) in written.iter() {
             note(keys[*i], root.as_deref());
         }
     });
