@@ -126,8 +126,10 @@ fn reload_and_wait(con: &mut Connection, plugin: &str, instances: usize, round: 
     assert_eq!(ok, "OK");
     let want = (instances * round).to_string();
     wait_until(&format!("{plugin} upgraded"), || {
-        let states = info(con, plugin, "state");
-        info(con, plugin, "reloads") == want
+        // One snapshot: the fields of two reads may straddle a step.
+        let f = pipelines::info(con, "PLUGIN", plugin);
+        let states = &f["state"];
+        f["reloads"] == want
             && states.split(',').all(|s| s == "running")
             && states.split(',').count() == instances
     });

@@ -69,11 +69,13 @@ impl Outputs {
         // skips closed slots. A ring that closes between the look and the
         // claim is skipped on the next try.
         for _ in 0..n {
-            let open: Vec<usize> = (0..n).filter(|&i| self.rings[i].ring().is_open()).collect();
-            if open.is_empty() {
+            let rings = &self.rings;
+            let open = || (0..n).filter(|&i| rings[i].ring().is_open());
+            let count = open().count() as u64;
+            if count == 0 {
                 return None;
             }
-            let pick = open[(id % open.len() as u64) as usize];
+            let pick = open().nth((id % count) as usize)?;
             if self.rings[pick].open_call() {
                 self.remember(id, pick);
                 return Some(pick);
