@@ -17,6 +17,15 @@
 #    (ECHO_DELAY_US=SLOW_US, the scaler's default windows); from the start of a
 #    CLIENTS-connection burst, the time until 2 instances take calls, and
 #    until MAX_INSTANCES do; then, after the burst, until it is back at 1.
+# 3. Pipeline stages: a fresh citadel runs the text pipeline split -> upper
+#    (plugins/examples/text-stages, 2 instances each, results not cached);
+#    PIPELINE CALL text DATA <a random line> from CLIENTS connections, once
+#    steady, then while PLUGIN RELOAD split and upper alternate every
+#    RELOAD_EVERY seconds (overlapped: the new stage instance takes new
+#    calls once attached, the upstream opens calls only in open rings, the
+#    old one stops once its inputs are drained). Same report as phase 1.
+#    PY_MIDDLE=1 puts a Python stage (plugins/python/examples/upper.py, one
+#    instance, a slow start) between them and reloads it too.
 #
 # Usage: benches/plugin-upgrade.sh [-h|--help]
 # Env:   REQUESTS       calls per phase (default 40000)
@@ -27,6 +36,8 @@
 #        SLOW_US        time per call, scaling phase (default 2000)
 #        MAX_INSTANCES  elastic MAX (default 4)
 #        THREADS        server threads (default 2)
+#        PY_MIDDLE      1: a Python stage in the pipeline phase (default 0)
+#        PHASES         which phases to run (default "upgrade scale pipeline")
 #        OUT            report file (default target/bench/plugin-upgrade.txt)
 # Needs: redis-benchmark, redis-cli.
 set -euo pipefail
@@ -42,8 +53,8 @@ max=${MAX_INSTANCES:-4}
 threads=${THREADS:-2}
 . "$(dirname "$0")/plugin-bench-lib.sh"
 
-log "building (release): citadel, the echo plugin"
-(cd "$root" && cargo build --release -q -p citadel-server -p citadel-plugin-echo)
+log "building (release): citadel, the echo plugin, the text stages"
+(cd "$root" && cargo build --release -q -p citadel-server -p citadel-plugin-echo -p citadel-text-stages)
 
 load_pid=
 
@@ -134,10 +145,69 @@ scale_phase() {
     stop "$port"
 }
 
+# stage NAME: a text-stages [[plugin]] table (2 instances).
+stage() {
+    printf '[[plugin]]\nname = "%s"\nexec = "%s"\nargs = ["--role", "%s"]\ninstances = 2\ncores = "none"\n' \
+        "$1" "$bin/citadel-text-stage" "$1"
+}
+
+# pbench PORT LABEL: one redis-benchmark run of pipeline calls, one row.
+pbench() {
+    local rps p50 p99 max_ms
+    read -r rps p50 p99 max_ms <<<"$(bench_csv "$1" "$requests" -r 1000000000 PIPELINE CALL text DATA "line __rand_int__")"
+    printf '%-28s p50_ms=%-7s p99_ms=%-8s max_ms=%-8s calls_per_s=%s\n' \
+        "$2" "$p50" "$p99" "$max_ms" "$rps"
+}
+
+# pipeline_field PORT KEY: one PIPELINE INFO text field.
+pipeline_field() {
+    redis-cli -p "$1" pipeline info text | awk -v k="$2" 'prev == k { print; exit } { prev = $0 }'
+}
+
+pipeline_phase() {
+    local port reloads=0 k=0 names=(split upper) middle=
+    if [ "${PY_MIDDLE:-0}" = 1 ]; then
+        names=(split pyupper upper)
+        middle=$(printf '[[plugin]]\nname = "pyupper"\nexec = "python3"\nargs = ["%s"]\ncores = "none"\n' \
+            "$root/plugins/python/examples/upper.py")
+    fi
+    port=$(free_port)
+    start_server "$port" "$(stage split)
+$middle
+$(stage upper)
+[[pipeline]]
+name = \"text\"
+stages = [$(printf '"%s", ' "${names[@]}" | sed 's/, $//')]
+result-ttl-ms = 0
+max-inflight = 100000"
+    redis-benchmark -p "$port" -c "$clients" -n $((requests / 4)) -r 1000000000 -q \
+        PIPELINE CALL text DATA "line __rand_int__" >/dev/null
+    pbench "$port" "pipeline steady (${names[*]})"
+    pbench "$port" "pipeline during upgrades" &
+    load_pid=$!
+    pids+=("$load_pid")
+    while kill -0 "$load_pid" 2>/dev/null; do
+        sleep "$reload_every"
+        kill -0 "$load_pid" 2>/dev/null || break
+        redis-cli -p "$port" plugin reload "${names[k]}" >/dev/null
+        reloads=$((reloads + 1))
+        k=$(((k + 1) % ${#names[@]}))
+    done
+    wait "$load_pid"
+    load_pid=
+    local done_=0 name
+    for name in "${names[@]}"; do
+        done_=$((done_ + $(plugin_field "$port" "$name" reloads)))
+    done
+    echo "stage reloads asked: $reloads, instances replaced: $done_; failed calls: $(($(pipeline_field "$port" errors) + $(pipeline_field "$port" timeouts)))"
+    stop "$port"
+}
+
 {
     echo "# plugin-upgrade: echo plugin, $clients clients, $requests calls per phase, $threads server threads ($(nproc) CPUs)"
     echo "# upgrade phase: ${delay} us per call, $versions version(s), PLUGIN RELOAD every ${reload_every} s"
-    upgrade_phase
-    scale_phase
+    for phase in ${PHASES:-upgrade scale pipeline}; do
+        "${phase}_phase"
+    done
 } | tee "$out"
 log "report: $out"

@@ -224,6 +224,31 @@ fn the_producer_sees_which_records_no_consumer_took() {
 }
 
 #[test]
+fn the_producer_takes_back_only_records_no_consumer_took() {
+    use citadel_proto::ring::producer::WITHDRAWN;
+    let (mut producer, consumer) = pair(4096);
+    let mut at = Vec::new();
+    for id in 1..=2 {
+        let mut g = producer.reserve(3).unwrap();
+        g.payload_mut().copy_from_slice(b"abc");
+        at.push(g.position());
+        g.commit(&Envelope::request(id)).unwrap();
+    }
+    let first = consumer.read().unwrap().unwrap();
+    first.mark_delivery();
+    assert!(producer.withdraw(at[0]).is_none(), "a handler holds it");
+    let (env, payload) = producer.withdraw(at[1]).unwrap();
+    assert_eq!(
+        (env.id, env.attempt, payload.as_slice()),
+        (2, 0, &b"abc"[..])
+    );
+    assert!(producer.withdraw(at[1]).is_none(), "taken back once");
+    // A consumer that meets it later counts a delivery past any limit.
+    let second = consumer.read().unwrap().unwrap();
+    assert_eq!(second.mark_delivery(), WITHDRAWN + 1);
+}
+
+#[test]
 fn attach_rejects_foreign_memory() {
     use citadel_proto::ring::LayoutError;
     use citadel_proto::shm::ShmRegion;

@@ -409,3 +409,32 @@ fn versions_reload_under_load(placement: Placement) {
     );
     assert!(i["last_change"].contains("upgraded"), "{i:?}");
 }
+
+/// An inline version taken to weight 0 while its handler is stuck is
+/// stopped at its stop timeout and left detached, as a reload does,
+/// instead of waiting for the stuck call to end.
+#[test]
+fn an_inline_version_at_weight_0_detaches_a_stuck_handler() {
+    let rig = start_as(
+        Placement::Inline,
+        &[("v1", 100, ""), ("v2", 0, "")],
+        "stop-timeout-ms = 200\ntimeout-ms = 30000\n",
+    );
+    let mut con = rig.server.client();
+    let url = rig.server.url();
+    let sleeper = std::thread::spawn(move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        call(&mut con, "SLEEP 3000")
+    });
+    wait_until("the call in v1's handler", || {
+        info(&mut con)["in_flight"] == "1"
+    });
+    assert_eq!(plugin(&mut con, &["WEIGHT", "echo", "v2", "100"]), "OK");
+    assert_eq!(plugin(&mut con, &["WEIGHT", "echo", "v1", "0"]), "OK");
+    wait_until("v1's stuck thread detached", || {
+        info(&mut con)["detached"] == "1"
+    });
+    assert!(!sleeper.is_finished(), "detached before its call ended");
+    assert_eq!(call(&mut con, "after").unwrap(), "AFTER");
+    assert_eq!(sleeper.join().unwrap().unwrap(), "SLEPT 3000");
+}

@@ -4,7 +4,10 @@ Memory layout (little-endian, offsets from the start of the mapping)::
 
     0    magic "CITRING1"      8   layout version (u32)   12  data offset (u32)
     16   capacity (u64)        24  consumer attaches      32  producer attaches
+    72   closed (u32, host: 1 = a stage's input takes no new call)
     128  head   (u64, producer: bytes ever published)
+    136  writing (u32, producer: 1 while it opens a call)
+    144  calls  (u64, producer: calls opened here and not ended)
     256  commit (u64, consumer: bytes ever released; durable)
     384  sleeping (u32, 1 while the consumer is parked)
     512  data: records = 32-byte header + payload padded to 8; a header whose
@@ -16,7 +19,8 @@ format u8, attempt u16, id u64, deadline_ms u64, status u32, reserved u32.
 Memory ordering: cursors and flags are read and written as single aligned
 8/4-byte accesses through ``memoryview.cast``. On x86-64 (TSO) plain loads
 and stores already give the acquire/release ordering the protocol needs; the
-one store-then-load that needs a full fence (the sleeping-flag handshake) uses
+store-then-load handshakes that need a full fence (the sleeping flag, and the
+gate's ``writing`` then ``closed``, proto/src/ring/gate.rs) use
 ``full_fence()``. Other architectures are not supported by this package.
 """
 
@@ -28,7 +32,7 @@ import threading
 import time
 
 MAGIC = int.from_bytes(b"CITRING1", "little")
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 OFF_VERSION = 8
 OFF_DATA_OFFSET = 12
 OFF_CAPACITY = 16
@@ -38,7 +42,10 @@ OFF_FULL_COUNT = 40
 OFF_EMPTY_COUNT = 48
 OFF_DELIVERED = 56
 OFF_BUSY_NS = 64
+OFF_CLOSED = 72
 OFF_HEAD = 128
+OFF_WRITING = 136
+OFF_CALLS = 144
 OFF_COMMIT = 256
 OFF_LATENCY = 264  # 14 buckets: under 64 us, then doubling (proto/src/ring/mod.rs)
 LATENCY_BUCKETS = 14
@@ -141,6 +148,10 @@ class Ring:
 
     def sleeping(self):
         return self._i[OFF_SLEEPING // 4]
+
+    def is_open(self):
+        """A stage's input the host lets new calls open in (the gate)."""
+        return self._i[OFF_CLOSED // 4] == 0
 
     def set_sleeping(self, value):
         self._i[OFF_SLEEPING // 4] = value
@@ -269,6 +280,9 @@ class Producer:
         self.head = (ring.head() + 7) & ~7
         self._commit = ring.commit_cursor()
         ring._set_u64(OFF_PRODUCER_ATTACHES, ring._u64(OFF_PRODUCER_ATTACHES) + 1)
+        # A new producer holds no call open here (the previous one is gone).
+        ring._set_u64(OFF_CALLS, 0)
+        ring._i[OFF_WRITING // 4] = 0
 
     def send(self, id, payload, kind=KIND_REPLY, fmt=FORMAT_RAW, deadline_ms=0, attempt=0, status=STATUS_OK):
         """Publishes one record (without waking the consumer: call notify())."""
@@ -295,6 +309,24 @@ class Producer:
 
     def in_flight(self):
         return self.head - self.ring.commit_cursor()
+
+    def open_call(self):
+        """Opens a call in this ring unless the host closed it (the gate of
+        proto/src/ring/gate.rs): writing = 1, full fence, look at closed."""
+        ring = self.ring
+        ring._i[OFF_WRITING // 4] = 1
+        full_fence()
+        is_open = ring._i[OFF_CLOSED // 4] == 0
+        if is_open:
+            ring._set_u64(OFF_CALLS, ring._u64(OFF_CALLS) + 1)
+        # TSO: the count is stored before writing goes back to 0.
+        ring._i[OFF_WRITING // 4] = 0
+        return is_open
+
+    def end_call(self):
+        """Ends a call opened here, after its last record is published."""
+        calls = self.ring._u64(OFF_CALLS)
+        self.ring._set_u64(OFF_CALLS, max(calls - 1, 0))
 
     def notify(self):
         """Wakes the consumer if it is parked."""

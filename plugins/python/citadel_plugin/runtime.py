@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from . import ring as r
 from .handshake import attach_from_env
+from .outputs import Outputs, continues_call
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,12 @@ def _send(producer, record, attempt, reply):
 def _pass_on(outputs, rec, reply):
     """A pipeline stage's successful reply goes to the next stage as its
     request (every record of one call to the same next instance)."""
-    out = outputs[rec.id % len(outputs)]
     while True:
+        n = outputs.route(rec.id)
+        if n is None:  # every next instance closed for a moment (an upgrade)
+            time.sleep(50e-6)
+            continue
+        out = outputs.rings[n]
         try:
             out.send(rec.id, reply.payload, r.KIND_REQUEST, reply.format, rec.deadline_ms, 0, r.STATUS_OK)
             return
@@ -131,8 +136,9 @@ def _serve_pair(pair, consumer, producer, outputs, handle_batch, max_attempts, m
                     _pass_on(outputs, rec, reply)
                 else:
                     _send(producer, rec, attempt, reply)
-        for out in outputs:
-            out.notify()
+                if outputs and not continues_call(rec.payload):
+                    outputs.end(rec.id)
+        outputs.notify_all()
     producer.notify()
     consumer.commit_read()  # after the replies: a crash re-delivers, never loses
     return True
@@ -142,6 +148,7 @@ def serve_batch(handler, max_batch=64):
     """Serves requests in batches: ``handler(list[Request]) -> list[bytes|str|Reply]``.
     Returns 0 after SIGTERM/SIGINT (the batch in hand is finished and committed)."""
     ends, max_attempts = attach_from_env()
+    ends = [(c, p, Outputs(o)) for c, p, o in ends]
     stop = _Stop()
     parent = os.getppid()
     consumers = [c for c, _, _ in ends]

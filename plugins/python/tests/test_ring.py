@@ -129,3 +129,23 @@ def test_handled_records_are_counted_where_the_server_reads_them():
     assert ring._u64(r.OFF_BUSY_NS) == 400_010
     assert ring._u64(r.OFF_LATENCY) == 1
     assert ring._u64(r.OFF_LATENCY + 8) == 4
+
+
+def test_calls_open_in_open_rings_and_stay_there_until_they_end():
+    from citadel_plugin.outputs import Outputs, continues_call
+    from citadel_plugin.ring import OFF_CALLS, OFF_CLOSED
+
+    pairs = [_pair() for _ in range(3)]
+    outputs = Outputs([p for p, _ in pairs])
+    closed = lambda n: pairs[n][0].ring._i.__setitem__(OFF_CLOSED // 4, 1)  # noqa: E731
+    closed(2)  # the spare slot
+    assert [outputs.route(i) for i in range(4)] == [0, 1, 0, 1]
+    closed(0)  # draining: its open calls stay, new ones go elsewhere
+    assert outputs.route(0) == 0 and outputs.route(10) == 1
+    assert pairs[0][0].ring._u64(OFF_CALLS) == 2  # calls 0 and 2 open in ring 0
+    outputs.end(0)
+    outputs.end(2)
+    assert pairs[0][0].ring._u64(OFF_CALLS) == 0
+    closed(1)
+    assert outputs.route(11) is None  # every ring closed: wait
+    assert continues_call(bytes([2, 1, 0])) and not continues_call(bytes([4, 1]))

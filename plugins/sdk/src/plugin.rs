@@ -190,10 +190,11 @@ impl Plugin {
         };
         let mut handle = |batch: Batch<'_, '_>, book: &mut Book| {
             for (req, seq) in batch.requests.iter().zip(batch.seqs) {
-                let target = book.output_for(req.id);
-                let output = target.map(|n| &mut book.outputs[n]);
-                let mut emitter = Emitter::new(output, req);
-                match catch_unwind(AssertUnwindSafe(|| handler(req, &mut emitter))) {
+                let mut emitter = Emitter::new(&mut book.outputs, req);
+                let outcome = catch_unwind(AssertUnwindSafe(|| handler(req, &mut emitter)));
+                // The call ends in its output ring before it is answered.
+                drop(emitter);
+                match outcome {
                     Ok(None) => book.settle(*seq),
                     Ok(Some(reply)) => book.answer(*seq, Some(reply)),
                     Err(_) => {

@@ -17,12 +17,15 @@
 //!
 //! A full output ring is backpressure: `emit` waits for the next stage to
 //! make room (it never drops), and gives up only if the server is gone.
+//! Every record of one call goes to one next-stage instance, chosen among
+//! those taking calls at the first `emit` (see `engine/outputs.rs`).
 
 use std::time::{Duration, Instant};
 
 use citadel_proto::ring::ReserveError;
-use citadel_proto::{Envelope, Producer};
+use citadel_proto::Envelope;
 
+use crate::engine::outputs::Outputs;
 use crate::message::Request;
 
 /// How long `emit` sleeps between tries while the output ring is full,
@@ -46,15 +49,23 @@ pub enum EmitError {
 /// Writes records of one call into the next stage's ring.
 #[derive(Debug)]
 pub struct Emitter<'a> {
-    output: Option<&'a mut Producer>,
+    outputs: &'a mut Outputs,
     envelope: Envelope,
     emitted: u32,
 }
 
+impl Drop for Emitter<'_> {
+    /// The handler returned: the call ends here (its records, if any, are
+    /// published).
+    fn drop(&mut self) {
+        self.outputs.end(self.envelope.id);
+    }
+}
+
 impl<'a> Emitter<'a> {
-    pub(crate) fn new(output: Option<&'a mut Producer>, request: &Request<'_>) -> Self {
+    pub(crate) fn new(outputs: &'a mut Outputs, request: &Request<'_>) -> Self {
         Self {
-            output,
+            outputs,
             envelope: Envelope {
                 deadline_ms: request.deadline_ms,
                 ..Envelope::request(request.id)
@@ -65,12 +76,12 @@ impl<'a> Emitter<'a> {
 
     /// True if there is a next stage.
     pub fn has_output(&self) -> bool {
-        self.output.is_some()
+        !self.outputs.is_empty()
     }
 
     /// Largest payload one output record may have (0 without an output).
     pub fn max_payload(&self) -> usize {
-        self.output.as_ref().map_or(0, |p| p.ring().max_payload())
+        self.outputs.max_payload()
     }
 
     /// Records emitted for this call so far.
@@ -87,12 +98,23 @@ impl<'a> Emitter<'a> {
     /// ring memory, and publishes it (waking the next stage if it sleeps).
     /// Waits while the ring is full.
     pub fn emit_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) -> Result<(), EmitError> {
-        let out = self.output.as_deref_mut().ok_or(EmitError::NoOutput)?;
+        if self.outputs.is_empty() {
+            return Err(EmitError::NoOutput);
+        }
         let parent = std::os::unix::process::parent_id();
         let mut tries = 0u32;
         let mut checked = Instant::now();
         loop {
-            match out.reserve(len) {
+            // None: every next instance is closed for a moment (an
+            // upgrade); waited out like a full ring.
+            let reserved = match self.outputs.route(self.envelope.id) {
+                Some(n) => self.outputs.ring(n).reserve(len),
+                None => Err(ReserveError::Full {
+                    needed: len,
+                    free: 0,
+                }),
+            };
+            match reserved {
                 Ok(mut grant) => {
                     fill(grant.payload_mut());
                     grant

@@ -13,7 +13,11 @@
 //! 48      8     empty count: times the consumer parked with nothing to read
 //! 56      8     delivered: records handed to the consumer's handler
 //! 64      8     busy: nanoseconds the consumer's handlers spent on them
+//! 72      4     closed: 1 while the host takes the consumer out of service
+//!               (a pipeline stage's input: the upstream opens no new call here)
 //! 128     8     head: bytes ever published by the producer      (producer's line)
+//! 136     4     writing: 1 while the producer opens a call here (the gate)
+//! 144     8     calls: calls the producer opened here and has not ended
 //! 256     8     commit: bytes ever released by the consumer     (consumer's line)
 //! 264     112   14 latency buckets: records by handler time (consumer's line)
 //! 384     4     sleeping: 1 while the consumer is parked        (its own line)
@@ -27,7 +31,9 @@
 //! the data area: the producer writes a header whose `len` is
 //! [`PAD_MARKER`] and wraps. Space is free up to `commit`, not up to the
 //! consumer's read position, so a restarted consumer finds every record it
-//! had not committed. The Python SDK mirrors these constants
+//! had not committed. `closed`, `writing` and `calls` are the gate of a
+//! pipeline stage's input ring (`gate.rs`): how the host hands new calls to
+//! another instance and knows when no record can reach this one any more. The Python SDK mirrors these constants
 //! (`plugins/python/citadel_plugin/ring.py`).
 //!
 //! [`RecordHeader`]: crate::envelope::RecordHeader
@@ -37,7 +43,8 @@ use crate::envelope::HEADER_LEN;
 use crate::shm::{ShmError, ShmRegion};
 
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CITRING1");
-pub const LAYOUT_VERSION: u32 = 1;
+/// 2: the gate words (`closed`, `writing`, `calls`).
+pub const LAYOUT_VERSION: u32 = 2;
 pub const OFF_MAGIC: usize = 0;
 pub const OFF_VERSION: usize = 8;
 pub const OFF_DATA_OFFSET: usize = 12;
@@ -48,7 +55,10 @@ pub const OFF_FULL_COUNT: usize = 40;
 pub const OFF_EMPTY_COUNT: usize = 48;
 pub const OFF_DELIVERED: usize = 56;
 pub const OFF_BUSY_NS: usize = 64;
+pub const OFF_CLOSED: usize = 72;
 pub const OFF_HEAD: usize = 128;
+pub const OFF_WRITING: usize = 136;
+pub const OFF_CALLS: usize = 144;
 pub const OFF_COMMIT: usize = 256;
 pub const OFF_LATENCY: usize = 264;
 pub const OFF_SLEEPING: usize = 384;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use super::layout::{
     check_capacity, check_geometry, LayoutError, DATA_OFFSET, LAYOUT_VERSION, MAGIC, OFF_BUSY_NS,
-    OFF_CAPACITY, OFF_COMMIT, OFF_CONSUMER_ATTACHES, OFF_DATA_OFFSET, OFF_DELIVERED,
-    OFF_EMPTY_COUNT, OFF_FULL_COUNT, OFF_HEAD, OFF_LATENCY, OFF_MAGIC, OFF_PRODUCER_ATTACHES,
-    OFF_SLEEPING, OFF_VERSION,
+    OFF_CALLS, OFF_CAPACITY, OFF_CLOSED, OFF_COMMIT, OFF_CONSUMER_ATTACHES, OFF_DATA_OFFSET,
+    OFF_DELIVERED, OFF_EMPTY_COUNT, OFF_FULL_COUNT, OFF_HEAD, OFF_LATENCY, OFF_MAGIC,
+    OFF_PRODUCER_ATTACHES, OFF_SLEEPING, OFF_VERSION, OFF_WRITING,
 };
 use super::{Counter, RingCounters, LATENCY_BUCKETS};
 use crate::shm::{ShmError, ShmRegion};
@@ -55,6 +55,7 @@ impl Ring {
             OFF_DELIVERED,
             OFF_BUSY_NS,
             OFF_HEAD,
+            OFF_CALLS,
             OFF_COMMIT,
         ] {
             ring.u64_at(off).store(0, Ordering::Relaxed);
@@ -62,7 +63,9 @@ impl Ring {
         for n in 0..LATENCY_BUCKETS {
             ring.u64_at(OFF_LATENCY + 8 * n).store(0, Ordering::Relaxed);
         }
-        ring.u32_at(OFF_SLEEPING).store(0, Ordering::Relaxed);
+        for off in [OFF_SLEEPING, OFF_CLOSED, OFF_WRITING] {
+            ring.u32_at(off).store(0, Ordering::Relaxed);
+        }
         // ORDERING: Release publishes the fields above to an attacher that
         // loads the magic with Acquire.
         ring.u64_at(OFF_MAGIC).store(MAGIC, Ordering::Release);
@@ -127,6 +130,18 @@ impl Ring {
 
     pub(crate) fn sleeping(&self) -> &AtomicU32 {
         self.u32_at(OFF_SLEEPING)
+    }
+
+    pub(crate) fn closed(&self) -> &AtomicU32 {
+        self.u32_at(OFF_CLOSED)
+    }
+
+    pub(crate) fn writing(&self) -> &AtomicU32 {
+        self.u32_at(OFF_WRITING)
+    }
+
+    pub(crate) fn calls(&self) -> &AtomicU64 {
+        self.u64_at(OFF_CALLS)
     }
 
     pub(crate) fn attaches(&self, consumer: bool) -> &AtomicU64 {

@@ -34,6 +34,7 @@
 //! uses the zero-copy [`Record::payload`].
 
 pub mod consumer;
+mod gate;
 pub mod layout;
 #[cfg(not(loom))]
 mod memory;

@@ -20,6 +20,9 @@ struct Shared {
     head: AtomicU64,
     commit: AtomicU64,
     sleeping: AtomicU32,
+    closed: AtomicU32,
+    writing: AtomicU32,
+    calls: AtomicU64,
     attaches: [AtomicU64; 2],
     counters: [AtomicU64; 4 + super::LATENCY_BUCKETS],
     /// The data area, 8-aligned.
@@ -51,6 +54,9 @@ impl Ring {
             head: AtomicU64::new(0),
             commit: AtomicU64::new(0),
             sleeping: AtomicU32::new(0),
+            closed: AtomicU32::new(0),
+            writing: AtomicU32::new(0),
+            calls: AtomicU64::new(0),
             attaches: [AtomicU64::new(0), AtomicU64::new(0)],
             counters: std::array::from_fn(|_| AtomicU64::new(0)),
             bytes: StdUnsafeCell::new(vec![0u64; words].into_boxed_slice()),
@@ -80,6 +86,18 @@ impl Ring {
 
     pub(crate) fn sleeping(&self) -> &AtomicU32 {
         &self.shared.sleeping
+    }
+
+    pub(crate) fn closed(&self) -> &AtomicU32 {
+        &self.shared.closed
+    }
+
+    pub(crate) fn writing(&self) -> &AtomicU32 {
+        &self.shared.writing
+    }
+
+    pub(crate) fn calls(&self) -> &AtomicU64 {
+        &self.shared.calls
     }
 
     pub(crate) fn attaches(&self, consumer: bool) -> &AtomicU64 {

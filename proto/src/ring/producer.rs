@@ -33,6 +33,11 @@ pub enum SendError {
     Notify(#[from] NotifyError),
 }
 
+/// The delivery count a record taken back by its producer carries
+/// ([`Producer::withdraw`]); a consumer's increment past it stays far
+/// above any attempt limit.
+pub const WITHDRAWN: u16 = 0x8000;
+
 /// The single producer of a ring.
 #[derive(Debug)]
 pub struct Producer {
@@ -69,6 +74,12 @@ impl Producer {
         let head = head.wrapping_add(RECORD_ALIGN as u64 - 1) & !(RECORD_ALIGN as u64 - 1);
         let commit_cache = ring.commit().load(Ordering::Acquire);
         ring.attaches(false).fetch_add(1, Ordering::Relaxed);
+        // A new producer holds no call open here: whatever a previous one
+        // (now gone) held is over (the gate, `gate.rs`). ORDERING: Release;
+        // the host's Acquire loads in `is_drained` see it with the records
+        // the previous producer published.
+        ring.calls().store(0, Ordering::Release);
+        ring.writing().store(0, Ordering::Release);
         Self {
             ring,
             wake,
@@ -124,6 +135,44 @@ impl Producer {
         // ORDERING: SeqCst pairs with the consumer's SeqCst increment
         // (`Record::mark_delivery`), made before its handler runs.
         attempt.load(Ordering::SeqCst) == 0
+    }
+
+    /// Takes back the record this producer published at `pos` if no
+    /// consumer has taken it yet (its delivery count is 0): marks it
+    /// [`WITHDRAWN`] and returns its envelope and payload, so the caller
+    /// can send it elsewhere. The mark is a compare-and-swap against the
+    /// consumer's delivery increment, so exactly one side gets the record;
+    /// a consumer that meets it later counts a delivery past any attempt
+    /// limit and abandons it (its answer carries the mark, and the id's
+    /// new record is answered on its own).
+    pub fn withdraw(&mut self, pos: u64) -> Option<(Envelope, Vec<u8>)> {
+        self.refresh_commit();
+        if pos.wrapping_sub(self.commit_cache) >= self.head.wrapping_sub(self.commit_cache) {
+            return None;
+        }
+        let index = self.ring.index(pos);
+        // SAFETY: as in `undelivered`: our published, uncommitted record
+        // starts at `index`; the consumer writes its attempt only atomically.
+        let attempt = unsafe { self.ring.attempt_at(index) };
+        // ORDERING: SeqCst compare-and-swap, paired with the consumer's
+        // SeqCst increment (`Record::mark_delivery`): one of them sees 0.
+        attempt
+            .compare_exchange(0, WITHDRAWN, Ordering::SeqCst, Ordering::SeqCst)
+            .ok()?;
+        let mut header = [0u8; HEADER_LEN];
+        for (i, chunk) in header.chunks_exact_mut(8).enumerate() {
+            // SAFETY: the header lies in the data area (8-aligned, we wrote
+            // it); loaded atomically as the consumer may mark it meanwhile.
+            let word = unsafe { self.ring.word_at(index + 8 * i) };
+            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
+        }
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let record = super::Record::new(&self.ring, index, header, len, 0);
+        let envelope = Envelope {
+            attempt: 0,
+            ..record.envelope()
+        };
+        Some((envelope, record.copy_payload()))
     }
 
     /// Reserves a record with room for `len` payload bytes.

@@ -203,23 +203,19 @@ fn versions(
 }
 
 /// The plugins as the supervisor runs them: every version of a plugin
-/// that is no pipeline stage gets one slot more than it ever runs, so an
-/// upgrade can start the new process (or inline module) beside the old
-/// one, version by version (a stage's rings are wired to its neighbours per
-/// instance, and an upstream stage does not know which of them take calls).
-pub fn with_spare_slots(plugins: &[PluginConfig], stages: &[usize]) -> Vec<PluginConfig> {
+/// gets one slot more than it ever runs, so an upgrade can start the new
+/// process (or inline module) beside the old one, version by version.
+/// Inline too: the new module's thread serves its own rings while the old
+/// one drains (inline/upgrade.rs). A pipeline stage's spare has its own
+/// rings from every upstream pair, closed until it takes calls (`inputs.rs`).
+pub fn with_spare_slots(plugins: &[PluginConfig]) -> Vec<PluginConfig> {
     plugins
         .iter()
-        .enumerate()
-        .map(|(p, c)| {
+        .map(|c| {
             let mut c = c.clone();
-            // Inline too: the new module's thread serves its own rings
-            // while the old one drains (inline/upgrade.rs).
-            if !stages.contains(&p) {
-                c.spare_slot = true;
-                c.per_version = c.running.max + 1;
-                c.instances = c.per_version * c.versions.len();
-            }
+            c.spare_slot = true;
+            c.per_version = c.running.max + 1;
+            c.instances = c.per_version * c.versions.len();
             c
         })
         .collect()
@@ -283,7 +279,7 @@ pub(crate) fn two_versions_for_tests(instances: usize) -> PluginConfig {
         ..c.versions[0].clone()
     };
     c.versions.push(v2);
-    with_spare_slots(&[c], &[]).remove(0)
+    with_spare_slots(&[c]).remove(0)
 }
 
 /// The file `exec` names for `placement`: an executable, or a module.

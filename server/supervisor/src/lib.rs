@@ -22,6 +22,7 @@ mod elastic;
 mod gray;
 mod hub;
 mod inline;
+mod inputs;
 pub mod numa;
 pub mod pipeline;
 mod pool;
@@ -95,8 +96,7 @@ impl Supervisor {
         threads: usize,
         stopping: StopFlag,
     ) -> Result<Supervisor, SupervisorError> {
-        let stages: Vec<usize> = pipelines.iter().flat_map(|q| q.stages.clone()).collect();
-        let configs = &config::with_spare_slots(configs, &stages);
+        let configs = &config::with_spare_slots(configs);
         let shared: Vec<Arc<PluginShared>> = configs
             .iter()
             .zip(&plan.plugins)
@@ -117,6 +117,7 @@ impl Supervisor {
         let mut instances = Vec::new();
         let mut inline = Vec::new();
         for (p, s) in shared.iter().enumerate() {
+            let stage = pipelines.iter().any(|q| q.stages.contains(&p));
             for i in 0..s.config.instances {
                 let mut pairs: Vec<&HostPair> = Vec::new();
                 let mut outputs: Vec<Vec<&HostPair>> = Vec::new();
@@ -134,7 +135,8 @@ impl Supervisor {
                     }
                 }
                 if s.config.placement == Placement::Inline {
-                    let mut inst = InlineInstance::new(s.clone(), p, i, &pairs, &outputs);
+                    let inputs = stage_inputs(&pairs, stage);
+                    let mut inst = InlineInstance::new(s.clone(), p, i, &pairs, &outputs, inputs);
                     if !s.config.starts_running(i) {
                         inst.park_spare();
                         inline.push(inst);
@@ -151,6 +153,7 @@ impl Supervisor {
                 let cmd = process::command(s, i, &pairs, &outputs);
                 let rings = pairs.iter().map(|h| h.requests.ring().clone()).collect();
                 let mut inst = Instance::new(s.clone(), p, i, cmd, rings);
+                inst.inputs = stage_inputs(&pairs, stage);
                 if !s.config.starts_running(i) {
                     inst.park();
                     instances.push(inst);
@@ -240,6 +243,13 @@ fn create_pair(c: &PluginConfig, x: usize, t: usize) -> Result<HostPair, Supervi
     // parks on it only when its loop is about to block (plugin/attention.rs
     // in the server), so a plugin writes the eventfd only then.
     Ok(pair)
+}
+
+/// The request rings of `pairs` as a pipeline stage's inputs (none for a
+/// plugin that is no stage).
+fn stage_inputs(pairs: &[&HostPair], stage: bool) -> inputs::StageInputs {
+    let rings = pairs.iter().map(|h| h.requests.ring().clone()).collect();
+    inputs::StageInputs::new(rings, stage)
 }
 
 /// SIGHUP reloads every plugin (hot upgrade).

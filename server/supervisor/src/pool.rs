@@ -3,8 +3,9 @@
 //! automatic) and takes calls only once its process has attached to every
 //! one of its rings, so no call waits for a process start; it is retired by
 //! taking no new calls, waiting until none is in flight (an explicit
-//! condition, see `InstanceStatus::try_enter`), and only then stopping it,
-//! so no call is cut off.
+//! condition, see `InstanceStatus::try_enter`) and, for a later pipeline
+//! stage, until its gated inputs are drained (`inputs.rs`), and only then
+//! stopping it, so no call is cut off.
 
 use std::time::{Duration, Instant};
 
@@ -87,6 +88,7 @@ pub fn start(
 /// Takes no new calls on `inst`; it stops once none is in flight.
 pub fn retire(inst: &mut Instance, why: String, now: Instant) {
     let in_flight = inst.status().deactivate();
+    inst.inputs.close();
     tracing::info!(plugin = %inst.name(), instance = inst.index, in_flight, %why, "retiring an instance");
     inst.phase = Phase::Retiring { since: now, why };
 }
@@ -101,6 +103,7 @@ pub fn advance(instances: &mut [Instance], spare: &mut SpareCores, now: Instant)
             Phase::Warming { since, why } => {
                 moving = true;
                 if inst.is_attached() {
+                    inst.inputs.open();
                     inst.status().activate();
                     inst.phase = Phase::Steady;
                     let shared = inst.shared.clone();
@@ -121,7 +124,7 @@ pub fn advance(instances: &mut [Instance], spare: &mut SpareCores, now: Instant)
                 moving = true;
                 let in_flight = inst.status().in_flight();
                 let late = now.duration_since(since) >= DRAIN_TIMEOUT;
-                if in_flight == 0 || late {
+                if (in_flight == 0 && inst.inputs.drained()) || late {
                     if late {
                         tracing::warn!(plugin = %inst.name(), instance = inst.index, in_flight, "a retiring instance still holds calls after {DRAIN_TIMEOUT:?}; stopping it anyway");
                     }

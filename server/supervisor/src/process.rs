@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use citadel_proto::{handshake, stage_command, HostPair, Ring};
 
+use super::inputs::StageInputs;
 use super::shared::{InstanceState, InstanceStatus, PluginShared};
 use super::sys;
 
@@ -69,6 +70,8 @@ pub struct Instance {
     /// A spare core it was given (elastic growth), pinned after start.
     pub core: Option<usize>,
     pub phase: Phase,
+    /// Its rings' gate when the stage before feeds them (`inputs.rs`).
+    pub inputs: StageInputs,
 }
 
 /// The command that starts instance `instance` (which `pairs` belong to);
@@ -119,6 +122,7 @@ impl Instance {
             rings,
             core: None,
             phase: Phase::Steady,
+            inputs: StageInputs::default(),
             shared,
             plugin,
             index,
@@ -156,6 +160,7 @@ impl Instance {
 
     /// A slot that does not run yet (spare, or above an elastic MIN).
     pub fn park(&mut self) {
+        self.inputs.close();
         self.intent = Intent::Stop;
         self.status().set_state(InstanceState::Stopped);
     }

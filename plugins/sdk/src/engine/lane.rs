@@ -7,7 +7,8 @@
 //! A pipeline stage's pair also has output rings (the next stage's
 //! request rings): its successful replies go there, as requests of the
 //! next stage (all records of one call to the same next instance, so they
-//! stay in order); errors still go to the server, which answers at once.
+//! stay in order: `outputs.rs`); errors still go to the server, which
+//! answers at once.
 
 use std::collections::VecDeque;
 
@@ -15,6 +16,7 @@ use citadel_proto::envelope::{unix_ms, STATUS_DEADLINE, STATUS_OK, STATUS_POISON
 use citadel_proto::ring::{CommitError, NotifyError, ReadError, ReserveError};
 use citadel_proto::{Consumer, Envelope, Format, Kind, PluginEnd, Producer};
 
+use super::outputs::{continues_call, Outputs};
 use crate::message::{Reply, Request};
 
 /// A request read and not yet committed.
@@ -26,6 +28,8 @@ struct Slot {
     request: Envelope,
     answered: bool,
     settled: bool,
+    /// Its call ends with it here (see `outputs::continues_call`).
+    ends_call: bool,
 }
 
 /// Where a record goes.
@@ -33,8 +37,8 @@ struct Slot {
 enum Dest {
     /// The server (the reply ring).
     Server,
-    /// The next pipeline stage (output ring `n`).
-    Output(usize),
+    /// The next pipeline stage (the ring its call is open in).
+    Next,
 }
 
 /// A record waiting for space in the reply ring.
@@ -43,6 +47,8 @@ struct Outgoing {
     /// The request it answers (None: unsolicited).
     seq: Option<u64>,
     dest: Dest,
+    /// Its call ends with it here.
+    ends_call: bool,
     envelope: Envelope,
     payload: Vec<u8>,
 }
@@ -70,7 +76,7 @@ pub(crate) struct Book {
     pair: usize,
     replies: Producer,
     /// A pipeline stage's output rings (empty: replies go to the server).
-    pub(crate) outputs: Vec<Producer>,
+    pub(crate) outputs: Outputs,
     /// In ring order; `base` is the sequence number of the front.
     pending: VecDeque<Slot>,
     base: u64,
@@ -98,7 +104,7 @@ impl Lane {
         let book = Book {
             pair,
             replies: end.replies,
-            outputs: end.outputs,
+            outputs: Outputs::new(end.outputs),
             pending: VecDeque::new(),
             base: 0,
             outbox: VecDeque::new(),
@@ -134,7 +140,8 @@ impl Lane {
                 attempt,
                 ..record.envelope()
             };
-            let seq = book.open(record.end(), request);
+            let ends_call = !continues_call(record.payload());
+            let seq = book.open(record.end(), request, ends_call);
             if attempt > limits.max_attempts {
                 let abandoned = Reply {
                     kind: Kind::Abandoned,
@@ -202,12 +209,13 @@ impl Lane {
 
 impl Book {
     /// Records a request read; returns its sequence number.
-    fn open(&mut self, end: u64, request: Envelope) -> u64 {
+    fn open(&mut self, end: u64, request: Envelope, ends_call: bool) -> u64 {
         self.pending.push_back(Slot {
             end,
             request,
             answered: false,
             settled: false,
+            ends_call,
         });
         self.base + self.pending.len() as u64 - 1
     }
@@ -249,17 +257,18 @@ impl Book {
             attempt: slot.request.attempt,
             status: reply.status,
         };
-        let dest = match self.output_for(envelope.id) {
-            Some(n) if reply.kind == Kind::Reply && !reply.to_server => {
-                envelope.kind = Kind::Request;
-                envelope.attempt = 0;
-                Dest::Output(n)
-            }
-            _ => Dest::Server,
+        let dest = if !self.outputs.is_empty() && reply.kind == Kind::Reply && !reply.to_server {
+            envelope.kind = Kind::Request;
+            envelope.attempt = 0;
+            Dest::Next
+        } else {
+            Dest::Server
         };
+        let ends_call = slot.ends_call;
         self.outbox.push_back(Outgoing {
             seq: Some(seq),
             dest,
+            ends_call,
             envelope,
             payload: reply.payload,
         });
@@ -280,12 +289,6 @@ impl Book {
         }
     }
 
-    /// The output ring that every record of call `id` goes to.
-    pub(crate) fn output_for(&self, id: u64) -> Option<usize> {
-        let n = self.outputs.len() as u64;
-        (n > 0).then(|| (id % n) as usize)
-    }
-
     /// Queues a record that answers no request (id 0, status 0).
     pub(crate) fn push_unsolicited(&mut self, kind: Kind, format: Format, payload: Vec<u8>) {
         let envelope = Envelope {
@@ -297,6 +300,7 @@ impl Book {
         self.outbox.push_back(Outgoing {
             seq: None,
             dest: Dest::Server,
+            ends_call: false,
             envelope,
             payload,
         });
@@ -311,7 +315,12 @@ impl Book {
         while let Some(out) = self.outbox.front_mut() {
             let ring = match out.dest {
                 Dest::Server => &mut self.replies,
-                Dest::Output(n) => &mut self.outputs[n],
+                Dest::Next => match self.outputs.route(out.envelope.id) {
+                    Some(n) => self.outputs.ring(n),
+                    // Every next instance is closed (a moment of an
+                    // upgrade): wait as for a full ring.
+                    None => break,
+                },
             };
             match ring.reserve(out.payload.len()) {
                 Ok(mut grant) => {
@@ -319,10 +328,13 @@ impl Book {
                     grant.commit_quiet(&out.envelope);
                     match out.dest {
                         Dest::Server => wake = true,
-                        Dest::Output(_) => passed_on = true,
+                        Dest::Next => passed_on = true,
                     }
                     if let Some(seq) = out.seq {
                         self.pending[(seq - self.base) as usize].settled = true;
+                    }
+                    if out.ends_call {
+                        self.outputs.end(out.envelope.id);
                     }
                     self.outbox.pop_front();
                 }
@@ -346,12 +358,8 @@ impl Book {
                 }
             }
         }
-        // A producer's notify costs a system call only if its consumer
-        // sleeps, so waking every output is as cheap as tracking which.
         if passed_on {
-            for out in &self.outputs {
-                out.notify()?;
-            }
+            self.outputs.notify_all()?;
         }
         Ok(wake)
     }

@@ -11,6 +11,7 @@
 pub(crate) mod inbox;
 pub(crate) mod lane;
 mod notices;
+pub(crate) mod outputs;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -22,13 +22,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use citadel_proto::envelope::unix_ms;
-use citadel_proto::{Envelope, Format, HostPair, ReserveError};
+use citadel_proto::{Envelope, Format, HostPair};
 use citadel_supervisor::{CallStats, Hub, PluginShared};
 
 use super::attention::Attention;
 use super::calls::{Pending, ThreadPipeline, Waiting};
 pub use super::calls::{PluginId, PluginReply, RequestId};
 use super::outcome::CallError;
+use super::place::place;
 use super::replies::read_replies;
 use super::route::{self, Ending, Route};
 use super::stranded;
@@ -260,68 +261,26 @@ impl<C: Copy> PluginClient<C> {
             deadline_ms: unix_ms() + timeout.as_millis() as u64,
             ..Envelope::request(id)
         };
-        let mut fill = Some(fill);
-        let mut result = Err(CallError::Full);
         let version = route.version(&shared.traffic, key);
         let per = shared.config.per_version.max(1);
         let base = (version * per).min(lanes.len().saturating_sub(per));
         let n = per.min(lanes.len());
         let first = route.instance(shared, version);
-        let mut sent_to = (base, 0);
-        let mut entered = None;
-        let mut any_active = false;
-        // The version's lanes from the chosen one on; then, only if none of
-        // them takes calls (a version being drained that this thread chose
-        // by a weight read just before it went to 0), every lane.
+        // The version's lanes from the chosen one on.
         let version_lanes = (0..n).map(|k| base + (first + k) % n);
-        let total = lanes.len();
-        for (k, lane) in version_lanes.chain(0..total).enumerate() {
-            if k == n && any_active {
-                break;
+        match place(shared, lanes, version_lanes, &env, max_len, fill) {
+            Ok((lane, at)) => {
+                route.sent(shared, shared.config.version_of(lane), lane % per);
+                Ok((id, timeout, lane, at))
             }
-            let within = lane % per;
-            // An instance that takes no calls (spare, warming up, draining)
-            // is passed over; see `InstanceStatus::try_enter`.
-            let instance = &shared.instances[lane];
-            if !instance.try_enter() {
-                continue;
-            }
-            any_active = true;
-            entered = Some(instance);
-            match lanes[lane].requests.reserve(max_len) {
-                Ok(mut grant) => {
-                    let fill = fill.take().expect("filled once");
-                    let len = fill(grant.payload_mut());
-                    grant.truncate(len);
-                    route.sent(shared, shared.config.version_of(lane), within);
-                    sent_to = (lane, grant.position());
-                    result = grant
-                        .commit(&env)
-                        .map_err(|e| CallError::Notify(e.to_string()));
-                    break;
+            Err(e) => {
+                if e == CallError::Full {
+                    stats.rejected.fetch_add(1, Relaxed);
                 }
-                Err(ReserveError::Full { .. }) => {
-                    instance.leave();
-                    entered = None;
-                    continue;
-                }
-                Err(ReserveError::TooLarge { len, max }) => {
-                    result = Err(CallError::TooLarge { len, max });
-                    break;
-                }
+                stats.in_flight.fetch_sub(1, Relaxed);
+                Err(e)
             }
         }
-        if let Err(e) = result {
-            if let Some(instance) = entered {
-                instance.leave();
-            }
-            if e == CallError::Full {
-                stats.rejected.fetch_add(1, Relaxed);
-            }
-            stats.in_flight.fetch_sub(1, Relaxed);
-            return Err(e);
-        }
-        Ok((id, timeout, sent_to.0, sent_to.1))
     }
 
     /// Largest payload pipeline `pipeline`'s first stage takes.

@@ -8,6 +8,7 @@ mod calls;
 mod client;
 mod invalidate;
 mod outcome;
+mod place;
 mod replies;
 mod route;
 mod stranded;

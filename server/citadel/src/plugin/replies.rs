@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use citadel_proto::envelope::STATUS_DEADLINE;
 use citadel_proto::pipeline::{self as wire, MessageType};
+use citadel_proto::ring::producer::WITHDRAWN;
 use citadel_proto::{Format, HostPair, Kind};
 use citadel_supervisor::PluginShared;
 
@@ -55,6 +56,12 @@ pub fn read_replies<C: Copy>(
         let env = record.envelope();
         if env.kind == Kind::Invalidation {
             to.invalidations.push_back((plugin, record.copy_payload()));
+            continue;
+        }
+        if env.kind == Kind::Abandoned && env.attempt >= WITHDRAWN {
+            // A detached thread met a record taken back from it and sent
+            // again (`stranded.rs`): the call's answer comes from there.
+            shared.stats.dropped.fetch_add(1, Relaxed);
             continue;
         }
         // One lookup: a pipeline's per-frame result stays pending, anything

@@ -149,6 +149,17 @@ pub(super) fn started(shared: &PluginShared, instance: usize) {
         .fetch_add(1, Relaxed);
 }
 
+/// A call left instance `instance` unanswered, sent again elsewhere
+/// (`stranded.rs`): not counted as ended.
+pub(super) fn moved(shared: &PluginShared, instance: usize) {
+    shared.instances[instance].leave();
+    let v = shared.config.version_of(instance);
+    shared.traffic.versions[v]
+        .stats
+        .in_flight
+        .fetch_sub(1, Relaxed);
+}
+
 /// A call to instance `instance` ended after `elapsed`.
 pub(super) fn finished(shared: &PluginShared, instance: usize, elapsed: Duration, how: Ending) {
     let inst = &shared.instances[instance];

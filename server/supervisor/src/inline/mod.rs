@@ -20,12 +20,10 @@
 //! holds) serves again only once that thread has returned.
 //!
 //! Reload (PLUGIN RELOAD, SIGHUP) loads and checks the new module first; a
-//! module that fails keeps the old one serving. A plugin that is no
-//! pipeline stage has a spare slot per version: the new module starts there
-//! and takes the new calls while the old thread drains (`upgrade`).
-//! In a stage the old serve call is stopped (it finishes and commits what
-//! it holds) and the new one starts on the same rings, where calls sent
-//! meanwhile wait. A version at weight
+//! module that fails keeps the old one serving. Every plugin, a pipeline
+//! stage too, has a spare slot per version: the new module starts there
+//! and takes the new calls while the old thread drains (`upgrade`; a later
+//! stage's inputs are gated, `super::inputs`). A version at weight
 //! 0 is drained (no new calls, then none in flight) and its threads
 //! stopped, and started again when it has weight (`reconcile`).
 
@@ -45,6 +43,7 @@ use citadel_proto::EventFd;
 pub use module::{Module, ModuleError};
 pub use upgrade::InlineUpgrades;
 
+use super::inputs::StageInputs;
 use super::shared::{InstanceState, InstanceStatus, PluginShared};
 use serving::Serving;
 
@@ -87,6 +86,8 @@ pub struct InlineInstance {
     pub plugin: usize,
     pub index: usize,
     pairs: Vec<PairSpec>,
+    /// Its rings' gate when the stage before feeds them.
+    inputs: StageInputs,
     running: Option<Serve>,
     /// Asked to stop, not returned yet, and when it is given up on.
     stopping: Option<(Serve, Instant)>,
@@ -100,6 +101,8 @@ pub struct InlineInstance {
     /// Draining for an overlapped upgrade (`upgrade`): not to be given
     /// calls again.
     retiring: bool,
+    /// Since when it drains because its version has weight 0.
+    weightless_since: Option<Instant>,
 }
 
 impl InlineInstance {
@@ -111,6 +114,7 @@ impl InlineInstance {
         index: usize,
         pairs: &[&citadel_proto::HostPair],
         outputs: &[Vec<&citadel_proto::HostPair>],
+        inputs: StageInputs,
     ) -> InlineInstance {
         let pairs = citadel_proto::host::pair_specs(pairs, outputs);
         InlineInstance {
@@ -118,17 +122,20 @@ impl InlineInstance {
             plugin,
             index,
             pairs,
+            inputs,
             running: None,
             stopping: None,
             detached: None,
             parked: false,
             relaunch: false,
             retiring: false,
+            weightless_since: None,
         }
     }
 
     /// Leaves this slot free: the spare of an overlapped upgrade.
     pub fn park_spare(&mut self) {
+        self.inputs.close();
         self.status().set_state(InstanceState::Stopped);
     }
 
@@ -177,6 +184,7 @@ impl InlineInstance {
             .name(format!("inline-{}-{}", self.name(), self.index))
             .spawn(move || serving.run())?;
         self.running = Some(Serve { stop, thread });
+        self.inputs.open();
         self.status().activate();
         Ok(())
     }
@@ -291,8 +299,9 @@ impl InlineInstance {
     }
 
     /// Keeps this instance in line with its version's weight: at 0 it is
-    /// drained (no new calls, then none in flight: calls to a stuck
-    /// handler end at their timeout) and stopped; given weight again (or
+    /// drained (no new calls, then none in flight, or the stop timeout
+    /// passed: a stuck handler is then asked to stop and detached like on
+    /// a reload) and stopped; given weight again (or
     /// its detached thread returned, after a reload) it starts. Returns
     /// true while it is on its way out.
     fn reconcile(&mut self, now: Instant) -> bool {
@@ -306,6 +315,7 @@ impl InlineInstance {
         let cfg = &self.shared.config;
         let version = &self.shared.traffic.versions[cfg.version_of(self.index)];
         if version.weight.load(Relaxed) > 0 {
+            self.weightless_since = None;
             if (self.parked || self.relaunch) && self.detached.is_none() {
                 tracing::info!(plugin = %self.name(), version = %version.name, instance = self.index, "starting the inline instance again");
                 match self.load() {
@@ -324,8 +334,14 @@ impl InlineInstance {
         if self.parked || self.running.is_none() {
             return false;
         }
-        if self.status().deactivate() > 0 {
+        let since = *self.weightless_since.get_or_insert(now);
+        let held = self.status().deactivate();
+        if held > 0 && now < since + cfg.stop_timeout {
             return true;
+        }
+        self.weightless_since = None;
+        if held > 0 {
+            tracing::warn!(plugin = %self.name(), version = %version.name, instance = self.index, in_flight = held, "version at weight 0: calls still in flight at the stop timeout; stopping the thread anyway");
         }
         tracing::info!(plugin = %self.name(), version = %version.name, instance = self.index, "version drained at weight 0; stopping it");
         self.parked = true;

@@ -13,6 +13,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
+use super::super::pool::DRAIN_TIMEOUT;
 use super::super::shared::InstanceState;
 use super::super::upgrade::{Progress, SlotId, UpgradeSlot, Upgrades};
 use super::InlineInstance;
@@ -62,6 +63,7 @@ impl UpgradeSlot for InlineInstance {
         let retiring = &mut slots[old];
         retiring.retiring = true;
         retiring.status().deactivate();
+        retiring.inputs.close();
         retiring.status().set_state(InstanceState::Stopping);
         let give_up = now + retiring.shared.config.stop_timeout;
         slots[0].shared.note_change(format!(
@@ -86,6 +88,11 @@ fn drained(old: &mut InlineInstance, give_up: Instant, now: Instant) -> bool {
     if old.running.is_some() {
         let held = old.status().in_flight();
         if held > 0 && now < give_up {
+            return false;
+        }
+        // A later stage's inputs: calls the stage before still has open in
+        // them finish there (bounded as a process slot's drain is).
+        if !old.inputs.drained() && now < give_up + DRAIN_TIMEOUT {
             return false;
         }
         if held > 0 {

@@ -1,0 +1,56 @@
+"""A pipeline stage's output rings and which one each call goes to, as in
+the Rust SDK (plugins/sdk/src/engine/outputs.rs): a call opens in one of
+the rings the host keeps open (spread by id), and all its records go there
+until the one that ends it, even if that ring closes meanwhile, so the
+next instance sees them in order."""
+
+from collections import deque
+
+MESSAGE_FRAME, MESSAGE_RESULT = 2, 3
+PIPELINE_VERSION = 1
+MAX_OPEN_CALLS = 4096
+
+
+def continues_call(payload):
+    """A pipeline frame or result: more records of its call follow. An End,
+    a first stage's Call or anything else ends the call here."""
+    return len(payload) >= 2 and payload[0] in (MESSAGE_FRAME, MESSAGE_RESULT) and payload[1] == PIPELINE_VERSION
+
+
+class Outputs:
+    def __init__(self, rings):
+        self.rings = rings
+        self._open = {}
+        self._order = deque()
+
+    def __bool__(self):
+        return bool(self.rings)
+
+    def route(self, id):
+        """The ring index call ``id`` goes to, or None while every ring is closed."""
+        n = self._open.get(id)
+        if n is not None:
+            return n
+        for _ in range(len(self.rings)):
+            open_rings = [i for i, p in enumerate(self.rings) if p.ring.is_open()]
+            if not open_rings:
+                return None
+            pick = open_rings[id % len(open_rings)]
+            if self.rings[pick].open_call():
+                self._open[id] = pick
+                self._order.append(id)
+                while len(self._order) > MAX_OPEN_CALLS:
+                    self.end(self._order.popleft())
+                return pick
+        return None
+
+    def end(self, id):
+        n = self._open.pop(id, None)
+        if n is not None:
+            self.rings[n].end_call()
+        if not self._open:
+            self._order.clear()
+
+    def notify_all(self):
+        for p in self.rings:
+            p.notify()
