@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::index::{is_overflow, Entry, KeyHash, Locks};
+use crate::index::{is_overflow, level_of, Entry, KeyHash, Locks};
 use crate::item::ItemRef;
 use crate::layout::{Geometry, WRITER_SLOT_BYTES, W_ACTIVE};
 use crate::lookup::Items;
@@ -69,7 +69,8 @@ impl Cache {
     /// Keeps the home bucket's count of keys stored outside it (home locked).
     pub(crate) fn count_overflow(&self, h: KeyHash, slot: usize, delta: i64) {
         if is_overflow(&self.geo, slot) {
-            self.locks().adjust_overflow(h.home(&self.geo), delta);
+            self.locks()
+                .adjust_overflow(h.home(&self.geo), delta, level_of(&self.geo, slot));
         }
     }
 

@@ -128,7 +128,7 @@ fn replace_victim(
         }
         w.dropped(cache, victim);
         if crate::index::is_overflow(cache.geo(), slot) {
-            locks.adjust_overflow(home, -1);
+            locks.adjust_overflow(home, -1, 0);
         }
     }
     locks.unlock(home, v);

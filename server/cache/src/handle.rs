@@ -360,7 +360,10 @@ impl CacheHandle {
         value: &[u8],
         expire_at: Option<u64>,
     ) -> Result<(), WriteError> {
-        self.update(&[key], |_, ch| ch.put(0, &[value], expire_at))?
+        if self.txn.active {
+            return self.update(&[key], |_, ch| ch.put(0, &[value], expire_at))?;
+        }
+        crate::set_one::set(&self.cache, &mut self.w, key, value, expire_at)
     }
 
     /// Queues pages `pages` of the root `owner` had with `generation` for

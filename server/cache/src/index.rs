@@ -7,9 +7,11 @@
 //! and lets readers validate optimistic reads, so a lookup that finds its key
 //! at home touches one index cache line. The lock word also counts the keys of
 //! this home that live in deeper levels; while it is zero a lookup stops after
-//! the home bucket (a miss costs one line, not LEVELS).
+//! the home bucket (a miss costs one line, not LEVELS). While it is not, a
+//! lookup stops after the deepest level such a key was placed in since the
+//! count was last zero (nearly always level 1: a miss costs two lines).
 //!
-//! Lock word: `overflow:16 | version:47 | locked:1`.
+//! Lock word: `overflow:16 | deepest:3 | version:44 | locked:1`.
 //!
 //! Memory ordering (the points the protocol rests on):
 //! * writer: lock = CAS(v -> v|1, Acquire); entry stores (Release); unlock =
@@ -217,13 +219,37 @@ pub fn first_slot_of_bucket(geo: &Geometry, mut bucket: u64) -> u64 {
 }
 
 const OVERFLOW_SHIFT: u32 = 48;
-const OVERFLOW_ONE: u64 = 1 << OVERFLOW_SHIFT;
-const VERSION_MASK: u64 = OVERFLOW_ONE - 1;
+const OVERFLOW_MAX: u64 = 0xFFFF;
+const DEEPEST_SHIFT: u32 = 45;
+const VERSION_MASK: u64 = (1 << DEEPEST_SHIFT) - 1;
 
 /// Keys of this home stored outside it, from a lock word.
 #[inline]
 pub fn overflow_of(lock_word: u64) -> u64 {
     lock_word >> OVERFLOW_SHIFT
+}
+
+/// How many levels, from the home down, a lookup of this home's keys
+/// probes: the home alone while none overflowed, else down to the deepest
+/// level one was placed in (every level if that is not recorded).
+#[inline]
+pub fn probe_levels(lock_word: u64) -> usize {
+    if overflow_of(lock_word) == 0 {
+        return 1;
+    }
+    match (lock_word >> DEEPEST_SHIFT) as usize & 7 {
+        0 => LEVELS,
+        deepest => (deepest + 1).min(LEVELS),
+    }
+}
+
+/// The index level of the slot at byte offset `off`.
+#[inline]
+pub fn level_of(geo: &Geometry, off: usize) -> usize {
+    (1..LEVELS)
+        .rev()
+        .find(|&l| off >= geo.level_off[l])
+        .unwrap_or(0)
 }
 
 /// The version after the one in lock word `v`, unlocked (the overflow
@@ -321,17 +347,29 @@ impl<'a> Locks<'a> {
         w.store(overflow | next_version(v), Ordering::Release);
     }
 
-    /// Adds `delta` to the count of this home's keys stored outside it.
-    /// The caller holds the lock (readers see the change with the unlock).
+    /// Adds `delta` to the count of this home's keys stored outside it, one
+    /// of which (when adding) was placed in `level`. The deepest level
+    /// only grows while the count is not zero, so it covers every key of
+    /// the home outside it; a saturated count stays (recovery recounts):
+    /// an undercount would hide keys, an overcount costs only probes. The
+    /// caller holds the lock (readers see the change with the unlock).
     #[inline]
-    pub fn adjust_overflow(&self, home: u64, delta: i64) {
+    pub fn adjust_overflow(&self, home: u64, delta: i64, level: usize) {
         let w = self.word(home);
         // ORDERING: Relaxed: we hold the lock, so only we write the word.
         let cur = w.load(Ordering::Relaxed);
-        let count = (overflow_of(cur) as i64 + delta).clamp(0, 0xFFFF) as u64;
+        let count = match overflow_of(cur) {
+            OVERFLOW_MAX => OVERFLOW_MAX,
+            n => (n as i64 + delta).clamp(0, OVERFLOW_MAX as i64) as u64,
+        };
+        let deepest = match count {
+            0 => 0,
+            _ if delta > 0 => ((cur >> DEEPEST_SHIFT) & 7).max(level as u64),
+            _ => (cur >> DEEPEST_SHIFT) & 7,
+        };
         // ORDERING: Relaxed: published by the Release store in `unlock`.
         w.store(
-            (cur & VERSION_MASK) | count << OVERFLOW_SHIFT,
+            (cur & VERSION_MASK) | deepest << DEEPEST_SHIFT | count << OVERFLOW_SHIFT,
             Ordering::Relaxed,
         );
     }

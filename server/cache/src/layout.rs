@@ -22,7 +22,7 @@ use crate::sync::Ordering;
 
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CITADEL1");
 /// Bumped whenever anything in this file's layout or in the item format changes.
-pub const LAYOUT_VERSION: u32 = 5;
+pub const LAYOUT_VERSION: u32 = 6;
 pub const HEADER_BYTES: usize = 4096;
 #[cfg(not(fuzzing))]
 pub const MAX_WRITERS: usize = 64;

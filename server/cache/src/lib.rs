@@ -20,7 +20,7 @@
 //!
 //! ```text
 //! sync, clock, error, stats, owned → region → changes → layout → index → occupancy → segment → item
-//!   → lookup → cache → journal → writer → evict → alloc → put → update → txn → handle
+//!   → lookup → cache → journal → writer → evict → alloc → put → update → set_one → txn → handle
 //!   → scan → recover → store → reader
 //! ```
 //! `sync` picks std or loom atomics; `owned` the contract between a big
@@ -29,7 +29,8 @@
 //! shared state; `journal` makes multi-key writes crash-atomic;
 //! `writer` a thread's segments and bookkeeping; `evict` makes room;
 //! `alloc` gets segments (free list, else eviction); `put` writes items;
-//! `update` is the multi-key transaction; `txn` stretches one over many
+//! `update` is the multi-key transaction; `set_one` its one-key
+//! unconditional write (SET); `txn` stretches one over many
 //! calls (MULTI/EXEC, scripts); `handle` the per-thread API;
 //! `reader` a read-only view of a live cache file for other processes.
 
@@ -55,6 +56,7 @@ mod recover;
 mod region;
 mod scan;
 mod segment;
+mod set_one;
 mod stats;
 mod store;
 mod sync;

@@ -6,9 +6,9 @@
 //! (`Locks::read_begin` / `read_validate`); nothing found here means anything
 //! until that validation succeeds.
 
-use crate::index::{bucket_off, overflow_of, Entry, KeyHash};
+use crate::index::{bucket_off, probe_levels, Entry, KeyHash};
 use crate::item::{check_matches, parse_header, Header, ItemRef, HEAD_COPY};
-use crate::layout::{slots_per_bucket, Geometry, BUCKET_SLOTS, LEVELS, SEGMENT_SIZE};
+use crate::layout::{slots_per_bucket, Geometry, BUCKET_SLOTS, SEGMENT_SIZE};
 use crate::region::Region;
 use crate::segment::{Seg, FLAG_SUSPECT};
 use crate::sync::Ordering;
@@ -120,8 +120,8 @@ impl<'a> Items<'a> {
     }
 
     /// Finds `key` among its candidate slots: (slot offset, entry, item).
-    /// `version` is the home lock word read for this lookup: when it counts no
-    /// keys outside the home bucket, deeper levels are not probed.
+    /// `version` is the home lock word read for this lookup: it says how
+    /// deep the home's keys reach (`probe_levels`).
     #[inline]
     pub fn find(
         &self,
@@ -130,17 +130,16 @@ impl<'a> Items<'a> {
         version: u64,
     ) -> Option<(usize, Entry, ItemRef<'a>)> {
         let tag = h.tag();
-        let levels = if overflow_of(version) == 0 { 1 } else { LEVELS };
-        for level in 0..levels {
+        for level in 0..probe_levels(version) {
             let base = bucket_off(self.geo, level, h.bucket(level, self.geo));
-            let words = self.region.bucket_at(base);
-            let first = BUCKET_SLOTS - slots_per_bucket(level);
-            for (i, word) in words.iter().enumerate().skip(first) {
-                // ORDERING: Acquire pairs with the Release stores and CASes
-                // that publish entries (update.rs, evict.rs): the item's
-                // bytes, written before, are visible.
-                let e = Entry(word.load(Ordering::Acquire));
-                if e.is_empty() || e.tag() != tag {
+            let (entries, mut matches) = self.tag_matches(base, tag);
+            // The home's word 0 is its lock, not an entry.
+            matches &= u32::MAX << (BUCKET_SLOTS - slots_per_bucket(level));
+            while matches != 0 {
+                let i = matches.trailing_zeros() as usize;
+                matches &= matches - 1;
+                let e = Entry(entries[i]);
+                if e.is_empty() {
                     continue;
                 }
                 let Some(head) = self.head(e) else {
@@ -159,6 +158,24 @@ impl<'a> Items<'a> {
             }
         }
         None
+    }
+
+    /// The bucket at `base`'s words and a bit per word whose tag is `tag`,
+    /// computed without a branch per word: a miss (no bit) costs one
+    /// predictable branch instead of one per slot.
+    #[inline]
+    fn tag_matches(&self, base: usize, tag: u16) -> ([u64; BUCKET_SLOTS], u32) {
+        let words = self.region.bucket_at(base);
+        let mut entries = [0u64; BUCKET_SLOTS];
+        let mut matches = 0u32;
+        for (i, word) in words.iter().enumerate() {
+            // ORDERING: Acquire pairs with the Release stores and CASes that
+            // publish entries (update.rs, evict.rs): the item's bytes,
+            // written before, are visible.
+            entries[i] = word.load(Ordering::Acquire);
+            matches |= u32::from(Entry(entries[i]).tag() == tag) << i;
+        }
+        (entries, matches)
     }
 
     /// Compares the item's key with `key`: from the header copy when the

@@ -6,7 +6,7 @@
 //! atomic access in this file is Relaxed except where noted.
 
 use crate::cache::Cache;
-use crate::index::{all_slot_offs, candidate_slots, is_overflow, Entry, KeyHash};
+use crate::index::{all_slot_offs, candidate_slots, is_overflow, level_of, Entry, KeyHash};
 use crate::item::check_matches;
 use crate::journal::Replayed;
 use crate::layout::{BUCKETS_PER_GROUP, MAX_WRITERS, SEGMENT_SIZE, W_EXPIRES, W_KEYS};
@@ -71,7 +71,8 @@ impl Cache {
                 Some(r) => {
                     expires += r.has_ttl as u64;
                     if is_overflow(&self.geo, off) {
-                        self.locks().adjust_overflow(r.home, 1);
+                        self.locks()
+                            .adjust_overflow(r.home, 1, level_of(&self.geo, off));
                     }
                     self.occupancy().recount(off);
                     // ORDERING: Relaxed: single-threaded.

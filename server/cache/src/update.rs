@@ -27,7 +27,7 @@ use crate::sync::Ordering;
 use crate::writer::{Seen, Writer};
 
 /// Gives up after this many conflicting attempts (only under pathological contention).
-const MAX_ATTEMPTS: usize = 100_000;
+pub(crate) const MAX_ATTEMPTS: usize = 100_000;
 
 /// Reused buffers, so a write allocates nothing in steady state.
 #[derive(Default)]
@@ -278,7 +278,7 @@ fn give_up(w: &mut Writer, cache: &Cache, s: &Scratch) -> bool {
 }
 
 /// The index entry of a new item of key `h`.
-fn new_entry(h: KeyHash, seg: u32, off: u32) -> Entry {
+pub(crate) fn new_entry(h: KeyHash, seg: u32, off: u32) -> Entry {
     Entry::new(h.tag(), seg, off, 0)
 }
 
@@ -529,7 +529,6 @@ pub(crate) fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
         let Some((slot, old)) = s.found[i] else {
             continue;
         };
-        let word = cache.region.u64_at(slot);
         match s.ops[i] {
             Op::Put {
                 seg,
@@ -538,39 +537,9 @@ pub(crate) fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
                 page,
             } => {
                 let new = new_entry(s.hashes[i], seg, off);
-                // Pages are not keys: only keys are counted.
-                delta += i64::from(!page);
-                if old.is_empty() {
-                    // ORDERING: Release publishes the item's bytes to
-                    // readers that load the entry with Acquire.
-                    word.store(new.0, Ordering::Release);
-                } else {
-                    delta -= i64::from(!s.seen[i].page);
-                    // Readers may bump the frequency bits meanwhile; keep them.
-                    // ORDERING: Relaxed: a guess for the CAS below.
-                    let mut cur = word.load(Ordering::Relaxed);
-                    // ORDERING: Release publishes the item's bytes, as
-                    // above; Relaxed on failure: retry with the value seen.
-                    while let Err(now) = word.compare_exchange_weak(
-                        cur,
-                        new.with_freq(Entry(cur).freq()).0,
-                        Ordering::Release,
-                        Ordering::Relaxed,
-                    ) {
-                        cur = now;
-                    }
-                    w.unlinked_seen(cache, old, s.seen[i]);
-                    if s.expired[i] {
-                        expirations += 1;
-                    }
-                }
-                // ORDERING: Relaxed: counting an item in its segment needs
-                // no ordering (nothing is freed on an increment); being a
-                // read-modify-write, it keeps the release sequence of
-                // `Seg::unlink_one` intact.
-                cache.seg(seg).live().fetch_add(1, Ordering::Relaxed);
-                if ttl {
-                    w.add_to(cache, W_EXPIRES, 1);
+                delta += put_entry(w, cache, slot, old, new, s.seen[i], ttl, page);
+                if !old.is_empty() && s.expired[i] {
+                    expirations += 1;
                 }
             }
             Op::Delete | Op::Keep
@@ -578,7 +547,7 @@ pub(crate) fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
             {
                 // ORDERING: Release, as every entry store (readers load
                 // entries with Acquire).
-                word.store(0, Ordering::Release);
+                cache.region.u64_at(slot).store(0, Ordering::Release);
                 cache.occupancy().cleared(slot);
                 cache.count_overflow(s.hashes[i], slot, -1);
                 w.unlinked_seen(cache, old, s.seen[i]);
@@ -601,6 +570,54 @@ pub(crate) fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
     if expirations > 0 {
         HandleCounters::bump(&w.counters(cache).expirations, expirations);
     }
+}
+
+/// Publishes the new item `new` at `slot` (home locked): over `old`, the
+/// key's entry the snapshot saw (`seen`), or into a slot claimed for it
+/// (`old` empty). Returns the change in the key count.
+#[allow(clippy::too_many_arguments)] // one entry's publication, as apply has it
+pub(crate) fn put_entry(
+    w: &mut Writer,
+    cache: &Cache,
+    slot: usize,
+    old: Entry,
+    new: Entry,
+    seen: Seen,
+    ttl: bool,
+    page: bool,
+) -> i64 {
+    let word = cache.region.u64_at(slot);
+    // Pages are not keys: only keys are counted.
+    let mut delta = i64::from(!page);
+    if old.is_empty() {
+        // ORDERING: Release publishes the item's bytes to readers that
+        // load the entry with Acquire.
+        word.store(new.0, Ordering::Release);
+    } else {
+        delta -= i64::from(!seen.page);
+        // Readers may bump the frequency bits meanwhile; keep them.
+        // ORDERING: Relaxed: a guess for the CAS below.
+        let mut cur = word.load(Ordering::Relaxed);
+        // ORDERING: Release publishes the item's bytes, as above; Relaxed
+        // on failure: retry with the value seen.
+        while let Err(now) = word.compare_exchange_weak(
+            cur,
+            new.with_freq(Entry(cur).freq()).0,
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
+            cur = now;
+        }
+        w.unlinked_seen(cache, old, seen);
+    }
+    // ORDERING: Relaxed: counting an item in its segment needs no ordering
+    // (nothing is freed on an increment); being a read-modify-write, it
+    // keeps the release sequence of `Seg::unlink_one` intact.
+    cache.seg(new.seg()).live().fetch_add(1, Ordering::Relaxed);
+    if ttl {
+        w.add_to(cache, W_EXPIRES, 1);
+    }
+    delta
 }
 
 /// Queues the pages of every big collection root the publication drops

@@ -63,6 +63,52 @@ fn expiry_is_lazy_and_counted() {
     assert_eq!(cache.keys_with_ttl(), 0);
 }
 
+/// SET (`set_one.rs`) over what a key may hold: an expired item (counted
+/// as an expiration; the key and TTL counts stay right) and a negative
+/// marker (replaced in place), each logged as `update` logs it.
+#[test]
+fn set_replaces_expired_items_and_negative_markers() {
+    use citadel_cache::KeyChange::{Expired, Written};
+    let t = TempCache::new();
+    let (cache, _) = t.open(16 << 20);
+    let mut h = cache.handle().unwrap();
+    h.set_clock(1_000);
+    h.record_changes(true);
+    h.set(b"e", b"old", Some(1_500)).unwrap();
+    h.set_clock(2_000);
+    h.set(b"e", b"new", None).unwrap();
+    assert_eq!(get(&mut h, b"e").as_deref(), Some(&b"new"[..]));
+    assert_eq!(
+        (
+            cache.len(),
+            cache.stats().expirations,
+            cache.keys_with_ttl()
+        ),
+        (1, 1, 0)
+    );
+    let mut log = Vec::new();
+    h.drain_changes(|key, change, _| log.push((key.to_vec(), change)));
+    let e = b"e".to_vec();
+    assert_eq!(
+        log,
+        [
+            (e.clone(), Written { ttl: true }),
+            (e.clone(), Expired),
+            (e, Written { ttl: false })
+        ]
+    );
+    let negative = PutOptions {
+        negative: true,
+        ..PutOptions::default()
+    };
+    h.update(&[b"n"], |_, ch| ch.put_with(0, &[b""], negative))
+        .unwrap()
+        .unwrap();
+    h.set(b"n", b"v", None).unwrap();
+    assert_eq!(h.get_any(b"n", |i| i.is_negative()), Some(false));
+    assert_eq!(cache.len(), 2);
+}
+
 #[test]
 fn update_is_read_modify_write() {
     let t = TempCache::new();

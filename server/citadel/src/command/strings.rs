@@ -17,6 +17,12 @@ pub fn mget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.len() == 3 {
+        // Plain SET key value (most of them): no options to parse.
+        ctx.thread.cache.set(args.get(1), args.get(2), None)?;
+        ctx.out.ok();
+        return Ok(());
+    }
     let opts = StringOpts::parse(args.from(3), OptsFor::Set)?;
     let now = ctx.thread.cache.now_ms();
     let expire = opts.ttl.map(|t| t.resolve(now, "set")).transpose()?;
