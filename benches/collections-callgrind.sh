@@ -24,33 +24,14 @@ tests=${TESTS:-lpush,rpush,lpop,rpop}
 servers=${SERVERS:-citadel redis}
 root=$(cd "$(dirname "$0")/.." && pwd)
 citadel=${CITADEL:-$root/target/release/citadel}
-command -v valgrind >/dev/null || { echo "valgrind missing (apt-get install valgrind)" >&2; exit 1; }
 dir=$(mktemp -d /dev/shm/citadel-coll-cg.XXXXXX)
-trap 'rm -rf "$dir"' EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# callgrind_control blocks until the server's next system call: keep the
-# server busy with PINGs until it returns.
-control() { # flag pid port
-    callgrind_control "$1" "$2" >/dev/null 2>&1 &
-    local c=$!
-    while kill -0 "$c" 2>/dev/null; do redis-cli -p "$3" ping >/dev/null 2>&1; sleep 0.3; done
-}
+# shellcheck source=benches/callgrind-lib.sh
+source "$root/benches/callgrind-lib.sh"
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
 
 per_op() { # server test -> instructions per op
-    local server=$1 test=$2 port pid out
-    port=$(free_port)
-    out="$dir/cg.$server.$test"
-    case $server in
-        citadel) valgrind --tool=callgrind --callgrind-out-file="$out" "$citadel" --port "$port" \
-                     --rpc-port 0 --threads 1 --fresh --cache-file "$dir/cache.$port" --maxmemory 256mb \
-                     --overload-delay-target-us 0 >"$dir/log.$port" 2>&1 & ;;
-        redis) valgrind --tool=callgrind --callgrind-out-file="$out" redis-server --port "$port" \
-                   --save '' --appendonly no >"$dir/log.$port" 2>&1 & ;;
-    esac
-    pid=$!
-    for _ in $(seq 300); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.2; done
+    local server=$1 test=$2 out="$dir/cg.$1.$2"
+    cg_start "$server" "$out" "$dir"
     case $test in
         lpop | rpop | lrange_*) redis-benchmark -p "$port" -c 50 -P 16 -n $((requests * 2)) -q -t lpush >/dev/null ;;
         lpush | rpush) redis-benchmark -p "$port" -c 50 -P 16 -n "$requests" -q -t lpush >/dev/null ;;
@@ -58,18 +39,10 @@ per_op() { # server test -> instructions per op
         zpopmin) redis-benchmark -p "$port" -c 50 -P 16 -n $((requests * 2)) -q -t zadd >/dev/null ;;
     esac
     rm -f "$out"*
-    control -z "$pid" "$port"
+    cg_control -z
     redis-benchmark -p "$port" -c 50 -P 16 -n "$requests" -q -t "$test" >"$dir/rb.$server.$test" 2>&1
-    control -d "$pid" "$port"
-    kill -9 "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    local total=0 f n
-    for f in "$out"*; do
-        n=$(awk '/^summary:/ {print $2}' "$f")
-        total=$((total + ${n:-0}))
-        [[ -n ${KEEP:-} ]] && cp "$f" "$KEEP/$(basename "$f")"
-    done
-    echo $((total / requests))
+    cg_control -d
+    cg_finish "$out" "$requests"
 }
 
 header="| test |"; rule="|---|"

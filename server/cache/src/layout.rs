@@ -23,6 +23,11 @@ use crate::sync::Ordering;
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CITADEL1");
 /// Bumped whenever anything in this file's layout or in the item format changes.
 pub const LAYOUT_VERSION: u32 = 6;
+/// The older layout a file may have that this build upgrades in place on
+/// open (`Geometry::upgrade_header`): 5 differs from 6 only in the index
+/// lock words (no deepest-overflow-level field), which recovery's recount
+/// rebuilds, so an upgrade keeps the cache warm.
+pub const UPGRADES_FROM: u32 = 5;
 pub const HEADER_BYTES: usize = 4096;
 #[cfg(not(fuzzing))]
 pub const MAX_WRITERS: usize = 64;
@@ -221,14 +226,7 @@ impl Geometry {
                 .u64_at(H_BUCKETS + 8 * i)
                 .store(*b, Ordering::Relaxed);
         }
-        // ORDERING: Relaxed, as above.
-        region
-            .u32_at(H_VERSION)
-            .store(LAYOUT_VERSION, Ordering::Relaxed);
-        // ORDERING: Relaxed, as above.
-        region
-            .u32_at(H_CHECKSUM)
-            .store(static_checksum(region), Ordering::Relaxed);
+        stamp_version(region);
         // The magic goes last: a file torn while being created has no magic
         // and is reported as corrupt instead of being attached.
         // ORDERING: Release pairs with the Acquire load of the magic in
@@ -237,6 +235,32 @@ impl Geometry {
     }
 
     /// Reads the static header; Err says what is wrong.
+    /// Upgrades the header of a file of layout [`UPGRADES_FROM`] to this
+    /// one, before it is read: marks the file unclean first (so the
+    /// recovery that rebuilds the lock words runs, on this open or, if this
+    /// process dies first, the next), then writes the version and the
+    /// header's checksum. Anything else (another version, a bad magic or
+    /// checksum) is left for `read_header` to report. True when upgraded.
+    pub fn upgrade_header(region: &Region) -> bool {
+        if region.len() < HEADER_BYTES {
+            return false;
+        }
+        // ORDERING: Relaxed: single-threaded (attaching, under the flock).
+        let magic = region.u64_at(H_MAGIC).load(Ordering::Relaxed);
+        // ORDERING: Relaxed, as above.
+        let version = region.u32_at(H_VERSION).load(Ordering::Relaxed);
+        // ORDERING: Relaxed, as above.
+        let checksum = region.u32_at(H_CHECKSUM).load(Ordering::Relaxed);
+        if magic != MAGIC || version != UPGRADES_FROM || checksum != static_checksum(region) {
+            return false;
+        }
+        // ORDERING: Release: the unclean mark is stored before the new
+        // version (pairs with the Acquire load of H_CLEAN on attach).
+        region.u64_at(H_CLEAN).store(0, Ordering::Release);
+        stamp_version(region);
+        true
+    }
+
     pub fn read_header(region: &Region) -> Result<Geometry, HeaderProblem> {
         if region.len() < HEADER_BYTES {
             return Err(HeaderProblem::NotCache("file too short for a header"));
@@ -290,7 +314,21 @@ pub enum HeaderProblem {
     Corrupt(String),
 }
 
-fn static_checksum(region: &Region) -> u32 {
+/// Writes this build's layout version and the checksum of the static
+/// header fields (which cover it).
+fn stamp_version(region: &Region) {
+    // ORDERING: Relaxed: single-threaded (creating or attaching the file,
+    // under the flock); published by the magic's Release store on creation.
+    region
+        .u32_at(H_VERSION)
+        .store(LAYOUT_VERSION, Ordering::Relaxed);
+    // ORDERING: Relaxed, as above.
+    region
+        .u32_at(H_CHECKSUM)
+        .store(static_checksum(region), Ordering::Relaxed);
+}
+
+pub(crate) fn static_checksum(region: &Region) -> u32 {
     let mut bytes = [0u8; 4 + H_STATIC_END - H_FILE_SIZE];
     // ORDERING: Relaxed: single-threaded (creating or attaching the file).
     let version = region.u32_at(H_VERSION).load(Ordering::Relaxed);

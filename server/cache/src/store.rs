@@ -15,7 +15,7 @@ use crate::index::MAX_SEGMENTS;
 use crate::journal::Replayed;
 use crate::layout::{
     Geometry, HeaderProblem, BUCKET_SLOTS, H_CLEAN, H_GENERATION, LAYOUT_VERSION, LEVELS,
-    MAX_WRITERS, MIN_MEMORY, W_EXPIRES, W_KEYS,
+    MAX_WRITERS, MIN_MEMORY, UPGRADES_FROM, W_EXPIRES, W_KEYS,
 };
 use crate::region::{HugePages, Region};
 use crate::segment::State;
@@ -120,6 +120,14 @@ impl Cache {
             (cache, report)
         } else {
             let region = Region::map(&file, existing as usize).map_err(io)?;
+            if Geometry::upgrade_header(&region) {
+                tracing::info!(
+                    path = %path.display(),
+                    from = UPGRADES_FROM,
+                    to = LAYOUT_VERSION,
+                    "cache file of an older layout: upgrading it in place (a recovery pass rebuilds its index lock words; the keys stay)"
+                );
+            }
             let found = Geometry::read_header(&region).map_err(|p| match p {
                 HeaderProblem::Version(found) => OpenError::LayoutMismatch {
                     path: path.clone(),
@@ -367,6 +375,68 @@ mod tests {
                 )
             })
             .sum()
+    }
+
+    /// A file of the layout this build upgrades from opens warm: the
+    /// header is upgraded, a recovery pass rebuilds the lock words (a
+    /// layout-5 word has no deepest-level bits: here they are cleared, as
+    /// such a file has them) and every key is found again.
+    #[test]
+    fn a_layout_5_file_is_upgraded_in_place() {
+        use crate::layout::{static_checksum, H_CHECKSUM, H_VERSION};
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = CacheConfig {
+            path: dir.path().join("c"),
+            max_memory: 8 << 20,
+            ..CacheConfig::default()
+        };
+        let n = 100_000u32;
+        let stored = {
+            let (cache, _) = Cache::open(cfg.clone()).unwrap();
+            let mut h = cache.handle().unwrap();
+            for i in 0..n {
+                h.set(&i.to_le_bytes(), b"v", None).unwrap();
+            }
+            drop(h);
+            assert!(
+                overflow_total(&cache) > 0,
+                "some keys must live outside their homes"
+            );
+            for home in 0..cache.geo.buckets[0] {
+                let word = cache
+                    .region
+                    .u64_at(crate::index::bucket_off(&cache.geo, 0, home));
+                // ORDERING: Relaxed: the test's cache is quiescent.
+                word.store(word.load(Ordering::Relaxed) & !(7 << 45), Ordering::Relaxed);
+            }
+            cache.close();
+            cache.len()
+        };
+        {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&cfg.path)
+                .unwrap();
+            let len = file.metadata().unwrap().len() as usize;
+            let region = Region::map(&file, len).unwrap();
+            // ORDERING: Relaxed: nothing else has the file open.
+            region
+                .u32_at(H_VERSION)
+                .store(UPGRADES_FROM, Ordering::Relaxed);
+            // ORDERING: Relaxed, as above.
+            region
+                .u32_at(H_CHECKSUM)
+                .store(static_checksum(&region), Ordering::Relaxed);
+        }
+        let (cache, report) = Cache::open(cfg).unwrap();
+        assert!(report.warm && !report.clean, "{report:?}");
+        assert_eq!(cache.len(), stored);
+        let mut h = cache.handle().unwrap();
+        let found = (0..n)
+            .filter(|i| h.peek(&i.to_le_bytes(), |_| ()).is_some())
+            .count() as u64;
+        assert_eq!(found, stored, "every key of the upgraded file is found");
     }
 
     /// The per-home overflow counts return to zero when the keys outside

@@ -350,10 +350,11 @@ impl ListEdit {
         Ok(())
     }
 
-    /// Moves the end page at `end` inline (its buffer is empty).
-    fn refill(&mut self, end: End) -> Result<(), Corrupt> {
+    /// Takes the page at `end` out of the root's page range (the caller
+    /// moves or drops its elements); returns its number.
+    fn detach_end_page(&mut self, end: End) -> u64 {
         let pages = &mut self.root.header.pages;
-        let page = match end {
+        match end {
             End::Head => {
                 pages.start += 1;
                 pages.start - 1
@@ -362,7 +363,12 @@ impl ListEdit {
                 pages.end -= 1;
                 pages.end
             }
-        };
+        }
+    }
+
+    /// Moves the end page at `end` inline (its buffer is empty).
+    fn refill(&mut self, end: End) -> Result<(), Corrupt> {
+        let page = self.detach_end_page(end);
         let bytes = self.pages.remove(page).ok_or(Corrupt)?;
         let held = Packed::parse(&bytes)?.len();
         if held != self.root.capacity as usize {
@@ -479,17 +485,7 @@ impl ListEdit {
         while count > 0 {
             let near = u64::from(*self.inline_mut(end).1);
             if near == 0 && self.root.page_count() > 0 && count >= capacity {
-                let pages = &mut self.root.header.pages;
-                let page = match end {
-                    End::Head => {
-                        pages.start += 1;
-                        pages.start - 1
-                    }
-                    End::Tail => {
-                        pages.end -= 1;
-                        pages.end
-                    }
-                };
+                let page = self.detach_end_page(end);
                 self.pages.remove(page);
                 self.touch(page);
                 self.root.len -= capacity;
