@@ -7,6 +7,9 @@ constants and the two operations it uses.
 
     0 magic "CITRING1"  8 version u32  12 data offset u32  16 capacity u64
     128 head u64 (producer)  256 commit u64 (consumer)  384 sleeping u32
+    (72 closed, 136 writing, 144 calls: layout 2's gate of a pipeline
+    stage's input ring; a client's rings are never closed, so it ignores
+    them)
     512 data: records = 32-byte header + payload padded to 8 bytes; a header
         whose len is 0xFFFFFFFF pads to the end of the data area.
 
@@ -24,7 +27,7 @@ import struct
 import threading
 
 MAGIC = int.from_bytes(b"CITRING1", "little")
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 OFF_CAPACITY = 16
 OFF_HEAD = 128
 OFF_COMMIT = 256

@@ -394,7 +394,7 @@ class FakeShmServer:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _init_ring(self, mm, offset):
-        struct.pack_into("<QIIQ", mm, offset, ringmod.MAGIC, 1, ringmod.DATA_OFFSET, self.capacity)
+        struct.pack_into("<QIIQ", mm, offset, ringmod.MAGIC, ringmod.LAYOUT_VERSION, ringmod.DATA_OFFSET, self.capacity)
 
     def _accept(self):
         while True:

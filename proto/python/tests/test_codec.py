@@ -142,7 +142,7 @@ def test_bad_magic_or_version_is_refused():
 
 def make_ring(capacity=4096):
     mm = mmap.mmap(-1, ring.region_len(capacity))
-    struct.pack_into("<QIIQ", mm, 0, ring.MAGIC, 1, ring.DATA_OFFSET, capacity)
+    struct.pack_into("<QIIQ", mm, 0, ring.MAGIC, ring.LAYOUT_VERSION, ring.DATA_OFFSET, capacity)
     return ring.Ring(mm, 0)
 
 
