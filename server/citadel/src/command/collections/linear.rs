@@ -265,6 +265,22 @@ pub fn next_random() -> u64 {
     })
 }
 
+/// A number below `n`.
+pub fn random_below(n: usize) -> usize {
+    (next_random() % n.max(1) as u64) as usize
+}
+
+/// `count` distinct indexes below `len`, ascending (selection sampling).
+pub fn distinct_indexes(count: usize, len: usize) -> Vec<usize> {
+    let mut picked = Vec::with_capacity(count);
+    for i in 0..len {
+        if random_below(len - i) < count - picked.len() {
+            picked.push(i);
+        }
+    }
+    picked
+}
+
 /// Entries (copied) to draw `want` random ones from: every entry of a
 /// packed value; of a paged one, those of a random run of pages holding
 /// at least `want` of them (or all). Each entry of a run is as likely as

@@ -4,28 +4,12 @@
 
 use super::SHAPE;
 use crate::command::args::Args;
-use crate::command::collections::linear::{next_random, sample_pool};
+use crate::command::collections::linear::{distinct_indexes, random_below, sample_pool};
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 
 /// Negative counts past this would build a reply of gigabytes: refused.
 const MAX_DRAWS: u64 = 1 << 24;
-
-/// A number below `n`.
-fn random_below(n: usize) -> usize {
-    (next_random() % n.max(1) as u64) as usize
-}
-
-/// `count` distinct indexes below `len`, ascending (selection sampling).
-fn distinct_indexes(count: usize, len: usize) -> Vec<usize> {
-    let mut picked = Vec::with_capacity(count);
-    for i in 0..len {
-        if random_below(len - i) < count - picked.len() {
-            picked.push(i);
-        }
-    }
-    picked
-}
 
 pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if args.len() == 2 {

@@ -11,7 +11,9 @@ use citadel_resp::Reply;
 use super::paged::{self, is_paged, ScanPage};
 use super::{reply_entries, with_entries, ZError};
 use crate::command::args::Args;
-use crate::command::collections::linear::{next_random, random_pages};
+use crate::command::collections::linear::{
+    distinct_indexes, next_random, random_below, random_pages,
+};
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 
@@ -94,7 +96,7 @@ fn paged_pool(ctx: &mut Ctx<'_>, key: &[u8], want: u64) -> Result<Option<ScanPag
 
 /// Picks from `entries` (in the set's order) and replies.
 fn answer(out: &mut Reply<'_>, entries: &[Entry<'_>], request: Request) -> CmdResult {
-    let pick = || entries[(next_random() % entries.len() as u64) as usize];
+    let pick = || entries[random_below(entries.len())];
     let Some((count, with_scores)) = request else {
         match entries.is_empty() {
             true => out.null(),
@@ -115,21 +117,9 @@ fn answer(out: &mut Reply<'_>, entries: &[Entry<'_>], request: Request) -> CmdRe
         // The whole set, highest score first, as Redis 7.0 answers.
         entries.iter().rev().copied().collect()
     } else {
-        let picked = distinct_indexes(entries.len(), n);
+        let picked = distinct_indexes(n, entries.len());
         picked.into_iter().map(|i| entries[i]).collect()
     };
     reply_entries(out, picked.iter(), with_scores);
     Ok(())
-}
-
-/// `n` distinct indexes below `len`, in ascending order (n < len).
-fn distinct_indexes(len: usize, n: usize) -> Vec<usize> {
-    let mut all: Vec<usize> = (0..len).collect();
-    for i in 0..n {
-        let j = i + (next_random() % (len - i) as u64) as usize;
-        all.swap(i, j);
-    }
-    all.truncate(n);
-    all.sort_unstable();
-    all
 }

@@ -16,18 +16,15 @@ use super::with_entries;
 use crate::command::args::Args;
 use crate::command::collections::linear::scan_plan;
 use crate::command::context::Ctx;
-use crate::command::error::{CmdError, CmdResult};
-use crate::command::scan::parse_cursor;
+use crate::command::error::CmdResult;
+use crate::command::scan::{parse_cursor, parse_member_scan_opts};
 use crate::glob::glob_match;
-
-/// Members a call returns about, unless COUNT says otherwise (Redis's).
-const DEFAULT_COUNT: usize = 10;
 
 pub fn zscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let cursor = parse_cursor(args.get(2))?;
     let key = args.get(1);
     if is_paged(&mut ctx.thread.cache, key) {
-        let (pattern, count) = scan_options(&args)?;
+        let (pattern, count) = parse_member_scan_opts(args.from(3))?;
         let page = paged::update_planned(
             &mut ctx.thread.cache,
             key,
@@ -51,7 +48,7 @@ pub fn zscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     with_entries(ctx, key, |out, entries| {
         let pattern = match entries.is_empty() {
             true => None,
-            false => scan_options(&args)?.0,
+            false => parse_member_scan_opts(args.from(3))?.0,
         };
         let matching: Vec<Entry<'_>> = entries
             .iter()
@@ -61,33 +58,6 @@ pub fn zscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         reply_page(out, 0, &matching, Encoding::Listpack);
         Ok(())
     })
-}
-
-/// ZSCAN's options, checked once the key is known to hold a sorted set
-/// (a missing key answers an empty scan whatever they are, as in Redis):
-/// the MATCH pattern (None for `*`) and COUNT.
-fn scan_options<'a>(args: &Args<'a>) -> Result<(Option<&'a [u8]>, usize), CmdError> {
-    let mut pattern = None;
-    let mut count = DEFAULT_COUNT;
-    let mut i = 3;
-    while i < args.len() {
-        if i + 1 >= args.len() {
-            return Err(CmdError::Syntax);
-        }
-        if args.is(i, "count") {
-            let n = args.int(i + 1)?;
-            if n < 1 {
-                return Err(CmdError::Syntax);
-            }
-            count = usize::try_from(n).unwrap_or(usize::MAX);
-        } else if args.is(i, "match") {
-            pattern = Some(args.get(i + 1)).filter(|p| *p != b"*");
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
-    Ok((pattern, count))
 }
 
 /// Which of Redis's encodings a reply's scores are written as.
