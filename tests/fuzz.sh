@@ -7,6 +7,7 @@
 #   TARGET              dir:target pairs to run (default: all below).
 # Env: FUZZ_RUNS=N      stop each target after N executions instead of a time.
 #      FUZZ_JOBS=N      libFuzzer worker processes per target (default 1).
+#      FUZZ_PARALLEL=N  targets run side by side (default: the core count).
 # Needs the nightly toolchain and cargo-fuzz (installed when missing).
 # Prints one line per target: executions, executions/s, result; exits
 # non-zero if any target found a crash (the input is kept under
@@ -44,22 +45,42 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install -q cargo-fuzz || exit 1
 fi
 
+# Build each fuzz crate once, one at a time (cargo would serialise
+# concurrent builds of one crate on its lock anyway), then run the targets
+# FUZZ_PARALLEL at a time: each libFuzzer process is single-threaded, so on
+# an idle machine two targets side by side get the same executions each in
+# half the wall time.
+# No sanitizer: the resp targets are safe code, and the unsafe code of
+# the others touches shared mappings ASan does not instrument (every
+# access there is bounds-checked); it would cost 2-3x the executions.
 failed=0
+built=()
 for t in "${targets[@]}"; do
     dir=${t%%:*}
-    name=${t##*:}
     if [ ! -d "$dir" ]; then
-        echo "fuzz $name: $dir missing" >&2
+        echo "fuzz ${t##*:}: $dir missing" >&2
         failed=1
         continue
     fi
+    case " ${built[*]} " in *" $dir "*) continue ;; esac
+    built+=("$dir")
+    cargo +nightly fuzz build -s none --fuzz-dir "$dir" >/dev/null 2>&1 || {
+        echo "fuzz: building $dir failed" >&2
+        failed=1
+    }
+done
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+
+# Runs one target; its one-line result (and a crash's evidence) goes to
+# $results/<index>.out, its status to $results/<index>.rc.
+run_target() { # index dir name
+    local index=$1 dir=$2 name=$3 limit log start end rc execs elapsed rate
     limit=(-max_total_time="$secs")
     if [ -n "${FUZZ_RUNS:-}" ]; then limit=(-runs="$FUZZ_RUNS"); fi
-    log=$(mktemp)
+    log="$results/$index.log"
     start=$(date +%s.%N)
-    # No sanitizer: the resp targets are safe code, and the unsafe code of
-    # the others touches shared mappings ASan does not instrument (every
-    # access there is bounds-checked); it would cost 2-3x the executions.
     cargo +nightly fuzz run -s none --fuzz-dir "$dir" "$name" -- \
         "${limit[@]}" -timeout=10 -print_final_stats=1 \
         -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" \
@@ -74,8 +95,23 @@ for t in "${targets[@]}"; do
     else
         echo "fuzz $name: FAILED after $execs executions (exit $rc)"
         grep -E 'panicked|ERROR|SUMMARY|Test unit written' "$log" | head -20
-        failed=1
-    fi
-    rm -f "$log"
+    fi >"$results/$index.out"
+    echo $rc >"$results/$index.rc"
+}
+
+parallel=${FUZZ_PARALLEL:-$(nproc)}
+echo "fuzz: ${#targets[@]} targets, $parallel at a time, ${FUZZ_RUNS:-$secs s} each" >&2
+index=0
+for t in "${targets[@]}"; do
+    dir=${t%%:*}
+    [ -d "$dir" ] || continue
+    while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n; done
+    run_target "$index" "$dir" "${t##*:}" &
+    index=$((index + 1))
+done
+wait
+for ((i = 0; i < index; i++)); do
+    cat "$results/$i.out"
+    [ "$(cat "$results/$i.rc")" = 0 ] || failed=1
 done
 exit $failed
