@@ -33,6 +33,7 @@ mod info;
 mod key_events;
 mod keys;
 mod latency;
+mod lcs;
 mod load_plan;
 mod loading;
 mod memory;

@@ -8,8 +8,9 @@ use super::short_name;
 use super::{args::Args, error::CmdResult};
 use super::{
     bitfield, bitop, bits, client, cluster, collections, config, connection, counters, debug, docs,
-    dump, expiry, functions, hll, hotkeys, info, keys, latency, memory, monitor, object, pipeline,
-    plugin, pubsub, ranges, replication, scan, scripting, server, slowlog, strings, transaction,
+    dump, expiry, functions, hll, hotkeys, info, keys, latency, lcs, memory, monitor, object,
+    pipeline, plugin, pubsub, ranges, replication, scan, scripting, server, slowlog, strings,
+    transaction,
 };
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
@@ -253,6 +254,7 @@ pub static COMMANDS: &[CommandDef] = &[
     c("strlen", 2, RF, KEY1, S, "2.2.0", "Returns the length of a string value.", ranges::strlen),
     c("getrange", 4, R, KEY1, S, "2.4.0", "Returns a substring of the string stored at a key.", ranges::getrange),
     c("substr", 4, R, KEY1, S, "1.0.0", "Returns a substring from a string value.", ranges::getrange),
+    c("lcs", -3, R, KEYS_2, S, "7.0.0", "Finds the longest common substring.", lcs::lcs),
     c("setrange", 4, WM, KEY1, S, "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", ranges::setrange),
     c("setbit", 4, WM, KEY1, BM, "2.2.0", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", bits::setbit),
     c("getbit", 3, RF, KEY1, BM, "2.2.0", "Returns a bit value by offset.", bits::getbit),

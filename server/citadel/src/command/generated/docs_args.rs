@@ -167,6 +167,33 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("client|unblock", &[
+        Arg {
+            name: "client-id",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "timeout_error",
+            kind: "oneof",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "timeout",
+                    kind: "pure-token",
+                    token: Some("TIMEOUT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "error",
+                    kind: "pure-token",
+                    token: Some("ERROR"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
     ("client|no-evict", &[
         Arg {
             name: "enabled",
@@ -3270,6 +3297,48 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
         Arg {
             name: "end",
             kind: "integer",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("lcs", &[
+        Arg {
+            name: "key1",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key2",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "len",
+            kind: "pure-token",
+            token: Some("LEN"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "idx",
+            kind: "pure-token",
+            token: Some("IDX"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "len",
+            kind: "integer",
+            token: Some("MINMATCHLEN"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withmatchlen",
+            kind: "pure-token",
+            token: Some("WITHMATCHLEN"),
+            flags: &["optional"],
             ..Arg::EMPTY
         },
     ]),
