@@ -52,6 +52,7 @@ fn categories(def: &CommandDef) -> Vec<&'static str> {
         "list" => "@list",
         "set" => "@set",
         "sorted-set" => "@sortedset",
+        "geo" => "@geo",
         "generic" => "@keyspace",
         "connection" => "@connection",
         _ => "@admin",

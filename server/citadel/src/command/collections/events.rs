@@ -47,6 +47,11 @@ const EVENTS: &[(&str, &str, u32)] = &[
     ("zinterstore", "zinterstore", class::ZSET),
     ("zdiffstore", "zdiffstore", class::ZSET),
     ("zrangestore", "zrangestore", class::ZSET),
+    // GEOADD runs ZADD; the searches change only their STORE key.
+    ("geoadd", "zadd", class::ZSET),
+    ("geosearchstore", "geosearchstore", class::ZSET),
+    ("georadius", "georadiusstore", class::ZSET),
+    ("georadiusbymember", "georadiusstore", class::ZSET),
 ];
 
 /// The event and class of a change collection command `name` made.

@@ -25,4 +25,5 @@ pub static TABLES: &[&[CommandDef]] = &[
     set::COMMANDS,
     sort::COMMANDS,
     zset::COMMANDS,
+    zset::GEO_COMMANDS,
 ];

@@ -15,6 +15,7 @@ use citadel_resp::{num, Reply};
 
 mod algebra;
 mod blocking;
+mod geo;
 mod paged;
 mod pop;
 mod random;
@@ -22,6 +23,7 @@ mod range;
 mod scan;
 mod whole;
 
+pub use self::geo::COMMANDS as GEO_COMMANDS;
 use self::paged::{is_paged, Fail, PagedZ};
 use self::whole::update_whole;
 use super::value::{read, view};

@@ -2608,6 +2608,1026 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("geoadd", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "condition",
+            kind: "oneof",
+            since: Some("6.2.0"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "nx",
+                    kind: "pure-token",
+                    token: Some("NX"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "xx",
+                    kind: "pure-token",
+                    token: Some("XX"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "change",
+            kind: "pure-token",
+            token: Some("CH"),
+            since: Some("6.2.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "longitude_latitude_member",
+            kind: "block",
+            flags: &["multiple"],
+            arguments: Some(&[
+                Arg {
+                    name: "longitude",
+                    kind: "double",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "latitude",
+                    kind: "double",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "member",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("geopos", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "member",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("geodist", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "member1",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "member2",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "unit",
+            kind: "oneof",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "m",
+                    kind: "pure-token",
+                    token: Some("M"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "km",
+                    kind: "pure-token",
+                    token: Some("KM"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "ft",
+                    kind: "pure-token",
+                    token: Some("FT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "mi",
+                    kind: "pure-token",
+                    token: Some("MI"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("geohash", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "member",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("geosearch", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "from",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "member",
+                    kind: "string",
+                    token: Some("FROMMEMBER"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "longitude_latitude",
+                    kind: "block",
+                    token: Some("FROMLONLAT"),
+                    arguments: Some(&[
+                        Arg {
+                            name: "longitude",
+                            kind: "double",
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "latitude",
+                            kind: "double",
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "by",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "circle",
+                    kind: "block",
+                    arguments: Some(&[
+                        Arg {
+                            name: "radius",
+                            kind: "double",
+                            token: Some("BYRADIUS"),
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "unit",
+                            kind: "oneof",
+                            arguments: Some(&[
+                                Arg {
+                                    name: "m",
+                                    kind: "pure-token",
+                                    token: Some("M"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "km",
+                                    kind: "pure-token",
+                                    token: Some("KM"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "ft",
+                                    kind: "pure-token",
+                                    token: Some("FT"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "mi",
+                                    kind: "pure-token",
+                                    token: Some("MI"),
+                                    ..Arg::EMPTY
+                                },
+                            ]),
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "box",
+                    kind: "block",
+                    arguments: Some(&[
+                        Arg {
+                            name: "width",
+                            kind: "double",
+                            token: Some("BYBOX"),
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "height",
+                            kind: "double",
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "unit",
+                            kind: "oneof",
+                            arguments: Some(&[
+                                Arg {
+                                    name: "m",
+                                    kind: "pure-token",
+                                    token: Some("M"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "km",
+                                    kind: "pure-token",
+                                    token: Some("KM"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "ft",
+                                    kind: "pure-token",
+                                    token: Some("FT"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "mi",
+                                    kind: "pure-token",
+                                    token: Some("MI"),
+                                    ..Arg::EMPTY
+                                },
+                            ]),
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "order",
+            kind: "oneof",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "asc",
+                    kind: "pure-token",
+                    token: Some("ASC"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "desc",
+                    kind: "pure-token",
+                    token: Some("DESC"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "block",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    token: Some("COUNT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "any",
+                    kind: "pure-token",
+                    token: Some("ANY"),
+                    flags: &["optional"],
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withcoord",
+            kind: "pure-token",
+            token: Some("WITHCOORD"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withdist",
+            kind: "pure-token",
+            token: Some("WITHDIST"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withhash",
+            kind: "pure-token",
+            token: Some("WITHHASH"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("geosearchstore", &[
+        Arg {
+            name: "destination",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "source",
+            kind: "key",
+            key_spec_index: Some(1),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "from",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "member",
+                    kind: "string",
+                    token: Some("FROMMEMBER"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "longitude_latitude",
+                    kind: "block",
+                    token: Some("FROMLONLAT"),
+                    arguments: Some(&[
+                        Arg {
+                            name: "longitude",
+                            kind: "double",
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "latitude",
+                            kind: "double",
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "by",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "circle",
+                    kind: "block",
+                    arguments: Some(&[
+                        Arg {
+                            name: "radius",
+                            kind: "double",
+                            token: Some("BYRADIUS"),
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "unit",
+                            kind: "oneof",
+                            arguments: Some(&[
+                                Arg {
+                                    name: "m",
+                                    kind: "pure-token",
+                                    token: Some("M"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "km",
+                                    kind: "pure-token",
+                                    token: Some("KM"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "ft",
+                                    kind: "pure-token",
+                                    token: Some("FT"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "mi",
+                                    kind: "pure-token",
+                                    token: Some("MI"),
+                                    ..Arg::EMPTY
+                                },
+                            ]),
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "box",
+                    kind: "block",
+                    arguments: Some(&[
+                        Arg {
+                            name: "width",
+                            kind: "double",
+                            token: Some("BYBOX"),
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "height",
+                            kind: "double",
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "unit",
+                            kind: "oneof",
+                            arguments: Some(&[
+                                Arg {
+                                    name: "m",
+                                    kind: "pure-token",
+                                    token: Some("M"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "km",
+                                    kind: "pure-token",
+                                    token: Some("KM"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "ft",
+                                    kind: "pure-token",
+                                    token: Some("FT"),
+                                    ..Arg::EMPTY
+                                },
+                                Arg {
+                                    name: "mi",
+                                    kind: "pure-token",
+                                    token: Some("MI"),
+                                    ..Arg::EMPTY
+                                },
+                            ]),
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "order",
+            kind: "oneof",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "asc",
+                    kind: "pure-token",
+                    token: Some("ASC"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "desc",
+                    kind: "pure-token",
+                    token: Some("DESC"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "block",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    token: Some("COUNT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "any",
+                    kind: "pure-token",
+                    token: Some("ANY"),
+                    flags: &["optional"],
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "storedist",
+            kind: "pure-token",
+            token: Some("STOREDIST"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("georadius", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "longitude",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "latitude",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "radius",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "unit",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "m",
+                    kind: "pure-token",
+                    token: Some("M"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "km",
+                    kind: "pure-token",
+                    token: Some("KM"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "ft",
+                    kind: "pure-token",
+                    token: Some("FT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "mi",
+                    kind: "pure-token",
+                    token: Some("MI"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withcoord",
+            kind: "pure-token",
+            token: Some("WITHCOORD"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withdist",
+            kind: "pure-token",
+            token: Some("WITHDIST"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withhash",
+            kind: "pure-token",
+            token: Some("WITHHASH"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "block",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    token: Some("COUNT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "any",
+                    kind: "pure-token",
+                    token: Some("ANY"),
+                    since: Some("6.2.0"),
+                    flags: &["optional"],
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "order",
+            kind: "oneof",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "asc",
+                    kind: "pure-token",
+                    token: Some("ASC"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "desc",
+                    kind: "pure-token",
+                    token: Some("DESC"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            token: Some("STORE"),
+            key_spec_index: Some(1),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            token: Some("STOREDIST"),
+            key_spec_index: Some(2),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("georadius_ro", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "longitude",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "latitude",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "radius",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "unit",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "m",
+                    kind: "pure-token",
+                    token: Some("M"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "km",
+                    kind: "pure-token",
+                    token: Some("KM"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "ft",
+                    kind: "pure-token",
+                    token: Some("FT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "mi",
+                    kind: "pure-token",
+                    token: Some("MI"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withcoord",
+            kind: "pure-token",
+            token: Some("WITHCOORD"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withdist",
+            kind: "pure-token",
+            token: Some("WITHDIST"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withhash",
+            kind: "pure-token",
+            token: Some("WITHHASH"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "block",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    token: Some("COUNT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "any",
+                    kind: "pure-token",
+                    token: Some("ANY"),
+                    since: Some("6.2.0"),
+                    flags: &["optional"],
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "order",
+            kind: "oneof",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "asc",
+                    kind: "pure-token",
+                    token: Some("ASC"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "desc",
+                    kind: "pure-token",
+                    token: Some("DESC"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("georadiusbymember", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "member",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "radius",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "unit",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "m",
+                    kind: "pure-token",
+                    token: Some("M"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "km",
+                    kind: "pure-token",
+                    token: Some("KM"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "ft",
+                    kind: "pure-token",
+                    token: Some("FT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "mi",
+                    kind: "pure-token",
+                    token: Some("MI"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withcoord",
+            kind: "pure-token",
+            token: Some("WITHCOORD"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withdist",
+            kind: "pure-token",
+            token: Some("WITHDIST"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withhash",
+            kind: "pure-token",
+            token: Some("WITHHASH"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "block",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    token: Some("COUNT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "any",
+                    kind: "pure-token",
+                    token: Some("ANY"),
+                    flags: &["optional"],
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "order",
+            kind: "oneof",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "asc",
+                    kind: "pure-token",
+                    token: Some("ASC"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "desc",
+                    kind: "pure-token",
+                    token: Some("DESC"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            token: Some("STORE"),
+            key_spec_index: Some(1),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            token: Some("STOREDIST"),
+            key_spec_index: Some(2),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("georadiusbymember_ro", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "member",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "radius",
+            kind: "double",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "unit",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "m",
+                    kind: "pure-token",
+                    token: Some("M"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "km",
+                    kind: "pure-token",
+                    token: Some("KM"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "ft",
+                    kind: "pure-token",
+                    token: Some("FT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "mi",
+                    kind: "pure-token",
+                    token: Some("MI"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withcoord",
+            kind: "pure-token",
+            token: Some("WITHCOORD"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withdist",
+            kind: "pure-token",
+            token: Some("WITHDIST"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "withhash",
+            kind: "pure-token",
+            token: Some("WITHHASH"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "block",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    token: Some("COUNT"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "any",
+                    kind: "pure-token",
+                    token: Some("ANY"),
+                    flags: &["optional"],
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "order",
+            kind: "oneof",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "asc",
+                    kind: "pure-token",
+                    token: Some("ASC"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "desc",
+                    kind: "pure-token",
+                    token: Some("DESC"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
     ("config|get", &[
         Arg {
             name: "parameter",

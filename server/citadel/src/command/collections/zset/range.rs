@@ -175,7 +175,7 @@ fn select<'e>(q: &Query<'_>, entries: &[Entry<'e>]) -> Vec<Entry<'e>> {
 }
 
 /// The ranks of a paged sorted set's entries in a score range.
-fn paged_span(z: &mut PagedZ<'_>, range: &ScoreRange) -> Result<Range<usize>, Fail> {
+pub(super) fn paged_span(z: &mut PagedZ<'_>, range: &ScoreRange) -> Result<Range<usize>, Fail> {
     let mut need = Vec::new();
     let start = gather(z.tree.count_before(|k| !range.above_min(k.0)), &mut need)?;
     let end = gather(z.tree.count_before(|k| range.below_max(k.0)), &mut need)?;
