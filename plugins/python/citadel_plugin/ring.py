@@ -44,6 +44,7 @@ OFF_DELIVERED = 56
 OFF_BUSY_NS = 64
 OFF_CLOSED = 72
 OFF_HEAD = 128
+_HEAD = OFF_HEAD // 8
 OFF_WRITING = 136
 OFF_CALLS = 144
 OFF_COMMIT = 256
@@ -215,13 +216,11 @@ class Consumer:
     def record_handled(self, records, nanos):
         """Statistics the server reads (PIPELINE INFO): records delivered,
         handler time, and each record's share in the latency histogram."""
-        ring = self.ring
-        ring._set_u64(OFF_DELIVERED, ring._u64(OFF_DELIVERED) + records)
-        ring._set_u64(OFF_BUSY_NS, ring._u64(OFF_BUSY_NS) + nanos)
+        q = self.ring._q  # per batch (per record in ``serve``): no method calls
+        q[OFF_DELIVERED // 8] += records
+        q[OFF_BUSY_NS // 8] += nanos
         units = (nanos // max(records, 1)) // 64_000
-        bucket = min(units.bit_length(), LATENCY_BUCKETS - 1)
-        off = OFF_LATENCY + 8 * bucket
-        ring._set_u64(off, ring._u64(off) + records)
+        q[OFF_LATENCY // 8 + min(units.bit_length(), LATENCY_BUCKETS - 1)] += records
 
     def commit_read(self):
         """Releases everything read so far to the producer (durable)."""
@@ -236,36 +235,54 @@ class Consumer:
             pass
 
 
+class Waiter:
+    """Parks on a fixed set of consumers and extra fds. The poll set is built
+    once: a stage serves one pair per upstream slot (spares included) and
+    parks after nearly every record at light load."""
+
+    def __init__(self, consumers, extra_fds=()):
+        self.consumers = list(consumers)
+        self.extra_fds = tuple(extra_fds)
+        self._poller = select.poll()
+        for fd in [c.eventfd for c in self.consumers] + list(self.extra_fds):
+            self._poller.register(fd, select.POLLIN)
+
+    def _any_unread(self, heads):
+        return any(q[_HEAD] != pos for q, pos in heads)
+
+    def wait(self, timeout=None, spin_s=50e-6):
+        """Waits until a consumer has records ("data"), an extra fd is readable
+        ("extra"), or the timeout passes ("timeout"): spins briefly, then parks."""
+        consumers = self.consumers
+        # Nothing reads while waiting: each consumer's position is fixed.
+        heads = [(c.ring._q, c.read_pos) for c in consumers]
+        spin_until = time.monotonic() + spin_s
+        while time.monotonic() < spin_until:
+            if self._any_unread(heads):
+                return "data"
+        for c in consumers:
+            c.ring.set_sleeping(1)
+        full_fence()
+        try:
+            if self._any_unread(heads):
+                return "data"
+            ready = {fd for fd, _ in self._poller.poll(None if timeout is None else int(timeout * 1000))}
+        finally:
+            for c in consumers:
+                c.ring.set_sleeping(0)
+        for c in consumers:
+            if c.eventfd in ready:
+                c.drain_eventfd()
+        if any(fd in ready for fd in self.extra_fds):
+            return "extra"
+        if self._any_unread(heads):
+            return "data"
+        return "timeout"
+
+
 def wait_any(consumers, extra_fds=(), timeout=None, spin_s=50e-6):
-    """Waits until a consumer has records ("data"), an extra fd is readable
-    ("extra"), or the timeout passes ("timeout"): spins briefly, then parks."""
-    spin_until = time.monotonic() + spin_s
-    while time.monotonic() < spin_until:
-        if any(c.has_unread() for c in consumers):
-            return "data"
-    for c in consumers:
-        c.ring.set_sleeping(1)
-    full_fence()
-    try:
-        if any(c.has_unread() for c in consumers):
-            return "data"
-        poller = select.poll()
-        for c in consumers:
-            poller.register(c.eventfd, select.POLLIN)
-        for fd in extra_fds:
-            poller.register(fd, select.POLLIN)
-        ready = {fd for fd, _ in poller.poll(None if timeout is None else int(timeout * 1000))}
-    finally:
-        for c in consumers:
-            c.ring.set_sleeping(0)
-    for c in consumers:
-        if c.eventfd in ready:
-            c.drain_eventfd()
-    if any(fd in ready for fd in extra_fds):
-        return "extra"
-    if any(c.has_unread() for c in consumers):
-        return "data"
-    return "timeout"
+    """One ``Waiter(consumers, extra_fds).wait(timeout, spin_s)``."""
+    return Waiter(consumers, extra_fds).wait(timeout, spin_s)
 
 
 class Producer:
