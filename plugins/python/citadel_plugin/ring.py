@@ -8,6 +8,7 @@ Memory layout (little-endian, offsets from the start of the mapping)::
     128  head   (u64, producer: bytes ever published)
     136  writing (u32, producer: 1 while it opens a call)
     144  calls  (u64, producer: calls opened here and not ended)
+    152  producer pid (u32, the process that last attached as producer)
     256  commit (u64, consumer: bytes ever released; durable)
     384  sleeping (u32, 1 while the consumer is parked)
     512  data: records = 32-byte header + payload padded to 8; a header whose
@@ -47,6 +48,7 @@ OFF_HEAD = 128
 _HEAD = OFF_HEAD // 8
 OFF_WRITING = 136
 OFF_CALLS = 144
+OFF_PRODUCER_PID = 152
 OFF_COMMIT = 256
 OFF_LATENCY = 264  # 14 buckets: under 64 us, then doubling (proto/src/ring/mod.rs)
 LATENCY_BUCKETS = 14
@@ -300,6 +302,8 @@ class Producer:
         # A new producer holds no call open here (the previous one is gone).
         ring._set_u64(OFF_CALLS, 0)
         ring._i[OFF_WRITING // 4] = 0
+        # Lets the host's drain stop waiting for calls this process holds once it is gone.
+        ring._i[OFF_PRODUCER_PID // 4] = os.getpid()
 
     def send(self, id, payload, kind=KIND_REPLY, fmt=FORMAT_RAW, deadline_ms=0, attempt=0, status=STATUS_OK):
         """Publishes one record (without waking the consumer: call notify())."""
