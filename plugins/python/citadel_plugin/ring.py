@@ -44,15 +44,18 @@ OFF_EMPTY_COUNT = 48
 OFF_DELIVERED = 56
 OFF_BUSY_NS = 64
 OFF_CLOSED = 72
+_CLOSED = OFF_CLOSED // 4
 OFF_HEAD = 128
 _HEAD = OFF_HEAD // 8
 OFF_WRITING = 136
 OFF_CALLS = 144
+_WRITING, _CALLS = OFF_WRITING // 4, OFF_CALLS // 8
 OFF_PRODUCER_PID = 152
 OFF_COMMIT = 256
 OFF_LATENCY = 264  # 14 buckets: under 64 us, then doubling (proto/src/ring/mod.rs)
 LATENCY_BUCKETS = 14
 OFF_SLEEPING = 384
+_SLEEPING = OFF_SLEEPING // 4
 DATA_OFFSET = 512
 HEADER = struct.Struct("<IBBHQQII")
 HEADER_LEN = HEADER.size
@@ -334,25 +337,28 @@ class Producer:
     def open_call(self):
         """Opens a call in this ring unless the host closed it (the gate of
         proto/src/ring/gate.rs): writing = 1, full fence, look at closed."""
-        ring = self.ring
-        ring._i[OFF_WRITING // 4] = 1
-        full_fence()
-        is_open = ring._i[OFF_CLOSED // 4] == 0
+        words, q = self.ring._i, self.ring._q
+        words[_WRITING] = 1
+        _fence_lock.acquire()  # full_fence(), inline: once per call
+        _fence_lock.release()
+        is_open = words[_CLOSED] == 0
         if is_open:
-            ring._set_u64(OFF_CALLS, ring._u64(OFF_CALLS) + 1)
+            q[_CALLS] += 1
         # TSO: the count is stored before writing goes back to 0.
-        ring._i[OFF_WRITING // 4] = 0
+        words[_WRITING] = 0
         return is_open
 
     def end_call(self):
         """Ends a call opened here, after its last record is published."""
-        calls = self.ring._u64(OFF_CALLS)
-        self.ring._set_u64(OFF_CALLS, max(calls - 1, 0))
+        q = self.ring._q
+        if q[_CALLS]:
+            q[_CALLS] -= 1
 
     def notify(self):
         """Wakes the consumer if it is parked."""
-        full_fence()
-        if self.ring.sleeping():
+        _fence_lock.acquire()  # full_fence(), inline: once per batch
+        _fence_lock.release()
+        if self.ring._i[_SLEEPING]:
             os.eventfd_write(self.eventfd, 1)
             return True
         return False
