@@ -37,6 +37,8 @@
 #        MAX_INSTANCES  elastic MAX (default 4)
 #        THREADS        server threads (default 2)
 #        PY_MIDDLE      1: a Python stage in the pipeline phase (default 0)
+#        PY_STAGE       its script (default plugins/python/examples/upper.py;
+#                       a copy beside another citadel_plugin package: an A/B)
 #        PHASES         which phases to run (default "upgrade scale pipeline")
 #        OUT            report file (default target/bench/plugin-upgrade.txt)
 # Needs: redis-benchmark, redis-cli.
@@ -169,7 +171,7 @@ pipeline_phase() {
     if [ "${PY_MIDDLE:-0}" = 1 ]; then
         names=(split pyupper upper)
         middle=$(printf '[[plugin]]\nname = "pyupper"\nexec = "python3"\nargs = ["%s"]\ncores = "none"\n' \
-            "$root/plugins/python/examples/upper.py")
+            "${PY_STAGE:-$root/plugins/python/examples/upper.py}")
     fi
     port=$(free_port)
     start_server "$port" "$(stage split)

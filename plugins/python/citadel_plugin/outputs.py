@@ -6,9 +6,12 @@ next instance sees them in order."""
 
 from collections import deque
 
+from .ring import OFF_CLOSED
+
 MESSAGE_FRAME, MESSAGE_RESULT = 2, 3
 PIPELINE_VERSION = 1
 MAX_OPEN_CALLS = 4096
+_CLOSED = OFF_CLOSED // 4
 
 
 def continues_call(payload):
@@ -20,6 +23,9 @@ def continues_call(payload):
 class Outputs:
     def __init__(self, rings):
         self.rings = rings
+        # Each ring's u32 words: the gate's closed flag is read on every new
+        # call, without a method call per ring.
+        self._words = [p.ring._i for p in rings]
         self._open = {}
         self._order = deque()
 
@@ -32,7 +38,7 @@ class Outputs:
         if n is not None:
             return n
         for _ in range(len(self.rings)):
-            open_rings = [i for i, p in enumerate(self.rings) if p.ring.is_open()]
+            open_rings = [i for i, w in enumerate(self._words) if w[_CLOSED] == 0]
             if not open_rings:
                 return None
             pick = open_rings[id % len(open_rings)]
@@ -51,6 +57,7 @@ class Outputs:
         if not self._open:
             self._order.clear()
 
-    def notify_all(self):
-        for p in self.rings:
-            p.notify()
+    def notify(self, indexes):
+        """Wakes the consumers of these rings (those written to) if parked."""
+        for n in indexes:
+            self.rings[n].notify()

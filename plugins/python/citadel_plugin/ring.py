@@ -8,6 +8,7 @@ Memory layout (little-endian, offsets from the start of the mapping)::
     128  head   (u64, producer: bytes ever published)
     136  writing (u32, producer: 1 while it opens a call)
     144  calls  (u64, producer: calls opened here and not ended)
+    152  producer pid (u32, the process that last attached as producer)
     256  commit (u64, consumer: bytes ever released; durable)
     384  sleeping (u32, 1 while the consumer is parked)
     512  data: records = 32-byte header + payload padded to 8; a header whose
@@ -43,13 +44,18 @@ OFF_EMPTY_COUNT = 48
 OFF_DELIVERED = 56
 OFF_BUSY_NS = 64
 OFF_CLOSED = 72
+_CLOSED = OFF_CLOSED // 4
 OFF_HEAD = 128
+_HEAD = OFF_HEAD // 8
 OFF_WRITING = 136
 OFF_CALLS = 144
+_WRITING, _CALLS = OFF_WRITING // 4, OFF_CALLS // 8
+OFF_PRODUCER_PID = 152
 OFF_COMMIT = 256
 OFF_LATENCY = 264  # 14 buckets: under 64 us, then doubling (proto/src/ring/mod.rs)
 LATENCY_BUCKETS = 14
 OFF_SLEEPING = 384
+_SLEEPING = OFF_SLEEPING // 4
 DATA_OFFSET = 512
 HEADER = struct.Struct("<IBBHQQII")
 HEADER_LEN = HEADER.size
@@ -215,13 +221,11 @@ class Consumer:
     def record_handled(self, records, nanos):
         """Statistics the server reads (PIPELINE INFO): records delivered,
         handler time, and each record's share in the latency histogram."""
-        ring = self.ring
-        ring._set_u64(OFF_DELIVERED, ring._u64(OFF_DELIVERED) + records)
-        ring._set_u64(OFF_BUSY_NS, ring._u64(OFF_BUSY_NS) + nanos)
+        q = self.ring._q  # per batch (per record in ``serve``): no method calls
+        q[OFF_DELIVERED // 8] += records
+        q[OFF_BUSY_NS // 8] += nanos
         units = (nanos // max(records, 1)) // 64_000
-        bucket = min(units.bit_length(), LATENCY_BUCKETS - 1)
-        off = OFF_LATENCY + 8 * bucket
-        ring._set_u64(off, ring._u64(off) + records)
+        q[OFF_LATENCY // 8 + min(units.bit_length(), LATENCY_BUCKETS - 1)] += records
 
     def commit_read(self):
         """Releases everything read so far to the producer (durable)."""
@@ -236,36 +240,54 @@ class Consumer:
             pass
 
 
+class Waiter:
+    """Parks on a fixed set of consumers and extra fds. The poll set is built
+    once: a stage serves one pair per upstream slot (spares included) and
+    parks after nearly every record at light load."""
+
+    def __init__(self, consumers, extra_fds=()):
+        self.consumers = list(consumers)
+        self.extra_fds = tuple(extra_fds)
+        self._poller = select.poll()
+        for fd in [c.eventfd for c in self.consumers] + list(self.extra_fds):
+            self._poller.register(fd, select.POLLIN)
+
+    def _any_unread(self, heads):
+        return any(q[_HEAD] != pos for q, pos in heads)
+
+    def wait(self, timeout=None, spin_s=50e-6):
+        """Waits until a consumer has records ("data"), an extra fd is readable
+        ("extra"), or the timeout passes ("timeout"): spins briefly, then parks."""
+        consumers = self.consumers
+        # Nothing reads while waiting: each consumer's position is fixed.
+        heads = [(c.ring._q, c.read_pos) for c in consumers]
+        spin_until = time.monotonic() + spin_s
+        while time.monotonic() < spin_until:
+            if self._any_unread(heads):
+                return "data"
+        for c in consumers:
+            c.ring.set_sleeping(1)
+        full_fence()
+        try:
+            if self._any_unread(heads):
+                return "data"
+            ready = {fd for fd, _ in self._poller.poll(None if timeout is None else int(timeout * 1000))}
+        finally:
+            for c in consumers:
+                c.ring.set_sleeping(0)
+        for c in consumers:
+            if c.eventfd in ready:
+                c.drain_eventfd()
+        if any(fd in ready for fd in self.extra_fds):
+            return "extra"
+        if self._any_unread(heads):
+            return "data"
+        return "timeout"
+
+
 def wait_any(consumers, extra_fds=(), timeout=None, spin_s=50e-6):
-    """Waits until a consumer has records ("data"), an extra fd is readable
-    ("extra"), or the timeout passes ("timeout"): spins briefly, then parks."""
-    spin_until = time.monotonic() + spin_s
-    while time.monotonic() < spin_until:
-        if any(c.has_unread() for c in consumers):
-            return "data"
-    for c in consumers:
-        c.ring.set_sleeping(1)
-    full_fence()
-    try:
-        if any(c.has_unread() for c in consumers):
-            return "data"
-        poller = select.poll()
-        for c in consumers:
-            poller.register(c.eventfd, select.POLLIN)
-        for fd in extra_fds:
-            poller.register(fd, select.POLLIN)
-        ready = {fd for fd, _ in poller.poll(None if timeout is None else int(timeout * 1000))}
-    finally:
-        for c in consumers:
-            c.ring.set_sleeping(0)
-    for c in consumers:
-        if c.eventfd in ready:
-            c.drain_eventfd()
-    if any(fd in ready for fd in extra_fds):
-        return "extra"
-    if any(c.has_unread() for c in consumers):
-        return "data"
-    return "timeout"
+    """One ``Waiter(consumers, extra_fds).wait(timeout, spin_s)``."""
+    return Waiter(consumers, extra_fds).wait(timeout, spin_s)
 
 
 class Producer:
@@ -283,6 +305,8 @@ class Producer:
         # A new producer holds no call open here (the previous one is gone).
         ring._set_u64(OFF_CALLS, 0)
         ring._i[OFF_WRITING // 4] = 0
+        # Lets the host's drain stop waiting for calls this process holds once it is gone.
+        ring._i[OFF_PRODUCER_PID // 4] = os.getpid()
 
     def send(self, id, payload, kind=KIND_REPLY, fmt=FORMAT_RAW, deadline_ms=0, attempt=0, status=STATUS_OK):
         """Publishes one record (without waking the consumer: call notify())."""
@@ -313,25 +337,28 @@ class Producer:
     def open_call(self):
         """Opens a call in this ring unless the host closed it (the gate of
         proto/src/ring/gate.rs): writing = 1, full fence, look at closed."""
-        ring = self.ring
-        ring._i[OFF_WRITING // 4] = 1
-        full_fence()
-        is_open = ring._i[OFF_CLOSED // 4] == 0
+        words, q = self.ring._i, self.ring._q
+        words[_WRITING] = 1
+        _fence_lock.acquire()  # full_fence(), inline: once per call
+        _fence_lock.release()
+        is_open = words[_CLOSED] == 0
         if is_open:
-            ring._set_u64(OFF_CALLS, ring._u64(OFF_CALLS) + 1)
+            q[_CALLS] += 1
         # TSO: the count is stored before writing goes back to 0.
-        ring._i[OFF_WRITING // 4] = 0
+        words[_WRITING] = 0
         return is_open
 
     def end_call(self):
         """Ends a call opened here, after its last record is published."""
-        calls = self.ring._u64(OFF_CALLS)
-        self.ring._set_u64(OFF_CALLS, max(calls - 1, 0))
+        q = self.ring._q
+        if q[_CALLS]:
+            q[_CALLS] -= 1
 
     def notify(self):
         """Wakes the consumer if it is parked."""
-        full_fence()
-        if self.ring.sleeping():
+        _fence_lock.acquire()  # full_fence(), inline: once per batch
+        _fence_lock.release()
+        if self.ring._i[_SLEEPING]:
             os.eventfd_write(self.eventfd, 1)
             return True
         return False

@@ -85,7 +85,8 @@ def _send(producer, record, attempt, reply):
 
 def _pass_on(outputs, rec, reply):
     """A pipeline stage's successful reply goes to the next stage as its
-    request (every record of one call to the same next instance)."""
+    request (every record of one call to the same next instance); returns
+    the output ring's index."""
     while True:
         n = outputs.route(rec.id)
         if n is None:  # every next instance closed for a moment (an upgrade)
@@ -94,7 +95,7 @@ def _pass_on(outputs, rec, reply):
         out = outputs.rings[n]
         try:
             out.send(rec.id, reply.payload, r.KIND_REQUEST, reply.format, rec.deadline_ms, 0, r.STATUS_OK)
-            return
+            return n
         except r.RingFull:
             out.notify()
             time.sleep(50e-6)
@@ -103,6 +104,7 @@ def _pass_on(outputs, rec, reply):
 def _serve_pair(pair, consumer, producer, outputs, handle_batch, max_attempts, max_batch):
     """Handles one batch from one ring pair; returns whether there was anything."""
     batch, records = [], []
+    replied = False
     read_any = False
     while len(batch) < max_batch:
         rec = consumer.read()
@@ -113,10 +115,12 @@ def _serve_pair(pair, consumer, producer, outputs, handle_batch, max_attempts, m
         if attempt > max_attempts:
             if rec.kind == r.KIND_REQUEST:
                 _send(producer, rec, attempt, Reply(kind=r.KIND_ABANDONED, status=r.STATUS_POISON))
+                replied = True
             continue
         if rec.deadline_ms and time.time() * 1000 > rec.deadline_ms:
             if rec.kind == r.KIND_REQUEST:
                 _send(producer, rec, attempt, Reply.error(r.STATUS_DEADLINE, "deadline passed before delivery"))
+                replied = True
             continue
         records.append((rec, attempt))
         batch.append(Request(rec.id, rec.kind, rec.format, rec.deadline_ms, attempt, pair, rec.payload))
@@ -129,17 +133,22 @@ def _serve_pair(pair, consumer, producer, outputs, handle_batch, max_attempts, m
         except Exception as e:  # a handler error is answered, not fatal
             replies = [Reply.error(r.STATUS_HANDLER_FAILED, f"handler raised {type(e).__name__}: {e}")] * len(batch)
         consumer.record_handled(len(batch), time.monotonic_ns() - started)
+        # Only the rings written to are woken: a notify is a full fence
+        # each, and a stage has one output per next-stage slot (spare too).
+        passed_on = set()
         for i, (rec, attempt) in enumerate(records):
             if rec.kind == r.KIND_REQUEST:
                 reply = replies[i] if i < len(replies) else Reply.error(r.STATUS_HANDLER_FAILED, "no reply")
                 if outputs and reply.kind == r.KIND_REPLY and not reply.to_server:
-                    _pass_on(outputs, rec, reply)
+                    passed_on.add(_pass_on(outputs, rec, reply))
                 else:
                     _send(producer, rec, attempt, reply)
+                    replied = True
                 if outputs and not continues_call(rec.payload):
                     outputs.end(rec.id)
-        outputs.notify_all()
-    producer.notify()
+        outputs.notify(passed_on)
+    if replied:
+        producer.notify()
     consumer.commit_read()  # after the replies: a crash re-delivers, never loses
     return True
 
@@ -151,15 +160,20 @@ def serve_batch(handler, max_batch=64):
     ends = [(c, p, Outputs(o)) for c, p, o in ends]
     stop = _Stop()
     parent = os.getppid()
-    consumers = [c for c, _, _ in ends]
+    waiter = r.Waiter([c for c, _, _ in ends], [stop.read_fd])
+    # (pair, its ring's u64 words, consumer, producer, outputs): an idle pair
+    # (an upstream spare's always is) costs one head load, no call.
+    lanes = [(n, c.ring._q, c, p, o) for n, (c, p, o) in enumerate(ends)]
+    head = r.OFF_HEAD // 8
     while True:
         worked = False
-        for pair, (consumer, producer, outputs) in enumerate(ends):
-            worked |= _serve_pair(pair, consumer, producer, outputs, handler, max_attempts, max_batch)
+        for pair, words, consumer, producer, outputs in lanes:
+            if words[head] != consumer.read_pos:
+                worked |= _serve_pair(pair, consumer, producer, outputs, handler, max_attempts, max_batch)
         if stop.requested:
             return 0
         if not worked:
-            woke = r.wait_any(consumers, [stop.read_fd], timeout=1.0)
+            woke = waiter.wait(timeout=1.0)
             if woke == "extra":
                 return 0
             if woke == "timeout" and os.getppid() != parent:

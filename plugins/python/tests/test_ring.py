@@ -133,7 +133,7 @@ def test_handled_records_are_counted_where_the_server_reads_them():
 
 def test_calls_open_in_open_rings_and_stay_there_until_they_end():
     from citadel_plugin.outputs import Outputs, continues_call
-    from citadel_plugin.ring import OFF_CALLS, OFF_CLOSED
+    from citadel_plugin.ring import OFF_CALLS, OFF_CLOSED, OFF_PRODUCER_PID
 
     pairs = [_pair() for _ in range(3)]
     outputs = Outputs([p for p, _ in pairs])
@@ -146,6 +146,7 @@ def test_calls_open_in_open_rings_and_stay_there_until_they_end():
     outputs.end(0)
     outputs.end(2)
     assert pairs[0][0].ring._u64(OFF_CALLS) == 0
+    assert pairs[0][0].ring._i[OFF_PRODUCER_PID // 4] == os.getpid()  # the drain checks it is alive
     closed(1)
     assert outputs.route(11) is None  # every ring closed: wait
     assert continues_call(bytes([2, 1, 0])) and not continues_call(bytes([4, 1]))

@@ -52,13 +52,17 @@ impl Ring {
 
     /// Host, after `close`: true when no call is open or opening here and
     /// every published record has been committed by the consumer, so
-    /// nothing more will arrive and nothing is left to serve.
+    /// nothing more will arrive and nothing is left to serve. Calls held by
+    /// a producer process that has exited do not count: nothing of them
+    /// will come from it (a restarted one holds none open here, as its
+    /// attach says), so a drain does not wait out its timeout for them.
     pub fn is_drained(&self) -> bool {
         // ORDERING: SeqCst pairs with `open_call` (module comment); the
         // Acquire loads see the increment released by `writing = 0`, and
         // the records published before a call's Release `end_call`.
-        self.writing().load(Ordering::SeqCst) == 0
-            && self.calls().load(Ordering::Acquire) == 0
+        let quiet =
+            self.writing().load(Ordering::SeqCst) == 0 && self.calls().load(Ordering::Acquire) == 0;
+        (quiet || self.producer_gone())
             && self.head().load(Ordering::Acquire) == self.commit().load(Ordering::Acquire)
     }
 
@@ -133,5 +137,27 @@ mod tests {
         // A producer that attaches again holds nothing open.
         let _again = Producer::attach(ring.clone(), EventFd::new().unwrap());
         assert_eq!(ring.open_calls(), 0);
+    }
+
+    #[test]
+    fn calls_held_by_a_producer_that_exited_do_not_hold_up_the_drain() {
+        let ring = Ring::create_memfd("gate-gone", 4096).unwrap();
+        let producer = Producer::attach(ring.clone(), EventFd::new().unwrap());
+        assert_eq!(
+            ring.producer_pid().load(Ordering::Relaxed),
+            std::process::id()
+        );
+        assert!(producer.open_call());
+        ring.close();
+        assert!(!ring.is_drained(), "its producer (this process) is alive");
+        // A producer process that has exited and been reaped.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        ring.producer_pid().store(pid, Ordering::Relaxed);
+        assert_eq!(ring.open_calls(), 1);
+        assert!(ring.is_drained(), "nothing more comes from a gone producer");
+        ring.producer_pid().store(0, Ordering::Relaxed);
+        assert!(!ring.is_drained(), "pid unknown (an older producer): wait");
     }
 }

@@ -18,6 +18,8 @@
 //! 128     8     head: bytes ever published by the producer      (producer's line)
 //! 136     4     writing: 1 while the producer opens a call here (the gate)
 //! 144     8     calls: calls the producer opened here and has not ended
+//! 152     4     producer pid: the process that last attached as producer
+//!               (0: unknown); a drain stops waiting for a gone one's calls
 //! 256     8     commit: bytes ever released by the consumer     (consumer's line)
 //! 264     112   14 latency buckets: records by handler time (consumer's line)
 //! 384     4     sleeping: 1 while the consumer is parked        (its own line)
@@ -59,6 +61,7 @@ pub const OFF_CLOSED: usize = 72;
 pub const OFF_HEAD: usize = 128;
 pub const OFF_WRITING: usize = 136;
 pub const OFF_CALLS: usize = 144;
+pub const OFF_PRODUCER_PID: usize = 152;
 pub const OFF_COMMIT: usize = 256;
 pub const OFF_LATENCY: usize = 264;
 pub const OFF_SLEEPING: usize = 384;

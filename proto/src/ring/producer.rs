@@ -80,6 +80,9 @@ impl Producer {
         // the previous producer published.
         ring.calls().store(0, Ordering::Release);
         ring.writing().store(0, Ordering::Release);
+        // ORDERING: Relaxed; a liveness hint for the host's drain.
+        ring.producer_pid()
+            .store(std::process::id(), Ordering::Relaxed);
         Self {
             ring,
             wake,
