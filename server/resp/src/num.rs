@@ -54,7 +54,8 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
 }
 
 /// Decimal digits of `v` at the end of `buf`; returns where they start.
-fn digits_u64(buf: &mut [u8; 21], mut n: u64) -> usize {
+#[inline]
+fn digits_u64(buf: &mut [u8], mut n: u64) -> usize {
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -82,6 +83,47 @@ pub fn fmt_i64(buf: &mut [u8; 21], v: i64) -> &[u8] {
 pub fn fmt_u64(buf: &mut [u8; 21], v: u64) -> &[u8] {
     let i = digits_u64(buf, v);
     &buf[i..]
+}
+
+/// The longest RESP header line: its tag, '-', 20 digits, CRLF.
+pub const HEADER_LEN: usize = 24;
+
+/// Writes a header line (`tag`, the decimal form of `n`, CRLF) at the start
+/// of `line`; returns its length.
+#[inline]
+pub fn header_line(line: &mut [u8; HEADER_LEN], tag: u8, n: i64) -> usize {
+    line[0] = tag;
+    // Most headers (array counts, short values' lengths) are under 100:
+    // their digits without a division loop.
+    if (0..100).contains(&n) {
+        let n = n as u8;
+        let end = if n < 10 {
+            line[1] = b'0' + n;
+            2
+        } else {
+            line[1] = b'0' + n / 10;
+            line[2] = b'0' + n % 10;
+            3
+        };
+        line[end..end + 2].copy_from_slice(b"\r\n");
+        return end + 2;
+    }
+    let mut at = 1;
+    if n < 0 {
+        line[1] = b'-';
+        at = 2;
+    }
+    let v = n.unsigned_abs();
+    let mut width = 1;
+    let mut rest = v / 10;
+    while rest != 0 {
+        width += 1;
+        rest /= 10;
+    }
+    let end = at + width;
+    digits_u64(&mut line[at..end], v);
+    line[end..end + 2].copy_from_slice(b"\r\n");
+    end + 2
 }
 
 /// Appends the decimal form of `v` to `out`.
@@ -189,6 +231,15 @@ mod tests {
             assert_eq!(fmt_i64(&mut b, v), v.to_string().as_bytes());
         }
         assert_eq!(fmt_u64(&mut b, u64::MAX), u64::MAX.to_string().as_bytes());
+    }
+
+    #[test]
+    fn header_lines() {
+        for v in [0, 9, 10, 32, 99, 100, -1, -10, 99999, i64::MAX, i64::MIN] {
+            let mut line = [0u8; HEADER_LEN];
+            let len = header_line(&mut line, b'$', v);
+            assert_eq!(&line[..len], format!("${v}\r\n").as_bytes());
+        }
     }
 
     #[test]

@@ -18,9 +18,14 @@ impl<'a> Reply<'a> {
 
     #[inline]
     fn header(&mut self, tag: u8, n: i64) {
-        self.buf.push(tag);
-        num::push_i64(self.buf, n);
-        self.buf.extend_from_slice(b"\r\n");
+        // Built whole on the stack, appended as one fixed-size copy and cut
+        // to length: one capacity check and no memcpy call (every bulk
+        // reply has one; three appends cost ~90 instructions a GET).
+        let mut line = [0u8; num::HEADER_LEN];
+        let len = num::header_line(&mut line, tag, n);
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&line);
+        self.buf.truncate(at + len);
     }
 
     #[inline]

@@ -62,7 +62,7 @@ pub fn check(
     def: &CommandDef,
     args: Args<'_>,
 ) -> Option<CmdError> {
-    let overload = thread.overload.as_mut()?;
+    let overload = thread.overload.as_mut().filter(|o| o.may_refuse())?;
     let class = class_of(idx);
     if class == CommandClass::Admin {
         return None;

@@ -98,9 +98,13 @@ fn check_and_run(
         Some(CmdError::Static(
             "ERR Command not allowed inside a transaction",
         ))
-    } else {
+    } else if conn.subscriptions > 0 || conn.monitor {
+        // Tested here first: both refusals are for those modes only, and
+        // this runs for every command.
         super::pubsub::refuse_in_subscribe_mode(conn, def.name)
             .or_else(|| super::monitor::refuse_keyspace(conn, def))
+    } else {
+        None
     };
     // Cluster mode: keyed commands run (or queue) only on their slot's node.
     let mut refusal = refusal.or_else(|| {

@@ -113,6 +113,12 @@ impl Rules {
         !self.prefixes.is_empty()
     }
 
+    /// Whether any quota (client group or key prefix) is set.
+    #[inline]
+    pub fn has_quotas(&self) -> bool {
+        !self.groups.is_empty() || !self.prefixes.is_empty()
+    }
+
     pub fn same_text(&self, priority: &[String], quotas: &[String]) -> bool {
         self.generation > 1 && self.text.0 == priority && self.text.1 == quotas
     }
