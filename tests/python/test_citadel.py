@@ -351,6 +351,12 @@ def test_pubsub_channels_and_patterns():
         p = SERVER.client(decode_responses=True, protocol=protocol).pubsub()
         p.subscribe(channel)
         p.psubscribe(pattern)
+        # redis-py sends (P)SUBSCRIBE without reading the reply: until the
+        # confirmations arrive the server may not have read them yet (the
+        # subscriber's connection is served by another core than the
+        # publisher's), and a PUBLISH then reaches fewer subscribers.
+        confirmed = [p.get_message(timeout=5) for _ in range(2)]
+        assert [m and m["type"] for m in confirmed] == ["subscribe", "psubscribe"], confirmed
         publisher = r()
         assert publisher.publish(channel, "hello") == 2
         got = sorted((m["type"], m["channel"], m["data"], m["pattern"]) for m in (_next_message(p), _next_message(p)))
