@@ -546,3 +546,28 @@ fn zrandmember_of_a_paged_set() {
     pair.same_str(&["ZRANDMEMBER", "missing", "5"]);
     pair.same_str(&["ZRANDMEMBER", "z", "5", "WITHSCOREZ"]);
 }
+
+#[test]
+fn multi_key_zmpop_on_a_paged_set_matches_redis() {
+    // ZMPOP and BZMPOP over several keys pop from the paged set's end
+    // leaves (guarded by the keys before it), in Redis's key order, with
+    // WRONGTYPE where Redis answers it.
+    let mut pair = Pair::start();
+    let mut rng = Rng(0x2a_0000_0014);
+    fill_mixed(&mut pair, 5_000);
+    pair.same_str(&["SET", "str", "x"]);
+    pair.same_str(&["ZADD", "small", "1", "a", "2", "b"]);
+    pair.same_str(&["ZMPOP", "2", "str", "z", "MIN"]);
+    pair.same_str(&["ZMPOP", "2", "z", "str", "MAX", "COUNT", "3"]);
+    for _ in 0..200 {
+        let end = rng.pick(&["MIN", "MAX"]);
+        let count = (1 + rng.below(5)).to_string();
+        pair.same_str(&["ZMPOP", "3", "nokey", "other", "z", end, "COUNT", &count]);
+    }
+    pair.same_str(&["BZMPOP", "0.01", "2", "nokey", "z", "MAX", "COUNT", "2"]);
+    pair.same_str(&["ZMPOP", "2", "small", "z", "MIN", "COUNT", "5"]);
+    pair.same_str(&["ZMPOP", "2", "nokey", "z", "MIN"]);
+    pair.same_str(&["ZCARD", "z"]);
+    pair.same_str(&["ZRANGE", "z", "0", "20", "WITHSCORES"]);
+    pair.same_str(&["ZRANGE", "z", "-20", "-1", "WITHSCORES"]);
+}

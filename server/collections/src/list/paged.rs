@@ -502,6 +502,17 @@ impl ListEdit {
     /// How the list is stored now, under `limit`: a packed list past it
     /// is split into pages under `generation` (see [`ListEdit::build_pages`]).
     pub fn finish(self, limit: ListLimit, generation: u64) -> Stored {
+        self.finish_in(limit, generation, Vec::new())
+    }
+
+    /// Whether the list is in the packed form (one value, no root).
+    pub fn is_packed(&self) -> bool {
+        self.packed
+    }
+
+    /// [`ListEdit::finish`] writing a paged list's root into `root`'s
+    /// buffer (a spare one: no allocation per push or pop).
+    pub fn finish_in(self, limit: ListLimit, generation: u64, mut root: Vec<u8>) -> Stored {
         if !self.dirty {
             return Stored::Unchanged;
         }
@@ -527,7 +538,8 @@ impl ListEdit {
                 (false, Err(_)) => Stored::Packed(self.tail),
             };
         }
-        let mut root = Vec::with_capacity(
+        root.clear();
+        root.reserve(
             crate::paged::ROOT_HEADER_LEN + root::FIXED_LEN + inline_bytes + 2 * EMPTY.len(),
         );
         let mut written = self.root.clone();

@@ -40,17 +40,28 @@ pub(super) fn is_listpack(hash: &HashView<'_>) -> Result<bool, CmdError> {
 /// A hash to the code shared with sets (`linear.rs`).
 pub(super) const SHAPE: Shape = super::shape::HASH;
 
-/// The (field, value) pairs of `args` from index 2.
-fn field_values<'a>(args: &Args<'a>) -> Vec<(&'a [u8], &'a [u8])> {
-    (2..args.len())
-        .step_by(2)
-        .map(|i| (args.get(i), args.get(i + 1)))
-        .collect()
-}
+/// Field/value pairs an HSET lists on the stack.
+const FEW_PAIRS: usize = 8;
 
 /// Sets fields atomically; returns how many were new.
 fn set_fields(ctx: &mut Ctx<'_>, args: Args<'_>, only_new: bool) -> Result<usize, CmdError> {
-    let updates = field_values(&args);
+    // The (field, value) pairs from index 2: a few (the common HSET) on
+    // the stack, no allocation.
+    let mut few: [(&[u8], &[u8]); FEW_PAIRS] = [(&[], &[]); FEW_PAIRS];
+    let many: Vec<(&[u8], &[u8])>;
+    let pairs = (2..args.len())
+        .step_by(2)
+        .map(|i| (args.get(i), args.get(i + 1)));
+    let updates = match (args.len() - 2) / 2 {
+        n if n <= FEW_PAIRS => {
+            few.iter_mut().zip(pairs).for_each(|(at, pair)| *at = pair);
+            &few[..n]
+        }
+        _ => {
+            many = pairs.collect();
+            &many[..]
+        }
+    };
     let added_bytes = updates.iter().map(|(f, v)| entry_bytes([*f, *v])).sum();
     update_one(
         &mut ctx.thread.cache,
@@ -66,13 +77,13 @@ fn set_fields(ctx: &mut Ctx<'_>, args: Args<'_>, only_new: bool) -> Result<usize
         },
         |value| {
             let hash = HashView::new(value.unwrap_or(Packed::empty()))?;
-            let edited = hash.with_fields(&updates, only_new)?;
+            let edited = hash.with_fields(updates, only_new)?;
             let write = (edited.changed > 0 || !only_new).then_some((edited.value, edited.fields));
             Ok((edited.changed, write))
         },
         |table| {
             let mut added = 0;
-            for (field, value) in &updates {
+            for (field, value) in updates {
                 added += usize::from(table.put(&[field, value], only_new)?);
             }
             Ok(added)

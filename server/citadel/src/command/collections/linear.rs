@@ -12,7 +12,7 @@ use citadel_collections::linear_hash::{scan, Output, Root, Table};
 use citadel_collections::paged::is_paged;
 use citadel_collections::Packed;
 
-use super::paged::{update_paged_fresh, PagePlan, Step};
+use super::paged::{keep_spare, spare_buf, update_paged_fresh, PagePlan, Step};
 use super::shape::Shape;
 pub use super::value::page_copies;
 use super::value::{load, store, Existing};
@@ -109,8 +109,9 @@ pub fn update_one<R>(
     mut packed: impl FnMut(Option<Packed<'_>>) -> Result<PackedEdit<R>, CmdError>,
     mut paged: impl FnMut(&mut Table<'_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
-    let mut buf = Vec::new();
-    update_paged_fresh(
+    // A packed value is loaded into a spare buffer (no allocation).
+    let mut buf = spare_buf();
+    let result = update_paged_fresh(
         cache,
         &[key],
         planner(&mut plan_pages),
@@ -137,7 +138,9 @@ pub fn update_one<R>(
             let wanted = store_whole(changes, plan, 0, shape.kind, &value, true, expire_at)?;
             Ok(stored(0, wanted, reply))
         },
-    )
+    );
+    keep_spare(buf);
+    result
 }
 
 /// Runs a read-only command on the hash or set at `key`: `packed` on the

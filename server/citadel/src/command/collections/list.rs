@@ -13,13 +13,12 @@
 //! are woken by the command layer once any list write committed
 //! (`command::blocking`).
 
-use std::cell::RefCell;
 use std::ops::Range;
 
 use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
 use citadel_collections::list::paged::{ListEdit, ListRoot, Stored};
 
-use super::paged::{update_paged_hinted, PagePlan, Step};
+use super::paged::{keep_spare, spare_buf, update_paged_hinted, PagePlan, Step};
 use super::value::Existing;
 use super::whole::{put_page, write_built};
 use crate::command::args::Args;
@@ -124,7 +123,12 @@ impl Lists<'_, '_> {
         for (i, Opened { edit, existing }) in self.saved.into_iter().chain(self.saved_more) {
             let generation = self.plan.fresh(i).map_or(0, |f| f.0);
             let expire_at = existing.and_then(|e| e.expire_at);
-            match edit.finish(limit, generation) {
+            // A paged list's new root is built in a spare buffer.
+            let root = match edit.is_packed() {
+                true => Vec::new(),
+                false => spare_buf(),
+            };
+            match edit.finish_in(limit, generation, root) {
                 Stored::Unchanged => {}
                 Stored::Empty => {
                     if existing.is_some() {
@@ -134,17 +138,17 @@ impl Lists<'_, '_> {
                 }
                 Stored::Packed(value) => {
                     put(changes, i, &value, expire_at)?;
-                    spare_copy(value);
+                    keep_spare(value);
                     self.plan.wrote_root(i, None);
                 }
                 Stored::Paged { root, pages, spare } => {
-                    spare.into_iter().for_each(spare_copy);
+                    spare.into_iter().for_each(keep_spare);
                     for (page, bytes) in pages {
                         let at = self.plan.item(i, page).ok_or(CmdError::CorruptValue)?;
                         match bytes {
                             Some(bytes) => {
                                 put_page(changes, at, &bytes)?;
-                                spare_copy(bytes);
+                                keep_spare(bytes);
                             }
                             None if self.items[at].is_some() => changes.delete(at),
                             None => {}
@@ -168,41 +172,12 @@ impl Lists<'_, '_> {
 /// second allocation.
 const PUSH_ROOM: usize = 64;
 
-/// Page copies and inline buffers kept per thread for the next
-/// command's edits.
-const SPARE_COPIES: usize = 6;
-
-thread_local! {
-    /// Buffers of written page copies: a push or pop then copies its end
-    /// page into one instead of allocating.
-    static COPIES: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
-}
-
-/// A cleared buffer (a spare copy's, else new).
-fn spare_buf() -> Vec<u8> {
-    let mut bytes = COPIES.with(|c| c.borrow_mut().pop()).unwrap_or_default();
-    bytes.clear();
-    bytes
-}
-
 /// A copy of `item`'s value to edit.
 fn editable_copy(item: &ItemRef<'_>) -> Vec<u8> {
     let mut bytes = spare_buf();
     bytes.reserve(item.value_len() + PUSH_ROOM);
     item.write_value_to(&mut bytes);
     bytes
-}
-
-/// Keeps a written copy's buffer for [`editable_copy`] (a few, small).
-fn spare_copy(bytes: Vec<u8>) {
-    if bytes.capacity() <= 64 << 10 {
-        COPIES.with(|c| {
-            let mut copies = c.borrow_mut();
-            if copies.len() < SPARE_COPIES {
-                copies.push(bytes);
-            }
-        });
-    }
 }
 
 fn put(

@@ -1,19 +1,23 @@
 //! Collections stored as a root plus pages (`citadel_cache::owned`): a
 //! command that meets a paged root learns from it which pages it needs,
 //! then runs over the user keys and those pages in one `update`, checking
-//! that every root is still the one it planned from (each write of a paged
-//! collection rewrites its root, whose version then moves). So a paged
+//! that every root is still the one it planned from by its header (each
+//! write of a paged collection rewrites its root, whose version then
+//! moves: `matches_plan`). So a paged
 //! collection is read and written atomically, and crash-atomically, like a
 //! packed one; a command on packed collections pays one byte compare.
 
 use std::cell::RefCell;
 
-use citadel_cache::owned::{page_key, OWNER_MARK};
+use citadel_cache::owned::{page_key, OWNER_MARK, OWNER_STAMP_LEN};
 use citadel_cache::{CacheHandle, Changes, ItemRef, ValueKind};
 
 use crate::command::error::CmdError;
 
 mod hints;
+mod spare;
+
+pub use spare::{keep_spare, spare_buf};
 
 // The collections crate knows nothing of the engine: its paged encoding
 // byte must be the engine's root mark.
@@ -52,7 +56,13 @@ thread_local! {
 impl PagePlan {
     fn new(users: usize) -> PagePlan {
         let mut plan = SPARE.with(|spare| spare.borrow_mut().take().unwrap_or_default());
-        plan.users = users;
+        plan.clear(users);
+        plan
+    }
+
+    /// Empties the plan for `users` user keys, keeping its buffers.
+    fn clear(&mut self, users: usize) {
+        self.users = users;
         let PagePlan {
             roots,
             pages,
@@ -62,24 +72,28 @@ impl PagePlan {
             written,
             bufs,
             ..
-        } = &mut plan;
+        } = self;
         // Plain loops: the generic drain/flatten/resize cost more than the
-        // few buffers they move.
+        // few buffers they move. A root's buffer goes to the thread's
+        // spares (the next root written is built in one).
         for root in roots.iter_mut() {
             if let Some(root) = root.take() {
-                bufs.push(root);
+                keep_spare(root);
             }
         }
         roots.truncate(users);
         while roots.len() < users {
             roots.push(None);
         }
-        written.get_mut().clear();
+        for (_, root) in written.get_mut().drain(..) {
+            if let Some(root) = root {
+                keep_spare(root);
+            }
+        }
         bufs.append(keys);
         bufs.append(fresh_keys);
         pages.clear();
         fresh.clear();
-        plan
     }
 
     /// Hands the plan's buffers to the thread's next plan (a few: a
@@ -87,13 +101,6 @@ impl PagePlan {
     fn recycle(mut self) {
         self.bufs.truncate(SPARE_BUFS);
         SPARE.with(|spare| *spare.borrow_mut() = Some(self));
-    }
-
-    /// A cleared buffer for a key or root.
-    fn buf(&mut self) -> Vec<u8> {
-        let mut buf = self.bufs.pop().unwrap_or_default();
-        buf.clear();
-        buf
     }
 
     /// The root value user key `user` had when planned (paged roots only).
@@ -196,43 +203,43 @@ impl PagePlan {
 /// The value of `item` if it is a paged root.
 fn root_value(item: &Option<ItemRef<'_>>) -> Option<Vec<u8>> {
     item.as_ref().filter(|item| item.is_root()).map(|item| {
-        let mut value = Vec::new();
+        let mut value = spare_buf();
         item.write_value_to(&mut value);
         value
     })
 }
 
-/// Whether `item` is the root `planned` (None: not a paged root).
+/// Whether `item` is the root `planned` (None: not a paged root). Checked
+/// by length and header alone: every write of a root moves its version
+/// and a new root draws a random generation (`citadel_cache::owned`), so
+/// a root's (generation, version) names its bytes; comparing the rest
+/// (a list root's inline elements) would only read them again.
 fn matches_plan(item: &Option<ItemRef<'_>>, planned: Option<&[u8]>) -> bool {
     match planned {
         None => !item.as_ref().is_some_and(ItemRef::is_root),
         Some(planned) => item.as_ref().is_some_and(|item| {
-            // A root is small: compared from a stack copy, not a Vec. A
-            // collection whose value equals a root byte for byte is that
-            // root (`is_root` would parse the stamp again).
-            let mut buf = [0u8; 128];
             item.value_len() == planned.len()
                 && !matches!(item.kind(), ValueKind::String | ValueKind::Page)
-                && match item.small_value(&mut buf) {
-                    Some(value) => value == planned,
-                    None => value_is(item, planned),
-                }
+                && planned
+                    .get(..OWNER_STAMP_LEN)
+                    .is_some_and(|h| header_is(item, h))
         }),
     }
 }
 
-/// Whether `item`'s value is `planned` (of its length), compared block
-/// by block from the stack (a list root carries its end elements: often
-/// past the small copy, never worth an allocation).
-fn value_is(item: &ItemRef<'_>, planned: &[u8]) -> bool {
-    let (mut at, mut same) = (0, true);
-    for piece in item.chunks() {
-        piece.for_each_block(|block| {
-            same = same && planned.get(at..at + block.len()) == Some(block);
-            at += block.len();
-        });
+/// Whether `item`'s value starts with `header` (a root's stamp), read
+/// piece by piece onto the stack.
+fn header_is(item: &ItemRef<'_>, header: &[u8]) -> bool {
+    let mut head = [0u8; OWNER_STAMP_LEN];
+    let mut at = 0;
+    for piece in item.value_range(0, OWNER_STAMP_LEN) {
+        let Some(to) = head.get_mut(at..at + piece.len()) else {
+            return false;
+        };
+        piece.copy_to(to);
+        at += piece.len();
     }
-    same && at == planned.len()
+    at == OWNER_STAMP_LEN && head[..] == *header
 }
 
 enum Outcome<R> {
@@ -313,10 +320,10 @@ fn run<R>(
     mut plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
-    let mut current = match hinted {
-        true => hints::plan(keys, &mut plan).unwrap_or_else(|| PagePlan::new(keys.len())),
-        false => PagePlan::new(keys.len()),
-    };
+    let mut current = PagePlan::new(keys.len());
+    if hinted && !hints::plan(keys, &mut plan, &mut current) {
+        current.clear(keys.len());
+    }
     // Fresh pages granted in a row: a value asking again and again is
     // corrupt (its pages never settle), not a reason to spin.
     let mut grants = 0;
@@ -366,7 +373,7 @@ fn run<R>(
                     }
                 }
                 if hinted {
-                    hints::remember(keys, &current);
+                    hints::keep(keys, &mut current);
                 }
                 current.recycle();
                 return Ok(result);
@@ -393,8 +400,11 @@ fn run<R>(
             Outcome::Done(Err(e)) => return Err(e),
             Outcome::Replan(roots) => {
                 grants = 0;
-                current = PagePlan::new(keys.len());
-                current.roots = roots;
+                // (Cleared in place: its buffers serve the planned pass.)
+                current.clear(keys.len());
+                for (planned, seen) in current.roots.iter_mut().zip(roots) {
+                    *planned = seen;
+                }
                 if hinted {
                     hints::remember(keys, &current);
                 }

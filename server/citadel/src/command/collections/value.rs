@@ -7,7 +7,9 @@ use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind, WriteE
 use citadel_collections::paged::{flatten, is_paged, RootHeader};
 use citadel_collections::{Corrupt, Packed};
 
-use super::paged::{update_paged_fresh, PagePlan, Step};
+use std::cell::RefCell;
+
+use super::paged::{keep_spare, spare_buf, update_paged_fresh, PagePlan, Step};
 use citadel_resp::Reply;
 
 use crate::command::context::Ctx;
@@ -148,22 +150,62 @@ pub fn load_whole(
 }
 
 /// The stored pages of user key `user` that `plan` planned, copied (None:
-/// a page not stored).
-pub fn page_copies(
-    items: &[Option<ItemRef<'_>>],
-    plan: &PagePlan,
-    user: usize,
-) -> Vec<(u64, Option<Vec<u8>>)> {
-    plan.pages_of(user)
-        .map(|(page, idx)| {
-            let bytes = items[idx].as_ref().map(|item| {
-                let mut value = Vec::new();
-                item.write_value_to(&mut value);
-                value
+/// a page not stored) into the thread's spare buffers, which they go back
+/// to when dropped.
+pub fn page_copies(items: &[Option<ItemRef<'_>>], plan: &PagePlan, user: usize) -> PageCopies {
+    let mut pages = PAGE_LISTS
+        .with(|l| l.borrow_mut().pop())
+        .unwrap_or_default();
+    pages.extend(plan.pages_of(user).map(|(page, idx)| {
+        let bytes = items[idx].as_ref().map(|item| {
+            let mut value = spare_buf();
+            item.write_value_to(&mut value);
+            value
+        });
+        (page, bytes)
+    }));
+    PageCopies(pages)
+}
+
+/// A page copied: (page number, bytes; None: not stored).
+type PageCopy = (u64, Option<Vec<u8>>);
+
+/// Copied pages.
+pub struct PageCopies(Vec<PageCopy>);
+
+impl std::ops::Deref for PageCopies {
+    type Target = [PageCopy];
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Drop for PageCopies {
+    fn drop(&mut self) {
+        for (_, bytes) in self.0.drain(..) {
+            if let Some(bytes) = bytes {
+                keep_spare(bytes);
+            }
+        }
+        if self.0.capacity() <= MAX_PAGE_LIST {
+            let pages = std::mem::take(&mut self.0);
+            PAGE_LISTS.with(|l| {
+                let mut lists = l.borrow_mut();
+                if lists.len() < SPARE_PAGE_LISTS {
+                    lists.push(pages);
+                }
             });
-            (page, bytes)
-        })
-        .collect()
+        }
+    }
+}
+
+/// Lists of page copies kept per thread, and the longest kept.
+const SPARE_PAGE_LISTS: usize = 2;
+const MAX_PAGE_LIST: usize = 64;
+
+thread_local! {
+    static PAGE_LISTS: RefCell<Vec<Vec<PageCopy>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Reads `key` whole as a `kind` collection into `buf` (packed form):

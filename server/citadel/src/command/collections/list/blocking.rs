@@ -3,7 +3,8 @@
 //! key's line) it blocks through `command::blocking`, and the whole
 //! command runs again when a key is written or the timeout passes.
 
-use super::moves::{move_one, parse_mpop, pop_first, reply_key_and_elements};
+use super::super::paged::keep_spare;
+use super::moves::{move_one, parse_mpop, pop_first, PopReply as Reply};
 use super::{parse_end, End};
 use crate::command::args::Args;
 use crate::command::blocking::{
@@ -11,14 +12,6 @@ use crate::command::blocking::{
 };
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
-
-/// What a blocking pop replies once it took something.
-enum Reply {
-    /// BLPOP / BRPOP: `[key, element]`.
-    KeyAndElement,
-    /// BLMPOP: `[key, [elements]]`.
-    KeyAndElements,
-}
 
 /// Pops from the first servable non-empty list of `keys`; replies and
 /// returns true when it took something.
@@ -30,18 +23,10 @@ fn try_pop(
     reply: &Reply,
 ) -> Result<bool, CmdError> {
     let servable: Vec<bool> = keys.iter().map(|k| may_serve(ctx, k)).collect();
-    let Some((i, popped, left)) = pop_first(ctx, keys, &servable, end, count)? else {
+    let Some((i, left)) = pop_first(ctx, keys, &servable, end, count, *reply)? else {
         return Ok(false);
     };
     served(ctx, keys[i], left > 0);
-    match reply {
-        Reply::KeyAndElement => {
-            ctx.out.array(2);
-            ctx.out.bulk(keys[i]);
-            ctx.out.bulk(popped.first().ok_or(CmdError::CorruptValue)?);
-        }
-        Reply::KeyAndElements => reply_key_and_elements(ctx, keys[i], &popped),
-    }
     Ok(true)
 }
 
@@ -116,6 +101,7 @@ fn try_move(
     };
     served(ctx, src, left > 0);
     ctx.out.bulk(&element);
+    keep_spare(element);
     Ok(true)
 }
 

@@ -1,6 +1,7 @@
 //! LMOVE and RPOPLPUSH (pop from one list, push to another, atomically)
 //! and LMPOP (pop from the first non-empty of several lists).
 
+use super::super::paged::{keep_spare, spare_buf};
 use super::{parse_end, update_lists, End};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
@@ -34,11 +35,14 @@ pub(super) fn move_one(
             let Some(mut source) = lists.open(0)? else {
                 return Ok(None);
             };
-            let element = source
+            // (Into a spare buffer: the caller hands it back once replied.)
+            let mut element = spare_buf();
+            let popped = source
                 .edit
-                .pop(from, 1)?
-                .pop()
-                .ok_or(CmdError::CorruptValue)?;
+                .pop_with(from, 1, |e| element.extend_from_slice(e))?;
+            if popped == 0 {
+                return Err(CmdError::CorruptValue);
+            }
             if same {
                 source.edit.push(to, &[&element])?;
                 let left = source.edit.len() as usize;
@@ -58,7 +62,10 @@ pub(super) fn move_one(
 /// Replies with the moved element, or nil when `src` is missing.
 fn move_element(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
     match move_one(ctx, src, dst, from, to)? {
-        Some((element, _)) => ctx.out.bulk(&element),
+        Some((element, _)) => {
+            ctx.out.bulk(&element);
+            keep_spare(element);
+        }
         None => ctx.out.null(),
     }
     Ok(())
@@ -115,20 +122,31 @@ pub(super) fn parse_mpop<'a>(args: &Args<'a>, at: usize) -> Result<Mpop<'a>, Cmd
     })
 }
 
-/// What `pop_first` took: the key's index, the elements in pop order, and
-/// how many are left in that list.
-pub(super) type Popped = (usize, Vec<Vec<u8>>, usize);
+/// How [`pop_first`] replies with what it took.
+#[derive(Clone, Copy)]
+pub(super) enum PopReply {
+    /// BLPOP / BRPOP: `[key, element]`.
+    KeyAndElement,
+    /// LMPOP, BLMPOP: `[key, [elements]]`.
+    KeyAndElements,
+}
 
 /// Pops up to `count` elements off `end` of the first non-empty list of
-/// `keys` that `servable` allows (blocked clients' order), atomically.
+/// `keys` that `servable` allows (blocked clients' order), atomically,
+/// replying as `reply` says (the elements go straight into the reply, no
+/// copies; nothing is written when nothing was taken). Returns the key's
+/// index and how many elements are left in that list.
 pub(super) fn pop_first(
     ctx: &mut Ctx<'_>,
     keys: &[&[u8]],
     servable: &[bool],
     end: End,
     count: usize,
-) -> Result<Option<Popped>, CmdError> {
-    update_lists(
+    reply: PopReply,
+) -> Result<Option<(usize, usize)>, CmdError> {
+    let out = &mut ctx.out;
+    let mark = out.buf.len();
+    let taken = update_lists(
         &mut ctx.thread.cache,
         keys,
         |i, root, plan| {
@@ -137,6 +155,8 @@ pub(super) fn pop_first(
             }
         },
         |lists| {
+            // An attempt that runs again takes back what it wrote.
+            out.buf.truncate(mark);
             for (i, &servable) in servable.iter().enumerate() {
                 let Some(mut list) = lists.open(i)? else {
                     continue;
@@ -144,22 +164,29 @@ pub(super) fn pop_first(
                 if !servable {
                     continue;
                 }
-                let popped = list.edit.pop(end, count as u64)?;
+                // A stored list is never empty; a corrupt one may read so.
+                let n = (count as u64).min(list.edit.len());
+                if n == 0 {
+                    return Err(CmdError::CorruptValue);
+                }
+                out.array(2);
+                out.bulk(keys[i]);
+                match reply {
+                    PopReply::KeyAndElement => {}
+                    PopReply::KeyAndElements => out.array(n as usize),
+                }
+                list.edit.pop_with(end, n, |e| out.bulk(e))?;
                 let left = list.edit.len() as usize;
                 lists.save(i, list);
-                return Ok(Some((i, popped, left)));
+                return Ok(Some((i, left)));
             }
             Ok(None)
         },
-    )
-}
-
-/// Replies `[key, [elements]]` (LMPOP, BLMPOP).
-pub(super) fn reply_key_and_elements(ctx: &mut Ctx<'_>, key: &[u8], popped: &[Vec<u8>]) {
-    ctx.out.array(2);
-    ctx.out.bulk(key);
-    ctx.out.array(popped.len());
-    popped.iter().for_each(|e| ctx.out.bulk(e));
+    );
+    if taken.is_err() {
+        out.buf.truncate(mark);
+    }
+    taken
 }
 
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: [key, elements]
@@ -167,9 +194,9 @@ pub(super) fn reply_key_and_elements(ctx: &mut Ctx<'_>, key: &[u8], popped: &[Ve
 pub fn lmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mpop = parse_mpop(&args, 1)?;
     let servable = vec![true; mpop.keys.len()];
-    match pop_first(ctx, &mpop.keys, &servable, mpop.end, mpop.count)? {
-        Some((i, popped, _)) => reply_key_and_elements(ctx, mpop.keys[i], &popped),
-        None => ctx.out.null_array(),
+    let reply = PopReply::KeyAndElements;
+    if pop_first(ctx, &mpop.keys, &servable, mpop.end, mpop.count, reply)?.is_none() {
+        ctx.out.null_array();
     }
     Ok(())
 }

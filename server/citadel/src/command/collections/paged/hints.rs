@@ -4,12 +4,13 @@
 //! update over the key alone to read the root, then the planned one.
 //! With the root it last wrote (a queue pushed and popped by one core),
 //! the first update is the planned one. A hint is only a guess: the
-//! update checks each root against the plan byte for byte, and a stale
-//! hint costs the pass it would have cost anyway.
+//! update checks each root against the plan (`matches_plan`), and a stale
+//! hint costs the pass it would have cost anyway. A hint's buffer moves
+//! into the plan and the written root's back into the hint: no copies.
 
 use std::cell::RefCell;
 
-use super::PagePlan;
+use super::{keep_spare, PagePlan};
 use crate::command::error::CmdError;
 
 /// Keys remembered per thread (a few hot collections; older ones are
@@ -28,7 +29,7 @@ impl Hints {
         self.slots.iter().position(|(k, _)| k == key)
     }
 
-    fn set(&mut self, key: &[u8], root: &[u8]) {
+    fn slot(&mut self, key: &[u8]) -> &mut Vec<u8> {
         let at = match self.find(key) {
             Some(at) => at,
             None if self.slots.len() < SLOTS => {
@@ -44,9 +45,19 @@ impl Hints {
                 at
             }
         };
-        let slot = &mut self.slots[at].1;
+        &mut self.slots[at].1
+    }
+
+    fn set(&mut self, key: &[u8], root: &[u8]) {
+        let slot = self.slot(key);
         slot.clear();
         slot.extend_from_slice(root);
+    }
+
+    /// [`Hints::set`] by moving `root` in; the slot's old buffer goes to
+    /// the thread's spares.
+    fn put(&mut self, key: &[u8], root: Vec<u8>) {
+        keep_spare(std::mem::replace(self.slot(key), root));
     }
 
     fn forget(&mut self, key: &[u8]) {
@@ -60,42 +71,77 @@ thread_local! {
     static HINTS: RefCell<Hints> = RefCell::default();
 }
 
-/// A plan from the hinted roots of `keys`; None when no key has a hint
-/// (or a hint does not plan: the update then plans from what it sees).
+/// Fills `current` (a cleared plan) from the hinted roots of `keys`,
+/// each hint's buffer moved into it (the command's end puts the root back:
+/// [`keep`]); false when no key has a hint or a hint does not plan (the
+/// caller clears `current`; the update then plans from what it sees).
 pub(super) fn plan(
     keys: &[&[u8]],
     plan: &mut impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
-) -> Option<PagePlan> {
-    let mut current = PagePlan::new(keys.len());
+    current: &mut PagePlan,
+) -> bool {
     let any = HINTS.with(|hints| {
-        let hints = hints.borrow();
+        let mut hints = hints.borrow_mut();
         let mut any = false;
         for (i, key) in keys.iter().enumerate() {
-            let root = hints.find(key).map(|at| &hints.slots[at].1);
-            if let Some(root) = root.filter(|r| !r.is_empty()) {
-                let mut copy = current.buf();
-                copy.extend_from_slice(root);
-                current.roots[i] = Some(copy);
+            // A key named twice (LMOVE of a list onto itself) shares the
+            // first one's hint, which has moved out already.
+            if let Some(first) = keys[..i].iter().position(|k| k == key) {
+                current.roots[i] = current.roots[first].clone();
+                continue;
+            }
+            let Some(at) = hints.find(key) else {
+                continue;
+            };
+            let root = std::mem::take(&mut hints.slots[at].1);
+            if !root.is_empty() {
+                current.roots[i] = Some(root);
                 any = true;
             }
         }
         any
     });
     if !any {
-        current.recycle();
-        return None;
+        return false;
     }
     for i in 0..keys.len() {
         // Lent out while it plans (a hinted `plan` reads the root it is
         // given, not `PagePlan::root`), then put back.
         if let Some(root) = current.roots[i].take() {
-            let planned = plan(i, &root, &mut current);
+            let planned = plan(i, &root, current);
             current.roots[i] = Some(root);
-            planned.ok()?;
+            if planned.is_err() {
+                return false;
+            }
         }
     }
-    current.finish(keys).ok()?;
-    Some(current)
+    current.finish(keys).is_ok()
+}
+
+/// [`remember`] at the end of a command, moving the roots out of `plan`
+/// (done with them) instead of copying them.
+pub(super) fn keep(keys: &[&[u8]], plan: &mut PagePlan) {
+    HINTS.with(|hints| {
+        let mut hints = hints.borrow_mut();
+        let written = plan.written.get_mut();
+        for (i, key) in keys.iter().enumerate() {
+            // (A key written is noted once, with its new root; a key
+            // named twice once, from its first place.)
+            if written.iter().any(|(w, _)| *w == i) || keys[..i].contains(key) {
+                continue;
+            }
+            match plan.roots[i].take() {
+                Some(root) => hints.put(key, root),
+                None => hints.forget(key),
+            }
+        }
+        for (i, root) in written.drain(..) {
+            match root {
+                Some(root) => hints.put(keys[i], root),
+                None => hints.forget(keys[i]),
+            }
+        }
+    });
 }
 
 /// Remembers the roots `plan` ended with: those planned from, then

@@ -208,15 +208,39 @@ pub(super) fn update_planned<R>(
     cache: &mut CacheHandle,
     key: &[u8],
     pages_of: impl FnMut(&ZRoot) -> Vec<u64>,
+    packed: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &mut Whole<'_>) -> Result<R, CmdError>,
+    paged: impl FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
+) -> Result<R, CmdError> {
+    update_guarded(cache, &[key], pages_of, packed, paged)?.ok_or(CmdError::CorruptValue)
+}
+
+/// [`update_planned`] on `keys[0]` while every other key of `keys` is
+/// missing, checked in the same update (a multi-key pop takes from its
+/// first existing key: the keys before it are the guards); None, nothing
+/// written, when a guard exists.
+pub(super) fn update_guarded<R>(
+    cache: &mut CacheHandle,
+    keys: &[&[u8]],
+    pages_of: impl FnMut(&ZRoot) -> Vec<u64>,
     mut packed: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &mut Whole<'_>) -> Result<R, CmdError>,
     mut paged: impl FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
-) -> Result<R, CmdError> {
-    update_paged_fresh(cache, &[key], planner(pages_of), |items, changes, plan| {
+) -> Result<Option<R>, CmdError> {
+    let mut plan_target = planner(pages_of);
+    // (A guard's pages are never read: it only has to be missing.)
+    let plan_pages = move |user: usize, root: &[u8], plan: &mut PagePlan| match user {
+        0 => plan_target(user, root, plan),
+        _ => Ok(()),
+    };
+    update_paged_fresh(cache, keys, plan_pages, |items, changes, plan| {
+        // (The items after the user keys are the planned pages.)
+        if items[1..keys.len()].iter().any(Option::is_some) {
+            return Ok(Step::Done(None));
+        }
         let existing = existing(items[0].as_ref(), ZSET)?;
         let Some(root) = plan.root(0) else {
             let mut whole = WholeRun::new(plan);
             let result = packed(items, changes, &mut whole.whole)?;
-            return Ok(whole.finish(result));
+            return Ok(whole.finish(Some(result)));
         };
         let pages = page_copies(items, plan, 0);
         let root = ZRoot::parse(root)?;
@@ -228,7 +252,7 @@ pub(super) fn update_planned<R>(
         };
         match paged(&mut z) {
             Ok(result) => match write(changes, plan, existing, z)? {
-                None => Ok(Step::Done(result)),
+                None => Ok(Step::Done(Some(result))),
                 Some(more) => Ok(Step::More(more)),
             },
             Err(Fail::Need(pages)) => Ok(Step::More(pages.into_iter().map(|p| (0, p)).collect())),

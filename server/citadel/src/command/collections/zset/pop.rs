@@ -5,7 +5,7 @@ use super::paged::{Fail, PagedZ};
 use super::whole::Whole;
 use super::{
     numkeys_range, owned, paged, reply_owned, reply_score, update_whole, with_entries, Owned,
-    ZError,
+    ZError, ZSET,
 };
 use crate::command::args::Args;
 use crate::command::context::Ctx;
@@ -90,19 +90,64 @@ pub(super) fn pop_first(
         max,
     };
     let cache = &mut ctx.thread.cache;
-    match keys {
-        [key] if servable[0] => paged::update_one(
-            cache,
-            key,
-            (&[], 0, 0),
-            |items, changes, w| pop.whole(items, changes, w, buf),
-            |z| pop.paged(z),
-        ),
-        _ => update_whole(cache, keys, |items, changes, w| {
-            pop.whole(items, changes, w, buf)
-        }),
+    if let [key] = keys {
+        if servable[0] {
+            return paged::update_one(
+                cache,
+                key,
+                (&[], 0, 0),
+                |items, changes, w| pop.whole(items, changes, w, buf),
+                |z| pop.paged(z),
+            );
+        }
     }
+    // Several keys: the first servable one that exists is found with a
+    // look-up per key, then popped like a single key (a paged set's end
+    // leaves only, not the set read and rewritten whole) in an update
+    // that also checks the servable keys before it are still missing;
+    // when one appeared meanwhile, it is looked for again.
+    let mut guarded = Vec::with_capacity(keys.len());
+    for _ in 0..GUARDED_TRIES {
+        let found = (0..keys.len()).find(|&i| servable[i] && cache.peek(keys[i], |_| ()).is_some());
+        let Some(i) = found else {
+            break;
+        };
+        if cache.peek(keys[i], |item| item.kind()) != Some(ZSET) {
+            break;
+        }
+        guarded.clear();
+        guarded.push(keys[i]);
+        guarded.extend((0..i).filter(|&j| servable[j]).map(|j| keys[j]));
+        let one = Pop {
+            keys: &guarded[..1],
+            servable: &[true],
+            count,
+            max,
+        };
+        let popped = paged::update_guarded(
+            cache,
+            &guarded,
+            |root| root.index_pages(std::iter::empty(), 0, 0),
+            |items, changes, w| one.whole(items, changes, w, buf),
+            |z| one.paged(z),
+        )?;
+        match popped {
+            Some(Some((_, entries, left))) => return Ok(Some((i, entries, left))),
+            // Emptied meanwhile: looked for again.
+            Some(None) => {}
+            // A key before it appeared: looked for again.
+            None => {}
+        }
+    }
+    // No key, another type first (WRONGTYPE in Redis's order), or keys
+    // changing under every try: all keys in one update, read whole.
+    update_whole(cache, keys, |items, changes, w| {
+        pop.whole(items, changes, w, buf)
+    })
 }
+
+/// Tries of the guarded multi-key pop before the whole-value path.
+const GUARDED_TRIES: usize = 4;
 
 fn zpop(ctx: &mut Ctx<'_>, args: Args<'_>, max: bool) -> CmdResult {
     if args.len() > 3 {
