@@ -5,6 +5,7 @@
 use citadel_tests::redis::{self, Value};
 use citadel_tests::reference::{encode_command, RedisServer};
 use citadel_tests::Server;
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
@@ -205,5 +206,30 @@ fn command_info_matches_redis() {
         assert!(compared > 250, "compared only {compared} commands");
         let known: Vec<(&str, Vec<&str>)> = KNOWN.iter().map(|(n, f)| (*n, f.to_vec())).collect();
         assert_eq!(differ, known, "resp3={resp3}");
+    }
+
+    // COMMAND LIST FILTERBY ACLCAT reads the same categories.
+    let list = |port: u16, filter: &[&str]| -> BTreeSet<String> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let names: Vec<String> = redis::cmd("COMMAND")
+            .arg("LIST")
+            .arg(filter)
+            .query(&mut client.get_connection().unwrap())
+            .unwrap();
+        names.into_iter().collect()
+    };
+    let both = &list(redis_server.port, &[]) & &list(citadel.port, &[]);
+    for cat in [
+        "blocking",
+        "transaction",
+        "scripting",
+        "pubsub",
+        "dangerous",
+        "keyspace",
+    ] {
+        let filter = ["FILTERBY", "ACLCAT", cat];
+        let want = &list(redis_server.port, &filter) & &both;
+        assert!(!want.is_empty(), "{cat}");
+        assert_eq!(&list(citadel.port, &filter) & &both, want, "{cat}");
     }
 }
