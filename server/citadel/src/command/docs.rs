@@ -5,7 +5,9 @@ use super::args::Args;
 use super::context::{reply_lines, Ctx};
 use super::doc_arg::Arg;
 use super::error::{CmdError, CmdResult};
+use super::generated::cmd_info::CMD_INFO;
 use super::generated::docs_args::DOCS_ARGS;
+use super::info_spec::{write_key_spec, Begin, Find, Info, KeySpec};
 use super::table::{keyless, lookup, lookup_sub, top_level, top_level_count, CommandDef, Handler};
 use crate::glob::glob_match;
 use citadel_resp::Reply;
@@ -37,8 +39,24 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
     sub("command|help", 2, "Returns helpful text about the different subcommands.", help),
 ];
 
-/// ACL categories, derived from flags and group.
+/// Redis's own COMMAND INFO fields for a command it also has.
+fn redis_info(name: &str) -> Option<&'static Info> {
+    CMD_INFO
+        .binary_search_by(|(n, _)| (*n).cmp(name))
+        .ok()
+        .map(|i| &CMD_INFO[i].1)
+}
+
+/// ACL categories: Redis's where it has the command, else derived.
 fn categories(def: &CommandDef) -> Vec<&'static str> {
+    match redis_info(def.name) {
+        Some(info) => info.acl.to_vec(),
+        None => derived_categories(def),
+    }
+}
+
+/// ACL categories of a Citadel-only command, derived from flags and group.
+fn derived_categories(def: &CommandDef) -> Vec<&'static str> {
     let mut cats = Vec::new();
     if def.has_flag("write") {
         cats.push("@write");
@@ -72,42 +90,23 @@ fn categories(def: &CommandDef) -> Vec<&'static str> {
     cats
 }
 
-fn key_spec(out: &mut Reply<'_>, def: &CommandDef) {
+/// The one key spec of a Citadel-only command, from its first/last/step.
+fn derived_key_spec(def: &CommandDef) -> KeySpec {
     let (first, last, step) = def.keys;
-    let write = def.has_flag("write");
-    out.map(3);
-    out.bulk(b"flags");
-    let flags: &[&str] = if write {
-        &["RW", "update"]
-    } else {
-        &["RO", "access"]
-    };
-    out.set(flags.len());
-    flags.iter().for_each(|f| out.simple(f.as_bytes()));
-    out.bulk(b"begin_search");
-    out.map(2);
-    out.bulk(b"type");
-    out.bulk(b"index");
-    out.bulk(b"spec");
-    out.map(1);
-    out.bulk(b"index");
-    out.int(first.into());
-    out.bulk(b"find_keys");
-    out.map(2);
-    out.bulk(b"type");
-    out.bulk(b"range");
-    out.bulk(b"spec");
-    out.map(3);
-    out.bulk(b"lastkey");
-    out.int(if last < 0 {
-        last.into()
-    } else {
-        (last - first).into()
-    });
-    out.bulk(b"keystep");
-    out.int(step.into());
-    out.bulk(b"limit");
-    out.int(0);
+    KeySpec {
+        notes: None,
+        flags: if def.has_flag("write") {
+            &["RW", "update"]
+        } else {
+            &["RO", "access"]
+        },
+        begin: Begin::Index(first.into()),
+        find: Find::Range {
+            lastkey: if last < 0 { last } else { last - first }.into(),
+            keystep: step.into(),
+            limit: 0,
+        },
+    }
 }
 
 /// One COMMAND / COMMAND INFO entry (10 fields, as Redis 7).
@@ -124,11 +123,17 @@ fn entry(out: &mut Reply<'_>, def: &CommandDef) {
     out.set(cats.len());
     cats.iter().for_each(|c| out.simple(c.as_bytes()));
     // Tips, key specs and subcommands are sets in RESP3, as Redis 7 sends them.
-    out.set(0);
-    if def.keys.0 > 0 {
+    if let Some(info) = redis_info(def.name) {
+        out.set(info.tips.len());
+        info.tips.iter().for_each(|t| out.bulk(t.as_bytes()));
+        out.set(info.key_specs.len());
+        info.key_specs.iter().for_each(|s| write_key_spec(out, s));
+    } else if def.keys.0 > 0 {
+        out.set(0);
         out.set(1);
-        key_spec(out, def);
+        write_key_spec(out, &derived_key_spec(def));
     } else {
+        out.set(0);
         out.set(0);
     }
     out.set(def.subcommands.len());

@@ -30,6 +30,7 @@ mod handoff_wire;
 mod hll;
 mod hotkeys;
 mod info;
+mod info_spec;
 mod key_events;
 mod keys;
 mod latency;
