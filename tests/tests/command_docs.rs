@@ -145,15 +145,12 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("cluster|slots", &["flags"]),
     ("command", &["subs"]),
     ("config", &["subs"]),
-    ("echo", &["flags"]), // Redis has loading, stale
     ("function", &["subs"]),
     ("latency", &["subs"]),
     ("memory", &["subs"]),
     ("object", &["subs"]),
     ("pubsub", &["subs"]),
     ("script", &["subs"]),
-    ("shutdown", &["flags"]),   // Redis has no_multi, allow_busy
-    ("sintercard", &["flags"]), // Redis has movablekeys
     ("slowlog", &["subs"]),
 ];
 

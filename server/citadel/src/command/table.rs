@@ -292,7 +292,7 @@ pub static COMMANDS: &[CommandDef] = &[
     c("flushdb", -1, W, NOKEYS, SV, "1.0.0", "Remove all keys from the current database.", server::flush),
     c("flushall", -1, W, NOKEYS, SV, "1.0.0", "Removes all keys from all databases.", server::flush),
     c("ping", -1, F, NOKEYS, CN, "1.0.0", "Returns the server's liveliness response.", connection::ping),
-    c("echo", 2, F, NOKEYS, CN, "1.0.0", "Returns the given string.", connection::echo),
+    c("echo", 2, &["loading", "stale", "fast"], NOKEYS, CN, "1.0.0", "Returns the given string.", connection::echo),
     c("quit", -1, NOAUTH, NOKEYS, CN, "1.0.0", "Closes the connection.", connection::quit),
     c("reset", 1, NOAUTH, NOKEYS, CN, "6.2.0", "Resets the connection.", connection::reset),
     c("hello", -1, NOAUTH, NOKEYS, CN, "6.0.0", "Handshakes with the Redis server.", connection::hello),
@@ -340,7 +340,7 @@ pub static COMMANDS: &[CommandDef] = &[
     c("readonly", 1, LSF, NOKEYS, CL, "3.0.0", "Enables read-only queries for a connection to a Redis Cluster replica node.", cluster::readonly),
     c("readwrite", 1, LSF, NOKEYS, CL, "3.0.0", "Enables read-write queries for a connection to a Reids Cluster replica node.", cluster::readonly),
     c("asking", 1, F, NOKEYS, CL, "3.0.0", "Signals that a cluster client is following an -ASK redirect.", cluster::asking),
-    c("shutdown", -1, ADMIN, NOKEYS, SV, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", server::shutdown),
+    c("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], NOKEYS, SV, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", server::shutdown),
 ];
 
 /// Every top-level command: the main table, then each collection type's.

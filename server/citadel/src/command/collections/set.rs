@@ -195,7 +195,7 @@ pub static COMMANDS: &[CommandDef] = &[
     c("spop", -2, WF, KEY1, S, "1.0.0", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", random::spop),
     c("srandmember", -2, R, KEY1, S, "1.0.0", "Get one or multiple random members from a set", random::srandmember),
     c("sinter", -2, R, KEYS_ALL, S, "1.0.0", "Returns the intersect of multiple sets.", algebra::sinter),
-    c("sintercard", -3, R, NOKEYS, S, "7.0.0", "Returns the number of members of the intersect of multiple sets.", algebra::sintercard).finding_keys(algebra::for_each_sintercard_key),
+    c("sintercard", -3, &["readonly", "movablekeys"], NOKEYS, S, "7.0.0", "Returns the number of members of the intersect of multiple sets.", algebra::sintercard).finding_keys(algebra::for_each_sintercard_key),
     c("sunion", -2, R, KEYS_ALL, S, "1.0.0", "Returns the union of multiple sets.", algebra::sunion),
     c("sdiff", -2, R, KEYS_ALL, S, "1.0.0", "Returns the difference of multiple sets.", algebra::sdiff),
     c("sinterstore", -3, WM, KEYS_ALL, S, "1.0.0", "Stores the intersect of multiple sets in a key.", algebra::sinterstore),
