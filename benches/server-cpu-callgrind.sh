@@ -18,6 +18,11 @@
 #   PIPELINES="16 1"       pipeline depths (default: 16)
 #   SERVERS="citadel redis"  which servers (default both)
 #   CITADEL=PATH           the citadel binary (default: target/release/citadel)
+#   OVERLOAD_TARGET_US=N   citadel's core admission target (default 0: off;
+#                          the server's own default is 5000, which sheds
+#                          under valgrind's slowdown: count admission's
+#                          per-command cost with one it never reaches,
+#                          e.g. 60000000)
 #   KEEP=DIR               copy each callgrind output there (for
 #                          callgrind_annotate --inclusive=yes)
 set -uo pipefail
