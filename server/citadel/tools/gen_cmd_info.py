@@ -10,10 +10,8 @@ Name, arity, flags and first/last/step stay Citadel's own (its table).
 """
 
 import os
-import subprocess
-import sys
 
-from gen_docs_args import HERE, Resp3, command_names, rs_str
+from gen_docs_args import HERE, command_names, connect, rs_str
 
 OUT = os.path.join(HERE, "generated", "cmd_info.rs")
 
@@ -92,11 +90,7 @@ def emit_row(name, entry):
 
 
 def main():
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 6379
-    r = Resp3(port)
-    r.call("HELLO", "3")
-    version = subprocess.run(["redis-server", "--version"], capture_output=True,
-                             text=True).stdout.split()[2].removeprefix("v=")
+    r, version = connect()
     rows, unknown = [], []
     for name in sorted(set(command_names())):
         (entry,) = r.call("COMMAND", "INFO", name)

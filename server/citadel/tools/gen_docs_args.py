@@ -109,12 +109,19 @@ def emit_args(args, indent):
     return out + pad + "]"
 
 
-def main():
+def connect():
+    """A RESP3 connection to the redis-server on argv[1]'s port (default
+    6379), and the version of the redis-server on PATH."""
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 6379
     r = Resp3(port)
     r.call("HELLO", "3")
     version = subprocess.run(["redis-server", "--version"], capture_output=True,
                              text=True).stdout.split()[2].removeprefix("v=")
+    return r, version
+
+
+def main():
+    r, version = connect()
     rows = []
     for name in command_names():
         reply = r.call("COMMAND", "DOCS", name)

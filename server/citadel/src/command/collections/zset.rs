@@ -386,29 +386,36 @@ pub fn zscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     })
 }
 
-pub fn zmscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let members: Vec<&[u8]> = args.from(2).iter().collect();
-    let paged = run_paged(ctx, args.get(1), &members, |z| {
+/// The scores of `members` in the sorted set at `key` (None for a missing
+/// member; all None for a missing key): ZMSCORE's, and GEO's positions.
+pub(super) fn scores_of(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    members: &[&[u8]],
+) -> Result<Vec<Option<f64>>, CmdError> {
+    let paged = run_paged(ctx, key, members, |z| {
         members
             .iter()
             .map(|m| z.score(m))
             .collect::<Result<Vec<_>, _>>()
     })?;
     if let Some(scores) = paged {
-        ctx.out.array(scores.len());
-        scores
-            .into_iter()
-            .for_each(|s| reply_maybe_score(&mut ctx.out, s));
-        return Ok(());
+        return Ok(scores);
     }
-    with_entries(ctx, args.get(1), |out, entries| {
+    with_entries(ctx, key, |_, entries| {
         let z = ZSetEdit::new(entries.to_vec());
-        out.array(members.len());
-        for member in &members {
-            reply_maybe_score(out, z.score(member));
-        }
-        Ok(())
+        Ok(members.iter().map(|m| z.score(m)).collect())
     })
+}
+
+pub fn zmscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let members: Vec<&[u8]> = args.from(2).iter().collect();
+    let scores = scores_of(ctx, args.get(1), &members)?;
+    ctx.out.array(scores.len());
+    scores
+        .into_iter()
+        .for_each(|s| reply_maybe_score(&mut ctx.out, s));
+    Ok(())
 }
 
 pub fn zcard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {

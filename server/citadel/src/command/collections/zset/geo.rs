@@ -9,10 +9,9 @@
 mod hash;
 mod search;
 
-use citadel_collections::ZSetEdit;
 use citadel_resp::{num, Reply};
 
-use super::{run_paged, with_entries};
+use super::scores_of;
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -89,28 +88,6 @@ fn unit(arg: &[u8]) -> Result<f64, CmdError> {
         .find(|(name, _)| arg.eq_ignore_ascii_case(name))
         .map(|&(_, meters)| meters)
         .ok_or_else(|| GeoError::Unit.into())
-}
-
-/// The scores of `members` in the sorted set at `key` (None for a missing
-/// member; all None for a missing key).
-fn scores_of(
-    ctx: &mut Ctx<'_>,
-    key: &[u8],
-    members: &[&[u8]],
-) -> Result<Vec<Option<f64>>, CmdError> {
-    let paged = run_paged(ctx, key, members, |z| {
-        members
-            .iter()
-            .map(|m| z.score(m))
-            .collect::<Result<Vec<_>, _>>()
-    })?;
-    if let Some(scores) = paged {
-        return Ok(scores);
-    }
-    with_entries(ctx, key, |_, entries| {
-        let z = ZSetEdit::new(entries.to_vec());
-        Ok(members.iter().map(|m| z.score(m)).collect())
-    })
 }
 
 /// A coordinate as Redis's addReplyHumanLongDouble: `%.17f` with trailing

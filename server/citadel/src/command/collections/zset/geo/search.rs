@@ -7,12 +7,12 @@ use citadel_collections::zset::{self, Entry};
 use citadel_collections::ScoreRange;
 
 use super::hash::{self, Cell, Extent, Shape};
-use super::{number, position, reply_coordinate, reply_distance, scores_of, unit, GeoError};
+use super::{number, position, reply_coordinate, reply_distance, unit, GeoError};
 use crate::command::args::Args;
 use crate::command::collections::value::view;
 use crate::command::collections::zset::paged::{Fail, PagedZ};
 use crate::command::collections::zset::{
-    range::paged_span, run_paged, update_whole, with_entries, ZSET,
+    range::paged_span, run_paged, scores_of, update_whole, with_entries, ZSET,
 };
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
