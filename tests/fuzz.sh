@@ -82,8 +82,7 @@ run_target() { # index dir name
     log="$results/$index.log"
     start=$(date +%s.%N)
     cargo +nightly fuzz run -s none --fuzz-dir "$dir" "$name" -- \
-        "${limit[@]}" -timeout=10 -print_final_stats=1 \
-        -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" \
+        "${limit[@]}" -timeout=10 -print_final_stats=1 "${jobs[@]}" \
         >"$log" 2>&1
     rc=$?
     end=$(date +%s.%N)
@@ -100,6 +99,14 @@ run_target() { # index dir name
 }
 
 parallel=${FUZZ_PARALLEL:-$(nproc)}
+# One libFuzzer process per target runs in-process, its output on stdout.
+# With worker jobs libFuzzer writes fuzz-<job>.log into the working
+# directory, which targets side by side would share: one at a time then.
+jobs=()
+if [ "${FUZZ_JOBS:-1}" -gt 1 ]; then
+    jobs=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS")
+    parallel=1
+fi
 echo "fuzz: ${#targets[@]} targets, $parallel at a time, ${FUZZ_RUNS:-$secs s} each" >&2
 index=0
 for t in "${targets[@]}"; do
