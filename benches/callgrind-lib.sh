@@ -11,6 +11,9 @@
 #   cg_control FLAG           callgrind_control FLAG (-z zero, -d dump) on it
 #   cg_finish OUT REQUESTS    stops it; prints the dumps' total instructions
 #                             (every thread) / REQUESTS; KEEP=DIR keeps them
+#   cg_measure OUT REQUESTS LOG ARGS...  zeroes the counters, runs
+#                             redis-benchmark ARGS (-p set) into LOG, dumps,
+#                             then cg_finish
 # Needs $citadel (the binary) set by the caller.
 
 command -v valgrind >/dev/null || { echo "valgrind missing (apt-get install valgrind)" >&2; exit 1; }
@@ -55,4 +58,14 @@ cg_finish() { # out requests
         [[ -n ${KEEP:-} ]] && cp "$f" "$KEEP/$(basename "$f")"
     done
     echo $((total / requests))
+}
+
+cg_measure() { # out requests log redis-benchmark-args...
+    local out=$1 requests=$2 log=$3
+    shift 3
+    rm -f "$out"*
+    cg_control -z
+    redis-benchmark -p "$port" "$@" >"$log" 2>&1
+    cg_control -d
+    cg_finish "$out" "$requests"
 }

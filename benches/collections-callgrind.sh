@@ -38,11 +38,7 @@ per_op() { # server test -> instructions per op
         spop) redis-benchmark -p "$port" -c 50 -P 16 -n $((requests * 2)) -q -t sadd >/dev/null ;;
         zpopmin) redis-benchmark -p "$port" -c 50 -P 16 -n $((requests * 2)) -q -t zadd >/dev/null ;;
     esac
-    rm -f "$out"*
-    cg_control -z
-    redis-benchmark -p "$port" -c 50 -P 16 -n "$requests" -q -t "$test" >"$dir/rb.$server.$test" 2>&1
-    cg_control -d
-    cg_finish "$out" "$requests"
+    cg_measure "$out" "$requests" "$dir/rb.$server.$test" -c 50 -P 16 -n "$requests" -q -t "$test"
 }
 
 header="| test |"; rule="|---|"

@@ -41,12 +41,8 @@ per_request() { # server test pipeline -> instructions per request
     local server=$1 test=$2 p=$3 out="$dir/cg.$1.$2.p$3"
     cg_start "$server" "$out" "$dir"
     redis-benchmark -p "$port" -c 50 -P 16 -n 200000 -r 100000 -d 32 -q -t set >/dev/null
-    rm -f "$out"*
-    cg_control -z
-    redis-benchmark -p "$port" -c 50 -P "$p" -n "$requests" -r 100000 -d 32 -q -t "$test" \
-        >"$dir/rb.$server.$test" 2>&1
-    cg_control -d
-    cg_finish "$out" "$requests"
+    cg_measure "$out" "$requests" "$dir/rb.$server.$test" \
+        -c 50 -P "$p" -n "$requests" -r 100000 -d 32 -q -t "$test"
 }
 
 header="| test | P |"; rule="|---|---:|"

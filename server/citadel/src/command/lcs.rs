@@ -93,10 +93,8 @@ pub fn lcs(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// The string at `key`, empty when missing.
 fn string_or_empty(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Vec<u8>, CmdError> {
     let read = get_string(&mut ctx.thread.cache, key, |item| {
-        let mut value = Vec::with_capacity(item.value_len());
-        for piece in item.value_range(0, item.value_len()) {
-            piece.append_to(&mut value);
-        }
+        let mut value = Vec::new();
+        item.write_value_to(&mut value);
         value
     });
     match read {

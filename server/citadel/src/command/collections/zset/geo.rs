@@ -221,16 +221,14 @@ pub static COMMANDS: &[CommandDef] = &[
     c("georadiusbymember_ro", -5, RM, KEY1, G, "3.2.10", "Returns members from a geospatial index that are within a distance from a member.", search::georadiusbymember_ro),
 ];
 
-/// The position stored for a GEOADD of (lon, lat) at full precision.
-#[cfg(test)]
-fn stored(lon: f64, lat: f64) -> (f64, f64) {
-    let cell = hash::encode(lon, lat, hash::STEP_MAX).unwrap();
-    hash::position_of(cell.score_range().0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The position stored for a GEOADD of (lon, lat).
+    fn stored(lon: f64, lat: f64) -> (f64, f64) {
+        hash::position_of(hash::score_of(lon, lat).unwrap())
+    }
 
     #[test]
     fn coordinates_print_like_redis() {

@@ -84,24 +84,21 @@ pub fn score_of(lon: f64, lat: f64) -> Option<f64> {
     Some(cell.score_range().0)
 }
 
-fn decode_in(lon_range: (f64, f64), lat_range: (f64, f64), cell: Cell) -> Area {
+/// A cell's bounds in the index's ranges.
+pub fn decode(cell: Cell) -> Area {
     let (ilat, ilon) = deinterleave(cell.bits);
     let scale = (1u64 << cell.step) as f64;
-    let (lat_scale, lon_scale) = (lat_range.1 - lat_range.0, lon_range.1 - lon_range.0);
+    let (lat_scale, lon_scale) = (LAT_MAX - LAT_MIN, LON_MAX - LON_MIN);
     Area {
         lat: (
-            lat_range.0 + (f64::from(ilat) / scale) * lat_scale,
-            lat_range.0 + ((f64::from(ilat) + 1.0) / scale) * lat_scale,
+            LAT_MIN + (f64::from(ilat) / scale) * lat_scale,
+            LAT_MIN + ((f64::from(ilat) + 1.0) / scale) * lat_scale,
         ),
         lon: (
-            lon_range.0 + (f64::from(ilon) / scale) * lon_scale,
-            lon_range.0 + ((f64::from(ilon) + 1.0) / scale) * lon_scale,
+            LON_MIN + (f64::from(ilon) / scale) * lon_scale,
+            LON_MIN + ((f64::from(ilon) + 1.0) / scale) * lon_scale,
         ),
     }
-}
-
-pub fn decode(cell: Cell) -> Area {
-    decode_in((LON_MIN, LON_MAX), (LAT_MIN, LAT_MAX), cell)
 }
 
 /// The position a score stands for: the centre of its cell, clamped.

@@ -238,16 +238,10 @@ fn parse<'a>(
 /// neighbours coincide).
 fn cells_to_read(shape: &Shape) -> Vec<Cell> {
     let mut cells: Vec<Cell> = Vec::with_capacity(9);
-    let mut last: Option<Cell> = None;
-    for (i, cell) in shape.cells().into_iter().enumerate() {
-        if cell.is_none() {
-            continue;
+    for cell in shape.cells() {
+        if !cell.is_none() && cells.last() != Some(&cell) {
+            cells.push(cell);
         }
-        if i > 0 && last == Some(cell) {
-            continue;
-        }
-        last = Some(cell);
-        cells.push(cell);
     }
     cells
 }
