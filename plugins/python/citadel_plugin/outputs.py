@@ -6,12 +6,11 @@ next instance sees them in order."""
 
 from collections import deque
 
-from .ring import OFF_CLOSED
+from .ring import _CLOSED
 
 MESSAGE_FRAME, MESSAGE_RESULT = 2, 3
 PIPELINE_VERSION = 1
 MAX_OPEN_CALLS = 4096
-_CLOSED = OFF_CLOSED // 4
 
 
 def continues_call(payload):

@@ -285,11 +285,6 @@ class Waiter:
         return "timeout"
 
 
-def wait_any(consumers, extra_fds=(), timeout=None, spin_s=50e-6):
-    """One ``Waiter(consumers, extra_fds).wait(timeout, spin_s)``."""
-    return Waiter(consumers, extra_fds).wait(timeout, spin_s)
-
-
 class Producer:
     """The ring's single producer; continues after the last published record."""
 

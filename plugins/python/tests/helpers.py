@@ -38,8 +38,9 @@ class Host:
         """Reads replies until `want` ids are answered or `proc` exits; returns {id: [record]}."""
         import time
 
-        from citadel_plugin.ring import wait_any
+        from citadel_plugin.ring import Waiter
 
+        waiter = Waiter([self.replies])
         got = {}
         deadline = time.monotonic() + timeout
         while len(got) < want and time.monotonic() < deadline:
@@ -48,7 +49,7 @@ class Host:
             self.replies.commit_read()
             if proc.poll() is not None:
                 break
-            wait_any([self.replies], timeout=0.02, spin_s=0)
+            waiter.wait(timeout=0.02, spin_s=0)
         return got
 
     def close(self):
