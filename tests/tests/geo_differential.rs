@@ -172,6 +172,8 @@ fn geo_errors_and_edges_match_redis() {
         &["GEOADD", "Sicily", "181", "0", "bad"],
         &["GEOADD", "Sicily", "0", "86", "bad"],
         &["GEOADD", "Sicily", "x", "0", "bad"],
+        &["GEOADD", "Sicily", "1e400", "0", "bad"],
+        &["GEOADD", "Sicily", "1e-400", "0", "bad"],
         &["GEOADD", "Sicily", "GT", "1", "1", "a"],
         &["GEOADD", "str", "1", "1", "a"],
         &["GEODIST", "Sicily", "Palermo", "Catania"],

@@ -9,9 +9,9 @@
 mod hash;
 mod search;
 
-use citadel_resp::{num, Reply};
+use citadel_resp::Reply;
 
-use super::scores_of;
+use super::{parse_score, scores_of};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -55,10 +55,11 @@ impl From<GeoError> for CmdError {
     }
 }
 
-/// A number as Redis's getDoubleFromObject reads it; `message` replaces
-/// the generic error (`need numeric radius`).
+/// A number as Redis's getDoubleFromObject reads it (ZADD's score rules:
+/// no overflow to infinity); `message` replaces the generic error (`need
+/// numeric radius`).
 fn number(arg: &[u8], message: Option<&'static str>) -> Result<f64, CmdError> {
-    num::parse_f64(arg).ok_or(match message {
+    parse_score(arg).ok_or(match message {
         Some(m) => CmdError::Static(m),
         None => CmdError::NotFloat,
     })
