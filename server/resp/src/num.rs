@@ -197,8 +197,154 @@ fn trim_fraction_zeros(out: &mut Vec<u8>, start: usize) {
     }
 }
 
+/// A C99 hex float (`[+-]0x` hex digits, an optional `.` fraction and a
+/// `p` binary exponent) over the whole of `s`, correctly rounded to f64 as
+/// glibc's strtod rounds it; None when `s` is not one, when it overflows,
+/// or when a nonzero value rounds to zero (strtod's ERANGE).
+pub fn parse_hex_f64(s: &[u8]) -> Option<f64> {
+    let (neg, body) = match s.first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let body = body
+        .strip_prefix(b"0x")
+        .or_else(|| body.strip_prefix(b"0X"))?;
+    // Up to 64 significant bits, the rest kept as a sticky bit.
+    let (mut mant, mut exp2, mut sticky, mut digits) = (0u64, 0i64, false, 0usize);
+    let mut seen_point = false;
+    let mut rest = body;
+    while let Some((&c, after)) = rest.split_first() {
+        if c == b'.' && !seen_point {
+            seen_point = true;
+        } else if let Some(d) = (c as char).to_digit(16) {
+            digits += 1;
+            if mant >> 60 == 0 {
+                mant = (mant << 4) | u64::from(d);
+                exp2 -= if seen_point { 4 } else { 0 };
+            } else {
+                sticky |= d != 0;
+                exp2 += if seen_point { 0 } else { 4 };
+            }
+        } else {
+            break;
+        }
+        rest = after;
+    }
+    if digits == 0 {
+        return None;
+    }
+    if let Some(e) = rest.strip_prefix(b"p").or_else(|| rest.strip_prefix(b"P")) {
+        // strtod's exponent: a sign, then at least one decimal digit
+        // (clamped: far past any finite or nonzero result).
+        let (sign, e) = match e.first() {
+            Some(b'-') => (-1, &e[1..]),
+            Some(b'+') => (1, &e[1..]),
+            _ => (1, e),
+        };
+        if e.is_empty() || !e.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let value = e
+            .iter()
+            .fold(0i64, |v, d| (v * 10 + i64::from(d - b'0')).min(1 << 40));
+        exp2 += sign * value;
+    } else if !rest.is_empty() {
+        return None;
+    }
+    let magnitude = if mant == 0 {
+        0.0
+    } else {
+        round_to_f64(mant, exp2, sticky)?
+    };
+    Some(if neg { -magnitude } else { magnitude })
+}
+
+/// `mant * 2^exp2` (plus a nonzero tail below `mant` when `sticky`),
+/// rounded half to even; None on overflow or a nonzero value that rounds
+/// to zero.
+fn round_to_f64(mant: u64, exp2: i64, sticky: bool) -> Option<f64> {
+    let bits = 64 - i64::from(mant.leading_zeros());
+    // The value's binary exponent: 2^top <= value < 2^(top + 1).
+    let top = exp2 + bits - 1;
+    if top > 1023 {
+        return None;
+    }
+    // Bits kept: 53 for a normal result, fewer below 2^-1022.
+    let keep = if top >= -1022 { 53 } else { 53 - (-1022 - top) };
+    let shift = bits - keep;
+    let (q, lsb_exp) = if shift <= 0 {
+        (u128::from(mant) << -shift, exp2 + shift)
+    } else if shift >= 128 {
+        (0, exp2 + shift)
+    } else {
+        let wide = u128::from(mant);
+        let q = if shift > 64 { 0 } else { wide >> shift };
+        let rem = if shift > 64 {
+            wide
+        } else {
+            wide & ((1u128 << shift) - 1)
+        };
+        let half = if shift > 65 {
+            None
+        } else {
+            Some(1u128 << (shift - 1))
+        };
+        let up = match half {
+            None => false,
+            Some(half) => rem > half || (rem == half && (sticky || q & 1 == 1)),
+        };
+        (q + u128::from(up), exp2 + shift)
+    };
+    if q == 0 {
+        return None;
+    }
+    // q <= 2^53 and its unit is 2^lsb_exp, lsb_exp >= -1074 by `keep`.
+    let unit = if lsb_exp >= -1022 {
+        f64::from_bits(((lsb_exp + 1023) as u64) << 52)
+    } else {
+        f64::from_bits(1u64 << (lsb_exp + 1074))
+    };
+    let value = q as f64 * unit;
+    value.is_finite().then_some(value)
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn hex_floats_round_like_strtod() {
+        let hex = |s: &str| parse_hex_f64(s.as_bytes());
+        assert_eq!(hex("0x10"), Some(16.0));
+        assert_eq!(hex("-0x1.8p1"), Some(-3.0));
+        assert_eq!(hex("0X.8"), Some(0.5));
+        assert_eq!(hex("0x1p-1074"), Some(f64::from_bits(1)));
+        assert_eq!(
+            hex("0x1p-1075"),
+            None,
+            "half the smallest subnormal, to even: 0"
+        );
+        assert_eq!(hex("0x1.8p-1075"), Some(f64::from_bits(1)));
+        assert_eq!(hex("0x1p1024"), None, "overflow");
+        assert_eq!(
+            hex("0x1.fffffffffffff8p1023"),
+            None,
+            "rounds up past the largest"
+        );
+        assert_eq!(hex("0x1.fffffffffffffp1023"), Some(f64::MAX));
+        // 2^53 + 1 is a tie: to even; any bit after it rounds up.
+        assert_eq!(hex("0x20000000000001"), Some(9007199254740992.0));
+        assert_eq!(
+            hex("0x200000000000010000000000000001"),
+            Some(hex("0x20000000000002p64").unwrap())
+        );
+        assert_eq!(hex("0x0p99999999999999999999"), Some(0.0));
+        for bad in [
+            "0x", "0xg", "0x1p", "0x1p+", "0x1.2.3", " 0x1", "0x1 ", "1.5",
+        ] {
+            assert_eq!(hex(bad), None, "{bad}");
+        }
+    }
     use super::*;
 
     #[test]

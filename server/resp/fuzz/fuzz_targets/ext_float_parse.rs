@@ -1,6 +1,7 @@
 //! The INCRBYFLOAT number parser (Redis's `string2ld` over an x87 extended
-//! float) on arbitrary bytes: never a panic; an accepted finite value
-//! prints as a number that parses again and fits Redis's 5 KiB buffer;
+//! float), and the f64 hex-float reader beside it, on arbitrary bytes:
+//! never a panic; an accepted finite value prints as a number that parses
+//! again and fits Redis's 5 KiB buffer;
 //! adding its negation gives zero; addition commutes.
 #![no_main]
 
@@ -12,6 +13,14 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let split = data.iter().position(|&c| c == b'|').unwrap_or(data.len());
     let (left, right) = (&data[..split], data.get(split + 1..).unwrap_or(&[]));
+    // The f64 hex-float reader (ZADD and GEO scores): a hex text it takes
+    // is one the extended reader takes too (same grammar, wider range).
+    if let Some(v) = citadel_resp::num::parse_hex_f64(left) {
+        assert!(v.is_finite());
+        if left.len() < MAX_CHARS {
+            assert!(ExtFloat::parse(left).is_some(), "{:?}", String::from_utf8_lossy(left));
+        }
+    }
     let Some(x) = ExtFloat::parse(left) else {
         return;
     };

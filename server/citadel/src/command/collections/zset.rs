@@ -77,10 +77,14 @@ impl From<ZError> for CmdError {
     }
 }
 
-/// A score argument, as Redis's string2d: no leading space, nothing
-/// after the number, no NaN, no overflow to infinity or underflow to
-/// zero (an infinity must be spelled out). Hex floats are not accepted.
+/// A score argument, as Redis's string2d (strtod over the whole text): no
+/// leading space, nothing after the number, no NaN, no overflow to
+/// infinity or underflow to zero (an infinity must be spelled out); hex
+/// floats (`0x1.8p3`) as strtod reads them.
 pub(super) fn parse_score(arg: &[u8]) -> Option<f64> {
+    if let Some(v) = num::parse_hex_f64(arg) {
+        return Some(v);
+    }
     let v = num::parse_f64(arg)?;
     let mantissa = arg.split(|c| matches!(c, b'e' | b'E')).next()?;
     let spelled_inf = arg.iter().any(|c| c.eq_ignore_ascii_case(&b'i'));
