@@ -9,7 +9,7 @@ use super::args::Args;
 use super::context::{ConnState, ReplyMode};
 use super::error::CmdError;
 use super::table::{self, CommandDef};
-use crate::overload::{CommandClass, Identity};
+use crate::overload::{CommandClass, Identity, ThreadOverload};
 use crate::thread::ThreadCtx;
 
 /// The class of the command or subcommand with global index `idx`.
@@ -54,7 +54,9 @@ fn classify(def: &CommandDef) -> CommandClass {
 }
 
 /// Whether the command may run now; the refusal (`-OVERLOAD ...`) if the
-/// core sheds it or a quota is spent.
+/// core sheds it or a quota is spent. Inlined for its common answer: a core
+/// that is not shedding and has no quotas admits without a look.
+#[inline]
 pub fn check(
     thread: &mut ThreadCtx,
     conn: &mut ConnState,
@@ -64,9 +66,19 @@ pub fn check(
 ) -> Option<CmdError> {
     let overload = thread.overload.as_mut().filter(|o| o.may_refuse())?;
     let class = class_of(idx);
-    if class == CommandClass::Admin {
+    if class == CommandClass::Admin || overload.admit_unmeasured(&mut conn.overload) {
         return None;
     }
+    check_measured(overload, conn, class, def, args)
+}
+
+fn check_measured(
+    overload: &mut ThreadOverload,
+    conn: &mut ConnState,
+    class: CommandClass,
+    def: &CommandDef,
+    args: Args<'_>,
+) -> Option<CmdError> {
     let mut first_key = None;
     if overload.has_prefix_quotas() {
         def.for_each_key(args, |k| {

@@ -201,6 +201,9 @@ impl ThreadOverload {
         if class == CommandClass::Admin {
             return Ok(());
         }
+        if self.admit_unmeasured(client) {
+            return Ok(());
+        }
         let rank = self.rank(client, who, priority, class);
         let framed = std::mem::take(&mut client.admitted_at_frame);
         let result = self.admit(client, rank, first_key, framed);
@@ -208,6 +211,19 @@ impl ThreadOverload {
             self.shared.stats.count(refusal.reason, rank);
         }
         result
+    }
+
+    /// The common case of [`ThreadOverload::check`] for a command that is
+    /// not admin: no quota and a core that is not shedding admit it without
+    /// working out its rank (see `Admission::admit_unmeasured`).
+    #[inline]
+    pub fn admit_unmeasured(&mut self, client: &mut ClientClass) -> bool {
+        if self.rules.has_quotas() || !self.admission.admit_unmeasured() {
+            return false;
+        }
+        // A mark from its framing, set only while shedding, is moot.
+        client.admitted_at_frame = false;
+        true
     }
 
     /// True while the core sheds (its last control interval was over the
