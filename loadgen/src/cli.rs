@@ -176,7 +176,11 @@ pub struct WorkloadArgs {
     /// (redis-benchmark's -d is 3), N has 12 zero-padded digits. Pops count hits (an
     /// element came back) and misses (nil); an LRANGE counts the elements it returned as
     /// hits and the rest of its 100 or 600 as misses. Nothing is prefilled for them: run
-    /// the pushes or adds first (e.g. `--ops lpush -n 100000`).
+    /// the pushes or adds first (e.g. `--ops lpush -n 100000`). And bitcount (`BITCOUNT
+    /// key`, RESP only) over the key space of --prefill's --value-size strings: a read
+    /// whose server cost grows with the value size while request and reply stay small
+    /// (e.g. `--ops bitcount -d 65536 -k 1000 --prefill` to overload a server core from
+    /// one client core).
     #[arg(long, value_name = "OP[:WEIGHT],...", conflicts_with = "ratio")]
     pub ops: Option<OpMix>,
 

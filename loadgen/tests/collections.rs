@@ -97,6 +97,11 @@ fn exercise(server: &Server) {
     assert!(lens.iter().all(|&n| n > 0), "{lens:?}");
     assert_eq!(lens.iter().sum::<i64>(), 400);
 
+    // BITCOUNT reads the prefilled strings of the key space: a value of
+    // -d 3 bytes ('x' fill or random) answers an integer, counted as done.
+    let r = run(server, "bitcount", 500, &["-k", "50", "--prefill"]);
+    assert_eq!(u(&r, "ops.bitcount.ok"), 500);
+
     // A wrong type is a server error, counted as such.
     server.command(&["SET", "myzset", "string"]);
     let (status, report, _) =
@@ -118,12 +123,18 @@ fn collection_operations_against_citadel() {
 
 #[test]
 fn collection_operations_need_resp() {
-    let (mut cmd, _json) = common::loadgen(&["-P", "memcache", "--ops", "lpush", "-n", "1"]);
-    let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "refused before any request");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("collection operations need --protocol resp"),
-        "{stderr}"
-    );
+    for op in ["lpush", "bitcount"] {
+        let (mut cmd, _json) = common::loadgen(&["-P", "memcache", "--ops", op, "-n", "1"]);
+        let out = cmd.output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{op}: refused before any request"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("collection operations and bitcount need --protocol resp"),
+            "{stderr}"
+        );
+    }
 }

@@ -154,9 +154,9 @@ fn validate(cfg: &LoadConfig) -> Result<(), LoadgenError> {
         if w.mget.is_some() {
             return bad("--ops and --mget do not mix (--mget turns --ratio's GETs into MGETs)");
         }
-        if let Some(op) = mix.ops().find(|op| op.collection().is_some() && !resp) {
+        if let Some(op) = mix.ops().find(|op| op.resp_only() && !resp) {
             return bad(&format!(
-                "--ops {op}: collection operations need --protocol resp"
+                "--ops {op}: collection operations and bitcount need --protocol resp"
             ));
         }
     }

@@ -224,5 +224,5 @@ pub(crate) fn parse_decimal(digits: &[u8]) -> Option<u64> {
 /// `driver::validate` refuses them for any other protocol before a request is made.
 #[cold]
 pub(crate) fn resp_only(op: OpKind) -> ! {
-    unreachable!("{op}: collection operations are RESP only (refused by driver::validate)")
+    unreachable!("{op}: RESP only (refused by driver::validate)")
 }

@@ -1,6 +1,6 @@
 //! The operations the load generator issues: GET/SET/MGET and the collection commands of
 //! redis-benchmark's tests (`-t lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,
-//! lrange_100,lrange_600`), with what each one needs (a value, an element, a collection
+//! lrange_100,lrange_600`) and BITCOUNT, with what each one needs (a value, an element, a collection
 //! key) and how its replies count (hits and misses, or just done).
 
 use std::fmt;
@@ -35,6 +35,11 @@ pub enum OpKind {
     Lrange100,
     /// `LRANGE mylist 0 599`.
     Lrange600,
+    /// `BITCOUNT key` over the key space (RESP only): a read whose server
+    /// work grows with the value (`--value-size`, after `--prefill`) while
+    /// its request and reply stay a few bytes, so one client core can offer
+    /// a server core several times what it can do.
+    Bitcount,
 }
 
 /// The type of the key a collection operation works on.
@@ -59,7 +64,7 @@ impl Collection {
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 14] = [
+    pub const ALL: [OpKind; 15] = [
         OpKind::Get,
         OpKind::Set,
         OpKind::Mget,
@@ -74,6 +79,7 @@ impl OpKind {
         OpKind::Zpopmin,
         OpKind::Lrange100,
         OpKind::Lrange600,
+        OpKind::Bitcount,
     ];
 
     #[inline]
@@ -98,6 +104,7 @@ impl OpKind {
             OpKind::Zpopmin => "zpopmin",
             OpKind::Lrange100 => "lrange_100",
             OpKind::Lrange600 => "lrange_600",
+            OpKind::Bitcount => "bitcount",
         }
     }
 
@@ -105,7 +112,7 @@ impl OpKind {
     #[inline]
     pub fn collection(self) -> Option<Collection> {
         match self {
-            OpKind::Get | OpKind::Set | OpKind::Mget => None,
+            OpKind::Get | OpKind::Set | OpKind::Mget | OpKind::Bitcount => None,
             OpKind::Lpush
             | OpKind::Rpush
             | OpKind::Lpop
@@ -116,6 +123,11 @@ impl OpKind {
             OpKind::Hset => Some(Collection::Hash),
             OpKind::Zadd | OpKind::Zpopmin => Some(Collection::Zset),
         }
+    }
+
+    /// Only the RESP protocol has it (memcache and RPC have GET and SET).
+    pub fn resp_only(self) -> bool {
+        self.collection().is_some() || self == OpKind::Bitcount
     }
 
     /// Sends a value from the value pool (`--value-size`).

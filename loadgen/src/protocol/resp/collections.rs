@@ -2,7 +2,8 @@
 //! sends them: `LPUSH mylist VALUE`, `SADD myset element:000000000042`, `HSET myhash
 //! element:… VALUE`, `ZADD myzset 000000000042 element:…`, `LRANGE mylist 0 99`, … Elements
 //! are `element:` and 12 zero-padded digits and a ZADD's score is the element's number, the
-//! bytes redis-benchmark `-r` writes over its `__rand_int__` placeholders.
+//! bytes redis-benchmark `-r` writes over its `__rand_int__` placeholders. BITCOUNT (a plain
+//! key's read with an integer reply) is encoded and classified here too.
 
 use super::{bulk, err, Outcome, ProtocolError};
 use crate::protocol::{OpKind, Request};
@@ -39,6 +40,7 @@ fn shape(op: OpKind) -> (&'static [u8], &'static [Arg]) {
             b"*4\r\n$6\r\nLRANGE\r\n",
             &[Arg::Encoded(b"$1\r\n0\r\n$3\r\n599\r\n")],
         ),
+        OpKind::Bitcount => (b"*2\r\n$8\r\nBITCOUNT\r\n", &[]),
         // Encoded by `Resp::encode` itself (the hot path).
         OpKind::Get => (b"*2\r\n$3\r\nGET\r\n", &[]),
         OpKind::Set => (b"*3\r\n$3\r\nSET\r\n", &[Arg::Value]),
@@ -89,9 +91,15 @@ fn padded(mut n: u64, out: &mut Vec<u8>) {
 pub(super) fn outcome(tag: u8, op: OpKind, buf: &[u8]) -> Result<Outcome, ProtocolError> {
     let nil = buf.get(1) == Some(&b'-');
     Ok(match (tag, op) {
-        (b':', OpKind::Lpush | OpKind::Rpush | OpKind::Sadd | OpKind::Hset | OpKind::Zadd) => {
-            Outcome::Ok
-        }
+        (
+            b':',
+            OpKind::Lpush
+            | OpKind::Rpush
+            | OpKind::Sadd
+            | OpKind::Hset
+            | OpKind::Zadd
+            | OpKind::Bitcount,
+        ) => Outcome::Ok,
         (b'$' | b'_', OpKind::Lpop | OpKind::Rpop | OpKind::Spop) => {
             if nil || tag == b'_' {
                 Outcome::Miss

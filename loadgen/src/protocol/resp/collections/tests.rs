@@ -32,7 +32,7 @@ fn outcome(op: OpKind, reply: &[u8]) -> Outcome {
 
 #[test]
 fn encodes_what_redis_benchmark_sends() {
-    let cases: [(OpKind, &[u8], &[u8]); 11] = [
+    let cases: [(OpKind, &[u8], &[u8]); 12] = [
         (OpKind::Lpush, b"mylist", b"*3\r\n$5\r\nLPUSH\r\n$6\r\nmylist\r\n$3\r\nxyz\r\n"),
         (OpKind::Rpush, b"mylist", b"*3\r\n$5\r\nRPUSH\r\n$6\r\nmylist\r\n$3\r\nxyz\r\n"),
         (OpKind::Lpop, b"mylist", b"*2\r\n$4\r\nLPOP\r\n$6\r\nmylist\r\n"),
@@ -64,6 +64,7 @@ fn encodes_what_redis_benchmark_sends() {
             b"mylist:7",
             b"*4\r\n$6\r\nLRANGE\r\n$8\r\nmylist:7\r\n$1\r\n0\r\n$3\r\n599\r\n",
         ),
+        (OpKind::Bitcount, b"key:5", b"*2\r\n$8\r\nBITCOUNT\r\n$5\r\nkey:5\r\n"),
     ];
     for (op, key, want) in cases {
         assert_eq!(
@@ -205,4 +206,15 @@ fn errors_are_server_errors_for_every_operation() {
             other => panic!("{op}: {other:?}"),
         }
     }
+}
+
+#[test]
+fn bitcount_answers_an_integer() {
+    assert_eq!(outcome(OpKind::Bitcount, b":524288\r\n"), Outcome::Ok);
+    assert_eq!(
+        outcome(OpKind::Bitcount, b"$1\r\nx\r\n"),
+        Outcome::Unexpected
+    );
+    assert!(OpKind::Bitcount.resp_only() && OpKind::Lpush.resp_only());
+    assert!(!OpKind::Get.resp_only());
 }
