@@ -5,7 +5,7 @@
 use crate::family::sample;
 pub use crate::family::{label_value, Family};
 use crate::info_metrics;
-use crate::layout::{bucket_bound_nanos, LATENCY_BUCKETS};
+use crate::layout::bound_of;
 use crate::snapshot::Snapshot;
 
 /// The `Content-Type` of [`render`]'s text.
@@ -21,6 +21,7 @@ pub fn render(s: &Snapshot) -> String {
     commands(&mut out, s);
     cores(&mut out, s);
     protection(&mut out, s);
+    crate::plugin_metrics::render(&mut out, s);
     Family {
         name: "citadel_stats_region_reopens_total",
         kind: "counter",
@@ -59,21 +60,27 @@ fn commands(out: &mut String, s: &Snapshot) {
     }
     .header(out);
     for c in &s.commands {
-        let l = label(&c.name);
-        let mut cumulative = 0;
-        for b in 0..LATENCY_BUCKETS {
-            cumulative += c.buckets[b];
-            let le = bucket_bound_nanos(b).map_or("+Inf".to_string(), |n| seconds(n).to_string());
-            sample(
-                out,
-                &format!("{name}_bucket"),
-                &format!("{l},le=\"{le}\""),
-                cumulative,
-            );
-        }
-        sample(out, &format!("{name}_sum"), &l, seconds(c.nanos));
-        sample(out, &format!("{name}_count"), &l, c.calls);
+        histogram(out, name, &label(&c.name), &c.buckets, c.nanos);
     }
+}
+
+/// One histogram's samples (`buckets` per bucket, as counted: not
+/// cumulative; their bounds `layout::bound_of`); the family's header is
+/// the caller's.
+pub(crate) fn histogram(out: &mut String, name: &str, labels: &str, buckets: &[u64], nanos: u64) {
+    let mut cumulative = 0;
+    for (b, n) in buckets.iter().enumerate() {
+        cumulative += n;
+        let le = bound_of(b, buckets.len()).map_or("+Inf".to_string(), |n| seconds(n).to_string());
+        sample(
+            out,
+            &format!("{name}_bucket"),
+            &format!("{labels},le=\"{le}\""),
+            cumulative,
+        );
+    }
+    sample(out, &format!("{name}_sum"), labels, seconds(nanos));
+    sample(out, &format!("{name}_count"), labels, cumulative);
 }
 
 fn cores(out: &mut String, s: &Snapshot) {
