@@ -75,6 +75,7 @@ pub use reader::{ReadError, Reader};
 pub use region::{OpenError, Opened, Region};
 pub use slot::{Reason, SlotStats};
 pub use snapshot::{
-    quantile_of, CommandTotals, CoreTotals, HotKey, PluginTotals, ShedCount, Snapshot, VersionTotals,
+    quantile_of, CommandTotals, CoreTotals, HotKey, PluginTotals, ShedCount, Snapshot,
+    VersionTotals,
 };
 pub use view::LayoutError;

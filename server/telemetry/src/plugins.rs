@@ -170,9 +170,8 @@ pub(crate) fn claim(
         .iter()
         .map(|(name, _)| {
             let name = fit_name(name, NAME_WORDS);
-            let i = (0..PLUGINS).find(|&i| {
-                !taken[i] && found[i].as_ref().is_some_and(|(n, _)| n == name)
-            })?;
+            let i = (0..PLUGINS)
+                .find(|&i| !taken[i] && found[i].as_ref().is_some_and(|(n, _)| n == name))?;
             taken[i] = true;
             Some(i)
         })
@@ -195,7 +194,9 @@ pub(crate) fn claim(
                 unlisted += versions.len() as u64;
                 return None;
             };
-            let kept = found[i].as_ref().filter(|(n, _)| n == fit_name(name, NAME_WORDS));
+            let kept = found[i]
+                .as_ref()
+                .filter(|(n, _)| n == fit_name(name, NAME_WORDS));
             let slots = name_entry(view.plugin_entry(i), name, versions, kept.map(|k| &k.1));
             unlisted += slots.iter().filter(|s| s.is_none()).count() as u64;
             Some(PluginEntry {
@@ -205,8 +206,7 @@ pub(crate) fn claim(
             })
         })
         .collect();
-    view.header(Field::PluginsUnlisted)
-        .store(unlisted, Relaxed);
+    view.header(Field::PluginsUnlisted).store(unlisted, Relaxed);
     out
 }
 
@@ -245,7 +245,10 @@ fn name_entry(
     put_name(&entry[..NAME_WORDS], plugin);
     for s in 0..PLUGIN_VERSIONS {
         let v = &entry[version_at(s)..version_at(s) + VERSION_WORDS];
-        let name = slots.iter().position(|&x| x == Some(s)).map(|j| versions[j]);
+        let name = slots
+            .iter()
+            .position(|&x| x == Some(s))
+            .map(|j| versions[j]);
         let keep = name.is_some_and(|n| old(s) == Some(fit_name(n, NAME_WORDS)));
         if !keep {
             v.iter().for_each(|w| w.store(0, Relaxed));

@@ -52,7 +52,10 @@ fn a_reader_sees_each_version_and_its_quantiles() {
     let s = Reader::open(&path).unwrap().snapshot();
     assert_eq!(s.plugins_unlisted, 2);
     let v1 = version(&s, "echo", "v1");
-    assert_eq!((v1.calls, v1.errors, v1.timeouts, v1.in_flight), (101, 1, 0, 0));
+    assert_eq!(
+        (v1.calls, v1.errors, v1.timeouts, v1.in_flight),
+        (101, 1, 0, 0)
+    );
     // 2-2.1 µs is bucket 1 (under 2048 ns) or 2 (under 4096 ns).
     assert_eq!(v1.quantile_nanos(0.5), Some(4096));
     assert_eq!(v1.quantile_nanos(0.999), Some(1024 << 13));
@@ -60,7 +63,12 @@ fn a_reader_sees_each_version_and_its_quantiles() {
     assert_eq!((v2.calls, v2.timeouts, v2.in_flight), (0, 1, 1));
     assert_eq!(v2.quantile_nanos(0.99), None);
     assert_eq!(s.plugins[0].refused, 1);
-    let w = &s.plugins.iter().find(|p| p.name == "wide").unwrap().versions;
+    let w = &s
+        .plugins
+        .iter()
+        .find(|p| p.name == "wide")
+        .unwrap()
+        .versions;
     assert_eq!(w.len(), PLUGIN_VERSIONS);
     assert!(w.iter().all(|v| v.calls == 0));
 
