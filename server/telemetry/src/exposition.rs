@@ -2,18 +2,13 @@
 //! calls, failures and latency histograms, per-core load and gauges, shed
 //! counts, hot keys, and every numeric INFO field as a gauge.
 
-use crate::family::sample;
+use crate::family::{histogram, seconds};
 pub use crate::family::{label_value, Family};
 use crate::info_metrics;
-use crate::layout::bound_of;
 use crate::snapshot::Snapshot;
 
 /// The `Content-Type` of [`render`]'s text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-fn seconds(nanos: u64) -> f64 {
-    nanos as f64 / 1e9
-}
 
 /// The whole exposition of `s`.
 pub fn render(s: &Snapshot) -> String {
@@ -62,25 +57,6 @@ fn commands(out: &mut String, s: &Snapshot) {
     for c in &s.commands {
         histogram(out, name, &label(&c.name), &c.buckets, c.nanos);
     }
-}
-
-/// One histogram's samples (`buckets` per bucket, as counted: not
-/// cumulative; their bounds `layout::bound_of`); the family's header is
-/// the caller's.
-pub(crate) fn histogram(out: &mut String, name: &str, labels: &str, buckets: &[u64], nanos: u64) {
-    let mut cumulative = 0;
-    for (b, n) in buckets.iter().enumerate() {
-        cumulative += n;
-        let le = bound_of(b, buckets.len()).map_or("+Inf".to_string(), |n| seconds(n).to_string());
-        sample(
-            out,
-            &format!("{name}_bucket"),
-            &format!("{labels},le=\"{le}\""),
-            cumulative,
-        );
-    }
-    sample(out, &format!("{name}_sum"), labels, seconds(nanos));
-    sample(out, &format!("{name}_count"), labels, cumulative);
 }
 
 fn cores(out: &mut String, s: &Snapshot) {

@@ -2,8 +2,7 @@
 //! errors, timeouts, calls in flight and a latency histogram; per plugin,
 //! calls refused before a version was chosen.
 
-use crate::exposition::histogram;
-use crate::family::{label_value, Family};
+use crate::family::{histogram, label_value, Family};
 use crate::snapshot::{Snapshot, VersionTotals};
 
 pub(crate) fn render(out: &mut String, s: &Snapshot) {

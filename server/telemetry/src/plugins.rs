@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use crate::layout::*;
 use crate::snapshot::{PluginTotals, VersionTotals};
-use crate::view::View;
 use crate::words::{fit_name, put_name, Mapping};
 
 /// How a plugin call ended, for its version's counters.
@@ -148,9 +147,24 @@ fn names(entry: &[AtomicU64]) -> Option<(String, Vec<String>)> {
 }
 
 /// Calls in flight end with the server that sent them.
-pub(crate) fn clear_in_flight(view: &View<'_>) {
+/// The words of a region: the plugin section is `words[at..]`, from
+/// `Offsets::plugins` (taken as words, not as a `View`, which reads it).
+#[derive(Clone, Copy)]
+pub(crate) struct Section<'a> {
+    pub words: &'a [AtomicU64],
+    pub at: usize,
+}
+
+impl<'a> Section<'a> {
+    fn entry(&self, i: usize) -> &'a [AtomicU64] {
+        let start = self.at + i * PLUGIN_WORDS;
+        &self.words[start..start + PLUGIN_WORDS]
+    }
+}
+
+pub(crate) fn clear_in_flight(view: Section<'_>) {
     for i in 0..PLUGINS {
-        let entry = view.plugin_entry(i);
+        let entry = view.entry(i);
         for s in 0..PLUGIN_VERSIONS {
             entry[version_at(s) + VersionWord::InFlight as usize].store(0, Relaxed);
         }
@@ -159,12 +173,12 @@ pub(crate) fn clear_in_flight(view: &View<'_>) {
 
 /// See `Region::plugins`.
 pub(crate) fn claim(
-    view: &View<'_>,
+    view: Section<'_>,
     map: &Arc<Mapping>,
     wanted: &[(&str, Vec<&str>)],
 ) -> Vec<Option<PluginEntry>> {
     let found: Vec<Option<(String, Vec<String>)>> =
-        (0..PLUGINS).map(|i| names(view.plugin_entry(i))).collect();
+        (0..PLUGINS).map(|i| names(view.entry(i))).collect();
     let mut taken = [false; PLUGINS];
     let mut chosen: Vec<Option<usize>> = wanted
         .iter()
@@ -197,16 +211,16 @@ pub(crate) fn claim(
             let kept = found[i]
                 .as_ref()
                 .filter(|(n, _)| n == fit_name(name, NAME_WORDS));
-            let slots = name_entry(view.plugin_entry(i), name, versions, kept.map(|k| &k.1));
+            let slots = name_entry(view.entry(i), name, versions, kept.map(|k| &k.1));
             unlisted += slots.iter().filter(|s| s.is_none()).count() as u64;
             Some(PluginEntry {
                 map: map.clone(),
-                base: view.at.plugins + i * PLUGIN_WORDS,
+                base: view.at + i * PLUGIN_WORDS,
                 versions: slots,
             })
         })
         .collect();
-    view.header(Field::PluginsUnlisted).store(unlisted, Relaxed);
+    view.words[Field::PluginsUnlisted as usize].store(unlisted, Relaxed);
     out
 }
 
@@ -264,10 +278,10 @@ fn name_entry(
 }
 
 /// Every named entry's totals (what `Snapshot::plugins` holds).
-pub(crate) fn read(view: &View<'_>) -> Vec<PluginTotals> {
+pub(crate) fn read(view: Section<'_>) -> Vec<PluginTotals> {
     (0..PLUGINS)
         .filter_map(|i| {
-            let entry = view.plugin_entry(i);
+            let entry = view.entry(i);
             let (name, versions) = names(entry)?;
             let versions = versions
                 .into_iter()

@@ -162,7 +162,7 @@ impl Region {
             h(seq).store((s + 1) & !1, Relaxed);
         }
         // Calls the last writer had in flight ended with it.
-        crate::plugins::clear_in_flight(&self.view());
+        crate::plugins::clear_in_flight(self.view().plugin_section());
     }
 
     pub fn path(&self) -> &Path {
@@ -246,7 +246,7 @@ impl Region {
     /// once, at startup.
     pub fn plugins(&self, wanted: &[(&str, Vec<&str>)]) -> Vec<Option<PluginEntry>> {
         let _guard = self.naming.lock().unwrap_or_else(|p| p.into_inner());
-        crate::plugins::claim(&self.view(), &self.map, wanted)
+        crate::plugins::claim(self.view().plugin_section(), &self.map, wanted)
     }
 
     /// Replaces the hot-key table with `keys` (key, accesses per second),

@@ -129,10 +129,12 @@ impl<'a> View<'a> {
         &self.words[start..start + HOT_KEY_WORDS]
     }
 
-    /// Plugin entry `i`'s words.
-    pub fn plugin_entry(&self, i: usize) -> &'a [AtomicU64] {
-        let start = self.at.plugins + i * PLUGIN_WORDS;
-        &self.words[start..start + PLUGIN_WORDS]
+    /// The plugin table (see `plugins`).
+    pub(crate) fn plugin_section(&self) -> crate::plugins::Section<'a> {
+        crate::plugins::Section {
+            words: self.words,
+            at: self.at.plugins,
+        }
     }
 
     pub fn info_words(&self) -> &'a [AtomicU64] {
@@ -191,7 +193,7 @@ impl<'a> View<'a> {
             commands,
             shed: self.shed_counts(&slots),
             hot_keys: self.hot_keys(),
-            plugins: crate::plugins::read(self),
+            plugins: crate::plugins::read(self.plugin_section()),
             plugins_unlisted: h(Field::PluginsUnlisted),
             info: self.info_text(),
         }
