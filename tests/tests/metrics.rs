@@ -221,6 +221,18 @@ fn the_region_counters_survive_a_restart() {
     let (_, scrape) = http_get(rig.metrics_port, "/metrics");
     assert_eq!(sample(&scrape, GET_CALLS), Some(15.0));
     assert_eq!(sample(&scrape, ECHO_CALLS), Some(7.0));
+    // PLUGIN INFO: its own counts since this start, the region's lifetime.
+    let info = citadel_tests::plugin_rig::info(&mut rig.server.client(), "echo");
+    let line = &info["version:default"];
+    let words: Vec<&str> = line.split(' ').collect();
+    for field in [
+        "calls=3",
+        "errors=0",
+        "lifetime_calls=7",
+        "lifetime_errors=0",
+    ] {
+        assert!(words.contains(&field), "{field} missing in {line}");
+    }
     assert_eq!(
         sample(&scrape, "citadel_stats_region_reopens_total"),
         Some(1.0)

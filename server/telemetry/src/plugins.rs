@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use crate::layout::*;
 use crate::snapshot::{PluginTotals, VersionTotals};
-use crate::words::{fit_name, put_name, Mapping};
+use crate::words::{fit_name, get_name, put_name, Mapping};
 
 /// How a plugin call ended, for its version's counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +94,13 @@ impl PluginEntry {
         v[VersionWord::Nanos as usize].fetch_add(nanos, Relaxed);
         let b = VersionWord::Buckets as usize + log2_bucket(nanos, PLUGIN_BUCKETS);
         v[b].fetch_add(1, Relaxed);
+    }
+
+    /// What the region holds for `version` (lifetime counts, kept across
+    /// restarts); `None` for a version past the table.
+    pub fn totals(&self, version: usize) -> Option<VersionTotals> {
+        let v = self.version(version)?;
+        Some(version_totals(v, get_name(&v[..NAME_WORDS])))
     }
 
     /// A call was refused before a version was chosen (overload).
