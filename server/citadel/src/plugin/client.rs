@@ -255,7 +255,9 @@ impl<C: Copy> PluginClient<C> {
         if stats.in_flight.fetch_add(1, Relaxed) >= limit {
             stats.in_flight.fetch_sub(1, Relaxed);
             stats.rejected.fetch_add(1, Relaxed);
-            shm.inspect(|entry| entry.refused());
+            if let Some(entry) = shm {
+                entry.refused();
+            }
             return Err(CallError::TooMany(limit));
         }
         let id = ((self.thread as u64) << 48) | self.next_id;
@@ -279,7 +281,9 @@ impl<C: Copy> PluginClient<C> {
             Err(e) => {
                 if e == CallError::Full {
                     stats.rejected.fetch_add(1, Relaxed);
-                    shm.inspect(|entry| entry.refused());
+                    if let Some(entry) = shm {
+                        entry.refused();
+                    }
                 }
                 stats.in_flight.fetch_sub(1, Relaxed);
                 Err(e)
