@@ -5,7 +5,8 @@
 # time on a shared, loaded machine is not.
 #
 #   cg_start SERVER OUT DIR   starts citadel (--threads 1; core admission off
-#                             unless OVERLOAD_TARGET_US=N sets its target) or
+#                             unless OVERLOAD_TARGET_US=N sets its target;
+#                             CITADEL_ARGS adds arguments, e.g. --config) or
 #                             redis (--save '') under callgrind, writing OUT;
 #                             sets $pid and $port; waits until it answers
 #   cg_control FLAG           callgrind_control FLAG (-z zero, -d dump) on it
@@ -28,7 +29,7 @@ cg_start() { # server out dir
     case $server in
         citadel) valgrind --tool=callgrind --callgrind-out-file="$out" "$citadel" --port "$port" \
                      --rpc-port 0 --threads 1 --fresh --cache-file "$dir/cache.$port" --maxmemory 256mb \
-                     --overload-delay-target-us "${OVERLOAD_TARGET_US:-0}" >"$dir/log.$port" 2>&1 & ;;
+                     --overload-delay-target-us "${OVERLOAD_TARGET_US:-0}" ${CITADEL_ARGS:-} >"$dir/log.$port" 2>&1 & ;;
         redis) valgrind --tool=callgrind --callgrind-out-file="$out" redis-server --port "$port" \
                    --save '' --appendonly no >"$dir/log.$port" 2>&1 & ;;
         *) echo "unknown server $server (citadel or redis)" >&2; exit 2 ;;

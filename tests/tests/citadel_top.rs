@@ -1,12 +1,13 @@
 //! `citadel-top` in a real terminal: run inside a private tmux server,
 //! its screen read with capture-pane and driven with send-keys, while a
-//! real citadel serves GETs; it reads only the stats region file.
+//! real citadel serves GETs and echo plugin calls; it reads only the
+//! stats region file.
 
 use std::process::Command;
 use std::time::Duration;
 
 use citadel_tests::clients::{set_then_gets, wait_until};
-use citadel_tests::{citadel_top_bin, Server};
+use citadel_tests::{citadel_top_bin, echo_plugin_bin, Server};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -46,11 +47,32 @@ impl Drop for Tmux {
     }
 }
 
+/// The words of a screen line, without the table's borders.
+fn words(line: &str) -> Vec<&str> {
+    line.split(|c: char| c == '│' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
 #[test]
 fn citadel_top_shows_the_server_live_and_quits_on_q() {
-    let server = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("citadel.toml");
+    let plugin = format!(
+        "[[plugin]]\nname = \"echo\"\nexec = \"{}\"\n",
+        echo_plugin_bin().display()
+    );
+    std::fs::write(&config, plugin).unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
     let stats = format!("{}.stats", server.cache_file().display());
     set_then_gets(&server, 40);
+    let mut con = server.client();
+    for _ in 0..6 {
+        let _: String = redis::cmd("PLUGIN")
+            .arg(&["CALL", "echo", "x"])
+            .query(&mut con)
+            .unwrap();
+    }
     let tmux = Tmux::new();
     let command = format!(
         "{} --stats-file {stats} --interval-ms 200",
@@ -76,10 +98,7 @@ fn citadel_top_shows_the_server_live_and_quits_on_q() {
     // The commands table follows the server: 40 GETs, then 100 more.
     let get_row = |s: &str, calls: &str| {
         s.lines().any(|l| {
-            let words: Vec<&str> = l
-                .split(|c: char| c == '│' || c.is_whitespace())
-                .filter(|w| !w.is_empty())
-                .collect();
+            let words = words(l);
             words.first() == Some(&"get") && words.contains(&calls)
         })
     };
@@ -97,6 +116,25 @@ fn citadel_top_shows_the_server_live_and_quits_on_q() {
             "shed layer {layer} missing:\n{screen}"
         );
     }
+
+    // The plugins panel: the echo plugin's one version, its 6 calls (the
+    // 4th column), no errors, a p99 (of the last interval: `-` when idle)
+    // and an empty queue.
+    let echo_row = |s: &str| {
+        s.lines().any(|l| {
+            let w = words(l);
+            w.len() >= 9
+                && w[..2] == ["echo", "default"]
+                && w[3] == "6"
+                && w[4] == "0"
+                && (w[6] == "-" || w[6].starts_with('<'))
+                && w[7] == "0"
+        })
+    };
+    wait_until("the echo plugin's row on screen", PATIENCE, || {
+        let s = tmux.screen();
+        s.contains("plugins") && echo_row(&s)
+    });
 
     tmux.run(&["send-keys", "-t", "top", "q"]);
     wait_until("citadel-top to exit on q", PATIENCE, || {

@@ -16,7 +16,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("server/resp", &[]),
     ("server/settings", &[]),
     ("proto", &[]),
-    ("server/supervisor", &["citadel-proto", "citadel-settings"]),
+    (
+        "server/supervisor",
+        &["citadel-proto", "citadel-settings", "citadel-telemetry"],
+    ),
     ("server/cluster", &["citadel-proto"]),
     ("server/collections", &[]),
     ("server/membership", &["citadel-proto"]),

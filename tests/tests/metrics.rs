@@ -76,11 +76,34 @@ fn sample(scrape: &str, series: &str) -> Option<f64> {
 }
 
 const GET_CALLS: &str = "citadel_commands_total{command=\"get\"}";
+const ECHO_CALLS: &str = "citadel_plugin_calls_total{plugin=\"echo\",version=\"default\"}";
+
+/// `n` calls of the echo plugin (PLUGIN CALL), each answered (upper-cased).
+fn echo_calls(server: &Server, n: usize) {
+    let mut con = server.client();
+    for i in 0..n {
+        let reply: String = redis::cmd("PLUGIN")
+            .arg(&["CALL", "echo", &format!("hello {i}")])
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(reply, format!("HELLO {i}"));
+    }
+}
+
+/// The echo plugin's counters in the region, as `citadel-top` reads them.
+fn echo_version(reader: &Reader) -> citadel_telemetry::VersionTotals {
+    let s = reader.snapshot();
+    let echo = s.plugins.iter().find(|p| p.name == "echo");
+    echo.and_then(|p| p.versions.iter().find(|v| v.name == "default"))
+        .cloned()
+        .unwrap_or_default()
+}
 
 #[test]
 fn the_scrape_passes_promtool_and_counts_what_ran() {
     let rig = start();
     set_then_gets(&rig.server, 25);
+    echo_calls(&rig.server, 9);
     // RPC operations are counted per method beside the commands.
     let mut rpc = citadel_tests::rpc::RawRpc::tcp(rig.server.rpc_port);
     for _ in 0..7 {
@@ -113,6 +136,24 @@ fn the_scrape_passes_promtool_and_counts_what_ran() {
         "{scrape}"
     );
     assert!(scrape.contains("citadel_core_commands_total{core=\"1\"}"));
+    // Plugin calls per plugin and version, from the region's plugin table.
+    assert_eq!(sample(&scrape, ECHO_CALLS), Some(9.0), "{scrape}");
+    let labels = "plugin=\"echo\",version=\"default\"";
+    for (series, value) in [
+        ("citadel_plugin_errors_total", 0.0),
+        ("citadel_plugin_in_flight", 0.0),
+        ("citadel_plugin_call_duration_seconds_count", 9.0),
+    ] {
+        assert_eq!(
+            sample(&scrape, &format!("{series}{{{labels}}}")),
+            Some(value),
+            "{series}\n{scrape}"
+        );
+    }
+    assert!(scrape.contains("# TYPE citadel_plugin_call_duration_seconds histogram\n"));
+    assert!(scrape.contains(&format!(
+        "citadel_plugin_call_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 9\n"
+    )));
 
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
@@ -152,7 +193,10 @@ fn the_region_counters_survive_a_restart() {
     let mut rig = start();
     let region = PathBuf::from(format!("{}.stats", rig.server.cache_file().display()));
     set_then_gets(&rig.server, 10);
+    echo_calls(&rig.server, 4);
     let reader = Reader::open(&region).unwrap();
+    // Read live, from this process, as the calls are counted.
+    assert_eq!(echo_version(&reader).calls, 4);
     let get_calls = |r: &Reader| {
         r.snapshot()
             .commands
@@ -165,13 +209,30 @@ fn the_region_counters_survive_a_restart() {
     rig.server.wait_exit(PATIENCE);
     rig.server.restart(false);
     set_then_gets(&rig.server, 5);
+    echo_calls(&rig.server, 3);
     // The old mapping still sees the same file: reused, not replaced.
     assert_eq!(get_calls(&reader), 15);
+    let echo = echo_version(&reader);
+    assert_eq!((echo.calls, echo.in_flight), (7, 0));
+    assert!(echo.quantile_nanos(0.99).is_some());
     let after = Reader::open(&region).unwrap().snapshot();
     assert_eq!(after.reopens, 1);
     assert_eq!(after.writer_pid, u64::from(rig.server.pid()));
     let (_, scrape) = http_get(rig.metrics_port, "/metrics");
     assert_eq!(sample(&scrape, GET_CALLS), Some(15.0));
+    assert_eq!(sample(&scrape, ECHO_CALLS), Some(7.0));
+    // PLUGIN INFO: its own counts since this start, the region's lifetime.
+    let info = citadel_tests::plugin_rig::info(&mut rig.server.client(), "echo");
+    let line = &info["version:default"];
+    let words: Vec<&str> = line.split(' ').collect();
+    for field in [
+        "calls=3",
+        "errors=0",
+        "lifetime_calls=7",
+        "lifetime_errors=0",
+    ] {
+        assert!(words.contains(&field), "{field} missing in {line}");
+    }
     assert_eq!(
         sample(&scrape, "citadel_stats_region_reopens_total"),
         Some(1.0)

@@ -354,6 +354,13 @@ fn a_full_ring_is_a_clear_error() {
     assert_eq!(read_n(&mut busy, 16), b"$10\r\nSLEPT 1000\r\n");
     let mut con = rig.server.client();
     assert!(field(&mut con, "echo", "rejected") >= full);
+    // The stats region counts the refusals too, for /metrics and citadel-top.
+    let region = format!("{}.stats", rig.server.cache_file().display());
+    let snapshot = citadel_telemetry::Reader::open(region.as_ref())
+        .unwrap()
+        .snapshot();
+    let echo = snapshot.plugins.iter().find(|p| p.name == "echo").unwrap();
+    assert!(echo.refused >= full, "{echo:?}");
 }
 
 #[test]

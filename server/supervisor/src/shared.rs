@@ -207,6 +207,9 @@ pub struct PluginShared {
     /// Instances detached so far (all): a server thread that sees it grow
     /// answers the calls its detached instance never took (see `detach`).
     pub detaches: AtomicU64,
+    /// Its entry in the server's shared-memory stats region (set once at
+    /// startup when there is one): per-version counts every process reads.
+    pub shm: OnceLock<citadel_telemetry::PluginEntry>,
 }
 
 impl PluginShared {
@@ -221,6 +224,7 @@ impl PluginShared {
                 .collect(),
             last_change: Mutex::new(String::new()),
             detaches: AtomicU64::new(0),
+            shm: OnceLock::new(),
             traffic: Traffic::new(&config),
             config,
             cores,

@@ -2,18 +2,13 @@
 //! calls, failures and latency histograms, per-core load and gauges, shed
 //! counts, hot keys, and every numeric INFO field as a gauge.
 
-use crate::family::sample;
+use crate::family::{histogram, seconds};
 pub use crate::family::{label_value, Family};
 use crate::info_metrics;
-use crate::layout::{bucket_bound_nanos, LATENCY_BUCKETS};
 use crate::snapshot::Snapshot;
 
 /// The `Content-Type` of [`render`]'s text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-fn seconds(nanos: u64) -> f64 {
-    nanos as f64 / 1e9
-}
 
 /// The whole exposition of `s`.
 pub fn render(s: &Snapshot) -> String {
@@ -21,6 +16,7 @@ pub fn render(s: &Snapshot) -> String {
     commands(&mut out, s);
     cores(&mut out, s);
     protection(&mut out, s);
+    crate::plugin_metrics::render(&mut out, s);
     Family {
         name: "citadel_stats_region_reopens_total",
         kind: "counter",
@@ -59,20 +55,7 @@ fn commands(out: &mut String, s: &Snapshot) {
     }
     .header(out);
     for c in &s.commands {
-        let l = label(&c.name);
-        let mut cumulative = 0;
-        for b in 0..LATENCY_BUCKETS {
-            cumulative += c.buckets[b];
-            let le = bucket_bound_nanos(b).map_or("+Inf".to_string(), |n| seconds(n).to_string());
-            sample(
-                out,
-                &format!("{name}_bucket"),
-                &format!("{l},le=\"{le}\""),
-                cumulative,
-            );
-        }
-        sample(out, &format!("{name}_sum"), &l, seconds(c.nanos));
-        sample(out, &format!("{name}_count"), &l, c.calls);
+        histogram(out, name, &label(&c.name), &c.buckets, c.nanos);
     }
 }
 

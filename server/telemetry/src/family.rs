@@ -1,7 +1,9 @@
 //! The text format's building blocks: a metric family's header and
-//! samples, and label value escaping.
+//! samples, a histogram's samples, and label value escaping.
 
 use std::fmt::Write;
+
+use crate::layout::bound_of;
 
 /// One metric family: its header, then its samples (label text without
 /// braces, value) — all of a family's lines together, as the format wants.
@@ -35,6 +37,29 @@ pub fn sample(out: &mut String, name: &str, labels: &str, value: impl std::fmt::
     } else {
         let _ = writeln!(out, "{name}{{{labels}}} {value}");
     }
+}
+
+pub fn seconds(nanos: u64) -> f64 {
+    nanos as f64 / 1e9
+}
+
+/// One histogram's samples (`buckets` per bucket, as counted: not
+/// cumulative; their bounds `layout::bound_of`); the family's header is
+/// the caller's.
+pub fn histogram(out: &mut String, name: &str, labels: &str, buckets: &[u64], nanos: u64) {
+    let mut cumulative = 0;
+    for (b, n) in buckets.iter().enumerate() {
+        cumulative += n;
+        let le = bound_of(b, buckets.len()).map_or("+Inf".to_string(), |n| seconds(n).to_string());
+        sample(
+            out,
+            &format!("{name}_bucket"),
+            &format!("{labels},le=\"{le}\""),
+            cumulative,
+        );
+    }
+    sample(out, &format!("{name}_sum"), labels, seconds(nanos));
+    sample(out, &format!("{name}_count"), labels, cumulative);
 }
 
 /// A label value with `\`, `"` and newlines escaped (bytes that are not

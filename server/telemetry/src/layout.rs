@@ -13,6 +13,10 @@
 //!   commands        commands × COMMAND_WORDS (nanos, failed, buckets)
 //!   shed            LAYERS × REASONS × PRIORITIES
 //! hot keys          hot_keys × HOT_KEY_WORDS (length, rate, key bytes)
+//! plugins           PLUGINS × PLUGIN_WORDS, from a whole line
+//!   head            PLUGIN_HEAD_WORDS (name, names checksum, refused)
+//!   versions        PLUGIN_VERSIONS × VERSION_WORDS (name, errors,
+//!                   timeouts, in flight, nanos, PLUGIN_BUCKETS buckets)
 //! info text         info_bytes / 8 words
 //! ```
 //!
@@ -22,7 +26,7 @@
 /// `b"CITSTATS"`, little-endian: the first word of every region file.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CITSTATS");
 /// Bumped on any change of the layout below.
-pub const LAYOUT_VERSION: u64 = 1;
+pub const LAYOUT_VERSION: u64 = 2;
 
 pub const HEADER_WORDS: usize = 64;
 /// A name (command, reason, priority): 32 bytes, zero-padded.
@@ -46,6 +50,48 @@ pub const HOT_KEY_BYTES: usize = 128;
 pub const HOT_KEY_WORDS: usize = 2 + HOT_KEY_BYTES / 8;
 /// Core slots are padded to whole 128-byte lines (no false sharing).
 const LINE_WORDS: usize = 16;
+/// Plugin entries: a plugin's name, then its versions' counters. A server
+/// with more plugins (or a plugin with more versions) records the first
+/// ones only and counts the rest in `Field::PluginsUnlisted`.
+pub const PLUGINS: usize = 32;
+pub const PLUGIN_VERSIONS: usize = 4;
+/// Plugin call latency buckets: as the commands' (`1024 << b` ns), on to
+/// about 8.6 s (plugin calls wait on other processes), the last the slower.
+pub const PLUGIN_BUCKETS: usize = 24;
+/// An entry's head: name, `PluginWord::Checksum`, `PluginWord::Refused`,
+/// padded to a line so each version's counters start a line of their own.
+pub const PLUGIN_HEAD_WORDS: usize = LINE_WORDS;
+/// A version: its name, then `VersionWord`s, then the buckets.
+pub const VERSION_WORDS: usize = NAME_WORDS + 4 + PLUGIN_BUCKETS;
+pub const PLUGIN_WORDS: usize = PLUGIN_HEAD_WORDS + PLUGIN_VERSIONS * VERSION_WORDS;
+
+/// Words of a plugin entry's head after its name.
+#[derive(Clone, Copy, Debug)]
+#[repr(usize)]
+pub enum PluginWord {
+    /// Checksum of the entry's names (plugin and versions), never 0 once
+    /// they are written; 0 while a writer names the entry. A reader skips
+    /// an entry whose names do not match it (a server that died naming it).
+    Checksum = NAME_WORDS,
+    /// Calls refused before a version was chosen (ring full, in-flight limit).
+    Refused,
+}
+
+/// Words of a version's counters after its name.
+#[derive(Clone, Copy, Debug)]
+#[repr(usize)]
+pub enum VersionWord {
+    /// Calls that answered an error (counted in the buckets too).
+    Errors = NAME_WORDS,
+    /// Calls that timed out (not in the buckets, as PLUGIN INFO's `calls`).
+    Timeouts,
+    /// Calls sent and not yet ended (a gauge; zeroed when a server reopens).
+    InFlight,
+    /// Total nanoseconds of the calls in the buckets.
+    Nanos,
+    /// The first of `PLUGIN_BUCKETS` latency buckets.
+    Buckets,
+}
 
 /// The header's words.
 #[derive(Clone, Copy, Debug)]
@@ -81,6 +127,12 @@ pub enum Field {
     /// Seqlock and byte length of the INFO snapshot.
     InfoSeq,
     InfoLen,
+    Plugins,
+    PluginVersions,
+    PluginBuckets,
+    PluginsAt,
+    /// (plugin, version) pairs the last server could not fit in the table.
+    PluginsUnlisted,
 }
 
 /// The per-core gauges a core sets (a store, not an add).
@@ -144,6 +196,7 @@ pub struct Offsets {
     pub cores: usize,
     pub core_stride: usize,
     pub hot: usize,
+    pub plugins: usize,
     pub info: usize,
     pub total: usize,
 }
@@ -159,13 +212,15 @@ impl Geometry {
         let raw = CORE_GAUGES + self.commands * COMMAND_WORDS + SHED_WORDS;
         let core_stride = raw.div_ceil(LINE_WORDS) * LINE_WORDS;
         let hot = cores + (self.cores + 1) * core_stride;
-        let info = hot + self.hot_keys * HOT_KEY_WORDS;
+        let plugins = (hot + self.hot_keys * HOT_KEY_WORDS).div_ceil(LINE_WORDS) * LINE_WORDS;
+        let info = plugins + PLUGINS * PLUGIN_WORDS;
         let total = info + self.info_bytes.div_ceil(8);
         Offsets {
             names,
             cores,
             core_stride,
             hot,
+            plugins,
             info,
             total,
         }
@@ -180,15 +235,27 @@ impl Geometry {
     }
 }
 
-/// The latency bucket of a call that took `nanos`.
+/// The latency bucket of a command that took `nanos`.
 #[inline]
 pub fn latency_bucket(nanos: u64) -> usize {
-    ((64 - (nanos >> 10).leading_zeros()) as usize).min(LATENCY_BUCKETS - 1)
+    log2_bucket(nanos, LATENCY_BUCKETS)
 }
 
-/// The upper bound (ns, exclusive) of bucket `b`; `None` for the last.
+/// Bucket `b` of `buckets` counts what took under `1024 << b` ns (the
+/// last, everything slower).
+#[inline]
+pub fn log2_bucket(nanos: u64, buckets: usize) -> usize {
+    ((64 - (nanos >> 10).leading_zeros()) as usize).min(buckets - 1)
+}
+
+/// The upper bound (ns, exclusive) of command bucket `b`; `None` for the last.
 pub fn bucket_bound_nanos(b: usize) -> Option<u64> {
-    (b < LATENCY_BUCKETS - 1).then(|| 1024u64 << b)
+    bound_of(b, LATENCY_BUCKETS)
+}
+
+/// The upper bound (ns, exclusive) of bucket `b` of `buckets`; `None` for the last.
+pub fn bound_of(b: usize, buckets: usize) -> Option<u64> {
+    (b < buckets - 1).then(|| 1024u64 << b)
 }
 
 #[cfg(test)]
@@ -226,7 +293,13 @@ mod tests {
         assert_eq!(at.core_stride % 16, 0);
         assert!(at.core_stride >= CORE_GAUGES + 10 * COMMAND_WORDS + SHED_WORDS);
         assert_eq!(at.hot, at.cores + 4 * at.core_stride);
+        assert_eq!(at.plugins % 16, 0);
+        assert!(at.plugins >= at.hot + 4 * HOT_KEY_WORDS);
+        assert_eq!(at.info, at.plugins + PLUGINS * PLUGIN_WORDS);
         assert_eq!(at.total, at.info + 13);
+        // Each version's counters start a line.
+        assert_eq!(PLUGIN_HEAD_WORDS % 16, 0);
+        assert_eq!(VERSION_WORDS % 16, 0);
         assert!(g.shed_word(Layer::Key, REASONS - 1, PRIORITIES - 1) < at.core_stride);
     }
 }

@@ -39,6 +39,14 @@
 //! * **Hot keys**: `Region::publish_hot_keys(&[(key, rate)])`, hottest
 //!   first, from one thread (the server's publisher), e.g. from
 //!   `HotKeys::top(k)`.
+//! * **Plugin calls**: `Region::plugins(&[(plugin, versions)])` once at
+//!   startup gives each plugin its `PluginEntry` (up to `PLUGINS` plugins
+//!   of up to `PLUGIN_VERSIONS` versions; the rest are not recorded and
+//!   counted in the header); per call, from any thread, `enter(version)`,
+//!   then `ended(version, nanos, CallEnd)` (or `leave` when the call is
+//!   sent elsewhere), and `refused()` for a call shed before a version
+//!   was chosen. Relaxed atomic adds; readers derive p50/p99 from the
+//!   buckets (`VersionTotals::quantile_nanos`).
 //! * **Everything else** INFO shows reaches the region as the INFO text the
 //!   publisher copies in once a second (`Region::publish_info`); the
 //!   exposition turns its numeric fields into gauges.
@@ -50,6 +58,8 @@ pub mod exposition;
 mod family;
 mod info_metrics;
 pub mod layout;
+mod plugin_metrics;
+mod plugins;
 mod reader;
 mod region;
 mod slot;
@@ -57,9 +67,15 @@ mod snapshot;
 mod view;
 mod words;
 
-pub use layout::{CoreGauge, Geometry, Layer, LAYOUT_VERSION, PRIORITIES, REASONS};
+pub use layout::{
+    CoreGauge, Geometry, Layer, LAYOUT_VERSION, PLUGINS, PLUGIN_VERSIONS, PRIORITIES, REASONS,
+};
+pub use plugins::{CallEnd, PluginEntry};
 pub use reader::{ReadError, Reader};
 pub use region::{OpenError, Opened, Region};
 pub use slot::{Reason, SlotStats};
-pub use snapshot::{CommandTotals, CoreTotals, HotKey, ShedCount, Snapshot};
+pub use snapshot::{
+    quantile_of, CommandTotals, CoreTotals, HotKey, PluginTotals, ShedCount, Snapshot,
+    VersionTotals,
+};
 pub use view::LayoutError;

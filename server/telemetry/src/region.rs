@@ -14,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use memmap2::MmapMut;
 
 use crate::layout::*;
+use crate::plugins::PluginEntry;
 use crate::slot::{Reason, SlotStats};
 use crate::snapshot::Snapshot;
 use crate::view::{LayoutError, View};
@@ -134,6 +135,10 @@ impl Region {
         set(Field::CoresAt, at.cores);
         set(Field::CoreStride, at.core_stride);
         set(Field::HotAt, at.hot);
+        set(Field::Plugins, PLUGINS);
+        set(Field::PluginVersions, PLUGIN_VERSIONS);
+        set(Field::PluginBuckets, PLUGIN_BUCKETS);
+        set(Field::PluginsAt, at.plugins);
         set(Field::InfoAt, at.info);
         set(Field::TotalWords, at.total);
         // Last: a file with the magic is a complete header.
@@ -156,6 +161,8 @@ impl Region {
             let s = h(seq).load(Relaxed);
             h(seq).store((s + 1) & !1, Relaxed);
         }
+        // Calls the last writer had in flight ended with it.
+        crate::plugins::clear_in_flight(self.view().plugin_section());
     }
 
     pub fn path(&self) -> &Path {
@@ -229,6 +236,17 @@ impl Region {
         let r = free?;
         put_name(v.name_words(v.reason_index(r)), name);
         Some(Reason(r))
+    }
+
+    /// The entries of this server's plugins, `(name, version names)` each,
+    /// in its order: an entry that names the plugin already keeps its
+    /// counters (per version, by name); others take a free entry, else one
+    /// of a plugin this server does not have. `None` past the table (see
+    /// `PLUGINS`); versions past `PLUGIN_VERSIONS` are not recorded. Call
+    /// once, at startup.
+    pub fn plugins(&self, wanted: &[(&str, Vec<&str>)]) -> Vec<Option<PluginEntry>> {
+        let _guard = self.naming.lock().unwrap_or_else(|p| p.into_inner());
+        crate::plugins::claim(self.view().plugin_section(), &self.map, wanted)
     }
 
     /// Replaces the hot-key table with `keys` (key, accesses per second),

@@ -54,6 +54,9 @@ impl<'a> View<'a> {
             (Field::Reasons, REASONS),
             (Field::Priorities, PRIORITIES),
             (Field::LatencyBuckets, LATENCY_BUCKETS),
+            (Field::Plugins, PLUGINS),
+            (Field::PluginVersions, PLUGIN_VERSIONS),
+            (Field::PluginBuckets, PLUGIN_BUCKETS),
         ];
         if fixed.iter().any(|&(f, n)| h(f) != n as u64) {
             return Err(LayoutError::Inconsistent("fixed table sizes differ"));
@@ -77,6 +80,7 @@ impl<'a> View<'a> {
             (Field::CoresAt, at.cores),
             (Field::CoreStride, at.core_stride),
             (Field::HotAt, at.hot),
+            (Field::PluginsAt, at.plugins),
             (Field::InfoAt, at.info),
             (Field::TotalWords, at.total),
         ];
@@ -123,6 +127,14 @@ impl<'a> View<'a> {
     pub fn hot_entry(&self, i: usize) -> &'a [AtomicU64] {
         let start = self.at.hot + i * HOT_KEY_WORDS;
         &self.words[start..start + HOT_KEY_WORDS]
+    }
+
+    /// The plugin table (see `plugins`).
+    pub(crate) fn plugin_section(&self) -> crate::plugins::Section<'a> {
+        crate::plugins::Section {
+            words: self.words,
+            at: self.at.plugins,
+        }
     }
 
     pub fn info_words(&self) -> &'a [AtomicU64] {
@@ -181,6 +193,8 @@ impl<'a> View<'a> {
             commands,
             shed: self.shed_counts(&slots),
             hot_keys: self.hot_keys(),
+            plugins: crate::plugins::read(self.plugin_section()),
+            plugins_unlisted: h(Field::PluginsUnlisted),
             info: self.info_text(),
         }
     }

@@ -3,7 +3,7 @@
 //! is tested without a terminal.
 
 use citadel_telemetry::layout::{bucket_bound_nanos, LATENCY_BUCKETS};
-use citadel_telemetry::{CommandTotals, Layer, Snapshot};
+use citadel_telemetry::{quantile_of, CommandTotals, Layer, Snapshot, VersionTotals};
 
 #[derive(Debug, Default)]
 pub struct Frame {
@@ -16,8 +16,26 @@ pub struct Frame {
     /// Per layer: (layer, shed per second, shed in all).
     pub shed: Vec<(&'static str, f64, u64)>,
     pub hot_keys: Vec<(String, f64)>,
-    /// Per plugin or pipeline: (name, its INFO fields).
-    pub plugins: Vec<(String, String)>,
+    /// Per plugin and version, from the region's plugin table.
+    pub plugins: Vec<PluginRow>,
+    /// Per pipeline: (name, its INFO fields).
+    pub pipelines: Vec<(String, String)>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct PluginRow {
+    pub plugin: String,
+    pub version: String,
+    pub per_sec: f64,
+    pub calls: u64,
+    pub errors: u64,
+    pub timeouts: u64,
+    /// Upper bound of the bucket holding the interval's 99th percentile.
+    pub p99_us: Option<f64>,
+    /// Calls in flight now (the version's queue).
+    pub queue: u64,
+    /// The plugin's calls refused at once, in all (on its first row).
+    pub refused: u64,
 }
 
 #[derive(Debug, PartialEq)]
@@ -152,8 +170,45 @@ pub fn frame(before: Option<&Snapshot>, cur: &Snapshot, secs: f64, now_ms: u64) 
             .iter()
             .map(|k| (String::from_utf8_lossy(&k.key).into_owned(), k.rate))
             .collect(),
-        plugins: plugins(cur),
+        plugins: plugin_rows(&base, cur, secs),
+        pipelines: pipelines(cur),
     }
+}
+
+/// One row per plugin version, with rates and p99 since `base`.
+fn plugin_rows(base: &Snapshot, cur: &Snapshot, secs: f64) -> Vec<PluginRow> {
+    let mut rows = Vec::new();
+    for p in &cur.plugins {
+        let old = base.plugins.iter().find(|b| b.name == p.name);
+        for (i, v) in p.versions.iter().enumerate() {
+            let zero = VersionTotals::default();
+            let b = old
+                .and_then(|o| o.versions.iter().find(|b| b.name == v.name))
+                .unwrap_or(&zero);
+            let mut buckets = v.buckets;
+            for (n, old) in buckets.iter_mut().zip(b.buckets) {
+                *n = n.saturating_sub(old);
+            }
+            // The first frame (no interval): the p99 of every call so far.
+            if buckets.iter().all(|&n| n == 0) && secs == 0.0 {
+                buckets = v.buckets;
+            }
+            rows.push(PluginRow {
+                plugin: p.name.clone(),
+                version: v.name.clone(),
+                per_sec: rate(v.calls, b.calls, secs),
+                calls: v.calls,
+                errors: v.errors,
+                timeouts: v.timeouts,
+                p99_us: quantile_of(&buckets, 0.99)
+                    .filter(|&ns| ns != u64::MAX)
+                    .map(|ns| ns as f64 / 1000.0),
+                queue: v.in_flight,
+                refused: if i == 0 { p.refused } else { 0 },
+            });
+        }
+    }
+    rows
 }
 
 fn summary(base: &Snapshot, cur: &Snapshot, secs: f64, cores: &[CoreRow]) -> Vec<(String, String)> {
@@ -197,15 +252,13 @@ fn summary(base: &Snapshot, cur: &Snapshot, secs: f64, cores: &[CoreRow]) -> Vec
     ]
 }
 
-/// INFO's `plugin_<name>:` and `pipeline_<name>:` lines.
-fn plugins(cur: &Snapshot) -> Vec<(String, String)> {
+/// INFO's `pipeline_<name>:` lines (plugins have their own table).
+fn pipelines(cur: &Snapshot) -> Vec<(String, String)> {
     cur.info
         .lines()
         .filter_map(|l| {
             let (k, v) = l.trim_end().split_once(':')?;
-            let name = k
-                .strip_prefix("plugin_")
-                .or_else(|| k.strip_prefix("pipeline_"))?;
+            let name = k.strip_prefix("pipeline_")?;
             v.contains('=')
                 .then(|| (name.to_string(), v.replace(',', " ")))
         })
@@ -215,11 +268,13 @@ fn plugins(cur: &Snapshot) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use citadel_telemetry::{CoreTotals, HotKey, ShedCount};
+    use citadel_telemetry::{CoreTotals, HotKey, PluginTotals, ShedCount};
 
     fn snapshot(get_calls: u64, hits: u64, shed: u64) -> Snapshot {
         let mut buckets = [0; LATENCY_BUCKETS];
         buckets[3] = get_calls;
+        let mut plugin_buckets = [0; citadel_telemetry::layout::PLUGIN_BUCKETS];
+        plugin_buckets[5] = get_calls;
         Snapshot {
             writer_pid: 7,
             cores: vec![CoreTotals {
@@ -246,8 +301,20 @@ mod tests {
                 rate: 10.0,
             }],
             info: format!(
-                "keyspace_hits:{hits}\r\nkeyspace_misses:0\r\nplugin_echo:calls=3,queue=1\r\n"
+                "keyspace_hits:{hits}\r\nkeyspace_misses:0\r\npipeline_ocr:calls=3,queue=1\r\n"
             ),
+            plugins: vec![PluginTotals {
+                name: "echo".into(),
+                refused: shed,
+                versions: vec![VersionTotals {
+                    name: "v1".into(),
+                    calls: get_calls,
+                    errors: 1,
+                    in_flight: 2,
+                    buckets: plugin_buckets,
+                    ..Default::default()
+                }],
+            }],
             ..Default::default()
         }
     }
@@ -264,9 +331,17 @@ mod tests {
         assert!(f.summary.contains(&("hit rate".into(), "100.0%".into())));
         assert_eq!(f.hot_keys, vec![("user:1".to_string(), 10.0)]);
         assert_eq!(
-            f.plugins,
-            vec![("echo".to_string(), "calls=3 queue=1".to_string())]
+            f.pipelines,
+            vec![("ocr".to_string(), "calls=3 queue=1".to_string())]
         );
+        let echo = &f.plugins[0];
+        assert_eq!(
+            (echo.plugin.as_str(), echo.version.as_str()),
+            ("echo", "v1")
+        );
+        assert_eq!((echo.per_sec, echo.calls, echo.errors), (100.0, 300, 1));
+        assert_eq!((echo.queue, echo.refused), (2, 10));
+        assert_eq!(echo.p99_us, Some(32.768));
     }
 
     #[test]

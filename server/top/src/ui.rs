@@ -1,5 +1,6 @@
 //! Draws a [`Frame`] with ratatui: title, cores and summary side by side,
-//! the busiest commands, then shed by layer, hot keys and plugins.
+//! the busiest commands, then shed by layer, hot keys and pipelines, then
+//! each plugin version's calls, errors, p99 and queue.
 
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -31,6 +32,7 @@ pub fn draw(f: &mut ratatui::Frame<'_>, frame: &Frame, status: &str) {
             Constraint::Length(frame.cores.len().max(8) as u16 + 3),
             Constraint::Min(6),
             Constraint::Length(9),
+            Constraint::Length(frame.plugins.len().clamp(1, 8) as u16 + 3),
             Constraint::Length(1),
         ])
         .split(f.area());
@@ -116,21 +118,46 @@ pub fn draw(f: &mut ratatui::Frame<'_>, frame: &Frame, status: &str) {
         .map(|(k, r)| vec![k.clone(), format!("{r:.0}")])
         .collect();
     f.render_widget(table("hot keys", &["key", "/s"], hot, &[24, 10]), bottom[1]);
-    let plugins = frame
-        .plugins
+    let pipelines = frame
+        .pipelines
         .iter()
         .map(|(n, v)| vec![n.clone(), v.clone()])
         .collect();
     f.render_widget(
-        table(
-            "plugins & pipelines",
-            &["name", "stats"],
-            plugins,
-            &[12, 60],
-        ),
+        table("pipelines", &["name", "stats"], pipelines, &[12, 60]),
         bottom[2],
     );
-    f.render_widget(Paragraph::new(format!(" q: quit · {status}")), rows[4]);
+    f.render_widget(plugins(frame), rows[4]);
+    f.render_widget(Paragraph::new(format!(" q: quit · {status}")), rows[5]);
+}
+
+fn plugins(frame: &Frame) -> Table<'_> {
+    let rows = frame
+        .plugins
+        .iter()
+        .map(|p| {
+            vec![
+                p.plugin.clone(),
+                p.version.clone(),
+                format!("{:.0}", p.per_sec),
+                p.calls.to_string(),
+                p.errors.to_string(),
+                p.timeouts.to_string(),
+                p.p99_us.map_or("-".into(), |us| format!("<{us:.0}")),
+                p.queue.to_string(),
+                p.refused.to_string(),
+            ]
+        })
+        .collect();
+    table(
+        "plugins",
+        &[
+            "plugin", "version", "calls/s", "calls", "errors", "timeouts", "p99 µs", "queue",
+            "refused",
+        ],
+        rows,
+        &[16, 12, 10, 12, 8, 9, 10, 7, 9],
+    )
 }
 
 fn split(area: Rect, percents: &[u16]) -> std::rc::Rc<[Rect]> {

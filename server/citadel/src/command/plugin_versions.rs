@@ -60,11 +60,13 @@ pub(super) fn rollback(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 /// `weight=90 calls=... errors=... timeouts=... in_flight=... p50_us=...
-/// p99_us=...` of version `v` (`sep` between fields).
+/// p99_us=...` of version `v` (`sep` between fields), then, when the stats
+/// region has the version, its `lifetime_*` counts (the same events,
+/// counted across restarts).
 pub(super) fn version_line(p: &PluginShared, v: usize, sep: &str) -> String {
     let version = &p.traffic.versions[v];
     let s = &version.stats;
-    let fields = [
+    let mut fields = vec![
         ("weight", version.weight.load(Relaxed).to_string()),
         ("state", version_state(p, v).to_string()),
         ("calls", s.processed.load(Relaxed).to_string()),
@@ -74,6 +76,11 @@ pub(super) fn version_line(p: &PluginShared, v: usize, sep: &str) -> String {
         ("p50_us", s.latency.quantile(0.50).to_string()),
         ("p99_us", s.latency.quantile(0.99).to_string()),
     ];
+    if let Some(t) = p.shm.get().and_then(|e| e.totals(v)) {
+        fields.push(("lifetime_calls", t.calls.to_string()));
+        fields.push(("lifetime_errors", t.errors.to_string()));
+        fields.push(("lifetime_timeouts", t.timeouts.to_string()));
+    }
     let parts: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
     parts.join(sep)
 }

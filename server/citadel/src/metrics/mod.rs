@@ -89,6 +89,38 @@ pub fn open_region(path: &Path, threads: usize) -> Option<Arc<Region>> {
     }
 }
 
+/// Gives each plugin its entry in the region's plugin table (counted per
+/// call from then on); plugins or versions past the table are logged.
+fn attach_plugins(region: &Region, state: &ServerState) {
+    let Some(hub) = state.plugins.hub() else {
+        return;
+    };
+    let wanted: Vec<(&str, Vec<&str>)> = hub
+        .plugins
+        .iter()
+        .map(|p| {
+            let versions = p.traffic.versions.iter().map(|v| v.name.as_str());
+            (p.config.name.as_str(), versions.collect())
+        })
+        .collect();
+    for ((name, versions), (plugin, entry)) in wanted
+        .iter()
+        .zip(hub.plugins.iter().zip(region.plugins(&wanted)))
+    {
+        match entry {
+            Some(entry) => {
+                if versions.len() > citadel_telemetry::PLUGIN_VERSIONS {
+                    tracing::warn!(plugin = %name, versions = versions.len(), "the stats region records the first {} versions only", citadel_telemetry::PLUGIN_VERSIONS);
+                }
+                let _ = plugin.shm.set(entry);
+            }
+            None => {
+                tracing::warn!(plugin = %name, "no room in the stats region's plugin table ({} plugins): its calls are not recorded there", citadel_telemetry::PLUGINS)
+            }
+        }
+    }
+}
+
 /// The publisher and the HTTP endpoint; dropping it stops and joins both
 /// (before the server state goes, as the publisher reads it).
 pub struct Observers {
@@ -118,6 +150,7 @@ pub fn start(
         threads.push(http::spawn(listener, region.clone(), stop.clone()));
     }
     state.overload.stats.attach(&region);
+    attach_plugins(&region, state);
     threads.push(publisher::spawn(region, state.clone(), stop.clone()));
     Ok(Observers { stop, threads })
 }

@@ -250,9 +250,14 @@ impl<C: Copy> PluginClient<C> {
                 shared.config.timeout,
             ),
         };
+        // The stats region counts refusals of the plugin's own calls.
+        let shm = shared.shm.get().filter(|_| pipeline.is_none());
         if stats.in_flight.fetch_add(1, Relaxed) >= limit {
             stats.in_flight.fetch_sub(1, Relaxed);
             stats.rejected.fetch_add(1, Relaxed);
+            if let Some(entry) = shm {
+                entry.refused();
+            }
             return Err(CallError::TooMany(limit));
         }
         let id = ((self.thread as u64) << 48) | self.next_id;
@@ -276,6 +281,9 @@ impl<C: Copy> PluginClient<C> {
             Err(e) => {
                 if e == CallError::Full {
                     stats.rejected.fetch_add(1, Relaxed);
+                    if let Some(entry) = shm {
+                        entry.refused();
+                    }
                 }
                 stats.in_flight.fetch_sub(1, Relaxed);
                 Err(e)

@@ -20,13 +20,9 @@ pub(super) struct Route {
     rng: u64,
 }
 
-/// How a finished call ended, for the statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Ending {
-    Ok,
-    Error,
-    Timeout,
-}
+/// How a finished call ended, for the statistics (the stats region's
+/// own enum, so counting there needs no mapping).
+pub(super) use citadel_telemetry::CallEnd as Ending;
 
 impl Route {
     pub(super) fn new(versions: usize, thread: usize) -> Route {
@@ -147,6 +143,9 @@ pub(super) fn started(shared: &PluginShared, instance: usize) {
         .stats
         .in_flight
         .fetch_add(1, Relaxed);
+    if let Some(shm) = shared.shm.get() {
+        shm.enter(v);
+    }
 }
 
 /// A call left instance `instance` unanswered, sent again elsewhere
@@ -158,13 +157,20 @@ pub(super) fn moved(shared: &PluginShared, instance: usize) {
         .stats
         .in_flight
         .fetch_sub(1, Relaxed);
+    if let Some(shm) = shared.shm.get() {
+        shm.leave(v);
+    }
 }
 
 /// A call to instance `instance` ended after `elapsed`.
 pub(super) fn finished(shared: &PluginShared, instance: usize, elapsed: Duration, how: Ending) {
     let inst = &shared.instances[instance];
     inst.leave();
-    let stats = &shared.traffic.versions[shared.config.version_of(instance)].stats;
+    let version = shared.config.version_of(instance);
+    if let Some(shm) = shared.shm.get() {
+        shm.ended(version, elapsed.as_nanos() as u64, how);
+    }
+    let stats = &shared.traffic.versions[version].stats;
     stats.in_flight.fetch_sub(1, Relaxed);
     match how {
         Ending::Timeout => {
