@@ -93,7 +93,7 @@ fn edit(pair: &mut Pair, key: &str, kind: &str) {
 #[test]
 fn copy_and_rename_copy_pages_without_reading_whole() {
     let mut pair = Pair::start();
-    let mut rng = Rng(0xc0b1_e5);
+    let mut rng = Rng(0x00c0_b1e5);
     fill(&mut pair, &mut rng);
     pair.same_str(&["EXPIRE", "z0", "1000"]);
     let before = whole_reads(&mut pair);
@@ -144,7 +144,7 @@ fn copy_and_rename_copy_pages_without_reading_whole() {
 #[test]
 fn zrangestore_of_a_paged_set_reads_its_range() {
     let mut pair = Pair::start();
-    let mut rng = Rng(0x5707e);
+    let mut rng = Rng(0x0005_707e);
     fill(&mut pair, &mut rng);
     pair.same_str(&["SET", "d", "a string"]);
     let before = whole_reads(&mut pair);
