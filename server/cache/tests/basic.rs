@@ -416,7 +416,10 @@ fn value_head_is_the_values_first_bytes_at_every_alignment() {
             let want = (vlen >= 33).then(|| <[u8; 33]>::try_from(&value[..33]).unwrap());
             assert_eq!(head, want, "key {klen} bytes, value {vlen}");
             let five = h.peek(&key, |item| item.value_head::<5>()).unwrap();
-            assert_eq!(five.map(|f| f.to_vec()), (vlen >= 5).then(|| value[..5].to_vec()));
+            assert_eq!(
+                five.map(|f| f.to_vec()),
+                (vlen >= 5).then(|| value[..5].to_vec())
+            );
         }
     }
     // A large item (in chunks) takes the piece-by-piece path.
