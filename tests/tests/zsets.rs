@@ -24,8 +24,26 @@ fn random_score(rng: &mut Rng) -> String {
 }
 
 fn score_bound(rng: &mut Rng) -> String {
-    let v = match rng.below(8) {
+    let v = match rng.below(9) {
         0 => rng.pick(&["-inf", "+inf", "inf", "x", ""]).to_string(),
+        // strtod's other forms (zslParseRange): hex floats, leading
+        // spaces, out of range saturating, a NUL ending the text.
+        1 => rng
+            .pick(&[
+                "0x10",
+                "-0x1.8p2",
+                " 0xA",
+                "0x1p2000",
+                "-0x1p-2000",
+                "0x",
+                "0x1p",
+                "\t3",
+                "1e400",
+                "3 ",
+                "0X.8p4",
+                "4\0x",
+            ])
+            .to_string(),
         _ => (rng.below(30) as i64 - 10).to_string(),
     };
     if rng.below(3) == 0 {
@@ -335,6 +353,24 @@ fn sorted_set_edge_cases_match_redis() {
         &["ZADD", "z", "0x", "a"],
         &["ZADD", "z", "0x1p", "a"],
         &["ZREM", "z", "h1", "h2", "h3", "h4", "h5"],
+        // Score bounds: zslParseRange's strtod (hex floats, spaces,
+        // saturation, a NUL ends the text), not string2d.
+        &["ZADD", "b", "1", "a", "8", "b", "16", "c", "24", "d"],
+        &["ZRANGEBYSCORE", "b", "0x8", "(0x1.8p4", "WITHSCORES"],
+        &["ZRANGEBYSCORE", "b", "( 0x8", "0x1p1024"],
+        &["ZREVRANGEBYSCORE", "b", "0X10", "-0x1p-1075"],
+        &[
+            "ZRANGE", "b", "(0x1", "+0x1.8P4", "BYSCORE", "LIMIT", "1", "5",
+        ],
+        &["ZCOUNT", "b", "\x0b-0x1p2000", "0x1p2000"],
+        &["ZCOUNT", "b", "0x", "1"],
+        &["ZCOUNT", "b", "0x1p", "1"],
+        &["ZCOUNT", "b", "1", "0x1 "],
+        &["ZCOUNT", "b", "1", "8\0junk"],
+        &["ZRANGESTORE", "bd", "b", "0x1", "0x10", "BYSCORE"],
+        &["ZREMRANGEBYSCORE", "b", "(0x1", "0x8"],
+        &["ZRANGE", "b", "0", "-1", "WITHSCORES"],
+        &["DEL", "b", "bd"],
         &["ZADD", "z", "nan", "a"],
         &["ZADD", "z", " 1", "a"],
         &["ZADD", "z", "1 ", "a"],

@@ -359,21 +359,30 @@ impl<'a> ItemRef<'a> {
     }
 
     pub(crate) fn root_stamp(&self) -> Option<RootStamp> {
-        if matches!(self.kind(), ValueKind::String | ValueKind::Page)
-            || self.value_len() < OWNER_STAMP_LEN
-        {
+        if matches!(self.kind(), ValueKind::String | ValueKind::Page) {
             return None;
         }
-        let mut head = [0u8; OWNER_STAMP_LEN];
+        RootStamp::of(&self.value_head::<OWNER_STAMP_LEN>()?)
+    }
+    /// The value's first `N` bytes (`N` at most 40) on the stack; None
+    /// when it is shorter. A value in one piece is read as whole words
+    /// (every write of a paged collection reads its root's stamp a few
+    /// times: this is most of what that costs).
+    pub fn value_head<const N: usize>(&self) -> Option<[u8; N]> {
+        if self.value_len() < N {
+            return None;
+        }
+        if let Some(area) = self.contiguous() {
+            return area.head::<N>();
+        }
+        let mut head = [0u8; N];
         let mut at = 0;
-        for piece in self.value_range(0, OWNER_STAMP_LEN) {
+        for piece in self.value_range(0, N) {
             let to = head.get_mut(at..at + piece.len())?;
             piece.copy_to(to);
             at += piece.len();
         }
-        (at == OWNER_STAMP_LEN)
-            .then(|| RootStamp::of(&head))
-            .flatten()
+        (at == N).then_some(head)
     }
     pub(crate) fn is_page(&self) -> bool {
         self.kind() == ValueKind::Page

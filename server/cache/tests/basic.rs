@@ -400,3 +400,31 @@ fn flush_all_removes_negative_markers() {
     assert_eq!(cache.len(), 0);
     assert_eq!(h.get_any(b"gone", |_| ()), None);
 }
+
+#[test]
+fn value_head_is_the_values_first_bytes_at_every_alignment() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(16 << 20);
+    let mut h = cache.handle().unwrap();
+    let value: Vec<u8> = (0..64u8).map(|b| b.wrapping_mul(37)).collect();
+    // Key lengths move the value's offset within its words.
+    for klen in 1..=9 {
+        for vlen in [0, 8, 32, 33, 34, 40, 64] {
+            let key = vec![b'k'; klen];
+            h.set(&key, &value[..vlen], None).unwrap();
+            let head = h.peek(&key, |item| item.value_head::<33>()).unwrap();
+            let want = (vlen >= 33).then(|| <[u8; 33]>::try_from(&value[..33]).unwrap());
+            assert_eq!(head, want, "key {klen} bytes, value {vlen}");
+            let five = h.peek(&key, |item| item.value_head::<5>()).unwrap();
+            assert_eq!(
+                five.map(|f| f.to_vec()),
+                (vlen >= 5).then(|| value[..5].to_vec())
+            );
+        }
+    }
+    // A large item (in chunks) takes the piece-by-piece path.
+    let big: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 251) as u8).collect();
+    h.set(b"big", &big, None).unwrap();
+    let head = h.peek(b"big", |item| item.value_head::<33>()).unwrap();
+    assert_eq!(head.map(|x| x.to_vec()), Some(big[..33].to_vec()));
+}

@@ -176,27 +176,29 @@ pub struct ScoreRange {
     pub max_ex: bool,
 }
 
-/// Parses a score bound as Redis's zslParseRange (strtod: leading spaces
-/// skipped, an empty text is 0, overflow is infinity, NaN refused).
-fn score_bound(arg: &[u8]) -> Option<(f64, bool)> {
+/// Parses a score bound as Redis's zslParseRange: `(` for exclusive, then
+/// C's strtod over the text up to its first NUL (Redis checks only that
+/// strtod stopped at a NUL): leading spaces skipped, an empty text is 0,
+/// NaN refused. `number` is strtod over a whole nonempty text not starting
+/// with a space (overflow an infinity, underflow zero, hex floats read).
+fn score_bound(arg: &[u8], number: fn(&[u8]) -> Option<f64>) -> Option<(f64, bool)> {
     let (ex, text) = match arg.split_first() {
         Some((b'(', rest)) => (true, rest),
         _ => (false, arg),
     };
-    let start = text.iter().position(|c| !c.is_ascii_whitespace());
-    let text = std::str::from_utf8(&text[start.unwrap_or(text.len())..]).ok()?;
-    let v: f64 = if text.is_empty() {
-        0.0
-    } else {
-        text.parse().ok()?
-    };
+    let text = &text[..text.iter().position(|&c| c == 0).unwrap_or(text.len())];
+    // C's isspace: space, \t \n \v \f \r.
+    let start = text.iter().position(|c| !matches!(c, b' ' | b'\t'..=b'\r'));
+    let text = &text[start.unwrap_or(text.len())..];
+    let v = if text.is_empty() { 0.0 } else { number(text)? };
     (!v.is_nan()).then_some((v, ex))
 }
 
 impl ScoreRange {
-    pub fn parse(min: &[u8], max: &[u8]) -> Option<ScoreRange> {
-        let (min, min_ex) = score_bound(min)?;
-        let (max, max_ex) = score_bound(max)?;
+    /// `min` and `max` read by `score_bound` with `number`.
+    pub fn parse(min: &[u8], max: &[u8], number: fn(&[u8]) -> Option<f64>) -> Option<ScoreRange> {
+        let (min, min_ex) = score_bound(min, number)?;
+        let (max, max_ex) = score_bound(max, number)?;
         Some(ScoreRange {
             min,
             max,
@@ -420,8 +422,9 @@ mod tests {
     #[test]
     fn score_ranges() {
         let z = edit_of(&[(1.0, "a"), (2.0, "b"), (2.0, "c"), (3.0, "d")]);
+        let decimal = |t: &[u8]| std::str::from_utf8(t).ok()?.parse().ok();
         let span = |min: &str, max: &str| {
-            ScoreRange::parse(min.as_bytes(), max.as_bytes())
+            ScoreRange::parse(min.as_bytes(), max.as_bytes(), decimal)
                 .unwrap()
                 .span(z.entries())
         };
@@ -430,8 +433,10 @@ mod tests {
         assert_eq!(span("-inf", "+inf"), 0..4);
         assert_eq!(span("3", "1"), 3..3);
         assert_eq!(span("", " 1"), 0..1);
-        assert!(ScoreRange::parse(b"nan", b"1").is_none());
-        assert!(ScoreRange::parse(b"1x", b"1").is_none());
+        assert_eq!(span("(\x0b1", "2\0junk"), 1..3, "C spaces, NUL ends");
+        assert!(ScoreRange::parse(b"nan", b"1", decimal).is_none());
+        assert!(ScoreRange::parse(b"1x", b"1", decimal).is_none());
+        assert!(ScoreRange::parse(b"1 ", b"1", decimal).is_none());
     }
 
     #[test]

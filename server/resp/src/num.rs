@@ -202,6 +202,32 @@ fn trim_fraction_zeros(out: &mut Vec<u8>, start: usize) {
 /// glibc's strtod rounds it; None when `s` is not one, when it overflows,
 /// or when a nonzero value rounds to zero (strtod's ERANGE).
 pub fn parse_hex_f64(s: &[u8]) -> Option<f64> {
+    hex_f64(s)?.ok()
+}
+
+/// A C99 hex float over the whole of `s` as strtod returns it even when
+/// it sets ERANGE: an overflow is a signed infinity and a nonzero value
+/// that rounds to zero a signed zero (Redis's zslParseRange reads score
+/// bounds so, without checking errno); None when `s` is not one.
+pub fn strtod_hex_f64(s: &[u8]) -> Option<f64> {
+    let neg = s.first() == Some(&b'-');
+    let sign = |v: f64| if neg { -v } else { v };
+    Some(match hex_f64(s)? {
+        Ok(v) => v,
+        Err(OutOfRange::Overflow) => sign(f64::INFINITY),
+        Err(OutOfRange::Underflow) => sign(0.0),
+    })
+}
+
+/// Why a hex float has no f64 value (strtod's ERANGE cases).
+enum OutOfRange {
+    Overflow,
+    Underflow,
+}
+
+/// The parse of a hex float: None when `s` is not one, else its value or
+/// why it has none.
+fn hex_f64(s: &[u8]) -> Option<Result<f64, OutOfRange>> {
     let (neg, body) = match s.first()? {
         b'-' => (true, &s[1..]),
         b'+' => (false, &s[1..]),
@@ -253,22 +279,22 @@ pub fn parse_hex_f64(s: &[u8]) -> Option<f64> {
         return None;
     }
     let magnitude = if mant == 0 {
-        0.0
+        Ok(0.0)
     } else {
-        round_to_f64(mant, exp2, sticky)?
+        round_to_f64(mant, exp2, sticky)
     };
-    Some(if neg { -magnitude } else { magnitude })
+    Some(magnitude.map(|m| if neg { -m } else { m }))
 }
 
 /// `mant * 2^exp2` (plus a nonzero tail below `mant` when `sticky`),
-/// rounded half to even; None on overflow or a nonzero value that rounds
-/// to zero.
-fn round_to_f64(mant: u64, exp2: i64, sticky: bool) -> Option<f64> {
+/// rounded half to even; out of range on overflow or a nonzero value that
+/// rounds to zero.
+fn round_to_f64(mant: u64, exp2: i64, sticky: bool) -> Result<f64, OutOfRange> {
     let bits = 64 - i64::from(mant.leading_zeros());
     // The value's binary exponent: 2^top <= value < 2^(top + 1).
     let top = exp2 + bits - 1;
     if top > 1023 {
-        return None;
+        return Err(OutOfRange::Overflow);
     }
     // Bits kept: 53 for a normal result, fewer below 2^-1022.
     let keep = if top >= -1022 { 53 } else { 53 - (-1022 - top) };
@@ -297,7 +323,7 @@ fn round_to_f64(mant: u64, exp2: i64, sticky: bool) -> Option<f64> {
         (q + u128::from(up), exp2 + shift)
     };
     if q == 0 {
-        return None;
+        return Err(OutOfRange::Underflow);
     }
     // q <= 2^53 and its unit is 2^lsb_exp, lsb_exp >= -1074 by `keep`.
     let unit = if lsb_exp >= -1022 {
@@ -306,7 +332,11 @@ fn round_to_f64(mant: u64, exp2: i64, sticky: bool) -> Option<f64> {
         f64::from_bits(1u64 << (lsb_exp + 1074))
     };
     let value = q as f64 * unit;
-    value.is_finite().then_some(value)
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(OutOfRange::Overflow)
+    }
 }
 
 #[cfg(test)]
@@ -344,6 +374,18 @@ mod tests {
         ] {
             assert_eq!(hex(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn strtod_hex_saturates_out_of_range() {
+        let hex = |s: &str| strtod_hex_f64(s.as_bytes());
+        assert_eq!(hex("0x1p1024"), Some(f64::INFINITY));
+        assert_eq!(hex("-0x1p5000"), Some(f64::NEG_INFINITY));
+        assert_eq!(hex("0x1p-1075"), Some(0.0));
+        assert!(hex("-0x1p-5000").is_some_and(|v| v == 0.0 && v.is_sign_negative()));
+        assert_eq!(hex("0x1.8p1"), Some(3.0));
+        assert_eq!(hex("0x1p"), None);
+        assert_eq!(hex("12"), None);
     }
     use super::*;
 

@@ -167,6 +167,28 @@ impl<'a> SharedBytes<'a> {
         })
     }
 
+    /// The first `N` bytes (`N` at most 40), read as whole words into a
+    /// stack buffer: a fixed-size read (a root's stamp) without the byte
+    /// loops of `copy_to`'s ragged edges. None when shorter than `N`.
+    #[inline]
+    pub fn head<const N: usize>(&self) -> Option<[u8; N]> {
+        if self.len < N || N > 40 {
+            return None;
+        }
+        let first = self.off & !7;
+        let lo = self.off - first;
+        // (The edge words are read whole, as `copy_out` reads them.)
+        let words = self.region.words(first, (lo + N).div_ceil(8));
+        let mut buf = [0u8; 48];
+        for (to, word) in buf.chunks_exact_mut(8).zip(words) {
+            // ORDERING: Relaxed: ordered by the protocol (module comment).
+            to.copy_from_slice(&word.load(Relaxed).to_ne_bytes());
+        }
+        let mut out = [0u8; N];
+        out.copy_from_slice(&buf[lo..lo + N]);
+        Some(out)
+    }
+
     /// Copies the bytes into `dst`, which must be exactly as long.
     #[inline]
     pub fn copy_to(&self, dst: &mut [u8]) {

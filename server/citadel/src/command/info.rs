@@ -265,6 +265,14 @@ fn stats(out: &mut String, s: &Snapshot<'_>) {
     // Pages of big collections deleted after their root went, and still queued.
     line!(out, "reclaimed_pages", "{}", s.cache.reclaimed_pages);
     line!(out, "reclaim_pending_pages", "{}", s.cache.reclaim_pending);
+    // Paged collections read whole (O(N): SMEMBERS, DUMP, SORT ...).
+    let whole_reads = &super::collections::value::WHOLE_READS;
+    line!(
+        out,
+        "collection_whole_reads",
+        "{}",
+        whole_reads.load(Ordering::Relaxed)
+    );
     // Multi-key writes too big for the crash journal (atomic to readers only).
     line!(out, "journal_overflows", "{}", s.cache.journal_overflows);
     line!(out, "keyspace_hits", "{}", s.cache.hits);

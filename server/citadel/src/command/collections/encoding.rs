@@ -1,5 +1,6 @@
 //! OBJECT ENCODING of a collection: what Redis 7.0 reports for the same
-//! value under its default size limits. Read with `peek`: like Redis's
+//! value under its default size limits (a paged one is never read:
+//! `hashtable` or `skiplist`). Read with `peek`: like Redis's
 //! OBJECT, it neither counts a hit nor bumps the key's access frequency.
 
 use citadel_cache::ValueKind;
@@ -8,7 +9,7 @@ use citadel_collections::{zset, HashView, Packed, SetView};
 use citadel_collections::paged::is_paged;
 
 use super::hash;
-use super::value::{load, read_whole, Existing};
+use super::value::load;
 use crate::command::context::Ctx;
 use crate::command::error::CmdError;
 
@@ -23,16 +24,14 @@ pub fn object_encoding(
     }
     let mut buf = std::mem::take(&mut ctx.conn.scratch);
     let cache = &mut ctx.thread.cache;
-    let mut found = cache.peek(key, |item| load(Some(item), kind, &mut buf));
-    if let Some(Ok(Some(_))) = found {
-        if is_paged(&buf) {
-            // Paged: answered from the whole value, as Redis would hold it.
-            found = Some(
-                read_whole(cache, key, kind, &mut buf).map(|f| f.then_some(Existing::default())),
-            );
-        }
-    }
+    let found = cache.peek(key, |item| load(Some(item), kind, &mut buf));
     let result = match found {
+        // Paged only past Redis's listpack/intset limits (`shape.rs`),
+        // and Redis never converts a hashtable or skiplist back: no read.
+        Some(Ok(Some(_))) if is_paged(&buf) => Ok(match kind {
+            ValueKind::ZSet => "skiplist",
+            _ => "hashtable",
+        }),
         Some(Ok(Some(_))) => encoding_of(kind, Packed::parse(&buf)?),
         Some(Err(e)) => Err(e),
         // Gone meanwhile: what a missing collection would be.

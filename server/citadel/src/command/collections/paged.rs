@@ -228,18 +228,10 @@ fn matches_plan(item: &Option<ItemRef<'_>>, planned: Option<&[u8]>) -> bool {
 }
 
 /// Whether `item`'s value starts with `header` (a root's stamp), read
-/// piece by piece onto the stack.
+/// onto the stack.
 fn header_is(item: &ItemRef<'_>, header: &[u8]) -> bool {
-    let mut head = [0u8; OWNER_STAMP_LEN];
-    let mut at = 0;
-    for piece in item.value_range(0, OWNER_STAMP_LEN) {
-        let Some(to) = head.get_mut(at..at + piece.len()) else {
-            return false;
-        };
-        piece.copy_to(to);
-        at += piece.len();
-    }
-    at == OWNER_STAMP_LEN && head[..] == *header
+    item.value_head::<OWNER_STAMP_LEN>()
+        .is_some_and(|head| head[..] == *header)
 }
 
 enum Outcome<R> {

@@ -8,6 +8,7 @@ use citadel_collections::paged::{flatten, is_paged, RootHeader};
 use citadel_collections::{Corrupt, Packed};
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::paged::{keep_spare, spare_buf, update_paged_fresh, PagePlan, Step};
 use citadel_resp::Reply;
@@ -118,6 +119,10 @@ pub fn plan_whole(user: usize, root: &[u8], plan: &mut PagePlan) -> Result<(), C
     Ok(())
 }
 
+/// Paged collections read whole since the start ([`load_whole`]: O(N)
+/// reads, which INFO stats shows as `collection_whole_reads`).
+pub static WHOLE_READS: AtomicU64 = AtomicU64::new(0);
+
 /// Copies user key `i`'s `kind` collection into `buf` in the packed form
 /// (flattening a paged root from its planned pages, see [`plan_whole`]);
 /// None when missing, WRONGTYPE for another kind.
@@ -129,6 +134,9 @@ pub fn load_whole(
     buf: &mut Vec<u8>,
 ) -> Result<Option<Existing>, CmdError> {
     let existing = load(items[i].as_ref(), kind, buf)?;
+    if existing.is_some() && is_paged(buf) {
+        WHOLE_READS.fetch_add(1, Ordering::Relaxed);
+    }
     if existing.is_some() && is_paged(buf) && kind == ValueKind::ZSet {
         // A sorted set's elements are its tree's, in tree order.
         let pages = page_copies(items, plan, i);

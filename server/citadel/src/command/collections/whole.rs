@@ -10,12 +10,12 @@
 use std::ops::Range;
 
 use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
-use citadel_collections::paged::Built;
+use citadel_collections::paged::{Built, RootHeader, ROOT_HEADER_LEN};
 use citadel_collections::{list, zset, Packed};
 
-use super::paged::{update_paged_fresh, PagePlan, Step};
+use super::paged::{keep_spare, spare_buf, update_paged_fresh, PagePlan, Step};
 use super::shape;
-use super::value::{load_whole, plan_whole};
+use super::value::plan_whole;
 use crate::command::error::CmdError;
 
 /// The pages a packed `kind` value is stored in (None: it stays packed).
@@ -113,9 +113,12 @@ pub fn replace_whole(
 }
 
 /// Copies user key 0's value to user key 1 (with `expire_at`) in an
-/// update planned with [`plan_source`]: an item as it is, a paged root
-/// read whole and rebuilt under key 1 (a root's pages are named after its
-/// key). Returns None when done, else the fresh pages key 1 needs.
+/// update planned with [`plan_source`]: an item as it is; a paged root's
+/// pages byte for byte under a fresh generation of key 1 (a root's pages
+/// are named after its key and generation; nothing in a page or root
+/// names either), then the root with that generation. Nothing is decoded
+/// or rebuilt, and one page is held at a time. Returns None when done,
+/// else the fresh pages key 1 needs.
 pub fn copy_value(
     changes: &mut Changes,
     items: &[Option<ItemRef<'_>>],
@@ -125,22 +128,35 @@ pub fn copy_value(
     let Some(item) = &items[0] else {
         return Ok(None);
     };
-    if plan.root(0).is_none() {
+    let Some(root) = plan.root(0) else {
         crate::command::value::put_value(changes, 1, item, &[], expire_at)?;
         return Ok(None);
+    };
+    let (header, _) = RootHeader::parse(root)?;
+    let generation = match plan.fresh(1) {
+        Some((generation, granted)) if granted == header.pages => generation,
+        _ => return Ok(Some(header.pages)),
+    };
+    let mut bytes = spare_buf();
+    for (page, at) in plan.pages_of(0) {
+        // (A missing page holds nothing: a hash or set's empty bucket.)
+        if let Some(page_item) = &items[at] {
+            bytes.clear();
+            page_item.write_value_to(&mut bytes);
+            let to = plan.fresh_item(1, page).ok_or(CmdError::CorruptValue)?;
+            put_page(changes, to, &bytes)?;
+        }
     }
-    let kind = item.kind();
-    let mut packed = Vec::new();
-    load_whole(items, plan, 0, kind, &mut packed)?;
-    store_whole(
-        changes,
-        plan,
-        1,
-        kind,
-        &packed,
-        items[1].is_some(),
-        expire_at,
-    )
+    bytes.clear();
+    RootHeader {
+        generation,
+        ..header
+    }
+    .write(&mut bytes);
+    bytes.extend_from_slice(&root[ROOT_HEADER_LEN..]);
+    let result = put(changes, 1, item.kind(), &bytes, expire_at);
+    keep_spare(bytes);
+    result.map(|()| None)
 }
 
 /// Plans the whole of user key 0 (the source of a copy), no other key.

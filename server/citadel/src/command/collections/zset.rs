@@ -25,7 +25,7 @@ mod whole;
 
 pub use self::geo::COMMANDS as GEO_COMMANDS;
 use self::paged::{is_paged, Fail, PagedZ};
-use self::whole::update_whole;
+use self::whole::{update_store, update_whole};
 use super::value::{read, view};
 use crate::command::args::Args;
 use crate::command::context::Ctx;

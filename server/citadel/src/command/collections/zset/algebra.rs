@@ -11,7 +11,7 @@ use citadel_cache::{ItemRef, ValueKind};
 use citadel_collections::zset::{self, Entry};
 use citadel_collections::{Packed, ZSetEdit};
 
-use super::whole::{update_whole, Whole};
+use super::whole::{update_store, Whole};
 use super::{numkeys_range, owned, reply_owned, set_as_entries, Owned, ZError};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
@@ -267,7 +267,7 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, op: Op, store: bool) -> CmdResult {
     names.extend(keys.clone().map(|k| args.get(k)));
     let first = usize::from(store);
     let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); keys.len()];
-    let outcome = update_whole(&mut ctx.thread.cache, &names, |items, changes, w| {
+    let outcome = update_store(&mut ctx.thread.cache, &names, store, |items, changes, w| {
         let mut kinds = Vec::with_capacity(bufs.len());
         for (at, buf) in bufs.iter_mut().enumerate() {
             kinds.push(load_source(items, first + at, w, buf)?);

@@ -261,6 +261,47 @@ pub(super) fn update_guarded<R>(
     })
 }
 
+/// Runs `paged` on the paged sorted set at `keys[1]` (read only: the
+/// pages of its tree that `paged` asks for) in one update with `keys[0]`,
+/// which `paged` may replace through the [`Whole`] it gets (a STORE form:
+/// a big result is stored paged, with fresh pages). None, nothing
+/// written, when the source is not a paged root (any more) or `paged`
+/// answers None (a query it cannot serve from pages): the caller then
+/// takes the whole path.
+pub(super) fn update_into<R>(
+    cache: &mut CacheHandle,
+    keys: [&[u8]; 2],
+    mut paged: impl FnMut(
+        &mut PagedZ<'_>,
+        &[Option<ItemRef<'_>>],
+        &mut Changes,
+        &mut Whole<'_>,
+    ) -> Result<Option<R>, Fail>,
+) -> Result<Option<R>, CmdError> {
+    // (The tree's pages are found level by level; nothing is planned.)
+    let plan_nothing = |_: usize, _: &[u8], _: &mut PagePlan| Ok(());
+    update_paged_fresh(cache, &keys, plan_nothing, |items, changes, plan| {
+        let Some(root) = plan.root(1) else {
+            return Ok(Step::Done(None));
+        };
+        existing(items[1].as_ref(), ZSET)?;
+        let pages = page_copies(items, plan, 1);
+        let root = ZRoot::parse(root)?;
+        let mut z = PagedZ {
+            planned: pages.iter().map(|(p, _)| *p).collect(),
+            table: root.table(&pages)?,
+            tree: root.tree(&pages),
+            root,
+        };
+        let mut run = WholeRun::new(plan);
+        match paged(&mut z, items, changes, &mut run.whole) {
+            Ok(result) => Ok(run.finish(result)),
+            Err(Fail::Need(pages)) => Ok(Step::More(pages.into_iter().map(|p| (1, p)).collect())),
+            Err(Fail::Cmd(e)) => Err(e),
+        }
+    })
+}
+
 /// Stores what a paged run changed: the new root (the key deleted when
 /// empty: the engine reclaims the pages), changed index and tree pages.
 /// Returns the pages to plan first when the run allocated unplanned ones

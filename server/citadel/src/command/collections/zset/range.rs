@@ -9,9 +9,9 @@ use std::ops::Range;
 use citadel_collections::zset::{self, Entry};
 use citadel_collections::{LexRange, ScoreRange};
 
-use super::paged::{gather, Fail, PagedZ};
+use super::paged::{gather, is_paged, update_into, Fail, PagedZ};
 use super::{
-    remove_and_count, reply_entries, reply_owned, run_paged, update_whole, with_entries, Owned,
+    remove_and_count, reply_entries, reply_owned, run_paged, update_store, with_entries, Owned,
     ZError, ZSET,
 };
 use crate::command::args::Args;
@@ -47,9 +47,19 @@ fn parse_bounds<'a>(by: By, min: &'a [u8], max: &'a [u8]) -> Result<Bounds<'a>, 
     let int = |arg: &[u8]| citadel_resp::num::parse_i64(arg).ok_or(CmdError::NotInteger);
     Ok(match by {
         By::Rank => Bounds::Rank(int(min)?, int(max)?),
-        By::Score => Bounds::Score(ScoreRange::parse(min, max).ok_or(ZError::MinMaxFloat)?),
+        By::Score => Bounds::Score(score_range(min, max)?),
         By::Lex => Bounds::Lex(LexRange::parse(min, max).ok_or(ZError::MinMaxLex)?),
     })
+}
+
+/// Score bounds as Redis's zslParseRange reads them (strtod: decimal or
+/// hex floats, out of range saturating; see `ScoreRange::parse`).
+fn score_range(min: &[u8], max: &[u8]) -> Result<ScoreRange, ZError> {
+    fn strtod(text: &[u8]) -> Option<f64> {
+        citadel_resp::num::strtod_hex_f64(text)
+            .or_else(|| std::str::from_utf8(text).ok()?.parse().ok())
+    }
+    ScoreRange::parse(min, max, strtod).ok_or(ZError::MinMaxFloat)
 }
 
 /// Parses `src min max [options]` at `at` (the source key's index);
@@ -303,9 +313,25 @@ pub fn zrevrangebylex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// the size of dst, which is replaced (deleted when the range is empty).
 pub fn zrangestore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let q = parse_query(&args, 2, None, None, true)?;
-    let src_buf = &mut ctx.conn.scratch;
     let keys = [args.get(1), args.get(2)];
-    let stored = update_whole(&mut ctx.thread.cache, &keys, |items, changes, w| {
+    // A paged source: only the pages of the range are read.
+    if is_paged(&mut ctx.thread.cache, keys[1]) {
+        let stored = update_into(&mut ctx.thread.cache, keys, |z, items, changes, w| {
+            let Some(picked) = select_paged(&q, z)? else {
+                return Ok(None);
+            };
+            let mut sorted: Vec<Entry<'_>> = picked.iter().map(|(s, m)| (*s, &m[..])).collect();
+            sorted.sort_by(zset::cmp);
+            w.replace(changes, 0, items[0].is_some(), &sorted)?;
+            Ok(Some(sorted.len()))
+        })?;
+        if let Some(stored) = stored {
+            ctx.out.int(stored as i64);
+            return Ok(());
+        }
+    }
+    let src_buf = &mut ctx.conn.scratch;
+    let stored = update_store(&mut ctx.thread.cache, &keys, true, |items, changes, w| {
         let found = w.load(items, 1, ZSET, src_buf)?.is_some();
         let entries = zset::entries(super::super::value::view(src_buf, found)?)?;
         let mut sorted = select(&q, &entries);
@@ -319,7 +345,7 @@ pub fn zrangestore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 /// ZCOUNT key min max
 pub fn zcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let range = ScoreRange::parse(args.get(2), args.get(3)).ok_or(ZError::MinMaxFloat)?;
+    let range = score_range(args.get(2), args.get(3))?;
     if let Some(span) = run_paged(ctx, args.get(1), &[], |z| paged_span(z, &range))? {
         ctx.out.int(span.len() as i64);
         return Ok(());

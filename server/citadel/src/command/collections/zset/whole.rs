@@ -91,9 +91,35 @@ impl Whole<'_> {
 pub(in crate::command::collections) fn update_whole<R>(
     cache: &mut CacheHandle,
     keys: &[&[u8]],
+    f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &mut Whole<'_>) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    run_whole(cache, keys, plan_whole, f)
+}
+
+/// [`update_whole`] for a STORE form when `dest`: key 0 is replaced
+/// whatever it holds, so its pages are not read (the engine reclaims a
+/// replaced root's pages), only the sources'. (A destination that is also
+/// a source is read as that source, under its own index.)
+pub(in crate::command::collections) fn update_store<R>(
+    cache: &mut CacheHandle,
+    keys: &[&[u8]],
+    dest: bool,
+    f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &mut Whole<'_>) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    let plan_sources = |i: usize, root: &[u8], plan: &mut PagePlan| match i {
+        0 if dest => Ok(()),
+        _ => plan_whole(i, root, plan),
+    };
+    run_whole(cache, keys, plan_sources, f)
+}
+
+fn run_whole<R>(
+    cache: &mut CacheHandle,
+    keys: &[&[u8]],
+    plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &mut Whole<'_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
-    update_paged_fresh(cache, keys, plan_whole, |items, changes, plan| {
+    update_paged_fresh(cache, keys, plan, |items, changes, plan| {
         let mut run = WholeRun::new(plan);
         let result = f(items, changes, &mut run.whole)?;
         Ok(run.finish(result))

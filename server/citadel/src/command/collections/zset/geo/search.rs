@@ -12,7 +12,7 @@ use crate::command::args::Args;
 use crate::command::collections::value::view;
 use crate::command::collections::zset::paged::{Fail, PagedZ};
 use crate::command::collections::zset::{
-    range::paged_span, run_paged, scores_of, update_whole, with_entries, ZSET,
+    range::paged_span, run_paged, scores_of, update_store, with_entries, ZSET,
 };
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -364,31 +364,36 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, form: Form) -> CmdResult {
         let shape = q.shape;
         let meters_per_unit = shape.meters_per_unit;
         let buf = &mut ctx.conn.scratch;
-        let stored = update_whole(&mut ctx.thread.cache, &[dest, src], |items, changes, w| {
-            let found = w.load(items, 1, ZSET, buf)?.is_some();
-            let entries = zset::entries(view(buf, found)?)?;
-            let mut points = if exists && found {
-                search_entries(&shape, limit, &entries)
-            } else {
-                Vec::new()
-            };
-            order(&q, &mut points);
-            points.truncate(returned(points.len()));
-            let mut stored: Vec<Entry<'_>> = points
-                .iter()
-                .map(|p| {
-                    let score = if as_distance {
-                        p.meters / meters_per_unit
-                    } else {
-                        p.score
-                    };
-                    (score, &p.member[..])
-                })
-                .collect();
-            stored.sort_by(zset::cmp);
-            w.replace(changes, 0, items[0].is_some(), &stored)?;
-            Ok(stored.len())
-        })?;
+        let stored = update_store(
+            &mut ctx.thread.cache,
+            &[dest, src],
+            true,
+            |items, changes, w| {
+                let found = w.load(items, 1, ZSET, buf)?.is_some();
+                let entries = zset::entries(view(buf, found)?)?;
+                let mut points = if exists && found {
+                    search_entries(&shape, limit, &entries)
+                } else {
+                    Vec::new()
+                };
+                order(&q, &mut points);
+                points.truncate(returned(points.len()));
+                let mut stored: Vec<Entry<'_>> = points
+                    .iter()
+                    .map(|p| {
+                        let score = if as_distance {
+                            p.meters / meters_per_unit
+                        } else {
+                            p.score
+                        };
+                        (score, &p.member[..])
+                    })
+                    .collect();
+                stored.sort_by(zset::cmp);
+                w.replace(changes, 0, items[0].is_some(), &stored)?;
+                Ok(stored.len())
+            },
+        )?;
         ctx.conn.scratch.clear();
         ctx.out.int(stored as i64);
         return Ok(());
