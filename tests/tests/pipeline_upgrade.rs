@@ -238,7 +238,9 @@ fn kill9(con: &mut Connection, plugin: &str) -> Vec<u32> {
 #[test]
 fn kill_9_of_the_upstream_stage_while_the_next_one_drains_splits_no_call() {
     let (server, _dir) = chain(20);
-    let load = Load::start(&server, "middle", true, 8);
+    // More calls than `upper`'s rings hold: the Python stage waits for room
+    // with a call open in them.
+    let load = Load::start(&server, "middle", true, 24);
     let mut con = server.client();
     // Steady load first: `upper`, the slowest stage, has a backlog.
     wait_until("the load flows", || {
@@ -250,10 +252,11 @@ fn kill_9_of_the_upstream_stage_while_the_next_one_drains_splits_no_call() {
     // sends the rest of its open calls to the draining `upper` (sent to
     // the new one, their `End` would overtake the old one's backlog of
     // earlier frames: replies missing frames), split (re-emitting from the
-    // start) to the draining `pyupper`.
+    // start) to the draining `pyupper`. (Before the open-call table, this
+    // failed one run in two on main: "lost the results of 3 of 6 frames".)
     let rounds = [("upper", "pyupper"), ("pyupper", "split")];
     let mut reloads = std::collections::HashMap::new();
-    for (upgraded, upstream) in rounds.iter().chain(&rounds) {
+    for (upgraded, upstream) in rounds.iter().cycle().take(6) {
         std::thread::sleep(Duration::from_millis(300));
         let round = reloads.entry(*upgraded).or_insert(0);
         *round += 1;
@@ -281,8 +284,8 @@ fn kill_9_of_the_upstream_stage_while_the_next_one_drains_splits_no_call() {
     assert!(calls > 20, "only {calls} calls finished");
     assert_eq!(pipelines::count(&mut con, "middle", "errors"), 0);
     assert_eq!(pipelines::count(&mut con, "middle", "timeouts"), 0);
-    assert_eq!(info(&mut con, "pyupper", "restarts"), "2");
-    assert_eq!(info(&mut con, "split", "restarts"), "2");
+    assert_eq!(info(&mut con, "pyupper", "restarts"), "3");
+    assert_eq!(info(&mut con, "split", "restarts"), "3");
 }
 
 #[test]
