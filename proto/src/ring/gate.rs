@@ -26,8 +26,9 @@
 //!
 //! ```text
 //! producer                         host
-//! writing = 1        (SeqCst)      closed = 1          (SeqCst)
-//! closed?            (SeqCst)      writing == 0?       (SeqCst)
+//! writing = 1                     closed = 1
+//! fence              (SeqCst)      fence               (SeqCst)
+//! closed?                          writing == 0?       (Acquire)
 //! open: slot = id, calls += 1      calls == 0?         (Acquire)
 //! writing = 0        (Release)     head == commit?     (Acquire)
 //! ... records ...
@@ -36,12 +37,15 @@
 //!
 //! Either the producer sees the ring closed, or the host sees it writing
 //! or sees the call it opened (the `writing = 0` store releases the
-//! increment), never neither.
+//! increment), never neither: the two fences are ordered one way or the
+//! other. Fences rather than SeqCst accesses, so that the loom model
+//! (`tests/loom_ring.rs`, which treats SeqCst accesses as AcqRel) checks
+//! the hand-over; on x86-64 the code is the same `mfence` either way.
 
 use super::layout::OPEN_CALL_SLOTS;
 use super::producer::Producer;
 use super::Ring;
-use crate::sync::Ordering;
+use crate::sync::{fence, Ordering};
 
 /// What [`Producer::open_call`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,8 +61,10 @@ pub enum OpenCall {
 impl Ring {
     /// Host: no new call may open here from now on.
     pub fn close(&self) {
-        // ORDERING: SeqCst, paired with `open_call` (see the module comment).
-        self.closed().store(1, Ordering::SeqCst);
+        // ORDERING: the store, then a SeqCst fence paired with the one in
+        // `open_call` (see the module comment).
+        self.closed().store(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
     }
 
     /// Host: new calls may open here.
@@ -77,10 +83,12 @@ impl Ring {
     /// nothing more will arrive and nothing is left to serve. Calls of a
     /// producer that crashed still count: its restart continues them here.
     pub fn is_drained(&self) -> bool {
-        // ORDERING: SeqCst pairs with `open_call` (module comment); the
-        // Acquire loads see the increment released by `writing = 0`, and
-        // the records published before a call's Release `end_call`.
-        self.writing().load(Ordering::SeqCst) == 0
+        // ORDERING: the SeqCst fence pairs with `open_call`'s (module
+        // comment: `close` fenced after its store too); the Acquire loads
+        // see the increment released by `writing = 0`, and the records
+        // published before a call's Release `end_call`.
+        fence(Ordering::SeqCst);
+        self.writing().load(Ordering::Acquire) == 0
             && self.calls().load(Ordering::Acquire) == 0
             && self.head().load(Ordering::Acquire) == self.commit().load(Ordering::Acquire)
     }
@@ -128,10 +136,11 @@ impl Producer {
     pub fn open_call(&self, id: u64) -> OpenCall {
         debug_assert_ne!(id, 0, "0 marks a free slot");
         let ring = self.ring();
-        // ORDERING: SeqCst store then SeqCst load, paired with the host's
-        // `close` and `is_drained` (module comment).
-        ring.writing().store(1, Ordering::SeqCst);
-        let open = ring.closed().load(Ordering::SeqCst) == 0;
+        // ORDERING: the store, a SeqCst fence, then the load, paired with
+        // the host's `close` and `is_drained` (module comment).
+        ring.writing().store(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let open = ring.closed().load(Ordering::Relaxed) == 0;
         // ORDERING: Relaxed; only this producer writes the table.
         let free =
             (0..OPEN_CALL_SLOTS).find(|&n| ring.open_call_slot(n).load(Ordering::Relaxed) == 0);
