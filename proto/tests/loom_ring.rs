@@ -30,11 +30,15 @@
 //!   dies after committing some of what it read is replaced by one that
 //!   gets exactly the uncommitted records again, with the attempt count
 //!   incremented, while the producer keeps publishing.
+//! * `a_drained_gate_gets_no_record_after`: the gate of a stage's input
+//!   ring (open call: `writing`, `closed`, the open-call table and
+//!   `calls`; host: close, then drained?): once the host sees the ring
+//!   drained, no record of any call arrives in it any more.
 #![cfg(loom)]
 
 use citadel_proto::ring::{
-    clear_sleeping_all, prepare_park, prepare_park_all, Consumer, EventFd, Producer, ReserveError,
-    Ring,
+    clear_sleeping_all, prepare_park, prepare_park_all, Consumer, EventFd, OpenCall, Producer,
+    ReserveError, Ring,
 };
 use citadel_proto::Envelope;
 use loom::thread;
@@ -183,5 +187,36 @@ fn a_restarted_consumer_resumes_at_the_commit_cursor() {
         );
         assert_eq!(next(&again).0, 2);
         p.join().unwrap();
+    });
+}
+
+#[test]
+fn a_drained_gate_gets_no_record_after() {
+    loom::model(|| {
+        let (mut producer, mut consumer, _) = pair();
+        let ring = producer.ring().clone();
+        let p = thread::spawn(move || {
+            for id in 1..=2 {
+                if producer.open_call(id) == OpenCall::Opened {
+                    produce(&mut producer, id..id + 1);
+                    producer.end_call(id);
+                }
+            }
+        });
+        ring.close();
+        loop {
+            while let Some(end) = consumer.read().unwrap().map(|r| r.end()) {
+                consumer.commit_to(end).unwrap();
+            }
+            if ring.is_drained() {
+                break;
+            }
+            thread::yield_now();
+        }
+        p.join().unwrap();
+        assert!(
+            consumer.read().unwrap().is_none(),
+            "a record arrived after the drain"
+        );
     });
 }

@@ -2,7 +2,8 @@
 //! supervising the real echo plugin (`plugins/examples/echo`; with
 //! `ECHO_DELAY_US` every call takes that long, a slow plugin). Every call
 //! made while instances start, stop, are killed or upgraded must be
-//! answered, correctly; the tests poll with deadlines and assert no timing.
+//! answered, correctly (or, while a ring is full, refused with its clear
+//! error); the tests poll with deadlines and assert no timing.
 
 use std::time::Duration;
 
@@ -76,6 +77,64 @@ fn scales_up_on_a_burst_and_back_down_after_it() {
     assert_eq!(f["in_flight"], "0");
     assert_eq!(call(&mut con, "echo", "still").unwrap(), "STILL");
     assert!(rig.server.log().contains("scale up 1 -> 2"));
+}
+
+/// A burst that keeps the request rings full (4 KiB rings hold two
+/// 1,500-byte calls; the queueing-delay rule set out of reach): the ring
+/// full counts alone scale the plugin up, and it shrinks back after the
+/// burst. Calls the full ring refuses get its clear error; every other
+/// call is answered correctly.
+#[test]
+fn scales_up_when_its_rings_are_full_and_back_down_after() {
+    let conf = elastic_echo(&echo_plugin_bin().display().to_string())
+        + "ring-capacity = 4096\nscale-delay-target-us = 600000000\n";
+    let rig = Rig::start(&conf);
+    let mut con = rig.server.client();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let burst: Vec<_> = (0..12)
+        .map(|w| {
+            let (mut c, stop) = (rig.server.client(), stop.clone());
+            std::thread::spawn(move || {
+                let (mut ok, mut refused) = (0u64, 0u64);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let payload = format!("w{w}-{ok}-").repeat(150);
+                    match call(&mut c, "echo", &payload) {
+                        Ok(r) => {
+                            assert_eq!(r, payload.to_uppercase());
+                            ok += 1;
+                        }
+                        Err(e) => {
+                            assert!(e.to_string().contains("ring is full"), "{e}");
+                            refused += 1;
+                        }
+                    }
+                }
+                (ok, refused)
+            })
+        })
+        .collect();
+    wait_until("scale-up on full rings", Duration::from_secs(60), || {
+        instances(&mut con) >= 2
+    });
+    let change = info(&mut con, "echo")["last_change"].clone();
+    assert!(change.contains("request ring full"), "{change}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, refused) = burst
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
+    assert!(ok > 0 && refused > 0, "{ok} answered, {refused} refused");
+    wait_until("scale-down to 1 instance", Duration::from_secs(60), || {
+        instances(&mut con) == 1 && pids(&mut con).len() == 1
+    });
+    let f = info(&mut con, "echo");
+    assert!(f["last_change"].contains("scale down 2 -> 1"), "{f:?}");
+    assert_eq!(
+        (f["errors"].as_str(), f["timeouts"].as_str()),
+        ("0", "0"),
+        "{f:?}"
+    );
+    assert_eq!(call(&mut con, "echo", "still").unwrap(), "STILL");
 }
 
 #[test]

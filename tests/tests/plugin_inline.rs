@@ -2,7 +2,8 @@
 //! echo plugin (`plugins/examples/echo`) twice from one source, as a process
 //! (`echo`) and as an inline module loaded into the server (`iecho`, the
 //! crate's `cdylib`). Both answer the same calls identically (small, binary
-//! and big payloads, KEY, pipelined), a handler panic is an error reply to
+//! and big payloads, KEY, pipelined), and so does the Python SDK's
+//! upper-casing example as a process (`pyecho`); a handler panic is an error reply to
 //! that call only, PLUGIN RELOAD swaps the module, a handler stuck past
 //! the stop timeout is left detached (and its slot serves again once it
 //! returns; the calls queued behind it are sent to the new module at
@@ -32,10 +33,15 @@ struct Rig {
 
 /// `echo` as a process and `iecho` inline, same code.
 fn start() -> Rig {
+    start_with("")
+}
+
+/// `start`, plus the `[[plugin]]` tables in `extra`.
+fn start_with(extra: &str) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let conf = format!(
         "[[plugin]]\nname = \"echo\"\nexec = \"{}\"\ncores = \"none\"\n\
-         [[plugin]]\nname = \"iecho\"\nplacement = \"inline\"\nexec = \"{}\"\ncores = \"none\"\n",
+         [[plugin]]\nname = \"iecho\"\nplacement = \"inline\"\nexec = \"{}\"\ncores = \"none\"\n{extra}",
         echo_plugin_bin().display(),
         echo_module().display()
     );
@@ -80,9 +86,24 @@ fn payloads() -> Vec<Vec<u8>> {
     ]
 }
 
+/// The Python SDK's example (`plugins/python/examples/upper.py`), which
+/// upper-cases as echo does, as a process.
+fn python_upper() -> String {
+    let py = citadel_tests::workspace_root().join("plugins/python/examples/upper.py");
+    format!(
+        "[[plugin]]\nname = \"pyecho\"\nexec = \"python3\"\nargs = [\"{}\"]\ncores = \"none\"\n",
+        py.display()
+    )
+}
+
+/// Echo's test commands (`WHO`, `SLEEP`), which the Python example lacks.
+fn is_command(payload: &[u8]) -> bool {
+    payload == b"WHO" || payload.starts_with(b"SLEEP ")
+}
+
 #[test]
 fn both_placements_give_identical_replies() {
-    let rig = start();
+    let rig = start_with(&python_upper());
     let mut con = rig.server.client();
     for p in payloads() {
         let process = call(&mut con, "echo", &p, None);
@@ -92,9 +113,14 @@ fn both_placements_give_identical_replies() {
             matches!(inline, Ok(redis::Value::BulkString(_))),
             "{inline:?}"
         );
+        if !is_command(&p) {
+            let python = call(&mut con, "pyecho", &p, None);
+            assert_eq!(process, python, "Python, payload of {} bytes", p.len());
+        }
     }
     let process = call(&mut con, "echo", b"keyed", Some("user:1"));
     assert_eq!(process, call(&mut con, "iecho", b"keyed", Some("user:1")));
+    assert_eq!(process, call(&mut con, "pyecho", b"keyed", Some("user:1")));
     assert_eq!(process, Ok(redis::Value::BulkString(b"KEYED".to_vec())));
     // Pipelined: 200 calls in one write, answered in order by both.
     let pipelined = |con: &mut Connection, plugin: &str| -> Vec<Vec<u8>> {
@@ -109,6 +135,7 @@ fn both_placements_give_identical_replies() {
     };
     let inline = pipelined(&mut con, "iecho");
     assert_eq!(pipelined(&mut con, "echo"), inline);
+    assert_eq!(pipelined(&mut con, "pyecho"), inline);
     assert_eq!(inline[199], b"CALL-199");
 }
 

@@ -269,9 +269,12 @@ fn weights_change_under_load(placement: Placement) {
     assert_eq!(plugin(&mut con, &["WEIGHT", "echo", "v2", "50"]), "OK");
     load.wait_for(300);
     assert_eq!(plugin(&mut con, &["PROMOTE", "echo", "v2"]), "OK");
-    // v1 drains, then its processes stop.
+    // v1 drains, then its processes stop. The version's state is its first
+    // slot's once none takes calls, so another slot may still be answering
+    // its last calls: wait for none in flight too.
     wait_until("v1 stopped", || {
         version_field(&mut con, "v1", "state") == "stopped"
+            && version_field(&mut con, "v1", "in_flight") == "0"
     });
     let v1_calls = calls_of(&mut con, "v1");
     load.wait_for(300);

@@ -8,7 +8,8 @@ Memory layout (little-endian, offsets from the start of the mapping)::
     128  head   (u64, producer: bytes ever published)
     136  writing (u32, producer: 1 while it opens a call)
     144  calls  (u64, producer: calls opened here and not ended)
-    152  producer pid (u32, the process that last attached as producer)
+    160  open calls (12 x u64 call ids, producer: 0 = free; a restarted
+         producer continues the calls it finds here)
     256  commit (u64, consumer: bytes ever released; durable)
     384  sleeping (u32, 1 while the consumer is parked)
     512  data: records = 32-byte header + payload padded to 8; a header whose
@@ -50,7 +51,9 @@ _HEAD = OFF_HEAD // 8
 OFF_WRITING = 136
 OFF_CALLS = 144
 _WRITING, _CALLS = OFF_WRITING // 4, OFF_CALLS // 8
-OFF_PRODUCER_PID = 152
+OFF_OPEN_CALLS = 160
+OPEN_CALL_SLOTS = 12
+_OPEN_CALLS = range(OFF_OPEN_CALLS // 8, OFF_OPEN_CALLS // 8 + OPEN_CALL_SLOTS)
 OFF_COMMIT = 256
 OFF_LATENCY = 264  # 14 buckets: under 64 us, then doubling (proto/src/ring/mod.rs)
 LATENCY_BUCKETS = 14
@@ -297,11 +300,11 @@ class Producer:
         self.head = (ring.head() + 7) & ~7
         self._commit = ring.commit_cursor()
         ring._set_u64(OFF_PRODUCER_ATTACHES, ring._u64(OFF_PRODUCER_ATTACHES) + 1)
-        # A new producer holds no call open here (the previous one is gone).
-        ring._set_u64(OFF_CALLS, 0)
+        # The calls a previous producer (now gone) opened here stay open: this
+        # one continues them (gate.rs). It may have died between a slot and
+        # the count, so the count is the table's.
+        ring._set_u64(OFF_CALLS, len(self.open_call_ids()))
         ring._i[OFF_WRITING // 4] = 0
-        # Lets the host's drain stop waiting for calls this process holds once it is gone.
-        ring._i[OFF_PRODUCER_PID // 4] = os.getpid()
 
     def send(self, id, payload, kind=KIND_REPLY, fmt=FORMAT_RAW, deadline_ms=0, attempt=0, status=STATUS_OK):
         """Publishes one record (without waking the consumer: call notify())."""
@@ -329,25 +332,44 @@ class Producer:
     def in_flight(self):
         return self.head - self.ring.commit_cursor()
 
-    def open_call(self):
-        """Opens a call in this ring unless the host closed it (the gate of
-        proto/src/ring/gate.rs): writing = 1, full fence, look at closed."""
+    def open_call(self, id):
+        """Opens call ``id`` (never 0) in this ring unless the host closed it
+        (the gate of proto/src/ring/gate.rs: writing = 1, full fence, look at
+        closed) or its open-call table is full. Returns "opened", "closed" or
+        "full"."""
         words, q = self.ring._i, self.ring._q
         words[_WRITING] = 1
         _fence_lock.acquire()  # full_fence(), inline: once per call
         _fence_lock.release()
-        is_open = words[_CLOSED] == 0
-        if is_open:
-            q[_CALLS] += 1
-        # TSO: the count is stored before writing goes back to 0.
+        if words[_CLOSED] != 0:
+            outcome = "closed"
+        else:
+            free = next((n for n in _OPEN_CALLS if q[n] == 0), None)
+            if free is None:
+                outcome = "full"
+            else:
+                q[free] = id
+                q[_CALLS] += 1
+                outcome = "opened"
+        # TSO: the slot and the count are stored before writing goes back to 0.
         words[_WRITING] = 0
-        return is_open
+        return outcome
 
-    def end_call(self):
-        """Ends a call opened here, after its last record is published."""
+    def end_call(self, id):
+        """Ends call ``id``, opened here, after its last record is published."""
         q = self.ring._q
+        slot = next((n for n in _OPEN_CALLS if id and q[n] == id), None)
+        if slot is None:
+            return
+        q[slot] = 0
         if q[_CALLS]:
             q[_CALLS] -= 1
+
+    def open_call_ids(self):
+        """The calls open here; just after attaching, those a previous
+        producer opened and did not end (this one continues them here)."""
+        q = self.ring._q
+        return [q[n] for n in _OPEN_CALLS if q[n]]
 
     def notify(self):
         """Wakes the consumer if it is parked."""

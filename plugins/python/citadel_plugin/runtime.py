@@ -112,15 +112,18 @@ def _serve_pair(pair, consumer, producer, outputs, handle_batch, max_attempts, m
             break
         read_any = True
         attempt = consumer.mark_delivery(rec)  # counted before the handler may crash
+        early = None
         if attempt > max_attempts:
+            early = Reply(kind=r.KIND_ABANDONED, status=r.STATUS_POISON)
+        elif rec.deadline_ms and time.time() * 1000 > rec.deadline_ms:
+            early = Reply.error(r.STATUS_DEADLINE, "deadline passed before delivery")
+        if early is not None:
             if rec.kind == r.KIND_REQUEST:
-                _send(producer, rec, attempt, Reply(kind=r.KIND_ABANDONED, status=r.STATUS_POISON))
+                _send(producer, rec, attempt, early)
                 replied = True
-            continue
-        if rec.deadline_ms and time.time() * 1000 > rec.deadline_ms:
-            if rec.kind == r.KIND_REQUEST:
-                _send(producer, rec, attempt, Reply.error(r.STATUS_DEADLINE, "deadline passed before delivery"))
-                replied = True
+            # Answered to the server: a call that ends here ends in the outputs too.
+            if outputs and not continues_call(rec.payload):
+                outputs.end(rec.id)
             continue
         records.append((rec, attempt))
         batch.append(Request(rec.id, rec.kind, rec.format, rec.deadline_ms, attempt, pair, rec.payload))

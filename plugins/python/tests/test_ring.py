@@ -133,20 +133,47 @@ def test_handled_records_are_counted_where_the_server_reads_them():
 
 def test_calls_open_in_open_rings_and_stay_there_until_they_end():
     from citadel_plugin.outputs import Outputs, continues_call
-    from citadel_plugin.ring import OFF_CALLS, OFF_CLOSED, OFF_PRODUCER_PID
+    from citadel_plugin.ring import OFF_CALLS, OFF_CLOSED
 
     pairs = [_pair() for _ in range(3)]
     outputs = Outputs([p for p, _ in pairs])
     closed = lambda n: pairs[n][0].ring._i.__setitem__(OFF_CLOSED // 4, 1)  # noqa: E731
     closed(2)  # the spare slot
-    assert [outputs.route(i) for i in range(4)] == [0, 1, 0, 1]
+    assert [outputs.route(i) for i in range(1, 5)] == [1, 0, 1, 0]
     closed(0)  # draining: its open calls stay, new ones go elsewhere
-    assert outputs.route(0) == 0 and outputs.route(10) == 1
-    assert pairs[0][0].ring._u64(OFF_CALLS) == 2  # calls 0 and 2 open in ring 0
-    outputs.end(0)
+    assert outputs.route(2) == 0 and outputs.route(10) == 1
+    assert pairs[0][0].ring._u64(OFF_CALLS) == 2  # calls 2 and 4 open in ring 0
     outputs.end(2)
+    outputs.end(4)
     assert pairs[0][0].ring._u64(OFF_CALLS) == 0
-    assert pairs[0][0].ring._i[OFF_PRODUCER_PID // 4] == os.getpid()  # the drain checks it is alive
     closed(1)
     assert outputs.route(11) is None  # every ring closed: wait
     assert continues_call(bytes([2, 1, 0])) and not continues_call(bytes([4, 1]))
+
+
+def test_a_restarted_stage_sends_a_call_where_it_was_opened():
+    from citadel_plugin.outputs import Outputs
+    from citadel_plugin.ring import OFF_CALLS, OFF_CLOSED, OPEN_CALL_SLOTS, Producer
+
+    pairs = [_pair() for _ in range(2)]
+    outputs = Outputs([p for p, _ in pairs])
+    assert outputs.route(3) == 1 and outputs.route(4) == 0
+    outputs.end(4)
+    # Killed here; ring 1 closes (an upgrade) before the restart.
+    ring1 = pairs[1][0].ring
+    ring1._i[OFF_CLOSED // 4] = 1
+    ring1._set_u64(OFF_CALLS, 7)  # died between the slot and the count
+    again = Outputs([Producer(p.ring, p.eventfd) for p, _ in pairs])
+    assert ring1._u64(OFF_CALLS) == 1
+    assert again.route(3) == 1  # call 3 goes on in the closed ring
+    assert again.route(5) == 0
+    again.end(3)
+    assert ring1._u64(OFF_CALLS) == 0
+    # A full table ends its oldest call to open a new one.
+    ring1._i[OFF_CLOSED // 4] = 0
+    one = Outputs([pairs[1][0]])
+    for id in range(1, OPEN_CALL_SLOTS + 1):
+        assert one.route(id) == 0
+    assert one.route(100) == 0
+    assert ring1._u64(OFF_CALLS) == OPEN_CALL_SLOTS
+    assert 1 not in one.rings[0].open_call_ids() and 100 in one.rings[0].open_call_ids()

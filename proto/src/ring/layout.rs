@@ -18,8 +18,8 @@
 //! 128     8     head: bytes ever published by the producer      (producer's line)
 //! 136     4     writing: 1 while the producer opens a call here (the gate)
 //! 144     8     calls: calls the producer opened here and has not ended
-//! 152     4     producer pid: the process that last attached as producer
-//!               (0: unknown); a drain stops waiting for a gone one's calls
+//! 160     96    open calls: 12 call ids (0: a free slot), the calls counted
+//!               in `calls`; a restarted producer continues them here
 //! 256     8     commit: bytes ever released by the consumer     (consumer's line)
 //! 264     112   14 latency buckets: records by handler time (consumer's line)
 //! 384     4     sleeping: 1 while the consumer is parked        (its own line)
@@ -33,9 +33,10 @@
 //! the data area: the producer writes a header whose `len` is
 //! [`PAD_MARKER`] and wraps. Space is free up to `commit`, not up to the
 //! consumer's read position, so a restarted consumer finds every record it
-//! had not committed. `closed`, `writing` and `calls` are the gate of a
-//! pipeline stage's input ring (`gate.rs`): how the host hands new calls to
-//! another instance and knows when no record can reach this one any more. The Python SDK mirrors these constants
+//! had not committed. `closed`, `writing`, `calls` and the open calls are
+//! the gate of a pipeline stage's input ring (`gate.rs`): how the host
+//! hands new calls to another instance and knows when no record can reach
+//! this one any more. The Python SDK mirrors these constants
 //! (`plugins/python/citadel_plugin/ring.py`).
 //!
 //! [`RecordHeader`]: crate::envelope::RecordHeader
@@ -61,7 +62,9 @@ pub const OFF_CLOSED: usize = 72;
 pub const OFF_HEAD: usize = 128;
 pub const OFF_WRITING: usize = 136;
 pub const OFF_CALLS: usize = 144;
-pub const OFF_PRODUCER_PID: usize = 152;
+pub const OFF_OPEN_CALLS: usize = 160;
+/// Slots of the open-call table (the rest of the producer's line).
+pub const OPEN_CALL_SLOTS: usize = 12;
 pub const OFF_COMMIT: usize = 256;
 pub const OFF_LATENCY: usize = 264;
 pub const OFF_SLEEPING: usize = 384;

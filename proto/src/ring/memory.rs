@@ -9,7 +9,7 @@ use super::layout::{
     check_capacity, check_geometry, LayoutError, DATA_OFFSET, LAYOUT_VERSION, MAGIC, OFF_BUSY_NS,
     OFF_CALLS, OFF_CAPACITY, OFF_CLOSED, OFF_COMMIT, OFF_CONSUMER_ATTACHES, OFF_DATA_OFFSET,
     OFF_DELIVERED, OFF_EMPTY_COUNT, OFF_FULL_COUNT, OFF_HEAD, OFF_LATENCY, OFF_MAGIC,
-    OFF_PRODUCER_ATTACHES, OFF_PRODUCER_PID, OFF_SLEEPING, OFF_VERSION, OFF_WRITING,
+    OFF_OPEN_CALLS, OFF_PRODUCER_ATTACHES, OFF_SLEEPING, OFF_VERSION, OFF_WRITING, OPEN_CALL_SLOTS,
 };
 use super::{Counter, RingCounters, LATENCY_BUCKETS};
 use crate::shm::{ShmError, ShmRegion};
@@ -63,7 +63,10 @@ impl Ring {
         for n in 0..LATENCY_BUCKETS {
             ring.u64_at(OFF_LATENCY + 8 * n).store(0, Ordering::Relaxed);
         }
-        for off in [OFF_SLEEPING, OFF_CLOSED, OFF_WRITING, OFF_PRODUCER_PID] {
+        for n in 0..OPEN_CALL_SLOTS {
+            ring.open_call_slot(n).store(0, Ordering::Relaxed);
+        }
+        for off in [OFF_SLEEPING, OFF_CLOSED, OFF_WRITING] {
             ring.u32_at(off).store(0, Ordering::Relaxed);
         }
         // ORDERING: Release publishes the fields above to an attacher that
@@ -144,18 +147,9 @@ impl Ring {
         self.u64_at(OFF_CALLS)
     }
 
-    pub(crate) fn producer_pid(&self) -> &AtomicU32 {
-        self.u32_at(OFF_PRODUCER_PID)
-    }
-
-    /// True when the process that last attached as producer has exited
-    /// (pid recorded and no such process; a reaped child, or gone for good).
-    pub(crate) fn producer_gone(&self) -> bool {
-        // ORDERING: Relaxed; the pid is a hint checked against the kernel.
-        match self.producer_pid().load(Ordering::Relaxed) {
-            0 => false,
-            pid => !crate::sys::process_exists(pid),
-        }
+    /// Slot `n` (< `OPEN_CALL_SLOTS`) of the open-call table.
+    pub(crate) fn open_call_slot(&self, n: usize) -> &AtomicU64 {
+        self.u64_at(OFF_OPEN_CALLS + 8 * n.min(OPEN_CALL_SLOTS - 1))
     }
 
     pub(crate) fn attaches(&self, consumer: bool) -> &AtomicU64 {

@@ -45,6 +45,7 @@ pub mod record;
 pub mod wake;
 
 pub use consumer::{CommitError, Consumer, ReadError};
+pub use gate::OpenCall;
 
 /// A ring's statistics counters (see `layout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

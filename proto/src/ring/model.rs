@@ -23,7 +23,7 @@ struct Shared {
     closed: AtomicU32,
     writing: AtomicU32,
     calls: AtomicU64,
-    producer_pid: AtomicU32,
+    open_calls: [AtomicU64; super::layout::OPEN_CALL_SLOTS],
     attaches: [AtomicU64; 2],
     counters: [AtomicU64; 4 + super::LATENCY_BUCKETS],
     /// The data area, 8-aligned.
@@ -58,7 +58,7 @@ impl Ring {
             closed: AtomicU32::new(0),
             writing: AtomicU32::new(0),
             calls: AtomicU64::new(0),
-            producer_pid: AtomicU32::new(0),
+            open_calls: std::array::from_fn(|_| AtomicU64::new(0)),
             attaches: [AtomicU64::new(0), AtomicU64::new(0)],
             counters: std::array::from_fn(|_| AtomicU64::new(0)),
             bytes: StdUnsafeCell::new(vec![0u64; words].into_boxed_slice()),
@@ -102,13 +102,8 @@ impl Ring {
         &self.shared.calls
     }
 
-    pub(crate) fn producer_pid(&self) -> &AtomicU32 {
-        &self.shared.producer_pid
-    }
-
-    /// Models run in one process: the producer never goes away.
-    pub(crate) fn producer_gone(&self) -> bool {
-        false
+    pub(crate) fn open_call_slot(&self, n: usize) -> &AtomicU64 {
+        &self.shared.open_calls[n.min(super::layout::OPEN_CALL_SLOTS - 1)]
     }
 
     pub(crate) fn attaches(&self, consumer: bool) -> &AtomicU64 {

@@ -74,15 +74,9 @@ impl Producer {
         let head = head.wrapping_add(RECORD_ALIGN as u64 - 1) & !(RECORD_ALIGN as u64 - 1);
         let commit_cache = ring.commit().load(Ordering::Acquire);
         ring.attaches(false).fetch_add(1, Ordering::Relaxed);
-        // A new producer holds no call open here: whatever a previous one
-        // (now gone) held is over (the gate, `gate.rs`). ORDERING: Release;
-        // the host's Acquire loads in `is_drained` see it with the records
-        // the previous producer published.
-        ring.calls().store(0, Ordering::Release);
-        ring.writing().store(0, Ordering::Release);
-        // ORDERING: Relaxed; a liveness hint for the host's drain.
-        ring.producer_pid()
-            .store(std::process::id(), Ordering::Relaxed);
+        // The calls a previous producer (now gone) opened here stay open:
+        // this one continues them here (the gate, `gate.rs`).
+        ring.adopt_calls();
         Self {
             ring,
             wake,

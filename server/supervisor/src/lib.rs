@@ -154,6 +154,11 @@ impl Supervisor {
                 let rings = pairs.iter().map(|h| h.requests.ring().clone()).collect();
                 let mut inst = Instance::new(s.clone(), p, i, cmd, rings);
                 inst.inputs = stage_inputs(&pairs, stage);
+                inst.outputs = outputs
+                    .iter()
+                    .flatten()
+                    .map(|h| h.requests.ring().clone())
+                    .collect();
                 if !s.config.starts_running(i) {
                     inst.park();
                     instances.push(inst);

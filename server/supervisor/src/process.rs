@@ -72,6 +72,8 @@ pub struct Instance {
     pub phase: Phase,
     /// Its rings' gate when the stage before feeds them (`inputs.rs`).
     pub inputs: StageInputs,
+    /// The next stage's request rings it writes (a pipeline stage's).
+    pub outputs: Vec<Ring>,
 }
 
 /// The command that starts instance `instance` (which `pairs` belong to);
@@ -123,6 +125,7 @@ impl Instance {
             core: None,
             phase: Phase::Steady,
             inputs: StageInputs::default(),
+            outputs: Vec::new(),
             shared,
             plugin,
             index,
@@ -230,7 +233,7 @@ impl Instance {
             // Not running (backoff): a reload starts it now, a stop ends it.
             self.restart_at = (intent == Intent::Reload).then_some(now);
             if intent == Intent::Stop {
-                self.status().set_state(InstanceState::Stopped);
+                self.stopped_for_good();
             }
             return;
         };
@@ -290,10 +293,23 @@ impl Instance {
             }
             _ => {
                 tracing::info!(plugin = %name, %status, "plugin stopped");
-                self.status().set_state(InstanceState::Stopped);
                 self.restart_at = None;
+                self.stopped_for_good();
             }
         }
+    }
+
+    /// No process runs in the slot and none is restarted: the calls it
+    /// held open in the next stage's rings will not continue there (a
+    /// crashed one's do: its restart takes them back, `gate.rs`), so they
+    /// no longer hold up that stage's drain.
+    fn stopped_for_good(&mut self) {
+        self.status().set_state(InstanceState::Stopped);
+        let held: u64 = self.outputs.iter().map(Ring::open_calls).sum();
+        if held > 0 {
+            tracing::info!(plugin = %self.name(), instance = self.index, calls = held, "releasing the calls it held open in the next stage's rings");
+        }
+        self.outputs.iter().for_each(Ring::release_calls);
     }
 
     /// Restarts if its backoff has passed; a failed start is retried later.
