@@ -361,7 +361,8 @@ impl CacheHandle {
         expire_at: Option<u64>,
     ) -> Result<(), WriteError> {
         if self.txn.active {
-            return self.update(&[key], |_, ch| ch.put(0, &[value], expire_at))?;
+            let CacheHandle { cache, w, txn, .. } = self;
+            return txn.set(cache, w, key, value, expire_at);
         }
         crate::set_one::set(&self.cache, &mut self.w, key, value, expire_at)
     }

@@ -108,13 +108,23 @@ impl Busy {
     pub fn begin(&self, slot: &Slot, function: bool, name: &str, command: &[&[u8]], keys: usize) {
         {
             // Refilled in place: the buffers of the last run are reused.
+            // Only a function's name and line are ever shown (FUNCTION
+            // STATS); of an EVAL's line only its KEYS are read (`holds_any`),
+            // so nothing else of it is copied.
             let mut about = slot.about.lock().unwrap_or_else(|e| e.into_inner());
             about.0.clear();
-            about.0.push_str(name);
-            about.1.resize_with(command.len(), Vec::new);
-            for (kept, arg) in about.1.iter_mut().zip(command) {
+            let kept = if function {
+                about.0.push_str(name);
+                command.len()
+            } else {
+                command.len().min(3 + keys)
+            };
+            about.1.resize_with(kept, Vec::new);
+            for (i, (kept, arg)) in about.1.iter_mut().zip(command).enumerate() {
                 kept.clear();
-                kept.extend_from_slice(arg);
+                if function || i >= 3 {
+                    kept.extend_from_slice(arg);
+                }
             }
         }
         slot.keys.store(keys as u64, Ordering::Relaxed);
@@ -292,6 +302,21 @@ mod tests {
         assert_eq!(busy.kill(false, 0), Ok(()));
         assert!(s.kill.load(Ordering::Relaxed));
         assert_eq!(busy.running_functions().len(), 1);
+        busy.end(&s);
+        let line: [&[u8]; 6] = [b"FCALL", b"f", b"2", b"k1", b"k2", b"arg"];
+        busy.begin(&s, true, "f", &line, 2);
+        let running = busy.running_functions();
+        assert_eq!(running[0].name, "f");
+        assert_eq!(running[0].command, line.map(|a| a.to_vec()).to_vec());
+        assert!(busy.holds_any(1, &[b"k2"], 0));
+        assert!(!busy.holds_any(1, &[b"arg"], 0), "only the declared keys");
+        assert!(!busy.holds_any(0, &[b"k1"], 0), "not its own thread's");
+        busy.end(&s);
+        let line: [&[u8]; 5] = [b"EVALSHA", b"sha", b"1", b"k1", b"arg"];
+        busy.begin(&s, false, "sha", &line, 1);
+        assert!(busy.holds_any(1, &[b"k1"], 0));
+        assert!(!busy.holds_any(1, &[b"arg"], 0), "only the declared keys");
+        assert!(busy.running_functions().is_empty());
         busy.end(&s);
         assert_eq!(busy.kill(false, 0), Err(KillError::NotBusy));
     }

@@ -22,6 +22,7 @@ mod libs;
 mod protected;
 mod run_host;
 pub mod sandbox;
+mod sha_key;
 pub mod store;
 
 use std::cell::Cell;
@@ -43,6 +44,7 @@ use errors::{
     error_handler, error_value_text, failure_line, install_pcall, inv_error, root_message,
 };
 use protected::Outcome;
+use sha_key::{ShaKey, ShaMap};
 
 /// What `redis.call` may do in the running script.
 #[derive(Debug, Clone, Copy)]
@@ -162,7 +164,7 @@ pub struct Engine {
     /// The message handler of every run (`errors::error_handler`).
     handler: Function,
     arg_tables: arg_tables::ArgTables,
-    scripts: HashMap<String, Compiled>,
+    scripts: ShaMap<Compiled>,
     script_epoch: u64,
     libraries: HashMap<String, LoadedLibrary>,
     /// Runs since the last incremental GC step.
@@ -215,7 +217,7 @@ impl Engine {
             slot,
             handler,
             arg_tables,
-            scripts: HashMap::new(),
+            scripts: ShaMap::default(),
             script_epoch: 0,
             libraries: HashMap::new(),
             runs_since_gc: 0,
@@ -245,7 +247,8 @@ impl Engine {
         body: &[u8],
     ) -> Result<ScriptFlags, String> {
         self.sync_epoch(store);
-        if let Some(c) = self.scripts.get(sha) {
+        let key = ShaKey::new(sha);
+        if let Some(c) = key.and_then(|k| self.scripts.get(&k)) {
             return Ok(c.flags);
         }
         let (flags, code) = eval_shebang(body)?;
@@ -261,8 +264,10 @@ impl Engine {
                     root_message(&e)
                 )
             })?;
-        self.scripts
-            .insert(sha.to_string(), Compiled { func, flags });
+        // Every SHA given is 40 hex digits (a shorter name is not kept).
+        if let Some(key) = key {
+            self.scripts.insert(key, Compiled { func, flags });
+        }
         Ok(flags)
     }
 
@@ -276,8 +281,12 @@ impl Engine {
         host: &mut dyn Host,
     ) {
         self.sync_epoch(store);
+        let Some(key) = ShaKey::new(sha) else {
+            out.error(b"NOSCRIPT No matching script. Please use EVAL.");
+            return;
+        };
         // One hash lookup when this thread compiled it already.
-        let c = match self.scripts.get(sha) {
+        let c = match self.scripts.get(&key) {
             Some(c) => c,
             None => {
                 let Some(body) = store.script(sha) else {
@@ -288,7 +297,7 @@ impl Engine {
                     out.error(e.as_bytes());
                     return;
                 }
-                let Some(c) = self.scripts.get(sha) else {
+                let Some(c) = self.scripts.get(&key) else {
                     return;
                 };
                 c
@@ -447,10 +456,17 @@ impl Engine {
             } else {
                 None
             };
-            let params: Vec<&Table> = tables.iter().flat_map(|(k, a)| [k, a]).collect();
+            let pair;
+            let params: &[&Table] = match &tables {
+                Some((k, a)) => {
+                    pair = [k, a];
+                    &pair
+                }
+                None => &[],
+            };
             let entered = self.shared.run_host.enter(host, read_only);
             sandbox::bound_memory(&self.lua, true)?;
-            let result = protected::call(&self.lua, &self.handler, func, &params, Some(&mut *out));
+            let result = protected::call(&self.lua, &self.handler, func, params, Some(&mut *out));
             sandbox::bound_memory(&self.lua, false)?;
             drop(entered);
             match result? {
