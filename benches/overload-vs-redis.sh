@@ -39,7 +39,9 @@
 #   CONNS=100 PIPELINE=32     in flight at most during the steps
 #   RATIO=1:10 KEYS=100000    SET:GET mix and key space (prefilled)
 #   WORKLOAD="--mget 32"      more loadgen flags shaping the requests (see
-#                             below why a GET is an MGET here; "" for GETs)
+#                             below why a GET is an MGET here; "" for GETs;
+#                             "--ops bitcount -d 262144" for BITCOUNTs of
+#                             256 KiB strings, RATIO then unused, KEYS=256)
 #   ON_FLAGS                  citadel flags for the steps (default: hot-key
 #                             sampling and core admission, --hotkeys-sample 8
 #                             --overload-delay-target-us 1000)
@@ -69,6 +71,11 @@ ratio=${RATIO:-1:10}
 # ~4x what it costs the client: the overload is the server's, as it is
 # when many client machines drive one server.
 workload=${WORKLOAD---mget 32}
+# --ops in WORKLOAD names the operations itself (e.g. "--ops bitcount -d
+# 262144 --keys 256": a read whose server cost grows with the value while
+# request and reply stay a few bytes); otherwise RATIO mixes SETs and reads.
+mix=(--ratio "$ratio")
+[[ $workload == *--ops* ]] && mix=()
 keys=${KEYS:-100000}
 on_flags=${ON_FLAGS:---hotkeys-sample 8 --overload-delay-target-us 1000}
 cpu_on_flags=${CPU_ON_FLAGS-}
@@ -118,7 +125,7 @@ for server in citadel redis; do
     before=$(cpu_ticks "$pid")
     # shellcheck disable=SC2086
     taskset -c 1 "$loadgen" -s "127.0.0.1:$port" -t 1 -c "$cap_conns" -p "$cap_pipeline" \
-        --ratio "$ratio" --keys "$keys" $workload --prefill -D "${step_s}s" -q \
+        "${mix[@]}" --keys "$keys" $workload --prefill -D "${step_s}s" -q \
         --json "$out/$server-capacity.json" >"$out/$server-capacity.txt"
     after=$(cpu_ticks "$pid")
     capacity=$(jq '.goodput_ops_per_sec' "$out/$server-capacity.json")
@@ -126,7 +133,7 @@ for server in citadel redis; do
     echo "$(echo "scale=2; ($after - $before) / 100 / $elapsed" | bc)" >"$out/$server-capacity-busy"
     # shellcheck disable=SC2086
     taskset -c 1 "$loadgen" -s "127.0.0.1:$port" -t 1 -c "$conns" -p "$pipeline" \
-        --ratio "$ratio" --keys "$keys" $workload --rate-steps "$steps" --capacity "$capacity" \
+        "${mix[@]}" --keys "$keys" $workload --rate-steps "$steps" --capacity "$capacity" \
         --server-pid "$pid" --duration "${step_s}s" --max-errors 1 -q \
         --json "$out/$server.json" --svg "$out/$server.svg" >"$out/$server.txt"
     stop
