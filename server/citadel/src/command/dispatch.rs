@@ -207,6 +207,10 @@ pub fn execute(ctx: &mut Ctx<'_>, idx: usize, def: &'static CommandDef, args: Ar
     let started = ctx.thread.command_clock.start();
     let failed = match super::hotkeys::refuse_write(ctx, def, args) {
         Some(e) => {
+            // A refused write is still an access of its key (as the RPC
+            // counts it): a key shed by the write limit must show in
+            // HOTKEYS at the rate it is written, not the rate admitted.
+            sample_keys(ctx, def, args);
             reply_error(&mut ctx.out, &e);
             true
         }
@@ -221,6 +225,15 @@ pub fn execute(ctx: &mut Ctx<'_>, idx: usize, def: &'static CommandDef, args: Ar
     }
 }
 
+/// Hot-key sampling (`crate::hotkeys`): one decrement unless this is the
+/// core's sampled command.
+#[inline]
+fn sample_keys(ctx: &mut Ctx<'_>, def: &CommandDef, args: Args<'_>) {
+    if ctx.thread.hotkeys.due() {
+        super::hotkeys::sample(ctx, def, args);
+    }
+}
+
 /// Runs a checked command's handler; an error replaces whatever it wrote.
 /// Returns whether it failed. EXEC runs its queued commands through here
 /// (the EXEC is what is timed).
@@ -230,9 +243,7 @@ pub fn run_handler(ctx: &mut Ctx<'_>, idx: usize, def: &CommandDef, args: Args<'
     if ctx.thread.cluster.is_some() && def.has_flag("write") {
         super::handoff::note_write(ctx, def, args);
     }
-    if ctx.thread.hotkeys.due() {
-        super::hotkeys::sample(ctx, def, args);
-    }
+    sample_keys(ctx, def, args);
     let mark = ctx.out.buf.len();
     match (def.handler)(ctx, args) {
         Ok(()) => {
