@@ -271,3 +271,31 @@ fn geosearchstore_of_a_paged_set_reads_its_cells() {
         "km",
     ]);
 }
+
+#[test]
+fn dump_of_a_paged_sorted_set_reads_its_tree() {
+    let mut pair = Pair::start();
+    let mut rng = Rng(0x000d_0a9e);
+    fill(&mut pair, &mut rng);
+    let before = whole_reads(&mut pair);
+    let payload: Vec<u8> = redis::cmd("DUMP")
+        .arg("z0")
+        .query(&mut pair.citadel.client())
+        .unwrap();
+    assert_eq!(
+        whole_reads(&mut pair),
+        before,
+        "DUMP read a paged sorted set whole"
+    );
+    // Redis and Citadel both restore it as the set.
+    pair.same(&[b"RESTORE", b"zr", b"0", &payload]);
+    pair.same_str(&["ZRANGE", "zr", "0", "-1", "WITHSCORES"]);
+    pair.same_str(&["ZRANGE", "z0", "0", "-1", "WITHSCORES"]);
+    // The other paged kinds are still dumped (read whole).
+    let list: Vec<u8> = redis::cmd("DUMP")
+        .arg("l0")
+        .query(&mut pair.citadel.client())
+        .unwrap();
+    pair.same(&[b"RESTORE", b"lr", b"0", &list]);
+    pair.same_str(&["LRANGE", "lr", "0", "-1"]);
+}
