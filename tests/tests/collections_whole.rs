@@ -182,3 +182,120 @@ fn zrangestore_of_a_paged_set_reads_its_range() {
     // Another type at the source.
     pair.same_str(&["ZRANGESTORE", "d", "h0", "0", "1"]);
 }
+
+#[test]
+fn geosearchstore_of_a_paged_set_reads_its_cells() {
+    let mut pair = Pair::start();
+    let mut rng = Rng(0x0000_9e05);
+    for batch in 0..15 {
+        let mut geoadd = vec!["GEOADD".to_string(), "g".to_string()];
+        for i in 0..200 {
+            let lon = rng.below(20_000) as f64 / 1000.0 - 10.0;
+            let lat = rng.below(20_000) as f64 / 1000.0 + 40.0;
+            geoadd.extend([lon.to_string(), lat.to_string(), format!("p{batch}-{i}")]);
+        }
+        pair.same_strings(&geoadd);
+    }
+    pair.same_str(&["OBJECT", "ENCODING", "g"]);
+    pair.same_str(&["SET", "d", "a string"]);
+    let before = whole_reads(&mut pair);
+    let searches: &[&[&str]] = &[
+        &["FROMLONLAT", "0", "50", "BYRADIUS", "100", "km", "ASC"],
+        &["FROMLONLAT", "3", "45", "BYBOX", "400", "300", "km", "DESC"],
+        &["FROMMEMBER", "p3-7", "BYRADIUS", "150", "km", "COUNT", "9"],
+        &[
+            "FROMLONLAT",
+            "1",
+            "52",
+            "BYRADIUS",
+            "500",
+            "km",
+            "COUNT",
+            "20",
+            "ANY",
+        ],
+        &[
+            "FROMLONLAT",
+            "-5",
+            "55",
+            "BYBOX",
+            "90",
+            "90",
+            "mi",
+            "STOREDIST",
+        ],
+        &["FROMLONLAT", "120", "-30", "BYRADIUS", "10", "km"],
+        &["FROMLONLAT", "0", "50", "BYRADIUS", "3000", "km"],
+    ];
+    for search in searches {
+        let mut args = vec!["GEOSEARCHSTORE", "d", "g"];
+        args.extend_from_slice(search);
+        pair.same_str(&args);
+        pair.same_str(&["ZRANGE", "d", "0", "-1", "WITHSCORES"]);
+        pair.same_str(&["TYPE", "d"]);
+    }
+    // GEORADIUS's STORE, and onto its own source.
+    let radius = ["GEORADIUS", "g", "2", "48", "200", "km", "STORE", "d"];
+    pair.same_str(&radius);
+    pair.same_str(&["ZRANGE", "d", "0", "-1", "WITHSCORES"]);
+    let own = ["GEOSEARCHSTORE", "g", "g", "FROMLONLAT", "0", "50"];
+    pair.same_str(&[&own[..], &["BYRADIUS", "800", "km"]].concat());
+    pair.same_str(&["ZRANGE", "g", "0", "-1", "WITHSCORES"]);
+    assert_eq!(
+        whole_reads(&mut pair),
+        before,
+        "GEOSEARCHSTORE read a paged sorted set whole"
+    );
+    // Missing and mistyped sources.
+    pair.same_str(&[
+        "GEOSEARCHSTORE",
+        "d",
+        "nope",
+        "FROMLONLAT",
+        "0",
+        "0",
+        "BYRADIUS",
+        "1",
+        "km",
+    ]);
+    pair.same_str(&["EXISTS", "d"]);
+    pair.same_str(&[
+        "GEOSEARCHSTORE",
+        "d",
+        "d",
+        "FROMLONLAT",
+        "0",
+        "0",
+        "BYRADIUS",
+        "1",
+        "km",
+    ]);
+}
+
+#[test]
+fn dump_of_a_paged_sorted_set_reads_its_tree() {
+    let mut pair = Pair::start();
+    let mut rng = Rng(0x000d_0a9e);
+    fill(&mut pair, &mut rng);
+    let before = whole_reads(&mut pair);
+    let payload: Vec<u8> = redis::cmd("DUMP")
+        .arg("z0")
+        .query(&mut pair.citadel.client())
+        .unwrap();
+    assert_eq!(
+        whole_reads(&mut pair),
+        before,
+        "DUMP read a paged sorted set whole"
+    );
+    // Redis and Citadel both restore it as the set.
+    pair.same(&[b"RESTORE", b"zr", b"0", &payload]);
+    pair.same_str(&["ZRANGE", "zr", "0", "-1", "WITHSCORES"]);
+    pair.same_str(&["ZRANGE", "z0", "0", "-1", "WITHSCORES"]);
+    // The other paged kinds are still dumped (read whole).
+    let list: Vec<u8> = redis::cmd("DUMP")
+        .arg("l0")
+        .query(&mut pair.citadel.client())
+        .unwrap();
+    pair.same(&[b"RESTORE", b"lr", b"0", &list]);
+    pair.same_str(&["LRANGE", "lr", "0", "-1"]);
+}

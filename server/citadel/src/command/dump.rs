@@ -9,6 +9,7 @@ use super::args::Args;
 use super::collections::paged::{update_paged_fresh, PagePlan, Step};
 use super::collections::value::read_whole;
 use super::collections::whole::{store_whole, stored};
+use super::collections::zset::paged_rdb;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 use super::rdb_value::{from_rdb, to_rdb};
@@ -55,6 +56,13 @@ pub(super) fn dump_key(
     let Some((kind, expire_at)) = found else {
         return Ok(None);
     };
+    if kind == ValueKind::ZSet && citadel_collections::paged::is_paged(buf) {
+        // A paged sorted set: its tree's leaves hold every pair in order.
+        if let Some(value) = paged_rdb(cache, key)? {
+            let payload = rdb::encode(&value);
+            return Ok(Some(Dumped { payload, expire_at }));
+        }
+    }
     if kind != ValueKind::String && citadel_collections::paged::is_paged(buf) {
         // A paged collection: read whole (its pages too), atomically.
         if !read_whole(cache, key, kind, buf)? {

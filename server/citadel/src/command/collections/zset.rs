@@ -8,7 +8,8 @@
 //! a double in RESP3; WITHSCORES lists are flat in RESP2 and (member,
 //! score) pairs in RESP3.
 
-use citadel_cache::ValueKind;
+use citadel_cache::{CacheHandle, ValueKind};
+use citadel_collections::rdb::RdbValue;
 use citadel_collections::zset::{self, Entry};
 use citadel_collections::{Packed, ZSetEdit};
 use citadel_resp::{num, Reply};
@@ -368,6 +369,27 @@ fn run_paged<R>(
         plan,
         |_, _, _| Ok(None),
         |z| paged(z).map(Some),
+    )
+}
+
+/// The paged sorted set at `key` as an RDB value, its (member, score)
+/// pairs in its order read from its tree's pages alone (DUMP: the same
+/// pairs, so the same payload, as from the set read whole); None when it
+/// is not paged.
+pub fn paged_rdb(cache: &mut CacheHandle, key: &[u8]) -> Result<Option<RdbValue>, CmdError> {
+    if !is_paged(cache, key) {
+        return Ok(None);
+    }
+    paged::update_one(
+        cache,
+        key,
+        (&[], 0, 0),
+        |_, _, _| Ok(None),
+        |z| {
+            let all = z.tree.range(0, z.len())?;
+            let pairs = all.into_iter().map(|(s, m)| (m, s)).collect();
+            Ok(Some(RdbValue::ZSet(pairs)))
+        },
     )
 }
 

@@ -2,7 +2,7 @@
 //! forms: one parser and one search, as Redis's georadiusGeneric, so each
 //! form has Redis's options, errors (in Redis's order) and replies.
 
-use citadel_cache::ValueKind;
+use citadel_cache::{Changes, ItemRef, ValueKind};
 use citadel_collections::zset::{self, Entry};
 use citadel_collections::ScoreRange;
 
@@ -10,7 +10,8 @@ use super::hash::{self, Cell, Extent, Shape};
 use super::{number, position, reply_coordinate, reply_distance, unit, GeoError};
 use crate::command::args::Args;
 use crate::command::collections::value::view;
-use crate::command::collections::zset::paged::{Fail, PagedZ};
+use crate::command::collections::zset::paged::{is_paged, update_into, Fail, PagedZ};
+use crate::command::collections::zset::whole::Whole;
 use crate::command::collections::zset::{
     range::paged_span, run_paged, scores_of, update_store, with_entries, ZSET,
 };
@@ -346,6 +347,20 @@ fn reply(ctx: &mut Ctx<'_>, q: &Query<'_>, found: &[Point]) {
     }
 }
 
+/// Replaces the destination (key 0) with `points` as a sorted set;
+/// returns its size.
+fn replace(
+    items: &[Option<ItemRef<'_>>],
+    changes: &mut Changes,
+    w: &mut Whole<'_>,
+    points: &[(f64, Vec<u8>)],
+) -> Result<usize, CmdError> {
+    let mut entries: Vec<Entry<'_>> = points.iter().map(|(s, m)| (*s, &m[..])).collect();
+    entries.sort_by(zset::cmp);
+    w.replace(changes, 0, items[0].is_some(), &entries)?;
+    Ok(entries.len())
+}
+
 /// Runs `form`: replies the points, or stores them and replies how many.
 fn run(ctx: &mut Ctx<'_>, args: Args<'_>, form: Form) -> CmdResult {
     let src = args.get(if form == Form::SearchStore { 2 } else { 1 });
@@ -360,42 +375,44 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, form: Form) -> CmdResult {
         }
     };
     if let Some((dest, as_distance)) = q.store {
-        // Read and replace in one update, as ZRANGESTORE does.
         let shape = q.shape;
-        let meters_per_unit = shape.meters_per_unit;
+        let stored = |mut points: Vec<Point>| {
+            order(&q, &mut points);
+            points.truncate(returned(points.len()));
+            let stored: Vec<(f64, Vec<u8>)> = points
+                .into_iter()
+                .map(|p| match as_distance {
+                    true => (p.meters / shape.meters_per_unit, p.member),
+                    false => (p.score, p.member),
+                })
+                .collect();
+            stored
+        };
+        let keys = [dest, src];
+        // A paged source: only the pages of the cells' ranges are read.
+        if exists && is_paged(&mut ctx.thread.cache, src) {
+            let n = update_into(&mut ctx.thread.cache, keys, |z, items, changes, w| {
+                let points = stored(search_paged(&shape, limit, z)?);
+                Ok(Some(replace(items, changes, w, &points)?))
+            })?;
+            if let Some(n) = n {
+                ctx.out.int(n as i64);
+                return Ok(());
+            }
+        }
+        // Read and replace in one update, as ZRANGESTORE does.
         let buf = &mut ctx.conn.scratch;
-        let stored = update_store(
-            &mut ctx.thread.cache,
-            &[dest, src],
-            true,
-            |items, changes, w| {
-                let found = w.load(items, 1, ZSET, buf)?.is_some();
-                let entries = zset::entries(view(buf, found)?)?;
-                let mut points = if exists && found {
-                    search_entries(&shape, limit, &entries)
-                } else {
-                    Vec::new()
-                };
-                order(&q, &mut points);
-                points.truncate(returned(points.len()));
-                let mut stored: Vec<Entry<'_>> = points
-                    .iter()
-                    .map(|p| {
-                        let score = if as_distance {
-                            p.meters / meters_per_unit
-                        } else {
-                            p.score
-                        };
-                        (score, &p.member[..])
-                    })
-                    .collect();
-                stored.sort_by(zset::cmp);
-                w.replace(changes, 0, items[0].is_some(), &stored)?;
-                Ok(stored.len())
-            },
-        )?;
+        let n = update_store(&mut ctx.thread.cache, &keys, true, |items, changes, w| {
+            let found = w.load(items, 1, ZSET, buf)?.is_some();
+            let entries = zset::entries(view(buf, found)?)?;
+            let points = match exists && found {
+                true => stored(search_entries(&shape, limit, &entries)),
+                false => Vec::new(),
+            };
+            replace(items, changes, w, &points)
+        })?;
         ctx.conn.scratch.clear();
-        ctx.out.int(stored as i64);
+        ctx.out.int(n as i64);
         return Ok(());
     }
     if !exists {
