@@ -76,7 +76,18 @@ pub(super) struct PagedZ<'p> {
     pub tree: Tree,
 }
 
-impl PagedZ<'_> {
+impl<'p> PagedZ<'p> {
+    /// The set whose root is `root`, over the copied pages `pages`.
+    fn load(root: &[u8], pages: &'p [(u64, Option<Vec<u8>>)]) -> Result<PagedZ<'p>, CmdError> {
+        let root = ZRoot::parse(root)?;
+        Ok(PagedZ {
+            planned: pages.iter().map(|(p, _)| *p).collect(),
+            table: root.table(pages)?,
+            tree: root.tree(pages),
+            root,
+        })
+    }
+
     pub fn len(&self) -> u64 {
         self.root.len()
     }
@@ -243,13 +254,7 @@ pub(super) fn update_guarded<R>(
             return Ok(whole.finish(Some(result)));
         };
         let pages = page_copies(items, plan, 0);
-        let root = ZRoot::parse(root)?;
-        let mut z = PagedZ {
-            planned: pages.iter().map(|(p, _)| *p).collect(),
-            table: root.table(&pages)?,
-            tree: root.tree(&pages),
-            root,
-        };
+        let mut z = PagedZ::load(root, &pages)?;
         match paged(&mut z) {
             Ok(result) => match write(changes, plan, existing, z)? {
                 None => Ok(Step::Done(Some(result))),
@@ -286,13 +291,7 @@ pub(super) fn update_into<R>(
         };
         existing(items[1].as_ref(), ZSET)?;
         let pages = page_copies(items, plan, 1);
-        let root = ZRoot::parse(root)?;
-        let mut z = PagedZ {
-            planned: pages.iter().map(|(p, _)| *p).collect(),
-            table: root.table(&pages)?,
-            tree: root.tree(&pages),
-            root,
-        };
+        let mut z = PagedZ::load(root, &pages)?;
         let mut run = WholeRun::new(plan);
         match paged(&mut z, items, changes, &mut run.whole) {
             Ok(result) => Ok(run.finish(result)),
