@@ -41,6 +41,17 @@ pub enum LoadgenError {
         reason: String,
     },
 
+    #[error(
+        "prefill: the server shed {shed} of {requests} SETs ({sample}), so those keys are missing; \
+         prefill with fewer connections or a smaller pipeline (e.g. a run of -c 4 --prefill -n 1 \
+         first), or raise the server's overload target"
+    )]
+    PrefillShed {
+        shed: u64,
+        requests: u64,
+        sample: String,
+    },
+
     #[error("interrupted")]
     Interrupted,
 }

@@ -415,7 +415,9 @@ fn worker_main<P: Protocol>(
     })
 }
 
-/// SETs this thread's share of the key space, closed loop.
+/// SETs this thread's share of the key space, closed loop. A SET the
+/// server shed (`-OVERLOAD`) leaves its key missing: an error, never a
+/// prefill that looks complete.
 fn run_prefill<P: Protocol>(
     worker: &mut Worker<'_, P>,
     w: &WorkloadArgs,
@@ -432,7 +434,14 @@ fn run_prefill<P: Protocol>(
         open_loop: false,
     };
     let [_, stats] = worker.run_phase(spec).map_err(LoadgenError::Ring)?;
-    Ok(stats)
+    match stats.total_shed() {
+        0 => Ok(stats),
+        shed => Err(LoadgenError::PrefillShed {
+            shed,
+            requests: stats.requests(),
+            sample: stats.shed_sample.clone().unwrap_or_default(),
+        }),
+    }
 }
 
 /// Prints one progress line per second until every worker is done; returns the client CPU
