@@ -341,6 +341,7 @@ fn round_to_f64(mant: u64, exp2: i64, sticky: bool) -> Result<f64, OutOfRange> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn hex_floats_round_like_strtod() {
@@ -387,7 +388,6 @@ mod tests {
         assert_eq!(hex("0x1p"), None);
         assert_eq!(hex("12"), None);
     }
-    use super::*;
 
     #[test]
     fn strict_integers() {

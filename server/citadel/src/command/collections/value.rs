@@ -134,16 +134,16 @@ pub fn load_whole(
     buf: &mut Vec<u8>,
 ) -> Result<Option<Existing>, CmdError> {
     let existing = load(items[i].as_ref(), kind, buf)?;
-    if existing.is_some() && is_paged(buf) {
-        WHOLE_READS.fetch_add(1, Ordering::Relaxed);
+    if existing.is_none() || !is_paged(buf) {
+        return Ok(existing);
     }
-    if existing.is_some() && is_paged(buf) && kind == ValueKind::ZSet {
+    WHOLE_READS.fetch_add(1, Ordering::Relaxed);
+    let pages = page_copies(items, plan, i);
+    if kind == ValueKind::ZSet {
         // A sorted set's elements are its tree's, in tree order.
-        let pages = page_copies(items, plan, i);
         *buf = citadel_collections::zset::paged::flatten(buf, &pages)?;
-    } else if existing.is_some() && is_paged(buf) {
+    } else {
         // A missing page holds nothing (a hash or set's empty bucket).
-        let pages = page_copies(items, plan, i);
         let parsed: Vec<Packed<'_>> = (pages.iter())
             .filter_map(|(_, page)| page.as_deref())
             .map(Packed::parse)
