@@ -117,6 +117,15 @@ for t in "${targets[@]}"; do
     index=$((index + 1))
 done
 wait
+# attach_corrupted keeps its cache image in citadel-fuzz-<pid>.cache for
+# its whole run (libFuzzer exits without unwinding): remove the ones whose
+# process is gone, so runs do not pile up files in /dev/shm.
+for f in /dev/shm/citadel-fuzz-*.cache /tmp/citadel-fuzz-*.cache; do
+    [ -e "$f" ] || continue
+    pid=${f##*citadel-fuzz-}
+    pid=${pid%.cache}
+    kill -0 "$pid" 2>/dev/null || rm -f "$f"
+done
 for ((i = 0; i < index; i++)); do
     cat "$results/$i.out"
     [ "$(cat "$results/$i.rc")" = 0 ] || failed=1
