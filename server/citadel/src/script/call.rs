@@ -6,13 +6,13 @@
 //! They are raw Lua C functions, not mlua callbacks: mlua's callback
 //! wrapper (a panic guard, a reserved error value, a reference slot per
 //! argument or result) cost more per call than the command it ran. The
-//! arguments are read straight off the Lua stack into the thread's scratch
+//! arguments are read straight off the Lua stack into the state's scratch
 //! buffers and the common replies (integer, bulk, null, status, error) are
 //! pushed straight back; nested replies go through `convert`. A failed
 //! `redis.call` raises its `{err=...}` table as the Lua error, as Redis
 //! does.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
@@ -42,18 +42,17 @@ const UP_ERR: c_int = 3;
 const UP_OK_TEXT: c_int = 4;
 const UPVALUES: c_int = 4;
 
-thread_local! {
-    /// `redis.call`'s buffers, kept between calls (taken while in use;
-    /// calls never nest, and a nested one would only start empty).
-    static SCRATCH: Cell<CallScratch> = Cell::default();
-}
-
 /// What the C functions reach through their upvalue (a light userdata):
 /// owned by the engine, which outlives every call of them.
 pub struct CallState {
     lua: Lua,
     shared: Rc<api::Shared>,
     slot: Arc<Slot>,
+    /// `redis.call`'s buffers, kept between calls (borrowed while in use;
+    /// calls never nest, and a nested one would only start empty); with
+    /// the state they serve rather than moved out of a thread-local and
+    /// back per call.
+    scratch: RefCell<CallScratch>,
 }
 
 /// The permanent `redis.call` and `redis.pcall`, and the state they point
@@ -67,6 +66,7 @@ pub fn functions(
         lua: lua.clone(),
         shared,
         slot,
+        scratch: RefCell::default(),
     });
     let ptr = &*state as *const CallState as *mut c_void;
     let make = |f: ffi::lua_CFunction| {
@@ -149,11 +149,18 @@ unsafe fn call(l: *mut ffi::lua_State, raise: bool) -> c_int {
 /// arguments the whole stack (a C function's frame, LUA_MINSTACK free).
 unsafe fn run(l: *mut ffi::lua_State, state: &CallState) -> bool {
     let _ = sandbox::bound_memory(&state.lua, false);
-    let mut scratch = SCRATCH.take();
-    // SAFETY: as this function's contract.
-    let failed = unsafe { run_unbounded(l, state, &mut scratch) };
+    let mut nested = CallScratch::default();
+    let mut kept = state.scratch.try_borrow_mut();
+    let scratch = match kept.as_deref_mut() {
+        Ok(kept) => kept,
+        Err(_) => &mut nested,
+    };
+    // Empty first: a call that panicked left its buffers as they were.
     scratch.keep_if_small();
-    SCRATCH.set(scratch);
+    // SAFETY: as this function's contract.
+    let failed = unsafe { run_unbounded(l, state, scratch) };
+    scratch.keep_if_small();
+    drop(kept);
     let _ = sandbox::bound_memory(&state.lua, true);
     failed
 }
