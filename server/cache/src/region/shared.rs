@@ -289,19 +289,7 @@ impl<'a> SharedBytes<'a> {
         let filled = out.len();
         #[cfg(all(target_arch = "x86_64", not(loom)))]
         if self.len >= BULK_MIN {
-            let first = self.off & !7;
-            let words = self
-                .region
-                .words(first, (self.off - first + self.len).div_ceil(8));
-            // SAFETY: the words cover `off..off + len` of the mapping
-            // (bounds checked by `words`); `reserve` made room for `len`
-            // more bytes after `filled`, which the copy initialises before
-            // `set_len`. A Vec never lies in the mapping: no overlap.
-            unsafe {
-                let src = words.as_ptr().cast::<u8>().add(self.off - first);
-                copy_string(src, out.as_mut_ptr().add(filled), self.len);
-                out.set_len(filled + self.len);
-            }
+            self.append_bulk(out, filled);
             return;
         }
         // SAFETY: `reserve` made room for `self.len + 8` more bytes after
@@ -309,6 +297,27 @@ impl<'a> SharedBytes<'a> {
         // before `set_len`.
         unsafe {
             self.copy_out_wide(out.as_mut_ptr().add(filled));
+            out.set_len(filled + self.len);
+        }
+    }
+
+    /// `append_to`'s string copy of a big range to `out[filled..]`, out of
+    /// line: the small-value reply path stays as short as it was.
+    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    #[inline(never)]
+    fn append_bulk(&self, out: &mut Vec<u8>, filled: usize) {
+        assert!(out.capacity() - filled >= self.len, "room was reserved");
+        let first = self.off & !7;
+        let words = self
+            .region
+            .words(first, (self.off - first + self.len).div_ceil(8));
+        // SAFETY: the words cover `off..off + len` of the mapping (bounds
+        // checked by `words`); `out` has room for `len` bytes after `filled`
+        // (asserted), which the copy initialises before `set_len`. A Vec
+        // never lies in the mapping: no overlap.
+        unsafe {
+            let src = words.as_ptr().cast::<u8>().add(self.off - first);
+            copy_string(src, out.as_mut_ptr().add(filled), self.len);
             out.set_len(filled + self.len);
         }
     }
