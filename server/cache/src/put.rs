@@ -8,7 +8,10 @@ use xxhash_rust::xxh3::{xxh3_64_with_seed, Xxh3};
 use crate::cache::Cache;
 use crate::error::WriteError;
 use crate::index::KeyHash;
-use crate::item::{chunk_count, encode_header, PutOptions, MAX_HEADER_LEN, MAX_KEY_LEN};
+use crate::item::{
+    chunk_count, encode_header, value_check, PutOptions, MAX_HEADER_LEN, MAX_KEY_LEN,
+    SAMPLED_CHECK_MIN,
+};
 use crate::layout::SEGMENT_SIZE;
 use crate::region::{Part, Region};
 use crate::segment::{ttl_class, Seg, State};
@@ -217,7 +220,7 @@ fn piece(p: Part<'_>, start: usize, len: usize) -> Part<'_> {
 fn store_part(region: &Region, mut at: usize, p: Part<'_>, mut seen: impl FnMut(&[u8])) {
     let mut store = |block: &[u8]| {
         seen(block);
-        region.store_bytes(at, block);
+        region.store_unpublished(at, block);
         at += block.len();
     };
     match p {
@@ -227,7 +230,7 @@ fn store_part(region: &Region, mut at: usize, p: Part<'_>, mut seen: impl FnMut(
 }
 
 /// Stores the concatenation of `parts` at `at` and returns the 16-bit check
-/// (xxh3 seeded with the key hash) of exactly the bytes stored: a part read
+/// (`value_check`: xxh3 seeded with the key hash) of exactly the bytes stored: a part read
 /// from the cache may change under the copy, and the check must still
 /// describe what the item holds.
 fn store_parts<'p, P: Into<Part<'p>> + Copy>(
@@ -236,9 +239,21 @@ fn store_parts<'p, P: Into<Part<'p>> + Copy>(
     parts: &[P],
     seed: u64,
 ) -> u16 {
+    let vlen: usize = parts.iter().map(|&p| p.into().len()).sum();
+    if vlen >= SAMPLED_CHECK_MIN {
+        // A sampled check, read back from what was stored (a few KiB).
+        let start = at;
+        for &p in parts {
+            let p: Part = p.into();
+            store_part(region, at, p, |_| {});
+            at += p.len();
+        }
+        let stored = region.shared(start, vlen).expect("the value just stored");
+        return value_check(stored, seed);
+    }
     if let [one] = parts {
         if let Part::Local(b) = (*one).into() {
-            region.store_bytes(at, b);
+            region.store_unpublished(at, b);
             return xxh3_64_with_seed(b, seed) as u16;
         }
     }

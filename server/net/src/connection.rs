@@ -134,6 +134,13 @@ impl<S> Connection<S> {
             shrink_if_idle(&mut self.input);
             r
         };
+        // A partial big command (a 256 KiB SET's bulk arrives in 16 recvs):
+        // room for all of it at once, so its bytes are copied in once rather
+        // than moved again by every doubling of the buffer. Untouched
+        // capacity costs no memory until the bytes arrive.
+        if result.need > self.input.capacity() && result.need <= max_input {
+            self.input.reserve(result.need - self.input.len());
+        }
         self.settle(result)
     }
 

@@ -98,6 +98,20 @@ impl Service for Echo {
                     at = end + n;
                     continue;
                 }
+                ("ECHO", Some(n)) => {
+                    // Replies with the n bytes after the line (all of them
+                    // must have arrived, in order).
+                    if input.len() - end < n {
+                        return Progress {
+                            consumed: at,
+                            need: end - at + n,
+                            ..Progress::default()
+                        };
+                    }
+                    out.extend_from_slice(&input[end..end + n]);
+                    at = end + n;
+                    continue;
+                }
                 ("STOP", _) => self.stop.store(true, Ordering::SeqCst),
                 ("PANIC", _) => panic!("PANIC requested"),
                 ("WAIT", Some(ms)) => {
@@ -273,6 +287,34 @@ fn large_input_and_output() {
     let mut big = vec![0u8; 30_000_002];
     c.read_exact(&mut big).unwrap();
     assert!(big[..30_000_000].iter().all(|&b| b == b'x'));
+    server.stop();
+}
+
+/// A payload far bigger than a receive buffer (4 KiB here) arrives over
+/// hundreds of reads into a buffer reserved for all of it at once (the
+/// session's `need`); every byte arrives in order, and the command after it
+/// is served.
+#[test]
+fn a_big_payload_split_across_many_reads_arrives_intact() {
+    let server = Server::start(1, 10_000, |_| {});
+    let mut c = server.connect();
+    let n = 3 << 20;
+    let payload: Vec<u8> = (0..n).map(|i| (i * 7 % 251) as u8).collect();
+    let mut msg = format!("ECHO {n}\n").into_bytes();
+    msg.extend_from_slice(&payload);
+    msg.extend_from_slice(b"PING\n");
+    let mut w = c.get_ref().try_clone().unwrap();
+    // Small writes: the payload reaches the server in many pieces.
+    let writer = std::thread::spawn(move || {
+        for piece in msg.chunks(1000) {
+            w.write_all(piece).unwrap();
+        }
+    });
+    let mut echoed = vec![0u8; n];
+    c.read_exact(&mut echoed).unwrap();
+    assert!(echoed == payload, "the payload came back changed");
+    assert_eq!(line(&mut c), "+PONG\r\n");
+    writer.join().unwrap();
     server.stop();
 }
 
