@@ -21,6 +21,7 @@ use crate::index::{Entry, KeyHash};
 use crate::item::{ItemRef, PutOptions, ValueKind};
 use crate::journal::{self, Record};
 use crate::layout::W_EXPIRES;
+use crate::owned::RootStamp;
 use crate::region::Part;
 use crate::stats::HandleCounters;
 use crate::sync::Ordering;
@@ -161,6 +162,9 @@ pub(crate) fn update<R>(
     keys: &[&[u8]],
     mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes) -> R,
 ) -> Result<R, WriteError> {
+    if let [key] = keys {
+        return crate::update_one::update_one(cache, w, key, f);
+    }
     prepare(cache, keys, scratch);
     // Reuse the allocation of the items vector across calls (in-place collect).
     let mut items: Vec<Option<ItemRef<'_>>> = std::mem::take(&mut scratch.items)
@@ -345,17 +349,27 @@ fn record_changes<'k>(
             continue;
         }
         let existed = matches!(s.found[i], Some((_, e)) if !e.is_empty());
-        let (key, tag) = (key_of(i), s.tags[i]);
-        if existed && s.expired[i] {
-            w.changes.record(key, KeyChange::Expired, tag);
-        }
-        match s.ops[i] {
-            Op::Put { ttl, .. } => w.changes.record(key, KeyChange::Written { ttl }, tag),
-            Op::Delete if existed && !s.expired[i] => {
-                w.changes.record(key, KeyChange::Deleted, tag)
-            }
-            _ => {}
-        }
+        record_key(w, key_of(i), existed, s.expired[i], s.ops[i], s.tags[i]);
+    }
+}
+
+/// Logs what publishing `op` does to `key` (which `existed`, maybe
+/// `expired`), under change tag `tag`.
+pub(crate) fn record_key(
+    w: &mut Writer,
+    key: &[u8],
+    existed: bool,
+    expired: bool,
+    op: Op,
+    tag: u16,
+) {
+    if existed && expired {
+        w.changes.record(key, KeyChange::Expired, tag);
+    }
+    match op {
+        Op::Put { ttl, .. } => w.changes.record(key, KeyChange::Written { ttl }, tag),
+        Op::Delete if existed && !expired => w.changes.record(key, KeyChange::Deleted, tag),
+        _ => {}
     }
 }
 
@@ -529,35 +543,17 @@ pub(crate) fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
         let Some((slot, old)) = s.found[i] else {
             continue;
         };
-        match s.ops[i] {
-            Op::Put {
-                seg,
-                off,
-                ttl,
-                page,
-            } => {
-                let new = new_entry(s.hashes[i], seg, off);
-                delta += put_entry(w, cache, slot, old, new, s.seen[i], ttl, page);
-                if !old.is_empty() && s.expired[i] {
-                    expirations += 1;
-                }
-            }
-            Op::Delete | Op::Keep
-                if !old.is_empty() && (s.ops[i] == Op::Delete || s.expired[i]) =>
-            {
-                // ORDERING: Release, as every entry store (readers load
-                // entries with Acquire).
-                cache.region.u64_at(slot).store(0, Ordering::Release);
-                cache.occupancy().cleared(slot);
-                cache.count_overflow(s.hashes[i], slot, -1);
-                w.unlinked_seen(cache, old, s.seen[i]);
-                delta -= i64::from(!s.seen[i].page);
-                if s.expired[i] {
-                    expirations += 1;
-                }
-            }
-            _ => {}
-        }
+        let (keys, expired) = apply_key(
+            w,
+            cache,
+            s.hashes[i],
+            (slot, old),
+            s.ops[i],
+            s.seen[i],
+            s.expired[i],
+        );
+        delta += keys;
+        expirations += u64::from(expired);
         // A duplicate key index shares the canonical one's slot: apply once.
         s.found[i] = None;
         for j in i + 1..s.ops.len() {
@@ -569,6 +565,43 @@ pub(crate) fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
     w.add_keys(cache, delta);
     if expirations > 0 {
         HandleCounters::bump(&w.counters(cache).expirations, expirations);
+    }
+}
+
+/// Publishes `op` on the key of hash `h` at `slot`, whose entry was `old`
+/// (empty: a slot claimed for a new key), seen as `seen` and maybe
+/// `expired` (home locked). Returns the change in the key count and
+/// whether an expired item went.
+pub(crate) fn apply_key(
+    w: &mut Writer,
+    cache: &Cache,
+    h: KeyHash,
+    (slot, old): (usize, Entry),
+    op: Op,
+    seen: Seen,
+    expired: bool,
+) -> (i64, bool) {
+    match op {
+        Op::Put {
+            seg,
+            off,
+            ttl,
+            page,
+        } => {
+            let new = new_entry(h, seg, off);
+            let delta = put_entry(w, cache, slot, old, new, seen, ttl, page);
+            (delta, !old.is_empty() && expired)
+        }
+        Op::Delete | Op::Keep if !old.is_empty() && (op == Op::Delete || expired) => {
+            // ORDERING: Release, as every entry store (readers load
+            // entries with Acquire).
+            cache.region.u64_at(slot).store(0, Ordering::Release);
+            cache.occupancy().cleared(slot);
+            cache.count_overflow(h, slot, -1);
+            w.unlinked_seen(cache, old, seen);
+            (-i64::from(!seen.page), expired)
+        }
+        _ => (0, false),
     }
 }
 
@@ -638,16 +671,21 @@ fn queue_dropped_roots<'k>(
         if s.canon[i] != i || !existed {
             continue;
         }
-        let kept = match s.ops[i] {
-            Op::Keep => !s.expired[i],
-            Op::Delete => false,
-            Op::Put { seg, off, .. } => cache
-                .item_at(Entry::new(0, seg, off, 0), 0)
-                .and_then(|new| new.root_stamp())
-                .is_some_and(|new| new.generation == old.generation),
-        };
-        if !kept {
+        if !root_kept(cache, s.ops[i], s.expired[i], old) {
             w.queue_reclaim(cache, key_of(i), old);
         }
+    }
+}
+
+/// Whether publishing `op` over a big collection's root `old` (maybe
+/// `expired`) keeps its pages: a root of the same generation replaces it.
+pub(crate) fn root_kept(cache: &Cache, op: Op, expired: bool, old: RootStamp) -> bool {
+    match op {
+        Op::Keep => !expired,
+        Op::Delete => false,
+        Op::Put { seg, off, .. } => cache
+            .item_at(Entry::new(0, seg, off, 0), 0)
+            .and_then(|new| new.root_stamp())
+            .is_some_and(|new| new.generation == old.generation),
     }
 }
