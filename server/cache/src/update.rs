@@ -21,7 +21,7 @@ use crate::index::{Entry, KeyHash};
 use crate::item::{ItemRef, PutOptions, ValueKind};
 use crate::journal::{self, Record};
 use crate::layout::W_EXPIRES;
-use crate::owned::RootStamp;
+use crate::owned::{owner_generation, RootStamp, OWNER_STAMP_LEN};
 use crate::region::Part;
 use crate::stats::HandleCounters;
 use crate::sync::Ordering;
@@ -78,6 +78,33 @@ pub struct Changes<'h> {
     hashes: &'h [KeyHash],
     canon: &'h [usize],
     ops: &'h mut [Op],
+    /// What the last put's value is as a big collection's root (one-key
+    /// publication reads it instead of reading the new item back).
+    pub(crate) put_root: PutRoot,
+}
+
+/// Whether a value written is a big collection's root, known from the
+/// bytes given to `put` (Unknown: they start with bytes of the cache).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum PutRoot {
+    Unknown,
+    NotRoot,
+    Root { generation: u64 },
+}
+
+impl PutRoot {
+    fn of<'p, P: Into<Part<'p>> + Copy>(kind: ValueKind, parts: &[P]) -> PutRoot {
+        if matches!(kind, ValueKind::String | ValueKind::Page) {
+            return PutRoot::NotRoot;
+        }
+        match parts.first().map(|&part| part.into()) {
+            Some(Part::Local(head)) if head.len() >= OWNER_STAMP_LEN || parts.len() == 1 => {
+                owner_generation(head)
+                    .map_or(PutRoot::NotRoot, |generation| PutRoot::Root { generation })
+            }
+            _ => PutRoot::Unknown,
+        }
+    }
 }
 
 impl<'h> Changes<'h> {
@@ -96,6 +123,7 @@ impl<'h> Changes<'h> {
             hashes,
             canon,
             ops,
+            put_root: PutRoot::Unknown,
         }
     }
 
@@ -128,6 +156,7 @@ impl<'h> Changes<'h> {
                 .write_item(self.cache, self.keys[i], self.hashes[i], parts, opts)?;
         let ttl = opts.expire_at.is_some();
         let page = opts.kind == ValueKind::Page;
+        self.put_root = PutRoot::of(opts.kind, parts);
         self.replace(
             i,
             Op::Put {
@@ -153,8 +182,8 @@ impl<'h> Changes<'h> {
     }
 }
 
-/// The transaction behind `CacheHandle::update` (see there and the module
-/// comment).
+/// The transaction behind `CacheHandle::update` of two keys or more (one
+/// key: `update_one.rs`; see there and the module comment).
 pub(crate) fn update<R>(
     cache: &Cache,
     w: &mut Writer,
@@ -162,9 +191,6 @@ pub(crate) fn update<R>(
     keys: &[&[u8]],
     mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes) -> R,
 ) -> Result<R, WriteError> {
-    if let [key] = keys {
-        return crate::update_one::update_one(cache, w, key, f);
-    }
     prepare(cache, keys, scratch);
     // Reuse the allocation of the items vector across calls (in-place collect).
     let mut items: Vec<Option<ItemRef<'_>>> = std::mem::take(&mut scratch.items)
@@ -178,14 +204,14 @@ pub(crate) fn update<R>(
         scratch.ops.resize(keys.len(), Op::Keep);
         scratch.tags.clear();
         scratch.tags.resize(keys.len(), w.changes.tag);
-        let mut changes = Changes {
-            w: &mut *w,
+        let mut changes = Changes::new(
+            &mut *w,
             cache,
             keys,
-            hashes: &scratch.hashes,
-            canon: &scratch.canon,
-            ops: &mut scratch.ops,
-        };
+            &scratch.hashes,
+            &scratch.canon,
+            &mut scratch.ops,
+        );
         let r = f(&items, &mut changes);
         if publish(cache, w, scratch, |i| keys[i], None) {
             result = Ok(r);
@@ -671,19 +697,28 @@ fn queue_dropped_roots<'k>(
         if s.canon[i] != i || !existed {
             continue;
         }
-        if !root_kept(cache, s.ops[i], s.expired[i], old) {
+        if !root_kept(cache, s.ops[i], s.expired[i], old, PutRoot::Unknown) {
             w.queue_reclaim(cache, key_of(i), old);
         }
     }
 }
 
 /// Whether publishing `op` over a big collection's root `old` (maybe
-/// `expired`) keeps its pages: a root of the same generation replaces it.
-pub(crate) fn root_kept(cache: &Cache, op: Op, expired: bool, old: RootStamp) -> bool {
-    match op {
-        Op::Keep => !expired,
-        Op::Delete => false,
-        Op::Put { seg, off, .. } => cache
+/// `expired`) keeps its pages: a root of the same generation replaces it
+/// (`put`: what the put's value is, if known).
+pub(crate) fn root_kept(
+    cache: &Cache,
+    op: Op,
+    expired: bool,
+    old: RootStamp,
+    put: PutRoot,
+) -> bool {
+    match (op, put) {
+        (Op::Keep, _) => !expired,
+        (Op::Delete, _) => false,
+        (Op::Put { .. }, PutRoot::Root { generation }) => generation == old.generation,
+        (Op::Put { .. }, PutRoot::NotRoot) => false,
+        (Op::Put { seg, off, .. }, PutRoot::Unknown) => cache
             .item_at(Entry::new(0, seg, off, 0), 0)
             .and_then(|new| new.root_stamp())
             .is_some_and(|new| new.generation == old.generation),

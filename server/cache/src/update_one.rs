@@ -13,7 +13,9 @@ use crate::error::WriteError;
 use crate::index::{Entry, KeyHash};
 use crate::item::ItemRef;
 use crate::stats::HandleCounters;
-use crate::update::{apply_key, new_entry, record_key, root_kept, Changes, Op, MAX_ATTEMPTS};
+use crate::update::{
+    apply_key, new_entry, record_key, root_kept, Changes, Op, PutRoot, MAX_ATTEMPTS,
+};
 use crate::writer::{Seen, Writer};
 
 /// What the lookup found at the key (valid once its home is locked at
@@ -58,10 +60,9 @@ pub(crate) fn update_one<R>(
         let items = [item];
         let tag = w.changes.tag;
         let mut ops = [Op::Keep];
-        let r = f(
-            &items,
-            &mut Changes::new(w, cache, &keys, &hashes, &canon, &mut ops),
-        );
+        let mut changes = Changes::new(w, cache, &keys, &hashes, &canon, &mut ops);
+        let r = f(&items, &mut changes);
+        let put_root = changes.put_root;
         let op = ops[0];
         if op == Op::Keep && !expired {
             // Nothing to write: validating the lookup is enough.
@@ -94,7 +95,7 @@ pub(crate) fn update_one<R>(
             // A delete of a missing key: nothing to publish.
             (None, _) => None,
         };
-        publish(cache, w, key, h, at, old, op, tag);
+        publish(cache, w, key, h, at, old, (op, put_root), tag);
         locks.unlock(home, v);
         w.free_collected(cache);
         w.seal_pending(cache);
@@ -121,7 +122,7 @@ fn publish(
     h: KeyHash,
     at: Option<(usize, Entry)>,
     old: Option<Old>,
-    op: Op,
+    (op, put_root): (Op, PutRoot),
     tag: u16,
 ) {
     let (existed, expired, seen) = match &old {
@@ -133,7 +134,7 @@ fn publish(
     }
     if let Some(root) = seen
         .root
-        .filter(|&root| !root_kept(cache, op, expired, root))
+        .filter(|&root| !root_kept(cache, op, expired, root, put_root))
     {
         w.queue_reclaim(cache, key, root);
     }
