@@ -255,7 +255,11 @@ impl CacheHandle {
         if txn.active {
             return txn.update(cache, w, keys, f);
         }
-        crate::update::update(cache, w, scratch, keys, f)
+        // One key (most writes) needs none of the multi-key bookkeeping.
+        match keys {
+            [key] => crate::update_one::update_one(cache, w, key, f),
+            _ => crate::update::update(cache, w, scratch, keys, f),
+        }
     }
 
     /// Starts or stops recording the keys this handle changes (see

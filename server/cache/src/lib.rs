@@ -62,6 +62,7 @@ mod store;
 mod sync;
 mod txn;
 mod update;
+mod update_one;
 mod writer;
 
 #[cfg(loom)]

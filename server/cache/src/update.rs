@@ -21,6 +21,7 @@ use crate::index::{Entry, KeyHash};
 use crate::item::{ItemRef, PutOptions, ValueKind};
 use crate::journal::{self, Record};
 use crate::layout::W_EXPIRES;
+use crate::owned::{owner_generation, RootStamp, OWNER_STAMP_LEN};
 use crate::region::Part;
 use crate::stats::HandleCounters;
 use crate::sync::Ordering;
@@ -77,6 +78,33 @@ pub struct Changes<'h> {
     hashes: &'h [KeyHash],
     canon: &'h [usize],
     ops: &'h mut [Op],
+    /// What the last put's value is as a big collection's root (one-key
+    /// publication reads it instead of reading the new item back).
+    pub(crate) put_root: PutRoot,
+}
+
+/// Whether a value written is a big collection's root, known from the
+/// bytes given to `put` (Unknown: they start with bytes of the cache).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum PutRoot {
+    Unknown,
+    NotRoot,
+    Root { generation: u64 },
+}
+
+impl PutRoot {
+    fn of<'p, P: Into<Part<'p>> + Copy>(kind: ValueKind, parts: &[P]) -> PutRoot {
+        if matches!(kind, ValueKind::String | ValueKind::Page) {
+            return PutRoot::NotRoot;
+        }
+        match parts.first().map(|&part| part.into()) {
+            Some(Part::Local(head)) if head.len() >= OWNER_STAMP_LEN || parts.len() == 1 => {
+                owner_generation(head)
+                    .map_or(PutRoot::NotRoot, |generation| PutRoot::Root { generation })
+            }
+            _ => PutRoot::Unknown,
+        }
+    }
 }
 
 impl<'h> Changes<'h> {
@@ -95,6 +123,7 @@ impl<'h> Changes<'h> {
             hashes,
             canon,
             ops,
+            put_root: PutRoot::Unknown,
         }
     }
 
@@ -127,6 +156,7 @@ impl<'h> Changes<'h> {
                 .write_item(self.cache, self.keys[i], self.hashes[i], parts, opts)?;
         let ttl = opts.expire_at.is_some();
         let page = opts.kind == ValueKind::Page;
+        self.put_root = PutRoot::of(opts.kind, parts);
         self.replace(
             i,
             Op::Put {
@@ -152,8 +182,8 @@ impl<'h> Changes<'h> {
     }
 }
 
-/// The transaction behind `CacheHandle::update` (see there and the module
-/// comment).
+/// The transaction behind `CacheHandle::update` of two keys or more (one
+/// key: `update_one.rs`; see there and the module comment).
 pub(crate) fn update<R>(
     cache: &Cache,
     w: &mut Writer,
@@ -174,14 +204,14 @@ pub(crate) fn update<R>(
         scratch.ops.resize(keys.len(), Op::Keep);
         scratch.tags.clear();
         scratch.tags.resize(keys.len(), w.changes.tag);
-        let mut changes = Changes {
-            w: &mut *w,
+        let mut changes = Changes::new(
+            &mut *w,
             cache,
             keys,
-            hashes: &scratch.hashes,
-            canon: &scratch.canon,
-            ops: &mut scratch.ops,
-        };
+            &scratch.hashes,
+            &scratch.canon,
+            &mut scratch.ops,
+        );
         let r = f(&items, &mut changes);
         if publish(cache, w, scratch, |i| keys[i], None) {
             result = Ok(r);
@@ -345,17 +375,27 @@ fn record_changes<'k>(
             continue;
         }
         let existed = matches!(s.found[i], Some((_, e)) if !e.is_empty());
-        let (key, tag) = (key_of(i), s.tags[i]);
-        if existed && s.expired[i] {
-            w.changes.record(key, KeyChange::Expired, tag);
-        }
-        match s.ops[i] {
-            Op::Put { ttl, .. } => w.changes.record(key, KeyChange::Written { ttl }, tag),
-            Op::Delete if existed && !s.expired[i] => {
-                w.changes.record(key, KeyChange::Deleted, tag)
-            }
-            _ => {}
-        }
+        record_key(w, key_of(i), existed, s.expired[i], s.ops[i], s.tags[i]);
+    }
+}
+
+/// Logs what publishing `op` does to `key` (which `existed`, maybe
+/// `expired`), under change tag `tag`.
+pub(crate) fn record_key(
+    w: &mut Writer,
+    key: &[u8],
+    existed: bool,
+    expired: bool,
+    op: Op,
+    tag: u16,
+) {
+    if existed && expired {
+        w.changes.record(key, KeyChange::Expired, tag);
+    }
+    match op {
+        Op::Put { ttl, .. } => w.changes.record(key, KeyChange::Written { ttl }, tag),
+        Op::Delete if existed && !expired => w.changes.record(key, KeyChange::Deleted, tag),
+        _ => {}
     }
 }
 
@@ -529,35 +569,17 @@ pub(crate) fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
         let Some((slot, old)) = s.found[i] else {
             continue;
         };
-        match s.ops[i] {
-            Op::Put {
-                seg,
-                off,
-                ttl,
-                page,
-            } => {
-                let new = new_entry(s.hashes[i], seg, off);
-                delta += put_entry(w, cache, slot, old, new, s.seen[i], ttl, page);
-                if !old.is_empty() && s.expired[i] {
-                    expirations += 1;
-                }
-            }
-            Op::Delete | Op::Keep
-                if !old.is_empty() && (s.ops[i] == Op::Delete || s.expired[i]) =>
-            {
-                // ORDERING: Release, as every entry store (readers load
-                // entries with Acquire).
-                cache.region.u64_at(slot).store(0, Ordering::Release);
-                cache.occupancy().cleared(slot);
-                cache.count_overflow(s.hashes[i], slot, -1);
-                w.unlinked_seen(cache, old, s.seen[i]);
-                delta -= i64::from(!s.seen[i].page);
-                if s.expired[i] {
-                    expirations += 1;
-                }
-            }
-            _ => {}
-        }
+        let (keys, expired) = apply_key(
+            w,
+            cache,
+            s.hashes[i],
+            (slot, old),
+            s.ops[i],
+            s.seen[i],
+            s.expired[i],
+        );
+        delta += keys;
+        expirations += u64::from(expired);
         // A duplicate key index shares the canonical one's slot: apply once.
         s.found[i] = None;
         for j in i + 1..s.ops.len() {
@@ -569,6 +591,43 @@ pub(crate) fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
     w.add_keys(cache, delta);
     if expirations > 0 {
         HandleCounters::bump(&w.counters(cache).expirations, expirations);
+    }
+}
+
+/// Publishes `op` on the key of hash `h` at `slot`, whose entry was `old`
+/// (empty: a slot claimed for a new key), seen as `seen` and maybe
+/// `expired` (home locked). Returns the change in the key count and
+/// whether an expired item went.
+pub(crate) fn apply_key(
+    w: &mut Writer,
+    cache: &Cache,
+    h: KeyHash,
+    (slot, old): (usize, Entry),
+    op: Op,
+    seen: Seen,
+    expired: bool,
+) -> (i64, bool) {
+    match op {
+        Op::Put {
+            seg,
+            off,
+            ttl,
+            page,
+        } => {
+            let new = new_entry(h, seg, off);
+            let delta = put_entry(w, cache, slot, old, new, seen, ttl, page);
+            (delta, !old.is_empty() && expired)
+        }
+        Op::Delete | Op::Keep if !old.is_empty() && (op == Op::Delete || expired) => {
+            // ORDERING: Release, as every entry store (readers load
+            // entries with Acquire).
+            cache.region.u64_at(slot).store(0, Ordering::Release);
+            cache.occupancy().cleared(slot);
+            cache.count_overflow(h, slot, -1);
+            w.unlinked_seen(cache, old, seen);
+            (-i64::from(!seen.page), expired)
+        }
+        _ => (0, false),
     }
 }
 
@@ -638,16 +697,30 @@ fn queue_dropped_roots<'k>(
         if s.canon[i] != i || !existed {
             continue;
         }
-        let kept = match s.ops[i] {
-            Op::Keep => !s.expired[i],
-            Op::Delete => false,
-            Op::Put { seg, off, .. } => cache
-                .item_at(Entry::new(0, seg, off, 0), 0)
-                .and_then(|new| new.root_stamp())
-                .is_some_and(|new| new.generation == old.generation),
-        };
-        if !kept {
+        if !root_kept(cache, s.ops[i], s.expired[i], old, PutRoot::Unknown) {
             w.queue_reclaim(cache, key_of(i), old);
         }
+    }
+}
+
+/// Whether publishing `op` over a big collection's root `old` (maybe
+/// `expired`) keeps its pages: a root of the same generation replaces it
+/// (`put`: what the put's value is, if known).
+pub(crate) fn root_kept(
+    cache: &Cache,
+    op: Op,
+    expired: bool,
+    old: RootStamp,
+    put: PutRoot,
+) -> bool {
+    match (op, put) {
+        (Op::Keep, _) => !expired,
+        (Op::Delete, _) => false,
+        (Op::Put { .. }, PutRoot::Root { generation }) => generation == old.generation,
+        (Op::Put { .. }, PutRoot::NotRoot) => false,
+        (Op::Put { seg, off, .. }, PutRoot::Unknown) => cache
+            .item_at(Entry::new(0, seg, off, 0), 0)
+            .and_then(|new| new.root_stamp())
+            .is_some_and(|new| new.generation == old.generation),
     }
 }

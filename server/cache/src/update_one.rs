@@ -1,0 +1,149 @@
+//! `update` over one key (most writes: a list push or pop, HSET, SADD,
+//! ZADD on one collection, INCR ...): the same protocol and the same
+//! publication steps (`update::apply_key`, `record_key`, `root_kept`),
+//! without the multi-key bookkeeping: no hashes, homes, canonical indices
+//! or per-key vectors to fill, sort and scan, no journal to plan (one
+//! entry store is atomic), one home to lock. Look the key up under its
+//! home's version, run the closure, lock the home at that version (a
+//! conflict runs the closure again on a new lookup), claim a slot if the
+//! key is new, publish, unlock.
+
+use crate::cache::Cache;
+use crate::error::WriteError;
+use crate::index::{Entry, KeyHash};
+use crate::item::ItemRef;
+use crate::stats::HandleCounters;
+use crate::update::{
+    apply_key, new_entry, record_key, root_kept, Changes, Op, PutRoot, MAX_ATTEMPTS,
+};
+use crate::writer::{Seen, Writer};
+
+/// What the lookup found at the key (valid once its home is locked at
+/// the version read: published items never change).
+struct Old {
+    slot: usize,
+    entry: Entry,
+    seen: Seen,
+    expired: bool,
+}
+
+/// `update::update` of the one key `key`.
+pub(crate) fn update_one<R>(
+    cache: &Cache,
+    w: &mut Writer,
+    key: &[u8],
+    mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes) -> R,
+) -> Result<R, WriteError> {
+    let h = KeyHash::of(key);
+    let home = h.home(cache.geo());
+    let locks = cache.locks();
+    let (keys, hashes, canon) = ([key], [h], [0]);
+    for _ in 0..MAX_ATTEMPTS {
+        let v = locks.read_begin(home);
+        let found = cache.find(h, key, v);
+        let old = found.as_ref().map(|(slot, entry, item)| Old {
+            slot: *slot,
+            entry: *entry,
+            seen: Seen::of(item),
+            expired: item.is_expired(w.now),
+        });
+        let expired = old.as_ref().is_some_and(|old| old.expired);
+        // Expired items and negative markers are absent to the closure (a
+        // put still replaces the marker in its slot).
+        let item = found
+            .map(|(_, _, item)| item)
+            .filter(|item| !expired && !item.is_negative())
+            .map(|mut item| {
+                item.version = v;
+                item
+            });
+        let items = [item];
+        let tag = w.changes.tag;
+        let mut ops = [Op::Keep];
+        let mut changes = Changes::new(w, cache, &keys, &hashes, &canon, &mut ops);
+        let r = f(&items, &mut changes);
+        let put_root = changes.put_root;
+        let op = ops[0];
+        if op == Op::Keep && !expired {
+            // Nothing to write: validating the lookup is enough.
+            if locks.read_validate(home, v) {
+                return Ok(r);
+            }
+            continue;
+        }
+        if !locks.lock_at(home, v) {
+            discard(w, cache, op);
+            continue;
+        }
+        let at = match (&old, op) {
+            (Some(old), _) => Some((old.slot, old.entry)),
+            (None, Op::Put { seg, off, .. }) => {
+                let entry = new_entry(h, seg, off);
+                match crate::evict::claim_slot(w, cache, h, entry, &[(home, v)]) {
+                    Some(slot) => {
+                        cache.count_overflow(h, slot, 1);
+                        Some((slot, Entry::EMPTY))
+                    }
+                    None => {
+                        locks.unlock(home, v);
+                        discard(w, cache, op);
+                        std::hint::spin_loop();
+                        continue;
+                    }
+                }
+            }
+            // A delete of a missing key: nothing to publish.
+            (None, _) => None,
+        };
+        publish(cache, w, key, h, at, old, (op, put_root), tag);
+        locks.unlock(home, v);
+        w.free_collected(cache);
+        w.seal_pending(cache);
+        return Ok(r);
+    }
+    Err(WriteError::OutOfMemory { len: 0 })
+}
+
+/// Drops the unpublished item `op` wrote, if any.
+fn discard(w: &mut Writer, cache: &Cache, op: Op) {
+    if let Op::Put { seg, off, .. } = op {
+        w.discard(cache, seg, off);
+    }
+}
+
+/// Home locked, slot found or claimed (`at`; None: nothing there to
+/// change): logs the change, queues a big collection's pages when its root
+/// goes, stores the entry.
+#[allow(clippy::too_many_arguments)] // one key's publication, as apply has it
+fn publish(
+    cache: &Cache,
+    w: &mut Writer,
+    key: &[u8],
+    h: KeyHash,
+    at: Option<(usize, Entry)>,
+    old: Option<Old>,
+    (op, put_root): (Op, PutRoot),
+    tag: u16,
+) {
+    let (existed, expired, seen) = match &old {
+        Some(old) => (true, old.expired, old.seen),
+        None => (false, false, Seen::default()),
+    };
+    if w.changes.enabled {
+        record_key(w, key, existed, expired, op, tag);
+    }
+    if let Some(root) = seen
+        .root
+        .filter(|&root| !root_kept(cache, op, expired, root, put_root))
+    {
+        w.queue_reclaim(cache, key, root);
+    }
+    let Some(at) = at else {
+        return;
+    };
+    let (delta, expired_gone) = apply_key(w, cache, h, at, op, seen, expired);
+    w.add_keys(cache, delta);
+    if expired_gone {
+        HandleCounters::bump(&w.counters(cache).expirations, 1);
+    }
+}
