@@ -90,10 +90,21 @@ impl Region {
         let first = off & !7;
         let lo = off - first;
         let words = self.words(first, (lo + src.len()).div_ceil(8));
-        let (mut pos, mut i) = (0, 0);
-        if lo != 0 || src.len() < 8 {
-            pos = (8 - lo).min(src.len());
+        if src.len() < 8 {
+            let pos = (8 - lo).min(src.len());
             merge_word(&words[0], lo, &src[..pos]);
+            if pos < src.len() {
+                merge_word(&words[1], 0, &src[pos..]);
+            }
+            return;
+        }
+        // At least 8 bytes: each edge word is merged from a whole 8-byte
+        // load of `src` (a shift and a mask, no byte loop).
+        let (mut pos, mut i) = (0, 0);
+        if lo != 0 {
+            pos = 8 - lo;
+            let head = u64::from_le_bytes(src[..8].try_into().expect("8 bytes"));
+            merge_le(&words[0], head << (8 * lo), !0 << (8 * lo));
             i = 1;
         }
         let full = (src.len() - pos) / 8;
@@ -103,8 +114,10 @@ impl Region {
             word.store(v, Relaxed);
         }
         pos += 8 * full;
-        if pos < src.len() {
-            merge_word(&words[i + full], 0, &src[pos..]);
+        let n = src.len() - pos;
+        if n > 0 {
+            let tail = u64::from_le_bytes(src[src.len() - 8..].try_into().expect("8 bytes"));
+            merge_le(&words[i + full], tail >> (8 * (8 - n)), !0 >> (8 * (8 - n)));
         }
     }
 
@@ -220,6 +233,17 @@ fn merge_word(word: &AtomicU64, at: usize, src: &[u8]) {
     }
     // ORDERING: Relaxed, as above.
     word.store(u64::from_ne_bytes(bytes), Relaxed);
+}
+
+/// Replaces the bytes of `word` that `mask` selects with those of `bits`
+/// (both little-endian: byte k is bits 8k..8k+8), keeping the others (sole
+/// writer: see `Region::store_bytes`).
+#[inline]
+fn merge_le(word: &AtomicU64, bits: u64, mask: u64) {
+    // ORDERING: Relaxed load and store: we are the word's only writer; the
+    // protocol orders them (module comment).
+    let old = u64::from_le(word.load(Relaxed));
+    word.store(((old & !mask) | (bits & mask)).to_le(), Relaxed);
 }
 
 impl<'a> SharedBytes<'a> {
@@ -515,5 +539,34 @@ impl<'a> From<&'a Vec<u8>> for Part<'a> {
 impl<'a> From<SharedBytes<'a>> for Part<'a> {
     fn from(s: SharedBytes<'a>) -> Part<'a> {
         Part::Shared(s)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Region;
+
+    /// Every offset within a word and every length up to five words: the
+    /// stored bytes land where they belong and the edge words' other bytes
+    /// are kept (the whole-word edge merges' shifts and masks).
+    #[test]
+    fn store_bytes_keeps_the_edges() {
+        const LEN: usize = 64;
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(LEN as u64).unwrap();
+        let region = Region::map(&file, LEN).unwrap();
+        let fill = [0xa5u8; LEN];
+        for off in 0..16 {
+            for len in 0..=40 {
+                region.store_bytes(0, &fill);
+                let src: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(7) + 1).collect();
+                region.store_bytes(off, &src);
+                let mut got = [0u8; LEN];
+                region.shared(0, LEN).unwrap().copy_to(&mut got);
+                let mut want = fill;
+                want[off..off + len].copy_from_slice(&src);
+                assert_eq!(got, want, "off {off} len {len}");
+            }
+        }
     }
 }

@@ -170,17 +170,26 @@ pub fn block<'k>(
 
 /// Whether a successful run of `def` may give a blocked client what it
 /// waits for (a push, a ZADD, a RENAME onto its key ...).
+#[inline(always)]
 fn may_feed_blocked(def: &CommandDef) -> bool {
     // The group first: it rules out the hot string commands at once.
     matches!(def.group, "list" | "sorted-set" | "generic") && def.has_flag("write")
 }
 
 /// Notes the keys `def` wrote (its handler succeeded), to be signalled
-/// once the whole command (an EXEC, a script) committed.
+/// once the whole command (an EXEC, a script) committed. Every command
+/// that succeeds passes here: the group test is inlined into the caller,
+/// the key walk is not.
+#[inline(always)]
 pub fn note_written(thread: &mut ThreadCtx, def: &CommandDef, args: Args<'_>) {
     if may_feed_blocked(def) {
-        def.for_each_key(args, |key| thread.written_keys.push(key));
+        note_keys(thread, def, args);
     }
+}
+
+#[inline(never)]
+fn note_keys(thread: &mut ThreadCtx, def: &CommandDef, args: Args<'_>) {
+    def.for_each_key(args, |key| thread.written_keys.push(key));
 }
 
 /// After a command: wakes the clients blocked on the keys it wrote.

@@ -49,7 +49,10 @@ fn keep(idx: usize, args: Args<'_>) -> KeptArgs {
 /// Tags the changes the cache logs from now on as command `idx`'s, run
 /// with `args`. Inside a transaction or script, a command whose events
 /// depend on its arguments (LMOVE, SMOVE, LMPOP, ZADD ... INCR ...) gets
-/// a tag naming a copy of them, while keyspace events are on.
+/// a tag naming a copy of them, while keyspace events are on. Every
+/// command passes here: outside a transaction it is one store, inlined
+/// into the caller.
+#[inline(always)]
 pub fn tag_changes(
     state: &ServerState,
     thread: &mut ThreadCtx,
@@ -57,6 +60,15 @@ pub fn tag_changes(
     name: &str,
     args: Args<'_>,
 ) {
+    if !thread.cache.in_txn() {
+        thread.cache.set_change_tag(idx as u16);
+        return;
+    }
+    tag_in_txn(state, thread, idx, name, args);
+}
+
+#[inline(never)]
+fn tag_in_txn(state: &ServerState, thread: &mut ThreadCtx, idx: usize, name: &str, args: Args<'_>) {
     let mut tag = idx as u16;
     let kept = &mut thread.event_args;
     if thread.cache.in_txn()
