@@ -122,12 +122,19 @@ for server in citadel redis; do
     echo "== $server: capacity, then $steps of it, ${step_s}s each" >&2
     # shellcheck disable=SC2086
     start "$server" "$port" $on_flags
-    # The prefill on its own, one connection: CAP_CONNS writers of big
-    # values at once would be shed by Citadel's admission (the loadgen then
+    # The prefill on its own, one connection, with Citadel's admission off
+    # for it (live): CAP_CONNS writers of big values at once, or even one
+    # connection's pipeline of 1 MiB SETs, would be shed (the loadgen then
     # fails rather than leave keys missing).
+    target_us=""
+    if [[ $server == citadel ]]; then
+        target_us=$(redis-cli -p "$port" config get overload-delay-target-us | tail -1)
+        redis-cli -p "$port" config set overload-delay-target-us 0 >/dev/null
+    fi
     # shellcheck disable=SC2086
     taskset -c 1 "$loadgen" -s "127.0.0.1:$port" -t 1 -c 1 "${mix[@]}" --keys "$keys" $workload \
         --prefill -n 1 -q >/dev/null
+    [[ -z $target_us ]] || redis-cli -p "$port" config set overload-delay-target-us "$target_us" >/dev/null
     before=$(cpu_ticks "$pid")
     # shellcheck disable=SC2086
     taskset -c 1 "$loadgen" -s "127.0.0.1:$port" -t 1 -c "$cap_conns" -p "$cap_pipeline" \

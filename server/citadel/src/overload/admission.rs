@@ -29,8 +29,17 @@
 //! **Control.** CoDel's insight: a delay above target for a moment is a
 //! burst, above target for a whole interval is a standing queue. At the end
 //! of each control interval the core is *overloaded* if even the smallest
-//! delay seen in it was over the target (so one idle wait in the interval
-//! clears it), and not otherwise (nor when it saw nothing). While
+//! delay seen in it was over the target, or if it was overloaded and shed
+//! anything in the interval; not otherwise (nor when it saw nothing). The
+//! second rule is CoDel's "stay in the dropping state": shedding drains the
+//! queue, so an overloaded core idles for microseconds between bursts of
+//! refusals and its smallest delay falls under the target although the
+//! offered load has not. Without it the core left the overload at every
+//! interval's end and admitted everything up to the most patient rank's
+//! threshold until the next flip (open loop at 3x, 500 µs target: admitted
+//! delays up to 2.5 ms plus overrun for every rank, instead of 1.75 ms for a
+//! normal read and less for lower ranks). An interval without a refusal
+//! (delays under every threshold: the load fell) ends the overload. While
 //! overloaded, a request is shed when its own delay passes its rank's
 //! threshold: `target × (1 + rank / 2)`, from 1× the target for a
 //! low-priority client's plugin call to 5× for a high-priority client's
@@ -53,10 +62,11 @@ pub const INTERVAL: Duration = Duration::from_millis(20);
 /// The clock is read once per this many requests (and at each turn's
 /// start): a vDSO read is ~20 ns, a pipelined GET ~1 µs of CPU.
 const CLOCK_EVERY: u8 = 16;
-/// ... and while shedding, when each read decides between a shed and a
-/// served request: 16 heavy commands (an MGET of 32 keys, ~50 µs each)
-/// would overrun a threshold by most of a millisecond.
-const CLOCK_EVERY_SHEDDING: u8 = 4;
+/// ... and at every request while shedding, when each read decides between a
+/// shed and a served request: 4 heavy commands between readings (BITCOUNTs
+/// of 256 KiB, ~80 µs each) overran a threshold by 0.3 ms; a reading costs
+/// ~20 ns next to a refusal's ~7 µs.
+const CLOCK_EVERY_SHEDDING: u8 = 1;
 /// After a short turn, a wait at least this long blocked: the loop was idle
 /// (see the module's "Blocked or preempted").
 const IDLE_WAIT: Duration = Duration::from_micros(20);
@@ -90,9 +100,15 @@ pub struct Admission {
     max_turn: Duration,
     /// The last interval's smallest delay was over the target.
     overloaded: bool,
+    /// This interval refused a request.
+    shed_any: bool,
     /// The last clock reading, and requests admitted since.
     clock: Instant,
     since_clock: u8,
+    /// Nonzero while the delay runs close to the target: readings to go,
+    /// each at one request, before a run of readings that are not close
+    /// ends that (see `admit_measured`).
+    close_left: u8,
     /// Requests the core may still admit at the last reading without
     /// looking (`admit`'s fast path): nonzero only while admission is on
     /// and the core is not shedding, so nothing would be refused.
@@ -124,8 +140,10 @@ impl Admission {
             max_delay: Duration::ZERO,
             max_turn: Duration::ZERO,
             overloaded: false,
+            shed_any: false,
             clock: now,
             since_clock: 0,
+            close_left: 0,
             fast_left: 0,
             run: 0,
             delay: Duration::ZERO,
@@ -230,13 +248,23 @@ impl Admission {
             return Ok(());
         }
         self.since_clock += 1;
-        let every = if self.overloaded {
-            CLOCK_EVERY_SHEDDING
-        } else {
-            CLOCK_EVERY
-        };
-        if self.since_clock >= every {
-            self.clock = Instant::now();
+        if self.since_clock >= self.clock_every() {
+            let now = Instant::now();
+            // Close: another reading's span of requests admitted unmeasured
+            // could carry the delay past the lowest threshold (the target),
+            // so the clock is read at every request and a threshold is
+            // overrun by at most one request's work (16 BITCOUNTs of
+            // 256 KiB, ~80 µs each, overran it by 1.3 ms). A reading costs
+            // ~20 ns. Far from the target (a core that is not loaded, or a
+            // 60 s target) nothing changes. (A turn's start resets the
+            // clock: a span is never the wait.)
+            let span = now.saturating_duration_since(self.clock);
+            self.close_left = if self.delay_at(now) + span >= self.target {
+                CLOCK_EVERY
+            } else {
+                self.close_left.saturating_sub(1)
+            };
+            self.clock = now;
             self.since_clock = 0;
             self.measured = false;
         }
@@ -244,6 +272,7 @@ impl Admission {
             self.measure(gauges);
         }
         if self.overloaded && self.delay > threshold(self.target, rank) {
+            self.shed_any = true;
             return Err(Shed {
                 delay: self.delay,
                 target: self.target,
@@ -253,10 +282,21 @@ impl Admission {
         if !self.overloaded {
             // The rest of this reading's requests take the fast path; the
             // count is taken now, so the next slow one reads the clock.
+            let every = self.clock_every();
             self.fast_left = every.saturating_sub(self.since_clock + 1);
             self.since_clock = every - 1;
         }
         Ok(())
+    }
+
+    /// Requests per clock reading.
+    #[inline]
+    fn clock_every(&self) -> u8 {
+        if self.overloaded || self.close_left > 0 {
+            CLOCK_EVERY_SHEDDING
+        } else {
+            CLOCK_EVERY
+        }
     }
 
     /// Moves the requests admitted at the current delay into the interval's
@@ -302,7 +342,8 @@ impl Admission {
     fn end_interval(&mut self, now: Instant, gauges: Option<&CoreGauges>) {
         self.settle_run();
         let standing = self.min_delay.unwrap_or(Duration::ZERO);
-        self.overloaded = standing > self.target;
+        self.overloaded = standing > self.target || (self.overloaded && self.shed_any);
+        self.shed_any = false;
         if self.overloaded {
             self.fast_left = 0;
         }
@@ -459,6 +500,31 @@ mod tests {
     }
 
     #[test]
+    fn close_to_the_target_the_clock_is_read_at_every_request() {
+        // Targets no stall of the test machine reaches: nothing is shed
+        // and no interval ends.
+        let mut a = Admission::new(Duration::from_secs(1));
+        a.interval_end = Instant::now() + Duration::from_secs(3600);
+        let read = Rank::of(ClientPriority::Normal, CommandClass::Read);
+        a.turn_started(Instant::now());
+        assert!(a.admit(read, None).is_ok());
+        while a.admit_unmeasured() {}
+        // The turn's input is as old as the target: close.
+        a.queued = Duration::from_secs(1);
+        assert!(a.admit(read, None).is_ok());
+        assert!(!a.admit_unmeasured(), "close: the next one is measured");
+        // Readings far from it end that after CLOCK_EVERY of them, not at
+        // the first (a mix of cheap and heavy commands does not flap).
+        a.queued = Duration::ZERO;
+        for left in (0..CLOCK_EVERY).rev() {
+            a.clock = Instant::now();
+            assert!(a.admit(read, None).is_ok());
+            assert_eq!(a.close_left, left);
+            assert_eq!(a.admit_unmeasured(), left == 0, "{left} to go");
+        }
+    }
+
+    #[test]
     fn a_delay_past_every_threshold_sheds_before_the_interval_ends() {
         let target = Duration::from_millis(1);
         let mut a = Admission::new(target);
@@ -528,8 +594,15 @@ mod tests {
         a.interval_end = Instant::now();
         assert!(a.admit(read, None).is_ok());
         assert!(
+            a.shedding(),
+            "the interval shed: its idle wait is the shedding's, not the load's"
+        );
+        // The next interval sheds nothing: the load fell, the overload ends.
+        a.interval_end = Instant::now();
+        assert!(a.admit(read, None).is_ok());
+        assert!(
             !a.shedding(),
-            "an interval with an idle wait is no standing queue"
+            "an interval with an idle wait and no refusal is no standing queue"
         );
     }
 
