@@ -11,7 +11,10 @@
 #      the steps' 100 x 1: every request arrives alone and is answered by a
 #      send of its own, as in the open loop), its goodput; the server's CPU
 #      use over it is printed (near 1.00: the server, not the client, was
-#      the limit). A capacity measured with requests pipelined (e.g.
+#      the limit). Citadel's admission is off for this run (set back to
+#      ON_FLAGS' target for the steps): a closed loop that is shed
+#      measures a peak that moves between runs, and the steps are
+#      multiples of it. A capacity measured with requests pipelined (e.g.
 #      CAP_CONNS=16 CAP_PIPELINE=4, this bench's earlier default) is one
 #      the open loop never reaches: batched reads and sends cost ~half as
 #      much per request, so "1x" of it is already ~1.5x of what either
@@ -122,10 +125,13 @@ for server in citadel redis; do
     echo "== $server: capacity, then $steps of it, ${step_s}s each" >&2
     # shellcheck disable=SC2086
     start "$server" "$port" $on_flags
-    # The prefill on its own, one connection, with Citadel's admission off
-    # for it (live): CAP_CONNS writers of big values at once, or even one
-    # connection's pipeline of 1 MiB SETs, would be shed (the loadgen then
-    # fails rather than leave keys missing).
+    # The prefill on its own, one connection, and the capacity run, with
+    # Citadel's admission off for both (live): CAP_CONNS writers of big
+    # values at once, or even one connection's pipeline of 1 MiB SETs,
+    # would be shed (the loadgen then fails rather than leave keys
+    # missing); and a capacity measured while shedding moved 15% between
+    # runs (what was refused is not goodput), so every step's offered
+    # load moved with it. The steps run with the target restored.
     target_us=""
     if [[ $server == citadel ]]; then
         target_us=$(redis-cli -p "$port" config get overload-delay-target-us | tail -1)
@@ -134,7 +140,6 @@ for server in citadel redis; do
     # shellcheck disable=SC2086
     taskset -c 1 "$loadgen" -s "127.0.0.1:$port" -t 1 -c 1 "${mix[@]}" --keys "$keys" $workload \
         --prefill -n 1 -q >/dev/null
-    [[ -z $target_us ]] || redis-cli -p "$port" config set overload-delay-target-us "$target_us" >/dev/null
     before=$(cpu_ticks "$pid")
     # shellcheck disable=SC2086
     taskset -c 1 "$loadgen" -s "127.0.0.1:$port" -t 1 -c "$cap_conns" -p "$cap_pipeline" \
@@ -144,6 +149,7 @@ for server in citadel redis; do
     capacity=$(jq '.goodput_ops_per_sec' "$out/$server-capacity.json")
     elapsed=$(jq '.elapsed_s' "$out/$server-capacity.json")
     echo "$(echo "scale=2; ($after - $before) / 100 / $elapsed" | bc)" >"$out/$server-capacity-busy"
+    [[ -z $target_us ]] || redis-cli -p "$port" config set overload-delay-target-us "$target_us" >/dev/null
     # shellcheck disable=SC2086
     taskset -c 1 "$loadgen" -s "127.0.0.1:$port" -t 1 -c "$conns" -p "$pipeline" \
         "${mix[@]}" --keys "$keys" $workload --rate-steps "$steps" --capacity "$capacity" \

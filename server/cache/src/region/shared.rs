@@ -370,6 +370,41 @@ impl<'a> SharedBytes<'a> {
         });
     }
 
+    /// Calls `f` on each aligned word covering the bytes, read little-endian
+    /// (the word's byte i is its bits 8i..8i+8), with the bytes outside the
+    /// range zeroed: a fold that needs no copy (counting set
+    /// bits). Whole-word Relaxed loads only, as every read here (module
+    /// comment); the result is a guess until the caller validates it.
+    #[inline]
+    pub fn for_each_word(&self, mut f: impl FnMut(u64)) {
+        if self.len == 0 {
+            return;
+        }
+        let first = self.off & !7;
+        let lo = self.off - first;
+        let words = self.region.words(first, (lo + self.len).div_ceil(8));
+        // Bytes of the last word that lie in the range: 1..=8.
+        let hi = (lo + self.len - 1) % 8 + 1;
+        let (head_mask, tail_mask) = ((!0u64) << (8 * lo), (!0u64) >> (8 * (8 - hi)));
+        let le = |w: &AtomicU64| {
+            // ORDERING: Relaxed: ordered by the protocol (module comment).
+            u64::from_le(w.load(Relaxed))
+        };
+        let Some((last, rest)) = words.split_last() else {
+            return;
+        };
+        match rest.split_first() {
+            None => f(le(last) & head_mask & tail_mask),
+            Some((head, middle)) => {
+                f(le(head) & head_mask);
+                for word in middle {
+                    f(le(word));
+                }
+                f(le(last) & tail_mask);
+            }
+        }
+    }
+
     /// Like `for_each_block`, with each block's position; stops (returning
     /// false) when `f` returns false.
     fn try_blocks(&self, mut f: impl FnMut(usize, &[u8]) -> bool) -> bool {
@@ -566,6 +601,41 @@ mod tests {
                 let mut want = fill;
                 want[off..off + len].copy_from_slice(&src);
                 assert_eq!(got, want, "off {off} len {len}");
+            }
+        }
+    }
+
+    /// Each word, the bytes outside the range zeroed, whatever the range's
+    /// offset in its first word and its length: the words' bytes, in order,
+    /// are the range's with zeros around it.
+    #[test]
+    fn for_each_word_masks_the_edges() {
+        const LEN: usize = 64;
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(LEN as u64).unwrap();
+        let region = Region::map(&file, LEN).unwrap();
+        let all: Vec<u8> = (0..LEN as u8).map(|b| b.wrapping_mul(37) | 1).collect();
+        region.store_bytes(0, &all);
+        for off in 0..16 {
+            for len in 0..=40 {
+                let mut got = Vec::new();
+                region
+                    .shared(off, len)
+                    .unwrap()
+                    .for_each_word(|w| got.extend_from_slice(&w.to_le_bytes()));
+                let first = off & !7;
+                if len == 0 {
+                    assert!(got.is_empty(), "off {off}");
+                    continue;
+                }
+                let mut want = vec![0u8; got.len()];
+                want[off - first..off - first + len].copy_from_slice(&all[off..off + len]);
+                assert_eq!(got, want, "off {off} len {len}");
+                assert_eq!(
+                    got.len(),
+                    (off - first + len).div_ceil(8) * 8,
+                    "off {off} len {len}"
+                );
             }
         }
     }
