@@ -189,6 +189,15 @@ pub fn encode_header(
     pos
 }
 
+/// Where the check sits in a header of `hlen` bytes that `encode_header`
+/// wrote for `opts`: right before the TTL words, so a writer can encode the
+/// header once and fill the check in when the value is stored.
+#[inline]
+pub fn header_check_at(hlen: usize, opts: PutOptions) -> usize {
+    let ttls = usize::from(opts.expire_at.is_some()) + usize::from(opts.soft_expire_at.is_some());
+    hlen - 2 - 8 * ttls
+}
+
 /// Parses a header from a copy of the bytes at an item's start (`bytes`, up
 /// to HEAD_COPY of them) when `room` bytes remain in the segment from there.
 /// Garbage yields None or a header whose item still fits in `room`.
@@ -515,6 +524,23 @@ mod tests {
             (h.klen, h.vlen, h.expire_at(), h.is_large(), h.kind()),
             (300, vlen, Some(1234), true, ValueKind::ZSet)
         );
+    }
+
+    #[test]
+    fn the_check_is_where_header_check_at_says() {
+        let ttl = PutOptions {
+            expire_at: Some(1234),
+            soft_expire_at: Some(1000),
+            ..PutOptions::default()
+        };
+        for (klen, vlen, opts) in [(3, 32, PutOptions::default()), (300, 70_000, ttl)] {
+            let (mut once, mut whole) = ([0u8; MAX_HEADER_LEN], [0u8; MAX_HEADER_LEN]);
+            let n = encode_header(&mut once, klen, vlen, false, 0, opts);
+            let at = header_check_at(n, opts);
+            once[at..at + 2].copy_from_slice(&0xBEEFu16.to_le_bytes());
+            encode_header(&mut whole, klen, vlen, false, 0xBEEF, opts);
+            assert_eq!(once, whole);
+        }
     }
 
     #[test]

@@ -3,14 +3,17 @@
 //! the check computed over exactly the bytes stored. Large values go to
 //! whole chunk segments. Nothing is reachable until `update` publishes it.
 
+use std::mem::MaybeUninit;
+use std::{ptr, slice};
+
 use xxhash_rust::xxh3::{xxh3_64_with_seed, Xxh3};
 
 use crate::cache::Cache;
 use crate::error::WriteError;
 use crate::index::KeyHash;
 use crate::item::{
-    chunk_count, encode_header, value_check, PutOptions, MAX_HEADER_LEN, MAX_KEY_LEN,
-    SAMPLED_CHECK_MIN,
+    chunk_count, encode_header, header_check_at, value_check, PutOptions, MAX_HEADER_LEN,
+    MAX_KEY_LEN, SAMPLED_CHECK_MIN,
 };
 use crate::layout::SEGMENT_SIZE;
 use crate::region::{Part, Region};
@@ -46,11 +49,11 @@ impl Writer {
             });
         }
         let class = ttl_class(expire_at, self.now);
-        let mut header = [0u8; MAX_HEADER_LEN];
-        let region = &cache.region;
         if let Some(loc) = self.write_small(cache, key, hash, parts, vlen, opts, class)? {
             return Ok(loc);
         }
+        let mut header = [0u8; MAX_HEADER_LEN];
+        let region = &cache.region;
         if MAX_HEADER_LEN + key.len() + vlen as usize <= SEGMENT_SIZE {
             // The header's length does not depend on the check, which is
             // known only once the value is stored: header last.
@@ -86,7 +89,9 @@ impl Writer {
 
     /// A small item (most of them) is assembled on the stack and stored with
     /// one word-wise copy, so only its two edge words are merged. None when
-    /// the item is too big for the stack buffer.
+    /// the item is too big for the stack buffer. The buffer is not zeroed
+    /// (every byte stored is written first) and the header is encoded once,
+    /// its check filled in after the value is copied.
     #[allow(clippy::too_many_arguments)] // the parts of one item, as write_item has them
     #[inline]
     fn write_small<'p, P: Into<Part<'p>> + Copy>(
@@ -99,32 +104,40 @@ impl Writer {
         opts: PutOptions,
         class: usize,
     ) -> Result<Option<(u32, u32)>, WriteError> {
-        let mut item = [0u8; SMALL_ITEM];
+        const { assert!(MAX_HEADER_LEN <= SMALL_ITEM) };
         let mut header = [0u8; MAX_HEADER_LEN];
         let hlen = encode_header(&mut header, key.len(), vlen, false, 0, opts);
         let len = hlen + key.len() + vlen as usize;
         if len > SMALL_ITEM {
             return Ok(None);
         }
-        item[hlen..hlen + key.len()].copy_from_slice(key);
-        let mut at = hlen + key.len();
-        for &p in parts {
-            let p: Part = p.into();
-            let dst = &mut item[at..at + p.len()];
-            match p {
-                Part::Local(b) => dst.copy_from_slice(b),
-                Part::Shared(s) => s.copy_to(dst),
+        let mut item = [MaybeUninit::<u8>::uninit(); SMALL_ITEM];
+        let base = item.as_mut_ptr().cast::<u8>();
+        // SAFETY: every write below lands in `item` (`len <= SMALL_ITEM`
+        // bytes: the header's fixed-size copy, whose bytes past `hlen` the
+        // key and value overwrite or `len` leaves out; the key at `hlen`; the
+        // parts after it, `vlen` bytes in all), and no source lies in `item`.
+        // The first `len` bytes are all written before they are read.
+        let stored = unsafe {
+            base.cast::<[u8; MAX_HEADER_LEN]>().write_unaligned(header);
+            ptr::copy_nonoverlapping(key.as_ptr(), base.add(hlen), key.len());
+            let mut at = hlen + key.len();
+            for &p in parts {
+                let p: Part = p.into();
+                match p {
+                    Part::Local(b) => ptr::copy_nonoverlapping(b.as_ptr(), base.add(at), b.len()),
+                    Part::Shared(s) => s.copy_out(base.add(at)),
+                }
+                at += p.len();
             }
-            at += p.len();
-        }
+            slice::from_raw_parts_mut(base, len)
+        };
         // The check covers exactly the bytes stored: this copy.
-        let check = xxh3_64_with_seed(&item[hlen + key.len()..len], hash.0) as u16;
-        encode_header(&mut header, key.len(), vlen, false, check, opts);
-        item[..hlen].copy_from_slice(&header[..hlen]);
+        let check = xxh3_64_with_seed(&stored[hlen + key.len()..], hash.0) as u16;
+        let check_at = header_check_at(hlen, opts);
+        stored[check_at..check_at + 2].copy_from_slice(&check.to_le_bytes());
         let (seg, off) = self.append(cache, class, len)?;
-        cache
-            .region
-            .store_bytes(seg.data + off as usize, &item[..len]);
+        cache.region.store_bytes(seg.data + off as usize, stored);
         self.commit(seg, off, len, opts.expire_at);
         Ok(Some((seg.id, off)))
     }

@@ -30,6 +30,8 @@ pub fn monotonic_nanos() -> u64 {
 pub struct CommandClock {
     in_pass: bool,
     mark: Option<u64>,
+    /// The last command's start (hot-key sampling's time, no read of its own).
+    started: u64,
 }
 
 impl CommandClock {
@@ -45,7 +47,14 @@ impl CommandClock {
     /// in this pass, else now.
     #[inline]
     pub fn start(&mut self) -> u64 {
-        self.mark.take().unwrap_or_else(monotonic_nanos)
+        self.started = self.mark.take().unwrap_or_else(monotonic_nanos);
+        self.started
+    }
+
+    /// When the command running now started (its `start`).
+    #[inline]
+    pub fn started(&self) -> u64 {
+        self.started
     }
 
     /// The command that started at `started` ended now: its duration in

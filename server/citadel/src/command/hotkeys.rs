@@ -21,9 +21,12 @@ const INFO_COUNT: usize = 10;
 /// The sampled command (its core's countdown reached zero): counts its keys.
 pub fn sample(ctx: &mut Ctx<'_>, def: &CommandDef, args: Args<'_>) {
     let thread = &mut *ctx.thread;
+    // The command clock's reading at this command's start (EXEC's, for
+    // its queued commands): within a slice of a second is all it needs.
+    let now = thread.command_clock.started();
     ctx.state
         .hotkeys
-        .record(thread.index, &mut thread.hotkeys, |f| {
+        .record(thread.index, &mut thread.hotkeys, now, |f| {
             def.for_each_key(args, f)
         });
 }

@@ -17,7 +17,8 @@ mod write_limit;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
-use std::time::Instant;
+
+use crate::command_clock::monotonic_nanos;
 
 pub use recorder::{Candidate, Recorder, MAX_LISTED_KEY};
 use sketch::CoreSketch;
@@ -47,12 +48,15 @@ struct Core {
 
 /// The process-wide registry: every core's counters and published list.
 pub struct HotKeys {
-    epoch: Instant,
+    /// CLOCK_MONOTONIC (`monotonic_nanos`) when the registry started: the
+    /// command path passes the command clock's reading, not a clock read
+    /// of its own.
+    epoch: u64,
     /// Sample one keyed command in this many; 0: off.
     period: AtomicU32,
     window_secs: AtomicU32,
-    /// Milliseconds per slice (window / [`SLICES`]).
-    slice_ms: AtomicU64,
+    /// Nanoseconds per slice (window / [`SLICES`], whole milliseconds).
+    slice_nanos: AtomicU64,
     /// Candidates each core keeps (`hotkeys-top`, live: each core's list
     /// follows at its next sample).
     capacity: AtomicUsize,
@@ -65,10 +69,10 @@ pub struct HotKeys {
 impl HotKeys {
     pub fn new(threads: usize) -> HotKeys {
         let hk = HotKeys {
-            epoch: Instant::now(),
+            epoch: monotonic_nanos(),
             period: AtomicU32::new(0),
             window_secs: AtomicU32::new(10),
-            slice_ms: AtomicU64::new(1000),
+            slice_nanos: AtomicU64::new(1_000_000_000),
             capacity: AtomicUsize::new(32),
             cores: (0..threads)
                 .map(|_| Core {
@@ -89,7 +93,7 @@ impl HotKeys {
         self.period.store(period, Relaxed);
         self.window_secs.store(window_secs, Relaxed);
         let slice_ms = u64::from(window_secs) * 1000 / SLICES as u64;
-        self.slice_ms.store(slice_ms.max(1), Relaxed);
+        self.slice_nanos.store(slice_ms.max(1) * 1_000_000, Relaxed);
         self.capacity.store(top.max(1), Relaxed);
         self.writes.set_limit(write_limit);
     }
@@ -103,17 +107,25 @@ impl HotKeys {
         self.window_secs.load(Relaxed)
     }
 
-    /// The number of the current time slice since the registry started.
-    fn slice_now(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64 / self.slice_ms.load(Relaxed)
+    /// The number of the time slice since the registry started that holds
+    /// `now` (a `monotonic_nanos` reading).
+    fn slice_at(&self, now: u64) -> u64 {
+        now.saturating_sub(self.epoch) / self.slice_nanos.load(Relaxed)
     }
 
-    /// Core `core`'s sample: counts `keys` (the sampled command's) and
-    /// restarts the countdown of `rec`, that core's recorder.
+    /// The nanoseconds since the registry started.
+    fn age_nanos(&self) -> u64 {
+        monotonic_nanos().saturating_sub(self.epoch)
+    }
+
+    /// Core `core`'s sample: counts `keys` (the sampled command's, which
+    /// ran at `now`, a `monotonic_nanos` reading such as the command
+    /// clock's) and restarts the countdown of `rec`, that core's recorder.
     pub fn record<'a>(
         &self,
         core: usize,
         rec: &mut Recorder,
+        now: u64,
         keys: impl FnOnce(&mut dyn FnMut(&'a [u8])),
     ) {
         let period = self.period();
@@ -124,7 +136,10 @@ impl HotKeys {
         if period == 0 {
             return;
         }
-        let now = self.slice_now();
+        // A reading a little older than one this core already counted
+        // (a command's start, after a later sample) must not look like a
+        // window change, which empties the ring: never go back.
+        let now = self.slice_at(rec.latest(now));
         let capacity = self.capacity.load(Relaxed);
         let mut advanced = false;
         keys(&mut |key| {
@@ -145,7 +160,7 @@ impl HotKeys {
         if period == 0 || k == 0 {
             return Vec::new();
         }
-        let now = self.slice_now();
+        let now = self.slice_at(monotonic_nanos());
         let mut candidates: Vec<(u64, Vec<u8>)> = Vec::new();
         for core in self.cores.iter() {
             let Ok(published) = core.published.lock() else {
@@ -185,7 +200,7 @@ impl HotKeys {
         if period == 0 {
             return 0;
         }
-        self.samples(hash(key), self.slice_now()) * period
+        self.samples(hash(key), self.slice_at(monotonic_nanos())) * period
     }
 
     fn samples(&self, hash: u64, now: u64) -> u64 {
@@ -199,14 +214,14 @@ impl HotKeys {
     /// since start while shorter.
     fn counted_secs(&self) -> f64 {
         let window = f64::from(self.window_secs());
-        self.epoch.elapsed().as_secs_f64().clamp(0.001, window)
+        (self.age_nanos() as f64 / 1e9).clamp(0.001, window)
     }
 
     /// The per-key write limit's check for one write of `key`: None when
     /// admitted, else the limit it passed (the write is shed).
     pub fn refuse_write(&self, key: &[u8]) -> Option<u64> {
         let limit = self.writes.limit()?;
-        let second = self.epoch.elapsed().as_secs() as u32;
+        let second = (self.age_nanos() / 1_000_000_000) as u32;
         if self.writes.admit(hash(key), second, limit) {
             return None;
         }
@@ -254,7 +269,7 @@ mod tests {
                 &keys[(x % 100_000) as usize]
             };
             let core = i % 4;
-            hk.record(core, &mut recs[core], |f| f(key));
+            hk.record(core, &mut recs[core], monotonic_nanos(), |f| f(key));
         }
         let top = hk.top(10);
         let hot = top.iter().position(|h| h.key == b"hot");

@@ -59,6 +59,8 @@ pub struct Recorder {
     /// The smallest count in a full list (0 while it has room): a sample
     /// whose estimate is below it cannot enter.
     floor: u32,
+    /// The latest clock reading a sample was counted at.
+    latest: u64,
 }
 
 impl Recorder {
@@ -71,6 +73,15 @@ impl Recorder {
             return false;
         }
         true
+    }
+
+    /// The reading to count a sample taken at `now` at: `now`, or the
+    /// latest reading counted when `now` is older (this core's slices only
+    /// move forward).
+    #[inline]
+    pub fn latest(&mut self, now: u64) -> u64 {
+        self.latest = self.latest.max(now);
+        self.latest
     }
 
     /// Restarts the countdown: on average `period` commands to the next

@@ -19,7 +19,7 @@ pub struct CoreSketch {
     window: Box<[AtomicU32]>,
     /// Per slice, per counter (`SLICES * ROWS * BUCKETS`).
     slices: Box<[AtomicU32]>,
-    /// The slice number (see `HotKeys::slice_now`) the ring's newest slice
+    /// The slice number (see `HotKeys::slice_at`) the ring's newest slice
     /// counts; `u64::MAX` before the first count.
     newest: AtomicU64,
 }

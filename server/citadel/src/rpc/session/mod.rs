@@ -570,10 +570,11 @@ fn record(thread: &ThreadCtx, method: Method, started: Option<u64>, failed: bool
 #[inline]
 fn sample_keys(state: &ServerState, thread: &mut ThreadCtx, op: &Op<'_>) {
     if thread.hotkeys.due() {
-        state
-            .hotkeys
-            .record(thread.index, &mut thread.hotkeys, |f| {
-                route::for_each_key(op, f)
-            });
+        state.hotkeys.record(
+            thread.index,
+            &mut thread.hotkeys,
+            crate::command::monotonic_nanos(),
+            |f| route::for_each_key(op, f),
+        );
     }
 }
