@@ -3,9 +3,6 @@
 //! the check computed over exactly the bytes stored. Large values go to
 //! whole chunk segments. Nothing is reachable until `update` publishes it.
 
-use std::mem::MaybeUninit;
-use std::{ptr, slice};
-
 use xxhash_rust::xxh3::{xxh3_64_with_seed, Xxh3};
 
 use crate::cache::Cache;
@@ -89,8 +86,7 @@ impl Writer {
 
     /// A small item (most of them) is assembled on the stack and stored with
     /// one word-wise copy, so only its two edge words are merged. None when
-    /// the item is too big for the stack buffer. The buffer is not zeroed
-    /// (every byte stored is written first) and the header is encoded once,
+    /// the item is too big for the stack buffer. The header is encoded once,
     /// its check filled in after the value is copied.
     #[allow(clippy::too_many_arguments)] // the parts of one item, as write_item has them
     #[inline]
@@ -111,27 +107,22 @@ impl Writer {
         if len > SMALL_ITEM {
             return Ok(None);
         }
-        let mut item = [MaybeUninit::<u8>::uninit(); SMALL_ITEM];
-        let base = item.as_mut_ptr().cast::<u8>();
-        // SAFETY: every write below lands in `item` (`len <= SMALL_ITEM`
-        // bytes: the header's fixed-size copy, whose bytes past `hlen` the
-        // key and value overwrite or `len` leaves out; the key at `hlen`; the
-        // parts after it, `vlen` bytes in all), and no source lies in `item`.
-        // The first `len` bytes are all written before they are read.
-        let stored = unsafe {
-            base.cast::<[u8; MAX_HEADER_LEN]>().write_unaligned(header);
-            ptr::copy_nonoverlapping(key.as_ptr(), base.add(hlen), key.len());
-            let mut at = hlen + key.len();
-            for &p in parts {
-                let p: Part = p.into();
-                match p {
-                    Part::Local(b) => ptr::copy_nonoverlapping(b.as_ptr(), base.add(at), b.len()),
-                    Part::Shared(s) => s.copy_out(base.add(at)),
-                }
-                at += p.len();
+        // Zeroed: leaving it uninitialised would need `unsafe` outside the
+        // mapping for a few instructions.
+        let mut item = [0u8; SMALL_ITEM];
+        item[..MAX_HEADER_LEN].copy_from_slice(&header);
+        item[hlen..hlen + key.len()].copy_from_slice(key);
+        let mut at = hlen + key.len();
+        for &p in parts {
+            let p: Part = p.into();
+            let dst = &mut item[at..at + p.len()];
+            match p {
+                Part::Local(b) => dst.copy_from_slice(b),
+                Part::Shared(s) => s.copy_to(dst),
             }
-            slice::from_raw_parts_mut(base, len)
-        };
+            at += p.len();
+        }
+        let stored = &mut item[..len];
         // The check covers exactly the bytes stored: this copy.
         let check = xxh3_64_with_seed(&stored[hlen + key.len()..], hash.0) as u16;
         let check_at = header_check_at(hlen, opts);

@@ -452,7 +452,7 @@ impl<'a> SharedBytes<'a> {
     /// # Safety
     /// `dst` must be valid for writes of `self.len` bytes.
     #[inline]
-    pub(crate) unsafe fn copy_out(&self, dst: *mut u8) {
+    unsafe fn copy_out(&self, dst: *mut u8) {
         if self.len == 0 {
             return;
         }
