@@ -36,38 +36,14 @@ mkdir -p "$out"
 : >"$out/samples.tsv"
 command -v redis-benchmark >/dev/null || { echo "redis-benchmark missing (apt-get install redis-tools)" >&2; exit 1; }
 
-scratch=$(mktemp -d /dev/shm/citadel-big-values.XXXXXX)
-pid=""
-cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$scratch"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; } # utime stime (clock ticks)
-
-start_server() { # name binary port
-    local bin=$2 port=$3
-    if [ "$(basename "$bin")" = redis-server ]; then
-        taskset -c 0 "$bin" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-            --daemonize no >"$scratch/$1.log" 2>&1 &
-    else
-        # No load shedding: every measured request does its work.
-        taskset -c 0 "$bin" --port "$port" --threads 1 --maxmemory 256mb --fresh \
-            --overload-delay-target-us 0 \
-            --cache-file "$scratch/$1-$port.cache" >"$scratch/$1.log" 2>&1 &
-    fi
-    pid=$!
-    for _ in $(seq 100); do
-        redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "$1 did not start: $(cat "$scratch/$1.log")" >&2
-    exit 1
-}
+# shellcheck source=benches/cpu-bench-lib.sh
+source "$root/benches/cpu-bench-lib.sh"
+bench_scratch citadel-big-values
 
 measure() { # name binary round
     local name=$1 bin=$2 round=$3 port
     port=$(free_port)
-    start_server "$name" "$bin" "$port"
+    start_pinned "$name" "$bin" "$port"
     taskset -c 1 redis-benchmark -p "$port" -c 4 -n 384 -r 64 -d 1048576 -t set -q >/dev/null 2>&1
     for d in $sizes; do
         local n=$(( mb * 1048576 / d ))
@@ -90,14 +66,7 @@ measure() { # name binary round
     pid=""
 }
 
-read -r -a list <<<"$servers"
-for round in $(seq "$rounds"); do
-    k=$(( (round - 1) % ${#list[@]} ))
-    for i in $(seq 0 $(( ${#list[@]} - 1 ))); do
-        entry=${list[$(( (i + k) % ${#list[@]} ))]}
-        measure "${entry%%=*}" "${entry#*=}" "$round"
-    done
-done
+every_round "$rounds" measure
 
 python3 - "$out/samples.tsv" "$servers" "$rounds" "$mb" <<'PY' | tee "$out/table.md"
 import sys, statistics as st

@@ -49,36 +49,18 @@ command -v redis-benchmark >/dev/null || { echo "redis-benchmark missing (apt-ge
 [ -n "${NO_BUILD:-}" ] || (cd "$root" && cargo build --release -q -p citadel-server -p citadel-loadgen &&
     cargo build --release -q -p citadel-benches --bin floor-server)
 
-scratch=$(mktemp -d /dev/shm/citadel-server-cpu.XXXXXX)
-pid=""
-cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$scratch"; }
-trap cleanup EXIT
+# shellcheck source=benches/cpu-bench-lib.sh
+source "$root/benches/cpu-bench-lib.sh"
+bench_scratch citadel-server-cpu
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; } # utime stime (clock ticks)
-
-start_server() { # name binary port
-    local bin=$2 port=$3
-    case "$(basename "$bin")" in
-    redis-server)
-        taskset -c 0 "$bin" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-            --daemonize no >"$scratch/$1.log" 2>&1 & ;;
-    floor-epoll) taskset -c 0 "$floor" --port "$port" >"$scratch/$1.log" 2>&1 & ;;
-    floor-uring) taskset -c 0 "$floor" --port "$port" --uring >"$scratch/$1.log" 2>&1 & ;;
-    *)
-        # No load shedding: every measured request does its work (Redis sheds none),
-        # also when other jobs share the machine.
-        taskset -c 0 "$bin" --port "$port" --threads 1 --maxmemory 256mb --fresh \
-            --overload-delay-target-us 0 \
-            --cache-file "$scratch/$1-$port.cache" >"$scratch/$1.log" 2>&1 & ;;
+start_server() { # name binary port: the floor servers, or redis/citadel
+    case "$(basename "$2")" in
+    floor-epoll) taskset -c 0 "$floor" --port "$3" >"$scratch/$1.log" 2>&1 & ;;
+    floor-uring) taskset -c 0 "$floor" --port "$3" --uring >"$scratch/$1.log" 2>&1 & ;;
+    *) start_pinned "$@"; return ;;
     esac
     pid=$!
-    for _ in $(seq 100); do
-        redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "$1 did not start: $(cat "$scratch/$1.log")" >&2
-    exit 1
+    wait_ping "$1" "$3"
 }
 
 # One client run: prints "ops_per_sec p99_us".
@@ -129,15 +111,7 @@ measure() { # name binary round
     pid=""
 }
 
-read -r -a list <<<"$servers"
-for round in $(seq "$rounds"); do
-    # Rotate the order each round so no server always runs first.
-    k=$(( (round - 1) % ${#list[@]} ))
-    for i in $(seq 0 $(( ${#list[@]} - 1 ))); do
-        entry=${list[$(( (i + k) % ${#list[@]} ))]}
-        measure "${entry%%=*}" "${entry#*=}" "$round"
-    done
-done
+every_round "$rounds" measure
 
 python3 - "$out/samples.tsv" "$servers" "$rounds" <<'PY' | tee "$out/table.md"
 import sys, statistics as st
