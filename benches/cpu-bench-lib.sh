@@ -12,6 +12,7 @@
 #                              $scratch, no load shedding: every measured
 #                              request does its work) on core 0; sets $pid
 #   wait_ping NAME PORT        waits until it answers PING (exits if not)
+#   stop_pinned                stops the server $pid names
 #   every_round ROUNDS FN      calls FN NAME BIN ROUND for each entry of
 #                              $servers (name=binary), rotating the order
 #                              each round so no server always runs first
@@ -47,6 +48,12 @@ wait_ping() { # name port
     done
     echo "$1 did not start: $(cat "$scratch/$1.log")" >&2
     exit 1
+}
+
+stop_pinned() {
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
 }
 
 every_round() { # rounds fn

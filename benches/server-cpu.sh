@@ -106,9 +106,7 @@ measure() { # name binary round
             done
         done
     done
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    pid=""
+    stop_pinned
 }
 
 every_round "$rounds" measure
