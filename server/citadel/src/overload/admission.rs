@@ -30,7 +30,8 @@
 //! burst, above target for a whole interval is a standing queue. At the end
 //! of each control interval the core is *overloaded* if even the smallest
 //! delay seen in it was over the target, or if it was overloaded and shed
-//! anything in the interval; not otherwise (nor when it saw nothing). The
+//! at least a quarter of the interval's requests (`STAY_SHARE`); not
+//! otherwise (nor when it saw nothing). The
 //! second rule is CoDel's "stay in the dropping state": shedding drains the
 //! queue, so an overloaded core idles for microseconds between bursts of
 //! refusals and its smallest delay falls under the target although the
@@ -38,8 +39,11 @@
 //! interval's end and admitted everything up to the most patient rank's
 //! threshold until the next flip (open loop at 3x, 500 µs target: admitted
 //! delays up to 2.5 ms plus overrun for every rank, instead of 1.75 ms for a
-//! normal read and less for lower ranks). An interval without a refusal
-//! (delays under every threshold: the load fell) ends the overload. While
+//! normal read and less for lower ranks). An interval with fewer refusals
+//! (the load fell under ~1.33x) ends the overload: with heavy requests at a
+//! tenth of capacity, one stall could start an overload that a refusal an
+//! interval (a low-priority request behind two others) then kept alive,
+//! shedding 8% at 0.1x (1 MiB BITCOUNTs, 500 µs target). While
 //! overloaded, a request is shed when its own delay passes its rank's
 //! threshold: `target × (1 + rank / 2)`, from 1× the target for a
 //! low-priority client's plugin call to 5× for a high-priority client's
@@ -57,6 +61,9 @@ use std::time::{Duration, Instant};
 use super::rank::Rank;
 use super::stats::{delay_bucket, CoreGauges, DELAY_BUCKETS};
 
+/// An overloaded core stays overloaded through an interval in which it
+/// refused at least one request for every this many it admitted.
+const STAY_SHARE: u32 = 3;
 /// How long a delay must stand before the core counts as overloaded.
 pub const INTERVAL: Duration = Duration::from_millis(20);
 /// The clock is read once per this many requests (and at each turn's
@@ -100,8 +107,8 @@ pub struct Admission {
     max_turn: Duration,
     /// The last interval's smallest delay was over the target.
     overloaded: bool,
-    /// This interval refused a request.
-    shed_any: bool,
+    /// Requests this interval refused.
+    shed: u32,
     /// The last clock reading, and requests admitted since.
     clock: Instant,
     since_clock: u8,
@@ -140,7 +147,7 @@ impl Admission {
             max_delay: Duration::ZERO,
             max_turn: Duration::ZERO,
             overloaded: false,
-            shed_any: false,
+            shed: 0,
             clock: now,
             since_clock: 0,
             close_left: 0,
@@ -272,7 +279,7 @@ impl Admission {
             self.measure(gauges);
         }
         if self.overloaded && self.delay > threshold(self.target, rank) {
-            self.shed_any = true;
+            self.shed += 1;
             return Err(Shed {
                 delay: self.delay,
                 target: self.target,
@@ -342,8 +349,10 @@ impl Admission {
     fn end_interval(&mut self, now: Instant, gauges: Option<&CoreGauges>) {
         self.settle_run();
         let standing = self.min_delay.unwrap_or(Duration::ZERO);
-        self.overloaded = standing > self.target || (self.overloaded && self.shed_any);
-        self.shed_any = false;
+        let admitted: u32 = self.admitted.iter().sum();
+        let shed = std::mem::take(&mut self.shed);
+        self.overloaded =
+            standing > self.target || (self.overloaded && shed * STAY_SHARE >= admitted);
         if self.overloaded {
             self.fast_left = 0;
         }
@@ -571,6 +580,24 @@ mod tests {
         assert!(shed
             .to_string()
             .starts_with("queueing delay 12ms over target 5.0ms"));
+    }
+
+    #[test]
+    fn an_overload_stays_only_while_its_refusals_are_a_real_share() {
+        let mut a = Admission::new(Duration::from_millis(1));
+        let end = |a: &mut Admission, shed: u32, admitted: u32| {
+            a.overloaded = true;
+            (a.shed, a.admitted[0]) = (shed, admitted);
+            a.end_interval(Instant::now(), None);
+            a.shedding()
+        };
+        // Offered 3x: two refused for each admitted.
+        assert!(end(&mut a, 20, 10));
+        // At the share: one refused for three admitted (offered ~1.33x).
+        assert!(end(&mut a, 10, 30));
+        // Light load behind one stall: one refusal an interval among ten.
+        assert!(!end(&mut a, 1, 10), "a stray refusal keeps no overload");
+        assert!(!end(&mut a, 0, 10));
     }
 
     #[test]
