@@ -581,15 +581,21 @@ impl<'a> From<SharedBytes<'a>> for Part<'a> {
 mod tests {
     use super::Region;
 
+    const LEN: usize = 64;
+
+    /// A region over a fresh LEN-byte file.
+    fn mapped() -> Region {
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(LEN as u64).unwrap();
+        Region::map(&file, LEN).unwrap()
+    }
+
     /// Every offset within a word and every length up to five words: the
     /// stored bytes land where they belong and the edge words' other bytes
     /// are kept (the whole-word edge merges' shifts and masks).
     #[test]
     fn store_bytes_keeps_the_edges() {
-        const LEN: usize = 64;
-        let file = tempfile::tempfile().unwrap();
-        file.set_len(LEN as u64).unwrap();
-        let region = Region::map(&file, LEN).unwrap();
+        let region = mapped();
         let fill = [0xa5u8; LEN];
         for off in 0..16 {
             for len in 0..=40 {
@@ -610,10 +616,7 @@ mod tests {
     /// are the range's with zeros around it.
     #[test]
     fn for_each_word_masks_the_edges() {
-        const LEN: usize = 64;
-        let file = tempfile::tempfile().unwrap();
-        file.set_len(LEN as u64).unwrap();
-        let region = Region::map(&file, LEN).unwrap();
+        let region = mapped();
         let all: Vec<u8> = (0..LEN as u8).map(|b| b.wrapping_mul(37) | 1).collect();
         region.store_bytes(0, &all);
         for off in 0..16 {
