@@ -477,7 +477,8 @@ if __name__ == "__main__":
 
 
 def test_unix_socket_with_redis_py():
-    sock = os.path.join(tempfile.mkdtemp(prefix="citadel-sock"), "citadel.sock")
+    sock_dir = tempfile.mkdtemp(prefix="citadel-sock")
+    sock = os.path.join(sock_dir, "citadel.sock")
     server = Citadel("--unixsocket", sock, "--unixsocketperm", "770")
     try:
         over_unix = redis.Redis(unix_socket_path=sock, decode_responses=True)
@@ -493,3 +494,4 @@ def test_unix_socket_with_redis_py():
         assert not os.path.exists(sock)
     finally:
         server.cleanup()
+        shutil.rmtree(sock_dir, ignore_errors=True)

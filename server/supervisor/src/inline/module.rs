@@ -55,8 +55,10 @@ static LOADS: AtomicU64 = AtomicU64::new(0);
 impl Module {
     /// Loads a private copy of `path` and checks its ABI.
     pub fn load(path: &Path) -> Result<Module, ModuleError> {
-        let copy = std::env::temp_dir().join(format!(
-            "citadel-inline-{}-{}.so",
+        let dir = std::env::temp_dir();
+        remove_stale_copies(&dir);
+        let copy = dir.join(format!(
+            "{COPY_PREFIX}{}-{}{COPY_SUFFIX}",
             std::process::id(),
             LOADS.fetch_add(1, Relaxed)
         ));
@@ -120,6 +122,37 @@ impl Module {
     }
 }
 
+const COPY_PREFIX: &str = "citadel-inline-";
+const COPY_SUFFIX: &str = ".so";
+
+/// Removes the private copies that processes which no longer run left in
+/// `dir`: a copy is deleted right after it is opened, so one remains only
+/// when its server was killed between the copy and the open (kill -9 during
+/// a start or a reload). The owner's pid is in the name; a pid that runs
+/// again as another process keeps its files until that one exits too.
+fn remove_stale_copies(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(owner) = name.to_str().and_then(copy_owner) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{owner}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The pid in a private copy's name (`citadel-inline-PID-N.so`).
+fn copy_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(COPY_PREFIX)?.strip_suffix(COPY_SUFFIX)?;
+    let (pid, load) = rest.split_once('-')?;
+    load.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
 fn symbol_name(symbol: &'static [u8]) -> &'static str {
     std::str::from_utf8(symbol.strip_suffix(b"\0").unwrap_or(symbol)).unwrap_or("?")
 }
@@ -151,6 +184,27 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn copies_left_by_a_dead_process_are_removed_and_live_ones_kept() {
+        let dir = std::env::temp_dir().join(format!("citadel-inline-sweep-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let names = [
+            format!("citadel-inline-{dead}-3.so"),
+            format!("citadel-inline-{}-0.so", std::process::id()),
+            "citadel-inline-notes.so".to_string(),
+        ];
+        for name in &names {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+        remove_stale_copies(&dir);
+        let left: Vec<bool> = names.iter().map(|n| dir.join(n).exists()).collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(left, [false, true, true]);
     }
 
     #[test]
