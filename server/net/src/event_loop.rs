@@ -225,18 +225,25 @@ impl<S: Service> Worker<S> {
             }
             return;
         };
+        let direct = conn.recv_direct;
         if !cqueue::more(flags) {
-            conn.recv_armed = false;
+            (conn.recv_armed, conn.recv_direct, conn.recv_switching) = (false, false, false);
         }
         let mut hard_close = false;
         if res > 0 {
-            let bid = bid.expect("recv completion with data names its buffer");
             self.stats.bytes_in.fetch_add(res as u64, Relaxed);
-            // SAFETY: `bid` was just handed to us by this recv completion and
-            // is recycled right after use; `res` is the byte count it holds.
-            let data = unsafe { self.bufs.filled(bid, res as usize) };
-            let fed = conn.receive(&mut self.svc, data, self.shared.max_input);
-            self.bufs.recycle(bid);
+            let max_input = self.shared.max_input;
+            let fed = if direct {
+                conn.received_direct(&mut self.svc, res as usize, max_input)
+            } else {
+                let bid = bid.expect("recv completion with data names its buffer");
+                // SAFETY: `bid` was just handed to us by this recv completion and
+                // is recycled right after use; `res` is the byte count it holds.
+                let data = unsafe { self.bufs.filled(bid, res as usize) };
+                let fed = conn.receive(&mut self.svc, data, max_input);
+                self.bufs.recycle(bid);
+                fed
+            };
             match fed {
                 Fed::Parked => {
                     let waiter = Waiter::new(token.slot, conn.generation);
@@ -284,6 +291,11 @@ impl<S: Service> Worker<S> {
                 _ => hard_close = true,
             }
         }
+        // The rest of a big bulk is received straight into the input
+        // buffer: the multishot recv is cancelled and, once its last
+        // completion is in, re-armed as a direct one (flush_and_rearm).
+        let switch = conn.recv_armed && !conn.recv_switching && conn.wants_direct();
+        conn.recv_switching |= switch;
         let (slot, open, armed, has_output) = (
             token.slot,
             conn.state == State::Open,
@@ -293,6 +305,9 @@ impl<S: Service> Worker<S> {
         if hard_close {
             self.close_hard(slot);
             return;
+        }
+        if switch {
+            self.cancel(token);
         }
         if has_output {
             self.queue_flush(slot);
@@ -372,13 +387,25 @@ impl<S: Service> Worker<S> {
             }
             conn.recv_armed = true;
             let token = Token::new(Op::Recv, slot, conn.generation);
-            let sqe = opcode::RecvMulti::new(types::Fd(conn.stream.as_raw_fd()), self.bufs.bgid())
-                .build()
-                .user_data(token.encode());
-            // SAFETY: the recv writes only into the registered buffer group,
-            // which outlives every request; the socket stays open until the
-            // recv's final completion is reaped.
-            unsafe { push(&mut self.uring, &sqe) };
+            let fd = types::Fd(conn.stream.as_raw_fd());
+            let sqe = match conn.direct_span() {
+                Some((ptr, len, rest)) => {
+                    // A command's rest comes in one completion: io_uring
+                    // retries a short read with MSG_WAITALL.
+                    conn.recv_direct = true;
+                    self.stats.direct_recvs.fetch_add(1, Relaxed);
+                    let flags = if rest { libc::MSG_WAITALL } else { 0 };
+                    opcode::Recv::new(fd, ptr, len).flags(flags).build()
+                }
+                None => opcode::RecvMulti::new(fd, self.bufs.bgid()).build(),
+            };
+            // SAFETY: a multishot recv writes only into the registered buffer
+            // group, which outlives every request; a direct one only into
+            // the span `direct_span` gave, which stays allocated and
+            // untouched until its completion (see there; the connection is
+            // freed only once no recv is armed). The socket stays open until
+            // the recv's final completion is reaped.
+            unsafe { push(&mut self.uring, &sqe.user_data(token.encode())) };
         }
         rearm.clear();
         self.rearm = rearm;

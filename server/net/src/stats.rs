@@ -12,6 +12,9 @@ pub struct LoopStats {
     pub rejected: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
+    /// Recvs made straight into a connection's input buffer (the rest of
+    /// a big bulk), not through the provided buffers.
+    pub direct_recvs: AtomicU64,
     /// Nanoseconds spent processing (not waiting in io_uring_enter).
     pub busy_ns: AtomicU64,
     /// The CPU the thread is pinned to.

@@ -318,6 +318,59 @@ fn a_big_payload_split_across_many_reads_arrives_intact() {
     server.stop();
 }
 
+/// A payload past the direct-recv threshold, cut at every kind of place:
+/// inside its header line, just after it, early in the payload (the rest
+/// then comes by direct recvs), at its last byte, at its end (the next
+/// command apart), and at several places at once. Every byte comes back in
+/// order and the commands around it are served.
+#[test]
+fn a_big_payload_cut_anywhere_arrives_intact() {
+    let server = Server::start(1, 10_000, |_| {});
+    let n = 100_000;
+    let payload: Vec<u8> = (0..n).map(|i| (i * 13 % 251) as u8).collect();
+    let mut msg = format!("PING\nECHO {n}\n").into_bytes();
+    let head = msg.len();
+    msg.extend_from_slice(&payload);
+    msg.extend_from_slice(b"PING\n");
+    let cuts: [&[usize]; 7] = [
+        &[head - 3],
+        &[head],
+        &[head + 1],
+        &[head + 20_000],
+        &[head + n - 1],
+        &[head + n],
+        &[
+            2,
+            head - 1,
+            head + 5_000,
+            head + 60_000,
+            head + n - 1,
+            head + n + 2,
+        ],
+    ];
+    for cut in cuts {
+        let mut c = server.connect();
+        let mut from = 0;
+        for &to in cut.iter().chain([msg.len()].iter()) {
+            c.get_mut().write_all(&msg[from..to]).unwrap();
+            // Apart, so that the pieces arrive in separate reads.
+            std::thread::sleep(Duration::from_millis(5));
+            from = to;
+        }
+        assert_eq!(line(&mut c), "+PONG\r\n", "cut at {cut:?}");
+        let mut echoed = vec![0u8; n];
+        c.read_exact(&mut echoed).unwrap();
+        assert!(
+            echoed == payload,
+            "cut at {cut:?}: the payload came back changed"
+        );
+        assert_eq!(line(&mut c), "+PONG\r\n", "cut at {cut:?}");
+    }
+    let direct = server.stats[0].direct_recvs.load(Ordering::Relaxed);
+    assert!(direct > 0, "no direct recv was made");
+    server.stop();
+}
+
 #[test]
 fn many_connections_and_quit() {
     let server = Server::start(2, 10_000, |_| {});

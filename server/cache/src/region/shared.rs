@@ -377,8 +377,39 @@ impl<'a> SharedBytes<'a> {
     /// comment); the result is a guess until the caller validates it.
     #[inline]
     pub fn for_each_word(&self, mut f: impl FnMut(u64)) {
+        self.try_each_word(0, |word| {
+            f(word);
+            true
+        });
+    }
+
+    /// The first byte of the range that is not `skip`, with its offset in
+    /// the range: BITPOS's search, from whole-word loads (as
+    /// `for_each_word`), stopping at the word that holds it.
+    #[inline]
+    pub fn first_byte_not(&self, skip: u8) -> Option<(usize, u8)> {
+        let lo = self.off & 7;
+        let (mut word_at, mut found) = (0usize, None);
+        self.try_each_word(u64::from_ne_bytes([skip; 8]), |word| {
+            if word == 0 {
+                word_at += 8;
+                return true;
+            }
+            let byte = word.trailing_zeros() as usize / 8;
+            found = Some((word_at + byte - lo, (word >> (8 * byte)) as u8 ^ skip));
+            false
+        });
+        found
+    }
+
+    /// `for_each_word` with each word XORed with `flip` before the bytes
+    /// outside the range are zeroed (a search for a byte other than
+    /// `skip` looks for a non-zero word), stopping when `f` returns false;
+    /// returns whether it went through every word.
+    #[inline]
+    fn try_each_word(&self, flip: u64, mut f: impl FnMut(u64) -> bool) -> bool {
         if self.len == 0 {
-            return;
+            return true;
         }
         let first = self.off & !7;
         let lo = self.off - first;
@@ -388,19 +419,17 @@ impl<'a> SharedBytes<'a> {
         let (head_mask, tail_mask) = ((!0u64) << (8 * lo), (!0u64) >> (8 * (8 - hi)));
         let le = |w: &AtomicU64| {
             // ORDERING: Relaxed: ordered by the protocol (module comment).
-            u64::from_le(w.load(Relaxed))
+            u64::from_le(w.load(Relaxed)) ^ flip
         };
         let Some((last, rest)) = words.split_last() else {
-            return;
+            return true;
         };
         match rest.split_first() {
             None => f(le(last) & head_mask & tail_mask),
             Some((head, middle)) => {
-                f(le(head) & head_mask);
-                for word in middle {
-                    f(le(word));
-                }
-                f(le(last) & tail_mask);
+                f(le(head) & head_mask)
+                    && middle.iter().all(|word| f(le(word)))
+                    && f(le(last) & tail_mask)
             }
         }
     }
@@ -639,6 +668,33 @@ mod tests {
                     (off - first + len).div_ceil(8) * 8,
                     "off {off} len {len}"
                 );
+            }
+        }
+    }
+
+    /// The first byte that is not `skip`, wherever the range starts in its
+    /// word, however long it is and wherever that byte lies (or none): the
+    /// same as a byte-by-byte search, never a byte outside the range.
+    #[test]
+    fn first_byte_not_finds_what_a_byte_search_finds() {
+        let region = mapped();
+        for skip in [0x00u8, 0xff] {
+            for odd in 0..LEN {
+                let mut all = [skip; LEN];
+                // One other byte, at `odd`: found inside the range, never
+                // outside it (in the edge words too).
+                all[odd] = skip ^ 0x10;
+                region.store_bytes(0, &all);
+                for off in 0..16 {
+                    for len in 0..=40 {
+                        let got = region.shared(off, len).unwrap().first_byte_not(skip);
+                        let want = all[off..off + len]
+                            .iter()
+                            .position(|&b| b != skip)
+                            .map(|i| (i, all[off + i]));
+                        assert_eq!(got, want, "skip {skip:#x} odd {odd} off {off} len {len}");
+                    }
+                }
             }
         }
     }

@@ -247,26 +247,24 @@ fn parse_pos_range(args: Args<'_>) -> Result<(Option<RangeArg>, bool), CmdError>
 
 /// Redis's redisBitpos over `len` bytes of the value from `start`: the
 /// first `bit`'s position, relative to `start`; not found: -1 for a 1,
-/// `len * 8` for a 0 (the value continues with zeros).
+/// `len * 8` for a 0 (the value continues with zeros). Searched in place
+/// from the region's word loads, stopping at the first hit (copying 512-byte
+/// blocks out went on to the value's end).
 fn first_bit(item: &ItemRef<'_>, start: usize, len: usize, bit: bool) -> i64 {
     let skip = if bit { 0x00 } else { 0xff };
-    let mut found = None;
     let mut at = 0usize;
     for piece in item.value_range(start, len) {
-        piece.for_each_block(|block| {
-            if found.is_none() {
-                if let Some(i) = block.iter().position(|&b| b != skip) {
-                    let b = if bit { block[i] } else { !block[i] };
-                    found = Some(((at + i) as i64) * 8 + i64::from(b.leading_zeros()));
-                }
-            }
-            at += block.len();
-        });
-        if found.is_some() {
-            break;
+        if let Some((i, byte)) = piece.first_byte_not(skip) {
+            let b = if bit { byte } else { !byte };
+            return ((at + i) as i64) * 8 + i64::from(b.leading_zeros());
         }
+        at += piece.len();
     }
-    found.unwrap_or(if bit { -1 } else { len as i64 * 8 })
+    if bit {
+        -1
+    } else {
+        len as i64 * 8
+    }
 }
 
 /// The first `bit` in one byte whose `outside` bits are forced to not match.
