@@ -116,6 +116,7 @@ impl<'h> Changes<'h> {
         canon: &'h [usize],
         ops: &'h mut [Op],
     ) -> Changes<'h> {
+        w.touched = 0;
         Changes {
             w,
             cache,
@@ -167,6 +168,14 @@ impl<'h> Changes<'h> {
             },
         );
         Ok(())
+    }
+
+    /// Counts an access to key `i` for eviction when the update ends, as
+    /// `CacheHandle::touch_key` does (an update counts none by itself):
+    /// the one-key update bumps the entry it already holds instead of
+    /// looking the key up again.
+    pub fn touch(&mut self, i: usize) {
+        self.w.touched |= 1 << i.min(63);
     }
 
     /// Deletes key `i`.
