@@ -10,13 +10,12 @@
 
 use crate::cache::Cache;
 use crate::error::WriteError;
-use crate::handle::bump_freq;
 use crate::index::{Entry, KeyHash};
 use crate::item::ItemRef;
 use crate::stats::HandleCounters;
 use crate::sync::Ordering;
 use crate::update::{
-    apply_key, new_entry, record_key, root_kept, Changes, Op, PutRoot, MAX_ATTEMPTS,
+    apply_key, bump_freq, new_entry, record_key, root_kept, Changes, Op, PutRoot, MAX_ATTEMPTS,
 };
 use crate::writer::{Seen, Writer};
 
