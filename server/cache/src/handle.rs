@@ -16,7 +16,7 @@ use crate::segment::State;
 use crate::stats::HandleCounters;
 use crate::sync::Ordering;
 use crate::txn::{Txn, Watch};
-use crate::update::{Changes, Scratch};
+use crate::update::{bump_freq, Changes, Scratch};
 use crate::writer::Writer;
 
 pub struct CacheHandle {
@@ -215,24 +215,7 @@ impl CacheHandle {
 
     /// `touch` with its random `draw` made.
     fn bump(&mut self, slot: usize, e: Entry, draw: u64) {
-        let freq = e.freq();
-        // 1 in 2^(freq+2): a key must be read about 4 times to earn its first
-        // bit; sampling keeps index-line writes rare on the read path.
-        if freq >= FREQ_MAX || draw & ((4u64 << freq) - 1) != 0 {
-            return;
-        }
-        let word = self.cache.region.u64_at(slot);
-        // A failed CAS means a writer or another reader got there first: fine.
-        // ORDERING: Relaxed: only the frequency bits change, and a read-
-        // modify-write continues the release sequence of the store that
-        // published the entry, so readers that load our value with Acquire
-        // still see the item's bytes.
-        let _ = word.compare_exchange(
-            e.0,
-            e.with_freq(freq + 1).0,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
+        bump_freq(&self.cache, slot, e, draw);
     }
 
     /// Atomic read-modify-write over several keys (MSETNX, RENAME, INCR, APPEND ...).
@@ -253,12 +236,27 @@ impl CacheHandle {
             ..
         } = self;
         if txn.active {
-            return txn.update(cache, w, keys, f);
+            let r = txn.update(cache, w, keys, f);
+            self.touch_marked(keys);
+            return r;
         }
-        // One key (most writes) needs none of the multi-key bookkeeping.
-        match keys {
-            [key] => crate::update_one::update_one(cache, w, key, f),
+        // One key (most writes) needs none of the multi-key bookkeeping
+        // (and counts its `Changes::touch` itself, at the entry it holds).
+        let r = match keys {
+            [key] => return crate::update_one::update_one(cache, w, key, f),
             _ => crate::update::update(cache, w, scratch, keys, f),
+        };
+        self.touch_marked(keys);
+        r
+    }
+
+    /// `touch_key` for each key the last update marked (`Changes::touch`).
+    fn touch_marked(&mut self, keys: &[&[u8]]) {
+        let touched = std::mem::take(&mut self.w.touched);
+        for (i, key) in keys.iter().enumerate() {
+            if touched & (1 << i.min(63)) != 0 {
+                self.touch_key(key);
+            }
         }
     }
 

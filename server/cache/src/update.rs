@@ -17,7 +17,7 @@
 use crate::cache::Cache;
 use crate::changes::KeyChange;
 use crate::error::WriteError;
-use crate::index::{Entry, KeyHash};
+use crate::index::{Entry, KeyHash, FREQ_MAX};
 use crate::item::{ItemRef, PutOptions, ValueKind};
 use crate::journal::{self, Record};
 use crate::layout::W_EXPIRES;
@@ -116,6 +116,7 @@ impl<'h> Changes<'h> {
         canon: &'h [usize],
         ops: &'h mut [Op],
     ) -> Changes<'h> {
+        w.touched = 0;
         Changes {
             w,
             cache,
@@ -167,6 +168,14 @@ impl<'h> Changes<'h> {
             },
         );
         Ok(())
+    }
+
+    /// Counts an access to key `i` for eviction when the update ends, as
+    /// `CacheHandle::touch_key` does (an update counts none by itself):
+    /// the one-key update bumps the entry it already holds instead of
+    /// looking the key up again.
+    pub fn touch(&mut self, i: usize) {
+        self.w.touched |= 1 << i.min(63);
     }
 
     /// Deletes key `i`.
@@ -723,4 +732,28 @@ pub(crate) fn root_kept(
             .and_then(|new| new.root_stamp())
             .is_some_and(|new| new.generation == old.generation),
     }
+}
+
+/// Probabilistic frequency bump of the entry `e` at `slot` with the
+/// random `draw` (1 in 2^(freq+2)): hot keys stop writing the index line
+/// once their counter saturates.
+pub(crate) fn bump_freq(cache: &Cache, slot: usize, e: Entry, draw: u64) {
+    let freq = e.freq();
+    // 1 in 2^(freq+2): a key must be read about 4 times to earn its first
+    // bit; sampling keeps index-line writes rare on the read path.
+    if freq >= FREQ_MAX || draw & ((4u64 << freq) - 1) != 0 {
+        return;
+    }
+    let word = cache.region.u64_at(slot);
+    // A failed CAS means a writer or another reader got there first: fine.
+    // ORDERING: Relaxed: only the frequency bits change, and a read-
+    // modify-write continues the release sequence of the store that
+    // published the entry, so readers that load our value with Acquire
+    // still see the item's bytes.
+    let _ = word.compare_exchange(
+        e.0,
+        e.with_freq(freq + 1).0,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
 }

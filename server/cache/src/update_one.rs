@@ -13,8 +13,9 @@ use crate::error::WriteError;
 use crate::index::{Entry, KeyHash};
 use crate::item::ItemRef;
 use crate::stats::HandleCounters;
+use crate::sync::Ordering;
 use crate::update::{
-    apply_key, new_entry, record_key, root_kept, Changes, Op, PutRoot, MAX_ATTEMPTS,
+    apply_key, bump_freq, new_entry, record_key, root_kept, Changes, Op, PutRoot, MAX_ATTEMPTS,
 };
 use crate::writer::{Seen, Writer};
 
@@ -64,9 +65,13 @@ pub(crate) fn update_one<R>(
         let r = f(&items, &mut changes);
         let put_root = changes.put_root;
         let op = ops[0];
+        let touched = std::mem::take(&mut w.touched) != 0;
         if op == Op::Keep && !expired {
             // Nothing to write: validating the lookup is enough.
             if locks.read_validate(home, v) {
+                if let Some(old) = old.as_ref().filter(|_| touched) {
+                    bump_freq(cache, old.slot, old.entry, w.next_random());
+                }
                 return Ok(r);
             }
             continue;
@@ -96,6 +101,13 @@ pub(crate) fn update_one<R>(
             (None, _) => None,
         };
         publish(cache, w, key, h, at, old, (op, put_root), tag);
+        if let (Some((slot, _)), Op::Put { .. }, true) = (at, op, touched) {
+            // The entry just stored (home locked), frequency bits kept.
+            // ORDERING: Relaxed: under the home lock only readers' frequency
+            // bumps change it, which the CAS in `bump_freq` handles.
+            let e = Entry(cache.region.u64_at(slot).load(Ordering::Relaxed));
+            bump_freq(cache, slot, e, w.next_random());
+        }
         locks.unlock(home, v);
         w.free_collected(cache);
         w.seal_pending(cache);

@@ -30,6 +30,9 @@ pub(crate) struct Writer {
     pub reclaim: ReclaimQueue,
     /// A page key copied out of the mapping (eviction looks its owner up).
     pub page_key: Vec<u8>,
+    /// Keys the update in progress counts an access to (`Changes::touch`):
+    /// bit i for key i, bit 63 for keys 63 and up.
+    pub touched: u64,
 }
 
 impl Writer {
@@ -46,6 +49,7 @@ impl Writer {
             changes: Default::default(),
             reclaim: ReclaimQueue::default(),
             page_key: Vec::new(),
+            touched: 0,
         }
     }
 

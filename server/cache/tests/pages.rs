@@ -414,3 +414,47 @@ fn a_used_collection_survives_eviction() {
     assert_eq!(root_generation(&mut h, b"hot"), Some(g));
     assert_eq!(pages_present(&mut h, b"hot", g, 0..20), 20);
 }
+
+/// `Changes::touch` counts an access as `touch_key` does, on every path:
+/// a one-key update that writes nothing, one that rewrites the root (the
+/// bump at the entry it publishes), and a multi-key update; an update
+/// that does not touch counts none.
+#[test]
+fn an_update_that_touches_counts_an_access() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(16 << 20);
+    let mut h = cache.handle().unwrap();
+    let freq = |h: &mut CacheHandle, key: &[u8]| h.peek_with_freq(key, |_| ()).unwrap().1;
+    let root = |g| root_value(g, 0..0, 64);
+    for (i, key) in [&b"read"[..], b"write", b"multi", b"untouched"]
+        .iter()
+        .enumerate()
+    {
+        let g = new_generation();
+        write_collection(&mut h, key, g, 0..0, 0, HASH);
+        // Each touch bumps 1 in 4 or fewer times: 200 give bits surely.
+        for _ in 0..200 {
+            match i {
+                0 => h.update(&[key], |_, ch| ch.touch(0)).unwrap(),
+                1 => h
+                    .update(&[key], |_, ch| {
+                        ch.touch(0);
+                        ch.put_with(0, &[root(g).as_slice()], HASH).unwrap();
+                    })
+                    .unwrap(),
+                2 => h.update(&[b"other", key], |_, ch| ch.touch(1)).unwrap(),
+                _ => h.update(&[key], |_, _| ()).unwrap(),
+            }
+        }
+        let bits = freq(&mut h, key);
+        assert_eq!(
+            bits > 0,
+            i < 3,
+            "{}: frequency {bits}",
+            String::from_utf8_lossy(key)
+        );
+    }
+    // The rewritten root is still the collection's (same generation).
+    assert!(root_generation(&mut h, b"write").is_some());
+    cache.audit().unwrap();
+}

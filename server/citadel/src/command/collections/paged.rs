@@ -350,20 +350,23 @@ fn run<R>(
                 .all(|(i, item)| matches_plan(item, current.root(i)))
             {
                 current.written.borrow_mut().clear();
-                Outcome::Done(f(items, changes, &current))
+                let step = f(items, changes, &current);
+                if matches!(step, Ok(Step::Done(_))) {
+                    // `update` counts no access: a paged root's frequency
+                    // is what keeps its pages through eviction (owned.rs).
+                    for i in 0..keys.len() {
+                        if current.root(i).is_some() || !current.fresh_keys.is_empty() {
+                            changes.touch(i);
+                        }
+                    }
+                }
+                Outcome::Done(step)
             } else {
                 Outcome::Replan(users.iter().map(root_value).collect())
             }
         })?;
         match outcome {
             Outcome::Done(Ok(Step::Done(result))) => {
-                // `update` counts no access: a paged root's frequency is
-                // what keeps its pages through eviction (owned.rs).
-                for (i, key) in keys.iter().enumerate() {
-                    if current.root(i).is_some() || !current.fresh_keys.is_empty() {
-                        cache.touch_key(key);
-                    }
-                }
                 if hinted {
                     hints::keep(keys, &mut current);
                 }
