@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::cache::Cache;
 use crate::changes::KeyChange;
 use crate::error::WriteError;
-use crate::index::{bucket_off, level_slots, Entry, KeyHash, FREQ_MAX};
+use crate::index::{bucket_off, level_slots, Entry, KeyHash, Locks, FREQ_MAX};
 use crate::item::ItemRef;
 use crate::lookup::Found;
 use crate::segment::State;
@@ -188,16 +188,18 @@ impl CacheHandle {
         f: &mut impl FnMut(&ItemRef<'_>) -> R,
     ) -> Lookup<R> {
         let cache = &*self.cache;
-        let locks = cache.locks();
-        let home = h.home(&cache.geo);
+        let lock = cache.locks().word(h.home(&cache.geo));
         loop {
-            let v = locks.read_begin(home);
-            let outcome = match cache.items().lookup(h, key, v, self.w.now, negative_too) {
+            let v = Locks::read_begin_on(lock);
+            let found = cache
+                .items()
+                .lookup_with(h, key, v, self.w.now, negative_too, |item| f(&item));
+            let outcome = match found {
                 Found::Miss => Lookup::Miss,
                 Found::Expired(slot, e) => Lookup::Expired(slot, e),
-                Found::Hit(slot, e, item) => Lookup::Hit(f(&item), slot, e),
+                Found::Hit(slot, e, r) => Lookup::Hit(r, slot, e),
             };
-            if locks.read_validate(home, v) {
+            if Locks::read_validate_on(lock, v) {
                 return outcome;
             }
         }
@@ -207,9 +209,13 @@ impl CacheHandle {
     /// writing the index line once their counter saturates.
     #[inline]
     fn touch(&mut self, slot: usize, e: Entry) {
-        if e.freq() < FREQ_MAX {
+        let freq = e.freq();
+        if freq < FREQ_MAX {
             let draw = self.w.next_random();
-            self.bump(slot, e, draw);
+            // The draw's test inline: most reads stop here, without a call.
+            if draw & ((4u64 << freq) - 1) == 0 {
+                self.bump(slot, e, draw);
+            }
         }
     }
 

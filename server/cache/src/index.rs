@@ -91,6 +91,7 @@ const LEVEL_SALT: [u64; LEVELS] = [
 ];
 
 impl KeyHash {
+    #[inline]
     pub fn of(key: &[u8]) -> KeyHash {
         KeyHash(xxhash_rust::xxh3::xxh3_64(key))
     }
@@ -98,6 +99,7 @@ impl KeyHash {
     pub fn of_shared(key: SharedBytes<'_>) -> KeyHash {
         KeyHash(hash_shared(key, 0))
     }
+    #[inline]
     pub fn tag(self) -> u16 {
         (self.0 >> TAG_SHIFT) as u16
     }
@@ -113,6 +115,7 @@ impl KeyHash {
         };
         (bits * geo.buckets[level]) >> 32
     }
+    #[inline]
     pub fn home(self, geo: &Geometry) -> u64 {
         self.bucket(0, geo)
     }
@@ -266,37 +269,56 @@ pub struct Locks<'a> {
 }
 
 impl<'a> Locks<'a> {
+    /// The lock word of `home` (a reader that begins and validates on the
+    /// same word takes it once: `read_begin_on`, `read_validate_on`).
     #[inline]
-    fn word(&self, home: u64) -> &'a AtomicU64 {
+    pub fn word(&self, home: u64) -> &'a AtomicU64 {
         self.region.u64_at(bucket_off(self.geo, 0, home))
     }
 
     /// Starts an optimistic read: the current even version.
     #[inline]
     pub fn read_begin(&self, home: u64) -> u64 {
-        loop {
-            if let Some(v) = self.try_read_begin(home) {
-                return v;
-            }
-            std::hint::spin_loop();
-        }
+        Self::read_begin_on(self.word(home))
     }
 
     /// One attempt at `read_begin`: None while the bucket is locked (a
     /// reader in another process bounds its wait: the holder may be dead).
     #[inline]
     pub fn try_read_begin(&self, home: u64) -> Option<u64> {
+        Self::try_read_begin_on(self.word(home))
+    }
+
+    /// `read_begin` on a home's lock word (`word`).
+    #[inline]
+    pub fn read_begin_on(word: &AtomicU64) -> u64 {
+        loop {
+            if let Some(v) = Self::try_read_begin_on(word) {
+                return v;
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    #[inline]
+    fn try_read_begin_on(word: &AtomicU64) -> Option<u64> {
         // ORDERING: Acquire pairs with the Release store in `unlock` (and
         // in `bump_all`): everything the last writer did under the lock
         // (entries, items, overflow count) is visible to the reads that
         // follow.
-        let v = self.word(home).load(Ordering::Acquire);
+        let v = word.load(Ordering::Acquire);
         (v & 1 == 0).then_some(v)
     }
 
     /// True when nothing changed the bucket since `read_begin` returned `v`.
     #[inline]
     pub fn read_validate(&self, home: u64, v: u64) -> bool {
+        Self::read_validate_on(self.word(home), v)
+    }
+
+    /// `read_validate` on a home's lock word (`word`).
+    #[inline]
+    pub fn read_validate_on(word: &AtomicU64, v: u64) -> bool {
         // ORDERING: Acquire fence: keeps the item reads above from moving
         // below the version load, and pairs with the Release fences of a
         // segment's reuser (`FreeList::pop`) and of compaction
@@ -304,7 +326,7 @@ impl<'a> Locks<'a> {
         // such a fence also sees the version bumps that preceded it.
         fence(Ordering::Acquire);
         // ORDERING: Relaxed: ordered by the fence above.
-        self.word(home).load(Ordering::Relaxed) == v
+        word.load(Ordering::Relaxed) == v
     }
 
     /// Locks the bucket only if it is still at version `v` (that doubles as

@@ -11,7 +11,7 @@ use crate::item::{check_matches, parse_header, Header, ItemRef, HEAD_COPY};
 use crate::layout::{slots_per_bucket, Geometry, BUCKET_SLOTS, SEGMENT_SIZE};
 use crate::region::Region;
 use crate::segment::{Seg, FLAG_SUSPECT};
-use crate::sync::Ordering;
+use crate::sync::{AtomicU64, Ordering};
 
 /// A read-only view of a mapping for lookups.
 #[derive(Clone, Copy)]
@@ -25,28 +25,32 @@ pub(crate) struct Items<'a> {
 }
 
 /// What an optimistic lookup found (valid only once its read is validated).
-pub(crate) enum Found<'a> {
-    /// The key's live item and the slot (offset, entry) pointing at it.
-    Hit(usize, Entry, ItemRef<'a>),
+pub(crate) enum Found<T> {
+    /// The slot (offset, entry) pointing at the key's live item, and the
+    /// item (`lookup`) or what the caller made of it (`lookup_with`).
+    Hit(usize, Entry, T),
     Miss,
     /// The key's item has expired: a miss, which the server also removes.
     Expired(usize, Entry),
 }
 
-/// An item's header parsed from a stack copy of its first bytes.
+/// An item's header parsed from a stack copy of its first bytes (the
+/// copy is the caller's: `Items::head` fills it in place, not moved).
 struct Head {
     header: Header,
     at: usize,
-    copy: [u8; HEAD_COPY + 8],
-    /// Where the copied bytes lie in `copy`.
+    /// Where the copied bytes lie in the copy.
     range: std::ops::Range<usize>,
 }
+
+/// The stack copy of an item's first bytes.
+type HeadCopy = [u8; HEAD_COPY + 8];
 
 impl<'a> Items<'a> {
     /// Looks `key` up under the home version `version` at time `now_ms`:
     /// expired items are `Expired`, negative-cache markers are misses
     /// unless `negative_too`.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(
         &self,
         h: KeyHash,
@@ -54,12 +58,27 @@ impl<'a> Items<'a> {
         version: u64,
         now_ms: u64,
         negative_too: bool,
-    ) -> Found<'a> {
+    ) -> Found<ItemRef<'a>> {
+        self.lookup_with(h, key, version, now_ms, negative_too, |item| item)
+    }
+
+    /// `lookup` that hands a hit's item to `on_hit` where it was parsed:
+    /// the item never travels in the result (a handle's GET closure).
+    #[inline(always)]
+    pub fn lookup_with<T>(
+        &self,
+        h: KeyHash,
+        key: &[u8],
+        version: u64,
+        now_ms: u64,
+        negative_too: bool,
+        on_hit: impl FnOnce(ItemRef<'a>) -> T,
+    ) -> Found<T> {
         match self.find(h, key, version) {
             None => Found::Miss,
             Some((slot, e, item)) if item.is_expired(now_ms) => Found::Expired(slot, e),
             Some((_, _, item)) if item.is_negative() && !negative_too => Found::Miss,
-            Some((slot, e, item)) => Found::Hit(slot, e, item),
+            Some((slot, e, item)) => Found::Hit(slot, e, on_hit(item)),
         }
     }
 
@@ -67,29 +86,25 @@ impl<'a> Items<'a> {
         Seg::new(self.region, self.geo, id)
     }
 
-    /// Copies and parses the header of the item an entry points at.
-    #[inline]
-    fn head(&self, e: Entry) -> Option<Head> {
+    /// Copies (into `copy`) and parses the header of the item an entry
+    /// points at.
+    #[inline(always)]
+    fn head(&self, e: Entry, copy: &mut HeadCopy) -> Option<Head> {
         if e.seg() >= self.geo.segments {
             return None;
         }
         let off = e.off() as usize;
         let room = SEGMENT_SIZE.checked_sub(off)?;
         let at = self.seg(e.seg()).data + off;
-        let mut copy = [0u8; HEAD_COPY + 8];
         let range = self
             .region
             .shared(at, room.min(HEAD_COPY))?
-            .copy_covering(&mut copy);
+            .copy_covering(copy);
         let header = parse_header(&copy[range.clone()], room)?;
-        Some(Head {
-            header,
-            at,
-            copy,
-            range,
-        })
+        Some(Head { header, at, range })
     }
 
+    #[inline(always)]
     fn item_from(&self, head: &Head, version: u64) -> Option<ItemRef<'a>> {
         let h = &head.header;
         let key_at = head.at + h.key_off();
@@ -106,23 +121,26 @@ impl<'a> Items<'a> {
     /// well-formed item (possible under a racing reuse; validation catches it).
     #[inline]
     pub fn item_at(&self, e: Entry, version: u64) -> Option<ItemRef<'a>> {
-        self.item_from(&self.head(e)?, version)
+        self.item_from(&self.head(e, &mut [0; HEAD_COPY + 8])?, version)
     }
 
     /// Length of the item at `off` of a segment being evicted (its bytes
     /// are stable), if one can be parsed there.
     pub fn item_len_at(&self, seg: Seg<'_>, off: usize) -> Option<usize> {
         Some(
-            self.head(Entry::new(0, seg.id, off as u32, 0))?
-                .header
-                .total_len(),
+            self.head(
+                Entry::new(0, seg.id, off as u32, 0),
+                &mut [0; HEAD_COPY + 8],
+            )?
+            .header
+            .total_len(),
         )
     }
 
     /// Finds `key` among its candidate slots: (slot offset, entry, item).
     /// `version` is the home lock word read for this lookup: it says how
     /// deep the home's keys reach (`probe_levels`).
-    #[inline]
+    #[inline(always)]
     pub fn find(
         &self,
         h: KeyHash,
@@ -130,28 +148,33 @@ impl<'a> Items<'a> {
         version: u64,
     ) -> Option<(usize, Entry, ItemRef<'a>)> {
         let tag = h.tag();
+        let mut copy: HeadCopy = [0; HEAD_COPY + 8];
         for level in 0..probe_levels(version) {
             let base = bucket_off(self.geo, level, h.bucket(level, self.geo));
-            let (entries, mut matches) = self.tag_matches(base, tag);
+            let (words, mut matches) = self.tag_matches(base, tag);
             // The home's word 0 is its lock, not an entry.
             matches &= u32::MAX << (BUCKET_SLOTS - slots_per_bucket(level));
             while matches != 0 {
                 let i = matches.trailing_zeros() as usize;
                 matches &= matches - 1;
-                let e = Entry(entries[i]);
+                // Loaded again rather than kept from the tag match (eight
+                // stores a hit does not need): a change in between is a
+                // race the key compare or the validation catches.
+                // ORDERING: Acquire, as in `tag_matches`.
+                let e = Entry(words[i % BUCKET_SLOTS].load(Ordering::Acquire));
                 if e.is_empty() {
                     continue;
                 }
-                let Some(head) = self.head(e) else {
+                let Some(head) = self.head(e, &mut copy) else {
                     continue;
                 };
-                if !self.key_matches(&head, key) {
+                if !self.key_matches(&head, &copy, key) {
                     continue;
                 }
                 let Some(item) = self.item_from(&head, version) else {
                     continue;
                 };
-                if !self.trusted(e, &item, h) {
+                if self.verify_suspect && !self.trusted(e, item, h) {
                     continue;
                 }
                 return Some((base + 8 * i, e, item));
@@ -163,31 +186,29 @@ impl<'a> Items<'a> {
     /// The bucket at `base`'s words and a bit per word whose tag is `tag`,
     /// computed without a branch per word: a miss (no bit) costs one
     /// predictable branch instead of one per slot.
-    #[inline]
-    fn tag_matches(&self, base: usize, tag: u16) -> ([u64; BUCKET_SLOTS], u32) {
+    #[inline(always)]
+    fn tag_matches(&self, base: usize, tag: u16) -> (&'a [AtomicU64; BUCKET_SLOTS], u32) {
         let words = self.region.bucket_at(base);
-        let mut entries = [0u64; BUCKET_SLOTS];
         let mut matches = 0u32;
         for (i, word) in words.iter().enumerate() {
             // ORDERING: Acquire pairs with the Release stores and CASes that
             // publish entries (update.rs, evict.rs): the item's bytes,
             // written before, are visible.
-            entries[i] = word.load(Ordering::Acquire);
-            matches |= u32::from(Entry(entries[i]).tag() == tag) << i;
+            matches |= u32::from(Entry(word.load(Ordering::Acquire)).tag() == tag) << i;
         }
-        (entries, matches)
+        (words, matches)
     }
 
     /// Compares the item's key with `key`: from the header copy when the
     /// key is in it (short keys), else from the mapping.
-    #[inline]
-    fn key_matches(&self, head: &Head, key: &[u8]) -> bool {
+    #[inline(always)]
+    fn key_matches(&self, head: &Head, copy: &HeadCopy, key: &[u8]) -> bool {
         let h = &head.header;
         if h.klen as usize != key.len() {
             return false;
         }
         let start = head.range.start + h.key_off();
-        match head.copy[..head.range.end].get(start..start + key.len()) {
+        match copy[..head.range.end].get(start..start + key.len()) {
             Some(copied) => same_key(copied, key),
             None => self
                 .region
@@ -197,18 +218,18 @@ impl<'a> Items<'a> {
     }
 
     /// Items in segments that were live during a crash are served only if
-    /// their check matches (a torn item is never returned).
-    #[inline]
-    fn trusted(&self, e: Entry, item: &ItemRef<'_>, h: KeyHash) -> bool {
-        if !self.verify_suspect {
-            return true;
-        }
+    /// their check matches (a torn item is never returned). Asked only when
+    /// `verify_suspect`; out of line (and the item passed by value), so a
+    /// lookup of a cleanly attached cache does not store the item for it.
+    #[cold]
+    #[inline(never)]
+    fn trusted(&self, e: Entry, item: ItemRef<'_>, h: KeyHash) -> bool {
         // ORDERING: Relaxed: the flag is set by recovery before the cache
         // is shared (for a reader in another process: before recovery's
         // final version bump, Release, which its validation observes), and
         // cleared only by a new owner that reset the segment.
         let suspect = self.seg(e.seg()).flags().load(Ordering::Relaxed) & FLAG_SUSPECT != 0;
-        !suspect || check_matches(item, h.0)
+        !suspect || check_matches(&item, h.0)
     }
 }
 

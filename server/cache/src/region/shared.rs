@@ -463,10 +463,24 @@ impl<'a> SharedBytes<'a> {
     /// Copies the whole words covering these bytes into `buf`; returns where
     /// the bytes lie in it. The fast way to copy a short, unaligned range
     /// (an item header): fixed-size word copies, no byte loops.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn copy_covering<const N: usize>(&self, buf: &mut [u8; N]) -> Range<usize> {
         let first = self.off & !7;
         let lo = self.off - first;
+        // The whole buffer's words when the mapping has them: a copy of
+        // constant length, unrolled without a branch per word (an item
+        // header on every lookup). The words past the range are in the
+        // mapping and only read. (The loom model maps only declared words.)
+        #[cfg(not(loom))]
+        if N.is_multiple_of(8) && first + N <= self.region.len() {
+            assert!(lo + self.len <= N, "{} bytes do not fit {N}", self.len);
+            let words = self.region.words(first, N / 8);
+            for (word, out) in words.iter().zip(buf.chunks_exact_mut(8)) {
+                // ORDERING: Relaxed: ordered by the protocol (module comment).
+                out.copy_from_slice(&word.load(Relaxed).to_ne_bytes());
+            }
+            return lo..lo + self.len;
+        }
         let words = self.region.words(first, (lo + self.len).div_ceil(8));
         assert!(words.len() * 8 <= N, "{} bytes do not fit {N}", self.len);
         for (word, out) in words.iter().zip(buf.chunks_exact_mut(8)) {
