@@ -20,6 +20,7 @@ pub mod convert;
 mod errors;
 mod libs;
 mod protected;
+mod results;
 mod run_host;
 pub mod sandbox;
 mod sha_key;
