@@ -105,7 +105,7 @@ unsafe extern "C-unwind" fn probe_fn(l: *mut ffi::lua_State) -> c_int {
         let consistent = values == args * std::mem::size_of::<TValue>()
             && args == 2
             && calls.contains(&(head.ci as usize))
-            && at % std::mem::size_of::<CallInfo>() == 0;
+            && at.is_multiple_of(std::mem::size_of::<CallInfo>());
         (consistent && (*head.ci).base == head.base).then(|| (*head.ci).nresults)
     };
     SEEN.with(|s| s.borrow_mut().push(seen));
