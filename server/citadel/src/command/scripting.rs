@@ -7,7 +7,7 @@
 //! script's `redis.call` can borrow the command context
 //! (`script_host::call`).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -21,7 +21,9 @@ use super::table::{keyless, CommandDef};
 use crate::script::{sha1_hex, Engine, Invocation, Store};
 
 thread_local! {
-    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+    /// Boxed: taking it out and putting it back per run moves a pointer,
+    /// not the whole engine.
+    static ENGINE: Cell<Option<Box<Engine>>> = const { Cell::new(None) };
 }
 
 /// Runs `f` with this thread's engine (created on first use).
@@ -29,8 +31,7 @@ pub(super) fn with_engine<R>(
     ctx: &mut Ctx<'_>,
     f: impl FnOnce(&mut Engine, &mut Ctx<'_>) -> R,
 ) -> Result<R, CmdError> {
-    let taken = ENGINE.with(|e| e.borrow_mut().take());
-    let mut engine = match taken {
+    let mut engine = match ENGINE.take() {
         Some(e) => e,
         None => {
             let slot = ctx.state.scripts.busy.slot(ctx.thread.index);
@@ -40,11 +41,12 @@ pub(super) fn with_engine<R>(
                 Arc::new(move || state.shutdown.is_requested()),
                 super::connection::REDIS_VERSION,
             )
+            .map(Box::new)
             .map_err(|e| CmdError::Text(format!("ERR could not start the Lua engine: {e}")))?
         }
     };
     let r = f(&mut engine, ctx);
-    ENGINE.with(|e| *e.borrow_mut() = Some(engine));
+    ENGINE.set(Some(engine));
     Ok(r)
 }
 

@@ -10,7 +10,9 @@
 //! buffers and the common replies (integer, bulk, null, status, error) are
 //! pushed straight back; nested replies go through `convert`. A failed
 //! `redis.call` raises its `{err=...}` table as the Lua error, as Redis
-//! does.
+//! does. A call whose results its caller discards (a statement) gets no
+//! flat reply pushed at all (`results.rs`): no `{ok="OK"}` table to make
+//! and collect per SET.
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void};
@@ -24,6 +26,7 @@ use mlua::{ffi, Function, Lua, Value};
 use super::api::{self, CallScratch};
 use super::busy::Slot;
 use super::convert::{error_text, reply_to_lua};
+use super::results;
 use super::sandbox;
 use super::{CallArgs, CallRules, Host};
 
@@ -48,6 +51,8 @@ pub struct CallState {
     lua: Lua,
     shared: Rc<api::Shared>,
     slot: Arc<Slot>,
+    /// `results::probe` passed: a discarded reply may be left unmade.
+    skip_discarded: bool,
     /// `redis.call`'s buffers, kept between calls (borrowed while in use;
     /// calls never nest, and a nested one would only start empty); with
     /// the state they serve rather than moved out of a thread-local and
@@ -66,6 +71,7 @@ pub fn functions(
         lua: lua.clone(),
         shared,
         slot,
+        skip_discarded: results::probe(lua),
         scratch: RefCell::default(),
     });
     let ptr = &*state as *const CallState as *mut c_void;
@@ -105,8 +111,8 @@ unsafe extern "C-unwind" fn redis_pcall(l: *mut ffi::lua_State) -> c_int {
     unsafe { call(l, false) }
 }
 
-/// Runs the call (`run`, which leaves the reply on the stack), then
-/// raises it when it failed and `raise`.
+/// Runs the call (`run`, which leaves the reply on the stack unless the
+/// caller discards it), then raises it when it failed and `raise`.
 ///
 /// # Safety
 /// `l` is the calling state of a closure made by `functions`. `lua_error`
@@ -117,38 +123,56 @@ unsafe fn call(l: *mut ffi::lua_State, raise: bool) -> c_int {
     // SAFETY: upvalue `UP_STATE` is the `CallState` the engine keeps alive.
     let state =
         unsafe { &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(UP_STATE)) as *const CallState) };
+    // SAFETY: `l` runs this C function; the probe passed for this build.
+    let keep = !(state.skip_discarded && unsafe { results::discarded(l) });
     // A panic must not unwind into Lua's C frames: the command's failure
     // becomes an error reply.
-    let failed = catch_unwind(AssertUnwindSafe(|| {
+    let pushed = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: as this function's contract.
-        unsafe { run(l, state) }
+        unsafe { run(l, state, keep) }
     }))
     .unwrap_or_else(|payload| {
         drop(payload);
         tracing::error!("a command called by a script panicked");
-        // SAFETY: as this function's contract; `run` turned the bound off
-        // first, so this push raises nothing either.
+        let _ = sandbox::bound_memory(&state.lua, false);
+        // SAFETY: as this function's contract; with the bound off this
+        // push raises nothing either.
         unsafe { push_error(l, PANICKED) };
         let _ = sandbox::bound_memory(&state.lua, true);
-        true
+        Pushed::Failed
     });
-    if failed && raise {
-        // SAFETY: the error table is on top (see above for the jump).
-        unsafe { ffi::lua_error(l) }
+    match pushed {
+        Pushed::Failed if raise => {
+            // SAFETY: the error table is on top (see above for the jump).
+            unsafe { ffi::lua_error(l) }
+        }
+        Pushed::Nothing => 0,
+        Pushed::Reply | Pushed::Failed => 1,
     }
-    1
+}
+
+/// What a call left on the stack.
+enum Pushed {
+    /// Its reply, not an error.
+    Reply,
+    /// Its error reply (`{err=...}`).
+    Failed,
+    /// Nothing: a flat reply the caller discards.
+    Nothing,
 }
 
 /// Packs the arguments, runs the command and pushes its reply as one Lua
-/// value; true when it is an error. Raises no Lua error: the memory bound
-/// is off for its length (an allocation failure then aborts instead, as
-/// mlua assumes for its own unprotected pushes; see `sandbox`).
+/// value, or nothing for a flat reply when not `keep`. Raises no Lua
+/// error: a push that allocates (a string, a table) runs with the memory
+/// bound off (an allocation failure then aborts instead, as mlua assumes
+/// for its own unprotected pushes; see `sandbox`); reading the arguments,
+/// the command itself and pushing a number or a boolean allocate nothing
+/// in Lua, so a SET whose reply is discarded or an INCR toggles no bound.
 ///
 /// # Safety
 /// `l` is the calling state of a closure made by `functions`, its
 /// arguments the whole stack (a C function's frame, LUA_MINSTACK free).
-unsafe fn run(l: *mut ffi::lua_State, state: &CallState) -> bool {
-    let _ = sandbox::bound_memory(&state.lua, false);
+unsafe fn run(l: *mut ffi::lua_State, state: &CallState, keep: bool) -> Pushed {
     let mut nested = CallScratch::default();
     let mut kept = state.scratch.try_borrow_mut();
     let scratch = match kept.as_deref_mut() {
@@ -158,22 +182,22 @@ unsafe fn run(l: *mut ffi::lua_State, state: &CallState) -> bool {
     // Empty first: a call that panicked left its buffers as they were.
     scratch.keep_if_small();
     // SAFETY: as this function's contract.
-    let failed = unsafe { run_unbounded(l, state, scratch) };
+    let pushed = unsafe { run_pushing(l, state, scratch, keep) };
     scratch.keep_if_small();
     drop(kept);
-    let _ = sandbox::bound_memory(&state.lua, true);
-    failed
+    pushed
 }
 
-/// `run` without the bound.
+/// `run` with the scratch buffers borrowed.
 ///
 /// # Safety
-/// As `run`, and no memory bound is set.
-unsafe fn run_unbounded(
+/// As `run`.
+unsafe fn run_pushing(
     l: *mut ffi::lua_State,
     state: &CallState,
     scratch: &mut CallScratch,
-) -> bool {
+    keep: bool,
+) -> Pushed {
     // SAFETY: the arguments are at 1..=top of this frame.
     let bad = unsafe { pack(l, scratch) };
     let shared = &state.shared;
@@ -196,15 +220,62 @@ unsafe fn run_unbounded(
             call_host(&rules, host, &state.slot, scratch);
         }),
     };
-    match ran {
-        // SAFETY: as this function's contract.
-        Some(()) => unsafe { push_reply(l, &state.lua, &scratch.reply) },
-        None => {
-            // SAFETY: as this function's contract.
-            unsafe { push_error(l, refusal.unwrap_or(LOADING)) };
-            true
+    if ran.is_some() {
+        if !keep && is_flat_value(&scratch.reply) {
+            return Pushed::Nothing;
+        }
+        // SAFETY: as this function's contract; no allocation, no bound needed.
+        if unsafe { push_plain(l, &scratch.reply) } {
+            return Pushed::Reply;
         }
     }
+    let _ = sandbox::bound_memory(&state.lua, false);
+    // SAFETY: as this function's contract, with the bound off.
+    let failed = unsafe {
+        match ran {
+            Some(()) => push_reply(l, &state.lua, &scratch.reply),
+            None => {
+                push_error(l, refusal.unwrap_or(LOADING));
+                true
+            }
+        }
+    };
+    let _ = sandbox::bound_memory(&state.lua, true);
+    match failed {
+        true => Pushed::Failed,
+        false => Pushed::Reply,
+    }
+}
+
+/// Pushes `reply` when it is an integer (a Lua number) or a null bulk
+/// (false), which allocate nothing; false (nothing pushed) otherwise.
+///
+/// # Safety
+/// `l` is in a C frame with a free slot.
+unsafe fn push_plain(l: *mut ffi::lua_State, reply: &[u8]) -> bool {
+    let body = reply
+        .get(1..reply.len().saturating_sub(2))
+        .unwrap_or_default();
+    let flat = reply.ends_with(b"\r\n");
+    // SAFETY: one push that allocates nothing, so raises nothing.
+    unsafe {
+        match reply.first() {
+            Some(b':') if flat => match num::parse_i64(body) {
+                Some(n) => ffi::lua_pushnumber(l, n as f64),
+                None => return false,
+            },
+            Some(b'$') if body == b"-1" => ffi::lua_pushboolean(l, 0),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Whether `reply` is a single value that is no error (integer, status,
+/// bulk or null, RESP3 null, boolean, double): its conversion cannot fail,
+/// so leaving it unmade changes nothing a script can see.
+fn is_flat_value(reply: &[u8]) -> bool {
+    matches!(reply.first(), Some(b':' | b'+' | b'$' | b'_' | b'#' | b','))
 }
 
 fn call_host(rules: &CallRules, host: &mut dyn Host, slot: &Slot, scratch: &mut CallScratch) {
@@ -252,8 +323,9 @@ unsafe fn pack(l: *mut ffi::lua_State, scratch: &mut CallScratch) -> bool {
 }
 
 /// Pushes the one RESP reply in `buf` as a Lua value (Redis's conversion,
-/// see `convert`); true when it is an error reply (`{err=...}`). Flat
-/// replies are pushed directly; nested ones are built by `convert`.
+/// see `convert`); true when it is an error reply (`{err=...}`). Status,
+/// error and bulk replies are pushed directly (integers and nulls by
+/// `push_plain` first); nested ones are built by `convert`.
 ///
 /// # Safety
 /// `l` is `lua`'s current state in a C frame with 3 free slots; no memory
@@ -264,16 +336,6 @@ unsafe fn push_reply(l: *mut ffi::lua_State, lua: &Lua, buf: &[u8]) -> bool {
     // SAFETY: at most 3 pushes, none raises (no bound).
     unsafe {
         match buf.first() {
-            Some(b':') if flat => {
-                if let Some(n) = num::parse_i64(body) {
-                    ffi::lua_pushnumber(l, n as f64);
-                    return false;
-                }
-            }
-            Some(b'$') if body == b"-1" => {
-                ffi::lua_pushboolean(l, 0);
-                return false;
-            }
             Some(b'+') if flat => {
                 push_one_field(l, UP_OK, body);
                 return false;

@@ -413,3 +413,50 @@ fn huge_reply_is_bounded() {
         "-ERR the script's reply is larger than the client output limit\r\n"
     );
 }
+
+/// A reply the script discards (`redis.call(...)` as a statement) is not
+/// made, and nothing else changes: the command runs, a failure still
+/// raises, and every position that keeps a value gets it.
+#[test]
+fn discarded_replies_are_not_made() {
+    let (mut e, store) = engine();
+    let mut host = FakeHost::default();
+    let mut eval = |body: &str| eval_with(&mut e, &store, &mut host, body, &[], &[], false);
+    // Under 1 KB allocated by 2000 discarded replies (the GC stopped
+    // meanwhile, so a collection cannot hide a table made per call: made,
+    // they would take ~190 KB; the state may grow its stack once).
+    let grown = "collectgarbage('stop') local before = collectgarbage('count') \
+                 for i = 1, 1000 do redis.call('set', 'k', 'v') redis.pcall('set', 'k', 'v') end \
+                 local grown = collectgarbage('count') - before collectgarbage('restart') \
+                 return math.floor(grown)";
+    assert_eq!(eval(grown), ":0\r\n");
+    assert_eq!(
+        eval("redis.call('set', 'k', 'w') return redis.call('get', 'k')"),
+        "$1\r\nw\r\n"
+    );
+    assert_eq!(
+        eval("local r = redis.call('set', 'k', 'v') return r.ok"),
+        "$2\r\nOK\r\n"
+    );
+    assert_eq!(
+        eval("local a, b = redis.call('get', 'k') return {a, tostring(b)}"),
+        "*2\r\n$1\r\nv\r\n$3\r\nnil\r\n"
+    );
+    assert_eq!(
+        eval("return {redis.call('get', 'k'), tostring(redis.call('ping').ok), redis.call('get', 'k')}"),
+        "*3\r\n$1\r\nv\r\n$4\r\nPONG\r\n$1\r\nv\r\n"
+    );
+    assert_eq!(
+        eval("local ok, e = pcall(function() redis.call('nosuch') end) return e"),
+        "$44\r\nERR Unknown Redis command called from script\r\n"
+    );
+    assert_eq!(eval("redis.pcall('nosuch') return 1"), ":1\r\n");
+    let body = "redis.call('nosuch') return 1";
+    assert_eq!(
+        eval(body),
+        format!(
+            "-ERR Unknown Redis command called from script script: {}, on @user_script:1.\r\n",
+            sha1_hex(body.as_bytes())
+        )
+    );
+}
