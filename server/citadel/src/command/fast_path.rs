@@ -111,6 +111,9 @@ pub fn run(
         return 0;
     }
     let plain = plain_commands();
+    // As `admission::shed_from_frame` does first for each command (it is
+    // not asked here: a shedding core takes the normal path).
+    conn.overload.admitted_at_frame = false;
     let resp3 = conn.resp3;
     let mut ctx = Ctx {
         state,
