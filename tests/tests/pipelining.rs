@@ -93,3 +93,82 @@ fn fifty_megabyte_value_round_trip() {
     let _: () = c.set("after", "ok").unwrap();
     assert_eq!(c.get::<_, String>("after").unwrap(), "ok");
 }
+
+/// One write mixing plain GETs and SETs (the batched path) with commands
+/// and states that take the normal path: SET with options, a wrong-arity
+/// GET, a GET of a list, MULTI/EXEC, CLIENT REPLY SKIP. Every reply, and
+/// INFO commandstats / errorstats, must be what running them one by one
+/// gives.
+#[test]
+fn plain_gets_and_sets_batched_with_other_commands_answer_in_order() {
+    let server = Server::start(&["--overload-delay-target-us", "0"]);
+    let mut c = server.client();
+    let _: () = redis::cmd("RPUSH")
+        .arg("list")
+        .arg("x")
+        .query(&mut c)
+        .unwrap();
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
+    let commands: &[&[&str]] = &[
+        &["SET", "a", "1"],
+        &["get", "a"],
+        &["GeT", "missing"],
+        &["SET", "b", "2", "EX", "100"],
+        &["GET", "b"],
+        &["GET"],
+        &["GET", "list"],
+        &["MULTI"],
+        &["SET", "a", "3"],
+        &["GET", "a"],
+        &["EXEC"],
+        &["GET", "a"],
+        &["CLIENT", "REPLY", "SKIP"],
+        &["SET", "c", "4"],
+        &["sEt", "d", "5"],
+        &["GET", "d"],
+    ];
+    let mut batch = Vec::new();
+    for cmd in commands {
+        write!(batch, "*{}\r\n", cmd.len()).unwrap();
+        for arg in *cmd {
+            write!(batch, "${}\r\n{arg}\r\n", arg.len()).unwrap();
+        }
+    }
+    let want: &[u8] = b"+OK\r\n$1\r\n1\r\n$-1\r\n+OK\r\n$1\r\n2\r\n\
+        -ERR wrong number of arguments for 'get' command\r\n\
+        -WRONGTYPE Operation against a key holding the wrong kind of value\r\n\
+        +OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n$1\r\n3\r\n$1\r\n3\r\n\
+        +OK\r\n$1\r\n5\r\n";
+    let mut s = server.raw();
+    s.write_all(&batch).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&read_n(&mut s, want.len())),
+        String::from_utf8_lossy(want)
+    );
+
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut c)
+        .unwrap();
+    let field = |cmd: &str, name: &str| {
+        let line = stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{cmd}:")))
+            .unwrap_or_else(|| panic!("no {cmd} in {stats}"));
+        line.split(',')
+            .find_map(|f| f.strip_prefix(&format!("{name}=")))
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    // GETs: a, missing, b, list, a, d; the arity error is a rejection.
+    // SETs: a, b, c, d. (The ones EXEC ran are the EXEC's time here, as
+    // on the normal path: `dispatch::run_handler`.)
+    assert_eq!(field("get", "calls"), 6);
+    assert_eq!(field("get", "rejected_calls"), 1);
+    assert_eq!(field("get", "failed_calls"), 1);
+    assert_eq!(field("set", "calls"), 4);
+    let errors: String = redis::cmd("INFO").arg("errorstats").query(&mut c).unwrap();
+    assert!(errors.contains("errorstat_WRONGTYPE:count=1"), "{errors}");
+    assert!(errors.contains("errorstat_ERR:count=1"), "{errors}");
+}

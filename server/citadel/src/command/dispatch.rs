@@ -228,7 +228,7 @@ pub fn execute(ctx: &mut Ctx<'_>, idx: usize, def: &'static CommandDef, args: Ar
 /// Hot-key sampling (`crate::hotkeys`): one decrement unless this is the
 /// core's sampled command.
 #[inline]
-fn sample_keys(ctx: &mut Ctx<'_>, def: &CommandDef, args: Args<'_>) {
+pub(super) fn sample_keys(ctx: &mut Ctx<'_>, def: &CommandDef, args: Args<'_>) {
     if ctx.thread.hotkeys.due() {
         super::hotkeys::sample(ctx, def, args);
     }

@@ -22,6 +22,7 @@ mod docs;
 mod dump;
 mod error;
 mod expiry;
+mod fast_path;
 mod functions;
 mod generated;
 mod handoff;

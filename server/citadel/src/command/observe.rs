@@ -56,33 +56,18 @@ pub fn after(
             nanos,
             failed,
         } => {
-            calls.ran(cmd, nanos, failed);
-            if let Some(region) = &thread.stats.telemetry {
-                region.command(cmd, nanos, failed);
-            }
             if state.monitors.active() {
                 fed = Some(def);
             }
-            if failed {
-                calls.error_reply(&out[mark..]);
-            }
-            let watch = &state.introspect;
-            if watch.is_slow(nanos / 1000) {
-                log_slow(state, thread, conn, def, args, nanos / 1000);
-            }
-            if let Some(threshold) = watch.latency_threshold_ms() {
-                let ms = nanos / 1_000_000;
-                if ms >= threshold {
-                    let event = if def.has_flag("fast") {
-                        "fast-command"
-                    } else {
-                        "command"
-                    };
-                    watch
-                        .latency
-                        .record(event, thread.cache.now_ms() / 1000, ms);
-                }
-            }
+            let reply = &out[mark..];
+            executed(
+                state,
+                thread,
+                conn,
+                (cmd, def, args),
+                nanos,
+                failed.then_some(reply),
+            );
         }
     }
     let mode = conn.reply_mode;
@@ -95,6 +80,64 @@ pub fn after(
         if !def.has_flag("movablekeys") {
             super::monitor::feed(state, thread, conn, def, args, own);
         }
+    }
+}
+
+/// The statistics, slow log and latency monitor of a command whose
+/// handler ran for `nanos`; `error`: the error reply it answered.
+/// `fast_path.rs` calls this directly for its plain GETs and SETs (no reply
+/// mode to apply, nobody monitoring).
+#[inline]
+pub fn executed(
+    state: &ServerState,
+    thread: &ThreadCtx,
+    conn: &ConnState,
+    command: (usize, &CommandDef, Args<'_>),
+    nanos: u64,
+    error: Option<&[u8]>,
+) {
+    let cmd = command.0;
+    let calls = &thread.stats.calls;
+    calls.ran(cmd, nanos, error.is_some());
+    if let Some(region) = &thread.stats.telemetry {
+        region.command(cmd, nanos, error.is_some());
+    }
+    if let Some(reply) = error {
+        calls.error_reply(reply);
+    }
+    let watch = &state.introspect;
+    let slow = watch.is_slow(nanos / 1000);
+    let late = watch
+        .latency_threshold_ms()
+        .is_some_and(|threshold| nanos / 1_000_000 >= threshold);
+    if slow || late {
+        note_slow(state, thread, conn, command, nanos, slow, late);
+    }
+}
+
+/// The slow log's entry (`slow`) and the latency monitor's event (`late`)
+/// of a command that took `nanos`: rare, so out of line.
+#[inline(never)]
+fn note_slow(
+    state: &ServerState,
+    thread: &ThreadCtx,
+    conn: &ConnState,
+    (_, def, args): (usize, &CommandDef, Args<'_>),
+    nanos: u64,
+    slow: bool,
+    late: bool,
+) {
+    if slow {
+        log_slow(state, thread, conn, def, args, nanos / 1000);
+    }
+    if late {
+        let event = if def.has_flag("fast") {
+            "fast-command"
+        } else {
+            "command"
+        };
+        let (now_secs, ms) = (thread.cache.now_ms() / 1000, nanos / 1_000_000);
+        state.introspect.latency.record(event, now_secs, ms);
     }
 }
 

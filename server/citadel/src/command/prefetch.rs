@@ -90,4 +90,18 @@ impl Skim {
         self.next += 1;
         Some((c.len, &self.args[c.args.clone()]))
     }
+
+    /// `take` without taking: the batched GET/SET path (`fast_path.rs`)
+    /// looks first, runs the command, then `advance`s.
+    #[inline]
+    pub fn peek(&self, pos: usize) -> Option<(usize, &[Range<usize>])> {
+        let c = self.commands.get(self.next).filter(|c| c.start == pos)?;
+        Some((c.len, &self.args[c.args.clone()]))
+    }
+
+    /// The command `peek` showed was run.
+    #[inline]
+    pub fn advance(&mut self) {
+        self.next += 1;
+    }
 }

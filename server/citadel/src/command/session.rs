@@ -99,6 +99,24 @@ impl Session {
                 self.conn.close = true;
                 break;
             }
+            // Plain GETs and SETs next: run them without dispatch's checks.
+            let ran = super::fast_path::run(
+                &self.state,
+                ctx,
+                &mut self.conn,
+                &mut self.skim,
+                input,
+                &mut pos,
+                out,
+            );
+            if ran > 0 {
+                // A command left incomplete by the last call is whole now.
+                self.parser.reset();
+                commands += ran;
+                if self.conn.pending.is_some() {
+                    break;
+                }
+            }
             let rest = &input[pos..];
             let authed = self.conn.authed || !self.state.auth_required();
             if let Some(end) =

@@ -16,12 +16,18 @@ pub fn mget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     super::loading::mget(ctx, args)
 }
 
+/// Plain SET key value (most of them): no options to parse. The batched
+/// path (`fast_path.rs`) calls it directly.
+#[inline]
+pub fn set_plain(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    ctx.thread.cache.set(args.get(1), args.get(2), None)?;
+    ctx.out.ok();
+    Ok(())
+}
+
 pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if args.len() == 3 {
-        // Plain SET key value (most of them): no options to parse.
-        ctx.thread.cache.set(args.get(1), args.get(2), None)?;
-        ctx.out.ok();
-        return Ok(());
+        return set_plain(ctx, args);
     }
     let opts = StringOpts::parse(args.from(3), OptsFor::Set)?;
     let now = ctx.thread.cache.now_ms();
