@@ -212,6 +212,46 @@ fn commandstats_count_calls_rejections_failures_and_errors_as_redis() {
     assert!(default.contains("# Errorstats") && !default.contains("# Commandstats"));
 }
 
+/// Commands that EXEC and scripts run are counted one by one, as Redis
+/// counts them (besides the EXEC or EVAL), failures included; an EXEC that
+/// WATCH aborted counts none.
+#[test]
+fn commands_run_by_exec_and_scripts_count_as_in_redis() {
+    let (mut redis, mut citadel, _r, _c) = both();
+    let script = "redis.call('SET', KEYS[1], '1'); redis.pcall('LPUSH', KEYS[1], 'x'); \
+                  return redis.call('INCR', KEYS[1])";
+    for r in [&mut redis, &mut citadel] {
+        send(r, &["CONFIG", "RESETSTAT"]);
+        send(r, &["MULTI"]);
+        send(r, &["SET", "a", "1"]);
+        send(r, &["INCR", "a"]);
+        send(r, &["LPUSH", "a", "x"]); // wrong type: fails inside EXEC
+        send(r, &["EVAL", script, "1", "b"]);
+        send(r, &["EXEC"]);
+        send(r, &["EVAL", script, "1", "c"]);
+        // Aborted by WATCH: nothing it queued ran.
+        send(r, &["WATCH", "a"]);
+        send(r, &["SET", "a", "2"]);
+        send(r, &["MULTI"]);
+        send(r, &["GET", "a"]);
+        send(r, &["EXEC"]);
+    }
+    let mut seen = Vec::new();
+    for r in [&mut redis, &mut citadel] {
+        let stats = info(r, "commandstats");
+        let mut counts = Vec::new();
+        for cmd in ["set", "incr", "lpush", "get", "eval", "exec"] {
+            for f in ["calls", "failed_calls", "rejected_calls"] {
+                let key = format!("cmdstat_{cmd}");
+                counts.push((cmd, f, field(&stats, &key, f)));
+            }
+        }
+        seen.push(counts);
+    }
+    assert_eq!(seen[1], seen[0], "citadel (right) vs redis (left)");
+    assert_eq!(seen[1][0].2.as_deref(), Some("4"), "SETs: a, b's, c's, a=2");
+}
+
 #[test]
 fn latency_monitor_and_slowlog_record_a_slow_command() {
     let citadel = Server::start(&["--enable-debug-command", "local"]);

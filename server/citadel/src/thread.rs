@@ -65,6 +65,9 @@ pub struct ThreadCtx {
     pub held_broadcasts: Vec<Vec<Part>>,
     /// Times commands (`command_clock`).
     pub command_clock: crate::command_clock::CommandClock,
+    /// The commands the open EXEC or script ran, counted at its publication
+    /// (`command::nested_calls`).
+    pub nested_calls: crate::introspect::nested::NestedCalls,
     /// What this thread's wake fds are, by position (see `wake_fds`).
     wakes: Vec<Wake>,
     mail: Vec<Mail>,
@@ -147,6 +150,7 @@ impl ThreadCtx {
             held_mail: Vec::new(),
             held_broadcasts: Vec::new(),
             command_clock: Default::default(),
+            nested_calls: Default::default(),
             wakes,
             mail: Vec::new(),
             forwards: 0,

@@ -40,6 +40,7 @@ mod load_plan;
 mod loading;
 mod memory;
 mod monitor;
+mod nested_calls;
 mod object;
 mod observe;
 mod overload_info;

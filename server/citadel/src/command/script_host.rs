@@ -8,6 +8,7 @@ use super::args::Args;
 use super::context::{Ctx, Pending};
 use super::error::{reply_error, reply_unknown_subcommand, CmdError};
 use super::table::{self, CommandDef};
+use crate::command_clock::monotonic_nanos;
 use crate::script::{CallArgs, CallRules, Host};
 
 /// Runs `argv` for a script and writes exactly one RESP reply (maybe an
@@ -66,14 +67,20 @@ pub fn call(ctx: &mut Ctx<'_>, argv: CallArgs<'_>, rules: &CallRules, out: &mut 
         conn: &mut *ctx.conn,
         out: reply,
     };
-    match (def.handler)(&mut inner, args) {
-        Ok(()) => super::blocking::note_written(inner.thread, def, args),
+    let started = monotonic_nanos();
+    let mut failed = match (def.handler)(&mut inner, args) {
+        Ok(()) => {
+            super::blocking::note_written(inner.thread, def, args);
+            false
+        }
         Err(e) => {
             inner.out.buf.truncate(mark);
             reply_error(&mut inner.out, &e);
+            true
         }
-    }
+    };
     if let Some(pending) = inner.conn.pending.take() {
+        failed = true;
         if let Pending::Loads { wait, .. } = pending {
             inner.thread.loads.take(wait);
         }
@@ -82,6 +89,8 @@ pub fn call(ctx: &mut Ctx<'_>, argv: CallArgs<'_>, rules: &CallRules, out: &mut 
             .out
             .error(b"ERR This command would wait for a read-through load, which a script cannot do; retry once the key is loaded");
     }
+    let nanos = monotonic_nanos().saturating_sub(started);
+    inner.thread.nested_calls.ran(idx, nanos, failed);
     write
 }
 

@@ -154,9 +154,11 @@ pub(super) fn run_script(
     // Inside MULTI/EXEC the EXEC's transaction (which declared these keys)
     // is the one.
     let own = !ctx.thread.cache.in_txn();
+    let logged = ctx.thread.nested_calls.mark();
     let mut attempt = 0u32;
     let ran = loop {
         buf.clear();
+        ctx.thread.nested_calls.retry_from(logged);
         if own {
             ctx.thread.cache.txn_begin(call.keys());
         }
@@ -170,13 +172,16 @@ pub(super) fn run_script(
                 ctx.thread.cache.txn_abort();
                 ctx.thread.drop_held_mail();
             }
+            ctx.thread.nested_calls.retry_from(logged);
             break Err(e);
         }
         if !own {
+            // The EXEC around it counts its commands when it publishes.
             break Ok(());
         }
         if ctx.thread.cache.txn_commit() {
             ctx.thread.release_held_mail(state.forwarder.get());
+            super::nested_calls::count_from(ctx.thread, logged);
             break Ok(());
         }
         ctx.thread.drop_held_mail();

@@ -21,8 +21,8 @@ use std::cell::Cell;
 
 use super::args::Args;
 use super::context::Ctx;
-use super::dispatch;
 use super::error::{CmdError, CmdResult};
+use super::nested_calls;
 use super::table::CommandDef;
 
 /// Conflicting EXECs back off (yield) after this many immediate retries.
@@ -206,8 +206,10 @@ fn run_with<'t>(
         return run_alone(ctx, tx, &keys[..watched]);
     }
     let mark = ctx.out.buf.len();
+    let logged = ctx.thread.nested_calls.mark();
     let mut attempt = 0u32;
     loop {
+        ctx.thread.nested_calls.retry_from(logged);
         ctx.thread.cache.txn_begin(keys);
         if !ctx.thread.cache.txn_watches_hold(tx.watches()) {
             ctx.thread.cache.txn_abort();
@@ -224,7 +226,7 @@ fn run_with<'t>(
                 deferred.push((i, ctx.out.buf.len()));
                 continue;
             }
-            dispatch::run_handler(ctx, idx, def, args);
+            nested_calls::run_logged(ctx, idx, def, args);
         }
         if ctx.thread.cache.txn_commit() {
             ctx.thread.release_held_mail(ctx.state.forwarder.get());
@@ -239,6 +241,7 @@ fn run_with<'t>(
     }
     ctx.thread.stats.exec_done(attempt, false);
     run_deferred(ctx, tx, deferred);
+    nested_calls::count_from(ctx.thread, logged);
     Ok(true)
 }
 
@@ -251,7 +254,7 @@ fn run_deferred(ctx: &mut Ctx<'_>, tx: &super::queue::TxState, deferred: &[(usiz
     let tail = ctx.out.buf.split_off(first);
     for (n, &(i, at)) in deferred.iter().enumerate() {
         let (idx, def, args) = tx.command(i);
-        dispatch::run_handler(ctx, idx, def, args);
+        nested_calls::run_logged(ctx, idx, def, args);
         let end = deferred.get(n + 1).map_or(tail.len() + first, |&(_, e)| e);
         ctx.out
             .buf
@@ -297,9 +300,11 @@ fn run_one_by_one(
         return Ok(false);
     }
     ctx.out.array(tx.len());
+    let logged = ctx.thread.nested_calls.mark();
     for i in 0..tx.len() {
         let (idx, def, args) = tx.command(i);
-        dispatch::run_handler(ctx, idx, def, args);
+        nested_calls::run_logged(ctx, idx, def, args);
     }
+    nested_calls::count_from(ctx.thread, logged);
     Ok(true)
 }

@@ -10,6 +10,7 @@
 
 pub mod calls;
 pub mod latency;
+pub mod nested;
 pub mod pause;
 pub mod slowlog;
 

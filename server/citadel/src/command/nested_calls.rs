@@ -1,0 +1,32 @@
+//! The commands EXEC and scripts run, counted in INFO commandstats (calls,
+//! usec, failed_calls, latencystats) and the per-command metrics as Redis
+//! counts them: each one, besides the EXEC or EVAL that ran it. They are
+//! logged per attempt (`introspect::nested`) and counted when the
+//! outermost transaction is published.
+
+use super::args::Args;
+use super::context::Ctx;
+use super::dispatch;
+use super::table::CommandDef;
+use crate::command_clock::monotonic_nanos;
+use crate::thread::ThreadCtx;
+
+/// Runs a queued command of EXEC through its handler, timed and logged.
+pub fn run_logged(ctx: &mut Ctx<'_>, idx: usize, def: &CommandDef, args: Args<'_>) {
+    let started = monotonic_nanos();
+    let failed = dispatch::run_handler(ctx, idx, def, args);
+    let nanos = monotonic_nanos().saturating_sub(started);
+    ctx.thread.nested_calls.ran(idx, nanos, failed);
+}
+
+/// The published transaction's commands, logged from `mark` on, are
+/// counted.
+pub fn count_from(thread: &mut ThreadCtx, mark: usize) {
+    let stats = &thread.stats;
+    thread.nested_calls.take_from(mark, |cmd, nanos, failed| {
+        stats.calls.ran(cmd, nanos, failed);
+        if let Some(region) = &stats.telemetry {
+            region.command(cmd, nanos, failed);
+        }
+    });
+}
