@@ -8,15 +8,24 @@ use super::args::Args;
 use super::context::Ctx;
 use super::dispatch;
 use super::table::CommandDef;
-use crate::command_clock::monotonic_nanos;
+pub use crate::command_clock::monotonic_nanos;
 use crate::thread::ThreadCtx;
 
-/// Runs a queued command of EXEC through its handler, timed and logged.
-pub fn run_logged(ctx: &mut Ctx<'_>, idx: usize, def: &CommandDef, args: Args<'_>) {
-    let started = monotonic_nanos();
+/// Runs a queued command of EXEC through its handler, timed from `since`
+/// and logged; `since` becomes its end. EXEC runs its queue back to back,
+/// so one clock reading ends a command and starts the next (see
+/// `command_clock`); start a run with [`monotonic_nanos`].
+pub fn run_logged(
+    ctx: &mut Ctx<'_>,
+    (idx, def, args): (usize, &CommandDef, Args<'_>),
+    since: &mut u64,
+) {
     let failed = dispatch::run_handler(ctx, idx, def, args);
-    let nanos = monotonic_nanos().saturating_sub(started);
-    ctx.thread.nested_calls.ran(idx, nanos, failed);
+    let now = monotonic_nanos();
+    ctx.thread
+        .nested_calls
+        .ran(idx, now.saturating_sub(*since), failed);
+    *since = now;
 }
 
 /// The published transaction's commands, logged from `mark` on, are

@@ -220,13 +220,13 @@ fn run_with<'t>(
         }
         ctx.out.array(tx.len());
         deferred.clear();
+        let mut since = nested_calls::monotonic_nanos();
         for (i, &keyless) in keyless.iter().enumerate() {
-            let (idx, def, args) = tx.command(i);
             if keyless {
                 deferred.push((i, ctx.out.buf.len()));
                 continue;
             }
-            nested_calls::run_logged(ctx, idx, def, args);
+            nested_calls::run_logged(ctx, tx.command(i), &mut since);
         }
         if ctx.thread.cache.txn_commit() {
             ctx.thread.release_held_mail(ctx.state.forwarder.get());
@@ -252,9 +252,9 @@ fn run_deferred(ctx: &mut Ctx<'_>, tx: &super::queue::TxState, deferred: &[(usiz
         return;
     };
     let tail = ctx.out.buf.split_off(first);
+    let mut since = nested_calls::monotonic_nanos();
     for (n, &(i, at)) in deferred.iter().enumerate() {
-        let (idx, def, args) = tx.command(i);
-        nested_calls::run_logged(ctx, idx, def, args);
+        nested_calls::run_logged(ctx, tx.command(i), &mut since);
         let end = deferred.get(n + 1).map_or(tail.len() + first, |&(_, e)| e);
         ctx.out
             .buf
@@ -301,9 +301,9 @@ fn run_one_by_one(
     }
     ctx.out.array(tx.len());
     let logged = ctx.thread.nested_calls.mark();
+    let mut since = nested_calls::monotonic_nanos();
     for i in 0..tx.len() {
-        let (idx, def, args) = tx.command(i);
-        nested_calls::run_logged(ctx, idx, def, args);
+        nested_calls::run_logged(ctx, tx.command(i), &mut since);
     }
     nested_calls::count_from(ctx.thread, logged);
     Ok(true)
