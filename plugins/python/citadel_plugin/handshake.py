@@ -9,6 +9,22 @@ ENV_RINGS = "CITADEL_PLUGIN_RINGS"
 ENV_EVENTFDS = "CITADEL_PLUGIN_EVENTFDS"
 ENV_MAX_ATTEMPTS = "CITADEL_PLUGIN_MAX_ATTEMPTS"
 ENV_OUTPUTS = "CITADEL_PLUGIN_OUTPUTS"
+ENV_SERVER_PID = "CITADEL_PLUGIN_SERVER_PID"
+
+
+def server_gone(start_parent):
+    """Whether the server that started this plugin is gone: the parent
+    changed since the start (the server died and the plugin was re-parented),
+    or the server named by CITADEL_PLUGIN_SERVER_PID runs no more (it died
+    while it spawned the plugin, whose first parent was then already init).
+    A plugin started through a wrapper has that as its parent."""
+    if os.getppid() != start_parent:
+        return True
+    try:
+        pid = int(os.environ[ENV_SERVER_PID])
+    except (KeyError, ValueError):
+        return False
+    return not os.path.exists(f"/proc/{pid}")
 DEFAULT_MAX_ATTEMPTS = 3
 
 

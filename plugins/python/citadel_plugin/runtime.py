@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from . import ring as r
-from .handshake import attach_from_env
+from .handshake import attach_from_env, server_gone
 from .outputs import Outputs, continues_call
 
 
@@ -179,7 +179,7 @@ def serve_batch(handler, max_batch=64):
             woke = waiter.wait(timeout=1.0)
             if woke == "extra":
                 return 0
-            if woke == "timeout" and os.getppid() != parent:
+            if woke == "timeout" and server_gone(parent):
                 raise SystemExit("citadel_plugin: the server went away")
 
 

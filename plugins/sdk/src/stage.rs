@@ -135,7 +135,7 @@ impl<'a> Emitter<'a> {
                     }
                     if checked.elapsed() >= PARENT_CHECK {
                         checked = Instant::now();
-                        if std::os::unix::process::parent_id() != parent {
+                        if citadel_proto::handshake::server_gone(parent) {
                             return Err(EmitError::ServerGone);
                         }
                     }

@@ -200,6 +200,44 @@ fn poison_request_is_skipped_after_three_attempts() {
 }
 
 /// The plugin under test. `single`: `serve`, aborting on "poison".
+/// A server killed while it spawned its plugin leaves the plugin a first
+/// parent (init here: the harness stands in) that never changes: the
+/// plugin still sees that the server it was started by runs no more
+/// (`CITADEL_PLUGIN_SERVER_PID`) and exits by itself, idle, instead of
+/// living on as an orphan.
+#[test]
+fn a_plugin_whose_server_died_before_it_started_exits_by_itself() {
+    let host = HostPair::create("orphan", 1 << 16, 1 << 16, &Backing::Memfd).unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let log = temp("orphan.log");
+    let mut child = citadel_proto::plugin_command(std::env::current_exe().unwrap(), &[&host], 3)
+        .args(["--exact", "plugin_child", "--ignored", "--nocapture"])
+        .env("TEST_PLUGIN_MODE", "single")
+        .env("TEST_PLUGIN_LOG", &log)
+        .env(citadel_proto::handshake::ENV_SERVER_PID, dead.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Liveness, not speed: it checks about once a second.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the orphaned plugin did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // `plugin_child` unwraps the serve result: ServerGone fails it.
+    assert!(!status.success(), "{status}");
+    let _ = std::fs::remove_file(log);
+}
+
 /// `batch`: `serve_batch`, 100 µs of work per request.
 #[test]
 #[ignore = "plugin process of the tests above"]

@@ -19,6 +19,8 @@
 //!                            process runs ("default" without `versions`)
 //! CITADEL_PLUGIN_INSTANCE    informational: its index among that version's
 //!                            instances (0..instances)
+//! CITADEL_PLUGIN_SERVER_PID  the server that started it: a plugin exits
+//!                            when it runs no more (`server_gone`)
 //! ```
 //!
 //! Example for a plugin serving two server threads:
@@ -42,6 +44,23 @@ pub const ENV_MAX_ATTEMPTS: &str = "CITADEL_PLUGIN_MAX_ATTEMPTS";
 pub const ENV_OUTPUTS: &str = "CITADEL_PLUGIN_OUTPUTS";
 pub const ENV_VERSION: &str = "CITADEL_PLUGIN_VERSION";
 pub const ENV_INSTANCE: &str = "CITADEL_PLUGIN_INSTANCE";
+pub const ENV_SERVER_PID: &str = "CITADEL_PLUGIN_SERVER_PID";
+
+/// Whether the server that started this plugin process is gone, watched
+/// from the plugin: its parent changed since `start_parent` (the server
+/// died and the plugin was re-parented), or the server named by
+/// `CITADEL_PLUGIN_SERVER_PID` runs no more (it died while it spawned the
+/// plugin, whose first parent was then already init). A plugin started
+/// through a wrapper (a shell) has that as its parent and the server alive.
+pub fn server_gone(start_parent: u32) -> bool {
+    if std::os::unix::process::parent_id() != start_parent {
+        return true;
+    }
+    std::env::var(ENV_SERVER_PID)
+        .ok()
+        .and_then(|pid| pid.parse::<u32>().ok())
+        .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
 pub const DEFAULT_MAX_ATTEMPTS: u16 = 3;
 
 /// Where a ring's memory comes from.

@@ -101,7 +101,7 @@ impl Engine {
             self.park(options, limits.in_flight, timeout)?;
             if parent_checked.elapsed() >= PARENT_CHECK {
                 parent_checked = Instant::now();
-                if self.stop.watches_parent() && std::os::unix::process::parent_id() != parent {
+                if self.stop.watches_parent() && citadel_proto::handshake::server_gone(parent) {
                     return Err(ServeError::ServerGone(parent));
                 }
             }
