@@ -230,13 +230,21 @@ impl<S> Connection<S> {
         if self.input.len() < self.need {
             return Fed::Ok;
         }
-        let r = match run(svc, &mut self.session, &self.input, &mut self.out) {
-            Ok(r) => r,
-            Err(what) => return Fed::Panicked(what),
-        };
+        match self.run_held(svc) {
+            Ok(r) => self.progressed(r, max_input),
+            Err(fed) => fed,
+        }
+    }
+
+    /// Runs the session over the held input and drops what it consumed.
+    fn run_held<Svc>(&mut self, svc: &mut Svc) -> Result<Progress, Fed>
+    where
+        Svc: Service<Session = S>,
+    {
+        let r = run(svc, &mut self.session, &self.input, &mut self.out).map_err(Fed::Panicked)?;
         self.input.drain(..r.consumed);
         shrink_if_idle(&mut self.input);
-        self.progressed(r, max_input)
+        Ok(r)
     }
 
     fn progressed(&mut self, result: Progress, max_input: usize) -> Fed {
@@ -285,13 +293,10 @@ impl<S> Connection<S> {
         if !was_parked || self.parked || self.state == State::Closing || self.input.is_empty() {
             return Fed::Ok;
         }
-        let r = match run(svc, &mut self.session, &self.input, &mut self.out) {
-            Ok(r) => r,
-            Err(what) => return Fed::Panicked(what),
-        };
-        self.input.drain(..r.consumed);
-        shrink_if_idle(&mut self.input);
-        self.settle(r)
+        match self.run_held(svc) {
+            Ok(r) => self.settle(r),
+            Err(fed) => fed,
+        }
     }
 
     /// Bytes of replies not yet handed to the kernel.
