@@ -179,10 +179,13 @@ pub fn stage_command(
     for (k, v) in handshake.to_env() {
         cmd.env(k, v);
     }
-    // The plugin compares its parent with this, not with the parent it
-    // finds at start: a server killed while it spawned the plugin leaves
-    // it a parent (init) that never changes again.
-    cmd.env(crate::handshake::ENV_SERVER_PID, std::process::id().to_string());
+    // Besides a change of its parent, the plugin watches this pid: a
+    // server killed while it spawned the plugin leaves it a first parent
+    // (init) that never changes again (`handshake::server_gone`).
+    cmd.env(
+        crate::handshake::ENV_SERVER_PID,
+        std::process::id().to_string(),
+    );
     let mut fds: Vec<RawFd> = pairs.iter().flat_map(|p| p.inherited_fds()).collect();
     fds.extend(outputs.iter().flatten().flat_map(|h| h.output_fds()));
     sys::inherit_fds_in_child(&mut cmd, fds);
