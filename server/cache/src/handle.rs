@@ -136,7 +136,7 @@ impl CacheHandle {
             return;
         }
         if let Lookup::Hit((), slot, e) = self.lookup(KeyHash::of(key), key, false, &mut |_| ()) {
-            self.bump(slot, e, draw);
+            bump_freq(&self.cache, slot, e, draw);
         }
     }
 
@@ -214,14 +214,9 @@ impl CacheHandle {
             let draw = self.w.next_random();
             // The draw's test inline: most reads stop here, without a call.
             if draw & ((4u64 << freq) - 1) == 0 {
-                self.bump(slot, e, draw);
+                bump_freq(&self.cache, slot, e, draw);
             }
         }
-    }
-
-    /// `touch` with its random `draw` made.
-    fn bump(&mut self, slot: usize, e: Entry, draw: u64) {
-        bump_freq(&self.cache, slot, e, draw);
     }
 
     /// Atomic read-modify-write over several keys (MSETNX, RENAME, INCR, APPEND ...).

@@ -14,12 +14,26 @@
 /// arithmetic).
 #[inline]
 pub fn monotonic_nanos() -> u64 {
+    clock_nanos(libc::CLOCK_MONOTONIC)
+}
+
+/// Milliseconds on the kernel's coarse monotonic clock: its resolution (a
+/// tick, 1-4 ms) is plenty for thresholds of milliseconds (a script's
+/// busy time), at about a third of `Instant::elapsed`'s cost.
+#[inline]
+pub fn coarse_monotonic_ms() -> u64 {
+    clock_nanos(libc::CLOCK_MONOTONIC_COARSE) / 1_000_000
+}
+
+/// `clock` in nanoseconds (0 if the kernel refused it).
+#[inline]
+fn clock_nanos(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes one timespec into `ts`, a live local.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     (ts.tv_sec as u64)
         .wrapping_mul(1_000_000_000)
         .wrapping_add(ts.tv_nsec as u64)

@@ -30,6 +30,7 @@ pub fn run(
         // Only a panic in the middle of an EXEC leaves one open.
         thread.cache.txn_abort();
         thread.drop_held_mail();
+        thread.nested_calls.retry_from(0);
     }
     // Checked per command: a client may have started tracking on another
     // core an instant ago, and this command's changes must reach it.

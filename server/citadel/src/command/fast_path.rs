@@ -114,6 +114,9 @@ pub fn run(
     // As `admission::shed_from_frame` does first for each command (it is
     // not asked here: a shedding core takes the normal path).
     conn.overload.admitted_at_frame = false;
+    // No change is recorded: nobody wants keyspace events or tracks (each
+    // command's `quiet` ends the run when that changes).
+    thread.cache.record_changes(false);
     let resp3 = conn.resp3;
     let mut ctx = Ctx {
         state,
@@ -130,8 +133,6 @@ pub fn run(
         if !quiet(state, ctx.thread, ctx.conn, which == 1) {
             break;
         }
-        // No change is recorded: nobody wants keyspace events or tracks.
-        ctx.thread.cache.record_changes(false);
         one(&mut ctx, which, plain[which], Args::new(rest, spans));
         skim.advance();
         ran += 1;

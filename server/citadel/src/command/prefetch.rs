@@ -86,17 +86,25 @@ impl Skim {
     /// and argument ranges (relative to `pos`).
     #[inline]
     pub fn take(&mut self, pos: usize) -> Option<(usize, &[Range<usize>])> {
-        let c = self.commands.get(self.next).filter(|c| c.start == pos)?;
+        let (len, args) = self.next_at(pos)?;
         self.next += 1;
-        Some((c.len, &self.args[c.args.clone()]))
+        Some((len, &self.args[args]))
     }
 
     /// `take` without taking: the batched GET/SET path (`fast_path.rs`)
     /// looks first, runs the command, then `advance`s.
     #[inline]
     pub fn peek(&self, pos: usize) -> Option<(usize, &[Range<usize>])> {
+        let (len, args) = self.next_at(pos)?;
+        Some((len, &self.args[args]))
+    }
+
+    /// The next skimmed command's length and where its argument ranges lie
+    /// in `args`, if it starts at `pos`.
+    #[inline]
+    fn next_at(&self, pos: usize) -> Option<(usize, Range<usize>)> {
         let c = self.commands.get(self.next).filter(|c| c.start == pos)?;
-        Some((c.len, &self.args[c.args.clone()]))
+        Some((c.len, c.args.clone()))
     }
 
     /// The command `peek` showed was run.

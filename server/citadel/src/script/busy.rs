@@ -22,7 +22,7 @@ const FUNCTION: u8 = 2;
 #[derive(Default)]
 pub struct Slot {
     kind: AtomicU8,
-    /// When the script started (`coarse_ms`).
+    /// When the script started (`command_clock::coarse_monotonic_ms`).
     started_ms: AtomicU64,
     wrote: AtomicBool,
     kill: AtomicBool,
@@ -91,7 +91,7 @@ impl Busy {
     }
 
     fn now_ms(&self) -> u64 {
-        coarse_ms()
+        crate::command_clock::coarse_monotonic_ms()
     }
 
     /// Thread `index`'s slot (threads past the table share the last one's
@@ -278,21 +278,6 @@ pub fn install_hook(
             Ok(VmState::Continue)
         },
     )
-}
-
-/// Milliseconds on the kernel's coarse monotonic clock: its resolution (a
-/// tick, 1-4 ms) is plenty for thresholds of milliseconds, and it costs
-/// about a third of `Instant::elapsed`, read twice per script run.
-fn coarse_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into `ts`, a valid one.
-    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } != 0 {
-        return 0;
-    }
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
 #[cfg(test)]
