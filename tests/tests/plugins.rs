@@ -261,7 +261,13 @@ fn reload_under_load_has_zero_errors() {
             let f = info(&mut con, "echo");
             f["state"] == "running" && f["pid"] != pid.to_string() && f["pid"] != "0"
         });
-        assert!(!alive(pid), "old plugin {pid} still running");
+        // The old instance stops once its calls in flight are answered,
+        // which may be a little after the new one took over.
+        wait_until(
+            "the old plugin process to exit",
+            Duration::from_secs(10),
+            || !alive(pid),
+        );
     }
     std::thread::sleep(Duration::from_millis(300));
     let total = load.finish();
