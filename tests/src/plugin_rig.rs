@@ -5,10 +5,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use crate::redis::{self, Connection};
 use crate::Server;
+
+/// The plugin tests poll with the harness's one `wait_until`.
+pub use crate::clients::wait_until;
 
 /// A server started with `[[plugin]]` tables (the config file lives in `dir`).
 pub struct Rig {
@@ -48,15 +50,6 @@ pub fn info(con: &mut Connection, plugin: &str) -> HashMap<String, String> {
 
 pub fn field(con: &mut Connection, plugin: &str, key: &str) -> u64 {
     info(con, plugin)[key].parse().unwrap()
-}
-
-/// Polls `ok` until it holds; panics after `timeout`.
-pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// `clients` threads calling an echo plugin in a loop until stopped; each
