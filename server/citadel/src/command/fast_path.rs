@@ -12,7 +12,8 @@
 //! setting, a script turning busy, a new monitor, write limits, shedding:
 //! each one Relaxed load; any of them on hands the command to the normal
 //! path), the admission countdown, the command clock, hot-key sampling and
-//! the statistics (`observe::executed`), so INFO, the slow log, latency
+//! the statistics (`observe::executed`, or added up per run in
+//! `observe::RunStats` and written once), so INFO, the slow log, latency
 //! monitor, CLIENT LIST and HOTKEYS see exactly what the normal path shows.
 
 use std::ops::Range;
@@ -24,6 +25,7 @@ use citadel_resp::Reply;
 use super::args::Args;
 use super::context::{ConnState, Ctx, ReplyMode};
 use super::error::{reply_error, CmdResult};
+use super::observe::RunStats;
 use super::prefetch::Skim;
 use super::table::{self, CommandDef};
 use crate::state::ServerState;
@@ -124,6 +126,7 @@ pub fn run(
         conn,
         out: Reply::new(out, resp3),
     };
+    let mut stats = RunStats::new(state);
     let mut ran = 0;
     while let Some((end, spans)) = skim.peek(*pos) {
         let rest = &input[*pos..];
@@ -133,7 +136,13 @@ pub fn run(
         if !quiet(state, ctx.thread, ctx.conn, which == 1) {
             break;
         }
-        one(&mut ctx, which, plain[which], Args::new(rest, spans));
+        one(
+            &mut ctx,
+            &mut stats,
+            which,
+            plain[which],
+            Args::new(rest, spans),
+        );
         skim.advance();
         ran += 1;
         *pos += end;
@@ -141,13 +150,15 @@ pub fn run(
             break;
         }
     }
+    stats.flush(ctx.thread, [plain[0].0, plain[1].0]);
     ran
 }
 
 /// One command: admission, then as `dispatch::execute` and
-/// `observe::after` do it for a command that ran.
+/// `observe::after` do it for a command that ran (its statistics added
+/// up in `stats` unless the slow log or latency monitor wants it).
 #[inline]
-fn one(ctx: &mut Ctx<'_>, which: usize, (idx, def): Plain, args: Args<'_>) {
+fn one(ctx: &mut Ctx<'_>, stats: &mut RunStats, which: usize, (idx, def): Plain, args: Args<'_>) {
     let mark = ctx.out.buf.len();
     if let Some(e) = super::admission::check(ctx.thread, ctx.conn, idx, def, args) {
         reply_error(&mut ctx.out, &e);
@@ -178,6 +189,9 @@ fn one(ctx: &mut Ctx<'_>, which: usize, (idx, def): Plain, args: Args<'_>) {
         }
     };
     let nanos = ctx.thread.command_clock.finish(started);
+    if !failed && stats.add(which, nanos) {
+        return;
+    }
     let error = failed.then(|| &ctx.out.buf[mark..]);
     super::observe::executed(
         ctx.state,
