@@ -20,6 +20,7 @@ use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
+use citadel_cache::KeyHash;
 use citadel_resp::Reply;
 
 use super::args::Args;
@@ -136,13 +137,8 @@ pub fn run(
         if !quiet(state, ctx.thread, ctx.conn, which == 1) {
             break;
         }
-        one(
-            &mut ctx,
-            &mut stats,
-            which,
-            plain[which],
-            Args::new(rest, spans),
-        );
+        let command = (which, plain[which], skim.key_hash());
+        one(&mut ctx, &mut stats, command, Args::new(rest, spans));
         skim.advance();
         ran += 1;
         *pos += end;
@@ -158,7 +154,14 @@ pub fn run(
 /// `observe::after` do it for a command that ran (its statistics added
 /// up in `stats` unless the slow log or latency monitor wants it).
 #[inline]
-fn one(ctx: &mut Ctx<'_>, stats: &mut RunStats, which: usize, (idx, def): Plain, args: Args<'_>) {
+fn one(
+    ctx: &mut Ctx<'_>,
+    stats: &mut RunStats,
+    (which, (idx, def), hash): (usize, Plain, Option<KeyHash>),
+    args: Args<'_>,
+) {
+    // A lone command in its input is skimmed but not hashed.
+    let hash = hash.unwrap_or_else(|| ctx.thread.cache.key_hash(args.get(1)));
     let mark = ctx.out.buf.len();
     if let Some(e) = super::admission::check(ctx.thread, ctx.conn, idx, def, args) {
         reply_error(&mut ctx.out, &e);
@@ -175,9 +178,9 @@ fn one(ctx: &mut Ctx<'_>, stats: &mut RunStats, which: usize, (idx, def): Plain,
     super::dispatch::sample_keys(ctx, def, args);
     // Called directly (not through the table's pointer): inlined here.
     let result: CmdResult = if which == 0 {
-        super::loading::get(ctx, args)
+        super::loading::get_hashed(ctx, args, hash)
     } else {
-        super::strings::set_plain(ctx, args)
+        super::strings::set_plain(ctx, args, hash)
     };
     let failed = match result {
         Ok(()) => false,
