@@ -66,8 +66,22 @@ impl CacheHandle {
     /// Looks `key` up and calls `f` on it. `f` may run more than once (an
     /// optimistic read that raced a writer is retried); only the result of the
     /// validated call is returned. Expired keys are misses. Counts a hit or a miss.
+    #[inline]
     pub fn get<R>(&mut self, key: &[u8], f: impl FnMut(&ItemRef<'_>) -> R) -> Option<R> {
-        let r = self.peek(key, f);
+        self.get_hashed(key, KeyHash::of(key), f)
+    }
+
+    /// `get` of `key` whose hash `h` the cache gave (`prefetch_key`,
+    /// `key_hash`).
+    #[inline]
+    pub fn get_hashed<R>(
+        &mut self,
+        key: &[u8],
+        h: KeyHash,
+        f: impl FnMut(&ItemRef<'_>) -> R,
+    ) -> Option<R> {
+        debug_assert_eq!(h, KeyHash::of(key), "the hash of another key");
+        let r = self.read(key, h, false, f);
         let c = self.counters();
         HandleCounters::bump(if r.is_some() { &c.hits } else { &c.misses }, 1);
         r
@@ -80,10 +94,24 @@ impl CacheHandle {
     /// being paid one after another.
     #[inline]
     pub fn prefetch_bucket(&self, key: &[u8]) -> u64 {
+        self.prefetch_key(key).0
+    }
+
+    /// The hash the cache files `key` under, for `get_hashed` and
+    /// `set_hashed` (a caller that has it from `prefetch_key` passes that).
+    #[inline]
+    pub fn key_hash(&self, key: &[u8]) -> KeyHash {
+        KeyHash::of(key)
+    }
+
+    /// `prefetch_bucket`, returning the key's hash for `get_hashed` and
+    /// `set_hashed` as well (`u64::from` it for `prefetch_item`).
+    #[inline]
+    pub fn prefetch_key(&self, key: &[u8]) -> KeyHash {
         let h = KeyHash::of(key);
         let geo = &self.cache.geo;
         self.cache.region.prefetch(bucket_off(geo, 0, h.home(geo)));
-        h.0
+        h
     }
 
     /// Batch hint, stage 2 (once the bucket has likely arrived): starts
@@ -108,7 +136,7 @@ impl CacheHandle {
 
     /// Like `get` but counts no hit or miss (EXISTS, TYPE, TTL).
     pub fn peek<R>(&mut self, key: &[u8], f: impl FnMut(&ItemRef<'_>) -> R) -> Option<R> {
-        self.read(key, false, f)
+        self.read(key, KeyHash::of(key), false, f)
     }
 
     /// Like `peek`, plus the key's access-frequency bits (0 to 7: the
@@ -143,15 +171,17 @@ impl CacheHandle {
     /// Like `get`, but also returns negative-cache markers (`ItemRef::is_negative`),
     /// which every other read treats as absent. For read-through loading.
     pub fn get_any<R>(&mut self, key: &[u8], f: impl FnMut(&ItemRef<'_>) -> R) -> Option<R> {
-        let r = self.read(key, true, f);
+        let r = self.read(key, KeyHash::of(key), true, f);
         let c = self.counters();
         HandleCounters::bump(if r.is_some() { &c.hits } else { &c.misses }, 1);
         r
     }
 
+    #[inline]
     fn read<R>(
         &mut self,
         key: &[u8],
+        h: KeyHash,
         negative_too: bool,
         mut f: impl FnMut(&ItemRef<'_>) -> R,
     ) -> Option<R> {
@@ -162,7 +192,6 @@ impl CacheHandle {
                 .txn
                 .read(&self.cache, now, key, |item| item.map(&mut f));
         }
-        let h = KeyHash::of(key);
         match self.lookup(h, key, negative_too, &mut f) {
             Lookup::Hit(r, slot, e) => {
                 self.touch(slot, e);
@@ -357,17 +386,32 @@ impl CacheHandle {
     }
 
     /// Unconditional write.
+    #[inline]
     pub fn set(
         &mut self,
         key: &[u8],
         value: &[u8],
         expire_at: Option<u64>,
     ) -> Result<(), WriteError> {
+        self.set_hashed(key, KeyHash::of(key), value, expire_at)
+    }
+
+    /// `set` of `key` whose hash `h` the cache gave (`prefetch_key`,
+    /// `key_hash`).
+    #[inline]
+    pub fn set_hashed(
+        &mut self,
+        key: &[u8],
+        h: KeyHash,
+        value: &[u8],
+        expire_at: Option<u64>,
+    ) -> Result<(), WriteError> {
+        debug_assert_eq!(h, KeyHash::of(key), "the hash of another key");
         if self.txn.active {
             let CacheHandle { cache, w, txn, .. } = self;
             return txn.set(cache, w, key, value, expire_at);
         }
-        crate::set_one::set(&self.cache, &mut self.w, key, value, expire_at)
+        crate::set_one::set(&self.cache, &mut self.w, (key, h), value, expire_at)
     }
 
     /// Queues pages `pages` of the root `owner` had with `generation` for

@@ -78,9 +78,18 @@ impl Entry {
     }
 }
 
-/// A key's 64-bit xxh3 hash and what is derived from it.
-#[derive(Clone, Copy, Debug)]
-pub struct KeyHash(pub u64);
+/// A key's 64-bit xxh3 hash and what is derived from it. Made only by
+/// the cache, from the key's bytes (`CacheHandle::prefetch_key`): a caller
+/// that looks a key up more than once hashes it once, and can pass no
+/// other number for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyHash(pub(crate) u64);
+
+impl From<KeyHash> for u64 {
+    fn from(h: KeyHash) -> u64 {
+        h.0
+    }
+}
 
 const LEVEL_SALT: [u64; LEVELS] = [
     0,

@@ -74,6 +74,7 @@ pub use changes::KeyChange;
 pub use clock::unix_millis;
 pub use error::{HandleError, OpenError, ReadError, ReaderOpenError, WriteError};
 pub use handle::CacheHandle;
+pub use index::KeyHash;
 pub use item::{Chunks, ItemRef, PutOptions, ValueKind};
 pub use reader::{CacheReader, ValueView};
 #[cfg(not(loom))]

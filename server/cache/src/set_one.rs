@@ -25,16 +25,16 @@ struct Old {
     expired: bool,
 }
 
-/// Writes `key` = `value` (expiring at `expire_at`), replacing whatever the
-/// key held (a negative marker or an expired item included).
+/// Writes `key` (hashed `h`) = `value` (expiring at `expire_at`),
+/// replacing whatever the key held (a negative marker or an expired item
+/// included).
 pub(crate) fn set(
     cache: &Cache,
     w: &mut Writer,
-    key: &[u8],
+    (key, h): (&[u8], KeyHash),
     value: &[u8],
     expire_at: Option<u64>,
 ) -> Result<(), WriteError> {
-    let h = KeyHash::of(key);
     let opts = PutOptions {
         expire_at,
         ..PutOptions::default()

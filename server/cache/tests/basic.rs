@@ -42,6 +42,35 @@ fn set_get_delete_and_overwrite() {
 }
 
 #[test]
+fn a_key_looked_up_with_the_hash_the_cache_gave_is_found_as_by_key() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(16 << 20);
+    let mut h = cache.handle().unwrap();
+    let hash = h.prefetch_key(b"k");
+    assert_eq!(hash, h.key_hash(b"k"));
+    assert_eq!(u64::from(hash), h.prefetch_bucket(b"k"));
+    h.set_hashed(b"k", hash, b"v", None).unwrap();
+    assert_eq!(get(&mut h, b"k").as_deref(), Some(&b"v"[..]));
+    let value = h.get_hashed(b"k", hash, |item| item.value_len());
+    assert_eq!(value, Some(1));
+    assert!(h.delete(b"k"));
+    assert_eq!(h.get_hashed(b"k", hash, |_| ()), None);
+}
+
+/// A hash passed with another key would look up the wrong bucket: debug
+/// builds refuse it.
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "the hash of another key")]
+fn a_hash_passed_with_another_key_is_refused_in_debug_builds() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(16 << 20);
+    let mut h = cache.handle().unwrap();
+    let hash = h.key_hash(b"a");
+    let _ = h.set_hashed(b"b", hash, b"v", None);
+}
+
+#[test]
 fn expiry_is_lazy_and_counted() {
     let t = TempCache::new();
     let (cache, _) = t.open(16 << 20);

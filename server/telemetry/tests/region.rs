@@ -38,6 +38,9 @@ fn a_reader_sees_what_each_core_records() {
     c1.command(1, 5_000, true);
     c1.command(2, 10_000_000_000, false);
     c0.command(99, 1, false); // past the table: ignored
+                              // Three GETs counted at once, as three `command` calls would.
+    c0.commands(1, 3_000, [(0, 2), (1, 1)]);
+    c0.commands(99, 1, [(0, 1)]); // past the table: ignored
     c0.shed(Layer::Core, delay, 3);
     region.shared().shed(Layer::Core, delay, 3);
     region.shared().shed(
@@ -52,12 +55,12 @@ fn a_reader_sees_what_each_core_records() {
     let s = Reader::open(&path).unwrap().snapshot();
     assert_eq!(s.writer_pid, u64::from(std::process::id()));
     let get = s.commands.iter().find(|c| c.name == "get").unwrap();
-    assert_eq!((get.calls, get.nanos, get.failed), (2, 5_500, 1));
-    assert_eq!(get.buckets[0] + get.buckets[3], 2);
+    assert_eq!((get.calls, get.nanos, get.failed), (5, 8_500, 1));
+    assert_eq!((get.buckets[0], get.buckets[1], get.buckets[3]), (3, 1, 1));
     let set = s.commands.iter().find(|c| c.name == "set").unwrap();
     assert_eq!(set.buckets[15], 1);
     assert_eq!(s.commands.len(), 2);
-    assert_eq!((s.cores[0].commands, s.cores[1].commands), (1, 2));
+    assert_eq!((s.cores[0].commands, s.cores[1].commands), (4, 2));
     assert_eq!(s.cores[1].queue_delay_nanos, 12_000_000);
     let core = s.shed.iter().find(|c| c.layer == Layer::Core).unwrap();
     assert_eq!((core.count, core.priority), (2, 3));
@@ -82,11 +85,11 @@ fn a_reader_sees_what_each_core_records() {
 
     let text = exposition::render(&s);
     assert!(
-        text.contains("citadel_commands_total{command=\"get\"} 2\n"),
+        text.contains("citadel_commands_total{command=\"get\"} 5\n"),
         "{text}"
     );
     assert!(
-        text.contains("citadel_command_duration_seconds_bucket{command=\"get\",le=\"+Inf\"} 2\n")
+        text.contains("citadel_command_duration_seconds_bucket{command=\"get\",le=\"+Inf\"} 5\n")
     );
     assert!(text.contains("citadel_command_duration_seconds_count{command=\"set\"} 1\n"));
     assert!(text.contains("layer=\"core\",reason=\"queueing delay\",priority=\"3\""));

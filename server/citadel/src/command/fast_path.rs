@@ -12,18 +12,21 @@
 //! setting, a script turning busy, a new monitor, write limits, shedding:
 //! each one Relaxed load; any of them on hands the command to the normal
 //! path), the admission countdown, the command clock, hot-key sampling and
-//! the statistics (`observe::executed`), so INFO, the slow log, latency
+//! the statistics (`observe::executed`, or added up per run in
+//! `observe::RunStats` and written once), so INFO, the slow log, latency
 //! monitor, CLIENT LIST and HOTKEYS see exactly what the normal path shows.
 
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
+use citadel_cache::KeyHash;
 use citadel_resp::Reply;
 
 use super::args::Args;
 use super::context::{ConnState, Ctx, ReplyMode};
 use super::error::{reply_error, CmdResult};
+use super::observe::RunStats;
 use super::prefetch::Skim;
 use super::table::{self, CommandDef};
 use crate::state::ServerState;
@@ -124,6 +127,7 @@ pub fn run(
         conn,
         out: Reply::new(out, resp3),
     };
+    let mut stats = RunStats::new(state);
     let mut ran = 0;
     while let Some((end, spans)) = skim.peek(*pos) {
         let rest = &input[*pos..];
@@ -133,7 +137,8 @@ pub fn run(
         if !quiet(state, ctx.thread, ctx.conn, which == 1) {
             break;
         }
-        one(&mut ctx, which, plain[which], Args::new(rest, spans));
+        let command = (which, plain[which], skim.key_hash());
+        one(&mut ctx, &mut stats, command, Args::new(rest, spans));
         skim.advance();
         ran += 1;
         *pos += end;
@@ -141,13 +146,22 @@ pub fn run(
             break;
         }
     }
+    stats.flush(ctx.thread, [plain[0].0, plain[1].0]);
     ran
 }
 
 /// One command: admission, then as `dispatch::execute` and
-/// `observe::after` do it for a command that ran.
+/// `observe::after` do it for a command that ran (its statistics added
+/// up in `stats` unless the slow log or latency monitor wants it).
 #[inline]
-fn one(ctx: &mut Ctx<'_>, which: usize, (idx, def): Plain, args: Args<'_>) {
+fn one(
+    ctx: &mut Ctx<'_>,
+    stats: &mut RunStats,
+    (which, (idx, def), hash): (usize, Plain, Option<KeyHash>),
+    args: Args<'_>,
+) {
+    // A lone command in its input is skimmed but not hashed.
+    let hash = hash.unwrap_or_else(|| ctx.thread.cache.key_hash(args.get(1)));
     let mark = ctx.out.buf.len();
     if let Some(e) = super::admission::check(ctx.thread, ctx.conn, idx, def, args) {
         reply_error(&mut ctx.out, &e);
@@ -164,9 +178,9 @@ fn one(ctx: &mut Ctx<'_>, which: usize, (idx, def): Plain, args: Args<'_>) {
     super::dispatch::sample_keys(ctx, def, args);
     // Called directly (not through the table's pointer): inlined here.
     let result: CmdResult = if which == 0 {
-        super::loading::get(ctx, args)
+        super::loading::get_hashed(ctx, args, hash)
     } else {
-        super::strings::set_plain(ctx, args)
+        super::strings::set_plain(ctx, args, hash)
     };
     let failed = match result {
         Ok(()) => false,
@@ -178,6 +192,9 @@ fn one(ctx: &mut Ctx<'_>, which: usize, (idx, def): Plain, args: Args<'_>) {
         }
     };
     let nanos = ctx.thread.command_clock.finish(started);
+    if !failed && stats.add(which, nanos) {
+        return;
+    }
     let error = failed.then(|| &ctx.out.buf[mark..]);
     super::observe::executed(
         ctx.state,

@@ -19,7 +19,7 @@ use super::value::{get_and_change, reply_value};
 use crate::readthrough::stats::Stats;
 use crate::readthrough::{LoadError, LoadResult, Loader};
 use crate::wait::Caller;
-use citadel_cache::{CacheHandle, ValueKind};
+use citadel_cache::{CacheHandle, ItemRef, KeyHash, ValueKind};
 use citadel_resp::Reply;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -32,11 +32,13 @@ enum Found {
     WrongType,
 }
 
-/// Reads `key`; a value (fresh or stale) is written to `out`.
-fn read(cache: &mut CacheHandle, key: &[u8], out: &mut Reply<'_>) -> Found {
+/// Reads `key` (hashed `hash`); a value (fresh or stale) is written to
+/// `out`.
+#[inline]
+fn read(cache: &mut CacheHandle, (key, hash): (&[u8], KeyHash), out: &mut Reply<'_>) -> Found {
     let now = cache.now_ms();
     let mark = out.buf.len();
-    let found = cache.get(key, |item| {
+    let reply = |item: &ItemRef<'_>| {
         out.buf.truncate(mark);
         if item.kind() != ValueKind::String {
             return Found::WrongType;
@@ -46,15 +48,22 @@ fn read(cache: &mut CacheHandle, key: &[u8], out: &mut Reply<'_>) -> Found {
             Some(t) if t <= now => Found::Stale,
             _ => Found::Fresh,
         }
-    });
-    found.unwrap_or(Found::Missing)
+    };
+    cache.get_hashed(key, hash, reply).unwrap_or(Found::Missing)
 }
 
 /// GET.
 pub fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let hash = ctx.thread.cache.key_hash(args.get(1));
+    get_hashed(ctx, args, hash)
+}
+
+/// GET of a key hashed `hash` (a skimmed pipeline's: `fast_path.rs`).
+#[inline]
+pub fn get_hashed(ctx: &mut Ctx<'_>, args: Args<'_>, hash: KeyHash) -> CmdResult {
     let key = args.get(1);
     let mark = ctx.out.buf.len();
-    match read(&mut ctx.thread.cache, key, &mut ctx.out) {
+    match read(&mut ctx.thread.cache, (key, hash), &mut ctx.out) {
         Found::Fresh => Ok(()),
         Found::WrongType => Err(CmdError::WrongType),
         found => match loadable(ctx, key) {
@@ -80,7 +89,8 @@ pub fn mget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         if i % PREFETCH_WINDOW == 0 && keys.len() > 1 {
             prefetch(&ctx.thread.cache, keys, i);
         }
-        let found = read(&mut ctx.thread.cache, key, &mut ctx.out);
+        let hash = ctx.thread.cache.key_hash(key);
+        let found = read(&mut ctx.thread.cache, (key, hash), &mut ctx.out);
         match found {
             Found::Fresh => continue,
             Found::WrongType => {
@@ -158,7 +168,8 @@ fn load(
     for (i, key) in keys.iter().take(n).enumerate() {
         let mut out = Reply::new(&mut plan.rendered, ctx.conn.resp3);
         let start = out.buf.len();
-        let found = read(&mut t.cache, key, &mut out);
+        let hash = t.cache.key_hash(key);
+        let found = read(&mut t.cache, (key, hash), &mut out);
         let keyspace = match found {
             Found::Fresh => None,
             Found::WrongType if !array => return Err(CmdError::WrongType),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::args::Args;
 use super::context::{ConnState, ReplyMode};
 use super::table::CommandDef;
+use crate::introspect::calls::{bucket, bucket_upper, BUCKETS};
 use crate::introspect::slowlog::{trimmed_args, SlowEntry};
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
@@ -115,6 +116,111 @@ pub fn executed(
     }
 }
 
+/// The statistics of the plain GETs and SETs of one pipelined run
+/// (`fast_path.rs`) that answered no error and ran under the slow log's
+/// and latency monitor's thresholds: for those, `executed` would only add
+/// a call, its time and a histogram count, so the run adds them up here
+/// and writes each figure once at its end, exactly what `executed` would
+/// have written (INFO sees the run's commands together, as it sees
+/// `total_commands_processed` per receive). The thresholds are read once
+/// per run.
+pub struct RunStats {
+    /// Commands this long or longer go through `executed`.
+    below: u64,
+    /// Per plain command (GET, SET).
+    tallies: [Tally; 2],
+}
+
+struct Tally {
+    calls: u64,
+    nanos: u64,
+    /// Which histogram buckets `counts` holds calls in (bit b: bucket b).
+    used: u128,
+    /// Calls per histogram bucket: a run is at most the skim's
+    /// `prefetch::AHEAD` commands.
+    counts: [u16; BUCKETS],
+}
+
+impl Default for Tally {
+    fn default() -> Tally {
+        Tally {
+            calls: 0,
+            nanos: 0,
+            used: 0,
+            counts: [0; BUCKETS],
+        }
+    }
+}
+
+const _: () = assert!(BUCKETS <= 128, "a bucket per bit of `Tally::used`");
+
+impl RunStats {
+    pub fn new(state: &ServerState) -> RunStats {
+        let watch = &state.introspect;
+        let slow = watch
+            .slowlog_threshold_us()
+            .map(|us| us.saturating_mul(1000));
+        let late = watch
+            .latency_threshold_ms()
+            .map(|ms| ms.saturating_mul(1_000_000));
+        RunStats {
+            below: slow.unwrap_or(u64::MAX).min(late.unwrap_or(u64::MAX)),
+            tallies: Default::default(),
+        }
+    }
+
+    /// Counts plain command `which` (0 GET, 1 SET) that ran `nanos` and
+    /// answered no error, unless the slow log or the latency monitor wants
+    /// it; false: `executed` counts it.
+    #[inline]
+    pub fn add(&mut self, which: usize, nanos: u64) -> bool {
+        if nanos >= self.below {
+            return false;
+        }
+        let t = &mut self.tallies[which & 1];
+        let b = bucket(nanos);
+        t.calls += 1;
+        t.nanos += nanos;
+        t.used |= 1 << b;
+        t.counts[b] += 1;
+        true
+    }
+
+    /// Writes what was counted; `commands`: the global indexes of GET and SET.
+    pub fn flush(&self, thread: &ThreadCtx, commands: [usize; 2]) {
+        for (&cmd, t) in commands.iter().zip(&self.tallies) {
+            if t.calls == 0 {
+                continue;
+            }
+            let buckets = || set_bits(t.used).map(|b| (b, u64::from(t.counts[b])));
+            thread
+                .stats
+                .calls
+                .ran_many(cmd, t.calls, t.nanos, buckets());
+            if let Some(region) = &thread.stats.telemetry {
+                let coarse = buckets().map(|(b, n)| (telemetry_bucket(b), n));
+                region.commands(cmd, t.nanos, coarse);
+            }
+        }
+    }
+}
+
+/// The set bits of `mask`, lowest first.
+fn set_bits(mut mask: u128) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let b = mask.trailing_zeros() as usize;
+        mask &= mask.checked_sub(1)?;
+        Some(b)
+    })
+}
+
+/// The telemetry latency bucket of every duration in commandstats'
+/// histogram bucket `b` (each of those lies within one of the coarser
+/// telemetry buckets).
+fn telemetry_bucket(b: usize) -> usize {
+    citadel_telemetry::layout::latency_bucket(bucket_upper(b))
+}
+
 /// The slow log's entry (`slow`) and the latency monitor's event (`late`)
 /// of a command that took `nanos`: rare, so out of line.
 #[inline(never)]
@@ -182,4 +288,26 @@ fn log_slow(
     };
     let max_len = state.introspect.slowlog_max_len();
     thread.stats.slowlog.push(entry, max_len);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_bits_lists_each_bit_once_lowest_first() {
+        let bits: Vec<usize> = set_bits(1 | 1 << 7 | 1 << 127).collect();
+        assert_eq!(bits, [0, 7, 127]);
+        assert_eq!(set_bits(0).count(), 0);
+    }
+
+    #[test]
+    fn each_commandstats_bucket_lies_in_one_telemetry_bucket() {
+        use citadel_telemetry::layout::latency_bucket;
+        for b in 1..BUCKETS {
+            let lowest = bucket_upper(b - 1) + 1;
+            assert_eq!(latency_bucket(lowest), telemetry_bucket(b), "bucket {b}");
+        }
+        assert_eq!(telemetry_bucket(0), latency_bucket(0));
+    }
 }

@@ -7,23 +7,27 @@
 //! the batch overlap (see `CacheHandle::prefetch_*`). A buffer holding a single
 //! command is not prefetched: nothing to overlap.
 //!
-//! The skim keeps what it parsed (each command's length and argument ranges),
-//! and the session executes those commands from it instead of parsing them a
-//! second time (`Skim::take`).
+//! The skim keeps what it parsed (each command's length and argument ranges,
+//! and its key's hash), and the session executes those commands from it
+//! instead of parsing them a second time (`Skim::take`); the batched GET/SET
+//! path looks their keys up with that hash instead of hashing them again.
 
 use std::ops::Range;
 
 use crate::thread::ThreadCtx;
+use citadel_cache::KeyHash;
 use citadel_resp::parse::{Parsed, RequestParser};
 
 const AHEAD: usize = 32;
 
-/// One skimmed command: where it starts in the input, its length, and its
-/// arguments (ranges relative to its start) in `Skim::args`.
+/// One skimmed command: where it starts in the input, its length, its
+/// arguments (ranges relative to its start) in `Skim::args`, and the hash
+/// of its first argument after the name (its key, for most commands).
 struct Skimmed {
     start: usize,
     len: usize,
     args: Range<usize>,
+    key_hash: Option<KeyHash>,
 }
 
 /// The commands skimmed from the start of one input buffer.
@@ -39,8 +43,6 @@ impl Skim {
     /// Parses up to `AHEAD` whole commands at the start of `input` (with the
     /// session's limits) and issues prefetches for their keys (first argument).
     pub fn prefetch_keys(&mut self, ctx: &ThreadCtx, input: &[u8], max_bulk: usize, authed: bool) {
-        let mut hashes = [0u64; AHEAD];
-        let mut keyed = 0;
         let mut pos = 0;
         self.args.clear();
         self.commands.clear();
@@ -54,25 +56,35 @@ impl Skim {
             };
             let first = self.args.len();
             self.args.extend_from_slice(&self.parser.args);
+            if pos + end == input.len() && self.commands.is_empty() {
+                self.commands.push(Skimmed {
+                    start: pos,
+                    len: end,
+                    args: first..self.args.len(),
+                    key_hash: None,
+                });
+                return;
+            }
+            let key_hash = self
+                .parser
+                .args
+                .get(1)
+                .map(|key| ctx.cache.prefetch_key(&buf[key.clone()]));
             self.commands.push(Skimmed {
                 start: pos,
                 len: end,
                 args: first..self.args.len(),
+                key_hash,
             });
-            if pos + end == input.len() && self.commands.len() == 1 {
-                return;
-            }
-            if let Some(key) = self.parser.args.get(1) {
-                hashes[keyed] = ctx.cache.prefetch_bucket(&buf[key.clone()]);
-                keyed += 1;
-            }
             pos += end;
         }
         // An incomplete or bad command ends the skim; the session's own parser
         // reads it.
         self.parser.reset();
-        for &h in &hashes[..keyed] {
-            ctx.cache.prefetch_item(h);
+        for c in &self.commands {
+            if let Some(h) = c.key_hash {
+                ctx.cache.prefetch_item(h.into());
+            }
         }
     }
 
@@ -105,6 +117,13 @@ impl Skim {
     fn next_at(&self, pos: usize) -> Option<(usize, Range<usize>)> {
         let c = self.commands.get(self.next).filter(|c| c.start == pos)?;
         Some((c.len, c.args.clone()))
+    }
+
+    /// The hash of the key (first argument after the name) of the command
+    /// `peek` shows, if the skim hashed it (a lone command is not).
+    #[inline]
+    pub fn key_hash(&self) -> Option<KeyHash> {
+        self.commands.get(self.next)?.key_hash
     }
 
     /// The command `peek` showed was run.

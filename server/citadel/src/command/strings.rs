@@ -6,6 +6,7 @@ use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 use super::set_options::{Change, OptsFor, StringOpts, TtlArg, TtlUnit};
 use super::value::{get_and_change, reply_value, string_item};
+use citadel_cache::KeyHash;
 
 /// GET and MGET load misses under a `[[keyspace]]` (see `loading`).
 pub fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
@@ -17,17 +18,20 @@ pub fn mget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 /// Plain SET key value (most of them): no options to parse. The batched
-/// path (`fast_path.rs`) calls it directly.
+/// path (`fast_path.rs`) calls it directly, with the key's hash.
 #[inline]
-pub fn set_plain(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    ctx.thread.cache.set(args.get(1), args.get(2), None)?;
+pub fn set_plain(ctx: &mut Ctx<'_>, args: Args<'_>, hash: KeyHash) -> CmdResult {
+    ctx.thread
+        .cache
+        .set_hashed(args.get(1), hash, args.get(2), None)?;
     ctx.out.ok();
     Ok(())
 }
 
 pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if args.len() == 3 {
-        return set_plain(ctx, args);
+        let hash = ctx.thread.cache.key_hash(args.get(1));
+        return set_plain(ctx, args, hash);
     }
     let opts = StringOpts::parse(args.from(3), OptsFor::Set)?;
     let now = ctx.thread.cache.now_ms();

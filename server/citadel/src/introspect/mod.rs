@@ -53,6 +53,12 @@ impl Introspection {
         limit >= 0 && micros >= limit as u64
     }
 
+    /// The slow log's threshold in microseconds, when it logs at all.
+    #[inline]
+    pub fn slowlog_threshold_us(&self) -> Option<u64> {
+        u64::try_from(self.slowlog_slower_than_us.load(Relaxed)).ok()
+    }
+
     pub fn slowlog_max_len(&self) -> usize {
         self.slowlog_max_len.load(Relaxed) as usize
     }
