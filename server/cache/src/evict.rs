@@ -16,8 +16,9 @@
 
 use crate::cache::Cache;
 use crate::changes::KeyChange;
-use crate::index::{candidate_slots, Entry, KeyHash, FREQ_MAX};
+use crate::index::{bucket_off, candidate_slots, Entry, KeyHash, FREQ_MAX};
 use crate::layout::SEGMENT_SIZE;
+use crate::layout::{slots_per_bucket, BUCKET_SLOTS, LEVELS};
 use crate::segment::{Seg, State, FLAG_SUSPECT};
 use crate::sync::{fence, AtomicU64, Ordering};
 use crate::writer::Writer;
@@ -36,19 +37,8 @@ pub(crate) fn claim_slot(
     held: &[(u64, u64)],
 ) -> Option<usize> {
     let geo = cache.geo();
-    for slot in candidate_slots(geo, h) {
-        // ORDERING: Release publishes our item's bytes to readers that load
-        // the entry with Acquire (`Cache::find`). Relaxed on failure: the
-        // slot is taken, we try the next.
-        if cache
-            .region
-            .u64_at(slot)
-            .compare_exchange(0, entry.0, Ordering::Release, Ordering::Relaxed)
-            .is_ok()
-        {
-            cache.occupancy().claimed(slot);
-            return Some(slot);
-        }
+    if let Some(slot) = claim_empty(cache, h, entry) {
+        return Some(slot);
     }
     for freq in 0..=FREQ_MAX {
         for slot in candidate_slots(geo, h) {
@@ -59,6 +49,42 @@ pub(crate) fn claim_slot(
                 continue;
             }
             if replace_victim(w, cache, slot, victim, entry, held) {
+                return Some(slot);
+            }
+        }
+    }
+    None
+}
+
+/// Claims an empty candidate slot for `entry`, in probe order. A bucket's
+/// words are loaded first (one bounds check for its eight): only a slot
+/// seen empty is tried with a CAS, which settles races (at 1M keys most
+/// home slots are taken, and a failing CAS costs what a store does).
+#[inline]
+fn claim_empty(cache: &Cache, h: KeyHash, entry: Entry) -> Option<usize> {
+    let geo = cache.geo();
+    for level in 0..LEVELS {
+        let base = bucket_off(geo, level, h.bucket(level, geo));
+        let words = cache.region.bucket_at(base);
+        let mut empty = 0u32;
+        for (i, word) in words.iter().enumerate() {
+            // ORDERING: Relaxed: only a guess; the CAS below decides.
+            empty |= u32::from(word.load(Ordering::Relaxed) == 0) << i;
+        }
+        // The home's word 0 is its lock, not an entry.
+        empty &= u32::MAX << (BUCKET_SLOTS - slots_per_bucket(level));
+        while empty != 0 {
+            let i = empty.trailing_zeros() as usize;
+            empty &= empty - 1;
+            // ORDERING: Release publishes our item's bytes to readers that
+            // load the entry with Acquire (`Cache::find`). Relaxed on
+            // failure: the slot was just taken, we try the next.
+            if words[i]
+                .compare_exchange(0, entry.0, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+            {
+                let slot = base + 8 * i;
+                cache.occupancy().claimed(slot);
                 return Some(slot);
             }
         }
