@@ -56,32 +56,26 @@ pub(crate) fn claim_slot(
     None
 }
 
-/// Claims an empty candidate slot for `entry`, in probe order. A bucket's
-/// words are loaded first (one bounds check for its eight): only a slot
-/// seen empty is tried with a CAS, which settles races (at 1M keys most
-/// home slots are taken, and a failing CAS costs what a store does).
+/// Claims an empty candidate slot for `entry`, in probe order. A slot is
+/// loaded first and only one seen empty is tried with a CAS, which settles
+/// races (at 1M keys most home slots are taken, and a failing CAS costs as
+/// much as a store); a bucket's eight words take one bounds check.
 #[inline]
 fn claim_empty(cache: &Cache, h: KeyHash, entry: Entry) -> Option<usize> {
     let geo = cache.geo();
     for level in 0..LEVELS {
         let base = bucket_off(geo, level, h.bucket(level, geo));
         let words = cache.region.bucket_at(base);
-        let mut empty = 0u32;
-        for (i, word) in words.iter().enumerate() {
-            // ORDERING: Relaxed: only a guess; the CAS below decides.
-            empty |= u32::from(word.load(Ordering::Relaxed) == 0) << i;
-        }
         // The home's word 0 is its lock, not an entry.
-        empty &= u32::MAX << (BUCKET_SLOTS - slots_per_bucket(level));
-        while empty != 0 {
-            let i = empty.trailing_zeros() as usize;
-            empty &= empty - 1;
-            // ORDERING: Release publishes our item's bytes to readers that
-            // load the entry with Acquire (`Cache::find`). Relaxed on
-            // failure: the slot was just taken, we try the next.
-            if words[i]
-                .compare_exchange(0, entry.0, Ordering::Release, Ordering::Relaxed)
-                .is_ok()
+        for i in BUCKET_SLOTS - slots_per_bucket(level)..BUCKET_SLOTS {
+            // ORDERING: Relaxed: only a guess; the CAS decides. Release
+            // on success publishes our item's bytes to readers that load
+            // the entry with Acquire (`Cache::find`); Relaxed on failure:
+            // the slot was just taken, we try the next.
+            if words[i].load(Ordering::Relaxed) == 0
+                && words[i]
+                    .compare_exchange(0, entry.0, Ordering::Release, Ordering::Relaxed)
+                    .is_ok()
             {
                 let slot = base + 8 * i;
                 cache.occupancy().claimed(slot);
