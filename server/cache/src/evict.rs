@@ -67,13 +67,14 @@ fn claim_empty(cache: &Cache, h: KeyHash, entry: Entry) -> Option<usize> {
         let base = bucket_off(geo, level, h.bucket(level, geo));
         let words = cache.region.bucket_at(base);
         // The home's word 0 is its lock, not an entry.
-        for i in BUCKET_SLOTS - slots_per_bucket(level)..BUCKET_SLOTS {
+        let first = BUCKET_SLOTS - slots_per_bucket(level);
+        for (word, i) in words[first..].iter().zip(first..) {
             // ORDERING: Relaxed: only a guess; the CAS decides. Release
             // on success publishes our item's bytes to readers that load
             // the entry with Acquire (`Cache::find`); Relaxed on failure:
             // the slot was just taken, we try the next.
-            if words[i].load(Ordering::Relaxed) == 0
-                && words[i]
+            if word.load(Ordering::Relaxed) == 0
+                && word
                     .compare_exchange(0, entry.0, Ordering::Release, Ordering::Relaxed)
                     .is_ok()
             {
