@@ -16,8 +16,9 @@
 
 use crate::cache::Cache;
 use crate::changes::KeyChange;
-use crate::index::{candidate_slots, Entry, KeyHash, FREQ_MAX};
+use crate::index::{bucket_off, candidate_slots, Entry, KeyHash, FREQ_MAX};
 use crate::layout::SEGMENT_SIZE;
+use crate::layout::{slots_per_bucket, BUCKET_SLOTS, LEVELS};
 use crate::segment::{Seg, State, FLAG_SUSPECT};
 use crate::sync::{fence, AtomicU64, Ordering};
 use crate::writer::Writer;
@@ -36,19 +37,8 @@ pub(crate) fn claim_slot(
     held: &[(u64, u64)],
 ) -> Option<usize> {
     let geo = cache.geo();
-    for slot in candidate_slots(geo, h) {
-        // ORDERING: Release publishes our item's bytes to readers that load
-        // the entry with Acquire (`Cache::find`). Relaxed on failure: the
-        // slot is taken, we try the next.
-        if cache
-            .region
-            .u64_at(slot)
-            .compare_exchange(0, entry.0, Ordering::Release, Ordering::Relaxed)
-            .is_ok()
-        {
-            cache.occupancy().claimed(slot);
-            return Some(slot);
-        }
+    if let Some(slot) = claim_empty(cache, h, entry) {
+        return Some(slot);
     }
     for freq in 0..=FREQ_MAX {
         for slot in candidate_slots(geo, h) {
@@ -59,6 +49,37 @@ pub(crate) fn claim_slot(
                 continue;
             }
             if replace_victim(w, cache, slot, victim, entry, held) {
+                return Some(slot);
+            }
+        }
+    }
+    None
+}
+
+/// Claims an empty candidate slot for `entry`, in probe order. A slot is
+/// loaded first and only one seen empty is tried with a CAS, which settles
+/// races (at 1M keys most home slots are taken, and a failing CAS costs as
+/// much as a store); a bucket's eight words take one bounds check.
+#[inline]
+fn claim_empty(cache: &Cache, h: KeyHash, entry: Entry) -> Option<usize> {
+    let geo = cache.geo();
+    for level in 0..LEVELS {
+        let base = bucket_off(geo, level, h.bucket(level, geo));
+        let words = cache.region.bucket_at(base);
+        // The home's word 0 is its lock, not an entry.
+        let first = BUCKET_SLOTS - slots_per_bucket(level);
+        for (word, i) in words[first..].iter().zip(first..) {
+            // ORDERING: Relaxed: only a guess; the CAS decides. Release
+            // on success publishes our item's bytes to readers that load
+            // the entry with Acquire (`Cache::find`); Relaxed on failure:
+            // the slot was just taken, we try the next.
+            if word.load(Ordering::Relaxed) == 0
+                && word
+                    .compare_exchange(0, entry.0, Ordering::Release, Ordering::Relaxed)
+                    .is_ok()
+            {
+                let slot = base + 8 * i;
+                cache.occupancy().claimed(slot);
                 return Some(slot);
             }
         }

@@ -178,6 +178,15 @@ pub fn encode_header(
         | flag(opts.negative, F_NEG)
         | flag(opts.soft_expire_at.is_some(), F_SOFT)
         | (opts.kind as u8) << F_KIND_SHIFT;
+    let ttls = opts.expire_at.is_some() || opts.soft_expire_at.is_some();
+    if klen < 0x80 && vlen < 0x80 && !ttls {
+        // Most items: one-byte lengths, no expiry words (the varint loops
+        // and their bounds checks cost more than the item's copy).
+        buf[1] = klen as u8;
+        buf[2] = vlen as u8;
+        buf[3..5].copy_from_slice(&check.to_le_bytes());
+        return 5;
+    }
     let mut pos = put_varint(buf, 1, klen as u64);
     pos = put_varint(buf, pos, vlen);
     buf[pos..pos + 2].copy_from_slice(&check.to_le_bytes());

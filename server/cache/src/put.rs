@@ -84,10 +84,11 @@ impl Writer {
         Ok((seg.id, off))
     }
 
-    /// A small item (most of them) is assembled on the stack and stored with
-    /// one word-wise copy, so only its two edge words are merged. None when
-    /// the item is too big for the stack buffer. The header is encoded once,
-    /// its check filled in after the value is copied.
+    /// A small item (most of them) is assembled on the stack, word-aligned
+    /// with where it goes, and stored a whole word at a time
+    /// (`Region::store_aligned_item`): only its first word is merged. None
+    /// when the item is too big for the stack buffer. The header is encoded
+    /// once, its check filled in after the value is copied.
     #[allow(clippy::too_many_arguments)] // the parts of one item, as write_item has them
     #[inline]
     fn write_small<'p, P: Into<Part<'p>> + Copy>(
@@ -100,35 +101,21 @@ impl Writer {
         opts: PutOptions,
         class: usize,
     ) -> Result<Option<(u32, u32)>, WriteError> {
-        const { assert!(MAX_HEADER_LEN <= SMALL_ITEM) };
         let mut header = [0u8; MAX_HEADER_LEN];
         let hlen = encode_header(&mut header, key.len(), vlen, false, 0, opts);
         let len = hlen + key.len() + vlen as usize;
         if len > SMALL_ITEM {
             return Ok(None);
         }
-        // Zeroed: leaving it uninitialised would need `unsafe` outside the
-        // mapping for a few instructions.
-        let mut item = [0u8; SMALL_ITEM];
-        item[..MAX_HEADER_LEN].copy_from_slice(&header);
-        item[hlen..hlen + key.len()].copy_from_slice(key);
-        let mut at = hlen + key.len();
-        for &p in parts {
-            let p: Part = p.into();
-            let dst = &mut item[at..at + p.len()];
-            match p {
-                Part::Local(b) => dst.copy_from_slice(b),
-                Part::Shared(s) => s.copy_to(dst),
-            }
-            at += p.len();
-        }
-        let stored = &mut item[..len];
-        // The check covers exactly the bytes stored: this copy.
-        let check = xxh3_64_with_seed(&stored[hlen + key.len()..], hash.0) as u16;
-        let check_at = header_check_at(hlen, opts);
-        stored[check_at..check_at + 2].copy_from_slice(&check.to_le_bytes());
         let (seg, off) = self.append(cache, class, len)?;
-        cache.region.store_bytes(seg.data + off as usize, stored);
+        let at = seg.data + off as usize;
+        // Two buffer sizes: zeroing the big one costs a memset call, more
+        // than the rest of a typical (< 64-byte) item's assembly.
+        if (at & 7) + len <= TINY_BUF {
+            store_small::<TINY_BUF, P>(cache, at, &header, hlen, key, hash, parts, opts, len);
+        } else {
+            store_small::<SMALL_BUF, P>(cache, at, &header, hlen, key, hash, parts, opts, len);
+        }
         self.commit(seg, off, len, opts.expire_at);
         Ok(Some((seg.id, off)))
     }
@@ -209,6 +196,52 @@ impl Writer {
         }
         Err(WriteError::OutOfMemory { len: len as u64 })
     }
+}
+
+/// Stack buffers of `write_small` (an item starts up to 7 bytes into its
+/// first word): most items fit the tiny one, all small ones the other.
+const TINY_BUF: usize = 96;
+const SMALL_BUF: usize = SMALL_ITEM + 8;
+
+/// Assembles a small item in a `B`-byte stack buffer, word-aligned with
+/// where it goes (`at`), fills in its check and stores it.
+#[allow(clippy::too_many_arguments)] // the parts of one item, as write_item has them
+#[inline(always)]
+fn store_small<'p, const B: usize, P: Into<Part<'p>> + Copy>(
+    cache: &Cache,
+    at: usize,
+    header: &[u8; MAX_HEADER_LEN],
+    hlen: usize,
+    key: &[u8],
+    hash: KeyHash,
+    parts: &[P],
+    opts: PutOptions,
+    len: usize,
+) {
+    let lo = at & 7;
+    // Zeroed: leaving it uninitialised would need `unsafe` outside the
+    // mapping for a few instructions. The whole header array is copied (a
+    // fixed-size move); the key and value overwrite what is past it.
+    let mut buf = [0u8; B];
+    buf[lo..lo + MAX_HEADER_LEN].copy_from_slice(header);
+    let key_at = lo + hlen;
+    buf[key_at..key_at + key.len()].copy_from_slice(key);
+    let value_at = key_at + key.len();
+    let mut to = value_at;
+    for &p in parts {
+        let p: Part = p.into();
+        let dst = &mut buf[to..to + p.len()];
+        match p {
+            Part::Local(b) => dst.copy_from_slice(b),
+            Part::Shared(s) => s.copy_to(dst),
+        }
+        to += p.len();
+    }
+    // The check covers exactly the bytes stored: this copy.
+    let check = xxh3_64_with_seed(&buf[value_at..lo + len], hash.0) as u16;
+    let check_at = lo + header_check_at(hlen, opts);
+    buf[check_at..check_at + 2].copy_from_slice(&check.to_le_bytes());
+    cache.region.store_aligned_item(at, &buf, len);
 }
 
 /// `len` bytes of `p` from `start`.

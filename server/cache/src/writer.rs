@@ -207,7 +207,15 @@ impl Writer {
     }
 
     /// Frees chunk segments collected while locks were held.
+    #[inline]
     pub fn free_collected(&mut self, cache: &Cache) {
+        if !self.free_later.is_empty() {
+            self.free_collected_now(cache); // rare: most writes free nothing
+        }
+    }
+
+    #[inline(never)]
+    fn free_collected_now(&mut self, cache: &Cache) {
         for id in self.free_later.drain(..) {
             if id < cache.geo.segments && cache.seg(id).state() == Some(State::Chunk) {
                 cache.free_list().push(cache.seg(id));
@@ -250,11 +258,19 @@ impl Writer {
     }
 
     /// Seals full segments once nothing unpublished can be in them.
+    #[inline]
     pub fn seal_pending(&mut self, cache: &Cache) {
+        self.dirty = 0;
+        if !self.to_seal.is_empty() {
+            self.seal_now(cache); // rare: most writes filled no segment
+        }
+    }
+
+    #[inline(never)]
+    fn seal_now(&mut self, cache: &Cache) {
         for id in self.to_seal.drain(..) {
             cache.seg(id).transition(State::Active, State::Sealed);
         }
-        self.dirty = 0;
     }
 
     /// Seals this writer's active segments that hold nothing unpublished, so

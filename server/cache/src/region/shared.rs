@@ -160,6 +160,36 @@ impl Region {
         self.store_bytes(off, src);
     }
 
+    /// Stores an item assembled word-aligned with its destination: `buf`
+    /// holds it from byte `off % 8` on, `len` bytes, so each word is one
+    /// load from `buf` and one store, with no shifting. Only the first
+    /// word is merged (its low bytes end the item before); the last word
+    /// is stored whole: the bytes after the item up to the next word
+    /// boundary are the unreserved rest of the caller's own active segment
+    /// (segments are word-aligned and a whole number of words), which no
+    /// valid read reaches and the caller's next item overwrites.
+    /// Same ownership rule as `store_bytes`.
+    #[inline]
+    pub fn store_aligned_item(&self, off: usize, buf: &[u8], len: usize) {
+        let first = off & !7;
+        let lo = off - first;
+        let n = (lo + len).div_ceil(8);
+        let words = self.words(first, n);
+        let word = |i: usize| {
+            let bytes = buf[8 * i..8 * i + 8].try_into().expect("8 bytes");
+            u64::from_le_bytes(bytes)
+        };
+        let mut i = 0;
+        if lo != 0 {
+            merge_le(&words[0], word(0), !0 << (8 * lo));
+            i = 1;
+        }
+        for (w, at) in words[i..].iter().zip(i..) {
+            // ORDERING: Relaxed: ordered by the protocol (module comment).
+            w.store(word(at).to_le(), Relaxed);
+        }
+    }
+
     /// Moves `len` bytes from `from` down to `to` (`to <= from`; the ranges
     /// may overlap), as compaction does. Same ownership rule as `store_bytes`.
     pub fn move_down(&self, from: usize, to: usize, len: usize) {
@@ -650,6 +680,31 @@ mod tests {
                 let mut want = fill;
                 want[off..off + len].copy_from_slice(&src);
                 assert_eq!(got, want, "off {off} len {len}");
+            }
+        }
+    }
+
+    /// An item assembled word-aligned with its destination lands where it
+    /// belongs and keeps the bytes before it (the item before's), whatever
+    /// its offset in its first word and its length; the bytes after it, up
+    /// to the next word boundary, are the writer's free space and may change.
+    #[test]
+    fn store_aligned_item_keeps_what_comes_before() {
+        let region = mapped();
+        let fill = [0xa5u8; LEN];
+        for off in 0..16 {
+            for len in 1..=40 {
+                region.store_bytes(0, &fill);
+                let src: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(7) + 1).collect();
+                let mut buf = [0u8; 48];
+                buf[off % 8..off % 8 + len].copy_from_slice(&src);
+                region.store_aligned_item(off, &buf, len);
+                let mut got = [0u8; LEN];
+                region.shared(0, LEN).unwrap().copy_to(&mut got);
+                assert_eq!(&got[..off], &fill[..off], "off {off} len {len}");
+                assert_eq!(&got[off..off + len], &src[..], "off {off} len {len}");
+                let word_end = (off + len).next_multiple_of(8);
+                assert_eq!(&got[word_end..], &fill[word_end..], "off {off} len {len}");
             }
         }
     }
