@@ -16,6 +16,8 @@ use std::ffi::{c_char, c_int};
 
 use mlua::{ffi, Lua, Table, Value};
 
+use super::CallArgs;
+
 pub struct ArgTables {
     /// `KEYS`, then `ARGV`.
     tables: [Table; 2],
@@ -36,7 +38,12 @@ impl ArgTables {
 
     /// Sets the globals `KEYS` and `ARGV` to tables of `keys` and `args`.
     /// Call it without a memory bound (see `sandbox::bound_memory`).
-    pub fn set_globals(&mut self, lua: &Lua, keys: &[&[u8]], args: &[&[u8]]) -> mlua::Result<()> {
+    pub fn set_globals(
+        &mut self,
+        lua: &Lua,
+        keys: CallArgs<'_>,
+        args: CallArgs<'_>,
+    ) -> mlua::Result<()> {
         let too_many = || mlua::Error::RuntimeError("ERR too many arguments for a script".into());
         let count = |n: usize| c_int::try_from(n).map_err(|_| too_many());
         let filled = [count(self.filled[0])?, count(self.filled[1])?];
@@ -105,7 +112,12 @@ impl ArgTables {
 /// # Safety
 /// Called from `set_globals` with the table at `at`, the top of the stack,
 /// and 3 free slots above it; no memory bound is set.
-unsafe fn refill(state: *mut ffi::lua_State, at: c_int, items: &[&[u8]], filled: c_int) -> bool {
+unsafe fn refill(
+    state: *mut ffi::lua_State,
+    at: c_int,
+    items: CallArgs<'_>,
+    filled: c_int,
+) -> bool {
     let n = items.len() as c_int;
     // SAFETY: see the function's contract.
     unsafe {

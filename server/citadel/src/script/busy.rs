@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use mlua::{HookTriggers, Lua, VmState};
 
+use super::CallArgs;
+
 /// What a script's caller gets when its script was killed (Redis's text,
 /// for FUNCTION KILL too).
 pub const KILLED: &str = "Script killed by user with SCRIPT KILL...";
@@ -102,7 +104,14 @@ impl Busy {
 
     /// A script starts: `command` is its EVAL/EVALSHA/FCALL line, `keys`
     /// how many KEYS it declared (arguments 3 .. 3 + keys).
-    pub fn begin(&self, slot: &Slot, function: bool, name: &str, command: &[&[u8]], keys: usize) {
+    pub fn begin(
+        &self,
+        slot: &Slot,
+        function: bool,
+        name: &str,
+        command: CallArgs<'_>,
+        keys: usize,
+    ) {
         {
             // Refilled in place: the buffers of the last run are reused.
             // Only a function's name and line are ever shown (FUNCTION
@@ -117,7 +126,7 @@ impl Busy {
                 command.len().min(3 + keys)
             };
             about.1.resize_with(kept, Vec::new);
-            for (i, (kept, arg)) in about.1.iter_mut().zip(command).enumerate() {
+            for (i, (kept, arg)) in about.1.iter_mut().zip(command.iter()).enumerate() {
                 kept.clear();
                 if function || i >= 3 {
                     kept.extend_from_slice(arg);
@@ -289,19 +298,33 @@ mod tests {
         let busy = Busy::new(2);
         assert_eq!(busy.kill(true, 0), Err(KillError::NotBusy));
         let s = busy.slot(0);
-        busy.begin(&s, false, "sha", &[], 0);
+        let none = CallArgs {
+            buf: &[],
+            spans: &[],
+        };
+        busy.begin(&s, false, "sha", none, 0);
         assert_eq!(busy.kill(false, 0), Err(KillError::IsEval));
         assert_eq!(busy.kill(true, 60_000), Err(KillError::NotBusy));
         s.mark_written();
         assert_eq!(busy.kill(true, 0), Err(KillError::Unkillable));
-        busy.begin(&s, true, "f", &[], 0);
+        busy.begin(&s, true, "f", none, 0);
         assert_eq!(busy.kill(true, 0), Err(KillError::IsFunction));
         assert_eq!(busy.kill(false, 0), Ok(()));
         assert!(s.kill.load(Ordering::Relaxed));
         assert_eq!(busy.running_functions().len(), 1);
         busy.end(&s);
         let line: [&[u8]; 6] = [b"FCALL", b"f", b"2", b"k1", b"k2", b"arg"];
-        busy.begin(&s, true, "f", &line, 2);
+        let (buf, spans) = super::super::pack_line(&line);
+        busy.begin(
+            &s,
+            true,
+            "f",
+            CallArgs {
+                buf: &buf,
+                spans: &spans,
+            },
+            2,
+        );
         let running = busy.running_functions();
         assert_eq!(running[0].name, "f");
         assert_eq!(running[0].command, line.map(|a| a.to_vec()).to_vec());
@@ -310,7 +333,17 @@ mod tests {
         assert!(!busy.holds_any(0, &[b"k1"], 0), "not its own thread's");
         busy.end(&s);
         let line: [&[u8]; 5] = [b"EVALSHA", b"sha", b"1", b"k1", b"arg"];
-        busy.begin(&s, false, "sha", &line, 1);
+        let (buf, spans) = super::super::pack_line(&line);
+        busy.begin(
+            &s,
+            false,
+            "sha",
+            CallArgs {
+                buf: &buf,
+                spans: &spans,
+            },
+            1,
+        );
         assert!(busy.holds_any(1, &[b"k1"], 0));
         assert!(!busy.holds_any(1, &[b"arg"], 0), "only the declared keys");
         assert!(busy.running_functions().is_empty());
