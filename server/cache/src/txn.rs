@@ -173,6 +173,7 @@ impl Txn {
     /// declared (EXEC's queue, a script's KEYS), so the key after the last
     /// one found is tried first, by its bytes: then the hash `begin` made
     /// is reused and the key is not hashed again.
+    #[inline]
     fn index_or_declare(&mut self, cache: &Cache, now: u64, key: &[u8]) -> (usize, KeyHash) {
         let next = self.next;
         let i = if next < self.spans.len() && self.key(next) == key {

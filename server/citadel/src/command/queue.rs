@@ -149,7 +149,8 @@ mod tests {
         let def = super::super::table::lookup(b"set").unwrap().1;
         let mut tx = TxState::default();
         // Something queued before: the copy lands after it.
-        tx.queue(0, def, Args::new(b"ping", &[0..4]));
+        let ping = 0..4;
+        tx.queue(0, def, Args::new(b"ping", std::slice::from_ref(&ping)));
         tx.queue(1, def, Args::new(buf, spans));
         let (idx, _, args) = tx.command(1);
         assert_eq!(idx, 1);

@@ -473,10 +473,7 @@ impl Engine {
         host: &mut dyn Host,
     ) {
         self.shared.resp3.set(false);
-        store
-            .busy
-            .begin(&self.slot, is_function, name, inv.command, inv.keys.len());
-        let result = (|| -> mlua::Result<()> {
+        let body = || -> mlua::Result<()> {
             // A function gets KEYS and ARGV as its two parameters (EVAL's
             // are globals, set by `arg_tables`).
             let tables = if is_function {
@@ -503,8 +500,12 @@ impl Engine {
                 Outcome::Raised(value) => out.error(&failure_line(&value, name)),
             }
             Ok(())
-        })();
-        self.last_run_ms.set(store.busy.end(&self.slot));
+        };
+        let keys = inv.keys.len();
+        let (result, ms) = store
+            .busy
+            .run(&self.slot, is_function, name, inv.command, keys, body);
+        self.last_run_ms.set(ms);
         if let Err(e) = result {
             inv_error(out, name, &e);
         }
