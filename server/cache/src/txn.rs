@@ -176,19 +176,26 @@ impl Txn {
     #[inline]
     fn index_or_declare(&mut self, cache: &Cache, now: u64, key: &[u8]) -> (usize, KeyHash) {
         let next = self.next;
-        let i = if next < self.spans.len() && self.key(next) == key {
-            next
-        } else {
-            let h = KeyHash::of(key);
-            let found =
-                (0..self.spans.len()).find(|&i| self.s.hashes[i].0 == h.0 && self.key(i) == key);
-            match found {
-                Some(i) => i,
-                None => return (self.declare(cache, now, h, key), h),
+        if next < self.spans.len() && self.key(next) == key {
+            self.next = next + 1;
+            return (self.s.canon[next], self.s.hashes[next]);
+        }
+        self.find_or_declare(cache, now, key)
+    }
+
+    /// `index_or_declare` off its fast path: by hash among the declared
+    /// keys, else declared now.
+    fn find_or_declare(&mut self, cache: &Cache, now: u64, key: &[u8]) -> (usize, KeyHash) {
+        let h = KeyHash::of(key);
+        let found =
+            (0..self.spans.len()).find(|&i| self.s.hashes[i].0 == h.0 && self.key(i) == key);
+        match found {
+            Some(i) => {
+                self.next = i + 1;
+                (self.s.canon[i], self.s.hashes[i])
             }
-        };
-        self.next = i + 1;
-        (self.s.canon[i], self.s.hashes[i])
+            None => (self.declare(cache, now, h, key), h),
+        }
     }
 
     /// Reads `key` inside the transaction.
