@@ -38,6 +38,9 @@ pub(crate) struct Txn {
     /// The declared keys, owned: `key_buf[spans[i]]`.
     key_buf: Vec<u8>,
     spans: Vec<(usize, usize)>,
+    /// The declared key after the one a command last used: the one tried
+    /// first (`index_or_declare`).
+    next: usize,
     /// An item of the snapshot no longer parses as its key (its segment was
     /// reused meanwhile): the commit will fail; reads see it as absent.
     doomed: bool,
@@ -63,6 +66,7 @@ impl Txn {
     pub fn begin(&mut self, cache: &Cache, now: u64, keys: &[&[u8]]) {
         self.active = true;
         self.doomed = false;
+        self.next = 0;
         self.key_buf.clear();
         self.spans.clear();
         for key in keys {
@@ -90,13 +94,6 @@ impl Txn {
         self.s.tags.clear();
         self.s.tags.resize(keys.len(), 0);
         self.events.clear();
-    }
-
-    /// The declared index (canonical) of `key`, if declared.
-    fn index_of(&self, h: KeyHash, key: &[u8]) -> Option<usize> {
-        (0..self.spans.len())
-            .find(|&i| self.s.hashes[i].0 == h.0 && self.key(i) == key)
-            .map(|i| self.s.canon[i])
     }
 
     fn home_version(&self, home: u64) -> u64 {
@@ -171,11 +168,33 @@ impl Txn {
         i
     }
 
-    /// The declared index of `key` (hash `h`), declaring it now if needed.
-    fn index_or_declare(&mut self, cache: &Cache, now: u64, h: KeyHash, key: &[u8]) -> usize {
-        match self.index_of(h, key) {
-            Some(d) => d,
-            None => self.declare(cache, now, h, key),
+    /// The declared index (canonical) of `key` and its hash, declaring it
+    /// now if needed. Commands mostly use the declared keys in the order
+    /// declared (EXEC's queue, a script's KEYS), so the key after the last
+    /// one found is tried first, by its bytes: then the hash `begin` made
+    /// is reused and the key is not hashed again.
+    #[inline]
+    fn index_or_declare(&mut self, cache: &Cache, now: u64, key: &[u8]) -> (usize, KeyHash) {
+        let next = self.next;
+        if next < self.spans.len() && self.key(next) == key {
+            self.next = next + 1;
+            return (self.s.canon[next], self.s.hashes[next]);
+        }
+        self.find_or_declare(cache, now, key)
+    }
+
+    /// `index_or_declare` off its fast path: by hash among the declared
+    /// keys, else declared now.
+    fn find_or_declare(&mut self, cache: &Cache, now: u64, key: &[u8]) -> (usize, KeyHash) {
+        let h = KeyHash::of(key);
+        let found =
+            (0..self.spans.len()).find(|&i| self.s.hashes[i].0 == h.0 && self.key(i) == key);
+        match found {
+            Some(i) => {
+                self.next = i + 1;
+                (self.s.canon[i], self.s.hashes[i])
+            }
+            None => (self.declare(cache, now, h, key), h),
         }
     }
 
@@ -187,7 +206,7 @@ impl Txn {
         key: &[u8],
         f: impl FnOnce(Option<&ItemRef<'_>>) -> R,
     ) -> R {
-        let d = self.index_or_declare(cache, now, KeyHash::of(key), key);
+        let (d, _) = self.index_or_declare(cache, now, key);
         let item = self.item(cache, d);
         f(item.as_ref())
     }
@@ -204,8 +223,7 @@ impl Txn {
         self.sub_hashes.clear();
         self.sub_canon.clear();
         for (i, key) in keys.iter().enumerate() {
-            let h = KeyHash::of(key);
-            let d = self.index_or_declare(cache, w.now, h, key);
+            let (d, h) = self.index_or_declare(cache, w.now, key);
             let first = (0..i).find(|&j| self.sub_map[j] == d).unwrap_or(i);
             self.sub_map.push(d);
             self.sub_hashes.push(h);
@@ -256,8 +274,7 @@ impl Txn {
         value: &[u8],
         expire_at: Option<u64>,
     ) -> Result<(), WriteError> {
-        let h = KeyHash::of(key);
-        let d = self.index_or_declare(cache, w.now, h, key);
+        let (d, h) = self.index_or_declare(cache, w.now, key);
         let opts = PutOptions {
             expire_at,
             ..PutOptions::default()

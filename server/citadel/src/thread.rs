@@ -196,6 +196,10 @@ impl ThreadCtx {
     /// Delivers the mail a committed transaction attempt held, and sends
     /// its broadcasts to the other members through `forwarder`.
     pub fn release_held_mail(&mut self, forwarder: Option<&Forwarder>) {
+        // The common case (most transactions wake no one): no drain made.
+        if self.held_mail.is_empty() && self.held_broadcasts.is_empty() {
+            return;
+        }
         for (thread, mail) in self.held_mail.drain(..) {
             self.inboxes.send(thread, mail);
         }

@@ -64,14 +64,22 @@ impl SlotStats {
     /// Two adds (three when it failed); out-of-range slots are ignored.
     #[inline]
     pub fn command(&self, cmd: usize, nanos: u64, failed: bool) {
-        if cmd >= self.geometry.commands {
+        self.commands(cmd, 1, nanos, u64::from(failed), latency_bucket(nanos));
+    }
+
+    /// `calls` runs of command slot `cmd` took `nanos` in all, each in
+    /// latency bucket `bucket` (`latency_bucket`); `failed` of them
+    /// answered an error. Out-of-range slots and buckets are ignored.
+    #[inline]
+    pub fn commands(&self, cmd: usize, calls: u64, nanos: u64, failed: u64, bucket: usize) {
+        if cmd >= self.geometry.commands || bucket >= LATENCY_BUCKETS {
             return;
         }
         let base = SLOT_COMMANDS + cmd * COMMAND_WORDS;
         self.add(base, nanos);
-        self.add(base + 2 + latency_bucket(nanos), 1);
-        if failed {
-            self.add(base + 1, 1);
+        self.add(base + 2 + bucket, calls);
+        if failed > 0 {
+            self.add(base + 1, failed);
         }
     }
 

@@ -21,6 +21,11 @@ impl<'a> Args<'a> {
         self.spans.len()
     }
 
+    /// The buffer and each argument's span in it, as `new` took them.
+    pub fn parts(&self) -> (&'a [u8], &'a [Range<usize>]) {
+        (self.buf, self.spans)
+    }
+
     /// Argument `i`; an empty slice past the end, so no handler can panic on
     /// a short argument list.
     pub fn get(&self, i: usize) -> &'a [u8] {

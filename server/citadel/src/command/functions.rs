@@ -6,7 +6,7 @@
 use super::args::Args;
 use super::context::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
-use super::scripting::{call_args, kill_running, run_script, with_engine};
+use super::scripting::{invocation, kill_running, run_script, with_engine};
 use super::table::{keyless, CommandDef};
 use crate::glob::glob_match;
 use crate::script::store::{decode, library_name};
@@ -21,16 +21,12 @@ pub fn fcall_ro(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn fcall_common(ctx: &mut Ctx<'_>, args: Args<'_>, ro: bool) -> CmdResult {
-    let call = call_args(args)?;
+    let inv = invocation(ctx, args, ro)?;
     ensure_saved_loaded(ctx)?;
     let name = String::from_utf8_lossy(args.get(1)).into_owned();
-    run_script(
-        ctx,
-        &call,
-        ro,
-        &name.clone(),
-        |engine, store, inv, out, host| engine.fcall(store, &name, inv, out, host),
-    )
+    run_script(ctx, &inv, &name.clone(), |engine, store, inv, out, host| {
+        engine.fcall(store, &name, inv, out, host)
+    })
 }
 
 /// Checks a library's code in `engine`: (name, its functions).

@@ -9,6 +9,7 @@ use super::context::Ctx;
 use super::dispatch;
 use super::table::CommandDef;
 pub use crate::command_clock::monotonic_nanos;
+use crate::introspect::nested::telemetry_bucket;
 use crate::thread::ThreadCtx;
 
 /// Runs a queued command of EXEC through its handler, timed from `since`
@@ -32,10 +33,12 @@ pub fn run_logged(
 /// counted.
 pub fn count_from(thread: &mut ThreadCtx, mark: usize) {
     let stats = &thread.stats;
-    thread.nested_calls.take_from(mark, |cmd, nanos, failed| {
-        stats.calls.ran(cmd, nanos, failed);
-        if let Some(region) = &stats.telemetry {
-            region.command(cmd, nanos, failed);
-        }
-    });
+    thread
+        .nested_calls
+        .take_from(mark, |cmd, bucket, calls, nanos, failed| {
+            stats.calls.ran_many(cmd, calls, nanos, failed, bucket);
+            if let Some(region) = &stats.telemetry {
+                region.commands(cmd, calls, nanos, failed, telemetry_bucket(bucket));
+            }
+        });
 }

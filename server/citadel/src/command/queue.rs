@@ -26,6 +26,20 @@ struct Watched {
     expire_at: Option<u64>,
 }
 
+/// The stretch of `buf` from the first span's start to the last one's
+/// end, when the spans lie in it in order without overlapping.
+fn ordered_extent(buf: &[u8], spans: &[Range<usize>]) -> Option<Range<usize>> {
+    let (first, last) = (spans.first()?, spans.last()?);
+    let mut at = first.start;
+    for r in spans {
+        if r.start < at || r.end < r.start {
+            return None;
+        }
+        at = r.end;
+    }
+    (last.end <= buf.len()).then_some(first.start..last.end)
+}
+
 #[derive(Default)]
 pub struct TxState {
     /// Between MULTI and EXEC/DISCARD.
@@ -45,10 +59,26 @@ pub struct TxState {
 impl TxState {
     pub fn queue(&mut self, idx: usize, def: &'static CommandDef, args: Args<'_>) {
         let first = self.spans.len();
-        for arg in args.iter() {
-            let start = self.buf.len();
-            self.buf.extend_from_slice(arg);
-            self.spans.push(start..self.buf.len());
+        let (buf, spans) = args.parts();
+        match ordered_extent(buf, spans) {
+            // The arguments lie in order in one stretch of the input (as
+            // parsed): copied at once, framing between them included.
+            Some(extent) => {
+                let base = self.buf.len();
+                self.buf.extend_from_slice(&buf[extent.clone()]);
+                self.spans.extend(
+                    spans
+                        .iter()
+                        .map(|r| base + r.start - extent.start..base + r.end - extent.start),
+                );
+            }
+            None => {
+                for arg in args.iter() {
+                    let start = self.buf.len();
+                    self.buf.extend_from_slice(arg);
+                    self.spans.push(start..self.buf.len());
+                }
+            }
         }
         self.queued.push(Queued {
             idx,
@@ -108,5 +138,38 @@ impl TxState {
         self.watched
             .iter()
             .any(|w| w.expire_at.is_some_and(|at| at <= now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(spans: &[Range<usize>], buf: &[u8]) -> Vec<Vec<u8>> {
+        let def = super::super::table::lookup(b"set").unwrap().1;
+        let mut tx = TxState::default();
+        // Something queued before: the copy lands after it.
+        let ping = 0..4;
+        tx.queue(0, def, Args::new(b"ping", std::slice::from_ref(&ping)));
+        tx.queue(1, def, Args::new(buf, spans));
+        let (idx, _, args) = tx.command(1);
+        assert_eq!(idx, 1);
+        args.iter().map(<[u8]>::to_vec).collect()
+    }
+
+    #[test]
+    fn queued_arguments_read_back_as_given() {
+        let buf = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n";
+        // In order (as parsed), an empty one included: one copy.
+        let in_order = [8..11, 17..18, 24..24];
+        assert_eq!(ordered_extent(buf, &in_order), Some(8..24));
+        assert_eq!(queued(&in_order, buf), [&b"SET"[..], b"k", b""]);
+        // Out of order or overlapping: copied one by one.
+        let shuffled = [17..18, 8..11];
+        assert_eq!(ordered_extent(buf, &shuffled), None);
+        assert_eq!(queued(&shuffled, buf), [&b"k"[..], b"SET"]);
+        let overlapping = [8..11, 9..10];
+        assert_eq!(ordered_extent(buf, &overlapping), None);
+        assert_eq!(queued(&overlapping, buf), [&b"SET"[..], b"E"]);
     }
 }

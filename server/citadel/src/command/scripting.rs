@@ -18,7 +18,7 @@ use super::context::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
 use super::script_host::CtxHost;
 use super::table::{keyless, CommandDef};
-use crate::script::{sha1_hex, Engine, Invocation, Store};
+use crate::script::{sha1_hex, CallArgs, Engine, Invocation, Store};
 
 thread_local! {
     /// Boxed: taking it out and putting it back per run moves a pointer,
@@ -72,52 +72,35 @@ pub fn for_each_script_key<'a>(args: Args<'a>, f: &mut dyn FnMut(&'a [u8])) {
     }
 }
 
-/// Command lines this long or shorter are kept on the stack.
-const INLINE_ARGS: usize = 16;
-
-/// What a script or function is run with, taken from the command line:
-/// every argument once, the keys and arguments as ranges of it (short
-/// lines without an allocation).
-pub(super) struct Call<'a> {
-    inline: [&'a [u8]; INLINE_ARGS],
-    spilled: Vec<&'a [u8]>,
-    len: usize,
-    keys: Range<usize>,
+/// What a script or function is run with: the command line as parsed,
+/// its KEYS checked as Redis does (`script_keys`).
+pub(super) fn invocation<'a>(
+    ctx: &Ctx<'_>,
+    args: Args<'a>,
+    ro: bool,
+) -> Result<Invocation<'a>, CmdError> {
+    let keys = script_keys(args)?;
+    let (buf, spans) = args.parts();
+    Ok(Invocation {
+        command: CallArgs { buf, spans },
+        keys,
+        ro_command: ro,
+        out_limit: ctx.state.limits.client_output_limit,
+    })
 }
 
-impl<'a> Call<'a> {
-    fn command(&self) -> &[&'a [u8]] {
-        if self.len <= INLINE_ARGS {
-            &self.inline[..self.len]
-        } else {
-            &self.spilled
+/// Runs `f` with `keys` as a list of slices (on the stack when few).
+fn with_key_list<R>(keys: CallArgs<'_>, f: impl FnOnce(&[&[u8]]) -> R) -> R {
+    const INLINE: usize = 8;
+    if keys.len() <= INLINE {
+        let mut list: [&[u8]; INLINE] = [&[]; INLINE];
+        for (slot, key) in list.iter_mut().zip(keys.iter()) {
+            *slot = key;
         }
-    }
-
-    fn keys(&self) -> &[&'a [u8]] {
-        &self.command()[self.keys.clone()]
-    }
-
-    fn args(&self) -> &[&'a [u8]] {
-        &self.command()[self.keys.end..]
-    }
-}
-
-pub(super) fn call_args<'a>(args: Args<'a>) -> Result<Call<'a>, CmdError> {
-    let mut call = Call {
-        inline: [&[]; INLINE_ARGS],
-        spilled: Vec::new(),
-        len: args.len(),
-        keys: script_keys(args)?,
-    };
-    if call.len <= INLINE_ARGS {
-        for (slot, arg) in call.inline.iter_mut().zip(args.iter()) {
-            *slot = arg;
-        }
+        f(&list[..keys.len()])
     } else {
-        call.spilled = args.iter().collect();
+        f(&keys.iter().collect::<Vec<_>>())
     }
-    Ok(call)
 }
 
 thread_local! {
@@ -132,20 +115,12 @@ const KEEP_REPLY: usize = 64 << 10;
 /// Runs a script or function through `run`, its reply into `ctx.out`.
 pub(super) fn run_script(
     ctx: &mut Ctx<'_>,
-    call: &Call<'_>,
-    ro: bool,
+    inv: &Invocation<'_>,
     what: &str,
     mut run: impl FnMut(&mut Engine, &Store, &Invocation<'_>, &mut Reply<'_>, &mut CtxHost<'_, '_>),
 ) -> CmdResult {
     let state = ctx.state;
     let store = &state.scripts;
-    let inv = Invocation {
-        keys: call.keys(),
-        args: call.args(),
-        ro_command: ro,
-        command: call.command(),
-        out_limit: state.limits.client_output_limit,
-    };
     let resp3 = ctx.conn.resp3;
     let mut took_ms = 0;
     let mut buf = REPLY.take();
@@ -160,11 +135,12 @@ pub(super) fn run_script(
         buf.clear();
         ctx.thread.nested_calls.retry_from(logged);
         if own {
-            ctx.thread.cache.txn_begin(call.keys());
+            let cache = &mut ctx.thread.cache;
+            with_key_list(inv.keys(), |keys| cache.txn_begin(keys));
         }
         let ran = with_engine(ctx, |engine, ctx| {
             let mut out = Reply::new(&mut buf, resp3);
-            run(engine, store, &inv, &mut out, &mut CtxHost { ctx });
+            run(engine, store, inv, &mut out, &mut CtxHost { ctx });
             took_ms += engine.take_run_ms();
         });
         if let Err(e) = ran {
@@ -197,21 +173,25 @@ pub(super) fn run_script(
         REPLY.set(buf);
     }
     ran?;
-    let busy = state
-        .settings
-        .get(&citadel_settings::server::BUSY_SCRIPT_TIME);
-    if took_ms >= busy {
-        tracing::warn!(
-            script = what,
-            ms = took_ms,
-            "a slow script ran past busy-script-time"
-        );
+    // A run within one tick of the coarse clock ran past nothing (and
+    // needs no read of the settings).
+    if took_ms > 0 {
+        let busy = state
+            .settings
+            .get(&citadel_settings::server::BUSY_SCRIPT_TIME);
+        if took_ms >= busy {
+            tracing::warn!(
+                script = what,
+                ms = took_ms,
+                "a slow script ran past busy-script-time"
+            );
+        }
     }
     Ok(())
 }
 
 fn eval_common(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, ro: bool) -> CmdResult {
-    let call = call_args(args)?;
+    let inv = invocation(ctx, args, ro)?;
     let mut lower = [0u8; 40];
     let sha: std::borrow::Cow<'_, str> = if by_sha {
         let given = args.get(1);
@@ -219,7 +199,11 @@ fn eval_common(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, ro: bool) -> Cmd
             .then(|| {
                 lower.copy_from_slice(given);
                 lower.make_ascii_lowercase();
-                std::str::from_utf8(&lower).ok()
+                // SAFETY: ASCII is UTF-8 (a word-wide check, cheaper than
+                // `from_utf8`'s validation of every EVALSHA's digest).
+                lower
+                    .is_ascii()
+                    .then(|| unsafe { std::str::from_utf8_unchecked(&lower) })
             })
             .flatten();
         let Some(hex) = hex else {
@@ -237,7 +221,7 @@ fn eval_common(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, ro: bool) -> Cmd
         state.scripts.add_script(&sha, body);
         sha.into()
     };
-    run_script(ctx, &call, ro, &sha, |engine, store, inv, out, host| {
+    run_script(ctx, &inv, &sha, |engine, store, inv, out, host| {
         engine.eval(store, &sha, inv, out, host)
     })
 }

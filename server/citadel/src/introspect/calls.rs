@@ -136,14 +136,23 @@ impl CallStats {
     /// Command `cmd` ran for `nanos`; `failed`: it answered an error.
     #[inline]
     pub fn ran(&self, cmd: usize, nanos: u64, failed: bool) {
+        self.ran_many(cmd, 1, nanos, u64::from(failed), bucket(nanos));
+    }
+
+    /// `calls` runs of command `cmd` took `nanos` in all, each in histogram
+    /// bucket `bucket` (see [`bucket`]); `failed` of them answered an error.
+    #[inline]
+    pub fn ran_many(&self, cmd: usize, calls: u64, nanos: u64, failed: u64, bucket: usize) {
         let Some(c) = self.commands.get(cmd) else {
             return;
         };
-        bump(&c.calls, 1);
+        bump(&c.calls, calls);
         bump(&c.nanos, nanos);
-        bump(&c.histogram[bucket(nanos)], 1);
-        if failed {
-            bump(&c.failed, 1);
+        if let Some(h) = c.histogram.get(bucket) {
+            bump(h, calls);
+        }
+        if failed > 0 {
+            bump(&c.failed, failed);
         }
     }
 

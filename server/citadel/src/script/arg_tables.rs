@@ -14,84 +14,111 @@
 
 use std::ffi::{c_char, c_int};
 
-use mlua::{ffi, Lua, Table, Value};
+use mlua::{ffi, Lua};
+
+use super::CallArgs;
 
 pub struct ArgTables {
-    /// `KEYS`, then `ARGV`.
-    tables: [Table; 2],
-    /// Their global names, interned once (not per run).
-    names: [mlua::LuaString; 2],
+    /// The registry slots (`luaL_ref`) of `KEYS`'s and `ARGV`'s tables:
+    /// pushed by one raw index, not through an mlua reference.
+    tables: [c_int; 2],
+    /// The registry slots of their global names, interned once.
+    names: [c_int; 2],
     /// How many items each table was last filled with.
     filled: [usize; 2],
 }
 
+const REGISTRY: c_int = ffi::LUA_REGISTRYINDEX;
+
 impl ArgTables {
     pub fn new(lua: &Lua) -> mlua::Result<ArgTables> {
-        Ok(ArgTables {
-            tables: [lua.create_table()?, lua.create_table()?],
-            names: [lua.create_string("KEYS")?, lua.create_string("ARGV")?],
-            filled: [0, 0],
+        // SAFETY: two pushes at a time after `lua_checkstack`, each popped
+        // into the registry by `luaL_ref`; without a memory bound nothing
+        // here raises a Lua error (see the module comment).
+        lua.exec_raw_lua(|raw| unsafe {
+            let l = raw.state();
+            if ffi::lua_checkstack(l, 2) == 0 {
+                return Err(mlua::Error::StackError);
+            }
+            let slot = |name: &str| {
+                ffi::lua_createtable(l, 0, 0);
+                let table = ffi::luaL_ref(l, REGISTRY);
+                ffi::lua_pushlstring(l, name.as_ptr() as *const c_char, name.len());
+                (table, ffi::luaL_ref(l, REGISTRY))
+            };
+            let (keys, argv) = (slot("KEYS"), slot("ARGV"));
+            Ok(ArgTables {
+                tables: [keys.0, argv.0],
+                names: [keys.1, argv.1],
+                filled: [0, 0],
+            })
         })
     }
 
     /// Sets the globals `KEYS` and `ARGV` to tables of `keys` and `args`.
     /// Call it without a memory bound (see `sandbox::bound_memory`).
-    pub fn set_globals(&mut self, lua: &Lua, keys: &[&[u8]], args: &[&[u8]]) -> mlua::Result<()> {
+    pub fn set_globals(
+        &mut self,
+        lua: &Lua,
+        keys: CallArgs<'_>,
+        args: CallArgs<'_>,
+    ) -> mlua::Result<()> {
         let too_many = || mlua::Error::RuntimeError("ERR too many arguments for a script".into());
         let count = |n: usize| c_int::try_from(n).map_err(|_| too_many());
         let filled = [count(self.filled[0])?, count(self.filled[1])?];
         count(keys.len())?;
         count(args.len())?;
         let items = [keys, args];
-        let (tables, names) = (&self.tables, &self.names);
+        let (tables, names) = (self.tables, self.names);
         // SAFETY: the stack is restored to `top` on every path; at most 5
         // values are pushed above it, after `lua_checkstack` made room.
         // Without a memory bound no push, `lua_rawset(i)`, `lua_next` (its
         // key was just set) or `lua_getmetatable` raises a Lua error (see
-        // the module comment). Pushing a reference allocates nothing.
-        let replaced = lua.exec_raw_lua(|raw| unsafe {
+        // the module comment). A registry slot's push allocates nothing.
+        lua.exec_raw_lua(|raw| unsafe {
             let l = raw.state();
             let top = ffi::lua_gettop(l);
             if ffi::lua_checkstack(l, 5) == 0 {
                 return Err(mlua::Error::StackError);
             }
-            let mut replaced = [None, None];
             for k in 0..2 {
-                if let Err(e) = raw.push(&tables[k]) {
-                    ffi::lua_settop(l, top);
-                    return Err(e);
-                }
+                ffi::lua_rawgeti_(l, REGISTRY, tables[k]);
                 let at = top + 1;
                 if !refill(l, at, items[k], filled[k]) {
                     ffi::lua_createtable(l, items[k].len() as c_int, 0);
                     ffi::lua_replace(l, at);
                     refill(l, at, items[k], 0);
                     ffi::lua_pushvalue(l, at);
-                    replaced[k] = Some(raw.pop_value());
+                    ffi::lua_rawseti_(l, REGISTRY, tables[k]);
                 }
-                if let Err(e) = raw.push(&names[k]) {
-                    ffi::lua_settop(l, top);
-                    return Err(e);
-                }
+                ffi::lua_rawgeti_(l, REGISTRY, names[k]);
                 ffi::lua_pushvalue(l, at);
                 ffi::lua_rawset(l, ffi::LUA_GLOBALSINDEX);
                 ffi::lua_settop(l, top);
             }
-            Ok(replaced)
+            Ok(())
         })?;
         self.filled = [keys.len(), args.len()];
-        for (t, v) in self.tables.iter_mut().zip(replaced) {
-            if let Some(Value::Table(new)) = v {
-                *t = new;
-            }
-        }
         Ok(())
     }
 
-    /// Drops the tables (and the strings they hold) for new empty ones:
+    /// Replaces the tables (and the strings they hold) with new empty ones:
     /// one huge argument must not stay pinned until the next run.
     pub fn release(&mut self, lua: &Lua) -> mlua::Result<()> {
-        self.tables = [lua.create_table()?, lua.create_table()?];
+        let tables = self.tables;
+        // SAFETY: one push at a time after `lua_checkstack`, popped into
+        // its registry slot; no memory bound is set (see `new`).
+        lua.exec_raw_lua(|raw| unsafe {
+            let l = raw.state();
+            if ffi::lua_checkstack(l, 1) == 0 {
+                return Err(mlua::Error::StackError);
+            }
+            for slot in tables {
+                ffi::lua_createtable(l, 0, 0);
+                ffi::lua_rawseti_(l, REGISTRY, slot);
+            }
+            Ok(())
+        })?;
         self.filled = [0, 0];
         Ok(())
     }
@@ -105,7 +132,12 @@ impl ArgTables {
 /// # Safety
 /// Called from `set_globals` with the table at `at`, the top of the stack,
 /// and 3 free slots above it; no memory bound is set.
-unsafe fn refill(state: *mut ffi::lua_State, at: c_int, items: &[&[u8]], filled: c_int) -> bool {
+unsafe fn refill(
+    state: *mut ffi::lua_State,
+    at: c_int,
+    items: CallArgs<'_>,
+    filled: c_int,
+) -> bool {
     let n = items.len() as c_int;
     // SAFETY: see the function's contract.
     unsafe {

@@ -3,10 +3,13 @@
 //! core reaches it), and the instruction-count hook that stops a script
 //! that was killed or interrupted by shutdown.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mlua::{HookTriggers, Lua, VmState};
+
+use super::CallArgs;
 
 /// What a script's caller gets when its script was killed (Redis's text,
 /// for FUNCTION KILL too).
@@ -17,6 +20,31 @@ pub const SHUTDOWN: &str = "Script interrupted: the server is shutting down";
 const IDLE: u8 = 0;
 const EVAL: u8 = 1;
 const FUNCTION: u8 = 2;
+
+/// An EVAL script's command line while it runs on this thread: its KEYS
+/// are copied to the slot only if the hook finds it still running
+/// (`Slot::count_running`), so a short script copies nothing and takes no
+/// lock. Only a script the hook counts can hold other clients off
+/// (`Busy::holds_any`).
+struct EvalLine<'a> {
+    command: CallArgs<'a>,
+    keys: usize,
+}
+
+thread_local! {
+    /// This thread's running EVAL (`Busy::run` sets it to its own local
+    /// and clears it before returning, unwinding included).
+    static EVAL_LINE: Cell<*const EvalLine<'static>> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Clears `EVAL_LINE` when dropped.
+struct ClearLine;
+
+impl Drop for ClearLine {
+    fn drop(&mut self) {
+        EVAL_LINE.set(std::ptr::null());
+    }
+}
 
 /// One thread's running script, if any.
 #[derive(Default)]
@@ -100,37 +128,53 @@ impl Busy {
         self.slots[index.min(self.slots.len() - 1)].clone()
     }
 
+    /// Runs `f` as `slot`'s script (between `begin` and `end`); returns
+    /// its result and how long it ran (ms). An EVAL's line stays on this
+    /// thread unless the hook finds it running (see `EvalLine`).
+    #[inline]
+    pub fn run<R>(
+        &self,
+        slot: &Slot,
+        function: bool,
+        name: &str,
+        command: CallArgs<'_>,
+        keys: usize,
+        f: impl FnOnce() -> R,
+    ) -> (R, u64) {
+        if function {
+            self.begin(slot, true, name, command, keys);
+            let r = f();
+            return (r, self.end(slot));
+        }
+        self.start(slot, EVAL);
+        let line = EvalLine { command, keys };
+        EVAL_LINE.set((&line as *const EvalLine<'_>).cast());
+        let clear = ClearLine;
+        let r = f();
+        drop(clear);
+        (r, self.end(slot))
+    }
+
     /// A script starts: `command` is its EVAL/EVALSHA/FCALL line, `keys`
     /// how many KEYS it declared (arguments 3 .. 3 + keys).
-    pub fn begin(&self, slot: &Slot, function: bool, name: &str, command: &[&[u8]], keys: usize) {
-        {
-            // Refilled in place: the buffers of the last run are reused.
-            // Only a function's name and line are ever shown (FUNCTION
-            // STATS); of an EVAL's line only its KEYS are read (`holds_any`),
-            // so nothing else of it is copied.
-            let mut about = slot.about.lock().unwrap_or_else(|e| e.into_inner());
-            about.0.clear();
-            let kept = if function {
-                about.0.push_str(name);
-                command.len()
-            } else {
-                command.len().min(3 + keys)
-            };
-            about.1.resize_with(kept, Vec::new);
-            for (i, (kept, arg)) in about.1.iter_mut().zip(command).enumerate() {
-                kept.clear();
-                if function || i >= 3 {
-                    kept.extend_from_slice(arg);
-                }
-            }
-        }
-        slot.keys.store(keys as u64, Ordering::Relaxed);
+    pub fn begin(
+        &self,
+        slot: &Slot,
+        function: bool,
+        name: &str,
+        command: CallArgs<'_>,
+        keys: usize,
+    ) {
+        slot.describe(function, name, command, keys);
+        self.start(slot, if function { FUNCTION } else { EVAL });
+    }
+
+    fn start(&self, slot: &Slot, kind: u8) {
         slot.wrote.store(false, Ordering::Relaxed);
         slot.kill.store(false, Ordering::Relaxed);
         slot.started_ms.store(self.now_ms(), Ordering::Relaxed);
         // ORDERING: Release publishes the fields above to `kill`'s Acquire.
-        slot.kind
-            .store(if function { FUNCTION } else { EVAL }, Ordering::Release);
+        slot.kind.store(kind, Ordering::Release);
     }
 
     /// The script ended; returns how long it ran (ms).
@@ -158,6 +202,11 @@ impl Busy {
         self.slots.iter().enumerate().any(|(i, slot)| {
             // ORDERING: Acquire, paired with `begin`'s Release.
             if i == own || slot.kind.load(Ordering::Acquire) == IDLE {
+                return false;
+            }
+            // ORDERING: Acquire, paired with `count_running`'s Release: the
+            // KEYS it copied are visible.
+            if !slot.counted.load(Ordering::Acquire) {
                 return false;
             }
             if now.saturating_sub(slot.started_ms.load(Ordering::Relaxed)) < threshold_ms {
@@ -231,6 +280,32 @@ impl Busy {
 }
 
 impl Slot {
+    /// What FUNCTION STATS and `holds_any` read of the script starting.
+    fn describe(&self, function: bool, name: &str, command: CallArgs<'_>, keys: usize) {
+        {
+            // Refilled in place: the buffers of the last run are reused.
+            // Only a function's name and line are ever shown (FUNCTION
+            // STATS); of an EVAL's line only its KEYS are read (`holds_any`),
+            // so nothing else of it is copied.
+            let mut about = self.about.lock().unwrap_or_else(|e| e.into_inner());
+            about.0.clear();
+            let kept = if function {
+                about.0.push_str(name);
+                command.len()
+            } else {
+                command.len().min(3 + keys)
+            };
+            about.1.resize_with(kept, Vec::new);
+            for (i, (kept, arg)) in about.1.iter_mut().zip(command.iter()).enumerate() {
+                kept.clear();
+                if function || i >= 3 {
+                    kept.extend_from_slice(arg);
+                }
+            }
+        }
+        self.keys.store(keys as u64, Ordering::Relaxed);
+    }
+
     /// The running script executed a write command (SCRIPT KILL refuses it).
     pub fn mark_written(&self) {
         self.wrote.store(true, Ordering::Relaxed);
@@ -243,14 +318,24 @@ impl Slot {
     /// The hook saw this run still going: other cores' commands start
     /// checking its keys (`Busy::holds_any`) until it ends.
     fn count_running(&self) {
-        // ORDERING: Relaxed throughout: only the running thread touches
-        // `counted` (hook, `Busy::end`); `running` is a hint, and the
-        // slot's fields it leads to are read through `kind`'s Acquire.
-        // A library loading outside a run (kind IDLE) is not counted.
-        if self.kind.load(Ordering::Relaxed) != IDLE && !self.counted.swap(true, Ordering::Relaxed)
-        {
-            self.running.fetch_add(1, Ordering::Relaxed);
+        // ORDERING: only the running thread writes `counted` (hook,
+        // `Busy::end`); its Release publishes the KEYS copied here to
+        // `holds_any`. `running` is a hint. A library loading outside a
+        // run (kind IDLE) is not counted.
+        if self.kind.load(Ordering::Relaxed) == IDLE || self.counted.load(Ordering::Relaxed) {
+            return;
         }
+        let line = EVAL_LINE.get();
+        if !line.is_null() {
+            // SAFETY: a non-null `EVAL_LINE` points to `Busy::run`'s local
+            // on this thread's stack, which is running the script (the
+            // hook fires inside its `f`); it is cleared before that local
+            // goes. Only read here, copied before returning.
+            let line = unsafe { &*line };
+            self.describe(false, "", line.command, line.keys);
+        }
+        self.counted.store(true, Ordering::Release);
+        self.running.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -289,19 +374,35 @@ mod tests {
         let busy = Busy::new(2);
         assert_eq!(busy.kill(true, 0), Err(KillError::NotBusy));
         let s = busy.slot(0);
-        busy.begin(&s, false, "sha", &[], 0);
+        let none = CallArgs {
+            buf: &[],
+            spans: &[],
+        };
+        busy.begin(&s, false, "sha", none, 0);
         assert_eq!(busy.kill(false, 0), Err(KillError::IsEval));
         assert_eq!(busy.kill(true, 60_000), Err(KillError::NotBusy));
         s.mark_written();
         assert_eq!(busy.kill(true, 0), Err(KillError::Unkillable));
-        busy.begin(&s, true, "f", &[], 0);
+        busy.begin(&s, true, "f", none, 0);
         assert_eq!(busy.kill(true, 0), Err(KillError::IsFunction));
         assert_eq!(busy.kill(false, 0), Ok(()));
         assert!(s.kill.load(Ordering::Relaxed));
         assert_eq!(busy.running_functions().len(), 1);
         busy.end(&s);
         let line: [&[u8]; 6] = [b"FCALL", b"f", b"2", b"k1", b"k2", b"arg"];
-        busy.begin(&s, true, "f", &line, 2);
+        let (buf, spans) = super::super::pack_line(&line);
+        busy.begin(
+            &s,
+            true,
+            "f",
+            CallArgs {
+                buf: &buf,
+                spans: &spans,
+            },
+            2,
+        );
+        assert!(!busy.holds_any(1, &[b"k2"], 0), "not counted yet");
+        s.count_running();
         let running = busy.running_functions();
         assert_eq!(running[0].name, "f");
         assert_eq!(running[0].command, line.map(|a| a.to_vec()).to_vec());
@@ -310,11 +411,49 @@ mod tests {
         assert!(!busy.holds_any(0, &[b"k1"], 0), "not its own thread's");
         busy.end(&s);
         let line: [&[u8]; 5] = [b"EVALSHA", b"sha", b"1", b"k1", b"arg"];
-        busy.begin(&s, false, "sha", &line, 1);
+        let (buf, spans) = super::super::pack_line(&line);
+        busy.begin(
+            &s,
+            false,
+            "sha",
+            CallArgs {
+                buf: &buf,
+                spans: &spans,
+            },
+            1,
+        );
+        s.count_running();
         assert!(busy.holds_any(1, &[b"k1"], 0));
         assert!(!busy.holds_any(1, &[b"arg"], 0), "only the declared keys");
         assert!(busy.running_functions().is_empty());
         busy.end(&s);
         assert_eq!(busy.kill(false, 0), Err(KillError::NotBusy));
+    }
+
+    #[test]
+    fn an_eval_line_is_copied_only_once_the_hook_counts_it() {
+        let busy = Busy::new(2);
+        let s = busy.slot(0);
+        let line: [&[u8]; 5] = [b"EVALSHA", b"sha", b"1", b"k9", b"arg"];
+        let (buf, spans) = super::super::pack_line(&line);
+        let command = CallArgs {
+            buf: &buf,
+            spans: &spans,
+        };
+        let ((), _) = busy.run(&s, false, "sha", command, 1, || {
+            assert!(!busy.any_running());
+            assert!(!busy.holds_any(1, &[b"k9"], 0));
+            assert!(s.about.lock().unwrap().1.is_empty(), "nothing copied");
+            s.count_running();
+            assert!(busy.any_running());
+            assert!(busy.holds_any(1, &[b"k9"], 0));
+            assert!(!busy.holds_any(1, &[b"arg"], 0));
+        });
+        assert!(!busy.any_running());
+        assert!(EVAL_LINE.get().is_null());
+        // A short run after it: nothing held.
+        let ((), _) = busy.run(&s, false, "sha", command, 1, || {
+            assert!(!busy.holds_any(1, &[b"k9"], 0));
+        });
     }
 }

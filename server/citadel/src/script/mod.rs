@@ -78,9 +78,33 @@ impl<'a> CallArgs<'a> {
         self.spans.get(i).map_or(&[], |r| &self.buf[r.clone()])
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
-        self.spans.iter().map(|r| &self.buf[r.clone()])
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let buf = self.buf;
+        self.spans.iter().map(move |r| &buf[r.clone()])
     }
+
+    /// Arguments `range` of these (cut to those there are).
+    pub fn slice(&self, range: Range<usize>) -> CallArgs<'a> {
+        let end = range.end.min(self.spans.len());
+        CallArgs {
+            buf: self.buf,
+            spans: &self.spans[range.start.min(end)..end],
+        }
+    }
+}
+
+/// `parts` packed into one buffer and their spans, as a [`CallArgs`] is.
+#[cfg(test)]
+pub fn pack_line(parts: &[&[u8]]) -> (Vec<u8>, Vec<Range<usize>>) {
+    let mut buf = Vec::new();
+    let spans = parts
+        .iter()
+        .map(|p| {
+            buf.extend_from_slice(p);
+            buf.len() - p.len()..buf.len()
+        })
+        .collect();
+    (buf, spans)
 }
 
 /// Runs the commands a script calls.
@@ -136,16 +160,27 @@ fn eval_shebang(body: &[u8]) -> Result<(ScriptFlags, Vec<u8>), String> {
     Ok((flags, code))
 }
 
-/// How a script is called: its keys and arguments.
+/// How a script is called: its command line, borrowed as the command
+/// layer parsed it (no list of its arguments is built per run).
 pub struct Invocation<'a> {
-    pub keys: &'a [&'a [u8]],
-    pub args: &'a [&'a [u8]],
+    /// The whole command line (FUNCTION STATS shows it).
+    pub command: CallArgs<'a>,
+    /// Which of its arguments are the KEYS; the ARGV follow them.
+    pub keys: Range<usize>,
     /// EVAL_RO / FCALL_RO.
     pub ro_command: bool,
-    /// The whole command line (FUNCTION STATS shows it).
-    pub command: &'a [&'a [u8]],
     /// Most bytes the script's reply may take.
     pub out_limit: usize,
+}
+
+impl<'a> Invocation<'a> {
+    pub fn keys(&self) -> CallArgs<'a> {
+        self.command.slice(self.keys.clone())
+    }
+
+    pub fn args(&self) -> CallArgs<'a> {
+        self.command.slice(self.keys.end..self.command.len())
+    }
 }
 
 struct Compiled {
@@ -298,7 +333,10 @@ impl Engine {
             out.error(b"ERR Can not execute a script with write flag using *_ro command.");
             return;
         }
-        if let Err(e) = self.arg_tables.set_globals(&self.lua, inv.keys, inv.args) {
+        if let Err(e) = self
+            .arg_tables
+            .set_globals(&self.lua, inv.keys(), inv.args())
+        {
             out.error(format!("ERR {}", root_message(&e)).as_bytes());
             return;
         }
@@ -411,7 +449,7 @@ impl Engine {
         );
     }
 
-    fn strings(&self, items: &[&[u8]]) -> mlua::Result<Table> {
+    fn strings(&self, items: CallArgs<'_>) -> mlua::Result<Table> {
         let t = self.lua.create_table_with_capacity(items.len(), 0)?;
         for (i, s) in items.iter().enumerate() {
             t.raw_set(i + 1, self.lua.create_string(s)?)?;
@@ -435,14 +473,11 @@ impl Engine {
         host: &mut dyn Host,
     ) {
         self.shared.resp3.set(false);
-        store
-            .busy
-            .begin(&self.slot, is_function, name, inv.command, inv.keys.len());
-        let result = (|| -> mlua::Result<()> {
+        let body = || -> mlua::Result<()> {
             // A function gets KEYS and ARGV as its two parameters (EVAL's
             // are globals, set by `arg_tables`).
             let tables = if is_function {
-                Some((self.strings(inv.keys)?, self.strings(inv.args)?))
+                Some((self.strings(inv.keys())?, self.strings(inv.args())?))
             } else {
                 None
             };
@@ -465,8 +500,12 @@ impl Engine {
                 Outcome::Raised(value) => out.error(&failure_line(&value, name)),
             }
             Ok(())
-        })();
-        self.last_run_ms.set(store.busy.end(&self.slot));
+        };
+        let keys = inv.keys.len();
+        let (result, ms) = store
+            .busy
+            .run(&self.slot, is_function, name, inv.command, keys, body);
+        self.last_run_ms.set(ms);
         if let Err(e) = result {
             inv_error(out, name, &e);
         }

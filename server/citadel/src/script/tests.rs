@@ -49,6 +49,15 @@ fn engine() -> (Engine, Store) {
     (e, store)
 }
 
+/// `EVALSHA sha numkeys keys... args...` packed (`pack_line`).
+fn eval_line(sha: &str, keys: &[&[u8]], args: &[&[u8]]) -> (Vec<u8>, Vec<Range<usize>>) {
+    let numkeys = keys.len().to_string();
+    let mut parts: Vec<&[u8]> = vec![b"EVALSHA", sha.as_bytes(), numkeys.as_bytes()];
+    parts.extend_from_slice(keys);
+    parts.extend_from_slice(args);
+    pack_line(&parts)
+}
+
 fn eval_with(
     e: &mut Engine,
     store: &Store,
@@ -62,11 +71,14 @@ fn eval_with(
     store.add_script(&sha, body.as_bytes());
     let mut buf = Vec::new();
     let mut out = Reply::new(&mut buf, false);
+    let (line, spans) = eval_line(&sha, keys, args);
     let inv = Invocation {
-        keys,
-        args,
+        command: CallArgs {
+            buf: &line,
+            spans: &spans,
+        },
+        keys: 3..3 + keys.len(),
         ro_command: ro,
-        command: &[],
         out_limit: 1 << 20,
     };
     e.eval(store, &sha, &inv, &mut out, host);
@@ -285,11 +297,14 @@ fn register(e: &mut Engine, store: &Store, name: &str, code: &str) {
 fn fcall(e: &mut Engine, store: &Store, name: &str, ro: bool) -> String {
     let mut buf = Vec::new();
     let mut out = Reply::new(&mut buf, false);
+    let (line, spans) = pack_line(&[b"FCALL", name.as_bytes(), b"1", b"k", b"a"]);
     let inv = Invocation {
-        keys: &[b"k"],
-        args: &[b"a"],
+        command: CallArgs {
+            buf: &line,
+            spans: &spans,
+        },
+        keys: 3..4,
         ro_command: ro,
-        command: &[],
         out_limit: 1 << 20,
     };
     e.fcall(store, name, &inv, &mut out, &mut FakeHost::default());
