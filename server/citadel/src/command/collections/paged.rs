@@ -17,7 +17,7 @@ use crate::command::error::CmdError;
 mod hints;
 mod spare;
 
-pub use spare::{keep_spare, spare_buf};
+pub use spare::{keep_spare, keep_spares, spare_buf, spare_bufs};
 
 // The collections crate knows nothing of the engine: its paged encoding
 // byte must be the engine's root mark.

@@ -22,15 +22,39 @@ pub fn spare_buf() -> Vec<u8> {
     bytes
 }
 
+/// `N` cleared buffers at once (one thread-local access: a list edit
+/// takes three per command).
+pub fn spare_bufs<const N: usize>() -> [Vec<u8>; N] {
+    SPARE.with(|s| {
+        let mut spare = s.borrow_mut();
+        std::array::from_fn(|_| {
+            let mut bytes = spare.pop().unwrap_or_default();
+            bytes.clear();
+            bytes
+        })
+    })
+}
+
 /// Keeps `bytes`'s buffer for [`spare_buf`] (a few, small ones).
 pub fn keep_spare(bytes: Vec<u8>) {
-    if bytes.capacity() == 0 || bytes.capacity() > MAX_KEPT {
+    keep_spares([bytes]);
+}
+
+/// [`keep_spare`] of each of `all`, in one thread-local access.
+pub fn keep_spares<const N: usize>(all: [Vec<u8>; N]) {
+    if all
+        .iter()
+        .all(|b| b.capacity() == 0 || b.capacity() > MAX_KEPT)
+    {
         return;
     }
     SPARE.with(|s| {
         let mut spare = s.borrow_mut();
-        if spare.len() < SPARE_BUFFERS {
-            spare.push(bytes);
+        for bytes in all {
+            if bytes.capacity() != 0 && bytes.capacity() <= MAX_KEPT && spare.len() < SPARE_BUFFERS
+            {
+                spare.push(bytes);
+            }
         }
     });
 }
