@@ -7,8 +7,8 @@
 //! update checks each root against the plan (`matches_plan`), and a stale
 //! hint costs the pass it would have cost anyway. A hint's buffer moves
 //! into the plan and the written root's back into the hint: no copies.
-
-use std::cell::RefCell;
+//! The hints live in the thread's plan (`PagePlan::hints`), which a
+//! command borrows in place: no thread-local access of their own.
 
 use super::{keep_spare, PagePlan};
 use crate::command::error::CmdError;
@@ -17,8 +17,8 @@ use crate::command::error::CmdError;
 /// overwritten round robin).
 const SLOTS: usize = 8;
 
-#[derive(Default)]
-struct Hints {
+#[derive(Default, Debug)]
+pub(super) struct Hints {
     /// (key, root value); buffers reused when overwritten.
     slots: Vec<(Vec<u8>, Vec<u8>)>,
     next: usize,
@@ -67,10 +67,6 @@ impl Hints {
     }
 }
 
-thread_local! {
-    static HINTS: RefCell<Hints> = RefCell::default();
-}
-
 /// Fills `current` (a cleared plan) from the hinted roots of `keys`,
 /// each hint's buffer moved into it (the command's end puts the root back:
 /// [`keep`]); false when no key has a hint or a hint does not plan (the
@@ -80,27 +76,24 @@ pub(super) fn plan(
     plan: &mut impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     current: &mut PagePlan,
 ) -> bool {
-    let any = HINTS.with(|hints| {
-        let mut hints = hints.borrow_mut();
-        let mut any = false;
-        for (i, key) in keys.iter().enumerate() {
-            // A key named twice (LMOVE of a list onto itself) shares the
-            // first one's hint, which has moved out already.
-            if let Some(first) = keys[..i].iter().position(|k| k == key) {
-                current.roots[i] = current.roots[first].clone();
-                continue;
-            }
-            let Some(at) = hints.find(key) else {
-                continue;
-            };
-            let root = std::mem::take(&mut hints.slots[at].1);
-            if !root.is_empty() {
-                current.roots[i] = Some(root);
-                any = true;
-            }
+    let PagePlan { hints, roots, .. } = current;
+    let mut any = false;
+    for (i, key) in keys.iter().enumerate() {
+        // A key named twice (LMOVE of a list onto itself) shares the
+        // first one's hint, which has moved out already.
+        if let Some(first) = keys[..i].iter().position(|k| k == key) {
+            roots[i] = roots[first].clone();
+            continue;
         }
-        any
-    });
+        let Some(at) = hints.find(key) else {
+            continue;
+        };
+        let root = std::mem::take(&mut hints.slots[at].1);
+        if !root.is_empty() {
+            roots[i] = Some(root);
+            any = true;
+        }
+    }
     if !any {
         return false;
     }
@@ -121,48 +114,54 @@ pub(super) fn plan(
 /// [`remember`] at the end of a command, moving the roots out of `plan`
 /// (done with them) instead of copying them.
 pub(super) fn keep(keys: &[&[u8]], plan: &mut PagePlan) {
-    HINTS.with(|hints| {
-        let mut hints = hints.borrow_mut();
-        let written = plan.written.get_mut();
-        for (i, key) in keys.iter().enumerate() {
-            // (A key written is noted once, with its new root; a key
-            // named twice once, from its first place.)
-            if written.iter().any(|(w, _)| *w == i) || keys[..i].contains(key) {
-                continue;
-            }
-            match plan.roots[i].take() {
-                Some(root) => hints.put(key, root),
-                None => hints.forget(key),
-            }
+    let PagePlan {
+        hints,
+        roots,
+        written,
+        ..
+    } = plan;
+    let written = written.get_mut();
+    for (i, key) in keys.iter().enumerate() {
+        // (A key written is noted once, with its new root; a key
+        // named twice once, from its first place.)
+        if written.iter().any(|(w, _)| *w == i) || keys[..i].contains(key) {
+            continue;
         }
-        for (i, root) in written.drain(..) {
-            match root {
-                Some(root) => hints.put(keys[i], root),
-                None => hints.forget(keys[i]),
-            }
+        match roots[i].take() {
+            Some(root) => hints.put(key, root),
+            None => hints.forget(key),
         }
-    });
+    }
+    for (i, root) in written.drain(..) {
+        match root {
+            Some(root) => hints.put(keys[i], root),
+            None => hints.forget(keys[i]),
+        }
+    }
 }
 
 /// Remembers the roots `plan` ended with: those planned from, then
 /// those written (`wrote_root`; last, so they win when a key is named
 /// twice, as LMOVE of a list onto itself names it).
-pub(super) fn remember(keys: &[&[u8]], plan: &PagePlan) {
-    HINTS.with(|hints| {
-        let mut hints = hints.borrow_mut();
-        let mut note = |key: &[u8], root: Option<&[u8]>| match root {
-            Some(root) => hints.set(key, root),
-            None => hints.forget(key),
-        };
-        let written = plan.written.borrow();
-        for (i, key) in keys.iter().enumerate() {
-            // (A key written is noted once, with its new root.)
-            if !written.iter().any(|(w, _)| *w == i) {
-                note(key, plan.root(i));
-            }
+pub(super) fn remember(keys: &[&[u8]], plan: &mut PagePlan) {
+    let PagePlan {
+        hints,
+        roots,
+        written,
+        ..
+    } = plan;
+    let mut note = |key: &[u8], root: Option<&[u8]>| match root {
+        Some(root) => hints.set(key, root),
+        None => hints.forget(key),
+    };
+    let written = written.get_mut();
+    for (i, key) in keys.iter().enumerate() {
+        // (A key written is noted once, with its new root.)
+        if !written.iter().any(|(w, _)| *w == i) {
+            note(key, roots[i].as_deref());
         }
-        for (i, root) in written.iter() {
-            note(keys[*i], root.as_deref());
-        }
-    });
+    }
+    for (i, root) in written.iter() {
+        note(keys[*i], root.as_deref());
+    }
 }
