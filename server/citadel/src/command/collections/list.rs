@@ -18,9 +18,7 @@ use std::ops::Range;
 use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
 use citadel_collections::list::paged::{ListEdit, ListRoot, Stored};
 
-use super::paged::{
-    keep_spare, keep_spares, spare_buf, spare_bufs, update_paged_hinted, PagePlan, Step,
-};
+use super::paged::{keep_spare, spare_buf, update_paged_hinted, PagePlan, Step};
 use super::value::Existing;
 use super::whole::{put_page, write_built};
 use crate::command::args::Args;
@@ -88,7 +86,7 @@ impl Lists<'_, '_> {
                     Some((page, editable_copy(item)))
                 });
                 // The inline ends' copies and the new root's buffer.
-                let [head, tail, root_buf] = spare_bufs();
+                let [head, tail, root_buf] = self.plan.spare_bufs();
                 (ListEdit::paged(root, pages, head, tail)?, root_buf)
             }
             None => (ListEdit::packed_owned(editable_copy(item))?, Vec::new()),
@@ -162,7 +160,7 @@ impl Lists<'_, '_> {
                     self.plan.wrote_root(i, None);
                 }
                 Stored::Paged { root, pages, spare } => {
-                    keep_spares(spare);
+                    self.plan.keep_spares(spare);
                     for (page, bytes) in pages {
                         let at = self.plan.item(i, page).ok_or(CmdError::CorruptValue)?;
                         match bytes {

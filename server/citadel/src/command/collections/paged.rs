@@ -17,7 +17,8 @@ use crate::command::error::CmdError;
 mod hints;
 mod spare;
 
-pub use spare::{keep_spare, keep_spares, spare_buf, spare_bufs};
+use spare::Spares;
+pub use spare::{keep_spare, spare_buf};
 
 // The collections crate knows nothing of the engine: its paged encoding
 // byte must be the engine's root mark.
@@ -44,6 +45,9 @@ pub struct PagePlan {
     bufs: Vec<Vec<u8>>,
     /// The thread's root hints (`hints.rs`), kept with its plan.
     hints: hints::Hints,
+    /// Buffers a list edit takes and gives back (its inline ends, its new
+    /// root; a planned root's once the command is done with it).
+    spare: RefCell<Spares>,
 }
 
 /// Buffers a thread's spare plan keeps.
@@ -69,14 +73,16 @@ impl PagePlan {
             fresh_keys,
             written,
             bufs,
+            spare,
             ..
         } = self;
         // Plain loops: the generic drain/flatten/resize cost more than the
-        // few buffers they move. A root's buffer goes to the thread's
+        // few buffers they move. A root's buffer goes to the plan's
         // spares (the next root written is built in one).
+        let spare = spare.get_mut();
         for root in roots.iter_mut() {
             if let Some(root) = root.take() {
-                keep_spare(root);
+                spare.keep(root);
             }
         }
         roots.truncate(users);
@@ -85,13 +91,25 @@ impl PagePlan {
         }
         for (_, root) in written.get_mut().drain(..) {
             if let Some(root) = root {
-                keep_spare(root);
+                spare.keep(root);
             }
         }
         bufs.append(keys);
         bufs.append(fresh_keys);
         pages.clear();
         fresh.clear();
+    }
+
+    /// `N` cleared buffers from the plan's spares (a list edit's ends and
+    /// new root).
+    pub fn spare_bufs<const N: usize>(&self) -> [Vec<u8>; N] {
+        self.spare.borrow_mut().take()
+    }
+
+    /// Gives `bufs` back to the plan's spares.
+    pub fn keep_spares<const N: usize>(&self, bufs: [Vec<u8>; N]) {
+        let mut spare = self.spare.borrow_mut();
+        bufs.into_iter().for_each(|b| spare.keep(b));
     }
 
     /// The root value user key `user` had when planned (paged roots only).

@@ -10,7 +10,7 @@
 //! The hints live in the thread's plan (`PagePlan::hints`), which a
 //! command borrows in place: no thread-local access of their own.
 
-use super::{keep_spare, PagePlan};
+use super::PagePlan;
 use crate::command::error::CmdError;
 
 /// Keys remembered per thread (a few hot collections; older ones are
@@ -54,10 +54,9 @@ impl Hints {
         slot.extend_from_slice(root);
     }
 
-    /// [`Hints::set`] by moving `root` in; the slot's old buffer goes to
-    /// the thread's spares.
-    fn put(&mut self, key: &[u8], root: Vec<u8>) {
-        keep_spare(std::mem::replace(self.slot(key), root));
+    /// [`Hints::set`] by moving `root` in; returns the slot's old buffer.
+    fn put(&mut self, key: &[u8], root: Vec<u8>) -> Vec<u8> {
+        std::mem::replace(self.slot(key), root)
     }
 
     fn forget(&mut self, key: &[u8]) {
@@ -118,9 +117,10 @@ pub(super) fn keep(keys: &[&[u8]], plan: &mut PagePlan) {
         hints,
         roots,
         written,
+        spare,
         ..
     } = plan;
-    let written = written.get_mut();
+    let (written, spare) = (written.get_mut(), spare.get_mut());
     for (i, key) in keys.iter().enumerate() {
         // (A key written is noted once, with its new root; a key
         // named twice once, from its first place.)
@@ -128,13 +128,13 @@ pub(super) fn keep(keys: &[&[u8]], plan: &mut PagePlan) {
             continue;
         }
         match roots[i].take() {
-            Some(root) => hints.put(key, root),
+            Some(root) => spare.keep(hints.put(key, root)),
             None => hints.forget(key),
         }
     }
     for (i, root) in written.drain(..) {
         match root {
-            Some(root) => hints.put(keys[i], root),
+            Some(root) => spare.keep(hints.put(keys[i], root)),
             None => hints.forget(keys[i]),
         }
     }
