@@ -380,7 +380,7 @@ fn run_in<R>(
                 .all(|(i, item)| matches_plan(item, current.root(i)))
             {
                 current.written.borrow_mut().clear();
-                let step = f(items, changes, &current);
+                let step = f(items, changes, current);
                 if matches!(step, Ok(Step::Done(_))) {
                     // `update` counts no access: a paged root's frequency
                     // is what keeps its pages through eviction (owned.rs).
