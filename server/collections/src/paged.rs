@@ -48,11 +48,18 @@ impl RootHeader {
 
     /// Appends the header to `out`.
     pub fn write(&self, out: &mut Vec<u8>) {
-        out.push(ENCODING_PAGED);
-        out.extend_from_slice(&self.generation.to_le_bytes());
-        out.extend_from_slice(&self.version.to_le_bytes());
-        out.extend_from_slice(&self.pages.start.to_le_bytes());
-        out.extend_from_slice(&self.pages.end.to_le_bytes());
+        let mut bytes = [0u8; ROOT_HEADER_LEN];
+        self.write_to(&mut bytes);
+        out.extend_from_slice(&bytes);
+    }
+
+    /// The header's bytes into `out`'s first [`ROOT_HEADER_LEN`].
+    pub fn write_to(&self, out: &mut [u8]) {
+        out[0] = ENCODING_PAGED;
+        out[1..9].copy_from_slice(&self.generation.to_le_bytes());
+        out[9..17].copy_from_slice(&self.version.to_le_bytes());
+        out[17..25].copy_from_slice(&self.pages.start.to_le_bytes());
+        out[25..33].copy_from_slice(&self.pages.end.to_le_bytes());
     }
 
     /// The header of the next write of this root.

@@ -168,17 +168,20 @@ impl ListEdit {
         mut head: Vec<u8>,
         mut tail: Vec<u8>,
     ) -> Result<ListEdit, Corrupt> {
-        let root = ListRoot::parse(root_bytes)?;
+        let (root, inline) = ListRoot::parse_with_inline(root_bytes)?;
         let mut pages = Pages::new(pages);
         let mut touched = Vec::new();
         head.clear();
         tail.clear();
-        match inline(root_bytes)? {
+        match inline {
             Some((h, t)) => {
                 // (Stored whole, even when empty.) Copied with room for a
                 // short push.
-                Packed::parse(h)?;
-                Packed::parse(t)?;
+                if Packed::parse(h)?.len() != root.head_len as usize
+                    || Packed::parse(t)?.len() != root.tail_len as usize
+                {
+                    return Err(Corrupt);
+                }
                 head.reserve(h.len() + PUSH_ROOM);
                 head.extend_from_slice(h);
                 tail.reserve(t.len() + PUSH_ROOM);
@@ -196,12 +199,12 @@ impl ListEdit {
                     tail = reversed(&pages.remove(page).ok_or(Corrupt)?)?;
                     touched.push(page);
                 }
+                if view(&head)?.len() != root.head_len as usize
+                    || view(&tail)?.len() != root.tail_len as usize
+                {
+                    return Err(Corrupt);
+                }
             }
-        }
-        if view(&head)?.len() != root.head_len as usize
-            || view(&tail)?.len() != root.tail_len as usize
-        {
-            return Err(Corrupt);
         }
         Ok(ListEdit {
             root,
@@ -553,6 +556,15 @@ impl ListEdit {
         }
         written.write(&mut root, or_empty(&self.head), or_empty(&self.tail));
         let mut touched = self.touched;
+        if touched.is_empty() {
+            // The common push or pop: the root alone (pages loaded and
+            // untouched are dropped).
+            return Stored::Paged {
+                root,
+                pages: Vec::new(),
+                spare: [self.head, self.tail],
+            };
+        }
         if !touched.windows(2).all(|w| w[0] < w[1]) {
             touched.sort_unstable();
             touched.dedup();

@@ -49,6 +49,9 @@ fn parse_end(arg: &[u8]) -> Result<End, CmdError> {
 pub(super) struct Opened {
     pub edit: ListEdit,
     pub existing: Option<Existing>,
+    /// A spare buffer a paged list's new root is written into (empty for
+    /// a packed list).
+    root_buf: Vec<u8>,
 }
 
 /// The lists of one update: opened from its items (a paged one with the
@@ -75,18 +78,24 @@ impl Lists<'_, '_> {
         let existing = Some(Existing {
             expire_at: item.expire_at(),
         });
-        let edit = match self.plan.root(i) {
+        let (edit, root_buf) = match self.plan.root(i) {
             Some(root) => {
                 // (Planned pages come sorted: `ListEdit::paged` keeps them so.)
                 let pages = self.plan.pages_of(i).filter_map(|(page, at)| {
                     let item = self.items[at].as_ref()?;
                     Some((page, editable_copy(item)))
                 });
-                ListEdit::paged(root, pages, spare_buf(), spare_buf())?
+                // The inline ends' copies and the new root's buffer.
+                let [head, tail, root_buf] = self.plan.spare_bufs();
+                (ListEdit::paged(root, pages, head, tail)?, root_buf)
             }
-            None => ListEdit::packed_owned(editable_copy(item))?,
+            None => (ListEdit::packed_owned(editable_copy(item))?, Vec::new()),
         };
-        Ok(Some(Opened { edit, existing }))
+        Ok(Some(Opened {
+            edit,
+            existing,
+            root_buf,
+        }))
     }
 
     /// The list at `i`, or a new empty one.
@@ -96,6 +105,7 @@ impl Lists<'_, '_> {
             None => Ok(Opened {
                 edit: ListEdit::packed(&[])?,
                 existing: None,
+                root_buf: Vec::new(),
             }),
         }
     }
@@ -112,23 +122,31 @@ impl Lists<'_, '_> {
     /// fresh pages a list outgrowing the packed form needs.
     fn commit(self, changes: &mut Changes) -> Result<Vec<(usize, Range<u64>)>, CmdError> {
         let limit = crate::collection_limits::list();
-        let wanted: Vec<(usize, Range<u64>)> = (self.saved.iter())
-            .chain(&self.saved_more)
-            .filter_map(|(i, opened)| Some((*i, opened.edit.build_pages(limit)?)))
-            .filter(|(i, pages)| self.plan.fresh(*i).map(|f| f.1).as_ref() != Some(pages))
-            .collect();
+        // (A plain loop: a push or pop on a paged list asks for nothing,
+        // and an empty Vec allocates nothing.)
+        let mut wanted: Vec<(usize, Range<u64>)> = Vec::new();
+        for (i, opened) in self.saved.iter().chain(&self.saved_more) {
+            let Some(pages) = opened.edit.build_pages(limit) else {
+                continue;
+            };
+            if self.plan.fresh(*i).map(|f| f.1) != Some(pages.clone()) {
+                wanted.push((*i, pages));
+            }
+        }
         if !wanted.is_empty() {
             return Ok(wanted);
         }
-        for (i, Opened { edit, existing }) in self.saved.into_iter().chain(self.saved_more) {
+        for (i, opened) in self.saved.into_iter().chain(self.saved_more) {
+            let Opened {
+                edit,
+                existing,
+                root_buf,
+            } = opened;
             let generation = self.plan.fresh(i).map_or(0, |f| f.0);
             let expire_at = existing.and_then(|e| e.expire_at);
-            // A paged list's new root is built in a spare buffer.
-            let root = match edit.is_packed() {
-                true => Vec::new(),
-                false => spare_buf(),
-            };
-            match edit.finish_in(limit, generation, root) {
+            // A paged list's new root is built in the spare buffer `open`
+            // took (a packed list's is empty).
+            match edit.finish_in(limit, generation, root_buf) {
                 Stored::Unchanged => {}
                 Stored::Empty => {
                     if existing.is_some() {
@@ -142,7 +160,7 @@ impl Lists<'_, '_> {
                     self.plan.wrote_root(i, None);
                 }
                 Stored::Paged { root, pages, spare } => {
-                    spare.into_iter().for_each(keep_spare);
+                    self.plan.keep_spares(spare);
                     for (page, bytes) in pages {
                         let at = self.plan.item(i, page).ok_or(CmdError::CorruptValue)?;
                         match bytes {

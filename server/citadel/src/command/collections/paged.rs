@@ -17,6 +17,7 @@ use crate::command::error::CmdError;
 mod hints;
 mod spare;
 
+use spare::Spares;
 pub use spare::{keep_spare, spare_buf};
 
 // The collections crate knows nothing of the engine: its paged encoding
@@ -42,24 +43,25 @@ pub struct PagePlan {
     written: RefCell<Vec<(usize, Option<Vec<u8>>)>>,
     /// Buffers of earlier keys and roots, reused (see [`SPARE`]).
     bufs: Vec<Vec<u8>>,
+    /// The thread's root hints (`hints.rs`), kept with its plan.
+    hints: hints::Hints,
+    /// Buffers a list edit takes and gives back (its inline ends, its new
+    /// root; a planned root's once the command is done with it).
+    spare: RefCell<Spares>,
 }
 
 /// Buffers a thread's spare plan keeps.
 const SPARE_BUFS: usize = 16;
 
 thread_local! {
-    /// The thread's last plan, whose buffers the next one reuses: a
-    /// command on a paged collection then allocates no page keys.
-    static SPARE: RefCell<Option<PagePlan>> = const { RefCell::new(None) };
+    /// The thread's plan, borrowed in place by each command (one
+    /// thread-local access, nothing moved), whose buffers the next one
+    /// reuses: a command on a paged collection then allocates no page
+    /// keys.
+    static SPARE: RefCell<PagePlan> = RefCell::default();
 }
 
 impl PagePlan {
-    fn new(users: usize) -> PagePlan {
-        let mut plan = SPARE.with(|spare| spare.borrow_mut().take().unwrap_or_default());
-        plan.clear(users);
-        plan
-    }
-
     /// Empties the plan for `users` user keys, keeping its buffers.
     fn clear(&mut self, users: usize) {
         self.users = users;
@@ -71,14 +73,16 @@ impl PagePlan {
             fresh_keys,
             written,
             bufs,
+            spare,
             ..
         } = self;
         // Plain loops: the generic drain/flatten/resize cost more than the
-        // few buffers they move. A root's buffer goes to the thread's
+        // few buffers they move. A root's buffer goes to the plan's
         // spares (the next root written is built in one).
+        let spare = spare.get_mut();
         for root in roots.iter_mut() {
             if let Some(root) = root.take() {
-                keep_spare(root);
+                spare.keep(root);
             }
         }
         roots.truncate(users);
@@ -87,7 +91,7 @@ impl PagePlan {
         }
         for (_, root) in written.get_mut().drain(..) {
             if let Some(root) = root {
-                keep_spare(root);
+                spare.keep(root);
             }
         }
         bufs.append(keys);
@@ -96,11 +100,16 @@ impl PagePlan {
         fresh.clear();
     }
 
-    /// Hands the plan's buffers to the thread's next plan (a few: a
-    /// command over thousands of pages does not pin their keys).
-    fn recycle(mut self) {
-        self.bufs.truncate(SPARE_BUFS);
-        SPARE.with(|spare| *spare.borrow_mut() = Some(self));
+    /// `N` cleared buffers from the plan's spares (a list edit's ends and
+    /// new root).
+    pub fn spare_bufs<const N: usize>(&self) -> [Vec<u8>; N] {
+        self.spare.borrow_mut().take()
+    }
+
+    /// Gives `bufs` back to the plan's spares.
+    pub fn keep_spares<const N: usize>(&self, bufs: [Vec<u8>; N]) {
+        let mut spare = self.spare.borrow_mut();
+        bufs.into_iter().for_each(|b| spare.keep(b));
     }
 
     /// The root value user key `user` had when planned (paged roots only).
@@ -309,11 +318,32 @@ fn run<R>(
     cache: &mut CacheHandle,
     keys: &[&[u8]],
     hinted: bool,
+    plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
+    f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
+) -> Result<R, CmdError> {
+    SPARE.with(|spare| match spare.try_borrow_mut() {
+        Ok(mut current) => {
+            let result = run_in(&mut current, cache, keys, hinted, plan, f);
+            // (A few: a command over thousands of pages does not pin
+            // their keys.)
+            current.bufs.truncate(SPARE_BUFS);
+            result
+        }
+        // A command run inside another's update plans on its own.
+        Err(_) => run_in(&mut PagePlan::default(), cache, keys, hinted, plan, f),
+    })
+}
+
+fn run_in<R>(
+    current: &mut PagePlan,
+    cache: &mut CacheHandle,
+    keys: &[&[u8]],
+    hinted: bool,
     mut plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
-    let mut current = PagePlan::new(keys.len());
-    if hinted && !hints::plan(keys, &mut plan, &mut current) {
+    current.clear(keys.len());
+    if hinted && !hints::plan(keys, &mut plan, current) {
         current.clear(keys.len());
     }
     // Fresh pages granted in a row: a value asking again and again is
@@ -350,7 +380,7 @@ fn run<R>(
                 .all(|(i, item)| matches_plan(item, current.root(i)))
             {
                 current.written.borrow_mut().clear();
-                let step = f(items, changes, &current);
+                let step = f(items, changes, current);
                 if matches!(step, Ok(Step::Done(_))) {
                     // `update` counts no access: a paged root's frequency
                     // is what keeps its pages through eviction (owned.rs).
@@ -368,9 +398,8 @@ fn run<R>(
         match outcome {
             Outcome::Done(Ok(Step::Done(result))) => {
                 if hinted {
-                    hints::keep(keys, &mut current);
+                    hints::keep(keys, current);
                 }
-                current.recycle();
                 return Ok(result);
             }
             Outcome::Done(Ok(Step::Fresh(wanted))) => {
@@ -401,11 +430,11 @@ fn run<R>(
                     *planned = seen;
                 }
                 if hinted {
-                    hints::remember(keys, &current);
+                    hints::remember(keys, current);
                 }
                 for i in 0..keys.len() {
                     if let Some(root) = current.roots[i].clone() {
-                        plan(i, &root, &mut current)?;
+                        plan(i, &root, current)?;
                     }
                 }
                 current.finish(keys)?;

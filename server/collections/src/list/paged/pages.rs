@@ -12,7 +12,12 @@ pub(super) struct Pages(pub(super) VecDeque<(u64, Option<Vec<u8>>)>);
 
 impl Pages {
     pub(super) fn new(pages: impl IntoIterator<Item = (u64, Vec<u8>)>) -> Pages {
-        let mut pages: VecDeque<_> = (pages.into_iter())
+        // A push or pop between spills loads none: no collect then.
+        let mut pages = pages.into_iter();
+        let Some(first) = pages.next() else {
+            return Pages::default();
+        };
+        let mut pages: VecDeque<_> = (std::iter::once(first).chain(pages))
             .map(|(page, bytes)| (page, Some(bytes)))
             .collect();
         if !pages

@@ -26,7 +26,7 @@
 use std::ops::Range;
 
 use crate::packed::{Corrupt, Packed};
-use crate::paged::RootHeader;
+use crate::paged::{RootHeader, ROOT_HEADER_LEN};
 
 /// Bytes of the earlier layout's list-specific part.
 const LEGACY_REST_LEN: usize = 16;
@@ -81,9 +81,15 @@ impl ListRoot {
     }
 
     pub fn parse(bytes: &[u8]) -> Result<ListRoot, Corrupt> {
+        Self::parse_with_inline(bytes).map(|(root, _)| root)
+    }
+
+    /// [`ListRoot::parse`] and [`inline`] in one pass over the header
+    /// (an edit needs both).
+    pub fn parse_with_inline(bytes: &[u8]) -> Result<(ListRoot, Option<Inline<'_>>), Corrupt> {
         let (header, rest) = RootHeader::parse(bytes)?;
         if rest.len() == LEGACY_REST_LEN {
-            return Self::parse_legacy(header, rest);
+            return Ok((Self::parse_legacy(header, rest)?, None));
         }
         if rest.len() < FIXED_LEN {
             return Err(Corrupt);
@@ -99,12 +105,17 @@ impl ListRoot {
         let stored = root.header.pages.end.checked_sub(root.header.pages.start);
         let paged = stored.and_then(|n| n.checked_mul(u64::from(root.capacity)));
         let total = paged.map(|p| p + u64::from(root.head_len) + u64::from(root.tail_len));
+        let head_bytes = half(rest, 20) as usize;
+        let body = &rest[FIXED_LEN..];
         let consistent = total == Some(root.len)
             && root.capacity >= 1
             && root.head_len <= root.capacity
             && root.tail_len <= root.capacity
-            && half(rest, 20) as usize <= rest.len() - FIXED_LEN;
-        consistent.then_some(root).ok_or(Corrupt)
+            && head_bytes <= body.len();
+        if !consistent {
+            return Err(Corrupt);
+        }
+        Ok((root, Some(body.split_at(head_bytes))))
     }
 
     /// An earlier-layout root (`len | capacity | head_len`: head page
@@ -157,13 +168,19 @@ impl ListRoot {
     }
 
     /// Writes the root with `head` and `tail` (packed values) inline.
+    /// (The fixed part is laid out on the stack and appended at once: a
+    /// push or pop writes a root per command.)
     pub(super) fn write(&self, out: &mut Vec<u8>, head: &[u8], tail: &[u8]) {
-        self.header.write(out);
-        out.extend_from_slice(&self.len.to_le_bytes());
-        out.extend_from_slice(&self.capacity.to_le_bytes());
-        out.extend_from_slice(&self.head_len.to_le_bytes());
-        out.extend_from_slice(&self.tail_len.to_le_bytes());
-        out.extend_from_slice(&(head.len() as u32).to_le_bytes());
+        let mut fixed = [0u8; ROOT_HEADER_LEN + FIXED_LEN];
+        self.header.write_to(&mut fixed);
+        let rest = &mut fixed[ROOT_HEADER_LEN..];
+        rest[..8].copy_from_slice(&self.len.to_le_bytes());
+        rest[8..12].copy_from_slice(&self.capacity.to_le_bytes());
+        rest[12..16].copy_from_slice(&self.head_len.to_le_bytes());
+        rest[16..20].copy_from_slice(&self.tail_len.to_le_bytes());
+        rest[20..24].copy_from_slice(&(head.len() as u32).to_le_bytes());
+        out.reserve(fixed.len() + head.len() + tail.len());
+        out.extend_from_slice(&fixed);
         out.extend_from_slice(head);
         out.extend_from_slice(tail);
     }
@@ -249,20 +266,7 @@ pub type Inline<'a> = (&'a [u8], &'a [u8]);
 /// The inline head and tail of a root in this layout (None: an
 /// earlier-layout root, whose end pages hold them).
 pub fn inline(bytes: &[u8]) -> Result<Option<Inline<'_>>, Corrupt> {
-    let (_, rest) = RootHeader::parse(bytes)?;
-    if rest.len() == LEGACY_REST_LEN {
-        return Ok(None);
-    }
-    if rest.len() < FIXED_LEN {
-        return Err(Corrupt);
-    }
-    let head_bytes = half(rest, 20) as usize;
-    let body = &rest[FIXED_LEN..];
-    if head_bytes > body.len() {
-        return Err(Corrupt);
-    }
-    let (head, tail) = body.split_at(head_bytes);
-    Ok(Some((head, tail)))
+    ListRoot::parse_with_inline(bytes).map(|(_, inline)| inline)
 }
 
 /// The packed value holding every element of a paged list: `root` and

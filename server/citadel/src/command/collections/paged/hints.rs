@@ -7,18 +7,18 @@
 //! update checks each root against the plan (`matches_plan`), and a stale
 //! hint costs the pass it would have cost anyway. A hint's buffer moves
 //! into the plan and the written root's back into the hint: no copies.
+//! The hints live in the thread's plan (`PagePlan::hints`), which a
+//! command borrows in place: no thread-local access of their own.
 
-use std::cell::RefCell;
-
-use super::{keep_spare, PagePlan};
+use super::PagePlan;
 use crate::command::error::CmdError;
 
 /// Keys remembered per thread (a few hot collections; older ones are
 /// overwritten round robin).
 const SLOTS: usize = 8;
 
-#[derive(Default)]
-struct Hints {
+#[derive(Default, Debug)]
+pub(super) struct Hints {
     /// (key, root value); buffers reused when overwritten.
     slots: Vec<(Vec<u8>, Vec<u8>)>,
     next: usize,
@@ -54,10 +54,9 @@ impl Hints {
         slot.extend_from_slice(root);
     }
 
-    /// [`Hints::set`] by moving `root` in; the slot's old buffer goes to
-    /// the thread's spares.
-    fn put(&mut self, key: &[u8], root: Vec<u8>) {
-        keep_spare(std::mem::replace(self.slot(key), root));
+    /// [`Hints::set`] by moving `root` in; returns the slot's old buffer.
+    fn put(&mut self, key: &[u8], root: Vec<u8>) -> Vec<u8> {
+        std::mem::replace(self.slot(key), root)
     }
 
     fn forget(&mut self, key: &[u8]) {
@@ -65,10 +64,6 @@ impl Hints {
             self.slots[at].1.clear();
         }
     }
-}
-
-thread_local! {
-    static HINTS: RefCell<Hints> = RefCell::default();
 }
 
 /// Fills `current` (a cleared plan) from the hinted roots of `keys`,
@@ -80,27 +75,24 @@ pub(super) fn plan(
     plan: &mut impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     current: &mut PagePlan,
 ) -> bool {
-    let any = HINTS.with(|hints| {
-        let mut hints = hints.borrow_mut();
-        let mut any = false;
-        for (i, key) in keys.iter().enumerate() {
-            // A key named twice (LMOVE of a list onto itself) shares the
-            // first one's hint, which has moved out already.
-            if let Some(first) = keys[..i].iter().position(|k| k == key) {
-                current.roots[i] = current.roots[first].clone();
-                continue;
-            }
-            let Some(at) = hints.find(key) else {
-                continue;
-            };
-            let root = std::mem::take(&mut hints.slots[at].1);
-            if !root.is_empty() {
-                current.roots[i] = Some(root);
-                any = true;
-            }
+    let PagePlan { hints, roots, .. } = current;
+    let mut any = false;
+    for (i, key) in keys.iter().enumerate() {
+        // A key named twice (LMOVE of a list onto itself) shares the
+        // first one's hint, which has moved out already.
+        if let Some(first) = keys[..i].iter().position(|k| k == key) {
+            roots[i] = roots[first].clone();
+            continue;
         }
-        any
-    });
+        let Some(at) = hints.find(key) else {
+            continue;
+        };
+        let root = std::mem::take(&mut hints.slots[at].1);
+        if !root.is_empty() {
+            roots[i] = Some(root);
+            any = true;
+        }
+    }
     if !any {
         return false;
     }
@@ -121,48 +113,55 @@ pub(super) fn plan(
 /// [`remember`] at the end of a command, moving the roots out of `plan`
 /// (done with them) instead of copying them.
 pub(super) fn keep(keys: &[&[u8]], plan: &mut PagePlan) {
-    HINTS.with(|hints| {
-        let mut hints = hints.borrow_mut();
-        let written = plan.written.get_mut();
-        for (i, key) in keys.iter().enumerate() {
-            // (A key written is noted once, with its new root; a key
-            // named twice once, from its first place.)
-            if written.iter().any(|(w, _)| *w == i) || keys[..i].contains(key) {
-                continue;
-            }
-            match plan.roots[i].take() {
-                Some(root) => hints.put(key, root),
-                None => hints.forget(key),
-            }
+    let PagePlan {
+        hints,
+        roots,
+        written,
+        spare,
+        ..
+    } = plan;
+    let (written, spare) = (written.get_mut(), spare.get_mut());
+    for (i, key) in keys.iter().enumerate() {
+        // (A key written is noted once, with its new root; a key
+        // named twice once, from its first place.)
+        if written.iter().any(|(w, _)| *w == i) || keys[..i].contains(key) {
+            continue;
         }
-        for (i, root) in written.drain(..) {
-            match root {
-                Some(root) => hints.put(keys[i], root),
-                None => hints.forget(keys[i]),
-            }
+        match roots[i].take() {
+            Some(root) => spare.keep(hints.put(key, root)),
+            None => hints.forget(key),
         }
-    });
+    }
+    for (i, root) in written.drain(..) {
+        match root {
+            Some(root) => spare.keep(hints.put(keys[i], root)),
+            None => hints.forget(keys[i]),
+        }
+    }
 }
 
 /// Remembers the roots `plan` ended with: those planned from, then
 /// those written (`wrote_root`; last, so they win when a key is named
 /// twice, as LMOVE of a list onto itself names it).
-pub(super) fn remember(keys: &[&[u8]], plan: &PagePlan) {
-    HINTS.with(|hints| {
-        let mut hints = hints.borrow_mut();
-        let mut note = |key: &[u8], root: Option<&[u8]>| match root {
-            Some(root) => hints.set(key, root),
-            None => hints.forget(key),
-        };
-        let written = plan.written.borrow();
-        for (i, key) in keys.iter().enumerate() {
-            // (A key written is noted once, with its new root.)
-            if !written.iter().any(|(w, _)| *w == i) {
-                note(key, plan.root(i));
-            }
+pub(super) fn remember(keys: &[&[u8]], plan: &mut PagePlan) {
+    let PagePlan {
+        hints,
+        roots,
+        written,
+        ..
+    } = plan;
+    let mut note = |key: &[u8], root: Option<&[u8]>| match root {
+        Some(root) => hints.set(key, root),
+        None => hints.forget(key),
+    };
+    let written = written.get_mut();
+    for (i, key) in keys.iter().enumerate() {
+        // (A key written is noted once, with its new root.)
+        if !written.iter().any(|(w, _)| *w == i) {
+            note(key, roots[i].as_deref());
         }
-        for (i, root) in written.iter() {
-            note(keys[*i], root.as_deref());
-        }
-    });
+    }
+    for (i, root) in written.iter() {
+        note(keys[*i], root.as_deref());
+    }
 }
