@@ -85,6 +85,7 @@ drive() {
 measure() {
     local name=$1 round=$2 ports=() t0 t1 before=0 after=0 i n slowest=0 spec cores flags
     shift 2
+    (($# > 0 && nclients % $# == 0)) || { echo "CLIENTS=$nclients: a multiple of $# is needed for $name" >&2; exit 1; }
     for spec in "$@"; do
         IFS=: read -r cores flags <<<"$spec"
         # shellcheck disable=SC2086 # flags are words
