@@ -9,78 +9,143 @@
 # cores almost never share a key) that runs WORK redis.call INCRs on it.
 # redis-benchmark (the reference client) then needs a few percent of a core
 # and the server's threads the rest. The ratio is throughput with 2 server
-# threads (cores 0,1) over throughput with 1 (core 0), the client on every
-# core; server CPU s/s is printed beside each run so a starved run shows.
+# threads (cores 0,1) over throughput with 1 (core 0), the clients on every
+# core; server CPU s/s and calls per server CPU second are printed beside
+# each run, so a starved run shows (on a loaded machine the scheduler, not
+# the server, sets calls/s: compare calls per CPU second there).
+#
+# The control rows (`x2`) are what this machine allows two cores to do:
+# two independent single-threaded servers, one per core, each driven by
+# its own redis-benchmark(s) with half the connections and half the calls;
+# their summed throughput is the best case a 2-thread server can reach
+# (nothing shared but the machine: its cores' siblings, caches, the
+# client). "of best case" is citadel-2 over citadel-1x2.
 #
 # Usage: benches/script-scaling.sh [ROUNDS] [CALLS]   (defaults 3, 40000)
-# Env:   WORK=100 redis.calls per script; CONNS=50; CITADEL=PATH; NO_BUILD=1
+# Env:   WORK=100 redis.calls per script; CONNS=50; CLIENTS=2 redis-benchmark
+#        processes (a multiple of 2); CITADEL=PATH; NO_BUILD=1;
+#        ROWS="citadel-2 citadel-1x2" to run some rows (the first is the base)
 set -euo pipefail
 
 rounds=${1:-3}
 calls=${2:-40000}
 work=${WORK:-100}
 conns=${CONNS:-50}
+nclients=${CLIENTS:-2}
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 [ -n "${NO_BUILD:-}" ] || (cd "$root" && cargo build --release -q -p citadel-server)
 citadel=${CITADEL:-$target/release/citadel}
 command -v redis-benchmark >/dev/null || { echo "redis-benchmark missing (apt-get install redis-tools)" >&2; exit 1; }
 scratch=$(mktemp -d /dev/shm/citadel-script-scaling.XXXXXX)
-pid=""
-cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$scratch"; }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$scratch"; }
 trap cleanup EXIT
 script="for i = 1, $work do redis.call('INCR', KEYS[1]) end return redis.call('GET', KEYS[1])"
 
-start() { # name cores [citadel flags...]
-    local name=$1 cores=$2 port
+# start NAME CORES [citadel flags...]: starts a server, appends its pid to
+# `pids`, sets `port`.
+start() {
+    local name=$1 cores=$2
     shift 2
-    port=$((20000 + RANDOM % 20000))
-    if [[ $name == redis ]]; then
-        taskset -c "$cores" redis-server --port "$port" --save '' --appendonly no >"$scratch/$name.log" 2>&1 &
+    # A port nobody listens on (other servers may run on this machine),
+    # below the ephemeral range (the clients' own ports).
+    port=$((20000 + RANDOM % 12000))
+    while [[ -n $(ss -ltnH "sport = :$port") ]]; do port=$((20000 + RANDOM % 12000)); done
+    if [[ $name == redis* ]]; then
+        taskset -c "$cores" redis-server --port "$port" --save '' --appendonly no >"$scratch/$name-$port.log" 2>&1 &
     else
         taskset -c "$cores" "$citadel" --port "$port" --rpc-port 0 --fresh --maxmemory 256mb \
-            --cache-file "$scratch/$name.cache" --overload-delay-target-us 0 "$@" >"$scratch/$name.log" 2>&1 &
+            --cache-file "$scratch/$name-$port.cache" --overload-delay-target-us 0 "$@" >"$scratch/$name-$port.log" 2>&1 &
     fi
-    pid=$!
+    pids+=("$!")
     for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-    redis-cli -p "$port" ping >/dev/null || { echo "$name did not start: $(cat "$scratch/$name.log")" >&2; exit 1; }
-    echo "$port"
+    kill -0 "${pids[-1]}" 2>/dev/null && redis-cli -p "$port" ping >/dev/null ||
+        { echo "$name did not start: $(cat "$scratch/$name-$port.log")" >&2; exit 1; }
 }
-stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; }
+stop_all() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    pids=()
+}
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# drive PORT CONNS CALLS OUT: one redis-benchmark; writes its calls/s to OUT.
+drive() {
+    local sha
+    sha=$(redis-cli -p "$1" script load "$script")
+    redis-benchmark -p "$1" -c "$2" -n "$3" -r 100000 -q evalsha "$sha" 1 "key:__rand_int__" |
+        grep -o '[0-9.]* requests per second' | cut -d' ' -f1 >"$4"
+}
 
-declare -A rps busy
-for round in $(seq "$rounds"); do
-    for run in "citadel-1:0:--threads 1" "citadel-2:0,1:--threads 2" "redis:0:"; do
-        IFS=: read -r name cores flags <<<"$run"
+# One run: NAME, ROUND, then one "cores:flags" word per server. CLIENTS
+# redis-benchmark processes (every row the same number, so the client's
+# share of a loaded machine is the same) drive the servers round-robin,
+# each with its share of the connections and calls, all at once. The
+# run's throughput is all calls over the longest client's time (a client
+# that ends early does not count its idle tail).
+measure() {
+    local name=$1 round=$2 ports=() t0 t1 before=0 after=0 i n slowest=0 spec cores flags
+    shift 2
+    (($# > 0 && nclients % $# == 0)) || { echo "CLIENTS=$nclients: a multiple of $# is needed for $name" >&2; exit 1; }
+    for spec in "$@"; do
+        IFS=: read -r cores flags <<<"$spec"
         # shellcheck disable=SC2086 # flags are words
-        port=$(start "$name" "$cores" $flags)
-        pid=$(pgrep -n -f -- "--port $port" || true)
-        [[ -n $pid ]] || pid=$(pgrep -n -f "redis-server.*:$port")
-        sha=$(redis-cli -p "$port" script load "$script")
-        before=$(ticks "$pid")
-        t0=$(date +%s.%N)
-        r=$(redis-benchmark -p "$port" -c "$conns" -n "$calls" -r 100000 -q \
-            evalsha "$sha" 1 "key:__rand_int__" | grep -o '[0-9.]* requests per second' | cut -d' ' -f1)
-        t1=$(date +%s.%N)
-        after=$(ticks "$pid")
-        rps[$name,$round]=$r
-        busy[$name,$round]=$(echo "scale=2; ($after - $before) / 100 / ($t1 - $t0)" | bc)
-        echo "round $round $name: $r calls/s, server busy ${busy[$name,$round]} CPU s/s" >&2
-        redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
-        stop
+        start "$name" "$cores" $flags
+        ports+=("$port")
+    done
+    n=${#ports[@]}
+    for p in "${pids[@]}"; do before=$((before + $(ticks "$p"))); done
+    t0=$(date +%s.%N)
+    local clients=()
+    for ((i = 0; i < nclients; i++)); do
+        drive "${ports[$((i % n))]}" $((conns / nclients)) $((calls / nclients)) "$scratch/rps.$i" &
+        clients+=("$!")
+    done
+    wait "${clients[@]}"
+    t1=$(date +%s.%N)
+    for p in "${pids[@]}"; do after=$((after + $(ticks "$p"))); done
+    for ((i = 0; i < nclients; i++)); do
+        slowest=$(echo "s = $((calls / nclients)) / $(cat "$scratch/rps.$i"); if (s > $slowest) s else $slowest" | bc -l)
+    done
+    for p in "${ports[@]}"; do redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true; done
+    stop_all
+    rps[$name,$round]=$(echo "scale=0; $calls / $slowest" | bc -l)
+    busy[$name,$round]=$(printf '%.2f' "$(echo "scale=4; ($after - $before) / 100 / ($t1 - $t0)" | bc)")
+    eff[$name,$round]=$(echo "scale=0; ${rps[$name,$round]} / ${busy[$name,$round]}" | bc)
+    echo "round $round $name: ${rps[$name,$round]} calls/s, server busy ${busy[$name,$round]} CPU s/s, ${eff[$name,$round]} calls per CPU s" >&2
+}
+
+# Each row: its name and its servers ("cores:flags" each).
+declare -A servers=(
+    [citadel-1]="0:--threads 1"
+    [citadel-2]="0,1:--threads 2"
+    [citadel-1x2]="0:--threads 1|1:--threads 1"
+    [redis]="0:"
+    [redis-x2]="0:|1:"
+)
+read -r -a runs <<<"${ROWS:-citadel-1 citadel-2 citadel-1x2 redis redis-x2}"
+declare -A rps busy eff
+for round in $(seq "$rounds"); do
+    for name in "${runs[@]}"; do
+        IFS='|' read -r -a specs <<<"${servers[$name]}"
+        measure "$name" "$round" "${specs[@]}"
     done
 done
 
+ratio() { printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+# col ARRAY NAME: the median over rounds of ARRAY[NAME,round].
+col() { local r v; median $(for r in $(seq "$rounds"); do v="$1[$2,$r]"; echo "${!v}"; done); }
 echo
-echo "EVALSHA of a $work-INCR script on one of 100k keys, $conns connections, medians of $rounds rounds:"
+echo "EVALSHA of a $work-INCR script on one of 100k keys, $conns connections from $nclients clients, medians of $rounds rounds (each column's own):"
 echo
-echo "| server | calls/s | server CPU s/s | vs citadel --threads 1 |"
-echo "|---|---:|---:|---:|"
-base=$(median $(for r in $(seq "$rounds"); do echo "${rps[citadel-1,$r]}"; done))
-for name in citadel-1 citadel-2 redis; do
-    m=$(median $(for r in $(seq "$rounds"); do echo "${rps[$name,$r]}"; done))
-    b=$(median $(for r in $(seq "$rounds"); do echo "${busy[$name,$r]}"; done))
-    echo "| $name | $m | $b | $(echo "scale=2; $m / $base" | bc)x |"
+echo "| server | calls/s | server CPU s/s | calls per server CPU s | vs ${runs[0]} |"
+echo "|---|---:|---:|---:|---:|"
+base=$(col rps "${runs[0]}")
+for name in "${runs[@]}"; do
+    m=$(col rps "$name")
+    b=$(col busy "$name")
+    echo "| $name | $m | $b | $(col eff "$name") | $(ratio "$m" "$base")x |"
 done
+echo
+[[ -z ${rps[citadel-2,1]:-} || -z ${rps[citadel-1x2,1]:-} ]] ||
+    echo "citadel-2 reaches $(ratio "$(col rps citadel-2)" "$(col rps citadel-1x2)") of this machine's best case (citadel-1x2)."
