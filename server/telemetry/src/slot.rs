@@ -83,25 +83,6 @@ impl SlotStats {
         }
     }
 
-    /// Commands of slot `cmd` that answered no error, `nanos` in all,
-    /// `buckets` their latency histogram (bucket, commands in it): what
-    /// `command` adds for each of them, added once.
-    pub fn commands(
-        &self,
-        cmd: usize,
-        nanos: u64,
-        buckets: impl IntoIterator<Item = (usize, u64)>,
-    ) {
-        if cmd >= self.geometry.commands {
-            return;
-        }
-        let base = SLOT_COMMANDS + cmd * COMMAND_WORDS;
-        self.add(base, nanos);
-        for (b, n) in buckets {
-            self.add(base + 2 + b.min(LATENCY_BUCKETS - 1), n);
-        }
-    }
-
     /// One request shed by `layer` for `reason`, at `priority` (0 is the
     /// highest; values past the last slot count in the last).
     #[inline]

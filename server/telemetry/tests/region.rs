@@ -39,8 +39,9 @@ fn a_reader_sees_what_each_core_records() {
     c1.command(2, 10_000_000_000, false);
     c0.command(99, 1, false); // past the table: ignored
                               // Three GETs counted at once, as three `command` calls would.
-    c0.commands(1, 3_000, [(0, 2), (1, 1)]);
-    c0.commands(99, 1, [(0, 1)]); // past the table: ignored
+    c0.commands(1, 2, 3_000, 0, 0);
+    c0.commands(1, 1, 0, 0, 1);
+    c0.commands(99, 1, 1, 0, 0); // past the table: ignored
     c0.shed(Layer::Core, delay, 3);
     region.shared().shed(Layer::Core, delay, 3);
     region.shared().shed(

@@ -9,7 +9,7 @@ use super::context::Ctx;
 use super::dispatch;
 use super::table::CommandDef;
 pub use crate::command_clock::monotonic_nanos;
-use crate::introspect::nested::telemetry_bucket;
+use crate::introspect::calls::telemetry_bucket;
 use crate::thread::ThreadCtx;
 
 /// Runs a queued command of EXEC through its handler, timed from `since`

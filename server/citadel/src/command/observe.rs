@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::args::Args;
 use super::context::{ConnState, ReplyMode};
 use super::table::CommandDef;
-use crate::introspect::calls::{bucket, bucket_upper, BUCKETS};
+use crate::introspect::calls::{bucket, telemetry_bucket, BUCKETS};
 use crate::introspect::slowlog::{trimmed_args, SlowEntry};
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
@@ -192,14 +192,15 @@ impl RunStats {
             if t.calls == 0 {
                 continue;
             }
-            let buckets = || set_bits(t.used).map(|b| (b, u64::from(t.counts[b])));
-            thread
-                .stats
-                .calls
-                .ran_many(cmd, t.calls, t.nanos, buckets());
-            if let Some(region) = &thread.stats.telemetry {
-                let coarse = buckets().map(|(b, n)| (telemetry_bucket(b), n));
-                region.commands(cmd, t.nanos, coarse);
+            // The run's time is added with its first bucket's calls.
+            let mut nanos = t.nanos;
+            for b in set_bits(t.used) {
+                let calls = u64::from(t.counts[b]);
+                thread.stats.calls.ran_many(cmd, calls, nanos, 0, b);
+                if let Some(region) = &thread.stats.telemetry {
+                    region.commands(cmd, calls, nanos, 0, telemetry_bucket(b));
+                }
+                nanos = 0;
             }
         }
     }
@@ -212,13 +213,6 @@ fn set_bits(mut mask: u128) -> impl Iterator<Item = usize> {
         mask &= mask.checked_sub(1)?;
         Some(b)
     })
-}
-
-/// The telemetry latency bucket of every duration in commandstats'
-/// histogram bucket `b` (each of those lies within one of the coarser
-/// telemetry buckets).
-fn telemetry_bucket(b: usize) -> usize {
-    citadel_telemetry::layout::latency_bucket(bucket_upper(b))
 }
 
 /// The slow log's entry (`slow`) and the latency monitor's event (`late`)
@@ -299,15 +293,5 @@ mod tests {
         let bits: Vec<usize> = set_bits(1 | 1 << 7 | 1 << 127).collect();
         assert_eq!(bits, [0, 7, 127]);
         assert_eq!(set_bits(0).count(), 0);
-    }
-
-    #[test]
-    fn each_commandstats_bucket_lies_in_one_telemetry_bucket() {
-        use citadel_telemetry::layout::latency_bucket;
-        for b in 1..BUCKETS {
-            let lowest = bucket_upper(b - 1) + 1;
-            assert_eq!(latency_bucket(lowest), telemetry_bucket(b), "bucket {b}");
-        }
-        assert_eq!(telemetry_bucket(0), latency_bucket(0));
     }
 }

@@ -8,6 +8,8 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 
+use citadel_telemetry::layout::LATENCY_BUCKETS;
+
 /// Room for every command and subcommand of the table (a test checks).
 pub const MAX_COMMANDS: usize = 512;
 
@@ -156,27 +158,6 @@ impl CallStats {
         }
     }
 
-    /// `calls` calls of command `cmd` that answered no error, `nanos` in
-    /// all, `buckets` their histogram (bucket, calls in it): what `ran`
-    /// counts for each of them, written once (a pipelined run of plain GETs
-    /// and SETs, `command/observe.rs`).
-    pub fn ran_many(
-        &self,
-        cmd: usize,
-        calls: u64,
-        nanos: u64,
-        buckets: impl IntoIterator<Item = (usize, u64)>,
-    ) {
-        let Some(c) = self.commands.get(cmd) else {
-            return;
-        };
-        bump(&c.calls, calls);
-        bump(&c.nanos, nanos);
-        for (b, n) in buckets {
-            bump(&c.histogram[b.min(BUCKETS - 1)], n);
-        }
-    }
-
     /// Command `cmd` was refused before it ran (arity, auth, state).
     pub fn rejected(&self, cmd: usize) {
         if let Some(c) = self.commands.get(cmd) {
@@ -312,6 +293,14 @@ impl CommandTotals {
     }
 }
 
+/// The telemetry's latency bucket (`citadel_telemetry::layout::
+/// latency_bucket`, one per power of two from 1 µs) of every duration in
+/// commandstats' bucket `b` (four per power of two, see [`bucket`]),
+/// so a tally needs no second key.
+pub fn telemetry_bucket(b: usize) -> usize {
+    b.div_ceil(4).min(LATENCY_BUCKETS - 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,9 +338,26 @@ mod tests {
         let t = s.totals();
         assert_eq!((t.commands[3].calls, t.error_replies), (1, 0));
         // Counted at once: as `ran` for each (500, 600 and 1500 ns).
-        s.ran_many(3, 3, 2600, [(bucket(500), 2), (bucket(1500), 1)]);
+        s.ran_many(3, 2, 1100, 0, bucket(500));
+        s.ran_many(3, 1, 1500, 0, bucket(1500));
         let c = &s.totals().commands[3];
         assert_eq!((c.calls, c.nanos, c.failed), (4, 2610, 0));
         assert_eq!((c.histogram[0], c.histogram[bucket(1500)]), (3, 1));
+    }
+
+    #[test]
+    fn telemetry_buckets_follow_from_commandstats_buckets() {
+        let mut nanos = 1u64;
+        while nanos < u64::MAX / 3 {
+            for n in [nanos - 1, nanos, nanos + 1, nanos / 2 * 3] {
+                let b = bucket(n);
+                assert_eq!(
+                    telemetry_bucket(b),
+                    citadel_telemetry::layout::latency_bucket(n),
+                    "{n}"
+                );
+            }
+            nanos *= 2;
+        }
     }
 }

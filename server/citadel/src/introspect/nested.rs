@@ -13,7 +13,6 @@
 //! are the same as counting each call.
 
 use super::calls;
-use citadel_telemetry::layout::LATENCY_BUCKETS;
 
 /// Calls of one command whose durations fall in the same `calls::bucket`.
 #[derive(Debug, Clone, Copy)]
@@ -31,14 +30,6 @@ const BUCKET_BITS: u32 = 8;
 /// scripts and queues repeat or alternate few commands, and the scan stays
 /// as short however long the log grows.
 const MERGE_WINDOW: usize = 2;
-
-/// The telemetry's latency bucket (`citadel_telemetry::layout::
-/// latency_bucket`, one per power of two from 1 µs) of every duration in
-/// commandstats' bucket `b` (four per power of two, see `calls::bucket`),
-/// so a tally needs no second key.
-pub fn telemetry_bucket(b: usize) -> usize {
-    b.div_ceil(4).min(LATENCY_BUCKETS - 1)
-}
 
 /// A thread's log of the commands its open transaction or script ran.
 #[derive(Debug, Default)]
@@ -156,22 +147,6 @@ mod tests {
                 (7, 1, 300, 0)
             ]
         );
-    }
-
-    #[test]
-    fn telemetry_buckets_follow_from_commandstats_buckets() {
-        let mut nanos = 1u64;
-        while nanos < u64::MAX / 3 {
-            for n in [nanos - 1, nanos, nanos + 1, nanos / 2 * 3] {
-                let b = calls::bucket(n);
-                assert_eq!(
-                    telemetry_bucket(b),
-                    citadel_telemetry::layout::latency_bucket(n),
-                    "{n}"
-                );
-            }
-            nanos *= 2;
-        }
     }
 
     #[test]
