@@ -54,18 +54,36 @@ fn engine(c: &mut Criterion) {
     store.add_script(&sha, BODY.as_bytes());
     let mut host = MapHost::default();
     let mut buf = Vec::new();
+    let (mut line, mut spans) = (Vec::new(), Vec::new());
     let mut g = c.benchmark_group("script_2_calls");
     let mut i = 0u64;
     g.bench_function("engine", |b| {
         b.iter(|| {
             i += 1;
             let (k1, k2) = keys(i);
-            let keys: [&[u8]; 2] = [k1.as_bytes(), k2.as_bytes()];
+            // The command line as the server parsed it:
+            // EVALSHA sha 2 k1 k2 v.
+            line.clear();
+            spans.clear();
+            for part in [
+                b"EVALSHA".as_slice(),
+                sha.as_bytes(),
+                b"2",
+                k1.as_bytes(),
+                k2.as_bytes(),
+                b"v",
+            ] {
+                let start = line.len();
+                line.extend_from_slice(part);
+                spans.push(start..line.len());
+            }
             let inv = Invocation {
-                keys: &keys,
-                args: &[b"v"],
+                command: CallArgs {
+                    buf: &line,
+                    spans: &spans,
+                },
+                keys: 3..5,
                 ro_command: false,
-                command: &[],
                 out_limit: 1 << 20,
             };
             buf.clear();
