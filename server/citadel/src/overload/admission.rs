@@ -67,8 +67,12 @@ const STAY_SHARE: u32 = 3;
 /// How long a delay must stand before the core counts as overloaded.
 pub const INTERVAL: Duration = Duration::from_millis(20);
 /// The clock is read once per this many requests (and at each turn's
-/// start): a vDSO read is ~20 ns, a pipelined GET ~1 µs of CPU.
-const CLOCK_EVERY: u8 = 16;
+/// start): a reading and the bookkeeping after it are ~600 instructions,
+/// a pipelined GET ~1,400 (at 16, protection cost a core that was not
+/// overloaded 3.5% of its instructions; at 32, ~2%). A span of unmeasured
+/// requests that brings the delay near the target switches to a reading
+/// per request (`close_left`), so a longer span never overruns it.
+const CLOCK_EVERY: u8 = 32;
 /// ... and at every request while shedding, when each read decides between a
 /// shed and a served request: 4 heavy commands between readings (BITCOUNTs
 /// of 256 KiB, ~80 µs each) overran a threshold by 0.3 ms; a reading costs
