@@ -50,6 +50,11 @@ fi
 # FUZZ_PARALLEL at a time: each libFuzzer process is single-threaded, so on
 # an idle machine two targets side by side get the same executions each in
 # half the wall time.
+# Every fuzz crate builds into one target directory beside the
+# workspace's: their shared dependencies (and the citadel crates two of
+# them share) are built and stored once, which keeps a CI machine's disk
+# from filling with four copies.
+fuzz_target="${CARGO_TARGET_DIR:-$PWD/target}/fuzz"
 # No sanitizer: the resp targets are safe code, and the unsafe code of
 # the others touches shared mappings ASan does not instrument (every
 # access there is bounds-checked); it would cost 2-3x the executions.
@@ -64,10 +69,13 @@ for t in "${targets[@]}"; do
     fi
     case " ${built[*]} " in *" $dir "*) continue ;; esac
     built+=("$dir")
-    cargo +nightly fuzz build -s none --fuzz-dir "$dir" >/dev/null 2>&1 || {
-        echo "fuzz: building $dir failed" >&2
+    build_log=$(mktemp)
+    cargo +nightly fuzz build -s none --target-dir "$fuzz_target" --fuzz-dir "$dir" >"$build_log" 2>&1 || {
+        echo "fuzz: building $dir failed; the build's last lines:" >&2
+        tail -n 15 "$build_log" >&2
         failed=1
     }
+    rm -f "$build_log"
 done
 
 results=$(mktemp -d)
@@ -81,7 +89,7 @@ run_target() { # index dir name
     if [ -n "${FUZZ_RUNS:-}" ]; then limit=(-runs="$FUZZ_RUNS"); fi
     log="$results/$index.log"
     start=$(date +%s.%N)
-    cargo +nightly fuzz run -s none --fuzz-dir "$dir" "$name" -- \
+    cargo +nightly fuzz run -s none --target-dir "$fuzz_target" --fuzz-dir "$dir" "$name" -- \
         "${limit[@]}" -timeout=10 -print_final_stats=1 "${jobs[@]}" \
         >"$log" 2>&1
     rc=$?

@@ -23,7 +23,14 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step names the disk space left where the builds go: a CI machine's
+# disk is what runs out first (the release build and its ~80 test binaries,
+# then loom's and the fuzzers' builds).
+step() {
+    local free
+    free=$(df -h --output=avail "${CARGO_TARGET_DIR:-$PWD}" 2>/dev/null | tail -n 1 | tr -d ' ')
+    printf '\n==> %s (disk free: %s)\n' "$*" "${free:-?}"
+}
 
 install_deps() {
     local missing=()
