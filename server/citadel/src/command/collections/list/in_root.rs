@@ -10,11 +10,14 @@ use citadel_collections::list::paged::{pop_root, push_root};
 use super::{End, Lists, LIST};
 use crate::command::error::CmdError;
 
+/// A paged list's stored root and its expiry.
+type PagedRoot<'a> = (&'a [u8], Option<u64>);
+
 impl Lists<'_, '_> {
     /// A paged list's stored root at user key `i` (planned, and checked
     /// to be the item's) and its expiry; None when the key is missing or
     /// not paged; WRONGTYPE for another kind.
-    fn paged_root(&self, i: usize) -> Result<Option<(&[u8], Option<u64>)>, CmdError> {
+    fn paged_root(&self, i: usize) -> Result<Option<PagedRoot<'_>>, CmdError> {
         let Some(item) = &self.items[i] else {
             return Ok(None);
         };
