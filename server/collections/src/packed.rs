@@ -201,6 +201,25 @@ impl PackedWriter {
     pub fn element_cost(len: usize) -> usize {
         varint_len(len as u64) + len
     }
+
+    /// Appends `element` encoded (its length, its bytes) to `out`: a
+    /// value written straight into a bigger buffer (a list root).
+    pub(crate) fn put_element(out: &mut Vec<u8>, element: &[u8]) {
+        put_varint(out, element.len() as u64);
+        out.extend_from_slice(element);
+    }
+}
+
+/// Bytes of a packed value's header for `count` elements.
+pub(crate) fn packed_header_len(count: u64) -> usize {
+    1 + varint_len(count)
+}
+
+/// Appends a packed value's header for `count` elements to `out` (its
+/// elements follow, [`PackedWriter::put_element`] or a body's bytes).
+pub(crate) fn write_packed_header(out: &mut Vec<u8>, count: u64) {
+    out.push(ENCODING_PACKED);
+    put_varint(out, count);
 }
 
 /// Adds `elements` (in that order) before the old elements (`front`) or

@@ -22,12 +22,14 @@ use crate::packed::{push_in_place, Corrupt, Packed, PackedWriter};
 use crate::paged::{Built, RootHeader};
 
 mod buffer;
+mod end_edit;
 mod pages;
 mod root;
 
 use buffer::{
     encode, flatten_inline, pop_from, replaced, reversed, take_range, view, EMPTY, PUSH_ROOM,
 };
+pub use end_edit::{pop_root, push_root};
 use pages::Pages;
 pub use root::{flatten, inline, ListRoot, Place};
 

@@ -27,6 +27,7 @@ use crate::command::error::{CmdError, CmdResult};
 
 mod blocking;
 mod edit;
+mod in_root;
 mod moves;
 mod read;
 
@@ -63,6 +64,9 @@ pub(super) struct Lists<'u, 'i> {
     /// one; no allocation), the others after it.
     saved: Option<(usize, Opened)>,
     saved_more: Vec<(usize, Opened)>,
+    /// A root written whole by a push or pop inside its end's buffer
+    /// (`in_root.rs`): user key, root, expiry.
+    saved_root: Option<(usize, Vec<u8>, Option<u64>)>,
 }
 
 impl Lists<'_, '_> {
@@ -121,6 +125,10 @@ impl Lists<'_, '_> {
     /// Writes the saved lists; or, before writing anything, names the
     /// fresh pages a list outgrowing the packed form needs.
     fn commit(self, changes: &mut Changes) -> Result<Vec<(usize, Range<u64>)>, CmdError> {
+        if let Some((i, root, expire_at)) = self.saved_root {
+            put(changes, i, &root, expire_at)?;
+            self.plan.wrote_root(i, Some(root));
+        }
         let limit = crate::collection_limits::list();
         // (A plain loop: a push or pop on a paged list asks for nothing,
         // and an empty Vec allocates nothing.)
@@ -241,6 +249,7 @@ pub(super) fn update_lists<R>(
                 plan,
                 saved: None,
                 saved_more: Vec::new(),
+                saved_root: None,
             };
             let result = f(&mut lists)?;
             let wanted = lists.commit(changes)?;
@@ -279,6 +288,9 @@ fn push_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, only_existing: bool
         &[key],
         |i, root, plan| plan.need_all(i, root.pages_for_push(end, count)),
         |lists| {
+            if let Some(len) = lists.push_in_root(0, end, elements)? {
+                return Ok(len);
+            }
             let mut list = match lists.open(0)? {
                 Some(list) => list,
                 None if only_existing => return Ok(0),
@@ -332,6 +344,18 @@ fn pop_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, name: &'static str) 
         |i, root, plan| plan.need_all(i, root.pages_for_pop(end, n)),
         |lists| {
             out.buf.truncate(mark);
+            // (Only a pop that goes ahead hands elements over: the array
+            // header comes with the first.)
+            let mut first = true;
+            let in_root = lists.pop_in_root(0, end, n, |e| {
+                if std::mem::take(&mut first) && count.is_some() {
+                    out.array(n as usize);
+                }
+                out.bulk(e);
+            })?;
+            if in_root {
+                return Ok(true);
+            }
             let Some(mut list) = lists.open(0)? else {
                 return Ok(false);
             };

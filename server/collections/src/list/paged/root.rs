@@ -171,6 +171,15 @@ impl ListRoot {
     /// (The fixed part is laid out on the stack and appended at once: a
     /// push or pop writes a root per command.)
     pub(super) fn write(&self, out: &mut Vec<u8>, head: &[u8], tail: &[u8]) {
+        out.reserve(ROOT_HEADER_LEN + FIXED_LEN + head.len() + tail.len());
+        self.write_fixed(out, head.len());
+        out.extend_from_slice(head);
+        out.extend_from_slice(tail);
+    }
+
+    /// Appends the root's fixed part (header and counts) for an inline
+    /// head of `head_bytes`; the head's and tail's bytes follow.
+    pub(super) fn write_fixed(&self, out: &mut Vec<u8>, head_bytes: usize) {
         let mut fixed = [0u8; ROOT_HEADER_LEN + FIXED_LEN];
         self.header.write_to(&mut fixed);
         let rest = &mut fixed[ROOT_HEADER_LEN..];
@@ -178,11 +187,8 @@ impl ListRoot {
         rest[8..12].copy_from_slice(&self.capacity.to_le_bytes());
         rest[12..16].copy_from_slice(&self.head_len.to_le_bytes());
         rest[16..20].copy_from_slice(&self.tail_len.to_le_bytes());
-        rest[20..24].copy_from_slice(&(head.len() as u32).to_le_bytes());
-        out.reserve(fixed.len() + head.len() + tail.len());
+        rest[20..24].copy_from_slice(&(head_bytes as u32).to_le_bytes());
         out.extend_from_slice(&fixed);
-        out.extend_from_slice(head);
-        out.extend_from_slice(tail);
     }
 
     pub(super) fn page_count(&self) -> u64 {

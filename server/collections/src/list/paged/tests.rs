@@ -18,6 +18,8 @@ struct Store {
     generations: u64,
     /// The pages the last load planned (a write may touch only those).
     declared: std::cell::RefCell<Vec<u64>>,
+    /// Pushes and pops `push_root` / `pop_root` did.
+    edited_in_root: std::cell::Cell<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -74,6 +76,27 @@ impl Store {
                 }
                 ListEdit::paged(v, pages, Vec::new(), Vec::new()).unwrap()
             }
+        }
+    }
+
+    /// `edit` (`push_root` or `pop_root`) on the stored root, if paged:
+    /// what it answered and the root it wrote (None: it declined).
+    fn in_root<T>(
+        &self,
+        edit: impl FnOnce(&[u8], &mut Vec<u8>) -> Result<Option<T>, Corrupt>,
+    ) -> Option<(T, Vec<u8>)> {
+        let value = self.value.as_ref().filter(|v| is_paged(v))?;
+        let mut out = Vec::new();
+        edit(value, &mut out).unwrap().map(|answer| (answer, out))
+    }
+
+    /// Checks an edit in the root (`in_root`: whether its answer was
+    /// right, its root) against what the general edit stored.
+    fn same_root(&self, in_root: Option<(bool, Vec<u8>)>) {
+        if let Some((right, root)) = in_root {
+            assert!(right, "the edit in the root answered wrong");
+            assert_eq!(Some(&root), self.value.as_ref(), "the roots differ");
+            self.edited_in_root.set(self.edited_in_root.get() + 1);
         }
     }
 
@@ -191,13 +214,20 @@ fn run(ops: Vec<Op>, limit: ListLimit) {
     run_from(Store::default(), VecDeque::new(), ops, limit);
 }
 
-fn run_from(mut store: Store, mut model: VecDeque<Vec<u8>>, ops: Vec<Op>, limit: ListLimit) {
+fn run_from(
+    mut store: Store,
+    mut model: VecDeque<Vec<u8>>,
+    ops: Vec<Op>,
+    limit: ListLimit,
+) -> Store {
     assert_eq!(store.read_all(), model.iter().cloned().collect::<Vec<_>>());
     for op in ops {
         match op {
             Op::Push(head, values) => {
                 let elements: Vec<Vec<u8>> = values.into_iter().map(element).collect();
                 let refs: Vec<&[u8]> = elements.iter().map(Vec::as_slice).collect();
+                let in_root =
+                    store.in_root(|root, out| push_root(root, end(head), &refs, limit, out));
                 let mut edit = store.load(|r| vec![r.pages_for_push(end(head), refs.len() as u64)]);
                 edit.push(end(head), &refs).unwrap();
                 for e in elements {
@@ -208,10 +238,23 @@ fn run_from(mut store: Store, mut model: VecDeque<Vec<u8>>, ops: Vec<Op>, limit:
                     }
                 }
                 store.save(edit, limit);
+                store.same_root(in_root.map(|(len, root)| (len == model.len() as u64, root)));
             }
             Op::Pop(head, count) => {
+                let mut popped_in_root = Vec::new();
+                let in_root = store.in_root(|root, out| {
+                    let done = pop_root(root, end(head), count, limit, out, |e| {
+                        popped_in_root.push(e.to_vec())
+                    })?;
+                    Ok(done.then_some(()))
+                });
                 let mut edit = store.load(|r| vec![r.pages_for_pop(end(head), count)]);
                 let popped = edit.pop(end(head), count).unwrap();
+                if in_root.is_some() {
+                    assert_eq!(popped_in_root, popped);
+                } else {
+                    assert!(popped_in_root.is_empty());
+                }
                 let expected: Vec<Vec<u8>> = (0..count)
                     .map_while(|_| {
                         if head {
@@ -223,6 +266,7 @@ fn run_from(mut store: Store, mut model: VecDeque<Vec<u8>>, ops: Vec<Op>, limit:
                     .collect();
                 assert_eq!(popped, expected);
                 store.save(edit, limit);
+                store.same_root(in_root.map(|((), root)| (true, root)));
             }
             Op::Set(index, v) if !model.is_empty() => {
                 let i = index % model.len() as u64;
@@ -274,6 +318,7 @@ fn run_from(mut store: Store, mut model: VecDeque<Vec<u8>>, ops: Vec<Op>, limit:
         store.declared.borrow_mut().clear();
         assert_eq!(store.read_all(), model.iter().cloned().collect::<Vec<_>>());
     }
+    store
 }
 
 proptest! {
@@ -344,4 +389,35 @@ fn a_list_down_to_its_inline_tail_goes_packed_in_order() {
     let values: Vec<u16> = (0..36).collect();
     let (store, model) = legacy_store(&values, 4, 4);
     run_from(store, model, vec![Op::Trim(-36, -35)], ListLimit::Count(4));
+}
+
+#[test]
+fn pushes_and_pops_inside_an_end_buffer_are_edited_in_the_root() {
+    let limit = ListLimit::Count(8);
+    let values: Vec<u16> = (0..100).collect();
+    let refs: Vec<Vec<u8>> = values.iter().copied().map(element).collect();
+    let refs: Vec<&[u8]> = refs.iter().map(Vec::as_slice).collect();
+    let built = build(&refs, limit, 1);
+    let store = Store {
+        value: Some(built.root),
+        pages: built.pages.into_iter().collect(),
+        generations: 1,
+        ..Store::default()
+    };
+    let model = values.into_iter().map(element).collect();
+    let ops = (0..40u16).map(|step| {
+        let head = step % 3 != 0;
+        match step % 4 {
+            0 | 1 => Op::Push(head, vec![step, step + 1000]),
+            _ => Op::Pop(head, 1 + u64::from(step % 2)),
+        }
+    });
+    let store = run_from(store, model, ops.collect(), limit);
+    // (Spills, refills and the empty head of a built list take the
+    // general edit.)
+    assert!(
+        store.edited_in_root.get() >= 20,
+        "{} of 40",
+        store.edited_in_root.get()
+    );
 }
