@@ -67,6 +67,8 @@ impl Cache {
     }
 
     /// Keeps the home bucket's count of keys stored outside it (home locked).
+    /// Inlined: most claims are at home, and that test is all they need.
+    #[inline]
     pub(crate) fn count_overflow(&self, h: KeyHash, slot: usize, delta: i64) {
         if is_overflow(&self.geo, slot) {
             self.locks()

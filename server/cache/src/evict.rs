@@ -29,6 +29,9 @@ use pages::{orphan_page, OwnerLock};
 /// Claims a slot for `entry` (a new key): an empty candidate, else the least
 /// frequently used candidate whose home bucket is held by this transaction
 /// (`held`) or can be try-locked. Never blocks, so it cannot deadlock.
+/// The empty slot (nearly every claim) is taken inline; evicting a
+/// candidate is out of line.
+#[inline]
 pub(crate) fn claim_slot(
     w: &mut Writer,
     cache: &Cache,
@@ -36,10 +39,23 @@ pub(crate) fn claim_slot(
     entry: Entry,
     held: &[(u64, u64)],
 ) -> Option<usize> {
-    let geo = cache.geo();
     if let Some(slot) = claim_empty(cache, h, entry) {
         return Some(slot);
     }
+    claim_victim(w, cache, h, entry, held)
+}
+
+/// `claim_slot` when every candidate is taken: evicts the least frequently
+/// used one it can lock.
+#[inline(never)]
+fn claim_victim(
+    w: &mut Writer,
+    cache: &Cache,
+    h: KeyHash,
+    entry: Entry,
+    held: &[(u64, u64)],
+) -> Option<usize> {
+    let geo = cache.geo();
     for freq in 0..=FREQ_MAX {
         for slot in candidate_slots(geo, h) {
             // ORDERING: Acquire pairs with the Release that published the

@@ -163,7 +163,10 @@ fn get_varint(bytes: &[u8], pos: &mut usize, max_bytes: usize) -> Option<u64> {
     None
 }
 
-/// Encodes a header into `buf`, returning its length.
+/// Encodes a header into `buf`, returning its length. The common header
+/// (one-byte lengths, no expiry words) is encoded inline: every write of
+/// a small item calls this, and the call cost more than the encoding.
+#[inline(always)]
 pub fn encode_header(
     buf: &mut [u8; MAX_HEADER_LEN],
     klen: usize,
@@ -172,21 +175,41 @@ pub fn encode_header(
     check: u16,
     opts: PutOptions,
 ) -> usize {
-    let flag = |on: bool, f: u8| if on { f } else { 0 };
-    buf[0] = flag(opts.expire_at.is_some(), F_TTL)
-        | flag(large, F_LARGE)
-        | flag(opts.negative, F_NEG)
-        | flag(opts.soft_expire_at.is_some(), F_SOFT)
-        | (opts.kind as u8) << F_KIND_SHIFT;
     let ttls = opts.expire_at.is_some() || opts.soft_expire_at.is_some();
     if klen < 0x80 && vlen < 0x80 && !ttls {
         // Most items: one-byte lengths, no expiry words (the varint loops
         // and their bounds checks cost more than the item's copy).
+        buf[0] = header_flags(large, opts);
         buf[1] = klen as u8;
         buf[2] = vlen as u8;
         buf[3..5].copy_from_slice(&check.to_le_bytes());
         return 5;
     }
+    encode_header_varint(buf, klen, vlen, large, check, opts)
+}
+
+/// The flags byte of an item written with `opts`.
+#[inline(always)]
+fn header_flags(large: bool, opts: PutOptions) -> u8 {
+    let flag = |on: bool, f: u8| if on { f } else { 0 };
+    flag(opts.expire_at.is_some(), F_TTL)
+        | flag(large, F_LARGE)
+        | flag(opts.negative, F_NEG)
+        | flag(opts.soft_expire_at.is_some(), F_SOFT)
+        | (opts.kind as u8) << F_KIND_SHIFT
+}
+
+/// `encode_header` with varint lengths and the expiry words.
+#[inline(never)]
+fn encode_header_varint(
+    buf: &mut [u8; MAX_HEADER_LEN],
+    klen: usize,
+    vlen: u64,
+    large: bool,
+    check: u16,
+    opts: PutOptions,
+) -> usize {
+    buf[0] = header_flags(large, opts);
     let mut pos = put_varint(buf, 1, klen as u64);
     pos = put_varint(buf, pos, vlen);
     buf[pos..pos + 2].copy_from_slice(&check.to_le_bytes());
@@ -368,19 +391,25 @@ impl<'a> ItemRef<'a> {
             None => hash_pieces(self.chunks(), 0),
         }
     }
-    /// The stamp of a big collection's root (owned.rs): its generation and
-    /// page range; None for any other item. Copies `OWNER_STAMP_LEN`
-    /// bytes of collections only.
     /// Whether this item is a big collection's root (owned.rs): a
     /// collection kind whose value starts with a well-formed root stamp.
     pub fn is_root(&self) -> bool {
         self.root_stamp().is_some()
     }
-
+    /// The stamp of a big collection's root (owned.rs): its generation and
+    /// page range; None for any other item. Copies `OWNER_STAMP_LEN`
+    /// bytes of collections only. Inlined: every write that replaces a
+    /// string asks, and for one the answer is a test of its flags.
+    #[inline(always)]
     pub(crate) fn root_stamp(&self) -> Option<RootStamp> {
         if matches!(self.kind(), ValueKind::String | ValueKind::Page) {
             return None;
         }
+        self.collection_stamp()
+    }
+    /// `root_stamp` of a collection item: its value's head parsed.
+    #[inline(never)]
+    fn collection_stamp(&self) -> Option<RootStamp> {
         RootStamp::of(&self.value_head::<OWNER_STAMP_LEN>()?)
     }
     /// The value's first `N` bytes (`N` at most 40) on the stack; None

@@ -64,6 +64,7 @@ impl<'a> Occupancy<'a> {
     }
 
     /// An empty slot at `off` now holds an entry (its key's home is locked).
+    #[inline]
     pub fn claimed(&self, off: usize) {
         let (word, one) = self.count_of(self.bucket_of(off));
         // ORDERING: Acquire pairs with the Release count re-read of

@@ -107,7 +107,15 @@ impl Writer {
         if len > SMALL_ITEM {
             return Ok(None);
         }
-        let (seg, off) = self.append(cache, class, len)?;
+        // The active segment's room is checked inline; `append` takes a
+        // new segment when it is full.
+        let (seg, off) = match self.try_append(cache, class, len) {
+            Some(loc) => {
+                self.dirty |= 1 << class;
+                loc
+            }
+            None => self.append(cache, class, len)?,
+        };
         let at = seg.data + off as usize;
         // Two buffer sizes: zeroing the big one costs a memset call, more
         // than the rest of a typical (< 64-byte) item's assembly.
@@ -225,14 +233,14 @@ fn store_small<'p, const B: usize, P: Into<Part<'p>> + Copy>(
     let mut buf = [0u8; B];
     buf[lo..lo + MAX_HEADER_LEN].copy_from_slice(header);
     let key_at = lo + hlen;
-    buf[key_at..key_at + key.len()].copy_from_slice(key);
+    copy_short(&mut buf[key_at..key_at + key.len()], key);
     let value_at = key_at + key.len();
     let mut to = value_at;
     for &p in parts {
         let p: Part = p.into();
         let dst = &mut buf[to..to + p.len()];
         match p {
-            Part::Local(b) => dst.copy_from_slice(b),
+            Part::Local(b) => copy_short(dst, b),
             Part::Shared(s) => s.copy_to(dst),
         }
         to += p.len();
@@ -242,6 +250,25 @@ fn store_small<'p, const B: usize, P: Into<Part<'p>> + Copy>(
     let check_at = lo + header_check_at(hlen, opts);
     buf[check_at..check_at + 2].copy_from_slice(&check.to_le_bytes());
     cache.region.store_aligned_item(at, &buf, len);
+}
+
+/// `dst.copy_from_slice(src)` for the short keys and values most items
+/// have: 8 to 32 bytes move as two overlapping fixed-size copies instead
+/// of a `memcpy` call (two per small item, a tenth of its write).
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if dst.len() == n && (8..=32).contains(&n) {
+        if n <= 16 {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..].copy_from_slice(&src[n - 8..]);
+        } else {
+            dst[..16].copy_from_slice(&src[..16]);
+            dst[n - 16..].copy_from_slice(&src[n - 16..]);
+        }
+        return;
+    }
+    dst.copy_from_slice(src);
 }
 
 /// `len` bytes of `p` from `start`.

@@ -644,6 +644,7 @@ pub(crate) fn apply_key(
 /// key's entry the snapshot saw (`seen`), or into a slot claimed for it
 /// (`old` empty). Returns the change in the key count.
 #[allow(clippy::too_many_arguments)] // one entry's publication, as apply has it
+#[inline]
 pub(crate) fn put_entry(
     w: &mut Writer,
     cache: &Cache,

@@ -65,11 +65,13 @@ impl Writer {
         &cache.counters.per_handle[self.slot]
     }
 
+    #[inline]
     pub fn add_keys(&self, cache: &Cache, delta: i64) {
         self.add_to(cache, W_KEYS, delta);
     }
 
     /// Single-writer update of one of this writer slot's persistent counters.
+    #[inline]
     pub fn add_to(&self, cache: &Cache, field: usize, delta: i64) {
         if delta != 0 {
             let word = cache.writer_word(self.slot, field);
@@ -83,6 +85,7 @@ impl Writer {
     }
 
     /// Reserves `len` bytes in the current active segment of `class`, if it has room.
+    #[inline]
     pub fn try_append<'c>(
         &self,
         cache: &'c Cache,
@@ -97,6 +100,7 @@ impl Writer {
     }
 
     /// Marks `len` bytes at `off` as complete (Release: the bytes come first).
+    #[inline]
     pub fn commit(&self, seg: Seg<'_>, off: u32, len: usize, expire_at: Option<u64>) {
         // ORDERING: Release pairs with the Acquire load of `write_off` in
         // an evictor's sweep (and recovery): the item bytes come first.
@@ -150,6 +154,7 @@ impl Writer {
     /// Like `unlinked`, for an item whose TTL flag and size the caller read
     /// in a snapshot its home lock has since validated: the item's header
     /// is read again only for a large item's chunk ids.
+    #[inline]
     pub fn unlinked_seen(&mut self, cache: &Cache, e: Entry, seen: Seen) {
         if seen.large {
             return self.unlinked(cache, e);

@@ -175,18 +175,20 @@ impl Region {
         let lo = off - first;
         let n = (lo + len).div_ceil(8);
         let words = self.words(first, n);
-        let word = |i: usize| {
-            let bytes = buf[8 * i..8 * i + 8].try_into().expect("8 bytes");
-            u64::from_le_bytes(bytes)
-        };
-        let mut i = 0;
+        // One bounds check for the whole copy, not one per word.
+        let src = &buf[..8 * n];
+        let mut from = src
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        let mut to = words.iter();
         if lo != 0 {
-            merge_le(&words[0], word(0), !0 << (8 * lo));
-            i = 1;
+            if let (Some(w), Some(bits)) = (to.next(), from.next()) {
+                merge_le(w, bits, !0 << (8 * lo));
+            }
         }
-        for (w, at) in words[i..].iter().zip(i..) {
+        for (w, bits) in to.zip(from) {
             // ORDERING: Relaxed: ordered by the protocol (module comment).
-            w.store(word(at).to_le(), Relaxed);
+            w.store(bits.to_le(), Relaxed);
         }
     }
 
