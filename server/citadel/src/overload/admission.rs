@@ -602,12 +602,13 @@ mod tests {
 
     #[test]
     fn a_refusal_the_last_reading_decides_reads_no_clock() {
-        let mut a = Admission::new(Duration::from_millis(1));
+        // Delays no stall of the test machine spans: 200 ms behind, past a
+        // low-priority call's threshold (100 ms), under a high-priority
+        // read's (500 ms).
+        let mut a = Admission::new(Duration::from_millis(100));
         let low = Rank::of(ClientPriority::Low, CommandClass::Compute);
         let high = Rank::of(ClientPriority::High, CommandClass::Read);
-        // 2 ms behind: past a low-priority call's threshold (1 ms), under a
-        // high-priority read's (5 ms).
-        a.shedding_with(Duration::from_millis(2));
+        a.shedding_with(Duration::from_millis(200));
         let first = a.admit(low, None).unwrap_err();
         let read_at = a.clock;
         for _ in 0..3 {
