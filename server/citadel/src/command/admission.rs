@@ -137,7 +137,7 @@ pub fn shed_from_frame(
     overload.write_shed_line(&shed, out);
     let calls = &thread.stats.calls;
     calls.rejected(idx);
-    calls.error_reply(b"-OVERLOAD");
+    calls.overload_reply();
     Some(frame.end)
 }
 

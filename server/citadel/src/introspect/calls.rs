@@ -35,6 +35,9 @@ const KNOWN_ERRORS: &[&str] = &[
     "OVERLOAD",
 ];
 
+/// `OVERLOAD`'s place in `KNOWN_ERRORS` (a shed counts it there directly).
+const OVERLOAD_ERROR: usize = KNOWN_ERRORS.len() - 1;
+
 /// Redis stops adding error codes to errorstats past this many.
 const MAX_ERROR_CODES: usize = 128;
 
@@ -187,6 +190,13 @@ impl CallStats {
         }
     }
 
+    /// A shed's `-OVERLOAD` reply went out: `error_reply` without the
+    /// search for its code (~70 instructions of a refusal's few hundred).
+    pub fn overload_reply(&self) {
+        bump(&self.error_replies, 1);
+        bump(&self.known_errors[OVERLOAD_ERROR], 1);
+    }
+
     /// The counters as they are (no baseline subtracted).
     fn raw(&self) -> Totals {
         let commands = self
@@ -333,6 +343,11 @@ mod tests {
         assert_eq!(t.error_replies, 2);
         let count = |code: &str| t.errors.iter().find(|(k, _)| k == code).map(|e| e.1);
         assert_eq!((count("ERR"), count("MYERR")), (Some(1), Some(1)));
+        // A shed counts as the line it sends would.
+        s.overload_reply();
+        s.error_reply(b"-OVERLOAD core queueing delay 2.0ms over target 1.0ms\r\n");
+        let t = s.totals();
+        assert_eq!((t.error_replies, count_in(&t, "OVERLOAD")), (4, Some(2)));
         s.reset();
         s.ran(3, 10, false);
         let t = s.totals();
@@ -343,6 +358,10 @@ mod tests {
         let c = &s.totals().commands[3];
         assert_eq!((c.calls, c.nanos, c.failed), (4, 2610, 0));
         assert_eq!((c.histogram[0], c.histogram[bucket(1500)]), (3, 1));
+    }
+
+    fn count_in(t: &Totals, code: &str) -> Option<u64> {
+        t.errors.iter().find(|(k, _)| k == code).map(|e| e.1)
     }
 
     #[test]

@@ -118,8 +118,9 @@ pub struct ThreadOverload {
     rules: Arc<Rules>,
     pub admission: Admission,
     /// The last shed's error line and the shed it reads: a core sheds many
-    /// requests at one delay (it changes once per clock reading), and each
-    /// then costs one copy (`write_shed_line`).
+    /// requests at one delay (the last reading's: a turn's refusals after
+    /// its delay passed their threshold read no clock), and each then costs
+    /// one copy (`write_shed_line`).
     shed_line: (Option<Shed>, Vec<u8>),
 }
 
