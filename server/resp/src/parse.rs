@@ -107,8 +107,25 @@ impl RequestParser {
         }
         match buf.first() {
             None => Parsed::Incomplete { need: 0 },
-            Some(b'*') => self.multibulk(buf, max_bulk, authed),
+            Some(b'*') => self.multibulk::<false>(buf, max_bulk, authed),
             Some(_) => self.inline(buf),
+        }
+    }
+
+    /// Reading ahead (the server's pipeline skim): parses one multibulk
+    /// command at the start of `buf` as `parse` does, but appends its
+    /// argument ranges (relative to `buf`) after those already in `args`
+    /// instead of replacing them, so the ranges of many commands stay in
+    /// one vector without being copied out. None for an inline command
+    /// (its unescaping would replace `args`). A command left incomplete is
+    /// not continued; after anything but `Command`, `args` may end with
+    /// ranges of the unfinished command and the caller must `reset`.
+    #[inline(always)]
+    pub fn parse_appending(&mut self, buf: &[u8], max_bulk: usize, authed: bool) -> Option<Parsed> {
+        match buf.first() {
+            None => Some(Parsed::Incomplete { need: 0 }),
+            Some(b'*') => Some(self.multibulk::<true>(buf, max_bulk, authed)),
+            Some(_) => None,
         }
     }
 
@@ -201,8 +218,14 @@ impl RequestParser {
         }
     }
 
+    /// `APPEND`: keep the ranges already in `args` (`parse_appending`).
     #[inline]
-    fn multibulk(&mut self, buf: &[u8], max_bulk: usize, authed: bool) -> Parsed {
+    fn multibulk<const APPEND: bool>(
+        &mut self,
+        buf: &[u8],
+        max_bulk: usize,
+        authed: bool,
+    ) -> Parsed {
         let (count, pos) = match Self::header(buf, 0, ProtocolError::TooBigCount) {
             Err(e) => return Parsed::Error(e),
             Ok(None) => return Parsed::Incomplete { need: 0 },
@@ -217,7 +240,9 @@ impl RequestParser {
             Some(n) => n as usize,
             None => return Parsed::Error(ProtocolError::InvalidMultibulk),
         };
-        self.args.clear();
+        if !APPEND {
+            self.args.clear();
+        }
         self.bulks(buf, pos, count, max_bulk, authed)
     }
 

@@ -108,6 +108,36 @@ fn resumes_after_partial_without_reparsing_args() {
 }
 
 #[test]
+fn parse_appending_keeps_earlier_ranges_and_skips_inline() {
+    let mut p = RequestParser::default();
+    let input = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*3\r\n$3\r\nSET\r\n$2\r\nab\r\n$1\r\nv\r\nPING\r\n";
+    let first = p.parse_appending(input, MAX_BULK, true);
+    let Some(Parsed::Command { end, inline: false }) = first else {
+        panic!("{first:?}");
+    };
+    let rest = &input[end..];
+    let second = p.parse_appending(rest, MAX_BULK, true);
+    let Some(Parsed::Command { end: end2, .. }) = second else {
+        panic!("{second:?}");
+    };
+    // The first command's two ranges (relative to its start), then the
+    // second's three (relative to its own).
+    let spans: Vec<&[u8]> = p.args[..2]
+        .iter()
+        .map(|r| &input[r.clone()])
+        .chain(p.args[2..].iter().map(|r| &rest[r.clone()]))
+        .collect();
+    assert_eq!(spans, [&b"GET"[..], b"k", b"SET", b"ab", b"v"]);
+    // An inline command is left to `parse`; the ranges stay.
+    assert_eq!(p.parse_appending(&rest[end2..], MAX_BULK, true), None);
+    assert_eq!(p.args.len(), 5);
+    assert_eq!(
+        p.parse_appending(b"*1\r\n$4\r\nPI", MAX_BULK, true),
+        Some(Parsed::Incomplete { need: 14 })
+    );
+}
+
+#[test]
 fn empty_requests() {
     assert_eq!(parse_one(b"*0\r\n"), Parsed::Empty { end: 4 });
     assert_eq!(parse_one(b"*-1\r\n"), Parsed::Empty { end: 5 });

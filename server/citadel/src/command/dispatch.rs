@@ -229,7 +229,7 @@ pub fn execute(ctx: &mut Ctx<'_>, idx: usize, def: &'static CommandDef, args: Ar
 /// Hot-key sampling (`crate::hotkeys`): one decrement unless this is the
 /// core's sampled command.
 #[inline]
-pub(super) fn sample_keys(ctx: &mut Ctx<'_>, def: &CommandDef, args: Args<'_>) {
+fn sample_keys(ctx: &mut Ctx<'_>, def: &CommandDef, args: Args<'_>) {
     if ctx.thread.hotkeys.due() {
         super::hotkeys::sample(ctx, def, args);
     }

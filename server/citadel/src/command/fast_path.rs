@@ -175,7 +175,10 @@ fn one(
         .last_cmd
         .store(idx as u32, Ordering::Relaxed);
     let started = ctx.thread.command_clock.start();
-    super::dispatch::sample_keys(ctx, def, args);
+    // As `dispatch::sample_keys`, with the key's hash at hand.
+    if ctx.thread.hotkeys.due() {
+        super::hotkeys::sample_one(ctx, args.get(1), hash);
+    }
     // Called directly (not through the table's pointer): inlined here.
     let result: CmdResult = if which == 0 {
         super::loading::get_hashed(ctx, args, hash)

@@ -5,6 +5,8 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 
+use citadel_cache::KeyHash;
+
 use super::args::Args;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
@@ -29,6 +31,16 @@ pub fn sample(ctx: &mut Ctx<'_>, def: &CommandDef, args: Args<'_>) {
         .record(thread.index, &mut thread.hotkeys, now, |f| {
             def.for_each_key(args, f)
         });
+}
+
+/// `sample` for the batched GET/SET path (`fast_path.rs`): its one key,
+/// which the cache hashed already (the hot keys' hash is the cache's).
+pub fn sample_one(ctx: &mut Ctx<'_>, key: &[u8], hash: KeyHash) {
+    let thread = &mut *ctx.thread;
+    let now = thread.command_clock.started();
+    ctx.state
+        .hotkeys
+        .record_one(thread.index, &mut thread.hotkeys, now, hash.into(), key);
 }
 
 /// The per-key write limit: the error that sheds this write, if one of

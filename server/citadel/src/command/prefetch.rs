@@ -20,9 +20,10 @@ use citadel_resp::parse::{Parsed, RequestParser};
 
 const AHEAD: usize = 32;
 
-/// One skimmed command: where it starts in the input, its length, its
-/// arguments (ranges relative to its start) in `Skim::args`, and the hash
-/// of its first argument after the name (its key, for most commands).
+/// One skimmed command: where it starts in the input, its length, where
+/// its arguments (ranges relative to its start) lie in the parser's
+/// `args`, and the hash of its first argument after the name (its key,
+/// for most commands).
 struct Skimmed {
     start: usize,
     len: usize,
@@ -33,8 +34,9 @@ struct Skimmed {
 /// The commands skimmed from the start of one input buffer.
 #[derive(Default)]
 pub struct Skim {
+    /// Its `args` hold every skimmed command's ranges, one after another
+    /// (`RequestParser::parse_appending`).
     parser: RequestParser,
-    args: Vec<Range<usize>>,
     commands: Vec<Skimmed>,
     next: usize,
 }
@@ -44,36 +46,36 @@ impl Skim {
     /// session's limits) and issues prefetches for their keys (first argument).
     pub fn prefetch_keys(&mut self, ctx: &ThreadCtx, input: &[u8], max_bulk: usize, authed: bool) {
         let mut pos = 0;
-        self.args.clear();
+        self.parser.args.clear();
         self.commands.clear();
         self.next = 0;
         self.parser.reset();
         while self.commands.len() < AHEAD && pos < input.len() {
             let buf = &input[pos..];
-            let Parsed::Command { end, inline: false } = self.parser.parse(buf, max_bulk, authed)
+            let first = self.parser.args.len();
+            let Some(Parsed::Command { end, .. }) =
+                self.parser.parse_appending(buf, max_bulk, authed)
             else {
                 break;
             };
-            let first = self.args.len();
-            self.args.extend_from_slice(&self.parser.args);
+            let args = first..self.parser.args.len();
             if pos + end == input.len() && self.commands.is_empty() {
                 self.commands.push(Skimmed {
                     start: pos,
                     len: end,
-                    args: first..self.args.len(),
+                    args,
                     key_hash: None,
                 });
                 return;
             }
-            let key_hash = self
-                .parser
-                .args
-                .get(1)
-                .map(|key| ctx.cache.prefetch_key(&buf[key.clone()]));
+            let key_hash = (args.len() > 1).then(|| {
+                let key = self.parser.args[first + 1].clone();
+                ctx.cache.prefetch_key(&buf[key])
+            });
             self.commands.push(Skimmed {
                 start: pos,
                 len: end,
-                args: first..self.args.len(),
+                args,
                 key_hash,
             });
             pos += end;
@@ -100,7 +102,7 @@ impl Skim {
     pub fn take(&mut self, pos: usize) -> Option<(usize, &[Range<usize>])> {
         let (len, args) = self.next_at(pos)?;
         self.next += 1;
-        Some((len, &self.args[args]))
+        Some((len, &self.parser.args[args]))
     }
 
     /// `take` without taking: the batched GET/SET path (`fast_path.rs`)
@@ -108,7 +110,7 @@ impl Skim {
     #[inline]
     pub fn peek(&self, pos: usize) -> Option<(usize, &[Range<usize>])> {
         let (len, args) = self.next_at(pos)?;
-        Some((len, &self.args[args]))
+        Some((len, &self.parser.args[args]))
     }
 
     /// The next skimmed command's length and where its argument ranges lie

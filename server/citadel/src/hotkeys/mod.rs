@@ -128,6 +128,26 @@ impl HotKeys {
         now: u64,
         keys: impl FnOnce(&mut dyn FnMut(&'a [u8])),
     ) {
+        self.record_hashed(core, rec, now, |count| {
+            keys(&mut |key| count(key_hash(key), key))
+        });
+    }
+
+    /// `record` for one key whose [`key_hash`] the caller has already
+    /// (the batched GET/SET path's, from the cache's prefetch).
+    pub fn record_one(&self, core: usize, rec: &mut Recorder, now: u64, hash: u64, key: &[u8]) {
+        self.record_hashed(core, rec, now, |count| count(hash, key));
+    }
+
+    /// `record` with each key given with its hash.
+    #[inline]
+    fn record_hashed<'a>(
+        &self,
+        core: usize,
+        rec: &mut Recorder,
+        now: u64,
+        keys: impl FnOnce(&mut dyn FnMut(u64, &'a [u8])),
+    ) {
         let period = self.period();
         rec.rearm(if period == 0 { OFF_RECHECK } else { period });
         let Some(c) = self.cores.get(core) else {
@@ -142,8 +162,7 @@ impl HotKeys {
         let now = self.slice_at(rec.latest(now));
         let capacity = self.capacity.load(Relaxed);
         let mut advanced = false;
-        keys(&mut |key| {
-            let hash = hash(key);
+        keys(&mut |hash, key| {
             advanced |= rec.sample(&c.sketch, capacity, hash, key, now);
         });
         if rec.publish_due(advanced) {
@@ -200,7 +219,7 @@ impl HotKeys {
         if period == 0 {
             return 0;
         }
-        self.samples(hash(key), self.slice_at(monotonic_nanos())) * period
+        self.samples(key_hash(key), self.slice_at(monotonic_nanos())) * period
     }
 
     fn samples(&self, hash: u64, now: u64) -> u64 {
@@ -222,7 +241,7 @@ impl HotKeys {
     pub fn refuse_write(&self, key: &[u8]) -> Option<u64> {
         let limit = self.writes.limit()?;
         let second = (self.age_nanos() / 1_000_000_000) as u32;
-        if self.writes.admit(hash(key), second, limit) {
+        if self.writes.admit(key_hash(key), second, limit) {
             return None;
         }
         self.shed_writes.fetch_add(1, Relaxed);
@@ -230,8 +249,11 @@ impl HotKeys {
     }
 }
 
-fn hash(key: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(key)
+/// A key's hash for the sketches and the write limit: the cache's own
+/// (`KeyHash`), so a command the cache already hashed the key for is
+/// sampled without hashing it again (`HotKeys::record_one`).
+pub fn key_hash(key: &[u8]) -> u64 {
+    citadel_cache::KeyHash::of(key).into()
 }
 
 /// Redis's logarithmic LFU counter (lfu-log-factor 10, 5 for a new key)
