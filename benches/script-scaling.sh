@@ -21,6 +21,14 @@
 # (nothing shared but the machine: its cores' siblings, caches, the
 # client). "of best case" is citadel-2 over citadel-1x2.
 #
+# What sharing costs, measured without free cores: server CPU time per
+# call (utime + stime of the server process over the calls it served),
+# citadel-2 over citadel-1. Throughput on a machine whose cores the client
+# shares says what the machine allows; CPU per call says what the second
+# thread costs the server: equal CPU per call means the threads share
+# nothing that slows them (no lock, no bouncing cache line, no conflict
+# retries), so two free cores would serve twice the calls.
+#
 # Usage: benches/script-scaling.sh [ROUNDS] [CALLS]   (defaults 3, 40000)
 # Env:   WORK=100 redis.calls per script; CONNS=50; CLIENTS=2 redis-benchmark
 #        processes (a multiple of 2); CITADEL=PATH; NO_BUILD=1;
@@ -111,7 +119,9 @@ measure() {
     rps[$name,$round]=$(echo "scale=0; $calls / $slowest" | bc -l)
     busy[$name,$round]=$(printf '%.2f' "$(echo "scale=4; ($after - $before) / 100 / ($t1 - $t0)" | bc)")
     eff[$name,$round]=$(echo "scale=0; ${rps[$name,$round]} / ${busy[$name,$round]}" | bc)
-    echo "round $round $name: ${rps[$name,$round]} calls/s, server busy ${busy[$name,$round]} CPU s/s, ${eff[$name,$round]} calls per CPU s" >&2
+    # Ticks are 1/100 s: 10,000 µs each.
+    cpu[$name,$round]=$(printf '%.1f' "$(echo "scale=4; ($after - $before) * 10000 / $calls" | bc)")
+    echo "round $round $name: ${rps[$name,$round]} calls/s, server busy ${busy[$name,$round]} CPU s/s, ${eff[$name,$round]} calls per CPU s, ${cpu[$name,$round]} CPU µs per call" >&2
 }
 
 # Each row: its name and its servers ("cores:flags" each).
@@ -123,7 +133,7 @@ declare -A servers=(
     [redis-x2]="0:|1:"
 )
 read -r -a runs <<<"${ROWS:-citadel-1 citadel-2 citadel-1x2 redis redis-x2}"
-declare -A rps busy eff
+declare -A rps busy eff cpu
 for round in $(seq "$rounds"); do
     for name in "${runs[@]}"; do
         IFS='|' read -r -a specs <<<"${servers[$name]}"
@@ -138,14 +148,16 @@ col() { local r v; median $(for r in $(seq "$rounds"); do v="$1[$2,$r]"; echo "$
 echo
 echo "EVALSHA of a $work-INCR script on one of 100k keys, $conns connections from $nclients clients, medians of $rounds rounds (each column's own):"
 echo
-echo "| server | calls/s | server CPU s/s | calls per server CPU s | vs ${runs[0]} |"
-echo "|---|---:|---:|---:|---:|"
+echo "| server | calls/s | server CPU s/s | calls per server CPU s | server CPU µs per call | vs ${runs[0]} |"
+echo "|---|---:|---:|---:|---:|---:|"
 base=$(col rps "${runs[0]}")
 for name in "${runs[@]}"; do
     m=$(col rps "$name")
     b=$(col busy "$name")
-    echo "| $name | $m | $b | $(col eff "$name") | $(ratio "$m" "$base")x |"
+    echo "| $name | $m | $b | $(col eff "$name") | $(col cpu "$name") | $(ratio "$m" "$base")x |"
 done
 echo
+[[ -z ${rps[citadel-2,1]:-} || -z ${rps[citadel-1,1]:-} ]] ||
+    echo "Server CPU per call, citadel-2 over citadel-1: $(ratio "$(col cpu citadel-2)" "$(col cpu citadel-1)")x (1.00x: the second thread costs nothing per call)."
 [[ -z ${rps[citadel-2,1]:-} || -z ${rps[citadel-1x2,1]:-} ]] ||
     echo "citadel-2 reaches $(ratio "$(col rps citadel-2)" "$(col rps citadel-1x2)") of this machine's best case (citadel-1x2)."
