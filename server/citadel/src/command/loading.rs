@@ -15,7 +15,7 @@ use super::context::Pending;
 use super::error::{CmdError, CmdResult};
 use super::load_plan::{Plan, Slot};
 use super::set_options::Change;
-use super::value::{get_and_change, reply_value};
+use super::value::{get_and_change_or, reply_value};
 use crate::readthrough::stats::Stats;
 use crate::readthrough::{LoadError, LoadResult, Loader};
 use crate::wait::Caller;
@@ -243,11 +243,18 @@ pub fn render(ctx: &mut Ctx<'_>, plan: Plan, results: Vec<Option<LoadResult>>) -
         return Err(load_error(e));
     }
     if let Some((key, change)) = plan.getex {
-        if let Some(Some(Ok(None))) = results.first() {
-            ctx.out.null();
-            return Ok(());
-        }
-        return get_and_change(ctx, &key, change);
+        let loaded = match results.first() {
+            Some(Some(Ok(None))) => {
+                ctx.out.null();
+                return Ok(());
+            }
+            Some(Some(Ok(Some(value)))) => Some(&value[..]),
+            _ => None,
+        };
+        // An invalidation may drop the loaded value before the change
+        // runs (a row's NOTIFY can land after its load): the GETEX still
+        // read it, so it answers the loaded value.
+        return get_and_change_or(ctx, &key, change, loaded);
     }
     if plan.array {
         ctx.out.array(plan.slots.len());

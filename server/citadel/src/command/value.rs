@@ -62,14 +62,28 @@ pub fn item_i64(item: &ItemRef<'_>) -> Option<i64> {
 
 /// Atomically replies with the current value (or null) and applies `change`.
 pub fn get_and_change(ctx: &mut Ctx<'_>, key: &[u8], change: Change<'_>) -> CmdResult {
+    get_and_change_or(ctx, key, change, None)
+}
+
+/// [`get_and_change`] that answers `absent` (not nil) when the key is
+/// missing: a GETEX whose key was just loaded, where an invalidation may
+/// drop the stored value before the change runs. The read happened (the
+/// load is the origin's value), then the key went: nothing to change.
+pub fn get_and_change_or(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    change: Change<'_>,
+    absent: Option<&[u8]>,
+) -> CmdResult {
     let out = &mut ctx.out;
     let mark = out.buf.len();
     ctx.thread.cache.update(&[key], |items, changes| {
         out.buf.truncate(mark);
         let item = string_item(items[0].as_ref())?;
-        match item {
-            Some(item) => reply_value(out, item),
-            None => out.null(),
+        match (item, absent) {
+            (Some(item), _) => reply_value(out, item),
+            (None, Some(value)) => out.bulk(value),
+            (None, None) => out.null(),
         }
         match (change, item) {
             (Change::Replace(v), _) => changes.put(0, &[v], None)?,
