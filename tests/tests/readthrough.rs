@@ -68,9 +68,14 @@ stale-ms = 60000
         pg,
         _dir: dir,
     };
-    // The loader is up once a load succeeds.
+    // The loader is up once a load succeeds, and its listener once a write's
+    // notification arrives (notifications come in commit order, so none of
+    // the earlier writes' can land later and be taken for a test's own).
     rig.pg.put("user:ready", b"1");
     wait_loaded(&rig.server, "user:ready");
+    wait_until("the loader's listener", Duration::from_secs(10), || {
+        rig.notified_within("user:ready", b"1", Duration::from_millis(500))
+    });
     rig
 }
 
@@ -82,14 +87,41 @@ impl Rig {
     fn info(&self) -> String {
         readthrough_info(&self.server)
     }
+
+    /// Writes a row and waits until the loader's NOTIFY for it has reached
+    /// the server. A notification is asynchronous: one that lands after a
+    /// load of the same row drops the freshly loaded value (a cache may
+    /// always drop a key), which would make the next read load again. Tests
+    /// that count loads or check a loaded key's TTL write their rows first.
+    fn put_settled(&self, key: &str, value: &[u8]) {
+        assert!(
+            self.notified_within(key, value, Duration::from_secs(5)),
+            "no invalidation for {key} within 5 s"
+        );
+    }
+
+    /// Writes `key`'s row; true once the server has counted an
+    /// invalidation after the write, false if none came within `limit`.
+    fn notified_within(&self, key: &str, value: &[u8], limit: Duration) -> bool {
+        let before = info_field(&self.info(), "invalidations");
+        self.pg.put(key, value);
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if info_field(&self.info(), "invalidations") > before {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
 }
 
 #[test]
 fn a_miss_loads_then_hits_and_absent_rows_are_negative_cached() {
     let rig = start(COUNTED_QUERY, "");
     let mut con = rig.con();
-    rig.pg.put("user:1", b"alice");
-    rig.pg.put("user:2", b"bob");
+    rig.put_settled("user:1", b"alice");
+    rig.put_settled("user:2", b"bob");
     let base = rig.pg.load_count();
     assert_eq!(get(&mut con, "user:1").unwrap().as_deref(), Some("alice"));
     assert_eq!(rig.pg.load_count(), base + 1);
@@ -134,7 +166,7 @@ fn a_miss_loads_then_hits_and_absent_rows_are_negative_cached() {
     assert_eq!(rig.pg.load_count(), base + 4, "user:2 and user:405 loaded");
 
     // GETEX with options loads, then applies them.
-    rig.pg.put("user:3", b"carol");
+    rig.put_settled("user:3", b"carol");
     let (v, ttl) = getex_ex(&mut con, "user:3", 1000);
     assert_eq!(v.as_deref(), Some("carol"));
     assert!((990..=1000).contains(&ttl), "{ttl}");
@@ -151,7 +183,7 @@ fn a_miss_loads_then_hits_and_absent_rows_are_negative_cached() {
 fn one_thousand_concurrent_misses_of_one_key_make_one_query() {
     // Each query takes 300 ms, so all 1,000 GETs arrive while it runs.
     let rig = start("SELECT l.v FROM load_kv($1) l, pg_sleep(0.3)", "");
-    rig.pg.put("user:hot", b"hot-value");
+    rig.put_settled("user:hot", b"hot-value");
     let base = rig.pg.load_count();
     let replies = concurrent_gets(&rig.server, |_| "user:hot".into(), 1000);
     assert!(
@@ -172,7 +204,7 @@ fn one_thousand_concurrent_misses_of_one_key_make_one_query() {
 fn update_and_notify_invalidates() {
     let rig = start(COUNTED_QUERY, "");
     let mut con = rig.con();
-    rig.pg.put("user:7", b"v1");
+    rig.put_settled("user:7", b"v1");
     assert_eq!(get(&mut con, "user:7").unwrap().as_deref(), Some("v1"));
     rig.pg.put("user:7", b"v2");
     wait_until("the invalidation", Duration::from_secs(5), || {
@@ -195,7 +227,7 @@ fn a_row_update_invalidates_client_side_caches() {
     use citadel_tests::reference::encode_command;
     use citadel_tests::RespReader;
     let rig = start(COUNTED_QUERY, "");
-    rig.pg.put("user:9", b"v1");
+    rig.put_settled("user:9", b"v1");
     let mut c = RespReader::new(rig.server.raw());
     let call = |c: &mut RespReader, args: &[&[u8]]| {
         c.send(&encode_command(args));
@@ -230,8 +262,8 @@ fn a_row_update_invalidates_client_side_caches() {
 fn origin_down_hits_served_misses_fail_fast_stale_within_window_then_recovers() {
     let mut rig = start(COUNTED_QUERY, "");
     let mut con = rig.con();
-    rig.pg.put("user:1", b"alice");
-    rig.pg.put("stale:1", b"old");
+    rig.put_settled("user:1", b"alice");
+    rig.put_settled("stale:1", b"old");
     assert_eq!(get(&mut con, "user:1").unwrap().as_deref(), Some("alice"));
     assert_eq!(get(&mut con, "stale:1").unwrap().as_deref(), Some("old"));
     rig.pg.stop();
