@@ -55,6 +55,8 @@ pub struct Connection<S> {
     pub stream: socket2::Socket,
     pub session: S,
     pub generation: u32,
+    /// Entered in the ring's registered file table at its slab slot.
+    pub fixed: bool,
     pub state: State,
     input: Vec<u8>,
     /// Input length required before the session can make progress again.
@@ -92,6 +94,7 @@ impl<S> Connection<S> {
             stream,
             session,
             generation,
+            fixed: false,
             state: State::Open,
             input: Vec::new(),
             need: 0,

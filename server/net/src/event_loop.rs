@@ -16,6 +16,7 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::bufring::BufRing;
 use super::connection::{Connection, Fed, State};
+use super::fixed::FixedFiles;
 use super::shared::Shared;
 use super::slab::Slab;
 use super::stats::LoopStats;
@@ -68,11 +69,27 @@ impl Listening {
     }
 }
 
+/// Builds an SQE on a connection's socket: by its registered slot (the
+/// connection's slab slot) when it has one, else by its descriptor.
+macro_rules! on_socket {
+    ($conn:expr, $slot:expr, |$fd:ident| $build:expr) => {
+        if $conn.fixed {
+            let $fd = types::Fixed($slot);
+            $build
+        } else {
+            let $fd = types::Fd($conn.stream.as_raw_fd());
+            $build
+        }
+    };
+}
+
 pub struct Worker<S: Service> {
     // Field order matters: the io_uring is dropped (and with it every request)
     // before the buffer ring and the connections whose memory it references.
     pub(super) uring: IoUring,
     pub(super) bufs: BufRing,
+    /// The ring's registered socket table, indexed by connection slot.
+    pub(super) files: FixedFiles,
     pub(super) conns: Slab<Connection<S::Session>>,
     /// Closed at shutdown.
     pub(super) listeners: Vec<Listening>,
@@ -109,9 +126,11 @@ impl<S: Service> Worker<S> {
         stats: Arc<LoopStats>,
         shared: Arc<Shared>,
     ) -> Worker<S> {
+        let files = FixedFiles::register(&uring);
         Worker {
             uring,
             bufs,
+            files,
             conns: Slab::default(),
             listeners,
             svc,
@@ -362,10 +381,10 @@ impl<S: Service> Worker<S> {
             }
             if let Some((ptr, len)) = conn.next_send() {
                 let token = Token::new(Op::Send, slot, conn.generation);
-                let sqe = opcode::Send::new(types::Fd(conn.stream.as_raw_fd()), ptr, len)
+                let sqe = on_socket!(conn, slot, |fd| opcode::Send::new(fd, ptr, len)
                     .flags(libc::MSG_NOSIGNAL)
-                    .build()
-                    .user_data(token.encode());
+                    .build())
+                .user_data(token.encode());
                 // SAFETY: the span lies in the connection's `sending` buffer,
                 // which is not modified, moved or freed while `send_inflight`
                 // is set (until this send's completion), and the socket stays
@@ -387,7 +406,6 @@ impl<S: Service> Worker<S> {
             }
             conn.recv_armed = true;
             let token = Token::new(Op::Recv, slot, conn.generation);
-            let fd = types::Fd(conn.stream.as_raw_fd());
             let sqe = match conn.direct_span() {
                 Some((ptr, len, rest)) => {
                     // A command's rest comes in one completion: io_uring
@@ -395,9 +413,14 @@ impl<S: Service> Worker<S> {
                     conn.recv_direct = true;
                     self.stats.direct_recvs.fetch_add(1, Relaxed);
                     let flags = if rest { libc::MSG_WAITALL } else { 0 };
-                    opcode::Recv::new(fd, ptr, len).flags(flags).build()
+                    on_socket!(conn, slot, |fd| opcode::Recv::new(fd, ptr, len)
+                        .flags(flags)
+                        .build())
                 }
-                None => opcode::RecvMulti::new(fd, self.bufs.bgid()).build(),
+                None => {
+                    let bgid = self.bufs.bgid();
+                    on_socket!(conn, slot, |fd| opcode::RecvMulti::new(fd, bgid).build())
+                }
             };
             // SAFETY: a multishot recv writes only into the registered buffer
             // group, which outlives every request; a direct one only into

@@ -30,6 +30,7 @@ mod completions;
 mod connection;
 mod endpoint;
 mod event_loop;
+mod fixed;
 mod lifecycle;
 mod listener;
 mod rlimit;

@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 
 use socket2::Socket;
 use std::sync::atomic::Ordering::Relaxed;
@@ -84,6 +84,7 @@ impl<S: Service> Worker<S> {
             .insert_with(|generation| Connection::new(stream, session, generation));
         if let Some(conn) = self.conns.slot_mut(slot) {
             conn.peer_ip = peer_ip;
+            conn.fixed = self.files.enter(&self.uring, slot, conn.stream.as_raw_fd());
         }
         self.stats.accepted.fetch_add(1, Relaxed);
         self.stats.connections.fetch_add(1, Relaxed);
@@ -217,6 +218,11 @@ impl<S: Service> Worker<S> {
         };
         if !done || conn.recv_armed || conn.send_inflight {
             return;
+        }
+        // Out of the table before the descriptor closes: the table's own
+        // reference would keep the socket open.
+        if conn.fixed && !self.files.remove(&self.uring, slot) {
+            let _ = conn.stream.shutdown(Shutdown::Both);
         }
         if let Some(ip) = self.conns.remove(slot).and_then(|c| c.peer_ip) {
             self.shared.limits.release(ip);
