@@ -126,7 +126,7 @@ impl<S: Service> Worker<S> {
         stats: Arc<LoopStats>,
         shared: Arc<Shared>,
     ) -> Worker<S> {
-        let files = FixedFiles::register(&uring);
+        let files = FixedFiles::register(&uring, svc.maxclients());
         Worker {
             uring,
             bufs,

@@ -15,8 +15,9 @@ use std::os::fd::RawFd;
 
 use io_uring::IoUring;
 
-/// Table entries per ring; slots past it (or every slot, if the kernel
-/// refuses the table) use the plain descriptor.
+/// Most table entries per ring (8 bytes of kernel memory each); slots past
+/// the table (or every slot, if the kernel refuses it) use the plain
+/// descriptor.
 const MAX_ENTRIES: u32 = 1 << 16;
 
 pub struct FixedFiles {
@@ -25,10 +26,18 @@ pub struct FixedFiles {
 }
 
 impl FixedFiles {
-    /// Registers an empty table, as large as the open-file limit allows
-    /// (the kernel refuses one larger) up to `MAX_ENTRIES`.
-    pub fn register(uring: &IoUring) -> FixedFiles {
-        let entries = nofile_limit().min(u64::from(MAX_ENTRIES)) as u32;
+    /// Registers an empty table with a slot for each of `maxclients`
+    /// connections (a thread's slots in use never outnumber the clients
+    /// admitted), as far as the open-file limit (the kernel refuses a larger
+    /// table) and `MAX_ENTRIES` allow. A limit raised later at run time
+    /// leaves the slots past the table on their descriptors.
+    pub fn register(uring: &IoUring, maxclients: usize) -> FixedFiles {
+        let entries = nofile_limit()
+            .min(maxclients as u64)
+            .min(u64::from(MAX_ENTRIES)) as u32;
+        if entries == 0 {
+            return FixedFiles { entries };
+        }
         match uring.submitter().register_files_sparse(entries) {
             Ok(()) => FixedFiles { entries },
             Err(e) => {
@@ -94,7 +103,7 @@ mod tests {
     #[test]
     fn sends_by_slot_and_the_slot_holds_the_socket_until_removed() {
         let mut uring = crate::uring::create().unwrap();
-        let files = FixedFiles::register(&uring);
+        let files = FixedFiles::register(&uring, 64);
         assert!(files.entries > 0, "the table was refused");
         let (mut peer, ours) = UnixStream::pair().unwrap();
         assert!(files.enter(&uring, 3, ours.as_raw_fd()));
