@@ -2,7 +2,8 @@
 //!
 //! One thread per core, each pinned to its CPU, each with its own io_uring,
 //! its own SO_REUSEPORT listener (see `listener` for why; every thread also
-//! accepts on the optional Unix domain socket) and its own provided-buffer
+//! accepts on the optional Unix domain socket), its own registered file
+//! table (sockets named by index, `fixed`) and its own provided-buffer
 //! ring. Per turn a thread reaps every completion (multishot
 //! accepts, multishot recvs, sends), runs every whole request it received
 //! through the [`Service`] (straight out of the kernel's buffer when no
