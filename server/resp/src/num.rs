@@ -85,6 +85,18 @@ pub fn fmt_u64(buf: &mut [u8; 21], v: u64) -> &[u8] {
     &buf[i..]
 }
 
+/// The two ASCII digits of 0..100, the first in the low byte (as they lie
+/// in memory, read as a little-endian `u16`): no division to write them.
+pub const DIGIT_PAIRS: [u16; 100] = {
+    let mut pairs = [0u16; 100];
+    let mut n = 0;
+    while n < 100 {
+        pairs[n] = (b'0' + (n / 10) as u8) as u16 | ((b'0' + (n % 10) as u8) as u16) << 8;
+        n += 1;
+    }
+    pairs
+};
+
 /// The longest RESP header line: its tag, '-', 20 digits, CRLF.
 pub const HEADER_LEN: usize = 24;
 

@@ -180,6 +180,32 @@ fn malformed_input() {
     assert_eq!(parse_one(&bulk), Parsed::Error(TooBigBulkCount));
 }
 
+/// The short-header path (one or two digits) still applies the bulk limit
+/// and reports what an incomplete short bulk needs.
+#[test]
+fn short_headers_keep_the_limits() {
+    let mut p = RequestParser::default();
+    assert_eq!(
+        p.parse(b"*1\r\n$5\r\nhello\r\n", 4, true),
+        Parsed::Error(ProtocolError::InvalidBulk)
+    );
+    assert_eq!(
+        p.parse(b"*2\r\n$3\r\nGET\r\n$16\r\nkey", MAX_BULK, true),
+        Parsed::Incomplete { need: 36 }
+    );
+    assert_eq!(
+        parse_one(b"*2\r\n$3\r\nGET\r\n$16\r\nkey:000000012345\r\n"),
+        Parsed::Command {
+            end: 36,
+            inline: false
+        }
+    );
+    assert_eq!(
+        parse_one(b"*12\r\n$3\r\nDEL"),
+        Parsed::Incomplete { need: 14 }
+    );
+}
+
 #[test]
 fn unauthenticated_limits() {
     let mut p = RequestParser::default();

@@ -16,11 +16,29 @@ impl<'a> Reply<'a> {
         Reply { buf, resp3 }
     }
 
-    #[inline]
+    /// Most headers (array counts, short values' lengths) are under 100:
+    /// their line is built in one word, appended as one 8-byte store and
+    /// cut to length, inline (out of line it cost ~50 instructions a GET).
+    #[inline(always)]
     fn header(&mut self, tag: u8, n: i64) {
+        let Ok(small @ 0..100) = u8::try_from(n) else {
+            return self.long_header(tag, n);
+        };
+        let (digits, len) = if small < 10 {
+            (u64::from(b'0' + small), 4)
+        } else {
+            (u64::from(num::DIGIT_PAIRS[usize::from(small)]), 5)
+        };
+        let line = u64::from(tag) | digits << 8 | 0x0a0d << (8 * (len - 2));
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&line.to_le_bytes());
+        self.buf.truncate(at + len);
+    }
+
+    #[inline(never)]
+    fn long_header(&mut self, tag: u8, n: i64) {
         // Built whole on the stack, appended as one fixed-size copy and cut
-        // to length: one capacity check and no memcpy call (every bulk
-        // reply has one; three appends cost ~90 instructions a GET).
+        // to length: one capacity check and no memcpy call.
         let mut line = [0u8; num::HEADER_LEN];
         let len = num::header_line(&mut line, tag, n);
         let at = self.buf.len();
@@ -186,6 +204,20 @@ mod tests {
         assert_eq!(enc(false, |r| r.bulk(b"hi")), "$2\r\nhi\r\n");
         assert_eq!(enc(false, |r| r.bulk(b"")), "$0\r\n\r\n");
         assert_eq!(enc(false, |r| r.error(b"ERR a\r\nb")), "-ERR a  b\r\n");
+    }
+
+    /// The one-word short header and the general one write the same lines,
+    /// after whatever the buffer already holds.
+    #[test]
+    fn headers_short_and_long() {
+        for n in (-101..=1001).chain([1 << 40, i64::MIN, i64::MAX]) {
+            let mut v = b"x".to_vec();
+            Reply::new(&mut v, false).int(n);
+            assert_eq!(v, format!("x:{n}\r\n").into_bytes(), "{n}");
+            v.truncate(1);
+            Reply::new(&mut v, false).long_header(b':', n);
+            assert_eq!(v, format!("x:{n}\r\n").into_bytes(), "{n}");
+        }
     }
 
     #[test]

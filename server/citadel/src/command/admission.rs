@@ -54,9 +54,10 @@ fn classify(def: &CommandDef) -> CommandClass {
 }
 
 /// Whether the command may run now; the refusal (`-OVERLOAD ...`) if the
-/// core sheds it or a quota is spent. Inlined for its common answer: a core
-/// that is not shedding and has no quotas admits without a look.
-#[inline]
+/// core sheds it or a quota is spent. Only the test whether anything may
+/// refuse at all is inlined (admission off and no quotas: admitted without
+/// a call; out of line, that answer cost ~50 instructions a command).
+#[inline(always)]
 pub fn check(
     thread: &mut ThreadCtx,
     conn: &mut ConnState,
@@ -65,6 +66,17 @@ pub fn check(
     args: Args<'_>,
 ) -> Option<CmdError> {
     let overload = thread.overload.as_mut().filter(|o| o.may_refuse())?;
+    check_enabled(overload, conn, idx, def, args)
+}
+
+#[inline(never)]
+fn check_enabled(
+    overload: &mut ThreadOverload,
+    conn: &mut ConnState,
+    idx: usize,
+    def: &CommandDef,
+    args: Args<'_>,
+) -> Option<CmdError> {
     let class = class_of(idx);
     if class == CommandClass::Admin || overload.admit_unmeasured(&mut conn.overload) {
         return None;

@@ -7,14 +7,15 @@
 //! no table lookup (the name is matched as three letters), no subcommand,
 //! arity, MULTI, subscribe-mode, MONITOR, cluster, proxy, hand-off or
 //! blocking hooks, no keyspace-event tagging or flushing, no reply mode.
-//! What stays per command is what another core may change at any moment
-//! (CLIENT KILL, CLIENT PAUSE, a new tracking client or keyspace-event
-//! setting, a script turning busy, a new monitor, write limits, shedding:
-//! each one Relaxed load; any of them on hands the command to the normal
-//! path), the admission countdown, the command clock, hot-key sampling and
-//! the statistics (`observe::executed`, or added up per run in
-//! `observe::RunStats` and written once), so INFO, the slow log, latency
-//! monitor, CLIENT LIST and HOTKEYS see exactly what the normal path shows.
+//! What another core may change at any moment (CLIENT KILL, CLIENT PAUSE,
+//! a new tracking client or keyspace-event setting, a script turning busy,
+//! a new monitor, write limits: each one Relaxed load, read once per run)
+//! and this core's shedding (per command) hand the run to the normal path
+//! when on. What stays per command is the admission countdown, the command
+//! clock, hot-key sampling and the statistics (`observe::executed`, or
+//! added up per run in `observe::RunStats` and written once), so INFO, the
+//! slow log, latency monitor, CLIENT LIST and HOTKEYS see exactly what the
+//! normal path shows.
 
 use std::ops::Range;
 use std::sync::atomic::Ordering;
@@ -79,9 +80,13 @@ fn which(input: &[u8], spans: &[Range<usize>]) -> Option<usize> {
 }
 
 /// Whether nothing another core may switch on at any moment asks for the
-/// normal path now (each a Relaxed load).
+/// normal path (each a Relaxed load): read once per run. A run is one
+/// input's commands, at most a skim's `AHEAD`, and Redis too runs all of a
+/// client's input before anything another client asks: a change made
+/// meanwhile applies from the next run on. Per command these loads cost
+/// ~20 instructions a GET.
 #[inline]
-fn quiet(state: &ServerState, thread: &ThreadCtx, conn: &ConnState, write: bool) -> bool {
+fn quiet(state: &ServerState, thread: &ThreadCtx, conn: &ConnState) -> bool {
     let now = thread.cache.now_ms();
     !conn.client.is_killed()
         && (conn.authed || !state.auth_required())
@@ -89,8 +94,13 @@ fn quiet(state: &ServerState, thread: &ThreadCtx, conn: &ConnState, write: bool)
         && !state.key_changes_wanted()
         && !state.scripts.busy.any_running()
         && !state.monitors.active()
-        && !(write && state.hotkeys.writes.limit().is_some())
-        && !thread.overload.as_ref().is_some_and(|o| o.shedding())
+}
+
+/// Whether this core sheds now (its own state, changed by its admission
+/// as commands run): asked per command, as is the command's admission.
+#[inline]
+fn shedding(thread: &ThreadCtx) -> bool {
+    thread.overload.as_ref().is_some_and(|o| o.shedding())
 }
 
 /// Runs the skimmed commands from `*pos` on while each is a plain GET or
@@ -110,9 +120,14 @@ pub fn run(
     let Some((_, spans)) = skim.peek(*pos) else {
         return 0;
     };
-    if which(&input[*pos..], spans).is_none() || !plain_connection(thread, conn) {
+    if which(&input[*pos..], spans).is_none()
+        || !plain_connection(thread, conn)
+        || !quiet(state, thread, conn)
+    {
         return 0;
     }
+    // A per-key write limit sends SETs to the normal path (which applies it).
+    let writes_limited = state.hotkeys.writes.limit().is_some();
     let plain = plain_commands();
     // As `admission::shed_from_frame` does first for each command (it is
     // not asked here: a shedding core takes the normal path).
@@ -134,7 +149,7 @@ pub fn run(
         let Some(which) = which(rest, spans) else {
             break;
         };
-        if !quiet(state, ctx.thread, ctx.conn, which == 1) {
+        if (which == 1 && writes_limited) || shedding(ctx.thread) {
             break;
         }
         let command = (which, plain[which], skim.key_hash());

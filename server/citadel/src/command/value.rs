@@ -8,7 +8,8 @@ use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 use super::set_options::Change;
 
-/// Replies with the item's value as a bulk string.
+/// Replies with the item's value as a bulk string (inline: GET's reply).
+#[inline]
 pub fn reply_value(out: &mut Reply<'_>, item: &ItemRef<'_>) {
     out.bulk_header(item.value_len());
     item.write_value_to(out.buf);
