@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use citadel_benches::{cache_for, keys, parallel, scatter};
-use citadel_cache::Cache;
+use citadel_cache::{Cache, CacheHandle};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 const VALUE: [u8; 32] = [b'v'; 32];
@@ -30,6 +30,75 @@ fn cache_get(cache: &Arc<Cache>, keys: &[[u8; 16]], id: usize, iters: u64, offse
         let k = &keys[(scatter(i + id as u64 * 7919, n) + offset) % n];
         black_box(h.get(k, |item| item.value_len()));
     }
+}
+
+/// Runs a sample of `iters` timed writes as rounds of at most a tenth of
+/// the keys, each undone untimed, cycling through `keys`: every sample
+/// times exactly `iters` writes (capping a sample at the number of keys
+/// while criterion divided by `iters` under-reported the larger samples,
+/// the faster side's more), and every round starts from the fill's state.
+/// For new keys, the cache also reclaims (untimed, `maintain`, as a server
+/// does every ~100 ms) the segments a round's deleted keys filled: a
+/// sample of a million new keys into a cache sized for 1.5M items timed
+/// eviction, which the HashMap never does.
+struct Rounds<'k> {
+    keys: &'k [[u8; 16]],
+    round: usize,
+    /// `maintain` calls that visit every segment (64 per call).
+    sweeps: u64,
+}
+
+impl<'k> Rounds<'k> {
+    fn new(keys: &'k [[u8; 16]], cache: &Cache) -> Self {
+        Rounds {
+            keys,
+            round: (keys.len() / 10).max(1),
+            sweeps: cache.stats().segments_total.div_ceil(64),
+        }
+    }
+
+    /// Runs `iters` writes as rounds `round(batch) -> time taken`, starting
+    /// at key `*at`; returns the sum of the rounds' times.
+    fn run(
+        &self,
+        iters: u64,
+        at: &mut usize,
+        mut round: impl FnMut(&[[u8; 16]]) -> Duration,
+    ) -> Duration {
+        let mut left = iters as usize;
+        let mut took = Duration::ZERO;
+        while left > 0 {
+            let len = left.min(self.round).min(self.keys.len() - *at);
+            took += round(&self.keys[*at..*at + len]);
+            left -= len;
+            *at = (*at + len) % self.keys.len();
+        }
+        took
+    }
+
+    /// Frees the segments whose items were all deleted.
+    fn reclaim(&self, h: &mut CacheHandle) {
+        for _ in 0..self.sweeps {
+            h.maintain();
+        }
+    }
+}
+
+/// Times `write` of each key of `batch` into `on`, then runs `undo` over
+/// the batch untimed.
+fn timed<S>(
+    on: &mut S,
+    batch: &[[u8; 16]],
+    mut write: impl FnMut(&mut S, &[u8; 16]),
+    undo: impl FnOnce(&mut S, &[[u8; 16]]),
+) -> Duration {
+    let start = Instant::now();
+    for k in batch {
+        write(on, k);
+    }
+    let took = start.elapsed();
+    undo(on, batch);
+    took
 }
 
 fn bench_size(c: &mut Criterion, n: usize) {
@@ -89,6 +158,90 @@ fn bench_size(c: &mut Criterion, n: usize) {
     g.finish();
 
     let mut map = Arc::try_unwrap(map).expect("no other owner");
+    // New keys and deletes first, on the fill's state (the overwrites
+    // churn the cache into eviction), in rounds undone untimed (`Rounds`).
+    let mut g = c.benchmark_group(format!("set_new_and_delete/{n}"));
+    g.throughput(Throughput::Elements(1));
+    let (new_keys, old_keys) = (Rounds::new(absent, &cache), Rounds::new(present, &cache));
+    g.bench_function("citadel-set-new/1t", |b| {
+        let mut h = cache.handle().unwrap();
+        let mut at = 0;
+        b.iter_custom(|iters| {
+            new_keys.run(iters, &mut at, |batch| {
+                timed(
+                    &mut h,
+                    batch,
+                    |h, k| h.set(k, &VALUE, None).unwrap(),
+                    |h, batch| {
+                        for k in batch {
+                            h.delete(k);
+                        }
+                        new_keys.reclaim(h);
+                    },
+                )
+            })
+        })
+    });
+    g.bench_function("hashmap-set-new/1t", |b| {
+        let mut at = 0;
+        b.iter_custom(|iters| {
+            new_keys.run(iters, &mut at, |batch| {
+                timed(
+                    &mut map,
+                    batch,
+                    |map, k| {
+                        map.insert(k.to_vec(), VALUE.to_vec());
+                    },
+                    |map, batch| {
+                        for k in batch {
+                            map.remove(&k[..]);
+                        }
+                    },
+                )
+            })
+        })
+    });
+    g.bench_function("citadel-delete/1t", |b| {
+        let mut h = cache.handle().unwrap();
+        let mut at = 0;
+        b.iter_custom(|iters| {
+            old_keys.run(iters, &mut at, |batch| {
+                timed(
+                    &mut h,
+                    batch,
+                    |h, k| {
+                        black_box(h.delete(k));
+                    },
+                    |h, batch| {
+                        for k in batch {
+                            h.set(k, &VALUE, None).unwrap();
+                        }
+                    },
+                )
+            })
+        })
+    });
+    g.bench_function("hashmap-delete/1t", |b| {
+        let mut at = 0;
+        b.iter_custom(|iters| {
+            old_keys.run(iters, &mut at, |batch| {
+                timed(
+                    &mut map,
+                    batch,
+                    |map, k| {
+                        black_box(map.remove(&k[..]));
+                    },
+                    |map, batch| {
+                        for k in batch {
+                            map.insert(k.to_vec(), VALUE.to_vec());
+                        }
+                    },
+                )
+            })
+        })
+    });
+    g.finish();
+
     let mut g = c.benchmark_group(format!("set_overwrite/{n}"));
     g.throughput(Throughput::Elements(1));
     g.bench_function("citadel/1t", |b| {
@@ -126,70 +279,6 @@ fn bench_size(c: &mut Criterion, n: usize) {
                     shared.lock().unwrap().insert(k, VALUE.to_vec());
                 }
             })
-        })
-    });
-    g.finish();
-    let mut map = shared.into_inner().unwrap();
-
-    // New keys (beyond the prefilled ones) and deletes, then put them back untimed.
-    let mut g = c.benchmark_group(format!("set_new_and_delete/{n}"));
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("citadel-set-new/1t", |b| {
-        let mut h = cache.handle().unwrap();
-        b.iter_custom(|iters| {
-            let iters = iters.min(n as u64);
-            let start = Instant::now();
-            for k in &absent[..iters as usize] {
-                h.set(k, &VALUE, None).unwrap();
-            }
-            let took = start.elapsed();
-            for k in &absent[..iters as usize] {
-                h.delete(k);
-            }
-            took
-        })
-    });
-    g.bench_function("hashmap-set-new/1t", |b| {
-        b.iter_custom(|iters| {
-            let iters = iters.min(n as u64);
-            let start = Instant::now();
-            for k in &absent[..iters as usize] {
-                map.insert(k.to_vec(), VALUE.to_vec());
-            }
-            let took = start.elapsed();
-            for k in &absent[..iters as usize] {
-                map.remove(&k[..]);
-            }
-            took
-        })
-    });
-    g.bench_function("citadel-delete/1t", |b| {
-        let mut h = cache.handle().unwrap();
-        b.iter_custom(|iters| {
-            let iters = iters.min(n as u64);
-            let start = Instant::now();
-            for k in &present[..iters as usize] {
-                h.delete(k);
-            }
-            let took = start.elapsed();
-            for k in &present[..iters as usize] {
-                h.set(k, &VALUE, None).unwrap();
-            }
-            took
-        })
-    });
-    g.bench_function("hashmap-delete/1t", |b| {
-        b.iter_custom(|iters| {
-            let iters = iters.min(n as u64);
-            let start = Instant::now();
-            for k in &present[..iters as usize] {
-                map.remove(&k[..]);
-            }
-            let took = start.elapsed();
-            for k in &present[..iters as usize] {
-                map.insert(k.to_vec(), VALUE.to_vec());
-            }
-            took
         })
     });
     g.finish();

@@ -72,10 +72,16 @@ fn claim_victim(
     None
 }
 
-/// Claims an empty candidate slot for `entry`, in probe order. A slot is
-/// loaded first and only one seen empty is tried with a CAS, which settles
-/// races (at 1M keys most home slots are taken, and a failing CAS costs as
-/// much as a store); a bucket's eight words take one bounds check.
+/// Claims an empty candidate slot for `entry`, in probe order; the
+/// caller holds the key's home lock. A slot of the home bucket is only
+/// ever filled or emptied under that lock (every key that may live there
+/// has this home; readers' frequency bumps CAS only an entry they saw, so
+/// never an empty slot): one seen empty is ours, and a plain store claims
+/// it (a CAS is a locked instruction, which waits for the item's stores
+/// to drain). A deeper bucket's slots are shared with other homes'
+/// keys: there only one seen empty is tried with a CAS, which settles
+/// races (at 1M keys most home slots are taken, and a failing CAS costs
+/// as much as a store). A bucket's eight words take one bounds check.
 #[inline]
 fn claim_empty(cache: &Cache, h: KeyHash, entry: Entry) -> Option<usize> {
     let geo = cache.geo();
@@ -85,15 +91,10 @@ fn claim_empty(cache: &Cache, h: KeyHash, entry: Entry) -> Option<usize> {
         // The home's word 0 is its lock, not an entry.
         let first = BUCKET_SLOTS - slots_per_bucket(level);
         for (word, i) in words[first..].iter().zip(first..) {
-            // ORDERING: Relaxed: only a guess; the CAS decides. Release
-            // on success publishes our item's bytes to readers that load
-            // the entry with Acquire (`Cache::find`); Relaxed on failure:
-            // the slot was just taken, we try the next.
-            if word.load(Ordering::Relaxed) == 0
-                && word
-                    .compare_exchange(0, entry.0, Ordering::Release, Ordering::Relaxed)
-                    .is_ok()
-            {
+            // ORDERING: Relaxed: at home the lock (Acquire) ordered this
+            // load after every store of the slot; deeper, only a guess
+            // that the CAS decides.
+            if word.load(Ordering::Relaxed) == 0 && fill_empty(word, entry, level == 0) {
                 let slot = base + 8 * i;
                 cache.occupancy().claimed(slot);
                 return Some(slot);
@@ -101,6 +102,24 @@ fn claim_empty(cache: &Cache, h: KeyHash, entry: Entry) -> Option<usize> {
         }
     }
     None
+}
+
+/// Stores `entry` into the empty slot `word`: a plain store in the home
+/// bucket (the slot is the lock holder's), a CAS deeper (false: another
+/// home's key took it first).
+#[inline(always)]
+fn fill_empty(word: &AtomicU64, entry: Entry, at_home: bool) -> bool {
+    if at_home {
+        // ORDERING: Release publishes our item's bytes to readers that
+        // load the entry with Acquire (`Cache::find`), and heads the
+        // release sequence that readers' frequency bumps continue.
+        word.store(entry.0, Ordering::Release);
+        return true;
+    }
+    // ORDERING: Release on success, as the store above; Relaxed on
+    // failure: the slot was just taken, the caller tries the next.
+    word.compare_exchange(0, entry.0, Ordering::Release, Ordering::Relaxed)
+        .is_ok()
 }
 
 /// Replaces the entry at `slot` (another key) with `entry`, under the victim's home lock.

@@ -7,8 +7,9 @@
 //! whose bit 63 is the clearing flag. 1 GiB of file: 320 KiB of counts and
 //! 5 KiB of bits (0.03%).
 //!
-//! * A writer that claims an empty slot (CAS 0 -> entry, home locked) adds
-//!   one to the group's count, then makes sure the bit is set; a writer that
+//! * A writer that claims an empty slot (0 -> entry: a store at home, a
+//!   CAS deeper; home locked) adds one to the group's count, then makes
+//!   sure the bit is set; a writer that
 //!   empties a slot (home locked) subtracts one. Each count changes under
 //!   the home lock of the key whose entry changed, after its claim and before
 //!   its removal, so a count never goes below zero (no borrow into a

@@ -10,7 +10,7 @@
 use crate::cache::Cache;
 use crate::changes::KeyChange;
 use crate::error::WriteError;
-use crate::index::{Entry, KeyHash};
+use crate::index::{bucket_off, Entry, KeyHash};
 use crate::item::PutOptions;
 use crate::stats::HandleCounters;
 use crate::update::{new_entry, put_entry, MAX_ATTEMPTS};
@@ -39,9 +39,12 @@ pub(crate) fn set(
         expire_at,
         ..PutOptions::default()
     };
+    // The home bucket is the lookup's likely cache miss: start loading it
+    // now, so that it arrives while the item is written.
+    let home = h.home(cache.geo());
+    cache.region.prefetch(bucket_off(cache.geo(), 0, home));
     let (seg, off) = w.write_item(cache, key, h, &[value], opts)?;
     let new = new_entry(h, seg, off);
-    let home = h.home(cache.geo());
     let locks = cache.locks();
     for _ in 0..MAX_ATTEMPTS {
         let v = locks.read_begin(home);
