@@ -8,6 +8,7 @@ use citadel_collections::{HashView, Packed};
 
 use super::few::Few;
 use super::linear::{read_one, update_one};
+use super::paged::spare_buf;
 use super::shape::Shape;
 use super::value::with_value;
 use crate::collection_limits;
@@ -65,7 +66,9 @@ fn set_fields(ctx: &mut Ctx<'_>, args: Args<'_>, only_new: bool) -> Result<usize
         },
         |value| {
             let hash = HashView::new(value.unwrap_or(Packed::empty()))?;
-            let edited = hash.with_fields(updates, only_new)?;
+            // (Into a spare buffer: `update_one` keeps the value's once
+            // stored.)
+            let edited = hash.with_fields_in(updates, only_new, spare_buf())?;
             let write = (edited.changed > 0 || !only_new).then_some((edited.value, edited.fields));
             Ok((edited.changed, write))
         },

@@ -12,7 +12,7 @@ use citadel_collections::linear_hash::{scan, Output, Root, Table};
 use citadel_collections::paged::is_paged;
 use citadel_collections::Packed;
 
-use super::paged::{update_paged_fresh, PagePlan, Step};
+use super::paged::{keep_spare, update_paged_fresh, PagePlan, Step};
 use super::shape::Shape;
 pub use super::value::page_copies;
 use super::value::{load, store, Existing};
@@ -133,6 +133,9 @@ pub fn update_one<R>(
             };
             if shape.stays_packed(count, value.len()) {
                 store(changes, 0, shape.kind, &value, count, existing)?;
+                // (The next edit's value is written into it: no
+                // allocation per HSET.)
+                keep_spare(value);
                 return Ok(Step::Done(reply));
             }
             let expire_at = existing.and_then(|e| e.expire_at);
