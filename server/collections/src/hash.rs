@@ -64,8 +64,19 @@ impl<'a> HashView<'a> {
         updates: &[(&[u8], &[u8])],
         only_new: bool,
     ) -> Result<Edited, Corrupt> {
+        self.with_fields_in(updates, only_new, Vec::new())
+    }
+
+    /// [`HashView::with_fields`] written into `buf`'s allocation (its
+    /// bytes are dropped): the new value's buffer can be a reused one.
+    pub fn with_fields_in(
+        &self,
+        updates: &[(&[u8], &[u8])],
+        only_new: bool,
+        buf: Vec<u8>,
+    ) -> Result<Edited, Corrupt> {
         let latest = Latest::new(updates);
-        let mut out = PackedWriter::with_capacity(self.packed_bytes(updates));
+        let mut out = PackedWriter::in_buffer(buf, self.packed_bytes(updates));
         // Fields of `updates` already written.
         let mut written = Written::new(updates.len());
         for pair in self.pairs() {
@@ -242,6 +253,21 @@ mod tests {
         assert_eq!(
             (nx.changed, pairs(&nx.value)[0].1.clone()),
             (0, b"3".to_vec())
+        );
+    }
+
+    #[test]
+    fn an_edit_into_a_used_buffer_writes_the_same_value() {
+        let bytes = hash(&[(b"a", b"1"), (b"b", b"2")]);
+        let view = HashView::new(Packed::parse(&bytes).unwrap()).unwrap();
+        let updates: &[(&[u8], &[u8])] = &[(b"b", b"x"), (b"c", b"y")];
+        let fresh = view.with_fields(updates, false).unwrap();
+        let used = vec![0xAB; 300];
+        let reused = view.with_fields_in(updates, false, used).unwrap();
+        assert_eq!(reused.value, fresh.value);
+        assert_eq!(
+            (reused.fields, reused.changed),
+            (fresh.fields, fresh.changed)
         );
     }
 

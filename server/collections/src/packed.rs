@@ -161,9 +161,20 @@ impl Default for PackedWriter {
 
 impl PackedWriter {
     pub fn with_capacity(bytes: usize) -> PackedWriter {
-        let mut body = Vec::with_capacity(HEADER_ROOM + bytes);
-        body.resize(HEADER_ROOM, 0);
-        PackedWriter { body, count: 0 }
+        PackedWriter::in_buffer(Vec::new(), bytes)
+    }
+
+    /// A writer over `buf`'s allocation (its bytes are dropped), room for
+    /// `bytes` more reserved: a caller that reuses its buffers then
+    /// allocates nothing.
+    pub fn in_buffer(mut buf: Vec<u8>, bytes: usize) -> PackedWriter {
+        buf.clear();
+        buf.reserve(HEADER_ROOM + bytes);
+        buf.resize(HEADER_ROOM, 0);
+        PackedWriter {
+            body: buf,
+            count: 0,
+        }
     }
 
     pub fn push(&mut self, element: &[u8]) {

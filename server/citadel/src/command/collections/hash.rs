@@ -6,7 +6,9 @@ use citadel_cache::ValueKind;
 use citadel_collections::linear_hash::entry_bytes;
 use citadel_collections::{HashView, Packed};
 
+use super::few::Few;
 use super::linear::{read_one, update_one};
+use super::paged::spare_buf;
 use super::shape::Shape;
 use super::value::with_value;
 use crate::collection_limits;
@@ -40,31 +42,18 @@ pub(super) fn is_listpack(hash: &HashView<'_>) -> Result<bool, CmdError> {
 /// A hash to the code shared with sets (`linear.rs`).
 pub(super) const SHAPE: Shape = super::shape::HASH;
 
-/// Field/value pairs an HSET lists on the stack.
-const FEW_PAIRS: usize = 8;
-
 /// Sets fields atomically; returns how many were new.
 fn set_fields(ctx: &mut Ctx<'_>, args: Args<'_>, only_new: bool) -> Result<usize, CmdError> {
     // The (field, value) pairs from index 2: a few (the common HSET) on
     // the stack, no allocation.
-    let mut few: [(&[u8], &[u8]); FEW_PAIRS] = [(&[], &[]); FEW_PAIRS];
-    let many: Vec<(&[u8], &[u8])>;
-    let pairs = (2..args.len())
+    let updates: Few<(&[u8], &[u8])> = (2..args.len())
         .step_by(2)
-        .map(|i| (args.get(i), args.get(i + 1)));
-    let updates = match (args.len() - 2) / 2 {
-        n if n <= FEW_PAIRS => {
-            few.iter_mut().zip(pairs).for_each(|(at, pair)| *at = pair);
-            &few[..n]
-        }
-        _ => {
-            many = pairs.collect();
-            &many[..]
-        }
-    };
+        .map(|i| (args.get(i), args.get(i + 1)))
+        .collect();
+    let updates = &updates[..];
     let added_bytes = updates.iter().map(|(f, v)| entry_bytes([*f, *v])).sum();
     update_one(
-        &mut ctx.thread.cache,
+        ctx,
         args.get(1),
         SHAPE,
         |root| {
@@ -77,7 +66,9 @@ fn set_fields(ctx: &mut Ctx<'_>, args: Args<'_>, only_new: bool) -> Result<usize
         },
         |value| {
             let hash = HashView::new(value.unwrap_or(Packed::empty()))?;
-            let edited = hash.with_fields(updates, only_new)?;
+            // (Into a spare buffer: `update_one` keeps the value's once
+            // stored.)
+            let edited = hash.with_fields_in(updates, only_new, spare_buf())?;
             let write = (edited.changed > 0 || !only_new).then_some((edited.value, edited.fields));
             Ok((edited.changed, write))
         },
@@ -119,9 +110,9 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 /// HDEL key field [field ...]: the number removed; the key goes when empty.
 pub fn hdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let fields: Vec<&[u8]> = args.from(2).iter().collect();
+    let fields: Few<&[u8]> = args.from(2).iter().collect();
     let removed = update_one(
-        &mut ctx.thread.cache,
+        ctx,
         args.get(1),
         SHAPE,
         |root| root.pages_for(fields.iter().copied(), 0, 0, fields.len() as u64),
@@ -135,7 +126,7 @@ pub fn hdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         },
         |table| {
             let mut removed = 0;
-            for field in &fields {
+            for field in fields.iter() {
                 removed += usize::from(table.remove(field)?.is_some());
             }
             Ok(removed)

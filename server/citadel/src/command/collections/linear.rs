@@ -7,12 +7,12 @@
 //! members it names (plus a split or merge pair) and runs over them in one
 //! `update_paged_fresh`: root and pages are read and written atomically.
 
-use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
+use citadel_cache::{Changes, ItemRef, PutOptions, ValueKind};
 use citadel_collections::linear_hash::{scan, Output, Root, Table};
 use citadel_collections::paged::is_paged;
 use citadel_collections::Packed;
 
-use super::paged::{keep_spare, spare_buf, update_paged_fresh, PagePlan, Step};
+use super::paged::{keep_spare, update_paged_fresh, PagePlan, Step};
 use super::shape::Shape;
 pub use super::value::page_copies;
 use super::value::{load, store, Existing};
@@ -102,17 +102,18 @@ pub fn planner(
 /// stored paged (`packed` then runs again, with fresh pages declared:
 /// `whole::store_whole`).
 pub fn update_one<R>(
-    cache: &mut CacheHandle,
+    ctx: &mut Ctx<'_>,
     key: &[u8],
     shape: Shape,
     mut plan_pages: impl FnMut(&Root) -> Vec<u64>,
     mut packed: impl FnMut(Option<Packed<'_>>) -> Result<PackedEdit<R>, CmdError>,
     mut paged: impl FnMut(&mut Table<'_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
-    // A packed value is loaded into a spare buffer (no allocation).
-    let mut buf = spare_buf();
+    // A packed value is loaded into the connection's scratch buffer (no
+    // allocation, no thread-local pool).
+    let mut buf = std::mem::take(&mut ctx.conn.scratch);
     let result = update_paged_fresh(
-        cache,
+        &mut ctx.thread.cache,
         &[key],
         planner(&mut plan_pages),
         |items, changes, plan| {
@@ -132,6 +133,9 @@ pub fn update_one<R>(
             };
             if shape.stays_packed(count, value.len()) {
                 store(changes, 0, shape.kind, &value, count, existing)?;
+                // (The next edit's value is written into it: no
+                // allocation per HSET.)
+                keep_spare(value);
                 return Ok(Step::Done(reply));
             }
             let expire_at = existing.and_then(|e| e.expire_at);
@@ -139,7 +143,8 @@ pub fn update_one<R>(
             Ok(stored(0, wanted, reply))
         },
     );
-    keep_spare(buf);
+    buf.clear();
+    ctx.conn.scratch = buf;
     result
 }
 
@@ -164,7 +169,7 @@ pub fn read_one<R>(
         .map(|existing| existing.flatten().is_some());
     let result = match found {
         Ok(true) if is_paged(&buf) => update_one(
-            &mut ctx.thread.cache,
+            ctx,
             key,
             shape,
             plan_pages,

@@ -18,6 +18,7 @@ use std::ops::Range;
 use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
 use citadel_collections::list::paged::{ListEdit, ListRoot, Stored};
 
+use super::few::Few;
 use super::paged::{keep_spare, spare_buf, update_paged_hinted, PagePlan, Step};
 use super::value::Existing;
 use super::whole::{put_page, write_built};
@@ -124,10 +125,17 @@ impl Lists<'_, '_> {
 
     /// Writes the saved lists; or, before writing anything, names the
     /// fresh pages a list outgrowing the packed form needs.
-    fn commit(self, changes: &mut Changes) -> Result<Vec<(usize, Range<u64>)>, CmdError> {
-        if let Some((i, root, expire_at)) = self.saved_root {
+    /// (By reference: moving the lists, edits inline, cost a copy of
+    /// several hundred bytes per command.)
+    fn commit(&mut self, changes: &mut Changes) -> Result<Vec<(usize, Range<u64>)>, CmdError> {
+        if let Some((i, root, expire_at)) = self.saved_root.take() {
             put(changes, i, &root, expire_at)?;
             self.plan.wrote_root(i, Some(root));
+        }
+        // A push or pop inside its end's buffer (most) saved no edit: no
+        // loops to set up and drop. (`save` fills `saved` first.)
+        if self.saved.is_none() {
+            return Ok(Vec::new());
         }
         let limit = crate::collection_limits::list();
         // (A plain loop: a push or pop on a paged list asks for nothing,
@@ -144,7 +152,8 @@ impl Lists<'_, '_> {
         if !wanted.is_empty() {
             return Ok(wanted);
         }
-        for (i, opened) in self.saved.into_iter().chain(self.saved_more) {
+        let saved_more = std::mem::take(&mut self.saved_more);
+        for (i, opened) in self.saved.take().into_iter().chain(saved_more) {
             let Opened {
                 edit,
                 existing,
@@ -261,27 +270,12 @@ pub(super) fn update_lists<R>(
     )
 }
 
-/// Elements a push lists on the stack.
-const FEW_ELEMENTS: usize = 8;
-
 /// LPUSH RPUSH LPUSHX RPUSHX: the new length (0 for an X on no list).
 fn push_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, only_existing: bool) -> CmdResult {
     let key = args.get(1);
     // A push of a few elements (the common one) lists them on the stack.
-    let mut few: [&[u8]; FEW_ELEMENTS] = [&[]; FEW_ELEMENTS];
-    let many: Vec<&[u8]>;
-    let elements = match args.len() - 2 {
-        n if n <= FEW_ELEMENTS => {
-            few.iter_mut()
-                .zip(args.from(2).iter())
-                .for_each(|(at, e)| *at = e);
-            &few[..n]
-        }
-        _ => {
-            many = args.from(2).iter().collect();
-            &many
-        }
-    };
+    let elements: Few<&[u8]> = args.from(2).iter().collect();
+    let elements = &elements[..];
     let count = elements.len() as u64;
     let len = update_lists(
         &mut ctx.thread.cache,

@@ -7,6 +7,7 @@ use super::table::CommandDef;
 
 pub mod encoding;
 pub mod events;
+mod few;
 pub mod hash;
 pub mod linear;
 pub mod list;

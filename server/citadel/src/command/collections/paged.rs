@@ -94,8 +94,11 @@ impl PagePlan {
                 spare.keep(root);
             }
         }
-        bufs.append(keys);
-        bufs.append(fresh_keys);
+        // (Most commands name no page: nothing to move.)
+        if !keys.is_empty() || !fresh_keys.is_empty() {
+            bufs.append(keys);
+            bufs.append(fresh_keys);
+        }
         pages.clear();
         fresh.clear();
     }

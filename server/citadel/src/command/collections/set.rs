@@ -9,6 +9,7 @@ use citadel_collections::linear_hash::entry_bytes;
 use citadel_collections::{Packed, SetView};
 use citadel_resp::Reply;
 
+use super::few::Few;
 use super::linear::{read_one, update_one};
 use super::shape::Shape;
 use super::value::with_value;
@@ -55,10 +56,10 @@ fn all_present(set: &SetView<'_>, members: &[&[u8]]) -> Result<bool, CmdError> {
 
 /// SADD key member [member ...]: how many were new.
 pub fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let members: Vec<&[u8]> = args.from(2).iter().collect();
+    let members: Few<&[u8]> = args.from(2).iter().collect();
     let added_bytes = entry_bytes(members.iter().copied());
     let added = update_one(
-        &mut ctx.thread.cache,
+        ctx,
         args.get(1),
         SHAPE,
         |root| {
@@ -82,7 +83,7 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         },
         |table| {
             let mut added = 0;
-            for member in &members {
+            for member in members.iter() {
                 added += usize::from(table.put(&[member], true)?);
             }
             Ok(added)
@@ -95,9 +96,9 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// SREM key member [member ...]: how many were removed; the key goes when
 /// the set is empty.
 pub fn srem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let members: Vec<&[u8]> = args.from(2).iter().collect();
+    let members: Few<&[u8]> = args.from(2).iter().collect();
     let removed = update_one(
-        &mut ctx.thread.cache,
+        ctx,
         args.get(1),
         SHAPE,
         |root| root.pages_for(members.iter().copied(), 0, 0, members.len() as u64),
@@ -111,7 +112,7 @@ pub fn srem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         },
         |table| {
             let mut removed = 0;
-            for member in &members {
+            for member in members.iter() {
                 removed += usize::from(table.remove(member)?.is_some());
             }
             Ok(removed)
@@ -159,7 +160,7 @@ pub fn sismember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 pub fn smismember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let members: Vec<&[u8]> = args.from(2).iter().collect();
+    let members: Few<&[u8]> = args.from(2).iter().collect();
     let found = contains(ctx, args.get(1), &members)?;
     ctx.out.array(found.len());
     found.into_iter().for_each(|f| ctx.out.int(i64::from(f)));

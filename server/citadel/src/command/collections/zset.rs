@@ -27,6 +27,7 @@ mod whole;
 pub use self::geo::COMMANDS as GEO_COMMANDS;
 use self::paged::{is_paged, Fail, PagedZ};
 use self::whole::{update_store, update_whole};
+use super::few::Few;
 use super::value::{read, view};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
@@ -182,16 +183,17 @@ fn parse_add(args: &Args<'_>) -> Result<(AddFlags, usize), CmdError> {
     let mut f = AddFlags::default();
     let mut i = 2;
     while i < args.len() {
-        let word = args.get(i).to_ascii_lowercase();
-        match &word[..] {
-            b"nx" => f.nx = true,
-            b"xx" => f.xx = true,
-            b"gt" => f.gt = true,
-            b"lt" => f.lt = true,
-            b"ch" => f.ch = true,
-            b"incr" => f.incr = true,
+        // (Compared in place: a lowered copy was an allocation per ZADD.)
+        let flag = match args.get(i) {
+            w if w.eq_ignore_ascii_case(b"nx") => &mut f.nx,
+            w if w.eq_ignore_ascii_case(b"xx") => &mut f.xx,
+            w if w.eq_ignore_ascii_case(b"gt") => &mut f.gt,
+            w if w.eq_ignore_ascii_case(b"lt") => &mut f.lt,
+            w if w.eq_ignore_ascii_case(b"ch") => &mut f.ch,
+            w if w.eq_ignore_ascii_case(b"incr") => &mut f.incr,
             _ => break,
-        }
+        };
+        *flag = true;
         i += 1;
     }
     let elements = args.len() - i;
@@ -285,12 +287,17 @@ fn add_pairs<'a>(
 }
 
 fn zadd_with(ctx: &mut Ctx<'_>, args: Args<'_>, f: AddFlags, first: usize) -> CmdResult {
-    let mut pairs = Vec::with_capacity((args.len() - first) / 2);
-    for i in (first..args.len()).step_by(2) {
-        let score = parse_score(args.get(i)).ok_or(CmdError::NotFloat)?;
-        pairs.push((score, args.get(i + 1)));
-    }
-    let members: Vec<&[u8]> = pairs.iter().map(|p| p.1).collect();
+    // (On the stack for a few pairs: no allocation.)
+    let pairs: Few<(f64, &[u8])> = (first..args.len())
+        .step_by(2)
+        .map(|i| {
+            Ok((
+                parse_score(args.get(i)).ok_or(CmdError::NotFloat)?,
+                args.get(i + 1),
+            ))
+        })
+        .collect::<Result<_, CmdError>>()?;
+    let members: Few<&[u8]> = pairs.iter().map(|p| p.1).collect();
     let buf = &mut ctx.conn.scratch;
     let plan = (&members[..], pairs.len() as u64, 0);
     let cache = &mut ctx.thread.cache;
@@ -312,7 +319,7 @@ fn zadd_with(ctx: &mut Ctx<'_>, args: Args<'_>, f: AddFlags, first: usize) -> Cm
         |z| {
             // One round loads the tree paths of every entry named.
             let mut keys = Vec::with_capacity(2 * pairs.len());
-            for &(score, member) in &pairs {
+            for &(score, member) in pairs.iter() {
                 if let Some(old) = z.score(member)? {
                     keys.push((old, member.to_vec()));
                 }

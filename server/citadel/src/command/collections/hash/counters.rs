@@ -23,7 +23,7 @@ fn update_field<T>(
     // A number's text is short: room for one is enough to plan a split.
     let added_bytes = entry_bytes([field, &[0; 24][..]]);
     update_one(
-        &mut ctx.thread.cache,
+        ctx,
         key,
         SHAPE,
         |root| root.pages_for([field], 1, added_bytes, 0),

@@ -23,7 +23,7 @@ fn pop(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> Result<Option<Vec<Vec<u8>
     let mut whole = false;
     loop {
         let popped = update_one(
-            &mut ctx.thread.cache,
+            ctx,
             key,
             SHAPE,
             |root| {
