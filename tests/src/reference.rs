@@ -22,19 +22,28 @@ impl RedisServer {
     /// yes --cluster-config-file <path>` for CLUSTER KEYSLOT).
     pub fn start_with(extra: &[&str]) -> RedisServer {
         let port = free_port();
+        // A cluster node also listens on its bus port, port + 10000 unless
+        // told: that one may be another test's, and the node exits then.
+        let bus = extra
+            .contains(&"--cluster-enabled")
+            .then(|| free_port().to_string());
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .args(extra)
+            .args(bus.iter().flat_map(|p| ["--cluster-port", p.as_str()]))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
         let child = child.expect("redis-server is missing: run tests/run.sh, which installs it");
-        let server = RedisServer { port, child };
+        let mut server = RedisServer { port, child };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("redis-server {extra:?} on port {port} exited: {status}");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
         server
