@@ -1,6 +1,7 @@
 //! The short lists a collection command builds from its arguments (the
 //! elements of a push, the members of an SADD, the pairs of an HSET or
-//! ZADD): the common few live on the stack, more go to a `Vec`. A
+//! ZADD, the keys an update over paged collections declares): the common
+//! few live on the stack, more go to a `Vec`. A
 //! one-element write then allocates nothing for them (an SADD's `Vec` of
 //! one member was a malloc and a free, ~150 instructions of ~3k).
 

@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use citadel_cache::owned::{page_key, OWNER_MARK, OWNER_STAMP_LEN};
 use citadel_cache::{CacheHandle, Changes, ItemRef, ValueKind};
 
+use super::few::Few;
 use crate::command::error::CmdError;
 
 mod hints;
@@ -252,9 +253,6 @@ enum Outcome<R> {
     Replan(Vec<Option<Vec<u8>>>),
 }
 
-/// Declared keys (user keys and pages) gathered on the stack.
-const FEW_KEYS: usize = 8;
-
 /// Most fresh-page grants (or rounds of more pages) in a row before a
 /// command gives up.
 const MAX_GRANTS: usize = 64;
@@ -356,24 +354,17 @@ fn run_in<R>(
         // Only a paged or growing collection declares pages: the common
         // packed case runs over the user keys as given, a push or pop's
         // few keys from the stack (no allocation either way).
-        let mut few: [&[u8]; FEW_KEYS] = [&[]; FEW_KEYS];
-        let all: Vec<&[u8]>;
-        let count = keys.len() + current.keys.len() + current.fresh_keys.len();
-        let mut every = keys
-            .iter()
-            .copied()
-            .chain(current.keys.iter().map(Vec::as_slice))
-            .chain(current.fresh_keys.iter().map(Vec::as_slice));
-        let declared = if count == keys.len() {
+        let every: Few<&[u8]>;
+        let declared = if current.keys.is_empty() && current.fresh_keys.is_empty() {
             keys
-        } else if count <= FEW_KEYS {
-            few.iter_mut()
-                .zip(&mut every)
-                .for_each(|(at, key)| *at = key);
-            &few[..count]
         } else {
-            all = every.collect();
-            &all
+            every = keys
+                .iter()
+                .copied()
+                .chain(current.keys.iter().map(Vec::as_slice))
+                .chain(current.fresh_keys.iter().map(Vec::as_slice))
+                .collect();
+            &every
         };
         let outcome = cache.update(declared, |items, changes| {
             let users = &items[..keys.len()];
