@@ -29,7 +29,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 step() {
     local free
     free=$(df -h --output=avail "${CARGO_TARGET_DIR:-$PWD}" 2>/dev/null | tail -n 1 | tr -d ' ')
-    printf '\n==> %s (disk free: %s)\n' "$*" "${free:-?}"
+    printf '\n==> %s (disk free: %s, %d s in)\n' "$*" "${free:-?}" "$SECONDS"
 }
 
 install_deps() {
@@ -156,7 +156,7 @@ step "fuzz targets, ${CITADEL_FUZZ_SECONDS:-30} s each"
 bash tests/fuzz.sh "${CITADEL_FUZZ_SECONDS:-30}" || failed+=("fuzz")
 
 if [ ${#failed[@]} -gt 0 ]; then
-    echo "FAILED: ${failed[*]}"
+    echo "FAILED: ${failed[*]} (after $SECONDS s)"
     exit 1
 fi
-echo "all tests passed"
+echo "all tests passed in $SECONDS s"
