@@ -553,6 +553,28 @@ impl RespReader {
         got
     }
 
+    /// As [`RespReader::pending`], for when another server's messages say
+    /// how many to expect: reads until `expected` arrived (waiting up to
+    /// `cap` for each), then whatever more comes within `settle` (so an
+    /// extra message still shows), instead of a long quiet wait every time.
+    pub fn pending_like(
+        &mut self,
+        expected: usize,
+        cap: std::time::Duration,
+        settle: std::time::Duration,
+    ) -> Vec<String> {
+        self.set_read_timeout(Some(cap));
+        let mut got = Vec::new();
+        while got.len() < expected {
+            match self.raw_reply() {
+                Some(m) => got.push(String::from_utf8_lossy(&m).into_owned()),
+                None => break,
+            }
+        }
+        got.extend(self.pending(settle));
+        got
+    }
+
     /// The next reply's bytes exactly as the server sent them (byte-for-byte
     /// comparisons); None once the server closed the connection.
     pub fn raw_reply(&mut self) -> Option<Vec<u8>> {
