@@ -2,7 +2,7 @@
 # Runs every cargo-fuzz target for a given time and reports executions.
 #
 # Usage: tests/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]
-#   SECONDS_PER_TARGET  default 30 (what tests/run.sh uses); the issue-level
+#   SECONDS_PER_TARGET  default 30 (tests/run.sh passes 20, CI's budget); the issue-level
 #                       runs use e.g. 600 or -runs via FUZZ_RUNS.
 #   TARGET              dir:target pairs to run (default: all below).
 # Env: FUZZ_RUNS=N      stop each target after N executions instead of a time.

@@ -13,7 +13,7 @@
 # 3. Runs the Python end-to-end tests (pytest when available, else the
 #    file's own runner) and prints `python: N passed, M failed`.
 # 4. Runs the loom models that need `--cfg loom` (a separate target dir) and
-#    every cargo-fuzz target for CITADEL_FUZZ_SECONDS (default 30) each
+#    every cargo-fuzz target for CITADEL_FUZZ_SECONDS (default 20) each
 #    (tests/fuzz.sh; needs the nightly toolchain, installs cargo-fuzz).
 # Exits non-zero if anything failed. Tests start their own servers on free
 # ports and kill them; no service already running is touched.
@@ -152,8 +152,8 @@ run_python || failed+=("python tests")
 step "loom models (--cfg loom)"
 run_loom || failed+=("loom")
 
-step "fuzz targets, ${CITADEL_FUZZ_SECONDS:-30} s each"
-bash tests/fuzz.sh "${CITADEL_FUZZ_SECONDS:-30}" || failed+=("fuzz")
+step "fuzz targets, ${CITADEL_FUZZ_SECONDS:-20} s each"
+bash tests/fuzz.sh "${CITADEL_FUZZ_SECONDS:-20}" || failed+=("fuzz")
 
 if [ ${#failed[@]} -gt 0 ]; then
     echo "FAILED: ${failed[*]} (after $SECONDS s)"
