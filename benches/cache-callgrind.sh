@@ -40,7 +40,9 @@ for i in "${!phases[@]}"; do
     f=$dir/cg.$((i + 1))
     [[ -f $f ]] || { echo "no dump $f for ${phases[$i]}" >&2; exit 1; }
     total=$(awk '/^summary:/ {print $2}' "$f")
-    per_op[${phases[$i]}]=$((total / ops))
+    n=$ops
+    [[ ${phases[$i]} == *_medium ]] && n=$((ops / 10))
+    per_op[${phases[$i]}]=$((total / n))
     if [[ -n ${KEEP:-} ]]; then cp "$f" "$KEEP/cg.${phases[$i]}"; fi
 done
 
@@ -51,4 +53,8 @@ for op in get_hit get_miss set_overwrite set_new; do
     c=${per_op[citadel_$op]:-0} m=${per_op[hashmap_$op]:-0}
     ratio=$( ((m > 0)) && echo "scale=2; $c / $m" | bc || echo -)
     printf '%-14s %10s %10s %7sx\n' "${op//_/-}" "$c" "$m" "$ratio"
+done
+# One-key updates (the collection write path; no HashMap twin).
+for op in update update_medium update_read; do
+    printf '%-14s %10s\n' "${op//_/-}" "${per_op[citadel_$op]:-0}"
 done

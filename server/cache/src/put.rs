@@ -53,15 +53,16 @@ impl Writer {
         let region = &cache.region;
         if MAX_HEADER_LEN + key.len() + vlen as usize <= SEGMENT_SIZE {
             // The header's length does not depend on the check, which is
-            // known only once the value is stored: header last.
+            // known only once the value is stored: the header is encoded
+            // once, its check filled in, and stored last with the key.
             let hlen = encode_header(&mut header, key.len(), vlen, false, 0, opts);
             let len = hlen + key.len() + vlen as usize;
-            let (seg, off) = self.append(cache, class, len)?;
+            let (seg, off) = self.reserve(cache, class, len)?;
             let at = seg.data + off as usize;
-            region.store_bytes(at + hlen, key);
             let check = store_parts(region, at + hlen + key.len(), parts, hash.0);
-            encode_header(&mut header, key.len(), vlen, false, check, opts);
-            region.store_bytes(at, &header[..hlen]);
+            let check_at = header_check_at(hlen, opts);
+            header[check_at..check_at + 2].copy_from_slice(&check.to_le_bytes());
+            store_head(region, at, &header[..hlen], key);
             self.commit(seg, off, len, expire_at);
             return Ok((seg.id, off));
         }
@@ -107,15 +108,7 @@ impl Writer {
         if len > SMALL_ITEM {
             return Ok(None);
         }
-        // The active segment's room is checked inline; `append` takes a
-        // new segment when it is full.
-        let (seg, off) = match self.try_append(cache, class, len) {
-            Some(loc) => {
-                self.dirty |= 1 << class;
-                loc
-            }
-            None => self.append(cache, class, len)?,
-        };
+        let (seg, off) = self.reserve(cache, class, len)?;
         let at = seg.data + off as usize;
         // Two buffer sizes: zeroing the big one costs a memset call, more
         // than the rest of a typical (< 64-byte) item's assembly.
@@ -178,6 +171,24 @@ impl Writer {
             if id < cache.geo.segments {
                 cache.free_list().push(cache.seg(id));
             }
+        }
+    }
+
+    /// `append`, with the active segment's room checked inline (the
+    /// out-of-line call cost more than the check).
+    #[inline(always)]
+    fn reserve<'c>(
+        &mut self,
+        cache: &'c Cache,
+        class: usize,
+        len: usize,
+    ) -> Result<(Seg<'c>, u32), WriteError> {
+        match self.try_append(cache, class, len) {
+            Some(loc) => {
+                self.dirty |= 1 << class;
+                Ok(loc)
+            }
+            None => self.append(cache, class, len),
         }
     }
 
@@ -269,6 +280,24 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
         return;
     }
     dst.copy_from_slice(src);
+}
+
+/// Keys up to this long are stored together with their item's header.
+const HEAD_KEY: usize = 64;
+
+/// Stores an item's header and key at `at`: one store for a short key
+/// (each store merges its edge words), two for a long one.
+fn store_head(region: &Region, at: usize, header: &[u8], key: &[u8]) {
+    let mut buf = [0u8; MAX_HEADER_LEN + HEAD_KEY];
+    let len = header.len() + key.len();
+    let Some(head) = buf.get_mut(..len) else {
+        region.store_bytes(at, header);
+        region.store_bytes(at + header.len(), key);
+        return;
+    };
+    head[..header.len()].copy_from_slice(header);
+    copy_short(&mut head[header.len()..], key);
+    region.store_bytes(at, head);
 }
 
 /// `len` bytes of `p` from `start`.

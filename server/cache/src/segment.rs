@@ -39,6 +39,7 @@ pub const FLAG_SUSPECT: u32 = 1;
 /// TTL classes: 0 = no TTL, then remaining TTL up to 4^c seconds.
 pub const TTL_CLASSES: usize = 11;
 
+#[inline]
 pub fn ttl_class(expire_at: Option<u64>, now_ms: u64) -> usize {
     match expire_at {
         None => 0,
@@ -60,6 +61,7 @@ pub struct Seg<'a> {
 }
 
 impl<'a> Seg<'a> {
+    #[inline]
     pub fn new(region: &'a Region, geo: &Geometry, id: u32) -> Seg<'a> {
         debug_assert!(id < geo.segments);
         Seg {
@@ -69,6 +71,7 @@ impl<'a> Seg<'a> {
             data: geo.segdata_off + id as usize * SEGMENT_SIZE,
         }
     }
+    #[inline]
     pub fn state_word(&self) -> &'a AtomicU32 {
         self.region.u32_at(self.hdr)
     }
@@ -92,28 +95,35 @@ impl<'a> Seg<'a> {
             .compare_exchange(from as u32, to as u32, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
     }
+    #[inline]
     pub fn class(&self) -> &'a AtomicU32 {
         self.region.u32_at(self.hdr + 4)
     }
     /// Bytes of complete items (stored after the item bytes, Release).
+    #[inline]
     pub fn write_off(&self) -> &'a AtomicU32 {
         self.region.u32_at(self.hdr + 8)
     }
     /// Items of this segment that the index points at.
+    #[inline]
     pub fn live(&self) -> &'a AtomicU32 {
         self.region.u32_at(self.hdr + 12)
     }
+    #[inline]
     fn next_free(&self) -> &'a AtomicU32 {
         self.region.u32_at(self.hdr + 16)
     }
+    #[inline]
     pub fn flags(&self) -> &'a AtomicU32 {
         self.region.u32_at(self.hdr + 20)
     }
+    #[inline]
     pub fn created_ms(&self) -> &'a AtomicU64 {
         self.region.u64_at(self.hdr + 24)
     }
     /// Latest expiry of any item in the segment (u64::MAX: some item never
     /// expires, so the segment never expires as a whole).
+    #[inline]
     pub fn max_expire(&self) -> &'a AtomicU64 {
         self.region.u64_at(self.hdr + 32)
     }

@@ -21,10 +21,10 @@ use crate::writer::{Seen, Writer};
 
 /// What the lookup found at the key (valid once its home is locked at
 /// the version read: published items never change).
-struct Old {
+struct Old<'c> {
     slot: usize,
     entry: Entry,
-    seen: Seen,
+    item: ItemRef<'c>,
     expired: bool,
 }
 
@@ -41,18 +41,21 @@ pub(crate) fn update_one<R>(
     let (keys, hashes, canon) = ([key], [h], [0]);
     for _ in 0..MAX_ATTEMPTS {
         let v = locks.read_begin(home);
-        let found = cache.find(h, key, v);
-        let old = found.as_ref().map(|(slot, entry, item)| Old {
-            slot: *slot,
-            entry: *entry,
-            seen: Seen::of(item),
+        // What unlinking the old item must undo (`Seen`) is read only
+        // when something is published: a closure that only reads (SADD of
+        // a member already there) needs none of it.
+        let old = cache.find(h, key, v).map(|(slot, entry, item)| Old {
+            slot,
+            entry,
+            item,
             expired: item.is_expired(w.now),
         });
         let expired = old.as_ref().is_some_and(|old| old.expired);
         // Expired items and negative markers are absent to the closure (a
         // put still replaces the marker in its slot).
-        let item = found
-            .map(|(_, _, item)| item)
+        let item = old
+            .as_ref()
+            .map(|old| old.item)
             .filter(|item| !expired && !item.is_negative())
             .map(|mut item| {
                 item.version = v;
@@ -100,7 +103,7 @@ pub(crate) fn update_one<R>(
             // A delete of a missing key: nothing to publish.
             (None, _) => None,
         };
-        publish(cache, w, key, h, at, old, (op, put_root), tag);
+        publish(cache, w, key, h, at, old.as_ref(), (op, put_root), tag);
         if let (Some((slot, _)), Op::Put { .. }, true) = (at, op, touched) {
             // The entry just stored (home locked), frequency bits kept.
             // ORDERING: Relaxed: under the home lock only readers' frequency
@@ -133,12 +136,12 @@ fn publish(
     key: &[u8],
     h: KeyHash,
     at: Option<(usize, Entry)>,
-    old: Option<Old>,
+    old: Option<&Old<'_>>,
     (op, put_root): (Op, PutRoot),
     tag: u16,
 ) {
-    let (existed, expired, seen) = match &old {
-        Some(old) => (true, old.expired, old.seen),
+    let (existed, expired, seen) = match old {
+        Some(old) => (true, old.expired, Seen::of(&old.item)),
         None => (false, false, Seen::default()),
     };
     if w.changes.enabled {
