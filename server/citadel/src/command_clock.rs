@@ -9,12 +9,13 @@
 //! command, EXEC's retries) reads the clock afresh and never inherits time
 //! spent outside the server's work on it.
 
-/// CLOCK_MONOTONIC in nanoseconds. A bare clock read is about half of what
-/// `Instant::now` and `elapsed` cost together (their checked timespec
-/// arithmetic).
+/// Monotonic nanoseconds: the time-stamp counter's where the kernel keeps
+/// time with it, else CLOCK_MONOTONIC's (`tsc_clock.rs`). A bare clock read
+/// is about half of what `Instant::now` and `elapsed` cost together (their
+/// checked timespec arithmetic).
 #[inline]
 pub fn monotonic_nanos() -> u64 {
-    clock_nanos(libc::CLOCK_MONOTONIC)
+    crate::tsc_clock::now_nanos()
 }
 
 /// Milliseconds on the kernel's coarse monotonic clock: its resolution (a

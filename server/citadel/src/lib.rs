@@ -63,6 +63,7 @@ pub mod state;
 pub mod stats;
 pub mod thread;
 pub mod tracking;
+mod tsc_clock;
 pub mod wait;
 
 #[cfg(test)]

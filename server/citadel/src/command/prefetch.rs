@@ -68,21 +68,29 @@ impl Skim {
                 });
                 return;
             }
-            let key_hash = (args.len() > 1).then(|| {
-                let key = self.parser.args[first + 1].clone();
-                ctx.cache.prefetch_key(&buf[key])
-            });
             self.commands.push(Skimmed {
                 start: pos,
                 len: end,
                 args,
-                key_hash,
+                key_hash: None,
             });
             pos += end;
         }
         // An incomplete or bad command ends the skim; the session's own parser
         // reads it.
         self.parser.reset();
+        // Hashed and prefetched in a loop of their own, not as each command
+        // is parsed: a prefetch that misses the TLB holds up retirement
+        // until its page walk is done, and only a short loop keeps enough
+        // of the next keys' prefetches in flight behind it for their walks
+        // to overlap.
+        for c in &mut self.commands {
+            if c.args.len() > 1 {
+                let key = &self.parser.args[c.args.start + 1];
+                let key = &input[c.start + key.start..c.start + key.end];
+                c.key_hash = Some(ctx.cache.prefetch_key(key));
+            }
+        }
         for c in &self.commands {
             if let Some(h) = c.key_hash {
                 ctx.cache.prefetch_item(h.into());
