@@ -72,6 +72,20 @@ impl BlockedKeys {
         self.blocked.load(Ordering::SeqCst) > 0
     }
 
+    /// Whether a client may be blocked on a key written just now, asked
+    /// by a writer after its write committed (outside a transaction; a
+    /// transaction's writes commit later, so it notes its keys whatever
+    /// this says). False: the write needs no wake-up and its keys need
+    /// not be noted. The same store-fence-load as `signal` (module
+    /// comment): a client that registers after this load reads the key
+    /// after its own fence, so it sees the write and is served at once;
+    /// one registered before it is counted here, and `signal` (after
+    /// another fence) wakes it.
+    pub fn any_after_write(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.any()
+    }
+
     /// `client` (served by `thread`) waits for `keys`, behind those that
     /// already wait for them. The caller then fences (`fence_after_block`)
     /// and checks its keys once more before it parks.

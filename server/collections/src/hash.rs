@@ -76,7 +76,9 @@ impl<'a> HashView<'a> {
         buf: Vec<u8>,
     ) -> Result<Edited, Corrupt> {
         let latest = Latest::new(updates);
-        let mut out = PackedWriter::in_buffer(buf, self.packed_bytes(updates));
+        // At most every old field and every update, each a field and a value.
+        let most = 2 * (self.len() + updates.len()) as u64;
+        let mut out = PackedWriter::in_buffer_for(buf, self.packed_bytes(updates), most);
         // Fields of `updates` already written.
         let mut written = Written::new(updates.len());
         for pair in self.pairs() {

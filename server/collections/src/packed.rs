@@ -142,11 +142,14 @@ impl<'a> Iterator for Elements<'a> {
 }
 
 /// Builds a packed value element by element; the count is written last.
-/// The elements go after room for the largest header, so the value is
-/// finished in the same buffer (no second allocation and copy).
+/// The elements go after room for the header, so the value is finished
+/// in the same buffer (no second allocation and copy).
 pub struct PackedWriter {
-    /// `HEADER_ROOM` bytes reserved, then the elements.
+    /// `room` bytes reserved, then the elements.
     body: Vec<u8>,
+    /// The header's room: the largest header, or the one for the most
+    /// elements the caller said it writes (`in_buffer_for`).
+    room: usize,
     count: u64,
 }
 
@@ -167,12 +170,22 @@ impl PackedWriter {
     /// A writer over `buf`'s allocation (its bytes are dropped), room for
     /// `bytes` more reserved: a caller that reuses its buffers then
     /// allocates nothing.
-    pub fn in_buffer(mut buf: Vec<u8>, bytes: usize) -> PackedWriter {
+    pub fn in_buffer(buf: Vec<u8>, bytes: usize) -> PackedWriter {
+        PackedWriter::in_buffer_for(buf, bytes, u64::MAX)
+    }
+
+    /// `in_buffer` for a value of at most `most` elements: the header's
+    /// room is that count's, so a value whose count takes as many bytes
+    /// (nearly always) is finished where it was written, without moving
+    /// it to the front of its buffer.
+    pub fn in_buffer_for(mut buf: Vec<u8>, bytes: usize, most: u64) -> PackedWriter {
+        let room = packed_header_len(most);
         buf.clear();
-        buf.reserve(HEADER_ROOM + bytes);
-        buf.resize(HEADER_ROOM, 0);
+        buf.reserve(room + bytes);
+        buf.resize(room, 0);
         PackedWriter {
             body: buf,
+            room,
             count: 0,
         }
     }
@@ -201,10 +214,19 @@ impl PackedWriter {
         header[0] = ENCODING_PACKED;
         let len = 1 + write_varint(&mut header[1..], self.count);
         let mut out = self.body;
-        let start = HEADER_ROOM - len;
-        out[start..HEADER_ROOM].copy_from_slice(&header[..len]);
-        // Moves the value to the front of its own buffer.
-        out.drain(..start);
+        let room = self.room;
+        if len > room {
+            // More elements than `in_buffer_for` was told: a longer
+            // header goes in front (a copy of the value; never expected).
+            out.splice(..room, header[..len].iter().copied());
+            return out;
+        }
+        let start = room - len;
+        out[start..room].copy_from_slice(&header[..len]);
+        if start > 0 {
+            // Moves the value to the front of its own buffer.
+            out.drain(..start);
+        }
         out
     }
 
@@ -377,6 +399,18 @@ mod tests {
             Packed::parse(&[0, 2, 5, b'a']).unwrap().offset_of(1),
             Err(Corrupt)
         );
+    }
+
+    #[test]
+    fn a_told_most_count_gives_the_same_value() {
+        // Counts on both sides of a header size, told exactly, told more
+        // (a shorter header: moved to the front), told too few (longer).
+        for (count, most) in [(0, 0), (3, 4), (127, 127), (100, 300), (128, 127), (5, 0)] {
+            let elements: Vec<Vec<u8>> = (0..count).map(|i| vec![b'e'; i % 9]).collect();
+            let mut w = PackedWriter::in_buffer_for(vec![1, 2, 3], 8, most);
+            elements.iter().for_each(|e| w.push(e));
+            assert_eq!(w.finish(), encode_all(elements.iter()), "{count} of {most}");
+        }
     }
 
     #[test]

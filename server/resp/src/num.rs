@@ -126,16 +126,35 @@ pub fn header_line(line: &mut [u8; HEADER_LEN], tag: u8, n: i64) -> usize {
         at = 2;
     }
     let v = n.unsigned_abs();
-    let mut width = 1;
-    let mut rest = v / 10;
-    while rest != 0 {
-        width += 1;
-        rest /= 10;
-    }
-    let end = at + width;
-    digits_u64(&mut line[at..end], v);
+    let end = at + decimal_width(v);
+    put_digits(&mut line[at..end], v);
     line[end..end + 2].copy_from_slice(b"\r\n");
     end + 2
+}
+
+/// How many decimal digits `v` has.
+#[inline]
+fn decimal_width(v: u64) -> usize {
+    v.checked_ilog10().unwrap_or(0) as usize + 1
+}
+
+/// The decimal digits of `v`, filling `buf` (exactly `decimal_width(v)`
+/// bytes) from its end two at a time (`DIGIT_PAIRS`): half the divisions
+/// of one digit at a time.
+#[inline]
+fn put_digits(buf: &mut [u8], mut v: u64) {
+    let mut end = buf.len();
+    while v >= 100 && end >= 2 {
+        let pair = DIGIT_PAIRS[(v % 100) as usize];
+        v /= 100;
+        end -= 2;
+        buf[end..end + 2].copy_from_slice(&pair.to_le_bytes());
+    }
+    if v >= 10 && end >= 2 {
+        buf[end - 2..end].copy_from_slice(&DIGIT_PAIRS[v as usize].to_le_bytes());
+    } else if end >= 1 {
+        buf[end - 1] = b'0' + v as u8;
+    }
 }
 
 /// Appends the decimal form of `v` to `out`.
@@ -439,6 +458,16 @@ mod tests {
             let mut line = [0u8; HEADER_LEN];
             let len = header_line(&mut line, b'$', v);
             assert_eq!(&line[..len], format!("${v}\r\n").as_bytes());
+        }
+        // Every width, at its edges, both signs: the digit pairs and the
+        // odd digit left over.
+        for k in 1..19 {
+            let p = 10i64.pow(k);
+            for v in [p - 1, p, p + 1, p + 10, -p + 1, -p, -p - 1] {
+                let mut line = [0u8; HEADER_LEN];
+                let len = header_line(&mut line, b':', v);
+                assert_eq!(&line[..len], format!(":{v}\r\n").as_bytes());
+            }
         }
     }
 

@@ -179,10 +179,10 @@ fn may_feed_blocked(def: &CommandDef) -> bool {
 /// Notes the keys `def` wrote (its handler succeeded), to be signalled
 /// once the whole command (an EXEC, a script) committed. Every command
 /// that succeeds passes here: the group test is inlined into the caller,
-/// the key walk is not.
+/// the key walk is not, and is skipped while nobody is blocked.
 #[inline(always)]
-pub fn note_written(thread: &mut ThreadCtx, def: &CommandDef, args: Args<'_>) {
-    if may_feed_blocked(def) {
+pub fn note_written(state: &ServerState, thread: &mut ThreadCtx, def: &CommandDef, args: Args<'_>) {
+    if may_feed_blocked(def) && (thread.cache.in_txn() || state.blocked.any_after_write()) {
         note_keys(thread, def, args);
     }
 }

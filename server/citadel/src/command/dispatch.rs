@@ -248,7 +248,7 @@ pub fn run_handler(ctx: &mut Ctx<'_>, idx: usize, def: &CommandDef, args: Args<'
     let mark = ctx.out.buf.len();
     match (def.handler)(ctx, args) {
         Ok(()) => {
-            super::blocking::note_written(ctx.thread, def, args);
+            super::blocking::note_written(ctx.state, ctx.thread, def, args);
             false
         }
         Err(e) => {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::args::Args;
 use super::context::{ConnState, ReplyMode};
+use super::prefetch::AHEAD;
 use super::table::CommandDef;
 use crate::introspect::calls::{bucket, telemetry_bucket, BUCKETS};
 use crate::introspect::slowlog::{trimmed_args, SlowEntry};
@@ -86,8 +87,8 @@ pub fn after(
 
 /// The statistics, slow log and latency monitor of a command whose
 /// handler ran for `nanos`; `error`: the error reply it answered.
-/// `fast_path.rs` calls this directly for its plain GETs and SETs (no reply
-/// mode to apply, nobody monitoring).
+/// `fast_path.rs` calls this directly for the commands of its runs (no
+/// reply mode to apply, nobody monitoring).
 #[inline]
 pub fn executed(
     state: &ServerState,
@@ -116,34 +117,41 @@ pub fn executed(
     }
 }
 
-/// The statistics of the plain GETs and SETs of one pipelined run
-/// (`fast_path.rs`) that answered no error and ran under the slow log's
-/// and latency monitor's thresholds: for those, `executed` would only add
-/// a call, its time and a histogram count, so the run adds them up here
-/// and writes each figure once at its end, exactly what `executed` would
-/// have written (INFO sees the run's commands together, as it sees
+/// The statistics of the commands of one pipelined run (`fast_path.rs`)
+/// that answered no error and ran under the slow log's and latency
+/// monitor's thresholds: for those, `executed` would only add a call, its
+/// time and a histogram count, so the run adds them up here and writes
+/// each figure once at its end, exactly what `executed` would have
+/// written (INFO sees the run's commands together, as it sees
 /// `total_commands_processed` per receive). The thresholds are read once
 /// per run.
 pub struct RunStats {
     /// Commands this long or longer go through `executed`.
     below: u64,
-    /// Per plain command (GET, SET).
-    tallies: [Tally; 2],
+    /// The first `RUN_COMMANDS` distinct commands of the run (a pipeline
+    /// mostly repeats one or two); later ones go through `executed`.
+    tallies: [Tally; RUN_COMMANDS],
 }
 
+/// Distinct commands a run adds up.
+const RUN_COMMANDS: usize = 4;
+
 struct Tally {
+    /// The command's global index; `usize::MAX`: a free tally.
+    cmd: usize,
     calls: u64,
     nanos: u64,
     /// Which histogram buckets `counts` holds calls in (bit b: bucket b).
     used: u128,
-    /// Calls per histogram bucket: a run is at most the skim's
-    /// `prefetch::AHEAD` commands.
-    counts: [u16; BUCKETS],
+    /// Calls per histogram bucket: a run is at most the skim's `AHEAD`
+    /// commands, so a byte each.
+    counts: [u8; BUCKETS],
 }
 
 impl Default for Tally {
     fn default() -> Tally {
         Tally {
+            cmd: usize::MAX,
             calls: 0,
             nanos: 0,
             used: 0,
@@ -153,6 +161,7 @@ impl Default for Tally {
 }
 
 const _: () = assert!(BUCKETS <= 128, "a bucket per bit of `Tally::used`");
+const _: () = assert!(AHEAD < 256, "a run's calls per bucket fit a `u8`");
 
 impl RunStats {
     pub fn new(state: &ServerState) -> RunStats {
@@ -169,16 +178,26 @@ impl RunStats {
         }
     }
 
-    /// Counts plain command `which` (0 GET, 1 SET) that ran `nanos` and
-    /// answered no error, unless the slow log or the latency monitor wants
-    /// it; false: `executed` counts it.
+    /// Counts command `cmd` (global index) that ran `nanos` and answered
+    /// no error, unless the slow log or the latency monitor wants it or
+    /// the run's tallies are all taken; false: `executed` counts it.
     #[inline]
-    pub fn add(&mut self, which: usize, nanos: u64) -> bool {
+    pub fn add(&mut self, cmd: usize, nanos: u64) -> bool {
         if nanos >= self.below {
             return false;
         }
-        let t = &mut self.tallies[which & 1];
+        let Some(t) = self
+            .tallies
+            .iter_mut()
+            .find(|t| t.cmd == cmd || t.cmd == usize::MAX)
+        else {
+            return false;
+        };
+        if t.calls >= AHEAD as u64 {
+            return false;
+        }
         let b = bucket(nanos);
+        t.cmd = cmd;
         t.calls += 1;
         t.nanos += nanos;
         t.used |= 1 << b;
@@ -186,19 +205,20 @@ impl RunStats {
         true
     }
 
-    /// Writes what was counted; `commands`: the global indexes of GET and SET.
-    pub fn flush(&self, thread: &ThreadCtx, commands: [usize; 2]) {
-        for (&cmd, t) in commands.iter().zip(&self.tallies) {
+    /// Writes what was counted.
+    pub fn flush(&self, thread: &ThreadCtx) {
+        for t in &self.tallies {
             if t.calls == 0 {
-                continue;
+                // Tallies are taken in order: the rest are free too.
+                break;
             }
             // The run's time is added with its first bucket's calls.
             let mut nanos = t.nanos;
             for b in set_bits(t.used) {
                 let calls = u64::from(t.counts[b]);
-                thread.stats.calls.ran_many(cmd, calls, nanos, 0, b);
+                thread.stats.calls.ran_many(t.cmd, calls, nanos, 0, b);
                 if let Some(region) = &thread.stats.telemetry {
-                    region.commands(cmd, calls, nanos, 0, telemetry_bucket(b));
+                    region.commands(t.cmd, calls, nanos, 0, telemetry_bucket(b));
                 }
                 nanos = 0;
             }
@@ -293,5 +313,36 @@ mod tests {
         let bits: Vec<usize> = set_bits(1 | 1 << 7 | 1 << 127).collect();
         assert_eq!(bits, [0, 7, 127]);
         assert_eq!(set_bits(0).count(), 0);
+    }
+
+    #[test]
+    fn a_run_adds_up_its_first_distinct_commands_under_the_thresholds() {
+        let mut stats = RunStats {
+            below: 1_000_000,
+            tallies: Default::default(),
+        };
+        for cmd in [7, 3, 7, 9, 11, 3] {
+            assert!(stats.add(cmd, 500), "{cmd}");
+        }
+        // A fifth distinct command, and one over a threshold, go to `executed`.
+        assert!(!stats.add(12, 500));
+        assert!(!stats.add(7, 1_000_000));
+        let counted: Vec<(usize, u64, u64)> = stats
+            .tallies
+            .iter()
+            .map(|t| (t.cmd, t.calls, t.nanos))
+            .collect();
+        assert_eq!(
+            counted,
+            [(7, 2, 1000), (3, 2, 1000), (9, 1, 500), (11, 1, 500)]
+        );
+        assert_eq!(stats.tallies[0].counts[bucket(500)], 2);
+        // A tally holds at most a skim's commands.
+        let mut stats = RunStats {
+            below: u64::MAX,
+            tallies: Default::default(),
+        };
+        assert!((0..AHEAD).all(|_| stats.add(1, 2000)));
+        assert!(!stats.add(1, 2000));
     }
 }

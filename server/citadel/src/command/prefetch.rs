@@ -18,7 +18,8 @@ use crate::thread::ThreadCtx;
 use citadel_cache::KeyHash;
 use citadel_resp::parse::{Parsed, RequestParser};
 
-const AHEAD: usize = 32;
+/// Commands skimmed at most: the longest run of the fast path.
+pub const AHEAD: usize = 32;
 
 /// One skimmed command: where it starts in the input, its length, where
 /// its arguments (ranges relative to its start) lie in the parser's
