@@ -44,7 +44,7 @@ tail -1 "$dir/loadgen.txt"
 # The event loop thread: the dump with the most instructions.
 loop=$(for f in "$dir"/cg-*; do echo "$(awk '/^summary:/ {print $2}' "$f") $f"; done | sort -n | tail -1 | cut -d' ' -f2)
 inclusive() { # function pattern -> its inclusive instructions
-    callgrind_annotate --inclusive=yes "$loop" 2>/dev/null | grep -E "$1" | head -1 | awk '{gsub(",", "", $1); print $1 + 0}'
+    callgrind_annotate --inclusive=yes "$loop" 2>/dev/null | grep -E "$1" | head -1 | awk '{gsub(",", "", $1); printf "%.0f\n", $1 + 0}'
 }
 total=$(awk '/^summary:/ {print $2}' "$loop")
 bitcount=$(inclusive 'bits::bitcount \[')

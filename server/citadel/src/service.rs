@@ -112,6 +112,17 @@ impl Service for CommandService {
         }
     }
 
+    fn hold(&mut self, session: &mut Conn) -> Option<std::time::Duration> {
+        let Conn::Resp(s) = session else {
+            return None;
+        };
+        s.hold(self.ctx.overload.as_ref().and_then(|o| o.refusal_hold()))
+    }
+
+    fn holding(&self) -> bool {
+        self.ctx.overload.as_ref().is_some_and(|o| o.shedding())
+    }
+
     fn is_killed(&self, session: &Conn) -> bool {
         match session {
             Conn::Resp(s) => s.is_killed(),

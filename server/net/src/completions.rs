@@ -90,6 +90,8 @@ impl<S: Service> Worker<S> {
             self.svc
                 .park(&mut conn.session, Waiter::new(slot, generation));
         }
+        // A reply that is not a refusal ends a hold (hold.rs).
+        (conn.held_until, conn.hold_reads) = (None, false);
         let (open, armed, has_output) = (
             conn.state == State::Open,
             conn.recv_armed,

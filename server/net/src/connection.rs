@@ -86,6 +86,11 @@ pub struct Connection<S> {
     pub detached: bool,
     /// A TCP peer's address, counted by the per-address limit until freed.
     pub peer_ip: Option<std::net::IpAddr>,
+    /// Until then its replies are not sent: all it sent was refused under
+    /// overload (hold.rs).
+    pub held_until: Option<std::time::Instant>,
+    /// ... and its recv is not armed (the first part of a hold to end).
+    pub hold_reads: bool,
 }
 
 impl<S> Connection<S> {
@@ -112,6 +117,8 @@ impl<S> Connection<S> {
             parked: false,
             detached: false,
             peer_ip: None,
+            held_until: None,
+            hold_reads: false,
         }
     }
 

@@ -106,6 +106,10 @@ pub struct Worker<S: Service> {
     pub(super) flush: Vec<u32>,
     pub(super) rearm: Vec<u32>,
     pub(super) doomed: Vec<u32>,
+    /// Held connections (slot, generation) and when the next hold step is
+    /// due (hold.rs).
+    pub(super) held: Vec<(u32, u32)>,
+    pub(super) hold_deadline: Option<Instant>,
     /// At shutdown: when connections that are not parked (a client not
     /// reading its replies) are closed.
     pub(super) drain_until: Option<Instant>,
@@ -144,6 +148,8 @@ impl<S: Service> Worker<S> {
             flush: Vec::with_capacity(1024),
             rearm: Vec::with_capacity(1024),
             doomed: Vec::new(),
+            held: Vec::new(),
+            hold_deadline: None,
             drain_until: None,
             parked_until: None,
             stalled_closed: false,
@@ -165,7 +171,8 @@ impl<S: Service> Worker<S> {
             let wake_at = self
                 .svc
                 .next_deadline()
-                .map_or(next_tick, |d| d.min(next_tick));
+                .map_or(next_tick, |d| d.min(next_tick))
+                .min(self.hold_deadline.unwrap_or(next_tick));
             self.svc.rest();
             let submitted = if wake_at <= Instant::now() {
                 // Due already (a service polling shared memory): submit
@@ -187,6 +194,7 @@ impl<S: Service> Worker<S> {
             self.svc.turn(unix_millis());
             self.reap(turn_start);
             self.run_completions(turn_start);
+            self.release_holds(Instant::now());
             self.flush_and_rearm();
             if turn_start >= next_tick {
                 next_tick = turn_start + TICK;
@@ -325,6 +333,9 @@ impl<S: Service> Worker<S> {
             self.close_hard(slot);
             return;
         }
+        if res > 0 {
+            self.hold_after_input(token);
+        }
         if switch {
             self.cancel(token);
         }
@@ -401,7 +412,7 @@ impl<S: Service> Worker<S> {
                 continue;
             };
             conn.rearm_queued = false;
-            if conn.state != State::Open || conn.recv_armed {
+            if conn.state != State::Open || conn.recv_armed || conn.hold_reads {
                 continue;
             }
             conn.recv_armed = true;
@@ -470,7 +481,9 @@ impl<S: Service> Worker<S> {
 
     pub(super) fn queue_flush(&mut self, slot: u32) {
         if let Some(conn) = self.conns.slot_mut(slot) {
-            if !conn.flush_queued {
+            // A held connection's replies wait (hold.rs); closing, they go.
+            let held = conn.held_until.is_some() && conn.state == State::Open;
+            if !conn.flush_queued && !held {
                 conn.flush_queued = true;
                 self.flush.push(slot);
             }
@@ -509,8 +522,11 @@ impl<S: Service> Worker<S> {
     }
 
     pub(super) fn cancel(&mut self, target: Token) {
+        // Its result is not used: only a failure (the target was done
+        // already) posts a completion (Linux 5.17; 6.0 is required).
         let sqe = opcode::AsyncCancel::new(target.encode())
             .build()
+            .flags(squeue::Flags::SKIP_SUCCESS)
             .user_data(Token::new(Op::Cancel, 0, 0).encode());
         // SAFETY: a cancel request references no memory.
         unsafe { push(&mut self.uring, &sqe) };

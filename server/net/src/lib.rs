@@ -32,6 +32,7 @@ mod connection;
 mod endpoint;
 mod event_loop;
 mod fixed;
+mod hold;
 mod lifecycle;
 mod listener;
 mod rlimit;
@@ -178,6 +179,17 @@ pub trait Service {
     /// True for a completion that is output the session did not wait for
     /// (a subscriber's message): a parked connection stays parked.
     fn is_push(&self, _done: &Self::Completion) -> bool {
+        false
+    }
+    /// After `session`'s input was processed: how long to hold its replies
+    /// and its reads, when every request in that input was refused because
+    /// the core is overloaded (see hold.rs: one recv and one send then carry
+    /// several refusals). None: no hold (any other reply ends one).
+    fn hold(&mut self, _session: &mut Self::Session) -> Option<std::time::Duration> {
+        None
+    }
+    /// False: every held connection is released now (the overload is over).
+    fn holding(&self) -> bool {
         false
     }
     /// The operation `session` was parked on finished: append its reply to `out`.

@@ -15,6 +15,8 @@ pub struct LoopStats {
     /// Recvs made straight into a connection's input buffer (the rest of
     /// a big bulk), not through the provided buffers.
     pub direct_recvs: AtomicU64,
+    /// Connections held with their refusals under overload (hold.rs).
+    pub holds: AtomicU64,
     /// Nanoseconds spent processing (not waiting in io_uring_enter).
     pub busy_ns: AtomicU64,
     /// The CPU the thread is pinned to.

@@ -4,6 +4,7 @@
 //! cheap refusal an overloaded core makes from a command's framing alone.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use super::args::Args;
 use super::context::{ConnState, ReplyMode};
@@ -113,18 +114,23 @@ fn check_measured(
 /// for anything whose reply would not simply be that line (a transaction,
 /// a blocked client, CLIENT REPLY OFF, subscribe mode, MONITOR, cluster
 /// redirects, an unauthenticated client, an unknown or malformed command).
+/// `input_age`: how long the input may have waited in the socket before
+/// it was read (after a hold of the connection; zero otherwise).
 pub fn shed_from_frame(
     thread: &mut ThreadCtx,
     conn: &mut ConnState,
     input: &[u8],
     max_bulk: usize,
     authed: bool,
+    input_age: Duration,
     out: &mut Vec<u8>,
 ) -> Option<usize> {
     // A mark left by a command that never reached its full check (held by
     // CLIENT PAUSE, refused before admission) is not this command's.
     conn.overload.admitted_at_frame = false;
-    let overload = thread.overload.as_mut().filter(|o| o.shedding())?;
+    // Input read after a hold is judged by its age even once the core no
+    // longer sheds (`Admission::shed_stale`).
+    let overload = (thread.overload.as_mut()).filter(|o| o.shedding() || !input_age.is_zero())?;
     let plain = authed
         && !conn.tx.in_multi
         && conn.blocked.is_none()
@@ -145,7 +151,7 @@ pub fn shed_from_frame(
     }
     let (client, authed) = (&conn.client, conn.authed);
     let who = || Identity::of(client, authed);
-    let shed = overload.shed_early(&mut conn.overload, who, class_of(idx))?;
+    let shed = overload.shed_early(&mut conn.overload, who, class_of(idx), input_age)?;
     overload.write_shed_line(&shed, out);
     let calls = &thread.stats.calls;
     calls.rejected(idx);

@@ -3,6 +3,7 @@
 //! `OverloadStats::snapshot`).
 
 use std::fmt::Write;
+use std::sync::atomic::Ordering::Relaxed;
 
 use crate::overload::{Layer, Rank};
 use crate::state::ServerState;
@@ -22,6 +23,12 @@ pub fn section(out: &mut String, state: &ServerState) {
         &state.settings.get(&setting::ACCEPT_RATE),
     );
     line("shed_total", &snap.total());
+    // Connections held with their refusals (`citadel_net`'s hold.rs).
+    let holds = |t: &crate::stats::ThreadStats| t.net.holds.load(Relaxed);
+    line(
+        "shed_holds",
+        &state.thread_stats.iter().map(|t| holds(t)).sum::<u64>(),
+    );
     for layer in Layer::ALL {
         line(&format!("shed_{}", layer.as_str()), &snap.by_layer(layer));
     }

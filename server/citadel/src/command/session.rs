@@ -33,6 +33,8 @@ pub struct Session {
     /// run without a second parse (see prefetch.rs).
     skim: Skim,
     conn: ConnState,
+    /// Held while the core sheds and all it sends is refused (overload/hold.rs).
+    hold: crate::overload::RefusalHold,
 }
 
 impl Session {
@@ -65,6 +67,7 @@ impl Session {
                 blocked: None,
                 overload: Default::default(),
             },
+            hold: Default::default(),
         }
     }
 
@@ -76,12 +79,23 @@ impl Session {
         self.conn.client.is_killed()
     }
 
+    /// After its input ran: whether to hold the connection, for `hold`
+    /// (the core's, while it sheds); see overload/hold.rs.
+    pub fn hold(
+        &mut self,
+        hold: Option<(std::time::Duration, std::time::Instant)>,
+    ) -> Option<std::time::Duration> {
+        self.hold.hold(hold)
+    }
+
     /// Parses and runs every complete command at the start of `input`,
     /// appending replies to `out`.
     pub fn process(&mut self, ctx: &mut ThreadCtx, input: &[u8], out: &mut Vec<u8>) -> Progress {
         let mut pos = 0;
         let mut need = 0;
         let mut commands = 0;
+        let mut refused = 0;
+        let age = self.hold.input_age();
         let max_bulk = self.state.limits.proto_max_bulk_len;
         let authed = self.conn.authed || !self.state.auth_required();
         // A core that will refuse this whole batch from its framing skips
@@ -119,12 +133,19 @@ impl Session {
             }
             let rest = &input[pos..];
             let authed = self.conn.authed || !self.state.auth_required();
-            if let Some(end) =
-                super::admission::shed_from_frame(ctx, &mut self.conn, rest, max_bulk, authed, out)
-            {
+            if let Some(end) = super::admission::shed_from_frame(
+                ctx,
+                &mut self.conn,
+                rest,
+                max_bulk,
+                authed,
+                age,
+                out,
+            ) {
                 // A command the parser left incomplete last call is whole now.
                 self.parser.reset();
                 commands += 1;
+                refused += 1;
                 pos += end;
                 continue;
             }
@@ -190,6 +211,7 @@ impl Session {
             }
         }
         ctx.command_clock.set_pass(false);
+        self.hold.ran(commands, refused, !age.is_zero());
         if commands > 0 {
             ctx.stats.commands.fetch_add(commands, Ordering::Relaxed);
             self.conn

@@ -7,6 +7,7 @@
 
 mod admission;
 mod client_class;
+mod hold;
 mod quota;
 pub mod rank;
 pub mod stats;
@@ -20,6 +21,7 @@ use citadel_settings::Store;
 
 pub use admission::{Admission, Shed};
 pub use client_class::{ClientClass, Identity};
+pub use hold::RefusalHold;
 pub use rank::{rpc_priority, ClientPriority, CommandClass, Rank};
 pub use stats::{Layer, OverloadSnapshot, OverloadStats, Reason};
 
@@ -246,19 +248,22 @@ impl ThreadOverload {
     /// parsed: whether the core sheds a command of `class` now (counted).
     /// One it admits is marked so (`ClientClass::admitted_at_frame`) and goes
     /// on to [`ThreadOverload::check`], which takes its quota tokens without
-    /// measuring its delay again.
+    /// measuring its delay again. `input_age`: how long the command may have
+    /// waited before the core could see it (read after a hold), zero if not.
     pub fn shed_early(
         &mut self,
         client: &mut ClientClass,
         who: impl FnOnce() -> Identity,
         class: CommandClass,
+        input_age: Duration,
     ) -> Option<Shed> {
         if class == CommandClass::Admin {
             return None;
         }
         let rank = self.rank(client, who, None, class);
         let gauges = self.shared.stats.core(self.core);
-        let Err(shed) = self.admission.admit(rank, gauges) else {
+        let stale = self.admission.shed_stale(rank, input_age);
+        let Err(shed) = stale.map_or_else(|| self.admission.admit(rank, gauges), Err) else {
             client.admitted_at_frame = true;
             return None;
         };
@@ -318,7 +323,9 @@ mod tests {
         let read = CommandClass::Read;
         // Shedding; a normal read's delay (3 ms) under its threshold (3.5 ms).
         core.admission.shedding_with(Duration::from_millis(3));
-        assert!(core.shed_early(&mut client, who, read).is_none());
+        assert!(core
+            .shed_early(&mut client, who, read, Duration::ZERO)
+            .is_none());
         assert!(client.admitted_at_frame);
         // By its full check the delay passed the threshold: measured again,
         // the command admitted at its framing would be refused.
@@ -327,5 +334,35 @@ mod tests {
         assert!(!client.admitted_at_frame, "the mark is used once");
         let next = core.check(&mut client, who, None, read, None);
         assert!(next.is_err(), "the next command is measured");
+    }
+
+    #[test]
+    fn input_read_after_a_hold_is_judged_as_old_as_the_hold() {
+        let shared = Arc::new(Overload::new(1));
+        shared.target_us.store(1000, Relaxed);
+        let mut core = ThreadOverload::new(shared, 0);
+        let who = || Identity {
+            name: Vec::new(),
+            lib: Vec::new(),
+            user: Vec::new(),
+        };
+        let mut client = ClientClass::default();
+        let read = CommandClass::Read;
+        assert_eq!(core.refusal_hold(), None, "not shedding: no hold");
+        let late = core.shed_early(&mut client, who, read, Duration::from_millis(4));
+        assert!(
+            late.is_some(),
+            "held past its threshold: refused all the same"
+        );
+        // Shedding, the turn's own delay nil: a normal read's threshold is
+        // 3.5 ms; input that may have waited 4 ms in a hold is past it.
+        core.admission.shedding_with(Duration::ZERO);
+        let hold = core.refusal_hold().map(|(hold, _)| hold);
+        assert_eq!(hold, Some(Duration::from_millis(5)));
+        let shed = core.shed_early(&mut client, who, read, Duration::from_millis(4));
+        assert_eq!(shed.map(|s| s.delay), Some(Duration::from_millis(4)));
+        let fresh = core.shed_early(&mut client, who, read, Duration::from_millis(3));
+        assert!(fresh.is_none(), "within the threshold: measured as usual");
+        assert_eq!(core.stats().snapshot().total(), 2);
     }
 }
