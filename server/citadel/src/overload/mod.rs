@@ -309,18 +309,29 @@ impl ThreadOverload {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_command_admitted_at_its_framing_is_not_measured_again() {
+    /// A core with a 1 ms delay target, a client of the default class and
+    /// the read class.
+    fn shedding_core() -> (ThreadOverload, ClientClass, CommandClass) {
         let shared = Arc::new(Overload::new(1));
         shared.target_us.store(1000, Relaxed);
-        let mut core = ThreadOverload::new(shared, 0);
-        let who = || Identity {
+        (
+            ThreadOverload::new(shared, 0),
+            ClientClass::default(),
+            CommandClass::Read,
+        )
+    }
+
+    fn who() -> Identity {
+        Identity {
             name: Vec::new(),
             lib: Vec::new(),
             user: Vec::new(),
-        };
-        let mut client = ClientClass::default();
-        let read = CommandClass::Read;
+        }
+    }
+
+    #[test]
+    fn a_command_admitted_at_its_framing_is_not_measured_again() {
+        let (mut core, mut client, read) = shedding_core();
         // Shedding; a normal read's delay (3 ms) under its threshold (3.5 ms).
         core.admission.shedding_with(Duration::from_millis(3));
         assert!(core
@@ -338,16 +349,7 @@ mod tests {
 
     #[test]
     fn input_read_after_a_hold_is_judged_as_old_as_the_hold() {
-        let shared = Arc::new(Overload::new(1));
-        shared.target_us.store(1000, Relaxed);
-        let mut core = ThreadOverload::new(shared, 0);
-        let who = || Identity {
-            name: Vec::new(),
-            lib: Vec::new(),
-            user: Vec::new(),
-        };
-        let mut client = ClientClass::default();
-        let read = CommandClass::Read;
+        let (mut core, mut client, read) = shedding_core();
         assert_eq!(core.refusal_hold(), None, "not shedding: no hold");
         let late = core.shed_early(&mut client, who, read, Duration::from_millis(4));
         assert!(
