@@ -54,17 +54,23 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
 }
 
 /// Decimal digits of `v` at the end of `buf`; returns where they start.
+/// Two at a time (`DIGIT_PAIRS`): half the divisions of one at a time.
 #[inline]
 fn digits_u64(buf: &mut [u8], mut n: u64) -> usize {
     let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return i;
-        }
+    while n >= 100 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[(n % 100) as usize].to_le_bytes());
+        n /= 100;
     }
+    if n >= 10 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[n as usize].to_le_bytes());
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    i
 }
 
 /// Decimal text of `v` in `buf`; returns the used tail.
@@ -127,7 +133,7 @@ pub fn header_line(line: &mut [u8; HEADER_LEN], tag: u8, n: i64) -> usize {
     }
     let v = n.unsigned_abs();
     let end = at + decimal_width(v);
-    put_digits(&mut line[at..end], v);
+    digits_u64(&mut line[at..end], v);
     line[end..end + 2].copy_from_slice(b"\r\n");
     end + 2
 }
@@ -136,25 +142,6 @@ pub fn header_line(line: &mut [u8; HEADER_LEN], tag: u8, n: i64) -> usize {
 #[inline]
 fn decimal_width(v: u64) -> usize {
     v.checked_ilog10().unwrap_or(0) as usize + 1
-}
-
-/// The decimal digits of `v`, filling `buf` (exactly `decimal_width(v)`
-/// bytes) from its end two at a time (`DIGIT_PAIRS`): half the divisions
-/// of one digit at a time.
-#[inline]
-fn put_digits(buf: &mut [u8], mut v: u64) {
-    let mut end = buf.len();
-    while v >= 100 && end >= 2 {
-        let pair = DIGIT_PAIRS[(v % 100) as usize];
-        v /= 100;
-        end -= 2;
-        buf[end..end + 2].copy_from_slice(&pair.to_le_bytes());
-    }
-    if v >= 10 && end >= 2 {
-        buf[end - 2..end].copy_from_slice(&DIGIT_PAIRS[v as usize].to_le_bytes());
-    } else if end >= 1 {
-        buf[end - 1] = b'0' + v as u8;
-    }
 }
 
 /// Appends the decimal form of `v` to `out`.

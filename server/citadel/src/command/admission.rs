@@ -130,7 +130,10 @@ pub fn shed_from_frame(
     conn.overload.admitted_at_frame = false;
     // Input read after a hold is judged by its age even once the core no
     // longer sheds (`Admission::shed_stale`).
-    let overload = (thread.overload.as_mut()).filter(|o| o.shedding() || !input_age.is_zero())?;
+    let overload = thread
+        .overload
+        .as_mut()
+        .filter(|o| o.shedding() || !input_age.is_zero())?;
     let plain = authed
         && !conn.tx.in_multi
         && conn.blocked.is_none()
