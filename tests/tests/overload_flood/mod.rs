@@ -75,10 +75,5 @@ pub fn flood(
 
 pub fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> u64 {
     let info: String = redis::cmd("INFO").arg(section).query(c).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("{field} not in INFO {section}"))
-        .trim()
-        .parse()
-        .unwrap()
+    citadel_tests::clients::info_field(&info, field)
 }
