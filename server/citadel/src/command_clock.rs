@@ -47,6 +47,11 @@ pub struct CommandClock {
     mark: Option<u64>,
     /// The last command's start (hot-key sampling's time, no read of its own).
     started: u64,
+    /// This pass's first command's start and last command's end (0: none
+    /// yet): the time the core spent on this connection's input, which
+    /// admission does not count as queueing (`Admission::admit`).
+    pass_start: u64,
+    pass_end: u64,
 }
 
 impl CommandClock {
@@ -56,13 +61,30 @@ impl CommandClock {
     pub fn set_pass(&mut self, on: bool) {
         self.in_pass = on;
         self.mark = None;
+        (self.pass_start, self.pass_end) = (0, 0);
+    }
+
+    /// The time from this pass's first command's start to its last one's
+    /// end (zero before one ended): no clock read of its own.
+    #[inline]
+    pub fn pass_busy(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.pass_end.saturating_sub(self.pass_start))
     }
 
     /// When the command about to run started: the previous command's end
     /// in this pass, else now.
     #[inline]
     pub fn start(&mut self) -> u64 {
-        self.started = self.mark.take().unwrap_or_else(monotonic_nanos);
+        self.started = match self.mark.take() {
+            Some(mark) => mark,
+            None => {
+                let now = monotonic_nanos();
+                if self.pass_start == 0 {
+                    self.pass_start = now;
+                }
+                now
+            }
+        };
         self.started
     }
 
@@ -79,6 +101,7 @@ impl CommandClock {
         let now = monotonic_nanos();
         if self.in_pass {
             self.mark = Some(now);
+            self.pass_end = now;
         }
         now.saturating_sub(started)
     }
@@ -99,6 +122,11 @@ mod tests {
         // Taken once: a third start without a finish reads the clock.
         let third = clock.start();
         assert!(third >= second);
+        // The pass's work: from its first start to its last end.
+        let end = third + clock.finish(third);
+        assert_eq!(clock.pass_busy().as_nanos(), u128::from(end - first));
+        clock.set_pass(true);
+        assert!(clock.pass_busy().is_zero(), "a new pass has done nothing");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::args::Args;
 use super::context::{ConnState, ReplyMode};
 use super::error::CmdError;
 use super::table::{self, CommandDef};
+use crate::command_clock::CommandClock;
 use crate::overload::{CommandClass, Identity, ThreadOverload};
 use crate::thread::ThreadCtx;
 
@@ -67,12 +68,13 @@ pub fn check(
     args: Args<'_>,
 ) -> Option<CmdError> {
     let overload = thread.overload.as_mut().filter(|o| o.may_refuse())?;
-    check_enabled(overload, conn, idx, def, args)
+    check_enabled(overload, &thread.command_clock, conn, idx, def, args)
 }
 
 #[inline(never)]
 fn check_enabled(
     overload: &mut ThreadOverload,
+    clock: &CommandClock,
     conn: &mut ConnState,
     idx: usize,
     def: &CommandDef,
@@ -82,11 +84,12 @@ fn check_enabled(
     if class == CommandClass::Admin || overload.admit_unmeasured(&mut conn.overload) {
         return None;
     }
-    check_measured(overload, conn, class, def, args)
+    check_measured(overload, clock, conn, class, def, args)
 }
 
 fn check_measured(
     overload: &mut ThreadOverload,
+    clock: &CommandClock,
     conn: &mut ConnState,
     class: CommandClass,
     def: &CommandDef,
@@ -98,10 +101,12 @@ fn check_measured(
             first_key.get_or_insert(k);
         });
     }
+    // The time this read's earlier commands took is no queueing delay.
+    let own = clock.pass_busy();
     let (client, authed) = (&conn.client, conn.authed);
     let who = || Identity::of(client, authed);
     overload
-        .check(&mut conn.overload, who, None, class, first_key)
+        .check(&mut conn.overload, who, None, class, first_key, own)
         .err()
         .map(|refusal| CmdError::Text(refusal.text))
 }
@@ -152,9 +157,11 @@ pub fn shed_from_frame(
     if !def.arity_ok(frame.args) {
         return None;
     }
+    let own = thread.command_clock.pass_busy();
     let (client, authed) = (&conn.client, conn.authed);
     let who = || Identity::of(client, authed);
-    let shed = overload.shed_early(&mut conn.overload, who, class_of(idx), input_age)?;
+    let class = class_of(idx);
+    let shed = overload.shed_early(&mut conn.overload, who, class, input_age, own)?;
     overload.write_shed_line(&shed, out);
     let calls = &thread.stats.calls;
     calls.rejected(idx);

@@ -13,6 +13,16 @@
 //! microseconds; saturated, turns run back to back and it is the true age
 //! of the oldest unserved input.
 //!
+//! **A read's own work.** Commands that arrived in one read are judged by
+//! the delay at the read's start: the time the core spent on the read's
+//! earlier commands is taken out (`own`, the command clock's time on this
+//! pass). They arrived together and wait behind nobody but their own
+//! sender, so a FLUSHALL, a long script or a big KEYS never gets the
+//! commands sent with it refused on a core that had nothing else to do,
+//! as in Redis. A later read of the same connection counts the whole
+//! delay: input that waited in the socket behind the connection's earlier
+//! reads cannot be told from an open-loop flood, which must be shed.
+//!
 //! **Blocked or preempted.** Every figure is wall time: a request that
 //! waited through a preemption (a noisy machine) is as late to its client
 //! as one that waited behind work, and shedding input that is already
@@ -126,9 +136,10 @@ pub struct Admission {
     fast_left: u8,
     /// Requests admitted at `delay_bucket` and not yet in `admitted`.
     run: u32,
-    /// The delay at `clock` and its histogram bucket: between two clock
-    /// readings every request sees the same delay, so it is worked out once
-    /// per reading, not per request. Stale after a turn starts.
+    /// The core's delay at `clock` (before a read's own work is taken out)
+    /// and the histogram bucket of the request that read it: between two
+    /// clock readings every request sees the same delay, so it is worked
+    /// out once per reading, not per request. Stale after a turn starts.
     delay: Duration,
     delay_bucket: usize,
     measured: bool,
@@ -256,14 +267,21 @@ impl Admission {
         }
     }
 
-    /// Measures the delay of a request of `rank` arriving now; Some when the
-    /// core sheds it. `gauges`: where each interval's figures are published.
+    /// Measures the delay of a request of `rank` arriving now, less `own`,
+    /// the time the core spent on the earlier commands of the same read
+    /// (module doc, "A read's own work"); Err when the core sheds it.
+    /// `gauges`: where each interval's figures are published.
     #[inline]
-    pub fn admit(&mut self, rank: Rank, gauges: Option<&CoreGauges>) -> Result<(), Shed> {
+    pub fn admit(
+        &mut self,
+        rank: Rank,
+        own: Duration,
+        gauges: Option<&CoreGauges>,
+    ) -> Result<(), Shed> {
         if self.admit_unmeasured() {
             return Ok(());
         }
-        self.admit_measured(rank, gauges)
+        self.admit_measured(rank, own, gauges)
     }
 
     /// The common case, whatever the rank: the core is not shedding and no
@@ -280,18 +298,26 @@ impl Admission {
         true
     }
 
-    fn admit_measured(&mut self, rank: Rank, gauges: Option<&CoreGauges>) -> Result<(), Shed> {
+    fn admit_measured(
+        &mut self,
+        rank: Rank,
+        own: Duration,
+        gauges: Option<&CoreGauges>,
+    ) -> Result<(), Shed> {
         if !self.enabled() {
             return Ok(());
         }
+        let limit = threshold(self.target, rank);
         // Within a turn the delay only grows: a request whose threshold the
         // last reading's delay already passes is shed without a new reading
         // (under callgrind at 3x: ~440 of a refusal's ~1,200 instructions
         // in this path, and one rendering of the error line per turn, not
         // per refusal, since its delay stays the same).
-        if self.overloaded && self.measured && self.delay > threshold(self.target, rank) {
+        // (An earlier reading, less this read's own work, is at most this
+        // request's delay now: within a turn the delay only grows.)
+        if self.overloaded && self.measured && self.delay.saturating_sub(own) > limit {
             self.shed += 1;
-            return Err(self.shed_now());
+            return Err(self.shed_now(own));
         }
         self.since_clock += 1;
         if self.since_clock >= self.clock_every() {
@@ -305,6 +331,8 @@ impl Admission {
             // 60 s target) nothing changes. (A turn's start resets the
             // clock: a span is never the wait.)
             let span = now.saturating_duration_since(self.clock);
+            // (The core's whole delay, not this read's: the requests that
+            // follow may be other reads'.)
             self.close_left = if self.delay_at(now) + span >= self.target {
                 CLOCK_EVERY
             } else {
@@ -315,11 +343,11 @@ impl Admission {
             self.measured = false;
         }
         if !self.measured {
-            self.measure(gauges);
+            self.measure(own, gauges);
         }
-        if self.overloaded && self.delay > threshold(self.target, rank) {
+        if self.overloaded && self.delay.saturating_sub(own) > limit {
             self.shed += 1;
-            return Err(self.shed_now());
+            return Err(self.shed_now(own));
         }
         self.run += 1;
         if !self.overloaded {
@@ -332,10 +360,10 @@ impl Admission {
         Ok(())
     }
 
-    /// The refusal at the last reading's delay.
-    fn shed_now(&self) -> Shed {
+    /// The refusal at the last reading's delay, less `own` work.
+    fn shed_now(&self, own: Duration) -> Shed {
         Shed {
-            delay: self.delay,
+            delay: self.delay.saturating_sub(own),
             target: self.target,
         }
     }
@@ -356,13 +384,20 @@ impl Admission {
         self.admitted[self.delay_bucket] += std::mem::take(&mut self.run);
     }
 
-    /// The delay at the last clock reading, into the interval's figures
-    /// (once per reading: the requests in between see the same one).
+    /// The delay at the last clock reading, less the reading request's
+    /// `own` work, into the interval's figures (once per reading: the
+    /// requests in between see the same one).
     #[cold]
-    fn measure(&mut self, gauges: Option<&CoreGauges>) {
+    fn measure(&mut self, own: Duration, gauges: Option<&CoreGauges>) {
         self.settle_run();
         let now = self.clock;
-        let delay = self.delay_at(now);
+        let raw = self.delay_at(now);
+        let delay = raw.saturating_sub(own);
+        if raw >= self.target {
+            // The core is behind, whatever this read's own share: the
+            // requests next (maybe other reads') are measured each.
+            self.close_left = CLOCK_EVERY;
+        }
         self.min_delay = Some(self.min_delay.map_or(delay, |m| m.min(delay)));
         self.max_delay = self.max_delay.max(delay);
         if now >= self.interval_end {
@@ -376,7 +411,7 @@ impl Admission {
         if !self.overloaded && delay > threshold(self.target, Rank::MOST_PATIENT) {
             self.overloaded = true;
         }
-        self.delay = delay;
+        self.delay = raw;
         self.delay_bucket = delay_bucket(delay.as_micros() as u64);
         self.measured = true;
     }
@@ -527,10 +562,13 @@ mod tests {
         let read = Rank::of(ClientPriority::Normal, CommandClass::Read);
         a.turn_started(Instant::now());
         assert!(!a.admit_unmeasured(), "a turn's first request is measured");
-        assert!(a.admit(read, None).is_ok());
+        assert!(a.admit(read, Duration::ZERO, None).is_ok());
         let fast = std::iter::from_fn(|| a.admit_unmeasured().then_some(())).count();
         assert_eq!(fast, usize::from(CLOCK_EVERY) - 2, "until the next reading");
-        assert!(a.admit(read, None).is_ok(), "that one reads the clock");
+        assert!(
+            a.admit(read, Duration::ZERO, None).is_ok(),
+            "that one reads the clock"
+        );
         let fast = std::iter::from_fn(|| a.admit_unmeasured().then_some(())).count();
         assert_eq!(fast, usize::from(CLOCK_EVERY) - 1);
         // Every admitted request is in the interval's histogram once it ends.
@@ -540,7 +578,7 @@ mod tests {
         let gauges = CoreGauges::default();
         let mut b = Admission::new(Duration::from_millis(1));
         b.turn_started(Instant::now());
-        assert!(b.admit(read, None).is_ok());
+        assert!(b.admit(read, Duration::ZERO, None).is_ok());
         while b.admit_unmeasured() {}
         b.interval_end = Instant::now();
         b.tick(Some(&gauges));
@@ -548,7 +586,7 @@ mod tests {
         assert_eq!(counted, u64::from(CLOCK_EVERY) - 1);
         // A shedding core looks at every request.
         b.shedding_with(Duration::ZERO);
-        assert!(b.admit(read, None).is_ok());
+        assert!(b.admit(read, Duration::ZERO, None).is_ok());
         assert!(!b.admit_unmeasured());
     }
 
@@ -560,18 +598,18 @@ mod tests {
         a.interval_end = Instant::now() + Duration::from_secs(3600);
         let read = Rank::of(ClientPriority::Normal, CommandClass::Read);
         a.turn_started(Instant::now());
-        assert!(a.admit(read, None).is_ok());
+        assert!(a.admit(read, Duration::ZERO, None).is_ok());
         while a.admit_unmeasured() {}
         // The turn's input is as old as the target: close.
         a.queued = Duration::from_secs(1);
-        assert!(a.admit(read, None).is_ok());
+        assert!(a.admit(read, Duration::ZERO, None).is_ok());
         assert!(!a.admit_unmeasured(), "close: the next one is measured");
         // Readings far from it end that after CLOCK_EVERY of them, not at
         // the first (a mix of cheap and heavy commands does not flap).
         a.queued = Duration::ZERO;
         for left in (0..CLOCK_EVERY).rev() {
             a.clock = Instant::now();
-            assert!(a.admit(read, None).is_ok());
+            assert!(a.admit(read, Duration::ZERO, None).is_ok());
             assert_eq!(a.close_left, left);
             assert_eq!(a.admit_unmeasured(), left == 0, "{left} to go");
         }
@@ -588,14 +626,34 @@ mod tests {
         let now = Instant::now();
         a.rested = now;
         a.turn_started(now);
-        assert!(a.admit(low, None).is_ok());
+        assert!(a.admit(low, Duration::ZERO, None).is_ok());
         assert!(!a.overloaded);
         // 8 ms behind: no rank would be admitted; shed now.
         a.prev_busy = Duration::from_millis(8);
         let now = Instant::now();
         a.rested = now;
         a.turn_started(now);
-        assert!(a.admit(low, None).is_err());
+        assert!(a.admit(low, Duration::ZERO, None).is_err());
+        assert!(a.overloaded);
+    }
+
+    #[test]
+    fn a_reads_own_work_is_no_queueing_delay() {
+        let target = Duration::from_millis(1);
+        let mut a = Admission::new(target);
+        let low = Rank::of(ClientPriority::Low, CommandClass::Compute);
+        // An idle core ran the first 8 ms of a read (past every threshold,
+        // 5 ms): the read's next command is as late only by its own.
+        let start = Instant::now();
+        a.turn_started(start);
+        a.turn_start = start - Duration::from_millis(8);
+        assert!(a.admit(low, Duration::from_millis(8), None).is_ok());
+        assert!(!a.overloaded, "self-inflicted: no overload");
+        // Another read waited behind all of it: measured (not admitted at
+        // the last reading) and shed at once.
+        assert!(!a.admit_unmeasured());
+        let shed = a.admit(low, Duration::ZERO, None).unwrap_err();
+        assert!(shed.delay >= Duration::from_millis(8), "{shed:?}");
         assert!(a.overloaded);
     }
 
@@ -612,10 +670,16 @@ mod tests {
         a.turn_started(now);
         a.interval_end = Instant::now() - Duration::from_millis(1);
         assert!(!a.overloaded, "not overloaded before an interval ends");
-        assert!(a.admit(low, None).is_err(), "the interval ends: overloaded");
+        assert!(
+            a.admit(low, Duration::ZERO, None).is_err(),
+            "the interval ends: overloaded"
+        );
         assert!(a.overloaded);
-        assert!(a.admit(high, None).is_ok(), "high reads wait up to 5x");
-        assert!(a.admit(Rank::UNRANKED, None).is_ok());
+        assert!(
+            a.admit(high, Duration::ZERO, None).is_ok(),
+            "high reads wait up to 5x"
+        );
+        assert!(a.admit(Rank::UNRANKED, Duration::ZERO, None).is_ok());
         assert!(a.shedding());
         let shed = Shed {
             delay: Duration::from_millis(12),
@@ -635,22 +699,26 @@ mod tests {
         let low = Rank::of(ClientPriority::Low, CommandClass::Compute);
         let high = Rank::of(ClientPriority::High, CommandClass::Read);
         a.shedding_with(Duration::from_millis(200));
-        let first = a.admit(low, None).unwrap_err();
+        let first = a.admit(low, Duration::ZERO, None).unwrap_err();
         let read_at = a.clock;
         for _ in 0..3 {
-            assert_eq!(a.admit(low, None), Err(first), "the same delay");
+            assert_eq!(
+                a.admit(low, Duration::ZERO, None),
+                Err(first),
+                "the same delay"
+            );
         }
         assert_eq!(a.clock, read_at, "no reading for a refusal it decides");
         assert_eq!(a.shed, 4);
         std::thread::sleep(Duration::from_millis(1));
         assert!(
-            a.admit(high, None).is_ok(),
+            a.admit(high, Duration::ZERO, None).is_ok(),
             "a rank it may admit is measured"
         );
         assert!(a.clock > read_at);
         // A new turn measures its first request again.
         a.shedding_with(Duration::ZERO);
-        assert!(a.admit(low, None).is_ok());
+        assert!(a.admit(low, Duration::ZERO, None).is_ok());
     }
 
     #[test]
@@ -683,21 +751,24 @@ mod tests {
         a.turn_started(t0 + Duration::from_micros(5));
         assert!(a.queued >= Duration::from_millis(5), "{:?}", a.queued);
         a.interval_end = t0;
-        assert!(a.admit(read, None).is_err(), "a standing 5 ms queue sheds");
+        assert!(
+            a.admit(read, Duration::ZERO, None).is_err(),
+            "a standing 5 ms queue sheds"
+        );
         // The same turn, but the loop waited 2 ms for input: it was idle,
         // what it reaped had just arrived.
         a.rested = Instant::now();
         a.turn_started(a.rested + Duration::from_millis(2));
         assert_eq!(a.queued, Duration::ZERO);
         a.interval_end = Instant::now();
-        assert!(a.admit(read, None).is_ok());
+        assert!(a.admit(read, Duration::ZERO, None).is_ok());
         assert!(
             a.shedding(),
             "the interval shed: its idle wait is the shedding's, not the load's"
         );
         // The next interval sheds nothing: the load fell, the overload ends.
         a.interval_end = Instant::now();
-        assert!(a.admit(read, None).is_ok());
+        assert!(a.admit(read, Duration::ZERO, None).is_ok());
         assert!(
             !a.shedding(),
             "an interval with an idle wait and no refusal is no standing queue"

@@ -191,8 +191,9 @@ impl ThreadOverload {
 
     /// Whether a command of `class` from the client of `class_cache` (its
     /// identity from `who`, asked only when the rules changed) may run;
-    /// `first_key` for prefix quotas. Admin commands always may. A refusal
-    /// is counted.
+    /// `first_key` for prefix quotas, `own` the time the core spent on the
+    /// same read's earlier commands (`Admission::admit`).
+    /// Admin commands always may. A refusal is counted.
     pub fn check(
         &mut self,
         client: &mut ClientClass,
@@ -200,6 +201,7 @@ impl ThreadOverload {
         priority: Option<ClientPriority>,
         class: CommandClass,
         first_key: Option<&[u8]>,
+        own: Duration,
     ) -> Result<(), Refusal> {
         if class == CommandClass::Admin {
             return Ok(());
@@ -209,7 +211,7 @@ impl ThreadOverload {
         }
         let rank = self.rank(client, who, priority, class);
         let framed = std::mem::take(&mut client.admitted_at_frame);
-        let result = self.admit(client, rank, first_key, framed);
+        let result = self.admit(client, rank, first_key, framed, own);
         if let Err(refusal) = &result {
             self.shared.stats.count(refusal.reason, rank);
         }
@@ -249,13 +251,15 @@ impl ThreadOverload {
     /// One it admits is marked so (`ClientClass::admitted_at_frame`) and goes
     /// on to [`ThreadOverload::check`], which takes its quota tokens without
     /// measuring its delay again. `input_age`: how long the command may have
-    /// waited before the core could see it (read after a hold), zero if not.
+    /// waited before the core could see it (read after a hold), zero if not;
+    /// `own` as for [`ThreadOverload::check`].
     pub fn shed_early(
         &mut self,
         client: &mut ClientClass,
         who: impl FnOnce() -> Identity,
         class: CommandClass,
         input_age: Duration,
+        own: Duration,
     ) -> Option<Shed> {
         if class == CommandClass::Admin {
             return None;
@@ -263,7 +267,7 @@ impl ThreadOverload {
         let rank = self.rank(client, who, None, class);
         let gauges = self.shared.stats.core(self.core);
         let stale = self.admission.shed_stale(rank, input_age);
-        let Err(shed) = stale.map_or_else(|| self.admission.admit(rank, gauges), Err) else {
+        let Err(shed) = stale.map_or_else(|| self.admission.admit(rank, own, gauges), Err) else {
             client.admitted_at_frame = true;
             return None;
         };
@@ -291,10 +295,11 @@ impl ThreadOverload {
         rank: Rank,
         first_key: Option<&[u8]>,
         framed: bool,
+        own: Duration,
     ) -> Result<(), Refusal> {
         let gauges = self.shared.stats.core(self.core);
         if !framed {
-            if let Err(shed) = self.admission.admit(rank, gauges) {
+            if let Err(shed) = self.admission.admit(rank, own, gauges) {
                 return Err(Refusal::new(Reason::QueueingDelay, shed));
             }
         }
@@ -335,15 +340,18 @@ mod tests {
         // Shedding; a normal read's delay (3 ms) under its threshold (3.5 ms).
         core.admission.shedding_with(Duration::from_millis(3));
         assert!(core
-            .shed_early(&mut client, who, read, Duration::ZERO)
+            .shed_early(&mut client, who, read, Duration::ZERO, Duration::ZERO)
             .is_none());
         assert!(client.admitted_at_frame);
         // By its full check the delay passed the threshold: measured again,
         // the command admitted at its framing would be refused.
         core.admission.shedding_with(Duration::from_millis(10));
-        assert_eq!(core.check(&mut client, who, None, read, None), Ok(()));
+        assert_eq!(
+            core.check(&mut client, who, None, read, None, Duration::ZERO),
+            Ok(())
+        );
         assert!(!client.admitted_at_frame, "the mark is used once");
-        let next = core.check(&mut client, who, None, read, None);
+        let next = core.check(&mut client, who, None, read, None, Duration::ZERO);
         assert!(next.is_err(), "the next command is measured");
     }
 
@@ -351,7 +359,13 @@ mod tests {
     fn input_read_after_a_hold_is_judged_as_old_as_the_hold() {
         let (mut core, mut client, read) = shedding_core();
         assert_eq!(core.refusal_hold(), None, "not shedding: no hold");
-        let late = core.shed_early(&mut client, who, read, Duration::from_millis(4));
+        let late = core.shed_early(
+            &mut client,
+            who,
+            read,
+            Duration::from_millis(4),
+            Duration::ZERO,
+        );
         assert!(
             late.is_some(),
             "held past its threshold: refused all the same"
@@ -361,9 +375,21 @@ mod tests {
         core.admission.shedding_with(Duration::ZERO);
         let hold = core.refusal_hold().map(|(hold, _)| hold);
         assert_eq!(hold, Some(Duration::from_millis(5)));
-        let shed = core.shed_early(&mut client, who, read, Duration::from_millis(4));
+        let shed = core.shed_early(
+            &mut client,
+            who,
+            read,
+            Duration::from_millis(4),
+            Duration::ZERO,
+        );
         assert_eq!(shed.map(|s| s.delay), Some(Duration::from_millis(4)));
-        let fresh = core.shed_early(&mut client, who, read, Duration::from_millis(3));
+        let fresh = core.shed_early(
+            &mut client,
+            who,
+            read,
+            Duration::from_millis(3),
+            Duration::ZERO,
+        );
         assert!(fresh.is_none(), "within the threshold: measured as usual");
         assert_eq!(core.stats().snapshot().total(), 2);
     }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use citadel_net::{Progress, Waiter};
 use citadel_proto::rpc::{
@@ -373,7 +374,14 @@ impl RpcSession {
         let who = || crate::overload::Identity::of(client, authed);
         let priority = (req.priority != 0).then(|| crate::overload::rpc_priority(req.priority));
         overload
-            .check(&mut self.overload, who, priority, class, key)
+            .check(
+                &mut self.overload,
+                who,
+                priority,
+                class,
+                key,
+                Duration::ZERO,
+            )
             .map_err(|refusal| RpcError::Overload(refusal.text))
     }
 
