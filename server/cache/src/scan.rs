@@ -13,7 +13,7 @@
 //! takes a few calls (a 1 GiB cache with 16 keys: 3 calls of COUNT 10).
 
 use crate::handle::CacheHandle;
-use crate::index::{all_slot_offs, bucket_of_slot, first_slot_of_bucket, slot_off, Entry, KeyHash};
+use crate::index::{bucket_of_slot, first_slot_of_bucket, slot_off, Entry, KeyHash};
 use crate::item::ItemRef;
 use crate::layout::BUCKETS_PER_GROUP;
 use crate::sync::Ordering;
@@ -158,17 +158,35 @@ impl CacheHandle {
         found
     }
 
-    /// Removes every key (O(index size), like Redis's FLUSHALL).
+    /// Removes every key. Only the groups of buckets the occupancy summary
+    /// shows may hold entries are walked (a group whose count is zero has
+    /// no entry: every claim of a slot counts before it is published, see
+    /// occupancy.rs), so the work follows what is stored, not the index's
+    /// size: the whole index of an empty 1 GiB cache took ~38 ms. Each key
+    /// goes as before, by its own journaled delete.
     pub fn flush_all(&mut self) {
         let cache = self.cache.clone();
+        let geo = cache.geo();
+        let total = geo.total_buckets();
         let mut key = std::mem::take(&mut self.scratch.key);
-        for off in all_slot_offs(cache.geo()) {
-            key.clear();
-            if self.key_at(off, &mut key) {
-                // Unconditionally: negative markers, which `delete` treats
-                // as absent, go too.
-                let _ = self.update(&[&key], |_, ch| ch.delete(0));
+        let mut group = 0;
+        loop {
+            let mut budget = u64::MAX;
+            group = cache.occupancy().next_occupied(group, &mut budget);
+            if group >= total {
+                break;
             }
+            let first = first_slot_of_bucket(geo, group);
+            let end = first_slot_of_bucket(geo, (group + BUCKETS_PER_GROUP).min(total));
+            for off in (first..end).filter_map(|slot| slot_off(geo, slot)) {
+                key.clear();
+                if self.key_at(off, &mut key) {
+                    // Unconditionally: negative markers, which `delete`
+                    // treats as absent, go too.
+                    let _ = self.update(&[&key], |_, ch| ch.delete(0));
+                }
+            }
+            group += BUCKETS_PER_GROUP;
         }
         self.scratch.key = key;
         self.maintain();
