@@ -118,6 +118,8 @@ pub struct ThreadOverload {
     shared: Arc<Overload>,
     core: usize,
     rules: Arc<Rules>,
+    /// `rules.has_quotas()`, kept at hand: asked at every command.
+    quotas: bool,
     pub admission: Admission,
     /// The last shed's error line and the shed it reads: a core sheds many
     /// requests at one delay (the last reading's: a turn's refusals after
@@ -128,8 +130,10 @@ pub struct ThreadOverload {
 
 impl ThreadOverload {
     pub fn new(shared: Arc<Overload>, core: usize) -> ThreadOverload {
+        let rules = shared.rules();
         ThreadOverload {
-            rules: shared.rules(),
+            quotas: rules.has_quotas(),
+            rules,
             admission: Admission::new(shared.target()),
             shared,
             core,
@@ -158,6 +162,7 @@ impl ThreadOverload {
         // ORDERING: Relaxed: see `Overload::refresh`.
         if self.shared.generation.load(Relaxed) != self.rules.generation {
             self.rules = self.shared.rules();
+            self.quotas = self.rules.has_quotas();
         }
         self.admission.set_target(self.shared.target());
         if self.admission.enabled() {
@@ -182,7 +187,7 @@ impl ThreadOverload {
     /// skips it (about 150 instructions a command).
     #[inline]
     pub fn may_refuse(&self) -> bool {
-        self.admission.enabled() || self.rules.has_quotas()
+        self.admission.enabled() || self.quotas
     }
 
     pub fn tick(&mut self) {
@@ -223,7 +228,7 @@ impl ThreadOverload {
     /// working out its rank (see `Admission::admit_unmeasured`).
     #[inline]
     pub fn admit_unmeasured(&mut self, client: &mut ClientClass) -> bool {
-        if self.rules.has_quotas() || !self.admission.admit_unmeasured() {
+        if self.quotas || !self.admission.admit_unmeasured() {
             return false;
         }
         // A mark from its framing, set only while shedding, is moot.
