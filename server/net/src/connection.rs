@@ -314,6 +314,11 @@ impl<S> Connection<S> {
         self.out.len() + (self.sending.len() - self.sent)
     }
 
+    /// True when the next send is the rest of one the socket did not take whole.
+    pub fn send_continues(&self) -> bool {
+        self.sent > 0
+    }
+
     /// The next span to send, if no send is in flight and there is output.
     /// Marks the send in flight; the span stays valid and unchanged until
     /// [`Connection::sent`] is called.
