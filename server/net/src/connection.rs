@@ -91,6 +91,9 @@ pub struct Connection<S> {
     pub held_until: Option<std::time::Instant>,
     /// ... and its recv is not armed (the first part of a hold to end).
     pub hold_reads: bool,
+    /// The maintenance tick of its last recv (batch.rs counts the
+    /// connections active per tick).
+    pub recv_tick: u32,
 }
 
 impl<S> Connection<S> {
@@ -119,6 +122,7 @@ impl<S> Connection<S> {
             peer_ip: None,
             held_until: None,
             hold_reads: false,
+            recv_tick: 0,
         }
     }
 

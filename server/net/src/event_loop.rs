@@ -276,6 +276,7 @@ impl<S: Service> Worker<S> {
             return;
         };
         let direct = conn.recv_direct;
+        self.batch.received(&mut conn.recv_tick);
         if !cqueue::more(flags) {
             (conn.recv_armed, conn.recv_direct, conn.recv_switching) = (false, false, false);
         }
@@ -477,6 +478,7 @@ impl<S: Service> Worker<S> {
     fn tick(&mut self) {
         // ORDERING: Relaxed: a standalone counter (a watchdog sees it move).
         self.stats.ticks.fetch_add(1, Relaxed);
+        self.batch.ticked();
         self.svc.tick();
         self.accept_paused = false;
         let mut doomed = std::mem::take(&mut self.doomed);
