@@ -13,9 +13,15 @@
 #                              request does its work) on core 0; sets $pid
 #   wait_ping NAME PORT        waits until it answers PING (exits if not)
 #   stop_pinned                stops the server $pid names
+#   $fifo                      "chrt -f 1" when FIFO is set, else empty: put
+#                              before a pinned command (unquoted) to run it
+#                              SCHED_FIFO, ahead of whatever else shares the
+#                              machine (a quiet core pair on a busy host)
 #   every_round ROUNDS FN      calls FN NAME BIN ROUND for each entry of
 #                              $servers (name=binary), rotating the order
 #                              each round so no server always runs first
+
+fifo=${FIFO:+chrt -f 1}
 
 bench_scratch() {
     scratch=$(mktemp -d "/dev/shm/$1.XXXXXX")
@@ -30,10 +36,10 @@ cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 start_pinned() { # name binary port
     local bin=$2 port=$3
     if [ "$(basename "$bin")" = redis-server ]; then
-        taskset -c 0 "$bin" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+        $fifo taskset -c 0 "$bin" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
             --daemonize no >"$scratch/$1.log" 2>&1 &
     else
-        taskset -c 0 "$bin" --port "$port" --threads 1 --maxmemory 256mb --fresh \
+        $fifo taskset -c 0 "$bin" --port "$port" --threads 1 --maxmemory 256mb --fresh \
             --overload-delay-target-us 0 \
             --cache-file "$scratch/$1-$port.cache" >"$scratch/$1.log" 2>&1 &
     fi

@@ -29,6 +29,8 @@
 #                  arrive); default "redis-benchmark loadgen-lockstep".
 #        OPS       default "set get";  PIPELINES  default "1 16".
 #        OUT       result directory (default target/server-cpu).
+#        FIFO      set: servers and clients run SCHED_FIFO (chrt -f 1), so a
+#                  busy shared machine measures like a quiet one.
 set -euo pipefail
 
 rounds=${1:-3}
@@ -55,8 +57,8 @@ bench_scratch citadel-server-cpu
 
 start_server() { # name binary port: the floor servers, or redis/citadel
     case "$(basename "$2")" in
-    floor-epoll) taskset -c 0 "$floor" --port "$3" >"$scratch/$1.log" 2>&1 & ;;
-    floor-uring) taskset -c 0 "$floor" --port "$3" --uring >"$scratch/$1.log" 2>&1 & ;;
+    floor-epoll) $fifo taskset -c 0 "$floor" --port "$3" >"$scratch/$1.log" 2>&1 & ;;
+    floor-uring) $fifo taskset -c 0 "$floor" --port "$3" --uring >"$scratch/$1.log" 2>&1 & ;;
     *) start_pinned "$@"; return ;;
     esac
     pid=$!
@@ -67,7 +69,7 @@ start_server() { # name binary port: the floor servers, or redis/citadel
 drive() { # client op pipeline requests port server
     local client=$1 op=$2 p=$3 n=$4 port=$5 server=$6
     if [ "$client" = redis-benchmark ]; then
-        taskset -c 1 redis-benchmark -p "$port" -c 50 -n "$n" -P "$p" -r 100000 -d 32 \
+        $fifo taskset -c 1 redis-benchmark -p "$port" -c 50 -n "$n" -P "$p" -r 100000 -d 32 \
             -t "$op" --csv 2>/dev/null | awk -F, 'NR==2 {gsub(/"/,""); print $2, $7 * 1000}'
     else
         local ratio=1:0 json=$scratch/lg.json mode=() errors=0
@@ -75,7 +77,7 @@ drive() { # client op pipeline requests port server
         [ "$client" = loadgen-lockstep ] && mode=(--lockstep)
         # The floor servers answer $-1 to SET too: not an error worth stopping for.
         [[ $server = floor-* ]] && errors=1
-        taskset -c 1 "$loadgen" -s "127.0.0.1:$port" -t 1 -c 50 -p "$p" --ratio "$ratio" \
+        $fifo taskset -c 1 "$loadgen" -s "127.0.0.1:$port" -t 1 -c 50 -p "$p" --ratio "$ratio" \
             "${mode[@]}" --max-errors "$errors" --keys 100000 --value-size 32 -n "$n" --json "$json" \
             >/dev/null 2>&1
         python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["ops_per_sec"], j["latency_us"]["all"]["p99"])' "$json"

@@ -91,6 +91,9 @@ pub struct Connection<S> {
     pub held_until: Option<std::time::Instant>,
     /// ... and its recv is not armed (the first part of a hold to end).
     pub hold_reads: bool,
+    /// The maintenance tick of its last recv (batch.rs counts the
+    /// connections active per tick).
+    pub recv_tick: u32,
 }
 
 impl<S> Connection<S> {
@@ -119,6 +122,7 @@ impl<S> Connection<S> {
             peer_ip: None,
             held_until: None,
             hold_reads: false,
+            recv_tick: 0,
         }
     }
 
@@ -312,6 +316,11 @@ impl<S> Connection<S> {
     /// Bytes of replies not yet handed to the kernel.
     pub fn pending_output(&self) -> usize {
         self.out.len() + (self.sending.len() - self.sent)
+    }
+
+    /// True when the next send is the rest of one the socket did not take whole.
+    pub fn send_continues(&self) -> bool {
+        self.sent > 0
     }
 
     /// The next span to send, if no send is in flight and there is output.

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
+use super::batch::WaitBatch;
 use super::bufring::BufRing;
 use super::connection::{Connection, Fed, State};
 use super::fixed::FixedFiles;
@@ -118,6 +119,8 @@ pub struct Worker<S: Service> {
     /// Set once the stalled connections were closed.
     pub(super) stalled_closed: bool,
     pub(super) abort_until: Option<Instant>,
+    /// How many completions the next wait is for (batch.rs).
+    pub(super) batch: WaitBatch,
 }
 
 impl<S: Service> Worker<S> {
@@ -131,6 +134,7 @@ impl<S: Service> Worker<S> {
         shared: Arc<Shared>,
     ) -> Worker<S> {
         let files = FixedFiles::register(&uring, svc.maxclients());
+        let batch = WaitBatch::new(uring.params().is_feature_min_timeout());
         Worker {
             uring,
             bufs,
@@ -154,6 +158,7 @@ impl<S: Service> Worker<S> {
             parked_until: None,
             stalled_closed: false,
             abort_until: None,
+            batch,
         }
     }
 
@@ -180,9 +185,18 @@ impl<S: Service> Worker<S> {
                 // and timer slack turns that into tens of microseconds.
                 self.uring.submit().map(drop)
             } else {
-                let ts = types::Timespec::from(wake_at.saturating_duration_since(now));
-                let args = types::SubmitArgs::new().timespec(&ts);
-                self.uring.submitter().submit_with_args(1, &args).map(drop)
+                let timeout = wake_at.saturating_duration_since(now);
+                let ts = types::Timespec::from(timeout);
+                let (want, min_wait) = self.batch.want(timeout);
+                let args = match min_wait {
+                    Some(us) => types::SubmitArgs::new().min_wait_usec(us),
+                    None => types::SubmitArgs::new(),
+                };
+                let args = args.timespec(&ts);
+                self.uring
+                    .submitter()
+                    .submit_with_args(want, &args)
+                    .map(drop)
             };
             if let Err(e) = submitted {
                 match e.raw_os_error() {
@@ -216,8 +230,10 @@ impl<S: Service> Worker<S> {
         let mut cqes = std::mem::take(&mut self.cqes);
         cqes.clear();
         cqes.extend(self.uring.completion());
+        self.batch.taken();
         let (mut slice_start, mut looked) = (turn_start, turn_start);
         let (mut every, mut since) = (SLICE_CHECK_EVERY, 0);
+        let mut recvs = 0;
         for cqe in cqes.iter() {
             // The clock every few completions, not per request: a slice
             // overruns by at most that many completions' work.
@@ -238,13 +254,17 @@ impl<S: Service> Worker<S> {
                     let listener = token.slot as usize;
                     self.on_accept(listener, cqe.result(), cqueue::more(cqe.flags()))
                 }
-                Op::Recv => self.on_recv(token, cqe.result(), cqe.flags()),
+                Op::Recv => {
+                    recvs += 1;
+                    self.on_recv(token, cqe.result(), cqe.flags())
+                }
                 Op::Send => self.on_send(token, cqe.result()),
                 Op::Cancel => {}
                 Op::Wake => self.on_wake(token, cqe.result(), cqueue::more(cqe.flags())),
             }
         }
         self.cqes = cqes;
+        self.batch.reaped(recvs);
     }
 
     fn on_recv(&mut self, token: Token, res: i32, flags: u32) {
@@ -256,6 +276,7 @@ impl<S: Service> Worker<S> {
             return;
         };
         let direct = conn.recv_direct;
+        self.batch.received(&mut conn.recv_tick);
         if !cqueue::more(flags) {
             (conn.recv_armed, conn.recv_direct, conn.recv_switching) = (false, false, false);
         }
@@ -393,6 +414,7 @@ impl<S: Service> Worker<S> {
             if conn.state == State::Closing {
                 continue;
             }
+            let continues = conn.send_continues();
             if let Some((ptr, len)) = conn.next_send() {
                 let token = Token::new(Op::Send, slot, conn.generation);
                 let sqe = on_socket!(conn, slot, |fd| opcode::Send::new(fd, ptr, len)
@@ -404,6 +426,7 @@ impl<S: Service> Worker<S> {
                 // is set (until this send's completion), and the socket stays
                 // open at least as long.
                 unsafe { push(&mut self.uring, &sqe) };
+                self.batch.sent(len, continues);
             }
         }
         flush.clear();
@@ -455,6 +478,7 @@ impl<S: Service> Worker<S> {
     fn tick(&mut self) {
         // ORDERING: Relaxed: a standalone counter (a watchdog sees it move).
         self.stats.ticks.fetch_add(1, Relaxed);
+        self.batch.ticked();
         self.svc.tick();
         self.accept_paused = false;
         let mut doomed = std::mem::take(&mut self.doomed);

@@ -26,6 +26,7 @@
 
 mod admit;
 mod affinity;
+mod batch;
 mod bufring;
 mod completions;
 mod connection;
