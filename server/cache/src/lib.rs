@@ -19,7 +19,7 @@
 //! Module layering (each uses only modules to its left):
 //!
 //! ```text
-//! sync, clock, error, stats, owned → region → changes → layout → index → occupancy → segment → item
+//! sync, clock, error, stats, owned, policy → region → changes → layout → index → occupancy → segment → item
 //!   → lookup → cache → journal → writer → evict → alloc → put → update → set_one → txn → handle
 //!   → scan → recover → store → reader
 //! ```
@@ -50,6 +50,7 @@ mod layout;
 mod lookup;
 mod occupancy;
 pub mod owned;
+mod policy;
 mod put;
 mod reader;
 mod recover;
@@ -76,6 +77,7 @@ pub use error::{HandleError, OpenError, ReadError, ReaderOpenError, WriteError};
 pub use handle::CacheHandle;
 pub use index::KeyHash;
 pub use item::{Chunks, ItemRef, PutOptions, ValueKind};
+pub use policy::EvictionPolicy;
 pub use reader::{CacheReader, ValueView};
 #[cfg(not(loom))]
 pub use region::MemoryPolicy;
