@@ -27,7 +27,8 @@
 //! collection's root and its page items; `region` owns the mapping and all
 //! `unsafe`; `occupancy` the summary that lets SCAN skip empty index; `lookup` the optimistic, read-only item lookup; `cache` the
 //! shared state; `journal` makes multi-key writes crash-atomic;
-//! `writer` a thread's segments and bookkeeping; `evict` makes room;
+//! `writer` a thread's segments and bookkeeping; `policy` what eviction
+//! may drop (`maxmemory-policy`); `evict` makes room;
 //! `alloc` gets segments (free list, else eviction); `put` writes items;
 //! `update` is the multi-key transaction; `set_one` its one-key
 //! unconditional write (SET); `txn` stretches one over many

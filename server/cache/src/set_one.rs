@@ -67,7 +67,7 @@ pub(crate) fn set(
                 }
                 None => {
                     locks.unlock(home, v);
-                    if std::mem::take(&mut w.index_full) {
+                    if w.take_index_full() {
                         break; // every candidate is protected: no room
                     }
                     std::hint::spin_loop();

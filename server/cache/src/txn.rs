@@ -324,7 +324,7 @@ impl Txn {
         if update::publish(cache, w, &mut self.s, key_of, Some(&self.events)) {
             return Ok(true);
         }
-        if std::mem::take(&mut w.index_full) {
+        if w.take_index_full() {
             return Err(WriteError::OutOfMemory { len: 0 });
         }
         Ok(false)

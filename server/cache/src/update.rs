@@ -226,7 +226,7 @@ pub(crate) fn update<R>(
             result = Ok(r);
             break;
         }
-        if std::mem::take(&mut w.index_full) {
+        if w.take_index_full() {
             break; // a new key's candidates are all protected: no room
         }
     }

@@ -95,7 +95,7 @@ pub(crate) fn update_one<R>(
                     None => {
                         locks.unlock(home, v);
                         discard(w, cache, op);
-                        if std::mem::take(&mut w.index_full) {
+                        if w.take_index_full() {
                             break; // every candidate is protected: no room
                         }
                         std::hint::spin_loop();

@@ -301,6 +301,16 @@ impl Writer {
         self.set_active(cache, class, 0);
     }
 
+    /// Whether the index-slot claim that just failed was refused by the
+    /// policy (and not lost to a race), clearing the flag. Cold and out
+    /// of line: the claim loops of SET and the one-key update keep their
+    /// registers for the usual path.
+    #[cold]
+    #[inline(never)]
+    pub fn take_index_full(&mut self) -> bool {
+        std::mem::take(&mut self.index_full)
+    }
+
     /// Seals this writer's active segments that hold nothing unpublished, so
     /// they can be evicted when nothing else can (a tiny cache full of large
     /// values). True if one was sealed.
