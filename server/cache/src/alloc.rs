@@ -17,7 +17,7 @@ impl Writer {
     ) -> Result<Seg<'c>, WriteError> {
         let mut wait = VictimWait::default();
         loop {
-            if let Some(seg) = cache.free_list().pop() {
+            if let Some(seg) = self.pop_free(cache) {
                 seg.reset(State::Active, class, self.now);
                 return Ok(seg);
             }
@@ -36,11 +36,18 @@ impl Writer {
         })
     }
 
-    /// A free segment (for chunks), evicting one if none is free.
+    /// A free segment (for chunks), evicting one if none is free. A policy
+    /// that protects items may leave victims partly kept, not free: it gets
+    /// fewer tries, so a write that cannot have room fails sooner.
     pub fn alloc_segment<'c>(&mut self, cache: &'c Cache) -> Result<Seg<'c>, WriteError> {
         let mut wait = VictimWait::default();
-        for _ in 0..64 {
-            if let Some(seg) = cache.free_list().pop() {
+        let tries = if cache.eviction_policy().protects_some() {
+            8
+        } else {
+            64
+        };
+        for _ in 0..tries {
+            if let Some(seg) = self.pop_free(cache) {
                 return Ok(seg);
             }
             if !self.evict_one(cache) && !self.retire_idle(cache) && !wait.another_try() {
@@ -50,6 +57,24 @@ impl Writer {
         Err(WriteError::OutOfMemory {
             len: SEGMENT_SIZE as u64,
         })
+    }
+}
+
+impl Writer {
+    /// A free segment, unless the policy protects items and only the
+    /// reserve is left: that much is kept for commands that free memory
+    /// (LPOP, HDEL, EXPIRE ...: not Redis's denyoom), which may have to
+    /// write a smaller value before the old one's bytes can be reclaimed.
+    /// Other writes then compact victims, reclaiming only dead bytes.
+    fn pop_free<'c>(&self, cache: &'c Cache) -> Option<Seg<'c>> {
+        let free = cache.free_list();
+        if cache.eviction_policy().protects_some() && !self.may_use_reserve {
+            let reserve = (cache.geo().segments / 64).clamp(1, 8);
+            if !free.holds_more_than(reserve) {
+                return None;
+            }
+        }
+        free.pop()
     }
 }
 

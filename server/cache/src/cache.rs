@@ -8,6 +8,7 @@ use crate::item::ItemRef;
 use crate::layout::{Geometry, WRITER_SLOT_BYTES, W_ACTIVE};
 use crate::lookup::Items;
 use crate::occupancy::Occupancy;
+use crate::policy::{EvictionPolicy, PolicyCell};
 use crate::region::Region;
 use crate::segment::{FreeList, Seg};
 use crate::stats::Counters;
@@ -23,6 +24,8 @@ pub struct Cache {
     pub(crate) recovered: bool,
     /// Clock hand of the segment eviction sampler (process-local).
     pub(crate) evict_hand: std::sync::atomic::AtomicU64,
+    /// What eviction may drop (process-local: set by the server).
+    pub(crate) policy: PolicyCell,
     /// Writer slots taken by live handles of this process.
     pub(crate) slots_taken: std::sync::atomic::AtomicU64,
     pub(crate) path: PathBuf,
@@ -33,6 +36,18 @@ pub struct Cache {
 }
 
 impl Cache {
+    /// The eviction policy in effect.
+    #[inline]
+    pub fn eviction_policy(&self) -> EvictionPolicy {
+        self.policy.get()
+    }
+
+    /// Changes what eviction may drop, live: writes from now on decide by
+    /// `policy` (a segment being evicted finishes under the old one).
+    pub fn set_eviction_policy(&self, policy: EvictionPolicy) {
+        self.policy.set(policy);
+    }
+
     pub(crate) fn locks(&self) -> Locks<'_> {
         Locks {
             region: &self.region,

@@ -7,8 +7,14 @@
 //! (frequency bits > 0), moves it to the front of the same segment with a
 //! lower frequency. The compacted segment becomes the evicting writer's new
 //! active segment: FIFO with frequency-based retention, an approximate LFU,
-//! with no second segment needed. At most half of a victim is kept, so each
-//! eviction frees at least half a segment.
+//! with no second segment needed. At most half of a victim is kept for
+//! its reads, so each eviction frees at least half a segment.
+//!
+//! The eviction policy (policy.rs) may protect items: under a volatile
+//! policy those without a TTL, under noeviction every unexpired one. A
+//! protected item is kept like a read one, whatever the room, so a victim
+//! full of them frees nothing, and the writer that needed room fails after
+//! a bounded number of victims (alloc.rs, put.rs) with OutOfMemory.
 //!
 //! A big collection's pages (owned.rs) go only with the whole collection:
 //! a page stays while its root is kept, an orphan is dropped, and
@@ -16,218 +22,19 @@
 
 use crate::cache::Cache;
 use crate::changes::KeyChange;
-use crate::index::{bucket_off, candidate_slots, Entry, KeyHash, FREQ_MAX};
+use crate::index::{candidate_slots, Entry, KeyHash};
 use crate::layout::SEGMENT_SIZE;
-use crate::layout::{slots_per_bucket, BUCKET_SLOTS, LEVELS};
+use crate::policy::EvictionPolicy;
 use crate::segment::{Seg, State, FLAG_SUSPECT};
 use crate::sync::{fence, AtomicU64, Ordering};
 use crate::writer::Writer;
 
 mod pages;
+mod slot;
+mod victim;
 use pages::{orphan_page, OwnerLock};
-
-/// Claims a slot for `entry` (a new key): an empty candidate, else the least
-/// frequently used candidate whose home bucket is held by this transaction
-/// (`held`) or can be try-locked. Never blocks, so it cannot deadlock.
-/// The empty slot (nearly every claim) is taken inline; evicting a
-/// candidate is out of line.
-#[inline]
-pub(crate) fn claim_slot(
-    w: &mut Writer,
-    cache: &Cache,
-    h: KeyHash,
-    entry: Entry,
-    held: &[(u64, u64)],
-) -> Option<usize> {
-    if let Some(slot) = claim_empty(cache, h, entry) {
-        return Some(slot);
-    }
-    claim_victim(w, cache, h, entry, held)
-}
-
-/// `claim_slot` when every candidate is taken: evicts the least frequently
-/// used one it can lock.
-#[inline(never)]
-fn claim_victim(
-    w: &mut Writer,
-    cache: &Cache,
-    h: KeyHash,
-    entry: Entry,
-    held: &[(u64, u64)],
-) -> Option<usize> {
-    let geo = cache.geo();
-    for freq in 0..=FREQ_MAX {
-        for slot in candidate_slots(geo, h) {
-            // ORDERING: Acquire pairs with the Release that published the
-            // victim's entry: we parse its item next (to find its home).
-            let victim = Entry(cache.region.u64_at(slot).load(Ordering::Acquire));
-            if victim.is_empty() || victim.freq() != freq {
-                continue;
-            }
-            if replace_victim(w, cache, slot, victim, entry, held) {
-                return Some(slot);
-            }
-        }
-    }
-    None
-}
-
-/// Claims an empty candidate slot for `entry`, in probe order; the
-/// caller holds the key's home lock. A slot of the home bucket is only
-/// ever filled or emptied under that lock (every key that may live there
-/// has this home; readers' frequency bumps CAS only an entry they saw, so
-/// never an empty slot): one seen empty is ours, and a plain store claims
-/// it (a CAS is a locked instruction, which waits for the item's stores
-/// to drain). A deeper bucket's slots are shared with other homes'
-/// keys: there only one seen empty is tried with a CAS, which settles
-/// races (at 1M keys most home slots are taken, and a failing CAS costs
-/// as much as a store). A bucket's eight words take one bounds check.
-#[inline]
-fn claim_empty(cache: &Cache, h: KeyHash, entry: Entry) -> Option<usize> {
-    let geo = cache.geo();
-    for level in 0..LEVELS {
-        let base = bucket_off(geo, level, h.bucket(level, geo));
-        let words = cache.region.bucket_at(base);
-        // The home's word 0 is its lock, not an entry.
-        let first = BUCKET_SLOTS - slots_per_bucket(level);
-        for (word, i) in words[first..].iter().zip(first..) {
-            // ORDERING: Relaxed: at home the lock (Acquire) ordered this
-            // load after every store of the slot; deeper, only a guess
-            // that the CAS decides.
-            if word.load(Ordering::Relaxed) == 0 && fill_empty(word, entry, level == 0) {
-                let slot = base + 8 * i;
-                cache.occupancy().claimed(slot);
-                return Some(slot);
-            }
-        }
-    }
-    None
-}
-
-/// Stores `entry` into the empty slot `word`: a plain store in the home
-/// bucket (the slot is the lock holder's), a CAS deeper (false: another
-/// home's key took it first).
-#[inline(always)]
-fn fill_empty(word: &AtomicU64, entry: Entry, at_home: bool) -> bool {
-    if at_home {
-        // ORDERING: Release publishes our item's bytes to readers that
-        // load the entry with Acquire (`Cache::find`), and heads the
-        // release sequence that readers' frequency bumps continue.
-        word.store(entry.0, Ordering::Release);
-        return true;
-    }
-    // ORDERING: Release on success, as the store above; Relaxed on
-    // failure: the slot was just taken, the caller tries the next.
-    word.compare_exchange(0, entry.0, Ordering::Release, Ordering::Relaxed)
-        .is_ok()
-}
-
-/// Replaces the entry at `slot` (another key) with `entry`, under the victim's home lock.
-fn replace_victim(
-    w: &mut Writer,
-    cache: &Cache,
-    slot: usize,
-    victim: Entry,
-    entry: Entry,
-    held: &[(u64, u64)],
-) -> bool {
-    let home_of = |e: Entry| {
-        cache
-            .item_at(e, 0)
-            .map(|item| KeyHash::of_shared(item.key).home(cache.geo()))
-    };
-    let Some(home) = home_of(victim) else {
-        return false;
-    };
-    if held.iter().any(|&(h, _)| h == home) {
-        // A bucket this transaction holds may contain its own keys, which
-        // must not be evicted under it; other candidates will do.
-        return false;
-    }
-    let locks = cache.locks();
-    let Some(v) = locks.try_lock(home) else {
-        return false;
-    };
-    // Under the victim's lock its item is stable: re-check it is still there
-    // and still hashes to the bucket we locked.
-    let word = cache.region.u64_at(slot);
-    // ORDERING: Acquire, as above; the home lock (Acquire) already orders
-    // this after the victim's last change under that lock.
-    let cur = word.load(Ordering::Acquire);
-    let stable = Entry(cur).location() == victim.location() && home_of(victim) == Some(home);
-    let page = stable && cache.item_at(victim, 0).is_some_and(|item| item.is_page());
-    // A live page goes only with its whole collection: its root first
-    // (try-locks only: this transaction holds its homes).
-    let owner_lock = OwnerLock::Try {
-        held,
-        victim: (home, v),
-    };
-    let orphaned = !page
-        || cache
-            .item_at(victim, 0)
-            .is_some_and(|item| orphan_page(w, cache, item.key, owner_lock));
-    // ORDERING: AcqRel: Release publishes our item (as in the first loop);
-    // Acquire orders a reader's concurrent frequency bump (a Relaxed RMW in
-    // the entry's release sequence) before our unlink. Relaxed on failure:
-    // a reader bumped the frequency meanwhile; another candidate will do.
-    let ok = stable
-        && orphaned
-        && word
-            .compare_exchange(cur, entry.0, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok();
-    if ok {
-        if w.changes.enabled {
-            if let Some(item) = cache.item_at(victim, 0) {
-                // Its home is locked: the victim's bytes are stable.
-                w.changes.record_shared(item.key, KeyChange::Evicted);
-            }
-        }
-        w.dropped(cache, victim);
-        if crate::index::is_overflow(cache.geo(), slot) {
-            locks.adjust_overflow(home, -1, 0);
-        }
-    }
-    locks.unlock(home, v);
-    if ok {
-        w.count_removed(cache, false, page);
-    }
-    ok
-}
-
-/// Picks a SEALED segment to evict and marks it EVICTING.
-pub(crate) fn pick_victim<'c>(cache: &'c Cache, now: u64) -> Option<Seg<'c>> {
-    let n = cache.geo().segments as u64;
-    for _ in 0..4 {
-        // ORDERING: Relaxed: a process-local clock hand; any value will do.
-        let start = cache.evict_hand.fetch_add(16, Ordering::Relaxed);
-        let mut best: Option<(u64, Seg<'c>)> = None;
-        for i in 0..n.min(32) {
-            let seg = cache.seg(((start + i) % n) as u32);
-            if seg.state() != Some(State::Sealed) {
-                continue;
-            }
-            // ORDERING: Relaxed: a hint for choosing; the sweep re-reads
-            // `live` with Acquire before relying on it.
-            if seg.live().load(Ordering::Relaxed) == 0 || seg.is_expired(now) {
-                best = Some((0, seg));
-                break;
-            }
-            // ORDERING: Relaxed: a hint for choosing the oldest.
-            let created = seg.created_ms().load(Ordering::Relaxed);
-            if best.as_ref().is_none_or(|(c, _)| created < *c) {
-                best = Some((created, seg));
-            }
-        }
-        if let Some((_, seg)) = best {
-            if seg.transition(State::Sealed, State::Evicting) {
-                return Some(seg);
-            }
-        }
-    }
-    (0..n)
-        .map(|id| cache.seg(id as u32))
-        .find(|seg| seg.transition(State::Sealed, State::Evicting))
-}
+pub(crate) use slot::claim_slot;
+pub(crate) use victim::pick_victim;
 
 /// What a sweep kept at the front of a segment it compacted.
 #[derive(Default)]
@@ -238,70 +45,103 @@ struct Kept {
     max_expire: u64,
 }
 
+/// What a sweep keeps of the items it walks (the others leave the index).
+#[derive(Clone, Copy)]
+struct Retain {
+    /// Items read since they were written, up to half the segment.
+    read: bool,
+    /// Unexpired items the policy may not evict (all of them: pages and
+    /// large items too).
+    protect: Option<EvictionPolicy>,
+}
+
+impl Retain {
+    const NOTHING: Retain = Retain {
+        read: false,
+        protect: None,
+    };
+
+    /// Keeps what `policy` protects, plus read items when `read`.
+    fn by(policy: EvictionPolicy, read: bool) -> Retain {
+        Retain {
+            read,
+            protect: policy.protects_some().then_some(policy),
+        }
+    }
+
+    /// Whether an unexpired item (`has_ttl`: with an expiry) must stay.
+    fn protects(self, has_ttl: bool) -> bool {
+        self.protect.is_some_and(|p| !p.may_evict(has_ttl))
+    }
+}
+
 impl Writer {
-    /// Frees one segment without keeping anything; false when nothing can be evicted.
+    /// Frees one segment, keeping only what the policy protects; false
+    /// when nothing can be evicted.
     pub fn evict_one(&mut self, cache: &Cache) -> bool {
         match pick_victim(cache, self.now) {
             Some(seg) => {
-                self.evict_segment(cache, seg);
+                let retain = Retain::by(cache.eviction_policy(), false);
+                self.empty_segment(cache, seg, retain);
                 true
             }
             None => false,
         }
     }
 
-    /// Empties an EVICTING segment and returns it to the free list.
+    /// Empties an EVICTING segment (fully expired or dead: nothing is kept)
+    /// and returns it to the free list.
     pub fn evict_segment(&mut self, cache: &Cache, seg: Seg<'_>) {
-        if self.sweep(cache, seg, false).is_some() {
-            cache.free_list().push(seg);
+        self.empty_segment(cache, seg, Retain::NOTHING);
+    }
+
+    /// Sweeps an EVICTING segment: to the free list when it kept nothing,
+    /// else (items the policy protects) sealed again with them at its front.
+    fn empty_segment(&mut self, cache: &Cache, seg: Seg<'_>, retain: Retain) {
+        let kept = self.sweep(cache, seg, retain);
+        match kept {
+            Some(kept) if kept.items == 0 => cache.free_list().push(seg),
+            Some(kept) => {
+                reopen(seg, &kept, 0, self.now);
+                seg.set_state(State::Sealed);
+            }
+            None => {}
         }
         self.free_collected(cache);
     }
 
-    /// Compacts an EVICTING segment in place: frequently read items move to
-    /// its front, the rest leave the index; it becomes this writer's active
-    /// segment for `class`. None if the segment could not be parsed.
+    /// Compacts an EVICTING segment in place: frequently read items and
+    /// those the policy protects move to its front, the rest leave the
+    /// index; it becomes this writer's active segment for `class`. None if
+    /// the segment could not be parsed.
     pub fn compact<'c>(&mut self, cache: &'c Cache, seg: Seg<'c>, class: usize) -> Option<Seg<'c>> {
         // A segment that was live during a crash may hold bytes the walk
         // cannot parse as the items they are (torn or corrupt): moving kept
         // items forward could overwrite live items the walk never met
-        // before the walk learns that it missed them. Keep nothing there.
+        // before the walk learns that it missed them. Keep nothing there,
+        // whatever the policy.
         // ORDERING: Relaxed: set by recovery before the cache was shared.
         let suspect = seg.flags().load(Ordering::Relaxed) & FLAG_SUSPECT != 0;
-        let kept = self.sweep(cache, seg, !suspect);
+        let retain = if suspect {
+            Retain::NOTHING
+        } else {
+            Retain::by(cache.eviction_policy(), true)
+        };
+        let kept = self.sweep(cache, seg, retain);
         self.free_collected(cache);
-        let kept = kept?;
-        // ORDERING: Relaxed for these header fields: we own the EVICTING
-        // segment; `set_state` below publishes them (Release).
-        seg.class().store(class as u32, Ordering::Relaxed);
-        // ORDERING: Relaxed, as above.
-        seg.created_ms().store(self.now, Ordering::Relaxed);
-        // ORDERING: Relaxed, as above.
-        seg.flags().store(0, Ordering::Relaxed);
-        let never = class == 0 || kept.max_expire == u64::MAX;
-        // ORDERING: Relaxed, as above.
-        seg.max_expire().store(
-            if never {
-                u64::MAX
-            } else {
-                kept.max_expire.max(1)
-            },
-            Ordering::Relaxed,
-        );
-        // ORDERING: Release, as `Writer::commit`: the kept items' moved
-        // bytes come first.
-        seg.write_off().store(kept.bytes as u32, Ordering::Release);
+        reopen(seg, &kept?, class, self.now);
         seg.set_state(State::Active);
         Some(seg)
     }
 
     /// Walks every item of an EVICTING segment under its home lock: expired
-    /// and unread items leave the index; with `retain`, items read since they
-    /// were written (frequency bits > 0) move to the front, up to half of
-    /// the segment. None when an item cannot be parsed (the segment is
-    /// then left out of use rather than reused under live entries).
-    fn sweep(&mut self, cache: &Cache, seg: Seg<'_>, retain: bool) -> Option<Kept> {
+    /// items and those `retain` does not keep leave the index; kept ones
+    /// move to the front. None when an item cannot be parsed (the segment
+    /// is then left out of use rather than reused under live entries).
+    fn sweep(&mut self, cache: &Cache, seg: Seg<'_>, retain: Retain) -> Option<Kept> {
         let whole = seg.is_expired(self.now);
+        let retain = if whole { Retain::NOTHING } else { retain };
+        let keeps_any = retain.read || retain.protect.is_some();
         // ORDERING: Acquire pairs with the Release of `Writer::commit` (the
         // items' bytes); the Sealed -> Evicting transition already acquired it.
         let end = seg.write_off().load(Ordering::Acquire) as usize;
@@ -311,7 +151,7 @@ impl Writer {
         // items still ahead and reaching 0 ends the walk early. With
         // retention, writers may concurrently drop kept items, so `live`
         // says nothing about what is ahead: walk to the end.
-        while off < end && (retain || seg.live_items() > 0) {
+        while off < end && (keeps_any || seg.live_items() > 0) {
             let Some(len) = cache.item_len_at(seg, off).filter(|&l| off + l <= end) else {
                 tracing::error!(
                     segment = seg.id,
@@ -320,7 +160,7 @@ impl Writer {
                 );
                 return None;
             };
-            self.evict_item(cache, seg, off, len, whole || !retain, &mut kept);
+            self.evict_item(cache, seg, (off, len), (whole, retain), &mut kept);
             off += len;
         }
         if seg.live_items() > kept.items {
@@ -340,9 +180,8 @@ impl Writer {
         &mut self,
         cache: &Cache,
         seg: Seg<'_>,
-        off: usize,
-        len: usize,
-        drop_all: bool,
+        (off, len): (usize, usize),
+        (whole, retain): (bool, Retain),
         kept: &mut Kept,
     ) {
         // The segment is EVICTING: only this sweep writes it.
@@ -366,13 +205,25 @@ impl Writer {
             return;
         }
         let page = item.is_page();
-        // A page stays while its root is kept (read since written) and
-        // there is room; otherwise its whole collection goes, root first,
-        // so no root ever outlives one of its pages (owned.rs).
+        let protected = !whole && retain.protects(item.expire_at().is_some());
+        if protected && !page && kept.bytes == off && !item.is_expired(self.now) {
+            // It stays where it is: nothing to write, so no lock either. A
+            // full segment of them is walked without bumping a version,
+            // so a writer whose update failed for want of room does not
+            // see its own keys change and retry into the same walk.
+            kept.bytes += len;
+            kept.items += 1;
+            kept.max_expire = kept.max_expire.max(item.expire_at().unwrap_or(u64::MAX));
+            return;
+        }
+        let room = kept.bytes + len <= SEGMENT_SIZE / 2 && !item.header.is_large();
+        // A page stays while its root is kept (protected, or read since
+        // written and there is room); otherwise its whole collection goes,
+        // root first, so no root ever outlives one of its pages (owned.rs).
         let keep_page = page && {
-            let room = kept.bytes + len <= SEGMENT_SIZE / 2 && !item.header.is_large();
-            let owner = self.page_owner_freq(cache, item.key);
-            let keep = !drop_all && room && owner.is_some_and(|freq| freq > 0);
+            let owner = self.page_owner_use(cache, item.key);
+            let keep = owner
+                .is_some_and(|o| retain.protects(o.has_ttl) || (retain.read && room && o.freq > 0));
             if owner.is_some() && !keep {
                 orphan_page(self, cache, item.key, OwnerLock::Wait);
             }
@@ -387,15 +238,13 @@ impl Writer {
         // ORDERING: Relaxed: under the home lock (Acquire) the entry only
         // changes by readers' frequency bumps, which the CAS below handles.
         let e = Entry(word.load(Ordering::Relaxed));
-        let expired = drop_all && seg.is_expired(self.now) || item.is_expired(self.now);
+        let expired = whole || item.is_expired(self.now);
         let keep = if page {
             keep_page
         } else {
-            !drop_all
-                && !expired
-                && e.freq() > 0
-                && !item.header.is_large()
-                && kept.bytes + len <= SEGMENT_SIZE / 2
+            !expired
+                && (retain.protects(item.expire_at().is_some())
+                    || (retain.read && e.freq() > 0 && room))
         };
         if keep {
             let moved = Entry::new(h.tag(), seg.id, kept.bytes as u32, 0);
@@ -420,6 +269,32 @@ impl Writer {
         locks.unlock(home, v);
         self.count_removed(cache, expired, page);
     }
+}
+
+/// Sets the header of a swept segment (EVICTING: ours) for reuse as a
+/// `class` segment holding the `kept` items at its front; the caller
+/// publishes it with its next state (Release).
+fn reopen(seg: Seg<'_>, kept: &Kept, class: usize, now: u64) {
+    // ORDERING: Relaxed for these header fields: we own the EVICTING
+    // segment; the caller's `set_state` publishes them (Release).
+    seg.class().store(class as u32, Ordering::Relaxed);
+    // ORDERING: Relaxed, as above.
+    seg.created_ms().store(now, Ordering::Relaxed);
+    // ORDERING: Relaxed, as above.
+    seg.flags().store(0, Ordering::Relaxed);
+    let never = class == 0 || kept.max_expire == u64::MAX;
+    // ORDERING: Relaxed, as above.
+    seg.max_expire().store(
+        if never {
+            u64::MAX
+        } else {
+            kept.max_expire.max(1)
+        },
+        Ordering::Relaxed,
+    );
+    // ORDERING: Release, as `Writer::commit`: the kept items' moved
+    // bytes come first.
+    seg.write_off().store(kept.bytes as u32, Ordering::Release);
 }
 
 /// Moves a kept item (home locked) from `off` to `dest` at the front of its

@@ -152,6 +152,28 @@ impl CacheHandle {
         }
     }
 
+    /// When the segment holding `key`'s item was opened or last compacted
+    /// (unix ms): the item was written, or kept by a compaction, no
+    /// earlier. OBJECT IDLETIME's estimate (the engine keeps no access
+    /// time); no frequency bump.
+    pub fn peek_stored_since_ms(&mut self, key: &[u8]) -> Option<u64> {
+        match self.lookup(KeyHash::of(key), key, false, &mut |_| ()) {
+            Lookup::Hit((), _, e) if e.seg() < self.cache.geo.segments => {
+                // ORDERING: Relaxed: an estimate for introspection.
+                Some(self.cache.seg(e.seg()).created_ms().load(Ordering::Relaxed))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the writes from now on are a command's that frees memory
+    /// or does not grow it (not Redis's denyoom): under a policy that
+    /// protects items only those may take the last free segments.
+    #[inline]
+    pub fn allow_reserve(&mut self, on: bool) {
+        self.w.may_use_reserve = on;
+    }
+
     /// Counts an access to `key` for eviction without reading it: the
     /// frequency bump a read gives (probabilistic). For keys used through
     /// `update` only, which counts nothing: a big collection's commands
@@ -347,8 +369,10 @@ impl CacheHandle {
 
     /// Publishes the transaction's writes atomically. False on a conflict:
     /// a declared key's home changed since `txn_begin`; nothing was
-    /// published and the caller runs the transaction again.
-    pub fn txn_commit(&mut self) -> bool {
+    /// published and the caller runs the transaction again. OutOfMemory:
+    /// the eviction policy protects every index slot a new key could take;
+    /// nothing was published and running again would not help.
+    pub fn txn_commit(&mut self) -> Result<bool, WriteError> {
         let CacheHandle { cache, w, txn, .. } = self;
         txn.commit(cache, w)
     }

@@ -19,7 +19,7 @@
 //! Module layering (each uses only modules to its left):
 //!
 //! ```text
-//! sync, clock, error, stats, owned → region → changes → layout → index → occupancy → segment → item
+//! sync, clock, error, stats, owned, policy → region → changes → layout → index → occupancy → segment → item
 //!   → lookup → cache → journal → writer → evict → alloc → put → update → set_one → txn → handle
 //!   → scan → recover → store → reader
 //! ```
@@ -27,7 +27,8 @@
 //! collection's root and its page items; `region` owns the mapping and all
 //! `unsafe`; `occupancy` the summary that lets SCAN skip empty index; `lookup` the optimistic, read-only item lookup; `cache` the
 //! shared state; `journal` makes multi-key writes crash-atomic;
-//! `writer` a thread's segments and bookkeeping; `evict` makes room;
+//! `writer` a thread's segments and bookkeeping; `policy` what eviction
+//! may drop (`maxmemory-policy`); `evict` makes room;
 //! `alloc` gets segments (free list, else eviction); `put` writes items;
 //! `update` is the multi-key transaction; `set_one` its one-key
 //! unconditional write (SET); `txn` stretches one over many
@@ -50,6 +51,7 @@ mod layout;
 mod lookup;
 mod occupancy;
 pub mod owned;
+mod policy;
 mod put;
 mod reader;
 mod recover;
@@ -76,6 +78,7 @@ pub use error::{HandleError, OpenError, ReadError, ReaderOpenError, WriteError};
 pub use handle::CacheHandle;
 pub use index::KeyHash;
 pub use item::{Chunks, ItemRef, PutOptions, ValueKind};
+pub use policy::EvictionPolicy;
 pub use reader::{CacheReader, ValueView};
 #[cfg(not(loom))]
 pub use region::MemoryPolicy;

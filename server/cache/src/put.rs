@@ -206,9 +206,7 @@ impl Writer {
                 return Ok(loc);
             }
             if self.active[class] != 0 {
-                // Full: sealed once the write in progress is published.
-                self.to_seal.push(self.active[class] - 1);
-                self.set_active(cache, class, 0);
+                self.retire_full(cache, class);
             }
             let seg = self.take_active(cache, class)?;
             self.set_active(cache, class, seg.id + 1);

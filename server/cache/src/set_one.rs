@@ -67,6 +67,9 @@ pub(crate) fn set(
                 }
                 None => {
                     locks.unlock(home, v);
+                    if w.take_index_full() {
+                        break; // every candidate is protected: no room
+                    }
                     std::hint::spin_loop();
                     continue;
                 }

@@ -200,6 +200,7 @@ impl Cache {
             max_value_size: cfg.max_value_size,
             recovered: false,
             evict_hand: AtomicU64::new(0),
+            policy: Default::default(),
             slots_taken: AtomicU64::new(0),
             path: cfg.path.clone(),
             huge_pages,

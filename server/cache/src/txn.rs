@@ -307,19 +307,27 @@ impl Txn {
         }
     }
 
-    /// Publishes every write at once; false on a conflict (all discarded).
-    pub fn commit(&mut self, cache: &Cache, w: &mut Writer) -> bool {
+    /// Publishes every write at once; false on a conflict (all discarded),
+    /// OutOfMemory when a new key's index candidates are all protected by
+    /// the eviction policy (all discarded: running again would not help).
+    pub fn commit(&mut self, cache: &Cache, w: &mut Writer) -> Result<bool, WriteError> {
         self.active = false;
         if self.doomed {
             update::discard_all(w, cache, &self.s.ops);
-            return false;
+            return Ok(false);
         }
         let (key_buf, spans) = (&self.key_buf, &self.spans);
         let key_of = |i: usize| {
             let (a, b) = spans[i];
             &key_buf[a..b]
         };
-        update::publish(cache, w, &mut self.s, key_of, Some(&self.events))
+        if update::publish(cache, w, &mut self.s, key_of, Some(&self.events)) {
+            return Ok(true);
+        }
+        if w.take_index_full() {
+            return Err(WriteError::OutOfMemory { len: 0 });
+        }
+        Ok(false)
     }
 
     /// Drops the transaction's unpublished writes.

@@ -226,6 +226,9 @@ pub(crate) fn update<R>(
             result = Ok(r);
             break;
         }
+        if w.take_index_full() {
+            break; // a new key's candidates are all protected: no room
+        }
     }
     items.clear();
     scratch.items = items.into_iter().map(|_| None).collect();
@@ -521,6 +524,7 @@ pub(crate) fn discard_all(w: &mut Writer, cache: &Cache, ops: &[Op]) {
 
 /// Gives every new key a slot; on failure releases the slots claimed so far.
 pub(crate) fn claim_slots(w: &mut Writer, cache: &Cache, s: &mut Scratch) -> bool {
+    w.index_full = false;
     s.claimed.clear();
     for i in 0..s.ops.len() {
         let Op::Put { seg, off, .. } = s.ops[i] else {

@@ -95,6 +95,9 @@ pub(crate) fn update_one<R>(
                     None => {
                         locks.unlock(home, v);
                         discard(w, cache, op);
+                        if w.take_index_full() {
+                            break; // every candidate is protected: no room
+                        }
                         std::hint::spin_loop();
                         continue;
                     }

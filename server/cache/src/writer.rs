@@ -33,6 +33,13 @@ pub(crate) struct Writer {
     /// Keys the update in progress counts an access to (`Changes::touch`):
     /// bit i for key i, bit 63 for keys 63 and up.
     pub touched: u64,
+    /// The last index-slot claim failed because the policy protects every
+    /// candidate (not a race): the write fails with OutOfMemory.
+    pub index_full: bool,
+    /// The command writing frees memory or does not grow it (not Redis's
+    /// denyoom): under a policy that protects items it may take the free
+    /// segments kept in reserve (alloc.rs).
+    pub may_use_reserve: bool,
 }
 
 impl Writer {
@@ -50,6 +57,8 @@ impl Writer {
             reclaim: ReclaimQueue::default(),
             page_key: Vec::new(),
             touched: 0,
+            index_full: false,
+            may_use_reserve: false,
         }
     }
 
@@ -276,6 +285,30 @@ impl Writer {
         for id in self.to_seal.drain(..) {
             cache.seg(id).transition(State::Active, State::Sealed);
         }
+    }
+
+    /// Retires the full active segment of `class`: sealed now when the
+    /// write in progress put nothing in it (so a compaction that kept a
+    /// whole segment of protected items hands it straight back, even when
+    /// the write then fails), else once the write is published.
+    pub fn retire_full(&mut self, cache: &Cache, class: usize) {
+        let id = self.active[class] - 1;
+        if self.dirty & (1 << class) == 0 {
+            cache.seg(id).transition(State::Active, State::Sealed);
+        } else {
+            self.to_seal.push(id);
+        }
+        self.set_active(cache, class, 0);
+    }
+
+    /// Whether the index-slot claim that just failed was refused by the
+    /// policy (and not lost to a race), clearing the flag. Cold and out
+    /// of line: the claim loops of SET and the one-key update keep their
+    /// registers for the usual path.
+    #[cold]
+    #[inline(never)]
+    pub fn take_index_full(&mut self) -> bool {
+        std::mem::take(&mut self.index_full)
     }
 
     /// Seals this writer's active segments that hold nothing unpublished, so

@@ -52,7 +52,7 @@ fn writes_deletes_expiry_and_transactions_are_reported() {
     h.set_change_tag(2);
     h.set(b"t2", b"y", None).unwrap();
     assert!(drain(&mut h).is_empty(), "nothing before the commit");
-    assert!(h.txn_commit());
+    assert_eq!(h.txn_commit(), Ok(true));
     assert_eq!(
         drain(&mut h),
         vec![

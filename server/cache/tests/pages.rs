@@ -223,7 +223,7 @@ fn a_dropped_root_reclaims_its_pages() {
     write_collection(&mut h, b"txn", g, 0..3, 100, HASH);
     h.txn_begin(&[b"txn"]);
     h.update(&[b"txn"], |_, ch| ch.delete(0)).unwrap();
-    assert!(h.txn_commit());
+    assert_eq!(h.txn_commit(), Ok(true));
     drain_reclaim(&mut h);
     assert_eq!(pages_present(&mut h, b"txn", g, 0..3), 0);
 

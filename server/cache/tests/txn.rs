@@ -52,7 +52,7 @@ fn writes_are_seen_inside_and_published_together() {
     // A key not declared joins the transaction (and publishes with it).
     a.set(b"z", b"late", None).unwrap();
     assert_eq!(value(&mut b, b"z"), None);
-    assert!(a.txn_commit());
+    assert_eq!(a.txn_commit(), Ok(true));
     assert!(!a.in_txn());
     assert_eq!(value(&mut b, b"x"), None);
     assert_eq!(value(&mut b, b"y").as_deref(), Some(&b"from-new"[..]));
@@ -67,7 +67,7 @@ fn a_conflicting_write_fails_the_commit_and_publishes_nothing() {
     a.txn_begin(&[b"k", b"other"]);
     a.set(b"other", b"1", None).unwrap();
     b.set(b"k", b"theirs", None).unwrap();
-    assert!(!a.txn_commit());
+    assert_eq!(a.txn_commit(), Ok(false));
     assert_eq!(value(&mut b, b"other"), None);
     assert_eq!(value(&mut b, b"k").as_deref(), Some(&b"theirs"[..]));
     // Aborting drops the writes; the handle works normally afterwards.
@@ -139,7 +139,7 @@ fn concurrent_transfers_keep_the_total() {
                             .unwrap();
                         h.set(kt.as_bytes(), (b + amount).to_string().as_bytes(), None)
                             .unwrap();
-                        if h.txn_commit() {
+                        if h.txn_commit() == Ok(true) {
                             break;
                         }
                         conflicts.fetch_add(1, Ordering::Relaxed);
@@ -160,7 +160,7 @@ fn concurrent_transfers_keep_the_total() {
                 // A read-only transaction over all accounts is a consistent snapshot.
                 h.txn_begin(&keys);
                 let sum: i64 = keys.iter().map(|k| int(&mut h, k)).sum();
-                if h.txn_commit() {
+                if h.txn_commit() == Ok(true) {
                     assert_eq!(
                         sum,
                         100 * ACCOUNTS as i64,

@@ -213,6 +213,8 @@ impl ServerState {
         self.introspect.refresh(&self.settings);
         self.overload.refresh(&self.settings);
         crate::collection_limits::refresh(&self.settings);
+        let policy = self.settings.get(&setting::MAXMEMORY_POLICY);
+        self.cache.set_eviction_policy(engine_policy(policy));
         {
             use citadel_settings::hotkeys as hk;
             self.hotkeys.configure(
@@ -404,4 +406,18 @@ fn spool_dir(cache: &citadel_cache::Cache) -> Arc<std::path::Path> {
         tracing::warn!(dir = %dir.display(), "cannot create the pipeline spool: {e}");
     }
     Arc::from(dir.as_path())
+}
+
+/// What the engine may evict under `policy` (ARCHITECTURE, "TTL and
+/// eviction"): the three allkeys policies share its one approximate LFU,
+/// and volatile-lfu/lru/random its TTL-only variant.
+fn engine_policy(policy: citadel_settings::MaxmemoryPolicy) -> citadel_cache::EvictionPolicy {
+    use citadel_cache::EvictionPolicy as Engine;
+    use citadel_settings::MaxmemoryPolicy as Redis;
+    match policy {
+        Redis::AllkeysLfu | Redis::AllkeysLru | Redis::AllkeysRandom => Engine::AllKeys,
+        Redis::VolatileLfu | Redis::VolatileLru | Redis::VolatileRandom => Engine::Volatile,
+        Redis::VolatileTtl => Engine::VolatileTtl,
+        Redis::NoEviction => Engine::NoEviction,
+    }
 }

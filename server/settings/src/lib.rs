@@ -25,6 +25,7 @@
 pub mod cli;
 pub mod cluster;
 mod error;
+mod eviction;
 pub mod file;
 pub mod hotkeys;
 pub mod instances;
@@ -45,6 +46,7 @@ mod store;
 mod value;
 
 pub use error::SettingsError;
+pub use eviction::MaxmemoryPolicy;
 pub use numa::{NumaMemory, NumaNode};
 pub use setting::{positive, AnySetting, Setting, Table};
 pub use size::{parse_size, Size};

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use crate::eviction::MaxmemoryPolicy;
 use crate::numa::{NumaMemory, NumaNode};
 use crate::setting::positive;
 use crate::size::Size;
@@ -153,6 +154,22 @@ crate::settings_table! {
         help: "Size of the cache file, e.g. 64mb, 1gb",
         doc: "Size of the cache file (header, index and values together).",
         check: positive,
+    }
+    MAXMEMORY_POLICY: MaxmemoryPolicy = {
+        name: "maxmemory-policy",
+        value_name: "POLICY",
+        default: "allkeys-lfu",
+        help: "What goes when the cache is full: allkeys-lfu|lru|random, volatile-lfu|lru|random|ttl, noeviction",
+        doc: "What is dropped when the cache is full, with Redis's names. allkeys-lfu, \
+              allkeys-lru and allkeys-random: any key (segment eviction keeps keys read \
+              since they were written: an approximate LFU, which also stands for LRU \
+              and random). volatile-lfu, volatile-lru, volatile-random and volatile-ttl: \
+              only keys with a TTL (volatile-ttl takes the soonest to expire first); \
+              keys without one are kept. noeviction: nothing. When no room can be made \
+              a write gets \"-OOM command not allowed when used memory > 'maxmemory'.\"; \
+              reads, DEL and other commands that free memory still run, and expired \
+              keys are reclaimed under every policy. CONFIG SET changes it at run time.",
+        live: true,
     }
     CACHE_FILE: Option<PathBuf> = {
         name: "cache-file",

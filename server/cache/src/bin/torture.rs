@@ -102,7 +102,7 @@ fn hammer_groups(cache: &Arc<Cache>, thread: u64) {
                 for (k, v) in keys.iter().zip(&values) {
                     let _ = h.set(k, v, None);
                 }
-                h.txn_commit();
+                let _ = h.txn_commit();
             }
             _ => {
                 let _ = h.update(&keys, |_, ch| {

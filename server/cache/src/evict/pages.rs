@@ -88,35 +88,51 @@ fn evict_owner(
     true
 }
 
-/// The frequency bits of the live root owning the page with key
-/// `page_key`, or None for an orphan (optimistic: the caller holds no lock).
-fn owner_freq(cache: &Cache, now: u64, page_key: &[u8]) -> Option<u8> {
+/// How a page's live root is used: what eviction decides a page by.
+#[derive(Clone, Copy)]
+pub(super) struct OwnerUse {
+    /// The root's frequency bits.
+    pub freq: u8,
+    /// Whether the root has an expiry (a volatile policy may evict it).
+    pub has_ttl: bool,
+}
+
+/// How the live root owning the page with key `page_key` is used, or None
+/// for an orphan (optimistic: the caller holds no lock).
+fn owner_use(cache: &Cache, now: u64, page_key: &[u8]) -> Option<OwnerUse> {
     let p = parse_page_key(page_key)?;
     let h = KeyHash::of(p.owner);
     let (locks, home) = (cache.locks(), h.home(cache.geo()));
     loop {
         let v = locks.read_begin(home);
-        let freq = match cache.find(h, p.owner, v) {
+        let owner = match cache.find(h, p.owner, v) {
             Some((_, e, item))
                 if !item.is_expired(now)
                     && item.root_stamp().map(|s| s.generation) == Some(p.generation) =>
             {
-                Some(e.freq())
+                Some(OwnerUse {
+                    freq: e.freq(),
+                    has_ttl: item.expire_at().is_some(),
+                })
             }
             _ => None,
         };
         if locks.read_validate(home, v) {
-            return freq;
+            return owner;
         }
     }
 }
 
 impl Writer {
-    /// `owner_freq` of a page key in the mapping (an EVICTING segment's:
+    /// `owner_use` of a page key in the mapping (an EVICTING segment's:
     /// stable), copied out first.
-    pub(super) fn page_owner_freq(&mut self, cache: &Cache, key: SharedBytes<'_>) -> Option<u8> {
+    pub(super) fn page_owner_use(
+        &mut self,
+        cache: &Cache,
+        key: SharedBytes<'_>,
+    ) -> Option<OwnerUse> {
         self.page_key.clear();
         key.append_to(&mut self.page_key);
-        owner_freq(cache, self.now, &self.page_key)
+        owner_use(cache, self.now, &self.page_key)
     }
 }

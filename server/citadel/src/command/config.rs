@@ -40,7 +40,6 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
 /// Redis parameters that are not Citadel settings, answered for clients
 /// and tools that ask (read-only).
 const REDIS_PARAMS: &[&str] = &[
-    "maxmemory-policy",
     "save",
     "appendonly",
     "databases",
@@ -56,9 +55,6 @@ const REDIS_PARAMS: &[&str] = &[
 fn redis_value(state: &ServerState, param: &str) -> String {
     let path = state.cache.path();
     match param {
-        // Eviction keeps the items whose frequency bits show reads (see
-        // object.rs): LFU.
-        "maxmemory-policy" => super::object::MAXMEMORY_POLICY.into(),
         "save" => String::new(),
         "appendonly" => "no".into(),
         "databases" => "1".into(),

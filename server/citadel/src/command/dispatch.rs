@@ -5,7 +5,7 @@
 //! CLIENT REPLY's mode applies; the keys it changed become keyspace events.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::args::Args;
 use super::context::{ConnState, Ctx, Pending};
@@ -246,7 +246,7 @@ pub fn run_handler(ctx: &mut Ctx<'_>, idx: usize, def: &CommandDef, args: Args<'
     }
     sample_keys(ctx, def, args);
     let mark = ctx.out.buf.len();
-    match (def.handler)(ctx, args) {
+    match call_handler(ctx, idx, def, args) {
         Ok(()) => {
             super::blocking::note_written(ctx.state, ctx.thread, def, args);
             false
@@ -258,4 +258,32 @@ pub fn run_handler(ctx: &mut Ctx<'_>, idx: usize, def: &CommandDef, args: Args<'
             true
         }
     }
+}
+
+/// Runs `def`'s handler. A command that is not Redis's denyoom (LPOP,
+/// HDEL, EXPIRE ...: it frees memory or does not grow it) may have its
+/// writes take the free segments that a policy protecting keys keeps in
+/// reserve, so a full noeviction cache still lets a queue's consumers pop
+/// (alloc.rs in the cache engine); the others never may.
+#[inline]
+pub(super) fn call_handler(
+    ctx: &mut Ctx<'_>,
+    idx: usize,
+    def: &CommandDef,
+    args: Args<'_>,
+) -> super::error::CmdResult {
+    static NOT_DENYOOM: OnceLock<Box<[bool]>> = OnceLock::new();
+    let table = NOT_DENYOOM.get_or_init(|| {
+        (0..)
+            .map_while(table::by_index)
+            .map(|def| !def.has_flag("denyoom"))
+            .collect()
+    });
+    if !table.get(idx).copied().unwrap_or(false) {
+        return (def.handler)(ctx, args);
+    }
+    ctx.thread.cache.allow_reserve(true);
+    let result = (def.handler)(ctx, args);
+    ctx.thread.cache.allow_reserve(false);
+    result
 }

@@ -191,7 +191,7 @@ fn one(
                 super::strings::set_plain(ctx, args, hash)
             }
         }
-        Kind::Other => other(ctx, def, args),
+        Kind::Other => other(ctx, idx, def, args),
     };
     let failed = match result {
         Ok(()) => false,
@@ -228,11 +228,11 @@ fn one(
 /// instructions, and inlined this kept GET's and SET's loop from its
 /// registers (~20 instructions a GET).
 #[inline(never)]
-fn other(ctx: &mut Ctx<'_>, def: &'static CommandDef, args: Args<'_>) -> CmdResult {
+fn other(ctx: &mut Ctx<'_>, idx: usize, def: &'static CommandDef, args: Args<'_>) -> CmdResult {
     if ctx.thread.hotkeys.due() {
         super::hotkeys::sample(ctx, def, args);
     }
-    (def.handler)(ctx, args)?;
+    super::dispatch::call_handler(ctx, idx, def, args)?;
     super::blocking::note_written(ctx.state, ctx.thread, def, args);
     Ok(())
 }

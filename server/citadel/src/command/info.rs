@@ -204,7 +204,10 @@ fn memory(out: &mut String, s: &Snapshot<'_>) {
         out,
         "maxmemory_policy",
         "{}",
-        super::object::MAXMEMORY_POLICY
+        s.state
+            .settings
+            .get(&citadel_settings::server::MAXMEMORY_POLICY)
+            .name()
     );
     line!(out, "mem_allocator", "libc");
 }

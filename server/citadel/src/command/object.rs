@@ -1,22 +1,22 @@
 //! OBJECT ENCODING | FREQ | IDLETIME | REFCOUNT | HELP, answered for the
 //! cache's representation as Redis would answer for the same value.
 //!
-//! The engine evicts by access frequency (the 3 frequency bits of each
-//! index entry decide which items survive a segment's eviction) and keeps
-//! no access time, so the policy reported is LFU: FREQ answers Redis's
-//! logarithmic counter for the key's accesses over the hot-key window
-//! (`crate::hotkeys`), at least the frequency bits (0-7), and IDLETIME
-//! Redis's error for LFU policies.
+//! As in Redis, the `maxmemory-policy` decides which of FREQ and IDLETIME
+//! answers. Under an LFU policy FREQ answers Redis's logarithmic counter
+//! for the key's accesses over the hot-key window (`crate::hotkeys`), at
+//! least the frequency bits (0-7) that segment eviction keeps items by,
+//! and IDLETIME is Redis's error. Under the others FREQ is Redis's error
+//! and IDLETIME an estimate, as the engine keeps no access time: 0 when
+//! the hot-key window saw the key read, else the seconds since its item's
+//! segment was opened (the item is no older).
 
 use citadel_cache::ValueKind;
+use citadel_settings::server::MAXMEMORY_POLICY;
 
 use super::args::Args;
 use super::context::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
 use super::table::{c, keyless, CommandDef, SUB_KEY};
-
-/// What INFO and CONFIG GET report as `maxmemory-policy` (the only one).
-pub const MAXMEMORY_POLICY: &str = "allkeys-lfu";
 
 const G: &str = "generic";
 const RO: &[&str] = &["readonly"];
@@ -93,6 +93,13 @@ fn encoding(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 fn freq(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     match ctx.thread.cache.peek_with_freq(args.get(2), |_| ()) {
         None => ctx.out.null(),
+        Some(_) if !lfu_policy(ctx) => {
+            return Err(CmdError::Static(
+                "ERR An LFU maxmemory policy is not selected, access frequency not tracked. \
+                 Please note that when switching between policies at runtime LRU and LFU data \
+                 will take some time to adjust.",
+            ))
+        }
         Some(((), f)) => {
             let hits = ctx.state.hotkeys.hits(args.get(2));
             let counter = crate::hotkeys::lfu_counter(hits).max(f);
@@ -103,14 +110,28 @@ fn freq(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn idletime(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if ctx.thread.cache.peek(args.get(2), |_| ()).is_none() {
+    let Some(stored_since) = ctx.thread.cache.peek_stored_since_ms(args.get(2)) else {
         ctx.out.null();
         return Ok(());
+    };
+    if lfu_policy(ctx) {
+        return Err(CmdError::Static(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that \
+             when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        ));
     }
-    Err(CmdError::Static(
-        "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that \
-         when switching between policies at runtime LRU and LFU data will take some time to adjust.",
-    ))
+    let idle_ms = if ctx.state.hotkeys.hits(args.get(2)) > 0 {
+        0
+    } else {
+        ctx.thread.cache.now_ms().saturating_sub(stored_since)
+    };
+    ctx.out.int((idle_ms / 1000) as i64);
+    Ok(())
+}
+
+/// Whether the policy in effect is an LFU one (Redis's MAXMEMORY_FLAG_LFU).
+fn lfu_policy(ctx: &Ctx<'_>) -> bool {
+    ctx.state.settings.get(&MAXMEMORY_POLICY).is_lfu()
 }
 
 /// Values are never shared between keys: always 1 (Redis too shares no

@@ -155,12 +155,18 @@ pub(super) fn run_script(
             // The EXEC around it counts its commands when it publishes.
             break Ok(());
         }
-        if ctx.thread.cache.txn_commit() {
+        let committed = ctx.thread.cache.txn_commit();
+        if committed == Ok(true) {
             ctx.thread.release_held_mail(state.forwarder.get());
             super::nested_calls::count_from(ctx.thread, logged);
             break Ok(());
         }
         ctx.thread.drop_held_mail();
+        if let Err(full) = committed {
+            // No room for a new key under the policy: nothing published.
+            ctx.thread.nested_calls.retry_from(logged);
+            break Err(full.into());
+        }
         attempt += 1;
         if attempt > 8 {
             std::thread::yield_now();

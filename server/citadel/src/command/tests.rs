@@ -602,8 +602,8 @@ fn clients_and_server_info() {
     assert!(h.cmd(&["INFO", "server"]).contains("tcp_port:6379"));
 
     let cfg = h.cmd(&["CONFIG", "GET", "max*"]);
-    // maxmemory, maxclients, maxclients-per-address, max-value-size
-    // (settings), maxmemory-policy.
+    // maxmemory, maxmemory-policy, maxclients, maxclients-per-address,
+    // max-value-size (settings).
     assert!(cfg.starts_with("*10\r\n"), "{cfg}");
     assert!(cfg.contains("maxclients\r\n$3\r\n100\r\n"));
     assert_eq!(h.cmd(&["CONFIG", "SET", "maxclients", "7"]), OK);

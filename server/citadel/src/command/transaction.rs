@@ -228,12 +228,20 @@ fn run_with<'t>(
             }
             nested_calls::run_logged(ctx, tx.command(i), &mut since);
         }
-        if ctx.thread.cache.txn_commit() {
+        let committed = ctx.thread.cache.txn_commit();
+        if committed == Ok(true) {
             ctx.thread.release_held_mail(ctx.state.forwarder.get());
             break;
         }
         ctx.thread.drop_held_mail();
         ctx.out.buf.truncate(mark);
+        if let Err(full) = committed {
+            // The policy protects every index slot a new key could take:
+            // nothing ran, and Redis refuses such an EXEC with -OOM too.
+            ctx.thread.nested_calls.retry_from(logged);
+            ctx.thread.stats.exec_done(attempt, false);
+            return Err(full.into());
+        }
         attempt += 1;
         if attempt > SPIN_RETRIES {
             std::thread::yield_now();
