@@ -33,6 +33,8 @@ pub(crate) struct Writer {
     /// Keys the update in progress counts an access to (`Changes::touch`):
     /// bit i for key i, bit 63 for keys 63 and up.
     pub touched: u64,
+    /// An in-place edit the update in progress recorded (`Changes::edit`).
+    pub edit: crate::edit::PendingEdit,
 }
 
 impl Writer {
@@ -50,6 +52,7 @@ impl Writer {
             reclaim: ReclaimQueue::default(),
             page_key: Vec::new(),
             touched: 0,
+            edit: Default::default(),
         }
     }
 
