@@ -13,8 +13,8 @@
 //! their sum (FNV-1a over the key, then those bytes). An edit writes new
 //! bytes below the front (a push: bytes no descriptor in use names) or
 //! moves the front up (a pop), then the unused descriptor, then the
-//! selector: the stored state is the old one until the selector's store,
-//! the new one after it.
+//! selector's low byte: the stored state is the old one until that
+//! byte's store, the new one after it.
 
 use crate::edit::EDIT_TRAILER;
 
@@ -124,7 +124,10 @@ pub fn next_edit(key: &[u8], value: &[u8], x: u64) -> Option<Vec<(usize, Vec<u8>
     let unused = 1 - selected;
     let at = SELECTOR + 8 + unused * DESCRIPTOR;
     writes.push((at, descriptor(round + 1, new_front, sum).to_vec()));
-    writes.push((SELECTOR, (unused as u64).to_le_bytes().to_vec()));
+    // One byte: stored by one word store wherever it lies, so a kill -9
+    // leaves the old selector or the new one (a wider one could straddle
+    // two words).
+    writes.push((SELECTOR, vec![unused as u8]));
     Some(writes)
 }
 

@@ -18,8 +18,14 @@
 //! edit's location (from the entry locked at) stays valid while it
 //! stores. Its writes are stored in the order given, each after a
 //! Release fence: a kill -9 leaves a program-order prefix of them, so a
-//! writer that makes its last write the one that switches between two
-//! descriptors (a selector word) leaves its old or its new state.
+//! writer whose last write switches between two descriptors leaves its
+//! old or its new state, provided that switch is one store: a write of
+//! one byte (or of bytes inside one aligned word of the mapping) is one
+//! word store; a wider write may straddle two words and be cut between
+//! them. The region needs no alignment: its edge words hold only bytes
+//! of this item (the guard and the trailer), which an edit stores again
+//! unchanged under the lock, so compaction may move the item by any
+//! number of bytes.
 //!
 //! The rest of the engine keeps its rule for every other item:
 //! published bytes never change. `Seen` (TTL, size, page, root stamp) and

@@ -238,8 +238,10 @@ pub fn header_check_at(hlen: usize, opts: PutOptions) -> usize {
 
 /// Parses a header from a copy of the bytes at an item's start (`bytes`, up
 /// to HEAD_COPY of them) when `room` bytes remain in the segment from there.
-/// Garbage yields None or a header whose item still fits in `room`.
-#[inline]
+/// Garbage yields None or a header whose item still fits in `room`. The
+/// common header is parsed inline (every lookup parses one); the rest out
+/// of line (`parse_header_varint`).
+#[inline(always)]
 pub fn parse_header(bytes: &[u8], room: usize) -> Option<Header> {
     // Fast path: small key and value (one-byte lengths), no TTL.
     if let [flags @ (0 | F_LARGE), k @ 0..=0x7f, v @ 0..=0x7f, c0, c1, ..] = *bytes {
@@ -254,6 +256,12 @@ pub fn parse_header(bytes: &[u8], room: usize) -> Option<Header> {
         };
         return (h.total_len() <= room).then_some(h);
     }
+    parse_header_varint(bytes, room)
+}
+
+/// `parse_header` with varint lengths, expiry words or other flags.
+#[inline(never)]
+fn parse_header_varint(bytes: &[u8], room: usize) -> Option<Header> {
     let flags = *bytes.first()?;
     // Every flag bit has a meaning (F_EDIT took the last): only the kind
     // bits can be unknown.

@@ -120,7 +120,8 @@ impl<'h> Changes<'h> {
         ops: &'h mut [Op],
     ) -> Changes<'h> {
         w.touched = 0;
-        w.edit.clear();
+        // (No edit is pending here: `update_one` stores or drops each one
+        // before its attempt ends, and no other update records one.)
         Changes {
             w,
             cache,
@@ -137,7 +138,8 @@ impl<'h> Changes<'h> {
     /// instead of writing a new one: `writes` (offset in the value, bytes)
     /// are stored in order under the key's home lock when the update
     /// publishes, each after the ones before it (`edit.rs`: a kill -9
-    /// leaves a prefix of them). Every write must lie in the item's
+    /// leaves a prefix of them; make the last, the one that switches to
+    /// the new state, a single byte). Every write must lie in the item's
     /// editable region. Refused (nothing recorded; write a new item
     /// instead) in an update of several keys or a transaction, when key
     /// `i` already has a put or delete, for an item written without

@@ -133,6 +133,8 @@ pub(crate) fn update_one<R>(
 /// closure recorded (`edit.rs`) into the item it looked up, logs it as a
 /// write and counts the access. An edit of anything but that live item
 /// (the closure handed `Changes::edit` another `ItemRef`) is dropped.
+/// Out of line: every other update's code stays as small as it was.
+#[inline(never)]
 fn store_edit(
     cache: &Cache,
     w: &mut Writer,
