@@ -113,8 +113,10 @@ impl Cache {
         self.items().item_len_at(seg, off)
     }
 
-    /// Finds `key` among its candidate slots (see `Items::find`).
-    #[inline]
+    /// Finds `key` among its candidate slots (see `Items::find`). Always
+    /// inlined: every write's lookup, and LLVM's choice moved with the
+    /// crate's codegen-unit split (a call per write when it fell out).
+    #[inline(always)]
     pub(crate) fn find(
         &self,
         h: KeyHash,

@@ -24,11 +24,13 @@ pub const F_TTL: u8 = 1;
 pub const F_LARGE: u8 = 2;
 pub const F_NEG: u8 = 4;
 pub const F_SOFT: u8 = 8;
+/// An editable item: its value ends with a trailer naming a region that
+/// may change after publication, outside its check (`edit.rs`).
+pub const F_EDIT: u8 = 0x80;
 /// Three bits of value kind (`ValueKind`): zero for a string, so items
 /// written before collections existed read as strings.
 const F_KIND_SHIFT: u8 = 4;
 const F_KIND: u8 = 7 << F_KIND_SHIFT;
-const F_KNOWN: u8 = F_TTL | F_LARGE | F_NEG | F_SOFT | F_KIND;
 
 /// What a value is: a string, or one of the collection types, each stored
 /// in an encoding of its own (`citadel-collections`). Redis's TYPE.
@@ -88,6 +90,9 @@ pub struct PutOptions {
     pub negative: bool,
     /// What the value is (a string unless a collection command wrote it).
     pub kind: ValueKind,
+    /// The value ends with an editable region's trailer (`edit.rs`): it
+    /// may then be edited in place (`Changes::edit`).
+    pub editable: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -196,6 +201,7 @@ fn header_flags(large: bool, opts: PutOptions) -> u8 {
         | flag(large, F_LARGE)
         | flag(opts.negative, F_NEG)
         | flag(opts.soft_expire_at.is_some(), F_SOFT)
+        | flag(opts.editable, F_EDIT)
         | (opts.kind as u8) << F_KIND_SHIFT
 }
 
@@ -232,8 +238,10 @@ pub fn header_check_at(hlen: usize, opts: PutOptions) -> usize {
 
 /// Parses a header from a copy of the bytes at an item's start (`bytes`, up
 /// to HEAD_COPY of them) when `room` bytes remain in the segment from there.
-/// Garbage yields None or a header whose item still fits in `room`.
-#[inline]
+/// Garbage yields None or a header whose item still fits in `room`. The
+/// common header is parsed inline (every lookup parses one); the rest out
+/// of line (`parse_header_varint`).
+#[inline(always)]
 pub fn parse_header(bytes: &[u8], room: usize) -> Option<Header> {
     // Fast path: small key and value (one-byte lengths), no TTL.
     if let [flags @ (0 | F_LARGE), k @ 0..=0x7f, v @ 0..=0x7f, c0, c1, ..] = *bytes {
@@ -248,10 +256,16 @@ pub fn parse_header(bytes: &[u8], room: usize) -> Option<Header> {
         };
         return (h.total_len() <= room).then_some(h);
     }
+    parse_header_varint(bytes, room)
+}
+
+/// `parse_header` with varint lengths, expiry words or other flags.
+#[inline(never)]
+fn parse_header_varint(bytes: &[u8], room: usize) -> Option<Header> {
     let flags = *bytes.first()?;
-    if flags & !F_KNOWN != 0 || ValueKind::from_bits((flags & F_KIND) >> F_KIND_SHIFT).is_none() {
-        return None;
-    }
+    // Every flag bit has a meaning (F_EDIT took the last): only the kind
+    // bits can be unknown.
+    ValueKind::from_bits((flags & F_KIND) >> F_KIND_SHIFT)?;
     let mut pos = 1;
     let klen = get_varint(bytes, &mut pos, 3)?;
     let vlen = get_varint(bytes, &mut pos, 5)?;
@@ -315,14 +329,22 @@ impl<'a> ItemRef<'a> {
     pub fn is_negative(&self) -> bool {
         self.header.flags & F_NEG != 0
     }
-    /// The options this item was written with (to rewrite it unchanged).
+    /// The options this item was written with (to rewrite it unchanged),
+    /// less `editable`: whether new bytes carry a region is their
+    /// writer's to say.
     pub fn put_options(&self) -> PutOptions {
         PutOptions {
             expire_at: self.expire_at(),
             soft_expire_at: self.soft_expire_at(),
             negative: self.is_negative(),
             kind: self.kind(),
+            editable: false,
         }
+    }
+    /// The value bytes an edit may change (`edit.rs`); None unless the
+    /// item was written editable with a valid region.
+    pub fn editable_region(&self) -> Option<std::ops::Range<usize>> {
+        crate::edit::area_region(self.contiguous()?, self.header.flags)
     }
     /// What the value is (TYPE; commands of another type get WRONGTYPE).
     pub fn kind(&self) -> ValueKind {
@@ -495,7 +517,7 @@ impl<'a> Iterator for Chunks<'a> {
 
 /// True when the item's stored check matches its value area.
 pub fn check_matches(item: &ItemRef<'_>, key_hash: u64) -> bool {
-    value_check(item.area, key_hash) == item.header.check
+    crate::edit::item_check(item.area, key_hash, item.header.flags) == item.header.check
 }
 
 /// Value areas at least this long have a sampled check (`value_check`).
@@ -554,6 +576,7 @@ mod tests {
             soft_expire_at: Some(1000),
             negative: false,
             kind: ValueKind::ZSet,
+            editable: false,
         };
         let vlen = 50 * SEGMENT_SIZE as u64;
         let n = encode_header(&mut buf, 300, vlen, true, 1, opts);

@@ -39,8 +39,10 @@ mod alloc;
 mod cache;
 mod changes;
 #[doc(hidden)]
+pub mod checked_editable;
 pub mod checked_value;
 mod clock;
+mod edit;
 mod error;
 mod evict;
 mod handle;
@@ -74,6 +76,7 @@ pub mod loom_model;
 pub use cache::Cache;
 pub use changes::KeyChange;
 pub use clock::unix_millis;
+pub use edit::{region_of as editable_region_of, EditRefused, EDIT_GUARD, EDIT_TRAILER};
 pub use error::{HandleError, OpenError, ReadError, ReaderOpenError, WriteError};
 pub use handle::CacheHandle;
 pub use index::KeyHash;

@@ -6,10 +6,11 @@
 use xxhash_rust::xxh3::{xxh3_64_with_seed, Xxh3};
 
 use crate::cache::Cache;
+use crate::edit::item_check;
 use crate::error::WriteError;
 use crate::index::KeyHash;
 use crate::item::{
-    chunk_count, encode_header, header_check_at, value_check, PutOptions, MAX_HEADER_LEN,
+    chunk_count, encode_header, header_check_at, value_check, PutOptions, F_EDIT, MAX_HEADER_LEN,
     MAX_KEY_LEN, SAMPLED_CHECK_MIN,
 };
 use crate::layout::SEGMENT_SIZE;
@@ -46,8 +47,12 @@ impl Writer {
             });
         }
         let class = ttl_class(expire_at, self.now);
-        if let Some(loc) = self.write_small(cache, key, hash, parts, vlen, opts, class)? {
-            return Ok(loc);
+        // An editable item's check leaves out its region: computed from
+        // the stored bytes below, not from the stack copy.
+        if !opts.editable {
+            if let Some(loc) = self.write_small(cache, key, hash, parts, vlen, opts, class)? {
+                return Ok(loc);
+            }
         }
         let mut header = [0u8; MAX_HEADER_LEN];
         let region = &cache.region;
@@ -59,7 +64,15 @@ impl Writer {
             let len = hlen + key.len() + vlen as usize;
             let (seg, off) = self.reserve(cache, class, len)?;
             let at = seg.data + off as usize;
-            let check = store_parts(region, at + hlen + key.len(), parts, hash.0);
+            let value_at = at + hlen + key.len();
+            let mut check = store_parts(region, value_at, parts, hash.0);
+            if opts.editable {
+                // Rare (a list root rewritten): the whole value's check
+                // was computed for nothing; this one reads the region's
+                // trailer from what was stored.
+                let stored = region.shared(value_at, vlen as usize).expect("just stored");
+                check = item_check(stored, hash.0, F_EDIT);
+            }
             let check_at = header_check_at(hlen, opts);
             header[check_at..check_at + 2].copy_from_slice(&check.to_le_bytes());
             store_head(region, at, &header[..hlen], key);
@@ -68,6 +81,11 @@ impl Writer {
         }
         let table = self.write_chunks(cache, parts, vlen)?;
         let check = xxh3_64_with_seed(&table, hash.0) as u16;
+        // A chunked value has no region.
+        let opts = PutOptions {
+            editable: false,
+            ..opts
+        };
         let hlen = encode_header(&mut header, key.len(), vlen, true, check, opts);
         let len = hlen + key.len() + table.len();
         let (seg, off) = match self.append(cache, class, len) {

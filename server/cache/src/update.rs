@@ -16,6 +16,7 @@
 
 use crate::cache::Cache;
 use crate::changes::KeyChange;
+use crate::edit::EditRefused;
 use crate::error::WriteError;
 use crate::index::{Entry, KeyHash, FREQ_MAX};
 use crate::item::{ItemRef, PutOptions, ValueKind};
@@ -81,6 +82,8 @@ pub struct Changes<'h> {
     /// What the last put's value is as a big collection's root (one-key
     /// publication reads it instead of reading the new item back).
     pub(crate) put_root: PutRoot,
+    /// Set by the one-key update, the only one that edits in place.
+    pub(crate) edits: bool,
 }
 
 /// Whether a value written is a big collection's root, known from the
@@ -117,6 +120,8 @@ impl<'h> Changes<'h> {
         ops: &'h mut [Op],
     ) -> Changes<'h> {
         w.touched = 0;
+        // (No edit is pending here: `update_one` stores or drops each one
+        // before its attempt ends, and no other update records one.)
         Changes {
             w,
             cache,
@@ -125,7 +130,34 @@ impl<'h> Changes<'h> {
             canon,
             ops,
             put_root: PutRoot::Unknown,
+            edits: false,
         }
+    }
+
+    /// Edits key `i`'s item `item` (the closure's, as looked up) in place
+    /// instead of writing a new one: `writes` (offset in the value, bytes)
+    /// are stored in order under the key's home lock when the update
+    /// publishes, each after the ones before it (`edit.rs`: a kill -9
+    /// leaves a prefix of them; make the last, the one that switches to
+    /// the new state, a single byte). Every write must lie in the item's
+    /// editable region. Refused (nothing recorded; write a new item
+    /// instead) in an update of several keys or a transaction, when key
+    /// `i` already has a put or delete, for an item written without
+    /// `editable`, or for a write outside the region. A later put or
+    /// delete of the key drops the edit.
+    pub fn edit(
+        &mut self,
+        i: usize,
+        item: &ItemRef<'_>,
+        writes: &[(usize, &[u8])],
+    ) -> Result<(), EditRefused> {
+        if !self.edits || self.canon[i] != 0 || self.ops[0] != Op::Keep {
+            return Err(EditRefused::NotOneKey);
+        }
+        let (Some(area), Some(region)) = (item.contiguous(), item.editable_region()) else {
+            return Err(EditRefused::NotEditable);
+        };
+        self.w.edit.record(area, &region, writes)
     }
 
     /// Writes key `i` with the concatenation of `parts`: byte slices, or
@@ -185,6 +217,7 @@ impl<'h> Changes<'h> {
     }
 
     fn replace(&mut self, i: usize, op: Op) {
+        self.w.edit.clear();
         if let Op::Put { seg, off, .. } = std::mem::replace(&mut self.ops[i], op) {
             self.w.discard(self.cache, seg, off);
         }

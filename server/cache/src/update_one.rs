@@ -9,6 +9,7 @@
 //! key is new, publish, unlock.
 
 use crate::cache::Cache;
+use crate::changes::KeyChange;
 use crate::error::WriteError;
 use crate::index::{Entry, KeyHash};
 use crate::item::ItemRef;
@@ -65,11 +66,13 @@ pub(crate) fn update_one<R>(
         let tag = w.changes.tag;
         let mut ops = [Op::Keep];
         let mut changes = Changes::new(w, cache, &keys, &hashes, &canon, &mut ops);
+        changes.edits = true;
         let r = f(&items, &mut changes);
         let put_root = changes.put_root;
         let op = ops[0];
         let touched = std::mem::take(&mut w.touched) != 0;
-        if op == Op::Keep && !expired {
+        let edit = w.edit.area().is_some();
+        if op == Op::Keep && !expired && !edit {
             // Nothing to write: validating the lookup is enough.
             if locks.read_validate(home, v) {
                 if let Some(old) = old.as_ref().filter(|_| touched) {
@@ -81,7 +84,14 @@ pub(crate) fn update_one<R>(
         }
         if !locks.lock_at(home, v) {
             discard(w, cache, op);
+            w.edit.clear();
             continue;
+        }
+        if edit {
+            // Op::Keep (a put or delete drops the edit).
+            store_edit(cache, w, key, old.as_ref(), touched, tag);
+            locks.unlock(home, v);
+            return Ok(r);
         }
         let at = match (&old, op) {
             (Some(old), _) => Some((old.slot, old.entry)),
@@ -120,6 +130,36 @@ pub(crate) fn update_one<R>(
         return Ok(r);
     }
     Err(WriteError::OutOfMemory { len: 0 })
+}
+
+/// Home locked at the lookup's version: stores the in-place edit the
+/// closure recorded (`edit.rs`) into the item it looked up, logs it as a
+/// write and counts the access. An edit of anything but that live item
+/// (the closure handed `Changes::edit` another `ItemRef`) is dropped.
+/// Out of line: every other update's code stays as small as it was.
+#[inline(never)]
+fn store_edit(
+    cache: &Cache,
+    w: &mut Writer,
+    key: &[u8],
+    old: Option<&Old<'_>>,
+    touched: bool,
+    tag: u16,
+) {
+    let live = old.filter(|old| !old.expired);
+    let Some(old) = live.filter(|old| Some(old.item.area.offset()) == w.edit.area()) else {
+        debug_assert!(false, "an edit of an item the lookup did not find");
+        w.edit.clear();
+        return;
+    };
+    w.edit.store(&cache.region);
+    if w.changes.enabled {
+        let ttl = old.item.expire_at().is_some();
+        w.changes.record(key, KeyChange::Written { ttl }, tag);
+    }
+    if touched {
+        bump_freq(cache, old.slot, old.entry, w.next_random());
+    }
 }
 
 /// Drops the unpublished item `op` wrote, if any.

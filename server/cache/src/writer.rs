@@ -40,6 +40,8 @@ pub(crate) struct Writer {
     /// denyoom): under a policy that protects items it may take the free
     /// segments kept in reserve (alloc.rs).
     pub may_use_reserve: bool,
+    /// An in-place edit the update in progress recorded (`Changes::edit`).
+    pub edit: crate::edit::PendingEdit,
 }
 
 impl Writer {
@@ -59,6 +61,7 @@ impl Writer {
             touched: 0,
             index_full: false,
             may_use_reserve: false,
+            edit: Default::default(),
         }
     }
 

@@ -166,3 +166,44 @@ fn kill_9_mid_multi_key_write_never_tears_a_group() {
         "only {groups_checked} groups checked"
     );
 }
+
+/// Editable values are edited in place (`Changes::edit`: bytes below a
+/// front, then the unused descriptor, then the selector), deleted,
+/// rewritten and read (compaction moves them) by four threads; after each
+/// kill every one served is its old or its new state: the selected
+/// descriptor whole and matching its payload, and its check (which leaves
+/// the region out) still holding.
+#[test]
+fn kill_9_mid_in_place_edit_leaves_the_old_or_the_new_state() {
+    let t = TempCache::new();
+    let mut rng = 0x5151_7373u64;
+    let (mut verified, mut edited) = (0u64, 0u64);
+    for round in 0..16u32 {
+        run_and_kill(&t, "edits", 4, &mut rng, (80, 250));
+        let (cache, report) = t.open(MEMORY);
+        assert!(report.warm && !report.clean, "round {round}: {report:?}");
+        let mut h = cache.handle().unwrap();
+        h.set_clock(citadel_cache::unix_millis());
+        for (key, value) in all_values(&mut h) {
+            if !key.starts_with(b"edit:") {
+                continue;
+            }
+            let state = citadel_cache::checked_editable::verify(&key, &value);
+            let Some(edits) = state else {
+                panic!(
+                    "round {round}: torn in-place edit of {}",
+                    String::from_utf8_lossy(&key)
+                );
+            };
+            verified += 1;
+            edited += u64::from(edits > 0);
+        }
+        cache.audit().unwrap();
+        write_and_maybe_close(&cache, h, round);
+    }
+    eprintln!("{verified} editable values verified, {edited} of them edited");
+    assert!(
+        verified > 1000 && edited > 500,
+        "{verified} verified, {edited} edited"
+    );
+}

@@ -38,12 +38,14 @@ const HASH: PutOptions = PutOptions {
     soft_expire_at: None,
     negative: false,
     kind: ValueKind::Hash,
+    editable: false,
 };
 const PAGE: PutOptions = PutOptions {
     expire_at: None,
     soft_expire_at: None,
     negative: false,
     kind: ValueKind::Page,
+    editable: false,
 };
 
 /// Writes a root and its pages in one update, as the collection commands do.

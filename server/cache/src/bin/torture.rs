@@ -1,4 +1,4 @@
-//! `citadel-cache-torture PATH MAX_MEMORY THREADS [keys|groups]`: writes,
+//! `citadel-cache-torture PATH MAX_MEMORY THREADS [keys|groups|edits]`: writes,
 //! overwrites, deletes and expires keys in a cache file from several
 //! threads until killed. Every value carries a checksum of its key (see the
 //! crash test), so after a `kill -9` any torn or misplaced value can be
@@ -8,6 +8,11 @@
 //! together, by one multi-key update or one transaction, with one
 //! generation number in every value; a group that shows two generations
 //! after a crash was torn.
+//!
+//! `edits` mode edits editable values (`edit:K`) in place
+//! (`Changes::edit`, `citadel_cache::checked_editable`), deletes and
+//! rewrites some, and reads them (so compaction moves them): after a
+//! crash every one must verify.
 
 use std::sync::Arc;
 
@@ -15,14 +20,15 @@ use citadel_cache::{Cache, CacheConfig};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let groups = match args.get(4).map(String::as_str) {
+    let mode = match args.get(4).map(String::as_str) {
         _ if args.len() != 4 && args.len() != 5 => None,
-        None | Some("keys") => Some(false),
-        Some("groups") => Some(true),
+        None | Some("keys") => Some(hammer as fn(&Arc<Cache>, u64)),
+        Some("groups") => Some(hammer_groups as fn(&Arc<Cache>, u64)),
+        Some("edits") => Some(hammer_edits as fn(&Arc<Cache>, u64)),
         Some(_) => None,
     };
-    let Some(groups) = groups else {
-        eprintln!("usage: citadel-cache-torture PATH MAX_MEMORY_BYTES THREADS [keys|groups]");
+    let Some(mode) = mode else {
+        eprintln!("usage: citadel-cache-torture PATH MAX_MEMORY_BYTES THREADS [keys|groups|edits]");
         std::process::exit(2);
     };
     let cfg = CacheConfig {
@@ -40,13 +46,7 @@ fn main() {
     let workers: Vec<_> = (0..threads)
         .map(|t| {
             let cache = Arc::clone(&cache);
-            std::thread::spawn(move || {
-                if groups {
-                    hammer_groups(&cache, t)
-                } else {
-                    hammer(&cache, t)
-                }
-            })
+            std::thread::spawn(move || mode(&cache, t))
         })
         .collect();
     for w in workers {
@@ -151,6 +151,55 @@ fn hammer(cache: &Arc<Cache>, thread: u64) {
                     &citadel_cache::checked_value::make(key.as_bytes(), round, len),
                     None,
                 );
+            }
+        }
+        if round.is_multiple_of(10_000) {
+            h.maintain();
+        }
+    }
+}
+
+/// Keys in `edits` mode.
+const EDITED: u64 = 2000;
+
+fn hammer_edits(cache: &Arc<Cache>, thread: u64) {
+    use citadel_cache::{checked_editable, PutOptions};
+    let mut h = cache.handle().expect("handle");
+    let mut rng = Rng::new(thread);
+    let mut copy = Vec::new();
+    let fresh = PutOptions {
+        editable: true,
+        ..PutOptions::default()
+    };
+    for round in 1u64.. {
+        let x = rng.next();
+        h.set_clock(citadel_cache::unix_millis());
+        let key = format!("edit:{}", x % EDITED);
+        let key = key.as_bytes();
+        match (x >> 32) % 50 {
+            0 => {
+                h.delete(key);
+            }
+            1..=9 => {
+                let _ = h.get(key, |_| ());
+            }
+            _ => {
+                let _ = h.update(&[key], |items, ch| {
+                    if let Some(item) = &items[0] {
+                        copy.clear();
+                        item.write_value_to(&mut copy);
+                        let writes = checked_editable::next_edit(key, &copy, x >> 16);
+                        let writes: Vec<(usize, &[u8])> = writes
+                            .iter()
+                            .flatten()
+                            .map(|(at, bytes)| (*at, bytes.as_slice()))
+                            .collect();
+                        if !writes.is_empty() && ch.edit(0, item, &writes).is_ok() {
+                            return Ok(());
+                        }
+                    }
+                    ch.put_with(0, &[&checked_editable::make(key)[..]], fresh)
+                });
             }
         }
         if round.is_multiple_of(10_000) {

@@ -279,6 +279,12 @@ fn merge_le(word: &AtomicU64, bits: u64, mask: u64) {
 }
 
 impl<'a> SharedBytes<'a> {
+    /// Where the bytes start in the mapping.
+    #[inline]
+    pub(crate) fn offset(&self) -> usize {
+        self.off
+    }
+
     #[inline]
     pub fn len(&self) -> usize {
         self.len

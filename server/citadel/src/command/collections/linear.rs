@@ -53,6 +53,7 @@ const PAGE: PutOptions = PutOptions {
     soft_expire_at: None,
     negative: false,
     kind: ValueKind::Page,
+    editable: false,
 };
 
 /// Stores a finished table's root and pages (user key `user`).

@@ -351,6 +351,7 @@ fn write(
         soft_expire_at: None,
         negative: false,
         kind: ValueKind::Page,
+        editable: false,
     };
     for (page, bytes) in &index.pages {
         let at = plan.item(0, base + page).ok_or(CmdError::CorruptValue)?;
