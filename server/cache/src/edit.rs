@@ -34,7 +34,7 @@
 use std::ops::Range;
 
 use crate::index::hash_pieces;
-use crate::item::{value_check, F_EDIT, F_LARGE, SAMPLED_CHECK_MIN};
+use crate::item::{value_check, ItemRef, F_EDIT, F_LARGE, SAMPLED_CHECK_MIN};
 use crate::region::{Region, SharedBytes};
 use crate::sync::{fence, Ordering};
 
@@ -74,6 +74,20 @@ pub(crate) fn item_check(area: SharedBytes<'_>, key_hash: u64, flags: u8) -> u16
     let before = area.get(0..region.start).expect("inside the area");
     let after = area.get(region.end..area.len()).expect("inside the area");
     hash_pieces([before, after], key_hash) as u16
+}
+
+/// True when the item's stored check matches its value area (less an
+/// editable item's region).
+pub fn check_matches(item: &ItemRef<'_>, key_hash: u64) -> bool {
+    item_check(item.area, key_hash, item.header.flags) == item.header.check
+}
+
+impl ItemRef<'_> {
+    /// The value bytes an edit may change; None unless the item was
+    /// written editable with a valid region.
+    pub fn editable_region(&self) -> Option<Range<usize>> {
+        area_region(self.contiguous()?, self.header.flags)
+    }
 }
 
 /// Why `Changes::edit` refused an edit (the caller then writes a new item).

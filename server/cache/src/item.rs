@@ -341,11 +341,6 @@ impl<'a> ItemRef<'a> {
             editable: false,
         }
     }
-    /// The value bytes an edit may change (`edit.rs`); None unless the
-    /// item was written editable with a valid region.
-    pub fn editable_region(&self) -> Option<std::ops::Range<usize>> {
-        crate::edit::area_region(self.contiguous()?, self.header.flags)
-    }
     /// What the value is (TYPE; commands of another type get WRONGTYPE).
     pub fn kind(&self) -> ValueKind {
         self.header.kind()
@@ -513,11 +508,6 @@ impl<'a> Iterator for Chunks<'a> {
         let data = self.item.geo.segdata_off + id as usize * SEGMENT_SIZE;
         self.item.region().shared(data + inner, len)
     }
-}
-
-/// True when the item's stored check matches its value area.
-pub fn check_matches(item: &ItemRef<'_>, key_hash: u64) -> bool {
-    crate::edit::item_check(item.area, key_hash, item.header.flags) == item.header.check
 }
 
 /// Value areas at least this long have a sampled check (`value_check`).

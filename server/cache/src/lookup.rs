@@ -6,8 +6,9 @@
 //! (`Locks::read_begin` / `read_validate`); nothing found here means anything
 //! until that validation succeeds.
 
+use crate::edit::check_matches;
 use crate::index::{bucket_off, probe_levels, Entry, KeyHash};
-use crate::item::{check_matches, parse_header, Header, ItemRef, HEAD_COPY};
+use crate::item::{parse_header, Header, ItemRef, HEAD_COPY};
 use crate::layout::{slots_per_bucket, Geometry, BUCKET_SLOTS, SEGMENT_SIZE};
 use crate::region::Region;
 use crate::segment::{Seg, FLAG_SUSPECT};

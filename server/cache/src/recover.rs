@@ -6,8 +6,8 @@
 //! atomic access in this file is Relaxed except where noted.
 
 use crate::cache::Cache;
+use crate::edit::check_matches;
 use crate::index::{all_slot_offs, candidate_slots, is_overflow, level_of, Entry, KeyHash};
-use crate::item::check_matches;
 use crate::journal::Replayed;
 use crate::layout::{BUCKETS_PER_GROUP, MAX_WRITERS, SEGMENT_SIZE, W_EXPIRES, W_KEYS};
 use crate::segment::{State, FLAG_SUSPECT, TTL_CLASSES};
