@@ -174,6 +174,12 @@ impl CacheHandle {
         self.w.may_use_reserve = on;
     }
 
+    /// Stops (or resumes) counting accesses for eviction: while off, reads
+    /// and updates leave every key's frequency as it is (CLIENT NO-TOUCH).
+    pub fn set_no_touch(&mut self, on: bool) {
+        self.w.no_touch = on;
+    }
+
     /// Counts an access to `key` for eviction without reading it: the
     /// frequency bump a read gives (probabilistic). For keys used through
     /// `update` only, which counts nothing: a big collection's commands
@@ -182,7 +188,7 @@ impl CacheHandle {
         // The bump's draw comes first: at best (frequency 0) 1 in 4 bumps,
         // so 3 touches in 4 skip the lookup, with the same odds per key.
         let draw = self.w.next_random();
-        if draw & 3 != 0 {
+        if draw & 3 != 0 || self.w.no_touch {
             return;
         }
         if let Lookup::Hit((), slot, e) = self.lookup(KeyHash::of(key), key, false, &mut |_| ()) {
@@ -264,7 +270,7 @@ impl CacheHandle {
         if freq < FREQ_MAX {
             let draw = self.w.next_random();
             // The draw's test inline: most reads stop here, without a call.
-            if draw & ((4u64 << freq) - 1) == 0 {
+            if draw & ((4u64 << freq) - 1) == 0 && !self.w.no_touch {
                 bump_freq(&self.cache, slot, e, draw);
             }
         }

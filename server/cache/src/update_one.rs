@@ -70,7 +70,7 @@ pub(crate) fn update_one<R>(
         let r = f(&items, &mut changes);
         let put_root = changes.put_root;
         let op = ops[0];
-        let touched = std::mem::take(&mut w.touched) != 0;
+        let touched = std::mem::take(&mut w.touched) != 0 && !w.no_touch;
         let edit = w.edit.area().is_some();
         if op == Op::Keep && !expired && !edit {
             // Nothing to write: validating the lookup is enough.

@@ -40,6 +40,9 @@ pub(crate) struct Writer {
     /// denyoom): under a policy that protects items it may take the free
     /// segments kept in reserve (alloc.rs).
     pub may_use_reserve: bool,
+    /// The commands running count no accesses (CLIENT NO-TOUCH): reads
+    /// and `Changes::touch` leave the frequency bits as they are.
+    pub no_touch: bool,
     /// An in-place edit the update in progress recorded (`Changes::edit`).
     pub edit: crate::edit::PendingEdit,
 }
@@ -61,6 +64,7 @@ impl Writer {
             touched: 0,
             index_full: false,
             may_use_reserve: false,
+            no_touch: false,
             edit: Default::default(),
         }
     }

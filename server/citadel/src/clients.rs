@@ -33,7 +33,36 @@ pub struct ClientShared {
     /// CLIENT UNBLOCK's request to a blocked client (`Unblock`), taken by
     /// its blocked command when it runs again.
     pub unblock: AtomicU8,
+    /// CLIENT LIST's mode flags (`ClientModes`), kept by the owning thread.
+    pub modes: AtomicU8,
     pub names: Mutex<ClientNames>,
+}
+
+/// The connection modes CLIENT LIST shows as flags, one bit each, in
+/// Redis's flag order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ClientMode {
+    /// `x`: inside MULTI.
+    Multi = 1,
+    /// `t`: CLIENT TRACKING on.
+    Tracking = 2,
+    /// `B`: tracking in BCAST mode.
+    TrackingBcast = 4,
+    /// `e`: CLIENT NO-EVICT on.
+    NoEvict = 8,
+    /// `T`: CLIENT NO-TOUCH on.
+    NoTouch = 16,
+}
+
+impl ClientMode {
+    const FLAGS: [(ClientMode, char); 5] = [
+        (ClientMode::Multi, 'x'),
+        (ClientMode::Tracking, 't'),
+        (ClientMode::TrackingBcast, 'B'),
+        (ClientMode::NoEvict, 'e'),
+        (ClientMode::NoTouch, 'T'),
+    ];
 }
 
 impl ClientShared {
@@ -49,12 +78,43 @@ impl ClientShared {
             resp: AtomicU8::new(2),
             killed: Arc::new(AtomicBool::new(false)),
             unblock: AtomicU8::new(Unblock::None as u8),
+            modes: AtomicU8::new(0),
             names: Mutex::new(ClientNames::default()),
         }
     }
 
     pub fn names(&self) -> MutexGuard<'_, ClientNames> {
         self.names.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Turns `mode` on or off (the owning thread only: others read it).
+    pub fn set_mode(&self, mode: ClientMode, on: bool) {
+        // ORDERING: Relaxed: a display flag, read by CLIENT LIST only.
+        let bits = self.modes.load(Ordering::Relaxed);
+        let bits = if on {
+            bits | mode as u8
+        } else {
+            bits & !(mode as u8)
+        };
+        self.modes.store(bits, Ordering::Relaxed);
+    }
+
+    /// CLIENT LIST's `flags` field: `P` for a subscriber, then the modes'
+    /// letters, `N` when there is none (Redis's order).
+    pub fn flags(&self, subscriber: bool) -> String {
+        // ORDERING: Relaxed: see `set_mode`.
+        let bits = self.modes.load(Ordering::Relaxed);
+        let mut flags: String = subscriber.then_some('P').into_iter().collect();
+        flags.extend(
+            ClientMode::FLAGS
+                .iter()
+                .filter(|(mode, _)| bits & *mode as u8 != 0)
+                .map(|(_, letter)| letter),
+        );
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        flags
     }
 
     pub fn kill(&self) {

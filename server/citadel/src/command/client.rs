@@ -8,7 +8,7 @@ use super::args::Args;
 use super::context::{reply_lines, Ctx, ReplyMode};
 use super::error::{CmdError, CmdResult};
 use super::table::{by_index, keyless, CommandDef, Handler};
-use crate::clients::ClientShared;
+use crate::clients::{ClientMode, ClientShared};
 
 const CN: &str = "connection";
 const ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
@@ -40,8 +40,8 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
     keyless("client|kill", -3, ADMIN, CN, "2.4.0", "Terminates open connections.", kill),
     keyless("client|unblock", -3, ADMIN, CN, "5.0.0", "Unblocks a client blocked by a blocking command from a different connection.", super::blocking::client_unblock),
     sub("client|setinfo", 4, "Sets information specific to the client or connection.", setinfo),
-    keyless("client|no-evict", 3, ADMIN, CN, "2.4.0", "Sets the client eviction mode of the connection.", on_off_accepted),
-    sub("client|no-touch", 3, "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", on_off_accepted),
+    keyless("client|no-evict", 3, ADMIN, CN, "2.4.0", "Sets the client eviction mode of the connection.", no_evict),
+    sub("client|no-touch", 3, "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", no_touch),
     sub("client|tracking", -3, "Controls server-assisted client-side caching for the connection.", super::tracking::tracking),
     sub("client|caching", 3, "Instructs the server whether to track the keys in the next request.", super::tracking::caching),
     sub("client|getredir", 2, "Returns the client ID to which the connection's tracking notifications are redirected.", super::tracking::getredir),
@@ -108,7 +108,7 @@ fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now_ms: u64) {
         text(&names.name),
         now_ms.saturating_sub(c.created_ms) / 1000,
         now_ms.saturating_sub(c.last_ms.load(Ordering::Relaxed)) / 1000,
-        if subs.iter().any(|&n| n > 0) { "P" } else { "N" },
+        c.flags(subs.iter().any(|&n| n > 0)),
         subs[0],
         subs[1],
         subs[2],
@@ -296,18 +296,38 @@ fn setinfo(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// NO-EVICT / NO-TOUCH: Citadel's eviction ignores clients and access
-/// recency, so both modes are accepted and have no effect.
-fn on_off_accepted(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if !(args.is(2, "on") || args.is(2, "off")) {
-        return Err(CmdError::Syntax);
+/// CLIENT NO-EVICT / NO-TOUCH's ON | OFF.
+fn on_off(args: &Args<'_>) -> Result<bool, CmdError> {
+    if args.is(2, "on") {
+        Ok(true)
+    } else if args.is(2, "off") {
+        Ok(false)
+    } else {
+        Err(CmdError::Syntax)
     }
+}
+
+/// NO-EVICT: Citadel never evicts clients (it has no
+/// `maxmemory-clients`), so every client already is what ON asks; the
+/// mode is kept for CLIENT LIST's `e` flag.
+fn no_evict(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let on = on_off(&args)?;
+    ctx.conn.client.set_mode(ClientMode::NoEvict, on);
     ctx.out.ok();
     Ok(())
 }
 
-/// Client-side caching invalidation is not implemented: OFF is accepted
-/// (clients send it defensively), ON is refused.
+/// NO-TOUCH: the client's commands do not count accesses for eviction
+/// (except TOUCH, as in Redis): `dispatch` runs them with the cache
+/// handle's access counting off.
+fn no_touch(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let on = on_off(&args)?;
+    ctx.conn.no_touch = on;
+    ctx.conn.client.set_mode(ClientMode::NoTouch, on);
+    ctx.out.ok();
+    Ok(())
+}
+
 /// CLIENT REPLY ON | OFF | SKIP (applied after each command, `observe.rs`).
 fn reply(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     ctx.conn.reply_mode = if args.is(2, "on") {

@@ -126,15 +126,21 @@ fn failed(param: &[u8], why: &str) -> CmdError {
 
 const NOT_LIVE: &str = "not settable at runtime in Citadel; change the configuration and restart";
 
-/// The setting `param` names, checked to accept `value`.
+/// The setting `param` names, checked to accept `value`; None for a
+/// Redis parameter set to the value Citadel already has (`save ""`,
+/// `appendonly no`: scripts written for Redis send them), which changes
+/// nothing.
 fn validate(
     state: &ServerState,
     param: &[u8],
     value: &[u8],
-) -> Result<&'static dyn AnySetting, CmdError> {
+) -> Result<Option<&'static dyn AnySetting>, CmdError> {
     let name = String::from_utf8_lossy(param).to_ascii_lowercase();
     let Some(s) = setting::TABLE.find(&name) else {
         if REDIS_PARAMS.contains(&name.as_str()) {
+            if redis_value(state, &name).as_bytes() == value {
+                return Ok(None);
+            }
             return Err(failed(param, NOT_LIVE));
         }
         return Err(CmdError::quoting(
@@ -151,7 +157,7 @@ fn validate(
         .settings
         .validate_live(s, text)
         .map_err(|why| failed(param, &why))?;
-    Ok(s)
+    Ok(Some(s))
 }
 
 /// Every pair is validated before any is applied, as Redis does.
@@ -164,6 +170,7 @@ fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .map(|i| validate(ctx.state, args.get(i), args.get(i + 1)).map(|s| (s, args.get(i + 1))))
         .collect::<Result<Vec<_>, _>>()?;
     for (s, value) in changes {
+        let Some(s) = s else { continue };
         let text = String::from_utf8_lossy(value);
         if let Err(why) = ctx.state.settings.set_live(s, &text) {
             return Err(failed(s.name().as_bytes(), &why));

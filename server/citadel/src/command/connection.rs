@@ -4,6 +4,7 @@ use super::args::Args;
 use super::client::set_name;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
+use crate::clients::ClientMode;
 
 /// The Redis version Citadel claims, the one constant HELLO, INFO
 /// (`redis_version`) and Lua's `redis.REDIS_VERSION` report. Client
@@ -50,6 +51,16 @@ pub fn reset(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     ctx.conn.tx.unwatch();
     ctx.state.tracking.disable(ctx.conn.client.id);
     ctx.conn.tracking = None;
+    ctx.conn.no_touch = false;
+    for mode in [
+        ClientMode::Multi,
+        ClientMode::Tracking,
+        ClientMode::TrackingBcast,
+        ClientMode::NoEvict,
+        ClientMode::NoTouch,
+    ] {
+        ctx.conn.client.set_mode(mode, false);
+    }
     ctx.conn.set_resp3(false);
     ctx.out.resp3 = false;
     ctx.conn.authed = !ctx.state.auth_required();

@@ -73,6 +73,8 @@ pub struct ConnState {
     pub tracking_after_load: Vec<Vec<u8>>,
     /// CLIENT REPLY: whether replies are sent.
     pub reply_mode: ReplyMode,
+    /// CLIENT NO-TOUCH: its commands count no accesses for eviction.
+    pub no_touch: bool,
     /// CLUSTER NOPROXY: answer -MOVED, never forward (a peer's
     /// forwarding connection: a request is forwarded at most once).
     pub no_proxy: bool,

@@ -47,6 +47,7 @@ fn plain_connection(thread: &ThreadCtx, conn: &ConnState) -> bool {
         && conn.pending.is_none()
         && !conn.handed_off
         && conn.reply_mode == ReplyMode::On
+        && !conn.no_touch
         && conn.subscriptions == 0
         && !conn.monitor
         && conn.tracking.is_none()

@@ -61,6 +61,7 @@ impl Session {
                 tracking_attached: false,
                 tracking_after_load: Vec::new(),
                 reply_mode: Default::default(),
+                no_touch: false,
                 no_proxy: false,
                 cannot_wait: false,
                 handed_off: false,
@@ -193,7 +194,11 @@ impl Session {
                         pos += end;
                         continue;
                     }
+                    // NO-TOUCH: no access counted, except by TOUCH itself.
+                    let no_touch = self.conn.no_touch && !args.is(0, "touch");
+                    ctx.cache.set_no_touch(no_touch);
                     dispatch::run(&self.state, ctx, &mut self.conn, args, out);
+                    ctx.cache.set_no_touch(false);
                     if matches!(
                         self.conn.pending,
                         Some(Pending::Blocked { .. } | Pending::Handoff { .. })

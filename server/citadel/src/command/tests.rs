@@ -558,7 +558,15 @@ fn clients_and_server_info() {
         h.cmd(&["CLIENT", "SETINFO", "FOO", "x"]),
         "-ERR Unrecognized option 'FOO'\r\n"
     );
+    assert!(h.cmd(&["CLIENT", "INFO"]).contains(" flags=N "));
     assert_eq!(h.cmd(&["CLIENT", "NO-EVICT", "on"]), OK);
+    assert_eq!(h.cmd(&["CLIENT", "NO-TOUCH", "on"]), OK);
+    assert_eq!(
+        h.cmd(&["CLIENT", "NO-TOUCH", "maybe"]),
+        "-ERR syntax error\r\n"
+    );
+    assert!(h.cmd(&["CLIENT", "INFO"]).contains(" flags=eT "));
+    assert_eq!(h.cmd(&["CLIENT", "NO-TOUCH", "off"]), OK);
     let other = h.new_session();
     let list = h.cmd(&["CLIENT", "LIST"]);
     assert!(
@@ -607,6 +615,17 @@ fn clients_and_server_info() {
     assert!(cfg.starts_with("*10\r\n"), "{cfg}");
     assert!(cfg.contains("maxclients\r\n$3\r\n100\r\n"));
     assert_eq!(h.cmd(&["CONFIG", "SET", "maxclients", "7"]), OK);
+    assert_eq!(h.state.maxclients(), 7);
+    // A Redis parameter set to what Citadel does is accepted; another
+    // value is refused, and so is the whole call (nothing applied).
+    assert_eq!(
+        h.cmd(&["CONFIG", "SET", "save", "", "appendonly", "no"]),
+        OK
+    );
+    assert_eq!(
+        h.cmd(&["CONFIG", "SET", "maxclients", "9", "appendonly", "yes"]),
+        "-ERR CONFIG SET failed (possibly related to argument 'appendonly') - not settable at runtime in Citadel; change the configuration and restart\r\n"
+    );
     assert_eq!(h.state.maxclients(), 7);
     assert_eq!(
         h.cmd(&["CONFIG", "SET", "nope", "1"]),

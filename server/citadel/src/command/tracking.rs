@@ -12,6 +12,7 @@ use super::args::Args;
 use super::context::{ConnState, ConnTracking, Ctx};
 use super::error::{CmdError, CmdResult};
 use super::table::CommandDef;
+use crate::clients::ClientMode;
 use crate::forward::PeerTracking;
 use crate::pubsub::Kind;
 use crate::state::ServerState;
@@ -63,6 +64,8 @@ pub fn tracking(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if !on {
         ctx.state.tracking.disable(id);
         ctx.conn.tracking = None;
+        ctx.conn.client.set_mode(ClientMode::Tracking, false);
+        ctx.conn.client.set_mode(ClientMode::TrackingBcast, false);
         ctx.out.ok();
         return Ok(());
     }
@@ -86,6 +89,8 @@ pub fn tracking(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         optout: o.optout,
         ..ConnTracking::default()
     });
+    ctx.conn.client.set_mode(ClientMode::Tracking, true);
+    ctx.conn.client.set_mode(ClientMode::TrackingBcast, o.bcast);
     ctx.state.tracking.enable(id, o);
     ctx.out.ok();
     Ok(())

@@ -24,6 +24,7 @@ use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 use super::nested_calls;
 use super::table::CommandDef;
+use crate::clients::ClientMode;
 
 /// Conflicting EXECs back off (yield) after this many immediate retries.
 const SPIN_RETRIES: u32 = 8;
@@ -33,6 +34,7 @@ pub fn multi(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
         return Err(CmdError::Static("ERR MULTI calls can not be nested"));
     }
     ctx.conn.tx.in_multi = true;
+    ctx.conn.client.set_mode(ClientMode::Multi, true);
     ctx.out.ok();
     Ok(())
 }
@@ -42,6 +44,7 @@ pub fn discard(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
         return Err(CmdError::Static("ERR DISCARD without MULTI"));
     }
     ctx.conn.tx.discard();
+    ctx.conn.client.set_mode(ClientMode::Multi, false);
     ctx.conn.tx.unwatch();
     ctx.out.ok();
     Ok(())
@@ -108,6 +111,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
         super::monitor::feed_queue(ctx, &tx);
     }
     tx.discard();
+    ctx.conn.client.set_mode(ClientMode::Multi, false);
     tx.unwatch();
     ctx.conn.tx = tx;
     result.map(|_| ())
