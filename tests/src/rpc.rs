@@ -103,13 +103,7 @@ impl RawRpc {
 
     /// The next reply frame; None at end of stream.
     pub fn read(&mut self) -> Option<Frame> {
-        let mut head = [0u8; HEADER_LEN];
-        self.stream.read_exact(&mut head).ok()?;
-        assert_eq!(head[0], citadel_proto::rpc::MAGIC, "a reply frame's magic");
-        let header = header_of(&head);
-        let mut body = vec![0u8; header.body_len as usize];
-        self.stream.read_exact(&mut body).ok()?;
-        Some(Frame { header, body })
+        read_frame(&mut self.stream)
     }
 
     /// Sends one request and reads its (only) reply.
@@ -119,6 +113,18 @@ impl RawRpc {
         assert_eq!(frame.header.id, id, "the reply names its request");
         frame
     }
+}
+
+/// The next reply frame on `stream` (a connection whose requests are
+/// written elsewhere); None at end of stream.
+pub fn read_frame(stream: &mut impl Read) -> Option<Frame> {
+    let mut head = [0u8; HEADER_LEN];
+    stream.read_exact(&mut head).ok()?;
+    assert_eq!(head[0], citadel_proto::rpc::MAGIC, "a reply frame's magic");
+    let header = header_of(&head);
+    let mut body = vec![0u8; header.body_len as usize];
+    stream.read_exact(&mut body).ok()?;
+    Some(Frame { header, body })
 }
 
 /// The header of a frame whose body is still to be read.

@@ -210,9 +210,14 @@ impl Pipeliner {
 
     /// Sends `n` GETs of `key`; returns how many a quota refused.
     fn refusals(&mut self, key: &str, n: usize) -> usize {
-        self.s
-            .write_all(format!("GET {key}\r\n").repeat(n).as_bytes())
-            .unwrap();
+        self.refusals_then(key, n, "")
+    }
+
+    /// As `refusals`, with `after` sent in the same write (its reply is
+    /// left unread).
+    fn refusals_then(&mut self, key: &str, n: usize, after: &str) -> usize {
+        let input = format!("GET {key}\r\n").repeat(n) + after;
+        self.s.write_all(input.as_bytes()).unwrap();
         (0..n)
             .filter(|_| {
                 let line = self.line();
@@ -224,23 +229,44 @@ impl Pipeliner {
             })
             .count()
     }
+
+    /// Sends `n` GETs of `key` and a TIME in one write: how many GETs
+    /// passed, and the server's time (µs) just after it ran them.
+    fn timed_batch(&mut self, key: &str, n: usize) -> (usize, u64) {
+        let passed = n - self.refusals_then(key, n, "TIME\r\n");
+        assert_eq!(self.line(), "*2\r\n");
+        let mut field = || {
+            self.line();
+            self.line().trim_end().parse::<u64>().unwrap()
+        };
+        let (s, us) = (field(), field());
+        (passed, s * 1_000_000 + us)
+    }
 }
 
-/// Sends GETs for two seconds of the server's clock, counting what passed;
-/// the rate is measured against the server's own TIME.
-fn measured_rate(p: &mut Pipeliner, admin: &mut redis::Connection, key: &str) -> f64 {
-    let now_us = |c: &mut redis::Connection| -> u64 {
-        let (s, us): (u64, u64) = redis::cmd("TIME").query(c).unwrap();
-        s * 1_000_000 + us
-    };
-    let start = now_us(admin);
-    let (mut sent, mut refused) = (0, 0);
-    while now_us(admin) - start < 2_000_000 {
-        refused += p.refusals(key, 200);
-        sent += 200;
+/// Checks that a quota of `rate`/s on `key` lets through what a token
+/// bucket of that rate would. The server runs each batch of GETs at once
+/// and stamps it (TIME in the same write), so between two batches the
+/// bucket earns `rate` tokens a second, up to its burst (`rate / 20`,
+/// `overload/quota.rs`): a loaded machine that starves the client between
+/// batches only makes fewer tokens expected, never a wrong rate.
+fn quota_holds_its_rate(p: &mut Pipeliner, key: &str, rate: f64) {
+    let burst = (rate / 20.0).floor().max(1.0);
+    // Each batch is larger than the burst: it empties the bucket.
+    let (_, mut last) = p.timed_batch(key, 200);
+    let (mut passed, mut expected) = (0, 0.0);
+    // Two seconds of tokens (more if the client was starved).
+    while expected < 2.0 * rate {
+        let (n, at) = p.timed_batch(key, 200);
+        passed += n;
+        expected += (rate * (at - last) as f64 / 1e6).min(burst);
+        last = at;
     }
-    let elapsed = (now_us(admin) - start) as f64 / 1e6;
-    (sent - refused) as f64 / elapsed
+    let passed = passed as f64;
+    assert!(
+        (0.9 * expected..=1.1 * expected).contains(&passed),
+        "a {rate}/s quota let {passed} through where a token bucket lets {expected:.0}"
+    );
 }
 
 #[test]
@@ -248,11 +274,7 @@ fn quotas_hold_their_rate_per_client_group_and_per_key_prefix() {
     let server = Server::start(&["--overload-quotas", "name:metered-*=500"]);
     let mut admin = server.client();
     let mut metered = Pipeliner::new(&server, "metered-1");
-    let rate = measured_rate(&mut metered, &mut admin, "k");
-    assert!(
-        (450.0..=550.0).contains(&rate),
-        "a 500/s client quota let {rate:.0}/s through"
-    );
+    quota_holds_its_rate(&mut metered, "k", 500.0);
     // A prefix quota, set live; the unmetered client is limited only on it.
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
@@ -261,11 +283,7 @@ fn quotas_hold_their_rate_per_client_group_and_per_key_prefix() {
         .query(&mut admin)
         .unwrap();
     let mut free = Pipeliner::new(&server, "");
-    let rate = measured_rate(&mut free, &mut admin, "session:1");
-    assert!(
-        (270.0..=330.0).contains(&rate),
-        "a 300/s prefix quota let {rate:.0}/s through"
-    );
+    quota_holds_its_rate(&mut free, "session:1", 300.0);
     assert_eq!(free.refusals("other", 500), 0);
     let refused = info_field(&mut admin, "overload", "shed_quota_prefix_quota");
     assert!(refused > 0);

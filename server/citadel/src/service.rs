@@ -98,10 +98,11 @@ impl Service for CommandService {
             local,
             thread: self.ctx.index,
         };
+        let open = self.ctx.overload.as_ref().map(|o| o.connection_opened());
         if door == RPC_DOOR {
-            Conn::Rpc(RpcSession::new(&self.state, info))
+            Conn::Rpc(RpcSession::new(&self.state, info).counted(open))
         } else {
-            Conn::Resp(Session::new(&self.state, info))
+            Conn::Resp(Session::new(&self.state, info).counted(open))
         }
     }
 

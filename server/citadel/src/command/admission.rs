@@ -96,7 +96,7 @@ fn check_measured(
         });
     }
     // The time this read's earlier commands took is no queueing delay.
-    let own = clock.pass_busy();
+    let own = || clock.pass_busy();
     let (client, authed) = (&conn.client, conn.authed);
     let who = || Identity::of(client, authed);
     overload

@@ -35,6 +35,8 @@ pub struct Session {
     conn: ConnState,
     /// Held while the core sheds and all it sends is refused (overload/hold.rs).
     hold: crate::overload::RefusalHold,
+    /// Counts this connection among its core's (overload/alone.rs).
+    _open: Option<crate::overload::OpenConnection>,
 }
 
 impl Session {
@@ -69,7 +71,14 @@ impl Session {
                 overload: Default::default(),
             },
             hold: Default::default(),
+            _open: None,
         }
+    }
+
+    /// Counted among the connections of its core while it lives.
+    pub fn counted(mut self, open: Option<crate::overload::OpenConnection>) -> Session {
+        self._open = open;
+        self
     }
 
     pub fn id(&self) -> u64 {
@@ -103,6 +112,9 @@ impl Session {
         // the prefetch: a refusal must cost far less than serving. One that
         // may still admit some of it prefetches them as usual.
         let priority = self.conn.overload.priority;
+        if let Some(overload) = ctx.overload.as_mut() {
+            overload.pass_began();
+        }
         if ctx.overload.as_ref().is_some_and(|o| o.sheds_all(priority)) {
             self.skim.clear();
         } else {

@@ -20,8 +20,10 @@
 //! sender, so a FLUSHALL, a long script or a big KEYS never gets the
 //! commands sent with it refused on a core that had nothing else to do,
 //! as in Redis. A later read of the same connection counts the whole
-//! delay: input that waited in the socket behind the connection's earlier
-//! reads cannot be told from an open-loop flood, which must be shed.
+//! delay (input that waited in the socket behind the connection's earlier
+//! reads cannot be told from an open-loop flood, which must be shed),
+//! unless the connection is the only one open on the core (`alone.rs`):
+//! then nobody waits behind it and its delay is all its own work.
 //!
 //! **Blocked or preempted.** Every figure is wall time: a request that
 //! waited through a preemption (a noisy machine) is as late to its client
@@ -145,6 +147,9 @@ pub struct Admission {
     measured: bool,
     /// Admitted requests by delay bucket this interval (published at its end).
     admitted: [u32; DELAY_BUCKETS],
+    /// The connection whose input runs now is the only one open on the
+    /// core: its delay is all its own work (`alone.rs`).
+    alone: bool,
 }
 
 impl Admission {
@@ -172,6 +177,7 @@ impl Admission {
             delay_bucket: 0,
             measured: false,
             admitted: [0; DELAY_BUCKETS],
+            alone: false,
         }
     }
 
@@ -226,7 +232,33 @@ impl Admission {
     /// prefetching.
     #[inline]
     pub fn would_shed(&self, rank: Rank) -> bool {
-        self.shedding() && self.delay_at(self.clock) > threshold(self.target, rank)
+        self.shedding() && !self.alone && self.delay_at(self.clock) > threshold(self.target, rank)
+    }
+
+    /// The core starts a pass over a connection's input; `alone`: no
+    /// other connection is open on the core (`alone.rs`). When that ends,
+    /// the next request reads the clock afresh: the last reading may be
+    /// from before a long command of the connection that was alone.
+    #[inline]
+    pub fn pass_began(&mut self, alone: bool) {
+        if self.alone && !alone {
+            self.fast_left = 0;
+            self.since_clock = CLOCK_EVERY;
+            self.measured = false;
+        }
+        self.alone = alone;
+    }
+
+    /// The delay a request is judged by at the last reading: the core's,
+    /// less `own`, the work on the earlier commands of its read; nothing
+    /// while its connection is alone on the core.
+    #[inline]
+    fn judged(&self, own: Duration) -> Duration {
+        if self.alone {
+            Duration::ZERO
+        } else {
+            self.delay.saturating_sub(own)
+        }
     }
 
     #[inline]
@@ -315,7 +347,7 @@ impl Admission {
         // per refusal, since its delay stays the same).
         // (An earlier reading, less this read's own work, is at most this
         // request's delay now: within a turn the delay only grows.)
-        if self.overloaded && self.measured && self.delay.saturating_sub(own) > limit {
+        if self.overloaded && self.measured && self.judged(own) > limit {
             self.shed += 1;
             return Err(self.shed_now(own));
         }
@@ -333,7 +365,9 @@ impl Admission {
             let span = now.saturating_duration_since(self.clock);
             // (The core's whole delay, not this read's: the requests that
             // follow may be other reads'.)
-            self.close_left = if self.delay_at(now) + span >= self.target {
+            // (Nobody else's requests follow while a connection is alone.)
+            let close = !self.alone && self.delay_at(now) + span >= self.target;
+            self.close_left = if close {
                 CLOCK_EVERY
             } else {
                 self.close_left.saturating_sub(1)
@@ -345,7 +379,7 @@ impl Admission {
         if !self.measured {
             self.measure(own, gauges);
         }
-        if self.overloaded && self.delay.saturating_sub(own) > limit {
+        if self.overloaded && self.judged(own) > limit {
             self.shed += 1;
             return Err(self.shed_now(own));
         }
@@ -363,7 +397,7 @@ impl Admission {
     /// The refusal at the last reading's delay, less `own` work.
     fn shed_now(&self, own: Duration) -> Shed {
         Shed {
-            delay: self.delay.saturating_sub(own),
+            delay: self.judged(own),
             target: self.target,
         }
     }
@@ -392,8 +426,9 @@ impl Admission {
         self.settle_run();
         let now = self.clock;
         let raw = self.delay_at(now);
-        let delay = raw.saturating_sub(own);
-        if raw >= self.target {
+        self.delay = raw;
+        let delay = self.judged(own);
+        if raw >= self.target && !self.alone {
             // The core is behind, whatever this read's own share: the
             // requests next (maybe other reads') are measured each.
             self.close_left = CLOCK_EVERY;
@@ -411,7 +446,6 @@ impl Admission {
         if !self.overloaded && delay > threshold(self.target, Rank::MOST_PATIENT) {
             self.overloaded = true;
         }
-        self.delay = raw;
         self.delay_bucket = delay_bucket(delay.as_micros() as u64);
         self.measured = true;
     }
@@ -655,6 +689,27 @@ mod tests {
         let shed = a.admit(low, Duration::ZERO, None).unwrap_err();
         assert!(shed.delay >= Duration::from_millis(8), "{shed:?}");
         assert!(a.overloaded);
+    }
+
+    #[test]
+    fn a_connection_alone_on_its_core_is_judged_by_no_delay() {
+        let mut a = Admission::new(Duration::from_millis(1));
+        let low = Rank::of(ClientPriority::Low, CommandClass::Compute);
+        // Its earlier reads took 8 ms (past every threshold, 5 ms), and the
+        // loop did not wait idle since.
+        a.prev_busy = Duration::from_millis(8);
+        let now = Instant::now();
+        a.rested = now;
+        a.turn_started(now);
+        a.pass_began(true);
+        assert!(a.admit(low, Duration::ZERO, None).is_ok());
+        assert!(!a.overloaded, "its own work: no overload");
+        // A second connection opened: input is judged by the whole delay,
+        // measured afresh (not admitted at the last reading).
+        a.pass_began(false);
+        assert!(!a.admit_unmeasured());
+        let shed = a.admit(low, Duration::ZERO, None).unwrap_err();
+        assert!(shed.delay >= Duration::from_millis(8), "{shed:?}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! [`ThreadOverload::check`] before running a command.
 
 mod admission;
+mod alone;
 mod client_class;
 mod hold;
 mod quota;
@@ -20,6 +21,7 @@ use citadel_settings::overload as setting;
 use citadel_settings::Store;
 
 pub use admission::{Admission, Shed};
+pub use alone::{CoreConnections, OpenConnection};
 pub use client_class::{ClientClass, Identity};
 pub use hold::RefusalHold;
 pub use rank::{rpc_priority, ClientPriority, CommandClass, Rank};
@@ -126,6 +128,8 @@ pub struct ThreadOverload {
     /// its delay passed their threshold read no clock), and each then costs
     /// one copy (`write_shed_line`).
     shed_line: (Option<Shed>, Vec<u8>),
+    /// The client connections open on this core.
+    connections: CoreConnections,
 }
 
 impl ThreadOverload {
@@ -138,6 +142,7 @@ impl ThreadOverload {
             shared,
             core,
             shed_line: (None, Vec::new()),
+            connections: CoreConnections::default(),
         }
     }
 
@@ -194,10 +199,23 @@ impl ThreadOverload {
         self.admission.tick(self.shared.stats.core(self.core));
     }
 
+    /// Counts a client connection of this core while the guard lives.
+    pub fn connection_opened(&self) -> OpenConnection {
+        self.connections.opened()
+    }
+
+    /// The core starts a pass over a connection's input (RESP or RPC):
+    /// alone on the core, its own earlier work is no delay (`alone.rs`).
+    #[inline]
+    pub fn pass_began(&mut self) {
+        self.admission.pass_began(self.connections.alone());
+    }
+
     /// Whether a command of `class` from the client of `class_cache` (its
     /// identity from `who`, asked only when the rules changed) may run;
     /// `first_key` for prefix quotas, `own` the time the core spent on the
-    /// same read's earlier commands (`Admission::admit`).
+    /// same read's earlier commands (`Admission::admit`; asked only when
+    /// the delay is measured).
     /// Admin commands always may. A refusal is counted.
     pub fn check(
         &mut self,
@@ -206,7 +224,7 @@ impl ThreadOverload {
         priority: Option<ClientPriority>,
         class: CommandClass,
         first_key: Option<&[u8]>,
-        own: Duration,
+        own: impl FnOnce() -> Duration,
     ) -> Result<(), Refusal> {
         if class == CommandClass::Admin {
             return Ok(());
@@ -300,11 +318,11 @@ impl ThreadOverload {
         rank: Rank,
         first_key: Option<&[u8]>,
         framed: bool,
-        own: Duration,
+        own: impl FnOnce() -> Duration,
     ) -> Result<(), Refusal> {
         let gauges = self.shared.stats.core(self.core);
         if !framed {
-            if let Err(shed) = self.admission.admit(rank, own, gauges) {
+            if let Err(shed) = self.admission.admit(rank, own(), gauges) {
                 return Err(Refusal::new(Reason::QueueingDelay, shed));
             }
         }
@@ -352,11 +370,11 @@ mod tests {
         // the command admitted at its framing would be refused.
         core.admission.shedding_with(Duration::from_millis(10));
         assert_eq!(
-            core.check(&mut client, who, None, read, None, Duration::ZERO),
+            core.check(&mut client, who, None, read, None, || Duration::ZERO),
             Ok(())
         );
         assert!(!client.admitted_at_frame, "the mark is used once");
-        let next = core.check(&mut client, who, None, read, None, Duration::ZERO);
+        let next = core.check(&mut client, who, None, read, None, || Duration::ZERO);
         assert!(next.is_err(), "the next command is measured");
     }
 

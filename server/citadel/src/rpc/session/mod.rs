@@ -123,6 +123,12 @@ pub struct RpcSession {
     overload: crate::overload::ClientClass,
     /// The request routed next runs after its warm hand-off (no second).
     handed_off: bool,
+    /// While `process` runs, when it began (monotonic ns; 0 otherwise, or
+    /// when nothing may be refused): the time since is this read's own
+    /// work, no queueing delay for its later requests (`admit`).
+    pass_start: u64,
+    /// Counts this connection among its core's (overload/alone.rs).
+    _open: Option<crate::overload::OpenConnection>,
 }
 
 impl RpcSession {
@@ -148,7 +154,15 @@ impl RpcSession {
             target: None,
             overload: Default::default(),
             handed_off: false,
+            pass_start: 0,
+            _open: None,
         }
+    }
+
+    /// Counted among the connections of its core while it lives.
+    pub fn counted(mut self, open: Option<crate::overload::OpenConnection>) -> RpcSession {
+        self._open = open;
+        self
     }
 
     /// A session served off the event loop (a shared-memory client), whose
@@ -181,6 +195,10 @@ impl RpcSession {
     pub fn process(&mut self, thread: &mut ThreadCtx, input: &[u8], out: &mut Vec<u8>) -> Progress {
         let (mut pos, mut need, mut requests) = (0, 0, 0u64);
         let mut classes = [0u64; 4];
+        if let Some(overload) = thread.overload.as_mut().filter(|o| o.may_refuse()) {
+            overload.pass_began();
+            self.pass_start = crate::command::monotonic_nanos();
+        }
         while !self.close && pos < input.len() {
             if self.is_killed() {
                 self.close = true;
@@ -243,6 +261,7 @@ impl RpcSession {
                 Some(Some(e)) => pos = self.frame_error(e, pos, input.len(), out),
             }
         }
+        self.pass_start = 0;
         if requests > 0 {
             // Counted once per call, not per request.
             thread.stats.commands.fetch_add(requests, Ordering::Relaxed);
@@ -364,7 +383,9 @@ impl RpcSession {
     }
 
     /// Overload protection: the core's admission and the quotas; the
-    /// request's priority field (when set) is the client's priority.
+    /// request's priority field (when set) is the client's priority. As
+    /// RESP's commands, a request is judged by the delay at the start of
+    /// its read (the time the read's earlier requests took is taken out).
     fn admit(&mut self, thread: &mut ThreadCtx, req: &Request<'_>) -> Result<(), RpcError> {
         let Some(overload) = thread.overload.as_mut() else {
             return Ok(());
@@ -373,15 +394,13 @@ impl RpcSession {
         let (client, authed) = (&self.client, self.authed);
         let who = || crate::overload::Identity::of(client, authed);
         let priority = (req.priority != 0).then(|| crate::overload::rpc_priority(req.priority));
+        let pass_start = self.pass_start;
+        let own = || match pass_start {
+            0 => Duration::ZERO,
+            start => Duration::from_nanos(crate::command::monotonic_nanos().saturating_sub(start)),
+        };
         overload
-            .check(
-                &mut self.overload,
-                who,
-                priority,
-                class,
-                key,
-                Duration::ZERO,
-            )
+            .check(&mut self.overload, who, priority, class, key, own)
             .map_err(|refusal| RpcError::Overload(refusal.text))
     }
 
