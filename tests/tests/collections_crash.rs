@@ -137,6 +137,8 @@ type ListState = (Run, Option<Run>);
 
 /// One list writer: owns its lists, pushes the next integers at the tail
 /// (RPUSH) and pops from the head (LPOP count), checking what it pops.
+/// Half the pushes and pops are of 1-3 elements: those edit the root in
+/// place (no spill or refill), the others mostly write a new root.
 fn push_pop_until_killed(url: String, writer: usize, stop: Arc<AtomicBool>) -> Vec<ListState> {
     let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
     let mut runs: Vec<ListState> = vec![(0..0, None); LISTS_PER_WRITER];
@@ -147,8 +149,10 @@ fn push_pop_until_killed(url: String, writer: usize, stop: Arc<AtomicBool>) -> V
         let run = runs[l].0.clone();
         // Grow to thousands first, then push and pop about evenly.
         let push = run.end - run.start < 3000 || next().is_multiple_of(2);
+        let few = next().is_multiple_of(2);
+        let most = |n: u64| if few { 3 } else { n };
         let reply = if push {
-            let n = 1 + next() % 200;
+            let n = 1 + next() % most(200);
             let after = run.start..run.end + n;
             runs[l].1 = Some(after.clone());
             let mut cmd = redis::cmd("RPUSH");
@@ -158,7 +162,7 @@ fn push_pop_until_killed(url: String, writer: usize, stop: Arc<AtomicBool>) -> V
                 assert_eq!(len, after.end - after.start, "{key} length");
             })
         } else {
-            let n = 1 + next() % 150;
+            let n = 1 + next() % most(150);
             let after = (run.start + n).min(run.end)..run.end;
             runs[l].1 = Some(after.clone());
             let popped: redis::RedisResult<Option<Vec<u64>>> =

@@ -59,9 +59,10 @@ pub(crate) fn area_region(area: SharedBytes<'_>, flags: u8) -> Option<Range<usiz
     if flags & (F_EDIT | F_LARGE) != F_EDIT || area.len() < EDIT_TRAILER {
         return None;
     }
-    let mut trailer = [0u8; EDIT_TRAILER];
-    area.get(area.len() - EDIT_TRAILER..area.len())?
-        .copy_to(&mut trailer);
+    // (Read as whole words: every in-place edit asks.)
+    let trailer = area
+        .get(area.len() - EDIT_TRAILER..area.len())?
+        .head::<EDIT_TRAILER>()?;
     region_of(trailer, area.len())
 }
 

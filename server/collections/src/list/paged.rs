@@ -18,20 +18,22 @@
 
 use std::ops::Range;
 
-use crate::packed::{push_in_place, Corrupt, Packed, PackedWriter};
+use crate::packed::{push_in_place, write_packed_header, Corrupt, Packed, PackedWriter};
 use crate::paged::{Built, RootHeader};
 
 mod buffer;
 mod end_edit;
 mod pages;
 mod root;
+mod slots;
 
 use buffer::{
     encode, flatten_inline, pop_from, replaced, reversed, take_range, view, EMPTY, PUSH_ROOM,
 };
-pub use end_edit::{pop_root, push_root};
+pub use end_edit::{pop_root, push_root, EndEdit, Writes};
 use pages::Pages;
 pub use root::{flatten, inline, ListRoot, Place};
+pub use slots::{is_editable_layout, EDIT_STATE};
 
 /// Page number of a new list's first page: the middle of the range.
 pub const FIRST_PAGE: u64 = 1 << 63;
@@ -176,18 +178,14 @@ impl ListEdit {
         head.clear();
         tail.clear();
         match inline {
-            Some((h, t)) => {
-                // (Stored whole, even when empty.) Copied with room for a
-                // short push.
-                if Packed::parse(h)?.len() != root.head_len as usize
-                    || Packed::parse(t)?.len() != root.tail_len as usize
-                {
-                    return Err(Corrupt);
+            Some(inline) => {
+                // Copied as packed values (even when empty), with room for
+                // a short push. (The counts were checked by the parse.)
+                for (buf, part) in [&mut head, &mut tail].into_iter().zip(inline) {
+                    buf.reserve(part.body_len() + PUSH_ROOM + 11);
+                    write_packed_header(buf, part.len() as u64);
+                    buf.extend_from_slice(part.body());
                 }
-                head.reserve(h.len() + PUSH_ROOM);
-                head.extend_from_slice(h);
-                tail.reserve(t.len() + PUSH_ROOM);
-                tail.extend_from_slice(t);
             }
             None => {
                 // The partial end pages move inline (deleted by the next
@@ -543,20 +541,12 @@ impl ListEdit {
                 (false, Err(_)) => Stored::Packed(self.tail),
             };
         }
-        root.clear();
-        root.reserve(
-            crate::paged::ROOT_HEADER_LEN + root::FIXED_LEN + inline_bytes + 2 * EMPTY.len(),
-        );
         let mut written = self.root.clone();
         written.header = written.header.next();
-        fn or_empty(b: &[u8]) -> &[u8] {
-            if b.is_empty() {
-                &EMPTY
-            } else {
-                b
-            }
-        }
-        written.write(&mut root, or_empty(&self.head), or_empty(&self.tail));
+        // (A buffer that does not parse is written with no elements: the
+        // root's counts then disagree and it reads as corrupt.)
+        let inline = [&self.head, &self.tail].map(|b| view(b).unwrap_or(Packed::empty()));
+        slots::write(&written, &inline, &mut root);
         let mut touched = self.touched;
         if touched.is_empty() {
             // The common push or pop: the root alone (pages loaded and
@@ -628,7 +618,12 @@ pub fn build(elements: &[&[u8]], limit: ListLimit, generation: u64) -> Built {
     let root = ListRoot::new(header, elements.len() as u64, capacity as u32, 0);
     let (paged, tail) = elements.split_at(pages.clone().count() * capacity);
     let mut out = Built::default();
-    root.write(&mut out.root, &EMPTY, &encode(tail.iter().rev().copied()));
+    let tail = encode(tail.iter().rev().copied());
+    let inline = [
+        Packed::empty(),
+        Packed::parse(&tail).unwrap_or(Packed::empty()),
+    ];
+    slots::write(&root, &inline, &mut out.root);
     for (page, chunk) in pages.zip(paged.chunks(capacity)) {
         out.pages.push((page, encode(chunk.iter().copied())));
     }

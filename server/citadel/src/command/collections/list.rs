@@ -58,19 +58,19 @@ pub(super) struct Opened {
 
 /// The lists of one update: opened from its items (a paged one with the
 /// pages planned for it), saved back together once the command is done.
-pub(super) struct Lists<'u, 'i> {
+pub(super) struct Lists<'u, 'i, 'c> {
     items: &'u [Option<ItemRef<'i>>],
     plan: &'u PagePlan,
+    /// The update's writes (a push or pop edits its root in place here:
+    /// `in_root.rs`; the rest at `commit`).
+    changes: &'u mut Changes<'c>,
     /// The lists saved, in order: the first inline (a push or pop saves
     /// one; no allocation), the others after it.
     saved: Option<(usize, Opened)>,
     saved_more: Vec<(usize, Opened)>,
-    /// A root written whole by a push or pop inside its end's buffer
-    /// (`in_root.rs`): user key, root, expiry.
-    saved_root: Option<(usize, Vec<u8>, Option<u64>)>,
 }
 
-impl Lists<'_, '_> {
+impl Lists<'_, '_, '_> {
     /// The list at user key `i`; None when missing; WRONGTYPE for another
     /// kind.
     pub fn open(&self, i: usize) -> Result<Option<Opened>, CmdError> {
@@ -127,16 +127,13 @@ impl Lists<'_, '_> {
     /// fresh pages a list outgrowing the packed form needs.
     /// (By reference: moving the lists, edits inline, cost a copy of
     /// several hundred bytes per command.)
-    fn commit(&mut self, changes: &mut Changes) -> Result<Vec<(usize, Range<u64>)>, CmdError> {
-        if let Some((i, root, expire_at)) = self.saved_root.take() {
-            put(changes, i, &root, expire_at)?;
-            self.plan.wrote_root(i, Some(root));
-        }
-        // A push or pop inside its end's buffer (most) saved no edit: no
+    fn commit(&mut self) -> Result<Vec<(usize, Range<u64>)>, CmdError> {
+        // A push or pop inside its end's slot (most) saved no edit: no
         // loops to set up and drop. (`save` fills `saved` first.)
         if self.saved.is_none() {
             return Ok(Vec::new());
         }
+        let changes = &mut *self.changes;
         let limit = crate::collection_limits::list();
         // (A plain loop: a push or pop on a paged list asks for nothing,
         // and an empty Vec allocates nothing.)
@@ -189,7 +186,7 @@ impl Lists<'_, '_> {
                             None => {}
                         }
                     }
-                    put(changes, i, &root, expire_at)?;
+                    put_root(changes, i, &root, expire_at)?;
                     self.plan.wrote_root(i, Some(root));
                 }
                 Stored::Built(built) => {
@@ -229,6 +226,23 @@ fn put(
     Ok(changes.put_with(i, &[value], opts)?)
 }
 
+/// [`put`] of a paged list's root, written editable (its region the
+/// editable layout's: pushes and pops then edit it in place).
+fn put_root(
+    changes: &mut Changes,
+    i: usize,
+    root: &[u8],
+    expire_at: Option<u64>,
+) -> Result<(), CmdError> {
+    let opts = PutOptions {
+        expire_at,
+        kind: LIST,
+        editable: true,
+        ..PutOptions::default()
+    };
+    Ok(changes.put_with(i, &[root], opts)?)
+}
+
 /// Runs `f` over the lists at `keys` in one atomic update: `plan(i, root,
 /// pages)` names the pages of a paged list `f` touches (a paged root of
 /// another kind plans none: `open` answers WRONGTYPE), `f` opens and
@@ -237,7 +251,7 @@ pub(super) fn update_lists<R>(
     cache: &mut CacheHandle,
     keys: &[&[u8]],
     mut plan: impl FnMut(usize, &ListRoot, &mut PagePlan),
-    mut f: impl FnMut(&mut Lists<'_, '_>) -> Result<R, CmdError>,
+    mut f: impl FnMut(&mut Lists<'_, '_, '_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
     update_paged_hinted(
         cache,
@@ -256,12 +270,12 @@ pub(super) fn update_lists<R>(
             let mut lists = Lists {
                 items,
                 plan,
+                changes,
                 saved: None,
                 saved_more: Vec::new(),
-                saved_root: None,
             };
             let result = f(&mut lists)?;
-            let wanted = lists.commit(changes)?;
+            let wanted = lists.commit()?;
             Ok(match wanted.is_empty() {
                 true => Step::Done(result),
                 false => Step::Fresh(wanted),

@@ -9,14 +9,18 @@
 
 use std::cell::RefCell;
 
-use citadel_cache::owned::{page_key, OWNER_MARK, OWNER_STAMP_LEN};
-use citadel_cache::{CacheHandle, Changes, ItemRef, ValueKind};
+use citadel_cache::owned::{page_key, OWNER_MARK};
+use citadel_cache::{CacheHandle, Changes, ItemRef};
+use citadel_collections::list::paged::EndEdit;
 
 use super::few::Few;
 use crate::command::error::CmdError;
 
 mod hints;
+mod matches;
 mod spare;
+
+use matches::{matches_plan, root_value};
 
 use spare::Spares;
 pub use spare::{keep_spare, spare_buf};
@@ -49,6 +53,10 @@ pub struct PagePlan {
     /// Buffers a list edit takes and gives back (its inline ends, its new
     /// root; a planned root's once the command is done with it).
     spare: RefCell<Spares>,
+    /// A list root the command edited in place (user key, the edit, the
+    /// buffer it was planned into): `hints::keep` applies it to the
+    /// planned root, which is then the thread's hint (no copy).
+    edited: RefCell<Option<(usize, EndEdit, Vec<u8>)>>,
 }
 
 /// Buffers a thread's spare plan keeps.
@@ -75,6 +83,7 @@ impl PagePlan {
             written,
             bufs,
             spare,
+            edited,
             ..
         } = self;
         // Plain loops: the generic drain/flatten/resize cost more than the
@@ -89,6 +98,9 @@ impl PagePlan {
         roots.truncate(users);
         while roots.len() < users {
             roots.push(None);
+        }
+        if let Some((_, _, bytes)) = edited.get_mut().take() {
+            spare.keep(bytes);
         }
         for (_, root) in written.get_mut().drain(..) {
             if let Some(root) = root {
@@ -126,6 +138,26 @@ impl PagePlan {
     /// command on the key plans from it in one pass (`update_paged_hinted`).
     pub fn wrote_root(&self, user: usize, root: Option<Vec<u8>>) {
         self.written.borrow_mut().push((user, root));
+    }
+
+    /// Notes that the command edited user key `user`'s list root in
+    /// place (`edit`, planned into `bytes`): the planned root gets the
+    /// same writes once the command is done and is the thread's next
+    /// hint for the key (`hints::keep`).
+    pub fn edited_root(&self, user: usize, edit: EndEdit, bytes: Vec<u8>) {
+        let old = self.edited.borrow_mut().replace((user, edit, bytes));
+        if let Some((_, _, bytes)) = old {
+            self.spare.borrow_mut().keep(bytes);
+        }
+    }
+
+    /// Forgets what an attempt that runs again wrote or edited.
+    #[inline]
+    fn forget_writes(&self) {
+        self.written.borrow_mut().clear();
+        if let Some((_, _, bytes)) = self.edited.borrow_mut().take() {
+            self.spare.borrow_mut().keep(bytes);
+        }
     }
 
     /// Declares page `page` of user key `user` (whose root is paged).
@@ -211,40 +243,6 @@ impl PagePlan {
         }
         Ok(())
     }
-}
-
-/// The value of `item` if it is a paged root.
-fn root_value(item: &Option<ItemRef<'_>>) -> Option<Vec<u8>> {
-    item.as_ref().filter(|item| item.is_root()).map(|item| {
-        let mut value = spare_buf();
-        item.write_value_to(&mut value);
-        value
-    })
-}
-
-/// Whether `item` is the root `planned` (None: not a paged root). Checked
-/// by length and header alone: every write of a root moves its version
-/// and a new root draws a random generation (`citadel_cache::owned`), so
-/// a root's (generation, version) names its bytes; comparing the rest
-/// (a list root's inline elements) would only read them again.
-fn matches_plan(item: &Option<ItemRef<'_>>, planned: Option<&[u8]>) -> bool {
-    match planned {
-        None => !item.as_ref().is_some_and(ItemRef::is_root),
-        Some(planned) => item.as_ref().is_some_and(|item| {
-            item.value_len() == planned.len()
-                && !matches!(item.kind(), ValueKind::String | ValueKind::Page)
-                && planned
-                    .get(..OWNER_STAMP_LEN)
-                    .is_some_and(|h| header_is(item, h))
-        }),
-    }
-}
-
-/// Whether `item`'s value starts with `header` (a root's stamp), read
-/// onto the stack.
-fn header_is(item: &ItemRef<'_>, header: &[u8]) -> bool {
-    item.value_head::<OWNER_STAMP_LEN>()
-        .is_some_and(|head| head[..] == *header)
 }
 
 enum Outcome<R> {
@@ -373,7 +371,7 @@ fn run_in<R>(
                 .enumerate()
                 .all(|(i, item)| matches_plan(item, current.root(i)))
             {
-                current.written.borrow_mut().clear();
+                current.forget_writes();
                 let step = f(items, changes, current);
                 if matches!(step, Ok(Step::Done(_))) {
                     // `update` counts no access: a paged root's frequency

@@ -9,24 +9,31 @@
 //!           ++ tail reversed
 //! ```
 //!
+//! That is the layout roots were written in until the in-place edit;
+//! every write now stores the *editable* layout (`slots.rs`: the same
+//! fixed part with `head_bytes = u32::MAX`, the counts in a descriptor
+//! and the inline elements in two slots a push or pop edits in place).
+//! Both read the same ([`ListRoot::parse_with_inline`]).
+//!
 //! A push at an end goes into that end's inline buffer and a pop comes
 //! from it (either end of the list is its buffer's front, so a pop finds
 //! its split without walking the buffer), so the common push or pop
-//! rewrites the root alone; a full
+//! touches the root alone; a full
 //! buffer (capacity elements) is spilled as a new end page, and a pop on
 //! an empty buffer refills it with the end page (moved whole). So every
 //! stored page is full and element i's place is arithmetic.
 //!
-//! Roots of the earlier layout (`len | capacity | head_len` only, 16
+//! Roots of the first layout (`len | capacity | head_len` only, 16
 //! bytes; the head and tail *pages* partly full) still read: their
 //! partial end pages are read as the inline buffers (`legacy_pages`:
-//! every command loads them) and the next write stores the root in this
-//! layout and deletes those pages.
+//! every command loads them) and the next write stores the root in the
+//! editable layout and deletes those pages.
 
 use std::ops::Range;
 
+use super::slots::{self, Slots, MARKER};
 use crate::packed::{Corrupt, Packed};
-use crate::paged::{RootHeader, ROOT_HEADER_LEN};
+use crate::paged::RootHeader;
 
 /// Bytes of the earlier layout's list-specific part.
 const LEGACY_REST_LEN: usize = 16;
@@ -45,9 +52,11 @@ pub struct ListRoot {
     /// Elements inline at the head and at the tail.
     pub head_len: u32,
     pub tail_len: u32,
-    /// An earlier-layout root: the pages holding its head and tail
+    /// A first-layout root: the pages holding its head and tail
     /// elements (partly full end pages).
-    legacy: [Option<u64>; 2],
+    pub(super) legacy: [Option<u64>; 2],
+    /// An editable-layout root: its slots and selected descriptor.
+    pub(super) slots: Option<Slots>,
 }
 
 /// Where element i lies.
@@ -58,11 +67,11 @@ pub enum Place {
     Tail(usize),
 }
 
-fn word(bytes: &[u8], at: usize) -> u64 {
+pub(super) fn word(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
 }
 
-fn half(bytes: &[u8], at: usize) -> u32 {
+pub(super) fn half(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
 }
 
@@ -77,6 +86,7 @@ impl ListRoot {
             head_len,
             tail_len: (len - u64::from(head_len) - stored * u64::from(capacity)) as u32,
             legacy: [None, None],
+            slots: None,
         }
     }
 
@@ -94,6 +104,11 @@ impl ListRoot {
         if rest.len() < FIXED_LEN {
             return Err(Corrupt);
         }
+        let head_bytes = half(rest, 20);
+        if head_bytes == MARKER {
+            let (root, inline) = slots::parse(header, bytes)?;
+            return Ok((root, Some(inline)));
+        }
         let root = ListRoot {
             header,
             len: word(rest, 0),
@@ -101,21 +116,33 @@ impl ListRoot {
             head_len: half(rest, 12),
             tail_len: half(rest, 16),
             legacy: [None, None],
+            slots: None,
         };
-        let stored = root.header.pages.end.checked_sub(root.header.pages.start);
-        let paged = stored.and_then(|n| n.checked_mul(u64::from(root.capacity)));
-        let total = paged.map(|p| p + u64::from(root.head_len) + u64::from(root.tail_len));
-        let head_bytes = half(rest, 20) as usize;
         let body = &rest[FIXED_LEN..];
-        let consistent = total == Some(root.len)
-            && root.capacity >= 1
-            && root.head_len <= root.capacity
-            && root.tail_len <= root.capacity
-            && head_bytes <= body.len();
-        if !consistent {
+        if head_bytes as usize > body.len() {
             return Err(Corrupt);
         }
-        Ok((root, Some(body.split_at(head_bytes))))
+        let (head, tail) = body.split_at(head_bytes as usize);
+        let inline = [Packed::parse(head)?, Packed::parse(tail)?];
+        root.check(&inline)?;
+        Ok((root, Some(inline)))
+    }
+
+    /// Checks the counts: the pages' and inline elements add up to the
+    /// length, no buffer holds more than a page, `inline` (head, tail)
+    /// hold the counts given.
+    pub(super) fn check(&self, inline: &Inline<'_>) -> Result<(), Corrupt> {
+        let stored = self.header.pages.end.checked_sub(self.header.pages.start);
+        let paged = stored.and_then(|n| n.checked_mul(u64::from(self.capacity)));
+        let total =
+            paged.and_then(|p| p.checked_add(u64::from(self.head_len) + u64::from(self.tail_len)));
+        let consistent = total == Some(self.len)
+            && self.capacity >= 1
+            && self.head_len <= self.capacity
+            && self.tail_len <= self.capacity
+            && inline[0].len() == self.head_len as usize
+            && inline[1].len() == self.tail_len as usize;
+        consistent.then_some(()).ok_or(Corrupt)
     }
 
     /// An earlier-layout root (`len | capacity | head_len`: head page
@@ -158,6 +185,7 @@ impl ListRoot {
                 head_inline.then_some(pages.start),
                 tail_inline.then_some(pages.end - 1),
             ],
+            slots: None,
         })
     }
 
@@ -165,30 +193,6 @@ impl ListRoot {
     /// in (head, tail): every command on it must load them.
     pub fn legacy_pages(&self) -> [Option<u64>; 2] {
         self.legacy
-    }
-
-    /// Writes the root with `head` and `tail` (packed values) inline.
-    /// (The fixed part is laid out on the stack and appended at once: a
-    /// push or pop writes a root per command.)
-    pub(super) fn write(&self, out: &mut Vec<u8>, head: &[u8], tail: &[u8]) {
-        out.reserve(ROOT_HEADER_LEN + FIXED_LEN + head.len() + tail.len());
-        self.write_fixed(out, head.len());
-        out.extend_from_slice(head);
-        out.extend_from_slice(tail);
-    }
-
-    /// Appends the root's fixed part (header and counts) for an inline
-    /// head of `head_bytes`; the head's and tail's bytes follow.
-    pub(super) fn write_fixed(&self, out: &mut Vec<u8>, head_bytes: usize) {
-        let mut fixed = [0u8; ROOT_HEADER_LEN + FIXED_LEN];
-        self.header.write_to(&mut fixed);
-        let rest = &mut fixed[ROOT_HEADER_LEN..];
-        rest[..8].copy_from_slice(&self.len.to_le_bytes());
-        rest[8..12].copy_from_slice(&self.capacity.to_le_bytes());
-        rest[12..16].copy_from_slice(&self.head_len.to_le_bytes());
-        rest[16..20].copy_from_slice(&self.tail_len.to_le_bytes());
-        rest[20..24].copy_from_slice(&(head_bytes as u32).to_le_bytes());
-        out.extend_from_slice(&fixed);
     }
 
     pub(super) fn page_count(&self) -> u64 {
@@ -266,11 +270,11 @@ impl ListRoot {
     }
 }
 
-/// A root's inline head and tail (packed values; the tail last first).
-pub type Inline<'a> = (&'a [u8], &'a [u8]);
+/// A root's inline head and tail elements (the tail last first).
+pub type Inline<'a> = [Packed<'a>; 2];
 
-/// The inline head and tail of a root in this layout (None: an
-/// earlier-layout root, whose end pages hold them).
+/// The inline head and tail of a root (None: a first-layout root, whose
+/// end pages hold them).
 pub fn inline(bytes: &[u8]) -> Result<Option<Inline<'_>>, Corrupt> {
     ListRoot::parse_with_inline(bytes).map(|(_, inline)| inline)
 }
@@ -281,10 +285,9 @@ pub fn flatten<'a>(
     root: &'a [u8],
     pages: impl IntoIterator<Item = Packed<'a>>,
 ) -> Result<Vec<u8>, Corrupt> {
-    let Some((head, tail)) = inline(root)? else {
+    let Some([head, tail]) = inline(root)? else {
         return crate::paged::flatten(pages);
     };
-    let (head, tail) = (Packed::parse(head)?, Packed::parse(tail)?);
     let mut writer = crate::PackedWriter::default();
     for part in std::iter::once(head).chain(pages) {
         writer.push_encoded(part.body(), part.len() as u64);

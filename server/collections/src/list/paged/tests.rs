@@ -80,24 +80,67 @@ impl Store {
     }
 
     /// `edit` (`push_root` or `pop_root`) on the stored root, if paged:
-    /// what it answered and the root it wrote (None: it declined).
-    fn in_root<T>(
+    /// the edit and the root with its writes applied (None: it
+    /// declined). Every prefix of its writes (a kill -9 midway) leaves
+    /// the old list.
+    fn in_root(
         &self,
-        edit: impl FnOnce(&[u8], &mut Vec<u8>) -> Result<Option<T>, Corrupt>,
-    ) -> Option<(T, Vec<u8>)> {
+        edit: impl FnOnce(&[u8], &mut Vec<u8>) -> Result<Option<EndEdit>, Corrupt>,
+    ) -> Option<(EndEdit, Vec<u8>)> {
         let value = self.value.as_ref().filter(|v| is_paged(v))?;
         let mut out = Vec::new();
-        edit(value, &mut out).unwrap().map(|answer| (answer, out))
+        let done = edit(value, &mut out).unwrap()?;
+        let old = self.read_all();
+        let writes = done.writes(&out);
+        assert_eq!(
+            writes.last().map(|w| w.1.len()),
+            Some(1),
+            "the selector last"
+        );
+        for stored in 0..writes.len() {
+            let mut partial = value.clone();
+            for (at, bytes) in &writes[..stored] {
+                partial[*at..*at + bytes.len()].copy_from_slice(bytes);
+            }
+            assert_eq!(
+                self.read_value(Some(&partial)),
+                old,
+                "{stored} writes stored"
+            );
+        }
+        let mut edited = value.clone();
+        done.apply_to(&mut edited, &out).unwrap();
+        Some((done, edited))
     }
 
     /// Checks an edit in the root (`in_root`: whether its answer was
-    /// right, its root) against what the general edit stored.
-    fn same_root(&self, in_root: Option<(bool, Vec<u8>)>) {
-        if let Some((right, root)) = in_root {
-            assert!(right, "the edit in the root answered wrong");
-            assert_eq!(Some(&root), self.value.as_ref(), "the roots differ");
-            self.edited_in_root.set(self.edited_in_root.get() + 1);
-        }
+    /// right, the root edited) against what the general edit stored,
+    /// then keeps the edited root (so edits follow edits).
+    fn same_root(&mut self, in_root: Option<(bool, Vec<u8>)>) {
+        let Some((right, root)) = in_root else {
+            return;
+        };
+        assert!(right, "the edit in the root answered wrong");
+        let general = self.value.clone().expect("the list stays");
+        assert!(is_paged(&general), "the general edit stored it packed");
+        let (edited, written) = (ListRoot::parse(&root), ListRoot::parse(&general));
+        let counts = |r: ListRoot| {
+            (
+                r.header.generation,
+                r.header.pages,
+                r.len,
+                r.head_len,
+                r.tail_len,
+            )
+        };
+        assert_eq!(edited.map(counts), written.map(counts));
+        assert_eq!(
+            self.read_value(Some(&root)),
+            self.read_all(),
+            "the lists differ"
+        );
+        self.value = Some(root);
+        self.edited_in_root.set(self.edited_in_root.get() + 1);
     }
 
     fn save(&mut self, edit: ListEdit, limit: ListLimit) {
@@ -138,7 +181,12 @@ impl Store {
 
     /// Every element, checking the layout's invariants on the way.
     fn read_all(&self) -> Vec<Vec<u8>> {
-        let Some(v) = &self.value else {
+        self.read_value(self.value.as_ref())
+    }
+
+    /// [`Store::read_all`] with `value` stored instead.
+    fn read_value(&self, value: Option<&Vec<u8>>) -> Vec<Vec<u8>> {
+        let Some(v) = value else {
             assert!(self.pages.is_empty());
             return Vec::new();
         };
@@ -210,6 +258,45 @@ fn legacy_store(values: &[u16], capacity: usize, head: usize) -> (Store, VecDequ
     (store, elements.into())
 }
 
+/// A list stored in the second layout (before the editable one):
+/// `head` elements inline at the head, full pages of `capacity`, the
+/// rest inline at the tail (last first), each end a packed value.
+fn second_layout_store(values: &[u16], capacity: usize, head: usize) -> (Store, VecDeque<Vec<u8>>) {
+    let elements: Vec<Vec<u8>> = values.iter().copied().map(element).collect();
+    let head = head.min(capacity - 1).min(elements.len());
+    let full = (elements.len() - head) / capacity;
+    let (head_elements, rest) = elements.split_at(head);
+    let (paged, tail) = rest.split_at(full * capacity);
+    let pages = FIRST_PAGE..FIRST_PAGE + full as u64;
+    let mut store = Store {
+        generations: 1,
+        ..Store::default()
+    };
+    let mut root = Vec::new();
+    RootHeader {
+        generation: 1,
+        version: 0,
+        pages: pages.clone(),
+    }
+    .write(&mut root);
+    let head_bytes = encode(head_elements.iter().map(Vec::as_slice));
+    let tail_bytes = encode(tail.iter().rev().map(Vec::as_slice));
+    root.extend_from_slice(&(elements.len() as u64).to_le_bytes());
+    for count in [capacity, head, tail.len(), head_bytes.len()] {
+        root.extend_from_slice(&(count as u32).to_le_bytes());
+    }
+    root.extend_from_slice(&head_bytes);
+    root.extend_from_slice(&tail_bytes);
+    for (page, chunk) in pages.zip(paged.chunks(capacity)) {
+        store
+            .pages
+            .insert(page, encode(chunk.iter().map(Vec::as_slice)));
+    }
+    assert!(!is_editable_layout(&root));
+    store.value = Some(root);
+    (store, elements.into())
+}
+
 fn run(ops: Vec<Op>, limit: ListLimit) {
     run_from(Store::default(), VecDeque::new(), ops, limit);
 }
@@ -238,15 +325,17 @@ fn run_from(
                     }
                 }
                 store.save(edit, limit);
-                store.same_root(in_root.map(|(len, root)| (len == model.len() as u64, root)));
+                let len = model.len() as u64;
+                store.same_root(in_root.map(|(edit, root)| (edit.len == len, root)));
             }
             Op::Pop(head, count) => {
                 let mut popped_in_root = Vec::new();
                 let in_root = store.in_root(|root, out| {
-                    let done = pop_root(root, end(head), count, limit, out, |e| {
-                        popped_in_root.push(e.to_vec())
-                    })?;
-                    Ok(done.then_some(()))
+                    let edit = pop_root(root, end(head), count, limit, out)?;
+                    for e in edit.iter().flat_map(|edit| edit.popped(root)) {
+                        popped_in_root.push(e?.to_vec());
+                    }
+                    Ok(edit)
                 });
                 let mut edit = store.load(|r| vec![r.pages_for_pop(end(head), count)]);
                 let popped = edit.pop(end(head), count).unwrap();
@@ -266,7 +355,7 @@ fn run_from(
                     .collect();
                 assert_eq!(popped, expected);
                 store.save(edit, limit);
-                store.same_root(in_root.map(|((), root)| (true, root)));
+                store.same_root(in_root.map(|(_, root)| (true, root)));
             }
             Op::Set(index, v) if !model.is_empty() => {
                 let i = index % model.len() as u64;
@@ -341,6 +430,22 @@ proptest! {
     }
 
     #[test]
+    fn a_second_layout_list_reads_and_converts_on_write(
+        values in prop::collection::vec(any::<u16>(), 2..40),
+        cap in 2usize..6,
+        head in 0usize..6,
+        ops in prop::collection::vec(op(), 1..30),
+    ) {
+        let (store, model) = second_layout_store(&values, cap, head);
+        let original = store.value.clone();
+        let store = run_from(store, model, ops, ListLimit::Count(cap));
+        // Written (not only read): in the editable layout.
+        if let Some(root) = store.value.as_ref().filter(|v| is_paged(v)) {
+            prop_assert!(is_editable_layout(root) || store.value == original);
+        }
+    }
+
+    #[test]
     fn paged_list_matches_a_deque_by_bytes(ops in prop::collection::vec(op(), 1..60)) {
         run(ops, ListLimit::Bytes(64));
     }
@@ -378,7 +483,10 @@ fn corrupt_roots_are_errors() {
         assert_eq!(open(&built.root[..cut]), Err(Corrupt), "cut at {cut}");
     }
     let mut bad = built.root.clone();
-    bad[33] = 9; // len no longer matches the pages
+    bad[EDIT_STATE.start + 9] = 9; // len no longer matches the pages
+    assert_eq!(ListRoot::parse(&bad), Err(Corrupt));
+    let mut bad = built.root.clone();
+    bad[EDIT_STATE.start] = 2; // no such descriptor
     assert_eq!(ListRoot::parse(&bad), Err(Corrupt));
 }
 

@@ -1,81 +1,102 @@
-//! A push or pop inside the inline buffer at its end (most of them)
-//! writes the paged list's new root straight from the stored one
-//! (`citadel_collections::list::paged::push_root`, `pop_root`): no
-//! `ListEdit`, no copies of the inline buffers; `Lists::commit` stores
-//! it. The rest (a spill, a refill, a list packed, new or going back to
-//! the packed form) takes the general edit (`Lists::open`).
+//! A push or pop inside its end's slot of an editable root (most of them)
+//! edits the stored root in place (`citadel_collections::list::paged::
+//! push_root`, `pop_root` plan the writes; `Changes::edit` stores them
+//! under the key's home lock when the update publishes): no new root item
+//! written, copied, hashed or published. The thread's hint of the root is
+//! the planned root with the same writes applied. The rest (a spill, a
+//! refill, a root of an earlier layout or written without `editable`, an
+//! edit the engine refuses, a list packed, new or going back to the
+//! packed form) takes the general edit (`Lists::open`).
 
-use citadel_collections::list::paged::{pop_root, push_root};
+use citadel_collections::list::paged::{pop_root, push_root, EndEdit};
 
 use super::{End, Lists, LIST};
+use crate::command::collections::paged::PagePlan;
 use crate::command::error::CmdError;
 
-/// A paged list's stored root and its expiry.
-type PagedRoot<'a> = (&'a [u8], Option<u64>);
-
-impl Lists<'_, '_> {
-    /// A paged list's stored root at user key `i` (planned, and checked
-    /// to be the item's) and its expiry; None when the key is missing or
-    /// not paged; WRONGTYPE for another kind.
-    fn paged_root(&self, i: usize) -> Result<Option<PagedRoot<'_>>, CmdError> {
+impl<'u> Lists<'u, '_, '_> {
+    /// A paged list's stored root at user key `i` (planned, and checked to
+    /// be the item's); None when the key is missing or not paged;
+    /// WRONGTYPE for another kind.
+    fn paged_root(&self, i: usize) -> Result<Option<&'u [u8]>, CmdError> {
+        let plan: &'u PagePlan = self.plan;
         let Some(item) = &self.items[i] else {
             return Ok(None);
         };
         if item.kind() != LIST {
             return Err(CmdError::WrongType);
         }
-        Ok(self.plan.root(i).map(|root| (root, item.expire_at())))
+        Ok(plan.root(i))
     }
 
-    /// Pushes `elements` at `end` of the paged list at user key `i` by
-    /// writing its new root straight from the stored one
-    /// (`list::paged::push_root`: no edit, no buffer copies); returns the
-    /// new length, or None when the push needs the general edit (a spill,
-    /// a list not paged or missing). The root is stored at `commit`.
+    /// Records `edit` (planned into `bytes`) of user key `i`'s root as
+    /// the update's in-place edit; false when the engine refuses it
+    /// (nothing recorded).
+    fn edit_root(&mut self, i: usize, edit: &EndEdit, bytes: &[u8]) -> bool {
+        let Some(item) = &self.items[i] else {
+            return false;
+        };
+        self.changes.edit(i, item, &edit.writes(bytes)).is_ok()
+    }
+
+    /// Pushes `elements` at `end` of the paged list at user key `i` by an
+    /// edit of its root in place; returns the new length, or None when
+    /// the push needs the general edit (a spill, a push that does not
+    /// fit its slot, a refused edit, a list not paged or missing).
     pub fn push_in_root(
         &mut self,
         i: usize,
         end: End,
         elements: &[&[u8]],
     ) -> Result<Option<u64>, CmdError> {
-        let Some((stored, expire_at)) = self.paged_root(i)? else {
+        let Some(stored) = self.paged_root(i)? else {
             return Ok(None);
         };
-        let [mut root] = self.plan.spare_bufs();
+        let [mut bytes] = self.plan.spare_bufs();
         let limit = crate::collection_limits::list();
-        match push_root(stored, end, elements, limit, &mut root)? {
-            Some(len) => {
-                self.saved_root = Some((i, root, expire_at));
+        match push_root(stored, end, elements, limit, &mut bytes)? {
+            Some(edit) if self.edit_root(i, &edit, &bytes) => {
+                let len = edit.len;
+                // The thread's hint: the planned root with these writes.
+                self.plan.edited_root(i, edit, bytes);
                 Ok(Some(len))
             }
-            None => {
-                self.plan.keep_spares([root]);
+            _ => {
+                self.plan.keep_spares([bytes]);
                 Ok(None)
             }
         }
     }
 
     /// [`Lists::push_in_root`] for a pop of `count` elements, handed to
-    /// `f` in pop order (`list::paged::pop_root`); false (nothing handed
-    /// to `f`) when the pop needs the general edit (a refill, the list
-    /// emptied or going back to the packed form).
+    /// `f` in pop order; false (nothing handed to `f`) when the pop needs
+    /// the general edit (a refill, the list emptied or going back to the
+    /// packed form, a refused edit).
     pub fn pop_in_root(
         &mut self,
         i: usize,
         end: End,
         count: u64,
-        f: impl FnMut(&[u8]),
+        mut f: impl FnMut(&[u8]),
     ) -> Result<bool, CmdError> {
-        let Some((stored, expire_at)) = self.paged_root(i)? else {
+        let Some(stored) = self.paged_root(i)? else {
             return Ok(false);
         };
-        let [mut root] = self.plan.spare_bufs();
+        let [mut bytes] = self.plan.spare_bufs();
         let limit = crate::collection_limits::list();
-        let done = pop_root(stored, end, count, limit, &mut root, f)?;
-        match done {
-            true => self.saved_root = Some((i, root, expire_at)),
-            false => self.plan.keep_spares([root]),
-        }
-        Ok(done)
+        let edit = match pop_root(stored, end, count, limit, &mut bytes)? {
+            Some(edit) if self.edit_root(i, &edit, &bytes) => edit,
+            _ => {
+                self.plan.keep_spares([bytes]);
+                return Ok(false);
+            }
+        };
+        // (The popped elements' length prefixes were read to plan the
+        // edit: they read again, no error after the edit is recorded.)
+        // Read from the planned root before the hint's copy is edited.
+        let popped = edit.popped(stored).try_for_each(|e| e.map(&mut f));
+        self.plan.edited_root(i, edit, bytes);
+        popped?;
+        Ok(true)
     }
 }

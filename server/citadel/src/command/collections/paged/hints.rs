@@ -118,9 +118,23 @@ pub(super) fn keep(keys: &[&[u8]], plan: &mut PagePlan) {
         roots,
         written,
         spare,
+        edited,
         ..
     } = plan;
     let (written, spare) = (written.get_mut(), spare.get_mut());
+    // A root edited in place: the planned copy gets the edit's writes.
+    if let Some((i, edit, bytes)) = edited.get_mut().take() {
+        if let Some(root) = roots.get_mut(i) {
+            if root
+                .as_mut()
+                .is_some_and(|r| edit.apply_to(r, &bytes).is_err())
+            {
+                // (Cannot happen: planned from this root.) No hint then.
+                *root = None;
+            }
+        }
+        spare.keep(bytes);
+    }
     for (i, key) in keys.iter().enumerate() {
         // (A key written is noted once, with its new root; a key
         // named twice once, from its first place.)

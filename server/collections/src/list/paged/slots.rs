@@ -1,0 +1,224 @@
+//! The editable root layout: a paged list's root whose counts and inline
+//! elements change in place (a push or pop inside its end's buffer,
+//! `end_edit.rs`) instead of by a new root item.
+//!
+//! ```text
+//! root:   RootHeader | 0:u64 | capacity:u32 | head_slot:u32 | tail_slot:u32
+//!         | u32::MAX | region | region start:u32 | region end:u32
+//! region: selector:u8 | descriptor x 2 | head slot | tail slot
+//! descriptor: version:u64 | len:u64 | head_len:u32 | tail_len:u32
+//!         | head_front:u32 | tail_front:u32
+//! ```
+//!
+//! The region is the item's editable region (the engine's `F_EDIT` items:
+//! the trailer names it, the item's check leaves it out). The selector (0
+//! or 1) names the descriptor in force: the list's length, its version
+//! (moved by every write, an edit or a new root: the header's version is
+//! a new root's only), each end's count and front. Each slot holds its
+//! end's elements, length-prefixed without a packed header, from its
+//! front to the slot's end, the list's end element first (the head
+//! slot's first is the list's first, the tail slot's first its last). A
+//! push writes its elements below the front (bytes the descriptor in
+//! force does not name), a pop only moves the front up; then the unused
+//! descriptor is written and, last, the selector byte. A kill -9 leaves
+//! a prefix of those stores (the engine stores them in order): before the
+//! selector's store the old list, every byte its descriptor names
+//! untouched; after it the new one. A push that does not fit below its
+//! front, a spill and a refill write a new root, which recentres the
+//! slots with room for a page's worth at each end ([`rooms`]).
+
+use super::root::{half, word, Inline, ListRoot, FIXED_LEN};
+use crate::packed::{Corrupt, Packed};
+use crate::paged::{RootHeader, ROOT_HEADER_LEN};
+
+/// `head_bytes` of the fixed part that marks this layout.
+pub(super) const MARKER: u32 = u32::MAX;
+/// Offset in the root of the editable region, which starts with the
+/// selector.
+pub(super) const SELECTOR_AT: usize = ROOT_HEADER_LEN + FIXED_LEN;
+const DESCRIPTOR_LEN: usize = 32;
+const DESCRIPTORS_AT: usize = SELECTOR_AT + 1;
+const SLOTS_AT: usize = DESCRIPTORS_AT + 2 * DESCRIPTOR_LEN;
+/// Bytes of the trailer naming the region (the engine's `EDIT_TRAILER`).
+const TRAILER_LEN: usize = 8;
+/// Most free bytes a new root leaves below a slot's front (a root is
+/// copied and hashed whole when it is rewritten).
+const MAX_ROOM: usize = 1024;
+/// Bytes per element a slot's room assumes when the list holds no
+/// inline elements to measure.
+const DEFAULT_COST: usize = 16;
+
+/// What `matches_plan` compares along with the root's stamp, since an
+/// edit changes it and not the stamp: the selector, descriptor 0 and the
+/// low 7 bytes of descriptor 1's version (every write moves the version
+/// of the descriptor it selects), 40 bytes: one read of whole words.
+pub const EDIT_STATE: std::ops::Range<usize> = SELECTOR_AT..SELECTOR_AT + 40;
+
+/// Whether `root` (a paged root's bytes) is in this layout.
+pub fn is_editable_layout(root: &[u8]) -> bool {
+    root.len() >= SLOTS_AT && half(root, ROOT_HEADER_LEN + 20) == MARKER
+}
+
+/// The counts of one state of the list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Descriptor {
+    pub len: u64,
+    pub version: u64,
+    /// Elements inline at the head and at the tail.
+    pub held: [u32; 2],
+    /// Where each end's elements start in its slot.
+    pub fronts: [u32; 2],
+}
+
+impl Descriptor {
+    fn read(bytes: &[u8], at: usize) -> Descriptor {
+        Descriptor {
+            version: word(bytes, at),
+            len: word(bytes, at + 8),
+            held: [half(bytes, at + 16), half(bytes, at + 20)],
+            fronts: [half(bytes, at + 24), half(bytes, at + 28)],
+        }
+    }
+
+    pub fn encode(&self) -> [u8; DESCRIPTOR_LEN] {
+        let mut d = [0u8; DESCRIPTOR_LEN];
+        d[..8].copy_from_slice(&self.version.to_le_bytes());
+        d[8..16].copy_from_slice(&self.len.to_le_bytes());
+        for side in 0..2 {
+            let (held, front) = (16 + 4 * side, 24 + 4 * side);
+            d[held..held + 4].copy_from_slice(&self.held[side].to_le_bytes());
+            d[front..front + 4].copy_from_slice(&self.fronts[side].to_le_bytes());
+        }
+        d
+    }
+}
+
+/// An editable root's slots and the descriptor in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slots {
+    pub(super) selector: u8,
+    pub(super) descriptor: Descriptor,
+    slot_lens: [u32; 2],
+}
+
+impl Slots {
+    /// Offset in the root of slot `side` (0 head, 1 tail).
+    pub(super) fn slot_start(&self, side: usize) -> usize {
+        SLOTS_AT
+            + if side == 0 {
+                0
+            } else {
+                self.slot_lens[0] as usize
+            }
+    }
+
+    /// Offset in the root of the descriptor not in force.
+    pub(super) fn unused_at(&self) -> usize {
+        DESCRIPTORS_AT + usize::from(1 - self.selector) * DESCRIPTOR_LEN
+    }
+}
+
+/// Parses a root in this layout (`bytes`, whose fixed part carries the
+/// marker): its counts from the descriptor in force (the header's version
+/// replaced by the descriptor's) and its inline elements.
+pub(super) fn parse(
+    mut header: RootHeader,
+    bytes: &[u8],
+) -> Result<(ListRoot, Inline<'_>), Corrupt> {
+    if bytes.len() < SLOTS_AT {
+        return Err(Corrupt);
+    }
+    let rest = &bytes[ROOT_HEADER_LEN..];
+    let slot_lens = [half(rest, 12), half(rest, 16)];
+    let region_end = SLOTS_AT + slot_lens[0] as usize + slot_lens[1] as usize;
+    let selector = bytes[SELECTOR_AT];
+    if bytes.len() != region_end + TRAILER_LEN || selector > 1 {
+        return Err(Corrupt);
+    }
+    let descriptor = Descriptor::read(
+        bytes,
+        DESCRIPTORS_AT + usize::from(selector) * DESCRIPTOR_LEN,
+    );
+    let slots = Slots {
+        selector,
+        descriptor,
+        slot_lens,
+    };
+    let mut inline = [Packed::empty(); 2];
+    for (side, view) in inline.iter_mut().enumerate() {
+        let (front, held) = (
+            descriptor.fronts[side] as usize,
+            descriptor.held[side] as usize,
+        );
+        let start = slots.slot_start(side);
+        let body = bytes
+            .get(start + front..start + slot_lens[side] as usize)
+            .filter(|body| held <= body.len())
+            .ok_or(Corrupt)?;
+        *view = Packed::from_body(body, held);
+    }
+    header.version = descriptor.version;
+    let root = ListRoot {
+        header,
+        len: descriptor.len,
+        capacity: half(rest, 8),
+        head_len: descriptor.held[0],
+        tail_len: descriptor.held[1],
+        legacy: [None, None],
+        slots: Some(slots),
+    };
+    root.check(&inline)?;
+    Ok((root, inline))
+}
+
+/// Free bytes a new root leaves below each slot's front: room for the
+/// rest of a page's worth of elements of the inline elements' average
+/// size (at most [`MAX_ROOM`]).
+fn rooms(capacity: u32, inline: &Inline<'_>) -> [usize; 2] {
+    let count = inline[0].len() + inline[1].len();
+    let bytes = inline[0].body_len() + inline[1].body_len();
+    let per_element = match count {
+        0 => DEFAULT_COST,
+        n => bytes.div_ceil(n),
+    };
+    let room = |held: usize| {
+        (capacity as usize)
+            .saturating_sub(held)
+            .saturating_mul(per_element)
+            .min(MAX_ROOM)
+    };
+    [room(inline[0].len()), room(inline[1].len())]
+}
+
+/// Writes `root` (its header, length and capacity; version: the header's)
+/// with `inline` (head, tail) in this layout into `out` (cleared): the
+/// counts in descriptor 0, each slot with room below its front.
+pub(super) fn write(root: &ListRoot, inline: &Inline<'_>, out: &mut Vec<u8>) {
+    let rooms = rooms(root.capacity, inline);
+    let bodies = [inline[0].body(), inline[1].body()];
+    let slot_lens = [rooms[0] + bodies[0].len(), rooms[1] + bodies[1].len()];
+    let region_end = SLOTS_AT + slot_lens[0] + slot_lens[1];
+    out.clear();
+    out.reserve(region_end + TRAILER_LEN);
+    let mut fixed = [0u8; SLOTS_AT];
+    root.header.write_to(&mut fixed);
+    let rest = &mut fixed[ROOT_HEADER_LEN..];
+    rest[8..12].copy_from_slice(&root.capacity.to_le_bytes());
+    rest[12..16].copy_from_slice(&(slot_lens[0] as u32).to_le_bytes());
+    rest[16..20].copy_from_slice(&(slot_lens[1] as u32).to_le_bytes());
+    rest[20..24].copy_from_slice(&MARKER.to_le_bytes());
+    let descriptor = Descriptor {
+        len: root.len,
+        version: root.header.version,
+        held: [inline[0].len() as u32, inline[1].len() as u32],
+        fronts: [rooms[0] as u32, rooms[1] as u32],
+    };
+    fixed[DESCRIPTORS_AT..DESCRIPTORS_AT + DESCRIPTOR_LEN].copy_from_slice(&descriptor.encode());
+    out.extend_from_slice(&fixed);
+    for (room, body) in rooms.into_iter().zip(bodies) {
+        out.resize(out.len() + room, 0);
+        out.extend_from_slice(body);
+    }
+    out.extend_from_slice(&(SELECTOR_AT as u32).to_le_bytes());
+    out.extend_from_slice(&(region_end as u32).to_le_bytes());
+}
