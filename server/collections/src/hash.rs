@@ -3,13 +3,16 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::packed::{Corrupt, Packed, PackedWriter};
+use crate::packed::{write_packed_header, Corrupt, Packed, PackedWriter};
 
 pub mod paged;
 
 /// Past this many fields in one command, lookups go through a hash set
 /// instead of a scan of the arguments.
 const SCAN_LIMIT: usize = 8;
+
+/// A packed header's most bytes: the encoding byte and a u64 varint.
+const HEADER_MAX: usize = 11;
 
 /// A hash value's field/value pairs.
 #[derive(Clone, Copy, Debug)]
@@ -75,6 +78,9 @@ impl<'a> HashView<'a> {
         only_new: bool,
         buf: Vec<u8>,
     ) -> Result<Edited, Corrupt> {
+        if let [(field, value)] = updates {
+            return self.with_field_in(field, value, only_new, buf);
+        }
         let latest = Latest::new(updates);
         // At most every old field and every update, each a field and a value.
         let most = 2 * (self.len() + updates.len()) as u64;
@@ -101,6 +107,61 @@ impl<'a> HashView<'a> {
             }
         }
         Ok(Edited::from(out, added))
+    }
+
+    /// [`HashView::with_fields_in`] of one field (the common HSET): the
+    /// elements around its value are copied as encoded runs after the
+    /// header, none decoded and re-encoded (fields are unique, so the scan
+    /// stops at it), and no `PackedWriter` room to settle.
+    fn with_field_in(
+        &self,
+        field: &[u8],
+        value: &[u8],
+        only_new: bool,
+        mut out: Vec<u8>,
+    ) -> Result<Edited, Corrupt> {
+        let body = self.packed.body();
+        let count = self.packed.len();
+        let mut elements = self.packed.iter();
+        // (The scan reads the body; `out` is written once it is known.)
+        let mut found = None;
+        while let Some(f) = elements.next() {
+            let value_start = body.len() - elements.rest_len();
+            let old = elements.next().ok_or(Corrupt)??;
+            if f? == field {
+                found = Some((value_start, body.len() - elements.rest_len(), old));
+                break;
+            }
+        }
+        out.clear();
+        let (fields, added) = match found {
+            Some((start, end, old)) => {
+                let new = if only_new { old } else { value };
+                let bytes = body.len() - (end - start) + PackedWriter::element_cost(new.len());
+                out.reserve(HEADER_MAX + bytes);
+                write_packed_header(&mut out, count as u64);
+                out.extend_from_slice(&body[..start]);
+                PackedWriter::put_element(&mut out, new);
+                out.extend_from_slice(&body[end..]);
+                (count / 2, 0)
+            }
+            None => {
+                let bytes = body.len()
+                    + PackedWriter::element_cost(field.len())
+                    + PackedWriter::element_cost(value.len());
+                out.reserve(HEADER_MAX + bytes);
+                write_packed_header(&mut out, count as u64 + 2);
+                out.extend_from_slice(body);
+                PackedWriter::put_element(&mut out, field);
+                PackedWriter::put_element(&mut out, value);
+                (count / 2 + 1, 1)
+            }
+        };
+        Ok(Edited {
+            value: out,
+            fields: fields as u64,
+            changed: added,
+        })
     }
 
     /// The hash without `fields`; returns the encoding, the field count
@@ -256,6 +317,34 @@ mod tests {
             (nx.changed, pairs(&nx.value)[0].1.clone()),
             (0, b"3".to_vec())
         );
+    }
+
+    #[test]
+    fn a_one_field_edit_is_the_general_edit_byte_for_byte() {
+        let long = vec![b'v'; 200];
+        let over = vec![b'w'; 130];
+        let bytes = hash(&[(b"a", b"1"), (b"bb", &long), (b"c", b"")]);
+        let views = [
+            HashView::new(Packed::parse(&bytes).unwrap()).unwrap(),
+            HashView::new(Packed::empty()).unwrap(),
+        ];
+        for view in views {
+            for field in [&b"a"[..], b"bb", b"c", b"new"] {
+                for value in [&b""[..], b"x", &long, &over] {
+                    for only_new in [false, true] {
+                        let one = view.with_fields(&[(field, value)], only_new).unwrap();
+                        // (Twice: the general path, the same last value.)
+                        let general = view
+                            .with_fields(&[(field, value), (field, value)], only_new)
+                            .unwrap();
+                        assert_eq!(
+                            (one.value, one.fields, one.changed),
+                            (general.value, general.fields, general.changed)
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -115,6 +115,14 @@ pub struct Elements<'a> {
     rest: &'a [u8],
 }
 
+impl Elements<'_> {
+    /// Bytes of the body not read yet: a caller that knows the body's
+    /// length learns where the next element starts.
+    pub(crate) fn rest_len(&self) -> usize {
+        self.rest.len()
+    }
+}
+
 impl<'a> Iterator for Elements<'a> {
     type Item = Result<&'a [u8], Corrupt>;
 

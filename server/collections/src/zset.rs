@@ -53,6 +53,21 @@ pub fn entries(packed: Packed<'_>) -> Result<Vec<Entry<'_>>, Corrupt> {
     Ok(out)
 }
 
+/// The score of `member` in a packed sorted set, found by a scan that
+/// builds nothing (a ZADD that changes nothing asks it first).
+pub fn score_of(packed: Packed<'_>, member: &[u8]) -> Result<Option<f64>, Corrupt> {
+    let mut elements = packed.iter();
+    while let Some(candidate) = elements.next() {
+        let score = elements.next().ok_or(Corrupt)??;
+        if candidate? == member {
+            return Ok(Some(f64::from_le_bytes(
+                score.try_into().map_err(|_| Corrupt)?,
+            )));
+        }
+    }
+    Ok(None)
+}
+
 /// Encodes `entries` (already in order); -0 is stored as 0, as Redis
 /// 7.0's listpack keeps it.
 pub fn encode(entries: &[Entry<'_>]) -> Vec<u8> {

@@ -5,6 +5,7 @@
 //! one-element write then allocates nothing for them (an SADD's `Vec` of
 //! one member was a malloc and a free, ~150 instructions of ~3k).
 
+use std::mem::MaybeUninit;
 use std::ops::Deref;
 
 /// Items held on the stack before the list moves to the heap.
@@ -12,34 +13,40 @@ const FEW: usize = 8;
 
 /// A list of `Copy` items, built by `collect`, read as a slice.
 pub struct Few<T> {
-    stack: [T; FEW],
+    /// The first `len` items (while `heap` is empty). Left uninitialised
+    /// past them: filling all eight slots with defaults cost a one-pair
+    /// HSET ~30 stores.
+    stack: [MaybeUninit<T>; FEW],
     len: usize,
     /// Every item once there are more than [`FEW`] (empty until then: an
     /// empty `Vec` allocates nothing).
     heap: Vec<T>,
 }
 
-impl<T: Copy + Default> Few<T> {
+impl<T: Copy> Few<T> {
     #[inline]
     fn push(&mut self, item: T) {
         if self.len < FEW {
-            self.stack[self.len] = item;
+            self.stack[self.len].write(item);
             self.len += 1;
             return;
         }
         if self.heap.is_empty() {
-            self.heap.reserve(2 * FEW);
-            self.heap.extend_from_slice(&self.stack);
+            let Few { stack, heap, .. } = self;
+            heap.reserve(2 * FEW);
+            // SAFETY: the stack is full (`len == FEW`): `push` wrote every
+            // slot.
+            heap.extend(stack.iter().map(|slot| unsafe { slot.assume_init() }));
         }
         self.heap.push(item);
     }
 }
 
-impl<T: Copy + Default> FromIterator<T> for Few<T> {
+impl<T: Copy> FromIterator<T> for Few<T> {
     #[inline]
     fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Few<T> {
         let mut few = Few {
-            stack: [T::default(); FEW],
+            stack: [const { MaybeUninit::uninit() }; FEW],
             len: 0,
             heap: Vec::new(),
         };
@@ -53,10 +60,13 @@ impl<T> Deref for Few<T> {
 
     #[inline]
     fn deref(&self) -> &[T] {
-        match self.heap.is_empty() {
-            true => &self.stack[..self.len],
-            false => &self.heap,
+        if !self.heap.is_empty() {
+            return &self.heap;
         }
+        // SAFETY: `push` wrote the first `len` (at most `FEW`) slots of
+        // `stack` before counting them, and nothing un-writes a slot;
+        // `MaybeUninit<T>` has `T`'s layout, so they read as `[T]`.
+        unsafe { std::slice::from_raw_parts(self.stack.as_ptr().cast::<T>(), self.len) }
     }
 }
 

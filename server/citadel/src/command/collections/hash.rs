@@ -44,14 +44,19 @@ pub(super) const SHAPE: Shape = super::shape::HASH;
 
 /// Sets fields atomically; returns how many were new.
 fn set_fields(ctx: &mut Ctx<'_>, args: Args<'_>, only_new: bool) -> Result<usize, CmdError> {
-    // The (field, value) pairs from index 2: a few (the common HSET) on
-    // the stack, no allocation.
-    let updates: Few<(&[u8], &[u8])> = (2..args.len())
-        .step_by(2)
-        .map(|i| (args.get(i), args.get(i + 1)))
-        .collect();
-    let updates = &updates[..];
-    let added_bytes = updates.iter().map(|(f, v)| entry_bytes([*f, *v])).sum();
+    // The (field, value) pairs from index 2: one (the common HSET) as an
+    // array, a few on the stack, no allocation.
+    let one: [(&[u8], &[u8]); 1];
+    let few: Few<(&[u8], &[u8])>;
+    let updates: &[(&[u8], &[u8])] = if args.len() == 4 {
+        one = [(args.get(2), args.get(3))];
+        &one
+    } else {
+        few = (1..args.len() / 2)
+            .map(|pair| (args.get(2 * pair), args.get(2 * pair + 1)))
+            .collect();
+        &few
+    };
     update_one(
         ctx,
         args.get(1),
@@ -60,7 +65,7 @@ fn set_fields(ctx: &mut Ctx<'_>, args: Args<'_>, only_new: bool) -> Result<usize
             root.pages_for(
                 updates.iter().map(|u| u.0),
                 updates.len() as u64,
-                added_bytes,
+                updates.iter().map(|(f, v)| entry_bytes([*f, *v])).sum(),
                 0,
             )
         },

@@ -106,14 +106,58 @@ pub fn update_one<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     shape: Shape,
-    mut plan_pages: impl FnMut(&Root) -> Vec<u64>,
+    plan_pages: impl FnMut(&Root) -> Vec<u64>,
     mut packed: impl FnMut(Option<Packed<'_>>) -> Result<PackedEdit<R>, CmdError>,
-    mut paged: impl FnMut(&mut Table<'_>) -> Result<R, CmdError>,
+    paged: impl FnMut(&mut Table<'_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
     // A packed value is loaded into the connection's scratch buffer (no
     // allocation, no thread-local pool).
     let mut buf = std::mem::take(&mut ctx.conn.scratch);
-    let result = update_paged_fresh(
+    // Most values are packed and stay so: one plain update, no plan. A
+    // paged root, or a value growing past the limits, takes the planned
+    // path below (nothing was written).
+    let direct = ctx.thread.cache.update(&[key], |items, changes| {
+        let item = items[0].as_ref();
+        if item.is_some_and(ItemRef::is_root) {
+            return Ok(None);
+        }
+        let existing = load(item, shape.kind, &mut buf)?;
+        let value = existing.map(|_| Packed::parse(&buf)).transpose()?;
+        let (reply, write) = packed(value)?;
+        let Some((value, count)) = write else {
+            return Ok(Some(reply));
+        };
+        let stays = shape.stays_packed(count, value.len());
+        if stays {
+            store(changes, 0, shape.kind, &value, count, existing)?;
+        }
+        // (The next edit's value is written into it: no allocation per
+        // HSET.)
+        keep_spare(value);
+        Ok(stays.then_some(reply))
+    });
+    let result = match direct.map_err(CmdError::from).and_then(|r| r) {
+        Ok(Some(reply)) => Ok(reply),
+        Err(e) => Err(e),
+        Ok(None) => update_planned(ctx, key, shape, &mut buf, plan_pages, packed, paged),
+    };
+    buf.clear();
+    ctx.conn.scratch = buf;
+    result
+}
+
+/// [`update_one`]'s path over a paged root (planned pages) or a packed
+/// value growing past the limits (fresh pages).
+fn update_planned<R>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    shape: Shape,
+    buf: &mut Vec<u8>,
+    mut plan_pages: impl FnMut(&Root) -> Vec<u64>,
+    mut packed: impl FnMut(Option<Packed<'_>>) -> Result<PackedEdit<R>, CmdError>,
+    mut paged: impl FnMut(&mut Table<'_>) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    update_paged_fresh(
         &mut ctx.thread.cache,
         &[key],
         planner(&mut plan_pages),
@@ -126,8 +170,8 @@ pub fn update_one<R>(
                 write_output(changes, plan, 0, shape.kind, existing, table.finish())?;
                 return Ok(Step::Done(reply));
             }
-            load(items[0].as_ref(), shape.kind, &mut buf)?;
-            let value = existing.map(|_| Packed::parse(&buf)).transpose()?;
+            load(items[0].as_ref(), shape.kind, buf)?;
+            let value = existing.map(|_| Packed::parse(buf)).transpose()?;
             let (reply, write) = packed(value)?;
             let Some((value, count)) = write else {
                 return Ok(Step::Done(reply));
@@ -143,10 +187,7 @@ pub fn update_one<R>(
             let wanted = store_whole(changes, plan, 0, shape.kind, &value, true, expire_at)?;
             Ok(stored(0, wanted, reply))
         },
-    );
-    buf.clear();
-    ctx.conn.scratch = buf;
-    result
+    )
 }
 
 /// Runs a read-only command on the hash or set at `key`: `packed` on the

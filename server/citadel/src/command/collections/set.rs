@@ -56,8 +56,16 @@ fn all_present(set: &SetView<'_>, members: &[&[u8]]) -> Result<bool, CmdError> {
 
 /// SADD key member [member ...]: how many were new.
 pub fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let members: Few<&[u8]> = args.from(2).iter().collect();
-    let added_bytes = entry_bytes(members.iter().copied());
+    // One member (the common SADD) as an array, a few on the stack.
+    let one: [&[u8]; 1];
+    let few: Few<&[u8]>;
+    let members: &[&[u8]] = if args.len() == 3 {
+        one = [args.get(2)];
+        &one
+    } else {
+        few = args.from(2).iter().collect();
+        &few
+    };
     let added = update_one(
         ctx,
         args.get(1),
@@ -66,7 +74,7 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             root.pages_for(
                 members.iter().copied(),
                 members.len() as u64,
-                added_bytes,
+                entry_bytes(members.iter().copied()),
                 0,
             )
         },
@@ -74,10 +82,10 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             let set = SetView::new(value.unwrap_or(Packed::empty()));
             // Members all there already (the common repeated SADD): a
             // scan answers, nothing is re-encoded or written.
-            if members.len() <= FEW && all_present(&set, &members)? {
+            if members.len() <= FEW && all_present(&set, members)? {
                 return Ok((0, None));
             }
-            let edited = set.with_members(&members)?;
+            let edited = set.with_members(members)?;
             let write = (edited.changed > 0).then_some((edited.value, edited.members));
             Ok((edited.changed, write))
         },

@@ -68,6 +68,20 @@ pub fn store_whole(
     existed: bool,
     expire_at: Option<u64>,
 ) -> Result<Option<Range<u64>>, CmdError> {
+    store_whole_in(changes, Some(plan), i, kind, packed, existed, expire_at)
+}
+
+/// [`store_whole`] in an update with a plan or none (`None`: no fresh
+/// pages granted, so a value past the paging limits only asks for them).
+pub fn store_whole_in(
+    changes: &mut Changes,
+    plan: Option<&PagePlan>,
+    i: usize,
+    kind: ValueKind,
+    packed: &[u8],
+    existed: bool,
+    expire_at: Option<u64>,
+) -> Result<Option<Range<u64>>, CmdError> {
     if kind != ValueKind::String && Packed::parse(packed)?.is_empty() {
         if existed {
             changes.delete(i);
@@ -78,8 +92,8 @@ pub fn store_whole(
         put(changes, i, kind, packed, expire_at)?;
         return Ok(None);
     };
-    match plan.fresh(i) {
-        Some((generation, granted)) if granted == pages => {
+    match plan.map(|plan| (plan, plan.fresh(i))) {
+        Some((plan, Some((generation, granted)))) if granted == pages => {
             let built = build(kind, packed, generation)?;
             write_built(changes, plan, i, kind, &built, expire_at)?;
             Ok(None)

@@ -286,31 +286,62 @@ fn add_pairs<'a>(
     Ok(done)
 }
 
+/// A ZADD argument pair: score, member.
+type ScorePair<'a> = (f64, &'a [u8]);
+
+/// Whether every pair's member is in the packed set `value` with that
+/// score (ZADD without INCR then changes nothing, whatever its flags).
+fn unchanged(value: Packed<'_>, pairs: &[ScorePair<'_>]) -> Result<bool, CmdError> {
+    for &(score, member) in pairs {
+        if zset::score_of(value, member)? != Some(score) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 fn zadd_with(ctx: &mut Ctx<'_>, args: Args<'_>, f: AddFlags, first: usize) -> CmdResult {
-    // (On the stack for a few pairs: no allocation.)
-    let pairs: Few<(f64, &[u8])> = (first..args.len())
-        .step_by(2)
-        .map(|i| {
-            Ok((
-                parse_score(args.get(i)).ok_or(CmdError::NotFloat)?,
-                args.get(i + 1),
-            ))
-        })
-        .collect::<Result<_, CmdError>>()?;
-    let members: Few<&[u8]> = pairs.iter().map(|p| p.1).collect();
+    // (One pair, the common ZADD, as an array; a few on the stack: no
+    // allocation.)
+    let pair = |i: usize| {
+        let score = parse_score(args.get(i)).ok_or(CmdError::NotFloat)?;
+        Ok((score, args.get(i + 1)))
+    };
+    let (one, one_member): ([ScorePair<'_>; 1], [&[u8]; 1]);
+    let (few, few_members): (Few<ScorePair<'_>>, Few<&[u8]>);
+    let (pairs, members): (&[ScorePair<'_>], &[&[u8]]);
+    if args.len() - first == 2 {
+        one = [pair(first)?];
+        one_member = [one[0].1];
+        (pairs, members) = (&one, &one_member);
+    } else {
+        few = (first..args.len())
+            .step_by(2)
+            .map(pair)
+            .collect::<Result<_, CmdError>>()?;
+        few_members = few.iter().map(|p| p.1).collect();
+        (pairs, members) = (&few, &few_members);
+    }
     let buf = &mut ctx.conn.scratch;
-    let plan = (&members[..], pairs.len() as u64, 0);
+    let plan = (members, pairs.len() as u64, 0);
     let cache = &mut ctx.thread.cache;
     let done = paged::update_one(
         cache,
         args.get(1),
         plan,
         |items, changes, w| {
-            let (existing, mut z) = w.load_edit(items, 0, buf)?;
+            let existing = w.load(items, 0, ZSET, buf)?;
             if existing.is_none() && f.xx {
                 return Ok(Added::default());
             }
-            let done = add_pairs(&mut z, &pairs, f).map_err(packed_error)?;
+            let value = view(buf, existing.is_some())?;
+            // Every member there with its score already (a repeated ZADD):
+            // answered by a scan, nothing decoded or written.
+            if !f.incr && unchanged(value, pairs)? {
+                return Ok(Added::default());
+            }
+            let mut z = ZSetEdit::new(zset::entries(value)?);
+            let done = add_pairs(&mut z, pairs, f).map_err(packed_error)?;
             if done.added + done.updated > 0 {
                 w.save(changes, 0, &z, existing)?;
             }
@@ -326,7 +357,7 @@ fn zadd_with(ctx: &mut Ctx<'_>, args: Args<'_>, f: AddFlags, first: usize) -> Cm
                 keys.push((score, member.to_vec()));
             }
             z.prefetch(&keys)?;
-            add_pairs(z, &pairs, f)
+            add_pairs(z, pairs, f)
         },
     )?;
     if f.incr {

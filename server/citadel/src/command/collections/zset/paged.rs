@@ -236,6 +236,25 @@ pub(super) fn update_guarded<R>(
     mut packed: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &mut Whole<'_>) -> Result<R, CmdError>,
     mut paged: impl FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
 ) -> Result<Option<R>, CmdError> {
+    if let [key] = keys {
+        // Most sorted sets are packed and stay so: one plain update, no
+        // plan. A paged root, or a set growing past the limits, takes the
+        // planned path below (nothing was written).
+        let direct = cache.update(&[key], |items, changes| {
+            if items[0].as_ref().is_some_and(ItemRef::is_root) {
+                return Ok(None);
+            }
+            let mut whole = WholeRun::unplanned();
+            let result = packed(items, changes, &mut whole.whole)?;
+            Ok(match whole.finish(result) {
+                Step::Done(result) => Some(result),
+                _ => None,
+            })
+        });
+        if let Some(result) = direct.map_err(CmdError::from).and_then(|r| r)? {
+            return Ok(Some(result));
+        }
+    }
     let mut plan_target = planner(pages_of);
     // (A guard's pages are never read: it only has to be missing.)
     let plan_pages = move |user: usize, root: &[u8], plan: &mut PagePlan| match user {

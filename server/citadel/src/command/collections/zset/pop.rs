@@ -35,7 +35,8 @@ impl Pop<'_> {
         buf: &mut Vec<u8>,
     ) -> Result<Option<Popped>, CmdError> {
         for i in 0..self.keys.len() {
-            if !self.servable[i] {
+            // (A missing key is skipped before anything is parsed.)
+            if !self.servable[i] || items[i].is_none() {
                 continue;
             }
             let (existing, mut z) = w.load_edit(items, i, buf)?;

@@ -11,15 +11,16 @@ use citadel_collections::zset::{self, Entry};
 use citadel_collections::ZSetEdit;
 
 use super::super::paged::{update_paged_fresh, PagePlan, Step};
-use super::super::value::{load_whole, plan_whole, view, Existing};
-use super::super::whole::store_whole;
+use super::super::value::{load, load_whole, plan_whole, view, Existing};
+use super::super::whole::store_whole_in;
 use super::ZSET;
 use crate::command::error::CmdError;
 
 /// What a whole-value update needs: its plan (to read pages and to know
-/// fresh ones) and the fresh pages its writes asked for.
+/// fresh ones; None: an update over packed values only, which reads no
+/// page and has none granted) and the fresh pages its writes asked for.
 pub(in crate::command::collections) struct Whole<'p> {
-    plan: &'p PagePlan,
+    plan: Option<&'p PagePlan>,
     wanted: Vec<(usize, Range<u64>)>,
 }
 
@@ -31,7 +32,7 @@ impl Whole<'_> {
         i: usize,
         buf: &'b mut Vec<u8>,
     ) -> Result<(Option<Existing>, ZSetEdit<'b>), CmdError> {
-        let existing = load_whole(items, self.plan, i, ZSET, buf)?;
+        let existing = self.load(items, i, ZSET, buf)?;
         let entries = zset::entries(view(buf, existing.is_some())?)?;
         Ok((existing, ZSetEdit::new(entries)))
     }
@@ -45,7 +46,11 @@ impl Whole<'_> {
         kind: ValueKind,
         buf: &mut Vec<u8>,
     ) -> Result<Option<Existing>, CmdError> {
-        load_whole(items, self.plan, i, kind, buf)
+        match self.plan {
+            Some(plan) => load_whole(items, plan, i, kind, buf),
+            // (Its caller saw no paged root.)
+            None => load(items[i].as_ref(), kind, buf),
+        }
     }
 
     /// Writes key `i` back (deleted when empty), keeping its TTL.
@@ -80,7 +85,7 @@ impl Whole<'_> {
         exists: bool,
         expire_at: Option<u64>,
     ) -> Result<(), CmdError> {
-        let wanted = store_whole(changes, self.plan, i, ZSET, packed, exists, expire_at)?;
+        let wanted = store_whole_in(changes, self.plan, i, ZSET, packed, exists, expire_at)?;
         self.wanted.extend(wanted.map(|pages| (i, pages)));
         Ok(())
     }
@@ -135,7 +140,19 @@ impl<'p> WholeRun<'p> {
     pub fn new(plan: &'p PagePlan) -> WholeRun<'p> {
         WholeRun {
             whole: Whole {
-                plan,
+                plan: Some(plan),
+                wanted: Vec::new(),
+            },
+        }
+    }
+
+    /// A run over packed values only: a write past the paging limits asks
+    /// for fresh pages (`finish` answers `Step::Fresh`), which only a
+    /// planned update grants.
+    pub fn unplanned() -> WholeRun<'p> {
+        WholeRun {
+            whole: Whole {
+                plan: None,
                 wanted: Vec::new(),
             },
         }
