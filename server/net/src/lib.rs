@@ -40,8 +40,10 @@ mod rlimit;
 mod shared;
 mod slab;
 mod stats;
+mod submit;
 mod threads;
 mod token;
+mod transfer;
 mod uring;
 
 #[cfg(test)]
