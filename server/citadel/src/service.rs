@@ -113,6 +113,15 @@ impl Service for CommandService {
         }
     }
 
+    fn prefetch<'a>(&mut self, inputs: impl Iterator<Item = (&'a Conn, &'a [u8])>) {
+        let ctx = &self.ctx;
+        let keys = inputs.filter_map(|(session, input)| match session {
+            Conn::Resp(s) if !s.sheds_all(ctx) => command::lone_key(input),
+            _ => None,
+        });
+        command::prefetch_across(ctx, keys);
+    }
+
     fn hold(&mut self, session: &mut Conn) -> Option<std::time::Duration> {
         let Conn::Resp(s) = session else {
             return None;

@@ -12,7 +12,8 @@ use std::time::Instant;
 use io_uring::{opcode, types};
 
 use super::connection::{Fed, State};
-use super::event_loop::{push, Worker};
+use super::event_loop::Worker;
+use super::submit::push;
 use super::token::{Op, Token};
 use super::{Service, Waiter};
 

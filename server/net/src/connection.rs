@@ -164,6 +164,12 @@ impl<S> Connection<S> {
         self.progressed(r, max_input)
     }
 
+    /// Whether its next received bytes are run straight from the receive
+    /// buffer, starting at a request (nothing partial buffered, not parked).
+    pub fn runs_straight(&self) -> bool {
+        self.state == State::Open && !self.parked && self.input.is_empty()
+    }
+
     /// Whether the rest of a partial command is big enough to be received
     /// straight into the input buffer (room for it is reserved already).
     pub fn wants_direct(&self) -> bool {

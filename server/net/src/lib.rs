@@ -40,8 +40,10 @@ mod rlimit;
 mod shared;
 mod slab;
 mod stats;
+mod submit;
 mod threads;
 mod token;
+mod transfer;
 mod uring;
 
 #[cfg(test)]
@@ -121,6 +123,17 @@ pub trait Service {
     /// Runs the whole requests at the start of `input`, appending replies to `out`.
     fn process(&mut self, session: &mut Self::Session, input: &[u8], out: &mut Vec<u8>)
         -> Progress;
+    /// A hint, before a turn runs any of its input: each of `inputs`, the
+    /// start of a connection's next request, will be run soon. Each
+    /// connection brings one request per turn at pipeline 1, and executing
+    /// them one by one pays their cache misses one after another; starting
+    /// to load what they need first lets the misses overlap. Only for turns
+    /// with two or more such inputs.
+    fn prefetch<'a>(&mut self, _inputs: impl Iterator<Item = (&'a Self::Session, &'a [u8])>)
+    where
+        Self::Session: 'a,
+    {
+    }
     /// True when the connection must be closed now (CLIENT KILL).
     fn is_killed(&self, session: &Self::Session) -> bool;
     /// Once per loop turn, before any `process`, with the wall clock in Unix ms.

@@ -12,9 +12,12 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::Door;
 
 /// Backlog of each listener (the kernel caps it at net.core.somaxconn).
 const BACKLOG: i32 = 4096;
@@ -88,6 +91,38 @@ pub fn bind_unix(path: &Path, perm: u32) -> io::Result<Socket> {
     }
     socket.listen(BACKLOG)?;
     Ok(socket)
+}
+
+/// One listening socket of this thread, and whether its multishot accept
+/// is armed.
+pub struct Listening {
+    /// None once closed at shutdown (its accept may still be finishing).
+    pub(super) socket: Option<Socket>,
+    /// For a Unix socket: its path (the name of clients' unnamed ends).
+    pub(super) unix_path: Option<Arc<str>>,
+    /// Which front door its connections came in by.
+    pub(super) door: Door,
+    pub(super) armed: bool,
+}
+
+impl Listening {
+    pub(super) fn tcp(door: Door, listener: TcpListener) -> Listening {
+        Listening {
+            socket: Some(listener.into()),
+            unix_path: None,
+            door,
+            armed: false,
+        }
+    }
+
+    pub(super) fn unix(door: Door, socket: Socket, path: &Path) -> Listening {
+        Listening {
+            socket: Some(socket),
+            unix_path: Some(Arc::from(path.to_string_lossy().as_ref())),
+            door,
+            armed: false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -42,6 +42,15 @@ impl<T> Slab<T> {
     }
 
     /// The value in `slot` if it is still at `generation`.
+    pub fn get(&self, slot: u32, generation: u32) -> Option<&T> {
+        let entry = self.entries.get(slot as usize)?;
+        if entry.generation != generation {
+            return None;
+        }
+        entry.value.as_ref()
+    }
+
+    /// The value in `slot` if it is still at `generation`.
     pub fn get_mut(&mut self, slot: u32, generation: u32) -> Option<&mut T> {
         let entry = self.entries.get_mut(slot as usize)?;
         if entry.generation != generation {

@@ -9,7 +9,8 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use super::bufring::BufRing;
-use super::event_loop::{Listening, Worker};
+use super::event_loop::Worker;
+use super::listener::Listening;
 use super::shared::Shared;
 use super::stats::LoopStats;
 use super::{affinity, listener, uring, Door, NetError, Service};

@@ -97,6 +97,7 @@ pub use pending::call_error;
 pub use pipeline::{
     start as start_pipeline, Request as PipelineRequest, Started as PipelineStarted,
 };
+pub use prefetch::{lone_key, prefetch_across};
 pub use proxy::enabled as proxy_enabled;
 pub use script_host::call as script_call;
 pub use scripting::script_keys;

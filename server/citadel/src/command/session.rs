@@ -98,6 +98,14 @@ impl Session {
         self.hold.hold(hold)
     }
 
+    /// A core that will refuse all of this client's input from its framing
+    /// prefetches none of it: a refusal must cost far less than serving.
+    #[inline]
+    pub fn sheds_all(&self, ctx: &ThreadCtx) -> bool {
+        let priority = self.conn.overload.priority;
+        ctx.overload.as_ref().is_some_and(|o| o.sheds_all(priority))
+    }
+
     /// Parses and runs every complete command at the start of `input`,
     /// appending replies to `out`.
     pub fn process(&mut self, ctx: &mut ThreadCtx, input: &[u8], out: &mut Vec<u8>) -> Progress {
@@ -111,11 +119,10 @@ impl Session {
         // A core that will refuse this whole batch from its framing skips
         // the prefetch: a refusal must cost far less than serving. One that
         // may still admit some of it prefetches them as usual.
-        let priority = self.conn.overload.priority;
         if let Some(overload) = ctx.overload.as_mut() {
             overload.pass_began();
         }
-        if ctx.overload.as_ref().is_some_and(|o| o.sheds_all(priority)) {
+        if self.sheds_all(ctx) {
             self.skim.clear();
         } else {
             self.skim.prefetch_keys(ctx, input, max_bulk, authed);
