@@ -12,7 +12,7 @@ use citadel_tests::redis::{self, Commands};
 use citadel_tests::Server;
 
 mod overload_flood;
-use overload_flood::{fill_big_list, flood, info_field, Tally};
+use overload_flood::{fill_big_list, flood, info_field, shedding_core, Tally};
 
 #[test]
 fn a_flooded_core_sheds_low_priority_first_and_still_answers_ping() {
@@ -86,23 +86,7 @@ fn reply(reader: &mut BufReader<TcpStream>) -> String {
 /// what is never shed (ECHO, a connection command) always answers.
 #[test]
 fn a_shed_from_framing_keeps_a_pipeline_in_order_and_loses_no_write() {
-    let server = Server::start(&[
-        "--threads",
-        "1",
-        "--overload-delay-target-us",
-        "10000",
-        "--overload-priority",
-        "name:batch-*=low",
-    ]);
-    let mut admin = server.client();
-    fill_big_list(&mut admin);
-    let mut flooder = flood(server.port, "batch-1", 40, 200);
-    while info_field(&mut admin, "overload", "shed_core") == 0 {
-        assert!(
-            !flooder.is_finished(),
-            "the flood ended before the core shed"
-        );
-    }
+    let (server, mut admin, mut flooder) = shedding_core();
     let s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut writer = s.try_clone().unwrap();

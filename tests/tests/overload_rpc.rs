@@ -14,7 +14,7 @@ use citadel_tests::rpc::read_frame;
 use citadel_tests::Server;
 
 mod overload_flood;
-use overload_flood::{fill_big_list, flood, info_field};
+use overload_flood::{flood, info_field, shedding_core};
 
 /// The RPC priority field's value for a low-priority request.
 const LOW: u8 = 1;
@@ -97,23 +97,7 @@ fn an_rpc_client_alone_on_its_core_is_never_shed_for_its_own_requests() {
 
 #[test]
 fn an_overloaded_core_refuses_rpc_requests_with_the_overloaded_error() {
-    let server = Server::start(&[
-        "--threads",
-        "1",
-        "--overload-delay-target-us",
-        "10000",
-        "--overload-priority",
-        "name:batch-*=low",
-    ]);
-    let mut admin = server.client();
-    fill_big_list(&mut admin);
-    let mut flooder = flood(server.port, "batch-1", 40, 200);
-    while info_field(&mut admin, "overload", "shed_core") == 0 {
-        assert!(
-            !flooder.is_finished(),
-            "the flood ended before the core shed"
-        );
-    }
+    let (server, mut admin, mut flooder) = shedding_core();
     let mut rpc = Pipeline::new(server.rpc_port);
     let mut refused = Vec::new();
     for round in 0.. {

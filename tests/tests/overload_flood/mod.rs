@@ -6,6 +6,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use citadel_tests::redis::{self, Commands};
+use citadel_tests::Server;
 
 /// A list long enough that `LPOS big nosuch` (a full scan, a one-line
 /// reply) costs tens of microseconds.
@@ -71,6 +72,32 @@ pub fn flood(
         }
         counter.join().unwrap()
     })
+}
+
+/// A one-thread server at a 10 ms delay target, where clients named
+/// `batch-*` are low priority, whose core sheds now: an admin client and
+/// the open-loop `flood` of a `batch-1` client making it shed.
+// Not every test file that includes these helpers starts one.
+#[allow(dead_code)]
+pub fn shedding_core() -> (Server, redis::Connection, std::thread::JoinHandle<Tally>) {
+    let server = Server::start(&[
+        "--threads",
+        "1",
+        "--overload-delay-target-us",
+        "10000",
+        "--overload-priority",
+        "name:batch-*=low",
+    ]);
+    let mut admin = server.client();
+    fill_big_list(&mut admin);
+    let flooder = flood(server.port, "batch-1", 40, 200);
+    while info_field(&mut admin, "overload", "shed_core") == 0 {
+        assert!(
+            !flooder.is_finished(),
+            "the flood ended before the core shed"
+        );
+    }
+    (server, admin, flooder)
 }
 
 pub fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> u64 {

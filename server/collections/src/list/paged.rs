@@ -25,15 +25,15 @@ mod buffer;
 mod end_edit;
 mod pages;
 mod root;
-mod slots;
 
 use buffer::{
     encode, flatten_inline, pop_from, replaced, reversed, take_range, view, EMPTY, PUSH_ROOM,
 };
 pub use end_edit::{pop_root, push_root, EndEdit, Writes};
 use pages::Pages;
+use root::slots;
+pub use root::slots::{is_editable_layout, EDIT_STATE};
 pub use root::{flatten, inline, ListRoot, Place};
-pub use slots::{is_editable_layout, EDIT_STATE};
 
 /// Page number of a new list's first page: the middle of the range.
 pub const FIRST_PAGE: u64 = 1 << 63;

@@ -11,8 +11,8 @@
 
 use std::ops::{Deref, Range};
 
+use super::root::slots::{Descriptor, Slots, SELECTOR_AT};
 use super::root::ListRoot;
-use super::slots::{Descriptor, Slots, SELECTOR_AT};
 use super::{End, ListLimit};
 use crate::packed::{packed_header_len, Corrupt, Packed, PackedWriter};
 

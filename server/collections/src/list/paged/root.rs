@@ -31,9 +31,11 @@
 
 use std::ops::Range;
 
-use super::slots::{self, Slots, MARKER};
+pub(super) mod slots;
+
 use crate::packed::{Corrupt, Packed};
 use crate::paged::RootHeader;
+use slots::{Slots, MARKER};
 
 /// Bytes of the earlier layout's list-specific part.
 const LEGACY_REST_LEN: usize = 16;

@@ -27,15 +27,15 @@
 //! front, a spill and a refill write a new root, which recentres the
 //! slots with room for a page's worth at each end ([`rooms`]).
 
-use super::root::{half, word, Inline, ListRoot, FIXED_LEN};
+use super::{half, word, Inline, ListRoot, FIXED_LEN};
 use crate::packed::{Corrupt, Packed};
 use crate::paged::{RootHeader, ROOT_HEADER_LEN};
 
 /// `head_bytes` of the fixed part that marks this layout.
-pub(super) const MARKER: u32 = u32::MAX;
+pub(in crate::list::paged) const MARKER: u32 = u32::MAX;
 /// Offset in the root of the editable region, which starts with the
 /// selector.
-pub(super) const SELECTOR_AT: usize = ROOT_HEADER_LEN + FIXED_LEN;
+pub(in crate::list::paged) const SELECTOR_AT: usize = ROOT_HEADER_LEN + FIXED_LEN;
 const DESCRIPTOR_LEN: usize = 32;
 const DESCRIPTORS_AT: usize = SELECTOR_AT + 1;
 const SLOTS_AT: usize = DESCRIPTORS_AT + 2 * DESCRIPTOR_LEN;
@@ -61,7 +61,7 @@ pub fn is_editable_layout(root: &[u8]) -> bool {
 
 /// The counts of one state of the list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Descriptor {
+pub(in crate::list::paged) struct Descriptor {
     pub len: u64,
     pub version: u64,
     /// Elements inline at the head and at the tail.
@@ -96,14 +96,14 @@ impl Descriptor {
 /// An editable root's slots and the descriptor in force.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Slots {
-    pub(super) selector: u8,
-    pub(super) descriptor: Descriptor,
+    pub(in crate::list::paged) selector: u8,
+    pub(in crate::list::paged) descriptor: Descriptor,
     slot_lens: [u32; 2],
 }
 
 impl Slots {
     /// Offset in the root of slot `side` (0 head, 1 tail).
-    pub(super) fn slot_start(&self, side: usize) -> usize {
+    pub(in crate::list::paged) fn slot_start(&self, side: usize) -> usize {
         SLOTS_AT
             + if side == 0 {
                 0
@@ -113,7 +113,7 @@ impl Slots {
     }
 
     /// Offset in the root of the descriptor not in force.
-    pub(super) fn unused_at(&self) -> usize {
+    pub(in crate::list::paged) fn unused_at(&self) -> usize {
         DESCRIPTORS_AT + usize::from(1 - self.selector) * DESCRIPTOR_LEN
     }
 }
@@ -121,7 +121,7 @@ impl Slots {
 /// Parses a root in this layout (`bytes`, whose fixed part carries the
 /// marker): its counts from the descriptor in force (the header's version
 /// replaced by the descriptor's) and its inline elements.
-pub(super) fn parse(
+pub(in crate::list::paged) fn parse(
     mut header: RootHeader,
     bytes: &[u8],
 ) -> Result<(ListRoot, Inline<'_>), Corrupt> {
@@ -193,7 +193,7 @@ fn rooms(capacity: u32, inline: &Inline<'_>) -> [usize; 2] {
 /// Writes `root` (its header, length and capacity; version: the header's)
 /// with `inline` (head, tail) in this layout into `out` (cleared): the
 /// counts in descriptor 0, each slot with room below its front.
-pub(super) fn write(root: &ListRoot, inline: &Inline<'_>, out: &mut Vec<u8>) {
+pub(in crate::list::paged) fn write(root: &ListRoot, inline: &Inline<'_>, out: &mut Vec<u8>) {
     let rooms = rooms(root.capacity, inline);
     let bodies = [inline[0].body(), inline[1].body()];
     let slot_lens = [rooms[0] + bodies[0].len(), rooms[1] + bodies[1].len()];
