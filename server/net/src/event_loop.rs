@@ -140,7 +140,7 @@ impl<S: Service> Worker<S> {
             } else {
                 let timeout = wake_at.saturating_duration_since(now);
                 let ts = types::Timespec::from(timeout);
-                let (want, min_wait) = self.batch.want(timeout);
+                let (want, min_wait) = self.batch.want(timeout, !self.held.is_empty());
                 let args = match min_wait {
                     Some(us) => types::SubmitArgs::new().min_wait_usec(us),
                     None => types::SubmitArgs::new(),
