@@ -164,7 +164,10 @@ mod tests {
         b.reaped(0);
         assert_eq!(b.want(LONG, false), (1, None));
         b.reaped(1000);
-        assert_eq!(b.want(LONG, false), (MOST_RECVS as usize, Some(MIN_WAIT_US)));
+        assert_eq!(
+            b.want(LONG, false),
+            (MOST_RECVS as usize, Some(MIN_WAIT_US))
+        );
         // A core holding refused connections waits for any one completion.
         assert_eq!(b.want(LONG, true), (1, None));
     }
