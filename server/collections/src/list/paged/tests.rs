@@ -227,6 +227,36 @@ fn owned_stamp(root: &[u8]) -> (u64, Range<u64>) {
     (h.generation, h.pages)
 }
 
+/// A store of generation 1 and the start of its root: the header naming
+/// `pages` (a layout's fixed part follows).
+fn empty_store(pages: Range<u64>) -> (Store, Vec<u8>) {
+    let store = Store {
+        generations: 1,
+        ..Store::default()
+    };
+    let mut root = Vec::new();
+    RootHeader {
+        generation: 1,
+        version: 0,
+        pages,
+    }
+    .write(&mut root);
+    (store, root)
+}
+
+/// Stores each chunk of elements as the page numbered beside it.
+fn store_pages<'a>(
+    store: &mut Store,
+    pages: Range<u64>,
+    chunks: impl IntoIterator<Item = &'a [Vec<u8>]>,
+) {
+    for (page, chunk) in pages.zip(chunks) {
+        store
+            .pages
+            .insert(page, encode(chunk.iter().map(Vec::as_slice)));
+    }
+}
+
 /// A list stored in the earlier layout: a head page of `head` elements,
 /// full pages of `capacity`, a partial tail page.
 fn legacy_store(values: &[u16], capacity: usize, head: usize) -> (Store, VecDeque<Vec<u8>>) {
@@ -235,25 +265,11 @@ fn legacy_store(values: &[u16], capacity: usize, head: usize) -> (Store, VecDequ
     let mut chunks = vec![&elements[..head]];
     chunks.extend(elements[head..].chunks(capacity));
     let pages = FIRST_PAGE..FIRST_PAGE + chunks.len() as u64;
-    let mut store = Store {
-        generations: 1,
-        ..Store::default()
-    };
-    let mut root = Vec::new();
-    RootHeader {
-        generation: 1,
-        version: 0,
-        pages: pages.clone(),
-    }
-    .write(&mut root);
+    let (mut store, mut root) = empty_store(pages.clone());
     root.extend_from_slice(&(elements.len() as u64).to_le_bytes());
     root.extend_from_slice(&(capacity as u32).to_le_bytes());
     root.extend_from_slice(&(head as u32).to_le_bytes());
-    for (page, chunk) in pages.zip(chunks) {
-        store
-            .pages
-            .insert(page, encode(chunk.iter().map(Vec::as_slice)));
-    }
+    store_pages(&mut store, pages, chunks);
     store.value = Some(root);
     (store, elements.into())
 }
@@ -268,17 +284,7 @@ fn second_layout_store(values: &[u16], capacity: usize, head: usize) -> (Store, 
     let (head_elements, rest) = elements.split_at(head);
     let (paged, tail) = rest.split_at(full * capacity);
     let pages = FIRST_PAGE..FIRST_PAGE + full as u64;
-    let mut store = Store {
-        generations: 1,
-        ..Store::default()
-    };
-    let mut root = Vec::new();
-    RootHeader {
-        generation: 1,
-        version: 0,
-        pages: pages.clone(),
-    }
-    .write(&mut root);
+    let (mut store, mut root) = empty_store(pages.clone());
     let head_bytes = encode(head_elements.iter().map(Vec::as_slice));
     let tail_bytes = encode(tail.iter().rev().map(Vec::as_slice));
     root.extend_from_slice(&(elements.len() as u64).to_le_bytes());
@@ -287,11 +293,7 @@ fn second_layout_store(values: &[u16], capacity: usize, head: usize) -> (Store, 
     }
     root.extend_from_slice(&head_bytes);
     root.extend_from_slice(&tail_bytes);
-    for (page, chunk) in pages.zip(paged.chunks(capacity)) {
-        store
-            .pages
-            .insert(page, encode(chunk.iter().map(Vec::as_slice)));
-    }
+    store_pages(&mut store, pages, paged.chunks(capacity));
     assert!(!is_editable_layout(&root));
     store.value = Some(root);
     (store, elements.into())
