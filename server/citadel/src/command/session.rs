@@ -213,11 +213,16 @@ impl Session {
                         pos += end;
                         continue;
                     }
-                    // NO-TOUCH: no access counted, except by TOUCH itself.
-                    let no_touch = self.conn.no_touch && !args.is(0, "touch");
-                    ctx.cache.set_no_touch(no_touch);
+                    // NO-TOUCH: no access counted, except by TOUCH itself
+                    // (the mode as the command began: it may switch it).
+                    let no_touch = self.conn.no_touch;
+                    if no_touch {
+                        ctx.cache.set_no_touch(!args.is(0, "touch"));
+                    }
                     dispatch::run(&self.state, ctx, &mut self.conn, args, out);
-                    ctx.cache.set_no_touch(false);
+                    if no_touch {
+                        ctx.cache.set_no_touch(false);
+                    }
                     if matches!(
                         self.conn.pending,
                         Some(Pending::Blocked { .. } | Pending::Handoff { .. })
