@@ -206,10 +206,12 @@ for name in ("citadel", "redis"):
     print(f"{name} {open(f'{out}/{name}-capacity-rounds').read().strip()}")
 print()
 print("p99 srv = the server's own p99 queueing delay of the requests it admitted in the step (INFO overload")
-print("histogram, log2 bucket bound): the rest of the client's p99 is the network and the client itself.\n")
-print("| offered | Citadel offered/s | goodput/s | shed/s | p99 µs | p99 srv µs | busy srv/cli "
-      "| Redis offered/s | goodput/s | p99 µs | busy srv/cli |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("histogram, log2 bucket bound): the rest of the client's p99 is the network and the client itself.")
+print("p99 sent = the same replies' p99 from their actual send; lag = the load generator's p99 lag behind its")
+print("timetable (its own queueing, which p99, from the intended send time, counts).\n")
+print("| offered | Citadel offered/s | goodput/s | shed/s | p99 µs | p99 sent µs | lag µs | p99 srv µs "
+      "| busy srv/cli | Redis offered/s | goodput/s | p99 µs | busy srv/cli |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 def b2(d):
     return f"{d.get('server_busy', 0):.2f}/{d['client_busy']:.2f}"
 def srv(d):
@@ -217,7 +219,8 @@ def srv(d):
     return f"< {sd['p99_us']}" if sd else "-"
 for a, b in zip(c["steps"], r["steps"]):
     print(f"| {a['multiple']}x | {a['offered_ops_per_sec']:.0f} | {a['goodput_ops_per_sec']:.0f} | "
-          f"{a['shed_per_sec']:.0f} | {a['p99_us']:.1f} | {srv(a)} | {b2(a)} | {b['offered_ops_per_sec']:.0f} | "
+          f"{a['shed_per_sec']:.0f} | {a['p99_us']:.1f} | {a['p99_from_send_us']:.1f} | {a['send_lag_p99_us']:.1f} | "
+          f"{srv(a)} | {b2(a)} | {b['offered_ops_per_sec']:.0f} | "
           f"{b['goodput_ops_per_sec']:.0f} | {b['p99_us']:.1f} | {b2(b)} |")
 def verdict(name, d):
     s = d["steps"]

@@ -129,8 +129,15 @@ pub struct Report {
     pub client_cpu_s: f64,
     pub ops_per_client_cpu_s: f64,
     pub ops: BTreeMap<&'static str, OpReport>,
-    /// Per operation and `all`, microseconds.
+    /// Per operation and `all`, microseconds, from each request's intended send time
+    /// (open loop: coordinated-omission-correct; closed loop: its actual send).
     pub latency_us: BTreeMap<&'static str, Latency>,
+    /// All good replies, from each request's actual send: the server and the network,
+    /// without the load generator's own lag behind its timetable (`send_lag_us`).
+    pub latency_from_send_us: Latency,
+    /// How late requests were handed to the send path after their intended time: the
+    /// load generator's own queueing (open loop; zero in closed loop).
+    pub send_lag_us: Latency,
     pub warmup: PhaseReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefill: Option<PhaseReport>,
@@ -247,6 +254,8 @@ impl Report {
             },
             ops,
             latency_us,
+            latency_from_send_us: Latency::from_histogram(&s.from_send),
+            send_lag_us: Latency::from_histogram(&s.send_lag),
             warmup: PhaseReport::of(&r.warmup),
             prefill: r.prefill.as_ref().map(PhaseReport::of),
             mget: w.mget,
@@ -329,6 +338,14 @@ impl Report {
             l.max,
             self.errors
         );
+        if self.target_rate.is_some() {
+            let (f, lag) = (&self.latency_from_send_us, &self.send_lag_us);
+            let _ = writeln!(
+                out,
+                "from actual send: p50 {:.1} us p99 {:.1} us | send lag behind the timetable: p50 {:.1} us p99 {:.1} us max {:.1} us",
+                f.p50, f.p99, lag.p50, lag.p99, lag.max
+            );
+        }
         let _ = writeln!(
             out,
             "elapsed {:.3} s | client CPU {:.3} s ({:.0} ops per client CPU-second)",

@@ -101,6 +101,12 @@ pub struct Stats {
     pub error_samples: Vec<String>,
     /// The first shed reply's text, for the report.
     pub shed_sample: Option<String>,
+    /// Good replies' latency from their actual send (all operations); the per-op
+    /// histograms count from the intended send time.
+    pub from_send: Histogram<u64>,
+    /// How late each request was handed to the send path after its intended time
+    /// (open loop: the load generator's own queueing; zero in closed loop).
+    pub send_lag: Histogram<u64>,
 }
 
 impl Default for Stats {
@@ -112,6 +118,8 @@ impl Default for Stats {
             ask: 0,
             error_samples: Vec::new(),
             shed_sample: None,
+            from_send: new_histogram(),
+            send_lag: new_histogram(),
         }
     }
 }
@@ -185,6 +193,8 @@ impl Stats {
         if self.shed_sample.is_none() {
             self.shed_sample.clone_from(&other.shed_sample);
         }
+        (self.from_send.add(&other.from_send)).expect("histograms share bounds");
+        (self.send_lag.add(&other.send_lag)).expect("histograms share bounds");
         for (a, b) in self.errors.iter_mut().zip(other.errors) {
             *a += b;
         }

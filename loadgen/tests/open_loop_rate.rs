@@ -88,4 +88,15 @@ fn stall_is_charged_to_latency() {
         p99_ms >= 300.0,
         "p99 {p99_ms} ms hides a 500 ms stall (~16% of requests were due in it)"
     );
+    // At pipeline 1 the requests due in the stall could not be sent until the one in
+    // flight was answered: that wait is the client's own lag, reported apart, and the
+    // latency from the actual send leaves it out.
+    let lag_ms = f(&report, "send_lag_us.max") / 1e3;
+    assert!(lag_ms >= 300.0, "send lag max {lag_ms} ms");
+    let from_send_p99_ms = f(&report, "latency_from_send_us.p99") / 1e3;
+    assert!(
+        from_send_p99_ms <= p99_ms,
+        "from the actual send {from_send_p99_ms} ms, from the intended {p99_ms} ms"
+    );
+    assert!(f(&report, "latency_from_send_us.count") == f(&report, "latency_us.all.count"));
 }

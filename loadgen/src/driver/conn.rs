@@ -10,7 +10,7 @@ use crate::workload::{Generator, Pick};
 
 use super::cluster::parse_redirect;
 use super::inflight::{InFlight, InFlightTable};
-use super::recorder::Recorder;
+use super::recorder::{Latencies, Recorder};
 use super::transport::{Endpoint, Stream};
 
 /// Initial receive buffer; grows (rarely) when one reply does not fit.
@@ -293,7 +293,10 @@ fn record(rec: &mut Recorder, f: InFlight, a: Answer, buf: &[u8], now: u64, prot
         // The request after it answers for both.
         return;
     }
-    let latency = now.saturating_sub(f.start_ns);
+    let latency = Latencies {
+        from_intended_ns: now.saturating_sub(f.start_ns),
+        from_send_ns: now.saturating_sub(f.sent_ns),
+    };
     let outcome = match a.op {
         Some(op) if op != f.op => Outcome::Unexpected,
         _ => a.outcome,

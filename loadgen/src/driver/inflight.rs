@@ -17,6 +17,9 @@ pub struct InFlight {
     pub op: OpKind,
     /// Latency origin: actual send time (closed loop) or intended send time (open loop).
     pub start_ns: u64,
+    /// When the request was handed to the send path (equal to `start_ns` in closed loop;
+    /// later in open loop when the client ran behind its timetable: the send lag).
+    pub sent_ns: u64,
     pub measured: bool,
     /// The key index, value and element number, to send the request again after a cluster
     /// redirect.
@@ -34,6 +37,7 @@ impl InFlight {
         InFlight {
             op,
             start_ns,
+            sent_ns: start_ns,
             measured,
             key,
             value,

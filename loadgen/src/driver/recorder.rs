@@ -11,6 +11,15 @@ use crate::stats::{new_histogram, ErrorKind, Stats};
 use super::cluster::Redirect;
 use super::inflight::InFlight;
 
+/// A good reply's latency from its request's intended send time (open loop: its
+/// timetable slot; what the client of a real service sees) and from its actual send
+/// (without the load generator's own lag behind the timetable).
+#[derive(Debug, Clone, Copy)]
+pub struct Latencies {
+    pub from_intended_ns: u64,
+    pub from_send_ns: u64,
+}
+
 /// One worker's last progress window.
 #[derive(Debug)]
 pub struct Progress {
@@ -50,22 +59,34 @@ impl Recorder {
         }
     }
 
-    /// A good reply, with the keys it found and missed.
+    /// A good reply, with the keys it found and missed; `latency`: from the
+    /// intended send time and from the actual one.
     #[inline]
     pub fn ok(
         &mut self,
         measured: bool,
         op: OpKind,
         now_ns: u64,
-        latency_ns: u64,
+        latency: Latencies,
         (hits, misses): (u32, u32),
     ) {
-        self.phases[measured as usize].record_ok(op, latency_ns, hits, misses);
+        let latency_ns = latency.from_intended_ns;
+        let stats = &mut self.phases[measured as usize];
+        stats.record_ok(op, latency_ns, hits, misses);
+        stats
+            .from_send
+            .saturating_record(latency.from_send_ns.max(1));
         self.window.replies += 1;
         self.window.latency.saturating_record(latency_ns.max(1));
         if measured {
             self.last_measured_ns = now_ns;
         }
+    }
+
+    /// A request handed to the send path `lag_ns` after its intended time.
+    #[inline]
+    pub fn sent(&mut self, measured: bool, lag_ns: u64) {
+        (self.phases[measured as usize].send_lag).saturating_record(lag_ns.max(1));
     }
 
     pub fn error(

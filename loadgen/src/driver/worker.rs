@@ -276,10 +276,15 @@ impl<'a, P: Protocol> Worker<'a, P> {
                 None => now,
             };
             let measured = start >= spec.measure_from_ns;
-            let Some(f) = c.next_request(&self.names, self.values, &mut self.keys, start, measured)
+            let Some(mut f) =
+                c.next_request(&self.names, self.values, &mut self.keys, start, measured)
             else {
                 break;
             };
+            // Open loop: how far behind its timetable the client sends it (its own
+            // queueing, charged to the latency from `start`, reported apart too).
+            f.sent_ns = now;
+            self.rec.sent(measured, now.saturating_sub(start));
             if let Some(s) = &mut c.sched {
                 s.advance();
             }

@@ -148,6 +148,10 @@ pub struct Step {
     pub p50_us: f64,
     pub p99_us: f64,
     pub p999_us: f64,
+    /// The same replies' p99 from their actual send, and the p99 of how late the
+    /// load generator sent (its own queueing: `p99_us` counts it, this does not).
+    pub p99_from_send_us: f64,
+    pub send_lag_p99_us: f64,
     #[serde(flatten)]
     pub busy: Busy,
     /// The step's full report.
@@ -174,6 +178,8 @@ impl Step {
             p50_us: l.p50,
             p99_us: l.p99,
             p999_us: l.p999,
+            p99_from_send_us: r.latency_from_send_us.p99,
+            send_lag_p99_us: r.send_lag_us.p99,
             busy,
             report: r,
         }
@@ -306,7 +312,7 @@ fn busy_text(b: &Busy) -> String {
 
 fn step_line(s: &Step) -> String {
     format!(
-        "step {}{:.0} ops/s offered: goodput {:.0} ops/s, shed {} ({:.1}%), errors {}, admitted p50 {:.1} us p99 {:.1} us{}",
+        "step {}{:.0} ops/s offered: goodput {:.0} ops/s, shed {} ({:.1}%), errors {}, admitted p50 {:.1} us p99 {:.1} us (from actual send {:.1} us; send lag p99 {:.1} us){}",
         s.multiple.map_or(String::new(), |m| format!("{m}x = ")),
         s.offered_ops_per_sec,
         s.goodput_ops_per_sec,
@@ -315,6 +321,8 @@ fn step_line(s: &Step) -> String {
         s.errors,
         s.p50_us,
         s.p99_us,
+        s.p99_from_send_us,
+        s.send_lag_p99_us,
         busy_text(&s.busy)
     )
 }
@@ -324,8 +332,17 @@ pub fn table(r: &StepsReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{:>8} {:>12} {:>12} {:>9} {:>12} {:>8} {:>10} {:>10}",
-        "step", "offered/s", "goodput/s", "of peak", "shed/s", "errors", "p50 us", "p99 us"
+        "\n{:>8} {:>12} {:>12} {:>9} {:>12} {:>8} {:>10} {:>10} {:>12} {:>12}",
+        "step",
+        "offered/s",
+        "goodput/s",
+        "of peak",
+        "shed/s",
+        "errors",
+        "p50 us",
+        "p99 us",
+        "p99 sent us",
+        "lag p99 us"
     );
     for s in &r.steps {
         let step = s.multiple.map_or(String::from("-"), |m| format!("{m}x"));
@@ -336,7 +353,7 @@ pub fn table(r: &StepsReport) -> String {
         };
         let _ = writeln!(
             out,
-            "{:>8} {:>12.0} {:>12.0} {:>8.1}% {:>12.0} {:>8} {:>10.1} {:>10.1}",
+            "{:>8} {:>12.0} {:>12.0} {:>8.1}% {:>12.0} {:>8} {:>10.1} {:>10.1} {:>12.1} {:>12.1}",
             step,
             s.offered_ops_per_sec,
             s.goodput_ops_per_sec,
@@ -344,7 +361,9 @@ pub fn table(r: &StepsReport) -> String {
             s.shed_per_sec,
             s.errors,
             s.p50_us,
-            s.p99_us
+            s.p99_us,
+            s.p99_from_send_us,
+            s.send_lag_p99_us
         );
     }
     out
