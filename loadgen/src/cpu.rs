@@ -16,6 +16,18 @@ pub fn self_cpu_time() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+/// Times this thread slept (voluntary context switches); None if `getrusage` failed.
+pub fn thread_sleeps() -> Option<u64> {
+    // SAFETY: getrusage only writes into the zeroed struct we own; RUSAGE_THREAD
+    // exists on Linux since 2.6.26.
+    let (rc, usage) = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        let rc = libc::getrusage(libc::RUSAGE_THREAD, &mut u);
+        (rc, u)
+    };
+    (rc == 0).then_some(usage.ru_nvcsw as u64)
+}
+
 /// User + system CPU time of process `pid` (utime + stime from /proc/<pid>/stat).
 pub fn process_cpu_time(pid: u32) -> io::Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;

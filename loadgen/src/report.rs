@@ -138,6 +138,9 @@ pub struct Report {
     /// How late requests were handed to the send path after their intended time: the
     /// load generator's own queueing (open loop; zero in closed loop).
     pub send_lag_us: Latency,
+    /// Open loop: how long good replies may have sat unread in their sockets while the
+    /// client was busy (a bound per read; zero when the reply woke an idle client).
+    pub reply_lag_us: Latency,
     pub warmup: PhaseReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefill: Option<PhaseReport>,
@@ -256,6 +259,7 @@ impl Report {
             latency_us,
             latency_from_send_us: Latency::from_histogram(&s.from_send),
             send_lag_us: Latency::from_histogram(&s.send_lag),
+            reply_lag_us: Latency::from_histogram(&s.reply_lag),
             warmup: PhaseReport::of(&r.warmup),
             prefill: r.prefill.as_ref().map(PhaseReport::of),
             mget: w.mget,
@@ -339,11 +343,15 @@ impl Report {
             self.errors
         );
         if self.target_rate.is_some() {
-            let (f, lag) = (&self.latency_from_send_us, &self.send_lag_us);
+            let (f, lag, unread) = (
+                &self.latency_from_send_us,
+                &self.send_lag_us,
+                &self.reply_lag_us,
+            );
             let _ = writeln!(
                 out,
-                "from actual send: p50 {:.1} us p99 {:.1} us | send lag behind the timetable: p50 {:.1} us p99 {:.1} us max {:.1} us",
-                f.p50, f.p99, lag.p50, lag.p99, lag.max
+                "from actual send: p50 {:.1} us p99 {:.1} us | send lag behind the timetable: p50 {:.1} us p99 {:.1} us max {:.1} us | replies unread up to: p50 {:.1} us p99 {:.1} us",
+                f.p50, f.p99, lag.p50, lag.p99, lag.max, unread.p50, unread.p99
             );
         }
         let _ = writeln!(

@@ -107,6 +107,10 @@ pub struct Stats {
     /// How late each request was handed to the send path after its intended time
     /// (open loop: the load generator's own queueing; zero in closed loop).
     pub send_lag: Histogram<u64>,
+    /// Open loop, per good reply: how long it may have sat in its socket before the
+    /// client read it (a bound: the client's loop since its previous read, or zero when
+    /// the client was idle and the reply woke it).
+    pub reply_lag: Histogram<u64>,
 }
 
 impl Default for Stats {
@@ -120,6 +124,7 @@ impl Default for Stats {
             shed_sample: None,
             from_send: new_histogram(),
             send_lag: new_histogram(),
+            reply_lag: new_histogram(),
         }
     }
 }
@@ -195,6 +200,7 @@ impl Stats {
         }
         (self.from_send.add(&other.from_send)).expect("histograms share bounds");
         (self.send_lag.add(&other.send_lag)).expect("histograms share bounds");
+        (self.reply_lag.add(&other.reply_lag)).expect("histograms share bounds");
         for (a, b) in self.errors.iter_mut().zip(other.errors) {
             *a += b;
         }

@@ -99,4 +99,6 @@ fn stall_is_charged_to_latency() {
         "from the actual send {from_send_p99_ms} ms, from the intended {p99_ms} ms"
     );
     assert!(f(&report, "latency_from_send_us.count") == f(&report, "latency_us.all.count"));
+    // Open loop, each good reply also bounds how long it sat unread in its socket.
+    assert!(f(&report, "reply_lag_us.count") > 0.0);
 }

@@ -41,6 +41,10 @@ pub struct Recorder {
     pub max_redirects: u8,
     /// Requests answered by a redirect, to send again (the worker takes them).
     pub redirected: Vec<(InFlight, Redirect)>,
+    /// Good replies recorded, measured or not (the worker counts a read's).
+    pub good_replies: u64,
+    /// Whether the last good reply was measured.
+    last_measured: bool,
 }
 
 impl Recorder {
@@ -56,6 +60,8 @@ impl Recorder {
             last_measured_ns: 0,
             max_redirects: 0,
             redirected: Vec::new(),
+            good_replies: 0,
+            last_measured: false,
         }
     }
 
@@ -76,6 +82,8 @@ impl Recorder {
         stats
             .from_send
             .saturating_record(latency.from_send_ns.max(1));
+        self.good_replies += 1;
+        self.last_measured = measured;
         self.window.replies += 1;
         self.window.latency.saturating_record(latency_ns.max(1));
         if measured {
@@ -87,6 +95,15 @@ impl Recorder {
     #[inline]
     pub fn sent(&mut self, measured: bool, lag_ns: u64) {
         (self.phases[measured as usize].send_lag).saturating_record(lag_ns.max(1));
+    }
+
+    /// `replies` good replies of one read sat unread up to `lag_ns` (open loop; counted
+    /// with the phase of the last of them).
+    pub fn reply_lag(&mut self, lag_ns: u64, replies: u64) {
+        if replies > 0 {
+            let stats = &mut self.phases[self.last_measured as usize];
+            stats.reply_lag.saturating_record_n(lag_ns.max(1), replies);
+        }
     }
 
     pub fn error(

@@ -80,6 +80,8 @@ pub struct Worker<'a, P: Protocol> {
     pub rec: Recorder,
     progress: Option<Sender<Progress>>,
     next_tick_ns: u64,
+    /// When `reap` last ran (run-clock ns).
+    last_reap_ns: u64,
     /// Set when the connections are shm ring pairs, which this loop polls and waits on
     /// itself (the io_uring then stays idle).
     shm: Option<ShmWaiter>,
@@ -138,6 +140,7 @@ impl<'a, P: Protocol> Worker<'a, P> {
             rec,
             progress,
             next_tick_ns,
+            last_reap_ns: 0,
             shm,
         })
     }
@@ -183,8 +186,12 @@ impl<'a, P: Protocol> Worker<'a, P> {
             match &mut self.shm {
                 Some(waiter) => waiter.wait(&mut self.conns, now, wake, &mut self.rec)?,
                 None => {
+                    // Open loop: whether the wait slept bounds how long the replies it
+                    // brings sat unread (`reap`).
+                    let sleeps = spec.open_loop.then(crate::cpu::thread_sleeps).flatten();
                     ring::wait(&mut self.ring, now, wake)?;
-                    self.reap();
+                    let slept = sleeps.map(|n| crate::cpu::thread_sleeps() != Some(n));
+                    self.reap(slept);
                     self.follow_redirects();
                 }
             }
@@ -476,9 +483,15 @@ impl<'a, P: Protocol> Worker<'a, P> {
         unsafe { ring::push(&mut self.ring, &sqe) }
     }
 
-    /// Handles every completion that has arrived.
-    fn reap(&mut self) {
+    /// Handles every completion that has arrived. `slept` (open loop): whether the wait
+    /// before slept. If it did, what it brings arrived during the sleep and woke it: read
+    /// at once. If not, a reply may have reached its socket just after the previous reap
+    /// and waited through the whole loop since, unread: that span bounds the client's own
+    /// lag in reading it (`Stats::reply_lag`).
+    fn reap(&mut self, slept: Option<bool>) {
         let now = self.clock.now();
+        let since_last = now.saturating_sub(std::mem::replace(&mut self.last_reap_ns, now));
+        let reply_lag = slept.map(|slept| if slept { 0 } else { since_last });
         let mut cq = self.ring.completion();
         cq.sync();
         for cqe in &mut cq {
@@ -516,9 +529,14 @@ impl<'a, P: Protocol> Worker<'a, P> {
                     continue;
                 }
                 c.rend += res as usize;
+                let answered = self.rec.good_replies;
                 if let Err(e) = c.parse_replies(&self.proto, now, &mut self.rec) {
                     tracing::warn!(server = %c.server, "{e}");
                     c.fail(ErrorKind::ProtocolError, &e.to_string(), now, &mut self.rec);
+                }
+                if let Some(lag) = reply_lag {
+                    let replies = self.rec.good_replies - answered;
+                    self.rec.reply_lag(lag, replies);
                 }
                 let redirected = self.rec.redirected.drain(..).map(|(f, to)| (i, f, to));
                 self.redirected.extend(redirected);

@@ -152,6 +152,8 @@ pub struct Step {
     /// load generator sent (its own queueing: `p99_us` counts it, this does not).
     pub p99_from_send_us: f64,
     pub send_lag_p99_us: f64,
+    /// p99 of how long a good reply may have sat unread while the client was busy.
+    pub reply_lag_p99_us: f64,
     #[serde(flatten)]
     pub busy: Busy,
     /// The step's full report.
@@ -180,6 +182,7 @@ impl Step {
             p999_us: l.p999,
             p99_from_send_us: r.latency_from_send_us.p99,
             send_lag_p99_us: r.send_lag_us.p99,
+            reply_lag_p99_us: r.reply_lag_us.p99,
             busy,
             report: r,
         }
@@ -312,7 +315,7 @@ fn busy_text(b: &Busy) -> String {
 
 fn step_line(s: &Step) -> String {
     format!(
-        "step {}{:.0} ops/s offered: goodput {:.0} ops/s, shed {} ({:.1}%), errors {}, admitted p50 {:.1} us p99 {:.1} us (from actual send {:.1} us; send lag p99 {:.1} us){}",
+        "step {}{:.0} ops/s offered: goodput {:.0} ops/s, shed {} ({:.1}%), errors {}, admitted p50 {:.1} us p99 {:.1} us (from actual send {:.1} us; send lag p99 {:.1} us; replies unread up to {:.1} us p99){}",
         s.multiple.map_or(String::new(), |m| format!("{m}x = ")),
         s.offered_ops_per_sec,
         s.goodput_ops_per_sec,
@@ -323,6 +326,7 @@ fn step_line(s: &Step) -> String {
         s.p99_us,
         s.p99_from_send_us,
         s.send_lag_p99_us,
+        s.reply_lag_p99_us,
         busy_text(&s.busy)
     )
 }
