@@ -157,6 +157,7 @@ impl<S: Service> Worker<S> {
                     _ => return Err(NetError::Enter(e)),
                 }
             }
+            super::uring::run_deferred_work(&mut self.uring);
             turn_start = Instant::now();
             self.svc.turn(unix_millis());
             self.reap(turn_start);
