@@ -262,17 +262,19 @@ pub(super) fn update_lists<R>(
         cache,
         keys,
         |i, bytes, pages| {
-            let Ok(root) = ListRoot::parse(bytes) else {
+            let parsed = ListRoot::parse(bytes);
+            // Set for every root planned (None when it has no editable
+            // parse): what is kept is always the last root planned.
+            let editable = parsed.as_ref().ok().and_then(ListRoot::editable);
+            let named = (bytes.as_ptr() as usize, bytes.len());
+            plan_parse.set(editable.map(|e| (i, named, e)));
+            let Ok(root) = parsed else {
                 return Ok(());
             };
             plan(i, &root, pages);
             // An earlier-layout root keeps its end elements in pages.
             for page in root.legacy_pages().into_iter().flatten() {
                 pages.need(i, page);
-            }
-            if let Some(editable) = root.editable() {
-                let named = (bytes.as_ptr() as usize, bytes.len());
-                plan_parse.set(Some((i, named, editable)));
             }
             Ok(())
         },
