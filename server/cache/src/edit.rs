@@ -120,14 +120,18 @@ impl PendingEdit {
         region: &Range<usize>,
         writes: &[(usize, &[u8])],
     ) -> Result<(), EditRefused> {
-        let inside = |&(off, bytes): &(usize, &[u8])| {
-            off >= region.start && off.saturating_add(bytes.len()) <= region.end
-        };
-        if !writes.iter().all(inside) {
-            return Err(EditRefused::OutsideRegion);
+        let mut total = 0;
+        for &(off, bytes) in writes {
+            if off < region.start || off.saturating_add(bytes.len()) > region.end {
+                return Err(EditRefused::OutsideRegion);
+            }
+            total += bytes.len();
         }
+        // (Reserved once: the loop below then only copies.)
         self.bytes.clear();
+        self.bytes.reserve(total);
         self.writes.clear();
+        self.writes.reserve(writes.len());
         self.area = Some(area.offset());
         for &(off, bytes) in writes {
             self.bytes.extend_from_slice(bytes);

@@ -13,10 +13,11 @@
 //! are woken by the command layer once any list write committed
 //! (`command::blocking`).
 
+use std::cell::Cell;
 use std::ops::Range;
 
 use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
-use citadel_collections::list::paged::{ListEdit, ListRoot, Stored};
+use citadel_collections::list::paged::{EditableRoot, ListEdit, ListRoot, Stored};
 
 use super::few::Few;
 use super::paged::{keep_spare, spare_buf, update_paged_hinted, PagePlan, Step};
@@ -56,11 +57,19 @@ pub(super) struct Opened {
     root_buf: Vec<u8>,
 }
 
+/// The root the command's plan parsed last: (user key, the address and
+/// length of the bytes parsed, which name them while the plan holds them:
+/// compared, never dereferenced; what an edit in the root needs of the
+/// parse). A push or pop edits from it instead of parsing the root again
+/// (`in_root.rs`).
+type PlanParse = Cell<Option<(usize, (usize, usize), EditableRoot)>>;
+
 /// The lists of one update: opened from its items (a paged one with the
 /// pages planned for it), saved back together once the command is done.
 pub(super) struct Lists<'u, 'i, 'c> {
     items: &'u [Option<ItemRef<'i>>],
     plan: &'u PagePlan,
+    plan_parse: &'u PlanParse,
     /// The update's writes (a push or pop edits its root in place here:
     /// `in_root.rs`; the rest at `commit`).
     changes: &'u mut Changes<'c>,
@@ -128,11 +137,6 @@ impl Lists<'_, '_, '_> {
     /// (By reference: moving the lists, edits inline, cost a copy of
     /// several hundred bytes per command.)
     fn commit(&mut self) -> Result<Vec<(usize, Range<u64>)>, CmdError> {
-        // A push or pop inside its end's slot (most) saved no edit: no
-        // loops to set up and drop. (`save` fills `saved` first.)
-        if self.saved.is_none() {
-            return Ok(Vec::new());
-        }
         let changes = &mut *self.changes;
         let limit = crate::collection_limits::list();
         // (A plain loop: a push or pop on a paged list asks for nothing,
@@ -253,16 +257,24 @@ pub(super) fn update_lists<R>(
     mut plan: impl FnMut(usize, &ListRoot, &mut PagePlan),
     mut f: impl FnMut(&mut Lists<'_, '_, '_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
+    let plan_parse = PlanParse::default();
     update_paged_hinted(
         cache,
         keys,
-        |i, root, pages| {
-            if let Ok(root) = ListRoot::parse(root) {
-                plan(i, &root, pages);
-                // An earlier-layout root keeps its end elements in pages.
-                for page in root.legacy_pages().into_iter().flatten() {
-                    pages.need(i, page);
-                }
+        |i, bytes, pages| {
+            let parsed = ListRoot::parse(bytes);
+            // Set for every root planned (None when it has no editable
+            // parse): what is kept is always the last root planned.
+            let editable = parsed.as_ref().ok().and_then(ListRoot::editable);
+            let named = (bytes.as_ptr() as usize, bytes.len());
+            plan_parse.set(editable.map(|e| (i, named, e)));
+            let Ok(root) = parsed else {
+                return Ok(());
+            };
+            plan(i, &root, pages);
+            // An earlier-layout root keeps its end elements in pages.
+            for page in root.legacy_pages().into_iter().flatten() {
+                pages.need(i, page);
             }
             Ok(())
         },
@@ -270,11 +282,17 @@ pub(super) fn update_lists<R>(
             let mut lists = Lists {
                 items,
                 plan,
+                plan_parse: &plan_parse,
                 changes,
                 saved: None,
                 saved_more: Vec::new(),
             };
             let result = f(&mut lists)?;
+            // A push or pop inside its end's slot (most) saved no edit:
+            // no call to set up. (`save` fills `saved` first.)
+            if lists.saved.is_none() {
+                return Ok(Step::Done(result));
+            }
             let wanted = lists.commit()?;
             Ok(match wanted.is_empty() {
                 true => Step::Done(result),

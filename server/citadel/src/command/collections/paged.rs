@@ -425,8 +425,12 @@ fn run_in<R>(
                     hints::remember(keys, current);
                 }
                 for i in 0..keys.len() {
-                    if let Some(root) = current.roots[i].clone() {
-                        plan(i, &root, current)?;
+                    // Lent out while it plans (`plan` reads the root it is
+                    // given, not `PagePlan::root`), then put back: no copy.
+                    if let Some(root) = current.roots[i].take() {
+                        let planned = plan(i, &root, current);
+                        current.roots[i] = Some(root);
+                        planned?;
                     }
                 }
                 current.finish(keys)?;

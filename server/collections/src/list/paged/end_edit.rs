@@ -11,7 +11,7 @@
 
 use std::ops::{Deref, Range};
 
-use super::root::slots::{Descriptor, Slots, SELECTOR_AT};
+use super::root::slots::{Descriptor, Slots, DESCRIPTOR_LEN, SELECTOR_AT};
 use super::root::ListRoot;
 use super::{End, ListLimit};
 use crate::packed::{packed_header_len, Corrupt, Packed, PackedWriter};
@@ -19,54 +19,79 @@ use crate::packed::{packed_header_len, Corrupt, Packed, PackedWriter};
 /// Writes of an edit, in store order.
 const MOST_WRITES: usize = 3;
 
-/// The writes of an in-place push or pop of an editable root.
+/// The writes of an in-place push or pop of an editable root: the
+/// pushed elements below the front (a push), the unused descriptor, the
+/// selector byte. The bytes of the first two are in the buffer the edit
+/// was planned into, in that order (`pushed` bytes, then the descriptor).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EndEdit {
     /// The list's length after the edit.
     pub len: u64,
-    /// (offset in the root, range of the edit's bytes), in store order.
-    writes: [(usize, Range<usize>); MOST_WRITES],
-    count: usize,
+    /// Offset in the root of the pushed elements, and their bytes (0: a pop).
+    pushed_at: u32,
+    pushed: u32,
+    /// Offset in the root of the descriptor written.
+    descriptor_at: u32,
+    /// The selector's new value (the last write).
+    selector: [u8; 1],
     /// A pop's elements: their bytes in the stored root, and how many.
-    popped: (Range<usize>, usize),
+    popped: (u32, u32, u32),
 }
 
 /// An edit's writes as `(offset in the root, bytes)`, in store order.
 pub struct Writes<'b> {
     writes: [(usize, &'b [u8]); MOST_WRITES],
-    count: usize,
+    /// The first write (1 for a pop: no elements written).
+    from: usize,
 }
 
 impl<'b> Deref for Writes<'b> {
     type Target = [(usize, &'b [u8])];
 
     fn deref(&self) -> &Self::Target {
-        &self.writes[..self.count]
+        &self.writes[self.from..]
     }
 }
 
 impl EndEdit {
-    /// The writes, with `bytes` the buffer the edit was planned into.
-    pub fn writes<'b>(&self, bytes: &'b [u8]) -> Writes<'b> {
-        let mut writes = [(0, &bytes[..0]); MOST_WRITES];
-        for (to, (at, range)) in writes.iter_mut().zip(&self.writes[..self.count]) {
-            *to = (*at, &bytes[range.clone()]);
-        }
+    /// The writes, with `bytes` the buffer the edit was planned into
+    /// (out of range, they are empty: the engine and `apply_to` then
+    /// write nothing wrong, and the planner never hands such a buffer).
+    pub fn writes<'b>(&'b self, bytes: &'b [u8]) -> Writes<'b> {
+        let pushed = self.pushed as usize;
+        let descriptor = pushed..pushed + DESCRIPTOR_LEN;
         Writes {
-            writes,
-            count: self.count,
+            writes: [
+                (
+                    self.pushed_at as usize,
+                    bytes.get(..pushed).unwrap_or_default(),
+                ),
+                (
+                    self.descriptor_at as usize,
+                    bytes.get(descriptor).unwrap_or_default(),
+                ),
+                (SELECTOR_AT, &self.selector),
+            ],
+            from: usize::from(pushed == 0),
         }
     }
 
     /// Applies the writes to `root`, a copy of the stored root (`bytes`:
     /// the buffer the edit was planned into).
     pub fn apply_to(&self, root: &mut [u8], bytes: &[u8]) -> Result<(), Corrupt> {
-        for (at, range) in &self.writes[..self.count] {
-            let written = bytes.get(range.clone()).ok_or(Corrupt)?;
-            let to = root.get_mut(*at..*at + written.len()).ok_or(Corrupt)?;
+        let pushed = self.pushed as usize;
+        let descriptor = bytes.get(pushed..pushed + DESCRIPTOR_LEN).ok_or(Corrupt)?;
+        let mut put = |at: u32, written: &[u8]| {
+            let at = at as usize;
+            let to = root.get_mut(at..at + written.len()).ok_or(Corrupt)?;
             to.copy_from_slice(written);
-        }
-        Ok(())
+            Ok(())
+        };
+        put(self.pushed_at, &bytes[..pushed])?;
+        put(self.descriptor_at, descriptor)?;
+        root.get_mut(SELECTOR_AT)
+            .map(|s| *s = self.selector[0])
+            .ok_or(Corrupt)
     }
 
     /// A pop's elements in pop order, read from the stored root (none for
@@ -75,9 +100,10 @@ impl EndEdit {
         &self,
         stored: &'r [u8],
     ) -> impl Iterator<Item = Result<&'r [u8], Corrupt>> + 'r {
-        let (range, count) = self.popped.clone();
+        let (start, len, count) = self.popped;
+        let range = start as usize..start as usize + len as usize;
         // (Out of range, the empty body reads as corrupt.)
-        Packed::from_body(stored.get(range).unwrap_or_default(), count).iter()
+        Packed::from_body(stored.get(range).unwrap_or_default(), count as usize).iter()
     }
 }
 
@@ -88,25 +114,48 @@ fn side(end: End) -> usize {
     }
 }
 
+/// What an edit in the root reads of an editable-layout root's parse
+/// ([`ListRoot::editable`]): a command keeps it from its plan's parse
+/// (small and `Copy`: cheaper to keep than the whole [`ListRoot`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EditableRoot {
+    capacity: u32,
+    page_count: u64,
+    slots: Slots,
+}
+
+impl ListRoot {
+    /// What an edit in the root needs of this root; None for a root of
+    /// an earlier layout.
+    pub fn editable(&self) -> Option<EditableRoot> {
+        Some(EditableRoot {
+            capacity: self.capacity,
+            page_count: self.page_count(),
+            slots: self.slots?,
+        })
+    }
+}
+
 /// An editable root's counts, slots and inline elements (head, tail:
 /// either end of the list is its slot's front).
 struct Parts<'a> {
-    root: ListRoot,
-    slots: Slots,
+    root: EditableRoot,
     inline: [Packed<'a>; 2],
 }
 
 impl<'a> Parts<'a> {
-    /// None: a root of an earlier layout.
-    fn parse(stored: &'a [u8]) -> Result<Option<Parts<'a>>, Corrupt> {
-        let (root, Some(inline)) = ListRoot::parse_with_inline(stored)? else {
-            return Ok(None);
+    /// `root` parsed from `stored` (by the caller, or here); None: a root
+    /// of an earlier layout.
+    fn of(stored: &'a [u8], root: Option<EditableRoot>) -> Result<Option<Parts<'a>>, Corrupt> {
+        let root = match root {
+            Some(root) => root,
+            None => match ListRoot::parse(stored)?.editable() {
+                Some(root) => root,
+                None => return Ok(None),
+            },
         };
-        Ok(root.slots.map(|slots| Parts {
-            root,
-            slots,
-            inline,
-        }))
+        let inline = root.slots.inline(stored)?;
+        Ok(Some(Parts { root, inline }))
     }
 
     /// Whether the list with counts `d` and inline bodies of `bodies`
@@ -118,36 +167,34 @@ impl<'a> Parts<'a> {
             .map(|s| packed_header_len(u64::from(d.held[s])) + bodies[s])
             .sum();
         let len = d.len as usize;
-        len > 0 && !(self.root.page_count() == 0 && limit.fits(len * 2, inline_bytes * 2))
+        len > 0 && !(self.root.page_count == 0 && limit.fits(len * 2, inline_bytes * 2))
     }
 
     /// The edit to state `d`: `pushed` (offset in the root, length) the
-    /// bytes already in `out`, then the descriptor and the selector.
+    /// bytes already in `out`, then the descriptor, then the selector.
     fn edit(
         &self,
         d: Descriptor,
-        pushed: Option<(usize, usize)>,
+        (pushed_at, pushed): (usize, usize),
         popped: (Range<usize>, usize),
         out: &mut Vec<u8>,
     ) -> EndEdit {
-        let mut writes: [(usize, Range<usize>); MOST_WRITES] = Default::default();
-        let mut count = 0;
-        if let Some((at, len)) = pushed {
-            writes[0] = (at, 0..len);
-            count = 1;
-        }
-        let from = out.len();
+        debug_assert_eq!(out.len(), pushed);
         out.extend_from_slice(&d.encode());
-        writes[count] = (self.slots.unused_at(), from..out.len());
-        // The last store, one byte (one word store wherever it lies: a
-        // kill -9 leaves the old selector or the new one).
-        out.push(1 - self.slots.selector);
-        writes[count + 1] = (SELECTOR_AT, out.len() - 1..out.len());
+        // (A root is under 4 GiB: its length is a u32 in its fixed part.)
         EndEdit {
             len: d.len,
-            writes,
-            count: count + 2,
-            popped,
+            pushed_at: pushed_at as u32,
+            pushed: pushed as u32,
+            descriptor_at: self.root.slots.unused_at() as u32,
+            // The last store, one byte (one word store wherever it lies: a
+            // kill -9 leaves the old selector or the new one).
+            selector: [1 - self.root.slots.selector],
+            popped: (
+                popped.0.start as u32,
+                popped.0.len() as u32,
+                popped.1 as u32,
+            ),
         }
     }
 }
@@ -156,19 +203,21 @@ impl<'a> Parts<'a> {
 /// `stored`, as an in-place edit planned into `out`. None (`out`
 /// unspecified): the push spills a page or does not fit below its
 /// slot's front, or the root is of an earlier layout, or `elements` is
-/// empty: use `ListEdit`.
+/// empty: use `ListEdit`. `parsed`: `stored` parsed already (the
+/// command's plan parsed it: [`ListRoot::editable`]), or None.
 pub fn push_root(
     stored: &[u8],
+    parsed: Option<EditableRoot>,
     end: End,
     elements: &[&[u8]],
     limit: ListLimit,
     out: &mut Vec<u8>,
 ) -> Result<Option<EndEdit>, Corrupt> {
-    let Some(parts) = Parts::parse(stored)? else {
+    let Some(parts) = Parts::of(stored, parsed)? else {
         return Ok(None);
     };
     let s = side(end);
-    let mut d = parts.slots.descriptor;
+    let mut d = parts.root.slots.descriptor;
     let room = parts.root.capacity - d.held[s];
     if elements.is_empty() || elements.len() > room as usize {
         return Ok(None);
@@ -195,8 +244,8 @@ pub fn push_root(
     for element in elements.iter().rev() {
         PackedWriter::put_element(out, element);
     }
-    let at = parts.slots.slot_start(s) + front - added;
-    Ok(Some(parts.edit(d, Some((at, added)), (0..0, 0), out)))
+    let at = parts.root.slots.slot_start(s) + front - added;
+    Ok(Some(parts.edit(d, (at, added), (0..0, 0), out)))
 }
 
 /// Takes `count` elements off `end` of the paged list whose root is
@@ -204,19 +253,21 @@ pub fn push_root(
 /// order: [`EndEdit::popped`]). None (`out` unspecified): the pop needs
 /// more than the slot at `end` holds (a refill), or empties the list or
 /// sends it back to the packed form, or the root is of an earlier
-/// layout, or `count` is 0: use `ListEdit`.
+/// layout, or `count` is 0: use `ListEdit`. `parsed` as for
+/// [`push_root`].
 pub fn pop_root(
     stored: &[u8],
+    parsed: Option<EditableRoot>,
     end: End,
     count: u64,
     limit: ListLimit,
     out: &mut Vec<u8>,
 ) -> Result<Option<EndEdit>, Corrupt> {
-    let Some(parts) = Parts::parse(stored)? else {
+    let Some(parts) = Parts::of(stored, parsed)? else {
         return Ok(None);
     };
     let s = side(end);
-    let mut d = parts.slots.descriptor;
+    let mut d = parts.root.slots.descriptor;
     if count == 0 || count > u64::from(d.held[s]) {
         return Ok(None);
     }
@@ -232,10 +283,10 @@ pub fn pop_root(
         return Ok(None);
     }
     out.clear();
-    let start = parts.slots.slot_start(s) + front;
+    let start = parts.root.slots.slot_start(s) + front;
     Ok(Some(parts.edit(
         d,
-        None,
+        (0, 0),
         (start..start + cut, count as usize),
         out,
     )))

@@ -93,12 +93,19 @@ impl ListRoot {
     }
 
     pub fn parse(bytes: &[u8]) -> Result<ListRoot, Corrupt> {
-        Self::parse_with_inline(bytes).map(|(root, _)| root)
+        // (Its own copy of the parse: the views it drops are never built
+        // or moved; every command's plan parses its root.)
+        Self::parse_parts(bytes).map(|(root, _)| root)
     }
 
     /// [`ListRoot::parse`] and [`inline`] in one pass over the header
     /// (an edit needs both).
     pub fn parse_with_inline(bytes: &[u8]) -> Result<(ListRoot, Option<Inline<'_>>), Corrupt> {
+        Self::parse_parts(bytes)
+    }
+
+    #[inline(always)]
+    fn parse_parts(bytes: &[u8]) -> Result<(ListRoot, Option<Inline<'_>>), Corrupt> {
         let (header, rest) = RootHeader::parse(bytes)?;
         if rest.len() == LEGACY_REST_LEN {
             return Ok((Self::parse_legacy(header, rest)?, None));

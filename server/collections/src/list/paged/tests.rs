@@ -299,6 +299,23 @@ fn second_layout_store(values: &[u16], capacity: usize, head: usize) -> (Store, 
     (store, elements.into())
 }
 
+/// Checks that an in-root edit planned from the root parsed beforehand
+/// (the command's plan parses it) is the one planned from its bytes.
+fn same_from_parsed(
+    root: &[u8],
+    edit: &Option<EndEdit>,
+    out: &[u8],
+    plan: impl FnOnce(&ListRoot, &mut Vec<u8>) -> Result<Option<EndEdit>, Corrupt>,
+) {
+    let parsed = ListRoot::parse(root).unwrap();
+    let mut again = Vec::new();
+    let from_parsed = plan(&parsed, &mut again).unwrap();
+    assert_eq!(&from_parsed, edit);
+    if edit.is_some() {
+        assert_eq!(again, out);
+    }
+}
+
 fn run(ops: Vec<Op>, limit: ListLimit) {
     run_from(Store::default(), VecDeque::new(), ops, limit);
 }
@@ -315,8 +332,13 @@ fn run_from(
             Op::Push(head, values) => {
                 let elements: Vec<Vec<u8>> = values.into_iter().map(element).collect();
                 let refs: Vec<&[u8]> = elements.iter().map(Vec::as_slice).collect();
-                let in_root =
-                    store.in_root(|root, out| push_root(root, end(head), &refs, limit, out));
+                let in_root = store.in_root(|root, out| {
+                    let edit = push_root(root, None, end(head), &refs, limit, out)?;
+                    same_from_parsed(root, &edit, out, |parsed, out| {
+                        push_root(root, parsed.editable(), end(head), &refs, limit, out)
+                    });
+                    Ok(edit)
+                });
                 let mut edit = store.load(|r| vec![r.pages_for_push(end(head), refs.len() as u64)]);
                 edit.push(end(head), &refs).unwrap();
                 for e in elements {
@@ -333,7 +355,10 @@ fn run_from(
             Op::Pop(head, count) => {
                 let mut popped_in_root = Vec::new();
                 let in_root = store.in_root(|root, out| {
-                    let edit = pop_root(root, end(head), count, limit, out)?;
+                    let edit = pop_root(root, None, end(head), count, limit, out)?;
+                    same_from_parsed(root, &edit, out, |parsed, out| {
+                        pop_root(root, parsed.editable(), end(head), count, limit, out)
+                    });
                     for e in edit.iter().flat_map(|edit| edit.popped(root)) {
                         popped_in_root.push(e?.to_vec());
                     }

@@ -8,7 +8,7 @@
 //! edit the engine refuses, a list packed, new or going back to the
 //! packed form) takes the general edit (`Lists::open`).
 
-use citadel_collections::list::paged::{pop_root, push_root, EndEdit};
+use citadel_collections::list::paged::{pop_root, push_root, EditableRoot, EndEdit};
 
 use super::{End, Lists, LIST};
 use crate::command::collections::paged::PagePlan;
@@ -27,6 +27,17 @@ impl<'u> Lists<'u, '_, '_> {
             return Err(CmdError::WrongType);
         }
         Ok(plan.root(i))
+    }
+
+    /// The plan's parse of `stored`, user key `i`'s planned root, if it
+    /// parsed these bytes (the plan's last parse: it plans each root it
+    /// holds before the update runs).
+    fn plan_parse(&self, i: usize, stored: &[u8]) -> Option<EditableRoot> {
+        let named = (stored.as_ptr() as usize, stored.len());
+        match self.plan_parse.get() {
+            Some((user, at, root)) if user == i && at == named => Some(root),
+            _ => None,
+        }
     }
 
     /// Records `edit` (planned into `bytes`) of user key `i`'s root as
@@ -54,7 +65,9 @@ impl<'u> Lists<'u, '_, '_> {
         };
         let [mut bytes] = self.plan.spare_bufs();
         let limit = crate::collection_limits::list();
-        match push_root(stored, end, elements, limit, &mut bytes)? {
+        let parsed = self.plan_parse(i, stored);
+        let planned = push_root(stored, parsed, end, elements, limit, &mut bytes)?;
+        match planned {
             Some(edit) if self.edit_root(i, &edit, &bytes) => {
                 let len = edit.len;
                 // The thread's hint: the planned root with these writes.
@@ -84,7 +97,9 @@ impl<'u> Lists<'u, '_, '_> {
         };
         let [mut bytes] = self.plan.spare_bufs();
         let limit = crate::collection_limits::list();
-        let edit = match pop_root(stored, end, count, limit, &mut bytes)? {
+        let parsed = self.plan_parse(i, stored);
+        let planned = pop_root(stored, parsed, end, count, limit, &mut bytes)?;
+        let edit = match planned {
             Some(edit) if self.edit_root(i, &edit, &bytes) => edit,
             _ => {
                 self.plan.keep_spares([bytes]);

@@ -36,7 +36,7 @@ pub(in crate::list::paged) const MARKER: u32 = u32::MAX;
 /// Offset in the root of the editable region, which starts with the
 /// selector.
 pub(in crate::list::paged) const SELECTOR_AT: usize = ROOT_HEADER_LEN + FIXED_LEN;
-const DESCRIPTOR_LEN: usize = 32;
+pub(in crate::list::paged) const DESCRIPTOR_LEN: usize = 32;
 const DESCRIPTORS_AT: usize = SELECTOR_AT + 1;
 const SLOTS_AT: usize = DESCRIPTORS_AT + 2 * DESCRIPTOR_LEN;
 /// Bytes of the trailer naming the region (the engine's `EDIT_TRAILER`).
@@ -112,6 +112,26 @@ impl Slots {
             }
     }
 
+    /// The inline elements (head, tail) these slots hold in `bytes`, the
+    /// root they were parsed from (bounds-checked: another root's bytes
+    /// read as corrupt or as other elements, never out of bounds).
+    pub(in crate::list::paged) fn inline<'a>(
+        &self,
+        bytes: &'a [u8],
+    ) -> Result<Inline<'a>, Corrupt> {
+        let d = &self.descriptor;
+        let view = |side: usize| {
+            let (front, held) = (d.fronts[side] as usize, d.held[side] as usize);
+            let start = self.slot_start(side);
+            bytes
+                .get(start + front..start + self.slot_lens[side] as usize)
+                .filter(|body| held <= body.len())
+                .map(|body| Packed::from_body(body, held))
+                .ok_or(Corrupt)
+        };
+        Ok([view(0)?, view(1)?])
+    }
+
     /// Offset in the root of the descriptor not in force.
     pub(in crate::list::paged) fn unused_at(&self) -> usize {
         DESCRIPTORS_AT + usize::from(1 - self.selector) * DESCRIPTOR_LEN
@@ -144,19 +164,7 @@ pub(in crate::list::paged) fn parse(
         descriptor,
         slot_lens,
     };
-    let mut inline = [Packed::empty(); 2];
-    for (side, view) in inline.iter_mut().enumerate() {
-        let (front, held) = (
-            descriptor.fronts[side] as usize,
-            descriptor.held[side] as usize,
-        );
-        let start = slots.slot_start(side);
-        let body = bytes
-            .get(start + front..start + slot_lens[side] as usize)
-            .filter(|body| held <= body.len())
-            .ok_or(Corrupt)?;
-        *view = Packed::from_body(body, held);
-    }
+    let inline = slots.inline(bytes)?;
     header.version = descriptor.version;
     let root = ListRoot {
         header,
