@@ -52,6 +52,9 @@ fn notifications_match_redis() {
         &["EXPIRE", "m2", "-1"],
         // Hashes and lists: an emptied one also publishes `del`.
         &["HSET", "h", "a", "1", "b", "2"],
+        // Writes that change no byte publish as any other.
+        &["HSET", "h", "a", "1"],
+        &["HINCRBY", "h", "b", "0"],
         &["HSETNX", "h", "a", "1"],
         &["HINCRBY", "h", "a", "2"],
         &["HINCRBYFLOAT", "h", "a", "0.5"],

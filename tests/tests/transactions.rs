@@ -135,6 +135,22 @@ fn watch_aborts_exactly_when_redis_does() {
             pair.same_str(&["EXEC"]);
             pair.same_str(&["GET", "w"]);
         }
+        // A write that leaves the hash's bytes as they were (the value a
+        // field holds, an increment by 0) aborts as any write; a read not.
+        for change in [
+            &["HSET", "wh", "f", "v"][..],
+            &["HINCRBY", "wh", "n", "0"],
+            &["HMSET", "wh", "f", "v", "n", "1"],
+            &["HGET", "wh", "f"],
+        ] {
+            pair.same_str(&["HSET", "wh", "f", "v", "n", "1"]);
+            pair.same_str(&["WATCH", "wh"]);
+            pair.same_str_on(other, change);
+            pair.same_str(&["MULTI"]);
+            pair.same_str(&["HSET", "wh", "f", "mine"]);
+            pair.same_str(&["EXEC"]);
+            pair.same_str(&["HGETALL", "wh"]);
+        }
         // A watched key that expires before EXEC aborts it.
         pair.same_str(&["SET", "e", "1", "PX", "30"]);
         pair.same_str(&["WATCH", "e"]);

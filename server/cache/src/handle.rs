@@ -25,6 +25,9 @@ pub struct CacheHandle {
     pub(crate) scratch: Scratch,
     /// The transaction in progress, if `txn.active` (txn.rs).
     pub(crate) txn: Txn,
+    /// A key's hash its caller had already (`hint_key_hash`): the key's
+    /// address and length, and the hash.
+    key_hint: Option<(usize, usize, KeyHash)>,
 }
 
 /// Outcome of an optimistic lookup.
@@ -43,6 +46,7 @@ impl CacheHandle {
             cache,
             scratch: Scratch::default(),
             txn: Txn::default(),
+            key_hint: None,
         }
     }
 
@@ -68,7 +72,31 @@ impl CacheHandle {
     /// validated call is returned. Expired keys are misses. Counts a hit or a miss.
     #[inline]
     pub fn get<R>(&mut self, key: &[u8], f: impl FnMut(&ItemRef<'_>) -> R) -> Option<R> {
-        self.get_hashed(key, KeyHash::of(key), f)
+        self.get_hashed(key, self.hash_of(key), f)
+    }
+
+    /// Notes that `key` (these very bytes: its address and length) hashes
+    /// to `h` (`prefetch_key`'s), so that `get` and a one-key `update`
+    /// of it do not hash it again: a server that hashed a command's key
+    /// to prefetch it hints it before the handler runs, which knows only
+    /// the key. The caller clears it (`clear_key_hint`) before those
+    /// bytes may change.
+    #[inline]
+    pub fn hint_key_hash(&mut self, key: &[u8], h: KeyHash) {
+        debug_assert_eq!(h, KeyHash::of(key), "the hash of another key");
+        self.key_hint = Some((key.as_ptr() as usize, key.len(), h));
+    }
+
+    /// Forgets the hint `hint_key_hash` gave.
+    #[inline]
+    pub fn clear_key_hint(&mut self) {
+        self.key_hint = None;
+    }
+
+    /// `key`'s hash: the hint's when it names these bytes.
+    #[inline]
+    fn hash_of(&self, key: &[u8]) -> KeyHash {
+        hashed(self.key_hint, key)
     }
 
     /// `get` of `key` whose hash `h` the cache gave (`prefetch_key`,
@@ -106,7 +134,7 @@ impl CacheHandle {
 
     /// `prefetch_bucket`, returning the key's hash for `get_hashed` and
     /// `set_hashed` as well (`u64::from` it for `prefetch_item`).
-    #[inline]
+    #[inline(always)]
     pub fn prefetch_key(&self, key: &[u8]) -> KeyHash {
         let h = KeyHash::of(key);
         let geo = &self.cache.geo;
@@ -281,7 +309,27 @@ impl CacheHandle {
     /// `Changes`; they are applied atomically with respect to other writers of
     /// these keys. `f` may run more than once and must not have side effects
     /// other than through `Changes` and its return value.
+    #[inline(always)]
     pub fn update<R>(
+        &mut self,
+        keys: &[&[u8]],
+        f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes) -> R,
+    ) -> Result<R, WriteError> {
+        // One key (most writes) needs none of the multi-key bookkeeping
+        // (and counts its `Changes::touch` itself, at the entry it holds):
+        // inlined into its caller, the rest out of line.
+        match keys {
+            [key] if !self.txn.active => {
+                let h = hashed(self.key_hint, key);
+                crate::update_one::update_one(&self.cache, &mut self.w, key, h, f)
+            }
+            _ => self.update_keys(keys, f),
+        }
+    }
+
+    /// `update` in a transaction, or of several keys.
+    #[inline(never)]
+    fn update_keys<R>(
         &mut self,
         keys: &[&[u8]],
         f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes) -> R,
@@ -293,16 +341,10 @@ impl CacheHandle {
             txn,
             ..
         } = self;
-        if txn.active {
-            let r = txn.update(cache, w, keys, f);
-            self.touch_marked(keys);
-            return r;
-        }
-        // One key (most writes) needs none of the multi-key bookkeeping
-        // (and counts its `Changes::touch` itself, at the entry it holds).
-        let r = match keys {
-            [key] => return crate::update_one::update_one(cache, w, key, f),
-            _ => crate::update::update(cache, w, scratch, keys, f),
+        let r = if txn.active {
+            txn.update(cache, w, keys, f)
+        } else {
+            crate::update::update(cache, w, scratch, keys, f)
         };
         self.touch_marked(keys);
         r
@@ -511,5 +553,15 @@ impl Drop for CacheHandle {
         HandleCounters::set(&self.counters().reclaim_pending, 0);
         self.w.seal_pending(&self.cache);
         self.cache.release_slot(self.w.slot);
+    }
+}
+
+/// `key`'s hash: `hint`'s (`CacheHandle::hint_key_hash`) when it names
+/// these bytes.
+#[inline(always)]
+fn hashed(hint: Option<(usize, usize, KeyHash)>, key: &[u8]) -> KeyHash {
+    match hint {
+        Some((at, len, h)) if at == key.as_ptr() as usize && len == key.len() => h,
+        _ => KeyHash::of(key),
     }
 }

@@ -84,6 +84,9 @@ pub struct Changes<'h> {
     pub(crate) put_root: PutRoot,
     /// Set by the one-key update, the only one that edits in place.
     pub(crate) edits: bool,
+    /// `rewrite_unchanged` asked (one-key update only; a later put or
+    /// delete clears it).
+    pub(crate) unchanged: bool,
 }
 
 /// Whether a value written is a big collection's root, known from the
@@ -131,6 +134,7 @@ impl<'h> Changes<'h> {
             ops,
             put_root: PutRoot::Unknown,
             edits: false,
+            unchanged: false,
         }
     }
 
@@ -158,6 +162,24 @@ impl<'h> Changes<'h> {
             return Err(EditRefused::NotEditable);
         };
         self.w.edit.record(area, &region, writes)
+    }
+
+    /// Counts key `i` as written though its value stays as stored (a
+    /// write whose new bytes equal the old: HSET of a field to the value
+    /// it holds): no new item is written; the update locks the key's home
+    /// (its version moves, so WATCH sees the write), logs the change
+    /// (keyspace events, tracking) and counts the access. False, nothing
+    /// recorded, in an update of several keys or a transaction, or when
+    /// key `i` already has a put or delete: the caller writes the value.
+    /// The key must have been live when the closure looked (a missing or
+    /// expired key is left to the normal path). A later put or delete of
+    /// the key supersedes it.
+    pub fn rewrite_unchanged(&mut self, i: usize) -> bool {
+        if !self.edits || self.canon[i] != 0 || self.ops[0] != Op::Keep {
+            return false;
+        }
+        self.unchanged = true;
+        true
     }
 
     /// Writes key `i` with the concatenation of `parts`: byte slices, or
@@ -218,6 +240,7 @@ impl<'h> Changes<'h> {
 
     fn replace(&mut self, i: usize, op: Op) {
         self.w.edit.clear();
+        self.unchanged = false;
         if let Op::Put { seg, off, .. } = std::mem::replace(&mut self.ops[i], op) {
             self.w.discard(self.cache, seg, off);
         }

@@ -29,14 +29,14 @@ struct Old<'c> {
     expired: bool,
 }
 
-/// `update::update` of the one key `key`.
+/// `update::update` of the one key `key`, whose hash is `h`.
 pub(crate) fn update_one<R>(
     cache: &Cache,
     w: &mut Writer,
     key: &[u8],
+    h: KeyHash,
     mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes) -> R,
 ) -> Result<R, WriteError> {
-    let h = KeyHash::of(key);
     let home = h.home(cache.geo());
     let locks = cache.locks();
     let (keys, hashes, canon) = ([key], [h], [0]);
@@ -69,10 +69,11 @@ pub(crate) fn update_one<R>(
         changes.edits = true;
         let r = f(&items, &mut changes);
         let put_root = changes.put_root;
+        let unchanged = changes.unchanged;
         let op = ops[0];
         let touched = std::mem::take(&mut w.touched) != 0 && !w.no_touch;
         let edit = w.edit.area().is_some();
-        if op == Op::Keep && !expired && !edit {
+        if op == Op::Keep && !expired && !edit && !unchanged {
             // Nothing to write: validating the lookup is enough.
             if locks.read_validate(home, v) {
                 if let Some(old) = old.as_ref().filter(|_| touched) {
@@ -90,6 +91,15 @@ pub(crate) fn update_one<R>(
         if edit {
             // Op::Keep (a put or delete drops the edit).
             store_edit(cache, w, key, old.as_ref(), touched, tag);
+            locks.unlock(home, v);
+            return Ok(r);
+        }
+        if unchanged && !expired {
+            // Op::Keep: nothing to store; the unlock moves the version.
+            // (Logged only for the live key the closure saw.)
+            if let (Some(old), Some(_)) = (old.as_ref(), &items[0]) {
+                log_unchanged(cache, w, key, old, tag);
+            }
             locks.unlock(home, v);
             return Ok(r);
         }
@@ -158,6 +168,21 @@ fn store_edit(
         w.changes.record(key, KeyChange::Written { ttl }, tag);
     }
     if touched {
+        bump_freq(cache, old.slot, old.entry, w.next_random());
+    }
+}
+
+/// Home locked at the lookup's version: a write that left the live item
+/// `old` as it was (`Changes::rewrite_unchanged`) is logged as a write
+/// and counts as an access (a new item would have been young). Out of
+/// line, as `store_edit`.
+#[inline(never)]
+fn log_unchanged(cache: &Cache, w: &mut Writer, key: &[u8], old: &Old<'_>, tag: u16) {
+    if w.changes.enabled {
+        let ttl = old.item.expire_at().is_some();
+        w.changes.record(key, KeyChange::Written { ttl }, tag);
+    }
+    if !w.no_touch {
         bump_freq(cache, old.slot, old.entry, w.next_random());
     }
 }

@@ -102,6 +102,50 @@ fn a_watch_fails_after_any_change_to_the_key() {
     }
 }
 
+/// A write that leaves the value as it was (`Changes::rewrite_unchanged`)
+/// writes no item but counts as a write: a WATCH fails, the change log
+/// has it. Several keys or a transaction refuse it (the caller writes).
+#[test]
+fn an_unchanged_rewrite_is_a_write_without_an_item() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(32 << 20);
+    let (mut a, mut b) = (cache.handle().unwrap(), cache.handle().unwrap());
+    a.set(b"w", b"same", None).unwrap();
+    let watch = a.watch(b"w");
+    b.record_changes(true);
+    let asked = b.update(&[b"w"], |items, ch| {
+        assert!(items[0].is_some());
+        ch.rewrite_unchanged(0)
+    });
+    assert_eq!(asked, Ok(true));
+    let mut logged = Vec::new();
+    assert!(!b.drain_changes(|key, change, _| logged.push((key.to_vec(), change))));
+    let written = citadel_cache::KeyChange::Written { ttl: false };
+    assert_eq!(logged, vec![(b"w".to_vec(), written)]);
+    a.txn_begin(&[b"w"]);
+    assert!(
+        !a.txn_watches_hold([watch]),
+        "the rewrite moved the version"
+    );
+    a.txn_abort();
+    assert_eq!(value(&mut a, b"w"), Some(b"same".to_vec()));
+    // Refused: several keys, a transaction, a key already put.
+    let two = b.update(&[b"w", b"x"], |_, ch| ch.rewrite_unchanged(0));
+    assert_eq!(two, Ok(false));
+    b.txn_begin(&[b"w"]);
+    assert_eq!(
+        b.update(&[b"w"], |_, ch| ch.rewrite_unchanged(0)),
+        Ok(false)
+    );
+    b.txn_abort();
+    let put_first = b.update(&[b"w"], |_, ch| {
+        ch.put(0, &[&b"new"[..]], None).unwrap();
+        ch.rewrite_unchanged(0)
+    });
+    assert_eq!(put_first, Ok(false));
+    assert_eq!(value(&mut a, b"w"), Some(b"new".to_vec()));
+}
+
 /// Threads move amounts between accounts in transactions (read both,
 /// write both); the sum never changes and every committed transfer counts.
 #[test]

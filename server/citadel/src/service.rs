@@ -107,6 +107,9 @@ impl Service for CommandService {
     }
 
     fn process(&mut self, session: &mut Conn, input: &[u8], out: &mut Vec<u8>) -> Progress {
+        // A handler that panicked (its connection closed) left its key
+        // hint set (`fast_path::other`): none may outlive its input.
+        self.ctx.cache.clear_key_hint();
         match session {
             Conn::Resp(s) => s.process(&mut self.ctx, input, out),
             Conn::Rpc(s) => s.process(&mut self.ctx, input, out),
@@ -273,6 +276,7 @@ impl Service for CommandService {
     }
 
     fn resume(&mut self, session: &mut Conn, done: Completion, out: &mut Vec<u8>) {
+        self.ctx.cache.clear_key_hint();
         match session {
             Conn::Resp(s) => s.resume(&mut self.ctx, done, out),
             Conn::Rpc(s) => s.resume(&mut self.ctx, done, out),

@@ -192,7 +192,7 @@ fn one(
                 super::strings::set_plain(ctx, args, hash)
             }
         }
-        Kind::Other => other(ctx, idx, def, args),
+        Kind::Other => other(ctx, idx, def, args, hash),
     };
     let failed = match result {
         Ok(()) => false,
@@ -227,13 +227,33 @@ fn one(
 /// A collection command's handler, as `dispatch::run_handler` runs it on
 /// a plain connection. Out of line: the handler costs thousands of
 /// instructions, and inlined this kept GET's and SET's loop from its
-/// registers (~20 instructions a GET).
+/// registers (~20 instructions a GET). `hash`: the skim's hash of the
+/// first argument after the name, which the handler's cache calls and
+/// the hot-key sample take instead of hashing it again.
 #[inline(never)]
-fn other(ctx: &mut Ctx<'_>, idx: usize, def: &'static CommandDef, args: Args<'_>) -> CmdResult {
+fn other(
+    ctx: &mut Ctx<'_>,
+    idx: usize,
+    def: &'static CommandDef,
+    args: Args<'_>,
+    hash: Option<KeyHash>,
+) -> CmdResult {
     if ctx.thread.hotkeys.due() {
-        super::hotkeys::sample(ctx, def, args);
+        match hash {
+            // The one key is that argument (most collection commands).
+            Some(hash) if def.find_keys.is_none() && def.keys == (1, 1, 1) => {
+                super::hotkeys::sample_one(ctx, args.get(1), hash);
+            }
+            _ => super::hotkeys::sample(ctx, def, args),
+        }
     }
-    super::dispatch::call_handler(ctx, idx, def, args)?;
+    if let Some(hash) = hash {
+        ctx.thread.cache.hint_key_hash(args.get(1), hash);
+    }
+    let result = super::dispatch::call_handler(ctx, idx, def, args);
+    // (The input these bytes lie in changes after the run.)
+    ctx.thread.cache.clear_key_hint();
+    result?;
     super::blocking::note_written(ctx.state, ctx.thread, def, args);
     Ok(())
 }

@@ -127,6 +127,12 @@ pub fn update_one<R>(
         let Some((value, count)) = write else {
             return Ok(Some(reply));
         };
+        // A write that changes no byte (HSET of a field to the value it
+        // holds) stores nothing: the key only counts as written.
+        if existing.is_some() && value == buf && changes.rewrite_unchanged(0) {
+            keep_spare(value);
+            return Ok(Some(reply));
+        }
         let stays = shape.stays_packed(count, value.len());
         if stays {
             store(changes, 0, shape.kind, &value, count, existing)?;

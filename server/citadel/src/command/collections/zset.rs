@@ -22,10 +22,12 @@ mod pop;
 mod random;
 mod range;
 mod scan;
+mod score;
 mod whole;
 
 pub use self::geo::COMMANDS as GEO_COMMANDS;
 use self::paged::{is_paged, Fail, PagedZ};
+use self::score::parse_score;
 use self::whole::{update_store, update_whole};
 use super::few::Few;
 use super::value::{read, view};
@@ -77,22 +79,6 @@ impl From<ZError> for CmdError {
             ZError::RandomRange => "ERR value is out of range",
         })
     }
-}
-
-/// A score argument, as Redis's string2d (strtod over the whole text): no
-/// leading space, nothing after the number, no NaN, no overflow to
-/// infinity or underflow to zero (an infinity must be spelled out); hex
-/// floats (`0x1.8p3`) as strtod reads them.
-pub(super) fn parse_score(arg: &[u8]) -> Option<f64> {
-    if let Some(v) = num::parse_hex_f64(arg) {
-        return Some(v);
-    }
-    let v = num::parse_f64(arg)?;
-    let mantissa = arg.split(|c| matches!(c, b'e' | b'E')).next()?;
-    let spelled_inf = arg.iter().any(|c| c.eq_ignore_ascii_case(&b'i'));
-    let overflow = v.is_infinite() && !spelled_inf;
-    let underflow = v == 0.0 && mantissa.iter().any(|c| (b'1'..=b'9').contains(c));
-    (!overflow && !underflow).then_some(v)
 }
 
 /// Appends a score in RESP (see the module doc).

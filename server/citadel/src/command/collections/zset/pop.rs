@@ -97,7 +97,11 @@ pub(super) fn pop_first(
                 cache,
                 key,
                 (&[], 0, 0),
-                |items, changes, w| pop.whole(items, changes, w, buf),
+                // (A pop of a missing key, a drained queue's, costs no call.)
+                |items, changes, w| match items[0] {
+                    None => Ok(None),
+                    Some(_) => pop.whole(items, changes, w, buf),
+                },
                 |z| pop.paged(z),
             );
         }
