@@ -234,6 +234,6 @@ fn other(ctx: &mut Ctx<'_>, idx: usize, def: &'static CommandDef, args: Args<'_>
         super::hotkeys::sample(ctx, def, args);
     }
     super::dispatch::call_handler(ctx, idx, def, args)?;
-    super::blocking::note_written(ctx.state, ctx.thread, def, args);
+    super::blocking::note_written(ctx.state, ctx.thread, ctx.conn.db, def, args);
     Ok(())
 }
