@@ -292,7 +292,7 @@ pub static COMMANDS: &[CommandDef] = &[
     c("dbsize", 1, RF, NOKEYS, SV, "1.0.0", "Returns the number of keys in the database.", databases::dbsize),
     c("flushdb", -1, W, NOKEYS, SV, "1.0.0", "Remove all keys from the current database.", databases::flush),
     c("flushall", -1, W, NOKEYS, SV, "1.0.0", "Removes all keys from all databases.", databases::flush),
-    c("swapdb", 3, W, NOKEYS, SV, "4.0.0", "Swaps two Redis databases.", databases::swapdb),
+    c("swapdb", 3, WF, NOKEYS, SV, "4.0.0", "Swaps two Redis databases.", databases::swapdb),
     c("ping", -1, F, NOKEYS, CN, "1.0.0", "Returns the server's liveliness response.", connection::ping),
     c("echo", 2, &["loading", "stale", "fast"], NOKEYS, CN, "1.0.0", "Returns the given string.", connection::echo),
     c("quit", -1, NOAUTH, NOKEYS, CN, "1.0.0", "Closes the connection.", connection::quit),
