@@ -3,6 +3,11 @@
 //! closure on an optimistic snapshot, writes new items into this thread's own
 //! segments, then locks the keys' home buckets *at the versions it read*
 //! (validating the snapshot in the same step) and publishes.
+//!
+//! Every key a caller passes is a key of the handle's namespace (Redis's
+//! numbered databases, namespace.rs): the public methods turn it into the
+//! stored key once (`with_stored`), the private `*_stored` ones work on
+//! stored keys.
 
 use std::sync::Arc;
 
@@ -12,6 +17,7 @@ use crate::error::WriteError;
 use crate::index::{bucket_off, level_slots, Entry, KeyHash, Locks, FREQ_MAX};
 use crate::item::ItemRef;
 use crate::lookup::Found;
+use crate::namespace;
 use crate::segment::State;
 use crate::stats::HandleCounters;
 use crate::sync::Ordering;
@@ -28,7 +34,16 @@ pub struct CacheHandle {
     /// A key's hash its caller had already (`hint_key_hash`): the key's
     /// address and length, and the hash.
     key_hint: Option<(usize, usize, KeyHash)>,
+    /// The physical namespace keys are in (namespace.rs); 0 by default.
+    pub(crate) ns: u8,
+    /// Stored keys of the command running, when not the user's own bytes.
+    ns_buf: Vec<u8>,
+    ns_spans: Vec<std::ops::Range<usize>>,
 }
+
+/// A multi-key update of a namespace != 0 with up to this many keys finds
+/// its stored keys' slices on the stack.
+const STACK_KEYS: usize = 8;
 
 /// Outcome of an optimistic lookup.
 enum Lookup<R> {
@@ -47,6 +62,115 @@ impl CacheHandle {
             scratch: Scratch::default(),
             txn: Txn::default(),
             key_hint: None,
+            ns: 0,
+            ns_buf: Vec::new(),
+            ns_spans: Vec::new(),
+        }
+    }
+
+    /// Works in physical namespace `ns` from now on (the connection's
+    /// database, `Cache::namespace_of`); keys handed back (SCAN,
+    /// RANDOMKEY, the change feed) are this namespace's.
+    #[inline]
+    pub fn set_namespace(&mut self, ns: u8) {
+        self.ns = ns;
+    }
+
+    pub fn namespace(&self) -> u8 {
+        self.ns
+    }
+
+    /// Appends the key `key` of the handle's namespace is stored under
+    /// (for a registry shared across namespaces: blocked clients).
+    pub fn append_stored_key(&self, key: &[u8], out: &mut Vec<u8>) {
+        if namespace::needs_prefix(self.ns, key) {
+            namespace::append_stored(self.ns, key, out);
+        } else {
+            out.extend_from_slice(key);
+        }
+    }
+
+    /// Notes that namespace `ns` may hold keys: for a write in `RAW` mode
+    /// (the handle notes its own namespace's writes).
+    pub fn note_namespace_written(&self, ns: u8) {
+        if ns != 0 && ns != namespace::RAW {
+            self.cache.note_namespace_used(ns);
+        }
+    }
+
+    /// Runs `f` on the stored form of `key` (namespace.rs): `key` itself
+    /// in namespace 0, one first-byte compare.
+    #[inline(always)]
+    fn with_stored<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Self, &[u8]) -> R) -> R {
+        if !namespace::needs_prefix(self.ns, key) {
+            return f(self, key);
+        }
+        self.with_stored_slow(key, f)
+    }
+
+    /// `with_stored` of a key stored under other bytes: kept out of line,
+    /// so database 0's paths stay as small as before.
+    #[cold]
+    #[inline(never)]
+    fn with_stored_slow<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Self, &[u8]) -> R) -> R {
+        let mut buf = std::mem::take(&mut self.ns_buf);
+        buf.clear();
+        namespace::append_stored(self.ns, key, &mut buf);
+        let r = f(self, &buf);
+        self.ns_buf = buf;
+        r
+    }
+
+    /// `with_stored` for several keys.
+    #[inline(always)]
+    fn with_stored_keys<R>(
+        &mut self,
+        keys: &[&[u8]],
+        f: impl FnOnce(&mut Self, &[&[u8]]) -> R,
+    ) -> R {
+        let ns = self.ns;
+        if ns == 0 && !keys.iter().any(|key| namespace::needs_prefix(0, key)) {
+            return f(self, keys);
+        }
+        self.with_stored_keys_slow(keys, f)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn with_stored_keys_slow<R>(
+        &mut self,
+        keys: &[&[u8]],
+        f: impl FnOnce(&mut Self, &[&[u8]]) -> R,
+    ) -> R {
+        let mut buf = std::mem::take(&mut self.ns_buf);
+        let mut spans = std::mem::take(&mut self.ns_spans);
+        buf.clear();
+        spans.clear();
+        for key in keys {
+            let start = buf.len();
+            self.append_stored_key(key, &mut buf);
+            spans.push(start..buf.len());
+        }
+        let r = if keys.len() <= STACK_KEYS {
+            let mut stored: [&[u8]; STACK_KEYS] = [&[]; STACK_KEYS];
+            for (to, span) in stored.iter_mut().zip(&spans) {
+                *to = &buf[span.clone()];
+            }
+            f(self, &stored[..keys.len()])
+        } else {
+            let stored: Vec<&[u8]> = spans.iter().map(|span| &buf[span.clone()]).collect();
+            f(self, &stored)
+        };
+        self.ns_buf = buf;
+        self.ns_spans = spans;
+        r
+    }
+
+    /// Before a write: DBSIZE learns that this namespace may hold keys.
+    #[inline(always)]
+    fn note_write(&self) {
+        if self.ns != 0 {
+            self.note_namespace_written(self.ns);
         }
     }
 
@@ -72,7 +196,10 @@ impl CacheHandle {
     /// validated call is returned. Expired keys are misses. Counts a hit or a miss.
     #[inline]
     pub fn get<R>(&mut self, key: &[u8], f: impl FnMut(&ItemRef<'_>) -> R) -> Option<R> {
-        self.get_hashed(key, self.hash_of(key), f)
+        if !namespace::needs_prefix(self.ns, key) {
+            return self.get_stored(key, self.hash_of(key), f);
+        }
+        self.with_stored_slow(key, |h, key| h.get_stored(key, KeyHash::of(key), f))
     }
 
     /// Notes that `key` (these very bytes: its address and length) hashes
@@ -109,6 +236,20 @@ impl CacheHandle {
         f: impl FnMut(&ItemRef<'_>) -> R,
     ) -> Option<R> {
         debug_assert_eq!(h, KeyHash::of(key), "the hash of another key");
+        if namespace::needs_prefix(self.ns, key) {
+            // `h` is the hash of the user's key, not the stored one.
+            return self.with_stored_slow(key, |h, key| h.get_stored(key, KeyHash::of(key), f));
+        }
+        self.get_stored(key, h, f)
+    }
+
+    #[inline]
+    fn get_stored<R>(
+        &mut self,
+        key: &[u8],
+        h: KeyHash,
+        f: impl FnMut(&ItemRef<'_>) -> R,
+    ) -> Option<R> {
         let r = self.read(key, h, false, f);
         let c = self.counters();
         HandleCounters::bump(if r.is_some() { &c.hits } else { &c.misses }, 1);
@@ -164,7 +305,7 @@ impl CacheHandle {
 
     /// Like `get` but counts no hit or miss (EXISTS, TYPE, TTL).
     pub fn peek<R>(&mut self, key: &[u8], f: impl FnMut(&ItemRef<'_>) -> R) -> Option<R> {
-        self.read(key, KeyHash::of(key), false, f)
+        self.with_stored(key, |h, key| h.read(key, KeyHash::of(key), false, f))
     }
 
     /// Like `peek`, plus the key's access-frequency bits (0 to 7: the
@@ -174,10 +315,12 @@ impl CacheHandle {
         key: &[u8],
         mut f: impl FnMut(&ItemRef<'_>) -> R,
     ) -> Option<(R, u8)> {
-        match self.lookup(KeyHash::of(key), key, false, &mut f) {
-            Lookup::Hit(r, _, e) => Some((r, e.freq())),
-            Lookup::Miss | Lookup::Expired(..) => None,
-        }
+        self.with_stored(key, |h, key| {
+            match h.lookup(KeyHash::of(key), key, false, &mut f) {
+                Lookup::Hit(r, _, e) => Some((r, e.freq())),
+                Lookup::Miss | Lookup::Expired(..) => None,
+            }
+        })
     }
 
     /// When the segment holding `key`'s item was opened or last compacted
@@ -185,13 +328,15 @@ impl CacheHandle {
     /// earlier. OBJECT IDLETIME's estimate (the engine keeps no access
     /// time); no frequency bump.
     pub fn peek_stored_since_ms(&mut self, key: &[u8]) -> Option<u64> {
-        match self.lookup(KeyHash::of(key), key, false, &mut |_| ()) {
-            Lookup::Hit((), _, e) if e.seg() < self.cache.geo.segments => {
-                // ORDERING: Relaxed: an estimate for introspection.
-                Some(self.cache.seg(e.seg()).created_ms().load(Ordering::Relaxed))
+        self.with_stored(key, |h, key| {
+            match h.lookup(KeyHash::of(key), key, false, &mut |_| ()) {
+                Lookup::Hit((), _, e) if e.seg() < h.cache.geo.segments => {
+                    // ORDERING: Relaxed: an estimate for introspection.
+                    Some(h.cache.seg(e.seg()).created_ms().load(Ordering::Relaxed))
+                }
+                _ => None,
             }
-            _ => None,
-        }
+        })
     }
 
     /// Whether the writes from now on are a command's that frees memory
@@ -213,6 +358,10 @@ impl CacheHandle {
     /// `update` only, which counts nothing: a big collection's commands
     /// touch its root, whose frequency keeps its pages (owned.rs).
     pub fn touch_key(&mut self, key: &[u8]) {
+        self.with_stored(key, |h, key| h.touch_stored(key));
+    }
+
+    fn touch_stored(&mut self, key: &[u8]) {
         // The bump's draw comes first: at best (frequency 0) 1 in 4 bumps,
         // so 3 touches in 4 skip the lookup, with the same odds per key.
         let draw = self.w.next_random();
@@ -227,7 +376,7 @@ impl CacheHandle {
     /// Like `get`, but also returns negative-cache markers (`ItemRef::is_negative`),
     /// which every other read treats as absent. For read-through loading.
     pub fn get_any<R>(&mut self, key: &[u8], f: impl FnMut(&ItemRef<'_>) -> R) -> Option<R> {
-        let r = self.read(key, KeyHash::of(key), true, f);
+        let r = self.with_stored(key, |h, key| h.read(key, KeyHash::of(key), true, f));
         let c = self.counters();
         HandleCounters::bump(if r.is_some() { &c.hits } else { &c.misses }, 1);
         r
@@ -315,21 +464,24 @@ impl CacheHandle {
         keys: &[&[u8]],
         f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes) -> R,
     ) -> Result<R, WriteError> {
-        // One key (most writes) needs none of the multi-key bookkeeping
-        // (and counts its `Changes::touch` itself, at the entry it holds):
-        // inlined into its caller, the rest out of line.
+        self.note_write();
+        // One key of namespace 0 outside a transaction (most writes) needs
+        // none of the multi-key bookkeeping (and counts its
+        // `Changes::touch` itself, at the entry it holds), and takes the
+        // caller's hash hint: inlined into its caller, the rest out of line.
         match keys {
-            [key] if !self.txn.active => {
+            [key] if !self.txn.active && !namespace::needs_prefix(self.ns, key) => {
                 let h = hashed(self.key_hint, key);
                 crate::update_one::update_one(&self.cache, &mut self.w, key, h, f)
             }
-            _ => self.update_keys(keys, f),
+            _ => self.with_stored_keys(keys, |h, keys| h.update_stored(keys, f)),
         }
     }
 
-    /// `update` in a transaction, or of several keys.
+    /// `update` of keys as stored (namespace.rs): in a transaction, of
+    /// several keys, or in a namespace other than 0.
     #[inline(never)]
-    fn update_keys<R>(
+    pub(crate) fn update_stored<R>(
         &mut self,
         keys: &[&[u8]],
         f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes) -> R,
@@ -341,10 +493,10 @@ impl CacheHandle {
             txn,
             ..
         } = self;
-        let r = if txn.active {
-            txn.update(cache, w, keys, f)
-        } else {
-            crate::update::update(cache, w, scratch, keys, f)
+        let r = match keys {
+            _ if txn.active => txn.update(cache, w, keys, f),
+            [key] => return crate::update_one::update_one(cache, w, key, KeyHash::of(key), f),
+            _ => crate::update::update(cache, w, scratch, keys, f),
         };
         self.touch_marked(keys);
         r
@@ -355,7 +507,7 @@ impl CacheHandle {
         let touched = std::mem::take(&mut self.w.touched);
         for (i, key) in keys.iter().enumerate() {
             if touched & (1 << i.min(63)) != 0 {
-                self.touch_key(key);
+                self.touch_stored(key);
             }
         }
     }
@@ -374,8 +526,20 @@ impl CacheHandle {
     /// Hands over, in order, every key change recorded since the last call
     /// (key, how, tag) and forgets them; true when the log overflowed and
     /// some were lost (the caller must assume any key changed).
-    pub fn drain_changes(&mut self, f: impl FnMut(&[u8], KeyChange, u16)) -> bool {
-        self.w.changes.drain(f)
+    pub fn drain_changes(&mut self, mut f: impl FnMut(&[u8], KeyChange, u16)) -> bool {
+        self.drain_changes_by_namespace(|_, key, change, tag| f(key, change, tag))
+    }
+
+    /// `drain_changes`, with each key's physical namespace (the key is the
+    /// user's key in it).
+    pub fn drain_changes_by_namespace(
+        &mut self,
+        mut f: impl FnMut(u8, &[u8], KeyChange, u16),
+    ) -> bool {
+        self.w.changes.drain(|stored, change, tag| {
+            let (ns, key) = namespace::split(stored);
+            f(ns, key, change, tag)
+        })
     }
 
     pub fn has_changes(&self) -> bool {
@@ -386,12 +550,14 @@ impl CacheHandle {
     /// `key` and is given this `Watch` commits only if no key of that home
     /// bucket changed since (a write, deletion, expiry removal or eviction;
     /// keys sharing the bucket may abort it spuriously).
-    pub fn watch(&self, key: &[u8]) -> Watch {
-        let home = KeyHash::of(key).home(&self.cache.geo);
-        Watch {
-            home,
-            version: self.cache.locks().read_begin(home),
-        }
+    pub fn watch(&mut self, key: &[u8]) -> Watch {
+        self.with_stored(key, |h, key| {
+            let home = KeyHash::of(key).home(&h.cache.geo);
+            Watch {
+                home,
+                version: h.cache.locks().read_begin(home),
+            }
+        })
     }
 
     /// Begins a transaction over `keys` (see txn.rs): until `txn_commit` or
@@ -402,7 +568,7 @@ impl CacheHandle {
     pub fn txn_begin(&mut self, keys: &[&[u8]]) {
         self.txn_abort();
         let now = self.w.now;
-        self.txn.begin(&self.cache, now, keys);
+        self.with_stored_keys(keys, |h, keys| h.txn.begin(&h.cache, now, keys));
     }
 
     pub fn in_txn(&self) -> bool {
@@ -465,7 +631,10 @@ impl CacheHandle {
         value: &[u8],
         expire_at: Option<u64>,
     ) -> Result<(), WriteError> {
-        self.set_hashed(key, KeyHash::of(key), value, expire_at)
+        self.note_write();
+        self.with_stored(key, |h, key| {
+            h.set_stored(key, KeyHash::of(key), value, expire_at)
+        })
     }
 
     /// `set` of `key` whose hash `h` the cache gave (`prefetch_key`,
@@ -479,6 +648,21 @@ impl CacheHandle {
         expire_at: Option<u64>,
     ) -> Result<(), WriteError> {
         debug_assert_eq!(h, KeyHash::of(key), "the hash of another key");
+        if namespace::needs_prefix(self.ns, key) {
+            // `h` is the hash of the user's key, not the stored one.
+            return self.set(key, value, expire_at);
+        }
+        self.set_stored(key, h, value, expire_at)
+    }
+
+    #[inline]
+    fn set_stored(
+        &mut self,
+        key: &[u8],
+        h: KeyHash,
+        value: &[u8],
+        expire_at: Option<u64>,
+    ) -> Result<(), WriteError> {
         if self.txn.active {
             let CacheHandle { cache, w, txn, .. } = self;
             return txn.set(cache, w, key, value, expire_at);
@@ -492,8 +676,10 @@ impl CacheHandle {
     /// of every root it sees deleted, replaced by another generation,
     /// expired or evicted by itself (owned.rs); this is for anything else.
     pub fn reclaim_pages(&mut self, owner: &[u8], generation: u64, pages: std::ops::Range<u64>) {
-        self.w.reclaim.push(owner, generation, pages);
-        self.w.publish_reclaim_pending(&self.cache);
+        self.with_stored(owner, |h, owner| {
+            h.w.reclaim.push(owner, generation, pages);
+            h.w.publish_reclaim_pending(&h.cache);
+        });
     }
 
     /// Whether queued pages wait for `reclaim_step`.
@@ -512,7 +698,7 @@ impl CacheHandle {
         let mut queue = std::mem::take(&mut self.w.reclaim);
         let mut reclaimed = 0;
         let done = queue.drain(budget, |key, owner, generation| {
-            let deleted = self.update(&[key, owner], |items, ch| {
+            let deleted = self.update_stored(&[key, owner], |items, ch| {
                 let page = items[0].as_ref().is_some_and(|item| item.is_page());
                 let owner_live = items[1]
                     .as_ref()

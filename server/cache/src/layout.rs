@@ -94,6 +94,10 @@ pub const H_STATIC_END: usize = H_BUCKETS + 8 * LEVELS;
 pub const H_GENERATION: usize = 128;
 pub const H_CLEAN: usize = 136;
 pub const H_FREE_HEAD: usize = 192;
+/// The logical database -> namespace table and the namespaces written
+/// (namespace.rs); zero in a new file and in files from before them.
+pub const H_DB_TABLE: usize = 256;
+pub const H_NAMESPACES_USED: usize = 264;
 
 // Offsets inside one writer slot: persistent counters (one writer each),
 // then the active segment id + 1 per TTL class (u32 each).

@@ -51,6 +51,7 @@ mod item;
 mod journal;
 mod layout;
 mod lookup;
+pub mod namespace;
 mod occupancy;
 pub mod owned;
 mod policy;

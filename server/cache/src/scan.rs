@@ -11,11 +11,16 @@
 //! the summary says whether the group may hold entries; empty groups, and
 //! whole runs of them, are skipped, so a scan of an almost empty index
 //! takes a few calls (a 1 GiB cache with 16 keys: 3 calls of COUNT 10).
+//!
+//! All of it sees the handle's namespace only (namespace.rs): another
+//! namespace's key is passed over like a dead entry, and the `ItemRef`
+//! handed out carries the user's key, without the namespace.
 
 use crate::handle::CacheHandle;
 use crate::index::{bucket_of_slot, first_slot_of_bucket, slot_off, Entry, KeyHash};
 use crate::item::ItemRef;
 use crate::layout::BUCKETS_PER_GROUP;
+use crate::namespace;
 use crate::sync::Ordering;
 
 /// Scan work units: a summary word costs 1, an index line (a bucket walked,
@@ -78,7 +83,8 @@ impl CacheHandle {
         }
     }
 
-    /// Calls `f` on the live, unexpired key in global slot `slot`, if any.
+    /// Calls `f` on the live, unexpired key of the handle's namespace in
+    /// global slot `slot`, if any (its `ItemRef` with the user's key).
     fn visit_slot(&mut self, slot: u64, f: &mut impl FnMut(&ItemRef<'_>)) -> Visit {
         let cache = &*self.cache;
         let Some(off) = slot_off(cache.geo(), slot) else {
@@ -107,11 +113,22 @@ impl CacheHandle {
                 if !e.is_empty() && KeyHash::of_shared(item.key).home(cache.geo()) == home =>
             {
                 // Pages of big collections are not keys (owned.rs).
-                if item.is_expired(self.w.now) || item.is_negative() || item.is_page() {
-                    Visit::Dead
-                } else {
-                    f(&item);
-                    Visit::Live
+                let (ns, user_key_at) = namespace::split_shared(item.key);
+                let user_key = item.key.get(user_key_at..item.key.len());
+                match user_key {
+                    Some(user_key)
+                        if ns == self.ns
+                            && !(item.is_expired(self.w.now)
+                                || item.is_negative()
+                                || item.is_page()) =>
+                    {
+                        f(&ItemRef {
+                            key: user_key,
+                            ..item
+                        });
+                        Visit::Live
+                    }
+                    _ => Visit::Dead,
                 }
             }
             _ => Visit::Dead,
@@ -158,13 +175,40 @@ impl CacheHandle {
         found
     }
 
-    /// Removes every key. Only the groups of buckets the occupancy summary
+    /// FLUSHALL: removes every key of every namespace.
+    pub fn flush_all(&mut self) {
+        self.flush(None);
+        self.cache.clear_namespaces_used();
+    }
+
+    /// FLUSHDB: removes every key of the handle's namespace.
+    pub fn flush_namespace(&mut self) {
+        self.flush(Some(self.ns));
+    }
+
+    /// The number of keys in the handle's namespace (DBSIZE): the cache's
+    /// count while no other namespace was ever written, else a walk of
+    /// the index.
+    pub fn namespace_len(&mut self) -> u64 {
+        if self.cache.namespaces_used() == 0 {
+            return if self.ns == 0 { self.cache.len() } else { 0 };
+        }
+        let (mut cursor, mut keys) = (0, 0u64);
+        loop {
+            cursor = self.scan(cursor, 4096, |_| keys += 1);
+            if cursor == 0 {
+                return keys;
+            }
+        }
+    }
+
+    /// Removes every key (of namespace `only`, if given). Only the groups of buckets the occupancy summary
     /// shows may hold entries are walked (a group whose count is zero has
     /// no entry: every claim of a slot counts before it is published, see
     /// occupancy.rs), so the work follows what is stored, not the index's
     /// size: the whole index of an empty 1 GiB cache took ~38 ms. Each key
     /// goes as before, by its own journaled delete.
-    pub fn flush_all(&mut self) {
+    fn flush(&mut self, only: Option<u8>) {
         let cache = self.cache.clone();
         let geo = cache.geo();
         let total = geo.total_buckets();
@@ -180,10 +224,11 @@ impl CacheHandle {
             let end = first_slot_of_bucket(geo, (group + BUCKETS_PER_GROUP).min(total));
             for off in (first..end).filter_map(|slot| slot_off(geo, slot)) {
                 key.clear();
-                if self.key_at(off, &mut key) {
+                let in_scope = |key: &[u8]| only.is_none_or(|ns| namespace::split(key).0 == ns);
+                if self.key_at(off, &mut key) && in_scope(&key) {
                     // Unconditionally: negative markers, which `delete`
                     // treats as absent, go too.
-                    let _ = self.update(&[&key], |_, ch| ch.delete(0));
+                    let _ = self.update_stored(&[&key], |_, ch| ch.delete(0));
                 }
             }
             group += BUCKETS_PER_GROUP;

@@ -183,6 +183,19 @@ impl BlockedKeys {
         inboxes.send(thread, Mail::KeyReady { client });
     }
 
+    /// Wakes every blocked client to look at its keys again (SWAPDB: the
+    /// keys of two databases changed at once).
+    pub fn wake_all(&self, inboxes: &Inboxes) {
+        fence(Ordering::SeqCst);
+        if !self.any() {
+            return;
+        }
+        let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        for b in queues.values().flatten() {
+            inboxes.send(b.thread, Mail::KeyReady { client: b.client });
+        }
+    }
+
     /// Clients blocked now (INFO `blocked_clients`).
     pub fn count(&self) -> usize {
         self.blocked.load(Ordering::Relaxed)

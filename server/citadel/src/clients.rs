@@ -28,6 +28,8 @@ pub struct ClientShared {
     /// Global command index (see `table::by_index`) of the last command.
     pub last_cmd: AtomicU32,
     pub resp: AtomicU8,
+    /// The selected database (CLIENT LIST's `db=`).
+    pub db: AtomicU8,
     /// Set by CLIENT KILL from any thread; the owning loop then closes it.
     pub killed: Arc<AtomicBool>,
     /// CLIENT UNBLOCK's request to a blocked client (`Unblock`), taken by
@@ -76,6 +78,7 @@ impl ClientShared {
             last_ms: AtomicU64::new(now_ms),
             last_cmd: AtomicU32::new(u32::MAX),
             resp: AtomicU8::new(2),
+            db: AtomicU8::new(0),
             killed: Arc::new(AtomicBool::new(false)),
             unblock: AtomicU8::new(Unblock::None as u8),
             modes: AtomicU8::new(0),

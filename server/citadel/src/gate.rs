@@ -49,6 +49,12 @@ impl Gate {
         }
     }
 
+    /// Whether `thread` holds the gate now (a SWAPDB inside an EXEC that
+    /// runs alone).
+    pub fn held_by(&self, thread: usize) -> bool {
+        self.holder.load(SeqCst) == thread
+    }
+
     /// Start of a loop turn on `thread`: waits while another thread holds
     /// the gate.
     pub fn enter(&self, thread: usize) {

@@ -230,6 +230,19 @@ crate::settings_table! {
               are closed after 2 s.",
         check: positive,
     }
+    DATABASES: u64 = {
+        name: "databases",
+        value_name: "N",
+        default: "16",
+        help: "How many numbered databases (SELECT 0 to N-1), at most 16",
+        doc: "How many numbered databases clients may SELECT (0 to N-1), as Redis's \
+              `databases`; at most 16. SWAPDB's table and every database's keys live in \
+              the cache file, so a restart keeps them.",
+        check: |v| match *v {
+            1..=16 => Ok(()),
+            _ => Err("must be 1 to 16".into()),
+        },
+    }
     BUSY_SCRIPT_TIME: u64 = {
         name: "busy-script-time",
         value_name: "MS",

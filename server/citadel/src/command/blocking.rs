@@ -7,6 +7,13 @@
 //! first), `served` releases the registration and passes the turn on.
 //! Inside MULTI/EXEC and scripts nothing blocks: an empty key answers at
 //! once, as in Redis.
+//!
+//! The registry's keys are a database's keys: a key of database 0 as it
+//! is, another database's key prefixed with its number (`blocked_key`), so
+//! a push wakes only the clients blocked in its own database. Logical
+//! numbers, not namespaces: SWAPDB wakes every blocked client to look again.
+
+use std::borrow::Cow;
 
 use citadel_resp::num;
 
@@ -114,7 +121,19 @@ pub fn client_unblock(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// Whether this client may take from `key` now (nobody waits for it, or
 /// this client is first in line).
 pub fn may_serve(ctx: &Ctx<'_>, key: &[u8]) -> bool {
-    ctx.state.blocked.may_serve(ctx.conn.client.id, key)
+    let key = blocked_key(ctx.conn.db, key);
+    ctx.state.blocked.may_serve(ctx.conn.client.id, &key)
+}
+
+/// The registry's name of `key` of database `db` (module comment).
+#[inline]
+fn blocked_key(db: u8, key: &[u8]) -> Cow<'_, [u8]> {
+    if !citadel_cache::namespace::needs_prefix(db, key) {
+        return Cow::Borrowed(key);
+    }
+    let mut named = Vec::with_capacity(key.len() + citadel_cache::namespace::PREFIX_LEN);
+    citadel_cache::namespace::append_stored(db, key, &mut named);
+    Cow::Owned(named)
 }
 
 /// The command took from `key`; `left`: the key still has elements, so
@@ -122,7 +141,8 @@ pub fn may_serve(ctx: &Ctx<'_>, key: &[u8]) -> bool {
 pub fn served(ctx: &mut Ctx<'_>, key: &[u8], left: bool) {
     release(ctx);
     if left {
-        ctx.state.blocked.signal([key], &ctx.thread.inboxes);
+        let key = blocked_key(ctx.conn.db, key);
+        ctx.state.blocked.signal([&key[..]], &ctx.thread.inboxes);
     }
 }
 
@@ -151,7 +171,11 @@ pub fn block<'k>(
 ) -> CmdResult {
     let client = ctx.conn.client.id;
     if ctx.conn.blocked.is_none() {
-        let keys: Vec<Box<[u8]>> = keys.into_iter().map(Box::from).collect();
+        let db = ctx.conn.db;
+        let keys: Vec<Box<[u8]>> = keys
+            .into_iter()
+            .map(|key| Box::from(blocked_key(db, key).as_ref()))
+            .collect();
         let blocked = &ctx.state.blocked;
         blocked.block(client, ctx.thread.index, keys.iter().map(|k| &k[..]));
         blocked.fence_after_block();
@@ -181,15 +205,21 @@ fn may_feed_blocked(def: &CommandDef) -> bool {
 /// that succeeds passes here: the group test is inlined into the caller,
 /// the key walk is not, and is skipped while nobody is blocked.
 #[inline(always)]
-pub fn note_written(state: &ServerState, thread: &mut ThreadCtx, def: &CommandDef, args: Args<'_>) {
+pub fn note_written(
+    state: &ServerState,
+    thread: &mut ThreadCtx,
+    db: u8,
+    def: &CommandDef,
+    args: Args<'_>,
+) {
     if may_feed_blocked(def) && (thread.cache.in_txn() || state.blocked.any_after_write()) {
-        note_keys(thread, def, args);
+        note_keys(thread, db, def, args);
     }
 }
 
 #[inline(never)]
-fn note_keys(thread: &mut ThreadCtx, def: &CommandDef, args: Args<'_>) {
-    def.for_each_key(args, |key| thread.written_keys.push(key));
+fn note_keys(thread: &mut ThreadCtx, db: u8, def: &CommandDef, args: Args<'_>) {
+    def.for_each_key(args, |key| thread.written_keys.push(&blocked_key(db, key)));
 }
 
 /// After a command: wakes the clients blocked on the keys it wrote.

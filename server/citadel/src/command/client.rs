@@ -99,7 +99,7 @@ fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now_ms: u64) {
     let cmd = by_index(c.last_cmd.load(Ordering::Relaxed) as usize).map_or("NULL", |d| d.name);
     let _ = writeln!(
         out,
-        "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} multi=-1 \
+        "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 \
          qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
          cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} io-thread={}",
         c.id,
@@ -109,6 +109,7 @@ fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now_ms: u64) {
         now_ms.saturating_sub(c.created_ms) / 1000,
         now_ms.saturating_sub(c.last_ms.load(Ordering::Relaxed)) / 1000,
         c.flags(subs.iter().any(|&n| n > 0)),
+        c.db.load(Ordering::Relaxed),
         subs[0],
         subs[1],
         subs[2],

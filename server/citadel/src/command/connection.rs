@@ -65,6 +65,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     ctx.out.resp3 = false;
     ctx.conn.authed = !ctx.state.auth_required();
     ctx.conn.client.names().name.clear();
+    super::databases::use_db(ctx, 0);
     ctx.out.simple(b"RESET");
     Ok(())
 }
@@ -152,17 +153,5 @@ pub fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     out.bulk(b"master");
     out.bulk(b"modules");
     out.array(0);
-    Ok(())
-}
-
-pub fn select(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let db = args.int(1)?;
-    if i32::try_from(db).is_err() {
-        return Err(CmdError::NotInteger);
-    }
-    if db != 0 {
-        return Err(CmdError::DbIndex);
-    }
-    ctx.out.ok();
     Ok(())
 }

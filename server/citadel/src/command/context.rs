@@ -47,6 +47,9 @@ pub struct ConnState {
     pub client: Arc<ClientShared>,
     pub resp3: bool,
     pub authed: bool,
+    /// The selected database (SELECT; the cache handle's namespace is
+    /// `databases::namespace_of` it while its commands run).
+    pub db: u8,
     /// Close after this batch's replies are flushed (QUIT, SHUTDOWN, self-kill).
     pub close: bool,
     /// Reusable buffer for commands that gather keys (SCAN, KEYS, RANDOMKEY).

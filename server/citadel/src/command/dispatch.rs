@@ -248,7 +248,7 @@ pub fn run_handler(ctx: &mut Ctx<'_>, idx: usize, def: &CommandDef, args: Args<'
     let mark = ctx.out.buf.len();
     match call_handler(ctx, idx, def, args) {
         Ok(()) => {
-            super::blocking::note_written(ctx.state, ctx.thread, def, args);
+            super::blocking::note_written(ctx.state, ctx.thread, ctx.conn.db, def, args);
             false
         }
         Err(e) => {

@@ -254,6 +254,6 @@ fn other(
     // (The input these bytes lie in changes after the run.)
     ctx.thread.cache.clear_key_hint();
     result?;
-    super::blocking::note_written(ctx.state, ctx.thread, def, args);
+    super::blocking::note_written(ctx.state, ctx.thread, ctx.conn.db, def, args);
     Ok(())
 }

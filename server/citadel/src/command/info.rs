@@ -45,6 +45,9 @@ struct Snapshot<'a> {
     now_ms: u64,
     /// Command statistics, summed over threads only if a section needs them.
     calls: std::cell::OnceCell<crate::introspect::calls::Totals>,
+    /// (database, keys, keys with a TTL) per database holding keys, when
+    /// the caller had a cache handle to count them (`databases::keyspace`).
+    keyspace: Option<Vec<(usize, u64, u64)>>,
 }
 
 impl Snapshot<'_> {
@@ -66,7 +69,9 @@ pub fn info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 || (default && a.eq_ignore_ascii_case(b"default"))
         })
     };
-    let text = text(ctx.state, wanted);
+    let keyspace = wanted("keyspace", true)
+        .then(|| super::databases::keyspace(ctx.state, &mut ctx.thread.cache));
+    let text = text_with(ctx.state, wanted, keyspace);
     ctx.out.verbatim(text.as_bytes());
     Ok(())
 }
@@ -74,12 +79,21 @@ pub fn info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// INFO's text of the sections `wanted(name, in_default_set)` picks (INFO
 /// and the RPC `stats`).
 pub fn text(state: &ServerState, wanted: impl Fn(&str, bool) -> bool) -> String {
+    text_with(state, wanted, None)
+}
+
+fn text_with(
+    state: &ServerState,
+    wanted: impl Fn(&str, bool) -> bool,
+    keyspace: Option<Vec<(usize, u64, u64)>>,
+) -> String {
     let snap = Snapshot {
         state,
         cache: state.cache_stats(),
         rates: state.rates(),
         now_ms: citadel_cache::unix_millis(),
         calls: Default::default(),
+        keyspace,
     };
     let mut text = String::with_capacity(4096);
     for (name, default, write) in SECTIONS {
@@ -375,14 +389,22 @@ fn cluster(out: &mut String, s: &Snapshot<'_>) {
 }
 
 fn keyspace(out: &mut String, s: &Snapshot<'_>) {
-    if s.cache.keys > 0 {
+    // Without a handle to count each database (the RPC), all keys are
+    // shown as namespace 0's database's.
+    let all = [(
+        super::databases::db_of_namespace(&s.state.cache, 0),
+        s.cache.keys,
+        s.cache.keys_with_ttl,
+    )];
+    let dbs = s.keyspace.as_deref().unwrap_or(&all);
+    for &(db, keys, expires) in dbs.iter().filter(|(_, keys, _)| *keys > 0) {
         // avg_ttl is not tracked (Redis's is a sampled estimate too); 0 means unknown.
         line!(
             out,
-            "db0",
+            format_args!("db{db}"),
             "keys={},expires={},avg_ttl=0",
-            s.cache.keys,
-            s.cache.keys_with_ttl
+            keys,
+            expires
         );
     }
 }

@@ -1,7 +1,7 @@
 //! Keyspace notifications: the cache handle logs every key it changes
 //! (`CacheHandle::drain_changes`, tagged with the command that ran), and
 //! this turns each change into Redis's event for that command and
-//! publishes it on `__keyspace@0__:<key>` / `__keyevent@0__:<event>` as
+//! publishes it on `__keyspace@<db>__:<key>` / `__keyevent@<db>__:<event>` as
 //! `notify-keyspace-events` asks. Changes the cache makes on its own
 //! (expiry found by a read or the sweep, eviction) are `expired` and
 //! `evicted`. Only a write that happened is reported (a SETNX that found
@@ -93,6 +93,8 @@ fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
         ("rename" | "renamenx", Deleted) => generic("rename_from"),
         ("rename" | "renamenx", Written { .. }) => generic("rename_to"),
         ("copy", Written { .. }) => generic("copy_to"),
+        ("move", Deleted) => generic("move_from"),
+        ("move", Written { .. }) => generic("move_to"),
         ("restore", Written { .. }) => generic("restore"),
         ("expire" | "pexpire" | "expireat" | "pexpireat", Written { .. }) => generic("expire"),
         ("persist", Written { .. }) => generic("persist"),
@@ -148,16 +150,17 @@ pub fn flush(
     } = thread;
     let mut channel = Vec::new();
     // Events published after the command's other keys' (a move's source).
-    let mut deferred: Vec<(Vec<u8>, Published)> = Vec::new();
+    let mut deferred: Vec<(usize, Vec<u8>, Published)> = Vec::new();
     let mut deferred_tag = None;
-    let lost = cache.drain_changes(|key, change, tag| {
+    let lost = cache.drain_changes_by_namespace(|ns, key, change, tag| {
         // A move's deferred source events come right after that command's
         // other keys', before the next command's (EXEC, scripts).
         if deferred_tag.is_some_and(|t| t != tag) {
-            for (key, published) in deferred.drain(..) {
-                publish_events(state, inboxes, flags, &mut channel, &key, published);
+            for (db, key, published) in deferred.drain(..) {
+                publish_events(state, inboxes, flags, &mut channel, (db, &key), published);
             }
         }
+        let db = super::databases::db_of_namespace(&state.cache, ns);
         if tracking {
             state.tracking.changed(key, origin, inboxes);
         }
@@ -194,14 +197,14 @@ pub fn flush(
         }
         if defer {
             deferred_tag = Some(tag);
-            deferred.push((key.to_vec(), published));
+            deferred.push((db, key.to_vec(), published));
         } else {
-            publish_events(state, inboxes, flags, &mut channel, key, published);
+            publish_events(state, inboxes, flags, &mut channel, (db, key), published);
         }
     });
     event_args.clear();
-    for (key, published) in deferred {
-        publish_events(state, inboxes, flags, &mut channel, &key, published);
+    for (db, key, published) in deferred {
+        publish_events(state, inboxes, flags, &mut channel, (db, &key), published);
     }
     if lost && tracking {
         // Changes were lost: whatever anyone cached may be stale.
@@ -212,29 +215,30 @@ pub fn flush(
 /// The events one key change publishes, in order.
 type Published = [Option<(&'static str, u32)>; 4];
 
-/// Publishes `events` of `key` on the keyspace and keyevent channels, as
-/// `notify-keyspace-events` (`flags`) asks.
+/// Publishes `events` of `key` of database `db` on the keyspace and
+/// keyevent channels, as `notify-keyspace-events` (`flags`) asks.
 fn publish_events(
     state: &ServerState,
     inboxes: &Inboxes,
     flags: u32,
     channel: &mut Vec<u8>,
-    key: &[u8],
+    (db, key): (usize, &[u8]),
     events: Published,
 ) {
+    use std::io::Write;
     for (ev, ev_class) in events.into_iter().flatten() {
         if flags & ev_class == 0 {
             continue;
         }
         if flags & class::KEYSPACE != 0 {
             channel.clear();
-            channel.extend_from_slice(b"__keyspace@0__:");
+            let _ = write!(channel, "__keyspace@{db}__:");
             channel.extend_from_slice(key);
             publish_from_server(state, inboxes, channel, ev.as_bytes());
         }
         if flags & class::KEYEVENT != 0 {
             channel.clear();
-            channel.extend_from_slice(b"__keyevent@0__:");
+            let _ = write!(channel, "__keyevent@{db}__:");
             channel.extend_from_slice(ev.as_bytes());
             publish_from_server(state, inboxes, channel, key);
         }

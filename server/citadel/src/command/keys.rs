@@ -1,7 +1,7 @@
 //! Keyspace commands on named keys: DEL UNLINK EXISTS TYPE TOUCH RENAME
 //! RENAMENX COPY.
 
-use citadel_cache::ValueKind;
+use citadel_cache::{CacheHandle, ValueKind};
 
 use super::args::Args;
 use super::collections::paged::{update_paged_fresh, Step};
@@ -59,21 +59,33 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) -> Result<bool, C
             None => Err(CmdError::NoSuchKey),
         };
     }
-    // A paged collection's pages are named after its key: it is rewritten
-    // under the new one (the engine reclaims the old pages).
-    let cache = &mut ctx.thread.cache;
+    transfer(&mut ctx.thread.cache, src, dst, !nx, false)?.ok_or(CmdError::NoSuchKey)
+}
+
+/// Copies `src` to `dst` (TTL kept), over a value there only if `replace`,
+/// then deletes `src` unless `keep_source` (RENAME, COPY, MOVE). None when
+/// `src` is absent, else whether it was copied. A paged collection's pages
+/// are named after its key: it is rewritten under the new one (the engine
+/// reclaims the old pages).
+pub(super) fn transfer(
+    cache: &mut CacheHandle,
+    src: &[u8],
+    dst: &[u8],
+    replace: bool,
+    keep_source: bool,
+) -> Result<Option<bool>, CmdError> {
     update_paged_fresh(cache, &[src, dst], plan_source, |items, changes, plan| {
         let Some(item) = &items[0] else {
-            return Err(CmdError::NoSuchKey);
+            return Ok(Step::Done(None));
         };
-        if nx && items[1].is_some() {
-            return Ok(Step::Done(false));
+        if !replace && items[1].is_some() {
+            return Ok(Step::Done(Some(false)));
         }
         let wanted = copy_value(changes, items, plan, item.expire_at())?;
-        if wanted.is_none() {
+        if wanted.is_none() && !keep_source {
             changes.delete(0);
         }
-        Ok(stored(1, wanted, true))
+        Ok(stored(1, wanted, Some(true)))
     })
 }
 
@@ -89,42 +101,38 @@ pub fn renamenx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// COPY src dst [DB 0] [REPLACE]: only database 0 exists.
+/// COPY src dst [DB n] [REPLACE].
 pub fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut replace = false;
+    let mut to = ctx.conn.db;
     let mut i = 3;
     while i < args.len() {
         if args.is(i, "replace") {
             replace = true;
         } else if args.is(i, "db") && i + 1 < args.len() {
             i += 1;
-            let db = args.int(i)?;
-            if i32::try_from(db).is_err() {
-                return Err(CmdError::NotInteger);
-            }
-            if db != 0 {
-                return Err(CmdError::DbIndex);
-            }
+            to = super::databases::parse_db(ctx.state, args, i)?;
         } else {
             return Err(CmdError::Syntax);
         }
         i += 1;
     }
-    let (src, dst) = (args.get(1), args.get(2));
-    if src == dst {
-        return Err(CmdError::SameObject);
+    if ctx.thread.cluster.is_some() && (ctx.conn.db != 0 || to != 0) {
+        return Err(CmdError::Static(
+            "ERR Copying to another database is not allowed in cluster mode",
+        ));
     }
-    let cache = &mut ctx.thread.cache;
-    let copied = update_paged_fresh(cache, &[src, dst], plan_source, |items, changes, plan| {
-        let Some(item) = &items[0] else {
-            return Ok(Step::Done(false));
-        };
-        if items[1].is_some() && !replace {
-            return Ok(Step::Done(false));
+    let (src, dst) = (args.get(1), args.get(2));
+    let copy =
+        |cache: &mut CacheHandle, src: &[u8], dst: &[u8]| transfer(cache, src, dst, replace, true);
+    let copied = if to == ctx.conn.db {
+        if src == dst {
+            return Err(CmdError::SameObject);
         }
-        let wanted = copy_value(changes, items, plan, item.expire_at())?;
-        Ok(stored(1, wanted, true))
-    })?;
-    ctx.out.int(copied as i64);
+        copy(&mut ctx.thread.cache, src, dst)?
+    } else {
+        super::databases::across(ctx, (src, dst), to, copy)?
+    };
+    ctx.out.int(i64::from(copied == Some(true)));
     Ok(())
 }

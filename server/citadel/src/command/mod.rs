@@ -15,6 +15,7 @@ mod config;
 mod connection;
 mod context;
 mod counters;
+mod databases;
 mod debug;
 mod dispatch;
 mod doc_arg;

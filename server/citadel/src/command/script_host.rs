@@ -70,7 +70,7 @@ pub fn call(ctx: &mut Ctx<'_>, argv: CallArgs<'_>, rules: &CallRules, out: &mut 
     let started = monotonic_nanos();
     let mut failed = match (def.handler)(&mut inner, args) {
         Ok(()) => {
-            super::blocking::note_written(inner.state, inner.thread, def, args);
+            super::blocking::note_written(inner.state, inner.thread, inner.conn.db, def, args);
             false
         }
         Err(e) => {

@@ -131,9 +131,14 @@ pub(super) fn run_script(
     let own = !ctx.thread.cache.in_txn();
     let logged = ctx.thread.nested_calls.mark();
     let mut attempt = 0u32;
+    // A SELECT in the script changes the script's database only (Redis 7).
+    let caller_db = ctx.conn.db;
     let ran = loop {
         buf.clear();
         ctx.thread.nested_calls.retry_from(logged);
+        if ctx.conn.db != caller_db {
+            super::databases::use_db(ctx, caller_db);
+        }
         if own {
             let cache = &mut ctx.thread.cache;
             with_key_list(inv.keys(), |keys| cache.txn_begin(keys));
@@ -172,6 +177,9 @@ pub(super) fn run_script(
             std::thread::yield_now();
         }
     };
+    if ctx.conn.db != caller_db {
+        super::databases::use_db(ctx, caller_db);
+    }
     if ran.is_ok() {
         ctx.out.buf.extend_from_slice(&buf);
     }

@@ -1,27 +1,9 @@
-//! Server-wide commands: DBSIZE FLUSHDB FLUSHALL TIME SHUTDOWN.
+//! Server-wide commands: TIME SHUTDOWN (DBSIZE, FLUSHDB and FLUSHALL are
+//! in databases.rs).
 
 use super::args::Args;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
-
-pub fn dbsize(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
-    ctx.out.int(ctx.state.cache.len() as i64);
-    Ok(())
-}
-
-/// FLUSHDB / FLUSHALL [ASYNC|SYNC]: both flush synchronously (flushing is
-/// cheap in the cache's layout).
-pub fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if !args.is_flush_mode(1) {
-        return Err(CmdError::Syntax);
-    }
-    ctx.thread.cache.flush_all();
-    if ctx.state.tracking.active() {
-        ctx.state.tracking.flushed(&ctx.thread.inboxes);
-    }
-    ctx.out.ok();
-    Ok(())
-}
 
 pub fn time(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     let now = std::time::SystemTime::now()

@@ -50,6 +50,7 @@ impl Session {
                 client,
                 resp3: false,
                 authed: !state.auth_required(),
+                db: 0,
                 close: false,
                 scratch: Vec::new(),
                 scratch_spans: Vec::new(),
@@ -122,7 +123,10 @@ impl Session {
         if let Some(overload) = ctx.overload.as_mut() {
             overload.pass_began();
         }
-        if self.sheds_all(ctx) {
+        // A database other than 0 (or a swapped 0) keeps none of the
+        // fast path's hashes of raw keys: its keys are stored prefixed.
+        let mut ns = super::databases::namespace_of(&self.state.cache, self.conn.db);
+        if self.sheds_all(ctx) || ns != 0 {
             self.skim.clear();
         } else {
             self.skim.prefetch_keys(ctx, input, max_bulk, authed);
@@ -134,15 +138,19 @@ impl Session {
                 break;
             }
             // Plain GETs and SETs next: run them without dispatch's checks.
-            let ran = super::fast_path::run(
-                &self.state,
-                ctx,
-                &mut self.conn,
-                &mut self.skim,
-                input,
-                &mut pos,
-                out,
-            );
+            let ran = if ns == 0 {
+                super::fast_path::run(
+                    &self.state,
+                    ctx,
+                    &mut self.conn,
+                    &mut self.skim,
+                    input,
+                    &mut pos,
+                    out,
+                )
+            } else {
+                0
+            };
             if ran > 0 {
                 // A command left incomplete by the last call is whole now.
                 self.parser.reset();
@@ -219,7 +227,11 @@ impl Session {
                     if no_touch {
                         ctx.cache.set_no_touch(!args.is(0, "touch"));
                     }
+                    ctx.cache.set_namespace(ns);
                     dispatch::run(&self.state, ctx, &mut self.conn, args, out);
+                    ctx.cache.set_namespace(0);
+                    // SELECT, SWAPDB, RESET may have moved it.
+                    ns = super::databases::namespace_of(&self.state.cache, self.conn.db);
                     if no_touch {
                         ctx.cache.set_no_touch(false);
                     }
@@ -321,7 +333,10 @@ impl Session {
             }
             return;
         }
+        let ns = super::databases::namespace_of(&self.state.cache, self.conn.db);
+        ctx.cache.set_namespace(ns);
         pending::resume(&self.state, ctx, &mut self.conn, done, out);
+        ctx.cache.set_namespace(0);
         if !self.conn.tracking_after_load.is_empty() {
             super::tracking::remember_after_load(&self.state, ctx, &mut self.conn);
         }

@@ -7,10 +7,10 @@ use super::context::Ctx;
 use super::short_name;
 use super::{args::Args, error::CmdResult};
 use super::{
-    bitfield, bitop, bits, client, cluster, collections, config, connection, counters, debug, docs,
-    dump, expiry, functions, hll, hotkeys, info, keys, latency, lcs, memory, monitor, object,
-    pipeline, plugin, pubsub, ranges, replication, scan, scripting, server, slowlog, strings,
-    transaction,
+    bitfield, bitop, bits, client, cluster, collections, config, connection, counters, databases,
+    debug, docs, dump, expiry, functions, hll, hotkeys, info, keys, latency, lcs, memory, monitor,
+    object, pipeline, plugin, pubsub, ranges, replication, scan, scripting, server, slowlog,
+    strings, transaction,
 };
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
@@ -274,6 +274,7 @@ pub static COMMANDS: &[CommandDef] = &[
     c("rename", 3, W, KEYS_2, G, "1.0.0", "Renames a key and overwrites the destination.", keys::rename),
     c("renamenx", 3, WF, KEYS_2, G, "1.0.0", "Renames a key only when the target key name doesn't exist.", keys::renamenx),
     c("copy", -3, WM, KEYS_2, G, "6.2.0", "Copies the value of a key to a new key.", keys::copy),
+    c("move", 3, WF, KEY1, G, "1.0.0", "Moves a key to another database.", databases::move_key),
     c("dump", 2, R, KEY1, G, "2.6.0", "Returns a serialized representation of the value stored at a key.", dump::dump),
     c("restore", -4, WM, KEY1, G, "2.6.0", "Creates a key from the serialized representation of a value.", dump::restore),
     c("expire", -3, WF, KEY1, G, "1.0.0", "Sets the expiration time of a key in seconds.", expiry::expire),
@@ -288,16 +289,17 @@ pub static COMMANDS: &[CommandDef] = &[
     c("scan", -2, R, NOKEYS, G, "2.8.0", "Iterates over the key names in the database.", scan::scan),
     c("keys", 2, R, NOKEYS, G, "1.0.0", "Returns all key names that match a pattern.", scan::keys),
     c("randomkey", 1, R, NOKEYS, G, "1.0.0", "Returns a random key name from the database.", scan::randomkey),
-    c("dbsize", 1, RF, NOKEYS, SV, "1.0.0", "Returns the number of keys in the database.", server::dbsize),
-    c("flushdb", -1, W, NOKEYS, SV, "1.0.0", "Remove all keys from the current database.", server::flush),
-    c("flushall", -1, W, NOKEYS, SV, "1.0.0", "Removes all keys from all databases.", server::flush),
+    c("dbsize", 1, RF, NOKEYS, SV, "1.0.0", "Returns the number of keys in the database.", databases::dbsize),
+    c("flushdb", -1, W, NOKEYS, SV, "1.0.0", "Remove all keys from the current database.", databases::flush),
+    c("flushall", -1, W, NOKEYS, SV, "1.0.0", "Removes all keys from all databases.", databases::flush),
+    c("swapdb", 3, WF, NOKEYS, SV, "4.0.0", "Swaps two Redis databases.", databases::swapdb),
     c("ping", -1, F, NOKEYS, CN, "1.0.0", "Returns the server's liveliness response.", connection::ping),
     c("echo", 2, &["loading", "stale", "fast"], NOKEYS, CN, "1.0.0", "Returns the given string.", connection::echo),
     c("quit", -1, NOAUTH, NOKEYS, CN, "1.0.0", "Closes the connection.", connection::quit),
     c("reset", 1, NOAUTH, NOKEYS, CN, "6.2.0", "Resets the connection.", connection::reset),
     c("hello", -1, NOAUTH, NOKEYS, CN, "6.0.0", "Handshakes with the Redis server.", connection::hello),
     c("auth", -2, NOAUTH, NOKEYS, CN, "1.0.0", "Authenticates the connection.", connection::auth),
-    c("select", 2, LSF, NOKEYS, CN, "1.0.0", "Changes the selected database.", connection::select),
+    c("select", 2, LSF, NOKEYS, CN, "1.0.0", "Changes the selected database.", databases::select),
     container("client", -2, &["sentinel"], CN, "2.4.0", "A container for client connection commands.", needs_subcommand, client::SUBCOMMANDS),
     c("info", -1, LS, NOKEYS, SV, "1.0.0", "Returns information and statistics about the server.", info::info),
     c("hotkeys", -1, LS, NOKEYS, SV, "0.1.0", "Lists the most accessed keys over the hot-key window, with their rates.", hotkeys::hotkeys),

@@ -120,11 +120,11 @@ pub fn encode(args: &[&str]) -> Vec<u8> {
     v
 }
 
-fn bulk(s: &str) -> String {
+pub(crate) fn bulk(s: &str) -> String {
     format!("${}\r\n{s}\r\n", s.len())
 }
 
-const OK: &str = "+OK\r\n";
+pub(crate) const OK: &str = "+OK\r\n";
 const NIL: &str = "$-1\r\n";
 
 #[test]
@@ -302,8 +302,10 @@ fn keyspace() {
     assert_eq!(h.cmd(&["COPY", "f", "e"]), ":0\r\n");
     assert_eq!(h.cmd(&["COPY", "f", "e", "REPLACE"]), ":1\r\n");
     assert_eq!(h.cmd(&["GET", "e"]), bulk("3"));
+    assert_eq!(h.cmd(&["COPY", "f", "g", "DB", "1"]), ":1\r\n");
+    assert_eq!(h.cmd(&["EXISTS", "g"]), ":0\r\n");
     assert_eq!(
-        h.cmd(&["COPY", "f", "g", "DB", "1"]),
+        h.cmd(&["COPY", "f", "g", "DB", "16"]),
         "-ERR DB index is out of range\r\n"
     );
     assert_eq!(
@@ -401,7 +403,16 @@ fn connection_commands() {
     );
     assert_eq!(h.cmd(&["ECHO", "x"]), bulk("x"));
     assert_eq!(h.cmd(&["SELECT", "0"]), OK);
-    assert_eq!(h.cmd(&["SELECT", "1"]), "-ERR DB index is out of range\r\n");
+    assert_eq!(h.cmd(&["SELECT", "1"]), OK);
+    assert_eq!(
+        h.cmd(&["SELECT", "16"]),
+        "-ERR DB index is out of range\r\n"
+    );
+    assert_eq!(
+        h.cmd(&["SELECT", "x"]),
+        "-ERR value is not an integer or out of range\r\n"
+    );
+    assert_eq!(h.cmd(&["SELECT", "0"]), OK);
     assert_eq!(
         h.cmd(&["AUTH", "pw"]),
         "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n"

@@ -117,12 +117,13 @@ pub fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     result.map(|_| ())
 }
 
-/// Commands that read or change the whole keyspace: a queue holding one
-/// runs command by command (see the module comment).
+/// Commands that read or change the whole keyspace, or change the
+/// database the commands after them use: a queue holding one runs command
+/// by command, in order (see the module comment).
 fn keyspace_wide(def: &CommandDef) -> bool {
     matches!(
         def.name,
-        "keys" | "scan" | "randomkey" | "dbsize" | "flushall" | "flushdb"
+        "keys" | "scan" | "randomkey" | "dbsize" | "flushall" | "flushdb" | "select" | "swapdb"
     )
 }
 

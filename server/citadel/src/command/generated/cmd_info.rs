@@ -1477,6 +1477,18 @@ pub static CMD_INFO: &[(&str, Info)] = &[
         key_specs: &[
         ],
     }),
+    ("move", Info {
+        acl: &["@keyspace", "@write", "@fast"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "access", "update"],
+                begin: Begin::Index(1),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
     ("mset", Info {
         acl: &["@write", "@string", "@slow"],
         tips: &["request_policy:multi_shard", "response_policy:all_succeeded"],
@@ -2357,6 +2369,12 @@ pub static CMD_INFO: &[(&str, Info)] = &[
                 begin: Begin::Index(1),
                 find: Find::Range { lastkey: -1, keystep: 1, limit: 0 },
             },
+        ],
+    }),
+    ("swapdb", Info {
+        acl: &["@keyspace", "@write", "@fast", "@dangerous"],
+        tips: &[],
+        key_specs: &[
         ],
     }),
     ("time", Info {

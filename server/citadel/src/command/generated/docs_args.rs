@@ -4824,6 +4824,19 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("move", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "db",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+    ]),
     ("dump", &[
         Arg {
             name: "key",
@@ -5187,6 +5200,18 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
                     ..Arg::EMPTY
                 },
             ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("swapdb", &[
+        Arg {
+            name: "index1",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "index2",
+            kind: "integer",
             ..Arg::EMPTY
         },
     ]),
