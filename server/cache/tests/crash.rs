@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command};
 use std::time::Duration;
 
@@ -34,9 +35,17 @@ fn run_and_kill(t: &TempCache, mode: &str, threads: u32, rng: &mut u64, ms: (u64
             mode,
         ])
         .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start torture writer");
     let mut child = KillOnDrop(child);
+    // The random wait counts from the writer's start, not its launch.
+    let mut ready = String::new();
+    let stdout = child.0.stdout.take().expect("torture stdout");
+    BufReader::new(stdout)
+        .read_line(&mut ready)
+        .expect("torture ready line");
+    assert_eq!(ready.trim(), "ready", "the torture writer did not start");
     *rng ^= *rng << 13;
     *rng ^= *rng >> 7;
     *rng ^= *rng << 17;

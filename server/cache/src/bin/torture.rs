@@ -49,6 +49,10 @@ fn main() {
             std::thread::spawn(move || mode(&cache, t))
         })
         .collect();
+    // The test kills this process a random time after this line: a kill
+    // before the cache was even open would test nothing (and on a loaded
+    // machine that start can take longer than the test's whole wait).
+    println!("ready");
     for w in workers {
         let _ = w.join();
     }
