@@ -10,7 +10,7 @@
 //! An ID is 16 bytes (`ms:u64 | seq:u64`); all integers little endian.
 //! `rest` is kept as is (room for consumer groups).
 
-use super::{page::entry_bytes, StreamId, NODE_MAX_BYTES, NODE_MAX_ENTRIES};
+use super::{StreamId, NODE_MAX_BYTES, NODE_MAX_ENTRIES};
 use crate::packed::Corrupt;
 use crate::paged::RootHeader;
 
@@ -51,7 +51,7 @@ pub struct PageInfo {
     /// Entries deleted from it since it was started (Redis counts them
     /// towards a node's size).
     pub deleted: u32,
-    /// The page's stored bytes.
+    /// Redis's estimate of the node's listpack bytes (the node rule).
     pub bytes: u32,
 }
 
@@ -170,7 +170,10 @@ impl StreamRoot {
     /// room (Redis's node rule), else a new page (the next number).
     /// Returns its directory index after noting the entry there.
     pub fn note_append(&mut self, id: StreamId, fields: &[&[u8]]) -> usize {
-        let bytes = entry_bytes(fields) as u64;
+        // Redis's test: the node's listpack bytes plus the new entry's
+        // fields and values; a listpack entry costs a few bytes more than
+        // its text (estimated as 8), not our page's 20-byte header.
+        let bytes = fields.iter().map(|f| f.len() as u64).sum::<u64>() + 8;
         let fits = self.dir.last().is_some_and(|p| {
             u64::from(p.bytes) + bytes < u64::from(NODE_MAX_BYTES)
                 && p.count + p.deleted < NODE_MAX_ENTRIES
@@ -223,9 +226,13 @@ impl StreamRoot {
             [self.first_page_from(start)..self.end_page_to(end).max(self.first_page_from(start))];
         let mut out = Vec::new();
         let mut seen = 0u64;
+        // The first page taken may hold entries outside the range: only
+        // the pages after it count towards `count`.
         let mut take = |p: &PageInfo| {
+            if !out.is_empty() {
+                seen += u64::from(p.count);
+            }
             out.push(p.page);
-            seen += u64::from(p.count);
             count != 0 && seen >= count
         };
         if rev {
