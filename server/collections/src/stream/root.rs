@@ -302,11 +302,11 @@ mod tests {
         assert_eq!(StreamRoot::parse(&bytes).unwrap(), root);
         assert_eq!(
             root.pages_in(StreamId::new(150, 0), StreamId::MAX, 10, false),
-            vec![1]
+            vec![1, 2]
         );
         assert_eq!(
             root.pages_in(StreamId::MIN, StreamId::MAX, 150, true),
-            vec![2, 1]
+            vec![2, 1, 0]
         );
         assert_eq!(
             root.pages_in(StreamId::new(5, 0), StreamId::new(4, 0), 0, false),
