@@ -46,6 +46,7 @@ pub enum ValueKind {
     /// A page of a big collection, owned by its root item (`owned.rs`):
     /// not a key of the keyspace.
     Page = 5,
+    Stream = 6,
 }
 
 impl ValueKind {
@@ -57,6 +58,7 @@ impl ValueKind {
             3 => ValueKind::Set,
             4 => ValueKind::ZSet,
             5 => ValueKind::Page,
+            6 => ValueKind::Stream,
             _ => return None,
         })
     }
@@ -69,6 +71,7 @@ impl ValueKind {
             ValueKind::Set => "set",
             ValueKind::ZSet => "zset",
             ValueKind::Page => "none",
+            ValueKind::Stream => "stream",
         }
     }
 }

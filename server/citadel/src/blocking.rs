@@ -20,6 +20,7 @@ use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::wait::{Inboxes, Mail};
+use citadel_collections::stream::StreamId;
 
 /// A blocked client's registration, kept on its connection while it waits.
 #[derive(Debug)]
@@ -27,11 +28,27 @@ pub struct BlockState {
     keys: Vec<Box<[u8]>>,
     /// Unix ms; None waits forever.
     deadline_ms: Option<u64>,
+    /// XREAD's IDs as its first run resolved them (`$` is the last ID
+    /// when it blocked, not when it runs again).
+    stream_ids: Option<Box<[StreamId]>>,
 }
 
 impl BlockState {
     pub fn new(keys: Vec<Box<[u8]>>, deadline_ms: Option<u64>) -> BlockState {
-        BlockState { keys, deadline_ms }
+        BlockState {
+            keys,
+            deadline_ms,
+            stream_ids: None,
+        }
+    }
+
+    /// The stream IDs a blocked XREAD resolved (see `stream_ids`).
+    pub fn stream_ids(&self) -> Option<&[StreamId]> {
+        self.stream_ids.as_deref()
+    }
+
+    pub fn set_stream_ids(&mut self, ids: Box<[StreamId]>) {
+        self.stream_ids = Some(ids);
     }
 
     /// Whether its timeout has passed at `now_ms`.

@@ -25,6 +25,7 @@ pub mod paged;
 pub mod rdb;
 pub mod sample;
 pub mod set;
+pub mod stream;
 pub mod zset;
 
 pub use hash::HashView;

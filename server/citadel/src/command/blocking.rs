@@ -197,7 +197,7 @@ pub fn block<'k>(
 #[inline(always)]
 fn may_feed_blocked(def: &CommandDef) -> bool {
     // The group first: it rules out the hot string commands at once.
-    matches!(def.group, "list" | "sorted-set" | "generic") && def.has_flag("write")
+    matches!(def.group, "list" | "sorted-set" | "stream" | "generic") && def.has_flag("write")
 }
 
 /// Notes the keys `def` wrote (its handler succeeded), to be signalled

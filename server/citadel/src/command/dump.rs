@@ -56,6 +56,10 @@ pub(super) fn dump_key(
     let Some((kind, expire_at)) = found else {
         return Ok(None);
     };
+    if kind == ValueKind::Stream {
+        // (RDB's stream encoding is not written yet: refused, not faked.)
+        return Err(CmdError::Static("ERR DUMP of a stream is not supported"));
+    }
     if kind == ValueKind::ZSet && citadel_collections::paged::is_paged(buf) {
         // A paged sorted set: its tree's leaves hold every pair in order.
         if let Some(value) = paged_rdb(cache, key)? {

@@ -6,12 +6,13 @@ use super::error::{CmdError, CmdResult};
 use crate::glob::glob_match;
 use citadel_cache::ValueKind;
 
-const KINDS: [ValueKind; 5] = [
+const KINDS: [ValueKind; 6] = [
     ValueKind::String,
     ValueKind::Hash,
     ValueKind::List,
     ValueKind::Set,
     ValueKind::ZSet,
+    ValueKind::Stream,
 ];
 
 pub(crate) struct ScanOpts<'a> {

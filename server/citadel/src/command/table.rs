@@ -146,7 +146,7 @@ impl CommandDef {
 
 /// A subcommand (of CLIENT, CONFIG, COMMAND, PLUGIN): takes no keys.
 #[allow(clippy::too_many_arguments)]
-pub(super) const fn keyless(
+pub(crate) const fn keyless(
     name: &'static str,
     arity: i32,
     flags: &'static [&'static str],
@@ -170,7 +170,7 @@ pub(super) const fn keyless(
 /// A command with subcommands; `handler` runs only when it is called bare
 /// (COMMAND), otherwise dispatch resolves the subcommand.
 #[allow(clippy::too_many_arguments)]
-const fn container(
+pub(crate) const fn container(
     name: &'static str,
     arity: i32,
     flags: &'static [&'static str],
@@ -195,7 +195,7 @@ const fn container(
 }
 
 /// Bare CLIENT/CONFIG fail the arity check before they get here.
-fn needs_subcommand(_: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+pub(crate) fn needs_subcommand(_: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     Err(super::error::CmdError::Syntax)
 }
 

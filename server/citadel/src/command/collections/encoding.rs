@@ -22,6 +22,9 @@ pub fn object_encoding(
         // Redis 7.0 holds every list as a quicklist (of listpacks).
         return Ok("quicklist");
     }
+    if kind == ValueKind::Stream {
+        return Ok("stream");
+    }
     let mut buf = std::mem::take(&mut ctx.conn.scratch);
     let cache = &mut ctx.thread.cache;
     let found = cache.peek(key, |item| load(Some(item), kind, &mut buf));
@@ -52,6 +55,7 @@ fn encoding_of(kind: ValueKind, packed: Packed<'_>) -> Result<&'static str, CmdE
         ValueKind::ZSet => zset::redis_encoding(&zset::entries(packed)?),
         ValueKind::List => "quicklist",
         ValueKind::String => "raw",
+        ValueKind::Stream => "stream",
         // Never a key (hidden from the keyspace): nothing to report.
         ValueKind::Page => return Err(CmdError::NoSuchKey),
     })

@@ -15,6 +15,7 @@ pub mod paged;
 pub mod set;
 pub mod shape;
 pub mod sort;
+pub mod stream;
 pub mod value;
 pub mod whole;
 pub mod zset;
@@ -25,6 +26,7 @@ pub static TABLES: &[&[CommandDef]] = &[
     list::COMMANDS,
     set::COMMANDS,
     sort::COMMANDS,
+    stream::COMMANDS,
     zset::COMMANDS,
     zset::GEO_COMMANDS,
 ];

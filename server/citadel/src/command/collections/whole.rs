@@ -30,7 +30,8 @@ pub fn paged_form(kind: ValueKind, packed: &[u8]) -> Result<Option<Range<u64>>, 
         ValueKind::Hash => shape::HASH.paged_range(packed)?,
         ValueKind::Set => shape::SET.paged_range(packed)?,
         ValueKind::ZSet => shape::zset_paged_range(packed)?,
-        ValueKind::String | ValueKind::Page => None,
+        // (A stream is always a root: it is never built from a packed form.)
+        ValueKind::String | ValueKind::Page | ValueKind::Stream => None,
     })
 }
 
@@ -50,7 +51,7 @@ pub fn build(kind: ValueKind, packed: &[u8], generation: u64) -> Result<Built, C
         ValueKind::Set => Ok((shape::SET.build)(Packed::parse(packed)?, generation)?),
         ValueKind::ZSet => Ok(zset::paged::build(Packed::parse(packed)?, generation)?),
         // See `paged_form`: never asked for another kind.
-        ValueKind::String | ValueKind::Page => Err(CmdError::CorruptValue),
+        ValueKind::String | ValueKind::Page | ValueKind::Stream => Err(CmdError::CorruptValue),
     }
 }
 

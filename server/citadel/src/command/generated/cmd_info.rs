@@ -2461,6 +2461,108 @@ pub static CMD_INFO: &[(&str, Info)] = &[
             },
         ],
     }),
+    ("xadd", Info {
+        acl: &["@write", "@stream", "@fast"],
+        tips: &["nondeterministic_output"],
+        key_specs: &[
+            KeySpec {
+                notes: Some("UPDATE instead of INSERT because of the optional trimming feature"),
+                flags: &["RW", "update"],
+                begin: Begin::Index(1),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
+    ("xdel", Info {
+        acl: &["@write", "@stream", "@fast"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "delete"],
+                begin: Begin::Index(1),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
+    ("xinfo", Info {
+        acl: &["@slow"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("xlen", Info {
+        acl: &["@read", "@stream", "@fast"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO"],
+                begin: Begin::Index(1),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
+    ("xrange", Info {
+        acl: &["@read", "@stream", "@slow"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: Begin::Index(1),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
+    ("xread", Info {
+        acl: &["@read", "@stream", "@slow", "@blocking"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: Begin::Keyword("STREAMS", 1),
+                find: Find::Range { lastkey: -1, keystep: 1, limit: 2 },
+            },
+        ],
+    }),
+    ("xrevrange", Info {
+        acl: &["@read", "@stream", "@slow"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: Begin::Index(1),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
+    ("xsetid", Info {
+        acl: &["@write", "@stream", "@fast"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "update"],
+                begin: Begin::Index(1),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
+    ("xtrim", Info {
+        acl: &["@write", "@stream", "@slow"],
+        tips: &["nondeterministic_output"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "delete"],
+                begin: Begin::Index(1),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
     ("zadd", Info {
         acl: &["@write", "@sortedset", "@fast"],
         tips: &[],

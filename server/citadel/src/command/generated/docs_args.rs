@@ -1533,6 +1533,325 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("xadd", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "nomkstream",
+            kind: "pure-token",
+            token: Some("NOMKSTREAM"),
+            since: Some("6.2.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "trim",
+            kind: "block",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "strategy",
+                    kind: "oneof",
+                    arguments: Some(&[
+                        Arg {
+                            name: "maxlen",
+                            kind: "pure-token",
+                            token: Some("MAXLEN"),
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "minid",
+                            kind: "pure-token",
+                            token: Some("MINID"),
+                            since: Some("6.2.0"),
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "operator",
+                    kind: "oneof",
+                    flags: &["optional"],
+                    arguments: Some(&[
+                        Arg {
+                            name: "equal",
+                            kind: "pure-token",
+                            token: Some("="),
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "approximately",
+                            kind: "pure-token",
+                            token: Some("~"),
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "threshold",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    token: Some("LIMIT"),
+                    since: Some("6.2.0"),
+                    flags: &["optional"],
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "id_or_auto",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "auto_id",
+                    kind: "pure-token",
+                    token: Some("*"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "id",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "field_value",
+            kind: "block",
+            flags: &["multiple"],
+            arguments: Some(&[
+                Arg {
+                    name: "field",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "value",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xlen", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xrange", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "start",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "end",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            token: Some("COUNT"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xrevrange", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "end",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "start",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            token: Some("COUNT"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xdel", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "id",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xtrim", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "trim",
+            kind: "block",
+            arguments: Some(&[
+                Arg {
+                    name: "strategy",
+                    kind: "oneof",
+                    arguments: Some(&[
+                        Arg {
+                            name: "maxlen",
+                            kind: "pure-token",
+                            token: Some("MAXLEN"),
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "minid",
+                            kind: "pure-token",
+                            token: Some("MINID"),
+                            since: Some("6.2.0"),
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "operator",
+                    kind: "oneof",
+                    flags: &["optional"],
+                    arguments: Some(&[
+                        Arg {
+                            name: "equal",
+                            kind: "pure-token",
+                            token: Some("="),
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "approximately",
+                            kind: "pure-token",
+                            token: Some("~"),
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "threshold",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    token: Some("LIMIT"),
+                    since: Some("6.2.0"),
+                    flags: &["optional"],
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xread", &[
+        Arg {
+            name: "count",
+            kind: "integer",
+            token: Some("COUNT"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "milliseconds",
+            kind: "integer",
+            token: Some("BLOCK"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "streams",
+            kind: "block",
+            token: Some("STREAMS"),
+            arguments: Some(&[
+                Arg {
+                    name: "key",
+                    kind: "key",
+                    key_spec_index: Some(0),
+                    flags: &["multiple"],
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "id",
+                    kind: "string",
+                    flags: &["multiple"],
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xsetid", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "last-id",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "entries_added",
+            kind: "integer",
+            token: Some("ENTRIESADDED"),
+            since: Some("7.0.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "max_deleted_entry_id",
+            kind: "string",
+            token: Some("MAXDELETEDID"),
+            since: Some("7.0.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
     ("zadd", &[
         Arg {
             name: "key",

@@ -1,0 +1,132 @@
+//! A stream page: its entries in ID order.
+//!
+//! ```text
+//! count:u32 | (ms:u64 | seq:u64 | fields:u32 | (len:u32 | bytes) x 2*fields) x count
+//! ```
+//!
+//! All integers little endian. Parsing is bounds-checked: a corrupt page
+//! is [`Corrupt`], never a panic.
+
+use super::StreamId;
+use crate::packed::Corrupt;
+
+/// One entry of a page: its ID and its field, value, field, value ...
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry<'a> {
+    pub id: StreamId,
+    pub fields: Vec<&'a [u8]>,
+}
+
+/// Bytes an entry of these fields and values takes in a page.
+pub fn entry_bytes(fields: &[&[u8]]) -> usize {
+    20 + fields.iter().map(|f| 4 + f.len()).sum::<usize>()
+}
+
+/// The entries of `page`.
+pub fn entries(page: &[u8]) -> Result<Vec<Entry<'_>>, Corrupt> {
+    let mut reader = Reader { bytes: page, at: 0 };
+    let count = reader.u32()?;
+    // (Each entry takes at least 20 bytes: a corrupt count allocates little.)
+    let mut out = Vec::with_capacity((count as usize).min(page.len() / 20));
+    for _ in 0..count {
+        let id = StreamId::new(reader.u64()?, reader.u64()?);
+        let n = reader.u32()? as usize;
+        let n = n.checked_mul(2).ok_or(Corrupt)?;
+        let mut fields = Vec::with_capacity(n.min(page.len() / 4));
+        for _ in 0..n {
+            let len = reader.u32()? as usize;
+            fields.push(reader.take(len)?);
+        }
+        out.push(Entry { id, fields });
+    }
+    if reader.at != page.len() {
+        return Err(Corrupt);
+    }
+    Ok(out)
+}
+
+/// Appends an entry to `page` (an empty vector: a new page).
+pub fn append(page: &mut Vec<u8>, id: StreamId, fields: &[&[u8]]) -> Result<(), Corrupt> {
+    if page.is_empty() {
+        page.extend_from_slice(&0u32.to_le_bytes());
+    }
+    let count = u32::from_le_bytes(page.get(..4).ok_or(Corrupt)?.try_into().expect("4 bytes"));
+    page[..4].copy_from_slice(&count.checked_add(1).ok_or(Corrupt)?.to_le_bytes());
+    write_entry(page, id, fields);
+    Ok(())
+}
+
+fn write_entry(page: &mut Vec<u8>, id: StreamId, fields: &[&[u8]]) {
+    page.reserve(entry_bytes(fields));
+    page.extend_from_slice(&id.ms.to_le_bytes());
+    page.extend_from_slice(&id.seq.to_le_bytes());
+    page.extend_from_slice(&((fields.len() / 2) as u32).to_le_bytes());
+    for f in fields {
+        page.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        page.extend_from_slice(f);
+    }
+}
+
+/// A page holding `entries`.
+pub fn encode<'a>(entries: impl IntoIterator<Item = &'a Entry<'a>>) -> Vec<u8> {
+    let mut page = vec![0u8; 4];
+    let mut count = 0u32;
+    for e in entries {
+        write_entry(&mut page, e.id, &e.fields);
+        count += 1;
+    }
+    page[..4].copy_from_slice(&count.to_le_bytes());
+    page
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Corrupt> {
+        let end = self.at.checked_add(n).ok_or(Corrupt)?;
+        let out = self.bytes.get(self.at..end).ok_or(Corrupt)?;
+        self.at = end;
+        Ok(out)
+    }
+
+    fn u32(&mut self) -> Result<u32, Corrupt> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn u64(&mut self) -> Result<u64, Corrupt> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_round_trip_and_reject_corruption() {
+        let mut page = Vec::new();
+        append(&mut page, StreamId::new(1, 0), &[b"f", b"v"]).unwrap();
+        append(&mut page, StreamId::new(1, 1), &[b"a", b"", b"b", b"cc"]).unwrap();
+        let parsed = entries(&page).unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[1].fields, vec![&b"a"[..], b"", b"b", b"cc"]);
+        assert_eq!(encode(&parsed), page);
+        assert_eq!(
+            page.len(),
+            4 + entry_bytes(&[b"f", b"v"]) + entry_bytes(&[b"a", b"", b"b", b"cc"])
+        );
+        for cut in 0..page.len() {
+            assert_eq!(entries(&page[..cut]), Err(Corrupt));
+        }
+        let mut bad = page.clone();
+        bad[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(entries(&bad), Err(Corrupt));
+    }
+}
