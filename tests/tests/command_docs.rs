@@ -152,6 +152,7 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("pubsub", &["subs"]),
     ("script", &["subs"]),
     ("slowlog", &["subs"]),
+    ("xinfo", &["subs"]), // GROUPS and CONSUMERS: consumer groups are not built yet
 ];
 
 /// Every command and subcommand Citadel lists that Redis 7.0 also has:

@@ -31,7 +31,7 @@ FLAGS = ["optional", "multiple", "multiple_token"]
 
 def command_names():
     names = []
-    pat = re.compile(r'^\s*(?:c|container|sub|keyless)\("([a-z][a-z|_-]*)"', re.M)
+    pat = re.compile(r'^\s*(?:c|container|sub|keyless)\(\s*"([a-z][a-z|_-]*)"', re.M)
     for f in SOURCES:
         with open(os.path.join(HERE, f)) as fh:
             names += pat.findall(fh.read())

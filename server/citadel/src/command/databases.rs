@@ -144,24 +144,6 @@ fn swap_alone(ctx: &mut Ctx<'_>, a: usize, b: usize) -> Result<(), CmdError> {
         })
 }
 
-/// MOVE key db: moves the key (its TTL too) to database `db` unless a key
-/// of that name is there.
-pub fn move_key(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if ctx.thread.cluster.is_some() {
-        return Err(CmdError::Static("ERR MOVE is not allowed in cluster mode"));
-    }
-    let to = parse_db(ctx.state, args, 2)?;
-    if to == ctx.conn.db {
-        return Err(CmdError::SameObject);
-    }
-    let key = args.get(1);
-    let moved = across(ctx, (key, key), to, |cache, src, dst| {
-        super::keys::transfer(cache, src, dst, false, false)
-    })?;
-    ctx.out.int(i64::from(moved == Some(true)));
-    Ok(())
-}
-
 /// Runs `f` on the stored keys of `keys.0` in the connection's database and
 /// `keys.1` in database `to`, the handle taking stored keys meanwhile.
 pub fn across<R>(

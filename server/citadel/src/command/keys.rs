@@ -136,3 +136,21 @@ pub fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     ctx.out.int(i64::from(copied == Some(true)));
     Ok(())
 }
+
+/// MOVE key db: moves the key (its TTL too) to database `db` unless a key
+/// of that name is there.
+pub fn move_key(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if ctx.thread.cluster.is_some() {
+        return Err(CmdError::Static("ERR MOVE is not allowed in cluster mode"));
+    }
+    let to = super::databases::parse_db(ctx.state, args, 2)?;
+    if to == ctx.conn.db {
+        return Err(CmdError::SameObject);
+    }
+    let key = args.get(1);
+    let moved = super::databases::across(ctx, (key, key), to, |cache, src, dst| {
+        transfer(cache, src, dst, false, false)
+    })?;
+    ctx.out.int(i64::from(moved == Some(true)));
+    Ok(())
+}

@@ -274,7 +274,7 @@ pub static COMMANDS: &[CommandDef] = &[
     c("rename", 3, W, KEYS_2, G, "1.0.0", "Renames a key and overwrites the destination.", keys::rename),
     c("renamenx", 3, WF, KEYS_2, G, "1.0.0", "Renames a key only when the target key name doesn't exist.", keys::renamenx),
     c("copy", -3, WM, KEYS_2, G, "6.2.0", "Copies the value of a key to a new key.", keys::copy),
-    c("move", 3, WF, KEY1, G, "1.0.0", "Moves a key to another database.", databases::move_key),
+    c("move", 3, WF, KEY1, G, "1.0.0", "Moves a key to another database.", keys::move_key),
     c("dump", 2, R, KEY1, G, "2.6.0", "Returns a serialized representation of the value stored at a key.", dump::dump),
     c("restore", -4, WM, KEY1, G, "2.6.0", "Creates a key from the serialized representation of a value.", dump::restore),
     c("expire", -3, WF, KEY1, G, "1.0.0", "Sets the expiration time of a key in seconds.", expiry::expire),

@@ -2491,6 +2491,24 @@ pub static CMD_INFO: &[(&str, Info)] = &[
         key_specs: &[
         ],
     }),
+    ("xinfo|help", Info {
+        acl: &["@stream", "@slow"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("xinfo|stream", Info {
+        acl: &["@read", "@stream", "@slow"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: Begin::Index(2),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
     ("xlen", Info {
         acl: &["@read", "@stream", "@fast"],
         tips: &[],

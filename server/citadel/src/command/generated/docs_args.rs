@@ -1852,6 +1852,30 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("xinfo|stream", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "full",
+            kind: "block",
+            token: Some("FULL"),
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    token: Some("COUNT"),
+                    flags: &["optional"],
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
     ("zadd", &[
         Arg {
             name: "key",
