@@ -29,11 +29,13 @@ fn mask(stream: &[u8]) -> String {
     let text = String::from_utf8_lossy(stream);
     let mut out = String::new();
     for line in text.split_inclusive("\r\n") {
-        match (line.strip_prefix('+'), line.find(" [0 "), line.find("] ")) {
+        match (line.strip_prefix('+'), line.find(" ["), line.find("] ")) {
             (Some(rest), Some(open), Some(close))
                 if open < close && rest.starts_with(|c: char| c.is_ascii_digit()) =>
             {
-                out.push_str("+<time> [0 <addr>");
+                // The database stays: lines name the one the command ran in.
+                let db = line[open + 2..close].split(' ').next().unwrap_or("");
+                out.push_str(&format!("+<time> [{db} <addr>"));
                 out.push_str(&line[close..]);
             }
             _ => out.push_str(line),
@@ -151,6 +153,17 @@ fn monitor_lines_match_redis() {
             b"1",
             b"s",
         ],
+        // lines name the database the command ran in, a script's own too
+        vec![b"SELECT", b"2"],
+        vec![b"SET", b"in2", b"x"],
+        vec![
+            b"EVAL",
+            b"redis.call('select', '3') return redis.call('set', KEYS[1], 'y')",
+            b"1",
+            b"in3",
+        ],
+        vec![b"GET", b"in2"],
+        vec![b"SELECT", b"0"],
     ];
     let mut batch = Vec::new();
     for args in &script {

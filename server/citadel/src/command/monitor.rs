@@ -101,7 +101,7 @@ pub fn feed(
         peer: &client.peer,
         local: &client.local,
     };
-    let Some(text) = line_of(origin, def, args) else {
+    let Some(text) = line_of(origin, conn.db, def, args) else {
         return;
     };
     if conn.monitor {
@@ -128,16 +128,18 @@ pub fn feed_script(
     state: &ServerState,
     thread: &ThreadCtx,
     client: u64,
+    db: u8,
     def: &CommandDef,
     args: Args<'_>,
 ) {
-    if let Some(text) = line_of(Origin::Script, def, args) {
+    if let Some(text) = line_of(Origin::Script, db, def, args) {
         send(state, thread, client, text);
     }
 }
 
-/// The MONITOR line of a command, if monitors are shown it.
-fn line_of(origin: Origin<'_>, def: &CommandDef, args: Args<'_>) -> Option<Vec<u8>> {
+/// The MONITOR line of a command run in database `db`, if monitors are
+/// shown it.
+fn line_of(origin: Origin<'_>, db: u8, def: &CommandDef, args: Args<'_>) -> Option<Vec<u8>> {
     // Scripts are `skip_monitor`, yet shown: Redis feeds their line itself
     // before they run (dispatch does here), then the lines of what they run.
     if !shown(def) && !def.has_flag("movablekeys") {
@@ -151,7 +153,7 @@ fn line_of(origin: Origin<'_>, def: &CommandDef, args: Args<'_>) -> Option<Vec<u
             args.get(i)
         }
     });
-    Some(line(SystemTime::now(), 0, origin, shown_args))
+    Some(line(SystemTime::now(), db.into(), origin, shown_args))
 }
 
 /// Mails a line to every thread serving a monitor (but `client`'s own).

@@ -57,9 +57,6 @@ pub fn call(ctx: &mut Ctx<'_>, argv: CallArgs<'_>, rules: &CallRules, out: &mut 
         return false;
     }
     super::key_events::tag_changes(ctx.state, ctx.thread, idx, def.name, args);
-    if ctx.state.monitors.active() {
-        super::monitor::feed_script(ctx.state, ctx.thread, ctx.conn.client.id, def, args);
-    }
     let mark = reply.buf.len();
     let mut inner = Ctx {
         state: ctx.state,
@@ -91,6 +88,12 @@ pub fn call(ctx: &mut Ctx<'_>, argv: CallArgs<'_>, rules: &CallRules, out: &mut 
     }
     let nanos = monotonic_nanos().saturating_sub(started);
     inner.thread.nested_calls.ran(idx, nanos, failed);
+    // After the run, as Redis feeds it: a SELECT's line names the database
+    // it selected.
+    if inner.state.monitors.active() {
+        let (client, db) = (inner.conn.client.id, inner.conn.db);
+        super::monitor::feed_script(inner.state, inner.thread, client, db, def, args);
+    }
     write
 }
 
