@@ -2,6 +2,7 @@
 //! root and the pages it plans from the root (`plan_*`, pure functions of
 //! the root and the arguments).
 
+use citadel_cache::{Changes, ItemRef};
 use citadel_collections::stream::page::{self, entries};
 use citadel_collections::stream::{StreamId, StreamRoot, Trim, TrimArgs};
 
@@ -186,17 +187,7 @@ pub fn xtrim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         &mut ctx.thread.cache,
         &[args.get(1)],
         plan,
-        |items, changes, plan| {
-            let Some(mut s) = StreamTxn::open(items, plan, 0)? else {
-                return Ok(Step::Done(0));
-            };
-            step(trim(&mut s, &t).and_then(|n| {
-                if n > 0 {
-                    s.commit(changes)?;
-                }
-                Ok(n)
-            }))
-        },
+        |items, changes, plan| removing(items, plan, changes, |s| trim(s, &t)),
     )?;
     ctx.out.int(n as i64);
     Ok(())
@@ -224,20 +215,34 @@ pub fn xdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         &[args.get(1)],
         plan,
         |items, changes, plan| {
-            let Some(mut s) = StreamTxn::open(items, plan, 0)? else {
-                return Ok(Step::Done(0));
-            };
-            let ids = ids.as_deref().ok_or(INVALID_ID)?;
-            step(delete(&mut s, ids).and_then(|n| {
-                if n > 0 {
-                    s.commit(changes)?;
-                }
-                Ok(n)
-            }))
+            removing(items, plan, changes, |s| match ids.as_deref() {
+                Some(ids) => delete(s, ids),
+                None => Err(Fail::from(INVALID_ID)),
+            })
         },
     )?;
     ctx.out.int(n as i64);
     Ok(())
+}
+
+/// Runs `remove` on the stream at the update's one key (nothing when it
+/// is missing) and writes the stream back when it removed anything:
+/// XTRIM and XDEL.
+fn removing(
+    items: &[Option<ItemRef<'_>>],
+    plan: &PagePlan,
+    changes: &mut Changes,
+    remove: impl FnOnce(&mut StreamTxn<'_, '_>) -> Result<u64, Fail>,
+) -> Result<Step<u64>, CmdError> {
+    let Some(mut s) = StreamTxn::open(items, plan, 0)? else {
+        return Ok(Step::Done(0));
+    };
+    step(remove(&mut s).and_then(|n| {
+        if n > 0 {
+            s.commit(changes)?;
+        }
+        Ok(n)
+    }))
 }
 
 fn delete(s: &mut StreamTxn<'_, '_>, ids: &[StreamId]) -> Result<u64, Fail> {
