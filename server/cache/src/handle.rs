@@ -129,7 +129,7 @@ impl CacheHandle {
         f: impl FnOnce(&mut Self, &[&[u8]]) -> R,
     ) -> R {
         let ns = self.ns;
-        if ns == 0 && !keys.iter().any(|key| namespace::needs_prefix(0, key)) {
+        if !keys.iter().any(|key| namespace::needs_prefix(ns, key)) {
             return f(self, keys);
         }
         self.with_stored_keys_slow(keys, f)
