@@ -66,43 +66,10 @@ pub fn wait(ring: &mut IoUring, now: u64, wake: u64) -> io::Result<()> {
             ) => {}
         Err(e) => return Err(e),
     }
-    run_deferred_work(ring);
+    // Replies beyond 20 connections a loop would otherwise sit unread for
+    // another loop (the server's loop drains the same way).
+    citadel_net::run_deferred_work(ring);
     Ok(())
-}
-
-/// Deferred task-work items one enter runs at most (Linux 6.13+: `max(20, wait_nr)`).
-const TASK_WORK_PER_ENTER: usize = 20;
-/// Most extra enters after a wait.
-const MOST_DRAIN_ENTERS: usize = 64;
-/// `IORING_ENTER_GETEVENTS` (linux/io_uring.h): run deferred task work.
-const ENTER_GETEVENTS: u32 = 1;
-
-/// Runs the deferred task work `wait` left: since Linux 6.13 one enter runs at most 20
-/// items, one per connection whose socket got data, so with more connections answered
-/// per loop the others' replies sat unread for another loop or more, the client's own lag
-/// counted as the server's latency. After a wait that brought 20 or more completions,
-/// enters that wait for nothing run the rest, until one brings fewer. (The server's loop
-/// does the same, `citadel_net`'s `uring::run_deferred_work`: no crate both use has
-/// io_uring.)
-pub fn run_deferred_work(ring: &mut IoUring) {
-    let mut seen = ring.completion().len();
-    if seen < TASK_WORK_PER_ENTER {
-        return;
-    }
-    for _ in 0..MOST_DRAIN_ENTERS {
-        // SAFETY: an enter that submits nothing and waits for nothing; with GETEVENTS it
-        // only runs deferred task work for requests already submitted, whose buffers the
-        // callers keep valid until their completions are reaped.
-        let entered = unsafe {
-            ring.submitter()
-                .enter::<libc::sigset_t>(0, 0, ENTER_GETEVENTS, None)
-        };
-        let now = ring.completion().len();
-        if entered.is_err() || now < seen + TASK_WORK_PER_ENTER {
-            return;
-        }
-        seen = now;
-    }
 }
 
 /// Asks the kernel to cancel every operation in flight on this ring.

@@ -59,6 +59,7 @@ pub use endpoint::Endpoint;
 pub use rlimit::raise_nofile;
 pub use stats::LoopStats;
 pub use threads::{bind, serve, DoorConfig, Listeners, NetConfig, UnixSocket};
+pub use uring::run_deferred_work;
 
 /// Which front door a connection came in by: 0 is the main one
 /// (`NetConfig::addr` and `unix`), n is `NetConfig::doors[n - 1]`. The
