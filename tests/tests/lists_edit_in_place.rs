@@ -93,3 +93,67 @@ fn edits_in_place_are_whole_to_readers_and_poppers_on_other_threads() {
         "lost or twice"
     );
 }
+
+/// A push or pop planned from the root as stored (no plan, no hint:
+/// `list/end.rs`), byte for byte against Redis on one connection: pushes
+/// and pops of 1-3 elements of 1-200 bytes (a pop's first read is 64
+/// bytes: longer elements read their end whole) at both ends of a big
+/// list with a TTL, between reads that plan from the thread's root hints
+/// (stale after a direct edit), MULTI/EXEC (whose pushes and pops take
+/// the planned path) and LPUSHX/RPUSHX.
+#[test]
+fn direct_end_edits_match_redis() {
+    use citadel_tests::differential::{Pair, Rng};
+    let mut pair = Pair::start();
+    let key = "direct";
+    for chunk in 0..6 {
+        let mut args = vec!["RPUSH".to_string(), key.to_string()];
+        args.extend((0..500).map(|i| format!("start-{chunk}-{i}")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        pair.same_str(&args);
+    }
+    pair.same_str(&["EXPIRE", key, "100000"]);
+    pair.same_str(&["OBJECT", "ENCODING", key]);
+    let mut rng = Rng(0x5eed_0014);
+    for step in 0..3000 {
+        let n = 1 + rng.below(3);
+        let elements: Vec<String> = (0..n)
+            .map(|i| {
+                let len = 1 + rng.below(200) as usize;
+                format!("{step}-{i}-{}", "x".repeat(len))
+            })
+            .collect();
+        let count = n.to_string();
+        let mut args: Vec<&str> = match rng.below(12) {
+            0..=2 => vec!["LPUSH", key],
+            3..=5 => vec!["RPUSH", key],
+            6 => vec!["LPOP", key],
+            7 => vec!["RPOP", key, &count],
+            8 => vec!["LPOP", key, &count],
+            9 => vec!["RPOP", key],
+            10 => vec!["LPUSHX", key],
+            _ => vec!["RPUSHX", key],
+        };
+        if args[0].contains("PUSH") {
+            args.extend(elements.iter().map(String::as_str));
+        }
+        if step % 50 == 0 {
+            pair.same_str(&["MULTI"]);
+            pair.same_str(&args);
+            pair.same_str(&["RPOP", key]);
+            pair.same_str(&["EXEC"]);
+        } else {
+            pair.same_str(&args);
+        }
+        match step % 7 {
+            0 => pair.same_str(&["LRANGE", key, "0", "3"]),
+            1 => pair.same_str(&["LINDEX", key, "-1"]),
+            2 => pair.same_str(&["LLEN", key]),
+            _ => String::new(),
+        };
+    }
+    pair.same_str(&["LRANGE", key, "0", "-1"]);
+    // The TTL was kept through every edit (PERSIST answers 1 for a key
+    // that had one).
+    assert_eq!(pair.same_str(&["PERSIST", key]), ":1\r\n");
+}

@@ -500,9 +500,11 @@ impl<'a> SharedBytes<'a> {
 
     /// Copies the whole words covering these bytes into `buf`; returns where
     /// the bytes lie in it. The fast way to copy a short, unaligned range
-    /// (an item header): fixed-size word copies, no byte loops.
+    /// (an item header, a list root's head): fixed-size word copies, no
+    /// byte loops. `buf` must hold the range and 7 bytes more (panics
+    /// otherwise).
     #[inline(always)]
-    pub(crate) fn copy_covering<const N: usize>(&self, buf: &mut [u8; N]) -> Range<usize> {
+    pub fn copy_covering<const N: usize>(&self, buf: &mut [u8; N]) -> Range<usize> {
         let first = self.off & !7;
         let lo = self.off - first;
         // The whole buffer's words when the mapping has them: a copy of

@@ -29,7 +29,9 @@ mod root;
 use buffer::{
     encode, flatten_inline, pop_from, replaced, reversed, take_range, view, EMPTY, PUSH_ROOM,
 };
-pub use end_edit::{pop_root, push_root, EditableRoot, EndEdit, Writes};
+pub use end_edit::{
+    pop_front, pop_root, push_head, push_root, EditableRoot, EndEdit, Writes, ROOT_HEAD_LEN,
+};
 use pages::Pages;
 use root::slots;
 pub use root::slots::{is_editable_layout, EDIT_STATE};

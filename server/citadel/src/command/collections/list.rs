@@ -13,14 +13,17 @@
 //! are woken by the command layer once any list write committed
 //! (`command::blocking`).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ops::Range;
 
 use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
 use citadel_collections::list::paged::{EditableRoot, ListEdit, ListRoot, Stored};
+use citadel_resp::Reply;
 
 use super::few::Few;
-use super::paged::{keep_spare, spare_buf, update_paged_hinted, PagePlan, Step};
+use super::paged::{
+    keep_spare, spare_buf, update_paged_direct, update_paged_hinted, Direct, PagePlan, Step,
+};
 use super::value::Existing;
 use super::whole::{put_page, write_built};
 use crate::command::args::Args;
@@ -29,6 +32,7 @@ use crate::command::error::{CmdError, CmdResult};
 
 mod blocking;
 mod edit;
+mod end;
 mod in_root;
 mod moves;
 mod read;
@@ -254,52 +258,79 @@ fn put_root(
 pub(super) fn update_lists<R>(
     cache: &mut CacheHandle,
     keys: &[&[u8]],
+    plan: impl FnMut(usize, &ListRoot, &mut PagePlan),
+    f: impl FnMut(&mut Lists<'_, '_, '_>) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    update_lists_in(cache, keys, None::<DirectFn<R>>, plan, f)
+}
+
+/// An edit of a list's root as stored (`end.rs`), [`update_paged_direct`]'s.
+type DirectFn<R> = fn(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Direct<R>;
+
+/// [`update_lists`] of one list's end (a push or pop): `direct` edits a
+/// paged list's root as stored when it can (`end.rs`); otherwise, and for
+/// a packed or missing list, `f` runs as in `update_lists`, planned
+/// without the thread's root hints (which `direct` does not keep).
+fn update_list_end<R>(
+    cache: &mut CacheHandle,
+    key: &[u8],
+    direct: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Direct<R>,
+    plan: impl FnMut(usize, &ListRoot, &mut PagePlan),
+    f: impl FnMut(&mut Lists<'_, '_, '_>) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    update_lists_in(cache, &[key], Some(direct), plan, f)
+}
+
+fn update_lists_in<R>(
+    cache: &mut CacheHandle,
+    keys: &[&[u8]],
+    direct: Option<impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Direct<R>>,
     mut plan: impl FnMut(usize, &ListRoot, &mut PagePlan),
     mut f: impl FnMut(&mut Lists<'_, '_, '_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
     let plan_parse = PlanParse::default();
-    update_paged_hinted(
-        cache,
-        keys,
-        |i, bytes, pages| {
-            let parsed = ListRoot::parse(bytes);
-            // Set for every root planned (None when it has no editable
-            // parse): what is kept is always the last root planned.
-            let editable = parsed.as_ref().ok().and_then(ListRoot::editable);
-            let named = (bytes.as_ptr() as usize, bytes.len());
-            plan_parse.set(editable.map(|e| (i, named, e)));
-            let Ok(root) = parsed else {
-                return Ok(());
-            };
-            plan(i, &root, pages);
-            // An earlier-layout root keeps its end elements in pages.
-            for page in root.legacy_pages().into_iter().flatten() {
-                pages.need(i, page);
-            }
-            Ok(())
-        },
-        |items, changes, plan| {
-            let mut lists = Lists {
-                items,
-                plan,
-                plan_parse: &plan_parse,
-                changes,
-                saved: None,
-                saved_more: Vec::new(),
-            };
-            let result = f(&mut lists)?;
-            // A push or pop inside its end's slot (most) saved no edit:
-            // no call to set up. (`save` fills `saved` first.)
-            if lists.saved.is_none() {
-                return Ok(Step::Done(result));
-            }
-            let wanted = lists.commit()?;
-            Ok(match wanted.is_empty() {
-                true => Step::Done(result),
-                false => Step::Fresh(wanted),
-            })
-        },
-    )
+    let plan = |i: usize, bytes: &[u8], pages: &mut PagePlan| {
+        let parsed = ListRoot::parse(bytes);
+        // Set for every root planned (None when it has no editable
+        // parse): what is kept is always the last root planned.
+        let editable = parsed.as_ref().ok().and_then(ListRoot::editable);
+        let named = (bytes.as_ptr() as usize, bytes.len());
+        plan_parse.set(editable.map(|e| (i, named, e)));
+        let Ok(root) = parsed else {
+            return Ok(());
+        };
+        plan(i, &root, pages);
+        // An earlier-layout root keeps its end elements in pages.
+        for page in root.legacy_pages().into_iter().flatten() {
+            pages.need(i, page);
+        }
+        Ok(())
+    };
+    let f = |items: &[Option<ItemRef<'_>>], changes: &mut Changes, plan: &PagePlan| {
+        let mut lists = Lists {
+            items,
+            plan,
+            plan_parse: &plan_parse,
+            changes,
+            saved: None,
+            saved_more: Vec::new(),
+        };
+        let result = f(&mut lists)?;
+        // A push or pop inside its end's slot (most) saved no edit:
+        // no call to set up. (`save` fills `saved` first.)
+        if lists.saved.is_none() {
+            return Ok(Step::Done(result));
+        }
+        let wanted = lists.commit()?;
+        Ok(match wanted.is_empty() {
+            true => Step::Done(result),
+            false => Step::Fresh(wanted),
+        })
+    };
+    match direct {
+        None => update_paged_hinted(cache, keys, plan, f),
+        Some(direct) => update_paged_direct(cache, keys, direct, plan, f),
+    }
 }
 
 /// LPUSH RPUSH LPUSHX RPUSHX: the new length (0 for an X on no list).
@@ -309,9 +340,10 @@ fn push_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, only_existing: bool
     let elements: Few<&[u8]> = args.from(2).iter().collect();
     let elements = &elements[..];
     let count = elements.len() as u64;
-    let len = update_lists(
+    let len = update_list_end(
         &mut ctx.thread.cache,
-        &[key],
+        key,
+        |items, changes, plan| end::push(items, changes, plan, end, elements),
         |i, root, plan| plan.need_all(i, root.pages_for_push(end, count)),
         |lists| {
             if let Some(len) = lists.push_in_root(0, end, elements)? {
@@ -362,23 +394,34 @@ fn pop_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, name: &'static str) 
     let n = count.unwrap_or(1) as u64;
     // The popped elements go straight into the reply (no copies); an
     // attempt that runs again, or fails, takes back what it wrote.
-    let out = &mut ctx.out;
-    let mark = out.buf.len();
-    let found = update_lists(
+    // (Both attempts write into it, one at a time.)
+    let reply = RefCell::new(&mut ctx.out);
+    let mark = reply.borrow().buf.len();
+    // (Only a pop that goes ahead hands elements over: the array header
+    // comes with the first.)
+    let element = |out: &mut Reply, first: &mut bool, e: &[u8]| {
+        if std::mem::take(first) && count.is_some() {
+            out.array(n as usize);
+        }
+        out.bulk(e);
+    };
+    let found = update_list_end(
         &mut ctx.thread.cache,
-        &[args.get(1)],
+        args.get(1),
+        |items, changes, plan| {
+            let out = &mut **reply.borrow_mut();
+            out.buf.truncate(mark);
+            let mut first = true;
+            end::pop(items, changes, plan, end, n, |e| {
+                element(out, &mut first, e)
+            })
+        },
         |i, root, plan| plan.need_all(i, root.pages_for_pop(end, n)),
         |lists| {
+            let out = &mut **reply.borrow_mut();
             out.buf.truncate(mark);
-            // (Only a pop that goes ahead hands elements over: the array
-            // header comes with the first.)
             let mut first = true;
-            let in_root = lists.pop_in_root(0, end, n, |e| {
-                if std::mem::take(&mut first) && count.is_some() {
-                    out.array(n as usize);
-                }
-                out.bulk(e);
-            })?;
+            let in_root = lists.pop_in_root(0, end, n, |e| element(out, &mut first, e))?;
             if in_root {
                 return Ok(true);
             }
@@ -394,6 +437,7 @@ fn pop_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, name: &'static str) 
             Ok(true)
         },
     );
+    let out = reply.into_inner();
     match found {
         Err(e) => {
             out.buf.truncate(mark);

@@ -294,7 +294,7 @@ pub fn update_paged_fresh<R>(
     plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
-    run(cache, keys, false, plan, f)
+    run(cache, keys, false, never, plan, f)
 }
 
 /// [`update_paged_fresh`] that first plans from the roots this thread
@@ -310,26 +310,60 @@ pub fn update_paged_hinted<R>(
     plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
-    run(cache, keys, true, plan, f)
+    run(cache, keys, true, never, plan, f)
+}
+
+/// [`update_paged_fresh`] that, when a user key's root is not the planned
+/// one (the first pass plans nothing: no hints), first offers the update
+/// to `direct`, which may do the whole command from the items as stored
+/// (a list push or pop edited in its root, `list/end.rs`: no pages, so
+/// no plan) or decline (None, nothing written): the update then plans
+/// from the roots it saw, as without `direct`.
+pub fn update_paged_direct<R>(
+    cache: &mut CacheHandle,
+    keys: &[&[u8]],
+    direct: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Direct<R>,
+    plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
+    f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
+) -> Result<R, CmdError> {
+    run(cache, keys, false, direct, plan, f)
+}
+
+/// What [`update_paged_direct`]'s `direct` did: None, declined (nothing
+/// written).
+pub type Direct<R> = Option<Result<R, CmdError>>;
+
+/// The `direct` of a command that has none.
+fn never<R>(_: &[Option<ItemRef<'_>>], _: &mut Changes, _: &PagePlan) -> Direct<R> {
+    None
 }
 
 fn run<R>(
     cache: &mut CacheHandle,
     keys: &[&[u8]],
     hinted: bool,
+    direct: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Direct<R>,
     plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
     SPARE.with(|spare| match spare.try_borrow_mut() {
         Ok(mut current) => {
-            let result = run_in(&mut current, cache, keys, hinted, plan, f);
+            let result = run_in(&mut current, cache, keys, hinted, direct, plan, f);
             // (A few: a command over thousands of pages does not pin
             // their keys.)
             current.bufs.truncate(SPARE_BUFS);
             result
         }
         // A command run inside another's update plans on its own.
-        Err(_) => run_in(&mut PagePlan::default(), cache, keys, hinted, plan, f),
+        Err(_) => run_in(
+            &mut PagePlan::default(),
+            cache,
+            keys,
+            hinted,
+            direct,
+            plan,
+            f,
+        ),
     })
 }
 
@@ -338,6 +372,7 @@ fn run_in<R>(
     cache: &mut CacheHandle,
     keys: &[&[u8]],
     hinted: bool,
+    mut direct: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Direct<R>,
     mut plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
@@ -383,6 +418,8 @@ fn run_in<R>(
                     }
                 }
                 Outcome::Done(step)
+            } else if let Some(done) = direct(users, changes, current) {
+                Outcome::Done(done.map(Step::Done))
             } else {
                 Outcome::Replan(users.iter().map(root_value).collect())
             }

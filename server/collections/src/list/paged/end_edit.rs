@@ -11,10 +11,11 @@
 
 use std::ops::{Deref, Range};
 
-use super::root::slots::{Descriptor, Slots, DESCRIPTOR_LEN, SELECTOR_AT};
-use super::root::ListRoot;
+use super::root::slots::{self, Descriptor, Slots, DESCRIPTOR_LEN, SELECTOR_AT, SLOTS_AT};
+use super::root::{half, ListRoot, FIXED_LEN};
 use super::{End, ListLimit};
 use crate::packed::{packed_header_len, Corrupt, Packed, PackedWriter};
+use crate::paged::RootHeader;
 
 /// Writes of an edit, in store order.
 const MOST_WRITES: usize = 3;
@@ -107,6 +108,22 @@ impl EndEdit {
     }
 }
 
+impl EndEdit {
+    /// [`EndEdit::popped`] of an edit planned from the root's head
+    /// ([`pop_front`]): read from `front`, the bytes it was planned from.
+    pub fn popped_front<'r>(
+        &self,
+        front: &'r [u8],
+    ) -> impl Iterator<Item = Result<&'r [u8], Corrupt>> + 'r {
+        let (_, len, count) = self.popped;
+        Packed::from_body(
+            front.get(..len as usize).unwrap_or_default(),
+            count as usize,
+        )
+        .iter()
+    }
+}
+
 fn side(end: End) -> usize {
     match end {
         End::Head => 0,
@@ -124,6 +141,45 @@ pub struct EditableRoot {
     slots: Slots,
 }
 
+/// Bytes of a list root's head: what [`EditableRoot::from_head`] reads.
+pub const ROOT_HEAD_LEN: usize = SLOTS_AT;
+
+impl EditableRoot {
+    /// An editable-layout root read from its first [`ROOT_HEAD_LEN`] bytes
+    /// (`head`) and its value's length `len`: every check a whole parse
+    /// makes but of the inline elements' bytes (a push writes below its
+    /// front without reading them; a pop reads what it takes,
+    /// [`pop_front`]). None: a root of an earlier layout.
+    pub fn from_head(head: &[u8], len: usize) -> Result<Option<EditableRoot>, Corrupt> {
+        let (header, rest) = RootHeader::parse(head)?;
+        if rest.len() < FIXED_LEN || half(rest, 20) != slots::MARKER {
+            return Ok(None);
+        }
+        let (root, _) = slots::parse_head(header, head, len)?;
+        Ok(root.editable())
+    }
+
+    /// Where `end`'s inline elements lie in the root (its front to its
+    /// slot's end).
+    pub fn front(&self, end: End) -> Range<usize> {
+        let s = side(end);
+        let at = self.slots.slot_start(s) + self.slots.descriptor.fronts[s] as usize;
+        at..at + self.slots.body_lens()[s]
+    }
+
+    /// Whether the list with counts `d` and inline bodies of `bodies`
+    /// bytes is stored as a root again, as `ListEdit::finish_in` decides:
+    /// a list emptied, or without pages and small enough to go back to
+    /// the packed form, is not.
+    fn stays_paged(&self, d: &Descriptor, bodies: [usize; 2], limit: ListLimit) -> bool {
+        let inline_bytes: usize = (0..2)
+            .map(|s| packed_header_len(u64::from(d.held[s])) + bodies[s])
+            .sum();
+        let len = d.len as usize;
+        len > 0 && !(self.page_count == 0 && limit.fits(len * 2, inline_bytes * 2))
+    }
+}
+
 impl ListRoot {
     /// What an edit in the root needs of this root; None for a root of
     /// an earlier layout.
@@ -136,38 +192,14 @@ impl ListRoot {
     }
 }
 
-/// An editable root's counts, slots and inline elements (head, tail:
-/// either end of the list is its slot's front).
-struct Parts<'a> {
-    root: EditableRoot,
-    inline: [Packed<'a>; 2],
-}
-
-impl<'a> Parts<'a> {
-    /// `root` parsed from `stored` (by the caller, or here); None: a root
-    /// of an earlier layout.
-    fn of(stored: &'a [u8], root: Option<EditableRoot>) -> Result<Option<Parts<'a>>, Corrupt> {
-        let root = match root {
-            Some(root) => root,
-            None => match ListRoot::parse(stored)?.editable() {
-                Some(root) => root,
-                None => return Ok(None),
-            },
-        };
-        let inline = root.slots.inline(stored)?;
-        Ok(Some(Parts { root, inline }))
-    }
-
-    /// Whether the list with counts `d` and inline bodies of `bodies`
-    /// bytes is stored as a root again, as `ListEdit::finish_in` decides:
-    /// a list emptied, or without pages and small enough to go back to
-    /// the packed form, is not.
-    fn stays_paged(&self, d: &Descriptor, bodies: [usize; 2], limit: ListLimit) -> bool {
-        let inline_bytes: usize = (0..2)
-            .map(|s| packed_header_len(u64::from(d.held[s])) + bodies[s])
-            .sum();
-        let len = d.len as usize;
-        len > 0 && !(self.root.page_count == 0 && limit.fits(len * 2, inline_bytes * 2))
+impl EditableRoot {
+    /// `stored` parsed (by the caller, or here); None: a root of an
+    /// earlier layout.
+    fn of(stored: &[u8], parsed: Option<EditableRoot>) -> Result<Option<EditableRoot>, Corrupt> {
+        match parsed {
+            Some(root) => Ok(Some(root)),
+            None => Ok(ListRoot::parse(stored)?.editable()),
+        }
     }
 
     /// The edit to state `d`: `pushed` (offset in the root, length) the
@@ -186,10 +218,10 @@ impl<'a> Parts<'a> {
             len: d.len,
             pushed_at: pushed_at as u32,
             pushed: pushed as u32,
-            descriptor_at: self.root.slots.unused_at() as u32,
+            descriptor_at: self.slots.unused_at() as u32,
             // The last store, one byte (one word store wherever it lies: a
             // kill -9 leaves the old selector or the new one).
-            selector: [1 - self.root.slots.selector],
+            selector: [1 - self.slots.selector],
             popped: (
                 popped.0.start as u32,
                 popped.0.len() as u32,
@@ -213,14 +245,28 @@ pub fn push_root(
     limit: ListLimit,
     out: &mut Vec<u8>,
 ) -> Result<Option<EndEdit>, Corrupt> {
-    let Some(parts) = Parts::of(stored, parsed)? else {
+    let Some(root) = EditableRoot::of(stored, parsed)? else {
         return Ok(None);
     };
+    // (The whole parse checked the inline elements' bytes too.)
+    Ok(push_head(&root, end, elements, limit, out))
+}
+
+/// [`push_root`] planned from the root's head alone
+/// ([`EditableRoot::from_head`]): a push reads none of the inline
+/// elements, it writes below its end's front.
+pub fn push_head(
+    root: &EditableRoot,
+    end: End,
+    elements: &[&[u8]],
+    limit: ListLimit,
+    out: &mut Vec<u8>,
+) -> Option<EndEdit> {
     let s = side(end);
-    let mut d = parts.root.slots.descriptor;
-    let room = parts.root.capacity - d.held[s];
+    let mut d = root.slots.descriptor;
+    let room = root.capacity - d.held[s];
     if elements.is_empty() || elements.len() > room as usize {
-        return Ok(None);
+        return None;
     }
     let added: usize = elements
         .iter()
@@ -228,24 +274,24 @@ pub fn push_root(
         .sum();
     let front = d.fronts[s] as usize;
     if added > front {
-        return Ok(None);
+        return None;
     }
     d.held[s] += elements.len() as u32;
     d.len += elements.len() as u64;
     d.fronts[s] = (front - added) as u32;
     d.version = d.version.wrapping_add(1);
-    let mut bodies = parts.inline.map(|p| p.body_len());
+    let mut bodies = root.slots.body_lens();
     bodies[s] += added;
-    if !parts.stays_paged(&d, bodies, limit) {
-        return Ok(None);
+    if !root.stays_paged(&d, bodies, limit) {
+        return None;
     }
     out.clear();
     // Pushed one by one: the last one is the new front.
     for element in elements.iter().rev() {
         PackedWriter::put_element(out, element);
     }
-    let at = parts.root.slots.slot_start(s) + front - added;
-    Ok(Some(parts.edit(d, (at, added), (0..0, 0), out)))
+    let at = root.slots.slot_start(s) + front - added;
+    Some(root.edit(d, (at, added), (0..0, 0), out))
 }
 
 /// Takes `count` elements off `end` of the paged list whose root is
@@ -263,31 +309,52 @@ pub fn pop_root(
     limit: ListLimit,
     out: &mut Vec<u8>,
 ) -> Result<Option<EndEdit>, Corrupt> {
-    let Some(parts) = Parts::of(stored, parsed)? else {
+    let Some(root) = EditableRoot::of(stored, parsed)? else {
         return Ok(None);
     };
+    let at = root.front(end);
+    let front = stored.get(at.clone()).ok_or(Corrupt)?;
+    let edit = pop_front(&root, end, count, front, limit, out)?;
+    // The popped elements' offsets in the root, not in `front`.
+    Ok(edit.map(|edit| EndEdit {
+        popped: (
+            at.start as u32 + edit.popped.0,
+            edit.popped.1,
+            edit.popped.2,
+        ),
+        ..edit
+    }))
+}
+
+/// [`pop_root`] planned from the root's head ([`EditableRoot::from_head`])
+/// and `front`: the bytes of `end`'s inline elements from its front on
+/// ([`EditableRoot::front`]), at least the popped ones (cut shorter, the
+/// pop is `Corrupt`). The popped elements are read from `front`
+/// ([`EndEdit::popped_front`]).
+pub fn pop_front(
+    root: &EditableRoot,
+    end: End,
+    count: u64,
+    front: &[u8],
+    limit: ListLimit,
+    out: &mut Vec<u8>,
+) -> Result<Option<EndEdit>, Corrupt> {
     let s = side(end);
-    let mut d = parts.root.slots.descriptor;
+    let mut d = root.slots.descriptor;
     if count == 0 || count > u64::from(d.held[s]) {
         return Ok(None);
     }
-    let cut = parts.inline[s].offset_of(count as usize)?;
-    let front = d.fronts[s] as usize;
+    let cut = Packed::from_body(front, d.held[s] as usize).offset_of(count as usize)?;
+    let at = d.fronts[s] as usize;
+    let mut bodies = root.slots.body_lens();
+    bodies[s] = bodies[s].checked_sub(cut).ok_or(Corrupt)?;
     d.held[s] -= count as u32;
     d.len -= count;
-    d.fronts[s] = (front + cut) as u32;
+    d.fronts[s] = (at + cut) as u32;
     d.version = d.version.wrapping_add(1);
-    let mut bodies = parts.inline.map(|p| p.body_len());
-    bodies[s] -= cut;
-    if !parts.stays_paged(&d, bodies, limit) {
+    if !root.stays_paged(&d, bodies, limit) {
         return Ok(None);
     }
     out.clear();
-    let start = parts.root.slots.slot_start(s) + front;
-    Ok(Some(parts.edit(
-        d,
-        (0, 0),
-        (start..start + cut, count as usize),
-        out,
-    )))
+    Ok(Some(root.edit(d, (0, 0), (0..cut, count as usize), out)))
 }

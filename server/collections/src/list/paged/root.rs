@@ -141,6 +141,15 @@ impl ListRoot {
     /// length, no buffer holds more than a page, `inline` (head, tail)
     /// hold the counts given.
     pub(super) fn check(&self, inline: &Inline<'_>) -> Result<(), Corrupt> {
+        self.check_counts()?;
+        let held =
+            inline[0].len() == self.head_len as usize && inline[1].len() == self.tail_len as usize;
+        held.then_some(()).ok_or(Corrupt)
+    }
+
+    /// [`ListRoot::check`] of the counts alone (an editable root's inline
+    /// counts are its descriptor's).
+    pub(super) fn check_counts(&self) -> Result<(), Corrupt> {
         let stored = self.header.pages.end.checked_sub(self.header.pages.start);
         let paged = stored.and_then(|n| n.checked_mul(u64::from(self.capacity)));
         let total =
@@ -148,9 +157,7 @@ impl ListRoot {
         let consistent = total == Some(self.len)
             && self.capacity >= 1
             && self.head_len <= self.capacity
-            && self.tail_len <= self.capacity
-            && inline[0].len() == self.head_len as usize
-            && inline[1].len() == self.tail_len as usize;
+            && self.tail_len <= self.capacity;
         consistent.then_some(()).ok_or(Corrupt)
     }
 

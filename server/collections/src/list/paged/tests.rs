@@ -316,6 +316,90 @@ fn same_from_parsed(
     }
 }
 
+/// An edit's writes, owned (to compare edits planned two ways).
+fn writes_of(edit: &EndEdit, out: &[u8]) -> Vec<(usize, Vec<u8>)> {
+    edit.writes(out)
+        .iter()
+        .map(|&(at, b)| (at, b.to_vec()))
+        .collect()
+}
+
+/// Checks that an in-root edit planned from the root's head alone (a
+/// command's direct edit of the root as stored: `EditableRoot::from_head`)
+/// has the writes and length of the one planned from its bytes; None from
+/// the head for a root of an earlier layout only.
+fn same_from_head(
+    root: &[u8],
+    edit: &Option<EndEdit>,
+    out: &[u8],
+    plan: impl FnOnce(&EditableRoot, &mut Vec<u8>) -> Result<Option<EndEdit>, Corrupt>,
+) {
+    let head = &root[..root.len().min(ROOT_HEAD_LEN)];
+    let Some(parsed) = EditableRoot::from_head(head, root.len()).unwrap() else {
+        assert!(!is_editable_layout(root));
+        assert!(edit.is_none());
+        return;
+    };
+    let mut again = Vec::new();
+    let from_head = plan(&parsed, &mut again).unwrap();
+    assert_eq!(from_head.is_some(), edit.is_some());
+    if let (Some(a), Some(b)) = (edit, &from_head) {
+        assert_eq!(a.len, b.len);
+        assert_eq!(writes_of(a, out), writes_of(b, &again));
+    }
+}
+
+/// [`same_from_head`] of a pop of `count` at `end`, planned from the end's
+/// front read whole and cut right after the popped elements (`popped`),
+/// which it hands over the same; cut one byte shorter, it is corrupt.
+fn same_pop_from_head(
+    root: &[u8],
+    edit: &Option<EndEdit>,
+    out: &[u8],
+    (end, count, limit): (End, u64, ListLimit),
+    popped: &[Vec<u8>],
+) {
+    let head = &root[..root.len().min(ROOT_HEAD_LEN)];
+    let Some(parsed) = EditableRoot::from_head(head, root.len()).unwrap() else {
+        return same_from_head(root, edit, out, |_, _| Ok(None));
+    };
+    let front = &root[parsed.front(end)];
+    let taken: usize = popped
+        .iter()
+        .map(|e| PackedWriter::element_cost(e.len()))
+        .sum();
+    // (A pop declined hands nothing over: only the whole front plans it.)
+    let cuts = if edit.is_some() {
+        vec![front.len(), taken]
+    } else {
+        vec![front.len()]
+    };
+    for cut in cuts {
+        let front = &front[..cut];
+        let mut from_front = None;
+        same_from_head(root, edit, out, |parsed, out| {
+            let planned = pop_front(parsed, end, count, front, limit, out)?;
+            from_front.clone_from(&planned);
+            Ok(planned)
+        });
+        if let Some(planned) = from_front {
+            let got: Vec<Vec<u8>> = planned
+                .popped_front(front)
+                .map(|e| e.unwrap().to_vec())
+                .collect();
+            assert_eq!(got, popped);
+        }
+    }
+    if edit.is_some() && taken > 0 {
+        let short = &front[..taken - 1];
+        let mut out = Vec::new();
+        assert_eq!(
+            pop_front(&parsed, end, count, short, limit, &mut out),
+            Err(Corrupt)
+        );
+    }
+}
+
 fn run(ops: Vec<Op>, limit: ListLimit) {
     run_from(Store::default(), VecDeque::new(), ops, limit);
 }
@@ -336,6 +420,9 @@ fn run_from(
                     let edit = push_root(root, None, end(head), &refs, limit, out)?;
                     same_from_parsed(root, &edit, out, |parsed, out| {
                         push_root(root, parsed.editable(), end(head), &refs, limit, out)
+                    });
+                    same_from_head(root, &edit, out, |parsed, out| {
+                        Ok(push_head(parsed, end(head), &refs, limit, out))
                     });
                     Ok(edit)
                 });
@@ -362,6 +449,8 @@ fn run_from(
                     for e in edit.iter().flat_map(|edit| edit.popped(root)) {
                         popped_in_root.push(e?.to_vec());
                     }
+                    let how = (end(head), count, limit);
+                    same_pop_from_head(root, &edit, out, how, &popped_in_root);
                     Ok(edit)
                 });
                 let mut edit = store.load(|r| vec![r.pages_for_pop(end(head), count)]);
@@ -509,12 +598,28 @@ fn corrupt_roots_are_errors() {
     for cut in 0..built.root.len() {
         assert_eq!(open(&built.root[..cut]), Err(Corrupt), "cut at {cut}");
     }
+    // Read from its head (a direct edit): every length but its own, and
+    // the corruptions below, are errors.
+    let root = &built.root;
+    let from_head = |bytes: &[u8], len| EditableRoot::from_head(&bytes[..ROOT_HEAD_LEN], len);
+    assert!(from_head(root, root.len()).unwrap().is_some());
+    for len in [0, ROOT_HEAD_LEN, root.len() - 1, root.len() + 1] {
+        assert_eq!(from_head(root, len), Err(Corrupt), "length {len}");
+    }
     let mut bad = built.root.clone();
     bad[EDIT_STATE.start + 9] = 9; // len no longer matches the pages
     assert_eq!(ListRoot::parse(&bad), Err(Corrupt));
+    assert_eq!(from_head(&bad, bad.len()), Err(Corrupt));
     let mut bad = built.root.clone();
     bad[EDIT_STATE.start] = 2; // no such descriptor
     assert_eq!(ListRoot::parse(&bad), Err(Corrupt));
+    assert_eq!(from_head(&bad, bad.len()), Err(Corrupt));
+    let mut bad = built.root.clone();
+    // Descriptor 0's head front past its slot.
+    bad[EDIT_STATE.start + 1 + 24..EDIT_STATE.start + 1 + 28]
+        .copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(ListRoot::parse(&bad), Err(Corrupt));
+    assert_eq!(from_head(&bad, bad.len()), Err(Corrupt));
 }
 
 #[test]

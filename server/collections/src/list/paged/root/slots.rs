@@ -38,7 +38,7 @@ pub(in crate::list::paged) const MARKER: u32 = u32::MAX;
 pub(in crate::list::paged) const SELECTOR_AT: usize = ROOT_HEADER_LEN + FIXED_LEN;
 pub(in crate::list::paged) const DESCRIPTOR_LEN: usize = 32;
 const DESCRIPTORS_AT: usize = SELECTOR_AT + 1;
-const SLOTS_AT: usize = DESCRIPTORS_AT + 2 * DESCRIPTOR_LEN;
+pub(in crate::list::paged) const SLOTS_AT: usize = DESCRIPTORS_AT + 2 * DESCRIPTOR_LEN;
 /// Bytes of the trailer naming the region (the engine's `EDIT_TRAILER`).
 const TRAILER_LEN: usize = 8;
 /// Most free bytes a new root leaves below a slot's front (a root is
@@ -132,6 +132,13 @@ impl Slots {
         Ok([view(0)?, view(1)?])
     }
 
+    /// Bytes of each end's elements (head, tail): from its front to its
+    /// slot's end.
+    pub(in crate::list::paged) fn body_lens(&self) -> [usize; 2] {
+        let d = &self.descriptor;
+        [0, 1].map(|side| self.slot_lens[side].saturating_sub(d.fronts[side]) as usize)
+    }
+
     /// Offset in the root of the descriptor not in force.
     pub(in crate::list::paged) fn unused_at(&self) -> usize {
         DESCRIPTORS_AT + usize::from(1 - self.selector) * DESCRIPTOR_LEN
@@ -142,29 +149,54 @@ impl Slots {
 /// marker): its counts from the descriptor in force (the header's version
 /// replaced by the descriptor's) and its inline elements.
 pub(in crate::list::paged) fn parse(
-    mut header: RootHeader,
+    header: RootHeader,
     bytes: &[u8],
 ) -> Result<(ListRoot, Inline<'_>), Corrupt> {
-    if bytes.len() < SLOTS_AT {
+    let (root, slots) = parse_head(header, bytes, bytes.len())?;
+    let inline = slots.inline(bytes)?;
+    Ok((root, inline))
+}
+
+/// [`parse`] from the root's first [`SLOTS_AT`] bytes (`head`; more are
+/// ignored) and its value's length `len`, without its inline elements:
+/// every check `parse` makes of the counts and slots (each end's front and
+/// count inside its slot), none of the elements' bytes (an end edit reads
+/// those it pops).
+pub(in crate::list::paged) fn parse_head(
+    mut header: RootHeader,
+    head: &[u8],
+    len: usize,
+) -> Result<(ListRoot, Slots), Corrupt> {
+    if head.len() < SLOTS_AT {
         return Err(Corrupt);
     }
-    let rest = &bytes[ROOT_HEADER_LEN..];
+    let rest = &head[ROOT_HEADER_LEN..];
     let slot_lens = [half(rest, 12), half(rest, 16)];
     let region_end = SLOTS_AT + slot_lens[0] as usize + slot_lens[1] as usize;
-    let selector = bytes[SELECTOR_AT];
-    if bytes.len() != region_end + TRAILER_LEN || selector > 1 {
+    let selector = head[SELECTOR_AT];
+    if len != region_end + TRAILER_LEN || selector > 1 {
         return Err(Corrupt);
     }
     let descriptor = Descriptor::read(
-        bytes,
+        head,
         DESCRIPTORS_AT + usize::from(selector) * DESCRIPTOR_LEN,
     );
+    let d = &descriptor;
+    // (What `Slots::inline` finds in the bytes: each front inside its
+    // slot, no more elements than bytes after it.)
+    let fits = |side: usize| {
+        slot_lens[side]
+            .checked_sub(d.fronts[side])
+            .is_some_and(|body| d.held[side] <= body)
+    };
+    if !(fits(0) && fits(1)) {
+        return Err(Corrupt);
+    }
     let slots = Slots {
         selector,
         descriptor,
         slot_lens,
     };
-    let inline = slots.inline(bytes)?;
     header.version = descriptor.version;
     let root = ListRoot {
         header,
@@ -175,8 +207,8 @@ pub(in crate::list::paged) fn parse(
         legacy: [None, None],
         slots: Some(slots),
     };
-    root.check(&inline)?;
-    Ok((root, inline))
+    root.check_counts()?;
+    Ok((root, slots))
 }
 
 /// Free bytes a new root leaves below each slot's front: room for the
