@@ -5,7 +5,7 @@
 //! by word (load, shift, compare, set, shift, or) it cost ~45
 //! instructions a bucket under callgrind; on x86-64 four SSE2 loads,
 //! two shuffles that gather the words' upper halves, two 16-bit compares
-//! and two packs make it 14. The words are read inside `asm!` (outside
+//! and two packs make it 15. The words are read inside `asm!` (outside
 //! the Rust memory model, as `region/shared.rs` copies bytes): the mask
 //! is a hint, as a Relaxed load would be: a caller loads a matching
 //! entry again, atomically, before using it.
