@@ -142,7 +142,7 @@ mod tests {
         // Eight words at an 8- but not 16-byte aligned address.
         let raw: Vec<u64> = (0..9u64).map(|i| (i % 3) << TAG_SHIFT | i).collect();
         let backing: Vec<AtomicU64> = raw.iter().map(|&w| AtomicU64::new(w)).collect();
-        let start = usize::from(backing.as_ptr() as usize % 16 == 0);
+        let start = usize::from((backing.as_ptr() as usize).is_multiple_of(16));
         let words: &[AtomicU64; 8] = backing[start..start + 8].try_into().unwrap();
         let expect: [u64; 8] = raw[start..start + 8].try_into().unwrap();
         for tag in 0..3 {
