@@ -11,11 +11,13 @@
 
 use std::sync::Arc;
 
+use crate::bucket_tags::entries_tagged;
 use crate::cache::Cache;
 use crate::changes::KeyChange;
 use crate::error::WriteError;
-use crate::index::{bucket_off, level_slots, Entry, KeyHash, Locks, FREQ_MAX};
+use crate::index::{bucket_off, Entry, KeyHash, Locks, FREQ_MAX};
 use crate::item::ItemRef;
+use crate::layout::BUCKET_SLOTS;
 use crate::lookup::Found;
 use crate::namespace;
 use crate::segment::State;
@@ -289,10 +291,16 @@ impl CacheHandle {
     pub fn prefetch_item(&self, hash: u64) {
         let h = KeyHash(hash);
         let cache = &*self.cache;
-        for slot in level_slots(&cache.geo, 0, h) {
+        let words = cache
+            .region
+            .bucket_at(bucket_off(&cache.geo, 0, h.home(&cache.geo)));
+        let mut matches = entries_tagged(words, h.tag(), 0);
+        while matches != 0 {
+            let i = matches.trailing_zeros() as usize;
+            matches &= matches - 1;
             // ORDERING: Relaxed: only a prefetch hint; nothing is read.
-            let e = Entry(cache.region.u64_at(slot).load(Ordering::Relaxed));
-            if !e.is_empty() && e.tag() == h.tag() {
+            let e = Entry(words[i % BUCKET_SLOTS].load(Ordering::Relaxed));
+            if !e.is_empty() {
                 if e.seg() < cache.geo.segments {
                     cache
                         .region

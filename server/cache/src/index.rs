@@ -29,7 +29,7 @@ use crate::layout::{slots_per_bucket, Geometry, BUCKET_SLOTS, LEVELS, SEGMENT_SI
 use crate::region::{Region, SharedBytes};
 use crate::sync::{fence, AtomicU64, Ordering};
 
-const TAG_SHIFT: u32 = 48;
+pub(crate) const TAG_SHIFT: u32 = 48;
 const FREQ_SHIFT: u32 = 45;
 pub const FREQ_MAX: u8 = 7;
 const SEG_SHIFT: u32 = 20;

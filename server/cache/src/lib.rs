@@ -36,6 +36,7 @@
 //! `reader` a read-only view of a live cache file for other processes.
 
 mod alloc;
+mod bucket_tags;
 mod cache;
 mod changes;
 #[doc(hidden)]

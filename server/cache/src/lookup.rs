@@ -6,13 +6,14 @@
 //! (`Locks::read_begin` / `read_validate`); nothing found here means anything
 //! until that validation succeeds.
 
+use crate::bucket_tags::entries_tagged;
 use crate::edit::check_matches;
 use crate::index::{bucket_off, probe_levels, Entry, KeyHash};
 use crate::item::{parse_header, Header, ItemRef, HEAD_COPY};
-use crate::layout::{slots_per_bucket, Geometry, BUCKET_SLOTS, SEGMENT_SIZE};
+use crate::layout::{Geometry, BUCKET_SLOTS, SEGMENT_SIZE};
 use crate::region::Region;
 use crate::segment::{Seg, FLAG_SUSPECT};
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::Ordering;
 
 /// A read-only view of a mapping for lookups.
 #[derive(Clone, Copy)]
@@ -152,16 +153,17 @@ impl<'a> Items<'a> {
         let mut copy: HeadCopy = [0; HEAD_COPY + 8];
         for level in 0..probe_levels(version) {
             let base = bucket_off(self.geo, level, h.bucket(level, self.geo));
-            let (words, mut matches) = self.tag_matches(base, tag);
-            // The home's word 0 is its lock, not an entry.
-            matches &= u32::MAX << (BUCKET_SLOTS - slots_per_bucket(level));
+            let words = self.region.bucket_at(base);
+            let mut matches = entries_tagged(words, tag, level);
             while matches != 0 {
                 let i = matches.trailing_zeros() as usize;
                 matches &= matches - 1;
                 // Loaded again rather than kept from the tag match (eight
                 // stores a hit does not need): a change in between is a
                 // race the key compare or the validation catches.
-                // ORDERING: Acquire, as in `tag_matches`.
+                // ORDERING: Acquire pairs with the Release stores and CASes
+                // that publish entries (update.rs, evict.rs): the item's
+                // bytes, written before, are visible.
                 let e = Entry(words[i % BUCKET_SLOTS].load(Ordering::Acquire));
                 if e.is_empty() {
                     continue;
@@ -182,22 +184,6 @@ impl<'a> Items<'a> {
             }
         }
         None
-    }
-
-    /// The bucket at `base`'s words and a bit per word whose tag is `tag`,
-    /// computed without a branch per word: a miss (no bit) costs one
-    /// predictable branch instead of one per slot.
-    #[inline(always)]
-    fn tag_matches(&self, base: usize, tag: u16) -> (&'a [AtomicU64; BUCKET_SLOTS], u32) {
-        let words = self.region.bucket_at(base);
-        let mut matches = 0u32;
-        for (i, word) in words.iter().enumerate() {
-            // ORDERING: Acquire pairs with the Release stores and CASes that
-            // publish entries (update.rs, evict.rs): the item's bytes,
-            // written before, are visible.
-            matches |= u32::from(Entry(word.load(Ordering::Acquire)).tag() == tag) << i;
-        }
-        (words, matches)
     }
 
     /// Compares the item's key with `key`: from the header copy when the
