@@ -80,16 +80,38 @@ fn positions(spec: &KeySpec, cmd: Args<'_>) -> Option<Vec<usize>> {
     )
 }
 
-/// Every key of `cmd` by `specs`, with its spec's flags, in spec order;
-/// None when a spec does not fit the arguments (or cannot be followed).
+/// The flags of a `variable_flags` key spec for these arguments, as
+/// Redis's getkeys procedures give them (SET with or without GET,
+/// BITFIELD with or without a write).
+fn variable_flags(name: &str, cmd: Args<'_>) -> Option<&'static [&'static str]> {
+    let has =
+        |from: usize, words: &[&str]| (from..cmd.len()).any(|i| words.iter().any(|w| cmd.is(i, w)));
+    match name {
+        "set" if has(3, &["get"]) => Some(&["RW", "access", "update"]),
+        "set" => Some(&["OW", "update"]),
+        "bitfield" if has(2, &["set", "incrby"]) => Some(&["RW", "access", "update"]),
+        "bitfield" => Some(&["RO", "access"]),
+        _ => None,
+    }
+}
+
+/// Every key of `cmd` (a call of command `name`) by `specs`, with its
+/// spec's flags, in spec order; None when a spec does not fit the
+/// arguments (or cannot be followed).
 pub fn keys_and_flags<'a>(
+    name: &str,
     specs: &[KeySpec],
     cmd: Args<'a>,
 ) -> Option<Vec<(&'a [u8], &'static [&'static str])>> {
     let mut keys = Vec::new();
     for spec in specs {
+        let flags = if spec.flags.contains(&"variable_flags") {
+            variable_flags(name, cmd).unwrap_or(spec.flags)
+        } else {
+            spec.flags
+        };
         for pos in positions(spec, cmd)? {
-            keys.push((cmd.get(pos), spec.flags));
+            keys.push((cmd.get(pos), flags));
         }
     }
     Some(keys)
