@@ -289,6 +289,25 @@ def test_unknown_command():
         assert "unknown command" in str(e)
 
 
+def test_saves_and_role_with_redis_py():
+    c = r()
+    before = c.lastsave()
+    c.set("py:save", "1")
+    assert c.info("persistence")["rdb_changes_since_last_save"] >= 1
+    assert c.save()
+    assert c.info("persistence")["rdb_changes_since_last_save"] == 0
+    assert c.lastsave() >= before
+    assert c.bgsave() in (True, "Background saving started")
+    deadline = time.time() + 30
+    while c.info("persistence")["rdb_bgsave_in_progress"]:
+        assert time.time() < deadline, "BGSAVE never ended"
+        time.sleep(0.02)
+    assert c.info("persistence")["rdb_last_bgsave_status"] == "ok"
+    assert c.role() == ["master", 0, []]
+    assert c.replicaof("NO", "ONE")
+    assert c.lolwut().startswith("Redis ver.")
+
+
 def test_graceful_restart_keeps_keys():
     s = Citadel()
     try:

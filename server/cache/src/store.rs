@@ -295,6 +295,16 @@ impl Cache {
         self.region.bind_to_node(node, policy)
     }
 
+    /// Makes everything written so far durable on the file's storage
+    /// (msync of the whole mapping): what SAVE and BGSAVE do. A crashed
+    /// process (even kill -9) loses nothing without it, since the pages
+    /// live in the page cache; power loss or a kernel crash needs it.
+    /// Safe while other threads write: a write racing it is kept by the
+    /// next sync (or by the page cache, as any other write).
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.region.flush()
+    }
+
     /// Marks the file cleanly shut down (after every handle is dropped) and
     /// flushes it, so a disk- or DAX-backed file also survives a reboot.
     pub fn close(&self) {

@@ -55,6 +55,7 @@ pub mod plugin;
 pub mod pubsub;
 pub mod readthrough;
 pub mod rpc;
+pub mod saves;
 pub mod script;
 pub mod sd_notify;
 pub mod service;

@@ -93,6 +93,8 @@ pub struct ServerState {
     pub overload: Arc<crate::overload::Overload>,
     /// Hot-key counters of every core and the per-key write limit.
     pub hotkeys: crate::hotkeys::HotKeys,
+    /// SAVE / BGSAVE / BGREWRITEAOF: the last save and the one running.
+    pub saves: Arc<crate::saves::Saves>,
     /// `notify-keyspace-events` as bits (citadel_settings::key_events).
     notify_flags: std::sync::atomic::AtomicU32,
     meter: Mutex<Meter>,
@@ -174,6 +176,7 @@ impl ServerState {
             auth_required: AtomicBool::new(false),
             overload: Arc::new(crate::overload::Overload::new(threads)),
             notify_flags: Default::default(),
+            saves: Default::default(),
             tracking: Default::default(),
             blocked: Default::default(),
             hotkeys: crate::hotkeys::HotKeys::new(threads),

@@ -1,4 +1,4 @@
-//! DEBUG PANIC | SLEEP seconds | OBJECT key | HELP, allowed by `enable-debug-command`
+//! DEBUG PANIC | SLEEP seconds | OBJECT key | RELOAD | HELP, allowed by `enable-debug-command`
 //! (no by default, as in Redis). DEBUG PANIC panics while serving the
 //! calling connection: the loop closes that connection, logs and counts it
 //! (INFO `connection_panics`), and the server goes on; Redis would crash.
@@ -63,6 +63,13 @@ pub fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ctx.out.ok();
         return Ok(());
     }
+    if args.is(1, "reload") {
+        // Redis saves and loads its RDB file back; the cache file is what
+        // is served, so saving it is the whole of it.
+        super::save::save_files(ctx.state)?;
+        ctx.out.ok();
+        return Ok(());
+    }
     if args.is(1, "object") && args.len() == 3 {
         return object(ctx, args.get(2));
     }
@@ -75,6 +82,8 @@ pub fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 "    Panic while serving this connection: it is closed, the server goes on.",
                 "OBJECT <key>",
                 "    Show low level info about the <key> and its value.",
+                "RELOAD [option ...]",
+                "    Save the cache file (as SAVE); it is what is served, so nothing is loaded.",
                 "SLEEP <seconds>",
                 "    Stop serving this connection's core for <seconds>.",
                 "HELP",

@@ -1,4 +1,5 @@
-//! COMMAND and its subcommands (COUNT INFO DOCS LIST GETKEYS HELP), in the
+//! COMMAND and its subcommands (COUNT INFO DOCS LIST GETKEYS
+//! GETKEYSANDFLAGS HELP), in the
 //! Redis 7 reply shapes that redis-cli and client libraries parse.
 
 use super::args::Args;
@@ -36,6 +37,7 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
     sub("command|docs", -2, "Returns documentary information about one, multiple or all commands.", docs),
     sub("command|list", -2, "Returns a list of command names.", list),
     sub("command|getkeys", -4, "Extracts the key names from an arbitrary command.", getkeys),
+    sub("command|getkeysandflags", -4, "Extracts the key names and access flags for an arbitrary command.", getkeysandflags),
     sub("command|help", 2, "Returns helpful text about the different subcommands.", help),
 ];
 
@@ -289,8 +291,8 @@ fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-fn getkeys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let cmd = args.from(2);
+/// The command (or subcommand) GETKEYS and GETKEYSANDFLAGS are asked about.
+fn asked_about(cmd: Args<'_>) -> Result<&'static CommandDef, CmdError> {
     let mut def = lookup(cmd.get(0))
         .ok_or(CmdError::Static("ERR Invalid command specified"))?
         .1;
@@ -299,11 +301,62 @@ fn getkeys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             .ok_or(CmdError::Static("ERR Invalid command specified"))?
             .1;
     }
-    if !def.arity_ok(cmd.len()) {
-        return Err(CmdError::Static(
-            "ERR Invalid number of arguments specified for command",
-        ));
+    Ok(def)
+}
+
+/// COMMAND GETKEYSANDFLAGS: [key, flags] pairs by the command's key specs
+/// (Redis's where it has the command, else derived from the table).
+fn getkeysandflags(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let cmd = args.from(2);
+    let def = asked_about(cmd)?;
+    let derived;
+    let specs: &[KeySpec] = match redis_info(def.name) {
+        Some(info) => info.key_specs,
+        None if def.keys.0 > 0 && def.find_keys.is_none() => {
+            derived = [derived_key_spec(def)];
+            &derived
+        }
+        None => &[],
+    };
+    if specs.is_empty() {
+        return Err(CmdError::Static("ERR The command has no key arguments"));
     }
+    check_arity(def, cmd)?;
+    match super::key_flags::keys_and_flags(def.name, specs, cmd) {
+        Some(keys) if !keys.is_empty() => {
+            ctx.out.array(keys.len());
+            for (key, flags) in keys {
+                ctx.out.array(2);
+                ctx.out.bulk(key);
+                ctx.out.set(flags.len());
+                flags.iter().for_each(|f| ctx.out.simple(f.as_bytes()));
+            }
+            Ok(())
+        }
+        _ if def.has_flag("no_mandatory_keys") => {
+            ctx.out.array(0);
+            Ok(())
+        }
+        _ => Err(CmdError::Static(
+            "ERR Invalid arguments specified for command",
+        )),
+    }
+}
+
+fn check_arity(def: &CommandDef, cmd: Args<'_>) -> Result<(), CmdError> {
+    if def.arity_ok(cmd.len()) {
+        Ok(())
+    } else {
+        Err(CmdError::Static(
+            "ERR Invalid number of arguments specified for command",
+        ))
+    }
+}
+
+fn getkeys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let cmd = args.from(2);
+    let def = asked_about(cmd)?;
+    check_arity(def, cmd)?;
     if def.find_keys.is_some() {
         // Keys after a numkeys argument (EVAL, ZUNION, ZMPOP ...).
         let mut keys = Vec::new();
@@ -352,6 +405,8 @@ fn help(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
             "    Return documentation details about multiple commands.",
             "GETKEYS <full-command>",
             "    Return the keys from a full command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full command.",
             "HELP",
             "    Print this help.",
         ],

@@ -1,8 +1,9 @@
-//! HyperLogLog commands: PFADD PFCOUNT PFMERGE over Redis's HLL string
+//! HyperLogLog commands: PFADD PFCOUNT PFMERGE (and PFSELFTEST) over Redis's HLL string
 //! encoding (see `hll/sketch.rs`), so values move between Citadel and Redis
 //! with GET and SET and read the same.
 
 mod estimate;
+mod selftest;
 mod sketch;
 
 use citadel_cache::ItemRef;
@@ -151,6 +152,13 @@ pub fn pfmerge(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         changes.put(0, &[&sketch.bytes[..]], expire)?;
         Ok::<_, CmdError>(())
     })??;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// PFSELFTEST: OK, or Redis's TESTFAILED error (`hll/selftest.rs`).
+pub fn pfselftest(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    selftest::run().map_err(|failure| CmdError::Text(failure.text()))?;
     ctx.out.ok();
     Ok(())
 }

@@ -227,20 +227,17 @@ fn memory(out: &mut String, s: &Snapshot<'_>) {
 }
 
 fn persistence(out: &mut String, s: &Snapshot<'_>) {
-    // The cache lives in a mapped file that survives restarts; there are no
-    // RDB/AOF processes.
+    // The cache lives in a mapped file that survives restarts; a save makes
+    // it durable (`crate::saves`). There are no RDB/AOF child processes.
     line!(out, "loading", "0");
     line!(out, "async_loading", "0");
-    line!(out, "rdb_changes_since_last_save", "0");
-    line!(out, "rdb_bgsave_in_progress", "0");
-    line!(
-        out,
-        "rdb_last_save_time",
-        "{}",
-        (s.now_ms / 1000).saturating_sub(s.state.started.elapsed().as_secs())
-    );
-    line!(out, "aof_enabled", "0");
-    line!(out, "aof_rewrite_in_progress", "0");
+    let mut fields = Vec::with_capacity(16);
+    s.state
+        .saves
+        .info(super::save::writes(s.state), &mut fields);
+    for (name, value) in fields {
+        line!(out, name, "{value}");
+    }
 }
 
 fn stats(out: &mut String, s: &Snapshot<'_>) {

@@ -264,6 +264,7 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
     keyless("script|exists", -3, &["noscript"], SC, "2.6.0", "Determines whether server-side Lua scripts exist in the script cache.", exists),
     keyless("script|flush", -2, &["noscript"], SC, "2.6.0", "Removes all server-side Lua scripts from the script cache.", flush),
     keyless("script|kill", 2, &["noscript", "allow_busy"], SC, "2.6.0", "Terminates a server-side Lua script during execution.", kill),
+    keyless("script|debug", 3, &["noscript"], SC, "3.2.0", "Sets the debug mode of server-side Lua scripts.", debug),
     keyless("script|help", 2, &["loading", "stale"], SC, "5.0.0", "Returns helpful text about the different subcommands.", help),
 ];
 
@@ -340,4 +341,19 @@ fn help(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
         ],
     );
     Ok(())
+}
+
+/// SCRIPT DEBUG YES|SYNC|NO: there is no Lua debugger; NO (debugging
+/// off) is what every connection has.
+fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.is(2, "no") {
+        ctx.out.ok();
+        Ok(())
+    } else if args.is(2, "yes") || args.is(2, "sync") {
+        Err(CmdError::Static(
+            "ERR SCRIPT DEBUG is not supported: Citadel has no Lua debugger (SCRIPT DEBUG NO is accepted)",
+        ))
+    } else {
+        Err(CmdError::Static("ERR Use SCRIPT DEBUG YES/SYNC/NO"))
+    }
 }

@@ -8,9 +8,9 @@ use super::short_name;
 use super::{args::Args, error::CmdResult};
 use super::{
     bitfield, bitop, bits, client, cluster, collections, config, connection, counters, databases,
-    debug, docs, dump, expiry, functions, hll, hotkeys, info, keys, latency, lcs, memory, monitor,
-    object, pipeline, plugin, pubsub, ranges, replication, scan, scripting, server, slowlog,
-    strings, transaction,
+    debug, docs, dump, expiry, functions, hll, hotkeys, info, keys, latency, lcs, lolwut, memory,
+    monitor, object, pipeline, plugin, pubsub, ranges, replication, save, scan, scripting, server,
+    slowlog, strings, transaction,
 };
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
@@ -266,6 +266,7 @@ pub static COMMANDS: &[CommandDef] = &[
     c("pfadd", -2, WMF, KEY1, HLL, "2.8.9", "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.", hll::pfadd),
     c("pfcount", -2, R, KEYS_ALL, HLL, "2.8.9", "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).", hll::pfcount),
     c("pfmerge", -2, WM, KEYS_ALL, HLL, "2.8.9", "Merges one or more HyperLogLog values into a single key.", hll::pfmerge),
+    c("pfselftest", 1, &["admin"], NOKEYS, HLL, "2.8.9", "An internal command for testing HyperLogLog values.", hll::pfselftest),
     c("del", -2, W, KEYS_ALL, G, "1.0.0", "Deletes one or more keys.", keys::del),
     c("unlink", -2, WF, KEYS_ALL, G, "4.0.0", "Asynchronously deletes one or more keys.", keys::del),
     c("exists", -2, RF, KEYS_ALL, G, "1.0.0", "Determines whether one or more keys exist.", keys::exists),
@@ -277,6 +278,7 @@ pub static COMMANDS: &[CommandDef] = &[
     c("move", 3, WF, KEY1, G, "1.0.0", "Moves a key to another database.", keys::move_key),
     c("dump", 2, R, KEY1, G, "2.6.0", "Returns a serialized representation of the value stored at a key.", dump::dump),
     c("restore", -4, WM, KEY1, G, "2.6.0", "Creates a key from the serialized representation of a value.", dump::restore),
+    c("restore-asking", -4, &["write", "denyoom", "asking"], KEY1, G, "3.0.0", "An internal command for migrating keys in a cluster.", dump::restore),
     c("expire", -3, WF, KEY1, G, "1.0.0", "Sets the expiration time of a key in seconds.", expiry::expire),
     c("pexpire", -3, WF, KEY1, G, "2.6.0", "Sets the expiration time of a key in milliseconds.", expiry::pexpire),
     c("expireat", -3, WF, KEY1, G, "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", expiry::expireat),
@@ -342,6 +344,14 @@ pub static COMMANDS: &[CommandDef] = &[
     c("readonly", 1, LSF, NOKEYS, CL, "3.0.0", "Enables read-only queries for a connection to a Redis Cluster replica node.", cluster::readonly),
     c("readwrite", 1, LSF, NOKEYS, CL, "3.0.0", "Enables read-write queries for a connection to a Reids Cluster replica node.", cluster::readonly),
     c("asking", 1, F, NOKEYS, CL, "3.0.0", "Signals that a cluster client is following an -ASK redirect.", cluster::asking),
+    c("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], NOKEYS, SV, "1.0.0", "Synchronously saves the database(s) to disk.", save::save),
+    c("bgsave", -1, &["admin", "noscript", "no_async_loading"], NOKEYS, SV, "1.0.0", "Asynchronously saves the database(s) to disk.", save::bgsave),
+    c("bgrewriteaof", 1, &["admin", "noscript", "no_async_loading"], NOKEYS, SV, "1.0.0", "Asynchronously rewrites the append-only file to disk.", save::bgrewriteaof),
+    c("lastsave", 1, LSF, NOKEYS, SV, "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", save::lastsave),
+    c("role", 1, &["noscript", "loading", "stale", "fast"], NOKEYS, SV, "2.8.12", "Returns the replication role.", replication::role),
+    c("replicaof", 3, &["admin", "noscript", "stale", "no_async_loading"], NOKEYS, SV, "5.0.0", "Configures a server as replica of another, or promotes it to a master.", replication::replicaof),
+    c("slaveof", 3, &["admin", "noscript", "stale", "no_async_loading"], NOKEYS, SV, "1.0.0", "Sets a Redis server as a replica of another, or promotes it to being a master.", replication::replicaof),
+    c("lolwut", -1, RF, NOKEYS, SV, "5.0.0", "Displays computer art and the Redis version", lolwut::lolwut),
     c("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], NOKEYS, SV, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", server::shutdown),
 ];
 

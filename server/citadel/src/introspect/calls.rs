@@ -223,6 +223,18 @@ impl CallStats {
         }
     }
 
+    /// Calls that answered no error, of the commands `counted` picks (by
+    /// global index), ever (RESETSTAT does not zero it): the writes a
+    /// save's `rdb_changes_since_last_save` counts.
+    pub fn succeeded(&self, counted: impl Fn(usize) -> bool) -> u64 {
+        self.commands
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| counted(*i))
+            .map(|(_, c)| c.calls.load(Relaxed).saturating_sub(c.failed.load(Relaxed)))
+            .sum()
+    }
+
     /// The numbers since the last reset.
     pub fn totals(&self) -> Totals {
         let mut t = self.raw();

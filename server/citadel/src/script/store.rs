@@ -232,6 +232,23 @@ impl Store {
         }
     }
 
+    /// SAVE: makes the side file (and its rename into place) durable.
+    pub fn sync_saved(&self) -> std::io::Result<()> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        match std::fs::File::open(path) {
+            Ok(file) => file.sync_all()?,
+            // No functions were ever saved: nothing to make durable.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(dir) => std::fs::File::open(dir)?.sync_all(),
+            None => std::fs::File::open(".")?.sync_all(),
+        }
+    }
+
     /// Forgets the saved functions (a `--fresh` start).
     pub fn discard_saved(&self) {
         if let Some(path) = &self.path {

@@ -31,6 +31,18 @@ pub static CMD_INFO: &[(&str, Info)] = &[
         key_specs: &[
         ],
     }),
+    ("bgrewriteaof", Info {
+        acl: &["@admin", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("bgsave", Info {
+        acl: &["@admin", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
     ("bitcount", Info {
         acl: &["@read", "@bitmap", "@slow"],
         tips: &[],
@@ -386,6 +398,12 @@ pub static CMD_INFO: &[(&str, Info)] = &[
         ],
     }),
     ("command|getkeys", Info {
+        acl: &["@slow", "@connection"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("command|getkeysandflags", Info {
         acl: &["@slow", "@connection"],
         tips: &[],
         key_specs: &[
@@ -1195,6 +1213,12 @@ pub static CMD_INFO: &[(&str, Info)] = &[
         key_specs: &[
         ],
     }),
+    ("lastsave", Info {
+        acl: &["@admin", "@fast", "@dangerous"],
+        tips: &["nondeterministic_output"],
+        key_specs: &[
+        ],
+    }),
     ("latency", Info {
         acl: &["@slow"],
         tips: &[],
@@ -1313,6 +1337,12 @@ pub static CMD_INFO: &[(&str, Info)] = &[
                 begin: Begin::Index(1),
                 find: Find::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
             },
+        ],
+    }),
+    ("lolwut", Info {
+        acl: &["@read", "@fast"],
+        tips: &[],
+        key_specs: &[
         ],
     }),
     ("lpop", Info {
@@ -1669,6 +1699,12 @@ pub static CMD_INFO: &[(&str, Info)] = &[
             },
         ],
     }),
+    ("pfselftest", Info {
+        acl: &["@hyperloglog", "@admin", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
     ("ping", Info {
         acl: &["@fast", "@connection"],
         tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
@@ -1819,6 +1855,12 @@ pub static CMD_INFO: &[(&str, Info)] = &[
             },
         ],
     }),
+    ("replicaof", Info {
+        acl: &["@admin", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
     ("reset", Info {
         acl: &["@fast", "@connection"],
         tips: &[],
@@ -1835,6 +1877,24 @@ pub static CMD_INFO: &[(&str, Info)] = &[
                 begin: Begin::Index(1),
                 find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
+        ],
+    }),
+    ("restore-asking", Info {
+        acl: &["@keyspace", "@write", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["OW", "update"],
+                begin: Begin::Index(1),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
+    ("role", Info {
+        acl: &["@admin", "@fast", "@dangerous"],
+        tips: &[],
+        key_specs: &[
         ],
     }),
     ("rpop", Info {
@@ -1903,6 +1963,12 @@ pub static CMD_INFO: &[(&str, Info)] = &[
             },
         ],
     }),
+    ("save", Info {
+        acl: &["@admin", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
     ("scan", Info {
         acl: &["@keyspace", "@read", "@slow"],
         tips: &["nondeterministic_output", "request_policy:special"],
@@ -1923,6 +1989,12 @@ pub static CMD_INFO: &[(&str, Info)] = &[
     }),
     ("script", Info {
         acl: &["@slow"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("script|debug", Info {
+        acl: &["@slow", "@scripting"],
         tips: &[],
         key_specs: &[
         ],
@@ -2111,6 +2183,12 @@ pub static CMD_INFO: &[(&str, Info)] = &[
                 begin: Begin::Index(1),
                 find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
             },
+        ],
+    }),
+    ("slaveof", Info {
+        acl: &["@admin", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
         ],
     }),
     ("slowlog", Info {

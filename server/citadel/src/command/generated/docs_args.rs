@@ -4283,6 +4283,33 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("script|debug", &[
+        Arg {
+            name: "mode",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "yes",
+                    kind: "pure-token",
+                    token: Some("YES"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "sync",
+                    kind: "pure-token",
+                    token: Some("SYNC"),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "no",
+                    kind: "pure-token",
+                    token: Some("NO"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
     ("slowlog|get", &[
         Arg {
             name: "count",
@@ -5238,6 +5265,56 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("restore-asking", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "ttl",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "serialized-value",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "replace",
+            kind: "pure-token",
+            token: Some("REPLACE"),
+            since: Some("3.0.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "absttl",
+            kind: "pure-token",
+            token: Some("ABSTTL"),
+            since: Some("5.0.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "seconds",
+            kind: "integer",
+            token: Some("IDLETIME"),
+            since: Some("5.0.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "frequency",
+            kind: "integer",
+            token: Some("FREQ"),
+            since: Some("5.0.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
     ("expire", &[
         Arg {
             name: "key",
@@ -5890,6 +5967,115 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             name: "arg",
             kind: "string",
             flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("bgsave", &[
+        Arg {
+            name: "schedule",
+            kind: "pure-token",
+            token: Some("SCHEDULE"),
+            since: Some("3.2.2"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("replicaof", &[
+        Arg {
+            name: "args",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "host-port",
+                    kind: "block",
+                    arguments: Some(&[
+                        Arg {
+                            name: "host",
+                            kind: "string",
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "port",
+                            kind: "integer",
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "no-one",
+                    kind: "block",
+                    arguments: Some(&[
+                        Arg {
+                            name: "no",
+                            kind: "pure-token",
+                            token: Some("NO"),
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "one",
+                            kind: "pure-token",
+                            token: Some("ONE"),
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("slaveof", &[
+        Arg {
+            name: "args",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "host-port",
+                    kind: "block",
+                    arguments: Some(&[
+                        Arg {
+                            name: "host",
+                            kind: "string",
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "port",
+                            kind: "integer",
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "no-one",
+                    kind: "block",
+                    arguments: Some(&[
+                        Arg {
+                            name: "no",
+                            kind: "pure-token",
+                            token: Some("NO"),
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "one",
+                            kind: "pure-token",
+                            token: Some("ONE"),
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("lolwut", &[
+        Arg {
+            name: "version",
+            kind: "integer",
+            token: Some("VERSION"),
+            flags: &["optional"],
             ..Arg::EMPTY
         },
     ]),

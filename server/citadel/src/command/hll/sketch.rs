@@ -120,6 +120,16 @@ fn dense_put(regs: &mut [u8], index: usize, value: u8) {
     }
 }
 
+/// PFSELFTEST's register test: dense registers set to `values` read them
+/// back; the first register that does not, if any.
+pub fn dense_registers_hold(values: &[u8; REGISTERS]) -> Option<usize> {
+    let mut regs = vec![0u8; DENSE_LEN - HEADER_LEN];
+    for (i, &v) in values.iter().enumerate() {
+        dense_put(&mut regs, i, v & 0x3f);
+    }
+    (0..REGISTERS).find(|&i| dense_get(&regs, i) != values[i] & 0x3f)
+}
+
 /// An HLL value being read or edited; its header was checked.
 pub struct Sketch {
     pub bytes: Vec<u8>,
