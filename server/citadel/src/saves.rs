@@ -7,7 +7,7 @@
 //! own, never on a server core; one at a time, as Redis runs one child.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use citadel_cache::Cache;
@@ -63,6 +63,12 @@ pub struct Saves {
     last_save: AtomicU64,
     /// The kind running now (`SaveKind as u8`), or `IDLE`.
     running: AtomicU8,
+    /// Held while a save is claimed or scheduled and while the save
+    /// thread decides whether to stop: a request that finds a save of
+    /// the other kind running and schedules itself can then never land
+    /// between the thread's last look at `scheduled` and its going idle
+    /// (a scheduled save that nobody runs).
+    handover: Mutex<()>,
     /// Unix milliseconds the running one started.
     started_ms: AtomicU64,
     /// Writes counted when the last completed save started.
@@ -76,6 +82,7 @@ impl Default for Saves {
         Saves {
             last_save: AtomicU64::new(unix_ms() / 1000),
             running: AtomicU8::new(IDLE),
+            handover: Mutex::new(()),
             started_ms: AtomicU64::new(0),
             writes_at_save: AtomicU64::new(0),
             rdb: Outcomes::default(),
@@ -146,6 +153,7 @@ impl Saves {
         files: (Arc<Cache>, Arc<Scripts>),
         writes: u64,
     ) -> Result<(), BusyWith> {
+        let handover = self.handover.lock().unwrap_or_else(PoisonError::into_inner);
         let claimed = self
             .running
             .compare_exchange(IDLE, kind as u8, Relaxed, Relaxed);
@@ -161,6 +169,7 @@ impl Saves {
                 });
             }
         }
+        drop(handover);
         let saves = self.clone();
         let spawned = std::thread::Builder::new()
             .name("citadel-save".into())
@@ -192,16 +201,18 @@ impl Saves {
                 SaveKind::Rdb => SaveKind::Aof,
                 SaveKind::Aof => SaveKind::Rdb,
             };
+            let handover = self.handover.lock().unwrap_or_else(PoisonError::into_inner);
             if !self.outcomes(next).scheduled.swap(false, Relaxed) {
-                break;
+                self.running.store(IDLE, Relaxed);
+                return;
             }
             // The scheduled one counts from the same writes (it cannot
             // read the statistics): INFO may over-count changes until
             // the next save, never under-count them.
             self.running.store(next as u8, Relaxed);
+            drop(handover);
             kind = next;
         }
-        self.running.store(IDLE, Relaxed);
     }
 
     /// INFO persistence's fields after `loading`, in Redis 7.0's order.
