@@ -36,6 +36,7 @@
 //! `citadel-supervisor` (plugin processes), `citadel-cluster` (the slot
 //! map) and `citadel-proto` (rings).
 
+pub mod acl;
 pub mod blocking;
 pub mod clients;
 pub mod cluster;

@@ -93,7 +93,7 @@ fn getname(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 /// One CLIENT LIST line, fields as Redis 7.2 prints them (memory and
 /// buffer fields Citadel does not track are 0); `subs`: its Pub/Sub
 /// channels, patterns and shard channels.
-fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now_ms: u64) {
+pub(super) fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now_ms: u64) {
     let names = c.names().clone();
     let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     let cmd = by_index(c.last_cmd.load(Ordering::Relaxed) as usize).map_or("NULL", |d| d.name);
@@ -101,7 +101,7 @@ fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now_ms: u64) {
         out,
         "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 \
          qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
-         cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} io-thread={}",
+         cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} io-thread={}",
         c.id,
         c.peer,
         c.local,
@@ -114,6 +114,7 @@ fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now_ms: u64) {
         subs[1],
         subs[2],
         cmd,
+        text(names.user()),
         c.resp.load(Ordering::Relaxed),
         text(&names.lib_name),
         text(&names.lib_ver),
