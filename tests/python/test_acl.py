@@ -36,7 +36,7 @@ def admin():
 def test_username_password_client_runs_as_its_user():
     a = admin()
     assert a.acl_setuser("py-app", enabled=True, passwords=["+s3cret"], keys=["app:*"],
-                         commands=["+@read", "+@write", "-flushall"], reset=True)
+                         commands=["+@read", "+@write", "-flushall", "+acl|whoami"], reset=True)
     app = SERVER.client(username="py-app", password="s3cret", decode_responses=True)
     assert app.acl_whoami() == "py-app"
     assert app.set("app:1", "v") is True
@@ -75,7 +75,7 @@ def test_pooled_clients_see_a_user_changed_while_connected():
     pool = redis.ConnectionPool(host="127.0.0.1", port=SERVER.port, username="py-pool", password="pw",
                                 decode_responses=True)
     clients = [redis.Redis(connection_pool=pool) for _ in range(4)]
-    conns = [pool.get_connection("GET") for _ in range(4)]
+    conns = [pool.get_connection() for _ in range(4)]
     for c in conns:
         pool.release(c)
     assert [c.set("pool:k", "v") for c in clients] == [True] * 4

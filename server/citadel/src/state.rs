@@ -284,10 +284,10 @@ impl ServerState {
         match self.acl.get(b"default") {
             Some(user) => user.accepts(given),
             // Before the command layer installed the ACL: `requirepass`.
-            None => self
-                .settings
-                .get(&setting::REQUIREPASS)
-                .is_none_or(|p| crate::acl::user::hash_password(p.as_bytes()) == crate::acl::user::hash_password(given)),
+            None => self.settings.get(&setting::REQUIREPASS).is_none_or(|p| {
+                crate::acl::user::hash_password(p.as_bytes())
+                    == crate::acl::user::hash_password(given)
+            }),
         }
     }
 

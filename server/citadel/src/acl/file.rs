@@ -28,7 +28,9 @@ pub fn parse(
         }
         let words: Vec<&str> = line.split_whitespace().collect();
         if words[0] != "user" || words.len() < 2 {
-            errors.push_str(&format!("{file}:{n}: line should start with user keyword. "));
+            errors.push_str(&format!(
+                "{file}:{n}: line should start with user keyword. "
+            ));
             continue;
         }
         let name = words[1].as_bytes();
@@ -39,7 +41,10 @@ pub fn parse(
             continue;
         }
         if users.contains_key(name) {
-            errors.push_str(&format!("{file}:{n}: Duplicate user '{}' found. ", words[1]));
+            errors.push_str(&format!(
+                "{file}:{n}: Duplicate user '{}' found. ",
+                words[1]
+            ));
             continue;
         }
         let mut user = User::new(name, catalog);

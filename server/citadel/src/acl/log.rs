@@ -1,6 +1,7 @@
 //! ACL LOG: the most recent refusals (commands, keys, channels, failed
 //! AUTH), newest first; a refusal like a recent one (same reason,
-//! context, object and user within a minute) counts on that entry.
+//! context, object and user within a minute) counts on that entry, which
+//! becomes the newest.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -75,24 +76,26 @@ impl Log {
 
     pub fn add(&self, entry: Entry) {
         let mut entries = self.lock();
-        let similar = entries.iter_mut().take(GROUP_SEARCH).find(|e| {
+        let similar = entries.iter().take(GROUP_SEARCH).position(|e| {
             e.reason == entry.reason
                 && e.context == entry.context
                 && entry.at_ms.saturating_sub(e.at_ms) <= GROUPING_MS
                 && e.object == entry.object
                 && e.username == entry.username
         });
-        match similar {
-            Some(e) => {
+        // A refusal like a recent one counts there, and that entry becomes
+        // the newest (as Redis moves it to the head).
+        let entry = match similar.and_then(|i| entries.remove(i)) {
+            Some(mut e) => {
                 e.count += 1;
                 e.at_ms = entry.at_ms;
                 e.client_info = entry.client_info;
+                e
             }
-            None => {
-                entries.push_front(entry);
-                entries.truncate(MAX_ENTRIES);
-            }
-        }
+            None => entry,
+        };
+        entries.push_front(entry);
+        entries.truncate(MAX_ENTRIES);
     }
 
     /// The newest `n` entries, newest first.

@@ -121,7 +121,11 @@ impl Acl {
 
     /// ACL SETUSER: creates the user if needed, then applies the rules, all
     /// or none. Returns the previous version (None: created).
-    pub fn set_user(&self, name: &[u8], rules: &[&[u8]]) -> Result<Option<Arc<User>>, SetUserError> {
+    pub fn set_user(
+        &self,
+        name: &[u8],
+        rules: &[&[u8]],
+    ) -> Result<Option<Arc<User>>, SetUserError> {
         let catalog = self.catalog().expect("ACL used before install");
         if !rules::valid_name(name) {
             return Err(SetUserError::BadName);

@@ -102,9 +102,10 @@ impl Selector {
     /// Whether a key may be read (`read`) and/or written (`write`).
     pub fn allows_key(&self, key: &[u8], read: bool, write: bool) -> bool {
         self.all_keys
-            || self.keys.iter().any(|p| {
-                (p.read || !read) && (p.write || !write) && glob_match(&p.pattern, key)
-            })
+            || self
+                .keys
+                .iter()
+                .any(|p| (p.read || !read) && (p.write || !write) && glob_match(&p.pattern, key))
     }
 
     /// A channel matches the patterns as a glob; a pattern subscribed to
@@ -183,9 +184,9 @@ impl User {
             return true;
         }
         let given = hash_password(pass);
-        self.passwords
-            .iter()
-            .fold(false, |hit, p| hit | same_bytes(p.as_bytes(), given.as_bytes()))
+        self.passwords.iter().fold(false, |hit, p| {
+            hit | same_bytes(p.as_bytes(), given.as_bytes())
+        })
     }
 
     /// Whether a client connecting is already in as this user (Redis

@@ -56,6 +56,7 @@ fn setuser(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .acl
         .set_user(args.get(2), &rules)
         .map_err(|e| CmdError::Text(e.to_string()))?;
+    super::acl_check::disconnect_lost_subscribers(ctx.state, args.get(2), ctx.conn);
     ctx.out.ok();
     Ok(())
 }
@@ -109,7 +110,10 @@ fn users(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 fn list(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     let catalog = catalog(ctx);
     let text = file::render(&ctx.state.acl.users(), catalog);
-    let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&[u8]> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     ctx.out.array(lines.len());
     lines.iter().for_each(|l| ctx.out.bulk(l));
     Ok(())
@@ -133,7 +137,11 @@ fn cat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(CmdError::Arity("acl|cat"));
     }
     let Some(bit) = category_bit(args.get(2)) else {
-        return Err(CmdError::quoting("ERR Unknown category '", args.get(2), "'"));
+        return Err(CmdError::quoting(
+            "ERR Unknown category '",
+            args.get(2),
+            "'",
+        ));
     };
     let names: Vec<&str> = catalog
         .walk()
@@ -207,11 +215,19 @@ fn dryrun(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     };
     let command = args.from(3);
     let Some((mut idx, mut def)) = table::lookup(command.get(0)) else {
-        return Err(CmdError::quoting("ERR Command '", command.get(0), "' not found"));
+        return Err(CmdError::quoting(
+            "ERR Command '",
+            command.get(0),
+            "' not found",
+        ));
     };
     if !def.subcommands.is_empty() && command.len() >= 2 {
         let Some(found) = table::lookup_sub(def, command.get(1)) else {
-            return Err(CmdError::quoting("ERR Command '", command.get(0), "' not found"));
+            return Err(CmdError::quoting(
+                "ERR Command '",
+                command.get(0),
+                "' not found",
+            ));
         };
         (idx, def) = found;
     }
@@ -222,7 +238,10 @@ fn dryrun(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         None => ctx.out.ok(),
         Some(denial) => {
             let text = match denial.object {
-                None => format!("This user has no permissions to run the '{}' command", def.name),
+                None => format!(
+                    "This user has no permissions to run the '{}' command",
+                    def.name
+                ),
                 Some(o) => format!(
                     "This user has no permissions to access the '{}' {}",
                     String::from_utf8_lossy(o),
@@ -245,9 +264,14 @@ fn acl_file(ctx: &Ctx<'_>) -> Result<std::path::PathBuf, CmdError> {
 fn load(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     let catalog = catalog(ctx);
     let path = acl_file(ctx)?;
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| CmdError::Text(format!("ERR Error loading ACLs, opening file '{}': {e}", path.display())))?;
-    let users = file::parse(&path, &text, catalog).map_err(|e| CmdError::Text(format!("ERR {e}")))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        CmdError::Text(format!(
+            "ERR Error loading ACLs, opening file '{}': {e}",
+            path.display()
+        ))
+    })?;
+    let users =
+        file::parse(&path, &text, catalog).map_err(|e| CmdError::Text(format!("ERR {e}")))?;
     let old = ctx.state.acl.replace_all(users);
     // As Redis: the clients of every user but `default` are closed.
     let names: Vec<Vec<u8>> = old

@@ -174,12 +174,7 @@ pub fn refuse_in_script(
 /// Whether `selector` lets the command run (Redis's ACLSelectorCheckCmd):
 /// the command (or its first argument), every key for what the command
 /// does with it, every channel it publishes or subscribes to.
-pub fn check<'a>(
-    s: &Selector,
-    idx: usize,
-    def: &CommandDef,
-    args: Args<'a>,
-) -> Option<Denial<'a>> {
+pub fn check<'a>(s: &Selector, idx: usize, def: &CommandDef, args: Args<'a>) -> Option<Denial<'a>> {
     if def.has_flag("no_auth") {
         return None;
     }
@@ -192,8 +187,7 @@ pub fn check<'a>(
         });
     }
     if !s.all_keys {
-        let refused =
-            acl_keys::find_key(def, args, |k, a| s.allows_key(k, a.read, a.write));
+        let refused = acl_keys::find_key(def, args, |k, a| s.allows_key(k, a.read, a.write));
         if let Some(key) = refused {
             return Some(Denial {
                 reason: Reason::Key,
@@ -272,6 +266,39 @@ pub fn disconnect_users(state: &ServerState, names: &[Vec<u8>], conn: &mut ConnS
     for client in state.clients.snapshot() {
         let user = client.names().user().to_vec();
         if names.contains(&user) {
+            if client.id == conn.client.id {
+                conn.close = true;
+            } else {
+                client.kill();
+            }
+        }
+    }
+}
+
+/// After ACL SETUSER: closes the user's connections subscribed to a
+/// channel or pattern the user may no longer use (Redis 7.0's
+/// ACLKillPubsubClientsIfNeeded).
+pub fn disconnect_lost_subscribers(state: &ServerState, name: &[u8], conn: &mut ConnState) {
+    use crate::pubsub::Kind;
+    let Some(user) = state.acl.get(name) else {
+        return;
+    };
+    let s = &user.selector;
+    if s.all_channels {
+        return;
+    }
+    for client in state.clients.snapshot() {
+        if client.names().user() != name {
+            continue;
+        }
+        let lost = [Kind::Channel, Kind::Shard, Kind::Pattern]
+            .into_iter()
+            .any(|kind| {
+                let pattern = kind == Kind::Pattern;
+                let names = state.pubsub.names(client.id, kind);
+                names.iter().any(|n| !s.allows_channel(n, pattern))
+            });
+        if lost {
             if client.id == conn.client.id {
                 conn.close = true;
             } else {

@@ -47,7 +47,14 @@ pub fn find_key<'a>(
             visit(args.get(1), if get { BOTH } else { WRITE });
         }
         "bitfield" if args.len() >= 2 => {
-            visit(args.get(1), if bitfield_reads_only(args) { READ } else { BOTH });
+            visit(
+                args.get(1),
+                if bitfield_reads_only(args) {
+                    READ
+                } else {
+                    BOTH
+                },
+            );
         }
         _ => match redis_info(def.name) {
             Some(info) if !info.key_specs.is_empty() && def.find_keys.is_none() => {

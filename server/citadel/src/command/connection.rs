@@ -75,7 +75,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 
 /// Checks a username/password pair against the ACL users; the client
 /// becomes that user. A failure is logged (ACL LOG, reason `auth`).
-fn authenticate(ctx: &mut Ctx<'_>, command: &str, user: &[u8], pass: &[u8]) -> CmdResult {
+fn authenticate(ctx: &mut Ctx<'_>, command: &[u8], user: &[u8], pass: &[u8]) -> CmdResult {
     match ctx.state.acl.seat(user) {
         Some(seat) if seat.user.accepts(pass) => {
             ctx.conn.authed = true;
@@ -84,8 +84,15 @@ fn authenticate(ctx: &mut Ctx<'_>, command: &str, user: &[u8], pass: &[u8]) -> C
         }
         _ => {
             let (reason, context) = (Reason::Auth, Context::Toplevel);
-            let object = command.as_bytes().to_vec();
-            super::acl_check::log_entry(ctx.state, ctx.conn, reason, context, object, user.to_vec());
+            let object = command.to_vec();
+            super::acl_check::log_entry(
+                ctx.state,
+                ctx.conn,
+                reason,
+                context,
+                object,
+                user.to_vec(),
+            );
             Err(CmdError::WrongPass)
         }
     }
@@ -94,8 +101,8 @@ fn authenticate(ctx: &mut Ctx<'_>, command: &str, user: &[u8], pass: &[u8]) -> C
 pub fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     match args.len() {
         2 if default_has_no_password(ctx) => return Err(CmdError::NoPasswordSet),
-        2 => authenticate(ctx, "auth", b"default", args.get(1))?,
-        3 => authenticate(ctx, "auth", args.get(1), args.get(2))?,
+        2 => authenticate(ctx, args.get(0), b"default", args.get(1))?,
+        3 => authenticate(ctx, args.get(0), args.get(1), args.get(2))?,
         _ => return Err(CmdError::Syntax),
     }
     ctx.out.ok();
@@ -138,7 +145,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     }
     if let Some((user, pass)) = credentials {
-        authenticate(ctx, "hello", user, pass)?;
+        authenticate(ctx, args.get(0), user, pass)?;
     }
     if !ctx.conn.authed && ctx.state.auth_required() {
         return Err(CmdError::Static(

@@ -84,8 +84,8 @@ mod alloc_tests;
 pub(crate) mod tests;
 
 pub use crate::command_clock::monotonic_nanos;
-pub use acl::load_at_start as load_acl_at_start;
 pub use crate::glob::glob_match;
+pub use acl::load_at_start as load_acl_at_start;
 pub use context::{Ctx, Pending, ResumeFn};
 pub use counters::add as add_to_integer;
 pub use error::CmdError;

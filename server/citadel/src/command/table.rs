@@ -5,13 +5,13 @@ use std::sync::OnceLock;
 
 use super::context::Ctx;
 use super::short_name;
-use super::{args::Args, error::CmdResult};
 use super::{
-    acl, bitfield, bitop, bits, client, cluster, collections, config, connection, counters, databases,
-    debug, docs, dump, expiry, functions, hll, hotkeys, info, keys, latency, lcs, memory, monitor,
-    object, pipeline, plugin, pubsub, ranges, replication, scan, scripting, server, slowlog,
-    strings, transaction,
+    acl, bitfield, bitop, bits, client, cluster, collections, config, connection, counters,
+    databases, debug, docs, dump, expiry, functions, hll, hotkeys, info, keys, latency, lcs,
+    memory, monitor, object, pipeline, plugin, pubsub, ranges, replication, scan, scripting,
+    server, slowlog, strings, transaction,
 };
+use super::{args::Args, error::CmdResult};
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
 
