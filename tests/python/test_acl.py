@@ -53,6 +53,12 @@ def test_username_password_client_runs_as_its_user():
         assert "'flushall' command" in str(e)
     info = [c for c in a.client_list() if c["user"] == "py-app"]
     assert len(info) == 1
+    assert a.client_kill_filter(user="py-app") == 1
+    try:
+        a.client_kill_filter(user="nobody")
+        raise AssertionError("CLIENT KILL USER of an unknown user")
+    except redis.exceptions.ResponseError as e:
+        assert "No such user 'nobody'" in str(e)
 
 
 def test_wrong_password_and_disabled_user_are_refused():

@@ -6,7 +6,7 @@ use std::io::Read;
 use super::args::Args;
 use super::context::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
-use super::table::{self, keyless, CommandDef, Handler};
+use super::table::{self, keyless, CommandDef};
 use crate::acl::catalog::{category_bit, CATEGORIES};
 use crate::acl::{describe, file};
 
@@ -14,32 +14,21 @@ const SV: &str = "server";
 const ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
 const OPEN: &[&str] = &["noscript", "loading", "stale"];
 
-const fn sub(
-    name: &'static str,
-    arity: i32,
-    flags: &'static [&'static str],
-    since: &'static str,
-    summary: &'static str,
-    handler: Handler,
-) -> CommandDef {
-    keyless(name, arity, flags, SV, since, summary, handler)
-}
-
 #[rustfmt::skip]
 pub static SUBCOMMANDS: &[CommandDef] = &[
-    sub("acl|cat", -2, OPEN, "6.0.0", "List the ACL categories or the commands inside a category", cat),
-    sub("acl|deluser", -3, ADMIN, "6.0.0", "Remove the specified ACL users and the associated rules", deluser),
-    sub("acl|dryrun", -4, ADMIN, "7.0.0", "Returns whether the user can execute the given command without executing the command.", dryrun),
-    sub("acl|genpass", -2, OPEN, "6.0.0", "Generate a pseudorandom secure password to use for ACL users", genpass),
-    sub("acl|getuser", 3, ADMIN, "6.0.0", "Get the rules for a specific ACL user", getuser),
-    sub("acl|list", 2, ADMIN, "6.0.0", "List the current ACL rules in ACL config file format", list),
-    sub("acl|load", 2, ADMIN, "6.0.0", "Reload the ACLs from the configured ACL file", load),
-    sub("acl|log", -2, ADMIN, "6.0.0", "List latest events denied because of ACLs in place", log),
-    sub("acl|save", 2, ADMIN, "6.0.0", "Save the current ACL rules in the configured ACL file", save),
-    sub("acl|setuser", -3, ADMIN, "6.0.0", "Modify or create the rules for a specific ACL user", setuser),
-    sub("acl|users", 2, ADMIN, "6.0.0", "List the username of all the configured ACL rules", users),
-    sub("acl|whoami", 2, OPEN, "6.0.0", "Return the name of the user associated to the current connection", whoami),
-    sub("acl|help", 2, &["loading", "stale"], "6.0.0", "Show helpful text about the different subcommands", help),
+    keyless("acl|cat", -2, OPEN, SV, "6.0.0", "List the ACL categories or the commands inside a category", cat),
+    keyless("acl|deluser", -3, ADMIN, SV, "6.0.0", "Remove the specified ACL users and the associated rules", deluser),
+    keyless("acl|dryrun", -4, ADMIN, SV, "7.0.0", "Returns whether the user can execute the given command without executing the command.", dryrun),
+    keyless("acl|genpass", -2, OPEN, SV, "6.0.0", "Generate a pseudorandom secure password to use for ACL users", genpass),
+    keyless("acl|getuser", 3, ADMIN, SV, "6.0.0", "Get the rules for a specific ACL user", getuser),
+    keyless("acl|list", 2, ADMIN, SV, "6.0.0", "List the current ACL rules in ACL config file format", list),
+    keyless("acl|load", 2, ADMIN, SV, "6.0.0", "Reload the ACLs from the configured ACL file", load),
+    keyless("acl|log", -2, ADMIN, SV, "6.0.0", "List latest events denied because of ACLs in place", log),
+    keyless("acl|save", 2, ADMIN, SV, "6.0.0", "Save the current ACL rules in the configured ACL file", save),
+    keyless("acl|setuser", -3, ADMIN, SV, "6.0.0", "Modify or create the rules for a specific ACL user", setuser),
+    keyless("acl|users", 2, ADMIN, SV, "6.0.0", "List the username of all the configured ACL rules", users),
+    keyless("acl|whoami", 2, OPEN, SV, "6.0.0", "Return the name of the user associated to the current connection", whoami),
+    keyless("acl|help", 2, &["loading", "stale"], SV, "6.0.0", "Show helpful text about the different subcommands", help),
 ];
 
 const NO_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";

@@ -96,8 +96,25 @@ fn refresh_slow(state: &ServerState, conn: &mut ConnState) {
     };
 }
 
+/// Checks the command for the connection's user (its snapshot refreshed
+/// first); a refusal is logged with `context` and its reason returned.
+fn denied(
+    state: &ServerState,
+    conn: &mut ConnState,
+    (idx, def, args): (usize, &CommandDef, Args<'_>),
+    context: Context,
+) -> Option<Reason> {
+    refresh(state, conn);
+    if conn.acl.unrestricted {
+        return None;
+    }
+    let denial = check(&conn.acl.user.selector, idx, def, args)?;
+    record(state, conn, &denial, def, context);
+    Some(denial.reason)
+}
+
 /// The top-level check (also at MULTI's queue time), after the arity and
-/// NOAUTH checks as in Redis; a refusal is logged.
+/// NOAUTH checks as in Redis.
 #[inline]
 pub fn refuse(
     state: &ServerState,
@@ -106,18 +123,15 @@ pub fn refuse(
     def: &CommandDef,
     args: Args<'_>,
 ) -> Option<CmdError> {
-    refresh(state, conn);
-    if conn.acl.unrestricted {
+    if conn.acl.unrestricted && conn.acl.current(&state.acl) {
         return None;
     }
-    let denial = check(&conn.acl.user.selector, idx, def, args)?;
     let context = if conn.tx.in_multi {
         Context::Multi
     } else {
         Context::Toplevel
     };
-    record(state, conn, &denial, def, context);
-    Some(match denial.reason {
+    Some(match denied(state, conn, (idx, def, args), context)? {
         Reason::Key => CmdError::NoPermKey,
         Reason::Channel => CmdError::NoPermChannel,
         _ => CmdError::NoPermCommand(def.name),
@@ -133,13 +147,7 @@ pub fn refuse_at_exec(
     def: &CommandDef,
     args: Args<'_>,
 ) -> Option<CmdError> {
-    refresh(state, conn);
-    if conn.acl.unrestricted {
-        return None;
-    }
-    let denial = check(&conn.acl.user.selector, idx, def, args)?;
-    record(state, conn, &denial, def, Context::Multi);
-    let why = match denial.reason {
+    let why = match denied(state, conn, (idx, def, args), Context::Multi)? {
         Reason::Key => "no permission to touch the specified keys",
         Reason::Channel => "no permission to access one of the channels used as arguments",
         _ => "no permission to execute the command or subcommand",
@@ -158,13 +166,7 @@ pub fn refuse_in_script(
     def: &CommandDef,
     args: Args<'_>,
 ) -> Option<&'static [u8]> {
-    refresh(state, conn);
-    if conn.acl.unrestricted {
-        return None;
-    }
-    let denial = check(&conn.acl.user.selector, idx, def, args)?;
-    record(state, conn, &denial, def, Context::Lua);
-    Some(match denial.reason {
+    Some(match denied(state, conn, (idx, def, args), Context::Lua)? {
         Reason::Key => &b"ERR The user executing the script can't access at least one of the keys mentioned in the command arguments"[..],
         Reason::Channel => b"ERR The user executing the script can't publish to the channel mentioned in the command",
         _ => b"ERR The user executing the script can't run this command or subcommand",

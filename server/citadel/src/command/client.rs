@@ -176,6 +176,8 @@ struct KillFilter<'a> {
     id: Option<u64>,
     addr: Option<&'a [u8]>,
     laddr: Option<&'a [u8]>,
+    /// USER: the clients of this ACL user.
+    user: Option<&'a [u8]>,
     /// Only "normal" type filters leave any client selected.
     type_ok: bool,
     max_age: Option<u64>,
@@ -183,7 +185,7 @@ struct KillFilter<'a> {
 }
 
 impl<'a> KillFilter<'a> {
-    fn parse(args: Args<'a>) -> Result<Self, CmdError> {
+    fn parse(args: Args<'a>, user_exists: impl Fn(&[u8]) -> bool) -> Result<Self, CmdError> {
         let mut f = KillFilter {
             type_ok: true,
             skip_me: true,
@@ -206,9 +208,10 @@ impl<'a> KillFilter<'a> {
             } else if args.is(i, "type") {
                 f.type_ok = is_normal_type(v)?;
             } else if args.is(i, "user") {
-                if v != b"default" {
+                if !user_exists(v) {
                     return Err(CmdError::quoting("ERR No such user '", v, "'"));
                 }
+                f.user = Some(v);
             } else if args.is(i, "skipme") {
                 f.skip_me = match () {
                     _ if v.eq_ignore_ascii_case(b"yes") => true,
@@ -228,6 +231,7 @@ impl<'a> KillFilter<'a> {
         self.type_ok
             && !(self.skip_me && c.id == me)
             && self.id.is_none_or(|id| id == c.id)
+            && self.user.is_none_or(|u| u == c.names().user())
             && self.addr.is_none_or(|a| a == c.peer.to_string().as_bytes())
             && self
                 .laddr
@@ -252,7 +256,8 @@ fn kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             true,
         )
     } else {
-        (KillFilter::parse(args.from(2))?, false)
+        let exists = |u: &[u8]| ctx.state.acl.get(u).is_some();
+        (KillFilter::parse(args.from(2), exists)?, false)
     };
     let mut killed = 0;
     for c in ctx.state.clients.snapshot() {
