@@ -135,8 +135,9 @@ const FIELDS: [&str; 10] = [
 /// (Citadel's own and missing subcommands) and in order (Redis lists them
 /// in its dict's seeded hash order, different each run).
 const KNOWN: &[(&str, &[&str])] = &[
+    ("acl", &["subs"]), // subcommands in table order (Redis: its dict order)
     ("client", &["flags", "subs"]), // +sentinel; CLIENT NO-TOUCH, SETINFO
-    ("client|help", &["flags"]),    // +noscript
+    ("client|help", &["flags"]), // +noscript
     ("cluster", &["subs"]),
     ("cluster|info", &["flags"]), // +loading: served while loading
     ("cluster|myid", &["flags"]),

@@ -13,6 +13,19 @@ pub struct ClientNames {
     pub name: Vec<u8>,
     pub lib_name: Vec<u8>,
     pub lib_ver: Vec<u8>,
+    /// Its ACL user (AUTH, HELLO AUTH); empty until one is set: `default`.
+    pub acl_user: Vec<u8>,
+}
+
+impl ClientNames {
+    /// The client's ACL user name (CLIENT LIST's `user=`).
+    pub fn user(&self) -> &[u8] {
+        if self.acl_user.is_empty() {
+            b"default"
+        } else {
+            &self.acl_user
+        }
+    }
 }
 
 /// One client as other threads see it.

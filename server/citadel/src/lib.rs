@@ -7,6 +7,8 @@
 //! * [`introspect`], [`clients`], [`stats`], [`glob`]: command statistics,
 //!   the slow log, the latency monitor and CLIENT PAUSE's state; the
 //!   connected-clients registry, per-thread counters, Redis's glob matching;
+//! * [`acl`]: ACL users, their rules and permission tests, the ACL LOG and
+//!   file (the command catalog it names is handed down by `command`);
 //! * [`overload`]: overload protection's rules, per-core admission control
 //!   and shed counters;
 //! * [`cluster`]: this server as a cluster node (its membership source
@@ -36,6 +38,7 @@
 //! `citadel-supervisor` (plugin processes), `citadel-cluster` (the slot
 //! map) and `citadel-proto` (rings).
 
+pub mod acl;
 pub mod blocking;
 pub mod clients;
 pub mod cluster;

@@ -35,6 +35,8 @@ enum StartupError {
     Settings(#[from] SettingsError),
     #[error("{0}")]
     Config(String),
+    #[error("cannot load the ACL file: {0}")]
+    AclFile(String),
     #[error(transparent)]
     Plugin(#[from] citadel_supervisor::PluginConfigError),
     #[error(transparent)]
@@ -225,6 +227,11 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
         inboxes,
         largest_input,
     );
+    if let Err(e) = citadel_server::command::load_acl_at_start(&state) {
+        drop(state);
+        cache.close();
+        return Err(StartupError::AclFile(e));
+    }
     if let Some(node) = cluster {
         // Before the threads start: each takes its view of the cluster.
         let _ = state.cluster.set(node);

@@ -25,10 +25,11 @@ const RECLAIM_PAGES_PER_TURN: usize = 64;
 /// The door (`NetConfig::doors[0]`) whose connections speak the RPC.
 pub const RPC_DOOR: Door = Door(1);
 
-/// A connection's protocol session.
+/// A connection's protocol session, boxed (both are hundreds of bytes and
+/// differ in size; the box is followed once per input, not per command).
 pub enum Conn {
-    Resp(Session),
-    Rpc(RpcSession),
+    Resp(Box<Session>),
+    Rpc(Box<RpcSession>),
 }
 
 pub struct CommandService {
@@ -100,9 +101,9 @@ impl Service for CommandService {
         };
         let open = self.ctx.overload.as_ref().map(|o| o.connection_opened());
         if door == RPC_DOOR {
-            Conn::Rpc(RpcSession::new(&self.state, info).counted(open))
+            Conn::Rpc(Box::new(RpcSession::new(&self.state, info).counted(open)))
         } else {
-            Conn::Resp(Session::new(&self.state, info).counted(open))
+            Conn::Resp(Box::new(Session::new(&self.state, info).counted(open)))
         }
     }
 

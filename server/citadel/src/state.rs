@@ -76,9 +76,8 @@ pub struct ServerState {
     pub introspect: crate::introspect::Introspection,
     /// Lua scripts, function libraries and running scripts (`crate::script`).
     pub scripts: Arc<crate::script::Store>,
-    /// Mirror of "requirepass is set", read on every command of a client
-    /// that has not authenticated.
-    auth_required: AtomicBool,
+    /// ACL users (the `default` one mirrors `requirepass`) and the ACL LOG.
+    pub acl: crate::acl::Acl,
     /// This server as a cluster node (installed by `main` before the
     /// threads start); unset when cluster mode is off.
     pub cluster: std::sync::OnceLock<crate::cluster::Node>,
@@ -173,7 +172,7 @@ impl ServerState {
             threads,
             gate: crate::gate::Gate::new(threads),
             clients: ClientRegistry::new(threads),
-            auth_required: AtomicBool::new(false),
+            acl: crate::acl::Acl::new(settings.get(&setting::REQUIREPASS)),
             overload: Arc::new(crate::overload::Overload::new(threads)),
             notify_flags: Default::default(),
             saves: Default::default(),
@@ -208,8 +207,8 @@ impl ServerState {
 
     /// Refreshes what is derived from live settings (after CONFIG SET).
     pub fn settings_changed(&self) {
-        let required = self.settings.get(&setting::REQUIREPASS).is_some();
-        self.auth_required.store(required, Ordering::Relaxed);
+        self.acl
+            .requirepass_changed(self.settings.get(&setting::REQUIREPASS));
         let events = self.settings.get(&setting::NOTIFY_KEYSPACE_EVENTS);
         let flags = citadel_settings::key_events::parse(&events).unwrap_or(0);
         self.notify_flags.store(flags, Ordering::Relaxed);
@@ -276,23 +275,22 @@ impl ServerState {
         let _ = self.forwarder.set(forwarder);
     }
 
-    /// Whether clients must AUTH before running commands.
+    /// Whether clients must AUTH before running commands (the `default`
+    /// user is off or has a password).
     pub fn auth_required(&self) -> bool {
-        self.auth_required.load(Ordering::Relaxed)
+        self.acl.auth_required()
     }
 
-    /// Compares without an early exit on the first differing byte.
+    /// Whether `given` is a password of the `default` user (the RPC front
+    /// door's HELLO); compared without an early exit.
     pub fn check_password(&self, given: &[u8]) -> bool {
-        match self.settings.get(&setting::REQUIREPASS) {
-            None => true,
-            Some(pass) => {
-                let pass = pass.as_bytes();
-                let mut diff = pass.len() ^ given.len();
-                for (i, &b) in pass.iter().enumerate() {
-                    diff |= usize::from(b ^ given.get(i).copied().unwrap_or(0));
-                }
-                diff == 0
-            }
+        match self.acl.get(b"default") {
+            Some(user) => user.accepts(given),
+            // Before the command layer installed the ACL: `requirepass`.
+            None => self.settings.get(&setting::REQUIREPASS).is_none_or(|p| {
+                crate::acl::user::hash_password(p.as_bytes())
+                    == crate::acl::user::hash_password(given)
+            }),
         }
     }
 

@@ -196,6 +196,17 @@ crate::settings_table! {
         live: true,
         check: |p| if p.as_deref() == Some("") { Err("must not be empty".into()) } else { Ok(()) },
     }
+    ACLFILE: Option<PathBuf> = {
+        name: "aclfile",
+        value_name: "PATH",
+        help: "ACL users file (Redis's users.acl format), loaded at start; ACL LOAD/SAVE use it",
+        doc: "The ACL file, in Redis's users.acl format: one `user <name> <rules...>` line \
+              per user, as ACL LIST prints them. Loaded at start (a bad file stops the \
+              start); ACL LOAD reloads it and ACL SAVE writes the users to it. Without \
+              it, ACL LOAD and ACL SAVE are refused as in Redis. A `default` user in the \
+              file overrides requirepass.",
+        example: "/etc/citadel/users.acl",
+    }
     MAXCLIENTS: usize = {
         name: "maxclients",
         value_name: "N",

@@ -93,7 +93,7 @@ fn getname(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 /// One CLIENT LIST line, fields as Redis 7.2 prints them (memory and
 /// buffer fields Citadel does not track are 0); `subs`: its Pub/Sub
 /// channels, patterns and shard channels.
-fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now_ms: u64) {
+pub(super) fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now_ms: u64) {
     let names = c.names().clone();
     let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     let cmd = by_index(c.last_cmd.load(Ordering::Relaxed) as usize).map_or("NULL", |d| d.name);
@@ -101,7 +101,7 @@ fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now_ms: u64) {
         out,
         "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 \
          qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
-         cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} io-thread={}",
+         cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} io-thread={}",
         c.id,
         c.peer,
         c.local,
@@ -114,6 +114,7 @@ fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now_ms: u64) {
         subs[1],
         subs[2],
         cmd,
+        text(names.user()),
         c.resp.load(Ordering::Relaxed),
         text(&names.lib_name),
         text(&names.lib_ver),
@@ -175,6 +176,8 @@ struct KillFilter<'a> {
     id: Option<u64>,
     addr: Option<&'a [u8]>,
     laddr: Option<&'a [u8]>,
+    /// USER: the clients of this ACL user.
+    user: Option<&'a [u8]>,
     /// Only "normal" type filters leave any client selected.
     type_ok: bool,
     max_age: Option<u64>,
@@ -182,7 +185,7 @@ struct KillFilter<'a> {
 }
 
 impl<'a> KillFilter<'a> {
-    fn parse(args: Args<'a>) -> Result<Self, CmdError> {
+    fn parse(args: Args<'a>, user_exists: impl Fn(&[u8]) -> bool) -> Result<Self, CmdError> {
         let mut f = KillFilter {
             type_ok: true,
             skip_me: true,
@@ -205,9 +208,10 @@ impl<'a> KillFilter<'a> {
             } else if args.is(i, "type") {
                 f.type_ok = is_normal_type(v)?;
             } else if args.is(i, "user") {
-                if v != b"default" {
+                if !user_exists(v) {
                     return Err(CmdError::quoting("ERR No such user '", v, "'"));
                 }
+                f.user = Some(v);
             } else if args.is(i, "skipme") {
                 f.skip_me = match () {
                     _ if v.eq_ignore_ascii_case(b"yes") => true,
@@ -227,6 +231,7 @@ impl<'a> KillFilter<'a> {
         self.type_ok
             && !(self.skip_me && c.id == me)
             && self.id.is_none_or(|id| id == c.id)
+            && self.user.is_none_or(|u| u == c.names().user())
             && self.addr.is_none_or(|a| a == c.peer.to_string().as_bytes())
             && self
                 .laddr
@@ -251,7 +256,8 @@ fn kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             true,
         )
     } else {
-        (KillFilter::parse(args.from(2))?, false)
+        let exists = |u: &[u8]| ctx.state.acl.get(u).is_some();
+        (KillFilter::parse(args.from(2), exists)?, false)
     };
     let mut killed = 0;
     for c in ctx.state.clients.snapshot() {

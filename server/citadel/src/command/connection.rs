@@ -4,6 +4,7 @@ use super::args::Args;
 use super::client::set_name;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
+use crate::acl::log::{Context, Reason};
 use crate::clients::ClientMode;
 
 /// The Redis version Citadel claims, the one constant HELLO, INFO
@@ -64,32 +65,53 @@ pub fn reset(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     ctx.conn.set_resp3(false);
     ctx.out.resp3 = false;
     ctx.conn.authed = !ctx.state.auth_required();
+    let seat = super::acl_check::default_seat(ctx.state);
+    super::acl_check::seat_user(ctx.conn, seat);
     ctx.conn.client.names().name.clear();
     super::databases::use_db(ctx, 0);
     ctx.out.simple(b"RESET");
     Ok(())
 }
 
-/// Checks a username/password pair against the single "default" user.
-fn authenticate(ctx: &mut Ctx<'_>, user: &[u8], pass: &[u8]) -> CmdResult {
-    if user == b"default" && ctx.state.check_password(pass) {
-        ctx.conn.authed = true;
-        ctx.conn.overload.stale();
-        Ok(())
-    } else {
-        Err(CmdError::WrongPass)
+/// Checks a username/password pair against the ACL users; the client
+/// becomes that user. A failure is logged (ACL LOG, reason `auth`).
+fn authenticate(ctx: &mut Ctx<'_>, command: &[u8], user: &[u8], pass: &[u8]) -> CmdResult {
+    match ctx.state.acl.seat(user) {
+        Some(seat) if seat.user.accepts(pass) => {
+            ctx.conn.authed = true;
+            super::acl_check::seat_user(ctx.conn, seat);
+            Ok(())
+        }
+        _ => {
+            let (reason, context) = (Reason::Auth, Context::Toplevel);
+            let object = command.to_vec();
+            super::acl_check::log_entry(
+                ctx.state,
+                ctx.conn,
+                reason,
+                context,
+                object,
+                user.to_vec(),
+            );
+            Err(CmdError::WrongPass)
+        }
     }
 }
 
 pub fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     match args.len() {
-        2 if !ctx.state.auth_required() => return Err(CmdError::NoPasswordSet),
-        2 => authenticate(ctx, b"default", args.get(1))?,
-        3 => authenticate(ctx, args.get(1), args.get(2))?,
+        2 if default_has_no_password(ctx) => return Err(CmdError::NoPasswordSet),
+        2 => authenticate(ctx, args.get(0), b"default", args.get(1))?,
+        3 => authenticate(ctx, args.get(0), args.get(1), args.get(2))?,
         _ => return Err(CmdError::Syntax),
     }
     ctx.out.ok();
     Ok(())
+}
+
+/// AUTH <password> needs `default` to have one (Redis: not `nopass`).
+fn default_has_no_password(ctx: &Ctx<'_>) -> bool {
+    ctx.state.acl.get(b"default").is_none_or(|u| u.nopass)
 }
 
 pub fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
@@ -123,7 +145,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     }
     if let Some((user, pass)) = credentials {
-        authenticate(ctx, user, pass)?;
+        authenticate(ctx, args.get(0), user, pass)?;
     }
     if !ctx.conn.authed && ctx.state.auth_required() {
         return Err(CmdError::Static(

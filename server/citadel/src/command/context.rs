@@ -47,6 +47,8 @@ pub struct ConnState {
     pub client: Arc<ClientShared>,
     pub resp3: bool,
     pub authed: bool,
+    /// Its ACL user (`default` until AUTH), checked per command.
+    pub acl: crate::acl::Seat,
     /// The selected database (SELECT; the cache handle's namespace is
     /// `databases::namespace_of` it while its commands run).
     pub db: u8,

@@ -95,6 +95,8 @@ fn check_and_run(
         Some(CmdError::Arity(def.name))
     } else if !conn.authed && !def.has_flag("no_auth") && state.auth_required() {
         Some(CmdError::NoAuth)
+    } else if let Some(e) = super::acl_check::refuse(state, conn, idx, def, args) {
+        Some(e)
     } else if conn.tx.in_multi && def.has_flag("no_multi") {
         Some(CmdError::Static(
             "ERR Command not allowed inside a transaction",

@@ -42,7 +42,7 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
 ];
 
 /// Redis's own COMMAND INFO fields for a command it also has.
-fn redis_info(name: &str) -> Option<&'static Info> {
+pub(super) fn redis_info(name: &str) -> Option<&'static Info> {
     CMD_INFO
         .binary_search_by(|(n, _)| (*n).cmp(name))
         .ok()
@@ -50,7 +50,7 @@ fn redis_info(name: &str) -> Option<&'static Info> {
 }
 
 /// ACL categories: Redis's where it has the command, else derived.
-fn categories(def: &CommandDef) -> Vec<&'static str> {
+pub(super) fn categories(def: &CommandDef) -> Vec<&'static str> {
     match redis_info(def.name) {
         Some(info) => info.acl.to_vec(),
         None => derived_categories(def),

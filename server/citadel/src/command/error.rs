@@ -49,6 +49,12 @@ pub enum CmdError {
     SameObject,
     #[error("NOAUTH Authentication required.")]
     NoAuth,
+    #[error("NOPERM this user has no permissions to run the '{0}' command")]
+    NoPermCommand(&'static str),
+    #[error("NOPERM this user has no permissions to access one of the keys used as arguments")]
+    NoPermKey,
+    #[error("NOPERM this user has no permissions to access one of the channels used as arguments")]
+    NoPermChannel,
     #[error("WRONGPASS invalid username-password pair or user is disabled.")]
     WrongPass,
     #[error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")]

@@ -66,6 +66,8 @@ fn quiet(state: &ServerState, thread: &ThreadCtx, conn: &ConnState) -> bool {
     let now = thread.cache.now_ms();
     !conn.client.is_killed()
         && (conn.authed || !state.auth_required())
+        && conn.acl.unrestricted
+        && conn.acl.current(&state.acl)
         && state.introspect.pause.holds(now, true).is_none()
         && !state.key_changes_wanted()
         && !state.scripts.busy.any_running()

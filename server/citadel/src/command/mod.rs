@@ -1,6 +1,9 @@
 //! Command execution: a [`Session`] per connection parses requests and runs
 //! commands against the cache, writing Redis-compatible replies.
 
+mod acl;
+mod acl_check;
+mod acl_keys;
 mod admission;
 mod args;
 mod bitfield;
@@ -85,6 +88,7 @@ pub(crate) mod tests;
 
 pub use crate::command_clock::monotonic_nanos;
 pub use crate::glob::glob_match;
+pub use acl::load_at_start as load_acl_at_start;
 pub use context::{Ctx, Pending, ResumeFn};
 pub use counters::add as add_to_integer;
 pub use error::CmdError;

@@ -21,7 +21,16 @@ pub fn run_logged(
     (idx, def, args): (usize, &CommandDef, Args<'_>),
     since: &mut u64,
 ) {
-    let failed = dispatch::run_handler(ctx, idx, def, args);
+    // The rules may have changed since the command queued (Redis checks
+    // again at EXEC).
+    let refused = super::acl_check::refuse_at_exec(ctx.state, ctx.conn, idx, def, args);
+    let failed = match refused {
+        Some(e) => {
+            super::error::reply_error(&mut ctx.out, &e);
+            true
+        }
+        None => dispatch::run_handler(ctx, idx, def, args),
+    };
     let now = monotonic_nanos();
     ctx.thread
         .nested_calls

@@ -46,12 +46,16 @@ pub fn call(ctx: &mut Ctx<'_>, argv: CallArgs<'_>, rules: &CallRules, out: &mut 
         reply.error(b"ERR This Redis command is not allowed from script");
         return false;
     }
+    let args = Args::new(argv.buf, argv.spans);
+    if let Some(refusal) = super::acl_check::refuse_in_script(ctx.state, ctx.conn, idx, def, args) {
+        reply.error(refusal);
+        return false;
+    }
     let write = def.has_flag("write");
     if write && rules.read_only {
         reply.error(b"ERR Write commands are not allowed from read-only scripts.");
         return false;
     }
-    let args = Args::new(argv.buf, argv.spans);
     if let Some(refusal) = cluster_refusal(ctx, def, args) {
         reply.error(refusal);
         return false;

@@ -42,6 +42,7 @@ pub struct Session {
 impl Session {
     pub fn new(state: &Arc<ServerState>, info: ConnInfo) -> Session {
         let client = register_client(state, info);
+        let acl = super::acl_check::default_seat(state);
         Session {
             state: state.clone(),
             parser: RequestParser::default(),
@@ -50,6 +51,7 @@ impl Session {
                 client,
                 resp3: false,
                 authed: !state.auth_required(),
+                acl,
                 db: 0,
                 close: false,
                 scratch: Vec::new(),

@@ -5,13 +5,13 @@ use std::sync::OnceLock;
 
 use super::context::Ctx;
 use super::short_name;
-use super::{args::Args, error::CmdResult};
 use super::{
-    bitfield, bitop, bits, client, cluster, collections, config, connection, counters, databases,
-    debug, docs, dump, expiry, functions, hll, hotkeys, info, keys, latency, lcs, lolwut, memory,
-    monitor, object, pipeline, plugin, pubsub, ranges, replication, save, scan, scripting, server,
-    slowlog, strings, transaction,
+    acl, bitfield, bitop, bits, client, cluster, collections, config, connection, counters,
+    databases, debug, docs, dump, expiry, functions, hll, hotkeys, info, keys, latency, lcs, lolwut,
+    memory, monitor, object, pipeline, plugin, pubsub, ranges, replication, save, scan, scripting,
+    server, slowlog, strings, transaction,
 };
+use super::{args::Args, error::CmdResult};
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
 
@@ -305,6 +305,7 @@ pub static COMMANDS: &[CommandDef] = &[
     container("client", -2, &["sentinel"], CN, "2.4.0", "A container for client connection commands.", needs_subcommand, client::SUBCOMMANDS),
     c("info", -1, LS, NOKEYS, SV, "1.0.0", "Returns information and statistics about the server.", info::info),
     c("hotkeys", -1, LS, NOKEYS, SV, "0.1.0", "Lists the most accessed keys over the hot-key window, with their rates.", hotkeys::hotkeys),
+    container("acl", -2, &[], SV, "6.0.0", "A container for Access List Control commands", needs_subcommand, acl::SUBCOMMANDS),
     container("config", -2, &[], SV, "2.0.0", "A container for server configuration commands.", needs_subcommand, config::SUBCOMMANDS),
     container("command", -1, LS, SV, "2.8.13", "Returns detailed information about all commands.", docs::command, docs::SUBCOMMANDS),
     c("time", 1, LSF, NOKEYS, SV, "2.6.0", "Returns the server time.", server::time),

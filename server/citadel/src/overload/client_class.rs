@@ -21,15 +21,15 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// A connected client's: its names, and "default" once authenticated
-    /// (the only user there is).
+    /// A connected client's: its names, and its ACL user once
+    /// authenticated (none before).
     pub fn of(client: &ClientShared, authed: bool) -> Identity {
         let names = client.names();
         Identity {
             name: names.name.clone(),
             lib: names.lib_name.clone(),
             user: if authed {
-                b"default".to_vec()
+                names.user().to_vec()
             } else {
                 Vec::new()
             },

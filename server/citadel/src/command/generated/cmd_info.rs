@@ -7,6 +7,90 @@ use crate::command::info_spec::{Begin, Find, Info, KeySpec};
 
 #[rustfmt::skip]
 pub static CMD_INFO: &[(&str, Info)] = &[
+    ("acl", Info {
+        acl: &["@slow"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("acl|cat", Info {
+        acl: &["@slow"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("acl|deluser", Info {
+        acl: &["@admin", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("acl|dryrun", Info {
+        acl: &["@admin", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("acl|genpass", Info {
+        acl: &["@slow"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("acl|getuser", Info {
+        acl: &["@admin", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("acl|help", Info {
+        acl: &["@slow"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("acl|list", Info {
+        acl: &["@admin", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("acl|load", Info {
+        acl: &["@admin", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("acl|log", Info {
+        acl: &["@admin", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("acl|save", Info {
+        acl: &["@admin", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("acl|setuser", Info {
+        acl: &["@admin", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("acl|users", Info {
+        acl: &["@admin", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("acl|whoami", Info {
+        acl: &["@slow"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
     ("append", Info {
         acl: &["@write", "@string", "@fast"],
         tips: &[],

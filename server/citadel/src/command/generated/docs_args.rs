@@ -6,6 +6,89 @@ use crate::command::doc_arg::Arg;
 
 #[rustfmt::skip]
 pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
+    ("acl|cat", &[
+        Arg {
+            name: "categoryname",
+            kind: "string",
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("acl|deluser", &[
+        Arg {
+            name: "username",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("acl|dryrun", &[
+        Arg {
+            name: "username",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "command",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "arg",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("acl|genpass", &[
+        Arg {
+            name: "bits",
+            kind: "integer",
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("acl|getuser", &[
+        Arg {
+            name: "username",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("acl|log", &[
+        Arg {
+            name: "operation",
+            kind: "oneof",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "reset",
+                    kind: "pure-token",
+                    token: Some("RESET"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("acl|setuser", &[
+        Arg {
+            name: "username",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "rule",
+            kind: "string",
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
     ("client|setname", &[
         Arg {
             name: "connection-name",
