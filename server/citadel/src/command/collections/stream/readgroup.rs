@@ -17,7 +17,7 @@ use super::edit::{retry, Fail, StreamTxn};
 use super::pel::{self, planned_group};
 use super::range::{collect_range, plan_range, reply_entry};
 use crate::command::args::Args;
-use crate::command::blocking::{block, may_block, served, timed_out};
+use crate::command::blocking::{block, may_block, may_serve, served, timed_out};
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 
@@ -114,8 +114,19 @@ enum Gone {
     Group,
 }
 
-/// Reads every stream; replies and returns true when one was served.
-fn try_read(ctx: &mut Ctx<'_>, read: &ReadGroup<'_>, rerun: bool) -> Result<bool, CmdError> {
+/// Reads every stream; replies and returns the keys served (none: no
+/// reply). A woken reader takes from a key only when first in its line
+/// (Redis serves blocked readers in the order they came).
+fn try_read(
+    ctx: &mut Ctx<'_>,
+    read: &ReadGroup<'_>,
+    rerun: bool,
+) -> Result<Vec<usize>, CmdError> {
+    let turn: Vec<bool> = read
+        .keys
+        .iter()
+        .map(|k| !rerun || may_serve(ctx, k))
+        .collect();
     let count = if rerun && read.count == 0 {
         BLOCKED_DEFAULT_COUNT
     } else {
@@ -178,9 +189,12 @@ fn try_read(ctx: &mut Ctx<'_>, read: &ReadGroup<'_>, rerun: bool) -> Result<bool
                 streams.push((s, g, from, false));
             }
             let mut out = Reply::new(&mut reply, resp3);
-            let mut served_keys = 0;
+            let mut served_keys = Vec::new();
             for (i, (s, g, from, was_served)) in streams.iter_mut().enumerate() {
-                let start = match *from {
+                if !turn[i] {
+                continue;
+            }
+            let start = match *from {
                     From::History(id) => id.next(),
                     From::New => {
                         let last = s.group(*g).last_id;
@@ -204,7 +218,7 @@ fn try_read(ctx: &mut Ctx<'_>, read: &ReadGroup<'_>, rerun: bool) -> Result<bool
                 };
                 out.array(n);
                 out.buf.extend_from_slice(&body);
-                served_keys += 1;
+                served_keys.push(i);
                 *was_served = true;
             }
             for (s, _, _, was_served) in streams {
@@ -227,16 +241,24 @@ fn try_read(ctx: &mut Ctx<'_>, read: &ReadGroup<'_>, rerun: bool) -> Result<bool
             });
         }
     };
-    if served_keys == 0 {
-        return Ok(false);
+    if served_keys.is_empty() {
+        return Ok(served_keys);
     }
     if ctx.out.resp3 {
-        ctx.out.map(served_keys);
+        ctx.out.map(served_keys.len());
     } else {
-        ctx.out.array(served_keys);
+        ctx.out.array(served_keys.len());
     }
     ctx.out.buf.extend_from_slice(&reply);
-    Ok(true)
+    Ok(served_keys)
+}
+
+/// A blocked reader was served from `keys`: it leaves every line, and the
+/// next reader in each line looks (entries may be left for it).
+fn pass_turn(ctx: &mut Ctx<'_>, read: &ReadGroup<'_>, keys: &[usize]) {
+    for &k in keys {
+        served(ctx, read.keys[k], true);
+    }
 }
 
 fn no_group_readgroup(key: &[u8], group: &[u8]) -> CmdError {
@@ -327,9 +349,10 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Ok(());
     }
     let rerun = ctx.conn.blocked.is_some();
-    if try_read(ctx, &read, rerun)? {
+    let keys = try_read(ctx, &read, rerun)?;
+    if !keys.is_empty() {
         if ctx.conn.blocked.is_some() {
-            served(ctx, read.keys[0], false);
+            pass_turn(ctx, &read, &keys);
         }
         return Ok(());
     }
@@ -342,10 +365,8 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Ok(());
     }
     block(ctx, read.keys.iter().copied(), timeout, |ctx| {
-        let done = try_read(ctx, &read, true)?;
-        if done {
-            served(ctx, read.keys[0], false);
-        }
-        Ok(done)
+        let keys = try_read(ctx, &read, true)?;
+        pass_turn(ctx, &read, &keys);
+        Ok(!keys.is_empty())
     })
 }
