@@ -38,7 +38,17 @@ fn blocked_readgroup_is_woken_by_xadd_destroy_and_del_as_in_redis() {
         let consumer = format!("w{i}");
         pair.send_on(
             r,
-            &["XREADGROUP", "GROUP", "workers", &consumer, "BLOCK", "0", "STREAMS", "jobs", ">"],
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "workers",
+                &consumer,
+                "BLOCK",
+                "0",
+                "STREAMS",
+                "jobs",
+                ">",
+            ],
         );
         wait_blocked(&mut pair, admin, i + 1);
     }
@@ -54,7 +64,17 @@ fn blocked_readgroup_is_woken_by_xadd_destroy_and_del_as_in_redis() {
     // UNBLOCKED.
     pair.send_on(
         readers[0],
-        &["XREADGROUP", "GROUP", "workers", "w0", "BLOCK", "0", "STREAMS", "jobs", ">"],
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "workers",
+            "w0",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "jobs",
+            ">",
+        ],
     );
     wait_blocked(&mut pair, admin, 1);
     pair.same_str(&["XGROUP", "DESTROY", "jobs", "workers"]);
@@ -64,7 +84,17 @@ fn blocked_readgroup_is_woken_by_xadd_destroy_and_del_as_in_redis() {
     pair.same_str(&["XGROUP", "CREATE", "jobs", "workers", "$"]);
     pair.send_on(
         r3,
-        &["XREADGROUP", "GROUP", "workers", "w3", "BLOCK", "0", "STREAMS", "jobs", ">"],
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "workers",
+            "w3",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "jobs",
+            ">",
+        ],
     );
     wait_blocked(&mut pair, admin, 1);
     pair.same_str(&["DEL", "jobs"]);
@@ -76,7 +106,17 @@ fn blocked_readgroup_is_woken_by_xadd_destroy_and_del_as_in_redis() {
     for r in [readers[1], r3] {
         pair.send_on(
             r,
-            &["XREADGROUP", "GROUP", "workers", "w1", "BLOCK", "30", "STREAMS", "jobs", ">"],
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "workers",
+                "w1",
+                "BLOCK",
+                "30",
+                "STREAMS",
+                "jobs",
+                ">",
+            ],
         );
         let (want, got) = pair.replies_on(r);
         assert_eq!(got, want);
@@ -123,12 +163,41 @@ fn groups_survive_restart_and_kill9() {
     let mut server = Server::start(&[]);
     let mut c = server.client();
     for i in 1..=500 {
-        query(&mut c, &["XADD", "q", &format!("{i}-0"), "n", &i.to_string()]);
+        query(
+            &mut c,
+            &["XADD", "q", &format!("{i}-0"), "n", &i.to_string()],
+        );
     }
     query(&mut c, &["XGROUP", "CREATE", "q", "g", "0"]);
     query(&mut c, &["XGROUP", "CREATE", "q", "other", "$"]);
-    query(&mut c, &["XREADGROUP", "GROUP", "g", "a", "COUNT", "300", "STREAMS", "q", ">"]);
-    query(&mut c, &["XREADGROUP", "GROUP", "g", "b", "COUNT", "100", "STREAMS", "q", ">"]);
+    query(
+        &mut c,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "a",
+            "COUNT",
+            "300",
+            "STREAMS",
+            "q",
+            ">",
+        ],
+    );
+    query(
+        &mut c,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "b",
+            "COUNT",
+            "100",
+            "STREAMS",
+            "q",
+            ">",
+        ],
+    );
     for i in (1..=300).step_by(3) {
         query(&mut c, &["XACK", "q", "g", &format!("{i}-0")]);
     }

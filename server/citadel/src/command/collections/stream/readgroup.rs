@@ -117,11 +117,7 @@ enum Gone {
 /// Reads every stream; replies and returns the keys served (none: no
 /// reply). A woken reader takes from a key only when first in its line
 /// (Redis serves blocked readers in the order they came).
-fn try_read(
-    ctx: &mut Ctx<'_>,
-    read: &ReadGroup<'_>,
-    rerun: bool,
-) -> Result<Vec<usize>, CmdError> {
+fn try_read(ctx: &mut Ctx<'_>, read: &ReadGroup<'_>, rerun: bool) -> Result<Vec<usize>, CmdError> {
     let turn: Vec<bool> = read
         .keys
         .iter()
@@ -192,9 +188,9 @@ fn try_read(
             let mut served_keys = Vec::new();
             for (i, (s, g, from, was_served)) in streams.iter_mut().enumerate() {
                 if !turn[i] {
-                continue;
-            }
-            let start = match *from {
+                    continue;
+                }
+                let start = match *from {
                     From::History(id) => id.next(),
                     From::New => {
                         let last = s.group(*g).last_id;
