@@ -380,7 +380,7 @@ fn big_pels_match_redis() {
     for step in 0..400 {
         let id = |rng: &mut Rng| format!("{}-0", 1 + rng.below(3000));
         let cmd: Vec<String> = match step % 8 {
-            0 | 1 | 2 => {
+            0..=2 => {
                 let mut c = vec![s("XACK"), s("big"), s("g")];
                 (0..1 + rng.below(20)).for_each(|_| c.push(id(&mut rng)));
                 c
