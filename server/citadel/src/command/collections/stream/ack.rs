@@ -8,7 +8,7 @@ use citadel_resp::Reply;
 use super::super::paged::{update_paged_fresh, PagePlan, Step};
 use super::args::{interval_id, strict_id, INVALID_ID};
 use super::edit::{step, StreamTxn};
-use super::pel::{self, no_group, planned_group};
+use super::pel::{self, planned_group};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -116,13 +116,7 @@ pub fn xpending(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     update_paged_fresh(&mut ctx.thread.cache, &[key], plan, |items, _, plan| {
         reply.clear();
         let mut out = Reply::new(&mut reply, resp3);
-        let found = match StreamTxn::open(items, plan, 0)? {
-            Some(mut s) => s.find_group(group)?.map(|g| (s, g)),
-            None => None,
-        };
-        let Some((mut s, g)) = found else {
-            return Err(no_group(key, group));
-        };
+        let (mut s, g) = pel::open_group(items, plan, key, group)?;
         let Some(e) = &ext else {
             let gr = s.group(g);
             out.array(4);

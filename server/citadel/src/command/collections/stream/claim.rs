@@ -9,7 +9,7 @@ use citadel_resp::Reply;
 use super::super::paged::{update_paged_fresh, PagePlan};
 use super::args::{interval_id, strict_id};
 use super::edit::{step, Fail, StreamTxn};
-use super::pel::{self, no_group, planned_group};
+use super::pel::{self, planned_group};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -138,13 +138,7 @@ pub fn xclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         plan,
         |items, changes, plan| {
             reply.clear();
-            let found = match StreamTxn::open(items, plan, 0)? {
-                Some(mut s) => s.find_group(group)?.map(|g| (s, g)),
-                None => None,
-            };
-            let Some((mut s, g)) = found else {
-                return Err(no_group(key, group));
-            };
+            let (mut s, g) = pel::open_group(items, plan, key, group)?;
             // (Redis checks the group before the arguments: the error again.)
             let Ok(c) = &parsed else {
                 return Err(parse_claim(&args, now as i64)
@@ -264,13 +258,7 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         plan,
         |items, changes, plan| {
             reply.clear();
-            let found = match StreamTxn::open(items, plan, 0)? {
-                Some(mut s) => s.find_group(group)?.map(|g| (s, g)),
-                None => None,
-            };
-            let Some((mut s, g)) = found else {
-                return Err(no_group(key, group));
-            };
+            let (mut s, g) = pel::open_group(items, plan, key, group)?;
             let mut out = Reply::new(&mut reply, resp3);
             step((|| {
                 // The entries the loop may look at, and the next as the cursor.

@@ -224,6 +224,22 @@ pub fn load_entries(s: &mut StreamTxn<'_, '_>, ids: &[StreamId]) -> Result<(), F
     s.load_all(&pages)
 }
 
+/// The stream at the update's one key and its group `group` (NOGROUP
+/// when either is missing).
+pub fn open_group<'p, 'i>(
+    items: &'p [Option<citadel_cache::ItemRef<'i>>],
+    plan: &'p PagePlan,
+    key: &[u8],
+    group: &[u8],
+) -> Result<(StreamTxn<'p, 'i>, usize), CmdError> {
+    if let Some(mut s) = StreamTxn::open(items, plan, 0)? {
+        if let Some(g) = s.find_group(group)? {
+            return Ok((s, g));
+        }
+    }
+    Err(no_group(key, group))
+}
+
 /// NOGROUP for a missing key or group, as most group commands word it.
 pub fn no_group(key: &[u8], group: &[u8]) -> CmdError {
     CmdError::Text(format!(
