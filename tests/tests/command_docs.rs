@@ -153,7 +153,8 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("pubsub", &["subs"]),
     ("script", &["subs"]),
     ("slowlog", &["subs"]),
-    ("xinfo", &["subs"]), // GROUPS and CONSUMERS: consumer groups are not built yet
+    ("xgroup", &["subs"]), // the same subcommands in table order, not Redis's dict order
+    ("xinfo", &["subs"]),  // the same subcommands in table order, not Redis's dict order
 ];
 
 /// Every command and subcommand Citadel lists that Redis 7.0 also has:

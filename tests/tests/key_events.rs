@@ -123,6 +123,24 @@ fn notifications_match_redis() {
             "s2",
             "zz",
         ],
+        // Streams and their consumer groups.
+        &["XADD", "st", "1-1", "f", "v"],
+        &["XADD", "st", "2-1", "f", "v"],
+        &["XADD", "st", "NOMKSTREAM", "3-1", "f", "v"],
+        &["XDEL", "st", "1-1"],
+        &["XDEL", "st", "9-9"],
+        &["XTRIM", "st", "MAXLEN", "1"],
+        &["XSETID", "st", "5-5"],
+        &["XGROUP", "CREATE", "st", "g", "0"],
+        &["XGROUP", "CREATE", "newst", "g", "$", "MKSTREAM"],
+        &["XGROUP", "SETID", "st", "g", "$"],
+        &["XGROUP", "CREATECONSUMER", "st", "g", "alice"],
+        &["XGROUP", "CREATECONSUMER", "st", "g", "alice"],
+        &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "st", "0"],
+        &["XACK", "st", "g", "3-1"],
+        &["XGROUP", "DELCONSUMER", "st", "g", "alice"],
+        &["XGROUP", "DESTROY", "st", "g"],
+        &["DEL", "st"],
     ];
     for case in cases {
         pair.same_str(case);

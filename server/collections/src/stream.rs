@@ -8,12 +8,16 @@
 //! Redis removes. Appending touches the root and the last page; finding
 //! an ID is a binary search of the directory, then one page.
 
+pub mod group;
 pub mod id;
 pub mod page;
+pub mod pel;
 pub mod root;
 
+pub use group::{Consumer, Group, PelPage};
 pub use id::{parse_id, StreamId};
 pub use page::Entry;
+pub use pel::Pending;
 pub use root::{PageInfo, StreamMeta, StreamRoot, Trim, TrimArgs};
 
 /// Redis's `stream-node-max-entries` default.

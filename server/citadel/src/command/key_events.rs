@@ -112,6 +112,10 @@ fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
             | "zdiffstore" | "zrangestore",
             Deleted,
         ) => generic("del"),
+        // A group's reads, acknowledgements and claims publish nothing
+        // (Redis's `xgroup-createconsumer` for a consumer they make is not
+        // told apart here: README).
+        ("xreadgroup" | "xack" | "xclaim" | "xautoclaim", Written { .. }) => None,
         (_, _) if collection_event(name).is_some() => collection_event(name),
         (_, Written { .. }) => string("set"),
         (_, Deleted) => generic("del"),

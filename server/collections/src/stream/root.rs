@@ -8,7 +8,7 @@
 //! ```
 //!
 //! An ID is 16 bytes (`ms:u64 | seq:u64`); all integers little endian.
-//! `rest` is kept as is (room for consumer groups).
+//! `rest` is the consumer groups' area (`group.rs`; empty: none).
 
 use super::{StreamId, NODE_MAX_BYTES, NODE_MAX_ENTRIES};
 use crate::packed::Corrupt;
@@ -163,7 +163,13 @@ impl StreamRoot {
     /// starts it, the next to be made ends it).
     pub fn bump(&mut self) {
         self.header = self.header.next();
-        self.header.pages.start = self.dir.first().map_or(self.header.pages.end, |p| p.page);
+        let first = self.dir.first().map(|p| p.page);
+        let pel = super::group::first_pel_page(&self.rest);
+        self.header.pages.start = first
+            .into_iter()
+            .chain(pel)
+            .min()
+            .unwrap_or(self.header.pages.end);
     }
 
     /// The page an entry of `fields` goes to: the last page while it has

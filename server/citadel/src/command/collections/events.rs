@@ -50,6 +50,19 @@ const EVENTS: &[(&str, &str, u32)] = &[
     // GEOADD runs ZADD; the searches change only their STORE key.
     ("geoadd", "zadd", class::ZSET),
     ("geosearchstore", "geosearchstore", class::ZSET),
+    ("xadd", "xadd", class::STREAM),
+    ("xtrim", "xtrim", class::STREAM),
+    ("xdel", "xdel", class::STREAM),
+    ("xsetid", "xsetid", class::STREAM),
+    ("xgroup|create", "xgroup-create", class::STREAM),
+    ("xgroup|setid", "xgroup-setid", class::STREAM),
+    ("xgroup|destroy", "xgroup-destroy", class::STREAM),
+    (
+        "xgroup|createconsumer",
+        "xgroup-createconsumer",
+        class::STREAM,
+    ),
+    ("xgroup|delconsumer", "xgroup-delconsumer", class::STREAM),
     ("georadius", "georadiusstore", class::ZSET),
     ("georadiusbymember", "georadiusstore", class::ZSET),
 ];

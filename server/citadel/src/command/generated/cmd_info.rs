@@ -2623,12 +2623,48 @@ pub static CMD_INFO: &[(&str, Info)] = &[
             },
         ],
     }),
+    ("xack", Info {
+        acl: &["@write", "@stream", "@fast"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "update"],
+                begin: Begin::Index(1),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
     ("xadd", Info {
         acl: &["@write", "@stream", "@fast"],
         tips: &["nondeterministic_output"],
         key_specs: &[
             KeySpec {
                 notes: Some("UPDATE instead of INSERT because of the optional trimming feature"),
+                flags: &["RW", "update"],
+                begin: Begin::Index(1),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
+    ("xautoclaim", Info {
+        acl: &["@write", "@stream", "@fast"],
+        tips: &["nondeterministic_output"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "delete"],
+                begin: Begin::Index(1),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
+    ("xclaim", Info {
+        acl: &["@write", "@stream", "@fast"],
+        tips: &["nondeterministic_output"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
                 flags: &["RW", "update"],
                 begin: Begin::Index(1),
                 find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
@@ -2647,10 +2683,106 @@ pub static CMD_INFO: &[(&str, Info)] = &[
             },
         ],
     }),
+    ("xgroup", Info {
+        acl: &["@slow"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("xgroup|create", Info {
+        acl: &["@write", "@stream", "@slow"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "insert"],
+                begin: Begin::Index(2),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
+    ("xgroup|createconsumer", Info {
+        acl: &["@write", "@stream", "@slow"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "insert"],
+                begin: Begin::Index(2),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
+    ("xgroup|delconsumer", Info {
+        acl: &["@write", "@stream", "@slow"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "delete"],
+                begin: Begin::Index(2),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
+    ("xgroup|destroy", Info {
+        acl: &["@write", "@stream", "@slow"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "delete"],
+                begin: Begin::Index(2),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
+    ("xgroup|help", Info {
+        acl: &["@stream", "@slow"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
+    ("xgroup|setid", Info {
+        acl: &["@write", "@stream", "@slow"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "update"],
+                begin: Begin::Index(2),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
     ("xinfo", Info {
         acl: &["@slow"],
         tips: &[],
         key_specs: &[
+        ],
+    }),
+    ("xinfo|consumers", Info {
+        acl: &["@read", "@stream", "@slow"],
+        tips: &["nondeterministic_output"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: Begin::Index(2),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
+    ("xinfo|groups", Info {
+        acl: &["@read", "@stream", "@slow"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: Begin::Index(2),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
         ],
     }),
     ("xinfo|help", Info {
@@ -2683,6 +2815,18 @@ pub static CMD_INFO: &[(&str, Info)] = &[
             },
         ],
     }),
+    ("xpending", Info {
+        acl: &["@read", "@stream", "@slow"],
+        tips: &["nondeterministic_output"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: Begin::Index(1),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
     ("xrange", Info {
         acl: &["@read", "@stream", "@slow"],
         tips: &[],
@@ -2703,6 +2847,18 @@ pub static CMD_INFO: &[(&str, Info)] = &[
                 notes: None,
                 flags: &["RO", "access"],
                 begin: Begin::Keyword("STREAMS", 1),
+                find: Find::Range { lastkey: -1, keystep: 1, limit: 2 },
+            },
+        ],
+    }),
+    ("xreadgroup", Info {
+        acl: &["@write", "@stream", "@slow", "@blocking"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RO", "access"],
+                begin: Begin::Keyword("STREAMS", 4),
                 find: Find::Range { lastkey: -1, keystep: 1, limit: 2 },
             },
         ],

@@ -1935,6 +1935,403 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("xreadgroup", &[
+        Arg {
+            name: "group_consumer",
+            kind: "block",
+            token: Some("GROUP"),
+            arguments: Some(&[
+                Arg {
+                    name: "group",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "consumer",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            token: Some("COUNT"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "milliseconds",
+            kind: "integer",
+            token: Some("BLOCK"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "noack",
+            kind: "pure-token",
+            token: Some("NOACK"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "streams",
+            kind: "block",
+            token: Some("STREAMS"),
+            arguments: Some(&[
+                Arg {
+                    name: "key",
+                    kind: "key",
+                    key_spec_index: Some(0),
+                    flags: &["multiple"],
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "id",
+                    kind: "string",
+                    flags: &["multiple"],
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xack", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "group",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "id",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xpending", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "group",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "filters",
+            kind: "block",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "min-idle-time",
+                    kind: "integer",
+                    token: Some("IDLE"),
+                    since: Some("6.2.0"),
+                    flags: &["optional"],
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "start",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "end",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "count",
+                    kind: "integer",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "consumer",
+                    kind: "string",
+                    flags: &["optional"],
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xclaim", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "group",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "consumer",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "min-idle-time",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "id",
+            kind: "string",
+            flags: &["multiple"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "ms",
+            kind: "integer",
+            token: Some("IDLE"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "unix-time-milliseconds",
+            kind: "unix-time",
+            token: Some("TIME"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            token: Some("RETRYCOUNT"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "force",
+            kind: "pure-token",
+            token: Some("FORCE"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "justid",
+            kind: "pure-token",
+            token: Some("JUSTID"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "id",
+            kind: "string",
+            token: Some("LASTID"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xautoclaim", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "group",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "consumer",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "min-idle-time",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "start",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "count",
+            kind: "integer",
+            token: Some("COUNT"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "justid",
+            kind: "pure-token",
+            token: Some("JUSTID"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xgroup|create", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "groupname",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "id",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "id",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "new_id",
+                    kind: "pure-token",
+                    token: Some("$"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "mkstream",
+            kind: "pure-token",
+            token: Some("MKSTREAM"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "entries_read",
+            kind: "integer",
+            token: Some("ENTRIESREAD"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xgroup|setid", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "groupname",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "id",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "id",
+                    kind: "string",
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "new_id",
+                    kind: "pure-token",
+                    token: Some("$"),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "entries_read",
+            kind: "integer",
+            token: Some("ENTRIESREAD"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xgroup|destroy", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "groupname",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xgroup|createconsumer", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "groupname",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "consumername",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xgroup|delconsumer", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "groupname",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "consumername",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xinfo|groups", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
+    ("xinfo|consumers", &[
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "groupname",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
     ("xinfo|stream", &[
         Arg {
             name: "key",

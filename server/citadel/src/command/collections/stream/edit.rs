@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use citadel_cache::{Changes, ItemRef, PutOptions, ValueKind};
 use citadel_collections::paged::is_paged;
-use citadel_collections::stream::StreamRoot;
+use citadel_collections::stream::{group, Group, StreamRoot};
 
 use super::super::paged::{PagePlan, Step};
 use crate::command::error::CmdError;
@@ -17,6 +17,8 @@ use crate::command::error::CmdError;
 pub enum Fail {
     /// A page not declared in this update.
     Need(usize, u64),
+    /// Several pages not declared (asked for together: one more round).
+    NeedAll(Vec<(usize, u64)>),
     Cmd(CmdError),
 }
 
@@ -36,8 +38,7 @@ impl From<citadel_collections::Corrupt> for Fail {
 pub fn step<R>(result: Result<R, Fail>) -> Result<Step<R>, CmdError> {
     match result {
         Ok(r) => Ok(Step::Done(r)),
-        Err(Fail::Need(user, page)) => Ok(Step::More(vec![(user, page)])),
-        Err(Fail::Cmd(e)) => Err(e),
+        Err(fail) => retry(fail),
     }
 }
 
@@ -45,6 +46,7 @@ pub fn step<R>(result: Result<R, Fail>) -> Result<Step<R>, CmdError> {
 pub fn retry<R>(fail: Fail) -> Result<Step<R>, CmdError> {
     match fail {
         Fail::Need(user, page) => Ok(Step::More(vec![(user, page)])),
+        Fail::NeedAll(pages) => Ok(Step::More(pages)),
         Fail::Cmd(e) => Err(e),
     }
 }
@@ -52,7 +54,7 @@ pub fn retry<R>(fail: Fail) -> Result<Step<R>, CmdError> {
 /// A failure where every page is loaded already: a need is corruption.
 pub fn loaded_only(fail: Fail) -> CmdError {
     match fail {
-        Fail::Need(..) => CmdError::CorruptValue,
+        Fail::Need(..) | Fail::NeedAll(_) => CmdError::CorruptValue,
         Fail::Cmd(e) => e,
     }
 }
@@ -75,6 +77,9 @@ pub struct StreamTxn<'p, 'i> {
     /// Pages read or written (None: deleted).
     pages: BTreeMap<u64, Option<Vec<u8>>>,
     dirty: Vec<u64>,
+    /// The consumer groups, parsed on first use and written back with
+    /// the root.
+    groups: Option<Vec<Group>>,
 }
 
 /// User key `user`'s root, if it is a stream (WRONGTYPE for another kind;
@@ -110,6 +115,7 @@ impl<'p, 'i> StreamTxn<'p, 'i> {
                 user,
                 pages: BTreeMap::new(),
                 dirty: Vec::new(),
+                groups: None,
             }),
         )
     }
@@ -132,6 +138,7 @@ impl<'p, 'i> StreamTxn<'p, 'i> {
             user,
             pages: BTreeMap::new(),
             dirty: Vec::new(),
+            groups: None,
         })
     }
 
@@ -157,9 +164,50 @@ impl<'p, 'i> StreamTxn<'p, 'i> {
             .ok_or(Fail::Cmd(CmdError::CorruptValue))
     }
 
-    /// Loads every page of `pages` (so they can be read together).
+    /// Loads every page of `pages` (so they can be read together); the
+    /// ones not declared are asked for together.
     pub fn load_all(&mut self, pages: &[u64]) -> Result<(), Fail> {
-        pages.iter().try_for_each(|&p| self.page(p).map(|_| ()))
+        let mut missing = Vec::new();
+        for &p in pages {
+            match self.page(p) {
+                Ok(_) => {}
+                Err(Fail::Need(user, page)) => missing.push((user, page)),
+                Err(e) => return Err(e),
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Fail::NeedAll(missing))
+        }
+    }
+
+    /// The stream's consumer groups (parsed once per update).
+    pub fn groups(&mut self) -> Result<&mut Vec<Group>, CmdError> {
+        if self.groups.is_none() {
+            self.groups = Some(group::parse(&self.root.rest, &self.root.header.pages)?);
+        }
+        Ok(self.groups.as_mut().expect("parsed"))
+    }
+
+    /// The index of group `name`.
+    pub fn find_group(&mut self, name: &[u8]) -> Result<Option<usize>, CmdError> {
+        Ok(self
+            .groups()?
+            .binary_search_by(|g| g.name.as_slice().cmp(name))
+            .ok())
+    }
+
+    /// Group `g` (found before).
+    pub fn group(&mut self, g: usize) -> &mut Group {
+        &mut self.groups.as_mut().expect("groups parsed")[g]
+    }
+
+    /// A new page number (stream and PEL pages share the numbering).
+    pub fn new_page(&mut self) -> u64 {
+        let page = self.root.header.pages.end;
+        self.root.header.pages.end += 1;
+        page
     }
 
     /// A page loaded before (see [`StreamTxn::load_all`]).
@@ -194,6 +242,9 @@ impl<'p, 'i> StreamTxn<'p, 'i> {
 
     /// Writes the root (version moved on) and the changed pages.
     pub fn commit(mut self, changes: &mut Changes) -> Result<(), CmdError> {
+        if let Some(groups) = &self.groups {
+            self.root.rest = group::encode(groups);
+        }
         self.root.bump();
         let opts = PutOptions {
             expire_at: self.expire_at,

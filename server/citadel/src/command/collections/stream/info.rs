@@ -1,5 +1,5 @@
-//! XINFO STREAM key [FULL [COUNT count]] (no consumer groups yet: GROUPS
-//! and CONSUMERS are not in the table).
+//! XINFO STREAM key [FULL [COUNT count]] and XINFO HELP (GROUPS and
+//! CONSUMERS: `info_groups`).
 
 use citadel_collections::stream::page::entries;
 use citadel_collections::stream::{StreamId, StreamRoot};
@@ -7,6 +7,7 @@ use citadel_resp::Reply;
 
 use super::super::paged::{update_paged_fresh, PagePlan, Step};
 use super::edit::{loaded_only, retry, StreamTxn};
+use super::info_groups::{plan_all_pels, reply_full_groups};
 use super::range::{collect_range, plan_range, reply_entry};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
@@ -21,7 +22,7 @@ pub fn xinfo_stream(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             4 if args.is(3, "full") => Some(10),
             6 if args.is(3, "full") && args.is(4, "count") => {
                 let n = citadel_resp::num::parse_i64(args.get(5)).ok_or(CmdError::NotInteger)?;
-                Some(n.max(0) as u64)
+                Some(if n < 0 { 10 } else { n as u64 })
             }
             _ => return Err(CmdError::Static(
                 "ERR unknown subcommand or wrong number of arguments for 'stream'. Try XINFO HELP.",
@@ -29,7 +30,10 @@ pub fn xinfo_stream(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         };
     let plan = |user: usize, root: &[u8], plan: &mut PagePlan| {
         match full {
-            Some(count) => plan_range(root, user, plan, StreamId::MIN, StreamId::MAX, count, false),
+            Some(count) => {
+                plan_range(root, user, plan, StreamId::MIN, StreamId::MAX, count, false);
+                plan_all_pels(root, user, plan);
+            }
             None => {
                 if let Ok(r) = StreamRoot::parse(root) {
                     for p in [r.dir.first(), r.dir.last()].into_iter().flatten() {
@@ -90,9 +94,12 @@ pub fn xinfo_stream(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 out.array(n as usize);
                 out.buf.extend_from_slice(&body);
                 out.bulk(b"groups");
-                out.array(0);
+                if let Err(fail) = reply_full_groups(&mut s, &mut out, count) {
+                    return retry(fail);
+                }
             } else {
-                field_int(&mut out, b"groups", 0);
+                let groups = s.groups()?.len() as u64;
+                field_int(&mut out, b"groups", groups);
                 for (name, info, last) in [
                     (&b"first-entry"[..], ends[0], false),
                     (b"last-entry", ends[1], true),
@@ -120,6 +127,10 @@ pub fn xinfo_help(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
         &mut ctx.out,
         &[
             "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "CONSUMERS <key> <groupname>",
+            "    Show consumers of <groupname>.",
+            "GROUPS <key>",
+            "    Show the stream consumer groups.",
             "STREAM <key> [FULL [COUNT <count>]",
             "    Show information about the stream.",
             "HELP",

@@ -9,7 +9,7 @@ use citadel_resp::Reply;
 
 use super::super::paged::{update_paged_fresh, PagePlan, Step};
 use super::args::strict_id;
-use super::edit::{Fail, StreamTxn};
+use super::edit::{retry, StreamTxn};
 use super::range::{collect_range, plan_range, reply_entry};
 use crate::command::args::Args;
 use crate::command::blocking::{block, may_block, served, timed_out};
@@ -130,8 +130,7 @@ fn try_read(
                     reply_entry(&mut inner, e)
                 }) {
                     Ok(count) => count,
-                    Err(Fail::Need(user, page)) => return Ok(Step::More(vec![(user, page)])),
-                    Err(Fail::Cmd(e)) => return Err(e),
+                    Err(fail) => return retry(fail),
                 };
                 out.array(count as usize);
                 out.buf.extend_from_slice(&entries);
