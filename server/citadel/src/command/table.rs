@@ -7,9 +7,9 @@ use super::context::Ctx;
 use super::short_name;
 use super::{
     acl, bitfield, bitop, bits, client, cluster, collections, config, connection, counters,
-    databases, debug, docs, dump, expiry, functions, hll, hotkeys, info, keys, latency, lcs, lolwut,
-    memory, monitor, object, pipeline, plugin, pubsub, ranges, replication, save, scan, scripting,
-    server, slowlog, strings, transaction,
+    databases, debug, docs, dump, expiry, functions, hll, hotkeys, info, keys, latency, lcs,
+    lolwut, memory, monitor, object, pipeline, plugin, pubsub, ranges, replication, save, scan,
+    scripting, server, slowlog, strings, transaction,
 };
 use super::{args::Args, error::CmdResult};
 
