@@ -1,37 +1,52 @@
-//! COMMAND GETKEYSANDFLAGS: a command's keys with their key-spec flags
-//! (RW/RO/OW/RM, access/update/insert/delete ...), found as Redis 7.0's
+//! A command's keys found by its key specs, as Redis 7.0's
 //! getKeysUsingKeySpecs finds them: each key spec's begin search (an
 //! index, or after a keyword) then its find-keys rule (a range, or a
-//! count argument).
+//! count argument). COMMAND GETKEYSANDFLAGS answers with them and their
+//! flags (RW/RO/OW/RM, access/update/insert/delete ...); the ACL checks
+//! each key for what its flags say the command does with it.
 
 use super::args::Args;
 use super::info_spec::{Begin, Find, KeySpec};
 
+/// The arguments do not fit a key spec (Redis's `invalid_spec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoFit;
+
 /// A key spec's argument positions in `cmd` (the command's own
-/// arguments, its name at 0); None: the arguments do not fit it.
-fn positions(spec: &KeySpec, cmd: Args<'_>) -> Option<Vec<usize>> {
+/// arguments, its name at 0), in order; empty where the spec's keyword
+/// is absent.
+pub fn positions(
+    spec: &KeySpec,
+    cmd: Args<'_>,
+) -> Result<std::iter::StepBy<std::ops::RangeInclusive<usize>>, NoFit> {
+    let none = Ok((1..=0).step_by(1));
     let argc = cmd.len() as i64;
     let first = match spec.begin {
         Begin::Index(i) => i,
         Begin::Keyword(word, from) => {
-            let start = if from > 0 { from } else { argc + from };
-            let forward = from > 0;
+            // Redis's search: up to (not including) the last argument
+            // forwards, or down to (not including) argument 1 backwards.
+            let (start, end) = if from > 0 {
+                (from, argc - 1)
+            } else {
+                (argc + from, 1)
+            };
             let mut i = start;
             let mut found = None;
-            while (1..argc).contains(&i) {
+            while i != end && (1..argc).contains(&i) {
                 if cmd.get(i as usize).eq_ignore_ascii_case(word.as_bytes()) {
                     found = Some(i + 1);
                     break;
                 }
-                i += if forward { 1 } else { -1 };
+                i += if start <= end { 1 } else { -1 };
             }
             // No keyword: this spec names no keys here.
             let Some(first) = found else {
-                return Some(Vec::new());
+                return none;
             };
             first
         }
-        Begin::Unknown => return None,
+        Begin::Unknown => return Err(NoFit),
     };
     let (first, last, step) = match spec.find {
         Find::Range {
@@ -53,46 +68,59 @@ fn positions(spec: &KeySpec, cmd: Args<'_>) -> Option<Vec<usize>> {
             firstkey,
             keystep,
         } => {
-            let at = usize::try_from(first + keynumidx).ok()?;
+            let at = usize::try_from(first + keynumidx).map_err(|_| NoFit)?;
             if at >= cmd.len() {
-                return None;
+                return Err(NoFit);
             }
             let numkeys = std::str::from_utf8(cmd.get(at))
-                .ok()?
-                .parse::<i64>()
                 .ok()
-                .filter(|n| *n >= 0)?;
+                .and_then(|n| n.parse::<i64>().ok())
+                .filter(|n| *n >= 0)
+                .ok_or(NoFit)?;
             let first = first + firstkey;
             (first, first + numkeys - 1, keystep)
         }
-        Find::Unknown => return None,
+        Find::Unknown => return Err(NoFit),
     };
     // As Redis: no keys where a count says zero is no fit either (EVAL
     // with numkeys 0 answers an empty list for its no_mandatory_keys).
     if last >= argc || last < first || first >= argc || step < 1 {
-        return None;
+        return Err(NoFit);
     }
-    Some(
-        (first..=last)
-            .step_by(step as usize)
-            .map(|i| i as usize)
-            .collect(),
-    )
+    Ok((first as usize..=last as usize).step_by(step as usize))
 }
 
-/// The flags of a `variable_flags` key spec for these arguments, as
+/// A key spec's flags for these arguments: a `variable_flags` spec's as
 /// Redis's getkeys procedures give them (SET with or without GET,
-/// BITFIELD with or without a write).
-fn variable_flags(name: &str, cmd: Args<'_>) -> Option<&'static [&'static str]> {
-    let has =
-        |from: usize, words: &[&str]| (from..cmd.len()).any(|i| words.iter().any(|w| cmd.is(i, w)));
-    match name {
-        "set" if has(3, &["get"]) => Some(&["RW", "access", "update"]),
-        "set" => Some(&["OW", "update"]),
-        "bitfield" if has(2, &["set", "incrby"]) => Some(&["RW", "access", "update"]),
-        "bitfield" => Some(&["RO", "access"]),
-        _ => None,
+/// BITFIELD with or without a write), any other's as they are.
+pub fn flags_for(name: &str, spec: &KeySpec, cmd: Args<'_>) -> &'static [&'static str] {
+    if !spec.flags.contains(&"variable_flags") {
+        return spec.flags;
     }
+    match name {
+        "set" if (3..cmd.len()).any(|i| cmd.is(i, "get")) => &["RW", "access", "update"],
+        "set" => &["OW", "update"],
+        "bitfield" if bitfield_reads_only(cmd) => &["RO", "access"],
+        "bitfield" => &["RW", "access", "update"],
+        _ => spec.flags,
+    }
+}
+
+/// Redis's bitfieldGetKeys: read-only unless a SET or INCRBY (or
+/// something it cannot parse) comes.
+fn bitfield_reads_only(cmd: Args<'_>) -> bool {
+    let mut i = 2;
+    while i < cmd.len() {
+        let left = cmd.len() - i - 1;
+        if cmd.is(i, "get") && left >= 2 {
+            i += 3;
+        } else if cmd.is(i, "overflow") && left >= 1 {
+            i += 2;
+        } else {
+            return false;
+        }
+    }
+    true
 }
 
 /// Every key of `cmd` (a call of command `name`) by `specs`, with its
@@ -105,12 +133,8 @@ pub fn keys_and_flags<'a>(
 ) -> Option<Vec<(&'a [u8], &'static [&'static str])>> {
     let mut keys = Vec::new();
     for spec in specs {
-        let flags = if spec.flags.contains(&"variable_flags") {
-            variable_flags(name, cmd).unwrap_or(spec.flags)
-        } else {
-            spec.flags
-        };
-        for pos in positions(spec, cmd)? {
+        let flags = flags_for(name, spec, cmd);
+        for pos in positions(spec, cmd).ok()? {
             keys.push((cmd.get(pos), flags));
         }
     }
