@@ -12,6 +12,7 @@ pub mod group;
 pub mod id;
 pub mod page;
 pub mod pel;
+mod reader;
 pub mod root;
 
 pub use group::{Consumer, Group, PelPage};

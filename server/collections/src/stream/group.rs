@@ -14,6 +14,7 @@
 //! numbered with the stream's pages: the root holds only their directory,
 //! so acknowledging an entry rewrites the root and one PEL page.
 
+use super::reader::Reader;
 use super::{StreamId, StreamMeta};
 use crate::packed::Corrupt;
 
@@ -124,7 +125,7 @@ pub fn parse(rest: &[u8], pages: &std::ops::Range<u64>) -> Result<Vec<Group>, Co
     if rest.is_empty() {
         return Ok(Vec::new());
     }
-    let mut r = Reader { bytes: rest, at: 0 };
+    let mut r = Reader::new(rest);
     let n = r.u32()?;
     let mut groups = Vec::with_capacity((n as usize).min(rest.len() / 64));
     for _ in 0..n {
@@ -175,7 +176,7 @@ pub fn parse(rest: &[u8], pages: &std::ops::Range<u64>) -> Result<Vec<Group>, Co
             pel,
         });
     }
-    if r.at != rest.len() {
+    if r.left() != 0 {
         return Err(Corrupt);
     }
     Ok(groups)
@@ -225,33 +226,6 @@ pub fn first_pel_page(rest: &[u8]) -> Option<u64> {
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u32).to_le_bytes());
     out.extend_from_slice(b);
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Corrupt> {
-        let end = self.at.checked_add(n).ok_or(Corrupt)?;
-        let out = self.bytes.get(self.at..end).ok_or(Corrupt)?;
-        self.at = end;
-        Ok(out)
-    }
-    fn u32(&mut self) -> Result<u32, Corrupt> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
-    }
-    fn u64(&mut self) -> Result<u64, Corrupt> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
-    }
-    fn id(&mut self) -> Result<StreamId, Corrupt> {
-        Ok(StreamId::from_bytes(self.take(16)?.try_into().expect("16")))
-    }
-    fn bytes(&mut self) -> Result<&'a [u8], Corrupt> {
-        let n = self.u32()? as usize;
-        self.take(n)
-    }
 }
 
 /// Redis's `streamRangeHasTombstones` from `start` to the end.

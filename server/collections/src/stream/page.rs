@@ -7,6 +7,7 @@
 //! All integers little endian. Parsing is bounds-checked: a corrupt page
 //! is [`Corrupt`], never a panic.
 
+use super::reader::Reader;
 use super::StreamId;
 use crate::packed::Corrupt;
 
@@ -24,7 +25,7 @@ pub fn entry_bytes(fields: &[&[u8]]) -> usize {
 
 /// The entries of `page`.
 pub fn entries(page: &[u8]) -> Result<Vec<Entry<'_>>, Corrupt> {
-    let mut reader = Reader { bytes: page, at: 0 };
+    let mut reader = Reader::new(page);
     let count = reader.u32()?;
     // (Each entry takes at least 20 bytes: a corrupt count allocates little.)
     let mut out = Vec::with_capacity((count as usize).min(page.len() / 20));
@@ -34,12 +35,11 @@ pub fn entries(page: &[u8]) -> Result<Vec<Entry<'_>>, Corrupt> {
         let n = n.checked_mul(2).ok_or(Corrupt)?;
         let mut fields = Vec::with_capacity(n.min(page.len() / 4));
         for _ in 0..n {
-            let len = reader.u32()? as usize;
-            fields.push(reader.take(len)?);
+            fields.push(reader.bytes()?);
         }
         out.push(Entry { id, fields });
     }
-    if reader.at != page.len() {
+    if reader.left() != 0 {
         return Err(Corrupt);
     }
     Ok(out)
@@ -77,32 +77,6 @@ pub fn encode<'a>(entries: impl IntoIterator<Item = &'a Entry<'a>>) -> Vec<u8> {
     }
     page[..4].copy_from_slice(&count.to_le_bytes());
     page
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Corrupt> {
-        let end = self.at.checked_add(n).ok_or(Corrupt)?;
-        let out = self.bytes.get(self.at..end).ok_or(Corrupt)?;
-        self.at = end;
-        Ok(out)
-    }
-
-    fn u32(&mut self) -> Result<u32, Corrupt> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
-    }
-
-    fn u64(&mut self) -> Result<u64, Corrupt> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
-    }
 }
 
 #[cfg(test)]
