@@ -293,6 +293,9 @@ fn group_errors_match_redis() {
         &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "str", ">"],
         &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "s", ">"],
         &["XREADGROUP", "COUNT", "1", "STREAMS", "s", ">"],
+        &["XREAD", "GROUP", "g", "c", "STREAMS", "s", "0"],
+        &["XREAD", "NOACK", "STREAMS", "s", "0"],
+        &["XREAD", "COUNT", "1", "NOACK"],
         &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "bad"],
         &[
             "XREADGROUP",

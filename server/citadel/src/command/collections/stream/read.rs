@@ -16,21 +16,32 @@ use crate::command::blocking::{block, may_block, served, timed_out};
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 
-struct Read<'a> {
-    count: u64,
+/// XREAD's and XREADGROUP's options (Redis's one `xreadCommand` parse).
+pub(super) struct ReadArgs<'a> {
+    /// XREADGROUP's GROUP group consumer (empty for XREAD).
+    pub(super) group: &'a [u8],
+    pub(super) consumer: &'a [u8],
+    pub(super) count: u64,
     /// BLOCK's timeout (None: no BLOCK; Some(None): forever).
-    block: Option<Option<u64>>,
-    keys: Vec<&'a [u8]>,
-    ids: Vec<&'a [u8]>,
+    pub(super) block: Option<Option<u64>>,
+    pub(super) noack: bool,
+    pub(super) keys: Vec<&'a [u8]>,
+    pub(super) ids: Vec<&'a [u8]>,
 }
 
-fn parse<'a>(args: &Args<'a>) -> Result<Read<'a>, CmdError> {
-    let mut read = Read {
+/// Parses XREAD's (`grouped` false) or XREADGROUP's arguments, with
+/// Redis's errors for an option of the other command.
+pub(super) fn parse_read<'a>(args: &Args<'a>, grouped: bool) -> Result<ReadArgs<'a>, CmdError> {
+    let mut read = ReadArgs {
+        group: b"",
+        consumer: b"",
         count: 0,
         block: None,
+        noack: false,
         keys: Vec::new(),
         ids: Vec::new(),
     };
+    let mut has_group = false;
     let mut i = 1;
     while i < args.len() {
         let more = args.len() - i - 1;
@@ -57,7 +68,27 @@ fn parse<'a>(args: &Args<'a>) -> Result<Read<'a>, CmdError> {
             let n = rest / 2;
             read.keys = (i + 1..i + 1 + n).map(|k| args.get(k)).collect();
             read.ids = (i + 1 + n..args.len()).map(|k| args.get(k)).collect();
+            if grouped && !has_group {
+                return Err(CmdError::Static("ERR Missing GROUP option for XREADGROUP"));
+            }
             return Ok(read);
+        } else if args.is(i, "group") && more >= 2 {
+            if !grouped {
+                return Err(CmdError::Static(
+                    "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
+                ));
+            }
+            has_group = true;
+            read.group = args.get(i + 1);
+            read.consumer = args.get(i + 2);
+            i += 2;
+        } else if args.is(i, "noack") {
+            if !grouped {
+                return Err(CmdError::Static(
+                    "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
+                ));
+            }
+            read.noack = true;
         } else {
             return Err(CmdError::Syntax);
         }
@@ -83,7 +114,7 @@ fn resolve(arg: &[u8], root: Option<&StreamRoot>) -> Result<StreamId, CmdError> 
 /// something. Returns the IDs used (resolved on the first run).
 fn try_read(
     ctx: &mut Ctx<'_>,
-    read: &Read<'_>,
+    read: &ReadArgs<'_>,
     resolved: Option<&[StreamId]>,
 ) -> Result<(bool, Vec<StreamId>), CmdError> {
     let plan = |user: usize, root: &[u8], plan: &mut PagePlan| {
@@ -152,7 +183,7 @@ fn try_read(
 }
 
 pub fn xread(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let read = parse(&args)?;
+    let read = parse_read(&args, false)?;
     if timed_out(ctx) {
         ctx.out.null_array();
         return Ok(());

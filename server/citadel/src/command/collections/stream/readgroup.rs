@@ -16,6 +16,7 @@ use super::args::strict_id;
 use super::edit::{retry, Fail, StreamTxn};
 use super::pel::{self, planned_group};
 use super::range::{collect_range, plan_range, reply_entry};
+use super::read::{parse_read, ReadArgs};
 use crate::command::args::Args;
 use crate::command::blocking::{block, may_block, may_serve, served, timed_out};
 use crate::command::context::Ctx;
@@ -24,72 +25,6 @@ use crate::command::error::{CmdError, CmdResult};
 /// Entries a woken reader without COUNT takes (Redis's
 /// `XREAD_BLOCKED_DEFAULT_COUNT`).
 const BLOCKED_DEFAULT_COUNT: u64 = 1000;
-
-struct ReadGroup<'a> {
-    group: &'a [u8],
-    consumer: &'a [u8],
-    count: u64,
-    block: Option<Option<u64>>,
-    noack: bool,
-    keys: Vec<&'a [u8]>,
-    ids: Vec<&'a [u8]>,
-}
-
-fn parse<'a>(args: &Args<'a>) -> Result<ReadGroup<'a>, CmdError> {
-    let mut read = ReadGroup {
-        group: b"",
-        consumer: b"",
-        count: 0,
-        block: None,
-        noack: false,
-        keys: Vec::new(),
-        ids: Vec::new(),
-    };
-    let mut group = false;
-    let mut i = 1;
-    while i < args.len() {
-        let more = args.len() - i - 1;
-        if args.is(i, "block") && more > 0 {
-            i += 1;
-            let ms = citadel_resp::num::parse_i64(args.get(i)).ok_or(CmdError::Static(
-                "ERR timeout is not an integer or out of range",
-            ))?;
-            if ms < 0 {
-                return Err(CmdError::Static("ERR timeout is negative"));
-            }
-            read.block = Some((ms > 0).then_some(ms as u64));
-        } else if args.is(i, "count") && more > 0 {
-            i += 1;
-            let n = citadel_resp::num::parse_i64(args.get(i)).ok_or(CmdError::NotInteger)?;
-            read.count = n.max(0) as u64;
-        } else if args.is(i, "streams") && more > 0 {
-            let rest = args.len() - i - 1;
-            if !rest.is_multiple_of(2) {
-                return Err(CmdError::Static(
-                    "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
-                ));
-            }
-            let n = rest / 2;
-            read.keys = (i + 1..i + 1 + n).map(|k| args.get(k)).collect();
-            read.ids = (i + 1 + n..args.len()).map(|k| args.get(k)).collect();
-            if !group {
-                return Err(CmdError::Static("ERR Missing GROUP option for XREADGROUP"));
-            }
-            return Ok(read);
-        } else if args.is(i, "group") && more >= 2 {
-            group = true;
-            read.group = args.get(i + 1);
-            read.consumer = args.get(i + 2);
-            i += 2;
-        } else if args.is(i, "noack") {
-            read.noack = true;
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 1;
-    }
-    Err(CmdError::Syntax)
-}
 
 /// How a key is read: new entries (`>`) or the consumer's history after an ID.
 #[derive(Clone, Copy)]
@@ -117,7 +52,7 @@ enum Gone {
 /// Reads every stream; replies and returns the keys served (none: no
 /// reply). A woken reader takes from a key only when first in its line
 /// (Redis serves blocked readers in the order they came).
-fn try_read(ctx: &mut Ctx<'_>, read: &ReadGroup<'_>, rerun: bool) -> Result<Vec<usize>, CmdError> {
+fn try_read(ctx: &mut Ctx<'_>, read: &ReadArgs<'_>, rerun: bool) -> Result<Vec<usize>, CmdError> {
     let turn: Vec<bool> = read
         .keys
         .iter()
@@ -251,7 +186,7 @@ fn try_read(ctx: &mut Ctx<'_>, read: &ReadGroup<'_>, rerun: bool) -> Result<Vec<
 
 /// A blocked reader was served from `keys`: it leaves every line, and the
 /// next reader in each line looks (entries may be left for it).
-fn pass_turn(ctx: &mut Ctx<'_>, read: &ReadGroup<'_>, keys: &[usize]) {
+fn pass_turn(ctx: &mut Ctx<'_>, read: &ReadArgs<'_>, keys: &[usize]) {
     for &k in keys {
         served(ctx, read.keys[k], true);
     }
@@ -271,7 +206,7 @@ fn no_group_readgroup(key: &[u8], group: &[u8]) -> CmdError {
 fn serve(
     s: &mut StreamTxn<'_, '_>,
     g: usize,
-    read: &ReadGroup<'_>,
+    read: &ReadArgs<'_>,
     from: From,
     start: StreamId,
     count: u64,
@@ -339,7 +274,7 @@ fn serve(
 }
 
 pub fn xreadgroup(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let read = parse(&args)?;
+    let read = parse_read(&args, true)?;
     if timed_out(ctx) {
         ctx.out.null_array();
         return Ok(());
