@@ -29,6 +29,9 @@ const SKIPPED_FIELDS: &[&str] = &["instantaneous_", "_in_days", "arch_bits"];
 /// Name segments that are a unit other than the base one, and the factor
 /// to seconds.
 const TIME_UNITS: &[(&str, f64)] = &[
+    // Seconds already, but promtool refuses the abbreviation
+    // (INFO persistence's `rdb_last_bgsave_time_sec`).
+    ("sec", 1.0),
     ("ms", 1e-3),
     ("msec", 1e-3),
     ("millis", 1e-3),
@@ -174,7 +177,7 @@ mod tests {
 
     #[test]
     fn numbers_and_lists_become_gauges() {
-        let info = "# Stats\r\nkeyspace_hits:10\r\nrole:master\r\n\
+        let info = "# Stats\r\nkeyspace_hits:10\r\nrole:master\r\nrdb_last_bgsave_time_sec:2\r\n\
                     # Plugins\r\nplugin_echo:calls=3,errors=0,state=up\r\n\
                     plugin_echo;version=v2:calls=4,p99_us=1000\r\n\
                     # Readthrough\r\nloader_pg:breaker=open,in_flight=1,wait_ms=1500\r\n\
@@ -184,6 +187,10 @@ mod tests {
         let mut out = String::new();
         render(&mut out, info);
         assert!(out.contains("\ncitadel_info_keyspace_hits 10\n"), "{out}");
+        assert!(
+            out.contains("\ncitadel_info_rdb_last_bgsave_time_seconds 2\n"),
+            "{out}"
+        );
         assert!(out.contains("citadel_info_plugins_calls{name=\"plugin_echo\"} 3\n"));
         assert!(
             out.contains("citadel_info_plugins_calls{name=\"plugin_echo\",version=\"v2\"} 4\n"),

@@ -19,7 +19,8 @@ pub fn positions(
     spec: &KeySpec,
     cmd: Args<'_>,
 ) -> Result<std::iter::StepBy<std::ops::RangeInclusive<usize>>, NoFit> {
-    let none = Ok((1..=0).step_by(1));
+    // No keys: an empty range of the same type.
+    let none = Ok(std::ops::RangeInclusive::new(1, 0).step_by(1));
     let argc = cmd.len() as i64;
     let first = match spec.begin {
         Begin::Index(i) => i,
