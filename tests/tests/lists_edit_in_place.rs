@@ -157,3 +157,45 @@ fn direct_end_edits_match_redis() {
     // that had one).
     assert_eq!(pair.same_str(&["PERSIST", key]), ":1\r\n");
 }
+
+/// A push or pop edited in place is a write to WATCH: a transaction
+/// watching the list, on another connection (another server thread),
+/// aborts after it; one that saw no write since its WATCH goes ahead.
+#[test]
+fn edits_in_place_abort_transactions_watching_the_list() {
+    let server = citadel_tests::Server::start(&["--threads", "2"]);
+    let (mut watcher, mut writer) = (server.client(), server.client());
+    let big: Vec<u64> = (0..START).collect();
+    let _: u64 = writer.rpush(KEY, &big).unwrap();
+    // (The writer's thread then knows the list is paged: the edits below
+    // are made in place.)
+    let _: u64 = writer.lpush(KEY, "w").unwrap();
+    for edit in [
+        ["LPUSH", KEY, "x"],
+        ["RPUSH", KEY, "y"],
+        ["LPOP", KEY, ""],
+        ["RPOP", KEY, ""],
+    ] {
+        let _: () = redis::cmd("WATCH").arg(KEY).query(&mut watcher).unwrap();
+        let args: Vec<&str> = edit.iter().copied().filter(|a| !a.is_empty()).collect();
+        let _: redis::Value = redis::cmd(args[0])
+            .arg(&args[1..])
+            .query(&mut writer)
+            .unwrap();
+        let aborted: Option<Vec<u64>> = redis::pipe()
+            .atomic()
+            .cmd("LLEN")
+            .arg(KEY)
+            .query(&mut watcher)
+            .unwrap();
+        assert_eq!(aborted, None, "{args:?} did not abort the EXEC");
+        let _: () = redis::cmd("WATCH").arg(KEY).query(&mut watcher).unwrap();
+        let ran: Option<Vec<u64>> = redis::pipe()
+            .atomic()
+            .cmd("LLEN")
+            .arg(KEY)
+            .query(&mut watcher)
+            .unwrap();
+        assert!(ran.is_some(), "an EXEC with no write since its WATCH");
+    }
+}

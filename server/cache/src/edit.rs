@@ -100,6 +100,8 @@ pub enum EditRefused {
     NotEditable,
     /// A write falls outside the item's region.
     OutsideRegion,
+    /// The writes do not add up to the bytes planned (`InPlaceEdit`).
+    Unplanned,
 }
 
 /// The writes of an edit recorded by the closure, stored at publication.
@@ -137,6 +139,44 @@ impl PendingEdit {
             self.bytes.extend_from_slice(bytes);
             self.writes.push((off, bytes.len()));
         }
+        Ok(())
+    }
+
+    /// Forgets any edit and empties the buffer an edit planned in place
+    /// (`InPlaceEdit`) writes its bytes into (`planned_bytes`).
+    pub fn start_planned(&mut self) {
+        self.area = None;
+        self.bytes.clear();
+    }
+
+    /// The buffer an edit planned in place writes its bytes into: no
+    /// copy of them is made before they are stored.
+    pub fn planned_bytes(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+
+    /// Records `writes` (offset in the value, length), whose bytes the
+    /// caller planned into `planned_bytes` one after the other in store
+    /// order, to the value area `area` (region `region`).
+    pub fn record_planned(
+        &mut self,
+        area: SharedBytes<'_>,
+        region: &Range<usize>,
+        writes: &[(usize, usize)],
+    ) -> Result<(), EditRefused> {
+        let mut total = 0;
+        for &(off, len) in writes {
+            if off < region.start || off.saturating_add(len) > region.end {
+                return Err(EditRefused::OutsideRegion);
+            }
+            total += len;
+        }
+        if total != self.bytes.len() {
+            return Err(EditRefused::Unplanned);
+        }
+        self.writes.clear();
+        self.writes.extend_from_slice(writes);
+        self.area = Some(area.offset());
         Ok(())
     }
 

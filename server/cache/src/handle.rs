@@ -25,6 +25,7 @@ use crate::stats::HandleCounters;
 use crate::sync::Ordering;
 use crate::txn::{Txn, Watch};
 use crate::update::{bump_freq, Changes, Scratch};
+use crate::update_one::InPlaceEdit;
 use crate::writer::Writer;
 
 pub struct CacheHandle {
@@ -269,10 +270,11 @@ impl CacheHandle {
     }
 
     /// The hash the cache files `key` under, for `get_hashed` and
-    /// `set_hashed` (a caller that has it from `prefetch_key` passes that).
+    /// `set_hashed` (a caller that has it from `prefetch_key` passes
+    /// that): `hint_key_hash`'s when it names these bytes.
     #[inline]
     pub fn key_hash(&self, key: &[u8]) -> KeyHash {
-        KeyHash::of(key)
+        self.hash_of(key)
     }
 
     /// `prefetch_bucket`, returning the key's hash for `get_hashed` and
@@ -472,6 +474,25 @@ impl CacheHandle {
         keys: &[&[u8]],
         f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes) -> R,
     ) -> Result<R, WriteError> {
+        self.update_or_edit(keys, |_, _| None, f)
+    }
+
+    /// `update`, whose one key's live item is first offered to `edit`,
+    /// which may plan an edit of it in place from the item as stored
+    /// (`InPlaceEdit`: a list push or pop inside its root's end) and
+    /// answer for the update without its machinery; declined (None, or
+    /// no edit recorded), `f` runs as `update` runs it, on the same
+    /// lookup. `edit` is not asked in a transaction, for several keys or
+    /// in a namespace other than 0, nor when the key is missing or
+    /// expired. It reads unlocked bytes another core may be editing: what
+    /// it plans from a torn read is never stored (the attempt runs again).
+    #[inline(always)]
+    pub fn update_or_edit<R>(
+        &mut self,
+        keys: &[&[u8]],
+        edit: impl FnMut(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>,
+        f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes) -> R,
+    ) -> Result<R, WriteError> {
         self.note_write();
         // One key of namespace 0 outside a transaction (most writes) needs
         // none of the multi-key bookkeeping (and counts its
@@ -480,10 +501,31 @@ impl CacheHandle {
         match keys {
             [key] if !self.txn.active && !namespace::needs_prefix(self.ns, key) => {
                 let h = hashed(self.key_hint, key);
-                crate::update_one::update_one(&self.cache, &mut self.w, key, h, f)
+                crate::update_one::update_one(&self.cache, &mut self.w, key, h, edit, f)
             }
             _ => self.with_stored_keys(keys, |h, keys| h.update_stored(keys, f)),
         }
+    }
+
+    /// An edit in place of the live item at `key` (hash `h`, `key_hash`)
+    /// alone, as `update_or_edit` offers one, without setting up an
+    /// update: for a caller that expects the edit to go ahead. None,
+    /// nothing written: no live item, `f` declined, or a transaction or
+    /// another namespace (their writes take the general path); the caller
+    /// then runs its update.
+    #[inline]
+    pub fn edit_in_place<R>(
+        &mut self,
+        key: &[u8],
+        h: KeyHash,
+        f: impl FnMut(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>,
+    ) -> Option<R> {
+        if self.txn.active || namespace::needs_prefix(self.ns, key) {
+            return None;
+        }
+        debug_assert_eq!(h, KeyHash::of(key), "the hash of another key");
+        self.note_write();
+        crate::update_one::edit_one(&self.cache, &mut self.w, key, h, f)
     }
 
     /// `update` of keys as stored (namespace.rs): in a transaction, of
@@ -503,7 +545,10 @@ impl CacheHandle {
         } = self;
         let r = match keys {
             _ if txn.active => txn.update(cache, w, keys, f),
-            [key] => return crate::update_one::update_one(cache, w, key, KeyHash::of(key), f),
+            [key] => {
+                let h = KeyHash::of(key);
+                return crate::update_one::update_one(cache, w, key, h, |_, _| None, f);
+            }
             _ => crate::update::update(cache, w, scratch, keys, f),
         };
         self.touch_marked(keys);

@@ -92,3 +92,4 @@ pub use stats::CacheStats;
 pub use store::{AttachReport, CacheConfig};
 pub use txn::Watch;
 pub use update::Changes;
+pub use update_one::InPlaceEdit;

@@ -187,3 +187,194 @@ fn readers_on_other_threads_never_see_an_edit_half_stored() {
         assert!(r.join().expect("reader") >= 1000);
     }
 }
+
+/// One edit of `key` chosen by `x`, planned without an update
+/// (`edit_in_place`: the bytes straight into the engine's edit buffer);
+/// None when declined (no live item, a torn read, a refused write).
+fn edit_planned(h: &mut CacheHandle, key: &[u8], x: u64) -> Option<u64> {
+    let hash = h.key_hash(key);
+    let mut copy = Vec::new();
+    h.edit_in_place(key, hash, |item, edit| {
+        copy.clear();
+        item.write_value_to(&mut copy);
+        let round = verify_whole(key, &copy)?;
+        let writes = next_edit(key, &copy, x)?;
+        let buffer = edit.buffer();
+        for (_, bytes) in &writes {
+            buffer.extend_from_slice(bytes);
+        }
+        let spans: Vec<(usize, usize)> = writes.iter().map(|(at, b)| (*at, b.len())).collect();
+        edit.record(item, &spans).ok()?;
+        Some(round + 1)
+    })
+}
+
+/// One edit of `key` chosen by `x` through `update_or_edit`: offered to
+/// the in-place planner first, or (`in_place` false: it declines) made
+/// by the update's closure through `Changes::edit`; None when neither
+/// could (a torn read).
+fn edit_offered(h: &mut CacheHandle, key: &[u8], x: u64, in_place: bool) -> Option<u64> {
+    let plan = |item: &citadel_cache::ItemRef<'_>| {
+        let mut copy = Vec::new();
+        item.write_value_to(&mut copy);
+        let round = verify_whole(key, &copy)?;
+        Some((round, next_edit(key, &copy, x)?))
+    };
+    let offered = std::cell::Cell::new(false);
+    h.update_or_edit(
+        &[key],
+        |item, edit| {
+            offered.set(true);
+            let (round, writes) = plan(item).filter(|_| in_place)?;
+            let buffer = edit.buffer();
+            writes.iter().for_each(|(_, b)| buffer.extend_from_slice(b));
+            let spans: Vec<_> = writes.iter().map(|(at, b)| (*at, b.len())).collect();
+            edit.record(item, &spans).ok()?;
+            Some(Some(round + 1))
+        },
+        |items, changes| {
+            assert!(offered.get(), "a live item is offered first");
+            let item = items[0].as_ref()?;
+            let (round, writes) = plan(item)?;
+            let writes: Vec<(usize, &[u8])> = writes.iter().map(|(at, b)| (*at, &b[..])).collect();
+            changes.edit(0, item, &writes).ok()?;
+            Some(round + 1)
+        },
+    )
+    .expect("update")
+}
+
+#[test]
+fn edits_planned_in_place_are_stored_logged_and_refused_like_update_edits() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(16 << 20);
+    let mut h = cache.handle().unwrap();
+    h.record_changes(true);
+    for i in 0..50 {
+        put_editable(&mut h, &key(i), &make(&key(i)), EDITABLE);
+    }
+    let used = cache.stats().used_bytes;
+    for round in 1..=20u64 {
+        for i in 0..50 {
+            assert_eq!(edit_planned(&mut h, &key(i), round * 31 + i), Some(round));
+        }
+    }
+    assert_eq!(cache.stats().used_bytes, used, "no new items");
+    let mut writes = 0;
+    h.drain_changes(|_, change, _| {
+        writes += u64::from(change == KeyChange::Written { ttl: false })
+    });
+    assert_eq!(writes, 50 * 21, "each edit is logged as a write");
+    for i in 0..50 {
+        let v = value(&mut h, &key(i)).unwrap();
+        assert_eq!(verify_whole(&key(i), &v), Some(20));
+    }
+    // Declined, nothing written: no key, a value written without
+    // `editable`, a write outside the region, bytes the writes do not name.
+    assert_eq!(edit_planned(&mut h, b"edit:missing", 1), None);
+    let k = key(7);
+    put_editable(&mut h, &k, &make(&k), PutOptions::default());
+    assert_eq!(edit_planned(&mut h, &k, 1), None);
+    put_editable(&mut h, &k, &make(&k), EDITABLE);
+    let hash = h.key_hash(&k);
+    for (at, len, planned) in [(0, 8, 8), (LEN - 8, 8, 8), (16, 8, 9)] {
+        let mut refused = None;
+        let stored = h.edit_in_place(&k, hash, |item, edit| {
+            edit.buffer().resize(planned, 1);
+            refused = edit.record(item, &[(at, len)]).err();
+            Some(())
+        });
+        let want = match planned == len {
+            true => EditRefused::OutsideRegion,
+            false => EditRefused::Unplanned,
+        };
+        assert_eq!(
+            (stored, refused),
+            (None, Some(want)),
+            "no edit recorded: declined"
+        );
+    }
+    assert_eq!(value(&mut h, &k), Some(make(&k)));
+    // Inside a transaction the general update runs.
+    h.txn_begin(&[&k]);
+    assert_eq!(edit_planned(&mut h, &k, 1), None);
+    h.txn_abort();
+    assert_eq!(edit_planned(&mut h, &k, 1), Some(1));
+    // Offered by an update: stored in place, or declined and made by the
+    // update's closure on the same lookup; a missing key is not offered.
+    assert_eq!(edit_offered(&mut h, &k, 2, true), Some(2));
+    assert_eq!(edit_offered(&mut h, &k, 3, false), Some(3));
+    let missing = h.update_or_edit(
+        &[b"edit:none"],
+        |_, _| panic!("offered"),
+        |items, _| items[0].is_none(),
+    );
+    assert!(missing.unwrap());
+    assert_eq!(verify_whole(&k, &value(&mut h, &k).unwrap()), Some(3));
+    cache.audit().unwrap();
+}
+
+/// Two writers edit the same keys in place (one alone, one offered by
+/// updates, half of those made by the update's closure instead), each
+/// planning from bytes the other may be storing at that moment, while a
+/// reader checks every value:
+/// a plan from a torn read is never stored (its lock at the version read
+/// fails and it plans again), so no reader sees a torn value and no edit
+/// is lost (each moves its key's round by one).
+#[test]
+fn edits_planned_from_unlocked_reads_are_never_stored_torn_or_lost() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(16 << 20);
+    let mut h = cache.handle().unwrap();
+    const KEYS: u64 = 3;
+    const EDITS: u64 = 20_000;
+    for i in 0..KEYS {
+        put_editable(&mut h, &key(i), &make(&key(i)), EDITABLE);
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (cache, done) = (Arc::clone(&cache), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut h = cache.handle().unwrap();
+            let mut reads = 0u64;
+            while !done.load(Ordering::Relaxed) || reads < 1000 {
+                let k = key(reads % KEYS);
+                let v = value(&mut h, &k).expect("never deleted");
+                assert!(verify_whole(&k, &v).is_some(), "a torn read of {k:?}");
+                reads += 1;
+            }
+        })
+    };
+    let writers: Vec<_> = (0..2u64)
+        .map(|w| {
+            let cache = Arc::clone(&cache);
+            std::thread::spawn(move || {
+                let mut h = cache.handle().unwrap();
+                let mut x = 0x2545_F491_4F6C_DD1Du64 ^ w;
+                for n in 0..EDITS {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Alone, or offered by an update (in place or by the
+                    // update's closure); a declined plan (a torn read) is
+                    // planned again.
+                    let k = key(n % KEYS);
+                    let edit = |h: &mut CacheHandle| match (w, n % 2) {
+                        (0, _) => edit_planned(h, &k, x >> 8),
+                        (_, m) => edit_offered(h, &k, x >> 8, m == 0),
+                    };
+                    while edit(&mut h).is_none() {}
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    done.store(true, Ordering::Relaxed);
+    reader.join().expect("reader");
+    let rounds: u64 = (0..KEYS)
+        .map(|i| verify_whole(&key(i), &value(&mut h, &key(i)).unwrap()).unwrap())
+        .sum();
+    assert_eq!(rounds, 2 * EDITS, "every edit stored once");
+}

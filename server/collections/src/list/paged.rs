@@ -30,7 +30,7 @@ use buffer::{
     encode, flatten_inline, pop_from, replaced, reversed, take_range, view, EMPTY, PUSH_ROOM,
 };
 pub use end_edit::{
-    pop_front, pop_root, push_head, push_root, EditableRoot, EndEdit, Writes, ROOT_HEAD_LEN,
+    pop_front, pop_root, push_head, push_root, EditableRoot, EndEdit, Spans, Writes, ROOT_HEAD_LEN,
 };
 use pages::Pages;
 use root::slots;

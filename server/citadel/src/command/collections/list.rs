@@ -16,13 +16,13 @@
 use std::cell::{Cell, RefCell};
 use std::ops::Range;
 
-use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
+use citadel_cache::{CacheHandle, Changes, InPlaceEdit, ItemRef, PutOptions, ValueKind};
 use citadel_collections::list::paged::{EditableRoot, ListEdit, ListRoot, Stored};
 use citadel_resp::Reply;
 
 use super::few::Few;
 use super::paged::{
-    keep_spare, spare_buf, update_paged_direct, update_paged_hinted, Direct, PagePlan, Step,
+    keep_spare, spare_buf, update_paged_direct, update_paged_hinted, PagePlan, Step,
 };
 use super::value::Existing;
 use super::whole::{put_page, write_built};
@@ -261,30 +261,30 @@ pub(super) fn update_lists<R>(
     plan: impl FnMut(usize, &ListRoot, &mut PagePlan),
     f: impl FnMut(&mut Lists<'_, '_, '_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
-    update_lists_in(cache, keys, None::<DirectFn<R>>, plan, f)
+    update_lists_in(cache, keys, None::<EditFn<R>>, plan, f)
 }
 
-/// An edit of a list's root as stored (`end.rs`), [`update_paged_direct`]'s.
-type DirectFn<R> = fn(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Direct<R>;
+/// An in-place edit of a list's root (`end.rs`).
+type EditFn<R> = fn(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>;
 
-/// [`update_lists`] of one list's end (a push or pop): `direct` edits a
-/// paged list's root as stored when it can (`end.rs`); otherwise, and for
+/// [`update_lists`] of one list's end (a push or pop): `edit` edits a
+/// paged list's root in place when it can (`end.rs`); otherwise, and for
 /// a packed or missing list, `f` runs as in `update_lists`, planned
-/// without the thread's root hints (which `direct` does not keep).
+/// without the thread's root hints (which `edit` does not keep).
 fn update_list_end<R>(
     cache: &mut CacheHandle,
     key: &[u8],
-    direct: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Direct<R>,
+    edit: impl FnMut(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>,
     plan: impl FnMut(usize, &ListRoot, &mut PagePlan),
     f: impl FnMut(&mut Lists<'_, '_, '_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
-    update_lists_in(cache, &[key], Some(direct), plan, f)
+    update_lists_in(cache, &[key], Some(edit), plan, f)
 }
 
 fn update_lists_in<R>(
     cache: &mut CacheHandle,
     keys: &[&[u8]],
-    direct: Option<impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Direct<R>>,
+    edit: Option<impl FnMut(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>>,
     mut plan: impl FnMut(usize, &ListRoot, &mut PagePlan),
     mut f: impl FnMut(&mut Lists<'_, '_, '_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
@@ -327,9 +327,9 @@ fn update_lists_in<R>(
             false => Step::Fresh(wanted),
         })
     };
-    match direct {
+    match edit {
         None => update_paged_hinted(cache, keys, plan, f),
-        Some(direct) => update_paged_direct(cache, keys, direct, plan, f),
+        Some(edit) => update_paged_direct(cache, keys, edit, plan, f),
     }
 }
 
@@ -340,10 +340,21 @@ fn push_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, only_existing: bool
     let elements: Few<&[u8]> = args.from(2).iter().collect();
     let elements = &elements[..];
     let count = elements.len() as u64;
+    let paged = Cell::new(false);
+    let mut edit = end::push(end, elements, &paged);
+    let cache = &mut ctx.thread.cache;
+    let h = cache.key_hash(key);
+    if let Some(len) = end::likely_paged(h)
+        .then(|| cache.edit_in_place(key, h, &mut edit))
+        .flatten()
+    {
+        ctx.out.int(len as i64);
+        return Ok(());
+    }
     let len = update_list_end(
-        &mut ctx.thread.cache,
+        cache,
         key,
-        |items, changes, plan| end::push(items, changes, plan, end, elements),
+        &mut edit,
         |i, root, plan| plan.need_all(i, root.pages_for_push(end, count)),
         |lists| {
             if let Some(len) = lists.push_in_root(0, end, elements)? {
@@ -360,6 +371,7 @@ fn push_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, only_existing: bool
             Ok(len)
         },
     )?;
+    end::note_paged(h, paged.get());
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -405,38 +417,60 @@ fn pop_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, name: &'static str) 
         }
         out.bulk(e);
     };
-    let found = update_list_end(
-        &mut ctx.thread.cache,
-        args.get(1),
-        |items, changes, plan| {
-            let out = &mut **reply.borrow_mut();
-            out.buf.truncate(mark);
-            let mut first = true;
-            end::pop(items, changes, plan, end, n, |e| {
-                element(out, &mut first, e)
-            })
+    // A root's edit in place first (most pops); an attempt that runs
+    // again starts over at the mark.
+    let (first, paged) = (Cell::new(true), Cell::new(false));
+    let mut edit = end::pop(
+        end,
+        n,
+        &paged,
+        || {
+            reply.borrow_mut().buf.truncate(mark);
+            first.set(true);
         },
-        |i, root, plan| plan.need_all(i, root.pages_for_pop(end, n)),
-        |lists| {
-            let out = &mut **reply.borrow_mut();
-            out.buf.truncate(mark);
-            let mut first = true;
-            let in_root = lists.pop_in_root(0, end, n, |e| element(out, &mut first, e))?;
-            if in_root {
-                return Ok(true);
-            }
-            let Some(mut list) = lists.open(0)? else {
-                return Ok(false);
-            };
-            let n = n.min(list.edit.len());
-            if count.is_some() {
-                out.array(n as usize);
-            }
-            list.edit.pop_with(end, n, |e| out.bulk(e))?;
-            lists.save(0, list);
-            Ok(true)
+        |e| {
+            let mut is_first = first.get();
+            element(&mut reply.borrow_mut(), &mut is_first, e);
+            first.set(is_first);
         },
     );
+    let cache = &mut ctx.thread.cache;
+    let (key, h) = (args.get(1), cache.key_hash(args.get(1)));
+    let alone = end::likely_paged(h)
+        .then(|| cache.edit_in_place(key, h, &mut edit))
+        .flatten();
+    let found = match alone {
+        Some(found) => Ok(found),
+        None => update_list_end(
+            cache,
+            key,
+            &mut edit,
+            |i, root, plan| plan.need_all(i, root.pages_for_pop(end, n)),
+            |lists| {
+                let out = &mut **reply.borrow_mut();
+                out.buf.truncate(mark);
+                let mut first = true;
+                let in_root = lists.pop_in_root(0, end, n, |e| element(out, &mut first, e))?;
+                if in_root {
+                    return Ok(true);
+                }
+                let Some(mut list) = lists.open(0)? else {
+                    return Ok(false);
+                };
+                let n = n.min(list.edit.len());
+                if count.is_some() {
+                    out.array(n as usize);
+                }
+                list.edit.pop_with(end, n, |e| out.bulk(e))?;
+                lists.save(0, list);
+                Ok(true)
+            },
+        ),
+    };
+    if alone.is_none() {
+        end::note_paged(h, paged.get());
+    }
+    drop(edit);
     let out = reply.into_inner();
     match found {
         Err(e) => {

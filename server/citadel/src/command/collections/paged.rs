@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 
 use citadel_cache::owned::{page_key, OWNER_MARK};
-use citadel_cache::{CacheHandle, Changes, ItemRef};
+use citadel_cache::{CacheHandle, Changes, InPlaceEdit, ItemRef};
 use citadel_collections::list::paged::EndEdit;
 
 use super::few::Few;
@@ -294,7 +294,7 @@ pub fn update_paged_fresh<R>(
     plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
-    run(cache, keys, false, never, plan, f)
+    run(cache, keys, false, no_edit, plan, f)
 }
 
 /// [`update_paged_fresh`] that first plans from the roots this thread
@@ -310,31 +310,28 @@ pub fn update_paged_hinted<R>(
     plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
-    run(cache, keys, true, never, plan, f)
+    run(cache, keys, true, no_edit, plan, f)
 }
 
-/// [`update_paged_fresh`] that, when a user key's root is not the planned
-/// one (the first pass plans nothing: no hints), first offers the update
-/// to `direct`, which may do the whole command from the items as stored
-/// (a list push or pop edited in its root, `list/end.rs`: no pages, so
-/// no plan) or decline (None, nothing written): the update then plans
-/// from the roots it saw, as without `direct`.
+/// [`update_paged_fresh`] whose one key's paged item, while nothing is
+/// planned, is first offered to `edit` (`CacheHandle::update_or_edit`),
+/// which may do the whole command as an edit of the item in place from
+/// its bytes as stored (a list push or pop inside its root's end,
+/// `list/end.rs`: no pages, so no plan and no update) or decline (None,
+/// nothing written): the update then goes on as without `edit`, on the
+/// same lookup.
 pub fn update_paged_direct<R>(
     cache: &mut CacheHandle,
     keys: &[&[u8]],
-    direct: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Direct<R>,
+    edit: impl FnMut(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>,
     plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
-    run(cache, keys, false, direct, plan, f)
+    run(cache, keys, false, edit, plan, f)
 }
 
-/// What [`update_paged_direct`]'s `direct` did: None, declined (nothing
-/// written).
-pub type Direct<R> = Option<Result<R, CmdError>>;
-
-/// The `direct` of a command that has none.
-fn never<R>(_: &[Option<ItemRef<'_>>], _: &mut Changes, _: &PagePlan) -> Direct<R> {
+/// The `edit` of a command that has none.
+fn no_edit<R>(_: &ItemRef<'_>, _: &mut InPlaceEdit<'_>) -> Option<R> {
     None
 }
 
@@ -342,28 +339,20 @@ fn run<R>(
     cache: &mut CacheHandle,
     keys: &[&[u8]],
     hinted: bool,
-    direct: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Direct<R>,
+    edit: impl FnMut(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>,
     plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
     SPARE.with(|spare| match spare.try_borrow_mut() {
         Ok(mut current) => {
-            let result = run_in(&mut current, cache, keys, hinted, direct, plan, f);
+            let result = run_in(&mut current, cache, keys, hinted, edit, plan, f);
             // (A few: a command over thousands of pages does not pin
             // their keys.)
             current.bufs.truncate(SPARE_BUFS);
             result
         }
         // A command run inside another's update plans on its own.
-        Err(_) => run_in(
-            &mut PagePlan::default(),
-            cache,
-            keys,
-            hinted,
-            direct,
-            plan,
-            f,
-        ),
+        Err(_) => run_in(&mut PagePlan::default(), cache, keys, hinted, edit, plan, f),
     })
 }
 
@@ -372,7 +361,7 @@ fn run_in<R>(
     cache: &mut CacheHandle,
     keys: &[&[u8]],
     hinted: bool,
-    mut direct: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Direct<R>,
+    mut edit: impl FnMut(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>,
     mut plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
@@ -399,7 +388,13 @@ fn run_in<R>(
                 .collect();
             &every
         };
-        let outcome = cache.update(declared, |items, changes| {
+        // (Offered while nothing is planned: a planned pass runs `f`.)
+        let unplanned = current.roots.iter().all(Option::is_none);
+        let in_place = |item: &ItemRef<'_>, e: &mut InPlaceEdit<'_>| {
+            let done = unplanned.then(|| edit(item, e))??;
+            Some(Outcome::Done(Ok(Step::Done(done))))
+        };
+        let outcome = cache.update_or_edit(declared, in_place, |items, changes| {
             let users = &items[..keys.len()];
             if users
                 .iter()
@@ -418,8 +413,6 @@ fn run_in<R>(
                     }
                 }
                 Outcome::Done(step)
-            } else if let Some(done) = direct(users, changes, current) {
-                Outcome::Done(done.map(Step::Done))
             } else {
                 Outcome::Replan(users.iter().map(root_value).collect())
             }

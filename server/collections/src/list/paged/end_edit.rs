@@ -46,6 +46,22 @@ pub struct Writes<'b> {
     from: usize,
 }
 
+/// An edit's writes as `(offset in the root, length)`, in store order
+/// ([`EndEdit::spans`]).
+pub struct Spans {
+    spans: [(usize, usize); MOST_WRITES],
+    /// The first write (1 for a pop: no elements written).
+    from: usize,
+}
+
+impl Deref for Spans {
+    type Target = [(usize, usize)];
+
+    fn deref(&self) -> &Self::Target {
+        &self.spans[self.from..]
+    }
+}
+
 impl<'b> Deref for Writes<'b> {
     type Target = [(usize, &'b [u8])];
 
@@ -75,6 +91,29 @@ impl EndEdit {
             ],
             from: usize::from(pushed == 0),
         }
+    }
+
+    /// The writes as `(offset in the root, length)`, in store order, for
+    /// an engine that stores them from the buffer the edit was planned
+    /// into: once [`EndEdit::append_selector`] has put the selector after
+    /// the descriptor there, the writes' bytes are that buffer's, one
+    /// after the other, with nothing copied.
+    pub fn spans(&self) -> Spans {
+        let pushed = self.pushed as usize;
+        Spans {
+            spans: [
+                (self.pushed_at as usize, pushed),
+                (self.descriptor_at as usize, DESCRIPTOR_LEN),
+                (SELECTOR_AT, 1),
+            ],
+            from: usize::from(pushed == 0),
+        }
+    }
+
+    /// Appends the selector's new value to `out`, the buffer the edit was
+    /// planned into (see [`EndEdit::spans`]).
+    pub fn append_selector(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.selector);
     }
 
     /// Applies the writes to `root`, a copy of the stored root (`bytes`:

@@ -346,7 +346,25 @@ fn same_from_head(
     if let (Some(a), Some(b)) = (edit, &from_head) {
         assert_eq!(a.len, b.len);
         assert_eq!(writes_of(a, out), writes_of(b, &again));
+        assert_eq!(writes_of(b, &again), spans_of(b, again));
     }
+}
+
+/// An edit's writes as an engine storing from the planning buffer sees
+/// them ([`EndEdit::spans`] over the buffer with the selector appended).
+fn spans_of(edit: &EndEdit, mut out: Vec<u8>) -> Vec<(usize, Vec<u8>)> {
+    edit.append_selector(&mut out);
+    let mut from = 0;
+    let spans = edit.spans();
+    let writes = spans
+        .iter()
+        .map(|&(at, len)| {
+            from += len;
+            (at, out[from - len..from].to_vec())
+        })
+        .collect();
+    assert_eq!(from, out.len(), "the spans cover the buffer");
+    writes
 }
 
 /// [`same_from_head`] of a pop of `count` at `end`, planned from the end's
