@@ -474,25 +474,6 @@ impl CacheHandle {
         keys: &[&[u8]],
         f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes) -> R,
     ) -> Result<R, WriteError> {
-        self.update_or_edit(keys, |_, _| None, f)
-    }
-
-    /// `update`, whose one key's live item is first offered to `edit`,
-    /// which may plan an edit of it in place from the item as stored
-    /// (`InPlaceEdit`: a list push or pop inside its root's end) and
-    /// answer for the update without its machinery; declined (None, or
-    /// no edit recorded), `f` runs as `update` runs it, on the same
-    /// lookup. `edit` is not asked in a transaction, for several keys or
-    /// in a namespace other than 0, nor when the key is missing or
-    /// expired. It reads unlocked bytes another core may be editing: what
-    /// it plans from a torn read is never stored (the attempt runs again).
-    #[inline(always)]
-    pub fn update_or_edit<R>(
-        &mut self,
-        keys: &[&[u8]],
-        edit: impl FnMut(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>,
-        f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes) -> R,
-    ) -> Result<R, WriteError> {
         self.note_write();
         // One key of namespace 0 outside a transaction (most writes) needs
         // none of the multi-key bookkeeping (and counts its
@@ -501,15 +482,17 @@ impl CacheHandle {
         match keys {
             [key] if !self.txn.active && !namespace::needs_prefix(self.ns, key) => {
                 let h = hashed(self.key_hint, key);
-                crate::update_one::update_one(&self.cache, &mut self.w, key, h, edit, f)
+                crate::update_one::update_one(&self.cache, &mut self.w, key, h, f)
             }
             _ => self.with_stored_keys(keys, |h, keys| h.update_stored(keys, f)),
         }
     }
 
     /// An edit in place of the live item at `key` (hash `h`, `key_hash`)
-    /// alone, as `update_or_edit` offers one, without setting up an
-    /// update: for a caller that expects the edit to go ahead. None,
+    /// planned by `f` from the item as stored (`InPlaceEdit`) and stored
+    /// under the key's lock without setting up an update: for a caller
+    /// that expects the edit to go ahead (`Changes::plan_edit` makes the
+    /// same edit inside an update). None,
     /// nothing written: no live item, `f` declined, or a transaction or
     /// another namespace (their writes take the general path); the caller
     /// then runs its update.
@@ -545,10 +528,7 @@ impl CacheHandle {
         } = self;
         let r = match keys {
             _ if txn.active => txn.update(cache, w, keys, f),
-            [key] => {
-                let h = KeyHash::of(key);
-                return crate::update_one::update_one(cache, w, key, h, |_, _| None, f);
-            }
+            [key] => return crate::update_one::update_one(cache, w, key, KeyHash::of(key), f),
             _ => crate::update::update(cache, w, scratch, keys, f),
         };
         self.touch_marked(keys);

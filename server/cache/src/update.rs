@@ -26,6 +26,7 @@ use crate::owned::{owner_generation, RootStamp, OWNER_STAMP_LEN};
 use crate::region::Part;
 use crate::stats::HandleCounters;
 use crate::sync::Ordering;
+use crate::update_one::InPlaceEdit;
 use crate::writer::{Seen, Writer};
 
 /// Gives up after this many conflicting attempts (only under pathological contention).
@@ -162,6 +163,35 @@ impl<'h> Changes<'h> {
             return Err(EditRefused::NotEditable);
         };
         self.w.edit.record(area, &region, writes)
+    }
+
+    /// Offers key `i`'s live item `item` to `plan`, an in-place planner
+    /// (`InPlaceEdit`, as `CacheHandle::edit_in_place` takes): the edit
+    /// it records is stored as `edit` stores its writes, with no copy of
+    /// its bytes. None, nothing recorded: `plan` declined (None, or no
+    /// edit recorded), or the update cannot edit in place (as `edit`
+    /// refuses: not one key, or the key already has a put or delete).
+    pub fn plan_edit<R>(
+        &mut self,
+        i: usize,
+        item: &ItemRef<'_>,
+        plan: impl FnOnce(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>,
+    ) -> Option<R> {
+        if !self.edits || self.canon[i] != 0 || self.ops[0] != Op::Keep {
+            return None;
+        }
+        self.w.edit.start_planned();
+        let planned = plan(
+            item,
+            &mut InPlaceEdit {
+                edit: &mut self.w.edit,
+            },
+        );
+        let planned = planned.filter(|_| self.w.edit.area().is_some());
+        if planned.is_none() {
+            self.w.edit.clear();
+        }
+        planned
     }
 
     /// Counts key `i` as written though its value stays as stored (a

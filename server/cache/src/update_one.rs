@@ -30,19 +30,12 @@ struct Old<'c> {
     expired: bool,
 }
 
-/// `update::update` of the one key `key`, whose hash is `h`. A live item
-/// is first offered to `edit` (`CacheHandle::update_or_edit`), which may
-/// plan an edit of it in place from its bytes as read, without the
-/// update's machinery: stored under the home lock at the version read
-/// (a plan from a torn read, another core editing, fails that lock and
-/// the attempt runs again), its answer is the update's. When `edit`
-/// declines (None, or no edit recorded), `f` runs on the same lookup.
+/// `update::update` of the one key `key`, whose hash is `h`.
 pub(crate) fn update_one<R>(
     cache: &Cache,
     w: &mut Writer,
     key: &[u8],
     h: KeyHash,
-    mut edit: impl FnMut(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>,
     mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes) -> R,
 ) -> Result<R, WriteError> {
     let home = h.home(cache.geo());
@@ -70,15 +63,8 @@ pub(crate) fn update_one<R>(
                 item.version = v;
                 item
             });
-        let tag = w.changes.tag;
-        if let (Some(item), Some(old)) = (&item, &old) {
-            match offer(cache, w, key, (home, v), old, item, &mut edit) {
-                Offer::Stored(r) => return Ok(r),
-                Offer::Retry => continue,
-                Offer::Declined => {}
-            }
-        }
         let items = [item];
+        let tag = w.changes.tag;
         let mut ops = [Op::Keep];
         let mut changes = Changes::new(w, cache, &keys, &hashes, &canon, &mut ops);
         changes.edits = true;
@@ -157,12 +143,12 @@ pub(crate) fn update_one<R>(
     Err(WriteError::OutOfMemory { len: 0 })
 }
 
-/// An edit in place of one key's live item planned before any update
-/// is set up (`CacheHandle::update_or_edit`): the closure writes the
-/// edit's bytes straight into the writer's pending edit and names where
-/// they go.
+/// An edit in place of one key's live item planned from its bytes as
+/// stored (`CacheHandle::edit_in_place`, `Changes::plan_edit`): the
+/// planner writes the edit's bytes straight into the writer's pending
+/// edit and names where they go.
 pub struct InPlaceEdit<'w> {
-    edit: &'w mut PendingEdit,
+    pub(crate) edit: &'w mut PendingEdit,
 }
 
 impl InPlaceEdit<'_> {
@@ -189,49 +175,15 @@ impl InPlaceEdit<'_> {
     }
 }
 
-/// What became of a live item offered to an in-place edit.
-enum Offer<R> {
-    /// The edit was stored (its answer).
-    Stored(R),
-    /// Nothing recorded: the caller's update goes on.
-    Declined,
-    /// The home's version moved since the lookup: look up again.
-    Retry,
-}
-
-/// Offers the live item `item` (the lookup's `old`, at home version
-/// `home.1`) to `edit`, and stores the edit it records under the home
-/// lock at that version (`store_edit`).
-fn offer<R>(
-    cache: &Cache,
-    w: &mut Writer,
-    key: &[u8],
-    (home, v): (u64, u64),
-    old: &Old<'_>,
-    item: &ItemRef<'_>,
-    edit: &mut impl FnMut(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>,
-) -> Offer<R> {
-    w.edit.start_planned();
-    let planned = edit(item, &mut InPlaceEdit { edit: &mut w.edit });
-    let Some(r) = planned.filter(|_| w.edit.area().is_some()) else {
-        w.edit.clear();
-        return Offer::Declined;
-    };
-    let locks = cache.locks();
-    if !locks.lock_at(home, v) {
-        w.edit.clear();
-        return Offer::Retry;
-    }
-    let tag = w.changes.tag;
-    store_edit(cache, w, key, Some(old), !w.no_touch, tag);
-    locks.unlock(home, v);
-    Offer::Stored(r)
-}
-
 /// An edit in place of the live item at `key` (hash `h`) alone, without
-/// an update (`CacheHandle::edit_in_place`): the lookup, then the offer
-/// to `edit` as `update_one` makes it. None, nothing written: no live
-/// item at the key, or `edit` declined.
+/// an update (`CacheHandle::edit_in_place`): the lookup, then `edit`
+/// plans the edit from the item as read (`InPlaceEdit`), then the home is
+/// locked at the version read and the edit stored, logged and counted as
+/// `update_one` stores one (`store_edit`). `edit` reads unlocked bytes
+/// another core may be editing: what it plans from a torn read is never
+/// stored (the lock at the version read fails, and it plans again from a
+/// new lookup). None, nothing written: no live item at the key, or
+/// `edit` declined (None, or no edit recorded).
 pub(crate) fn edit_one<R>(
     cache: &Cache,
     w: &mut Writer,
@@ -240,24 +192,34 @@ pub(crate) fn edit_one<R>(
     mut edit: impl FnMut(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>,
 ) -> Option<R> {
     let home = h.home(cache.geo());
+    let locks = cache.locks();
     for _ in 0..MAX_ATTEMPTS {
-        let v = cache.locks().read_begin(home);
+        let v = locks.read_begin(home);
         let (slot, entry, mut item) = cache.find(h, key, v)?;
         if item.is_negative() || item.is_expired(w.now) {
             return None;
         }
         item.version = v;
+        w.edit.start_planned();
+        let planned = edit(&item, &mut InPlaceEdit { edit: &mut w.edit });
+        let Some(r) = planned.filter(|_| w.edit.area().is_some()) else {
+            w.edit.clear();
+            return None;
+        };
+        if !locks.lock_at(home, v) {
+            w.edit.clear();
+            continue;
+        }
         let old = Old {
             slot,
             entry,
             item,
             expired: false,
         };
-        match offer(cache, w, key, (home, v), &old, &item, &mut edit) {
-            Offer::Stored(r) => return Some(r),
-            Offer::Declined => return None,
-            Offer::Retry => continue,
-        }
+        let tag = w.changes.tag;
+        store_edit(cache, w, key, Some(&old), !w.no_touch, tag);
+        locks.unlock(home, v);
+        return Some(r);
     }
     None
 }

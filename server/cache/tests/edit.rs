@@ -209,38 +209,28 @@ fn edit_planned(h: &mut CacheHandle, key: &[u8], x: u64) -> Option<u64> {
     })
 }
 
-/// One edit of `key` chosen by `x` through `update_or_edit`: offered to
-/// the in-place planner first, or (`in_place` false: it declines) made
-/// by the update's closure through `Changes::edit`; None when neither
-/// could (a torn read).
-fn edit_offered(h: &mut CacheHandle, key: &[u8], x: u64, in_place: bool) -> Option<u64> {
-    let plan = |item: &citadel_cache::ItemRef<'_>| {
+/// One edit of `key` chosen by `x` made inside an update: planned in
+/// place (`Changes::plan_edit`) or (`in_place` false) recorded through
+/// `Changes::edit`; None when it could not be (a torn read, a refusal).
+fn edit_in_update(h: &mut CacheHandle, key: &[u8], x: u64, in_place: bool) -> Option<u64> {
+    h.update(&[key], |items, changes| {
+        let item = items[0].as_ref()?;
         let mut copy = Vec::new();
         item.write_value_to(&mut copy);
-        let round = verify_whole(key, &copy)?;
-        Some((round, next_edit(key, &copy, x)?))
-    };
-    let offered = std::cell::Cell::new(false);
-    h.update_or_edit(
-        &[key],
-        |item, edit| {
-            offered.set(true);
-            let (round, writes) = plan(item).filter(|_| in_place)?;
+        let round = verify_whole(key, &copy)? + 1;
+        let writes = next_edit(key, &copy, x)?;
+        if !in_place {
+            let writes: Vec<(usize, &[u8])> = writes.iter().map(|(at, b)| (*at, &b[..])).collect();
+            return changes.edit(0, item, &writes).ok().map(|()| round);
+        }
+        changes.plan_edit(0, item, |item, edit| {
             let buffer = edit.buffer();
             writes.iter().for_each(|(_, b)| buffer.extend_from_slice(b));
             let spans: Vec<_> = writes.iter().map(|(at, b)| (*at, b.len())).collect();
             edit.record(item, &spans).ok()?;
-            Some(Some(round + 1))
-        },
-        |items, changes| {
-            assert!(offered.get(), "a live item is offered first");
-            let item = items[0].as_ref()?;
-            let (round, writes) = plan(item)?;
-            let writes: Vec<(usize, &[u8])> = writes.iter().map(|(at, b)| (*at, &b[..])).collect();
-            changes.edit(0, item, &writes).ok()?;
-            Some(round + 1)
-        },
-    )
+            Some(round)
+        })
+    })
     .expect("update")
 }
 
@@ -300,22 +290,19 @@ fn edits_planned_in_place_are_stored_logged_and_refused_like_update_edits() {
     assert_eq!(edit_planned(&mut h, &k, 1), None);
     h.txn_abort();
     assert_eq!(edit_planned(&mut h, &k, 1), Some(1));
-    // Offered by an update: stored in place, or declined and made by the
-    // update's closure on the same lookup; a missing key is not offered.
-    assert_eq!(edit_offered(&mut h, &k, 2, true), Some(2));
-    assert_eq!(edit_offered(&mut h, &k, 3, false), Some(3));
-    let missing = h.update_or_edit(
-        &[b"edit:none"],
-        |_, _| panic!("offered"),
-        |items, _| items[0].is_none(),
-    );
-    assert!(missing.unwrap());
+    // Inside an update: planned in place or recorded by `Changes::edit`;
+    // a transaction's update plans none.
+    assert_eq!(edit_in_update(&mut h, &k, 2, true), Some(2));
+    assert_eq!(edit_in_update(&mut h, &k, 3, false), Some(3));
+    h.txn_begin(&[&k]);
+    assert_eq!(edit_in_update(&mut h, &k, 4, true), None);
+    h.txn_abort();
     assert_eq!(verify_whole(&k, &value(&mut h, &k).unwrap()), Some(3));
     cache.audit().unwrap();
 }
 
-/// Two writers edit the same keys in place (one alone, one offered by
-/// updates, half of those made by the update's closure instead), each
+/// Two writers edit the same keys in place (one alone, one inside
+/// updates, half of those through `Changes::edit`), each
 /// planning from bytes the other may be storing at that moment, while a
 /// reader checks every value:
 /// a plan from a torn read is never stored (its lock at the version read
@@ -361,7 +348,7 @@ fn edits_planned_from_unlocked_reads_are_never_stored_torn_or_lost() {
                     let k = key(n % KEYS);
                     let edit = |h: &mut CacheHandle| match (w, n % 2) {
                         (0, _) => edit_planned(h, &k, x >> 8),
-                        (_, m) => edit_offered(h, &k, x >> 8, m == 0),
+                        (_, m) => edit_in_update(h, &k, x >> 8, m == 0),
                     };
                     while edit(&mut h).is_none() {}
                 }

@@ -313,13 +313,14 @@ pub fn update_paged_hinted<R>(
     run(cache, keys, true, no_edit, plan, f)
 }
 
-/// [`update_paged_fresh`] whose one key's paged item, while nothing is
-/// planned, is first offered to `edit` (`CacheHandle::update_or_edit`),
-/// which may do the whole command as an edit of the item in place from
+/// [`update_paged_fresh`] whose one key's paged root, when no plan names
+/// it (the first pass), is first offered to `edit` (`Changes::plan_edit`),
+/// which may do the whole command as an edit of the root in place from
 /// its bytes as stored (a list push or pop inside its root's end,
-/// `list/end.rs`: no pages, so no plan and no update) or decline (None,
-/// nothing written): the update then goes on as without `edit`, on the
-/// same lookup.
+/// `list/end.rs`: no pages, so no plan) or decline (None, nothing
+/// written): the update then plans from the roots it saw, as without
+/// `edit`. A packed or missing value matches the empty plan and is not
+/// offered.
 pub fn update_paged_direct<R>(
     cache: &mut CacheHandle,
     keys: &[&[u8]],
@@ -328,6 +329,23 @@ pub fn update_paged_direct<R>(
     f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
     run(cache, keys, false, edit, plan, f)
+}
+
+/// Offers one user key's paged root, which no plan names (the first
+/// pass), to `edit` (`Changes::plan_edit`): what it answers once its edit
+/// is recorded, or None.
+fn offer<R>(
+    users: &[Option<ItemRef<'_>>],
+    changes: &mut Changes,
+    edit: &mut impl FnMut(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>,
+) -> Option<R> {
+    let [Some(item)] = users else {
+        return None;
+    };
+    let done = changes.plan_edit(0, item, edit)?;
+    // (A paged root's access count keeps its pages through eviction.)
+    changes.touch(0);
+    Some(done)
 }
 
 /// The `edit` of a command that has none.
@@ -388,13 +406,7 @@ fn run_in<R>(
                 .collect();
             &every
         };
-        // (Offered while nothing is planned: a planned pass runs `f`.)
-        let unplanned = current.roots.iter().all(Option::is_none);
-        let in_place = |item: &ItemRef<'_>, e: &mut InPlaceEdit<'_>| {
-            let done = unplanned.then(|| edit(item, e))??;
-            Some(Outcome::Done(Ok(Step::Done(done))))
-        };
-        let outcome = cache.update_or_edit(declared, in_place, |items, changes| {
+        let outcome = cache.update(declared, |items, changes| {
             let users = &items[..keys.len()];
             if users
                 .iter()
@@ -413,6 +425,8 @@ fn run_in<R>(
                     }
                 }
                 Outcome::Done(step)
+            } else if let Some(done) = offer(users, changes, &mut edit) {
+                Outcome::Done(Ok(Step::Done(done)))
             } else {
                 Outcome::Replan(users.iter().map(root_value).collect())
             }

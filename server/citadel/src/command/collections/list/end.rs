@@ -1,5 +1,5 @@
 //! LPUSH/RPUSH and LPOP/RPOP of a paged list by an edit of its root in
-//! place (`paged::update_paged_direct`, `CacheHandle::update_or_edit`):
+//! place (`CacheHandle::edit_in_place`, `paged::update_paged_direct`):
 //! a push or pop inside its end's slot (most of them) needs no page, so
 //! no plan, no root hint and none of an update's machinery, only the
 //! root's head (`EditableRoot::from_head`, `ROOT_HEAD_LEN` bytes copied
@@ -8,11 +8,13 @@
 //! elements below the front, the unused descriptor, the selector byte),
 //! planned straight into the engine's edit buffer and stored under the
 //! key's home lock at the version the lookup read: a torn read (another
-//! core editing) fails that lock and plans again. Anything else (a
-//! spill, a refill, a root of an earlier layout or written without
-//! `editable`, a packed list, another kind) is declined, and the update
-//! goes on from the same lookup. A key this thread last found paged
-//! (`PAGED`) tries the edit alone first, before any update is set up.
+//! core editing) fails that lock and plans again. A key this thread
+//! last found paged (`PAGED`) tries the edit alone first, before any
+//! update is set up; anything else runs the update, which offers the
+//! edit a paged root it has no plan for (its first pass; a packed list
+//! is not offered). Whatever the edit declines (a spill, a refill, a
+//! root of an earlier layout or written without `editable`) is planned
+//! by the update as before.
 
 use std::cell::Cell;
 
@@ -35,8 +37,8 @@ thread_local! {
     /// Hashes of the keys this thread last found holding a paged list
     /// (direct-mapped; 0: none). Their pushes and pops try the root's
     /// edit alone first (`CacheHandle::edit_in_place`: no update set up);
-    /// others run the update, which offers the edit from its own lookup
-    /// (a packed list, most small queues, is then looked up once). A hint
+    /// others run the update, which offers the edit a paged root (a
+    /// packed list, most small queues, is then looked up once). A hint
     /// only: a stale one costs a lookup, a missing one an update's setup.
     static PAGED: [Cell<u64>; PAGED_SLOTS] = const { [const { Cell::new(0) }; PAGED_SLOTS] };
 }
