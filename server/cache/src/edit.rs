@@ -214,6 +214,38 @@ impl PendingEdit {
     }
 }
 
+/// An edit in place of one key's live item planned from its bytes as
+/// stored (`CacheHandle::edit_in_place`, `Changes::plan_edit`): the
+/// planner writes the edit's bytes straight into the writer's pending
+/// edit and names where they go.
+pub struct InPlaceEdit<'w> {
+    pub(crate) edit: &'w mut PendingEdit,
+}
+
+impl InPlaceEdit<'_> {
+    /// The buffer to plan the writes' bytes into (empty when the closure
+    /// starts): each write's bytes after the previous one's, in store
+    /// order.
+    pub fn buffer(&mut self) -> &mut Vec<u8> {
+        self.edit.planned_bytes()
+    }
+
+    /// Records the writes (offset in `item`'s value, length) whose bytes
+    /// `buffer` holds, in store order, as `Changes::edit` does its
+    /// writes: refused (nothing recorded) when `item` is not editable or
+    /// a write leaves its region.
+    pub fn record(
+        &mut self,
+        item: &ItemRef<'_>,
+        writes: &[(usize, usize)],
+    ) -> Result<(), EditRefused> {
+        let (Some(area), Some(region)) = (item.contiguous(), item.editable_region()) else {
+            return Err(EditRefused::NotEditable);
+        };
+        self.edit.record_planned(area, &region, writes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::bucket_tags::entries_tagged;
 use crate::cache::Cache;
 use crate::changes::KeyChange;
+use crate::edit::InPlaceEdit;
 use crate::error::WriteError;
 use crate::index::{bucket_off, Entry, KeyHash, Locks, FREQ_MAX};
 use crate::item::ItemRef;
@@ -25,7 +26,6 @@ use crate::stats::HandleCounters;
 use crate::sync::Ordering;
 use crate::txn::{Txn, Watch};
 use crate::update::{bump_freq, Changes, Scratch};
-use crate::update_one::InPlaceEdit;
 use crate::writer::Writer;
 
 pub struct CacheHandle {

@@ -78,7 +78,9 @@ pub mod loom_model;
 pub use cache::Cache;
 pub use changes::KeyChange;
 pub use clock::unix_millis;
-pub use edit::{region_of as editable_region_of, EditRefused, EDIT_GUARD, EDIT_TRAILER};
+pub use edit::{
+    region_of as editable_region_of, EditRefused, InPlaceEdit, EDIT_GUARD, EDIT_TRAILER,
+};
 pub use error::{HandleError, OpenError, ReadError, ReaderOpenError, WriteError};
 pub use handle::CacheHandle;
 pub use index::KeyHash;
@@ -92,4 +94,3 @@ pub use stats::CacheStats;
 pub use store::{AttachReport, CacheConfig};
 pub use txn::Watch;
 pub use update::Changes;
-pub use update_one::InPlaceEdit;

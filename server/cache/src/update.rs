@@ -17,6 +17,7 @@
 use crate::cache::Cache;
 use crate::changes::KeyChange;
 use crate::edit::EditRefused;
+use crate::edit::InPlaceEdit;
 use crate::error::WriteError;
 use crate::index::{Entry, KeyHash, FREQ_MAX};
 use crate::item::{ItemRef, PutOptions, ValueKind};
@@ -26,7 +27,6 @@ use crate::owned::{owner_generation, RootStamp, OWNER_STAMP_LEN};
 use crate::region::Part;
 use crate::stats::HandleCounters;
 use crate::sync::Ordering;
-use crate::update_one::InPlaceEdit;
 use crate::writer::{Seen, Writer};
 
 /// Gives up after this many conflicting attempts (only under pathological contention).

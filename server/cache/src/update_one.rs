@@ -10,7 +10,7 @@
 
 use crate::cache::Cache;
 use crate::changes::KeyChange;
-use crate::edit::{EditRefused, PendingEdit};
+use crate::edit::InPlaceEdit;
 use crate::error::WriteError;
 use crate::index::{Entry, KeyHash};
 use crate::item::ItemRef;
@@ -141,38 +141,6 @@ pub(crate) fn update_one<R>(
         return Ok(r);
     }
     Err(WriteError::OutOfMemory { len: 0 })
-}
-
-/// An edit in place of one key's live item planned from its bytes as
-/// stored (`CacheHandle::edit_in_place`, `Changes::plan_edit`): the
-/// planner writes the edit's bytes straight into the writer's pending
-/// edit and names where they go.
-pub struct InPlaceEdit<'w> {
-    pub(crate) edit: &'w mut PendingEdit,
-}
-
-impl InPlaceEdit<'_> {
-    /// The buffer to plan the writes' bytes into (empty when the closure
-    /// starts): each write's bytes after the previous one's, in store
-    /// order.
-    pub fn buffer(&mut self) -> &mut Vec<u8> {
-        self.edit.planned_bytes()
-    }
-
-    /// Records the writes (offset in `item`'s value, length) whose bytes
-    /// `buffer` holds, in store order, as `Changes::edit` does its
-    /// writes: refused (nothing recorded) when `item` is not editable or
-    /// a write leaves its region.
-    pub fn record(
-        &mut self,
-        item: &ItemRef<'_>,
-        writes: &[(usize, usize)],
-    ) -> Result<(), EditRefused> {
-        let (Some(area), Some(region)) = (item.contiguous(), item.editable_region()) else {
-            return Err(EditRefused::NotEditable);
-        };
-        self.edit.record_planned(area, &region, writes)
-    }
 }
 
 /// An edit in place of the live item at `key` (hash `h`) alone, without
