@@ -142,23 +142,28 @@ impl PendingEdit {
         Ok(())
     }
 
-    /// Forgets any edit and empties the buffer an edit planned in place
-    /// (`InPlaceEdit`) writes its bytes into (`planned_bytes`).
-    pub fn start_planned(&mut self) {
+    /// Runs `plan` on `item` with the buffer emptied (`InPlaceEdit`): its
+    /// answer once it recorded an edit; None, nothing recorded, when it
+    /// declined (None, or no edit recorded).
+    pub fn plan<R>(
+        &mut self,
+        item: &ItemRef<'_>,
+        plan: impl FnOnce(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>,
+    ) -> Option<R> {
         self.area = None;
         self.bytes.clear();
-    }
-
-    /// The buffer an edit planned in place writes its bytes into: no
-    /// copy of them is made before they are stored.
-    pub fn planned_bytes(&mut self) -> &mut Vec<u8> {
-        &mut self.bytes
+        let planned = plan(item, &mut InPlaceEdit { edit: self });
+        let planned = planned.filter(|_| self.area.is_some());
+        if planned.is_none() {
+            self.clear();
+        }
+        planned
     }
 
     /// Records `writes` (offset in the value, length), whose bytes the
-    /// caller planned into `planned_bytes` one after the other in store
-    /// order, to the value area `area` (region `region`).
-    pub fn record_planned(
+    /// planner wrote into the buffer one after the other in store order,
+    /// to the value area `area` (region `region`).
+    fn record_planned(
         &mut self,
         area: SharedBytes<'_>,
         region: &Range<usize>,
@@ -219,7 +224,7 @@ impl PendingEdit {
 /// planner writes the edit's bytes straight into the writer's pending
 /// edit and names where they go.
 pub struct InPlaceEdit<'w> {
-    pub(crate) edit: &'w mut PendingEdit,
+    edit: &'w mut PendingEdit,
 }
 
 impl InPlaceEdit<'_> {
@@ -227,7 +232,7 @@ impl InPlaceEdit<'_> {
     /// starts): each write's bytes after the previous one's, in store
     /// order.
     pub fn buffer(&mut self) -> &mut Vec<u8> {
-        self.edit.planned_bytes()
+        &mut self.edit.bytes
     }
 
     /// Records the writes (offset in `item`'s value, length) whose bytes

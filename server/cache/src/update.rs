@@ -180,18 +180,7 @@ impl<'h> Changes<'h> {
         if !self.edits || self.canon[i] != 0 || self.ops[0] != Op::Keep {
             return None;
         }
-        self.w.edit.start_planned();
-        let planned = plan(
-            item,
-            &mut InPlaceEdit {
-                edit: &mut self.w.edit,
-            },
-        );
-        let planned = planned.filter(|_| self.w.edit.area().is_some());
-        if planned.is_none() {
-            self.w.edit.clear();
-        }
-        planned
+        self.w.edit.plan(item, plan)
     }
 
     /// Counts key `i` as written though its value stays as stored (a

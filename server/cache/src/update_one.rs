@@ -168,12 +168,7 @@ pub(crate) fn edit_one<R>(
             return None;
         }
         item.version = v;
-        w.edit.start_planned();
-        let planned = edit(&item, &mut InPlaceEdit { edit: &mut w.edit });
-        let Some(r) = planned.filter(|_| w.edit.area().is_some()) else {
-            w.edit.clear();
-            return None;
-        };
+        let r = w.edit.plan(&item, &mut edit)?;
         if !locks.lock_at(home, v) {
             w.edit.clear();
             continue;

@@ -268,17 +268,29 @@ pub(super) fn update_lists<R>(
 type EditFn<R> = fn(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>;
 
 /// [`update_lists`] of one list's end (a push or pop): `edit` edits a
-/// paged list's root in place when it can (`end.rs`); otherwise, and for
-/// a packed or missing list, `f` runs as in `update_lists`, planned
-/// without the thread's root hints (which `edit` does not keep).
+/// paged list's root in place when it can (`end.rs`), alone first when
+/// this thread last found the list paged (`end::likely_paged`), else
+/// offered by the update; otherwise, and for a packed or missing list,
+/// `f` runs as in `update_lists`, planned without the thread's root
+/// hints (which `edit` does not keep). `paged`: set by `edit` when it met
+/// a paged root, which the thread then notes for the key.
 fn update_list_end<R>(
     cache: &mut CacheHandle,
     key: &[u8],
-    edit: impl FnMut(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>,
+    paged: &Cell<bool>,
+    mut edit: impl FnMut(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>,
     plan: impl FnMut(usize, &ListRoot, &mut PagePlan),
     f: impl FnMut(&mut Lists<'_, '_, '_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
-    update_lists_in(cache, &[key], Some(edit), plan, f)
+    let h = cache.key_hash(key);
+    if end::likely_paged(h) {
+        if let Some(done) = cache.edit_in_place(key, h, &mut edit) {
+            return Ok(done);
+        }
+    }
+    let done = update_lists_in(cache, &[key], Some(edit), plan, f);
+    end::note_paged(h, paged.get());
+    done
 }
 
 fn update_lists_in<R>(
@@ -341,20 +353,11 @@ fn push_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, only_existing: bool
     let elements = &elements[..];
     let count = elements.len() as u64;
     let paged = Cell::new(false);
-    let mut edit = end::push(end, elements, &paged);
-    let cache = &mut ctx.thread.cache;
-    let h = cache.key_hash(key);
-    if let Some(len) = end::likely_paged(h)
-        .then(|| cache.edit_in_place(key, h, &mut edit))
-        .flatten()
-    {
-        ctx.out.int(len as i64);
-        return Ok(());
-    }
     let len = update_list_end(
-        cache,
+        &mut ctx.thread.cache,
         key,
-        &mut edit,
+        &paged,
+        end::push(end, elements, &paged),
         |i, root, plan| plan.need_all(i, root.pages_for_push(end, count)),
         |lists| {
             if let Some(len) = lists.push_in_root(0, end, elements)? {
@@ -371,7 +374,6 @@ fn push_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, only_existing: bool
             Ok(len)
         },
     )?;
-    end::note_paged(h, paged.get());
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -420,7 +422,7 @@ fn pop_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, name: &'static str) 
     // A root's edit in place first (most pops); an attempt that runs
     // again starts over at the mark.
     let (first, paged) = (Cell::new(true), Cell::new(false));
-    let mut edit = end::pop(
+    let edit = end::pop(
         end,
         n,
         &paged,
@@ -434,43 +436,32 @@ fn pop_command(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, name: &'static str) 
             first.set(is_first);
         },
     );
-    let cache = &mut ctx.thread.cache;
-    let (key, h) = (args.get(1), cache.key_hash(args.get(1)));
-    let alone = end::likely_paged(h)
-        .then(|| cache.edit_in_place(key, h, &mut edit))
-        .flatten();
-    let found = match alone {
-        Some(found) => Ok(found),
-        None => update_list_end(
-            cache,
-            key,
-            &mut edit,
-            |i, root, plan| plan.need_all(i, root.pages_for_pop(end, n)),
-            |lists| {
-                let out = &mut **reply.borrow_mut();
-                out.buf.truncate(mark);
-                let mut first = true;
-                let in_root = lists.pop_in_root(0, end, n, |e| element(out, &mut first, e))?;
-                if in_root {
-                    return Ok(true);
-                }
-                let Some(mut list) = lists.open(0)? else {
-                    return Ok(false);
-                };
-                let n = n.min(list.edit.len());
-                if count.is_some() {
-                    out.array(n as usize);
-                }
-                list.edit.pop_with(end, n, |e| out.bulk(e))?;
-                lists.save(0, list);
-                Ok(true)
-            },
-        ),
-    };
-    if alone.is_none() {
-        end::note_paged(h, paged.get());
-    }
-    drop(edit);
+    let found = update_list_end(
+        &mut ctx.thread.cache,
+        args.get(1),
+        &paged,
+        edit,
+        |i, root, plan| plan.need_all(i, root.pages_for_pop(end, n)),
+        |lists| {
+            let out = &mut **reply.borrow_mut();
+            out.buf.truncate(mark);
+            let mut first = true;
+            let in_root = lists.pop_in_root(0, end, n, |e| element(out, &mut first, e))?;
+            if in_root {
+                return Ok(true);
+            }
+            let Some(mut list) = lists.open(0)? else {
+                return Ok(false);
+            };
+            let n = n.min(list.edit.len());
+            if count.is_some() {
+                out.array(n as usize);
+            }
+            list.edit.pop_with(end, n, |e| out.bulk(e))?;
+            lists.save(0, list);
+            Ok(true)
+        },
+    );
     let out = reply.into_inner();
     match found {
         Err(e) => {
