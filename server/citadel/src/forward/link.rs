@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::Receiver;
 
-use super::peer::PeerConn;
+use super::peer::{closed_by_peer, PeerConn};
 use super::reply::{self, Invalidation};
 use super::tracked::{invalidate, over_bound};
 use super::{ForwardError, JobState, LinkKey, Request, Shared};
@@ -75,10 +75,11 @@ pub fn write_loop(link: &LinkKey, requests: &Receiver<Request>, shared: &Arc<Sha
         };
         let deadline = first.deadline;
         // A connection the reader closed (the peer went, or closed it
-        // idle) is replaced once; nothing of this batch was sent on it.
+        // idle), or an idle one the peer closed before the reader saw it
+        // (`stale`), is replaced once; nothing of this batch was sent on it.
         let mut queued = false;
         for _ in 0..2 {
-            if conn.as_ref().is_some_and(|(_, f)| lock(f).closed) {
+            if conn.as_ref().is_some_and(|(stream, f)| stale(stream, f)) {
                 conn = None;
             }
             let (_, in_flight) = match conn.as_mut() {
@@ -119,6 +120,18 @@ pub fn write_loop(link: &LinkKey, requests: &Receiver<Request>, shared: &Arc<Sha
             }
         }
     }
+}
+
+/// Whether the writer must replace its connection: the reader closed it,
+/// or it is idle and the peer has closed it (a restarted peer) though the
+/// reader has not seen that yet; writing into it would fail the batch.
+fn stale(stream: &TcpStream, in_flight: &Mutex<InFlight>) -> bool {
+    let mut f = lock(in_flight);
+    if !f.closed && f.queue.is_empty() && closed_by_peer(stream) {
+        // The reader, on the EOF, finds nothing in flight: no failure.
+        f.closed = true;
+    }
+    f.closed
 }
 
 /// Opens and greets a connection of `link`, and starts its reader.

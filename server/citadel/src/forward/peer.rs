@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use super::reply::reply_len;
@@ -28,6 +29,36 @@ pub fn encode_command<'a>(
         out.extend_from_slice(format!("${}\r\n", w.len()).as_bytes());
         out.extend_from_slice(w);
         out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Whether the peer has closed `stream` (EOF or a reset waiting to be
+/// read), looked at without blocking and without taking any byte: an idle
+/// pooled connection to a peer that restarted is replaced before a request
+/// is written into it, even when its reader thread has not run since.
+pub fn closed_by_peer(stream: &TcpStream) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: `recv` writes at most one byte into `byte`, which lives for
+    // the call; MSG_PEEK leaves the byte queued for the reader thread and
+    // MSG_DONTWAIT keeps the shared file description blocking for it.
+    let got = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match got {
+        0 => true,
+        n if n > 0 => false,
+        _ => {
+            let e = std::io::Error::last_os_error();
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            )
+        }
     }
 }
 
@@ -143,5 +174,51 @@ impl PeerConn {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+
+    use super::closed_by_peer;
+
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (theirs, _) = listener.accept().unwrap();
+        (ours, theirs)
+    }
+
+    #[test]
+    fn an_open_idle_connection_is_not_closed() {
+        let (ours, _theirs) = pair();
+        assert!(!closed_by_peer(&ours));
+    }
+
+    #[test]
+    fn unread_bytes_stay_for_the_reader() {
+        let (mut ours, mut theirs) = pair();
+        theirs.write_all(b"+OK\r\n").unwrap();
+        // Wait until the bytes are queued, then look twice: nothing taken.
+        let mut buf = [0u8; 5];
+        while ours.peek(&mut buf).unwrap() < 5 {}
+        assert!(!closed_by_peer(&ours));
+        assert!(!closed_by_peer(&ours));
+        std::io::Read::read_exact(&mut ours, &mut buf).unwrap();
+        assert_eq!(&buf, b"+OK\r\n");
+    }
+
+    #[test]
+    fn a_connection_the_peer_closed_is_closed_before_anything_is_read() {
+        let (ours, theirs) = pair();
+        drop(theirs);
+        // The FIN crosses loopback at once; allow the scheduler a moment.
+        let closed = (0..1000).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            closed_by_peer(&ours)
+        });
+        assert!(closed);
     }
 }
