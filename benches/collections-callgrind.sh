@@ -12,8 +12,13 @@
 # runs, the counters are dumped; instructions per op = the dump's total
 # (every thread) / REQUESTS.
 #
+# Two tests of our own: lpush_many and lpop_many push onto / pop off
+# 3,000 mid-size lists (filled with 900,000 LPUSHes: ~300 elements, ~1.2
+# KB each) picked at random (-r 3000), the shape of many work queues.
+#
 # Usage: benches/collections-callgrind.sh [REQUESTS]   (default 20000)
-#   TESTS=lpush,rpush,...  the tests (default: lpush,rpush,lpop,rpop)
+#   TESTS=lpush,rpush,...  the tests (default: lpush,rpush,lpop,rpop;
+#                          also lpush_many, lpop_many)
 #   SERVERS="citadel redis"  which servers (default both)
 #   CITADEL=PATH           the citadel binary (default: target/release/citadel)
 #   KEEP=DIR               copy each callgrind output there (for
@@ -37,8 +42,15 @@ per_op() { # server test -> instructions per op
         lpush | rpush) redis-benchmark -p "$port" -c 50 -P 16 -n "$requests" -q -t lpush >/dev/null ;;
         spop) redis-benchmark -p "$port" -c 50 -P 16 -n $((requests * 2)) -q -t sadd >/dev/null ;;
         zpopmin) redis-benchmark -p "$port" -c 50 -P 16 -n $((requests * 2)) -q -t zadd >/dev/null ;;
+        *_many) redis-benchmark -p "$port" -c 50 -P 16 -n 900000 -r 3000 -q lpush 'ml:__rand_int__' abc >/dev/null ;;
     esac
-    cg_measure "$out" "$requests" "$dir/rb.$server.$test" -c 50 -P 16 -n "$requests" -q -t "$test"
+    local run=(-c 50 -P 16 -n "$requests" -q)
+    case $test in
+        lpush_many) run+=(-r 3000 lpush 'ml:__rand_int__' abc) ;;
+        lpop_many) run+=(-r 3000 lpop 'ml:__rand_int__') ;;
+        *) run+=(-t "$test") ;;
+    esac
+    cg_measure "$out" "$requests" "$dir/rb.$server.$test" "${run[@]}"
 }
 
 header="| test |"; rule="|---|"

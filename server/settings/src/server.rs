@@ -344,11 +344,12 @@ crate::settings_table! {
         name: "list-max-listpack-size",
         value_name: "N",
         default: "-2",
-        help: "Size of a list's packed form and of its pages: -1..-5 = 4..64 KiB, N>0 = N elements",
+        help: "Size of a list's packed form (never past 1 KiB) and of its pages: -1..-5 = 4..64 KiB, N>0 = N elements",
         doc: "How big a list grows in the packed form (one item) before it is stored as a \
               root and pages (a quicklist: O(1) pushes, pops and index lookups), and how big \
               each page is: -1 to -5 for 4, 8, 16, 32 or 64 KiB, a positive N for N elements \
-              (pages hold 8 to 128 elements; N, at most 1024, when positive). As Redis's setting of the same name; CONFIG \
+              (pages hold 8 to 128 elements; N, at most 1024, when positive). A list past 1 KiB is \
+              paged whatever this says (a packed list's push rewrites it whole). As Redis's setting of the same name; CONFIG \
               SET changes it live (lists take it up on their next write).",
         live: true,
     }

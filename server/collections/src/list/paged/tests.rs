@@ -608,6 +608,33 @@ fn a_big_list_is_built_in_full_pages_and_located_by_arithmetic() {
 }
 
 #[test]
+fn a_packed_list_is_paged_past_its_byte_cap_whatever_the_limit() {
+    // 300 short elements: ~1.2 KB, under 8 KiB and under 1,000 elements.
+    for limit in [ListLimit::Bytes(8192), ListLimit::Count(1000)] {
+        let mut list = ListEdit::packed(&[]).unwrap();
+        let mut pushed = 0;
+        loop {
+            list.push(End::Tail, &[b"abc"]).unwrap();
+            pushed += 1;
+            let bytes = list.head.len();
+            if !limit.fits(pushed, bytes) {
+                assert!(bytes > PACKED_MAX_BYTES, "{limit:?}: {bytes} bytes");
+                break;
+            }
+        }
+        assert!(list.build_pages(limit).is_some(), "{limit:?}");
+        let Stored::Built(built) = list.finish(limit, 5) else {
+            panic!("{limit:?}: not paged");
+        };
+        let root = ListRoot::parse(&built.root).unwrap();
+        assert_eq!(root.len, pushed as u64);
+    }
+    // The cap is in bytes, inclusive.
+    assert!(ListLimit::Bytes(8192).fits(100, PACKED_MAX_BYTES));
+    assert!(!ListLimit::Bytes(8192).fits(100, PACKED_MAX_BYTES + 1));
+}
+
+#[test]
 fn corrupt_roots_are_errors() {
     let built = build(&[b"a", b"b", b"c"], ListLimit::Count(1), 3);
     assert!(ListRoot::parse(&built.root).is_ok());
