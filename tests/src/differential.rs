@@ -6,6 +6,29 @@
 use crate::reference::{encode_command, RedisServer};
 use crate::{RespReader, Server};
 
+/// Redis and Citadel with a `redis` crate connection to each, for tests
+/// that read both sides with typed commands.
+pub struct Clients {
+    /// Keeps both servers running.
+    pub servers: Pair,
+    pub redis: redis::Connection,
+    pub citadel: redis::Connection,
+}
+
+impl Clients {
+    pub fn start() -> Clients {
+        let servers = Pair::start();
+        let url = format!("redis://127.0.0.1:{}/", servers.redis.port);
+        let redis = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let citadel = servers.citadel.client();
+        Clients {
+            servers,
+            redis,
+            citadel,
+        }
+    }
+}
+
 /// A connection to each server, used in lockstep.
 pub struct Conn {
     redis: RespReader,

@@ -10,7 +10,7 @@
 use citadel_tests::clients::info_field;
 use citadel_tests::cluster::Cluster;
 use citadel_tests::redis::cluster::ClusterClient;
-use citadel_tests::redis::{self, Commands};
+use citadel_tests::redis::{self, Commands, Value};
 
 /// Ten minutes, in ms: the TTL every third key gets.
 const TTL_MS: i64 = 600_000;
@@ -117,7 +117,9 @@ struct Kinds {
 }
 
 impl Kinds {
-    const NAMES: [&'static str; 7] = ["hash", "list", "zset", "count", "getex", "multi", "script"];
+    const NAMES: [&'static str; 8] = [
+        "hash", "list", "zset", "stream", "count", "getex", "multi", "script",
+    ];
 
     fn write(cluster: &Cluster) -> Kinds {
         let client = ClusterClient::new(cluster.urls()).unwrap();
@@ -130,6 +132,7 @@ impl Kinds {
                     "hash" => redis::cmd("HSET"),
                     "list" => redis::cmd("RPUSH"),
                     "zset" => redis::cmd("ZADD"),
+                    "stream" => redis::cmd("XADD"),
                     _ => redis::cmd("SET"),
                 };
                 cmd.arg(&k);
@@ -137,10 +140,11 @@ impl Kinds {
                     "hash" => cmd.arg("f1").arg("v1").arg("f2").arg("v2"),
                     "list" => cmd.arg("a").arg("b").arg("c"),
                     "zset" => cmd.arg(1).arg("one").arg(2).arg("two"),
+                    "stream" => cmd.arg("1-1").arg("f").arg("v"),
                     "count" => cmd.arg(41).arg("PX").arg(TTL_MS),
                     _ => cmd.arg(format!("v-{k}")),
                 };
-                let _: () = cmd.query(&mut con).unwrap();
+                let _: Value = cmd.query(&mut con).unwrap();
                 before.push((k.clone(), cluster.owner_of(&k)));
             }
         }
@@ -178,6 +182,25 @@ fn reads_of_every_type_writes_that_read_transactions_and_scripts_hand_off() {
     let z = first("zset");
     let members: Vec<(String, f64)> = con.zrange_withscores(&z, 0, -1).unwrap();
     assert_eq!(members, [("one".into(), 1.0), ("two".into(), 2.0)]);
+    // A stream with a consumer group: a group read is a write that reads.
+    let x = first("stream");
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&x)
+        .arg("g")
+        .arg("0")
+        .query(&mut con)
+        .unwrap();
+    let read: Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("g")
+        .arg("c")
+        .arg("STREAMS")
+        .arg(&x)
+        .arg(">")
+        .query(&mut con)
+        .unwrap();
+    assert!(format!("{read:?}").contains("1-1"), "{read:?}");
     // A write that reads: the count goes on from the previous owner's,
     // whose TTL it keeps.
     let n = first("count");
@@ -215,7 +238,7 @@ fn reads_of_every_type_writes_that_read_transactions_and_scripts_hand_off() {
         .query(&mut con)
         .unwrap();
     assert_eq!(v, format!("v-{s}"));
-    assert_eq!(handoff_counter(&cluster.nodes[3], "hits"), 7);
+    assert_eq!(handoff_counter(&cluster.nodes[3], "hits"), 8);
 
     // Written on the newcomer since the join by a pure overwrite: the old
     // copy never comes back, whatever reads it.
@@ -232,7 +255,7 @@ fn reads_of_every_type_writes_that_read_transactions_and_scripts_hand_off() {
     let items: Vec<String> = con.lrange(&l2, 0, -1).unwrap();
     assert!(items.is_empty());
     assert!(!con.exists::<_, bool>(&l2).unwrap());
-    assert_eq!(handoff_counter(&cluster.nodes[3], "hits"), 7);
+    assert_eq!(handoff_counter(&cluster.nodes[3], "hits"), 8);
 
     // A dead previous owner: its moved keys read as missing, no error.
     let (z3, owner) = kinds.moved(&cluster, "zset")[1].clone();

@@ -8,33 +8,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use citadel_collections::rdb::{crc64, encode, RdbValue};
-use citadel_tests::differential::{Pair, Rng};
+use citadel_tests::differential::{Clients as Both, Pair, Rng};
 use citadel_tests::reference::encode_command;
 use citadel_tests::RespReader;
 use redis::{Connection, Value};
-
-struct Both {
-    /// Keeps both servers running.
-    _servers: Pair,
-    redis: Connection,
-    citadel: Connection,
-}
-
-impl Both {
-    fn start() -> Both {
-        let pair = Pair::start();
-        let redis = redis::Client::open(format!("redis://127.0.0.1:{}/", pair.redis.port))
-            .unwrap()
-            .get_connection()
-            .unwrap();
-        let citadel = pair.citadel.client();
-        Both {
-            _servers: pair,
-            redis,
-            citadel,
-        }
-    }
-}
 
 fn dump(con: &mut Connection, key: &str) -> Vec<u8> {
     let payload: Option<Vec<u8>> = redis::cmd("DUMP").arg(key).query(con).unwrap();

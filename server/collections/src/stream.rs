@@ -14,12 +14,14 @@ pub mod page;
 pub mod pel;
 mod reader;
 pub mod root;
+pub mod whole;
 
 pub use group::{Consumer, Group, PelPage};
 pub use id::{parse_id, StreamId};
 pub use page::Entry;
 pub use pel::Pending;
 pub use root::{PageInfo, StreamMeta, StreamRoot, Trim, TrimArgs};
+pub use whole::WholeStream;
 
 /// Redis's `stream-node-max-entries` default.
 pub const NODE_MAX_ENTRIES: u32 = 100;

@@ -1,18 +1,22 @@
 //! DUMP and RESTORE: a key's value in Redis's serialization format (the
 //! codec is `citadel_collections::rdb`; `rdb_value.rs` converts to and
-//! from the stored kinds), so values move between Redis and Citadel.
+//! from the stored kinds, `collections::stream::whole` reads and writes a
+//! stream whole), so values move between Redis and Citadel.
 
-use citadel_cache::{CacheHandle, ValueKind};
-use citadel_collections::rdb::{self, RdbError};
+use std::ops::Range;
+
+use citadel_cache::{CacheHandle, Changes, ValueKind};
+use citadel_collections::rdb::{self, RdbError, RdbValue};
 
 use super::args::Args;
 use super::collections::paged::{update_paged_fresh, PagePlan, Step};
+use super::collections::stream::whole::{read_stream, store_stream};
 use super::collections::value::read_whole;
 use super::collections::whole::{store_whole, stored};
 use super::collections::zset::paged_rdb;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
-use super::rdb_value::{from_rdb, to_rdb};
+use super::rdb_value::{from_rdb, to_rdb, Restorable};
 
 impl From<RdbError> for CmdError {
     fn from(e: RdbError) -> Self {
@@ -57,8 +61,12 @@ pub(super) fn dump_key(
         return Ok(None);
     };
     if kind == ValueKind::Stream {
-        // (RDB's stream encoding is not written yet: refused, not faked.)
-        return Err(CmdError::Static("ERR DUMP of a stream is not supported"));
+        // Read again with its pages, atomically (gone by then: missing).
+        let Some(whole) = read_stream(cache, key)? else {
+            return Ok(None);
+        };
+        let payload = rdb::encode(&RdbValue::Stream(Box::new(whole)));
+        return Ok(Some(Dumped { payload, expire_at }));
     }
     if kind == ValueKind::ZSet && citadel_collections::paged::is_paged(buf) {
         // A paged sorted set: its tree's leaves hold every pair in order.
@@ -86,16 +94,35 @@ pub(super) fn restore_absent(
     payload: &[u8],
     expire_at: Option<u64>,
 ) -> Result<bool, CmdError> {
-    let (kind, value) = from_rdb(rdb::decode(payload)?)?;
+    let value = from_rdb(rdb::decode(payload)?)?;
     let now = cache.now_ms();
     let no_pages = |_: usize, _: &[u8], _: &mut PagePlan| Ok(());
     update_paged_fresh(cache, &[key], no_pages, |items, changes, plan| {
         if items[0].is_some() || expire_at.is_some_and(|at| at <= now) {
             return Ok(Step::Done(false));
         }
-        let wanted = store_whole(changes, plan, 0, kind, &value, false, expire_at)?;
+        let wanted = store_restored(changes, plan, 0, &value, false, expire_at)?;
         Ok(stored(0, wanted, true))
     })
+}
+
+/// Stores user key `i` as `value` with `expire_at` (`existed`: whether
+/// the key holds something now); returns the fresh pages it needs first
+/// (see [`store_whole`]).
+fn store_restored(
+    changes: &mut Changes,
+    plan: &PagePlan,
+    i: usize,
+    value: &Restorable,
+    existed: bool,
+    expire_at: Option<u64>,
+) -> Result<Option<Range<u64>>, CmdError> {
+    match value {
+        Restorable::Packed(kind, packed) => {
+            store_whole(changes, plan, i, *kind, packed, existed, expire_at)
+        }
+        Restorable::Stream(whole) => store_stream(changes, plan, i, whole, expire_at),
+    }
 }
 
 /// RESTORE's options after the payload.
@@ -141,10 +168,9 @@ impl Options {
     }
 }
 
-/// What RESTORE writes: the key's kind, stored bytes and expiry.
+/// What RESTORE writes: the key's value and expiry.
 struct Restored {
-    kind: ValueKind,
-    value: Vec<u8>,
+    value: Restorable,
     /// Unix ms; None for no TTL.
     expire_at: Option<u64>,
 }
@@ -155,17 +181,13 @@ fn prepare(args: &Args<'_>, absolute: bool, now: u64) -> Result<Restored, CmdErr
     if ttl < 0 {
         return Err(CmdError::Static("ERR Invalid TTL value, must be >= 0"));
     }
-    let (kind, value) = from_rdb(rdb::decode(args.get(3))?)?;
+    let value = from_rdb(rdb::decode(args.get(3))?)?;
     let expire_at = match (ttl as u64, absolute) {
         (0, _) => None,
         (at, true) => Some(at),
         (ttl, false) => Some(now.saturating_add(ttl)),
     };
-    Ok(Restored {
-        kind,
-        value,
-        expire_at,
-    })
+    Ok(Restored { value, expire_at })
 }
 
 /// RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]
@@ -193,9 +215,8 @@ pub fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 Ok(Step::Done(false))
             }
             expire_at => {
-                let (kind, value) = (restored.kind, &restored.value[..]);
                 let existed = items[0].is_some();
-                let wanted = store_whole(changes, plan, 0, kind, value, existed, expire_at)?;
+                let wanted = store_restored(changes, plan, 0, &restored.value, existed, expire_at)?;
                 Ok(stored(0, wanted, false))
             }
         }

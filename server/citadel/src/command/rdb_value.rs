@@ -1,9 +1,11 @@
 //! Conversion between the stored kinds (a string, or a collection in the
 //! packed form of `citadel-collections`) and the neutral [`RdbValue`] of
-//! the RDB codec, for DUMP and RESTORE.
+//! the RDB codec, for DUMP and RESTORE. (A stream is always a root and
+//! pages: it converts whole, `collections::stream::whole`.)
 
 use citadel_cache::ValueKind;
 use citadel_collections::rdb::RdbValue;
+use citadel_collections::stream::WholeStream;
 use citadel_collections::{zset, HashView, Packed, PackedWriter};
 
 use super::error::CmdError;
@@ -24,14 +26,32 @@ pub fn to_rdb(kind: ValueKind, stored: &[u8]) -> Result<RdbValue, CmdError> {
         ValueKind::ZSet => zset_to_rdb(Packed::parse(stored)?)?,
         // Never a key (hidden from the keyspace): nothing to dump.
         ValueKind::Page => return Err(CmdError::NoSuchKey),
-        // (RDB's stream encoding is not written yet: refused, not faked.)
-        ValueKind::Stream => return Err(CmdError::Static("ERR DUMP of a stream is not supported")),
+        // Never packed: read whole instead.
+        ValueKind::Stream => return Err(CmdError::CorruptValue),
     })
 }
 
-/// The kind and stored bytes of an RDB value (never empty: the codec
-/// refuses empty collections).
-pub fn from_rdb(value: RdbValue) -> Result<(ValueKind, Vec<u8>), CmdError> {
+/// What RESTORE stores.
+#[derive(Debug, PartialEq)]
+pub enum Restorable {
+    /// A string, or a collection in the packed form (never empty: the
+    /// codec refuses empty collections).
+    Packed(ValueKind, Vec<u8>),
+    /// A stream, stored as a root and pages.
+    Stream(Box<WholeStream>),
+}
+
+/// What RESTORE stores for an RDB value.
+pub fn from_rdb(value: RdbValue) -> Result<Restorable, CmdError> {
+    let packed = match value {
+        RdbValue::Stream(whole) => return Ok(Restorable::Stream(whole)),
+        value => packed_from_rdb(value)?,
+    };
+    Ok(Restorable::Packed(packed.0, packed.1))
+}
+
+/// The kind and stored bytes of an RDB value other than a stream.
+fn packed_from_rdb(value: RdbValue) -> Result<(ValueKind, Vec<u8>), CmdError> {
     let packed = |elements: &mut dyn Iterator<Item = &[u8]>| {
         let mut w = PackedWriter::default();
         elements.for_each(|e| w.push(e));
@@ -53,6 +73,7 @@ pub fn from_rdb(value: RdbValue) -> Result<(ValueKind, Vec<u8>), CmdError> {
             packed(&mut h.iter().flat_map(|(f, v)| [&f[..], &v[..]])),
         ),
         RdbValue::ZSet(pairs) => (ValueKind::ZSet, zset_from_rdb(pairs)?),
+        RdbValue::Stream(_) => return Err(CmdError::CorruptValue),
     })
 }
 
@@ -88,9 +109,14 @@ mod tests {
             RdbValue::ZSet(vec![(b"a".to_vec(), -1.5), (b"m".to_vec(), 1.0)]),
         ];
         for value in values {
-            let (kind, stored) = from_rdb(value.clone()).unwrap();
+            let Restorable::Packed(kind, stored) = from_rdb(value.clone()).unwrap() else {
+                panic!("{value:?} is packed");
+            };
             assert_eq!(to_rdb(kind, &stored).unwrap(), value);
         }
+        let stream = Box::new(WholeStream::default());
+        let restorable = from_rdb(RdbValue::Stream(stream.clone())).unwrap();
+        assert_eq!(restorable, Restorable::Stream(stream));
         assert_eq!(to_rdb(ValueKind::Set, b"\x01"), Err(CmdError::CorruptValue));
     }
 }

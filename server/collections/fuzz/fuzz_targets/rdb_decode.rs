@@ -1,7 +1,7 @@
 //! RESTORE's payload decoder on arbitrary bytes: it must never panic, hang
 //! or allocate without bound; an `RdbError` is fine. Half the inputs get a
 //! valid version and checksum appended, so the object readers (lengths,
-//! LZF, listpack, ziplist, intset, quicklist) are reached, not just the
+//! LZF, listpack, ziplist, intset, quicklist, stream) are reached, not just the
 //! checksum test. A value that decodes must encode and decode to itself,
 //! and so must the input as a string (the LZF compressor's round trip).
 #![no_main]

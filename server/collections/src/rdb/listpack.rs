@@ -1,6 +1,7 @@
-//! Redis's listpack blob (hash, sorted set and list-node encodings of Redis
-//! 7.0), read element by element with every length checked against the
-//! blob: a corrupt listpack is an error, never a panic.
+//! Redis's listpack blob (hash, sorted set, list-node and stream-node
+//! encodings of Redis 7.0), read element by element with every length
+//! checked against the blob: a corrupt listpack is an error, never a
+//! panic; and written ([`ListpackWriter`], for stream nodes).
 //!
 //! ```text
 //! total_bytes:u32le | count:u16le (65535: unknown) | entry* | 0xff
@@ -46,6 +47,101 @@ pub fn elements(blob: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
         return Err(RdbError::BadData);
     }
     Ok(out)
+}
+
+/// A listpack being written, in Redis's encodings: integers (and strings
+/// that are canonical integers, as `lpAppend` stores them) in the
+/// smallest integer form, other strings with a 6-, 12- or 32-bit length.
+#[derive(Default)]
+pub struct ListpackWriter {
+    body: Vec<u8>,
+    count: usize,
+}
+
+impl ListpackWriter {
+    pub fn int(&mut self, n: i64) {
+        let start = self.body.len();
+        let b = &mut self.body;
+        match n {
+            0..=127 => b.push(n as u8),
+            -4096..=4095 => {
+                let raw = (n as u64 & 0x1fff) as u16;
+                b.extend_from_slice(&[0xc0 | (raw >> 8) as u8, raw as u8]);
+            }
+            -32768..=32767 => {
+                b.push(0xf1);
+                b.extend_from_slice(&(n as i16).to_le_bytes());
+            }
+            -8388608..=8388607 => {
+                b.push(0xf2);
+                b.extend_from_slice(&(n as i32).to_le_bytes()[..3]);
+            }
+            -2147483648..=2147483647 => {
+                b.push(0xf3);
+                b.extend_from_slice(&(n as i32).to_le_bytes());
+            }
+            _ => {
+                b.push(0xf4);
+                b.extend_from_slice(&n.to_le_bytes());
+            }
+        }
+        self.end_entry(start);
+    }
+
+    pub fn string(&mut self, s: &[u8]) {
+        if let Some(n) = canonical_int(s) {
+            return self.int(n);
+        }
+        let start = self.body.len();
+        let b = &mut self.body;
+        let len = s.len();
+        if len < 64 {
+            b.push(0x80 | len as u8);
+        } else if len < 4096 {
+            b.extend_from_slice(&[0xe0 | (len >> 8) as u8, len as u8]);
+        } else {
+            b.push(0xf0);
+            b.extend_from_slice(&(len as u32).to_le_bytes());
+        }
+        b.extend_from_slice(s);
+        self.end_entry(start);
+    }
+
+    /// Appends the back-length of the entry written from `start`: its
+    /// length, 7 bits a byte, most significant first, high bit set on all
+    /// but the first.
+    fn end_entry(&mut self, start: usize) {
+        let len = self.body.len() - start;
+        let size = backlen_size(len);
+        for i in (0..size).rev() {
+            let bits = ((len >> (7 * i)) & 0x7f) as u8;
+            self.body
+                .push(if i + 1 == size { bits } else { bits | 0x80 });
+        }
+        self.count += 1;
+    }
+
+    /// The listpack blob.
+    pub fn finish(self) -> Vec<u8> {
+        let total = HEADER + self.body.len() + 1;
+        let mut out = Vec::with_capacity(total);
+        out.extend_from_slice(&(total as u32).to_le_bytes());
+        let count = u16::try_from(self.count).unwrap_or(UNKNOWN_COUNT);
+        out.extend_from_slice(&count.to_le_bytes());
+        out.extend_from_slice(&self.body);
+        out.push(END);
+        out
+    }
+}
+
+/// `s` as an integer when it is one's canonical decimal text (no sign
+/// but a leading `-`, no leading zeros, not `-0`).
+fn canonical_int(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    let n: i64 = std::str::from_utf8(s).ok()?.parse().ok()?;
+    (decimal(n) == s).then_some(n)
 }
 
 /// Bytes the back-length of an entry of `len` bytes takes.
@@ -157,6 +253,44 @@ mod tests {
             b"y",
         ];
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn written_listpacks_read_back_in_every_width() {
+        let mut w = ListpackWriter::default();
+        let ints = [
+            0,
+            127,
+            128,
+            -1,
+            -4096,
+            4095,
+            4096,
+            -32768,
+            32767,
+            -8388608,
+            8388607,
+            1 << 31,
+            i64::MIN,
+            i64::MAX,
+        ];
+        for n in ints {
+            w.int(n);
+        }
+        let long = vec![b'x'; 5000];
+        let strings: [&[u8]; 7] = [b"", b"abc", &[b'y'; 63], &[b'z'; 64], &long, b"007", b"-0"];
+        for s in strings {
+            w.string(s);
+        }
+        w.string(b"-12");
+        let blob = w.finish();
+        let got = elements(&blob).unwrap();
+        let mut want: Vec<Vec<u8>> = ints.iter().map(|&n| decimal(n)).collect();
+        want.extend(strings.iter().map(|s| s.to_vec()));
+        want.push(b"-12".to_vec());
+        assert_eq!(got, want);
+        // "-12" is stored as an integer (2 bytes and its back-length).
+        assert_eq!(&blob[blob.len() - 4..], &[0xdf, 0xf4, 2, END]);
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //!
 //! [`encode`] writes the simplest forms Redis 7.0 loads; [`decode`] reads
 //! every form Redis 7.0's DUMP writes (int-encoded and LZF strings,
-//! listpacks, intsets, quicklists with plain nodes) and the ziplist forms
-//! of older versions. Decoding is bounds-checked throughout: garbage is an
+//! listpacks, intsets, quicklists with plain nodes, streams with their
+//! consumer groups) and the ziplist and stream forms of older versions. Decoding is bounds-checked throughout: garbage is an
 //! error, never a panic or a huge allocation (fuzzed by
 //! `server/collections/fuzz`).
 
@@ -18,10 +18,14 @@ mod listpack;
 mod lzf;
 mod read;
 mod reader;
+mod stream;
 mod write;
+mod writer;
 mod ziplist;
 
 pub use crc64::crc64;
+
+use crate::stream::whole::WholeStream;
 
 /// The RDB version this codec writes: Redis 7.0's. Payloads of a later
 /// version are refused, as Redis 7.0 refuses them.
@@ -40,9 +44,11 @@ pub mod types {
     pub const ZSET_ZIPLIST: u8 = 12;
     pub const HASH_ZIPLIST: u8 = 13;
     pub const LIST_QUICKLIST: u8 = 14;
+    pub const STREAM_LISTPACKS: u8 = 15;
     pub const HASH_LISTPACK: u8 = 16;
     pub const ZSET_LISTPACK: u8 = 17;
     pub const LIST_QUICKLIST_2: u8 = 18;
+    pub const STREAM_LISTPACKS_2: u8 = 19;
 }
 
 /// A value as DUMP carries it, independent of how either side stores it.
@@ -56,6 +62,8 @@ pub enum RdbValue {
     ZSet(Vec<(Vec<u8>, f64)>),
     /// (field, value) pairs; fields unique.
     Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    /// Entries, metadata and consumer groups (checked as read).
+    Stream(Box<WholeStream>),
 }
 
 /// Why a payload was refused, with Redis's reply for each.

@@ -1,11 +1,11 @@
 //! Reading a DUMP payload's object (after its type byte) into an
-//! [`RdbValue`]: every encoding Redis 7.0 writes, and the ziplist forms of
-//! older versions.
+//! [`RdbValue`]: every encoding Redis 7.0 writes, and the ziplist and
+//! stream forms of older versions.
 
 use std::collections::HashSet;
 
 use super::reader::{parse_double, Reader};
-use super::{listpack, types, ziplist, RdbError, RdbValue};
+use super::{listpack, stream, types, ziplist, RdbError, RdbValue};
 
 /// The object of type `kind` at the reader's position.
 pub fn object(kind: u8, r: &mut Reader<'_>) -> Result<RdbValue, RdbError> {
@@ -24,6 +24,8 @@ pub fn object(kind: u8, r: &mut Reader<'_>) -> Result<RdbValue, RdbError> {
         types::HASH_LISTPACK => RdbValue::Hash(pairs(listpack::elements(&r.string()?)?)?),
         types::ZSET_LISTPACK => RdbValue::ZSet(scores(listpack::elements(&r.string()?)?)?),
         types::LIST_QUICKLIST_2 => RdbValue::List(quicklist(r, true)?),
+        types::STREAM_LISTPACKS => RdbValue::Stream(Box::new(stream::read(r, false)?)),
+        types::STREAM_LISTPACKS_2 => RdbValue::Stream(Box::new(stream::read(r, true)?)),
         _ => return Err(RdbError::BadData),
     };
     check(&value)?;
@@ -55,6 +57,8 @@ fn check(value: &RdbValue) -> Result<(), RdbError> {
             unique(h.iter().map(|(f, _)| &f[..]))?;
             h.is_empty()
         }
+        // (Checked as read; a stream may be empty.)
+        RdbValue::Stream(_) => false,
     };
     if empty {
         return Err(RdbError::BadData);

@@ -64,6 +64,8 @@ fn canonical(value: &RdbValue) -> (&'static str, Vec<Vec<u8>>) {
                 .collect();
             ("zset", text)
         }
+        // (Streams are checked in `stream/tests.rs`.)
+        RdbValue::Stream(_) => ("stream", Vec::new()),
     }
 }
 
@@ -180,7 +182,7 @@ fn old_ziplist_forms_decode() {
     ]);
     let blob = |kind: u8| {
         let mut body = vec![kind];
-        write::length(&mut body, zl.len() as u64);
+        writer::length(&mut body, zl.len() as u64);
         body.extend_from_slice(&zl);
         sealed(&body, 7)
     };
@@ -208,7 +210,7 @@ fn old_ziplist_forms_decode() {
     );
     let mut quicklist = vec![types::LIST_QUICKLIST, 2];
     for _ in 0..2 {
-        write::length(&mut quicklist, zl.len() as u64);
+        writer::length(&mut quicklist, zl.len() as u64);
         quicklist.extend_from_slice(&zl);
     }
     match decode(&sealed(&quicklist, 7)).unwrap() {
@@ -217,7 +219,7 @@ fn old_ziplist_forms_decode() {
     }
     let scores = ziplist::tests::ziplist(&[&[0x01, b'm'], &[0x01, b'x']]);
     let mut body = vec![types::ZSET_ZIPLIST];
-    write::length(&mut body, scores.len() as u64);
+    writer::length(&mut body, scores.len() as u64);
     body.extend_from_slice(&scores);
     assert_eq!(
         decode(&sealed(&body, 8)),

@@ -3,7 +3,8 @@
 //! STREAM (`info`); consumer groups: XGROUP (`xgroup`), XREADGROUP
 //! (`readgroup`), XACK XPENDING (`ack`), XCLAIM XAUTOCLAIM (`claim`),
 //! XINFO GROUPS and CONSUMERS (`info_groups`), over a group's pending
-//! entries list (`pel`). A stream is always a paged root
+//! entries list (`pel`); read and written whole for DUMP and RESTORE
+//! (`whole`). A stream is always a paged root
 //! (`citadel_collections::stream`): metadata, a directory of pages of
 //! entries and the groups; `edit` holds one in an update.
 
@@ -22,6 +23,7 @@ mod pel;
 mod range;
 mod read;
 mod readgroup;
+pub mod whole;
 mod write;
 mod xgroup;
 
