@@ -157,8 +157,6 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("cluster|nodes", &["flags"]),
     ("cluster|shards", &["flags"]),
     ("cluster|slots", &["flags"]),
-    ("config", &["subs"]),  // no CONFIG REWRITE yet
-    ("latency", &["subs"]), // no LATENCY GRAPH yet
 ];
 
 /// Every command and subcommand Citadel lists that Redis 7.0 also has:

@@ -253,6 +253,14 @@ fn commands_run_by_exec_and_scripts_count_as_in_redis() {
 }
 
 #[test]
+fn latency_graph_of_an_event_without_samples_is_redis_error() {
+    let (mut redis, mut citadel, _r, _c) = both();
+    for args in [&["LATENCY", "GRAPH", "nosuch"][..], &["LATENCY", "GRAPH"]] {
+        assert_eq!(text(&mut citadel, args), text(&mut redis, args), "{args:?}");
+    }
+}
+
+#[test]
 fn latency_monitor_and_slowlog_record_a_slow_command() {
     let citadel = Server::start(&["--enable-debug-command", "local"]);
     let mut c = RespReader::new(citadel.raw());
@@ -277,6 +285,20 @@ fn latency_monitor_and_slowlog_record_a_slow_command() {
     let history = text(&mut c, &["LATENCY", "HISTORY", "command"]);
     assert!(history.starts_with("*1\r\n*2\r\n:"), "{history}");
     assert!(text(&mut c, &["LATENCY", "DOCTOR"]).contains("command: 1 latency spikes"));
+    // One sample: the graph's header, its rule, the sample's `_` column
+    // (high = low), a blank row and the label ("0s" or "1s", one
+    // character a row), as Redis draws it.
+    let graph = text(&mut c, &["LATENCY", "GRAPH", "command"]);
+    let body = graph.split_once("\r\n").unwrap().1;
+    let rows: Vec<&str> = body.trim_end_matches("\r\n").lines().collect();
+    assert!(
+        rows[0].starts_with("command - high ") && rows[0].contains("all time high"),
+        "{graph}"
+    );
+    assert_eq!(rows[1], "-".repeat(80));
+    assert_eq!(&rows[2..7], &[" ", " ", " ", "_", " "], "{graph}");
+    let seconds_ago = rows[7].len() == 1 && rows[7].as_bytes()[0].is_ascii_digit();
+    assert!(seconds_ago && rows[8] == "s", "{graph}");
     assert_eq!(send(&mut c, &["LATENCY", "RESET"]), b":1\r\n");
     // The default slow log threshold (10 ms) caught DEBUG SLEEP (and, on a
     // loaded machine, maybe a preempted neighbour).

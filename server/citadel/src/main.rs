@@ -211,7 +211,9 @@ fn run(loaded: Loaded) -> Result<(), StartupError> {
         })
         .collect();
     let inboxes = Arc::new(Inboxes::new(threads).map_err(StartupError::Inboxes)?);
-    let config_file = config_file.map(|p| p.display().to_string());
+    // Absolute (INFO config_file, CONFIG REWRITE), as Redis shows it.
+    let config_file =
+        config_file.map(|p| std::path::absolute(&p).unwrap_or(p).display().to_string());
     // A pipeline's DATA input may be as large as its first stage's ring
     // takes, and larger ones are spooled: Redis's default bulk limit then.
     let largest_input = pipelines

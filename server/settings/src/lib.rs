@@ -39,6 +39,7 @@ pub mod plugin;
 pub mod plugin_placement;
 pub mod plugin_versions;
 pub mod reference;
+pub mod rewrite;
 pub mod server;
 mod setting;
 mod size;

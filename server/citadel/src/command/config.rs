@@ -1,7 +1,11 @@
-//! CONFIG GET / SET / RESETSTAT / HELP. The parameters are Citadel's
-//! settings (`citadel_settings::server`: CONFIG SET changes the live ones,
-//! parsed and checked by their definitions), plus the Redis parameters
-//! clients and tools ask for, answered with what Citadel does.
+//! CONFIG GET / SET / RESETSTAT / REWRITE / HELP. The parameters are
+//! Citadel's settings (`citadel_settings::server`: CONFIG SET changes the
+//! live ones, parsed and checked by their definitions; CONFIG REWRITE
+//! writes the ones in effect into the `--config` file,
+//! `citadel_settings::rewrite`), plus the Redis parameters clients and
+//! tools ask for, answered with what Citadel does.
+
+use std::path::Path;
 
 use citadel_settings::{server as setting, AnySetting};
 
@@ -34,6 +38,7 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
     sub("config|get", -3, "Returns the effective values of configuration parameters.", get),
     sub("config|set", -4, "Sets configuration parameters in-flight.", set),
     sub("config|resetstat", 2, "Resets the server's statistics.", resetstat),
+    sub("config|rewrite", 2, "Persists the effective configuration to file.", rewrite),
     keyless("config|help", 2, &["loading", "stale"], "server", "2.0.0", "Returns helpful text about the different subcommands.", help),
 ];
 
@@ -188,6 +193,25 @@ fn resetstat(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// CONFIG REWRITE: the `--config` file brought up to the settings in
+/// effect. A small file written on the calling thread, as Redis does; it
+/// is replaced atomically, so a failure leaves the old file whole.
+fn rewrite(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    let Some(path) = ctx.state.config_file.as_deref() else {
+        return Err(CmdError::Static(
+            "ERR The server is running without a config file",
+        ));
+    };
+    let written = citadel_settings::rewrite::rewrite_file(Path::new(path), &ctx.state.settings);
+    if let Err(e) = written {
+        tracing::warn!(file = path, error = %e, "CONFIG REWRITE failed");
+        return Err(CmdError::Text(format!("ERR Rewriting config file: {e}")));
+    }
+    tracing::info!(file = path, "CONFIG REWRITE executed with success");
+    ctx.out.ok();
+    Ok(())
+}
+
 fn help(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     let lines: &[&str] = &[
         "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -197,6 +221,8 @@ fn help(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
         "    Set the configuration <directive> to <value> (the live settings: requirepass, maxclients).",
         "RESETSTAT",
         "    Reset statistics reported by the INFO command.",
+        "REWRITE",
+        "    Rewrite the configuration file.",
         "HELP",
         "    Print this help.",
     ];

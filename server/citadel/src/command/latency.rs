@@ -1,5 +1,6 @@
-//! LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR |
-//! HISTOGRAM [command ...] | HELP: the latency monitor's events
+//! LATENCY LATEST | HISTORY event | GRAPH event (`latency_graph.rs`) |
+//! RESET [event ...] | DOCTOR | HISTOGRAM [command ...] | HELP: the
+//! latency monitor's events
 //! (`introspect::latency`: "command" and "fast-command", recorded past
 //! `latency-monitor-threshold`) and the per-command histograms.
 
@@ -18,6 +19,7 @@ const SV: &str = "server";
 pub static SUBCOMMANDS: &[CommandDef] = &[
     keyless("latency|latest", 2, ADMIN, SV, "2.8.13", "Returns the latest latency samples for all events.", latest),
     keyless("latency|history", 3, ADMIN, SV, "2.8.13", "Returns timestamp-latency samples for an event.", history),
+    keyless("latency|graph", 3, ADMIN, SV, "2.8.13", "Returns a latency graph for an event.", super::latency_graph::graph),
     keyless("latency|reset", -2, ADMIN, SV, "2.8.13", "Resets the latency data for one or more events.", reset),
     keyless("latency|doctor", 2, ADMIN, SV, "2.8.13", "Returns a human-readable latency analysis report.", doctor),
     keyless("latency|histogram", -2, ADMIN, SV, "7.0.0", "Returns the cumulative distribution of latencies of a subset or all commands.", histogram),
@@ -178,6 +180,8 @@ fn help(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
             "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "DOCTOR",
             "    Return a human readable latency analysis report.",
+            "GRAPH <event>",
+            "    Return an ASCII latency graph for the <event> class.",
             "HISTORY <event>",
             "    Return time-latency samples for the <event> class.",
             "LATEST",

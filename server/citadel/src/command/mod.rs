@@ -40,6 +40,7 @@ mod key_events;
 mod key_flags;
 mod keys;
 mod latency;
+mod latency_graph;
 mod lcs;
 mod load_plan;
 mod loading;

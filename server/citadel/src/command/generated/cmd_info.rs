@@ -535,6 +535,12 @@ pub static CMD_INFO: &[(&str, Info)] = &[
         key_specs: &[
         ],
     }),
+    ("config|rewrite", Info {
+        acl: &["@admin", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
+        ],
+    }),
     ("config|set", Info {
         acl: &["@admin", "@slow", "@dangerous"],
         tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
