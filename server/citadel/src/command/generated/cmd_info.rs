@@ -1321,6 +1321,12 @@ pub static CMD_INFO: &[(&str, Info)] = &[
         key_specs: &[
         ],
     }),
+    ("latency|graph", Info {
+        acl: &["@admin", "@slow", "@dangerous"],
+        tips: &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+        key_specs: &[
+        ],
+    }),
     ("latency|help", Info {
         acl: &["@slow"],
         tips: &[],

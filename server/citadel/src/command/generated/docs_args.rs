@@ -4630,6 +4630,13 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("latency|graph", &[
+        Arg {
+            name: "event",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+    ]),
     ("latency|reset", &[
         Arg {
             name: "event",
