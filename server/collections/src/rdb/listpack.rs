@@ -14,8 +14,31 @@ const HEADER: usize = 6;
 const END: u8 = 0xff;
 const UNKNOWN_COUNT: u16 = u16::MAX;
 
+/// One element as stored: an integer, or a string borrowed from the blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Element<'a> {
+    Int(i64),
+    Str(&'a [u8]),
+}
+
+impl Element<'_> {
+    /// The element as text (an integer in decimal, as Redis reads it).
+    pub fn to_vec(self) -> Vec<u8> {
+        match self {
+            Element::Int(n) => decimal(n),
+            Element::Str(s) => s.to_vec(),
+        }
+    }
+}
+
 /// The elements of `blob` in order; integers come back as decimal text.
 pub fn elements(blob: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
+    Ok(stored(blob)?.into_iter().map(Element::to_vec).collect())
+}
+
+/// The elements of `blob` in order, as stored (no copy, no integer
+/// turned into text: a stream node's many small integers).
+pub fn stored(blob: &[u8]) -> Result<Vec<Element<'_>>, RdbError> {
     let header = blob.get(..HEADER).ok_or(RdbError::BadData)?;
     let total = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
     let count = u16::from_le_bytes(header[4..6].try_into().expect("2 bytes"));
@@ -135,13 +158,20 @@ impl ListpackWriter {
 }
 
 /// `s` as an integer when it is one's canonical decimal text (no sign
-/// but a leading `-`, no leading zeros, not `-0`).
+/// but a leading `-`, no leading zeros, not `-0`), without allocating:
+/// called for every field and value a stream node holds.
 fn canonical_int(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
+    let digits = s.strip_prefix(b"-").unwrap_or(s);
+    let canonical = match digits {
+        [] => false,
+        [b'0'] => digits.len() == s.len(),
+        [first, ..] => *first != b'0' && digits.len() <= 19,
+    };
+    if !canonical || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let n: i64 = std::str::from_utf8(s).ok()?.parse().ok()?;
-    (decimal(n) == s).then_some(n)
+    // (Digits only: valid UTF-8; out of range fails to parse.)
+    std::str::from_utf8(s).ok()?.parse().ok()
 }
 
 /// Bytes the back-length of an entry of `len` bytes takes.
@@ -157,29 +187,29 @@ fn backlen_size(len: usize) -> usize {
 
 /// One entry at the start of `p`: its element and its length (encoding
 /// and data, without the back-length).
-fn entry(p: &[u8]) -> Result<(Vec<u8>, usize), RdbError> {
+fn entry(p: &[u8]) -> Result<(Element<'_>, usize), RdbError> {
     let b = *p.first().ok_or(RdbError::BadData)?;
     let byte = |i: usize| p.get(i).copied().map(usize::from).ok_or(RdbError::BadData);
-    let int = |header: usize, bits: u32| -> Result<(Vec<u8>, usize), RdbError> {
+    let int = |header: usize, bits: u32| -> Result<(Element<'_>, usize), RdbError> {
         let n = (bits / 8) as usize;
         let data = p.get(header..header + n).ok_or(RdbError::BadData)?;
         let raw = data
             .iter()
             .rev()
             .fold(0u64, |v, &b| (v << 8) | u64::from(b));
-        Ok((decimal(sign_extend(raw, bits)), header + n))
+        Ok((Element::Int(sign_extend(raw, bits)), header + n))
     };
-    let string = |header: usize, len: usize| -> Result<(Vec<u8>, usize), RdbError> {
+    let string = |header: usize, len: usize| -> Result<(Element<'_>, usize), RdbError> {
         let end = header.checked_add(len).ok_or(RdbError::BadData)?;
         let data = p.get(header..end).ok_or(RdbError::BadData)?;
-        Ok((data.to_vec(), end))
+        Ok((Element::Str(data), end))
     };
     match b {
-        0x00..=0x7f => Ok((decimal(i64::from(b)), 1)),
+        0x00..=0x7f => Ok((Element::Int(i64::from(b)), 1)),
         0x80..=0xbf => string(1, usize::from(b & 0x3f)),
         0xc0..=0xdf => {
             let raw = (u64::from(b & 0x1f) << 8) | byte(1)? as u64;
-            Ok((decimal(sign_extend(raw, 13)), 2))
+            Ok((Element::Int(sign_extend(raw, 13)), 2))
         }
         0xe0..=0xef => string(2, (usize::from(b & 0x0f) << 8) | byte(1)?),
         0xf0 => {
@@ -289,6 +319,19 @@ mod tests {
         want.extend(strings.iter().map(|s| s.to_vec()));
         want.push(b"-12".to_vec());
         assert_eq!(got, want);
+        for (text, int) in [
+            (&b"-9223372036854775808"[..], Some(i64::MIN)),
+            (b"9223372036854775807", Some(i64::MAX)),
+            (b"9223372036854775808", None),
+            (b"0", Some(0)),
+            (b"", None),
+            (b"-", None),
+            (b"+1", None),
+            (b"1x", None),
+            (b"00", None),
+        ] {
+            assert_eq!(canonical_int(text), int, "{text:?}");
+        }
         // "-12" is stored as an integer (2 bytes and its back-length).
         assert_eq!(&blob[blob.len() - 4..], &[0xdf, 0xf4, 2, END]);
     }

@@ -18,7 +18,7 @@
 //! values, and its element count. Deleted entries are skipped on reading
 //! and never written.
 
-use super::listpack::{self, ListpackWriter};
+use super::listpack::{self, Element, ListpackWriter};
 use super::reader::Reader;
 use super::writer::{length, string};
 use super::RdbError;
@@ -160,54 +160,66 @@ fn node_listpack(node: &[WholeEntry]) -> Vec<u8> {
     lp.finish()
 }
 
-/// An integer element of a stream node.
-fn int(element: &[u8]) -> Result<i64, RdbError> {
-    std::str::from_utf8(element)
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .ok_or(RdbError::BadData)
+/// An integer element of a stream node (Redis reads a string that holds
+/// one too).
+fn int(element: Element<'_>) -> Result<i64, RdbError> {
+    match element {
+        Element::Int(n) => Ok(n),
+        Element::Str(s) => std::str::from_utf8(s)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or(RdbError::BadData),
+    }
 }
 
 /// The live entries of a node whose master ID is `master`, appended to `out`.
 fn read_node(master: StreamId, blob: &[u8], out: &mut Vec<WholeEntry>) -> Result<(), RdbError> {
-    let elements = listpack::elements(blob)?;
+    let elements = listpack::stored(blob)?;
     let mut it = elements.into_iter();
     let mut next = || it.next().ok_or(RdbError::BadData);
-    let count = int(&next()?)?;
-    let _deleted = int(&next()?)?;
-    let master_count = usize::try_from(int(&next()?)?).map_err(|_| RdbError::BadData)?;
+    let count = int(next()?)?;
+    let _deleted = int(next()?)?;
+    let master_count = usize::try_from(int(next()?)?).map_err(|_| RdbError::BadData)?;
     let mut master_fields = Vec::new();
     for _ in 0..master_count {
         master_fields.push(next()?);
     }
-    if int(&next()?)? != 0 {
+    if int(next()?)? != 0 {
         return Err(RdbError::BadData);
     }
     let mut live = 0i64;
     let mut rest = it.peekable();
     while rest.peek().is_some() {
         let mut next = || rest.next().ok_or(RdbError::BadData);
-        let flags = int(&next()?)?;
-        let ms = master.ms.wrapping_add(int(&next()?)? as u64);
-        let seq = master.seq.wrapping_add(int(&next()?)? as u64);
+        let flags = int(next()?)?;
+        let ms = master.ms.wrapping_add(int(next()?)? as u64);
+        let seq = master.seq.wrapping_add(int(next()?)? as u64);
+        let deleted = flags & FLAG_DELETED != 0;
+        // A deleted entry's fields are skipped, never copied.
         let mut fields = Vec::new();
-        let elements = if flags & FLAG_SAMEFIELDS != 0 {
-            for f in &master_fields {
-                fields.push(f.clone());
-                fields.push(next()?);
+        let mut keep = |e: Element<'_>| {
+            if !deleted {
+                fields.push(e.to_vec());
             }
-            master_count + 3
-        } else {
-            let pairs = usize::try_from(int(&next()?)?).map_err(|_| RdbError::BadData)?;
-            for _ in 0..pairs.checked_mul(2).ok_or(RdbError::BadData)? {
-                fields.push(next()?);
-            }
-            2 * pairs + 4
         };
-        if usize::try_from(int(&next()?)?) != Ok(elements) || fields.is_empty() {
+        let (pairs, elements) = if flags & FLAG_SAMEFIELDS != 0 {
+            for f in &master_fields {
+                keep(*f);
+                keep(next()?);
+            }
+            (master_count, master_count + 3)
+        } else {
+            let pairs = usize::try_from(int(next()?)?).map_err(|_| RdbError::BadData)?;
+            for _ in 0..pairs.checked_mul(2).ok_or(RdbError::BadData)? {
+                keep(next()?);
+            }
+            (pairs, 2 * pairs + 4)
+        };
+        // (An entry holds at least one field, as XADD requires.)
+        if usize::try_from(int(next()?)?) != Ok(elements) || pairs == 0 {
             return Err(RdbError::BadData);
         }
-        if flags & FLAG_DELETED == 0 {
+        if !deleted {
             live += 1;
             out.push(WholeEntry {
                 id: StreamId::new(ms, seq),

@@ -240,9 +240,20 @@ impl WholeStream {
     }
 
     /// How many pages [`WholeStream::build`] makes (the fresh pages to ask
-    /// for first).
+    /// for first): entry pages by the node rule, then PEL pages.
     pub fn page_count(&self) -> Result<u64, Corrupt> {
-        Ok(self.build(0)?.pages.len() as u64)
+        self.check()?;
+        let mut root = StreamRoot::new(0);
+        let mut fields: Vec<&[u8]> = Vec::new();
+        for entry in &self.entries {
+            fields.clear();
+            fields.extend(entry.fields.iter().map(Vec::as_slice));
+            root.note_append(entry.id, &fields);
+        }
+        let pel: u64 = (self.groups.iter())
+            .map(|g| g.pending.len().div_ceil(pel::PEL_PAGE_MAX) as u64)
+            .sum();
+        Ok(root.header.pages.end + pel)
     }
 }
 

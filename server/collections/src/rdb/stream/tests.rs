@@ -90,6 +90,10 @@ fn sample() -> WholeStream {
         .collect();
     entries[120] = entry(50, 0, &["other", "field", "x", ""]);
     entries[121].fields[1] = vec![b'z'; 9000];
+    // A node of one-field entries (SAMEFIELDS with one master field).
+    for (i, e) in entries[200..300].iter_mut().enumerate() {
+        e.fields = vec![b"only".to_vec(), i.to_string().into_bytes()];
+    }
     let last = entries[349].id;
     WholeStream {
         meta: StreamMeta {
