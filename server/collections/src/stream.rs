@@ -8,6 +8,7 @@
 //! Redis removes. Appending touches the root and the last page; finding
 //! an ID is a binary search of the directory, then one page.
 
+mod entries;
 pub mod group;
 pub mod id;
 pub mod page;

@@ -23,7 +23,7 @@ use super::reader::Reader;
 use super::writer::{length, string};
 use super::RdbError;
 use crate::stream::group::{estimate_entries_read, INVALID_ENTRIES_READ};
-use crate::stream::whole::{WholeConsumer, WholeEntry, WholeGroup, WholePending, WholeStream};
+use crate::stream::whole::{Entries, WholeConsumer, WholeGroup, WholePending, WholeStream};
 use crate::stream::{StreamId, StreamMeta, NODE_MAX_BYTES, NODE_MAX_ENTRIES};
 
 const FLAG_DELETED: i64 = 1;
@@ -58,9 +58,9 @@ pub fn write(stream: &WholeStream, out: &mut Vec<u8>) {
 fn write_version(stream: &WholeStream, out: &mut Vec<u8>, v2: bool) {
     let nodes = nodes(&stream.entries);
     length(out, nodes.len() as u64);
-    for node in &nodes {
-        string(out, &raw_id(node[0].id));
-        string(out, &node_listpack(node));
+    for node in nodes {
+        string(out, &raw_id(stream.entries.get(node.start).id));
+        string(out, &node_listpack(&stream.entries, node));
     }
     let m = &stream.meta;
     length(out, stream.entries.len() as u64);
@@ -98,33 +98,29 @@ fn write_version(stream: &WholeStream, out: &mut Vec<u8>, v2: bool) {
 
 /// The entries cut into nodes by Redis's node rule (at most
 /// [`NODE_MAX_ENTRIES`] entries; a new node once one passes
-/// [`NODE_MAX_BYTES`] of fields and values).
-fn nodes(entries: &[WholeEntry]) -> Vec<&[WholeEntry]> {
+/// [`NODE_MAX_BYTES`] of fields and values), as index ranges.
+fn nodes(entries: &Entries) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0usize);
     for (i, e) in entries.iter().enumerate() {
         if i > start && (i - start >= NODE_MAX_ENTRIES as usize || bytes >= NODE_MAX_BYTES as usize)
         {
-            out.push(&entries[start..i]);
+            out.push(start..i);
             (start, bytes) = (i, 0);
         }
-        bytes += e.fields.iter().map(|f| f.len() + 2).sum::<usize>();
+        bytes += e.fields().map(|f| f.len() + 2).sum::<usize>();
     }
     if start < entries.len() {
-        out.push(&entries[start..]);
+        out.push(start..entries.len());
     }
     out
 }
 
 /// A node's listpack: the first entry's fields are the master fields.
-fn node_listpack(node: &[WholeEntry]) -> Vec<u8> {
-    let master = node[0].id;
-    let master_fields: Vec<&[u8]> = node[0]
-        .fields
-        .iter()
-        .step_by(2)
-        .map(Vec::as_slice)
-        .collect();
+fn node_listpack(entries: &Entries, node: std::ops::Range<usize>) -> Vec<u8> {
+    let first = entries.get(node.start);
+    let master = first.id;
+    let master_fields: Vec<&[u8]> = first.fields().step_by(2).collect();
     let mut lp = ListpackWriter::default();
     lp.int(node.len() as i64);
     lp.int(0);
@@ -133,25 +129,24 @@ fn node_listpack(node: &[WholeEntry]) -> Vec<u8> {
         lp.string(f);
     }
     lp.int(0);
-    for e in node {
-        let pairs = e.fields.len() / 2;
+    for e in node.map(|i| entries.get(i)) {
+        let pairs = e.len() / 2;
         let same = pairs == master_fields.len()
-            && e.fields
-                .iter()
+            && e.fields()
                 .step_by(2)
                 .zip(&master_fields)
-                .all(|(f, m)| f == m);
+                .all(|(f, m)| f == *m);
         lp.int(if same { FLAG_SAMEFIELDS } else { 0 });
         lp.int(e.id.ms.wrapping_sub(master.ms) as i64);
         lp.int(e.id.seq.wrapping_sub(master.seq) as i64);
         if same {
-            for v in e.fields.iter().skip(1).step_by(2) {
+            for v in e.fields().skip(1).step_by(2) {
                 lp.string(v);
             }
             lp.int(pairs as i64 + 3);
         } else {
             lp.int(pairs as i64);
-            for f in &e.fields {
+            for f in e.fields() {
                 lp.string(f);
             }
             lp.int(2 * pairs as i64 + 4);
@@ -173,7 +168,7 @@ fn int(element: Element<'_>) -> Result<i64, RdbError> {
 }
 
 /// The live entries of a node whose master ID is `master`, appended to `out`.
-fn read_node(master: StreamId, blob: &[u8], out: &mut Vec<WholeEntry>) -> Result<(), RdbError> {
+fn read_node(master: StreamId, blob: &[u8], out: &mut Entries) -> Result<(), RdbError> {
     let elements = listpack::stored(blob)?;
     let mut it = elements.into_iter();
     let mut next = || it.next().ok_or(RdbError::BadData);
@@ -196,11 +191,10 @@ fn read_node(master: StreamId, blob: &[u8], out: &mut Vec<WholeEntry>) -> Result
         let seq = master.seq.wrapping_add(int(next()?)? as u64);
         let deleted = flags & FLAG_DELETED != 0;
         // A deleted entry's fields are skipped, never copied.
-        let mut fields = Vec::new();
-        let mut keep = |e: Element<'_>| {
-            if !deleted {
-                fields.push(e.to_vec());
-            }
+        let mut keep = |e: Element<'_>| match e {
+            _ if deleted => {}
+            Element::Int(n) => out.add_int_field(n),
+            Element::Str(s) => out.add_field(s),
         };
         let (pairs, elements) = if flags & FLAG_SAMEFIELDS != 0 {
             for f in &master_fields {
@@ -221,10 +215,7 @@ fn read_node(master: StreamId, blob: &[u8], out: &mut Vec<WholeEntry>) -> Result
         }
         if !deleted {
             live += 1;
-            out.push(WholeEntry {
-                id: StreamId::new(ms, seq),
-                fields,
-            });
+            out.end_entry(StreamId::new(ms, seq));
         }
     }
     if live != count {
@@ -244,7 +235,7 @@ fn millis(r: &mut Reader<'_>) -> Result<u64, RdbError> {
 /// A stream object (after its type byte); `v2`: RDB_TYPE_STREAM_LISTPACKS_2.
 pub fn read(r: &mut Reader<'_>, v2: bool) -> Result<WholeStream, RdbError> {
     let nodes = r.count(2)?;
-    let mut entries = Vec::new();
+    let mut entries = Entries::default();
     for _ in 0..nodes {
         let master = read_raw_id(&r.string()?)?;
         read_node(master, &r.string()?, &mut entries)?;
@@ -263,7 +254,7 @@ pub fn read(r: &mut Reader<'_>, v2: bool) -> Result<WholeStream, RdbError> {
     } else {
         // Redis 7.0's load of an older stream: the first live entry (the
         // greatest ID when none), nothing deleted, every entry added.
-        meta.first_id = entries.first().map_or(StreamId::MAX, |e| e.id);
+        meta.first_id = entries.ids().first().copied().unwrap_or(StreamId::MAX);
         meta.entries_added = length;
     }
     let count = r.count(3)?;

@@ -2,18 +2,12 @@
 //! pages: what DUMP writes and RESTORE reads, independent of how pages
 //! and consumer numbers happen to be laid out.
 
+pub use super::entries::{Entries, EntryRef, WholeEntry};
 use super::{
     group, page, pel, Consumer, Group, PelPage, Pending, StreamId, StreamMeta, StreamRoot,
 };
 use crate::packed::Corrupt;
 use crate::paged::{Built, RootHeader};
-
-/// One entry: its ID and its field, value, field, value ...
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WholeEntry {
-    pub id: StreamId,
-    pub fields: Vec<Vec<u8>>,
-}
 
 /// A pending entry of a group, owned by one of its consumers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +43,7 @@ pub struct WholeGroup {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WholeStream {
     /// In ID order.
-    pub entries: Vec<WholeEntry>,
+    pub entries: Entries,
     pub meta: StreamMeta,
     pub groups: Vec<WholeGroup>,
 }
@@ -64,16 +58,15 @@ impl WholeStream {
     ) -> Result<WholeStream, Corrupt> {
         let root = StreamRoot::parse(root)?;
         let mut buf = Vec::new();
-        let mut entries = Vec::with_capacity(root.meta.length.min(1 << 20) as usize);
+        let mut entries = Entries::default();
         for info in &root.dir {
             let stored = page::entries(load(&mut page, info.page, &mut buf)?)?;
             if stored.len() != info.count as usize {
                 return Err(Corrupt);
             }
-            entries.extend(stored.into_iter().map(|e| WholeEntry {
-                id: e.id,
-                fields: e.fields.into_iter().map(<[u8]>::to_vec).collect(),
-            }));
+            for e in stored {
+                entries.push(e.id, e.fields);
+            }
         }
         let mut groups = Vec::new();
         for g in group::parse(&root.rest, &root.header.pages)? {
@@ -120,11 +113,11 @@ impl WholeStream {
             let mut prev: Option<&StreamId> = None;
             ids.all(|id| prev.replace(id).is_none_or(|p| p < id))
         };
-        let ids: Vec<StreamId> = self.entries.iter().map(|e| e.id).collect();
+        let ids = self.entries.ids();
         let fields_ok = self
             .entries
             .iter()
-            .all(|e| !e.fields.is_empty() && e.fields.len() % 2 == 0);
+            .all(|e| !e.is_empty() && e.len() % 2 == 0);
         if !rising(ids.iter())
             || !fields_ok
             || self.meta.length != self.entries.len() as u64
@@ -159,8 +152,10 @@ impl WholeStream {
         self.check()?;
         let mut root = StreamRoot::new(generation);
         let mut pages: Vec<(u64, Vec<u8>)> = Vec::new();
-        for entry in &self.entries {
-            let fields: Vec<&[u8]> = entry.fields.iter().map(Vec::as_slice).collect();
+        let mut fields: Vec<&[u8]> = Vec::new();
+        for entry in self.entries.iter() {
+            fields.clear();
+            fields.extend(entry.fields());
             let at = root.note_append(entry.id, &fields);
             let number = root.dir[at].page;
             if pages.last().is_none_or(|(n, _)| *n != number) {
@@ -245,9 +240,9 @@ impl WholeStream {
         self.check()?;
         let mut root = StreamRoot::new(0);
         let mut fields: Vec<&[u8]> = Vec::new();
-        for entry in &self.entries {
+        for entry in self.entries.iter() {
             fields.clear();
-            fields.extend(entry.fields.iter().map(Vec::as_slice));
+            fields.extend(entry.fields());
             root.note_append(entry.id, &fields);
         }
         let pel: u64 = (self.groups.iter())

@@ -3,6 +3,7 @@
 
 use super::super::{decode, encode, RdbError, RdbValue, RDB_VERSION};
 use super::*;
+use crate::stream::whole::WholeEntry;
 
 /// `DUMP s` from Redis 7.0.15 after: XADD s 1-1 f v n 1, XADD s 1-2 f v2
 /// n 2, XADD s 2-0 other x, XADD s 3-5 f 12345678901 n -7, XDEL s 1-2,
@@ -36,7 +37,7 @@ fn stream_of(value: RdbValue) -> WholeStream {
 fn decodes_redis_7_stream_with_deleted_entries_and_groups() {
     let s = stream_of(decode(&unhex(REDIS_DUMP)).unwrap());
     assert_eq!(
-        s.entries,
+        s.entries.to_vec(),
         vec![
             entry(1, 1, &["f", "v", "n", "1"]),
             entry(2, 0, &["other", "x"]),
@@ -126,7 +127,7 @@ fn sample() -> WholeStream {
                 },
             ],
         }],
-        entries,
+        entries: Entries::from(&entries[..]),
     }
 }
 
@@ -193,9 +194,10 @@ fn every_truncation_and_inconsistency_is_bad_data() {
     let mut longer = body.to_vec();
     longer[length_at] = 4;
     assert_eq!(decode(&sealed(&longer)), Err(RdbError::BadData));
-    whole.entries.swap(0, 1);
+    let mut owned = whole.entries.to_vec();
+    owned.swap(0, 1);
+    whole.entries = Entries::from(&owned[..]);
     assert_eq!(bad(&whole), Err(RdbError::BadData));
-    whole.entries.swap(0, 1);
     // Every byte of Redis's payload flipped in turn: an error or a stream
     // that holds together, never a panic.
     for at in 1..body.len() {

@@ -30,7 +30,7 @@ pub fn sample() -> WholeStream {
             max_deleted: StreamId::new(999, 0),
             entries_added: 260,
         },
-        entries,
+        entries: Entries::from(&entries[..]),
         groups: vec![
             WholeGroup {
                 name: b"workers".to_vec(),
@@ -78,6 +78,13 @@ fn normalized(mut whole: WholeStream) -> WholeStream {
     whole
 }
 
+/// `w`'s entries changed by `edit` (on an owned copy).
+fn edit_entries(w: &mut WholeStream, edit: impl FnOnce(&mut Vec<WholeEntry>)) {
+    let mut owned = w.entries.to_vec();
+    edit(&mut owned);
+    w.entries = Entries::from(&owned[..]);
+}
+
 fn read_back(built: &Built) -> Result<WholeStream, Corrupt> {
     WholeStream::read(&built.root, |n, buf| {
         let page = built.pages.iter().find(|(page, _)| *page == n);
@@ -104,7 +111,7 @@ fn streams_build_into_pages_and_read_back_whole() {
 #[test]
 fn an_empty_stream_with_a_group_builds_no_page() {
     let mut whole = sample();
-    whole.entries.clear();
+    whole.entries = Entries::default();
     whole.meta.length = 0;
     whole.groups.truncate(1);
     whole.groups[0].pending.clear();
@@ -122,9 +129,9 @@ fn inconsistent_streams_are_refused() {
         assert!(whole.build(0).is_err());
     };
     bad(&|w| w.meta.length = 3);
-    bad(&|w| w.entries.swap(3, 4));
+    bad(&|w| edit_entries(w, |v| v.swap(3, 4)));
     bad(&|w| w.meta.last_id = StreamId::new(1, 0));
-    bad(&|w| w.entries[5].fields.pop().map(drop).unwrap_or(()));
+    bad(&|w| edit_entries(w, |v| v[5].fields.truncate(3)));
     bad(&|w| w.groups[1].name = b"workers".to_vec());
     bad(&|w| w.groups[0].consumers[1].name = b"zed".to_vec());
     bad(&|w| w.groups[0].pending[7].consumer = 2);
