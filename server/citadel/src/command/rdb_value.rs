@@ -43,11 +43,13 @@ pub enum Restorable {
 
 /// What RESTORE stores for an RDB value.
 pub fn from_rdb(value: RdbValue) -> Result<Restorable, CmdError> {
-    let packed = match value {
-        RdbValue::Stream(whole) => return Ok(Restorable::Stream(whole)),
-        value => packed_from_rdb(value)?,
-    };
-    Ok(Restorable::Packed(packed.0, packed.1))
+    Ok(match value {
+        RdbValue::Stream(whole) => Restorable::Stream(whole),
+        value => {
+            let (kind, packed) = packed_from_rdb(value)?;
+            Restorable::Packed(kind, packed)
+        }
+    })
 }
 
 /// The kind and stored bytes of an RDB value other than a stream.

@@ -83,14 +83,22 @@ fn write_version(stream: &WholeStream, out: &mut Vec<u8>, v2: bool) {
             out.extend_from_slice(&p.delivery_time.to_le_bytes());
             length(out, p.delivery_count);
         }
+        // Each consumer's IDs, sorted out in one pass over the PEL.
+        let mut owned: Vec<Vec<StreamId>> = vec![Vec::new(); g.consumers.len()];
+        for p in &g.pending {
+            // (A consumer index out of range, never in a checked stream,
+            // owns nothing rather than panicking.)
+            if let Some(ids) = owned.get_mut(p.consumer) {
+                ids.push(p.id);
+            }
+        }
         length(out, g.consumers.len() as u64);
-        for (i, c) in g.consumers.iter().enumerate() {
+        for (c, ids) in g.consumers.iter().zip(owned) {
             string(out, &c.name);
             out.extend_from_slice(&c.seen_time.to_le_bytes());
-            let owned: Vec<&WholePending> = g.pending.iter().filter(|p| p.consumer == i).collect();
-            length(out, owned.len() as u64);
-            for p in owned {
-                out.extend_from_slice(&raw_id(p.id));
+            length(out, ids.len() as u64);
+            for id in ids {
+                out.extend_from_slice(&raw_id(id));
             }
         }
     }
