@@ -11,6 +11,10 @@
 #                              citadel (--threads 1, 256 MB fresh cache in
 #                              $scratch, no load shedding: every measured
 #                              request does its work) on core 0; sets $pid
+#                              (CACHE_DIRS="NAME=DIR ..." puts a named
+#                              server's cache file in DIR instead, e.g. a
+#                              tmpfs mounted huge=within_size: README,
+#                              Performance, huge pages)
 #   wait_ping NAME PORT        waits until it answers PING (exits if not)
 #   stop_pinned                stops the server $pid names
 #   $fifo                      "chrt -f 1" when FIFO is set, else empty: put
@@ -33,15 +37,24 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 
+cache_dir_of() { # name -> the directory its cache file goes in
+    local entry
+    for entry in ${CACHE_DIRS:-}; do
+        [ "${entry%%=*}" = "$1" ] && { echo "${entry#*=}"; return; }
+    done
+    echo "$scratch"
+}
+
 start_pinned() { # name binary port
     local bin=$2 port=$3
     if [ "$(basename "$bin")" = redis-server ]; then
         $fifo taskset -c 0 "$bin" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
             --daemonize no >"$scratch/$1.log" 2>&1 &
     else
+        cache_file=$(cache_dir_of "$1")/$1-$port.cache
         $fifo taskset -c 0 "$bin" --port "$port" --threads 1 --maxmemory 256mb --fresh \
             --overload-delay-target-us 0 \
-            --cache-file "$scratch/$1-$port.cache" >"$scratch/$1.log" 2>&1 &
+            --cache-file "$cache_file" >"$scratch/$1.log" 2>&1 &
     fi
     pid=$!
     wait_ping "$1" "$port"
@@ -60,6 +73,9 @@ stop_pinned() {
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     pid=""
+    # A cache file outside $scratch (CACHE_DIRS) is not removed with it.
+    [ -n "${cache_file:-}" ] && rm -f "$cache_file" "$cache_file".*
+    cache_file=""
 }
 
 every_round() { # rounds fn

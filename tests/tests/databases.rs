@@ -192,6 +192,15 @@ fn restarts_keep_every_database_and_the_swap_table() {
         redis::cmd("SELECT").arg(db).query::<()>(&mut c).unwrap();
         let _: () = c.set("k", format!("in{db}")).unwrap();
     }
+    // Database 3's counts (keys, keys with a TTL) come back from the
+    // recovery's recount and from a clean restart's counters.
+    redis::cmd("SELECT").arg(3).query::<()>(&mut c).unwrap();
+    for i in 0..50 {
+        let _: () = c.set(format!("n{i}"), i).unwrap();
+    }
+    for i in 0..10 {
+        let _: () = c.expire(format!("n{i}"), 3600).unwrap();
+    }
     redis::cmd("SWAPDB")
         .arg(1)
         .arg(2)
@@ -217,4 +226,10 @@ fn restarts_keep_every_database_and_the_swap_table() {
     assert_eq!(get(&mut c, 2, "k").as_deref(), Some("in1"));
     let keyspace: String = redis::cmd("INFO").arg("keyspace").query(&mut c).unwrap();
     assert!(keyspace.contains("db2:keys=1,expires=0"), "{keyspace}");
+    assert!(keyspace.contains("db3:keys=50,expires=10"), "{keyspace}");
+    let dbsize: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(dbsize, 1, "database 0");
+    redis::cmd("SELECT").arg(3).query::<()>(&mut c).unwrap();
+    let dbsize: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(dbsize, 50, "database 3");
 }

@@ -76,6 +76,13 @@ impl Cache {
         self.region
             .u64_at(self.geo.writers_off + slot * WRITER_SLOT_BYTES + field)
     }
+
+    /// A 32-bit counter of writer slot `slot` at byte `field`.
+    #[inline]
+    pub(crate) fn writer_u32(&self, slot: usize, field: usize) -> &AtomicU32 {
+        self.region
+            .u32_at(self.geo.writers_off + slot * WRITER_SLOT_BYTES + field)
+    }
     pub(crate) fn active_word(&self, slot: usize, class: usize) -> &AtomicU32 {
         self.region
             .u32_at(self.geo.writers_off + slot * WRITER_SLOT_BYTES + W_ACTIVE + 4 * class)

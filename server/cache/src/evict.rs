@@ -259,7 +259,7 @@ impl Writer {
         word.store(0, Ordering::Release);
         cache.occupancy().cleared(slot);
         cache.count_overflow(h, slot, -1);
-        self.dropped(cache, e);
+        let dropped = self.dropped(cache, e);
         let change = if expired {
             KeyChange::Expired
         } else {
@@ -267,7 +267,7 @@ impl Writer {
         };
         self.changes.record_shared(item.key, change);
         locks.unlock(home, v);
-        self.count_removed(cache, expired, page);
+        self.count_removed(cache, expired, dropped);
     }
 }
 

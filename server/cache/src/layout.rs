@@ -5,7 +5,8 @@
 //! ```text
 //! 0        header (4 KiB): magic, layout version, geometry (checksummed),
 //!          generation, clean flag, free-list head
-//! 4096     writer slots: MAX_WRITERS x 256 B (key counter, active segments)
+//! 4096     writer slots: MAX_WRITERS x 256 B (key counters, active
+//!          segments, per-namespace key counters)
 //! journals MAX_WRITERS x JOURNAL_BYTES: each writer's intent journal
 //!          (journal.rs), what a multi-key write is doing, for recovery
 //! index    levels of 64-byte buckets, sizes 1/2, 1/4, ... of all slots; a
@@ -22,12 +23,13 @@ use crate::sync::Ordering;
 
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CITADEL1");
 /// Bumped whenever anything in this file's layout or in the item format changes.
-pub const LAYOUT_VERSION: u32 = 6;
-/// The older layout a file may have that this build upgrades in place on
-/// open (`Geometry::upgrade_header`): 5 differs from 6 only in the index
-/// lock words (no deepest-overflow-level field), which recovery's recount
-/// rebuilds, so an upgrade keeps the cache warm.
-pub const UPGRADES_FROM: u32 = 5;
+pub const LAYOUT_VERSION: u32 = 7;
+/// The older layouts a file may have that this build upgrades in place on
+/// open (`Geometry::upgrade_header`): 6 differs from 7 only in the writer
+/// slots' per-namespace counters (`W_NS_KEYS`, `W_NS_EXPIRES`), 5 also in
+/// the index lock words (no deepest-overflow-level field); recovery's
+/// recount rebuilds both, so an upgrade keeps the cache warm.
+pub const UPGRADES_FROM: std::ops::RangeInclusive<u32> = 5..=6;
 pub const HEADER_BYTES: usize = 4096;
 #[cfg(not(fuzzing))]
 pub const MAX_WRITERS: usize = 64;
@@ -100,10 +102,18 @@ pub const H_DB_TABLE: usize = 256;
 pub const H_NAMESPACES_USED: usize = 264;
 
 // Offsets inside one writer slot: persistent counters (one writer each),
-// then the active segment id + 1 per TTL class (u32 each).
+// then the active segment id + 1 per TTL class (u32 each), then the keys
+// and the keys with a TTL of each namespace but 0 (u32 each, indexed by
+// namespace, wrapping: a writer's share may be negative; the sum over the
+// writers is exact while the cache holds fewer than 2^31 keys, and
+// namespace 0's is the total less the others', see `Cache::namespace_len`).
 pub const W_KEYS: usize = 8;
 pub const W_EXPIRES: usize = 16;
 pub const W_ACTIVE: usize = 64;
+pub const W_NS_KEYS: usize = 128;
+pub const W_NS_EXPIRES: usize = W_NS_KEYS + 4 * crate::namespace::MAX_NAMESPACES;
+const _: () = assert!(W_ACTIVE + 4 * crate::segment::TTL_CLASSES <= W_NS_KEYS);
+const _: () = assert!(W_NS_EXPIRES + 4 * crate::namespace::MAX_NAMESPACES <= WRITER_SLOT_BYTES);
 
 /// Sizes and offsets of every region, derived from the file size alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,15 +249,16 @@ impl Geometry {
     }
 
     /// Reads the static header; Err says what is wrong.
-    /// Upgrades the header of a file of layout [`UPGRADES_FROM`] to this
+    /// Upgrades the header of a file of a layout in [`UPGRADES_FROM`] to this
     /// one, before it is read: marks the file unclean first (so the
     /// recovery that rebuilds the lock words runs, on this open or, if this
     /// process dies first, the next), then writes the version and the
     /// header's checksum. Anything else (another version, a bad magic or
-    /// checksum) is left for `read_header` to report. True when upgraded.
-    pub fn upgrade_header(region: &Region) -> bool {
+    /// checksum) is left for `read_header` to report. The version it was,
+    /// when upgraded.
+    pub fn upgrade_header(region: &Region) -> Option<u32> {
         if region.len() < HEADER_BYTES {
-            return false;
+            return None;
         }
         // ORDERING: Relaxed: single-threaded (attaching, under the flock).
         let magic = region.u64_at(H_MAGIC).load(Ordering::Relaxed);
@@ -255,14 +266,17 @@ impl Geometry {
         let version = region.u32_at(H_VERSION).load(Ordering::Relaxed);
         // ORDERING: Relaxed, as above.
         let checksum = region.u32_at(H_CHECKSUM).load(Ordering::Relaxed);
-        if magic != MAGIC || version != UPGRADES_FROM || checksum != static_checksum(region) {
-            return false;
+        if magic != MAGIC
+            || !UPGRADES_FROM.contains(&version)
+            || checksum != static_checksum(region)
+        {
+            return None;
         }
         // ORDERING: Release: the unclean mark is stored before the new
         // version (pairs with the Acquire load of H_CLEAN on attach).
         region.u64_at(H_CLEAN).store(0, Ordering::Release);
         stamp_version(region);
-        true
+        Some(version)
     }
 
     pub fn read_header(region: &Region) -> Result<Geometry, HeaderProblem> {

@@ -75,6 +75,16 @@ pub fn append_stored(ns: u8, key: &[u8], out: &mut Vec<u8>) {
     debug_assert!(out.len() - start == key.len() + PREFIX_LEN);
 }
 
+/// The namespace of stored key `stored` (`split`'s first half, for the
+/// key counters: one compare for a plain key of namespace 0).
+#[inline(always)]
+pub fn of_stored(stored: &[u8]) -> u8 {
+    match stored {
+        [0xFF, ..] if stored.starts_with(&MARKER) => stored.get(MARKER.len()).copied().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// The namespace of stored key `stored` and the user's key in it.
 pub fn split(stored: &[u8]) -> (u8, &[u8]) {
     match stored.strip_prefix(&MARKER) {

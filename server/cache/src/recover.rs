@@ -9,7 +9,10 @@ use crate::cache::Cache;
 use crate::edit::check_matches;
 use crate::index::{all_slot_offs, candidate_slots, is_overflow, level_of, Entry, KeyHash};
 use crate::journal::Replayed;
-use crate::layout::{BUCKETS_PER_GROUP, MAX_WRITERS, SEGMENT_SIZE, W_EXPIRES, W_KEYS};
+use crate::layout::{
+    BUCKETS_PER_GROUP, MAX_WRITERS, SEGMENT_SIZE, W_EXPIRES, W_KEYS, W_NS_EXPIRES, W_NS_KEYS,
+};
+use crate::namespace::{self, MAX_NAMESPACES};
 use crate::segment::{State, FLAG_SUSPECT, TTL_CLASSES};
 use crate::sync::Ordering;
 
@@ -19,6 +22,28 @@ struct Recovered {
     has_ttl: bool,
     /// A page of a big collection: not a key (owned.rs).
     page: bool,
+    /// Its key's namespace.
+    ns: u8,
+}
+
+/// Keys and keys with a TTL, in all and per namespace: what the writer
+/// slots' counters add up to.
+#[derive(Default)]
+struct Census {
+    keys: u64,
+    expires: u64,
+    ns_keys: [u64; MAX_NAMESPACES],
+    ns_expires: [u64; MAX_NAMESPACES],
+}
+
+impl Census {
+    fn count(&mut self, r: &Recovered) {
+        let ns = usize::from(r.ns) % MAX_NAMESPACES;
+        self.expires += u64::from(r.has_ttl);
+        self.ns_expires[ns] += u64::from(r.has_ttl);
+        self.keys += u64::from(!r.page);
+        self.ns_keys[ns] += u64::from(!r.page);
+    }
 }
 
 impl Cache {
@@ -59,7 +84,7 @@ impl Cache {
         self.occupancy().reset();
         self.reset_segments();
         let mut owned = vec![false; self.geo.segments as usize];
-        let (mut keys, mut dropped, mut expires) = (0u64, 0u64, 0u64);
+        let (mut census, mut dropped) = (Census::default(), 0u64);
         for off in all_slot_offs(&self.geo) {
             let word = self.region.u64_at(off);
             // ORDERING: Relaxed: single-threaded (module comment).
@@ -69,7 +94,7 @@ impl Cache {
             }
             match self.recovered_item(entry, off, &mut owned) {
                 Some(r) => {
-                    expires += r.has_ttl as u64;
+                    census.count(&r);
                     if is_overflow(&self.geo, off) {
                         self.locks()
                             .adjust_overflow(r.home, 1, level_of(&self.geo, off));
@@ -77,7 +102,6 @@ impl Cache {
                     self.occupancy().recount(off);
                     // ORDERING: Relaxed: single-threaded.
                     self.seg(entry.seg()).live().fetch_add(1, Ordering::Relaxed);
-                    keys += u64::from(!r.page);
                 }
                 None => {
                     // ORDERING: Relaxed: single-threaded.
@@ -92,7 +116,8 @@ impl Cache {
                 seg.set_state(State::Free);
             }
         }
-        self.reset_writer_slots(keys, expires);
+        self.reset_writer_slots(&census);
+        let keys = census.keys;
         let free = self.free_list().rebuild();
         // Readers in other processes (`CacheReader`) may have read entries
         // this recovery dropped: invalidate their reads.
@@ -136,16 +161,30 @@ impl Cache {
 
     /// Forgets active segments and sets the persistent counters to the
     /// recounted totals (all in slot 0).
-    fn reset_writer_slots(&self, keys: u64, expires: u64) {
+    fn reset_writer_slots(&self, census: &Census) {
         for slot in 0..MAX_WRITERS {
             for class in 0..TTL_CLASSES {
                 // ORDERING: Relaxed: single-threaded.
                 self.active_word(slot, class).store(0, Ordering::Relaxed);
             }
-            for (field, total) in [(W_KEYS, keys), (W_EXPIRES, expires)] {
+            let first = slot == 0;
+            for (field, total) in [(W_KEYS, census.keys), (W_EXPIRES, census.expires)] {
                 // ORDERING: Relaxed: single-threaded.
                 self.writer_word(slot, field)
-                    .store(if slot == 0 { total } else { 0 }, Ordering::Relaxed);
+                    .store(if first { total } else { 0 }, Ordering::Relaxed);
+            }
+            for ns in 1..MAX_NAMESPACES {
+                let counts = [
+                    (W_NS_KEYS, census.ns_keys),
+                    (W_NS_EXPIRES, census.ns_expires),
+                ];
+                for (field, totals) in counts {
+                    // Wrapping past 2^32 keys: `namespace_counts` then walks.
+                    let total = if first { totals[ns] as u32 } else { 0 };
+                    // ORDERING: Relaxed: single-threaded.
+                    self.writer_u32(slot, field + 4 * ns)
+                        .store(total, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -194,6 +233,7 @@ impl Cache {
             home: hash.home(&self.geo),
             has_ttl: item.expire_at().is_some(),
             page: item.is_page(),
+            ns: namespace::split_shared(item.key).0,
         })
     }
 
@@ -217,6 +257,7 @@ impl Cache {
     #[doc(hidden)]
     pub fn audit(&self) -> Result<(), String> {
         let mut entries = 0;
+        let mut per_namespace = [(0u64, 0u64); MAX_NAMESPACES];
         for off in all_slot_offs(&self.geo) {
             // ORDERING: Relaxed: the cache is quiescent.
             let e = Entry(self.region.u64_at(off).load(Ordering::Relaxed));
@@ -228,6 +269,9 @@ impl Cache {
                 .ok_or(format!("slot at {off}: {e:?} names no item"))?;
             entries += u64::from(!item.is_page());
             let key = item.key.to_vec();
+            let ns = usize::from(namespace::of_stored(&key)) % MAX_NAMESPACES;
+            per_namespace[ns].0 += u64::from(!item.is_page());
+            per_namespace[ns].1 += u64::from(item.expire_at().is_some());
             let h = KeyHash::of(&key);
             let home = h.home(&self.geo);
             let v = self.locks().read_begin(home);
@@ -243,6 +287,14 @@ impl Cache {
         }
         if entries != self.len() {
             return Err(format!("{entries} keys, {} counted", self.len()));
+        }
+        for (ns, &found) in per_namespace.iter().enumerate() {
+            let counted = self.namespace_counts(ns as u8);
+            if counted != Some(found) {
+                return Err(format!(
+                    "namespace {ns}: {found:?} (keys, with a TTL) found, {counted:?} counted"
+                ));
+            }
         }
         self.audit_occupancy()
     }

@@ -109,8 +109,9 @@ fn publish(
     if let Some(root) = seen.root {
         w.queue_reclaim(cache, key, root);
     }
-    let delta = put_entry(w, cache, slot, entry, new, seen, ttl, false);
-    w.add_keys(cache, delta);
+    let ns = crate::namespace::of_stored(key);
+    let delta = put_entry(w, cache, (slot, ns), entry, new, seen, ttl, false);
+    w.add_keys(cache, ns, delta);
     if expired {
         HandleCounters::bump(&w.counters(cache).expirations, 1);
     }

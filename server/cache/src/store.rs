@@ -15,8 +15,9 @@ use crate::index::MAX_SEGMENTS;
 use crate::journal::Replayed;
 use crate::layout::{
     Geometry, HeaderProblem, BUCKET_SLOTS, H_CLEAN, H_GENERATION, LAYOUT_VERSION, LEVELS,
-    MAX_WRITERS, MIN_MEMORY, UPGRADES_FROM, W_EXPIRES, W_KEYS,
+    MAX_WRITERS, MIN_MEMORY, W_EXPIRES, W_KEYS, W_NS_EXPIRES, W_NS_KEYS,
 };
+use crate::namespace::MAX_NAMESPACES;
 use crate::region::{HugePages, Region};
 use crate::segment::State;
 use crate::stats::{CacheStats, Counters};
@@ -120,12 +121,12 @@ impl Cache {
             (cache, report)
         } else {
             let region = Region::map(&file, existing as usize).map_err(io)?;
-            if Geometry::upgrade_header(&region) {
+            if let Some(from) = Geometry::upgrade_header(&region) {
                 tracing::info!(
                     path = %path.display(),
-                    from = UPGRADES_FROM,
+                    from,
                     to = LAYOUT_VERSION,
-                    "cache file of an older layout: upgrading it in place (a recovery pass rebuilds its index lock words; the keys stay)"
+                    "cache file of an older layout: upgrading it in place (a recovery pass rebuilds its index lock words and key counters; the keys stay)"
                 );
             }
             let found = Geometry::read_header(&region).map_err(|p| match p {
@@ -258,6 +259,46 @@ impl Cache {
         self.sum_writer_counter(W_EXPIRES)
     }
 
+    /// Keys, and keys with a TTL, of physical namespace `ns`, O(writers +
+    /// namespaces) from the writers' counters (DBSIZE, INFO keyspace).
+    /// None when they cannot say: `ns` is no namespace, or the cache holds
+    /// 2^31 keys or more (a namespace's 32-bit counters could then wrap);
+    /// the caller counts by walking the index.
+    pub fn namespace_counts(&self, ns: u8) -> Option<(u64, u64)> {
+        let ns = usize::from(ns);
+        let (keys, expires) = (self.len(), self.keys_with_ttl());
+        if ns >= MAX_NAMESPACES || keys >= 1 << 31 {
+            return None;
+        }
+        if ns != 0 {
+            return Some((
+                self.sum_namespace_counter(W_NS_KEYS, ns),
+                self.sum_namespace_counter(W_NS_EXPIRES, ns),
+            ));
+        }
+        // Namespace 0 has no counters of its own: the total less the rest.
+        let others = |field| {
+            (1..MAX_NAMESPACES)
+                .map(|ns| self.sum_namespace_counter(field, ns))
+                .sum::<u64>()
+        };
+        Some((
+            keys.saturating_sub(others(W_NS_KEYS)),
+            expires.saturating_sub(others(W_NS_EXPIRES)),
+        ))
+    }
+
+    /// The sum of namespace `ns`'s 32-bit counter `field` over the writer
+    /// slots (wrapping: one slot's share may be negative; so, for a
+    /// moment, may the sum of shares read one after another).
+    fn sum_namespace_counter(&self, field: usize, ns: usize) -> u64 {
+        let sum = (0..MAX_WRITERS)
+            // ORDERING: Relaxed: statistics (each slot has one writer).
+            .map(|s| self.writer_u32(s, field + 4 * ns).load(Ordering::Relaxed))
+            .fold(0u32, u32::wrapping_add);
+        (sum as i32).max(0) as u64
+    }
+
     fn sum_writer_counter(&self, field: usize) -> u64 {
         let sum: i64 = (0..MAX_WRITERS)
             // ORDERING: Relaxed: statistics (each slot has one writer).
@@ -388,13 +429,20 @@ mod tests {
             .sum()
     }
 
-    /// A file of the layout this build upgrades from opens warm: the
-    /// header is upgraded, a recovery pass rebuilds the lock words (a
-    /// layout-5 word has no deepest-level bits: here they are cleared, as
-    /// such a file has them) and every key is found again.
+    /// A file of a layout this build upgrades from opens warm: the header
+    /// is upgraded, a recovery pass rebuilds the lock words (a layout-5
+    /// word has no deepest-level bits: here they are cleared, as such a
+    /// file has them) and the per-namespace counters (zero in both older
+    /// layouts), and every key is found again.
     #[test]
-    fn a_layout_5_file_is_upgraded_in_place() {
-        use crate::layout::{static_checksum, H_CHECKSUM, H_VERSION};
+    fn files_of_older_layouts_are_upgraded_in_place() {
+        for version in crate::layout::UPGRADES_FROM {
+            upgrade_from(version);
+        }
+    }
+
+    fn upgrade_from(version: u32) {
+        use crate::layout::{static_checksum, H_CHECKSUM, H_VERSION, WRITER_SLOT_BYTES};
         let dir = tempfile::tempdir().unwrap();
         let cfg = CacheConfig {
             path: dir.path().join("c"),
@@ -406,6 +454,7 @@ mod tests {
             let (cache, _) = Cache::open(cfg.clone()).unwrap();
             let mut h = cache.handle().unwrap();
             for i in 0..n {
+                h.set_namespace((i % 3) as u8);
                 h.set(&i.to_le_bytes(), b"v", None).unwrap();
             }
             drop(h);
@@ -413,12 +462,21 @@ mod tests {
                 overflow_total(&cache) > 0,
                 "some keys must live outside their homes"
             );
-            for home in 0..cache.geo.buckets[0] {
-                let word = cache
-                    .region
-                    .u64_at(crate::index::bucket_off(&cache.geo, 0, home));
-                // ORDERING: Relaxed: the test's cache is quiescent.
-                word.store(word.load(Ordering::Relaxed) & !(7 << 45), Ordering::Relaxed);
+            if version == 5 {
+                for home in 0..cache.geo.buckets[0] {
+                    let word = cache
+                        .region
+                        .u64_at(crate::index::bucket_off(&cache.geo, 0, home));
+                    // ORDERING: Relaxed: the test's cache is quiescent.
+                    word.store(word.load(Ordering::Relaxed) & !(7 << 45), Ordering::Relaxed);
+                }
+            }
+            // Neither older layout has the namespaces' counters.
+            for slot in 0..MAX_WRITERS {
+                for off in (W_NS_KEYS..WRITER_SLOT_BYTES).step_by(4) {
+                    // ORDERING: Relaxed: the test's cache is quiescent.
+                    cache.writer_u32(slot, off).store(0, Ordering::Relaxed);
+                }
             }
             cache.close();
             cache.len()
@@ -432,22 +490,35 @@ mod tests {
             let len = file.metadata().unwrap().len() as usize;
             let region = Region::map(&file, len).unwrap();
             // ORDERING: Relaxed: nothing else has the file open.
-            region
-                .u32_at(H_VERSION)
-                .store(UPGRADES_FROM, Ordering::Relaxed);
+            region.u32_at(H_VERSION).store(version, Ordering::Relaxed);
             // ORDERING: Relaxed, as above.
             region
                 .u32_at(H_CHECKSUM)
                 .store(static_checksum(&region), Ordering::Relaxed);
         }
         let (cache, report) = Cache::open(cfg).unwrap();
-        assert!(report.warm && !report.clean, "{report:?}");
+        assert!(report.warm && !report.clean, "{version}: {report:?}");
         assert_eq!(cache.len(), stored);
         let mut h = cache.handle().unwrap();
         let found = (0..n)
-            .filter(|i| h.peek(&i.to_le_bytes(), |_| ()).is_some())
+            .filter(|i| {
+                h.set_namespace((i % 3) as u8);
+                h.peek(&i.to_le_bytes(), |_| ()).is_some()
+            })
             .count() as u64;
-        assert_eq!(found, stored, "every key of the upgraded file is found");
+        assert_eq!(
+            found, stored,
+            "{version}: every key of the upgraded file is found"
+        );
+        let per_namespace: u64 = (0..3)
+            .map(|ns| cache.namespace_counts(ns).expect("counted").0)
+            .sum();
+        assert_eq!(
+            per_namespace, stored,
+            "{version}: the namespaces are recounted"
+        );
+        assert!(cache.namespace_counts(1).unwrap().0 > 0);
+        cache.audit().unwrap();
     }
 
     /// The per-home overflow counts return to zero when the keys outside

@@ -22,7 +22,7 @@ use crate::error::WriteError;
 use crate::index::{Entry, KeyHash, FREQ_MAX};
 use crate::item::{ItemRef, PutOptions, ValueKind};
 use crate::journal::{self, Record};
-use crate::layout::W_EXPIRES;
+use crate::namespace;
 use crate::owned::{owner_generation, RootStamp, OWNER_STAMP_LEN};
 use crate::region::Part;
 use crate::stats::HandleCounters;
@@ -374,7 +374,7 @@ pub(crate) fn publish<'k>(
         record_changes(w, s, &key_of, events);
     }
     queue_dropped_roots(w, cache, s, &key_of);
-    apply(w, cache, s);
+    apply(w, cache, s, &key_of);
     // IDLE before the unlock: once another writer may change these keys,
     // recovery must not replay this write over its change.
     if let Some(journal) = &journal {
@@ -646,8 +646,12 @@ fn apply_phase(s: &Scratch, i: usize) -> u8 {
 }
 
 /// Publishes puts and deletions; the homes are locked and the slots claimed.
-pub(crate) fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
-    let mut delta = 0i64;
+pub(crate) fn apply<'k>(
+    w: &mut Writer,
+    cache: &Cache,
+    s: &mut Scratch,
+    key_of: &impl Fn(usize) -> &'k [u8],
+) {
     let mut expirations = 0u64;
     let phased = (0..3u8).flat_map(|phase| (0..s.ops.len()).map(move |i| (phase, i)));
     for (phase, i) in phased {
@@ -657,16 +661,17 @@ pub(crate) fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
         let Some((slot, old)) = s.found[i] else {
             continue;
         };
+        let ns = namespace::of_stored(key_of(i));
         let (keys, expired) = apply_key(
             w,
             cache,
-            s.hashes[i],
+            (s.hashes[i], ns),
             (slot, old),
             s.ops[i],
             s.seen[i],
             s.expired[i],
         );
-        delta += keys;
+        w.add_keys(cache, ns, keys);
         expirations += u64::from(expired);
         // A duplicate key index shares the canonical one's slot: apply once.
         s.found[i] = None;
@@ -676,20 +681,19 @@ pub(crate) fn apply(w: &mut Writer, cache: &Cache, s: &mut Scratch) {
             }
         }
     }
-    w.add_keys(cache, delta);
     if expirations > 0 {
         HandleCounters::bump(&w.counters(cache).expirations, expirations);
     }
 }
 
-/// Publishes `op` on the key of hash `h` at `slot`, whose entry was `old`
-/// (empty: a slot claimed for a new key), seen as `seen` and maybe
-/// `expired` (home locked). Returns the change in the key count and
-/// whether an expired item went.
+/// Publishes `op` on the key of hash `h` in namespace `ns` at `slot`,
+/// whose entry was `old` (empty: a slot claimed for a new key), seen as
+/// `seen` and maybe `expired` (home locked). Returns the change in the key
+/// count and whether an expired item went.
 pub(crate) fn apply_key(
     w: &mut Writer,
     cache: &Cache,
-    h: KeyHash,
+    (h, ns): (KeyHash, u8),
     (slot, old): (usize, Entry),
     op: Op,
     seen: Seen,
@@ -703,7 +707,7 @@ pub(crate) fn apply_key(
             page,
         } => {
             let new = new_entry(h, seg, off);
-            let delta = put_entry(w, cache, slot, old, new, seen, ttl, page);
+            let delta = put_entry(w, cache, (slot, ns), old, new, seen, ttl, page);
             (delta, !old.is_empty() && expired)
         }
         Op::Delete | Op::Keep if !old.is_empty() && (op == Op::Delete || expired) => {
@@ -712,7 +716,7 @@ pub(crate) fn apply_key(
             cache.region.u64_at(slot).store(0, Ordering::Release);
             cache.occupancy().cleared(slot);
             cache.count_overflow(h, slot, -1);
-            w.unlinked_seen(cache, old, seen);
+            w.unlinked_seen(cache, old, seen, ns);
             (-i64::from(!seen.page), expired)
         }
         _ => (0, false),
@@ -721,13 +725,14 @@ pub(crate) fn apply_key(
 
 /// Publishes the new item `new` at `slot` (home locked): over `old`, the
 /// key's entry the snapshot saw (`seen`), or into a slot claimed for it
-/// (`old` empty). Returns the change in the key count.
+/// (`old` empty); `ns`: the key's namespace. Returns the change in the key
+/// count.
 #[allow(clippy::too_many_arguments)] // one entry's publication, as apply has it
 #[inline]
 pub(crate) fn put_entry(
     w: &mut Writer,
     cache: &Cache,
-    slot: usize,
+    (slot, ns): (usize, u8),
     old: Entry,
     new: Entry,
     seen: Seen,
@@ -756,14 +761,14 @@ pub(crate) fn put_entry(
         ) {
             cur = now;
         }
-        w.unlinked_seen(cache, old, seen);
+        w.unlinked_seen(cache, old, seen, ns);
     }
     // ORDERING: Relaxed: counting an item in its segment needs no ordering
     // (nothing is freed on an increment); being a read-modify-write, it
     // keeps the release sequence of `Seg::unlink_one` intact.
     cache.seg(new.seg()).live().fetch_add(1, Ordering::Relaxed);
     if ttl {
-        w.add_to(cache, W_EXPIRES, 1);
+        w.add_expires(cache, ns, 1);
     }
     delta
 }

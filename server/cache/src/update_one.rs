@@ -269,8 +269,9 @@ fn publish(
     let Some(at) = at else {
         return;
     };
-    let (delta, expired_gone) = apply_key(w, cache, h, at, op, seen, expired);
-    w.add_keys(cache, delta);
+    let ns = crate::namespace::of_stored(key);
+    let (delta, expired_gone) = apply_key(w, cache, (h, ns), at, op, seen, expired);
+    w.add_keys(cache, ns, delta);
     if expired_gone {
         HandleCounters::bump(&w.counters(cache).expirations, 1);
     }

@@ -4,7 +4,8 @@
 
 use crate::cache::Cache;
 use crate::index::{Entry, KeyHash};
-use crate::layout::{SEGMENT_SIZE, W_EXPIRES, W_KEYS};
+use crate::layout::{SEGMENT_SIZE, W_EXPIRES, W_KEYS, W_NS_EXPIRES, W_NS_KEYS};
+use crate::namespace::{self, MAX_NAMESPACES};
 use crate::owned::{ReclaimQueue, RootStamp};
 use crate::segment::{Seg, State, TTL_CLASSES};
 use crate::stats::HandleCounters;
@@ -81,9 +82,33 @@ impl Writer {
         &cache.counters.per_handle[self.slot]
     }
 
+    /// `delta` keys of namespace `ns` came (or went).
     #[inline]
-    pub fn add_keys(&self, cache: &Cache, delta: i64) {
+    pub fn add_keys(&self, cache: &Cache, ns: u8, delta: i64) {
         self.add_to(cache, W_KEYS, delta);
+        self.add_to_namespace(cache, W_NS_KEYS, ns, delta);
+    }
+
+    /// `delta` keys with a TTL of namespace `ns` came (or went).
+    #[inline]
+    pub fn add_expires(&self, cache: &Cache, ns: u8, delta: i64) {
+        self.add_to(cache, W_EXPIRES, delta);
+        self.add_to_namespace(cache, W_NS_EXPIRES, ns, delta);
+    }
+
+    /// Namespace 0 has no counter of its own (the total less the others):
+    /// a server that never SELECTs pays one compare.
+    #[inline]
+    fn add_to_namespace(&self, cache: &Cache, field: usize, ns: u8, delta: i64) {
+        if ns != 0 && delta != 0 && usize::from(ns) < MAX_NAMESPACES {
+            let word = cache.writer_u32(self.slot, field + 4 * usize::from(ns));
+            // ORDERING: Relaxed load and store, as in `add_to`; wrapping:
+            // this slot's share of a namespace may be negative.
+            word.store(
+                word.load(Ordering::Relaxed).wrapping_add(delta as u32),
+                Ordering::Relaxed,
+            );
+        }
     }
 
     /// Single-writer update of one of this writer slot's persistent counters.
@@ -154,32 +179,38 @@ impl Writer {
     }
 
     /// Accounts for an item that just left the index (caller holds its home
-    /// lock, so its bytes are stable): segment liveness, key count, chunks.
-    pub fn unlinked(&mut self, cache: &Cache, e: Entry) {
+    /// lock, so its bytes are stable): segment liveness, TTL count,
+    /// chunks. Returns its key's namespace (0 if the item cannot be read).
+    pub fn unlinked(&mut self, cache: &Cache, e: Entry) -> u8 {
         if e.seg() < cache.geo.segments {
             cache.seg(e.seg()).unlink_one();
         }
-        if let Some(item) = cache.item_at(e, 0) {
-            self.free_later.extend(item.chunk_ids());
-            if item.expire_at().is_some() {
-                self.add_to(cache, W_EXPIRES, -1);
-            }
+        let Some(item) = cache.item_at(e, 0) else {
+            return 0;
+        };
+        let ns = namespace::split_shared(item.key).0;
+        self.free_later.extend(item.chunk_ids());
+        if item.expire_at().is_some() {
+            self.add_expires(cache, ns, -1);
         }
+        ns
     }
 
     /// Like `unlinked`, for an item whose TTL flag and size the caller read
     /// in a snapshot its home lock has since validated: the item's header
     /// is read again only for a large item's chunk ids.
+    /// `ns`: the key's namespace.
     #[inline]
-    pub fn unlinked_seen(&mut self, cache: &Cache, e: Entry, seen: Seen) {
+    pub fn unlinked_seen(&mut self, cache: &Cache, e: Entry, seen: Seen, ns: u8) {
         if seen.large {
-            return self.unlinked(cache, e);
+            self.unlinked(cache, e);
+            return;
         }
         if e.seg() < cache.geo.segments {
             cache.seg(e.seg()).unlink_one();
         }
         if seen.ttl {
-            self.add_to(cache, W_EXPIRES, -1);
+            self.add_expires(cache, ns, -1);
         }
     }
 
@@ -198,24 +229,24 @@ impl Writer {
     }
 
     /// `unlinked` for an item leaving for good by expiry or eviction (home
-    /// locked): a root's pages are queued for reclaim. True for a page.
-    pub fn dropped(&mut self, cache: &Cache, e: Entry) -> bool {
+    /// locked): a root's pages are queued for reclaim.
+    pub fn dropped(&mut self, cache: &Cache, e: Entry) -> Dropped {
         let item = cache.item_at(e, 0);
         let page = item.as_ref().is_some_and(|item| item.is_page());
         if let Some((item, stamp)) = item.and_then(|item| Some((item, item.root_stamp()?))) {
             self.queue_reclaim(cache, &item.key.to_vec(), stamp);
         }
-        self.unlinked(cache, e);
-        page
+        let ns = self.unlinked(cache, e);
+        Dropped { page, ns }
     }
 
     /// Counts an item that left the index by expiry or eviction: a key,
     /// or a page (not a key: counted as reclaimed).
-    pub fn count_removed(&self, cache: &Cache, expired: bool, page: bool) {
-        if page {
+    pub fn count_removed(&self, cache: &Cache, expired: bool, dropped: Dropped) {
+        if dropped.page {
             return HandleCounters::bump(&self.counters(cache).reclaimed_pages, 1);
         }
-        self.add_keys(cache, -1);
+        self.add_keys(cache, dropped.ns, -1);
         let c = self.counters(cache);
         HandleCounters::bump(
             if expired {
@@ -261,18 +292,18 @@ impl Writer {
         // every store of the entry by a previous holder.
         let cur = Entry(word.load(Ordering::Relaxed));
         let removed = cur.location() == e.location();
-        let mut page = false;
+        let mut dropped = None;
         if removed {
             // ORDERING: Release pairs with the Acquire entry loads of
             // readers (`Cache::find`), as every entry store does.
             word.store(0, Ordering::Release);
             cache.occupancy().cleared(slot);
             cache.count_overflow(h, slot, -1);
-            page = self.dropped(cache, cur);
+            dropped = Some(self.dropped(cache, cur));
         }
         locks.unlock(home, v);
-        if removed {
-            self.count_removed(cache, expired, page);
+        if let Some(dropped) = dropped {
+            self.count_removed(cache, expired, dropped);
         }
         self.free_collected(cache);
         removed
@@ -356,4 +387,13 @@ impl Seen {
             root: item.root_stamp(),
         }
     }
+}
+
+/// What `Writer::dropped` learned of an item leaving by expiry or eviction.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Dropped {
+    /// A page of a big collection (not a key).
+    pub page: bool,
+    /// Its key's namespace.
+    pub ns: u8,
 }

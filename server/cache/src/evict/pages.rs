@@ -71,19 +71,20 @@ fn evict_owner(
     let root = cache.find(h, owner, v).filter(|(_, _, item)| {
         !item.is_expired(w.now) && item.root_stamp().map(|s| s.generation) == Some(generation)
     });
+    let mut dropped = None;
     if let Some((slot, e, item)) = root {
         // ORDERING: Release, as every entry store (readers load with Acquire).
         cache.region.u64_at(slot).store(0, Ordering::Release);
         cache.occupancy().cleared(slot);
         cache.count_overflow(h, slot, -1);
         w.changes.record_shared(item.key, KeyChange::Evicted);
-        w.dropped(cache, e);
+        dropped = Some(w.dropped(cache, e));
     }
     if ours {
         locks.unlock(home, v);
     }
-    if root.is_some() {
-        w.count_removed(cache, false, false);
+    if let Some(dropped) = dropped {
+        w.count_removed(cache, false, dropped);
     }
     true
 }

@@ -179,6 +179,7 @@ fn replace_victim(
         && word
             .compare_exchange(cur, entry.0, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok();
+    let mut dropped = crate::writer::Dropped::default();
     if ok {
         if w.changes.enabled {
             if let Some(item) = cache.item_at(victim, 0) {
@@ -186,14 +187,14 @@ fn replace_victim(
                 w.changes.record_shared(item.key, KeyChange::Evicted);
             }
         }
-        w.dropped(cache, victim);
+        dropped = w.dropped(cache, victim);
         if crate::index::is_overflow(cache.geo(), slot) {
             locks.adjust_overflow(home, -1, 0);
         }
     }
     locks.unlock(home, v);
     if ok {
-        w.count_removed(cache, false, page);
+        w.count_removed(cache, false, dropped);
     }
     ok
 }

@@ -189,8 +189,9 @@ pub fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 /// INFO keyspace's numbers: (database, keys, keys with a TTL) of every
-/// database holding keys. While only namespace 0 was ever written, the
-/// cache's counters; else a walk of the index per namespace written.
+/// database holding keys: each namespace's counters
+/// (`Cache::namespace_counts`); a walk of the index per namespace written
+/// only when they cannot say (2^31 keys or more).
 pub fn keyspace(state: &ServerState, cache: &mut CacheHandle) -> Vec<(usize, u64, u64)> {
     let shared = &state.cache;
     let used = shared.namespaces_used() | 1;
@@ -201,13 +202,16 @@ pub fn keyspace(state: &ServerState, cache: &mut CacheHandle) -> Vec<(usize, u64
         if used & (1 << ns) == 0 {
             continue;
         }
-        let (keys, expires) = if used == 1 {
+        let counted = if used == 1 {
             let stats = state.cache_stats();
-            (stats.keys, stats.keys_with_ttl)
+            Some((stats.keys, stats.keys_with_ttl))
         } else {
+            shared.namespace_counts(ns)
+        };
+        let (keys, expires) = counted.unwrap_or_else(|| {
             cache.set_namespace(ns);
             count_keys(cache)
-        };
+        });
         if keys > 0 {
             out.push((db, keys, expires));
         }
