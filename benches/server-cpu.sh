@@ -29,6 +29,11 @@
 #                  arrive); default "redis-benchmark loadgen-lockstep".
 #        OPS       default "set get";  PIPELINES  default "1 16".
 #        OUT       result directory (default target/server-cpu).
+#        CACHE_DIRS "NAME=DIR ...": a named citadel's cache file goes in DIR
+#                  instead of the scratch dir in /dev/shm, e.g. a tmpfs
+#                  mounted huge=within_size (README, Performance: huge
+#                  pages), to measure it side by side with one in /dev/shm
+#                  (SERVERS="citadel=... huge=..." CACHE_DIRS="huge=/mnt/hc").
 #        FIFO      set: servers and clients run SCHED_FIFO (chrt -f 1), so a
 #                  busy shared machine measures like a quiet one.
 set -euo pipefail
