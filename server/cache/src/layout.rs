@@ -111,9 +111,10 @@ pub const W_KEYS: usize = 8;
 pub const W_EXPIRES: usize = 16;
 pub const W_ACTIVE: usize = 64;
 pub const W_NS_KEYS: usize = 128;
-pub const W_NS_EXPIRES: usize = W_NS_KEYS + 4 * crate::namespace::MAX_NAMESPACES;
-const _: () = assert!(W_ACTIVE + 4 * crate::segment::TTL_CLASSES <= W_NS_KEYS);
-const _: () = assert!(W_NS_EXPIRES + 4 * crate::namespace::MAX_NAMESPACES <= WRITER_SLOT_BYTES);
+pub const W_NS_EXPIRES: usize = W_NS_KEYS + 4 * MAX_NAMESPACES;
+/// Namespaces the header's table can map (logical databases).
+pub const MAX_NAMESPACES: usize = 16;
+const _: () = assert!(W_NS_EXPIRES + 4 * MAX_NAMESPACES <= WRITER_SLOT_BYTES);
 
 /// Sizes and offsets of every region, derived from the file size alone.
 #[derive(Debug, Clone, PartialEq, Eq)]

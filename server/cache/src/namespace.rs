@@ -32,8 +32,7 @@ use crate::sync::Ordering;
 pub const MARKER: [u8; 4] = [0xFF, 0xDB, 0x5E, 0x1C];
 /// `MARKER` and the namespace byte.
 pub const PREFIX_LEN: usize = MARKER.len() + 1;
-/// Namespaces the header's table can map (logical databases).
-pub const MAX_NAMESPACES: usize = 16;
+pub use crate::layout::MAX_NAMESPACES;
 
 /// The handle's namespace while it is given stored keys themselves (a
 /// command working across namespaces: MOVE, COPY ... DB).

@@ -4,12 +4,15 @@
 
 use crate::cache::Cache;
 use crate::index::{Entry, KeyHash};
-use crate::layout::{SEGMENT_SIZE, W_EXPIRES, W_KEYS, W_NS_EXPIRES, W_NS_KEYS};
+use crate::layout::{SEGMENT_SIZE, W_ACTIVE, W_EXPIRES, W_KEYS, W_NS_EXPIRES, W_NS_KEYS};
 use crate::namespace::{self, MAX_NAMESPACES};
 use crate::owned::{ReclaimQueue, RootStamp};
 use crate::segment::{Seg, State, TTL_CLASSES};
 use crate::stats::HandleCounters;
 use crate::sync::Ordering;
+
+// The active segments' words end before the namespaces' counters.
+const _: () = assert!(W_ACTIVE + 4 * TTL_CLASSES <= W_NS_KEYS);
 
 pub(crate) struct Writer {
     pub slot: usize,
