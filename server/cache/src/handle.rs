@@ -556,6 +556,11 @@ impl CacheHandle {
         self.w.changes.tag = tag;
     }
 
+    /// The tag changes are recorded with now (`set_change_tag`).
+    pub fn change_tag(&self) -> u16 {
+        self.w.changes.tag
+    }
+
     /// Hands over, in order, every key change recorded since the last call
     /// (key, how, tag) and forgets them; true when the log overflowed and
     /// some were lost (the caller must assume any key changed).

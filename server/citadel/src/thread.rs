@@ -51,6 +51,11 @@ pub struct ThreadCtx {
     /// events depend on them, kept until the events are published
     /// (`command::key_events`).
     pub event_args: Vec<KeptArgs>,
+    /// Stream keys whose group got a consumer made by the command that
+    /// wrote them (XREADGROUP, XCLAIM, XAUTOCLAIM): (change tag,
+    /// namespace, key), so that write publishes `xgroup-createconsumer`
+    /// (`command::key_events`).
+    pub consumers_made: Vec<(u16, u8, Vec<u8>)>,
     /// Keys the running command wrote that blocked clients may wait for
     /// (signalled once it committed: `command::blocking`).
     pub written_keys: WrittenKeys,
@@ -145,6 +150,7 @@ impl ThreadCtx {
             paused: Vec::new(),
             block_deadlines: Vec::new(),
             event_args: Vec::new(),
+            consumers_made: Vec::new(),
             written_keys: WrittenKeys::default(),
             hotkeys: Default::default(),
             held_mail: Vec::new(),

@@ -82,6 +82,21 @@ fn tag_in_txn(state: &ServerState, thread: &mut ThreadCtx, idx: usize, name: &st
     thread.cache.set_change_tag(tag);
 }
 
+/// Notes that the running command made a consumer in a group of the
+/// stream at `key` (XREADGROUP, XCLAIM, XAUTOCLAIM make the consumer they
+/// name): its write of `key` publishes `xgroup-createconsumer`, as Redis's
+/// does. Only while keyspace events are on. (A transaction attempt that
+/// made one and ran again after a conflict, finding the consumer made by
+/// another client meanwhile, still publishes it.)
+pub fn consumer_made(ctx: &mut super::context::Ctx<'_>, key: &[u8]) {
+    if ctx.state.notify_flags() & class::STREAM == 0 {
+        return;
+    }
+    let thread = &mut *ctx.thread;
+    let (tag, ns) = (thread.cache.change_tag(), thread.cache.namespace());
+    thread.consumers_made.push((tag, ns, key.to_vec()));
+}
+
 /// Redis's event name and class for `change` made by command `name`.
 fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
     use KeyChange::*;
@@ -113,8 +128,8 @@ fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
             Deleted,
         ) => generic("del"),
         // A group's reads, acknowledgements and claims publish nothing
-        // (Redis's `xgroup-createconsumer` for a consumer they make is not
-        // told apart here: README).
+        // but the `xgroup-createconsumer` of a consumer they made (`flush`
+        // finds it in `consumers_made`).
         ("xreadgroup" | "xack" | "xclaim" | "xautoclaim", Written { .. }) => None,
         (_, _) if collection_event(name).is_some() => collection_event(name),
         (_, Written { .. }) => string("set"),
@@ -142,6 +157,7 @@ pub fn flush(
     thread.cache.record_changes(wanted);
     if !thread.cache.has_changes() {
         thread.event_args.clear();
+        thread.consumers_made.clear();
         return;
     }
     let flags = state.notify_flags();
@@ -150,6 +166,7 @@ pub fn flush(
         cache,
         inboxes,
         event_args,
+        consumers_made,
         ..
     } = thread;
     let mut channel = Vec::new();
@@ -186,7 +203,20 @@ pub fn flush(
         let by_args = args
             .filter(|_| matches!(change, KeyChange::Written { .. } | KeyChange::Deleted))
             .and_then(|args| argument_events(name, args, key));
-        let (events, defer) = by_args.unwrap_or(([event(name, change), None], false));
+        let (mut events, defer) = by_args.unwrap_or(([event(name, change), None], false));
+        // One write per consumer made (two reads of one key in a
+        // transaction share a tag: only the first made the consumer).
+        let made = matches!(change, KeyChange::Written { .. })
+            .then(|| {
+                consumers_made
+                    .iter()
+                    .position(|(t, n, k)| (*t, *n) == (tag, ns) && k == key)
+            })
+            .flatten();
+        if let Some(at) = made {
+            consumers_made.swap_remove(at);
+            events[0] = Some(("xgroup-createconsumer", class::STREAM));
+        }
         let Some((first, _)) = events[0].or(events[1]) else {
             return;
         };
@@ -207,6 +237,7 @@ pub fn flush(
         }
     });
     event_args.clear();
+    consumers_made.clear();
     for (db, key, published) in deferred {
         publish_events(state, inboxes, flags, &mut channel, (db, &key), published);
     }

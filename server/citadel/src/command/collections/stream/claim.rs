@@ -13,6 +13,7 @@ use super::pel::{self, planned_group};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
+use crate::command::key_events::consumer_made;
 
 /// XCLAIM's arguments after the consumer.
 struct Claim {
@@ -108,10 +109,12 @@ fn reply_claimed(
     Ok(())
 }
 
-/// The consumer `name` of group `g`, made (or refreshed) now; its number.
-fn claimer(s: &mut StreamTxn<'_, '_>, g: usize, name: &[u8], now: u64) -> u32 {
+/// The consumer `name` of group `g`, made (`made` set) or refreshed now;
+/// its number.
+fn claimer(s: &mut StreamTxn<'_, '_>, g: usize, name: &[u8], now: u64, made: &mut bool) -> u32 {
     let group = s.group(g);
-    let (c, _) = group.add_consumer(name, now);
+    let (c, new) = group.add_consumer(name, now);
+    *made = new;
     group.consumers[c].seen_time = now;
     group.consumers[c].id
 }
@@ -132,12 +135,14 @@ pub fn xclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     };
     let resp3 = ctx.out.resp3;
     let mut reply = Vec::new();
+    let mut made = false;
     update_paged_fresh(
         &mut ctx.thread.cache,
         &[key],
         plan,
         |items, changes, plan| {
             reply.clear();
+            made = false;
             let (mut s, g) = pel::open_group(items, plan, key, group)?;
             // (Redis checks the group before the arguments: the error again.)
             let Ok(c) = &parsed else {
@@ -186,7 +191,8 @@ pub fn xclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                         },
                         None => continue,
                     };
-                    let me = *consumer.get_or_insert_with(|| claimer(&mut s, g, name, now));
+                    let me =
+                        *consumer.get_or_insert_with(|| claimer(&mut s, g, name, now, &mut made));
                     p.consumer = me;
                     p.delivery_time = time;
                     match c.retry_count {
@@ -208,6 +214,9 @@ pub fn xclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             })())
         },
     )?;
+    if made {
+        consumer_made(ctx, key);
+    }
     ctx.out.buf.extend_from_slice(&reply);
     Ok(())
 }
@@ -252,12 +261,14 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     };
     let resp3 = ctx.out.resp3;
     let mut reply = Vec::new();
+    let mut made = false;
     update_paged_fresh(
         &mut ctx.thread.cache,
         &[key],
         plan,
         |items, changes, plan| {
             reply.clear();
+            made = false;
             let (mut s, g) = pel::open_group(items, plan, key, group)?;
             let mut out = Reply::new(&mut reply, resp3);
             step((|| {
@@ -288,7 +299,8 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                     if min_idle > 0 && (now as i64 - p.delivery_time as i64) < min_idle {
                         continue;
                     }
-                    let me = *consumer.get_or_insert_with(|| claimer(&mut s, g, name, now));
+                    let me =
+                        *consumer.get_or_insert_with(|| claimer(&mut s, g, name, now, &mut made));
                     p.consumer = me;
                     p.delivery_time = now;
                     if !just_id {
@@ -315,6 +327,9 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             })())
         },
     )?;
+    if made {
+        consumer_made(ctx, key);
+    }
     ctx.out.buf.extend_from_slice(&reply);
     Ok(())
 }

@@ -21,6 +21,7 @@ use crate::command::args::Args;
 use crate::command::blocking::{block, may_block, may_serve, served, timed_out};
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
+use crate::command::key_events::consumer_made;
 
 /// Entries a woken reader without COUNT takes (Redis's
 /// `XREAD_BLOCKED_DEFAULT_COUNT`).
@@ -90,6 +91,8 @@ fn try_read(ctx: &mut Ctx<'_>, read: &ReadArgs<'_>, rerun: bool) -> Result<Vec<u
     };
     let resp3 = ctx.out.resp3;
     let mut reply = Vec::new();
+    // The keys whose group got the consumer (Redis's `xgroup-createconsumer`).
+    let mut made_for = Vec::new();
     let now = citadel_cache::unix_millis();
     let outcome = update_paged_fresh(
         &mut ctx.thread.cache,
@@ -97,6 +100,7 @@ fn try_read(ctx: &mut Ctx<'_>, read: &ReadArgs<'_>, rerun: bool) -> Result<Vec<u
         plan,
         |items, changes, plan| {
             reply.clear();
+            made_for.clear();
             let mut streams = Vec::with_capacity(read.keys.len());
             for (i, key) in read.keys.iter().enumerate() {
                 let s = match StreamTxn::open(items, plan, i) {
@@ -143,10 +147,24 @@ fn try_read(ctx: &mut Ctx<'_>, read: &ReadArgs<'_>, rerun: bool) -> Result<Vec<u
                 }
                 out.bulk(read.keys[i]);
                 let mut body = Vec::new();
-                let n = match serve(s, *g, read, *from, start, count, now, &mut body, resp3) {
+                let mut made = false;
+                let n = match serve(
+                    s,
+                    *g,
+                    read,
+                    *from,
+                    start,
+                    count,
+                    now,
+                    (&mut body, resp3),
+                    &mut made,
+                ) {
                     Ok(n) => n,
                     Err(fail) => return retry(fail),
                 };
+                if made {
+                    made_for.push(i);
+                }
                 out.array(n);
                 out.buf.extend_from_slice(&body);
                 served_keys.push(i);
@@ -172,6 +190,9 @@ fn try_read(ctx: &mut Ctx<'_>, read: &ReadArgs<'_>, rerun: bool) -> Result<Vec<u
             });
         }
     };
+    for i in made_for {
+        consumer_made(ctx, read.keys[i]);
+    }
     if served_keys.is_empty() {
         return Ok(served_keys);
     }
@@ -201,7 +222,7 @@ fn no_group_readgroup(key: &[u8], group: &[u8]) -> CmdError {
 }
 
 /// Serves one stream from `start`: writes its entries to `body`, returns
-/// how many.
+/// how many; `made`: set when the consumer was made for it.
 #[allow(clippy::too_many_arguments)]
 fn serve(
     s: &mut StreamTxn<'_, '_>,
@@ -211,11 +232,12 @@ fn serve(
     start: StreamId,
     count: u64,
     now: u64,
-    body: &mut Vec<u8>,
-    resp3: bool,
+    (body, resp3): (&mut Vec<u8>, bool),
+    made: &mut bool,
 ) -> Result<usize, Fail> {
     let group = s.group(g);
-    let (c, _) = group.add_consumer(read.consumer, now);
+    let (c, new) = group.add_consumer(read.consumer, now);
+    *made = new;
     group.consumers[c].seen_time = now;
     let consumer = group.consumers[c].id;
     let mut out = Reply::new(body, resp3);
