@@ -74,7 +74,7 @@ stop_pinned() {
     wait "$pid" 2>/dev/null || true
     pid=""
     # A cache file outside $scratch (CACHE_DIRS) is not removed with it.
-    [ -n "${cache_file:-}" ] && rm -f "$cache_file" "$cache_file".*
+    [ -n "${cache_file:-}" ] && rm -rf "$cache_file" "$cache_file".*
     cache_file=""
 }
 
