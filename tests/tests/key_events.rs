@@ -19,6 +19,19 @@ fn subscriber(stream: TcpStream) -> RespReader {
     r
 }
 
+/// A read of one new entry by consumer ivy (twice in one MULTI below).
+const IVY_READS_ONE: &[&str] = &[
+    "XREADGROUP",
+    "GROUP",
+    "g",
+    "ivy",
+    "COUNT",
+    "1",
+    "STREAMS",
+    "st",
+    ">",
+];
+
 #[test]
 fn notifications_match_redis() {
     let mut pair = Pair::start();
@@ -155,28 +168,8 @@ fn notifications_match_redis() {
         &["XADD", "st", "7-1", "f", "v"],
         &["XADD", "st", "8-1", "f", "v"],
         &["MULTI"],
-        &[
-            "XREADGROUP",
-            "GROUP",
-            "g",
-            "ivy",
-            "COUNT",
-            "1",
-            "STREAMS",
-            "st",
-            ">",
-        ],
-        &[
-            "XREADGROUP",
-            "GROUP",
-            "g",
-            "ivy",
-            "COUNT",
-            "1",
-            "STREAMS",
-            "st",
-            ">",
-        ],
+        IVY_READS_ONE,
+        IVY_READS_ONE,
         &["EXEC"],
         &["XACK", "st", "g", "3-1"],
         &["XGROUP", "DELCONSUMER", "st", "g", "alice"],

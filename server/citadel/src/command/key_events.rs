@@ -82,21 +82,6 @@ fn tag_in_txn(state: &ServerState, thread: &mut ThreadCtx, idx: usize, name: &st
     thread.cache.set_change_tag(tag);
 }
 
-/// Notes that the running command made a consumer in a group of the
-/// stream at `key` (XREADGROUP, XCLAIM, XAUTOCLAIM make the consumer they
-/// name): its write of `key` publishes `xgroup-createconsumer`, as Redis's
-/// does. Only while keyspace events are on. (A transaction attempt that
-/// made one and ran again after a conflict, finding the consumer made by
-/// another client meanwhile, still publishes it.)
-pub fn consumer_made(ctx: &mut super::context::Ctx<'_>, key: &[u8]) {
-    if ctx.state.notify_flags() & class::STREAM == 0 {
-        return;
-    }
-    let thread = &mut *ctx.thread;
-    let (tag, ns) = (thread.cache.change_tag(), thread.cache.namespace());
-    thread.consumers_made.push((tag, ns, key.to_vec()));
-}
-
 /// Redis's event name and class for `change` made by command `name`.
 fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
     use KeyChange::*;
@@ -129,7 +114,7 @@ fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
         ) => generic("del"),
         // A group's reads, acknowledgements and claims publish nothing
         // but the `xgroup-createconsumer` of a consumer they made (`flush`
-        // finds it in `consumers_made`).
+        // finds it in `consumers_made`: `stream::consumer_made`).
         ("xreadgroup" | "xack" | "xclaim" | "xautoclaim", Written { .. }) => None,
         (_, _) if collection_event(name).is_some() => collection_event(name),
         (_, Written { .. }) => string("set"),

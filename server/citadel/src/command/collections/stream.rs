@@ -9,6 +9,7 @@
 //! entries and the groups; `edit` holds one in an update.
 
 use crate::command::args::Args;
+use crate::command::context::Ctx;
 use crate::command::table::{
     c, container, keyless, needs_subcommand, CommandDef, KEY1, NOKEYS, R, RF, W, WF, WM, WMF,
 };
@@ -159,3 +160,19 @@ static XINFO: &[CommandDef] = &[
         info::xinfo_help,
     ),
 ];
+
+/// Notes that the running command made a consumer in a group of the
+/// stream at `key` (XREADGROUP, XCLAIM, XAUTOCLAIM make the consumer they
+/// name): its write of `key` publishes `xgroup-createconsumer`, as
+/// Redis's does (`key_events::flush`). Only while stream events are on.
+/// (A transaction attempt that made one and ran again after a conflict,
+/// finding the consumer made by another client meanwhile, still
+/// publishes it.)
+pub(super) fn consumer_made(ctx: &mut Ctx<'_>, key: &[u8]) {
+    if ctx.state.notify_flags() & citadel_settings::key_events::STREAM == 0 {
+        return;
+    }
+    let thread = &mut *ctx.thread;
+    let (tag, ns) = (thread.cache.change_tag(), thread.cache.namespace());
+    thread.consumers_made.push((tag, ns, key.to_vec()));
+}

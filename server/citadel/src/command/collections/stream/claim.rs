@@ -8,12 +8,12 @@ use citadel_resp::Reply;
 
 use super::super::paged::{update_paged_fresh, PagePlan};
 use super::args::{interval_id, strict_id};
+use super::consumer_made;
 use super::edit::{step, Fail, StreamTxn};
 use super::pel::{self, planned_group};
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
-use crate::command::key_events::consumer_made;
 
 /// XCLAIM's arguments after the consumer.
 struct Claim {

@@ -13,6 +13,7 @@ use citadel_resp::Reply;
 
 use super::super::paged::{update_paged_fresh, PagePlan, Step};
 use super::args::strict_id;
+use super::consumer_made;
 use super::edit::{retry, Fail, StreamTxn};
 use super::pel::{self, planned_group};
 use super::range::{collect_range, plan_range, reply_entry};
@@ -21,7 +22,6 @@ use crate::command::args::Args;
 use crate::command::blocking::{block, may_block, may_serve, served, timed_out};
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
-use crate::command::key_events::consumer_made;
 
 /// Entries a woken reader without COUNT takes (Redis's
 /// `XREAD_BLOCKED_DEFAULT_COUNT`).
