@@ -137,9 +137,15 @@ impl CacheHandle {
         visited
     }
 
-    /// Appends a random live key to `out`; false if the cache is empty.
+    /// Appends a random live key of the handle's namespace to `out`; false
+    /// if it has none. An empty namespace answers at once (its counters:
+    /// `Cache::namespace_counts`), not after a walk of the index.
     pub fn random_key(&mut self, out: &mut Vec<u8>) -> bool {
-        if self.cache.is_empty() {
+        let empty = match self.cache.namespace_counts(self.ns) {
+            Some((keys, _)) => keys == 0,
+            None => self.cache.is_empty(),
+        };
+        if empty {
             return false;
         }
         let total = self.cache.geo().total_slots();

@@ -162,6 +162,14 @@ fn every_namespace_is_counted_through_writes_expiry_eviction_and_restarts() {
     h.flush_namespace();
     assert_eq!(namespace_len(&mut h, 2), 0);
     assert_counts_hold(&cache, "after FLUSHDB");
+    // RANDOMKEY: none in the emptied namespace (at once, by its
+    // counters), one of its own in another.
+    let mut key = Vec::new();
+    h.set_namespace(2);
+    assert!(!h.random_key(&mut key), "namespace 2 is empty");
+    h.set_namespace(1);
+    assert!(h.random_key(&mut key), "namespace 1 holds keys");
+    assert!(key.starts_with(b"k"), "{key:?} is namespace 1's key");
     let counts: Vec<_> = (0..NAMESPACES)
         .map(|ns| cache.namespace_counts(ns))
         .collect();
