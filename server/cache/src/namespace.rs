@@ -74,14 +74,13 @@ pub fn append_stored(ns: u8, key: &[u8], out: &mut Vec<u8>) {
     debug_assert!(out.len() - start == key.len() + PREFIX_LEN);
 }
 
-/// The namespace of stored key `stored` (`split`'s first half, for the
-/// key counters: one compare for a plain key of namespace 0).
+/// The writer slots' counter lane of namespace `ns` (`W_NS_KEYS`,
+/// `W_NS_EXPIRES`): None for namespace 0, which has none (the total less
+/// the others), and for a byte that names no namespace.
 #[inline(always)]
-pub fn of_stored(stored: &[u8]) -> u8 {
-    match stored {
-        [0xFF, ..] if stored.starts_with(&MARKER) => stored.get(MARKER.len()).copied().unwrap_or(0),
-        _ => 0,
-    }
+pub(crate) fn counter_lane(ns: u8) -> Option<usize> {
+    let ns = usize::from(ns);
+    (ns != 0 && ns < MAX_NAMESPACES).then_some(ns)
 }
 
 /// The namespace of stored key `stored` and the user's key in it.

@@ -38,11 +38,12 @@ struct Census {
 
 impl Census {
     fn count(&mut self, r: &Recovered) {
-        let ns = usize::from(r.ns) % MAX_NAMESPACES;
         self.expires += u64::from(r.has_ttl);
-        self.ns_expires[ns] += u64::from(r.has_ttl);
         self.keys += u64::from(!r.page);
-        self.ns_keys[ns] += u64::from(!r.page);
+        if let Some(lane) = namespace::counter_lane(r.ns) {
+            self.ns_expires[lane] += u64::from(r.has_ttl);
+            self.ns_keys[lane] += u64::from(!r.page);
+        }
     }
 }
 
@@ -269,9 +270,10 @@ impl Cache {
                 .ok_or(format!("slot at {off}: {e:?} names no item"))?;
             entries += u64::from(!item.is_page());
             let key = item.key.to_vec();
-            let ns = usize::from(namespace::of_stored(&key)) % MAX_NAMESPACES;
-            per_namespace[ns].0 += u64::from(!item.is_page());
-            per_namespace[ns].1 += u64::from(item.expire_at().is_some());
+            // Namespace 0's counts are what no lane counts.
+            let lane = namespace::counter_lane(namespace::split(&key).0).unwrap_or(0);
+            per_namespace[lane].0 += u64::from(!item.is_page());
+            per_namespace[lane].1 += u64::from(item.expire_at().is_some());
             let h = KeyHash::of(&key);
             let home = h.home(&self.geo);
             let v = self.locks().read_begin(home);

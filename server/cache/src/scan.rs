@@ -192,14 +192,10 @@ impl CacheHandle {
         self.flush(Some(self.ns));
     }
 
-    /// The number of keys in the handle's namespace (DBSIZE): the cache's
-    /// count while no other namespace was ever written, else the
+    /// The number of keys in the handle's namespace (DBSIZE): the
     /// namespace's counters (`Cache::namespace_counts`); a walk of the
-    /// index only past 2^31 keys.
+    /// index only when they cannot say.
     pub fn namespace_len(&mut self) -> u64 {
-        if self.cache.namespaces_used() == 0 {
-            return if self.ns == 0 { self.cache.len() } else { 0 };
-        }
         if let Some((keys, _)) = self.cache.namespace_counts(self.ns) {
             return keys;
         }

@@ -109,7 +109,7 @@ fn publish(
     if let Some(root) = seen.root {
         w.queue_reclaim(cache, key, root);
     }
-    let ns = crate::namespace::of_stored(key);
+    let ns = crate::namespace::split(key).0;
     let delta = put_entry(w, cache, (slot, ns), entry, new, seen, ttl, false);
     w.add_keys(cache, ns, delta);
     if expired {

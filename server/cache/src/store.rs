@@ -261,13 +261,21 @@ impl Cache {
 
     /// Keys, and keys with a TTL, of physical namespace `ns`, O(writers +
     /// namespaces) from the writers' counters (DBSIZE, INFO keyspace).
-    /// None when they cannot say: `ns` is no namespace, or the cache holds
-    /// 2^31 keys or more (a namespace's 32-bit counters could then wrap);
-    /// the caller counts by walking the index.
+    /// None when they cannot say: `ns` is no namespace, or another
+    /// namespace than 0 was written and the cache holds 2^31 keys or more
+    /// (a namespace's 32-bit counters could then wrap); the caller counts
+    /// by walking the index.
     pub fn namespace_counts(&self, ns: u8) -> Option<(u64, u64)> {
         let ns = usize::from(ns);
         let (keys, expires) = (self.len(), self.keys_with_ttl());
-        if ns >= MAX_NAMESPACES || keys >= 1 << 31 {
+        if ns >= MAX_NAMESPACES {
+            return None;
+        }
+        if self.namespaces_used() == 0 {
+            // Only namespace 0 was ever written: it holds every key.
+            return Some(if ns == 0 { (keys, expires) } else { (0, 0) });
+        }
+        if keys >= 1 << 31 {
             return None;
         }
         if ns != 0 {

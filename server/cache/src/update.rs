@@ -661,7 +661,7 @@ pub(crate) fn apply<'k>(
         let Some((slot, old)) = s.found[i] else {
             continue;
         };
-        let ns = namespace::of_stored(key_of(i));
+        let ns = namespace::split(key_of(i)).0;
         let (keys, expired) = apply_key(
             w,
             cache,

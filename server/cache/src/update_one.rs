@@ -269,7 +269,7 @@ fn publish(
     let Some(at) = at else {
         return;
     };
-    let ns = crate::namespace::of_stored(key);
+    let ns = crate::namespace::split(key).0;
     let (delta, expired_gone) = apply_key(w, cache, (h, ns), at, op, seen, expired);
     w.add_keys(cache, ns, delta);
     if expired_gone {

@@ -5,7 +5,7 @@
 use crate::cache::Cache;
 use crate::index::{Entry, KeyHash};
 use crate::layout::{SEGMENT_SIZE, W_ACTIVE, W_EXPIRES, W_KEYS, W_NS_EXPIRES, W_NS_KEYS};
-use crate::namespace::{self, MAX_NAMESPACES};
+use crate::namespace;
 use crate::owned::{ReclaimQueue, RootStamp};
 use crate::segment::{Seg, State, TTL_CLASSES};
 use crate::stats::HandleCounters;
@@ -103,8 +103,8 @@ impl Writer {
     /// a server that never SELECTs pays one compare.
     #[inline]
     fn add_to_namespace(&self, cache: &Cache, field: usize, ns: u8, delta: i64) {
-        if ns != 0 && delta != 0 && usize::from(ns) < MAX_NAMESPACES {
-            let word = cache.writer_u32(self.slot, field + 4 * usize::from(ns));
+        if let Some(lane) = namespace::counter_lane(ns).filter(|_| delta != 0) {
+            let word = cache.writer_u32(self.slot, field + 4 * lane);
             // ORDERING: Relaxed load and store, as in `add_to`; wrapping:
             // this slot's share of a namespace may be negative.
             word.store(

@@ -202,13 +202,7 @@ pub fn keyspace(state: &ServerState, cache: &mut CacheHandle) -> Vec<(usize, u64
         if used & (1 << ns) == 0 {
             continue;
         }
-        let counted = if used == 1 {
-            let stats = state.cache_stats();
-            Some((stats.keys, stats.keys_with_ttl))
-        } else {
-            shared.namespace_counts(ns)
-        };
-        let (keys, expires) = counted.unwrap_or_else(|| {
+        let (keys, expires) = shared.namespace_counts(ns).unwrap_or_else(|| {
             cache.set_namespace(ns);
             count_keys(cache)
         });
