@@ -45,6 +45,11 @@ struct InFlight {
     /// Keys the peer tracks for this connection, as far as we know (a
     /// tracking link's): read through it and not invalidated since.
     tracked: HashSet<Box<[u8]>>,
+    /// A batch was written before: the connection is a pooled one.
+    used: bool,
+    /// Why the writer's last write failed: the reader reports it (or
+    /// resends), as if it had read it.
+    write_error: Option<std::io::Error>,
 }
 
 /// Requests written together at most (one write for all that waited).
@@ -101,7 +106,10 @@ pub fn write_loop(link: &LinkKey, requests: &Receiver<Request>, shared: &Arc<Sha
                 continue;
             }
             bytes.clear();
-            for request in batch.drain(..) {
+            let after_idle = f.used && f.queue.is_empty();
+            f.used = true;
+            for (i, mut request) in batch.drain(..).enumerate() {
+                request.after_idle = after_idle && i == 0;
                 bytes.extend_from_slice(&request.part.request);
                 f.queue.push_back(request);
             }
@@ -112,11 +120,12 @@ pub fn write_loop(link: &LinkKey, requests: &Receiver<Request>, shared: &Arc<Sha
         for request in batch.drain(..) {
             request.fail(ForwardError::CircuitOpen);
         }
-        if let (true, Some((stream, _))) = (queued, conn.as_mut()) {
+        if let (true, Some((stream, in_flight))) = (queued, conn.as_mut()) {
             if let Err(e) = stream.write_all(&bytes) {
-                // The reader fails what is in flight once the socket goes.
+                // The reader fails (or resends) what is in flight once
+                // the socket goes.
+                lock(in_flight).write_error.get_or_insert(e);
                 let _ = stream.shutdown(Shutdown::Both);
-                shared.failed(addr, ForwardError::Io(e));
             }
         }
     }
@@ -229,11 +238,17 @@ fn read_loop(link: &LinkKey, mut peer: PeerConn, in_flight: &Mutex<InFlight>, sh
             Err(e) => break e,
         }
     };
-    let (failed, lost): (Vec<Request>, Vec<Box<[u8]>>) = {
+    let (failed, lost, write_error) = {
         let mut f = lock(in_flight);
         f.closed = true;
-        (f.queue.drain(..).collect(), f.tracked.drain().collect())
+        let failed: Vec<Request> = f.queue.drain(..).collect();
+        (
+            failed,
+            f.tracked.drain().collect::<Vec<_>>(),
+            f.write_error.take(),
+        )
     };
+    let error = write_error.map_or(error, ForwardError::Io);
     peer.shutdown();
     // The peer tracks nothing for a closed connection: what was read
     // through it may change unseen.
@@ -241,10 +256,55 @@ fn read_loop(link: &LinkKey, mut peer: PeerConn, in_flight: &Mutex<InFlight>, sh
     if failed.is_empty() && matches!(error, ForwardError::Closed) {
         return; // The peer closed an idle connection: no failure.
     }
+    let failed = if replies.is_empty() && unread_by_peer(&error, &failed) {
+        resend_once(addr, failed)
+    } else {
+        failed
+    };
+    if failed.is_empty() {
+        return;
+    }
     let error = shared.failed(addr, error);
     for request in failed {
         request.fail(error.again());
     }
+}
+
+/// Whether a connection's failure shows the peer never read what is in
+/// flight: reset before answering the first request written after the
+/// connection sat idle. A peer closes with a reset only if bytes were
+/// left unread in its socket, or came after it was closed; a peer that
+/// read the request and then died closes with a FIN. The reset of an
+/// idle pooled connection is the usual end of a peer that was killed
+/// and restarted: its old socket, held by its io_uring until the ring's
+/// teardown (asynchronous in the kernel), still looked open when the
+/// writer checked it (`stale`), took the request, and was closed unread.
+fn unread_by_peer(error: &ForwardError, failed: &[Request]) -> bool {
+    let reset = matches!(error, ForwardError::Io(e) if matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+    ));
+    reset && failed.first().is_some_and(|r| r.after_idle)
+}
+
+/// Sends each request of a connection the peer reset unread once more,
+/// on a fresh connection (the writer replaces the closed one); returns
+/// those already sent again, which fail.
+fn resend_once(addr: &str, failed: Vec<Request>) -> Vec<Request> {
+    let (again, resend): (Vec<Request>, Vec<Request>) = failed.into_iter().partition(|r| r.resent);
+    if !resend.is_empty() {
+        tracing::info!(
+            peer = addr,
+            requests = resend.len(),
+            "the peer reset a pooled connection unread: sending again on a fresh one"
+        );
+    }
+    for mut request in resend {
+        request.resent = true;
+        let shared = request.shared.clone();
+        shared.route(request);
+    }
+    again
 }
 
 fn lock(in_flight: &Mutex<InFlight>) -> std::sync::MutexGuard<'_, InFlight> {

@@ -33,6 +33,8 @@
 mod link;
 mod peer;
 pub mod reply;
+#[cfg(test)]
+mod tests;
 mod tracked;
 
 use std::collections::HashMap;
@@ -185,6 +187,12 @@ struct Request {
     deadline: Instant,
     /// Already sent again after a -MOVED (never twice).
     redirected: bool,
+    /// The first request written into a pooled connection after it sat
+    /// idle: if the peer resets that connection before answering it, the
+    /// peer's socket was closed or closing with it unread (`link.rs`).
+    after_idle: bool,
+    /// Already sent again after such a reset (never twice).
+    resent: bool,
     /// The cluster map's generation when it was sent.
     generation: u64,
     shared: Arc<Shared>,
@@ -261,6 +269,8 @@ impl Forwarder {
             resp3,
             deadline,
             redirected: false,
+            after_idle: false,
+            resent: false,
             generation,
             shared: self.shared.clone(),
         });
