@@ -224,3 +224,75 @@ fn expiry_and_eviction_are_published_and_config_turns_them_off() {
     call(&[b"GET", b"late"]);
     assert!(sub.pending(Duration::from_millis(200)).is_empty());
 }
+
+/// Clients on both cores race transactions that read with one new
+/// consumer name each round: whichever commits made the consumer, and a
+/// transaction that conflicted and ran again found it made. Redis
+/// publishes one `xgroup-createconsumer` per consumer; so must Citadel,
+/// however many attempts the losers made.
+#[test]
+fn racing_transactions_publish_each_consumer_made_once() {
+    const CLIENTS: usize = 4;
+    const ROUNDS: usize = 150;
+    let server = Server::start(&["--threads", "2", "--notify-keyspace-events", "Et"]);
+    let mut setup = RespReader::new(server.raw());
+    let mut call = |args: &[&str]| {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        setup.send(&encode_command(&args));
+        setup.raw_reply().unwrap()
+    };
+    call(&["XGROUP", "CREATE", "st", "g", "$", "MKSTREAM"]);
+    // One new entry per read: every transaction's read serves the stream.
+    for _ in 0..CLIENTS * ROUNDS {
+        call(&["XADD", "st", "*", "f", "v"]);
+    }
+    let mut sub = subscriber(server.raw());
+    let barrier = std::sync::Barrier::new(CLIENTS);
+    std::thread::scope(|s| {
+        for _ in 0..CLIENTS {
+            let (server, barrier) = (&server, &barrier);
+            s.spawn(move || {
+                let mut c = RespReader::new(server.raw());
+                for round in 0..ROUNDS {
+                    let consumer = format!("c{round}");
+                    let read = [
+                        "XREADGROUP",
+                        "GROUP",
+                        "g",
+                        &consumer,
+                        "COUNT",
+                        "1",
+                        "STREAMS",
+                        "st",
+                        ">",
+                    ];
+                    let mut batch = encode_command(&[b"MULTI"]);
+                    let read: Vec<&[u8]> = read.iter().map(|a| a.as_bytes()).collect();
+                    batch.extend(encode_command(&read));
+                    batch.extend(encode_command(&[b"EXEC"]));
+                    barrier.wait();
+                    c.send(&batch);
+                    for _ in 0..3 {
+                        c.raw_reply().expect("a reply");
+                    }
+                }
+            });
+        }
+    });
+    let got = sub.pending(Duration::from_millis(500));
+    let mut made = std::collections::HashMap::new();
+    for m in got.iter().filter(|m| m.contains("xgroup-createconsumer")) {
+        *made.entry(m.clone()).or_insert(0) += 1;
+    }
+    assert_eq!(made.len(), 1, "every event names the stream st: {made:?}");
+    assert_eq!(
+        made.values().sum::<usize>(),
+        ROUNDS,
+        "one event per consumer made"
+    );
+    let consumers = call(&["XINFO", "CONSUMERS", "st", "g"]);
+    assert!(
+        String::from_utf8_lossy(&consumers).starts_with(&format!("*{ROUNDS}\r\n")),
+        "{ROUNDS} consumers"
+    );
+}

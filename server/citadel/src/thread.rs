@@ -63,7 +63,7 @@ pub struct ThreadCtx {
     pub hotkeys: crate::hotkeys::Recorder,
     /// Mail (published messages) sent by a transaction attempt, delivered
     /// when it commits ([`ThreadCtx::release_held_mail`]) and dropped when
-    /// it is retried or abandoned ([`ThreadCtx::drop_held_mail`]).
+    /// it is retried or abandoned ([`ThreadCtx::drop_attempt_effects`]).
     pub held_mail: Vec<(usize, Mail)>,
     /// PUBLISHes for the other cluster members (one part per peer) a
     /// transaction attempt made, sent or dropped with `held_mail`.
@@ -215,10 +215,14 @@ impl ThreadCtx {
         }
     }
 
-    /// Forgets the mail of an attempt that is retried or abandoned.
-    pub fn drop_held_mail(&mut self) {
+    /// Forgets what an attempt that is retried or abandoned held for its
+    /// commit: its mail, its broadcasts, and the consumers it made (their
+    /// `xgroup-createconsumer` events: a retry that finds the consumer
+    /// made by another client meanwhile makes none).
+    pub fn drop_attempt_effects(&mut self) {
         self.held_mail.clear();
         self.held_broadcasts.clear();
+        self.consumers_made.clear();
     }
 
     /// The eventfds the loop polls, in the order `on_wake` numbers them.

@@ -29,7 +29,7 @@ pub fn run(
     if thread.cache.in_txn() {
         // Only a panic in the middle of an EXEC leaves one open.
         thread.cache.txn_abort();
-        thread.drop_held_mail();
+        thread.drop_attempt_effects();
         thread.nested_calls.retry_from(0);
     }
     // Checked per command: a client may have started tracking on another

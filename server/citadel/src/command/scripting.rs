@@ -151,7 +151,7 @@ pub(super) fn run_script(
         if let Err(e) = ran {
             if own {
                 ctx.thread.cache.txn_abort();
-                ctx.thread.drop_held_mail();
+                ctx.thread.drop_attempt_effects();
             }
             ctx.thread.nested_calls.retry_from(logged);
             break Err(e);
@@ -166,7 +166,7 @@ pub(super) fn run_script(
             super::nested_calls::count_from(ctx.thread, logged);
             break Ok(());
         }
-        ctx.thread.drop_held_mail();
+        ctx.thread.drop_attempt_effects();
         if let Err(full) = committed {
             // No room for a new key under the policy: nothing published.
             ctx.thread.nested_calls.retry_from(logged);

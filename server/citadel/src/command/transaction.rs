@@ -238,7 +238,7 @@ fn run_with<'t>(
             ctx.thread.release_held_mail(ctx.state.forwarder.get());
             break;
         }
-        ctx.thread.drop_held_mail();
+        ctx.thread.drop_attempt_effects();
         ctx.out.buf.truncate(mark);
         if let Err(full) = committed {
             // The policy protects every index slot a new key could take:

@@ -165,9 +165,8 @@ static XINFO: &[CommandDef] = &[
 /// stream at `key` (XREADGROUP, XCLAIM, XAUTOCLAIM make the consumer they
 /// name): its write of `key` publishes `xgroup-createconsumer`, as
 /// Redis's does (`key_events::flush`). Only while stream events are on.
-/// (A transaction attempt that made one and ran again after a conflict,
-/// finding the consumer made by another client meanwhile, still
-/// publishes it.)
+/// A transaction attempt that runs again after a conflict forgets its
+/// notes (`ThreadCtx::drop_attempt_effects`).
 pub(super) fn consumer_made(ctx: &mut Ctx<'_>, key: &[u8]) {
     if ctx.state.notify_flags() & citadel_settings::key_events::STREAM == 0 {
         return;
