@@ -42,6 +42,8 @@ pub struct CacheHandle {
     /// Stored keys of the command running, when not the user's own bytes.
     ns_buf: Vec<u8>,
     ns_spans: Vec<std::ops::Range<usize>>,
+    /// The keys RANDOMKEY's last walk found (random_key.rs).
+    pub(crate) sparse_keys: crate::random_key::SparseKeys,
 }
 
 /// A multi-key update of a namespace != 0 with up to this many keys finds
@@ -68,6 +70,7 @@ impl CacheHandle {
             ns: 0,
             ns_buf: Vec::new(),
             ns_spans: Vec::new(),
+            sparse_keys: Default::default(),
         }
     }
 

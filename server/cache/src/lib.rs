@@ -57,6 +57,7 @@ mod occupancy;
 pub mod owned;
 mod policy;
 mod put;
+mod random_key;
 mod reader;
 mod recover;
 mod region;

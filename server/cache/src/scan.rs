@@ -1,4 +1,4 @@
-//! Iteration: SCAN cursors, RANDOMKEY and FLUSHALL.
+//! Iteration: SCAN cursors and FLUSHALL (RANDOMKEY: random_key.rs).
 //!
 //! A SCAN cursor is a global index slot number. A key never changes slot
 //! while it exists (overwrites and eviction retention update the slot in
@@ -31,7 +31,7 @@ const WORK_PER_COUNT: u64 = 10 * LINE;
 
 /// What `visit_slot` found.
 #[derive(PartialEq, Eq)]
-enum Visit {
+pub(crate) enum Visit {
     Empty,
     /// An entry that is not a live key (expired, a negative marker, a
     /// collection's page, moving).
@@ -85,7 +85,7 @@ impl CacheHandle {
 
     /// Calls `f` on the live, unexpired key of the handle's namespace in
     /// global slot `slot`, if any (its `ItemRef` with the user's key).
-    fn visit_slot(&mut self, slot: u64, f: &mut impl FnMut(&ItemRef<'_>)) -> Visit {
+    pub(crate) fn visit_slot(&mut self, slot: u64, f: &mut impl FnMut(&ItemRef<'_>)) -> Visit {
         let cache = &*self.cache;
         let Some(off) = slot_off(cache.geo(), slot) else {
             return Visit::Empty;
@@ -135,50 +135,6 @@ impl CacheHandle {
         };
         locks.unlock(home, v);
         visited
-    }
-
-    /// Appends a random live key of the handle's namespace to `out`; false
-    /// if it has none. An empty namespace answers at once (its counters:
-    /// `Cache::namespace_counts`), not after a walk of the index.
-    pub fn random_key(&mut self, out: &mut Vec<u8>) -> bool {
-        let empty = match self.cache.namespace_counts(self.ns) {
-            Some((keys, _)) => keys == 0,
-            None => self.cache.is_empty(),
-        };
-        if empty {
-            return false;
-        }
-        let total = self.cache.geo().total_slots();
-        let start = self.w.next_random() % total;
-        let mut found = false;
-        // Random probes first, then a bounded linear walk (sparse caches).
-        for i in 0..total.min(4096 + 64) {
-            let slot = if i < 64 {
-                self.w.next_random() % total
-            } else {
-                (start + i) % total
-            };
-            let append = &mut |item: &ItemRef<'_>| item.key().append_to(out);
-            if self.visit_slot(slot, append) == Visit::Live {
-                found = true;
-                break;
-            }
-        }
-        if !found {
-            let mut cursor = 0;
-            loop {
-                cursor = self.scan(cursor, 1, |item| {
-                    if !found {
-                        item.key().append_to(out);
-                        found = true;
-                    }
-                });
-                if found || cursor == 0 {
-                    break;
-                }
-            }
-        }
-        found
     }
 
     /// FLUSHALL: removes every key of every namespace.
