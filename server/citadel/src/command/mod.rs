@@ -46,6 +46,7 @@ mod load_plan;
 mod loading;
 mod lolwut;
 mod memory;
+mod migrate;
 mod monitor;
 mod nested_calls;
 mod object;
