@@ -105,7 +105,9 @@ impl<'a> Options<'a> {
 
 /// MIGRATE's keys, as Redis 7.0 finds them (COMMAND GETKEYS, cluster
 /// routing, ACL key checks): those after KEYS when the key argument is
-/// empty (AUTH's and AUTH2's values are skipped), else the key argument.
+/// empty (AUTH's and AUTH2's values are skipped), else the key argument
+/// (a KEYS last of all names none: its key spec's keyword search, which
+/// Redis then follows, stops before the last argument).
 pub fn migrate_keys<'a>(args: Args<'a>, f: &mut dyn FnMut(&'a [u8])) {
     let mut i = FIRST_OPTION;
     while i < args.len() {
@@ -113,7 +115,7 @@ pub fn migrate_keys<'a>(args: Args<'a>, f: &mut dyn FnMut(&'a [u8])) {
             i += 1;
         } else if args.is(i, "auth2") {
             i += 2;
-        } else if args.is(i, "keys") && args.get(3).is_empty() {
+        } else if args.is(i, "keys") && args.get(3).is_empty() && i + 1 < args.len() {
             (i + 1..args.len()).for_each(|k| f(args.get(k)));
             return;
         }
