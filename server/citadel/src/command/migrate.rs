@@ -56,7 +56,9 @@ struct Options<'a> {
 }
 
 impl<'a> Options<'a> {
-    fn parse(args: &Args<'a>) -> Result<Options<'a>, CmdError> {
+    /// `secrets`: the positions of the passwords (and AUTH2's user)
+    /// parsed, which Redis redacts for MONITOR and the slow log.
+    fn parse(args: &Args<'a>, secrets: &mut Vec<usize>) -> Result<Options<'a>, CmdError> {
         let mut o = Options {
             copy: false,
             replace: false,
@@ -74,9 +76,11 @@ impl<'a> Options<'a> {
             } else if args.is(j, "auth") && more >= 1 {
                 j += 1;
                 o.password = Some(args.get(j));
+                secrets.push(j);
             } else if args.is(j, "auth2") && more >= 2 {
                 o.user = Some(args.get(j + 1));
                 o.password = Some(args.get(j + 2));
+                secrets.extend([j + 1, j + 2]);
                 j += 2;
             } else if args.is(j, "keys") {
                 if !args.get(3).is_empty() {
@@ -126,8 +130,15 @@ pub fn migrate_keys<'a>(args: Args<'a>, f: &mut dyn FnMut(&'a [u8])) {
     }
 }
 
+/// The arguments MONITOR and the slow log show as "(redacted)".
+pub fn secret_args(args: Args<'_>) -> Vec<usize> {
+    let mut secrets = Vec::new();
+    let _ = Options::parse(&args, &mut secrets);
+    secrets
+}
+
 pub fn migrate(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let opts = Options::parse(&args)?;
+    let opts = Options::parse(&args, &mut Vec::new())?;
     let timeout = args.int(5)?;
     let db = args.int(4)?;
     let timeout = if timeout <= 0 { 1000 } else { timeout as u64 };
