@@ -170,7 +170,7 @@ pub enum Pending {
     /// keys the target restored, if unchanged, and writes the reply.
     Migrate {
         id: MigrateId,
-        plan: Box<super::migrate::MigratePlan>,
+        plan: Box<super::migrate_plan::MigratePlan>,
     },
 }
 

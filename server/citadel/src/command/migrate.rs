@@ -23,27 +23,14 @@ use citadel_cache::{CacheHandle, Watch};
 
 use super::args::Args;
 use super::context::{Ctx, Pending};
-use super::dump::{dump_key, Dumped};
+use super::dump::dump_key;
 use super::error::{CmdError, CmdResult};
+use super::migrate_plan::{MigratePlan, SentKey};
 use crate::forward::encode_command;
 use crate::migrate::{Auth, Job, MigrateOutcome};
 
 /// Arguments before the options: MIGRATE host port key db timeout.
 const FIRST_OPTION: usize = 6;
-
-/// What the continuation needs: the keys sent and what each held.
-pub struct MigratePlan {
-    keys: Vec<Sent>,
-    copy: bool,
-}
-
-/// A key whose RESTORE was sent, as it was dumped.
-struct Sent {
-    key: Box<[u8]>,
-    /// Its bucket's version from before the dump.
-    watch: Watch,
-    dumped: Dumped,
-}
 
 /// MIGRATE's options, parsed left to right as Redis does.
 struct Options<'a> {
@@ -173,10 +160,11 @@ pub fn migrate(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             words.push(b"REPLACE");
         }
         encode_command(&mut restores, words.len(), words);
-        sent.push(Sent {
+        sent.push(SentKey {
             key: key.into(),
             watch,
-            dumped,
+            payload: dumped.payload,
+            expire_at: dumped.expire_at,
         });
     }
     if sent.is_empty() {
@@ -227,16 +215,14 @@ pub fn finish(ctx: &mut Ctx<'_>, plan: MigratePlan, outcome: MigrateOutcome) -> 
 
 /// Deletes the key of `sent` if it still holds what was dumped (see the
 /// module comment); true when it did.
-fn delete_if_unchanged(cache: &mut CacheHandle, sent: &Sent, buf: &mut Vec<u8>) -> bool {
+fn delete_if_unchanged(cache: &mut CacheHandle, sent: &SentKey, buf: &mut Vec<u8>) -> bool {
     if delete_if_holds(cache, &sent.key, sent.watch) {
         return true;
     }
     // Its bucket changed: maybe through another key; compare the value.
     let watch = cache.watch(&sent.key);
     match dump_key(cache, &sent.key, buf) {
-        Ok(Some(now))
-            if now.payload == sent.dumped.payload && now.expire_at == sent.dumped.expire_at =>
-        {
+        Ok(Some(now)) if now.payload == sent.payload && now.expire_at == sent.expire_at => {
             delete_if_holds(cache, &sent.key, watch)
         }
         _ => false,

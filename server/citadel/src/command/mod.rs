@@ -47,6 +47,7 @@ mod loading;
 mod lolwut;
 mod memory;
 mod migrate;
+mod migrate_plan;
 mod monitor;
 mod nested_calls;
 mod object;

@@ -13,10 +13,14 @@ use crate::forward::reply::{elements, reply_len};
 /// What the scripted target answers a command (its words), and whether
 /// it then closes the connection.
 type Script = dyn Fn(&[Vec<u8>]) -> (Vec<u8>, bool) + Send + Sync;
+/// A command's words.
+type Words = Vec<Vec<u8>>;
+/// The commands the target read, per connection.
+type Seen = Arc<Mutex<Vec<Vec<Words>>>>;
 
 /// A target answering by `script`; returns its port and the commands it
 /// read, per connection.
-fn target(script: Arc<Script>) -> (u16, Arc<Mutex<Vec<Vec<Vec<Vec<u8>>>>>>) {
+fn target(script: Arc<Script>) -> (u16, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -30,7 +34,7 @@ fn target(script: Arc<Script>) -> (u16, Arc<Mutex<Vec<Vec<Vec<Vec<u8>>>>>>) {
     (port, seen)
 }
 
-fn serve(mut conn: TcpStream, script: &Script, log: &Mutex<Vec<Vec<Vec<Vec<u8>>>>>) {
+fn serve(mut conn: TcpStream, script: &Script, log: &Mutex<Vec<Vec<Words>>>) {
     let at = {
         let mut log = log.lock().unwrap();
         log.push(Vec::new());
@@ -41,7 +45,7 @@ fn serve(mut conn: TcpStream, script: &Script, log: &Mutex<Vec<Vec<Vec<Vec<u8>>>
     loop {
         while let Ok(Some(len)) = reply_len(&buf) {
             let command: Vec<u8> = buf.drain(..len).collect();
-            let words: Vec<Vec<u8>> = elements(&command)
+            let words: Words = elements(&command)
                 .unwrap()
                 .into_iter()
                 .map(|w| crate::forward::reply::bulk(w).unwrap().to_vec())
@@ -90,8 +94,8 @@ fn run(m: &Migrator, rx: &Receiver<Done>, job: Job) -> MigrateOutcome {
     rx.recv_timeout(Duration::from_secs(10)).unwrap().outcome
 }
 
-fn names(commands: &[Vec<Vec<u8>>]) -> Vec<String> {
-    let name = |c: &Vec<Vec<u8>>| String::from_utf8_lossy(&c[0]).into_owned();
+fn names(commands: &[Words]) -> Vec<String> {
+    let name = |c: &Words| String::from_utf8_lossy(&c[0]).into_owned();
     commands.iter().map(name).collect()
 }
 
