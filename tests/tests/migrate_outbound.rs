@@ -289,6 +289,33 @@ fn citadel_migrates_as_redis_does() {
         &["MIGRATE", "127.0.0.1", &dead, "k", "0", "1000"],
     );
     same(&mut sides, &["EXISTS", "k"]);
+
+    // ACL: every key MIGRATE names is checked (read and write).
+    let acl = ["ACL", "SETUSER", "lim", "on", "nopass", "~a*", "+@all"];
+    same(&mut sides, &acl);
+    same(&mut sides, &["SET", "a5", "v"]);
+    same(&mut sides, &["AUTH", "lim", "x"]);
+    same(
+        &mut sides,
+        &["MIGRATE", "127.0.0.1", "{port}", "k", "0", "1000"],
+    );
+    let both = [
+        "MIGRATE",
+        "127.0.0.1",
+        "{port}",
+        "",
+        "0",
+        "1000",
+        "KEYS",
+        "a5",
+        "k",
+    ];
+    same(&mut sides, &both);
+    same(
+        &mut sides,
+        &["MIGRATE", "127.0.0.1", "{port}", "a5", "0", "1000"],
+    );
+    same(&mut sides, &["EXISTS", "a5"]);
 }
 
 #[test]
@@ -383,6 +410,15 @@ fn a_key_written_during_its_migrate_is_kept() {
     run(&mut src, &["SET", "alone", "v1"]).unwrap();
     let mut watcher = source.client();
     run(&mut watcher, &["WATCH", "alone"]).unwrap();
+    // Redis 7.0 publishes `del` for each key MIGRATE deletes.
+    run(
+        &mut src,
+        &["CONFIG", "SET", "notify-keyspace-events", "KEA"],
+    )
+    .unwrap();
+    let mut events = RespReader::new(source.raw());
+    events.send(&encode_command(&[b"SUBSCRIBE", b"__keyevent@0__:del"]));
+    events.raw_reply().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
     let mut waiting = RespReader::new(source.raw());
@@ -419,6 +455,9 @@ fn a_key_written_during_its_migrate_is_kept() {
         "a write is never lost"
     );
     assert_eq!(run(&mut src, &["EXISTS", "alone"]).unwrap(), Value::Int(0));
+    let deleted = events.pending(Duration::from_millis(300));
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    assert!(deleted[0].contains("alone"), "{deleted:?}");
     run(&mut watcher, &["MULTI"]).unwrap();
     run(&mut watcher, &["SET", "alone", "back"]).unwrap();
     assert_eq!(
