@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
+use citadel_tests::cluster::Cluster;
 use citadel_tests::reference::{encode_command, RedisServer};
 use citadel_tests::{free_port, redis, RespReader, Server};
 use redis::{Connection, Value};
@@ -492,4 +493,38 @@ fn a_key_written_during_its_migrate_is_kept() {
         run(&mut src, &["GET", "after"]).unwrap(),
         Value::BulkString(b"1".to_vec())
     );
+}
+
+/// Cluster mode: MIGRATE's keys are routed like any key (-MOVED from a
+/// node that does not serve them), and travel as RESTORE-ASKING (the
+/// target may be importing their slot).
+#[test]
+fn in_cluster_mode_keys_route_and_travel_as_restore_asking() {
+    let cluster = Cluster::start(2);
+    let target = RedisServer::start();
+    let key = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| cluster.owner_of(k) == 0)
+        .unwrap();
+    let port = target.port.to_string();
+    let migrate = ["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS", &key];
+    let mut other = cluster.nodes[1].client();
+    let moved = run(&mut other, &migrate)
+        .unwrap_err()
+        .to_string()
+        .to_lowercase();
+    assert!(moved.contains("moved"), "{moved}");
+    let mut owner = cluster.nodes[0].client();
+    run(&mut owner, &["SET", &key, "v"]).unwrap();
+    assert_eq!(run(&mut owner, &migrate).unwrap(), Value::Okay);
+    let mut dst = connect(target.port, 0);
+    assert_eq!(
+        run(&mut dst, &["GET", &key]).unwrap(),
+        Value::BulkString(b"v".to_vec())
+    );
+    let Value::BulkString(stats) = run(&mut dst, &["INFO", "commandstats"]).unwrap() else {
+        panic!("INFO");
+    };
+    let stats = String::from_utf8_lossy(&stats).into_owned();
+    assert!(stats.contains("cmdstat_restore-asking:calls=1"), "{stats}");
 }
