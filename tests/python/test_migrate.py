@@ -18,9 +18,6 @@ import redis
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_citadel import Citadel, free_port, run_tests  # noqa: E402
 
-SERVER = None
-
-
 class RedisServer:
     """A redis-server child on a free port, without persistence."""
 
@@ -51,21 +48,10 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def setup_module(module=None):
-    global SERVER
-    SERVER = Citadel()
-
-
-def teardown_module(module=None):
-    if SERVER:
-        SERVER.cleanup()
-
-
 def test_migrate_moves_keys_with_their_ttls_into_redis():
-    target = RedisServer("--requirepass", "tpw")
+    source, target = Citadel(), RedisServer("--requirepass", "tpw")
     try:
-        src = SERVER.client(decode_responses=True)
-        src.flushall()
+        src = source.client(decode_responses=True)
         src.set("py:s", "v", px=600000)
         src.hset("py:h", mapping={"a": "1", "b": "2"})
         src.rpush("py:l", "x", "y")
@@ -89,20 +75,21 @@ def test_migrate_moves_keys_with_their_ttls_into_redis():
         assert src.exists("py:c") == 0
         assert src.migrate("127.0.0.1", target.port, "py:none", 2, 5000, auth="tpw") == "NOKEY"
     finally:
+        source.cleanup()
         target.stop()
 
 
 def test_migrate_between_citadels():
-    other = Citadel()
+    source, other = Citadel(), Citadel()
     try:
-        src = SERVER.client(decode_responses=True)
-        src.flushall()
+        src = source.client(decode_responses=True)
         src.zadd("py:z", {"a": 1.5, "b": -2})
         src.migrate("127.0.0.1", other.port, "py:z", 0, 5000)
         assert other.client(decode_responses=True).zrange("py:z", 0, -1, withscores=True) == [
             ("b", -2.0), ("a", 1.5)]
         assert src.exists("py:z") == 0
     finally:
+        source.cleanup()
         other.cleanup()
 
 
