@@ -180,6 +180,14 @@ fn citadel_migrates_as_redis_does() {
         &mut sides,
         &["MIGRATE", "127.0.0.1", "{port}", "nokey", "0", "5000"],
     );
+    // Timeouts of any size (<= 0: 1000 ms).
+    same(&mut sides, &["SET", "big", "1"]);
+    let huge = i64::MAX.to_string();
+    same(
+        &mut sides,
+        &["MIGRATE", "127.0.0.1", "{port}", "big", "0", &huge],
+    );
+    same(&mut sides, &["EXISTS", "big"]);
     let mut copy = vec![
         "MIGRATE",
         "127.0.0.1",

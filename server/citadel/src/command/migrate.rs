@@ -128,7 +128,12 @@ pub fn migrate(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let opts = Options::parse(&args, &mut Vec::new())?;
     let timeout = args.int(5)?;
     let db = args.int(4)?;
-    let timeout = if timeout <= 0 { 1000 } else { timeout as u64 };
+    // Bounded as poll(2) bounds Redis's wait (and an Instant can add it).
+    let timeout = if timeout <= 0 {
+        1000
+    } else {
+        timeout.min(i64::from(i32::MAX)) as u64
+    };
     if !super::blocking::may_block(ctx) {
         return Err(CmdError::Static(
             "ERR MIGRATE is not allowed inside MULTI/EXEC or scripts (it waits for the target)",
