@@ -92,6 +92,9 @@ pub enum MigrateError {
     /// first RESTORE's), without the leading '-'.
     #[error("ERR Target instance replied with error: {0}")]
     Target(String),
+    /// The worker failed (a bug, logged as a panic): nothing is deleted.
+    #[error("ERR internal error while migrating (see the server log)")]
+    Internal,
 }
 
 impl MigrateOutcome {

@@ -45,15 +45,25 @@ pub(super) fn run(name: &str, jobs: &Receiver<Job>, shared: &Arc<Shared>) {
                 shared.lock_workers().remove(name);
                 // Sent before the removal: still ours to run.
                 while let Ok(job) = jobs.try_recv() {
-                    let outcome = migrate(&mut cached, &job);
+                    let outcome = answer(&mut cached, &job);
                     (shared.deliver)(job.done(outcome));
                 }
                 return;
             }
         };
-        let outcome = migrate(&mut cached, &job);
+        let outcome = answer(&mut cached, &job);
         (shared.deliver)(job.done(outcome));
     }
+}
+
+/// `migrate`, answered even if it panics (a bug): its client must not
+/// wait forever.
+fn answer(cached: &mut Option<Cached>, job: &Job) -> MigrateOutcome {
+    let run = std::panic::AssertUnwindSafe(|| migrate(cached, job));
+    std::panic::catch_unwind(run).unwrap_or_else(|_| {
+        *cached = None;
+        MigrateOutcome::failed(job.keys, MigrateError::Internal)
+    })
 }
 
 /// One job, tried again once on a fresh connection if its connection
