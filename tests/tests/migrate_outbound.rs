@@ -180,6 +180,28 @@ fn citadel_migrates_as_redis_does() {
         &mut sides,
         &["MIGRATE", "127.0.0.1", "{port}", "nokey", "0", "5000"],
     );
+    // A key named twice: restored once, then BUSYKEY; it moved.
+    same(&mut sides, &["SET", "dup", "v"]);
+    let twice = [
+        "MIGRATE",
+        "127.0.0.1",
+        "{port}",
+        "",
+        "0",
+        "5000",
+        "KEYS",
+        "dup",
+        "dup",
+    ];
+    same(&mut sides, &twice);
+    same(&mut sides, &["EXISTS", "dup"]);
+    // An expired key is missing.
+    same(&mut sides, &["SET", "exp", "v", "PX", "1"]);
+    std::thread::sleep(Duration::from_millis(20));
+    same(
+        &mut sides,
+        &["MIGRATE", "127.0.0.1", "{port}", "exp", "0", "5000"],
+    );
     // Timeouts of any size (<= 0: 1000 ms).
     same(&mut sides, &["SET", "big", "1"]);
     let huge = i64::MAX.to_string();
