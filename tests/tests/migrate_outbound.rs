@@ -152,6 +152,15 @@ const FILL: &[&[&str]] = &[
     &["SET", "busy", "here"],
 ];
 
+/// MIGRATE to this side's target, database 0: `options`, then KEYS `keys`.
+fn keys_form<'a>(options: &[&'a str], keys: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["MIGRATE", "127.0.0.1", "{port}", "", "0", "5000"];
+    args.extend(options);
+    args.push("KEYS");
+    args.extend(keys);
+    args
+}
+
 const MOVED: [&str; 7] = ["ttl", "hash", "list", "set", "zset", "stream", "busy"];
 
 #[test]
@@ -182,18 +191,7 @@ fn citadel_migrates_as_redis_does() {
     );
     // A key named twice: restored once, then BUSYKEY; it moved.
     same(&mut sides, &["SET", "dup", "v"]);
-    let twice = [
-        "MIGRATE",
-        "127.0.0.1",
-        "{port}",
-        "",
-        "0",
-        "5000",
-        "KEYS",
-        "dup",
-        "dup",
-    ];
-    same(&mut sides, &twice);
+    same(&mut sides, &keys_form(&[], &["dup", "dup"]));
     same(&mut sides, &["EXISTS", "dup"]);
     // An expired key is missing.
     same(&mut sides, &["SET", "exp", "v", "PX", "1"]);
@@ -210,18 +208,7 @@ fn citadel_migrates_as_redis_does() {
         &["MIGRATE", "127.0.0.1", "{port}", "big", "0", &huge],
     );
     same(&mut sides, &["EXISTS", "big"]);
-    let mut copy = vec![
-        "MIGRATE",
-        "127.0.0.1",
-        "{port}",
-        "",
-        "0",
-        "5000",
-        "COPY",
-        "KEYS",
-    ];
-    copy.extend(&MOVED[..6]);
-    same(&mut sides, &copy);
+    same(&mut sides, &keys_form(&["COPY"], &MOVED[..6]));
     let mut exists = vec!["EXISTS"];
     exists.extend(MOVED);
     same(&mut sides, &exists);
@@ -232,18 +219,14 @@ fn citadel_migrates_as_redis_does() {
     );
 
     // BUSYKEY without REPLACE: the first error, the other keys moved.
-    let mut keys = vec!["MIGRATE", "127.0.0.1", "{port}", "", "0", "5000", "KEYS"];
-    keys.extend(["hash", "busy", "list"]);
-    let busy = same(&mut sides, &keys);
+    let busy = same(&mut sides, &keys_form(&[], &["hash", "busy", "list"]));
     assert!(
         busy.contains("Target instance replied with error: BUSYKEY"),
         "{busy}"
     );
     same(&mut sides, &exists);
     // REPLACE, no COPY: everything moves.
-    let mut replace = vec!["MIGRATE", "127.0.0.1", "{port}", "", "0", "5000", "REPLACE"];
-    replace.push("KEYS");
-    replace.extend(MOVED);
+    let replace = keys_form(&["REPLACE"], &MOVED);
     assert_eq!(same(&mut sides, &replace), "+OK\r\n");
     same(&mut sides, &exists);
     same(&mut sides, &["DBSIZE"]);
