@@ -471,10 +471,12 @@ def stop_all(nodes):
 
 def run_tests(namespace):
     """The runner without pytest: every test_* of a test module (its
-    globals()), between its setup_module and teardown_module."""
+    globals()), between its setup_module and teardown_module (if any)."""
     tests = [(name, fn) for name, fn in sorted(namespace.items()) if name.startswith("test_") and callable(fn)]
     passed = failed = 0
-    setup_module, teardown_module = namespace["setup_module"], namespace["teardown_module"]
+    nothing = lambda: None  # noqa: E731 - a module that starts its servers per test
+    setup_module = namespace.get("setup_module", nothing)
+    teardown_module = namespace.get("teardown_module", nothing)
     setup_module()
     try:
         for name, fn in tests:

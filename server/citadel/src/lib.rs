@@ -51,6 +51,7 @@ pub mod glob;
 pub mod hotkeys;
 pub mod introspect;
 pub mod metrics;
+pub mod migrate;
 pub mod monitor;
 pub mod overload;
 pub mod pipeline;

@@ -84,6 +84,9 @@ pub struct ServerState {
     /// The forwarder of proxy mode, warm hand-off and broadcast PUBLISH
     /// (installed by `main` in cluster mode).
     pub forwarder: std::sync::OnceLock<crate::forward::Forwarder>,
+    /// Outbound MIGRATE's workers (`crate::migrate`): each finished
+    /// MIGRATE is mailed to its thread's inbox.
+    pub migrator: crate::migrate::Migrator,
     /// CLIENT TRACKING: who cached which key.
     pub tracking: crate::tracking::Tracking,
     /// Clients blocked on keys (BLPOP ...), by key.
@@ -181,6 +184,7 @@ impl ServerState {
             hotkeys: crate::hotkeys::HotKeys::new(threads),
             cluster: Default::default(),
             forwarder: Default::default(),
+            migrator: migrator(&inboxes),
             introspect: Default::default(),
             settings,
             shutdown: Shutdown::default(),
@@ -421,4 +425,12 @@ fn engine_policy(policy: citadel_settings::MaxmemoryPolicy) -> citadel_cache::Ev
         Redis::VolatileTtl => Engine::VolatileTtl,
         Redis::NoEviction => Engine::NoEviction,
     }
+}
+
+/// MIGRATE's workers, mailing each finished MIGRATE to its thread.
+fn migrator(inboxes: &crate::wait::SharedInboxes) -> crate::migrate::Migrator {
+    let inboxes = inboxes.clone();
+    crate::migrate::Migrator::new(Box::new(move |done: crate::migrate::Done| {
+        inboxes.send(done.thread, crate::wait::Mail::Migrated(done))
+    }))
 }

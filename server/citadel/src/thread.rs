@@ -78,6 +78,7 @@ pub struct ThreadCtx {
     mail: Vec<Mail>,
     /// The last forward this thread started (proxy mode).
     forwards: u64,
+    migrates: u64,
 }
 
 /// Keys one command wrote, in one reused buffer.
@@ -160,6 +161,7 @@ impl ThreadCtx {
             wakes,
             mail: Vec::new(),
             forwards: 0,
+            migrates: 0,
         }
     }
 
@@ -318,6 +320,10 @@ impl ThreadCtx {
                     id: done.id,
                     results: done.results,
                 }),
+                Mail::Migrated(done) => self.waits.finish(Completion::Migrate {
+                    id: done.id,
+                    outcome: done.outcome,
+                }),
                 Mail::KeyReady { client } => self.waits.wake(Completion::Unblocked { client }),
             }
         }
@@ -396,6 +402,12 @@ impl ThreadCtx {
     pub fn next_forward(&mut self) -> crate::forward::ForwardId {
         self.forwards += 1;
         crate::forward::ForwardId(self.forwards)
+    }
+
+    /// A fresh id for an outbound MIGRATE of this thread.
+    pub fn next_migrate(&mut self) -> crate::migrate::MigrateId {
+        self.migrates += 1;
+        crate::migrate::MigrateId(self.migrates)
     }
 
     /// A connection parked on `key`.

@@ -11,6 +11,7 @@ use super::error::CmdError;
 use super::load_plan::Plan;
 use crate::clients::ClientShared;
 use crate::forward::ForwardId;
+use crate::migrate::MigrateId;
 use crate::pipeline::PipelineWaitId;
 use crate::plugin::{Outcome, PluginId, RequestId};
 use crate::readthrough::LoadWaitId;
@@ -165,6 +166,12 @@ pub enum Pending {
     /// consumed and runs again when the connection resumes
     /// (`command/blocking.rs`).
     Blocked { client: u64 },
+    /// An outbound MIGRATE (`command/migrate.rs`): `plan` deletes the
+    /// keys the target restored, if unchanged, and writes the reply.
+    Migrate {
+        id: MigrateId,
+        plan: Box<super::migrate_plan::MigratePlan>,
+    },
 }
 
 impl Pending {
@@ -176,6 +183,7 @@ impl Pending {
             Pending::Pipeline { wait } => WaitKey::Pipeline(*wait),
             Pending::Paused { client } => WaitKey::Pause(*client),
             Pending::Blocked { client } => WaitKey::Blocked(*client),
+            Pending::Migrate { id, .. } => WaitKey::Migrate(*id),
             Pending::Forward { id, .. } | Pending::Handoff { id, .. } => WaitKey::Forward(*id),
         }
     }

@@ -133,6 +133,11 @@ pub fn keys_and_flags<'a>(
     cmd: Args<'a>,
 ) -> Option<Vec<(&'a [u8], &'static [&'static str])>> {
     let mut keys = Vec::new();
+    if let ("migrate", Some(first)) = (name, specs.first()) {
+        // Redis's migrateGetKeys: every key with the key argument's flags.
+        super::migrate::migrate_keys(cmd, &mut |k| keys.push((k, first.flags)));
+        return Some(keys);
+    }
     for spec in specs {
         let flags = flags_for(name, spec, cmd);
         for pos in positions(spec, cmd).ok()? {

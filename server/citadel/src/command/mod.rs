@@ -46,6 +46,8 @@ mod load_plan;
 mod loading;
 mod lolwut;
 mod memory;
+mod migrate;
+mod migrate_plan;
 mod monitor;
 mod nested_calls;
 mod object;

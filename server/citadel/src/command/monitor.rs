@@ -194,7 +194,8 @@ pub fn feed_queue(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) {
 /// The arguments Redis replaces with "(redacted)" in the slow log and for
 /// MONITOR, as its handlers mark them: AUTH's (unless it has too many
 /// arguments), HELLO's AUTH pair (once the protocol version parsed, up to
-/// the first bad option), CONFIG SET requirepass's value.
+/// the first bad option), CONFIG SET requirepass's value, MIGRATE's AUTH
+/// and AUTH2 values.
 pub fn redacted(command: &str, args: Args<'_>) -> Vec<usize> {
     let mut hidden = Vec::new();
     match command {
@@ -215,6 +216,7 @@ pub fn redacted(command: &str, args: Args<'_>) -> Vec<usize> {
                 }
             }
         }
+        "migrate" => hidden = super::migrate::secret_args(args),
         "config|set" => {
             for i in (2..args.len()).step_by(2) {
                 if args.get(i).eq_ignore_ascii_case(b"requirepass") && i + 1 < args.len() {

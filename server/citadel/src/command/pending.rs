@@ -124,6 +124,9 @@ pub fn resume(
         (Pending::Handoff { wait, .. }, Completion::Forward { results, .. }) => {
             super::handoff::settle(&mut ctx, *wait, results)
         }
+        (Pending::Migrate { plan, .. }, Completion::Migrate { outcome, .. }) => {
+            super::migrate::finish(&mut ctx, *plan, outcome)
+        }
         // Nothing to write: the held command runs from the buffered input.
         (Pending::Paused { .. }, Completion::Unpaused { .. }) => Ok(()),
         // Likewise: the blocked command runs again and looks at its keys.

@@ -8,8 +8,8 @@ use super::short_name;
 use super::{
     acl, bitfield, bitop, bits, client, cluster, collections, config, connection, counters,
     databases, debug, docs, dump, expiry, functions, hll, hotkeys, info, keys, latency, lcs,
-    lolwut, memory, monitor, object, pipeline, plugin, pubsub, ranges, replication, save, scan,
-    scripting, server, slowlog, strings, transaction,
+    lolwut, memory, migrate, monitor, object, pipeline, plugin, pubsub, ranges, replication, save,
+    scan, scripting, server, slowlog, strings, transaction,
 };
 use super::{args::Args, error::CmdResult};
 
@@ -279,6 +279,7 @@ pub static COMMANDS: &[CommandDef] = &[
     c("dump", 2, R, KEY1, G, "2.6.0", "Returns a serialized representation of the value stored at a key.", dump::dump),
     c("restore", -4, WM, KEY1, G, "2.6.0", "Creates a key from the serialized representation of a value.", dump::restore),
     c("restore-asking", -4, &["write", "denyoom", "asking"], KEY1, G, "3.0.0", "An internal command for migrating keys in a cluster.", dump::restore),
+    c("migrate", -6, &["write", "movablekeys"], (3, 3, 1), G, "2.6.0", "Atomically transfers a key from one Redis instance to another.", migrate::migrate).finding_keys(migrate::migrate_keys),
     c("expire", -3, WF, KEY1, G, "1.0.0", "Sets the expiration time of a key in seconds.", expiry::expire),
     c("pexpire", -3, WF, KEY1, G, "2.6.0", "Sets the expiration time of a key in milliseconds.", expiry::pexpire),
     c("expireat", -3, WF, KEY1, G, "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", expiry::expireat),

@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::Sender;
 
-pub use peer::encode_command;
+pub use peer::{encode_command, PeerConn};
 pub use tracked::PeerTracking;
 
 /// A forward this thread waits for (numbered per server thread).

@@ -77,7 +77,7 @@ impl PeerConn {
     /// the peer answers -MOVED rather than forwarding again (no loops),
     /// and on a tracking link `CLIENT TRACKING on` (default mode: the
     /// peer pushes an invalidation for each key read here once it changes).
-    pub fn open(
+    pub(super) fn open(
         link: &LinkKey,
         password: Option<&str>,
         deadline: Instant,
@@ -90,12 +90,7 @@ impl PeerConn {
             .ok_or_else(|| ForwardError::Handshake(format!("{addr} resolves to nothing")))?;
         let stream =
             TcpStream::connect_timeout(&target, remaining(deadline)?).map_err(ForwardError::Io)?;
-        stream.set_nodelay(true).map_err(ForwardError::Io)?;
-        let mut conn = PeerConn {
-            stream,
-            buf: Vec::with_capacity(16 * 1024),
-            start: 0,
-        };
+        let mut conn = PeerConn::over(stream).map_err(ForwardError::Io)?;
         let mut greet = Vec::new();
         let mut replies = 1;
         match (resp3, password) {
@@ -121,6 +116,23 @@ impl PeerConn {
             }
         }
         Ok(conn)
+    }
+
+    /// A connection over `stream`, connected and not greeted (outbound
+    /// MIGRATE talks to any Redis, which gets no greeting).
+    pub fn over(stream: TcpStream) -> std::io::Result<PeerConn> {
+        stream.set_nodelay(true)?;
+        Ok(PeerConn {
+            stream,
+            buf: Vec::with_capacity(16 * 1024),
+            start: 0,
+        })
+    }
+
+    /// Bounds each write of `send` (None: unbounded, as forward links,
+    /// whose reader closes a stuck connection, write).
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.stream.set_write_timeout(timeout)
     }
 
     pub fn send(&mut self, request: &[u8]) -> Result<(), ForwardError> {

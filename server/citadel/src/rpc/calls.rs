@@ -155,7 +155,8 @@ pub fn finished(
         | Completion::Invalidate { .. }
         | Completion::Monitor { .. }
         | Completion::Forward { .. }
-        | Completion::Unblocked { .. } => Err(internal()),
+        | Completion::Unblocked { .. }
+        | Completion::Migrate { .. } => Err(internal()),
     }
 }
 

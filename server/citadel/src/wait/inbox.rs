@@ -57,6 +57,8 @@ pub enum Mail {
     /// A key a blocked client (id) of this thread waits for was written
     /// (`crate::blocking`): it looks again.
     KeyReady { client: u64 },
+    /// A MIGRATE worker finished a MIGRATE of this thread's client.
+    Migrated(crate::migrate::Done),
 }
 
 pub struct Inbox {

@@ -24,6 +24,7 @@ pub use inbox::{Inbox, Inboxes, Mail};
 pub use parked::{Target, ThreadWaits};
 
 use crate::forward::{ForwardId, PartResult};
+use crate::migrate::{MigrateId, MigrateOutcome};
 use crate::pipeline::{PipelineResult, PipelineWaitId};
 use crate::plugin::{Outcome, PluginId, RequestId};
 use crate::pubsub::Message;
@@ -63,6 +64,8 @@ pub enum WaitKey {
     Forward(ForwardId),
     /// A client (id) blocked on keys (BLPOP ...; `crate::blocking`).
     Blocked(u64),
+    /// An outbound MIGRATE (`crate::migrate`).
+    Migrate(MigrateId),
 }
 
 /// A finished operation, as the continuation of the command that waited
@@ -117,6 +120,11 @@ pub enum Completion {
     /// A blocked client (id) looks again: a key it waits for was written,
     /// or its timeout passed. Its command runs again from the input.
     Unblocked { client: u64 },
+    /// An outbound MIGRATE's outcome: the keys restored, and its reply.
+    Migrate {
+        id: MigrateId,
+        outcome: MigrateOutcome,
+    },
 }
 
 impl Completion {
@@ -134,6 +142,7 @@ impl Completion {
             Completion::Monitor { client, .. } => WaitKey::Monitor(*client),
             Completion::Forward { id, .. } => WaitKey::Forward(*id),
             Completion::Unblocked { client } => WaitKey::Blocked(*client),
+            Completion::Migrate { id, .. } => WaitKey::Migrate(*id),
         }
     }
 

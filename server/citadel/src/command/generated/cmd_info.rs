@@ -1597,6 +1597,24 @@ pub static CMD_INFO: &[(&str, Info)] = &[
             },
         ],
     }),
+    ("migrate", Info {
+        acl: &["@keyspace", "@write", "@slow", "@dangerous"],
+        tips: &["nondeterministic_output"],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "access", "delete"],
+                begin: Begin::Index(3),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpec {
+                notes: None,
+                flags: &["RW", "access", "delete", "incomplete"],
+                begin: Begin::Keyword("KEYS", -2),
+                find: Find::Range { lastkey: -1, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
     ("monitor", Info {
         acl: &["@admin", "@slow", "@dangerous"],
         tips: &[],

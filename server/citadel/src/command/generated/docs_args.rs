@@ -5802,6 +5802,108 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("migrate", &[
+        Arg {
+            name: "host",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "port",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key_or_empty_string",
+            kind: "oneof",
+            arguments: Some(&[
+                Arg {
+                    name: "key",
+                    kind: "key",
+                    key_spec_index: Some(0),
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "empty_string",
+                    kind: "pure-token",
+                    token: Some(""),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "destination-db",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "timeout",
+            kind: "integer",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "copy",
+            kind: "pure-token",
+            token: Some("COPY"),
+            since: Some("3.0.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "replace",
+            kind: "pure-token",
+            token: Some("REPLACE"),
+            since: Some("3.0.0"),
+            flags: &["optional"],
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "authentication",
+            kind: "oneof",
+            flags: &["optional"],
+            arguments: Some(&[
+                Arg {
+                    name: "password",
+                    kind: "string",
+                    token: Some("AUTH"),
+                    since: Some("4.0.7"),
+                    flags: &["optional"],
+                    ..Arg::EMPTY
+                },
+                Arg {
+                    name: "username_password",
+                    kind: "block",
+                    token: Some("AUTH2"),
+                    since: Some("6.0.0"),
+                    flags: &["optional"],
+                    arguments: Some(&[
+                        Arg {
+                            name: "username",
+                            kind: "string",
+                            ..Arg::EMPTY
+                        },
+                        Arg {
+                            name: "password",
+                            kind: "string",
+                            ..Arg::EMPTY
+                        },
+                    ]),
+                    ..Arg::EMPTY
+                },
+            ]),
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            token: Some("KEYS"),
+            since: Some("3.0.6"),
+            key_spec_index: Some(1),
+            flags: &["optional", "multiple"],
+            ..Arg::EMPTY
+        },
+    ]),
     ("expire", &[
         Arg {
             name: "key",
