@@ -43,7 +43,7 @@ pub struct CacheHandle {
     ns_buf: Vec<u8>,
     ns_spans: Vec<std::ops::Range<usize>>,
     /// The keys RANDOMKEY's last walk found (random_key.rs).
-    pub(crate) sparse_keys: crate::random_key::SparseKeys,
+    pub(crate) sparse_keys: crate::sparse_keys::SparseKeys,
 }
 
 /// A multi-key update of a namespace != 0 with up to this many keys finds

@@ -64,6 +64,7 @@ mod region;
 mod scan;
 mod segment;
 mod set_one;
+mod sparse_keys;
 mod stats;
 mod store;
 mod sync;

@@ -26,6 +26,7 @@ use crate::index::{slot_off, Entry};
 use crate::item::ItemRef;
 use crate::namespace;
 use crate::scan::Visit;
+use crate::sparse_keys::SparseKeys;
 use crate::sync::Ordering;
 
 /// Most keys a walk keeps of a sparse namespace (and step 2 checks).
@@ -35,15 +36,6 @@ const PROBES: u64 = 64;
 const WINDOW: u64 = 4096;
 /// Slots whose items a walk loads at once.
 const WALK_BATCH: u64 = 64;
-
-/// The keys of namespace `ns` a whole walk found (user keys).
-#[derive(Default)]
-pub(crate) struct SparseKeys {
-    ns: u8,
-    keys: Vec<Vec<u8>>,
-    /// Whether `keys` were all the namespace held when walked.
-    complete: bool,
-}
 
 impl CacheHandle {
     /// Appends a random live key of the handle's namespace to `out`; false
