@@ -322,7 +322,7 @@ fn getkeysandflags(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(CmdError::Static("ERR The command has no key arguments"));
     }
     check_arity(def, cmd)?;
-    match super::key_flags::keys_and_flags(def.name, specs, cmd) {
+    match super::key_flags::keys_and_flags(def, specs, cmd) {
         Some(keys) if !keys.is_empty() => {
             ctx.out.array(keys.len());
             for (key, flags) in keys {

@@ -7,6 +7,7 @@
 
 use super::args::Args;
 use super::info_spec::{Begin, Find, KeySpec};
+use super::table::CommandDef;
 
 /// The arguments do not fit a key spec (Redis's `invalid_spec`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,20 +125,24 @@ fn bitfield_reads_only(cmd: Args<'_>) -> bool {
     true
 }
 
-/// Every key of `cmd` (a call of command `name`) by `specs`, with its
+/// Every key of `cmd` (a call of command `def`) by `specs`, with its
 /// spec's flags, in spec order; None when a spec does not fit the
-/// arguments (or cannot be followed).
+/// arguments (or cannot be followed). Specs Redis marks `incomplete`
+/// (MIGRATE's KEYS) cannot be followed: as Redis then calls the
+/// command's own getkeys, every key the command's finder names gets the
+/// first spec's flags (the key argument's: migrateGetKeys's).
 pub fn keys_and_flags<'a>(
-    name: &str,
+    def: &CommandDef,
     specs: &[KeySpec],
     cmd: Args<'a>,
 ) -> Option<Vec<(&'a [u8], &'static [&'static str])>> {
     let mut keys = Vec::new();
-    if let ("migrate", Some(first)) = (name, specs.first()) {
-        // Redis's migrateGetKeys: every key with the key argument's flags.
-        super::migrate::migrate_keys(cmd, &mut |k| keys.push((k, first.flags)));
+    let incomplete = specs.iter().any(|s| s.flags.contains(&"incomplete"));
+    if let (true, Some(first), Some(_)) = (incomplete, specs.first(), def.find_keys) {
+        def.for_each_key(cmd, |k| keys.push((k, first.flags)));
         return Some(keys);
     }
+    let name = def.name;
     for spec in specs {
         let flags = flags_for(name, spec, cmd);
         for pos in positions(spec, cmd).ok()? {
