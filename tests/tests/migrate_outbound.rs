@@ -578,3 +578,25 @@ fn a_client_that_leaves_still_moves_its_keys() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A MIGRATE onto the server itself restores the key over itself (Redis
+/// would wait for itself and time out): the key must not then be deleted
+/// as moved.
+#[test]
+fn a_migrate_onto_the_server_itself_keeps_the_key() {
+    let server = Server::start(&[]);
+    let mut con = connect(server.port, 0);
+    run(&mut con, &["SET", "k", "v"]).unwrap();
+    let port = server.port.to_string();
+    let migrated = run(
+        &mut con,
+        &["MIGRATE", "127.0.0.1", &port, "k", "0", "1000", "REPLACE"],
+    );
+    assert_eq!(migrated.unwrap(), Value::Okay);
+    let value: Option<String> = redis::cmd("GET").arg("k").query(&mut con).unwrap();
+    assert_eq!(
+        value.as_deref(),
+        Some("v"),
+        "the key restored onto itself stays"
+    );
+}

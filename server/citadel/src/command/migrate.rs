@@ -11,9 +11,9 @@
 //! them wrote keeps its new value (a write is never lost to a MIGRATE).
 //! The check: WATCH's bucket version, taken before the dump, still
 //! holds at a transaction's commit that deletes the key; when it does
-//! not (a write to the key or to another key of its bucket), the key is
-//! dumped again and deleted only if the payload and expiry are the same,
-//! again under a version taken before that dump.
+//! not (a write to the key, or to another key of its bucket), the key
+//! stays: a copy left behind, never a write lost. (Comparing values
+//! instead would delete a key MIGRATEd onto this very server.)
 //!
 //! MIGRATE waits for the network, which nothing inside MULTI/EXEC or a
 //! script may do here: it is refused there with an error (Redis blocks
@@ -168,8 +168,6 @@ pub fn migrate(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         sent.push(SentKey {
             key: key.into(),
             watch,
-            payload: dumped.payload,
-            expire_at: dumped.expire_at,
         });
     }
     if sent.is_empty() {
@@ -208,7 +206,7 @@ pub fn finish(ctx: &mut Ctx<'_>, plan: MigratePlan, outcome: MigrateOutcome) -> 
         }
         let restored = plan.keys.iter().zip(&outcome.restored);
         for (sent, _) in restored.filter(|(_, &ok)| ok) {
-            delete_if_unchanged(&mut ctx.thread.cache, sent, &mut ctx.conn.scratch);
+            delete_if_holds(&mut ctx.thread.cache, &sent.key, sent.watch);
         }
         // Keyspace events and invalidations of tracking clients.
         super::key_events::flush(ctx.state, ctx.thread, Some(ctx.conn.client.id), None);
@@ -216,22 +214,6 @@ pub fn finish(ctx: &mut Ctx<'_>, plan: MigratePlan, outcome: MigrateOutcome) -> 
     outcome.result.map_err(|e| CmdError::Text(e.to_string()))?;
     ctx.out.ok();
     Ok(())
-}
-
-/// Deletes the key of `sent` if it still holds what was dumped (see the
-/// module comment); true when it did.
-fn delete_if_unchanged(cache: &mut CacheHandle, sent: &SentKey, buf: &mut Vec<u8>) -> bool {
-    if delete_if_holds(cache, &sent.key, sent.watch) {
-        return true;
-    }
-    // Its bucket changed: maybe through another key; compare the value.
-    let watch = cache.watch(&sent.key);
-    match dump_key(cache, &sent.key, buf) {
-        Ok(Some(now)) if now.payload == sent.payload && now.expire_at == sent.expire_at => {
-            delete_if_holds(cache, &sent.key, watch)
-        }
-        _ => false,
-    }
 }
 
 /// Deletes `key` in a transaction that commits only if `watch` still

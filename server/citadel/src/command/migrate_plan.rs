@@ -1,5 +1,5 @@
 //! What a MIGRATE waiting for its target remembers (`Pending::Migrate`):
-//! each key sent and what it held then, so that `migrate::finish` deletes
+//! each key sent and its bucket's version then, so that `migrate::finish` deletes
 //! only keys still unchanged. Below `context`, with no dependencies on
 //! the handlers.
 
@@ -16,8 +16,4 @@ pub struct SentKey {
     pub key: Box<[u8]>,
     /// Its bucket's version from before the dump.
     pub watch: Watch,
-    /// The DUMP payload sent.
-    pub payload: Vec<u8>,
-    /// Unix ms; None for no TTL.
-    pub expire_at: Option<u64>,
 }
