@@ -66,7 +66,7 @@ for name, run in (("one MIGRATE per string key", one_by_one), ("hashes in one MI
         if run is one_by_one:
             fill(r)
         got[who] = run(r, target)
-        assert r.dbsize() == (keys if run is one_by_one else 0), who
+        assert r.dbsize() == (keys if run is one_by_one else 0), (who, r.dbsize())
     rows.append((name, got["redis"], got["citadel"]))
 print("%d keys; seconds (redis, citadel, citadel/redis)" % keys)
 for name, r, c in rows:

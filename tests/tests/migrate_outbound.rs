@@ -600,3 +600,65 @@ fn a_migrate_onto_the_server_itself_keeps_the_key() {
         "the key restored onto itself stays"
     );
 }
+
+/// One MIGRATE ... KEYS of thousands of keys: many share a bucket of the
+/// index, and deleting one must not make its neighbours look written
+/// meanwhile (they were left on both sides). Every key moves, in the
+/// forms a Redis target keeps compact.
+#[test]
+fn every_key_of_a_large_migrate_keys_moves() {
+    const KEYS: usize = 5000;
+    let source = Server::start(&[]);
+    let target = RedisServer::start();
+    let mut src = connect(source.port, 0);
+    let mut fill = redis::pipe();
+    for i in 0..KEYS {
+        match i % 3 {
+            0 => fill.cmd("SET").arg(format!("k:{i}")).arg(i),
+            1 => fill
+                .cmd("HSET")
+                .arg(format!("k:{i}"))
+                .arg("f")
+                .arg(i)
+                .arg("g")
+                .arg("x"),
+            _ => fill
+                .cmd("ZADD")
+                .arg(format!("k:{i}"))
+                .arg(i as f64 + 0.25)
+                .arg("m"),
+        };
+    }
+    let _: Value = fill.query(&mut src).unwrap();
+    let keys: Vec<String> = (0..KEYS).map(|i| format!("k:{i}")).collect();
+    let port = target.port.to_string();
+    let mut migrate = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "60000", "KEYS"];
+    migrate.extend(keys.iter().map(String::as_str));
+    assert_eq!(run(&mut src, &migrate).unwrap(), Value::Okay);
+    assert_eq!(run(&mut src, &["DBSIZE"]).unwrap(), Value::Int(0));
+    let mut dst = connect(target.port, 0);
+    assert_eq!(run(&mut dst, &["DBSIZE"]).unwrap(), Value::Int(KEYS as i64));
+    for (i, key) in keys.iter().enumerate() {
+        let (value, encoding) = match i % 3 {
+            0 => (format!("{:?}", run(&mut dst, &["GET", key])), "int"),
+            1 => (
+                format!("{:?}", run(&mut dst, &["HGET", key, "f"])),
+                "listpack",
+            ),
+            _ => (
+                format!("{:?}", run(&mut dst, &["ZSCORE", key, "m"])),
+                "listpack",
+            ),
+        };
+        let want = match i % 3 {
+            2 => format!("{}", i as f64 + 0.25),
+            _ => i.to_string(),
+        };
+        assert!(
+            value.contains(&format!("\"{want}\"")) || value.contains(&format!("({want})")),
+            "{key}: {value}"
+        );
+        let got = run(&mut dst, &["OBJECT", "ENCODING", key]).unwrap();
+        assert_eq!(got, Value::BulkString(encoding.into()), "{key}");
+    }
+}

@@ -6,17 +6,17 @@
 use std::ops::Range;
 
 use citadel_cache::{CacheHandle, Changes, ValueKind};
-use citadel_collections::rdb::{self, RdbError, RdbValue};
+use citadel_collections::rdb::{self, Dumpable, RdbError};
 
 use super::args::Args;
 use super::collections::paged::{update_paged_fresh, PagePlan, Step};
 use super::collections::stream::whole::{read_stream, store_stream};
 use super::collections::value::read_whole;
 use super::collections::whole::{store_whole, stored};
-use super::collections::zset::paged_rdb;
+use super::collections::zset::paged_dump;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
-use super::rdb_value::{from_rdb, to_rdb, Restorable};
+use super::rdb_value::{dump_stored, from_rdb, Restorable};
 
 impl From<RdbError> for CmdError {
     fn from(e: RdbError) -> Self {
@@ -65,23 +65,23 @@ pub(super) fn dump_key(
         let Some(whole) = read_stream(cache, key)? else {
             return Ok(None);
         };
-        let payload = rdb::encode(&RdbValue::Stream(Box::new(whole)));
+        let payload = rdb::dump(Dumpable::Stream(&whole));
         return Ok(Some(Dumped { payload, expire_at }));
     }
-    if kind == ValueKind::ZSet && citadel_collections::paged::is_paged(buf) {
+    let paged = kind != ValueKind::String && citadel_collections::paged::is_paged(buf);
+    if kind == ValueKind::ZSet && paged {
         // A paged sorted set: its tree's leaves hold every pair in order.
-        if let Some(value) = paged_rdb(cache, key)? {
-            let payload = rdb::encode(&value);
+        if let Some(payload) = paged_dump(cache, key)? {
             return Ok(Some(Dumped { payload, expire_at }));
         }
     }
-    if kind != ValueKind::String && citadel_collections::paged::is_paged(buf) {
+    if paged {
         // A paged collection: read whole (its pages too), atomically.
         if !read_whole(cache, key, kind, buf)? {
             return Ok(None);
         }
     }
-    let payload = rdb::encode(&to_rdb(kind, buf)?);
+    let payload = dump_stored(kind, buf, paged)?;
     Ok(Some(Dumped { payload, expire_at }))
 }
 

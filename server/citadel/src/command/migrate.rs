@@ -19,7 +19,7 @@
 //! script may do here: it is refused there with an error (Redis blocks
 //! its whole server meanwhile).
 
-use citadel_cache::{CacheHandle, Watch};
+use citadel_cache::CacheHandle;
 
 use super::args::Args;
 use super::context::{Ctx, Pending};
@@ -204,10 +204,13 @@ pub fn finish(ctx: &mut Ctx<'_>, plan: MigratePlan, outcome: MigrateOutcome) -> 
             // Their changes are MIGRATE's: Redis's `del` events.
             ctx.thread.cache.set_change_tag(idx as u16);
         }
-        let restored = plan.keys.iter().zip(&outcome.restored);
-        for (sent, _) in restored.filter(|(_, &ok)| ok) {
-            delete_if_holds(&mut ctx.thread.cache, &sent.key, sent.watch);
-        }
+        let restored: Vec<&SentKey> = plan
+            .keys
+            .iter()
+            .zip(&outcome.restored)
+            .filter_map(|(sent, &ok)| ok.then_some(sent))
+            .collect();
+        delete_unchanged(&mut ctx.thread.cache, &restored);
         // Keyspace events and invalidations of tracking clients.
         super::key_events::flush(ctx.state, ctx.thread, Some(ctx.conn.client.id), None);
     }
@@ -216,14 +219,35 @@ pub fn finish(ctx: &mut Ctx<'_>, plan: MigratePlan, outcome: MigrateOutcome) -> 
     Ok(())
 }
 
-/// Deletes `key` in a transaction that commits only if `watch` still
-/// holds (as EXEC after WATCH); true when it committed.
-fn delete_if_holds(cache: &mut CacheHandle, key: &[u8], watch: Watch) -> bool {
-    cache.txn_begin(&[key]);
-    if !cache.txn_watches_hold([watch]) {
-        cache.txn_abort();
-        return false;
+/// Conflicting commits retried before the keys are left in place.
+const DELETE_ATTEMPTS: usize = 8;
+
+/// Deletes each key whose bucket is unchanged since its dump (as EXEC
+/// after WATCH), all in one transaction: checked and deleted one by one, a
+/// delete changes its bucket's version, and a later key sharing that
+/// bucket would look written meanwhile and stay. A commit that conflicts
+/// (another core wrote one of the buckets meanwhile) checks again.
+fn delete_unchanged(cache: &mut CacheHandle, keys: &[&SentKey]) {
+    let names: Vec<&[u8]> = keys.iter().map(|k| &k.key[..]).collect();
+    for _ in 0..DELETE_ATTEMPTS {
+        cache.txn_begin(&names);
+        for sent in keys {
+            if cache.txn_watches_hold([sent.watch]) {
+                cache.delete(&sent.key);
+            }
+        }
+        match cache.txn_commit() {
+            Ok(true) => return,
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!("MIGRATE: deleting the moved keys failed: {e}");
+                return;
+            }
+        }
     }
-    cache.delete(key);
-    matches!(cache.txn_commit(), Ok(true))
+    cache.txn_abort();
+    tracing::warn!(
+        keys = keys.len(),
+        "MIGRATE: the moved keys' buckets kept changing; they were left in place"
+    );
 }

@@ -1,34 +1,57 @@
-//! Conversion between the stored kinds (a string, or a collection in the
-//! packed form of `citadel-collections`) and the neutral [`RdbValue`] of
-//! the RDB codec, for DUMP and RESTORE. (A stream is always a root and
+//! The stored kinds (a string, or a collection in the packed form of
+//! `citadel-collections`) as DUMP payloads, and the neutral [`RdbValue`]
+//! of the RDB codec as what RESTORE stores. (A stream is always a root and
 //! pages: it converts whole, `collections::stream::whole`.)
 
 use citadel_cache::ValueKind;
-use citadel_collections::rdb::RdbValue;
+use citadel_collections::rdb::{self, Dumpable, RdbValue};
 use citadel_collections::stream::WholeStream;
-use citadel_collections::{zset, HashView, Packed, PackedWriter};
+use citadel_collections::{zset, HashView, Packed, PackedWriter, SetEncoding};
 
+use super::collections::hash::is_listpack;
 use super::error::CmdError;
 
-/// The RDB value of a stored `kind` value.
-pub fn to_rdb(kind: ValueKind, stored: &[u8]) -> Result<RdbValue, CmdError> {
-    let owned = |elements: Vec<&[u8]>| elements.into_iter().map(<[u8]>::to_vec).collect();
-    Ok(match kind {
-        ValueKind::String => RdbValue::String(stored.to_vec()),
-        ValueKind::List => RdbValue::List(owned(Packed::parse(stored)?.to_vec()?)),
-        ValueKind::Set => RdbValue::Set(owned(Packed::parse(stored)?.to_vec()?)),
-        ValueKind::Hash => RdbValue::Hash(
-            HashView::new(Packed::parse(stored)?)?
-                .pairs()
-                .map(|pair| pair.map(|(f, v)| (f.to_vec(), v.to_vec())))
-                .collect::<Result<_, _>>()?,
-        ),
-        ValueKind::ZSet => zset_to_rdb(Packed::parse(stored)?)?,
+/// The DUMP payload of a stored `kind` value, in the form Redis 7.0
+/// writes for the encoding OBJECT ENCODING reports (`paged`: stored in
+/// pages, past Redis's listpack and intset limits, and Redis never
+/// converts back), written from the stored bytes without copying them.
+pub fn dump_stored(kind: ValueKind, stored: &[u8], paged: bool) -> Result<Vec<u8>, CmdError> {
+    let packed = match kind {
+        ValueKind::String => return Ok(rdb::dump(Dumpable::String(stored))),
         // Never a key (hidden from the keyspace): nothing to dump.
         ValueKind::Page => return Err(CmdError::NoSuchKey),
         // Never packed: read whole instead.
         ValueKind::Stream => return Err(CmdError::CorruptValue),
-    })
+        ValueKind::List | ValueKind::Set | ValueKind::Hash | ValueKind::ZSet => {
+            Packed::parse(stored)?
+        }
+    };
+    if kind == ValueKind::ZSet {
+        let entries = zset::entries(packed)?;
+        let listpack = !paged && zset::redis_encoding(&entries) == "listpack";
+        return Ok(rdb::dump(Dumpable::ZSet {
+            entries: &entries,
+            listpack,
+        }));
+    }
+    let elements = packed.to_vec()?;
+    let compact = !paged
+        && match kind {
+            ValueKind::Set => SetEncoding::of(&elements) == SetEncoding::IntSet,
+            ValueKind::Hash => is_listpack(&HashView::new(packed)?)?,
+            _ => false,
+        };
+    Ok(rdb::dump(match kind {
+        ValueKind::Set => Dumpable::Set {
+            members: &elements,
+            intset: compact,
+        },
+        ValueKind::Hash => Dumpable::Hash {
+            fields_and_values: &elements,
+            listpack: compact,
+        },
+        _ => Dumpable::List(&elements),
+    }))
 }
 
 /// What RESTORE stores.
@@ -79,17 +102,6 @@ fn packed_from_rdb(value: RdbValue) -> Result<(ValueKind, Vec<u8>), CmdError> {
     })
 }
 
-/// A sorted set's (member, score) pairs, in its stored (score, member) order.
-fn zset_to_rdb(packed: Packed<'_>) -> Result<RdbValue, CmdError> {
-    let entries = zset::entries(packed)?;
-    Ok(RdbValue::ZSet(
-        entries
-            .into_iter()
-            .map(|(score, m)| (m.to_vec(), score))
-            .collect(),
-    ))
-}
-
 /// Stores RDB's pairs (in any order) in the sorted set's order.
 fn zset_from_rdb(pairs: Vec<(Vec<u8>, f64)>) -> Result<Vec<u8>, CmdError> {
     let mut entries: Vec<zset::Entry<'_>> = pairs.iter().map(|(m, s)| (*s, &m[..])).collect();
@@ -114,11 +126,15 @@ mod tests {
             let Restorable::Packed(kind, stored) = from_rdb(value.clone()).unwrap() else {
                 panic!("{value:?} is packed");
             };
-            assert_eq!(to_rdb(kind, &stored).unwrap(), value);
+            let payload = dump_stored(kind, &stored, false).unwrap();
+            assert_eq!(rdb::decode(&payload).unwrap(), value);
         }
         let stream = Box::new(WholeStream::default());
         let restorable = from_rdb(RdbValue::Stream(stream.clone())).unwrap();
         assert_eq!(restorable, Restorable::Stream(stream));
-        assert_eq!(to_rdb(ValueKind::Set, b"\x01"), Err(CmdError::CorruptValue));
+        assert_eq!(
+            dump_stored(ValueKind::Set, b"\x01", false),
+            Err(CmdError::CorruptValue)
+        );
     }
 }

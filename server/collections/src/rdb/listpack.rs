@@ -75,16 +75,55 @@ pub fn stored(blob: &[u8]) -> Result<Vec<Element<'_>>, RdbError> {
 /// A listpack being written, in Redis's encodings: integers (and strings
 /// that are canonical integers, as `lpAppend` stores them) in the
 /// smallest integer form, other strings with a 6-, 12- or 32-bit length.
-#[derive(Default)]
 pub struct ListpackWriter {
-    body: Vec<u8>,
+    /// The blob so far: a header to fill in, then the entries.
+    blob: Vec<u8>,
     count: usize,
 }
 
+impl Default for ListpackWriter {
+    fn default() -> ListpackWriter {
+        ListpackWriter::with_capacity(64)
+    }
+}
+
 impl ListpackWriter {
+    /// A writer whose blob takes about `bytes` without growing.
+    pub fn with_capacity(bytes: usize) -> ListpackWriter {
+        let mut blob = Vec::with_capacity(bytes.max(HEADER + 1));
+        blob.resize(HEADER, 0);
+        ListpackWriter { blob, count: 0 }
+    }
+
+    /// Elements written so far.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The blob's size if finished now.
+    pub fn bytes(&self) -> usize {
+        self.blob.len() + 1
+    }
+
+    /// The bytes [`Self::string`] adds for `s`, back-length included.
+    pub fn entry_bytes(s: &[u8]) -> usize {
+        let entry = match canonical_int(s) {
+            Some(0..=127) => 1,
+            Some(-4096..=4095) => 2,
+            Some(-32768..=32767) => 3,
+            Some(-8388608..=8388607) => 4,
+            Some(-2147483648..=2147483647) => 5,
+            Some(_) => 9,
+            None if s.len() < 64 => 1 + s.len(),
+            None if s.len() < 4096 => 2 + s.len(),
+            None => 5 + s.len(),
+        };
+        entry + backlen_size(entry)
+    }
+
     pub fn int(&mut self, n: i64) {
-        let start = self.body.len();
-        let b = &mut self.body;
+        let start = self.blob.len();
+        let b = &mut self.blob;
         match n {
             0..=127 => b.push(n as u8),
             -4096..=4095 => {
@@ -115,8 +154,8 @@ impl ListpackWriter {
         if let Some(n) = canonical_int(s) {
             return self.int(n);
         }
-        let start = self.body.len();
-        let b = &mut self.body;
+        let start = self.blob.len();
+        let b = &mut self.blob;
         let len = s.len();
         if len < 64 {
             b.push(0x80 | len as u8);
@@ -134,11 +173,11 @@ impl ListpackWriter {
     /// length, 7 bits a byte, most significant first, high bit set on all
     /// but the first.
     fn end_entry(&mut self, start: usize) {
-        let len = self.body.len() - start;
+        let len = self.blob.len() - start;
         let size = backlen_size(len);
         for i in (0..size).rev() {
             let bits = ((len >> (7 * i)) & 0x7f) as u8;
-            self.body
+            self.blob
                 .push(if i + 1 == size { bits } else { bits | 0x80 });
         }
         self.count += 1;
@@ -146,32 +185,45 @@ impl ListpackWriter {
 
     /// The listpack blob.
     pub fn finish(self) -> Vec<u8> {
-        let total = HEADER + self.body.len() + 1;
-        let mut out = Vec::with_capacity(total);
-        out.extend_from_slice(&(total as u32).to_le_bytes());
+        let mut blob = self.blob;
+        blob.push(END);
+        let total = blob.len() as u32;
+        blob[..4].copy_from_slice(&total.to_le_bytes());
         let count = u16::try_from(self.count).unwrap_or(UNKNOWN_COUNT);
-        out.extend_from_slice(&count.to_le_bytes());
-        out.extend_from_slice(&self.body);
-        out.push(END);
-        out
+        blob[4..HEADER].copy_from_slice(&count.to_le_bytes());
+        blob
     }
 }
 
 /// `s` as an integer when it is one's canonical decimal text (no sign
 /// but a leading `-`, no leading zeros, not `-0`), without allocating:
 /// called for every field and value a stream node holds.
-fn canonical_int(s: &[u8]) -> Option<i64> {
-    let digits = s.strip_prefix(b"-").unwrap_or(s);
-    let canonical = match digits {
-        [] => false,
-        [b'0'] => digits.len() == s.len(),
-        [first, ..] => *first != b'0' && digits.len() <= 19,
+pub(super) fn canonical_int(s: &[u8]) -> Option<i64> {
+    let (negative, digits) = match s {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, s),
     };
-    if !canonical || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
+    match digits {
+        [b'0'] if !negative => return Some(0),
+        [] | [b'0', ..] => return None,
+        _ if digits.len() > 19 => return None,
+        _ => {}
     }
-    // (Digits only: valid UTF-8; out of range fails to parse.)
-    std::str::from_utf8(s).ok()?.parse().ok()
+    // (19 digits stay under 2^64: no overflow before the range check.)
+    let mut magnitude: u64 = 0;
+    for &c in digits {
+        let digit = c.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        magnitude = magnitude * 10 + u64::from(digit);
+    }
+    if negative {
+        // -2^63 included.
+        (magnitude <= 1 << 63).then(|| 0i64.wrapping_sub_unsigned(magnitude))
+    } else {
+        i64::try_from(magnitude).ok()
+    }
 }
 
 /// Bytes the back-length of an entry of `len` bytes takes.

@@ -6,7 +6,10 @@
 //! type:u8 | object | rdb_version:u16le | crc64:u64le (of everything before)
 //! ```
 //!
-//! [`encode`] writes the simplest forms Redis 7.0 loads; [`decode`] reads
+//! [`dump`] writes a stored value, borrowed, in the forms Redis 7.0's
+//! DUMP writes (listpacks, intsets, quicklists: cheap for a Redis target
+//! to load); [`encode`] writes an owned [`RdbValue`] in the element-by-
+//! element forms; [`decode`] reads
 //! every form Redis 7.0's DUMP writes (int-encoded and LZF strings,
 //! listpacks, intsets, quicklists with plain nodes, streams with their
 //! consumer groups) and the ziplist and stream forms of older versions. Decoding is bounds-checked throughout: garbage is an
@@ -66,6 +69,33 @@ pub enum RdbValue {
     Stream(Box<WholeStream>),
 }
 
+/// A stored value, borrowed, and the encoding Redis 7.0 would hold it in
+/// (which DUMP form it gets).
+#[derive(Clone, Copy, Debug)]
+pub enum Dumpable<'a> {
+    String(&'a [u8]),
+    /// Elements, head first (a quicklist, as Redis 7.0 holds every list).
+    List(&'a [&'a [u8]]),
+    /// Members; `intset`: Redis would hold them as an intset (each a
+    /// canonical integer, few enough).
+    Set {
+        members: &'a [&'a [u8]],
+        intset: bool,
+    },
+    /// Fields and values alternating; `listpack`: small enough for one.
+    Hash {
+        fields_and_values: &'a [&'a [u8]],
+        listpack: bool,
+    },
+    /// (score, member) entries, in the sorted set's order when `listpack`
+    /// (small enough for one); scores are never NaN.
+    ZSet {
+        entries: &'a [(f64, &'a [u8])],
+        listpack: bool,
+    },
+    Stream(&'a WholeStream),
+}
+
 /// Why a payload was refused, with Redis's reply for each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RdbError {
@@ -80,14 +110,45 @@ pub enum RdbError {
 /// Version and checksum: the trailer's size.
 const TRAILER: usize = 2 + 8;
 
-/// The DUMP payload of `value`.
-pub fn encode(value: &RdbValue) -> Vec<u8> {
+/// The DUMP payload of a stored value.
+pub fn dump(value: Dumpable<'_>) -> Vec<u8> {
     let mut out = Vec::new();
     write::object(value, &mut out);
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// The DUMP payload of `value`: hashes, sets and sorted sets element by
+/// element (no listpack or intset), lists as a quicklist.
+pub fn encode(value: &RdbValue) -> Vec<u8> {
+    fn slices(v: &[Vec<u8>]) -> Vec<&[u8]> {
+        v.iter().map(Vec::as_slice).collect()
+    }
+    match value {
+        RdbValue::String(s) => dump(Dumpable::String(s)),
+        RdbValue::List(elements) => dump(Dumpable::List(&slices(elements))),
+        RdbValue::Set(members) => dump(Dumpable::Set {
+            members: &slices(members),
+            intset: false,
+        }),
+        RdbValue::ZSet(pairs) => {
+            let entries: Vec<(f64, &[u8])> = pairs.iter().map(|(m, s)| (*s, &m[..])).collect();
+            dump(Dumpable::ZSet {
+                entries: &entries,
+                listpack: false,
+            })
+        }
+        RdbValue::Hash(pairs) => {
+            let flat: Vec<&[u8]> = pairs.iter().flat_map(|(f, v)| [&f[..], &v[..]]).collect();
+            dump(Dumpable::Hash {
+                fields_and_values: &flat,
+                listpack: false,
+            })
+        }
+        RdbValue::Stream(whole) => dump(Dumpable::Stream(whole)),
+    }
 }
 
 /// The value of a DUMP payload, after checking its version and checksum
@@ -113,5 +174,7 @@ pub fn decode(payload: &[u8]) -> Result<RdbValue, RdbError> {
     Ok(value)
 }
 
+#[cfg(test)]
+mod dump_tests;
 #[cfg(test)]
 mod tests;

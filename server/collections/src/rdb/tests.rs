@@ -5,9 +5,9 @@ use super::*;
 
 const VECTORS: &str = include_str!("../../testdata/redis7_dumps.tsv");
 
-struct Vector {
-    key: String,
-    payload: Vec<u8>,
+pub(super) struct Vector {
+    pub key: String,
+    pub payload: Vec<u8>,
     kind: String,
     elements: Vec<Vec<u8>>,
 }
@@ -19,7 +19,7 @@ fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-fn vectors() -> Vec<Vector> {
+pub(super) fn vectors() -> Vec<Vector> {
     VECTORS
         .lines()
         .filter(|l| !l.starts_with('#'))

@@ -25,7 +25,7 @@ const HASH: ValueKind = ValueKind::Hash;
 /// Whether Redis would hold `hash` as a listpack (OBJECT ENCODING, and the
 /// whole-hash replies of HSCAN). Redis never converts back after a hash
 /// shrinks; this answers for the hash as it is now.
-pub(super) fn is_listpack(hash: &HashView<'_>) -> Result<bool, CmdError> {
+pub(crate) fn is_listpack(hash: &HashView<'_>) -> Result<bool, CmdError> {
     let max_value = collection_limits::hash_listpack_value();
     if hash.len() > collection_limits::hash_listpack_entries() {
         return Ok(false);

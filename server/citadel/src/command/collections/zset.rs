@@ -9,7 +9,7 @@
 //! score) pairs in RESP3.
 
 use citadel_cache::{CacheHandle, ValueKind};
-use citadel_collections::rdb::RdbValue;
+use citadel_collections::rdb::{self, Dumpable};
 use citadel_collections::zset::{self, Entry};
 use citadel_collections::{Packed, ZSetEdit};
 use citadel_resp::{num, Reply};
@@ -396,11 +396,10 @@ fn run_paged<R>(
     )
 }
 
-/// The paged sorted set at `key` as an RDB value, its (member, score)
-/// pairs in its order read from its tree's pages alone (DUMP: the same
-/// pairs, so the same payload, as from the set read whole); None when it
-/// is not paged.
-pub fn paged_rdb(cache: &mut CacheHandle, key: &[u8]) -> Result<Option<RdbValue>, CmdError> {
+/// The DUMP payload of the paged sorted set at `key`, its entries read in
+/// order from its tree's pages alone (the same payload as from the set
+/// read whole); None when it is not paged.
+pub fn paged_dump(cache: &mut CacheHandle, key: &[u8]) -> Result<Option<Vec<u8>>, CmdError> {
     if !is_paged(cache, key) {
         return Ok(None);
     }
@@ -411,8 +410,12 @@ pub fn paged_rdb(cache: &mut CacheHandle, key: &[u8]) -> Result<Option<RdbValue>
         |_, _, _| Ok(None),
         |z| {
             let all = z.tree.range(0, z.len())?;
-            let pairs = all.into_iter().map(|(s, m)| (m, s)).collect();
-            Ok(Some(RdbValue::ZSet(pairs)))
+            let entries: Vec<Entry<'_>> = all.iter().map(|(s, m)| (*s, &m[..])).collect();
+            Ok(Some(rdb::dump(Dumpable::ZSet {
+                entries: &entries,
+                // Paged past the listpack limits: a skiplist in Redis.
+                listpack: false,
+            })))
         },
     )
 }
