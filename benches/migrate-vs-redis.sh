@@ -14,7 +14,7 @@ set -euo pipefail
 keys=${1:-2000}
 root=$(cd "$(dirname "$0")/.." && pwd)
 citadel=${CITADEL:-${CARGO_TARGET_DIR:-$root/target}/release/citadel}
-work=$(mktemp -d)
+work=$(mktemp -d /dev/shm/citadel-migrate-bench.XXXXXX)
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rport=$(port); cport=$(port); rtarget=$(port); ctarget=$(port)
 other=$(($(nproc) > 1 ? 1 : 0))

@@ -150,12 +150,10 @@ impl Postgres {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run psql");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(sql.as_bytes())
-            .unwrap();
+        // A psql that could not connect (the server still starting, a
+        // readiness probe) exits before reading its input: the broken pipe
+        // is not the error, its exit status and message are.
+        let _ = child.stdin.take().unwrap().write_all(sql.as_bytes());
         let out = child.wait_with_output().unwrap();
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())

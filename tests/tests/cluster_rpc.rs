@@ -346,7 +346,20 @@ fn an_isolated_node_answers_cluster_down() {
         "1000",
     ]);
     let c = client(&node);
-    assert!(c.set("k", "v").unwrap());
+    // The node serves keys once it has joined (its lease granted, on a
+    // loaded machine after the first requests may already arrive).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match c.set("k", "v") {
+            Ok(stored) => break assert!(stored),
+            Err(e)
+                if e.server_code() == Some(ErrorCode::ClusterDown) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("SET before etcd went away: {e:?}"),
+        }
+    }
     etcd.kill();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

@@ -16,7 +16,7 @@ use super::collections::whole::{store_whole, stored};
 use super::collections::zset::paged_dump;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
-use super::rdb_value::{dump_stored, from_rdb, Restorable};
+use super::rdb_value::{dump_stored, restorable, Restorable};
 
 impl From<RdbError> for CmdError {
     fn from(e: RdbError) -> Self {
@@ -94,7 +94,7 @@ pub(super) fn restore_absent(
     payload: &[u8],
     expire_at: Option<u64>,
 ) -> Result<bool, CmdError> {
-    let value = from_rdb(rdb::decode(payload)?)?;
+    let value = restorable(payload)?;
     let now = cache.now_ms();
     let no_pages = |_: usize, _: &[u8], _: &mut PagePlan| Ok(());
     update_paged_fresh(cache, &[key], no_pages, |items, changes, plan| {
@@ -181,7 +181,7 @@ fn prepare(args: &Args<'_>, absolute: bool, now: u64) -> Result<Restored, CmdErr
     if ttl < 0 {
         return Err(CmdError::Static("ERR Invalid TTL value, must be >= 0"));
     }
-    let value = from_rdb(rdb::decode(args.get(3))?)?;
+    let value = restorable(args.get(3))?;
     let expire_at = match (ttl as u64, absolute) {
         (0, _) => None,
         (at, true) => Some(at),

@@ -4,9 +4,11 @@
 //! LZF, listpack, ziplist, intset, quicklist, stream) are reached, not just the
 //! checksum test. A value that decodes must encode and decode to itself,
 //! and so must the input as a string (the LZF compressor's round trip).
+//! The direct path to the stored form (`decode_stored`) must give what
+//! the general one gives (`decode`, then `stored`), error or value.
 #![no_main]
 
-use citadel_collections::rdb::{crc64, decode, encode, RdbValue};
+use citadel_collections::rdb::{crc64, decode, decode_stored, encode, stored, RdbValue};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -26,6 +28,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let string = RdbValue::String(data.to_vec());
     assert_eq!(decode(&encode(&string)), Ok(string));
+    assert_eq!(decode_stored(payload), decode(payload).map(stored));
     if let Ok(value) = decode(payload) {
         assert_eq!(decode(&encode(&value)), Ok(value));
     }

@@ -15,7 +15,7 @@ const END: u8 = 0xff;
 const UNKNOWN_COUNT: u16 = u16::MAX;
 
 /// One element as stored: an integer, or a string borrowed from the blob.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Element<'a> {
     Int(i64),
     Str(&'a [u8]),
@@ -154,6 +154,12 @@ impl ListpackWriter {
         if let Some(n) = canonical_int(s) {
             return self.int(n);
         }
+        self.raw_string(s);
+    }
+
+    /// `s` in a string encoding even when it spells an integer (Redis
+    /// never writes that; tests forge it).
+    pub fn raw_string(&mut self, s: &[u8]) {
         let start = self.blob.len();
         let b = &mut self.blob;
         let len = s.len();

@@ -118,11 +118,15 @@ pub fn decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
             if distance > out.len() || out.len() + run > len {
                 return None;
             }
-            // Byte by byte: the source may overlap what is being written.
             let start = out.len() - distance;
-            for i in 0..run {
-                let b = out[start + i];
-                out.push(b);
+            if distance >= run {
+                out.extend_from_within(start..start + run);
+            } else {
+                // Byte by byte: the source overlaps what is being written.
+                for i in 0..run {
+                    let b = out[start + i];
+                    out.push(b);
+                }
             }
         }
     }

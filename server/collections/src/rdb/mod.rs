@@ -21,12 +21,14 @@ mod listpack;
 mod lzf;
 mod read;
 mod reader;
+mod stored;
 mod stream;
 mod write;
 mod writer;
 mod ziplist;
 
 pub use crc64::crc64;
+pub use stored::{decode_stored, stored, Collection, Stored};
 
 use crate::stream::whole::WholeStream;
 
@@ -154,6 +156,17 @@ pub fn encode(value: &RdbValue) -> Vec<u8> {
 /// The value of a DUMP payload, after checking its version and checksum
 /// (as Redis's `verifyDumpPayload`), then its object.
 pub fn decode(payload: &[u8]) -> Result<RdbValue, RdbError> {
+    let (kind, mut r) = open(payload)?;
+    let value = read::object(kind, &mut r)?;
+    if !r.at_end() {
+        return Err(RdbError::BadData);
+    }
+    Ok(value)
+}
+
+/// A payload's type byte and a reader over its object, once its version
+/// and checksum are checked.
+fn open(payload: &[u8]) -> Result<(u8, reader::Reader<'_>), RdbError> {
     let body_len = payload
         .len()
         .checked_sub(8)
@@ -167,14 +180,12 @@ pub fn decode(payload: &[u8]) -> Result<RdbValue, RdbError> {
     }
     let mut r = reader::Reader::new(&body[..body_len - 2]);
     let kind = r.u8().map_err(|_| RdbError::BadData)?;
-    let value = read::object(kind, &mut r)?;
-    if !r.at_end() {
-        return Err(RdbError::BadData);
-    }
-    Ok(value)
+    Ok((kind, r))
 }
 
 #[cfg(test)]
 mod dump_tests;
+#[cfg(test)]
+mod stored_tests;
 #[cfg(test)]
 mod tests;

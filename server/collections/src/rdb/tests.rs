@@ -116,7 +116,7 @@ fn the_encoder_writes_redis_own_plain_string_bytes() {
 }
 
 /// `body` (type byte and object) with a version and a valid checksum.
-fn sealed(body: &[u8], version: u16) -> Vec<u8> {
+pub(super) fn sealed(body: &[u8], version: u16) -> Vec<u8> {
     let mut out = body.to_vec();
     out.extend_from_slice(&version.to_le_bytes());
     let crc = crc64(&out);
