@@ -17,24 +17,60 @@ const MAX_LITERALS: usize = 32;
 const MAX_HASH_BITS: u32 = 14;
 const MIN_HASH_BITS: u32 = 6;
 
-/// Compresses `input`; None unless the result is smaller than `limit`
-/// bytes (Redis keeps a string plain unless compression saves).
-pub fn compress(input: &[u8], limit: usize) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(limit);
-    // Position + 1 of the last 3-byte sequence with each hash (0: none).
+thread_local! {
+    /// The hash table of the last compression on this thread, reused: a
+    /// big collection's DUMP compresses a string per element or node, and
+    /// allocating and zeroing a table for each cost more than compressing.
+    static TABLE: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Appends `input` compressed to `out` and returns true when that is
+/// smaller than `limit` bytes (Redis keeps a string plain unless
+/// compression saves); else leaves `out` as it was. The output is
+/// the same for the same input whatever ran before (the table is cleared
+/// first).
+pub fn compress_into(input: &[u8], limit: usize, out: &mut Vec<u8>) -> bool {
+    // (Positions fit u32: a string is at most 512 MB.)
+    if u32::try_from(input.len()).is_err() {
+        return false;
+    }
     let bits = input
         .len()
         .next_power_of_two()
         .trailing_zeros()
         .clamp(MIN_HASH_BITS, MAX_HASH_BITS);
-    let mut table = vec![0usize; 1 << bits];
+    TABLE.with(|table| {
+        let mut table = table.borrow_mut();
+        table.clear();
+        table.resize(1 << bits, 0);
+        let start = out.len();
+        out.reserve(limit);
+        let fits = compress_with(input, limit, &mut table, bits, out, start);
+        if !fits {
+            out.truncate(start);
+        }
+        fits
+    })
+}
+
+/// The compressor proper: `table` holds, per hash of a 3-byte sequence,
+/// the position + 1 of its last occurrence (0: none); what it writes
+/// goes after `start` in `out`.
+fn compress_with(
+    input: &[u8],
+    limit: usize,
+    table: &mut [u32],
+    bits: u32,
+    out: &mut Vec<u8>,
+    start: usize,
+) -> bool {
     let mut literals = 0;
     let mut ip = 0;
     while ip + 2 < input.len() {
         let seq = &input[ip..ip + 3];
         let hash = (u32::from_le_bytes([seq[0], seq[1], seq[2], 0]).wrapping_mul(0x9e37_79b1)
             >> (32 - bits)) as usize;
-        let candidate = std::mem::replace(&mut table[hash], ip + 1);
+        let candidate = std::mem::replace(&mut table[hash], ip as u32 + 1) as usize;
         let found = candidate
             .checked_sub(1)
             .filter(|&r| ip - r <= MAX_DISTANCE && input[r..r + 3] == *seq);
@@ -42,12 +78,12 @@ pub fn compress(input: &[u8], limit: usize) -> Option<Vec<u8>> {
             literals += 1;
             ip += 1;
             if literals == MAX_LITERALS {
-                flush_literals(&mut out, &input[ip - literals..ip]);
+                flush_literals(out, &input[ip - literals..ip]);
                 literals = 0;
             }
             continue;
         };
-        flush_literals(&mut out, &input[ip - literals..ip]);
+        flush_literals(out, &input[ip - literals..ip]);
         literals = 0;
         let longest = MAX_MATCH.min(input.len() - ip);
         let len = (3..longest)
@@ -63,18 +99,18 @@ pub fn compress(input: &[u8], limit: usize) -> Option<Vec<u8>> {
         }
         out.push(distance as u8);
         ip += len;
-        if out.len() >= limit {
-            return None;
+        if out.len() - start >= limit {
+            return false;
         }
     }
     literals += input.len() - ip;
     let mut tail = &input[input.len() - literals..];
     while !tail.is_empty() {
         let (run, rest) = tail.split_at(tail.len().min(MAX_LITERALS));
-        flush_literals(&mut out, run);
+        flush_literals(out, run);
         tail = rest;
     }
-    (out.len() < limit).then_some(out)
+    out.len() - start < limit
 }
 
 /// A literal run: its length - 1, then the bytes (none: nothing).
@@ -137,6 +173,12 @@ pub fn decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    /// `input` compressed, None unless that is under `limit` bytes.
+    fn compress(input: &[u8], limit: usize) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        compress_into(input, limit, &mut out).then_some(out)
+    }
+
     #[test]
     fn literals_and_overlapping_back_references() {
         // "abc" as a literal, then a back reference of 6 at distance 3.
@@ -170,6 +212,18 @@ mod tests {
             assert_eq!(decompress(&packed, input.len()).unwrap(), input);
         }
         assert_eq!(compress(&noise, noise.len() - 4), None);
+    }
+
+    #[test]
+    fn the_output_does_not_depend_on_what_was_compressed_before() {
+        let input = b"abcdefgh-abcdefgh-abcdefgh-0123".repeat(3);
+        let first = compress(&input, input.len()).unwrap();
+        let other: Vec<u8> = (0..4000u32).map(|i| (i * 7 % 13) as u8).collect();
+        compress(&other, other.len()).unwrap();
+        assert_eq!(compress(&input, input.len()).unwrap(), first);
+        let mut out = b"kept".to_vec();
+        assert!(!compress_into(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 5, &mut out));
+        assert_eq!(out, b"kept", "a failed compression leaves the output");
     }
 
     #[test]
