@@ -27,31 +27,54 @@ impl Drop for KillOnDrop {
 /// Starts the torture writer on `t` in `mode` with `threads` threads, lets
 /// it run for `ms.0` plus up to `ms.1` milliseconds and kills it with SIGKILL.
 fn run_and_kill(t: &TempCache, mode: &str, threads: u32, rng: &mut u64, ms: (u64, u64)) {
-    let child = Command::new(env!("CARGO_BIN_EXE_citadel-cache-torture"))
-        .args([
-            t.path.to_str().unwrap(),
-            &MEMORY.to_string(),
-            &threads.to_string(),
-            mode,
-        ])
-        .stderr(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start torture writer");
-    let mut child = KillOnDrop(child);
-    // The random wait counts from the writer's start, not its launch.
-    let mut ready = String::new();
-    let stdout = child.0.stdout.take().expect("torture stdout");
-    BufReader::new(stdout)
-        .read_line(&mut ready)
-        .expect("torture ready line");
-    assert_eq!(ready.trim(), "ready", "the torture writer did not start");
+    let mut child = start_writer(t, mode, threads);
     *rng ^= *rng << 13;
     *rng ^= *rng >> 7;
     *rng ^= *rng << 17;
     std::thread::sleep(Duration::from_millis(ms.0 + *rng % ms.1));
     child.0.kill().expect("SIGKILL");
     child.0.wait().unwrap();
+}
+
+/// The torture writer, once it has the cache open (the random wait counts
+/// from then, not from its launch). The tests of this file run in one
+/// process: a sibling test's child, between its fork and its exec, holds
+/// a copy of every descriptor this process has open, this test's cache
+/// file and its lock among them, so a writer started just after this test
+/// closed the cache may find it still locked; it is started again then.
+/// Any other failure to start fails the test with the writer's message.
+fn start_writer(t: &TempCache, mode: &str, threads: u32) -> KillOnDrop {
+    let log = t.path.with_extension("torture.log");
+    for _ in 0..50 {
+        let child = Command::new(env!("CARGO_BIN_EXE_citadel-cache-torture"))
+            .args([
+                t.path.to_str().unwrap(),
+                &MEMORY.to_string(),
+                &threads.to_string(),
+                mode,
+            ])
+            .stderr(std::fs::File::create(&log).expect("torture log"))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start torture writer");
+        let mut child = KillOnDrop(child);
+        let mut ready = String::new();
+        let stdout = child.0.stdout.take().expect("torture stdout");
+        BufReader::new(stdout)
+            .read_line(&mut ready)
+            .expect("torture ready line");
+        if ready.trim() == "ready" {
+            return child;
+        }
+        let status = child.0.wait().map(|s| s.to_string()).unwrap_or_default();
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            said.contains("in use by another process"),
+            "the torture writer did not start ({status}): {said}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the cache file stayed locked after the writer was killed");
 }
 
 /// Every key the cache serves (found by SCAN) with its value.

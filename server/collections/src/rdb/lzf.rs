@@ -222,7 +222,11 @@ mod tests {
         compress(&other, other.len()).unwrap();
         assert_eq!(compress(&input, input.len()).unwrap(), first);
         let mut out = b"kept".to_vec();
-        assert!(!compress_into(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 5, &mut out));
+        assert!(!compress_into(
+            &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+            5,
+            &mut out
+        ));
         assert_eq!(out, b"kept", "a failed compression leaves the output");
     }
 
