@@ -129,7 +129,11 @@ fn node_listpack(entries: &Entries, node: std::ops::Range<usize>) -> Vec<u8> {
     let first = entries.get(node.start);
     let master = first.id;
     let master_fields: Vec<&[u8]> = first.fields().step_by(2).collect();
-    let mut lp = ListpackWriter::default();
+    // About its size: the fields and values, a few bytes each besides.
+    let bytes: usize = (node.start..node.end)
+        .map(|i| entries.get(i).fields().map(|f| f.len() + 3).sum::<usize>() + 12)
+        .sum();
+    let mut lp = ListpackWriter::with_capacity(bytes + 64);
     lp.int(node.len() as i64);
     lp.int(0);
     lp.int(master_fields.len() as i64);

@@ -7,6 +7,7 @@
 //! All integers little endian. Parsing is bounds-checked: a corrupt page
 //! is [`Corrupt`], never a panic.
 
+use super::entries::Entries;
 use super::reader::Reader;
 use super::StreamId;
 use crate::packed::Corrupt;
@@ -25,24 +26,48 @@ pub fn entry_bytes(fields: &[&[u8]]) -> usize {
 
 /// The entries of `page`.
 pub fn entries(page: &[u8]) -> Result<Vec<Entry<'_>>, Corrupt> {
+    let mut out = Vec::new();
+    walk(page, |id, n, fields| {
+        let mut list = Vec::with_capacity(n.min(page.len() / 4));
+        for _ in 0..n {
+            list.push(fields.bytes()?);
+        }
+        out.push(Entry { id, fields: list });
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Appends the entries of `page` to `out` without a vector per entry (a
+/// whole stream read for DUMP); returns how many there were.
+pub fn entries_into(page: &[u8], out: &mut Entries) -> Result<usize, Corrupt> {
+    walk(page, |id, n, fields| {
+        for _ in 0..n {
+            out.add_field(fields.bytes()?);
+        }
+        out.end_entry(id);
+        Ok(())
+    })
+}
+
+/// Calls `entry` with each entry's ID, its count of fields and values,
+/// and the reader positioned on them (it must read them all); returns the
+/// page's count.
+fn walk<'p>(
+    page: &'p [u8],
+    mut entry: impl FnMut(StreamId, usize, &mut Reader<'p>) -> Result<(), Corrupt>,
+) -> Result<usize, Corrupt> {
     let mut reader = Reader::new(page);
     let count = reader.u32()?;
-    // (Each entry takes at least 20 bytes: a corrupt count allocates little.)
-    let mut out = Vec::with_capacity((count as usize).min(page.len() / 20));
     for _ in 0..count {
         let id = StreamId::new(reader.u64()?, reader.u64()?);
         let n = reader.u32()? as usize;
-        let n = n.checked_mul(2).ok_or(Corrupt)?;
-        let mut fields = Vec::with_capacity(n.min(page.len() / 4));
-        for _ in 0..n {
-            fields.push(reader.bytes()?);
-        }
-        out.push(Entry { id, fields });
+        entry(id, n.checked_mul(2).ok_or(Corrupt)?, &mut reader)?;
     }
     if reader.left() != 0 {
         return Err(Corrupt);
     }
-    Ok(out)
+    Ok(count as usize)
 }
 
 /// Appends an entry to `page` (an empty vector: a new page).

@@ -60,12 +60,9 @@ impl WholeStream {
         let mut buf = Vec::new();
         let mut entries = Entries::default();
         for info in &root.dir {
-            let stored = page::entries(load(&mut page, info.page, &mut buf)?)?;
-            if stored.len() != info.count as usize {
+            let count = page::entries_into(load(&mut page, info.page, &mut buf)?, &mut entries)?;
+            if count != info.count as usize {
                 return Err(Corrupt);
-            }
-            for e in stored {
-                entries.push(e.id, e.fields);
             }
         }
         let mut groups = Vec::new();
