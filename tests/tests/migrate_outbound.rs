@@ -5,7 +5,8 @@
 //! sources with the same keys left. Then Citadel into Citadel, targets
 //! that refuse or stop answering (the server keeps serving meanwhile), a
 //! key written while its MIGRATE was in flight (kept, not lost), and
-//! WATCH seeing a migrated key go.
+//! WATCH seeing a migrated key go. A client that leaves while its MIGRATE
+//! waits: `migrate_outbound_leaving.rs`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -540,43 +541,6 @@ fn in_cluster_mode_keys_route_and_travel_as_restore_asking() {
     };
     let stats = String::from_utf8_lossy(&stats).into_owned();
     assert!(stats.contains("cmdstat_restore-asking:calls=1"), "{stats}");
-}
-
-/// A client that closes its connection while its MIGRATE waits for the
-/// target: the connection is kept until the target answers, and the
-/// keys it restored are deleted as for a client still there.
-#[test]
-fn a_client_that_leaves_still_moves_its_keys() {
-    let source = Server::start(&[]);
-    let mut src = source.client();
-    run(&mut src, &["SET", "gone", "v"]).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port().to_string();
-    let mut leaving = source.raw();
-    let migrate: &[&[u8]] = &[
-        b"MIGRATE",
-        b"127.0.0.1",
-        port.as_bytes(),
-        b"gone",
-        b"0",
-        b"10000",
-    ];
-    leaving.write_all(&encode_command(migrate)).unwrap();
-    let (mut conn, _) = listener.accept().unwrap();
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !got.windows(7).any(|w| w == b"RESTORE") {
-        let n = conn.read(&mut chunk).unwrap();
-        assert!(n > 0, "the source closed");
-        got.extend_from_slice(&chunk[..n]);
-    }
-    drop(leaving);
-    conn.write_all(b"+OK\r\n+OK\r\n").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while run(&mut src, &["EXISTS", "gone"]).unwrap() != Value::Int(0) {
-        assert!(Instant::now() < deadline, "the key stayed");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// A MIGRATE onto the server itself restores the key over itself (Redis

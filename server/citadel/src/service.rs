@@ -151,6 +151,14 @@ impl Service for CommandService {
         }
     }
 
+    fn settles_after_close(&self, session: &Conn) -> bool {
+        match session {
+            // Its keys the target restored are deleted, whoever waits.
+            Conn::Resp(s) => s.is_migrating(),
+            Conn::Rpc(_) => false,
+        }
+    }
+
     fn owes_replies(&self, session: &Conn) -> bool {
         match session {
             Conn::Resp(_) => false,

@@ -62,6 +62,17 @@ impl<S: Service> Worker<S> {
             // A parked connection resumes; a multiplexed one (not parked,
             // operations detached) just gets the reply written.
             if conn.state == State::Closing {
+                // Closed while parked on a wait it must still settle
+                // (`Service::settles_after_close`): settled, then freed.
+                let settles = conn.parked && self.svc.settles_after_close(&conn.session);
+                if settles && !self.svc.is_push(&done) {
+                    let fed = conn.resume(&mut self.svc, done);
+                    conn.discard_output();
+                    if let Fed::Panicked(what) = &fed {
+                        self.panicked(slot, what);
+                    }
+                    self.try_free(slot);
+                }
                 continue;
             }
             let fed = conn.resume(&mut self.svc, done);

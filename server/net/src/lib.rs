@@ -170,6 +170,13 @@ pub trait Service {
     fn drop_parked_at_eof(&self, _session: &Self::Session) -> bool {
         false
     }
+    /// True when a parked session's operation must still be settled after
+    /// its connection is closed hard (CLIENT KILL, a reset): the socket
+    /// closes at once, but the session is kept until the completion has
+    /// resumed it (its reply is dropped), then freed.
+    fn settles_after_close(&self, _session: &Self::Session) -> bool {
+        false
+    }
     /// Serving one connection panicked; the loop closes that connection and
     /// counts it ([`LoopStats::panics`]). `what` is the panic message.
     fn on_panic(&mut self, _what: &str) {}

@@ -214,7 +214,8 @@ impl<S: Service> Worker<S> {
             State::Draining => {
                 conn.pending_output() == 0 && !conn.parked && !self.svc.owes_replies(&conn.session)
             }
-            State::Closing => true,
+            // Kept while it settles its wait (`Service::settles_after_close`).
+            State::Closing => !(conn.parked && self.svc.settles_after_close(&conn.session)),
         };
         if !done || conn.recv_armed || conn.send_inflight {
             return;

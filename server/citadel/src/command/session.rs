@@ -306,6 +306,11 @@ impl Session {
         matches!(self.conn.pending, Some(Pending::Blocked { .. }))
     }
 
+    /// Waits for its MIGRATE's target (settled even if the client left).
+    pub fn is_migrating(&self) -> bool {
+        matches!(self.conn.pending, Some(Pending::Migrate { .. }))
+    }
+
     /// What the connection waits for, if anything.
     pub fn pending_key(&self) -> Option<WaitKey> {
         self.conn.pending.as_ref().map(Pending::key)

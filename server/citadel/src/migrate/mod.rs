@@ -119,14 +119,24 @@ struct Shared {
     /// Each target's worker (`host:port`): its queue. Jobs are sent under
     /// this lock, so a worker that removed itself gets no more.
     workers: Mutex<HashMap<String, Sender<Job>>>,
+    /// How long a worker waits for a job before it closes its connection
+    /// and ends: [`IDLE`] (shorter in tests).
+    idle: Duration,
 }
 
 impl Migrator {
     pub fn new(deliver: Deliver) -> Migrator {
+        Migrator::with_idle(deliver, IDLE)
+    }
+
+    /// As [`Migrator::new`], workers idling out after `idle` (tests wait
+    /// for an idle close without waiting 10 s).
+    pub(crate) fn with_idle(deliver: Deliver, idle: Duration) -> Migrator {
         Migrator {
             shared: Arc::new(Shared {
                 deliver,
                 workers: Mutex::new(HashMap::new()),
+                idle,
             }),
         }
     }

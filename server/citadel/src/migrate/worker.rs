@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use crossbeam::channel::{Receiver, RecvTimeoutError};
 
-use super::{Job, MigrateError, MigrateOutcome, Shared, IDLE};
+use super::{Job, MigrateError, MigrateOutcome, Shared};
 use crate::forward::{encode_command, ForwardError, PeerConn};
 
 /// The cached connection and the database its last MIGRATE selected
@@ -31,11 +31,11 @@ struct Failure {
 }
 
 /// Runs the jobs of target `name` until its queue is closed, or it sat
-/// idle for `IDLE` (then it leaves the worker map and ends).
+/// idle for `shared.idle` (then it leaves the worker map and ends).
 pub(super) fn run(name: &str, jobs: &Receiver<Job>, shared: &Arc<Shared>) {
     let mut cached = None;
     loop {
-        let job = match jobs.recv_timeout(IDLE) {
+        let job = match jobs.recv_timeout(shared.idle) {
             Ok(job) => job,
             Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {
