@@ -17,6 +17,7 @@
 //! (score, member) order. Parsing is bounds-checked: a torn or corrupt
 //! value is an error, never a panic or an out-of-bounds read.
 
+pub mod decimal;
 pub mod hash;
 pub mod linear_hash;
 pub mod list;

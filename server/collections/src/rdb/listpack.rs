@@ -290,7 +290,7 @@ pub fn sign_extend(raw: u64, bits: u32) -> i64 {
 }
 
 pub fn decimal(n: i64) -> Vec<u8> {
-    n.to_string().into_bytes()
+    crate::decimal::i64_text(n, &mut [0; 20]).to_vec()
 }
 
 #[cfg(test)]

@@ -127,7 +127,7 @@ impl<'a> Reader<'a> {
 
 /// `n` as decimal text.
 pub fn decimal(n: i64) -> Cow<'static, [u8]> {
-    Cow::Owned(n.to_string().into_bytes())
+    Cow::Owned(crate::decimal::i64_text(n, &mut [0; 20]).to_vec())
 }
 
 fn not_nan(d: f64) -> Result<f64, RdbError> {

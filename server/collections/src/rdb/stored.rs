@@ -14,6 +14,7 @@ use std::collections::HashSet;
 use super::listpack::{self, canonical_int, Element};
 use super::reader::{parse_double, Reader};
 use super::{read, types, RdbError, RdbValue};
+use crate::decimal::i64_text;
 use crate::packed::PackedWriter;
 use crate::stream::whole::WholeStream;
 use crate::{set, zset};
@@ -89,27 +90,8 @@ pub fn stored(value: RdbValue) -> Stored {
 fn text<'a>(element: &Element<'a>, digits: &'a mut [u8; 20]) -> &'a [u8] {
     match *element {
         Element::Str(s) => s,
-        Element::Int(n) => decimal(n, digits),
+        Element::Int(n) => i64_text(n, digits),
     }
-}
-
-/// `n` in decimal at the end of `buf`.
-fn decimal(n: i64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut magnitude = n.unsigned_abs();
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (magnitude % 10) as u8;
-        magnitude /= 10;
-        if magnitude == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    &buf[at..]
 }
 
 /// An element as a key for finding repeats: the same text is the same
@@ -173,7 +155,7 @@ fn zset_listpack(blob: &[u8]) -> Result<Stored, RdbError> {
     for pair in elements.chunks_exact(2) {
         let member: Cow<'_, [u8]> = match pair[0] {
             Element::Str(s) => Cow::Borrowed(s),
-            Element::Int(n) => Cow::Owned(decimal(n, &mut [0u8; 20]).to_vec()),
+            Element::Int(n) => Cow::Owned(i64_text(n, &mut [0u8; 20]).to_vec()),
         };
         let score = match pair[1] {
             Element::Int(n) => n as f64,
@@ -207,7 +189,7 @@ fn intset(blob: &[u8]) -> Result<Stored, RdbError> {
     let mut ends = Vec::with_capacity(ints.len());
     let mut digits = [0u8; 20];
     for &n in &ints {
-        text.extend_from_slice(decimal(n, &mut digits));
+        text.extend_from_slice(i64_text(n, &mut digits));
         ends.push(text.len());
     }
     ints.sort_unstable();

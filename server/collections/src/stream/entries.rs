@@ -3,8 +3,6 @@
 //! allocate a few growing vectors instead of one vector per field (which
 //! was half of their time).
 
-use std::io::Write;
-
 use super::StreamId;
 
 /// One entry, owned: its ID and its field, value, field, value ... (to
@@ -100,9 +98,7 @@ impl Entries {
     /// Adds the decimal text of `n` as a field or value of the entry
     /// being added.
     pub fn add_int_field(&mut self, n: i64) {
-        // (Writing to a Vec cannot fail.)
-        let _ = write!(self.bytes, "{n}");
-        self.ends.push(self.bytes.len());
+        self.add_field(crate::decimal::i64_text(n, &mut [0; 20]));
     }
 
     /// Ends the entry being added, `id`: the fields added since the last.

@@ -5,6 +5,7 @@
 pub use super::entries::{Entries, EntryRef, WholeEntry};
 use super::{
     group, page, pel, Consumer, Group, PelPage, Pending, StreamId, StreamMeta, StreamRoot,
+    NODE_MAX_BYTES, NODE_MAX_ENTRIES,
 };
 use crate::packed::Corrupt;
 use crate::paged::{Built, RootHeader};
@@ -151,7 +152,9 @@ impl WholeStream {
             let at = root.note_append(entry.id, &fields);
             let number = root.dir[at].page;
             if pages.last().is_none_or(|(n, _)| *n != number) {
-                pages.push((number, Vec::new()));
+                // A full page: the node rule's bytes, a 20-byte header an entry.
+                let full = (NODE_MAX_BYTES + 20 * NODE_MAX_ENTRIES) as usize;
+                pages.push((number, Vec::with_capacity(full)));
             }
             let (_, bytes) = pages.last_mut().expect("pushed");
             page::append(bytes, entry.id, &fields)?;
