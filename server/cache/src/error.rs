@@ -27,6 +27,8 @@ pub enum OpenError {
     },
     #[error("cache file {path} is in use by another process")]
     InUse { path: PathBuf },
+    #[error("cache file {path}: its file system has no room for {needed} bytes (maxmemory and the index); free space there, put the file elsewhere (--cache-file) or lower maxmemory")]
+    NoSpace { path: PathBuf, needed: u64 },
     #[error("maxmemory {0} bytes is too small (minimum {1})")]
     TooSmall(u64, u64),
     #[error("cache file {path} is on hugetlbfs, which cannot hold it (files there take no write() and sizes must be whole huge pages); for huge pages put it on a tmpfs mounted with huge=within_size (README, Performance)")]

@@ -18,7 +18,7 @@ use crate::layout::{
     MAX_WRITERS, MIN_MEMORY, W_EXPIRES, W_KEYS, W_NS_EXPIRES, W_NS_KEYS,
 };
 use crate::namespace::MAX_NAMESPACES;
-use crate::region::{HugePages, Region};
+use crate::region::{reserve, HugePages, Region, ReserveError};
 use crate::segment::State;
 use crate::stats::{CacheStats, Counters};
 use crate::sync::Ordering;
@@ -104,8 +104,35 @@ impl Cache {
             return Err(OpenError::InUse { path });
         }
         let existing = file.metadata().map_err(io)?.len();
+        let size = if existing == 0 {
+            geo.used_size()
+        } else {
+            existing
+        };
+        if existing == 0 {
+            file.set_len(size).map_err(io)?;
+        }
+        // Before anything is mapped: a file system short of room fails
+        // here, not with SIGBUS at a later write (`region/reserve.rs`).
+        let reserving = Instant::now();
+        match reserve(&file, size) {
+            Ok(()) if reserving.elapsed() > Duration::from_secs(1) => tracing::info!(
+                path = %path.display(),
+                bytes = size,
+                took_ms = reserving.elapsed().as_millis() as u64,
+                "reserved the cache file's space on its file system"
+            ),
+            Ok(()) => {}
+            Err(ReserveError::NoSpace) => {
+                if existing == 0 {
+                    // (A file this start made: not left behind, sparse.)
+                    let _ = std::fs::remove_file(&path);
+                }
+                return Err(OpenError::NoSpace { path, needed: size });
+            }
+            Err(ReserveError::Io(e)) => return Err(io(e)),
+        }
         let (cache, mut report) = if existing == 0 {
-            file.set_len(geo.used_size()).map_err(io)?;
             let region = Region::map(&file, geo.used_size() as usize).map_err(io)?;
             let cache = Cache::new(region, geo, &cfg, file, huge_pages);
             cache.format();

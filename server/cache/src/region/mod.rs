@@ -12,6 +12,7 @@ mod huge_pages;
 mod mapped;
 #[cfg(loom)]
 mod model;
+mod reserve;
 mod shared;
 
 pub use huge_pages::HugePages;
@@ -19,4 +20,5 @@ pub use huge_pages::HugePages;
 pub use mapped::{MemoryPolicy, Region};
 #[cfg(loom)]
 pub use model::Region;
+pub use reserve::{reserve, ReserveError};
 pub use shared::{Part, SharedBytes};
