@@ -33,9 +33,6 @@ impl RedisCluster {
         for _ in 0..masters {
             cluster.spawn(&bin);
         }
-        for &port in &cluster.ports {
-            cluster.wait_for(port, &["PING"], "PONG");
-        }
         let mut create = Command::new("redis-cli");
         create.arg("--cluster").arg("create");
         for port in &cluster.ports {
@@ -54,11 +51,38 @@ impl RedisCluster {
     }
 
     /// Starts one more `--cluster-enabled` redis-server (not yet in the
-    /// cluster); its client and bus ports.
+    /// cluster); its client and bus ports, once it answers. A port found
+    /// free can be taken before the server binds it (another test's
+    /// outgoing connection draws its local port from the same range):
+    /// the server then exits at once, and is started again on others.
     fn spawn(&mut self, bin: &std::path::Path) -> (u16, u16) {
-        let (port, bus) = (free_port(), free_port());
+        for _ in 0..5 {
+            let (port, bus) = (free_port(), free_port());
+            let mut child = self.server(bin, port, bus);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                let pong = Command::new("redis-cli")
+                    .args(["-p", &port.to_string(), "PING"])
+                    .output();
+                if matches!(&pong, Ok(o) if o.stdout.starts_with(b"PONG")) {
+                    self.children.push(child);
+                    self.ports.push(port);
+                    return (port, bus);
+                }
+                assert!(Instant::now() < deadline, "redis-server {port}: no PONG");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("redis-server exited at start five times (ports taken?)");
+    }
+
+    /// A `--cluster-enabled` redis-server on `port` and `bus`.
+    fn server(&self, bin: &std::path::Path, port: u16, bus: u16) -> Child {
         let i = self.ports.len();
-        let child = Command::new(bin)
+        Command::new(bin)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args([
                 "--cluster-enabled",
@@ -72,17 +96,13 @@ impl RedisCluster {
             .arg(&self.dir)
             .stdout(Stdio::null())
             .spawn()
-            .expect("start redis-server");
-        self.children.push(child);
-        self.ports.push(port);
-        (port, bus)
+            .expect("start redis-server")
     }
 
     /// A master joins (CLUSTER MEET), owning no slot yet; its port, once
     /// every node knows it.
     pub fn add_master(&mut self) -> u16 {
         let (port, bus) = self.spawn(&require("redis-server"));
-        self.wait_for(port, &["PING"], "PONG");
         let (p, b) = (port.to_string(), bus.to_string());
         assert_eq!(
             self.cli(self.ports[0], &["CLUSTER", "MEET", "127.0.0.1", &p, &b]),
