@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use citadel_tests::{citadel_bin, free_port, redis};
+use citadel_tests::{citadel_bin, free_port, redis, run_to_exit};
 
 /// A tmpfs of `mb` MiB mounted on a temporary directory, unmounted when
 /// dropped.
@@ -72,22 +72,20 @@ fn a_cache_file_too_big_for_its_file_system_is_refused_at_start() {
         return;
     };
     let logs = tempfile::tempdir().unwrap();
-    let log = logs.path().join("big.log");
     let cache = fs.path().join("cache");
-    let mut child = start(&cache, "64mb", free_port(), &log);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the server started on a file system too small for its cache");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let said = std::fs::read_to_string(log.with_extension("err")).unwrap_or_default()
-        + &std::fs::read_to_string(&log).unwrap_or_default();
+    let (port, discovery) = (free_port().to_string(), logs.path().join("discovery"));
+    let (status, said) = run_to_exit(&[
+        "--port",
+        &port,
+        "--threads",
+        "1",
+        "--maxmemory",
+        "64mb",
+        "--cache-file",
+        cache.to_str().unwrap(),
+        "--discovery-dir",
+        discovery.to_str().unwrap(),
+    ]);
     assert!(!status.success(), "{status}: {said}");
     assert!(status.code().is_some(), "an exit, not a signal: {status}");
     assert!(said.contains("has no room for"), "{said}");
@@ -100,10 +98,11 @@ fn a_cache_file_too_big_for_its_file_system_is_refused_at_start() {
     let port = free_port();
     let mut child = start(&cache, "8mb", port, &logs.path().join("fits.log"));
     let url = format!("redis://127.0.0.1:{port}/");
+    let deadline = Instant::now() + Duration::from_secs(20);
     let mut con = loop {
         match redis::Client::open(url.as_str()).unwrap().get_connection() {
             Ok(con) => break con,
-            Err(_) if Instant::now() < deadline + Duration::from_secs(20) => {
+            Err(_) if Instant::now() < deadline => {
                 assert!(child.try_wait().unwrap().is_none(), "it exited");
                 std::thread::sleep(Duration::from_millis(20));
             }

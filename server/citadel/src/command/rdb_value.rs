@@ -36,20 +36,14 @@ pub fn dump_stored(kind: ValueKind, stored: &[u8], paged: bool) -> Result<Vec<u8
         }));
     }
     let elements = packed.to_vec()?;
-    let compact = !paged
-        && match kind {
-            ValueKind::Set => SetEncoding::of(&elements) == SetEncoding::IntSet,
-            ValueKind::Hash => is_listpack(&HashView::new(packed)?)?,
-            _ => false,
-        };
     Ok(rdb::dump(match kind {
         ValueKind::Set => Dumpable::Set {
             members: &elements,
-            intset: compact,
+            intset: !paged && SetEncoding::of(&elements) == SetEncoding::IntSet,
         },
         ValueKind::Hash => Dumpable::Hash {
             fields_and_values: &elements,
-            listpack: compact,
+            listpack: !paged && is_listpack(&HashView::new(packed)?)?,
         },
         _ => Dumpable::List(&elements),
     }))

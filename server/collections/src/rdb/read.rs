@@ -103,8 +103,17 @@ fn scores(elements: Vec<Vec<u8>>) -> Result<Vec<(Vec<u8>, f64)>, RdbError> {
         .collect()
 }
 
-/// An intset blob: `encoding:u32le (2, 4 or 8) | count:u32le | ints`.
+/// An intset blob's members as text.
 fn intset(blob: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
+    Ok(intset_ints(blob)?
+        .into_iter()
+        .map(listpack::decimal)
+        .collect())
+}
+
+/// An intset blob: `encoding:u32le (2, 4 or 8) | count:u32le | ints`,
+/// its integers in stored order.
+pub(super) fn intset_ints(blob: &[u8]) -> Result<Vec<i64>, RdbError> {
     let header = blob.get(..8).ok_or(RdbError::BadData)?;
     let width = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
     let count = u32::from_le_bytes(header[4..].try_into().expect("4 bytes")) as usize;
@@ -116,28 +125,54 @@ fn intset(blob: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
         .chunks_exact(width)
         .map(|int| {
             let raw = int.iter().rev().fold(0u64, |v, &b| (v << 8) | u64::from(b));
-            listpack::decimal(listpack::sign_extend(raw, width as u32 * 8))
+            listpack::sign_extend(raw, width as u32 * 8)
         })
         .collect())
 }
 
+/// One quicklist node's blob, by its container.
+pub(super) enum Node<'b> {
+    /// One element (version 2's plain container).
+    Plain(&'b [u8]),
+    Listpack(&'b [u8]),
+    /// Version 1's only container.
+    Ziplist(&'b [u8]),
+}
+
 /// Quicklist nodes: ziplists (version 1), or with `v2` a container byte
-/// each: 1 a plain node (one element), 2 a listpack. Empty nodes are
-/// skipped, as Redis does.
-fn quicklist(r: &mut Reader<'_>, v2: bool) -> Result<Vec<Vec<u8>>, RdbError> {
+/// each: 1 a plain node (one element), 2 a listpack. Each is handed to
+/// `node`.
+pub(super) fn quicklist_nodes(
+    r: &mut Reader<'_>,
+    v2: bool,
+    mut node: impl FnMut(Node<'_>) -> Result<(), RdbError>,
+) -> Result<(), RdbError> {
     const PLAIN: u64 = 1;
     const PACKED: u64 = 2;
     let nodes = r.count(1)?;
-    let mut out = Vec::new();
     for _ in 0..nodes {
         let container = if v2 { r.length()? } else { PACKED };
         let blob = r.string()?;
-        match (container, v2) {
-            (PLAIN, true) => out.push(blob.into_owned()),
-            (PACKED, true) => out.extend(listpack::elements(&blob)?),
-            (PACKED, false) => out.extend(ziplist::elements(&blob)?),
+        node(match (container, v2) {
+            (PLAIN, true) => Node::Plain(&blob),
+            (PACKED, true) => Node::Listpack(&blob),
+            (PACKED, false) => Node::Ziplist(&blob),
             _ => return Err(RdbError::BadData),
-        }
+        })?;
     }
+    Ok(())
+}
+
+/// A quicklist's elements (empty nodes are skipped, as Redis does).
+fn quicklist(r: &mut Reader<'_>, v2: bool) -> Result<Vec<Vec<u8>>, RdbError> {
+    let mut out = Vec::new();
+    quicklist_nodes(r, v2, |node| {
+        match node {
+            Node::Plain(e) => out.push(e.to_vec()),
+            Node::Listpack(blob) => out.extend(listpack::elements(blob)?),
+            Node::Ziplist(blob) => out.extend(ziplist::elements(blob)?),
+        }
+        Ok(())
+    })?;
     Ok(out)
 }

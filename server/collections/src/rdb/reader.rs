@@ -127,7 +127,7 @@ impl<'a> Reader<'a> {
 
 /// `n` as decimal text.
 pub fn decimal(n: i64) -> Cow<'static, [u8]> {
-    Cow::Owned(crate::decimal::i64_text(n, &mut [0; 20]).to_vec())
+    Cow::Owned(super::listpack::decimal(n))
 }
 
 fn not_nan(d: f64) -> Result<f64, RdbError> {

@@ -12,8 +12,9 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use super::listpack::{self, canonical_int, Element};
+use super::read::{self, Node};
 use super::reader::{parse_double, Reader};
-use super::{read, types, RdbError, RdbValue};
+use super::{types, RdbError, RdbValue};
 use crate::decimal::i64_text;
 use crate::packed::PackedWriter;
 use crate::stream::whole::WholeStream;
@@ -168,22 +169,12 @@ fn zset_listpack(blob: &[u8]) -> Result<Stored, RdbError> {
     Ok(Stored::Packed(Collection::ZSet, zset::encode(&entries)))
 }
 
-/// An intset blob: `encoding:u32le (2, 4 or 8) | count:u32le | ints`.
+/// An intset blob's members, in the set's stored form.
 fn intset(blob: &[u8]) -> Result<Stored, RdbError> {
-    let header = blob.get(..8).ok_or(RdbError::BadData)?;
-    let width = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
-    let count = u32::from_le_bytes(header[4..].try_into().expect("4 bytes")) as usize;
-    let body = &blob[8..];
-    if !matches!(width, 2 | 4 | 8) || count.checked_mul(width) != Some(body.len()) || count == 0 {
+    let mut ints = read::intset_ints(blob)?;
+    if ints.is_empty() {
         return Err(RdbError::BadData);
     }
-    let mut ints: Vec<i64> = body
-        .chunks_exact(width)
-        .map(|int| {
-            let raw = int.iter().rev().fold(0u64, |v, &b| (v << 8) | u64::from(b));
-            listpack::sign_extend(raw, width as u32 * 8)
-        })
-        .collect();
     // The set encoder orders them as it stores them; repeats are refused.
     let mut text = Vec::with_capacity(ints.len() * 8);
     let mut ends = Vec::with_capacity(ints.len());
@@ -205,27 +196,23 @@ fn intset(blob: &[u8]) -> Result<Stored, RdbError> {
     Ok(Stored::Packed(Collection::Set, set::encode(&mut members)))
 }
 
-/// Quicklist 2 nodes: a container byte each, 1 a plain node (one
-/// element), 2 a listpack; empty nodes are skipped, as Redis does.
+/// A quicklist 2's elements (empty nodes skipped, as Redis does).
 fn quicklist(r: &mut Reader<'_>) -> Result<Stored, RdbError> {
-    const PLAIN: u64 = 1;
-    const PACKED: u64 = 2;
-    let nodes = r.count(1)?;
     let mut w = PackedWriter::default();
     let mut digits = [0u8; 20];
-    for _ in 0..nodes {
-        let container = r.length()?;
-        let blob = r.string()?;
-        match container {
-            PLAIN => w.push(&blob),
-            PACKED => {
-                for e in listpack::stored(&blob)? {
+    read::quicklist_nodes(r, true, |node| {
+        match node {
+            Node::Plain(e) => w.push(e),
+            Node::Listpack(blob) => {
+                for e in listpack::stored(blob)? {
                     w.push(text(&e, &mut digits));
                 }
             }
-            _ => return Err(RdbError::BadData),
+            // (Version 1 only, read through `decode`.)
+            Node::Ziplist(_) => return Err(RdbError::BadData),
         }
-    }
+        Ok(())
+    })?;
     if w.count() == 0 {
         return Err(RdbError::BadData);
     }
