@@ -243,6 +243,12 @@ fn bit_edge_cases_match_redis() {
         &["BITCOUNT", "r", "1", "1"],
         &["BITCOUNT", "r", "5", "30", "BIT"],
         &["BITCOUNT", "r", "-3", "-1", "bit"],
+        // Negative indexes that cross count nothing (clamped, -6 -7 of a
+        // 6-byte value would be byte 0); BITPOS clamps them.
+        &["BITCOUNT", "r", "-6", "-7"],
+        &["BITCOUNT", "r", "-6", "-15", "BIT"],
+        &["BITCOUNT", "r", "-100", "-50"],
+        &["BITPOS", "r", "1", "-6", "-7"],
         &["BITCOUNT", "r", "0"],
         &["BITCOUNT", "r", "0", "1", "WORD"],
         &["BITCOUNT", "r", "0", "1", "BIT", "x"],

@@ -1,8 +1,9 @@
 //! Blocking pops (BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP): replies and
 //! errors byte for byte against a real redis-server, Redis's order of
 //! service across cores, wake-ups by pushes from EXEC and scripts, a
-//! waiter that disconnects, and a queue of producers and consumers that
-//! loses and duplicates nothing.
+//! waiter that disconnects, a key that changes type under a blocked
+//! client, and a queue of producers and consumers that loses and
+//! duplicates nothing.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -226,4 +227,67 @@ fn sorted_set_pops_block_and_match_redis() {
         reply(&mut waiter),
         "*3\r\n$5\r\nboard\r\n$1\r\ny\r\n$1\r\n9\r\n"
     );
+}
+
+/// What a blocked client sees when its key changes type, on one server:
+/// a woken BLPOP / BZPOPMIN whose key became a string stays blocked until
+/// the key holds its type again; a woken BRPOPLPUSH whose destination is a
+/// string answers WRONGTYPE and hands the element to the next in line.
+fn type_change_transcript(
+    raw: impl Fn() -> std::net::TcpStream,
+    admin: &mut redis::Connection,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut c = RespReader::new(raw());
+    let call = |c: &mut RespReader, args: &[&str]| {
+        send(c, args);
+        reply(c)
+    };
+    for (pop, push) in [
+        (&["BLPOP", "q", "0"][..], &["LPUSH", "q", "x"][..]),
+        (&["BZPOPMIN", "q", "0"][..], &["ZADD", "q", "1", "x"][..]),
+    ] {
+        let mut waiter = RespReader::new(raw());
+        send(&mut waiter, pop);
+        wait_blocked(admin, 1);
+        for args in [
+            &["MULTI"][..],
+            push,
+            &["DEL", "q"],
+            &["SET", "q", "s"],
+            &["EXEC"],
+        ] {
+            seen.push(call(&mut c, args));
+        }
+        seen.push(call(&mut c, &["DEL", "q"]));
+        wait_blocked(admin, 1);
+        seen.push(call(&mut c, push));
+        seen.push(reply(&mut waiter));
+        wait_blocked(admin, 0);
+    }
+    call(&mut c, &["SET", "target1", "s"]);
+    let mut first = RespReader::new(raw());
+    send(&mut first, &["BRPOPLPUSH", "src", "target1", "0"]);
+    wait_blocked(admin, 1);
+    let mut second = RespReader::new(raw());
+    send(&mut second, &["BRPOPLPUSH", "src", "target2", "0"]);
+    wait_blocked(admin, 2);
+    seen.push(call(&mut c, &["LPUSH", "src", "e"]));
+    seen.push(reply(&mut first));
+    seen.push(reply(&mut second));
+    seen.push(call(&mut c, &["LRANGE", "target2", "0", "-1"]));
+    wait_blocked(admin, 0);
+    seen
+}
+
+#[test]
+fn a_key_that_changes_type_under_a_blocked_client_matches_redis() {
+    let pair = Pair::start();
+    let url = format!("redis://127.0.0.1:{}/", pair.redis.port);
+    let mut redis_admin = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let want = type_change_transcript(|| pair.redis.raw(), &mut redis_admin);
+    let mut admin = pair.citadel.client();
+    let got = type_change_transcript(|| pair.citadel.raw(), &mut admin);
+    assert_eq!(got, want);
+    assert!(want.iter().any(|r| r.starts_with("-WRONGTYPE")), "{want:?}");
 }

@@ -2,8 +2,8 @@
 //! every keyspace and keyevent channel on each server, commands from
 //! another connection (plain and inside MULTI/EXEC), and the messages each
 //! subscriber receives must be the same bytes in the same order. Then the
-//! events the cache makes itself (expired, evicted) and CONFIG SET turning
-//! them off.
+//! events the cache makes itself (expired, on a read and with nobody
+//! reading; evicted) and CONFIG SET turning them off.
 
 use std::net::TcpStream;
 use std::time::Duration;
@@ -223,6 +223,48 @@ fn expiry_and_eviction_are_published_and_config_turns_them_off() {
     std::thread::sleep(Duration::from_millis(20));
     call(&[b"GET", b"late"]);
     assert!(sub.pending(Duration::from_millis(200)).is_empty());
+}
+
+/// Keys nobody reads expire on their own, as Redis's active expiry takes
+/// them: the `expired` events arrive within a couple of seconds, in the
+/// database each key was in, and DBSIZE, INFO keyspace and expired_keys
+/// follow; keys without a TTL or with a long one stay.
+#[test]
+fn keys_nobody_reads_expire_and_are_published() {
+    let server = Server::start(&["--notify-keyspace-events", "Ex"]);
+    let mut sub = subscriber(server.raw());
+    let mut c = RespReader::new(server.raw());
+    let mut call = |args: &[&[u8]]| {
+        c.send(&encode_command(args));
+        String::from_utf8_lossy(&c.raw_reply().unwrap()).into_owned()
+    };
+    call(&[b"SET", b"soon", b"v", b"PX", b"200"]);
+    call(&[b"SET", b"second", b"v", b"EX", b"1"]);
+    call(&[b"SET", b"stays", b"v"]);
+    call(&[b"SET", b"later", b"v", b"EX", b"100"]);
+    call(&[b"SELECT", b"1"]);
+    call(&[b"SET", b"soon", b"v", b"PX", b"300"]);
+    call(&[b"SELECT", b"0"]);
+    let got = sub.pending_like(3, Duration::from_secs(4), Duration::from_millis(200));
+    let event = |db: u8, key: &str| {
+        let channel = format!("__keyevent@{db}__:expired");
+        format!(
+            "*4\r\n$8\r\npmessage\r\n$10\r\n__key*__:*\r\n${}\r\n{channel}\r\n${}\r\n{key}\r\n",
+            channel.len(),
+            key.len()
+        )
+    };
+    let mut want = vec![event(0, "soon"), event(1, "soon"), event(0, "second")];
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    want.sort();
+    assert_eq!(got_sorted, want, "in arrival order: {got:?}");
+    assert_eq!(call(&[b"DBSIZE"]), ":2\r\n");
+    let keyspace = call(&[b"INFO", b"keyspace"]);
+    assert!(keyspace.contains("db0:keys=2,expires=1,"), "{keyspace}");
+    assert!(!keyspace.contains("db1:"), "{keyspace}");
+    let stats = call(&[b"INFO", b"stats"]);
+    assert!(stats.contains("expired_keys:3\r\n"), "{stats}");
 }
 
 /// Clients on both cores race transactions that read with one new

@@ -25,9 +25,10 @@ use crate::changes::KeyChange;
 use crate::index::{candidate_slots, Entry, KeyHash};
 use crate::layout::SEGMENT_SIZE;
 use crate::policy::EvictionPolicy;
+use crate::region::SharedBytes;
 use crate::segment::{Seg, State, FLAG_SUSPECT};
 use crate::sync::{fence, AtomicU64, Ordering};
-use crate::writer::Writer;
+use crate::writer::{Dropped, Writer};
 
 mod pages;
 mod slot;
@@ -43,6 +44,20 @@ struct Kept {
     items: u32,
     /// Latest expiry among the kept items (u64::MAX if one has no TTL).
     max_expire: u64,
+    /// Earliest expiry among the kept items with a TTL.
+    min_expire: Option<u64>,
+}
+
+impl Kept {
+    /// Counts a kept item of `len` bytes expiring at `expire_at`.
+    fn add(&mut self, len: usize, expire_at: Option<u64>) {
+        self.bytes += len;
+        self.items += 1;
+        self.max_expire = self.max_expire.max(expire_at.unwrap_or(u64::MAX));
+        if let Some(at) = expire_at {
+            self.min_expire = Some(self.min_expire.map_or(at, |min| min.min(at)));
+        }
+    }
 }
 
 /// What a sweep keeps of the items it walks (the others leave the index).
@@ -211,9 +226,7 @@ impl Writer {
             // full segment of them is walked without bumping a version,
             // so a writer whose update failed for want of room does not
             // see its own keys change and retry into the same walk.
-            kept.bytes += len;
-            kept.items += 1;
-            kept.max_expire = kept.max_expire.max(item.expire_at().unwrap_or(u64::MAX));
+            kept.add(len, item.expire_at());
             return;
         }
         let room = kept.bytes + len <= SEGMENT_SIZE / 2 && !item.header.is_large();
@@ -249,14 +262,28 @@ impl Writer {
         if keep {
             let moved = Entry::new(h.tag(), seg.id, kept.bytes as u32, 0);
             move_to_front(cache, seg, (off, kept.bytes, len), moved, word);
-            kept.bytes += len;
-            kept.items += 1;
-            kept.max_expire = kept.max_expire.max(item.expire_at().unwrap_or(u64::MAX));
+            kept.add(len, item.expire_at());
             locks.unlock(home, v);
             return;
         }
+        let dropped = self.unlink_locked(cache, (h, slot, e), item.key, expired);
+        locks.unlock(home, v);
+        self.count_removed(cache, expired, dropped);
+    }
+
+    /// Takes the entry `e` of `key` (hashed `h`) out of `slot`, its home
+    /// locked by the caller, who unlocks it and then counts the removal
+    /// (`count_removed`): the item left by expiry or eviction, and the
+    /// change log says which.
+    pub(crate) fn unlink_locked(
+        &mut self,
+        cache: &Cache,
+        (h, slot, e): (KeyHash, usize, Entry),
+        key: SharedBytes<'_>,
+        expired: bool,
+    ) -> Dropped {
         // ORDERING: Release, as every entry store (readers load with Acquire).
-        word.store(0, Ordering::Release);
+        cache.region.u64_at(slot).store(0, Ordering::Release);
         cache.occupancy().cleared(slot);
         cache.count_overflow(h, slot, -1);
         let dropped = self.dropped(cache, e);
@@ -265,9 +292,8 @@ impl Writer {
         } else {
             KeyChange::Evicted
         };
-        self.changes.record_shared(item.key, change);
-        locks.unlock(home, v);
-        self.count_removed(cache, expired, dropped);
+        self.changes.record_shared(key, change);
+        dropped
     }
 }
 
@@ -292,6 +318,9 @@ fn reopen(seg: Seg<'_>, kept: &Kept, class: usize, now: u64) {
         },
         Ordering::Relaxed,
     );
+    // ORDERING: Relaxed, as above.
+    seg.min_expire()
+        .store(kept.min_expire.unwrap_or(u64::MAX), Ordering::Relaxed);
     // ORDERING: Release, as `Writer::commit`: the kept items' moved
     // bytes come first.
     seg.write_off().store(kept.bytes as u32, Ordering::Release);

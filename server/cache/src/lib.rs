@@ -46,6 +46,8 @@ mod clock;
 mod edit;
 mod error;
 mod evict;
+mod expire_cursor;
+mod expire_scan;
 mod handle;
 mod index;
 mod item;

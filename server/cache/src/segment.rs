@@ -127,6 +127,32 @@ impl<'a> Seg<'a> {
     pub fn max_expire(&self) -> &'a AtomicU64 {
         self.region.u64_at(self.hdr + 32)
     }
+    /// No item of the segment expires before this (u64::MAX: none has a
+    /// TTL). Its writer lowers it as it appends (`Writer::commit`); the
+    /// expiry scan raises it once it walked a sealed segment
+    /// (expire_scan.rs). Bytes a file of an older build left zero here
+    /// only make the scan walk the segment once.
+    #[inline]
+    pub fn min_expire(&self) -> &'a AtomicU64 {
+        self.region.u64_at(self.hdr + 40)
+    }
+    /// Whether the expiry scan should walk the segment at `now_ms`: an
+    /// item may have expired and, judging by the spread of the segment's
+    /// expiries, about a tenth of them may have (or all, or the spread is
+    /// unknown). Like Redis's active expiry, which stops sampling while
+    /// under a tenth of its sample has expired, it leaves a few expired
+    /// keys to their next read rather than walk a segment for one.
+    pub fn expiry_due(&self, now_ms: u64) -> bool {
+        // ORDERING: Relaxed: hints; what the scan then reads is ordered by
+        // the Acquire load of `write_off`.
+        let min = self.min_expire().load(Ordering::Relaxed);
+        if min > now_ms {
+            return false;
+        }
+        // ORDERING: Relaxed, as above.
+        let max = self.max_expire().load(Ordering::Relaxed);
+        max <= now_ms || max == u64::MAX || (now_ms - min) * 10 >= max - min
+    }
     /// Counts an item of this segment that left the index; its home lock
     /// is held.
     pub fn unlink_one(&self) {
@@ -159,6 +185,8 @@ impl<'a> Seg<'a> {
         // ORDERING: Relaxed, as above.
         self.max_expire()
             .store(if class == 0 { u64::MAX } else { 1 }, Ordering::Relaxed);
+        // ORDERING: Relaxed, as above.
+        self.min_expire().store(u64::MAX, Ordering::Relaxed);
         self.set_state(state);
     }
     pub fn is_expired(&self, now_ms: u64) -> bool {

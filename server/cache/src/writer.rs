@@ -28,6 +28,8 @@ pub(crate) struct Writer {
     /// Chunk segments of removed items, freed once no lock is held.
     pub free_later: Vec<u32>,
     pub sweep_cursor: u64,
+    /// Where the active expiry scan stands (expire_scan.rs).
+    pub expire: crate::expire_cursor::ExpireCursor,
     /// Keys changed, when someone listens (changes.rs).
     pub changes: crate::changes::ChangeLog,
     /// Pages of dropped collection roots still to delete (owned.rs).
@@ -62,6 +64,7 @@ impl Writer {
             dirty: 0,
             free_later: Vec::new(),
             sweep_cursor: seed,
+            expire: crate::expire_cursor::ExpireCursor::new(seed),
             changes: Default::default(),
             reclaim: ReclaimQueue::default(),
             page_key: Vec::new(),
@@ -149,13 +152,20 @@ impl Writer {
         // ORDERING: Release pairs with the Acquire load of `write_off` in
         // an evictor's sweep (and recovery): the item bytes come first.
         seg.write_off().store(off + len as u32, Ordering::Release);
-        // Only this writer writes its active segment's header fields.
+        // Only this writer writes its active segment's expiry bounds (the
+        // expiry scan raises `min_expire` of sealed segments only).
         let at = expire_at.unwrap_or(u64::MAX);
         // ORDERING: Relaxed load and store: one writer (us); evictors read
         // it after the Sealed -> Evicting transition acquired our seal.
         if seg.max_expire().load(Ordering::Relaxed) < at {
             // ORDERING: Relaxed, as above.
             seg.max_expire().store(at, Ordering::Relaxed);
+        }
+        // ORDERING: Relaxed load and store: a hint for the expiry scan,
+        // which reads the items themselves after `write_off` (Acquire).
+        if seg.min_expire().load(Ordering::Relaxed) > at {
+            // ORDERING: Relaxed, as above.
+            seg.min_expire().store(at, Ordering::Relaxed);
         }
     }
 

@@ -61,6 +61,11 @@ impl BlockState {
         self.deadline_ms = Some(0);
     }
 
+    /// The keys it waits for (the registry's names).
+    pub fn keys(&self) -> &[Box<[u8]>] {
+        &self.keys
+    }
+
     /// Leaves every key's line (served, timed out, or disconnected).
     pub fn release(self, registry: &BlockedKeys, client: u64) {
         registry.unblock(client, self.keys.iter().map(|k| &k[..]));

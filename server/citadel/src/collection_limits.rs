@@ -26,6 +26,10 @@ pub fn refresh(settings: &Store) {
     citadel_collections::set::set_intset_max_entries(
         settings.get(&setting::SET_MAX_INTSET_ENTRIES),
     );
+    citadel_collections::zset::set_listpack_limits(
+        settings.get(&setting::ZSET_MAX_LISTPACK_ENTRIES),
+        settings.get(&setting::ZSET_MAX_LISTPACK_VALUE),
+    );
 }
 
 /// Most fields a hash Redis would keep as a listpack.

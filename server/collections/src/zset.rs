@@ -8,6 +8,7 @@ use std::cell::{Cell, OnceCell};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 use crate::packed::{Corrupt, Packed, PackedWriter};
 
@@ -19,10 +20,28 @@ pub mod tree;
 /// Bytes of a stored score.
 pub const SCORE_LEN: usize = 8;
 
-/// Redis 7.0's `zset-max-listpack-entries` and `zset-max-listpack-value`:
-/// past either, Redis reports the "skiplist" encoding.
-pub const LISTPACK_ENTRIES: usize = 128;
-pub const LISTPACK_VALUE: usize = 64;
+/// Redis's `zset-max-listpack-entries` and `zset-max-listpack-value`:
+/// past either, Redis reports the "skiplist" encoding. The server's
+/// settings of those names are pushed here when they change
+/// ([`set_listpack_limits`]); 128 and 64 are Redis 7.0's defaults.
+static LISTPACK_ENTRIES: AtomicUsize = AtomicUsize::new(128);
+static LISTPACK_VALUE: AtomicUsize = AtomicUsize::new(64);
+
+/// Sets `zset-max-listpack-entries` and `-value` (for the whole process).
+pub fn set_listpack_limits(entries: usize, value: usize) {
+    LISTPACK_ENTRIES.store(entries, AtomicOrdering::Relaxed);
+    LISTPACK_VALUE.store(value, AtomicOrdering::Relaxed);
+}
+
+/// The current `zset-max-listpack-entries`.
+pub fn listpack_entries() -> usize {
+    LISTPACK_ENTRIES.load(AtomicOrdering::Relaxed)
+}
+
+/// The current `zset-max-listpack-value`.
+pub fn listpack_value() -> usize {
+    LISTPACK_VALUE.load(AtomicOrdering::Relaxed)
+}
 
 /// One member and its score.
 pub type Entry<'a> = (f64, &'a [u8]);
@@ -85,8 +104,9 @@ pub fn encode(entries: &[Entry<'_>]) -> Vec<u8> {
 
 /// What Redis 7.0's OBJECT ENCODING says for a sorted set of `entries`.
 pub fn redis_encoding(entries: &[Entry<'_>]) -> &'static str {
+    let value = listpack_value();
     let small =
-        entries.len() <= LISTPACK_ENTRIES && entries.iter().all(|(_, m)| m.len() <= LISTPACK_VALUE);
+        entries.len() <= listpack_entries() && entries.iter().all(|(_, m)| m.len() <= value);
     if small {
         "listpack"
     } else {

@@ -261,8 +261,9 @@ crate::settings_table! {
         help: "How long a Lua script or function runs before SCRIPT KILL / FUNCTION KILL may stop it",
         doc: "A Lua script (EVAL) or function (FCALL) that has run this long is busy: \
               SCRIPT KILL or FUNCTION KILL from another connection stops it if it has not \
-              written yet, and it is logged (Redis's busy-reply-threshold / lua-time-limit). \
-              SHUTDOWN NOSAVE always interrupts a running script.",
+              written yet, and it is logged (Redis's busy-reply-threshold / lua-time-limit, \
+              names CONFIG GET and SET answer to as well). SHUTDOWN NOSAVE always \
+              interrupts a running script.",
         live: true,
         check: positive,
     }
@@ -350,7 +351,8 @@ crate::settings_table! {
               each page is: -1 to -5 for 4, 8, 16, 32 or 64 KiB, a positive N for N elements \
               (pages hold 8 to 128 elements; N, at most 1024, when positive). A list past 1 KiB is \
               paged whatever this says (a packed list's push rewrites it whole). As Redis's setting of the same name; CONFIG \
-              SET changes it live (lists take it up on their next write).",
+              SET changes it live (lists take it up on their next write; also as \
+              list-max-ziplist-size).",
         live: true,
     }
     HASH_MAX_LISTPACK_ENTRIES: usize = {
@@ -362,7 +364,8 @@ crate::settings_table! {
               none longer than hash-max-listpack-value, reports OBJECT ENCODING \
               listpack and answers HSCAN in one call, else hashtable. A hash becomes \
               paged (a root and pages, O(1) per field) past 1024 fields or this, \
-              whichever is larger. CONFIG SET changes it live.",
+              whichever is larger. CONFIG SET changes it live (also under Redis's older \
+              name hash-max-ziplist-entries).",
         live: true,
     }
     HASH_MAX_LISTPACK_VALUE: usize = {
@@ -371,7 +374,31 @@ crate::settings_table! {
         default: "64",
         help: "OBJECT ENCODING says listpack while every field and value is at most this long",
         doc: "As Redis's setting: the longest field or value a listpack-encoded hash \
-              holds (see hash-max-listpack-entries). CONFIG SET changes it live.",
+              holds (see hash-max-listpack-entries). CONFIG SET changes it live (also as \
+              hash-max-ziplist-value).",
+        live: true,
+    }
+    ZSET_MAX_LISTPACK_ENTRIES: usize = {
+        name: "zset-max-listpack-entries",
+        value_name: "N",
+        default: "128",
+        help: "OBJECT ENCODING says listpack for a sorted set of at most this many members",
+        doc: "As Redis's setting (7.0.15's default): a sorted set of at most this many \
+              members, none longer than zset-max-listpack-value, reports OBJECT ENCODING \
+              listpack (and DUMP writes it as one), else skiplist. A sorted set becomes \
+              paged (a root and pages, O(log n) per update) past 1024 members or this, \
+              whichever is larger. CONFIG SET changes it live (also under Redis's older \
+              name zset-max-ziplist-entries).",
+        live: true,
+    }
+    ZSET_MAX_LISTPACK_VALUE: usize = {
+        name: "zset-max-listpack-value",
+        value_name: "BYTES",
+        default: "64",
+        help: "OBJECT ENCODING says listpack while every sorted-set member is at most this long",
+        doc: "As Redis's setting: the longest member a listpack-encoded sorted set holds \
+              (see zset-max-listpack-entries). CONFIG SET changes it live (also as \
+              zset-max-ziplist-value).",
         live: true,
     }
     SET_MAX_INTSET_ENTRIES: usize = {

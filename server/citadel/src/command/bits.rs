@@ -199,7 +199,14 @@ fn count_bits(item: &ItemRef<'_>, range: Option<RangeArg>) -> i64 {
         end: -1,
         in_bits: false,
     };
-    let Some(span) = resolve(range.unwrap_or(whole), item.value_len()) else {
+    let range = range.unwrap_or(whole);
+    // Redis 7.0 counts nothing between two negative indexes that cross
+    // (before clamping, which would make -6 -7 of a short value byte 0);
+    // BITPOS has no such rule.
+    if range.start < 0 && range.end < 0 && range.start > range.end {
+        return 0;
+    }
+    let Some(span) = resolve(range, item.value_len()) else {
         return 0;
     };
     let mut count = popcount(item, span.first, span.last - span.first + 1);

@@ -15,6 +15,7 @@
 
 use std::borrow::Cow;
 
+use citadel_cache::ValueKind;
 use citadel_resp::num;
 
 use super::args::Args;
@@ -125,6 +126,22 @@ pub fn may_serve(ctx: &Ctx<'_>, key: &[u8]) -> bool {
     ctx.state.blocked.may_serve(ctx.conn.client.id, &key)
 }
 
+/// `may_serve` for a pop waiting for a `kind` key: once blocked, a key
+/// that now holds another type is passed over (the client stays blocked,
+/// as Redis leaves a woken client whose key became, say, a string), where
+/// the first try answers WRONGTYPE.
+pub fn may_serve_kind(ctx: &mut Ctx<'_>, key: &[u8], kind: ValueKind) -> bool {
+    if !may_serve(ctx, key) {
+        return false;
+    }
+    ctx.conn.blocked.is_none()
+        || ctx
+            .thread
+            .cache
+            .peek(key, |item| item.kind())
+            .is_none_or(|held| held == kind)
+}
+
 /// The registry's name of `key` of database `db` (module comment).
 #[inline]
 fn blocked_key(db: u8, key: &[u8]) -> Cow<'_, [u8]> {
@@ -143,6 +160,19 @@ pub fn served(ctx: &mut Ctx<'_>, key: &[u8], left: bool) {
     if left {
         let key = blocked_key(ctx.conn.db, key);
         ctx.state.blocked.signal([&key[..]], &ctx.thread.inboxes);
+    }
+}
+
+/// A blocked command failed when it ran again (BLMOVE whose destination
+/// became a string: WRONGTYPE, as Redis answers it): the client leaves its
+/// keys' lines, and the next client in each line looks in its place, since
+/// what woke this one is still there.
+pub fn failed(ctx: &mut Ctx<'_>) {
+    if let Some(b) = ctx.conn.blocked.take() {
+        let keys: Vec<Box<[u8]>> = b.keys().to_vec();
+        b.release(&ctx.state.blocked, ctx.conn.client.id);
+        let keys = keys.iter().map(|k| &k[..]);
+        ctx.state.blocked.signal(keys, &ctx.thread.inboxes);
     }
 }
 

@@ -55,7 +55,30 @@ const REDIS_PARAMS: &[&str] = &[
     "dir",
     "dbfilename",
     "hz",
+    "list-compress-depth",
 ];
+
+/// Redis's names of settings Citadel calls otherwise: the older names
+/// Redis 7 still answers to, and Redis's name where Citadel's says what
+/// its setting does (CONFIG GET shows both, as Redis does for its own).
+const ALIASES: &[(&str, &str)] = &[
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
+    ("list-max-ziplist-size", "list-max-listpack-size"),
+    ("busy-reply-threshold", "busy-script-time"),
+    ("lua-time-limit", "busy-script-time"),
+];
+
+/// The setting `name` (lowercase) names, under its own name or an alias.
+fn find_setting(name: &str) -> Option<&'static dyn AnySetting> {
+    let name = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |(_, canonical)| canonical);
+    setting::TABLE.find(name)
+}
 
 fn redis_value(state: &ServerState, param: &str) -> String {
     let path = state.cache.path();
@@ -79,6 +102,8 @@ fn redis_value(state: &ServerState, param: &str) -> String {
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default(),
         "hz" => "10".into(),
+        // List pages are not compressed.
+        "list-compress-depth" => "0".into(),
         _ => String::new(),
     }
 }
@@ -107,6 +132,15 @@ fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .filter(|s| wanted(s.name()))
         .map(|s| (s.name(), setting_value(ctx.state, *s)))
         .collect();
+    pairs.extend(
+        ALIASES
+            .iter()
+            .filter(|(alias, _)| wanted(alias))
+            .filter_map(|(alias, canonical)| {
+                let s = setting::TABLE.find(canonical)?;
+                Some((*alias, setting_value(ctx.state, s)))
+            }),
+    );
     pairs.extend(
         REDIS_PARAMS
             .iter()
@@ -141,7 +175,7 @@ fn validate(
     value: &[u8],
 ) -> Result<Option<&'static dyn AnySetting>, CmdError> {
     let name = String::from_utf8_lossy(param).to_ascii_lowercase();
-    let Some(s) = setting::TABLE.find(&name) else {
+    let Some(s) = find_setting(&name) else {
         if REDIS_PARAMS.contains(&name.as_str()) {
             if redis_value(state, &name).as_bytes() == value {
                 return Ok(None);

@@ -257,6 +257,7 @@ pub fn run_handler(ctx: &mut Ctx<'_>, idx: usize, def: &CommandDef, args: Args<'
             // A failing handler's partial output never reaches the client.
             ctx.out.buf.truncate(mark);
             reply_error(&mut ctx.out, &e);
+            super::blocking::failed(ctx);
             true
         }
     }

@@ -293,6 +293,12 @@ fn stats(out: &mut String, s: &Snapshot<'_>) {
     line!(out, "keyspace_misses", "{}", s.cache.misses);
     line!(out, "pubsub_channels", "0");
     line!(out, "pubsub_patterns", "0");
+    line!(
+        out,
+        "migrate_cached_sockets",
+        "{}",
+        s.state.migrator.cached_targets()
+    );
     line!(out, "unexpected_error_replies", "0");
     line!(out, "total_error_replies", "{}", s.calls().error_replies);
 }

@@ -47,6 +47,14 @@ pub fn call(ctx: &mut Ctx<'_>, argv: CallArgs<'_>, rules: &CallRules, out: &mut 
         return false;
     }
     let args = Args::new(argv.buf, argv.spans);
+    if blocking_read(def.name, args) {
+        let msg = format!(
+            "ERR {} command is not allowed with BLOCK option from scripts",
+            def.name
+        );
+        reply.error(msg.as_bytes());
+        return false;
+    }
     if let Some(refusal) = super::acl_check::refuse_in_script(ctx.state, ctx.conn, idx, def, args) {
         reply.error(refusal);
         return false;
@@ -125,4 +133,21 @@ impl Host for CtxHost<'_, '_> {
     fn call(&mut self, argv: CallArgs<'_>, rules: &CallRules, out: &mut Vec<u8>) -> bool {
         call(self.ctx, argv, rules, out)
     }
+}
+
+/// XREAD or XREADGROUP with BLOCK among its options (before STREAMS):
+/// Redis refuses them in scripts, where nothing may wait, even when data
+/// is there to read.
+fn blocking_read(name: &str, args: Args<'_>) -> bool {
+    // XREADGROUP's options follow GROUP group consumer (a group named
+    // "block" is not the option).
+    let options_at = match name {
+        "xread" => 1,
+        "xreadgroup" => 4,
+        _ => return false,
+    };
+    (options_at..args.len())
+        .map(|i| args.get(i))
+        .take_while(|a| !a.eq_ignore_ascii_case(b"streams"))
+        .any(|a| a.eq_ignore_ascii_case(b"block"))
 }

@@ -177,6 +177,14 @@ impl Migrator {
     }
 }
 
+impl Migrator {
+    /// Targets whose connection is kept between MIGRATEs (INFO's
+    /// `migrate_cached_sockets`): each closes once idle for [`IDLE`].
+    pub fn cached_targets(&self) -> usize {
+        self.shared.lock_workers().len()
+    }
+}
+
 impl Shared {
     fn lock_workers(&self) -> std::sync::MutexGuard<'_, HashMap<String, Sender<Job>>> {
         self.workers.lock().unwrap_or_else(|e| e.into_inner())

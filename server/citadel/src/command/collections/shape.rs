@@ -78,7 +78,7 @@ fn set_packed_max() -> u64 {
 /// the same limits as a hash (above Redis's listpack limit, so a paged
 /// sorted set is a skiplist in Redis too) it is paged (`zset::paged`).
 pub fn zset_stays_packed(count: u64, bytes: usize) -> bool {
-    count <= PAGED_ENTRIES.max(zset::LISTPACK_ENTRIES as u64) && bytes <= PAGED_BYTES
+    count <= PAGED_ENTRIES.max(zset::listpack_entries() as u64) && bytes <= PAGED_BYTES
 }
 
 /// The pages a packed sorted set is stored in, if past the paging limits.

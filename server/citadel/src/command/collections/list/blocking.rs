@@ -3,12 +3,14 @@
 //! key's line) it blocks through `command::blocking`, and the whole
 //! command runs again when a key is written or the timeout passes.
 
+use citadel_cache::ValueKind;
+
 use super::super::paged::keep_spare;
 use super::moves::{move_one, parse_mpop, pop_first, PopReply as Reply};
 use super::{parse_end, End};
 use crate::command::args::Args;
 use crate::command::blocking::{
-    self, block, may_block, may_serve, parse_timeout, served, timed_out,
+    self, block, may_block, may_serve_kind, parse_timeout, served, timed_out,
 };
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -22,7 +24,10 @@ fn try_pop(
     count: usize,
     reply: &Reply,
 ) -> Result<bool, CmdError> {
-    let servable: Vec<bool> = keys.iter().map(|k| may_serve(ctx, k)).collect();
+    let servable: Vec<bool> = keys
+        .iter()
+        .map(|k| may_serve_kind(ctx, k, ValueKind::List))
+        .collect();
     let Some((i, left)) = pop_first(ctx, keys, &servable, end, count, *reply)? else {
         return Ok(false);
     };
@@ -93,7 +98,7 @@ fn try_move(
     from: End,
     to: End,
 ) -> Result<bool, CmdError> {
-    if !may_serve(ctx, src) {
+    if !may_serve_kind(ctx, src, ValueKind::List) {
         return Ok(false);
     }
     let Some((element, left)) = move_one(ctx, src, dst, from, to)? else {

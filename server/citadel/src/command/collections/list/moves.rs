@@ -158,12 +158,15 @@ pub(super) fn pop_first(
             // An attempt that runs again takes back what it wrote.
             out.buf.truncate(mark);
             for (i, &servable) in servable.iter().enumerate() {
-                let Some(mut list) = lists.open(i)? else {
-                    continue;
-                };
+                // A key this client may not take from now (another is
+                // ahead in its line, or it waits for the key to hold a
+                // list again) is passed over, whatever it holds.
                 if !servable {
                     continue;
                 }
+                let Some(mut list) = lists.open(i)? else {
+                    continue;
+                };
                 // A stored list is never empty; a corrupt one may read so.
                 let n = (count as u64).min(list.edit.len());
                 if n == 0 {

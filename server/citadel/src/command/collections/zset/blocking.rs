@@ -5,7 +5,11 @@
 use super::pop::{parse_zmpop, pop_first, reply_key_and_entries};
 use super::reply_score;
 use crate::command::args::Args;
-use crate::command::blocking::{block, may_block, may_serve, parse_timeout, served, timed_out};
+use citadel_cache::ValueKind;
+
+use crate::command::blocking::{
+    block, may_block, may_serve_kind, parse_timeout, served, timed_out,
+};
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 
@@ -19,7 +23,10 @@ fn try_pop(
     count: usize,
     flat: bool,
 ) -> Result<bool, CmdError> {
-    let servable: Vec<bool> = keys.iter().map(|k| may_serve(ctx, k)).collect();
+    let servable: Vec<bool> = keys
+        .iter()
+        .map(|k| may_serve_kind(ctx, k, ValueKind::ZSet))
+        .collect();
     let Some((i, popped, left)) = pop_first(ctx, keys, &servable, count, max)? else {
         return Ok(false);
     };

@@ -1,0 +1,59 @@
+//! CONFIG GET and SET under Redis's names: the older `*-ziplist-*` names
+//! and Redis's names of settings Citadel calls otherwise answer as Redis
+//! answers them, the sorted-set listpack limits are live settings that
+//! OBJECT ENCODING follows, and a Redis parameter Citadel has no use for
+//! accepts only the value Citadel has. Each step runs on a real
+//! redis-server too and must get the same reply.
+
+use citadel_tests::differential::Pair;
+use citadel_tests::redis;
+
+#[test]
+fn redis_names_of_settings_answer_as_in_redis() {
+    let mut p = Pair::start();
+    let cases: &[&[&str]] = &[
+        &["CONFIG", "SET", "zset-max-ziplist-entries", "2"],
+        &["CONFIG", "GET", "zset-max-listpack-entries"],
+        &["CONFIG", "GET", "zset-max-ziplist-entries"],
+        &["ZADD", "small", "1", "a", "2", "b"],
+        &["OBJECT", "ENCODING", "small"],
+        &["ZADD", "big", "1", "a", "2", "b", "3", "c"],
+        &["OBJECT", "ENCODING", "big"],
+        &["CONFIG", "SET", "zset-max-listpack-entries", "128"],
+        &["CONFIG", "SET", "zset-max-ziplist-value", "3"],
+        &["ZADD", "long", "1", "abcd"],
+        &["OBJECT", "ENCODING", "long"],
+        &["CONFIG", "SET", "zset-max-listpack-value", "64"],
+        &["CONFIG", "SET", "hash-max-ziplist-entries", "1"],
+        &["CONFIG", "GET", "hash-max-listpack-entries"],
+        &["HSET", "h", "f", "v", "g", "w"],
+        &["OBJECT", "ENCODING", "h"],
+        &["CONFIG", "SET", "hash-max-ziplist-entries", "512"],
+        &["CONFIG", "SET", "hash-max-ziplist-value", "2"],
+        &["CONFIG", "GET", "hash-max-listpack-value"],
+        &["CONFIG", "SET", "hash-max-listpack-value", "64"],
+        &["CONFIG", "SET", "list-max-ziplist-size", "-1"],
+        &["CONFIG", "GET", "list-max-listpack-size"],
+        &["CONFIG", "SET", "list-max-ziplist-size", "-2"],
+        &["CONFIG", "SET", "lua-time-limit", "4000"],
+        &["CONFIG", "GET", "busy-reply-threshold"],
+        &["CONFIG", "GET", "lua-time-limit"],
+        &["CONFIG", "SET", "busy-reply-threshold", "5000"],
+        &["CONFIG", "GET", "list-compress-depth"],
+        &["CONFIG", "SET", "list-compress-depth", "0"],
+        &["CONFIG", "SET", "no-such-setting", "1"],
+    ];
+    for case in cases {
+        p.same_str(case);
+    }
+    // Citadel compresses no list pages: any other depth is refused, where
+    // Redis takes it.
+    let mut c = p.citadel.client();
+    let refused: redis::RedisResult<()> = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("list-compress-depth")
+        .arg("2")
+        .query(&mut c);
+    let err = refused.unwrap_err().to_string();
+    assert!(err.contains("not settable at runtime in Citadel"), "{err}");
+}
