@@ -25,6 +25,7 @@
 use crate::cache::Cache;
 use crate::expire_cursor::ScanPos;
 use crate::index::{Entry, KeyHash};
+use crate::region::SharedBytes;
 use crate::segment::{Seg, State};
 use crate::sync::Ordering;
 use crate::writer::Writer;
@@ -98,9 +99,8 @@ impl Writer {
                 return true;
             }
             match item.expire_at() {
-                // Pages have no TTL of their own: they go with their root.
                 Some(t) if t <= self.now => {
-                    step.expired += u64::from(!item.is_page() && self.expire_at(cache, seg, off));
+                    step.expired += u64::from(self.expire_item(cache, item.key, at));
                 }
                 Some(t) => self.expire.at.ahead = self.expire.at.ahead.min(t),
                 None => {}
@@ -129,18 +129,15 @@ impl Writer {
         }
     }
 
-    /// Expires the item at `off` of `seg` if the index still points at it
-    /// and, read again under its home lock, it has expired.
-    fn expire_at(&mut self, cache: &Cache, seg: Seg<'_>, off: usize) -> bool {
-        let at = Entry::new(0, seg.id, off as u32, 0);
-        let Some(item) = cache.item_at(at, 0) else {
-            return false;
-        };
-        let mut key = std::mem::take(&mut self.expire.key);
-        key.clear();
-        item.key.append_to(&mut key);
-        let expired = self.expire_key(cache, &key, at);
-        self.expire.key = key;
+    /// Expires the item at `at` (of key `key`, as read there) if the index
+    /// still points at it and, read again under its home lock, it has
+    /// expired.
+    fn expire_item(&mut self, cache: &Cache, key: SharedBytes<'_>, at: Entry) -> bool {
+        let mut copy = std::mem::take(&mut self.expire.key);
+        copy.clear();
+        key.append_to(&mut copy);
+        let expired = self.expire_key(cache, &copy, at);
+        self.expire.key = copy;
         expired
     }
 
@@ -159,16 +156,12 @@ impl Writer {
             _ if locks.read_validate(home, v) => return false,
             _ => {} // raced a writer: look under the lock
         }
+        // Under the lock the entry `find` loads is the slot's (readers only
+        // bump its frequency bits), and its item neither changes nor goes.
         let v = locks.lock(home);
-        // ORDERING: Relaxed: under the home lock (Acquire) an entry only
-        // changes by readers' frequency bumps.
-        let points_here =
-            |s: &usize| Entry(cache.region.u64_at(*s).load(Ordering::Relaxed)).location() == target;
         let found = cache
             .find(h, key, v)
-            .filter(|(slot, e, item)| {
-                e.location() == target && points_here(slot) && item.is_expired(self.now)
-            })
+            .filter(|(_, e, item)| e.location() == target && item.is_expired(self.now))
             .map(|(slot, e, item)| (slot, e, item.key));
         let Some((slot, e, stored_key)) = found else {
             locks.unlock(home, v);

@@ -61,9 +61,11 @@ impl BlockState {
         self.deadline_ms = Some(0);
     }
 
-    /// The keys it waits for (the registry's names).
-    pub fn keys(&self) -> &[Box<[u8]>] {
-        &self.keys
+    /// Leaves every key's line and wakes whoever is next in each: a run
+    /// that failed, so what woke it is still there for them.
+    pub fn release_passing_on(self, registry: &BlockedKeys, client: u64, inboxes: &Inboxes) {
+        registry.unblock(client, self.keys.iter().map(|k| &k[..]));
+        registry.signal(self.keys.iter().map(|k| &k[..]), inboxes);
     }
 
     /// Leaves every key's line (served, timed out, or disconnected).

@@ -169,10 +169,7 @@ pub fn served(ctx: &mut Ctx<'_>, key: &[u8], left: bool) {
 /// what woke this one is still there.
 pub fn failed(ctx: &mut Ctx<'_>) {
     if let Some(b) = ctx.conn.blocked.take() {
-        let keys: Vec<Box<[u8]>> = b.keys().to_vec();
-        b.release(&ctx.state.blocked, ctx.conn.client.id);
-        let keys = keys.iter().map(|k| &k[..]);
-        ctx.state.blocked.signal(keys, &ctx.thread.inboxes);
+        b.release_passing_on(&ctx.state.blocked, ctx.conn.client.id, &ctx.thread.inboxes);
     }
 }
 
