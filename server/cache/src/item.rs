@@ -31,6 +31,9 @@ pub const F_EDIT: u8 = 0x80;
 /// written before collections existed read as strings.
 const F_KIND_SHIFT: u8 = 4;
 const F_KIND: u8 = 7 << F_KIND_SHIFT;
+/// All kind bits set (no kind has them): a string Redis would hold raw
+/// whatever its content (`PutOptions::raw_string`).
+const F_RAW_STRING: u8 = F_KIND;
 
 /// What a value is: a string, or one of the collection types, each stored
 /// in an encoding of its own (`citadel-collections`). Redis's TYPE.
@@ -59,6 +62,8 @@ impl ValueKind {
             4 => ValueKind::ZSet,
             5 => ValueKind::Page,
             6 => ValueKind::Stream,
+            // F_RAW_STRING: a string all the same.
+            7 => ValueKind::String,
             _ => return None,
         })
     }
@@ -96,6 +101,11 @@ pub struct PutOptions {
     /// The value ends with an editable region's trailer (`edit.rs`): it
     /// may then be edited in place (`Changes::edit`).
     pub editable: bool,
+    /// A string that Redis would hold raw whatever its length or content
+    /// (the result of APPEND, SETRANGE, SETBIT ...: OBJECT ENCODING says
+    /// "raw" where the content alone would say "int" or "embstr"). Kept in
+    /// the kind bits (`F_RAW_STRING`); meaningless for another kind.
+    pub raw_string: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -205,6 +215,7 @@ fn header_flags(large: bool, opts: PutOptions) -> u8 {
         | flag(opts.negative, F_NEG)
         | flag(opts.soft_expire_at.is_some(), F_SOFT)
         | flag(opts.editable, F_EDIT)
+        | flag(opts.raw_string, F_RAW_STRING)
         | (opts.kind as u8) << F_KIND_SHIFT
 }
 
@@ -342,7 +353,12 @@ impl<'a> ItemRef<'a> {
             negative: self.is_negative(),
             kind: self.kind(),
             editable: false,
+            raw_string: self.is_raw_string(),
         }
+    }
+    /// A string written with `PutOptions::raw_string`.
+    pub fn is_raw_string(&self) -> bool {
+        self.header.flags & F_RAW_STRING == F_RAW_STRING
     }
     /// What the value is (TYPE; commands of another type get WRONGTYPE).
     pub fn kind(&self) -> ValueKind {
@@ -571,6 +587,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_raw_string_reads_as_a_string() {
+        let mut buf = [0u8; MAX_HEADER_LEN];
+        let raw = PutOptions {
+            raw_string: true,
+            ..PutOptions::default()
+        };
+        let n = encode_header(&mut buf, 3, 4, false, 7, raw);
+        let h = parse_header(&buf[..n], n + 7).unwrap();
+        assert_eq!(
+            (h.kind(), h.flags & F_RAW_STRING),
+            (ValueKind::String, F_RAW_STRING)
+        );
+        let n = encode_header(&mut buf, 3, 4, false, 7, PutOptions::default());
+        let h = parse_header(&buf[..n], n + 7).unwrap();
+        assert_eq!((h.kind(), h.flags & F_RAW_STRING), (ValueKind::String, 0));
+    }
+
+    #[test]
     fn header_round_trips_and_is_small() {
         let mut buf = [0u8; MAX_HEADER_LEN];
         let n = encode_header(&mut buf, 16, 32, false, 0xABCD, PutOptions::default());
@@ -588,6 +622,7 @@ mod tests {
             negative: false,
             kind: ValueKind::ZSet,
             editable: false,
+            raw_string: false,
         };
         let vlen = 50 * SEGMENT_SIZE as u64;
         let n = encode_header(&mut buf, 300, vlen, true, 1, opts);

@@ -17,6 +17,7 @@ const EDITABLE: PutOptions = PutOptions {
     negative: false,
     kind: citadel_cache::ValueKind::String,
     editable: true,
+    raw_string: false,
 };
 
 fn value(h: &mut CacheHandle, key: &[u8]) -> Option<Vec<u8>> {

@@ -39,6 +39,7 @@ const HASH: PutOptions = PutOptions {
     negative: false,
     kind: ValueKind::Hash,
     editable: false,
+    raw_string: false,
 };
 const PAGE: PutOptions = PutOptions {
     expire_at: None,
@@ -46,6 +47,7 @@ const PAGE: PutOptions = PutOptions {
     negative: false,
     kind: ValueKind::Page,
     editable: false,
+    raw_string: false,
 };
 
 /// Writes a root and its pages in one update, as the collection commands do.

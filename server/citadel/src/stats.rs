@@ -24,6 +24,10 @@ pub struct ThreadStats {
     pub slowlog: SlowLog,
     /// This thread's slot of the stats region (`metrics`), if there is one.
     pub telemetry: Option<citadel_telemetry::SlotStats>,
+    /// Write commands that succeeded and changed nothing (SETBIT, BITFIELD
+    /// SET of what a key holds), which Redis's dirty counter skips: taken
+    /// off the writes `rdb_changes_since_last_save` counts. Ever (not reset).
+    pub unchanged_writes: AtomicU64,
 }
 
 /// How EXECs went: run again after a conflict, aborted by a WATCH.
@@ -68,6 +72,11 @@ impl ThreadStats {
             telemetry,
             ..Default::default()
         }
+    }
+
+    /// A write command that succeeded and changed nothing.
+    pub fn unchanged_write(&self) {
+        self.unchanged_writes.fetch_add(1, Relaxed);
     }
 
     /// An EXEC that published after `retries` extra runs (or was aborted

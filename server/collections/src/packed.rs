@@ -4,6 +4,17 @@ use std::ops::Range;
 
 /// The encoding byte of the packed form.
 pub const ENCODING_PACKED: u8 = 0;
+/// The packed form of a hash, set or sorted set that Redis would hold in
+/// its big encoding (hashtable, skiplist) though it is small now: it grew
+/// past the listpack/intset limits once, and Redis never converts back.
+/// Read exactly as [`ENCODING_PACKED`]; only OBJECT ENCODING (and DUMP's
+/// choice of form) tell them apart.
+pub const ENCODING_PACKED_BIG: u8 = 2;
+
+/// Whether `bytes` is a packed value marked [`ENCODING_PACKED_BIG`].
+pub fn is_packed_big(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&ENCODING_PACKED_BIG)
+}
 
 /// A stored value that does not parse (a corrupt or foreign value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -21,7 +32,7 @@ impl<'a> Packed<'a> {
     /// Checks the header; elements are checked as they are read.
     pub fn parse(bytes: &'a [u8]) -> Result<Packed<'a>, Corrupt> {
         let (&encoding, rest) = bytes.split_first().ok_or(Corrupt)?;
-        if encoding != ENCODING_PACKED {
+        if encoding != ENCODING_PACKED && encoding != ENCODING_PACKED_BIG {
             return Err(Corrupt);
         }
         let mut pos = 0;

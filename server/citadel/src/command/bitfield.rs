@@ -7,7 +7,7 @@ use super::args::Args;
 use super::bits::{check_grow_to, parse_bit_offset};
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
-use super::value::{get_string, read_into, string_item};
+use super::value::{get_string, put_raw, read_into, string_item};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Overflow {
@@ -183,7 +183,8 @@ fn add_in_range(value: i64, incr: i64, field: FieldType, overflow: Overflow) -> 
 
 /// Runs one SET or INCRBY on `buf` and replies: the old value (SET), the
 /// new one (INCRBY), or null when OVERFLOW FAIL refused the write.
-fn write_field(out: &mut Reply<'_>, buf: &mut [u8], op: &FieldOp) {
+/// Returns whether the field changed.
+fn write_field(out: &mut Reply<'_>, buf: &mut [u8], op: &FieldOp) -> bool {
     let old = get_field(buf, op.offset, op.field);
     let (checked, reply_old) = match op.action {
         Action::Set(value) => (add_in_range(value, 0, op.field, op.overflow), true),
@@ -193,11 +194,12 @@ fn write_field(out: &mut Reply<'_>, buf: &mut [u8], op: &FieldOp) {
     };
     if checked.is_err() && op.overflow == Overflow::Fail {
         out.null();
-        return;
+        return false;
     }
     let new = checked.unwrap_or_else(|limit| limit);
     set_bits(buf, op.offset, op.field.bits, new as u64);
     out.int(if reply_old { old } else { new });
+    get_field(buf, op.offset, op.field) != old
 }
 
 /// A GET reads the 9 bytes that hold any field at its offset, zero-padded.
@@ -241,6 +243,7 @@ fn bitfield_common(ctx: &mut Ctx<'_>, args: Args<'_>, read_only_cmd: bool) -> Cm
     let out = &mut ctx.out;
     let written = ctx.thread.cache.update(&[key], |items, changes| {
         out.buf.truncate(mark);
+        let mut changed = false;
         let mut value = Vec::new();
         if let Some(item) = string_item(items[0].as_ref())? {
             value.reserve_exact(item.value_len().max(needed));
@@ -248,6 +251,8 @@ fn bitfield_common(ctx: &mut Ctx<'_>, args: Args<'_>, read_only_cmd: bool) -> Cm
         }
         let old_len = value.len();
         value.resize(old_len.max(needed), 0);
+        // A new key or a longer value is a change whatever the fields hold.
+        changed |= old_len < needed;
         out.array(ops.len());
         for op in &ops {
             match op.action {
@@ -258,17 +263,31 @@ fn bitfield_common(ctx: &mut Ctx<'_>, args: Args<'_>, read_only_cmd: bool) -> Cm
                     window[..have].copy_from_slice(&value[from..from + have]);
                     out.int(read_field(&window, op));
                 }
-                Action::Set(_) | Action::IncrBy(_) => write_field(out, &mut value, op),
+                Action::Set(_) | Action::IncrBy(_) => changed |= write_field(out, &mut value, op),
             }
         }
-        let expire = items[0].as_ref().and_then(|i| i.expire_at());
-        changes.put(0, &[&value[..]], expire)?;
-        Ok::<_, CmdError>(())
+        if changed {
+            let expire = items[0].as_ref().and_then(|i| i.expire_at());
+            put_raw(changes, 0, &[&value[..]], expire)?;
+        }
+        Ok::<_, CmdError>(changed)
     });
-    if !matches!(written, Ok(Ok(()))) {
-        out.buf.truncate(mark);
+    match written {
+        Ok(Ok(changed)) => {
+            if !changed {
+                ctx.thread.stats.unchanged_write();
+            }
+            Ok(())
+        }
+        Ok(Err(e)) => {
+            out.buf.truncate(mark);
+            Err(e)
+        }
+        Err(e) => {
+            out.buf.truncate(mark);
+            Err(e.into())
+        }
     }
-    written?
 }
 
 pub fn bitfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {

@@ -6,7 +6,7 @@ use citadel_cache::ItemRef;
 use super::args::Args;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
-use super::value::string_item;
+use super::value::{put_raw, string_item};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum BitOp {
@@ -88,7 +88,7 @@ pub fn bitop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 changes.delete(0);
             }
         } else {
-            changes.put(0, &[&result[..]], None)?;
+            put_raw(changes, 0, &[&result[..]], None)?;
         }
         Ok::<_, CmdError>(result.len())
     })??;

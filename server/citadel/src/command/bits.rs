@@ -59,16 +59,20 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let index = (offset >> 3) as usize;
     let mask = 0x80u8 >> (offset & 7);
     check_grow_to(ctx, index as u64 + 1)?;
-    let was_set = ctx.thread.cache.update(&[args.get(1)], |items, changes| {
+    let (was_set, changed) = ctx.thread.cache.update(&[args.get(1)], |items, changes| {
         let item = string_item(items[0].as_ref())?;
         let old = item.map_or(0, |i| byte_at(i, index));
         let new = if on { old | mask } else { old & !mask };
         let grows = item.is_none_or(|i| i.value_len() <= index);
-        if grows || new != old {
+        let changed = grows || new != old;
+        if changed {
             overwrite(changes, item, index, &[new])?;
         }
-        Ok::<_, CmdError>(old & mask != 0)
+        Ok::<_, CmdError>((old & mask != 0, changed))
     })??;
+    if !changed {
+        ctx.thread.stats.unchanged_write();
+    }
     ctx.out.int(i64::from(was_set));
     Ok(())
 }

@@ -74,7 +74,7 @@ fn expire_generic(
         if when <= now {
             changes.delete(0);
         } else {
-            put_value(changes, 0, item, &[], Some(when as u64))?;
+            put_value(changes, 0, item, None, Some(when as u64))?;
         }
         Ok::<_, citadel_cache::WriteError>(true)
     })??;
@@ -134,7 +134,7 @@ pub fn persist(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .cache
         .update(&[args.get(1)], |items, changes| match &items[0] {
             Some(item) if item.expire_at().is_some() => {
-                put_value(changes, 0, item, &[], None).map(|_| true)
+                put_value(changes, 0, item, None, None).map(|_| true)
             }
             _ => Ok(false),
         })??;

@@ -32,7 +32,9 @@ pub static SUBCOMMANDS: &[CommandDef] = &[
 
 /// Redis's encoding of a string set to `value`: "int" for a canonical
 /// 64-bit decimal, "embstr" up to 44 bytes, else "raw"; HyperLogLogs are
-/// created raw whatever their size.
+/// created raw whatever their size. (A string written raw, by APPEND,
+/// SETRANGE, SETBIT, BITFIELD or BITOP, is "raw" whatever its content:
+/// `ItemRef::is_raw_string`.)
 pub fn string_encoding(value: &[u8]) -> &'static str {
     if value.len() >= 16 && value.starts_with(b"HYLL") {
         return "raw";
@@ -57,26 +59,45 @@ fn is_canonical_i64(v: &[u8]) -> bool {
     }
 }
 
-/// Up to 45 bytes of the value (enough to decide its encoding) and its length.
-fn value_head(ctx: &mut Ctx<'_>, key: &[u8]) -> Option<(Vec<u8>, usize, ValueKind)> {
+/// What OBJECT ENCODING reads of an item.
+struct Head {
+    /// Up to 45 bytes of the value (enough to decide a string's encoding).
+    bytes: Vec<u8>,
+    len: usize,
+    kind: ValueKind,
+    /// Written raw (APPEND, SETRANGE ...): "raw" whatever the content.
+    raw: bool,
+}
+
+fn value_head(ctx: &mut Ctx<'_>, key: &[u8]) -> Option<Head> {
     ctx.thread.cache.peek(key, |item| {
-        let mut head = Vec::with_capacity(45);
+        let mut bytes = Vec::with_capacity(45);
         for piece in item.value_range(0, 45) {
-            piece.append_to(&mut head);
+            piece.append_to(&mut bytes);
         }
-        (head, item.value_len(), item.kind())
+        Head {
+            bytes,
+            len: item.value_len(),
+            kind: item.kind(),
+            raw: item.is_raw_string(),
+        }
     })
 }
 
 fn encoding(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     match value_head(ctx, args.get(2)) {
         None => ctx.out.null(),
-        Some((_, _, kind)) if kind != ValueKind::String => {
+        Some(Head { kind, .. }) if kind != ValueKind::String => {
             let enc = super::collections::encoding::object_encoding(ctx, args.get(2), kind)?;
             ctx.out.bulk(enc.as_bytes());
         }
-        Some((head, len, _)) => {
-            let enc = if len > 44 && !head.starts_with(b"HYLL") {
+        Some(Head {
+            bytes: head,
+            len,
+            raw,
+            ..
+        }) => {
+            let enc = if raw || (len > 44 && !head.starts_with(b"HYLL")) {
                 "raw"
             } else {
                 string_encoding(&head)

@@ -3,7 +3,7 @@
 use super::args::Args;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
-use super::value::{get_string, put_value, string_item};
+use super::value::{get_string, put_raw, put_value, string_item};
 use citadel_cache::{Changes, ItemRef, Part, WriteError};
 use citadel_resp::Reply;
 
@@ -27,7 +27,7 @@ pub fn append(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         if total as u64 > max {
             return Err(CmdError::StringTooLong);
         }
-        put_value(changes, 0, item, value, item.expire_at())?;
+        put_value(changes, 0, item, Some(value), item.expire_at())?;
         Ok(total)
     })??;
     ctx.out.int(len as i64);
@@ -115,7 +115,8 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 /// Writes key 0 as `item`'s value (or nothing) with `value` written at
-/// `offset`, zero-padded up to it, keeping the expiry (SETRANGE, SETBIT).
+/// `offset`, zero-padded up to it, keeping the expiry (SETRANGE, SETBIT),
+/// raw as Redis holds such a string.
 /// The kept head and tail are copied from the cache straight into the new
 /// item.
 pub(super) fn overwrite(
@@ -136,7 +137,7 @@ pub(super) fn overwrite(
                 item.value_range(end, old_len.saturating_sub(end))
                     .map(Part::Shared),
             );
-            changes.put(0, &parts, expire)
+            put_raw(changes, 0, &parts, expire)
         }
         item => {
             let old = item.and_then(|i| i.contiguous());
@@ -149,7 +150,7 @@ pub(super) fn overwrite(
                 slice(end.min(old_len)..old_len),
             );
             let parts = [head, Part::Local(&zeros), Part::Local(value), tail];
-            changes.put(0, &parts, expire)
+            put_raw(changes, 0, &parts, expire)
         }
     }
 }

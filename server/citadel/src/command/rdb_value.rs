@@ -10,13 +10,16 @@ use citadel_collections::stream::WholeStream;
 use citadel_collections::{zset, HashView, Packed, SetEncoding};
 
 use super::collections::hash::is_listpack;
+use super::collections::small_form;
 use super::error::CmdError;
 
 /// The DUMP payload of a stored `kind` value, in the form Redis 7.0
 /// writes for the encoding OBJECT ENCODING reports (`paged`: stored in
 /// pages, past Redis's listpack and intset limits, and Redis never
-/// converts back), written from the stored bytes without copying them.
+/// converts back; so is a packed value marked big, `small_form`),
+/// written from the stored bytes without copying them.
 pub fn dump_stored(kind: ValueKind, stored: &[u8], paged: bool) -> Result<Vec<u8>, CmdError> {
+    let paged = paged || small_form::is_big(stored);
     let packed = match kind {
         ValueKind::String => return Ok(rdb::dump(Dumpable::String(stored))),
         // Never a key (hidden from the keyspace): nothing to dump.

@@ -36,14 +36,19 @@ impl From<SaveError> for CmdError {
     }
 }
 
-/// Write commands that answered no error, on every core since start-up:
-/// what `rdb_changes_since_last_save` counts from.
+/// Write commands that answered no error and changed something, on every
+/// core since start-up: what `rdb_changes_since_last_save` counts from.
 pub fn writes(state: &ServerState) -> u64 {
     let is_write = |i: usize| table::by_index(i).is_some_and(|d| d.has_flag("write"));
     state
         .thread_stats
         .iter()
-        .map(|t| t.calls.succeeded(is_write))
+        .map(|t| {
+            let unchanged = t
+                .unchanged_writes
+                .load(std::sync::atomic::Ordering::Relaxed);
+            t.calls.succeeded(is_write).saturating_sub(unchanged)
+        })
         .sum()
 }
 

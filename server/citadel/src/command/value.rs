@@ -29,19 +29,21 @@ pub fn read_into(item: &ItemRef<'_>, start: usize, dst: &mut [u8]) {
 
 /// Writes `item`'s value, followed by `extra`, to key `i` of `changes`,
 /// keeping its kind (EXPIRE, RENAME and COPY move collections too; only a
-/// string is ever extended).
+/// string is ever extended: APPEND, whose result Redis holds raw).
 pub fn put_value(
     changes: &mut Changes,
     i: usize,
     item: &ItemRef<'_>,
-    extra: &[u8],
+    extra: Option<&[u8]>,
     expire_at: Option<u64>,
 ) -> Result<(), WriteError> {
     let opts = PutOptions {
         expire_at,
         kind: item.kind(),
+        raw_string: item.is_raw_string() || extra.is_some(),
         ..PutOptions::default()
     };
+    let extra = extra.unwrap_or_default();
     // The old value is copied from the cache straight into the new item.
     match item.contiguous() {
         Some(v) if extra.is_empty() => changes.put_with(i, &[v], opts),
@@ -53,6 +55,23 @@ pub fn put_value(
             changes.put_with(i, &parts, opts)
         }
     }
+}
+
+/// Writes key `i` as a string of `parts` that Redis would hold raw
+/// whatever its content (SETRANGE, SETBIT, BITFIELD, BITOP: OBJECT
+/// ENCODING then says "raw", as for Redis's unshared string).
+pub fn put_raw<'p, P: Into<Part<'p>> + Copy>(
+    changes: &mut Changes,
+    i: usize,
+    parts: &[P],
+    expire_at: Option<u64>,
+) -> Result<(), WriteError> {
+    let opts = PutOptions {
+        expire_at,
+        raw_string: true,
+        ..PutOptions::default()
+    };
+    changes.put_with(i, parts, opts)
 }
 
 /// The value as an integer, if it is one by Redis's strict rules.
@@ -91,7 +110,7 @@ pub fn get_and_change_or(
             (_, None) => {}
             (Change::Delete, Some(_)) => changes.delete(0),
             (Change::Expire(None), Some(item)) if item.expire_at().is_none() => {}
-            (Change::Expire(at), Some(item)) => put_value(changes, 0, item, &[], at)?,
+            (Change::Expire(at), Some(item)) => put_value(changes, 0, item, None, at)?,
         }
         Ok(())
     })?

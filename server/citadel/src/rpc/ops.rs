@@ -113,7 +113,7 @@ pub fn run(x: &mut Exec<'_>, op: &Op<'_>) -> Result<Body, RpcError> {
                     return Ok(false);
                 };
                 // ttl 0 removes the TTL (PERSIST).
-                put_value(changes, 0, item, &[], expiry(ttl_ms))?;
+                put_value(changes, 0, item, None, expiry(ttl_ms))?;
                 Ok::<_, WriteError>(true)
             })??;
             x.writer.done(applied)

@@ -1,14 +1,14 @@
 //! OBJECT ENCODING of a collection: what Redis 7.0 reports for the same
-//! value under its default size limits (a paged one is never read:
-//! `hashtable` or `skiplist`). Read with `peek`: like Redis's
+//! value, which once past Redis's size limits stays in the big encoding
+//! (a paged one is never read: `hashtable` or `skiplist`; a packed one
+//! says so by its mark, `small_form`). Read with `peek`: like Redis's
 //! OBJECT, it neither counts a hit nor bumps the key's access frequency.
 
 use citadel_cache::ValueKind;
-use citadel_collections::{zset, HashView, Packed, SetView};
-
 use citadel_collections::paged::is_paged;
+use citadel_collections::Packed;
 
-use super::hash;
+use super::small_form;
 use super::value::load;
 use crate::command::context::Ctx;
 use crate::command::error::CmdError;
@@ -31,7 +31,8 @@ pub fn object_encoding(
     let result = match found {
         // Paged only past Redis's listpack/intset limits (`shape.rs`),
         // and Redis never converts a hashtable or skiplist back: no read.
-        Some(Ok(Some(_))) if is_paged(&buf) => Ok(match kind {
+        // So is a packed one marked big (`small_form`): it was past them.
+        Some(Ok(Some(_))) if is_paged(&buf) || small_form::is_big(&buf) => Ok(match kind {
             ValueKind::ZSet => "skiplist",
             _ => "hashtable",
         }),
@@ -45,14 +46,16 @@ pub fn object_encoding(
     result
 }
 
+/// A value not marked big: its content decides (a value stored before
+/// the mark existed may be past the limits unmarked).
 fn encoding_of(kind: ValueKind, packed: Packed<'_>) -> Result<&'static str, CmdError> {
+    let small = small_form::fits(kind, packed)?;
     Ok(match kind {
-        ValueKind::Hash => match hash::is_listpack(&HashView::new(packed)?)? {
-            true => "listpack",
-            false => "hashtable",
-        },
-        ValueKind::Set => SetView::new(packed).encoding()?.name(),
-        ValueKind::ZSet => zset::redis_encoding(&zset::entries(packed)?),
+        ValueKind::Hash if small => "listpack",
+        ValueKind::Set if small => "intset",
+        ValueKind::ZSet if small => "listpack",
+        ValueKind::Hash | ValueKind::Set => "hashtable",
+        ValueKind::ZSet => "skiplist",
         ValueKind::List => "quicklist",
         ValueKind::String => "raw",
         ValueKind::Stream => "stream",

@@ -11,7 +11,6 @@ use super::linear::{read_one, update_one};
 use super::paged::spare_buf;
 use super::shape::Shape;
 use super::value::with_value;
-use crate::collection_limits;
 use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
@@ -22,21 +21,12 @@ mod scan;
 
 const HASH: ValueKind = ValueKind::Hash;
 
-/// Whether Redis would hold `hash` as a listpack (OBJECT ENCODING, and the
+/// Whether Redis would hold a hash of this content as a listpack (the
 /// whole-hash replies of HSCAN). Redis never converts back after a hash
-/// shrinks; this answers for the hash as it is now.
+/// shrinks; this answers for the content as it is now (OBJECT ENCODING
+/// reads the mark a write leaves: `small_form`).
 pub(crate) fn is_listpack(hash: &HashView<'_>) -> Result<bool, CmdError> {
-    let max_value = collection_limits::hash_listpack_value();
-    if hash.len() > collection_limits::hash_listpack_entries() {
-        return Ok(false);
-    }
-    for pair in hash.pairs() {
-        let (field, value) = pair?;
-        if field.len() > max_value || value.len() > max_value {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    Ok(super::small_form::hash_fits(hash)?)
 }
 
 /// A hash to the code shared with sets (`linear.rs`).

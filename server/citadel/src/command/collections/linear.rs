@@ -14,8 +14,9 @@ use citadel_collections::Packed;
 
 use super::paged::{keep_spare, update_paged_fresh, PagePlan, Step};
 use super::shape::Shape;
+use super::small_form;
 pub use super::value::page_copies;
-use super::value::{load, store, Existing};
+use super::value::{load, store, store_as_is, Existing};
 use super::whole::{store_whole, stored};
 use crate::command::context::Ctx;
 use crate::command::error::CmdError;
@@ -32,9 +33,7 @@ pub fn existing(item: Option<&ItemRef<'_>>, kind: ValueKind) -> Result<Option<Ex
     match item {
         None => Ok(None),
         Some(item) if item.kind() != kind => Err(CmdError::WrongType),
-        Some(item) => Ok(Some(Existing {
-            expire_at: item.expire_at(),
-        })),
+        Some(item) => Ok(Some(Existing::of(item))),
     }
 }
 
@@ -54,6 +53,7 @@ const PAGE: PutOptions = PutOptions {
     negative: false,
     kind: ValueKind::Page,
     editable: false,
+    raw_string: false,
 };
 
 /// Stores a finished table's root and pages (user key `user`).
@@ -124,9 +124,14 @@ pub fn update_one<R>(
         let existing = load(item, shape.kind, &mut buf)?;
         let value = existing.map(|_| Packed::parse(&buf)).transpose()?;
         let (reply, write) = packed(value)?;
-        let Some((value, count)) = write else {
+        let Some((mut value, count)) = write else {
             return Ok(Some(reply));
         };
+        // Marked first: an edit of a value in Redis's big encoding stays
+        // there (`small_form`), and an unchanged one compares equal.
+        if count > 0 {
+            small_form::mark(shape.kind, &mut value, existing.is_some_and(|e| e.big))?;
+        }
         // A write that changes no byte (HSET of a field to the value it
         // holds) stores nothing: the key only counts as written.
         if existing.is_some() && value == buf && changes.rewrite_unchanged(0) {
@@ -135,7 +140,7 @@ pub fn update_one<R>(
         }
         let stays = shape.stays_packed(count, value.len());
         if stays {
-            store(changes, 0, shape.kind, &value, count, existing)?;
+            store_as_is(changes, 0, shape.kind, &value, count, existing)?;
         }
         // (The next edit's value is written into it: no allocation per
         // HSET.)

@@ -95,6 +95,7 @@ impl Lists<'_, '_, '_> {
         }
         let existing = Some(Existing {
             expire_at: item.expire_at(),
+            big: false,
         });
         let (edit, root_buf) = match self.plan.root(i) {
             Some(root) => {

@@ -14,6 +14,7 @@ pub mod list;
 pub mod paged;
 pub mod set;
 pub mod shape;
+pub mod small_form;
 pub mod sort;
 pub mod stream;
 pub mod value;

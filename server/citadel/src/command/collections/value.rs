@@ -3,7 +3,7 @@
 //! keeping the key's TTL, and delete the key when it becomes empty (a
 //! Redis collection never exists empty).
 
-use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind, WriteError};
+use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
 use citadel_collections::paged::{flatten, is_paged, RootHeader};
 use citadel_collections::{Corrupt, Packed};
 
@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::paged::{keep_spare, spare_buf, update_paged_fresh, PagePlan, Step};
+use super::small_form;
 use citadel_resp::Reply;
 
 use crate::command::context::Ctx;
@@ -26,6 +27,23 @@ impl From<Corrupt> for CmdError {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Existing {
     pub expire_at: Option<u64>,
+    /// In Redis's big encoding (marked so, or paged): an edit keeps it
+    /// there (`small_form`).
+    pub big: bool,
+}
+
+impl Existing {
+    /// What a write keeps of `item` (whose value starts with `first`).
+    pub fn of(item: &ItemRef<'_>) -> Existing {
+        let mut first = [0u8; 1];
+        if let Some(piece) = item.value_range(0, 1).next() {
+            piece.copy_to(&mut first[..piece.len()]);
+        }
+        Existing {
+            expire_at: item.expire_at(),
+            big: small_form::is_big(&first) || is_paged(&first),
+        }
+    }
 }
 
 /// Copies `item`'s value into `buf` (cleared first) if it is a `kind`
@@ -48,6 +66,7 @@ pub fn load(
     item.write_value_to(buf);
     Ok(Some(Existing {
         expire_at: item.expire_at(),
+        big: small_form::is_big(buf) || is_paged(buf),
     }))
 }
 
@@ -88,8 +107,9 @@ pub fn with_value<R>(
     result
 }
 
-/// Writes key `i` as a `kind` collection with the encoded `value`, or
-/// deletes it when `elements` is zero.
+/// Writes key `i` as a `kind` collection with the encoded `value` (an
+/// edit of `existing`: in Redis's big encoding if that was, or if the
+/// value is past the limits now), or deletes it when `elements` is zero.
 pub fn store(
     changes: &mut Changes,
     i: usize,
@@ -97,7 +117,34 @@ pub fn store(
     value: &[u8],
     elements: u64,
     existing: Option<Existing>,
-) -> Result<(), WriteError> {
+) -> Result<(), CmdError> {
+    let was_big = existing.is_some_and(|e| e.big);
+    store_marked(changes, i, kind, value, elements, existing, Some(was_big))
+}
+
+/// [`store`] of a value already marked (`small_form::mark`): stored as is.
+pub fn store_as_is(
+    changes: &mut Changes,
+    i: usize,
+    kind: ValueKind,
+    value: &[u8],
+    elements: u64,
+    existing: Option<Existing>,
+) -> Result<(), CmdError> {
+    store_marked(changes, i, kind, value, elements, existing, None)
+}
+
+/// Stores `value`, marked as `put_collection` does with `was_big`, or
+/// as is (None).
+fn store_marked(
+    changes: &mut Changes,
+    i: usize,
+    kind: ValueKind,
+    value: &[u8],
+    elements: u64,
+    existing: Option<Existing>,
+    was_big: Option<bool>,
+) -> Result<(), CmdError> {
     if elements == 0 {
         if existing.is_some() {
             changes.delete(i);
@@ -109,7 +156,27 @@ pub fn store(
         kind,
         ..PutOptions::default()
     };
-    changes.put_with(i, &[value], opts)
+    match was_big {
+        Some(was_big) => put_collection(changes, i, value, opts, was_big),
+        None => Ok(changes.put_with(i, &[value], opts)?),
+    }
+}
+
+/// Writes key `i` as the collection `value` with `opts`, its encoding
+/// byte as `small_form::restamp` says (a hash, set or sorted set past
+/// Redis's limits now, or big before: `was_big`, is marked big).
+pub fn put_collection(
+    changes: &mut Changes,
+    i: usize,
+    value: &[u8],
+    opts: PutOptions,
+    was_big: bool,
+) -> Result<(), CmdError> {
+    match small_form::restamp(opts.kind, value, was_big)? {
+        None => changes.put_with(i, &[value], opts)?,
+        Some(first) => changes.put_with(i, &[&[first][..], &value[1..]], opts)?,
+    }
+    Ok(())
 }
 
 /// Plans every page of a paged root (the whole collection).

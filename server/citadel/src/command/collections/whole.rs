@@ -15,7 +15,7 @@ use citadel_collections::{list, zset, Packed};
 
 use super::paged::{keep_spare, spare_buf, update_paged_fresh, PagePlan, Step};
 use super::shape;
-use super::value::plan_whole;
+use super::value::{plan_whole, put_collection};
 use crate::command::error::CmdError;
 
 /// The pages a packed `kind` value is stored in (None: it stays packed).
@@ -144,7 +144,7 @@ pub fn copy_value(
         return Ok(None);
     };
     let Some(root) = plan.root(0) else {
-        crate::command::value::put_value(changes, 1, item, &[], expire_at)?;
+        crate::command::value::put_value(changes, 1, item, None, expire_at)?;
         return Ok(None);
     };
     let (header, _) = RootHeader::parse(root)?;
@@ -219,7 +219,9 @@ fn put(
         kind,
         ..PutOptions::default()
     };
-    Ok(changes.put_with(i, &[value], opts)?)
+    // A value written whole has no past: its content decides whether it
+    // is in Redis's big encoding (an edit marks it before: `small_form`).
+    put_collection(changes, i, value, opts, false)
 }
 
 /// Writes a page item (no TTL: a page dies with its root).

@@ -65,6 +65,7 @@ const PAGE: PutOptions = PutOptions {
     negative: false,
     kind: ValueKind::Page,
     editable: false,
+    raw_string: false,
 };
 
 /// User key `user`'s stream in an update.

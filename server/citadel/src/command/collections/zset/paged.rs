@@ -371,6 +371,7 @@ fn write(
         negative: false,
         kind: ValueKind::Page,
         editable: false,
+        raw_string: false,
     };
     for (page, bytes) in &index.pages {
         let at = plan.item(0, base + page).ok_or(CmdError::CorruptValue)?;

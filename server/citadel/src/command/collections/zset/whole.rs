@@ -11,6 +11,7 @@ use citadel_collections::zset::{self, Entry};
 use citadel_collections::ZSetEdit;
 
 use super::super::paged::{update_paged_fresh, PagePlan, Step};
+use super::super::small_form;
 use super::super::value::{load, load_whole, plan_whole, view, Existing};
 use super::super::whole::store_whole_in;
 use super::ZSET;
@@ -62,7 +63,12 @@ impl Whole<'_> {
         existing: Option<Existing>,
     ) -> Result<(), CmdError> {
         let expire_at = existing.and_then(|e| e.expire_at);
-        self.store(changes, i, &z.encode(), existing.is_some(), expire_at)
+        let mut packed = z.encode();
+        // An edit of a sorted set in Redis's big encoding stays there.
+        if !z.is_empty() {
+            small_form::mark(ZSET, &mut packed, existing.is_some_and(|e| e.big))?;
+        }
+        self.store(changes, i, &packed, existing.is_some(), expire_at)
     }
 
     /// Replaces key `i` (of any kind, TTL dropped) with the sorted set
