@@ -413,6 +413,49 @@ crate::settings_table! {
               larger. CONFIG SET changes it live.",
         live: true,
     }
+    STREAM_NODE_MAX_ENTRIES: u64 = {
+        name: "stream-node-max-entries",
+        value_name: "N",
+        default: "100",
+        help: "A stream page (Redis's node) takes new entries while it holds fewer than this; 0: no limit",
+        doc: "As Redis's setting: a stream's last page takes a new entry while it holds \
+              fewer than this many entries, deleted ones counted (0: any number), and a \
+              full one starts a new page. Approximate trimming (MAXLEN ~, MINID ~) removes \
+              whole pages only, so this decides what it removes, and its default LIMIT is \
+              100 times this. CONFIG SET changes it live (streams take it up on their \
+              next XADD; pages already full stay as they are).",
+        check: |v| match *v {
+            n if n > i64::MAX as u64 => Err("must be at most 9223372036854775807".into()),
+            _ => Ok(()),
+        },
+        live: true,
+    }
+    STREAM_NODE_MAX_BYTES: Size = {
+        name: "stream-node-max-bytes",
+        value_name: "SIZE",
+        default: "4096",
+        help: "A stream page (Redis's node) takes new entries while below this many bytes; 0: no limit",
+        doc: "As Redis's setting: a stream's last page takes a new entry while its fields \
+              and values (with Redis's listpack overhead) stay below this many bytes \
+              (0: up to 1gb, Redis's largest node), else the entry starts a new page. See \
+              stream-node-max-entries. CONFIG SET changes it live.",
+        live: true,
+    }
+    HLL_SPARSE_MAX_BYTES: Size = {
+        name: "hll-sparse-max-bytes",
+        value_name: "SIZE",
+        default: "3000",
+        help: "A HyperLogLog in the sparse encoding turns dense past this many bytes",
+        doc: "As Redis's setting: a HyperLogLog is created sparse (run-length registers) \
+              and converted to the dense encoding (12 KiB) when an update would make it \
+              longer than this many bytes, header included. CONFIG SET changes it live \
+              (for the next update of each HyperLogLog; PFSELFTEST reads it too).",
+        check: |v| match v.0 {
+            n if n > i64::MAX as u64 => Err("must be at most 9223372036854775807".into()),
+            _ => Ok(()),
+        },
+        live: true,
+    }
     ENABLE_DEBUG_COMMAND: DebugCommand = {
         name: "enable-debug-command",
         value_name: "no|yes|local",

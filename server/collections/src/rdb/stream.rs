@@ -24,7 +24,7 @@ use super::writer::{length, string};
 use super::RdbError;
 use crate::stream::group::{estimate_entries_read, INVALID_ENTRIES_READ};
 use crate::stream::whole::{Entries, WholeConsumer, WholeGroup, WholePending, WholeStream};
-use crate::stream::{StreamId, StreamMeta, NODE_MAX_BYTES, NODE_MAX_ENTRIES};
+use crate::stream::{node_max_bytes, node_max_entries, StreamId, StreamMeta};
 
 const FLAG_DELETED: i64 = 1;
 const FLAG_SAMEFIELDS: i64 = 2;
@@ -105,14 +105,15 @@ fn write_version(stream: &WholeStream, out: &mut Vec<u8>, v2: bool) {
 }
 
 /// The entries cut into nodes by Redis's node rule (at most
-/// [`NODE_MAX_ENTRIES`] entries; a new node once one passes
-/// [`NODE_MAX_BYTES`] of fields and values), as index ranges.
+/// [`node_max_entries`] entries; a new node once one passes
+/// [`node_max_bytes`] of fields and values), as index ranges.
 fn nodes(entries: &Entries) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0usize);
+    let max_entries = usize::try_from(node_max_entries()).unwrap_or(usize::MAX);
+    let max_bytes = usize::try_from(node_max_bytes()).unwrap_or(usize::MAX);
     for (i, e) in entries.iter().enumerate() {
-        if i > start && (i - start >= NODE_MAX_ENTRIES as usize || bytes >= NODE_MAX_BYTES as usize)
-        {
+        if i > start && (i - start >= max_entries || bytes >= max_bytes) {
             out.push(start..i);
             (start, bytes) = (i, 0);
         }

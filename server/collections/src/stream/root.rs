@@ -10,7 +10,7 @@
 //! An ID is 16 bytes (`ms:u64 | seq:u64`); all integers little endian.
 //! `rest` is the consumer groups' area (`group.rs`; empty: none).
 
-use super::{StreamId, NODE_MAX_BYTES, NODE_MAX_ENTRIES};
+use super::{node_max_bytes, node_max_entries, StreamId};
 use crate::packed::Corrupt;
 use crate::paged::RootHeader;
 
@@ -180,9 +180,10 @@ impl StreamRoot {
         // fields and values; a listpack entry costs a few bytes more than
         // its text (estimated as 8), not our page's 20-byte header.
         let bytes = fields.iter().map(|f| f.len() as u64).sum::<u64>() + 8;
+        let (max_bytes, max_entries) = (node_max_bytes(), node_max_entries());
         let fits = self.dir.last().is_some_and(|p| {
-            u64::from(p.bytes) + bytes < u64::from(NODE_MAX_BYTES)
-                && p.count + p.deleted < NODE_MAX_ENTRIES
+            u64::from(p.bytes) + bytes < max_bytes
+                && u64::from(p.count) + u64::from(p.deleted) < max_entries
         });
         if !fits {
             let page = self.header.pages.end;
@@ -302,7 +303,7 @@ mod tests {
         }
         root.bump();
         assert_eq!(root.dir.len(), 3);
-        assert_eq!(root.dir[0].count, NODE_MAX_ENTRIES);
+        assert_eq!(u64::from(root.dir[0].count), super::super::NODE_MAX_ENTRIES);
         assert_eq!(root.header.pages, 0..3);
         let bytes = root.encode();
         assert_eq!(StreamRoot::parse(&bytes).unwrap(), root);

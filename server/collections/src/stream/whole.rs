@@ -152,7 +152,8 @@ impl WholeStream {
             let at = root.note_append(entry.id, &fields);
             let number = root.dir[at].page;
             if pages.last().is_none_or(|(n, _)| *n != number) {
-                // A full page: the node rule's bytes, a 20-byte header an entry.
+                // A full page at the default limits: the node rule's bytes,
+                // a 20-byte header an entry (a hint: the page grows past it).
                 let full = (NODE_MAX_BYTES + 20 * NODE_MAX_ENTRIES) as usize;
                 pages.push((number, Vec::with_capacity(full)));
             }

@@ -40,9 +40,6 @@ impl From<Corrupt> for SelfTestFailure {
 
 const REGISTER_CYCLES: usize = 100;
 const ELEMENTS: u64 = 1_000_000;
-/// Redis's hll-sparse-max-bytes default: below half of it, a sketch of
-/// that many elements must still be sparse.
-const SPARSE_MAX_BYTES: u64 = 3000;
 
 pub fn run() -> Result<(), SelfTestFailure> {
     let mut values = [0u8; REGISTERS];
@@ -67,7 +64,10 @@ pub fn run() -> Result<(), SelfTestFailure> {
         if j != checkpoint {
             continue;
         }
-        if j < SPARSE_MAX_BYTES / 2 && is_dense(&sparse.bytes) {
+        // Below half of hll-sparse-max-bytes, a sketch of that many
+        // elements must still be sparse (as Redis's test, on the setting).
+        let sparse_max = crate::collection_limits::hll_sparse_max_bytes() as u64;
+        if j < sparse_max / 2 && is_dense(&sparse.bytes) {
             return Err(SelfTestFailure::SparseNotUsed);
         }
         let count = cardinality(&histogram(&dense.bytes)?);

@@ -15,8 +15,6 @@ const ENCODING_AT: usize = 4;
 const CARD_AT: usize = 8;
 const DENSE: u8 = 0;
 const SPARSE: u8 = 1;
-/// Redis's hll-sparse-max-bytes default: a larger sparse value turns dense.
-const SPARSE_MAX_BYTES: usize = 3000;
 const VAL_MAX_VALUE: u8 = 32;
 const VAL_MAX_LEN: usize = 4;
 const ZERO_MAX_LEN: usize = 64;
@@ -232,7 +230,9 @@ impl Sketch {
                 }
             }
             // Step 3: a value that would outgrow the sparse limit turns dense.
-            if seq.len() > op.len && self.bytes.len() + seq.len() - op.len > SPARSE_MAX_BYTES {
+            // (hll-sparse-max-bytes, live.)
+            let max = crate::collection_limits::hll_sparse_max_bytes();
+            if seq.len() > op.len && self.bytes.len() + seq.len() - op.len > max {
                 return self.promote_and_set(index, value);
             }
             let end = (p + op.len).min(self.bytes.len());
@@ -397,7 +397,7 @@ mod tests {
         let mut i = 0;
         while !is_dense(&s.bytes) {
             // Isolated registers: each costs a VAL and a ZERO opcode.
-            assert!(s.bytes.len() <= SPARSE_MAX_BYTES);
+            assert!(s.bytes.len() <= crate::collection_limits::hll_sparse_max_bytes());
             s.set_register(i, 1).unwrap();
             i += 3;
         }

@@ -147,8 +147,10 @@ pub fn add_or_trim(args: &Args<'_>, xadd: bool) -> Result<AddArgs, CmdError> {
             ))
         }
         Some(l) => l as u64,
-        // Redis's default: 100 * stream-node-max-entries.
-        None if approx => 100 * u64::from(citadel_collections::stream::NODE_MAX_ENTRIES),
+        // Redis's default: 100 * stream-node-max-entries (0: no limit).
+        None if approx => {
+            100u64.saturating_mul(citadel_collections::stream::node_max_entries_setting())
+        }
         None => 0,
     };
     out.trim = trim.map(|trim| TrimArgs {
