@@ -2,7 +2,8 @@
 //! and Redis's names of settings Citadel calls otherwise answer as Redis
 //! answers them, the sorted-set listpack limits are live settings that
 //! OBJECT ENCODING follows, and a Redis parameter Citadel has no use for
-//! accepts only the value Citadel has. Each step runs on a real
+//! accepts only the value Citadel has; the stream node and sparse
+//! HyperLogLog limits are settings that take effect. Each step runs on a real
 //! redis-server too and must get the same reply.
 
 use citadel_tests::differential::Pair;
@@ -56,4 +57,57 @@ fn redis_names_of_settings_answer_as_in_redis() {
         .query(&mut c);
     let err = refused.unwrap_err().to_string();
     assert!(err.contains("not settable at runtime in Citadel"), "{err}");
+}
+
+/// Redis's stream node and sparse HyperLogLog limits: CONFIG GET and SET
+/// answer as Redis's, and they take effect: approximate trimming removes
+/// whole pages (Redis's nodes), so with small nodes it removes what Redis
+/// removes, and a HyperLogLog turns dense past the sparse limit, byte for
+/// byte as Redis's.
+#[test]
+fn stream_node_and_hll_sparse_limits_are_settings_as_in_redis() {
+    let mut p = Pair::start();
+    for case in [
+        &["CONFIG", "GET", "stream-node-max-entries"][..],
+        &["CONFIG", "GET", "stream-node-max-bytes"],
+        &["CONFIG", "GET", "hll-sparse-max-bytes"],
+        &["CONFIG", "SET", "stream-node-max-bytes", "1kb"],
+        &["CONFIG", "GET", "stream-node-max-bytes"],
+        &["CONFIG", "SET", "stream-node-max-entries", "3"],
+        &["CONFIG", "GET", "stream-node-max-entries"],
+    ] {
+        p.same_str(case);
+    }
+    // Nodes of 3 entries: MAXLEN ~ 5 keeps whole nodes.
+    for i in 1..=10 {
+        let id = format!("{i}-0");
+        p.same_str(&["XADD", "s", &id, "f", "v"]);
+    }
+    p.same_str(&["XTRIM", "s", "MAXLEN", "~", "5"]);
+    p.same_str(&["XLEN", "s"]);
+    p.same_str(&["XRANGE", "s", "-", "+"]);
+    // Nodes under 40 bytes: one or two entries each.
+    p.same_str(&["CONFIG", "SET", "stream-node-max-entries", "0"]);
+    p.same_str(&["CONFIG", "SET", "stream-node-max-bytes", "40"]);
+    for i in 1..=10 {
+        let id = format!("{i}-0");
+        p.same_str(&["XADD", "t", &id, "field", "value-of-the-entry"]);
+    }
+    p.same_str(&["XADD", "t", "MAXLEN", "~", "4", "11-0", "f", "v"]);
+    p.same_str(&["XLEN", "t"]);
+    p.same_str(&["CONFIG", "SET", "stream-node-max-entries", "100"]);
+    p.same_str(&["CONFIG", "SET", "stream-node-max-bytes", "4096"]);
+    // A small sparse limit: the HyperLogLog turns dense sooner.
+    for (key, limit) in [("dense", "100"), ("sparse", "3000")] {
+        p.same_str(&["CONFIG", "SET", "hll-sparse-max-bytes", limit]);
+        for chunk in 0..4 {
+            let elements: Vec<String> = (0..25).map(|i| format!("e{chunk}-{i}")).collect();
+            let mut args = vec!["PFADD", key];
+            args.extend(elements.iter().map(String::as_str));
+            p.same_str(&args);
+        }
+        p.same_str(&["STRLEN", key]);
+        p.same_str(&["GET", key]);
+        p.same_str(&["PFCOUNT", key]);
+    }
 }
