@@ -215,7 +215,8 @@ fn header_flags(large: bool, opts: PutOptions) -> u8 {
         | flag(opts.negative, F_NEG)
         | flag(opts.soft_expire_at.is_some(), F_SOFT)
         | flag(opts.editable, F_EDIT)
-        | flag(opts.raw_string, F_RAW_STRING)
+        // (Only a string's: the bits are a kind's too.)
+        | flag(opts.raw_string && opts.kind == ValueKind::String, F_RAW_STRING)
         | (opts.kind as u8) << F_KIND_SHIFT
 }
 
