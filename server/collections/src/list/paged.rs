@@ -40,11 +40,13 @@ pub use root::{flatten, inline, ListRoot, Place};
 /// Page number of a new list's first page: the middle of the range.
 pub const FIRST_PAGE: u64 = 1 << 63;
 /// Bounds on elements per page when the limit is in bytes, and the most
-/// bytes a page aims at. A push or pop rewrites the root with up to a
-/// page's worth inline at each end, so pages stay small (the root is
-/// O(1) however many pages there are).
+/// bytes a page aims at. A spill or refill rewrites the root with up to
+/// a page's worth inline at each end, so pages stay small (the root is
+/// O(1) however many pages there are); most pushes and pops edit the
+/// root in place, so a page of many short elements makes spills, the
+/// costly part, rarer.
 const MIN_CAPACITY: usize = 8;
-const MAX_CAPACITY: usize = 64;
+const MAX_CAPACITY: usize = 256;
 const PAGE_BYTES: usize = 2048;
 /// Most elements per page a positive list-max-listpack-size asks for.
 const MAX_COUNT_CAPACITY: usize = 1024;
