@@ -91,10 +91,15 @@ impl Region {
         let lo = off - first;
         let words = self.words(first, (lo + src.len()).div_ceil(8));
         if src.len() < 8 {
-            let pos = (8 - lo).min(src.len());
-            merge_word(&words[0], lo, &src[..pos]);
-            if pos < src.len() {
-                merge_word(&words[1], 0, &src[pos..]);
+            // Loaded whole (overlapping loads, no byte loop) and merged
+            // into the one or two words it spans: an in-place edit's
+            // elements and selector byte are a few bytes each.
+            let bits = load_le_short(src);
+            let mask = (1u64 << (8 * src.len())) - 1;
+            merge_le(&words[0], bits << (8 * lo), mask << (8 * lo));
+            if lo + src.len() > 8 {
+                let shift = 8 * (8 - lo);
+                merge_le(&words[1], bits >> shift, mask >> shift);
             }
             return;
         }
@@ -251,20 +256,23 @@ unsafe fn copy_few(src: *const u8, dst: *mut u8, n: usize) {
     }
 }
 
-/// Writes `src` into `word` from byte `at`, keeping its other bytes (sole
-/// writer: see `Region::store_bytes`).
+/// `src` (shorter than 8 bytes) as a little-endian number: byte k in
+/// bits 8k..8k+8. Two loads that may overlap (the bytes they share are
+/// the same), so no loop over the bytes.
 #[inline]
-fn merge_word(word: &AtomicU64, at: usize, src: &[u8]) {
-    // ORDERING: Relaxed load and store: we are the word's only writer; the
-    // protocol orders them (module comment).
-    let mut bytes = word.load(Relaxed).to_ne_bytes();
-    // At most 8 bytes: a loop the compiler keeps inline (a variable-length
-    // `copy_from_slice` would call memcpy, twice per stored item).
-    for (dst, b) in bytes[at..at + src.len()].iter_mut().zip(src) {
-        *dst = *b;
+fn load_le_short(src: &[u8]) -> u64 {
+    let n = src.len();
+    if n >= 4 {
+        let head = u32::from_le_bytes([src[0], src[1], src[2], src[3]]);
+        let tail = u32::from_le_bytes([src[n - 4], src[n - 3], src[n - 2], src[n - 1]]);
+        u64::from(head) | u64::from(tail) << (8 * (n - 4))
+    } else if n >= 2 {
+        let head = u16::from_le_bytes([src[0], src[1]]);
+        let tail = u16::from_le_bytes([src[n - 2], src[n - 1]]);
+        u64::from(head) | u64::from(tail) << (8 * (n - 2))
+    } else {
+        src.first().map_or(0, |&b| u64::from(b))
     }
-    // ORDERING: Relaxed, as above.
-    word.store(u64::from_ne_bytes(bytes), Relaxed);
 }
 
 /// Replaces the bytes of `word` that `mask` selects with those of `bits`
