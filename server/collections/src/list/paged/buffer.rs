@@ -62,6 +62,25 @@ pub(super) fn pop_from(
 /// buffer spilled as a page, or a page refilling it).
 pub(super) fn reversed(bytes: &[u8]) -> Result<Vec<u8>, Corrupt> {
     let packed = Packed::parse(bytes)?;
+    // Each element's encoding (its length, then its bytes) moves whole to
+    // the mirrored place, in one pass: no vector of elements and no
+    // re-encoding (a page's reversal was ~90 instructions an element).
+    let body = packed.body();
+    let mut mirrored = vec![0u8; body.len()];
+    let mut elements = packed.iter();
+    let mut start = 0;
+    while let Some(element) = elements.next() {
+        element?;
+        let end = body.len() - elements.rest_len();
+        mirrored[body.len() - end..body.len() - start].copy_from_slice(&body[start..end]);
+        start = end;
+    }
+    if start == body.len() {
+        let mut writer = PackedWriter::with_capacity(body.len() + PUSH_ROOM);
+        writer.push_encoded(&mirrored, packed.len() as u64);
+        return Ok(writer.finish());
+    }
+    // (Bytes past the last element: only the elements are kept.)
     let mut elements = packed.to_vec()?;
     elements.reverse();
     let mut writer = PackedWriter::with_capacity(packed.body_len() + PUSH_ROOM);
@@ -116,4 +135,45 @@ pub(super) fn flatten_inline(head: &[u8], tail: &[u8]) -> Result<Vec<u8>, Corrup
 
 pub(super) fn encode<'e>(elements: impl IntoIterator<Item = &'e [u8]>) -> Vec<u8> {
     crate::list::encode(elements).value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reversal moves each element's encoding whole: short and long
+    /// elements (one- and two-byte lengths), empty ones, none at all.
+    #[test]
+    fn reversed_keeps_every_element_in_mirrored_order() {
+        let long = vec![b'x'; 300];
+        let shapes: [Vec<&[u8]>; 4] = [
+            vec![],
+            vec![b"a"],
+            vec![b"abc", b"", &long, b"de", b"f"],
+            (0..200)
+                .map(|i| {
+                    if i % 7 == 0 {
+                        &long[..i]
+                    } else {
+                        &b"0123456789"[..i % 10]
+                    }
+                })
+                .collect(),
+        ];
+        for elements in shapes {
+            let want: Vec<&[u8]> = elements.iter().rev().copied().collect();
+            let got = reversed(&encode(elements.iter().copied())).unwrap();
+            assert_eq!(Packed::parse(&got).unwrap().to_vec().unwrap(), want);
+            assert_eq!(got, encode(want.iter().copied()));
+        }
+    }
+
+    /// A corrupt element is an error, never a panic or a shorter list.
+    #[test]
+    fn reversed_refuses_a_corrupt_value() {
+        let mut bytes = encode([&b"abc"[..], b"def"]);
+        let cut = bytes.len() - 2;
+        bytes.truncate(cut);
+        assert_eq!(reversed(&bytes), Err(Corrupt));
+    }
 }
