@@ -230,7 +230,7 @@ fn sorted_set_pops_block_and_match_redis() {
 }
 
 /// What a blocked client sees when its key changes type, on one server:
-/// a woken BLPOP / BZPOPMIN whose key became a string stays blocked until
+/// a woken BLPOP / BZPOPMIN / XREAD whose key became a string stays blocked until
 /// the key holds its type again; a woken BRPOPLPUSH whose destination is a
 /// string answers WRONGTYPE and hands the element to the next in line.
 fn type_change_transcript(
@@ -246,6 +246,10 @@ fn type_change_transcript(
     for (pop, push) in [
         (&["BLPOP", "q", "0"][..], &["LPUSH", "q", "x"][..]),
         (&["BZPOPMIN", "q", "0"][..], &["ZADD", "q", "1", "x"][..]),
+        (
+            &["XREAD", "BLOCK", "0", "STREAMS", "q", "$"][..],
+            &["XADD", "q", "1-1", "f", "v"][..],
+        ),
     ] {
         let mut waiter = RespReader::new(raw());
         send(&mut waiter, pop);

@@ -129,6 +129,10 @@ fn try_read(
         Ok(())
     };
     let resp3 = ctx.out.resp3;
+    // Once blocked, a key that now holds another type is passed over: the
+    // client stays blocked, as Redis serves a woken XREAD from streams
+    // only (the first run answers WRONGTYPE).
+    let rerun = ctx.conn.blocked.is_some();
     let mut reply = Vec::new();
     let (served_keys, ids) =
         update_paged_fresh(&mut ctx.thread.cache, &read.keys, plan, |items, _, plan| {
@@ -136,7 +140,10 @@ fn try_read(
             let mut streams = Vec::with_capacity(read.keys.len());
             let mut ids = Vec::with_capacity(read.keys.len());
             for (i, arg) in read.ids.iter().enumerate() {
-                let s = StreamTxn::open(items, plan, i)?;
+                let s = match StreamTxn::open(items, plan, i) {
+                    Err(CmdError::WrongType) if rerun => None,
+                    opened => opened?,
+                };
                 ids.push(match resolved {
                     Some(r) => r[i],
                     None => resolve(arg, s.as_ref().map(|s| &s.root))?,
