@@ -2,7 +2,8 @@
 //! against a real redis-server: every list command, byte for byte, on
 //! lists of 5,000 to 20,000 elements, plain, inside MULTI/EXEC and inside
 //! a Lua script; then RENAME, COPY, DUMP + RESTORE and SORT ... STORE of
-//! a big list, and CONFIG SET list-max-listpack-size live.
+//! a big list, CONFIG SET list-max-listpack-size live, and the unused
+//! room a paged list keeps as it grows (MEMORY USAGE).
 
 use citadel_tests::differential::{push_words as push, Pair, Rng};
 use citadel_tests::reference::encode_command;
@@ -320,4 +321,37 @@ fn concurrent_pushes_and_pops_on_a_big_list_lose_and_duplicate_nothing() {
     all.dedup();
     assert_eq!(all.len(), total, "an element came out twice");
     assert_eq!(total, PUSHERS * BATCHES * BATCH, "elements lost");
+}
+
+/// A list pushed one element at a time keeps little unused room in its
+/// root: the room left below each end's front grows with the list (a
+/// share of its bytes), so a short paged list is about Redis's size and
+/// a long one smaller (MEMORY USAGE, 3-byte elements).
+#[test]
+fn a_paged_lists_unused_room_grows_with_it() {
+    let pair = Pair::start();
+    let url = format!("redis://127.0.0.1:{}/", pair.redis.port);
+    let mut redis = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let mut citadel = pair.citadel.client();
+    for n in [300, 1_000, 10_000] {
+        let key = format!("grown{n}");
+        let mut usage = [0i64; 2];
+        for (i, conn) in [&mut redis, &mut citadel].into_iter().enumerate() {
+            let mut pipe = redis::pipe();
+            for _ in 0..n {
+                pipe.cmd("RPUSH").arg(&key).arg("abc").ignore();
+            }
+            pipe.query::<()>(conn).unwrap();
+            usage[i] = redis::cmd("MEMORY")
+                .arg("USAGE")
+                .arg(&key)
+                .query(conn)
+                .unwrap();
+        }
+        let [redis_bytes, citadel_bytes] = usage;
+        assert!(
+            citadel_bytes * 4 <= redis_bytes * 5,
+            "{n} elements: {citadel_bytes} bytes, Redis {redis_bytes}"
+        );
+    }
 }

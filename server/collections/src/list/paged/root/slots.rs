@@ -44,6 +44,10 @@ const TRAILER_LEN: usize = 8;
 /// Most free bytes a new root leaves below a slot's front (a root is
 /// copied and hashed whole when it is rewritten).
 const MAX_ROOM: usize = 1024;
+/// A new root's room at each end is at most this share of the list's
+/// bytes, and at least [`MIN_ROOM`].
+const ROOM_SHARE: usize = 4;
+const MIN_ROOM: usize = 64;
 /// Bytes per element a slot's room assumes when the list holds no
 /// inline elements to measure.
 const DEFAULT_COST: usize = 16;
@@ -213,19 +217,26 @@ pub(in crate::list::paged) fn parse_head(
 
 /// Free bytes a new root leaves below each slot's front: room for the
 /// rest of a page's worth of elements of the inline elements' average
-/// size (at most [`MAX_ROOM`]).
-fn rooms(capacity: u32, inline: &Inline<'_>) -> [usize; 2] {
+/// size, at most [`MAX_ROOM`] and at most a [`ROOM_SHARE`]th of the
+/// list's bytes (estimated from its length), so a short paged list
+/// keeps little unused: its room grows with it, each new root's by a
+/// share of the length (amortised O(1) root writes a push).
+fn rooms(capacity: u32, len: u64, inline: &Inline<'_>) -> [usize; 2] {
     let count = inline[0].len() + inline[1].len();
     let bytes = inline[0].body_len() + inline[1].body_len();
     let per_element = match count {
         0 => DEFAULT_COST,
         n => bytes.div_ceil(n),
     };
+    let list_bytes = usize::try_from(len)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(per_element);
+    let most = (list_bytes / ROOM_SHARE).clamp(MIN_ROOM, MAX_ROOM);
     let room = |held: usize| {
         (capacity as usize)
             .saturating_sub(held)
             .saturating_mul(per_element)
-            .min(MAX_ROOM)
+            .min(most)
     };
     [room(inline[0].len()), room(inline[1].len())]
 }
@@ -234,7 +245,7 @@ fn rooms(capacity: u32, inline: &Inline<'_>) -> [usize; 2] {
 /// with `inline` (head, tail) in this layout into `out` (cleared): the
 /// counts in descriptor 0, each slot with room below its front.
 pub(in crate::list::paged) fn write(root: &ListRoot, inline: &Inline<'_>, out: &mut Vec<u8>) {
-    let rooms = rooms(root.capacity, inline);
+    let rooms = rooms(root.capacity, root.len, inline);
     let bodies = [inline[0].body(), inline[1].body()];
     let slot_lens = [rooms[0] + bodies[0].len(), rooms[1] + bodies[1].len()];
     let region_end = SLOTS_AT + slot_lens[0] + slot_lens[1];
