@@ -29,6 +29,11 @@ impl<'a> HashView<'a> {
     }
 
     /// Number of fields.
+    /// Bytes of the fields and values, encoded (an upper bound on any one).
+    pub fn body_len(&self) -> usize {
+        self.packed.body_len()
+    }
+
     pub fn len(&self) -> usize {
         self.packed.len() / 2
     }

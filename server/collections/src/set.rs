@@ -74,6 +74,17 @@ pub fn as_int(member: &[u8]) -> Option<i64> {
     std::str::from_utf8(member).ok()?.parse().ok()
 }
 
+/// Whether `member` is an integer in canonical form ([`as_int`] is Some), told
+/// without parsing it when it has at most 18 digits (every write of a
+/// small set asks for each member).
+pub fn is_int(member: &[u8]) -> bool {
+    let digits = member.strip_prefix(b"-").unwrap_or(member);
+    match digits {
+        [b'1'..=b'9', rest @ ..] if rest.len() < 18 => rest.iter().all(u8::is_ascii_digit),
+        _ => as_int(member).is_some(),
+    }
+}
+
 /// A set value's members.
 #[derive(Clone, Copy, Debug)]
 pub struct SetView<'a> {
@@ -263,8 +274,11 @@ mod tests {
             "9223372036854775807",
             "-9223372036854775808",
             "10",
+            "123456789012345678",
+            "-999999999999999999",
         ] {
             assert!(as_int(good.as_bytes()).is_some(), "{good}");
+            assert!(is_int(good.as_bytes()), "{good}");
         }
         for bad in [
             "",
@@ -279,8 +293,11 @@ mod tests {
             "0x1",
             "--1",
             "99999999999999999999",
+            "12a",
+            "-00",
         ] {
             assert_eq!(as_int(bad.as_bytes()), None, "{bad}");
+            assert!(!is_int(bad.as_bytes()), "{bad}");
         }
     }
 

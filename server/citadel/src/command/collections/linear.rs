@@ -127,16 +127,18 @@ pub fn update_one<R>(
         let Some((mut value, count)) = write else {
             return Ok(Some(reply));
         };
-        // Marked first: an edit of a value in Redis's big encoding stays
-        // there (`small_form`), and an unchanged one compares equal.
-        if count > 0 {
-            small_form::mark(shape.kind, &mut value, existing.is_some_and(|e| e.big))?;
-        }
-        // A write that changes no byte (HSET of a field to the value it
-        // holds) stores nothing: the key only counts as written.
-        if existing.is_some() && value == buf && changes.rewrite_unchanged(0) {
+        // A write that changes no element (HSET of a field to the value
+        // it holds) stores nothing: the key only counts as written, and
+        // keeps its mark (`small_form`; the encoding byte is the one
+        // byte not compared).
+        let unchanged = existing.is_some() && value.get(1..) == buf.get(1..);
+        if unchanged && changes.rewrite_unchanged(0) {
             keep_spare(value);
             return Ok(Some(reply));
+        }
+        // An edit of a value in Redis's big encoding stays there.
+        if count > 0 {
+            small_form::mark(shape.kind, &mut value, existing.is_some_and(|e| e.big))?;
         }
         let stays = shape.stays_packed(count, value.len());
         if stays {

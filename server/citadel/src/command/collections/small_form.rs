@@ -20,6 +20,11 @@ pub fn hash_fits(hash: &HashView<'_>) -> Result<bool, Corrupt> {
     if hash.len() > collection_limits::hash_listpack_entries() {
         return Ok(false);
     }
+    // (No element is longer than all of them: most small hashes need no
+    // walk.)
+    if hash.body_len() <= max_value {
+        return Ok(true);
+    }
     for pair in hash.pairs() {
         let (field, value) = pair?;
         if field.len() > max_value || value.len() > max_value {
@@ -39,7 +44,7 @@ pub fn fits(kind: ValueKind, packed: Packed<'_>) -> Result<bool, Corrupt> {
                 return Ok(false);
             }
             for member in packed.iter() {
-                if set::as_int(member?).is_none() {
+                if !set::is_int(member?) {
                     return Ok(false);
                 }
             }
@@ -50,6 +55,9 @@ pub fn fits(kind: ValueKind, packed: Packed<'_>) -> Result<bool, Corrupt> {
                 return Ok(false);
             }
             let max_value = zset::listpack_value();
+            if packed.body_len() <= max_value {
+                return Ok(true);
+            }
             // Members and scores alternate: every other element is a member.
             for member in packed.iter().step_by(2) {
                 if member?.len() > max_value {
