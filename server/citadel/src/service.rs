@@ -177,6 +177,12 @@ impl Service for CommandService {
     }
 
     fn rest(&mut self) {
+        // The turn's BCAST invalidations, one message per prefix (Redis
+        // sends them before it sleeps).
+        if !self.ctx.bcast.is_empty() {
+            let ctx = &mut self.ctx;
+            self.state.tracking.broadcast(&mut ctx.bcast, &ctx.inboxes);
+        }
         if let Some(o) = self.ctx.overload.as_mut() {
             o.turn_ended();
         }
@@ -189,6 +195,11 @@ impl Service for CommandService {
         }
         self.ctx.plugins.tick();
         self.ctx.cache.maintain();
+        if self.state.tracking.active() {
+            let max = &citadel_settings::server::TRACKING_TABLE_MAX_KEYS;
+            let max = self.state.settings.get(max);
+            self.state.tracking.limit(max, &self.ctx.inboxes);
+        }
         self.state.tick();
     }
 

@@ -73,6 +73,9 @@ pub struct ThreadCtx {
     /// The commands the open EXEC or script ran, counted at its publication
     /// (`command::nested_calls`).
     pub nested_calls: crate::introspect::nested::NestedCalls,
+    /// Keys changed this loop turn that BCAST tracking clients hear of
+    /// when it ends (`crate::tracking::Tracking::broadcast`).
+    pub bcast: crate::tracking::BcastBatch,
     /// What this thread's wake fds are, by position (see `wake_fds`).
     wakes: Vec<Wake>,
     mail: Vec<Mail>,
@@ -158,6 +161,7 @@ impl ThreadCtx {
             held_broadcasts: Vec::new(),
             command_clock: Default::default(),
             nested_calls: Default::default(),
+            bcast: Default::default(),
             wakes,
             mail: Vec::new(),
             forwards: 0,
@@ -306,11 +310,11 @@ impl ThreadCtx {
                 }
                 // Only a wake-up: the service's poll releases paused clients.
                 Mail::Unpause => {}
-                Mail::Invalidate { receivers, key } => {
+                Mail::Invalidate { receivers, what } => {
                     for (client, waiter) in receivers {
-                        let key = key.clone();
+                        let what = what.clone();
                         self.waits
-                            .push(waiter, Completion::Invalidate { client, key });
+                            .push(waiter, Completion::Invalidate { client, what });
                     }
                 }
                 Mail::Monitor { line, monitors } => {

@@ -42,6 +42,12 @@ pub fn echo(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 pub fn quit(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     ctx.out.ok();
     ctx.conn.close = true;
+    // Gone for tracking now, not once the connection is torn down after
+    // its reply: a client redirecting here hears `tracking-redir-broken`
+    // for a change made right after the OK, as in Redis.
+    if ctx.conn.tracking_attached || ctx.conn.tracking.is_some() {
+        ctx.state.tracking.forget(ctx.conn.client.id);
+    }
     Ok(())
 }
 

@@ -107,6 +107,9 @@ pub struct ConnTracking {
     pub caching: Option<bool>,
     /// `caching` was set by the command that just ran (keep it one more).
     pub caching_fresh: bool,
+    /// The running script called a read-only command: its declared keys
+    /// are remembered once it ends, as Redis does.
+    pub script_read: bool,
 }
 
 /// CLIENT REPLY ON | OFF | SKIP (applied in `observe.rs`).

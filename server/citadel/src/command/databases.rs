@@ -181,7 +181,9 @@ pub fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     } else {
         ctx.thread.cache.flush_namespace();
     }
-    if ctx.state.tracking.active() {
+    // Also with nobody tracking now: the table may still hold keys of
+    // clients that stopped (dropped lazily), which Redis's flush frees.
+    if ctx.state.tracking.active() || ctx.state.tracking.keys() > 0 {
         ctx.state.tracking.flushed(&ctx.thread.inboxes);
     }
     ctx.out.ok();

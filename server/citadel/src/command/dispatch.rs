@@ -51,14 +51,8 @@ pub fn run(
         key_events::flush(state, thread, Some(conn.client.id), command);
     }
     super::blocking::signal_written(state, thread);
-    if let (
-        Some(_),
-        Ran::Executed {
-            def, failed: false, ..
-        },
-    ) = (conn.tracking, &ran)
-    {
-        super::tracking::remember_reads(state, thread, conn, def, args);
+    if let (Some(_), Ran::Executed { def, failed, .. }) = (conn.tracking, &ran) {
+        super::tracking::remember_reads(state, thread, conn, def, args, *failed);
     }
     thread.cache.set_change_tag(key_events::NO_COMMAND);
     if !rerun && !parked {

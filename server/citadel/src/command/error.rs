@@ -37,6 +37,13 @@ pub enum CmdError {
     UnsupportedOption(String),
     #[error("ERR no such key")]
     NoSuchKey,
+    /// CLIENT TRACKING BCAST: two of a client's prefixes overlap.
+    #[error("ERR Prefix '{prefix}' overlaps with {which} prefix '{other}'. Prefixes for a single client must not overlap.")]
+    PrefixOverlap {
+        prefix: String,
+        which: &'static str,
+        other: String,
+    },
     #[error("ERR offset is out of range")]
     Offset,
     #[error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")]

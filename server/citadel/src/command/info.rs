@@ -191,7 +191,7 @@ fn clients(out: &mut String, s: &Snapshot<'_>) {
     line!(out, "cluster_connections", "0");
     line!(out, "maxclients", "{}", s.state.maxclients());
     line!(out, "blocked_clients", "{}", s.state.blocked.count());
-    line!(out, "tracking_clients", "0");
+    line!(out, "tracking_clients", "{}", s.state.tracking.clients());
     line!(out, "pubsub_clients", "0");
     line!(out, "clients_in_timeout_table", "0");
     line!(out, "total_blocking_keys", "{}", s.state.blocked.keys());
@@ -299,6 +299,10 @@ fn stats(out: &mut String, s: &Snapshot<'_>) {
         "{}",
         s.state.migrator.cached_targets()
     );
+    let tracking = &s.state.tracking;
+    line!(out, "tracking_total_keys", "{}", tracking.keys());
+    line!(out, "tracking_total_items", "{}", tracking.items());
+    line!(out, "tracking_total_prefixes", "{}", tracking.prefixes());
     line!(out, "unexpected_error_replies", "0");
     line!(out, "total_error_replies", "{}", s.calls().error_replies);
 }

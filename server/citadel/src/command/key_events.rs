@@ -152,6 +152,7 @@ pub fn flush(
         inboxes,
         event_args,
         consumers_made,
+        bcast,
         ..
     } = thread;
     let mut channel = Vec::new();
@@ -168,7 +169,7 @@ pub fn flush(
         }
         let db = super::databases::db_of_namespace(&state.cache, ns);
         if tracking {
-            state.tracking.changed(key, origin, inboxes);
+            state.tracking.changed(key, origin, inboxes, bcast);
         }
         // The command and, where its events depend on them, its
         // arguments: the one that just ran, or one EXEC or a script ran

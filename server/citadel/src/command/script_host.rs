@@ -98,6 +98,9 @@ pub fn call(ctx: &mut Ctx<'_>, argv: CallArgs<'_>, rules: &CallRules, out: &mut 
             .out
             .error(b"ERR This command would wait for a read-through load, which a script cannot do; retry once the key is loaded");
     }
+    if let Some(t) = inner.conn.tracking.as_mut() {
+        t.script_read |= def.has_flag("readonly");
+    }
     let nanos = monotonic_nanos().saturating_sub(started);
     inner.thread.nested_calls.ran(idx, nanos, failed);
     // After the run, as Redis feeds it: a SELECT's line names the database

@@ -318,8 +318,8 @@ impl Session {
 
     /// The operation this connection waited for finished: write its reply.
     pub fn resume(&mut self, ctx: &mut ThreadCtx, done: Completion, out: &mut Vec<u8>) {
-        if let Completion::Invalidate { key, .. } = &done {
-            super::tracking::write_invalidation(&self.state, &self.conn, key.as_deref(), out);
+        if let Completion::Invalidate { what, .. } = &done {
+            super::tracking::write_invalidation(&self.state, &self.conn, what, out);
             return;
         }
         if let Completion::Message {

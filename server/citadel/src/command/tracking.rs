@@ -17,7 +17,7 @@ use crate::forward::PeerTracking;
 use crate::pubsub::Kind;
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
-use crate::tracking::Options;
+use crate::tracking::{BcastBatch, Invalidated, Options};
 use citadel_settings::server as setting;
 
 const INVALIDATE_CHANNEL: &[u8] = b"__redis__:invalidate";
@@ -35,9 +35,16 @@ pub fn tracking(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(CmdError::Syntax);
     };
     let mut o = Options::default();
+    let mut redirect_given = false;
     let mut i = 3;
     while i < args.len() {
         if args.is(i, "redirect") && i + 1 < args.len() {
+            if redirect_given {
+                return Err(err(
+                    "ERR A client can only redirect to a single other client",
+                ));
+            }
+            redirect_given = true;
             let id = args.int(i + 1)? as u64;
             if id != ctx.conn.client.id && ctx.state.clients.get(id).is_none() {
                 return Err(err("ERR The client ID you want redirect to does not exist"));
@@ -77,11 +84,31 @@ pub fn tracking(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             return Err(err("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode."));
         }
     }
+    if o.bcast && (o.optin || o.optout) {
+        return Err(err("ERR OPTIN and OPTOUT are not compatible with BCAST"));
+    }
     if o.optin && o.optout {
         return Err(err("ERR You can't specify both OPTIN mode and OPTOUT mode"));
     }
-    if o.bcast && (o.optin || o.optout) {
-        return Err(err("ERR OPTIN and OPTOUT are not compatible with BCAST"));
+    if let Some(was) = ctx.conn.tracking {
+        if (o.optin && was.optout) || (o.optout && was.optin) {
+            return Err(err("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode."));
+        }
+    }
+    if o.bcast {
+        let had = ctx.state.tracking.options(id).map(|o| o.prefixes);
+        if let Some(o) = crate::tracking::collision(&had.unwrap_or_default(), &o.prefixes) {
+            let which = if o.existing {
+                "an existing"
+            } else {
+                "another provided"
+            };
+            return Err(CmdError::PrefixOverlap {
+                prefix: o.prefix,
+                which,
+                other: o.other,
+            });
+        }
     }
     ctx.conn.tracking = Some(ConnTracking {
         bcast: o.bcast,
@@ -185,16 +212,27 @@ pub fn trackinginfo(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 }
 
 /// After a command of a tracking client: the keys a read-only command
-/// named are remembered (default mode, subject to OPTIN/OPTOUT).
+/// named are remembered (default mode, subject to OPTIN/OPTOUT). A script
+/// is not read-only itself: its declared keys are remembered if it called
+/// a read-only command (Redis's rule, EVAL_RO and FCALL_RO too).
 pub fn remember_reads(
     state: &ServerState,
     thread: &ThreadCtx,
     conn: &mut ConnState,
     def: &CommandDef,
     args: Args<'_>,
+    failed: bool,
 ) {
     let Some(t) = conn.tracking.as_mut() else {
         return;
+    };
+    let script_read = std::mem::take(&mut t.script_read);
+    if failed {
+        return;
+    }
+    let reads = match def.name {
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => script_read,
+        _ => def.has_flag("readonly"),
     };
     let caching = if std::mem::take(&mut t.caching_fresh) {
         t.caching
@@ -202,7 +240,7 @@ pub fn remember_reads(
         t.caching.take()
     };
     let wanted = !t.bcast
-        && def.has_flag("readonly")
+        && reads
         && (!t.optin || caching == Some(true))
         && (!t.optout || caching != Some(false));
     if !wanted {
@@ -240,10 +278,19 @@ pub fn remember_after_load(state: &ServerState, thread: &ThreadCtx, conn: &mut C
 pub fn write_invalidation(
     state: &ServerState,
     conn: &ConnState,
-    key: Option<&[u8]>,
+    what: &Invalidated,
     out: &mut Vec<u8>,
 ) {
     let mut reply = Reply::new(out, conn.resp3);
+    if let Invalidated::RedirectBroken(target) = what {
+        // Only RESP3 can carry it, as in Redis.
+        if conn.resp3 {
+            reply.push(2);
+            reply.bulk(b"tracking-redir-broken");
+            reply.int(*target as i64);
+        }
+        return;
+    }
     if conn.resp3 {
         reply.push(2);
         reply.bulk(b"invalidate");
@@ -261,13 +308,10 @@ pub fn write_invalidation(
         reply.bulk(b"message");
         reply.bulk(INVALIDATE_CHANNEL);
     }
-    match key {
-        Some(key) => {
-            reply.array(1);
-            reply.bulk(key);
-        }
+    match what {
+        Invalidated::Keys(array) => reply.buf.extend_from_slice(array),
         // RESP3 `_`, RESP2 `$-1`, as Redis writes "invalidate everything".
-        None => reply.null(),
+        Invalidated::All | Invalidated::RedirectBroken(_) => reply.null(),
     }
 }
 
@@ -288,7 +332,12 @@ impl PeerInvalidations {
 impl PeerTracking for PeerInvalidations {
     fn invalidate(&self, key: &[u8]) {
         if let Some(state) = self.state.upgrade().filter(|s| s.tracking.active()) {
-            state.tracking.changed(key, None, &state.inboxes);
+            // Off the cores' loops: its own batch, sent at once.
+            let mut batch = BcastBatch::default();
+            state
+                .tracking
+                .changed(key, None, &state.inboxes, &mut batch);
+            state.tracking.broadcast(&mut batch, &state.inboxes);
         }
     }
 

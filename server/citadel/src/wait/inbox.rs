@@ -42,10 +42,10 @@ pub enum Mail {
     /// CLIENT UNPAUSE: wakes the thread so it releases its paused clients.
     Unpause,
     /// An invalidation for connections this thread serves (client id, its
-    /// connection): one key, or None for all.
+    /// connection).
     Invalidate {
         receivers: Vec<(u64, citadel_net::Waiter)>,
-        key: Option<std::sync::Arc<[u8]>>,
+        what: crate::tracking::Invalidated,
     },
     /// A command's MONITOR line for monitors this thread serves (client ids).
     Monitor {

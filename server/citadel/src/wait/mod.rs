@@ -106,9 +106,11 @@ pub enum Completion {
     /// The pause that held a client (id) ended: its command runs now.
     Unpaused { client: u64 },
     /// A client-side caching invalidation for a client (id) that tracks
-    /// keys or receives another's (REDIRECT): one key, or None for all
-    /// (FLUSHALL). A push like `Message`.
-    Invalidate { client: u64, key: Option<Arc<[u8]>> },
+    /// keys or receives another's (REDIRECT). A push like `Message`.
+    Invalidate {
+        client: u64,
+        what: crate::tracking::Invalidated,
+    },
     /// A command's MONITOR line for a monitor (client id): written out as
     /// is (see `crate::monitor`); like a message, it ends no wait.
     Monitor { client: u64, line: Arc<[u8]> },
