@@ -85,6 +85,14 @@ pub fn after(
     }
 }
 
+/// A blocked command (counted when it blocked) answered `reply`, an
+/// error, once woken: Redis counts the error and the failed call.
+pub fn failed_after_block(thread: &ThreadCtx, cmd: usize, reply: &[u8]) {
+    let calls = &thread.stats.calls;
+    calls.failed_after_block(cmd);
+    calls.error_reply(reply);
+}
+
 /// The statistics, slow log and latency monitor of a command whose
 /// handler ran for `nanos`; `error`: the error reply it answered.
 /// `fast_path.rs` calls this directly for the commands of its runs (no

@@ -216,9 +216,11 @@ impl Session {
                         && super::blocking::unblocked_with_error(&self.state, &mut self.conn)
                     {
                         // CLIENT UNBLOCK ... ERROR: the command ends unrun.
-                        out.extend_from_slice(
-                            b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n",
-                        );
+                        let reply = b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n";
+                        out.extend_from_slice(reply);
+                        if let Some((cmd, _)) = super::table::lookup(args.get(0)) {
+                            super::observe::failed_after_block(ctx, cmd, reply);
+                        }
                         commands += 1;
                         pos += end;
                         continue;

@@ -161,6 +161,15 @@ impl CallStats {
         }
     }
 
+    /// A blocked run of command `cmd` (counted once, when it blocked)
+    /// ended in an error: XGROUP DESTROY or DEL under a blocked
+    /// XREADGROUP, CLIENT UNBLOCK ERROR. Redis counts it failed.
+    pub fn failed_after_block(&self, cmd: usize) {
+        if let Some(c) = self.commands.get(cmd) {
+            bump(&c.failed, 1);
+        }
+    }
+
     /// Command `cmd` was refused before it ran (arity, auth, state).
     pub fn rejected(&self, cmd: usize) {
         if let Some(c) = self.commands.get(cmd) {
