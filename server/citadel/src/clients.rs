@@ -51,6 +51,11 @@ pub struct ClientShared {
     /// CLIENT LIST's mode flags (`ClientModes`), kept by the owning thread.
     pub modes: AtomicU8,
     pub names: Mutex<ClientNames>,
+    /// Input bytes held, not yet run, and the input buffer's spare room
+    /// (CLIENT LIST's `qbuf`, `qbuf-free`), set by the owning loop when
+    /// they change.
+    pub qbuf: AtomicU64,
+    pub qbuf_free: AtomicU64,
 }
 
 /// The connection modes CLIENT LIST shows as flags, one bit each, in
@@ -96,7 +101,16 @@ impl ClientShared {
             unblock: AtomicU8::new(Unblock::None as u8),
             modes: AtomicU8::new(0),
             names: Mutex::new(ClientNames::default()),
+            qbuf: AtomicU64::new(0),
+            qbuf_free: AtomicU64::new(0),
         }
+    }
+
+    /// The owning loop's held input changed (see `qbuf`).
+    pub fn set_input(&self, len: usize, spare: usize) {
+        // ORDERING: Relaxed: figures for CLIENT LIST, read on their own.
+        self.qbuf.store(len as u64, Ordering::Relaxed);
+        self.qbuf_free.store(spare as u64, Ordering::Relaxed);
     }
 
     pub fn names(&self) -> MutexGuard<'_, ClientNames> {

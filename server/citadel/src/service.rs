@@ -137,6 +137,12 @@ impl Service for CommandService {
         self.ctx.overload.as_ref().is_some_and(|o| o.shedding())
     }
 
+    fn input_held(&mut self, session: &mut Conn, len: usize, spare: usize) {
+        if let Conn::Resp(s) = session {
+            s.input_held(len, spare);
+        }
+    }
+
     fn is_killed(&self, session: &Conn) -> bool {
         match session {
             Conn::Resp(s) => s.is_killed(),

@@ -59,6 +59,8 @@ pub struct Connection<S> {
     pub fixed: bool,
     pub state: State,
     input: Vec<u8>,
+    /// `input`'s (length, capacity) as last told to the service.
+    reported_input: (usize, usize),
     /// Input length required before the session can make progress again.
     need: usize,
     pub out: Vec<u8>,
@@ -105,6 +107,7 @@ impl<S> Connection<S> {
             fixed: false,
             state: State::Open,
             input: Vec::new(),
+            reported_input: (0, 0),
             need: 0,
             out: Vec::new(),
             sending: Vec::new(),
@@ -130,6 +133,15 @@ impl<S> Connection<S> {
     /// straight from `data` when nothing is carried over; only a trailing
     /// partial command is copied into the connection's input buffer.
     pub fn receive<Svc>(&mut self, svc: &mut Svc, data: &[u8], max_input: usize) -> Fed
+    where
+        Svc: Service<Session = S>,
+    {
+        let fed = self.feed(svc, data, max_input);
+        self.report_input(svc);
+        fed
+    }
+
+    fn feed<Svc>(&mut self, svc: &mut Svc, data: &[u8], max_input: usize) -> Fed
     where
         Svc: Service<Session = S>,
     {
@@ -219,6 +231,15 @@ impl<S> Connection<S> {
     where
         Svc: Service<Session = S>,
     {
+        let fed = self.feed_direct(svc, n, max_input);
+        self.report_input(svc);
+        fed
+    }
+
+    fn feed_direct<Svc>(&mut self, svc: &mut Svc, n: usize, max_input: usize) -> Fed
+    where
+        Svc: Service<Session = S>,
+    {
         if self.state != State::Open {
             return Fed::Ok;
         }
@@ -296,6 +317,29 @@ impl<S> Connection<S> {
     /// The operation the session was parked on finished: hand it the
     /// completion, then run the input buffered meanwhile (it may park again).
     pub fn resume<Svc>(&mut self, svc: &mut Svc, done: Svc::Completion) -> Fed
+    where
+        Svc: Service<Session = S>,
+    {
+        let fed = self.resume_held(svc, done);
+        self.report_input(svc);
+        fed
+    }
+
+    /// Tells the service the held input's size when it changed
+    /// ([`Service::input_held`]): requests run straight from the receive
+    /// buffer leave it empty, so this is one comparison for them.
+    fn report_input<Svc>(&mut self, svc: &mut Svc)
+    where
+        Svc: Service<Session = S>,
+    {
+        let now = (self.input.len(), self.input.capacity());
+        if now != self.reported_input {
+            self.reported_input = now;
+            svc.input_held(&mut self.session, now.0, now.1 - now.0);
+        }
+    }
+
+    fn resume_held<Svc>(&mut self, svc: &mut Svc, done: Svc::Completion) -> Fed
     where
         Svc: Service<Session = S>,
     {

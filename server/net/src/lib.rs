@@ -135,6 +135,11 @@ pub trait Service {
         Self::Session: 'a,
     {
     }
+    /// The connection's held input changed: `len` bytes not yet run (a
+    /// partial request, or requests held while parked) and `spare` more
+    /// the buffer has room for (CLIENT LIST's `qbuf`, `qbuf-free`). Called
+    /// only on a change, never for requests run straight from a receive.
+    fn input_held(&mut self, _session: &mut Self::Session, _len: usize, _spare: usize) {}
     /// True when the connection must be closed now (CLIENT KILL).
     fn is_killed(&self, session: &Self::Session) -> bool;
     /// Once per loop turn, before any `process`, with the wall clock in Unix ms.

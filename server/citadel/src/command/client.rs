@@ -91,8 +91,9 @@ fn getname(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 }
 
 /// One CLIENT LIST line, fields as Redis 7.2 prints them (memory and
-/// buffer fields Citadel does not track are 0); `subs`: its Pub/Sub
-/// channels, patterns and shard channels.
+/// buffer fields Citadel does not track are 0; `qbuf` is the input held
+/// unrun: a partial request, or requests waiting while the client is
+/// parked); `subs`: its Pub/Sub channels, patterns and shard channels.
 pub(super) fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now_ms: u64) {
     let names = c.names().clone();
     let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
@@ -100,7 +101,7 @@ pub(super) fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now
     let _ = writeln!(
         out,
         "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 \
-         qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
+         qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
          cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} io-thread={}",
         c.id,
         c.peer,
@@ -113,6 +114,8 @@ pub(super) fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now
         subs[0],
         subs[1],
         subs[2],
+        c.qbuf.load(Ordering::Relaxed),
+        c.qbuf_free.load(Ordering::Relaxed),
         cmd,
         text(names.user()),
         c.resp.load(Ordering::Relaxed),

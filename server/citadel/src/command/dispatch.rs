@@ -57,7 +57,13 @@ pub fn run(
     thread.cache.set_change_tag(key_events::NO_COMMAND);
     if !rerun && !parked {
         observe::after(state, thread, conn, args, ran, out, mark);
-    } else if let (true, Ran::Executed { cmd, failed: true, .. }) = (rerun, ran) {
+    } else if let (
+        true,
+        Ran::Executed {
+            cmd, failed: true, ..
+        },
+    ) = (rerun, ran)
+    {
         // Woken to an error: not a second call, but a failed one.
         observe::failed_after_block(thread, cmd, &out[mark..]);
     }

@@ -92,6 +92,11 @@ impl Session {
         self.conn.client.is_killed()
     }
 
+    /// The loop's held input for this connection changed (CLIENT LIST).
+    pub fn input_held(&self, len: usize, spare: usize) {
+        self.conn.client.set_input(len, spare);
+    }
+
     /// After its input ran: whether to hold the connection, for `hold`
     /// (the core's, while it sheds); see overload/hold.rs.
     pub fn hold(
