@@ -168,9 +168,6 @@ pub fn flush(
             }
         }
         let db = super::databases::db_of_namespace(&state.cache, ns);
-        if tracking {
-            state.tracking.changed(key, origin, inboxes, bcast);
-        }
         // The command and, where its events depend on them, its
         // arguments: the one that just ran, or one EXEC or a script ran
         // whose arguments were kept.
@@ -186,6 +183,14 @@ pub fn flush(
             }
         };
         let name = table::by_index(idx).map_or("", |def| def.name);
+        // A flush announces itself once (tracking's "everything" message,
+        // `databases::flush`), not key by key, as in Redis: no events.
+        if matches!(name, "flushall" | "flushdb") {
+            return;
+        }
+        if tracking {
+            state.tracking.changed(key, origin, inboxes, bcast);
+        }
         let by_args = args
             .filter(|_| matches!(change, KeyChange::Written { .. } | KeyChange::Deleted))
             .and_then(|args| argument_events(name, args, key));

@@ -234,7 +234,9 @@ pub fn remember_reads(
         "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => script_read,
         _ => def.has_flag("readonly"),
     };
-    let caching = if std::mem::take(&mut t.caching_fresh) {
+    // CLIENT CACHING before MULTI holds for the queue EXEC runs, as in
+    // Redis (`remember_queue`).
+    let caching = if std::mem::take(&mut t.caching_fresh) || def.name == "multi" {
         t.caching
     } else {
         t.caching.take()
@@ -257,6 +259,31 @@ pub fn remember_reads(
         // invalidate these keys (the client then does not cache the reply
         // in flight), so remember them again once the reply is written.
         conn.tracking_after_load = keys.iter().map(|k| k.to_vec()).collect();
+    }
+}
+
+/// EXEC ran its queue: the keys its read-only commands named are
+/// remembered, as Redis remembers each command a transaction runs.
+pub fn remember_queue(ctx: &mut Ctx<'_>, tx: &super::queue::TxState) {
+    let Some(t) = ctx.conn.tracking else {
+        return;
+    };
+    let refused = (t.optin && t.caching != Some(true)) || (t.optout && t.caching == Some(false));
+    if t.bcast || refused {
+        return;
+    }
+    let mut keys = Vec::new();
+    for i in 0..tx.len() {
+        let (_, def, args) = tx.command(i);
+        if def.has_flag("readonly") {
+            def.keys_of(args, &mut keys);
+        }
+    }
+    if !keys.is_empty() {
+        let max = ctx.state.settings.get(&setting::TRACKING_TABLE_MAX_KEYS);
+        let (id, inboxes) = (ctx.conn.client.id, &ctx.thread.inboxes);
+        let keys = keys.iter().copied();
+        ctx.state.tracking.remember(id, keys, max, inboxes);
     }
 }
 

@@ -109,6 +109,9 @@ pub fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     if matches!(result, Ok(true)) {
         // What ran, in queue order, before EXEC's own line.
         super::monitor::feed_queue(ctx, &tx);
+        if ctx.conn.tracking.is_some() {
+            super::tracking::remember_queue(ctx, &tx);
+        }
     }
     tx.discard();
     ctx.conn.client.set_mode(ClientMode::Multi, false);
