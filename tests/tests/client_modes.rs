@@ -1,6 +1,7 @@
 //! Connection modes as Redis clients see them: CLIENT LIST's `flags`
 //! against a real redis-server (MULTI, tracking, NO-EVICT), and CLIENT
-//! NO-TOUCH, whose commands leave the keys' access frequency alone.
+//! NO-TOUCH, whose commands leave the keys' access frequency alone; and
+//! CLIENT LIST's `qbuf`, the input a connection holds unrun.
 
 use citadel_tests::reference::{encode_command, RedisServer};
 use citadel_tests::{RespReader, Server};
@@ -114,4 +115,61 @@ fn no_touch_reads_leave_the_access_frequency_alone() {
         send(&mut normal, &["GET", "k"]);
     }
     assert!(freq(&mut normal) > touched, "an ordinary client's reads");
+}
+
+/// `field=` of the CLIENT LIST line of the client named `name`.
+fn list_field(r: &mut RespReader, name: &str, field: &str) -> Option<String> {
+    let list = send(r, &["CLIENT", "LIST"]);
+    let line = list
+        .lines()
+        .find(|l| l.contains(&format!(" name={name} ")))?;
+    let at = line.find(&format!(" {field}="))? + field.len() + 2;
+    Some(line[at..].split(' ').next().unwrap_or_default().to_owned())
+}
+
+/// Asks CLIENT LIST until `name`'s `qbuf` is `want` (the owning core
+/// takes the bytes when it gets to them); panics after 10 s.
+fn wait_qbuf(r: &mut RespReader, name: &str, want: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let qbuf = list_field(r, name, "qbuf");
+        if qbuf == Some(want.to_string()) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name}: qbuf {qbuf:?}, not {want}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// CLIENT LIST's `qbuf` is the input a connection holds unrun: a partial
+/// request, or a blocked command and the requests behind it; `qbuf-free`
+/// the room left.
+#[test]
+fn client_list_shows_the_input_a_connection_holds() {
+    let citadel = Server::start(&[]);
+    let mut admin = RespReader::new(citadel.raw());
+    let mut part = RespReader::new(citadel.raw());
+    send(&mut part, &["CLIENT", "SETNAME", "part"]);
+    assert_eq!(list_field(&mut admin, "part", "qbuf").as_deref(), Some("0"));
+    let head = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\nabc";
+    part.send(head);
+    wait_qbuf(&mut admin, "part", head.len());
+    let free = list_field(&mut admin, "part", "qbuf-free").unwrap_or_default();
+    assert!(free.parse::<usize>().is_ok(), "qbuf-free={free}");
+    part.send(b"defghij\r\n");
+    assert_eq!(part.raw_reply().as_deref(), Some(&b"+OK\r\n"[..]));
+    wait_qbuf(&mut admin, "part", 0);
+    // Blocked: the command (it runs again when woken) and what was
+    // pipelined behind it wait, held.
+    let mut blocked = encode_command(&[b"BLPOP", b"list", b"0"]);
+    blocked.extend_from_slice(&encode_command(&[b"PING"]));
+    part.send(&blocked);
+    wait_qbuf(&mut admin, "part", blocked.len());
+    send(&mut admin, &["RPUSH", "list", "x"]);
+    assert!(part.raw_reply().is_some_and(|r| r.starts_with(b"*2")));
+    assert_eq!(part.raw_reply().as_deref(), Some(&b"+PONG\r\n"[..]));
+    wait_qbuf(&mut admin, "part", 0);
 }

@@ -101,3 +101,78 @@ fn a_blocked_command_is_counted_once_however_often_it_wakes() {
     let (redis, citadel) = calls(&mut p, "blpop");
     assert_eq!((citadel.as_str(), redis.as_str()), ("1", "1"));
 }
+
+/// The lines of INFO `section` of each server that start with one of
+/// `prefixes`: (Redis's, Citadel's).
+fn info_lines(p: &mut Pair, section: &str, prefixes: &[&str]) -> (Vec<String>, Vec<String>) {
+    let (redis, citadel) = p.each_on(0, &["INFO", section]);
+    let pick = |info: &str| -> Vec<String> {
+        let mut lines: Vec<String> = info
+            .lines()
+            .filter(|l| prefixes.iter().any(|p| l.starts_with(p)))
+            .map(|l| {
+                // usec figures differ between servers: calls and outcomes only.
+                l.split(',')
+                    .filter(|f| !f.contains("usec"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    (pick(&redis), pick(&citadel))
+}
+
+/// A blocked command woken to an error (its group destroyed, its key
+/// deleted, CLIENT UNBLOCK ERROR) counts as Redis counts it: one call,
+/// failed, and the error in errorstats and total_error_replies.
+#[test]
+fn errors_of_woken_commands_count_in_errorstats_as_in_redis() {
+    let mut p = Pair::start();
+    let waiter = p.connect();
+    let (redis_id, citadel_id) = p.each_on(waiter, &["CLIENT", "ID"]);
+    let (redis_id, citadel_id) = (int_of(&redis_id), int_of(&citadel_id));
+    p.same_str(&["CONFIG", "RESETSTAT"]);
+    let readgroup = [
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "s",
+        ">",
+    ];
+    let wakers: [&[&str]; 2] = [&["XGROUP", "DESTROY", "s", "g"], &["DEL", "s"]];
+    for waker in wakers {
+        p.same_str(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+        p.send_on(waiter, &readgroup);
+        wait_blocked(&mut p, 1);
+        p.same_str(waker);
+        let (want, got) = p.replies_on(waiter);
+        assert_eq!(got, want, "woken by {waker:?}");
+    }
+    p.send_on(waiter, &["XREAD", "BLOCK", "0", "STREAMS", "none", "$"]);
+    wait_blocked(&mut p, 1);
+    let (want, got) = p.split_on(
+        0,
+        &["CLIENT", "UNBLOCK", &redis_id, "ERROR"],
+        &["CLIENT", "UNBLOCK", &citadel_id, "ERROR"],
+    );
+    assert_eq!(got, want);
+    let (want, got) = p.replies_on(waiter);
+    assert_eq!(got, want, "unblocked with an error");
+    let (want, got) = info_lines(&mut p, "errorstats", &["errorstat_"]);
+    assert_eq!(got, want);
+    assert_eq!(want.len(), 2, "{want:?}");
+    let (want, got) = info_lines(
+        &mut p,
+        "commandstats",
+        &["cmdstat_xreadgroup", "cmdstat_xread:"],
+    );
+    assert_eq!(got, want);
+    let (want, got) = info_lines(&mut p, "stats", &["total_error_replies"]);
+    assert_eq!(got, want);
+}
