@@ -18,10 +18,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Mutex, RwLock};
 
 use citadel_net::Waiter;
 
+pub use crate::wait::Invalidated;
 use crate::wait::{Inboxes, Mail};
 
 mod bcast;
@@ -56,31 +57,6 @@ struct Tracker {
     options: Options,
 }
 
-/// What one invalidation says.
-#[derive(Debug, Clone)]
-pub enum Invalidated {
-    /// These keys, as a RESP array (the same bytes in RESP2 and RESP3):
-    /// one in default mode, a loop turn's worth under one prefix in BCAST.
-    Keys(Arc<[u8]>),
-    /// Every key (FLUSHALL, FLUSHDB).
-    All,
-    /// To the tracking client itself: the client it redirects to (id) is
-    /// gone.
-    RedirectBroken(u64),
-}
-
-impl Invalidated {
-    pub fn keys(keys: &[&[u8]]) -> Invalidated {
-        let mut out = Vec::new();
-        let mut reply = citadel_resp::Reply::new(&mut out, false);
-        reply.array(keys.len());
-        for key in keys {
-            reply.bulk(key);
-        }
-        Invalidated::Keys(out.into())
-    }
-}
-
 /// Which tracking clients an invalidation is for.
 #[derive(Debug, Clone, Copy)]
 enum Audience {
@@ -98,7 +74,8 @@ impl Audience {
     fn reaches(self, client: u64, options: &Options) -> bool {
         match self {
             Audience::Remembered(origin) => {
-                !options.bcast && !(options.noloop && origin == Some(client))
+                let own = options.noloop && origin == Some(client);
+                !options.bcast && !own
             }
             Audience::Broadcast => options.bcast,
             Audience::Everyone => true,

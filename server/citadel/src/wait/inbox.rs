@@ -45,7 +45,7 @@ pub enum Mail {
     /// connection).
     Invalidate {
         receivers: Vec<(u64, citadel_net::Waiter)>,
-        what: crate::tracking::Invalidated,
+        what: super::Invalidated,
     },
     /// A command's MONITOR line for monitors this thread serves (client ids).
     Monitor {

@@ -16,11 +16,13 @@
 //! plus its continuation in `command::Pending`.
 
 mod inbox;
+mod invalidated;
 mod parked;
 
 use std::sync::Arc;
 
 pub use inbox::{Inbox, Inboxes, Mail};
+pub use invalidated::Invalidated;
 pub use parked::{Target, ThreadWaits};
 
 use crate::forward::{ForwardId, PartResult};
@@ -107,10 +109,7 @@ pub enum Completion {
     Unpaused { client: u64 },
     /// A client-side caching invalidation for a client (id) that tracks
     /// keys or receives another's (REDIRECT). A push like `Message`.
-    Invalidate {
-        client: u64,
-        what: crate::tracking::Invalidated,
-    },
+    Invalidate { client: u64, what: Invalidated },
     /// A command's MONITOR line for a monitor (client id): written out as
     /// is (see `crate::monitor`); like a message, it ends no wait.
     Monitor { client: u64, line: Arc<[u8]> },
