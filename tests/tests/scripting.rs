@@ -33,6 +33,17 @@ const FIXED: &[&[&str]] = &[
     &["eval", "return redis.call('incr', 'n')", "0"],
     &["eval", "return redis.call('incrbyfloat', 'f', '1.5')", "0"],
     &["eval", "return redis.call('mget', 'k1', 'missing', 'n')", "0"],
+    // Globals, libraries and their metatables are read-only (Redis
+    // 7.0.15), existing names too; a script's own tables are not.
+    &["eval", "redis = function() return 1 end", "0"],
+    &["eval", "_G = {}", "0"],
+    &["eval", "tostring = nil", "0"],
+    &["eval", "setmetatable(_G, {})", "0"],
+    &["eval", "local g = getmetatable(_G)\ng.__index = {}", "0"],
+    &["eval", "cjson.encode = function() return 1 end", "0"],
+    &["eval", "rawset(_G, 'redis', 1)", "0"],
+    &["eval", "local t = setmetatable({}, {}) rawset(t, 'a', 1) return t.a", "0"],
+    &["eval", "return type(redis.call)", "0"],
     &["eval", "return redis.call('nosuch')", "0"],
     &["eval", "return redis.pcall('nosuch')", "0"],
     &["eval", "return redis.call('incr', 'a', 'b')", "0"],
@@ -634,4 +645,70 @@ fn bad_scripts_never_hang_or_crash() {
     s.write_all(b"PING\r\n").unwrap();
     let started = Instant::now();
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// `redis.acl_check_cmd` answers for the user running the script, and
+/// FCALL finds a function whatever the case of its name (Redis 7.0.15's
+/// "Script ACL check" and "test function case insensitive").
+#[test]
+fn acl_check_cmd_and_function_name_case_match_redis() {
+    let mut p = Pair::start();
+    for case in [
+        &[
+            "function",
+            "load",
+            "#!lua name=lib\nredis.register_function('myfunc', function() return 'hi' end)",
+        ][..],
+        &["fcall", "MYFUNC", "0"],
+        &["fcall", "myFunc", "0"],
+        &[
+            "function",
+            "load",
+            "#!lua name=lib2\nredis.register_function('MyFunc', function() return 1 end)",
+        ],
+        &["function", "delete", "lib"],
+        &["fcall", "myfunc", "0"],
+        &[
+            "acl",
+            "setuser",
+            "bob",
+            "on",
+            ">123",
+            "+@scripting",
+            "+set",
+            "~x*",
+        ],
+        &[
+            "eval",
+            "return redis.acl_check_cmd('hset', 'xx', 'f', 1)",
+            "1",
+            "xx",
+        ],
+        &["auth", "bob", "123"],
+        &[
+            "eval",
+            "return redis.acl_check_cmd('set', 'xx', 1)",
+            "1",
+            "xx",
+        ],
+        &[
+            "eval",
+            "return redis.acl_check_cmd('hset', 'xx', 'f', 1)",
+            "1",
+            "xx",
+        ],
+        &["eval", "return redis.acl_check_cmd('set', 'yy', 1)", "0"],
+        &[
+            "eval",
+            "return redis.acl_check_cmd('invalid-cmd', 'arg')",
+            "0",
+        ],
+        &[
+            "eval",
+            "return redis.acl_check_cmd('config', 'nosuch')",
+            "0",
+        ],
+    ] {
+        p.same_str(case);
+    }
 }

@@ -93,37 +93,75 @@ fn text_only_loading(lua: &Lua) -> mlua::Result<()> {
     .exec()
 }
 
-/// Makes the globals table read-only: new globals and unknown reads fail.
+/// Makes the globals table read-only: new globals and unknown reads fail,
+/// and so does changing an existing global (`redis = nil`, `_G = {}`),
+/// a library's field, or a protected table's metatable, as Redis 7.0.15's
+/// read-only tables refuse them (its Lua refuses `rawset` and
+/// `setmetatable` on them too).
+///
+/// `__newindex` runs only for a key the table lacks, so `_G` itself
+/// becomes an empty view of the real globals (a table `__index`, which
+/// the VM follows without a call), as the library tables do. Their
+/// metatables answer `getmetatable` with a read-only decoy, so no script
+/// reaches the real tables (nor the string metatable's `__index`, the
+/// real `string` library).
 pub fn protect_globals(lua: &Lua) -> mlua::Result<()> {
     lua.load(
         r#"
-        local error, tostring, setmetatable = error, tostring, setmetatable
+        local error, tostring, next = error, tostring, next
+        local setmetatable, getmetatable, rawset = setmetatable, getmetatable, rawset
         local function readonly()
             error("Attempt to modify a readonly table", 2)
+        end
+        -- Tables scripts may not change by any means.
+        local protected = {}
+        local decoy = setmetatable({}, {__newindex = readonly, __metatable = false})
+        protected[decoy] = true
+        local real = {}
+        for k, v in next, _G do
+            real[k] = v
         end
         -- Library tables are shared by every script of this state: each
         -- global one becomes a read-only view, so no script can change
         -- `redis.call` or `string.format` for the next.
         for _, name in ipairs({"redis", "string", "table", "math", "os", "coroutine",
                                "bit", "cjson", "cmsgpack", "struct"}) do
-            local real = _G[name]
-            if real ~= nil then
-                _G[name] = setmetatable({}, {
-                    __index = real,
+            local lib = real[name]
+            if lib ~= nil then
+                local view = setmetatable({}, {
+                    __index = lib,
                     __newindex = readonly,
-                    __metatable = false,
+                    __metatable = decoy,
                 })
+                protected[view] = true
+                real[name] = view
             end
         end
-        setmetatable(_G, {
+        rawset(getmetatable(""), "__metatable", decoy)
+        -- (No position: Redis's refusal comes from a C function.)
+        real.setmetatable = function(t, mt)
+            if protected[t] then
+                error("Attempt to modify a readonly table", 0)
+            end
+            return setmetatable(t, mt)
+        end
+        real.rawset = function(t, k, v)
+            if protected[t] then
+                error("Attempt to modify a readonly table", 0)
+            end
+            return rawset(t, k, v)
+        end
+        local g = _G
+        for k in next, real do
+            rawset(g, k, nil)
+        end
+        setmetatable(real, {
             __index = function(_, k)
                 error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
             end,
-            __newindex = function()
-                error("Attempt to modify a readonly table", 2)
-            end,
-            __metatable = false,
         })
+        setmetatable(g, {__index = real, __newindex = readonly, __metatable = decoy})
+        protected[g] = true
         "#,
     )
     .set_name(INTERNAL_CHUNK)
@@ -225,6 +263,40 @@ mod tests {
         assert_eq!(s, "5");
         let e = lua.load("x = 1").exec().unwrap_err();
         assert!(e.to_string().contains("Attempt to modify a readonly table"));
+    }
+
+    /// Existing globals, library fields and metatables are as read-only as
+    /// new globals (Redis 7.0.15's "Try trick global protection" tests).
+    #[test]
+    fn existing_globals_and_metatables_are_read_only() {
+        let lua = lua();
+        for code in [
+            "tostring = nil",
+            "_G = {}",
+            "string = {}",
+            "setmetatable(_G, {})",
+            "getmetatable(_G).__index = {}",
+            "rawset(_G, 'tostring', nil)",
+            "rawset(string, 'format', nil)",
+            "getmetatable('').__index = {}",
+            "getmetatable(string).__index = {}",
+            "setmetatable(string, {})",
+        ] {
+            let e = lua.load(code).exec().unwrap_err();
+            assert!(
+                e.to_string().contains("Attempt to modify a readonly table"),
+                "{code}: {e}"
+            );
+        }
+        let s: String = lua
+            .load("local t = setmetatable({}, {}) rawset(t, 'a', 'b') return tostring(t.a) .. ('x'):upper()")
+            .eval()
+            .unwrap();
+        assert_eq!(s, "bX", "the functions still work on a script's own tables");
+        let e = lua.load("return loadfile").exec().unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("nonexistent global variable 'loadfile'"));
     }
 
     #[test]
