@@ -113,6 +113,19 @@ fn denied(
     Some(denial.reason)
 }
 
+/// Whether the connection's user may run the command, as `denied` judges
+/// it but recording nothing (`redis.acl_check_cmd`).
+pub fn allows(
+    state: &ServerState,
+    conn: &mut ConnState,
+    idx: usize,
+    def: &CommandDef,
+    args: Args<'_>,
+) -> bool {
+    refresh(state, conn);
+    conn.acl.unrestricted || check(&conn.acl.user.selector, idx, def, args).is_none()
+}
+
 /// The top-level check (also at MULTI's queue time), after the arity and
 /// NOAUTH checks as in Redis.
 #[inline]

@@ -136,6 +136,18 @@ impl Host for CtxHost<'_, '_> {
     fn call(&mut self, argv: CallArgs<'_>, rules: &CallRules, out: &mut Vec<u8>) -> bool {
         call(self.ctx, argv, rules, out)
     }
+
+    fn acl_check(&mut self, argv: CallArgs<'_>) -> Option<bool> {
+        let (mut idx, mut def) = table::lookup(argv.get(0))?;
+        if !def.subcommands.is_empty() && argv.len() >= 2 {
+            (idx, def) = table::lookup_sub(def, argv.get(1))?;
+        }
+        let args = Args::new(argv.buf, argv.spans);
+        let ctx = &mut *self.ctx;
+        Some(super::acl_check::allows(
+            ctx.state, ctx.conn, idx, def, args,
+        ))
+    }
 }
 
 /// XREAD or XREADGROUP with BLOCK among its options (before STREAMS):

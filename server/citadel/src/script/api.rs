@@ -211,22 +211,56 @@ pub fn install(
         lua.create_function(|_, _: MultiValue| Ok(false))?,
     )?;
     redis.set("debug", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
-    redis.set(
-        "acl_check_cmd",
-        lua.create_function(|_, args: MultiValue| {
-            if args.is_empty() {
-                return Err(err(
-                    "Please specify at least one argument for this redis lib call",
-                ));
-            }
-            Ok(true)
-        })?,
-    )?;
+    redis.set("acl_check_cmd", acl_check_cmd(lua, shared.clone())?)?;
     redis.set("REDIS_VERSION", version)?;
     redis.set("REDIS_VERSION_NUM", version_num(version))?;
     redis.set("register_function", register_function(lua, shared)?)?;
     lua.globals().set("redis", redis.clone())?;
     Ok(redis)
+}
+
+/// `redis.acl_check_cmd(name, args...)`: whether the user running the
+/// script may run that command line (Redis's
+/// `luaRedisAclCheckCmdPermissionsCommand`: the command, its keys and
+/// channels; nothing is logged). An unknown command raises.
+fn acl_check_cmd(lua: &Lua, shared: std::rc::Rc<Shared>) -> mlua::Result<Function> {
+    const OUTSIDE: &str = "redis.acl_check_cmd can only be called inside a script invocation";
+    lua.create_function(move |lua, args: MultiValue| {
+        if !shared.run_host.is_running() {
+            return Err(err(OUTSIDE));
+        }
+        if args.is_empty() {
+            return Err(err(
+                "Please specify at least one argument for this redis lib call",
+            ));
+        }
+        let (mut buf, mut spans) = (Vec::new(), Vec::with_capacity(args.len()));
+        for arg in args {
+            let text = match arg {
+                Value::String(_) | Value::Integer(_) | Value::Number(_) => {
+                    lua.coerce_string(arg)?
+                }
+                _ => None,
+            };
+            let Some(text) = text else {
+                return Err(err(
+                    "Lua redis lib command arguments must be strings or integers",
+                ));
+            };
+            let start = buf.len();
+            buf.extend_from_slice(&text.as_bytes());
+            spans.push(start..buf.len());
+        }
+        let argv = super::CallArgs {
+            buf: &buf,
+            spans: &spans,
+        };
+        match shared.run_host.with(|host, _| host.acl_check(argv)) {
+            Some(Some(allowed)) => Ok(allowed),
+            Some(None) => Err(err("Invalid command passed to redis.acl_check_cmd()")),
+            None => Err(err(OUTSIDE)),
+        }
+    })
 }
 
 /// "7.2.4" → 0x070204.

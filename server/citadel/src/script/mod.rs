@@ -112,6 +112,9 @@ pub trait Host {
     /// Runs `argv` and writes exactly one RESP reply (maybe an error) to
     /// `out`; returns whether a write command ran.
     fn call(&mut self, argv: CallArgs<'_>, rules: &CallRules, out: &mut Vec<u8>) -> bool;
+    /// Whether the script's user may run `argv` (`redis.acl_check_cmd`);
+    /// None for an unknown command.
+    fn acl_check(&mut self, argv: CallArgs<'_>) -> Option<bool>;
 }
 
 /// Lowercase hex SHA1.
@@ -378,14 +381,14 @@ impl Engine {
         let Some(func) = self
             .libraries
             .get(&lib.name)
-            .and_then(|l| l.functions.get(name))
+            .and_then(|l| l.functions.get(&meta.name))
             .cloned()
         else {
             out.error(b"ERR Function not found");
             return;
         };
         let read_only = inv.ro_command || meta.has_flag("no-writes");
-        self.run(store, &func, name, true, read_only, inv, out, host);
+        self.run(store, &func, &meta.name, true, read_only, inv, out, host);
         self.collect_if_needed();
     }
 

@@ -38,14 +38,24 @@ pub struct Library {
 #[derive(Default)]
 pub struct Functions {
     pub libraries: BTreeMap<String, Arc<Library>>,
-    /// Function name → library name.
+    /// Function name, lowercased → library name: as in Redis, FCALL finds
+    /// a function whatever the case of its name, and two libraries may not
+    /// register names that differ only by case.
     by_function: HashMap<String, String>,
 }
 
 impl Functions {
+    /// The function FCALL `name` runs (any case); its meta has the name
+    /// it was registered under.
     pub fn function(&self, name: &str) -> Option<(Arc<Library>, FunctionMeta)> {
-        let lib = self.libraries.get(self.by_function.get(name)?)?;
-        let meta = lib.functions.iter().find(|f| f.name == name)?.clone();
+        let lib = self
+            .libraries
+            .get(self.by_function.get(&name.to_ascii_lowercase())?)?;
+        let meta = lib
+            .functions
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))?
+            .clone();
         Some((lib.clone(), meta))
     }
 
@@ -59,7 +69,7 @@ impl Functions {
             return Err(format!("ERR Library '{}' already exists", lib.name));
         }
         for f in &lib.functions {
-            if let Some(owner) = self.by_function.get(&f.name) {
+            if let Some(owner) = self.by_function.get(&f.name.to_ascii_lowercase()) {
                 if *owner != lib.name {
                     return Err(format!("ERR Function {} already exists", f.name));
                 }
@@ -67,7 +77,7 @@ impl Functions {
         }
         self.remove(&lib.name);
         for f in &lib.functions {
-            self.by_function.insert(f.name.clone(), lib.name.clone());
+            (self.by_function).insert(f.name.to_ascii_lowercase(), lib.name.clone());
         }
         self.libraries.insert(lib.name.clone(), Arc::new(lib));
         Ok(())
@@ -78,7 +88,7 @@ impl Functions {
             return false;
         };
         for f in &lib.functions {
-            self.by_function.remove(&f.name);
+            self.by_function.remove(&f.name.to_ascii_lowercase());
         }
         true
     }
@@ -363,6 +373,13 @@ mod tests {
             r.add(lib("b", "f"), false).unwrap_err(),
             "ERR Function f already exists"
         );
+        assert_eq!(
+            r.add(lib("b", "F"), false).unwrap_err(),
+            "ERR Function F already exists",
+            "names differing by case only collide, as in Redis"
+        );
+        let (_, meta) = r.function("F").unwrap();
+        assert_eq!(meta.name, "f", "FCALL finds a function in any case");
         r.add(lib("a", "g"), true).unwrap();
         assert!(r.function("f").is_none());
         assert!(r.function("g").is_some());

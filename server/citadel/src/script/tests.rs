@@ -41,6 +41,15 @@ impl Host for FakeHost {
         }
         false
     }
+
+    /// GET and SET are known; this host's user may only GET.
+    fn acl_check(&mut self, argv: CallArgs<'_>) -> Option<bool> {
+        match argv.get(0).to_ascii_lowercase().as_slice() {
+            b"get" => Some(true),
+            b"set" => Some(false),
+            _ => None,
+        }
+    }
 }
 
 fn engine() -> (Engine, Store) {
@@ -474,4 +483,16 @@ fn discarded_replies_are_not_made() {
             sha1_hex(body.as_bytes())
         )
     );
+}
+
+/// `redis.acl_check_cmd` asks the host about the script's user (Redis
+/// 7.0.15's "Script ACL check": true, false, an unknown command raises).
+#[test]
+fn acl_check_cmd_asks_the_host() {
+    assert_eq!(eval("return redis.acl_check_cmd('get', 'k')"), ":1\r\n");
+    assert_eq!(eval("return redis.acl_check_cmd('set', 'k', 1)"), "$-1\r\n");
+    assert!(eval("return redis.acl_check_cmd('nosuch', 'k')")
+        .starts_with("-ERR Invalid command passed to redis.acl_check_cmd() script: "));
+    assert!(eval("return redis.acl_check_cmd()")
+        .starts_with("-ERR Please specify at least one argument for this redis lib call script: "));
 }
