@@ -41,6 +41,12 @@ impl Host for MapHost {
         }
         false
     }
+
+    /// No ACL: GET and SET are allowed, the rest unknown.
+    fn acl_check(&mut self, argv: CallArgs<'_>) -> Option<bool> {
+        let name = argv.get(0).to_ascii_lowercase();
+        (name == b"get" || name == b"set").then_some(true)
+    }
 }
 
 fn keys(i: u64) -> (String, String) {
