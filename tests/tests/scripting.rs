@@ -647,9 +647,11 @@ fn bad_scripts_never_hang_or_crash() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
-/// `redis.acl_check_cmd` answers for the user running the script, and
-/// FCALL finds a function whatever the case of its name (Redis 7.0.15's
-/// "Script ACL check" and "test function case insensitive").
+/// `redis.acl_check_cmd` answers for the user running the script, FCALL
+/// finds a function whatever the case of its name, and FCALL / FUNCTION
+/// RESTORE refuse bad arguments with Redis's texts (Redis 7.0.15's "Script
+/// ACL check", "test function case insensitive", "test fcall bad
+/// arguments", "test function restore with wrong number of arguments").
 #[test]
 fn acl_check_cmd_and_function_name_case_match_redis() {
     let mut p = Pair::start();
@@ -668,6 +670,14 @@ fn acl_check_cmd_and_function_name_case_match_redis() {
         ],
         &["function", "delete", "lib"],
         &["fcall", "myfunc", "0"],
+        &[
+            "function",
+            "load",
+            "#!lua name=lib3\nredis.register_function('f3', function() return 1 end)",
+        ],
+        &["fcall", "f3", "bad_arg"],
+        &["fcall", "nosuch", "bad_arg"],
+        &["function", "restore", "arg1", "args2", "arg3"],
         &[
             "acl",
             "setuser",

@@ -21,9 +21,20 @@ pub fn fcall_ro(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn fcall_common(ctx: &mut Ctx<'_>, args: Args<'_>, ro: bool) -> CmdResult {
+    let name = String::from_utf8_lossy(args.get(1)).into_owned();
+    if args.int(2).is_err() {
+        // Redis looks the function up first, then reads numkeys with its
+        // own error (EVAL's is the integer error).
+        ensure_saved_loaded(ctx)?;
+        let found = ctx.state.scripts.functions().function(&name).is_some();
+        return Err(CmdError::Static(if found {
+            "ERR Bad number of keys provided"
+        } else {
+            "ERR Function not found"
+        }));
+    }
     let inv = invocation(ctx, args, ro)?;
     ensure_saved_loaded(ctx)?;
-    let name = String::from_utf8_lossy(args.get(1)).into_owned();
     run_script(ctx, &inv, &name.clone(), |engine, store, inv, out, host| {
         engine.fcall(store, &name, inv, out, host)
     })
@@ -221,7 +232,14 @@ fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 b"",
                 "",
             )),
-            _ => return Err(CmdError::Syntax),
+            // (Redis's addReplySubcommandSyntaxError, the name as sent.)
+            _ => {
+                return Err(CmdError::quoting(
+                    "ERR unknown subcommand or wrong number of arguments for '",
+                    args.get(1),
+                    "'. Try FUNCTION HELP.",
+                ))
+            }
         };
     let codes = decode(args.get(2)).ok_or(CmdError::Static(
         "ERR DUMP payload version or checksum are wrong",
