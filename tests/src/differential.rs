@@ -162,6 +162,24 @@ impl Pair {
         assert_eq!(got, want, "pushes on connection {conn} after {context}");
     }
 
+    /// Runs `steps` as (connection, command) on both, each reply the
+    /// same; after each, the pushes (or messages) waiting on connection
+    /// `watch` must be the same too.
+    pub fn same_steps_watching(&mut self, watch: usize, steps: &[(usize, &[&str])]) {
+        for (conn, cmd) in steps {
+            self.same_str_on(*conn, cmd);
+            self.same_pending(watch, &format!("{cmd:?}"));
+        }
+    }
+
+    /// The client id of connection `conn` on each server (Redis's,
+    /// Citadel's), as decimal text: ids differ between the servers.
+    pub fn client_ids(&mut self, conn: usize) -> (String, String) {
+        let (redis, citadel) = self.each_on(conn, &["CLIENT", "ID"]);
+        let id = |reply: &str| reply.trim_start_matches(':').trim().to_string();
+        (id(&redis), id(&citadel))
+    }
+
     /// `same_str` of owned arguments (from a generator).
     pub fn same_strings(&mut self, args: &[String]) -> String {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

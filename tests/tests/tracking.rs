@@ -12,15 +12,6 @@ use citadel_tests::differential::Pair;
 use citadel_tests::reference::encode_command;
 use citadel_tests::{RespReader, Server};
 
-/// Runs `steps` as (connection, command); after each, compares the
-/// pushes waiting on connection `watch`.
-fn run(pair: &mut Pair, watch: usize, steps: &[(usize, &[&str])]) {
-    for (conn, cmd) in steps {
-        pair.same_str_on(*conn, cmd);
-        pair.same_pending(watch, &format!("{cmd:?}"));
-    }
-}
-
 #[test]
 fn resp3_default_optin_optout_noloop_and_bcast_match_redis() {
     let mut pair = Pair::start();
@@ -86,7 +77,7 @@ fn resp3_default_optin_optout_noloop_and_bcast_match_redis() {
         (0, &["CLIENT", "TRACKING", "ON", "REDIRECT", "999999"]),
         (0, &["CLIENT", "CACHING", "YES"]),
     ];
-    run(&mut pair, 0, steps);
+    pair.same_steps_watching(0, steps);
 }
 
 #[test]
@@ -95,8 +86,7 @@ fn resp2_redirect_to_an_invalidate_subscriber_matches_redis() {
     let receiver = pair.connect();
     let writer = pair.connect();
     // The receiver's id differs between servers: learn both, send each its own.
-    let (redis_id, citadel_id) = pair.each_on(receiver, &["CLIENT", "ID"]);
-    let (redis_id, citadel_id) = (id_of(&redis_id), id_of(&citadel_id));
+    let (redis_id, citadel_id) = pair.client_ids(receiver);
     pair.same_str_on(receiver, &["SUBSCRIBE", "__redis__:invalidate"]);
     pair.split_on(
         0,
@@ -111,11 +101,7 @@ fn resp2_redirect_to_an_invalidate_subscriber_matches_redis() {
         (0, &["GET", "r"]),
         (0, &["SET", "r", "own"]),
     ];
-    run(&mut pair, receiver, steps);
-}
-
-fn id_of(reply: &str) -> String {
-    reply.trim_start_matches(':').trim().to_string()
+    pair.same_steps_watching(receiver, steps);
 }
 
 fn call(c: &mut RespReader, args: &[&str]) -> String {

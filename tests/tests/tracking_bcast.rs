@@ -8,19 +8,6 @@
 
 use citadel_tests::differential::Pair;
 
-/// Runs `steps` as (connection, command); after each, compares the
-/// pushes (or messages) waiting on connection `watch`.
-fn run(pair: &mut Pair, watch: usize, steps: &[(usize, &[&str])]) {
-    for (conn, cmd) in steps {
-        pair.same_str_on(*conn, cmd);
-        pair.same_pending(watch, &format!("{cmd:?}"));
-    }
-}
-
-fn id_of(reply: &str) -> String {
-    reply.trim_start_matches(':').trim().to_string()
-}
-
 #[test]
 fn resp3_bcast_batches_prefixes_and_noloop_match_redis() {
     let mut pair = Pair::start();
@@ -96,7 +83,7 @@ fn resp3_bcast_batches_prefixes_and_noloop_match_redis() {
         (0, &["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "p"]),
         (writer, &["FLUSHALL"]),
     ];
-    run(&mut pair, 0, steps);
+    pair.same_steps_watching(0, steps);
 }
 
 #[test]
@@ -104,8 +91,7 @@ fn resp2_bcast_redirect_gets_one_message_per_prefix_as_in_redis() {
     let mut pair = Pair::start();
     let receiver = pair.connect();
     let writer = pair.connect();
-    let (redis_id, citadel_id) = pair.each_on(receiver, &["CLIENT", "ID"]);
-    let (redis_id, citadel_id) = (id_of(&redis_id), id_of(&citadel_id));
+    let (redis_id, citadel_id) = pair.client_ids(receiver);
     pair.same_str_on(receiver, &["SUBSCRIBE", "__redis__:invalidate"]);
     let ids = (redis_id, citadel_id);
     track_redirected(
@@ -125,7 +111,7 @@ fn resp2_bcast_redirect_gets_one_message_per_prefix_as_in_redis() {
         (writer, &["SET", "other", "b"]),
         (0, &["SET", "user:3", "own"]),
     ];
-    run(&mut pair, receiver, steps);
+    pair.same_steps_watching(receiver, steps);
 }
 
 /// Redirect ids differ between the servers: each side's commands name
@@ -149,8 +135,7 @@ fn default_mode_sends_one_message_per_key_and_tracking_client_as_redis() {
     let receiver = pair.connect();
     let writer = pair.connect();
     let other = pair.connect();
-    let ids = pair.each_on(receiver, &["CLIENT", "ID"]);
-    let ids = (id_of(&ids.0), id_of(&ids.1));
+    let ids = pair.client_ids(receiver);
     pair.same_str_on(receiver, &["SUBSCRIBE", "__redis__:invalidate"]);
     track_redirected(&mut pair, 0, &ids, &[]);
     track_redirected(&mut pair, other, &ids, &[]);
@@ -181,7 +166,7 @@ fn default_mode_sends_one_message_per_key_and_tracking_client_as_redis() {
         (0, &["EXEC"]),
         (writer, &["MSET", "t1", "1", "t2", "2"]),
     ];
-    run(&mut pair, receiver, steps);
+    pair.same_steps_watching(receiver, steps);
     // Tracking switched off and on again: its old keys are not heard of
     // in BCAST mode, as in Redis.
     pair.same_str(&["GET", "old"]);
@@ -206,7 +191,7 @@ fn default_mode_sends_one_message_per_key_and_tracking_client_as_redis() {
         (0, &["EXEC"]),
         (writer, &["SET", "o2", "1"]),
     ];
-    run(&mut pair, receiver, steps);
+    pair.same_steps_watching(receiver, steps);
 }
 
 #[test]
@@ -215,8 +200,7 @@ fn a_redirect_to_a_client_gone_is_reported_as_redis_does() {
     let receiver = pair.connect();
     let writer = pair.connect();
     pair.both(0, &["HELLO", "3"]);
-    let ids = pair.each_on(receiver, &["CLIENT", "ID"]);
-    let ids = (id_of(&ids.0), id_of(&ids.1));
+    let ids = pair.client_ids(receiver);
     track_redirected(&mut pair, 0, &ids, &[]);
     pair.same_str(&["GET", "k"]);
     pair.same_str_on(receiver, &["QUIT"]);
