@@ -204,6 +204,9 @@ impl Writer {
         match self.try_append(cache, class, len) {
             Some(loc) => {
                 self.dirty |= 1 << class;
+                cache
+                    .region
+                    .prefetch_write(loc.0.data + loc.1 as usize + WRITE_AHEAD);
                 Ok(loc)
             }
             None => self.append(cache, class, len),
@@ -374,3 +377,12 @@ fn store_parts<'p, P: Into<Part<'p>> + Copy>(
     }
     h.digest() as u16
 }
+
+/// How far past an item the line a later write will fill is loaded for
+/// writing. A segment fills in order, and the line a SET lands on has
+/// usually left the cache since the segment was last used: loaded ahead,
+/// the item's stores do not wait for it. Measured with redis-benchmark
+/// SET -P 16 over 100k keys (`benches/server-cpu.sh`'s shape, 3M SETs per
+/// run, four runs each): server CPU per SET 8% lower, user time 13%
+/// (256 to 1024 bytes ahead alike).
+const WRITE_AHEAD: usize = 512;

@@ -191,16 +191,26 @@ impl Region {
     /// if out of bounds). Used to overlap the misses of a pipelined batch.
     #[inline]
     pub fn prefetch(&self, off: usize) {
+        #[cfg(target_arch = "x86_64")]
+        self.prefetch_with::<{ std::arch::x86_64::_MM_HINT_T0 }>(off);
+    }
+
+    /// Loads the line at `off` to be written (owned by this core), so the
+    /// stores that come later do not wait for it. A page not yet mapped
+    /// is skipped: a prefetch never faults.
+    #[inline]
+    pub fn prefetch_write(&self, off: usize) {
+        #[cfg(target_arch = "x86_64")]
+        self.prefetch_with::<{ std::arch::x86_64::_MM_HINT_ET0 }>(off);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn prefetch_with<const HINT: i32>(&self, off: usize) {
         if off < self.len {
-            #[cfg(target_arch = "x86_64")]
             // SAFETY: the address is inside the mapping; a prefetch never
             // faults and has no architectural effect.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch(
-                    self.base.add(off) as *const i8,
-                    std::arch::x86_64::_MM_HINT_T0,
-                )
-            };
+            unsafe { std::arch::x86_64::_mm_prefetch::<HINT>(self.base.add(off) as *const i8) };
         }
     }
 }

@@ -92,4 +92,5 @@ impl Region {
     }
 
     pub fn prefetch(&self, _off: usize) {}
+    pub fn prefetch_write(&self, _off: usize) {}
 }
