@@ -68,6 +68,14 @@ impl Pair {
         self.conns.len() - 1
     }
 
+    /// Closes connection pair `conn` (its index stays taken).
+    pub fn disconnect(&mut self, conn: usize) {
+        let c = &self.conns[conn];
+        for stream in [&c.redis.stream, &c.citadel.stream] {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
     /// Sends `args` to both on connection 0; returns Redis's reply after
     /// checking Citadel's is the same bytes.
     pub fn same(&mut self, args: &[&[u8]]) -> Vec<u8> {

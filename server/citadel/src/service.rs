@@ -152,7 +152,7 @@ impl Service for CommandService {
 
     fn drop_parked_at_eof(&self, session: &Conn) -> bool {
         match session {
-            Conn::Resp(s) => s.is_blocked(),
+            Conn::Resp(s) => s.owes_nothing_once_gone(),
             Conn::Rpc(_) => false,
         }
     }

@@ -190,7 +190,9 @@ fn clients(out: &mut String, s: &Snapshot<'_>) {
     line!(out, "connected_clients", "{}", s.state.clients.len());
     line!(out, "cluster_connections", "0");
     line!(out, "maxclients", "{}", s.state.maxclients());
-    line!(out, "blocked_clients", "{}", s.state.blocked.count());
+    // Clients held by CLIENT PAUSE count as blocked, as in Redis.
+    let held = s.state.introspect.pause.held();
+    line!(out, "blocked_clients", "{}", s.state.blocked.count() + held);
     line!(out, "tracking_clients", "{}", s.state.tracking.clients());
     line!(out, "pubsub_clients", "0");
     line!(out, "clients_in_timeout_table", "0");

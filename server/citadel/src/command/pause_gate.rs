@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use citadel_net::Waiter;
 
 use super::args::Args;
-use super::context::Ctx;
+use super::context::{ConnState, Ctx};
 use super::error::{CmdError, CmdResult};
-use super::table;
+use super::table::{self, CommandDef};
 use crate::state::ServerState;
 use crate::thread::ThreadCtx;
 use crate::wait::{Completion, Mail};
@@ -20,20 +20,68 @@ use crate::wait::{Completion, Mail};
 /// Whether a pause holds this command now. One Relaxed load when no pause
 /// is in effect.
 #[inline]
-pub fn holds(state: &ServerState, thread: &ThreadCtx, args: Args<'_>) -> bool {
+pub fn holds(state: &ServerState, thread: &ThreadCtx, conn: &ConnState, args: Args<'_>) -> bool {
     let pause = &state.introspect.pause;
     let now = thread.cache.now_ms();
     if pause.holds(now, true).is_none() {
         return false;
     }
-    pause.holds(now, may_write(args.get(0))).is_some()
+    // Refused before any pause, as in Redis: an unknown command, or one
+    // with the wrong number of arguments, is answered at once.
+    let Some((_, def)) = table::lookup(args.get(0)) else {
+        return false;
+    };
+    if !def.arity_ok(args.len()) {
+        return false;
+    }
+    pause
+        .holds(now, may_write(state, conn, def, args))
+        .is_some()
 }
 
-/// Commands a WRITE pause holds: writes, and PUBLISH (as Redis).
-fn may_write(name: &[u8]) -> bool {
-    match table::lookup(name) {
-        Some((_, def)) => def.has_flag("write") || def.name == "publish" || def.name == "spublish",
-        None => false,
+/// Whether a WRITE pause holds the command: what Redis 7.0.15 counts as
+/// "may replicate" (writes, PFCOUNT, PUBLISH, SPUBLISH, a script that may
+/// write), or an EXEC whose queue holds such a command.
+fn may_write(state: &ServerState, conn: &ConnState, def: &CommandDef, args: Args<'_>) -> bool {
+    if def.name == "exec" {
+        return (0..conn.tx.len()).any(|i| {
+            let (_, def, args) = conn.tx.command(i);
+            command_may_write(state, def, args)
+        });
+    }
+    command_may_write(state, def, args)
+}
+
+fn command_may_write(state: &ServerState, def: &CommandDef, args: Args<'_>) -> bool {
+    if def.may_replicate() {
+        return true;
+    }
+    match def.name {
+        "eval" | "eval_ro" => script_may_write(Some(args.get(1)), def.name),
+        "evalsha" | "evalsha_ro" => {
+            let sha = String::from_utf8_lossy(args.get(1)).to_ascii_lowercase();
+            script_may_write(state.scripts.script(&sha).as_deref(), def.name)
+        }
+        "fcall" | "fcall_ro" => {
+            let name = String::from_utf8_lossy(args.get(1));
+            match state.scripts.functions().function(&name) {
+                Some((_, meta)) => !meta.has_flag("no-writes"),
+                // Unknown: as the command's own flags say (it will fail).
+                None => def.name == "fcall",
+            }
+        }
+        _ => def.has_flag("write"),
+    }
+}
+
+/// A script's writes, as Redis judges them before running it: a shebang's
+/// flags decide (no `no-writes`: it writes); without a shebang (or one
+/// that does not parse, or an unknown script) EVAL and EVALSHA may write
+/// and their `_RO` forms do not.
+fn script_may_write(body: Option<&[u8]>, name: &str) -> bool {
+    match body.map(crate::script::script_flags) {
+        Some(Ok(flags)) if flags.shebang => !flags.no_writes,
+        _ => !name.ends_with("_ro"),
     }
 }
 

@@ -128,7 +128,10 @@ pub fn resume(
             super::migrate::finish(&mut ctx, *plan, outcome)
         }
         // Nothing to write: the held command runs from the buffered input.
-        (Pending::Paused { .. }, Completion::Unpaused { .. }) => Ok(()),
+        (Pending::Paused { .. }, Completion::Unpaused { .. }) => {
+            ctx.state.introspect.pause.release_one();
+            Ok(())
+        }
         // Likewise: the blocked command runs again and looks at its keys.
         (Pending::Blocked { .. }, Completion::Unblocked { .. }) => Ok(()),
         _ => Err(CmdError::Static(

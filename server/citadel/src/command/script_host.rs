@@ -60,7 +60,7 @@ pub fn call(ctx: &mut Ctx<'_>, argv: CallArgs<'_>, rules: &CallRules, out: &mut 
         return false;
     }
     let write = def.has_flag("write");
-    if write && rules.read_only {
+    if (write || def.may_replicate()) && rules.read_only {
         reply.error(b"ERR Write commands are not allowed from read-only scripts.");
         return false;
     }

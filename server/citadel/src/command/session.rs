@@ -211,9 +211,12 @@ impl Session {
                     };
                     let args = Args::new(self.parser.buf(rest, inline), spans);
                     // A monitor is exempt from CLIENT PAUSE, as Redis's replicas are.
-                    if !self.conn.monitor && super::pause_gate::holds(&self.state, ctx, args) {
+                    if !self.conn.monitor
+                        && super::pause_gate::holds(&self.state, ctx, &self.conn, args)
+                    {
                         // Not consumed: it runs once the pause ends.
                         self.conn.pending = Some(Pending::Paused { client: self.id() });
+                        self.state.introspect.pause.hold_one();
                         ctx.paused.push(self.id());
                         break;
                     }
@@ -308,9 +311,14 @@ impl Session {
         self.conn.tracking_attached = true;
     }
 
-    /// Blocked on keys (BLPOP ...): nothing is owed once the client left.
-    pub fn is_blocked(&self) -> bool {
-        matches!(self.conn.pending, Some(Pending::Blocked { .. }))
+    /// Blocked on keys (BLPOP ...) or held by CLIENT PAUSE: nothing is
+    /// owed once the client left (Redis frees such a client and never
+    /// runs its held command).
+    pub fn owes_nothing_once_gone(&self) -> bool {
+        matches!(
+            self.conn.pending,
+            Some(Pending::Blocked { .. } | Pending::Paused { .. })
+        )
     }
 
     /// Waits for its MIGRATE's target (settled even if the client left).
@@ -385,6 +393,9 @@ impl Drop for Session {
         }
         if let Some(blocked) = self.conn.blocked.take() {
             blocked.release(&self.state.blocked, self.conn.client.id);
+        }
+        if matches!(self.conn.pending, Some(Pending::Paused { .. })) {
+            self.state.introspect.pause.release_one();
         }
     }
 }

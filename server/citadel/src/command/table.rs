@@ -73,6 +73,15 @@ impl CommandDef {
         }
     }
 
+    /// One of Redis's "may replicate" commands that are not writes:
+    /// PFCOUNT (it may rewrite its key's representation), PUBLISH and
+    /// SPUBLISH (the message is propagated). A WRITE pause holds them and
+    /// read-only scripts refuse them, as writes. (COMMAND INFO does not
+    /// show the flag, in Redis either.)
+    pub fn may_replicate(&self) -> bool {
+        matches!(self.name, "pfcount" | "publish" | "spublish")
+    }
+
     pub fn arity_ok(&self, argc: usize) -> bool {
         let argc = argc as i64;
         let a = i64::from(self.arity);

@@ -5,12 +5,15 @@
 //! is not consumed: its connection parks until the pause ends
 //! (`command/session.rs`, `thread.rs`).
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 #[derive(Debug, Default)]
 pub struct Pause {
     /// `until_ms << 1 | all`; 0 when no pause was set.
     word: AtomicU64,
+    /// Connections held now, on every thread (INFO `blocked_clients`
+    /// counts them, as Redis counts its postponed clients).
+    held: AtomicUsize,
 }
 
 impl Pause {
@@ -33,6 +36,21 @@ impl Pause {
         let w = self.word.load(Relaxed);
         let until = w >> 1;
         (until > now_ms && (write || w & 1 == 1)).then_some(until)
+    }
+
+    /// A connection parks on the pause.
+    pub fn hold_one(&self) {
+        self.held.fetch_add(1, Relaxed);
+    }
+
+    /// A held connection resumed or closed.
+    pub fn release_one(&self) {
+        self.held.fetch_sub(1, Relaxed);
+    }
+
+    /// Connections held now.
+    pub fn held(&self) -> usize {
+        self.held.load(Relaxed)
     }
 
     /// The end of the pause in effect at `now_ms`, if any.

@@ -130,6 +130,12 @@ pub struct ScriptFlags {
     pub no_writes: bool,
 }
 
+/// An EVAL body's flags (CLIENT PAUSE WRITE holds a script that may
+/// write); an error for a shebang EVAL would refuse.
+pub fn script_flags(body: &[u8]) -> Result<ScriptFlags, String> {
+    eval_shebang(body).map(|(flags, _)| flags)
+}
+
 /// Parses an EVAL shebang; returns the flags and the code to compile (the
 /// shebang line turned into a comment, so line numbers stay).
 fn eval_shebang(body: &[u8]) -> Result<(ScriptFlags, Vec<u8>), String> {
