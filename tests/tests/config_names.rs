@@ -3,8 +3,10 @@
 //! answers them, the sorted-set listpack limits are live settings that
 //! OBJECT ENCODING follows, and a Redis parameter Citadel has no use for
 //! accepts only the value Citadel has; the stream node and sparse
-//! HyperLogLog limits are settings that take effect. Each step runs on a real
-//! redis-server too and must get the same reply.
+//! HyperLogLog limits are settings that take effect; CONFIG SET refuses a
+//! parameter named twice and Redis's immutable ones with Redis's errors,
+//! and takes a setting fixed at startup at the value it has. Each step
+//! runs on a real redis-server too and must get the same reply.
 
 use citadel_tests::differential::Pair;
 use citadel_tests::redis;
@@ -110,4 +112,74 @@ fn stream_node_and_hll_sparse_limits_are_settings_as_in_redis() {
         p.same_str(&["GET", key]);
         p.same_str(&["PFCOUNT", key]);
     }
+}
+
+/// Redis's CONFIG SET errors: a parameter named twice (not a name and its
+/// alias), an immutable one; and a CONFIG GET / CONFIG SET round
+/// trip of every parameter passes, as Redis's "CONFIG sanity" test does.
+#[test]
+fn config_set_refuses_as_redis_and_takes_the_values_in_effect() {
+    let mut p = Pair::start();
+    for case in [
+        &[
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            "10000001",
+            "maxmemory",
+            "10000002",
+        ][..],
+        &["CONFIG", "SET", "timeout", "0", "TIMEOUT", "0"],
+        &[
+            "CONFIG",
+            "SET",
+            "timeout",
+            "0",
+            "hash-max-ziplist-entries",
+            "5",
+            "hash-max-listpack-entries",
+            "6",
+        ],
+        &["CONFIG", "SET", "daemonize", "yes"],
+        &["CONFIG", "SET", "databases", "16"],
+        &["CONFIG", "SET", "unixsocket", "/tmp/x.sock"],
+        &["CONFIG", "GET", "hash-max-listpack-entries"],
+    ] {
+        p.same_str(case);
+    }
+    // Citadel's settings fixed at startup (port, threads, maxmemory ...)
+    // take the value they have, and refuse another.
+    let mut con = p.citadel.client();
+    let all: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("*")
+        .query(&mut con)
+        .unwrap();
+    let immutable = [
+        "unixsocket",
+        "unixsocketperm",
+        "aclfile",
+        "databases",
+        "enable-debug-command",
+        "cluster-enabled",
+    ];
+    for pair in all.chunks(2) {
+        let (name, value) = (&pair[0], &pair[1]);
+        if immutable.contains(&name.as_str()) {
+            continue;
+        }
+        let set: redis::RedisResult<String> = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query(&mut con);
+        assert_eq!(set.as_deref(), Ok("OK"), "CONFIG SET {name} {value}");
+    }
+    let other_port: redis::RedisResult<String> = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("port")
+        .arg("1")
+        .query(&mut con);
+    let err = other_port.unwrap_err().to_string();
+    assert!(err.contains("not settable at runtime in Citadel"), "{err}");
 }

@@ -207,6 +207,12 @@ fn commandstats_count_calls_rejections_failures_and_errors_as_redis() {
     assert_eq!(field(&s, "reclaimed_pages", "").as_deref(), Some("0"));
     assert_eq!(field(&s, "reclaim_pending_pages", "").as_deref(), Some("0"));
     assert_eq!(field(&s, "journal_overflows", "").as_deref(), Some("0"));
+    // Redis's name for the pages still to reclaim (its lazy free).
+    let m = info(&mut citadel, "memory");
+    assert_eq!(
+        field(&m, "lazyfree_pending_objects", "").as_deref(),
+        Some("0")
+    );
     // errorstats is in the default set, commandstats is not.
     let default = text(&mut citadel, &["INFO"]);
     assert!(default.contains("# Errorstats") && !default.contains("# Commandstats"));

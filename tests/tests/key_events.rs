@@ -343,3 +343,25 @@ fn racing_transactions_publish_each_consumer_made_once() {
         "{ROUNDS} consumers"
     );
 }
+
+/// CONFIG GET answers Redis's canonical class letters, whatever order or
+/// repetition CONFIG SET was given ("KA" reads back "AK").
+#[test]
+fn config_get_answers_the_canonical_classes() {
+    let mut pair = Pair::start();
+    for classes in [
+        "gKE",
+        "$lshzxeKE",
+        "KA",
+        "EA",
+        "AKEm",
+        "xgEK",
+        "nE",
+        "EKx$",
+        "AKEn",
+        "gnK",
+    ] {
+        pair.same_str(&["CONFIG", "SET", "notify-keyspace-events", classes]);
+        pair.same_str(&["CONFIG", "GET", "notify-keyspace-events"]);
+    }
+}

@@ -290,3 +290,28 @@ fn a_parked_resp3_subscriber_gets_messages_and_stays_in_order() {
     let push = ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$12\r\nwhile-parked\r\n";
     assert_eq!(text, format!("{push}$9\r\nSLEPT 600\r\n+PONG\r\n"));
 }
+
+/// CLIENT REPLY OFF and SKIP silence replies, not Pub/Sub: (un)subscription
+/// confirmations and messages still arrive, in RESP2 and RESP3, and SKIP
+/// still counts the subscription as its command.
+#[test]
+fn silenced_replies_still_carry_pubsub() {
+    for resp in ["2", "3"] {
+        let mut p = Pair::start(2);
+        let (sub, publ) = (0, 1);
+        p.ignore(sub, &["HELLO", resp]);
+        p.same(sub, &["CLIENT", "REPLY", "OFF"]);
+        p.same(sub, &["SUBSCRIBE", "channel"]);
+        p.same(sub, &["PSUBSCRIBE", "ch*"]);
+        p.same(publ, &["PUBLISH", "channel", "hello"]);
+        p.expect_same(sub, "pushed messages");
+        p.same(sub, &["UNSUBSCRIBE", "channel"]);
+        p.same(sub, &["PUNSUBSCRIBE", "ch*"]);
+        p.same(sub, &["PING"]);
+        p.same(sub, &["CLIENT", "REPLY", "ON"]);
+        p.same(sub, &["CLIENT", "REPLY", "SKIP"]);
+        p.same(sub, &["SUBSCRIBE", "a"]);
+        p.same(sub, &["PING"]);
+        p.same(sub, &["UNSUBSCRIBE"]);
+    }
+}

@@ -219,6 +219,14 @@ impl ClientRegistry {
         (0..self.shards.len()).map(|i| self.shard(i).len()).sum()
     }
 
+    /// The clients not killed: a killed one closes when its thread next
+    /// turns, but is already gone for CLIENT LIST and INFO, as in Redis.
+    pub fn live(&self) -> Vec<Arc<ClientShared>> {
+        let mut all = self.snapshot();
+        all.retain(|c| !c.is_killed());
+        all
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -33,11 +33,15 @@ const LETTERS: &[(char, u32)] = &[
     ('e', EVICTED),
     ('t', STREAM),
     ('d', MODULE),
+    ('n', NEW_KEY),
     ('K', KEYSPACE),
     ('E', KEYEVENT),
     ('m', KEY_MISS),
-    ('n', NEW_KEY),
 ];
+
+/// The class letters (`LETTERS`' first ones): "A" stands for them all
+/// but `n`, which Redis then leaves out of the text as well.
+const CLASSES: usize = 11;
 
 /// Parses Redis's letters ("KEA", "Ex", ""); an unknown one is refused.
 pub fn parse(text: &str) -> Result<u32, String> {
@@ -52,10 +56,10 @@ pub fn parse(text: &str) -> Result<u32, String> {
 }
 
 /// The canonical text CONFIG GET answers (as Redis: "A" when every class
-/// is on, then the class letters, then K and E, m and n).
+/// is on, else the class letters with `n` last, then K, E and m).
 pub fn render(flags: u32) -> String {
     let mut out = String::new();
-    let classes = &LETTERS[..10];
+    let classes = &LETTERS[..CLASSES];
     if flags & ALL == ALL {
         out.push('A');
     } else {
@@ -67,7 +71,7 @@ pub fn render(flags: u32) -> String {
         );
     }
     out.extend(
-        LETTERS[10..]
+        LETTERS[CLASSES..]
             .iter()
             .filter(|(_, b)| flags & b != 0)
             .map(|(l, _)| *l),
@@ -83,6 +87,8 @@ mod tests {
     fn letters_round_trip_as_redis_renders_them() {
         assert_eq!(render(parse("KEA").unwrap()), "AKE");
         assert_eq!(render(parse("Ex$g").unwrap()), "g$xE");
+        assert_eq!(render(parse("nE").unwrap()), "nE");
+        assert_eq!(render(parse("AKEn").unwrap()), "AKE");
         assert_eq!(parse("").unwrap(), 0);
         assert!(parse("KEQ").is_err());
     }

@@ -164,7 +164,7 @@ fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     let now = ctx.thread.cache.now_ms();
     let mut text = String::new();
-    for c in ctx.state.clients.snapshot() {
+    for c in ctx.state.clients.live() {
         if all || ids.contains(&c.id) {
             describe(&mut text, &c, ctx.state.pubsub.counts(c.id), now);
         }
@@ -263,7 +263,7 @@ fn kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         (KillFilter::parse(args.from(2), exists)?, false)
     };
     let mut killed = 0;
-    for c in ctx.state.clients.snapshot() {
+    for c in ctx.state.clients.live() {
         if filter.selects(&c, me, now) {
             c.kill();
             killed += 1;

@@ -114,6 +114,12 @@ fn setting_value(state: &ServerState, s: &dyn AnySetting) -> String {
     match s.name() {
         "threads" => state.threads.to_string(),
         "cache-file" => state.cache.path().display().to_string(),
+        // Redis answers its canonical letters ("KA" reads back "AK").
+        "notify-keyspace-events" => {
+            let text = state.settings.get(&setting::NOTIFY_KEYSPACE_EVENTS);
+            citadel_settings::key_events::parse(&text)
+                .map_or(text, citadel_settings::key_events::render)
+        }
         _ => state.settings.render(s),
     }
 }
@@ -163,12 +169,28 @@ fn failed(param: &[u8], why: &str) -> CmdError {
     )
 }
 
+/// Parameters Redis 7.0 too refuses to change at runtime, whatever the
+/// value (IMMUTABLE_CONFIG): its error, as scripts written for Redis
+/// expect (Citadel's settings among them, and Redis's process options).
+const REDIS_IMMUTABLE: &[&str] = &[
+    "unixsocket",
+    "unixsocketperm",
+    "aclfile",
+    "databases",
+    "enable-debug-command",
+    "cluster-enabled",
+    "daemonize",
+    "supervised",
+    "pidfile",
+    "logfile",
+];
+
 const NOT_LIVE: &str = "not settable at runtime in Citadel; change the configuration and restart";
 
 /// The setting `param` names, checked to accept `value`; None for a
-/// Redis parameter set to the value Citadel already has (`save ""`,
-/// `appendonly no`: scripts written for Redis send them), which changes
-/// nothing.
+/// Redis parameter or a setting fixed at startup set to the value Citadel
+/// already has (`save ""`, `appendonly no`: scripts written for Redis send
+/// them), which changes nothing.
 fn validate(
     state: &ServerState,
     param: &[u8],
@@ -176,6 +198,9 @@ fn validate(
 ) -> Result<Option<&'static dyn AnySetting>, CmdError> {
     let name = String::from_utf8_lossy(param).to_ascii_lowercase();
     let Some(s) = find_setting(&name) else {
+        if REDIS_IMMUTABLE.contains(&name.as_str()) {
+            return Err(failed(param, "can't set immutable config"));
+        }
         if REDIS_PARAMS.contains(&name.as_str()) {
             if redis_value(state, &name).as_bytes() == value {
                 return Ok(None);
@@ -189,6 +214,14 @@ fn validate(
         ));
     };
     if !s.is_live() {
+        if REDIS_IMMUTABLE.contains(&s.name()) {
+            return Err(failed(param, "can't set immutable config"));
+        }
+        // The value in effect changes nothing: as for Redis's parameters
+        // above (a CONFIG GET / CONFIG SET round trip passes).
+        if setting_value(state, s).as_bytes() == value {
+            return Ok(None);
+        }
         return Err(failed(param, NOT_LIVE));
     }
     let text = std::str::from_utf8(value).map_err(|_| failed(param, "argument must be UTF-8"))?;
@@ -199,11 +232,27 @@ fn validate(
     Ok(Some(s))
 }
 
+/// A parameter named twice is Redis's error, before any value is looked
+/// at (a name and its alias are two parameters to Redis 7.0: the later
+/// one wins).
+fn refuse_duplicates(args: Args<'_>) -> Result<(), CmdError> {
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    for i in (2..args.len()).step_by(2) {
+        let name = args.get(i).to_ascii_lowercase();
+        if seen.contains(&name) {
+            return Err(failed(args.get(i), "duplicate parameter"));
+        }
+        seen.push(name);
+    }
+    Ok(())
+}
+
 /// Every pair is validated before any is applied, as Redis does.
 fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if args.len() & 1 == 1 {
         return Err(CmdError::Arity("config|set"));
     }
+    refuse_duplicates(args)?;
     let changes = (2..args.len())
         .step_by(2)
         .map(|i| validate(ctx.state, args.get(i), args.get(i + 1)).map(|s| (s, args.get(i + 1))))

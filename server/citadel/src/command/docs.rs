@@ -361,7 +361,8 @@ fn getkeys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         // Keys after a numkeys argument (EVAL, ZUNION, ZMPOP ...).
         let mut keys = Vec::new();
         def.keys_of(cmd, &mut keys);
-        if keys.is_empty() {
+        // EVAL with no keys: none to list, as Redis (CMD_NO_MANDATORY_KEYS).
+        if keys.is_empty() && !def.has_flag("no_mandatory_keys") {
             return Err(CmdError::Static(
                 "ERR Invalid arguments specified for command",
             ));

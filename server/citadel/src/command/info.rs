@@ -187,7 +187,7 @@ fn server(out: &mut String, s: &Snapshot<'_>) {
 }
 
 fn clients(out: &mut String, s: &Snapshot<'_>) {
-    line!(out, "connected_clients", "{}", s.state.clients.len());
+    line!(out, "connected_clients", "{}", s.state.clients.live().len());
     line!(out, "cluster_connections", "0");
     line!(out, "maxclients", "{}", s.state.maxclients());
     // Clients held by CLIENT PAUSE count as blocked, as in Redis.
@@ -226,6 +226,10 @@ fn memory(out: &mut String, s: &Snapshot<'_>) {
             .name()
     );
     line!(out, "mem_allocator", "libc");
+    // Citadel's lazy free: the pages of big collections deleted after their
+    // root went, still to reclaim in the background (counted in pages, not
+    // values; `reclaimed_pages` in Stats counts those done).
+    line!(out, "lazyfree_pending_objects", "{}", c.reclaim_pending);
 }
 
 fn persistence(out: &mut String, s: &Snapshot<'_>) {

@@ -143,6 +143,19 @@ pub fn keys_and_flags<'a>(
         return Some(keys);
     }
     let name = def.name;
+    // SORT's BY/GET and STORE specs are 'unknown': Redis asks sortGetKeys
+    // (sortROGetKeys): the source is read, a STORE destination overwritten.
+    if matches!(name, "sort" | "sort_ro") {
+        def.for_each_key(cmd, |k| {
+            let flags: &'static [&'static str] = if keys.is_empty() {
+                &["RO", "access"]
+            } else {
+                &["OW", "update"]
+            };
+            keys.push((k, flags));
+        });
+        return Some(keys);
+    }
     for spec in specs {
         let flags = flags_for(name, spec, cmd);
         for pos in positions(spec, cmd).ok()? {

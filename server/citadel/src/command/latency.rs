@@ -122,20 +122,29 @@ fn doctor(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 /// buckets at powers of two of microseconds, as Redis's.
 fn histogram(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let totals = super::stats_info::totals(ctx.state);
-    let wanted = args.from(2);
-    let picked: Vec<(&str, &CommandTotals)> = totals
+    let called: Vec<(&str, &CommandTotals)> = totals
         .commands
         .iter()
         .enumerate()
         .filter(|(_, c)| c.calls > 0)
         .filter_map(|(i, c)| Some((by_index(i)?.name, c)))
-        .filter(|(name, _)| {
-            wanted.len() == 0
-                || wanted
-                    .iter()
-                    .any(|w| w.eq_ignore_ascii_case(name.as_bytes()))
-        })
         .collect();
+    let wanted = args.from(2);
+    // As Redis's latencySpecificCommandsFillCDF: each name asked, in order
+    // (unknown ones skipped), then a container's subcommands.
+    let picked: Vec<(&str, &CommandTotals)> = if wanted.len() == 0 {
+        called
+    } else {
+        wanted
+            .iter()
+            .flat_map(|w| {
+                called
+                    .iter()
+                    .filter(move |(name, _)| names_or_contains(w, name))
+                    .copied()
+            })
+            .collect()
+    };
     let out = &mut ctx.out;
     out.map(picked.len());
     for (name, c) in picked {
@@ -152,6 +161,16 @@ fn histogram(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     }
     Ok(())
+}
+
+/// Whether LATENCY HISTOGRAM's argument `asked` names command `name`
+/// ("client|id") or the container of subcommand `name` ("client").
+fn names_or_contains(asked: &[u8], name: &str) -> bool {
+    let name = name.as_bytes();
+    name.eq_ignore_ascii_case(asked)
+        || (name.len() > asked.len()
+            && name[asked.len()] == b'|'
+            && name[..asked.len()].eq_ignore_ascii_case(asked))
 }
 
 /// (upper bound in µs, calls at or below it) at 1, 2, 4, ... µs, up to

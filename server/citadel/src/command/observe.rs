@@ -45,6 +45,7 @@ pub fn after(
 ) {
     let calls = &thread.stats.calls;
     let mut fed = None;
+    let pushed = matches!(&ran, Ran::Executed { def, .. } if pushes_through_silence(def));
     match ran {
         Ran::Queued => {}
         Ran::Unknown => calls.error_reply(&out[mark..]),
@@ -73,7 +74,7 @@ pub fn after(
         }
     }
     let mode = conn.reply_mode;
-    apply_reply_mode(conn, out, mark);
+    apply_reply_mode(conn, out, mark, pushed);
     if let Some(def) = fed {
         // Nothing more reaches a connection closing after its reply (QUIT).
         let own = (super::monitor::own_line_shown(mode) && !conn.close).then_some(out);
@@ -269,20 +270,34 @@ fn note_slow(
     }
 }
 
-/// CLIENT REPLY OFF / SKIP: the command's reply is dropped.
-fn apply_reply_mode(conn: &mut ConnState, out: &mut Vec<u8>, mark: usize) {
-    match conn.reply_mode {
-        ReplyMode::On => {}
-        ReplyMode::Off => out.truncate(mark),
+/// (Un)subscription confirmations are Pub/Sub pushes, which Redis sends
+/// whatever CLIENT REPLY says (as it does the messages themselves): a
+/// client that silenced its replies still learns its subscriptions.
+fn pushes_through_silence(def: &CommandDef) -> bool {
+    matches!(
+        def.name,
+        "subscribe" | "psubscribe" | "ssubscribe" | "unsubscribe" | "punsubscribe" | "sunsubscribe"
+    )
+}
+
+/// CLIENT REPLY OFF / SKIP: the command's reply is dropped, unless it is
+/// `pushed` (see `pushes_through_silence`); SKIP still counts the command.
+fn apply_reply_mode(conn: &mut ConnState, out: &mut Vec<u8>, mark: usize, pushed: bool) {
+    let silenced = match conn.reply_mode {
+        ReplyMode::On => false,
+        ReplyMode::Off => true,
         // CLIENT REPLY SKIP itself is not answered, nor is the next command.
         ReplyMode::Skip => {
-            out.truncate(mark);
             conn.reply_mode = ReplyMode::SkipNext;
+            true
         }
         ReplyMode::SkipNext => {
-            out.truncate(mark);
             conn.reply_mode = ReplyMode::On;
+            true
         }
+    };
+    if silenced && !pushed {
+        out.truncate(mark);
     }
 }
 
