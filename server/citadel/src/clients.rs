@@ -227,6 +227,13 @@ impl ClientRegistry {
         all
     }
 
+    /// How many clients `live` would list, counted in place (INFO).
+    pub fn live_len(&self) -> usize {
+        (0..self.shards.len())
+            .map(|i| self.shard(i).values().filter(|c| !c.is_killed()).count())
+            .sum()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

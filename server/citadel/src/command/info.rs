@@ -187,7 +187,7 @@ fn server(out: &mut String, s: &Snapshot<'_>) {
 }
 
 fn clients(out: &mut String, s: &Snapshot<'_>) {
-    line!(out, "connected_clients", "{}", s.state.clients.live().len());
+    line!(out, "connected_clients", "{}", s.state.clients.live_len());
     line!(out, "cluster_connections", "0");
     line!(out, "maxclients", "{}", s.state.maxclients());
     // Clients held by CLIENT PAUSE count as blocked, as in Redis.

@@ -45,7 +45,9 @@ pub fn after(
 ) {
     let calls = &thread.stats.calls;
     let mut fed = None;
-    let pushed = matches!(&ran, Ran::Executed { def, .. } if pushes_through_silence(def));
+    // Asked only of a silenced connection: one compare per command otherwise.
+    let pushed = conn.reply_mode != ReplyMode::On
+        && matches!(&ran, Ran::Executed { def, .. } if pushes_through_silence(def));
     match ran {
         Ran::Queued => {}
         Ran::Unknown => calls.error_reply(&out[mark..]),
