@@ -34,8 +34,19 @@ const IVY_READS_ONE: &[&str] = &[
 
 #[test]
 fn notifications_match_redis() {
+    notifications_match_redis_with("KEA");
+}
+
+/// Class `n` (which `A` leaves out): `new` before the event of each write
+/// that adds a key, and of RENAME/COPY/MOVE/RESTORE's destination.
+#[test]
+fn new_key_notifications_match_redis() {
+    notifications_match_redis_with("KEAn");
+}
+
+fn notifications_match_redis_with(classes: &str) {
     let mut pair = Pair::start();
-    pair.same_str(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    pair.same_str(&["CONFIG", "SET", "notify-keyspace-events", classes]);
     let (mut rsub, mut csub) = (subscriber(pair.redis.raw()), subscriber(pair.citadel.raw()));
     let cases: &[&[&str]] = &[
         &["SET", "a", "1"],
@@ -49,6 +60,12 @@ fn notifications_match_redis() {
         &["PERSIST", "a"],
         &["RENAME", "a", "b"],
         &["COPY", "b", "c"],
+        &["SET", "over", "1"],
+        &["RENAME", "c", "over"],
+        &["COPY", "b", "over", "REPLACE"],
+        &["SET", "c", "1"],
+        &["SET", "mv", "1"],
+        &["MOVE", "mv", "1"],
         &["GETDEL", "c"],
         &["DEL", "b", "nokey"],
         &["DEL", "nokey"],

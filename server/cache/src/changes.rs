@@ -11,8 +11,10 @@ use crate::region::SharedBytes;
 /// How a key changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyChange {
-    /// A new value was published (`ttl`: it carries an expiry).
-    Written { ttl: bool },
+    /// A new value was published (`ttl`: it carries an expiry; `created`:
+    /// no live key was there before, as Redis's `new` event has it, an
+    /// expired item or a read-through negative marker counting as none).
+    Written { ttl: bool, created: bool },
     /// A live key was deleted.
     Deleted,
     /// The key expired and was removed.

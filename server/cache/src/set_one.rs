@@ -103,7 +103,11 @@ fn publish(
         if expired {
             w.changes.record(key, KeyChange::Expired, tag);
         }
-        w.changes.record(key, KeyChange::Written { ttl }, tag);
+        let created = old
+            .as_ref()
+            .is_none_or(|old| old.expired || old.seen.negative);
+        w.changes
+            .record(key, KeyChange::Written { ttl, created }, tag);
     }
     let (entry, seen) = old.map_or((Entry::EMPTY, Seen::default()), |old| (old.entry, old.seen));
     if let Some(root) = seen.root {

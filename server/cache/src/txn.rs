@@ -297,7 +297,11 @@ impl Txn {
         self.s.tags[d] = w.changes.tag;
         if w.changes.enabled {
             let change = match op {
-                Op::Put { ttl, .. } => KeyChange::Written { ttl },
+                Op::Put { ttl, .. } => KeyChange::Written {
+                    ttl,
+                    // As the transaction saw the key before this write.
+                    created: self.item(cache, d).is_none(),
+                },
                 _ => KeyChange::Deleted,
             };
             self.events.push((d, change, w.changes.tag));

@@ -462,17 +462,19 @@ fn record_changes<'k>(
             continue;
         }
         let existed = matches!(s.found[i], Some((_, e)) if !e.is_empty());
-        record_key(w, key_of(i), existed, s.expired[i], s.ops[i], s.tags[i]);
+        let before = (existed, s.expired[i], s.seen[i].negative);
+        record_key(w, key_of(i), before, s.ops[i], s.tags[i]);
     }
 }
 
-/// Logs what publishing `op` does to `key` (which `existed`, maybe
-/// `expired`), under change tag `tag`.
+/// Logs what publishing `op` does to `key`, under change tag `tag`.
+/// `before`: whether an item was found at the key, whether it had
+/// expired, whether it was a negative marker (neither is a live key: a
+/// put there creates the key).
 pub(crate) fn record_key(
     w: &mut Writer,
     key: &[u8],
-    existed: bool,
-    expired: bool,
+    (existed, expired, negative): (bool, bool, bool),
     op: Op,
     tag: u16,
 ) {
@@ -480,7 +482,11 @@ pub(crate) fn record_key(
         w.changes.record(key, KeyChange::Expired, tag);
     }
     match op {
-        Op::Put { ttl, .. } => w.changes.record(key, KeyChange::Written { ttl }, tag),
+        Op::Put { ttl, .. } => {
+            let created = !existed || expired || negative;
+            w.changes
+                .record(key, KeyChange::Written { ttl, created }, tag);
+        }
         Op::Delete if existed && !expired => w.changes.record(key, KeyChange::Deleted, tag),
         _ => {}
     }

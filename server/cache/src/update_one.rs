@@ -210,7 +210,14 @@ fn store_edit(
     w.edit.store(&cache.region);
     if w.changes.enabled {
         let ttl = old.item.expire_at().is_some();
-        w.changes.record(key, KeyChange::Written { ttl }, tag);
+        w.changes.record(
+            key,
+            KeyChange::Written {
+                ttl,
+                created: false,
+            },
+            tag,
+        );
     }
     if touched {
         bump_freq(cache, old.slot, old.entry, w.next_random());
@@ -225,7 +232,14 @@ fn store_edit(
 fn log_unchanged(cache: &Cache, w: &mut Writer, key: &[u8], old: &Old<'_>, tag: u16) {
     if w.changes.enabled {
         let ttl = old.item.expire_at().is_some();
-        w.changes.record(key, KeyChange::Written { ttl }, tag);
+        w.changes.record(
+            key,
+            KeyChange::Written {
+                ttl,
+                created: false,
+            },
+            tag,
+        );
     }
     if !w.no_touch {
         bump_freq(cache, old.slot, old.entry, w.next_random());
@@ -258,7 +272,7 @@ fn publish(
         None => (false, false, Seen::default()),
     };
     if w.changes.enabled {
-        record_key(w, key, existed, expired, op, tag);
+        record_key(w, key, (existed, expired, seen.negative), op, tag);
     }
     if let Some(root) = seen
         .root

@@ -389,6 +389,8 @@ pub(crate) struct Seen {
     pub page: bool,
     /// A big collection's root: its pages go when it does (owned.rs).
     pub root: Option<RootStamp>,
+    /// A read-through negative marker: no key to clients.
+    pub negative: bool,
 }
 
 impl Seen {
@@ -398,6 +400,7 @@ impl Seen {
             large: item.header.is_large(),
             page: item.is_page(),
             root: item.root_stamp(),
+            negative: item.is_negative(),
         }
     }
 }

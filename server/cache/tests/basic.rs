@@ -121,9 +121,21 @@ fn set_replaces_expired_items_and_negative_markers() {
     assert_eq!(
         log,
         [
-            (e.clone(), Written { ttl: true }),
+            (
+                e.clone(),
+                Written {
+                    ttl: true,
+                    created: true
+                }
+            ),
             (e.clone(), Expired),
-            (e, Written { ttl: false })
+            (
+                e,
+                Written {
+                    ttl: false,
+                    created: true
+                }
+            )
         ]
     );
     let negative = PutOptions {
@@ -133,8 +145,16 @@ fn set_replaces_expired_items_and_negative_markers() {
     h.update(&[b"n"], |_, ch| ch.put_with(0, &[b""], negative))
         .unwrap()
         .unwrap();
+    h.drain_changes(|_, _, _| ());
     h.set(b"n", b"v", None).unwrap();
     assert_eq!(h.get_any(b"n", |i| i.is_negative()), Some(false));
+    log.clear();
+    h.drain_changes(|key, change, _| log.push((key.to_vec(), change)));
+    let created = Written {
+        ttl: false,
+        created: true,
+    };
+    assert_eq!(log, [(b"n".to_vec(), created)], "a marker is no key");
     assert_eq!(cache.len(), 2);
 }
 

@@ -29,12 +29,12 @@ fn writes_deletes_expiry_and_transactions_are_reported() {
     assert!(h.delete(b"a"));
     assert!(!h.delete(b"a"), "deleting a missing key changes nothing");
     h.get(b"before", |_| ());
-    let written = |ttl| KeyChange::Written { ttl };
+    let written = |ttl, created| KeyChange::Written { ttl, created };
     assert_eq!(
         drain(&mut h),
         vec![
-            ("a".into(), written(false), 7),
-            ("a".into(), written(true), 7),
+            ("a".into(), written(false, true), 7),
+            ("a".into(), written(true, false), 7),
             ("a".into(), KeyChange::Deleted, 7),
         ]
     );
@@ -45,10 +45,14 @@ fn writes_deletes_expiry_and_transactions_are_reported() {
     drain(&mut h);
     assert!(h.get(b"e", |_| ()).is_none());
     assert_eq!(drain(&mut h), vec![("e".into(), KeyChange::Expired, 7)]);
-    // A transaction reports at its commit, each key with its own tag.
+    // A transaction reports at its commit, each key with its own tag; a
+    // key it creates is created by its first write only.
+    h.set(b"t2", b"old", None).unwrap();
+    drain(&mut h);
     h.txn_begin(&[b"t1", b"t2"]);
     h.set_change_tag(1);
     h.set(b"t1", b"x", None).unwrap();
+    h.set(b"t1", b"xx", None).unwrap();
     h.set_change_tag(2);
     h.set(b"t2", b"y", None).unwrap();
     assert!(drain(&mut h).is_empty(), "nothing before the commit");
@@ -56,8 +60,55 @@ fn writes_deletes_expiry_and_transactions_are_reported() {
     assert_eq!(
         drain(&mut h),
         vec![
-            ("t1".into(), written(false), 1),
-            ("t2".into(), written(false), 2)
+            ("t1".into(), written(false, true), 1),
+            ("t1".into(), written(false, false), 1),
+            ("t2".into(), written(false, false), 2)
+        ]
+    );
+    // A deleted key written again in one transaction is created again.
+    h.txn_begin(&[b"t2"]);
+    assert!(h.delete(b"t2"));
+    h.set(b"t2", b"z", None).unwrap();
+    assert_eq!(h.txn_commit(), Ok(true));
+    assert_eq!(
+        drain(&mut h),
+        vec![
+            ("t2".into(), KeyChange::Deleted, 2),
+            ("t2".into(), written(false, true), 2)
+        ]
+    );
+}
+
+/// Multi-key updates (RENAME, LMOVE, SUNIONSTORE) and one-key updates
+/// (LPUSH, HSET) say which keys they created.
+#[test]
+fn updates_report_created_keys() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(32 << 20);
+    let mut h = cache.handle().unwrap();
+    h.set(b"old", b"1", None).unwrap();
+    h.record_changes(true);
+    h.set_change_tag(3);
+    h.update(&[b"old", b"fresh"], |_, ch| {
+        ch.put(0, &[b"2"], None)?;
+        ch.put(1, &[b"3"], None)
+    })
+    .unwrap()
+    .unwrap();
+    h.update(&[b"one"], |_, ch| ch.put(0, &[b"4"], None))
+        .unwrap()
+        .unwrap();
+    h.update(&[b"one"], |_, ch| ch.put(0, &[b"5"], Some(u64::MAX / 2)))
+        .unwrap()
+        .unwrap();
+    let written = |ttl, created| KeyChange::Written { ttl, created };
+    assert_eq!(
+        drain(&mut h),
+        vec![
+            ("old".into(), written(false, false), 3),
+            ("fresh".into(), written(false, true), 3),
+            ("one".into(), written(false, true), 3),
+            ("one".into(), written(true, false), 3),
         ]
     );
 }

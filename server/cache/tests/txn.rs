@@ -120,7 +120,10 @@ fn an_unchanged_rewrite_is_a_write_without_an_item() {
     assert_eq!(asked, Ok(true));
     let mut logged = Vec::new();
     assert!(!b.drain_changes(|key, change, _| logged.push((key.to_vec(), change))));
-    let written = citadel_cache::KeyChange::Written { ttl: false };
+    let written = citadel_cache::KeyChange::Written {
+        ttl: false,
+        created: false,
+    };
     assert_eq!(logged, vec![(b"w".to_vec(), written)]);
     a.txn_begin(&[b"w"]);
     assert!(

@@ -98,8 +98,8 @@ fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
         ("restore", Written { .. }) => generic("restore"),
         ("expire" | "pexpire" | "expireat" | "pexpireat", Written { .. }) => generic("expire"),
         ("persist", Written { .. }) => generic("persist"),
-        ("getex", Written { ttl: true }) => generic("expire"),
-        ("getex", Written { ttl: false }) => generic("persist"),
+        ("getex", Written { ttl: true, .. }) => generic("expire"),
+        ("getex", Written { ttl: false, .. }) => generic("persist"),
         ("incr" | "decr" | "incrby" | "decrby", Written { .. }) => string("incrby"),
         ("incrbyfloat", Written { .. }) => string("incrbyfloat"),
         ("append", Written { .. }) => string("append"),
@@ -124,7 +124,22 @@ fn event(name: &str, change: KeyChange) -> Option<(&'static str, u32)> {
 
 /// SET with EX/PX, SETEX, PSETEX also report `expire` after `set`.
 fn also_expire(name: &str, change: KeyChange) -> bool {
-    matches!(change, KeyChange::Written { ttl: true }) && matches!(name, "set" | "setex" | "psetex")
+    matches!(change, KeyChange::Written { ttl: true, .. })
+        && matches!(name, "set" | "setex" | "psetex")
+}
+
+/// Whether `change` made by command `name` publishes Redis's `new` event
+/// (class `n`, which `A` leaves out): a write where no live key was, or
+/// the destination of a command that deletes it before adding it again
+/// (RENAME, COPY ... REPLACE, RESTORE ... REPLACE, MOVE), which Redis
+/// announces as new even when it held a value.
+fn creates(name: &str, change: KeyChange) -> bool {
+    match change {
+        KeyChange::Written { created, .. } => {
+            created || matches!(name, "rename" | "renamenx" | "copy" | "restore" | "move")
+        }
+        _ => false,
+    }
 }
 
 /// Publishes the events of every change this thread's cache handle logged
@@ -211,21 +226,35 @@ pub fn flush(
         let Some((first, _)) = events[0].or(events[1]) else {
             return;
         };
-        let mut published: Published = [events[0], events[1], None, None];
+        // Redis announces a key as new when it adds it, before the
+        // command's own event.
+        let new = creates(name, change).then_some(("new", class::NEW_KEY));
+        let mut published: Published = [new, events[0], events[1], None, None];
         if also_expire(name, change) {
-            published[2] = Some(("expire", class::GENERIC));
+            published[3] = Some(("expire", class::GENERIC));
         }
         let collection = collection_event(name).is_some() || by_args.is_some();
         if change == KeyChange::Deleted && collection && first != "del" {
             // The command emptied the collection, which went with it.
-            published[3] = Some(("del", class::GENERIC));
+            published[4] = Some(("del", class::GENERIC));
         }
-        if defer {
+        // RENAME and MOVE log their source (deleted) before their
+        // destination, but Redis adds the destination (`new`) before it
+        // deletes the source.
+        let rename = matches!(name, "rename" | "renamenx" | "move");
+        if defer || (rename && change == KeyChange::Deleted) {
             deferred_tag = Some(tag);
             deferred.push((db, key.to_vec(), published));
-        } else {
-            publish_events(state, inboxes, flags, &mut channel, (db, key), published);
+            return;
         }
+        if rename && deferred_tag == Some(tag) {
+            let new = [published[0].take(), None, None, None, None];
+            publish_events(state, inboxes, flags, &mut channel, (db, key), new);
+            for (db, key, published) in deferred.drain(..) {
+                publish_events(state, inboxes, flags, &mut channel, (db, &key), published);
+            }
+        }
+        publish_events(state, inboxes, flags, &mut channel, (db, key), published);
     });
     event_args.clear();
     consumers_made.clear();
@@ -239,7 +268,7 @@ pub fn flush(
 }
 
 /// The events one key change publishes, in order.
-type Published = [Option<(&'static str, u32)>; 4];
+type Published = [Option<(&'static str, u32)>; 5];
 
 /// Publishes `events` of `key` of database `db` on the keyspace and
 /// keyevent channels, as `notify-keyspace-events` (`flags`) asks.
