@@ -494,6 +494,49 @@ fn script_kill_stops_a_looping_script_from_another_core() {
     assert_eq!(reply_text(&mut looping, &["get", "x"]), "$1\r\n1\r\n");
 }
 
+/// A core looping in a script takes no new connections: another core
+/// accepts them from its listener, so a fresh `redis-cli SCRIPT KILL`
+/// always gets through, and once the script ends the core takes new
+/// connections again.
+#[test]
+fn new_connections_skip_a_core_stuck_in_a_script() {
+    let server = Server::start(&["--busy-script-time", "100"]);
+    let mut looping = RespReader::new(server.raw());
+    let busy_thread = io_thread(&mut looping);
+    looping.send(&encode_command(&[
+        b"eval",
+        b"local i = 0 while true do i = i + 1 end",
+        b"0",
+    ]));
+    // Past the ~300 ms after which the other cores relieve it.
+    std::thread::sleep(Duration::from_millis(800));
+    let fresh = || {
+        let r = RespReader::new(server.raw());
+        // A connection left on the stuck core fails the test, not hangs it.
+        r.set_read_timeout(Some(Duration::from_secs(20)));
+        r
+    };
+    for _ in 0..16 {
+        assert_ne!(io_thread(&mut fresh()), busy_thread);
+    }
+    // (Each of the 16 had an even chance to be hashed to the stuck core.)
+    let info = reply_text(&mut fresh(), &["info", "overload"]);
+    let taken = info
+        .lines()
+        .find_map(|l| l.strip_prefix("stalled_core_accepts:"))
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    assert!(taken.is_some_and(|n| n > 0), "{info}");
+    assert_eq!(reply_text(&mut fresh(), &["script", "kill"]), "+OK\r\n");
+    let killed = String::from_utf8_lossy(&looping.raw_reply().unwrap()).into_owned();
+    assert!(killed.starts_with("-ERR Script killed by user"), "{killed}");
+    std::thread::sleep(Duration::from_millis(300));
+    let back = (0..64).any(|_| io_thread(&mut fresh()) == busy_thread);
+    assert!(
+        back,
+        "no new connection reached the core once it turned again"
+    );
+}
+
 /// A script past busy-script-time holds its declared keys: other cores'
 /// clients touching them get -BUSY, every other key is served, and after
 /// SCRIPT KILL the keys are served again.

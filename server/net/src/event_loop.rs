@@ -11,17 +11,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, types, IoUring};
+use socket2::Socket;
 
 use super::batch::WaitBatch;
 use super::bufring::BufRing;
 use super::connection::{Connection, State};
 use super::fixed::FixedFiles;
 use super::listener::Listening;
+use super::peer_watch::PeerWatch;
 use super::shared::Shared;
 use super::slab::Slab;
 use super::stats::LoopStats;
 use super::token::{Op, Token};
-use super::{NetError, Service, Waiter};
+use super::{Door, NetError, Service, Waiter};
 
 /// Period of maintenance (clock, cache upkeep, killed clients, shutdown).
 const TICK: Duration = Duration::from_millis(100);
@@ -74,6 +76,12 @@ pub struct Worker<S: Service> {
     pub(super) abort_until: Option<Instant>,
     /// How many completions the next wait is for (batch.rs).
     pub(super) batch: WaitBatch,
+    /// Each peer thread's heartbeat as last seen (relief.rs).
+    pub(super) peers: Vec<PeerWatch>,
+    /// Stalled peers' listeners this thread accepts from (peer, door,
+    /// duplicate), and when it next looks (relief.rs).
+    pub(super) relieved: Vec<(usize, Door, Socket)>,
+    pub(super) relief_due: Option<Instant>,
 }
 
 impl<S: Service> Worker<S> {
@@ -112,6 +120,9 @@ impl<S: Service> Worker<S> {
             stalled_closed: false,
             abort_until: None,
             batch,
+            peers: Vec::new(),
+            relieved: Vec::new(),
+            relief_due: None,
         }
     }
 
@@ -130,7 +141,8 @@ impl<S: Service> Worker<S> {
                 .svc
                 .next_deadline()
                 .map_or(next_tick, |d| d.min(next_tick))
-                .min(self.hold_deadline.unwrap_or(next_tick));
+                .min(self.hold_deadline.unwrap_or(next_tick))
+                .min(self.relief_due.unwrap_or(next_tick));
             self.svc.rest();
             let submitted = if wake_at <= Instant::now() {
                 // Due already (a service polling shared memory): submit
@@ -162,6 +174,9 @@ impl<S: Service> Worker<S> {
             self.svc.turn(unix_millis());
             self.reap(turn_start);
             self.run_completions(turn_start);
+            if self.relief_due.is_some() {
+                self.accept_relieved(turn_start);
+            }
             // No clock read on a turn with nothing held (nearly every one).
             if !self.held.is_empty() {
                 self.release_holds(Instant::now());
@@ -171,6 +186,7 @@ impl<S: Service> Worker<S> {
                 next_tick = turn_start + TICK;
                 self.tick();
             }
+
             if self.shutdown_step(turn_start) {
                 break;
             }
@@ -266,6 +282,7 @@ impl<S: Service> Worker<S> {
         self.stats.ticks.fetch_add(1, Relaxed);
         self.batch.ticked();
         self.svc.tick();
+        self.watch_peers();
         self.accept_paused = false;
         let mut doomed = std::mem::take(&mut self.doomed);
         doomed.extend(

@@ -36,6 +36,8 @@ mod fixed;
 mod hold;
 mod lifecycle;
 mod listener;
+mod peer_watch;
+mod relief;
 mod rlimit;
 mod shared;
 mod slab;

@@ -5,6 +5,7 @@
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, FromRawFd};
+use std::sync::Arc;
 
 use socket2::Socket;
 use std::sync::atomic::Ordering::Relaxed;
@@ -14,7 +15,7 @@ use super::admit::{refusal_line, Refused};
 use super::connection::{Connection, State};
 use super::event_loop::Worker;
 use super::token::{Op, Token};
-use super::{Endpoint, Service};
+use super::{Door, Endpoint, Service};
 
 /// At shutdown, how long clients that do not read their replies may take
 /// (parked clients, still owed a reply, wait up to `drain_wait`).
@@ -51,6 +52,15 @@ impl<S: Service> Worker<S> {
         if self.drain_until.is_some() {
             return;
         }
+        let door = self.listeners[listener].door;
+        let unix_path = self.listeners[listener].unix_path.clone();
+        self.adopt(stream, door, unix_path);
+    }
+
+    /// Serves `stream`, a connection just accepted through `door` (from
+    /// the Unix socket at `unix_path`, if given), unless the connection
+    /// limits refuse it.
+    pub(super) fn adopt(&mut self, stream: Socket, door: Door, unix_path: Option<Arc<str>>) {
         let (peer, local) = match (stream.peer_addr(), stream.local_addr()) {
             (Ok(p), Ok(l)) => (p, l),
             _ => return,
@@ -68,7 +78,7 @@ impl<S: Service> Worker<S> {
             reject(stream, &line);
             return;
         }
-        let unix_path = self.listeners[listener].unix_path.as_ref();
+        let unix_path = unix_path.as_ref();
         if unix_path.is_none() {
             // TCP: no Nagle delay on replies.
             let _ = stream.set_nodelay(true);
@@ -77,7 +87,6 @@ impl<S: Service> Worker<S> {
         let local = Endpoint::from_sockaddr(&local, unix_path);
         let id = ((self.thread as u64) << 48) | self.next_id;
         self.next_id += 1;
-        let door = self.listeners[listener].door;
         let session = self.svc.open(id, peer, local, door);
         let (slot, _) = self
             .conns
@@ -99,6 +108,8 @@ impl<S: Service> Worker<S> {
             }
             self.drain_until = Some(now + DRAIN_WAIT);
             self.parked_until = Some(now + self.shared.drain_wait.max(DRAIN_WAIT));
+            self.shared.relief.withdraw(self.thread);
+            (self.relieved, self.relief_due) = (Vec::new(), None);
             for index in 0..self.listeners.len() {
                 if self.listeners[index].armed {
                     self.cancel(Token::new(Op::Accept, index as u32, 0));

@@ -32,7 +32,9 @@ pub fn ensure_port_free(addr: SocketAddr) -> io::Result<()> {
 }
 
 /// A listening socket bound with SO_REUSEPORT (and SO_REUSEADDR, so a restart
-/// does not wait for TIME_WAIT connections to expire).
+/// does not wait for TIME_WAIT connections to expire). Nonblocking: the
+/// ring's accepts arm a poll either way, and a peer relieving a stalled
+/// thread (relief.rs) takes what is queued without ever waiting.
 pub fn bind_reuseport(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
@@ -42,6 +44,7 @@ pub fn bind_reuseport(addr: SocketAddr) -> io::Result<TcpListener> {
     }
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
+    socket.set_nonblocking(true)?;
     Ok(socket.into())
 }
 

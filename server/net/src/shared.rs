@@ -14,4 +14,6 @@ pub struct Shared {
     pub stop: AtomicBool,
     /// Connections per address, the accept rate.
     pub limits: super::admit::ConnectionLimits,
+    /// Every thread's heartbeat and listeners, for a stalled one's peers.
+    pub relief: super::peer_watch::Relief,
 }

@@ -26,4 +26,7 @@ pub struct LoopStats {
     /// Maintenance ticks run (~every 100 ms while the loop turns): a
     /// watchdog that sees it advance knows the thread is not stuck.
     pub ticks: AtomicU64,
+    /// Connections accepted from a stalled peer thread's listener
+    /// (relief.rs).
+    pub relieved: AtomicU64,
 }

@@ -3,7 +3,9 @@
 //! `LEN n` followed by n raw bytes → `+n` (exercises `need`), `STOP` →
 //! shutdown request, `WAIT ms` → parks the connection until another thread
 //! completes it through an eventfd-woken inbox (`+WOKE ms`), `PANIC` →
-//! panics while serving. Every reply ends with `\r\n`.
+//! panics while serving, `SLEEP ms` → blocks its thread that long (a
+//! stalled loop) then `+SLEPT`, `WHO` → `+<thread index>`. Every reply
+//! ends with `\r\n`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -51,6 +53,8 @@ struct Echo {
     inbox: Arc<Inbox>,
     /// The WAIT a session parked on (set by `process`, taken by `park`).
     waiting: Option<u64>,
+    /// This service's thread index.
+    thread: usize,
 }
 
 impl Service for Echo {
@@ -113,6 +117,11 @@ impl Service for Echo {
                     continue;
                 }
                 ("STOP", _) => self.stop.store(true, Ordering::SeqCst),
+                ("SLEEP", Some(ms)) => {
+                    std::thread::sleep(Duration::from_millis(ms as u64));
+                    out.extend_from_slice(b"+SLEPT\r\n");
+                }
+                ("WHO", _) => out.extend_from_slice(format!("+{}\r\n", self.thread).as_bytes()),
                 ("PANIC", _) => panic!("PANIC requested"),
                 ("WAIT", Some(ms)) => {
                     self.waiting = Some(ms as u64);
@@ -206,12 +215,13 @@ impl Server {
         let thread = std::thread::spawn(move || {
             let stats = stats2;
             let listeners = bind(&cfg).unwrap();
-            let make = |_| {
+            let make = |thread| {
                 Ok(Echo {
                     stop: stop2.clone(),
                     maxclients,
                     inbox: Inbox::new(),
                     waiting: None,
+                    thread,
                 })
             };
             serve(&cfg, listeners, &stats, make, || tx.send(()).unwrap()).unwrap();
@@ -504,5 +514,55 @@ fn a_panic_closes_only_its_connection() {
     fresh.get_mut().write_all(b"PING\n").unwrap();
     assert_eq!(line(fresh), "+PONG\r\n");
     assert_eq!(server.stats[0].panics.load(Ordering::Relaxed), 3);
+    server.stop();
+}
+
+/// A thread stuck in one request (`SLEEP`) takes no new connections: its
+/// peer accepts them from its listener (relief.rs) and serves them while
+/// it sleeps, and once it turns again new connections reach it again.
+#[test]
+fn a_stalled_threads_new_connections_are_served_by_its_peer() {
+    let server = Server::start(2, 10_000, |_| {});
+    let who = |c: &mut BufReader<TcpStream>| {
+        c.get_mut().write_all(b"WHO\n").unwrap();
+        line(c)
+    };
+    let mut stalled = server.connect();
+    let stalled_thread = who(&mut stalled);
+    stalled.get_mut().write_all(b"SLEEP 4000\n").unwrap();
+    // Past STALL_TICKS of the peer's ticks.
+    std::thread::sleep(Duration::from_millis(800));
+    for _ in 0..16 {
+        let mut c = server.connect();
+        c.get_mut().write_all(b"PING\n").unwrap();
+        assert_eq!(line(&mut c), "+PONG\r\n");
+        assert_ne!(who(&mut c), stalled_thread);
+    }
+    // Every PING above was answered while the stalled thread still slept.
+    stalled.get_mut().set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let still_asleep = stalled.get_mut().peek(&mut byte);
+    assert_eq!(
+        still_asleep.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock)
+    );
+    let relieved: u64 = server
+        .stats
+        .iter()
+        .map(|s| s.relieved.load(Ordering::Relaxed))
+        .sum();
+    assert!(
+        relieved > 0,
+        "no connection was hashed to the stalled thread"
+    );
+    stalled.get_mut().set_nonblocking(false).unwrap();
+    assert_eq!(line(&mut stalled), "+SLEPT\r\n");
+    // It turns again: its listener is its own again.
+    std::thread::sleep(Duration::from_millis(300));
+    let back = (0..64).any(|_| who(&mut server.connect()) == stalled_thread);
+    assert!(
+        back,
+        "no new connection reached the thread once it turned again"
+    );
     server.stop();
 }

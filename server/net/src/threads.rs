@@ -3,6 +3,7 @@
 //! run the loop. Returns when every thread has finished its shutdown.
 
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use super::bufring::BufRing;
 use super::event_loop::Worker;
 use super::listener::Listening;
+use super::peer_watch::Relief;
 use super::shared::Shared;
 use super::stats::LoopStats;
 use super::{affinity, listener, uring, Door, NetError, Service};
@@ -165,6 +167,15 @@ where
         per_thread.push(mine);
     }
     drop(unix);
+    let tcp_fds = per_thread
+        .iter()
+        .map(|mine| {
+            mine.iter()
+                .filter(|l| l.unix_path.is_none())
+                .filter_map(|l| Some((l.door, l.socket.as_ref()?.as_raw_fd())))
+                .collect()
+        })
+        .collect();
     // The per-thread descriptors are all that listen now.
     let shared = Arc::new(Shared {
         clients: AtomicUsize::new(0),
@@ -173,6 +184,7 @@ where
         drain_wait: cfg.drain_wait,
         stop: AtomicBool::new(false),
         limits: Default::default(),
+        relief: Relief::new(stats.to_vec(), tcp_fds),
     });
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), NetError>>();
     std::thread::scope(|scope| {

@@ -29,6 +29,13 @@ pub fn section(out: &mut String, state: &ServerState) {
         "shed_holds",
         &state.thread_stats.iter().map(|t| holds(t)).sum::<u64>(),
     );
+    // Connections a core took from a stalled core's listener (`citadel_net`'s
+    // relief.rs).
+    let relieved = |t: &crate::stats::ThreadStats| t.net.relieved.load(Relaxed);
+    line(
+        "stalled_core_accepts",
+        &state.thread_stats.iter().map(|t| relieved(t)).sum::<u64>(),
+    );
     for layer in Layer::ALL {
         line(&format!("shed_{}", layer.as_str()), &snap.by_layer(layer));
     }
