@@ -295,3 +295,44 @@ fn a_key_that_changes_type_under_a_blocked_client_matches_redis() {
     assert_eq!(got, want);
     assert!(want.iter().any(|r| r.starts_with("-WRONGTYPE")), "{want:?}");
 }
+
+/// The same change of type, many times over, for every blocking pop: a
+/// woken client looks at its key's type, then pops in an update, and the
+/// key may change type in between (another core's EXEC), so the update
+/// itself must pass a key of another type over rather than answer
+/// WRONGTYPE (Redis keeps such a client blocked).
+#[test]
+fn a_blocked_pop_never_answers_wrongtype_for_a_key_that_changed_type() {
+    let server = Server::start(&[]);
+    let mut admin = server.client();
+    let mut c = RespReader::new(server.raw());
+    let call = |c: &mut RespReader, args: &[&str]| {
+        send(c, args);
+        reply(c)
+    };
+    let pops: [(&[&str], &[&str]); 5] = [
+        (&["BLPOP", "q", "0"], &["LPUSH", "q", "x"]),
+        (&["BLMPOP", "0", "1", "q", "LEFT"], &["LPUSH", "q", "x"]),
+        (&["BLMOVE", "q", "d", "LEFT", "LEFT", "0"], &["LPUSH", "q", "x"]),
+        (&["BZPOPMIN", "q", "0"], &["ZADD", "q", "1", "x"]),
+        (&["BZMPOP", "0", "1", "q", "MIN"], &["ZADD", "q", "1", "x"]),
+    ];
+    for round in 0..40 {
+        for (pop, push) in pops {
+            // Waiters on both cores over the rounds.
+            let mut waiter = RespReader::new(server.raw());
+            send(&mut waiter, pop);
+            wait_blocked(&mut admin, 1);
+            for args in [&["MULTI"][..], push, &["DEL", "q"], &["SET", "q", "s"]] {
+                call(&mut c, args);
+            }
+            assert_eq!(call(&mut c, &["EXEC"]), "*3\r\n:1\r\n:1\r\n+OK\r\n");
+            call(&mut c, &["DEL", "q"]);
+            call(&mut c, push);
+            let got = reply(&mut waiter);
+            assert!(got.contains('x'), "round {round}, {pop:?}: {got}");
+            wait_blocked(&mut admin, 0);
+            call(&mut c, &["DEL", "q", "d"]);
+        }
+    }
+}

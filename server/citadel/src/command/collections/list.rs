@@ -117,6 +117,14 @@ impl Lists<'_, '_, '_> {
         }))
     }
 
+    /// Whether user key `i` holds something other than a list (a blocked
+    /// client passes it over: `pop_first`, `move_one`).
+    pub fn holds_other_kind(&self, i: usize) -> bool {
+        self.items[i]
+            .as_ref()
+            .is_some_and(|item| item.kind() != LIST)
+    }
+
     /// The list at `i`, or a new empty one.
     pub fn open_or_new(&self, i: usize) -> Result<Opened, CmdError> {
         match self.open(i)? {

@@ -18,6 +18,9 @@ pub(super) fn move_one(
     to: End,
 ) -> Result<Option<(Vec<u8>, usize)>, CmdError> {
     let same = src == dst;
+    // A blocked client's source that became another type after
+    // `may_serve_kind` looked is passed over, as that look would have.
+    let pass_over = ctx.conn.blocked.is_some();
     update_lists(
         &mut ctx.thread.cache,
         &[src, dst],
@@ -32,6 +35,9 @@ pub(super) fn move_one(
             }
         },
         |lists| {
+            if pass_over && lists.holds_other_kind(0) {
+                return Ok(None);
+            }
             let Some(mut source) = lists.open(0)? else {
                 return Ok(None);
             };
@@ -144,6 +150,10 @@ pub(super) fn pop_first(
     count: usize,
     reply: PopReply,
 ) -> Result<Option<(usize, usize)>, CmdError> {
+    // A blocked client passes over a key that holds another type (Redis
+    // leaves it blocked), also one that changed type after
+    // `may_serve_kind` looked.
+    let pass_over = ctx.conn.blocked.is_some();
     let out = &mut ctx.out;
     let mark = out.buf.len();
     let taken = update_lists(
@@ -161,7 +171,7 @@ pub(super) fn pop_first(
                 // A key this client may not take from now (another is
                 // ahead in its line, or it waits for the key to hold a
                 // list again) is passed over, whatever it holds.
-                if !servable {
+                if !servable || (pass_over && lists.holds_other_kind(i)) {
                     continue;
                 }
                 let Some(mut list) = lists.open(i)? else {

@@ -22,6 +22,10 @@ struct Pop<'k> {
     servable: &'k [bool],
     count: usize,
     max: bool,
+    /// A blocked client's run: a key holding another type is passed over
+    /// (Redis leaves the client blocked), also one that changed type
+    /// after `may_serve_kind` looked.
+    pass_over: bool,
 }
 
 impl Pop<'_> {
@@ -36,7 +40,12 @@ impl Pop<'_> {
     ) -> Result<Option<Popped>, CmdError> {
         for i in 0..self.keys.len() {
             // (A missing key is skipped before anything is parsed.)
-            if !self.servable[i] || items[i].is_none() {
+            let other_kind = |item: &ItemRef<'_>| item.kind() != ZSET;
+            if !self.servable[i]
+                || items[i]
+                    .as_ref()
+                    .is_none_or(|item| self.pass_over && other_kind(item))
+            {
                 continue;
             }
             let (existing, mut z) = w.load_edit(items, i, buf)?;
@@ -89,6 +98,7 @@ pub(super) fn pop_first(
         servable,
         count,
         max,
+        pass_over: ctx.conn.blocked.is_some(),
     };
     let cache = &mut ctx.thread.cache;
     if let [key] = keys {
@@ -128,6 +138,7 @@ pub(super) fn pop_first(
             servable: &[true],
             count,
             max,
+            pass_over: pop.pass_over,
         };
         let popped = paged::update_guarded(
             cache,
