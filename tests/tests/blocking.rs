@@ -313,7 +313,10 @@ fn a_blocked_pop_never_answers_wrongtype_for_a_key_that_changed_type() {
     let pops: [(&[&str], &[&str]); 5] = [
         (&["BLPOP", "q", "0"], &["LPUSH", "q", "x"]),
         (&["BLMPOP", "0", "1", "q", "LEFT"], &["LPUSH", "q", "x"]),
-        (&["BLMOVE", "q", "d", "LEFT", "LEFT", "0"], &["LPUSH", "q", "x"]),
+        (
+            &["BLMOVE", "q", "d", "LEFT", "LEFT", "0"],
+            &["LPUSH", "q", "x"],
+        ),
         (&["BZPOPMIN", "q", "0"], &["ZADD", "q", "1", "x"]),
         (&["BZMPOP", "0", "1", "q", "MIN"], &["ZADD", "q", "1", "x"]),
     ];

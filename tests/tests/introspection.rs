@@ -150,6 +150,51 @@ fn slowlog_entries_have_redis_shape_and_trimmed_arguments() {
     }
 }
 
+/// A blocked command goes into the slow log when it is served, not when
+/// it blocks, as in Redis: a SLOWLOG RESET between the two leaves it there.
+#[test]
+fn a_blocked_command_is_slow_logged_when_served() {
+    let redis = RedisServer::start();
+    let citadel = Server::start(&[]);
+    let connect = |name: &str| match name {
+        "redis" => redis.raw(),
+        _ => citadel.raw(),
+    };
+    for name in ["redis", "citadel"] {
+        let (mut r, mut waiter) = (
+            RespReader::new(connect(name)),
+            RespReader::new(connect(name)),
+        );
+        send(&mut r, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+        waiter.send(&encode_command(&[b"BLPOP", b"l", b"0"]));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !info(&mut r, "clients").contains("blocked_clients:1\r\n") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: never blocked"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        send(&mut r, &["MULTI"]);
+        send(&mut r, &["LPUSH", "l", "foo"]);
+        send(&mut r, &["SLOWLOG", "RESET"]);
+        send(&mut r, &["EXEC"]);
+        assert_eq!(
+            waiter.raw_reply().unwrap(),
+            b"*2\r\n$1\r\nl\r\n$3\r\nfoo\r\n"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = text(&mut r, &["SLOWLOG", "GET"]);
+            if log.contains("$5\r\nBLPOP\r\n$1\r\nl\r\n$1\r\n0\r\n") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{name}: {log}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
 /// The `field=value` of an INFO line `key:...`.
 fn field(info: &str, key: &str, field: &str) -> Option<String> {
     let line = info.lines().find(|l| l.starts_with(&format!("{key}:")))?;

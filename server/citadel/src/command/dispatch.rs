@@ -55,17 +55,23 @@ pub fn run(
         super::tracking::remember_reads(state, thread, conn, def, args, *failed);
     }
     thread.cache.set_change_tag(key_events::NO_COMMAND);
+    let blocked = matches!(conn.pending, Some(Pending::Blocked { .. }));
     if !rerun && !parked {
         observe::after(state, thread, conn, args, ran, out, mark);
     } else if let (
         true,
         Ran::Executed {
-            cmd, failed: true, ..
+            cmd,
+            def,
+            nanos,
+            failed,
         },
-    ) = (rerun, ran)
+    ) = (rerun && !blocked, ran)
     {
-        // Woken to an error: not a second call, but a failed one.
-        observe::failed_after_block(thread, cmd, &out[mark..]);
+        // Woken and done: not a second call (an error makes it a failed
+        // one), and its slow log entry.
+        let error = failed.then_some(&out[mark..]);
+        observe::finished_after_block(state, thread, conn, (cmd, def, args), nanos, error);
     }
 }
 

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::args::Args;
-use super::context::{ConnState, ReplyMode};
+use super::context::{ConnState, Pending, ReplyMode};
 use super::prefetch::AHEAD;
 use super::table::CommandDef;
 use crate::introspect::calls::{bucket, telemetry_bucket, BUCKETS};
@@ -88,6 +88,26 @@ pub fn after(
     }
 }
 
+/// A blocked command (counted when it blocked) ran to its end once woken
+/// (served, timed out or failed; `error`: its error reply): the slow log
+/// gets it now, as Redis logs a blocked command when it unblocks, and an
+/// error counts as a failed call.
+pub fn finished_after_block(
+    state: &ServerState,
+    thread: &ThreadCtx,
+    conn: &ConnState,
+    (cmd, def, args): (usize, &CommandDef, Args<'_>),
+    nanos: u64,
+    error: Option<&[u8]>,
+) {
+    if let Some(reply) = error {
+        failed_after_block(thread, cmd, reply);
+    }
+    if state.introspect.is_slow(nanos / 1000) {
+        log_slow(state, thread, conn, def, args, nanos / 1000);
+    }
+}
+
 /// A blocked command (counted when it blocked) answered `reply`, an
 /// error, once woken: Redis counts the error and the failed call.
 pub fn failed_after_block(thread: &ThreadCtx, cmd: usize, reply: &[u8]) {
@@ -119,7 +139,10 @@ pub fn executed(
         calls.error_reply(reply);
     }
     let watch = &state.introspect;
-    let slow = watch.is_slow(nanos / 1000);
+    // A command that blocked is logged once it is served (Redis logs it
+    // when it unblocks): `finished_after_block`.
+    let slow =
+        watch.is_slow(nanos / 1000) && !matches!(conn.pending, Some(Pending::Blocked { .. }));
     let late = watch
         .latency_threshold_ms()
         .is_some_and(|threshold| nanos / 1_000_000 >= threshold);
