@@ -208,17 +208,7 @@ fn store_edit(
         return;
     };
     w.edit.store(&cache.region);
-    if w.changes.enabled {
-        let ttl = old.item.expire_at().is_some();
-        w.changes.record(
-            key,
-            KeyChange::Written {
-                ttl,
-                created: false,
-            },
-            tag,
-        );
-    }
+    log_write_of_live(w, key, old, tag);
     if touched {
         bump_freq(cache, old.slot, old.entry, w.next_random());
     }
@@ -230,19 +220,22 @@ fn store_edit(
 /// line, as `store_edit`.
 #[inline(never)]
 fn log_unchanged(cache: &Cache, w: &mut Writer, key: &[u8], old: &Old<'_>, tag: u16) {
-    if w.changes.enabled {
-        let ttl = old.item.expire_at().is_some();
-        w.changes.record(
-            key,
-            KeyChange::Written {
-                ttl,
-                created: false,
-            },
-            tag,
-        );
-    }
+    log_write_of_live(w, key, old, tag);
     if !w.no_touch {
         bump_freq(cache, old.slot, old.entry, w.next_random());
+    }
+}
+
+/// Logs a write of the live item `old` at `key` (an edit in place or an
+/// unchanged rewrite: the key was there).
+fn log_write_of_live(w: &mut Writer, key: &[u8], old: &Old<'_>, tag: u16) {
+    if w.changes.enabled {
+        let ttl = old.item.expire_at().is_some();
+        let change = KeyChange::Written {
+            ttl,
+            created: false,
+        };
+        w.changes.record(key, change, tag);
     }
 }
 
