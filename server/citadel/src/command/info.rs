@@ -214,6 +214,7 @@ fn memory(out: &mut String, s: &Snapshot<'_>) {
     let rss = rss_bytes();
     line!(out, "used_memory_rss", "{rss}");
     line!(out, "used_memory_rss_human", "{}", human(rss));
+    scripts_memory(out, s);
     line!(out, "maxmemory", "{}", c.file_bytes);
     line!(out, "maxmemory_human", "{}", human(c.file_bytes));
     line!(
@@ -230,6 +231,37 @@ fn memory(out: &mut String, s: &Snapshot<'_>) {
     // root went, still to reclaim in the background (counted in pages, not
     // values; `reclaimed_pages` in Stats counts those done).
     line!(out, "lazyfree_pending_objects", "{}", c.reclaim_pending);
+}
+
+/// Redis's script fields. Scripts and functions share each core's Lua
+/// state, so its memory counts as eval's and functions' VM is 0.
+fn scripts_memory(out: &mut String, s: &Snapshot<'_>) {
+    let store = &s.state.scripts;
+    let vm = store.busy.vm_bytes();
+    let (functions, libraries, functions_bytes) = {
+        let f = store.functions();
+        (f.function_count(), f.libraries.len(), f.bytes())
+    };
+    let eval_bytes = store.script_bytes();
+    line!(out, "used_memory_lua", "{vm}");
+    line!(out, "used_memory_vm_eval", "{vm}");
+    line!(out, "used_memory_lua_human", "{}", human(vm));
+    line!(out, "used_memory_scripts_eval", "{eval_bytes}");
+    line!(out, "number_of_cached_scripts", "{}", store.script_count());
+    line!(out, "number_of_functions", "{functions}");
+    line!(out, "number_of_libraries", "{libraries}");
+    line!(out, "used_memory_vm_functions", "0");
+    line!(out, "used_memory_vm_total", "{vm}");
+    line!(out, "used_memory_vm_total_human", "{}", human(vm));
+    line!(out, "used_memory_functions", "{functions_bytes}");
+    let scripts = eval_bytes + functions_bytes;
+    line!(out, "used_memory_scripts", "{scripts}");
+    line!(
+        out,
+        "used_memory_scripts_human",
+        "{}",
+        human(scripts as u64)
+    );
 }
 
 fn persistence(out: &mut String, s: &Snapshot<'_>) {

@@ -62,6 +62,8 @@ pub struct Slot {
     counted: AtomicBool,
     /// `Busy::running`, shared by every slot.
     running: Arc<AtomicU64>,
+    /// The thread's Lua state's memory after its last run (INFO memory).
+    vm_bytes: AtomicU64,
 }
 
 /// Every thread's slot.
@@ -120,6 +122,14 @@ impl Busy {
 
     fn now_ms(&self) -> u64 {
         crate::command_clock::coarse_monotonic_ms()
+    }
+
+    /// Every thread's Lua state's memory, as of each one's last run.
+    pub fn vm_bytes(&self) -> u64 {
+        self.slots
+            .iter()
+            .map(|s| s.vm_bytes.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Thread `index`'s slot (threads past the table share the last one's
@@ -304,6 +314,11 @@ impl Slot {
             }
         }
         self.keys.store(keys as u64, Ordering::Relaxed);
+    }
+
+    /// Records the thread's Lua memory (after a run or a load).
+    pub fn set_vm_bytes(&self, bytes: usize) {
+        self.vm_bytes.store(bytes as u64, Ordering::Relaxed);
     }
 
     /// The running script executed a write command (SCRIPT KILL refuses it).

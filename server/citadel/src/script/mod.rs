@@ -246,6 +246,7 @@ impl Engine {
         let handler = error_handler(&lua)?;
         sandbox::protect_globals(&lua)?;
         busy::install_hook(&lua, slot.clone(), interrupted)?;
+        slot.set_vm_bytes(lua.used_memory());
         Ok(Engine {
             lua,
             shared,
@@ -556,6 +557,7 @@ impl Engine {
             let _ = self.arg_tables.release(&self.lua);
             let _ = self.lua.gc_collect();
         }
+        self.slot.set_vm_bytes(self.lua.used_memory());
     }
 }
 

@@ -63,6 +63,22 @@ impl Functions {
         self.by_function.len()
     }
 
+    /// The registry's bytes: each library's code and names (INFO's
+    /// used_memory_functions).
+    pub fn bytes(&self) -> usize {
+        let libs: usize = self
+            .libraries
+            .values()
+            .map(|l| l.name.len() + l.code.len())
+            .sum();
+        let names: usize = self
+            .by_function
+            .iter()
+            .map(|(f, l)| f.len() + l.len())
+            .sum();
+        libs + names
+    }
+
     /// Adds `lib`, replacing one of its name when `replace`.
     pub fn add(&mut self, lib: Library, replace: bool) -> Result<(), String> {
         if self.libraries.contains_key(&lib.name) && !replace {
@@ -212,6 +228,13 @@ impl Store {
 
     pub fn script_count(&self) -> usize {
         self.scripts.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The script cache's bytes: each SHA and body (INFO's
+    /// used_memory_scripts_eval).
+    pub fn script_bytes(&self) -> usize {
+        let s = self.scripts.read().unwrap_or_else(|e| e.into_inner());
+        s.iter().map(|(sha, body)| sha.len() + body.len()).sum()
     }
 
     // --- functions ---
