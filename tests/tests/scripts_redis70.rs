@@ -66,3 +66,29 @@ fn info_memory_counts_scripts_and_functions() {
     p.same_str(&["function", "flush"]);
     same_script_info(&mut p);
 }
+
+/// Redis sorts a set's SORT BY <constant> (no sort) when a script asks,
+/// so the result does not hang on the set's layout; lists keep theirs.
+#[test]
+fn sort_by_constant_in_a_script_is_sorted() {
+    let mut p = Pair::start();
+    let mut sadd = vec!["sadd".to_string(), "s".to_string()];
+    sadd.extend(["b", "a", "d", "c", "x", "10", "2", "z"].map(String::from));
+    p.same_strings(&sadd);
+    p.same_str(&["rpush", "l", "b", "a", "c"]);
+    for (key, extra) in [
+        ("s", ""),
+        ("s", ", 'desc'"),
+        ("s", ", 'limit', 1, 3"),
+        ("s", ", 'get', '#'"),
+        ("l", ""),
+        ("l", ", 'desc'"),
+    ] {
+        let script = format!("return redis.call('sort', KEYS[1], 'by', 'nosort'{extra})");
+        p.same_str(&["eval", &script, "1", key]);
+    }
+    let ro = "return redis.call('sort_ro', KEYS[1], 'by', 'nosort')";
+    p.same_str(&["eval", ro, "1", "s"]);
+    p.same_str(&["sort", "s", "by", "nosort", "store", "dst"]);
+    p.same_str(&["lrange", "dst", "0", "-1"]);
+}

@@ -316,6 +316,11 @@ impl Slot {
         self.keys.store(keys as u64, Ordering::Relaxed);
     }
 
+    /// A script runs on this slot's thread now.
+    pub fn is_running(&self) -> bool {
+        self.kind.load(Ordering::Relaxed) != IDLE
+    }
+
     /// Records the thread's Lua memory (after a run or a load).
     pub fn set_vm_bytes(&self, bytes: usize) {
         self.vm_bytes.store(bytes as u64, Ordering::Relaxed);

@@ -181,13 +181,15 @@ struct Entry {
 
 fn sort_generic(ctx: &mut Ctx<'_>, args: Args<'_>, read_only: bool) -> CmdResult {
     let o = parse(args, read_only, ctx.thread.cluster.is_some())?;
+    let in_script = ctx.state.scripts.busy.slot(ctx.thread.index).is_running();
     let cache = &mut ctx.thread.cache;
     let (mut list, kind) = elements(cache, args.get(1))?;
     let mut dont_sort = o.by.is_some_and(|by| !by.contains(&b'*'));
     let mut alpha = o.alpha;
     let mut by = o.by;
-    if dont_sort && kind == Some(ValueKind::Set) && o.store.is_some() {
-        // A set has no order of its own: a stored result is sorted anyway.
+    if dont_sort && kind == Some(ValueKind::Set) && (o.store.is_some() || in_script) {
+        // A set has no order of its own: a stored result, or one a script
+        // sees, is sorted anyway (as Redis, for replication's sake).
         (dont_sort, alpha, by) = (false, true, None);
     }
     let n = list.len() as i64;
