@@ -92,3 +92,14 @@ fn sort_by_constant_in_a_script_is_sorted() {
     p.same_str(&["sort", "s", "by", "nosort", "store", "dst"]);
     p.same_str(&["lrange", "dst", "0", "-1"]);
 }
+
+#[test]
+fn function_flush_argument_errors() {
+    let mut p = Pair::start();
+    p.same_str(&["function", "flush", "bad_arg"]);
+    p.same_str(&["function", "flush", "sync", "extra_arg"]);
+    p.same_str(&["function", "flush", "async"]);
+    p.same_str(&["function", "flush", "SYNC"]);
+    p.same_str(&["Function", "Flush", "sync", "x"]);
+    p.same_str(&["function", "restore", "payload", "append", "x"]);
+}

@@ -130,6 +130,16 @@ impl CmdError {
     pub fn quoting(prefix: &str, arg: &[u8], suffix: &str) -> Self {
         CmdError::Text(format!("{prefix}{}{suffix}", String::from_utf8_lossy(arg)))
     }
+
+    /// Redis's addReplySubcommandSyntaxError: the subcommand as sent (its
+    /// first 128 bytes), the command upper-cased.
+    pub fn subcommand_syntax(command: &str, sub: &[u8]) -> Self {
+        let sub = String::from_utf8_lossy(&sub[..sub.len().min(128)]);
+        let command = command.to_ascii_uppercase();
+        CmdError::Text(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try {command} HELP."
+        ))
+    }
 }
 
 pub type CmdResult = Result<(), CmdError>;

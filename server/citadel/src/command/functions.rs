@@ -193,6 +193,9 @@ fn delete(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.len() > 3 {
+        return Err(CmdError::subcommand_syntax("function", args.get(1)));
+    }
     if !args.is_flush_mode(2) {
         return Err(CmdError::Static(
             "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
@@ -227,19 +230,10 @@ fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             4 if args.is(3, "append") => Policy::Append,
             4 if args.is(3, "replace") => Policy::Replace,
             4 if args.is(3, "flush") => Policy::Flush,
-            4 => return Err(CmdError::quoting(
+            4 => return Err(CmdError::Static(
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
-                b"",
-                "",
             )),
-            // (Redis's addReplySubcommandSyntaxError, the name as sent.)
-            _ => {
-                return Err(CmdError::quoting(
-                    "ERR unknown subcommand or wrong number of arguments for '",
-                    args.get(1),
-                    "'. Try FUNCTION HELP.",
-                ))
-            }
+            _ => return Err(CmdError::subcommand_syntax("function", args.get(1))),
         };
     let codes = decode(args.get(2)).ok_or(CmdError::Static(
         "ERR DUMP payload version or checksum are wrong",
