@@ -103,3 +103,57 @@ fn function_flush_argument_errors() {
     p.same_str(&["Function", "Flush", "sync", "x"]);
     p.same_str(&["function", "restore", "payload", "append", "x"]);
 }
+
+/// What a library's top-level code sees: only `redis.register_function`,
+/// `redis.log` and its levels and the version; its functions see the
+/// whole environment but not register_function.
+#[test]
+fn library_load_environment() {
+    let mut p = Pair::start();
+    for body in [
+        "return math.random()",
+        "return redis.call('ping')",
+        "return redis.setresp(3)",
+        "return redis.set_repl(redis.REPL_NONE)",
+        "return redis.pcall('ping')",
+        "redis.math.random()",
+        "redis.redis.call('ping')",
+        "a = 1",
+        "mt = getmetatable(_G)",
+        "return string.len('x')",
+        "redis.log(redis.LOG_NOTICE, redis.REDIS_VERSION)",
+    ] {
+        p.same_str(&[
+            "function",
+            "load",
+            "replace",
+            &format!("#!lua name=lib2\n{body}"),
+        ]);
+    }
+    let lib = "#!lua name=lib1\nlocal lib = redis\n\
+        lib.register_function('f1', function() lib.math = math return {ok='OK'} end)\n\
+        lib.register_function('f2', function() lib.register_function('f1', function() end) end)\n\
+        redis.register_function('f3', function() redis.register_function('f4', function() end) end)\n\
+        redis.register_function('f5', function() return {string.len('abc'), redis.call('ping')} end)";
+    p.same_str(&["function", "load", lib]);
+    for f in ["f1", "f2", "f3", "f5"] {
+        let reply = p.same_str(&["fcall", f, "0"]);
+        assert!(!reply.is_empty());
+    }
+}
+
+/// A library whose code never ends is stopped with Redis's error (its
+/// load-time code has no pcall to catch it) and its core serves again.
+#[test]
+fn endless_library_code_times_out() {
+    let mut p = Pair::start();
+    for body in [
+        "local a = 1\nwhile 1 do a = a + 1 end",
+        "local function f() return f() end\nf()",
+        "while 1 do pcall(function() while 1 do end end) end",
+    ] {
+        p.same_str(&["function", "load", &format!("#!lua name=lib\n{body}")]);
+    }
+    p.same_str(&["ping"]);
+    p.same_str(&["function", "list"]);
+}

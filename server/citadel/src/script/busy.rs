@@ -14,6 +14,10 @@ use super::CallArgs;
 /// What a script's caller gets when its script was killed (Redis's text,
 /// for FUNCTION KILL too).
 pub const KILLED: &str = "Script killed by user with SCRIPT KILL...";
+/// A library's code ran past `LOAD_TIMEOUT_MS` (Redis's text).
+pub const LOAD_TIMEOUT: &str = "FUNCTION LOAD timeout";
+/// How long a library's top-level code may run (Redis's LOAD_TIMEOUT_MS).
+pub const LOAD_TIMEOUT_MS: u64 = 500;
 /// What it gets when the server shuts down under it.
 pub const SHUTDOWN: &str = "Script interrupted: the server is shutting down";
 
@@ -64,6 +68,9 @@ pub struct Slot {
     running: Arc<AtomicU64>,
     /// The thread's Lua state's memory after its last run (INFO memory).
     vm_bytes: AtomicU64,
+    /// While a library's code loads: when it times out
+    /// (`coarse_monotonic_ms`); 0 otherwise.
+    load_deadline_ms: AtomicU64,
 }
 
 /// Every thread's slot.
@@ -321,6 +328,17 @@ impl Slot {
         self.kind.load(Ordering::Relaxed) != IDLE
     }
 
+    /// Bounds the library load starting now (`Some(ms)`), or ends it.
+    pub fn set_load_timeout(&self, ms: Option<u64>) {
+        let deadline = ms.map_or(0, |ms| crate::command_clock::coarse_monotonic_ms() + ms);
+        self.load_deadline_ms.store(deadline, Ordering::Relaxed);
+    }
+
+    fn load_timed_out(&self) -> bool {
+        let deadline = self.load_deadline_ms.load(Ordering::Relaxed);
+        deadline != 0 && crate::command_clock::coarse_monotonic_ms() > deadline
+    }
+
     /// Records the thread's Lua memory (after a run or a load).
     pub fn set_vm_bytes(&self, bytes: usize) {
         self.vm_bytes.store(bytes as u64, Ordering::Relaxed);
@@ -363,8 +381,9 @@ impl Slot {
 const CHECK_EVERY: u32 = 10_000;
 
 /// Installs the hook that raises an error in a killed script (again at
-/// every check, so a script that catches it with pcall still stops) or
-/// when `interrupted()` says the server shuts down.
+/// every check, so a script that catches it with pcall still stops), when
+/// `interrupted()` says the server shuts down, or when a library's code
+/// runs past its load timeout.
 pub fn install_hook(
     lua: &Lua,
     slot: Arc<Slot>,
@@ -379,6 +398,10 @@ pub fn install_hook(
             }
             if interrupted() {
                 return Err(mlua::Error::RuntimeError(SHUTDOWN.into()));
+            }
+            // Again at every check, as Redis's load hook raises it again.
+            if slot.load_timed_out() {
+                return Err(mlua::Error::RuntimeError(LOAD_TIMEOUT.into()));
             }
             Ok(VmState::Continue)
         },

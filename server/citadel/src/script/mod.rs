@@ -212,6 +212,8 @@ pub struct Engine {
     scripts: ShaMap<Compiled>,
     script_epoch: u64,
     libraries: HashMap<String, LoadedLibrary>,
+    /// Libraries' environment (Redis's library API while one loads).
+    load_env: sandbox::LoadEnv,
     /// How long the last run took (ms), for the caller's slow-script log
     /// (`take_run_ms`).
     last_run_ms: Cell<u64>,
@@ -244,7 +246,7 @@ impl Engine {
         api::install(&lua, shared.clone(), version, call, pcall)?;
         let arg_tables = arg_tables::ArgTables::new(&lua)?;
         let handler = error_handler(&lua)?;
-        sandbox::protect_globals(&lua)?;
+        let load_env = sandbox::protect_globals(&lua)?;
         busy::install_hook(&lua, slot.clone(), interrupted)?;
         slot.set_vm_bytes(lua.used_memory());
         Ok(Engine {
@@ -256,6 +258,7 @@ impl Engine {
             scripts: ShaMap::default(),
             script_epoch: 0,
             libraries: HashMap::new(),
+            load_env,
             last_run_ms: Cell::new(0),
             _calls: calls,
         })
@@ -408,18 +411,26 @@ impl Engine {
             .load(&code)
             .set_name(USER_FUNCTION)
             .set_mode(ChunkMode::Text)
+            .set_environment(self.load_env.env.clone())
             .into_function()
             .map_err(|e| format!("ERR Error compiling function: {}", root_message(&e)))?;
         *self.shared.registering.borrow_mut() = Some(Vec::new());
-        let result = sandbox::bound_memory(&self.lua, true)
+        self.slot.set_load_timeout(Some(busy::LOAD_TIMEOUT_MS));
+        let result = (self.load_env.set_loading.call::<()>(true))
+            .and_then(|()| sandbox::bound_memory(&self.lua, true))
             .and_then(|()| protected::call(&self.lua, &self.handler, &func, &[], None));
         let _ = sandbox::bound_memory(&self.lua, false);
+        self.slot.set_load_timeout(None);
+        let restored = self.load_env.set_loading.call::<()>(false);
         let registered = self
             .shared
             .registering
             .borrow_mut()
             .take()
             .unwrap_or_default();
+        if let Err(e) = restored {
+            return Err(format!("ERR {}", root_message(&e)));
+        }
         match result {
             Ok(Outcome::Written | Outcome::Returned(_)) if registered.is_empty() => {
                 Err("ERR No functions registered".into())

@@ -10,7 +10,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use mlua::{Lua, LuaOptions, StdLib, Table, Value, Variadic};
+use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value, Variadic};
 
 /// Chunk name of the environment's own Lua code: error positions skip it.
 pub const INTERNAL_CHUNK: &str = "=redis";
@@ -105,7 +105,7 @@ fn text_only_loading(lua: &Lua) -> mlua::Result<()> {
 /// metatables answer `getmetatable` with a read-only decoy, so no script
 /// reaches the real tables (nor the string metatable's `__index`, the
 /// real `string` library).
-pub fn protect_globals(lua: &Lua) -> mlua::Result<()> {
+pub fn protect_globals(lua: &Lua) -> mlua::Result<LoadEnv> {
     lua.load(
         r#"
         local error, tostring, next = error, tostring, next
@@ -121,6 +121,16 @@ pub fn protect_globals(lua: &Lua) -> mlua::Result<()> {
         for k, v in next, _G do
             real[k] = v
         end
+        -- What a library's top-level code sees (Redis 7.0's library API):
+        -- only `redis`, holding register_function, log and its levels and
+        -- the version; register_function is gone from the run-time `redis`.
+        local load_redis = {}
+        for _, k in ipairs({"register_function", "log", "LOG_DEBUG", "LOG_VERBOSE",
+                            "LOG_NOTICE", "LOG_WARNING", "REDIS_VERSION",
+                            "REDIS_VERSION_NUM"}) do
+            load_redis[k] = real.redis[k]
+        end
+        real.redis.register_function = nil
         -- Library tables are shared by every script of this state: each
         -- global one becomes a read-only view, so no script can change
         -- `redis.call` or `string.format` for the next.
@@ -155,17 +165,42 @@ pub fn protect_globals(lua: &Lua) -> mlua::Result<()> {
         for k in next, real do
             rawset(g, k, nil)
         end
-        setmetatable(real, {
-            __index = function(_, k)
-                error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-            end,
-        })
+        local function nonexistent(_, k)
+            error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+        end
+        setmetatable(real, {__index = nonexistent})
         setmetatable(g, {__index = real, __newindex = readonly, __metatable = decoy})
         protected[g] = true
+        setmetatable(load_redis, {__index = nonexistent})
+        local load_redis_view = setmetatable({}, {
+            __index = load_redis, __newindex = readonly, __metatable = decoy,
+        })
+        protected[load_redis_view] = true
+        local load_api = setmetatable({redis = load_redis_view}, {__index = nonexistent})
+        -- Libraries' environment: the library API while one loads, the
+        -- globals afterwards (its functions run with them), as Redis swaps
+        -- its globals' __index.
+        local env_mt = {__index = g, __newindex = readonly, __metatable = decoy}
+        local env = setmetatable({}, env_mt)
+        protected[env] = true
+        local function set_loading(on)
+            rawset(env_mt, "__index", on and load_api or g)
+        end
+        return env, set_loading
         "#,
     )
     .set_name(INTERNAL_CHUNK)
-    .exec()
+    .eval::<(Table, Function)>()
+    .map(|(env, set_loading)| LoadEnv { env, set_loading })
+}
+
+/// The environment of libraries' code (`protect_globals`).
+pub struct LoadEnv {
+    /// Every library chunk's environment.
+    pub env: Table,
+    /// `set_loading(true)` shows a loading library only Redis's library
+    /// API; `false` gives its functions the globals back.
+    pub set_loading: Function,
 }
 
 /// Redis's rand48 (rand.c): 48-bit state, 31-bit outputs.
@@ -223,6 +258,10 @@ mod tests {
 
     fn lua() -> Lua {
         let (lua, _) = new_lua().unwrap();
+        // (The libraries' API is taken from `redis`, which `api` installs.)
+        lua.globals()
+            .set("redis", lua.create_table().unwrap())
+            .unwrap();
         protect_globals(&lua).unwrap();
         lua
     }

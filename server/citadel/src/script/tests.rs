@@ -320,16 +320,41 @@ fn fcall(e: &mut Engine, store: &Store, name: &str, ro: bool) -> String {
     String::from_utf8(buf).unwrap()
 }
 
-/// `local call = redis.call` taken while the library loads (outside any
-/// run) still reaches each later run's host.
+/// A library's top-level code sees only Redis's library API (no
+/// `redis.call`, no `math`), its functions the whole environment; a
+/// `redis.call` kept by a function still reaches each later run's host.
 #[test]
-fn redis_call_taken_at_load_time_works_in_runs() {
+fn library_load_sees_only_the_library_api() {
     let (mut e, store) = engine();
-    let code = "#!lua name=cap\nlocal call, pcall = redis.call, redis.pcall\n\
-        redis.register_function('c', function() return call('ping') end)\n\
-        redis.register_function('p', function() return pcall('nosuch') end)\n\
-        redis.register_function('e', function() return call('nosuch') end)";
+    for (code, missing) in [
+        ("local call = redis.call", "call"),
+        ("return redis.setresp(3)", "setresp"),
+        ("return math.random()", "math"),
+        ("return string.format('x')", "string"),
+        ("mt = getmetatable(_G)", "getmetatable"),
+    ] {
+        let err = e
+            .load_library(&format!("#!lua name=x\n{code}"))
+            .err()
+            .unwrap();
+        let want = format!("Script attempted to access nonexistent global variable '{missing}'");
+        assert!(err.contains(&want), "{code}: {err}");
+    }
+    let err = e.load_library("#!lua name=x\na = 1").err().unwrap();
+    assert!(err.contains("Attempt to modify a readonly table"), "{err}");
+    let code = "#!lua name=cap\nlocal lib = redis\nlib.log(lib.LOG_DEBUG, lib.REDIS_VERSION)\n\
+        local call\n\
+        redis.register_function('c', function() call = call or redis.call return call('ping') end)\n\
+        redis.register_function('p', function() return redis.pcall('nosuch') end)\n\
+        redis.register_function('e', function() return redis.call('nosuch') end)\n\
+        redis.register_function('m', function() lib.math = math end)\n\
+        redis.register_function('r', function() return type(redis.register_function) end)";
     register(&mut e, &store, "cap", code);
+    assert_eq!(fcall(&mut e, &store, "c", false), "+PONG\r\n");
+    assert_eq!(fcall(&mut e, &store, "c", false), "+PONG\r\n");
+    let ro = fcall(&mut e, &store, "m", false);
+    assert!(ro.contains("Attempt to modify a readonly table"), "{ro}");
+    assert_eq!(fcall(&mut e, &store, "r", false), "$3\r\nnil\r\n");
     assert_eq!(fcall(&mut e, &store, "c", false), "+PONG\r\n");
     assert_eq!(
         fcall(&mut e, &store, "p", false),
@@ -338,7 +363,7 @@ fn redis_call_taken_at_load_time_works_in_runs() {
     let raised = fcall(&mut e, &store, "e", false);
     assert!(
         raised.starts_with(
-            "-ERR Unknown Redis command called from script script: e, on @user_function:5."
+            "-ERR Unknown Redis command called from script script: e, on @user_function:7."
         ),
         "{raised}"
     );
