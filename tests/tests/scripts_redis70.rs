@@ -157,3 +157,31 @@ fn endless_library_code_times_out() {
     p.same_str(&["ping"]);
     p.same_str(&["function", "list"]);
 }
+
+/// The metadata line's errors come in Redis's order and texts; the name
+/// may be quoted, `name=` in any case.
+#[test]
+fn library_metadata_line() {
+    let mut p = Pair::start();
+    let body = "\nredis.register_function('foo', function() return 1 end)";
+    for line in [
+        "#! name=test",
+        "#!lua name=test foo=bar",
+        "#!lua",
+        "#!lua name=foo name=bar",
+        "#!lua name=\"foo\"",
+        "#!lua NAME=foo2",
+        "#!nosuch",
+        "#!nosuch name=x",
+        "#!lua name=a-b",
+        "#!LUA name=upper",
+        "#!l\"ua\" na\"me=quoted\"",
+        "#!lua name=\"unbalanced",
+        "#!lua name=nul\0",
+        "#!\x0bname=vt",
+    ] {
+        p.same_str(&["function", "load", "replace", &format!("{line}{body}")]);
+    }
+    p.same_str(&["function", "load", "#!lua name=nolf"]);
+    p.same_str(&["function", "list"]);
+}

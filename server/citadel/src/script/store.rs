@@ -141,27 +141,50 @@ pub fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
-/// The `#!lua name=<lib>` line of a library: its name.
+/// The `#!lua name=<lib>` line of a library: its name. As Redis 7.0's
+/// functionExtractLibMetaData: the whole line is split with sdssplitargs'
+/// quoting, the engine is the first part less its `#!`, `name=` comes in
+/// any case, and the errors come in its order (metadata, then the name,
+/// then the engine).
 pub fn library_name(code: &str) -> Result<String, String> {
-    let Some(rest) = code.strip_prefix("#!") else {
+    const INVALID: &str = "ERR Invalid library metadata";
+    if !code.starts_with("#!") {
         return Err("ERR Missing library metadata".into());
+    }
+    // Redis looks for the line's end with strchr: a NUL ends the search.
+    let bytes = code.as_bytes();
+    let end = bytes.iter().position(|&c| c == b'\n' || c == 0);
+    let Some(end) = end.filter(|&i| bytes[i] == b'\n') else {
+        return Err(INVALID.into());
     };
-    let line = rest.lines().next().unwrap_or("");
-    let mut parts = line.split(' ').filter(|p| !p.is_empty());
-    let engine = parts.next().unwrap_or("");
-    if !engine.eq_ignore_ascii_case("lua") {
-        return Err(format!("ERR Engine '{engine}' not found"));
+    let (mut buf, mut spans) = (Vec::new(), Vec::new());
+    if citadel_resp::inline::split(&bytes[..end], &mut buf, &mut spans).is_err() {
+        return Err(INVALID.into());
     }
+    let parts: Vec<&[u8]> = spans.iter().map(|r| &buf[r.clone()]).collect();
+    let Some((first, rest)) = parts.split_first() else {
+        return Err(INVALID.into());
+    };
+    let engine = String::from_utf8_lossy(first.get(2..).unwrap_or_default());
     let mut name = None;
-    for p in parts {
-        match p.strip_prefix("name=") {
-            Some(n) => name = Some(n.to_string()),
-            None => return Err(format!("ERR Invalid metadata value given: {p}")),
+    for p in rest {
+        let Some(value) = p.get(..5).filter(|k| k.eq_ignore_ascii_case(b"name=")) else {
+            let p = String::from_utf8_lossy(p);
+            return Err(format!("ERR Invalid metadata value given: {p}"));
+        };
+        if name.is_some() {
+            return Err(
+                "ERR Invalid metadata value, name argument was given multiple times".into(),
+            );
         }
+        name = Some(String::from_utf8_lossy(&p[value.len()..]).into_owned());
     }
-    let name = name.ok_or_else(|| "ERR Invalid library metadata".to_string())?;
+    let name = name.ok_or_else(|| "ERR Library name was not given".to_string())?;
     if !valid_name(&name) {
         return Err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
+    }
+    if !engine.eq_ignore_ascii_case("lua") {
+        return Err(format!("ERR Engine '{engine}' not found"));
     }
     Ok(name)
 }
@@ -361,16 +384,49 @@ mod tests {
             "ERR Missing library metadata"
         );
         assert_eq!(
-            library_name("#!lua\n").unwrap_err(),
+            library_name("#!lua name=a").unwrap_err(),
             "ERR Invalid library metadata"
+        );
+        assert_eq!(
+            library_name("#!lua\n").unwrap_err(),
+            "ERR Library name was not given"
         );
         assert_eq!(
             library_name("#!foo name=a\n").unwrap_err(),
             "ERR Engine 'foo' not found"
         );
         assert_eq!(
+            library_name("#! name=a\n").unwrap_err(),
+            "ERR Engine '' not found"
+        );
+        assert_eq!(
+            library_name("#!foo\n").unwrap_err(),
+            "ERR Library name was not given"
+        );
+        assert_eq!(
+            library_name("#!lua name=a NAME=b\n").unwrap_err(),
+            "ERR Invalid metadata value, name argument was given multiple times"
+        );
+        assert_eq!(library_name("#!LUA Name=\"foo\"\n").unwrap(), "foo");
+        assert_eq!(
             library_name("#!lua name=ab foo=bar\n").unwrap_err(),
             "ERR Invalid metadata value given: foo=bar"
+        );
+        // Quotes open anywhere in a part; an unbalanced one is invalid.
+        assert_eq!(library_name("#!l\"ua\" na\"me=x\"\n").unwrap(), "x");
+        assert_eq!(
+            library_name("#!lua name=\"x\n").unwrap_err(),
+            "ERR Invalid library metadata"
+        );
+        // A NUL before the newline: no line end found.
+        assert_eq!(
+            library_name("#!lua name=x\0\n").unwrap_err(),
+            "ERR Invalid library metadata"
+        );
+        // Only space, tab, CR and LF end a part: this is all the engine.
+        assert_eq!(
+            library_name("#!\x0bname=a\n").unwrap_err(),
+            "ERR Library name was not given"
         );
     }
 
