@@ -185,3 +185,20 @@ fn library_metadata_line() {
     p.same_str(&["function", "load", "#!lua name=nolf"]);
     p.same_str(&["function", "list"]);
 }
+
+/// A subcommand a script calls that the server lacks: Redis's lookup
+/// finds no command, except CLUSTER RESET, which Redis has but refuses
+/// to scripts.
+#[test]
+fn scripts_calling_missing_subcommands() {
+    let mut p = Pair::start();
+    for call in [
+        "redis.pcall('cluster', 'reset')",
+        "redis.pcall('cluster', 'RESET', 'hard')",
+        "redis.pcall('config', 'nosuch')",
+        "redis.pcall('object', 'nosuch', 'k')",
+        "redis.call('cluster', 'reset')",
+    ] {
+        p.same_str(&["eval", &format!("return {call}"), "0"]);
+    }
+}

@@ -6,7 +6,7 @@ use citadel_resp::Reply;
 
 use super::args::Args;
 use super::context::{Ctx, Pending};
-use super::error::{reply_error, reply_unknown_subcommand, CmdError};
+use super::error::{reply_error, CmdError};
 use super::table::{self, CommandDef};
 use crate::command_clock::monotonic_nanos;
 use crate::script::{CallArgs, CallRules, Host};
@@ -33,7 +33,7 @@ pub fn call(ctx: &mut Ctx<'_>, argv: CallArgs<'_>, rules: &CallRules, out: &mut 
         match table::lookup_sub(def, argv.get(1)) {
             Some((i, sub)) => (idx, def) = (i, sub),
             None => {
-                reply_unknown_subcommand(&mut reply, def.name, argv.get(1));
+                reply.error(missing_subcommand(def.name, argv.get(1)));
                 return false;
             }
         }
@@ -110,6 +110,21 @@ pub fn call(ctx: &mut Ctx<'_>, argv: CallArgs<'_>, rules: &CallRules, out: &mut 
         super::monitor::feed_script(inner.state, inner.thread, client, db, def, args);
     }
     write
+}
+
+/// Redis's refusal of a subcommand this server lacks: its lookup finds no
+/// command ("Unknown Redis command"), unless Redis has the subcommand and
+/// never lets a script run it.
+fn missing_subcommand(command: &str, sub: &[u8]) -> &'static [u8] {
+    /// Redis's `noscript` subcommands that are not in the command table.
+    const REDIS_NOSCRIPT: &[(&str, &str)] = &[("cluster", "reset")];
+    let noscript = REDIS_NOSCRIPT
+        .iter()
+        .any(|(c, s)| command.eq_ignore_ascii_case(c) && sub.eq_ignore_ascii_case(s.as_bytes()));
+    match noscript {
+        true => b"ERR This Redis command is not allowed from script",
+        false => b"ERR Unknown Redis command called from script",
+    }
 }
 
 /// In cluster mode, a command a script runs must touch keys of one slot
