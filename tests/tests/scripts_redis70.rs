@@ -202,3 +202,29 @@ fn scripts_calling_missing_subcommands() {
         p.same_str(&["eval", &format!("return {call}"), "0"]);
     }
 }
+
+/// redis.register_function's arguments as Redis reads them: named
+/// arguments and flags in any case, numbers taken as text, each wrong one
+/// with its own error; FUNCTION LIST shows the flags once each, in
+/// Redis's order.
+#[test]
+fn register_function_arguments() {
+    let mut p = Pair::start();
+    let f = "function() return 1 end";
+    for args in [
+        format!("{{function_name={f}, callback={f}}}"),
+        format!("{{function_name='f', callback={f}, description={f}}}"),
+        format!("{{function_name='f', callback={f}, [1]='x'}}"),
+        format!("{{function_name='f', callback={f}, flags={{'no-writes', 7}}}}"),
+        format!("{{function_name='f', callback={f}, flags='no-writes'}}"),
+        format!("{{FUNCTION_NAME='f', Callback={f}, Description=12.5, FLAGS={{'ALLOW-OOM', 'no-writes', 'No-Writes'}}}}"),
+        format!("{{function_name=123, callback={f}, flags={{'allow-stale', 'no-cluster', 'no-writes'}}}}"),
+        format!("(42, {f})"),
+        format!("(1.5, {f})"),
+        format!("({f}, {f})"),
+    ] {
+        let code = format!("#!lua name=args\nredis.register_function{args}");
+        p.same_str(&["function", "load", "replace", &code]);
+        p.same_str(&["function", "list", "libraryname", "args"]);
+    }
+}

@@ -272,10 +272,10 @@ fn version_num(v: &str) -> i64 {
 }
 
 fn register_function(lua: &Lua, shared: std::rc::Rc<Shared>) -> mlua::Result<Function> {
-    lua.create_function(move |_, args: MultiValue| {
+    lua.create_function(move |lua, args: MultiValue| {
         let args: Vec<Value> = args.into_iter().collect();
         let (name, callback, flags, description) = match args.as_slice() {
-            [Value::Table(t)] => named_args(t)?,
+            [Value::Table(t)] => named_args(lua, t)?,
             [_] => {
                 return Err(err("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments)."))
             }
@@ -283,7 +283,8 @@ fn register_function(lua: &Lua, shared: std::rc::Rc<Shared>) -> mlua::Result<Fun
                 let Value::Function(f) = callback else {
                     return Err(err("second argument to redis.register_function must be a function"));
                 };
-                (name_of(name)?, f.clone(), Vec::new(), None)
+                let name = text_of(lua, name, "first argument to redis.register_function must be a string")?;
+                (name, f.clone(), Vec::new(), None)
             }
             _ => return Err(err("wrong number of arguments to redis.register_function")),
         };
@@ -307,33 +308,30 @@ fn register_function(lua: &Lua, shared: std::rc::Rc<Shared>) -> mlua::Result<Fun
     })
 }
 
-fn name_of(v: &Value) -> mlua::Result<String> {
-    match v {
-        Value::String(s) => Ok(s.to_string_lossy()),
-        Value::Integer(i) => Ok(i.to_string()),
-        Value::Number(n) => Ok(n.to_string()),
-        _ => Err(err(
-            "first argument to redis.register_function must be a string",
-        )),
+/// `v` as Redis's luaGetStringSds reads it: a string, or a number as Lua
+/// writes it; else `error`.
+fn text_of(lua: &Lua, v: &Value, error: &str) -> mlua::Result<String> {
+    match lua.coerce_string(v.clone())? {
+        Some(s) => Ok(s.to_string_lossy()),
+        None => Err(err(error)),
     }
 }
 
 type Named = (String, Function, Vec<&'static str>, Option<String>);
 
-fn named_args(t: &Table) -> mlua::Result<Named> {
+/// Redis's luaRegisterFunctionReadNamedArgs: keys and flags in any case.
+fn named_args(lua: &Lua, t: &Table) -> mlua::Result<Named> {
     let (mut name, mut callback, mut flags, mut description) = (None, None, Vec::new(), None);
     for pair in t.pairs::<Value, Value>() {
         let (k, v) = pair?;
-        let key = match &k {
-            Value::String(s) => s.to_string_lossy(),
-            _ => {
-                return Err(err(
-                    "named argument key given to redis.register_function is not a string",
-                ))
-            }
-        };
+        const KEY: &str = "named argument key given to redis.register_function is not a string";
+        let key = text_of(lua, &k, KEY)?.to_ascii_lowercase();
         match key.as_str() {
-            "function_name" => name = Some(name_of(&v)?),
+            "function_name" => {
+                const NAME: &str =
+                    "function_name argument given to redis.register_function must be a string";
+                name = Some(text_of(lua, &v, NAME)?);
+            }
             "callback" => match v {
                 Value::Function(f) => callback = Some(f),
                 _ => {
@@ -343,27 +341,24 @@ fn named_args(t: &Table) -> mlua::Result<Named> {
                 }
             },
             "description" => {
-                match v {
-                    Value::String(s) => description = Some(s.to_string_lossy()),
-                    _ => return Err(err(
-                        "description argument given to redis.register_function must be a string",
-                    )),
-                }
+                const DESCRIPTION: &str =
+                    "description argument given to redis.register_function must be a string";
+                description = Some(text_of(lua, &v, DESCRIPTION)?);
             }
             "flags" => {
                 let Value::Table(ft) = v else {
                     return Err(err("flags argument to redis.register_function must be a table representing function flags"));
                 };
                 for f in ft.sequence_values::<Value>() {
-                    let f = match f? {
-                        Value::String(s) => s.to_string_lossy(),
-                        _ => return Err(err("unknown flag given")),
-                    };
-                    match FLAGS.iter().find(|known| **known == f) {
+                    let f = text_of(lua, &f?, "unknown flag given")?;
+                    match FLAGS.iter().find(|known| known.eq_ignore_ascii_case(&f)) {
                         Some(known) => flags.push(*known),
                         None => return Err(err("unknown flag given")),
                     }
                 }
+                // A set of flags, listed in Redis's order (its bit order).
+                flags.sort_by_key(|f| FLAGS.iter().position(|k| k == f));
+                flags.dedup();
             }
             _ => return Err(err("unknown argument given to redis.register_function")),
         }
