@@ -228,3 +228,24 @@ fn register_function_arguments() {
         p.same_str(&["function", "list", "libraryname", "args"]);
     }
 }
+
+/// FUNCTION LIST takes each option once: a second is an unknown argument.
+#[test]
+fn function_list_arguments() {
+    let mut p = Pair::start();
+    let code = "#!lua name=lib1\nredis.register_function('f1', function() return 1 end)";
+    p.same_str(&["function", "load", code]);
+    for args in [
+        &["libraryname"][..],
+        &["withcode", "withcode"],
+        &["withcode", "libraryname", "lib*", "libraryname", "x"],
+        &["WITHCODE", "LIBRARYNAME", "lib*"],
+        &["libraryname", "nosuch*"],
+        &["libraryname", "lib1", "withcode"],
+        &["bad"],
+    ] {
+        let mut cmd = vec!["function", "list"];
+        cmd.extend_from_slice(args);
+        p.same_str(&cmd);
+    }
+}

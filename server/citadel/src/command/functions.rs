@@ -129,9 +129,13 @@ fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let (mut pattern, mut with_code) = (None, false);
     let mut i = 2;
     while i < args.len() {
-        if args.is(i, "withcode") {
+        // Each option once, as Redis reads them: a second is unknown.
+        if !with_code && args.is(i, "withcode") {
             with_code = true;
-        } else if args.is(i, "libraryname") && i + 1 < args.len() {
+        } else if pattern.is_none() && args.is(i, "libraryname") {
+            if i + 1 == args.len() {
+                return Err(CmdError::Static("ERR library name argument was not given"));
+            }
             pattern = Some(args.get(i + 1));
             i += 1;
         } else {
