@@ -18,6 +18,7 @@ use crate::changes::KeyChange;
 use crate::error::WriteError;
 use crate::index::{Entry, KeyHash};
 use crate::item::{ItemRef, PutOptions};
+use crate::segment::State;
 use crate::update::{self, Changes, Op, Scratch};
 use crate::writer::Writer;
 
@@ -54,6 +55,11 @@ pub(crate) struct Txn {
     /// Each write as it was made (declared index, change, tag), for the
     /// change log: a key written twice reports both, as Redis's commands do.
     events: Vec<(usize, KeyChange, u16)>,
+    /// How many of the writer's retired segments the last
+    /// `seal_unreferenced` kept for pending writes: looked at again only
+    /// once another segment is retired (once per segment of writes, not
+    /// per write).
+    held_segments: usize,
 }
 
 impl Txn {
@@ -94,6 +100,7 @@ impl Txn {
         self.s.tags.clear();
         self.s.tags.resize(keys.len(), 0);
         self.events.clear();
+        self.held_segments = 0;
     }
 
     fn home_version(&self, home: u64) -> u64 {
@@ -260,6 +267,7 @@ impl Txn {
                 self.record(cache, w, self.sub_map[i], op);
             }
         }
+        self.seal_unreferenced(cache, w);
         Ok(r)
     }
 
@@ -288,7 +296,32 @@ impl Txn {
             page: false,
         };
         self.record(cache, w, d, op);
+        self.seal_unreferenced(cache, w);
         Ok(())
+    }
+
+    /// Seals the full segments this writer retired during the transaction
+    /// that none of its pending writes is in any more (each write of a key
+    /// drops the key's previous unpublished item). Until its commit a
+    /// segment holding a pending write stays unsealed, out of eviction's
+    /// reach; without this every segment the transaction filled stayed so,
+    /// and a script rewriting one set a million times ran out of memory
+    /// with the cache full of its dropped items.
+    fn seal_unreferenced(&mut self, cache: &Cache, w: &mut Writer) {
+        if w.to_seal.len() <= self.held_segments {
+            return;
+        }
+        let ops = &self.s.ops;
+        w.to_seal.retain(|&id| {
+            let held = ops
+                .iter()
+                .any(|op| matches!(op, Op::Put { seg, .. } if *seg == id));
+            if !held {
+                cache.seg(id).transition(State::Active, State::Sealed);
+            }
+            held
+        });
+        self.held_segments = w.to_seal.len();
     }
 
     /// Makes `op` declared key `d`'s pending change (an earlier unpublished
