@@ -226,6 +226,9 @@ fn memory(out: &mut String, s: &Snapshot<'_>) {
             .get(&citadel_settings::server::MAXMEMORY_POLICY)
             .name()
     );
+    // Redis's memory outside what eviction counts (AOF and replica
+    // buffers): Citadel has neither.
+    line!(out, "mem_not_counted_for_evict", "0");
     line!(out, "mem_allocator", "libc");
     // Citadel's lazy free: the pages of big collections deleted after their
     // root went, still to reclaim in the background (counted in pages, not
