@@ -11,19 +11,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, types, IoUring};
-use socket2::Socket;
 
 use super::batch::WaitBatch;
 use super::bufring::BufRing;
 use super::connection::{Connection, State};
 use super::fixed::FixedFiles;
 use super::listener::Listening;
-use super::peer_watch::PeerWatch;
+use super::peer_watch::{Duplicate, PeerWatch};
 use super::shared::Shared;
 use super::slab::Slab;
 use super::stats::LoopStats;
 use super::token::{Op, Token};
-use super::{Door, NetError, Service, Waiter};
+use super::{NetError, Service, Waiter};
 
 /// Period of maintenance (clock, cache upkeep, killed clients, shutdown).
 const TICK: Duration = Duration::from_millis(100);
@@ -78,9 +77,9 @@ pub struct Worker<S: Service> {
     pub(super) batch: WaitBatch,
     /// Each peer thread's heartbeat as last seen (relief.rs).
     pub(super) peers: Vec<PeerWatch>,
-    /// Stalled peers' listeners this thread accepts from (peer, door,
-    /// duplicate), and when it next looks (relief.rs).
-    pub(super) relieved: Vec<(usize, Door, Socket)>,
+    /// Stalled peers' listeners this thread accepts from (peer, its
+    /// listener's duplicate), and when it next looks (relief.rs).
+    pub(super) relieved: Vec<(usize, Duplicate)>,
     pub(super) relief_due: Option<Instant>,
 }
 

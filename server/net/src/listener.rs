@@ -93,6 +93,8 @@ pub fn bind_unix(path: &Path, perm: u32) -> io::Result<Socket> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))?;
     }
     socket.listen(BACKLOG)?;
+    // Nonblocking, as the TCP listeners (`bind_reuseport`).
+    socket.set_nonblocking(true)?;
     Ok(socket)
 }
 

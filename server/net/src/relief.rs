@@ -1,19 +1,21 @@
 //! Relief for a stalled thread. A thread whose loop stops turning (a Lua
 //! script past busy-script-time, a command that runs for seconds) cannot
-//! accept the connections the kernel's SO_REUSEPORT hash hands its
-//! listener: they would wait in its accept queue until it returns, so an
-//! operator's `redis-cli SCRIPT KILL` could hang on the very core it is
-//! meant to free. Every thread watches its peers' tick counters on its own
-//! tick; once a peer has not ticked for `STALL_TICKS` of them, it takes the
-//! connections waiting in that peer's TCP listeners (a duplicate of each
-//! descriptor) every `RELIEF_POLL` until the peer ticks again. Not with an
-//! io_uring accept of its own: accept polls are exclusive waiters, so each
-//! new connection wakes only the first armed one, the stalled ring's, whose
-//! deferred task work (DEFER_TASKRUN) runs only when its thread enters the
-//! kernel again; the connection stays queued until then, and a plain
-//! `accept4` takes it. Listeners are nonblocking (`listener.rs`), so that
-//! `accept4` never waits. Connections already on the stalled thread wait
-//! for it; new ones are served.
+//! accept the connections the kernel hands its listener: the SO_REUSEPORT
+//! hash sends it its share of TCP connections, and each connection to the
+//! Unix socket wakes the first armed accept, which may be its. They would
+//! wait until it returns, so an operator's `redis-cli SCRIPT KILL` could
+//! hang on the very core it is meant to free. Every thread watches its
+//! peers' tick counters on its own tick; once a peer has not ticked for
+//! `STALL_TICKS` of them, it takes the connections waiting in that peer's
+//! listeners (a duplicate of each descriptor) every `RELIEF_POLL` until
+//! the peer ticks again. Not with an io_uring accept of its own: accept
+//! polls are exclusive waiters, so each new connection wakes only the
+//! first armed one, the stalled ring's, whose deferred task work
+//! (DEFER_TASKRUN) runs only when its thread enters the kernel again; the
+//! connection stays queued until then, and a plain `accept4` takes it.
+//! Listeners are nonblocking (`listener.rs`), so that `accept4` never
+//! waits. Connections already on the stalled thread wait for it; new ones
+//! are served.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
@@ -52,7 +54,7 @@ impl<S: Service> Worker<S> {
         }
     }
 
-    /// Takes `peer`'s TCP listeners' queued connections from now on.
+    /// Takes `peer`'s listeners' queued connections from now on.
     fn start_relief(&mut self, peer: usize) {
         let dups = self.shared.relief.duplicate(peer);
         tracing::warn!(
@@ -62,14 +64,14 @@ impl<S: Service> Worker<S> {
             u64::from(STALL_TICKS) * 100
         );
         self.relieved
-            .extend(dups.into_iter().map(|(door, socket)| (peer, door, socket)));
+            .extend(dups.into_iter().map(|dup| (peer, dup)));
         self.relief_due = Some(Instant::now());
     }
 
     /// `peer` turns again: its listeners are its own again.
     fn end_relief(&mut self, peer: usize) {
         tracing::info!(thread = self.thread, peer, "thread {peer} turns again");
-        self.relieved.retain(|(of, _, _)| *of != peer);
+        self.relieved.retain(|(of, _)| *of != peer);
         if self.relieved.is_empty() {
             self.relief_due = None;
         }
@@ -82,14 +84,14 @@ impl<S: Service> Worker<S> {
         }
         self.relief_due = Some(now + RELIEF_POLL);
         let mut taken = Vec::new();
-        for (_, door, listener) in &self.relieved {
+        for (_, (door, listener, path)) in &self.relieved {
             while let Ok((stream, _)) = listener.accept() {
-                taken.push((*door, stream));
+                taken.push((*door, stream, path.clone()));
             }
         }
-        for (door, stream) in taken {
+        for (door, stream, path) in taken {
             self.stats.relieved.fetch_add(1, Relaxed);
-            self.adopt(stream, door, None);
+            self.adopt(stream, door, path);
         }
     }
 }

@@ -254,7 +254,7 @@ impl Drop for Server {
     }
 }
 
-fn line(r: &mut BufReader<TcpStream>) -> String {
+fn line(r: &mut impl BufRead) -> String {
     let mut s = String::new();
     r.read_line(&mut s).unwrap();
     s
@@ -522,7 +522,11 @@ fn a_panic_closes_only_its_connection() {
 /// it sleeps, and once it turns again new connections reach it again.
 #[test]
 fn a_stalled_threads_new_connections_are_served_by_its_peer() {
-    let server = Server::start(2, 10_000, |_| {});
+    let unix = std::env::temp_dir().join(format!("citadel-net-relief-{}.sock", std::process::id()));
+    let path = unix.clone();
+    let server = Server::start(2, 10_000, |cfg| {
+        cfg.unix = Some(super::UnixSocket { path, perm: 0 });
+    });
     let who = |c: &mut BufReader<TcpStream>| {
         c.get_mut().write_all(b"WHO\n").unwrap();
         line(c)
@@ -546,6 +550,15 @@ fn a_stalled_threads_new_connections_are_served_by_its_peer() {
         still_asleep.map_err(|e| e.kind()),
         Err(std::io::ErrorKind::WouldBlock)
     );
+    // The Unix socket's connections too (each wakes the first armed
+    // accept, which may be the stalled thread's).
+    for _ in 0..8 {
+        let s = std::os::unix::net::UnixStream::connect(&unix).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut c = BufReader::new(s);
+        c.get_mut().write_all(b"WHO\n").unwrap();
+        assert_ne!(line(&mut c), stalled_thread);
+    }
     let relieved: u64 = server
         .stats
         .iter()

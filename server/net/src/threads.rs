@@ -167,12 +167,14 @@ where
         per_thread.push(mine);
     }
     drop(unix);
-    let tcp_fds = per_thread
+    let listener_fds = per_thread
         .iter()
         .map(|mine| {
             mine.iter()
-                .filter(|l| l.unix_path.is_none())
-                .filter_map(|l| Some((l.door, l.socket.as_ref()?.as_raw_fd())))
+                .filter_map(|l| {
+                    let fd = l.socket.as_ref()?.as_raw_fd();
+                    Some((l.door, fd, l.unix_path.clone()))
+                })
                 .collect()
         })
         .collect();
@@ -184,7 +186,7 @@ where
         drain_wait: cfg.drain_wait,
         stop: AtomicBool::new(false),
         limits: Default::default(),
-        relief: Relief::new(stats.to_vec(), tcp_fds),
+        relief: Relief::new(stats.to_vec(), listener_fds),
     });
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), NetError>>();
     std::thread::scope(|scope| {
