@@ -9,6 +9,7 @@ use super::error::{CmdError, CmdResult};
 use super::scripting::{invocation, kill_running, run_script, with_engine};
 use super::table::{keyless, CommandDef};
 use crate::glob::glob_match;
+use crate::script::busy::LOAD_TIMEOUT_MS;
 use crate::script::store::{decode, library_name};
 use crate::script::{Engine, FunctionMeta, Library, Store};
 
@@ -41,9 +42,14 @@ fn fcall_common(ctx: &mut Ctx<'_>, args: Args<'_>, ro: bool) -> CmdResult {
 }
 
 /// Checks a library's code in `engine`: (name, its functions).
-fn check_library(engine: &mut Engine, code: &str) -> Result<(String, Vec<FunctionMeta>), String> {
+/// `timeout_ms`: as `Engine::load_library` takes it.
+fn check_library(
+    engine: &mut Engine,
+    code: &str,
+    timeout_ms: Option<u64>,
+) -> Result<(String, Vec<FunctionMeta>), String> {
     let name = library_name(code)?;
-    let registered = engine.load_library(code)?;
+    let registered = engine.load_library(code, timeout_ms)?;
     let metas = registered.iter().map(|r| r.meta()).collect();
     Ok((name, metas))
 }
@@ -70,7 +76,8 @@ fn ensure_saved_loaded(ctx: &mut Ctx<'_>) -> CmdResult {
             return;
         }
         for code in &store.saved() {
-            match check_library(engine, code) {
+            // Loaded by an earlier run: no timeout drops it now.
+            match check_library(engine, code, None) {
                 Ok((name, metas)) => {
                     if let Err(e) = registry.add(library(&store, name, code, metas), true) {
                         tracing::error!(error = %e, "a saved function library was not restored");
@@ -114,8 +121,10 @@ fn load(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     ensure_saved_loaded(ctx)?;
     let code = String::from_utf8_lossy(code).into_owned();
     let store = ctx.state.scripts.clone();
-    let (name, metas) =
-        with_engine(ctx, |engine, _| check_library(engine, &code))?.map_err(CmdError::Text)?;
+    let (name, metas) = with_engine(ctx, |engine, _| {
+        check_library(engine, &code, Some(LOAD_TIMEOUT_MS))
+    })?
+    .map_err(CmdError::Text)?;
     store
         .functions_mut()
         .add(library(&store, name.clone(), &code, metas), replace)
@@ -247,7 +256,9 @@ fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let checked = with_engine(ctx, |engine, _| {
         codes
             .iter()
-            .map(|code| check_library(engine, code).map(|(n, m)| (n, code, m)))
+            .map(|code| {
+                check_library(engine, code, Some(LOAD_TIMEOUT_MS)).map(|(n, m)| (n, code, m))
+            })
             .collect::<Result<Vec<_>, String>>()
     })?
     .map_err(CmdError::Text)?;

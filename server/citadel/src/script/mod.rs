@@ -380,7 +380,8 @@ impl Engine {
             .get(&lib.name)
             .is_some_and(|l| l.generation == lib.generation);
         if !current {
-            match self.load_library(&lib.code) {
+            // Accepted by its FUNCTION LOAD already: no timeout here.
+            match self.load_library(&lib.code, None) {
                 Ok(registered) => self.keep_library(&lib.name, lib.generation, registered),
                 Err(e) => {
                     out.error(e.as_bytes());
@@ -402,8 +403,16 @@ impl Engine {
         self.collect_if_needed();
     }
 
-    /// Runs a library's code, collecting what it registers.
-    pub fn load_library(&mut self, code: &str) -> Result<Vec<Registered>, String> {
+    /// Runs a library's code, collecting what it registers. `timeout_ms`:
+    /// how long its top-level code may run (Redis's FUNCTION LOAD
+    /// timeout), for code a client just gave; None for a library already
+    /// accepted (this thread's own copy of it, one saved by an earlier
+    /// run), which a busy moment must not drop.
+    pub fn load_library(
+        &mut self,
+        code: &str,
+        timeout_ms: Option<u64>,
+    ) -> Result<Vec<Registered>, String> {
         // The shebang line becomes a comment: line numbers stay.
         let code = format!("--{code}");
         let func = self
@@ -415,7 +424,7 @@ impl Engine {
             .into_function()
             .map_err(|e| format!("ERR Error compiling function: {}", root_message(&e)))?;
         *self.shared.registering.borrow_mut() = Some(Vec::new());
-        self.slot.set_load_timeout(Some(busy::LOAD_TIMEOUT_MS));
+        self.slot.set_load_timeout(timeout_ms);
         let result = (self.load_env.set_loading.call::<()>(true))
             .and_then(|()| sandbox::bound_memory(&self.lua, true))
             .and_then(|()| protected::call(&self.lua, &self.handler, &func, &[], None));

@@ -285,7 +285,7 @@ fn random_is_seedable() {
 
 /// Loads library `name` into `e` and the store's registry.
 fn register(e: &mut Engine, store: &Store, name: &str, code: &str) {
-    let reg = e.load_library(code).unwrap();
+    let reg = e.load_library(code, Some(busy::LOAD_TIMEOUT_MS)).unwrap();
     let metas: Vec<_> = reg.iter().map(|r| r.meta()).collect();
     let generation = store.next_generation();
     store
@@ -334,13 +334,19 @@ fn library_load_sees_only_the_library_api() {
         ("mt = getmetatable(_G)", "getmetatable"),
     ] {
         let err = e
-            .load_library(&format!("#!lua name=x\n{code}"))
+            .load_library(
+                &format!("#!lua name=x\n{code}"),
+                Some(busy::LOAD_TIMEOUT_MS),
+            )
             .err()
             .unwrap();
         let want = format!("Script attempted to access nonexistent global variable '{missing}'");
         assert!(err.contains(&want), "{code}: {err}");
     }
-    let err = e.load_library("#!lua name=x\na = 1").err().unwrap();
+    let err = e
+        .load_library("#!lua name=x\na = 1", Some(busy::LOAD_TIMEOUT_MS))
+        .err()
+        .unwrap();
     assert!(err.contains("Attempt to modify a readonly table"), "{err}");
     let code = "#!lua name=cap\nlocal lib = redis\nlib.log(lib.LOG_DEBUG, lib.REDIS_VERSION)\n\
         local call\n\
@@ -389,15 +395,19 @@ fn functions_load_and_call() {
     let (mut other, _) = engine();
     assert_eq!(call(&mut other, "f", false), "*2\r\n$1\r\nk\r\n$1\r\na\r\n");
     assert_eq!(
-        e.load_library("#!lua name=x\nreturn 1").err().unwrap(),
+        e.load_library("#!lua name=x\nreturn 1", Some(busy::LOAD_TIMEOUT_MS))
+            .err()
+            .unwrap(),
         "ERR No functions registered"
     );
     assert_eq!(
-        e.load_library("#!lua name=x\nredis.register_function('a', function() end) redis.register_function('a', function() end)").err().unwrap(),
+        e.load_library("#!lua name=x\nredis.register_function('a', function() end) redis.register_function('a', function() end)", Some(busy::LOAD_TIMEOUT_MS)).err().unwrap(),
         "ERR Error registering functions: ERR Function already exists in the library"
     );
     assert_eq!(
-        e.load_library("#!lua name=x\nreturn 1 +").err().unwrap(),
+        e.load_library("#!lua name=x\nreturn 1 +", Some(busy::LOAD_TIMEOUT_MS))
+            .err()
+            .unwrap(),
         "ERR Error compiling function: user_function:2: unexpected symbol near '<eof>'"
     );
 }
@@ -520,4 +530,23 @@ fn acl_check_cmd_asks_the_host() {
         .starts_with("-ERR Invalid command passed to redis.acl_check_cmd() script: "));
     assert!(eval("return redis.acl_check_cmd()")
         .starts_with("-ERR Please specify at least one argument for this redis lib call script: "));
+}
+
+/// A library's top-level code is stopped past the timeout a client's
+/// FUNCTION LOAD gives it; a library already accepted (a thread's own copy,
+/// one saved by an earlier run) loads without one, however long it takes.
+#[test]
+fn load_timeout_applies_only_when_asked() {
+    let (mut e, _store) = engine();
+    let slow = "#!lua name=slow\nlocal n = 0 for i = 1, 20000000 do n = n + i end\n\
+                redis.register_function('f', function() return n end)";
+    let err = e.load_library(slow, Some(1)).err().unwrap();
+    assert!(err.contains(busy::LOAD_TIMEOUT), "{err}");
+    assert_eq!(e.load_library(slow, None).map(|r| r.len()), Ok(1));
+    let endless = "#!lua name=endless\nwhile true do end";
+    let err = e
+        .load_library(endless, Some(busy::LOAD_TIMEOUT_MS))
+        .err()
+        .unwrap();
+    assert!(err.contains(busy::LOAD_TIMEOUT), "{err}");
 }
