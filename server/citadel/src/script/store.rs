@@ -378,56 +378,35 @@ mod tests {
 
     #[test]
     fn metadata() {
-        assert_eq!(library_name("#!lua name=lib1\n").unwrap(), "lib1");
-        assert_eq!(
-            library_name("x").unwrap_err(),
-            "ERR Missing library metadata"
-        );
-        assert_eq!(
-            library_name("#!lua name=a").unwrap_err(),
-            "ERR Invalid library metadata"
-        );
-        assert_eq!(
-            library_name("#!lua\n").unwrap_err(),
-            "ERR Library name was not given"
-        );
-        assert_eq!(
-            library_name("#!foo name=a\n").unwrap_err(),
-            "ERR Engine 'foo' not found"
-        );
-        assert_eq!(
-            library_name("#! name=a\n").unwrap_err(),
-            "ERR Engine '' not found"
-        );
-        assert_eq!(
-            library_name("#!foo\n").unwrap_err(),
-            "ERR Library name was not given"
-        );
-        assert_eq!(
-            library_name("#!lua name=a NAME=b\n").unwrap_err(),
-            "ERR Invalid metadata value, name argument was given multiple times"
-        );
-        assert_eq!(library_name("#!LUA Name=\"foo\"\n").unwrap(), "foo");
-        assert_eq!(
-            library_name("#!lua name=ab foo=bar\n").unwrap_err(),
-            "ERR Invalid metadata value given: foo=bar"
-        );
-        // Quotes open anywhere in a part; an unbalanced one is invalid.
-        assert_eq!(library_name("#!l\"ua\" na\"me=x\"\n").unwrap(), "x");
-        assert_eq!(
-            library_name("#!lua name=\"x\n").unwrap_err(),
-            "ERR Invalid library metadata"
-        );
-        // A NUL before the newline: no line end found.
-        assert_eq!(
-            library_name("#!lua name=x\0\n").unwrap_err(),
-            "ERR Invalid library metadata"
-        );
-        // Only space, tab, CR and LF end a part: this is all the engine.
-        assert_eq!(
-            library_name("#!\x0bname=a\n").unwrap_err(),
-            "ERR Library name was not given"
-        );
+        let cases: &[(&str, Result<&str, &str>)] = &[
+            ("#!lua name=lib1\n", Ok("lib1")),
+            ("x", Err("ERR Missing library metadata")),
+            ("#!lua name=a", Err("ERR Invalid library metadata")),
+            ("#!lua\n", Err("ERR Library name was not given")),
+            ("#!foo name=a\n", Err("ERR Engine 'foo' not found")),
+            ("#! name=a\n", Err("ERR Engine '' not found")),
+            ("#!foo\n", Err("ERR Library name was not given")),
+            (
+                "#!lua name=a NAME=b\n",
+                Err("ERR Invalid metadata value, name argument was given multiple times"),
+            ),
+            ("#!LUA Name=\"foo\"\n", Ok("foo")),
+            (
+                "#!lua name=ab foo=bar\n",
+                Err("ERR Invalid metadata value given: foo=bar"),
+            ),
+            // Quotes open anywhere in a part; an unbalanced one is invalid.
+            ("#!l\"ua\" na\"me=x\"\n", Ok("x")),
+            ("#!lua name=\"x\n", Err("ERR Invalid library metadata")),
+            // A NUL before the newline: no line end found.
+            ("#!lua name=x\0\n", Err("ERR Invalid library metadata")),
+            // Only space, tab, CR and LF end a part: this is all the engine.
+            ("#!\x0bname=a\n", Err("ERR Library name was not given")),
+        ];
+        for (code, want) in cases {
+            let got = library_name(code);
+            assert_eq!(got.as_deref().map_err(String::as_str), *want, "{code:?}");
+        }
     }
 
     #[test]
