@@ -138,7 +138,7 @@ impl CacheHandle {
             if e.seg() < cache.geo().segments {
                 cache
                     .region
-                    .prefetch(cache.seg(e.seg()).data + e.off() as usize);
+                    .prefetch_item(cache.seg(e.seg()).data + e.off() as usize);
             }
         }
     }

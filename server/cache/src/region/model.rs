@@ -92,5 +92,6 @@ impl Region {
     }
 
     pub fn prefetch(&self, _off: usize) {}
+    pub fn prefetch_item(&self, _off: usize) {}
     pub fn prefetch_write(&self, _off: usize) {}
 }
