@@ -203,7 +203,7 @@ impl Region {
     #[inline]
     pub fn prefetch_item(&self, off: usize) {
         self.prefetch(off);
-        if off % 64 != 0 {
+        if !off.is_multiple_of(64) {
             self.prefetch(off + 63);
         }
     }
