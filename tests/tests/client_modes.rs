@@ -173,3 +173,45 @@ fn client_list_shows_the_input_a_connection_holds() {
     assert_eq!(part.raw_reply().as_deref(), Some(&b"+PONG\r\n"[..]));
     wait_qbuf(&mut admin, "part", 0);
 }
+
+/// The `qbuf=` field of a CLIENT LIST/INFO line.
+fn qbuf_of(line: &str) -> String {
+    let at = line.find(" qbuf=").expect("a qbuf field") + " qbuf=".len();
+    line[at..].split(' ').next().unwrap_or_default().to_owned()
+}
+
+/// A client's own CLIENT INFO / CLIENT LIST line shows, as `qbuf`, the
+/// input its command is being run from (Redis's query buffer, trimmed
+/// only after the input has run): the command itself, and what came with
+/// it in the same write. Redis's own suite checks `qbuf=26` for a plain
+/// CLIENT LIST.
+#[test]
+fn a_clients_own_line_shows_the_input_its_command_runs_from() {
+    let redis = RedisServer::start();
+    let citadel = Server::start(&[]);
+    let mut servers = [
+        ("redis", RespReader::new(redis.raw())),
+        ("citadel", RespReader::new(citadel.raw())),
+    ];
+    let mut seen = Vec::new();
+    for (name, r) in servers.iter_mut() {
+        send(r, &["CLIENT", "SETNAME", "me"]);
+        let info = qbuf_of(&send(r, &["CLIENT", "INFO"]));
+        let list = send(r, &["CLIENT", "LIST"]);
+        let own = list
+            .lines()
+            .find(|l| l.contains(" name=me "))
+            .expect("its own line");
+        let listed = qbuf_of(own);
+        // A PING and the CLIENT INFO in one write.
+        let mut two = encode_command(&[b"PING"]);
+        two.extend_from_slice(&encode_command(&[b"CLIENT", b"INFO"]));
+        r.send(&two);
+        assert_eq!(r.raw_reply().as_deref(), Some(&b"+PONG\r\n"[..]), "{name}");
+        let reply = r.raw_reply().expect("CLIENT INFO's reply");
+        let batched = qbuf_of(&String::from_utf8_lossy(&reply));
+        seen.push((info, listed, batched));
+    }
+    assert_eq!(seen[0], ("26".into(), "26".into(), "40".into()), "redis");
+    assert_eq!(seen[1], seen[0], "citadel against redis");
+}

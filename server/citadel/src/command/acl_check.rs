@@ -254,7 +254,7 @@ pub fn log_entry(
     let now = citadel_cache::unix_millis();
     let mut info = String::new();
     let subs = state.pubsub.counts(conn.client.id);
-    super::client::describe(&mut info, &conn.client, subs, now);
+    super::client::describe(&mut info, &conn.client, Some(conn.pass_input), subs, now);
     let client_info = info.trim_end().to_owned();
     state.acl.log.add(log::Entry {
         count: 1,

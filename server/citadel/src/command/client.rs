@@ -93,8 +93,15 @@ fn getname(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 /// One CLIENT LIST line, fields as Redis 7.2 prints them (memory and
 /// buffer fields Citadel does not track are 0; `qbuf` is the input held
 /// unrun: a partial request, or requests waiting while the client is
-/// parked); `subs`: its Pub/Sub channels, patterns and shard channels.
-pub(super) fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now_ms: u64) {
+/// parked; for the client asking, `own_input`, its running pass's
+/// input); `subs`: its Pub/Sub channels, patterns and shard channels.
+pub(super) fn describe(
+    out: &mut String,
+    c: &ClientShared,
+    own_input: Option<usize>,
+    subs: [usize; 3],
+    now_ms: u64,
+) {
     let names = c.names().clone();
     let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     let cmd = by_index(c.last_cmd.load(Ordering::Relaxed) as usize).map_or("NULL", |d| d.name);
@@ -114,7 +121,7 @@ pub(super) fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now
         subs[0],
         subs[1],
         subs[2],
-        c.qbuf.load(Ordering::Relaxed),
+        own_input.map_or_else(|| c.qbuf.load(Ordering::Relaxed), |n| n as u64),
         c.qbuf_free.load(Ordering::Relaxed),
         cmd,
         text(names.user()),
@@ -128,7 +135,14 @@ pub(super) fn describe(out: &mut String, c: &ClientShared, subs: [usize; 3], now
 fn info(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     let mut text = String::new();
     let subs = ctx.state.pubsub.counts(ctx.conn.client.id);
-    describe(&mut text, &ctx.conn.client, subs, ctx.thread.cache.now_ms());
+    let own = Some(ctx.conn.pass_input);
+    describe(
+        &mut text,
+        &ctx.conn.client,
+        own,
+        subs,
+        ctx.thread.cache.now_ms(),
+    );
     ctx.out.verbatim(text.as_bytes());
     Ok(())
 }
@@ -166,7 +180,8 @@ fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut text = String::new();
     for c in ctx.state.clients.live() {
         if all || ids.contains(&c.id) {
-            describe(&mut text, &c, ctx.state.pubsub.counts(c.id), now);
+            let own = (c.id == ctx.conn.client.id).then_some(ctx.conn.pass_input);
+            describe(&mut text, &c, own, ctx.state.pubsub.counts(c.id), now);
         }
     }
     ctx.out.verbatim(text.as_bytes());

@@ -95,6 +95,11 @@ pub struct ConnState {
     pub blocked: Option<crate::blocking::BlockState>,
     /// Its priority and quota group under the overload rules.
     pub overload: crate::overload::ClientClass,
+    /// Bytes of the input the running pass reads from: the running
+    /// command, those before it in the same input and those after. Its
+    /// own CLIENT LIST/INFO line shows them as `qbuf`, as Redis shows its
+    /// query buffer (trimmed only once the input is run).
+    pub pass_input: usize,
 }
 
 /// The connection's side of its tracking (what every read checks).

@@ -72,6 +72,7 @@ impl Session {
                 handed_off: false,
                 blocked: None,
                 overload: Default::default(),
+                pass_input: 0,
             },
             hold: Default::default(),
             _open: None,
@@ -124,6 +125,7 @@ impl Session {
         let age = self.hold.input_age();
         let max_bulk = self.state.limits.proto_max_bulk_len;
         let authed = self.conn.authed || !self.state.auth_required();
+        self.conn.pass_input = input.len();
         // A core that will refuse this whole batch from its framing skips
         // the prefetch: a refusal must cost far less than serving. One that
         // may still admit some of it prefetches them as usual.
