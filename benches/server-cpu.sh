@@ -7,7 +7,7 @@
 #
 # Each server runs pinned to core 0 (citadel --threads 1, cache file in
 # /dev/shm; redis --save '' --appendonly no), each client pinned to core 1.
-# For SET and GET at pipeline 1 and 16, 50 connections, 100k keys, 32-byte
+# For SET and GET at pipeline 1 and 16, 50 connections, 100k keys (KEYS), 32-byte
 # values, every server is measured in every round (order rotating between
 # rounds), reading the server's utime and stime from /proc/<pid>/stat around
 # each client run. Besides Citadel and Redis it measures the floor servers
@@ -28,6 +28,10 @@
 #                  the loadgen's default, pipelines topped up as replies
 #                  arrive); default "redis-benchmark loadgen-lockstep".
 #        OPS       default "set get";  PIPELINES  default "1 16".
+#        KEYS      the key space (redis-benchmark -r, loadgen --keys), default
+#                  100000; the prefill writes as many SETs (about 63% of the
+#                  keys: GETs of the rest miss, as in redis-benchmark's own
+#                  random keys).
 #        OUT       result directory (default target/server-cpu).
 #        CACHE_DIRS "NAME=DIR ...": a named citadel's cache file goes in DIR
 #                  instead of the scratch dir in /dev/shm, e.g. a tmpfs
@@ -48,6 +52,7 @@ servers=${SERVERS:-"citadel=$target/release/citadel redis=redis-server floor-epo
 clients=${CLIENTS:-"redis-benchmark loadgen-lockstep"}
 ops=${OPS:-"set get"}
 pipelines=${PIPELINES:-"1 16"}
+keys=${KEYS:-100000}
 loadgen=$target/release/citadel-loadgen
 floor=$target/release/floor-server
 mkdir -p "$out"
@@ -74,7 +79,7 @@ start_server() { # name binary port: the floor servers, or redis/citadel
 drive() { # client op pipeline requests port server
     local client=$1 op=$2 p=$3 n=$4 port=$5 server=$6
     if [ "$client" = redis-benchmark ]; then
-        $fifo taskset -c 1 redis-benchmark -p "$port" -c 50 -n "$n" -P "$p" -r 100000 -d 32 \
+        $fifo taskset -c 1 redis-benchmark -p "$port" -c 50 -n "$n" -P "$p" -r "$keys" -d 32 \
             -t "$op" --csv 2>/dev/null | awk -F, 'NR==2 {gsub(/"/,""); print $2, $7 * 1000}'
     else
         local ratio=1:0 json=$scratch/lg.json mode=() errors=0
@@ -83,7 +88,7 @@ drive() { # client op pipeline requests port server
         # The floor servers answer $-1 to SET too: not an error worth stopping for.
         [[ $server = floor-* ]] && errors=1
         $fifo taskset -c 1 "$loadgen" -s "127.0.0.1:$port" -t 1 -c 50 -p "$p" --ratio "$ratio" \
-            "${mode[@]}" --max-errors "$errors" --keys 100000 --value-size 32 -n "$n" --json "$json" \
+            "${mode[@]}" --max-errors "$errors" --keys "$keys" --value-size 32 -n "$n" --json "$json" \
             >/dev/null 2>&1
         python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["ops_per_sec"], j["latency_us"]["all"]["p99"])' "$json"
     fi
@@ -93,8 +98,8 @@ measure() { # name binary round
     local name=$1 bin=$2 round=$3 port
     port=$(free_port)
     start_server "$name" "$bin" "$port"
-    # Prefill every key once, so GETs hit.
-    taskset -c 1 redis-benchmark -p "$port" -c 50 -n 100000 -P 16 -r 100000 -d 32 -t set -q >/dev/null 2>&1
+    # Prefill: as many random SETs as keys, so most GETs hit.
+    taskset -c 1 redis-benchmark -p "$port" -c 50 -n "$keys" -P 16 -r "$keys" -d 32 -t set -q >/dev/null 2>&1
     for client in $clients; do
         for p in $pipelines; do
             local n=$n_p1
@@ -118,7 +123,7 @@ measure() { # name binary round
 
 every_round "$rounds" measure
 
-python3 - "$out/samples.tsv" "$servers" "$rounds" <<'PY' | tee "$out/table.md"
+python3 - "$out/samples.tsv" "$servers" "$rounds" "$keys" <<'PY' | tee "$out/table.md"
 import sys, statistics as st
 from collections import defaultdict
 rows = defaultdict(list)
@@ -147,6 +152,6 @@ for client in ("redis-benchmark", "loadgen-lockstep", "loadgen"):
                     f" {user - med[f][1]:+.3f} |" if f in med and n not in floors else " |" for f in floors)
                 print(f"| {client} | {op.upper()} | {p} | {n} | {us:.3f} | {user:.3f} | {ops:.0f} | {p99:.0f} | {rc} | {rp} |" + above)
 print()
-print(f"Medians of {sys.argv[3]} rounds; 50 connections, 100k keys, 32-byte values; "
+print(f"Medians of {sys.argv[3]} rounds; 50 connections, {int(sys.argv[4]):,} keys, 32-byte values; "
       "server CPU = utime+stime from /proc/<pid>/stat (10 ms ticks).")
 PY
