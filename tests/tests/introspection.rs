@@ -258,6 +258,7 @@ fn commandstats_count_calls_rejections_failures_and_errors_as_redis() {
         field(&m, "lazyfree_pending_objects", "").as_deref(),
         Some("0")
     );
+    assert_eq!(field(&m, "lazyfreed_objects", "").as_deref(), Some("0"));
     // errorstats is in the default set, commandstats is not.
     let default = text(&mut citadel, &["INFO"]);
     assert!(default.contains("# Errorstats") && !default.contains("# Commandstats"));

@@ -182,6 +182,7 @@ fn zscan_all(pair: &mut Pair, key: &str) -> HashSet<String> {
 fn info_field(pair: &mut Pair, name: &str) -> u64 {
     let mut c = pair.citadel.client();
     let info: String = citadel_tests::redis::cmd("INFO")
+        .arg("memory")
         .arg("stats")
         .query(&mut c)
         .unwrap();
@@ -273,6 +274,7 @@ fn a_200k_member_sorted_set_matches_redis() {
     pair.same_str_on(conn, &["COPY", "big", "copy"]);
     pair.same_str_on(conn, &["ZCARD", "copy"]);
     let reclaimed = info_field(&mut pair, "reclaimed_pages");
+    let lazyfreed = info_field(&mut pair, "lazyfreed_objects");
     pair.same_str_on(conn, &["DEL", "big"]);
     pair.same_str_on(conn, &["UNLINK", "copy"]);
     pair.same_str_on(conn, &["DBSIZE"]);
@@ -288,6 +290,10 @@ fn a_200k_member_sorted_set_matches_redis() {
     // Both sets' pages: ~2,100 tree pages and ~2,000 index pages each.
     let freed = info_field(&mut pair, "reclaimed_pages") - reclaimed;
     assert!(freed > 4_000, "reclaimed {freed} pages");
+    // Each dropped set counts once, as Redis's lazy free counts objects.
+    let objects = info_field(&mut pair, "lazyfreed_objects") - lazyfreed;
+    assert_eq!(objects, 2, "lazyfreed_objects");
+    assert_eq!(info_field(&mut pair, "lazyfree_pending_objects"), 0);
 }
 
 /// A lex bound around the members of [`lex_fill`]: `-`, `+`, or `[`/`(`

@@ -749,7 +749,7 @@ impl CacheHandle {
         }
         let mut queue = std::mem::take(&mut self.w.reclaim);
         let mut reclaimed = 0;
-        let done = queue.drain(budget, |key, owner, generation| {
+        let (done, roots) = queue.drain(budget, |key, owner, generation| {
             let deleted = self.update_stored(&[key, owner], |items, ch| {
                 let page = items[0].as_ref().is_some_and(|item| item.is_page());
                 let owner_live = items[1]
@@ -766,8 +766,11 @@ impl CacheHandle {
         // Reclaims never queue more, but keep anything queued meanwhile.
         queue.append(&mut self.w.reclaim);
         self.w.reclaim = queue;
-        self.w.publish_reclaim_pending(&self.cache);
+        // Counted before the queue shows empty: whoever waits for it to
+        // empty then reads the counts done.
         HandleCounters::bump(&self.counters().reclaimed_pages, reclaimed);
+        HandleCounters::bump(&self.counters().lazyfreed_roots, roots);
+        self.w.publish_reclaim_pending(&self.cache);
         done
     }
 
@@ -789,6 +792,7 @@ impl Drop for CacheHandle {
         self.txn_abort();
         // Pages still queued become orphans: eviction finds them.
         HandleCounters::set(&self.counters().reclaim_pending, 0);
+        HandleCounters::set(&self.counters().reclaim_pending_roots, 0);
         self.w.seal_pending(&self.cache);
         self.cache.release_slot(self.w.slot);
     }

@@ -168,10 +168,23 @@ impl ReclaimQueue {
         self.pages
     }
 
+    /// Dropped roots with pages not handed out yet.
+    pub fn pending_roots(&self) -> u64 {
+        self.pending.len() as u64
+    }
+
     /// Hands the next page keys to `delete` (page key, owner key,
-    /// generation), at most `budget` of them; returns how many were handed.
-    pub fn drain(&mut self, budget: usize, mut delete: impl FnMut(&[u8], &[u8], u64)) -> usize {
-        let mut done = 0;
+    /// generation), at most `budget` of them; returns how many were handed
+    /// and how many dropped roots had every page handed out (INFO's
+    /// `lazyfreed_objects`).
+    pub fn drain(
+        &mut self,
+        budget: usize,
+        mut delete: impl FnMut(&[u8], &[u8], u64),
+    ) -> (usize, u64) {
+        let (mut done, mut roots) = (0, 0);
+        // A root's last page counts it, so an entry emptied by the last
+        // call of a budget is not left behind for the next one.
         while done < budget {
             let Some((owner, generation, pages)) = self.pending.front_mut() else {
                 break;
@@ -182,13 +195,17 @@ impl ReclaimQueue {
                     delete(&self.key, owner, *generation);
                     self.pages -= 1;
                     done += 1;
+                    if pages.is_empty() {
+                        self.pending.pop_front();
+                        roots += 1;
+                    }
                 }
                 None => {
                     self.pending.pop_front();
                 }
             }
         }
-        done
+        (done, roots)
     }
 }
 
@@ -233,13 +250,16 @@ mod tests {
         queue.push(b"j", 3, 2..4);
         assert_eq!(queue.pending_pages(), 7);
         let mut seen = Vec::new();
+        let mut calls = Vec::new();
         while !queue.is_empty() {
-            queue.drain(3, |key, _, _| {
+            calls.push(queue.drain(3, |key, _, _| {
                 seen.push(parse_page_key(key).map(|p| p.page))
-            });
+            }));
         }
         assert_eq!(seen.len(), 7);
         assert_eq!(queue.pending_pages(), 0);
         assert_eq!(seen[5], Some(2));
+        // (pages handed, roots finished): a root counts with its last page.
+        assert_eq!(calls, [(3, 0), (3, 1), (1, 1)]);
     }
 }

@@ -16,6 +16,12 @@ pub struct HandleCounters {
     pub reclaimed_pages: AtomicU64,
     /// Pages this handle has queued for reclaim and not yet looked at.
     pub reclaim_pending: AtomicU64,
+    /// Dropped roots of big collections whose pages were all deleted in
+    /// the background (Redis's `lazyfreed_objects`).
+    pub lazyfreed_roots: AtomicU64,
+    /// Dropped roots this handle has queued with pages still to hand out
+    /// (Redis's `lazyfree_pending_objects`).
+    pub reclaim_pending_roots: AtomicU64,
     /// Multi-key writes too big for the journal (update.rs).
     pub journal_overflows: AtomicU64,
 }
@@ -78,6 +84,11 @@ pub struct CacheStats {
     pub reclaimed_pages: u64,
     /// Pages queued for deletion, not yet looked at.
     pub reclaim_pending: u64,
+    /// Dropped big collections whose pages were all deleted in the
+    /// background.
+    pub lazyfreed_roots: u64,
+    /// Dropped big collections with pages still queued for deletion.
+    pub reclaim_pending_roots: u64,
     /// Multi-key writes that changed more keys than a writer's journal
     /// holds: atomic to readers, but a crash could leave them half done.
     pub journal_overflows: u64,

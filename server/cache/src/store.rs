@@ -435,6 +435,8 @@ impl Cache {
             expirations: self.counters.sum(|c| &c.expirations),
             reclaimed_pages: self.counters.sum(|c| &c.reclaimed_pages),
             reclaim_pending: self.counters.sum(|c| &c.reclaim_pending),
+            lazyfreed_roots: self.counters.sum(|c| &c.lazyfreed_roots),
+            reclaim_pending_roots: self.counters.sum(|c| &c.reclaim_pending_roots),
             journal_overflows: self.counters.sum(|c| &c.journal_overflows),
             level_fill,
             segments_total: self.geo.segments as u64,

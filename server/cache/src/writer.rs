@@ -237,8 +237,9 @@ impl Writer {
 
     /// Shows the reclaim queue's length in this writer's statistics.
     pub fn publish_reclaim_pending(&self, cache: &Cache) {
-        let pending = self.reclaim.pending_pages();
-        HandleCounters::set(&self.counters(cache).reclaim_pending, pending);
+        let c = self.counters(cache);
+        HandleCounters::set(&c.reclaim_pending, self.reclaim.pending_pages());
+        HandleCounters::set(&c.reclaim_pending_roots, self.reclaim.pending_roots());
     }
 
     /// `unlinked` for an item leaving for good by expiry or eviction (home

@@ -110,6 +110,7 @@ pub struct StatBase {
     pub misses: u64,
     pub evictions: u64,
     pub expirations: u64,
+    pub lazyfreed_roots: u64,
 }
 
 const SAMPLES: usize = 16;
@@ -364,6 +365,7 @@ impl ServerState {
         s.misses = s.misses.saturating_sub(base.misses);
         s.evictions = s.evictions.saturating_sub(base.evictions);
         s.expirations = s.expirations.saturating_sub(base.expirations);
+        s.lazyfreed_roots = s.lazyfreed_roots.saturating_sub(base.lazyfreed_roots);
         s
     }
 
@@ -379,6 +381,7 @@ impl ServerState {
             misses: s.misses,
             evictions: s.evictions,
             expirations: s.expirations,
+            lazyfreed_roots: s.lazyfreed_roots,
         };
         for t in &self.thread_stats {
             t.reset();

@@ -230,10 +230,18 @@ fn memory(out: &mut String, s: &Snapshot<'_>) {
     // buffers): Citadel has neither.
     line!(out, "mem_not_counted_for_evict", "0");
     line!(out, "mem_allocator", "libc");
-    // Citadel's lazy free: the pages of big collections deleted after their
-    // root went, still to reclaim in the background (counted in pages, not
-    // values; `reclaimed_pages` in Stats counts those done).
-    line!(out, "lazyfree_pending_objects", "{}", c.reclaim_pending);
+    // Citadel's lazy free: big collections dropped whose pages are still
+    // to delete in the background (Stats' `reclaim_pending_pages` counts
+    // the pages).
+    line!(
+        out,
+        "lazyfree_pending_objects",
+        "{}",
+        c.reclaim_pending_roots
+    );
+    // Big collections dropped (DEL, UNLINK, FLUSH, overwrite, expiry,
+    // eviction) whose pages were then all deleted in the background.
+    line!(out, "lazyfreed_objects", "{}", c.lazyfreed_roots);
 }
 
 /// Redis's script fields. Scripts and functions share each core's Lua
