@@ -12,10 +12,15 @@ fn send(r: &mut RespReader, args: &[&str]) -> String {
     String::from_utf8_lossy(&r.raw_reply().expect("server closed the connection")).into_owned()
 }
 
-/// The `flags=` field of a CLIENT INFO line (inside EXEC's reply too).
+/// `field=` of a CLIENT INFO / CLIENT LIST line (inside EXEC's reply too).
+fn line_field(line: &str, field: &str) -> Option<String> {
+    let at = line.find(&format!(" {field}="))? + field.len() + 2;
+    Some(line[at..].split(' ').next().unwrap_or_default().to_owned())
+}
+
+/// The `flags=` field of a CLIENT INFO line.
 fn flags(info: &str) -> String {
-    let at = info.find(" flags=").expect("a flags field") + " flags=".len();
-    info[at..].split(' ').next().unwrap_or_default().to_owned()
+    line_field(info, "flags").expect("a flags field")
 }
 
 #[test]
@@ -123,8 +128,7 @@ fn list_field(r: &mut RespReader, name: &str, field: &str) -> Option<String> {
     let line = list
         .lines()
         .find(|l| l.contains(&format!(" name={name} ")))?;
-    let at = line.find(&format!(" {field}="))? + field.len() + 2;
-    Some(line[at..].split(' ').next().unwrap_or_default().to_owned())
+    line_field(line, field)
 }
 
 /// Asks CLIENT LIST until `name`'s `qbuf` is `want` (the owning core
@@ -176,8 +180,7 @@ fn client_list_shows_the_input_a_connection_holds() {
 
 /// The `qbuf=` field of a CLIENT LIST/INFO line.
 fn qbuf_of(line: &str) -> String {
-    let at = line.find(" qbuf=").expect("a qbuf field") + " qbuf=".len();
-    line[at..].split(' ').next().unwrap_or_default().to_owned()
+    line_field(line, "qbuf").expect("a qbuf field")
 }
 
 /// A client's own CLIENT INFO / CLIENT LIST line shows, as `qbuf`, the
