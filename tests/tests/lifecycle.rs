@@ -182,10 +182,11 @@ fn damaged_or_resized_cache_file_needs_fresh() {
     server.signal("TERM");
     assert!(server.wait_exit(Duration::from_secs(10)).success());
 
-    // A different maxmemory does not silently reuse (or wipe) the file.
+    // A larger maxmemory does not silently reuse (or wipe) the file (a
+    // smaller one keeps it under a cap: tests/maxmemory_cap.rs).
     let mut resized: Vec<&str> = server.args.iter().map(String::as_str).collect();
     let at = resized.iter().position(|a| *a == "--maxmemory").unwrap();
-    resized[at + 1] = "32mb";
+    resized[at + 1] = "128mb";
     let (status, out) = run_to_exit(&resized);
     assert!(!status.success(), "{out}");
     assert!(out.contains("--fresh"), "{out}");

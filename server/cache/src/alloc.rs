@@ -16,10 +16,20 @@ impl Writer {
         class: usize,
     ) -> Result<Seg<'c>, WriteError> {
         let mut wait = VictimWait::default();
+        let mut shrink_tries = 2;
         loop {
             if let Some(seg) = self.pop_free(cache) {
                 seg.reset(State::Active, class, self.now);
                 return Ok(seg);
+            }
+            // Over a lowered cap: free a segment for good before taking a
+            // victim for ourselves, so that memory in use shrinks (a few
+            // tries: a policy that protects items may free nothing).
+            if shrink_tries > 0 && cache.segments_over_cap() > 0 {
+                shrink_tries -= 1;
+                if self.evict_one(cache) {
+                    continue;
+                }
             }
             let Some(victim) = crate::evict::pick_victim(cache, self.now) else {
                 if !self.retire_idle(cache) && !wait.another_try() {
@@ -66,15 +76,29 @@ impl Writer {
     /// (LPOP, HDEL, EXPIRE ...: not Redis's denyoom), which may have to
     /// write a smaller value before the old one's bytes can be reclaimed.
     /// Other writes then compact victims, reclaiming only dead bytes.
+    /// Under a memory cap (memory_cap.rs) the same holds of the room left
+    /// below the cap, and none is taken past it.
     fn pop_free<'c>(&self, cache: &'c Cache) -> Option<Seg<'c>> {
-        let free = cache.free_list();
-        if cache.eviction_policy().protects_some() && !self.may_use_reserve {
-            let reserve = (cache.geo().segments / 64).clamp(1, 8);
-            if !free.holds_more_than(reserve) {
-                return None;
+        let keep_reserve = cache.eviction_policy().protects_some() && !self.may_use_reserve;
+        match cache.cap_segments() {
+            None => {
+                let reserve = (cache.geo().segments / 64).clamp(1, 8);
+                if keep_reserve && !cache.free_list().holds_more_than(reserve) {
+                    return None;
+                }
+            }
+            Some(cap) => {
+                let reserve = if keep_reserve {
+                    (cap / 64).clamp(1, 8)
+                } else {
+                    0
+                };
+                if cap.saturating_sub(cache.segments_in_use()) <= reserve {
+                    return None;
+                }
             }
         }
-        free.pop()
+        cache.pop_free()
     }
 }
 

@@ -26,6 +26,9 @@ pub struct Cache {
     pub(crate) evict_hand: std::sync::atomic::AtomicU64,
     /// What eviction may drop (process-local: set by the server).
     pub(crate) policy: PolicyCell,
+    /// The live memory cap and the free segment count (memory_cap.rs;
+    /// process-local).
+    pub(crate) budget: crate::segment_budget::SegmentBudget,
     /// Writer slots taken by live handles of this process.
     pub(crate) slots_taken: std::sync::atomic::AtomicU64,
     pub(crate) path: PathBuf,

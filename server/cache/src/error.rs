@@ -19,7 +19,7 @@ pub enum OpenError {
     },
     #[error("cache file {path} is corrupt ({reason}); start with --fresh to recreate it")]
     Corrupt { path: PathBuf, reason: String },
-    #[error("cache file {path} was made for {found} bytes but maxmemory is {expected}; start with --fresh to recreate it")]
+    #[error("cache file {path} was made for {found} bytes, less than maxmemory {expected}: a mapped file cannot grow; start with --fresh to recreate it (its keys are lost) or with maxmemory at most {found}")]
     SizeMismatch {
         path: PathBuf,
         found: u64,

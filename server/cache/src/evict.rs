@@ -115,7 +115,7 @@ impl Writer {
     fn empty_segment(&mut self, cache: &Cache, seg: Seg<'_>, retain: Retain) {
         let kept = self.sweep(cache, seg, retain);
         match kept {
-            Some(kept) if kept.items == 0 => cache.free_list().push(seg),
+            Some(kept) if kept.items == 0 => cache.push_free(seg),
             Some(kept) => {
                 reopen(seg, &kept, 0, self.now);
                 seg.set_state(State::Sealed);

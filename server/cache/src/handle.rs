@@ -639,7 +639,9 @@ impl CacheHandle {
     }
 
     /// Background upkeep, bounded work: reclaims up to 64 segments' worth of
-    /// fully expired or fully dead segments, then expires keys whose TTL
+    /// fully expired or fully dead segments, evicts up to 8 segments while
+    /// more are in use than a lowered memory cap allows (memory_cap.rs;
+    /// ~0.5 ms each for small items), then expires keys whose TTL
     /// ran out in segments still in use (expire_scan.rs: up to 2,048 item
     /// headers, and up to four times that while at least a quarter of
     /// what it reads has expired). Call every ~100 ms per thread. Returns
@@ -662,6 +664,11 @@ impl CacheHandle {
                 && seg.transition(State::Sealed, State::Evicting)
             {
                 w.evict_segment(cache, seg);
+            }
+        }
+        for _ in 0..8 {
+            if cache.segments_over_cap() == 0 || !w.evict_one(cache) {
+                break;
             }
         }
         for _ in 0..4 {

@@ -19,14 +19,15 @@
 //! Module layering (each uses only modules to its left):
 //!
 //! ```text
-//! sync, clock, error, stats, owned, policy → region → changes → layout → index → occupancy → segment → item
-//!   → lookup → cache → journal → writer → evict → alloc → put → update → set_one → txn → handle
+//! sync, clock, error, stats, owned, policy, segment_budget → region → changes → layout → index → occupancy → segment → item
+//!   → lookup → cache → memory_cap → journal → writer → evict → alloc → put → update → set_one → txn → handle
 //!   → scan → recover → store → reader
 //! ```
 //! `sync` picks std or loom atomics; `owned` the contract between a big
 //! collection's root and its page items; `region` owns the mapping and all
 //! `unsafe`; `occupancy` the summary that lets SCAN skip empty index; `lookup` the optimistic, read-only item lookup; `cache` the
-//! shared state; `journal` makes multi-key writes crash-atomic;
+//! shared state; `memory_cap` a live cap below the file's size (`CONFIG SET
+//! maxmemory`); `journal` makes multi-key writes crash-atomic;
 //! `writer` a thread's segments and bookkeeping; `policy` what eviction
 //! may drop (`maxmemory-policy`); `evict` makes room;
 //! `alloc` gets segments (free list, else eviction); `put` writes items;
@@ -54,6 +55,7 @@ mod item;
 mod journal;
 mod layout;
 mod lookup;
+mod memory_cap;
 pub mod namespace;
 mod occupancy;
 pub mod owned;
@@ -65,6 +67,7 @@ mod recover;
 mod region;
 mod scan;
 mod segment;
+mod segment_budget;
 mod set_one;
 mod sparse_keys;
 mod stats;

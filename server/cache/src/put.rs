@@ -187,7 +187,7 @@ impl Writer {
         for id in table.get(4..).unwrap_or(&[]).chunks_exact(4) {
             let id = u32::from_le_bytes(id.try_into().expect("4 bytes"));
             if id < cache.geo.segments {
-                cache.free_list().push(cache.seg(id));
+                cache.push_free(cache.seg(id));
             }
         }
     }

@@ -95,6 +95,9 @@ pub struct CacheStats {
     /// (used slots, total slots) per index level, estimated from up to 4,096
     /// sampled buckets per level (so a nearly empty cache may show 0 used).
     pub level_fill: Vec<(u64, u64)>,
+    /// The live cap on `used_bytes` (memory_cap.rs), whole segments; None
+    /// when the whole file may be used.
+    pub memory_cap: Option<u64>,
     pub segments_total: u64,
     pub segments_free: u64,
     pub generation: u64,

@@ -171,14 +171,16 @@ impl Cache {
                     reason,
                 },
             })?;
-            if found != geo {
+            // A file made for more than maxmemory stays warm under a cap
+            // (memory_cap.rs); one made for less cannot grow while mapped.
+            if found != geo && found.file_size < cfg.max_memory {
                 return Err(OpenError::SizeMismatch {
                     path,
                     found: found.file_size,
                     expected: cfg.max_memory,
                 });
             }
-            let mut cache = Cache::new(region, geo, &cfg, file, huge_pages);
+            let mut cache = Cache::new(region, found, &cfg, file, huge_pages);
             // ORDERING: Acquire pairs with the Release store in `close` (of
             // an earlier process, ordered anyway by the flock and mmap calls).
             let clean = cache.region.u64_at(H_CLEAN).load(Ordering::Acquire) == 1;
@@ -199,6 +201,15 @@ impl Cache {
             };
             (cache, report)
         };
+        cache.count_free_segments();
+        if cache.set_memory_cap(cfg.max_memory).is_some() {
+            tracing::info!(
+                path = %cache.path.display(),
+                file_bytes = cache.geo.file_size,
+                maxmemory = cfg.max_memory,
+                "cache file made for more than maxmemory: memory in use capped at maxmemory"
+            );
+        }
         // From here on the file is "in use": a crash leaves clean == 0.
         // ORDERING: Release: the attach's writes precede the mark (single-
         // threaded here; the Arc below publishes everything to handles).
@@ -229,6 +240,7 @@ impl Cache {
             recovered: false,
             evict_hand: AtomicU64::new(0),
             policy: Default::default(),
+            budget: Default::default(),
             slots_taken: AtomicU64::new(0),
             path: cfg.path.clone(),
             huge_pages,
@@ -439,6 +451,7 @@ impl Cache {
             reclaim_pending_roots: self.counters.sum(|c| &c.reclaim_pending_roots),
             journal_overflows: self.counters.sum(|c| &c.journal_overflows),
             level_fill,
+            memory_cap: self.memory_cap(),
             segments_total: self.geo.segments as u64,
             segments_free: free,
             // ORDERING: Relaxed: informational.

@@ -185,7 +185,7 @@ impl Writer {
             if item.header.is_large() {
                 let ids: Vec<u32> = item.chunk_ids().collect();
                 for id in ids {
-                    cache.free_list().push(cache.seg(id));
+                    cache.push_free(cache.seg(id));
                 }
             }
         }
@@ -284,7 +284,7 @@ impl Writer {
     fn free_collected_now(&mut self, cache: &Cache) {
         for id in self.free_later.drain(..) {
             if id < cache.geo.segments && cache.seg(id).state() == Some(State::Chunk) {
-                cache.free_list().push(cache.seg(id));
+                cache.push_free(cache.seg(id));
             }
         }
     }

@@ -220,6 +220,8 @@ impl ServerState {
         self.introspect.refresh(&self.settings);
         self.overload.refresh(&self.settings);
         crate::collection_limits::refresh(&self.settings);
+        self.cache
+            .set_memory_cap(self.settings.get(&setting::MAXMEMORY).bytes());
         let policy = self.settings.get(&setting::MAXMEMORY_POLICY);
         self.cache.set_eviction_policy(engine_policy(policy));
         {

@@ -151,8 +151,18 @@ crate::settings_table! {
         name: "maxmemory",
         value_name: "SIZE",
         default: "1gb",
-        help: "Size of the cache file, e.g. 64mb, 1gb",
-        doc: "Size of the cache file (header, index and values together).",
+        help: "Size of the cache file, e.g. 64mb, 1gb; lower at run time to cap the memory in use",
+        doc: "Size of the cache file (header, index and values together), fixed when \
+              the file is made. Lower at run time (CONFIG SET maxmemory) to cap the \
+              memory in use, used_memory: the file's index plus the 1 MiB segments \
+              of values in use. Writes then evict (or, under noeviction, fail with \
+              -OOM) to stay under it, and each thread evicts up to 8 segments every \
+              ~100 ms while more are in use. 0 lifts the cap, as Redis's 0 means no \
+              limit. It cannot rise above the file's size while the file is mapped. \
+              A start with a smaller maxmemory than the existing file was made for \
+              keeps the file and its keys under the same cap; a larger one needs \
+              --fresh.",
+        live: true,
         check: positive,
     }
     MAXMEMORY_POLICY: MaxmemoryPolicy = {

@@ -187,15 +187,15 @@ const REDIS_IMMUTABLE: &[&str] = &[
 
 const NOT_LIVE: &str = "not settable at runtime in Citadel; change the configuration and restart";
 
-/// The setting `param` names, checked to accept `value`; None for a
-/// Redis parameter or a setting fixed at startup set to the value Citadel
-/// already has (`save ""`, `appendonly no`: scripts written for Redis send
-/// them), which changes nothing.
+/// The setting `param` names and the text to set it to, checked; None for
+/// a Redis parameter or a setting fixed at startup set to the value
+/// Citadel already has (`save ""`, `appendonly no`: scripts written for
+/// Redis send them), which changes nothing.
 fn validate(
     state: &ServerState,
     param: &[u8],
     value: &[u8],
-) -> Result<Option<&'static dyn AnySetting>, CmdError> {
+) -> Result<Option<(&'static dyn AnySetting, String)>, CmdError> {
     let name = String::from_utf8_lossy(param).to_ascii_lowercase();
     let Some(s) = find_setting(&name) else {
         if REDIS_IMMUTABLE.contains(&name.as_str()) {
@@ -225,11 +225,34 @@ fn validate(
         return Err(failed(param, NOT_LIVE));
     }
     let text = std::str::from_utf8(value).map_err(|_| failed(param, "argument must be UTF-8"))?;
+    let text = if s.name() == setting::MAXMEMORY.name {
+        memory_cap_text(state, text).map_err(|why| failed(param, &why))?
+    } else {
+        text.to_owned()
+    };
     state
         .settings
-        .validate_live(s, text)
+        .validate_live(s, &text)
         .map_err(|why| failed(param, &why))?;
-    Ok(Some(s))
+    Ok(Some((s, text)))
+}
+
+/// `maxmemory` at run time caps the memory in use below the cache file's
+/// size (the file cannot grow while mapped); 0, Redis's "no limit", lifts
+/// the cap: the size the file was made for.
+fn memory_cap_text(state: &ServerState, text: &str) -> Result<String, String> {
+    let file = state.cache.file_size();
+    let Some(bytes) = citadel_settings::parse_size(text) else {
+        return Err(format!("argument must be a memory value, not '{text}'"));
+    };
+    match bytes {
+        0 => Ok(file.to_string()),
+        b if b > file => Err(format!(
+            "the cache file was made for {file} bytes and cannot grow while mapped; \
+             restart with the larger maxmemory and --fresh (its keys are lost)"
+        )),
+        _ => Ok(text.to_owned()),
+    }
 }
 
 /// A parameter named twice is Redis's error, before any value is looked
@@ -255,11 +278,10 @@ fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     refuse_duplicates(args)?;
     let changes = (2..args.len())
         .step_by(2)
-        .map(|i| validate(ctx.state, args.get(i), args.get(i + 1)).map(|s| (s, args.get(i + 1))))
+        .map(|i| validate(ctx.state, args.get(i), args.get(i + 1)))
         .collect::<Result<Vec<_>, _>>()?;
-    for (s, value) in changes {
-        let Some(s) = s else { continue };
-        let text = String::from_utf8_lossy(value);
+    for change in changes {
+        let Some((s, text)) = change else { continue };
         if let Err(why) = ctx.state.settings.set_live(s, &text) {
             return Err(failed(s.name().as_bytes(), &why));
         }

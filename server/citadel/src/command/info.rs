@@ -215,8 +215,18 @@ fn memory(out: &mut String, s: &Snapshot<'_>) {
     line!(out, "used_memory_rss", "{rss}");
     line!(out, "used_memory_rss_human", "{}", human(rss));
     scripts_memory(out, s);
-    line!(out, "maxmemory", "{}", c.file_bytes);
-    line!(out, "maxmemory_human", "{}", human(c.file_bytes));
+    // Under a cap (CONFIG SET maxmemory below the file's size), the value
+    // set, as Redis shows it; else what the file holds.
+    let maxmemory = match c.memory_cap {
+        Some(_) => s
+            .state
+            .settings
+            .get(&citadel_settings::server::MAXMEMORY)
+            .bytes(),
+        None => c.file_bytes,
+    };
+    line!(out, "maxmemory", "{maxmemory}");
+    line!(out, "maxmemory_human", "{}", human(maxmemory));
     line!(
         out,
         "maxmemory_policy",

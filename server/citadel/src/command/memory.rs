@@ -100,8 +100,11 @@ fn doctor(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     let c = ctx.state.cache_stats();
     let text = format!(
         "Sam, I detected no memory issues in this instance: the cache file is {} bytes, \
-         {} in use, and it never grows; full segments are evicted, whole, to make room.",
-        c.file_bytes, c.used_bytes
+         {} in use{}, and it never grows; full segments are evicted, whole, to make room.",
+        c.file_bytes,
+        c.used_bytes,
+        c.memory_cap
+            .map_or(String::new(), |cap| format!(" under a cap of {cap}"))
     );
     ctx.out.verbatim(text.as_bytes());
     Ok(())
