@@ -27,7 +27,8 @@
 #        CLIENTS   any of "redis-benchmark loadgen-lockstep loadgen" (the last:
 #                  the loadgen's default, pipelines topped up as replies
 #                  arrive); default "redis-benchmark loadgen-lockstep".
-#        OPS       default "set get";  PIPELINES  default "1 16".
+#        OPS       redis-benchmark test names (-t), default "set get" (the
+#                  loadgen clients know only set and get);  PIPELINES  default "1 16".
 #        KEYS      the key space (redis-benchmark -r, loadgen --keys), default
 #                  100000; the prefill writes as many SETs (about 63% of the
 #                  keys: GETs of the rest miss, as in redis-benchmark's own
@@ -123,7 +124,7 @@ measure() { # name binary round
 
 every_round "$rounds" measure
 
-python3 - "$out/samples.tsv" "$servers" "$rounds" "$keys" <<'PY' | tee "$out/table.md"
+python3 - "$out/samples.tsv" "$servers" "$rounds" "$keys" "$ops" <<'PY' | tee "$out/table.md"
 import sys, statistics as st
 from collections import defaultdict
 rows = defaultdict(list)
@@ -138,7 +139,7 @@ print(f"| client | op | P | server | CPU µs/op | user µs/op | ops/s | p99 µs 
 print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(floors))
 for client in ("redis-benchmark", "loadgen-lockstep", "loadgen"):
     for p in (1, 16):
-        for op in ("set", "get"):
+        for op in sys.argv[5].split():
             med = {}
             for n in names:
                 s = rows.get((client, op, p, n))
