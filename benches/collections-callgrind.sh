@@ -21,11 +21,13 @@
 #                          also lpush_many, lpop_many)
 #   SERVERS="citadel redis"  which servers (default both)
 #   CITADEL=PATH           the citadel binary (default: target/release/citadel)
+#   DATA=N                 element bytes (redis-benchmark -d; default its 3)
 #   KEEP=DIR               copy each callgrind output there (for
 #                          callgrind_annotate)
 set -uo pipefail
 requests=${1:-20000}
 tests=${TESTS:-lpush,rpush,lpop,rpop}
+data=(-d "${DATA:-3}")
 servers=${SERVERS:-citadel redis}
 root=$(cd "$(dirname "$0")/.." && pwd)
 citadel=${CITADEL:-$root/target/release/citadel}
@@ -38,17 +40,17 @@ per_op() { # server test -> instructions per op
     local server=$1 test=$2 out="$dir/cg.$1.$2"
     cg_start "$server" "$out" "$dir"
     case $test in
-        lpop | rpop | lrange_*) redis-benchmark -p "$port" -c 50 -P 16 -n $((requests * 2)) -q -t lpush >/dev/null ;;
-        lpush | rpush) redis-benchmark -p "$port" -c 50 -P 16 -n "$requests" -q -t lpush >/dev/null ;;
-        spop) redis-benchmark -p "$port" -c 50 -P 16 -n $((requests * 2)) -q -t sadd >/dev/null ;;
-        zpopmin) redis-benchmark -p "$port" -c 50 -P 16 -n $((requests * 2)) -q -t zadd >/dev/null ;;
+        lpop | rpop | lrange_*) redis-benchmark -p "$port" -c 50 -P 16 -n $((requests * 2)) "${data[@]}" -q -t lpush >/dev/null ;;
+        lpush | rpush) redis-benchmark -p "$port" -c 50 -P 16 -n "$requests" "${data[@]}" -q -t lpush >/dev/null ;;
+        spop) redis-benchmark -p "$port" -c 50 -P 16 -n $((requests * 2)) "${data[@]}" -q -t sadd >/dev/null ;;
+        zpopmin) redis-benchmark -p "$port" -c 50 -P 16 -n $((requests * 2)) "${data[@]}" -q -t zadd >/dev/null ;;
         *_many) redis-benchmark -p "$port" -c 50 -P 16 -n 900000 -r 3000 -q lpush 'ml:__rand_int__' abc >/dev/null ;;
     esac
     local run=(-c 50 -P 16 -n "$requests" -q)
     case $test in
         lpush_many) run+=(-r 3000 lpush 'ml:__rand_int__' abc) ;;
         lpop_many) run+=(-r 3000 lpop 'ml:__rand_int__') ;;
-        *) run+=(-t "$test") ;;
+        *) run+=("${data[@]}" -t "$test") ;;
     esac
     cg_measure "$out" "$requests" "$dir/rb.$server.$test" "${run[@]}"
 }
@@ -69,4 +71,4 @@ for t in "${list[@]}"; do
     echo "$line"
 done
 echo
-echo "redis-benchmark -c 50 -P 16 -n $requests after a fill; callgrind, every server thread; $(uptime)"
+echo "redis-benchmark -c 50 -P 16 -n $requests ${data[*]} after a fill; callgrind, every server thread; $(uptime)"

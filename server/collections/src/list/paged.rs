@@ -47,7 +47,7 @@ pub const FIRST_PAGE: u64 = 1 << 63;
 /// costly part, rarer.
 const MIN_CAPACITY: usize = 8;
 const MAX_CAPACITY: usize = 256;
-const PAGE_BYTES: usize = 2048;
+pub(super) const PAGE_BYTES: usize = 2048;
 /// Most elements per page a positive list-max-listpack-size asks for.
 const MAX_COUNT_CAPACITY: usize = 1024;
 /// Most bytes a list keeps in the packed form, whatever the limit says: a
@@ -148,6 +148,10 @@ pub struct ListEdit {
     dirty: bool,
     /// Pages written or deleted, in the order first touched.
     touched: Vec<u64>,
+    /// The ends this edit pushed onto (head, tail): a new root leaves a
+    /// page's worth of room there, and less at an end left alone
+    /// (`slots::rooms`).
+    pushed: [bool; 2],
 }
 
 impl ListEdit {
@@ -172,6 +176,7 @@ impl ListEdit {
             pages: Pages::default(),
             dirty: false,
             touched: Vec::new(),
+            pushed: [false; 2],
         })
     }
 
@@ -226,6 +231,7 @@ impl ListEdit {
             pages,
             dirty: false,
             touched,
+            pushed: [false; 2],
         })
     }
 
@@ -310,6 +316,7 @@ impl ListEdit {
     pub fn push(&mut self, end: End, elements: &[&[u8]]) -> Result<(), Corrupt> {
         let mut left = elements;
         let (capacity, packed) = (self.root.capacity, self.packed);
+        self.pushed[end as usize] = true;
         while !left.is_empty() {
             let (buf, count) = self.inline_mut(end);
             let room = capacity - *count;
@@ -558,7 +565,7 @@ impl ListEdit {
         // (A buffer that does not parse is written with no elements: the
         // root's counts then disagree and it reads as corrupt.)
         let inline = [&self.head, &self.tail].map(|b| view(b).unwrap_or(Packed::empty()));
-        slots::write(&written, &inline, &mut root);
+        slots::write(&written, &inline, self.pushed, &mut root);
         let mut touched = self.touched;
         if touched.is_empty() {
             // The common push or pop: the root alone (pages loaded and
@@ -635,7 +642,7 @@ pub fn build(elements: &[&[u8]], limit: ListLimit, generation: u64) -> Built {
         Packed::empty(),
         Packed::parse(&tail).unwrap_or(Packed::empty()),
     ];
-    slots::write(&root, &inline, &mut out.root);
+    slots::write(&root, &inline, [true; 2], &mut out.root);
     for (page, chunk) in pages.zip(paged.chunks(capacity)) {
         out.pages.push((page, encode(chunk.iter().copied())));
     }

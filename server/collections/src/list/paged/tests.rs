@@ -418,8 +418,8 @@ fn same_pop_from_head(
     }
 }
 
-fn run(ops: Vec<Op>, limit: ListLimit) {
-    run_from(Store::default(), VecDeque::new(), ops, limit);
+fn run(ops: Vec<Op>, limit: ListLimit) -> Store {
+    run_from(Store::default(), VecDeque::new(), ops, limit)
 }
 
 fn run_from(
@@ -705,4 +705,28 @@ fn pushes_and_pops_inside_an_end_buffer_are_edited_in_the_root() {
         "{} of 40",
         store.edited_in_root.get()
     );
+}
+
+/// The room each end of the stored root leaves below its front.
+fn rooms_of(store: &Store) -> [u32; 2] {
+    let root = ListRoot::parse(store.value.as_ref().expect("a list")).unwrap();
+    root.slots.expect("the editable layout").descriptor.fronts
+}
+
+#[test]
+fn a_root_keeps_room_where_the_list_is_pushed() {
+    let limit = ListLimit::Bytes(8192);
+    let pushes = |head: bool, from: u16, n: u16| -> Vec<Op> {
+        (from..from + n).map(|v| Op::Push(head, vec![v])).collect()
+    };
+    // A log pushed at the head only: after a few spills its tail keeps
+    // the least room, its head up to a page's worth.
+    let store = run(pushes(true, 0, 3_000), limit);
+    let [head, tail] = rooms_of(&store);
+    assert!(tail <= 64 && head > 512, "rooms: head {head}, tail {tail}");
+    // Pushed at the tail too, the next root gives the tail its room.
+    let model = store.read_all().into_iter().collect();
+    let store = run_from(store, model, pushes(false, 3_000, 300), limit);
+    let [_, tail] = rooms_of(&store);
+    assert!(tail > 64, "tail room {tail} once the tail is pushed");
 }

@@ -42,8 +42,9 @@ pub(in crate::list::paged) const SLOTS_AT: usize = DESCRIPTORS_AT + 2 * DESCRIPT
 /// Bytes of the trailer naming the region (the engine's `EDIT_TRAILER`).
 const TRAILER_LEN: usize = 8;
 /// Most free bytes a new root leaves below a slot's front (a root is
-/// copied and hashed whole when it is rewritten).
-const MAX_ROOM: usize = 1024;
+/// copied and hashed whole when it is rewritten): a page's worth, so an
+/// end pushed onto is rewritten once per page, at its spill.
+const MAX_ROOM: usize = super::super::PAGE_BYTES;
 /// A new root's room at each end is at most this share of the list's
 /// bytes, and at least [`MIN_ROOM`].
 const ROOM_SHARE: usize = 4;
@@ -220,8 +221,19 @@ pub(in crate::list::paged) fn parse_head(
 /// size, at most [`MAX_ROOM`] and at most a [`ROOM_SHARE`]th of the
 /// list's bytes (estimated from its length), so a short paged list
 /// keeps little unused: its room grows with it, each new root's by a
-/// share of the length (amortised O(1) root writes a push).
-fn rooms(capacity: u32, len: u64, inline: &Inline<'_>) -> [usize; 2] {
+/// share of the length (amortised O(1) root writes a push). That at an
+/// end the edit did not push onto (`pushed`) when the old root had room
+/// there: at most half what was left unused ([`MIN_ROOM`] at least), so
+/// the far end of a list pushed at one end only (a queue, a log) stops
+/// costing a page's worth of bytes in every root written, copied and
+/// hashed; a push there later rewrites the root with its full room.
+fn rooms(
+    capacity: u32,
+    len: u64,
+    inline: &Inline<'_>,
+    pushed: [bool; 2],
+    unused: Option<[usize; 2]>,
+) -> [usize; 2] {
     let count = inline[0].len() + inline[1].len();
     let bytes = inline[0].body_len() + inline[1].body_len();
     let per_element = match count {
@@ -232,20 +244,31 @@ fn rooms(capacity: u32, len: u64, inline: &Inline<'_>) -> [usize; 2] {
         .unwrap_or(usize::MAX)
         .saturating_mul(per_element);
     let most = (list_bytes / ROOM_SHARE).clamp(MIN_ROOM, MAX_ROOM);
-    let room = |held: usize| {
-        (capacity as usize)
-            .saturating_sub(held)
+    let room = |side: usize| {
+        let full = (capacity as usize)
+            .saturating_sub(inline[side].len())
             .saturating_mul(per_element)
-            .min(most)
+            .min(most);
+        match unused {
+            Some(unused) if !pushed[side] => full.min((unused[side] / 2).max(MIN_ROOM)),
+            _ => full,
+        }
     };
-    [room(inline[0].len()), room(inline[1].len())]
+    [room(0), room(1)]
 }
 
 /// Writes `root` (its header, length and capacity; version: the header's)
 /// with `inline` (head, tail) in this layout into `out` (cleared): the
 /// counts in descriptor 0, each slot with room below its front.
-pub(in crate::list::paged) fn write(root: &ListRoot, inline: &Inline<'_>, out: &mut Vec<u8>) {
-    let rooms = rooms(root.capacity, root.len, inline);
+pub(in crate::list::paged) fn write(
+    root: &ListRoot,
+    inline: &Inline<'_>,
+    pushed: [bool; 2],
+    out: &mut Vec<u8>,
+) {
+    // The old root's room left at each end: the bytes below its fronts.
+    let unused = (root.slots.as_ref()).map(|s| s.descriptor.fronts.map(|f| f as usize));
+    let rooms = rooms(root.capacity, root.len, inline, pushed, unused);
     let bodies = [inline[0].body(), inline[1].body()];
     let slot_lens = [rooms[0] + bodies[0].len(), rooms[1] + bodies[1].len()];
     let region_end = SLOTS_AT + slot_lens[0] + slot_lens[1];
