@@ -546,7 +546,16 @@ impl ListEdit {
             if !limit.fits(len, self.head.len()) {
                 let elements = Packed::parse(&self.head).and_then(|p| p.to_vec());
                 return match elements {
-                    Ok(elements) => Stored::Built(build(&elements, limit, generation)),
+                    // The elements short of a full page go inline at the
+                    // end being pushed, where they fill to the first spill
+                    // (at the far end they would sit in every root).
+                    Ok(elements) => {
+                        let rest = match self.pushed {
+                            [true, false] => End::Head,
+                            _ => End::Tail,
+                        };
+                        Stored::Built(build_at(&elements, limit, generation, rest))
+                    }
                     Err(_) => Stored::Packed(self.head),
                 };
             }
@@ -623,6 +632,13 @@ pub fn build_range(len: usize, bytes: usize, limit: ListLimit) -> Range<u64> {
 /// A paged list of `elements` under `generation`: full pages from the
 /// head, the rest inline at the tail.
 pub fn build(elements: &[&[u8]], limit: ListLimit, generation: u64) -> Built {
+    build_at(elements, limit, generation, End::Tail)
+}
+
+/// [`build`] with the elements short of a full page inline at `rest`
+/// (at the head: full pages from the tail). The page numbers are the
+/// same either way ([`build_range`]).
+fn build_at(elements: &[&[u8]], limit: ListLimit, generation: u64, rest: End) -> Built {
     let bytes: usize = elements
         .iter()
         .map(|e| PackedWriter::element_cost(e.len()))
@@ -634,14 +650,26 @@ pub fn build(elements: &[&[u8]], limit: ListLimit, generation: u64) -> Built {
         version: 0,
         pages: pages.clone(),
     };
-    let root = ListRoot::new(header, elements.len() as u64, capacity as u32, 0);
-    let (paged, tail) = elements.split_at(pages.clone().count() * capacity);
+    let in_pages = pages.clone().count() * capacity;
+    let (head, paged, tail) = match rest {
+        End::Tail => (&[][..], &elements[..in_pages], &elements[in_pages..]),
+        End::Head => {
+            let (head, paged) = elements.split_at(elements.len() - in_pages);
+            (head, paged, &[][..])
+        }
+    };
+    let root = ListRoot::new(
+        header,
+        elements.len() as u64,
+        capacity as u32,
+        head.len() as u32,
+    );
     let mut out = Built::default();
-    let tail = encode(tail.iter().rev().copied());
-    let inline = [
-        Packed::empty(),
-        Packed::parse(&tail).unwrap_or(Packed::empty()),
-    ];
+    let (head, tail) = (
+        encode(head.iter().copied()),
+        encode(tail.iter().rev().copied()),
+    );
+    let inline = [&head, &tail].map(|b| Packed::parse(b).unwrap_or(Packed::empty()));
     slots::write(&root, &inline, [true; 2], &mut out.root);
     for (page, chunk) in pages.zip(paged.chunks(capacity)) {
         out.pages.push((page, encode(chunk.iter().copied())));
