@@ -732,6 +732,12 @@ fn a_root_keeps_room_where_the_list_is_pushed() {
         tail <= 64 && root_len < PAGE_BYTES + 256,
         "{root_len}-byte root; rooms: head {head}, tail {tail}"
     );
+    // A pop that refills the empty tail from its page rewrites the root
+    // and pushes nowhere: the head keeps the room it had (a queue's
+    // pushing end is not shrunk by its popping end's refills).
+    let model = store.read_all().into_iter().collect();
+    let store = run_from(store, model, vec![Op::Pop(false, 1)], limit);
+    assert_eq!(rooms_of(&store)[0], head.max(64), "the head's room");
     // Pushed at the tail too, the next root gives the tail its room.
     let model = store.read_all().into_iter().collect();
     let store = run_from(store, model, pushes(false, 3_000, 300), limit);

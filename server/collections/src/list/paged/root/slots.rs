@@ -223,10 +223,13 @@ pub(in crate::list::paged) fn parse_head(
 /// keeps little unused: its room grows with it, each new root's by a
 /// share of the length (amortised O(1) root writes a push). That at an
 /// end the edit did not push onto (`pushed`) when the old root had room
-/// there: at most half what was left unused ([`MIN_ROOM`] at least), so
-/// the far end of a list pushed at one end only (a queue, a log) stops
-/// costing a page's worth of bytes in every root written, copied and
-/// hashed; a push there later rewrites the root with its full room.
+/// there: at most half what was left unused if the edit pushed at the
+/// other end, else (a pop's refill, LSET, LTRIM) at most what was left
+/// unused ([`MIN_ROOM`] at least either way), so the far end of a list
+/// pushed at one end only (a queue, a log) stops costing a page's worth
+/// of bytes in every root written, copied and hashed, while a queue's
+/// refills at its popping end leave its pushing end's room alone; a
+/// push at an end later rewrites the root with its full room.
 fn rooms(
     capacity: u32,
     len: u64,
@@ -250,7 +253,10 @@ fn rooms(
             .saturating_mul(per_element)
             .min(most);
         match unused {
-            Some(unused) if !pushed[side] => full.min((unused[side] / 2).max(MIN_ROOM)),
+            Some(unused) if !pushed[side] && pushed[1 - side] => {
+                full.min((unused[side] / 2).max(MIN_ROOM))
+            }
+            Some(unused) if !pushed[side] => full.min(unused[side].max(MIN_ROOM)),
             _ => full,
         }
     };
