@@ -76,27 +76,18 @@ impl Writer {
     /// (LPOP, HDEL, EXPIRE ...: not Redis's denyoom), which may have to
     /// write a smaller value before the old one's bytes can be reclaimed.
     /// Other writes then compact victims, reclaiming only dead bytes.
-    /// Under a memory cap (memory_cap.rs) the same holds of the room left
-    /// below the cap, and none is taken past it.
+    /// The room is what the free count (memory_cap.rs) leaves below the
+    /// memory cap, or below the file's segments when uncapped; none is
+    /// taken past the cap.
     fn pop_free<'c>(&self, cache: &'c Cache) -> Option<Seg<'c>> {
-        let keep_reserve = cache.eviction_policy().protects_some() && !self.may_use_reserve;
-        match cache.cap_segments() {
-            None => {
-                let reserve = (cache.geo().segments / 64).clamp(1, 8);
-                if keep_reserve && !cache.free_list().holds_more_than(reserve) {
-                    return None;
-                }
-            }
-            Some(cap) => {
-                let reserve = if keep_reserve {
-                    (cap / 64).clamp(1, 8)
-                } else {
-                    0
-                };
-                if cap.saturating_sub(cache.segments_in_use()) <= reserve {
-                    return None;
-                }
-            }
+        let pool = cache.cap_segments().unwrap_or(cache.geo().segments);
+        let reserve = if cache.eviction_policy().protects_some() && !self.may_use_reserve {
+            (pool / 64).clamp(1, 8)
+        } else {
+            0
+        };
+        if pool.saturating_sub(cache.segments_in_use()) <= reserve {
+            return None;
         }
         cache.pop_free()
     }

@@ -83,9 +83,14 @@ impl Cache {
     /// Sets the free count from the segment states (on attach, before any
     /// handle exists).
     pub(crate) fn count_free_segments(&self) {
-        let free = (0..self.geo.segments)
+        self.budget.set_free(self.free_segments_by_state());
+    }
+
+    /// Segments whose state is free: a walk of every segment header (the
+    /// truth the count follows; INFO reports it).
+    pub(crate) fn free_segments_by_state(&self) -> u32 {
+        (0..self.geo.segments)
             .filter(|&id| self.seg(id).state() == Some(State::Free))
-            .count() as u32;
-        self.budget.set_free(free);
+            .count() as u32
     }
 }

@@ -269,24 +269,6 @@ impl<'a> FreeList<'a> {
         }
     }
 
-    /// Whether the list holds more than `k` segments: a walk of up to k + 1
-    /// links, a hint only (pushes and pops may race it).
-    pub fn holds_more_than(&self, k: u32) -> bool {
-        // ORDERING: Acquire, as `pop`: the links we walk were stored before
-        // the pushes that published them.
-        let mut top = (self.head().load(Ordering::Acquire) & 0xFFFF_FFFF) as u32;
-        for _ in 0..=k {
-            if top == 0 || top > self.geo.segments {
-                return false;
-            }
-            // ORDERING: Relaxed: a hint; a stale link only misjudges it.
-            top = Seg::new(self.region, self.geo, top - 1)
-                .next_free()
-                .load(Ordering::Relaxed);
-        }
-        true
-    }
-
     /// Rebuilds the list from segment states (attach after a crash; single-threaded).
     pub fn rebuild(&self) -> u32 {
         // ORDERING: Relaxed: recovery runs single-threaded.

@@ -19,7 +19,6 @@ use crate::layout::{
 };
 use crate::namespace::MAX_NAMESPACES;
 use crate::region::{reserve, HugePages, Region, ReserveError};
-use crate::segment::State;
 use crate::stats::{CacheStats, Counters};
 use crate::sync::Ordering;
 
@@ -431,9 +430,7 @@ impl Cache {
             let total = self.geo.level_slots(level);
             level_fill.push((used * total / seen.max(1), total));
         }
-        let free = (0..self.geo.segments)
-            .filter(|&id| self.seg(id).state() == Some(State::Free))
-            .count() as u64;
+        let free = u64::from(self.free_segments_by_state());
         let in_use = self.geo.segments as u64 - free;
         CacheStats {
             file_bytes: self.geo.used_size(),
