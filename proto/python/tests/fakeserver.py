@@ -365,7 +365,10 @@ class FakeServer:
 
     def drop_connections(self):
         """Shuts every connection down (the server "crashed" for clients)."""
-        for c in self.conns:
+        # A snapshot: a client that reconnects as soon as it sees its EOF
+        # must not have its new connection appended to the list mid-loop
+        # and shut down too.
+        for c in list(self.conns):
             try:
                 c.shutdown(socket.SHUT_RDWR)
             except OSError:
