@@ -410,6 +410,54 @@ fn hll_edge_cases_match_redis() {
     }
 }
 
+/// PFDEBUG, Redis's internal HLL inspection command, answers as Redis's:
+/// the sparse opcodes, the encoding, the registers (a sparse value turned
+/// dense in place, TTL kept), and its errors.
+#[test]
+fn pfdebug_matches_redis() {
+    let mut pair = Pair::start();
+    pfadd_elements(&mut pair, "small", 0, 40);
+    pfadd_elements(&mut pair, "big", 0, 3000);
+    let cases: &[&[&str]] = &[
+        &["PFDEBUG", "DECODE", "small"],
+        &["PFDEBUG", "encoding", "small"],
+        &["PFDEBUG", "ENCODING", "big"],
+        &["PFDEBUG", "DECODE", "big"],
+        &["EXPIRE", "small", "100"],
+        &["PFDEBUG", "GETREG", "small"],
+        &["PFDEBUG", "ENCODING", "small"],
+        &["TTL", "small"],
+        &["GET", "small"],
+        &["PFADD", "other", "a", "b"],
+        &["PFDEBUG", "TODENSE", "other"],
+        &["PFDEBUG", "TODENSE", "other"],
+        &["GET", "other"],
+        &["PFCOUNT", "other", "small"],
+        &["PFDEBUG", "GETREG", "big"],
+        &["PFDEBUG", "nope", "big"],
+        &["PFDEBUG", "nope", "missing"],
+        &["PFDEBUG", "GETREG", "missing"],
+        &["SET", "str", "hello"],
+        &["PFDEBUG", "ENCODING", "str"],
+        &["PFDEBUG", "ENCODING"],
+        &["PFDEBUG", "GETREG", "big", "extra"],
+    ];
+    for case in cases {
+        pair.same_str(case);
+    }
+    // A corrupt sparse value: TODENSE and GETREG refuse it and leave it.
+    let corrupt: &[&[u8]] = &[b"SET", b"corrupt", b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\x80\0"];
+    pair.same(corrupt);
+    for case in [
+        &["PFDEBUG", "TODENSE", "corrupt"][..],
+        &["PFDEBUG", "GETREG", "corrupt"],
+        &["PFDEBUG", "DECODE", "corrupt"],
+        &["GET", "corrupt"],
+    ] {
+        pair.same_str(case);
+    }
+}
+
 /// HLL values Redis wrote, copied into Citadel with GET + SET, count the
 /// same and keep evolving identically.
 #[test]

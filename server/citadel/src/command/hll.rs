@@ -2,11 +2,13 @@
 //! encoding (see `hll/sketch.rs`), so values move between Citadel and Redis
 //! with GET and SET and read the same.
 
+mod debug;
 mod estimate;
 mod selftest;
 mod sketch;
 
 use citadel_cache::ItemRef;
+pub use debug::pfdebug;
 
 use super::args::Args;
 use super::context::Ctx;

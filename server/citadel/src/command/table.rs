@@ -275,6 +275,7 @@ pub static COMMANDS: &[CommandDef] = &[
     c("pfadd", -2, WMF, KEY1, HLL, "2.8.9", "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.", hll::pfadd),
     c("pfcount", -2, R, KEYS_ALL, HLL, "2.8.9", "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).", hll::pfcount),
     c("pfmerge", -2, WM, KEYS_ALL, HLL, "2.8.9", "Merges one or more HyperLogLog values into a single key.", hll::pfmerge),
+    c("pfdebug", 3, &["write", "denyoom", "admin"], (2, 2, 1), HLL, "2.8.9", "Internal commands for debugging HyperLogLog values.", hll::pfdebug),
     c("pfselftest", 1, &["admin"], NOKEYS, HLL, "2.8.9", "An internal command for testing HyperLogLog values.", hll::pfselftest),
     c("del", -2, W, KEYS_ALL, G, "1.0.0", "Deletes one or more keys.", keys::del),
     c("unlink", -2, WF, KEYS_ALL, G, "4.0.0", "Asynchronously deletes one or more keys.", keys::del),

@@ -1795,6 +1795,18 @@ pub static CMD_INFO: &[(&str, Info)] = &[
             },
         ],
     }),
+    ("pfdebug", Info {
+        acl: &["@write", "@hyperloglog", "@admin", "@slow", "@dangerous"],
+        tips: &[],
+        key_specs: &[
+            KeySpec {
+                notes: None,
+                flags: &["RW", "access"],
+                begin: Begin::Index(2),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+    }),
     ("pfmerge", Info {
         acl: &["@write", "@hyperloglog", "@slow"],
         tips: &[],

@@ -5581,6 +5581,19 @@ pub static DOCS_ARGS: &[(&str, &[Arg])] = &[
             ..Arg::EMPTY
         },
     ]),
+    ("pfdebug", &[
+        Arg {
+            name: "subcommand",
+            kind: "string",
+            ..Arg::EMPTY
+        },
+        Arg {
+            name: "key",
+            kind: "key",
+            key_spec_index: Some(0),
+            ..Arg::EMPTY
+        },
+    ]),
     ("del", &[
         Arg {
             name: "key",

@@ -145,7 +145,7 @@ impl Sketch {
         Sketch { bytes }
     }
 
-    fn is_dense(&self) -> bool {
+    pub fn is_dense(&self) -> bool {
         is_dense(&self.bytes)
     }
 
@@ -278,6 +278,34 @@ impl Sketch {
         })?;
         self.bytes = dense;
         Ok(())
+    }
+}
+
+impl Sketch {
+    /// Every register of a dense value, in order (PFDEBUG GETREG).
+    pub fn dense_registers(&self) -> Vec<u8> {
+        let regs = &self.bytes[HEADER_LEN..];
+        (0..REGISTERS).map(|i| dense_get(regs, i)).collect()
+    }
+
+    /// A sparse value's opcodes as PFDEBUG DECODE writes them: `z:LEN`,
+    /// `Z:LEN` (XZERO), `v:VALUE,LEN`, space-separated.
+    pub fn decode_opcodes(&self) -> String {
+        let mut text = String::new();
+        let mut p = HEADER_LEN;
+        while p < self.bytes.len() {
+            let op = decode(&self.bytes, p);
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text += &match op.kind {
+                Kind::Zero => format!("z:{}", op.span),
+                Kind::XZero => format!("Z:{}", op.span),
+                Kind::Val => format!("v:{},{}", op.value, op.span),
+            };
+            p += op.len;
+        }
+        text
     }
 }
 
