@@ -494,6 +494,76 @@ fn script_kill_stops_a_looping_script_from_another_core() {
     assert_eq!(reply_text(&mut looping, &["get", "x"]), "$1\r\n1\r\n");
 }
 
+/// A killed script that catches the kill's error with pcall (or xpcall,
+/// or loops inside a coroutine) still stops: once the hook raised, it
+/// raises again at the script's first instruction outside the protected
+/// call, as Redis's does. FUNCTION KILL too, and the core serves again.
+#[test]
+fn script_kill_stops_a_script_that_catches_it() {
+    let server = Server::start(&["--busy-script-time", "100"]);
+    let mut looping = RespReader::new(server.raw());
+    let busy_thread = io_thread(&mut looping);
+    let mut other = connection_not_on(&server, &busy_thread);
+    let catching = [
+        "local f = function() while 1 do redis.call('ping') end end while 1 do pcall(f) end",
+        "while true do xpcall(function() while true do end end, function(e) return e end) end",
+        "coroutine.wrap(function() while true do end end)()",
+        "while true do coroutine.resume(coroutine.create(function() while true do pcall(function() while true do end end) end end)) end",
+    ];
+    for script in catching {
+        looping.send(&encode_command(&[b"eval", script.as_bytes(), b"0"]));
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            reply_text(&mut other, &["script", "kill"]),
+            "+OK\r\n",
+            "{script}"
+        );
+        let killed = String::from_utf8_lossy(&looping.raw_reply().unwrap()).into_owned();
+        assert!(
+            killed.starts_with("-ERR Script killed by user with SCRIPT KILL..."),
+            "{script}: {killed}"
+        );
+        // The next script runs normally: pcall catches, loops finish.
+        assert_eq!(
+            reply_text(&mut looping, &["eval", "local ok = pcall(error, 'x') local s = 0 for i = 1, 100000 do s = s + i end return {ok and 1 or 0, s}", "0"]),
+            "*2\r\n:0\r\n:5000050000\r\n"
+        );
+    }
+    let library = "#!lua name=spin\nredis.register_function{function_name='spin', callback=function() local f = function() while 1 do end end while 1 do pcall(f) end end, flags={'no-writes'}}";
+    assert_eq!(
+        reply_text(&mut other, &["function", "load", library]),
+        "$4\r\nspin\r\n"
+    );
+    looping.send(&encode_command(&[b"fcall", b"spin", b"0"]));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(reply_text(&mut other, &["function", "kill"]), "+OK\r\n");
+    let killed = String::from_utf8_lossy(&looping.raw_reply().unwrap()).into_owned();
+    assert!(killed.starts_with("-ERR Script killed by user"), "{killed}");
+    assert_eq!(reply_text(&mut looping, &["ping"]), "+PONG\r\n");
+}
+
+/// SIGTERM stops a script that catches the interruption with pcall, and
+/// the server exits cleanly.
+#[test]
+fn sigterm_stops_a_script_that_catches_it() {
+    let mut server = Server::start(&[]);
+    let mut looping = RespReader::new(server.raw());
+    looping.send(&encode_command(&[
+        b"eval",
+        b"while true do pcall(function() while true do end end) end",
+        b"0",
+    ]));
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "{status}");
+    let stopped = String::from_utf8_lossy(&looping.raw_reply().unwrap()).into_owned();
+    assert!(
+        stopped.starts_with("-ERR Script interrupted: the server is shutting down"),
+        "{stopped}"
+    );
+}
+
 /// A core looping in a script takes no new connections: another core
 /// accepts them from its listener, so a fresh `redis-cli SCRIPT KILL`
 /// always gets through, and once the script ends the core takes new

@@ -4,6 +4,7 @@
 //! that was killed or interrupted by shutdown.
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -380,32 +381,78 @@ impl Slot {
 /// How often (in Lua VM instructions) the hook looks at the flags.
 const CHECK_EVERY: u32 = 10_000;
 
-/// Installs the hook that raises an error in a killed script (again at
-/// every check, so a script that catches it with pcall still stops), when
-/// `interrupted()` says the server shuts down, or when a library's code
-/// runs past its load timeout.
-pub fn install_hook(
-    lua: &Lua,
+/// The instruction-count hook of one thread's Lua state: it raises an
+/// error in a killed script, when `interrupted()` says the server shuts
+/// down, or when a library's code runs past its load timeout.
+///
+/// Once it raised, it fires at every instruction until the run or load
+/// ends (`settle`), as Redis's hook turns to every line: a script that
+/// catches the error with `pcall` meets it again at its first instruction
+/// outside the protected call, so a loop around `pcall` stops too. (The
+/// message handler of a run is a Rust function, which the hook does not
+/// see, so the error's text survives.)
+#[derive(Clone)]
+pub struct Hook {
     slot: Arc<Slot>,
     interrupted: Arc<dyn Fn() -> bool + Send + Sync>,
-) -> mlua::Result<()> {
-    lua.set_hook(
-        HookTriggers::new().every_nth_instruction(CHECK_EVERY),
-        move |_, _| {
-            slot.count_running();
-            if slot.kill.load(Ordering::Relaxed) {
-                return Err(mlua::Error::RuntimeError(KILLED.into()));
-            }
-            if interrupted() {
-                return Err(mlua::Error::RuntimeError(SHUTDOWN.into()));
-            }
-            // Again at every check, as Redis's load hook raises it again.
-            if slot.load_timed_out() {
-                return Err(mlua::Error::RuntimeError(LOAD_TIMEOUT.into()));
-            }
-            Ok(VmState::Continue)
-        },
-    )
+    /// It raised in this run or load, and fires at every instruction.
+    raised: Rc<Cell<bool>>,
+}
+
+impl Hook {
+    pub fn install(
+        lua: &Lua,
+        slot: Arc<Slot>,
+        interrupted: Arc<dyn Fn() -> bool + Send + Sync>,
+    ) -> mlua::Result<Hook> {
+        let hook = Hook {
+            slot,
+            interrupted,
+            raised: Rc::default(),
+        };
+        hook.set(lua, CHECK_EVERY)?;
+        Ok(hook)
+    }
+
+    /// A global hook: the coroutines a script creates inherit it, so a
+    /// loop inside one is seen and stopped too (a thread hook is looked up
+    /// per coroutine and dropped in those). It is set on the running
+    /// thread, the one to stop; mlua keeps the running callback alive while
+    /// it is replaced.
+    fn set(&self, lua: &Lua, every: u32) -> mlua::Result<()> {
+        let hook = self.clone();
+        lua.set_global_hook(
+            HookTriggers::new().every_nth_instruction(every),
+            move |lua, _| hook.check(lua),
+        )
+    }
+
+    fn check(&self, lua: &Lua) -> mlua::Result<VmState> {
+        self.slot.count_running();
+        let stop = if self.slot.kill.load(Ordering::Relaxed) {
+            KILLED
+        } else if (self.interrupted)() {
+            SHUTDOWN
+        } else if self.slot.load_timed_out() {
+            LOAD_TIMEOUT
+        } else {
+            return Ok(VmState::Continue);
+        };
+        // On every thread it raises in: a coroutine created before, or by
+        // a loop around pcall, has its own count.
+        self.raised.set(true);
+        self.set(lua, 1)?;
+        Err(mlua::Error::RuntimeError(stop.into()))
+    }
+
+    /// After a run or a library load: back to the periodic check if the
+    /// hook raised in it.
+    pub fn settle(&self, lua: &Lua) -> mlua::Result<()> {
+        if self.raised.replace(false) {
+            self.set(lua, CHECK_EVERY)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -219,6 +219,8 @@ pub struct Engine {
     last_run_ms: Cell<u64>,
     /// What `redis.call` / `redis.pcall` point to (as long as the state).
     _calls: Box<call::CallState>,
+    /// The hook that stops a killed, interrupted or timed-out script.
+    hook: busy::Hook,
 }
 
 const USER_SCRIPT: &str = "@user_script";
@@ -247,7 +249,7 @@ impl Engine {
         let arg_tables = arg_tables::ArgTables::new(&lua)?;
         let handler = error_handler(&lua)?;
         let load_env = sandbox::protect_globals(&lua)?;
-        busy::install_hook(&lua, slot.clone(), interrupted)?;
+        let hook = busy::Hook::install(&lua, slot.clone(), interrupted)?;
         slot.set_vm_bytes(lua.used_memory());
         Ok(Engine {
             lua,
@@ -261,6 +263,7 @@ impl Engine {
             load_env,
             last_run_ms: Cell::new(0),
             _calls: calls,
+            hook,
         })
     }
 
@@ -428,9 +431,10 @@ impl Engine {
         let result = (self.load_env.set_loading.call::<()>(true))
             .and_then(|()| sandbox::bound_memory(&self.lua, true))
             .and_then(|()| protected::call(&self.lua, &self.handler, &func, &[], None));
+        let settled = self.hook.settle(&self.lua);
         let _ = sandbox::bound_memory(&self.lua, false);
         self.slot.set_load_timeout(None);
-        let restored = self.load_env.set_loading.call::<()>(false);
+        let restored = self.load_env.set_loading.call::<()>(false).and(settled);
         let registered = self
             .shared
             .registering
@@ -522,6 +526,7 @@ impl Engine {
             let entered = self.shared.run_host.enter(host, read_only);
             sandbox::bound_memory(&self.lua, true)?;
             let result = protected::call(&self.lua, &self.handler, func, params, Some(&mut *out));
+            self.hook.settle(&self.lua)?;
             sandbox::bound_memory(&self.lua, false)?;
             drop(entered);
             match result? {
