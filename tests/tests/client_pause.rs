@@ -144,3 +144,50 @@ fn read_only_scripts_refuse_may_replicate_commands() {
     // A script that may write still may.
     pair.same_str(&["EVAL", "return redis.call('publish', 'ch', 'm')", "0"]);
 }
+
+/// Each server's INFO `expired_keys`: (Redis's, Citadel's), as numbers.
+fn expired_keys(pair: &mut Pair) -> (u64, u64) {
+    let (redis, citadel) = pair.each_on(0, &["INFO", "stats"]);
+    let field = |info: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix("expired_keys:"))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("expired_keys in INFO stats")
+    };
+    (field(&redis), field(&citadel))
+}
+
+/// Keys whose TTL runs out while writes are paused read as absent but are
+/// not deleted, by reads or by upkeep, until the pause ends (Redis's test
+/// "both active and passive expires are skipped during client pause").
+#[test]
+fn keys_do_not_expire_while_writes_are_paused() {
+    let mut pair = Pair::start();
+    let before = expired_keys(&mut pair);
+    pair.same_str(&["MULTI"]);
+    pair.same_str(&["SET", "foo", "bar", "PX", "10"]);
+    pair.same_str(&["SET", "bar", "foo", "PX", "10"]);
+    pair.same_str(&["CLIENT", "PAUSE", "50000", "WRITE"]);
+    pair.same_str(&["EXEC"]);
+    // Past several upkeep periods (~100 ms each).
+    std::thread::sleep(Duration::from_millis(500));
+    pair.same_str(&["GET", "foo"]);
+    pair.same_str(&["GET", "bar"]);
+    pair.same_str(&["EXISTS", "foo", "bar"]);
+    pair.same_str(&["DBSIZE"]);
+    assert_eq!(
+        expired_keys(&mut pair),
+        before,
+        "nothing expired during the pause"
+    );
+    pair.same_str(&["CLIENT", "UNPAUSE"]);
+    pair.same_str(&["GET", "foo"]);
+    pair.same_str(&["GET", "bar"]);
+    assert_eq!(expired_keys(&mut pair), (before.0 + 2, before.1 + 2));
+    // A pause that ends by its timeout ends the hold with it.
+    pair.same_str(&["SET", "k", "v", "PX", "10"]);
+    pair.same_str(&["CLIENT", "PAUSE", "300", "WRITE"]);
+    std::thread::sleep(Duration::from_millis(500));
+    pair.same_str(&["GET", "k"]);
+    assert_eq!(expired_keys(&mut pair), (before.0 + 3, before.1 + 3));
+}

@@ -29,6 +29,9 @@ pub struct Cache {
     /// The live memory cap and the free segment count (memory_cap.rs;
     /// process-local).
     pub(crate) budget: crate::segment_budget::SegmentBudget,
+    /// Until when (unix ms) expired items are hidden but not removed
+    /// (`hold_expiry_until`; process-local: set by the server).
+    pub(crate) expiry_held_until: std::sync::atomic::AtomicU64,
     /// Writer slots taken by live handles of this process.
     pub(crate) slots_taken: std::sync::atomic::AtomicU64,
     pub(crate) path: PathBuf,
@@ -49,6 +52,27 @@ impl Cache {
     /// `policy` (a segment being evicted finishes under the old one).
     pub fn set_eviction_policy(&self, policy: EvictionPolicy) {
         self.policy.set(policy);
+    }
+
+    /// Holds expiry until `until_ms` (unix ms; 0 ends the hold): until
+    /// then an expired item reads as absent but stays stored, and upkeep
+    /// neither expires keys nor reclaims expired segments, so the data set
+    /// does not change (CLIENT PAUSE WRITE, as Redis pauses expiry). A
+    /// write to such a key replaces it as before.
+    pub fn hold_expiry_until(&self, until_ms: u64) {
+        // ORDERING: Relaxed: a hint read at each removal; no data depends
+        // on it (a removal racing the hold's start is one that came first).
+        self.expiry_held_until
+            .store(until_ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether expiry is held at `now_ms`.
+    #[inline]
+    pub fn expiry_held(&self, now_ms: u64) -> bool {
+        // ORDERING: Relaxed: as `hold_expiry_until`.
+        self.expiry_held_until
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > now_ms
     }
 
     pub(crate) fn locks(&self) -> Locks<'_> {

@@ -416,6 +416,7 @@ impl CacheHandle {
                 Some(r)
             }
             Lookup::Miss => None,
+            Lookup::Expired(..) if self.cache.expiry_held(self.w.now) => None,
             Lookup::Expired(slot, e) => {
                 if self.w.remove_if_same(&self.cache, h, slot, e, true) {
                     let tag = self.w.changes.tag;
@@ -654,11 +655,13 @@ impl CacheHandle {
             w.counters(cache).expirations.load(Ordering::Relaxed)
         };
         let before = expirations(w);
+        let expiry_held = cache.expiry_held(w.now);
         for _ in 0..n.min(64) {
             let seg = cache.seg((w.sweep_cursor % n) as u32);
             w.sweep_cursor = w.sweep_cursor.wrapping_add(1);
             // ORDERING: Relaxed: a hint; the sweep re-reads with Acquire.
-            let reclaimable = seg.is_expired(w.now) || seg.live().load(Ordering::Relaxed) == 0;
+            let reclaimable =
+                (seg.is_expired(w.now) && !expiry_held) || seg.live().load(Ordering::Relaxed) == 0;
             if seg.state() == Some(State::Sealed)
                 && reclaimable
                 && seg.transition(State::Sealed, State::Evicting)
@@ -671,7 +674,7 @@ impl CacheHandle {
                 break;
             }
         }
-        for _ in 0..4 {
+        for _ in 0..if expiry_held { 0 } else { 4 } {
             let step = w.expire_scan(cache);
             if step.items < crate::expire_scan::ITEMS_PER_CALL
                 || step.expired * 4 < step.items as u64

@@ -240,6 +240,7 @@ impl Cache {
             evict_hand: AtomicU64::new(0),
             policy: Default::default(),
             budget: Default::default(),
+            expiry_held_until: Default::default(),
             slots_taken: AtomicU64::new(0),
             path: cfg.path.clone(),
             huge_pages,

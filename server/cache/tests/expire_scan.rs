@@ -167,3 +167,37 @@ fn writers_racing_the_scan_lose_no_key_without_a_ttl() {
         }
     }
 }
+
+/// While expiry is held (CLIENT PAUSE), an expired key reads as absent
+/// but stays: neither reads nor upkeep remove it or report it; once the
+/// hold ends both do.
+#[test]
+fn held_expiry_hides_expired_keys_without_removing_them() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(64 << 20);
+    let mut h = cache.handle().unwrap();
+    let now = citadel_cache::unix_millis();
+    h.set_clock(now);
+    h.record_changes(true);
+    let value = vec![b'v'; 100];
+    for i in 0..20_000 {
+        h.set(format!("k{i}").as_bytes(), &value, Some(now + 1_000))
+            .unwrap();
+    }
+    cache.hold_expiry_until(now + 60_000);
+    h.set_clock(now + 2_000);
+    assert_eq!(stored(&mut h, b"k1"), None);
+    for _ in 0..200 {
+        h.maintain();
+    }
+    assert!(expired_keys(&mut h).is_empty());
+    assert_eq!(cache.stats().keys, 20_000);
+    cache.hold_expiry_until(0);
+    assert_eq!(stored(&mut h, b"k1"), None);
+    assert_eq!(expired_keys(&mut h), ["k1"]);
+    for _ in 0..200 {
+        h.maintain();
+    }
+    assert_eq!(expired_keys(&mut h).len(), 19_999);
+    assert_eq!(cache.stats().keys, 0);
+}

@@ -128,14 +128,22 @@ pub fn pause(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         4 if args.is(3, "write") => false,
         _ => return Err(CmdError::Syntax),
     };
-    let until = citadel_cache::unix_millis().saturating_add(timeout as u64);
-    ctx.state.introspect.pause.pause(until, all);
+    let now = citadel_cache::unix_millis();
+    let pause = &ctx.state.introspect.pause;
+    pause.pause(now.saturating_add(timeout as u64), all);
+    // As in Redis, keys do not expire while writes are paused: they read
+    // as absent but are not deleted (nor counted in expired_keys) until
+    // the pause ends.
+    ctx.state
+        .cache
+        .hold_expiry_until(pause.until(now).unwrap_or(0));
     ctx.out.ok();
     Ok(())
 }
 
 pub fn unpause(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     ctx.state.introspect.pause.unpause();
+    ctx.state.cache.hold_expiry_until(0);
     // Loops asleep until the old deadline wake up to release their clients.
     for thread in 0..ctx.state.threads {
         ctx.thread.inboxes.send(thread, Mail::Unpause);
