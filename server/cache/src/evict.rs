@@ -104,6 +104,32 @@ impl Writer {
         }
     }
 
+    /// Seals this writer's active segments whose items have all left the
+    /// index (deleted, unlinked, expired or overwritten) and frees them, so
+    /// memory in use drops once the last key of a small data set goes,
+    /// instead of when its segment fills. Upkeep calls it; a segment with
+    /// an unpublished item (the write in progress) stays.
+    pub fn free_emptied_actives(&mut self, cache: &Cache) {
+        for class in 0..self.active.len() {
+            let id_plus_one = self.active[class];
+            if id_plus_one == 0 || self.dirty & (1 << class) != 0 {
+                continue;
+            }
+            let seg = cache.seg(id_plus_one - 1);
+            // ORDERING: Relaxed: this writer's own segment's write offset.
+            let written = seg.write_off().load(Ordering::Relaxed) > 0;
+            if !written || seg.live_items() != 0 {
+                continue;
+            }
+            self.set_active(cache, class, 0);
+            if seg.transition(State::Active, State::Sealed)
+                && seg.transition(State::Sealed, State::Evicting)
+            {
+                self.evict_segment(cache, seg);
+            }
+        }
+    }
+
     /// Empties an EVICTING segment (fully expired or dead: nothing is kept)
     /// and returns it to the free list.
     pub fn evict_segment(&mut self, cache: &Cache, seg: Seg<'_>) {

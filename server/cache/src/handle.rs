@@ -640,7 +640,8 @@ impl CacheHandle {
     }
 
     /// Background upkeep, bounded work: reclaims up to 64 segments' worth of
-    /// fully expired or fully dead segments, evicts up to 8 segments while
+    /// fully expired or fully dead segments (and this writer's active
+    /// segments whose items all left the index), evicts up to 8 segments while
     /// more are in use than a lowered memory cap allows (memory_cap.rs;
     /// ~0.5 ms each for small items), then expires keys whose TTL
     /// ran out in segments still in use (expire_scan.rs: up to 2,048 item
@@ -648,7 +649,7 @@ impl CacheHandle {
     /// what it reads has expired). Call every ~100 ms per thread. Returns
     /// the keys it expired.
     pub fn maintain(&mut self) -> u64 {
-        let CacheHandle { cache, w, .. } = self;
+        let CacheHandle { cache, w, txn, .. } = self;
         let n = cache.geo().segments as u64;
         let expirations = |w: &Writer| {
             // ORDERING: Relaxed: our own statistics counter.
@@ -668,6 +669,10 @@ impl CacheHandle {
             {
                 w.evict_segment(cache, seg);
             }
+        }
+        if !txn.active {
+            // (A transaction's puts sit unpublished in them.)
+            w.free_emptied_actives(cache);
         }
         for _ in 0..8 {
             if cache.segments_over_cap() == 0 || !w.evict_one(cache) {

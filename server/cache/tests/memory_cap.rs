@@ -120,3 +120,36 @@ fn a_smaller_maxmemory_reopens_the_file_warm_under_a_cap() {
     let (cache, _) = t.open(32 * MIB);
     assert_eq!(cache.memory_cap(), None);
 }
+
+/// Once every key a writer wrote is deleted, its next upkeep frees the
+/// active segment holding them, so memory in use drops back instead of
+/// waiting for the segment to fill; one with a live key stays.
+#[test]
+fn upkeep_frees_an_active_segment_whose_keys_all_went() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(64 * MIB);
+    let mut h = cache.handle().unwrap();
+    let value = [b'v'; 1024];
+    let baseline = cache.stats().used_bytes;
+    for i in 0..100 {
+        h.set(&key(i), &value, None).unwrap();
+    }
+    let written = cache.stats().used_bytes;
+    assert!(written > baseline, "{written} > {baseline}");
+    for i in 1..100 {
+        assert!(h.delete(&key(i)));
+    }
+    h.maintain();
+    assert_eq!(cache.stats().used_bytes, written, "key 0 still lives there");
+    assert!(h.delete(&key(0)));
+    h.maintain();
+    assert_eq!(cache.stats().used_bytes, baseline);
+    // The writer takes a new segment for its next write.
+    h.set(&key(7), &value, None).unwrap();
+    assert_eq!(cache.stats().used_bytes, written);
+    let mut got = Vec::new();
+    assert!(h
+        .get(&key(7), |item| item.write_value_to(&mut got))
+        .is_some());
+    assert_eq!(got, value);
+}
