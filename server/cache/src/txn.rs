@@ -13,6 +13,8 @@
 //! readers see all of it or none of it (the homes are locked only while
 //! the ops are applied).
 
+use std::collections::HashMap;
+
 use crate::cache::Cache;
 use crate::changes::KeyChange;
 use crate::error::WriteError;
@@ -55,12 +57,29 @@ pub(crate) struct Txn {
     /// Each write as it was made (declared index, change, tag), for the
     /// change log: a key written twice reports both, as Redis's commands do.
     events: Vec<(usize, KeyChange, u16)>,
+    /// Homes first seen after `begin` (a key declared midway), with the
+    /// version read then: merged into `s.homes`, kept sorted for the
+    /// commit's locking order, at the commit (an insertion into the
+    /// sorted list per key made a script naming 100k keys quadratic).
+    late_homes: HashMap<u64, u64>,
+    /// Declared indices by key hash once `INDEXED_FROM` keys are declared
+    /// (a script naming thousands of keys): one index per hash, and
+    /// `same_hash[i]` the next index with key `i`'s hash (`NONE`: none).
+    by_hash: HashMap<u64, usize>,
+    same_hash: Vec<usize>,
+    /// How many of the declared keys `by_hash` covers.
+    indexed: usize,
     /// How many of the writer's retired segments the last
     /// `seal_unreferenced` kept for pending writes: looked at again only
     /// once another segment is retired (once per segment of writes, not
     /// per write).
     held_segments: usize,
 }
+
+/// Below this many declared keys a linear search by hash is cheaper than
+/// keeping the hash index.
+const INDEXED_FROM: usize = 32;
+const NONE: usize = usize::MAX;
 
 impl Txn {
     fn key(&self, i: usize) -> &[u8] {
@@ -73,6 +92,10 @@ impl Txn {
         self.active = true;
         self.doomed = false;
         self.next = 0;
+        self.late_homes.clear();
+        self.by_hash.clear();
+        self.same_hash.clear();
+        self.indexed = 0;
         self.key_buf.clear();
         self.spans.clear();
         for key in keys {
@@ -92,7 +115,7 @@ impl Txn {
         self.s.expired.clear();
         for (i, key) in keys.iter().enumerate() {
             let h = self.s.hashes[i];
-            let version = self.home_version(h.home(cache.geo()));
+            let version = self.home_version(h.home(cache.geo())).unwrap_or(0);
             update::look_up(cache, now, h, key, version, &mut self.s);
         }
         self.s.ops.clear();
@@ -103,30 +126,27 @@ impl Txn {
         self.held_segments = 0;
     }
 
-    fn home_version(&self, home: u64) -> u64 {
-        self.s
-            .homes
-            .iter()
-            .find(|(h, _)| *h == home)
-            .map_or(0, |(_, v)| *v)
+    /// The version the transaction read `home` at.
+    fn home_version(&self, home: u64) -> Option<u64> {
+        match self.s.homes.binary_search_by_key(&home, |&(h, _)| h) {
+            Ok(at) => Some(self.s.homes[at].1),
+            Err(_) => self.late_homes.get(&home).copied(),
+        }
     }
 
     /// Whether every watched home still has the version it had when watched
     /// (as of `begin`; `commit` then proves it unchanged until publication).
     pub fn watches_hold(&self, watches: impl IntoIterator<Item = Watch>) -> bool {
-        watches.into_iter().all(|w| {
-            self.s
-                .homes
-                .iter()
-                .any(|&(home, v)| home == w.home && v == w.version)
-        })
+        watches
+            .into_iter()
+            .all(|w| self.home_version(w.home) == Some(w.version))
     }
 
     /// What the transaction sees for declared key `d` now: its own write,
     /// its own deletion, or the snapshot's live item.
     fn item<'c>(&mut self, cache: &'c Cache, d: usize) -> Option<ItemRef<'c>> {
         let h = self.s.hashes[d];
-        let version = self.home_version(h.home(cache.geo()));
+        let version = self.home_version(h.home(cache.geo())).unwrap_or(0);
         let item = match self.s.ops[d] {
             Op::Delete => return None,
             Op::Put { seg, off, .. } => cache.item_at(Entry::new(h.tag(), seg, off, 0), version),
@@ -160,12 +180,11 @@ impl Txn {
         self.s.hashes.push(h);
         self.s.canon.push(i);
         let home = h.home(cache.geo());
-        // `homes` stays sorted: commits lock in that order.
-        let version = match self.s.homes.binary_search_by_key(&home, |(h, _)| *h) {
-            Ok(at) => self.s.homes[at].1,
-            Err(at) => {
+        let version = match self.home_version(home) {
+            Some(v) => v,
+            None => {
                 let v = cache.locks().read_begin(home);
-                self.s.homes.insert(at, (home, v));
+                self.late_homes.insert(home, v);
                 v
             }
         };
@@ -194,8 +213,11 @@ impl Txn {
     /// keys, else declared now.
     fn find_or_declare(&mut self, cache: &Cache, now: u64, key: &[u8]) -> (usize, KeyHash) {
         let h = KeyHash::of(key);
-        let found =
-            (0..self.spans.len()).find(|&i| self.s.hashes[i].0 == h.0 && self.key(i) == key);
+        let found = if self.spans.len() < INDEXED_FROM {
+            (0..self.spans.len()).find(|&i| self.s.hashes[i].0 == h.0 && self.key(i) == key)
+        } else {
+            self.find_indexed(h, key)
+        };
         match found {
             Some(i) => {
                 self.next = i + 1;
@@ -203,6 +225,24 @@ impl Txn {
             }
             None => (self.declare(cache, now, h, key), h),
         }
+    }
+
+    /// A declared index of `key` (hash `h`) through the hash index,
+    /// brought up to date with the keys declared since it was last used.
+    fn find_indexed(&mut self, h: KeyHash, key: &[u8]) -> Option<usize> {
+        for i in self.indexed..self.spans.len() {
+            let first = self.by_hash.insert(self.s.hashes[i].0, i);
+            self.same_hash.push(first.unwrap_or(NONE));
+        }
+        self.indexed = self.spans.len();
+        let mut i = self.by_hash.get(&h.0).copied().unwrap_or(NONE);
+        while i != NONE {
+            if self.key(i) == key {
+                return Some(i);
+            }
+            i = self.same_hash[i];
+        }
+        None
     }
 
     /// Reads `key` inside the transaction.
@@ -352,6 +392,11 @@ impl Txn {
         if self.doomed {
             update::discard_all(w, cache, &self.s.ops);
             return Ok(false);
+        }
+        if !self.late_homes.is_empty() {
+            self.s.homes.extend(self.late_homes.drain());
+            // Commits lock homes in this order.
+            self.s.homes.sort_unstable_by_key(|&(h, _)| h);
         }
         let (key_buf, spans) = (&self.key_buf, &self.spans);
         let key_of = |i: usize| {

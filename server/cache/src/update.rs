@@ -55,6 +55,8 @@ pub(crate) struct Scratch {
     /// The journal records of the write being published (journal.rs).
     pub claims: Vec<Record>,
     pub applies: Vec<Record>,
+    /// The homes of the keys a publication writes, sorted (`publish`).
+    pub written_homes: Vec<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -329,12 +331,19 @@ pub(crate) fn publish<'k>(
             .iter()
             .all(|&(home, v)| locks.read_validate(home, v));
     }
+    // Sorted homes of the written keys, then the homes (sorted too) that
+    // hold one: O(n log n), for a transaction of many thousand keys too.
+    s.written_homes.clear();
+    for i in 0..s.ops.len() {
+        if s.ops[i] != Op::Keep || s.expired[i] {
+            s.written_homes.push(s.hashes[i].home(cache.geo()));
+        }
+    }
+    s.written_homes.sort_unstable();
+    s.written_homes.dedup();
     s.locked.clear();
     for &(home, v) in &s.homes {
-        let written = (0..s.ops.len()).any(|i| {
-            (s.ops[i] != Op::Keep || s.expired[i]) && s.hashes[i].home(cache.geo()) == home
-        });
-        if written {
+        if s.written_homes.binary_search(&home).is_ok() {
             s.locked.push((home, v));
         }
     }
@@ -347,7 +356,7 @@ pub(crate) fn publish<'k>(
     let reads_hold = s
         .homes
         .iter()
-        .filter(|home| !s.locked.contains(home))
+        .filter(|&&(home, _)| s.locked.binary_search_by_key(&home, |&(h, _)| h).is_err())
         .all(|&(home, v)| locks.read_validate(home, v));
     if !reads_hold {
         return give_up(w, cache, s);
@@ -659,6 +668,8 @@ pub(crate) fn apply<'k>(
     key_of: &impl Fn(usize) -> &'k [u8],
 ) {
     let mut expirations = 0u64;
+    // Duplicate key indices come only from a command naming a key twice.
+    let duplicates = s.canon.iter().enumerate().any(|(i, &c)| c != i);
     let phased = (0..3u8).flat_map(|phase| (0..s.ops.len()).map(move |i| (phase, i)));
     for (phase, i) in phased {
         if apply_phase(s, i) != phase {
@@ -681,9 +692,11 @@ pub(crate) fn apply<'k>(
         expirations += u64::from(expired);
         // A duplicate key index shares the canonical one's slot: apply once.
         s.found[i] = None;
-        for j in i + 1..s.ops.len() {
-            if s.canon[j] == i {
-                s.found[j] = None;
+        if duplicates {
+            for j in i + 1..s.ops.len() {
+                if s.canon[j] == i {
+                    s.found[j] = None;
+                }
             }
         }
     }

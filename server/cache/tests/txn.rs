@@ -237,3 +237,46 @@ fn concurrent_transfers_keep_the_total() {
     assert!(done.load(Ordering::Relaxed) > 1000);
     assert!(checks > 0);
 }
+
+/// A transaction that names thousands of keys it did not declare (a
+/// script writing a whole batch): every one publishes with it, reads
+/// inside see its own writes, and a key read midway that another writer
+/// changes before the commit still forces the retry, however late the
+/// key joined.
+#[test]
+fn thousands_of_keys_declared_midway_publish_together_and_conflict() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(64 << 20);
+    let (mut a, mut b) = (cache.handle().unwrap(), cache.handle().unwrap());
+    let key = |i: u32| format!("batch:{i}").into_bytes();
+    b.set(&key(2_500), b"before", None).unwrap();
+    a.txn_begin(&[b"first"]);
+    for i in 0..5_000 {
+        a.set(&key(i), i.to_string().as_bytes(), None).unwrap();
+    }
+    for i in (0..5_000).step_by(7) {
+        assert_eq!(int(&mut a, &key(i)), i64::from(i), "own write of {i}");
+    }
+    assert_eq!(
+        value(&mut b, &key(1)),
+        None,
+        "nothing visible before the commit"
+    );
+    assert_eq!(a.txn_commit(), Ok(true));
+    for i in 0..5_000 {
+        assert_eq!(int(&mut b, &key(i)), i64::from(i));
+    }
+    // A conflict on a key that joined late: its home's version is checked.
+    a.txn_begin(&[b"first"]);
+    for i in 0..3_000 {
+        assert_eq!(int(&mut a, &key(i)), i64::from(i));
+    }
+    a.set(b"out", b"1", None).unwrap();
+    b.set(&key(2_999), b"changed", None).unwrap();
+    assert_eq!(
+        a.txn_commit(),
+        Ok(false),
+        "the read of a late key was changed"
+    );
+    assert_eq!(value(&mut b, b"out"), None);
+}
