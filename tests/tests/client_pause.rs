@@ -175,6 +175,13 @@ fn keys_do_not_expire_while_writes_are_paused() {
     pair.same_str(&["GET", "bar"]);
     pair.same_str(&["EXISTS", "foo", "bar"]);
     pair.same_str(&["DBSIZE"]);
+    // Reads inside a transaction or a read-only script leave them too.
+    pair.same_str(&["MULTI"]);
+    pair.same_str(&["GET", "foo"]);
+    pair.same_str(&["MGET", "foo", "bar"]);
+    pair.same_str(&["EXEC"]);
+    pair.same_str(&["EVAL_RO", "return redis.call('get', KEYS[1])", "1", "bar"]);
+    pair.same_str(&["DBSIZE"]);
     assert_eq!(
         expired_keys(&mut pair),
         before,

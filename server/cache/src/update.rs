@@ -323,6 +323,12 @@ pub(crate) fn publish<'k>(
     key_of: impl Fn(usize) -> &'k [u8],
     events: Option<&[(usize, KeyChange, u16)]>,
 ) -> bool {
+    if cache.expiry_held(w.now) {
+        // An expired key only read stays (it read as absent all the same).
+        for i in 0..s.ops.len() {
+            s.expired[i] &= s.ops[i] != Op::Keep;
+        }
+    }
     if s.ops.iter().all(|op| *op == Op::Keep) && !s.expired.contains(&true) {
         // Nothing to write: validating the snapshot is enough.
         let locks = cache.locks();

@@ -74,7 +74,9 @@ pub(crate) fn update_one<R>(
         let op = ops[0];
         let touched = std::mem::take(&mut w.touched) != 0 && !w.no_touch;
         let edit = w.edit.area().is_some();
-        if op == Op::Keep && !expired && !edit && !unchanged {
+        // An expired item only read stays while expiry is held.
+        let removes_expired = expired && !cache.expiry_held(w.now);
+        if op == Op::Keep && !removes_expired && !edit && !unchanged {
             // Nothing to write: validating the lookup is enough.
             if locks.read_validate(home, v) {
                 if let Some(old) = old.as_ref().filter(|_| touched) {
