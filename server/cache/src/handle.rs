@@ -679,7 +679,8 @@ impl CacheHandle {
                 break;
             }
         }
-        for _ in 0..if expiry_held { 0 } else { 4 } {
+        let scans = if expiry_held { 0 } else { 4 };
+        for _ in 0..scans {
             let step = w.expire_scan(cache);
             if step.items < crate::expire_scan::ITEMS_PER_CALL
                 || step.expired * 4 < step.items as u64

@@ -279,9 +279,7 @@ impl Sketch {
         self.bytes = dense;
         Ok(())
     }
-}
 
-impl Sketch {
     /// Every register of a dense value, in order (PFDEBUG GETREG).
     pub fn dense_registers(&self) -> Vec<u8> {
         let regs = &self.bytes[HEADER_LEN..];
