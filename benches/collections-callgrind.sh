@@ -24,6 +24,11 @@
 #   DATA=N                 element bytes (redis-benchmark -d; default its 3)
 #   KEEP=DIR               copy each callgrind output there (for
 #                          callgrind_annotate)
+#   BIG=N                  the big sorted-set tests (zadd_big, zrank_big,
+#                          zscore_big, zincrby_big, zrange_big; see
+#                          big-zset-lib.sh): ONE set of N members filled
+#                          first, then REQUESTS commands on random members
+#                          (-r N)
 set -uo pipefail
 requests=${1:-20000}
 tests=${TESTS:-lpush,rpush,lpop,rpop}
@@ -34,6 +39,8 @@ citadel=${CITADEL:-$root/target/release/citadel}
 dir=$(mktemp -d /dev/shm/citadel-coll-cg.XXXXXX)
 # shellcheck source=benches/callgrind-lib.sh
 source "$root/benches/callgrind-lib.sh"
+# shellcheck source=benches/big-zset-lib.sh
+source "$root/benches/big-zset-lib.sh"
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
 
 per_op() { # server test -> instructions per op
@@ -45,11 +52,17 @@ per_op() { # server test -> instructions per op
         spop) redis-benchmark -p "$port" -c 50 -P 16 -n $((requests * 2)) "${data[@]}" -q -t sadd >/dev/null ;;
         zpopmin) redis-benchmark -p "$port" -c 50 -P 16 -n $((requests * 2)) "${data[@]}" -q -t zadd >/dev/null ;;
         *_many) redis-benchmark -p "$port" -c 50 -P 16 -n 900000 -r 3000 -q lpush 'ml:__rand_int__' abc >/dev/null ;;
+        *_big) fill_big "$port" ;;
     esac
     local run=(-c 50 -P 16 -n "$requests" -q)
     case $test in
         lpush_many) run+=(-r 3000 lpush 'ml:__rand_int__' abc) ;;
         lpop_many) run+=(-r 3000 lpop 'ml:__rand_int__') ;;
+        *_big)
+            local words
+            read -ra words <<<"$(big_command "$test")"
+            run+=(-r "${BIG:?BIG=N is needed for $test}" "${words[@]}")
+            ;;
         *) run+=("${data[@]}" -t "$test") ;;
     esac
     cg_measure "$out" "$requests" "$dir/rb.$server.$test" "${run[@]}"

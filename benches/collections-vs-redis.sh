@@ -75,22 +75,8 @@ run_client() { # client port test
     esac
 }
 
-# The big-key tests: one command shape each, over one sorted set of $BIG.
-big_command() { # test -> redis-benchmark command words
-    case $1 in
-        zadd_big) echo "ZADD bigz __rand_int__ m__rand_int__" ;;
-        zrank_big) echo "ZRANK bigz m__rand_int__" ;;
-        zrange_big) echo "ZRANGEBYSCORE bigz __rand_int__ +inf LIMIT 0 10" ;;
-    esac
-}
-fill_big() { # port
-    local batch=1000 i j line
-    for ((i = 0; i < BIG; i += batch)); do
-        line=""
-        for ((j = i; j < i + batch && j < BIG; j++)); do printf -v m 'm%012d' "$j"; line+=" $j $m"; done
-        echo "ZADD bigz$line"
-    done | redis-cli -p "$1" >/dev/null
-}
+# shellcheck source=benches/big-zset-lib.sh
+source "$root/benches/big-zset-lib.sh"
 
 bench() { # client port pid test -> server CPU µs/op
     local before after fill=""

@@ -106,6 +106,32 @@ impl<'a> Packed<'a> {
         (pos <= self.body.len()).then_some(pos).ok_or(Corrupt)
     }
 
+    /// The index (in entries of `arity` elements) of the entry whose first
+    /// element is `key`, read in place: nothing decoded or allocated (a
+    /// lookup of a key a page does not hold, an insert's, reads it once).
+    pub fn find_entry(&self, arity: usize, key: &[u8]) -> Result<Option<usize>, Corrupt> {
+        let body = self.body;
+        let mut pos = 0;
+        for index in 0..self.count {
+            // A one-byte length (an element under 128 bytes) skips the
+            // varint loop.
+            let len = match body.get(pos) {
+                Some(&len) if len < 0x80 => {
+                    pos += 1;
+                    usize::from(len)
+                }
+                _ => usize::try_from(get_varint(body, &mut pos)?).map_err(|_| Corrupt)?,
+            };
+            let end = pos.checked_add(len).ok_or(Corrupt)?;
+            let element = body.get(pos..end).ok_or(Corrupt)?;
+            if index % arity == 0 && element == key {
+                return Ok(Some(index / arity));
+            }
+            pos = end;
+        }
+        Ok(None)
+    }
+
     /// The elements in order; a corrupt element ends with `Err(Corrupt)`.
     pub fn iter(&self) -> Elements<'a> {
         Elements {

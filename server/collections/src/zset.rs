@@ -63,13 +63,18 @@ pub fn entries(packed: Packed<'_>) -> Result<Vec<Entry<'_>>, Corrupt> {
     while let Some(member) = elements.next() {
         let member = member?;
         let score = elements.next().ok_or(Corrupt)??;
-        let score = f64::from_le_bytes(score.try_into().map_err(|_| Corrupt)?);
-        if score.is_nan() {
-            return Err(Corrupt);
-        }
-        out.push((score, member));
+        out.push((decode_score(score)?, member));
     }
     Ok(out)
+}
+
+/// A stored score (8 bytes, never NaN).
+pub(crate) fn decode_score(bytes: &[u8]) -> Result<f64, Corrupt> {
+    let score = f64::from_le_bytes(bytes.try_into().map_err(|_| Corrupt)?);
+    match score.is_nan() {
+        true => Err(Corrupt),
+        false => Ok(score),
+    }
 }
 
 /// The score of `member` in a packed sorted set, found by a scan that
@@ -90,8 +95,13 @@ pub fn score_of(packed: Packed<'_>, member: &[u8]) -> Result<Option<f64>, Corrup
 /// Encodes `entries` (already in order); -0 is stored as 0, as Redis
 /// 7.0's listpack keeps it.
 pub fn encode(entries: &[Entry<'_>]) -> Vec<u8> {
+    encode_iter(entries.iter().copied())
+}
+
+/// [`encode`] of entries given one by one (in order).
+pub(crate) fn encode_iter<'e>(entries: impl Iterator<Item = Entry<'e>> + Clone) -> Vec<u8> {
     let bytes = entries
-        .iter()
+        .clone()
         .map(|(_, m)| PackedWriter::element_cost(m.len()) + SCORE_LEN + 1)
         .sum();
     let mut out = PackedWriter::with_capacity(bytes);

@@ -3,6 +3,7 @@
 //! pages until changed. `finish` gives what to store.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
 use super::{entry_bytes, key_hash, Root};
@@ -16,22 +17,108 @@ pub type Entries<'t, 'a> = std::slice::ChunksExact<'t, Cow<'a, [u8]>>;
 
 /// A page's elements, entry after entry (`arity` each): one allocation
 /// per page, not one per entry, as every write of a paged value loads one.
+/// Decoded when first needed: a page only searched (a lookup), or only
+/// added to (an insert: the entries go to `appended`, and the stored
+/// body is copied as it is when the page is written), or not touched at
+/// all (a split's partner that does not split), is never decoded.
 #[derive(Default)]
 struct Page<'a> {
-    elements: Vec<Cow<'a, [u8]>>,
+    stored: Option<Packed<'a>>,
+    /// Every element (the stored ones, then `appended`), once decoded;
+    /// `appended` is then left behind (cleared at the next edit).
+    elements: OnceCell<Vec<Cow<'a, [u8]>>>,
+    /// Entries added to a page not decoded.
+    appended: Vec<Cow<'a, [u8]>>,
     dirty: bool,
 }
 
 impl<'a> Page<'a> {
-    /// The index of the entry of `key` (in entries).
-    fn position(&self, arity: usize, key: &[u8]) -> Option<usize> {
-        self.elements
-            .chunks_exact(arity)
-            .position(|e| *e[0] == *key)
+    fn elements(&self) -> Result<&Vec<Cow<'a, [u8]>>, Corrupt> {
+        if let Some(elements) = self.elements.get() {
+            return Ok(elements);
+        }
+        let mut elements = Vec::new();
+        let stored = self.stored.map_or(0, |s| s.len());
+        elements.reserve_exact(stored + self.appended.len());
+        if let Some(stored) = self.stored {
+            for element in stored.iter() {
+                elements.push(Cow::Borrowed(element?));
+            }
+        }
+        elements.extend(self.appended.iter().cloned());
+        Ok(self.elements.get_or_init(|| elements))
     }
 
-    fn entry(&self, arity: usize, at: usize) -> &[Cow<'a, [u8]>] {
-        &self.elements[at * arity..(at + 1) * arity]
+    fn elements_mut(&mut self) -> Result<&mut Vec<Cow<'a, [u8]>>, Corrupt> {
+        self.elements()?;
+        self.appended.clear();
+        Ok(self.elements.get_mut().expect("just decoded"))
+    }
+
+    /// Elements stored (not counting `appended`).
+    fn stored_len(&self) -> usize {
+        self.stored.map_or(0, |s| s.len())
+    }
+
+    /// The index of the entry of `key` (in entries); a page not decoded
+    /// yet is searched as stored, then its appended entries.
+    fn position(&self, arity: usize, key: &[u8]) -> Result<Option<usize>, Corrupt> {
+        if let Some(elements) = self.elements.get() {
+            return Ok(elements.chunks_exact(arity).position(|e| *e[0] == *key));
+        }
+        if let Some(at) = self
+            .stored
+            .map(|s| s.find_entry(arity, key))
+            .transpose()?
+            .flatten()
+        {
+            return Ok(Some(at));
+        }
+        let appended = self
+            .appended
+            .chunks_exact(arity)
+            .position(|e| *e[0] == *key);
+        Ok(appended.map(|at| self.stored_len() / arity + at))
+    }
+
+    /// The entry at `at` (in entries): a page not decoded that has it
+    /// among its appended entries is not decoded for it.
+    fn entry(&self, arity: usize, at: usize) -> Result<&[Cow<'a, [u8]>], Corrupt> {
+        let from = at * arity;
+        let stored = self.stored_len();
+        if self.elements.get().is_none() && from >= stored {
+            let from = from - stored;
+            return self.appended.get(from..from + arity).ok_or(Corrupt);
+        }
+        self.elements()?.get(from..from + arity).ok_or(Corrupt)
+    }
+
+    /// Adds an entry known not to be on the page.
+    fn append(&mut self, entry: impl Iterator<Item = Cow<'a, [u8]>>) {
+        match self.elements.get_mut() {
+            Some(elements) => elements.extend(entry),
+            None => self.appended.extend(entry),
+        }
+    }
+
+    /// The page's stored form (None: empty, not stored).
+    fn encode(self) -> Option<Vec<u8>> {
+        let cost = |e: &Cow<'_, [u8]>| PackedWriter::element_cost(e.len());
+        if let Some(elements) = self.elements.into_inner() {
+            let mut out = PackedWriter::with_capacity(elements.iter().map(cost).sum());
+            elements.iter().for_each(|e| out.push(e));
+            return (!elements.is_empty()).then(|| out.finish());
+        }
+        // Only added to: the stored body as it is, then the new entries.
+        let stored = self.stored.unwrap_or(Packed::empty());
+        if stored.is_empty() && self.appended.is_empty() {
+            return None;
+        }
+        let bytes = stored.body_len() + self.appended.iter().map(cost).sum::<usize>();
+        let mut out = PackedWriter::with_capacity(bytes);
+        out.push_encoded(stored.body(), stored.len() as u64);
+        self.appended.iter().for_each(|e| out.push(e));
+        Some(out.finish())
     }
 }
 
@@ -79,10 +166,7 @@ impl<'a> Table<'a> {
                 if packed.len() % arity != 0 {
                     return Err(Corrupt);
                 }
-                page.elements = packed
-                    .iter()
-                    .map(|e| e.map(Cow::Borrowed))
-                    .collect::<Result<_, _>>()?;
+                page.stored = Some(packed);
             }
             loaded.insert(number, page);
         }
@@ -116,9 +200,11 @@ impl<'a> Table<'a> {
     /// The entry of `key`, if present.
     pub fn get(&self, key: &[u8]) -> Result<Option<&[Cow<'a, [u8]>]>, Corrupt> {
         let (_, page) = self.page_for(key)?;
-        Ok(page
-            .position(self.arity, key)
-            .map(|at| page.entry(self.arity, at)))
+        let arity = self.arity;
+        let Some(at) = page.position(arity, key)? else {
+            return Ok(None);
+        };
+        Ok(Some(page.entry(arity, at)?))
     }
 
     /// Inserts or replaces the entry of `entry[0]` (the elements are
@@ -130,17 +216,17 @@ impl<'a> Table<'a> {
         let page = self.pages.get_mut(&number).expect("just found");
         let added = entry_bytes(entry.iter().copied());
         let owned = entry.iter().map(|e| Cow::Owned(e.to_vec()));
-        let new = match page.position(self.arity, entry[0]) {
+        let new = match page.position(self.arity, entry[0])? {
             Some(_) if only_new => return Ok(false),
             Some(at) => {
-                let old = &mut page.elements[at * self.arity..(at + 1) * self.arity];
+                let old = &mut page.elements_mut()?[at * self.arity..(at + 1) * self.arity];
                 let removed = entry_bytes(old.iter().map(|e| &e[..]));
                 old.iter_mut().zip(owned).for_each(|(old, new)| *old = new);
                 self.root.bytes = self.root.bytes + added - removed;
                 false
             }
             None => {
-                page.elements.extend(owned);
+                page.append(owned);
                 self.root.bytes += added;
                 self.root.count += 1;
                 true
@@ -155,11 +241,11 @@ impl<'a> Table<'a> {
     pub fn remove(&mut self, key: &[u8]) -> Result<Option<Entry<'a>>, Corrupt> {
         let (number, _) = self.page_for(key)?;
         let page = self.pages.get_mut(&number).expect("just found");
-        let Some(at) = page.position(self.arity, key) else {
+        let Some(at) = page.position(self.arity, key)? else {
             return Ok(None);
         };
         let entry: Entry<'a> = page
-            .elements
+            .elements_mut()?
             .drain(at * self.arity..(at + 1) * self.arity)
             .collect();
         page.dirty = true;
@@ -170,26 +256,27 @@ impl<'a> Table<'a> {
     }
 
     /// The loaded pages and their entries, in page order.
-    pub fn pages(&self) -> impl Iterator<Item = (u64, Entries<'_, 'a>)> + '_ {
+    pub fn pages(&self) -> Result<Vec<(u64, Entries<'_, 'a>)>, Corrupt> {
         let arity = self.arity;
         self.pages
             .iter()
-            .map(move |(n, p)| (*n, p.elements.chunks_exact(arity)))
+            .map(move |(n, p)| Ok((*n, p.elements()?.chunks_exact(arity))))
+            .collect()
     }
 
     /// Splits or merges while the load asks for it and the pages involved
     /// were planned (a write that could not catch up leaves it to the next).
-    pub fn rebalance(&mut self) {
+    pub fn rebalance(&mut self) -> Result<(), Corrupt> {
         loop {
             if self.root.needs_split() {
                 let (from, to) = self.root.split_pair();
                 if !(self.pages.contains_key(&from) && self.pages.contains_key(&to)) {
-                    return;
+                    return Ok(());
                 }
                 let (level, arity) = (self.root.level, self.arity);
                 let source = self.pages.get_mut(&from).expect("planned");
                 let (mut kept, mut moved) = (Vec::new(), Vec::new());
-                let mut elements = std::mem::take(&mut source.elements).into_iter();
+                let mut elements = std::mem::take(source.elements_mut()?).into_iter();
                 while let Some(key) = elements.next() {
                     let to = if key_hash(&key) >> level & 1 == 1 {
                         &mut moved
@@ -199,55 +286,62 @@ impl<'a> Table<'a> {
                     to.push(key);
                     to.extend(elements.by_ref().take(arity - 1));
                 }
-                source.elements = kept;
+                *source.elements_mut()? = kept;
                 source.dirty = true;
                 let target = self.pages.get_mut(&to).expect("planned");
-                target.elements.extend(moved);
+                target.elements_mut()?.extend(moved);
                 target.dirty = true;
                 self.root.advance_split();
             } else if self.root.needs_merge() {
                 let (into, from) = self.root.merge_pair();
                 if !(self.pages.contains_key(&from) && self.pages.contains_key(&into)) {
-                    return;
+                    return Ok(());
                 }
                 let source = self.pages.get_mut(&from).expect("planned");
-                let moved = std::mem::take(&mut source.elements);
+                let moved = std::mem::take(source.elements_mut()?);
                 source.dirty = true;
                 let target = self.pages.get_mut(&into).expect("planned");
-                target.elements.extend(moved);
+                target.elements_mut()?.extend(moved);
                 target.dirty = true;
                 self.root.retreat_split();
             } else {
-                return;
+                return Ok(());
             }
             self.root_dirty = true;
         }
     }
 
     /// Rebalances, then gives the root and pages to store.
-    pub fn finish(mut self) -> Output {
-        self.rebalance();
+    pub fn finish(mut self) -> Result<Output, Corrupt> {
+        self.rebalance()?;
         if !self.root_dirty {
-            return Output::default();
+            return Ok(Output::default());
         }
         let pages = self
             .pages
             .into_iter()
             .filter(|(_, page)| page.dirty)
-            .map(|(number, page)| {
-                let stored = (!page.elements.is_empty()).then(|| {
-                    let mut out = PackedWriter::default();
-                    page.elements.iter().for_each(|e| out.push(e));
-                    out.finish()
-                });
-                (number, stored)
-            })
+            .map(|(number, page)| (number, page.encode()))
             .collect();
         self.root.header = self.root.header.next();
-        Output {
+        Ok(Output {
             root: (self.root.count > 0).then(|| self.root.encode()),
             changed: true,
             pages,
-        }
+        })
+    }
+
+    /// The pages [`Table::finish`] would write, without encoding them.
+    pub fn pages_to_write(&mut self) -> Result<Vec<u64>, Corrupt> {
+        self.rebalance()?;
+        Ok(match self.root_dirty {
+            true => self
+                .pages
+                .iter()
+                .filter(|(_, p)| p.dirty)
+                .map(|(n, _)| *n)
+                .collect(),
+            false => Vec::new(),
+        })
     }
 }

@@ -92,14 +92,14 @@ fn random_edits_match_a_hash_map_through_growth_and_shrinking() {
             let mut table = store.table(&planned);
             let added = table.put(&[&key[..], &value[..]], false).unwrap();
             assert_eq!(added, model.insert(key, value).is_none());
-            let out = table.finish();
+            let out = table.finish().unwrap();
             store.apply(out);
         } else {
             let planned = root.pages_for([&key[..]], 0, 0, 1);
             let mut table = store.table(&planned);
             let removed = table.remove(&key).unwrap().map(|e| e[1].to_vec());
             assert_eq!(removed, model.remove(&key));
-            let out = table.finish();
+            let out = table.finish().unwrap();
             store.apply(out);
         }
         if round % 1000 == 0 {
@@ -160,7 +160,7 @@ fn a_scan_returns_every_stable_entry_once_while_pages_split_and_merge() {
         let planned = root.pages_for([&key[..]], 1, 20, 0);
         let mut table = store.table(&planned);
         table.put(&[&key[..], b"v"], false).unwrap();
-        let out = table.finish();
+        let out = table.finish().unwrap();
         store.apply(out);
     };
     let stable: Vec<Vec<u8>> = (0..3_000).map(|i| format!("s{i}").into_bytes()).collect();
@@ -179,7 +179,7 @@ fn a_scan_returns_every_stable_entry_once_while_pages_split_and_merge() {
                 let planned = root.pages_for([&key[..]], 0, 0, 1);
                 let mut table = store.table(&planned);
                 table.remove(&key).unwrap();
-                let out = table.finish();
+                let out = table.finish().unwrap();
                 store.apply(out);
             }
         }
@@ -187,7 +187,7 @@ fn a_scan_returns_every_stable_entry_once_while_pages_split_and_merge() {
         let visit = pages_from(&root, cursor, 3);
         let planned: Vec<u64> = visit.iter().map(|(p, _)| *p).collect();
         let table = store.table(&planned);
-        for (page, entries) in table.pages() {
+        for (page, entries) in table.pages().unwrap() {
             let first = page == planned[0];
             for e in entries {
                 if !first || position(&e[0]) >= cursor {
@@ -226,7 +226,7 @@ fn batched_inserts_then_random_pops_keep_every_entry() {
             table.put(&[k, b"v"], false).unwrap();
             model.insert(k.clone(), b"v".to_vec());
         }
-        let out = table.finish();
+        let out = table.finish().unwrap();
         store.apply(out);
         store.check(&model);
     }
@@ -241,6 +241,8 @@ fn batched_inserts_then_random_pops_keep_every_entry() {
         let mut table = store.table(&planned);
         let victim = table
             .pages()
+            .unwrap()
+            .into_iter()
             .flat_map(|(_, es)| es)
             .next()
             .map(|e| e[0].to_vec());
@@ -248,7 +250,7 @@ fn batched_inserts_then_random_pops_keep_every_entry() {
             assert!(table.remove(&victim).unwrap().is_some());
             model.remove(&victim);
         }
-        let out = table.finish();
+        let out = table.finish().unwrap();
         store.apply(out);
         if model.len() % 997 == 0 {
             store.check(&model);

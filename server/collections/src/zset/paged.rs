@@ -12,6 +12,8 @@
 //! s`, so the root's page range `BASE - slots .. BASE + P` stays compact
 //! as both grow (the engine reclaims that range when the root goes).
 
+use std::borrow::Cow;
+
 use super::tree::{decode_inner, encode_inner, encode_leaf, Child, Key, Shape, Tree, NO_PAGE};
 use super::Entry;
 use crate::linear_hash::{self, Root};
@@ -30,14 +32,15 @@ const BUILD_INNER: usize = 48;
 
 /// A parsed sorted-set root.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ZRoot {
+pub struct ZRoot<'a> {
     /// The member index's root (its header's pages are `0..P`, relative).
     pub index: Root,
-    pub tree: Shape,
+    /// The tree's shape, its top node's members borrowed from the root.
+    pub tree: Shape<'a>,
 }
 
-impl ZRoot {
-    pub fn parse(bytes: &[u8]) -> Result<ZRoot, Corrupt> {
+impl<'a> ZRoot<'a> {
+    pub fn parse(bytes: &'a [u8]) -> Result<ZRoot<'a>, Corrupt> {
         let (header, rest) = RootHeader::parse(bytes)?;
         if rest.len() < 25 + 17 {
             return Err(Corrupt);
@@ -119,11 +122,14 @@ impl ZRoot {
     }
 
     /// A tree over `pages` (absolute numbers; tree pages are picked out).
-    pub fn tree(&self, pages: &[(u64, Option<Vec<u8>>)]) -> Tree {
+    pub fn tree<'p>(&self, pages: &'p [(u64, Option<Vec<u8>>)]) -> Tree<'p>
+    where
+        'a: 'p,
+    {
         let loaded = pages
             .iter()
             .filter(|(p, _)| *p < BASE)
-            .filter_map(|(p, b)| b.clone().map(|b| (*p, b)));
+            .filter_map(|(p, b)| b.as_deref().map(|b| (*p, b)));
         Tree::new(self.tree.clone(), BASE, loaded)
     }
 
@@ -151,12 +157,12 @@ pub fn index_score(entry: &[std::borrow::Cow<'_, [u8]>]) -> Result<f64, Corrupt>
 }
 
 /// The tree's layout of `entries` (in order): its shape and its pages.
-fn layout(entries: &[Entry<'_>]) -> (Shape, Vec<(u64, Vec<u8>)>) {
+fn layout<'e>(entries: &[Entry<'e>]) -> (Shape<'e>, Vec<(u64, Vec<u8>)>) {
     let mut pages = Vec::new();
     let mut slots = 0u64;
     let mut level: Vec<Child> = Vec::new();
     for chunk in entries.chunks(BUILD_LEAF) {
-        let keys: Vec<Key> = chunk.iter().map(|(s, m)| (*s, m.to_vec())).collect();
+        let keys: Vec<Key> = chunk.iter().map(|(s, m)| (*s, Cow::Borrowed(*m))).collect();
         slots += 1;
         let page = BASE - slots;
         pages.push((page, encode_leaf(&keys)));

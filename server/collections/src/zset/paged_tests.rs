@@ -2,12 +2,27 @@
 //! removals through the tree and the member index, each operation run in
 //! rounds that load the pages it asks for (as the commands do).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::paged::{build, flatten, ZRoot};
-use super::tree::{decode_inner, decode_leaf, Child, Key, Miss, Tree, LEAF_ENTRIES};
+use super::tree::{decode_inner, decode_leaf, into_owned, Child, Key, Miss, Tree, LEAF_ENTRIES};
 use super::Entry;
 use crate::packed::Packed;
+
+/// An entry as the model holds it.
+type Owned = (f64, Vec<u8>);
+
+/// The tree's form of a model entry.
+fn key(entry: &Owned) -> Key<'_> {
+    (entry.0, Cow::Borrowed(&entry.1))
+}
+
+/// A model entry to insert (a tree edited in rounds holds what it
+/// inserts).
+fn owned_key(entry: &Owned) -> Key<'static> {
+    (entry.0, Cow::Owned(entry.1.clone()))
+}
 
 /// Pages as stored, and the root.
 struct Store {
@@ -17,7 +32,7 @@ struct Store {
 
 impl Store {
     /// The paged form of `entries` (in any order), built whole.
-    fn built(entries: &[Key], seed: u64) -> Store {
+    fn built(entries: &[Owned], seed: u64) -> Store {
         let built = build(Packed::parse(&packed(entries)).unwrap(), seed).unwrap();
         Store {
             root: built.root,
@@ -34,11 +49,13 @@ impl Store {
 
     /// Runs `op` on the tree until it has the pages it needs; stores what
     /// it changed.
-    fn run<R>(&mut self, mut op: impl FnMut(&mut Tree) -> Result<R, Miss>) -> R {
-        let root = ZRoot::parse(&self.root).expect("root");
+    fn run<R>(&mut self, mut op: impl FnMut(&mut Tree<'_>) -> Result<R, Miss>) -> R {
+        let root_bytes = self.root.clone();
+        let root = ZRoot::parse(&root_bytes).expect("root");
         let mut planned: BTreeSet<u64> = Tree::free_head(&root.tree).into_iter().collect();
         loop {
-            let mut tree = root.tree(&self.loaded(&planned));
+            let loaded = self.loaded(&planned);
+            let mut tree = root.tree(&loaded);
             match op(&mut tree) {
                 Ok(r) => {
                     let mut new = root.clone();
@@ -79,7 +96,7 @@ impl Store {
 }
 
 /// `entries` as a packed sorted set (sorted first).
-fn packed(entries: &[Key]) -> Vec<u8> {
+fn packed(entries: &[Owned]) -> Vec<u8> {
     let mut sorted: Vec<Entry<'_>> = entries.iter().map(|(s, m)| (*s, &m[..])).collect();
     sorted.sort_by(super::cmp);
     super::encode(&sorted)
@@ -94,7 +111,7 @@ fn xorshift(state: &mut u64) -> u64 {
 
 #[test]
 fn tree_matches_an_ordered_model() {
-    let seed: Vec<(f64, Vec<u8>)> = (0..3000u64)
+    let seed: Vec<Owned> = (0..3000u64)
         .map(|i| ((i % 97) as f64, format!("m{i}").into_bytes()))
         .collect();
     let mut store = Store::built(&seed, 9);
@@ -105,12 +122,13 @@ fn tree_matches_an_ordered_model() {
         let score = (xorshift(&mut rng) % 50) as f64 - 10.0;
         match model.get(&member).copied() {
             Some(old) if step % 3 == 0 => {
-                let key: Key = (old, member.clone());
-                assert!(store.run(|t| t.remove(&key)));
+                let entry = (old, member.clone());
+                assert!(store.run(|t| t.remove(&key(&entry))));
                 model.remove(&member);
             }
             Some(old) => {
-                let (from, to): (Key, Key) = ((old, member.clone()), (score, member.clone()));
+                let from = (old, member.clone());
+                let (from, to) = (key(&from), owned_key(&(score, member.clone())));
                 store.run(|t| {
                     t.missing_for([&from, &to])
                         .and_then(|need| match need.is_empty() {
@@ -123,31 +141,31 @@ fn tree_matches_an_ordered_model() {
                 model.insert(member, score);
             }
             None => {
-                let key: Key = (score, member.clone());
-                store.run(|t| t.insert(key.clone()));
+                let entry = (score, member.clone());
+                store.run(|t| t.insert(owned_key(&entry)));
                 model.insert(member, score);
             }
         }
         if step % 997 == 0 {
-            let mut expect: Vec<Key> = model.iter().map(|(m, s)| (*s, m.clone())).collect();
+            let mut expect: Vec<Owned> = model.iter().map(|(m, s)| (*s, m.clone())).collect();
             expect.sort_by(|a, b| super::cmp(&(a.0, &a.1), &(b.0, &b.1)));
-            let all = store.run(|t| t.range(0, t.len()));
+            let all = store.run(|t| t.range(0, t.len()).map(into_owned));
             assert_eq!(all, expect, "step {step}");
-            let probe = &expect[expect.len() / 3];
+            let probe = key(&expect[expect.len() / 3]);
             assert_eq!(
-                store.run(|t| t.rank(probe)),
+                store.run(|t| t.rank(&probe)),
                 Some((expect.len() / 3) as u64)
             );
             let below = expect.iter().filter(|k| k.0 < 5.0).count() as u64;
             assert_eq!(store.run(|t| t.count_before(|k| k.0 < 5.0)), below);
-            let mid = store.run(|t| t.range(100, 150));
+            let mid = store.run(|t| t.range(100, 150).map(into_owned));
             assert_eq!(mid, expect[100..150.min(expect.len())].to_vec());
         }
     }
     // Drain: every page but the free chain goes.
-    let keys: Vec<Key> = model.iter().map(|(m, s)| (*s, m.clone())).collect();
-    for key in &keys {
-        assert!(store.run(|t| t.remove(key)));
+    let keys: Vec<Owned> = model.iter().map(|(m, s)| (*s, m.clone())).collect();
+    for entry in &keys {
+        assert!(store.run(|t| t.remove(&key(entry))));
     }
     let root = ZRoot::parse(&store.root).unwrap();
     assert!(root.tree.top.is_empty());
@@ -157,7 +175,7 @@ fn tree_matches_an_ordered_model() {
 
 #[test]
 fn a_shrinking_set_merges_its_pages() {
-    let entries: Vec<Key> = (0..20_000u64)
+    let entries: Vec<Owned> = (0..20_000u64)
         .map(|i| (i as f64, format!("m{i:05}").into_bytes()))
         .collect();
     let mut store = Store::built(&entries, 9);
@@ -165,13 +183,13 @@ fn a_shrinking_set_merges_its_pages() {
     // Remove 95%, scattered: every leaf loses most of its entries.
     let mut rng = 0x9e37_79b9u64;
     let mut kept = Vec::new();
-    for key in &entries {
+    for entry in &entries {
         match xorshift(&mut rng) % 20 {
-            0 => kept.push(key.clone()),
-            _ => assert!(store.run(|t| t.remove(key))),
+            0 => kept.push(entry.clone()),
+            _ => assert!(store.run(|t| t.remove(&key(entry)))),
         }
     }
-    assert_eq!(store.run(|t| t.range(0, t.len())), kept);
+    assert_eq!(store.run(|t| t.range(0, t.len()).map(into_owned)), kept);
     let sizes = store.leaf_sizes();
     assert_eq!(sizes.iter().sum::<usize>(), kept.len());
     // Every leaf but one (the last one merged into) is at least a quarter
@@ -192,7 +210,7 @@ fn a_shrinking_set_merges_its_pages() {
 
 #[test]
 fn build_then_flatten_round_trips() {
-    let entries: Vec<(f64, Vec<u8>)> = (0..10_000u64)
+    let entries: Vec<Owned> = (0..10_000u64)
         .map(|i| (i as f64 / 3.0, format!("member-{i:05}").into_bytes()))
         .collect();
     let packed = packed(&entries);

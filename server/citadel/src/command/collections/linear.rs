@@ -10,9 +10,11 @@
 use citadel_cache::{Changes, ItemRef, PutOptions, ValueKind};
 use citadel_collections::linear_hash::{scan, Output, Root, Table};
 use citadel_collections::paged::is_paged;
-use citadel_collections::Packed;
+use citadel_collections::{Corrupt, Packed};
 
-use super::paged::{keep_spare, update_paged_fresh, PagePlan, Step};
+use super::paged::{
+    keep_spare, spare_buf, update_paged_fresh, update_paged_seeded, PagePlan, Seed, Step,
+};
 use super::shape::Shape;
 use super::small_form;
 pub use super::value::page_copies;
@@ -115,10 +117,15 @@ pub fn update_one<R>(
     let mut buf = std::mem::take(&mut ctx.conn.scratch);
     // Most values are packed and stay so: one plain update, no plan. A
     // paged root, or a value growing past the limits, takes the planned
-    // path below (nothing was written).
+    // path below (nothing was written); a paged root is kept to plan it
+    // from.
+    let mut seen_root = None;
     let direct = ctx.thread.cache.update(&[key], |items, changes| {
         let item = items[0].as_ref();
-        if item.is_some_and(ItemRef::is_root) {
+        if let Some(item) = item.filter(|item| item.is_root()) {
+            let mut root = spare_buf();
+            item.write_value_to(&mut root);
+            seen_root = Some(root);
             return Ok(None);
         }
         let existing = load(item, shape.kind, &mut buf)?;
@@ -152,55 +159,66 @@ pub fn update_one<R>(
     let result = match direct.map_err(CmdError::from).and_then(|r| r) {
         Ok(Some(reply)) => Ok(reply),
         Err(e) => Err(e),
-        Ok(None) => update_planned(ctx, key, shape, &mut buf, plan_pages, packed, paged),
+        Ok(None) => {
+            let seed = seen_root.map(|root| Seed {
+                user: 0,
+                root,
+                pages: Vec::new(),
+            });
+            update_planned(ctx, key, shape, &mut buf, seed, plan_pages, packed, paged)
+        }
     };
     buf.clear();
     ctx.conn.scratch = buf;
     result
 }
 
-/// [`update_one`]'s path over a paged root (planned pages) or a packed
-/// value growing past the limits (fresh pages).
+/// [`update_one`]'s path over a paged root (planned pages; from `seed`,
+/// the root the direct update saw, when given) or a packed value growing
+/// past the limits (fresh pages).
+#[allow(clippy::too_many_arguments)]
 fn update_planned<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     shape: Shape,
     buf: &mut Vec<u8>,
+    seed: Option<Seed>,
     mut plan_pages: impl FnMut(&Root) -> Vec<u64>,
     mut packed: impl FnMut(Option<Packed<'_>>) -> Result<PackedEdit<R>, CmdError>,
     mut paged: impl FnMut(&mut Table<'_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
-    update_paged_fresh(
-        &mut ctx.thread.cache,
-        &[key],
-        planner(&mut plan_pages),
-        |items, changes, plan| {
-            let existing = existing(items[0].as_ref(), shape.kind)?;
-            if let Some(root) = plan.root(0) {
-                let pages = page_copies(items, plan, 0);
-                let mut table = table(root, shape, &pages)?;
-                let reply = paged(&mut table)?;
-                write_output(changes, plan, 0, shape.kind, existing, table.finish())?;
-                return Ok(Step::Done(reply));
-            }
-            load(items[0].as_ref(), shape.kind, buf)?;
-            let value = existing.map(|_| Packed::parse(buf)).transpose()?;
-            let (reply, write) = packed(value)?;
-            let Some((value, count)) = write else {
-                return Ok(Step::Done(reply));
-            };
-            if shape.stays_packed(count, value.len()) {
-                store(changes, 0, shape.kind, &value, count, existing)?;
-                // (The next edit's value is written into it: no
-                // allocation per HSET.)
-                keep_spare(value);
-                return Ok(Step::Done(reply));
-            }
-            let expire_at = existing.and_then(|e| e.expire_at);
-            let wanted = store_whole(changes, plan, 0, shape.kind, &value, true, expire_at)?;
-            Ok(stored(0, wanted, reply))
-        },
-    )
+    let plan = planner(&mut plan_pages);
+    let cache = &mut ctx.thread.cache;
+    let f = |items: &[Option<ItemRef<'_>>], changes: &mut Changes, plan: &PagePlan| {
+        let existing = existing(items[0].as_ref(), shape.kind)?;
+        if let Some(root) = plan.root(0) {
+            let pages = page_copies(items, plan, 0);
+            let mut table = table(root, shape, &pages)?;
+            let reply = paged(&mut table)?;
+            write_output(changes, plan, 0, shape.kind, existing, table.finish()?)?;
+            return Ok(Step::Done(reply));
+        }
+        load(items[0].as_ref(), shape.kind, buf)?;
+        let value = existing.map(|_| Packed::parse(buf)).transpose()?;
+        let (reply, write) = packed(value)?;
+        let Some((value, count)) = write else {
+            return Ok(Step::Done(reply));
+        };
+        if shape.stays_packed(count, value.len()) {
+            store(changes, 0, shape.kind, &value, count, existing)?;
+            // (The next edit's value is written into it: no
+            // allocation per HSET.)
+            keep_spare(value);
+            return Ok(Step::Done(reply));
+        }
+        let expire_at = existing.and_then(|e| e.expire_at);
+        let wanted = store_whole(changes, plan, 0, shape.kind, &value, true, expire_at)?;
+        Ok(stored(0, wanted, reply))
+    };
+    match seed {
+        Some(seed) => update_paged_seeded(cache, &[key], seed, plan, f),
+        None => update_paged_fresh(cache, &[key], plan, f),
+    }
 }
 
 /// Runs a read-only command on the hash or set at `key`: `packed` on the
@@ -266,8 +284,14 @@ pub fn random_pages(root: &Root, entries: u64, rng: &mut impl FnMut() -> u64) ->
 }
 
 /// The entries of a table's loaded pages, in page order.
-pub fn loaded_entries<'t, 'a>(table: &'t Table<'a>) -> Vec<&'t [std::borrow::Cow<'a, [u8]>]> {
-    table.pages().flat_map(|(_, entries)| entries).collect()
+pub fn loaded_entries<'t, 'a>(
+    table: &'t Table<'a>,
+) -> Result<Vec<&'t [std::borrow::Cow<'a, [u8]>]>, Corrupt> {
+    Ok(table
+        .pages()?
+        .into_iter()
+        .flat_map(|(_, entries)| entries)
+        .collect())
 }
 
 /// How many pages a scan call of about `count` entries reads.
@@ -292,7 +316,7 @@ pub fn scan_plan(root: &Root, cursor: u64, count: usize) -> Vec<u64> {
 /// next cursor (0: done). See `linear_hash::scan` for why it is exact.
 pub fn scan_table(table: &Table<'_>, cursor: u64, count: usize) -> Result<(Copied, u64), CmdError> {
     let visit = scan::pages_from(table.root(), cursor, scan_run(table.root(), count));
-    let loaded: std::collections::HashMap<u64, _> = table.pages().collect();
+    let loaded: std::collections::HashMap<u64, _> = table.pages()?.into_iter().collect();
     let mut out = Vec::new();
     let mut next = cursor;
     for (page, after) in visit {
@@ -382,7 +406,7 @@ pub fn sample_pool(
                 ))
             },
             |table| {
-                let entries = loaded_entries(table);
+                let entries = loaded_entries(table)?;
                 let enough = entries.len() as u64 >= want.min(table.len());
                 Ok(enough.then(|| entries.into_iter().map(copy).collect()))
             },

@@ -294,7 +294,39 @@ pub fn update_paged_fresh<R>(
     plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
-    run(cache, keys, false, no_edit, plan, f)
+    run(cache, keys, Start::Unplanned, no_edit, plan, f)
+}
+
+/// A root a command has already read and the pages it will need beyond
+/// those `plan` names (a sorted set's tree pages, found by a run over
+/// pages read without locks: `zset/paged.rs`), to plan its first update
+/// from: a guess, checked like a hint.
+pub struct Seed {
+    pub user: usize,
+    pub root: Vec<u8>,
+    pub pages: Vec<u64>,
+}
+
+/// [`update_paged_fresh`] whose first update is planned from `seed`
+/// instead of a pass that reads the roots; a root that moved since costs
+/// that pass.
+pub fn update_paged_seeded<R>(
+    cache: &mut CacheHandle,
+    keys: &[&[u8]],
+    seed: Seed,
+    plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
+    f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
+) -> Result<R, CmdError> {
+    run(cache, keys, Start::Seeded(seed), no_edit, plan, f)
+}
+
+/// How a command's first update is planned.
+enum Start {
+    /// From nothing: a first pass reads the roots.
+    Unplanned,
+    /// From the thread's root hints (`hints.rs`).
+    Hinted,
+    Seeded(Seed),
 }
 
 /// [`update_paged_fresh`] that first plans from the roots this thread
@@ -310,7 +342,7 @@ pub fn update_paged_hinted<R>(
     plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
-    run(cache, keys, true, no_edit, plan, f)
+    run(cache, keys, Start::Hinted, no_edit, plan, f)
 }
 
 /// [`update_paged_fresh`] whose one key's paged root, when no plan names
@@ -328,7 +360,7 @@ pub fn update_paged_direct<R>(
     plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
-    run(cache, keys, false, edit, plan, f)
+    run(cache, keys, Start::Unplanned, edit, plan, f)
 }
 
 /// Offers one user key's paged root, which no plan names (the first
@@ -356,35 +388,60 @@ fn no_edit<R>(_: &ItemRef<'_>, _: &mut InPlaceEdit<'_>) -> Option<R> {
 fn run<R>(
     cache: &mut CacheHandle,
     keys: &[&[u8]],
-    hinted: bool,
+    start: Start,
     edit: impl FnMut(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>,
     plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
     SPARE.with(|spare| match spare.try_borrow_mut() {
         Ok(mut current) => {
-            let result = run_in(&mut current, cache, keys, hinted, edit, plan, f);
+            let result = run_in(&mut current, cache, keys, start, edit, plan, f);
             // (A few: a command over thousands of pages does not pin
             // their keys.)
             current.bufs.truncate(SPARE_BUFS);
             result
         }
         // A command run inside another's update plans on its own.
-        Err(_) => run_in(&mut PagePlan::default(), cache, keys, hinted, edit, plan, f),
+        Err(_) => run_in(&mut PagePlan::default(), cache, keys, start, edit, plan, f),
     })
+}
+
+/// Plans `current` (cleared) from `seed`; false when its root does not
+/// plan (the caller clears `current`).
+fn plan_seed(
+    keys: &[&[u8]],
+    seed: Seed,
+    plan: &mut impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
+    current: &mut PagePlan,
+) -> bool {
+    let Seed { user, root, pages } = seed;
+    if user >= keys.len() || plan(user, &root, current).is_err() {
+        return false;
+    }
+    current.roots[user] = Some(root);
+    for page in pages {
+        current.need(user, page);
+    }
+    current.finish(keys).is_ok()
 }
 
 fn run_in<R>(
     current: &mut PagePlan,
     cache: &mut CacheHandle,
     keys: &[&[u8]],
-    hinted: bool,
+    start: Start,
     mut edit: impl FnMut(&ItemRef<'_>, &mut InPlaceEdit<'_>) -> Option<R>,
     mut plan: impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError>,
     mut f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
     current.clear(keys.len());
-    if hinted && !hints::plan(keys, &mut plan, current) {
+    let hinted = matches!(start, Start::Hinted);
+    let planned = match start {
+        Start::Unplanned => true,
+        Start::Hinted => hints::plan(keys, &mut plan, current),
+        Start::Seeded(seed) => plan_seed(keys, seed, &mut plan, current),
+    };
+    if !planned {
         current.clear(keys.len());
     }
     // Fresh pages granted in a row: a value asking again and again is

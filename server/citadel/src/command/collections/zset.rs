@@ -8,6 +8,8 @@
 //! a double in RESP3; WITHSCORES lists are flat in RESP2 and (member,
 //! score) pairs in RESP3.
 
+use std::borrow::Cow;
+
 use citadel_cache::{CacheHandle, ValueKind};
 use citadel_collections::rdb::{self, Dumpable};
 use citadel_collections::zset::{self, Entry};
@@ -338,9 +340,9 @@ fn zadd_with(ctx: &mut Ctx<'_>, args: Args<'_>, f: AddFlags, first: usize) -> Cm
             let mut keys = Vec::with_capacity(2 * pairs.len());
             for &(score, member) in pairs.iter() {
                 if let Some(old) = z.score(member)? {
-                    keys.push((old, member.to_vec()));
+                    keys.push((old, Cow::Borrowed(member)));
                 }
-                keys.push((score, member.to_vec()));
+                keys.push((score, Cow::Borrowed(member)));
             }
             z.prefetch(&keys)?;
             add_pairs(z, pairs, f)
@@ -488,7 +490,7 @@ fn rank(ctx: &mut Ctx<'_>, args: Args<'_>, reverse: bool) -> CmdResult {
         let Some(score) = z.score(member)? else {
             return Ok(None);
         };
-        let rank = z.tree.rank(&(score, member.to_vec()))?;
+        let rank = z.tree.rank(&(score, Cow::Borrowed(member)))?;
         Ok(rank.map(|r| (r as usize, z.len() as usize)))
     })?;
     let found = match paged {
@@ -558,7 +560,7 @@ pub fn zrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             let mut keys = Vec::with_capacity(members.len());
             for member in &members {
                 if let Some(score) = z.score(member)? {
-                    keys.push((score, member.to_vec()));
+                    keys.push((score, Cow::Borrowed(&member[..])));
                 }
             }
             z.prefetch(&keys)?;

@@ -2,52 +2,66 @@
 //! inner nodes (packed (child page | count | greatest score, greatest
 //! member) pairs) and freed pages (the next page of the free chain).
 
-use super::super::{entries, Entry};
+use std::borrow::Cow;
+
+use super::super::{decode_score, encode_iter};
 use super::{Child, Key};
 use crate::packed::{Corrupt, Packed, PackedWriter};
 
 /// What an entry adds to a page (its packed member and its score).
-pub(super) fn key_bytes(key: &Key) -> usize {
+pub(super) fn key_bytes(key: &Key<'_>) -> usize {
     PackedWriter::element_cost(key.1.len()) + 9
 }
 
-pub fn decode_leaf(bytes: &[u8]) -> Result<Vec<Key>, Corrupt> {
-    Ok(entries(Packed::parse(bytes)?)?
-        .into_iter()
-        .map(|(s, m)| (s, m.to_vec()))
-        .collect())
-}
-
-pub fn encode_leaf(keys: &[Key]) -> Vec<u8> {
-    let borrowed: Vec<Entry<'_>> = keys.iter().map(|(s, m)| (*s, &m[..])).collect();
-    super::super::encode(&borrowed)
-}
-
-pub fn decode_inner(bytes: &[u8]) -> Result<Vec<Child>, Corrupt> {
-    let elements = Packed::parse(bytes)?.to_vec()?;
-    if elements.len() % 2 != 0 {
+/// A leaf's entries, their members borrowed from `bytes`.
+pub fn decode_leaf(bytes: &[u8]) -> Result<Vec<Key<'_>>, Corrupt> {
+    let packed = Packed::parse(bytes)?;
+    if packed.len() % 2 != 0 {
         return Err(Corrupt);
     }
-    elements
-        .chunks(2)
-        .map(|pair| {
-            let head: &[u8; 24] = pair[0].try_into().map_err(|_| Corrupt)?;
-            let word = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().expect("8"));
-            let score = f64::from_bits(word(16));
-            if score.is_nan() {
-                return Err(Corrupt);
-            }
-            Ok(Child {
-                page: word(0),
-                count: word(8),
-                max: (score, pair[1].to_vec()),
-            })
-        })
-        .collect()
+    let mut keys = Vec::with_capacity(packed.len().min(bytes.len()) / 2);
+    let mut elements = packed.iter();
+    while let Some(member) = elements.next() {
+        let score = elements.next().ok_or(Corrupt)??;
+        keys.push((decode_score(score)?, Cow::Borrowed(member?)));
+    }
+    Ok(keys)
 }
 
-pub fn encode_inner(children: &[Child]) -> Vec<u8> {
-    let mut out = PackedWriter::default();
+pub fn encode_leaf(keys: &[Key<'_>]) -> Vec<u8> {
+    encode_iter(keys.iter().map(|(s, m)| (*s, &m[..])))
+}
+
+/// An inner node's children, their greatest members borrowed from `bytes`.
+pub fn decode_inner(bytes: &[u8]) -> Result<Vec<Child<'_>>, Corrupt> {
+    let packed = Packed::parse(bytes)?;
+    if packed.len() % 2 != 0 {
+        return Err(Corrupt);
+    }
+    let mut children = Vec::with_capacity(packed.len().min(bytes.len()) / 2);
+    let mut elements = packed.iter();
+    while let Some(head) = elements.next() {
+        let head: &[u8; 24] = head?.try_into().map_err(|_| Corrupt)?;
+        let member = elements.next().ok_or(Corrupt)??;
+        let word = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().expect("8"));
+        let score = f64::from_bits(word(16));
+        if score.is_nan() {
+            return Err(Corrupt);
+        }
+        children.push(Child {
+            page: word(0),
+            count: word(8),
+            max: (score, Cow::Borrowed(member)),
+        });
+    }
+    Ok(children)
+}
+
+pub fn encode_inner(children: &[Child<'_>]) -> Vec<u8> {
+    let bytes = children
+        .iter()
+        .map(|c| 25 + PackedWriter::element_cost(c.max.1.len()));
+    let mut out = PackedWriter::with_capacity(bytes.sum());
     for child in children {
         let mut head = [0u8; 24];
         head[..8].copy_from_slice(&child.page.to_le_bytes());

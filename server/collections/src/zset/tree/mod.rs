@@ -16,6 +16,7 @@
 //! greatest member) pairs; a freed page holds one element, the next free
 //! page (a chain the root's `free` starts), so page numbers stay compact.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,8 +30,9 @@ mod rebalance;
 use codec::decode_free;
 pub use codec::{decode_inner, decode_leaf, encode_free, encode_inner, encode_leaf};
 
-/// An owned entry.
-pub type Key = (f64, Vec<u8>);
+/// An entry: its member borrowed from the page it was read from, owned
+/// when the command brings it (decoding a page allocates no member).
+pub type Key<'a> = (f64, Cow<'a, [u8]>);
 
 /// The node id of the top node (held in the root).
 pub const TOP: u64 = u64::MAX;
@@ -48,11 +50,11 @@ pub const INNER_BYTES: usize = 8192;
 
 /// An inner node's entry for one child.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Child {
+pub struct Child<'a> {
     pub page: u64,
     pub count: u64,
     /// The child's greatest entry.
-    pub max: Key,
+    pub max: Key<'a>,
 }
 
 /// Why a tree operation could not finish.
@@ -69,45 +71,54 @@ impl From<Corrupt> for Miss {
     }
 }
 
-fn key_cmp(a: &Key, b: &Key) -> Ordering {
+/// `keys` with their members copied out of the pages.
+pub fn into_owned(keys: Vec<Key<'_>>) -> Vec<(f64, Vec<u8>)> {
+    keys.into_iter().map(|(s, m)| (s, m.into_owned())).collect()
+}
+
+fn key_cmp(a: &Key<'_>, b: &Key<'_>) -> Ordering {
     cmp(&(a.0, &a.1), &(b.0, &b.1))
 }
 
 #[derive(Clone, Debug)]
-enum Node {
-    Leaf(Vec<Key>),
-    Inner(Vec<Child>),
+enum Node<'a> {
+    Leaf(Vec<Key<'a>>),
+    Inner(Vec<Child<'a>>),
 }
 
 /// The tree's part of the root.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Shape {
+pub struct Shape<'a> {
     /// Inner levels: 1 when the top's children are leaves.
     pub height: u32,
     /// Page slots ever allocated (pages `pages.start..` of the root).
     pub slots: u64,
     /// The first free page, or [`NO_PAGE`].
     pub free: u64,
-    pub top: Vec<Child>,
+    pub top: Vec<Child<'a>>,
 }
 
 /// The tree over the loaded pages, being read or edited.
-pub struct Tree {
-    pub shape: Shape,
+pub struct Tree<'a> {
+    pub shape: Shape<'a>,
     /// Page number of slot 0; slot `s` is page `base - 1 - s`.
     base: u64,
-    raw: BTreeMap<u64, Vec<u8>>,
-    nodes: BTreeMap<u64, Node>,
+    raw: BTreeMap<u64, &'a [u8]>,
+    nodes: BTreeMap<u64, Node<'a>>,
     dirty: BTreeSet<u64>,
     /// Pages freed by this edit, with the next page of the chain.
     freed: BTreeMap<u64, u64>,
     changed: bool,
 }
 
-impl Tree {
+impl<'a> Tree<'a> {
     /// The tree of `shape` whose slot pages count down from `base`, over
     /// the loaded pages (missing ones are not passed).
-    pub fn new(shape: Shape, base: u64, pages: impl IntoIterator<Item = (u64, Vec<u8>)>) -> Tree {
+    pub fn new(
+        shape: Shape<'a>,
+        base: u64,
+        pages: impl IntoIterator<Item = (u64, &'a [u8])>,
+    ) -> Tree<'a> {
         Tree {
             shape,
             base,
@@ -136,7 +147,7 @@ impl Tree {
         if self.nodes.contains_key(&page) {
             return Ok(());
         }
-        let bytes = self.raw.get(&page).ok_or_else(|| Miss::Need(vec![page]))?;
+        let bytes = *self.raw.get(&page).ok_or_else(|| Miss::Need(vec![page]))?;
         let node = match leaf {
             true => Node::Leaf(decode_leaf(bytes)?),
             false => Node::Inner(decode_inner(bytes)?),
@@ -146,7 +157,7 @@ impl Tree {
     }
 
     /// The children of inner node `id` at `depth` (0 = the top).
-    fn kids(&mut self, id: u64, depth: u32) -> Result<&mut Vec<Child>, Miss> {
+    fn kids(&mut self, id: u64, depth: u32) -> Result<&mut Vec<Child<'a>>, Miss> {
         if id == TOP {
             return Ok(&mut self.shape.top);
         }
@@ -158,7 +169,7 @@ impl Tree {
         }
     }
 
-    fn leaf(&mut self, id: u64) -> Result<&mut Vec<Key>, Miss> {
+    fn leaf(&mut self, id: u64) -> Result<&mut Vec<Key<'a>>, Miss> {
         self.load(id, true)?;
         match self.nodes.get_mut(&id) {
             Some(Node::Leaf(keys)) => Ok(keys),
@@ -168,7 +179,7 @@ impl Tree {
 
     /// The path from the top toward `key`: (node, child index) per inner
     /// level, and the leaf (the last one when `key` is past every entry).
-    fn path_to(&mut self, key: &Key) -> Result<(Vec<(u64, usize)>, u64), Miss> {
+    fn path_to(&mut self, key: &Key<'_>) -> Result<(Vec<(u64, usize)>, u64), Miss> {
         let mut id = TOP;
         let mut path = Vec::with_capacity(self.shape.height as usize);
         for depth in 0..self.shape.height {
@@ -189,9 +200,9 @@ impl Tree {
 
     /// The pages to load so that each of `keys` can be found (empty: all
     /// are loaded); for an edit naming several entries.
-    pub fn missing_for<'k>(
+    pub fn missing_for<'k, 'm: 'k>(
         &mut self,
-        keys: impl IntoIterator<Item = &'k Key>,
+        keys: impl IntoIterator<Item = &'k Key<'m>>,
     ) -> Result<Vec<u64>, Miss> {
         let mut need = BTreeSet::new();
         for key in keys {
@@ -205,7 +216,7 @@ impl Tree {
     }
 
     /// Inserts `key` (not present: the member index says so).
-    pub fn insert(&mut self, key: Key) -> Result<(), Miss> {
+    pub fn insert(&mut self, key: Key<'a>) -> Result<(), Miss> {
         if self.shape.top.is_empty() {
             let page = self.alloc();
             self.nodes.insert(page, Node::Leaf(Vec::new()));
@@ -225,7 +236,7 @@ impl Tree {
     }
 
     /// Removes `key`; false when it was not there.
-    pub fn remove(&mut self, key: &Key) -> Result<bool, Miss> {
+    pub fn remove(&mut self, key: &Key<'_>) -> Result<bool, Miss> {
         if self.shape.top.is_empty() {
             return Ok(false);
         }
@@ -275,7 +286,7 @@ impl Tree {
 
     /// The child entry for `page` (None: empty, to drop), and the entry of
     /// the page it split off, if it grew too big.
-    fn summarize(&mut self, page: u64) -> Result<(Option<Child>, Option<Child>), Miss> {
+    fn summarize(&mut self, page: u64) -> Result<(Option<Child<'a>>, Option<Child<'a>>), Miss> {
         let split = if self.nodes.get(&page).ok_or(Miss::Corrupt)?.oversized() {
             let half = self.nodes.get_mut(&page).ok_or(Miss::Corrupt)?.split_half();
             let new = self.alloc();
@@ -289,7 +300,7 @@ impl Tree {
         Ok((self.summary_of(page), split))
     }
 
-    fn summary_of(&self, page: u64) -> Option<Child> {
+    fn summary_of(&self, page: u64) -> Option<Child<'a>> {
         let (count, max) = match self.nodes.get(&page)? {
             Node::Leaf(keys) => (keys.len() as u64, keys.last()?.clone()),
             Node::Inner(kids) => (kids.iter().map(|c| c.count).sum(), kids.last()?.max.clone()),
@@ -370,8 +381,14 @@ impl Tree {
         out
     }
 
+    /// The pages [`Tree::finish`] would write, without encoding them.
+    pub fn pages_to_write(&self) -> Vec<u64> {
+        let dirty = self.dirty.iter().filter(|p| self.nodes.contains_key(p));
+        dirty.chain(self.freed.keys()).copied().collect()
+    }
+
     /// The pages the next allocation may read (the free chain's head).
-    pub fn free_head(shape: &Shape) -> Option<u64> {
+    pub fn free_head(shape: &Shape<'_>) -> Option<u64> {
         (shape.free != NO_PAGE).then_some(shape.free)
     }
 }

@@ -5,9 +5,9 @@
 
 use super::{key_cmp, Key, Miss, Tree, TOP};
 
-impl Tree {
+impl<'a> Tree<'a> {
     /// The rank of `key`, if present.
-    pub fn rank(&mut self, key: &Key) -> Result<Option<u64>, Miss> {
+    pub fn rank(&mut self, key: &Key<'_>) -> Result<Option<u64>, Miss> {
         if self.shape.top.is_empty() {
             return Ok(None);
         }
@@ -27,7 +27,7 @@ impl Tree {
     }
 
     /// How many entries satisfy `before` (true for a prefix of the order).
-    pub fn count_before(&mut self, before: impl Fn(&Key) -> bool) -> Result<u64, Miss> {
+    pub fn count_before(&mut self, before: impl Fn(&Key<'a>) -> bool) -> Result<u64, Miss> {
         let mut id = TOP;
         let mut total = 0;
         for depth in 0..self.shape.height {
@@ -44,7 +44,7 @@ impl Tree {
     }
 
     /// The entries at ranks `start..end`, in order.
-    pub fn range(&mut self, start: u64, end: u64) -> Result<Vec<Key>, Miss> {
+    pub fn range(&mut self, start: u64, end: u64) -> Result<Vec<Key<'a>>, Miss> {
         let mut out = Vec::new();
         let mut need = Vec::new();
         if start < end {
@@ -62,7 +62,7 @@ impl Tree {
         depth: u32,
         first: u64,
         want: std::ops::Range<u64>,
-        out: &mut Vec<Key>,
+        out: &mut Vec<Key<'a>>,
         need: &mut Vec<u64>,
     ) -> Result<(), Miss> {
         if depth == self.shape.height {

@@ -13,11 +13,11 @@ use super::{Child, Miss, Node, Tree, INNER_BYTES, INNER_CHILDREN, LEAF_BYTES, LE
 /// and the packing's length prefix.
 const CHILD_OVERHEAD: usize = 17;
 
-fn leaf_bytes(keys: &[super::Key]) -> usize {
+fn leaf_bytes(keys: &[super::Key<'_>]) -> usize {
     keys.iter().map(key_bytes).sum()
 }
 
-fn inner_bytes(kids: &[Child]) -> usize {
+fn inner_bytes(kids: &[Child<'_>]) -> usize {
     kids.iter()
         .map(|c| key_bytes(&c.max) + CHILD_OVERHEAD)
         .sum()
@@ -25,11 +25,11 @@ fn inner_bytes(kids: &[Child]) -> usize {
 
 /// An inner node (or the top) past its limits: it splits (the top grows
 /// the tree by a level).
-pub(super) fn too_big(kids: &[Child]) -> bool {
+pub(super) fn too_big(kids: &[Child<'_>]) -> bool {
     kids.len() > INNER_CHILDREN || kids.len() > 1 && inner_bytes(kids) > INNER_BYTES
 }
 
-impl Node {
+impl<'a> Node<'a> {
     /// Past a page's limits: split in two.
     pub(super) fn oversized(&self) -> bool {
         match self {
@@ -52,7 +52,7 @@ impl Node {
     }
 
     /// Appends `other` (the next node at the same level) to this one.
-    fn absorb(&mut self, other: Node) -> Result<(), Miss> {
+    fn absorb(&mut self, other: Node<'a>) -> Result<(), Miss> {
         match (self, other) {
             (Node::Leaf(keys), Node::Leaf(more)) => keys.extend(more),
             (Node::Inner(kids), Node::Inner(more)) => kids.extend(more),
@@ -62,7 +62,7 @@ impl Node {
     }
 
     /// Splits off the second half (by count).
-    pub(super) fn split_half(&mut self) -> Node {
+    pub(super) fn split_half(&mut self) -> Node<'a> {
         match self {
             Node::Leaf(keys) => Node::Leaf(keys.split_off(keys.len() / 2)),
             Node::Inner(kids) => Node::Inner(kids.split_off(kids.len() / 2)),
@@ -70,7 +70,7 @@ impl Node {
     }
 }
 
-impl Tree {
+impl Tree<'_> {
     /// Whether loaded node `page` is too small (not loaded: no).
     pub(super) fn underfull(&self, page: u64) -> bool {
         self.nodes.get(&page).is_some_and(Node::underfull)

@@ -31,7 +31,7 @@ fn edit(
         } else {
             table.remove(member)?.is_some()
         };
-        write_output(changes, plan, i, SET, existing, table.finish())?;
+        write_output(changes, plan, i, SET, existing, table.finish()?)?;
         return Ok(changed);
     }
     let mut buf = Vec::new();

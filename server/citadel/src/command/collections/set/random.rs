@@ -51,7 +51,7 @@ fn pop(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> Result<Option<Vec<Vec<u8>
                 Ok((Some(Some(popped)), write))
             },
             |table| {
-                let members: Vec<Vec<u8>> = loaded_entries(table)
+                let members: Vec<Vec<u8>> = loaded_entries(table)?
                     .iter()
                     .map(|e| e[0].to_vec())
                     .collect();

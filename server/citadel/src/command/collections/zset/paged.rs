@@ -9,20 +9,27 @@
 //! ZRANGE by rank or score and ZPOPMIN/MAX read and write O(log n) pages,
 //! all in one update of root and pages (atomic to readers, crash-atomic).
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
 use citadel_collections::linear_hash::{Root, Table};
-use citadel_collections::zset::paged::{index_score, ZRoot};
+use citadel_collections::zset::paged::{index_score, ZRoot, BASE};
 use citadel_collections::zset::tree::{Key, Miss, Tree};
 use citadel_collections::Corrupt;
 
 use super::super::linear::{existing, loaded_entries, page_copies, scan_table};
-use super::super::paged::{update_paged_fresh, PagePlan, Step};
+use super::super::paged::{
+    keep_spare, spare_buf, update_paged_fresh, update_paged_seeded, PagePlan, Seed, Step,
+};
 use super::super::value::{store, Existing};
 use super::whole::{Whole, WholeRun};
 use super::ZSET;
 use crate::command::error::CmdError;
+
+mod ahead;
+
+use ahead::Ready;
 
 /// Why a paged run stopped: pages to load first, or an error to answer.
 pub(super) enum Fail {
@@ -70,15 +77,15 @@ pub(super) type ScanPage = Vec<(Vec<u8>, f64)>;
 
 /// A paged sorted set loaded for one run of a command.
 pub(super) struct PagedZ<'p> {
-    root: ZRoot,
+    root: ZRoot<'p>,
     planned: BTreeSet<u64>,
     table: Table<'p>,
-    pub tree: Tree,
+    pub tree: Tree<'p>,
 }
 
 impl<'p> PagedZ<'p> {
     /// The set whose root is `root`, over the copied pages `pages`.
-    fn load(root: &[u8], pages: &'p [(u64, Option<Vec<u8>>)]) -> Result<PagedZ<'p>, CmdError> {
+    fn load(root: &'p [u8], pages: &'p [(u64, Option<Vec<u8>>)]) -> Result<PagedZ<'p>, CmdError> {
         let root = ZRoot::parse(root)?;
         Ok(PagedZ {
             planned: pages.iter().map(|(p, _)| *p).collect(),
@@ -125,9 +132,9 @@ impl<'p> PagedZ<'p> {
     pub fn set(&mut self, member: &[u8], old: Option<f64>, score: f64) -> Result<(), Fail> {
         let score = score + 0.0;
         if let Some(old) = old {
-            self.tree.remove(&(old, member.to_vec()))?;
+            self.tree.remove(&(old, Cow::Borrowed(member)))?;
         }
-        self.tree.insert((score, member.to_vec()))?;
+        self.tree.insert((score, Cow::Owned(member.to_vec())))?;
         self.table.put(&[member, &score.to_le_bytes()], false)?;
         Ok(())
     }
@@ -137,7 +144,7 @@ impl<'p> PagedZ<'p> {
         let Some(score) = self.score(member)? else {
             return Ok(None);
         };
-        self.tree.remove(&(score, member.to_vec()))?;
+        self.tree.remove(&(score, Cow::Borrowed(member)))?;
         self.table.remove(member)?;
         Ok(Some(score))
     }
@@ -159,7 +166,7 @@ impl<'p> PagedZ<'p> {
     /// The (member, score) pairs of the loaded index pages if they hold at
     /// least `want` members (or the whole set); None: plan more pages.
     pub fn sample(&self, want: u64) -> Result<Option<ScanPage>, Fail> {
-        let entries = loaded_entries(&self.table);
+        let entries = loaded_entries(&self.table)?;
         if (entries.len() as u64) < want.min(self.table.len()) {
             return Ok(None);
         }
@@ -170,8 +177,23 @@ impl<'p> PagedZ<'p> {
         Ok(Some(pairs.collect::<Result<_, Corrupt>>()?))
     }
 
+    /// The pages (absolute numbers) this run's edits write, when it
+    /// changed anything.
+    fn written_pages(&mut self) -> Result<Vec<u64>, Corrupt> {
+        if !self.tree.changed() {
+            return Ok(Vec::new());
+        }
+        let mut pages = self.tree.pages_to_write();
+        let index = self.table.pages_to_write()?;
+        pages.extend(index.into_iter().map(|p| BASE + p));
+        Ok(pages)
+    }
+
     /// Loads the tree paths of `keys` in one round (an edit naming many).
-    pub fn prefetch<'k>(&mut self, keys: impl IntoIterator<Item = &'k Key>) -> Result<(), Fail> {
+    pub fn prefetch<'k, 'm: 'k>(
+        &mut self,
+        keys: impl IntoIterator<Item = &'k Key<'m>>,
+    ) -> Result<(), Fail> {
         let need = self.tree.missing_for(keys)?;
         match need.is_empty() {
             true => Ok(()),
@@ -232,16 +254,23 @@ pub(super) fn update_planned<R>(
 pub(super) fn update_guarded<R>(
     cache: &mut CacheHandle,
     keys: &[&[u8]],
-    pages_of: impl FnMut(&ZRoot) -> Vec<u64>,
+    mut pages_of: impl FnMut(&ZRoot) -> Vec<u64>,
     mut packed: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &mut Whole<'_>) -> Result<R, CmdError>,
     mut paged: impl FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
 ) -> Result<Option<R>, CmdError> {
     if let [key] = keys {
         // Most sorted sets are packed and stay so: one plain update, no
         // plan. A paged root, or a set growing past the limits, takes the
-        // planned path below (nothing was written).
+        // planned path below (nothing was written); a paged root is kept:
+        // the command runs ahead on it (`ahead.rs`).
+        let mut seen_root = None;
         let direct = cache.update(&[key], |items, changes| {
-            if items[0].as_ref().is_some_and(ItemRef::is_root) {
+            if let Some(item) = items[0].as_ref().filter(|item| item.is_root()) {
+                if item.kind() == ZSET {
+                    let mut root = spare_buf();
+                    item.write_value_to(&mut root);
+                    seen_root = Some(root);
+                }
                 return Ok(None);
             }
             let mut whole = WholeRun::unplanned();
@@ -254,14 +283,57 @@ pub(super) fn update_guarded<R>(
         if let Some(result) = direct.map_err(CmdError::from).and_then(|r| r)? {
             return Ok(Some(result));
         }
+        if let Some(root) = seen_root {
+            let then = |cache: &mut CacheHandle,
+                        pages_of: &mut _,
+                        paged: &mut _,
+                        pages,
+                        ready: Option<Ready<'_, R>>| {
+                let mut copy = spare_buf();
+                copy.extend_from_slice(&root);
+                let seed = Seed {
+                    user: 0,
+                    root: copy,
+                    pages,
+                };
+                update_paged_z(cache, keys, Some(seed), pages_of, &mut packed, paged, ready)
+            };
+            let done = ahead::run_ahead(cache, key, &root, &mut pages_of, &mut paged, then);
+            keep_spare(root);
+            return done;
+        }
     }
+    update_paged_z(
+        cache,
+        keys,
+        None,
+        &mut pages_of,
+        &mut packed,
+        &mut paged,
+        None,
+    )
+}
+
+/// [`update_guarded`]'s update over the pages of a paged root (planned
+/// from `seed` when given), or of a set growing past the packed limits.
+/// `ready`: the command's run ahead on the seed's root, whose edit is
+/// stored as it is when the update finds that root.
+fn update_paged_z<R>(
+    cache: &mut CacheHandle,
+    keys: &[&[u8]],
+    seed: Option<Seed>,
+    pages_of: &mut impl FnMut(&ZRoot) -> Vec<u64>,
+    packed: &mut impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &mut Whole<'_>) -> Result<R, CmdError>,
+    paged: &mut impl FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
+    mut ready: Option<Ready<'_, R>>,
+) -> Result<Option<R>, CmdError> {
     let mut plan_target = planner(pages_of);
     // (A guard's pages are never read: it only has to be missing.)
     let plan_pages = move |user: usize, root: &[u8], plan: &mut PagePlan| match user {
         0 => plan_target(user, root, plan),
         _ => Ok(()),
     };
-    update_paged_fresh(cache, keys, plan_pages, |items, changes, plan| {
+    let f = |items: &[Option<ItemRef<'_>>], changes: &mut Changes, plan: &PagePlan| {
         // (The items after the user keys are the planned pages.)
         if items[1..keys.len()].iter().any(Option::is_some) {
             return Ok(Step::Done(None));
@@ -272,17 +344,39 @@ pub(super) fn update_guarded<R>(
             let result = packed(items, changes, &mut whole.whole)?;
             return Ok(whole.finish(Some(result)));
         };
+        // The run ahead read this very root, so these very pages (every
+        // write of a paged set writes a new root): its edit is stored.
+        if let Some(Ready { z, result, .. }) = ready.take_if(|r| r.root == root) {
+            return finish_run(changes, plan, existing, z, Ok(result));
+        }
         let pages = page_copies(items, plan, 0);
         let mut z = PagedZ::load(root, &pages)?;
-        match paged(&mut z) {
-            Ok(result) => match write(changes, plan, existing, z)? {
-                None => Ok(Step::Done(Some(result))),
-                Some(more) => Ok(Step::More(more)),
-            },
-            Err(Fail::Need(pages)) => Ok(Step::More(pages.into_iter().map(|p| (0, p)).collect())),
-            Err(Fail::Cmd(e)) => Err(e),
-        }
-    })
+        let result = paged(&mut z);
+        finish_run(changes, plan, existing, z, result)
+    };
+    match seed {
+        Some(seed) => update_paged_seeded(cache, keys, seed, plan_pages, f),
+        None => update_paged_fresh(cache, keys, plan_pages, f),
+    }
+}
+
+/// The step a paged run ends with: its writes stored (or the pages it
+/// still needs asked for) and its result, or its error.
+fn finish_run<R>(
+    changes: &mut Changes,
+    plan: &PagePlan,
+    existing: Option<Existing>,
+    z: PagedZ<'_>,
+    result: Result<R, Fail>,
+) -> Result<Step<Option<R>>, CmdError> {
+    match result {
+        Ok(result) => match write(changes, plan, existing, z)? {
+            None => Ok(Step::Done(Some(result))),
+            Some(more) => Ok(Step::More(more)),
+        },
+        Err(Fail::Need(pages)) => Ok(Step::More(pages.into_iter().map(|p| (0, p)).collect())),
+        Err(Fail::Cmd(e)) => Err(e),
+    }
 }
 
 /// Runs `paged` on the paged sorted set at `keys[1]` (read only: the
@@ -336,10 +430,10 @@ fn write(
     if !tree.changed() {
         return Ok(None);
     }
-    let index = table.finish();
+    let index = table.finish()?;
     let shape = tree.shape.clone();
     let tree_pages = tree.finish();
-    let base = citadel_collections::zset::paged::BASE;
+    let base = BASE;
     let unplanned: Vec<(usize, u64)> = tree_pages
         .iter()
         .map(|(p, _)| *p)

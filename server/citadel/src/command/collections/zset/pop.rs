@@ -11,6 +11,7 @@ use crate::command::args::Args;
 use crate::command::context::Ctx;
 use crate::command::error::{CmdError, CmdResult};
 use citadel_cache::{Changes, ItemRef};
+use citadel_collections::zset::tree::into_owned;
 
 /// What `pop_first` took: the key's index, the entries in pop order, and
 /// how many entries that key has left.
@@ -78,7 +79,7 @@ impl Pop<'_> {
         if self.max {
             popped.reverse();
         }
-        Ok(Some((0, popped, (len - n) as usize)))
+        Ok(Some((0, into_owned(popped), (len - n) as usize)))
     }
 }
 

@@ -6,6 +6,7 @@
 
 use std::ops::Range;
 
+use citadel_collections::zset::tree::into_owned;
 use citadel_collections::zset::{self, Entry};
 use citadel_collections::{LexRange, ScoreRange};
 
@@ -236,7 +237,7 @@ fn select_paged(q: &Query<'_>, z: &mut PagedZ<'_>) -> Result<Option<Owned>, Fail
     if q.rev {
         picked.reverse();
     }
-    Ok(Some(picked))
+    Ok(Some(into_owned(picked)))
 }
 
 /// Redis's walk over a score or lex range: from `start`, LIMIT's offset
