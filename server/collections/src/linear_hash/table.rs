@@ -158,24 +158,36 @@ impl<'a> Table<'a> {
         arity: usize,
         pages: impl IntoIterator<Item = (u64, Option<&'a [u8]>)>,
     ) -> Result<Table<'a>, Corrupt> {
-        let mut loaded = BTreeMap::new();
-        for (number, bytes) in pages {
-            let mut page = Page::default();
-            if let Some(bytes) = bytes {
-                let packed = Packed::parse(bytes)?;
-                if packed.len() % arity != 0 {
-                    return Err(Corrupt);
-                }
-                page.stored = Some(packed);
-            }
-            loaded.insert(number, page);
-        }
-        Ok(Table {
+        let mut table = Table {
             root,
             arity,
-            pages: loaded,
+            pages: BTreeMap::new(),
             root_dirty: false,
-        })
+        };
+        for (number, bytes) in pages {
+            table.add_page(number, bytes)?;
+        }
+        Ok(table)
+    }
+
+    /// Loads one more page (None: missing, an empty page); a page loaded
+    /// already is kept as it is.
+    pub fn add_page(&mut self, number: u64, bytes: Option<&'a [u8]>) -> Result<(), Corrupt> {
+        let mut page = Page::default();
+        if let Some(bytes) = bytes {
+            let packed = Packed::parse(bytes)?;
+            if packed.len() % self.arity != 0 {
+                return Err(Corrupt);
+            }
+            page.stored = Some(packed);
+        }
+        self.pages.entry(number).or_insert(page);
+        Ok(())
+    }
+
+    /// Whether an edit changed anything (a page or the root).
+    pub fn changed(&self) -> bool {
+        self.root_dirty
     }
 
     pub fn root(&self) -> &Root {

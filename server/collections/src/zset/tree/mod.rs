@@ -130,6 +130,11 @@ impl<'a> Tree<'a> {
         }
     }
 
+    /// Loads one more page (a page loaded already is kept as it is).
+    pub fn add_page(&mut self, page: u64, bytes: &'a [u8]) {
+        self.raw.entry(page).or_insert(bytes);
+    }
+
     /// Entries in the tree.
     pub fn len(&self) -> u64 {
         self.shape.top.iter().map(|c| c.count).sum()

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
 use citadel_collections::linear_hash::{Root, Table};
-use citadel_collections::zset::paged::{index_score, ZRoot, BASE};
+use citadel_collections::zset::paged::{index_score, ZRoot, ARITY, BASE};
 use citadel_collections::zset::tree::{Key, Miss, Tree};
 use citadel_collections::Corrupt;
 
@@ -86,13 +86,45 @@ pub(super) struct PagedZ<'p> {
 impl<'p> PagedZ<'p> {
     /// The set whose root is `root`, over the copied pages `pages`.
     fn load(root: &'p [u8], pages: &'p [(u64, Option<Vec<u8>>)]) -> Result<PagedZ<'p>, CmdError> {
+        PagedZ::from_slices(root, pages.iter().map(|(p, b)| (*p, b.as_deref())))
+    }
+
+    /// The set whose root is `root`, over pages (page number, bytes; None:
+    /// not stored) borrowed from wherever they were read.
+    fn from_slices(
+        root: &'p [u8],
+        pages: impl IntoIterator<Item = (u64, Option<&'p [u8]>)>,
+    ) -> Result<PagedZ<'p>, CmdError> {
         let root = ZRoot::parse(root)?;
-        Ok(PagedZ {
-            planned: pages.iter().map(|(p, _)| *p).collect(),
-            table: root.table(pages)?,
-            tree: root.tree(pages),
+        let mut z = PagedZ {
+            planned: BTreeSet::new(),
+            table: Table::from_root(root.index.clone(), ARITY, std::iter::empty())?,
+            tree: Tree::new(root.tree.clone(), BASE, std::iter::empty()),
             root,
-        })
+        };
+        z.add_pages(pages)?;
+        Ok(z)
+    }
+
+    /// Loads more pages (absolute numbers), as [`PagedZ::from_slices`].
+    fn add_pages(
+        &mut self,
+        pages: impl IntoIterator<Item = (u64, Option<&'p [u8]>)>,
+    ) -> Result<(), Corrupt> {
+        for (page, bytes) in pages {
+            self.planned.insert(page);
+            match (page >= BASE, bytes) {
+                (true, bytes) => self.table.add_page(page - BASE, bytes)?,
+                (false, Some(bytes)) => self.tree.add_page(page, bytes),
+                (false, None) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a run changed anything.
+    fn edited(&self) -> bool {
+        self.tree.changed() || self.table.changed()
     }
 
     pub fn len(&self) -> u64 {

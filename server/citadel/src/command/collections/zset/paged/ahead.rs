@@ -1,11 +1,14 @@
 //! A command on a paged sorted set run ahead of its update, over copies
 //! of its pages read without locks (`CacheHandle::peek`; inside a
-//! transaction, its view). Its tree pages are found level by level: a
-//! run that meets a page it has not read asks for it (`Fail::Need`), the
-//! page is read and the command runs again, all outside any update. The
-//! run that finishes is kept with the pages it read and wrote: the update
-//! plans them all with the root it ran on, and when it finds that root
-//! stores the run's edit as it is, without running the command again.
+//! transaction, its view) into an arena. Its tree pages are found level
+//! by level: a run that meets a page it has not read asks for it
+//! (`Fail::Need`), the page is read and the command runs again on the
+//! same loaded set (what it decoded stays decoded; a run that edited
+//! before it asked starts over on a fresh one), all outside any update.
+//! The run that finishes is kept with the pages it read and wrote: the
+//! update plans them all with the root it ran on, and when it finds that
+//! root stores the run's edit as it is, without running the command
+//! again.
 //!
 //! Why the copies are the update's pages: every write of a paged sorted
 //! set writes a new root (its version moves; a new set draws a new
@@ -19,6 +22,7 @@
 
 use std::collections::BTreeSet;
 
+use bumpalo::Bump;
 use citadel_cache::owned::{owner_generation, page_key};
 use citadel_cache::CacheHandle;
 use citadel_collections::zset::paged::ZRoot;
@@ -62,43 +66,79 @@ where
     wanted.extend(Tree::free_head(&parsed.tree));
     let planned = wanted.clone();
     let extra = |wanted: &BTreeSet<u64>| wanted.difference(&planned).copied().collect();
-    let mut pages: Vec<(u64, Option<Vec<u8>>)> = Vec::new();
-    let mut page_key_buf = Vec::new();
+    // (Pages copied once each, kept while the kept run borrows them.)
+    let arena = Bump::new();
+    let mut copier = Copier {
+        key,
+        generation,
+        arena: &arena,
+        key_buf: Vec::new(),
+        value_buf: Vec::new(),
+    };
+    let mut read: Vec<Copied<'_>> = wanted.iter().map(|&p| copier.copy(cache, p)).collect();
+    let Ok(mut z) = PagedZ::from_slices(root, read.iter().copied()) else {
+        return then(cache, pages_of, paged, extra(&wanted), None);
+    };
     for _ in 0..RUNS {
-        for &page in &wanted {
-            if pages.binary_search_by_key(&page, |(p, _)| *p).is_err() {
-                page_key(key, generation, page, &mut page_key_buf);
-                let bytes = cache.peek(&page_key_buf, |item| {
-                    let mut value = Vec::new();
-                    item.write_value_to(&mut value);
-                    value
-                });
-                pages.push((page, bytes));
+        let more = match paged(&mut z) {
+            Ok(result) => {
+                let Ok(written) = z.written_pages() else {
+                    break;
+                };
+                wanted.extend(written);
+                let ready = Ready { root, z, result };
+                return then(cache, pages_of, paged, extra(&wanted), Some(ready));
             }
-        }
-        pages.sort_unstable_by_key(|(p, _)| *p);
-        let more = {
-            let Ok(mut z) = PagedZ::load(root, &pages) else {
-                break;
-            };
-            match paged(&mut z) {
-                Ok(result) => {
-                    let Ok(written) = z.written_pages() else {
-                        break;
-                    };
-                    wanted.extend(written);
-                    let ready = Ready { root, z, result };
-                    return then(cache, pages_of, paged, extra(&wanted), Some(ready));
-                }
-                Err(Fail::Need(more)) => more,
-                Err(Fail::Cmd(_)) => break,
-            }
+            Err(Fail::Need(more)) => more,
+            Err(Fail::Cmd(_)) => break,
         };
-        let before = wanted.len();
-        wanted.extend(more);
-        if wanted.len() == before {
+        let new: Vec<u64> = more.into_iter().filter(|p| wanted.insert(*p)).collect();
+        if new.is_empty() {
+            break;
+        }
+        let copied: Vec<Copied<'_>> = new.iter().map(|&p| copier.copy(cache, p)).collect();
+        read.extend_from_slice(&copied);
+        let added = match z.edited() {
+            false => z.add_pages(copied).is_ok(),
+            true => match PagedZ::from_slices(root, read.iter().copied()) {
+                Ok(fresh) => {
+                    z = fresh;
+                    true
+                }
+                Err(_) => false,
+            },
+        };
+        if !added {
             break;
         }
     }
     then(cache, pages_of, paged, extra(&wanted), None)
+}
+
+/// A page copied: its number, its bytes (None: not stored).
+type Copied<'a> = (u64, Option<&'a [u8]>);
+
+/// Copies the pages of one root into an arena.
+struct Copier<'k, 'a> {
+    key: &'k [u8],
+    generation: u64,
+    arena: &'a Bump,
+    key_buf: Vec<u8>,
+    value_buf: Vec<u8>,
+}
+
+impl<'a> Copier<'_, 'a> {
+    fn copy(&mut self, cache: &mut CacheHandle, page: u64) -> Copied<'a> {
+        page_key(self.key, self.generation, page, &mut self.key_buf);
+        let value = &mut self.value_buf;
+        let found = cache.peek(&self.key_buf, |item| {
+            value.clear();
+            item.write_value_to(value);
+        });
+        let arena = self.arena;
+        (
+            page,
+            found.map(|()| &*arena.alloc_slice_copy(&self.value_buf)),
+        )
+    }
 }
