@@ -108,6 +108,19 @@ pub struct PutOptions {
     pub raw_string: bool,
 }
 
+impl PutOptions {
+    /// A page of a collection root (`owned.rs`): no expiry of its own,
+    /// never edited in place.
+    pub const PAGE: PutOptions = PutOptions {
+        expire_at: None,
+        soft_expire_at: None,
+        negative: false,
+        kind: ValueKind::Page,
+        editable: false,
+        raw_string: false,
+    };
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Header {
     pub flags: u8,

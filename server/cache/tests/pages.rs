@@ -41,15 +41,6 @@ const HASH: PutOptions = PutOptions {
     editable: false,
     raw_string: false,
 };
-const PAGE: PutOptions = PutOptions {
-    expire_at: None,
-    soft_expire_at: None,
-    negative: false,
-    kind: ValueKind::Page,
-    editable: false,
-    raw_string: false,
-};
-
 /// Writes a root and its pages in one update, as the collection commands do.
 fn write_collection(
     h: &mut CacheHandle,
@@ -67,7 +58,7 @@ fn write_collection(
     h.update(&all, |_, ch| {
         ch.put_with(0, &[root.as_slice()], root_opts)?;
         for i in 1..all.len() {
-            ch.put_with(i, &[page.as_slice()], PAGE)?;
+            ch.put_with(i, &[page.as_slice()], PutOptions::PAGE)?;
         }
         Ok::<_, citadel_cache::WriteError>(())
     })
@@ -262,7 +253,7 @@ fn eviction_never_tears_a_collection() {
         .enumerate()
     {
         h.update(&[&key], |_, ch| {
-            ch.put_with(0, &[&[i as u8; 2000][..]], PAGE)
+            ch.put_with(0, &[&[i as u8; 2000][..]], PutOptions::PAGE)
         })
         .unwrap()
         .unwrap();

@@ -49,15 +49,6 @@ pub fn table<'p>(
     Ok(Table::load(root, shape.arity, pages)?)
 }
 
-const PAGE: PutOptions = PutOptions {
-    expire_at: None,
-    soft_expire_at: None,
-    negative: false,
-    kind: ValueKind::Page,
-    editable: false,
-    raw_string: false,
-};
-
 /// Stores a finished table's root and pages (user key `user`).
 pub fn write_output(
     changes: &mut Changes,
@@ -73,7 +64,7 @@ pub fn write_output(
     for (page, bytes) in &out.pages {
         let idx = plan.item(user, *page).ok_or(CmdError::CorruptValue)?;
         match bytes {
-            Some(bytes) => changes.put_with(idx, &[&bytes[..]], PAGE)?,
+            Some(bytes) => changes.put_with(idx, &[&bytes[..]], PutOptions::PAGE)?,
             None => changes.delete(idx),
         }
     }

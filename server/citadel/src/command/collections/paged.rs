@@ -20,7 +20,7 @@ mod hints;
 mod matches;
 mod spare;
 
-use matches::{matches_plan, root_value};
+use matches::{is_root, matches_plan, root_value};
 
 use spare::Spares;
 pub use spare::{keep_spare, spare_buf};
@@ -295,6 +295,14 @@ pub fn update_paged_fresh<R>(
     f: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &PagePlan) -> Result<Step<R>, CmdError>,
 ) -> Result<R, CmdError> {
     run(cache, keys, Start::Unplanned, no_edit, plan, f)
+}
+
+/// Whether `key` holds the paged root `root` still (its length and
+/// header, as `matches_plan` checks a plan's): a read over pages copied
+/// since `root` was read then read that root's pages, as every write of
+/// a paged collection writes a new root.
+pub fn still_root(cache: &mut CacheHandle, key: &[u8], root: &[u8]) -> bool {
+    cache.peek(key, |item| is_root(item, root)).unwrap_or(false)
 }
 
 /// A root a command has already read and the pages it will need beyond

@@ -385,17 +385,7 @@ fn run_paged<R>(
     members: &[&[u8]],
     mut paged: impl FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
 ) -> Result<Option<R>, CmdError> {
-    if !is_paged(&mut ctx.thread.cache, key) {
-        return Ok(None);
-    }
-    let plan = (members, 0, 0);
-    paged::update_one(
-        &mut ctx.thread.cache,
-        key,
-        plan,
-        |_, _, _| Ok(None),
-        |z| paged(z).map(Some),
-    )
+    paged::read_one(&mut ctx.thread.cache, key, members, |z| paged(z))
 }
 
 /// The DUMP payload of the paged sorted set at `key`, its entries read in

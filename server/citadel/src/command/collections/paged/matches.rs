@@ -27,15 +27,19 @@ pub(super) fn root_value(item: &Option<ItemRef<'_>>) -> Option<Vec<u8>> {
 pub(super) fn matches_plan(item: &Option<ItemRef<'_>>, planned: Option<&[u8]>) -> bool {
     match planned {
         None => !item.as_ref().is_some_and(ItemRef::is_root),
-        Some(planned) => item.as_ref().is_some_and(|item| {
-            item.value_len() == planned.len()
-                && !matches!(item.kind(), ValueKind::String | ValueKind::Page)
-                && planned
-                    .get(..OWNER_STAMP_LEN)
-                    .is_some_and(|h| header_is(item, h))
-                && edit_state_is(item, planned)
-        }),
+        Some(planned) => item.as_ref().is_some_and(|item| is_root(item, planned)),
     }
+}
+
+/// Whether `item` is the paged root `root` (see [`matches_plan`]).
+#[inline(always)]
+pub(super) fn is_root(item: &ItemRef<'_>, root: &[u8]) -> bool {
+    item.value_len() == root.len()
+        && !matches!(item.kind(), ValueKind::String | ValueKind::Page)
+        && root
+            .get(..OWNER_STAMP_LEN)
+            .is_some_and(|h| header_is(item, h))
+        && edit_state_is(item, root)
 }
 
 /// Whether `item`, a root whose stamp is `planned`'s, has `planned`'s

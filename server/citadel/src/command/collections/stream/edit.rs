@@ -59,15 +59,6 @@ pub fn loaded_only(fail: Fail) -> CmdError {
     }
 }
 
-const PAGE: PutOptions = PutOptions {
-    expire_at: None,
-    soft_expire_at: None,
-    negative: false,
-    kind: ValueKind::Page,
-    editable: false,
-    raw_string: false,
-};
-
 /// User key `user`'s stream in an update.
 pub struct StreamTxn<'p, 'i> {
     pub root: StreamRoot,
@@ -258,7 +249,7 @@ impl<'p, 'i> StreamTxn<'p, 'i> {
         for &page in &self.dirty {
             let idx = self.index(page).map_err(|_| CmdError::CorruptValue)?;
             match self.pages.get(&page).and_then(|b| b.as_deref()) {
-                Some(bytes) => changes.put_with(idx, &[bytes], PAGE)?,
+                Some(bytes) => changes.put_with(idx, &[bytes], PutOptions::PAGE)?,
                 None => {
                     if self.items[idx].is_some() {
                         changes.delete(idx);

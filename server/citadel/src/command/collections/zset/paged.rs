@@ -8,28 +8,26 @@
 //! planned afresh). So ZADD, ZINCRBY, ZREM, ZSCORE, ZRANK, ZCARD, ZCOUNT,
 //! ZRANGE by rank or score and ZPOPMIN/MAX read and write O(log n) pages,
 //! all in one update of root and pages (atomic to readers, crash-atomic).
+//! A command runs ahead of that update over pages copied without locks
+//! (`ahead.rs`) and the update stores its edit (`update.rs`).
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
-use citadel_cache::{CacheHandle, Changes, ItemRef, PutOptions, ValueKind};
-use citadel_collections::linear_hash::{Root, Table};
+use citadel_cache::CacheHandle;
+use citadel_collections::linear_hash::Table;
 use citadel_collections::zset::paged::{index_score, ZRoot, ARITY, BASE};
 use citadel_collections::zset::tree::{Key, Miss, Tree};
 use citadel_collections::Corrupt;
 
-use super::super::linear::{existing, loaded_entries, page_copies, scan_table};
-use super::super::paged::{
-    keep_spare, spare_buf, update_paged_fresh, update_paged_seeded, PagePlan, Seed, Step,
-};
-use super::super::value::{store, Existing};
-use super::whole::{Whole, WholeRun};
+use super::super::linear::{loaded_entries, scan_table};
 use super::ZSET;
 use crate::command::error::CmdError;
 
 mod ahead;
+mod update;
 
-use ahead::Ready;
+pub(super) use update::{read_one, update_guarded, update_into, update_one, update_planned};
 
 /// Why a paged run stopped: pages to load first, or an error to answer.
 pub(super) enum Fail {
@@ -85,13 +83,16 @@ pub(super) struct PagedZ<'p> {
 
 impl<'p> PagedZ<'p> {
     /// The set whose root is `root`, over the copied pages `pages`.
-    fn load(root: &'p [u8], pages: &'p [(u64, Option<Vec<u8>>)]) -> Result<PagedZ<'p>, CmdError> {
+    pub(super) fn load(
+        root: &'p [u8],
+        pages: &'p [(u64, Option<Vec<u8>>)],
+    ) -> Result<PagedZ<'p>, CmdError> {
         PagedZ::from_slices(root, pages.iter().map(|(p, b)| (*p, b.as_deref())))
     }
 
     /// The set whose root is `root`, over pages (page number, bytes; None:
     /// not stored) borrowed from wherever they were read.
-    fn from_slices(
+    pub(super) fn from_slices(
         root: &'p [u8],
         pages: impl IntoIterator<Item = (u64, Option<&'p [u8]>)>,
     ) -> Result<PagedZ<'p>, CmdError> {
@@ -107,7 +108,7 @@ impl<'p> PagedZ<'p> {
     }
 
     /// Loads more pages (absolute numbers), as [`PagedZ::from_slices`].
-    fn add_pages(
+    pub(super) fn add_pages(
         &mut self,
         pages: impl IntoIterator<Item = (u64, Option<&'p [u8]>)>,
     ) -> Result<(), Corrupt> {
@@ -123,7 +124,7 @@ impl<'p> PagedZ<'p> {
     }
 
     /// Whether a run changed anything.
-    fn edited(&self) -> bool {
+    pub(super) fn edited(&self) -> bool {
         self.tree.changed() || self.table.changed()
     }
 
@@ -211,7 +212,7 @@ impl<'p> PagedZ<'p> {
 
     /// The pages (absolute numbers) this run's edits write, when it
     /// changed anything.
-    fn written_pages(&mut self) -> Result<Vec<u64>, Corrupt> {
+    pub(super) fn written_pages(&mut self) -> Result<Vec<u64>, Corrupt> {
         if !self.tree.changed() {
             return Ok(Vec::new());
         }
@@ -232,290 +233,6 @@ impl<'p> PagedZ<'p> {
             false => Err(Fail::Need(need)),
         }
     }
-}
-
-/// Plans the pages `pages_of` names and the free chain's head of a paged
-/// sorted set (another root plans nothing: WRONGTYPE follows).
-fn planner(
-    mut pages_of: impl FnMut(&ZRoot) -> Vec<u64>,
-) -> impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError> {
-    move |user, root, plan| {
-        if let Ok(root) = ZRoot::parse(root) {
-            for page in pages_of(&root) {
-                plan.need(user, page);
-            }
-            if let Some(head) = Tree::free_head(&root.tree) {
-                plan.need(user, head);
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Runs a command on the sorted set at `key` in one update: `packed` on
-/// the packed form (or no key; through the whole-value path, which also
-/// pages a set that grows past the limits), `paged` on a paged one.
-/// `members`, `adds`, `removes`: what to plan from a paged root.
-pub(super) fn update_one<R>(
-    cache: &mut CacheHandle,
-    key: &[u8],
-    (members, adds, removes): (&[&[u8]], u64, u64),
-    packed: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &mut Whole<'_>) -> Result<R, CmdError>,
-    paged: impl FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
-) -> Result<R, CmdError> {
-    let pages_of = |root: &ZRoot| root.index_pages(members.iter().copied(), adds, removes);
-    update_planned(cache, key, pages_of, packed, paged)
-}
-
-/// [`update_one`] with the pages to plan from a paged root named by
-/// `pages_of` (absolute numbers: index pages from `BASE`).
-pub(super) fn update_planned<R>(
-    cache: &mut CacheHandle,
-    key: &[u8],
-    pages_of: impl FnMut(&ZRoot) -> Vec<u64>,
-    packed: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &mut Whole<'_>) -> Result<R, CmdError>,
-    paged: impl FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
-) -> Result<R, CmdError> {
-    update_guarded(cache, &[key], pages_of, packed, paged)?.ok_or(CmdError::CorruptValue)
-}
-
-/// [`update_planned`] on `keys[0]` while every other key of `keys` is
-/// missing, checked in the same update (a multi-key pop takes from its
-/// first existing key: the keys before it are the guards); None, nothing
-/// written, when a guard exists.
-pub(super) fn update_guarded<R>(
-    cache: &mut CacheHandle,
-    keys: &[&[u8]],
-    mut pages_of: impl FnMut(&ZRoot) -> Vec<u64>,
-    mut packed: impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &mut Whole<'_>) -> Result<R, CmdError>,
-    mut paged: impl FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
-) -> Result<Option<R>, CmdError> {
-    if let [key] = keys {
-        // Most sorted sets are packed and stay so: one plain update, no
-        // plan. A paged root, or a set growing past the limits, takes the
-        // planned path below (nothing was written); a paged root is kept:
-        // the command runs ahead on it (`ahead.rs`).
-        let mut seen_root = None;
-        let direct = cache.update(&[key], |items, changes| {
-            if let Some(item) = items[0].as_ref().filter(|item| item.is_root()) {
-                if item.kind() == ZSET {
-                    let mut root = spare_buf();
-                    item.write_value_to(&mut root);
-                    seen_root = Some(root);
-                }
-                return Ok(None);
-            }
-            let mut whole = WholeRun::unplanned();
-            let result = packed(items, changes, &mut whole.whole)?;
-            Ok(match whole.finish(result) {
-                Step::Done(result) => Some(result),
-                _ => None,
-            })
-        });
-        if let Some(result) = direct.map_err(CmdError::from).and_then(|r| r)? {
-            return Ok(Some(result));
-        }
-        if let Some(root) = seen_root {
-            let then = |cache: &mut CacheHandle,
-                        pages_of: &mut _,
-                        paged: &mut _,
-                        pages,
-                        ready: Option<Ready<'_, R>>| {
-                let mut copy = spare_buf();
-                copy.extend_from_slice(&root);
-                let seed = Seed {
-                    user: 0,
-                    root: copy,
-                    pages,
-                };
-                update_paged_z(cache, keys, Some(seed), pages_of, &mut packed, paged, ready)
-            };
-            let done = ahead::run_ahead(cache, key, &root, &mut pages_of, &mut paged, then);
-            keep_spare(root);
-            return done;
-        }
-    }
-    update_paged_z(
-        cache,
-        keys,
-        None,
-        &mut pages_of,
-        &mut packed,
-        &mut paged,
-        None,
-    )
-}
-
-/// [`update_guarded`]'s update over the pages of a paged root (planned
-/// from `seed` when given), or of a set growing past the packed limits.
-/// `ready`: the command's run ahead on the seed's root, whose edit is
-/// stored as it is when the update finds that root.
-fn update_paged_z<R>(
-    cache: &mut CacheHandle,
-    keys: &[&[u8]],
-    seed: Option<Seed>,
-    pages_of: &mut impl FnMut(&ZRoot) -> Vec<u64>,
-    packed: &mut impl FnMut(&[Option<ItemRef<'_>>], &mut Changes, &mut Whole<'_>) -> Result<R, CmdError>,
-    paged: &mut impl FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
-    mut ready: Option<Ready<'_, R>>,
-) -> Result<Option<R>, CmdError> {
-    let mut plan_target = planner(pages_of);
-    // (A guard's pages are never read: it only has to be missing.)
-    let plan_pages = move |user: usize, root: &[u8], plan: &mut PagePlan| match user {
-        0 => plan_target(user, root, plan),
-        _ => Ok(()),
-    };
-    let f = |items: &[Option<ItemRef<'_>>], changes: &mut Changes, plan: &PagePlan| {
-        // (The items after the user keys are the planned pages.)
-        if items[1..keys.len()].iter().any(Option::is_some) {
-            return Ok(Step::Done(None));
-        }
-        let existing = existing(items[0].as_ref(), ZSET)?;
-        let Some(root) = plan.root(0) else {
-            let mut whole = WholeRun::new(plan);
-            let result = packed(items, changes, &mut whole.whole)?;
-            return Ok(whole.finish(Some(result)));
-        };
-        // The run ahead read this very root, so these very pages (every
-        // write of a paged set writes a new root): its edit is stored.
-        if let Some(Ready { z, result, .. }) = ready.take_if(|r| r.root == root) {
-            return finish_run(changes, plan, existing, z, Ok(result));
-        }
-        let pages = page_copies(items, plan, 0);
-        let mut z = PagedZ::load(root, &pages)?;
-        let result = paged(&mut z);
-        finish_run(changes, plan, existing, z, result)
-    };
-    match seed {
-        Some(seed) => update_paged_seeded(cache, keys, seed, plan_pages, f),
-        None => update_paged_fresh(cache, keys, plan_pages, f),
-    }
-}
-
-/// The step a paged run ends with: its writes stored (or the pages it
-/// still needs asked for) and its result, or its error.
-fn finish_run<R>(
-    changes: &mut Changes,
-    plan: &PagePlan,
-    existing: Option<Existing>,
-    z: PagedZ<'_>,
-    result: Result<R, Fail>,
-) -> Result<Step<Option<R>>, CmdError> {
-    match result {
-        Ok(result) => match write(changes, plan, existing, z)? {
-            None => Ok(Step::Done(Some(result))),
-            Some(more) => Ok(Step::More(more)),
-        },
-        Err(Fail::Need(pages)) => Ok(Step::More(pages.into_iter().map(|p| (0, p)).collect())),
-        Err(Fail::Cmd(e)) => Err(e),
-    }
-}
-
-/// Runs `paged` on the paged sorted set at `keys[1]` (read only: the
-/// pages of its tree that `paged` asks for) in one update with `keys[0]`,
-/// which `paged` may replace through the [`Whole`] it gets (a STORE form:
-/// a big result is stored paged, with fresh pages). None, nothing
-/// written, when the source is not a paged root (any more) or `paged`
-/// answers None (a query it cannot serve from pages): the caller then
-/// takes the whole path.
-pub(super) fn update_into<R>(
-    cache: &mut CacheHandle,
-    keys: [&[u8]; 2],
-    mut paged: impl FnMut(
-        &mut PagedZ<'_>,
-        &[Option<ItemRef<'_>>],
-        &mut Changes,
-        &mut Whole<'_>,
-    ) -> Result<Option<R>, Fail>,
-) -> Result<Option<R>, CmdError> {
-    // (The tree's pages are found level by level; nothing is planned.)
-    let plan_nothing = |_: usize, _: &[u8], _: &mut PagePlan| Ok(());
-    update_paged_fresh(cache, &keys, plan_nothing, |items, changes, plan| {
-        let Some(root) = plan.root(1) else {
-            return Ok(Step::Done(None));
-        };
-        existing(items[1].as_ref(), ZSET)?;
-        let pages = page_copies(items, plan, 1);
-        let mut z = PagedZ::load(root, &pages)?;
-        let mut run = WholeRun::new(plan);
-        match paged(&mut z, items, changes, &mut run.whole) {
-            Ok(result) => Ok(run.finish(result)),
-            Err(Fail::Need(pages)) => Ok(Step::More(pages.into_iter().map(|p| (1, p)).collect())),
-            Err(Fail::Cmd(e)) => Err(e),
-        }
-    })
-}
-
-/// Stores what a paged run changed: the new root (the key deleted when
-/// empty: the engine reclaims the pages), changed index and tree pages.
-/// Returns the pages to plan first when the run allocated unplanned ones
-/// (nothing was written; the next run allocates the same).
-fn write(
-    changes: &mut Changes,
-    plan: &PagePlan,
-    existing: Option<Existing>,
-    z: PagedZ<'_>,
-) -> Result<Option<Vec<(usize, u64)>>, CmdError> {
-    let PagedZ {
-        root, table, tree, ..
-    } = z;
-    if !tree.changed() {
-        return Ok(None);
-    }
-    let index = table.finish()?;
-    let shape = tree.shape.clone();
-    let tree_pages = tree.finish();
-    let base = BASE;
-    let unplanned: Vec<(usize, u64)> = tree_pages
-        .iter()
-        .map(|(p, _)| *p)
-        .chain(index.pages.iter().map(|(p, _)| base + p))
-        .filter(|p| plan.item(0, *p).is_none())
-        .map(|p| (0, p))
-        .collect();
-    if !unplanned.is_empty() {
-        return Ok(Some(unplanned));
-    }
-    let index_root = match (index.changed, index.root) {
-        (true, Some(bytes)) => Root::parse(&bytes)?,
-        (true, None) => {
-            changes.delete(0);
-            return Ok(None);
-        }
-        (false, _) => Root {
-            header: root.index.header.next(),
-            ..root.index
-        },
-    };
-    if shape.top.is_empty() {
-        changes.delete(0);
-        return Ok(None);
-    }
-    const PAGE: PutOptions = PutOptions {
-        expire_at: None,
-        soft_expire_at: None,
-        negative: false,
-        kind: ValueKind::Page,
-        editable: false,
-        raw_string: false,
-    };
-    for (page, bytes) in &index.pages {
-        let at = plan.item(0, base + page).ok_or(CmdError::CorruptValue)?;
-        match bytes {
-            Some(bytes) => changes.put_with(at, &[&bytes[..]], PAGE)?,
-            None => changes.delete(at),
-        }
-    }
-    for (page, bytes) in &tree_pages {
-        let at = plan.item(0, *page).ok_or(CmdError::CorruptValue)?;
-        changes.put_with(at, &[&bytes[..]], PAGE)?;
-    }
-    let root = ZRoot {
-        index: index_root,
-        tree: shape,
-    };
-    store(changes, 0, ZSET, &root.encode(), 1, existing)?;
-    Ok(None)
 }
 
 /// Whether `key` holds a paged sorted set now (a read then takes the
