@@ -24,11 +24,12 @@
 #   DATA=N                 element bytes (redis-benchmark -d; default its 3)
 #   KEEP=DIR               copy each callgrind output there (for
 #                          callgrind_annotate)
-#   BIG=N                  the big sorted-set tests (zadd_big, zrank_big,
-#                          zscore_big, zincrby_big, zrange_big; see
-#                          big-zset-lib.sh): ONE set of N members filled
-#                          first, then REQUESTS commands on random members
-#                          (-r N)
+#   BIG=N                  the big-key tests (zadd_big, zrank_big,
+#                          zscore_big, zincrby_big, zrange_big, hget_big,
+#                          hset_big, sismember_big, sadd_big; see
+#                          big-keys-lib.sh): ONE collection of N elements
+#                          filled first, then REQUESTS commands on random
+#                          elements (-r N)
 set -uo pipefail
 requests=${1:-20000}
 tests=${TESTS:-lpush,rpush,lpop,rpop}
@@ -39,8 +40,8 @@ citadel=${CITADEL:-$root/target/release/citadel}
 dir=$(mktemp -d /dev/shm/citadel-coll-cg.XXXXXX)
 # shellcheck source=benches/callgrind-lib.sh
 source "$root/benches/callgrind-lib.sh"
-# shellcheck source=benches/big-zset-lib.sh
-source "$root/benches/big-zset-lib.sh"
+# shellcheck source=benches/big-keys-lib.sh
+source "$root/benches/big-keys-lib.sh"
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
 
 per_op() { # server test -> instructions per op
@@ -52,7 +53,7 @@ per_op() { # server test -> instructions per op
         spop) redis-benchmark -p "$port" -c 50 -P 16 -n $((requests * 2)) "${data[@]}" -q -t sadd >/dev/null ;;
         zpopmin) redis-benchmark -p "$port" -c 50 -P 16 -n $((requests * 2)) "${data[@]}" -q -t zadd >/dev/null ;;
         *_many) redis-benchmark -p "$port" -c 50 -P 16 -n 900000 -r 3000 -q lpush 'ml:__rand_int__' abc >/dev/null ;;
-        *_big) fill_big "$port" ;;
+        *_big) fill_big "$port" "$test" ;;
     esac
     local run=(-c 50 -P 16 -n "$requests" -q)
     case $test in

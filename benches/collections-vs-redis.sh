@@ -18,13 +18,12 @@
 #   RANDOM_ELEMENTS=N     SADD/HSET/ZADD draw element:N from N elements
 #                         (redis-benchmark -r N, citadel-loadgen --elements N);
 #                         default: redis-benchmark's one fixed element, both clients
-#   BIG=N                 also zadd_big, zrank_big, zrange_big on ONE sorted
-#                         set of N members (filled before each test, scores
-#                         0..N-1, members m000000000000..): ZADD bigz R mR,
-#                         ZRANK bigz mR, ZRANGEBYSCORE bigz R +inf LIMIT 0 10
-#                         with R = redis-benchmark's __rand_int__ below N;
-#                         redis-benchmark client only (TESTS= may list just
-#                         these three)
+#   BIG=N                 also the big-key tests (benches/big-keys-lib.sh:
+#                         zadd_big, zrank_big, zrange_big ... hget_big,
+#                         sismember_big) on ONE collection of N elements
+#                         filled before each test, R = redis-benchmark's
+#                         __rand_int__ below N; redis-benchmark client only
+#                         (TESTS= may list just these)
 #   MEMORY=0              skip the memory-per-element table
 #   CITADEL_FLAGS=...     extra citadel flags (default: overload shedding off,
 #                         --overload-delay-target-us 0)
@@ -75,14 +74,14 @@ run_client() { # client port test
     esac
 }
 
-# shellcheck source=benches/big-zset-lib.sh
-source "$root/benches/big-zset-lib.sh"
+# shellcheck source=benches/big-keys-lib.sh
+source "$root/benches/big-keys-lib.sh"
 
 bench() { # client port pid test -> server CPU µs/op
     local before after fill=""
     redis-cli -p "$2" flushall >/dev/null
     if [[ $4 == *_big ]]; then
-        fill_big "$2"
+        fill_big "$2" "$4"
         before=$(cpu_ticks "$3")
         # shellcheck disable=SC2046 # the command's words
         taskset -c 1 redis-benchmark -p "$2" -c 50 -P 16 -n "$requests" -r "$BIG" -q \

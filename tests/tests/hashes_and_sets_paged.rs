@@ -450,3 +450,86 @@ fn many_clients_on_one_big_hash_and_set_lose_nothing() {
     let members: HashSet<String> = redis::cmd("SMEMBERS").arg("bigs").query(&mut con).unwrap();
     assert_eq!(members.len(), count);
 }
+
+/// A writer on one connection sets 40 fields of a paged hash (5,000
+/// fields: the 40 lie on different pages) to the same round number in one
+/// HSET, round after round, while readers on other connections (other
+/// cores) HMGET the 40 and SMISMEMBER a paged set written the same way:
+/// a read is never half of one write and half of another. Such reads copy
+/// their pages without locks and stand only if the root did not move
+/// meanwhile (`linear/unlocked.rs`).
+#[test]
+fn reads_of_a_big_hash_never_see_half_a_write() {
+    const FIELDS: usize = 40;
+    const ROUNDS: usize = 400;
+    let server = Server::start(&[]);
+    let mut con = server.client();
+    for start in (0..5_000).step_by(1_000) {
+        let mut hset = redis::cmd("HSET");
+        let mut sadd = redis::cmd("SADD");
+        hset.arg("board");
+        sadd.arg("members");
+        for i in start..start + 1_000 {
+            hset.arg(format!("f{i}")).arg(0);
+            sadd.arg(format!("m{i}"));
+        }
+        let _: i64 = hset.query(&mut con).unwrap();
+        let _: i64 = sadd.query(&mut con).unwrap();
+    }
+    let field = |k: usize| format!("f{}", k * 97);
+    let writer = {
+        let mut con = server.client();
+        std::thread::spawn(move || {
+            for round in 1..=ROUNDS {
+                let mut hset = redis::cmd("HSET");
+                hset.arg("board");
+                for k in 0..FIELDS {
+                    hset.arg(field(k)).arg(round);
+                }
+                let _: i64 = hset.query(&mut con).unwrap();
+                // Round r: the members x{r}-{k} in, round r-1's out.
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                let added: Vec<String> = (0..FIELDS).map(|k| format!("x{round}-{k}")).collect();
+                let gone: Vec<String> =
+                    (0..FIELDS).map(|k| format!("x{}-{k}", round - 1)).collect();
+                pipe.cmd("SADD").arg("members").arg(&added).ignore();
+                pipe.cmd("SREM").arg("members").arg(&gone).ignore();
+                let () = pipe.query(&mut con).unwrap();
+            }
+        })
+    };
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut con = server.client();
+            std::thread::spawn(move || {
+                for _ in 0..ROUNDS {
+                    let mut hmget = redis::cmd("HMGET");
+                    hmget.arg("board");
+                    for k in 0..FIELDS {
+                        hmget.arg(field(k));
+                    }
+                    let values: Vec<u64> = hmget.query(&mut con).unwrap();
+                    assert!(
+                        values.iter().all(|v| *v == values[0]),
+                        "a torn HMGET: {values:?}"
+                    );
+                    let round = values[0];
+                    let probe: Vec<String> = (0..FIELDS).map(|k| format!("x{round}-{k}")).collect();
+                    let found: Vec<u8> = redis::cmd("SMISMEMBER")
+                        .arg("members")
+                        .arg(&probe)
+                        .query(&mut con)
+                        .unwrap();
+                    // (The set may be a round or more ahead: all or none.)
+                    assert!(
+                        found.iter().all(|f| *f == found[0]),
+                        "a torn SMISMEMBER: {found:?}"
+                    );
+                }
+            })
+        })
+        .collect();
+    writer.join().unwrap();
+    readers.into_iter().for_each(|r| r.join().unwrap());
+}

@@ -106,13 +106,14 @@ impl<'a> Packed<'a> {
         (pos <= self.body.len()).then_some(pos).ok_or(Corrupt)
     }
 
-    /// The index (in entries of `arity` elements) of the entry whose first
-    /// element is `key`, read in place: nothing decoded or allocated (a
+    /// The entry (`arity` elements) whose first element is `key`, and its
+    /// index in entries, read in place: nothing decoded but that entry (a
     /// lookup of a key a page does not hold, an insert's, reads it once).
-    pub fn find_entry(&self, arity: usize, key: &[u8]) -> Result<Option<usize>, Corrupt> {
+    pub fn find_entry(&self, arity: usize, key: &[u8]) -> Result<Option<FoundEntry<'a>>, Corrupt> {
         let body = self.body;
         let mut pos = 0;
         for index in 0..self.count {
+            let start = pos;
             // A one-byte length (an element under 128 bytes) skips the
             // varint loop.
             let len = match body.get(pos) {
@@ -125,11 +126,26 @@ impl<'a> Packed<'a> {
             let end = pos.checked_add(len).ok_or(Corrupt)?;
             let element = body.get(pos..end).ok_or(Corrupt)?;
             if index % arity == 0 && element == key {
-                return Ok(Some(index / arity));
+                let elements = self.entry_at(start, arity)?;
+                return Ok(Some(FoundEntry {
+                    index: index / arity,
+                    offset: start,
+                    elements,
+                }));
             }
             pos = end;
         }
         Ok(None)
+    }
+
+    /// The `arity` elements from byte `offset` of the body (an entry
+    /// [`Packed::find_entry`] found there).
+    pub fn entry_at(&self, offset: usize, arity: usize) -> Result<Vec<&'a [u8]>, Corrupt> {
+        let entry = Elements {
+            left: arity,
+            rest: self.body.get(offset..).ok_or(Corrupt)?,
+        };
+        entry.collect()
     }
 
     /// The elements in order; a corrupt element ends with `Err(Corrupt)`.
@@ -144,6 +160,14 @@ impl<'a> Packed<'a> {
     pub fn to_vec(&self) -> Result<Vec<&'a [u8]>, Corrupt> {
         self.iter().collect()
     }
+}
+
+/// An entry [`Packed::find_entry`] found: its index (in entries), the
+/// byte offset in the body where it starts, its elements.
+pub struct FoundEntry<'a> {
+    pub index: usize,
+    pub offset: usize,
+    pub elements: Vec<&'a [u8]>,
 }
 
 /// Iterator over a packed value's elements.

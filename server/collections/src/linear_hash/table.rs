@@ -3,7 +3,7 @@
 //! pages until changed. `finish` gives what to store.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::collections::BTreeMap;
 
 use super::{entry_bytes, key_hash, Root};
@@ -29,6 +29,9 @@ struct Page<'a> {
     elements: OnceCell<Vec<Cow<'a, [u8]>>>,
     /// Entries added to a page not decoded.
     appended: Vec<Cow<'a, [u8]>>,
+    /// The entry a search of the stored page last found: (index in
+    /// entries, byte offset in the body).
+    last_found: Cell<Option<(usize, usize)>>,
     dirty: bool,
 }
 
@@ -60,37 +63,45 @@ impl<'a> Page<'a> {
         self.stored.map_or(0, |s| s.len())
     }
 
-    /// The index of the entry of `key` (in entries); a page not decoded
-    /// yet is searched as stored, then its appended entries.
-    fn position(&self, arity: usize, key: &[u8]) -> Result<Option<usize>, Corrupt> {
+    /// The index of the entry of `key` (in entries), and the entry when
+    /// the page is not decoded (searched as stored, then its appended
+    /// entries; decoded: None, read it from the elements).
+    #[allow(clippy::type_complexity)]
+    fn find(
+        &self,
+        arity: usize,
+        key: &[u8],
+    ) -> Result<Option<(usize, Option<Entry<'a>>)>, Corrupt> {
         if let Some(elements) = self.elements.get() {
-            return Ok(elements.chunks_exact(arity).position(|e| *e[0] == *key));
+            let at = elements.chunks_exact(arity).position(|e| *e[0] == *key);
+            return Ok(at.map(|at| (at, None)));
         }
-        if let Some(at) = self
-            .stored
-            .map(|s| s.find_entry(arity, key))
-            .transpose()?
-            .flatten()
-        {
-            return Ok(Some(at));
+        let borrowed = |e: Vec<&'a [u8]>| e.into_iter().map(Cow::Borrowed).collect();
+        if let (Some(stored), Some((at, offset))) = (self.stored, self.last_found.get()) {
+            // The entry the last search found (a read, then its write).
+            let entry = stored.entry_at(offset, arity)?;
+            if entry.first() == Some(&key) {
+                return Ok(Some((at, Some(borrowed(entry)))));
+            }
+        }
+        let stored = self.stored.map(|s| s.find_entry(arity, key)).transpose()?;
+        if let Some(found) = stored.flatten() {
+            self.last_found.set(Some((found.index, found.offset)));
+            return Ok(Some((found.index, Some(borrowed(found.elements)))));
         }
         let appended = self
             .appended
             .chunks_exact(arity)
             .position(|e| *e[0] == *key);
-        Ok(appended.map(|at| self.stored_len() / arity + at))
+        Ok(appended.map(|at| {
+            let entry = self.appended[at * arity..(at + 1) * arity].to_vec();
+            (self.stored_len() / arity + at, Some(entry))
+        }))
     }
 
-    /// The entry at `at` (in entries): a page not decoded that has it
-    /// among its appended entries is not decoded for it.
-    fn entry(&self, arity: usize, at: usize) -> Result<&[Cow<'a, [u8]>], Corrupt> {
-        let from = at * arity;
-        let stored = self.stored_len();
-        if self.elements.get().is_none() && from >= stored {
-            let from = from - stored;
-            return self.appended.get(from..from + arity).ok_or(Corrupt);
-        }
-        self.elements()?.get(from..from + arity).ok_or(Corrupt)
+    /// The index of the entry of `key` (in entries).
+    fn position(&self, arity: usize, key: &[u8]) -> Result<Option<usize>, Corrupt> {
+        Ok(self.find(arity, key)?.map(|(at, _)| at))
     }
 
     /// Adds an entry known not to be on the page.
@@ -210,13 +221,19 @@ impl<'a> Table<'a> {
     }
 
     /// The entry of `key`, if present.
-    pub fn get(&self, key: &[u8]) -> Result<Option<&[Cow<'a, [u8]>]>, Corrupt> {
+    pub fn get(&self, key: &[u8]) -> Result<Option<Entry<'a>>, Corrupt> {
         let (_, page) = self.page_for(key)?;
         let arity = self.arity;
-        let Some(at) = page.position(arity, key)? else {
-            return Ok(None);
-        };
-        Ok(Some(page.entry(arity, at)?))
+        match page.find(arity, key)? {
+            None => Ok(None),
+            // (A page not decoded is not decoded for a lookup.)
+            Some((_, Some(entry))) => Ok(Some(entry)),
+            Some((at, None)) => {
+                let elements = page.elements()?;
+                let entry = elements.get(at * arity..(at + 1) * arity).ok_or(Corrupt)?;
+                Ok(Some(entry.to_vec()))
+            }
+        }
     }
 
     /// Inserts or replaces the entry of `entry[0]` (the elements are

@@ -228,5 +228,5 @@ fn build_then_flatten_round_trips() {
     // The member index finds every member's score.
     let table = root.table(&pages).unwrap();
     let entry = table.get(b"member-04242").unwrap().unwrap();
-    assert_eq!(super::paged::index_score(entry).unwrap(), 4242.0 / 3.0);
+    assert_eq!(super::paged::index_score(&entry).unwrap(), 4242.0 / 3.0);
 }

@@ -23,6 +23,10 @@ use super::whole::{store_whole, stored};
 use crate::command::context::Ctx;
 use crate::command::error::CmdError;
 
+mod unlocked;
+
+use unlocked::read_unlocked;
+
 /// Entries copied out of a value, each its elements.
 pub type Copied = Vec<Vec<Vec<u8>>>;
 
@@ -214,12 +218,13 @@ fn update_planned<R>(
 
 /// Runs a read-only command on the hash or set at `key`: `packed` on the
 /// packed form (an empty one when missing; read with a plain get),
-/// `paged` on the pages `plan_pages` asks of a paged root.
+/// `paged` on the pages `plan_pages` asks of a paged root (read without
+/// an update when nothing changes it meanwhile: `unlocked.rs`).
 pub fn read_one<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     shape: Shape,
-    plan_pages: impl FnMut(&Root) -> Vec<u64>,
+    mut plan_pages: impl FnMut(&Root) -> Vec<u64>,
     mut packed: impl FnMut(Packed<'_>) -> Result<R, CmdError>,
     mut paged: impl FnMut(&Table<'_>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
@@ -231,16 +236,22 @@ pub fn read_one<R>(
         .get(key, |item| load(Some(item), shape.kind, &mut buf))
         .transpose()
         .map(|existing| existing.flatten().is_some());
+    let cache = &mut ctx.thread.cache;
     let result = match found {
-        Ok(true) if is_paged(&buf) => update_one(
-            ctx,
-            key,
-            shape,
-            plan_pages,
-            // The key turned packed meanwhile (deleted and re-created).
-            |value| Ok((packed(value.unwrap_or(Packed::empty()))?, None)),
-            |table| paged(table),
-        ),
+        Ok(true) if is_paged(&buf) => {
+            match read_unlocked(cache, key, shape, &buf, &mut plan_pages, &mut paged) {
+                Some(answer) => Ok(answer),
+                None => update_one(
+                    ctx,
+                    key,
+                    shape,
+                    plan_pages,
+                    // The key turned packed meanwhile (deleted and re-created).
+                    |value| Ok((packed(value.unwrap_or(Packed::empty()))?, None)),
+                    |table| paged(table),
+                ),
+            }
+        }
         Ok(true) => Packed::parse(&buf)
             .map_err(CmdError::from)
             .and_then(&mut packed),

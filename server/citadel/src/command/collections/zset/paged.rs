@@ -156,7 +156,7 @@ impl<'p> PagedZ<'p> {
     pub fn score(&self, member: &[u8]) -> Result<Option<f64>, Fail> {
         self.need_members([member], 0, 0)?;
         match self.table.get(member)? {
-            Some(entry) => Ok(Some(index_score(entry)?)),
+            Some(entry) => Ok(Some(index_score(&entry)?)),
             None => Ok(None),
         }
     }
