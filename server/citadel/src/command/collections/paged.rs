@@ -307,7 +307,7 @@ pub fn still_root(cache: &mut CacheHandle, key: &[u8], root: &[u8]) -> bool {
 
 /// A root a command has already read and the pages it will need beyond
 /// those `plan` names (a sorted set's tree pages, found by a run over
-/// pages read without locks: `zset/paged.rs`), to plan its first update
+/// pages read without locks: `zset/paged/ahead.rs`), to plan its first update
 /// from: a guess, checked like a hint.
 pub struct Seed {
     pub user: usize,
