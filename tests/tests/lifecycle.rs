@@ -162,8 +162,12 @@ fn maxclients_is_enforced() {
     // machine can take a while: poll until a new client is served.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let pong = loop {
-        let mut c = server.client();
-        match redis::cmd("PING").query::<String>(&mut c) {
+        // (The client's connect handshake itself may meet the refusal.)
+        let client = redis::Client::open(server.url()).unwrap();
+        let attempt = client
+            .get_connection_with_timeout(Duration::from_secs(10))
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+        match attempt {
             Ok(pong) => break pong,
             // Refused (the max-clients error, or the close right after it).
             Err(_) if std::time::Instant::now() < deadline => {
