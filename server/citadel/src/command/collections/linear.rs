@@ -13,7 +13,7 @@ use citadel_collections::paged::is_paged;
 use citadel_collections::{Corrupt, Packed};
 
 use super::paged::{
-    keep_spare, spare_buf, update_paged_fresh, update_paged_seeded, PagePlan, Seed, Step,
+    keep_spare, root_value, update_paged_fresh, update_paged_seeded, PagePlan, Seed, Step,
 };
 use super::shape::Shape;
 use super::small_form;
@@ -117,9 +117,7 @@ pub fn update_one<R>(
     let mut seen_root = None;
     let direct = ctx.thread.cache.update(&[key], |items, changes| {
         let item = items[0].as_ref();
-        if let Some(item) = item.filter(|item| item.is_root()) {
-            let mut root = spare_buf();
-            item.write_value_to(&mut root);
+        if let Some(root) = item.and_then(root_value) {
             seen_root = Some(root);
             return Ok(None);
         }

@@ -20,7 +20,8 @@ mod hints;
 mod matches;
 mod spare;
 
-use matches::{is_root, matches_plan, root_value};
+pub use matches::root_value;
+use matches::{is_root, matches_plan};
 
 use spare::Spares;
 pub use spare::{keep_spare, spare_buf};
@@ -493,7 +494,12 @@ fn run_in<R>(
             } else if let Some(done) = offer(users, changes, &mut edit) {
                 Outcome::Done(Ok(Step::Done(done)))
             } else {
-                Outcome::Replan(users.iter().map(root_value).collect())
+                Outcome::Replan(
+                    users
+                        .iter()
+                        .map(|i| i.as_ref().and_then(root_value))
+                        .collect(),
+                )
             }
         })?;
         match outcome {

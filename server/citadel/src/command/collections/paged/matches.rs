@@ -7,9 +7,9 @@ use citadel_collections::list::paged as list_paged;
 
 use super::spare_buf;
 
-/// The value of `item` if it is a paged root.
-pub(super) fn root_value(item: &Option<ItemRef<'_>>) -> Option<Vec<u8>> {
-    item.as_ref().filter(|item| item.is_root()).map(|item| {
+/// A copy of `item`'s value (in a spare buffer) if it is a paged root.
+pub fn root_value(item: &ItemRef<'_>) -> Option<Vec<u8>> {
+    item.is_root().then(|| {
         let mut value = spare_buf();
         item.write_value_to(&mut value);
         value

@@ -13,8 +13,8 @@ use citadel_collections::zset::tree::Tree;
 
 use super::super::super::linear::{existing, page_copies};
 use super::super::super::paged::{
-    keep_spare, spare_buf, still_root, update_paged_fresh, update_paged_seeded, PagePlan, Seed,
-    Step,
+    keep_spare, root_value, spare_buf, still_root, update_paged_fresh, update_paged_seeded,
+    PagePlan, Seed, Step,
 };
 use super::super::super::value::{store, Existing};
 use super::super::whole::{Whole, WholeRun};
@@ -87,11 +87,7 @@ pub(in crate::command::collections::zset) fn update_guarded<R>(
         let mut seen_root = None;
         let direct = cache.update(&[key], |items, changes| {
             if let Some(item) = items[0].as_ref().filter(|item| item.is_root()) {
-                if item.kind() == ZSET {
-                    let mut root = spare_buf();
-                    item.write_value_to(&mut root);
-                    seen_root = Some(root);
-                }
+                seen_root = zset_root(item);
                 return Ok(None);
             }
             let mut whole = WholeRun::unplanned();
@@ -142,15 +138,8 @@ pub(in crate::command::collections::zset) fn read_one<R>(
     members: &[&[u8]],
     mut paged: impl FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
 ) -> Result<Option<R>, CmdError> {
-    let copy = |item: &ItemRef<'_>| {
-        (item.is_root() && item.kind() == ZSET).then(|| {
-            let mut root = spare_buf();
-            item.write_value_to(&mut root);
-            root
-        })
-    };
     // (A lookup that counts: a paged root's frequency keeps its pages.)
-    let Some(root) = cache.get(key, copy).flatten() else {
+    let Some(root) = cache.get(key, zset_root).flatten() else {
         return Ok(None);
     };
     let mut pages_of = |root: &ZRoot| root.index_pages(members.iter().copied(), 0, 0);
@@ -182,6 +171,12 @@ pub(in crate::command::collections::zset) fn read_one<R>(
     let done = ahead::run_ahead(cache, key, &root, &mut pages_of, &mut paged, then);
     keep_spare(root);
     done
+}
+
+/// A copy of `item` if it is a paged sorted set's root (another kind of
+/// root is left to the path that answers WRONGTYPE).
+fn zset_root(item: &ItemRef<'_>) -> Option<Vec<u8>> {
+    (item.kind() == ZSET).then(|| root_value(item)).flatten()
 }
 
 /// The seed of the update after a run ahead on `root`: a copy of the
