@@ -26,6 +26,7 @@ if [ ${#targets[@]} -eq 0 ]; then
         server/resp/fuzz:frame_skim
         server/cache/fuzz:attach_corrupted
         server/collections/fuzz:rdb_decode
+        server/collections/fuzz:paged_edits
         proto/fuzz:ring_records
         proto/fuzz:load_codec
         proto/fuzz:pipeline_messages

@@ -22,6 +22,7 @@ use crate::packed::{Corrupt, PackedWriter};
 use crate::paged::RootHeader;
 
 mod build;
+mod page;
 pub mod scan;
 mod table;
 #[cfg(test)]

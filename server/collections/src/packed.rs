@@ -148,6 +148,20 @@ impl<'a> Packed<'a> {
         entry.collect()
     }
 
+    /// The body byte where the entry (`arity` elements) starting at byte
+    /// `offset` ends, read from its length prefixes as stored: a splice of
+    /// the body cuts exactly what is there.
+    pub fn entry_end(&self, offset: usize, arity: usize) -> Result<usize, Corrupt> {
+        let mut entry = Elements {
+            left: arity,
+            rest: self.body.get(offset..).ok_or(Corrupt)?,
+        };
+        for _ in 0..arity {
+            entry.next().ok_or(Corrupt)??;
+        }
+        Ok(self.body.len() - entry.rest_len())
+    }
+
     /// The elements in order; a corrupt element ends with `Err(Corrupt)`.
     pub fn iter(&self) -> Elements<'a> {
         Elements {
@@ -192,6 +206,14 @@ impl<'a> Iterator for Elements<'a> {
             return None;
         }
         self.left -= 1;
+        // A one-byte length (an element under 128 bytes, nearly every
+        // member and score) skips the varint loop.
+        if let Some((&len, rest)) = self.rest.split_first().filter(|(&len, _)| len < 0x80) {
+            if let Some((element, rest)) = rest.split_at_checked(usize::from(len)) {
+                self.rest = rest;
+                return Some(Ok(element));
+            }
+        }
         let mut pos = 0;
         let element = get_varint(self.rest, &mut pos).and_then(|len| {
             let end = pos.checked_add(usize::try_from(len).map_err(|_| Corrupt)?);

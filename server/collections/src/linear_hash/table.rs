@@ -3,135 +3,15 @@
 //! pages until changed. `finish` gives what to store.
 
 use std::borrow::Cow;
-use std::cell::{Cell, OnceCell};
 use std::collections::BTreeMap;
 
+pub use super::page::Entry;
+use super::page::{Found, Page};
 use super::{entry_bytes, key_hash, Root};
-use crate::packed::{Corrupt, Packed, PackedWriter};
-
-/// One entry's elements (`arity` of them; the first is the key).
-pub type Entry<'a> = Vec<Cow<'a, [u8]>>;
+use crate::packed::{Corrupt, Packed};
 
 /// A loaded page's entries, each a slice of `arity` elements.
 pub type Entries<'t, 'a> = std::slice::ChunksExact<'t, Cow<'a, [u8]>>;
-
-/// A page's elements, entry after entry (`arity` each): one allocation
-/// per page, not one per entry, as every write of a paged value loads one.
-/// Decoded when first needed: a page only searched (a lookup), or only
-/// added to (an insert: the entries go to `appended`, and the stored
-/// body is copied as it is when the page is written), or not touched at
-/// all (a split's partner that does not split), is never decoded.
-#[derive(Default)]
-struct Page<'a> {
-    stored: Option<Packed<'a>>,
-    /// Every element (the stored ones, then `appended`), once decoded;
-    /// `appended` is then left behind (cleared at the next edit).
-    elements: OnceCell<Vec<Cow<'a, [u8]>>>,
-    /// Entries added to a page not decoded.
-    appended: Vec<Cow<'a, [u8]>>,
-    /// The entry a search of the stored page last found: (index in
-    /// entries, byte offset in the body).
-    last_found: Cell<Option<(usize, usize)>>,
-    dirty: bool,
-}
-
-impl<'a> Page<'a> {
-    fn elements(&self) -> Result<&Vec<Cow<'a, [u8]>>, Corrupt> {
-        if let Some(elements) = self.elements.get() {
-            return Ok(elements);
-        }
-        let mut elements = Vec::new();
-        let stored = self.stored.map_or(0, |s| s.len());
-        elements.reserve_exact(stored + self.appended.len());
-        if let Some(stored) = self.stored {
-            for element in stored.iter() {
-                elements.push(Cow::Borrowed(element?));
-            }
-        }
-        elements.extend(self.appended.iter().cloned());
-        Ok(self.elements.get_or_init(|| elements))
-    }
-
-    fn elements_mut(&mut self) -> Result<&mut Vec<Cow<'a, [u8]>>, Corrupt> {
-        self.elements()?;
-        self.appended.clear();
-        Ok(self.elements.get_mut().expect("just decoded"))
-    }
-
-    /// Elements stored (not counting `appended`).
-    fn stored_len(&self) -> usize {
-        self.stored.map_or(0, |s| s.len())
-    }
-
-    /// The index of the entry of `key` (in entries), and the entry when
-    /// the page is not decoded (searched as stored, then its appended
-    /// entries; decoded: None, read it from the elements).
-    #[allow(clippy::type_complexity)]
-    fn find(
-        &self,
-        arity: usize,
-        key: &[u8],
-    ) -> Result<Option<(usize, Option<Entry<'a>>)>, Corrupt> {
-        if let Some(elements) = self.elements.get() {
-            let at = elements.chunks_exact(arity).position(|e| *e[0] == *key);
-            return Ok(at.map(|at| (at, None)));
-        }
-        let borrowed = |e: Vec<&'a [u8]>| e.into_iter().map(Cow::Borrowed).collect();
-        if let (Some(stored), Some((at, offset))) = (self.stored, self.last_found.get()) {
-            // The entry the last search found (a read, then its write).
-            let entry = stored.entry_at(offset, arity)?;
-            if entry.first() == Some(&key) {
-                return Ok(Some((at, Some(borrowed(entry)))));
-            }
-        }
-        let stored = self.stored.map(|s| s.find_entry(arity, key)).transpose()?;
-        if let Some(found) = stored.flatten() {
-            self.last_found.set(Some((found.index, found.offset)));
-            return Ok(Some((found.index, Some(borrowed(found.elements)))));
-        }
-        let appended = self
-            .appended
-            .chunks_exact(arity)
-            .position(|e| *e[0] == *key);
-        Ok(appended.map(|at| {
-            let entry = self.appended[at * arity..(at + 1) * arity].to_vec();
-            (self.stored_len() / arity + at, Some(entry))
-        }))
-    }
-
-    /// The index of the entry of `key` (in entries).
-    fn position(&self, arity: usize, key: &[u8]) -> Result<Option<usize>, Corrupt> {
-        Ok(self.find(arity, key)?.map(|(at, _)| at))
-    }
-
-    /// Adds an entry known not to be on the page.
-    fn append(&mut self, entry: impl Iterator<Item = Cow<'a, [u8]>>) {
-        match self.elements.get_mut() {
-            Some(elements) => elements.extend(entry),
-            None => self.appended.extend(entry),
-        }
-    }
-
-    /// The page's stored form (None: empty, not stored).
-    fn encode(self) -> Option<Vec<u8>> {
-        let cost = |e: &Cow<'_, [u8]>| PackedWriter::element_cost(e.len());
-        if let Some(elements) = self.elements.into_inner() {
-            let mut out = PackedWriter::with_capacity(elements.iter().map(cost).sum());
-            elements.iter().for_each(|e| out.push(e));
-            return (!elements.is_empty()).then(|| out.finish());
-        }
-        // Only added to: the stored body as it is, then the new entries.
-        let stored = self.stored.unwrap_or(Packed::empty());
-        if stored.is_empty() && self.appended.is_empty() {
-            return None;
-        }
-        let bytes = stored.body_len() + self.appended.iter().map(cost).sum::<usize>();
-        let mut out = PackedWriter::with_capacity(bytes);
-        out.push_encoded(stored.body(), stored.len() as u64);
-        self.appended.iter().for_each(|e| out.push(e));
-        Some(out.finish())
-    }
-}
 
 /// The root and the loaded pages of one paged collection.
 pub struct Table<'a> {
@@ -227,8 +107,10 @@ impl<'a> Table<'a> {
         match page.find(arity, key)? {
             None => Ok(None),
             // (A page not decoded is not decoded for a lookup.)
-            Some((_, Some(entry))) => Ok(Some(entry)),
-            Some((at, None)) => {
+            Some(Found {
+                entry: Some(entry), ..
+            }) => Ok(Some(entry)),
+            Some(Found { at, entry: None }) => {
                 let elements = page.elements()?;
                 let entry = elements.get(at * arity..(at + 1) * arity).ok_or(Corrupt)?;
                 Ok(Some(entry.to_vec()))
@@ -245,12 +127,10 @@ impl<'a> Table<'a> {
         let page = self.pages.get_mut(&number).expect("just found");
         let added = entry_bytes(entry.iter().copied());
         let owned = entry.iter().map(|e| Cow::Owned(e.to_vec()));
-        let new = match page.position(self.arity, entry[0])? {
+        let new = match page.find(self.arity, entry[0])? {
             Some(_) if only_new => return Ok(false),
-            Some(at) => {
-                let old = &mut page.elements_mut()?[at * self.arity..(at + 1) * self.arity];
-                let removed = entry_bytes(old.iter().map(|e| &e[..]));
-                old.iter_mut().zip(owned).for_each(|(old, new)| *old = new);
+            Some(found) => {
+                let removed = page.replace(self.arity, found, owned.collect())?;
                 self.root.bytes = self.root.bytes + added - removed;
                 false
             }
@@ -270,13 +150,10 @@ impl<'a> Table<'a> {
     pub fn remove(&mut self, key: &[u8]) -> Result<Option<Entry<'a>>, Corrupt> {
         let (number, _) = self.page_for(key)?;
         let page = self.pages.get_mut(&number).expect("just found");
-        let Some(at) = page.position(self.arity, key)? else {
+        let Some(found) = page.find(self.arity, key)? else {
             return Ok(None);
         };
-        let entry: Entry<'a> = page
-            .elements_mut()?
-            .drain(at * self.arity..(at + 1) * self.arity)
-            .collect();
+        let entry = page.remove(self.arity, found)?;
         page.dirty = true;
         self.root.count -= 1;
         self.root.bytes -= entry_bytes(entry.iter().map(|e| &e[..]));

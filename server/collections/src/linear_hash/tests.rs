@@ -258,3 +258,49 @@ fn batched_inserts_then_random_pops_keep_every_entry() {
     }
     store.check(&model);
 }
+
+#[test]
+fn several_edits_in_one_table_match_a_hash_map() {
+    // A command that touches a few keys (HSET of several fields, HDEL,
+    // HGET between them in a script), each key several times: a page's
+    // entry replaced or removed in place, then found, appended to or
+    // edited again, with values long enough for two-byte lengths.
+    let mut next = rng(77);
+    let mut store = Store::new();
+    let mut model: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    for round in 0..6_000u64 {
+        let n = 1 + next() % 4;
+        let keys: Vec<Vec<u8>> = (0..n)
+            .map(|_| format!("k{}", next() % 1_500).into_bytes())
+            .collect();
+        let root = Root::parse(&store.root).unwrap();
+        let cost = keys
+            .iter()
+            .map(|k| entry_bytes([&k[..], &[0; 300][..]]))
+            .sum();
+        let planned = root.pages_for(keys.iter().map(Vec::as_slice), n, cost, n);
+        let mut table = store.table(&planned);
+        for _ in 0..1 + next() % 6 {
+            let key = &keys[next() as usize % keys.len()];
+            let got = table.get(key).unwrap().map(|e| e[1].to_vec());
+            assert_eq!(got.as_ref(), model.get(key), "round {round}");
+            match next() % 4 {
+                0 => {
+                    let removed = table.remove(key).unwrap().map(|e| e[1].to_vec());
+                    assert_eq!(removed, model.remove(key), "round {round}");
+                }
+                _ => {
+                    let value = vec![b'a' + (next() % 26) as u8; (next() % 200) as usize];
+                    let added = table.put(&[key, &value], false).unwrap();
+                    assert_eq!(added, model.insert(key.clone(), value).is_none());
+                }
+            }
+        }
+        let out = table.finish().unwrap();
+        store.apply(out);
+        if round % 500 == 0 {
+            store.check(&model);
+        }
+    }
+    store.check(&model);
+}

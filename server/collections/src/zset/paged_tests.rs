@@ -127,17 +127,7 @@ fn tree_matches_an_ordered_model() {
                 model.remove(&member);
             }
             Some(old) => {
-                let from = (old, member.clone());
-                let (from, to) = (key(&from), owned_key(&(score, member.clone())));
-                store.run(|t| {
-                    t.missing_for([&from, &to])
-                        .and_then(|need| match need.is_empty() {
-                            true => Ok(()),
-                            false => Err(Miss::Need(need)),
-                        })?;
-                    assert!(t.remove(&from)?);
-                    t.insert(to.clone())
-                });
+                move_member(&mut store, &member, old, score);
                 model.insert(member, score);
             }
             None => {
@@ -171,6 +161,46 @@ fn tree_matches_an_ordered_model() {
     assert!(root.tree.top.is_empty());
     // Slots stay compact: bounded by the most pages ever live.
     assert!(root.tree.slots < 200, "slots {}", root.tree.slots);
+}
+
+/// Moves `member` from score `old` to `new` as ZADD and ZINCRBY do: the
+/// old entry removed, the new one inserted, in one edit.
+fn move_member(store: &mut Store, member: &[u8], old: f64, new: f64) {
+    let from = (old, member.to_vec());
+    let (from, to) = (key(&from), owned_key(&(new, member.to_vec())));
+    store.run(|t| {
+        let need = t.missing_for([&from, &to])?;
+        if !need.is_empty() {
+            return Err(Miss::Need(need));
+        }
+        assert!(t.remove(&from)?);
+        t.insert(to.clone())
+    });
+}
+
+#[test]
+fn small_moves_within_a_leaf_keep_the_order() {
+    // Scores nudged by a little (ZINCRBY of a leaderboard): most moves
+    // stay in their leaf, to an earlier place, a later one or the same.
+    let seed: Vec<Owned> = (0..3000u64)
+        .map(|i| (i as f64, format!("p{i}").into_bytes()))
+        .collect();
+    let mut store = Store::built(&seed, 3);
+    let mut model: BTreeMap<Vec<u8>, f64> = seed.iter().map(|(s, m)| (m.clone(), *s)).collect();
+    let mut rng = 0x51_7cc1_b727u64;
+    for step in 0..6_000 {
+        let member = format!("p{}", xorshift(&mut rng) % 3000).into_bytes();
+        let old = model[&member];
+        let new = old + (xorshift(&mut rng) % 9) as f64 - 4.0 + 0.5 * (step % 2) as f64;
+        move_member(&mut store, &member, old, new);
+        model.insert(member, new);
+        if step % 500 == 0 {
+            let mut expect: Vec<Owned> = model.iter().map(|(m, s)| (*s, m.clone())).collect();
+            expect.sort_by(|a, b| super::cmp(&(a.0, &a.1), &(b.0, &b.1)));
+            let all = store.run(|t| t.range(0, t.len()).map(into_owned));
+            assert_eq!(all, expect, "step {step}");
+        }
+    }
 }
 
 #[test]

@@ -24,11 +24,13 @@ use super::cmp;
 use crate::packed::Corrupt;
 
 mod codec;
+mod leaf;
 mod read;
 mod rebalance;
 
 use codec::decode_free;
 pub use codec::{decode_inner, decode_leaf, encode_free, encode_inner, encode_leaf};
+use leaf::Leaf;
 
 /// An entry: its member borrowed from the page it was read from, owned
 /// when the command brings it (decoding a page allocates no member).
@@ -82,7 +84,7 @@ fn key_cmp(a: &Key<'_>, b: &Key<'_>) -> Ordering {
 
 #[derive(Clone, Debug)]
 enum Node<'a> {
-    Leaf(Vec<Key<'a>>),
+    Leaf(Leaf<'a>),
     Inner(Vec<Child<'a>>),
 }
 
@@ -154,7 +156,7 @@ impl<'a> Tree<'a> {
         }
         let bytes = *self.raw.get(&page).ok_or_else(|| Miss::Need(vec![page]))?;
         let node = match leaf {
-            true => Node::Leaf(decode_leaf(bytes)?),
+            true => Node::Leaf(Leaf::decode(bytes)?),
             false => Node::Inner(decode_inner(bytes)?),
         };
         self.nodes.insert(page, node);
@@ -174,7 +176,7 @@ impl<'a> Tree<'a> {
         }
     }
 
-    fn leaf(&mut self, id: u64) -> Result<&mut Vec<Key<'a>>, Miss> {
+    fn leaf(&mut self, id: u64) -> Result<&mut Leaf<'a>, Miss> {
         self.load(id, true)?;
         match self.nodes.get_mut(&id) {
             Some(Node::Leaf(keys)) => Ok(keys),
@@ -224,7 +226,7 @@ impl<'a> Tree<'a> {
     pub fn insert(&mut self, key: Key<'a>) -> Result<(), Miss> {
         if self.shape.top.is_empty() {
             let page = self.alloc();
-            self.nodes.insert(page, Node::Leaf(Vec::new()));
+            self.nodes.insert(page, Node::Leaf(Leaf::default()));
             self.shape.top.push(Child {
                 page,
                 count: 0,
@@ -372,7 +374,7 @@ impl<'a> Tree<'a> {
         let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
         for page in &self.dirty {
             match self.nodes.get(page) {
-                Some(Node::Leaf(keys)) => out.push((*page, encode_leaf(keys))),
+                Some(Node::Leaf(leaf)) => out.push((*page, leaf.encode())),
                 Some(Node::Inner(kids)) => out.push((*page, encode_inner(kids))),
                 None => {}
             }

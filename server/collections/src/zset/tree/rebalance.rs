@@ -7,6 +7,7 @@
 //! to entries.
 
 use super::codec::key_bytes;
+use super::leaf::Leaf;
 use super::{Child, Miss, Node, Tree, INNER_BYTES, INNER_CHILDREN, LEAF_BYTES, LEAF_ENTRIES};
 
 /// An inner entry's bytes besides its greatest member: page, count, score
@@ -54,7 +55,7 @@ impl<'a> Node<'a> {
     /// Appends `other` (the next node at the same level) to this one.
     fn absorb(&mut self, other: Node<'a>) -> Result<(), Miss> {
         match (self, other) {
-            (Node::Leaf(keys), Node::Leaf(more)) => keys.extend(more),
+            (Node::Leaf(keys), Node::Leaf(more)) => keys.keys_mut().extend(more.into_keys()),
             (Node::Inner(kids), Node::Inner(more)) => kids.extend(more),
             _ => return Err(Miss::Corrupt),
         }
@@ -64,7 +65,10 @@ impl<'a> Node<'a> {
     /// Splits off the second half (by count).
     pub(super) fn split_half(&mut self) -> Node<'a> {
         match self {
-            Node::Leaf(keys) => Node::Leaf(keys.split_off(keys.len() / 2)),
+            Node::Leaf(keys) => {
+                let keys = keys.keys_mut();
+                Node::Leaf(Leaf::new(keys.split_off(keys.len() / 2)))
+            }
             Node::Inner(kids) => Node::Inner(kids.split_off(kids.len() / 2)),
         }
     }
