@@ -141,25 +141,24 @@ impl<'a> Packed<'a> {
     /// The `arity` elements from byte `offset` of the body (an entry
     /// [`Packed::find_entry`] found there).
     pub fn entry_at(&self, offset: usize, arity: usize) -> Result<Vec<&'a [u8]>, Corrupt> {
-        let entry = Elements {
-            left: arity,
-            rest: self.body.get(offset..).ok_or(Corrupt)?,
-        };
-        entry.collect()
+        self.elements_from(offset, arity)?.collect()
     }
 
     /// The body byte where the entry (`arity` elements) starting at byte
     /// `offset` ends, read from its length prefixes as stored: a splice of
     /// the body cuts exactly what is there.
     pub fn entry_end(&self, offset: usize, arity: usize) -> Result<usize, Corrupt> {
-        let mut entry = Elements {
-            left: arity,
-            rest: self.body.get(offset..).ok_or(Corrupt)?,
-        };
+        let mut entry = self.elements_from(offset, arity)?;
         for _ in 0..arity {
             entry.next().ok_or(Corrupt)??;
         }
         Ok(self.body.len() - entry.rest_len())
+    }
+
+    /// The `count` elements from byte `offset` of the body.
+    fn elements_from(&self, offset: usize, count: usize) -> Result<Elements<'a>, Corrupt> {
+        let rest = self.body.get(offset..).ok_or(Corrupt)?;
+        Ok(Elements { left: count, rest })
     }
 
     /// The elements in order; a corrupt element ends with `Err(Corrupt)`.

@@ -98,6 +98,11 @@ pub fn encode(entries: &[Entry<'_>]) -> Vec<u8> {
     encode_iter(entries.iter().copied())
 }
 
+/// A score as stored: -0 as 0, as Redis 7.0's listpack keeps it.
+pub(crate) fn score_bytes(score: f64) -> [u8; SCORE_LEN] {
+    (score + 0.0).to_le_bytes()
+}
+
 /// [`encode`] of entries given one by one (in order).
 pub(crate) fn encode_iter<'e>(entries: impl Iterator<Item = Entry<'e>> + Clone) -> Vec<u8> {
     let bytes = entries
@@ -107,7 +112,7 @@ pub(crate) fn encode_iter<'e>(entries: impl Iterator<Item = Entry<'e>> + Clone) 
     let mut out = PackedWriter::with_capacity(bytes);
     for (score, member) in entries {
         out.push(member);
-        out.push(&(score + 0.0).to_le_bytes());
+        out.push(&score_bytes(score));
     }
     out.finish()
 }

@@ -146,13 +146,10 @@ impl<'a> Page<'a> {
     ) -> Result<u64, Corrupt> {
         let Found { at, entry } = found;
         if let Some(old) = entry {
-            if let Some(span) = self.stored_span(arity, at)? {
-                let elements = at * arity..(at + 1) * arity;
-                let new = Some(new);
+            if let Some(splice) = self.stored_splice(arity, at)? {
                 self.splice = Some(Splice {
-                    elements,
-                    span,
-                    new,
+                    new: Some(new),
+                    ..splice
                 });
                 return Ok(entry_bytes(old.iter().map(|e| &e[..])));
             }
@@ -167,13 +164,8 @@ impl<'a> Page<'a> {
     pub(super) fn remove(&mut self, arity: usize, found: Found<'a>) -> Result<Entry<'a>, Corrupt> {
         let Found { at, entry } = found;
         if let Some(old) = entry {
-            if let Some(span) = self.stored_span(arity, at)? {
-                let elements = at * arity..(at + 1) * arity;
-                self.splice = Some(Splice {
-                    elements,
-                    span,
-                    new: None,
-                });
+            if let Some(splice) = self.stored_splice(arity, at)? {
+                self.splice = Some(splice);
                 return Ok(old);
             }
         }
@@ -181,17 +173,21 @@ impl<'a> Page<'a> {
         Ok(removed.collect())
     }
 
-    /// The body bytes of entry `at` when it is the stored one the last
-    /// search found and the page has no edit but appended entries (None:
-    /// decode the page and edit its elements).
-    fn stored_span(&self, arity: usize, at: usize) -> Result<Option<Range<usize>>, Corrupt> {
+    /// The removal of entry `at` as a splice, when it is the stored one
+    /// the last search found and the page has no edit but appended entries
+    /// (None: decode the page and edit its elements).
+    fn stored_splice(&self, arity: usize, at: usize) -> Result<Option<Splice<'a>>, Corrupt> {
         let (Some(stored), Some((found, offset))) = (self.stored, self.last_found.get()) else {
             return Ok(None);
         };
         if found != at || self.splice.is_some() || self.elements.get().is_some() {
             return Ok(None);
         }
-        Ok(Some(offset..stored.entry_end(offset, arity)?))
+        Ok(Some(Splice {
+            elements: at * arity..(at + 1) * arity,
+            span: offset..stored.entry_end(offset, arity)?,
+            new: None,
+        }))
     }
 
     /// The page's stored form (None: empty, not stored).
@@ -206,18 +202,15 @@ impl<'a> Page<'a> {
         // then the new entries.
         let stored = self.stored.unwrap_or(Packed::empty());
         let body = stored.body();
-        let (cut, new) = match &self.splice {
-            Some(s) => (s.elements.clone(), s.new.as_deref().unwrap_or_default()),
-            None => (stored.len()..stored.len(), &[][..]),
+        let (cut, span, new) = match &self.splice {
+            Some(s) => (s.elements.clone(), s.span.clone(), s.new.as_deref()),
+            None => (stored.len()..stored.len(), body.len()..body.len(), None),
         };
+        let new = new.unwrap_or_default();
         let count = stored.len() - cut.len() + new.len() + self.appended.len();
         if count == 0 {
             return None;
         }
-        let span = self
-            .splice
-            .as_ref()
-            .map_or(body.len()..body.len(), |s| s.span.clone());
         let new_bytes: usize = new.iter().chain(&self.appended).map(cost).sum();
         let mut out = PackedWriter::with_capacity(body.len() - span.len() + new_bytes);
         out.push_encoded(&body[..span.start], cut.start as u64);

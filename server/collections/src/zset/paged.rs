@@ -209,7 +209,7 @@ pub fn build(packed: Packed<'_>, generation: u64) -> Result<Built, Corrupt> {
     let mut members = PackedWriter::default();
     let mut scores = Vec::with_capacity(entries.len());
     for (score, _) in &entries {
-        scores.push((score + 0.0).to_le_bytes());
+        scores.push(super::score_bytes(*score));
     }
     for ((_, member), score) in entries.iter().zip(&scores) {
         members.push(member);

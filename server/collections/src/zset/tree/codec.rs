@@ -15,11 +15,15 @@ pub(super) fn key_bytes(key: &Key<'_>) -> usize {
 
 /// A leaf's entries, their members borrowed from `bytes`.
 pub fn decode_leaf(bytes: &[u8]) -> Result<Vec<Key<'_>>, Corrupt> {
-    let packed = Packed::parse(bytes)?;
+    leaf_keys(Packed::parse(bytes)?)
+}
+
+/// The entries of a leaf page already parsed.
+pub(super) fn leaf_keys(packed: Packed<'_>) -> Result<Vec<Key<'_>>, Corrupt> {
     if packed.len() % 2 != 0 {
         return Err(Corrupt);
     }
-    let mut keys = Vec::with_capacity(packed.len().min(bytes.len()) / 2);
+    let mut keys = Vec::with_capacity(packed.len().min(packed.body_len()) / 2);
     let mut elements = packed.iter();
     while let Some(member) = elements.next() {
         let score = elements.next().ok_or(Corrupt)??;

@@ -1,15 +1,15 @@
 //! A leaf being read or edited: its entries, and while it differs from
-//! the page it was read from by one inserted or removed entry, that page,
+//! the page it was read from by one insert, one removal or one move, that page,
 //! so that writing it copies the stored bytes around the change instead
 //! of encoding every entry again (a ZADD moves a member between two
 //! leaves: one removal and one insert).
 
 use std::ops::Deref;
 
-use super::codec::decode_leaf;
+use super::codec::{key_bytes, leaf_keys};
 use super::Key;
-use crate::packed::{write_packed_header, Corrupt, Packed, PackedWriter};
-use crate::zset::encode_iter;
+use crate::packed::{packed_header_len, write_packed_header, Corrupt, Packed, PackedWriter};
+use crate::zset::{encode_iter, score_bytes};
 
 #[derive(Clone, Debug, Default)]
 pub(super) struct Leaf<'a> {
@@ -34,9 +34,10 @@ enum Edit {
 impl<'a> Leaf<'a> {
     /// The leaf stored as `bytes`, its members borrowed from them.
     pub(super) fn decode(bytes: &'a [u8]) -> Result<Leaf<'a>, Corrupt> {
+        let page = Packed::parse(bytes)?;
         Ok(Leaf {
-            keys: decode_leaf(bytes)?,
-            origin: Some((Packed::parse(bytes)?, None)),
+            keys: leaf_keys(page)?,
+            origin: Some((page, None)),
         })
     }
 
@@ -116,20 +117,19 @@ impl<'a> Leaf<'a> {
             }
         };
         let body = page.body();
-        let mut bytes = body.len() + 11;
+        let count = 2 * self.keys.len() as u64;
+        let mut bytes = packed_header_len(count) + body.len();
         for (span, new) in cuts.iter().flatten() {
-            bytes -= span.len();
-            bytes += new.map_or(0, |(_, m)| PackedWriter::element_cost(m.len()) + 9);
+            bytes = bytes - span.len() + new.map_or(0, key_bytes);
         }
         let mut out = Vec::with_capacity(bytes);
-        write_packed_header(&mut out, 2 * self.keys.len() as u64);
+        write_packed_header(&mut out, count);
         let mut copied = 0;
         for (span, new) in cuts.into_iter().flatten() {
             out.extend_from_slice(&body[copied..span.start]);
             if let Some((score, member)) = new {
                 PackedWriter::put_element(&mut out, member);
-                // (+ 0.0: -0.0 is stored as 0.0, as `encode_iter` does.)
-                PackedWriter::put_element(&mut out, &(score + 0.0).to_le_bytes());
+                PackedWriter::put_element(&mut out, &score_bytes(*score));
             }
             copied = span.end;
         }
