@@ -122,11 +122,20 @@ impl Writer {
                 continue;
             }
             self.set_active(cache, class, 0);
-            if seg.transition(State::Active, State::Sealed)
-                && seg.transition(State::Sealed, State::Evicting)
-            {
-                self.evict_segment(cache, seg);
-            }
+            self.seal_or_free(cache, seg);
+        }
+    }
+
+    /// Seals a full or retired ACTIVE segment of this writer that holds
+    /// nothing unpublished, and frees it at once when none of its items
+    /// is in the index any more (nothing to evict: it need not wait to be
+    /// picked as a victim).
+    pub fn seal_or_free(&mut self, cache: &Cache, seg: Seg<'_>) {
+        if seg.transition(State::Active, State::Sealed)
+            && seg.live_items() == 0
+            && seg.transition(State::Sealed, State::Evicting)
+        {
+            self.evict_segment(cache, seg);
         }
     }
 

@@ -8,7 +8,7 @@ use xxhash_rust::xxh3::{xxh3_64_with_seed, Xxh3};
 use crate::cache::Cache;
 use crate::edit::item_check;
 use crate::error::WriteError;
-use crate::index::KeyHash;
+use crate::index::{Entry, KeyHash};
 use crate::item::{
     chunk_count, encode_header, header_check_at, value_check, PutOptions, F_EDIT, MAX_HEADER_LEN,
     MAX_KEY_LEN, SAMPLED_CHECK_MIN,
@@ -101,6 +101,41 @@ impl Writer {
         region.store_bytes(at + hlen + key.len(), &table);
         self.commit(seg, off, len, expire_at);
         Ok((seg.id, off))
+    }
+
+    /// Copies this writer's unpublished item at `seg`/`off` (a
+    /// transaction's pending write), bytes as stored, to the end of its
+    /// active segment for the item's TTL class, and returns where it went:
+    /// the old segment can then be freed. A large item's chunks stay where
+    /// they are (only its inline part moves). None, nothing moved, when no
+    /// item can be parsed there.
+    pub fn relocate_unpublished(
+        &mut self,
+        cache: &Cache,
+        seg: u32,
+        off: u32,
+    ) -> Result<Option<(u32, u32)>, WriteError> {
+        let Some(item) = cache.item_at(Entry::new(0, seg, off, 0), 0) else {
+            return Ok(None);
+        };
+        let len = item.header.total_len();
+        let expire_at = item.expire_at();
+        let from = cache.seg(seg).data + off as usize;
+        let Some(bytes) = cache.region.shared(from, len) else {
+            return Ok(None);
+        };
+        let class = ttl_class(expire_at, self.now);
+        let (to, to_off) = self.reserve(cache, class, len)?;
+        // The item is private to this writer (unpublished, its segment
+        // not sealed): nothing changes it under the copy.
+        store_part(
+            &cache.region,
+            to.data + to_off as usize,
+            Part::Shared(bytes),
+            |_| {},
+        );
+        self.commit(to, to_off, len, expire_at);
+        Ok(Some((to.id, to_off)))
     }
 
     /// A small item (most of them) is assembled on the stack, word-aligned

@@ -11,7 +11,8 @@
 //! the whole transaction again. No lock is held while commands run, so a
 //! transaction can allocate and evict freely and cannot deadlock; other
 //! readers see all of it or none of it (the homes are locked only while
-//! the ops are applied).
+//! the ops are applied). A long transaction keeps the segments its
+//! pending writes are in from filling the cache (held.rs).
 
 use std::collections::HashMap;
 
@@ -20,9 +21,10 @@ use crate::changes::KeyChange;
 use crate::error::WriteError;
 use crate::index::{Entry, KeyHash};
 use crate::item::{ItemRef, PutOptions};
-use crate::segment::State;
 use crate::update::{self, Changes, Op, Scratch};
 use crate::writer::Writer;
+
+mod held;
 
 /// A key's home bucket and its version when it was watched (WATCH).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,8 +74,10 @@ pub(crate) struct Txn {
     /// How many of the writer's retired segments the last
     /// `seal_unreferenced` kept for pending writes: looked at again only
     /// once another segment is retired (once per segment of writes, not
-    /// per write).
+    /// per write). See held.rs.
     held_segments: usize,
+    /// The pending writes per held segment (held.rs), reused.
+    pending: held::PendingBySegment,
 }
 
 /// Below this many declared keys a linear search by hash is cheaper than
@@ -338,30 +342,6 @@ impl Txn {
         self.record(cache, w, d, op);
         self.seal_unreferenced(cache, w);
         Ok(())
-    }
-
-    /// Seals the full segments this writer retired during the transaction
-    /// that none of its pending writes is in any more (each write of a key
-    /// drops the key's previous unpublished item). Until its commit a
-    /// segment holding a pending write stays unsealed, out of eviction's
-    /// reach; without this every segment the transaction filled stayed so,
-    /// and a script rewriting one set a million times ran out of memory
-    /// with the cache full of its dropped items.
-    fn seal_unreferenced(&mut self, cache: &Cache, w: &mut Writer) {
-        if w.to_seal.len() <= self.held_segments {
-            return;
-        }
-        let ops = &self.s.ops;
-        w.to_seal.retain(|&id| {
-            let held = ops
-                .iter()
-                .any(|op| matches!(op, Op::Put { seg, .. } if *seg == id));
-            if !held {
-                cache.seg(id).transition(State::Active, State::Sealed);
-            }
-            held
-        });
-        self.held_segments = w.to_seal.len();
     }
 
     /// Makes `op` declared key `d`'s pending change (an earlier unpublished

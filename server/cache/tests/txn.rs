@@ -280,3 +280,74 @@ fn thousands_of_keys_declared_midway_publish_together_and_conflict() {
     );
     assert_eq!(value(&mut b, b"out"), None);
 }
+
+/// A transaction writing keys it then leaves alone (as a script filling a
+/// big collection finalises page after page) while it rewrites a few
+/// hundred others in a scattered order, far past what the cache holds:
+/// the last write of some key lands in every segment it fills, and those
+/// segments were held until the commit (out of memory). Now the pending
+/// writes move out of sparse held segments (txn/held.rs), so it commits
+/// without evicting the keys written before it, and every key, the
+/// expiring ones and a large (chunked) one too, publishes its last value.
+#[test]
+fn scattered_rewrites_far_past_the_cache_size_commit_without_evicting() {
+    let t = TempCache::new();
+    let (cache, _) = t.open(32 << 20);
+    let (mut a, mut b) = (cache.handle().unwrap(), cache.handle().unwrap());
+    let before = |i: u32| format!("before:{i}").into_bytes();
+    for i in 0..100 {
+        b.set(&before(i), b"kept", None).unwrap();
+    }
+    const KEYS: u64 = 400;
+    let key = |i: u64| format!("spread:{i}").into_bytes();
+    let written = |i: u64, round: u64, len: usize| {
+        let mut v = format!("{i}:{round}:").into_bytes();
+        v.resize(len, b'.');
+        v
+    };
+    let large = |round: u64| {
+        let mut v = vec![b'L'; 3 << 20];
+        v[..8].copy_from_slice(&round.to_le_bytes());
+        v
+    };
+    let expire_at = citadel_cache::unix_millis() + 3_600_000;
+    a.txn_begin(&[b"large"]);
+    let mut last = vec![None; KEYS as usize];
+    let mut x = 1u64;
+    for round in 0..40_000u64 {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let i = (x >> 33) % KEYS;
+        let ttl = i.is_multiple_of(5).then_some(expire_at);
+        a.set(&key(i), &written(i, round, 1_500), ttl).unwrap();
+        last[i as usize] = Some(round);
+        if round % 4 == 0 {
+            let n = round / 4;
+            let v = written(n, round, 300);
+            a.set(format!("left:{n}").as_bytes(), &v, None).unwrap();
+        }
+        if round % 10_000 == 0 {
+            a.set(b"large", &large(round), None).unwrap();
+        }
+    }
+    assert_eq!(value(&mut a, b"large").map(|v| v.len()), Some(3 << 20));
+    assert_eq!(a.txn_commit(), Ok(true));
+    for (i, round) in last.iter().enumerate() {
+        let i = i as u64;
+        let want = round.map(|r| written(i, r, 1_500));
+        assert_eq!(value(&mut b, &key(i)), want, "key {i}");
+        let ttl = b.get(&key(i), |item| item.expire_at());
+        let with_ttl = i.is_multiple_of(5) && round.is_some();
+        assert_eq!(ttl.flatten(), with_ttl.then_some(expire_at));
+    }
+    for n in 0..10_000 {
+        let v = value(&mut b, format!("left:{n}").as_bytes());
+        assert_eq!(v, Some(written(n, n * 4, 300)), "left:{n}");
+    }
+    assert!(value(&mut b, b"large") == Some(large(30_000)));
+    for i in 0..100 {
+        assert_eq!(value(&mut b, &before(i)).as_deref(), Some(&b"kept"[..]));
+    }
+    assert_eq!(cache.stats().evictions, 0);
+}

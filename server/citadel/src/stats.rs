@@ -30,13 +30,17 @@ pub struct ThreadStats {
     pub unchanged_writes: AtomicU64,
 }
 
-/// How EXECs went: run again after a conflict, aborted by a WATCH.
+/// How EXECs and scripts went: run again after a conflict, aborted by a
+/// WATCH.
 #[derive(Debug, Default)]
 pub struct TxnCounters {
     pub execs: AtomicU64,
     /// Extra runs after a conflicting writer (each EXEC counts its own).
     pub retries: AtomicU64,
     pub watch_aborts: AtomicU64,
+    /// Extra runs of scripts and functions (outside MULTI) whose commit
+    /// found a key they read or wrote changed meanwhile.
+    pub script_retries: AtomicU64,
 }
 
 /// RPC requests by outcome and by priority class, recorded now so that
@@ -88,6 +92,11 @@ impl ThreadStats {
         t.watch_aborts.fetch_add(u64::from(watch_aborted), Relaxed);
     }
 
+    /// A script ran again after its commit conflicted.
+    pub fn script_retried(&self) {
+        self.txn.script_retries.fetch_add(1, Relaxed);
+    }
+
     /// CONFIG RESETSTAT: the counters INFO resets (not gauges such as
     /// connections, nor busy time, which rates are derived from).
     pub fn reset(&self) {
@@ -103,6 +112,7 @@ impl ThreadStats {
             &self.txn.execs,
             &self.txn.retries,
             &self.txn.watch_aborts,
+            &self.txn.script_retries,
         ]
         .into_iter()
         .chain(&self.rpc.by_priority)

@@ -172,6 +172,7 @@ pub(super) fn run_script(
             ctx.thread.nested_calls.retry_from(logged);
             break Err(full.into());
         }
+        ctx.thread.stats.script_retried();
         attempt += 1;
         if attempt > 8 {
             std::thread::yield_now();
