@@ -28,6 +28,8 @@ fn owned_key(entry: &Owned) -> Key<'static> {
 struct Store {
     root: Vec<u8>,
     pages: BTreeMap<u64, Vec<u8>>,
+    /// Pages the last edit wrote.
+    written: usize,
 }
 
 impl Store {
@@ -37,6 +39,7 @@ impl Store {
         Store {
             root: built.root,
             pages: built.pages.into_iter().collect(),
+            written: 0,
         }
     }
 
@@ -61,9 +64,9 @@ impl Store {
                     let mut new = root.clone();
                     new.tree = tree.shape.clone();
                     new.index.count = tree.len();
-                    for (page, bytes) in tree.finish() {
-                        self.pages.insert(page, bytes);
-                    }
+                    let written = tree.finish();
+                    self.written = written.len();
+                    self.pages.extend(written);
                     self.root = new.encode();
                     return r;
                 }
@@ -173,8 +176,7 @@ fn move_member(store: &mut Store, member: &[u8], old: f64, new: f64) {
         if !need.is_empty() {
             return Err(Miss::Need(need));
         }
-        assert!(t.remove(&from)?);
-        t.insert(to.clone())
+        t.move_entry(&from, to.clone())
     });
 }
 
@@ -201,6 +203,39 @@ fn small_moves_within_a_leaf_keep_the_order() {
             assert_eq!(all, expect, "step {step}");
         }
     }
+}
+
+#[test]
+fn a_move_within_a_leaf_rewrites_the_leaf_alone() {
+    // A member nudged between its neighbours keeps its leaf's count, and
+    // (unless it is the leaf's greatest) the leaf's greatest entry: the
+    // inner page above it stays as stored.
+    let seed: Vec<Owned> = (0..20_000u64)
+        .map(|i| (i as f64, format!("m{i}").into_bytes()))
+        .collect();
+    let mut store = Store::built(&seed, 5);
+    assert!(ZRoot::parse(&store.root).unwrap().tree.height >= 2);
+    let mut model: BTreeMap<Vec<u8>, f64> = seed.iter().map(|(s, m)| (m.clone(), *s)).collect();
+    let mut rng = 0x2545_f491u64;
+    let mut leaf_alone = 0;
+    for _ in 0..2_000 {
+        let i = xorshift(&mut rng) % 20_000;
+        let member = format!("m{i}").into_bytes();
+        let (old, new) = (
+            model[&member],
+            i as f64 + 0.25 * (xorshift(&mut rng) % 4) as f64,
+        );
+        move_member(&mut store, &member, old, new);
+        model.insert(member, new);
+        leaf_alone += usize::from(store.written == 1);
+    }
+    assert!(
+        leaf_alone > 1_800,
+        "{leaf_alone} of 2000 moves wrote one page"
+    );
+    let mut expect: Vec<Owned> = model.iter().map(|(m, s)| (*s, m.clone())).collect();
+    expect.sort_by(|a, b| super::cmp(&(a.0, &a.1), &(b.0, &b.1)));
+    assert_eq!(store.run(|t| t.range(0, t.len()).map(into_owned)), expect);
 }
 
 #[test]

@@ -25,10 +25,11 @@ use crate::packed::Corrupt;
 
 mod codec;
 mod leaf;
+mod moves;
 mod read;
 mod rebalance;
 
-use codec::decode_free;
+use codec::{decode_free, patch_counts};
 pub use codec::{decode_inner, decode_leaf, encode_free, encode_inner, encode_leaf};
 use leaf::Leaf;
 
@@ -259,7 +260,9 @@ impl<'a> Tree<'a> {
 
     /// After an edit of `leaf`: recounts each node of `path` bottom up,
     /// splits what grew too big, drops what became empty, and merges what
-    /// became too small with a neighbour (or takes entries from it).
+    /// became too small with a neighbour (or takes entries from it). A
+    /// parent whose entry for the child comes out the same (a member moved
+    /// within its leaf: same count, same greatest entry) is not rewritten.
     fn fix(&mut self, path: Vec<(u64, usize)>, leaf: u64) -> Result<(), Miss> {
         self.changed = true;
         self.dirty.insert(leaf);
@@ -268,13 +271,16 @@ impl<'a> Tree<'a> {
             let child = self.kids(parent, depth)?[at].page;
             let (summary, split) = self.summarize(child)?;
             let small = summary.is_some() && split.is_none() && self.underfull(child);
+            let mut changed = small || split.is_some();
             let kids = self.kids(parent, depth)?;
             match summary {
                 None => {
                     kids.remove(at);
                     self.free(child);
+                    changed = true;
                 }
                 Some(summary) => {
+                    changed |= kids[at] != summary;
                     kids[at] = summary;
                     if let Some(extra) = split {
                         kids.insert(at + 1, extra);
@@ -284,7 +290,7 @@ impl<'a> Tree<'a> {
             if small {
                 self.rebalance(parent, depth, at)?;
             }
-            if parent != TOP {
+            if changed && parent != TOP {
                 self.dirty.insert(parent);
             }
         }
@@ -375,7 +381,10 @@ impl<'a> Tree<'a> {
         for page in &self.dirty {
             match self.nodes.get(page) {
                 Some(Node::Leaf(leaf)) => out.push((*page, leaf.encode())),
-                Some(Node::Inner(kids)) => out.push((*page, encode_inner(kids))),
+                Some(Node::Inner(kids)) => {
+                    let patched = self.raw.get(page).and_then(|s| patch_counts(s, kids));
+                    out.push((*page, patched.unwrap_or_else(|| encode_inner(kids))));
+                }
                 None => {}
             }
         }

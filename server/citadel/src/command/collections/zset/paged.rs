@@ -164,10 +164,11 @@ impl<'p> PagedZ<'p> {
     /// Sets `member`'s score (`old`: its current one, if any).
     pub fn set(&mut self, member: &[u8], old: Option<f64>, score: f64) -> Result<(), Fail> {
         let score = score + 0.0;
-        if let Some(old) = old {
-            self.tree.remove(&(old, Cow::Borrowed(member)))?;
+        let new = (score, Cow::Owned(member.to_vec()));
+        match old {
+            Some(old) => self.tree.move_entry(&(old, Cow::Borrowed(member)), new)?,
+            None => self.tree.insert(new)?,
         }
-        self.tree.insert((score, Cow::Owned(member.to_vec())))?;
         self.table.put(&[member, &score.to_le_bytes()], false)?;
         Ok(())
     }
