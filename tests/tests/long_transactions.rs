@@ -74,6 +74,35 @@ fn range_reply(members: &[(i64, String)]) -> String {
     out
 }
 
+/// Fills sorted set `z` with members `1..=n` at their own score.
+const FILL: &str = "for i = 1, tonumber(ARGV[1]) do redis.call('zadd', KEYS[1], i, i) end \
+                    return redis.call('zcard', KEYS[1])";
+/// ZINCRBYs of members spread over the whole 20,000-member `z`.
+const SPREAD: &str = "for i = 1, tonumber(ARGV[1]) do \
+                        redis.call('zincrby', KEYS[1], 1, (i * 7919) % 20000) end \
+                      return redis.call('zcard', KEYS[1])";
+
+fn eval(r: &mut RespReader, script: &str, n: u64) -> String {
+    let n = n.to_string();
+    call(r, &[b"EVAL", script.as_bytes(), b"1", b"z", n.as_bytes()])
+}
+
+fn whole_z(r: &mut RespReader) -> String {
+    call(r, &[b"ZRANGE", b"z", b"0", b"-1", b"WITHSCORES"])
+}
+
+/// `whole_z` after `FILL` of 20,000 and `SPREAD` of `spread`.
+fn z_after(spread: i64) -> String {
+    let mut model: std::collections::HashMap<String, i64> =
+        (1..=20_000).map(|i| (i.to_string(), i)).collect();
+    for i in 1..=spread {
+        *model.entry(((i * 7919) % 20_000).to_string()).or_default() += 1;
+    }
+    let mut expected: Vec<(i64, String)> = model.into_iter().map(|(m, s)| (s, m)).collect();
+    expected.sort();
+    range_reply(&expected)
+}
+
 /// Small changes all over a big sorted set, in one script each: every
 /// write rewrites a leaf and a member-index page, so the latest pending
 /// version of some page lands in nearly every segment the script fills.
@@ -86,29 +115,11 @@ fn range_reply(members: &[(i64, String)]) -> String {
 fn a_script_spreading_writes_over_a_big_collection_commits_on_its_first_run() {
     let server = Server::start(&[]);
     let mut r = RespReader::new(server.raw());
-    let fill = "for i = 1, tonumber(ARGV[1]) do redis.call('zadd', KEYS[1], i, i) end \
-                return redis.call('zcard', KEYS[1])";
-    assert_eq!(
-        call(&mut r, &[b"EVAL", fill.as_bytes(), b"1", b"z", b"20000"]),
-        ":20000\r\n"
-    );
-    let spread = "for i = 1, tonumber(ARGV[1]) do \
-                    redis.call('zincrby', KEYS[1], 1, (i * 7919) % 20000) end \
-                  return redis.call('zcard', KEYS[1])";
-    assert_eq!(
-        call(&mut r, &[b"EVAL", spread.as_bytes(), b"1", b"z", b"30000"]),
-        ":20001\r\n"
-    );
-    let mut model: std::collections::HashMap<String, i64> =
-        (1..=20_000).map(|i| (i.to_string(), i)).collect();
-    for i in 1..=30_000i64 {
-        *model.entry(((i * 7919) % 20_000).to_string()).or_default() += 1;
-    }
-    let mut expected: Vec<(i64, String)> = model.into_iter().map(|(m, s)| (s, m)).collect();
-    expected.sort();
+    assert_eq!(eval(&mut r, FILL, 20_000), ":20000\r\n");
+    assert_eq!(eval(&mut r, SPREAD, 30_000), ":20001\r\n");
     assert!(
-        call(&mut r, &[b"ZRANGE", b"z", b"0", b"-1", b"WITHSCORES"]) == range_reply(&expected),
-        "the sorted set differs from the model"
+        whole_z(&mut r) == z_after(30_000),
+        "the set differs from the model"
     );
     assert_eq!(info_field(&mut r, "script_retries"), 0);
     assert_eq!(info_field(&mut r, "cache_evictions"), 0);
@@ -117,4 +128,33 @@ fn a_script_spreading_writes_over_a_big_collection_commits_on_its_first_run() {
     let segments_used =
         info_field(&mut r, "cache_segments_total") - info_field(&mut r, "cache_segments_free");
     assert!(segments_used <= 24, "{segments_used} segments in use");
+}
+
+/// kill -9 while such a script runs (its pending pages moved and the
+/// segments it emptied freed as it went): after the restart the set is as
+/// it was before the script, and the script then commits.
+#[test]
+fn kill9_in_a_long_script_leaves_the_set_as_before_it() {
+    let mut server = Server::start(&[]);
+    let mut r = RespReader::new(server.raw());
+    assert_eq!(eval(&mut r, FILL, 20_000), ":20000\r\n");
+    // Two million ZINCRBYs: far longer than the wait before the kill.
+    let mut long = RespReader::new(server.raw());
+    long.send(&encode_command(&[
+        b"EVAL",
+        SPREAD.as_bytes(),
+        b"1",
+        b"z",
+        b"2000000",
+    ]));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    server.kill9();
+    server.restart(false);
+    let mut r = RespReader::new(server.raw());
+    assert!(whole_z(&mut r) == z_after(0), "the set is not as before");
+    assert_eq!(eval(&mut r, SPREAD, 30_000), ":20001\r\n");
+    assert!(
+        whole_z(&mut r) == z_after(30_000),
+        "the set differs from the model"
+    );
 }
