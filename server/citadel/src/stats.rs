@@ -41,6 +41,9 @@ pub struct TxnCounters {
     /// Extra runs of scripts and functions (outside MULTI) whose commit
     /// found a key they read or wrote changed meanwhile.
     pub script_retries: AtomicU64,
+    /// Transactions that held every client's writes after conflicting
+    /// again and again (`command/write_hold.rs`).
+    pub write_holds: AtomicU64,
 }
 
 /// RPC requests by outcome and by priority class, recorded now so that
@@ -97,6 +100,11 @@ impl ThreadStats {
         self.txn.script_retries.fetch_add(1, Relaxed);
     }
 
+    /// A transaction took the write hold.
+    pub fn write_hold_taken(&self) {
+        self.txn.write_holds.fetch_add(1, Relaxed);
+    }
+
     /// CONFIG RESETSTAT: the counters INFO resets (not gauges such as
     /// connections, nor busy time, which rates are derived from).
     pub fn reset(&self) {
@@ -113,6 +121,7 @@ impl ThreadStats {
             &self.txn.retries,
             &self.txn.watch_aborts,
             &self.txn.script_retries,
+            &self.txn.write_holds,
         ]
         .into_iter()
         .chain(&self.rpc.by_priority)

@@ -505,6 +505,7 @@ fn citadel(out: &mut String, s: &Snapshot<'_>) {
     line!(out, "txn_retries", "{}", txn(|t| &t.retries));
     line!(out, "txn_watch_aborts", "{}", txn(|t| &t.watch_aborts));
     line!(out, "script_retries", "{}", txn(|t| &t.script_retries));
+    line!(out, "txn_write_holds", "{}", txn(|t| &t.write_holds));
     line!(out, "cache_file", "{}", st.cache.path().display());
     line!(out, "cache_file_bytes", "{}", c.file_bytes);
     line!(out, "cache_huge_pages", "{}", st.cache.huge_pages().token());

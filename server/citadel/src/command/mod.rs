@@ -83,6 +83,7 @@ mod table;
 mod tracking;
 mod transaction;
 mod value;
+mod write_hold;
 
 #[cfg(test)]
 mod alloc_tests;

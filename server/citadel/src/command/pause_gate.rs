@@ -85,18 +85,18 @@ fn script_may_write(body: Option<&[u8]>, name: &str) -> bool {
     }
 }
 
+/// How often a thread with clients held by a transaction's write hold
+/// looks whether it ended.
+const HELD_WRITES_LOOK_MS: u64 = 50;
+
 /// Releases this thread's held clients once no pause holds them.
 pub fn release_paused(
     state: &ServerState,
     thread: &mut ThreadCtx,
     ready: &mut Vec<(Waiter, Completion)>,
 ) {
-    if state
-        .introspect
-        .pause
-        .until(citadel_cache::unix_millis())
-        .is_some()
-    {
+    let pause = &state.introspect.pause;
+    if pause.until(citadel_cache::unix_millis()).is_some() || pause.writes_held() {
         return;
     }
     for client in std::mem::take(&mut thread.paused) {
@@ -111,7 +111,14 @@ pub fn pause_deadline(state: &ServerState, thread: &ThreadCtx) -> Option<Instant
         return None;
     }
     let now_ms = citadel_cache::unix_millis();
-    let until = state.introspect.pause.until(now_ms).unwrap_or(now_ms);
+    let pause = &state.introspect.pause;
+    let until = match pause.until(now_ms) {
+        Some(until) => until,
+        // Held by a transaction: its end mails every thread; look again
+        // now and then all the same (one that ended by a panic).
+        None if pause.writes_held() => now_ms + HELD_WRITES_LOOK_MS,
+        None => now_ms,
+    };
     Some(Instant::now() + Duration::from_millis(until - now_ms))
 }
 

@@ -131,6 +131,7 @@ pub(super) fn run_script(
     let own = !ctx.thread.cache.in_txn();
     let logged = ctx.thread.nested_calls.mark();
     let mut attempt = 0u32;
+    let mut hold = super::write_hold::WriteHold::none();
     // A SELECT in the script changes the script's database only (Redis 7).
     let caller_db = ctx.conn.db;
     let ran = loop {
@@ -174,10 +175,12 @@ pub(super) fn run_script(
         }
         ctx.thread.stats.script_retried();
         attempt += 1;
+        hold.after_conflict(ctx, attempt);
         if attempt > 8 {
             std::thread::yield_now();
         }
     };
+    drop(hold);
     if ctx.conn.db != caller_db {
         super::databases::use_db(ctx, caller_db);
     }

@@ -216,6 +216,8 @@ fn run_with<'t>(
     let mark = ctx.out.buf.len();
     let logged = ctx.thread.nested_calls.mark();
     let mut attempt = 0u32;
+    // Released when the EXEC is done, whichever way.
+    let mut hold = super::write_hold::WriteHold::none();
     loop {
         ctx.thread.nested_calls.retry_from(logged);
         ctx.thread.cache.txn_begin(keys);
@@ -251,6 +253,7 @@ fn run_with<'t>(
             return Err(full.into());
         }
         attempt += 1;
+        hold.after_conflict(ctx, attempt);
         if attempt > SPIN_RETRIES {
             std::thread::yield_now();
         }

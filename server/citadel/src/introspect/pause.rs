@@ -4,6 +4,10 @@
 //! client's matching commands, the pausing client's too; a held command
 //! is not consumed: its connection parks until the pause ends
 //! (`command/session.rs`, `thread.rs`).
+//!
+//! A transaction that keeps conflicting holds every client's writes the
+//! same way while it runs again (`command/write_hold.rs`): the `holder`
+//! word, with no end time (released by that transaction).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
@@ -14,6 +18,9 @@ pub struct Pause {
     /// Connections held now, on every thread (INFO `blocked_clients`
     /// counts them, as Redis counts its postponed clients).
     held: AtomicUsize,
+    /// The thread (+ 1) whose transaction holds every client's writes;
+    /// 0: none.
+    holder: AtomicUsize,
 }
 
 impl Pause {
@@ -30,12 +37,38 @@ impl Pause {
     }
 
     /// When a pause in effect at `now_ms` would hold a command (`write`:
-    /// it may change data), the time it ends.
+    /// it may change data), the time it ends (`u64::MAX`: when the
+    /// transaction holding writes ends).
     #[inline]
     pub fn holds(&self, now_ms: u64, write: bool) -> Option<u64> {
         let w = self.word.load(Relaxed);
         let until = w >> 1;
-        (until > now_ms && (write || w & 1 == 1)).then_some(until)
+        if until > now_ms && (write || w & 1 == 1) {
+            return Some(until);
+        }
+        (write && self.writes_held()).then_some(u64::MAX)
+    }
+
+    /// Holds every client's writes for thread `thread`'s transaction;
+    /// false when another thread's transaction holds them.
+    pub fn hold_writes_for(&self, thread: usize) -> bool {
+        // ORDERING: Relaxed: a thread that misses the hold for a while
+        // runs a write the transaction then conflicts with and runs again
+        // (its commit validates; the hold only speeds it along).
+        self.holder
+            .compare_exchange(0, thread + 1, Relaxed, Relaxed)
+            .is_ok()
+    }
+
+    /// Ends the hold `hold_writes_for` took.
+    pub fn release_writes(&self) {
+        self.holder.store(0, Relaxed);
+    }
+
+    /// Whether a transaction holds every client's writes now.
+    #[inline]
+    pub fn writes_held(&self) -> bool {
+        self.holder.load(Relaxed) != 0
     }
 
     /// A connection parks on the pause.
@@ -76,5 +109,18 @@ mod tests {
         assert_eq!(p.holds(900, false), Some(1000), "the later end stays");
         p.unpause();
         assert_eq!(p.holds(500, true), None);
+    }
+
+    #[test]
+    fn a_transaction_holds_writes_until_it_releases_them() {
+        let p = Pause::default();
+        assert!(p.hold_writes_for(1));
+        assert!(!p.hold_writes_for(0), "one holder at a time");
+        assert_eq!(p.holds(500, true), Some(u64::MAX));
+        assert_eq!(p.holds(500, false), None, "reads go on");
+        assert_eq!(p.until(500), None, "no pause with an end time");
+        p.release_writes();
+        assert_eq!(p.holds(500, true), None);
+        assert!(p.hold_writes_for(0));
     }
 }
