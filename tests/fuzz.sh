@@ -27,6 +27,7 @@ if [ ${#targets[@]} -eq 0 ]; then
         server/cache/fuzz:attach_corrupted
         server/collections/fuzz:rdb_decode
         server/collections/fuzz:paged_edits
+        server/collections/fuzz:zset_tree
         proto/fuzz:ring_records
         proto/fuzz:load_codec
         proto/fuzz:pipeline_messages
