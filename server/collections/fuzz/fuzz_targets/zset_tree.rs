@@ -37,11 +37,9 @@ impl Stored {
             let mut tree = root.tree(&loaded);
             match op(&mut tree) {
                 Ok(r) => {
-                    let mut new = root.clone();
-                    new.tree = tree.shape.clone();
-                    new.index.count = tree.len();
-                    self.pages.extend(tree.finish());
-                    self.root = new.encode();
+                    let (new_root, written) = root.after_tree_edit(tree);
+                    self.pages.extend(written);
+                    self.root = new_root;
                     return Some(r);
                 }
                 // A page asked for again (missing or unreadable): corrupt.

@@ -87,6 +87,21 @@ impl<'a> ZRoot<'a> {
         self.index.count == 0
     }
 
+    /// The root's bytes and the pages written after an edit of `tree`
+    /// (this root's tree) alone: the member index is left as it is but
+    /// for its count. For tests and fuzzing, which edit the tree without
+    /// a member index (a command writes both: `paged/update.rs`).
+    pub fn after_tree_edit(&self, tree: Tree<'_>) -> (Vec<u8>, Vec<(u64, Vec<u8>)>) {
+        let edited = ZRoot {
+            index: Root {
+                count: tree.len(),
+                ..self.index.clone()
+            },
+            tree: tree.shape.clone(),
+        };
+        (edited.encode(), tree.finish())
+    }
+
     /// The root's bytes (the header's version as in `index.header`).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();

@@ -61,13 +61,10 @@ impl Store {
             let mut tree = root.tree(&loaded);
             match op(&mut tree) {
                 Ok(r) => {
-                    let mut new = root.clone();
-                    new.tree = tree.shape.clone();
-                    new.index.count = tree.len();
-                    let written = tree.finish();
+                    let (new_root, written) = root.after_tree_edit(tree);
                     self.written = written.len();
                     self.pages.extend(written);
-                    self.root = new.encode();
+                    self.root = new_root;
                     return r;
                 }
                 Err(Miss::Need(pages)) => {
