@@ -96,16 +96,15 @@ impl Txn {
 
     /// Releases the retired segments with no pending write.
     fn release_unheld(&mut self, cache: &Cache, w: &mut Writer) {
-        let mut i = 0;
-        while i < w.to_seal.len() {
-            let id = w.to_seal[i];
-            if self.pending.get(&id).is_some_and(|p| p.items > 0) {
-                i += 1;
-                continue;
+        let mut retired = std::mem::take(&mut w.to_seal);
+        retired.retain(|id| {
+            let held = self.pending.get(id).is_some_and(|p| p.items > 0);
+            if !held {
+                w.seal_or_free(cache, cache.seg(*id));
             }
-            w.to_seal.remove(i);
-            w.seal_or_free(cache, cache.seg(id));
-        }
+            held
+        });
+        w.to_seal = retired;
     }
 
     /// Marks the oldest held segments worth emptying, within the budget

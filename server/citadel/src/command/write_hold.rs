@@ -18,7 +18,7 @@ use crate::state::ServerState;
 use crate::wait::Mail;
 
 /// Conflicting runs after which a transaction holds every client's writes.
-pub(super) const HOLD_AFTER: u32 = 4;
+const HOLD_AFTER: u32 = 4;
 
 /// A transaction's hold of every client's writes, if it took one:
 /// released (and every thread woken to run what it held) when dropped.
@@ -37,7 +37,7 @@ impl WriteHold {
         if self.state.is_some() || conflicts < HOLD_AFTER {
             return;
         }
-        if ctx.state.introspect.pause.hold_writes_for(ctx.thread.index) {
+        if ctx.state.introspect.pause.hold_writes() {
             ctx.thread.stats.write_hold_taken();
             tracing::debug!(conflicts, "a transaction holds every client's writes");
             self.state = Some(ctx.state.clone());

@@ -6,21 +6,27 @@
 //! (`command/session.rs`, `thread.rs`).
 //!
 //! A transaction that keeps conflicting holds every client's writes the
-//! same way while it runs again (`command/write_hold.rs`): the `holder`
-//! word, with no end time (released by that transaction).
+//! same way while it runs again (`command/write_hold.rs`): a bit of the
+//! same word, with no end time (released by that transaction), so a
+//! command still pays one load.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
+/// The word's bit: every command waits (else only writes).
+const ALL: u64 = 1;
+/// The word's bit: a transaction holds every client's writes.
+const WRITES_HELD: u64 = 2;
+/// The pause's end (Unix ms) is the word shifted right this far.
+const UNTIL_SHIFT: u32 = 2;
+
 #[derive(Debug, Default)]
 pub struct Pause {
-    /// `until_ms << 1 | all`; 0 when no pause was set.
+    /// `until_ms << UNTIL_SHIFT | WRITES_HELD? | ALL?`; 0 when nothing
+    /// holds commands.
     word: AtomicU64,
     /// Connections held now, on every thread (INFO `blocked_clients`
     /// counts them, as Redis counts its postponed clients).
     held: AtomicUsize,
-    /// The thread (+ 1) whose transaction holds every client's writes;
-    /// 0: none.
-    holder: AtomicUsize,
 }
 
 impl Pause {
@@ -28,12 +34,14 @@ impl Pause {
     /// Redis keeps the later end); `all`: every command, else writes.
     pub fn pause(&self, until_ms: u64, all: bool) {
         let _ = self.word.fetch_update(Relaxed, Relaxed, |w| {
-            Some((until_ms.max(w >> 1)) << 1 | u64::from(all))
+            let until = until_ms.max(w >> UNTIL_SHIFT);
+            Some(until << UNTIL_SHIFT | w & WRITES_HELD | if all { ALL } else { 0 })
         });
     }
 
+    /// Ends the pause (a transaction's hold of writes stays).
     pub fn unpause(&self) {
-        self.word.store(0, Relaxed);
+        self.word.fetch_and(WRITES_HELD, Relaxed);
     }
 
     /// When a pause in effect at `now_ms` would hold a command (`write`:
@@ -42,33 +50,31 @@ impl Pause {
     #[inline]
     pub fn holds(&self, now_ms: u64, write: bool) -> Option<u64> {
         let w = self.word.load(Relaxed);
-        let until = w >> 1;
-        if until > now_ms && (write || w & 1 == 1) {
+        let until = w >> UNTIL_SHIFT;
+        if until > now_ms && (write || w & ALL != 0) {
             return Some(until);
         }
-        (write && self.writes_held()).then_some(u64::MAX)
+        (write && w & WRITES_HELD != 0).then_some(u64::MAX)
     }
 
-    /// Holds every client's writes for thread `thread`'s transaction;
-    /// false when another thread's transaction holds them.
-    pub fn hold_writes_for(&self, thread: usize) -> bool {
+    /// Holds every client's writes for a transaction; false when another
+    /// transaction holds them.
+    pub fn hold_writes(&self) -> bool {
         // ORDERING: Relaxed: a thread that misses the hold for a while
         // runs a write the transaction then conflicts with and runs again
         // (its commit validates; the hold only speeds it along).
-        self.holder
-            .compare_exchange(0, thread + 1, Relaxed, Relaxed)
-            .is_ok()
+        self.word.fetch_or(WRITES_HELD, Relaxed) & WRITES_HELD == 0
     }
 
-    /// Ends the hold `hold_writes_for` took.
+    /// Ends the hold `hold_writes` took.
     pub fn release_writes(&self) {
-        self.holder.store(0, Relaxed);
+        self.word.fetch_and(!WRITES_HELD, Relaxed);
     }
 
     /// Whether a transaction holds every client's writes now.
     #[inline]
     pub fn writes_held(&self) -> bool {
-        self.holder.load(Relaxed) != 0
+        self.word.load(Relaxed) & WRITES_HELD != 0
     }
 
     /// A connection parks on the pause.
@@ -88,7 +94,7 @@ impl Pause {
 
     /// The end of the pause in effect at `now_ms`, if any.
     pub fn until(&self, now_ms: u64) -> Option<u64> {
-        let until = self.word.load(Relaxed) >> 1;
+        let until = self.word.load(Relaxed) >> UNTIL_SHIFT;
         (until > now_ms).then_some(until)
     }
 }
@@ -114,13 +120,13 @@ mod tests {
     #[test]
     fn a_transaction_holds_writes_until_it_releases_them() {
         let p = Pause::default();
-        assert!(p.hold_writes_for(1));
-        assert!(!p.hold_writes_for(0), "one holder at a time");
+        assert!(p.hold_writes());
+        assert!(!p.hold_writes(), "one holder at a time");
         assert_eq!(p.holds(500, true), Some(u64::MAX));
         assert_eq!(p.holds(500, false), None, "reads go on");
         assert_eq!(p.until(500), None, "no pause with an end time");
         p.release_writes();
         assert_eq!(p.holds(500, true), None);
-        assert!(p.hold_writes_for(0));
+        assert!(p.hold_writes());
     }
 }

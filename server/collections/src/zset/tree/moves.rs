@@ -16,15 +16,17 @@ impl<'a> Tree<'a> {
         }
         let (path, leaf) = self.path_to(old)?;
         let (_, new_leaf) = self.path_to(&new)?;
-        if new_leaf != leaf {
-            self.remove(old)?;
-            return self.insert(new);
-        }
         let keys = self.leaf(leaf)?;
         let Ok(from) = keys.binary_search_by(|k| key_cmp(k, old)) else {
             return self.insert(new);
         };
         keys.remove(from);
+        if new_leaf != leaf {
+            // Another leaf: the removal fixed first, then an insert by
+            // the paths as they are after it.
+            self.fix(path, leaf)?;
+            return self.insert(new);
+        }
         let to = keys
             .binary_search_by(|k| key_cmp(k, &new))
             .unwrap_or_else(|at| at);
