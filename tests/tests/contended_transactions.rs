@@ -11,13 +11,31 @@ use std::thread::JoinHandle;
 use citadel_tests::{clients, Server};
 use redis::Commands;
 
-/// Writers INCRementing `hot` on their own connections (spread over the
-/// server's cores) until `stop`; each returns how many INCRs it saw
-/// acknowledged.
-fn incr_until(server: &Server, stop: &Arc<AtomicBool>) -> Vec<JoinHandle<u64>> {
-    (0..4)
-        .map(|_| {
-            let (mut con, stop) = (server.client(), stop.clone());
+/// The server thread serving `con` (CLIENT INFO's `io-thread`).
+fn io_thread(con: &mut redis::Connection) -> String {
+    let info: String = redis::cmd("CLIENT").arg("INFO").query(con).unwrap();
+    let field = info
+        .split_whitespace()
+        .find(|f| f.starts_with("io-thread="));
+    field.expect("CLIENT INFO names the thread").to_string()
+}
+
+/// Writers INCRementing `hot` until `stop`, on connections another server
+/// thread serves than `not_on`'s (so they write while a transaction on
+/// `not_on` runs); each returns how many INCRs it saw acknowledged.
+fn incr_until(
+    server: &Server,
+    not_on: &mut redis::Connection,
+    stop: &Arc<AtomicBool>,
+) -> Vec<JoinHandle<u64>> {
+    let busy = io_thread(not_on);
+    let others = (0..64)
+        .map(|_| server.client())
+        .filter_map(|mut con| (io_thread(&mut con) != busy).then_some(con));
+    others
+        .take(4)
+        .map(|con| {
+            let (mut con, stop) = (con, stop.clone());
             std::thread::spawn(move || {
                 let mut acked = 0;
                 while !stop.load(Ordering::Relaxed) {
@@ -40,7 +58,8 @@ fn a_transaction_reading_a_key_other_cores_keep_writing_commits() {
     let server = Server::start(&[]);
     let mut con = server.client();
     let stop = Arc::new(AtomicBool::new(false));
-    let writers = incr_until(&server, &stop);
+    let writers = incr_until(&server, &mut con, &stop);
+    assert_eq!(writers.len(), 4, "connections on another thread");
     while con.get::<_, Option<i64>>("hot").unwrap().unwrap_or(0) < 1_000 {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
