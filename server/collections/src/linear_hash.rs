@@ -32,13 +32,13 @@ pub use build::{build, build_range};
 pub use table::{Output, Table};
 
 /// Split when the pages hold more than this many entries on average.
-pub const SPLIT_ENTRIES: u64 = 128;
+pub const SPLIT_ENTRIES: u64 = 32;
 /// ... or more than this many bytes on average.
-pub const SPLIT_BYTES: u64 = 4096;
+pub const SPLIT_BYTES: u64 = 1024;
 /// Merge when the pages hold fewer entries than this on average ...
-pub const MERGE_ENTRIES: u64 = 32;
+pub const MERGE_ENTRIES: u64 = 8;
 /// ... and fewer bytes than this.
-pub const MERGE_BYTES: u64 = 1024;
+pub const MERGE_BYTES: u64 = 256;
 /// At most this many splits or merges are planned for one write (a big
 /// HSET catches up over its next writes).
 const MAX_REBALANCE: usize = 256;

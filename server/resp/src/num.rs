@@ -168,7 +168,6 @@ pub fn fmt_f64(buf: &mut [u8; 400], v: f64) -> &[u8] {
 /// double (sorted-set scores, `addReplyDouble`): 17 significant digits,
 /// exponent form below 1e-4 and from 1e17, trailing zeros dropped.
 pub fn push_g17(out: &mut Vec<u8>, v: f64) {
-    use std::io::Write;
     if v.is_nan() {
         out.extend_from_slice(b"nan");
         return;
@@ -181,9 +180,19 @@ pub fn push_g17(out: &mut Vec<u8>, v: f64) {
         out.extend_from_slice(if v.is_sign_negative() { b"-0" } else { b"0" });
         return;
     }
+    // A whole number under 1e17 has at most 17 digits, all printed and no
+    // point: most scores, and an integer print is a fraction of the cost
+    // of the digit generation below.
+    if v.fract() == 0.0 && v.abs() < 1e17 {
+        push_i64(out, v as i64);
+        return;
+    }
+    // C's rule: the 17 digits and exponent X of the `%.16e` conversion,
+    // then fixed notation (16 - X decimals: the same digits) when -4 <= X
+    // < 17, else that exponent form; trailing zeros dropped either way.
     let mut sci = [0u8; 32];
     let mut cursor = std::io::Cursor::new(&mut sci[..]);
-    let _ = write!(cursor, "{v:.16e}");
+    let _ = std::io::Write::write_fmt(&mut cursor, format_args!("{v:.16e}"));
     let len = cursor.position() as usize;
     let sci = &sci[..len];
     let e = sci.iter().position(|&c| c == b'e').unwrap_or(len);
@@ -191,15 +200,38 @@ pub fn push_g17(out: &mut Vec<u8>, v: f64) {
         .ok()
         .and_then(|x| x.parse::<i32>().ok())
         .unwrap_or(0);
+    let (sign, mantissa) = match sci[0] {
+        b'-' => (&b"-"[..], &sci[1..e]),
+        _ => (&b""[..], &sci[..e]),
+    };
     let start = out.len();
+    out.extend_from_slice(sign);
     if !(-4..17).contains(&exp) {
-        out.extend_from_slice(&sci[..e]);
+        out.extend_from_slice(mantissa);
         trim_fraction_zeros(out, start);
-        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
-    } else {
-        let _ = write!(out, "{:.*}", (16 - exp) as usize, v);
-        trim_fraction_zeros(out, start);
+        out.push(b'e');
+        out.push(if exp < 0 { b'-' } else { b'+' });
+        if exp.abs() < 10 {
+            out.push(b'0');
+        }
+        push_i64(out, i64::from(exp.abs()));
+        return;
     }
+    // `mantissa` is "d.dddddddddddddddd": 17 digits around the point.
+    let digits = mantissa.iter().filter(|c| c.is_ascii_digit());
+    if exp < 0 {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', (-exp - 1) as usize));
+        out.extend(digits);
+    } else {
+        let whole = exp as usize + 1;
+        out.extend(digits.clone().take(whole));
+        if whole < 17 {
+            out.push(b'.');
+            out.extend(digits.skip(whole));
+        }
+    }
+    trim_fraction_zeros(out, start);
 }
 
 /// Drops trailing zeros after a decimal point (and the point itself).
@@ -473,6 +505,41 @@ mod tests {
         assert!(!fmt_f64(&mut b, 1e300).contains(&b'e'));
     }
 
+    /// `%.17g` by two conversions (the digits and exponent, then the
+    /// fixed form formatted afresh): the model `push_g17` is checked
+    /// against.
+    fn g17_model(v: f64) -> String {
+        if !v.is_finite() || v == 0.0 {
+            let mut out = Vec::new();
+            push_g17(&mut out, v);
+            return String::from_utf8(out).unwrap();
+        }
+        let sci = format!("{v:.16e}");
+        let (mantissa, exp) = sci.split_once('e').unwrap();
+        let exp: i32 = exp.parse().unwrap();
+        let trim = |s: String| match s.contains('.') {
+            true => s.trim_end_matches('0').trim_end_matches('.').to_string(),
+            false => s,
+        };
+        if !(-4..17).contains(&exp) {
+            let sign = if exp < 0 { '-' } else { '+' };
+            format!("{}e{sign}{:02}", trim(mantissa.to_string()), exp.abs())
+        } else {
+            trim(format!("{:.*}", (16 - exp) as usize, v))
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn g17_matches_the_two_conversion_model(bits in proptest::num::u64::ANY, int in -(1i64 << 60)..(1i64 << 60)) {
+            for v in [f64::from_bits(bits), int as f64, int as f64 / 1024.0, int as f64 * 1e-9] {
+                let mut out = Vec::new();
+                push_g17(&mut out, v);
+                proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), g17_model(v), "{:e}", v);
+            }
+        }
+    }
+
     #[test]
     fn g17_as_c_prints_it() {
         let g = |v: f64| {
@@ -495,5 +562,13 @@ mod tests {
         assert_eq!(g(9.999999999999999e16), "99999999999999984");
         assert_eq!(g(0.00009999999999999999), "9.9999999999999991e-05");
         assert_eq!(g(f64::MAX), "1.7976931348623157e+308");
+        assert_eq!(g(-12345.0), "-12345");
+        assert_eq!(g(99999999999999984.0), "99999999999999984");
+        assert_eq!(g(-1.5e-5), "-1.5e-05");
+        assert_eq!(g(-9.5e-5), "-9.5000000000000005e-05");
+        assert_eq!(g(-0.000123456789), "-0.000123456789");
+        assert_eq!(g(12345678.9), "12345678.9");
+        assert_eq!(g(-0.5), "-0.5");
+        assert_eq!(g(2f64.powi(60)), "1.152921504606847e+18");
     }
 }

@@ -18,7 +18,7 @@ use super::tree::{decode_inner, encode_inner, encode_leaf, Child, Key, Shape, Tr
 use super::Entry;
 use crate::linear_hash::{self, Root};
 use crate::packed::{Corrupt, Packed, PackedWriter};
-use crate::paged::{Built, RootHeader};
+use crate::paged::{Built, RootHeader, ROOT_HEADER_LEN};
 
 /// The page number between the tree's slots (below) and the index's
 /// pages (from it up).
@@ -26,7 +26,7 @@ pub const BASE: u64 = 1 << 62;
 /// Entries per member-index entry: the member, its score (8 bytes).
 pub const ARITY: usize = 2;
 /// Entries a leaf gets when a sorted set is built whole (room to grow).
-const BUILD_LEAF: usize = 96;
+const BUILD_LEAF: usize = 48;
 /// Children an inner node gets when built whole.
 const BUILD_INNER: usize = 48;
 
@@ -104,7 +104,8 @@ impl<'a> ZRoot<'a> {
 
     /// The root's bytes (the header's version as in `index.header`).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        let top = encode_inner(&self.tree.top);
+        let mut out = Vec::with_capacity(ROOT_HEADER_LEN + 25 + 17 + top.len());
         RootHeader {
             pages: self.pages(),
             ..self.index.header.clone()
@@ -117,7 +118,7 @@ impl<'a> ZRoot<'a> {
         out.push(self.tree.height as u8);
         out.extend_from_slice(&self.tree.slots.to_le_bytes());
         out.extend_from_slice(&self.tree.free.to_le_bytes());
-        out.extend_from_slice(&encode_inner(&self.tree.top));
+        out.extend_from_slice(&top);
         out
     }
 

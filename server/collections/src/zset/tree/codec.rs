@@ -23,7 +23,9 @@ pub(super) fn leaf_keys(packed: Packed<'_>) -> Result<Vec<Key<'_>>, Corrupt> {
     if packed.len() % 2 != 0 {
         return Err(Corrupt);
     }
-    let mut keys = Vec::with_capacity(packed.len().min(packed.body_len()) / 2);
+    // One slot spare: a leaf is mostly decoded to take one more entry (an
+    // insert, a move's landing), which would otherwise copy it whole.
+    let mut keys = Vec::with_capacity(packed.len().min(packed.body_len()) / 2 + 1);
     let mut elements = packed.iter();
     while let Some(member) = elements.next() {
         let score = elements.next().ok_or(Corrupt)??;

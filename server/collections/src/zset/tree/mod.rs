@@ -43,9 +43,9 @@ pub const TOP: u64 = u64::MAX;
 pub const NO_PAGE: u64 = u64::MAX;
 
 /// A leaf splits past this many entries ...
-pub const LEAF_ENTRIES: usize = 128;
+pub const LEAF_ENTRIES: usize = 64;
 /// ... or this many bytes (when it holds two entries or more).
-pub const LEAF_BYTES: usize = 4096;
+pub const LEAF_BYTES: usize = 2048;
 /// An inner node (the top too) splits past this many children ...
 pub const INNER_CHILDREN: usize = 64;
 /// ... or this many bytes.

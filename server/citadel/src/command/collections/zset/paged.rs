@@ -12,6 +12,7 @@
 //! (`ahead.rs`) and the update stores its edit (`update.rs`).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use citadel_cache::CacheHandle;
@@ -79,6 +80,10 @@ pub(super) struct PagedZ<'p> {
     planned: BTreeSet<u64>,
     table: Table<'p>,
     pub tree: Tree<'p>,
+    /// The last member looked up and its score: a command run ahead runs
+    /// once per tree level it loads, and an edit looks its member up
+    /// again; each lookup would scan the member's index page.
+    last_score: RefCell<Option<(Vec<u8>, Option<f64>)>>,
 }
 
 impl<'p> PagedZ<'p> {
@@ -96,12 +101,20 @@ impl<'p> PagedZ<'p> {
         root: &'p [u8],
         pages: impl IntoIterator<Item = (u64, Option<&'p [u8]>)>,
     ) -> Result<PagedZ<'p>, CmdError> {
-        let root = ZRoot::parse(root)?;
+        PagedZ::from_parsed(ZRoot::parse(root)?, pages)
+    }
+
+    /// [`PagedZ::from_slices`] with the root already parsed.
+    pub(super) fn from_parsed(
+        root: ZRoot<'p>,
+        pages: impl IntoIterator<Item = (u64, Option<&'p [u8]>)>,
+    ) -> Result<PagedZ<'p>, CmdError> {
         let mut z = PagedZ {
             planned: BTreeSet::new(),
             table: Table::from_root(root.index.clone(), ARITY, std::iter::empty())?,
             tree: Tree::new(root.tree.clone(), BASE, std::iter::empty()),
             root,
+            last_score: RefCell::new(None),
         };
         z.add_pages(pages)?;
         Ok(z)
@@ -154,16 +167,28 @@ impl<'p> PagedZ<'p> {
 
     /// `member`'s score, if present.
     pub fn score(&self, member: &[u8]) -> Result<Option<f64>, Fail> {
-        self.need_members([member], 0, 0)?;
-        match self.table.get(member)? {
-            Some(entry) => Ok(Some(index_score(&entry)?)),
-            None => Ok(None),
+        if let Some((last, score)) = &*self.last_score.borrow() {
+            if last[..] == *member {
+                return Ok(*score);
+            }
         }
+        self.need_members([member], 0, 0)?;
+        let score = match self.table.get(member)? {
+            Some(entry) => Some(index_score(&entry)?),
+            None => None,
+        };
+        let mut last = self.last_score.borrow_mut();
+        let (bytes, known) = last.get_or_insert_with(|| (Vec::new(), None));
+        bytes.clear();
+        bytes.extend_from_slice(member);
+        *known = score;
+        Ok(score)
     }
 
     /// Sets `member`'s score (`old`: its current one, if any).
     pub fn set(&mut self, member: &[u8], old: Option<f64>, score: f64) -> Result<(), Fail> {
         let score = score + 0.0;
+        self.last_score.take();
         let new = (score, Cow::Owned(member.to_vec()));
         match old {
             Some(old) => self.tree.move_entry(&(old, Cow::Borrowed(member)), new)?,
@@ -178,6 +203,7 @@ impl<'p> PagedZ<'p> {
         let Some(score) = self.score(member)? else {
             return Ok(None);
         };
+        self.last_score.take();
         self.tree.remove(&(score, Cow::Borrowed(member)))?;
         self.table.remove(member)?;
         Ok(Some(score))

@@ -76,7 +76,7 @@ where
         value_buf: Vec::new(),
     };
     let mut read: Vec<Copied<'_>> = wanted.iter().map(|&p| copier.copy(cache, p)).collect();
-    let Ok(mut z) = PagedZ::from_slices(root, read.iter().copied()) else {
+    let Ok(mut z) = PagedZ::from_parsed(parsed.clone(), read.iter().copied()) else {
         return then(cache, pages_of, paged, extra(&wanted), None);
     };
     for _ in 0..RUNS {
@@ -100,7 +100,7 @@ where
         read.extend_from_slice(&copied);
         let added = match z.edited() {
             false => z.add_pages(copied).is_ok(),
-            true => match PagedZ::from_slices(root, read.iter().copied()) {
+            true => match PagedZ::from_parsed(parsed.clone(), read.iter().copied()) {
                 Ok(fresh) => {
                     z = fresh;
                     true
