@@ -111,21 +111,19 @@ impl<'a> Packed<'a> {
     /// lookup of a key a page does not hold, an insert's, reads it once).
     pub fn find_entry(&self, arity: usize, key: &[u8]) -> Result<Option<FoundEntry<'a>>, Corrupt> {
         let body = self.body;
+        let arity = arity.max(1);
         let mut pos = 0;
-        for index in 0..self.count {
+        let mut index = 0;
+        // Entry by entry: the first element compared, the others skipped
+        // by their lengths. The last byte is compared before the rest:
+        // keys of one length mostly differ at their ends (numbered ids),
+        // so most entries cost no `memcmp` call.
+        while index < self.count {
             let start = pos;
-            // A one-byte length (an element under 128 bytes) skips the
-            // varint loop.
-            let len = match body.get(pos) {
-                Some(&len) if len < 0x80 => {
-                    pos += 1;
-                    usize::from(len)
-                }
-                _ => usize::try_from(get_varint(body, &mut pos)?).map_err(|_| Corrupt)?,
-            };
+            let len = element_len(body, &mut pos)?;
             let end = pos.checked_add(len).ok_or(Corrupt)?;
             let element = body.get(pos..end).ok_or(Corrupt)?;
-            if index % arity == 0 && element == key {
+            if element.len() == key.len() && element.last() == key.last() && element == key {
                 let elements = self.entry_at(start, arity)?;
                 return Ok(Some(FoundEntry {
                     index: index / arity,
@@ -134,8 +132,19 @@ impl<'a> Packed<'a> {
                 }));
             }
             pos = end;
+            let rest = (arity - 1).min(self.count - index - 1);
+            for _ in 0..rest {
+                let len = element_len(body, &mut pos)?;
+                pos = pos.checked_add(len).ok_or(Corrupt)?;
+            }
+            index += arity;
         }
-        Ok(None)
+        // (An element overrunning the body leaves `pos` past it: corrupt,
+        // as the element-by-element read found it.)
+        match pos <= body.len() {
+            true => Ok(None),
+            false => Err(Corrupt),
+        }
     }
 
     /// The `arity` elements from byte `offset` of the body (an entry
@@ -434,6 +443,19 @@ fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
+/// The length prefix at `pos` (a one-byte length, an element under 128
+/// bytes, skips the varint loop), `pos` moved past it.
+#[inline]
+fn element_len(body: &[u8], pos: &mut usize) -> Result<usize, Corrupt> {
+    match body.get(*pos) {
+        Some(&len) if len < 0x80 => {
+            *pos += 1;
+            Ok(usize::from(len))
+        }
+        _ => usize::try_from(get_varint(body, pos)?).map_err(|_| Corrupt),
+    }
+}
+
 fn get_varint(bytes: &[u8], pos: &mut usize) -> Result<u64, Corrupt> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
@@ -450,6 +472,58 @@ fn get_varint(bytes: &[u8], pos: &mut usize) -> Result<u64, Corrupt> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// `find_entry` agrees with a model over the decoded elements: the
+        /// first entry whose first element is the key, its index and its
+        /// elements; arbitrary bytes give an answer or Corrupt, no panic.
+        #[test]
+        fn find_entry_matches_the_decoded_entries(
+            elements in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::collection::vec(0u8..4, 0..3),
+                    proptest::collection::vec(0u8..4, 126..131),
+                ],
+                0..40,
+            ),
+            arity in 1usize..4,
+            pick in 0usize..50,
+            garbage in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            let mut w = PackedWriter::default();
+            elements.iter().for_each(|e| w.push(e));
+            let bytes = w.finish();
+            let packed = Packed::parse(&bytes).unwrap();
+            let key: Vec<u8> = elements.get(pick).cloned().unwrap_or_else(|| vec![9]);
+            let model = elements
+                .chunks(arity)
+                .position(|entry| entry[0] == key)
+                .filter(|&at| elements.chunks(arity).nth(at).unwrap().len() == arity);
+            let found = packed.find_entry(arity, &key);
+            match model {
+                Some(at) => {
+                    let found = found.unwrap().unwrap();
+                    proptest::prop_assert_eq!(found.index, at);
+                    let want: Vec<&[u8]> = elements[at * arity..at * arity + arity].iter().map(|e| &e[..]).collect();
+                    proptest::prop_assert_eq!(found.elements, want);
+                }
+                None => {
+                    let partial = elements.len() % arity != 0
+                        && elements.chunks(arity).last().is_some_and(|e| e[0] == key)
+                        && !elements.chunks(arity).any(|e| e.len() == arity && e[0] == key);
+                    match partial {
+                        true => proptest::prop_assert!(found.is_err()),
+                        false => proptest::prop_assert!(found.unwrap().is_none()),
+                    }
+                }
+            }
+            let mut corrupt = vec![ENCODING_PACKED];
+            corrupt.extend_from_slice(&garbage);
+            if let Ok(packed) = Packed::parse(&corrupt) {
+                let _ = packed.find_entry(arity, &key);
+            }
+        }
+    }
 
     #[test]
     fn elements_round_trip() {
