@@ -29,7 +29,10 @@ use citadel_supervisor::{
 /// The server's heap: mimalloc, whose small-object paths take a fraction
 /// of glibc malloc's instructions on the per-command buffers a big
 /// collection's commands allocate (decoded pages, page copies, plans).
-/// The cache's values live in the mapped file, not here.
+/// The cache's values live in the mapped file, not here. Big connection
+/// buffers (a 1 MiB SET's input, a 1 MiB GET's reply), given back after
+/// each such command, are reused from its segments: no page faults per
+/// command, where glibc needed its mmap and trim thresholds fixed.
 #[global_allocator]
 static HEAP: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -79,7 +82,7 @@ enum StartupError {
 }
 
 fn main() -> ExitCode {
-    keep_big_buffers();
+    citadel_server::state::set_mem_allocator("mimalloc");
     let loaded = match cli::parse(std::env::args_os()) {
         Err(clap_error) => clap_error.exit(),
         Ok(Ok(Invocation::PrintConfig)) => {
@@ -95,24 +98,6 @@ fn main() -> ExitCode {
             eprintln!("citadel: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Big values pass through big connection buffers (a 1 MiB SET's input, a
-/// 1 MiB GET's reply), which are given back after each such command. glibc
-/// serves those from fresh `mmap`s, or trims them off its heaps, until its
-/// dynamic thresholds have ramped up past the size: every big command then
-/// faulted and zeroed a fresh buffer (13% of a 1 MiB GET's server CPU in
-/// page faults). Fixing the thresholds at the maxima glibc ramps up to
-/// (32 MiB mmap, 64 MiB trim) keeps freed buffers for reuse, as jemalloc
-/// does Redis's.
-fn keep_big_buffers() {
-    // SAFETY: mallopt only changes allocator parameters; called before any
-    // other thread exists.
-    #[cfg(target_env = "gnu")]
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
     }
 }
 

@@ -1,7 +1,7 @@
 //! Process-wide server state shared by every core's loop and every session.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use citadel_cache::{Cache, CacheStats};
@@ -438,4 +438,19 @@ fn migrator(inboxes: &crate::wait::SharedInboxes) -> crate::migrate::Migrator {
     crate::migrate::Migrator::new(Box::new(move |done: crate::migrate::Done| {
         inboxes.send(done.thread, crate::wait::Mail::Migrated(done))
     }))
+}
+
+/// The heap allocator the process runs on, as INFO's `mem_allocator`
+/// names it: the `citadel` binary sets it; the library's own tests run
+/// on the system allocator.
+static MEM_ALLOCATOR: OnceLock<&'static str> = OnceLock::new();
+
+/// Names the process's heap allocator (the first call wins).
+pub fn set_mem_allocator(name: &'static str) {
+    let _ = MEM_ALLOCATOR.set(name);
+}
+
+/// The heap allocator's name ("libc" unless the binary set another).
+pub fn mem_allocator() -> &'static str {
+    MEM_ALLOCATOR.get().copied().unwrap_or("libc")
 }

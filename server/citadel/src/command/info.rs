@@ -239,7 +239,7 @@ fn memory(out: &mut String, s: &Snapshot<'_>) {
     // Redis's memory outside what eviction counts (AOF and replica
     // buffers): Citadel has neither.
     line!(out, "mem_not_counted_for_evict", "0");
-    line!(out, "mem_allocator", "libc");
+    line!(out, "mem_allocator", "{}", crate::state::mem_allocator());
     // Citadel's lazy free: big collections dropped whose pages are still
     // to delete in the background (Stats' `reclaim_pending_pages` counts
     // the pages).
