@@ -89,17 +89,10 @@ impl<'a> Packed<'a> {
         }
         let mut pos = 0;
         for _ in 0..index {
-            // A one-byte length (an element under 128 bytes) skips the
-            // varint loop: a tail pop walks a whole page to its end.
-            if let Some(&len) = self.body.get(pos).filter(|&&b| b < 0x80) {
-                pos += 1 + usize::from(len);
-                continue;
-            }
-            let len = get_varint(self.body, &mut pos)?;
-            pos = usize::try_from(len)
-                .ok()
-                .and_then(|len| pos.checked_add(len))
-                .ok_or(Corrupt)?;
+            // (A tail pop walks a whole page to its end: `element_len`
+            // reads a one-byte length without the varint loop.)
+            let len = element_len(self.body, &mut pos)?;
+            pos = pos.checked_add(len).ok_or(Corrupt)?;
         }
         // (An element overrunning the body before the last leaves `pos`
         // past it, and the next read fails.)
