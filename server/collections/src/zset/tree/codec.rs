@@ -99,7 +99,7 @@ pub(super) fn patch_counts(stored: &[u8], children: &[Child<'_>]) -> Option<Vec<
         let same = head.len() == 24
             && head[..8] == child.page.to_le_bytes()
             && head[16..] == child.max.0.to_bits().to_le_bytes()
-            && member == &child.max.1[..];
+            && same_bytes(member, &child.max.1);
         if !same {
             return None;
         }
@@ -108,6 +108,12 @@ pub(super) fn patch_counts(stored: &[u8], children: &[Child<'_>]) -> Option<Vec<
         out[count_at..count_at + 8].copy_from_slice(&child.count.to_le_bytes());
     }
     Some(out)
+}
+
+/// Whether `a` and `b` hold the same bytes; a member still borrowed from
+/// the page it is compared with is the same slice, and needs no memcmp.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
 /// A freed page: the next one of the chain.

@@ -188,22 +188,29 @@ impl<'a> Tree<'a> {
     /// The path from the top toward `key`: (node, child index) per inner
     /// level, and the leaf (the last one when `key` is past every entry).
     fn path_to(&mut self, key: &Key<'_>) -> Result<(Vec<(u64, usize)>, u64), Miss> {
-        let mut id = TOP;
         let mut path = Vec::with_capacity(self.shape.height as usize);
+        let leaf = self.walk(key, |id, at| path.push((id, at)))?;
+        Ok((path, leaf))
+    }
+
+    /// The leaf toward `key` (as [`Tree::path_to`]), `step` told each
+    /// inner level's (node, child index).
+    fn walk(&mut self, key: &Key<'_>, mut step: impl FnMut(u64, usize)) -> Result<u64, Miss> {
+        let mut id = TOP;
         for depth in 0..self.shape.height {
             let kids = self.kids(id, depth)?;
             if kids.is_empty() {
                 return Err(Miss::Corrupt);
             }
+            // (Children are in the order of their greatest entries.)
             let at = kids
-                .iter()
-                .position(|c| key_cmp(&c.max, key) != Ordering::Less)
-                .unwrap_or(kids.len() - 1);
-            path.push((id, at));
+                .partition_point(|c| key_cmp(&c.max, key) == Ordering::Less)
+                .min(kids.len() - 1);
+            step(id, at);
             id = kids[at].page;
         }
         self.leaf(id)?;
-        Ok((path, id))
+        Ok(id)
     }
 
     /// The pages to load so that each of `keys` can be found (empty: all
@@ -212,15 +219,17 @@ impl<'a> Tree<'a> {
         &mut self,
         keys: impl IntoIterator<Item = &'k Key<'m>>,
     ) -> Result<Vec<u64>, Miss> {
-        let mut need = BTreeSet::new();
+        let mut need = Vec::new();
         for key in keys {
-            match self.path_to(key) {
+            match self.walk(key, |_, _| {}) {
                 Ok(_) => {}
                 Err(Miss::Need(pages)) => need.extend(pages),
                 Err(e) => return Err(e),
             }
         }
-        Ok(need.into_iter().collect())
+        need.sort_unstable();
+        need.dedup();
+        Ok(need)
     }
 
     /// Inserts `key` (not present: the member index says so).

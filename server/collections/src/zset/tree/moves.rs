@@ -15,7 +15,7 @@ impl<'a> Tree<'a> {
             return self.insert(new);
         }
         let (path, leaf) = self.path_to(old)?;
-        let (_, new_leaf) = self.path_to(&new)?;
+        let new_leaf = self.walk(&new, |_, _| {})?;
         let keys = self.leaf(leaf)?;
         let Ok(from) = keys.binary_search_by(|k| key_cmp(k, old)) else {
             return self.insert(new);

@@ -32,10 +32,11 @@ impl<'a> Tree<'a> {
         let mut total = 0;
         for depth in 0..self.shape.height {
             let kids = self.kids(id, depth)?;
-            let at = kids.iter().position(|c| !before(&c.max));
-            let Some(at) = at else {
+            // (Children are in the order of their greatest entries.)
+            let at = kids.partition_point(|c| before(&c.max));
+            if at == kids.len() {
                 return Ok(total + kids.iter().map(|c| c.count).sum::<u64>());
-            };
+            }
             total += kids[..at].iter().map(|c| c.count).sum::<u64>();
             id = kids[at].page;
         }
@@ -77,8 +78,9 @@ impl<'a> Tree<'a> {
             }
             return Ok(());
         }
-        let kids = match self.kids(id, depth) {
-            Ok(kids) => kids.clone(),
+        // (Each child's page and count: its greatest entry is not needed.)
+        let kids: Vec<(u64, u64)> = match self.kids(id, depth) {
+            Ok(kids) => kids.iter().map(|kid| (kid.page, kid.count)).collect(),
             Err(Miss::Need(pages)) => {
                 need.extend(pages);
                 return Ok(());
@@ -86,11 +88,11 @@ impl<'a> Tree<'a> {
             Err(e) => return Err(e),
         };
         let mut at = first;
-        for kid in kids {
-            if at + kid.count > want.start && at < want.end {
-                self.collect(kid.page, depth + 1, at, want.clone(), out, need)?;
+        for (page, count) in kids {
+            if at + count > want.start && at < want.end {
+                self.collect(page, depth + 1, at, want.clone(), out, need)?;
             }
-            at += kid.count;
+            at += count;
         }
         Ok(())
     }

@@ -130,15 +130,18 @@ struct Copier<'k, 'a> {
 impl<'a> Copier<'_, 'a> {
     fn copy(&mut self, cache: &mut CacheHandle, page: u64) -> Copied<'a> {
         page_key(self.key, self.generation, page, &mut self.key_buf);
-        let value = &mut self.value_buf;
+        let (value, arena) = (&mut self.value_buf, self.arena);
         let found = cache.peek(&self.key_buf, |item| {
+            // (A page is one contiguous area: copied once, into the arena.)
+            if let Some(area) = item.contiguous().and_then(|a| a.get(0..item.value_len())) {
+                let copy = arena.alloc_slice_fill_copy(area.len(), 0u8);
+                area.copy_to(copy);
+                return &*copy;
+            }
             value.clear();
             item.write_value_to(value);
+            &*arena.alloc_slice_copy(value)
         });
-        let arena = self.arena;
-        (
-            page,
-            found.map(|()| &*arena.alloc_slice_copy(&self.value_buf)),
-        )
+        (page, found)
     }
 }
