@@ -127,6 +127,10 @@ impl<S: Service> Worker<S> {
 
     /// Runs until a graceful shutdown completes.
     pub fn run(mut self) -> Result<(), NetError> {
+        if self.shared.relief.loops.len() == 1 {
+            // No peer can take its connections while a script stalls it.
+            super::stall_door::install(self.shared.relief.duplicate(self.thread));
+        }
         self.arm_accept();
         self.arm_wakes();
         let mut next_tick = Instant::now() + TICK;
@@ -173,6 +177,7 @@ impl<S: Service> Worker<S> {
             self.svc.turn(unix_millis());
             self.reap(turn_start);
             self.run_completions(turn_start);
+            self.adopt_stalled();
             if self.relief_due.is_some() {
                 self.accept_relieved(turn_start);
             }

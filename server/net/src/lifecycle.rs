@@ -110,6 +110,7 @@ impl<S: Service> Worker<S> {
             self.parked_until = Some(now + self.shared.drain_wait.max(DRAIN_WAIT));
             self.shared.relief.withdraw(self.thread);
             (self.relieved, self.relief_due) = (Vec::new(), None);
+            super::stall_door::uninstall();
             for index in 0..self.listeners.len() {
                 if self.listeners[index].armed {
                     self.cancel(Token::new(Op::Accept, index as u32, 0));

@@ -77,6 +77,15 @@ impl<S: Service> Worker<S> {
         }
     }
 
+    /// Adopts the connections this thread took while a command stalled it
+    /// (`stall_door.rs`: a thread without peers).
+    pub(super) fn adopt_stalled(&mut self) {
+        for (door, stream, path) in super::stall_door::take_held() {
+            self.stats.relieved.fetch_add(1, Relaxed);
+            self.adopt(stream, door, path);
+        }
+    }
+
     /// Accepts what waits in the relieved listeners (each `RELIEF_POLL`).
     pub(super) fn accept_relieved(&mut self, now: Instant) {
         if self.relief_due.is_none_or(|due| now < due) {

@@ -75,6 +75,28 @@ pub fn run(
     }
 }
 
+/// The command (or subcommand) `args` name: (global index, definition);
+/// None when there is none, Redis's error replied.
+#[inline]
+pub(super) fn resolve(
+    reply: &mut Reply<'_>,
+    args: Args<'_>,
+) -> Option<(usize, &'static CommandDef)> {
+    let name = args.get(0);
+    let Some((idx, def)) = table::lookup(name) else {
+        reply_unknown_command(reply, name, args.from(1).iter());
+        return None;
+    };
+    if def.subcommands.is_empty() || args.len() < 2 {
+        return Some((idx, def));
+    }
+    let found = table::lookup_sub(def, args.get(1));
+    if found.is_none() {
+        reply_unknown_subcommand(reply, def.name, args.get(1));
+    }
+    found
+}
+
 fn check_and_run(
     state: &Arc<ServerState>,
     thread: &mut ThreadCtx,
@@ -84,22 +106,10 @@ fn check_and_run(
     handed_off: bool,
 ) -> Ran {
     let mut reply = Reply::new(out, conn.resp3);
-    let name = args.get(0);
-    let Some((mut idx, mut def)) = table::lookup(name) else {
-        reply_unknown_command(&mut reply, name, args.from(1).iter());
+    let Some((idx, def)) = resolve(&mut reply, args) else {
         conn.tx.dirty |= conn.tx.in_multi;
         return Ran::Unknown;
     };
-    if !def.subcommands.is_empty() && args.len() >= 2 {
-        match table::lookup_sub(def, args.get(1)) {
-            Some(found) => (idx, def) = found,
-            None => {
-                reply_unknown_subcommand(&mut reply, def.name, args.get(1));
-                conn.tx.dirty |= conn.tx.in_multi;
-                return Ran::Unknown;
-            }
-        }
-    }
     let refusal = if !def.arity_ok(args.len()) {
         Some(CmdError::Arity(def.name))
     } else if !conn.authed && !def.has_flag("no_auth") && state.auth_required() {

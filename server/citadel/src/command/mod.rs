@@ -10,6 +10,7 @@ mod bitfield;
 mod bitop;
 mod bits;
 mod blocking;
+pub(crate) mod busy_door;
 mod client;
 mod cluster;
 mod cluster_pubsub;

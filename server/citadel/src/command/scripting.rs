@@ -35,14 +35,16 @@ pub(super) fn with_engine<R>(
         Some(e) => e,
         None => {
             let slot = ctx.state.scripts.busy.slot(ctx.thread.index);
-            let state = ctx.state.clone();
-            Engine::new(
-                slot,
-                Arc::new(move || state.shutdown.is_requested()),
-                super::connection::REDIS_VERSION,
-            )
-            .map(Box::new)
-            .map_err(|e| CmdError::Text(format!("ERR could not start the Lua engine: {e}")))?
+            let (state, watched) = (ctx.state.clone(), slot.clone());
+            // At each hook check: a stalled core's door (one thread), and
+            // whether the server shuts down.
+            let watch = move || {
+                super::busy_door::serve(&state, &watched);
+                state.shutdown.is_requested()
+            };
+            Engine::new(slot, Arc::new(watch), super::connection::REDIS_VERSION)
+                .map(Box::new)
+                .map_err(|e| CmdError::Text(format!("ERR could not start the Lua engine: {e}")))?
         }
     };
     let r = f(&mut engine, ctx);

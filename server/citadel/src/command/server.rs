@@ -18,6 +18,14 @@ pub fn time(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]: the cache file persists by itself,
 /// so SAVE and NOSAVE are the same. Like Redis, no reply: the connection closes.
 pub fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    shutdown_args(args)?;
+    ctx.state.shutdown.request();
+    ctx.conn.close = true;
+    Ok(())
+}
+
+/// SHUTDOWN's arguments checked: one SAVE or NOSAVE, NOW, FORCE.
+pub(super) fn shutdown_args(args: Args<'_>) -> Result<(), CmdError> {
     let mut save_given = false;
     for i in 1..args.len() {
         let is_save = args.is(i, "save") || args.is(i, "nosave");
@@ -27,7 +35,5 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             return Err(CmdError::Syntax);
         }
     }
-    ctx.state.shutdown.request();
-    ctx.conn.close = true;
     Ok(())
 }

@@ -324,6 +324,14 @@ impl Slot {
         self.keys.store(keys as u64, Ordering::Relaxed);
     }
 
+    /// The script running on this slot's thread: how long it has run at
+    /// `now_ms` and whether it is a function (None: none runs).
+    pub fn running(&self, now_ms: u64) -> Option<(u64, bool)> {
+        let kind = self.kind.load(Ordering::Relaxed);
+        let started = self.started_ms.load(Ordering::Relaxed);
+        (kind != IDLE).then(|| (now_ms.saturating_sub(started), kind == FUNCTION))
+    }
+
     /// A script runs on this slot's thread now.
     pub fn is_running(&self) -> bool {
         self.kind.load(Ordering::Relaxed) != IDLE

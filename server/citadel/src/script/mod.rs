@@ -227,7 +227,8 @@ const USER_SCRIPT: &str = "@user_script";
 const USER_FUNCTION: &str = "@user_function";
 
 impl Engine {
-    /// A thread's engine; `interrupted` says the server shuts down.
+    /// A thread's engine; `interrupted`, called at each check of the hook,
+    /// says the server shuts down (and may serve what waits meanwhile).
     pub fn new(
         slot: Arc<Slot>,
         interrupted: Arc<dyn Fn() -> bool + Send + Sync>,
