@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use citadel_cache::CacheHandle;
 use citadel_collections::linear_hash::Table;
 use citadel_collections::zset::paged::{index_score, ZRoot, ARITY, BASE};
-use citadel_collections::zset::tree::{Key, Miss, Tree};
+use citadel_collections::zset::tree::{Key, Miss, Shape, Tree};
 use citadel_collections::Corrupt;
 
 use super::super::linear::{loaded_entries, scan_table};
@@ -76,6 +76,7 @@ pub(super) type ScanPage = Vec<(Vec<u8>, f64)>;
 
 /// A paged sorted set loaded for one run of a command.
 pub(super) struct PagedZ<'p> {
+    /// The root as parsed, less its top node (`tree` has it).
     root: ZRoot<'p>,
     planned: BTreeSet<u64>,
     table: Table<'p>,
@@ -106,13 +107,20 @@ impl<'p> PagedZ<'p> {
 
     /// [`PagedZ::from_slices`] with the root already parsed.
     pub(super) fn from_parsed(
-        root: ZRoot<'p>,
+        mut root: ZRoot<'p>,
         pages: impl IntoIterator<Item = (u64, Option<&'p [u8]>)>,
     ) -> Result<PagedZ<'p>, CmdError> {
+        // The tree takes the root's top node (not a copy); the set keeps
+        // the rest of the root, which it plans index pages from.
+        let top = std::mem::take(&mut root.tree.top);
+        let shape = Shape {
+            top,
+            ..root.tree.clone()
+        };
         let mut z = PagedZ {
             planned: BTreeSet::new(),
             table: Table::from_root(root.index.clone(), ARITY, std::iter::empty())?,
-            tree: Tree::new(root.tree.clone(), BASE, std::iter::empty()),
+            tree: Tree::new(shape, BASE, std::iter::empty()),
             root,
             last_score: RefCell::new(None),
         };

@@ -20,6 +20,7 @@
 //! the update's rounds (one per tree level, one more for a page a split
 //! allocates) and the command's run inside it.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 
 use bumpalo::Bump;
@@ -59,6 +60,39 @@ where
     P: FnMut(&ZRoot) -> Vec<u64>,
     F: FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
 {
+    // (Pages copied once each, kept while the kept run borrows them, in
+    // the thread's arena: emptied after each command, its memory kept.)
+    let mut arena = ARENA.take().unwrap_or_default();
+    let done = run_in(&arena, cache, key, root, pages_of, paged, then);
+    if arena.allocated_bytes() <= ARENA_KEPT {
+        arena.reset();
+        ARENA.set(Some(arena));
+    }
+    done
+}
+
+/// Arena bytes a thread keeps between commands (a range read over many
+/// pages may take more; that arena is dropped).
+const ARENA_KEPT: usize = 1 << 20;
+
+thread_local! {
+    static ARENA: Cell<Option<Bump>> = const { Cell::new(None) };
+}
+
+/// [`run_ahead`] with its pages copied into `arena`.
+fn run_in<R, T, P, F>(
+    arena: &Bump,
+    cache: &mut CacheHandle,
+    key: &[u8],
+    root: &[u8],
+    pages_of: &mut P,
+    paged: &mut F,
+    then: impl FnOnce(&mut CacheHandle, &mut P, &mut F, Vec<u64>, Option<Ready<'_, R>>) -> T,
+) -> T
+where
+    P: FnMut(&ZRoot) -> Vec<u64>,
+    F: FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
+{
     let (Ok(parsed), Some(generation)) = (ZRoot::parse(root), owner_generation(root)) else {
         return then(cache, pages_of, paged, Vec::new(), None);
     };
@@ -66,17 +100,15 @@ where
     wanted.extend(Tree::free_head(&parsed.tree));
     let planned = wanted.clone();
     let extra = |wanted: &BTreeSet<u64>| wanted.difference(&planned).copied().collect();
-    // (Pages copied once each, kept while the kept run borrows them.)
-    let arena = Bump::new();
     let mut copier = Copier {
         key,
         generation,
-        arena: &arena,
+        arena,
         key_buf: Vec::new(),
         value_buf: Vec::new(),
     };
     let mut read: Vec<Copied<'_>> = wanted.iter().map(|&p| copier.copy(cache, p)).collect();
-    let Ok(mut z) = PagedZ::from_parsed(parsed.clone(), read.iter().copied()) else {
+    let Ok(mut z) = PagedZ::from_parsed(parsed, read.iter().copied()) else {
         return then(cache, pages_of, paged, extra(&wanted), None);
     };
     for _ in 0..RUNS {
@@ -100,7 +132,9 @@ where
         read.extend_from_slice(&copied);
         let added = match z.edited() {
             false => z.add_pages(copied).is_ok(),
-            true => match PagedZ::from_parsed(parsed.clone(), read.iter().copied()) {
+            // (Rare: a run that edited before it asked. The root parsed
+            // again rather than kept for it.)
+            true => match PagedZ::from_slices(root, read.iter().copied()) {
                 Ok(fresh) => {
                     z = fresh;
                     true
