@@ -62,37 +62,8 @@ where
 {
     // (Pages copied once each, kept while the kept run borrows them, in
     // the thread's arena: emptied after each command, its memory kept.)
-    let mut arena = ARENA.take().unwrap_or_default();
-    let done = run_in(&arena, cache, key, root, pages_of, paged, then);
-    if arena.allocated_bytes() <= ARENA_KEPT {
-        arena.reset();
-        ARENA.set(Some(arena));
-    }
-    done
-}
-
-/// Arena bytes a thread keeps between commands (a range read over many
-/// pages may take more; that arena is dropped).
-const ARENA_KEPT: usize = 1 << 20;
-
-thread_local! {
-    static ARENA: Cell<Option<Bump>> = const { Cell::new(None) };
-}
-
-/// [`run_ahead`] with its pages copied into `arena`.
-fn run_in<R, T, P, F>(
-    arena: &Bump,
-    cache: &mut CacheHandle,
-    key: &[u8],
-    root: &[u8],
-    pages_of: &mut P,
-    paged: &mut F,
-    then: impl FnOnce(&mut CacheHandle, &mut P, &mut F, Vec<u64>, Option<Ready<'_, R>>) -> T,
-) -> T
-where
-    P: FnMut(&ZRoot) -> Vec<u64>,
-    F: FnMut(&mut PagedZ<'_>) -> Result<R, Fail>,
-{
+    let lent = Lent(Some(ARENA.take().unwrap_or_default()));
+    let arena = lent.0.as_ref().expect("lent until dropped");
     let (Ok(parsed), Some(generation)) = (ZRoot::parse(root), owner_generation(root)) else {
         return then(cache, pages_of, paged, Vec::new(), None);
     };
@@ -147,6 +118,28 @@ where
         }
     }
     then(cache, pages_of, paged, extra(&wanted), None)
+}
+
+/// Arena bytes a thread keeps between commands (a range read over many
+/// pages may take more; that arena is dropped).
+const ARENA_KEPT: usize = 1 << 20;
+
+thread_local! {
+    static ARENA: Cell<Option<Bump>> = const { Cell::new(None) };
+}
+
+/// The thread's arena while a command runs ahead; given back, emptied,
+/// when dropped (after everything that borrows it).
+struct Lent(Option<Bump>);
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let kept = self.0.take().filter(|a| a.allocated_bytes() <= ARENA_KEPT);
+        if let Some(mut arena) = kept {
+            arena.reset();
+            ARENA.set(Some(arena));
+        }
+    }
 }
 
 /// A page copied: its number, its bytes (None: not stored).
