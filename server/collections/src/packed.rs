@@ -87,13 +87,10 @@ impl<'a> Packed<'a> {
         if index > self.count {
             return Err(Corrupt);
         }
+        // (A tail pop walks a whole page to its end: `element_len` reads a
+        // one-byte length without the varint loop.)
         let mut pos = 0;
-        for _ in 0..index {
-            // (A tail pop walks a whole page to its end: `element_len`
-            // reads a one-byte length without the varint loop.)
-            let len = element_len(self.body, &mut pos)?;
-            pos = pos.checked_add(len).ok_or(Corrupt)?;
-        }
+        skip_elements(self.body, &mut pos, index)?;
         // (An element overrunning the body before the last leaves `pos`
         // past it, and the next read fails.)
         (pos <= self.body.len()).then_some(pos).ok_or(Corrupt)
@@ -125,11 +122,7 @@ impl<'a> Packed<'a> {
                 }));
             }
             pos = end;
-            let rest = (arity - 1).min(self.count - index - 1);
-            for _ in 0..rest {
-                let len = element_len(body, &mut pos)?;
-                pos = pos.checked_add(len).ok_or(Corrupt)?;
-            }
+            skip_elements(body, &mut pos, (arity - 1).min(self.count - index - 1))?;
             index += arity;
         }
         // (An element overrunning the body leaves `pos` past it: corrupt,
@@ -447,6 +440,16 @@ fn element_len(body: &[u8], pos: &mut usize) -> Result<usize, Corrupt> {
         }
         _ => usize::try_from(get_varint(body, pos)?).map_err(|_| Corrupt),
     }
+}
+
+/// Moves `pos` past `n` elements, reading only their length prefixes.
+#[inline]
+fn skip_elements(body: &[u8], pos: &mut usize, n: usize) -> Result<(), Corrupt> {
+    for _ in 0..n {
+        let len = element_len(body, pos)?;
+        *pos = pos.checked_add(len).ok_or(Corrupt)?;
+    }
+    Ok(())
 }
 
 fn get_varint(bytes: &[u8], pos: &mut usize) -> Result<u64, Corrupt> {

@@ -105,8 +105,10 @@ pub fn serve_stalled(answer: &mut Answer<'_>) -> bool {
             return false;
         };
         door.accept();
-        let mut input = vec![0u8; PEEK];
-        door.held.retain_mut(|held| serve(held, &mut input, answer));
+        if !door.held.is_empty() {
+            let mut input = vec![0u8; PEEK];
+            door.held.retain_mut(|held| serve(held, &mut input, answer));
+        }
         true
     })
 }

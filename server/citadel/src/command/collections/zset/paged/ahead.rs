@@ -62,8 +62,8 @@ where
 {
     // (Pages copied once each, kept while the kept run borrows them, in
     // the thread's arena: emptied after each command, its memory kept.)
-    let lent = Lent(Some(ARENA.take().unwrap_or_default()));
-    let arena = lent.0.as_ref().expect("lent until dropped");
+    let lent = Lent(ARENA.take().unwrap_or_default());
+    let arena = &lent.0;
     let (Ok(parsed), Some(generation)) = (ZRoot::parse(root), owner_generation(root)) else {
         return then(cache, pages_of, paged, Vec::new(), None);
     };
@@ -130,12 +130,13 @@ thread_local! {
 
 /// The thread's arena while a command runs ahead; given back, emptied,
 /// when dropped (after everything that borrows it).
-struct Lent(Option<Bump>);
+struct Lent(Bump);
 
 impl Drop for Lent {
     fn drop(&mut self) {
-        let kept = self.0.take().filter(|a| a.allocated_bytes() <= ARENA_KEPT);
-        if let Some(mut arena) = kept {
+        // (An empty `Bump` holds no memory: taking it costs nothing.)
+        let mut arena = std::mem::take(&mut self.0);
+        if arena.allocated_bytes() <= ARENA_KEPT {
             arena.reset();
             ARENA.set(Some(arena));
         }
