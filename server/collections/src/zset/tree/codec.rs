@@ -79,43 +79,6 @@ pub fn encode_inner(children: &[Child<'_>]) -> Vec<u8> {
     out.finish()
 }
 
-/// `children` as a page, made from `stored` (the page they were read
-/// from) with the counts written over, when they differ from it in counts
-/// only: a member moved between two leaves of one parent changes two
-/// counts, and copying the page costs a fraction of encoding it. None
-/// when anything else differs (a child added, dropped or replaced, a
-/// greatest entry changed). Each element is checked, so the bytes are what
-/// `encode_inner` would write.
-pub(super) fn patch_counts(stored: &[u8], children: &[Child<'_>]) -> Option<Vec<u8>> {
-    let packed = Packed::parse(stored).ok()?;
-    if packed.len() != 2 * children.len() {
-        return None;
-    }
-    let mut out = stored.to_vec();
-    let mut elements = packed.iter();
-    for child in children {
-        let head = elements.next()?.ok()?;
-        let member = elements.next()?.ok()?;
-        let same = head.len() == 24
-            && head[..8] == child.page.to_le_bytes()
-            && head[16..] == child.max.0.to_bits().to_le_bytes()
-            && same_bytes(member, &child.max.1);
-        if !same {
-            return None;
-        }
-        // Where the head lies in the page (both borrow `stored`).
-        let count_at = head.as_ptr() as usize - stored.as_ptr() as usize + 8;
-        out[count_at..count_at + 8].copy_from_slice(&child.count.to_le_bytes());
-    }
-    Some(out)
-}
-
-/// Whether `a` and `b` hold the same bytes; a member still borrowed from
-/// the page it is compared with is the same slice, and needs no memcmp.
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
-}
-
 /// A freed page: the next one of the chain.
 pub fn encode_free(next: u64) -> Vec<u8> {
     let mut out = PackedWriter::default();
@@ -128,55 +91,5 @@ pub(super) fn decode_free(bytes: &[u8]) -> Result<u64, Corrupt> {
     match elements[..] {
         [next] => Ok(u64::from_le_bytes(next.try_into().map_err(|_| Corrupt)?)),
         _ => Err(Corrupt),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn children() -> Vec<Child<'static>> {
-        (0..40u64)
-            .map(|i| Child {
-                page: 1000 - i,
-                count: 50 + i,
-                max: (
-                    i as f64 * 1.5,
-                    Cow::Owned(format!("member-{i}").into_bytes()),
-                ),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn counts_patched_into_the_stored_page_match_a_fresh_encoding() {
-        let stored = encode_inner(&children());
-        let mut kids = children();
-        kids[3].count += 1;
-        kids[17].count = 0;
-        kids[39].count = u64::MAX;
-        assert_eq!(patch_counts(&stored, &kids), Some(encode_inner(&kids)));
-        assert_eq!(
-            decode_inner(&patch_counts(&stored, &kids).unwrap()),
-            Ok(kids)
-        );
-    }
-
-    #[test]
-    fn any_other_change_is_not_patched() {
-        let stored = encode_inner(&children());
-        let changes: [fn(&mut Vec<Child<'static>>); 5] = [
-            |k| k[5].page += 1,
-            |k| k[5].max.0 += 0.5,
-            |k| k[5].max.1 = Cow::Owned(b"member-5x".to_vec()),
-            |k| drop(k.remove(5)),
-            |k| k.push(k[0].clone()),
-        ];
-        for change in changes {
-            let mut kids = children();
-            change(&mut kids);
-            assert_eq!(patch_counts(&stored, &kids), None);
-        }
-        assert_eq!(patch_counts(b"not a page", &children()), None);
     }
 }

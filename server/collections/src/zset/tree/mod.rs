@@ -24,13 +24,15 @@ use super::cmp;
 use crate::packed::Corrupt;
 
 mod codec;
+mod inner;
 mod leaf;
 mod moves;
 mod read;
 mod rebalance;
 
-use codec::{decode_free, patch_counts};
+use codec::decode_free;
 pub use codec::{decode_inner, decode_leaf, encode_free, encode_inner, encode_leaf};
+use inner::Inner;
 use leaf::Leaf;
 
 /// An entry: its member borrowed from the page it was read from, owned
@@ -86,7 +88,7 @@ fn key_cmp(a: &Key<'_>, b: &Key<'_>) -> Ordering {
 #[derive(Clone, Debug)]
 enum Node<'a> {
     Leaf(Leaf<'a>),
-    Inner(Vec<Child<'a>>),
+    Inner(Inner<'a>),
 }
 
 /// The tree's part of the root.
@@ -158,23 +160,65 @@ impl<'a> Tree<'a> {
         let bytes = *self.raw.get(&page).ok_or_else(|| Miss::Need(vec![page]))?;
         let node = match leaf {
             true => Node::Leaf(Leaf::decode(bytes)?),
-            false => Node::Inner(decode_inner(bytes)?),
+            false => Node::Inner(Inner::decode(bytes)?),
         };
         self.nodes.insert(page, node);
         Ok(())
     }
 
     /// The children of inner node `id` at `depth` (0 = the top).
-    fn kids(&mut self, id: u64, depth: u32) -> Result<&mut Vec<Child<'a>>, Miss> {
+    fn kids(&mut self, id: u64, depth: u32) -> Result<&[Child<'a>], Miss> {
+        if id == TOP {
+            return Ok(&self.shape.top);
+        }
+        Ok(self.inner(id, depth)?)
+    }
+
+    /// The children of inner node `id` at `depth`, to change freely (the
+    /// node is then encoded whole).
+    fn kids_mut(&mut self, id: u64, depth: u32) -> Result<&mut Vec<Child<'a>>, Miss> {
         if id == TOP {
             return Ok(&mut self.shape.top);
         }
+        Ok(self.inner(id, depth)?.kids_mut())
+    }
+
+    /// Inner node `id` (not the top) at `depth`, loaded.
+    fn inner(&mut self, id: u64, depth: u32) -> Result<&mut Inner<'a>, Miss> {
         debug_assert!(depth > 0 && depth < self.shape.height + 1);
         self.load(id, false)?;
         match self.nodes.get_mut(&id) {
-            Some(Node::Inner(kids)) => Ok(kids),
+            Some(Node::Inner(node)) => Ok(node),
             _ => Err(Miss::Corrupt),
         }
+    }
+
+    /// Sets child `at` of inner node `id` at `depth` to `entry`; whether
+    /// that changed it. A new count alone leaves a stored node patchable.
+    fn set_child(
+        &mut self,
+        id: u64,
+        depth: u32,
+        at: usize,
+        entry: Child<'a>,
+    ) -> Result<bool, Miss> {
+        if id == TOP {
+            let changed = self.shape.top[at] != entry;
+            self.shape.top[at] = entry;
+            return Ok(changed);
+        }
+        let node = self.inner(id, depth)?;
+        let old = &node[at];
+        let same_place = old.page == entry.page
+            && old.max.0.to_bits() == entry.max.0.to_bits()
+            && old.max.1 == entry.max.1;
+        if same_place {
+            let changed = old.count != entry.count;
+            node.set_count(at, entry.count);
+            return Ok(changed);
+        }
+        node.kids_mut()[at] = entry;
+        Ok(true)
     }
 
     fn leaf(&mut self, id: u64) -> Result<&mut Leaf<'a>, Miss> {
@@ -281,18 +325,16 @@ impl<'a> Tree<'a> {
             let (summary, split) = self.summarize(child)?;
             let small = summary.is_some() && split.is_none() && self.underfull(child);
             let mut changed = small || split.is_some();
-            let kids = self.kids(parent, depth)?;
             match summary {
                 None => {
-                    kids.remove(at);
+                    self.kids_mut(parent, depth)?.remove(at);
                     self.free(child);
                     changed = true;
                 }
                 Some(summary) => {
-                    changed |= kids[at] != summary;
-                    kids[at] = summary;
+                    changed |= self.set_child(parent, depth, at, summary)?;
                     if let Some(extra) = split {
-                        kids.insert(at + 1, extra);
+                        self.kids_mut(parent, depth)?.insert(at + 1, extra);
                     }
                 }
             }
@@ -325,7 +367,7 @@ impl<'a> Tree<'a> {
     fn summary_of(&self, page: u64) -> Option<Child<'a>> {
         let (count, max) = match self.nodes.get(&page)? {
             Node::Leaf(keys) => (keys.len() as u64, keys.last()?.clone()),
-            Node::Inner(kids) => (kids.iter().map(|c| c.count).sum(), kids.last()?.max.clone()),
+            Node::Inner(node) => (node.iter().map(|c| c.count).sum(), node.last()?.max.clone()),
         };
         Some(Child { page, count, max })
     }
@@ -336,7 +378,7 @@ impl<'a> Tree<'a> {
         if rebalance::too_big(&self.shape.top) {
             let page = self.alloc();
             let kids = std::mem::take(&mut self.shape.top);
-            self.nodes.insert(page, Node::Inner(kids));
+            self.nodes.insert(page, Node::Inner(Inner::new(kids)));
             self.dirty.insert(page);
             self.shape.height += 1;
             let (summary, split) = self.summarize(page)?;
@@ -345,10 +387,10 @@ impl<'a> Tree<'a> {
         }
         while self.shape.height > 1 && self.shape.top.len() == 1 {
             let only = self.shape.top[0].page;
-            let Some(Node::Inner(kids)) = self.nodes.get(&only) else {
+            let Some(Node::Inner(node)) = self.nodes.get(&only) else {
                 break;
             };
-            self.shape.top = kids.clone();
+            self.shape.top = node.to_vec();
             self.shape.height -= 1;
             self.free(only);
         }
@@ -390,10 +432,7 @@ impl<'a> Tree<'a> {
         for page in &self.dirty {
             match self.nodes.get(page) {
                 Some(Node::Leaf(leaf)) => out.push((*page, leaf.encode())),
-                Some(Node::Inner(kids)) => {
-                    let patched = self.raw.get(page).and_then(|s| patch_counts(s, kids));
-                    out.push((*page, patched.unwrap_or_else(|| encode_inner(kids))));
-                }
+                Some(Node::Inner(node)) => out.push((*page, node.encode())),
                 None => {}
             }
         }

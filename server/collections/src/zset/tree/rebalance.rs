@@ -7,6 +7,7 @@
 //! to entries.
 
 use super::codec::key_bytes;
+use super::inner::Inner;
 use super::leaf::Leaf;
 use super::{Child, Miss, Node, Tree, INNER_BYTES, INNER_CHILDREN, LEAF_BYTES, LEAF_ENTRIES};
 
@@ -37,7 +38,7 @@ impl<'a> Node<'a> {
             Node::Leaf(keys) => {
                 keys.len() > LEAF_ENTRIES || keys.len() > 1 && leaf_bytes(keys) > LEAF_BYTES
             }
-            Node::Inner(kids) => too_big(kids),
+            Node::Inner(node) => too_big(node),
         }
     }
 
@@ -46,8 +47,8 @@ impl<'a> Node<'a> {
     fn underfull(&self) -> bool {
         match self {
             Node::Leaf(keys) => keys.len() < LEAF_ENTRIES / 4 && leaf_bytes(keys) < LEAF_BYTES / 4,
-            Node::Inner(kids) => {
-                kids.len() < INNER_CHILDREN / 4 && inner_bytes(kids) < INNER_BYTES / 4
+            Node::Inner(node) => {
+                node.len() < INNER_CHILDREN / 4 && inner_bytes(node) < INNER_BYTES / 4
             }
         }
     }
@@ -56,7 +57,7 @@ impl<'a> Node<'a> {
     fn absorb(&mut self, other: Node<'a>) -> Result<(), Miss> {
         match (self, other) {
             (Node::Leaf(keys), Node::Leaf(more)) => keys.keys_mut().extend(more.into_keys()),
-            (Node::Inner(kids), Node::Inner(more)) => kids.extend(more),
+            (Node::Inner(node), Node::Inner(more)) => node.kids_mut().extend(more.into_kids()),
             _ => return Err(Miss::Corrupt),
         }
         Ok(())
@@ -69,7 +70,10 @@ impl<'a> Node<'a> {
                 let keys = keys.keys_mut();
                 Node::Leaf(Leaf::new(keys.split_off(keys.len() / 2)))
             }
-            Node::Inner(kids) => Node::Inner(kids.split_off(kids.len() / 2)),
+            Node::Inner(node) => {
+                let kids = node.kids_mut();
+                Node::Inner(Inner::new(kids.split_off(kids.len() / 2)))
+            }
         }
     }
 }
@@ -114,7 +118,7 @@ impl Tree<'_> {
             }
         };
         let left_entry = self.summary_of(left).ok_or(Miss::Corrupt)?;
-        let kids = self.kids(parent, depth)?;
+        let kids = self.kids_mut(parent, depth)?;
         kids[left_at] = left_entry;
         match right_entry {
             Some(entry) => kids[right_at] = entry,

@@ -29,7 +29,7 @@ fn planner(
     mut pages_of: impl FnMut(&ZRoot) -> Vec<u64>,
 ) -> impl FnMut(usize, &[u8], &mut PagePlan) -> Result<(), CmdError> {
     move |user, root, plan| {
-        if let Ok(root) = ZRoot::parse(root) {
+        if let Ok(root) = ZRoot::parse_for_plan(root) {
             for page in pages_of(&root) {
                 plan.need(user, page);
             }
