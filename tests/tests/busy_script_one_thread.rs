@@ -1,9 +1,13 @@
-//! A server of one thread whose loop is inside a script past
-//! busy-script-time has no peer core to take its new connections: the
-//! script's hook answers them as Redis answers clients during a busy
-//! script (-BUSY, SCRIPT KILL, FUNCTION KILL, SHUTDOWN NOSAVE), and the
-//! loop serves them whole once the script ends. Before, a `redis-cli
-//! SCRIPT KILL` to such a server waited for ever.
+//! Clients of a thread whose loop is inside a script past
+//! busy-script-time. A server of one thread has no peer core to take its
+//! new connections: the script's hook answers them as Redis answers
+//! clients during a busy script (-BUSY, SCRIPT KILL, FUNCTION KILL,
+//! SHUTDOWN NOSAVE), and the loop serves them whole once the script ends.
+//! The thread's own connections (on a server of any thread count) are
+//! answered the same way when nothing of theirs is pending in the loop,
+//! MULTI and EXEC included. Before, a `redis-cli SCRIPT KILL` to such a
+//! server waited for ever, and so did every connection already on the
+//! script's thread.
 
 use std::time::Duration;
 
@@ -106,6 +110,11 @@ fn function_kill_reaches_a_function_on_the_only_thread() {
     let mut looping = start_looping(&server, &["fcall", "spin", "0"]);
     let mut operator = fresh(&server);
     assert_eq!(reply_to(&mut operator, &["ping"]), BUSY_FUNCTION);
+    let stats = reply_to(&mut operator, &["function", "stats"]);
+    assert!(
+        stats.contains("running_script") && stats.contains("spin"),
+        "{stats}"
+    );
     assert_eq!(reply_to(&mut operator, &["script", "kill"]), BUSY_FUNCTION);
     assert_eq!(reply_to(&mut operator, &["function", "kill"]), "+OK\r\n");
     let killed = reply(&mut looping);
@@ -154,4 +163,130 @@ fn a_server_with_a_password_asks_for_it_first() {
     assert_eq!(reply(&mut setup), "$4\r\ndone\r\n");
     assert_eq!(reply(&mut client), "+OK\r\n");
     assert_eq!(reply_to(&mut client, &["ping"]), "+PONG\r\n");
+}
+
+/// SCRIPT KILL from `operator` stops the script `looping` runs.
+fn kill_script(operator: &mut RespReader, looping: &mut RespReader) {
+    assert_eq!(reply_to(operator, &["script", "kill"]), "+OK\r\n");
+    let killed = reply(looping);
+    assert!(killed.starts_with("-ERR Script killed by user"), "{killed}");
+}
+
+/// A client connected before the script started: `ping` answered, so
+/// nothing of it is pending.
+fn connected(server: &Server) -> RespReader {
+    let mut r = fresh(server);
+    assert_eq!(reply_to(&mut r, &["ping"]), "+PONG\r\n");
+    r
+}
+
+#[test]
+fn connections_already_on_the_thread_are_answered() {
+    let server = one_thread(&[]);
+    let mut client = connected(&server);
+    let mut operator = connected(&server);
+    let mut looping = start_looping(&server, &["eval", "while true do end", "0"]);
+    assert_eq!(reply_to(&mut client, &["get", "x"]), BUSY_EVAL);
+    // A pipeline: every reply, in order.
+    send(&mut client, &["set", "x", "1"]);
+    send(&mut client, &["nosuch"]);
+    send(&mut client, &["ping"]);
+    assert_eq!(reply(&mut client), BUSY_EVAL);
+    assert_eq!(
+        reply(&mut client),
+        "-ERR unknown command 'nosuch', with args beginning with: \r\n"
+    );
+    assert_eq!(reply(&mut client), BUSY_EVAL);
+    // Half a command waits for the rest.
+    client.send(b"*2\r\n$3\r\nget\r\n$1");
+    std::thread::sleep(Duration::from_millis(100));
+    client.send(b"\r\nx\r\n");
+    assert_eq!(reply(&mut client), BUSY_EVAL);
+    kill_script(&mut operator, &mut looping);
+    assert_eq!(reply_to(&mut client, &["get", "x"]), "$-1\r\n");
+    assert_eq!(reply_to(&mut looping, &["ping"]), "+PONG\r\n");
+}
+
+/// As in Redis: MULTI during a busy script begins a transaction whose
+/// refused commands make EXEC abort; EXEC during one is refused and
+/// discards its transaction.
+#[test]
+fn transactions_across_a_busy_script_end_as_in_redis() {
+    let server = one_thread(&[]);
+    let mut operator = connected(&server);
+    let mut begun_during = connected(&server);
+    let mut begun_before = connected(&server);
+    assert_eq!(reply_to(&mut operator, &["set", "xx", "1"]), "+OK\r\n");
+    assert_eq!(reply_to(&mut begun_before, &["multi"]), "+OK\r\n");
+    assert_eq!(reply_to(&mut begun_before, &["incr", "xx"]), "+QUEUED\r\n");
+    let mut looping = start_looping(&server, &["eval", "while true do end", "0"]);
+    assert_eq!(reply_to(&mut begun_during, &["multi"]), "+OK\r\n");
+    assert_eq!(reply_to(&mut begun_during, &["incr", "xx"]), BUSY_EVAL);
+    assert_eq!(
+        reply_to(&mut begun_before, &["exec"]),
+        "-EXECABORT Transaction discarded because of: BUSY Redis is busy running a script. \
+         You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
+    );
+    kill_script(&mut operator, &mut looping);
+    // CLIENT LIST shows the transaction the hook began, and not the one
+    // it discarded.
+    let list = reply_to(&mut operator, &["client", "list"]);
+    assert_eq!(list.matches("flags=x").count(), 1, "{list}");
+    assert_eq!(reply_to(&mut begun_during, &["incr", "xx"]), "+QUEUED\r\n");
+    assert_eq!(
+        reply_to(&mut begun_during, &["exec"]),
+        "-EXECABORT Transaction discarded because of previous errors.\r\n"
+    );
+    for client in [&mut begun_during, &mut begun_before] {
+        assert_eq!(reply_to(client, &["ping", "out"]), "$3\r\nout\r\n");
+    }
+    assert_eq!(reply_to(&mut operator, &["get", "xx"]), "$1\r\n1\r\n");
+}
+
+/// A connection whose answers depend on its session (a RESP2 subscriber,
+/// one with replies off) waits for the script, as before.
+#[test]
+fn a_subscriber_waits_for_the_script() {
+    let server = one_thread(&[]);
+    let mut operator = connected(&server);
+    let mut subscriber = fresh(&server);
+    send(&mut subscriber, &["subscribe", "news"]);
+    reply(&mut subscriber);
+    let mut looping = start_looping(&server, &["eval", "while true do end", "0"]);
+    send(&mut subscriber, &["ping"]);
+    subscriber.set_read_timeout(Some(Duration::from_millis(300)));
+    assert!(
+        subscriber.raw_reply().is_none(),
+        "answered during the script"
+    );
+    subscriber.set_read_timeout(Some(Duration::from_secs(20)));
+    kill_script(&mut operator, &mut looping);
+    assert_eq!(reply(&mut subscriber), "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+}
+
+/// With two threads, a connection on the script's thread is answered from
+/// the hook (one on the other thread is served whole, as it was).
+#[test]
+fn a_connection_on_the_scripts_thread_of_two_is_answered() {
+    let server = Server::start(&["--threads", "2", "--busy-script-time", "100"]);
+    let thread_of = |r: &mut RespReader| {
+        let id = reply_to(r, &["client", "id"]);
+        id.trim_start_matches(':').trim().parse::<u64>().unwrap() >> 48
+    };
+    let mut looping = fresh(&server);
+    let script_thread = thread_of(&mut looping);
+    let mut neighbour = None;
+    for _ in 0..64 {
+        let mut r = fresh(&server);
+        if thread_of(&mut r) == script_thread {
+            neighbour = Some(r);
+            break;
+        }
+    }
+    let mut neighbour = neighbour.expect("a connection on the script's thread");
+    send(&mut looping, &["eval", "while true do end", "0"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(reply_to(&mut neighbour, &["get", "x"]), BUSY_EVAL);
+    kill_script(&mut neighbour, &mut looping);
+    assert_eq!(reply_to(&mut neighbour, &["ping"]), "+PONG\r\n");
 }

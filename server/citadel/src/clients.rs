@@ -56,6 +56,20 @@ pub struct ClientShared {
     /// they change.
     pub qbuf: AtomicU64,
     pub qbuf_free: AtomicU64,
+    /// What a busy script's hook did to the client's transaction while
+    /// its thread was stalled (`stall_tx` bits; `command/busy_door.rs`),
+    /// taken by its session before its next command.
+    pub stall_tx: AtomicU8,
+}
+
+/// Bits of `ClientShared::stall_tx`, in the order a session applies them.
+pub mod stall_tx {
+    /// EXEC was refused: the transaction is discarded, WATCHes with it.
+    pub const DISCARDED: u8 = 1;
+    /// MULTI began one.
+    pub const BEGUN: u8 = 2;
+    /// A command was refused inside it: EXEC answers EXECABORT.
+    pub const REFUSED: u8 = 4;
 }
 
 /// The connection modes CLIENT LIST shows as flags, one bit each, in
@@ -103,6 +117,7 @@ impl ClientShared {
             names: Mutex::new(ClientNames::default()),
             qbuf: AtomicU64::new(0),
             qbuf_free: AtomicU64::new(0),
+            stall_tx: AtomicU8::new(0),
         }
     }
 
@@ -127,6 +142,12 @@ impl ClientShared {
             bits & !(mode as u8)
         };
         self.modes.store(bits, Ordering::Relaxed);
+    }
+
+    /// Whether `mode` is on.
+    pub fn has_mode(&self, mode: ClientMode) -> bool {
+        // ORDERING: Relaxed: see `set_mode`.
+        self.modes.load(Ordering::Relaxed) & mode as u8 != 0
     }
 
     /// CLIENT LIST's `flags` field: `P` for a subscriber, then the modes'

@@ -150,6 +150,13 @@ impl Service for CommandService {
         }
     }
 
+    fn stall_plain(&self, session: &Conn) -> bool {
+        match session {
+            Conn::Resp(s) => s.stall_plain(),
+            Conn::Rpc(_) => false,
+        }
+    }
+
     fn drop_parked_at_eof(&self, session: &Conn) -> bool {
         match session {
             Conn::Resp(s) => s.owes_nothing_once_gone(),

@@ -75,6 +75,7 @@ impl<S: Service> Worker<S> {
                 }
                 continue;
             }
+            self.own.set_quiet(slot, false);
             let fed = conn.resume(&mut self.svc, done);
             self.after_resume(slot, generation, fed);
         }

@@ -368,6 +368,21 @@ impl<S> Connection<S> {
         self.out.len() + (self.sending.len() - self.sent)
     }
 
+    /// Its output drained, nothing else of the connection is pending in
+    /// the loop but its armed recv: no input held, not parked or held, not
+    /// switching reads (`stall_peers.rs`).
+    pub fn is_quiet(&self) -> bool {
+        self.state == State::Open
+            && self.input.is_empty()
+            && !self.parked
+            && !self.detached
+            && self.held_until.is_none()
+            && self.recv_armed
+            && !self.recv_direct
+            && !self.recv_switching
+            && !self.rearm_queued
+    }
+
     /// True when the next send is the rest of one the socket did not take whole.
     pub fn send_continues(&self) -> bool {
         self.sent > 0

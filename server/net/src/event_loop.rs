@@ -20,6 +20,7 @@ use super::listener::Listening;
 use super::peer_watch::{Duplicate, PeerWatch};
 use super::shared::Shared;
 use super::slab::Slab;
+use super::stall_peers::OwnConnections;
 use super::stats::LoopStats;
 use super::token::{Op, Token};
 use super::{NetError, Service, Waiter};
@@ -59,6 +60,9 @@ pub struct Worker<S: Service> {
     pub(super) cqes: Vec<cqueue::Entry>,
     pub(super) ready: Vec<(Waiter, S::Completion)>,
     pub(super) flush: Vec<u32>,
+    /// The thread's connections as a stalled thread answers them
+    /// (stall_peers.rs).
+    pub(super) own: OwnConnections,
     pub(super) rearm: Vec<u32>,
     pub(super) doomed: Vec<u32>,
     /// Held connections (slot, generation) and when the next hold step is
@@ -110,6 +114,7 @@ impl<S: Service> Worker<S> {
             cqes: Vec::with_capacity(1024),
             ready: Vec::new(),
             flush: Vec::with_capacity(1024),
+            own: OwnConnections::default(),
             rearm: Vec::with_capacity(1024),
             doomed: Vec::new(),
             held: Vec::new(),
@@ -130,6 +135,10 @@ impl<S: Service> Worker<S> {
         if self.shared.relief.loops.len() == 1 {
             // No peer can take its connections while a script stalls it.
             super::stall_door::install(self.shared.relief.duplicate(self.thread));
+        }
+        // (Single issuer comes with deferred task work in `uring::create`.)
+        if self.uring.params().is_setup_single_issuer() {
+            self.own.enable(self.svc.maxclients());
         }
         self.arm_accept();
         self.arm_wakes();
@@ -204,6 +213,7 @@ impl<S: Service> Worker<S> {
         let mut cqes = std::mem::take(&mut self.cqes);
         cqes.clear();
         cqes.extend(self.uring.completion());
+        self.own.reaped(&cqes);
         self.batch.taken();
         self.prefetch_inputs(&cqes);
         let (mut slice_start, mut looked) = (turn_start, turn_start);

@@ -42,6 +42,8 @@ mod rlimit;
 mod shared;
 mod slab;
 mod stall_door;
+mod stall_io;
+mod stall_peers;
 mod stats;
 mod submit;
 mod threads;
@@ -60,7 +62,8 @@ pub use admit::Refused;
 pub use affinity::allowed_cpus;
 pub use endpoint::Endpoint;
 pub use rlimit::raise_nofile;
-pub use stall_door::{serve_stalled, Answer, Answered};
+pub use stall_door::serve_stalled;
+pub use stall_io::{Answer, Answered, Caller};
 pub use stats::LoopStats;
 pub use threads::{bind, serve, DoorConfig, Listeners, NetConfig, UnixSocket};
 pub use uring::run_deferred_work;
@@ -221,6 +224,13 @@ pub trait Service {
     }
     /// False: every held connection is released now (the overload is over).
     fn holding(&self) -> bool {
+        false
+    }
+    /// Whether a command from `session` could be answered from outside it
+    /// while its thread is stalled in a long command (`serve_stalled`):
+    /// the session is in a state those answers do not depend on. Asked
+    /// when the connection goes quiet.
+    fn stall_plain(&self, _session: &Self::Session) -> bool {
         false
     }
     /// The operation `session` was parked on finished: append its reply to `out`.

@@ -88,12 +88,14 @@ impl<S: Service> Worker<S> {
         let id = ((self.thread as u64) << 48) | self.next_id;
         self.next_id += 1;
         let session = self.svc.open(id, peer, local, door);
-        let (slot, _) = self
+        let (slot, generation) = self
             .conns
             .insert_with(|generation| Connection::new(stream, session, generation));
         if let Some(conn) = self.conns.slot_mut(slot) {
             conn.peer_ip = peer_ip;
-            conn.fixed = self.files.enter(&self.uring, slot, conn.stream.as_raw_fd());
+            let fd = conn.stream.as_raw_fd();
+            conn.fixed = self.files.enter(&self.uring, slot, fd);
+            self.own.opened(slot, generation, id, door, fd);
         }
         self.stats.accepted.fetch_add(1, Relaxed);
         self.stats.connections.fetch_add(1, Relaxed);
@@ -111,6 +113,7 @@ impl<S: Service> Worker<S> {
             self.shared.relief.withdraw(self.thread);
             (self.relieved, self.relief_due) = (Vec::new(), None);
             super::stall_door::uninstall();
+            self.own.disable();
             for index in 0..self.listeners.len() {
                 if self.listeners[index].armed {
                     self.cancel(Token::new(Op::Accept, index as u32, 0));
@@ -237,6 +240,7 @@ impl<S: Service> Worker<S> {
         if conn.fixed && !self.files.remove(&self.uring, slot) {
             let _ = conn.stream.shutdown(Shutdown::Both);
         }
+        self.own.closed(slot);
         if let Some(ip) = self.conns.remove(slot).and_then(|c| c.peer_ip) {
             self.shared.limits.release(ip);
         }

@@ -84,6 +84,14 @@ impl<S: Service> Worker<S> {
             self.stats.relieved.fetch_add(1, Relaxed);
             self.adopt(stream, door, path);
         }
+        // Replies answered for the thread's own connections while it was
+        // stalled that their sockets did not take: they go first.
+        for (slot, generation, unsent) in self.own.take_unsent() {
+            if let Some(conn) = self.conns.get_mut(slot, generation) {
+                conn.out.splice(0..0, unsent);
+                self.queue_flush(slot);
+            }
+        }
     }
 
     /// Accepts what waits in the relieved listeners (each `RELIEF_POLL`).

@@ -134,6 +134,10 @@ impl<S: Service> Worker<S> {
         if conn.pending_output() > 0 && conn.state != State::Closing {
             self.queue_flush(token.slot);
         } else {
+            if self.own.tracking() {
+                let quiet = conn.is_quiet() && self.svc.stall_plain(&conn.session);
+                self.own.set_quiet(token.slot, quiet);
+            }
             self.try_free(token.slot);
         }
     }

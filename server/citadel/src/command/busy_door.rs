@@ -1,27 +1,39 @@
-//! New connections while a script runs past busy-script-time on a server of
-//! one thread, answered from the script's hook (`citadel_net`'s
-//! stall_door.rs: no peer core can take them): as Redis answers clients
-//! during a busy script, SCRIPT KILL and FUNCTION KILL act, SHUTDOWN shuts
-//! down, QUIT closes, and every other command gets `-BUSY`, after the
-//! unknown-command, arity, NOAUTH and ACL checks Redis makes first. A
-//! command Redis lets through a busy script that would change the
-//! connection (AUTH, HELLO, MULTI, EXEC, WATCH, ...) is left, with all
-//! that follows it, to the session the connection gets when the script
-//! ends; so is everything sent to the RPC door. With more threads, peers
-//! relieve the stalled one and serve its new connections whole
-//! (`citadel_net`'s relief.rs).
+//! Clients of a thread whose script runs past busy-script-time, answered
+//! from the script's hook (`citadel_net`'s stall_door.rs): new connections
+//! on a server of one thread (no peer core can take them; with more
+//! threads, peers relieve the stalled one and serve its new connections
+//! whole, relief.rs), and the thread's own connections whose sessions are
+//! plain (`CommandService::stall_plain`: authenticated, not in MULTI, not
+//! subscribed, replies on) with nothing pending in the loop
+//! (stall_peers.rs). As Redis answers clients during a busy script,
+//! SCRIPT KILL and FUNCTION KILL act, FUNCTION STATS answers, SHUTDOWN
+//! shuts down, QUIT closes a new connection, EXEC aborts, MULTI begins a
+//! transaction on a connection with a session (busy_tx.rs keeps its
+//! state for the session), and every other command gets `-BUSY`, after
+//! the unknown-command, arity, NOAUTH and ACL checks Redis makes first.
+//! Another command Redis lets through a busy script (AUTH, HELLO, WATCH,
+//! DISCARD, ...; MULTI on a new connection, QUIT on one with a session,
+//! any of them inside a transaction, which queues them) is left, with all
+//! that follows it, to the session once the script ends; so is everything
+//! sent to the RPC door.
 
 use std::cell::Cell;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use citadel_net::{serve_stalled, Answered, Door};
+use citadel_net::{serve_stalled, Answered, Caller, Door};
 use citadel_resp::parse::{Parsed, RequestParser};
 use citadel_resp::write::Reply;
 
-use super::acl_check::{check, default_seat};
+use super::acl_check::{check, default_seat, install};
 use super::args::Args;
+use super::busy_tx;
 use super::dispatch::resolve;
 use super::error::{reply_error, CmdError};
+use super::function_stats::write_stats;
 use super::server::shutdown_args;
+use crate::acl::Seat;
+use crate::clients::ClientShared;
 use crate::command_clock::coarse_monotonic_ms;
 use crate::script::busy::{KillError, Slot};
 use crate::state::ServerState;
@@ -56,14 +68,55 @@ pub fn serve(state: &ServerState, slot: &Slot) {
         return;
     }
     let mut parser = RequestParser::default();
-    serve_stalled(&mut |door, input, out| match door == Door::MAIN {
-        true => answer(state, function, &mut parser, input, out),
+    let leave = Answered {
+        leave: true,
+        ..Answered::default()
+    };
+    serve_stalled(&mut |caller, input, out| {
         // (The RPC door's frames wait for their session.)
-        false => Answered {
-            leave: true,
-            ..Answered::default()
-        },
+        if caller.door != Door::MAIN {
+            return leave;
+        }
+        match sender(state, caller) {
+            Some(sender) => answer(state, function, &sender, &mut parser, input, out),
+            None => leave,
+        }
     });
+}
+
+/// Who sends the commands answered: a new connection (the `default`
+/// user, not yet authenticated when a password is required) or a
+/// connection's plain session (authenticated, as its user).
+struct Sender {
+    authed: bool,
+    resp3: bool,
+    seat: Seat,
+    /// A connection with a session (None: a new one, which QUIT closes
+    /// here): its transaction is kept across the script (busy_tx.rs).
+    client: Option<Arc<ClientShared>>,
+}
+
+/// The sender of `caller`'s commands; None when its client or user is gone
+/// (its session answers).
+fn sender(state: &ServerState, caller: Caller) -> Option<Sender> {
+    let Some(id) = caller.id else {
+        return Some(Sender {
+            authed: !state.auth_required(),
+            resp3: false,
+            seat: default_seat(state),
+            client: None,
+        });
+    };
+    let client = state.clients.get(id)?;
+    let user = client.names().user().to_vec();
+    install(state);
+    Some(Sender {
+        authed: true,
+        // ORDERING: Relaxed: the protocol its own thread's session set.
+        resp3: client.resp.load(Ordering::Relaxed) == 3,
+        seat: state.acl.seat(&user)?,
+        client: Some(client),
+    })
 }
 
 /// What one command gets.
@@ -77,11 +130,12 @@ enum Verdict {
 fn answer(
     state: &ServerState,
     function: bool,
+    sender: &Sender,
     parser: &mut RequestParser,
     input: &[u8],
     out: &mut Vec<u8>,
 ) -> Answered {
-    let authed = !state.auth_required();
+    let authed = sender.authed;
     let mut at = 0;
     loop {
         parser.reset();
@@ -89,7 +143,7 @@ fn answer(
         match parser.parse(rest, MAX_BULK, authed) {
             Parsed::Command { end, inline } => {
                 let args = Args::new(parser.buf(rest, inline), &parser.args);
-                match verdict(state, function, args, out) {
+                match verdict(state, function, sender, args, out) {
                     Verdict::Answered => at += end,
                     Verdict::Close => {
                         return Answered {
@@ -126,29 +180,61 @@ fn answer(
     }
 }
 
-fn verdict(state: &ServerState, function: bool, args: Args<'_>, out: &mut Vec<u8>) -> Verdict {
-    let mut reply = Reply::new(out, false);
+fn verdict(
+    state: &ServerState,
+    function: bool,
+    sender: &Sender,
+    args: Args<'_>,
+    out: &mut Vec<u8>,
+) -> Verdict {
+    let mut reply = Reply::new(out, sender.resp3);
+    // (A refusal inside a transaction makes its EXEC abort, as in Redis.)
+    let tx = sender.client.as_deref();
     let Some((idx, def)) = resolve(&mut reply, args) else {
+        busy_tx::refused(tx);
         return Verdict::Answered;
     };
     let refusal = if !def.arity_ok(args.len()) {
         Some(CmdError::Arity(def.name))
     } else if def.name == "quit" {
+        if tx.is_some() {
+            // (The session closes its connection.)
+            return Verdict::Leave;
+        }
         reply.ok();
         return Verdict::Close;
     } else if def.has_flag("no_auth") {
         // AUTH, HELLO: the session authenticates.
         return Verdict::Leave;
-    } else if state.auth_required() {
+    } else if !sender.authed {
         Some(CmdError::NoAuth)
     } else {
-        let seat = default_seat(state);
+        let seat = &sender.seat;
         let denied = !seat.unrestricted && check(&seat.user.selector, idx, def, args).is_some();
         denied.then_some(CmdError::NoPermCommand(def.name))
     };
     if let Some(e) = refusal {
         reply_error(&mut reply, &e);
+        busy_tx::refused(tx);
         return Verdict::Answered;
+    }
+    let busy = match function {
+        true => KillError::IsFunction,
+        false => KillError::IsEval,
+    }
+    .text();
+    if def.name == "exec" {
+        // Refused like any command, and as Redis refuses EXEC: its
+        // transaction, if any, is discarded.
+        busy_tx::discarded(tx);
+        let text = format!("EXECABORT Transaction discarded because of: {busy}");
+        reply_error(&mut reply, &CmdError::Text(text));
+        return Verdict::Answered;
+    }
+    if busy_tx::in_multi(tx) && def.has_flag("allow_busy") {
+        // (Queued by the session once the script ends, or refused there:
+        // MULTI nested, WATCH inside MULTI.)
+        return Verdict::Leave;
     }
     let threshold = state
         .settings
@@ -167,13 +253,15 @@ fn verdict(state: &ServerState, function: bool, args: Args<'_>, out: &mut Vec<u8
             }
             Err(e) => reply_error(&mut reply, &e),
         },
+        "function|stats" => write_stats(&state.scripts, &mut reply),
+        "multi" if tx.is_some() => {
+            busy_tx::begun(tx);
+            reply.ok();
+        }
         _ if def.has_flag("allow_busy") => return Verdict::Leave,
         _ => {
-            let busy = match function {
-                true => KillError::IsFunction,
-                false => KillError::IsEval,
-            };
-            reply_error(&mut reply, &CmdError::Static(busy.text()));
+            reply_error(&mut reply, &CmdError::Static(busy));
+            busy_tx::refused(tx);
         }
     }
     Verdict::Answered

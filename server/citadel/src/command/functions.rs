@@ -6,6 +6,7 @@
 use super::args::Args;
 use super::context::{reply_lines, Ctx};
 use super::error::{CmdError, CmdResult};
+use super::function_stats::write_stats;
 use super::scripting::{invocation, kill_running, run_script, with_engine};
 use super::table::{keyless, CommandDef};
 use crate::glob::glob_match;
@@ -285,38 +286,7 @@ fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 fn stats(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     ensure_saved_loaded(ctx)?;
-    let store = ctx.state.scripts.clone();
-    let (libs, funcs) = {
-        let r = store.functions();
-        (r.libraries.len(), r.function_count())
-    };
-    let running = store.busy.running_functions();
-    let out = &mut ctx.out;
-    out.map(2);
-    out.bulk(b"running_script");
-    match running.first() {
-        None => out.null(),
-        Some(r) => {
-            out.map(3);
-            out.bulk(b"name");
-            out.bulk(r.name.as_bytes());
-            out.bulk(b"command");
-            out.array(r.command.len());
-            for a in &r.command {
-                out.bulk(a);
-            }
-            out.bulk(b"duration_ms");
-            out.int(r.duration_ms as i64);
-        }
-    }
-    out.bulk(b"engines");
-    out.map(1);
-    out.bulk(b"LUA");
-    out.map(2);
-    out.bulk(b"libraries_count");
-    out.int(libs as i64);
-    out.bulk(b"functions_count");
-    out.int(funcs as i64);
+    write_stats(&ctx.state.scripts, &mut ctx.out);
     Ok(())
 }
 

@@ -93,6 +93,16 @@ impl Session {
         self.conn.client.is_killed()
     }
 
+    /// Whether a busy script's hook may answer this connection's commands
+    /// (`busy_door.rs`): what those answers depend on is plain here. It
+    /// is authenticated, not subscribed or monitoring, its replies on.
+    /// (Asked when the loop finds the connection quiet, so it waits for
+    /// nothing and runs no EXEC.)
+    pub fn stall_plain(&self) -> bool {
+        let c = &self.conn;
+        c.authed && c.subscriptions == 0 && !c.monitor && c.reply_mode == ReplyMode::On
+    }
+
     /// The loop's held input for this connection changed (CLIENT LIST).
     pub fn input_held(&self, len: usize, spare: usize) {
         self.conn.client.set_input(len, spare);
@@ -126,6 +136,10 @@ impl Session {
         let max_bulk = self.state.limits.proto_max_bulk_len;
         let authed = self.conn.authed || !self.state.auth_required();
         self.conn.pass_input = input.len();
+        // ORDERING: Relaxed: set by this thread's own busy-script hook.
+        if self.conn.client.stall_tx.load(Ordering::Relaxed) != 0 {
+            super::busy_tx::settle(&mut self.conn);
+        }
         // A core that will refuse this whole batch from its framing skips
         // the prefetch: a refusal must cost far less than serving. One that
         // may still admit some of it prefetches them as usual.
