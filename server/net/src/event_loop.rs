@@ -213,7 +213,11 @@ impl<S: Service> Worker<S> {
         let mut cqes = std::mem::take(&mut self.cqes);
         cqes.clear();
         cqes.extend(self.uring.completion());
-        self.own.reaped(&cqes);
+        // (A full completion queue may have overflowed, holding
+        // completions back: which connections they received for is not
+        // known this turn.)
+        let overflowed = cqes.len() >= self.uring.params().cq_entries() as usize;
+        self.own.reaped(&cqes, overflowed);
         self.batch.taken();
         self.prefetch_inputs(&cqes);
         let (mut slice_start, mut looked) = (turn_start, turn_start);
@@ -285,6 +289,11 @@ impl<S: Service> Worker<S> {
     /// (and any re-arms) now instead of at the end of the turn.
     fn send_now(&mut self) {
         self.flush_and_rearm();
+        if self.uring.submission().cq_overflow() {
+            // This enter runs deferred receives, posting completions this
+            // turn did not reap (stall_peers.rs).
+            self.own.suspend();
+        }
         if let Err(e) = self.uring.submit() {
             // The entries stay queued; the turn's own enter submits them.
             tracing::debug!(thread = self.thread, "mid-turn submit: {e}");

@@ -20,7 +20,9 @@
 //!
 //! The loop writes one flag per event (a `Cell` per slot, no lock, no
 //! thread-local); the rest of what `serve` needs (descriptor, session id)
-//! changes only when a connection opens or closes.
+//! changes only when a connection opens or closes. A turn whose
+//! completion queue overflowed (completions held back, not reaped)
+//! answers nothing.
 //!
 //! Reading a socket beside an armed io_uring recv is safe only when the
 //! ring defers task work to the thread's own `io_uring_enter` (our
@@ -52,6 +54,9 @@ thread_local! {
 struct Own {
     /// By connection slot: nothing of it is pending in the loop.
     quiet: Box<[Cell<bool>]>,
+    /// Completions this turn has not reaped may exist (the completion
+    /// queue overflowed): no connection is answered until the next turn.
+    suspended: Cell<bool>,
     peers: RefCell<Peers>,
 }
 
@@ -88,6 +93,7 @@ impl OwnConnections {
             quiet: (0..slots.min(MOST_SLOTS))
                 .map(|_| Cell::new(false))
                 .collect(),
+            suspended: Cell::new(false),
             peers: RefCell::default(),
         });
         OWN.set(Some(own.clone()));
@@ -115,11 +121,13 @@ impl OwnConnections {
     }
 
     /// A turn's completions: the connections they received for are busy
-    /// until the loop runs them.
-    pub(super) fn reaped(&self, cqes: &[cqueue::Entry]) {
+    /// until the loop runs them; `overflowed`: the completion queue held
+    /// more (this turn answers nothing while stalled).
+    pub(super) fn reaped(&self, cqes: &[cqueue::Entry], overflowed: bool) {
         let Some(own) = &self.0 else {
             return;
         };
+        own.suspended.set(overflowed);
         for cqe in cqes {
             let token = Token::decode(cqe.user_data());
             if token.op == Op::Recv {
@@ -127,6 +135,15 @@ impl OwnConnections {
                     flag.set(false);
                 }
             }
+        }
+    }
+
+    /// Completions this turn did not reap may be posted (a mid-turn enter
+    /// that flushes an overflowed queue): nothing is answered until the
+    /// next turn.
+    pub(super) fn suspend(&self) {
+        if let Some(own) = &self.0 {
+            own.suspended.set(true);
         }
     }
 
@@ -195,6 +212,9 @@ pub(super) fn serve(answer: &mut Answer<'_>, input: &mut Vec<u8>) {
     let Some(own) = OWN.with_borrow(|o| o.clone()) else {
         return;
     };
+    if own.suspended.get() {
+        return;
+    }
     let Ok(mut peers) = own.peers.try_borrow_mut() else {
         return;
     };
