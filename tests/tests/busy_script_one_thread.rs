@@ -243,25 +243,44 @@ fn transactions_across_a_busy_script_end_as_in_redis() {
     assert_eq!(reply_to(&mut operator, &["get", "xx"]), "$1\r\n1\r\n");
 }
 
-/// A connection whose answers depend on its session (a RESP2 subscriber,
-/// one with replies off) waits for the script, as before.
+/// A RESP2 subscriber gets Redis's subscribe-mode refusal before `-BUSY`.
 #[test]
-fn a_subscriber_waits_for_the_script() {
+fn a_subscriber_is_answered_as_in_redis() {
     let server = one_thread(&[]);
     let mut operator = connected(&server);
     let mut subscriber = fresh(&server);
     send(&mut subscriber, &["subscribe", "news"]);
     reply(&mut subscriber);
     let mut looping = start_looping(&server, &["eval", "while true do end", "0"]);
-    send(&mut subscriber, &["ping"]);
-    subscriber.set_read_timeout(Some(Duration::from_millis(300)));
-    assert!(
-        subscriber.raw_reply().is_none(),
-        "answered during the script"
+    assert_eq!(reply_to(&mut subscriber, &["ping"]), BUSY_EVAL);
+    assert_eq!(
+        reply_to(&mut subscriber, &["get", "x"]),
+        "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET \
+         are allowed in this context\r\n"
     );
-    subscriber.set_read_timeout(Some(Duration::from_secs(20)));
     kill_script(&mut operator, &mut looping);
-    assert_eq!(reply(&mut subscriber), "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    assert_eq!(
+        reply_to(&mut subscriber, &["ping"]),
+        "*2\r\n$4\r\npong\r\n$0\r\n\r\n"
+    );
+}
+
+/// A connection whose answers depend on its session (replies off) waits
+/// for the script, as before.
+#[test]
+fn a_client_with_replies_off_waits_for_the_script() {
+    let server = one_thread(&[]);
+    let mut operator = connected(&server);
+    let mut silent = connected(&server);
+    send(&mut silent, &["client", "reply", "off"]);
+    assert_eq!(reply_to(&mut operator, &["ping"]), "+PONG\r\n");
+    let mut looping = start_looping(&server, &["eval", "while true do end", "0"]);
+    send(&mut silent, &["client", "reply", "on"]);
+    silent.set_read_timeout(Some(Duration::from_millis(300)));
+    assert!(silent.raw_reply().is_none(), "answered during the script");
+    silent.set_read_timeout(Some(Duration::from_secs(20)));
+    kill_script(&mut operator, &mut looping);
+    assert_eq!(reply(&mut silent), "+OK\r\n");
 }
 
 /// With two threads, a connection on the script's thread is answered from

@@ -60,6 +60,9 @@ pub struct ClientShared {
     /// its thread was stalled (`stall_tx` bits; `command/busy_door.rs`),
     /// taken by its session before its next command.
     pub stall_tx: AtomicU8,
+    /// It has a Pub/Sub subscription (RESP2 subscribe mode while `resp`
+    /// is 2), kept by its session for a busy script's hook.
+    pub subscribed: AtomicBool,
 }
 
 /// Bits of `ClientShared::stall_tx`, in the order a session applies them.
@@ -118,6 +121,7 @@ impl ClientShared {
             qbuf: AtomicU64::new(0),
             qbuf_free: AtomicU64::new(0),
             stall_tx: AtomicU8::new(0),
+            subscribed: AtomicBool::new(false),
         }
     }
 
@@ -142,6 +146,13 @@ impl ClientShared {
             bits & !(mode as u8)
         };
         self.modes.store(bits, Ordering::Relaxed);
+    }
+
+    /// Whether the client has a Pub/Sub subscription (the owning thread
+    /// sets it).
+    pub fn set_subscribed(&self, on: bool) {
+        // ORDERING: Relaxed: read by the owning thread's busy-script hook.
+        self.subscribed.store(on, Ordering::Relaxed);
     }
 
     /// Whether `mode` is on.

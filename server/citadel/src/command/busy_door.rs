@@ -3,14 +3,15 @@
 //! on a server of one thread (no peer core can take them; with more
 //! threads, peers relieve the stalled one and serve its new connections
 //! whole, relief.rs), and the thread's own connections whose sessions are
-//! plain (`CommandService::stall_plain`: authenticated, not in MULTI, not
-//! subscribed, replies on) with nothing pending in the loop
+//! plain (`CommandService::stall_plain`: authenticated, not monitoring,
+//! replies on) with nothing pending in the loop
 //! (stall_peers.rs). As Redis answers clients during a busy script,
 //! SCRIPT KILL and FUNCTION KILL act, FUNCTION STATS answers, SHUTDOWN
 //! shuts down, QUIT closes a new connection, EXEC aborts, MULTI begins a
 //! transaction on a connection with a session (busy_tx.rs keeps its
 //! state for the session), and every other command gets `-BUSY`, after
-//! the unknown-command, arity, NOAUTH and ACL checks Redis makes first.
+//! the unknown-command, arity, NOAUTH, ACL and RESP2 subscribe-mode
+//! checks Redis makes first.
 //! Another command Redis lets through a busy script (AUTH, HELLO, WATCH,
 //! DISCARD, ...; MULTI on a new connection, QUIT on one with a session,
 //! any of them inside a transaction, which queues them) is left, with all
@@ -31,6 +32,7 @@ use super::busy_tx;
 use super::dispatch::resolve;
 use super::error::{reply_error, CmdError};
 use super::function_stats::write_stats;
+use super::pubsub::refusal_in_subscribe_mode;
 use super::server::shutdown_args;
 use crate::acl::Seat;
 use crate::clients::ClientShared;
@@ -90,6 +92,9 @@ pub fn serve(state: &ServerState, slot: &Slot) {
 struct Sender {
     authed: bool,
     resp3: bool,
+    /// In RESP2 subscribe mode: only the subscription commands, PING, QUIT
+    /// and RESET get past Redis's context check.
+    subscribed: bool,
     seat: Seat,
     /// A connection with a session (None: a new one, which QUIT closes
     /// here): its transaction is kept across the script (busy_tx.rs).
@@ -103,6 +108,7 @@ fn sender(state: &ServerState, caller: Caller) -> Option<Sender> {
         return Some(Sender {
             authed: !state.auth_required(),
             resp3: false,
+            subscribed: false,
             seat: default_seat(state),
             client: None,
         });
@@ -110,10 +116,13 @@ fn sender(state: &ServerState, caller: Caller) -> Option<Sender> {
     let client = state.clients.get(id)?;
     let user = client.names().user().to_vec();
     install(state);
+    // ORDERING: Relaxed: what its own thread's session set.
+    let resp3 = client.resp.load(Ordering::Relaxed) == 3;
+    let subscribed = client.subscribed.load(Ordering::Relaxed);
     Some(Sender {
         authed: true,
-        // ORDERING: Relaxed: the protocol its own thread's session set.
-        resp3: client.resp.load(Ordering::Relaxed) == 3,
+        resp3,
+        subscribed: subscribed && !resp3,
         seat: state.acl.seat(&user)?,
         client: Some(client),
     })
@@ -211,7 +220,10 @@ fn verdict(
     } else {
         let seat = &sender.seat;
         let denied = !seat.unrestricted && check(&seat.user.selector, idx, def, args).is_some();
-        denied.then_some(CmdError::NoPermCommand(def.name))
+        match denied {
+            true => Some(CmdError::NoPermCommand(def.name)),
+            false => refusal_in_subscribe_mode(sender.subscribed, def.name),
+        }
     };
     if let Some(e) = refusal {
         reply_error(&mut reply, &e);

@@ -33,7 +33,14 @@ const SUBSCRIBE_MODE: &[&str] = &[
 
 /// Redis's refusal of `name` in RESP2 subscribe mode, if it is refused.
 pub fn refuse_in_subscribe_mode(conn: &ConnState, name: &str) -> Option<CmdError> {
-    if conn.subscriptions == 0 || conn.resp3 || SUBSCRIBE_MODE.contains(&name) {
+    refusal_in_subscribe_mode(in_resp2_subscribe_mode(conn), name)
+}
+
+/// [`refuse_in_subscribe_mode`] for a connection known to be in RESP2
+/// subscribe mode or not (`subscribed`; a busy script's hook knows it from
+/// the client's shared record).
+pub fn refusal_in_subscribe_mode(subscribed: bool, name: &str) -> Option<CmdError> {
+    if !subscribed || SUBSCRIBE_MODE.contains(&name) {
         return None;
     }
     Some(CmdError::Text(format!(
@@ -134,6 +141,7 @@ pub fn forget_all(ctx: &mut Ctx<'_>) {
 /// subscription: a later one hands the waiter over again.
 fn set_subscriptions(conn: &mut ConnState, total: usize) {
     conn.subscriptions = total;
+    conn.client.set_subscribed(total > 0);
     if total == 0 {
         conn.pubsub_attached = false;
     }

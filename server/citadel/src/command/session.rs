@@ -94,13 +94,14 @@ impl Session {
     }
 
     /// Whether a busy script's hook may answer this connection's commands
-    /// (`busy_door.rs`): what those answers depend on is plain here. It
-    /// is authenticated, not subscribed or monitoring, its replies on.
+    /// (`busy_door.rs`): what those answers depend on is plain here, or
+    /// kept where the hook reads it (its user, protocol, subscriptions,
+    /// transaction). It is authenticated, not monitoring, its replies on.
     /// (Asked when the loop finds the connection quiet, so it waits for
     /// nothing and runs no EXEC.)
     pub fn stall_plain(&self) -> bool {
         let c = &self.conn;
-        c.authed && c.subscriptions == 0 && !c.monitor && c.reply_mode == ReplyMode::On
+        c.authed && !c.monitor && c.reply_mode == ReplyMode::On
     }
 
     /// The loop's held input for this connection changed (CLIENT LIST).
