@@ -129,12 +129,12 @@ fn serve(held: &mut Held, input: &mut [u8], answer: &mut Answer<'_>) -> bool {
         door: held.door,
         id: None,
     };
-    let done = match peek_and_take(fd, caller, input, answer) {
+    let (replies, done) = match peek_and_take(fd, caller, input, answer) {
         Peeked::Nothing => return true,
         Peeked::Gone => return false,
-        Peeked::Taken(done) => done,
+        Peeked::Taken { replies, done } => (replies, done),
     };
-    held.unsent = done.replies;
+    held.unsent = replies;
     held.leave = done.leave;
     if !flush(held) {
         return false;

@@ -40,16 +40,9 @@ pub(super) enum Peeked {
     Nothing,
     /// Closed by the peer, or an error.
     Gone,
-    Taken(Taken),
-}
-
-/// The commands answered at the start of a socket's input (taken from it).
-pub(super) struct Taken {
-    pub replies: Vec<u8>,
-    /// A command was left to the session: take nothing more.
-    pub leave: bool,
-    /// Close after the replies.
-    pub close: bool,
+    /// The commands answered at the start of the input (taken from the
+    /// socket): their replies, and what the service said of them.
+    Taken { replies: Vec<u8>, done: Answered },
 }
 
 /// Peeks at `fd`'s input (up to `input`'s length), has `answer` answer its
@@ -74,11 +67,7 @@ pub(super) fn peek_and_take(
     if consumed > 0 && recv(fd, &mut input[..consumed], 0).ok() != Some(consumed) {
         return Peeked::Gone;
     }
-    Peeked::Taken(Taken {
-        replies,
-        leave: done.leave,
-        close: done.close,
-    })
+    Peeked::Taken { replies, done }
 }
 
 /// Sends what `fd` takes now of `unsent`; false when the connection is gone.

@@ -266,17 +266,17 @@ pub(super) fn serve(answer: &mut Answer<'_>, input: &mut Vec<u8>) {
         if input.is_empty() {
             input.resize(PEEK, 0);
         }
-        let done = match peek_and_take(peer.fd, caller, input, answer) {
+        let (replies, done) = match peek_and_take(peer.fd, caller, input, answer) {
             Peeked::Nothing => continue,
             // Closed by the peer, or an error: the loop finds out.
             Peeked::Gone => {
                 peer.left = true;
                 continue;
             }
-            Peeked::Taken(done) => done,
+            Peeked::Taken { replies, done } => (replies, done),
         };
         peer.left = done.leave || done.close;
-        peer.unsent = done.replies;
+        peer.unsent = replies;
         flush_unsent(peer.fd, &mut peer.unsent);
     }
 }

@@ -248,12 +248,14 @@ fn verdict(
         // MULTI nested, WATCH inside MULTI.)
         return Verdict::Leave;
     }
-    let threshold = state
-        .settings
-        .get(&citadel_settings::server::BUSY_SCRIPT_TIME);
-    let kill = |eval: bool, reply: &mut Reply<'_>| match state.scripts.busy.kill(eval, threshold) {
-        Ok(()) => reply.ok(),
-        Err(e) => reply_error(reply, &CmdError::Static(e.text())),
+    let kill = |eval: bool, reply: &mut Reply<'_>| {
+        let threshold = state
+            .settings
+            .get(&citadel_settings::server::BUSY_SCRIPT_TIME);
+        match state.scripts.busy.kill(eval, threshold) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply_error(reply, &CmdError::Static(e.text())),
+        }
     };
     match def.name {
         "script|kill" => kill(true, &mut reply),
