@@ -138,31 +138,98 @@ fn shutdown_nosave_stops_a_script_on_the_only_thread() {
 }
 
 /// With a password set, a connection that has not authenticated gets
-/// NOAUTH, and its AUTH waits for the session (a busy script does not
-/// authenticate anyone).
+/// NOAUTH; AUTH and HELLO are answered during the script, as Redis
+/// answers them, so an operator can authenticate and kill it
+/// (`redis-cli -a PASS SCRIPT KILL`); what they set is the connection's
+/// once its session takes over.
 #[test]
-fn a_server_with_a_password_asks_for_it_first() {
+fn a_server_with_a_password_lets_an_operator_authenticate() {
     let server = one_thread(&["--requirepass", "sesame"]);
     let mut setup = fresh(&server);
     assert_eq!(reply_to(&mut setup, &["auth", "sesame"]), "+OK\r\n");
-    send(
-        &mut setup,
-        &[
-            "eval",
-            "local t = os.clock() while os.clock() - t < 1 do end return 'done'",
-            "0",
-        ],
-    );
+    send(&mut setup, &["eval", "while true do end", "0"]);
     std::thread::sleep(Duration::from_millis(300));
-    let mut client = fresh(&server);
+
+    let mut operator = fresh(&server);
     assert_eq!(
-        reply_to(&mut client, &["script", "kill"]),
+        reply_to(&mut operator, &["script", "kill"]),
         "-NOAUTH Authentication required.\r\n"
     );
-    send(&mut client, &["auth", "sesame"]);
-    assert_eq!(reply(&mut setup), "$4\r\ndone\r\n");
-    assert_eq!(reply(&mut client), "+OK\r\n");
-    assert_eq!(reply_to(&mut client, &["ping"]), "+PONG\r\n");
+    assert_eq!(
+        reply_to(&mut operator, &["hello", "3"]),
+        "-NOAUTH HELLO must be called with the client already authenticated, otherwise the \
+         HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and \
+         select the RESP protocol version at the same time\r\n"
+    );
+    assert_eq!(
+        reply_to(&mut operator, &["auth", "open"]),
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    assert_eq!(reply_to(&mut operator, &["auth", "sesame"]), "+OK\r\n");
+    assert_eq!(reply_to(&mut operator, &["get", "x"]), BUSY_EVAL);
+
+    // HELLO with credentials, a name and RESP3 in one, then a command in
+    // the same write: answered in RESP3 as the user it authenticated.
+    let mut greeted = fresh(&server);
+    send(
+        &mut greeted,
+        &[
+            "hello", "3", "auth", "default", "sesame", "setname", "early",
+        ],
+    );
+    send(&mut greeted, &["get", "x"]);
+    let hello = reply(&mut greeted);
+    assert!(hello.starts_with("%7\r\n"), "a RESP3 map: {hello}");
+    assert!(hello.contains("$5\r\nproto\r\n:3\r\n"), "{hello}");
+    assert_eq!(reply(&mut greeted), BUSY_EVAL);
+    let mut stranger = fresh(&server);
+    assert_eq!(
+        reply_to(&mut stranger, &["auth", "guess"]),
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+
+    // What an operator types: redis-cli authenticates, then kills.
+    let cli = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &server.port.to_string(),
+            "-a",
+            "sesame",
+            "--no-auth-warning",
+        ])
+        .args(["script", "kill"])
+        .output()
+        .expect("redis-cli is missing: run tests/run.sh, which installs it");
+    assert_eq!(String::from_utf8_lossy(&cli.stdout).trim(), "OK");
+    let killed = reply(&mut setup);
+    assert!(killed.starts_with("-ERR Script killed by user"), "{killed}");
+    // The session each connection gets starts where its greeting left it.
+    let info = reply_to(&mut greeted, &["client", "info"]);
+    assert!(info.starts_with('='), "a RESP3 verbatim string: {info}");
+    for field in [" name=early ", " resp=3 ", " user=default "] {
+        assert!(info.contains(field), "{field} in {info}");
+    }
+    let id = hello
+        .split("$2\r\nid\r\n:")
+        .nth(1)
+        .and_then(|rest| rest.split("\r\n").next())
+        .expect("HELLO names the connection's id");
+    assert!(
+        info.contains(&format!("id={id} ")),
+        "HELLO's id {id}: {info}"
+    );
+    assert_eq!(reply_to(&mut operator, &["ping"]), "+PONG\r\n");
+    assert_eq!(
+        reply_to(&mut stranger, &["ping"]),
+        "-NOAUTH Authentication required.\r\n"
+    );
+    // The two failed AUTHs are in the ACL LOG (one entry, as Redis groups
+    // them).
+    send(&mut operator, &["acl", "log"]);
+    let log = reply(&mut operator);
+    assert!(log.starts_with("*1\r\n"), "{log}");
+    assert!(log.contains("$5\r\ncount\r\n:2\r\n"), "{log}");
+    assert!(log.contains("$6\r\nreason\r\n$4\r\nauth\r\n"), "{log}");
 }
 
 /// SCRIPT KILL from `operator` stops the script `looping` runs.

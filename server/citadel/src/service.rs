@@ -103,7 +103,9 @@ impl Service for CommandService {
         if door == RPC_DOOR {
             Conn::Rpc(Box::new(RpcSession::new(&self.state, info).counted(open)))
         } else {
-            Conn::Resp(Box::new(Session::new(&self.state, info).counted(open)))
+            let greeting = crate::command::busy_greeting::take(id);
+            let session = Session::new(&self.state, info).greeted(greeting);
+            Conn::Resp(Box::new(session.counted(open)))
         }
     }
 

@@ -51,7 +51,6 @@ pub struct Worker<S: Service> {
     pub(super) listeners: Vec<Listening>,
     pub(super) svc: S,
     pub(super) thread: usize,
-    pub(super) next_id: u64,
     pub(super) stats: Arc<LoopStats>,
     pub(super) shared: Arc<Shared>,
     /// Accept failed (e.g. out of descriptors): re-arm at the next tick, not at once.
@@ -107,7 +106,6 @@ impl<S: Service> Worker<S> {
             listeners,
             svc,
             thread,
-            next_id: 1,
             stats,
             shared,
             accept_paused: false,
@@ -134,7 +132,7 @@ impl<S: Service> Worker<S> {
     pub fn run(mut self) -> Result<(), NetError> {
         if self.shared.relief.loops.len() == 1 {
             // No peer can take its connections while a script stalls it.
-            super::stall_door::install(self.shared.relief.duplicate(self.thread));
+            super::stall_door::install(self.shared.relief.duplicate(self.thread), self.thread);
         }
         // (Single issuer comes with deferred task work in `uring::create`.)
         if self.uring.params().is_setup_single_issuer() {

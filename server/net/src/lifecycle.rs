@@ -24,6 +24,19 @@ const DRAIN_WAIT: Duration = Duration::from_secs(2);
 /// aborted sockets.
 const ABORT_WAIT: Duration = Duration::from_secs(1);
 
+thread_local! {
+    static NEXT_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
+}
+
+/// A new connection's id, unique across threads (the thread's index in
+/// the top bits). The stall door takes one at its accept, so a command it
+/// answers (HELLO) names the id the connection's session will have.
+pub(super) fn connection_id(thread: usize) -> u64 {
+    let next = NEXT_ID.get();
+    NEXT_ID.set(next + 1);
+    ((thread as u64) << 48) | next
+}
+
 impl<S: Service> Worker<S> {
     pub(super) fn on_accept(&mut self, listener: usize, res: i32, more: bool) {
         if !more {
@@ -54,13 +67,20 @@ impl<S: Service> Worker<S> {
         }
         let door = self.listeners[listener].door;
         let unix_path = self.listeners[listener].unix_path.clone();
-        self.adopt(stream, door, unix_path);
+        self.adopt(stream, door, unix_path, None);
     }
 
     /// Serves `stream`, a connection just accepted through `door` (from
     /// the Unix socket at `unix_path`, if given), unless the connection
     /// limits refuse it.
-    pub(super) fn adopt(&mut self, stream: Socket, door: Door, unix_path: Option<Arc<str>>) {
+    /// `id` is the connection's when the stall door gave it one already.
+    pub(super) fn adopt(
+        &mut self,
+        stream: Socket,
+        door: Door,
+        unix_path: Option<Arc<str>>,
+        id: Option<u64>,
+    ) {
         let (peer, local) = match (stream.peer_addr(), stream.local_addr()) {
             (Ok(p), Ok(l)) => (p, l),
             _ => return,
@@ -85,8 +105,7 @@ impl<S: Service> Worker<S> {
         }
         let peer = Endpoint::from_sockaddr(&peer, unix_path);
         let local = Endpoint::from_sockaddr(&local, unix_path);
-        let id = ((self.thread as u64) << 48) | self.next_id;
-        self.next_id += 1;
+        let id = id.unwrap_or_else(|| connection_id(self.thread));
         let session = self.svc.open(id, peer, local, door);
         let (slot, generation) = self
             .conns

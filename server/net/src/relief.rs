@@ -80,9 +80,9 @@ impl<S: Service> Worker<S> {
     /// Adopts the connections this thread took while a command stalled it
     /// (`stall_door.rs`: a thread without peers).
     pub(super) fn adopt_stalled(&mut self) {
-        for (door, stream, path) in super::stall_door::take_held() {
+        for (door, stream, path, id) in super::stall_door::take_held() {
             self.stats.relieved.fetch_add(1, Relaxed);
-            self.adopt(stream, door, path);
+            self.adopt(stream, door, path, Some(id));
         }
         // Replies answered for the thread's own connections while it was
         // stalled that their sockets did not take: they go first.
@@ -108,7 +108,7 @@ impl<S: Service> Worker<S> {
         }
         for (door, stream, path) in taken {
             self.stats.relieved.fetch_add(1, Relaxed);
-            self.adopt(stream, door, path);
+            self.adopt(stream, door, path, None);
         }
     }
 }

@@ -36,6 +36,8 @@ thread_local! {
 
 struct Held {
     door: Door,
+    /// The id its session will be opened with.
+    id: u64,
     stream: Socket,
     path: Option<Arc<str>>,
     unsent: Vec<u8>,
@@ -44,13 +46,15 @@ struct Held {
 
 struct StallDoor {
     listeners: Vec<Duplicate>,
+    thread: usize,
     held: Vec<Held>,
 }
 
 /// This thread has no peer: it serves its own door while stalled.
-pub(super) fn install(listeners: Vec<Duplicate>) {
+pub(super) fn install(listeners: Vec<Duplicate>, thread: usize) {
     DOOR.set(Some(StallDoor {
         listeners,
+        thread,
         held: Vec::new(),
     }));
 }
@@ -63,7 +67,7 @@ pub(super) fn uninstall() {
 /// The connections taken while the loop was stalled, to adopt (their
 /// replies sent: one that does not take them all now is closed, as the
 /// session it gets could not send them first). Empty on nearly every turn.
-pub(super) fn take_held() -> Vec<(Door, Socket, Option<Arc<str>>)> {
+pub(super) fn take_held() -> Vec<(Door, Socket, Option<Arc<str>>, u64)> {
     DOOR.with_borrow_mut(|door| {
         let Some(door) = door.as_mut().filter(|d| !d.held.is_empty()) else {
             return Vec::new();
@@ -72,7 +76,7 @@ pub(super) fn take_held() -> Vec<(Door, Socket, Option<Arc<str>>)> {
             .into_iter()
             .filter_map(|mut held| {
                 let sent = flush(&mut held) && held.unsent.is_empty();
-                sent.then_some((held.door, held.stream, held.path))
+                sent.then_some((held.door, held.stream, held.path, held.id))
             })
             .collect()
     })
@@ -106,6 +110,7 @@ impl StallDoor {
                 };
                 self.held.push(Held {
                     door: *door,
+                    id: super::lifecycle::connection_id(self.thread),
                     stream,
                     path: path.clone(),
                     unsent: Vec::new(),
@@ -127,7 +132,8 @@ fn serve(held: &mut Held, input: &mut [u8], answer: &mut Answer<'_>) -> bool {
     let fd = held.stream.as_raw_fd();
     let caller = Caller {
         door: held.door,
-        id: None,
+        id: held.id,
+        has_session: false,
     };
     let (replies, done) = match peek_and_take(fd, caller, input, answer) {
         Peeked::Nothing => return true,

@@ -14,9 +14,12 @@ pub(super) const PEEK: usize = 16 << 10;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
     pub door: Door,
-    /// A connection already on the thread: the id its session was opened
-    /// with (`Service::open`). None: accepted while stalled, no session yet.
-    pub id: Option<u64>,
+    /// The connection's id: the one its session was opened with
+    /// (`Service::open`), or for one accepted while stalled, the one its
+    /// session will be opened with once the loop adopts it.
+    pub id: u64,
+    /// False: accepted while stalled, no session yet.
+    pub has_session: bool,
 }
 
 /// What the service made of the start of a held connection's input.

@@ -261,7 +261,8 @@ pub(super) fn serve(answer: &mut Answer<'_>, input: &mut Vec<u8>) {
         };
         let caller = Caller {
             door: peer.door,
-            id: Some(peer.id),
+            id: peer.id,
+            has_session: true,
         };
         if input.is_empty() {
             input.resize(PEEK, 0);

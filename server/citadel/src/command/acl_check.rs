@@ -256,6 +256,19 @@ pub fn log_entry(
     let subs = state.pubsub.counts(conn.client.id);
     super::client::describe(&mut info, &conn.client, Some(conn.pass_input), subs, now);
     let client_info = info.trim_end().to_owned();
+    add_log_entry(state, client_info, reason, context, object, username);
+}
+
+/// An ACL LOG entry for a client described by `client_info`.
+pub fn add_log_entry(
+    state: &ServerState,
+    client_info: String,
+    reason: Reason,
+    context: Context,
+    object: Vec<u8>,
+    username: Vec<u8>,
+) {
+    let now = citadel_cache::unix_millis();
     state.acl.log.add(log::Entry {
         count: 1,
         reason,

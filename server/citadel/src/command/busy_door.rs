@@ -12,11 +12,15 @@
 //! state for the session), and every other command gets `-BUSY`, after
 //! the unknown-command, arity, NOAUTH, ACL and RESP2 subscribe-mode
 //! checks Redis makes first.
-//! Another command Redis lets through a busy script (AUTH, HELLO, WATCH,
-//! DISCARD, ...; MULTI on a new connection, QUIT on one with a session,
-//! any of them inside a transaction, which queues them) is left, with all
-//! that follows it, to the session once the script ends; so is everything
-//! sent to the RPC door.
+//! AUTH and HELLO from a new connection are answered too (busy_greeting.rs
+//! keeps what they set for its session), so `redis-cli -a PASS SCRIPT
+//! KILL` works on a server that requires a password.
+//! Another command Redis lets through a busy script (AUTH and HELLO on a
+//! connection with a session, WATCH, DISCARD, ...; MULTI on a new
+//! connection, QUIT on one with a session, any of them inside a
+//! transaction, which queues them) is left, with all that follows it, to
+//! the session once the script ends; so is everything sent to the RPC
+//! door.
 
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
@@ -28,6 +32,7 @@ use citadel_resp::write::Reply;
 
 use super::acl_check::{check, default_seat, install};
 use super::args::Args;
+use super::busy_greeting;
 use super::busy_tx;
 use super::dispatch::resolve;
 use super::error::{reply_error, CmdError};
@@ -80,16 +85,18 @@ pub fn serve(state: &ServerState, slot: &Slot) {
             return leave;
         }
         match sender(state, caller) {
-            Some(sender) => answer(state, function, &sender, &mut parser, input, out),
+            Some(mut sender) => answer(state, function, &mut sender, &mut parser, input, out),
             None => leave,
         }
     });
 }
 
 /// Who sends the commands answered: a new connection (the `default`
-/// user, not yet authenticated when a password is required) or a
-/// connection's plain session (authenticated, as its user).
+/// user, not yet authenticated when a password is required, until its
+/// AUTH or HELLO) or a connection's plain session (authenticated, as its
+/// user).
 struct Sender {
+    caller: Caller,
     authed: bool,
     resp3: bool,
     /// In RESP2 subscribe mode: only the subscription commands, PING, QUIT
@@ -104,22 +111,26 @@ struct Sender {
 /// The sender of `caller`'s commands; None when its client or user is gone
 /// (its session answers).
 fn sender(state: &ServerState, caller: Caller) -> Option<Sender> {
-    let Some(id) = caller.id else {
+    if !caller.has_session {
+        let greeting = busy_greeting::get(caller.id);
+        let seat = greeting.as_ref().and_then(|g| g.seat.clone());
         return Some(Sender {
-            authed: !state.auth_required(),
-            resp3: false,
+            caller,
+            authed: seat.is_some() || !state.auth_required(),
+            resp3: greeting.is_some_and(|g| g.resp3),
             subscribed: false,
-            seat: default_seat(state),
+            seat: seat.unwrap_or_else(|| default_seat(state)),
             client: None,
         });
-    };
-    let client = state.clients.get(id)?;
+    }
+    let client = state.clients.get(caller.id)?;
     let user = client.names().user().to_vec();
     install(state);
     // ORDERING: Relaxed: what its own thread's session set.
     let resp3 = client.resp.load(Ordering::Relaxed) == 3;
     let subscribed = client.subscribed.load(Ordering::Relaxed);
     Some(Sender {
+        caller,
         authed: true,
         resp3,
         subscribed: subscribed && !resp3,
@@ -131,6 +142,8 @@ fn sender(state: &ServerState, caller: Caller) -> Option<Sender> {
 /// What one command gets.
 enum Verdict {
     Answered,
+    /// Answered, and it may have changed who the sender is (AUTH, HELLO).
+    Greeted,
     Close,
     Leave,
 }
@@ -139,21 +152,33 @@ enum Verdict {
 fn answer(
     state: &ServerState,
     function: bool,
-    sender: &Sender,
+    sender: &mut Sender,
     parser: &mut RequestParser,
     input: &[u8],
     out: &mut Vec<u8>,
 ) -> Answered {
-    let authed = sender.authed;
     let mut at = 0;
     loop {
         parser.reset();
         let rest = &input[at..];
-        match parser.parse(rest, MAX_BULK, authed) {
+        match parser.parse(rest, MAX_BULK, sender.authed) {
             Parsed::Command { end, inline } => {
                 let args = Args::new(parser.buf(rest, inline), &parser.args);
                 match verdict(state, function, sender, args, out) {
                     Verdict::Answered => at += end,
+                    Verdict::Greeted => {
+                        at += end;
+                        match self::sender(state, sender.caller) {
+                            Some(now) => *sender = now,
+                            None => {
+                                return Answered {
+                                    consumed: at,
+                                    close: false,
+                                    leave: true,
+                                }
+                            }
+                        }
+                    }
                     Verdict::Close => {
                         return Answered {
                             consumed: at + end,
@@ -213,8 +238,14 @@ fn verdict(
         reply.ok();
         return Verdict::Close;
     } else if def.has_flag("no_auth") {
-        // AUTH, HELLO: the session authenticates.
-        return Verdict::Leave;
+        let id = sender.caller.id;
+        match (tx.is_none(), def.name) {
+            (true, "auth") => busy_greeting::auth(state, id, args, &mut reply),
+            (true, "hello") => busy_greeting::hello(state, id, sender.authed, args, &mut reply),
+            // (A session authenticates itself.)
+            _ => return Verdict::Leave,
+        }
+        return Verdict::Greeted;
     } else if !sender.authed {
         Some(CmdError::NoAuth)
     } else {

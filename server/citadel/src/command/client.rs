@@ -57,13 +57,19 @@ fn valid_attr(v: &[u8]) -> bool {
     v.iter().all(|c| (b'!'..=b'~').contains(c))
 }
 
+/// A name CLIENT SETNAME and HELLO SETNAME accept.
+pub fn check_name(name: &[u8]) -> CmdResult {
+    match valid_attr(name) {
+        true => Ok(()),
+        false => Err(CmdError::Static(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        )),
+    }
+}
+
 /// CLIENT SETNAME / HELLO SETNAME.
 pub fn set_name(ctx: &mut Ctx<'_>, name: &[u8]) -> CmdResult {
-    if !valid_attr(name) {
-        return Err(CmdError::Static(
-            "ERR Client names cannot contain spaces, newlines or special characters.",
-        ));
-    }
+    check_name(name)?;
     ctx.conn.client.names().name = name.to_vec();
     ctx.conn.overload.stale();
     Ok(())

@@ -5,7 +5,10 @@ use super::client::set_name;
 use super::context::Ctx;
 use super::error::{CmdError, CmdResult};
 use crate::acl::log::{Context, Reason};
+use crate::acl::Seat;
 use crate::clients::ClientMode;
+use crate::state::ServerState;
+use citadel_resp::write::Reply;
 
 /// The Redis version Citadel claims, the one constant HELLO, INFO
 /// (`redis_version`) and Lua's `redis.REDIS_VERSION` report. Client
@@ -79,16 +82,21 @@ pub fn reset(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// The user `user` when `pass` opens it.
+pub fn check_credentials(state: &ServerState, user: &[u8], pass: &[u8]) -> Option<Seat> {
+    state.acl.seat(user).filter(|seat| seat.user.accepts(pass))
+}
+
 /// Checks a username/password pair against the ACL users; the client
 /// becomes that user. A failure is logged (ACL LOG, reason `auth`).
 fn authenticate(ctx: &mut Ctx<'_>, command: &[u8], user: &[u8], pass: &[u8]) -> CmdResult {
-    match ctx.state.acl.seat(user) {
-        Some(seat) if seat.user.accepts(pass) => {
+    match check_credentials(ctx.state, user, pass) {
+        Some(seat) => {
             ctx.conn.authed = true;
             super::acl_check::seat_user(ctx.conn, seat);
             Ok(())
         }
-        _ => {
+        None => {
             let (reason, context) = (Reason::Auth, Context::Toplevel);
             let object = command.to_vec();
             super::acl_check::log_entry(
@@ -104,82 +112,115 @@ fn authenticate(ctx: &mut Ctx<'_>, command: &[u8], user: &[u8], pass: &[u8]) -> 
     }
 }
 
-pub fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+/// The user and password an AUTH names.
+pub fn auth_credentials<'a>(
+    state: &ServerState,
+    args: Args<'a>,
+) -> Result<(&'a [u8], &'a [u8]), CmdError> {
     match args.len() {
-        2 if default_has_no_password(ctx) => return Err(CmdError::NoPasswordSet),
-        2 => authenticate(ctx, args.get(0), b"default", args.get(1))?,
-        3 => authenticate(ctx, args.get(0), args.get(1), args.get(2))?,
-        _ => return Err(CmdError::Syntax),
+        2 if default_has_no_password(state) => Err(CmdError::NoPasswordSet),
+        2 => Ok((b"default", args.get(1))),
+        3 => Ok((args.get(1), args.get(2))),
+        _ => Err(CmdError::Syntax),
     }
+}
+
+pub fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (user, pass) = auth_credentials(ctx.state, args)?;
+    authenticate(ctx, args.get(0), user, pass)?;
     ctx.out.ok();
     Ok(())
 }
 
 /// AUTH <password> needs `default` to have one (Redis: not `nopass`).
-fn default_has_no_password(ctx: &Ctx<'_>) -> bool {
-    ctx.state.acl.get(b"default").is_none_or(|u| u.nopass)
+fn default_has_no_password(state: &ServerState) -> bool {
+    state.acl.get(b"default").is_none_or(|u| u.nopass)
 }
 
-pub fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let mut next = 1;
-    let mut version = None;
-    if args.len() >= 2 {
-        let v = args.int(1).map_err(|_| {
-            CmdError::Static("ERR Protocol version is not an integer or out of range")
-        })?;
-        if !(2..=3).contains(&v) {
-            return Err(CmdError::Static("NOPROTO unsupported protocol version"));
+/// HELLO's options.
+pub struct Hello<'a> {
+    /// The protocol asked for: Some(true) for RESP3.
+    pub resp3: Option<bool>,
+    pub credentials: Option<(&'a [u8], &'a [u8])>,
+    pub name: Option<&'a [u8]>,
+}
+
+/// HELLO without credentials from a client not yet authenticated.
+pub const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+
+impl<'a> Hello<'a> {
+    pub fn parse(args: Args<'a>) -> Result<Hello<'a>, CmdError> {
+        let mut next = 1;
+        let mut resp3 = None;
+        if args.len() >= 2 {
+            let v = args.int(1).map_err(|_| {
+                CmdError::Static("ERR Protocol version is not an integer or out of range")
+            })?;
+            if !(2..=3).contains(&v) {
+                return Err(CmdError::Static("NOPROTO unsupported protocol version"));
+            }
+            resp3 = Some(v == 3);
+            next = 2;
         }
-        version = Some(v);
-        next = 2;
-    }
-    let (mut credentials, mut name) = (None, None);
-    while next < args.len() {
-        let more = args.len() - 1 - next;
-        if args.is(next, "auth") && more >= 2 {
-            credentials = Some((args.get(next + 1), args.get(next + 2)));
-            next += 3;
-        } else if args.is(next, "setname") && more >= 1 {
-            name = Some(args.get(next + 1));
-            next += 2;
-        } else {
-            return Err(CmdError::quoting(
-                "ERR Syntax error in HELLO option '",
-                args.get(next),
-                "'",
-            ));
+        let (mut credentials, mut name) = (None, None);
+        while next < args.len() {
+            let more = args.len() - 1 - next;
+            if args.is(next, "auth") && more >= 2 {
+                credentials = Some((args.get(next + 1), args.get(next + 2)));
+                next += 3;
+            } else if args.is(next, "setname") && more >= 1 {
+                name = Some(args.get(next + 1));
+                next += 2;
+            } else {
+                return Err(CmdError::quoting(
+                    "ERR Syntax error in HELLO option '",
+                    args.get(next),
+                    "'",
+                ));
+            }
         }
+        Ok(Hello {
+            resp3,
+            credentials,
+            name,
+        })
     }
-    if let Some((user, pass)) = credentials {
-        authenticate(ctx, args.get(0), user, pass)?;
-    }
-    if !ctx.conn.authed && ctx.state.auth_required() {
-        return Err(CmdError::Static(
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
-        ));
-    }
-    if let Some(name) = name {
-        set_name(ctx, name)?;
-    }
-    if let Some(v) = version {
-        ctx.conn.set_resp3(v == 3);
-        ctx.out.resp3 = v == 3;
-    }
-    let out = &mut ctx.out;
+}
+
+/// HELLO's reply: the server's and the connection's facts.
+pub fn write_hello(out: &mut Reply<'_>, resp3: bool, id: u64) {
     out.map(7);
     out.bulk(b"server");
     out.bulk(b"redis");
     out.bulk(b"version");
     out.bulk(REDIS_VERSION.as_bytes());
     out.bulk(b"proto");
-    out.int(if ctx.conn.resp3 { 3 } else { 2 });
+    out.int(if resp3 { 3 } else { 2 });
     out.bulk(b"id");
-    out.int(ctx.conn.client.id as i64);
+    out.int(id as i64);
     out.bulk(b"mode");
     out.bulk(b"standalone");
     out.bulk(b"role");
     out.bulk(b"master");
     out.bulk(b"modules");
     out.array(0);
+}
+
+pub fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let hello = Hello::parse(args)?;
+    if let Some((user, pass)) = hello.credentials {
+        authenticate(ctx, args.get(0), user, pass)?;
+    }
+    if !ctx.conn.authed && ctx.state.auth_required() {
+        return Err(CmdError::Static(HELLO_NOAUTH));
+    }
+    if let Some(name) = hello.name {
+        set_name(ctx, name)?;
+    }
+    if let Some(resp3) = hello.resp3 {
+        ctx.conn.set_resp3(resp3);
+        ctx.out.resp3 = resp3;
+    }
+    write_hello(&mut ctx.out, ctx.conn.resp3, ctx.conn.client.id);
     Ok(())
 }

@@ -11,6 +11,7 @@ mod bitop;
 mod bits;
 mod blocking;
 pub(crate) mod busy_door;
+pub(crate) mod busy_greeting;
 mod busy_tx;
 mod client;
 mod cluster;

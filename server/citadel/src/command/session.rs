@@ -79,6 +79,23 @@ impl Session {
         }
     }
 
+    /// Starts from what its connection said while a busy script stalled
+    /// the thread, before it had a session (busy_greeting.rs).
+    pub fn greeted(mut self, greeting: Option<super::busy_greeting::Greeting>) -> Session {
+        let Some(greeting) = greeting else {
+            return self;
+        };
+        if let Some(seat) = greeting.seat {
+            self.conn.authed = true;
+            super::acl_check::seat_user(&mut self.conn, seat);
+        }
+        self.conn.set_resp3(greeting.resp3);
+        if let Some(name) = greeting.name {
+            self.conn.client.names().name = name;
+        }
+        self
+    }
+
     /// Counted among the connections of its core while it lives.
     pub fn counted(mut self, open: Option<crate::overload::OpenConnection>) -> Session {
         self._open = open;

@@ -1,0 +1,149 @@
+//! AUTH and HELLO from a connection accepted while a busy script stalls
+//! its thread (busy_door.rs), answered as Redis answers them then (both
+//! are allowed through a busy script): an operator's `redis-cli -a PASS
+//! SCRIPT KILL` authenticates, then kills. The connection has no session
+//! yet, so what they set (its user, protocol and name) is kept here under
+//! the id the loop gave it at accept, and its session starts from it when
+//! the loop adopts the connection (`take`).
+
+use std::cell::RefCell;
+
+use citadel_resp::write::Reply;
+
+use super::args::Args;
+use super::client::check_name;
+use super::connection::{auth_credentials, check_credentials, write_hello, Hello, HELLO_NOAUTH};
+use super::error::CmdError;
+use crate::acl::log::{Context, Reason};
+use crate::acl::Seat;
+use crate::state::ServerState;
+
+/// What a new connection said of itself before it had a session.
+#[derive(Clone)]
+pub struct Greeting {
+    /// Set once AUTH or HELLO AUTH succeeded.
+    pub seat: Option<Seat>,
+    pub resp3: bool,
+    pub name: Option<Vec<u8>>,
+}
+
+thread_local! {
+    /// By connection id, in accept order (ids only grow on a thread).
+    static GREETED: RefCell<Vec<(u64, Greeting)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What connection `id` said so far, if anything.
+pub fn get(id: u64) -> Option<Greeting> {
+    GREETED.with_borrow(|all| all.iter().find(|(k, _)| *k == id).map(|(_, g)| g.clone()))
+}
+
+/// The greeting of connection `id`, whose session is being opened. The
+/// loop adopts held connections in accept order before it accepts any
+/// other, so an older entry is of a connection that closed unadopted.
+pub fn take(id: u64) -> Option<Greeting> {
+    GREETED.with_borrow_mut(|all| {
+        if all.is_empty() {
+            return None;
+        }
+        let found = all.iter().position(|(k, _)| *k == id);
+        let greeting = found.map(|i| all.remove(i).1);
+        all.retain(|(k, _)| *k > id);
+        greeting
+    })
+}
+
+fn update(id: u64, change: impl FnOnce(&mut Greeting)) {
+    GREETED.with_borrow_mut(|all| {
+        let at = match all.iter().position(|(k, _)| *k == id) {
+            Some(at) => at,
+            None => {
+                let fresh = Greeting {
+                    seat: None,
+                    resp3: false,
+                    name: None,
+                };
+                all.push((id, fresh));
+                all.len() - 1
+            }
+        };
+        change(&mut all[at].1);
+    });
+}
+
+/// AUTH from new connection `id`: its reply in `reply`.
+pub fn auth(state: &ServerState, id: u64, args: Args<'_>, reply: &mut Reply<'_>) {
+    let authed = auth_credentials(state, args)
+        .and_then(|(user, pass)| authenticate(state, id, args.get(0), user, pass));
+    match authed {
+        Ok(()) => reply.ok(),
+        Err(e) => super::error::reply_error(reply, &e),
+    }
+}
+
+/// HELLO from new connection `id` (`authed`: already authenticated, or
+/// no password is required): its reply in `reply`, in the protocol it
+/// asked for.
+pub fn hello(state: &ServerState, id: u64, authed: bool, args: Args<'_>, reply: &mut Reply<'_>) {
+    if let Err(e) = greet(state, id, authed, args, reply) {
+        super::error::reply_error(reply, &e);
+    }
+}
+
+fn greet(
+    state: &ServerState,
+    id: u64,
+    mut authed: bool,
+    args: Args<'_>,
+    reply: &mut Reply<'_>,
+) -> Result<(), CmdError> {
+    let hello = Hello::parse(args)?;
+    if let Some((user, pass)) = hello.credentials {
+        authenticate(state, id, args.get(0), user, pass)?;
+        authed = true;
+    }
+    if !authed {
+        return Err(CmdError::Static(HELLO_NOAUTH));
+    }
+    if let Some(name) = hello.name {
+        check_name(name)?;
+        update(id, |g| g.name = Some(name.to_vec()));
+    }
+    if let Some(resp3) = hello.resp3 {
+        update(id, |g| g.resp3 = resp3);
+        reply.resp3 = resp3;
+    }
+    write_hello(reply, reply.resp3, id);
+    Ok(())
+}
+
+/// Makes `user` connection `id`'s user when `pass` opens it; a failure is
+/// logged (ACL LOG, reason `auth`), the client named by its id (it has no
+/// session to describe yet).
+fn authenticate(
+    state: &ServerState,
+    id: u64,
+    command: &[u8],
+    user: &[u8],
+    pass: &[u8],
+) -> Result<(), CmdError> {
+    match check_credentials(state, user, pass) {
+        Some(seat) => {
+            update(id, |g| g.seat = Some(seat));
+            Ok(())
+        }
+        None => {
+            let info = format!("id={id}");
+            let (reason, context) = (Reason::Auth, Context::Toplevel);
+            let username = user.to_vec();
+            super::acl_check::add_log_entry(
+                state,
+                info,
+                reason,
+                context,
+                command.to_vec(),
+                username,
+            );
+            Err(CmdError::WrongPass)
+        }
+    }
+}
