@@ -110,7 +110,7 @@ fill() { # port type
     for ((i = 0; i < elements; i += batch)); do
         line=""
         for ((j = i; j < i + batch && j < elements; j++)); do
-            m=$(printf 'm%015d' "$j")
+            printf -v m 'm%015d' "$j"
             case $2 in hash) line+=" $m v" ;; set) line+=" $m" ;; zset) line+=" $j $m" ;; esac
         done
         case $2 in hash) echo "HSET big$line" ;; set) echo "SADD big$line" ;; zset) echo "ZADD big$line" ;; esac
