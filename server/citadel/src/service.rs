@@ -182,6 +182,7 @@ impl Service for CommandService {
     }
 
     fn turn(&mut self, now_ms: u64) {
+        crate::command::busy_greeting::next_turn();
         self.state.gate.enter(self.ctx.index);
         self.ctx.cache.set_clock(now_ms);
         let wanted = self.state.key_changes_wanted();

@@ -4,9 +4,9 @@
 //! SCRIPT KILL` authenticates, then kills. The connection has no session
 //! yet, so what they set (its user, protocol and name) is kept here under
 //! the id the loop gave it at accept, and its session starts from it when
-//! the loop adopts the connection (`take`).
+//! the loop adopts the connection (`take`), later in the same loop turn.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use citadel_resp::write::Reply;
 
@@ -27,46 +27,60 @@ pub struct Greeting {
     pub name: Option<Vec<u8>>,
 }
 
+/// A greeting, the connection it is of and the loop turn it was made in.
+struct Greeted {
+    id: u64,
+    turn: u64,
+    greeting: Greeting,
+}
+
 thread_local! {
-    /// By connection id, in accept order (ids only grow on a thread).
-    static GREETED: RefCell<Vec<(u64, Greeting)>> = const { RefCell::new(Vec::new()) };
+    static GREETED: RefCell<Vec<Greeted>> = const { RefCell::new(Vec::new()) };
+    /// The loop turns of this thread (`next_turn`).
+    static TURN: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A loop turn begins (`Service::turn`): the connections greeted in
+/// earlier turns were adopted at their end, or closed unadopted.
+pub fn next_turn() {
+    TURN.set(TURN.get().wrapping_add(1));
 }
 
 /// What connection `id` said so far, if anything.
 pub fn get(id: u64) -> Option<Greeting> {
-    GREETED.with_borrow(|all| all.iter().find(|(k, _)| *k == id).map(|(_, g)| g.clone()))
+    GREETED.with_borrow(|all| {
+        let found = all.iter().find(|g| g.id == id);
+        found.map(|g| g.greeting.clone())
+    })
 }
 
-/// The greeting of connection `id`, whose session is being opened. The
-/// loop adopts held connections in accept order before it accepts any
-/// other, so an older entry is of a connection that closed unadopted.
+/// The greeting of connection `id`, whose session is being opened.
 pub fn take(id: u64) -> Option<Greeting> {
     GREETED.with_borrow_mut(|all| {
-        if all.is_empty() {
-            return None;
-        }
-        let found = all.iter().position(|(k, _)| *k == id);
-        let greeting = found.map(|i| all.remove(i).1);
-        all.retain(|(k, _)| *k > id);
-        greeting
+        let at = all.iter().position(|g| g.id == id)?;
+        Some(all.swap_remove(at).greeting)
     })
 }
 
 fn update(id: u64, change: impl FnOnce(&mut Greeting)) {
+    let turn = TURN.get();
     GREETED.with_borrow_mut(|all| {
-        let at = match all.iter().position(|(k, _)| *k == id) {
+        // A connection greeted in an earlier turn was adopted (the turn
+        // after its stall) or closed before it could be.
+        all.retain(|g| g.turn == turn);
+        let at = match all.iter().position(|g| g.id == id) {
             Some(at) => at,
             None => {
-                let fresh = Greeting {
+                let greeting = Greeting {
                     seat: None,
                     resp3: false,
                     name: None,
                 };
-                all.push((id, fresh));
+                all.push(Greeted { id, turn, greeting });
                 all.len() - 1
             }
         };
-        change(&mut all[at].1);
+        change(&mut all[at].greeting);
     });
 }
 
