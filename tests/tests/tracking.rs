@@ -80,19 +80,26 @@ fn resp3_default_optin_optout_noloop_and_bcast_match_redis() {
     pair.same_steps_watching(0, steps);
 }
 
+/// Connection 0 tracks, redirecting to the connection whose ids (Redis's,
+/// Citadel's: they differ) are `ids`; each server is sent its own.
+fn track_redirected_to(pair: &mut Pair, ids: &(String, String)) {
+    let replies = pair.split_on(
+        0,
+        &["CLIENT", "TRACKING", "ON", "REDIRECT", &ids.0],
+        &["CLIENT", "TRACKING", "ON", "REDIRECT", &ids.1],
+    );
+    assert_eq!(replies, ("+OK\r\n".into(), "+OK\r\n".into()));
+}
+
 #[test]
 fn resp2_redirect_to_an_invalidate_subscriber_matches_redis() {
     let mut pair = Pair::start();
     let receiver = pair.connect();
     let writer = pair.connect();
-    // The receiver's id differs between servers: learn both, send each its own.
-    let (redis_id, citadel_id) = pair.client_ids(receiver);
+    // (Its ids first: a RESP2 subscriber may not ask.)
+    let ids = pair.client_ids(receiver);
     pair.same_str_on(receiver, &["SUBSCRIBE", "__redis__:invalidate"]);
-    pair.split_on(
-        0,
-        &["CLIENT", "TRACKING", "ON", "REDIRECT", &redis_id],
-        &["CLIENT", "TRACKING", "ON", "REDIRECT", &citadel_id],
-    );
+    track_redirected_to(&mut pair, &ids);
     let steps: &[(usize, &[&str])] = &[
         (0, &["GET", "r"]),
         (writer, &["SET", "r", "1"]),
@@ -102,6 +109,43 @@ fn resp2_redirect_to_an_invalidate_subscriber_matches_redis() {
         (0, &["SET", "r", "own"]),
     ];
     pair.same_steps_watching(receiver, steps);
+}
+
+/// Any RESP3 connection may be a REDIRECT target: it hears the tracking
+/// client's invalidations as pushes, CLIENT REPLY OFF or not (Redis 7.0's
+/// `unit/tracking` "RESP3 based basic redirect invalidation with client
+/// reply off"). Before, only a subscriber or a tracking connection could
+/// be reached, and the tracking client heard `tracking-redir-broken`.
+#[test]
+fn resp3_redirect_to_a_plain_connection_matches_redis() {
+    let mut pair = Pair::start();
+    let receiver = pair.connect();
+    let writer = pair.connect();
+    pair.both(receiver, &["HELLO", "3"]);
+    let ids = pair.client_ids(receiver);
+    track_redirected_to(&mut pair, &ids);
+    let steps: &[(usize, &[&str])] = &[
+        (0, &["GET", "r"]),
+        (writer, &["SET", "r", "1"]),
+        (0, &["GET", "r"]),
+    ];
+    pair.same_steps_watching(receiver, steps);
+    // Replies off: the invalidation still arrives, nothing else does.
+    pair.send_on(receiver, &["CLIENT", "REPLY", "OFF"]);
+    pair.same_steps_watching(receiver, &[(writer, &["SET", "r", "2"])]);
+    let steps: &[(usize, &[&str])] = &[
+        (receiver, &["CLIENT", "REPLY", "ON"]),
+        (receiver, &["PING"]),
+        (0, &["GET", "r"]),
+        (writer, &["DEL", "r"]),
+    ];
+    pair.same_steps_watching(receiver, steps);
+    // (The redirect ids differ between the servers.)
+    let (redis, citadel) = pair.each_on(0, &["CLIENT", "TRACKINGINFO"]);
+    assert_eq!(
+        citadel.replace(&format!(":{}\r\n", ids.1), ":ID\r\n"),
+        redis.replace(&format!(":{}\r\n", ids.0), ":ID\r\n")
+    );
 }
 
 fn call(c: &mut RespReader, args: &[&str]) -> String {

@@ -317,11 +317,13 @@ impl Session {
         }
     }
 
-    /// The connection subscribed (or monitors) and the Pub/Sub (or
-    /// monitor) registry does not know where to deliver to it yet.
+    /// The connection subscribed (or monitors, tracks, or speaks RESP3)
+    /// and the Pub/Sub (monitor, tracking) registry does not know where to
+    /// deliver to it yet. Any RESP3 connection may be another's REDIRECT
+    /// target, and hears its invalidations as pushes, as in Redis.
     pub fn wants_waiter(&self) -> bool {
         (self.conn.subscriptions > 0 && !self.conn.pubsub_attached)
-            || (self.conn.tracking.is_some() && !self.conn.tracking_attached)
+            || ((self.conn.tracking.is_some() || self.conn.resp3) && !self.conn.tracking_attached)
             || (self.conn.monitor && !self.conn.monitor_attached)
     }
 
