@@ -30,6 +30,7 @@ mod batch;
 mod bufring;
 mod completions;
 mod connection;
+mod connection_id;
 mod endpoint;
 mod event_loop;
 mod fixed;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::admit::{refusal_line, Refused};
 use super::connection::{Connection, State};
+use super::connection_id::connection_id;
 use super::event_loop::Worker;
 use super::token::{Op, Token};
 use super::{Door, Endpoint, Service};
@@ -23,19 +24,6 @@ const DRAIN_WAIT: Duration = Duration::from_secs(2);
 /// After that: how long the loop waits for the kernel to finish with
 /// aborted sockets.
 const ABORT_WAIT: Duration = Duration::from_secs(1);
-
-thread_local! {
-    static NEXT_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
-}
-
-/// A new connection's id, unique across threads (the thread's index in
-/// the top bits). The stall door takes one at its accept, so a command it
-/// answers (HELLO) names the id the connection's session will have.
-pub(super) fn connection_id(thread: usize) -> u64 {
-    let next = NEXT_ID.get();
-    NEXT_ID.set(next + 1);
-    ((thread as u64) << 48) | next
-}
 
 impl<S: Service> Worker<S> {
     pub(super) fn on_accept(&mut self, listener: usize, res: i32, more: bool) {

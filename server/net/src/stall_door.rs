@@ -110,7 +110,7 @@ impl StallDoor {
                 };
                 self.held.push(Held {
                     door: *door,
-                    id: super::lifecycle::connection_id(self.thread),
+                    id: super::connection_id::connection_id(self.thread),
                     stream,
                     path: path.clone(),
                     unsent: Vec::new(),
