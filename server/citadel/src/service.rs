@@ -128,6 +128,12 @@ impl Service for CommandService {
         command::prefetch_across(ctx, keys);
     }
 
+    fn readers(&mut self, several: bool) {
+        if let Some(o) = self.ctx.overload.as_mut() {
+            o.readers(several);
+        }
+    }
+
     fn hold(&mut self, session: &mut Conn) -> Option<std::time::Duration> {
         let Conn::Resp(s) = session else {
             return None;

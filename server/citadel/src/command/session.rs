@@ -36,7 +36,7 @@ pub struct Session {
     /// Held while the core sheds and all it sends is refused (overload/hold.rs).
     hold: crate::overload::RefusalHold,
     /// Counts this connection among its core's (overload/alone.rs).
-    _open: Option<crate::overload::OpenConnection>,
+    open: Option<crate::overload::OpenConnection>,
 }
 
 impl Session {
@@ -75,7 +75,7 @@ impl Session {
                 pass_input: 0,
             },
             hold: Default::default(),
-            _open: None,
+            open: None,
         }
     }
 
@@ -98,7 +98,7 @@ impl Session {
 
     /// Counted among the connections of its core while it lives.
     pub fn counted(mut self, open: Option<crate::overload::OpenConnection>) -> Session {
-        self._open = open;
+        self.open = open;
         self
     }
 
@@ -162,7 +162,7 @@ impl Session {
         // the prefetch: a refusal must cost far less than serving. One that
         // may still admit some of it prefetches them as usual.
         if let Some(overload) = ctx.overload.as_mut() {
-            overload.pass_began();
+            overload.pass_began(self.open.as_mut());
         }
         // A database other than 0 (or a swapped 0) keeps none of the
         // fast path's hashes of raw keys: its keys are stored prefixed.

@@ -22,8 +22,9 @@
 //! as in Redis. A later read of the same connection counts the whole
 //! delay (input that waited in the socket behind the connection's earlier
 //! reads cannot be told from an open-loop flood, which must be shed),
-//! unless the connection is the only one open on the core (`alone.rs`):
-//! then nobody waits behind it and its delay is all its own work.
+//! unless the connection is alone on the core (`alone.rs`: the only one
+//! open, or the only one that sent input lately and this turn): then
+//! nobody waits behind it and its delay is all its own work.
 //!
 //! **Blocked or preempted.** Every figure is wall time: a request that
 //! waited through a preemption (a noisy machine) is as late to its client
@@ -147,8 +148,8 @@ pub struct Admission {
     measured: bool,
     /// Admitted requests by delay bucket this interval (published at its end).
     admitted: [u32; DELAY_BUCKETS],
-    /// The connection whose input runs now is the only one open on the
-    /// core: its delay is all its own work (`alone.rs`).
+    /// The connection whose input runs now is alone on the core (nobody
+    /// waits behind it): its delay is all its own work (`alone.rs`).
     alone: bool,
 }
 
@@ -236,7 +237,7 @@ impl Admission {
     }
 
     /// The core starts a pass over a connection's input; `alone`: no
-    /// other connection is open on the core (`alone.rs`). When that ends,
+    /// other connection can be waiting behind it (`alone.rs`). When that ends,
     /// the next request reads the clock afresh: the last reading may be
     /// from before a long command of the connection that was alone.
     #[inline]

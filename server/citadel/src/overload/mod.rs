@@ -128,8 +128,13 @@ pub struct ThreadOverload {
     /// its delay passed their threshold read no clock), and each then costs
     /// one copy (`write_shed_line`).
     shed_line: (Option<Shed>, Vec<u8>),
-    /// The client connections open on this core.
+    /// The client connections of this core, open and lately active.
     connections: CoreConnections,
+    /// The current activity window (`alone.rs`) and when it ends: a
+    /// turn compares one time; at a window's end the windows that passed
+    /// are counted (a division, once per 20 ms at most).
+    window: u64,
+    window_end: Instant,
 }
 
 impl ThreadOverload {
@@ -143,6 +148,8 @@ impl ThreadOverload {
             core,
             shed_line: (None, Vec::new()),
             connections: CoreConnections::default(),
+            window: 0,
+            window_end: Instant::now() + alone::WINDOW,
         }
     }
 
@@ -171,8 +178,27 @@ impl ThreadOverload {
         }
         self.admission.set_target(self.shared.target());
         if self.admission.enabled() {
-            self.admission.turn_started(Instant::now());
+            let now = Instant::now();
+            self.admission.turn_started(now);
+            if now >= self.window_end {
+                self.next_window(now);
+            }
         }
+    }
+
+    #[cold]
+    fn next_window(&mut self, now: Instant) {
+        let late = now.saturating_duration_since(self.window_end);
+        let passed = 1 + late.as_nanos() / alone::WINDOW.as_nanos();
+        self.window += passed as u64;
+        self.window_end = now + alone::WINDOW;
+        self.connections.window_began(self.window);
+    }
+
+    /// This turn's receives came from more than one connection (asked
+    /// before any of them runs).
+    pub fn readers(&mut self, several: bool) {
+        self.connections.readers(several);
     }
 
     pub fn turn_ended(&mut self) {
@@ -204,11 +230,17 @@ impl ThreadOverload {
         self.connections.opened()
     }
 
-    /// The core starts a pass over a connection's input (RESP or RPC):
-    /// alone on the core, its own earlier work is no delay (`alone.rs`).
+    /// The core starts a pass over the input of the connection counted by
+    /// `open` (RESP or RPC): alone on the core (no other connection open,
+    /// or none lately active), its own earlier work is no delay
+    /// (`alone.rs`).
     #[inline]
-    pub fn pass_began(&mut self) {
-        self.admission.pass_began(self.connections.alone());
+    pub fn pass_began(&mut self, open: Option<&mut OpenConnection>) {
+        let alone = match open {
+            Some(open) => open.input_began(),
+            None => self.connections.alone(),
+        };
+        self.admission.pass_began(alone);
     }
 
     /// Whether a command of `class` from the client of `class_cache` (its

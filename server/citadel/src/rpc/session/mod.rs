@@ -128,7 +128,7 @@ pub struct RpcSession {
     /// work, no queueing delay for its later requests (`admit`).
     pass_start: u64,
     /// Counts this connection among its core's (overload/alone.rs).
-    _open: Option<crate::overload::OpenConnection>,
+    open: Option<crate::overload::OpenConnection>,
 }
 
 impl RpcSession {
@@ -155,13 +155,13 @@ impl RpcSession {
             overload: Default::default(),
             handed_off: false,
             pass_start: 0,
-            _open: None,
+            open: None,
         }
     }
 
     /// Counted among the connections of its core while it lives.
     pub fn counted(mut self, open: Option<crate::overload::OpenConnection>) -> RpcSession {
-        self._open = open;
+        self.open = open;
         self
     }
 
@@ -196,7 +196,7 @@ impl RpcSession {
         let (mut pos, mut need, mut requests) = (0, 0, 0u64);
         let mut classes = [0u64; 4];
         if let Some(overload) = thread.overload.as_mut().filter(|o| o.may_refuse()) {
-            overload.pass_began();
+            overload.pass_began(self.open.as_mut());
             self.pass_start = crate::command::monotonic_nanos();
         }
         while !self.close && pos < input.len() {
