@@ -17,6 +17,7 @@ pub mod cluster;
 pub mod differential;
 pub mod etcd;
 pub mod netns;
+pub mod pinger;
 pub mod pipelines;
 pub mod plugin_rig;
 pub mod postgres;

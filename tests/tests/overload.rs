@@ -86,7 +86,7 @@ fn reply(reader: &mut BufReader<TcpStream>) -> String {
 /// what is never shed (ECHO, a connection command) always answers.
 #[test]
 fn a_shed_from_framing_keeps_a_pipeline_in_order_and_loses_no_write() {
-    let (server, mut admin, mut flooder) = shedding_core();
+    let (server, mut admin, mut flooder, _pinger) = shedding_core();
     let s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut writer = s.try_clone().unwrap();

@@ -97,7 +97,7 @@ fn an_rpc_client_alone_on_its_core_is_never_shed_for_its_own_requests() {
 
 #[test]
 fn an_overloaded_core_refuses_rpc_requests_with_the_overloaded_error() {
-    let (server, mut admin, mut flooder) = shedding_core();
+    let (server, mut admin, mut flooder, _pinger) = shedding_core();
     let mut rpc = Pipeline::new(server.rpc_port);
     let mut refused = Vec::new();
     for round in 0.. {

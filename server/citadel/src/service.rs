@@ -99,7 +99,7 @@ impl Service for CommandService {
             local,
             thread: self.ctx.index,
         };
-        let open = self.ctx.overload.as_ref().map(|o| o.connection_opened());
+        let open = self.ctx.overload.as_mut().map(|o| o.connection_opened());
         if door == RPC_DOOR {
             Conn::Rpc(Box::new(RpcSession::new(&self.state, info).counted(open)))
         } else {
@@ -126,12 +126,6 @@ impl Service for CommandService {
             _ => None,
         });
         command::prefetch_across(ctx, keys);
-    }
-
-    fn readers(&mut self, several: bool) {
-        if let Some(o) = self.ctx.overload.as_mut() {
-            o.readers(several);
-        }
     }
 
     fn hold(&mut self, session: &mut Conn) -> Option<std::time::Duration> {

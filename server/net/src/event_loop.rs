@@ -216,10 +216,8 @@ impl<S: Service> Worker<S> {
         // known this turn.)
         let overflowed = cqes.len() >= self.uring.params().cq_entries() as usize;
         self.own.reaped(&cqes, overflowed);
-        let several = several_readers(&cqes);
-        self.svc.readers(several);
         self.batch.taken();
-        self.prefetch_inputs(&cqes, several);
+        self.prefetch_inputs(&cqes);
         let (mut slice_start, mut looked) = (turn_start, turn_start);
         let (mut every, mut since) = (SLICE_CHECK_EVERY, 0);
         let mut recvs = 0;
@@ -259,15 +257,13 @@ impl<S: Service> Worker<S> {
     /// Lets the service start loading what this turn's received requests
     /// need before any of them runs, so their cache misses overlap
     /// ([`Service::prefetch`]); only with two or more to overlap.
-    /// `several_readers`: they came from more than one connection (so
-    /// there are two, and no scan is needed to find out).
-    fn prefetch_inputs(&mut self, cqes: &[cqueue::Entry], several_readers: bool) {
+    fn prefetch_inputs(&mut self, cqes: &[cqueue::Entry]) {
         let received = |cqe: &&cqueue::Entry| {
             cqe.result() > 0
                 && Token::decode(cqe.user_data()).op == Op::Recv
                 && cqueue::buffer_select(cqe.flags()).is_some()
         };
-        if !several_readers && cqes.iter().filter(received).nth(1).is_none() {
+        if cqes.iter().filter(received).nth(1).is_none() {
             return;
         }
         let (conns, bufs) = (&self.conns, &self.bufs);
@@ -340,15 +336,4 @@ fn unix_millis() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Whether the receives among a turn's completions came from more than one
-/// connection.
-fn several_readers(cqes: &[cqueue::Entry]) -> bool {
-    let mut slots = cqes.iter().filter_map(|cqe| {
-        let token = Token::decode(cqe.user_data());
-        (token.op == Op::Recv && cqe.result() > 0).then_some(token.slot)
-    });
-    let first = slots.next();
-    first.is_some_and(|first| slots.any(|slot| slot != first))
 }

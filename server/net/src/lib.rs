@@ -143,10 +143,6 @@ pub trait Service {
         Self::Session: 'a,
     {
     }
-    /// Once per turn, before any of its input runs: whether the turn's
-    /// receives came from more than one connection (input alone in a turn
-    /// waits behind nobody else's).
-    fn readers(&mut self, _several: bool) {}
     /// The connection's held input changed: `len` bytes not yet run (a
     /// partial request, or requests held while parked) and `spare` more
     /// the buffer has room for (CLIENT LIST's `qbuf`, `qbuf-free`). Called

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use citadel_tests::pinger::Pinger;
 use citadel_tests::redis::{self, Commands};
 use citadel_tests::Server;
 
@@ -79,7 +80,12 @@ pub fn flood(
 /// the open-loop `flood` of a `batch-1` client making it shed.
 // Not every test file that includes these helpers starts one.
 #[allow(dead_code)]
-pub fn shedding_core() -> (Server, redis::Connection, std::thread::JoinHandle<Tally>) {
+pub fn shedding_core() -> (
+    Server,
+    redis::Connection,
+    std::thread::JoinHandle<Tally>,
+    Pinger,
+) {
     let server = Server::start(&[
         "--threads",
         "1",
@@ -90,6 +96,8 @@ pub fn shedding_core() -> (Server, redis::Connection, std::thread::JoinHandle<Ta
     ]);
     let mut admin = server.client();
     fill_big_list(&mut admin);
+    // An interactive client the flood is shed for (alone, it would not be).
+    let pinger = Pinger::start(&server);
     let flooder = flood(server.port, "batch-1", 40, 200);
     while info_field(&mut admin, "overload", "shed_core") == 0 {
         assert!(
@@ -97,7 +105,7 @@ pub fn shedding_core() -> (Server, redis::Connection, std::thread::JoinHandle<Ta
             "the flood ended before the core shed"
         );
     }
-    (server, admin, flooder)
+    (server, admin, flooder, pinger)
 }
 
 pub fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> u64 {

@@ -162,7 +162,7 @@ impl Session {
         // the prefetch: a refusal must cost far less than serving. One that
         // may still admit some of it prefetches them as usual.
         if let Some(overload) = ctx.overload.as_mut() {
-            overload.pass_began(self.open.as_mut());
+            overload.pass_began(self.open.as_mut(), input.len());
         }
         // A database other than 0 (or a swapped 0) keeps none of the
         // fast path's hashes of raw keys: its keys are stored prefixed.

@@ -130,11 +130,6 @@ pub struct ThreadOverload {
     shed_line: (Option<Shed>, Vec<u8>),
     /// The client connections of this core, open and lately active.
     connections: CoreConnections,
-    /// The current activity window (`alone.rs`) and when it ends: a
-    /// turn compares one time; at a window's end the windows that passed
-    /// are counted (a division, once per 20 ms at most).
-    window: u64,
-    window_end: Instant,
 }
 
 impl ThreadOverload {
@@ -148,8 +143,6 @@ impl ThreadOverload {
             core,
             shed_line: (None, Vec::new()),
             connections: CoreConnections::default(),
-            window: 0,
-            window_end: Instant::now() + alone::WINDOW,
         }
     }
 
@@ -180,25 +173,8 @@ impl ThreadOverload {
         if self.admission.enabled() {
             let now = Instant::now();
             self.admission.turn_started(now);
-            if now >= self.window_end {
-                self.next_window(now);
-            }
+            self.connections.turn_began(now);
         }
-    }
-
-    #[cold]
-    fn next_window(&mut self, now: Instant) {
-        let late = now.saturating_duration_since(self.window_end);
-        let passed = 1 + late.as_nanos() / alone::WINDOW.as_nanos();
-        self.window += passed as u64;
-        self.window_end = now + alone::WINDOW;
-        self.connections.window_began(self.window);
-    }
-
-    /// This turn's receives came from more than one connection (asked
-    /// before any of them runs).
-    pub fn readers(&mut self, several: bool) {
-        self.connections.readers(several);
     }
 
     pub fn turn_ended(&mut self) {
@@ -226,18 +202,18 @@ impl ThreadOverload {
     }
 
     /// Counts a client connection of this core while the guard lives.
-    pub fn connection_opened(&self) -> OpenConnection {
+    pub fn connection_opened(&mut self) -> OpenConnection {
         self.connections.opened()
     }
 
     /// The core starts a pass over the input of the connection counted by
-    /// `open` (RESP or RPC): alone on the core (no other connection open,
-    /// or none lately active), its own earlier work is no delay
-    /// (`alone.rs`).
+    /// `open` (RESP or RPC), `input` bytes: alone on the core (no other
+    /// connection open, or none that sent shallow input lately), its own
+    /// earlier work is no delay (`alone.rs`).
     #[inline]
-    pub fn pass_began(&mut self, open: Option<&mut OpenConnection>) {
+    pub fn pass_began(&mut self, open: Option<&mut OpenConnection>, input: usize) {
         let alone = match open {
-            Some(open) => open.input_began(),
+            Some(open) => self.connections.input_began(open, input),
             None => self.connections.alone(),
         };
         self.admission.pass_began(alone);

@@ -196,7 +196,7 @@ impl RpcSession {
         let (mut pos, mut need, mut requests) = (0, 0, 0u64);
         let mut classes = [0u64; 4];
         if let Some(overload) = thread.overload.as_mut().filter(|o| o.may_refuse()) {
-            overload.pass_began(self.open.as_mut());
+            overload.pass_began(self.open.as_mut(), input.len());
             self.pass_start = crate::command::monotonic_nanos();
         }
         while !self.close && pos < input.len() {
