@@ -2,10 +2,10 @@
 //! same read took: on a core with nothing else to do, a slow command (DEBUG
 //! SLEEP, a long script, FLUSHALL) followed by more commands in the same
 //! write runs them all, as Redis does (ARCHITECTURE.md, "Overload
-//! protection", a read's own work). Nor is a bulk load (`redis-cli
-//! --pipe`) refused for its own backlog while the other connections open
-//! on its core are idle (a client alone). Real overload is in
-//! `overload.rs`.
+//! protection", a read's own work). Nor are bulk loads (`redis-cli
+//! --pipe`, one or two at once) refused for their own backlog while no
+//! interactive client is active on their core (a client alone). Real
+//! overload is in `overload.rs`.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -59,12 +59,12 @@ fn valid_attr(v: &[u8]) -> bool {
 
 /// A name CLIENT SETNAME and HELLO SETNAME accept.
 pub fn check_name(name: &[u8]) -> CmdResult {
-    match valid_attr(name) {
-        true => Ok(()),
-        false => Err(CmdError::Static(
-            "ERR Client names cannot contain spaces, newlines or special characters.",
-        )),
+    if valid_attr(name) {
+        return Ok(());
     }
+    Err(CmdError::Static(
+        "ERR Client names cannot contain spaces, newlines or special characters.",
+    ))
 }
 
 /// CLIENT SETNAME / HELLO SETNAME.

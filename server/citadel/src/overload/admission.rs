@@ -23,8 +23,8 @@
 //! delay (input that waited in the socket behind the connection's earlier
 //! reads cannot be told from an open-loop flood, which must be shed),
 //! unless the connection is alone on the core (`alone.rs`: the only one
-//! open, or the only one that sent input lately and this turn): then
-//! nobody waits behind it and its delay is all its own work.
+//! open, or no other one sent shallow input lately): then nobody who
+//! minds waits behind it and its delay is all its own work.
 //!
 //! **Blocked or preempted.** Every figure is wall time: a request that
 //! waited through a preemption (a noisy machine) is as late to its client

@@ -212,6 +212,10 @@ impl ThreadOverload {
     /// earlier work is no delay (`alone.rs`).
     #[inline]
     pub fn pass_began(&mut self, open: Option<&mut OpenConnection>, input: usize) {
+        // (Admission off: nothing is judged, so nothing to note.)
+        if !self.admission.enabled() {
+            return;
+        }
         let alone = match open {
             Some(open) => self.connections.input_began(open, input),
             None => self.connections.alone(),
